@@ -1,0 +1,103 @@
+"""Locations and time windows: the two value types every other model is built from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from scenarios.errors import FieldError
+
+NonNegInt = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(gt=0)]
+Id = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class StrictModel(BaseModel):
+    """Base of every domain model: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+class Location(BaseModel):
+    """A point: geographic (``lat``/``lon``), planar (``x``/``y``), and/or a matrix ``index``.
+
+    ``index`` is the row/column of this point in an explicit travel matrix; it is required
+    when the scenario's travel model is a matrix and ignored otherwise.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: float | None = Field(default=None, ge=-90.0, le=90.0)
+    lon: float | None = Field(default=None, ge=-180.0, le=180.0)
+    x: float | None = None
+    y: float | None = None
+    index: NonNegInt | None = None
+
+    @model_validator(mode="after")
+    def _one_coordinate_system(self) -> Self:
+        geo = (self.lat is not None, self.lon is not None)
+        planar = (self.x is not None, self.y is not None)
+        if any(geo) and not all(geo):
+            raise ValueError("give both lat and lon, or neither")
+        if any(planar) and not all(planar):
+            raise ValueError("give both x and y, or neither")
+        if all(geo) and all(planar):
+            raise ValueError("give lat/lon or x/y, not both")
+        if not any(geo) and not any(planar) and self.index is None:
+            raise ValueError("a location needs lat/lon, x/y or a matrix index")
+        return self
+
+    @property
+    def is_geographic(self) -> bool:
+        """True when the point is given as lat/lon."""
+        return self.lat is not None
+
+    @property
+    def is_planar(self) -> bool:
+        """True when the point is given as planar x/y."""
+        return self.x is not None
+
+
+class TimeWindow(StrictModel):
+    """A closed interval ``[start_s, end_s]`` in seconds from the start of the horizon."""
+
+    start_s: NonNegInt
+    end_s: NonNegInt
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.end_s < self.start_s:
+            raise FieldError(
+                ("end_s",), f"ends at {self.end_s} s, before it starts at {self.start_s} s"
+            )
+        return self
+
+    def contains(self, t_s: int) -> bool:
+        """True when ``t_s`` lies inside the window (ends included)."""
+        return self.start_s <= t_s <= self.end_s
+
+
+def check_windows(windows: Sequence[TimeWindow], field: str) -> None:
+    """Raise FieldError unless the windows are sorted and do not overlap."""
+    for i in range(1, len(windows)):
+        if windows[i].start_s <= windows[i - 1].end_s:
+            raise FieldError(
+                (field, i),
+                f"windows must be sorted and disjoint; starts at {windows[i].start_s} s, "
+                f"not after the previous window's end {windows[i - 1].end_s} s",
+            )
+
+
+def earliest_service_start(windows: Sequence[TimeWindow], arrival_s: int) -> int | None:
+    """First time at or after ``arrival_s`` inside one of the windows (None if all are past).
+
+    With no windows, service can start on arrival.
+    """
+    if not windows:
+        return arrival_s
+    for w in windows:
+        if arrival_s <= w.end_s:
+            return max(arrival_s, w.start_s)
+    return None

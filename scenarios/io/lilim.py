@@ -1,0 +1,130 @@
+"""Li & Lim PDPTW files: ``K Q S`` then ``id x y demand early late service pickup delivery``.
+
+Each pickup/delivery pair becomes one Order: the order's own fields are the delivery task (its
+id is the delivery task number) and ``pickup`` is the pickup task (its id the pickup task number).
+Distances are Euclidean in double precision in the literature; inside they are integer
+thousandths (``metres_per_unit=1000``, rounded), reported back through ``distance_divisor``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scenarios.errors import InputError
+from scenarios.geo import Location, TimeWindow
+from scenarios.io.solomon import _read_text
+from scenarios.model import Order, PickupSpec, Scenario, SourceInfo, Vehicle
+from scenarios.travel import EuclideanTravel
+
+SCALE = 1000
+
+
+def read_lilim(path: str | Path) -> Scenario:
+    """Read a Li & Lim PDPTW file into a Scenario."""
+    p = Path(path)
+    return parse_lilim(_read_text(p), source=str(p), name=p.stem)
+
+
+def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Scenario:
+    """Parse Li & Lim text; errors name the line and the reason."""
+    rows: list[tuple[int, list[float]]] = []
+    for lineno, line in enumerate(text.splitlines()):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            rows.append((lineno + 1, [float(x) for x in parts]))
+        except ValueError:
+            raise InputError(f"line {lineno + 1}", "non-numeric value", source=source) from None
+    if len(rows) < 3 or len(rows[0][1]) < 2:
+        raise InputError(
+            "file", "not a Li & Lim file: expected 'K Q S' then task rows", source=source
+        )
+    header = rows[0][1]
+    num_vehicles, capacity = int(header[0]), int(header[1])
+    speed = header[2] if len(header) > 2 and header[2] > 0 else 1.0
+    tasks: dict[int, tuple[int, list[float]]] = {}
+    for lineno, row in rows[1:]:
+        if len(row) != 9:
+            raise InputError(
+                f"line {lineno}", f"expected 9 columns, found {len(row)}", source=source
+            )
+        tasks[int(row[0])] = (lineno, row)
+    if 0 not in tasks:
+        raise InputError("task 0", "missing depot row (task 0)", source=source)
+    depot = tasks[0][1]
+    depot_loc = Location(x=depot[1], y=depot[2])
+    horizon = TimeWindow(start_s=_t(depot[4]), end_s=_t(depot[5]))
+    orders = []
+    for task_id, (lineno, row) in sorted(tasks.items()):
+        if task_id == 0:
+            continue
+        pickup_ref, delivery_ref = int(row[7]), int(row[8])
+        if delivery_ref > 0:
+            continue  # a pickup: read together with its delivery
+        if pickup_ref <= 0:
+            raise InputError(
+                f"line {lineno}",
+                f"task {task_id} is neither a pickup nor a delivery",
+                source=source,
+            )
+        if pickup_ref not in tasks:
+            raise InputError(
+                f"line {lineno}",
+                f"delivery {task_id} names unknown pickup {pickup_ref}",
+                source=source,
+            )
+        p_line, p_row = tasks[pickup_ref]
+        if int(p_row[8]) != task_id:
+            raise InputError(
+                f"line {p_line}",
+                f"pickup {pickup_ref} names delivery {int(p_row[8])}, not {task_id}",
+                source=source,
+            )
+        orders.append(
+            Order(
+                id=str(task_id),
+                location=Location(x=row[1], y=row[2]),
+                demand=[int(p_row[3])],
+                time_windows=[_window(row, lineno, source)],
+                service_s=_t(row[6]),
+                pickup=PickupSpec(
+                    id=str(pickup_ref),
+                    location=Location(x=p_row[1], y=p_row[2]),
+                    time_windows=[_window(p_row, p_line, source)],
+                    service_s=_t(p_row[6]),
+                ),
+            )
+        )
+    vehicles = [
+        Vehicle(id=str(k + 1), start_location=depot_loc, shift=horizon, capacity=[capacity])
+        for k in range(num_vehicles)
+    ]
+    return Scenario(
+        name=name,
+        horizon=horizon,
+        travel=EuclideanTravel(metres_per_unit=SCALE, speed_m_per_s=speed, rounding="round"),
+        capacity_dims=["demand"],
+        orders=orders,
+        vehicles=vehicles,
+        source=SourceInfo(
+            format="lilim",
+            name=name,
+            path=source,
+            distance_divisor=SCALE,
+            time_divisor=SCALE,
+            notes="Euclidean distances in integer thousandths",
+        ),
+    )
+
+
+def _t(value: float) -> int:
+    return round(value * SCALE)
+
+
+def _window(row: list[float], lineno: int, source: str) -> TimeWindow:
+    if row[5] < row[4]:
+        raise InputError(
+            f"line {lineno}", f"late time {row[5]} is before early time {row[4]}", source=source
+        )
+    return TimeWindow(start_s=_t(row[4]), end_s=_t(row[5]))

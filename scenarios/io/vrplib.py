@@ -1,0 +1,166 @@
+"""VRPLIB files: CVRPLIB ``.vrp`` (EUC_2D) and explicit-matrix VRPTW (EURO Meets NeurIPS 2022).
+
+Conventions: EUC_2D arcs are rounded to the nearest integer (TSPLIB ``nint``); explicit
+matrices are used as given (the EURO-NeurIPS matrix is a duration in seconds, and the
+distance is that same duration). The fleet is the file's ``VEHICLES`` when given, else one
+vehicle per customer (unlimited, as CVRPLIB intends). Customers are numbered as in ``.sol``
+files: file node ``k`` (1-based, depot first) becomes order id ``str(k - 1)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scenarios.errors import InputError
+from scenarios.geo import Location, TimeWindow
+from scenarios.io.solomon import _read_text
+from scenarios.model import Order, Scenario, SourceInfo, Vehicle
+from scenarios.travel import EuclideanTravel, MatrixTravel
+
+_SECTIONS = {
+    "NODE_COORD_SECTION",
+    "DEMAND_SECTION",
+    "DEPOT_SECTION",
+    "EDGE_WEIGHT_SECTION",
+    "SERVICE_TIME_SECTION",
+    "TIME_WINDOW_SECTION",
+}
+_LONG_HORIZON_S = 10**9
+
+
+def read_vrplib(path: str | Path) -> Scenario:
+    """Read a VRPLIB instance into a Scenario."""
+    p = Path(path)
+    return parse_vrplib(_read_text(p), source=str(p))
+
+
+def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
+    """Parse VRPLIB text; errors name the section and the reason."""
+    header: dict[str, str] = {}
+    sections: dict[str, list[list[str]]] = {}
+    current: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line == "EOF":
+            continue
+        key = line.split(":")[0].strip().upper() if ":" in line else line.split()[0].upper()
+        if key in _SECTIONS:
+            current = key
+            sections[current] = []
+            continue
+        if current is None:
+            if ":" not in line:
+                raise InputError(
+                    "header", f"expected 'KEY : value', found {line[:40]!r}", source=source
+                )
+            hkey, hval = line.split(":", 1)
+            header[hkey.strip().upper()] = hval.strip()
+        else:
+            sections[current].append(line.split())
+    name = header.get("NAME", Path(source).stem)
+    try:
+        n = int(header["DIMENSION"])
+        capacity = int(header.get("CAPACITY", "0"))
+    except (KeyError, ValueError):
+        raise InputError("DIMENSION", "missing or not an integer", source=source) from None
+    weight_type = header.get("EDGE_WEIGHT_TYPE", "EUC_2D").upper()
+    depot = _depot(sections, source)
+
+    coords = {int(r[0]): (float(r[1]), float(r[2])) for r in sections.get("NODE_COORD_SECTION", [])}
+    if weight_type == "EXPLICIT":
+        flat = [int(float(x)) for row in sections.get("EDGE_WEIGHT_SECTION", []) for x in row]
+        if len(flat) != n * n:
+            raise InputError(
+                "EDGE_WEIGHT_SECTION", f"has {len(flat)} values, expected {n} x {n}", source=source
+            )
+        matrix = [flat[i * n : (i + 1) * n] for i in range(n)]
+        travel: MatrixTravel | EuclideanTravel = MatrixTravel(duration_s=matrix)
+
+        def loc(k: int) -> Location:
+            xy = coords.get(k)
+            if xy is None:
+                return Location(index=k - 1)
+            return Location(x=xy[0], y=xy[1], index=k - 1)
+    elif weight_type == "EUC_2D":
+        travel = EuclideanTravel(metres_per_unit=1.0, speed_m_per_s=1.0, rounding="round")
+
+        def loc(k: int) -> Location:
+            xy = coords.get(k)
+            if xy is None:
+                raise InputError(
+                    "NODE_COORD_SECTION", f"no coordinates for node {k}", source=source
+                )
+            return Location(x=xy[0], y=xy[1])
+    else:
+        raise InputError(
+            "EDGE_WEIGHT_TYPE",
+            f"{weight_type} is not supported (EUC_2D or EXPLICIT)",
+            source=source,
+        )
+
+    demand = _per_node(sections, "DEMAND_SECTION", n, source, default=0)
+    service = _per_node(sections, "SERVICE_TIME_SECTION", n, source, default=0)
+    windows = {
+        int(r[0]): (int(float(r[1])), int(float(r[2])))
+        for r in sections.get("TIME_WINDOW_SECTION", [])
+    }
+    depot_tw = windows.get(depot, (0, _LONG_HORIZON_S))
+    horizon = TimeWindow(start_s=depot_tw[0], end_s=depot_tw[1])
+    depot_loc = loc(depot)
+    orders = []
+    for k in range(1, n + 1):
+        if k == depot:
+            continue
+        tw = windows.get(k)
+        if tw is not None and tw[1] < tw[0]:
+            raise InputError(
+                "TIME_WINDOW_SECTION", f"node {k}: window ends before it starts", source=source
+            )
+        if demand[k] < 0:
+            raise InputError(
+                "DEMAND_SECTION", f"node {k}: negative demand {demand[k]}", source=source
+            )
+        orders.append(
+            Order(
+                id=str(k - 1),
+                location=loc(k),
+                demand=[demand[k]],
+                time_windows=[TimeWindow(start_s=tw[0], end_s=tw[1])] if tw is not None else [],
+                service_s=service[k],
+            )
+        )
+    num_vehicles = int(header["VEHICLES"]) if "VEHICLES" in header else max(1, len(orders))
+    vehicles = [
+        Vehicle(id=str(i + 1), start_location=depot_loc, shift=horizon, capacity=[capacity])
+        for i in range(num_vehicles)
+    ]
+    return Scenario(
+        name=name,
+        horizon=horizon,
+        travel=travel,
+        capacity_dims=["demand"],
+        orders=orders,
+        vehicles=vehicles,
+        source=SourceInfo(format="vrplib", name=name, path=source),
+    )
+
+
+def _depot(sections: dict[str, list[list[str]]], source: str) -> int:
+    for row in sections.get("DEPOT_SECTION", []):
+        value = int(row[0])
+        if value > 0:
+            return value
+    return 1
+
+
+def _per_node(
+    sections: dict[str, list[list[str]]], key: str, n: int, source: str, *, default: int
+) -> list[int]:
+    values = [default] * (n + 1)
+    for row in sections.get(key, []):
+        try:
+            node = int(row[0])
+            values[node] = int(float(row[1]))
+        except (ValueError, IndexError):
+            raise InputError(key, f"bad row {' '.join(row)!r}", source=source) from None
+    return values

@@ -1,0 +1,317 @@
+"""The domain model: fulfilment nodes, orders, fleet and the scenario that holds them.
+
+Units are integers inside: seconds from the start of the horizon, metres, cents. Every name
+that carries a unit says it (``service_s``, ``capacity_units``, ``fixed_cost_cents``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from enum import StrEnum
+from typing import Literal, Self
+
+from pydantic import Field, PrivateAttr, model_validator
+
+from scenarios.errors import FieldError
+from scenarios.geo import (
+    Id,
+    Location,
+    NonNegInt,
+    PosInt,
+    StrictModel,
+    TimeWindow,
+    check_windows,
+)
+from scenarios.stochastic import ArrivalProcess, StochasticParams
+from scenarios.travel import EuclideanTravel, TravelModel
+
+SCHEMA_VERSION: Literal[1] = 1
+
+
+class NodeKind(StrEnum):
+    """What a fulfilment node is."""
+
+    DC = "dc"
+    STORE = "store"
+    DARK_STORE = "dark_store"
+
+
+class Tier(StrEnum):
+    """Customer tier; VIP orders get priority for scarce stock and capacity."""
+
+    STANDARD = "standard"
+    VIP = "vip"
+
+
+class Sku(StrictModel):
+    """A stock-keeping unit of the catalogue."""
+
+    id: Id
+    weight_g: NonNegInt = 0
+    volume_cm3: NonNegInt = 0
+    restricted_regions: list[str] = Field(
+        default_factory=list, description="destination regions this SKU may not be shipped to"
+    )
+
+
+class OrderLine(StrictModel):
+    """One line of an order: a quantity of one SKU."""
+
+    sku: Id
+    quantity: PosInt
+
+
+class PickupSpec(StrictModel):
+    """The pickup half of a pickup-and-delivery job (the order's own fields are the delivery)."""
+
+    id: Id | None = Field(default=None, description="external id of the pickup task")
+    location: Location
+    time_windows: list[TimeWindow] = Field(default_factory=list)
+    service_s: NonNegInt = 0
+
+    @model_validator(mode="after")
+    def _windows(self) -> Self:
+        check_windows(self.time_windows, "time_windows")
+        return self
+
+
+class Order(StrictModel):
+    """A customer order: what to deliver, where, when, and how much it matters."""
+
+    id: Id
+    channel: str = "web"
+    location: Location
+    region: str | None = None
+    lines: list[OrderLine] = Field(default_factory=list)
+    tier: Tier = Tier.STANDARD
+    created_s: NonNegInt = 0
+    time_windows: list[TimeWindow] = Field(
+        default_factory=list,
+        description="promised delivery windows, sorted and disjoint; empty = any time",
+    )
+    service_s: NonNegInt = 0
+    priority: int = 0
+    demand: list[NonNegInt] = Field(
+        default_factory=list,
+        description="load per capacity dimension; empty = total line units on a 'units' "
+        "dimension, zero on the others",
+    )
+    required_skills: list[str] = Field(default_factory=list)
+    pickup: PickupSpec | None = None
+    penalty_cents: NonNegInt | None = Field(
+        default=None, description="cost of leaving the order unserved; None = must be served"
+    )
+
+    @model_validator(mode="after")
+    def _windows(self) -> Self:
+        check_windows(self.time_windows, "time_windows")
+        return self
+
+    @property
+    def units(self) -> int:
+        """Total units over all lines."""
+        return sum(line.quantity for line in self.lines)
+
+    def demand_vector(self, dims: list[str]) -> list[int]:
+        """Load per capacity dimension, filling an empty ``demand`` from the lines."""
+        if self.demand:
+            return list(self.demand)
+        return [self.units if dim == "units" else 0 for dim in dims]
+
+    @property
+    def pickup_id(self) -> str:
+        """External id of the pickup task (defaults to ``<order id>:pickup``)."""
+        if self.pickup is not None and self.pickup.id is not None:
+            return self.pickup.id
+        return f"{self.id}:pickup"
+
+
+class FulfilmentNode(StrictModel):
+    """A DC, store or dark store that can pick, pack and hand over parcels."""
+
+    id: Id
+    kind: NodeKind = NodeKind.DC
+    location: Location
+    region: str | None = None
+    inventory: dict[str, NonNegInt] = Field(default_factory=dict)
+    safety_stock: NonNegInt | dict[str, NonNegInt] = Field(
+        default=0, description="units per SKU that must stay on the shelf (one value or per SKU)"
+    )
+    capacity_units: NonNegInt | None = Field(
+        default=None, description="units per day; None = no limit"
+    )
+    capacity_orders: NonNegInt | None = Field(
+        default=None, description="orders per day; None = no limit"
+    )
+    opening_hours: list[TimeWindow] = Field(default_factory=list, description="empty = always open")
+    handling_cost_cents_per_unit: NonNegInt = 0
+    processing_s: NonNegInt = Field(default=0, description="planned pick+pack lead time per order")
+    pickers: PosInt = 1
+    packing_stations: PosInt = 1
+    pick_time_s_per_line: NonNegInt = 60
+    pack_time_s_per_order: NonNegInt = 120
+
+    @model_validator(mode="after")
+    def _windows(self) -> Self:
+        check_windows(self.opening_hours, "opening_hours")
+        return self
+
+    def safety_stock_for(self, sku: str) -> int:
+        """Units of ``sku`` that must stay on the shelf."""
+        if isinstance(self.safety_stock, int):
+            return self.safety_stock
+        return self.safety_stock.get(sku, 0)
+
+    def available(self, sku: str) -> int:
+        """Units of ``sku`` that may be shipped (inventory minus safety stock, never negative)."""
+        return max(0, self.inventory.get(sku, 0) - self.safety_stock_for(sku))
+
+
+class Break(StrictModel):
+    """A driver break of ``duration_s`` that must start inside ``window``."""
+
+    window: TimeWindow
+    duration_s: PosInt
+
+
+class Vehicle(StrictModel):
+    """A courier or vehicle: where it starts and ends, when it works, what it carries, its costs."""
+
+    id: Id
+    start_location: Location
+    end_location: Location | None = Field(default=None, description="None = back to the start")
+    shift: TimeWindow | None = Field(default=None, description="None = the whole horizon")
+    capacity: list[NonNegInt] = Field(
+        default_factory=list, description="per capacity dimension; empty = unlimited"
+    )
+    skills: list[str] = Field(default_factory=list)
+    fixed_cost_cents: NonNegInt = 0
+    cost_per_km_cents: NonNegInt = 0
+    cost_per_hour_cents: NonNegInt = 0
+    max_duration_s: PosInt | None = None
+    max_distance_m: PosInt | None = None
+    breaks: list[Break] = Field(default_factory=list)
+
+    @property
+    def end(self) -> Location:
+        """Where the route ends."""
+        return self.end_location if self.end_location is not None else self.start_location
+
+
+class CostParams(StrictModel):
+    """Prices that turn a plan's outcome into money (cents)."""
+
+    lateness_cents_per_min: NonNegInt = 20
+    unserved_cents: NonNegInt = 10_000
+    failed_delivery_cents: NonNegInt = 1_500
+
+
+class SourceInfo(StrictModel):
+    """Where a scenario came from and how to report its numbers in the source's own units."""
+
+    format: Literal["json", "solomon", "lilim", "vrplib", "vroom", "generated", "other"] = "json"
+    name: str | None = None
+    path: str | None = None
+    distance_divisor: PosInt = Field(
+        default=1, description="reported distance = distance_m / divisor (10 for Solomon: DIMACS)"
+    )
+    time_divisor: PosInt = Field(default=1, description="reported time = seconds / divisor")
+    notes: str | None = None
+
+
+class Scenario(StrictModel):
+    """Everything needed to plan and simulate a horizon: nodes, orders, fleet, travel, noise."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: str = "scenario"
+    horizon: TimeWindow = Field(default_factory=lambda: TimeWindow(start_s=0, end_s=86_400))
+    travel: TravelModel = Field(default_factory=EuclideanTravel)
+    capacity_dims: list[str] = Field(default_factory=lambda: ["units"])
+    skus: list[Sku] = Field(default_factory=list, description="empty = any SKU id is accepted")
+    nodes: list[FulfilmentNode] = Field(default_factory=list)
+    orders: list[Order] = Field(default_factory=list)
+    vehicles: list[Vehicle] = Field(default_factory=list)
+    costs: CostParams = Field(default_factory=CostParams)
+    stochastic: StochasticParams = Field(default_factory=StochasticParams)
+    arrivals: ArrivalProcess | None = None
+    source: SourceInfo = Field(default_factory=SourceInfo)
+    _by_id: dict[str, tuple[tuple[int, int], dict[str, object]]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Self:
+        _check_unique(self.skus, "skus")
+        _check_unique(self.nodes, "nodes")
+        _check_unique(self.orders, "orders")
+        _check_unique(self.vehicles, "vehicles")
+        dims = len(self.capacity_dims)
+        known_skus = {s.id for s in self.skus}
+        for i, node in enumerate(self.nodes):
+            if known_skus:
+                for sku in node.inventory:
+                    if sku not in known_skus:
+                        raise FieldError(("nodes", i, "inventory", sku), f"unknown SKU {sku!r}")
+        for i, order in enumerate(self.orders):
+            if order.demand and len(order.demand) != dims:
+                raise FieldError(
+                    ("orders", i, "demand"),
+                    f"has {len(order.demand)} values but capacity_dims has {dims}",
+                )
+            if known_skus:
+                for j, line in enumerate(order.lines):
+                    if line.sku not in known_skus:
+                        raise FieldError(
+                            ("orders", i, "lines", j, "sku"), f"unknown SKU {line.sku!r}"
+                        )
+        for i, vehicle in enumerate(self.vehicles):
+            if vehicle.capacity and len(vehicle.capacity) != dims:
+                raise FieldError(
+                    ("vehicles", i, "capacity"),
+                    f"has {len(vehicle.capacity)} values but capacity_dims has {dims}",
+                )
+        for path, loc in self.iter_locations():
+            problem = self.travel.check_location(loc)
+            if problem is not None:
+                raise FieldError(path, problem)
+        return self
+
+    def iter_locations(self) -> Iterator[tuple[tuple[str | int, ...], Location]]:
+        """Every location in the scenario with its field path."""
+        for i, node in enumerate(self.nodes):
+            yield ("nodes", i, "location"), node.location
+        for i, order in enumerate(self.orders):
+            yield ("orders", i, "location"), order.location
+            if order.pickup is not None:
+                yield ("orders", i, "pickup", "location"), order.pickup.location
+        for i, vehicle in enumerate(self.vehicles):
+            yield ("vehicles", i, "start_location"), vehicle.start_location
+            if vehicle.end_location is not None:
+                yield ("vehicles", i, "end_location"), vehicle.end_location
+
+    def order(self, order_id: str) -> Order:
+        """The order with this id (KeyError if absent)."""
+        return self._index("orders")[order_id]  # type: ignore[return-value]
+
+    def node(self, node_id: str) -> FulfilmentNode:
+        """The node with this id (KeyError if absent)."""
+        return self._index("nodes")[node_id]  # type: ignore[return-value]
+
+    def vehicle(self, vehicle_id: str) -> Vehicle:
+        """The vehicle with this id (KeyError if absent)."""
+        return self._index("vehicles")[vehicle_id]  # type: ignore[return-value]
+
+    def _index(self, field: Literal["orders", "nodes", "vehicles"]) -> dict[str, object]:
+        items: list[Order] | list[FulfilmentNode] | list[Vehicle] = getattr(self, field)
+        key = (id(items), len(items))
+        cached = self._by_id.get(field)
+        if cached is None or cached[0] != key:
+            cached = (key, {item.id: item for item in items})
+            self._by_id[field] = cached
+        return cached[1]
+
+
+def _check_unique(items: Sequence[Sku | FulfilmentNode | Order | Vehicle], field: str) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.id in seen:
+            raise FieldError((field, i, "id"), f"duplicate id {item.id!r}")
+        seen.add(item.id)

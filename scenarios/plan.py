@@ -1,0 +1,134 @@
+"""Plans (allocation + routes) and the KPIs measured on them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from scenarios.geo import Id, Location, NonNegInt, PosInt, StrictModel
+
+
+class PlanStatus(StrEnum):
+    """How good the plan is known to be."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    NO_SOLUTION = "no_solution"
+
+
+class StopKind(StrEnum):
+    """What happens at a planned stop."""
+
+    PICKUP = "pickup"
+    DELIVERY = "delivery"
+    BREAK = "break"
+
+
+class PlannedStop(StrictModel):
+    """One stop of a route with its planned times (seconds from the horizon start)."""
+
+    order_id: Id | None = Field(default=None, description="None for breaks")
+    kind: StopKind = StopKind.DELIVERY
+    task_id: str | None = Field(
+        default=None,
+        description="external id of the visited task: the pickup id for pickups, else the order id",
+    )
+    location: Location | None = None
+    arrival_s: NonNegInt
+    start_s: NonNegInt = Field(
+        description="service start: arrival, or later if waiting for a window"
+    )
+    departure_s: NonNegInt
+    load_after: list[int] = Field(default_factory=list, description="load per dimension on leaving")
+    pinned: bool = Field(default=False, description="must stay on this vehicle at this position")
+
+
+class Route(StrictModel):
+    """The ordered stops of one vehicle, from its start location to its end location."""
+
+    vehicle_id: Id
+    stops: list[PlannedStop] = Field(default_factory=list)
+    start_s: NonNegInt = 0
+    end_s: NonNegInt = 0
+    distance_m: NonNegInt = 0
+    duration_s: NonNegInt = 0
+    cost_cents: NonNegInt = 0
+
+
+class AllocationLine(StrictModel):
+    """``quantity`` units of ``sku`` of order ``order_id`` ship from node ``node_id``."""
+
+    order_id: Id
+    sku: Id
+    node_id: Id
+    quantity: PosInt
+
+
+class UnassignedReason(StrEnum):
+    """Why an order is not in the plan."""
+
+    NO_SKILL = "no_skill"
+    WINDOW_UNREACHABLE = "window_unreachable"
+    OVER_CAPACITY = "over_capacity"
+    DROPPED_FOR_COST = "dropped_for_cost"
+    OUT_OF_STOCK = "out_of_stock"
+    RULE = "rule"
+    NO_SOLUTION = "no_solution"
+
+
+class Unassigned(StrictModel):
+    """An order left out of the plan, with the reason and what leaving it out costs."""
+
+    order_id: Id
+    reason: UnassignedReason
+    detail: str = ""
+    penalty_cents: NonNegInt = 0
+
+
+class Plan(StrictModel):
+    """A dispatch plan: which node ships each line, which vehicle serves each order and when."""
+
+    status: PlanStatus = PlanStatus.FEASIBLE
+    allocation: list[AllocationLine] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    unassigned: list[Unassigned] = Field(default_factory=list)
+    distance_m: NonNegInt = 0
+    cost_cents: int = 0
+    engine: str | None = None
+    runtime_s: Annotated[float, Field(ge=0.0)] = 0.0
+    seed: int | None = None
+
+    @property
+    def num_vehicles(self) -> int:
+        """Vehicles with at least one stop."""
+        return sum(1 for r in self.routes if r.stops)
+
+
+class Estimate(StrictModel):
+    """A KPI estimated over replications: mean and a 95% confidence interval."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: PosInt = 1
+
+
+class Kpis(StrictModel):
+    """Outcome of playing a plan forward, one Estimate per KPI."""
+
+    on_time_rate: Estimate
+    lateness_p50_s: Estimate
+    lateness_p95_s: Estimate
+    distance_m: Estimate
+    courier_hours: Estimate
+    cost_cents: Estimate
+    courier_utilisation: Estimate
+    node_utilisation: Estimate
+    orders_unfilled: Estimate
+    orders_failed: Estimate
+    per_order_on_time: dict[str, float] = Field(
+        default_factory=dict, description="probability each order is on time"
+    )

@@ -1,0 +1,353 @@
+"""Travel models: how long and how far it is between two locations.
+
+Every model answers the same question through :meth:`matrix`, returning integer matrices
+(seconds and metres) for any set of origins and destinations. Solvers, the twin and the RL
+environment all call it, so the computation is vectorised and cached per model instance.
+
+Models:
+
+- ``matrix``: explicit duration (and distance) matrices; locations carry an ``index``.
+- ``euclidean``: planar ``x``/``y`` coordinates, ``metres_per_unit`` scale, constant speed.
+- ``haversine``: ``lat``/``lon`` great-circle distance (R = 6371 km) times a detour factor.
+- ``road_network``: shortest paths on a road graph (see :mod:`scenarios.roads`).
+
+A ``profile`` (time-of-day duration multipliers) applies to all models; solvers use the
+free-flow matrices, the twin multiplies by :meth:`factor_at` at departure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+
+from scenarios.errors import FieldError, InputError
+from scenarios.geo import Location, NonNegInt, StrictModel
+
+if TYPE_CHECKING:
+    from scenarios.roads import RoadGraph
+
+EARTH_RADIUS_M = 6_371_000.0
+SECONDS_PER_DAY = 86_400
+
+Rounding = Literal["floor", "round", "ceil"]
+IntMatrix = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class TravelMatrix:
+    """Integer travel durations (s) and distances (m), shape (origins, destinations)."""
+
+    duration_s: IntMatrix
+    distance_m: IntMatrix
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(number of origins, number of destinations)."""
+        rows, cols = self.duration_s.shape
+        return int(rows), int(cols)
+
+
+class SpeedPeriod(StrictModel):
+    """From ``start_s`` (time of day) on, travel takes ``duration_factor`` x free-flow time."""
+
+    start_s: Annotated[int, Field(ge=0, lt=SECONDS_PER_DAY)]
+    duration_factor: Annotated[float, Field(gt=0.0, le=10.0)]
+
+
+def _round(values: NDArray[np.float64], rounding: Rounding) -> IntMatrix:
+    """Round a float array to int64 by the given rule."""
+    if rounding == "floor":
+        out = np.floor(values)
+    elif rounding == "ceil":
+        out = np.ceil(values)
+    else:
+        out = np.floor(values + 0.5)
+    return out.astype(np.int64)
+
+
+class _TravelBase(StrictModel):
+    """Fields and behaviour shared by every travel model."""
+
+    profile: list[SpeedPeriod] = Field(default_factory=list)
+    _cache: dict[Any, TravelMatrix] = PrivateAttr(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _keep_kind(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Always write the ``kind`` tag, even when defaults are excluded."""
+        data = handler(self)
+        if isinstance(data, dict):
+            data = {"kind": getattr(self, "kind"), **data}  # noqa: B009
+        return data
+
+    @model_validator(mode="after")
+    def _profile_sorted(self) -> Self:
+        for i in range(1, len(self.profile)):
+            if self.profile[i].start_s <= self.profile[i - 1].start_s:
+                raise FieldError(("profile", i, "start_s"), "profile periods must be sorted")
+        return self
+
+    def factor_at(self, t_s: float) -> float:
+        """Duration multiplier for a departure at ``t_s`` (time of day wraps every 24 h)."""
+        if not self.profile:
+            return 1.0
+        tod = t_s % SECONDS_PER_DAY
+        factor = self.profile[-1].duration_factor  # wraps around midnight
+        for period in self.profile:
+            if period.start_s <= tod:
+                factor = period.duration_factor
+            else:
+                break
+        return factor
+
+    def matrix(
+        self, origins: Sequence[Location], destinations: Sequence[Location] | None = None
+    ) -> TravelMatrix:
+        """Free-flow durations and distances from every origin to every destination."""
+        dests = origins if destinations is None else destinations
+        key = (tuple(origins), None if destinations is None else tuple(destinations))
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        result = self._compute(origins, dests)
+        if len(self._cache) > 64:
+            self._cache.clear()
+        self._cache[key] = result
+        return result
+
+    def check_location(self, location: Location) -> str | None:
+        """Why this model cannot use the location, or None if it can."""
+        return None
+
+    def _compute(self, origins: Sequence[Location], dests: Sequence[Location]) -> TravelMatrix:
+        raise NotImplementedError
+
+
+class MatrixTravel(_TravelBase):
+    """Explicit square matrices; each location's ``index`` selects its row and column."""
+
+    kind: Literal["matrix"] = "matrix"
+    duration_s: list[list[NonNegInt]]
+    distance_m: list[list[NonNegInt]] | None = None
+    _dur: IntMatrix | None = PrivateAttr(default=None)
+    _dist: IntMatrix | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _square(self) -> Self:
+        n = len(self.duration_s)
+        for name, mat in (("duration_s", self.duration_s), ("distance_m", self.distance_m)):
+            if mat is None:
+                continue
+            if len(mat) != n:
+                raise FieldError((name,), f"has {len(mat)} rows, expected {n}")
+            for i, row in enumerate(mat):
+                if len(row) != n:
+                    raise FieldError(
+                        (name, i), f"row has {len(row)} entries; matrix must be square ({n} x {n})"
+                    )
+        return self
+
+    @property
+    def size(self) -> int:
+        """Number of rows (= columns)."""
+        return len(self.duration_s)
+
+    def check_location(self, location: Location) -> str | None:
+        """Why this model cannot use the location, or None if it can."""
+        if location.index is None:
+            return "the travel model is an explicit matrix, so every location needs an index"
+        if location.index >= self.size:
+            return f"index {location.index} is outside the {self.size} x {self.size} matrix"
+        return None
+
+    def arrays(self) -> tuple[IntMatrix, IntMatrix]:
+        """The full duration and distance matrices as int64 arrays."""
+        if self._dur is None:
+            self._dur = np.asarray(self.duration_s, dtype=np.int64).reshape(self.size, self.size)
+            dist = self.distance_m if self.distance_m is not None else self.duration_s
+            self._dist = np.asarray(dist, dtype=np.int64).reshape(self.size, self.size)
+        assert self._dist is not None
+        return self._dur, self._dist
+
+    def _compute(self, origins: Sequence[Location], dests: Sequence[Location]) -> TravelMatrix:
+        dur, dist = self.arrays()
+        rows = np.array([_index(loc) for loc in origins], dtype=np.int64)
+        cols = np.array([_index(loc) for loc in dests], dtype=np.int64)
+        return TravelMatrix(dur[np.ix_(rows, cols)], dist[np.ix_(rows, cols)])
+
+
+def _index(loc: Location) -> int:
+    if loc.index is None:
+        raise InputError("location.index", "the travel model is a matrix; index is required")
+    return loc.index
+
+
+class EuclideanTravel(_TravelBase):
+    """Planar straight-line distance: ``distance_m = rounding(metres_per_unit * |p - q|)``.
+
+    ``duration_s = rounding(distance_m / speed_m_per_s)``. Solomon files use
+    ``metres_per_unit=10``, ``rounding="floor"``, speed 1: the DIMACS one-decimal truncation
+    in integer tenths.
+    """
+
+    kind: Literal["euclidean"] = "euclidean"
+    metres_per_unit: Annotated[float, Field(gt=0)] = 1.0
+    speed_m_per_s: Annotated[float, Field(gt=0)] = 1.0
+    rounding: Rounding = "round"
+
+    def check_location(self, location: Location) -> str | None:
+        """Why this model cannot use the location, or None if it can."""
+        return None if location.is_planar else "euclidean travel needs planar x/y coordinates"
+
+    def _compute(self, origins: Sequence[Location], dests: Sequence[Location]) -> TravelMatrix:
+        a = _planar(origins)
+        b = _planar(dests)
+        dx = a[:, 0:1] - b[None, :, 0]
+        dy = a[:, 1:2] - b[None, :, 1]
+        dist = _round(np.sqrt(dx * dx + dy * dy) * self.metres_per_unit, self.rounding)
+        dur = _round(dist / self.speed_m_per_s, self.rounding)
+        return TravelMatrix(dur, dist)
+
+
+class HaversineTravel(_TravelBase):
+    """Great-circle distance (R = 6371 km) x ``detour_factor``, at a constant speed."""
+
+    kind: Literal["haversine"] = "haversine"
+    speed_m_per_s: Annotated[float, Field(gt=0)] = 8.0
+    detour_factor: Annotated[float, Field(ge=1.0, le=5.0)] = 1.0
+    rounding: Rounding = "round"
+
+    def check_location(self, location: Location) -> str | None:
+        """Why this model cannot use the location, or None if it can."""
+        return None if location.is_geographic else "haversine travel needs lat/lon coordinates"
+
+    def _compute(self, origins: Sequence[Location], dests: Sequence[Location]) -> TravelMatrix:
+        metres = haversine_m(_geo(origins), _geo(dests)) * self.detour_factor
+        dist = _round(metres, self.rounding)
+        dur = _round(dist / self.speed_m_per_s, self.rounding)
+        return TravelMatrix(dur, dist)
+
+
+def haversine_m(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Great-circle distances in metres between rows of ``a`` and ``b`` ([lat, lon] degrees)."""
+    lat1 = np.radians(a[:, 0:1])
+    lon1 = np.radians(a[:, 1:2])
+    lat2 = np.radians(b[None, :, 0])
+    lon2 = np.radians(b[None, :, 1])
+    h = (
+        np.sin((lat2 - lat1) / 2.0) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2.0) ** 2
+    )
+    return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+def haversine_pair_m(a: Location, b: Location) -> float:
+    """Great-circle distance in metres between two lat/lon locations."""
+    assert a.lat is not None and a.lon is not None and b.lat is not None and b.lon is not None
+    p1, p2 = math.radians(a.lat), math.radians(b.lat)
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b.lon - a.lon) / 2) ** 2
+    )
+    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
+
+
+def _planar(locs: Sequence[Location]) -> NDArray[np.float64]:
+    out = np.empty((len(locs), 2), dtype=np.float64)
+    for i, loc in enumerate(locs):
+        if loc.x is None or loc.y is None:
+            raise InputError("location", "euclidean travel needs planar x/y coordinates")
+        out[i, 0] = loc.x
+        out[i, 1] = loc.y
+    return out
+
+
+def _geo(locs: Sequence[Location]) -> NDArray[np.float64]:
+    out = np.empty((len(locs), 2), dtype=np.float64)
+    for i, loc in enumerate(locs):
+        if loc.lat is None or loc.lon is None:
+            raise InputError("location", "haversine travel needs lat/lon coordinates")
+        out[i, 0] = loc.lat
+        out[i, 1] = loc.lon
+    return out
+
+
+class GridSpec(StrictModel):
+    """A synthetic city road grid: streets every ``spacing_m``, faster arterials every k-th."""
+
+    rows: Annotated[int, Field(ge=2, le=2000)]
+    cols: Annotated[int, Field(ge=2, le=2000)]
+    spacing_m: Annotated[float, Field(gt=0)] = 200.0
+    street_speed_m_per_s: Annotated[float, Field(gt=0)] = 8.3
+    arterial_every: Annotated[int, Field(ge=1)] = 5
+    arterial_speed_m_per_s: Annotated[float, Field(gt=0)] = 15.0
+    origin_x: float = 0.0
+    origin_y: float = 0.0
+
+
+class RoadNetworkTravel(_TravelBase):
+    """Shortest paths on a road graph; locations snap to the nearest graph node.
+
+    The graph is either a GraphML file (as written by OSMnx: nodes with ``x``/``y`` or
+    lon/lat, edges with ``length`` in metres and optional ``speed_kph``/``travel_time``) or a
+    synthetic ``grid``. Durations follow fastest paths; distances are the lengths of those paths.
+    """
+
+    kind: Literal["road_network"] = "road_network"
+    graphml_path: str | None = None
+    grid: GridSpec | None = None
+    default_speed_m_per_s: Annotated[float, Field(gt=0)] = 8.3
+    _graph: RoadGraph | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.graphml_path is None) == (self.grid is None):
+            raise FieldError(("grid",), "give exactly one of graphml_path or grid")
+        return self
+
+    def road_graph(self) -> RoadGraph:
+        """The loaded road graph (built once per model instance)."""
+        if self._graph is None:
+            from scenarios.roads import load_road_graph
+
+            self._graph = load_road_graph(self)
+        return self._graph
+
+    def check_location(self, location: Location) -> str | None:
+        """Why this model cannot use the location, or None if it can."""
+        if not (location.is_planar or location.is_geographic):
+            return "road network travel needs x/y or lat/lon coordinates"
+        return None
+
+    def _compute(self, origins: Sequence[Location], dests: Sequence[Location]) -> TravelMatrix:
+        return self.road_graph().matrix(origins, dests)
+
+
+TravelModel = Annotated[
+    MatrixTravel | EuclideanTravel | HaversineTravel | RoadNetworkTravel,
+    Field(discriminator="kind"),
+]
+
+__all__ = [
+    "EuclideanTravel",
+    "GridSpec",
+    "HaversineTravel",
+    "MatrixTravel",
+    "RoadNetworkTravel",
+    "SpeedPeriod",
+    "TravelMatrix",
+    "TravelModel",
+    "haversine_m",
+    "haversine_pair_m",
+]
