@@ -1,0 +1,96 @@
+"""The state one app instance shares between requests: settings, database, jobs, breakers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.core.audit import AuditWriter
+from api.core.breaker import BreakerState, CircuitBreaker
+from api.core.config import Settings
+from api.core.metrics import Metrics
+from api.jobs import JobService, TaskRegistry
+
+
+@dataclass
+class KeyCache:
+    """Recently checked API keys (hash -> (key id, role, expiry)), so a burst costs one lookup."""
+
+    ttl_s: float
+    _entries: dict[str, tuple[str, str, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key_hash: str) -> tuple[str, str] | None:
+        """The cached (key id, role), if fresh."""
+        with self._lock:
+            entry = self._entries.get(key_hash)
+            if entry is None or entry[2] < time.monotonic():
+                return None
+            return entry[0], entry[1]
+
+    def put(self, key_hash: str, key_id: str, role: str) -> None:
+        """Remember a valid key."""
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key_hash] = (key_id, role, time.monotonic() + self.ttl_s)
+
+    def clear(self) -> None:
+        """Forget every key (after a revocation)."""
+        with self._lock:
+            self._entries.clear()
+
+
+@dataclass
+class Lane:
+    """Threads and slots of one class of synchronous work (fast allocations, heavy routing)."""
+
+    name: str
+    slots: threading.BoundedSemaphore
+    size: int
+
+
+@dataclass
+class ServiceContext:
+    """Everything a request handler may need besides its own input."""
+
+    settings: Settings
+    metrics: Metrics
+    registry: TaskRegistry
+    key_cache: KeyCache
+    engine: Engine | None = None
+    sessions: sessionmaker[Session] | None = None
+    jobs: JobService | None = None
+    audit: AuditWriter | None = None
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    solver_pool: ThreadPoolExecutor | None = None
+    lanes: dict[str, Lane] = field(default_factory=dict)
+    demo: dict[str, Any] | None = None
+    ready: bool = False
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        """The circuit breaker of one solver (created on first use)."""
+        found = self.breakers.get(name)
+        if found is None:
+            gauge = self.metrics.breaker_state.labels(name)
+            gauge.set(0)
+
+            def on_change(state: BreakerState) -> None:
+                gauge.set(0 if state == BreakerState.CLOSED else 1)
+
+            found = CircuitBreaker(
+                name,
+                max_failures=self.settings.breaker_failures,
+                reset_s=self.settings.breaker_reset_s,
+                on_change=on_change,
+            )
+            self.breakers[name] = found
+        return found

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces of the service: settings, security, errors, limits, metrics."""

@@ -1,0 +1,101 @@
+"""Service settings: one pydantic-settings class behind a cached getter.
+
+Every setting can be given as an environment variable ``DISPATCHLAB_<NAME>`` (for example
+``DISPATCHLAB_JOB_WORKERS=4``); the database URL is also read from ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PosFloat = Annotated[float, Field(gt=0.0)]
+PosInt = Annotated[int, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Everything the service can be tuned with; defaults suit one machine and SQLite."""
+
+    model_config = SettingsConfigDict(env_prefix="DISPATCHLAB_", extra="ignore")
+
+    # storage
+    data_dir: Path = Field(
+        default=Path("data/runtime"), description="where the SQLite file and run files live"
+    )
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "DISPATCHLAB_DATABASE_URL"),
+        description="SQLAlchemy URL; None = SQLite file <data_dir>/dispatchlab.sqlite3",
+    )
+
+    # jobs
+    job_executor: Literal["local", "ray"] = Field(
+        default="local", description="local = bounded pool of worker processes; ray = Ray tasks"
+    )
+    ray_address: str | None = Field(default=None, description="Ray cluster address; None = local")
+    job_workers: PosInt = Field(default=2, description="jobs running at once on this replica")
+    max_queued_jobs: PosInt = Field(default=100, description="queued jobs before 429")
+    job_max_attempts: PosInt = Field(
+        default=2, description="runs of a job before a crash marks it failed"
+    )
+    job_timeout_s: PosFloat = Field(default=3600.0, description="hard limit of any job")
+    job_lease_s: PosFloat = Field(
+        default=30.0, description="a replica silent this long is dead; its jobs are recovered"
+    )
+    heartbeat_s: PosFloat = Field(default=5.0, description="replica heartbeat interval")
+    job_poll_s: PosFloat = Field(default=1.0, description="how often queued jobs are looked for")
+
+    # limits
+    max_body_bytes: PosInt = Field(default=10_000_000, description="larger bodies get 413")
+    max_orders_sync: PosInt = Field(
+        default=1_000, description="orders answered synchronously; more become a job (routes)"
+    )
+    max_orders: PosInt = Field(default=10_000, description="orders per request, jobs included")
+    max_time_limit_s: PosFloat = Field(default=600.0, description="largest time_limit_s accepted")
+    max_sync_time_limit_s: PosFloat = Field(
+        default=30.0, description="time limits above this are answered 202 with a job"
+    )
+    max_sync_solves: PosInt = Field(default=4, description="routing solves at once before 429")
+    max_replications: PosInt = Field(default=200, description="largest replications accepted")
+    retry_after_s: PosInt = Field(default=5, description="Retry-After sent with 429")
+
+    # robustness
+    fallback_grace_s: PosFloat = Field(
+        default=2.0, description="extra wait past a time limit before serving the fallback"
+    )
+    breaker_failures: PosInt = Field(
+        default=3, description="consecutive solver failures that open the circuit breaker"
+    )
+    breaker_reset_s: PosFloat = Field(
+        default=30.0, description="time the breaker stays open before letting a probe through"
+    )
+
+    # security
+    auth_enabled: bool = Field(default=True, description="False = every request is admin")
+    key_cache_s: float = Field(default=5.0, ge=0.0, description="how long a key lookup is cached")
+    idempotency_ttl_s: PosInt = Field(default=86_400, description="how long answers are kept")
+
+    # demo
+    demo: bool = Field(default=False, description="load a generated demo scenario at start-up")
+    demo_seed: int = 7
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL to connect to (SQLite under ``data_dir`` unless configured)."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://") :]
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'dispatchlab.sqlite3').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

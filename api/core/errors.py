@@ -1,0 +1,107 @@
+"""Error answers: bad input is a 422 naming each field and the reason, never a 5xx."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from scenarios.errors import InputError, error_location, field_path
+
+log = logging.getLogger("api")
+
+
+class FieldProblem(BaseModel):
+    """One bad field: its dotted path from the request root and the reason."""
+
+    field: str
+    reason: str
+
+
+class ErrorPublic(BaseModel):
+    """The body of every error answer."""
+
+    message: str
+    detail: list[FieldProblem] | None = None
+
+
+def problems_from_errors(
+    errors: Sequence[Any], *, strip_body: bool = False, prefix: Sequence[int | str] = ()
+) -> list[FieldProblem]:
+    """Field problems from pydantic error dicts (FieldError paths expanded)."""
+    out: list[FieldProblem] = []
+    for error in errors:
+        loc, reason = error_location(error)
+        if strip_body and loc and loc[0] == "body":
+            loc = loc[1:]
+        out.append(FieldProblem(field=field_path((*prefix, *loc)), reason=reason))
+    return out
+
+
+def invalid(problems: list[FieldProblem]) -> JSONResponse:
+    """A 422 answer listing the bad fields."""
+    first = problems[0] if problems else FieldProblem(field="(root)", reason="invalid")
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    body = ErrorPublic(message=f"{first.field}: {first.reason}{more}", detail=problems)
+    return JSONResponse(status_code=422, content=body.model_dump())
+
+
+def error_response(
+    status_code: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An error answer with a message and no field list."""
+    return JSONResponse(
+        status_code=status_code,
+        content=ErrorPublic(message=message).model_dump(),
+        headers=headers,
+    )
+
+
+async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return invalid(problems_from_errors(exc.errors(), strip_body=True))
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ValidationError)
+    return invalid(problems_from_errors(exc.errors(include_url=False)))
+
+
+async def _input_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InputError)
+    return invalid([FieldProblem(field=exc.field or "(root)", reason=exc.reason)])
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return error_response(exc.status_code, message, dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal error; the incident was logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn exceptions into JSON error answers."""
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(ValidationError, _validation)
+    app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorPublic, "description": "missing or unknown API key"},
+    403: {"model": ErrorPublic, "description": "the key's role may not call this endpoint"},
+    413: {"model": ErrorPublic, "description": "body or order count over the limit"},
+    422: {"model": ErrorPublic, "description": "bad input: every bad field with the reason"},
+    429: {"model": ErrorPublic, "description": "busy: retry after the Retry-After seconds"},
+}

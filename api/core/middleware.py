@@ -1,0 +1,149 @@
+"""One ASGI middleware for limits and observability: body cap (413), input hash, metrics, audit."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.core.errors import ErrorPublic
+
+if TYPE_CHECKING:
+    from api.context import ServiceContext
+
+AUDITED_PREFIX = "/v1/"
+
+
+class ServiceMiddleware:
+    """Reject oversized bodies, hash the input, time the request, count it and audit it."""
+
+    def __init__(self, app: ASGIApp, ctx: ServiceContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        state: dict[str, Any] = scope.setdefault("state", {})
+        status_box = [500]
+        limit = self.ctx.settings.max_body_bytes
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_box[0] = int(message["status"])
+            await send(message)
+
+        try:
+            if scope["method"] in {"POST", "PUT", "PATCH"}:
+                body = await _read_body(scope, receive, limit)
+                if body is None:
+                    self.ctx.metrics.rejections.labels("body_too_large").inc()
+                    await _send_413(send_wrapper, limit)
+                    return
+                state["input_hash"] = hashlib.sha256(body).hexdigest()
+                receive = _replay(body, receive)
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            status = status_box[0]
+            self.ctx.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            self.ctx.metrics.latency.labels(scope["method"], template).observe(elapsed)
+            path: str = scope.get("path", "")
+            if path.startswith(AUDITED_PREFIX):
+                self._audit(scope, state, status, elapsed)
+
+    def _audit(self, scope: Scope, state: dict[str, Any], status: int, elapsed: float) -> None:
+        writer = self.ctx.audit
+        if writer is None:
+            return
+        principal = state.get("principal")
+        client = scope.get("client")
+        writer.record(
+            key_id=getattr(principal, "key_id", None),
+            role=getattr(principal, "role", None),
+            method=scope["method"],
+            path=scope.get("path", "")[:300],
+            status_code=status,
+            input_hash=state.get("input_hash"),
+            result=(state.get("audit_result") or _default_result(status))[:200],
+            solver=(state.get("audit_solver") or None),
+            seed=state.get("audit_seed"),
+            job_id=state.get("audit_job_id"),
+            duration_ms=round(elapsed * 1000.0, 3),
+            client=f"{client[0]}:{client[1]}"[:100] if client else None,
+        )
+
+
+def _default_result(status: int) -> str:
+    if status < 400:
+        return "ok"
+    return {
+        401: "unauthenticated",
+        403: "forbidden",
+        404: "not_found",
+        413: "too_large",
+        422: "bad_input",
+        429: "busy",
+    }.get(status, f"error_{status}")
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it is known to exceed ``limit`` bytes."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                if int(value) > limit:
+                    return None
+            except ValueError:
+                pass
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive callable that yields the buffered body once, then defers to the server."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    body = ErrorPublic(message=f"request body over the limit of {limit} bytes").model_dump_json()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body.encode()})

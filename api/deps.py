@@ -1,0 +1,120 @@
+"""Dependencies of the routers, as ``Annotated`` aliases: context, session, caller and role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+from sqlalchemy.orm import Session
+
+from api.context import ServiceContext
+from api.core.security import Role, allows, hash_key, key_matches, split_key
+from api.db.models import ApiKey
+
+
+def get_ctx(request: Request) -> ServiceContext:
+    """The service context of the app handling this request."""
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[ServiceContext, Depends(get_ctx)]
+
+
+def get_session(ctx: CtxDep) -> Iterator[Session]:
+    """A database session for one request."""
+    if ctx.sessions is None:
+        raise HTTPException(503, "the service is starting; retry shortly")
+    with ctx.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's public id and its role."""
+
+    key_id: str | None
+    role: Role
+
+    def owns(self, key_id: str | None) -> bool:
+        """True when this caller may see an object created with ``key_id``."""
+        return self.role == Role.ADMIN or key_id == self.key_id
+
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="API key made with `dispatchlab keys create --role ROLE`",
+)
+
+UNAUTHENTICATED = {"WWW-Authenticate": "X-API-Key"}
+
+
+def get_principal(
+    request: Request,
+    ctx: CtxDep,
+    key: Annotated[str | None, Security(api_key_header)],
+) -> Principal:
+    """Check the ``X-API-Key`` header (401 when missing, malformed, unknown or revoked)."""
+    if not ctx.settings.auth_enabled:
+        principal = Principal(key_id=None, role=Role.ADMIN)
+        request.state.principal = principal
+        return principal
+    if not key:
+        raise HTTPException(
+            401, "missing API key: send it in the X-API-Key header", UNAUTHENTICATED
+        )
+    key_hash = hash_key(key)
+    cached = ctx.key_cache.get(key_hash)
+    if cached is not None:
+        principal = Principal(key_id=cached[0], role=Role(cached[1]))
+    else:
+        key_id = split_key(key)
+        if key_id is None or ctx.sessions is None:
+            raise HTTPException(401, "invalid API key", UNAUTHENTICATED)
+        with ctx.sessions() as session:
+            row = session.get(ApiKey, key_id)
+        if row is None or row.revoked_at is not None or not key_matches(key, row.key_hash):
+            raise HTTPException(401, "invalid or revoked API key", UNAUTHENTICATED)
+        ctx.key_cache.put(key_hash, row.id, row.role)
+        principal = Principal(key_id=row.id, role=Role(row.role))
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(role: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets through keys of ``role`` (and admin keys), else 403."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not allows(principal.role, role):
+            raise HTTPException(
+                403, f"this endpoint needs a key with role {role.value!r} (yours: {principal.role})"
+            )
+        return principal
+
+    check.__name__ = f"require_{role.value}"
+    return check
+
+
+OmsDep = Annotated[Principal, Depends(require(Role.OMS))]
+PlannerDep = Annotated[Principal, Depends(require(Role.PLANNER))]
+ResearcherDep = Annotated[Principal, Depends(require(Role.RESEARCHER))]
+AdminDep = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="retries with the same key and body get the first answer, not a new solve",
+    ),
+]

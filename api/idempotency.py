@@ -1,0 +1,128 @@
+"""``Idempotency-Key``: the first answer to a request is stored and replayed on retries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.db.models import IdempotencyRecord, utcnow
+
+REPLAY_HEADER = "Idempotent-Replayed"
+PENDING_STALE_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A claimed idempotency key; ``finish`` stores the answer, ``abandon`` frees the key."""
+
+    record_id: int
+
+
+def claim(
+    session: Session,
+    *,
+    key_id: str | None,
+    idem_key: str,
+    endpoint: str,
+    request_hash: str,
+    ttl_s: float,
+) -> Slot | JSONResponse:
+    """Claim the key for this request, or return the stored answer of the first one.
+
+    Raises 422 when the key was used with a different request and 409 while the first
+    request with this key is still being answered.
+    """
+    owner = key_id or "-"
+    record = IdempotencyRecord(
+        key_id=owner, idem_key=idem_key, endpoint=endpoint, request_hash=request_hash
+    )
+    session.add(record)
+    try:
+        session.commit()
+        return Slot(record.id)
+    except IntegrityError:
+        session.rollback()
+    found = session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.key_id == owner, IdempotencyRecord.idem_key == idem_key
+        )
+    )
+    if found is None:  # deleted meanwhile: try once more
+        return claim(
+            session,
+            key_id=key_id,
+            idem_key=idem_key,
+            endpoint=endpoint,
+            request_hash=request_hash,
+            ttl_s=ttl_s,
+        )
+    age_s = (utcnow() - found.created_at).total_seconds()
+    expired = age_s > ttl_s or (found.state == "pending" and age_s > PENDING_STALE_S)
+    if expired:
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == found.id))
+        session.commit()
+        return claim(
+            session,
+            key_id=key_id,
+            idem_key=idem_key,
+            endpoint=endpoint,
+            request_hash=request_hash,
+            ttl_s=ttl_s,
+        )
+    if found.endpoint != endpoint or found.request_hash != request_hash:
+        raise HTTPException(
+            422,
+            "Idempotency-Key was already used with a different request; use a new key",
+        )
+    if found.state != "done" or found.status_code is None:
+        raise HTTPException(
+            409,
+            "a request with this Idempotency-Key is still being answered; retry shortly",
+            {"Retry-After": "1"},
+        )
+    headers = {REPLAY_HEADER: "true"}
+    location = (found.response or {}).get("__location__")
+    body = {k: v for k, v in (found.response or {}).items() if k != "__location__"}
+    if location:
+        headers["Location"] = str(location)
+    return JSONResponse(status_code=found.status_code, content=body, headers=headers)
+
+
+def finish(
+    session: Session,
+    slot: Slot,
+    *,
+    status_code: int,
+    body: dict[str, Any],
+    location: str | None = None,
+) -> None:
+    """Store the answer to replay."""
+    record = session.get(IdempotencyRecord, slot.record_id)
+    if record is None:
+        return
+    record.state = "done"
+    record.status_code = status_code
+    record.response = {**body, "__location__": location} if location else body
+    session.commit()
+
+
+def abandon(session: Session, slot: Slot) -> None:
+    """Free the key (the request failed with an error, so a retry may try again)."""
+    session.rollback()
+    session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == slot.record_id))
+    session.commit()
+
+
+def purge(session: Session, *, ttl_s: float) -> int:
+    """Delete records older than ``ttl_s``; returns how many."""
+    cutoff = utcnow() - dt.timedelta(seconds=ttl_s)
+    res = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+    session.commit()
+    return int(res.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,530 @@
+"""The job service: a queue in the database, a dispatcher thread, crash recovery, cancellation.
+
+The ``jobs`` table is the queue. Any replica claims a queued job with a conditional UPDATE
+(so two replicas never run the same job), runs it on its executor and writes the outcome.
+Each replica heartbeats in ``instances``; a replica that stops heartbeating (or, on the same
+host, whose process is gone) is dead, and the jobs it was running are re-queued (up to
+``max_attempts`` runs) or marked failed with the reason. This runs at start-up and then
+periodically, so a kill -9 never loses a job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.core.metrics import Metrics
+from api.db.models import Instance, Job, utcnow
+from api.jobs.executors import Execution, Executor, Outcome
+from api.jobs.registry import JsonDict, TaskRegistry
+
+log = logging.getLogger("api.jobs")
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+ACTIVE = (QUEUED, RUNNING)
+FINISHED = (DONE, FAILED, CANCELLED)
+
+
+class QueueFull(Exception):
+    """The queue holds as many jobs as allowed; retry later."""
+
+
+def new_id() -> str:
+    """A fresh job/plan id (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+def event(message: str) -> dict[str, str]:
+    """One entry of a job's event list, timestamped."""
+    return {"at": utcnow().isoformat(), "message": message}
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this pid exists on this host and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@dataclass
+class _Running:
+    job_id: str
+    kind: str
+    execution: Execution
+    started: float
+    timeout_s: float
+    payload: JsonDict
+    last_progress: float | None = None
+    killed_reason: str | None = None
+
+
+@dataclass
+class JobService:
+    """Submit, claim, run, recover and cancel jobs for one replica."""
+
+    sessions: sessionmaker[Session]
+    registry: TaskRegistry
+    executor: Executor
+    metrics: Metrics
+    max_queued: int = 100
+    max_attempts: int = 2
+    lease_s: float = 30.0
+    heartbeat_s: float = 5.0
+    poll_s: float = 1.0
+    on_finished: dict[str, Callable[[Session, Job, JsonDict], JsonDict]] = field(
+        default_factory=dict
+    )
+    instance_id: str = field(default_factory=new_id)
+    host: str = field(default_factory=socket.gethostname)
+
+    def __post_init__(self) -> None:
+        self._running: dict[str, _Running] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._last_recovery = 0.0
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Register this replica, recover crashed jobs, start the dispatcher and heartbeat."""
+        with self.sessions.begin() as session:
+            session.add(Instance(id=self.instance_id, host=self.host, pid=os.getpid()))
+        self.recover()
+        for name, target in (("job-dispatcher", self._dispatch_loop), ("heartbeat", self._beat)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop threads; jobs still running are killed and put back in the queue."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        with self._lock:
+            running = list(self._running.values())
+            self._running.clear()
+        for run in running:
+            run.execution.kill()
+        with self.sessions.begin() as session:
+            for run in running:
+                session.execute(
+                    update(Job)
+                    .where(Job.id == run.job_id, Job.owner == self.instance_id)
+                    .values(
+                        status=QUEUED,
+                        owner=None,
+                        started_at=None,
+                        progress=0.0,
+                        attempts=Job.attempts - 1,
+                        events=_append_event(session, run.job_id, "re-queued: server shut down"),
+                    )
+                )
+            session.execute(
+                update(Instance).where(Instance.id == self.instance_id).values(stopped_at=utcnow())
+            )
+        self.executor.close()
+
+    def wake(self) -> None:
+        """Look for queued jobs now rather than at the next poll."""
+        self._wake.set()
+
+    # ----------------------------------------------------------------- API side
+    def queue_depth(self, session: Session) -> int:
+        """Jobs waiting to run (all replicas)."""
+        return int(session.scalar(select(func.count()).where(Job.status == QUEUED)) or 0)
+
+    def submit(
+        self,
+        session: Session,
+        *,
+        kind: str,
+        payload: JsonDict,
+        key_id: str | None,
+        seed: int | None,
+        input_hash: str,
+        timeout_s: float,
+    ) -> Job:
+        """Queue a job (raises QueueFull when the queue is at its bound); commits."""
+        if kind not in self.registry:
+            raise KeyError(kind)
+        depth = self.queue_depth(session)
+        self.metrics.queue_depth.set(depth)
+        if depth >= self.max_queued:
+            raise QueueFull
+        job = Job(
+            id=new_id(),
+            kind=kind,
+            mode="async",
+            status=QUEUED,
+            payload=payload,
+            key_id=key_id,
+            seed=seed,
+            input_hash=input_hash,
+            timeout_s=timeout_s,
+            max_attempts=self.max_attempts,
+            events=[event("queued")],
+        )
+        session.add(job)
+        session.commit()
+        self.wake()
+        return job
+
+    def cancel(self, session: Session, job: Job) -> Job:
+        """Cancel a queued job at once; ask the owner of a running one to kill it; commits."""
+        done = session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status == QUEUED)
+            .values(
+                status=CANCELLED,
+                finished_at=utcnow(),
+                error="cancelled by the client",
+                events=[*job.events, event("cancelled while queued")],
+            )
+        )
+        if done.rowcount == 0:  # type: ignore[attr-defined]
+            session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.status == RUNNING)
+                .values(cancel_requested=True)
+            )
+        session.commit()
+        session.refresh(job)
+        self.wake()
+        return job
+
+    # ----------------------------------------------------------------- sync solves
+    def record_sync_start(
+        self,
+        session: Session,
+        *,
+        kind: str,
+        payload: JsonDict,
+        key_id: str | None,
+        seed: int | None,
+        input_hash: str,
+    ) -> Job:
+        """Store a synchronous solve as a running job owned by this replica; commits."""
+        job = Job(
+            id=new_id(),
+            kind=kind,
+            mode="sync",
+            status=RUNNING,
+            payload=payload,
+            key_id=key_id,
+            seed=seed,
+            input_hash=input_hash,
+            owner=self.instance_id,
+            attempts=1,
+            max_attempts=1,
+            started_at=utcnow(),
+            events=[event("solving synchronously")],
+        )
+        session.add(job)
+        session.commit()
+        return job
+
+    def record_sync_end(
+        self,
+        session: Session,
+        job: Job,
+        *,
+        status: str,
+        result: JsonDict | None,
+        error: str | None = None,
+        fallback: bool = False,
+        note: str | None = None,
+    ) -> None:
+        """Store the outcome of a synchronous solve; commits."""
+        job.status = status
+        job.result = result
+        job.error = error
+        job.fallback = fallback
+        job.progress = 1.0
+        job.finished_at = utcnow()
+        job.events = [*job.events, event(note or status)]
+        session.commit()
+        self.metrics.jobs_finished.labels(job.kind, status).inc()
+
+    # ----------------------------------------------------------------- recovery
+    def recover(self) -> int:
+        """Find jobs of dead replicas: re-queue them or mark them failed; returns how many."""
+        now = utcnow()
+        stale_before = now - dt.timedelta(seconds=self.lease_s)
+        handled = 0
+        with self.sessions.begin() as session:
+            instances = session.scalars(select(Instance).where(Instance.id != self.instance_id))
+            dead: set[str] = set()
+            live: set[str] = set()
+            for inst in instances:
+                if inst.stopped_at is not None:
+                    dead.add(inst.id)
+                elif inst.heartbeat_at < stale_before or (
+                    inst.host == self.host and (inst.pid == os.getpid() or not pid_alive(inst.pid))
+                ):
+                    dead.add(inst.id)
+                    inst.stopped_at = now
+                else:
+                    live.add(inst.id)
+            orphans = session.scalars(
+                select(Job).where(Job.status == RUNNING, Job.owner != self.instance_id)
+            ).all()
+            for job in orphans:
+                if job.owner in live:
+                    continue
+                handled += self._recover_one(session, job)
+        if handled:
+            self.wake()
+        self._last_recovery = time.monotonic()
+        return handled
+
+    def _recover_one(self, session: Session, job: Job) -> int:
+        old_owner = job.owner
+        if job.mode == "async" and job.attempts < job.max_attempts:
+            message = (
+                f"re-queued: the server running it stopped unexpectedly "
+                f"(attempt {job.attempts} of {job.max_attempts})"
+            )
+            values: dict[str, Any] = {
+                "status": QUEUED,
+                "owner": None,
+                "started_at": None,
+                "progress": 0.0,
+                "events": [*job.events, event(message)],
+            }
+            action = "requeued"
+        else:
+            reason = (
+                "interrupted: the server stopped unexpectedly during this synchronous request"
+                if job.mode == "sync"
+                else f"interrupted: the server running it stopped unexpectedly "
+                f"{job.attempts} time(s); not retried again"
+            )
+            values = {
+                "status": FAILED,
+                "error": reason,
+                "finished_at": utcnow(),
+                "events": [*job.events, event(reason)],
+            }
+            action = "failed"
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status == RUNNING, Job.owner == old_owner)
+            .values(**values)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            log.warning("job %s %s after a crash of replica %s", job.id, action, old_owner)
+            self.metrics.jobs_recovered.labels(action).inc()
+            return 1
+        return 0
+
+    # ----------------------------------------------------------------- threads
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                with self.sessions.begin() as session:
+                    session.execute(
+                        update(Instance)
+                        .where(Instance.id == self.instance_id)
+                        .values(heartbeat_at=utcnow())
+                    )
+            except Exception:
+                log.exception("heartbeat failed")
+
+    def _dispatch_loop(self) -> None:
+        while not self._stop.is_set():
+            busy = bool(self._running)
+            self._wake.wait(0.05 if busy else self.poll_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self._tick()
+            except Exception:
+                log.exception("job dispatcher tick failed")
+                time.sleep(0.5)
+
+    def _tick(self) -> None:
+        self._collect()
+        self._enforce_limits()
+        self._claim()
+        if time.monotonic() - self._last_recovery > self.lease_s / 2:
+            self.recover()
+
+    def _claim(self) -> None:
+        while len(self._running) < self.executor.capacity and not self._stop.is_set():
+            with self.sessions.begin() as session:
+                depth = self.queue_depth(session)
+                self.metrics.queue_depth.set(depth)
+                if depth == 0:
+                    return
+                candidates = session.scalars(
+                    select(Job.id).where(Job.status == QUEUED).order_by(Job.created_at).limit(8)
+                ).all()
+                claimed: Job | None = None
+                for job_id in candidates:
+                    res = session.execute(
+                        update(Job)
+                        .where(Job.id == job_id, Job.status == QUEUED)
+                        .values(
+                            status=RUNNING,
+                            owner=self.instance_id,
+                            started_at=utcnow(),
+                            attempts=Job.attempts + 1,
+                            cancel_requested=False,
+                        )
+                    )
+                    if res.rowcount == 1:  # type: ignore[attr-defined]
+                        claimed = session.get(Job, job_id, populate_existing=True)
+                        break
+                if claimed is None:
+                    return
+                kind, payload = claimed.kind, dict(claimed.payload)
+                timeout_s, job_id = claimed.timeout_s, claimed.id
+                claimed.events = [*claimed.events, event(f"started on replica {self.instance_id}")]
+            self._start(job_id, kind, payload, timeout_s)
+
+    def _start(self, job_id: str, kind: str, payload: JsonDict, timeout_s: float) -> None:
+        try:
+            spec = self.registry.get(kind)
+            execution = self.executor.start(job_id, spec.target, payload)
+        except Exception as err:
+            log.exception("could not start job %s", job_id)
+            self._finish(job_id, kind, payload, Outcome("failed", error=f"could not start: {err}"))
+            return
+        with self._lock:
+            self._running[job_id] = _Running(
+                job_id, kind, execution, time.monotonic(), timeout_s, payload
+            )
+        self.metrics.jobs_running.set(len(self._running))
+
+    def _collect(self) -> None:
+        for run in list(self._running.values()):
+            outcome = run.execution.poll()
+            if outcome is None:
+                progress = run.execution.progress()
+                if progress is not None and progress != run.last_progress:
+                    run.last_progress = progress
+                    with self.sessions.begin() as session:
+                        session.execute(
+                            update(Job).where(Job.id == run.job_id).values(progress=progress)
+                        )
+                continue
+            with self._lock:
+                self._running.pop(run.job_id, None)
+            self.metrics.jobs_running.set(len(self._running))
+            self.metrics.job_duration.labels(run.kind).observe(time.monotonic() - run.started)
+            self._finish(run.job_id, run.kind, run.payload, outcome)
+
+    def _enforce_limits(self) -> None:
+        if not self._running:
+            return
+        with self.sessions.begin() as session:
+            cancelled = set(
+                session.scalars(
+                    select(Job.id).where(
+                        Job.owner == self.instance_id,
+                        Job.status == RUNNING,
+                        Job.cancel_requested.is_(True),
+                    )
+                ).all()
+            )
+        now = time.monotonic()
+        for run in list(self._running.values()):
+            if run.job_id in cancelled:
+                reason = "cancelled by the client while running"
+                status = CANCELLED
+            elif now - run.started > run.timeout_s:
+                reason = f"exceeded the job time limit of {run.timeout_s:g} s"
+                status = FAILED
+            else:
+                continue
+            run.execution.kill()
+            with self._lock:
+                self._running.pop(run.job_id, None)
+            self.metrics.jobs_running.set(len(self._running))
+            if status == CANCELLED:
+                self._write_end(run.job_id, run.kind, CANCELLED, None, reason, False, reason)
+            else:
+                self._finish(run.job_id, run.kind, run.payload, Outcome("failed", error=reason))
+
+    def _finish(self, job_id: str, kind: str, payload: JsonDict, outcome: Outcome) -> None:
+        if outcome.status == "done":
+            self._write_end(job_id, kind, DONE, outcome.result, None, False, "done")
+            return
+        if outcome.status == "bad_input":
+            message = f"{outcome.field}: {outcome.error}" if outcome.field else outcome.error
+            self._write_end(job_id, kind, FAILED, None, f"bad input: {message}", False, "bad input")
+            return
+        reason = outcome.error or "unknown failure"
+        self.metrics.solver_failures.labels(kind, "job").inc()
+        spec = self.registry.specs.get(kind)
+        fallback = spec.fallback_function() if spec is not None else None
+        if fallback is not None:
+            try:
+                result = fallback(payload, reason=reason)
+            except Exception as err:
+                log.exception("fallback of job %s failed", job_id)
+                reason = f"{reason}; the fallback failed too: {err}"
+            else:
+                self.metrics.fallbacks.labels(kind, "job_failed").inc()
+                note = f"solver failed ({reason}); answered with the fallback plan"
+                self._write_end(job_id, kind, DONE, result, reason, True, note)
+                return
+        self._write_end(job_id, kind, FAILED, None, reason, False, f"failed: {reason}")
+
+    def _write_end(
+        self,
+        job_id: str,
+        kind: str,
+        status: str,
+        result: JsonDict | None,
+        error: str | None,
+        fallback: bool,
+        note: str,
+    ) -> None:
+        with self.sessions.begin() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.owner != self.instance_id or job.status != RUNNING:
+                return  # recovered by another replica meanwhile; its answer wins
+            hook = self.on_finished.get(kind)
+            if status == DONE and result is not None and hook is not None:
+                try:
+                    result = hook(session, job, result)
+                except Exception as err:
+                    log.exception("storing the result of job %s failed", job_id)
+                    status, error, result = FAILED, f"could not store the result: {err}", None
+                    note = f"failed: {error}"
+            job.status = status
+            job.result = result
+            job.error = error
+            job.fallback = fallback
+            job.progress = 1.0 if status == DONE else job.progress
+            job.finished_at = utcnow()
+            job.events = [*job.events, event(note)]
+        self.metrics.jobs_finished.labels(kind, status).inc()
+
+
+def _append_event(session: Session, job_id: str, message: str) -> list[Any]:
+    events = session.scalar(select(Job.events).where(Job.id == job_id)) or []
+    return [*events, event(message)]

@@ -1,0 +1,155 @@
+"""The FastAPI app factory: wires settings, database, jobs, limits and the routers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api.context import KeyCache, Lane, ServiceContext
+from api.core.audit import AuditWriter
+from api.core.config import Settings, get_settings
+from api.core.errors import install_error_handlers
+from api.core.metrics import Metrics
+from api.core.middleware import ServiceMiddleware
+from api.db.session import make_engine, make_sessionmaker, migrate
+from api.jobs import JobService, TaskRegistry
+from api.jobs.executors import Executor, LocalExecutor
+from api.routes import health, jobs, keys
+from api.tasks import default_registry, result_hooks
+from dispatchlab import __version__
+
+log = logging.getLogger("api")
+
+DESCRIPTION = """
+Order dispatch as a service: fulfilment allocation, courier routing, dispatch plans checked
+in a digital twin, what-if studies and policy evaluation.
+
+* Send your key in the **`X-API-Key`** header (`dispatchlab keys create --role ROLE`).
+* Bad input gets **422** naming every bad field; infeasible problems get **200** with
+  `status: "infeasible"` and a diagnosis.
+* Long work answers **202** with a job; follow it at `GET /v1/jobs/{id}`.
+* Retries with the same **`Idempotency-Key`** header get the first answer.
+"""
+
+FAST_LANE_THREADS = 32
+
+
+def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
+    if settings.job_executor == "ray":
+        from api.jobs.executors import RayExecutor
+
+        return RayExecutor(settings.job_workers, address=settings.ray_address)
+    preload = sorted({spec.target.split(":")[0] for spec in registry.specs.values()})
+    return LocalExecutor(settings.job_workers, preload=preload)
+
+
+def start_service(ctx: ServiceContext) -> None:
+    """Connect and migrate the database, start the job service and the audit writer."""
+    settings = ctx.settings
+    ctx.engine = make_engine(settings.resolved_database_url())
+    migrate(ctx.engine)
+    ctx.sessions = make_sessionmaker(ctx.engine)
+    ctx.audit = AuditWriter(ctx.sessions)
+    ctx.solver_pool = ThreadPoolExecutor(
+        max_workers=settings.max_sync_solves + FAST_LANE_THREADS, thread_name_prefix="solver"
+    )
+    ctx.jobs = JobService(
+        sessions=ctx.sessions,
+        registry=ctx.registry,
+        executor=_make_executor(settings, ctx.registry),
+        metrics=ctx.metrics,
+        max_queued=settings.max_queued_jobs,
+        max_attempts=settings.job_max_attempts,
+        lease_s=settings.job_lease_s,
+        heartbeat_s=settings.heartbeat_s,
+        poll_s=settings.job_poll_s,
+        on_finished=result_hooks(),
+    )
+    ctx.jobs.start()
+    if settings.demo:
+        from api.demo import load_demo
+
+        ctx.demo = load_demo(ctx)
+    ctx.ready = True
+    log.info("dispatchlab service ready (replica %s)", ctx.jobs.instance_id)
+
+
+def stop_service(ctx: ServiceContext) -> None:
+    """Stop jobs (re-queueing running ones), flush the audit log, close the database."""
+    ctx.ready = False
+    if ctx.jobs is not None:
+        ctx.jobs.stop()
+    if ctx.solver_pool is not None:
+        ctx.solver_pool.shutdown(wait=False, cancel_futures=True)
+    if ctx.audit is not None:
+        ctx.audit.close()
+    if ctx.engine is not None:
+        ctx.engine.dispose()
+
+
+def create_app(
+    settings: Settings | None = None, *, registry: TaskRegistry | None = None
+) -> FastAPI:
+    """Build the service app (the database is opened in the app's lifespan)."""
+    settings = settings or get_settings()
+    ctx = ServiceContext(
+        settings=settings,
+        metrics=Metrics(),
+        registry=registry or default_registry(),
+        key_cache=KeyCache(ttl_s=settings.key_cache_s),
+    )
+    ctx.lanes = {
+        "fast": Lane("fast", threading.BoundedSemaphore(FAST_LANE_THREADS), FAST_LANE_THREADS),
+        "heavy": Lane(
+            "heavy",
+            threading.BoundedSemaphore(settings.max_sync_solves),
+            settings.max_sync_solves,
+        ),
+    }
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(start_service, ctx)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(stop_service, ctx)
+
+    app = FastAPI(
+        title="dispatchlab",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "allocations", "description": "which node ships each order line"},
+            {"name": "routes", "description": "which courier carries what, in which order"},
+            {"name": "plans", "description": "allocation + routing + twin evaluation"},
+            {"name": "simulations", "description": "the digital twin and what-if studies"},
+            {"name": "policies", "description": "dispatch policy evaluation"},
+            {"name": "jobs", "description": "long work: follow, list, cancel"},
+            {"name": "keys", "description": "API keys (admin)"},
+            {"name": "health", "description": "liveness, readiness, metrics"},
+        ],
+    )
+    app.state.ctx = ctx
+    app.add_middleware(ServiceMiddleware, ctx=ctx)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    app.include_router(keys.router)
+    for router in _solve_routers(ctx.registry):
+        app.include_router(router)
+    return app
+
+
+def _solve_routers(registry: TaskRegistry) -> list[APIRouter]:
+    """Routers of the solve endpoints whose job kinds are registered."""
+    from api.routes import solve_routers
+
+    return solve_routers(registry)

@@ -1,0 +1,99 @@
+"""Schemas shared by several resources: jobs, keys, health."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.core.security import Role
+
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class JobEvent(BaseModel):
+    """Something that happened to a job."""
+
+    at: str
+    message: str
+
+
+class JobPublic(BaseModel):
+    """A job as clients see it; ``result`` is filled once it is done."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    mode: Literal["sync", "async"]
+    status: JobStatus
+    progress: float = Field(description="0..1, as reported by the solver")
+    attempts: int
+    fallback: bool = Field(description="true when the result comes from the greedy fallback")
+    cancel_requested: bool
+    error: str | None = Field(description="why it failed (or why the fallback was used)")
+    seed: int | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    events: list[JobEvent] = Field(default_factory=list)
+    result: dict[str, Any] | None = None
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class JobsPublic(BaseModel):
+    """A page of jobs, newest first."""
+
+    data: list[JobPublic]
+    count: int
+
+
+class JobAccepted(BaseModel):
+    """Answer of an endpoint that queued a job (HTTP 202): poll ``links.self``."""
+
+    job_id: str
+    status: JobStatus
+    links: dict[str, str]
+
+
+class KeyCreate(BaseModel):
+    """A key to make."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    name: str = Field(default="", max_length=200)
+
+
+class KeyPublic(BaseModel):
+    """A key without its secret."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    role: Role
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class KeyCreated(KeyPublic):
+    """A new key; ``key`` is shown this once and never stored in clear."""
+
+    key: str
+
+
+class KeysPublic(BaseModel):
+    """Every active key."""
+
+    data: list[KeyPublic]
+    count: int
+
+
+class Health(BaseModel):
+    """Liveness or readiness with the checks made."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = Field(default_factory=dict)
+    version: str

@@ -1,0 +1,29 @@
+"""Job bodies: each kind turns a stored JSON payload into a JSON result by calling the solvers.
+
+Task functions run in worker processes (or Ray tasks, or a thread for synchronous solves),
+so they take and return plain JSON and import the solvers themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from api.db.models import Job
+from api.jobs.registry import JsonDict, TaskRegistry, TaskSpec
+
+SPECS: tuple[TaskSpec, ...] = ()
+
+
+def default_registry() -> TaskRegistry:
+    """The job kinds this service offers."""
+    registry = TaskRegistry()
+    for spec in SPECS:
+        registry.add(spec)
+    return registry
+
+
+def result_hooks() -> dict[str, Callable[[Session, Job, JsonDict], JsonDict]]:
+    """Per kind, what to store when an asynchronous job is done (e.g. the plan it made)."""
+    return {}
