@@ -1,0 +1,292 @@
+"""PyVRP adapter: iterated local search (PyVRP 0.14) over the index-form problem.
+
+Identical vehicles become one vehicle type; pickup-and-delivery orders become PyVRP shipments;
+optional orders get their penalty as prize; skills become routing profiles in which arcs into
+an order's tasks are missing for vehicles without the skill. ``num_workers > 1`` runs that many
+independent searches with consecutive seeds in forked processes within the same wall-clock
+budget and keeps the cheapest feasible result.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+
+import numpy as np
+
+from solvers.routing.engines.base import EngineResult, EngineSettings
+from solvers.routing.problem import UNLIMITED, RoutingProblem
+
+_MISSING = 1 << 44  # pyvrp.constants.MAX_VALUE: a missing arc
+_BIG_TW = np.iinfo(np.int64).max
+
+
+def unsupported(problem: RoutingProblem, settings: EngineSettings) -> str | None:
+    """Why PyVRP cannot solve this problem (None if it can)."""
+    if problem.has_multiple_windows:
+        return "several time windows per stop"
+    if problem.has_breaks:
+        return "driver breaks"
+    if settings.pinned:
+        return "pinned stops"
+    if settings.disruption_cost and settings.initial:
+        return "a disruption cost"
+    return None
+
+
+class PyVRPEngine:
+    """Solve with PyVRP's iterated local search."""
+
+    name = "pyvrp"
+
+    def unsupported(self, problem: RoutingProblem, settings: EngineSettings) -> str | None:
+        """Why this engine cannot solve the problem (None if it can)."""
+        return unsupported(problem, settings)
+
+    def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
+        """Search until the time limit (or iteration limit) and decode the best solution."""
+        import pyvrp
+
+        data, type_vehicles, decode = build_data(problem)
+        init = _initial_solution(problem, data, type_vehicles, settings.initial)
+        workers = max(1, settings.num_workers)
+        seeds = [settings.seed + k for k in range(workers)]
+        results: list[tuple[bool, int, pyvrp.Solution]] = []
+        if workers == 1:
+            results.append(_run(data, settings.time_limit_s, settings.max_iterations, seeds[0], init))
+        else:
+            ctx = mp.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx) as pool:
+                futures: list[Future[tuple[bool, int, pyvrp.Solution]]] = [
+                    pool.submit(
+                        _run, data, settings.time_limit_s, settings.max_iterations, s, init
+                    )
+                    for s in seeds[1:]
+                ]
+                results.append(
+                    _run(data, settings.time_limit_s, settings.max_iterations, seeds[0], init)
+                )
+                results.extend(f.result() for f in futures)
+        # Feasible first, then cheapest; ties go to the lowest seed (deterministic).
+        best = min(range(len(results)), key=lambda k: (not results[k][0], results[k][1], k))
+        feasible, cost, sol = results[best]
+        routes = decode(sol)
+        return EngineResult(
+            routes=routes,
+            objective=cost,
+            feasible=feasible,
+            detail=f"{workers} search(es), best seed {seeds[best]}",
+        )
+
+
+def _run(
+    data: object,
+    time_limit_s: float,
+    max_iterations: int | None,
+    seed: int,
+    init: object | None,
+) -> tuple[bool, int, object]:
+    """One PyVRP search; returns (feasible, cost, solution)."""
+    import pyvrp
+    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
+
+    stops: list[pyvrp.stop.StoppingCriterion] = [MaxRuntime(max(0.01, time_limit_s))]
+    if max_iterations is not None:
+        stops.append(MaxIterations(max_iterations))
+    stop = stops[0] if len(stops) == 1 else MultipleCriteria(stops)
+    res = pyvrp.solve(
+        data,  # type: ignore[arg-type]
+        stop=stop,
+        seed=seed,
+        collect_stats=False,
+        display=False,
+        initial_solution=init,  # type: ignore[arg-type]
+    )
+    sol = res.best
+    return sol.is_feasible(), int(res.cost()) if sol.is_feasible() else 2**62, sol
+
+
+def build_data(problem: RoutingProblem) -> tuple[object, list[list[int]], object]:
+    """PyVRP ProblemData, the vehicles of each type, and a decoder for its solutions."""
+    import pyvrp
+
+    p = problem
+    nd = p.num_depot_nodes
+    locs = []
+    for loc in p.node_locations:
+        x = loc.x if loc.x is not None else (loc.lon or 0.0)
+        y = loc.y if loc.y is not None else (loc.lat or 0.0)
+        locs.append(pyvrp.Location(x=float(x), y=float(y)))
+    depots = [pyvrp.Depot(location=k) for k in range(nd)]
+    clients: list[pyvrp.Client] = []
+    shipments: list[pyvrp.Shipment] = []
+    client_task: list[int] = []
+    shipment_tasks: list[tuple[int, int]] = []
+    for info in p.orders:
+        prize = 0 if info.penalty is None else info.penalty
+        required = info.penalty is None
+        if info.from_depot:
+            t = p.tasks[info.delivery]
+            lo, hi = t.windows[0] if t.windows else (0, _BIG_TW)
+            clients.append(
+                pyvrp.Client(
+                    location=t.node,
+                    delivery=list(info.demand),
+                    pickup=[0] * p.dims,
+                    service_duration=t.service_s,
+                    tw_early=lo,
+                    tw_late=hi,
+                    prize=prize,
+                    required=required,
+                    name=p.order_ids[t.order],
+                )
+            )
+            client_task.append(info.delivery)
+        else:
+            assert info.pickup is not None
+            tp, td = p.tasks[info.pickup], p.tasks[info.delivery]
+            plo, phi = tp.windows[0] if tp.windows else (0, _BIG_TW)
+            dlo, dhi = td.windows[0] if td.windows else (0, _BIG_TW)
+            shipments.append(
+                pyvrp.Shipment(
+                    pickup_location=tp.node,
+                    delivery_location=td.node,
+                    pickup_tw_early=plo,
+                    pickup_tw_late=phi,
+                    pickup_service_duration=tp.service_s,
+                    delivery_tw_early=dlo,
+                    delivery_tw_late=dhi,
+                    delivery_service_duration=td.service_s,
+                    amount=list(info.demand),
+                    prize=prize,
+                    required=required,
+                    name=p.order_ids[td.order],
+                )
+            )
+            shipment_tasks.append((info.pickup, info.delivery))
+
+    # routing profiles: one per distinct skill set when some order needs skills
+    dist = np.ascontiguousarray(p.distance, dtype=np.int64)
+    dur = np.ascontiguousarray(p.duration, dtype=np.int64)
+    profiles: dict[frozenset[str], int] = {}
+    dist_mats = [dist]
+    dur_mats = [dur]
+    if p.has_skills:
+        for veh in p.vehicles:
+            if veh.skills in profiles:
+                continue
+            banned = [
+                p.tasks[t].node
+                for info in p.orders
+                if not veh.can_serve(info)
+                for t in info.tasks
+            ]
+            if not banned:
+                profiles[veh.skills] = 0
+                continue
+            d2, t2 = dist.copy(), dur.copy()
+            d2[:, banned] = _MISSING
+            t2[:, banned] = _MISSING
+            profiles[veh.skills] = len(dist_mats)
+            dist_mats.append(d2)
+            dur_mats.append(t2)
+
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for vi, veh in enumerate(p.vehicles):
+        groups.setdefault(veh.type_key, []).append(vi)
+    vtypes = []
+    type_vehicles: list[list[int]] = []
+    for members in groups.values():
+        veh = p.vehicles[members[0]]
+        cap = [min(c, UNLIMITED) for c in veh.capacity]
+        vtypes.append(
+            pyvrp.VehicleType(
+                num_available=len(members),
+                capacity=cap,
+                start_depot=veh.start_node,
+                end_depot=veh.end_node,
+                fixed_cost=veh.fixed_cost,
+                tw_early=veh.shift[0],
+                tw_late=veh.shift[1],
+                shift_duration=veh.max_duration_s if veh.max_duration_s is not None else _BIG_TW,
+                max_distance=veh.max_distance_m if veh.max_distance_m is not None else _BIG_TW,
+                unit_distance_cost=veh.unit_distance_cost,
+                unit_duration_cost=veh.unit_duration_cost,
+                profile=profiles.get(veh.skills, 0),
+                name=",".join(str(v) for v in members),
+            )
+        )
+        type_vehicles.append(members)
+    data = pyvrp.ProblemData(
+        locations=locs,
+        clients=clients,
+        depots=depots,
+        vehicle_types=vtypes,
+        distance_matrices=dist_mats,
+        duration_matrices=dur_mats,
+        groups=[],
+        shipments=shipments,
+    )
+
+    def decode(sol: pyvrp.Solution) -> dict[int, list[int]]:
+        pools = [list(members) for members in type_vehicles]
+        out: dict[int, list[int]] = {}
+        for route in sol.routes():
+            seq: list[int] = []
+            for act in route:
+                if act.is_client():
+                    seq.append(client_task[act.idx])
+                elif act.is_pickup():
+                    seq.append(shipment_tasks[act.idx][0])
+                elif act.is_delivery():
+                    seq.append(shipment_tasks[act.idx][1])
+            if seq:
+                out[pools[route.vehicle_type()].pop(0)] = seq
+        return out
+
+    decode.client_task = client_task  # type: ignore[attr-defined]
+    decode.shipment_tasks = shipment_tasks  # type: ignore[attr-defined]
+    return data, type_vehicles, decode
+
+
+def _initial_solution(
+    problem: RoutingProblem,
+    data: object,
+    type_vehicles: list[list[int]],
+    initial: Mapping[int, Sequence[int]] | None,
+) -> object | None:
+    """A PyVRP Solution from warm-start routes (None if there are none or they don't map)."""
+    if not initial:
+        return None
+    import pyvrp
+
+    vtype = {v: k for k, members in enumerate(type_vehicles) for v in members}
+    client_of: dict[int, int] = {}
+    ship_of: dict[int, tuple[int, bool]] = {}
+    ci = si = 0
+    for info in problem.orders:
+        if info.from_depot:
+            client_of[info.delivery] = ci
+            ci += 1
+        else:
+            assert info.pickup is not None
+            ship_of[info.pickup] = (si, True)
+            ship_of[info.delivery] = (si, False)
+            si += 1
+    routes = []
+    for v, seq in initial.items():
+        acts = []
+        for t in seq:
+            if t in client_of:
+                acts.append(pyvrp.Activity(pyvrp.ActivityType.CLIENT, client_of[t]))
+            else:
+                idx, is_pickup = ship_of[t]
+                kind = pyvrp.ActivityType.PICKUP if is_pickup else pyvrp.ActivityType.DELIVERY
+                acts.append(pyvrp.Activity(kind, idx))
+        if acts:
+            routes.append(pyvrp.Route(data, acts, vtype[v]))  # type: ignore[arg-type]
+    try:
+        return pyvrp.Solution(data, routes)  # type: ignore[arg-type]
+    except (ValueError, RuntimeError):
+        return None

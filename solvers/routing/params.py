@@ -1,0 +1,37 @@
+"""Tuning knobs of the routing layer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from scenarios.plan import Plan
+
+EngineName = Literal["auto", "pyvrp", "ortools", "greedy"]
+
+
+class RoutingParams(BaseModel):
+    """Which engine, how long, which seed, and re-optimisation data for :func:`solve_routes`.
+
+    ``engine="auto"`` picks PyVRP when it can model every feature the scenario uses, else
+    OR-Tools. With a time limit the search stops on the clock, so two runs with the same seed
+    may differ slightly; set ``max_iterations`` (PyVRP) for a plan that depends on the seed
+    only. ``initial_plan`` is a warm start: its stops with ``pinned=True`` stay on their vehicle
+    in their order; ``disruption_cost_cents`` is charged (OR-Tools) for each stop of the
+    initial plan that moves to another vehicle.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: EngineName = "auto"
+    time_limit_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 10.0
+    seed: int = 0
+    num_workers: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1, description="independent PyVRP searches run in parallel; the best is kept"
+    )
+    max_iterations: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="also stop PyVRP after this many iterations (reproducible)"
+    )
+    initial_plan: Plan | None = None
+    disruption_cost_cents: Annotated[int, Field(ge=0)] = 0

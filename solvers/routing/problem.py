@@ -1,0 +1,290 @@
+"""The routing problem in index form: tasks, vehicles and integer matrices every engine reads.
+
+A :class:`RoutingProblem` is built once from a :class:`~scenarios.model.Scenario` and shared
+by the engines (greedy, PyVRP, OR-Tools) and the schedule builder. It is immutable.
+
+Indices
+-------
+- *nodes* are rows/columns of the matrices: first the distinct vehicle start/end locations
+  (the depots), then one node per task, in task order.
+- *tasks* are visits: an order without pickup has one task (its delivery); an order with a
+  pickup has two, pickup then delivery.
+
+Objective units
+---------------
+Every engine minimises the same integer objective, in milli-cents: a vehicle's fixed cost,
+``cost_per_km_cents`` per metre (= milli-cents per metre), ``cost_per_hour_cents`` per second
+(rounded) and the penalty of each optional order left out. A fleet that prices neither
+distance nor time is priced at 1 milli-cent per metre, so the engines minimise distance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scenarios.geo import Location
+from scenarios.model import Order, Scenario, Vehicle
+from scenarios.plan import StopKind
+
+MILLI = 1000
+#: Capacity used for a dimension a vehicle does not limit.
+UNLIMITED = 2**40
+
+
+@dataclass(frozen=True)
+class Task:
+    """One visit: the pickup or the delivery of an order."""
+
+    order: int
+    kind: StopKind
+    node: int
+    windows: tuple[tuple[int, int], ...]
+    service_s: int
+    load_change: tuple[int, ...]
+    task_id: str
+
+    @property
+    def earliest(self) -> int:
+        """Opening of the first window (0 without windows)."""
+        return self.windows[0][0] if self.windows else 0
+
+    @property
+    def latest(self) -> int:
+        """Closing of the last window (a huge number without windows)."""
+        return self.windows[-1][1] if self.windows else UNLIMITED
+
+
+@dataclass(frozen=True)
+class OrderInfo:
+    """An order as the engines see it."""
+
+    order: Order
+    tasks: tuple[int, ...]
+    demand: tuple[int, ...]
+    skills: frozenset[str]
+    penalty: int | None
+    from_depot: bool
+
+    @property
+    def delivery(self) -> int:
+        """Task index of the delivery."""
+        return self.tasks[-1]
+
+    @property
+    def pickup(self) -> int | None:
+        """Task index of the pickup, if the order has one."""
+        return self.tasks[0] if len(self.tasks) == 2 else None
+
+
+@dataclass(frozen=True)
+class VehicleInfo:
+    """A vehicle as the engines see it; costs in objective units (milli-cents)."""
+
+    vehicle: Vehicle
+    start_node: int
+    end_node: int
+    shift: tuple[int, int]
+    capacity: tuple[int, ...]
+    skills: frozenset[str]
+    fixed_cost: int
+    unit_distance_cost: int
+    unit_duration_cost: int
+    max_duration_s: int | None
+    max_distance_m: int | None
+    breaks: tuple[tuple[int, int, int], ...]
+
+    @property
+    def type_key(self) -> tuple[object, ...]:
+        """Everything but the id: vehicles with equal keys are interchangeable."""
+        return (
+            self.start_node,
+            self.end_node,
+            self.shift,
+            self.capacity,
+            tuple(sorted(self.skills)),
+            self.fixed_cost,
+            self.unit_distance_cost,
+            self.unit_duration_cost,
+            self.max_duration_s,
+            self.max_distance_m,
+            self.breaks,
+        )
+
+    def can_serve(self, info: OrderInfo) -> bool:
+        """True when the vehicle has every skill the order needs."""
+        return info.skills <= self.skills
+
+
+@dataclass(frozen=True)
+class RoutingProblem:
+    """Orders, tasks, vehicles and integer matrices in index form (see the module docstring)."""
+
+    scenario: Scenario
+    order_ids: tuple[str, ...]
+    orders: tuple[OrderInfo, ...]
+    tasks: tuple[Task, ...]
+    vehicles: tuple[VehicleInfo, ...]
+    num_depot_nodes: int
+    duration: NDArray[np.int64]
+    distance: NDArray[np.int64]
+    node_locations: tuple[Location, ...]
+    dims: int
+    _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def num_nodes(self) -> int:
+        """Rows of the matrices."""
+        return int(self.duration.shape[0])
+
+    def order_index(self, order_id: str) -> int | None:
+        """Position of an order id in :attr:`orders` (None if not in this problem)."""
+        if not self._index:
+            self._index.update({oid: i for i, oid in enumerate(self.order_ids)})
+        return self._index.get(order_id)
+
+    @property
+    def has_multiple_windows(self) -> bool:
+        """Some task has more than one time window."""
+        return any(len(t.windows) > 1 for t in self.tasks)
+
+    @property
+    def has_breaks(self) -> bool:
+        """Some vehicle has breaks."""
+        return any(v.breaks for v in self.vehicles)
+
+    @property
+    def has_skills(self) -> bool:
+        """Some order needs a skill."""
+        return any(o.skills for o in self.orders)
+
+    @property
+    def has_pickups(self) -> bool:
+        """Some order is a pickup-and-delivery pair."""
+        return any(not o.from_depot for o in self.orders)
+
+    def restrict(self, keep: Sequence[int]) -> RoutingProblem:
+        """The same problem with only the orders at positions ``keep``."""
+        return _build(self.scenario, [self.orders[i].order for i in keep], self)
+
+
+def build_problem(scenario: Scenario) -> RoutingProblem:
+    """Compile a scenario's orders and fleet into a :class:`RoutingProblem`."""
+    return _build(scenario, list(scenario.orders), None)
+
+
+def _build(
+    scenario: Scenario, orders: Sequence[Order], parent: RoutingProblem | None
+) -> RoutingProblem:
+    dims = len(scenario.capacity_dims)
+    depot_locs: list[Location] = []
+    depot_at: dict[Location, int] = {}
+
+    def depot(loc: Location) -> int:
+        if loc not in depot_at:
+            depot_at[loc] = len(depot_locs)
+            depot_locs.append(loc)
+        return depot_at[loc]
+
+    horizon = (scenario.horizon.start_s, scenario.horizon.end_s)
+    priced = any(v.cost_per_km_cents or v.cost_per_hour_cents for v in scenario.vehicles)
+    vehicle_stubs = []
+    for v in scenario.vehicles:
+        shift = (v.shift.start_s, v.shift.end_s) if v.shift is not None else horizon
+        vehicle_stubs.append((v, depot(v.start_location), depot(v.end), shift))
+    num_depots = len(depot_locs)
+
+    task_locs: list[Location] = []
+    tasks: list[Task] = []
+    infos: list[OrderInfo] = []
+    for oi, order in enumerate(orders):
+        demand = tuple(order.demand_vector(scenario.capacity_dims))
+        own: list[int] = []
+        if order.pickup is not None:
+            own.append(len(tasks))
+            tasks.append(
+                Task(
+                    order=oi,
+                    kind=StopKind.PICKUP,
+                    node=num_depots + len(task_locs),
+                    windows=tuple((w.start_s, w.end_s) for w in order.pickup.time_windows),
+                    service_s=order.pickup.service_s,
+                    load_change=demand,
+                    task_id=order.pickup_id,
+                )
+            )
+            task_locs.append(order.pickup.location)
+        own.append(len(tasks))
+        tasks.append(
+            Task(
+                order=oi,
+                kind=StopKind.DELIVERY,
+                node=num_depots + len(task_locs),
+                windows=tuple((w.start_s, w.end_s) for w in order.time_windows),
+                service_s=order.service_s,
+                load_change=tuple(-d for d in demand),
+                task_id=order.id,
+            )
+        )
+        task_locs.append(order.location)
+        infos.append(
+            OrderInfo(
+                order=order,
+                tasks=tuple(own),
+                demand=demand,
+                skills=frozenset(order.required_skills),
+                penalty=None if order.penalty_cents is None else order.penalty_cents * MILLI,
+                from_depot=order.pickup is None,
+            )
+        )
+
+    vehicles = tuple(
+        VehicleInfo(
+            vehicle=v,
+            start_node=s,
+            end_node=e,
+            shift=shift,
+            capacity=tuple(v.capacity) if v.capacity else (UNLIMITED,) * dims,
+            skills=frozenset(v.skills),
+            fixed_cost=v.fixed_cost_cents * MILLI,
+            unit_distance_cost=v.cost_per_km_cents if priced else 1,
+            unit_duration_cost=round(v.cost_per_hour_cents * MILLI / 3600),
+            max_duration_s=v.max_duration_s,
+            max_distance_m=v.max_distance_m,
+            breaks=tuple(
+                (b.window.start_s, b.window.end_s, b.duration_s)
+                for b in sorted(v.breaks, key=lambda b: b.window.start_s)
+            ),
+        )
+        for v, s, e, shift in vehicle_stubs
+    )
+
+    node_locs = tuple(depot_locs + task_locs)
+    if parent is not None and parent.num_depot_nodes == num_depots:
+        # Re-use the parent's matrices: slice the rows of the kept tasks.
+        rows = list(range(num_depots))
+        parent_node = {(parent.order_ids[t.order], t.kind): t.node for t in parent.tasks}
+        for t in tasks:
+            rows.append(parent_node[(orders[t.order].id, t.kind)])
+        idx = np.asarray(rows, dtype=np.int64)
+        duration = parent.duration[np.ix_(idx, idx)]
+        distance = parent.distance[np.ix_(idx, idx)]
+    else:
+        m = scenario.travel.matrix(list(node_locs))
+        duration = np.ascontiguousarray(m.duration_s, dtype=np.int64)
+        distance = np.ascontiguousarray(m.distance_m, dtype=np.int64)
+    return RoutingProblem(
+        scenario=scenario,
+        order_ids=tuple(o.id for o in orders),
+        orders=tuple(infos),
+        tasks=tuple(tasks),
+        vehicles=vehicles,
+        num_depot_nodes=num_depots,
+        duration=duration,
+        distance=distance,
+        node_locations=node_locs,
+        dims=dims,
+    )

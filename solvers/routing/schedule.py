@@ -1,0 +1,272 @@
+"""Planned times, loads and costs of a task sequence, and the Plan built from sequences.
+
+Engines only decide *which vehicle visits which tasks in which order*; the times are computed
+here, the same way for every engine: leave the start location at the shift start, start each
+service as early as its windows allow, then delay the departure from the start as much as the
+route allows without making it longer (so ``duration_s`` is the shortest for that sequence).
+Breaks are taken before travelling to the next stop, as late as the next stop allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from scenarios.plan import PlannedStop, Route, StopKind
+from solvers.routing.problem import UNLIMITED, RoutingProblem, Task
+
+
+@dataclass
+class StopTime:
+    """Times and load of one visited task."""
+
+    task: int
+    arrival_s: int
+    start_s: int
+    departure_s: int
+    load_after: tuple[int, ...]
+
+
+@dataclass
+class BreakTime:
+    """A break taken after stop ``after`` (-1 = at the start location)."""
+
+    after: int
+    start_s: int
+    duration_s: int
+
+
+@dataclass
+class RouteSchedule:
+    """The timed route of one vehicle; ``violation`` says why it is infeasible, if it is."""
+
+    vehicle: int
+    stops: list[StopTime] = field(default_factory=list)
+    breaks: list[BreakTime] = field(default_factory=list)
+    start_s: int = 0
+    end_s: int = 0
+    distance_m: int = 0
+    cost: int = 0
+    violation: str | None = None
+
+    @property
+    def duration_s(self) -> int:
+        """Time from leaving the start to reaching the end."""
+        return self.end_s - self.start_s
+
+
+def _window_start(task: Task, arrival: int) -> tuple[int, int] | None:
+    """(service start, end of the window used) for an arrival, or None if every window closed."""
+    if not task.windows:
+        return arrival, UNLIMITED
+    for lo, hi in task.windows:
+        if arrival <= hi:
+            return max(arrival, lo), hi
+    return None
+
+
+def _forward(
+    problem: RoutingProblem, vehicle: int, seq: Sequence[int], depart_s: int
+) -> RouteSchedule:
+    """Earliest-start forward pass from a given departure time."""
+    veh = problem.vehicles[vehicle]
+    dur = problem.duration
+    tasks = problem.tasks
+    out = RouteSchedule(vehicle=vehicle, start_s=depart_s)
+    load = [0] * problem.dims
+    seen_pickups: set[int] = set()
+    for t in seq:
+        info = problem.orders[tasks[t].order]
+        if info.from_depot:
+            for d, q in enumerate(info.demand):
+                load[d] += q
+    for d, q in enumerate(load):
+        if q > veh.capacity[d]:
+            out.violation = f"capacity dimension {d} exceeded at the start ({q} > {veh.capacity[d]})"
+            return out
+    pending = list(veh.breaks)
+    prev_node = veh.start_node
+    t_free = depart_s
+    for pos, t in enumerate(seq):
+        task = tasks[t]
+        info = problem.orders[task.order]
+        if task.kind is StopKind.PICKUP:
+            seen_pickups.add(task.order)
+        elif info.pickup is not None and task.order not in seen_pickups:
+            out.violation = f"delivery of order {info.order.id} before its pickup"
+            return out
+        travel = int(dur[prev_node, task.node])
+        t_free = _take_breaks(out, pending, pos - 1, t_free, travel, task)
+        arrival = t_free + travel
+        got = _window_start(task, arrival)
+        if got is None:
+            out.violation = f"order {info.order.id}: arrives at {arrival} s, after its windows"
+            return out
+        start = got[0]
+        for d, q in enumerate(task.load_change):
+            load[d] += q
+            if load[d] > veh.capacity[d]:
+                out.violation = (
+                    f"capacity dimension {d} exceeded after order {info.order.id} "
+                    f"({load[d]} > {veh.capacity[d]})"
+                )
+                return out
+        departure = start + task.service_s
+        out.stops.append(StopTime(t, arrival, start, departure, tuple(load)))
+        out.distance_m += int(problem.distance[prev_node, task.node])
+        prev_node = task.node
+        t_free = departure
+    travel = int(dur[prev_node, veh.end_node])
+    t_free = _take_breaks(out, pending, len(seq) - 1, t_free, travel, None)
+    if pending:
+        out.violation = "a break cannot be placed inside its window"
+        return out
+    out.end_s = t_free + travel
+    out.distance_m += int(problem.distance[prev_node, veh.end_node])
+    seen = {tasks[t].order for t in seq if tasks[t].kind is StopKind.PICKUP}
+    for t in seq:
+        info = problem.orders[tasks[t].order]
+        if tasks[t].kind is StopKind.DELIVERY and info.pickup is not None:
+            seen.discard(tasks[t].order)
+    if seen:
+        out.violation = "a pickup without its delivery on the same route"
+    return out
+
+
+def _take_breaks(
+    out: RouteSchedule,
+    pending: list[tuple[int, int, int]],
+    after: int,
+    t_free: int,
+    travel: int,
+    nxt: Task | None,
+) -> int:
+    """Take the pending breaks that are due before travelling to ``nxt``; new free time."""
+    while pending:
+        lo, hi, length = pending[0]
+        start = max(t_free, lo)
+        if start > hi:
+            return t_free  # missed: reported as a violation at the end
+        if nxt is not None:
+            got = _window_start(nxt, t_free + travel)
+            service = got[0] if got is not None else t_free + travel
+            must = service + nxt.service_s > hi  # deferring would miss the break window
+            idle = service - (t_free + travel)  # waiting we can fill with the break
+            fits = start + length + travel <= service and lo <= service
+            if not (must or (fits and idle >= length)):
+                return t_free
+        out.breaks.append(BreakTime(after, start, length))
+        pending.pop(0)
+        t_free = start + length
+    return t_free
+
+
+def schedule_route(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -> RouteSchedule:
+    """Times, loads, distance and cost of visiting ``seq`` (task indices) with ``vehicle``."""
+    veh = problem.vehicles[vehicle]
+    first = _forward(problem, vehicle, seq, veh.shift[0])
+    if first.violation is None and seq and not veh.breaks:
+        # Delay the departure as long as it only removes waiting (shortest duration).
+        waited = 0
+        push = UNLIMITED
+        for st in first.stops:
+            waited += st.start_s - st.arrival_s
+            got = _window_start(problem.tasks[st.task], st.start_s)
+            hi = got[1] if got is not None else st.start_s
+            push = min(push, waited + hi - st.start_s)
+        push = min(push, waited)
+        if push > 0:
+            later = _forward(problem, vehicle, seq, veh.shift[0] + push)
+            if later.violation is None and later.end_s <= first.end_s:
+                first = later
+    sched = first
+    if sched.violation is None:
+        sched.violation = _route_limits(problem, vehicle, sched)
+    sched.cost = route_cost(problem, vehicle, sched) if seq else 0
+    return sched
+
+
+def _route_limits(problem: RoutingProblem, vehicle: int, sched: RouteSchedule) -> str | None:
+    veh = problem.vehicles[vehicle]
+    if sched.end_s > veh.shift[1]:
+        return f"returns at {sched.end_s} s, after the shift ends at {veh.shift[1]} s"
+    if veh.max_duration_s is not None and sched.duration_s > veh.max_duration_s:
+        return f"route lasts {sched.duration_s} s, over the maximum {veh.max_duration_s} s"
+    if veh.max_distance_m is not None and sched.distance_m > veh.max_distance_m:
+        return f"route is {sched.distance_m} m, over the maximum {veh.max_distance_m} m"
+    for st in sched.stops:
+        info = problem.orders[problem.tasks[st.task].order]
+        if not veh.can_serve(info):
+            return f"vehicle lacks a skill order {info.order.id} needs"
+    return None
+
+
+def route_cost(problem: RoutingProblem, vehicle: int, sched: RouteSchedule) -> int:
+    """Objective value of a non-empty route (milli-cents, see :mod:`.problem`)."""
+    veh = problem.vehicles[vehicle]
+    return (
+        veh.fixed_cost
+        + veh.unit_distance_cost * sched.distance_m
+        + veh.unit_duration_cost * sched.duration_s
+    )
+
+
+def to_route(problem: RoutingProblem, sched: RouteSchedule, pinned: set[int]) -> Route:
+    """The :class:`~scenarios.plan.Route` of a feasible schedule."""
+    veh = problem.vehicles[sched.vehicle]
+    stops: list[PlannedStop] = []
+    breaks = sorted(sched.breaks, key=lambda b: b.start_s)
+    bi = 0
+
+    def flush(after: int) -> None:
+        nonlocal bi
+        while bi < len(breaks) and breaks[bi].after == after:
+            b = breaks[bi]
+            stops.append(
+                PlannedStop(
+                    order_id=None,
+                    kind=StopKind.BREAK,
+                    arrival_s=b.start_s,
+                    start_s=b.start_s,
+                    departure_s=b.start_s + b.duration_s,
+                    load_after=list(stops[-1].load_after) if stops else [],
+                )
+            )
+            bi += 1
+
+    flush(-1)
+    for pos, st in enumerate(sched.stops):
+        task = problem.tasks[st.task]
+        stops.append(
+            PlannedStop(
+                order_id=problem.order_ids[task.order],
+                kind=task.kind,
+                task_id=task.task_id,
+                location=problem.node_locations[task.node],
+                arrival_s=st.arrival_s,
+                start_s=st.start_s,
+                departure_s=st.departure_s,
+                load_after=list(st.load_after),
+                pinned=st.task in pinned,
+            )
+        )
+        flush(pos)
+    v = veh.vehicle
+    cost_cents = (
+        v.fixed_cost_cents
+        + round(
+            v.cost_per_km_cents * sched.distance_m / 1000
+            + v.cost_per_hour_cents * sched.duration_s / 3600
+        )
+        if sched.stops
+        else 0
+    )
+    return Route(
+        vehicle_id=veh.vehicle.id,
+        stops=stops,
+        start_s=sched.start_s,
+        end_s=sched.end_s,
+        distance_m=sched.distance_m,
+        duration_s=sched.duration_s,
+        cost_cents=cost_cents,
+    )

@@ -1,0 +1,259 @@
+"""An independent checker for route plans: coverage, capacity, windows, pairing, skills, shifts.
+
+It shares no code with the routing engines or their schedule builder: it reads the
+:class:`~scenarios.model.Scenario` and the :class:`~scenarios.plan.Plan` only, asks the
+scenario's travel model for the matrix, re-derives every constraint from the domain model and
+recomputes distance and cost. Every plan leaving :func:`solvers.routing.solve_routes` passes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from scenarios.geo import Location, TimeWindow
+from scenarios.model import Order, Scenario, Vehicle
+from scenarios.plan import Plan, PlanStatus, Route, StopKind
+
+
+class Violation(BaseModel):
+    """One broken rule, naming the constraint and the vehicle/order it concerns."""
+
+    constraint: str
+    vehicle_id: str | None = None
+    order_id: str | None = None
+    detail: str = ""
+
+    def __str__(self) -> str:
+        who = ", ".join(
+            p
+            for p in (
+                f"vehicle {self.vehicle_id}" if self.vehicle_id else "",
+                f"order {self.order_id}" if self.order_id else "",
+            )
+            if p
+        )
+        return f"{self.constraint}{f' ({who})' if who else ''}: {self.detail}"
+
+
+class PlanCheck(BaseModel):
+    """Outcome of :func:`validate_plan`, with distance and cost recomputed from scratch."""
+
+    ok: bool
+    violations: list[Violation] = Field(default_factory=list)
+    distance_m: int = 0
+    cost_cents: int = 0
+    num_vehicles: int = 0
+    num_served: int = 0
+
+    def summary(self, limit: int = 5) -> str:
+        """The first few violations on one line each."""
+        lines = [str(v) for v in self.violations[:limit]]
+        if len(self.violations) > limit:
+            lines.append(f"... and {len(self.violations) - limit} more")
+        return "\n".join(lines) if lines else "ok"
+
+
+def validate_plan(scenario: Scenario, plan: Plan) -> PlanCheck:
+    """Check every routing constraint of ``plan`` against ``scenario``; recompute its cost."""
+    checker = _Checker(scenario)
+    for route in plan.routes:
+        checker.route(route)
+    checker.coverage(plan)
+    return checker.result(plan)
+
+
+def _in_windows(windows: Sequence[TimeWindow], t: int) -> bool:
+    return not windows or any(w.start_s <= t <= w.end_s for w in windows)
+
+
+class _Checker:
+    def __init__(self, scenario: Scenario) -> None:
+        self.s = scenario
+        self.orders: dict[str, Order] = {o.id: o for o in scenario.orders}
+        self.vehicles: dict[str, Vehicle] = {v.id: v for v in scenario.vehicles}
+        self.violations: list[Violation] = []
+        self.delivered: dict[str, str] = {}
+        self.picked: dict[str, str] = {}
+        self.distance = 0
+        self.cost = 0
+        self.used = 0
+        self.seen_vehicles: set[str] = set()
+
+    def bad(self, constraint: str, detail: str, vehicle: str | None, order: str | None) -> None:
+        self.violations.append(Violation(constraint=constraint, vehicle_id=vehicle, order_id=order, detail=detail))
+
+    def route(self, route: Route) -> None:
+        vid = route.vehicle_id
+        veh = self.vehicles.get(vid)
+        if veh is None:
+            self.bad("unknown_vehicle", "not in the scenario", vid, None)
+            return
+        if vid in self.seen_vehicles:
+            self.bad("duplicate_vehicle", "vehicle has two routes", vid, None)
+        self.seen_vehicles.add(vid)
+        if not route.stops:
+            return
+        self.used += 1
+        visits = [st for st in route.stops if st.kind is not StopKind.BREAK]
+        locs: list[Location] = [veh.start_location]
+        for st in visits:
+            order = self.orders.get(st.order_id or "")
+            if order is None:
+                self.bad("unknown_order", f"stop names order {st.order_id!r}", vid, st.order_id)
+                return
+            if st.kind is StopKind.PICKUP:
+                if order.pickup is None:
+                    self.bad("pairing", "pickup stop for an order without pickup", vid, order.id)
+                    return
+                locs.append(order.pickup.location)
+            else:
+                locs.append(order.location)
+        locs.append(veh.end)
+        m = self.s.travel.matrix(locs)
+        dur, dist = m.duration_s, m.distance_m
+
+        shift = veh.shift or self.s.horizon
+        if route.start_s < shift.start_s:
+            self.bad("shift", f"leaves at {route.start_s} s, before the shift starts", vid, None)
+        dims = len(self.s.capacity_dims)
+        load = [0] * dims
+        for st in visits:
+            order = self.orders[st.order_id or ""]
+            if order.pickup is None:
+                for d, q in enumerate(order.demand_vector(self.s.capacity_dims)):
+                    load[d] += q
+        self._capacity(veh, load, vid, None, "at the start")
+
+        pending_breaks = sorted(veh.breaks, key=lambda b: b.window.start_s)
+        free = route.start_s  # when the vehicle is free to move (after service/breaks)
+        k = 0  # index into locs of the current position
+        route_dist = 0
+        on_board: set[str] = set()
+        for st in route.stops:
+            if st.kind is StopKind.BREAK:
+                if not pending_breaks:
+                    self.bad("break", f"unexpected break at {st.start_s} s", vid, None)
+                    continue
+                b = pending_breaks.pop(0)
+                if st.start_s < free:
+                    self.bad("break", f"starts at {st.start_s} s, before {free} s", vid, None)
+                if not b.window.contains(st.start_s):
+                    self.bad("break", f"starts at {st.start_s} s, outside its window", vid, None)
+                if st.departure_s - st.start_s < b.duration_s:
+                    self.bad("break", "shorter than its duration", vid, None)
+                free = max(free, st.departure_s)
+                continue
+            oid = st.order_id or ""
+            order = self.orders[oid]
+            travel = int(dur[k, k + 1])
+            route_dist += int(dist[k, k + 1])
+            k += 1
+            if st.arrival_s < free + travel:
+                self.bad(
+                    "travel_time",
+                    f"arrives at {st.arrival_s} s, earliest possible {free + travel} s",
+                    vid,
+                    oid,
+                )
+            if st.start_s < st.arrival_s:
+                self.bad("time", "service starts before arrival", vid, oid)
+            if st.kind is StopKind.PICKUP:
+                assert order.pickup is not None
+                windows, service = order.pickup.time_windows, order.pickup.service_s
+            else:
+                windows, service = order.time_windows, order.service_s
+            if not _in_windows(windows, st.start_s):
+                self.bad("time_window", f"service starts at {st.start_s} s, outside", vid, oid)
+            if st.departure_s < st.start_s + service:
+                self.bad("service_time", "leaves before the service is done", vid, oid)
+            free = st.departure_s
+            demand = order.demand_vector(self.s.capacity_dims)
+            if not set(order.required_skills) <= set(veh.skills):
+                self.bad("skill", f"needs {sorted(order.required_skills)}", vid, oid)
+            if st.kind is StopKind.PICKUP:
+                if oid in self.picked:
+                    self.bad("coverage", "picked up twice", vid, oid)
+                self.picked[oid] = vid
+                on_board.add(oid)
+                load = [a + q for a, q in zip(load, demand, strict=True)]
+            else:
+                if oid in self.delivered:
+                    self.bad("coverage", "delivered twice", vid, oid)
+                self.delivered[oid] = vid
+                if order.pickup is not None:
+                    if oid not in on_board:
+                        self.bad("precedence", "delivered before its pickup on this route", vid, oid)
+                    on_board.discard(oid)
+                load = [a - q for a, q in zip(load, demand, strict=True)]
+            self._capacity(veh, load, vid, oid, f"after order {oid}")
+            if st.load_after and list(st.load_after) != load:
+                self.bad("load", f"load_after {st.load_after} but recomputed {load}", vid, oid)
+        for oid in on_board:
+            self.bad("pairing", "picked up but not delivered on the same route", vid, oid)
+        for b in pending_breaks:
+            self.bad("break", f"break in window {b.window.start_s}-{b.window.end_s} missing", vid, None)
+        end_travel = int(dur[k, k + 1])
+        route_dist += int(dist[k, k + 1])
+        if route.end_s < free + end_travel:
+            self.bad("travel_time", f"ends at {route.end_s} s, earliest {free + end_travel} s", vid, None)
+        if route.end_s > shift.end_s:
+            self.bad("shift", f"ends at {route.end_s} s, after the shift ends", vid, None)
+        duration = route.end_s - route.start_s
+        if veh.max_duration_s is not None and duration > veh.max_duration_s:
+            self.bad("max_duration", f"{duration} s > {veh.max_duration_s} s", vid, None)
+        if veh.max_distance_m is not None and route_dist > veh.max_distance_m:
+            self.bad("max_distance", f"{route_dist} m > {veh.max_distance_m} m", vid, None)
+        if route.distance_m != route_dist:
+            self.bad("distance", f"route says {route.distance_m}, recomputed {route_dist}", vid, None)
+        self.distance += route_dist
+        self.cost += veh.fixed_cost_cents + round(
+            veh.cost_per_km_cents * route_dist / 1000 + veh.cost_per_hour_cents * duration / 3600
+        )
+
+    def _capacity(
+        self, veh: Vehicle, load: list[int], vid: str, oid: str | None, where: str
+    ) -> None:
+        for d, q in enumerate(load):
+            if veh.capacity and q > veh.capacity[d]:
+                dim = self.s.capacity_dims[d]
+                self.bad("capacity", f"{dim} load {q} > {veh.capacity[d]} {where}", vid, oid)
+            if q < 0:
+                self.bad("capacity", f"negative load {q} {where}", vid, oid)
+
+    def coverage(self, plan: Plan) -> None:
+        unassigned: set[str] = set()
+        for u in plan.unassigned:
+            if u.order_id not in self.orders:
+                self.bad("unknown_order", "unassigned entry names an unknown order", None, u.order_id)
+                continue
+            if u.order_id in unassigned:
+                self.bad("coverage", "listed twice as unassigned", None, u.order_id)
+            unassigned.add(u.order_id)
+            if u.order_id in self.delivered:
+                self.bad("coverage", "both served and unassigned", None, u.order_id)
+            order = self.orders[u.order_id]
+            self.cost += order.penalty_cents if order.penalty_cents is not None else self.s.costs.unserved_cents
+        for oid, order in self.orders.items():
+            if oid not in self.delivered and oid not in unassigned:
+                self.bad("coverage", "neither served nor reported unassigned", None, oid)
+            if order.pickup is not None and (oid in self.picked) != (oid in self.delivered):
+                self.bad("pairing", "pickup and delivery not both served", None, oid)
+        mandatory_left = [u.order_id for u in plan.unassigned if self.orders.get(u.order_id) and self.orders[u.order_id].penalty_cents is None]
+        if mandatory_left and plan.status in (PlanStatus.FEASIBLE, PlanStatus.OPTIMAL):
+            self.bad("status", f"status {plan.status} with mandatory orders unassigned: {mandatory_left[:5]}", None, None)
+
+    def result(self, plan: Plan) -> PlanCheck:
+        if plan.distance_m != self.distance:
+            self.bad("distance", f"plan says {plan.distance_m}, recomputed {self.distance}", None, None)
+        if plan.cost_cents != self.cost:
+            self.bad("cost", f"plan says {plan.cost_cents}, recomputed {self.cost}", None, None)
+        return PlanCheck(
+            ok=not self.violations,
+            violations=self.violations,
+            distance_m=self.distance,
+            cost_cents=self.cost,
+            num_vehicles=self.used,
+            num_served=len(self.delivered),
+        )
