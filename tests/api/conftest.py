@@ -1,0 +1,108 @@
+"""Fixtures of the service tests: settings on a temporary SQLite file, apps, clients, keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.core.config import Settings
+from api.core.security import Role
+from api.jobs import TaskRegistry, TaskSpec
+from api.keys import create_key
+from api.main import create_app
+from api.tasks import default_registry
+
+TEST_SPECS = (
+    TaskSpec("test_sleep", "tests.api.helpers:sleep_task", solver="test"),
+    TaskSpec("test_crash", "tests.api.helpers:crash_task", solver="test"),
+    TaskSpec(
+        "test_crash_fallback",
+        "tests.api.helpers:crash_task",
+        fallback="tests.api.helpers:fallback_task",
+        solver="test",
+    ),
+    TaskSpec("test_segfault", "tests.api.helpers:segfault_task", solver="test"),
+    TaskSpec("test_bad_input", "tests.api.helpers:bad_input_task", solver="test"),
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings on a fresh SQLite file with fast polling."""
+    return Settings(
+        data_dir=tmp_path,
+        job_poll_s=0.1,
+        heartbeat_s=0.5,
+        job_lease_s=5.0,
+        job_workers=2,
+        key_cache_s=0.0,
+    )
+
+
+def test_registry() -> TaskRegistry:
+    """The service's kinds plus the test kinds."""
+    registry = default_registry()
+    for spec in TEST_SPECS:
+        registry.add(spec)
+    return registry
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., TestClient]]:
+    """Build started TestClients (closed at teardown): ``make_client(settings, registry=...)``."""
+    opened: list[TestClient] = []
+
+    def build(settings: Settings, registry: TaskRegistry | None = None) -> TestClient:
+        client = TestClient(create_app(settings, registry=registry or test_registry()))
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield build
+    for client in reversed(opened):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(settings: Settings, make_client: Callable[..., TestClient]) -> TestClient:
+    """A started client of a fresh service."""
+    return make_client(settings)
+
+
+def app_of(client: TestClient) -> FastAPI:
+    """The app behind a TestClient."""
+    app: FastAPI = client.app  # type: ignore[assignment]
+    return app
+
+
+@pytest.fixture
+def keys(client: TestClient) -> dict[str, dict[str, str]]:
+    """Headers carrying a fresh key of every role: ``keys["oms"]``."""
+    ctx = app_of(client).state.ctx
+    out: dict[str, dict[str, str]] = {}
+    with ctx.sessions() as session:
+        for role in Role:
+            key, _ = create_key(session, role=role, name=f"test-{role.value}")
+            out[role.value] = {"X-API-Key": key}
+    return out
+
+
+def wait_for(
+    fetch: Callable[[], Any], done: Callable[[Any], bool], *, timeout_s: float = 20.0
+) -> Any:
+    """Poll ``fetch`` until ``done(value)``; fail the test after ``timeout_s``."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    value = fetch()
+    while not done(value):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting; last value: {value!r}")
+        time.sleep(0.05)
+        value = fetch()
+    return value

@@ -1,0 +1,46 @@
+"""Job bodies used only by the tests of the job machinery (importable by worker processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+from api.jobs.registry import ProgressFn
+from scenarios.errors import InputError
+
+
+def sleep_task(payload: dict[str, Any], *, progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Sleep ``seconds`` in steps, reporting progress; returns the payload's ``value``."""
+    seconds = float(payload.get("seconds", 0.0))
+    steps = 10
+    for i in range(steps):
+        time.sleep(seconds / steps)
+        if progress is not None:
+            progress((i + 1) / steps)
+    return {"value": payload.get("value"), "pid": os.getpid()}
+
+
+def crash_task(payload: dict[str, Any], *, progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Raise like a buggy solver."""
+    raise RuntimeError("solver exploded")
+
+
+def segfault_task(payload: dict[str, Any], *, progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Die like a solver with a native crash."""
+    os.kill(os.getpid(), signal.SIGSEGV)
+    time.sleep(5)
+    return {}
+
+
+def bad_input_task(
+    payload: dict[str, Any], *, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    """Reject the input the way solvers do."""
+    raise InputError("scenario.orders.0", "unknown node 'x'")
+
+
+def fallback_task(payload: dict[str, Any], *, reason: str) -> dict[str, Any]:
+    """A degraded answer that says why it was needed."""
+    return {"value": "fallback", "reason": reason}

@@ -1,0 +1,233 @@
+"""Keys and roles, limits, error shapes, health, metrics, migrations, the audit log, the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import inspect, select
+from typer.testing import CliRunner
+
+from api.context import ServiceContext
+from api.core.breaker import BreakerState, CircuitBreaker
+from api.core.config import Settings
+from api.core.security import hash_key, split_key
+from api.db.models import ApiKey, AuditEntry, Base
+from api.db.session import current_revision, downgrade, head_revision, make_engine, migrate
+from tests.api.conftest import app_of
+
+
+def _ctx(client: TestClient) -> ServiceContext:
+    ctx: ServiceContext = app_of(client).state.ctx
+    return ctx
+
+
+def test_health_and_readiness_are_open(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["migrations"] == "ok"
+    assert client.get("/docs").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_metrics_count_requests_by_route_template(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    client.get("/v1/jobs/abc", headers=keys["admin"])
+    text = client.get("/metrics").text
+    line = 'dispatchlab_http_requests_total{method="GET",route="/v1/jobs/{job_id}",status="404"}'
+    assert line in text
+    assert "dispatchlab_jobs_queued" in text
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"X-API-Key": "nonsense"}, 401),
+        ({"X-API-Key": "dlk_000000000000_forged"}, 401),
+    ],
+)
+def test_missing_or_invalid_key_is_401(
+    client: TestClient, headers: dict[str, str], status: int
+) -> None:
+    answer = client.get("/v1/jobs", headers=headers)
+    assert answer.status_code == status
+    assert "API key" in answer.json()["message"]
+
+
+def test_wrong_role_is_403_and_admin_may_do_everything(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    for role in ("oms", "planner", "researcher"):
+        answer = client.get("/v1/keys", headers=keys[role])
+        assert answer.status_code == 403
+        assert "role 'admin'" in answer.json()["message"]
+    assert client.get("/v1/keys", headers=keys["admin"]).json()["count"] == 4
+
+
+def test_keys_are_stored_hashed_and_revocation_takes_effect(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    made = client.post("/v1/keys", json={"role": "planner", "name": "p"}, headers=keys["admin"])
+    assert made.status_code == 201
+    key = made.json()["key"]
+    key_id = split_key(key)
+    assert key_id == made.json()["id"]
+    ctx = _ctx(client)
+    assert ctx.sessions is not None
+    with ctx.sessions() as session:
+        row = session.get(ApiKey, key_id)
+        assert row is not None and row.key_hash == hash_key(key)
+        assert key not in {row.key_hash, row.name, row.id}
+    assert client.get("/v1/jobs", headers={"X-API-Key": key}).status_code == 200
+    assert client.delete(f"/v1/keys/{key_id}", headers=keys["admin"]).status_code == 200
+    assert client.get("/v1/jobs", headers={"X-API-Key": key}).status_code == 401
+    assert client.delete("/v1/keys/nope", headers=keys["admin"]).status_code == 404
+
+
+def test_bad_key_body_is_422_with_the_field(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    answer = client.post("/v1/keys", json={"role": "king"}, headers=keys["admin"])
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["field"] == "role"
+    garbled = client.post(
+        "/v1/keys",
+        content=b"{not json",
+        headers={**keys["admin"], "Content-Type": "application/json"},
+    )
+    assert garbled.status_code == 422
+
+
+def test_body_over_the_cap_is_413(
+    settings: Settings, make_client: object, keys: dict[str, dict[str, str]]
+) -> None:
+    small = Settings(**{**settings.model_dump(), "max_body_bytes": 100})
+    client = make_client(small)  # type: ignore[operator]
+    answer = client.post("/v1/keys", content=b"x" * 101, headers={"X-API-Key": "k"})
+    assert answer.status_code == 413
+    assert "100 bytes" in answer.json()["message"]
+
+    def chunks():  # no Content-Length: the cap applies to the streamed bytes
+        yield b"x" * 60
+        yield b"x" * 60
+
+    streamed = client.post("/v1/keys", content=chunks(), headers={"X-API-Key": "k"})
+    assert streamed.status_code == 413
+    assert (
+        'dispatchlab_rejections_total{reason="body_too_large"} 2.0' in client.get("/metrics").text
+    )
+
+
+def test_audit_log_records_who_asked_what(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    client.post("/v1/keys", json={"role": "oms"}, headers=keys["admin"])
+    client.get("/v1/keys", headers=keys["oms"])
+    ctx = _ctx(client)
+    assert ctx.audit is not None and ctx.sessions is not None
+    ctx.audit.flush()
+    admin_id = split_key(keys["admin"]["X-API-Key"])
+    with ctx.sessions() as session:
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    made = next(r for r in rows if r.method == "POST")
+    assert made.key_id == admin_id and made.role == "admin" and made.status_code == 201
+    assert made.input_hash is not None and len(made.input_hash) == 64
+    denied = next(r for r in rows if r.status_code == 403)
+    assert denied.result == "forbidden" and denied.role == "oms"
+
+
+def test_migrations_build_the_models_schema_and_go_back_down(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    migrate(engine)
+    assert current_revision(engine) == head_revision()
+    tables = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    downgrade(engine, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+
+
+def test_keys_create_prints_the_key_alone_on_its_last_line(tmp_path: Path) -> None:
+    from dispatchlab.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["keys", "create", "--role", "oms", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    last = result.stdout.strip().splitlines()[-1]
+    assert split_key(last) is not None
+    listed = runner.invoke(app, ["keys", "list", "--data-dir", str(tmp_path)])
+    assert split_key(last) in listed.stdout
+    bad = runner.invoke(app, ["keys", "create", "--role", "king", "--data-dir", str(tmp_path)])
+    assert bad.exit_code == 2
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_breaker_opens_after_repeated_failures_and_closes_after_a_good_probe() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("routing", max_failures=3, reset_s=10, clock=clock)
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.record_failure()
+    assert breaker.state == BreakerState.OPEN
+    assert not breaker.allow()
+    clock.now = 10.0
+    assert breaker.allow()  # the probe
+    assert not breaker.allow()  # only one probe at a time
+    breaker.record_failure()
+    assert breaker.state == BreakerState.OPEN
+    clock.now = 20.0
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state == BreakerState.CLOSED and breaker.allow()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["ok", "fail", "tick"]), max_size=40))
+def test_breaker_never_calls_the_solver_while_open(events: list[str]) -> None:
+    clock = FakeClock()
+    open_since: list[float | None] = [None]
+
+    def on_change(state: BreakerState) -> None:
+        if state == BreakerState.OPEN:
+            open_since[0] = clock.now
+        elif state == BreakerState.CLOSED:
+            open_since[0] = None
+
+    breaker = CircuitBreaker("x", max_failures=2, reset_s=5, clock=clock, on_change=on_change)
+    outcomes: list[str] = []
+    for e in events:
+        if e == "tick":
+            clock.now += 3
+            continue
+        was_open = open_since[0] is not None
+        allowed = breaker.allow()
+        if allowed and open_since[0] is not None:
+            assert clock.now - open_since[0] >= 5  # only a probe after the reset time
+        if not allowed:
+            continue
+        (breaker.record_success if e == "ok" else breaker.record_failure)()
+        outcomes.append(e)
+        if open_since[0] == clock.now and not was_open:  # it just opened from closed
+            assert outcomes[-2:] == ["fail", "fail"]
+        if e == "ok":
+            assert breaker.state == BreakerState.CLOSED

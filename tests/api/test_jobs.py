@@ -1,0 +1,219 @@
+"""The job machinery: worker processes, failures, fallback, cancel, time limit, crash recovery."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.context import ServiceContext
+from api.db.models import Instance, Job, utcnow
+from api.jobs import QueueFull
+from tests.api.conftest import app_of, wait_for
+
+
+def _ctx(client: TestClient) -> ServiceContext:
+    ctx: ServiceContext = app_of(client).state.ctx
+    return ctx
+
+
+def _submit(client: TestClient, kind: str, payload: dict[str, Any], **kw: Any) -> str:
+    ctx = _ctx(client)
+    assert ctx.sessions is not None and ctx.jobs is not None
+    with ctx.sessions() as session:
+        job = ctx.jobs.submit(
+            session,
+            kind=kind,
+            payload=payload,
+            key_id=None,
+            seed=1,
+            input_hash="h",
+            timeout_s=kw.get("timeout_s", 60.0),
+        )
+        return job.id
+
+
+def _finished(client: TestClient, job_id: str, admin: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = wait_for(
+        lambda: client.get(f"/v1/jobs/{job_id}", headers=admin).json(),
+        lambda b: b["status"] in {"done", "failed", "cancelled"},
+    )
+    return body
+
+
+def test_job_runs_in_a_worker_process_and_reports_its_result(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    job_id = _submit(client, "test_sleep", {"seconds": 0.2, "value": 42})
+    body = _finished(client, job_id, keys["admin"])
+    assert body["status"] == "done"
+    assert body["result"]["value"] == 42
+    assert body["progress"] == 1.0
+    assert body["attempts"] == 1
+    assert body["links"]["self"] == f"/v1/jobs/{job_id}"
+    import os
+
+    assert body["result"]["pid"] != os.getpid()
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "reason"),
+    [
+        ("test_crash", "failed", "solver error: RuntimeError: solver exploded"),
+        ("test_segfault", "failed", "worker process died (exit code -11)"),
+        ("test_bad_input", "failed", "bad input: scenario.orders.0: unknown node 'x'"),
+    ],
+)
+def test_a_failing_job_ends_failed_with_the_reason(
+    client: TestClient, keys: dict[str, dict[str, str]], kind: str, status: str, reason: str
+) -> None:
+    body = _finished(client, _submit(client, kind, {}), keys["admin"])
+    assert body["status"] == status
+    assert reason in body["error"]
+    assert client.get("/healthz").status_code == 200  # the server survived
+
+
+def test_a_crashing_job_with_a_fallback_answers_with_it(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _finished(client, _submit(client, "test_crash_fallback", {}), keys["admin"])
+    assert body["status"] == "done"
+    assert body["fallback"] is True
+    assert body["result"] == {"value": "fallback", "reason": body["error"]}
+    assert "solver exploded" in body["error"]
+    metrics = client.get("/metrics").text
+    assert 'dispatchlab_fallback_plans_total{endpoint="test_crash_fallback"' in metrics
+
+
+def test_job_over_its_time_limit_is_killed(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    job_id = _submit(client, "test_sleep", {"seconds": 30}, timeout_s=0.5)
+    body = _finished(client, job_id, keys["admin"])
+    assert body["status"] == "failed"
+    assert "exceeded the job time limit of 0.5 s" in body["error"]
+
+
+def test_cancel_a_running_job(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
+    job_id = _submit(client, "test_sleep", {"seconds": 30})
+    wait_for(
+        lambda: client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json()["status"],
+        lambda s: s == "running",
+    )
+    answer = client.delete(f"/v1/jobs/{job_id}", headers=keys["admin"])
+    assert answer.status_code == 200
+    body = _finished(client, job_id, keys["admin"])
+    assert body["status"] == "cancelled"
+    assert body["error"] == "cancelled by the client while running"
+    again = client.delete(f"/v1/jobs/{job_id}", headers=keys["admin"])
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+
+
+def test_cancel_a_queued_job_and_refuse_to_cancel_a_finished_one(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    blockers = [_submit(client, "test_sleep", {"seconds": 30}) for _ in range(2)]
+    queued = _submit(client, "test_sleep", {"seconds": 0})
+    answer = client.delete(f"/v1/jobs/{queued}", headers=keys["admin"])
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "cancelled"
+    for job_id in blockers:
+        client.delete(f"/v1/jobs/{job_id}", headers=keys["admin"])
+    done = _submit(client, "test_sleep", {"seconds": 0})
+    _finished(client, done, keys["admin"])
+    assert client.delete(f"/v1/jobs/{done}", headers=keys["admin"]).status_code == 409
+
+
+def test_queue_is_bounded(client: TestClient) -> None:
+    ctx = _ctx(client)
+    assert ctx.jobs is not None
+    ctx.jobs.max_queued = 1
+    ctx.jobs.executor.capacity = 0  # nothing gets claimed, so the queue fills up
+    _submit(client, "test_sleep", {"seconds": 0})
+    with pytest.raises(QueueFull):
+        _submit(client, "test_sleep", {"seconds": 0})
+
+
+def test_jobs_are_private_to_their_key(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
+    job_id = _submit(client, "test_sleep", {"seconds": 0})
+    assert client.get(f"/v1/jobs/{job_id}", headers=keys["oms"]).status_code == 404
+    assert client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).status_code == 200
+    listing = client.get("/v1/jobs", headers=keys["admin"], params={"kind": "test_sleep"})
+    assert listing.status_code == 200
+    assert [j["id"] for j in listing.json()["data"]] == [job_id]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+
+
+def _orphan(ctx: ServiceContext, *, attempts: int, mode: str = "async") -> str:
+    """A job left running by a replica that died (dead pid on this host)."""
+    assert ctx.sessions is not None and ctx.jobs is not None
+    with ctx.sessions.begin() as session:
+        dead = Instance(id="dead0", host=ctx.jobs.host, pid=2**22 + 12345)
+        session.add(dead)
+        job = Job(
+            id=f"orphan{attempts}{mode}",
+            kind="test_sleep",
+            mode=mode,
+            status="running",
+            payload={"seconds": 0, "value": "recovered"},
+            owner="dead0",
+            attempts=attempts,
+            max_attempts=2,
+            events=[],
+        )
+        session.add(job)
+    return job.id
+
+
+@pytest.mark.parametrize(
+    ("attempts", "mode", "status", "reason"),
+    [
+        (1, "async", "done", None),
+        (2, "async", "failed", "stopped unexpectedly 2 time(s); not retried again"),
+        (1, "sync", "failed", "during this synchronous request"),
+    ],
+)
+def test_jobs_of_a_dead_replica_are_rerun_or_failed_with_the_reason(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    attempts: int,
+    mode: str,
+    status: str,
+    reason: str | None,
+) -> None:
+    ctx = _ctx(client)
+    assert ctx.jobs is not None
+    job_id = _orphan(ctx, attempts=attempts, mode=mode)
+    assert ctx.jobs.recover() == 1
+    body = _finished(client, job_id, keys["admin"])
+    assert body["status"] == status
+    if reason is None:
+        assert body["result"]["value"] == "recovered"
+        assert any("re-queued" in e["message"] for e in body["events"])
+    else:
+        assert reason in body["error"]
+
+
+def test_a_live_replica_keeps_its_jobs(client: TestClient) -> None:
+    ctx = _ctx(client)
+    assert ctx.sessions is not None and ctx.jobs is not None
+    with ctx.sessions.begin() as session:
+        session.add(Instance(id="other", host="elsewhere", pid=1, heartbeat_at=utcnow()))
+        session.add(
+            Job(id="theirs", kind="test_sleep", status="running", payload={}, owner="other")
+        )
+    assert ctx.jobs.recover() == 0
+    with ctx.sessions.begin() as session:
+        other = session.get(Instance, "other")
+        assert other is not None
+        other.heartbeat_at = utcnow() - dt.timedelta(seconds=60)  # silent past the lease
+    assert ctx.jobs.recover() == 1
+    with ctx.sessions() as session:
+        assert session.scalar(select(Job.status).where(Job.id == "theirs")) in {
+            "queued",
+            "running",
+            "done",
+        }
