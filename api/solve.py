@@ -236,3 +236,11 @@ def respond(
         idempotency.finish(session, slot, status_code=status, body=content, location=location)
     headers = {"Location": location} if location else None
     return JSONResponse(status_code=status, content=content, headers=headers)
+
+
+def accepted(job: Job) -> tuple[int, BaseModel, str | None]:
+    """The 202 answer for a queued job, with its Location."""
+    from api.schemas.common import JobAccepted
+
+    link = f"/v1/jobs/{job.id}"
+    return 202, JobAccepted(job_id=job.id, status="queued", links={"self": link}), link

@@ -13,7 +13,11 @@ from sqlalchemy.orm import Session
 from api.db.models import Job
 from api.jobs.registry import JsonDict, TaskRegistry, TaskSpec
 
-SPECS: tuple[TaskSpec, ...] = ()
+SPECS: tuple[TaskSpec, ...] = (
+    TaskSpec(
+        "routes", "api.tasks.routes:run", fallback="api.tasks.routes:fallback", solver="routing"
+    ),
+)
 
 
 def default_registry() -> TaskRegistry:

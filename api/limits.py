@@ -1,0 +1,68 @@
+"""Request limits that need the parsed body: orders per request, time limits, unsafe fields."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+
+from api.core.config import Settings
+from scenarios.errors import InputError
+from scenarios.model import Scenario
+from scenarios.travel import RoadNetworkTravel
+
+MAX_GRID_NODES_HTTP = 250_000
+
+
+def check_orders(settings: Settings, scenario: Scenario, *, field: str, sync: bool) -> None:
+    """413 when the request holds more orders than allowed (fewer for synchronous answers)."""
+    n = len(scenario.orders)
+    if n > settings.max_orders:
+        raise HTTPException(413, f"{field}: {n} orders; at most {settings.max_orders} per request")
+    if sync and n > settings.max_orders_sync:
+        raise HTTPException(
+            413,
+            f"{field}: {n} orders; at most {settings.max_orders_sync} in a synchronous "
+            f"request (send mode 'async' or 'auto' for a job)",
+        )
+
+
+def check_time_limit(settings: Settings, time_limit_s: float, *, field: str) -> None:
+    """422 when a time limit is above the cap."""
+    if time_limit_s > settings.max_time_limit_s:
+        raise InputError(
+            field, f"at most {settings.max_time_limit_s:g} s is accepted (got {time_limit_s:g})"
+        )
+
+
+def check_scenario(scenario: Scenario, *, field: str) -> None:
+    """422 for scenario features a remote caller may not use (server file paths, huge grids)."""
+    travel = scenario.travel
+    if isinstance(travel, RoadNetworkTravel):
+        if travel.graphml_path is not None:
+            raise InputError(
+                f"{field}.travel.graphml_path",
+                "server file paths are not accepted over HTTP; send a grid or a matrix",
+            )
+        if travel.grid is not None and travel.grid.rows * travel.grid.cols > MAX_GRID_NODES_HTTP:
+            raise InputError(
+                f"{field}.travel.grid",
+                f"at most {MAX_GRID_NODES_HTTP} grid intersections over HTTP",
+            )
+
+
+def wants_sync(
+    settings: Settings, mode: str, *, time_limit_s: float, num_orders: int, field: str
+) -> bool:
+    """Whether to answer now (``auto``: when the limit and size allow it) or with a job."""
+    if mode == "async":
+        return False
+    small = num_orders <= settings.max_orders_sync
+    quick = time_limit_s <= settings.max_sync_time_limit_s
+    if mode == "sync":
+        if not quick:
+            raise InputError(
+                field,
+                f"synchronous solves take at most {settings.max_sync_time_limit_s:g} s; "
+                f"send mode 'async' or 'auto' for a job",
+            )
+        return True
+    return small and quick

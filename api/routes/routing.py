@@ -1,0 +1,104 @@
+"""``POST /v1/routes``: courier routing, answered now or as a job."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.core.errors import ERROR_RESPONSES
+from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, SessionDep
+from api.examples import ROUTES_EXAMPLE
+from api.limits import check_orders, check_scenario, check_time_limit, wants_sync
+from api.schemas.common import JobAccepted
+from api.schemas.routes import RoutesCreate, RoutesPublic
+from api.solve import accepted, note_audit, respond, solve_sync, submit_job
+from api.versions import solver_label
+
+router = APIRouter(prefix="/v1/routes", tags=["routes"], responses=ERROR_RESPONSES)
+
+JOB_GRACE_S = 120.0
+
+
+@router.post(
+    "",
+    response_model=RoutesPublic,
+    summary="Route orders with a fleet",
+    responses={202: {"model": JobAccepted, "description": "queued as a job"}},
+)
+def create_routes(
+    body: Annotated[RoutesCreate, Body(openapi_examples=ROUTES_EXAMPLE)],
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: OmsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Plan routes within ``params.time_limit_s``.
+
+    Answered now (200) when the time limit and the number of orders allow it, else 202 with
+    a job. Infeasible problems answer 200 with ``status: "infeasible"`` and a diagnosis; if
+    the solver crashes or overruns, the greedy plan answers with ``fallback: true``.
+    """
+    settings = ctx.settings
+    limit_s = body.params.time_limit_s
+    check_time_limit(settings, limit_s, field="params.time_limit_s")
+    check_scenario(body.scenario, field="scenario")
+    sync = wants_sync(
+        settings,
+        body.mode,
+        time_limit_s=limit_s,
+        num_orders=len(body.scenario.orders),
+        field="params.time_limit_s",
+    )
+    check_orders(settings, body.scenario, field="scenario.orders", sync=sync)
+    payload = body.model_dump(mode="json", exclude_defaults=True)
+
+    def compute() -> tuple[int, BaseModel, str | None]:
+        if not sync:
+            job = submit_job(
+                ctx,
+                session,
+                request,
+                kind="routes",
+                payload=payload,
+                principal=principal,
+                seed=body.params.seed,
+                timeout_s=limit_s * 2 + JOB_GRACE_S,
+            )
+            return accepted(job)
+        outcome = solve_sync(
+            ctx,
+            session,
+            request,
+            kind="routes",
+            payload=payload,
+            principal=principal,
+            seed=body.params.seed,
+            time_limit_s=limit_s,
+            lane=ctx.lanes["heavy"],
+        )
+        result: dict[str, Any] = outcome.result
+        reason = outcome.fallback_reason or result.get("fallback_reason")
+        if outcome.fallback is False and reason:
+            ctx.metrics.fallbacks.labels("routes", "engine").inc()
+        public = RoutesPublic.model_validate(
+            {
+                **result,
+                "job_id": outcome.job_id,
+                "fallback": bool(reason),
+                "fallback_reason": reason,
+            }
+        )
+        note_audit(
+            request,
+            result=("fallback:" if reason else "") + public.status.value,
+            solver=solver_label(public.solver.engine),
+        )
+        return 200, public, None
+
+    return respond(
+        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
+    )

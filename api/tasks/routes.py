@@ -1,0 +1,52 @@
+"""Routing jobs: ``solve_routes`` on the request, and the greedy plan as the fallback."""
+
+from __future__ import annotations
+
+from api.jobs.registry import JsonDict, ProgressFn
+from api.schemas.routes import RoutesCreate, RoutesResult, SolverInfo
+from api.versions import solver_versions
+from scenarios.plan import Plan
+from solvers.routing import RoutingParams, solve_routes, solve_routes_with_stats
+
+
+def diagnosis(plan: Plan) -> list[str]:
+    """One line per unserved order: which and why."""
+    return [f"{u.order_id}: {u.reason.value}: {u.detail}".rstrip(": ") for u in plan.unassigned]
+
+
+def routes_result(
+    plan: Plan, params: RoutingParams, *, fallback_reason: str | None = None
+) -> RoutesResult:
+    """The answer for one routing plan."""
+    return RoutesResult(
+        status=plan.status,
+        plan=plan,
+        diagnosis=diagnosis(plan),
+        solver=SolverInfo(
+            engine=plan.engine,
+            versions=solver_versions(),
+            seed=params.seed,
+            time_limit_s=params.time_limit_s,
+            runtime_s=plan.runtime_s,
+        ),
+        fallback_reason=fallback_reason,
+    )
+
+
+def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
+    """Solve a :class:`RoutesCreate` payload."""
+    body = RoutesCreate.model_validate(payload)
+    plan, stats = solve_routes_with_stats(body.scenario, body.params)
+    return routes_result(plan, body.params, fallback_reason=stats.fallback).model_dump(mode="json")
+
+
+def greedy_plan(body: RoutesCreate) -> Plan:
+    """The fast greedy plan for a routing request."""
+    return solve_routes(body.scenario, body.params.model_copy(update={"engine": "greedy"}))
+
+
+def fallback(payload: JsonDict, *, reason: str) -> JsonDict:
+    """The greedy plan, when the solver crashed or overran."""
+    body = RoutesCreate.model_validate(payload)
+    plan = greedy_plan(body)
+    return routes_result(plan, body.params, fallback_reason=reason).model_dump(mode="json")
