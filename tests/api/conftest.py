@@ -44,7 +44,7 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-def test_registry() -> TaskRegistry:
+def registry_with_test_kinds() -> TaskRegistry:
     """The service's kinds plus the test kinds."""
     registry = default_registry()
     for spec in TEST_SPECS:
@@ -58,7 +58,7 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
     opened: list[TestClient] = []
 
     def build(settings: Settings, registry: TaskRegistry | None = None) -> TestClient:
-        client = TestClient(create_app(settings, registry=registry or test_registry()))
+        client = TestClient(create_app(settings, registry=registry or registry_with_test_kinds()))
         client.__enter__()
         opened.append(client)
         return client

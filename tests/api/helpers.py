@@ -44,3 +44,9 @@ def bad_input_task(
 def fallback_task(payload: dict[str, Any], *, reason: str) -> dict[str, Any]:
     """A degraded answer that says why it was needed."""
     return {"value": "fallback", "reason": reason}
+
+
+def slow_task(payload: dict[str, Any], *, progress: ProgressFn | None = None) -> dict[str, Any]:
+    """A solver that ignores its time limit."""
+    time.sleep(3.0)
+    raise RuntimeError("too late anyway")

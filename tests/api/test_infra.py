@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -113,7 +114,7 @@ def test_body_over_the_cap_is_413(
     assert answer.status_code == 413
     assert "100 bytes" in answer.json()["message"]
 
-    def chunks():  # no Content-Length: the cap applies to the streamed bytes
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap applies to the streamed bytes
         yield b"x" * 60
         yield b"x" * 60
 
@@ -167,7 +168,7 @@ def test_keys_create_prints_the_key_alone_on_its_last_line(tmp_path: Path) -> No
     last = result.stdout.strip().splitlines()[-1]
     assert split_key(last) is not None
     listed = runner.invoke(app, ["keys", "list", "--data-dir", str(tmp_path)])
-    assert split_key(last) in listed.stdout
+    assert str(split_key(last)) in listed.stdout
     bad = runner.invoke(app, ["keys", "create", "--role", "king", "--data-dir", str(tmp_path)])
     assert bad.exit_code == 2
 

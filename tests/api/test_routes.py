@@ -1,0 +1,221 @@
+"""POST /v1/routes: answers, jobs, limits, bad input, infeasible input, fallback and breaker."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.context import ServiceContext
+from api.core.config import Settings
+from api.examples import SMALL_SCENARIO
+from api.jobs import TaskSpec
+from scenarios import Plan, Scenario
+from solvers.validate import validate_plan
+from tests.api.conftest import app_of, registry_with_test_kinds, wait_for
+
+
+def _body(**params: Any) -> dict[str, Any]:
+    return {
+        "scenario": copy.deepcopy(SMALL_SCENARIO),
+        "params": {"time_limit_s": 0.5, "seed": 3, **params},
+    }
+
+
+def _ctx(client: TestClient) -> ServiceContext:
+    ctx: ServiceContext = app_of(client).state.ctx
+    return ctx
+
+
+def test_sync_route_returns_a_valid_plan(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    answer = client.post("/v1/routes", json=_body(), headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "feasible" and body["fallback"] is False
+    plan = Plan.model_validate(body["plan"])
+    assert validate_plan(Scenario.model_validate(SMALL_SCENARIO), plan).ok
+    assert body["solver"]["seed"] == 3 and "pyvrp" in body["solver"]["versions"]
+    job = client.get(f"/v1/jobs/{body['job_id']}", headers=keys["oms"]).json()
+    assert job["mode"] == "sync" and job["status"] == "done"
+
+
+def test_async_route_is_a_job_that_ends_with_the_plan(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    answer = client.post("/v1/routes", json={**_body(), "mode": "async"}, headers=keys["oms"])
+    assert answer.status_code == 202
+    link = answer.headers["location"]
+    assert link == answer.json()["links"]["self"]
+    job = wait_for(
+        lambda: client.get(link, headers=keys["oms"]).json(),
+        lambda j: j["status"] in {"done", "failed"},
+    )
+    assert job["status"] == "done", job
+    assert job["result"]["status"] == "feasible"
+    assert len(job["result"]["plan"]["routes"]) >= 1
+
+
+def test_long_time_limit_becomes_a_job(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    quick = Settings(
+        **{**settings.model_dump(), "max_sync_time_limit_s": 0.2, "auth_enabled": False}
+    )
+    client = make_client(quick)
+    assert client.post("/v1/routes", json=_body(time_limit_s=0.5)).status_code == 202
+    forced = client.post("/v1/routes", json={**_body(time_limit_s=0.5), "mode": "sync"})
+    assert forced.status_code == 422
+    assert forced.json()["detail"][0]["field"] == "params.time_limit_s"
+
+
+def test_infeasible_problem_is_200_with_a_diagnosis(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _body()
+    body["scenario"]["orders"][0]["demand"] = [50]  # more than any courier carries
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 200
+    result = answer.json()
+    assert result["status"] == "infeasible"
+    assert result["diagnosis"][0].startswith("o1: over_capacity")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (
+            lambda b: b["scenario"]["orders"][1].update(location={"x": 1}),
+            "scenario.orders.1.location",
+        ),
+        (
+            lambda b: b["scenario"]["orders"][0].update(time_windows=[{"start_s": 9, "end_s": 1}]),
+            "scenario.orders.0.time_windows.0.end_s",
+        ),
+        (
+            lambda b: b["scenario"]["vehicles"][0].update(capacity=[1, 2]),
+            "scenario.vehicles.0.capacity",
+        ),
+        (lambda b: b["params"].update(time_limit_s=-1), "params.time_limit_s"),
+        (lambda b: b["params"].update(time_limit_s=10_000), "params.time_limit_s"),
+        (lambda b: b.update(colour="red"), "colour"),
+        (
+            lambda b: b["scenario"].update(
+                travel={"kind": "road_network", "graphml_path": "/etc/passwd"}
+            ),
+            "scenario.travel.graphml_path",
+        ),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    mutate: Callable[[dict[str, Any]], None],
+    field: str,
+) -> None:
+    body = _body()
+    mutate(body)
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    fields = [d["field"] for d in answer.json()["detail"]]
+    assert field in fields
+
+
+def test_roles_of_the_routes_endpoint(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
+    assert client.post("/v1/routes", json=_body()).status_code == 401
+    assert client.post("/v1/routes", json=_body(), headers=keys["planner"]).status_code == 403
+    assert client.post("/v1/routes", json=_body(), headers=keys["admin"]).status_code == 200
+
+
+def test_too_many_orders_is_413(settings: Settings, make_client: Callable[..., TestClient]) -> None:
+    tight = Settings(**{**settings.model_dump(), "max_orders": 3, "auth_enabled": False})
+    answer = make_client(tight).post("/v1/routes", json=_body())
+    assert answer.status_code == 413
+    assert "scenario.orders: 4 orders; at most 3" in answer.json()["message"]
+
+
+def test_idempotency_key_replays_the_first_answer(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    headers = {**keys["oms"], "Idempotency-Key": "order-batch-17"}
+    first = client.post("/v1/routes", json=_body(), headers=headers)
+    second = client.post("/v1/routes", json=_body(), headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert second.json() == first.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    jobs = client.get("/v1/jobs", headers=keys["oms"], params={"kind": "routes"}).json()
+    assert jobs["count"] == 1  # solved once
+    other = client.post("/v1/routes", json=_body(seed=4), headers=headers)
+    assert other.status_code == 422
+    assert "different request" in other.json()["message"]
+    queued = {**keys["oms"], "Idempotency-Key": "async-1"}
+    a = client.post("/v1/routes", json={**_body(), "mode": "async"}, headers=queued)
+    b = client.post("/v1/routes", json={**_body(), "mode": "async"}, headers=queued)
+    assert a.status_code == b.status_code == 202
+    assert a.json()["job_id"] == b.json()["job_id"]
+    assert b.headers["location"] == a.headers["location"]
+
+
+def test_busy_solver_slots_and_full_queue_answer_429_with_retry_after(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    ctx = _ctx(client)
+    lane = ctx.lanes["heavy"]
+    for _ in range(lane.size):
+        assert lane.slots.acquire(blocking=False)
+    try:
+        busy = client.post("/v1/routes", json=_body(), headers=keys["oms"])
+    finally:
+        for _ in range(lane.size):
+            lane.slots.release()
+    assert busy.status_code == 429
+    assert busy.headers["retry-after"] == str(ctx.settings.retry_after_s)
+    assert ctx.jobs is not None
+    ctx.jobs.max_queued = 0
+    full = client.post("/v1/routes", json={**_body(), "mode": "async"}, headers=keys["oms"])
+    assert full.status_code == 429 and "queue is full" in full.json()["message"]
+
+
+def _broken_routes(target: str) -> Any:
+    registry = registry_with_test_kinds()
+    registry.add(TaskSpec("routes", target, fallback="api.tasks.routes:fallback", solver="routing"))
+    return registry
+
+
+def test_crashing_solver_gets_the_greedy_fallback_then_the_breaker_opens(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    quiet = Settings(**{**settings.model_dump(), "auth_enabled": False, "breaker_failures": 2})
+    client = make_client(quiet, _broken_routes("tests.api.helpers:crash_task"))
+    for expected in ("solver error", "solver error", "circuit breaker open"):
+        answer = client.post("/v1/routes", json=_body())
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["fallback"] is True
+        assert expected in body["fallback_reason"]
+        assert body["plan"]["engine"] == "greedy"
+        plan = Plan.model_validate(body["plan"])
+        assert validate_plan(Scenario.model_validate(SMALL_SCENARIO), plan).ok
+    metrics = client.get("/metrics").text
+    assert 'dispatchlab_fallback_plans_total{endpoint="routes",reason="crash"} 2.0' in metrics
+    assert (
+        'dispatchlab_fallback_plans_total{endpoint="routes",reason="circuit_open"} 1.0' in metrics
+    )
+    assert 'dispatchlab_circuit_breaker_open{solver="routing"} 1.0' in metrics
+    assert client.get("/readyz").json()["checks"]["breaker:routing"] == "open"
+
+
+def test_overrunning_solver_gets_the_fallback_in_time(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    quick = Settings(**{**settings.model_dump(), "auth_enabled": False, "fallback_grace_s": 0.2})
+    client = make_client(quick, _broken_routes("tests.api.helpers:slow_task"))
+    answer = client.post("/v1/routes", json=_body(time_limit_s=0.3))
+    assert answer.status_code == 200
+    assert answer.json()["fallback"] is True
+    assert "no answer within 0.3 s" in answer.json()["fallback_reason"]
+    assert answer.elapsed.total_seconds() < 2.5
