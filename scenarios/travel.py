@@ -284,7 +284,12 @@ def _geo(locs: Sequence[Location]) -> NDArray[np.float64]:
 
 
 class GridSpec(StrictModel):
-    """A synthetic city road grid: streets every ``spacing_m``, faster arterials every k-th."""
+    """A synthetic city road grid: two-way streets every ``spacing_m``, arterials every k-th.
+
+    Node ``(r, c)`` sits at ``(origin_x + c * spacing_m, origin_y + r * spacing_m)`` (metres).
+    Row ``r`` is an arterial when ``r % arterial_every == 0``, column ``c`` likewise; arterials
+    are driven at ``arterial_speed_m_per_s``, other streets at ``street_speed_m_per_s``.
+    """
 
     rows: Annotated[int, Field(ge=2, le=2000)]
     cols: Annotated[int, Field(ge=2, le=2000)]
@@ -295,6 +300,21 @@ class GridSpec(StrictModel):
     origin_x: float = 0.0
     origin_y: float = 0.0
 
+    @property
+    def num_nodes(self) -> int:
+        """Number of intersections."""
+        return self.rows * self.cols
+
+    @property
+    def extent_m(self) -> tuple[float, float, float, float]:
+        """Bounding box ``(min_x, min_y, max_x, max_y)`` in metres."""
+        return (
+            self.origin_x,
+            self.origin_y,
+            self.origin_x + (self.cols - 1) * self.spacing_m,
+            self.origin_y + (self.rows - 1) * self.spacing_m,
+        )
+
 
 class RoadNetworkTravel(_TravelBase):
     """Shortest paths on a road graph; locations snap to the nearest graph node.
@@ -302,12 +322,16 @@ class RoadNetworkTravel(_TravelBase):
     The graph is either a GraphML file (as written by OSMnx: nodes with ``x``/``y`` or
     lon/lat, edges with ``length`` in metres and optional ``speed_kph``/``travel_time``) or a
     synthetic ``grid``. Durations follow fastest paths; distances are the lengths of those paths.
+    A relative ``graphml_path`` is resolved against the working directory. Grid locations are
+    planar ``x``/``y`` metres; GraphML locations are lat/lon (or x/y for a projected graph).
+    See :mod:`scenarios.roads` for snapping, access legs and caching.
     """
 
     kind: Literal["road_network"] = "road_network"
     graphml_path: str | None = None
     grid: GridSpec | None = None
     default_speed_m_per_s: Annotated[float, Field(gt=0)] = 8.3
+    rounding: Rounding = "round"
     _graph: RoadGraph | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -317,7 +341,7 @@ class RoadNetworkTravel(_TravelBase):
         return self
 
     def road_graph(self) -> RoadGraph:
-        """The loaded road graph (built once per model instance)."""
+        """The loaded road graph (built once, shared by equal models)."""
         if self._graph is None:
             from scenarios.roads import load_road_graph
 
@@ -326,12 +350,14 @@ class RoadNetworkTravel(_TravelBase):
 
     def check_location(self, location: Location) -> str | None:
         """Why this model cannot use the location, or None if it can."""
+        if self.grid is not None and not location.is_planar:
+            return "a road grid needs planar x/y coordinates in metres"
         if not (location.is_planar or location.is_geographic):
             return "road network travel needs x/y or lat/lon coordinates"
         return None
 
     def _compute(self, origins: Sequence[Location], dests: Sequence[Location]) -> TravelMatrix:
-        return self.road_graph().matrix(origins, dests)
+        return self.road_graph().matrix(origins, dests, rounding=self.rounding)
 
 
 TravelModel = Annotated[
