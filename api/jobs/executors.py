@@ -63,16 +63,19 @@ class Executor(Protocol):
         ...
 
 
-def _watch_parent(initial_ppid: int) -> None:
+def _watch_server(server_pid: int) -> None:
+    """Exit this worker as soon as the server process is gone (killed, crashed)."""
+    from api.jobs.service import pid_alive
+
     while True:
         time.sleep(0.5)
-        if os.getppid() != initial_ppid:
+        if not pid_alive(server_pid):
             os._exit(3)
 
 
-def _child_main(target: str, payload: JsonDict, conn: Connection) -> None:
+def _child_main(target: str, payload: JsonDict, conn: Connection, server_pid: int) -> None:
     """Body of a worker process: run the task, send ("done"|"error"|"bad_input", ...) back."""
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_watch_server, args=(server_pid,), daemon=True).start()
     from scenarios.errors import InputError
 
     last = [0.0]
@@ -154,7 +157,7 @@ class LocalExecutor:
         parent_conn, child_conn = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(  # type: ignore[attr-defined]
             target=_child_main,
-            args=(target, payload, child_conn),
+            args=(target, payload, child_conn, os.getpid()),
             name=f"dispatchlab-job-{job_id}",
             daemon=True,
         )

@@ -1,0 +1,95 @@
+"""The real service in a uvicorn process: HTTP end to end, and the kill -9 crash test."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.examples import SMALL_SCENARIO
+from tests.api.server import Server, alive, descendants, make_key
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A running service on a fresh SQLite file."""
+    srv = Server(tmp_path)
+    yield srv
+    srv.stop()
+
+
+def _routes(time_limit_s: float, seed: int, mode: str = "auto") -> dict[str, Any]:
+    return {
+        "scenario": copy.deepcopy(SMALL_SCENARIO),
+        "params": {"time_limit_s": time_limit_s, "seed": seed},
+        "mode": mode,
+    }
+
+
+def test_real_server_answers_over_http(server: Server) -> None:
+    key = make_key(server.data_dir, "oms")
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": key}, timeout=30) as http:
+        assert http.get("/healthz").json()["status"] == "ok"
+        assert http.get("/docs").status_code == 200
+        answer = http.post("/v1/routes", json=_routes(0.3, 1))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "feasible"
+        assert http.post("/v1/routes", content=b"x" * 11_000_000).status_code == 413
+        bad = http.post("/v1/routes", json={"scenario": {"orders": [{"id": "a"}]}})
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["field"] == "scenario.orders.0.location"
+        metrics = http.get("/metrics").text
+        assert 'route="/v1/routes",status="200"' in metrics
+
+
+def test_jobs_survive_a_kill_9_of_the_server(tmp_path: Path) -> None:
+    env = {"DISPATCHLAB_JOB_WORKERS": "1"}
+    first = Server(tmp_path, env=env)
+    key = make_key(tmp_path, "oms")
+    headers = {"X-API-Key": key}
+    job_ids: list[str] = []
+    try:
+        with httpx.Client(base_url=first.url, headers=headers, timeout=30) as http:
+            for seed in range(3):
+                answer = http.post("/v1/routes", json=_routes(2.0, seed, mode="async"))
+                assert answer.status_code == 202, answer.text
+                job_ids.append(answer.json()["job_id"])
+            deadline = time.monotonic() + 30
+            while http.get(f"/v1/jobs/{job_ids[0]}").json()["status"] != "running":
+                assert time.monotonic() < deadline, "first job never started"
+                time.sleep(0.1)
+        workers = descendants(first.process.pid)
+        assert workers, "the running job has no worker process"
+        first.kill()
+        deadline = time.monotonic() + 10
+        while alive(workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(workers), "worker processes outlived the killed server"
+    finally:
+        first.stop()
+    second = Server(tmp_path, env=env)
+    try:
+        with httpx.Client(base_url=second.url, headers=headers, timeout=30) as http:
+            deadline = time.monotonic() + 60
+            jobs: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                jobs = [http.get(f"/v1/jobs/{j}").json() for j in job_ids]
+                if all(j["status"] in {"done", "failed"} for j in jobs):
+                    break
+                time.sleep(0.2)
+        for job in jobs:
+            assert job["status"] in {"done", "failed"}, job
+            if job["status"] == "failed":
+                assert job["error"], job
+            else:
+                assert job["result"]["status"] == "feasible"
+        interrupted = jobs[0]
+        assert any("re-queued" in e["message"] for e in interrupted["events"]), interrupted
+        assert interrupted["status"] == "done" and interrupted["attempts"] == 2
+    finally:
+        second.stop()
