@@ -135,6 +135,7 @@ def create_app(
             {"name": "jobs", "description": "long work: follow, list, cancel"},
             {"name": "keys", "description": "API keys (admin)"},
             {"name": "health", "description": "liveness, readiness, metrics"},
+            {"name": "demo", "description": "the demo scenario (with --demo only)"},
         ],
     )
     app.state.ctx = ctx
@@ -145,6 +146,10 @@ def create_app(
     app.include_router(keys.router)
     for router in _solve_routers(ctx.registry):
         app.include_router(router)
+    if settings.demo:
+        from api.routes import demo
+
+        app.include_router(demo.router)
     return app
 
 

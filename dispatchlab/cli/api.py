@@ -122,9 +122,10 @@ def _serve(
 
         with _session() as session:
             key, _row = create_key(session, role=Role.ADMIN, name="demo")
-        console.print(f"demo admin key (send as X-API-Key): [bold]{key}[/]")
+        console.print("demo admin key (send it as the X-API-Key header):")
+        typer.echo(key)
     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
-    console.print(f"dispatchlab service: docs at [bold]http://{shown}:{port}/docs[/]")
+    typer.echo(f"dispatchlab service: docs at http://{shown}:{port}/docs")
     uvicorn.run(
         "api.main:create_app",
         factory=True,
