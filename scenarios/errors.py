@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
+
+_UNION_TAG = re.compile(r"^(constrained-)?(int|float|str|bool)$|^\w+\[.*\]$")
 
 
 class DispatchlabError(Exception):
@@ -39,7 +42,8 @@ class FieldError(ValueError):
 
 def error_location(error: Mapping[str, Any]) -> tuple[tuple[int | str, ...], str]:
     """Full location and reason of one pydantic error dict, expanding FieldError paths."""
-    loc = tuple(error.get("loc", ()))
+    # Drop the member tags pydantic adds inside plain unions ("constrained-int", "dict[...]").
+    loc = tuple(p for p in error.get("loc", ()) if not _UNION_TAG.match(str(p)))
     ctx = error.get("ctx") or {}
     inner = ctx.get("error") if isinstance(ctx, dict) else None
     if isinstance(inner, FieldError):

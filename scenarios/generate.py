@@ -535,7 +535,8 @@ def _fleet(
         start_h, end_h = _SHIFTS[int(shift_idx[c])]
         shift = {"start_s": start_h * HOUR_S, "end_s": min(DAY_S, end_h * HOUR_S)}
         skills = ["bulky"] if is_van else []
-        if rng.random() < p.age_check_share:
+        # The first van is always age-checked, so every order has a courier with its skills.
+        if rng.random() < p.age_check_share or c == 0:
             skills.append("age_check")
         vehicle: dict[str, Any] = {
             "id": f"van-{c + 1:03d}" if is_van else f"bike-{c - num_vans + 1:03d}",

@@ -103,6 +103,7 @@ def generate(
             f"wrote {out}: {len(scenario.orders)} orders, {len(scenario.nodes)} nodes, "
             f"{len(scenario.vehicles)} couriers, {len(scenario.skus)} SKUs",
             highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -173,7 +174,9 @@ def convert(
     scenario = load_scenario(file, format)
     _write_text(to_json(scenario) + "\n", out)
     if out is not None:
-        err_console.print(f"wrote {out} ({scenario.source.format} -> json)", highlight=False)
+        err_console.print(
+            f"wrote {out} ({scenario.source.format} -> json)", highlight=False, soft_wrap=True
+        )
 
 
 @scenario_app.command("schema")
@@ -233,9 +236,10 @@ def demo(
         f"{travel.kind} travel, {n} x {n} locations: {timing}; mean trip "
         f"{matrix.duration_s.mean() / 60:.1f} min, {matrix.distance_m.mean() / 1000:.2f} km",
         highlight=False,
+        soft_wrap=True,
     )
     hint = "dispatchlab scenario generate --seed 1 --orders 1000 --nodes 10 --couriers 40"
-    console.print(f"next: {hint} --out city.json", highlight=False)
+    console.print(f"next: {hint} --out city.json", highlight=False, soft_wrap=True)
 
 
 def _ms(t0: float) -> str:

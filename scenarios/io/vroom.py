@@ -143,19 +143,19 @@ class _VroomReader:
         return values
 
     def windows(self, value: Any, path: str) -> list[dict[str, int]]:
-        """VROOM time windows, sorted and merged where they overlap or touch."""
+        """VROOM time windows: a non-empty array of sorted, disjoint ``[start, end]`` pairs."""
         arr = self.array(value, path)
         if not arr:
             raise self.fail(path, "must not be empty (omit it for no time constraint)")
         pairs = [self.window(w, f"{path}.{i}") for i, w in enumerate(arr)]
-        pairs.sort()
-        merged: list[list[int]] = []
-        for start, end in pairs:
-            if merged and start <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
-        return [{"start_s": s, "end_s": e} for s, e in merged]
+        for i in range(1, len(pairs)):
+            if pairs[i][0] <= pairs[i - 1][1]:
+                raise self.fail(
+                    f"{path}.{i}",
+                    f"windows must be sorted and disjoint; starts at {pairs[i][0]}, not after "
+                    f"the previous window's end {pairs[i - 1][1]}",
+                )
+        return [{"start_s": start, "end_s": end} for start, end in pairs]
 
     def window(self, value: Any, path: str) -> tuple[int, int]:
         arr = self.array(value, path)
@@ -367,14 +367,14 @@ class _VroomReader:
             profiles.append(profile)
         if "matrices" in root:
             matrices = self.obj(root["matrices"], "matrices")
-            used = sorted(set(profiles))
-            if len(used) > 1:
-                raise self.fail(
-                    f"vehicles.{profiles.index(used[1])}.profile",
-                    f"vehicles use several routing profiles ({', '.join(used)}); "
-                    "a scenario has one travel model",
-                )
-            profile = used[0]
+            profile = profiles[0]
+            for i, other in enumerate(profiles):
+                if other != profile:
+                    raise self.fail(
+                        f"vehicles.{i}.profile",
+                        f"vehicles use several routing profiles ({profile}, {other}); "
+                        "a scenario has one travel model",
+                    )
             if profile not in matrices:
                 raise self.fail(f"matrices.{profile}", f"no matrix for profile {profile!r}")
             entry = self.obj(matrices[profile], f"matrices.{profile}")

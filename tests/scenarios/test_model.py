@@ -136,3 +136,268 @@ def test_json_round_trip_is_lossless() -> None:
     assert scenario.travel.kind == "haversine"
     assert scenario.nodes[0].available("A") == 3
     assert scenario.orders[0].demand_vector(["units"]) == [2]
+
+
+def _node(**kw: Any) -> dict[str, Any]:
+    return {"id": "n", "location": {"x": 0, "y": 0}, **kw}
+
+
+def _vehicle(**kw: Any) -> dict[str, Any]:
+    return {"id": "v", "start_location": {"x": 0, "y": 0}, **kw}
+
+
+MORE_BAD_INPUTS = [
+    ({"horizon": {"start_s": 100, "end_s": 5}}, "horizon.end_s", "before it starts"),
+    ({"orders": [_order(created_s=-1)]}, "orders.0.created_s", "greater than or equal to 0"),
+    ({"orders": [_order(service_s=-5)]}, "orders.0.service_s", "greater than or equal to 0"),
+    ({"orders": [_order(tier="gold")]}, "orders.0.tier", "'standard' or 'vip'"),
+    ({"orders": [_order(lines=[{"sku": "A", "quantity": 0}])]}, "orders.0.lines.0.quantity", "0"),
+    (
+        {"orders": [_order(lines=[{"sku": "", "quantity": 1}])]},
+        "orders.0.lines.0.sku",
+        "at least 1",
+    ),
+    ({"orders": [_order(demand=[1, 2])]}, "orders.0.demand", "capacity_dims has 1"),
+    ({"orders": [_order(demand=[-1])]}, "orders.0.demand.0", "greater than or equal to 0"),
+    ({"orders": [_order(penalty_cents=-10)]}, "orders.0.penalty_cents", "greater than or equal"),
+    ({"orders": [_order(id="")]}, "orders.0.id", "at least 1 character"),
+    ({"orders": [_order(location={"x": 1})]}, "orders.0.location", "give both x and y"),
+    ({"orders": [_order(location={"lat": 1})]}, "orders.0.location", "give both lat and lon"),
+    (
+        {"orders": [_order(location={"lat": 1, "lon": 2, "x": 1, "y": 2})]},
+        "orders.0.location",
+        "not both",
+    ),
+    ({"orders": [_order(location={})]}, "orders.0.location", "needs lat/lon, x/y or a matrix"),
+    ({"orders": [_order(location={"x": 0, "y": 0, "z": 1})]}, "orders.0.location.z", "Extra"),
+    (
+        {
+            "orders": [
+                _order(pickup={"location": {"x": 0, "y": 0}, "service_s": -1}),
+            ]
+        },
+        "orders.0.pickup.service_s",
+        "greater than or equal to 0",
+    ),
+    (
+        {
+            "orders": [
+                _order(
+                    pickup={
+                        "location": {"x": 0, "y": 0},
+                        "time_windows": [{"start_s": 9, "end_s": 20}, {"start_s": 1, "end_s": 5}],
+                    }
+                ),
+            ]
+        },
+        "orders.0.pickup.time_windows.1",
+        "sorted and disjoint",
+    ),
+    ({"nodes": [_node(inventory={"A": -3})]}, "nodes.0.inventory.A", "greater than or equal"),
+    ({"nodes": [_node(safety_stock=-1)]}, "nodes.0.safety_stock", "greater than or equal"),
+    ({"nodes": [_node(pickers=0)]}, "nodes.0.pickers", "greater than 0"),
+    ({"nodes": [_node(packing_stations=0)]}, "nodes.0.packing_stations", "greater than 0"),
+    ({"nodes": [_node(kind="warehouse")]}, "nodes.0.kind", "'dc', 'store' or 'dark_store'"),
+    (
+        {
+            "nodes": [
+                _node(opening_hours=[{"start_s": 0, "end_s": 50}, {"start_s": 50, "end_s": 90}])
+            ]
+        },
+        "nodes.0.opening_hours.1",
+        "sorted and disjoint",
+    ),
+    ({"nodes": [_node(), _node()]}, "nodes.1.id", "duplicate id 'n'"),
+    ({"skus": [{"id": "A"}, {"id": "A"}]}, "skus.1.id", "duplicate id 'A'"),
+    ({"skus": [{"id": "A", "weight_g": -1}]}, "skus.0.weight_g", "greater than or equal"),
+    ({"vehicles": [_vehicle(), _vehicle()]}, "vehicles.1.id", "duplicate id 'v'"),
+    (
+        {"vehicles": [_vehicle(shift={"start_s": 10, "end_s": 1})]},
+        "vehicles.0.shift.end_s",
+        "before it starts",
+    ),
+    ({"vehicles": [_vehicle(capacity=[-1])]}, "vehicles.0.capacity.0", "greater than or equal"),
+    (
+        {"vehicles": [_vehicle(breaks=[{"window": {"start_s": 0, "end_s": 9}, "duration_s": 0}])]},
+        "vehicles.0.breaks.0.duration_s",
+        "greater than 0",
+    ),
+    ({"vehicles": [_vehicle(max_duration_s=0)]}, "vehicles.0.max_duration_s", "greater than 0"),
+    (
+        {"vehicles": [_vehicle(end_location={"lat": 1.0, "lon": 2.0})]},
+        "vehicles.0.end_location",
+        "planar x/y",
+    ),
+    ({"travel": {"kind": "teleport"}}, "travel", "does not match any of the expected tags"),
+    (
+        {"travel": {"kind": "euclidean", "speed_m_per_s": 0}},
+        "travel.euclidean.speed_m_per_s",
+        "than 0",
+    ),
+    (
+        {"travel": {"kind": "haversine", "detour_factor": 0.5}},
+        "travel.haversine.detour_factor",
+        "greater than or equal to 1",
+    ),
+    (
+        {
+            "travel": {
+                "kind": "euclidean",
+                "profile": [
+                    {"start_s": 3600, "duration_factor": 1.2},
+                    {"start_s": 0, "duration_factor": 1.0},
+                ],
+            }
+        },
+        "travel.euclidean.profile.1.start_s",
+        "must be sorted",
+    ),
+    (
+        {"travel": {"kind": "euclidean", "profile": [{"start_s": 90000, "duration_factor": 1}]}},
+        "travel.euclidean.profile.0.start_s",
+        "less than 86400",
+    ),
+    (
+        {"travel": {"kind": "matrix", "duration_s": [[0, 1], [1, 0]], "distance_m": [[0, 1]]}},
+        "travel.matrix.distance_m",
+        "has 1 rows, expected 2",
+    ),
+    (
+        {"travel": {"kind": "matrix", "duration_s": [[0, -1], [1, 0]]}},
+        "travel.matrix.duration_s.0.1",
+        "greater than or equal to 0",
+    ),
+    (
+        {"travel": {"kind": "matrix", "duration_s": [[0]]}, "orders": [_order()]},
+        "orders.0.location",
+        "needs an index",
+    ),
+    (
+        {"travel": {"kind": "road_network"}},
+        "travel.road_network.grid",
+        "exactly one of graphml_path or grid",
+    ),
+    (
+        {"travel": {"kind": "road_network", "grid": {"rows": 1, "cols": 5}}},
+        "travel.road_network.grid.rows",
+        "greater than or equal to 2",
+    ),
+    (
+        {"stochastic": {"failed_delivery_prob": 1.5}},
+        "stochastic.failed_delivery_prob",
+        "less than or equal to 1",
+    ),
+    ({"stochastic": {"travel_time_cv": -0.1}}, "stochastic.travel_time_cv", "greater than"),
+    (
+        {"stochastic": {"node_outages": [{"node_id": "n", "window": {"start_s": 5, "end_s": 1}}]}},
+        "stochastic.node_outages.0.window.end_s",
+        "before it starts",
+    ),
+    ({"arrivals": {"hourly_rate": [1.0] * 23}}, "arrivals.hourly_rate", "at least 24"),
+    ({"arrivals": {"hourly_rate": [-1.0] * 24}}, "arrivals.hourly_rate.0", "greater than"),
+    ({"schema_version": 2}, "schema_version", "Input should be 1"),
+    ({"source": {"distance_divisor": 0}}, "source.distance_divisor", "greater than 0"),
+    ({"source": {"format": "xml"}}, "source.format", "Input should be"),
+    ({"costs": {"unserved_cents": -1}}, "costs.unserved_cents", "greater than or equal"),
+]
+
+
+@pytest.mark.parametrize(("data", "field", "reason"), MORE_BAD_INPUTS)
+def test_more_bad_inputs(data: dict[str, Any], field: str, reason: str) -> None:
+    err = _error(data)
+    assert err.field == field
+    assert reason in err.reason
+
+
+def test_several_errors_are_counted_in_one_line() -> None:
+    err = _error({"orders": [_order(service_s=-1, created_s=-1)]})
+    assert err.reason.endswith("(and 1 more error)")
+    assert "\n" not in err.one_line()
+
+
+def test_plan_json_round_trip() -> None:
+    from scenarios import (
+        AllocationLine,
+        Estimate,
+        Kpis,
+        Plan,
+        PlannedStop,
+        PlanStatus,
+        Route,
+        StopKind,
+        Unassigned,
+        UnassignedReason,
+    )
+
+    plan = Plan(
+        status=PlanStatus.OPTIMAL,
+        allocation=[AllocationLine(order_id="o1", sku="A", node_id="n", quantity=2)],
+        routes=[
+            Route(
+                vehicle_id="v",
+                stops=[
+                    PlannedStop(
+                        order_id="o1",
+                        kind=StopKind.PICKUP,
+                        task_id="p1",
+                        arrival_s=10,
+                        start_s=20,
+                        departure_s=30,
+                        load_after=[2],
+                    ),
+                    PlannedStop(
+                        order_id=None,
+                        kind=StopKind.BREAK,
+                        arrival_s=30,
+                        start_s=30,
+                        departure_s=1830,
+                    ),
+                    PlannedStop(
+                        order_id="o1", arrival_s=1900, start_s=1900, departure_s=2000, pinned=True
+                    ),
+                ],
+                start_s=0,
+                end_s=2100,
+                distance_m=1234,
+                duration_s=2100,
+                cost_cents=999,
+            )
+        ],
+        unassigned=[
+            Unassigned(order_id="o2", reason=UnassignedReason.OUT_OF_STOCK, detail="A: 0 left")
+        ],
+        distance_m=1234,
+        cost_cents=-5,
+        engine="pyvrp",
+        runtime_s=0.25,
+        seed=3,
+    )
+    again = from_json(Plan, to_json(plan))
+    assert again == plan
+    assert again.num_vehicles == 1
+    est = Estimate(mean=0.9, ci_low=0.85, ci_high=0.95, n=30)
+    kpis = Kpis(**{name: est for name in Kpis.model_fields if name != "per_order_on_time"})
+    assert from_json(Kpis, to_json(kpis)) == kpis
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "reason"),
+    [
+        ({"routes": [{"vehicle_id": "v", "stops": [{"arrival_s": -1, "start_s": 0,
+                                                     "departure_s": 0}]}]},
+         "routes.0.stops.0.arrival_s", "greater than or equal to 0"),
+        ({"allocation": [{"order_id": "o", "sku": "A", "node_id": "n", "quantity": 0}]},
+         "allocation.0.quantity", "greater than 0"),
+        ({"unassigned": [{"order_id": "o", "reason": "bored"}]}, "unassigned.0.reason",
+         "Input should be"),
+        ({"status": "great"}, "status", "Input should be"),
+        ({"runtime_s": -1}, "runtime_s", "greater than or equal to 0"),
+    ],
+)  # fmt: skip
+def test_bad_plans_name_the_field(data: dict[str, Any], field: str, reason: str) -> None:
+    from scenarios import Plan
+
+    with pytest.raises(InputError) as info:
+        from_json(Plan, json.dumps(data), source="plan.json")
+    assert info.value.field == field
+    assert reason in info.value.reason

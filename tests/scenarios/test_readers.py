@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scenarios import InputError
+from scenarios import InputError, Scenario
 from scenarios.io import detect_format, load_scenario
+from tests.conftest import INSTANCES
 
 
 def test_solomon_c101(instances_dir: Path) -> None:
@@ -63,3 +64,166 @@ def test_solomon_bad_row_names_line(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match=r"line 10: due date 10\.0 is before ready time 50\.0"):
         load_scenario(p)
+
+
+DATA = Path(__file__).parent / "data"
+INSTANCE_FILES = sorted(
+    p.relative_to(INSTANCES).as_posix()
+    for p in INSTANCES.rglob("*")
+    if p.suffix in {".txt", ".vrp"}
+)
+
+
+@pytest.mark.parametrize("name", INSTANCE_FILES)
+def test_every_bundled_instance_loads(name: str) -> None:
+    s = load_scenario(INSTANCES / name)
+    assert s.orders and s.vehicles
+    assert s.source.format in {"solomon", "lilim", "vrplib"}
+    assert all(len(o.demand) == len(s.capacity_dims) for o in s.orders)
+
+
+def _evaluate(s: Scenario, routes: list[list[str]]) -> tuple[int, int]:
+    """Total distance and total lateness of routes (lists of order ids) from the depot."""
+    depot = s.vehicles[0].start_location
+    distance = lateness = 0
+    for route in routes:
+        stops = [depot] + [s.order(i).location for i in route] + [depot]
+        m = s.travel.matrix(stops)
+        t = s.horizon.start_s
+        for k, order_id in enumerate(route):
+            order = s.order(order_id)
+            t += int(m.duration_s[k, k + 1])
+            window = order.time_windows[0]
+            t = max(t, window.start_s)
+            lateness += max(0, t - window.end_s)
+            t += order.service_s
+        distance += sum(int(m.distance_m[k, k + 1]) for k in range(len(stops) - 1))
+    return distance, lateness
+
+
+def _read_sol(path: Path) -> tuple[list[list[str]], float]:
+    routes, cost = [], 0.0
+    for line in path.read_text().splitlines():
+        if line.startswith("Route"):
+            routes.append(line.split(":", 1)[1].split())
+        elif line.startswith("Cost"):
+            cost = float(line.split()[1])
+    return routes, cost
+
+
+def test_solomon_dimacs_convention_reproduces_the_bks(instances_dir: Path) -> None:
+    s = load_scenario(instances_dir / "solomon" / "RC208.txt")
+    routes, cost = _read_sol(DATA / "RC208.sol")
+    assert sorted(int(i) for r in routes for i in r) == list(range(1, 101))
+    distance, lateness = _evaluate(s, routes)
+    assert distance == round(cost * s.source.distance_divisor) == 7761  # 776.1, truncated arcs
+    assert lateness == 0
+    demand = [sum(s.order(i).demand[0] for i in r) for r in routes]
+    assert max(demand) <= s.vehicles[0].capacity[0]
+
+
+def test_cvrplib_solution_cost_matches(instances_dir: Path) -> None:
+    s = load_scenario(instances_dir / "cvrplib_x" / "X-n101-k25.vrp")
+    routes, cost = _read_sol(instances_dir / "cvrplib_x" / "X-n101-k25.sol")
+    depot = s.vehicles[0].start_location
+    total = 0
+    for route in routes:
+        stops = [depot] + [s.order(i).location for i in route] + [depot]
+        m = s.travel.matrix(stops)
+        total += sum(int(m.distance_m[k, k + 1]) for k in range(len(stops) - 1))
+    assert total == cost == 27591
+
+
+def test_homberger_and_lilim_sizes(instances_dir: Path) -> None:
+    h = load_scenario(instances_dir / "homberger" / "C1_2_1.txt")
+    assert (len(h.orders), len(h.vehicles), h.vehicles[0].capacity) == (200, 50, [200])
+    lr = load_scenario(instances_dir / "lilim" / "lrc201.txt")
+    assert all(o.pickup is not None for o in lr.orders)
+    assert lr.source.distance_divisor == 1000
+    o = lr.orders[0]
+    assert o.pickup is not None
+    m = lr.travel.matrix([o.pickup.location, o.location])
+    assert o.pickup.location.x is not None and o.location.x is not None
+    dx = o.pickup.location.x - o.location.x
+    assert o.pickup.location.y is not None and o.location.y is not None
+    dy = o.pickup.location.y - o.location.y
+    assert m.distance_m[0, 1] == round(1000 * (dx * dx + dy * dy) ** 0.5)
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "field", "reason"),
+    [
+        ("solomon", "X\n\nVEHICLE\n 2 10\n", "file", "missing VEHICLE or CUSTOMER"),
+        ("solomon", "X\nVEHICLE\nNUMBER\nCUSTOMER\n 0 0 0 0 0 9 0\n", "VEHICLE", "NUMBER"),
+        ("solomon", "X\nVEHICLE\n 2 10\nCUSTOMER\n 0 0 0 0 0 9\n", "line 5", "7 columns"),
+        ("solomon", "X\nVEHICLE\n 2 10\nCUSTOMER\n 0 0 0 0 0 9 0\n", "CUSTOMER", "a depot row"),
+        (
+            "solomon",
+            "X\nVEHICLE\n 2 10\nCUSTOMER\n 0 0 0 0 0 9 0\n 1 1 1 -4 0 9 0\n",
+            "line 6",
+            "negative demand",
+        ),
+        ("lilim", "2 10 1\n", "file", "not a Li & Lim file"),
+        ("lilim", "2 10 1\n0 0 0 0 0 9 0 0 0\n1 1 1 1 0 9 0 0\n", "line 3", "9 columns"),
+        (
+            "lilim",
+            "2 10 1\n0 0 0 0 0 9 0 0 0\n2 1 1 -1 0 9 0 7 0\n",
+            "line 3",
+            "unknown pickup 7",
+        ),
+        (
+            "lilim",
+            "2 10 1\n0 0 0 0 0 9 0 0 0\n1 1 1 1 0 9 0 0 0\n",
+            "line 3",
+            "neither a pickup nor a delivery",
+        ),
+        (
+            "lilim",
+            "2 10 1\n0 0 0 0 0 9 0 0 0\n1 1 1 1 5 2 0 0 2\n2 1 1 -1 0 9 0 1 0\n",
+            "line 3",
+            "before early time",
+        ),
+        ("vrplib", "NAME : x\nCAPACITY : 5\n", "DIMENSION", "missing"),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nEDGE_WEIGHT_TYPE : GEO\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n",
+            "EDGE_WEIGHT_TYPE",
+            "GEO is not supported",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nEDGE_WEIGHT_TYPE : EXPLICIT\nEDGE_WEIGHT_SECTION\n0 1 1\n",
+            "EDGE_WEIGHT_SECTION",
+            "has 3 values, expected 2 x 2",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n"
+            "DEMAND_SECTION\n1 0\n2 -3\n",
+            "DEMAND_SECTION",
+            "negative demand -3",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n",
+            "NODE_COORD_SECTION",
+            "no coordinates for node 2",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1 1\nDEMAND_SECTION\n2 x\n",
+            "DEMAND_SECTION",
+            "bad row",
+        ),
+    ],
+)
+def test_reader_errors_name_the_place(
+    tmp_path: Path, reader: str, text: str, field: str, reason: str
+) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_scenario(path, reader)
+    assert info.value.field == field
+    assert reason in info.value.reason
+    assert info.value.source == str(path)

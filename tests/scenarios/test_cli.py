@@ -1,0 +1,173 @@
+"""The ``dispatchlab scenario`` commands: exit codes, outputs and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dispatchlab.cli import app
+from scenarios import Scenario
+from scenarios.io import load_scenario, read_json
+from tests.conftest import SHARED_BENCHMARKS
+
+runner = CliRunner()
+
+
+def _one_line_error(result: object, *needles: str) -> None:
+    """Exit 2, no traceback, exactly one line on stderr naming what is wrong."""
+    assert getattr(result, "exit_code", None) == 2, getattr(result, "output", "")
+    err = getattr(result, "stderr", "")
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in getattr(result, "output", "")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_generate_is_deterministic(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    args = ["scenario", "generate", "--seed", "4", "--orders", "50", "--nodes", "4"]
+    args += ["--couriers", "5"]
+    assert runner.invoke(app, [*args, "--out", str(a)]).exit_code == 0
+    result = runner.invoke(app, [*args, "--out", str(b)])
+    assert result.exit_code == 0
+    assert "wrote" in result.stderr and "50 orders" in result.stderr
+    assert a.read_bytes() == b.read_bytes()
+    s = read_json(Scenario, a)
+    assert (len(s.orders), len(s.nodes), len(s.vehicles)) == (50, 4, 5)
+
+
+def test_generate_to_stdout() -> None:
+    result = runner.invoke(app, ["scenario", "generate", "--orders", "10", "--nodes", "2"])
+    assert result.exit_code == 0
+    assert len(Scenario.model_validate_json(result.stdout).orders) == 10
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--orders", "0"), ("--nodes", "-2"), ("--couriers", "0"), ("--seed", "-1")],
+)
+def test_generate_rejects_bad_sizes(option: str, value: str) -> None:
+    result = runner.invoke(app, ["scenario", "generate", option, value])
+    _one_line_error(result, f"{option}: ")
+
+
+def test_generate_into_a_missing_folder(tmp_path: Path) -> None:
+    out = tmp_path / "nope" / "x.json"
+    result = runner.invoke(app, ["scenario", "generate", "--orders", "10", "--out", str(out)])
+    _one_line_error(result, str(out), "--out", "folder does not exist")
+
+
+def test_show_prints_the_summary(instances_dir: Path) -> None:
+    result = runner.invoke(app, ["scenario", "show", str(instances_dir / "solomon" / "C101.txt")])
+    assert result.exit_code == 0, result.output
+    for word in ("orders", "100", "euclidean", "demand_over_capacity", "solomon", "divisors"):
+        assert word in result.stdout
+
+
+def test_show_json(instances_dir: Path) -> None:
+    path = instances_dir / "lilim" / "lc101.txt"
+    result = runner.invoke(app, ["scenario", "show", str(path), "--json"])
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout)
+    assert summary["scenario"]["pickup_delivery_pairs"] == 53
+    assert summary["source"]["format"] == "lilim"
+    assert summary["travel"]["kind"] == "euclidean"
+
+
+def test_show_errors_are_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.json"
+    _one_line_error(
+        runner.invoke(app, ["scenario", "show", str(missing)]), str(missing), "file not found"
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"orders": [{"id": "o", "location": {"x": 0, "y": 0}, "service_s": -4}]}')
+    _one_line_error(
+        runner.invoke(app, ["scenario", "show", str(bad)]),
+        str(bad),
+        "orders.0.service_s",
+        "greater than or equal to 0",
+    )
+    vroom = tmp_path / "v.json"
+    vroom.write_text('{"vehicles": [{"id": 1}], "jobs": [{"id": 1, "location": [1, 2]}]}')
+    _one_line_error(
+        runner.invoke(app, ["scenario", "show", str(vroom)]),
+        "vehicles.0.start",
+        "a start or an end",
+    )
+    _one_line_error(
+        runner.invoke(app, ["scenario", "show", str(bad), "--format", "xml"]),
+        "unknown format 'xml'",
+    )
+
+
+def test_convert_round_trips(tmp_path: Path, instances_dir: Path) -> None:
+    src = instances_dir / "cvrplib_x" / "X-n101-k25.vrp"
+    out = tmp_path / "x.json"
+    result = runner.invoke(
+        app, ["scenario", "convert", str(src), "--to", "json", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert load_scenario(out).model_dump() == load_scenario(src).model_dump()
+    stdout = runner.invoke(app, ["scenario", "convert", str(src)])
+    assert stdout.exit_code == 0
+    assert stdout.stdout == out.read_text()
+
+
+def test_convert_rejects_unknown_target(instances_dir: Path) -> None:
+    src = instances_dir / "solomon" / "C101.txt"
+    _one_line_error(
+        runner.invoke(app, ["scenario", "convert", str(src), "--to", "xml"]), "--to", "only json"
+    )
+
+
+def test_schema_is_json_schema() -> None:
+    result = runner.invoke(app, ["scenario", "schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert {"orders", "nodes", "vehicles", "travel", "horizon"} <= set(schema["properties"])
+    plan = json.loads(runner.invoke(app, ["scenario", "schema", "--model", "plan"]).stdout)
+    assert "routes" in plan["properties"]
+    _one_line_error(runner.invoke(app, ["scenario", "schema", "--model", "x"]), "--model")
+
+
+def test_scenario_demo_runs() -> None:
+    result = runner.invoke(app, ["scenario", "demo", "--orders", "30", "--couriers", "4"])
+    assert result.exit_code == 0, result.output
+    assert "road_network travel" in result.stdout
+    assert "cached" in result.stdout
+
+
+SHARED_SETS = ("solomon", "homberger200", "lilim", "cvrplib_x")
+
+
+def _shared_files() -> list[Path]:
+    return sorted(
+        p for folder in SHARED_SETS if (SHARED_BENCHMARKS / folder).is_dir()
+        for p in (SHARED_BENCHMARKS / folder).iterdir()
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(
+    not all((SHARED_BENCHMARKS / folder).is_dir() for folder in SHARED_SETS),
+    reason="../shared/benchmarks is not present",
+)
+def test_show_reads_every_shared_benchmark_file() -> None:
+    """Instances are summarised; solutions, BKS tables and READMEs are refused in one line."""
+    shown = refused = 0
+    for path in _shared_files():
+        result = runner.invoke(app, ["scenario", "show", str(path), "--json"])
+        if path.suffix in {".txt", ".vrp"}:
+            assert result.exit_code == 0, f"{path}: {result.output}"
+            summary = json.loads(result.stdout)
+            assert summary["scenario"]["orders"] > 0
+            shown += 1
+        else:
+            _one_line_error(result, str(path))
+            refused += 1
+    assert shown >= 56 + 60 + 56 + 20
+    assert refused >= 20  # the .sol files and bks.csv

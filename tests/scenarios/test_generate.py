@@ -1,0 +1,183 @@
+"""The seeded city generator: determinism, invariants, and usability by every consumer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scenarios import InputError, NodeKind, RoadNetworkTravel, Scenario, Tier
+from scenarios.generate import CityParams, generate_city
+from scenarios.io import from_json, read_json, to_json, write_json
+
+
+@pytest.fixture(scope="module")
+def city() -> Scenario:
+    return generate_city(seed=11, num_orders=600, num_nodes=10, num_couriers=30)
+
+
+def test_same_seed_gives_a_byte_identical_file(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    write_json(generate_city(seed=5, num_orders=300, num_nodes=6, num_couriers=12), a)
+    write_json(generate_city(seed=5, num_orders=300, num_nodes=6, num_couriers=12), b)
+    assert a.read_bytes() == b.read_bytes()
+    other = to_json(generate_city(seed=6, num_orders=300, num_nodes=6, num_couriers=12))
+    assert other.encode() + b"\n" != a.read_bytes()
+
+
+def test_json_round_trip_is_lossless(city: Scenario, tmp_path: Path) -> None:
+    path = tmp_path / "city.json"
+    write_json(city, path)
+    again = read_json(Scenario, path)
+    assert again.model_dump() == city.model_dump()
+    assert to_json(again) == to_json(city)
+
+
+def test_omnichannel_content(city: Scenario) -> None:
+    kinds = Counter(n.kind for n in city.nodes)
+    assert set(kinds) == {NodeKind.DC, NodeKind.STORE, NodeKind.DARK_STORE}
+    assert len({n.region for n in city.nodes} | {o.region for o in city.orders}) == 4
+    assert {o.channel for o in city.orders} >= {"web", "app"}
+    assert any(o.tier == Tier.VIP for o in city.orders)
+    assert any(s.restricted_regions for s in city.skus)
+    # DCs are deep, stores shallow with safety stock.
+    dc = next(n for n in city.nodes if n.kind == NodeKind.DC)
+    store = next(n for n in city.nodes if n.kind == NodeKind.STORE)
+    assert len(dc.inventory) > len(store.inventory)
+    assert sum(dc.inventory.values()) > sum(store.inventory.values())
+    assert store.safety_stock_for(next(iter(store.inventory))) >= 1
+    assert store.opening_hours and not dc.opening_hours
+    # Long tail: the most popular SKU is ordered far more often than the median one.
+    counts = Counter(line.sku for o in city.orders for line in o.lines)
+    assert counts[city.skus[0].id] > 10 * max(1, int(np.median(list(counts.values()))))
+    vans = [v for v in city.vehicles if "bulky" in v.skills]
+    bikes = [v for v in city.vehicles if "bulky" not in v.skills]
+    assert vans and bikes
+    assert vans[0].capacity[0] > bikes[0].capacity[0]
+    assert vans[0].cost_per_km_cents > bikes[0].cost_per_km_cents
+
+
+def test_arrivals_follow_the_hourly_profile(city: Scenario) -> None:
+    assert city.arrivals is not None
+    assert sum(city.arrivals.hourly_rate) == pytest.approx(len(city.orders), rel=1e-3)
+    by_hour = Counter(o.created_s // 3600 for o in city.orders)
+    night = sum(by_hour[h] for h in range(6))
+    evening = sum(by_hour[h] for h in range(17, 21))
+    assert evening > 4 * night
+    assert by_hour[23] == 0  # ordering closes at 23:00
+    assert [o.created_s for o in city.orders] == sorted(o.created_s for o in city.orders)
+
+
+def test_the_road_grid_is_the_travel_model(city: Scenario) -> None:
+    travel = city.travel
+    assert isinstance(travel, RoadNetworkTravel) and travel.grid is not None
+    min_x, min_y, max_x, max_y = travel.grid.extent_m
+    for _, loc in city.iter_locations():
+        assert loc.x is not None and loc.y is not None
+        assert min_x <= loc.x <= max_x and min_y <= loc.y <= max_y
+    m = travel.matrix([n.location for n in city.nodes])
+    assert np.array_equal(m.duration_s, m.duration_s.T)
+    off = ~np.eye(len(city.nodes), dtype=bool)
+    assert (m.duration_s[off] > 0).all()
+    assert travel.factor_at(8 * 3600) > 1.0 > travel.factor_at(3 * 3600)  # rush hour, night
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 2**32),
+    num_orders=st.integers(1, 150),
+    num_nodes=st.integers(1, 12),
+    num_couriers=st.integers(1, 15),
+)
+def test_invariants(seed: int, num_orders: int, num_nodes: int, num_couriers: int) -> None:
+    s = generate_city(
+        seed=seed, num_orders=num_orders, num_nodes=num_nodes, num_couriers=num_couriers
+    )
+    assert (len(s.orders), len(s.nodes), len(s.vehicles)) == (num_orders, num_nodes, num_couriers)
+    for items in (s.orders, s.nodes, s.vehicles, s.skus):
+        ids = [item.id for item in items]
+        assert len(ids) == len(set(ids))
+    skus = {k.id: k for k in s.skus}
+    for node in s.nodes:
+        assert all(q > 0 for q in node.inventory.values())  # stored only when positive
+        assert set(node.inventory) <= set(skus)
+        assert node.capacity_orders and node.pickers >= 1
+        for w in node.opening_hours:
+            assert s.horizon.start_s <= w.start_s <= w.end_s <= s.horizon.end_s
+    assert any(n.kind == NodeKind.DC for n in s.nodes)
+    for order in s.orders:
+        assert order.lines and all(line.sku in skus for line in order.lines)
+        (window,) = order.time_windows
+        assert s.horizon.start_s <= order.created_s <= window.start_s
+        assert window.start_s <= window.end_s <= s.horizon.end_s
+        units, grams, cm3 = order.demand
+        assert units == order.units
+        assert grams == sum(skus[ln.sku].weight_g * ln.quantity for ln in order.lines)
+        assert cm3 == sum(skus[ln.sku].volume_cm3 * ln.quantity for ln in order.lines)
+        assert order.penalty_cents is not None and order.penalty_cents > 0
+        # Every order has a courier with the skills it needs.
+        assert any(set(order.required_skills) <= set(v.skills) for v in s.vehicles)
+    for v in s.vehicles:
+        assert v.shift is not None and s.horizon.contains(v.shift.start_s)
+        assert v.shift.end_s <= s.horizon.end_s
+        assert len(v.capacity) == len(s.capacity_dims) == 3
+        for b in v.breaks:
+            assert v.shift.start_s <= b.window.start_s <= b.window.end_s <= v.shift.end_s
+        assert any(n.location == v.start_location for n in s.nodes)
+
+
+def test_scales_to_ten_thousand_orders() -> None:
+    s = generate_city(seed=3, num_orders=10_000, num_nodes=25, num_couriers=300)
+    assert len(s.orders) == 10_000
+    assert isinstance(s.travel, RoadNetworkTravel) and s.travel.grid is not None
+    assert s.travel.grid.num_nodes > 1_000
+
+
+@pytest.mark.slow
+def test_fifty_thousand_orders() -> None:
+    s = generate_city(seed=3, num_orders=50_000, num_nodes=40, num_couriers=800)
+    assert len(s.orders) == 50_000
+    assert from_json(Scenario, to_json(s)).model_dump() == s.model_dump()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "reason"),
+    [
+        ({"num_orders": 0}, "num_orders", "from 1 to"),
+        ({"num_nodes": -1}, "num_nodes", "from 1 to"),
+        ({"num_couriers": 10**6}, "num_couriers", "from 1 to"),
+        ({"seed": -3}, "seed", "non-negative"),
+    ],
+)
+def test_bad_sizes_name_the_argument(kwargs: dict[str, int], field: str, reason: str) -> None:
+    args = {"seed": 1, "num_orders": 10, "num_nodes": 2, "num_couriers": 2, **kwargs}
+    with pytest.raises(InputError) as info:
+        generate_city(
+            seed=args["seed"],
+            num_orders=args["num_orders"],
+            num_nodes=args["num_nodes"],
+            num_couriers=args["num_couriers"],
+        )
+    assert info.value.field == field
+    assert reason in info.value.reason
+
+
+def test_params_are_validated_and_used() -> None:
+    with pytest.raises(ValueError, match="positive total"):
+        CityParams(hourly_profile=[0.0] * 24)
+    with pytest.raises(ValueError, match="at least 24"):
+        CityParams(hourly_profile=[1.0] * 23)
+    p = CityParams(city_side_m=2_000, block_m=100, num_skus=50, vip_share=1.0)
+    s = generate_city(seed=1, num_orders=40, num_nodes=3, num_couriers=3, params=p)
+    assert isinstance(s.travel, RoadNetworkTravel) and s.travel.grid is not None
+    assert s.travel.grid.rows == 21 and s.travel.grid.spacing_m == 100
+    assert len(s.skus) == 50
+    assert all(o.tier == Tier.VIP for o in s.orders)

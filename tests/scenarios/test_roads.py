@@ -1,0 +1,304 @@
+"""Road networks: grid and OSMnx GraphML graphs, snapping, access legs, fastest paths, cache."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scenarios import GridSpec, InputError, Location, RoadNetworkTravel, Scenario
+from scenarios.io import from_json
+from scenarios.roads import RoadGraph, load_road_graph, parse_maxspeed_kph
+from tests.scenarios import osm_fixture as osm
+
+# A 10 x 10 grid of 100 m blocks; only row 0 and column 0 are arterials (0 % 50 == 0).
+QUIET = GridSpec(rows=10, cols=10, spacing_m=100.0, arterial_every=50)
+# The default grid: arterials every 5th line.
+CITY = GridSpec(rows=21, cols=21, spacing_m=200.0)
+
+
+def xy(x: float, y: float) -> Location:
+    return Location(x=x, y=y)
+
+
+@pytest.fixture(scope="module")
+def osm_graph(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RoadGraph]:
+    path = osm.write_osm_graphml(tmp_path_factory.mktemp("osm") / "city.graphml")
+    return path, RoadGraph.from_graphml(path, default_speed_m_per_s=8.0)
+
+
+# ---------------------------------------------------------------------- grid
+
+
+def test_grid_access_legs_and_street_path() -> None:
+    g = RoadGraph.from_grid(QUIET)
+    a, b = xy(205, 310), xy(590, 300)  # snap to (200, 300) and (600, 300)
+    nodes, access = g.snap([a, b])
+    assert g.xy[nodes].tolist() == [[200.0, 300.0], [600.0, 300.0]]
+    assert access == pytest.approx([math.hypot(5, 10), 10.0])
+    m = g.matrix([a], [b])
+    metres = math.hypot(5, 10) + 400 + 10
+    assert m.distance_m[0, 0] == round(metres)
+    assert m.duration_s[0, 0] == round(metres / QUIET.street_speed_m_per_s)
+
+
+def test_points_on_one_node_use_the_straight_line() -> None:
+    g = RoadGraph.from_grid(QUIET)
+    a, b = xy(310, 420), xy(290, 390)  # both snap to (300, 400)
+    m = g.matrix([a, b])
+    assert m.distance_m[0, 1] == round(math.hypot(20, 30))
+    assert m.distance_m[0, 0] == m.duration_s[1, 1] == 0
+    assert m.duration_s[0, 1] == round(math.hypot(20, 30) / QUIET.street_speed_m_per_s)
+
+
+def test_grid_is_symmetric_with_zero_diagonal() -> None:
+    g = RoadGraph.from_grid(CITY)
+    pts = np.random.default_rng(1).uniform(0, 4000, size=(60, 2))
+    m = g.matrix([xy(float(x), float(y)) for x, y in pts])
+    assert np.array_equal(m.duration_s, m.duration_s.T)
+    assert np.array_equal(m.distance_m, m.distance_m.T)
+    assert not np.diag(m.duration_s).any() and not np.diag(m.distance_m).any()
+    assert (m.duration_s[~np.eye(60, dtype=bool)] > 0).all()
+
+
+def _nx_grid(spec: GridSpec) -> nx.Graph:
+    """The same grid built independently with networkx (weight: time, then length)."""
+    g = nx.grid_2d_graph(spec.rows, spec.cols)
+    for (r1, c1), (r2, c2), data in g.edges(data=True):
+        arterial = (r1 == r2 and r1 % spec.arterial_every == 0) or (
+            c1 == c2 and c1 % spec.arterial_every == 0
+        )
+        speed = spec.arterial_speed_m_per_s if arterial else spec.street_speed_m_per_s
+        data["t"] = spec.spacing_m / speed + 1e-9 * spec.spacing_m
+    return g
+
+
+def test_arterials_are_faster_and_worth_a_detour() -> None:
+    g = RoadGraph.from_grid(CITY)  # arterials on rows/cols 0, 5, 10, 15, 20
+    along_arterial = g.matrix([xy(0, 1000)], [xy(2000, 1000)])  # row 5
+    assert along_arterial.distance_m[0, 0] == 2000
+    assert along_arterial.duration_s[0, 0] == round(2000 / CITY.arterial_speed_m_per_s)
+    a, b = (3, 1), (3, 19)  # (row, col) on a plain street, 3,600 m apart
+    m = g.matrix([xy(200, 600)], [xy(3800, 600)])
+    assert m.duration_s[0, 0] < round(3600 / CITY.street_speed_m_per_s)  # detour pays
+    assert m.distance_m[0, 0] > 3600  # ... and is longer
+    ref = _nx_grid(CITY)
+    path = nx.dijkstra_path(ref, a, b, weight="t")
+    seconds = sum(ref.edges[u, v]["t"] for u, v in itertools.pairwise(path))
+    assert m.duration_s[0, 0] == round(seconds)
+    assert m.distance_m[0, 0] == (len(path) - 1) * CITY.spacing_m
+
+
+def test_row_cache_serves_repeated_queries() -> None:
+    g = RoadGraph.from_grid(CITY)
+    pts = [xy(float(x), float(y)) for x, y in np.random.default_rng(2).uniform(0, 4000, (40, 2))]
+    first = g.matrix(pts)
+    info = g.cache_info()
+    assert info["misses"] == info["rows"] > 0 and info["hits"] == 0
+    again = g.matrix(pts[:10], pts)  # only cached sources
+    assert g.cache_info()["misses"] == info["misses"]
+    assert g.cache_info()["hits"] > 0
+    assert np.array_equal(again.duration_s, first.duration_s[:10])
+    assert np.array_equal(again.distance_m, first.distance_m[:10])
+
+
+def test_tiny_cache_budget_evicts_but_answers_the_same() -> None:
+    big = RoadGraph.from_grid(CITY)
+    row_bytes = big.num_nodes * 8
+    small = RoadGraph.from_grid(CITY, cache_max_bytes=3 * row_bytes)
+    pts = [xy(float(x), float(y)) for x, y in np.random.default_rng(3).uniform(0, 4000, (25, 2))]
+    expected = big.matrix(pts)
+    got = small.matrix(pts)
+    assert small.cache_info()["rows"] == 3
+    assert np.array_equal(got.duration_s, expected.duration_s)
+    assert np.array_equal(small.matrix(pts).distance_m, expected.distance_m)
+
+
+def test_path_nodes_follow_the_fastest_route() -> None:
+    g = RoadGraph.from_grid(QUIET)
+    path = g.path_nodes(xy(100, 100), xy(400, 100))
+    assert g.xy[path].tolist() == [[100.0 * c, 100.0] for c in range(1, 5)]
+
+
+def test_road_travel_model_in_a_scenario_shares_the_graph() -> None:
+    travel = RoadNetworkTravel(grid=CITY)
+    again = RoadNetworkTravel(grid=CITY)
+    assert load_road_graph(travel) is load_road_graph(again)
+    m = travel.matrix([xy(0, 0), xy(1000, 0)])
+    assert m.distance_m[0, 1] == 1000
+    assert m.duration_s[0, 1] == round(1000 / CITY.arterial_speed_m_per_s)
+    # The time-of-day profile is the base class's business: it scales durations at departure.
+    assert travel.factor_at(8 * 3600) == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(-150, 4150), st.floats(-150, 4150)),
+        min_size=3,
+        max_size=3,
+    )
+)
+def test_durations_satisfy_the_triangle_inequality(points: list[tuple[float, float]]) -> None:
+    g = RoadGraph.from_grid(CITY)
+    m = g.matrix([xy(x, y) for x, y in points])
+    d = m.duration_s
+    # Each entry is rounded to the nearest second, so allow 1 s of slack per rounded term.
+    assert d[0, 2] <= d[0, 1] + d[1, 2] + 1
+    assert d[2, 0] <= d[2, 1] + d[1, 0] + 1
+
+
+# ---------------------------------------------------------------------- GraphML
+
+
+def _expected_durations(default_speed: float) -> tuple[nx.DiGraph, dict[str, int]]:
+    """The fixture's fastest-path graph, rebuilt from its tags independently of RoadGraph."""
+    g = osm.build_graph()
+    simple = nx.DiGraph()
+    for u, v, data in g.edges(data=True):
+        if "travel_time" in data:
+            t = float(data["travel_time"])
+        else:
+            if "speed_kph" in data:
+                kph = float(data["speed_kph"])
+            elif data.get("maxspeed") == "['30', '50']":
+                kph = 40.0
+            elif data.get("maxspeed") == "20 mph":
+                kph = 20 * 1.609344
+            elif "maxspeed" in data:
+                kph = float(data["maxspeed"])
+            else:
+                kph = default_speed * 3.6
+            t = float(data["length"]) / (kph / 3.6)
+        if not simple.has_edge(u, v) or simple[u][v]["t"] > t:
+            simple.add_edge(u, v, t=t)
+    return simple, {}
+
+
+def test_graphml_loads_like_osmnx_wrote_it(osm_graph: tuple[Path, RoadGraph]) -> None:
+    _, g = osm_graph
+    assert g.geographic
+    assert g.num_nodes == osm.ROWS * osm.COLS + 1
+    assert g.node_ids is not None and osm.ISOLATED in g.node_ids
+    # Fastest-path durations agree with networkx on the same tags.
+    simple, _ = _expected_durations(8.0)
+    index = {nid: i for i, nid in enumerate(g.node_ids)}
+    lattice = [osm.node_id(r, c) for r in range(osm.ROWS) for c in range(osm.COLS)]
+    idx = np.array([index[n] for n in lattice])
+    dur, _ = g.node_matrix(idx, idx)
+    for i, src in enumerate(lattice):
+        lengths = nx.single_source_dijkstra_path_length(simple, src, weight="t")
+        for j, dst in enumerate(lattice):
+            assert dur[i, j] == pytest.approx(lengths[dst], abs=0.01)
+
+
+def test_graphml_one_way_street_is_asymmetric(osm_graph: tuple[Path, RoadGraph]) -> None:
+    _, g = osm_graph
+    assert g.node_ids is not None
+    index = {nid: i for i, nid in enumerate(g.node_ids)}
+    south, north = index[osm.node_id(1, 2)], index[osm.node_id(2, 2)]
+    dur, dist = g.node_matrix(np.array([south, north]), np.array([south, north]))
+    assert dist[0, 1] == pytest.approx(
+        osm.haversine(*osm.node_latlon(1, 2), *osm.node_latlon(2, 2)), abs=0.01
+    )
+    assert dur[1, 0] > dur[0, 1]  # southbound must go around the block
+    assert dist[1, 0] > 2 * dist[0, 1]
+
+
+def test_graphml_snaps_to_the_connected_network(osm_graph: tuple[Path, RoadGraph]) -> None:
+    _, g = osm_graph
+    lat, lon = osm.node_latlon(3, 3)
+    near_isolated = Location(lat=lat + 0.0002, lon=lon + 0.0002)  # on top of node 9999
+    (node,), (access,) = g.snap([near_isolated])
+    assert g.node_ids is not None and g.node_ids[node] == osm.node_id(3, 3)
+    expected = osm.haversine(lat, lon, lat + 0.0002, lon + 0.0002)
+    assert access == pytest.approx(expected, rel=1e-3)  # the local projection is accurate
+    start = Location(lat=osm.LAT0, lon=osm.LON0)
+    m = g.matrix([start], [near_isolated])
+    assert 0 < m.duration_s[0, 0] < 10_000
+
+
+def test_graphml_scenario_round_trip(osm_graph: tuple[Path, RoadGraph]) -> None:
+    path, _ = osm_graph
+    data = {
+        "travel": {"kind": "road_network", "graphml_path": str(path)},
+        "orders": [
+            {"id": "a", "location": {"lat": 50.8405, "lon": 4.3505}},
+            {"id": "b", "location": {"lat": 50.8440, "lon": 4.3570}},
+        ],
+    }
+    import json
+
+    scenario = from_json(Scenario, json.dumps(data))
+    locs = [o.location for o in scenario.orders]
+    m = scenario.travel.matrix(locs)
+    assert m.duration_s[0, 1] > 0 and m.distance_m[0, 1] > 0
+    with pytest.raises(InputError, match="give lat/lon"):
+        scenario.travel.matrix([Location(x=1.0, y=2.0)])
+
+
+def test_graphml_errors_name_the_field(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        RoadNetworkTravel(graphml_path=str(tmp_path / "missing.graphml")).matrix([xy(0, 0)])
+    assert info.value.field == "travel.graphml_path"
+    assert "file not found" in info.value.reason
+    bad = tmp_path / "bad.graphml"
+    bad.write_text("<graphml><graph")
+    with pytest.raises(InputError, match="not a readable GraphML file"):
+        RoadGraph.from_graphml(bad)
+    no_xy = tmp_path / "no_xy.graphml"
+    g = nx.MultiDiGraph()
+    g.add_edge("1", "2", length="10")
+    nx.write_graphml(g, no_xy)
+    with pytest.raises(InputError) as info:
+        RoadGraph.from_graphml(no_xy)
+    assert info.value.field == "graph.nodes.1"
+    assert "x and y" in info.value.reason
+
+
+def test_undirected_networkx_graph_gets_both_directions() -> None:
+    g = nx.Graph()
+    g.add_node("a", x=0.0, y=0.0)
+    g.add_node("b", x=1000.0, y=0.0)
+    g.graph["crs"] = "EPSG:32631"  # projected: x/y are metres
+    g.add_edge("a", "b", length=1000.0, speed_kph=36.0)
+    road = RoadGraph.from_networkx(g)
+    assert not road.geographic
+    m = road.matrix([xy(0, 0), xy(1000, 0)])
+    assert m.duration_s.tolist() == [[0, 100], [100, 0]]
+
+
+def test_grid_needs_planar_locations() -> None:
+    import json
+
+    data = {
+        "travel": {"kind": "road_network", "grid": {"rows": 3, "cols": 3}},
+        "orders": [{"id": "o", "location": {"lat": 50.0, "lon": 4.0}}],
+    }
+    with pytest.raises(InputError) as info:
+        from_json(Scenario, json.dumps(data))
+    assert info.value.field == "orders.0.location"
+    assert "planar x/y" in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("tag", "kph"),
+    [
+        ("50", 50.0),
+        ("30 mph", 30 * 1.609344),
+        ("['30', '50']", 40.0),
+        (["20", "40"], 30.0),
+        ("signals", None),
+        (None, None),
+        ("RU:urban", None),
+    ],
+)
+def test_parse_maxspeed(tag: object, kph: float | None) -> None:
+    got = parse_maxspeed_kph(tag)
+    assert got == (pytest.approx(kph) if kph is not None else None)
