@@ -364,7 +364,11 @@ class RoadGraph:
             return empty, empty.copy()
         sources, inverse = np.unique(o_node, return_inverse=True)
         inverse = inverse.ravel()
-        rows = np.empty((len(sources), len(d_node)), dtype=np.float64)
+        # Write each unique source's row straight into the output (no S x D intermediate);
+        # repeated origins copy the row of the first origin on the same node afterwards.
+        first = np.full(len(sources), len(o_node), dtype=np.int64)
+        np.minimum.at(first, inverse, np.arange(len(o_node), dtype=np.int64))
+        packed = np.empty((len(o_node), len(d_node)), dtype=np.float64)
         with self._lock:
             missing = []
             for k, src in enumerate(sources.tolist()):
@@ -373,17 +377,18 @@ class RoadGraph:
                     missing.append(k)
                     continue
                 self._rows.move_to_end(src)
-                np.take(row, d_node, out=rows[k])
+                np.take(row, d_node, out=packed[first[k]])
             self.cache_hits += len(sources) - len(missing)
             self.cache_misses += len(missing)
             for start in range(0, len(missing), _SOURCE_CHUNK):
                 chunk = missing[start : start + _SOURCE_CHUNK]
                 full = dijkstra(self._packed, indices=sources[chunk])
-                rows[chunk] = full[:, d_node]
+                packed[first[chunk]] = full[:, d_node]
                 for k, row in zip(chunk, full, strict=True):
                     self._store(int(sources[k]), row)
-        in_order = len(sources) == len(o_node) and np.array_equal(sources, o_node)
-        packed = rows if in_order else rows[inverse]
+        repeats = np.flatnonzero(first[inverse] != np.arange(len(o_node)))
+        if len(repeats):
+            packed[repeats] = packed[first[inverse[repeats]]]
         if not np.all(np.isfinite(packed)):
             raise InputError("travel", "some snapped nodes cannot reach each other")
         # Decode ticks * B + units in place; exact because every value is below 2**52.
