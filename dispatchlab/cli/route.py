@@ -2,8 +2,98 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from dispatchlab.cli._common import cli_errors, console, err_console, fail
+
+ENGINES = ("auto", "pyvrp", "ortools", "greedy")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.command("route")(route_cmd)
+
+
+@cli_errors
+def route_cmd(
+    instance: Annotated[Path, typer.Argument(help="scenario file (Solomon, Li & Lim, VRPLIB, VROOM or JSON)")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto|solomon|lilim|vrplib|vroom|json")
+    ] = "auto",
+    engine: Annotated[str, typer.Option(help="auto|pyvrp|ortools|greedy")] = "auto",
+    time_limit: Annotated[float, typer.Option("--time-limit", help="seconds of search")] = 10.0,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    workers: Annotated[int, typer.Option(help="parallel PyVRP searches (best kept)")] = 1,
+    out: Annotated[Path | None, typer.Option("--out", help="write the plan JSON here")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
+) -> None:
+    """Plan courier routes for a scenario file and print (or write) the plan."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from scenarios.io import load_scenario
+    from solvers.routing import RoutingParams, solve_routes
+    from solvers.routing.output import plan_to_dict
+
+    if engine not in ENGINES:
+        raise fail(f"--engine: unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if time_limit <= 0:
+        raise fail("--time-limit: must be positive")
+    if workers < 1:
+        raise fail("--workers: must be at least 1")
+    scenario = load_scenario(instance, fmt)
+    params = RoutingParams(
+        engine=engine,  # type: ignore[arg-type]
+        time_limit_s=time_limit,
+        seed=seed,
+        num_workers=workers,
+    )
+    done = threading.Event()
+    if quiet:
+        plan = solve_routes(scenario, params)
+    else:
+        with Progress(
+            TextColumn(f"routing {scenario.name} ({len(scenario.orders)} orders)"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("solve", total=time_limit)
+
+            def tick() -> None:
+                t0 = time.perf_counter()
+                while not done.wait(0.1):
+                    progress.update(task, completed=min(time_limit, time.perf_counter() - t0))
+
+            ticker = threading.Thread(target=tick, daemon=True)
+            ticker.start()
+            try:
+                plan = solve_routes(scenario, params)
+            finally:
+                done.set()
+                ticker.join()
+    data = plan_to_dict(scenario, plan)
+    if out is not None:
+        out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    if quiet:
+        return
+    table = Table(title=f"{scenario.name}: {data['status']}", show_header=False)
+    table.add_row("engine", str(data["engine"]))
+    table.add_row("distance", str(data["distance"]))
+    table.add_row("vehicles", str(data["num_vehicles"]))
+    table.add_row("served", f"{len(scenario.orders) - len(plan.unassigned)}/{len(scenario.orders)}")
+    table.add_row("runtime", f"{plan.runtime_s:.2f} s")
+    if out is not None:
+        table.add_row("plan", str(out))
+    console.print(table)
+    for u in plan.unassigned[:10]:
+        console.print(f"  unassigned {u.order_id}: {u.reason.value} ({u.detail})", highlight=False)
+    if len(plan.unassigned) > 10:
+        console.print(f"  ... and {len(plan.unassigned) - 10} more unassigned")

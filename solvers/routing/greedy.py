@@ -3,7 +3,7 @@
 Every unrouted order keeps its cheapest feasible insertion into every open route (and into one
 empty vehicle of each vehicle type); the globally cheapest insertion is applied, and only the
 changed route's column is recomputed, vectorised over all orders with numpy. Mandatory orders
-are inserted first; optional orders only while their insertion costs less than their penalty.
+are inserted first (those needing skills before the others); optional orders only while their insertion costs less than their penalty.
 Insertions are checked with forward/backward time slack; where that check is only a
 relaxation (several windows, breaks, pickup-and-delivery, maximum duration) the chosen
 insertion is confirmed with the exact schedule before it is applied.
@@ -205,6 +205,7 @@ class GreedyBuilder:
             [INF if o.penalty is None else float(o.penalty) for o in p.orders], dtype=np.float64
         )
         mandatory = np.isinf(penalty)
+        skilled = np.array([bool(o.skills) for o in p.orders], dtype=bool)
 
         routed = np.ones(n, dtype=bool)
         routed[self.todo] = False
@@ -243,7 +244,9 @@ class GreedyBuilder:
 
         while True:
             open_rows = ~routed & np.isfinite(row_min)
-            pick = open_rows & mandatory
+            pick = open_rows & mandatory & skilled  # restricted orders first
+            if not pick.any():
+                pick = open_rows & mandatory
             if pick.any():
                 cand = np.where(pick, row_min, INF)
             else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from scenarios.errors import InputError
 from scenarios.model import Scenario
@@ -87,8 +87,12 @@ def solve_routes_with_stats(
     else:
         problem = full
     reasons = {full.order_ids[i]: r for i, r in diagnosed.items()}
-    settings = _settings(problem, params, t0)
+    settings = _settings(problem, params)
     engine = choose_engine(problem, settings, params.engine)
+    # the budget left once the problem is built and the engine imported
+    reserve = 0.01 + 3e-5 * len(problem.tasks)
+    left = params.time_limit_s - (time.perf_counter() - t0) - reserve
+    settings = replace(settings, time_limit_s=max(0.05, left))
     stats.engine = engine.name
     stats.build_s = time.perf_counter() - t0
 
@@ -128,7 +132,7 @@ def solve_routes_with_stats(
     return plan, stats
 
 
-def _settings(problem: RoutingProblem, params: RoutingParams, t0: float) -> EngineSettings:
+def _settings(problem: RoutingProblem, params: RoutingParams) -> EngineSettings:
     """Engine settings: warm start mapped to task indices, and the remaining budget."""
     initial: dict[int, list[int]] = {}
     pinned: set[int] = set()
@@ -165,10 +169,8 @@ def _settings(problem: RoutingProblem, params: RoutingParams, t0: float) -> Engi
                 initial[vi] = seq
             pinned.update(pins)
             original.update({t: vi for t in seq})
-    elapsed = time.perf_counter() - t0
-    reserve = 0.01 + 3e-5 * len(problem.tasks)
     return EngineSettings(
-        time_limit_s=max(0.05, params.time_limit_s - elapsed - reserve),
+        time_limit_s=params.time_limit_s,
         seed=params.seed,
         num_workers=params.num_workers,
         max_iterations=params.max_iterations,

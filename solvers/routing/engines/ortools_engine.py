@@ -10,6 +10,8 @@ orders that cannot be fitted come back as dropped (reported as unassigned, never
 
 from __future__ import annotations
 
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
 from solvers.routing.problem import UNLIMITED, RoutingProblem
@@ -27,8 +29,6 @@ class ORToolsEngine:
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
         """Build the model, seed it, run guided local search until the time limit."""
         import time
-
-        from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
         t0 = time.perf_counter()
         p = problem
@@ -155,7 +155,8 @@ class ORToolsEngine:
             if info.skills:
                 allowed = [vi for vi, v in enumerate(p.vehicles) if v.can_serve(info)]
                 for idx in idxs:
-                    routing.SetAllowedVehiclesForIndex(allowed, idx)
+                    # SetAllowedVehiclesForIndex does not accept Python lists in 9.15
+                    routing.VehicleVar(idx).SetValues([-1, *allowed])
             if oi in pinned_orders:
                 continue
             penalty = info.penalty if info.penalty is not None else big
@@ -169,7 +170,7 @@ class ORToolsEngine:
             for vi, seq in settings.initial.items():
                 pins = [t for t in seq if t in settings.pinned]
                 for t in pins:
-                    routing.SetAllowedVehiclesForIndex([vi], manager.NodeToIndex(p.tasks[t].node))
+                    routing.VehicleVar(manager.NodeToIndex(p.tasks[t].node)).SetValue(vi)
                 for a, b in zip(pins, pins[1:], strict=False):
                     ia = manager.NodeToIndex(p.tasks[a].node)
                     ib = manager.NodeToIndex(p.tasks[b].node)

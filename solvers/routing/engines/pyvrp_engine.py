@@ -10,10 +10,13 @@ budget and keeps the cheapest feasible result.
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
+import pyvrp
 
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.problem import UNLIMITED, RoutingProblem
@@ -46,26 +49,26 @@ class PyVRPEngine:
 
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
         """Search until the time limit (or iteration limit) and decode the best solution."""
-        import pyvrp
-
+        t0 = time.perf_counter()
         data, type_vehicles, decode = build_data(problem)
         init = _initial_solution(problem, data, type_vehicles, settings.initial)
+        limit = settings.time_limit_s - (time.perf_counter() - t0)
         workers = max(1, settings.num_workers)
         seeds = [settings.seed + k for k in range(workers)]
         results: list[tuple[bool, int, pyvrp.Solution]] = []
         if workers == 1:
-            results.append(_run(data, settings.time_limit_s, settings.max_iterations, seeds[0], init))
+            results.append(_run(data, limit, settings.max_iterations, seeds[0], init))
         else:
             ctx = mp.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx) as pool:
                 futures: list[Future[tuple[bool, int, pyvrp.Solution]]] = [
                     pool.submit(
-                        _run, data, settings.time_limit_s, settings.max_iterations, s, init
+                        _run, data, limit, settings.max_iterations, s, init
                     )
                     for s in seeds[1:]
                 ]
                 results.append(
-                    _run(data, settings.time_limit_s, settings.max_iterations, seeds[0], init)
+                    _run(data, limit, settings.max_iterations, seeds[0], init)
                 )
                 results.extend(f.result() for f in futures)
         # Feasible first, then cheapest; ties go to the lowest seed (deterministic).
@@ -95,7 +98,16 @@ def _run(
     if max_iterations is not None:
         stops.append(MaxIterations(max_iterations))
     stop = stops[0] if len(stops) == 1 else MultipleCriteria(stops)
-    res = pyvrp.solve(
+    with warnings.catch_warnings():
+        # PenaltyBoundWarning on infeasible instances: we report those ourselves
+        warnings.simplefilter("ignore")
+        res = _solve(data, stop, seed, init)
+    sol = res.best
+    return sol.is_feasible(), int(res.cost()) if sol.is_feasible() else 2**62, sol
+
+
+def _solve(data: object, stop: object, seed: int, init: object | None) -> pyvrp.Result:
+    return pyvrp.solve(
         data,  # type: ignore[arg-type]
         stop=stop,
         seed=seed,
@@ -103,8 +115,6 @@ def _run(
         display=False,
         initial_solution=init,  # type: ignore[arg-type]
     )
-    sol = res.best
-    return sol.is_feasible(), int(res.cost()) if sol.is_feasible() else 2**62, sol
 
 
 def build_data(problem: RoutingProblem) -> tuple[object, list[list[int]], object]:
@@ -188,6 +198,8 @@ def build_data(problem: RoutingProblem) -> tuple[object, list[list[int]], object
             d2, t2 = dist.copy(), dur.copy()
             d2[:, banned] = _MISSING
             t2[:, banned] = _MISSING
+            np.fill_diagonal(d2, 0)
+            np.fill_diagonal(t2, 0)
             profiles[veh.skills] = len(dist_mats)
             dist_mats.append(d2)
             dur_mats.append(t2)

@@ -1,0 +1,79 @@
+"""Small named routing scenarios: C101 and lc101 subsets, and a tiny hand-made city."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenarios import (
+    EuclideanTravel,
+    Location,
+    Order,
+    PickupSpec,
+    Scenario,
+    TimeWindow,
+    Vehicle,
+)
+from scenarios.io import load_scenario
+
+
+@pytest.fixture(scope="session")
+def c101_25(instances_dir: Path) -> Scenario:
+    """The first 25 customers of Solomon C101 (25 vehicles of capacity 200)."""
+    s = load_scenario(instances_dir / "solomon" / "C101.txt")
+    return s.model_copy(update={"orders": s.orders[:25]})
+
+
+@pytest.fixture(scope="session")
+def lc101_10(instances_dir: Path) -> Scenario:
+    """The first 10 pickup-and-delivery pairs of Li & Lim lc101."""
+    s = load_scenario(instances_dir / "lilim" / "lc101.txt")
+    return s.model_copy(update={"orders": s.orders[:10]})
+
+
+def make_city(
+    num_orders: int = 6,
+    *,
+    vehicles: list[Vehicle] | None = None,
+    capacity_dims: list[str] | None = None,
+    **order_updates: object,
+) -> Scenario:
+    """A 10 km x 10 km planar city, depot at the centre, orders on a ring."""
+    depot = Location(x=5000, y=5000)
+    orders = [
+        Order(
+            id=f"o{i}",
+            location=Location(x=5000 + 3000 * ((i % 3) - 1), y=5000 + 2000 * ((i // 3) - 1)),
+            demand=[1] * len(capacity_dims or ["units"]),
+            service_s=60,
+            **order_updates,  # type: ignore[arg-type]
+        )
+        for i in range(num_orders)
+    ]
+    fleet = vehicles or [
+        Vehicle(id=f"v{k}", start_location=depot, capacity=[4]) for k in range(3)
+    ]
+    return Scenario(
+        name="city",
+        horizon=TimeWindow(start_s=0, end_s=36_000),
+        travel=EuclideanTravel(speed_m_per_s=10.0),
+        capacity_dims=capacity_dims or ["units"],
+        orders=orders,
+        vehicles=fleet,
+    )
+
+
+@pytest.fixture()
+def city() -> Scenario:
+    """Six orders, three vehicles of capacity 4 at the centre."""
+    return make_city()
+
+
+def with_pickups(s: Scenario) -> Scenario:
+    """Give every order of ``s`` a pickup at the depot corner (0, 0)."""
+    orders = [
+        o.model_copy(update={"pickup": PickupSpec(location=Location(x=1000, y=1000))})
+        for o in s.orders
+    ]
+    return s.model_copy(update={"orders": orders})
