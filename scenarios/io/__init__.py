@@ -10,6 +10,7 @@ from scenarios.errors import InputError
 from scenarios.io.json_io import from_json, read_json, to_json, write_json
 from scenarios.io.lilim import read_lilim
 from scenarios.io.solomon import read_solomon
+from scenarios.io.vroom import parse_vroom, read_vroom
 from scenarios.io.vrplib import read_vrplib
 from scenarios.model import Scenario
 
@@ -21,18 +22,12 @@ def _read_scenario_json(path: str | Path) -> Scenario:
     return read_json(Scenario, path)
 
 
-def _read_vroom(path: str | Path) -> Scenario:
-    from scenarios.io.vroom import read_vroom
-
-    return read_vroom(path)
-
-
 READERS: dict[str, Callable[[str | Path], Scenario]] = {
     "json": _read_scenario_json,
     "solomon": read_solomon,
     "lilim": read_lilim,
     "vrplib": read_vrplib,
-    "vroom": _read_vroom,
+    "vroom": read_vroom,
 }
 
 
@@ -50,7 +45,10 @@ def detect_format(path: str | Path) -> str:
         head = fh.read(4096)
     stripped = head.lstrip()
     if suffix == ".json" or stripped.startswith("{"):
-        return "vroom" if '"jobs"' in head or '"shipments"' in head else "json"
+        vroom_keys = ('"jobs"', '"shipments"', '"matrices"', '"start_index"', '"location_index"')
+        if '"orders"' not in head and any(key in head for key in vroom_keys):
+            return "vroom"
+        return "json"
     upper = head.upper()
     if "VEHICLE" in upper and "CUSTOMER" in upper:
         return "solomon"
@@ -81,9 +79,11 @@ __all__ = [
     "detect_format",
     "from_json",
     "load_scenario",
+    "parse_vroom",
     "read_json",
     "read_lilim",
     "read_solomon",
+    "read_vroom",
     "read_vrplib",
     "to_json",
     "write_json",

@@ -339,3 +339,15 @@ def test_result_is_a_valid_scenario(tmp_path: Path) -> None:
     s = load_scenario(_write(tmp_path, MATRIX))
     again = Scenario.model_validate_json(s.model_dump_json())
     assert again.model_dump() == s.model_dump()
+
+
+def test_detects_vroom_when_jobs_come_late(tmp_path: Path) -> None:
+    data = {
+        "vehicles": [{"id": i, "start_index": 0, "end_index": 0} for i in range(300)],
+        "jobs": [{"id": 1, "location_index": 1}],
+        "matrix": [[0, 3], [3, 0]],
+    }
+    path = _write(tmp_path, data, "late.json")
+    assert path.read_text().index('"jobs"') > 4096
+    assert detect_format(path) == "vroom"
+    assert len(load_scenario(path).vehicles) == 300
