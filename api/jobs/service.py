@@ -36,6 +36,11 @@ ACTIVE = (QUEUED, RUNNING)
 FINISHED = (DONE, FAILED, CANCELLED)
 
 
+#: Replicas living in this very process (tests run several); any other replica registered
+#: with this host and pid is a previous life of the process (pid reuse after a restart).
+_LOCAL_INSTANCES: set[str] = set()
+
+
 class QueueFull(Exception):
     """The queue holds as many jobs as allowed; retry later."""
 
@@ -109,6 +114,7 @@ class JobService:
         """Register this replica, recover crashed jobs, start the dispatcher and heartbeat."""
         with self.sessions.begin() as session:
             session.add(Instance(id=self.instance_id, host=self.host, pid=os.getpid()))
+        _LOCAL_INSTANCES.add(self.instance_id)
         self.recover()
         for name, target in (("job-dispatcher", self._dispatch_loop), ("heartbeat", self._beat)):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -144,6 +150,7 @@ class JobService:
                 update(Instance).where(Instance.id == self.instance_id).values(stopped_at=utcnow())
             )
         self.executor.close()
+        _LOCAL_INSTANCES.discard(self.instance_id)
 
     def wake(self) -> None:
         """Look for queued jobs now rather than at the next poll."""
@@ -280,7 +287,9 @@ class JobService:
                 if inst.stopped_at is not None:
                     dead.add(inst.id)
                 elif inst.heartbeat_at < stale_before or (
-                    inst.host == self.host and (inst.pid == os.getpid() or not pid_alive(inst.pid))
+                    inst.host == self.host
+                    and inst.id not in _LOCAL_INSTANCES
+                    and (inst.pid == os.getpid() or not pid_alive(inst.pid))
                 ):
                     dead.add(inst.id)
                     inst.stopped_at = now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,35 @@ TEST_SPECS = (
 )
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings on a fresh SQLite file with fast polling."""
+#: PostgreSQL for the ``postgres`` variants, e.g. ``postgresql://postgres@127.0.0.1:5432/test``
+#: (its public schema is wiped before each test); unset = those variants are skipped.
+POSTGRES_URL = os.environ.get("DISPATCHLAB_TEST_DATABASE_URL")
+
+
+def _fresh_postgres(url: str) -> str:
+    from sqlalchemy import text
+
+    from api.db.session import make_engine
+
+    engine = make_engine(Settings(database_url=url).resolved_database_url())
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings on a fresh database (SQLite file; PostgreSQL when configured), fast polling."""
+    database_url = None
+    if request.param == "postgres":
+        if not POSTGRES_URL:
+            pytest.skip("set DISPATCHLAB_TEST_DATABASE_URL to test on PostgreSQL")
+        database_url = _fresh_postgres(POSTGRES_URL)
     return Settings(
         data_dir=tmp_path,
+        database_url=database_url,
         job_poll_s=0.1,
         heartbeat_s=0.5,
         job_lease_s=5.0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.context import ServiceContext
+from api.core.config import Settings
 from api.db.models import Instance, Job, utcnow
 from api.jobs import QueueFull
 from tests.api.conftest import app_of, wait_for
@@ -217,3 +219,29 @@ def test_a_live_replica_keeps_its_jobs(client: TestClient) -> None:
             "running",
             "done",
         }
+
+
+def test_two_replicas_share_the_queue_and_run_each_job_once(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    first = make_client(settings)
+    second = make_client(settings)
+    job_ids = [_submit(first, "test_sleep", {"seconds": 0.3, "value": i}) for i in range(6)]
+    admin = {"X-API-Key": _admin_key(first)}
+    bodies = [_finished(second, job_id, admin) for job_id in job_ids]
+    assert all(b["status"] == "done" and b["attempts"] == 1 for b in bodies), bodies
+    replicas = {
+        e["message"].split()[-1] for b in bodies for e in b["events"] if "started" in e["message"]
+    }
+    ids = {_ctx(c).jobs.instance_id for c in (first, second)}  # type: ignore[union-attr]
+    assert replicas <= ids and len(replicas) == 2
+
+
+def _admin_key(client: TestClient) -> str:
+    from api.core.security import Role
+    from api.keys import create_key
+
+    ctx = _ctx(client)
+    assert ctx.sessions is not None
+    with ctx.sessions() as session:
+        return create_key(session, role=Role.ADMIN)[0]
