@@ -223,8 +223,14 @@ class RayExecutor:
         import ray
 
         self.capacity = capacity
-        if not ray.is_initialized():
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        self._owns = not ray.is_initialized()
+        if self._owns:
+            ray.init(
+                address=address,
+                ignore_reinit_error=True,
+                log_to_driver=False,
+                include_dashboard=False,
+            )
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_run)
 
     def start(self, job_id: str, target: str, payload: JsonDict) -> Execution:
@@ -232,4 +238,8 @@ class RayExecutor:
         return _RayExecution(self._remote.remote(target, payload))
 
     def close(self) -> None:
-        """Leave the Ray cluster running; it is not ours to stop."""
+        """Disconnect from Ray if this executor connected (a cluster itself keeps running)."""
+        import ray
+
+        if self._owns and ray.is_initialized():
+            ray.shutdown()
