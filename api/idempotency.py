@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from api.db.models import IdempotencyRecord, utcnow
 
 REPLAY_HEADER = "Idempotent-Replayed"
-PENDING_STALE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -33,11 +32,13 @@ def claim(
     endpoint: str,
     request_hash: str,
     ttl_s: float,
+    pending_stale_s: float,
 ) -> Slot | JSONResponse:
     """Claim the key for this request, or return the stored answer of the first one.
 
     Raises 422 when the key was used with a different request and 409 while the first
-    request with this key is still being answered.
+    request with this key is still being answered. A claim still pending after
+    ``pending_stale_s`` belonged to a request that died with its server, and is taken over.
     """
     owner = key_id or "-"
     record = IdempotencyRecord(
@@ -62,9 +63,10 @@ def claim(
             endpoint=endpoint,
             request_hash=request_hash,
             ttl_s=ttl_s,
+            pending_stale_s=pending_stale_s,
         )
     age_s = (utcnow() - found.created_at).total_seconds()
-    expired = age_s > ttl_s or (found.state == "pending" and age_s > PENDING_STALE_S)
+    expired = age_s > ttl_s or (found.state == "pending" and age_s > pending_stale_s)
     if expired:
         session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == found.id))
         session.commit()
@@ -75,6 +77,7 @@ def claim(
             endpoint=endpoint,
             request_hash=request_hash,
             ttl_s=ttl_s,
+            pending_stale_s=pending_stale_s,
         )
     if found.endpoint != endpoint or found.request_hash != request_hash:
         raise HTTPException(

@@ -220,6 +220,9 @@ def respond(
             endpoint=f"{request.method} {request.url.path}",
             request_hash=input_hash(request),
             ttl_s=ctx.settings.idempotency_ttl_s,
+            pending_stale_s=ctx.settings.max_sync_time_limit_s
+            + ctx.settings.fallback_grace_s
+            + 60.0,
         )
         if isinstance(claimed, JSONResponse):
             note_audit(request, result="idempotent_replay")
