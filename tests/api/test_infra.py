@@ -237,29 +237,38 @@ def test_breaker_never_calls_the_solver_while_open(events: list[str]) -> None:
 def test_idempotency_claims_conflicts_and_stale_takeover(client: TestClient) -> None:
     from fastapi import HTTPException
     from fastapi.responses import JSONResponse
+    from sqlalchemy.orm import Session
 
     from api import idempotency
 
     ctx = _ctx(client)
     assert ctx.sessions is not None
-    args = {"key_id": "k1", "idem_key": "abc", "endpoint": "POST /v1/x", "ttl_s": 60.0}
+
+    def claim(
+        session: Session, request_hash: str, *, stale_s: float = 60, key_id: str = "k1"
+    ) -> idempotency.Slot | JSONResponse:
+        return idempotency.claim(
+            session,
+            key_id=key_id,
+            idem_key="abc",
+            endpoint="POST /v1/x",
+            request_hash=request_hash,
+            ttl_s=60.0,
+            pending_stale_s=stale_s,
+        )
+
     with ctx.sessions() as session:
-        slot = idempotency.claim(session, request_hash="h1", pending_stale_s=60, **args)
-        assert isinstance(slot, idempotency.Slot)
+        assert isinstance(claim(session, "h1"), idempotency.Slot)
         with pytest.raises(HTTPException) as busy:
-            idempotency.claim(session, request_hash="h1", pending_stale_s=60, **args)
+            claim(session, "h1")
         assert busy.value.status_code == 409
         with pytest.raises(HTTPException) as other:
-            idempotency.claim(session, request_hash="h2", pending_stale_s=60, **args)
+            claim(session, "h2")
         assert other.value.status_code == 422
-        again = idempotency.claim(session, request_hash="h1", pending_stale_s=0, **args)
-        assert isinstance(again, idempotency.Slot) and again != slot  # a dead claim is taken over
+        again = claim(session, "h1", stale_s=0)  # a claim left by a dead request is taken over
+        assert isinstance(again, idempotency.Slot)
         idempotency.finish(session, again, status_code=200, body={"answer": 42})
-        replay = idempotency.claim(session, request_hash="h1", pending_stale_s=60, **args)
+        replay = claim(session, "h1")
         assert isinstance(replay, JSONResponse) and replay.body == b'{"answer":42}'
         assert replay.headers[idempotency.REPLAY_HEADER] == "true"
-        mine = {**args, "key_id": "k2"}  # keys are scoped per API key
-        assert isinstance(
-            idempotency.claim(session, request_hash="h9", pending_stale_s=60, **mine),
-            idempotency.Slot,
-        )
+        assert isinstance(claim(session, "h9", key_id="k2"), idempotency.Slot)  # per API key
