@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -17,6 +18,24 @@ class NodeOutage(StrictModel):
 
     node_id: Id
     window: TimeWindow
+
+
+class Slowdown(StrictModel):
+    """Travel takes ``factor`` x its usual time during ``window`` (the whole horizon if None)."""
+
+    factor: Annotated[float, Field(gt=0.0, le=10.0)]
+    window: TimeWindow | None = None
+
+    def applies_at(self, t_s: float) -> bool:
+        """True when a departure at ``t_s`` is slowed down."""
+        return self.window is None or self.window.start_s <= t_s <= self.window.end_s
+
+
+class DemandSurge(StrictModel):
+    """New orders arrive ``factor`` x as often during ``window`` (the whole horizon if None)."""
+
+    factor: NonNegFloat
+    window: TimeWindow | None = None
 
 
 class StochasticParams(StrictModel):
@@ -34,11 +53,48 @@ class StochasticParams(StrictModel):
     failed_delivery_prob: Prob = 0.0
     stock_discrepancy_prob: Prob = 0.0
     node_outages: list[NodeOutage] = Field(default_factory=list)
+    pick_time_distribution: Literal["lognormal", "exponential"] = Field(
+        default="lognormal",
+        description="pick/pack time multipliers: lognormal with pick_time_cv, or exponential "
+        "with mean 1 (cv = 1; an M/M/c node)",
+    )
+    travel_slowdowns: list[Slowdown] = Field(
+        default_factory=list, description="extra travel-time multipliers by departure time"
+    )
+    use_travel_profile: bool = Field(
+        default=True, description="apply the travel model's time-of-day profile in the twin"
+    )
 
     @classmethod
     def deterministic(cls) -> StochasticParams:
         """Parameters with every source of noise and disruption switched off."""
         return cls(travel_time_cv=0.0, service_time_cv=0.0, pick_time_cv=0.0)
+
+    def travel_factor_at(self, t_s: float) -> float:
+        """Deterministic travel multiplier for a departure at ``t_s``: weather x slowdowns."""
+        factor = self.weather_multiplier
+        for slow in self.travel_slowdowns:
+            if slow.applies_at(t_s):
+                factor *= slow.factor
+        return factor
+
+    @property
+    def is_deterministic(self) -> bool:
+        """True when nothing is random: no noise, no random disruptions."""
+        return (
+            self.travel_time_cv == 0.0
+            and self.service_time_cv == 0.0
+            and (self.pick_time_cv == 0.0 and self.pick_time_distribution == "lognormal")
+            and self.breakdown_rate_per_hour == 0.0
+            and self.failed_delivery_prob == 0.0
+            and self.stock_discrepancy_prob == 0.0
+        )
+
+
+def lognormal_sigma_mu(cv: float) -> tuple[float, float]:
+    """(sigma, mu) of a lognormal with mean 1 and coefficient of variation ``cv``."""
+    sigma2 = math.log1p(cv * cv)
+    return math.sqrt(sigma2), -0.5 * sigma2
 
 
 class ArrivalProcess(StrictModel):
@@ -50,3 +106,14 @@ class ArrivalProcess(StrictModel):
 
     hourly_rate: Annotated[list[NonNegFloat], Field(min_length=24, max_length=24)]
     promise_s: NonNegInt = 7200
+    surges: list[DemandSurge] = Field(
+        default_factory=list, description="rate multipliers over absolute time windows"
+    )
+
+    def rate_per_s_at(self, t_s: float) -> float:
+        """Arrival rate (orders per second) at ``t_s``: hour-of-day rate x surges."""
+        rate = self.hourly_rate[int(t_s // 3600) % 24] / 3600.0
+        for surge in self.surges:
+            if surge.window is None or surge.window.start_s <= t_s < surge.window.end_s:
+                rate *= surge.factor
+        return rate

@@ -1,0 +1,42 @@
+"""Knobs of the twin itself (the scenario's StochasticParams say what is random)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from scenarios.geo import NonNegInt, StrictModel
+
+PosInt = Annotated[int, Field(gt=0)]
+
+
+class SimParams(StrictModel):
+    """How the twin runs: decision points, recording, how closely couriers follow a plan."""
+
+    tick_s: PosInt | None = Field(
+        default=None, description="periodic decision every tick_s seconds (None = no ticks)"
+    )
+    decide_on_arrival: bool = Field(
+        default=True, description="stop for a decision when an order without a plan arrives"
+    )
+    decide_on_courier_free: bool = Field(
+        default=True, description="stop for a decision when a courier runs out of stops"
+    )
+    num_candidates: PosInt = Field(
+        default=8, description="couriers offered in DecisionState.candidates for the focus order"
+    )
+    max_overtime_s: NonNegInt = Field(
+        default=6 * 3600, description="the day is cut off this long after the horizon end"
+    )
+    node_pickup_service_s: NonNegInt = Field(
+        default=0, description="handover time when a courier collects a parcel at a node"
+    )
+    hold_to_plan: bool = Field(
+        default=False,
+        description="never start a planned stop before its planned start_s (plan replay)",
+    )
+    record_events: bool = Field(default=False, description="keep the full event log")
+    record_routes: bool = Field(
+        default=False, description="keep executed stops (to export the day as a Plan)"
+    )

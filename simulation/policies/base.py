@@ -1,0 +1,68 @@
+"""The one protocol every dispatch policy implements, and the view of the twin it may use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from simulation.decisions import Action, DecisionState, Quote, Stop
+from simulation.insertion import JobSpec
+from simulation.world import OrderData, World
+
+
+@runtime_checkable
+class DispatchView(Protocol):
+    """Read-only helpers of the simulator a policy may call (no SimPy objects)."""
+
+    world: World
+    orders: OrderData
+
+    @property
+    def now(self) -> float:
+        """Current simulated time (s)."""
+        ...
+
+    def quote(self, o: int, c: int) -> Quote:
+        """Cheapest feasible insertion of pending order ``o`` into courier ``c``'s route."""
+        ...
+
+    def nearest_couriers(self, o: int, k: int) -> Sequence[int]:
+        """Up to ``k`` on-shift couriers that can reach order ``o``'s first pickup soonest."""
+        ...
+
+    def pickup_stops(self, o: int) -> tuple[Stop, ...]:
+        """The pickup stops order ``o`` still needs."""
+        ...
+
+    def job_spec(self, o: int) -> JobSpec:
+        """Order ``o`` as an insertion job (pickup chain + delivery)."""
+        ...
+
+    def route_end_s(self, c: int) -> float:
+        """Expected time courier ``c`` is home after its remaining route."""
+        ...
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Decides at each decision point: ``decide(state) -> action(s)``.
+
+    ``tick_s`` asks the twin for a periodic decision (None = only arrivals and free couriers).
+    ``reset`` is called at the start of every simulated day with the simulator's view and
+    the replication seed (derive any randomness from it).
+    """
+
+    name: str
+
+    @property
+    def tick_s(self) -> int | None:
+        """Seconds between periodic decisions, or None."""
+        ...
+
+    def reset(self, view: DispatchView, *, seed: int) -> None:
+        """Prepare for a new day."""
+        ...
+
+    def decide(self, state: DecisionState) -> Action | Sequence[Action] | None:
+        """Actions for this decision point (None or [] = do nothing)."""
+        ...

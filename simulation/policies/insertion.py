@@ -1,0 +1,83 @@
+"""Cheapest insertion: put each new order where it adds the least cost."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from simulation.decisions import Action, Assign, DecisionState
+from simulation.policies.base import DispatchView
+
+
+class CheapestInsertionPolicy:
+    """Insert each waiting order into the route where its cheapest feasible insertion costs
+    least, over all couriers or the ``num_candidates`` that reach its pickup soonest.
+
+    Orders that fit nowhere wait; they are quoted again after ``retry_s`` seconds, then after
+    twice as long, up to ``max_backoff_s`` (periodic decisions come every ``retry_s``). Orders whose
+    delivery window opens more than ``dispatch_horizon_s`` ahead wait too (committing them
+    hours early makes long routes that are slow to search and inflexible); None = dispatch
+    every order at once.
+    """
+
+    name = "insertion"
+
+    def __init__(
+        self,
+        *,
+        num_candidates: int | None = None,
+        retry_s: int | None = 300,
+        resequence: bool = False,
+        dispatch_horizon_s: int | None = 7200,
+        max_backoff_s: int = 1800,
+    ) -> None:
+        self.max_backoff_s = max_backoff_s
+        self._retry_at: dict[int, tuple[float, float]] = {}
+        self.num_candidates = num_candidates
+        self.dispatch_horizon_s = dispatch_horizon_s
+        self.retry_s = retry_s
+        self.resequence = resequence
+        self._view: DispatchView | None = None
+
+    @property
+    def tick_s(self) -> int | None:
+        """Retry period for orders that fit nowhere."""
+        return self.retry_s
+
+    def reset(self, view: DispatchView, *, seed: int) -> None:
+        """Remember the simulator view."""
+        self._view = view
+        self._retry_at = {}
+
+    def _couriers(self, o: int) -> Sequence[int]:
+        view = self._view
+        assert view is not None
+        if self.num_candidates is None:
+            return range(view.world.num_vehicles)
+        return [int(c) for c in view.nearest_couriers(o, self.num_candidates)]
+
+    def decide(self, state: DecisionState) -> Action | None:
+        """Assign the focus order at its cheapest feasible place (or let it wait)."""
+        view = self._view
+        assert view is not None, "call reset() first"
+        o = state.focus_order
+        if o < 0:
+            return None
+        horizon = self.dispatch_horizon_s
+        if horizon is not None and view.orders.tw_start[o] - state.time_s > horizon:
+            return None
+        retry = self._retry_at.get(o)
+        if retry is not None and state.time_s < retry[0]:
+            return None
+        best_c, best = -1, math.inf
+        for c in self._couriers(o):
+            q = view.quote(o, c)
+            if q.feasible and q.cost_delta_cents < best:
+                best_c, best = c, q.cost_delta_cents
+        if best_c < 0:
+            wait = float(self.retry_s or 300) if retry is None else retry[1] * 2.0
+            wait = min(wait, float(self.max_backoff_s))
+            self._retry_at[o] = (state.time_s + wait - 1e-6, wait)
+            return None
+        self._retry_at.pop(o, None)
+        return Assign(o, best_c, resequence=self.resequence)

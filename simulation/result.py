@@ -1,0 +1,226 @@
+"""The outcome of one simulated day: per-order results and the day's KPI values."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scenarios.plan import Plan, PlannedStop, PlanStatus, Route, StopKind
+from simulation.decisions import OrderStatus, StopType
+
+if TYPE_CHECKING:
+    from simulation.twin import DispatchSimulator
+
+#: KPI values of one replication, in this order in tables.
+METRICS: tuple[str, ...] = (
+    "on_time_rate",
+    "lateness_p50_s",
+    "lateness_p95_s",
+    "distance_m",
+    "courier_hours",
+    "cost_cents",
+    "courier_utilisation",
+    "node_utilisation",
+    "orders_unfilled",
+    "orders_failed",
+    "orders_unserved",
+    "orders_delivered",
+    "orders_total",
+    "distance_cost_cents",
+    "time_cost_cents",
+    "fixed_cost_cents",
+    "lateness_cost_cents",
+    "failed_cost_cents",
+    "unserved_cost_cents",
+    "mean_pick_wait_s",
+)
+
+#: KPIs where smaller is better (the others: larger is better, or neutral).
+LOWER_IS_BETTER = frozenset(
+    {
+        "lateness_p50_s",
+        "lateness_p95_s",
+        "distance_m",
+        "courier_hours",
+        "cost_cents",
+        "orders_unfilled",
+        "orders_failed",
+        "orders_unserved",
+        "distance_cost_cents",
+        "time_cost_cents",
+        "fixed_cost_cents",
+        "lateness_cost_cents",
+        "failed_cost_cents",
+        "unserved_cost_cents",
+        "mean_pick_wait_s",
+    }
+)
+
+ExecutedStop = tuple[int, int, int, float, float, float]
+
+
+@dataclass
+class SimulationResult:
+    """One replication: KPI values (``metrics``), per-order outcomes, optional logs."""
+
+    seed: int
+    metrics: dict[str, float]
+    status: NDArray[np.int8]
+    completed_s: NDArray[np.float64]
+    lateness_s: NDArray[np.float64]
+    base_on_time: NDArray[np.bool_]
+    num_events: int
+    order_ids: list[str] = field(default_factory=list)
+    vehicle_ids: list[str] = field(default_factory=list)
+    events: list[tuple[float, str, int, int]] | None = None
+    executed: list[list[ExecutedStop]] | None = None
+    executed_locations: list[Any] | None = None
+
+    @property
+    def num_orders(self) -> int:
+        """Orders of the day (base and new)."""
+        return int(self.status.shape[0])
+
+    @classmethod
+    def from_simulator(cls, sim: DispatchSimulator) -> SimulationResult:
+        """Collect the KPIs of a finished simulator."""
+        w = sim.world
+        status = np.asarray(sim.status, dtype=np.int8)
+        completed = np.asarray(sim.completed_s, dtype=np.float64)
+        late = np.asarray(sim.lateness_s, dtype=np.float64)
+        released = ~np.isnan(np.asarray(sim.released_s, dtype=np.float64))
+        delivered = status == OrderStatus.DELIVERED
+        on_time = delivered & (late <= 0.0)
+        unfilled_full = status == OrderStatus.UNFILLED
+        eligible = released & ~unfilled_full
+        num_eligible = int(eligible.sum())
+        lat_delivered = late[delivered]
+        costs = w.scenario.costs
+        penalties = np.asarray(sim.orders.penalty_cents, dtype=np.float64)
+        unserved = status == OrderStatus.UNSERVED
+        unserved_cost = float(penalties[unserved].sum()) + float(penalties[unfilled_full].sum())
+        end_of_day = float(sim.env.now)
+        start = w.horizon_start_s
+        span_end = max(w.horizon_end_s, end_of_day)
+        hours = 0.0
+        time_cost = 0.0
+        util = []
+        for c in range(w.num_vehicles):
+            first = sim.first_departure_s[c]
+            if not math.isnan(first):
+                active = max(0.0, sim.last_activity_s[c] - first)
+                hours += active / 3600.0
+                time_cost += w.cost_per_hour_cents[c] * active / 3600.0
+            duty_start = max(start, w.shift_start_s[c])
+            duty_end = (
+                min(span_end, w.shift_end_s[c])
+                if math.isfinite(w.shift_end_s[c])
+                else (w.horizon_end_s)
+            )
+            duty = max(1.0, duty_end - duty_start)
+            util.append(min(1.0, sim.busy_s[c] / duty))
+        busy = 0.0
+        capacity = 0.0
+        for n, node in enumerate(w.nodes):
+            if node.virtual:
+                continue
+            open_s = span_end - start
+            for a, b in node.closed:
+                open_s -= max(0.0, min(b, span_end) - max(a, start))
+            busy += sim.picker_busy_s[n]
+            capacity += node.pickers * max(open_s, 0.0)
+        unfilled_orders = int(
+            sum(1 for o, k in enumerate(sim.unfilled_lines) if k > 0 or unfilled_full[o])
+        )
+        total_cost = (
+            sim.cost_distance
+            + time_cost
+            + sim.cost_fixed
+            + sim.cost_lateness
+            + sim.cost_failed
+            + unserved_cost
+        )
+        metrics = {
+            "on_time_rate": float(on_time.sum()) / num_eligible if num_eligible else 1.0,
+            "lateness_p50_s": float(np.percentile(lat_delivered, 50))
+            if lat_delivered.size
+            else 0.0,
+            "lateness_p95_s": float(np.percentile(lat_delivered, 95))
+            if lat_delivered.size
+            else 0.0,
+            "distance_m": float(sum(sim.distance_m)),
+            "courier_hours": hours,
+            "cost_cents": total_cost,
+            "courier_utilisation": float(np.mean(util)) if util else 0.0,
+            "node_utilisation": busy / capacity if capacity > 0 else 0.0,
+            "orders_unfilled": float(unfilled_orders),
+            "orders_failed": float((status == OrderStatus.FAILED).sum()),
+            "orders_unserved": float(unserved.sum()),
+            "orders_delivered": float(delivered.sum()),
+            "orders_total": float(released.sum()),
+            "distance_cost_cents": sim.cost_distance,
+            "time_cost_cents": time_cost,
+            "fixed_cost_cents": sim.cost_fixed,
+            "lateness_cost_cents": sim.cost_lateness,
+            "failed_cost_cents": sim.cost_failed,
+            "unserved_cost_cents": unserved_cost,
+            "mean_pick_wait_s": float(np.mean(sim.pick_waits_s)) if sim.pick_waits_s else 0.0,
+        }
+        _ = costs
+        nb = sim.num_base_orders
+        seed = sim._seed if sim._seed is not None else -1
+        return cls(
+            seed=seed,
+            metrics=metrics,
+            status=status,
+            completed_s=completed,
+            lateness_s=late,
+            base_on_time=on_time[:nb].copy(),
+            num_events=sim._num_steps,
+            order_ids=list(sim.orders.ids),
+            vehicle_ids=list(w.vehicle_ids),
+            events=list(sim.events) if sim.params.record_events else None,
+            executed=[list(x) for x in sim.executed] if sim.params.record_routes else None,
+            executed_locations=list(w.locations) if sim.params.record_routes else None,
+        )
+
+    def to_plan(self, sim: DispatchSimulator) -> Plan:
+        """The day as executed, written as a Plan (needs ``record_routes=True``)."""
+        if self.executed is None:
+            raise ValueError("run with SimParams(record_routes=True) to export the executed plan")
+        w = sim.world
+        routes = []
+        for c, stops in enumerate(self.executed):
+            planned = []
+            for kind, o, node, arrival, start, depart in stops:
+                if kind == StopType.BREAK:
+                    continue
+                if kind == StopType.PICKUP:
+                    loc = w.nodes[node].location if node >= 0 else sim.orders.pickup_location[o]
+                else:
+                    loc = sim.orders.location[o]
+                planned.append(
+                    PlannedStop(
+                        order_id=self.order_ids[o],
+                        kind=StopKind.PICKUP if kind == StopType.PICKUP else StopKind.DELIVERY,
+                        location=w.locations[loc],
+                        arrival_s=round(arrival),
+                        start_s=round(start),
+                        departure_s=round(depart),
+                    )
+                )
+            if planned:
+                first = sim.first_departure_s[c]
+                routes.append(
+                    Route(
+                        vehicle_id=w.vehicle_ids[c],
+                        stops=planned,
+                        start_s=round(first) if not math.isnan(first) else 0,
+                        end_s=round(sim.last_activity_s[c]),
+                    )
+                )
+        return Plan(status=PlanStatus.FEASIBLE, routes=routes, engine="twin")

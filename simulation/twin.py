@@ -1,0 +1,1398 @@
+"""The SimPy digital twin: nodes pick and pack, couriers travel and serve, policies decide.
+
+:class:`DispatchSimulator` is a stepping API with inversion of control::
+
+    sim = DispatchSimulator(scenario, plan=plan)
+    sim.reset(seed=7)
+    while (state := sim.next_decision()) is not None:
+        sim.apply(policy.decide(state))
+    result = sim.result()
+
+``next_decision`` runs the SimPy environment until the next decision point (an order without
+a plan arrives, a courier runs out of stops, a periodic tick) and returns a plain-data
+:class:`~simulation.decisions.DecisionState`; ``apply`` takes actions
+(:class:`~simulation.decisions.Assign`, :class:`~simulation.decisions.Postpone`,
+:class:`~simulation.decisions.ReplaceRoutes`). No SimPy object leaves this module.
+
+Model (one operating day, or any horizon):
+
+- orders are released at ``created_s`` (plus the day's Poisson arrivals); each is allocated to
+  nodes (the plan's allocation, else the nearest node with stock) and becomes one *parcel* per
+  node; parcels queue for pickers (a ``simpy.Resource`` per node), then packing stations;
+  stock short at pick (inventory or a random discrepancy) is re-sourced from the nearest
+  other node with stock (transfer time added), or the line is unfilled;
+- couriers drive their routes: travel = free-flow time x time-of-day profile x weather x
+  slowdowns x a lognormal multiplier; they wait for windows, parcels and node outages; service
+  times are noisy; breakdowns stop them for ``breakdown_duration_s``; deliveries fail with
+  ``failed_delivery_prob``;
+- scenarios without nodes get one virtual depot per distinct vehicle start (parcels ready at
+  release), so a plan's delivery-only routes are loaded at the start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Generator, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import simpy
+from numpy.typing import NDArray
+
+from scenarios.errors import InputError
+from scenarios.geo import earliest_service_start
+from scenarios.model import Scenario
+from scenarios.plan import Plan, StopKind
+from simulation.decisions import (
+    Action,
+    ApplyResult,
+    Assign,
+    DecisionKind,
+    DecisionState,
+    OrderStatus,
+    Postpone,
+    Quote,
+    ReplaceRoutes,
+    Stop,
+    StopType,
+)
+from simulation.insertion import (
+    CostRates,
+    JobSpec,
+    RouteCache,
+    build_route_cache,
+    quote_insertion,
+    route_cost_cents,
+)
+from simulation.params import SimParams
+from simulation.result import SimulationResult
+from simulation.streams import draw_arrivals, draw_noise, rate_segments
+from simulation.world import INF, OrderData, World, compile_world
+
+PICKUP = int(StopType.PICKUP)
+DELIVERY = int(StopType.DELIVERY)
+BREAK = int(StopType.BREAK)
+
+S_UNKNOWN = int(OrderStatus.UNKNOWN)
+S_PENDING = int(OrderStatus.PENDING)
+S_ASSIGNED = int(OrderStatus.ASSIGNED)
+S_CARRIED = int(OrderStatus.CARRIED)
+S_DELIVERED = int(OrderStatus.DELIVERED)
+S_FAILED = int(OrderStatus.FAILED)
+S_UNFILLED = int(OrderStatus.UNFILLED)
+S_UNSERVED = int(OrderStatus.UNSERVED)
+
+ParcelLine = tuple[int, int, int, bool]  # (line number, sku, quantity, short at allocation)
+SimGen = Generator[simpy.Event, Any, None]
+
+
+class _PlanRoutes:
+    """A plan translated to the world's indices (validated once per simulator)."""
+
+    def __init__(self, world: World, plan: Plan) -> None:
+        self.stops: dict[int, list[Stop]] = {}
+        self.start_s: dict[int, float] = {}
+        self.planned_start: dict[tuple[int, int, int, int], float] = {}
+        self.courier_of: dict[int, int] = {}
+        self.preload: dict[int, list[int]] = {}
+        self.breaks: list[tuple[float, float]] = []
+        self.alloc: dict[int, dict[int, list[tuple[int, int]]]] = {}
+        node_at: dict[int, int] = {}
+        for n, node in enumerate(world.nodes):
+            node_at.setdefault(node.location, n)
+        for k, line in enumerate(plan.allocation):
+            where = f"plan.allocation.{k}"
+            o = world.order_index.get(line.order_id)
+            if o is None:
+                raise InputError(f"{where}.order_id", f"unknown order {line.order_id!r}")
+            node_idx = world.node_index.get(line.node_id)
+            if node_idx is None:
+                raise InputError(f"{where}.node_id", f"unknown node {line.node_id!r}")
+            n = node_idx
+            sku = world.sku_index.get(line.sku)
+            if sku is None:
+                raise InputError(f"{where}.sku", f"unknown SKU {line.sku!r}")
+            self.alloc.setdefault(o, {}).setdefault(n, []).append((sku, line.quantity))
+        orders = world.orders
+        for r, route in enumerate(plan.routes):
+            c = world.vehicle_index.get(route.vehicle_id)
+            if c is None:
+                raise InputError(
+                    f"plan.routes.{r}.vehicle_id", f"unknown vehicle {route.vehicle_id!r}"
+                )
+            if c in self.stops:
+                raise InputError(
+                    f"plan.routes.{r}.vehicle_id", f"vehicle {route.vehicle_id!r} has two routes"
+                )
+            stops: list[Stop] = []
+            picked: set[int] = set()
+            prev_loc = world.vehicle_start_loc[c]
+            for s, ps in enumerate(route.stops):
+                where = f"plan.routes.{r}.stops.{s}"
+                if ps.kind == StopKind.BREAK:
+                    loc = (
+                        world.location_of(ps.location, where=f"{where}.location")
+                        if ps.location is not None
+                        else prev_loc
+                    )
+                    self.breaks.append((float(ps.start_s), float(ps.departure_s - ps.start_s)))
+                    stop = Stop(BREAK, -1, loc, -1, len(self.breaks) - 1)
+                else:
+                    if ps.order_id is None:
+                        raise InputError(f"{where}.order_id", "a pickup or delivery needs an order")
+                    o = _order_of(world, ps.order_id)
+                    if o is None:
+                        raise InputError(f"{where}.order_id", f"unknown order {ps.order_id!r}")
+                    self.courier_of.setdefault(o, c)
+                    if ps.kind == StopKind.DELIVERY:
+                        stop = Stop(DELIVERY, o, orders.location[o])
+                    elif orders.pickup_location[o] >= 0 and (
+                        ps.location is None
+                        or world.loc_of.get(ps.location) == orders.pickup_location[o]
+                    ):
+                        stop = Stop(PICKUP, o, orders.pickup_location[o])
+                        picked.add(o)
+                    else:
+                        loc_idx = (
+                            world.location_of(ps.location, where=f"{where}.location")
+                            if ps.location is not None
+                            else None
+                        )
+                        nodes = list(self.alloc.get(o, {}))
+                        n = node_at.get(loc_idx, -1) if loc_idx is not None else -1
+                        if n < 0 and loc_idx is None and len(nodes) == 1:
+                            n = nodes[0]
+                        if n < 0:
+                            raise InputError(
+                                f"{where}.location",
+                                f"pickup of order {ps.order_id!r} is not at a fulfilment node",
+                            )
+                        stop = Stop(PICKUP, o, world.nodes[n].location, n)
+                        picked.add(o)
+                stops.append(stop)
+                self.planned_start[(c, stop.kind, stop.order, stop.node)] = float(ps.start_s)
+                prev_loc = stop.location
+            self.stops[c] = stops
+            self.start_s[c] = float(route.start_s)
+            self.preload[c] = [
+                st.order for st in stops if st.kind == DELIVERY and st.order not in picked
+            ]
+        self.pickup_nodes: dict[int, list[int]] = {}
+        for stops in self.stops.values():
+            for st in stops:
+                if st.kind == PICKUP and st.node >= 0:
+                    self.pickup_nodes.setdefault(st.order, []).append(st.node)
+
+
+def _order_of(world: World, order_id: str) -> int | None:
+    """Index of an order id, or of ``<order id>@<node id>`` shipment jobs of a routing plan."""
+    o = world.order_index.get(order_id)
+    if o is None and "@" in order_id:
+        o = world.order_index.get(order_id.rsplit("@", 1)[0])
+    return o
+
+
+class DispatchSimulator:
+    """The twin as a stepping API: ``reset``, ``next_decision``, ``apply``, ``result``."""
+
+    def __init__(
+        self,
+        scenario: Scenario | World,
+        *,
+        plan: Plan | None = None,
+        params: SimParams | None = None,
+    ) -> None:
+        self.world = scenario if isinstance(scenario, World) else compile_world(scenario)
+        self.params = params if params is not None else SimParams()
+        self.plan = plan
+        self._plan = _PlanRoutes(self.world, plan) if plan is not None else None
+        w = self.world
+        real = [n for n, node in enumerate(w.nodes) if not node.virtual]
+        self._alloc_nodes = real if real else list(range(w.num_nodes))
+        node_locs = np.asarray([w.nodes[n].location for n in self._alloc_nodes], dtype=np.int64)
+        self._alloc_node_locs = node_locs
+        # Re-sourcing order: for each node, the other real nodes by transfer time.
+        self._resource_order: list[list[int]] = []
+        for node in w.nodes:
+            if real:
+                times = w.travel.duration_s[node_locs, node.location]
+                self._resource_order.append(
+                    [real[k] for k in np.argsort(times, kind="stable") if real[k] != node]
+                )
+            else:
+                self._resource_order.append([])
+        self._mean_pick_s = [
+            node.pick_time_s_per_line * 1.5 + node.pack_time_s_per_order for node in w.nodes
+        ]
+        self._rates = [
+            CostRates(
+                per_km=w.cost_per_km_cents[c],
+                per_hour=w.cost_per_hour_cents[c],
+                lateness_per_min=float(w.scenario.costs.lateness_cents_per_min),
+                fixed=0.0,
+            )
+            for c in range(w.num_vehicles)
+        ]
+        self._seed: int | None = None
+        self._shift_end = np.asarray(w.shift_end_s, dtype=np.float64)
+        self._hour_rate = np.asarray(w.cost_per_hour_cents, dtype=np.float64)
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, *, seed: int) -> None:
+        """Start a new day: draw arrivals and noise from ``seed``, build the SimPy model."""
+        w = self.world
+        scenario = w.scenario
+        self._seed = seed
+        p = self.params
+        stoch = scenario.stochastic
+        self.orders = self._day_orders(seed)
+        orders = self.orders
+        n = len(orders)
+        self.num_base_orders = w.num_orders
+        self.noise = draw_noise(
+            stoch,
+            seed=seed,
+            num_orders=n,
+            lines_per_order=[len(x) for x in orders.lines],
+            num_couriers=w.num_vehicles,
+            start_s=w.horizon_start_s,
+            end_s=w.horizon_end_s + p.max_overtime_s,
+        )
+        self.env = simpy.Environment(initial_time=w.horizon_start_s)
+        self._stop_at = w.horizon_end_s + p.max_overtime_s
+        # Orders.
+        self.status = [S_UNKNOWN] * n
+        self.courier_of = [-1] * n
+        self.released_s = [math.nan] * n
+        self.completed_s = [math.nan] * n
+        self.lateness_s = [math.nan] * n
+        self.parcel_nodes: list[list[int]] = [[] for _ in range(n)]
+        self.parcels_left = [0] * n
+        self.unfilled_lines = [0] * n
+        self._parcel_lines: dict[tuple[int, int], list[ParcelLine]] = {}
+        self._ready_at: dict[tuple[int, int], float] = {}
+        self._ready_est: dict[tuple[int, int], float] = {}
+        self._ready_ev: dict[tuple[int, int], simpy.Event] = {}
+        self._lost: set[tuple[int, int]] = set()
+        self._pending: dict[int, None] = {}
+        self._num_released = 0
+        self._num_delivered = 0
+        # Nodes.
+        self._pickers = [simpy.Resource(self.env, capacity=nd.pickers) for nd in w.nodes]
+        self._stations = [simpy.Resource(self.env, capacity=nd.packing_stations) for nd in w.nodes]
+        self.picker_busy_s = [0.0] * w.num_nodes
+        self.pick_waits_s: list[float] = []
+        self._stock_left = np.maximum(0, w.inventory - w.safety_stock)
+        self._node_orders = [0] * w.num_nodes
+        # Couriers.
+        v = w.num_vehicles
+        self.loc = list(w.vehicle_start_loc)
+        self._committed: list[Stop | None] = [None] * v
+        self._route: list[tuple[Stop, ...]] = [()] * v
+        self._est_free = list(w.shift_start_s)
+        self._idle = [False] * v
+        self._home = [False] * v
+        self._carried: list[set[tuple[int, int]]] = [set() for _ in range(v)]
+        self._loaded: list[set[int]] = [set() for _ in range(v)]
+        self._load = np.zeros((v, w.num_dims))
+        self._version = [0] * v
+        self._wake: list[simpy.Event | None] = [None] * v
+        self.first_departure_s = [math.nan] * v
+        self.last_activity_s = [math.nan] * v
+        self.busy_s = [0.0] * v
+        self.distance_m = [0.0] * v
+        self._breakdown_ptr = [0] * v
+        # numpy mirrors of the courier state, for cheap DecisionStates.
+        self._a_anchor = np.asarray(self.loc, dtype=np.int64)
+        self._a_free = np.asarray(w.shift_start_s, dtype=np.float64)
+        self._a_nstops = np.zeros(v, dtype=np.int64)
+        self._a_idle = np.zeros(v, dtype=bool)
+        self._a_home = np.zeros(v, dtype=bool)
+        self._a_first = np.full(v, np.nan)
+        self._a_last = np.full(v, np.nan)
+        self._caches: dict[int, tuple[int, float, RouteCache]] = {}
+        self._quotes: dict[tuple[int, int], tuple[int, float, Quote]] = {}
+        # Costs (cents).
+        self.cost_distance = 0.0
+        self.cost_lateness = 0.0
+        self.cost_failed = 0.0
+        self.cost_fixed = 0.0
+        self.num_failed = 0
+        # Control.
+        self._decisions: deque[tuple[int, int, int]] = deque()
+        self._released_all = False
+        self._closing = False
+        self._finished = False
+        self._result: SimulationResult | None = None
+        self.events: list[tuple[float, str, int, int]] = []
+        self._log = p.record_events
+        self.executed: list[list[tuple[int, int, int, float, float, float]]] = [
+            [] for _ in range(v)
+        ]
+        self._num_steps = 0
+        if self._plan is not None:
+            for c, stops in self._plan.stops.items():
+                self._route[c] = tuple(stops)
+                self._a_nstops[c] = len(stops)
+                self._version[c] += 1
+        self.env.process(self._releases())
+        for c in range(v):
+            self.env.process(self._courier(c))
+        if p.tick_s is not None:
+            self.env.process(self._ticks(float(p.tick_s)))
+
+    def _day_orders(self, seed: int) -> OrderData:
+        """The scenario's orders followed by the day's Poisson arrivals (drawn from ``seed``)."""
+        w = self.world
+        base = w.orders
+        arrivals = w.scenario.arrivals
+        if arrivals is None:
+            return base
+        if len(base) == 0:
+            raise InputError(
+                "arrivals", "new orders are drawn like existing ones: add at least one order"
+            )
+        start, end = w.horizon_start_s, w.horizon_end_s
+        points = [float(h) for h in range(int(start // 3600) * 3600, int(end) + 3600, 3600)]
+        for surge in arrivals.surges:
+            if surge.window is not None:
+                points += [float(surge.window.start_s), float(surge.window.end_s)]
+        segments = rate_segments(points, arrivals.rate_per_s_at, start, end)
+        times, templates = draw_arrivals(segments, seed=seed, num_templates=len(base))
+        if not times:
+            return base
+        rows = base.subset(templates)
+        promise = float(arrivals.promise_s)
+        pickup_start = [t if rows.pickup_location[k] >= 0 else 0.0 for k, t in enumerate(times)]
+        extra = OrderData(
+            ids=[f"arrival-{k:06d}" for k in range(len(times))],
+            location=rows.location,
+            windows=[((t, t + promise),) for t in times],
+            tw_start=list(times),
+            tw_end=[t + promise for t in times],
+            service_s=rows.service_s,
+            demand=rows.demand,
+            created_s=list(times),
+            penalty_cents=rows.penalty_cents,
+            lines=rows.lines,
+            pickup_location=rows.pickup_location,
+            pickup_tw_start=pickup_start,
+            pickup_service_s=rows.pickup_service_s,
+            skills=rows.skills,
+            template=list(templates),
+        )
+        return base.extended(extra)
+
+    # -------------------------------------------------------------- stepping
+    @property
+    def now(self) -> float:
+        """Current simulated time (s)."""
+        return float(self.env.now)
+
+    def next_decision(self) -> DecisionState | None:
+        """Run until the next decision point; None when the day is over."""
+        if self._seed is None:
+            raise RuntimeError("call reset(seed=...) first")
+        decisions = self._decisions
+        env = self.env
+        while True:
+            while decisions:
+                kind, o, c = decisions.popleft()
+                if o >= 0:
+                    if self.status[o] != S_PENDING:
+                        continue
+                    return self.state(focus_order=o, focus_courier=c, kind=DecisionKind(kind))
+                if kind == DecisionKind.COURIER_FREE:
+                    if self._pending and self._idle[c] and not self._route[c]:
+                        return self.state(focus_order=-1, focus_courier=c, kind=DecisionKind(kind))
+                    continue
+                if self._pending:
+                    # One decision per waiting order, oldest first, each on a fresh state.
+                    decisions.extendleft((kind, p, c) for p in reversed(self._pending))
+                    continue
+                return self.state(focus_order=-1, focus_courier=c, kind=DecisionKind(kind))
+            if self._finished:
+                return None
+            if env.peek() > self._stop_at:
+                self._finish()
+                return None
+            env.step()
+            self._num_steps += 1
+
+    def run(self) -> SimulationResult:
+        """Run to the end without taking decisions (unplanned orders stay pending)."""
+        while self.next_decision() is not None:
+            pass
+        return self.result()
+
+    def result(self) -> SimulationResult:
+        """Outcome of the day (after ``next_decision`` returned None)."""
+        if self._result is None:
+            raise RuntimeError("the day is not over yet; step until next_decision() is None")
+        return self._result
+
+    # ------------------------------------------------------------ the state
+    def state(
+        self,
+        focus_order: int = -1,
+        focus_courier: int = -1,
+        kind: DecisionKind = DecisionKind.TICK,
+    ) -> DecisionState:
+        """A fresh DecisionState at the current time (policies may call it between applies)."""
+        w = self.world
+        now = self.now
+        v = w.num_vehicles
+        avail = np.maximum(now, self._a_free)
+        anchor = self._a_anchor.copy()
+        on_shift = ~self._a_home & (self._shift_end > now)
+        candidates = np.empty(0, dtype=np.int64)
+        if focus_order >= 0 and v:
+            candidates = self._nearest(
+                focus_order, self.params.num_candidates, anchor, avail, on_shift
+            )
+        return DecisionState(
+            time_s=now,
+            kind=kind,
+            focus_order=focus_order,
+            focus_courier=focus_courier,
+            pending=np.fromiter(self._pending, dtype=np.int64, count=len(self._pending)),
+            courier_location=anchor,
+            courier_available_s=avail,
+            courier_load=self._load.copy(),
+            courier_capacity=w.capacity,
+            courier_num_stops=self._a_nstops.copy(),
+            courier_idle=self._a_idle & (self._a_nstops == 0),
+            courier_on_shift=on_shift,
+            committed=tuple(self._committed),
+            routes=tuple(self._route),
+            candidates=candidates,
+            realised_cost_cents=self.realised_cost_cents(),
+            num_released=self._num_released,
+            num_delivered=self._num_delivered,
+        )
+
+    def nearest_couriers(self, o: int, k: int) -> NDArray[np.int64]:
+        """Up to ``k`` on-shift couriers that can reach order ``o``'s first pickup soonest."""
+        st = self.state()
+        return self._nearest(o, k, st.courier_location, st.courier_available_s, st.courier_on_shift)
+
+    def _nearest(
+        self,
+        o: int,
+        k: int,
+        anchor: NDArray[np.int64],
+        avail: NDArray[np.float64],
+        on_shift: NDArray[np.bool_],
+    ) -> NDArray[np.int64]:
+        v = anchor.shape[0]
+        target = self._first_pickup_loc(o)
+        eta = avail + self.world.travel.duration_s[anchor, target]
+        eta[~on_shift] = INF
+        k = min(k, v)
+        part = np.argpartition(eta, k - 1)[:k] if k < v else np.arange(v)
+        best = part[np.argsort(eta[part], kind="stable")].astype(np.int64)
+        return best[np.isfinite(eta[best])]
+
+    def realised_cost_cents(self) -> float:
+        """Cost incurred so far: distance, courier time, fixed, lateness and failure penalties."""
+        now = self.now
+        used = ~np.isnan(self._a_first)
+        hours = 0.0
+        if used.any():
+            end = np.where(self._a_home, self._a_last, now)
+            hours = float((self._hour_rate * (end - self._a_first))[used].sum()) / 3600.0
+        return self.cost_distance + hours + self.cost_fixed + self.cost_lateness + self.cost_failed
+
+    def projected_cost_cents(self) -> float:
+        """Realised cost plus the planned cost of every remaining route and pending penalties."""
+        total = self.realised_cost_cents()
+        for c in range(self.world.num_vehicles):
+            if self._route[c] or self._committed[c] is not None:
+                total += route_cost_cents(
+                    self._cache(c), distance=self.world.travel.distance_m, rates=self._rates[c]
+                )
+        total += sum(self.orders.penalty_cents[o] for o in self._pending)
+        return total
+
+    # ------------------------------------------------------------- quoting
+    def job_spec(self, o: int) -> JobSpec:
+        """The pickup chain and delivery of order ``o`` as an insertion job."""
+        orders = self.orders
+        chain_loc: list[int] = []
+        chain_earliest: list[float] = []
+        chain_service: list[float] = []
+        if orders.pickup_location[o] >= 0:
+            chain_loc.append(orders.pickup_location[o])
+            chain_earliest.append(orders.pickup_tw_start[o])
+            chain_service.append(orders.pickup_service_s[o])
+        else:
+            svc = float(self.params.node_pickup_service_s)
+            for n in self.parcel_nodes[o]:
+                chain_loc.append(self.world.nodes[n].location)
+                chain_earliest.append(self._ready_est.get((o, n), 0.0))
+                chain_service.append(svc)
+        return JobSpec(
+            chain_loc=tuple(chain_loc),
+            chain_earliest=tuple(chain_earliest),
+            chain_service=tuple(chain_service),
+            delivery_loc=orders.location[o],
+            delivery_earliest=orders.tw_start[o],
+            delivery_latest=orders.tw_end[o],
+            delivery_service=orders.service_s[o],
+            demand=orders.demand[o],
+        )
+
+    def quote(self, o: int, c: int) -> Quote:
+        """Cheapest feasible insertion of pending order ``o`` into courier ``c``'s route."""
+        if not 0 <= c < self.world.num_vehicles:
+            return Quote(False, INF, reason=f"no courier {c}")
+        if self._home[c] or self.world.shift_end_s[c] <= self.now:
+            return Quote(False, INF, reason="courier is off shift")
+        skills = self.orders.skills[o]
+        if skills and not skills <= self.world.vehicle_skills[c]:
+            return Quote(False, INF, reason="courier lacks a required skill")
+        cache = self._cache(c)
+        key = (o, c)
+        hit = self._quotes.get(key)
+        if hit is not None and hit[0] == self._version[c] and hit[1] == cache.t0:
+            return hit[2]
+        rates = self._rates[c]
+        if self.first_departure_s[c] != self.first_departure_s[c] and not self._route[c]:
+            rates = CostRates(
+                rates.per_km, rates.per_hour, rates.lateness_per_min, self.world.fixed_cost_cents[c]
+            )
+        w = self.world
+        q = quote_insertion(
+            cache,
+            self.job_spec(o),
+            capacity=w.capacity[c],
+            duration=w.travel.duration_s,
+            distance=w.travel.distance_m,
+            rates=rates,
+        )
+        self._quotes[key] = (self._version[c], cache.t0, q)
+        return q
+
+    def quote_many(self, o: int, couriers: Iterable[int]) -> list[Quote]:
+        """Quotes of order ``o`` for several couriers."""
+        return [self.quote(o, c) for c in couriers]
+
+    def _cache(self, c: int) -> RouteCache:
+        now = self.now
+        w = self.world
+        committed = self._committed[c]
+        if committed is not None:
+            anchor, t0 = committed.location, max(now, self._est_free[c])
+        else:
+            anchor, t0 = self.loc[c], max(now, w.shift_start_s[c])
+        hit = self._caches.get(c)
+        if hit is not None and hit[0] == self._version[c] and hit[1] == t0:
+            return hit[2]
+        orders = self.orders
+        route = self._route[c]
+        locs: list[int] = []
+        earliest: list[float] = []
+        latest: list[float] = []
+        service: list[float] = []
+        deltas: list[tuple[float, ...]] = []
+        zero = (0.0,) * w.num_dims
+        loaded = set(self._loaded[c])
+        load0 = self._load[c].copy()
+        if committed is not None and committed.kind == PICKUP and committed.order not in loaded:
+            loaded.add(committed.order)
+            load0 += orders.demand[committed.order]
+        node_svc = float(self.params.node_pickup_service_s)
+        for st in route:
+            o = st.order
+            locs.append(st.location)
+            if st.kind == DELIVERY:
+                earliest.append(orders.tw_start[o])
+                latest.append(orders.tw_end[o])
+                service.append(orders.service_s[o])
+                if o in loaded:
+                    deltas.append(tuple(-x for x in orders.demand[o]))
+                    loaded.discard(o)
+                else:
+                    deltas.append(zero)
+            elif st.kind == PICKUP:
+                if st.node >= 0:
+                    earliest.append(self._ready_est.get((o, st.node), 0.0))
+                    service.append(node_svc)
+                else:
+                    earliest.append(orders.pickup_tw_start[o])
+                    service.append(orders.pickup_service_s[o])
+                latest.append(INF)
+                if o not in loaded:
+                    loaded.add(o)
+                    deltas.append(orders.demand[o])
+                else:
+                    deltas.append(zero)
+            else:
+                assert self._plan is not None
+                b_start, b_dur = self._plan.breaks[st.aux]
+                earliest.append(b_start)
+                latest.append(INF)
+                service.append(b_dur)
+                deltas.append(zero)
+        cache = build_route_cache(
+            anchor_loc=anchor,
+            t0=t0,
+            stop_loc=locs,
+            earliest=earliest,
+            latest=latest,
+            service=service,
+            load_delta=deltas,
+            load0=load0.tolist(),
+            end_loc=w.vehicle_end_loc[c],
+            shift_end_s=w.shift_end_s[c],
+            duration=w.travel.duration_s,
+            factor=w.travel_factor(t0),
+        )
+        self._caches[c] = (self._version[c], t0, cache)
+        return cache
+
+    def route_end_s(self, c: int) -> float:
+        """Expected time courier ``c`` is home after its remaining route."""
+        return self._cache(c).end_s
+
+    # --------------------------------------------------------------- apply
+    def apply(self, action: Action | Sequence[Action] | None) -> ApplyResult:
+        """Apply one action or a sequence of actions at the current time."""
+        if self._finished:
+            raise RuntimeError("the day is over")
+        actions: Sequence[Action]
+        if action is None:
+            actions = ()
+        elif isinstance(action, Assign | Postpone | ReplaceRoutes):
+            actions = (action,)
+        else:
+            actions = action
+        assigned: list[int] = []
+        postponed: list[int] = []
+        rejected: list[tuple[int, str]] = []
+        delta = 0.0
+        for act in actions:
+            if isinstance(act, Assign):
+                ok, why, cost = self._assign(act)
+                if ok:
+                    assigned.append(act.order)
+                    delta += cost
+                else:
+                    rejected.append((act.order, why))
+            elif isinstance(act, Postpone):
+                postponed.append(act.order)
+            elif isinstance(act, ReplaceRoutes):
+                errors = self._replace(act)
+                rejected.extend(errors)
+            else:
+                raise TypeError(f"not an action: {act!r}")
+        self._maybe_close()
+        return ApplyResult(tuple(assigned), tuple(postponed), tuple(rejected), delta)
+
+    def _assign(self, act: Assign) -> tuple[bool, str, float]:
+        o, c = act.order, act.courier
+        if not 0 <= o < len(self.status) or self.status[o] != S_PENDING:
+            return False, "order is not pending", 0.0
+        q = self.quote(o, c)
+        if not q.feasible:
+            return False, q.reason, 0.0
+        chain = self._pickup_stops(o)
+        route = list(self._route[c])
+        i, j = q.pickup_after, q.delivery_after
+        new = (
+            route[:i]
+            + chain
+            + route[i:j]
+            + [Stop(DELIVERY, o, self.orders.location[o])]
+            + (route[j:])
+        )
+        self._set_route(c, tuple(new))
+        self.status[o] = S_ASSIGNED
+        self.courier_of[o] = c
+        del self._pending[o]
+        if act.resequence:
+            self._resequence(c)
+        self._wake_courier(c)
+        return True, "", q.cost_delta_cents
+
+    def _pickup_stops(self, o: int) -> list[Stop]:
+        orders = self.orders
+        if orders.pickup_location[o] >= 0:
+            return [Stop(PICKUP, o, orders.pickup_location[o])]
+        return [Stop(PICKUP, o, self.world.nodes[n].location, n) for n in self.parcel_nodes[o]]
+
+    def _first_pickup_loc(self, o: int) -> int:
+        if self.orders.pickup_location[o] >= 0:
+            return self.orders.pickup_location[o]
+        nodes = self.parcel_nodes[o]
+        return self.world.nodes[nodes[0]].location if nodes else self.orders.location[o]
+
+    def pickup_stops(self, o: int) -> tuple[Stop, ...]:
+        """The pickup stops order ``o`` needs (empty once its parcels are on board)."""
+        if self.status[o] == S_CARRIED:
+            return ()
+        return tuple(self._pickup_stops(o))
+
+    def _set_route(self, c: int, route: tuple[Stop, ...]) -> None:
+        self._route[c] = route
+        self._a_nstops[c] = len(route)
+        self._version[c] += 1
+
+    def _resequence(self, c: int) -> None:
+        """One pass of relocating each not-yet-collected order of the route to its best place."""
+        w = self.world
+        rates = self._rates[c]
+        dist = w.travel.distance_m
+        committed = self._committed[c]
+        movable = [
+            st.order
+            for st in self._route[c]
+            if st.kind == DELIVERY
+            and self.status[st.order] == S_ASSIGNED
+            and (committed is None or committed.order != st.order)
+        ]
+        for o in movable:
+            before = route_cost_cents(self._cache(c), distance=dist, rates=rates)
+            old = self._route[c]
+            self._set_route(c, tuple(st for st in old if st.order != o))
+            without = route_cost_cents(self._cache(c), distance=dist, rates=rates)
+            self.status[o] = S_PENDING
+            q = self.quote(o, c)
+            self.status[o] = S_ASSIGNED
+            if q.feasible and without + q.cost_delta_cents < before - 1.0:
+                route = list(self._route[c])
+                i, j = q.pickup_after, q.delivery_after
+                new = route[:i] + self._pickup_stops(o) + route[i:j]
+                new += [Stop(DELIVERY, o, self.orders.location[o]), *route[j:]]
+                self._set_route(c, tuple(new))
+            else:
+                self._set_route(c, old)
+
+    def _replace(self, act: ReplaceRoutes) -> list[tuple[int, str]]:
+        """Validate and install new routes; returns (order, reason) for every problem."""
+        w = self.world
+        errors: list[tuple[int, str]] = []
+        listed = {int(c) for c in act.routes}
+        new_owner: dict[int, int] = {}
+        for c, stops in act.routes.items():
+            if not 0 <= c < w.num_vehicles:
+                return [(-1, f"no courier {c}")]
+            committed = self._committed[c]
+            seen_pick: set[int] = set(self._loaded[c])
+            if committed is not None and committed.kind == PICKUP:
+                seen_pick.add(committed.order)
+            for st in stops:
+                o = st.order
+                if st.kind == BREAK:
+                    continue
+                if not 0 <= o < len(self.status):
+                    return [(o, "unknown order")]
+                s = self.status[o]
+                if s in (S_DELIVERED, S_FAILED, S_UNFILLED, S_UNSERVED, S_UNKNOWN):
+                    return [(o, f"order is {OrderStatus(s).name.lower()}")]
+                if s in (S_ASSIGNED, S_CARRIED) and self.courier_of[o] not in listed:
+                    return [(o, "order belongs to a courier whose route is not replaced")]
+                if s == S_CARRIED and self.courier_of[o] != c:
+                    return [(o, "parcel is on board another courier")]
+                if new_owner.setdefault(o, c) != c:
+                    return [(o, "order is on two routes")]
+                if st.kind == PICKUP:
+                    seen_pick.add(o)
+                elif o not in seen_pick and self._pickup_stops(o):
+                    return [(o, "delivery before pickup")]
+        # Every parcel on board a listed courier must stay there.
+        for c in listed:
+            for o in self._loaded[c]:
+                committed = self._committed[c]
+                if (
+                    self.status[o] == S_CARRIED
+                    and new_owner.get(o) != c
+                    and not (
+                        committed is not None
+                        and committed.kind == DELIVERY
+                        and committed.order == o
+                    )
+                ):
+                    return [(o, "an order on board must keep its delivery")]
+        for c in listed:
+            for st in self._route[c]:
+                if st.kind == BREAK:
+                    continue
+                o = st.order
+                if o not in new_owner and self.status[o] == S_ASSIGNED:
+                    committed = self._committed[c]
+                    if committed is not None and committed.order == o:
+                        continue
+                    self.status[o] = S_PENDING
+                    self.courier_of[o] = -1
+                    self._pending[o] = None
+        for c, stops in act.routes.items():
+            self._set_route(c, tuple(Stop(*st) for st in stops))
+            for st in stops:
+                o = st.order
+                if st.kind != BREAK and self.status[o] == S_PENDING:
+                    self.status[o] = S_ASSIGNED
+                    self._pending.pop(o, None)
+                if st.kind != BREAK:
+                    self.courier_of[o] = c
+            self._wake_courier(c)
+        return errors
+
+    def _wake_courier(self, c: int) -> None:
+        ev = self._wake[c]
+        if ev is not None and not ev.triggered and self._route[c]:
+            self._wake[c] = None
+            ev.succeed()
+
+    # ------------------------------------------------------- processes
+    def _log_event(self, kind: str, courier: int, order: int) -> None:
+        self.events.append((float(self.env.now), kind, courier, order))
+
+    def _releases(self) -> SimGen:
+        env = self.env
+        created = self.orders.created_s
+        start = self.world.horizon_start_s
+        order = sorted(range(len(created)), key=lambda o: (max(created[o], start), o))
+        for o in order:
+            t = max(created[o], start)
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            self._release(o)
+        self._released_all = True
+        self._maybe_close()
+
+    def _release(self, o: int) -> None:
+        self._num_released += 1
+        self.released_s[o] = self.now
+        if self._log:
+            self._log_event("release", -1, o)
+        parcels = self._allocate(o)
+        if parcels is None:
+            self.status[o] = S_UNFILLED
+            return
+        self.parcel_nodes[o] = list(parcels)
+        self.parcels_left[o] = max(1, len(parcels))
+        orders = self.orders
+        for n, lines in parcels.items():
+            self._parcel_lines[(o, n)] = lines
+            node = self.world.nodes[n]
+            if node.virtual:
+                self._ready_at[(o, n)] = self.now
+                self._ready_est[(o, n)] = self.now
+            else:
+                queue = len(self._pickers[n].queue) + self._pickers[n].count
+                wait = max(0, queue - node.pickers + 1) * self._mean_pick_s[n] / node.pickers
+                self._ready_est[(o, n)] = (
+                    node.available_from(self.now)
+                    + wait
+                    + node.pick_time_s_per_line * len(lines)
+                    + node.pack_time_s_per_order
+                )
+                self.env.process(self._pick(o, n))
+        plan = self._plan
+        if plan is not None and o in plan.courier_of:
+            self.status[o] = S_ASSIGNED
+            self.courier_of[o] = plan.courier_of[o]
+        elif orders.pickup_location[o] < 0 and not parcels:
+            self.status[o] = S_UNFILLED
+        else:
+            self.status[o] = S_PENDING
+            self._pending[o] = None
+            if self.params.decide_on_arrival:
+                self._decisions.append((int(DecisionKind.ARRIVAL), o, -1))
+
+    def _allocate(self, o: int) -> dict[int, list[ParcelLine]] | None:
+        """Parcels per node for order ``o`` (None if nothing can be filled)."""
+        w = self.world
+        orders = self.orders
+        if orders.pickup_location[o] >= 0:
+            return {}  # pickup-and-delivery job: nothing to pick at a node
+        lines = orders.lines[o]
+        plan = self._plan
+        stock = self._stock_left
+        out: dict[int, list[ParcelLine]] = {}
+        base = o if o < self.num_base_orders else -1
+        if plan is not None and base >= 0 and (base in plan.alloc or base in plan.pickup_nodes):
+            by_node = plan.alloc.get(base)
+            if by_node is None:
+                nodes = plan.pickup_nodes[base]
+                by_node = {nodes[0]: [(sku, q) for sku, q in lines]}
+                for n in nodes[1:]:
+                    by_node.setdefault(n, [])
+            used_lines: set[int] = set()
+            for n, allocated in by_node.items():
+                out[n] = []
+                for sku, qty in allocated:
+                    line_no = next(
+                        (k for k, (s, _) in enumerate(lines) if s == sku and k not in used_lines),
+                        len(lines),
+                    )
+                    used_lines.add(line_no)
+                    short = False
+                    if w.stock_modelled:
+                        short = bool(stock[n, sku] < qty)
+                        stock[n, sku] -= min(qty, int(stock[n, sku]))
+                    out[n].append((line_no, sku, qty, short))
+                self._node_orders[n] += 1
+            return out
+        loc = orders.location[o]
+        now = self.now
+        # Rank by when a parcel could reach the customer: wait for opening + drive.
+        times = w.travel.duration_s[self._alloc_node_locs, loc].astype(np.float64)
+        times += [w.nodes[n].available_from(now) - now for n in self._alloc_nodes]
+        ranked = [self._alloc_nodes[k] for k in np.argsort(times, kind="stable")]
+        ranked = [n for n in ranked if self._node_orders[n] < w.node_capacity_orders[n]] or ranked
+        ranked = [n for n in ranked if w.nodes[n].available_from(now) < INF] or ranked
+        if not lines or not w.stock_modelled:
+            n = ranked[0]
+            out[n] = [(k, sku, qty, False) for k, (sku, qty) in enumerate(lines)]
+            self._node_orders[n] += 1
+            return out
+        for n in ranked:
+            if all(stock[n, sku] >= qty for sku, qty in lines):
+                for sku, qty in lines:
+                    stock[n, sku] -= qty
+                out[n] = [(k, sku, qty, False) for k, (sku, qty) in enumerate(lines)]
+                self._node_orders[n] += 1
+                return out
+        for k, (sku, qty) in enumerate(lines):
+            left = qty
+            for n in ranked:
+                take = min(left, int(stock[n, sku]))
+                if take <= 0:
+                    continue
+                stock[n, sku] -= take
+                if n not in out:
+                    self._node_orders[n] += 1
+                out.setdefault(n, []).append((k, sku, take, False))
+                left -= take
+                if left == 0:
+                    break
+            if left > 0:
+                self.unfilled_lines[o] += 1
+        return out or None
+
+    def _pick(self, o: int, n: int) -> SimGen:
+        env = self.env
+        w = self.world
+        node = w.nodes[n]
+        noise = self.noise
+        stoch = w.scenario.stochastic
+        released = env.now
+        t = node.available_from(env.now)
+        if t == INF:
+            self._lose_parcel(o, n)
+            return
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        lines = self._parcel_lines[(o, n)]
+        offset = noise.line_offset[o]
+        with self._pickers[n].request() as req:
+            yield req
+            t = node.available_from(env.now)
+            if t == INF:
+                self._lose_parcel(o, n)
+                return
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            self.pick_waits_s.append(env.now - released)
+            if self._log:
+                self._log_event("pick_start", -1, o)
+            pick = 0.0
+            transfer_ready = env.now
+            for line_no, sku, qty, short in lines:
+                k = offset + line_no
+                if k < noise.line_offset[o + 1]:
+                    pick += node.pick_time_s_per_line * noise.pick_line[k]
+                    discrepancy = noise.stock_u[k] < stoch.stock_discrepancy_prob
+                else:
+                    pick += node.pick_time_s_per_line
+                    discrepancy = False
+                if short or discrepancy:
+                    transfer_ready = max(transfer_ready, self._resource(o, n, sku, qty))
+            if pick > 0:
+                yield env.timeout(pick)
+            self.picker_busy_s[n] += pick
+        with self._stations[n].request() as req:
+            yield req
+            pack = node.pack_time_s_per_order * noise.pack[o]
+            if pack > 0:
+                yield env.timeout(pack)
+        if transfer_ready > env.now:
+            yield env.timeout(transfer_ready - env.now)
+        self._parcel_ready(o, n)
+
+    def _resource(self, o: int, n: int, sku: int, qty: int) -> float:
+        """Re-source a short line from the nearest other node; returns when it is here."""
+        w = self.world
+        stock = self._stock_left
+        for other in self._resource_order[n]:
+            if stock[other, sku] >= qty:
+                stock[other, sku] -= qty
+                src = w.nodes[other]
+                travel = float(w.travel.duration_s[src.location, w.nodes[n].location])
+                if self._log:
+                    self._log_event("resourced", -1, o)
+                return self.now + travel * w.travel_factor(self.now) + src.pick_time_s_per_line
+        self.unfilled_lines[o] += 1
+        if self._log:
+            self._log_event("unfilled_line", -1, o)
+        return self.now
+
+    def _parcel_ready(self, o: int, n: int) -> None:
+        key = (o, n)
+        self._ready_at[key] = self.now
+        self._ready_est[key] = self.now
+        if self._log:
+            self._log_event("parcel_ready", -1, o)
+        ev = self._ready_ev.pop(key, None)
+        if ev is not None:
+            ev.succeed()
+
+    def _lose_parcel(self, o: int, n: int) -> None:
+        """The node closed for good before the parcel could be picked: it never comes."""
+        key = (o, n)
+        self._lost.add(key)
+        self._ready_est[key] = INF
+        if self._log:
+            self._log_event("parcel_lost", -1, o)
+        ev = self._ready_ev.pop(key, None)
+        if ev is not None:
+            ev.succeed()
+
+    def _drop(self, c: int, o: int) -> None:
+        """Courier ``c`` gives up order ``o`` (its parcel cannot be collected)."""
+        self._set_route(c, tuple(st for st in self._route[c] if st.order != o))
+        for key in [key for key in self._carried[c] if key[0] == o]:
+            self._carried[c].discard(key)
+        if o in self._loaded[c]:
+            self._loaded[c].discard(o)
+            self._load[c] -= self.orders.demand[o]
+        self.status[o] = S_UNSERVED
+        if self._log:
+            self._log_event("dropped", c, o)
+
+    def _wait_ready(self, o: int, n: int) -> simpy.Event | None:
+        key = (o, n)
+        if key in self._ready_at or key in self._lost:
+            return None
+        ev = self._ready_ev.get(key)
+        if ev is None:
+            ev = self._ready_ev[key] = self.env.event()
+        return ev
+
+    def _ticks(self, every: float) -> SimGen:
+        env = self.env
+        while not self._closing:
+            yield env.timeout(every)
+            if self._closing:
+                break
+            self._decisions.append((int(DecisionKind.TICK), -1, -1))
+            self._maybe_close()
+
+    def _work_time(self, c: int, start: float, duration: float) -> float:
+        """Duration of an activity starting at ``start``, stretched by breakdowns."""
+        times = self.noise.breakdowns[c]
+        if not times:
+            return duration
+        ptr = self._breakdown_ptr[c]
+        while ptr < len(times) and times[ptr] < start:
+            ptr += 1
+        end = start + duration
+        extra = self.world.scenario.stochastic.breakdown_duration_s
+        while ptr < len(times) and times[ptr] < end:
+            end += extra
+            duration += extra
+            ptr += 1
+            if self._log:
+                self.events.append((times[ptr - 1], "breakdown", c, -1))
+        self._breakdown_ptr[c] = ptr
+        return duration
+
+    def _courier(self, c: int) -> SimGen:
+        env = self.env
+        w = self.world
+        noise = self.noise
+        orders = self.orders
+        p = self.params
+        dur = w.travel.duration_s
+        dist = w.travel.distance_m
+        shift_start = w.shift_start_s[c]
+        shift_end = w.shift_end_s[c]
+        plan = self._plan
+        if plan is not None and c in plan.stops:
+            depart = plan.start_s[c]
+            for o in plan.preload.get(c, []):
+                for n in self._wait_parcels(o):
+                    ev = self._wait_ready(o, n)
+                    if ev is not None:
+                        yield ev
+                self._board(c, o, all_parcels=True)
+            if depart > env.now:
+                yield env.timeout(depart - env.now)
+        elif shift_start > env.now:
+            yield env.timeout(shift_start - env.now)
+        per_km = w.cost_per_km_cents[c]
+        fail_p = w.scenario.stochastic.failed_delivery_prob
+        while True:
+            route = self._route[c]
+            if not route:
+                if self._closing or env.now >= shift_end:
+                    break
+                self._idle[c] = True
+                self._a_idle[c] = True
+                ev = self._wake[c] = env.event()
+                if p.decide_on_courier_free:
+                    self._decisions.append((int(DecisionKind.COURIER_FREE), -1, c))
+                self._maybe_close()
+                if math.isfinite(shift_end):
+                    yield ev | env.timeout(max(0.0, shift_end - env.now))
+                else:
+                    yield ev
+                self._wake[c] = None
+                self._idle[c] = False
+                self._a_idle[c] = False
+                continue
+            stop = route[0]
+            self._committed[c] = stop
+            self._route[c] = route[1:]
+            self._a_anchor[c] = stop.location
+            self._a_nstops[c] = len(route) - 1
+            self._version[c] += 1
+            now = env.now
+            a, b = self.loc[c], stop.location
+            base = float(dur[a, b])
+            if stop.kind == PICKUP:
+                nf = noise.travel_to_pickup[stop.order]
+            elif stop.kind == DELIVERY:
+                nf = noise.travel_to_delivery[stop.order]
+            else:
+                nf = 1.0
+            planned = base * w.travel_factor(now)
+            self._est_free[c] = self._a_free[c] = self._estimate_departure(stop, now + planned)
+            if self.first_departure_s[c] != self.first_departure_s[c]:
+                self.first_departure_s[c] = self._a_first[c] = now
+                self.cost_fixed += w.fixed_cost_cents[c]
+            if base > 0:
+                travel = self._work_time(c, now, planned * nf)
+                self.busy_s[c] += travel
+                yield env.timeout(travel)
+                d = float(dist[a, b])
+                self.distance_m[c] += d
+                self.cost_distance += per_km * d / 1000.0
+            self.loc[c] = b
+            arrival = env.now
+            if self._log:
+                self._log_event("arrive", c, stop.order)
+            # When may service start?
+            o = stop.order
+            if stop.kind == PICKUP:
+                if stop.node >= 0:
+                    ev = self._wait_ready(o, stop.node)
+                    if ev is not None:
+                        yield ev
+                    t = w.nodes[stop.node].available_from(env.now)
+                    if t == INF or (o, stop.node) in self._lost:
+                        self._drop(c, o)
+                        self._committed[c] = None
+                        self._a_anchor[c] = self.loc[c]
+                        self._a_free[c] = shift_start
+                        self._version[c] += 1
+                        continue
+                    svc = float(p.node_pickup_service_s)
+                else:
+                    t = max(env.now, orders.pickup_tw_start[o])
+                    svc = orders.pickup_service_s[o]
+                svc *= noise.service_pickup[o]
+            elif stop.kind == DELIVERY:
+                t0 = earliest_service_start_f(orders.windows[o], env.now)
+                t = env.now if t0 is None else t0
+                svc = orders.service_s[o] * noise.service_delivery[o]
+            else:
+                assert plan is not None
+                b_start, svc = plan.breaks[stop.aux]
+                t = max(env.now, b_start)
+            if p.hold_to_plan and plan is not None:
+                t = max(t, plan.planned_start.get((c, stop.kind, o, stop.node), t))
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            start = env.now
+            self._est_free[c] = self._a_free[c] = start + (
+                orders.service_s[o] if stop.kind == DELIVERY else (svc if svc > 0 else 0.0)
+            )
+            if svc > 0:
+                svc = self._work_time(c, start, svc)
+                self.busy_s[c] += svc
+                yield env.timeout(svc)
+            depart = env.now
+            self.last_activity_s[c] = self._a_last[c] = depart
+            if p.record_routes:
+                self.executed[c].append((stop.kind, o, stop.node, arrival, start, depart))
+            if stop.kind == PICKUP:
+                self._collect(c, o, stop.node)
+            elif stop.kind == DELIVERY:
+                self._deliver(c, o, start, fail_p)
+            self._committed[c] = None
+            self._a_anchor[c] = self.loc[c]
+            self._a_free[c] = shift_start
+            self._version[c] += 1
+        # Home.
+        self._idle[c] = False
+        self._a_idle[c] = False
+        home = w.vehicle_end_loc[c]
+        if self.loc[c] != home and self.first_departure_s[c] == self.first_departure_s[c]:
+            now = env.now
+            base = float(dur[self.loc[c], home])
+            travel = self._work_time(c, now, base * w.travel_factor(now) * noise.travel_home[c])
+            self.busy_s[c] += travel
+            yield env.timeout(travel)
+            d = float(dist[self.loc[c], home])
+            self.distance_m[c] += d
+            self.cost_distance += per_km * d / 1000.0
+            self.loc[c] = home
+            self._a_anchor[c] = home
+            self.last_activity_s[c] = self._a_last[c] = env.now
+        if self._log:
+            self._log_event("home", c, -1)
+        self._home[c] = True
+        self._a_home[c] = True
+
+    def _wait_parcels(self, o: int) -> list[int]:
+        return [n for n in self.parcel_nodes[o] if n >= 0]
+
+    def _estimate_departure(self, stop: Stop, arrival: float) -> float:
+        """Expected departure from ``stop`` given an expected arrival (no noise)."""
+        orders = self.orders
+        o = stop.order
+        if stop.kind == DELIVERY:
+            return max(arrival, orders.tw_start[o]) + orders.service_s[o]
+        if stop.kind == PICKUP:
+            if stop.node >= 0:
+                ready = self._ready_est.get((o, stop.node), arrival)
+                return max(arrival, ready) + self.params.node_pickup_service_s
+            return max(arrival, orders.pickup_tw_start[o]) + orders.pickup_service_s[o]
+        assert self._plan is not None
+        b_start, b_dur = self._plan.breaks[stop.aux]
+        return max(arrival, b_start) + b_dur
+
+    def _board(self, c: int, o: int, *, all_parcels: bool, node: int = -1) -> None:
+        if all_parcels:
+            for n in self.parcel_nodes[o] or [-1]:
+                self._carried[c].add((o, n))
+        else:
+            self._carried[c].add((o, node))
+        if o not in self._loaded[c]:
+            self._loaded[c].add(o)
+            self._load[c] += self.orders.demand[o]
+        if self.status[o] in (S_ASSIGNED, S_PENDING):
+            self.status[o] = S_CARRIED
+            self.courier_of[o] = c
+
+    def _collect(self, c: int, o: int, n: int) -> None:
+        self._board(c, o, all_parcels=False, node=n)
+
+    def _deliver(self, c: int, o: int, start: float, fail_p: float) -> None:
+        carried = [key for key in self._carried[c] if key[0] == o]
+        if not carried:
+            if self._log:
+                self._log_event("nothing_to_deliver", c, o)
+            return
+        for key in carried:
+            self._carried[c].discard(key)
+        if o in self._loaded[c]:
+            self._loaded[c].discard(o)
+            self._load[c] -= self.orders.demand[o]
+        if self.noise.fail_u[o] < fail_p:
+            self.status[o] = S_FAILED
+            self.num_failed += 1
+            self.cost_failed += float(self.world.scenario.costs.failed_delivery_cents)
+            self.completed_s[o] = start
+            if self._log:
+                self._log_event("failed", c, o)
+            return
+        self.parcels_left[o] -= len(carried)
+        if self.parcels_left[o] > 0:
+            return
+        self.status[o] = S_DELIVERED
+        self._num_delivered += 1
+        self.completed_s[o] = start
+        late = lateness(self.orders.windows[o], start)
+        self.lateness_s[o] = late
+        if late > 0:
+            self.cost_lateness += self.world.scenario.costs.lateness_cents_per_min * late / 60.0
+        if self._log:
+            self._log_event("deliver", c, o)
+
+    # -------------------------------------------------------------- closing
+    def _maybe_close(self) -> None:
+        """Close the day once nothing more can happen: send idle couriers home."""
+        if self._closing or not self._released_all:
+            return
+        if self._pending and self.now < self.world.horizon_end_s:
+            return
+        if any(self._route) or any(x is not None for x in self._committed):
+            return
+        self._closing = True
+        for o in list(self._pending):
+            self.status[o] = S_UNSERVED
+        self._pending.clear()
+        for c in range(self.world.num_vehicles):
+            ev = self._wake[c]
+            if ev is not None and not ev.triggered:
+                self._wake[c] = None
+                ev.succeed()
+
+    def _finish(self) -> None:
+        """Cut the day off: undelivered orders are unserved; couriers drive home (expected)."""
+        self._finished = True
+        w = self.world
+        for c in range(w.num_vehicles):
+            if self._home[c] or self.first_departure_s[c] != self.first_departure_s[c]:
+                continue
+            home = w.vehicle_end_loc[c]
+            d = float(w.travel.distance_m[self.loc[c], home])
+            t = float(w.travel.duration_s[self.loc[c], home])
+            self.distance_m[c] += d
+            self.cost_distance += w.cost_per_km_cents[c] * d / 1000.0
+            self.last_activity_s[c] = max(self.now, self.last_activity_s[c]) + t
+            self._a_last[c] = self.last_activity_s[c]
+            self._home[c] = True
+            self._a_home[c] = True
+        for o, s in enumerate(self.status):
+            if s in (S_PENDING, S_ASSIGNED, S_CARRIED):
+                self.status[o] = S_UNSERVED
+        self._result = SimulationResult.from_simulator(self)
+
+
+def earliest_service_start_f(
+    windows: tuple[tuple[float, float], ...], arrival: float
+) -> float | None:
+    """First time at or after ``arrival`` inside one of the windows (None if all are past)."""
+    if not windows:
+        return arrival
+    for start, end in windows:
+        if arrival <= end:
+            return arrival if arrival >= start else start
+    return None
+
+
+def lateness(windows: tuple[tuple[float, float], ...], start: float) -> float:
+    """Seconds the service start is after the end of the last window that opened before it."""
+    if not windows:
+        return 0.0
+    best = INF
+    for w_start, w_end in windows:
+        if w_start <= start <= w_end:
+            return 0.0
+        if start > w_end:
+            best = start - w_end
+    return 0.0 if best == INF else best
+
+
+__all__ = [
+    "DispatchSimulator",
+    "earliest_service_start",
+    "earliest_service_start_f",
+    "lateness",
+]

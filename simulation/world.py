@@ -1,0 +1,395 @@
+"""A scenario compiled for fast simulation: location indices, dense travel tables, plain arrays.
+
+The twin, its policies and the RL environment never touch pydantic objects in their hot loops:
+everything they need is compiled once per scenario into a :class:`World` (numpy arrays and
+Python lists indexed by integers). Compiling is deterministic and has no randomness.
+
+Indices: locations ``0..num_locations-1``; nodes ``0..num_nodes-1`` (real fulfilment nodes
+first, then one *virtual depot* per distinct vehicle start when the scenario has no nodes);
+vehicles (couriers) ``0..num_vehicles-1``; base orders ``0..num_orders-1`` in scenario order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scenarios.errors import InputError
+from scenarios.geo import Location
+from scenarios.model import Scenario
+from scenarios.travel import TravelModel
+
+INF = math.inf
+BLOCK_ROWS = 512
+MAX_DENSE_LOCATIONS = 20_000
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class TravelTable:
+    """Free-flow travel durations (s) and distances (m) between every pair of world locations."""
+
+    duration_s: NDArray[np.int32]
+    distance_m: NDArray[np.int32]
+
+    @property
+    def size(self) -> int:
+        """Number of locations."""
+        return int(self.duration_s.shape[0])
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A fulfilment node (or virtual depot) as plain data."""
+
+    id: str
+    location: int
+    pickers: int
+    packing_stations: int
+    pick_time_s_per_line: float
+    pack_time_s_per_order: float
+    processing_s: float
+    closed: tuple[tuple[float, float], ...]
+    virtual: bool = False
+
+    def available_from(self, t_s: float) -> float:
+        """Earliest time at or after ``t_s`` when the node is open and not in an outage."""
+        for start, end in self.closed:
+            if start <= t_s < end:
+                t_s = end
+            elif start > t_s:
+                break
+        return t_s
+
+
+@dataclass(frozen=True)
+class OrderData:
+    """Static data of orders, one entry per order (index = position)."""
+
+    ids: list[str]
+    location: list[int]
+    windows: list[tuple[tuple[float, float], ...]]
+    tw_start: list[float]
+    tw_end: list[float]
+    service_s: list[float]
+    demand: list[tuple[float, ...]]
+    created_s: list[float]
+    penalty_cents: list[float]
+    lines: list[tuple[tuple[int, int], ...]]
+    pickup_location: list[int]
+    pickup_tw_start: list[float]
+    pickup_service_s: list[float]
+    skills: list[frozenset[str]]
+    template: list[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def extended(self, other: OrderData) -> OrderData:
+        """This table followed by ``other``."""
+        return OrderData(
+            **{
+                name: getattr(self, name) + getattr(other, name)
+                for name in self.__dataclass_fields__
+            }
+        )
+
+    def subset(self, indices: list[int]) -> OrderData:
+        """The rows ``indices`` (in that order)."""
+        return OrderData(
+            **{
+                name: [getattr(self, name)[i] for i in indices]
+                for name in self.__dataclass_fields__
+            }
+        )
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything the twin needs about one scenario, compiled once (no randomness)."""
+
+    scenario: Scenario
+    locations: list[Location]
+    travel: TravelTable
+    nodes: list[NodeInfo]
+    node_index: dict[str, int]
+    sku_index: dict[str, int]
+    stock_modelled: bool
+    inventory: IntArray
+    safety_stock: IntArray
+    node_capacity_orders: list[float]
+    vehicle_ids: list[str]
+    vehicle_index: dict[str, int]
+    vehicle_start_loc: list[int]
+    vehicle_end_loc: list[int]
+    shift_start_s: list[float]
+    shift_end_s: list[float]
+    capacity: FloatArray
+    cost_per_km_cents: list[float]
+    cost_per_hour_cents: list[float]
+    fixed_cost_cents: list[float]
+    vehicle_skills: list[frozenset[str]]
+    orders: OrderData
+    order_index: dict[str, int]
+    horizon_start_s: float
+    horizon_end_s: float
+    num_dims: int
+    loc_of: dict[Location, int] = field(repr=False)
+
+    @property
+    def num_nodes(self) -> int:
+        """Nodes including virtual depots."""
+        return len(self.nodes)
+
+    @property
+    def num_vehicles(self) -> int:
+        """Couriers."""
+        return len(self.vehicle_ids)
+
+    @property
+    def num_orders(self) -> int:
+        """Base orders (the scenario's own)."""
+        return len(self.orders)
+
+    @property
+    def has_real_nodes(self) -> bool:
+        """True when the scenario has fulfilment nodes (else virtual depots stand in)."""
+        return any(not n.virtual for n in self.nodes)
+
+    def travel_factor(self, t_s: float) -> float:
+        """Deterministic travel multiplier at departure ``t_s``: profile x weather x slowdowns."""
+        stoch = self.scenario.stochastic
+        factor = stoch.travel_factor_at(t_s)
+        if stoch.use_travel_profile and self.scenario.travel.profile:
+            factor *= self.scenario.travel.factor_at(t_s)
+        return factor
+
+    def location_of(self, loc: Location | None, *, where: str) -> int:
+        """Index of a location known to the world (InputError if it is not)."""
+        if loc is None or loc not in self.loc_of:
+            raise InputError(where, f"location {loc} is not a location of the scenario")
+        return self.loc_of[loc]
+
+
+def compile_world(scenario: Scenario) -> World:
+    """Compile a scenario into a :class:`World` (travel tables over all its locations)."""
+    locations: list[Location] = []
+    loc_of: dict[Location, int] = {}
+
+    def add(loc: Location) -> int:
+        idx = loc_of.get(loc)
+        if idx is None:
+            idx = len(locations)
+            loc_of[loc] = idx
+            locations.append(loc)
+        return idx
+
+    for node in scenario.nodes:
+        add(node.location)
+    for vehicle in scenario.vehicles:
+        add(vehicle.start_location)
+        add(vehicle.end)
+    for order in scenario.orders:
+        add(order.location)
+        if order.pickup is not None:
+            add(order.pickup.location)
+    if len(locations) > MAX_DENSE_LOCATIONS:
+        raise InputError(
+            "orders",
+            f"{len(locations)} distinct locations; the twin keeps dense travel tables and "
+            f"supports at most {MAX_DENSE_LOCATIONS}",
+        )
+    travel = _travel_table(scenario.travel, locations)
+
+    horizon_start = float(scenario.horizon.start_s)
+    horizon_end = float(scenario.horizon.end_s)
+    nodes, node_index = _nodes(scenario, loc_of)
+    if not nodes:
+        for vehicle in scenario.vehicles:
+            loc = loc_of[vehicle.start_location]
+            if any(n.location == loc for n in nodes):
+                continue
+            name = f"depot:{vehicle.id}"
+            nodes.append(NodeInfo(name, loc, 1_000_000, 1_000_000, 0.0, 0.0, 0.0, (), True))
+            node_index[name] = len(nodes) - 1
+
+    sku_index = _sku_index(scenario)
+    sku_ids = list(sku_index)
+    stock_modelled = any(node.inventory for node in scenario.nodes)
+    inventory = np.zeros((len(nodes), len(sku_ids)), dtype=np.int64)
+    safety = np.zeros((len(nodes), len(sku_ids)), dtype=np.int64)
+    for n, node in enumerate(scenario.nodes):
+        for sku, qty in node.inventory.items():
+            inventory[n, sku_index[sku]] = qty
+        for sku, k in sku_index.items():
+            safety[n, k] = node.safety_stock_for(sku)
+    node_capacity_orders = [
+        float(node.capacity_orders) if node.capacity_orders is not None else INF
+        for node in scenario.nodes
+    ] + [INF] * (len(nodes) - len(scenario.nodes))
+
+    dims = scenario.capacity_dims
+    num_dims = len(dims)
+    vehicles = scenario.vehicles
+    capacity = np.full((len(vehicles), num_dims), INF, dtype=np.float64)
+    for v, vehicle in enumerate(vehicles):
+        if vehicle.capacity:
+            capacity[v, :] = vehicle.capacity
+    orders = _orders(scenario, loc_of, sku_index)
+    return World(
+        scenario=scenario,
+        locations=locations,
+        travel=travel,
+        nodes=nodes,
+        node_index=node_index,
+        sku_index=sku_index,
+        stock_modelled=stock_modelled,
+        inventory=inventory,
+        safety_stock=safety,
+        node_capacity_orders=node_capacity_orders,
+        vehicle_ids=[v.id for v in vehicles],
+        vehicle_index={v.id: i for i, v in enumerate(vehicles)},
+        vehicle_start_loc=[loc_of[v.start_location] for v in vehicles],
+        vehicle_end_loc=[loc_of[v.end] for v in vehicles],
+        shift_start_s=[
+            float(v.shift.start_s) if v.shift is not None else horizon_start for v in vehicles
+        ],
+        shift_end_s=[float(v.shift.end_s) if v.shift is not None else INF for v in vehicles],
+        capacity=capacity,
+        cost_per_km_cents=[float(v.cost_per_km_cents) for v in vehicles],
+        cost_per_hour_cents=[float(v.cost_per_hour_cents) for v in vehicles],
+        fixed_cost_cents=[float(v.fixed_cost_cents) for v in vehicles],
+        vehicle_skills=[frozenset(v.skills) for v in vehicles],
+        orders=orders,
+        order_index={o.id: i for i, o in enumerate(scenario.orders)},
+        horizon_start_s=horizon_start,
+        horizon_end_s=horizon_end,
+        num_dims=num_dims,
+        loc_of=loc_of,
+    )
+
+
+def _travel_table(model: TravelModel, locations: list[Location]) -> TravelTable:
+    """Dense int32 tables, computed in row blocks on a private copy of the travel model."""
+    n = len(locations)
+    dur = np.zeros((n, n), dtype=np.int32)
+    dist = np.zeros((n, n), dtype=np.int32)
+    if n == 0:
+        return TravelTable(dur, dist)
+    # A private copy keeps the scenario's own matrix cache free of our large blocks; road
+    # networks keep their loaded graph (building it is the expensive part).
+    private = (
+        model if model.kind == "road_network" else type(model).model_validate(model.model_dump())
+    )
+    for start in range(0, n, BLOCK_ROWS):
+        stop = min(n, start + BLOCK_ROWS)
+        block = private.matrix(locations[start:stop], locations)
+        dur[start:stop] = np.minimum(block.duration_s, np.iinfo(np.int32).max)
+        dist[start:stop] = np.minimum(block.distance_m, np.iinfo(np.int32).max)
+    return TravelTable(dur, dist)
+
+
+def _closed_intervals(
+    opening: list[tuple[float, float]], outages: list[tuple[float, float]]
+) -> tuple[tuple[float, float], ...]:
+    """Sorted, merged intervals during which a node cannot work."""
+    closed: list[tuple[float, float]] = list(outages)
+    if opening:
+        prev = 0.0
+        for start, end in opening:
+            if start > prev:
+                closed.append((prev, start))
+            prev = end
+        closed.append((prev, INF))
+    closed.sort()
+    merged: list[tuple[float, float]] = []
+    for start, end in closed:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
+def _nodes(
+    scenario: Scenario, loc_of: dict[Location, int]
+) -> tuple[list[NodeInfo], dict[str, int]]:
+    outages: dict[str, list[tuple[float, float]]] = {}
+    node_ids = {n.id for n in scenario.nodes}
+    for k, outage in enumerate(scenario.stochastic.node_outages):
+        if outage.node_id not in node_ids:
+            raise InputError(
+                f"stochastic.node_outages.{k}.node_id", f"unknown node {outage.node_id!r}"
+            )
+        # A closed window [start, end] blocks work until ``end`` (closed intervals, +1 s).
+        outages.setdefault(outage.node_id, []).append(
+            (float(outage.window.start_s), float(outage.window.end_s))
+        )
+    nodes = []
+    for node in scenario.nodes:
+        # Opening hours are closed windows [start, end]: the node works while start <= t <= end.
+        opening = [(float(w.start_s), float(w.end_s)) for w in node.opening_hours]
+        nodes.append(
+            NodeInfo(
+                id=node.id,
+                location=loc_of[node.location],
+                pickers=node.pickers,
+                packing_stations=node.packing_stations,
+                pick_time_s_per_line=float(node.pick_time_s_per_line),
+                pack_time_s_per_order=float(node.pack_time_s_per_order),
+                processing_s=float(node.processing_s),
+                closed=_closed_intervals(opening, outages.get(node.id, [])),
+            )
+        )
+    return nodes, {n.id: i for i, n in enumerate(nodes)}
+
+
+def _sku_index(scenario: Scenario) -> dict[str, int]:
+    """Catalogue SKUs first, then any other SKU seen in inventories or order lines."""
+    index: dict[str, int] = {}
+    for s in scenario.skus:
+        index.setdefault(s.id, len(index))
+    for node in scenario.nodes:
+        for sku in node.inventory:
+            index.setdefault(sku, len(index))
+    for order in scenario.orders:
+        for line in order.lines:
+            index.setdefault(line.sku, len(index))
+    return index
+
+
+def _orders(scenario: Scenario, loc_of: dict[Location, int], sku_pos: dict[str, int]) -> OrderData:
+    dims = scenario.capacity_dims
+    unserved = float(scenario.costs.unserved_cents)
+    cols: dict[str, list[object]] = {name: [] for name in OrderData.__dataclass_fields__}
+    for i, order in enumerate(scenario.orders):
+        windows = tuple((float(w.start_s), float(w.end_s)) for w in order.time_windows)
+        cols["ids"].append(order.id)
+        cols["location"].append(loc_of[order.location])
+        cols["windows"].append(windows)
+        cols["tw_start"].append(windows[0][0] if windows else 0.0)
+        cols["tw_end"].append(windows[-1][1] if windows else INF)
+        cols["service_s"].append(float(order.service_s))
+        cols["demand"].append(tuple(float(x) for x in order.demand_vector(dims)))
+        cols["created_s"].append(float(order.created_s))
+        cols["penalty_cents"].append(
+            float(order.penalty_cents) if order.penalty_cents is not None else unserved
+        )
+        cols["lines"].append(tuple((sku_pos[ln.sku], ln.quantity) for ln in order.lines))
+        if order.pickup is not None:
+            pw = order.pickup.time_windows
+            cols["pickup_location"].append(loc_of[order.pickup.location])
+            cols["pickup_tw_start"].append(float(pw[0].start_s) if pw else 0.0)
+            cols["pickup_service_s"].append(float(order.pickup.service_s))
+        else:
+            cols["pickup_location"].append(-1)
+            cols["pickup_tw_start"].append(0.0)
+            cols["pickup_service_s"].append(0.0)
+        cols["skills"].append(frozenset(order.required_skills))
+        cols["template"].append(i)
+    return OrderData(**cols)  # type: ignore[arg-type]
