@@ -19,6 +19,7 @@ import numpy as np
 import pyvrp
 
 from solvers.routing.engines.base import EngineResult, EngineSettings
+from solvers.routing.greedy import greedy_routes
 from solvers.routing.problem import UNLIMITED, RoutingProblem
 
 _MISSING = 1 << 44  # pyvrp.constants.MAX_VALUE: a missing arc
@@ -50,25 +51,32 @@ class PyVRPEngine:
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
         """Search until the time limit (or iteration limit) and decode the best solution."""
         t0 = time.perf_counter()
-        data, type_vehicles, decode = build_data(problem)
+        # Probe with the greedy construction: if it cannot place every mandatory order the
+        # fleet may be too small, so mandatory orders become optional with a prize larger
+        # than any plan (PyVRP then drops what cannot fit instead of returning nothing).
+        _, left = greedy_routes(problem, initial=settings.initial or None)
+        relax = any(problem.orders[o].penalty is None for o in left)
+        prizes = _prizes(problem) if relax else None
+        data, type_vehicles, decode = build_data(problem, mandatory_prizes=prizes)
+        max_penalty = _max_penalty(problem, prizes)
         init = _initial_solution(problem, data, type_vehicles, settings.initial)
         limit = settings.time_limit_s - (time.perf_counter() - t0)
         workers = max(1, settings.num_workers)
         seeds = [settings.seed + k for k in range(workers)]
         results: list[tuple[bool, int, pyvrp.Solution]] = []
         if workers == 1:
-            results.append(_run(data, limit, settings.max_iterations, seeds[0], init))
+            results.append(_run(data, limit, settings.max_iterations, seeds[0], init, max_penalty))
         else:
             ctx = mp.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx) as pool:
                 futures: list[Future[tuple[bool, int, pyvrp.Solution]]] = [
                     pool.submit(
-                        _run, data, limit, settings.max_iterations, s, init
+                        _run, data, limit, settings.max_iterations, s, init, max_penalty
                     )
                     for s in seeds[1:]
                 ]
                 results.append(
-                    _run(data, limit, settings.max_iterations, seeds[0], init)
+                    _run(data, limit, settings.max_iterations, seeds[0], init, max_penalty)
                 )
                 results.extend(f.result() for f in futures)
         # Feasible first, then cheapest; ties go to the lowest seed (deterministic).
@@ -89,6 +97,7 @@ def _run(
     max_iterations: int | None,
     seed: int,
     init: object | None,
+    max_penalty: float | None = None,
 ) -> tuple[bool, int, object]:
     """One PyVRP search; returns (feasible, cost, solution)."""
     import pyvrp
@@ -101,15 +110,21 @@ def _run(
     with warnings.catch_warnings():
         # PenaltyBoundWarning on infeasible instances: we report those ourselves
         warnings.simplefilter("ignore")
-        res = _solve(data, stop, seed, init)
+        res = _solve(data, stop, seed, init, max_penalty)
     sol = res.best
     return sol.is_feasible(), int(res.cost()) if sol.is_feasible() else 2**62, sol
 
 
-def _solve(data: object, stop: object, seed: int, init: object | None) -> pyvrp.Result:
+def _solve(
+    data: object, stop: object, seed: int, init: object | None, max_penalty: float | None
+) -> pyvrp.Result:
+    params = pyvrp.SolveParams()
+    if max_penalty is not None:
+        params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=max_penalty))
     return pyvrp.solve(
         data,  # type: ignore[arg-type]
-        stop=stop,
+        stop=stop,  # type: ignore[arg-type]
+        params=params,
         seed=seed,
         collect_stats=False,
         display=False,
@@ -117,9 +132,47 @@ def _solve(data: object, stop: object, seed: int, init: object | None) -> pyvrp.
     )
 
 
-def build_data(problem: RoutingProblem) -> tuple[object, list[list[int]], object]:
-    """PyVRP ProblemData, the vehicles of each type, and a decoder for its solutions."""
-    import pyvrp
+def _max_penalty(problem: RoutingProblem, prizes: list[int] | None) -> float | None:
+    """PyVRP's penalty bound scaled to our cost units (None = PyVRP's default).
+
+    PyVRP bounds the penalty per unit of excess load or time warp (100,000 by default); when
+    arcs are priced in milli-cents or prizes are large, an infeasible plan could look cheaper
+    than a feasible one, so the bound grows with the price of distance and the largest prize.
+    """
+    price = max((v.unit_distance_cost for v in problem.vehicles), default=1)
+    top = max([o.penalty or 0 for o in problem.orders] + (prizes or []) + [0])
+    bound = max(100_000.0 * max(1, price), 10.0 * top)
+    return None if bound <= 100_000.0 else bound
+
+
+def _prizes(problem: RoutingProblem) -> list[int]:
+    """Per order, a prize well above what serving it can cost (a dedicated vehicle).
+
+    Not astronomically large: PyVRP's penalties for excess load and time warp are bounded,
+    and a prize above them would make an infeasible plan look cheaper than dropping an order.
+    """
+    out = []
+    for info in problem.orders:
+        nodes = [problem.tasks[t].node for t in info.tasks]
+        worst = 0
+        for v in problem.vehicles:
+            path = [v.start_node, *nodes, v.end_node]
+            dist = sum(int(problem.distance[a, b]) for a, b in zip(path, path[1:], strict=False))
+            dur = sum(int(problem.duration[a, b]) for a, b in zip(path, path[1:], strict=False))
+            worst = max(
+                worst, v.fixed_cost + v.unit_distance_cost * dist + v.unit_duration_cost * dur
+            )
+        out.append(10 * worst + 1000)
+    return out
+
+
+def build_data(
+    problem: RoutingProblem, mandatory_prizes: list[int] | None = None
+) -> tuple[object, list[list[int]], object]:
+    """PyVRP ProblemData, the vehicles of each type, and a decoder for its solutions.
+
+    With ``mandatory_prizes`` mandatory orders are modelled as optional with these prizes.
+    """
 
     p = problem
     nd = p.num_depot_nodes
@@ -133,9 +186,13 @@ def build_data(problem: RoutingProblem) -> tuple[object, list[list[int]], object
     shipments: list[pyvrp.Shipment] = []
     client_task: list[int] = []
     shipment_tasks: list[tuple[int, int]] = []
-    for info in p.orders:
-        prize = 0 if info.penalty is None else info.penalty
-        required = info.penalty is None
+    for oi, info in enumerate(p.orders):
+        if info.penalty is not None:
+            prize, required = info.penalty, False
+        elif mandatory_prizes is not None:
+            prize, required = mandatory_prizes[oi], False
+        else:
+            prize, required = 0, True
         if info.from_depot:
             t = p.tasks[info.delivery]
             lo, hi = t.windows[0] if t.windows else (0, _BIG_TW)

@@ -1,0 +1,173 @@
+"""The independent plan validator: a known-good solution passes, each broken rule is named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenarios import Location, Plan, PlannedStop, Route, Scenario, TimeWindow, Vehicle
+from scenarios.io import load_scenario
+from scenarios.plan import PlanStatus, StopKind, Unassigned, UnassignedReason
+from solvers.validate import validate_plan
+
+
+def _plan_from_sequences(s: Scenario, routes: list[list[str]]) -> Plan:
+    """A plan built by hand (earliest times), independent of the solver code."""
+    out = []
+    total = 0
+    for k, seq in enumerate(routes):
+        veh = s.vehicles[k]
+        locs = [veh.start_location] + [s.order(o).location for o in seq] + [veh.end]
+        m = s.travel.matrix(locs)
+        t = 0
+        stops = []
+        dist = 0
+        for i, oid in enumerate(seq):
+            order = s.order(oid)
+            arr = t + int(m.duration_s[i, i + 1])
+            dist += int(m.distance_m[i, i + 1])
+            start = max(arr, order.time_windows[0].start_s) if order.time_windows else arr
+            stops.append(
+                PlannedStop(order_id=oid, arrival_s=arr, start_s=start, departure_s=start + order.service_s)
+            )
+            t = start + order.service_s
+        dist += int(m.distance_m[len(seq), len(seq) + 1])
+        end = t + int(m.duration_s[len(seq), len(seq) + 1])
+        out.append(Route(vehicle_id=veh.id, stops=stops, start_s=0, end_s=end, distance_m=dist))
+        total += dist
+    return Plan(routes=out, distance_m=total)
+
+
+def _read_sol(path: Path) -> list[list[str]]:
+    routes = []
+    for line in path.read_text().splitlines():
+        if line.startswith("Route"):
+            routes.append(line.split(":", 1)[1].split())
+    return routes
+
+
+def test_cvrplib_bks_solution_costs_its_bks(instances_dir: Path) -> None:
+    s = load_scenario(instances_dir / "cvrplib_x" / "X-n101-k25.vrp")
+    plan = _plan_from_sequences(s, _read_sol(instances_dir / "cvrplib_x" / "X-n101-k25.sol"))
+    check = validate_plan(s, plan)
+    assert check.ok, check.summary()
+    assert check.distance_m == 27591
+    assert check.num_vehicles == 26
+    assert check.num_served == 100
+
+
+@pytest.fixture()
+def tiny() -> Scenario:
+    depot = Location(x=0, y=0)
+    return Scenario(
+        orders=[
+            {"id": "a", "location": {"x": 100, "y": 0}, "demand": [2],
+             "time_windows": [{"start_s": 0, "end_s": 500}], "service_s": 10},
+            {"id": "b", "location": {"x": 200, "y": 0}, "demand": [2]},
+            {"id": "c", "location": {"x": 0, "y": 300}, "demand": [1], "required_skills": ["x"],
+             "pickup": {"location": {"x": 0, "y": 100}}},
+        ],  # type: ignore[list-item]
+        vehicles=[
+            Vehicle(id="v1", start_location=depot, capacity=[3], skills=["x"]),
+            Vehicle(id="v2", start_location=depot, capacity=[4],
+                    shift=TimeWindow(start_s=0, end_s=2000)),
+        ],
+    )
+
+
+def _good(tiny: Scenario) -> Plan:
+    return Plan(
+        routes=[
+            Route(vehicle_id="v1", start_s=0, end_s=600, distance_m=600, stops=[
+                PlannedStop(order_id="c", kind=StopKind.PICKUP, arrival_s=100, start_s=100,
+                            departure_s=100),
+                PlannedStop(order_id="c", arrival_s=300, start_s=300, departure_s=300),
+            ]),
+            Route(vehicle_id="v2", start_s=0, end_s=410, distance_m=400, stops=[
+                PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
+                PlannedStop(order_id="b", arrival_s=210, start_s=210, departure_s=210),
+            ]),
+        ],
+        distance_m=1000,
+    )
+
+
+def test_hand_made_plan_passes(tiny: Scenario) -> None:
+    check = validate_plan(tiny, _good(tiny))
+    assert check.ok, check.summary()
+    assert check.distance_m == 1000
+
+
+def _broken(plan: Plan, route: int, stop: int, **update: object) -> Plan:
+    routes = [r.model_copy(deep=True) for r in plan.routes]
+    stops = list(routes[route].stops)
+    stops[stop] = stops[stop].model_copy(update=update)
+    routes[route] = routes[route].model_copy(update={"stops": stops})
+    return plan.model_copy(update={"routes": routes})
+
+
+def _constraints(s: Scenario, plan: Plan) -> set[str]:
+    check = validate_plan(s, plan)
+    assert not check.ok
+    return {v.constraint for v in check.violations}
+
+
+def test_each_broken_rule_is_named(tiny: Scenario) -> None:
+    good = _good(tiny)
+    # too early: arrives before the travel time allows
+    assert "travel_time" in _constraints(tiny, _broken(good, 1, 0, arrival_s=50, start_s=50,
+                                                        departure_s=60))
+    # served after its window
+    late = _broken(good, 1, 0, arrival_s=600, start_s=600, departure_s=610)
+    assert "time_window" in _constraints(tiny, late)
+    # delivery before pickup
+    swapped = good.model_copy(deep=True)
+    swapped.routes[0].stops.reverse()
+    assert "precedence" in _constraints(tiny, swapped)
+    # skill: c on v2
+    moved = good.model_copy(update={"routes": [
+        good.routes[0].model_copy(update={"vehicle_id": "v2"}),
+        good.routes[1].model_copy(update={"vehicle_id": "v1"}),
+    ]})
+    assert "skill" in _constraints(tiny, moved)
+    # missing order
+    dropped = good.model_copy(update={"routes": [good.routes[0]], "distance_m": 600})
+    assert "coverage" in _constraints(tiny, dropped)
+    # wrong distance
+    assert "distance" in _constraints(tiny, good.model_copy(update={"distance_m": 999}))
+
+
+def test_capacity_and_duplicates(tiny: Scenario) -> None:
+    good = _good(tiny)
+    heavy = tiny.model_copy(update={"orders": [
+        tiny.orders[0].model_copy(update={"demand": [3]}), *tiny.orders[1:]
+    ]})
+    assert "capacity" in _constraints(heavy, good)
+    twice = good.model_copy(deep=True)
+    twice.routes[1].stops.append(twice.routes[1].stops[1].model_copy(update={"arrival_s": 400,
+                                                                            "start_s": 400,
+                                                                            "departure_s": 400}))
+    assert "coverage" in _constraints(tiny, twice)
+
+
+def test_unassigned_mandatory_needs_infeasible_status(tiny: Scenario) -> None:
+    good = _good(tiny)
+    plan = good.model_copy(update={
+        "routes": [good.routes[1]],
+        "distance_m": 400,
+        "unassigned": [Unassigned(order_id="c", reason=UnassignedReason.NO_SKILL,
+                                  penalty_cents=10_000)],
+        "cost_cents": 10_000,
+    })
+    assert "status" in _constraints(tiny, plan)
+    ok = validate_plan(tiny, plan.model_copy(update={"status": PlanStatus.INFEASIBLE}))
+    assert ok.ok, ok.summary()
+    assert ok.cost_cents == 10_000
+
+
+def test_shift_end(tiny: Scenario) -> None:
+    good = _good(tiny)
+    late = good.model_copy(deep=True)
+    late.routes[1].end_s = 2500
+    assert "shift" in _constraints(tiny, late)
