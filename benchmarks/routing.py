@@ -111,7 +111,9 @@ def _distance_of(problem: RoutingProblem, routes: dict[int, list[int]]) -> tuple
 
 
 # ----------------------------------------------------------------------------- anchors
-def anchor_pyvrp(problem: RoutingProblem, limit: float, seed: int) -> tuple[dict[int, list[int]], str]:
+def anchor_pyvrp(
+    problem: RoutingProblem, limit: float, seed: int
+) -> tuple[dict[int, list[int]], str]:
     """Raw PyVRP on the same data (default parameters, one thread)."""
     import pyvrp
     from pyvrp.stop import MaxRuntime
@@ -119,13 +121,15 @@ def anchor_pyvrp(problem: RoutingProblem, limit: float, seed: int) -> tuple[dict
     from solvers.routing.engines.pyvrp_engine import build_data
 
     data, _, decode = build_data(problem)
-    res = pyvrp.solve(data, stop=MaxRuntime(limit), seed=seed, collect_stats=False)  # type: ignore[arg-type]
+    res = pyvrp.solve(data, stop=MaxRuntime(limit), seed=seed, collect_stats=False)
     if not res.best.is_feasible():
         return {}, "infeasible"
-    return decode(res.best), ""  # type: ignore[operator]
+    return decode(res.best), ""
 
 
-def anchor_ortools(problem: RoutingProblem, limit: float, seed: int) -> tuple[dict[int, list[int]], str]:
+def anchor_ortools(
+    problem: RoutingProblem, limit: float, seed: int
+) -> tuple[dict[int, list[int]], str]:
     """Raw OR-Tools: PATH_CHEAPEST_ARC + guided local search, no seed solution, no drops."""
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
@@ -154,7 +158,11 @@ def anchor_ortools(problem: RoutingProblem, limit: float, seed: int) -> tuple[di
         info = p.orders[t.order]
         change[t.node] = info.demand[0] if info.from_depot else t.load_change[0]
     routing.AddDimensionWithVehicleCapacity(
-        routing.RegisterUnaryTransitVector(change), 0, [v.capacity[0] for v in p.vehicles], True, "load"
+        routing.RegisterUnaryTransitVector(change),
+        0,
+        [v.capacity[0] for v in p.vehicles],
+        True,
+        "load",
     )
     solver = routing.solver()
     for info in p.orders:
@@ -166,7 +174,9 @@ def anchor_ortools(problem: RoutingProblem, limit: float, seed: int) -> tuple[di
             solver.Add(tdim.CumulVar(pi) <= tdim.CumulVar(di))
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
-    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    params.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
     params.time_limit.FromMilliseconds(int(limit * 1000))
     sol = routing.SolveWithParameters(params)
     if sol is None:
@@ -226,12 +236,16 @@ def anchor_vroom(problem: RoutingProblem, level: int) -> tuple[dict[int, list[in
             inp.add_job(
                 vroom.Shipment(
                     pickup=vroom.ShipmentStep(
-                        id=pu, location=p.tasks[pu].node,
-                        default_service=p.tasks[pu].service_s, time_windows=tws(pu),
+                        id=pu,
+                        location=p.tasks[pu].node,
+                        default_service=p.tasks[pu].service_s,
+                        time_windows=tws(pu),
                     ),
                     delivery=vroom.ShipmentStep(
-                        id=de, location=p.tasks[de].node,
-                        default_service=p.tasks[de].service_s, time_windows=tws(de),
+                        id=de,
+                        location=p.tasks[de].node,
+                        default_service=p.tasks[de].service_s,
+                        time_windows=tws(de),
                     ),
                     amount=list(info.demand),
                 )
@@ -278,9 +292,13 @@ def run_ours(scenario: Scenario, args: argparse.Namespace) -> tuple[Row, float]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one benchmark set and write the CSV and markdown tables."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--set", required=True, choices=sorted(SETS))
-    ap.add_argument("--engine", default="auto", choices=["auto", "pyvrp", "ortools", "greedy", "none"])
+    ap.add_argument(
+        "--engine", default="auto", choices=["auto", "pyvrp", "ortools", "greedy", "none"]
+    )
     ap.add_argument("--time-limit", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
@@ -315,8 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     solvers = ([] if args.engine == "none" else ["ours"]) + anchors
     try:
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
         ) as progress:
             task = progress.add_task(args.set, total=len(files) * len(solvers))
             for path in files:
@@ -344,9 +365,15 @@ def main(argv: list[str] | None = None) -> int:
                         wall = time.perf_counter() - t
                         ok, dist, nveh = _distance_of(problem, routes) if routes else (False, 0, 0)
                         row = Row(
-                            instance=name, solver=f"raw:{solver}", feasible=ok,
-                            distance=dist / div if routes else None, vehicles=nveh if routes else None,
-                            runtime_s=wall, bks=None, bks_vehicles=None, note=note,
+                            instance=name,
+                            solver=f"raw:{solver}",
+                            feasible=ok,
+                            distance=dist / div if routes else None,
+                            vehicles=nveh if routes else None,
+                            runtime_s=wall,
+                            bks=None,
+                            bks_vehicles=None,
+                            note=note,
                         )
                     row.instance = name
                     row.bks, row.bks_vehicles = ref, ref_veh
@@ -363,19 +390,39 @@ def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col
     """Write the per-instance CSV and the markdown summary."""
     with base.with_suffix(".csv").open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["instance", "solver", "feasible", "distance", "bks", "gap_pct", "vehicles",
-                    "bks_vehicles", "unassigned", "runtime_s", "overhead_s", "note"])
+        w.writerow(
+            [
+                "instance",
+                "solver",
+                "feasible",
+                "distance",
+                "bks",
+                "gap_pct",
+                "vehicles",
+                "bks_vehicles",
+                "unassigned",
+                "runtime_s",
+                "overhead_s",
+                "note",
+            ]
+        )
         for r in rows:
-            w.writerow([
-                r.instance, r.solver, int(r.feasible),
-                "" if r.distance is None else f"{r.distance:.3f}",
-                "" if r.bks is None else f"{r.bks:g}",
-                "" if r.gap_pct is None else f"{r.gap_pct:.3f}",
-                "" if r.vehicles is None else r.vehicles,
-                "" if r.bks_vehicles is None else r.bks_vehicles,
-                r.unassigned, f"{r.runtime_s:.2f}",
-                "" if r.overhead_s is None else f"{r.overhead_s:.3f}", r.note,
-            ])
+            w.writerow(
+                [
+                    r.instance,
+                    r.solver,
+                    int(r.feasible),
+                    "" if r.distance is None else f"{r.distance:.3f}",
+                    "" if r.bks is None else f"{r.bks:g}",
+                    "" if r.gap_pct is None else f"{r.gap_pct:.3f}",
+                    "" if r.vehicles is None else r.vehicles,
+                    "" if r.bks_vehicles is None else r.bks_vehicles,
+                    r.unassigned,
+                    f"{r.runtime_s:.2f}",
+                    "" if r.overhead_s is None else f"{r.overhead_s:.3f}",
+                    r.note,
+                ]
+            )
     solvers = list(dict.fromkeys(r.solver for r in rows))
     n_inst = len({r.instance for r in rows})
     lines = [
@@ -403,33 +450,42 @@ def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col
         ovh = [r.overhead_s for r in rs if r.overhead_s is not None]
         lines.append(
             f"| {s} | {sum(r.feasible for r in rs)}/{len(rs)} | "
-            f"{statistics.mean(gaps):.2f} | {max(gaps):.2f} | " if gaps else
-            f"| {s} | {sum(r.feasible for r in rs)}/{len(rs)} | - | - | "
+            f"{statistics.mean(gaps):.2f} | {max(gaps):.2f} | "
+            if gaps
+            else f"| {s} | {sum(r.feasible for r in rs)}/{len(rs)} | - | - | "
         )
         lines[-1] += (
-            f"{statistics.mean(vehs):.1f} | " if vehs else "- | "
-        ) + f"{statistics.mean(r.runtime_s for r in rs):.2f} | " + (
-            f"{max(ovh):.3f} |" if ovh else "- |"
+            (f"{statistics.mean(vehs):.1f} | " if vehs else "- | ")
+            + f"{statistics.mean(r.runtime_s for r in rs):.2f} | "
+            + (f"{max(ovh):.3f} |" if ovh else "- |")
         )
-    lines += ["", "## Per instance", "", "| instance | ref | ref veh | " +
-              " | ".join(f"{s} dist (veh) gap%" for s in solvers) + " |",
-              "|---|---|---|" + "---|" * len(solvers)]
+    lines += [
+        "",
+        "## Per instance",
+        "",
+        "| instance | ref | ref veh | "
+        + " | ".join(f"{s} dist (veh) gap%" for s in solvers)
+        + " |",
+        "|---|---|---|" + "---|" * len(solvers),
+    ]
     for inst in dict.fromkeys(r.instance for r in rows):
-        rs = {r.solver: r for r in rows if r.instance == inst}
-        first = next(iter(rs.values()))
+        by_solver = {r.solver: r for r in rows if r.instance == inst}
+        first = next(iter(by_solver.values()))
         cells = []
         for s in solvers:
-            r = rs.get(s)
-            if r is None or r.distance is None:
+            got = by_solver.get(s)
+            if got is None or got.distance is None:
                 cells.append("-")
             else:
+                r = got
                 flag = "" if r.feasible else " INFEASIBLE"
                 gap = "" if r.gap_pct is None else f" {r.gap_pct:+.2f}%"
                 cells.append(f"{r.distance:.1f} ({r.vehicles}){gap}{flag}")
         lines.append(
             f"| {inst} | {first.bks if first.bks is not None else '-'} | "
             f"{first.bks_vehicles if first.bks_vehicles is not None else '-'} | "
-            + " | ".join(cells) + " |"
+            + " | ".join(cells)
+            + " |"
         )
     base.with_suffix(".md").write_text("\n".join(lines) + "\n")
 

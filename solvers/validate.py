@@ -82,7 +82,9 @@ class _Checker:
         self.seen_vehicles: set[str] = set()
 
     def bad(self, constraint: str, detail: str, vehicle: str | None, order: str | None) -> None:
-        self.violations.append(Violation(constraint=constraint, vehicle_id=vehicle, order_id=order, detail=detail))
+        self.violations.append(
+            Violation(constraint=constraint, vehicle_id=vehicle, order_id=order, detail=detail)
+        )
 
     def route(self, route: Route) -> None:
         vid = route.vehicle_id
@@ -184,7 +186,9 @@ class _Checker:
                 self.delivered[oid] = vid
                 if order.pickup is not None:
                     if oid not in on_board:
-                        self.bad("precedence", "delivered before its pickup on this route", vid, oid)
+                        self.bad(
+                            "precedence", "delivered before its pickup on this route", vid, oid
+                        )
                     on_board.discard(oid)
                 load = [a - q for a, q in zip(load, demand, strict=True)]
             self._capacity(veh, load, vid, oid, f"after order {oid}")
@@ -193,11 +197,15 @@ class _Checker:
         for oid in on_board:
             self.bad("pairing", "picked up but not delivered on the same route", vid, oid)
         for b in pending_breaks:
-            self.bad("break", f"break in window {b.window.start_s}-{b.window.end_s} missing", vid, None)
+            self.bad(
+                "break", f"break in window {b.window.start_s}-{b.window.end_s} missing", vid, None
+            )
         end_travel = int(dur[k, k + 1])
         route_dist += int(dist[k, k + 1])
         if route.end_s < free + end_travel:
-            self.bad("travel_time", f"ends at {route.end_s} s, earliest {free + end_travel} s", vid, None)
+            self.bad(
+                "travel_time", f"ends at {route.end_s} s, earliest {free + end_travel} s", vid, None
+            )
         if route.end_s > shift.end_s:
             self.bad("shift", f"ends at {route.end_s} s, after the shift ends", vid, None)
         duration = route.end_s - route.start_s
@@ -206,7 +214,9 @@ class _Checker:
         if veh.max_distance_m is not None and route_dist > veh.max_distance_m:
             self.bad("max_distance", f"{route_dist} m > {veh.max_distance_m} m", vid, None)
         if route.distance_m != route_dist:
-            self.bad("distance", f"route says {route.distance_m}, recomputed {route_dist}", vid, None)
+            self.bad(
+                "distance", f"route says {route.distance_m}, recomputed {route_dist}", vid, None
+            )
         self.distance += route_dist
         self.cost += veh.fixed_cost_cents + round(
             veh.cost_per_km_cents * route_dist / 1000 + veh.cost_per_hour_cents * duration / 3600
@@ -226,7 +236,9 @@ class _Checker:
         unassigned: set[str] = set()
         for u in plan.unassigned:
             if u.order_id not in self.orders:
-                self.bad("unknown_order", "unassigned entry names an unknown order", None, u.order_id)
+                self.bad(
+                    "unknown_order", "unassigned entry names an unknown order", None, u.order_id
+                )
                 continue
             if u.order_id in unassigned:
                 self.bad("coverage", "listed twice as unassigned", None, u.order_id)
@@ -234,19 +246,34 @@ class _Checker:
             if u.order_id in self.delivered:
                 self.bad("coverage", "both served and unassigned", None, u.order_id)
             order = self.orders[u.order_id]
-            self.cost += order.penalty_cents if order.penalty_cents is not None else self.s.costs.unserved_cents
+            self.cost += (
+                order.penalty_cents
+                if order.penalty_cents is not None
+                else self.s.costs.unserved_cents
+            )
         for oid, order in self.orders.items():
             if oid not in self.delivered and oid not in unassigned:
                 self.bad("coverage", "neither served nor reported unassigned", None, oid)
             if order.pickup is not None and (oid in self.picked) != (oid in self.delivered):
                 self.bad("pairing", "pickup and delivery not both served", None, oid)
-        mandatory_left = [u.order_id for u in plan.unassigned if self.orders.get(u.order_id) and self.orders[u.order_id].penalty_cents is None]
+        mandatory_left = [
+            u.order_id
+            for u in plan.unassigned
+            if self.orders.get(u.order_id) and self.orders[u.order_id].penalty_cents is None
+        ]
         if mandatory_left and plan.status in (PlanStatus.FEASIBLE, PlanStatus.OPTIMAL):
-            self.bad("status", f"status {plan.status} with mandatory orders unassigned: {mandatory_left[:5]}", None, None)
+            self.bad(
+                "status",
+                f"status {plan.status} with mandatory orders unassigned: {mandatory_left[:5]}",
+                None,
+                None,
+            )
 
     def result(self, plan: Plan) -> PlanCheck:
         if plan.distance_m != self.distance:
-            self.bad("distance", f"plan says {plan.distance_m}, recomputed {self.distance}", None, None)
+            self.bad(
+                "distance", f"plan says {plan.distance_m}, recomputed {self.distance}", None, None
+            )
         if plan.cost_cents != self.cost:
             self.bad("cost", f"plan says {plan.cost_cents}, recomputed {self.cost}", None, None)
         return PlanCheck(

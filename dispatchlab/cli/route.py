@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
 
 @cli_errors
 def route_cmd(
-    instance: Annotated[Path, typer.Argument(help="scenario file (Solomon, Li & Lim, VRPLIB, VROOM or JSON)")],
+    instance: Annotated[
+        Path, typer.Argument(help="scenario file (Solomon, Li & Lim, VRPLIB, VROOM or JSON)")
+    ],
     fmt: Annotated[
         str, typer.Option("--format", help="auto|solomon|lilim|vrplib|vroom|json")
     ] = "auto",
@@ -49,7 +51,7 @@ def route_cmd(
         raise fail("--workers: must be at least 1")
     scenario = load_scenario(instance, fmt)
     params = RoutingParams(
-        engine=engine,  # type: ignore[arg-type]
+        engine=engine,
         time_limit_s=time_limit,
         seed=seed,
         num_workers=workers,

@@ -26,7 +26,9 @@ def routing_scenario_from_allocation(
         try:
             scenario.order(line.order_id)
         except KeyError:
-            raise InputError(f"allocation.{i}.order_id", f"unknown order {line.order_id!r}") from None
+            raise InputError(
+                f"allocation.{i}.order_id", f"unknown order {line.order_id!r}"
+            ) from None
         try:
             scenario.node(line.node_id)
         except KeyError:

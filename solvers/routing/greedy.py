@@ -3,7 +3,8 @@
 Every unrouted order keeps its cheapest feasible insertion into every open route (and into one
 empty vehicle of each vehicle type); the globally cheapest insertion is applied, and only the
 changed route's column is recomputed, vectorised over all orders with numpy. Mandatory orders
-are inserted first (those needing skills before the others); optional orders only while their insertion costs less than their penalty.
+are inserted first (those needing skills before the others); optional orders only while
+their insertion costs less than their penalty.
 Insertions are checked with forward/backward time slack; where that check is only a
 relaxation (several windows, breaks, pickup-and-delivery, maximum duration) the chosen
 insertion is confirmed with the exact schedule before it is applied.
@@ -59,9 +60,7 @@ class GreedyBuilder:
         p = self.p
         veh = p.vehicles[col.vehicle]
         tasks = [p.tasks[t] for t in col.seq]
-        path = np.array(
-            [veh.start_node, *(t.node for t in tasks), veh.end_node], dtype=np.int64
-        )
+        path = np.array([veh.start_node, *(t.node for t in tasks), veh.end_node], dtype=np.int64)
         n = len(tasks)
         dep = np.zeros(n + 1, dtype=np.int64)
         t_free = veh.shift[0]
@@ -182,8 +181,7 @@ class GreedyBuilder:
 
     @staticmethod
     def _insert_pd(seq: list[int], i: int, j: int, pu: int, de: int) -> list[int]:
-        out = [*seq[:i], pu, *seq[i:j], de, *seq[j:]]
-        return out
+        return [*seq[:i], pu, *seq[i:j], de, *seq[j:]]
 
     # ------------------------------------------------------------------ main loop
     def build(self) -> tuple[dict[int, list[int]], list[int]]:
@@ -193,9 +191,7 @@ class GreedyBuilder:
         self.node = np.array([p.tasks[o.delivery].node for o in p.orders], dtype=np.int64)
         self.early = np.array([p.tasks[o.delivery].earliest for o in p.orders], dtype=np.int64)
         self.late = np.array([p.tasks[o.delivery].latest for o in p.orders], dtype=np.int64)
-        self.service = np.array(
-            [p.tasks[o.delivery].service_s for o in p.orders], dtype=np.int64
-        )
+        self.service = np.array([p.tasks[o.delivery].service_s for o in p.orders], dtype=np.int64)
         self.demand = np.array([o.demand for o in p.orders], dtype=np.int64).reshape(n, p.dims)
         self.skill_ok = np.array(
             [[v.can_serve(o) for v in p.vehicles] for o in p.orders], dtype=bool
@@ -267,12 +263,15 @@ class GreedyBuilder:
                 i, j = divmod(code, legs)
                 assert info.pickup is not None
                 seq = self._insert_pd(col.seq, i, j, info.pickup, info.delivery)
-            if self.exact_always and info.from_depot:
-                if schedule_route(p, col.vehicle, seq).violation is not None:
-                    cost[oi, c] = INF
-                    row_arg[oi] = int(np.argmin(cost[oi, : len(cols)]))
-                    row_min[oi] = cost[oi, row_arg[oi]]
-                    continue
+            if (
+                self.exact_always
+                and info.from_depot
+                and schedule_route(p, col.vehicle, seq).violation is not None
+            ):
+                cost[oi, c] = INF
+                row_arg[oi] = int(np.argmin(cost[oi, : len(cols)]))
+                row_min[oi] = cost[oi, row_arg[oi]]
+                continue
             was_empty = not col.seq
             col.seq = seq
             routed[oi] = True

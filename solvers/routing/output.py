@@ -28,7 +28,7 @@ def plan_to_dict(scenario: Scenario, plan: Plan) -> dict[str, Any]:
     for r in plan.routes:
         if not r.stops:
             continue
-        stops = []
+        stops: list[dict[str, Any]] = []
         for st in r.stops:
             if st.kind is StopKind.BREAK:
                 stops.append(

@@ -82,7 +82,9 @@ def _forward(
                 load[d] += q
     for d, q in enumerate(load):
         if q > veh.capacity[d]:
-            out.violation = f"capacity dimension {d} exceeded at the start ({q} > {veh.capacity[d]})"
+            out.violation = (
+                f"capacity dimension {d} exceeded at the start ({q} > {veh.capacity[d]})"
+            )
             return out
     pending = list(veh.breaks)
     prev_node = veh.start_node

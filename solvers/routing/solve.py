@@ -139,7 +139,7 @@ def _settings(problem: RoutingProblem, params: RoutingParams) -> EngineSettings:
     original: dict[int, int] = {}
     if params.initial_plan is not None:
         vindex = {v.vehicle.id: i for i, v in enumerate(problem.vehicles)}
-        task_of = {
+        task_of: dict[tuple[str | None, StopKind], int] = {
             (problem.order_ids[t.order], t.kind): ti for ti, t in enumerate(problem.tasks)
         }
         for ri, route in enumerate(params.initial_plan.routes):
@@ -160,7 +160,7 @@ def _settings(problem: RoutingProblem, params: RoutingParams) -> EngineSettings:
                 for st in route.stops
                 if st.pinned and (st.order_id, st.kind) in task_of
             ]
-            pins = [t for t in _complete_pairs(problem, pins)]
+            pins = list(_complete_pairs(problem, pins))
             if schedule_route(problem, vi, seq).violation is not None:
                 seq = pins
             if pins and schedule_route(problem, vi, pins).violation is not None:
@@ -168,7 +168,7 @@ def _settings(problem: RoutingProblem, params: RoutingParams) -> EngineSettings:
             if seq:
                 initial[vi] = seq
             pinned.update(pins)
-            original.update({t: vi for t in seq})
+            original.update(dict.fromkeys(seq, vi))
     return EngineSettings(
         time_limit_s=params.time_limit_s,
         seed=params.seed,
@@ -248,7 +248,9 @@ def _assemble(
         else:
             continue
         penalty = (
-            order.penalty_cents if order.penalty_cents is not None else scenario.costs.unserved_cents
+            order.penalty_cents
+            if order.penalty_cents is not None
+            else scenario.costs.unserved_cents
         )
         unassigned.append(
             Unassigned(order_id=order.id, reason=reason, detail=detail, penalty_cents=penalty)

@@ -29,7 +29,9 @@ def _plan_from_sequences(s: Scenario, routes: list[list[str]]) -> Plan:
             dist += int(m.distance_m[i, i + 1])
             start = max(arr, order.time_windows[0].start_s) if order.time_windows else arr
             stops.append(
-                PlannedStop(order_id=oid, arrival_s=arr, start_s=start, departure_s=start + order.service_s)
+                PlannedStop(
+                    order_id=oid, arrival_s=arr, start_s=start, departure_s=start + order.service_s
+                )
             )
             t = start + order.service_s
         dist += int(m.distance_m[len(seq), len(seq) + 1])
@@ -62,16 +64,27 @@ def tiny() -> Scenario:
     depot = Location(x=0, y=0)
     return Scenario(
         orders=[
-            {"id": "a", "location": {"x": 100, "y": 0}, "demand": [2],
-             "time_windows": [{"start_s": 0, "end_s": 500}], "service_s": 10},
+            {
+                "id": "a",
+                "location": {"x": 100, "y": 0},
+                "demand": [2],
+                "time_windows": [{"start_s": 0, "end_s": 500}],
+                "service_s": 10,
+            },
             {"id": "b", "location": {"x": 200, "y": 0}, "demand": [2]},
-            {"id": "c", "location": {"x": 0, "y": 300}, "demand": [1], "required_skills": ["x"],
-             "pickup": {"location": {"x": 0, "y": 100}}},
-        ],  # type: ignore[list-item]
+            {
+                "id": "c",
+                "location": {"x": 0, "y": 300},
+                "demand": [1],
+                "required_skills": ["x"],
+                "pickup": {"location": {"x": 0, "y": 100}},
+            },
+        ],
         vehicles=[
             Vehicle(id="v1", start_location=depot, capacity=[3], skills=["x"]),
-            Vehicle(id="v2", start_location=depot, capacity=[4],
-                    shift=TimeWindow(start_s=0, end_s=2000)),
+            Vehicle(
+                id="v2", start_location=depot, capacity=[4], shift=TimeWindow(start_s=0, end_s=2000)
+            ),
         ],
     )
 
@@ -79,15 +92,32 @@ def tiny() -> Scenario:
 def _good(tiny: Scenario) -> Plan:
     return Plan(
         routes=[
-            Route(vehicle_id="v1", start_s=0, end_s=600, distance_m=600, stops=[
-                PlannedStop(order_id="c", kind=StopKind.PICKUP, arrival_s=100, start_s=100,
-                            departure_s=100),
-                PlannedStop(order_id="c", arrival_s=300, start_s=300, departure_s=300),
-            ]),
-            Route(vehicle_id="v2", start_s=0, end_s=410, distance_m=400, stops=[
-                PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
-                PlannedStop(order_id="b", arrival_s=210, start_s=210, departure_s=210),
-            ]),
+            Route(
+                vehicle_id="v1",
+                start_s=0,
+                end_s=600,
+                distance_m=600,
+                stops=[
+                    PlannedStop(
+                        order_id="c",
+                        kind=StopKind.PICKUP,
+                        arrival_s=100,
+                        start_s=100,
+                        departure_s=100,
+                    ),
+                    PlannedStop(order_id="c", arrival_s=300, start_s=300, departure_s=300),
+                ],
+            ),
+            Route(
+                vehicle_id="v2",
+                start_s=0,
+                end_s=410,
+                distance_m=400,
+                stops=[
+                    PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
+                    PlannedStop(order_id="b", arrival_s=210, start_s=210, departure_s=210),
+                ],
+            ),
         ],
         distance_m=1000,
     )
@@ -116,8 +146,9 @@ def _constraints(s: Scenario, plan: Plan) -> set[str]:
 def test_each_broken_rule_is_named(tiny: Scenario) -> None:
     good = _good(tiny)
     # too early: arrives before the travel time allows
-    assert "travel_time" in _constraints(tiny, _broken(good, 1, 0, arrival_s=50, start_s=50,
-                                                        departure_s=60))
+    assert "travel_time" in _constraints(
+        tiny, _broken(good, 1, 0, arrival_s=50, start_s=50, departure_s=60)
+    )
     # served after its window
     late = _broken(good, 1, 0, arrival_s=600, start_s=600, departure_s=610)
     assert "time_window" in _constraints(tiny, late)
@@ -126,10 +157,14 @@ def test_each_broken_rule_is_named(tiny: Scenario) -> None:
     swapped.routes[0].stops.reverse()
     assert "precedence" in _constraints(tiny, swapped)
     # skill: c on v2
-    moved = good.model_copy(update={"routes": [
-        good.routes[0].model_copy(update={"vehicle_id": "v2"}),
-        good.routes[1].model_copy(update={"vehicle_id": "v1"}),
-    ]})
+    moved = good.model_copy(
+        update={
+            "routes": [
+                good.routes[0].model_copy(update={"vehicle_id": "v2"}),
+                good.routes[1].model_copy(update={"vehicle_id": "v1"}),
+            ]
+        }
+    )
     assert "skill" in _constraints(tiny, moved)
     # missing order
     dropped = good.model_copy(update={"routes": [good.routes[0]], "distance_m": 600})
@@ -140,26 +175,31 @@ def test_each_broken_rule_is_named(tiny: Scenario) -> None:
 
 def test_capacity_and_duplicates(tiny: Scenario) -> None:
     good = _good(tiny)
-    heavy = tiny.model_copy(update={"orders": [
-        tiny.orders[0].model_copy(update={"demand": [3]}), *tiny.orders[1:]
-    ]})
+    heavy = tiny.model_copy(
+        update={"orders": [tiny.orders[0].model_copy(update={"demand": [3]}), *tiny.orders[1:]]}
+    )
     assert "capacity" in _constraints(heavy, good)
     twice = good.model_copy(deep=True)
-    twice.routes[1].stops.append(twice.routes[1].stops[1].model_copy(update={"arrival_s": 400,
-                                                                            "start_s": 400,
-                                                                            "departure_s": 400}))
+    twice.routes[1].stops.append(
+        twice.routes[1]
+        .stops[1]
+        .model_copy(update={"arrival_s": 400, "start_s": 400, "departure_s": 400})
+    )
     assert "coverage" in _constraints(tiny, twice)
 
 
 def test_unassigned_mandatory_needs_infeasible_status(tiny: Scenario) -> None:
     good = _good(tiny)
-    plan = good.model_copy(update={
-        "routes": [good.routes[1]],
-        "distance_m": 400,
-        "unassigned": [Unassigned(order_id="c", reason=UnassignedReason.NO_SKILL,
-                                  penalty_cents=10_000)],
-        "cost_cents": 10_000,
-    })
+    plan = good.model_copy(
+        update={
+            "routes": [good.routes[1]],
+            "distance_m": 400,
+            "unassigned": [
+                Unassigned(order_id="c", reason=UnassignedReason.NO_SKILL, penalty_cents=10_000)
+            ],
+            "cost_cents": 10_000,
+        }
+    )
     assert "status" in _constraints(tiny, plan)
     ok = validate_plan(tiny, plan.model_copy(update={"status": PlanStatus.INFEASIBLE}))
     assert ok.ok, ok.summary()

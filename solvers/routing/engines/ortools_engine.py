@@ -10,6 +10,8 @@ orders that cannot be fitted come back as dropped (reported as unassigned, never
 
 from __future__ import annotations
 
+import itertools
+
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from solvers.routing.engines.base import EngineResult, EngineSettings
@@ -51,8 +53,8 @@ class ORToolsEngine:
         disrupt = settings.disruption_cost > 0 and bool(settings.original_vehicle)
         owner_nodes: dict[int, list[int]] = {}
         if disrupt:
-            for t, v in settings.original_vehicle.items():
-                owner_nodes.setdefault(v, []).append(p.tasks[t].node)
+            for ti, v in settings.original_vehicle.items():
+                owner_nodes.setdefault(v, []).append(p.tasks[ti].node)
         all_owned = [n for nodes in owner_nodes.values() for n in nodes]
         for vi, veh in enumerate(p.vehicles):
             key = (veh.unit_distance_cost, vi if disrupt else -1)
@@ -112,8 +114,8 @@ class ORToolsEngine:
             change = [0] * p.num_nodes
             for t in p.tasks:
                 info = p.orders[t.order]
-                change[t.node] = -t.load_change[d] if (info.from_depot and not mixed) else (
-                    t.load_change[d]
+                change[t.node] = (
+                    -t.load_change[d] if (info.from_depot and not mixed) else (t.load_change[d])
                 )
             caps = [min(v.capacity[d], UNLIMITED) for v in p.vehicles]
             if not any(change) and all(c >= UNLIMITED for c in caps):
@@ -130,8 +132,7 @@ class ORToolsEngine:
         if any(v.max_distance_m is not None for v in p.vehicles):
             dcb = routing.RegisterTransitMatrix(dist.tolist())
             caps = [
-                v.max_distance_m if v.max_distance_m is not None else UNLIMITED
-                for v in p.vehicles
+                v.max_distance_m if v.max_distance_m is not None else UNLIMITED for v in p.vehicles
             ]
             routing.AddDimensionWithVehicleCapacity(dcb, 0, caps, True, "distance")
 
@@ -169,9 +170,9 @@ class ORToolsEngine:
             rank = routing.GetDimensionOrDie("rank")
             for vi, seq in settings.initial.items():
                 pins = [t for t in seq if t in settings.pinned]
-                for t in pins:
-                    routing.VehicleVar(manager.NodeToIndex(p.tasks[t].node)).SetValue(vi)
-                for a, b in zip(pins, pins[1:], strict=False):
+                for ti in pins:
+                    routing.VehicleVar(manager.NodeToIndex(p.tasks[ti].node)).SetValue(vi)
+                for a, b in itertools.pairwise(pins):
                     ia = manager.NodeToIndex(p.tasks[a].node)
                     ib = manager.NodeToIndex(p.tasks[b].node)
                     solver.Add(rank.CumulVar(ia) < rank.CumulVar(ib))
@@ -208,13 +209,13 @@ class ORToolsEngine:
         out: dict[int, list[int]] = {}
         for vi in range(nv):
             idx = routing.Start(vi)
-            seq: list[int] = []
+            found: list[int] = []
             idx = assignment.Value(routing.NextVar(idx))
             while not routing.IsEnd(idx):
-                seq.append(node_task[manager.IndexToNode(idx)])
+                found.append(node_task[manager.IndexToNode(idx)])
                 idx = assignment.Value(routing.NextVar(idx))
-            if seq:
-                out[vi] = seq
+            if found:
+                out[vi] = found
         return EngineResult(
             routes=out,
             objective=int(assignment.ObjectiveValue()),

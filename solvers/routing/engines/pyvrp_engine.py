@@ -9,19 +9,22 @@ budget and keeps the cheapest feasible result.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 import pyvrp
+from pyvrp.stop import StoppingCriterion
 
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
 from solvers.routing.problem import UNLIMITED, RoutingProblem
 
+Decoder = Callable[[pyvrp.Solution], dict[int, list[int]]]
 _MISSING = 1 << 44  # pyvrp.constants.MAX_VALUE: a missing arc
 _BIG_TW = np.iinfo(np.int64).max
 
@@ -70,9 +73,7 @@ class PyVRPEngine:
             ctx = mp.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx) as pool:
                 futures: list[Future[tuple[bool, int, pyvrp.Solution]]] = [
-                    pool.submit(
-                        _run, data, limit, settings.max_iterations, s, init, max_penalty
-                    )
+                    pool.submit(_run, data, limit, settings.max_iterations, s, init, max_penalty)
                     for s in seeds[1:]
                 ]
                 results.append(
@@ -92,18 +93,17 @@ class PyVRPEngine:
 
 
 def _run(
-    data: object,
+    data: pyvrp.ProblemData,
     time_limit_s: float,
     max_iterations: int | None,
     seed: int,
-    init: object | None,
+    init: pyvrp.Solution | None,
     max_penalty: float | None = None,
-) -> tuple[bool, int, object]:
+) -> tuple[bool, int, pyvrp.Solution]:
     """One PyVRP search; returns (feasible, cost, solution)."""
-    import pyvrp
     from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
-    stops: list[pyvrp.stop.StoppingCriterion] = [MaxRuntime(max(0.01, time_limit_s))]
+    stops: list[StoppingCriterion] = [MaxRuntime(max(0.01, time_limit_s))]
     if max_iterations is not None:
         stops.append(MaxIterations(max_iterations))
     stop = stops[0] if len(stops) == 1 else MultipleCriteria(stops)
@@ -116,19 +116,23 @@ def _run(
 
 
 def _solve(
-    data: object, stop: object, seed: int, init: object | None, max_penalty: float | None
+    data: pyvrp.ProblemData,
+    stop: StoppingCriterion,
+    seed: int,
+    init: pyvrp.Solution | None,
+    max_penalty: float | None,
 ) -> pyvrp.Result:
     params = pyvrp.SolveParams()
     if max_penalty is not None:
         params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=max_penalty))
     return pyvrp.solve(
-        data,  # type: ignore[arg-type]
-        stop=stop,  # type: ignore[arg-type]
+        data,
+        stop=stop,
         params=params,
         seed=seed,
         collect_stats=False,
         display=False,
-        initial_solution=init,  # type: ignore[arg-type]
+        initial_solution=init,
     )
 
 
@@ -157,8 +161,8 @@ def _prizes(problem: RoutingProblem) -> list[int]:
         worst = 0
         for v in problem.vehicles:
             path = [v.start_node, *nodes, v.end_node]
-            dist = sum(int(problem.distance[a, b]) for a, b in zip(path, path[1:], strict=False))
-            dur = sum(int(problem.duration[a, b]) for a, b in zip(path, path[1:], strict=False))
+            dist = sum(int(problem.distance[a, b]) for a, b in itertools.pairwise(path))
+            dur = sum(int(problem.duration[a, b]) for a, b in itertools.pairwise(path))
             worst = max(
                 worst, v.fixed_cost + v.unit_distance_cost * dist + v.unit_duration_cost * dur
             )
@@ -168,7 +172,7 @@ def _prizes(problem: RoutingProblem) -> list[int]:
 
 def build_data(
     problem: RoutingProblem, mandatory_prizes: list[int] | None = None
-) -> tuple[object, list[list[int]], object]:
+) -> tuple[pyvrp.ProblemData, list[list[int]], Decoder]:
     """PyVRP ProblemData, the vehicles of each type, and a decoder for its solutions.
 
     With ``mandatory_prizes`` mandatory orders are modelled as optional with these prizes.
@@ -244,10 +248,7 @@ def build_data(
             if veh.skills in profiles:
                 continue
             banned = [
-                p.tasks[t].node
-                for info in p.orders
-                if not veh.can_serve(info)
-                for t in info.tasks
+                p.tasks[t].node for info in p.orders if not veh.can_serve(info) for t in info.tasks
             ]
             if not banned:
                 profiles[veh.skills] = 0
@@ -292,8 +293,8 @@ def build_data(
         clients=clients,
         depots=depots,
         vehicle_types=vtypes,
-        distance_matrices=dist_mats,
-        duration_matrices=dur_mats,
+        distance_matrices=dist_mats,  # type: ignore[arg-type]
+        duration_matrices=dur_mats,  # type: ignore[arg-type]
         groups=[],
         shipments=shipments,
     )
@@ -314,17 +315,15 @@ def build_data(
                 out[pools[route.vehicle_type()].pop(0)] = seq
         return out
 
-    decode.client_task = client_task  # type: ignore[attr-defined]
-    decode.shipment_tasks = shipment_tasks  # type: ignore[attr-defined]
     return data, type_vehicles, decode
 
 
 def _initial_solution(
     problem: RoutingProblem,
-    data: object,
+    data: pyvrp.ProblemData,
     type_vehicles: list[list[int]],
     initial: Mapping[int, Sequence[int]] | None,
-) -> object | None:
+) -> pyvrp.Solution | None:
     """A PyVRP Solution from warm-start routes (None if there are none or they don't map)."""
     if not initial:
         return None
@@ -354,8 +353,8 @@ def _initial_solution(
                 kind = pyvrp.ActivityType.PICKUP if is_pickup else pyvrp.ActivityType.DELIVERY
                 acts.append(pyvrp.Activity(kind, idx))
         if acts:
-            routes.append(pyvrp.Route(data, acts, vtype[v]))  # type: ignore[arg-type]
+            routes.append(pyvrp.Route(data, acts, vtype[v]))
     try:
-        return pyvrp.Solution(data, routes)  # type: ignore[arg-type]
+        return pyvrp.Solution(data, routes)
     except (ValueError, RuntimeError):
         return None

@@ -47,13 +47,11 @@ def make_city(
             location=Location(x=5000 + 3000 * ((i % 3) - 1), y=5000 + 2000 * ((i // 3) - 1)),
             demand=[1] * len(capacity_dims or ["units"]),
             service_s=60,
-            **order_updates,  # type: ignore[arg-type]
+            **order_updates,
         )
         for i in range(num_orders)
     ]
-    fleet = vehicles or [
-        Vehicle(id=f"v{k}", start_location=depot, capacity=[4]) for k in range(3)
-    ]
+    fleet = vehicles or [Vehicle(id=f"v{k}", start_location=depot, capacity=[4]) for k in range(3)]
     return Scenario(
         name="city",
         horizon=TimeWindow(start_s=0, end_s=36_000),

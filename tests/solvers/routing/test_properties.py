@@ -99,5 +99,5 @@ def test_greedy_plans_keep_the_invariants(s: Scenario) -> None:
 @given(scenarios())
 def test_search_plans_keep_the_invariants(s: Scenario) -> None:
     for engine in ("pyvrp", "ortools"):
-        plan = solve_routes(s, RoutingParams(engine=engine, time_limit_s=0.2))  # type: ignore[arg-type]
+        plan = solve_routes(s, RoutingParams(engine=engine, time_limit_s=0.2))
         _assert_invariants(s, plan)

@@ -24,7 +24,7 @@ FAST = 0.4
 
 
 def _solve(s: Scenario, engine: str = "auto", **kw: object) -> Plan:
-    plan = solve_routes(s, RoutingParams(engine=engine, time_limit_s=FAST, **kw))  # type: ignore[arg-type]
+    plan = solve_routes(s, RoutingParams(engine=engine, time_limit_s=FAST, **kw))
     check = validate_plan(s, plan)
     assert check.ok, check.summary()
     assert check.distance_m == plan.distance_m
@@ -33,7 +33,7 @@ def _solve(s: Scenario, engine: str = "auto", **kw: object) -> Plan:
 
 def _served(plan: Plan) -> set[str]:
     return {
-        st.order_id for r in plan.routes for st in r.stops if st.kind is StopKind.DELIVERY
+        st.order_id or "" for r in plan.routes for st in r.stops if st.kind is StopKind.DELIVERY
     }
 
 
@@ -202,8 +202,8 @@ def test_warm_start_and_disruption_cost(c101_25: Scenario) -> None:
 
 def test_same_seed_same_plan(c101_25: Scenario) -> None:
     params = {"engine": "pyvrp", "time_limit_s": 30.0, "max_iterations": 200, "seed": 7}
-    a = solve_routes(c101_25, RoutingParams(**params))  # type: ignore[arg-type]
-    b = solve_routes(c101_25, RoutingParams(**params))  # type: ignore[arg-type]
+    a = solve_routes(c101_25, RoutingParams(**params))
+    b = solve_routes(c101_25, RoutingParams(**params))
     assert [r.model_dump() for r in a.routes] == [r.model_dump() for r in b.routes]
     g1 = solve_routes(c101_25, RoutingParams(engine="greedy"))
     g2 = solve_routes(c101_25, RoutingParams(engine="greedy"))
@@ -225,6 +225,6 @@ def test_pickups_from_a_hub(city: Scenario) -> None:
 
 
 def test_unknown_vehicle_in_initial_plan(city: Scenario) -> None:
-    bad = Plan(routes=[{"vehicle_id": "ghost", "stops": []}])  # type: ignore[list-item]
-    with pytest.raises(InputError, match="initial_plan.routes.0.vehicle_id"):
+    bad = Plan(routes=[{"vehicle_id": "ghost", "stops": []}])
+    with pytest.raises(InputError, match=r"initial_plan\.routes\.0\.vehicle_id"):
         solve_routes(city, RoutingParams(initial_plan=bad, time_limit_s=FAST))

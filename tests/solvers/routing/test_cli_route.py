@@ -1,0 +1,75 @@
+"""``dispatchlab route``: plan JSON in the source's units, clear errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from dispatchlab.cli import app
+
+runner = CliRunner()
+
+
+def test_route_solomon_writes_plan_json(instances_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    res = runner.invoke(
+        app,
+        [
+            "route",
+            str(instances_dir / "solomon" / "C101.txt"),
+            "--time-limit",
+            "0.5",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    plan = json.loads(out.read_text())
+    assert plan["status"] == "feasible"
+    assert plan["engine"] == "pyvrp"
+    assert {"routes", "unassigned", "distance", "num_vehicles", "runtime_s"} <= set(plan)
+    ids = [st["order_id"] for r in plan["routes"] for st in r["stops"]]
+    assert sorted(ids, key=int) == [str(i) for i in range(1, 101)]  # customer numbers
+    assert plan["num_vehicles"] == len(plan["routes"])
+    # DIMACS distance in the file's units: the C101 optimum is 827.3
+    assert 827.3 <= plan["distance"] < 900
+    first = plan["routes"][0]["stops"][0]
+    assert first["start"] >= first["arrival"]
+
+
+def test_route_lilim_uses_task_numbers(instances_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    res = runner.invoke(
+        app,
+        [
+            "route",
+            str(instances_dir / "lilim" / "lc101.txt"),
+            "--engine",
+            "greedy",
+            "-q",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    plan = json.loads(out.read_text())
+    stops = [st for r in plan["routes"] for st in r["stops"]]
+    assert len(stops) == 106  # 53 pickups + 53 deliveries, each its own task number
+    assert len({st["order_id"] for st in stops}) == 106
+    pickup = next(st for st in stops if st["kind"] == "pickup")
+    assert pickup["order_id"] != pickup["order"]
+
+
+def test_route_errors_exit_2(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["route", str(tmp_path / "missing.txt")])
+    assert res.exit_code == 2
+    assert "file not found" in res.output
+    bad = tmp_path / "x.txt"
+    bad.write_text("hello\n")
+    res = runner.invoke(app, ["route", str(bad), "--engine", "magic"])
+    assert res.exit_code == 2
+    assert "unknown engine" in res.output

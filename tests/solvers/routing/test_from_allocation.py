@@ -1,0 +1,91 @@
+"""routing_scenario_from_allocation: one pickup-and-delivery job per (order, node) shipment."""
+
+from __future__ import annotations
+
+import pytest
+
+from scenarios import (
+    AllocationLine,
+    FulfilmentNode,
+    InputError,
+    Location,
+    Order,
+    OrderLine,
+    Scenario,
+    TimeWindow,
+    Vehicle,
+)
+from solvers.routing import RoutingParams, routing_scenario_from_allocation, solve_routes
+from solvers.validate import validate_plan
+
+
+@pytest.fixture()
+def shop() -> Scenario:
+    return Scenario(
+        nodes=[
+            FulfilmentNode(
+                id="dc",
+                location=Location(x=0, y=0),
+                processing_s=600,
+                opening_hours=[TimeWindow(start_s=3600, end_s=20_000)],
+            ),
+            FulfilmentNode(id="store", location=Location(x=2000, y=0)),
+        ],
+        orders=[
+            Order(
+                id="A",
+                location=Location(x=1000, y=1000),
+                lines=[OrderLine(sku="s1", quantity=2), OrderLine(sku="s2", quantity=1)],
+                time_windows=[TimeWindow(start_s=3600, end_s=30_000)],
+            ),
+            Order(
+                id="B", location=Location(x=3000, y=500), lines=[OrderLine(sku="s1", quantity=1)]
+            ),
+        ],
+        vehicles=[Vehicle(id="v", start_location=Location(x=0, y=0), capacity=[10])],
+    )
+
+
+def test_one_job_per_shipment(shop: Scenario) -> None:
+    allocation = [
+        AllocationLine(order_id="A", sku="s1", node_id="dc", quantity=2),
+        AllocationLine(order_id="A", sku="s2", node_id="store", quantity=1),
+        AllocationLine(order_id="B", sku="s1", node_id="store", quantity=1),
+    ]
+    s = routing_scenario_from_allocation(shop, allocation)
+    jobs = {o.id: o for o in s.orders}
+    assert set(jobs) == {"A@dc", "A@store", "B"}
+    dc_job = jobs["A@dc"]
+    assert dc_job.pickup is not None
+    assert dc_job.pickup.location == Location(x=0, y=0)
+    assert dc_job.pickup.time_windows == [TimeWindow(start_s=3600, end_s=20_000)]
+    assert dc_job.demand == [2]
+    assert dc_job.time_windows == shop.orders[0].time_windows
+    assert jobs["A@store"].demand == [1]
+    assert jobs["B"].pickup is not None and jobs["B"].pickup.time_windows[0].start_s == 0
+    plan = solve_routes(s, RoutingParams(time_limit_s=0.3))
+    assert validate_plan(s, plan).ok
+    assert not plan.unassigned
+
+
+def test_processing_time_delays_the_pickup(shop: Scenario) -> None:
+    late = shop.model_copy(
+        update={"orders": [shop.orders[0].model_copy(update={"created_s": 19_500}), shop.orders[1]]}
+    )
+    s = routing_scenario_from_allocation(
+        late, [AllocationLine(order_id="A", sku="s1", node_id="dc", quantity=2)]
+    )
+    assert s.orders[0].pickup is not None
+    # ready at 19,500 + 600 = 20,100, after the DC closes at 20,000: a window that cannot be met
+    assert s.orders[0].pickup.time_windows == [TimeWindow(start_s=20_100, end_s=20_100)]
+
+
+def test_unknown_references_name_the_field(shop: Scenario) -> None:
+    with pytest.raises(InputError, match=r"allocation\.0\.node_id"):
+        routing_scenario_from_allocation(
+            shop, [AllocationLine(order_id="A", sku="s1", node_id="nowhere", quantity=1)]
+        )
+    with pytest.raises(InputError, match=r"allocation\.0\.order_id"):
+        routing_scenario_from_allocation(
+            shop, [AllocationLine(order_id="Z", sku="s1", node_id="dc", quantity=1)]
+        )
