@@ -132,3 +132,13 @@ class Kpis(StrictModel):
     per_order_on_time: dict[str, float] = Field(
         default_factory=dict, description="probability each order is on time"
     )
+    orders_unserved: Estimate | None = Field(
+        default=None, description="orders never delivered (no courier, cut off, lost parcel)"
+    )
+    extra: dict[str, Estimate] = Field(
+        default_factory=dict,
+        description="further KPIs of the twin (cost breakdown, orders delivered, pick wait...)",
+    )
+    replications: NonNegInt = Field(default=0, description="replications behind the estimates")
+    seed: int | None = Field(default=None, description="seed the replication seeds came from")
+    policy: str | None = Field(default=None, description="dispatch policy used during the day")

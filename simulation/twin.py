@@ -205,6 +205,7 @@ class DispatchSimulator:
     ) -> None:
         self.world = scenario if isinstance(scenario, World) else compile_world(scenario)
         self.params = params if params is not None else SimParams()
+        self.base_params = self.params
         self.plan = plan
         self._plan = _PlanRoutes(self.world, plan) if plan is not None else None
         w = self.world
@@ -651,6 +652,33 @@ class DispatchSimulator:
         )
         self._caches[c] = (self._version[c], t0, cache)
         return cache
+
+    def order_status(self, o: int) -> OrderStatus:
+        """Where order ``o`` is in its life."""
+        return OrderStatus(self.status[o])
+
+    def ready_estimate(self, o: int, n: int) -> float:
+        """Expected time the parcel of order ``o`` at node ``n`` is ready (actual once ready)."""
+        if n < 0:
+            return self.orders.pickup_tw_start[o]
+        return self._ready_est.get((o, n), INF)
+
+    def first_departure(self, c: int) -> float:
+        """When courier ``c`` first left (NaN if it has not worked yet)."""
+        return self.first_departure_s[c]
+
+    def expected_after(self, c: int, stops: Sequence[Stop]) -> tuple[int, float]:
+        """Where and when courier ``c`` is expected to be after its committed stop and ``stops``."""
+        saved = self._route[c]
+        self._route[c] = tuple(stops)
+        self._version[c] += 1
+        try:
+            cache = self._cache(c)
+        finally:
+            self._route[c] = saved
+            self._version[c] += 1
+        m = cache.num_stops
+        return int(cache.loc[m]), float(cache.dep[m])
 
     def route_end_s(self, c: int) -> float:
         """Expected time courier ``c`` is home after its remaining route."""

@@ -274,7 +274,23 @@ def compile_world(scenario: Scenario) -> World:
     )
 
 
+_TABLES: dict[tuple[str, int], tuple[tuple[Location, ...], TravelTable]] = {}
+
+
 def _travel_table(model: TravelModel, locations: list[Location]) -> TravelTable:
+    """Dense int32 tables (shared between scenarios with the same travel model and locations)."""
+    key = (model.model_dump_json(), hash(tuple(locations)))
+    hit = _TABLES.get(key)
+    if hit is not None and hit[0] == tuple(locations):
+        return hit[1]
+    table = _compute_table(model, locations)
+    if len(_TABLES) >= 4:
+        _TABLES.pop(next(iter(_TABLES)))
+    _TABLES[key] = (tuple(locations), table)
+    return table
+
+
+def _compute_table(model: TravelModel, locations: list[Location]) -> TravelTable:
     """Dense int32 tables, computed in row blocks on a private copy of the travel model."""
     n = len(locations)
     dur = np.zeros((n, n), dtype=np.int32)
@@ -291,6 +307,8 @@ def _travel_table(model: TravelModel, locations: list[Location]) -> TravelTable:
         block = private.matrix(locations[start:stop], locations)
         dur[start:stop] = np.minimum(block.duration_s, np.iinfo(np.int32).max)
         dist[start:stop] = np.minimum(block.distance_m, np.iinfo(np.int32).max)
+    dur.flags.writeable = False
+    dist.flags.writeable = False
     return TravelTable(dur, dist)
 
 

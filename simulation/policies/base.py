@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from simulation.decisions import Action, DecisionState, Quote, Stop
+import numpy as np
+from numpy.typing import NDArray
+
+from simulation.decisions import Action, DecisionState, OrderStatus, Quote, Stop
 from simulation.insertion import JobSpec
 from simulation.world import OrderData, World
 
@@ -26,7 +29,7 @@ class DispatchView(Protocol):
         """Cheapest feasible insertion of pending order ``o`` into courier ``c``'s route."""
         ...
 
-    def nearest_couriers(self, o: int, k: int) -> Sequence[int]:
+    def nearest_couriers(self, o: int, k: int) -> NDArray[np.int64]:
         """Up to ``k`` on-shift couriers that can reach order ``o``'s first pickup soonest."""
         ...
 
@@ -40,6 +43,22 @@ class DispatchView(Protocol):
 
     def route_end_s(self, c: int) -> float:
         """Expected time courier ``c`` is home after its remaining route."""
+        ...
+
+    def order_status(self, o: int) -> OrderStatus:
+        """Where order ``o`` is in its life."""
+        ...
+
+    def ready_estimate(self, o: int, n: int) -> float:
+        """Expected time the parcel of order ``o`` at node ``n`` is ready."""
+        ...
+
+    def first_departure(self, c: int) -> float:
+        """When courier ``c`` first left (NaN if it has not worked yet)."""
+        ...
+
+    def expected_after(self, c: int, stops: Sequence[Stop]) -> tuple[int, float]:
+        """Where and when courier ``c`` is expected to be after its committed stop and ``stops``."""
         ...
 
 

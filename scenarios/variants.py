@@ -1,0 +1,329 @@
+"""What-if variants: a base scenario plus modifiers, read from a YAML file.
+
+A variant file::
+
+    base: city.json            # scenario file, relative to this file (any supported format)
+    plan: plan.json            # optional: a plan to play forward in every variant
+    variants:
+      - name: evening-rush
+        modifiers:
+          - {kind: demand, factor: 1.3, window: {start_s: 61200, end_s: 72000}}
+          - {kind: travel_slowdown, factor: 1.2}
+      - name: store-closed
+        modifiers:
+          - {kind: node_closed, node_id: st-01, window: {start_s: 43200, end_s: 57600}}
+      - name: short-staffed
+        modifiers:
+          - {kind: fleet, remove: 5}
+          - {kind: pick_time, factor: 1.5}
+      - name: stock-shock
+        modifiers:
+          - {kind: stock_shock, factor: 0.5, node_ids: [dc-01]}
+
+The base scenario is always compared as variant ``base`` (unless a variant has that name).
+
+Modifiers:
+
+- ``demand``: orders created in ``window`` (all if omitted) x ``factor``: above 1, extra orders
+  are copies of randomly chosen ones (new ids ``<id>~<k>``, creation time jittered inside the
+  window); below 1, a random share is dropped. The Poisson arrival process (if any) gets a
+  surge with the same factor and window. Random choices use the ``seed`` given to
+  :func:`apply_variant`.
+- ``node_closed``: an outage of node ``node_id`` during ``window``.
+- ``fleet``: ``remove`` couriers (the listed ``vehicle_ids``, else the last ones).
+- ``travel_slowdown``: travel takes ``factor`` x longer during ``window`` (all day if omitted).
+- ``pick_time``: pick and pack times x ``factor`` at ``node_ids`` (all nodes if omitted).
+- ``stock_shock``: inventory x ``factor`` (rounded down) at ``node_ids`` for ``skus`` (all if
+  omitted).
+- ``stochastic``: override fields of the scenario's stochastic parameters (``values``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from scenarios.errors import InputError, input_error_from_validation
+from scenarios.geo import Id, NonNegInt, StrictModel, TimeWindow
+from scenarios.model import Scenario
+from scenarios.plan import Plan
+from scenarios.stochastic import DemandSurge, NodeOutage, Slowdown, StochasticParams
+
+Factor = Annotated[float, Field(ge=0.0, le=100.0)]
+
+
+class DemandModifier(StrictModel):
+    """Orders created in ``window`` (all if None) x ``factor``."""
+
+    kind: Literal["demand"] = "demand"
+    factor: Factor
+    window: TimeWindow | None = None
+
+
+class NodeClosedModifier(StrictModel):
+    """Node ``node_id`` cannot pick or hand over parcels during ``window``."""
+
+    kind: Literal["node_closed"] = "node_closed"
+    node_id: Id
+    window: TimeWindow
+
+
+class FleetModifier(StrictModel):
+    """``remove`` fewer couriers: the listed ``vehicle_ids``, else the last ones."""
+
+    kind: Literal["fleet"] = "fleet"
+    remove: NonNegInt = 0
+    vehicle_ids: list[Id] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ids_match(self) -> FleetModifier:
+        if self.vehicle_ids and self.remove and self.remove != len(self.vehicle_ids):
+            raise ValueError("remove must equal the number of vehicle_ids (or be omitted)")
+        return self
+
+
+class TravelSlowdownModifier(StrictModel):
+    """Travel takes ``factor`` x longer during ``window`` (the whole horizon if None)."""
+
+    kind: Literal["travel_slowdown"] = "travel_slowdown"
+    factor: Annotated[float, Field(gt=0.0, le=10.0)]
+    window: TimeWindow | None = None
+
+
+class PickTimeModifier(StrictModel):
+    """Pick and pack times x ``factor`` at ``node_ids`` (all nodes if empty)."""
+
+    kind: Literal["pick_time"] = "pick_time"
+    factor: Factor
+    node_ids: list[Id] = Field(default_factory=list)
+
+
+class StockShockModifier(StrictModel):
+    """Inventory x ``factor`` at ``node_ids`` for ``skus`` (all if empty)."""
+
+    kind: Literal["stock_shock"] = "stock_shock"
+    factor: Annotated[float, Field(ge=0.0, le=1.0)]
+    node_ids: list[Id] = Field(default_factory=list)
+    skus: list[Id] = Field(default_factory=list)
+
+
+class StochasticModifier(StrictModel):
+    """Override fields of the scenario's stochastic parameters."""
+
+    kind: Literal["stochastic"] = "stochastic"
+    values: dict[str, Any]
+
+
+Modifier = Annotated[
+    DemandModifier
+    | NodeClosedModifier
+    | FleetModifier
+    | TravelSlowdownModifier
+    | PickTimeModifier
+    | StockShockModifier
+    | StochasticModifier,
+    Field(discriminator="kind"),
+]
+
+
+class Variant(StrictModel):
+    """A named list of modifiers applied to the base scenario."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    modifiers: list[Modifier] = Field(default_factory=list)
+
+
+class VariantFile(StrictModel):
+    """A what-if study: the base scenario (and plan) and its variants."""
+
+    base: str
+    plan: str | None = None
+    variants: list[Variant] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> VariantFile:
+        seen: set[str] = set()
+        for i, v in enumerate(self.variants):
+            if v.name in seen:
+                raise ValueError(f"variants.{i}.name: duplicate variant name {v.name!r}")
+            seen.add(v.name)
+        return self
+
+
+class LoadedVariants:
+    """A variant file read from disk: base scenario, optional plan, variant scenarios."""
+
+    def __init__(self, spec: VariantFile, base: Scenario, plan: Plan | None, source: str) -> None:
+        self.spec = spec
+        self.base = base
+        self.plan = plan
+        self.source = source
+
+    @property
+    def names(self) -> list[str]:
+        """Variant names, ``base`` first."""
+        names = [v.name for v in self.spec.variants]
+        return names if "base" in names else ["base", *names]
+
+    def scenarios(self, *, seed: int) -> dict[str, Scenario]:
+        """Every variant's scenario (``base`` = the unmodified base unless redefined)."""
+        out: dict[str, Scenario] = {}
+        by_name = {v.name: v for v in self.spec.variants}
+        for name in self.names:
+            variant = by_name.get(name)
+            if variant is None:
+                out[name] = self.base
+            else:
+                out[name] = apply_variant(self.base, variant, seed=seed, source=self.source)
+        return out
+
+
+def read_variants(path: str | Path) -> LoadedVariants:
+    """Read a variant YAML file and the base scenario (and plan) it points to."""
+    from scenarios.io import load_scenario, read_json
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("path", "file not found", source=str(p)) from None
+    except yaml.YAMLError as err:
+        raise InputError("yaml", f"not valid YAML: {err}", source=str(p)) from None
+    if not isinstance(data, dict):
+        raise InputError("(root)", "expected a mapping with base and variants", source=str(p))
+    try:
+        spec = VariantFile.model_validate(data)
+    except ValidationError as err:
+        raise input_error_from_validation(err, source=str(p)) from None
+    base_path = (p.parent / spec.base).resolve()
+    base = load_scenario(base_path)
+    plan = read_json(Plan, (p.parent / spec.plan).resolve()) if spec.plan else None
+    return LoadedVariants(spec, base, plan, str(p))
+
+
+def apply_variant(
+    scenario: Scenario, variant: Variant, *, seed: int, source: str | None = None
+) -> Scenario:
+    """The scenario with the variant's modifiers applied in order (random parts use ``seed``)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(99,)))
+    data = scenario.model_dump(mode="python")
+    for k, mod in enumerate(variant.modifiers):
+        where = f"variants.{variant.name}.modifiers.{k}"
+        _apply(data, mod, rng, where, source)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise input_error_from_validation(err, source=source) from None
+
+
+def _in_window(t: int, window: TimeWindow | None) -> bool:
+    return window is None or window.start_s <= t <= window.end_s
+
+
+def _apply(
+    data: dict[str, Any], mod: Modifier, rng: np.random.Generator, where: str, source: str | None
+) -> None:
+    nodes = data["nodes"]
+    node_ids = {n["id"] for n in nodes}
+
+    def check_nodes(ids: list[str]) -> None:
+        for i, nid in enumerate(ids):
+            if nid not in node_ids:
+                raise InputError(f"{where}.node_ids.{i}", f"unknown node {nid!r}", source=source)
+
+    if isinstance(mod, DemandModifier):
+        orders = data["orders"]
+        inside = [i for i, o in enumerate(orders) if _in_window(o.get("created_s", 0), mod.window)]
+        if mod.factor < 1.0:
+            drop = (
+                set(
+                    rng.choice(
+                        inside, size=round(len(inside) * (1 - mod.factor)), replace=False
+                    ).tolist()
+                )
+                if inside
+                else set()
+            )
+            data["orders"] = [o for i, o in enumerate(orders) if i not in drop]
+        elif mod.factor > 1.0 and inside:
+            extra = round(len(inside) * (mod.factor - 1.0))
+            lo = mod.window.start_s if mod.window is not None else None
+            hi = mod.window.end_s if mod.window is not None else None
+            for k, i in enumerate(rng.choice(inside, size=extra, replace=True).tolist()):
+                copy = dict(orders[i])
+                copy["id"] = f"{copy['id']}~{k}"
+                created = copy.get("created_s", 0)
+                if lo is not None and hi is not None:
+                    created = int(rng.integers(lo, hi + 1))
+                shift = created - copy.get("created_s", 0)
+                copy["created_s"] = created
+                copy["time_windows"] = [
+                    {"start_s": w["start_s"] + shift, "end_s": w["end_s"] + shift}
+                    for w in copy.get("time_windows", [])
+                ]
+                if copy.get("pickup") is not None:
+                    copy["pickup"] = None  # a copied shipment keeps no external pickup id
+                orders.append(copy)
+        arrivals = data.get("arrivals")
+        if arrivals is not None:
+            arrivals.setdefault("surges", []).append(
+                DemandSurge(factor=mod.factor, window=mod.window).model_dump()
+            )
+    elif isinstance(mod, NodeClosedModifier):
+        if mod.node_id not in node_ids:
+            raise InputError(f"{where}.node_id", f"unknown node {mod.node_id!r}", source=source)
+        data["stochastic"].setdefault("node_outages", []).append(
+            NodeOutage(node_id=mod.node_id, window=mod.window).model_dump()
+        )
+    elif isinstance(mod, FleetModifier):
+        vehicles = data["vehicles"]
+        if mod.vehicle_ids:
+            known = {v["id"] for v in vehicles}
+            for i, vid in enumerate(mod.vehicle_ids):
+                if vid not in known:
+                    raise InputError(
+                        f"{where}.vehicle_ids.{i}", f"unknown vehicle {vid!r}", source=source
+                    )
+            gone = set(mod.vehicle_ids)
+            data["vehicles"] = [v for v in vehicles if v["id"] not in gone]
+        elif mod.remove:
+            if mod.remove >= len(vehicles):
+                raise InputError(
+                    f"{where}.remove",
+                    f"cannot remove {mod.remove} of {len(vehicles)} couriers",
+                    source=source,
+                )
+            data["vehicles"] = vehicles[: len(vehicles) - mod.remove]
+    elif isinstance(mod, TravelSlowdownModifier):
+        data["stochastic"].setdefault("travel_slowdowns", []).append(
+            Slowdown(factor=mod.factor, window=mod.window).model_dump()
+        )
+    elif isinstance(mod, PickTimeModifier):
+        check_nodes(mod.node_ids)
+        chosen = set(mod.node_ids) or node_ids
+        for node in nodes:
+            if node["id"] in chosen:
+                for key in ("pick_time_s_per_line", "pack_time_s_per_order", "processing_s"):
+                    node[key] = round(node.get(key, 0) * mod.factor)
+    elif isinstance(mod, StockShockModifier):
+        check_nodes(mod.node_ids)
+        chosen = set(mod.node_ids) or node_ids
+        skus = set(mod.skus)
+        for node in nodes:
+            if node["id"] in chosen:
+                node["inventory"] = {
+                    sku: (math.floor(q * mod.factor) if not skus or sku in skus else q)
+                    for sku, q in node.get("inventory", {}).items()
+                }
+    elif isinstance(mod, StochasticModifier):
+        merged = {**data["stochastic"], **mod.values}
+        try:
+            data["stochastic"] = StochasticParams.model_validate(merged).model_dump()
+        except ValidationError as err:
+            e = input_error_from_validation(err, source=source)
+            raise InputError(f"{where}.values.{e.field}", e.reason, source=source) from None

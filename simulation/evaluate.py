@@ -1,0 +1,418 @@
+"""Play plans forward: one day (:func:`simulate`), replications with KPIs and 95% CIs
+(:func:`evaluate`), and a risk-adjusted comparison of candidate plans (:func:`compare`).
+
+Replication ``k`` of a study seeded ``seed`` uses the k-th seed of
+``SeedSequence(seed).spawn(n)``; every compared plan (or variant, or policy) is run with the
+same replication seeds, and noise is tied to entities (see :mod:`simulation.streams`), so
+differences are paired: common random numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scenarios.errors import InputError
+from scenarios.model import Scenario
+from scenarios.plan import Estimate, Kpis, Plan
+from simulation.executors import Executor, SerialExecutor
+from simulation.params import SimParams
+from simulation.policies import Policy, make_policy
+from simulation.result import LOWER_IS_BETTER, METRICS, SimulationResult
+from simulation.stats import Interval, mean_ci, paired_diff
+from simulation.twin import DispatchSimulator
+from simulation.world import World
+
+Progress = Callable[[int, int], None]
+
+
+def simulate(
+    scenario: Scenario | World,
+    plan: Plan | None = None,
+    policy: Policy | str | None = None,
+    *,
+    seed: int,
+    params: SimParams | None = None,
+    simulator: DispatchSimulator | None = None,
+) -> SimulationResult:
+    """Simulate one day: the plan (if any) played forward, the policy (if any) deciding."""
+    if isinstance(policy, str):
+        policy = make_policy(policy)
+    sim = (
+        simulator
+        if simulator is not None
+        else DispatchSimulator(scenario, plan=plan, params=params)
+    )
+    base = params if params is not None else sim.base_params
+    tick = policy.tick_s if policy is not None else None
+    sim.params = base.model_copy(
+        update={
+            "tick_s": base.tick_s if base.tick_s is not None else tick,
+            "decide_on_arrival": base.decide_on_arrival and policy is not None,
+            "decide_on_courier_free": base.decide_on_courier_free and policy is not None,
+        }
+    )
+    sim.reset(seed=seed)
+    if policy is None:
+        return sim.run()
+    policy.reset(sim, seed=seed)
+    while (state := sim.next_decision()) is not None:
+        sim.apply(policy.decide(state))
+    return sim.result()
+
+
+def replication_seeds(seed: int, replications: int) -> list[int]:
+    """The seeds of replications ``0..replications-1`` of a study seeded ``seed``."""
+    if replications < 1:
+        raise InputError("replications", "must be at least 1")
+    children = np.random.SeedSequence(seed).spawn(replications)
+    return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
+
+
+# ----------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class Case:
+    """One thing to simulate: a scenario, optionally a plan, and twin parameters."""
+
+    scenario: Scenario
+    plan: Plan | None = None
+    params: SimParams | None = None
+
+
+@dataclass(frozen=True)
+class ReplicationTask:
+    """Simulate ``case`` under ``policy`` with replication ``replication`` (seed ``seed``)."""
+
+    case: str
+    policy: str
+    replication: int
+    seed: int
+
+
+@dataclass
+class ReplicationOutcome:
+    """What a worker sends back: KPI values and which base orders were on time."""
+
+    case: str
+    policy: str
+    replication: int
+    seed: int
+    metrics: dict[str, float]
+    base_on_time: NDArray[np.bool_]
+    num_events: int
+    wall_s: float
+
+
+_PREPARED: dict[tuple[str, str], DispatchSimulator] = {}
+
+
+def run_replication(
+    shared: Mapping[str, Case], key: str, task: ReplicationTask
+) -> ReplicationOutcome:
+    """Worker body (any executor): simulate one task, reusing the compiled world of its case."""
+    memo = (key, task.case)
+    sim = _PREPARED.get(memo)
+    if sim is None:
+        if len(_PREPARED) > 16:
+            _PREPARED.clear()
+        case = shared[task.case]
+        sim = DispatchSimulator(case.scenario, plan=case.plan, params=case.params)
+        _PREPARED[memo] = sim
+    t0 = time.perf_counter()
+    result = simulate(sim.world, policy=task.policy, seed=task.seed, simulator=sim)
+    return ReplicationOutcome(
+        case=task.case,
+        policy=task.policy,
+        replication=task.replication,
+        seed=task.seed,
+        metrics=result.metrics,
+        base_on_time=result.base_on_time,
+        num_events=result.num_events,
+        wall_s=time.perf_counter() - t0,
+    )
+
+
+def shared_key(cases: Mapping[str, Case]) -> str:
+    """A content hash of the cases (workers cache compiled worlds under it)."""
+    h = hashlib.sha256()
+    for name in sorted(cases):
+        case = cases[name]
+        h.update(name.encode())
+        h.update(case.scenario.model_dump_json().encode())
+        if case.plan is not None:
+            h.update(case.plan.model_dump_json().encode())
+        if case.params is not None:
+            h.update(case.params.model_dump_json().encode())
+    return h.hexdigest()[:16]
+
+
+def run_tasks(
+    cases: Mapping[str, Case],
+    tasks: Sequence[ReplicationTask],
+    *,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+    plugins: Sequence[str] = (),
+) -> list[ReplicationOutcome]:
+    """Run replication tasks on an executor (in-process by default), results in task order."""
+    ex = executor if executor is not None else SerialExecutor()
+    done = 0
+
+    def tick(_i: int, _r: object) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, len(tasks))
+
+    return ex.run(
+        run_replication,
+        dict(cases),
+        shared_key(cases),
+        list(tasks),
+        on_result=tick,
+        plugins=plugins,
+    )
+
+
+# ------------------------------------------------------------------ KPIs
+
+
+def kpis_from(
+    outcomes: Sequence[ReplicationOutcome],
+    *,
+    base_order_ids: Sequence[str] = (),
+    seed: int | None = None,
+) -> Kpis:
+    """Aggregate replications into Kpis: mean and 95% CI per KPI, per-order on-time probability."""
+    if not outcomes:
+        raise ValueError("no replications to summarise")
+    cols = {m: [o.metrics[m] for o in outcomes] for m in METRICS}
+    est = {m: mean_ci(v).estimate() for m, v in cols.items()}
+    per_order: dict[str, float] = {}
+    if base_order_ids:
+        hits = np.mean(np.vstack([o.base_on_time for o in outcomes]), axis=0)
+        per_order = {oid: float(p) for oid, p in zip(base_order_ids, hits, strict=True)}
+    main = {
+        "on_time_rate",
+        "lateness_p50_s",
+        "lateness_p95_s",
+        "distance_m",
+        "courier_hours",
+        "cost_cents",
+        "courier_utilisation",
+        "node_utilisation",
+        "orders_unfilled",
+        "orders_failed",
+    }
+    return Kpis(
+        **{m: est[m] for m in main},
+        per_order_on_time=per_order,
+        orders_unserved=est["orders_unserved"],
+        extra={m: e for m, e in est.items() if m not in main and m != "orders_unserved"},
+        replications=len(outcomes),
+        seed=seed,
+        policy=outcomes[0].policy,
+    )
+
+
+def evaluate(
+    scenario: Scenario,
+    plan: Plan | None = None,
+    *,
+    policy: str | None = None,
+    replications: int = 30,
+    seed: int = 0,
+    params: SimParams | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+) -> Kpis:
+    """Replicate one day ``replications`` times and estimate every KPI with a 95% CI.
+
+    ``policy`` defaults to ``plan`` (pure replay) with a plan and ``insertion`` without.
+    """
+    spec = policy if policy is not None else ("plan" if plan is not None else "insertion")
+    make_policy(spec)  # fail fast on a bad spec
+    cases = {"case": Case(scenario, plan, params)}
+    seeds = replication_seeds(seed, replications)
+    tasks = [ReplicationTask("case", spec, k, s) for k, s in enumerate(seeds)]
+    outcomes = run_tasks(cases, tasks, executor=executor, progress=progress)
+    return kpis_from(outcomes, base_order_ids=[o.id for o in scenario.orders], seed=seed)
+
+
+# ------------------------------------------------------------ comparison
+
+
+@dataclass(frozen=True)
+class RiskRule:
+    """How :func:`compare` recommends a plan.
+
+    Among candidates whose on-time rate is not significantly worse than the baseline's by more
+    than ``max_on_time_drop`` (the paired 95% CI of the difference lies entirely below
+    ``-max_on_time_drop``), pick the one with the lowest **risk-adjusted cost** = mean cost +
+    ``risk_aversion`` x standard deviation of the per-replication cost (a bad day counts). Move
+    away from the baseline only when the winner's paired cost difference against it is
+    significantly negative (its 95% CI lies below zero); otherwise keep the baseline.
+    """
+
+    risk_aversion: float = 1.0
+    max_on_time_drop: float = 0.02
+
+    def describe(self) -> str:
+        """The rule in one paragraph."""
+        return (
+            f"risk-adjusted cost = mean + {self.risk_aversion:g} x sd of per-replication cost; "
+            f"candidates whose on-time rate is significantly more than "
+            f"{100 * self.max_on_time_drop:g} points below the baseline's are excluded; "
+            "the baseline is kept unless the best candidate is significantly cheaper "
+            "(paired 95% CI of the cost difference below zero)"
+        )
+
+
+@dataclass
+class Comparison:
+    """KPIs of each candidate, paired differences against the baseline, a recommendation."""
+
+    baseline: str
+    names: list[str]
+    kpis: dict[str, Kpis]
+    samples: dict[str, dict[str, NDArray[np.float64]]]
+    diffs: dict[str, dict[str, Interval]]
+    risk_adjusted_cost: dict[str, float]
+    recommended: str
+    rule: str
+    reasons: list[str] = field(default_factory=list)
+
+    def markdown(
+        self, metrics: Sequence[str] = ("cost_cents", "on_time_rate", "lateness_p95_s")
+    ) -> str:
+        """A markdown table: each candidate's KPI means [95% CI] and paired differences."""
+        head = [
+            "candidate",
+            *metrics,
+            *(f"Δ {m} vs {self.baseline}" for m in metrics),
+            "risk-adj. cost",
+        ]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name in self.names:
+            k = self.kpis[name]
+            cells = [name + (" **(recommended)**" if name == self.recommended else "")]
+            for m in metrics:
+                e = _estimate(k, m)
+                cells.append(f"{e.mean:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]")
+            for m in metrics:
+                d = self.diffs[name][m]
+                cells.append(
+                    "—" if name == self.baseline else f"{d.mean:+.4g} [{d.low:+.4g}, {d.high:+.4g}]"
+                )
+            cells.append(f"{self.risk_adjusted_cost[name]:.4g}")
+            lines.append("| " + " | ".join(cells) + " |")
+        return (
+            "\n".join(lines)
+            + f"\n\nRule: {self.rule}.\n"
+            + "".join(f"\n- {r}" for r in self.reasons)
+        )
+
+
+def _estimate(k: Kpis, metric: str) -> Estimate:
+    value = getattr(k, metric, None)
+    if isinstance(value, Estimate):
+        return value
+    return k.extra[metric]
+
+
+def compare(
+    scenario: Scenario,
+    candidates: Mapping[str, Plan | None],
+    *,
+    policy: str | None = None,
+    replications: int = 30,
+    seed: int = 0,
+    params: SimParams | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+    rule: RiskRule | None = None,
+    scenarios: Mapping[str, Scenario] | None = None,
+) -> Comparison:
+    """Simulate candidate plans on the same replication seeds and recommend one.
+
+    The first candidate is the baseline. ``scenarios`` may give a candidate its own scenario
+    (e.g. buffered time windows); by default every candidate uses ``scenario``.
+    """
+    if not candidates:
+        raise InputError("candidates", "give at least one plan to compare")
+    rule = rule or RiskRule()
+    names = list(candidates)
+    baseline = names[0]
+    cases = {n: Case((scenarios or {}).get(n, scenario), candidates[n], params) for n in names}
+    seeds = replication_seeds(seed, replications)
+    specs = {
+        n: policy if policy is not None else ("plan" if candidates[n] is not None else "insertion")
+        for n in names
+    }
+    tasks = [ReplicationTask(n, specs[n], k, s) for n in names for k, s in enumerate(seeds)]
+    outcomes = run_tasks(cases, tasks, executor=executor, progress=progress)
+    by_name: dict[str, list[ReplicationOutcome]] = {n: [] for n in names}
+    for out in outcomes:
+        by_name[out.case].append(out)
+    ids = [o.id for o in scenario.orders]
+    kpis = {n: kpis_from(by_name[n], base_order_ids=ids, seed=seed) for n in names}
+    samples = {
+        n: {m: np.asarray([o.metrics[m] for o in by_name[n]]) for m in METRICS} for n in names
+    }
+    diffs = {
+        n: {m: paired_diff(samples[n][m], samples[baseline][m]) for m in METRICS} for n in names
+    }
+    risk = {
+        n: float(samples[n]["cost_cents"].mean())
+        + rule.risk_aversion
+        * float(samples[n]["cost_cents"].std(ddof=1) if replications > 1 else 0.0)
+        for n in names
+    }
+    reasons: list[str] = []
+    admissible = []
+    for n in names:
+        d = diffs[n]["on_time_rate"]
+        if n != baseline and d.high < -rule.max_on_time_drop:
+            reasons.append(
+                f"{n} excluded: on-time rate {d.mean:+.3f} vs {baseline} "
+                f"(CI [{d.low:+.3f}, {d.high:+.3f}])"
+            )
+        else:
+            admissible.append(n)
+    best = min(admissible, key=lambda n: (risk[n], names.index(n)))
+    recommended = baseline
+    if best != baseline:
+        d = diffs[best]["cost_cents"]
+        if d.high < 0:
+            recommended = best
+            reasons.append(
+                f"{best} is significantly cheaper than {baseline}: {d.mean:+.0f} cents "
+                f"(95% CI [{d.low:+.0f}, {d.high:+.0f}]) with the lowest risk-adjusted cost"
+            )
+        else:
+            reasons.append(
+                f"{best} has the lowest risk-adjusted cost but its cost difference vs {baseline} "
+                f"is not significant (95% CI [{d.low:+.0f}, {d.high:+.0f}]): keep {baseline}"
+            )
+    else:
+        reasons.append(f"{baseline} has the lowest risk-adjusted cost")
+    _ = LOWER_IS_BETTER, math
+    return Comparison(
+        baseline=baseline,
+        names=names,
+        kpis=kpis,
+        samples=samples,
+        diffs=diffs,
+        risk_adjusted_cost=risk,
+        recommended=recommended,
+        rule=rule.describe(),
+        reasons=reasons,
+    )

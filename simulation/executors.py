@@ -1,0 +1,216 @@
+"""Where replications run: in-process, a local process pool, or a Ray cluster (same code path).
+
+Every executor runs ``fn(shared, key, task)`` for each task and hands the results back as they
+finish. ``shared`` is the large, read-only input (scenarios and plans) sent **once per worker**
+(pool initializer / one Ray object), ``key`` identifies it so workers can keep what they
+derive from it (compiled worlds) between tasks. ``plugins`` are modules every worker imports
+first (for example one that registers extra policies).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+TaskFn = Callable[[Any, str, Any], Any]
+OnResult = Callable[[int, Any], None]
+
+_SHARED: dict[str, Any] = {}
+
+
+def _import_plugins(plugins: Sequence[str]) -> None:
+    for module in plugins:
+        importlib.import_module(module)
+
+
+class Executor(Protocol):
+    """Runs tasks; ``on_result(index, result)`` is called in the caller's process as each ends."""
+
+    name: str
+
+    def run(
+        self,
+        fn: TaskFn,
+        shared: Any,
+        key: str,
+        tasks: Sequence[Any],
+        *,
+        on_result: OnResult | None = None,
+        plugins: Sequence[str] = (),
+    ) -> list[Any]:
+        """Results in task order."""
+        ...
+
+
+class SerialExecutor:
+    """Runs every task in this process, one after the other."""
+
+    name = "serial"
+
+    def run(
+        self,
+        fn: TaskFn,
+        shared: Any,
+        key: str,
+        tasks: Sequence[Any],
+        *,
+        on_result: OnResult | None = None,
+        plugins: Sequence[str] = (),
+    ) -> list[Any]:
+        """Results in task order."""
+        _import_plugins(plugins)
+        out = []
+        for i, task in enumerate(tasks):
+            result = fn(shared, key, task)
+            out.append(result)
+            if on_result is not None:
+                on_result(i, result)
+        return out
+
+
+def _pool_init(key: str, blob: bytes, plugins: Sequence[str]) -> None:
+    _import_plugins(plugins)
+    _SHARED.clear()
+    _SHARED[key] = pickle.loads(blob)
+
+
+def _pool_call(fn: TaskFn, key: str, task: Any) -> Any:
+    return fn(_SHARED[key], key, task)
+
+
+class LocalExecutor:
+    """A pool of local worker processes (``spawn``, so it is safe next to threads and Ray)."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers if workers is not None else max(1, os.cpu_count() or 1)
+
+    def run(
+        self,
+        fn: TaskFn,
+        shared: Any,
+        key: str,
+        tasks: Sequence[Any],
+        *,
+        on_result: OnResult | None = None,
+        plugins: Sequence[str] = (),
+    ) -> list[Any]:
+        """Results in task order; Ctrl-C cancels what has not started and re-raises."""
+        if self.workers <= 1 or len(tasks) <= 1:
+            return SerialExecutor().run(
+                fn, shared, key, tasks, on_result=on_result, plugins=plugins
+            )
+        blob = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
+        results: list[Any] = [None] * len(tasks)
+        pool = ProcessPoolExecutor(
+            max_workers=min(self.workers, len(tasks)),
+            mp_context=get_context("spawn"),
+            initializer=_pool_init,
+            initargs=(key, blob, tuple(plugins)),
+        )
+        try:
+            futures: dict[Future[Any], int] = {
+                pool.submit(_pool_call, fn, key, task): i for i, task in enumerate(tasks)
+            }
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = futures[fut]
+                    results[i] = fut.result()
+                    if on_result is not None:
+                        on_result(i, results[i])
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return results
+
+
+def _ray_call(fn: TaskFn, key: str, holder: list[Any], plugins: Sequence[str], task: Any) -> Any:
+    """Ray task body: fetch the shared object once per worker process, then run ``fn``."""
+    shared = _SHARED.get(key)
+    if shared is None:
+        import ray
+
+        _import_plugins(plugins)
+        shared = ray.get(holder[0])
+        _SHARED.clear()
+        _SHARED[key] = shared
+    return fn(shared, key, task)
+
+
+class RayExecutor:
+    """Tasks on a Ray cluster (``address``), or on a local Ray instance started on demand."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, num_cpus: int | None = None) -> None:
+        self.address = address
+        self.num_cpus = num_cpus
+
+    def _init(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        if self.address:
+            ray.init(address=self.address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+
+    def run(
+        self,
+        fn: TaskFn,
+        shared: Any,
+        key: str,
+        tasks: Sequence[Any],
+        *,
+        on_result: OnResult | None = None,
+        plugins: Sequence[str] = (),
+    ) -> list[Any]:
+        """Results in task order; Ctrl-C cancels the outstanding Ray tasks and re-raises."""
+        import ray
+
+        self._init()
+        remote = ray.remote(_ray_call)
+        ref = ray.put(shared)
+        refs = [remote.remote(fn, key, [ref], tuple(plugins), task) for task in tasks]
+        index = {r: i for i, r in enumerate(refs)}
+        results: list[Any] = [None] * len(tasks)
+        pending = list(refs)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for r in done:
+                    i = index[r]
+                    results[i] = ray.get(r)
+                    if on_result is not None:
+                        on_result(i, results[i])
+        except BaseException:
+            for r in pending:
+                ray.cancel(r, force=True)
+            raise
+        return results
+
+
+def make_executor(name: str, *, workers: int | None = None, address: str | None = None) -> Executor:
+    """``serial``, ``local`` (process pool of ``workers``) or ``ray`` (at ``address``)."""
+    from scenarios.errors import InputError
+
+    if name == "serial":
+        return SerialExecutor()
+    if name == "local":
+        return LocalExecutor(workers)
+    if name == "ray":
+        return RayExecutor(address, num_cpus=workers)
+    raise InputError("executor", f"unknown executor {name!r}; choose local, ray or serial")

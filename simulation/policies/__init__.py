@@ -1,0 +1,101 @@
+"""Dispatch policies on the twin's policy hook, and a registry of them by name.
+
+A policy spec is ``name`` or ``name:argument``:
+
+- ``plan``: no decisions (replay the plan; orders outside it stay unserved);
+- ``nearest``: nearest idle courier;
+- ``insertion`` / ``insertion:K``: cheapest insertion (over the K couriers nearest the pickup);
+- ``reopt:MIN`` / ``reopt:MIN:ENGINE``: re-plan all open orders with the routing solver every
+  MIN minutes (engine ``greedy`` by default; ``pyvrp``, ``ortools``, ``auto``).
+
+Other packages add their own with :func:`register_policy` (the RL agents do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from scenarios.errors import InputError
+from simulation.policies.base import DispatchView, Policy
+from simulation.policies.insertion import CheapestInsertionPolicy
+from simulation.policies.nearest import NearestIdlePolicy
+from simulation.policies.reopt import PeriodicReoptPolicy
+
+PolicyFactory = Callable[[str | None], Policy | None]
+
+_REGISTRY: dict[str, PolicyFactory] = {}
+
+
+def register_policy(name: str, factory: PolicyFactory) -> None:
+    """Make ``name[:argument]`` specs build policies with ``factory(argument)``."""
+    _REGISTRY[name] = factory
+
+
+def available_policies() -> list[str]:
+    """Registered policy names."""
+    return sorted(_REGISTRY)
+
+
+def make_policy(spec: str) -> Policy | None:
+    """Build the policy a spec names (None for ``plan``: no decisions)."""
+    name, _, arg = spec.strip().partition(":")
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise InputError(
+            "policies", f"unknown policy {name!r}; choose from {', '.join(available_policies())}"
+        )
+    return factory(arg or None)
+
+
+def _plan(arg: str | None) -> None:
+    return None
+
+
+def _nearest(arg: str | None) -> Policy:
+    return NearestIdlePolicy()
+
+
+def _insertion(arg: str | None) -> Policy:
+    if arg is None:
+        return CheapestInsertionPolicy(num_candidates=8)
+    if arg == "all":
+        return CheapestInsertionPolicy(num_candidates=None)
+    try:
+        k = int(arg)
+    except ValueError:
+        raise InputError("policies", f"insertion:{arg}: expected a number of couriers") from None
+    if k < 1:
+        raise InputError("policies", f"insertion:{arg}: needs at least one courier")
+    return CheapestInsertionPolicy(num_candidates=k)
+
+
+def _reopt(arg: str | None) -> Policy:
+    minutes_s, _, engine = (arg or "5").partition(":")
+    try:
+        minutes = float(minutes_s)
+    except ValueError:
+        raise InputError("policies", f"reopt:{arg}: expected minutes, e.g. reopt:5") from None
+    if minutes <= 0:
+        raise InputError("policies", f"reopt:{arg}: the period must be positive")
+    engine = engine or "greedy"
+    if engine not in ("greedy", "pyvrp", "ortools", "auto"):
+        raise InputError("policies", f"reopt:{arg}: unknown engine {engine!r}")
+    return PeriodicReoptPolicy(every_s=round(minutes * 60), engine=engine)
+
+
+register_policy("plan", _plan)
+register_policy("nearest", _nearest)
+register_policy("insertion", _insertion)
+register_policy("reopt", _reopt)
+
+__all__ = [
+    "CheapestInsertionPolicy",
+    "DispatchView",
+    "NearestIdlePolicy",
+    "PeriodicReoptPolicy",
+    "Policy",
+    "PolicyFactory",
+    "available_policies",
+    "make_policy",
+    "register_policy",
+]

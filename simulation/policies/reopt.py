@@ -1,0 +1,213 @@
+"""Periodic re-optimisation: every k minutes, re-plan all open orders with the routing solver.
+
+At each tick the policy builds a routing :class:`~scenarios.model.Scenario` of the current
+situation and calls :func:`solvers.routing.solve_routes`:
+
+- each courier on shift becomes a vehicle that starts where (and when) it will be after its
+  *locked* stops: the stop it is committed to and the remaining stops of the orders it already
+  carries, kept in their current order (couriers deliver what is on board first);
+- every other open order (waiting, or assigned but not collected) becomes a
+  pickup-and-delivery job: pickup at its node once the parcel is expected ready, delivery in
+  its promised window (a window already out of reach is widened to "as soon as possible",
+  because the solver's windows are hard);
+- the solver's routes replace the couriers' remaining routes (after the locked stops).
+
+Orders the solver leaves out, and orders arriving between ticks, are inserted by cheapest
+insertion when they come up for a decision (``insert_between_ticks``) or wait for the next tick.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from scenarios.geo import TimeWindow
+from scenarios.model import Order, PickupSpec, Scenario, Vehicle
+from simulation.decisions import (
+    Action,
+    DecisionKind,
+    DecisionState,
+    OrderStatus,
+    ReplaceRoutes,
+    Stop,
+    StopType,
+)
+from simulation.policies.base import DispatchView
+from simulation.policies.insertion import CheapestInsertionPolicy
+
+
+class PeriodicReoptPolicy:
+    """Re-plan all open orders with the routing solver every ``every_s`` seconds."""
+
+    def __init__(
+        self,
+        *,
+        every_s: int = 300,
+        engine: str = "greedy",
+        time_limit_s: float = 1.0,
+        insert_between_ticks: bool = True,
+    ) -> None:
+        self.every_s = every_s
+        self.engine = engine
+        self.time_limit_s = time_limit_s
+        self.insert_between_ticks = insert_between_ticks
+        self.name = f"reopt:{every_s // 60 if every_s % 60 == 0 else every_s / 60:g}"
+        self._fallback = CheapestInsertionPolicy(retry_s=None, dispatch_horizon_s=None)
+        self._view: DispatchView | None = None
+        self._last_tick = -math.inf
+        self._seed = 0
+        self.num_solves = 0
+
+    @property
+    def tick_s(self) -> int | None:
+        """Re-optimisation period."""
+        return self.every_s
+
+    def reset(self, view: DispatchView, *, seed: int) -> None:
+        """Remember the view; solver seeds derive from the replication seed."""
+        self._view = view
+        self._fallback.reset(view, seed=seed)
+        self._last_tick = -math.inf
+        self._seed = seed
+        self.num_solves = 0
+
+    def decide(self, state: DecisionState) -> Action | None:
+        """Re-plan on the first decision of each tick; insert stragglers in between."""
+        if state.kind == DecisionKind.TICK and state.time_s > self._last_tick:
+            self._last_tick = state.time_s
+            return self.reoptimise(state)
+        if self.insert_between_ticks and state.focus_order >= 0:
+            return self._fallback.decide(state)
+        return None
+
+    # ------------------------------------------------------------------
+    def reoptimise(self, state: DecisionState) -> ReplaceRoutes | None:
+        """Solve the current situation and return the new routes."""
+        from solvers.routing import RoutingParams, solve_routes
+
+        view = self._view
+        assert view is not None, "call reset() first"
+        built = self.routing_scenario(state)
+        if built is None:
+            return None
+        scenario, prefixes, open_orders = built
+        params = RoutingParams(
+            engine=self.engine,
+            time_limit_s=self.time_limit_s,
+            seed=self._seed + self.num_solves,
+        )
+        plan = solve_routes(scenario, params)
+        self.num_solves += 1
+        routes: dict[int, list[Stop]] = {c: list(stops) for c, stops in prefixes.items()}
+        for route in plan.routes:
+            c = int(route.vehicle_id)
+            out = routes.setdefault(c, [])
+            for st in route.stops:
+                if st.order_id is None:
+                    continue
+                o = int(st.order_id)
+                if st.kind.value == "pickup":
+                    out.extend(view.pickup_stops(o))
+                elif st.kind.value == "delivery":
+                    out.append(Stop(int(StopType.DELIVERY), o, view.orders.location[o]))
+        _ = open_orders
+        return ReplaceRoutes(routes=routes)
+
+    def routing_scenario(
+        self, state: DecisionState
+    ) -> tuple[Scenario, dict[int, list[Stop]], list[int]] | None:
+        """The routing problem of the current situation, the locked prefixes, the open orders."""
+        view = self._view
+        assert view is not None
+        world = view.world
+        orders = view.orders
+        now = state.time_s
+        status = view.order_status
+        locked_stops: dict[int, list[Stop]] = {}
+        open_orders: list[int] = [int(o) for o in state.pending]
+        for c in range(state.num_couriers):
+            committed = state.committed[c]
+            locked: set[int] = set()
+            if committed is not None and committed.order >= 0:
+                locked.add(committed.order)
+            for st in state.routes[c]:
+                if st.order >= 0 and status(st.order) == OrderStatus.CARRIED:
+                    locked.add(st.order)
+            prefix = [
+                st for st in state.routes[c] if st.kind == StopType.BREAK or st.order in locked
+            ]
+            locked_stops[c] = prefix
+            for st in state.routes[c]:
+                if (
+                    st.kind == StopType.DELIVERY
+                    and st.order not in locked
+                    and status(st.order) == OrderStatus.ASSIGNED
+                ):
+                    open_orders.append(st.order)
+        if not open_orders:
+            return None
+        end_of_day = world.horizon_end_s + 6 * 3600.0
+        vehicles = []
+        scen = world.scenario
+        for c in range(state.num_couriers):
+            if not state.courier_on_shift[c]:
+                continue
+            loc, t = view.expected_after(c, locked_stops[c])
+            shift_end = world.shift_end_s[c] if math.isfinite(world.shift_end_s[c]) else end_of_day
+            if t >= shift_end:
+                continue
+            src = scen.vehicles[c]
+            vehicles.append(
+                Vehicle(
+                    id=str(c),
+                    start_location=world.locations[loc],
+                    end_location=world.locations[world.vehicle_end_loc[c]],
+                    shift=TimeWindow(start_s=math.ceil(t), end_s=math.floor(shift_end)),
+                    capacity=src.capacity,
+                    skills=src.skills,
+                    fixed_cost_cents=0
+                    if not math.isnan(view.first_departure(c))
+                    else (src.fixed_cost_cents),
+                    cost_per_km_cents=src.cost_per_km_cents,
+                    cost_per_hour_cents=src.cost_per_hour_cents,
+                )
+            )
+        if not vehicles:
+            return None
+        jobs = []
+        soonest = math.ceil(now)
+        for o in open_orders:
+            stops = view.pickup_stops(o)
+            job: dict[str, Any] = {
+                "id": str(o),
+                "location": world.locations[orders.location[o]],
+                "service_s": round(orders.service_s[o]),
+                "demand": [round(x) for x in orders.demand[o]],
+                "required_skills": sorted(orders.skills[o]),
+                "penalty_cents": round(orders.penalty_cents[o]),
+            }
+            start, end = orders.tw_start[o], orders.tw_end[o]
+            if math.isfinite(end) and end > now + 600:
+                job["time_windows"] = [
+                    TimeWindow(start_s=max(soonest, math.ceil(start)), end_s=math.floor(end))
+                ]
+            if stops:
+                ready = [view.ready_estimate(o, st.node) for st in stops]
+                earliest = max(soonest, math.ceil(max(ready)))
+                if not math.isfinite(max(ready)):
+                    continue
+                job["pickup"] = PickupSpec(
+                    location=world.locations[stops[0].location],
+                    time_windows=[TimeWindow(start_s=earliest, end_s=math.floor(end_of_day))],
+                )
+            jobs.append(Order(**job))
+        scenario = Scenario(
+            name="reopt",
+            horizon=TimeWindow(start_s=soonest, end_s=math.floor(end_of_day)),
+            travel=scen.travel,
+            capacity_dims=scen.capacity_dims,
+            orders=jobs,
+            vehicles=vehicles,
+            costs=scen.costs,
+        )
+        return scenario, locked_stops, open_orders

@@ -1,0 +1,258 @@
+"""Planner-facing output of a what-if sweep: markdown and CSV tables, PNG plots, an HTML page."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from simulation.result import LOWER_IS_BETTER, METRICS
+from simulation.sweep import TABLE_METRICS, SweepResult
+
+LABELS: dict[str, str] = {
+    "cost_cents": "cost (cents)",
+    "on_time_rate": "on-time rate",
+    "lateness_p50_s": "lateness p50 (s)",
+    "lateness_p95_s": "lateness p95 (s)",
+    "distance_m": "distance (m)",
+    "courier_hours": "courier hours",
+    "courier_utilisation": "courier utilisation",
+    "node_utilisation": "picker utilisation",
+    "orders_unfilled": "orders unfilled",
+    "orders_failed": "orders failed",
+    "orders_unserved": "orders unserved",
+}
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "n/a"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.3f}"
+
+
+def _cell(row: dict[str, Any]) -> str:
+    return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
+
+
+def _diff_cell(row: dict[str, Any]) -> str:
+    d, lo, hi = row["diff"], row["diff_low"], row["diff_high"]
+    sig = lo > 0 or hi < 0
+    mark = ""
+    if sig:
+        better = (d < 0) == (row["kpi"] in LOWER_IS_BETTER)
+        mark = " ▲" if better else " ▼"
+    return f"{d:+,.3g} [{lo:+,.3g}, {hi:+,.3g}]{mark}"
+
+
+def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) -> str:
+    """One row per (variant, policy): each KPI's mean [95% CI] and Δ vs base [95% CI]."""
+    rows = {(r["variant"], r["policy"], r["kpi"]): r for r in result.rows(metrics)}
+    lines = [
+        f"# What-if comparison ({len(result.seeds)} replications, seed {result.seed})",
+        "",
+        "Each cell: mean [95% CI] over replications. Δ: paired difference against the "
+        f"`{result.base}` variant under the same policy and seeds (common random numbers), "
+        "▲ significantly better, ▼ significantly worse.",
+        "",
+    ]
+    for metric in metrics:
+        lines += [f"## {LABELS.get(metric, metric)}", ""]
+        lines.append("| variant | policy | mean [95% CI] | Δ vs base [95% CI] |")
+        lines.append("|---|---|---|---|")
+        for variant in result.variants:
+            for policy in result.policies:
+                r = rows[(variant, policy, metric)]
+                diff = "—" if variant == result.base else _diff_cell(r)
+                lines.append(f"| {variant} | {policy} | {_cell(r)} | {diff} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_csv(result: SweepResult, path: Path) -> None:
+    """Every KPI of every (variant, policy): mean, CI, paired difference vs base and its CI."""
+    rows = result.rows(METRICS)
+    fields = [
+        "variant",
+        "policy",
+        "kpi",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "n",
+        "diff",
+        "diff_low",
+        "diff_high",
+    ]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row[k] for k in fields})
+
+
+def write_replications_csv(result: SweepResult, path: Path) -> None:
+    """Raw per-replication KPI values (for anyone who wants to redo the statistics)."""
+    fields = ["variant", "policy", "replication", "seed", *METRICS, "num_events", "wall_s"]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(fields)
+        for o in sorted(result.outcomes, key=lambda o: (o.case, o.policy, o.replication)):
+            writer.writerow(
+                [o.case, o.policy, o.replication, o.seed, *(o.metrics[m] for m in METRICS),
+                 o.num_events, f"{o.wall_s:.4f}"]
+            )  # fmt: skip
+
+
+def plots(result: SweepResult) -> dict[str, bytes]:
+    """PNG images: KPI bars with CIs per variant and policy, and Δ-vs-base forest plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images: dict[str, bytes] = {}
+    rows = {(r["variant"], r["policy"], r["kpi"]): r for r in result.rows(TABLE_METRICS)}
+    shown = ["cost_cents", "on_time_rate", "lateness_p95_s", "orders_unserved"]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 4.0), squeeze=False)
+    n_pol = len(result.policies)
+    width = 0.8 / max(1, n_pol)
+    for ax, metric in zip(axes[0], shown, strict=True):
+        for j, policy in enumerate(result.policies):
+            xs: list[float] = []
+            ys: list[float] = []
+            err: list[list[float]] = [[], []]
+            for i, variant in enumerate(result.variants):
+                r = rows[(variant, policy, metric)]
+                xs.append(i + (j - (n_pol - 1) / 2) * width)
+                ys.append(r["mean"])
+                err[0].append(max(0.0, r["mean"] - r["ci_low"]))
+                err[1].append(max(0.0, r["ci_high"] - r["mean"]))
+            ax.bar(xs, ys, width=width, yerr=err, capsize=3, label=policy)
+        ax.set_xticks(range(len(result.variants)))
+        ax.set_xticklabels(result.variants, rotation=30, ha="right")
+        ax.set_title(LABELS.get(metric, metric))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(title="policy", fontsize=8)
+    fig.tight_layout()
+    images["kpis.png"] = _png(fig)
+    plt.close(fig)
+
+    others = [v for v in result.variants if v != result.base]
+    if others:
+        fig, axes = plt.subplots(
+            1, 2, figsize=(11, 0.6 + 0.45 * len(others) * n_pol + 1), squeeze=False
+        )
+        for ax, metric in zip(axes[0], ("cost_cents", "on_time_rate"), strict=True):
+            labels, y = [], 0
+            for variant in others:
+                for policy in result.policies:
+                    r = rows[(variant, policy, metric)]
+                    sig = r["diff_low"] > 0 or r["diff_high"] < 0
+                    better = (r["diff"] < 0) == (metric in LOWER_IS_BETTER)
+                    color = ("tab:green" if better else "tab:red") if sig else "tab:gray"
+                    ax.errorbar(
+                        r["diff"], y,
+                        xerr=[[r["diff"] - r["diff_low"]], [r["diff_high"] - r["diff"]]],
+                        fmt="o", color=color, capsize=3,
+                    )  # fmt: skip
+                    labels.append(f"{variant} / {policy}")
+                    y += 1
+            ax.axvline(0.0, color="black", lw=0.8)
+            ax.set_yticks(range(len(labels)))
+            ax.set_yticklabels(labels)
+            ax.invert_yaxis()
+            ax.set_title(f"Δ {LABELS.get(metric, metric)} vs {result.base} (95% CI)")
+            ax.grid(axis="x", alpha=0.3)
+        fig.tight_layout()
+        images["differences.png"] = _png(fig)
+        plt.close(fig)
+    return images
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def html_report(result: SweepResult, images: dict[str, bytes], *, title: str) -> str:
+    """A self-contained HTML page: the plots (embedded) and the comparison table."""
+    rows = {(r["variant"], r["policy"], r["kpi"]): r for r in result.rows(TABLE_METRICS)}
+    head = "".join(f"<th>{html.escape(LABELS.get(m, m))}</th>" for m in TABLE_METRICS)
+    body = []
+    for variant in result.variants:
+        for policy in result.policies:
+            cells = []
+            for m in TABLE_METRICS:
+                r = rows[(variant, policy, m)]
+                diff = ""
+                if variant != result.base:
+                    sig = r["diff_low"] > 0 or r["diff_high"] < 0
+                    better = (r["diff"] < 0) == (m in LOWER_IS_BETTER)
+                    cls = ("better" if better else "worse") if sig else "same"
+                    diff = f"<br><span class='{cls}'>Δ {html.escape(_diff_cell(r))}</span>"
+                cells.append(f"<td>{html.escape(_cell(r))}{diff}</td>")
+            body.append(
+                f"<tr><th>{html.escape(variant)}</th><td>{html.escape(policy)}</td>{''.join(cells)}</tr>"
+            )
+    imgs = "".join(
+        f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,"
+        f"{base64.b64encode(data).decode()}'></figure>"
+        for name, data in images.items()
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.85em; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 6px; text-align: right; vertical-align: top; }}
+th {{ background: #f4f4f4; }}
+.better {{ color: #176b1d; font-weight: 600; }} .worse {{ color: #b0201c; font-weight: 600; }}
+.same {{ color: #777; }} img {{ max-width: 100%; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>{len(result.seeds)} replications per variant and policy, study seed {result.seed}. Means with
+95% confidence intervals; Δ = paired difference against <b>{html.escape(result.base)}</b> under
+the same policy and replication seeds (common random numbers). Green: significantly better,
+red: significantly worse, grey: not significant.</p>
+{imgs}
+<h2>All KPIs</h2>
+<table><tr><th>variant</th><th>policy</th>{head}</tr>
+{"".join(body)}
+</table></body></html>
+"""
+
+
+def write_report(
+    result: SweepResult, out_dir: Path, *, title: str = "What-if comparison"
+) -> list[Path]:
+    """Write comparison.md, comparison.csv, replications.csv, PNG plots and report.html."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    md = out_dir / "comparison.md"
+    md.write_text(markdown_table(result) + "\n", encoding="utf-8")
+    written.append(md)
+    csv_path = out_dir / "comparison.csv"
+    write_csv(result, csv_path)
+    written.append(csv_path)
+    reps = out_dir / "replications.csv"
+    write_replications_csv(result, reps)
+    written.append(reps)
+    images = plots(result)
+    for name, data in images.items():
+        p = out_dir / name
+        p.write_bytes(data)
+        written.append(p)
+    page = out_dir / "report.html"
+    page.write_text(html_report(result, images, title=title), encoding="utf-8")
+    written.append(page)
+    return written

@@ -1,0 +1,71 @@
+"""Confidence intervals for replication outputs: means, paired differences, a decision rule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+from scenarios.plan import Estimate
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean with a two-sided confidence interval (Student t over replications)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    std: float
+
+    def estimate(self) -> Estimate:
+        """As the domain model's Estimate."""
+        return Estimate(mean=self.mean, ci_low=self.low, ci_high=self.high, n=max(1, self.n))
+
+    @property
+    def excludes_zero(self) -> bool:
+        """True when the whole interval lies on one side of zero."""
+        return self.low > 0.0 or self.high < 0.0
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, level: float = LEVEL) -> Interval:
+    """Mean and t-interval of independent replications (a single value has a zero-width CI)."""
+    x = np.asarray(values, dtype=np.float64)
+    n = int(x.size)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, math.nan)
+    mean = float(x.mean())
+    if n == 1:
+        return Interval(mean, mean, mean, 1, 0.0)
+    std = float(x.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * std / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n, std)
+
+
+def paired_diff(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, level: float = LEVEL
+) -> Interval:
+    """CI of mean(a - b) over paired replications (same seeds: common random numbers)."""
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"paired samples differ in size: {x.shape} vs {y.shape}")
+    return mean_ci(x - y, level)
+
+
+def proportion_ci(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """Wilson score interval of a proportion."""
+    if n == 0:
+        return (math.nan, math.nan)
+    z = float(sps.norm.ppf(0.5 + level / 2.0))
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
