@@ -36,3 +36,26 @@ ROUTES_EXAMPLE: dict[str, Any] = {
         },
     }
 }
+
+SIMULATION_EXAMPLE: dict[str, Any] = {
+    "small": {
+        "summary": "the example day, insertion dispatch, 10 replications",
+        "value": {"scenario": SMALL_SCENARIO, "policy": "insertion", "replications": 10, "seed": 1},
+    }
+}
+
+WHATIF_EXAMPLE: dict[str, Any] = {
+    "small": {
+        "summary": "one courier less, and slower traffic",
+        "value": {
+            "scenario": SMALL_SCENARIO,
+            "variants": [
+                {"name": "short-staffed", "modifiers": [{"kind": "fleet", "remove": 1}]},
+                {"name": "slow", "modifiers": [{"kind": "travel_slowdown", "factor": 1.3}]},
+            ],
+            "policies": ["insertion"],
+            "replications": 5,
+            "seed": 1,
+        },
+    }
+}

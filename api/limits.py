@@ -66,3 +66,9 @@ def wants_sync(
             )
         return True
     return small and quick
+
+
+def check_replications(settings: Settings, replications: int, *, field: str) -> None:
+    """422 when more replications are asked than allowed."""
+    if replications > settings.max_replications:
+        raise InputError(field, f"at most {settings.max_replications} replications are accepted")

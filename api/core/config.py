@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     )
     max_sync_solves: PosInt = Field(default=4, description="routing solves at once before 429")
     max_replications: PosInt = Field(default=200, description="largest replications accepted")
+    max_whatif_runs: PosInt = Field(
+        default=2_000,
+        description="simulated days in one what-if study",
+    )
     retry_after_s: PosInt = Field(default=5, description="Retry-After sent with 429")
 
     # robustness

@@ -9,9 +9,14 @@ from api.jobs.registry import TaskRegistry
 
 def solve_routers(registry: TaskRegistry) -> list[APIRouter]:
     """Routers of the solve endpoints whose job kinds are in ``registry``."""
-    from api.routes import routing
+    from api.routes import routing, simulations, whatif
 
     routers: list[APIRouter] = []
-    if "routes" in registry:
-        routers.append(routing.router)
+    for kind, router in (
+        ("routes", routing.router),
+        ("simulations", simulations.router),
+        ("whatif", whatif.router),
+    ):
+        if kind in registry:
+            routers.append(router)
     return routers

@@ -54,7 +54,7 @@ def create_routes(
         field="params.time_limit_s",
     )
     check_orders(settings, body.scenario, field="scenario.orders", sync=sync)
-    payload = body.model_dump(mode="json", exclude_defaults=True)
+    payload = body.model_dump(mode="json")
 
     def compute() -> tuple[int, BaseModel, str | None]:
         if not sync:

@@ -17,6 +17,8 @@ SPECS: tuple[TaskSpec, ...] = (
     TaskSpec(
         "routes", "api.tasks.routes:run", fallback="api.tasks.routes:fallback", solver="routing"
     ),
+    TaskSpec("simulations", "api.tasks.simulations:run_simulation", solver="twin"),
+    TaskSpec("whatif", "api.tasks.simulations:run_whatif", solver="twin"),
 )
 
 

@@ -1,0 +1,61 @@
+"""``POST /v1/simulations``: the twin plays a scenario (and plan) forward, as a job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.core.errors import ERROR_RESPONSES
+from api.deps import CtxDep, IdempotencyKeyHeader, PlannerDep, SessionDep
+from api.examples import SIMULATION_EXAMPLE
+from api.limits import check_orders, check_replications, check_scenario
+from api.schemas.common import JobAccepted
+from api.schemas.simulations import SimulationCreate
+from api.solve import accepted, respond, submit_job
+from api.tasks.simulations import default_policy
+
+router = APIRouter(prefix="/v1/simulations", tags=["simulations"], responses=ERROR_RESPONSES)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobAccepted,
+    summary="Simulate replications of a day (job)",
+)
+def create_simulation(
+    body: Annotated[SimulationCreate, Body(openapi_examples=SIMULATION_EXAMPLE)],
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: PlannerDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Queue a twin study; the job's result has KPIs with 95% confidence intervals."""
+    from simulation.policies import make_policy
+
+    check_scenario(body.scenario, field="scenario")
+    check_orders(ctx.settings, body.scenario, field="scenario.orders", sync=False)
+    check_replications(ctx.settings, body.replications, field="replications")
+    policy = default_policy(body)
+    make_policy(policy)  # 422 for an unknown policy before queueing
+    payload = body.model_dump(mode="json")
+
+    def compute() -> tuple[int, BaseModel, str | None]:
+        job = submit_job(
+            ctx,
+            session,
+            request,
+            kind="simulations",
+            payload=payload,
+            principal=principal,
+            seed=body.seed,
+        )
+        return accepted(job)
+
+    return respond(
+        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
+    )

@@ -1,0 +1,68 @@
+"""``POST /v1/whatif``: variants x policies x replications compared with the base, as a job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.core.errors import ERROR_RESPONSES
+from api.deps import CtxDep, IdempotencyKeyHeader, PlannerDep, SessionDep
+from api.examples import WHATIF_EXAMPLE
+from api.limits import check_orders, check_replications, check_scenario
+from api.schemas.common import JobAccepted
+from api.schemas.simulations import WhatIfCreate
+from api.solve import accepted, respond, submit_job
+from scenarios.errors import InputError
+
+router = APIRouter(prefix="/v1/whatif", tags=["simulations"], responses=ERROR_RESPONSES)
+
+
+@router.post("", status_code=202, response_model=JobAccepted, summary="What-if study (job)")
+def create_whatif(
+    body: Annotated[WhatIfCreate, Body(openapi_examples=WHATIF_EXAMPLE)],
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: PlannerDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Queue a sweep; the job's result compares each variant with the base (paired CIs)."""
+    from simulation.policies import make_policy
+
+    check_scenario(body.scenario, field="scenario")
+    check_orders(ctx.settings, body.scenario, field="scenario.orders", sync=False)
+    check_replications(ctx.settings, body.replications, field="replications")
+    for i, policy in enumerate(body.policies):
+        try:
+            make_policy(policy)
+        except InputError as err:
+            raise InputError(f"policies.{i}", err.reason) from None
+        if policy.strip().startswith("plan") and body.plan is None:
+            raise InputError(f"policies.{i}", "policy 'plan' needs a plan")
+    runs = (len(body.variants) + 1) * len(body.policies) * body.replications
+    if runs > ctx.settings.max_whatif_runs:
+        raise InputError(
+            "replications",
+            f"{runs} simulated days (variants+1 x policies x replications); "
+            f"at most {ctx.settings.max_whatif_runs}",
+        )
+    payload = body.model_dump(mode="json")
+
+    def compute() -> tuple[int, BaseModel, str | None]:
+        job = submit_job(
+            ctx,
+            session,
+            request,
+            kind="whatif",
+            payload=payload,
+            principal=principal,
+            seed=body.seed,
+        )
+        return accepted(job)
+
+    return respond(
+        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
+    )

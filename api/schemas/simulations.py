@@ -1,0 +1,101 @@
+"""``/v1/simulations`` and ``/v1/whatif`` bodies: the twin played forward, KPIs with CIs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.schemas.routes import SolverInfo
+from scenarios.errors import FieldError
+from scenarios.model import Scenario
+from scenarios.plan import Kpis, Plan
+from scenarios.variants import Variant
+from simulation.params import SimParams
+
+Replications = Annotated[int, Field(ge=1, le=10_000)]
+POLICY_HELP = "plan, nearest, insertion[:K|all], reopt:MIN (see docs/simulation.md)"
+
+
+class SimulationCreate(BaseModel):
+    """Play a scenario (and optionally a plan) forward ``replications`` times."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: Scenario
+    plan: Plan | None = None
+    policy: str | None = Field(
+        default=None,
+        max_length=100,
+        description=f"dispatch policy during the day: {POLICY_HELP}; default plan with a plan, "
+        "else insertion",
+    )
+    replications: Replications = 30
+    seed: int = Field(default=0, description="study seed; replication seeds derive from it")
+    params: SimParams = Field(default_factory=SimParams)
+
+
+class SimulationResult(BaseModel):
+    """KPIs with 95% confidence intervals over the replications."""
+
+    policy: str
+    kpis: Kpis
+    solver: SolverInfo
+
+
+class WhatIfCreate(BaseModel):
+    """Variants of a base scenario x policies x replications, compared with the base."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: Scenario = Field(description="the base scenario")
+    plan: Plan | None = Field(default=None, description="a plan to play forward in every variant")
+    variants: list[Variant] = Field(
+        default_factory=list,
+        max_length=50,
+        description="as in a variant YAML file: name + modifiers (demand, node_closed, fleet, "
+        "travel_slowdown, pick_time, stock_shock, stochastic)",
+    )
+    policies: list[Annotated[str, Field(max_length=100)]] = Field(
+        default_factory=lambda: ["insertion"], min_length=1, max_length=10
+    )
+    replications: Replications = 10
+    seed: int = 0
+    params: SimParams = Field(default_factory=SimParams)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        seen: set[str] = set()
+        for i, variant in enumerate(self.variants):
+            if variant.name in seen:
+                raise FieldError(("variants", i, "name"), f"duplicate variant {variant.name!r}")
+            seen.add(variant.name)
+        return self
+
+
+class WhatIfRow(BaseModel):
+    """One KPI of one (variant, policy): mean, CI and paired difference against the base."""
+
+    variant: str
+    policy: str
+    kpi: str
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+    diff: float
+    diff_low: float
+    diff_high: float
+
+
+class WhatIfResult(BaseModel):
+    """The comparison table of a what-if sweep (base = the unmodified scenario)."""
+
+    base: str
+    variants: list[str]
+    policies: list[str]
+    replications: int
+    rows: list[WhatIfRow]
+    table_markdown: str
+    solver: SolverInfo
+    extra: dict[str, Any] = Field(default_factory=dict)

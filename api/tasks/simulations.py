@@ -1,0 +1,98 @@
+"""Twin jobs: replications of one scenario, and what-if sweeps over variants."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from api.jobs.registry import JsonDict, ProgressFn
+from api.schemas.routes import SolverInfo
+from api.schemas.simulations import (
+    SimulationCreate,
+    SimulationResult,
+    WhatIfCreate,
+    WhatIfResult,
+    WhatIfRow,
+)
+from api.versions import solver_versions
+
+
+def _progress(progress: ProgressFn | None) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+
+    def tick(done: int, total: int) -> None:
+        progress(done / max(1, total))
+
+    return tick
+
+
+def default_policy(body: SimulationCreate) -> str:
+    """The policy a simulation request runs."""
+    if body.policy is not None:
+        return body.policy
+    return "plan" if body.plan is not None else "insertion"
+
+
+def run_simulation(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
+    """Replicate a :class:`SimulationCreate` and estimate every KPI with a 95% CI."""
+    from simulation.evaluate import evaluate
+    from simulation.executors import SerialExecutor
+
+    body = SimulationCreate.model_validate(payload)
+    policy = default_policy(body)
+    t0 = time.perf_counter()
+    kpis = evaluate(
+        body.scenario,
+        body.plan,
+        policy=policy,
+        replications=body.replications,
+        seed=body.seed,
+        params=body.params,
+        executor=SerialExecutor(),
+        progress=_progress(progress),
+    )
+    solver = SolverInfo(
+        engine=f"twin ({policy})",
+        versions=solver_versions(),
+        seed=body.seed,
+        runtime_s=round(time.perf_counter() - t0, 4),
+    )
+    return SimulationResult(policy=policy, kpis=kpis, solver=solver).model_dump(mode="json")
+
+
+def run_whatif(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
+    """Run a :class:`WhatIfCreate` sweep and compare every variant with the base."""
+    from scenarios.variants import LoadedVariants, VariantFile
+    from simulation.executors import SerialExecutor
+    from simulation.report import markdown_table
+    from simulation.sweep import TABLE_METRICS, run_sweep
+
+    body = WhatIfCreate.model_validate(payload)
+    spec = VariantFile(base="(request)", variants=body.variants)
+    loaded = LoadedVariants(spec, body.scenario, body.plan, "request")
+    t0 = time.perf_counter()
+    result = run_sweep(
+        loaded,
+        policies=body.policies,
+        replications=body.replications,
+        seed=body.seed,
+        executor=SerialExecutor(),
+        progress=_progress(progress),
+        params=body.params,
+    )
+    solver = SolverInfo(
+        engine="twin (what-if sweep)",
+        versions=solver_versions(),
+        seed=body.seed,
+        runtime_s=round(time.perf_counter() - t0, 4),
+    )
+    return WhatIfResult(
+        base=result.base,
+        variants=result.variants,
+        policies=result.policies,
+        replications=body.replications,
+        rows=[WhatIfRow.model_validate(r) for r in result.rows(TABLE_METRICS)],
+        table_markdown=markdown_table(result),
+        solver=solver,
+    ).model_dump(mode="json")

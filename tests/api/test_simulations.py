@@ -1,0 +1,101 @@
+"""POST /v1/simulations and POST /v1/whatif: twin studies as jobs."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.examples import SIMULATION_EXAMPLE, WHATIF_EXAMPLE
+from tests.api.conftest import wait_for
+
+
+def _example(examples: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(examples["small"]["value"])
+
+
+def _result(client: TestClient, answer: Any, headers: dict[str, str]) -> dict[str, Any]:
+    assert answer.status_code == 202, answer.text
+    job: dict[str, Any] = wait_for(
+        lambda: client.get(answer.headers["location"], headers=headers).json(),
+        lambda j: j["status"] in {"done", "failed"},
+    )
+    assert job["status"] == "done", job
+    result: dict[str, Any] = job["result"]
+    return result
+
+
+def test_simulation_job_estimates_kpis_with_confidence_intervals(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _example(SIMULATION_EXAMPLE)
+    result = _result(
+        client, client.post("/v1/simulations", json=body, headers=keys["planner"]), keys["planner"]
+    )
+    kpis = result["kpis"]
+    assert result["policy"] == "insertion" and kpis["replications"] == 10
+    on_time = kpis["on_time_rate"]
+    assert on_time["ci_low"] <= on_time["mean"] <= on_time["ci_high"] and on_time["n"] == 10
+    assert set(kpis["per_order_on_time"]) == {"o1", "o2", "o3", "o4"}
+    again = _result(
+        client, client.post("/v1/simulations", json=body, headers=keys["planner"]), keys["planner"]
+    )
+    assert again["kpis"] == kpis  # same seed, same answer
+
+
+def test_whatif_job_compares_variants_with_the_base(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _example(WHATIF_EXAMPLE)
+    result = _result(
+        client, client.post("/v1/whatif", json=body, headers=keys["planner"]), keys["planner"]
+    )
+    assert result["variants"] == ["base", "short-staffed", "slow"]
+    rows = {(r["variant"], r["kpi"]): r for r in result["rows"]}
+    assert rows[("base", "cost_cents")]["diff"] == 0.0
+    slow = rows[("slow", "courier_hours")]
+    assert slow["diff"] > 0 and slow["diff_low"] <= slow["diff"] <= slow["diff_high"]
+    assert "## on-time rate" in result["table_markdown"]
+
+
+@pytest.mark.parametrize(
+    ("path", "mutate", "field"),
+    [
+        ("/v1/simulations", lambda b: b.update(policy="telepathy"), "policies"),
+        ("/v1/simulations", lambda b: b.update(replications=100_000), "replications"),
+        ("/v1/simulations", lambda b: b.update(replications=201), "replications"),
+        ("/v1/whatif", lambda b: b["variants"].append(dict(b["variants"][0])), "variants.2.name"),
+        ("/v1/whatif", lambda b: b.update(policies=["insertion", "nope"]), "policies.1"),
+        ("/v1/whatif", lambda b: b.update(policies=["plan"]), "policies.0"),
+        (
+            "/v1/whatif",
+            lambda b: b["variants"][0]["modifiers"].append({"kind": "weather"}),
+            "variants.0.modifiers.1",
+        ),
+    ],
+)
+def test_bad_study_input_is_422_naming_the_field(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    path: str,
+    mutate: Any,
+    field: str,
+) -> None:
+    body = _example(SIMULATION_EXAMPLE if path == "/v1/simulations" else WHATIF_EXAMPLE)
+    mutate(body)
+    answer = client.post(path, json=body, headers=keys["planner"])
+    assert answer.status_code == 422, answer.text
+    assert any(d["field"].startswith(field) for d in answer.json()["detail"]), answer.json()
+
+
+def test_studies_need_a_planner_key(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
+    body = _example(SIMULATION_EXAMPLE)
+    assert client.post("/v1/simulations", json=body, headers=keys["oms"]).status_code == 403
+    assert (
+        client.post(
+            "/v1/whatif", json=_example(WHATIF_EXAMPLE), headers=keys["researcher"]
+        ).status_code
+        == 403
+    )
