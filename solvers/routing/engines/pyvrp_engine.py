@@ -57,27 +57,35 @@ class PyVRPEngine:
         # Probe with the greedy construction: if it cannot place every mandatory order the
         # fleet may be too small, so mandatory orders become optional with a prize larger
         # than any plan (PyVRP then drops what cannot fit instead of returning nothing).
-        _, left = greedy_routes(problem, initial=settings.initial or None)
-        relax = any(problem.orders[o].penalty is None for o in left)
+        relax = False
+        one_type = len({v.type_key for v in problem.vehicles}) == 1
+        if not (one_type and len(problem.vehicles) >= len(problem.orders)):
+            # (with one vehicle type and a vehicle per order, each order can go alone)
+            _, left = greedy_routes(problem, initial=settings.initial or None)
+            relax = any(problem.orders[o].penalty is None for o in left)
         prizes = _prizes(problem) if relax else None
         data, type_vehicles, decode = build_data(problem, mandatory_prizes=prizes)
         max_penalty = _max_penalty(problem, prizes)
         init = _initial_solution(problem, data, type_vehicles, settings.initial)
-        limit = settings.time_limit_s - (time.perf_counter() - t0)
+        # An absolute deadline (CLOCK_MONOTONIC is shared by forked workers) so PyVRP's own
+        # initial local search counts too; a small margin for collecting the results.
+        deadline = t0 + settings.time_limit_s - (0.02 if settings.num_workers == 1 else 0.05)
         workers = max(1, settings.num_workers)
         seeds = [settings.seed + k for k in range(workers)]
         results: list[tuple[bool, int, pyvrp.Solution]] = []
         if workers == 1:
-            results.append(_run(data, limit, settings.max_iterations, seeds[0], init, max_penalty))
+            results.append(
+                _run(data, deadline, settings.max_iterations, seeds[0], init, max_penalty)
+            )
         else:
             ctx = mp.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx) as pool:
                 futures: list[Future[tuple[bool, int, pyvrp.Solution]]] = [
-                    pool.submit(_run, data, limit, settings.max_iterations, s, init, max_penalty)
+                    pool.submit(_run, data, deadline, settings.max_iterations, s, init, max_penalty)
                     for s in seeds[1:]
                 ]
                 results.append(
-                    _run(data, limit, settings.max_iterations, seeds[0], init, max_penalty)
+                    _run(data, deadline, settings.max_iterations, seeds[0], init, max_penalty)
                 )
                 results.extend(f.result() for f in futures)
         # Feasible first, then cheapest; ties go to the lowest seed (deterministic).
@@ -94,16 +102,16 @@ class PyVRPEngine:
 
 def _run(
     data: pyvrp.ProblemData,
-    time_limit_s: float,
+    deadline: float,
     max_iterations: int | None,
     seed: int,
     init: pyvrp.Solution | None,
     max_penalty: float | None = None,
 ) -> tuple[bool, int, pyvrp.Solution]:
     """One PyVRP search; returns (feasible, cost, solution)."""
-    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
+    from pyvrp.stop import MaxIterations, MultipleCriteria
 
-    stops: list[StoppingCriterion] = [MaxRuntime(max(0.01, time_limit_s))]
+    stops: list[StoppingCriterion] = [Deadline(deadline)]
     if max_iterations is not None:
         stops.append(MaxIterations(max_iterations))
     stop = stops[0] if len(stops) == 1 else MultipleCriteria(stops)
@@ -113,6 +121,17 @@ def _run(
         res = _solve(data, stop, seed, init, max_penalty)
     sol = res.best
     return sol.is_feasible(), int(res.cost()) if sol.is_feasible() else 2**62, sol
+
+
+class Deadline:
+    """Stop at an absolute ``time.perf_counter()`` value."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, best_cost: float) -> bool:
+        """True once the deadline has passed."""
+        return time.perf_counter() >= self.deadline
 
 
 def _solve(
