@@ -111,11 +111,36 @@ class ReplicationOutcome:
     wall_s: float
 
 
+@dataclass(frozen=True)
+class CaseData:
+    """A case as JSON text: what is shipped to workers (pickles small, no live objects)."""
+
+    scenario: str
+    plan: str | None
+    params: str | None
+
+    @classmethod
+    def of(cls, case: Case) -> CaseData:
+        """Serialise a case."""
+        return cls(
+            case.scenario.model_dump_json(),
+            case.plan.model_dump_json() if case.plan is not None else None,
+            case.params.model_dump_json() if case.params is not None else None,
+        )
+
+    def simulator(self) -> DispatchSimulator:
+        """A simulator of this case (compiles the world)."""
+        scenario = Scenario.model_validate_json(self.scenario)
+        plan = Plan.model_validate_json(self.plan) if self.plan is not None else None
+        params = SimParams.model_validate_json(self.params) if self.params is not None else None
+        return DispatchSimulator(scenario, plan=plan, params=params)
+
+
 _PREPARED: dict[tuple[str, str], DispatchSimulator] = {}
 
 
 def run_replication(
-    shared: Mapping[str, Case], key: str, task: ReplicationTask
+    shared: Mapping[str, CaseData], key: str, task: ReplicationTask
 ) -> ReplicationOutcome:
     """Worker body (any executor): simulate one task, reusing the compiled world of its case."""
     memo = (key, task.case)
@@ -123,8 +148,7 @@ def run_replication(
     if sim is None:
         if len(_PREPARED) > 16:
             _PREPARED.clear()
-        case = shared[task.case]
-        sim = DispatchSimulator(case.scenario, plan=case.plan, params=case.params)
+        sim = shared[task.case].simulator()
         _PREPARED[memo] = sim
     t0 = time.perf_counter()
     result = simulate(sim.world, policy=task.policy, seed=task.seed, simulator=sim)
@@ -140,17 +164,14 @@ def run_replication(
     )
 
 
-def shared_key(cases: Mapping[str, Case]) -> str:
+def shared_key(cases: Mapping[str, CaseData]) -> str:
     """A content hash of the cases (workers cache compiled worlds under it)."""
     h = hashlib.sha256()
     for name in sorted(cases):
         case = cases[name]
-        h.update(name.encode())
-        h.update(case.scenario.model_dump_json().encode())
-        if case.plan is not None:
-            h.update(case.plan.model_dump_json().encode())
-        if case.params is not None:
-            h.update(case.params.model_dump_json().encode())
+        for part in (name, case.scenario, case.plan or "", case.params or ""):
+            h.update(part.encode())
+            h.update(b"\0")
     return h.hexdigest()[:16]
 
 
@@ -172,10 +193,11 @@ def run_tasks(
         if progress is not None:
             progress(done, len(tasks))
 
+    data = {name: CaseData.of(case) for name, case in cases.items()}
     return ex.run(
         run_replication,
-        dict(cases),
-        shared_key(cases),
+        data,
+        shared_key(data),
         list(tasks),
         on_result=tick,
         plugins=plugins,

@@ -86,18 +86,16 @@ def draw_noise(
 ) -> NoiseDraws:
     """Draw every per-entity multiplier and disruption of one replication."""
     n = num_orders
-    travel = stream(seed, "travel")
-    t_pick = lognormal_factors(travel, params.travel_time_cv, n)
-    t_del = lognormal_factors(travel, params.travel_time_cv, n)
-    # Home legs come from a separate child stream so they do not depend on the order count.
+    # One child stream per array, so no array's values depend on another's length.
+    t_pick = lognormal_factors(stream(seed, "travel", 0), params.travel_time_cv, n)
+    t_del = lognormal_factors(stream(seed, "travel", 2), params.travel_time_cv, n)
     t_home = lognormal_factors(stream(seed, "travel", 1), params.travel_time_cv, num_couriers)
-    service = stream(seed, "service")
-    s_pick = lognormal_factors(service, params.service_time_cv, n)
-    s_del = lognormal_factors(service, params.service_time_cv, n)
+    s_pick = lognormal_factors(stream(seed, "service", 0), params.service_time_cv, n)
+    s_del = lognormal_factors(stream(seed, "service", 1), params.service_time_cv, n)
     offsets = [0]
     for k in lines_per_order:
         offsets.append(offsets[-1] + k)
-    pick = stream(seed, "pick")
+    pick = stream(seed, "pick", 0)
     pack_rng = stream(seed, "pick", 1)
     if params.pick_time_distribution == "exponential":
         pick_line = pick.exponential(1.0, offsets[-1])

@@ -215,11 +215,11 @@ class DispatchSimulator:
         self._alloc_node_locs = node_locs
         # Re-sourcing order: for each node, the other real nodes by transfer time.
         self._resource_order: list[list[int]] = []
-        for node in w.nodes:
+        for n, node in enumerate(w.nodes):
             if real:
                 times = w.travel.duration_s[node_locs, node.location]
                 self._resource_order.append(
-                    [real[k] for k in np.argsort(times, kind="stable") if real[k] != node]
+                    [real[k] for k in np.argsort(times, kind="stable") if real[k] != n]
                 )
             else:
                 self._resource_order.append([])
@@ -337,9 +337,13 @@ class DispatchSimulator:
                 self._route[c] = tuple(stops)
                 self._a_nstops[c] = len(stops)
                 self._version[c] += 1
-        self.env.process(self._releases())
         for c in range(v):
+            # Couriers without a planned route are idle (and can be given work) from the start.
+            if not self._route[c]:
+                self._idle[c] = True
+                self._a_idle[c] = True
             self.env.process(self._courier(c))
+        self.env.process(self._releases())
         if p.tick_s is not None:
             self.env.process(self._ticks(float(p.tick_s)))
 
@@ -1120,7 +1124,11 @@ class DispatchSimulator:
             self._maybe_close()
 
     def _work_time(self, c: int, start: float, duration: float) -> float:
-        """Duration of an activity starting at ``start``, stretched by breakdowns."""
+        """Duration of an activity starting at ``start``, stretched by breakdowns.
+
+        Breakdowns are a Poisson process in working time: each one falling inside the activity
+        stops the courier for ``breakdown_duration_s``; none happen during a repair.
+        """
         times = self.noise.breakdowns[c]
         if not times:
             return duration
@@ -1130,11 +1138,14 @@ class DispatchSimulator:
         end = start + duration
         extra = self.world.scenario.stochastic.breakdown_duration_s
         while ptr < len(times) and times[ptr] < end:
+            when = times[ptr]
             end += extra
             duration += extra
-            ptr += 1
             if self._log:
-                self.events.append((times[ptr - 1], "breakdown", c, -1))
+                self.events.append((when, "breakdown", c, -1))
+            ptr += 1
+            while ptr < len(times) and times[ptr] < when + extra:
+                ptr += 1  # a courier under repair does not break down again
         self._breakdown_ptr[c] = ptr
         return duration
 
@@ -1182,6 +1193,9 @@ class DispatchSimulator:
                 self._idle[c] = False
                 self._a_idle[c] = False
                 continue
+            if self._idle[c]:
+                self._idle[c] = False
+                self._a_idle[c] = False
             stop = route[0]
             self._committed[c] = stop
             self._route[c] = route[1:]

@@ -1,0 +1,117 @@
+"""What-if variant files: each modifier, and errors that name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenarios import InputError, Scenario
+from scenarios.generate import generate_city
+from scenarios.io import write_json
+from scenarios.variants import Variant, apply_variant, read_variants
+
+
+@pytest.fixture(scope="module")
+def city() -> Scenario:
+    return generate_city(seed=5, num_orders=80, num_nodes=3, num_couriers=6)
+
+
+def _apply(city: Scenario, *mods: dict[str, object], seed: int = 1) -> Scenario:
+    return apply_variant(
+        city, Variant.model_validate({"name": "v", "modifiers": list(mods)}), seed=seed
+    )
+
+
+def test_demand_scales_orders_in_the_window_and_the_arrival_rate(city: Scenario) -> None:
+    window = {"start_s": 36_000, "end_s": 54_000}
+    inside = [o for o in city.orders if 36_000 <= o.created_s <= 54_000]
+    more = _apply(city, {"kind": "demand", "factor": 1.5, "window": window})
+    assert len(more.orders) == len(city.orders) + round(0.5 * len(inside))
+    copies = [o for o in more.orders if "~" in o.id]
+    assert copies and all(36_000 <= o.created_s <= 54_000 for o in copies)
+    assert more.arrivals is not None and more.arrivals.surges[0].factor == 1.5
+    assert more.arrivals.rate_per_s_at(40_000) == pytest.approx(
+        1.5 * city.arrivals.rate_per_s_at(40_000)  # type: ignore[union-attr]
+    )
+    fewer = _apply(city, {"kind": "demand", "factor": 0.5})
+    assert len(fewer.orders) == len(city.orders) - round(0.5 * len(city.orders))
+    assert _apply(city, {"kind": "demand", "factor": 1.5}, seed=2) != _apply(
+        city, {"kind": "demand", "factor": 1.5}, seed=3
+    )
+    assert _apply(city, {"kind": "demand", "factor": 1.5}, seed=2) == _apply(
+        city, {"kind": "demand", "factor": 1.5}, seed=2
+    )
+
+
+def test_other_modifiers(city: Scenario) -> None:
+    node = city.nodes[0].id
+    closed = _apply(
+        city, {"kind": "node_closed", "node_id": node, "window": {"start_s": 0, "end_s": 9}}
+    )
+    assert closed.stochastic.node_outages[0].node_id == node
+    short = _apply(city, {"kind": "fleet", "remove": 2})
+    assert [v.id for v in short.vehicles] == [v.id for v in city.vehicles[:-2]]
+    named = _apply(city, {"kind": "fleet", "vehicle_ids": [city.vehicles[0].id]})
+    assert city.vehicles[0].id not in {v.id for v in named.vehicles}
+    slow = _apply(city, {"kind": "travel_slowdown", "factor": 1.4})
+    assert slow.stochastic.travel_factor_at(1000) == pytest.approx(1.4)
+    picks = _apply(city, {"kind": "pick_time", "factor": 2.0, "node_ids": [node]})
+    assert picks.nodes[0].pick_time_s_per_line == 2 * city.nodes[0].pick_time_s_per_line
+    assert picks.nodes[1].pick_time_s_per_line == city.nodes[1].pick_time_s_per_line
+    shock = _apply(city, {"kind": "stock_shock", "factor": 0.5})
+    sku, qty = next(iter(city.nodes[0].inventory.items()))
+    assert shock.nodes[0].inventory[sku] == qty // 2
+    noisy = _apply(city, {"kind": "stochastic", "values": {"travel_time_cv": 0.5}})
+    assert noisy.stochastic.travel_time_cv == 0.5
+
+
+@pytest.mark.parametrize(
+    ("mod", "field", "reason"),
+    [
+        ({"kind": "node_closed", "node_id": "zz", "window": {"start_s": 0, "end_s": 1}},
+         "variants.v.modifiers.0.node_id", "unknown node 'zz'"),
+        ({"kind": "fleet", "remove": 99}, "variants.v.modifiers.0.remove", "cannot remove 99"),
+        ({"kind": "fleet", "vehicle_ids": ["nope"]}, "variants.v.modifiers.0.vehicle_ids.0",
+         "unknown vehicle"),
+        ({"kind": "pick_time", "factor": 2, "node_ids": ["zz"]},
+         "variants.v.modifiers.0.node_ids.0", "unknown node"),
+        ({"kind": "stochastic", "values": {"travel_time_cv": -1}},
+         "variants.v.modifiers.0.values.travel_time_cv", "greater than or equal to 0"),
+    ],
+)  # fmt: skip
+def test_modifier_errors_name_the_field(
+    city: Scenario, mod: dict[str, object], field: str, reason: str
+) -> None:
+    with pytest.raises(InputError) as info:
+        _apply(city, mod)
+    assert info.value.field == field and reason in info.value.reason
+
+
+def test_read_variants_resolves_the_base_and_validates(tmp_path: Path, city: Scenario) -> None:
+    write_json(city, tmp_path / "city.json")
+    good = tmp_path / "v.yaml"
+    good.write_text(
+        "base: city.json\nvariants:\n  - name: slow\n    modifiers:\n"
+        "      - {kind: travel_slowdown, factor: 1.2}\n",
+        encoding="utf-8",
+    )
+    loaded = read_variants(good)
+    assert loaded.names == ["base", "slow"]
+    scenarios = loaded.scenarios(seed=0)
+    assert scenarios["base"] == loaded.base
+    assert scenarios["slow"].stochastic.travel_slowdowns[0].factor == 1.2
+    for text, field in [
+        (
+            "base: city.json\nvariants:\n  - {name: a, modifiers: [{kind: warp}]}\n",
+            "variants.0.modifiers.0",
+        ),
+        ("base: city.json\nvariants:\n  - {name: a}\n  - {name: a}\n", "(root)"),
+        ("base: city.json\nvariants: [\n", "yaml"),
+        ("base: missing.json\n", "path"),
+    ]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(InputError) as info:
+            read_variants(bad)
+        assert info.value.field.startswith(field), (info.value.field, field)

@@ -1,0 +1,130 @@
+"""``dispatchlab simulate`` and ``dispatchlab whatif``: outputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dispatchlab.cli import app
+from scenarios import Kpis, Scenario
+from scenarios.io import read_json, write_json
+
+runner = CliRunner()
+
+
+def _one_line_error(result: object, *needles: str) -> None:
+    """Exit 2, no traceback, exactly one line on stderr naming what is wrong."""
+    assert getattr(result, "exit_code", None) == 2, getattr(result, "output", "")
+    lines = [ln for ln in getattr(result, "stderr", "").splitlines() if ln.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and "Traceback" not in getattr(result, "output", "")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def city_file(tmp_path: Path, small_city: Scenario) -> Path:
+    path = tmp_path / "city.json"
+    write_json(small_city, path)
+    return path
+
+
+def test_simulate_writes_kpis_with_confidence_intervals(
+    tmp_path: Path, instances_dir: Path
+) -> None:
+    from scenarios.io import load_scenario
+    from solvers.routing import RoutingParams, solve_routes
+
+    c101 = instances_dir / "solomon" / "C101.txt"
+    plan = solve_routes(load_scenario(c101), RoutingParams(engine="pyvrp", max_iterations=100))
+    plan_path = tmp_path / "plan.json"
+    write_json(plan, plan_path)
+    out = tmp_path / "kpis.json"
+    args = ["simulate", str(c101), "--plan", str(plan_path), "--replications", "3"]
+    result = runner.invoke(app, [*args, "--seed", "4", "--out", str(out), "--executor", "serial"])
+    assert result.exit_code == 0, result.output
+    kpis = read_json(Kpis, out)
+    assert kpis.replications == 3 and kpis.policy == "plan" and kpis.seed == 4
+    assert kpis.on_time_rate.ci_low <= kpis.on_time_rate.mean <= kpis.on_time_rate.ci_high
+    assert len(kpis.per_order_on_time) == 100
+    assert "on_time_rate" in result.stdout and "95% CI" in result.stdout
+    again = tmp_path / "again.json"
+    runner.invoke(app, [*args, "--seed", "4", "--out", str(again), "--executor", "serial", "-q"])
+    assert json.loads(again.read_text()) == json.loads(out.read_text())
+
+
+def test_simulate_rejects_bad_input(tmp_path: Path, city_file: Path) -> None:
+    _one_line_error(runner.invoke(app, ["simulate", str(tmp_path / "none.json")]), "file not found")
+    _one_line_error(
+        runner.invoke(app, ["simulate", str(city_file), "--policy", "magic"]), "unknown policy"
+    )
+    _one_line_error(
+        runner.invoke(app, ["simulate", str(city_file), "--replications", "0"]), "--replications"
+    )
+    _one_line_error(
+        runner.invoke(app, ["simulate", str(city_file), "--executor", "dask"]), "--executor"
+    )
+
+
+def _variants(tmp_path: Path, city_file: Path, extra: str = "") -> Path:
+    path = tmp_path / "variants.yaml"
+    path.write_text(
+        f"""base: {city_file.name}
+variants:
+  - name: rush
+    modifiers:
+      - {{kind: demand, factor: 1.5, window: {{start_s: 36000, end_s: 72000}}}}
+      - {{kind: travel_slowdown, factor: 1.3}}
+  - name: fewer-couriers
+    modifiers:
+      - {{kind: fleet, remove: 2}}
+{extra}""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_whatif_writes_tables_plots_and_html(tmp_path: Path, city_file: Path) -> None:
+    variants = _variants(tmp_path, city_file)
+    out = tmp_path / "report"
+    args = ["whatif", str(variants), "--policies", "nearest,insertion", "--replications", "2"]
+    result = runner.invoke(app, [*args, "--seed", "3", "--executor", "serial", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert {"comparison.md", "comparison.csv", "replications.csv", "report.html"} <= names
+    assert {"kpis.png", "differences.png"} <= names
+    assert (out / "kpis.png").read_bytes()[:4] == b"\x89PNG"
+    md = (out / "comparison.md").read_text()
+    assert "| rush | insertion |" in md and "Δ vs base" in md
+    rows = (out / "comparison.csv").read_text().splitlines()
+    assert rows[0].startswith("variant,policy,kpi,mean,ci_low,ci_high,n,diff")
+    assert len(rows) > 3 * 2 * 10
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "fewer-couriers" in html
+
+
+def test_whatif_names_the_bad_field(tmp_path: Path, city_file: Path) -> None:
+    bad_node = _variants(
+        tmp_path,
+        city_file,
+        "  - name: closed\n    modifiers:\n"
+        "      - {kind: node_closed, node_id: nowhere, window: {start_s: 0, end_s: 10}}\n",
+    )
+    _one_line_error(
+        runner.invoke(
+            app, ["whatif", str(bad_node), "--executor", "serial", "--out", str(tmp_path / "r")]
+        ),
+        "variants.closed.modifiers.0.node_id",
+        "unknown node 'nowhere'",
+    )
+    _one_line_error(
+        runner.invoke(app, ["whatif", str(bad_node), "--executor", "local", "--address", "x:1"]),
+        "--address",
+    )
+    _one_line_error(
+        runner.invoke(app, ["whatif", str(bad_node), "--policies", "plan", "--executor", "serial"]),
+        "needs a plan",
+    )

@@ -1,0 +1,98 @@
+"""Replications, confidence intervals, paired comparisons and the recommendation rule."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scenarios import Plan, Scenario
+from scenarios.io import load_scenario
+from simulation.evaluate import RiskRule, compare, evaluate, replication_seeds
+from simulation.stats import mean_ci, paired_diff, proportion_ci
+
+
+def test_mean_ci_matches_the_t_interval() -> None:
+    ci = mean_ci([1.0, 2.0, 3.0, 4.0])
+    # mean 2.5, sd 1.29099, t(0.975, 3) = 3.18245 -> half-width 2.05426
+    assert ci.mean == 2.5
+    assert ci.high - ci.mean == pytest.approx(2.05426, abs=1e-4)
+    assert mean_ci([5.0]).low == mean_ci([5.0]).high == 5.0
+    d = paired_diff([3.0, 5.0, 7.0], [1.0, 3.0, 5.0])
+    assert (d.mean, d.low, d.high) == (2.0, 2.0, 2.0)  # a constant difference is certain
+    lo, hi = proportion_ci(45, 50)
+    assert lo < 0.9 < hi and hi <= 1.0
+    with pytest.raises(ValueError):
+        paired_diff([1.0], [1.0, 2.0])
+
+
+def test_replication_seeds_are_fixed_by_the_study_seed() -> None:
+    assert replication_seeds(7, 5) == replication_seeds(7, 5)
+    assert replication_seeds(7, 5)[:3] == replication_seeds(7, 3)
+    assert replication_seeds(7, 5) != replication_seeds(8, 5)
+    assert len(set(replication_seeds(7, 50))) == 50
+
+
+def test_evaluate_gives_kpis_with_confidence_intervals(small_city: Scenario) -> None:
+    kpis = evaluate(small_city, policy="insertion", replications=4, seed=2)
+    assert kpis.replications == 4 and kpis.policy == "insertion" and kpis.seed == 2
+    for est in (kpis.cost_cents, kpis.on_time_rate, kpis.lateness_p95_s, kpis.courier_hours):
+        assert est.n == 4 and est.ci_low <= est.mean <= est.ci_high
+    assert kpis.orders_unserved is not None and "distance_cost_cents" in kpis.extra
+    assert set(kpis.per_order_on_time) == {o.id for o in small_city.orders}
+    assert all(0.0 <= p <= 1.0 for p in kpis.per_order_on_time.values())
+    again = evaluate(small_city, policy="insertion", replications=4, seed=2)
+    assert again == kpis
+
+
+@pytest.fixture(scope="module")
+def c101_plans(instances_dir: Path) -> tuple[Scenario, Plan, Plan]:
+    from solvers.routing import RoutingParams, solve_routes
+
+    scenario = load_scenario(instances_dir / "solomon" / "C101.txt")
+    vehicles = [v.model_copy(update={"cost_per_km_cents": 50}) for v in scenario.vehicles]
+    scenario = scenario.model_copy(update={"vehicles": vehicles})
+    good = solve_routes(scenario, RoutingParams(engine="pyvrp", time_limit_s=5, max_iterations=200))
+    reversed_routes = [r.model_copy(update={"stops": r.stops[::-1]}) for r in good.routes]
+    bad = good.model_copy(update={"routes": reversed_routes})
+    return scenario, good, bad
+
+
+def test_compare_recommends_the_significantly_better_plan(
+    c101_plans: tuple[Scenario, Plan, Plan],
+) -> None:
+    scenario, good, bad = c101_plans
+    cmp = compare(scenario, {"bad": bad, "good": good}, replications=6, seed=1)
+    assert cmp.baseline == "bad" and cmp.recommended == "good"
+    d = cmp.diffs["good"]["cost_cents"]
+    assert d.high < 0 and d.mean == pytest.approx(
+        float(np.mean(cmp.samples["good"]["cost_cents"] - cmp.samples["bad"]["cost_cents"]))
+    )
+    assert cmp.risk_adjusted_cost["good"] < cmp.risk_adjusted_cost["bad"]
+    assert "good" in cmp.markdown() and "risk-adjusted" in cmp.rule
+    keep = compare(scenario, {"good": good, "bad": bad}, replications=6, seed=1)
+    assert keep.recommended == "good"
+    assert keep.kpis["good"] == cmp.kpis["good"]  # same seeds, same answer
+
+
+def test_a_baseline_is_kept_when_the_difference_is_not_significant(
+    c101_plans: tuple[Scenario, Plan, Plan],
+) -> None:
+    scenario, good, _ = c101_plans
+    cmp = compare(scenario, {"a": good, "b": good}, replications=4, seed=3)
+    assert cmp.recommended == "a"
+    assert all(
+        math.isclose(x, 0.0)
+        for x in cmp.samples["a"]["cost_cents"] - cmp.samples["b"]["cost_cents"]
+    )
+
+
+def test_the_on_time_guard_excludes_a_cheaper_but_later_plan(
+    c101_plans: tuple[Scenario, Plan, Plan],
+) -> None:
+    scenario, good, bad = c101_plans
+    rule = RiskRule(risk_aversion=1.0, max_on_time_drop=0.0)
+    cmp = compare(scenario, {"good": good, "bad": bad}, replications=4, seed=1, rule=rule)
+    assert any("bad excluded" in r for r in cmp.reasons)

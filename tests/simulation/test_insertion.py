@@ -1,0 +1,187 @@
+"""Cheapest feasible insertion: both implementations agree, and quotes tell the truth."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulation.insertion import (
+    CostRates,
+    JobSpec,
+    RouteCache,
+    _quote_loops,
+    _quote_numpy,
+    build_route_cache,
+    route_cost_cents,
+)
+
+NUM_LOC = 9
+
+
+@dataclass
+class Case:
+    """A random route, a job and the matrices they live on."""
+
+    duration: np.ndarray
+    distance: np.ndarray
+    stops: list[tuple[int, float, float, float, float]]  # loc, earliest, latest, service, load
+    t0: float
+    shift_end: float
+    job: JobSpec
+    capacity: np.ndarray
+    rates: CostRates
+    factor: float
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    pts = np.asarray(
+        draw(
+            st.lists(
+                st.tuples(st.integers(0, 600), st.integers(0, 600)),
+                min_size=NUM_LOC,
+                max_size=NUM_LOC,
+            )
+        )
+    )
+    d = np.rint(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int32)
+    m = draw(st.integers(0, 7))
+    stops = []
+    for _ in range(m):
+        loc = draw(st.integers(1, NUM_LOC - 1))
+        early = float(draw(st.integers(0, 2000)))
+        late = early + float(draw(st.integers(0, 2000))) if draw(st.booleans()) else math.inf
+        stops.append(
+            (loc, early, late, float(draw(st.integers(0, 120))), float(draw(st.integers(-2, 3))))
+        )
+    chain = tuple(draw(st.lists(st.integers(0, NUM_LOC - 1), min_size=1, max_size=2)))
+    e_d = float(draw(st.integers(0, 2500)))
+    job = JobSpec(
+        chain_loc=chain,
+        chain_earliest=tuple(float(draw(st.integers(0, 1500))) for _ in chain),
+        chain_service=tuple(float(draw(st.integers(0, 60))) for _ in chain),
+        delivery_loc=draw(st.integers(0, NUM_LOC - 1)),
+        delivery_earliest=e_d,
+        delivery_latest=e_d + float(draw(st.integers(0, 3000))),
+        delivery_service=float(draw(st.integers(0, 120))),
+        demand=(float(draw(st.integers(0, 4))),),
+    )
+    return Case(
+        duration=d,
+        distance=d,
+        stops=stops,
+        t0=float(draw(st.integers(0, 500))),
+        shift_end=draw(st.sampled_from([math.inf, 3000.0, 6000.0, 9000.0])),
+        job=job,
+        capacity=np.asarray([draw(st.sampled_from([math.inf, 6.0, 10.0]))]),
+        rates=CostRates(
+            per_km=30.0, per_hour=float(draw(st.sampled_from([0, 2000]))), lateness_per_min=25.0
+        ),
+        factor=draw(st.sampled_from([1.0, 1.3])),
+    )
+
+
+def _cache(case: Case, stops: list[tuple[int, float, float, float, float]]) -> RouteCache:
+    return build_route_cache(
+        anchor_loc=0,
+        t0=case.t0,
+        stop_loc=[s[0] for s in stops],
+        earliest=[s[1] for s in stops],
+        latest=[s[2] for s in stops],
+        service=[s[3] for s in stops],
+        load_delta=[(s[4],) for s in stops],
+        load0=[1.0],
+        end_loc=0,
+        shift_end_s=case.shift_end,
+        duration=case.duration,
+        factor=case.factor,
+    )
+
+
+def _quote(case: Case, impl: object) -> object:
+    assert callable(impl)
+    return impl(
+        _cache(case, case.stops),
+        case.job,
+        capacity=case.capacity,
+        duration=case.duration,
+        distance=case.distance,
+        rates=case.rates,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(cases())
+def test_loops_and_numpy_quote_the_same_insertion(case: Case) -> None:
+    a = _quote(case, _quote_loops)
+    b = _quote(case, _quote_numpy)
+    assert a.feasible == b.feasible  # type: ignore[attr-defined]
+    if a.feasible:  # type: ignore[attr-defined]
+        assert math.isclose(a.cost_delta_cents, b.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-9)  # type: ignore[attr-defined]
+        assert (a.pickup_after, a.delivery_after) == (b.pickup_after, b.delivery_after)  # type: ignore[attr-defined]
+
+
+def _inserted(case: Case, i: int, j: int) -> list[tuple[int, float, float, float, float]]:
+    job = case.job
+    q = job.demand[0]
+    chain = [
+        (loc, job.chain_earliest[k], math.inf, job.chain_service[k], q if k == 0 else 0.0)
+        for k, loc in enumerate(job.chain_loc)
+    ]
+    delivery = [
+        (job.delivery_loc, job.delivery_earliest, job.delivery_latest, job.delivery_service, -q)
+    ]
+    s = case.stops
+    return s[:i] + chain + s[i:j] + delivery + s[j:]
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases())
+def test_an_accepted_insertion_keeps_promises_and_costs_what_was_quoted(case: Case) -> None:
+    before = _cache(case, case.stops)
+    q = _quote(case, _quote_loops)
+    if not q.feasible:  # type: ignore[attr-defined]
+        return
+    after = _cache(case, _inserted(case, q.pickup_after, q.delivery_after))  # type: ignore[attr-defined]
+    eps = 1e-6
+    # Stops that were on time stay on time; late ones may get later (priced); home by shift end.
+    old_on_time = before.start[1:-1] <= np.asarray([s[2] for s in case.stops]) + eps
+    kept = [k for k in range(after.num_stops) if after.loc[k + 1] >= 0]
+    assert len(kept) == len(case.stops) + len(case.job.chain_loc) + 1
+    latest_after = np.asarray([s[2] for s in _inserted(case, q.pickup_after, q.delivery_after)])  # type: ignore[attr-defined]
+    # map old stops to their new positions
+    i, j, r = q.pickup_after, q.delivery_after, len(case.job.chain_loc)  # type: ignore[attr-defined]
+    new_pos = [k if k < i else (k + r if k < j else k + r + 1) for k in range(len(case.stops))]
+    for k, ok in enumerate(old_on_time):
+        if ok:
+            assert after.start[new_pos[k] + 1] <= latest_after[new_pos[k]] + eps
+    if before.end_s <= case.shift_end:
+        assert after.end_s <= case.shift_end + eps
+    # Cost: exact when no stop was late before, an upper bound otherwise.
+    delta = route_cost_cents(after, distance=case.distance, rates=case.rates) - route_cost_cents(
+        before, distance=case.distance, rates=case.rates
+    )
+    quoted = q.cost_delta_cents  # type: ignore[attr-defined]
+    if before.late_after[0] == 0:
+        assert math.isclose(delta, quoted, rel_tol=1e-9, abs_tol=1e-6)
+    else:
+        assert delta <= quoted + 1e-6
+
+
+def test_capacity_and_shift_end_make_insertions_infeasible() -> None:
+    d = np.asarray([[0, 100], [100, 0]], dtype=np.int32)
+    cache = build_route_cache(
+        anchor_loc=0, t0=0.0, stop_loc=[], earliest=[], latest=[], service=[],
+        load_delta=[], load0=[0.0], end_loc=0, shift_end_s=150.0, duration=d, factor=1.0,
+    )  # fmt: skip
+    job = JobSpec((0,), (0.0,), (0.0,), 1, 0.0, math.inf, 0.0, (1.0,))
+    rates = CostRates(1.0, 0.0, 0.0)
+    late = _quote_loops(cache, job, capacity=np.asarray([5.0]), duration=d, distance=d, rates=rates)
+    assert not late.feasible  # 200 s round trip, shift ends at 150 s
+    big = JobSpec((0,), (0.0,), (0.0,), 1, 0.0, math.inf, 0.0, (9.0,))
+    full = _quote_loops(cache, big, capacity=np.asarray([5.0]), duration=d, distance=d, rates=rates)
+    assert not full.feasible and "capacity" in full.reason

@@ -1,0 +1,63 @@
+"""Baseline policies on the policy hook, and the policy registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from scenarios import InputError, Scenario
+from simulation.evaluate import simulate
+from simulation.policies import (
+    CheapestInsertionPolicy,
+    NearestIdlePolicy,
+    PeriodicReoptPolicy,
+    available_policies,
+    make_policy,
+    register_policy,
+)
+
+
+@pytest.mark.parametrize("spec", ["nearest", "insertion", "insertion:all", "reopt:30"])
+def test_baselines_serve_a_small_city_day(small_city: Scenario, spec: str) -> None:
+    result = simulate(small_city, policy=spec, seed=4)
+    m = result.metrics
+    assert m["orders_total"] == len(small_city.orders)
+    assert m["orders_delivered"] >= 0.6 * m["orders_total"]
+    assert m["cost_cents"] > 0 and 0.0 <= m["on_time_rate"] <= 1.0
+
+
+def test_insertion_beats_nearest_idle_on_cost(small_city: Scenario) -> None:
+    near = [simulate(small_city, policy="nearest", seed=s).metrics["cost_cents"] for s in range(3)]
+    ins = [simulate(small_city, policy="insertion", seed=s).metrics["cost_cents"] for s in range(3)]
+    assert sum(ins) < sum(near)
+
+
+def test_reopt_calls_the_routing_solver_each_tick(small_city: Scenario) -> None:
+    policy = PeriodicReoptPolicy(every_s=3600, engine="greedy")
+    simulate(small_city, policy=policy, seed=1)
+    assert policy.num_solves >= 5
+    assert policy.tick_s == 3600 and policy.name == "reopt:60"
+
+
+def test_make_policy_parses_specs_and_rejects_bad_ones() -> None:
+    assert make_policy("plan") is None
+    assert isinstance(make_policy("nearest"), NearestIdlePolicy)
+    ins = make_policy("insertion:3")
+    assert isinstance(ins, CheapestInsertionPolicy) and ins.num_candidates == 3
+    reopt = make_policy("reopt:2:pyvrp")
+    assert isinstance(reopt, PeriodicReoptPolicy) and reopt.every_s == 120
+    assert reopt.engine == "pyvrp"
+    for bad, words in [
+        ("teleport", "unknown policy"),
+        ("insertion:x", "number of couriers"),
+        ("reopt:0", "positive"),
+        ("reopt:5:magic", "unknown engine"),
+    ]:
+        with pytest.raises(InputError) as info:
+            make_policy(bad)
+        assert words in info.value.reason
+
+
+def test_other_packages_can_register_policies() -> None:
+    register_policy("lazy-test", lambda arg: NearestIdlePolicy())
+    assert "lazy-test" in available_policies()
+    assert isinstance(make_policy("lazy-test:anything"), NearestIdlePolicy)

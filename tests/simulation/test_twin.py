@@ -1,0 +1,291 @@
+"""The stepping API (policy hook), disruptions and common random numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import simpy
+
+from scenarios import InputError, Plan, PlannedStop, Route, Scenario
+from simulation.decisions import (
+    Assign,
+    DecisionKind,
+    DecisionState,
+    OrderStatus,
+    Postpone,
+    ReplaceRoutes,
+    Stop,
+    StopType,
+)
+from simulation.evaluate import simulate
+from simulation.params import SimParams
+from simulation.streams import draw_noise
+from simulation.twin import DispatchSimulator
+from tests.simulation.conftest import line_scenario
+
+
+def _plain(value: Any, depth: int = 0) -> None:
+    """Fail if a SimPy object hides anywhere in a decision state."""
+    assert not isinstance(value, simpy.Event | simpy.Environment | simpy.Resource)
+    if depth > 4:
+        return
+    if isinstance(value, tuple | list):
+        for v in value:
+            _plain(v, depth + 1)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _plain(getattr(value, f.name), depth + 1)
+
+
+def test_decision_state_is_plain_data(line: Scenario) -> None:
+    sim = DispatchSimulator(line)
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert isinstance(state, DecisionState)
+    assert state.kind == DecisionKind.ARRIVAL and state.focus_order == 0
+    _plain(state)
+    assert list(state.pending) == [0, 1, 2]
+    assert state.courier_location.dtype == np.int64 and state.num_couriers == 2
+    assert state.candidates.size == 2 and state.courier_idle.all()
+
+
+def test_assign_postpone_and_routes(line: Scenario) -> None:
+    sim = DispatchSimulator(line)
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert state is not None
+    quote = sim.quote(0, 0)
+    assert quote.feasible and quote.cost_delta_cents > 0
+    result = sim.apply([Assign(0, 0), Postpone(1)])
+    assert result.ok and result.assigned == (0,) and result.postponed == (1,)
+    assert math.isclose(result.cost_delta_cents, quote.cost_delta_cents)
+    after = sim.state()
+    assert list(after.pending) == [1, 2]
+    kinds = [st.kind for st in after.routes[0]]
+    assert kinds == [StopType.PICKUP, StopType.DELIVERY]
+    again = sim.apply(Assign(0, 1))
+    assert not again.ok and "not pending" in again.rejected[0][1]
+
+
+def test_a_day_runs_to_the_end_and_orders_are_delivered(line: Scenario) -> None:
+    sim = DispatchSimulator(line)
+    sim.reset(seed=1)
+    decisions = 0
+    while (state := sim.next_decision()) is not None:
+        decisions += 1
+        if state.focus_order >= 0:
+            sim.apply(Assign(state.focus_order, decisions % 2))
+    result = sim.result()
+    assert decisions == 3
+    assert result.metrics["orders_delivered"] == 3
+    assert (result.status == OrderStatus.DELIVERED).all()
+    assert result.metrics["distance_m"] > 0
+    with pytest.raises(RuntimeError):
+        sim.apply(Postpone(0))
+
+
+def test_replace_routes_moves_an_order_and_rejects_bad_routes(line: Scenario) -> None:
+    sim = DispatchSimulator(line)
+    sim.reset(seed=1)
+    sim.next_decision()
+    sim.apply([Assign(0, 0), Assign(1, 0)])
+    pick_b = sim.pickup_stops(1)
+    deliver_b = Stop(int(StopType.DELIVERY), 1, sim.orders.location[1])
+    keep_a = [st for st in sim.state().routes[0] if st.order == 0]
+    ok = sim.apply(ReplaceRoutes({0: keep_a, 1: [*pick_b, deliver_b]}))
+    assert ok.ok
+    state = sim.state()
+    assert {st.order for st in state.routes[1]} == {1}
+    assert sim.order_status(1) == OrderStatus.ASSIGNED
+    bad = sim.apply(ReplaceRoutes({1: [deliver_b, *pick_b]}))
+    assert not bad.ok and "before pickup" in bad.rejected[0][1]
+    dropped = sim.apply(ReplaceRoutes({1: []}))
+    assert dropped.ok and 1 in sim.state().pending
+
+
+def test_noise_draws_do_not_depend_on_the_number_of_new_orders() -> None:
+    """Common random numbers: base orders keep their noise whatever else changes."""
+    params = line_scenario(travel_time_cv=0.2, pick_time_cv=0.3).stochastic
+    small = draw_noise(params, seed=5, num_orders=3, lines_per_order=[1, 2, 1],
+                       num_couriers=2, start_s=0, end_s=1000)  # fmt: skip
+    big = draw_noise(params, seed=5, num_orders=6, lines_per_order=[1, 2, 1, 3, 1, 1],
+                     num_couriers=3, start_s=0, end_s=1000)  # fmt: skip
+    assert small.travel_to_delivery == big.travel_to_delivery[:3]
+    assert small.pick_line == big.pick_line[:4]
+    assert small.travel_home == big.travel_home[:2]
+    other = draw_noise(params, seed=6, num_orders=3, lines_per_order=[1, 2, 1],
+                       num_couriers=2, start_s=0, end_s=1000)  # fmt: skip
+    assert small.travel_to_delivery != other.travel_to_delivery
+
+
+def test_policies_see_the_same_day_for_the_same_seed(small_city: Scenario) -> None:
+    data = small_city.model_dump()
+    data["arrivals"] = {"hourly_rate": [2.0] * 24, "promise_s": 3600}
+    scen = Scenario.model_validate(data)
+    a = DispatchSimulator(scen)
+    b = DispatchSimulator(scen)
+    a.reset(seed=3)
+    b.reset(seed=3)
+    assert a.orders.created_s == b.orders.created_s and len(a.orders) > len(small_city.orders)
+    assert a.noise.travel_to_delivery == b.noise.travel_to_delivery
+    r1 = simulate(scen, policy="nearest", seed=3)
+    r2 = simulate(scen, policy="insertion", seed=3)
+    assert r1.metrics["orders_total"] == r2.metrics["orders_total"]
+
+
+def _one_order(**stochastic: Any) -> tuple[Scenario, Plan]:
+    scen = line_scenario(**stochastic)
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                stops=[PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110)],
+            )
+        ]
+    )
+    return scen, plan
+
+
+def test_breakdowns_delay_couriers() -> None:
+    scen, plan = _one_order(breakdown_rate_per_hour=36.0, breakdown_duration_s=300)
+    base, _ = _one_order()
+    params = SimParams(record_routes=True)
+    for seed in range(20):
+        sim = DispatchSimulator(scen, plan=plan, params=params)
+        slow = simulate(scen, plan, seed=seed, simulator=sim)
+        times = sim.noise.breakdowns[0]
+        hits = [t for t in times if t < 100]  # the first leg takes 100 s of driving
+        if not hits:
+            continue
+        fast = simulate(base, plan, seed=seed, params=params)
+        assert slow.executed is not None and fast.executed is not None
+        # Independent bookkeeping in remaining work: each breakdown met while driving stops
+        # the courier for 300 s; the 100 s of driving still have to be done afterwards.
+        now, work, delay = 0.0, 100.0, 0.0
+        for b in times:
+            if b < now:
+                continue
+            if b >= now + work:
+                break
+            work -= b - now
+            now = b + 300.0
+            delay += 300.0
+        assert fast.executed[0][0][3] == 100
+        assert slow.executed[0][0][3] == pytest.approx(100 + delay)
+        assert delay >= 300
+        return
+    pytest.fail("no seed produced a breakdown on the first leg")
+
+
+def test_failed_deliveries_are_counted_and_charged() -> None:
+    scen, plan = _one_order(failed_delivery_prob=1.0)
+    result = simulate(scen, plan, seed=1)
+    assert result.metrics["orders_failed"] == 1
+    assert result.metrics["failed_cost_cents"] == scen.costs.failed_delivery_cents
+    assert result.status[0] == OrderStatus.FAILED
+
+
+def _store(**extra: Any) -> Scenario:
+    """Two nodes with stock of SKU A, one order at the far end, one courier."""
+    data: dict[str, Any] = {
+        "horizon": {"start_s": 0, "end_s": 20_000},
+        "skus": [{"id": "A"}],
+        "nodes": [
+            {
+                "id": "near",
+                "location": {"x": 0, "y": 0},
+                "inventory": {"A": 5},
+                "pick_time_s_per_line": 60,
+                "pack_time_s_per_order": 30,
+            },
+            {
+                "id": "far",
+                "location": {"x": 2000, "y": 0},
+                "inventory": {"A": 5},
+                "pick_time_s_per_line": 60,
+                "pack_time_s_per_order": 30,
+            },
+        ],
+        "orders": [
+            {"id": "o", "location": {"x": 500, "y": 0}, "lines": [{"sku": "A", "quantity": 2}]}
+        ],
+        "vehicles": [{"id": "v", "start_location": {"x": 0, "y": 0}}],
+        "stochastic": {"travel_time_cv": 0, "service_time_cv": 0, "pick_time_cv": 0},
+    }
+    for key, value in extra.items():
+        data[key] = value
+    return Scenario.model_validate(data)
+
+
+def test_stock_discrepancy_is_resourced_from_another_node() -> None:
+    ok = simulate(_store(), policy="insertion", seed=1, params=SimParams(record_events=True))
+    short = simulate(
+        _store(stochastic={"stock_discrepancy_prob": 1.0, "travel_time_cv": 0, "pick_time_cv": 0}),
+        policy="insertion",
+        seed=1,
+        params=SimParams(record_events=True),
+    )
+    assert ok.events is not None and short.events is not None
+    ready = [e[0] for e in ok.events if e[1] == "parcel_ready"]
+    ready_short = [e[0] for e in short.events if e[1] == "parcel_ready"]
+    assert "resourced" in {e[1] for e in short.events}
+    assert ready == [90.0]  # pick 60 s + pack 30 s
+    # Short at pick start (t=0): the far node picks the line (60 s) and sends it 2 km at 1 m/s.
+    assert ready_short == [2060.0]
+    assert short.metrics["orders_delivered"] == 1
+
+
+def test_unfilled_when_no_node_has_stock() -> None:
+    empty = _store(
+        nodes=[{"id": "n", "location": {"x": 0, "y": 0}, "inventory": {"A": 1}}],
+    )
+    result = simulate(empty, policy="insertion", seed=1)
+    assert result.metrics["orders_unfilled"] == 1
+
+
+def test_node_outage_holds_picking_until_it_ends() -> None:
+    closed = _store(
+        nodes=[
+            {
+                "id": "near",
+                "location": {"x": 0, "y": 0},
+                "inventory": {"A": 5},
+                "pick_time_s_per_line": 60,
+                "pack_time_s_per_order": 30,
+            }
+        ],
+        stochastic={
+            "travel_time_cv": 0,
+            "pick_time_cv": 0,
+            "node_outages": [{"node_id": "near", "window": {"start_s": 0, "end_s": 3000}}],
+        },
+    )
+    result = simulate(closed, policy="insertion", seed=1, params=SimParams(record_events=True))
+    assert result.events is not None
+    assert [e[0] for e in result.events if e[1] == "pick_start"] == [3000.0]
+    assert [e[0] for e in result.events if e[1] == "parcel_ready"] == [3090.0]
+    assert result.metrics["orders_delivered"] == 1
+
+
+def test_bad_plans_are_rejected_with_the_field(line: Scenario) -> None:
+    plan = Plan(routes=[Route(vehicle_id="nope", stops=[])])
+    with pytest.raises(InputError) as info:
+        DispatchSimulator(line, plan=plan)
+    assert info.value.field == "plan.routes.0.vehicle_id"
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                stops=[PlannedStop(order_id="zz", arrival_s=0, start_s=0, departure_s=0)],
+            )
+        ]
+    )
+    with pytest.raises(InputError) as info:
+        DispatchSimulator(line, plan=plan)
+    assert info.value.field == "plan.routes.0.stops.0.order_id"
+    with pytest.raises(RuntimeError):
+        DispatchSimulator(line).next_decision()
