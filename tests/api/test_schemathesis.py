@@ -30,6 +30,8 @@ APP = create_app(
     )
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+# explicit examples + random fuzzing; the exhaustive "coverage" phase is too slow for CI
+schema.config.phases.update(phases=["examples", "fuzzing"])
 _ADMIN: dict[str, str] = {}
 
 
@@ -46,7 +48,7 @@ def started_app() -> Iterator[None]:
 
 @schema.parametrize()
 @settings(
-    max_examples=12,
+    max_examples=25,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
