@@ -583,6 +583,48 @@ class DispatchSimulator:
         """Quotes of order ``o`` for several couriers."""
         return [self.quote(o, c) for c in couriers]
 
+    def can_append(self, o: int, c: int) -> bool:
+        """O(1) sufficient test: order ``o`` fits at the end of courier ``c``'s route.
+
+        True implies ``quote(o, c).feasible`` (appending is one of the positions the quote
+        considers), so it is a cheap, conservative action mask.
+        """
+        w = self.world
+        if self._home[c] or w.shift_end_s[c] <= self.now:
+            return False
+        skills = self.orders.skills[o]
+        if skills and not skills <= w.vehicle_skills[c]:
+            return False
+        cache = self._cache(c)
+        job = self.job_spec(o)
+        dur = w.travel.duration_s
+        f = cache.factor
+        m = cache.loc.shape[0] - 2
+        last = int(cache.loc[m])
+        t = float(cache.dep[m])
+        for e, loc in enumerate(job.chain_loc):
+            t += float(dur[last, loc]) * f
+            ce = job.chain_earliest[e]
+            t = (t if t >= ce else ce) + job.chain_service[e]
+            last = loc
+        t += float(dur[last, job.delivery_loc]) * f
+        if t < job.delivery_earliest:
+            t = job.delivery_earliest
+        t += job.delivery_service + float(dur[job.delivery_loc, cache.loc[m + 1]]) * f
+        if t - float(cache.arr[m + 1]) > float(cache.max_arrival_delay[m + 1]) + 1e-6:
+            return False
+        cap = w.capacity[c]
+        load = cache.load[m]
+        return all(load[k] + job.demand[k] <= cap[k] + 1e-6 for k in range(len(job.demand)))
+
+    def action_mask(
+        self, o: int, couriers: Iterable[int], *, exact: bool = False
+    ) -> NDArray[np.bool_]:
+        """Which couriers can take order ``o``: exact quotes, or the O(1) append test."""
+        if exact:
+            return np.array([self.quote(o, int(c)).feasible for c in couriers], dtype=bool)
+        return np.array([self.can_append(o, int(c)) for c in couriers], dtype=bool)
+
     def _cache(self, c: int) -> RouteCache:
         now = self.now
         w = self.world
