@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scenarios.model import Scenario
 from scenarios.plan import Plan, PlanStatus
+from solvers.explain import PlanExplanation
 from solvers.routing.params import RoutingParams
 
 SolveMode = Literal["auto", "sync", "async"]
@@ -45,6 +46,9 @@ class RoutesResult(BaseModel):
     plan: Plan
     diagnosis: list[str] = Field(
         default_factory=list, description="one line per unserved order: why"
+    )
+    explanation: PlanExplanation | None = Field(
+        default=None, description="per route: load, duration, waiting; per unserved order: why"
     )
     solver: SolverInfo
     fallback_reason: str | None = Field(

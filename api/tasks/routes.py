@@ -5,7 +5,9 @@ from __future__ import annotations
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.routes import RoutesCreate, RoutesResult, SolverInfo
 from api.versions import solver_versions
+from scenarios.model import Scenario
 from scenarios.plan import Plan
+from solvers.explain import explain_routes
 from solvers.routing import RoutingParams, solve_routes, solve_routes_with_stats
 
 
@@ -15,13 +17,18 @@ def diagnosis(plan: Plan) -> list[str]:
 
 
 def routes_result(
-    plan: Plan, params: RoutingParams, *, fallback_reason: str | None = None
+    scenario: Scenario,
+    plan: Plan,
+    params: RoutingParams,
+    *,
+    fallback_reason: str | None = None,
 ) -> RoutesResult:
-    """The answer for one routing plan."""
+    """The answer for one routing plan, with its explanation."""
     return RoutesResult(
         status=plan.status,
         plan=plan,
         diagnosis=diagnosis(plan),
+        explanation=explain_routes(scenario, plan),
         solver=SolverInfo(
             engine=plan.engine,
             versions=solver_versions(),
@@ -37,7 +44,8 @@ def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
     """Solve a :class:`RoutesCreate` payload."""
     body = RoutesCreate.model_validate(payload)
     plan, stats = solve_routes_with_stats(body.scenario, body.params)
-    return routes_result(plan, body.params, fallback_reason=stats.fallback).model_dump(mode="json")
+    result = routes_result(body.scenario, plan, body.params, fallback_reason=stats.fallback)
+    return result.model_dump(mode="json")
 
 
 def greedy_plan(body: RoutesCreate) -> Plan:
@@ -49,4 +57,5 @@ def fallback(payload: JsonDict, *, reason: str) -> JsonDict:
     """The greedy plan, when the solver crashed or overran."""
     body = RoutesCreate.model_validate(payload)
     plan = greedy_plan(body)
-    return routes_result(plan, body.params, fallback_reason=reason).model_dump(mode="json")
+    result = routes_result(body.scenario, plan, body.params, fallback_reason=reason)
+    return result.model_dump(mode="json")

@@ -40,6 +40,7 @@ def test_sync_route_returns_a_valid_plan(
     plan = Plan.model_validate(body["plan"])
     assert validate_plan(Scenario.model_validate(SMALL_SCENARIO), plan).ok
     assert body["solver"]["seed"] == 3 and "pyvrp" in body["solver"]["versions"]
+    assert len(body["explanation"]["routes"]) == len(plan.routes)
     job = client.get(f"/v1/jobs/{body['job_id']}", headers=keys["oms"]).json()
     assert job["mode"] == "sync" and job["status"] == "done"
 
