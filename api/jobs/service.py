@@ -516,6 +516,7 @@ class JobService:
             job = session.get(Job, job_id)
             if job is None or job.owner != self.instance_id or job.status != RUNNING:
                 return  # recovered by another replica meanwhile; its answer wins
+            job.fallback = fallback
             hook = self.on_finished.get(kind)
             if status == DONE and result is not None and hook is not None:
                 try:
