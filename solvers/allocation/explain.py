@@ -1,0 +1,515 @@
+"""Why each order ships from where it does: alternatives, binding limits, rules, backorders.
+
+For every order, with every other order's allocation held fixed (its *residual* world):
+
+- **best alternative**: the cheapest allocation that avoids one of the chosen nodes, and how
+  much more it costs (exact, by the per-order DP; a one-order MIP where the DP is inexact);
+- **what forced the choice**: the order's own optimum with the whole stock and capacity to
+  itself is compared with the choice; each node of that optimum the order does not use is
+  traced to the limit that stopped it (stock taken by other orders, parcel or unit capacity
+  full, the VIP share used up);
+- **rules**: a node nearer than every chosen one that a rule forbids (sanctions list,
+  opening hours, promise), a restricted SKU, stock held back as safety stock;
+- **unfilled units**: the reason each backordered line could not ship.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from solvers.allocation.dp import OrderBlock, build_blocks, solve_blocks
+from solvers.allocation.heuristics import NONE, Residual, real_costs, solve_residual
+from solvers.allocation.master import pattern_cost
+from solvers.allocation.problem import BLOCK_RULE, I64, OK, Problem, from_micro
+from solvers.allocation.result import (
+    Alternative,
+    OrderExplanation,
+    Reason,
+    ReasonKind,
+    Unfilled,
+    UnfilledReason,
+)
+
+#: Orders the DP cannot explain exactly get a one-order MIP, up to this many per call.
+MAX_MIP_EXPLANATIONS = 200
+
+
+@dataclass
+class _World:
+    """Residual stock and capacity with every order's own use handed back to it."""
+
+    avail_left: I64  # N x S after everyone
+    units_left: I64  # N (NONE = no limit)
+    orders_left: I64
+    vip_units_left: I64
+    vip_orders_left: I64
+
+
+def _world(prob: Problem, x: I64) -> _World:
+    res = Residual(prob)
+    used = np.nonzero(x > 0)[0]
+    order_of = prob.pair_order[prob.arc_pair[used]]
+    for o in np.unique(order_of).tolist():
+        arcs = used[order_of == o]
+        res.take(o, arcs, x[arcs])
+    return _World(res.avail, res.cap_units, res.cap_orders, res.vip_units, res.vip_orders)
+
+
+def _own_limits(prob: Problem, world: _World, x: I64) -> tuple[I64, np.ndarray, I64]:
+    """Per arc: units it could carry for its own order; per pair: open allowed, unit room."""
+    node, sku = prob.arc_node, prob.arc_sku
+    ub = np.minimum(prob.arc_ub, np.maximum(world.avail_left[node, sku], 0) + x)
+    per_pair_units = np.bincount(prob.arc_pair, weights=x, minlength=prob.num_pairs)
+    used_pair = per_pair_units > 0
+    vip = prob.order_vip[prob.pair_order]
+    pn = prob.pair_node
+    parcels = world.orders_left[pn] + used_pair
+    ok = parcels > 0
+    ok &= ~vip | (world.vip_orders_left[pn] + used_pair > 0)
+    units = world.units_left[pn] + per_pair_units
+    units = np.where(vip, np.minimum(units, world.vip_units_left[pn] + per_pair_units), units)
+    cap = np.where(units >= NONE // 2, -1, units).astype(np.int64)
+    return ub.astype(np.int64), ok, cap
+
+
+def explain(
+    prob: Problem, x: I64, *, unconstrained: dict[int, tuple[I64, I64]] | None = None
+) -> tuple[list[OrderExplanation], list[Unfilled]]:
+    """Per-order explanations and the unfilled lines with their reasons."""
+    n_orders = prob.num_orders
+    c_arc, c_pair, split = real_costs(prob)
+    world = _world(prob, x)
+    ub, pair_ok, pair_cap = _own_limits(prob, world, x)
+    used = np.nonzero(x > 0)[0]
+    order_of = prob.pair_order[prob.arc_pair[used]]
+    sort = np.argsort(order_of, kind="stable")
+    used, order_of = used[sort], order_of[sort]
+    cut = np.searchsorted(order_of, np.arange(n_orders + 1))
+    chosen_arcs = [used[cut[o] : cut[o + 1]] for o in range(n_orders)]
+    chosen_nodes = [
+        _by_distance(prob, o, set(prob.arc_node[a].tolist())) for o, a in enumerate(chosen_arcs)
+    ]
+    chosen_cost = np.array(
+        [pattern_cost(prob, o, chosen_arcs[o], x[chosen_arcs[o]]) for o in range(n_orders)],
+        dtype=np.int64,
+    )
+
+    # best alternative avoiding the j-th chosen node
+    alt_cost = np.full(n_orders, -1, dtype=np.int64)
+    alt_nodes: list[list[int]] = [[] for _ in range(n_orders)]
+    blocks_all = build_blocks(prob, np.arange(n_orders))
+    inexact: set[int] = set()
+    max_k = max((len(s) for s in chosen_nodes), default=0)
+    for j in range(max_k):
+        mask = pair_ok.copy()
+        targets = [o for o in range(n_orders) if len(chosen_nodes[o]) > j]
+        banned_node = np.full(n_orders, -1, dtype=np.int64)
+        for o in targets:
+            banned_node[o] = chosen_nodes[o][j]
+        banned = banned_node[prob.pair_order] == prob.pair_node
+        mask &= ~banned
+        target_set = np.zeros(n_orders, dtype=bool)
+        target_set[targets] = True
+        blocks = [b for b in (_restrict(blk, target_set) for blk in blocks_all) if b is not None]
+        ans = solve_blocks(
+            prob, blocks, c_arc, c_pair, arc_ub=ub, pair_ok=mask, cap_units=pair_cap, split=split
+        )
+        patterns = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
+        for o, ok_exact in zip(ans.orders.tolist(), ans.exact.tolist(), strict=True):
+            if not ok_exact:
+                inexact.add(o)
+                continue
+            arcs, qty = patterns.get(o, (np.zeros(0, dtype=np.int64),) * 2)
+            cost = pattern_cost(prob, o, arcs, qty)
+            if alt_cost[o] < 0 or cost < alt_cost[o]:
+                alt_cost[o] = cost
+                alt_nodes[o] = sorted(set(prob.arc_node[arcs].tolist()))
+    # orders the DP could not handle (too many lines, partial stock, binding capacity)
+    many = [
+        o
+        for o in range(n_orders)
+        if chosen_nodes[o]
+        and (o in inexact or prob.order_line_start[o + 1] - prob.order_line_start[o] > 10)
+    ]
+    for o in many[:MAX_MIP_EXPLANATIONS]:
+        for banned_n in chosen_nodes[o]:
+            res = _order_residual(prob, world, x, o, banned_n)
+            arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split)
+            cost = pattern_cost(prob, o, arcs, qty)
+            if alt_cost[o] < 0 or cost < alt_cost[o]:
+                alt_cost[o] = cost
+                alt_nodes[o] = sorted(set(prob.arc_node[arcs].tolist()))
+
+    # each order's own optimum with all stock and capacity to itself
+    if unconstrained is None:
+        unconstrained = {}
+        ans = solve_blocks(prob, blocks_all, c_arc, c_pair, split=split)
+        pats = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
+        for o, ok_exact in zip(ans.orders.tolist(), ans.exact.tolist(), strict=True):
+            if ok_exact:
+                unconstrained[o] = pats.get(o, (np.zeros(0, dtype=np.int64),) * 2)
+
+    explanations = []
+    for o in range(n_orders):
+        explanations.append(
+            _order_explanation(
+                prob,
+                world,
+                x,
+                o,
+                chosen_arcs[o],
+                chosen_nodes[o],
+                int(chosen_cost[o]),
+                int(alt_cost[o]),
+                alt_nodes[o],
+                unconstrained.get(o),
+            )
+        )
+    unfilled = unfilled_lines(prob, world, x)
+    return explanations, unfilled
+
+
+def _by_distance(prob: Problem, o: int, nodes: set[int]) -> list[int]:
+    return sorted(nodes, key=lambda n: float(prob.dist_km[n, o]))
+
+
+def _restrict(blk: OrderBlock, keep: np.ndarray) -> OrderBlock | None:
+    sel = keep[blk.orders]
+    if not sel.any():
+        return None
+    return OrderBlock(
+        orders=blk.orders[sel],
+        lines=blk.lines[sel],
+        pairs=blk.pairs[sel],
+        arcs=blk.arcs[sel],
+        qty=blk.qty[sel],
+    )
+
+
+def _patterns(so: I64, sa: I64, sq: I64) -> dict[int, tuple[I64, I64]]:
+    out: dict[int, tuple[I64, I64]] = {}
+    if so.size == 0:
+        return out
+    sort = np.argsort(so, kind="stable")
+    so, sa, sq = so[sort], sa[sort], sq[sort]
+    cuts = np.flatnonzero(np.diff(so)) + 1
+    starts = np.concatenate([[0], cuts]).tolist()
+    ends = np.concatenate([cuts, [so.shape[0]]]).tolist()
+    for s, e in zip(starts, ends, strict=True):
+        keep = sq[s:e] > 0
+        out[int(so[s])] = (sa[s:e][keep], sq[s:e][keep])
+    return out
+
+
+def _order_residual(prob: Problem, world: _World, x: I64, order: int, banned: int) -> Residual:
+    """A Residual as seen by ``order`` (its own use handed back), ``banned`` node closed."""
+    res = Residual(prob)
+    arcs = np.arange(
+        prob.pair_arc_start[prob.order_pair_start[order]],
+        prob.pair_arc_start[prob.order_pair_start[order + 1]],
+    )
+    res.avail = world.avail_left.copy()
+    np.add.at(res.avail, (prob.arc_node[arcs], prob.arc_sku[arcs]), x[arcs])
+    own_units = np.bincount(prob.arc_node[arcs], weights=x[arcs], minlength=prob.num_nodes)
+    own_parcels = np.zeros(prob.num_nodes, dtype=np.int64)
+    for n in set(prob.arc_node[arcs[x[arcs] > 0]].tolist()):
+        own_parcels[n] = 1
+    res.cap_units = world.units_left + own_units.astype(np.int64)
+    res.cap_orders = world.orders_left + own_parcels
+    res.vip_units = world.vip_units_left + own_units.astype(np.int64)
+    res.vip_orders = world.vip_orders_left + own_parcels
+    res.cap_orders[banned] = 0
+    res.ub = np.minimum(prob.arc_ub, np.maximum(res.avail[prob.arc_node, prob.arc_sku], 0))
+    return res
+
+
+def _names(prob: Problem, nodes: list[int]) -> str:
+    return ", ".join(prob.node_ids[n] for n in nodes) if nodes else "nowhere"
+
+
+def _order_explanation(
+    prob: Problem,
+    world: _World,
+    x: I64,
+    o: int,
+    arcs: I64,
+    nodes: list[int],
+    cost: int,
+    alt_cost: int,
+    alt_nodes: list[int],
+    own_best: tuple[I64, I64] | None,
+) -> OrderExplanation:
+    order_id = prob.order_ids[o]
+    reasons: list[Reason] = []
+    alternative = None
+    if alt_cost >= 0 and nodes:
+        alternative = Alternative(
+            nodes=[prob.node_ids[n] for n in alt_nodes],
+            cost=from_micro(alt_cost),
+            extra_cost=from_micro(alt_cost - cost),
+        )
+    # what stopped the order's own optimum
+    if own_best is not None:
+        b_arcs, b_qty = own_best
+        own_cost = pattern_cost(prob, o, b_arcs, b_qty)
+        if own_cost >= cost:
+            if nodes:
+                reasons.append(
+                    Reason(
+                        kind=ReasonKind.CHEAPEST,
+                        message=f"{_names(prob, nodes)} is the cheapest way to ship this "
+                        "order even with all stock and capacity to itself",
+                    )
+                )
+        else:
+            reasons.extend(_binding(prob, world, x, o, arcs, b_arcs, b_qty))
+            if not any(r.kind != ReasonKind.CHEAPEST for r in reasons):
+                reasons.append(
+                    Reason(
+                        kind=ReasonKind.CHEAPEST,
+                        message="within the optimality gap of the batch answer",
+                    )
+                )
+    reasons.extend(_rule_reasons(prob, o, nodes))
+    lines = prob.order_lines(o)
+    shipped = np.bincount(prob.arc_line[arcs], weights=x[arcs], minlength=prob.num_lines)
+    short = int(sum(int(prob.line_qty[ln]) - int(shipped[ln]) for ln in lines))
+    if short:
+        reasons.append(
+            Reason(
+                kind=ReasonKind.UNFILLED, message=f"{short} unit(s) left unfilled (see unfilled)"
+            )
+        )
+    summary = _summary(prob, o, nodes, arcs, x, alternative, reasons)
+    return OrderExplanation(
+        order_id=order_id,
+        nodes=[prob.node_ids[n] for n in nodes],
+        cost=from_micro(cost),
+        best_alternative=alternative,
+        reasons=reasons,
+        summary=summary,
+    )
+
+
+def _binding(
+    prob: Problem, world: _World, x: I64, o: int, arcs: I64, b_arcs: I64, b_qty: I64
+) -> list[Reason]:
+    """Trace the order's own-optimum arcs that it does not use to the limit that stopped them."""
+    out: list[Reason] = []
+    mine = set(arcs.tolist())
+    seen: set[tuple[str, int, int]] = set()
+    vip = bool(prob.order_vip[o])
+    own_units = np.bincount(prob.arc_node[arcs], weights=x[arcs], minlength=prob.num_nodes)
+    own_nodes = set(prob.arc_node[arcs].tolist())
+    for a, q in zip(b_arcs.tolist(), b_qty.tolist(), strict=True):
+        if a in mine:
+            continue
+        n, s = int(prob.arc_node[a]), int(prob.arc_sku[a])
+        left = int(world.avail_left[n, s]) + int(x[a])
+        node_id, sku = prob.node_ids[n], prob.sku_ids[s]
+        if left < q and ("stock", n, s) not in seen:
+            seen.add(("stock", n, s))
+            out.append(
+                Reason(
+                    kind=ReasonKind.STOCK,
+                    node_id=node_id,
+                    sku=sku,
+                    message=f"stock of {sku} at {node_id} is taken by other orders "
+                    f"({max(left, 0)} left, {q} wanted)",
+                )
+            )
+            continue
+        parcels_left = int(world.orders_left[n]) + (1 if n in own_nodes else 0)
+        units_left = int(world.units_left[n]) + int(own_units[n])
+        if parcels_left <= 0 and ("cap_o", n, 0) not in seen:
+            seen.add(("cap_o", n, 0))
+            out.append(
+                Reason(
+                    kind=ReasonKind.CAPACITY,
+                    node_id=node_id,
+                    message=f"parcel capacity of {node_id} is full",
+                )
+            )
+        elif units_left < q and ("cap_u", n, 0) not in seen:
+            seen.add(("cap_u", n, 0))
+            out.append(
+                Reason(
+                    kind=ReasonKind.CAPACITY,
+                    node_id=node_id,
+                    message=f"unit capacity of {node_id} is full ({max(units_left, 0)} left)",
+                )
+            )
+        elif vip and ("vip", n, 0) not in seen:
+            vip_p = int(world.vip_orders_left[n]) + (1 if n in own_nodes else 0)
+            vip_u = int(world.vip_units_left[n]) + int(own_units[n])
+            if vip_p <= 0 or vip_u < q:
+                seen.add(("vip", n, 0))
+                out.append(
+                    Reason(
+                        kind=ReasonKind.VIP_SHARE,
+                        node_id=node_id,
+                        message=f"the VIP share of {node_id}'s capacity is used up",
+                    )
+                )
+    return out
+
+
+def _rule_reasons(prob: Problem, o: int, nodes: list[int]) -> list[Reason]:
+    out: list[Reason] = []
+    request = prob.request
+    order = request.orders[o]
+    lines = prob.order_lines(o)
+    for ln in lines:
+        if prob.line_restricted[ln]:
+            sku = prob.sku_ids[int(prob.line_sku[ln])]
+            out.append(
+                Reason(
+                    kind=ReasonKind.RULE,
+                    sku=sku,
+                    rule="restricted_skus",
+                    message=f"{sku} may not be shipped to region {order.region}",
+                )
+            )
+    if prob.num_nodes == 0:
+        return out
+    nearest_chosen = min((prob.dist_km[n, o] for n in nodes), default=np.inf)
+    closer = np.nonzero(prob.dist_km[:, o] < nearest_chosen)[0]
+    closer = closer[np.argsort(prob.dist_km[closer, o], kind="stable")]
+    for n in closer.tolist():
+        code = int(prob.node_block[n, o])
+        if code == OK:
+            continue
+        rule = BLOCK_RULE[code]
+        node_id = prob.node_ids[n]
+        what = {
+            "excluded_nodes": f"{node_id} may not ship to region {order.region} (excluded_nodes)",
+            "opening_hours": f"{node_id} does not open again before the horizon ends",
+            "promise": f"{node_id} cannot meet the promise "
+            f"(arrives {int(prob.arrival_s[n, o])} s, promised by {order.promise_by_s} s)",
+        }[rule]
+        out.append(
+            Reason(
+                kind=ReasonKind.PROMISE if rule == "promise" else ReasonKind.RULE,
+                node_id=node_id,
+                rule=rule,
+                message=what,
+            )
+        )
+        break
+    # stock held back as safety stock at a node nearer than the choice
+    for n in closer.tolist():
+        for ln in lines:
+            s = int(prob.line_sku[ln])
+            if prob.inventory[n, s] > 0 and prob.avail[n, s] < prob.line_qty[ln]:
+                node_id, sku = prob.node_ids[n], prob.sku_ids[s]
+                out.append(
+                    Reason(
+                        kind=ReasonKind.RULE,
+                        node_id=node_id,
+                        sku=sku,
+                        rule="safety_stock",
+                        message=f"{node_id} holds {int(prob.inventory[n, s])} of {sku} but "
+                        f"keeps {int(prob.inventory[n, s] - prob.avail[n, s])} as safety stock",
+                    )
+                )
+                return out
+    return out
+
+
+def _summary(
+    prob: Problem,
+    o: int,
+    nodes: list[int],
+    arcs: I64,
+    x: I64,
+    alternative: Alternative | None,
+    reasons: list[Reason],
+) -> str:
+    if not nodes:
+        head = "nothing ships"
+    else:
+        parts = []
+        for n in nodes:
+            k = int(np.sum(prob.arc_node[arcs] == n))
+            parts.append(f"{prob.node_ids[n]} ({k} line{'s' if k != 1 else ''})")
+        head = "ships from " + " and ".join(parts)
+    tail = []
+    if alternative is not None:
+        where = ", ".join(alternative.nodes) or "shipping nothing"
+        tail.append(f"next best: {where}, {alternative.extra_cost:+.2f}")
+    forced = [r.message for r in reasons if r.kind not in (ReasonKind.CHEAPEST,)]
+    if forced:
+        tail.append("because " + forced[0])
+    elif nodes:
+        tail.append("cheapest option")
+    return head + ("; " + "; ".join(tail) if tail else "")
+
+
+def unfilled_lines(prob: Problem, world: _World, x: I64) -> list[Unfilled]:
+    """Every line with units left unfilled, with the reason."""
+    shipped = np.bincount(prob.arc_line, weights=x, minlength=prob.num_lines)
+    short = prob.line_qty - np.rint(shipped).astype(np.int64)
+    out: list[Unfilled] = []
+    for ln in np.nonzero(short > 0)[0].tolist():
+        o = int(prob.line_order[ln])
+        s = int(prob.line_sku[ln])
+        reason, detail = _why_unfilled(prob, world, x, ln, o, s)
+        out.append(
+            Unfilled(
+                order_id=prob.order_ids[o],
+                sku=prob.sku_ids[s],
+                quantity=int(short[ln]),
+                reason=reason,
+                detail=detail,
+            )
+        )
+    return out
+
+
+def _why_unfilled(
+    prob: Problem, world: _World, x: I64, ln: int, o: int, s: int
+) -> tuple[UnfilledReason, str]:
+    sku = prob.sku_ids[s]
+    if prob.line_restricted[ln]:
+        region = prob.request.orders[o].region
+        return UnfilledReason.RESTRICTED_SKU, f"{sku} may not ship to region {region}"
+    holding = np.nonzero(prob.inventory[:, s] > 0)[0]
+    if holding.size == 0:
+        return UnfilledReason.NO_STOCK, f"no node holds {sku}"
+    free = holding[prob.avail[holding, s] > 0]
+    if free.size == 0:
+        return UnfilledReason.SAFETY_STOCK, f"every unit of {sku} is safety stock"
+    allowed = free[prob.node_block[free, o] == OK]
+    if allowed.size == 0:
+        codes = prob.node_block[free, o]
+        code = int(np.bincount(codes).argmax())
+        rule = BLOCK_RULE.get(code, "excluded_nodes")
+        reason = {
+            "excluded_nodes": UnfilledReason.EXCLUDED_NODES,
+            "opening_hours": UnfilledReason.CLOSED,
+            "promise": UnfilledReason.PROMISE,
+        }[rule]
+        return reason, f"every node with {sku} is ruled out for this order ({rule})"
+    arcs = [
+        a for p in prob.order_pairs(o) for a in prob.pair_arcs(p) if int(prob.arc_line[a]) == ln
+    ]
+    if not arcs:
+        return UnfilledReason.COST, "backordering costs less than any way to ship it"
+    nodes = [int(prob.arc_node[a]) for a in arcs]
+    stock_left = [int(world.avail_left[n, s]) for n in nodes]
+    if all(v <= 0 for v in stock_left):
+        names = ", ".join(prob.node_ids[n] for n in nodes[:3])
+        return UnfilledReason.STOCK_EXHAUSTED, f"stock of {sku} at {names} went to other orders"
+    open_nodes = [n for n, v in zip(nodes, stock_left, strict=True) if v > 0]
+    if all(world.orders_left[n] <= 0 or world.units_left[n] <= 0 for n in open_nodes):
+        return UnfilledReason.CAPACITY, "every node with stock left is at capacity"
+    order_arcs = range(
+        int(prob.pair_arc_start[prob.order_pair_start[o]]),
+        int(prob.pair_arc_start[prob.order_pair_start[o + 1]]),
+    )
+    shipments = len({int(prob.arc_node[a]) for a in order_arcs if x[a] > 0})
+    if 0 < prob.max_nodes <= shipments:
+        return UnfilledReason.MAX_NODES, f"the order already ships from {shipments} node(s)"
+    return UnfilledReason.COST, "backordering costs less than shipping it"

@@ -1,0 +1,271 @@
+"""Sequential policies on residual stock and capacity: the baselines and the warm start.
+
+- ``nearest``: ship the whole order from the nearest node holding full stock; otherwise each
+  line from the nearest nodes that still hold it.
+- ``rule_chain``: fewest unfilled units, then fewest shipments, then the shortest distance
+  (the classic OMS rule chain), one order at a time.
+- ``myopic``: each order's own optimum under the real cost function, one order at a time.
+
+All three process orders in arrival order (``created_s``, then request order), respect every
+hard rule and limit, and are scored by the same :meth:`Problem.evaluate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from solvers.allocation.dp import build_blocks, solve_blocks
+from solvers.allocation.highs_model import AllocationModel, coupling_rows
+from solvers.allocation.problem import F64, I64, MICRO, Problem
+
+NONE = np.int64(1) << 62  # "no limit" in residual arrays
+
+# lexicographic weights of the rule chain: unfilled units >> shipments >> unit-km
+_W_UNFILLED = 1e12
+_W_SHIPMENT = 1e8
+
+
+class Residual:
+    """Stock and capacity left while orders are allocated one by one."""
+
+    def __init__(self, prob: Problem) -> None:
+        self.prob = prob
+        self.avail = prob.avail.copy()
+        self.cap_units = np.where(prob.cap_units >= 0, prob.cap_units, NONE)
+        self.cap_orders = np.where(prob.cap_orders >= 0, prob.cap_orders, NONE)
+        self.vip_units = np.where(prob.vip_cap_units >= 0, prob.vip_cap_units, NONE)
+        self.vip_orders = np.where(prob.vip_cap_orders >= 0, prob.vip_cap_orders, NONE)
+        self.ub = prob.arc_ub.copy()  # units each arc can carry now
+        # arcs grouped by (node, SKU) so a take() refreshes only the arcs it touches
+        key = prob.arc_node * prob.avail.shape[1] + prob.arc_sku
+        self._by_key = np.argsort(key, kind="stable")
+        self._key_start = np.searchsorted(key[self._by_key], np.arange(prob.avail.size + 1))
+        self._pair_ok = np.ones(prob.num_pairs, dtype=bool)
+        self._pair_cap = np.full(prob.num_pairs, -1, dtype=np.int64)
+
+    def fits(self, order: int, arcs: I64, qty: I64) -> bool:
+        """True when the pattern fits the residual stock and capacity."""
+        prob = self.prob
+        if arcs.size == 0:
+            return True
+        node = prob.arc_node[arcs]
+        sku = prob.arc_sku[arcs]
+        if np.any(qty > self.avail[node, sku]):
+            return False
+        units = np.bincount(node, weights=qty, minlength=prob.num_nodes)
+        pairs_used = np.unique(prob.arc_pair[arcs])
+        parcels = np.bincount(prob.pair_node[pairs_used], minlength=prob.num_nodes)
+        if np.any(units > self.cap_units) or np.any(parcels > self.cap_orders):
+            return False
+        if prob.order_vip[order] and (
+            np.any(units > self.vip_units) or np.any(parcels > self.vip_orders)
+        ):
+            return False
+        return not (0 < prob.max_nodes < pairs_used.shape[0])
+
+    def take(self, order: int, arcs: I64, qty: I64) -> None:
+        """Consume the pattern's stock and capacity."""
+        prob = self.prob
+        if arcs.size == 0:
+            return
+        node = prob.arc_node[arcs]
+        sku = prob.arc_sku[arcs]
+        np.subtract.at(self.avail, (node, sku), qty)
+        for k in (node * prob.avail.shape[1] + sku).tolist():
+            touched = self._by_key[self._key_start[k] : self._key_start[k + 1]]
+            n_k, s_k = divmod(k, prob.avail.shape[1])
+            self.ub[touched] = np.minimum(prob.arc_ub[touched], max(int(self.avail[n_k, s_k]), 0))
+        units = np.bincount(node, weights=qty, minlength=prob.num_nodes).astype(np.int64)
+        pairs_used = np.unique(prob.arc_pair[arcs[qty > 0]])
+        parcels = np.bincount(prob.pair_node[pairs_used], minlength=prob.num_nodes)
+        self.cap_units -= units
+        self.cap_orders -= parcels
+        if prob.order_vip[order]:
+            self.vip_units -= units
+            self.vip_orders -= parcels
+
+    def pair_limits(self, order: int) -> tuple[np.ndarray, I64]:
+        """Per pair (filled for this order's pairs): can take a parcel; units left (-1 = any)."""
+        prob = self.prob
+        pairs = np.arange(prob.order_pair_start[order], prob.order_pair_start[order + 1])
+        nodes = prob.pair_node[pairs]
+        ok = self.cap_orders[nodes] > 0
+        cap = self.cap_units[nodes]
+        if prob.order_vip[order]:
+            ok &= self.vip_orders[nodes] > 0
+            cap = np.minimum(cap, self.vip_units[nodes])
+        self._pair_ok[pairs] = ok
+        self._pair_cap[pairs] = np.where(cap >= NONE // 2, -1, cap)
+        return self._pair_ok, self._pair_cap
+
+
+def arrival_sequence(prob: Problem) -> I64:
+    """Orders by arrival time, then request order."""
+    created = np.array([o.created_s for o in prob.request.orders], dtype=np.int64)
+    return np.lexsort((np.arange(prob.num_orders), created)).astype(np.int64)
+
+
+def real_costs(prob: Problem) -> tuple[F64, F64, float]:
+    """Per-arc unit gain, per-pair fixed cost and split cost, in currency units."""
+    return prob.arc_gain / MICRO, prob.pair_fixed / MICRO, prob.split / MICRO
+
+
+def rule_chain_costs(prob: Problem) -> tuple[F64, F64, float]:
+    """Lexicographic costs: unfilled units, then shipments, then unit-km."""
+    arc_km = prob.dist_km[prob.arc_node, prob.pair_order[prob.arc_pair]]
+    return arc_km - _W_UNFILLED, np.full(prob.num_pairs, _W_SHIPMENT), 0.0
+
+
+def sequential(prob: Problem, costs: tuple[F64, F64, float], *, seq: I64 | None = None) -> I64:
+    """Allocate orders one at a time, each to its best pattern under ``costs`` on residuals."""
+    c_arc, c_pair, split = costs
+    order_seq = arrival_sequence(prob) if seq is None else seq
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    res = Residual(prob)
+    # everyone's unconstrained best at once; re-solve only the orders it no longer fits
+    first = solve_blocks(prob, build_blocks(prob, order_seq), c_arc, c_pair, split=split)
+    best: dict[int, tuple[I64, I64]] = {}
+    exact = set(first.orders[first.exact].tolist())
+    if first.sel_order.size:
+        sort = np.argsort(first.sel_order, kind="stable")
+        so, sa, sq = first.sel_order[sort], first.sel_arc[sort], first.sel_qty[sort]
+        cuts = np.flatnonzero(np.diff(so)) + 1
+        for s, e in zip(
+            np.concatenate([[0], cuts]).tolist(),
+            np.concatenate([cuts, [so.shape[0]]]).tolist(),
+            strict=True,
+        ):
+            best[int(so[s])] = (sa[s:e], sq[s:e])
+    empty = np.zeros(0, dtype=np.int64)
+    for o in order_seq.tolist():
+        if prob.order_pair_start[o] == prob.order_pair_start[o + 1]:
+            continue
+        arcs, qty = best.get(o, (empty, empty))
+        if not (o in exact and res.fits(o, arcs, qty)):
+            arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split)
+        res.take(o, arcs, qty)
+        x[arcs] += qty
+    return x
+
+
+def solve_residual(
+    prob: Problem, order: int, res: Residual, c_arc: F64, c_pair: F64, split: float
+) -> tuple[I64, I64]:
+    """One order's best pattern on the residual stock and capacity (DP, else MIP)."""
+    blocks = build_blocks(prob, np.array([order]))
+    if blocks:
+        pair_ok, pair_cap = res.pair_limits(order)
+        ans = solve_blocks(
+            prob,
+            blocks,
+            c_arc,
+            c_pair,
+            arc_ub=res.ub,
+            pair_ok=pair_ok,
+            cap_units=pair_cap,
+            split=split,
+        )
+        if ans.exact.size and bool(ans.exact[0]):
+            keep = ans.sel_qty > 0
+            return ans.sel_arc[keep], ans.sel_qty[keep]
+    return _solve_residual_mip(prob, order, res, c_arc, c_pair)
+
+
+def _solve_residual_mip(
+    prob: Problem, order: int, res: Residual, c_arc: F64, c_pair: F64
+) -> tuple[I64, I64]:
+    def lim(a: I64) -> I64:
+        return np.where(a >= NONE // 2, -1, np.maximum(a, 0))
+
+    vip = bool(prob.order_vip[order])
+    cap_u = lim(np.minimum(res.cap_units, res.vip_units) if vip else res.cap_units)
+    cap_o = lim(np.minimum(res.cap_orders, res.vip_orders) if vip else res.cap_orders)
+    sub, pairs, arcs = prob.subset(
+        np.array([order]),
+        avail=np.maximum(res.avail, 0),
+        cap_units=cap_u,
+        cap_orders=cap_o,
+        vip_cap_units=np.full(prob.num_nodes, -1, dtype=np.int64),
+        vip_cap_orders=np.full(prob.num_nodes, -1, dtype=np.int64),
+    )
+    empty = np.zeros(0, dtype=np.int64)
+    if sub.num_pairs == 0:
+        return empty, empty
+    model = AllocationModel(
+        sub,
+        np.arange(sub.num_pairs),
+        integer=True,
+        rows=coupling_rows(sub),
+        pair_cost=c_pair[pairs],
+        arc_cost=c_arc[arcs],
+    )
+    model.set_options(mip_rel_gap=0.0)
+    model.run(30.0)
+    if not model.has_solution():
+        return empty, empty
+    x = model.units()
+    used = x > 0
+    return arcs[used], x[used]
+
+
+def nearest(prob: Problem, *, seq: I64 | None = None) -> I64:
+    """Nearest node with full stock for the whole order, else line by line nearest first."""
+    order_seq = arrival_sequence(prob) if seq is None else seq
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    res = Residual(prob)
+    for o in order_seq.tolist():
+        p0, p1 = int(prob.order_pair_start[o]), int(prob.order_pair_start[o + 1])
+        if p0 == p1:
+            continue
+        pairs = np.arange(p0, p1)
+        pairs = pairs[np.argsort(prob.dist_km[prob.pair_node[pairs], o], kind="stable")]
+        n_lines = len(prob.order_lines(o))
+        ub = res.ub
+        chosen: tuple[I64, I64] | None = None
+        for p in pairs.tolist():
+            arcs = np.arange(prob.pair_arc_start[p], prob.pair_arc_start[p + 1])
+            if arcs.shape[0] != n_lines:
+                continue
+            qty = prob.line_qty[prob.arc_line[arcs]]
+            if np.all(ub[arcs] >= qty) and res.fits(o, arcs, qty):
+                chosen = (arcs, qty)
+                break
+        if chosen is None:
+            chosen = _nearest_by_line(prob, o, pairs, res)
+        res.take(o, *chosen)
+        x[chosen[0]] += chosen[1]
+    return x
+
+
+def _nearest_by_line(prob: Problem, order: int, pairs: I64, res: Residual) -> tuple[I64, I64]:
+    need = {line: int(prob.line_qty[line]) for line in prob.order_lines(order)}
+    out_a: list[int] = []
+    out_q: list[int] = []
+    opened = 0
+    for p in pairs.tolist():
+        if not any(need.values()):
+            break
+        arcs = np.arange(prob.pair_arc_start[p], prob.pair_arc_start[p + 1])
+        trial_a: list[int] = []
+        trial_q: list[int] = []
+        for a in arcs.tolist():
+            line = int(prob.arc_line[a])
+            avail = int(res.avail[prob.pair_node[p], prob.line_sku[line]])
+            q = min(need[line], avail, int(prob.arc_ub[a]))
+            if q > 0:
+                trial_a.append(a)
+                trial_q.append(q)
+        if not trial_a:
+            continue
+        if 0 < prob.max_nodes <= opened:
+            break
+        ta = np.array(out_a + trial_a, dtype=np.int64)
+        tq = np.array(out_q + trial_q, dtype=np.int64)
+        if not res.fits(order, ta, tq):
+            continue
+        for a, q in zip(trial_a, trial_q, strict=True):
+            need[int(prob.arc_line[a])] -= q
+        out_a += trial_a
+        out_q += trial_q
+        opened += 1
+    return np.array(out_a, dtype=np.int64), np.array(out_q, dtype=np.int64)

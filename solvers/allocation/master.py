@@ -1,0 +1,408 @@
+"""Dantzig-Wolfe decomposition: one column per order pattern, stock and capacity shared.
+
+Orders interact only through stock and capacity. The master problem picks one *pattern*
+(a complete allocation of the order: which node ships which line, what stays unfilled) per
+order, subject to the shared rows:
+
+.. code-block:: text
+
+    min  sum_{o,c} cost_oc z_oc
+    s.t. sum_c z_oc = 1                       every order takes one pattern (convexity)
+         sum_{o,c} use_oc,r z_oc <= b_r       stock per node x SKU, capacity, VIP shares
+         z binary
+
+Its LP relaxation convexifies each order's own problem (the set-cover-like choice of
+parcels), so its bound is the Lagrangian dual bound, much tighter than the compact LP.
+Patterns are priced by the batched DP of :mod:`solvers.allocation.dp` (exact per order), or
+by a one-order MIP for orders the DP does not cover. For any non-positive multipliers the
+Lagrangian value ``sum_o min_c (cost_oc - pi use_oc) + pi b`` is a valid lower bound on the
+optimum over *all* patterns, so the bound reported is certified even when the column
+generation stops early.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+from scipy import sparse
+
+from solvers.allocation.dp import DpAnswer, OrderBlock, build_blocks, solve_blocks
+from solvers.allocation.highs_model import (
+    AllocationModel,
+    Duals,
+    Rows,
+    coupling_rows,
+    new_highs,
+    reduced_costs,
+)
+from solvers.allocation.problem import F64, I64, MICRO, Problem
+
+
+@dataclass
+class Patterns:
+    """A pool of order patterns as flat arrays (units per arc)."""
+
+    order: list[I64] = field(default_factory=list)
+    cost: list[I64] = field(default_factory=list)
+    arcs: list[I64] = field(default_factory=list)  # per pattern
+    qty: list[I64] = field(default_factory=list)
+    seen: set[tuple[int, bytes, bytes]] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.arcs)
+
+
+def pattern_cost(prob: Problem, order: int, arcs: I64, qty: I64) -> int:
+    """Exact cost (micro) of one order shipping ``qty`` on ``arcs``, the rest unfilled."""
+    lines = prob.order_lines(order)
+    total = int(
+        np.dot(prob.line_qty[lines.start : lines.stop], prob.line_pen[lines.start : lines.stop])
+    )
+    if arcs.size == 0:
+        return total
+    total += int(np.dot(qty, prob.arc_gain[arcs]))
+    pairs = np.unique(prob.arc_pair[arcs[qty > 0]])
+    total += int(np.sum(prob.pair_fixed[pairs]))
+    total += prob.split * max(0, int(pairs.shape[0]) - 1)
+    return total
+
+
+class Master:
+    """The pattern master LP/MIP in HiGHS, grown column by column."""
+
+    def __init__(self, prob: Problem, *, threads: int | None = None, seed: int = 0) -> None:
+        self.prob = prob
+        self.rows: Rows = coupling_rows(prob, kind="shared")
+        self.pool = Patterns()
+        self.col_order: list[int] = []
+        self.h = new_highs()
+        self.h.setOptionValue("random_seed", int(seed))
+        if threads is not None:
+            self.h.setOptionValue("threads", int(threads))
+        self.h.HandleKeyboardInterrupt = True
+        n_o = prob.num_orders
+        n_r = self.rows.num_coupling
+        lower = np.concatenate([np.ones(n_o), np.full(n_r, -highspy.kHighsInf)])
+        upper = np.concatenate([np.ones(n_o), self.rows.rhs])
+        self.h.addRows(
+            n_o + n_r,
+            lower,
+            upper,
+            0,
+            np.zeros(n_o + n_r, dtype=np.int32),
+            np.zeros(0, dtype=np.int32),
+            np.zeros(0),
+        )
+        self.num_rows = n_o + n_r
+        self.integer = False
+        # shared-row coefficients of every column (for neighbourhoods and usage)
+        self._coo_r: list[I64] = []
+        self._coo_c: list[I64] = []
+        self._coo_v: list[F64] = []
+
+    # ------------------------------------------------------------------ columns
+    def add(self, orders: I64, arcs_list: list[I64], qty_list: list[I64]) -> int:
+        """Add patterns (skipping duplicates); return how many were new."""
+        prob = self.prob
+        new_o: list[int] = []
+        new_a: list[I64] = []
+        new_q: list[I64] = []
+        for o, a, q in zip(orders.tolist(), arcs_list, qty_list, strict=True):
+            keep = q > 0
+            a, q = a[keep], q[keep]
+            sort = np.argsort(a)
+            a, q = a[sort].astype(np.int64), q[sort].astype(np.int64)
+            key = (o, a.tobytes(), q.tobytes())
+            if key in self.pool.seen:
+                continue
+            self.pool.seen.add(key)
+            new_o.append(o)
+            new_a.append(a)
+            new_q.append(q)
+        if not new_o:
+            return 0
+        k = len(new_o)
+        costs = np.array(
+            [pattern_cost(prob, o, a, q) for o, a, q in zip(new_o, new_a, new_q, strict=True)],
+            dtype=np.int64,
+        )
+        # coefficients: convexity row, then shared rows
+        lengths = np.array([a.shape[0] for a in new_a], dtype=np.int64)
+        col_of_arc = np.repeat(np.arange(k), lengths)
+        all_arcs = np.concatenate(new_a) if lengths.sum() else np.zeros(0, dtype=np.int64)
+        all_qty = np.concatenate(new_q) if lengths.sum() else np.zeros(0, dtype=np.int64)
+        n_o = prob.num_orders
+        r_idx: list[I64] = [np.asarray(new_o, dtype=np.int64)]
+        c_idx: list[I64] = [np.arange(k, dtype=np.int64)]
+        vals: list[F64] = [np.ones(k)]
+        if all_arcs.size:
+            node = prob.arc_node[all_arcs]
+            sku = prob.arc_sku[all_arcs]
+            vip = prob.order_vip[prob.pair_order[prob.arc_pair[all_arcs]]]
+            for rows_of, mask in (
+                (self.rows.stock[node, sku], None),
+                (self.rows.cap_units[node], None),
+                (np.where(vip, self.rows.vip_units[node], -1), None),
+            ):
+                sel = rows_of >= 0 if mask is None else mask
+                r_idx.append(rows_of[sel] + n_o)
+                c_idx.append(col_of_arc[sel])
+                vals.append(all_qty[sel].astype(np.float64))
+            # parcels: one per distinct (column, pair)
+            pair = prob.arc_pair[all_arcs]
+            cp = np.unique(np.stack([col_of_arc, pair], axis=1), axis=0)
+            p_node = prob.pair_node[cp[:, 1]]
+            p_vip = prob.order_vip[prob.pair_order[cp[:, 1]]]
+            for rows_of in (
+                self.rows.cap_orders[p_node],
+                np.where(p_vip, self.rows.vip_orders[p_node], -1),
+            ):
+                sel = rows_of >= 0
+                r_idx.append(rows_of[sel] + n_o)
+                c_idx.append(cp[sel, 0])
+                vals.append(np.ones(int(sel.sum())))
+        mat = sparse.csc_matrix(
+            (np.concatenate(vals), (np.concatenate(r_idx), np.concatenate(c_idx))),
+            shape=(self.num_rows, k),
+        )
+        mat.sum_duplicates()
+        mat.sort_indices()
+        first = len(self.col_order)
+        coo = mat.tocoo()
+        shared = coo.row >= n_o
+        self._coo_r.append(coo.row[shared].astype(np.int64) - n_o)
+        self._coo_c.append(coo.col[shared].astype(np.int64) + first)
+        self._coo_v.append(coo.data[shared])
+        self.h.addCols(
+            k,
+            costs / MICRO,
+            np.zeros(k),
+            np.full(
+                k, highspy.kHighsInf
+            ),  # z <= 1 follows from convexity; a bound would hide duals
+            int(mat.nnz),
+            mat.indptr[:-1].astype(np.int32),
+            mat.indices.astype(np.int32),
+            mat.data,
+        )
+        if self.integer:
+            self.h.changeColsIntegrality(
+                k,
+                np.arange(first, first + k, dtype=np.int32),
+                np.full(k, highspy.HighsVarType.kInteger),
+            )
+        self.col_order.extend(new_o)
+        self.pool.order.extend(np.asarray(new_o, dtype=np.int64))
+        self.pool.cost.extend(costs)
+        self.pool.arcs.extend(new_a)
+        self.pool.qty.extend(new_q)
+        return k
+
+    def add_solution(self, x: I64) -> None:
+        """Add the patterns of a full allocation ``x`` (units per arc)."""
+        prob = self.prob
+        used = np.nonzero(x > 0)[0]
+        order_of = prob.pair_order[prob.arc_pair[used]]
+        arcs_list: list[I64] = []
+        qty_list: list[I64] = []
+        split_at = np.searchsorted(order_of, np.arange(prob.num_orders + 1))
+        sort = np.argsort(order_of, kind="stable")
+        used, order_of = used[sort], order_of[sort]
+        split_at = np.searchsorted(order_of, np.arange(prob.num_orders + 1))
+        for o in range(prob.num_orders):
+            a = used[split_at[o] : split_at[o + 1]]
+            arcs_list.append(a)
+            qty_list.append(x[a])
+        self.add(np.arange(prob.num_orders), arcs_list, qty_list)
+
+    def usage_matrix(self) -> sparse.csr_matrix:
+        """Shared rows x columns coefficient matrix of the pool."""
+        k = len(self.col_order)
+        if not self._coo_r:
+            return sparse.csr_matrix((self.rows.num_coupling, k))
+        return sparse.csr_matrix(
+            (
+                np.concatenate(self._coo_v),
+                (np.concatenate(self._coo_r), np.concatenate(self._coo_c)),
+            ),
+            shape=(self.rows.num_coupling, k),
+        )
+
+    # ------------------------------------------------------------------ solving
+    def solve_lp(self, time_limit_s: float) -> str:
+        """Solve the master LP; return the HiGHS status text."""
+        # HiGHS measures its time limit on a clock that runs across calls
+        self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit_s), 0.01))
+        self.h.run()
+        return str(self.h.modelStatusToString(self.h.getModelStatus()))
+
+    def duals(self) -> tuple[Duals, F64]:
+        """Shared-row multipliers (non-positive) and convexity duals per order."""
+        row_dual = np.asarray(self.h.getSolution().row_dual, dtype=np.float64)
+        n_o = self.prob.num_orders
+        mu = row_dual[:n_o]
+        shared = row_dual[n_o:]
+        duals = Duals.zeros(self.prob)
+        for name in ("stock", "cap_units", "cap_orders", "vip_units", "vip_orders"):
+            idx: I64 = getattr(self.rows, name)
+            out = np.zeros(idx.shape, dtype=np.float64)
+            mask = idx >= 0
+            out[mask] = np.minimum(shared[idx[mask]], 0.0)
+            setattr(duals, name, out)
+        return duals, mu
+
+    def shared_rhs_term(self, duals: Duals) -> float:
+        """``sum_r pi_r b_r`` over the shared rows."""
+        total = 0.0
+        for name in ("stock", "cap_units", "cap_orders", "vip_units", "vip_orders"):
+            idx: I64 = getattr(self.rows, name)
+            mask = idx >= 0
+            total += float(np.dot(getattr(duals, name)[mask], self.rows.rhs[idx[mask]]))
+        return total
+
+    def lp_values(self) -> F64:
+        """Column values of the current LP/MIP solution."""
+        return np.asarray(self.h.getSolution().col_value, dtype=np.float64)
+
+    def objective(self) -> float:
+        """Objective of the current solution (currency units)."""
+        return float(self.h.getInfo().objective_function_value)
+
+    def to_integer(self) -> None:
+        """Declare every column binary (for the integer master)."""
+        k = len(self.col_order)
+        self.integer = True
+        if k:
+            self.h.changeColsIntegrality(
+                k, np.arange(k, dtype=np.int32), np.full(k, highspy.HighsVarType.kInteger)
+            )
+
+    def to_lp(self) -> None:
+        """Back to the LP relaxation."""
+        k = len(self.col_order)
+        self.integer = False
+        if k:
+            self.h.changeColsIntegrality(
+                k, np.arange(k, dtype=np.int32), np.full(k, highspy.HighsVarType.kContinuous)
+            )
+
+    def set_start(self, choice: I64) -> None:
+        """MIP start: column chosen per order."""
+        k = len(self.col_order)
+        values = np.zeros(k)
+        values[choice] = 1.0
+        self.h.setSolution(k, np.arange(k, dtype=np.int32), values)
+
+    def allocation(self, chosen: I64) -> I64:
+        """Units per arc of the allocation made of the given columns."""
+        x = np.zeros(self.prob.num_arcs, dtype=np.int64)
+        for c in chosen.tolist():
+            x[self.pool.arcs[c]] += self.pool.qty[c]
+        return x
+
+    def column_of(self, x: I64) -> I64:
+        """For a full allocation whose patterns are in the pool, the column per order."""
+        prob = self.prob
+        index = {
+            (int(self.pool.order[c]), self.pool.arcs[c].tobytes(), self.pool.qty[c].tobytes()): c
+            for c in range(len(self.pool))
+        }
+        used = np.nonzero(x > 0)[0]
+        order_of = prob.pair_order[prob.arc_pair[used]]
+        sort = np.argsort(order_of, kind="stable")
+        used, order_of = used[sort], order_of[sort]
+        split_at = np.searchsorted(order_of, np.arange(prob.num_orders + 1))
+        out = np.empty(prob.num_orders, dtype=np.int64)
+        for o in range(prob.num_orders):
+            a = np.sort(used[split_at[o] : split_at[o + 1]])
+            out[o] = index[(o, a.tobytes(), x[a].astype(np.int64).tobytes())]
+        return out
+
+
+# ------------------------------------------------------------------------- pricing
+@dataclass
+class Pricing:
+    """Result of pricing every order under one set of multipliers."""
+
+    value: F64  # per order: min over patterns of cost - pi use (currency)
+    arcs: list[I64]
+    qty: list[I64]
+
+
+class Pricer:
+    """Prices all orders: batched DP where exact, a one-order MIP elsewhere."""
+
+    def __init__(self, prob: Problem, *, threads: int | None = None) -> None:
+        self.prob = prob
+        self.blocks: list[OrderBlock] = build_blocks(prob, np.arange(prob.num_orders))
+        self.constant_o = (
+            np.bincount(
+                prob.line_order, weights=prob.line_qty * prob.line_pen, minlength=prob.num_orders
+            )
+            / MICRO
+        )
+        self.threads = threads
+        self.mip_orders: I64 | None = None  # orders the DP does not cover (found lazily)
+
+    def price(self, duals: Duals) -> Pricing:
+        """Best pattern of every order under ``duals`` (shared-row multipliers)."""
+        prob = self.prob
+        c_arc, c_pair = reduced_costs(prob, duals)
+        ans = solve_blocks(prob, self.blocks, c_arc, c_pair, split=prob.split / MICRO)
+        value = self.constant_o.copy()
+        arcs: list[I64] = [np.zeros(0, dtype=np.int64)] * prob.num_orders
+        qty: list[I64] = [np.zeros(0, dtype=np.int64)] * prob.num_orders
+        _scatter(ans, value, arcs, qty)
+        covered = np.zeros(prob.num_orders, dtype=bool)
+        covered[ans.orders[ans.exact]] = True
+        has_lines = np.diff(prob.order_line_start) > 0
+        rest = np.nonzero(~covered & has_lines)[0]
+        for o in rest.tolist():
+            v, a, q = price_one_mip(prob, o, c_arc, c_pair, threads=self.threads)
+            value[o] = self.constant_o[o] + v
+            arcs[o], qty[o] = a, q
+        self.mip_orders = rest
+        return Pricing(value=value, arcs=arcs, qty=qty)
+
+
+def _scatter(ans: DpAnswer, value: F64, arcs: list[I64], qty: list[I64]) -> None:
+    value[ans.orders] += ans.value
+    if ans.sel_order.size == 0:
+        return
+    sort = np.argsort(ans.sel_order, kind="stable")
+    so, sa, sq = ans.sel_order[sort], ans.sel_arc[sort], ans.sel_qty[sort]
+    bounds = np.flatnonzero(np.diff(so)) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [so.shape[0]]])
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        o = int(so[s])
+        arcs[o] = sa[s:e]
+        qty[o] = sq[s:e]
+
+
+def price_one_mip(
+    prob: Problem, order: int, c_arc: F64, c_pair: F64, *, threads: int | None = None
+) -> tuple[float, I64, I64]:
+    """One order's best pattern by an exact MIP (value relative to shipping nothing)."""
+    sub, pairs, arcs = prob.subset(np.array([order]))
+    if sub.num_pairs == 0:
+        return 0.0, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    model = AllocationModel(
+        sub,
+        np.arange(sub.num_pairs),
+        integer=True,
+        rows=coupling_rows(sub, kind="internal"),
+        threads=threads,
+        pair_cost=c_pair[pairs],
+        arc_cost=c_arc[arcs],
+    )
+    model.set_options(mip_rel_gap=0.0)
+    model.run(60.0)
+    if not model.has_solution():
+        return 0.0, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    x = model.units()
+    value = model.objective() - sub.constant / MICRO
+    used = x > 0
+    return value, arcs[used], x[used]

@@ -1,0 +1,56 @@
+"""Tuning knobs of :func:`solvers.allocation.allocate`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from scenarios.geo import StrictModel
+
+Baseline = Literal["nearest", "rule_chain", "myopic"]
+
+
+class AllocationParams(StrictModel):
+    """How to solve: mode, limits, seed, optional baseline policy and solver options."""
+
+    mode: Literal["batch", "online"] = Field(
+        default="batch",
+        description="batch = many orders jointly (LP bound, pruning, MIP); online = one or a "
+        "few orders, exact and fast, same model",
+    )
+    baseline: Baseline | None = Field(
+        default=None,
+        description="instead of optimising, run a baseline policy (same cost function): "
+        "nearest = nearest node with full stock; rule_chain = fewest shipments, then nearest; "
+        "myopic = each order's own optimum, in arrival order",
+    )
+    time_limit_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = Field(
+        default=60.0, description="wall-clock budget for the whole solve"
+    )
+    mip_rel_gap: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=1e-4, description="stop once the certified relative gap is at most this"
+    )
+    seed: int = Field(default=0, description="HiGHS random seed (same seed, same answer)")
+    threads: Annotated[int, Field(ge=1, le=256)] | None = Field(
+        default=None, description="HiGHS threads; None = HiGHS default"
+    )
+    backend: Literal["highspy", "pyomo"] = Field(
+        default="highspy",
+        description="highspy = arrays straight into HiGHS (fast path); pyomo = the reference "
+        "Pyomo formulation solved by HiGHS (no pruning, for checking and small cases)",
+    )
+    initial_candidates: Annotated[int, Field(ge=1)] = Field(
+        default=4,
+        description="nodes per order in the first LP; column generation adds the rest as "
+        "their reduced costs require (the bound is always over every candidate)",
+    )
+    max_mip_pairs: Annotated[int, Field(ge=1)] = Field(
+        default=60_000,
+        description="largest (order, node) pair count given to one joint MIP; larger "
+        "problems fix the orders the LP already decides and solve the rest",
+    )
+    explain: bool = Field(default=True, description="compute per-order explanations")
+    shadow_prices: bool = Field(
+        default=True, description="report LP shadow prices of scarce stock and capacity"
+    )

@@ -1,0 +1,574 @@
+"""Compile an :class:`AllocationRequest` into integer arrays every solver path shares.
+
+Money inside the solver is **integer micro-units** (1e-6 request currency units, int64): each
+price is rounded once here (per shipment, per unit, per node handling, per node x order
+distance cost), and every objective value reported is recomputed exactly from these integers
+by :meth:`Problem.evaluate`. Totals stay far below 2**53, so HiGHS sees them exactly too.
+
+Vocabulary:
+
+- a *line* is one (order, SKU) with its merged quantity;
+- a *pair* is an (order, node) that may ship: one parcel if used (``y`` in the model);
+- an *arc* is a (line, pair) with the units it can carry (``x`` in the model).
+
+Pairs and arcs exist only where the rules allow shipping (compliance, sanctions, opening
+hours, promise = forbid), the node has stock above safety stock, and shipping can pay off
+at all. The last filter is exact: a unit whose cost reaches its unfilled penalty is never
+worth shipping, and a pair whose fixed cost reaches the most it can save is never worth
+opening (dropping it from any solution never costs more).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scenarios.geo import earliest_service_start
+from scenarios.model import NodeKind, Tier
+from scenarios.travel import EARTH_RADIUS_M, haversine_m
+from solvers.allocation.request import KM_PER_MILE, AllocationRequest
+
+MICRO = 1_000_000
+
+I64 = NDArray[np.int64]
+F64 = NDArray[np.float64]
+Bool = NDArray[np.bool_]
+
+# why a node may not ship to an order (node_block codes)
+OK, EXCLUDED, CLOSED, PROMISE = 0, 1, 2, 3
+BLOCK_RULE = {EXCLUDED: "excluded_nodes", CLOSED: "opening_hours", PROMISE: "promise"}
+
+#: Unfilled units cost this many times the normal penalty when ``allow_unfilled`` is False.
+HARD_UNFILLED_FACTOR = 100
+
+
+def to_micro(value: float) -> int:
+    """Currency units to integer micro-units (round half away from zero)."""
+    return int(np.floor(value * MICRO + 0.5))
+
+
+def from_micro(value: int | np.integer) -> float:
+    """Integer micro-units to currency units."""
+    return round(int(value) / MICRO, 6)
+
+
+@dataclass
+class Evaluation:
+    """Exact cost parts (micro-units) and service figures of one allocation."""
+
+    fixed: int
+    units: int
+    distance: int
+    handling: int
+    split: int
+    late: int
+    unfilled: int
+    shipments_per_order: I64
+    unfilled_per_line: I64
+    used_pairs: Bool
+
+    @property
+    def total(self) -> int:
+        """Objective value in micro-units."""
+        return (
+            self.fixed
+            + self.units
+            + self.distance
+            + self.handling
+            + self.split
+            + self.late
+            + self.unfilled
+        )
+
+
+@dataclass
+class Problem:
+    """The request as integer arrays: nodes, orders, lines, candidate pairs and arcs."""
+
+    request: AllocationRequest
+    node_ids: list[str]
+    order_ids: list[str]
+    sku_ids: list[str]
+    # nodes (N) x SKUs (S)
+    avail: I64
+    inventory: I64
+    handling: I64
+    cap_units: I64
+    cap_orders: I64
+    vip_cap_units: I64
+    vip_cap_orders: I64
+    ready_s: I64
+    # orders (O)
+    order_vip: Bool
+    order_promise_s: I64
+    order_line_start: I64
+    dist_km: F64
+    dist_cost: I64
+    arrival_s: I64
+    node_block: NDArray[np.int8]
+    # lines (L)
+    line_order: I64
+    line_sku: I64
+    line_qty: I64
+    line_pen: I64
+    line_restricted: Bool
+    # pairs (P), grouped by order
+    pair_order: I64
+    pair_node: I64
+    pair_ship: I64
+    pair_late: I64
+    order_pair_start: I64
+    # arcs (A), grouped by pair
+    arc_pair: I64
+    arc_line: I64
+    arc_ub: I64
+    arc_cost: I64
+    pair_arc_start: I64
+    per_unit: int
+    split: int
+    max_nodes: int
+    hard_unfilled: bool
+    pruned_pairs: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    # ----------------------------------------------------------------- sizes
+    @property
+    def num_nodes(self) -> int:
+        """N."""
+        return len(self.node_ids)
+
+    @property
+    def num_orders(self) -> int:
+        """O."""
+        return len(self.order_ids)
+
+    @property
+    def num_lines(self) -> int:
+        """L."""
+        return int(self.line_order.shape[0])
+
+    @property
+    def num_pairs(self) -> int:
+        """P."""
+        return int(self.pair_order.shape[0])
+
+    @property
+    def num_arcs(self) -> int:
+        """A."""
+        return int(self.arc_pair.shape[0])
+
+    @cached_property
+    def arc_node(self) -> I64:
+        """Node of every arc."""
+        return self.pair_node[self.arc_pair]
+
+    @cached_property
+    def arc_sku(self) -> I64:
+        """SKU of every arc."""
+        return self.line_sku[self.arc_line]
+
+    @cached_property
+    def pair_fixed(self) -> I64:
+        """Fixed cost of opening each pair: shipment plus lateness (micro)."""
+        return self.pair_ship + self.pair_late
+
+    @cached_property
+    def arc_gain(self) -> I64:
+        """Unit cost minus unfilled penalty per arc (negative: shipping pays off)."""
+        return self.arc_cost - self.line_pen[self.arc_line]
+
+    def order_lines(self, o: int) -> range:
+        """Line indices of order ``o``."""
+        return range(int(self.order_line_start[o]), int(self.order_line_start[o + 1]))
+
+    def order_pairs(self, o: int) -> range:
+        """Pair indices of order ``o``."""
+        return range(int(self.order_pair_start[o]), int(self.order_pair_start[o + 1]))
+
+    def pair_arcs(self, p: int) -> range:
+        """Arc indices of pair ``p``."""
+        return range(int(self.pair_arc_start[p]), int(self.pair_arc_start[p + 1]))
+
+    @property
+    def constant(self) -> int:
+        """Objective with nothing shipped: every unit unfilled (micro)."""
+        return int(np.dot(self.line_qty, self.line_pen))
+
+    # ------------------------------------------------------------- subsets
+    def subset(
+        self,
+        orders: I64,
+        *,
+        avail: I64 | None = None,
+        cap_units: I64 | None = None,
+        cap_orders: I64 | None = None,
+        vip_cap_units: I64 | None = None,
+        vip_cap_orders: I64 | None = None,
+    ) -> tuple[Problem, I64, I64]:
+        """The problem restricted to ``orders`` (optionally with residual stock/capacity).
+
+        Returns the sub-problem and, for its pairs and arcs, the ids in this problem.
+        Arc bounds shrink to the given stock; nodes and SKUs keep their indices.
+        """
+        orders = np.asarray(orders, dtype=np.int64)
+        n_sub = orders.shape[0]
+        l_cnt = self.order_line_start[orders + 1] - self.order_line_start[orders]
+        p_cnt = self.order_pair_start[orders + 1] - self.order_pair_start[orders]
+        lines = ranges(self.order_line_start[orders], self.order_line_start[orders + 1])
+        pairs = ranges(self.order_pair_start[orders], self.order_pair_start[orders + 1])
+        arcs = ranges(self.pair_arc_start[pairs], self.pair_arc_start[pairs + 1])
+        line_new = np.full(self.num_lines, -1, dtype=np.int64)
+        line_new[lines] = np.arange(lines.shape[0])
+        pair_new = np.full(self.num_pairs, -1, dtype=np.int64)
+        pair_new[pairs] = np.arange(pairs.shape[0])
+        order_new = np.full(self.num_orders, -1, dtype=np.int64)
+        order_new[orders] = np.arange(n_sub)
+        a_cnt = self.pair_arc_start[pairs + 1] - self.pair_arc_start[pairs]
+        new_avail = self.avail if avail is None else avail
+        arc_ub = self.arc_ub[arcs]
+        if avail is not None:
+            arc_ub = np.minimum(
+                arc_ub, np.maximum(new_avail[self.arc_node[arcs], self.arc_sku[arcs]], 0)
+            )
+        sub = Problem(
+            request=self.request,
+            node_ids=self.node_ids,
+            order_ids=[self.order_ids[o] for o in orders],
+            sku_ids=self.sku_ids,
+            avail=new_avail,
+            inventory=self.inventory,
+            handling=self.handling,
+            cap_units=self.cap_units if cap_units is None else cap_units,
+            cap_orders=self.cap_orders if cap_orders is None else cap_orders,
+            vip_cap_units=self.vip_cap_units if vip_cap_units is None else vip_cap_units,
+            vip_cap_orders=self.vip_cap_orders if vip_cap_orders is None else vip_cap_orders,
+            ready_s=self.ready_s,
+            order_vip=self.order_vip[orders],
+            order_promise_s=self.order_promise_s[orders],
+            order_line_start=np.concatenate([[0], np.cumsum(l_cnt)]).astype(np.int64),
+            dist_km=self.dist_km[:, orders],
+            dist_cost=self.dist_cost[:, orders],
+            arrival_s=self.arrival_s[:, orders],
+            node_block=self.node_block[:, orders],
+            line_order=order_new[self.line_order[lines]],
+            line_sku=self.line_sku[lines],
+            line_qty=self.line_qty[lines],
+            line_pen=self.line_pen[lines],
+            line_restricted=self.line_restricted[lines],
+            pair_order=order_new[self.pair_order[pairs]],
+            pair_node=self.pair_node[pairs],
+            pair_ship=self.pair_ship[pairs],
+            pair_late=self.pair_late[pairs],
+            order_pair_start=np.concatenate([[0], np.cumsum(p_cnt)]).astype(np.int64),
+            arc_pair=pair_new[self.arc_pair[arcs]],
+            arc_line=line_new[self.arc_line[arcs]],
+            arc_ub=arc_ub.astype(np.int64),
+            arc_cost=self.arc_cost[arcs],
+            pair_arc_start=np.concatenate([[0], np.cumsum(a_cnt)]).astype(np.int64),
+            per_unit=self.per_unit,
+            split=self.split,
+            max_nodes=self.max_nodes,
+            hard_unfilled=self.hard_unfilled,
+        )
+        return sub, pairs, arcs
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(self, x: I64) -> Evaluation:
+        """Exact cost parts of the allocation ``x`` (units per arc)."""
+        x = np.asarray(x, dtype=np.int64)
+        per_pair = np.bincount(self.arc_pair, weights=x, minlength=self.num_pairs)
+        used = per_pair > 0
+        shipments = np.bincount(self.pair_order[used], minlength=self.num_orders).astype(np.int64)
+        shipped = np.bincount(self.arc_line, weights=x, minlength=self.num_lines)
+        unfilled = self.line_qty - np.rint(shipped).astype(np.int64)
+        arc_node = self.arc_node
+        arc_order = self.pair_order[self.arc_pair]
+        units = int(np.sum(x)) * self.per_unit
+        return Evaluation(
+            fixed=int(np.sum(self.pair_ship[used])),
+            units=units,
+            distance=int(np.dot(x, self.dist_cost[arc_node, arc_order])),
+            handling=int(np.dot(x, self.handling[arc_node])),
+            split=self.split * int(np.sum(np.maximum(shipments - 1, 0))),
+            late=int(np.sum(self.pair_late[used])),
+            unfilled=int(np.dot(unfilled, self.line_pen)),
+            shipments_per_order=shipments,
+            unfilled_per_line=unfilled,
+            used_pairs=used,
+        )
+
+    def violations(self, x: I64) -> list[str]:
+        """Every constraint ``x`` breaks (empty = feasible)."""
+        x = np.asarray(x, dtype=np.int64)
+        out: list[str] = []
+        if np.any(x < 0) or np.any(x > self.arc_ub):
+            out.append("arc quantity outside [0, ub]")
+        shipped = np.bincount(self.arc_line, weights=x, minlength=self.num_lines)
+        if np.any(shipped > self.line_qty + 1e-9):
+            out.append("line shipped more than ordered")
+        arc_node = self.arc_node
+        use = np.zeros_like(self.avail)
+        np.add.at(use, (arc_node, self.arc_sku), x)
+        if np.any(use > self.avail):
+            out.append("stock above availability")
+        used = np.bincount(self.arc_pair, weights=x, minlength=self.num_pairs) > 0
+        units_n = np.bincount(arc_node, weights=x, minlength=self.num_nodes)
+        orders_n = np.bincount(self.pair_node[used], minlength=self.num_nodes)
+        vip_arc = self.order_vip[self.pair_order[self.arc_pair]]
+        vip_units_n = np.bincount(arc_node[vip_arc], weights=x[vip_arc], minlength=self.num_nodes)
+        vip_pair = used & self.order_vip[self.pair_order]
+        vip_orders_n = np.bincount(self.pair_node[vip_pair], minlength=self.num_nodes)
+        for name, load, cap in (
+            ("capacity_units", units_n, self.cap_units),
+            ("capacity_orders", orders_n, self.cap_orders),
+            ("vip units", vip_units_n, self.vip_cap_units),
+            ("vip orders", vip_orders_n, self.vip_cap_orders),
+        ):
+            if np.any((cap >= 0) & (load > cap)):
+                out.append(f"{name} exceeded")
+        if self.max_nodes > 0:
+            shipments = np.bincount(self.pair_order[used], minlength=self.num_orders)
+            if np.any(shipments > self.max_nodes):
+                out.append("max_nodes_per_order exceeded")
+        return out
+
+
+def compile_request(request: AllocationRequest) -> Problem:
+    """Turn a validated request into a :class:`Problem` (candidate pairs and arcs, costs)."""
+    costs, rules = request.costs, request.rules
+    nodes, orders = request.nodes, request.orders
+    n_nodes, n_orders = len(nodes), len(orders)
+
+    # ---- SKUs and lines (merged per order and SKU, first-seen order) --------------------
+    sku_index: dict[str, int] = {}
+    line_order: list[int] = []
+    line_sku: list[int] = []
+    line_qty: list[int] = []
+    order_line_start = [0]
+    for o, order in enumerate(orders):
+        merged: dict[int, int] = {}
+        for line in order.lines:
+            s = sku_index.setdefault(line.sku, len(sku_index))
+            merged[s] = merged.get(s, 0) + line.quantity
+        for s, q in merged.items():
+            line_order.append(o)
+            line_sku.append(s)
+            line_qty.append(q)
+        order_line_start.append(len(line_order))
+    for node in nodes:
+        for sku in node.inventory:
+            sku_index.setdefault(sku, len(sku_index))
+    sku_ids = list(sku_index)
+    n_skus = len(sku_ids)
+    l_order = np.asarray(line_order, dtype=np.int64)
+    l_sku = np.asarray(line_sku, dtype=np.int64)
+    l_qty = np.asarray(line_qty, dtype=np.int64)
+
+    # ---- nodes ----------------------------------------------------------------------------
+    inventory = np.zeros((n_nodes, n_skus), dtype=np.int64)
+    avail = np.zeros((n_nodes, n_skus), dtype=np.int64)
+    for n, node in enumerate(nodes):
+        store = node.kind in (NodeKind.STORE, NodeKind.DARK_STORE)
+        for sku, units in node.inventory.items():
+            s = sku_index[sku]
+            floor = node.safety_stock_for(sku)
+            if store:
+                floor = max(floor, rules.store_floor_units)
+            inventory[n, s] = units
+            avail[n, s] = max(0, units - floor)
+    handling = np.array([to_micro(n.handling_cost_per_unit) for n in nodes], dtype=np.int64)
+    cap_units = np.array(
+        [-1 if n.capacity_units is None else n.capacity_units for n in nodes], dtype=np.int64
+    )
+    cap_orders = np.array(
+        [-1 if n.capacity_orders is None else n.capacity_orders for n in nodes], dtype=np.int64
+    )
+    share = rules.vip_capacity_share
+    if share < 1.0:
+        vip_cap_units = np.where(cap_units >= 0, np.floor(cap_units * share), -1).astype(np.int64)
+        vip_cap_orders = np.where(cap_orders >= 0, np.floor(cap_orders * share), -1).astype(
+            np.int64
+        )
+    else:
+        vip_cap_units = np.full(n_nodes, -1, dtype=np.int64)
+        vip_cap_orders = np.full(n_nodes, -1, dtype=np.int64)
+    ready = []
+    for node in nodes:
+        start = earliest_service_start(node.opening_hours, rules.now_s)
+        ready.append(-1 if start is None else start + node.lead_time_s)
+    ready_s = np.asarray(ready, dtype=np.int64).reshape(n_nodes)
+
+    # ---- distances, transit times, lateness -----------------------------------------------
+    dist_km = _distances_km(request)
+    if request.travel_s is not None:
+        travel_s = np.asarray(request.travel_s, dtype=np.int64).reshape(n_nodes, n_orders)
+    else:
+        travel_s = np.rint(dist_km / rules.speed_kmh * 3600.0).astype(np.int64)
+    arrival_s = ready_s[:, None] + travel_s
+    promise = np.array(
+        [-1 if o.promise_by_s is None else o.promise_by_s for o in orders], dtype=np.int64
+    )
+    late_s = np.where(promise[None, :] >= 0, np.maximum(arrival_s - promise[None, :], 0), 0)
+    closed = ready_s < 0
+    late_s[closed, :] = 0
+    is_late = late_s > 0
+    vip = np.array([o.tier == Tier.VIP for o in orders], dtype=bool)
+    vip_factor = np.where(vip, rules.vip_priority, 1.0)
+    late_cost = np.where(
+        is_late,
+        np.floor(
+            (costs.late_shipment + costs.late_per_hour * late_s / 3600.0)
+            * vip_factor[None, :]
+            * MICRO
+            + 0.5
+        ),
+        0,
+    ).astype(np.int64)
+
+    distance_units = dist_km / KM_PER_MILE if costs.distance_unit == "mile" else dist_km
+    dist_cost = np.floor(distance_units * costs.per_unit_distance * MICRO + 0.5).astype(np.int64)
+    per_unit = to_micro(costs.per_unit)
+    ship = to_micro(costs.per_shipment)
+
+    # ---- node blocks (rules that forbid a node for an order) ------------------------------
+    block = np.zeros((n_nodes, n_orders), dtype=np.int8)
+    node_pos = {node.id: i for i, node in enumerate(nodes)}
+    for o, order in enumerate(orders):
+        if order.region is not None:
+            for node_id in rules.excluded_nodes.get(order.region, []):
+                block[node_pos[node_id], o] = EXCLUDED
+    if rules.promise == "forbid":
+        block[(block == OK) & is_late] = PROMISE
+    block[closed, :] = CLOSED
+
+    # ---- unfilled penalties ---------------------------------------------------------------
+    if costs.unfilled_unit is not None:
+        base_pen = np.full(n_orders, to_micro(costs.unfilled_unit), dtype=np.int64)
+    elif n_nodes:
+        farthest = ship + per_unit + handling[:, None] + dist_cost
+        base_pen = np.maximum(2 * farthest.max(axis=0), MICRO)
+    else:
+        base_pen = np.full(n_orders, MICRO, dtype=np.int64)
+    pen_o = np.floor(base_pen * vip_factor + 0.5).astype(np.int64)
+    if not rules.allow_unfilled:
+        pen_o = pen_o * HARD_UNFILLED_FACTOR
+    l_pen = pen_o[l_order] if n_orders else np.zeros(0, dtype=np.int64)
+
+    restricted_sets = {sku: set(regions) for sku, regions in rules.restricted_skus.items()}
+    l_restricted = np.zeros(len(line_order), dtype=bool)
+    for i, (o, s) in enumerate(zip(line_order, line_sku, strict=True)):
+        region = orders[o].region
+        if region is not None and region in restricted_sets.get(sku_ids[s], ()):
+            l_restricted[i] = True
+
+    # ---- candidate arcs (line x node), vectorised -----------------------------------------
+    n_lines = len(line_order)
+    if n_lines and n_nodes:
+        unit_cost = per_unit + handling[None, :] + dist_cost[:, l_order].T  # L x N
+        ub = np.minimum(l_qty[:, None], avail[:, l_sku].T)  # L x N
+        ok = (
+            (ub > 0)
+            & (block[:, l_order].T == OK)
+            & ~l_restricted[:, None]
+            & (unit_cost < l_pen[:, None])
+        )
+        saving = np.where(ok, ub * (l_pen[:, None] - unit_cost), 0)
+        starts = np.asarray(order_line_start[:-1], dtype=np.int64)
+        nonempty = np.diff(np.asarray(order_line_start)) > 0
+        pair_any = np.zeros((n_orders, n_nodes), dtype=bool)
+        pair_save = np.zeros((n_orders, n_nodes), dtype=np.int64)
+        if np.any(nonempty):
+            idx = starts[nonempty]
+            pair_any[nonempty] = np.logical_or.reduceat(ok, idx, axis=0)
+            pair_save[nonempty] = np.add.reduceat(saving, idx, axis=0)
+        fixed_on = ship + late_cost.T  # O x N
+        keep = pair_any & (pair_save > fixed_on)
+        pruned = int(np.sum(pair_any & ~keep))
+        ok &= keep[l_order, :]
+        p_o, p_n = np.nonzero(keep)  # sorted by order, then node
+        pair_id = np.full((n_orders, n_nodes), -1, dtype=np.int64)
+        pair_id[p_o, p_n] = np.arange(p_o.shape[0])
+        a_l, a_n = np.nonzero(ok)
+        a_p = pair_id[l_order[a_l], a_n]
+        by_pair = np.lexsort((a_l, a_p))
+        a_l, a_n, a_p = a_l[by_pair], a_n[by_pair], a_p[by_pair]
+        arc_ub = ub[a_l, a_n]
+        arc_cost = unit_cost[a_l, a_n]
+        pair_ship = np.full(p_o.shape[0], ship, dtype=np.int64)
+        pair_late = late_cost[p_n, p_o]
+    else:
+        pruned = 0
+        p_o = p_n = np.zeros(0, dtype=np.int64)
+        a_l = a_p = arc_ub = arc_cost = np.zeros(0, dtype=np.int64)
+        pair_ship = pair_late = np.zeros(0, dtype=np.int64)
+    order_pair_start = np.searchsorted(p_o, np.arange(n_orders + 1)).astype(np.int64)
+    pair_arc_start = np.searchsorted(a_p, np.arange(p_o.shape[0] + 1)).astype(np.int64)
+
+    return Problem(
+        request=request,
+        node_ids=[n.id for n in nodes],
+        order_ids=[o.id for o in orders],
+        sku_ids=sku_ids,
+        avail=avail,
+        inventory=inventory,
+        handling=handling,
+        cap_units=cap_units,
+        cap_orders=cap_orders,
+        vip_cap_units=vip_cap_units,
+        vip_cap_orders=vip_cap_orders,
+        ready_s=ready_s,
+        order_vip=vip,
+        order_promise_s=promise,
+        order_line_start=np.asarray(order_line_start, dtype=np.int64),
+        dist_km=dist_km,
+        dist_cost=dist_cost,
+        arrival_s=arrival_s,
+        node_block=block,
+        line_order=l_order,
+        line_sku=l_sku,
+        line_qty=l_qty,
+        line_pen=l_pen.astype(np.int64),
+        line_restricted=l_restricted,
+        pair_order=p_o.astype(np.int64),
+        pair_node=p_n.astype(np.int64),
+        pair_ship=pair_ship.astype(np.int64),
+        pair_late=pair_late.astype(np.int64),
+        order_pair_start=order_pair_start,
+        arc_pair=a_p.astype(np.int64),
+        arc_line=a_l.astype(np.int64),
+        arc_ub=arc_ub.astype(np.int64),
+        arc_cost=arc_cost.astype(np.int64),
+        pair_arc_start=pair_arc_start,
+        per_unit=per_unit,
+        split=to_micro(costs.split_penalty),
+        max_nodes=rules.max_nodes_per_order or 0,
+        hard_unfilled=not rules.allow_unfilled,
+        pruned_pairs=pruned,
+    )
+
+
+def _distances_km(request: AllocationRequest) -> F64:
+    """Node x order distances in km: the request's matrix, else haversine (R = 6371 km)."""
+    n_nodes, n_orders = len(request.nodes), len(request.orders)
+    if request.distance_km is not None:
+        return np.asarray(request.distance_km, dtype=np.float64).reshape(n_nodes, n_orders)
+    if not n_nodes or not n_orders:
+        return np.zeros((n_nodes, n_orders), dtype=np.float64)
+    a = np.array([[n.location.lat, n.location.lon] for n in request.nodes], dtype=np.float64)
+    b = np.array([[o.location.lat, o.location.lon] for o in request.orders], dtype=np.float64)
+    assert EARTH_RADIUS_M == 6_371_000.0
+    return haversine_m(a, b) / 1000.0
+
+
+def ranges(starts: I64, ends: I64) -> I64:
+    """Concatenate ``range(s, e)`` for every (s, e), vectorised."""
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(ends, dtype=np.int64) - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return np.arange(total, dtype=np.int64) + offsets

@@ -1,0 +1,192 @@
+"""The reference Pyomo formulation of the allocation MIP, solved by HiGHS.
+
+This is the model of record: the fast path (:mod:`solvers.allocation.highs_model`, arrays
+straight into HiGHS) and the decomposition (:mod:`solvers.allocation.master`) are tested
+against it. It states every row, including those that can never bind.
+
+.. code-block:: text
+
+    min  C + sum_p f_p y_p + sum_a (c_a - pen_l(a)) x_a + split sum_o s_o
+    s.t. line_l:      sum_{a in l} x_a          <= q_l
+         stock_nk:    sum_{a at (n,k)} x_a      <= avail_nk
+         units_n:     sum_{a at n} x_a          <= cap_units_n
+         parcels_n:   sum_{p at n} y_p          <= cap_orders_n
+         vip_units_n: sum_{VIP a at n} x_a      <= floor(share cap_units_n)
+         vip_parc_n:  sum_{VIP p at n} y_p      <= floor(share cap_orders_n)
+         nodes_o:     sum_{p in o} y_p          <= max_nodes
+         split_o:     sum_{p in o} y_p - s_o    <= 1
+         link_a:      x_a                       <= ub_a y_p(a)
+         y binary, x integer in [0, ub_a], s >= 0
+
+with ``C = sum_l pen_l q_l`` (everything unfilled) and money in currency units.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from solvers.allocation.params import AllocationParams
+from solvers.allocation.problem import I64, MICRO, Problem
+
+
+@dataclass
+class PyomoOutcome:
+    """Answer of the reference model."""
+
+    x: I64
+    objective: float | None
+    bound: float | None
+    status: str
+    build_s: float
+    solve_s: float
+
+
+def build_pyomo_model(prob: Problem) -> Any:
+    """The allocation MIP of ``prob`` as a Pyomo ``ConcreteModel``."""
+    import pyomo.environ as pyo
+
+    m = pyo.ConcreteModel(name="allocation")
+    n_pairs, n_arcs = prob.num_pairs, prob.num_arcs
+    m.P = pyo.RangeSet(0, n_pairs - 1) if n_pairs else pyo.Set(initialize=[])
+    m.A = pyo.RangeSet(0, n_arcs - 1) if n_arcs else pyo.Set(initialize=[])
+    ub = prob.arc_ub.tolist()
+    m.y = pyo.Var(m.P, within=pyo.Binary)
+    m.x = pyo.Var(m.A, within=pyo.NonNegativeIntegers, bounds=lambda _m, a: (0, ub[a]))
+    pairs_of_order: dict[int, list[int]] = defaultdict(list)
+    for p, o in enumerate(prob.pair_order.tolist()):
+        pairs_of_order[o].append(p)
+    split_orders = [o for o, ps in pairs_of_order.items() if prob.split > 0 and len(ps) >= 2]
+    m.S = pyo.Set(initialize=split_orders)
+    m.s = pyo.Var(m.S, within=pyo.NonNegativeReals)
+
+    fixed = (prob.pair_fixed / MICRO).tolist()
+    gain = (prob.arc_gain / MICRO).tolist()
+    m.obj = pyo.Objective(
+        expr=prob.constant / MICRO
+        + sum(fixed[p] * m.y[p] for p in m.P)
+        + sum(gain[a] * m.x[a] for a in m.A)
+        + (prob.split / MICRO) * sum(m.s[o] for o in m.S),
+        sense=pyo.minimize,
+    )
+
+    arc_line = prob.arc_line.tolist()
+    arc_pair = prob.arc_pair.tolist()
+    arc_node = prob.arc_node.tolist()
+    arc_sku = prob.arc_sku.tolist()
+    vip_order = prob.order_vip.tolist()
+    pair_node = prob.pair_node.tolist()
+    pair_order = prob.pair_order.tolist()
+    by_line: dict[int, list[int]] = defaultdict(list)
+    by_stock: dict[tuple[int, int], list[int]] = defaultdict(list)
+    by_node: dict[int, list[int]] = defaultdict(list)
+    by_node_vip: dict[int, list[int]] = defaultdict(list)
+    for a in range(n_arcs):
+        by_line[arc_line[a]].append(a)
+        by_stock[(arc_node[a], arc_sku[a])].append(a)
+        by_node[arc_node[a]].append(a)
+        if vip_order[pair_order[arc_pair[a]]]:
+            by_node_vip[arc_node[a]].append(a)
+    pairs_at: dict[int, list[int]] = defaultdict(list)
+    vip_pairs_at: dict[int, list[int]] = defaultdict(list)
+    for p in range(n_pairs):
+        pairs_at[pair_node[p]].append(p)
+        if vip_order[pair_order[p]]:
+            vip_pairs_at[pair_node[p]].append(p)
+
+    qty = prob.line_qty.tolist()
+    m.line = pyo.Constraint(
+        list(by_line), rule=lambda _m, ln: sum(_m.x[a] for a in by_line[ln]) <= qty[ln]
+    )
+    avail = prob.avail
+    m.stock = pyo.Constraint(
+        list(by_stock),
+        rule=lambda _m, n, k: sum(_m.x[a] for a in by_stock[(n, k)]) <= int(avail[n, k]),
+    )
+
+    def capped(values: I64, groups: dict[int, list[int]]) -> list[int]:
+        return [n for n in groups if values[n] >= 0]
+
+    cap_u, cap_o = prob.cap_units, prob.cap_orders
+    vip_u, vip_o = prob.vip_cap_units, prob.vip_cap_orders
+    m.units = pyo.Constraint(
+        capped(cap_u, by_node),
+        rule=lambda _m, n: sum(_m.x[a] for a in by_node[n]) <= int(cap_u[n]),
+    )
+    m.parcels = pyo.Constraint(
+        capped(cap_o, pairs_at),
+        rule=lambda _m, n: sum(_m.y[p] for p in pairs_at[n]) <= int(cap_o[n]),
+    )
+    m.vip_units = pyo.Constraint(
+        capped(vip_u, by_node_vip),
+        rule=lambda _m, n: sum(_m.x[a] for a in by_node_vip[n]) <= int(vip_u[n]),
+    )
+    m.vip_parcels = pyo.Constraint(
+        capped(vip_o, vip_pairs_at),
+        rule=lambda _m, n: sum(_m.y[p] for p in vip_pairs_at[n]) <= int(vip_o[n]),
+    )
+    if prob.max_nodes > 0:
+        m.nodes = pyo.Constraint(
+            list(pairs_of_order),
+            rule=lambda _m, o: sum(_m.y[p] for p in pairs_of_order[o]) <= prob.max_nodes,
+        )
+    m.split = pyo.Constraint(
+        split_orders, rule=lambda _m, o: sum(_m.y[p] for p in pairs_of_order[o]) - _m.s[o] <= 1
+    )
+    m.link = pyo.Constraint(m.A, rule=lambda _m, a: _m.x[a] <= ub[a] * _m.y[arc_pair[a]])
+    return m
+
+
+def solve_pyomo(prob: Problem, params: AllocationParams) -> PyomoOutcome:
+    """Build the reference model and solve it with HiGHS through Pyomo."""
+    import time
+
+    from pyomo.contrib.solver.common.factory import SolverFactory
+
+    from solvers.allocation.highs_model import new_highs
+
+    new_highs()  # swallow the HiGHS banner before Pyomo creates its own instance
+    t0 = time.perf_counter()
+    model = build_pyomo_model(prob)
+    build_s = time.perf_counter() - t0
+    if prob.num_pairs == 0:
+        return PyomoOutcome(
+            np.zeros(prob.num_arcs, dtype=np.int64),
+            prob.constant / MICRO,
+            prob.constant / MICRO,
+            "optimal",
+            build_s,
+            0.0,
+        )
+    solver = SolverFactory("highs")
+    options: dict[str, Any] = {"random_seed": params.seed}
+    t1 = time.perf_counter()
+    result = solver.solve(
+        model,
+        tee=False,
+        load_solutions=False,
+        raise_exception_on_nonoptimal_result=False,
+        time_limit=params.time_limit_s,
+        rel_gap=params.mip_rel_gap,
+        threads=params.threads,
+        solver_options=options,
+    )
+    solve_s = time.perf_counter() - t1
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    objective = result.incumbent_objective
+    if objective is not None:
+        result.solution_loader.load_vars()
+        values = [model.x[a].value for a in range(prob.num_arcs)]
+        x = np.clip(np.rint(np.array(values, dtype=np.float64)), 0, prob.arc_ub).astype(np.int64)
+    bound = result.objective_bound
+    return PyomoOutcome(
+        x=x,
+        objective=None if objective is None else float(objective),
+        bound=None if bound is None else float(bound),
+        status=str(result.termination_condition.name),
+        build_s=build_s,
+        solve_s=solve_s,
+    )

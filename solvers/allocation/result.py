@@ -1,0 +1,194 @@
+"""The allocation answer: status, assignments, cost parts, bound, explanations, shadow prices."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from scenarios.geo import Id, NonNegInt, PosInt, StrictModel
+from scenarios.plan import AllocationLine
+
+
+class AllocationStatus(StrEnum):
+    """How good the answer is known to be."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+
+
+class Assignment(StrictModel):
+    """``quantity`` units of ``sku`` of order ``order_id`` ship from node ``node_id``."""
+
+    order_id: Id
+    sku: Id
+    node_id: Id
+    quantity: PosInt
+
+
+class UnfilledReason(StrEnum):
+    """Why units of a line are not shipped."""
+
+    NO_STOCK = "no_stock"
+    STOCK_EXHAUSTED = "stock_exhausted"
+    SAFETY_STOCK = "safety_stock"
+    RESTRICTED_SKU = "restricted_sku"
+    EXCLUDED_NODES = "excluded_nodes"
+    PROMISE = "promise"
+    CLOSED = "closed"
+    CAPACITY = "capacity"
+    MAX_NODES = "max_nodes"
+    COST = "cost"
+
+
+class Unfilled(StrictModel):
+    """Units of a line left unfilled (backordered) and why."""
+
+    order_id: Id
+    sku: Id
+    quantity: PosInt
+    reason: UnfilledReason
+    detail: str = ""
+
+
+class CostBreakdown(StrictModel):
+    """The objective and its parts, in request currency units (exact to 1e-6)."""
+
+    total: float
+    shipping: float = Field(description="shipments + units + distance")
+    shipping_fixed: float = Field(description="per_shipment x parcels")
+    shipping_units: float = Field(description="per_unit x units")
+    shipping_distance: float = Field(description="per_unit_distance x units x distance")
+    handling: float
+    split: float
+    lateness: float
+    unfilled: float
+    total_micros: int = Field(description="total in integer micro-units, the exact value")
+
+
+class Kpis(StrictModel):
+    """Service figures of the answer."""
+
+    num_orders: NonNegInt
+    num_shipments: NonNegInt
+    shipments_per_order: float = Field(description="over orders with at least one shipment")
+    split_rate: float = Field(description="share of orders shipped from two or more nodes")
+    units_ordered: NonNegInt
+    units_unfilled: NonNegInt
+    late_shipments: NonNegInt
+    vip_orders: NonNegInt
+    vip_on_time_share: float | None = Field(
+        description="VIP orders complete and on time / VIP orders (None without VIP orders)"
+    )
+
+
+class ReasonKind(StrEnum):
+    """What decided an order's nodes."""
+
+    CHEAPEST = "cheapest"
+    STOCK = "stock"
+    CAPACITY = "capacity"
+    VIP_SHARE = "vip_share"
+    RULE = "rule"
+    PROMISE = "promise"
+    MAX_NODES = "max_nodes"
+    UNFILLED = "unfilled"
+
+
+class Reason(StrictModel):
+    """One fact that forced or explains the choice."""
+
+    kind: ReasonKind
+    node_id: str | None = None
+    sku: str | None = None
+    rule: str | None = Field(default=None, description="rule name for kind = rule")
+    message: str
+
+
+class Alternative(StrictModel):
+    """The cheapest other way to ship this order, everything else unchanged."""
+
+    nodes: list[str]
+    cost: float
+    extra_cost: float = Field(description="alternative cost minus the chosen cost")
+
+
+class OrderExplanation(StrictModel):
+    """Why an order ships from where it does."""
+
+    order_id: Id
+    nodes: list[str] = Field(description="chosen nodes (empty = nothing shipped)")
+    cost: float = Field(description="this order's share of the objective")
+    best_alternative: Alternative | None = None
+    reasons: list[Reason] = Field(default_factory=list)
+    summary: str
+
+
+ResourceName = Literal["stock", "capacity_units", "capacity_orders", "vip_units", "vip_orders"]
+
+
+class ShadowPrice(StrictModel):
+    """LP value of one more unit of a scarce resource (what depleting it costs)."""
+
+    node_id: Id
+    resource: ResourceName
+    sku: str | None = None
+    value_per_unit: float = Field(description="objective decrease per extra unit, currency")
+    available: int
+    used: int
+
+
+class SolveStats(StrictModel):
+    """Sizes and timings of the solve."""
+
+    num_orders: NonNegInt = 0
+    num_nodes: NonNegInt = 0
+    num_lines: NonNegInt = 0
+    candidate_pairs: NonNegInt = Field(default=0, description="(order, node) pairs after rules")
+    pruned_pairs: NonNegInt = Field(
+        default=0, description="pairs removed because they can never pay off (exact)"
+    )
+    mip_pairs: NonNegInt = Field(default=0, description="pairs in the final MIP")
+    fixed_orders: NonNegInt = Field(
+        default=0, description="orders fixed to their integral LP answer before the MIP"
+    )
+    lp_rounds: NonNegInt = 0
+    lp_bound: float | None = None
+    warm_start_cost: float | None = None
+    mip_nodes: NonNegInt = 0
+    build_s: float = 0.0
+    lp_s: float = 0.0
+    mip_s: float = 0.0
+    explain_s: float = 0.0
+    notes: list[str] = Field(default_factory=list)
+
+
+class AllocationResult(StrictModel):
+    """Answer of :func:`solvers.allocation.allocate`."""
+
+    status: AllocationStatus
+    method: str = Field(description="batch, online, or the baseline name")
+    assignments: list[Assignment] = Field(default_factory=list)
+    unfilled: list[Unfilled] = Field(default_factory=list)
+    cost: CostBreakdown
+    bound: float | None = Field(
+        default=None, description="certified lower bound on the optimal total (currency)"
+    )
+    gap: float | None = Field(default=None, description="(total - bound) / total")
+    solve_time_s: float
+    kpis: Kpis
+    explanations: list[OrderExplanation] = Field(default_factory=list)
+    shadow_prices: list[ShadowPrice] = Field(default_factory=list)
+    diagnosis: list[str] = Field(
+        default_factory=list, description="why the request cannot be met in full, if it cannot"
+    )
+    stats: SolveStats = Field(default_factory=SolveStats)
+
+    def to_lines(self) -> list[AllocationLine]:
+        """The assignments as domain :class:`~scenarios.plan.AllocationLine` s for routing."""
+        return [
+            AllocationLine(order_id=a.order_id, sku=a.sku, node_id=a.node_id, quantity=a.quantity)
+            for a in self.assignments
+        ]

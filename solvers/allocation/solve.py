@@ -1,0 +1,307 @@
+"""The public entry point: :func:`allocate` a request, in batch, online or as a baseline."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from scenarios.errors import InputError
+from solvers.allocation.batch import solve_batch
+from solvers.allocation.explain import explain
+from solvers.allocation.heuristics import (
+    Residual,
+    nearest,
+    real_costs,
+    rule_chain_costs,
+    sequential,
+    solve_residual,
+)
+from solvers.allocation.highs_model import AllocationModel, Duals
+from solvers.allocation.params import AllocationParams
+from solvers.allocation.problem import (
+    F64,
+    I64,
+    MICRO,
+    Evaluation,
+    Problem,
+    compile_request,
+    from_micro,
+)
+from solvers.allocation.request import AllocationRequest
+from solvers.allocation.result import (
+    AllocationResult,
+    AllocationStatus,
+    Assignment,
+    CostBreakdown,
+    Kpis,
+    OrderExplanation,
+    ResourceName,
+    ShadowPrice,
+    SolveStats,
+    Unfilled,
+)
+
+#: Relative slack on the gap test (float noise in HiGHS bounds).
+_GAP_SLACK = 1e-9
+
+
+def allocate(
+    request: AllocationRequest, params: AllocationParams | None = None
+) -> AllocationResult:
+    """Decide which node ships how many units of every order line, and explain why.
+
+    Never raises for requests that cannot be met in full: unfilled units carry a reason,
+    and with ``rules.allow_unfilled = False`` the status is ``infeasible`` with a diagnosis.
+    Bad input raises :class:`~scenarios.errors.InputError` naming the field.
+    """
+    start = time.perf_counter()
+    if not isinstance(request, AllocationRequest):
+        raise InputError("request", f"expected an AllocationRequest, got {type(request).__name__}")
+    params = params if params is not None else AllocationParams()
+    prob = compile_request(request)
+    stats = SolveStats(
+        num_orders=prob.num_orders,
+        num_nodes=prob.num_nodes,
+        num_lines=prob.num_lines,
+        candidate_pairs=prob.num_pairs,
+        pruned_pairs=prob.pruned_pairs,
+        build_s=round(time.perf_counter() - start, 6),
+    )
+    bound: float | None = None
+    duals: Duals | None = None
+    method: str
+    if params.baseline is not None:
+        method = params.baseline
+        x = run_baseline(prob, params.baseline)
+    elif params.backend == "pyomo":
+        from solvers.allocation.pyomo_model import solve_pyomo
+
+        method = f"{params.mode}/pyomo"
+        out = solve_pyomo(prob, params)
+        x, bound = out.x, out.bound
+        stats.mip_pairs = prob.num_pairs
+        stats.build_s = round(stats.build_s + out.build_s, 6)
+        stats.mip_s = round(out.solve_s, 6)
+        stats.notes.append(f"HiGHS status {out.status}")
+    elif params.mode == "online":
+        method = "online"
+        x, bound = _online(prob, params, start, stats)
+    else:
+        method = "batch"
+        batch = solve_batch(prob, params, start=start)
+        x, bound, duals = batch.x, batch.bound, batch.duals
+        stats.lp_rounds = batch.lp_rounds
+        stats.lp_bound = None if batch.lp_value is None else round(batch.lp_value, 6)
+        stats.warm_start_cost = from_micro(batch.warm_start_cost)
+        stats.mip_nodes = batch.mip_nodes
+        stats.fixed_orders = batch.fixed_orders
+        stats.mip_pairs = batch.mip_columns
+        stats.lp_s = round(batch.lp_s, 6)
+        stats.mip_s = round(batch.mip_s, 6)
+        stats.notes.extend(batch.notes)
+    problems = prob.violations(x)
+    if problems:  # never hand out an allocation that breaks a limit
+        stats.notes.append("solver answer broke " + "; ".join(problems) + ": fell back to myopic")
+        x = run_baseline(prob, "myopic")
+        bound = None
+    ev = prob.evaluate(x)
+    want_prices = params.shadow_prices and params.baseline is None
+    if want_prices and duals is None and prob.num_pairs:
+        duals = _lp_duals(prob, params)
+    t_explain = time.perf_counter()
+    explanations: list[OrderExplanation] = []
+    unfilled: list[Unfilled] = []
+    if params.explain:
+        explanations, unfilled = explain(prob, x)
+    else:
+        from solvers.allocation.explain import _world, unfilled_lines
+
+        unfilled = unfilled_lines(prob, _world(prob, x), x)
+    stats.explain_s = round(time.perf_counter() - t_explain, 6)
+    total = ev.total / MICRO
+    gap = None
+    if bound is not None:
+        bound = min(bound, total)
+        gap = (total - bound) / total if total > 0 else 0.0
+    status = AllocationStatus.FEASIBLE
+    if gap is not None and gap <= params.mip_rel_gap + _GAP_SLACK:
+        status = AllocationStatus.OPTIMAL
+    diagnosis: list[str] = []
+    if prob.hard_unfilled and unfilled:
+        status = AllocationStatus.INFEASIBLE
+        diagnosis = [
+            f"order {u.order_id}: {u.quantity} x {u.sku} cannot ship ({u.reason.value}: {u.detail})"
+            for u in unfilled
+        ]
+    return AllocationResult(
+        status=status,
+        method=method,
+        assignments=_assignments(prob, x),
+        unfilled=unfilled,
+        cost=cost_breakdown(ev),
+        bound=None if bound is None else round(bound, 6),
+        gap=None if gap is None else max(gap, 0.0),
+        solve_time_s=round(time.perf_counter() - start, 6),
+        kpis=kpis(prob, ev),
+        explanations=explanations,
+        shadow_prices=shadow_prices(prob, duals, x) if (want_prices and duals) else [],
+        diagnosis=diagnosis,
+        stats=stats,
+    )
+
+
+def run_baseline(prob: Problem, name: str) -> I64:
+    """Allocation of a baseline policy (``nearest``, ``rule_chain`` or ``myopic``)."""
+    if name == "nearest":
+        return nearest(prob)
+    if name == "rule_chain":
+        return sequential(prob, rule_chain_costs(prob))
+    if name == "myopic":
+        return sequential(prob, real_costs(prob))
+    raise InputError("params.baseline", f"unknown baseline {name!r}")
+
+
+def _online(
+    prob: Problem, params: AllocationParams, start: float, stats: SolveStats
+) -> tuple[I64, float | None]:
+    """Exact answer for one order (DP or a one-order MIP) or a few (the joint compact MIP)."""
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    if prob.num_pairs == 0:
+        return x, prob.constant / MICRO
+    if prob.num_orders == 1:
+        arcs, qty = solve_residual(prob, 0, Residual(prob), *real_costs(prob))
+        x[arcs] = qty
+        return x, prob.evaluate(x).total / MICRO
+    t0 = time.perf_counter()
+    x_start = sequential(prob, real_costs(prob))
+    model = AllocationModel(
+        prob, np.arange(prob.num_pairs), integer=True, threads=params.threads, seed=params.seed
+    )
+    model.set_options(mip_rel_gap=params.mip_rel_gap)
+    model.set_start(x_start)
+    model.run(max(params.time_limit_s - (time.perf_counter() - start), 0.01))
+    stats.mip_pairs = prob.num_pairs
+    stats.mip_nodes = model.mip_nodes()
+    stats.mip_s = round(time.perf_counter() - t0, 6)
+    if not model.has_solution():
+        stats.notes.append("MIP found nothing in time: myopic answer")
+        return x_start, None
+    x = model.units()
+    if prob.violations(x) or prob.evaluate(x).total > prob.evaluate(x_start).total:
+        return x_start, model.mip_bound()
+    return x, model.mip_bound()
+
+
+def _lp_duals(prob: Problem, params: AllocationParams) -> Duals | None:
+    """Duals of the compact LP relaxation (shadow prices outside the batch path)."""
+    model = AllocationModel(
+        prob, np.arange(prob.num_pairs), integer=False, threads=params.threads, seed=params.seed
+    )
+    if model.run(max(params.time_limit_s, 1.0)) != "Optimal":
+        return None
+    return model.duals()
+
+
+def _assignments(prob: Problem, x: I64) -> list[Assignment]:
+    used = np.nonzero(x > 0)[0]
+    order = np.lexsort((prob.arc_node[used], prob.arc_line[used]))
+    out = []
+    for a in used[order].tolist():
+        out.append(
+            Assignment(
+                order_id=prob.order_ids[int(prob.pair_order[prob.arc_pair[a]])],
+                sku=prob.sku_ids[int(prob.arc_sku[a])],
+                node_id=prob.node_ids[int(prob.arc_node[a])],
+                quantity=int(x[a]),
+            )
+        )
+    return out
+
+
+def cost_breakdown(ev: Evaluation) -> CostBreakdown:
+    """The exact cost parts as currency units."""
+    shipping = ev.fixed + ev.units + ev.distance
+    return CostBreakdown(
+        total=from_micro(ev.total),
+        shipping=from_micro(shipping),
+        shipping_fixed=from_micro(ev.fixed),
+        shipping_units=from_micro(ev.units),
+        shipping_distance=from_micro(ev.distance),
+        handling=from_micro(ev.handling),
+        split=from_micro(ev.split),
+        lateness=from_micro(ev.late),
+        unfilled=from_micro(ev.unfilled),
+        total_micros=ev.total,
+    )
+
+
+def kpis(prob: Problem, ev: Evaluation) -> Kpis:
+    """Service figures of an evaluated allocation."""
+    ships = ev.shipments_per_order
+    shipped_orders = ships > 0
+    short = np.bincount(prob.line_order, weights=ev.unfilled_per_line, minlength=prob.num_orders)
+    late_pair = ev.used_pairs & (prob.pair_late > 0)
+    late_orders = np.bincount(prob.pair_order[late_pair], minlength=prob.num_orders) > 0
+    vip = prob.order_vip
+    n_vip = int(vip.sum())
+    on_time = vip & (short == 0) & ~late_orders
+    return Kpis(
+        num_orders=prob.num_orders,
+        num_shipments=int(ships.sum()),
+        shipments_per_order=float(ships[shipped_orders].mean()) if shipped_orders.any() else 0.0,
+        split_rate=float(np.mean(ships >= 2)) if prob.num_orders else 0.0,
+        units_ordered=int(prob.line_qty.sum()),
+        units_unfilled=int(ev.unfilled_per_line.sum()),
+        late_shipments=int(late_pair.sum()),
+        vip_orders=n_vip,
+        vip_on_time_share=float(on_time.sum() / n_vip) if n_vip else None,
+    )
+
+
+def shadow_prices(prob: Problem, duals: Duals, x: I64) -> list[ShadowPrice]:
+    """Non-zero LP shadow prices of stock and capacity, most valuable first."""
+    out: list[ShadowPrice] = []
+    used_stock = np.zeros(prob.avail.shape, dtype=np.int64)
+    np.add.at(used_stock, (prob.arc_node, prob.arc_sku), x)
+    units_n = np.bincount(prob.arc_node, weights=x, minlength=prob.num_nodes).astype(np.int64)
+    pairs_used = np.bincount(prob.arc_pair, weights=x, minlength=prob.num_pairs) > 0
+    parcels_n = np.bincount(prob.pair_node[pairs_used], minlength=prob.num_nodes)
+    vip_arc = prob.order_vip[prob.pair_order[prob.arc_pair]]
+    vip_units_n = np.bincount(
+        prob.arc_node[vip_arc], weights=x[vip_arc], minlength=prob.num_nodes
+    ).astype(np.int64)
+    vip_parcels_n = np.bincount(
+        prob.pair_node[pairs_used & prob.order_vip[prob.pair_order]], minlength=prob.num_nodes
+    )
+    tol = 1e-9
+    for n, s in zip(*np.nonzero(duals.stock < -tol), strict=True):
+        out.append(
+            ShadowPrice(
+                node_id=prob.node_ids[int(n)],
+                resource="stock",
+                sku=prob.sku_ids[int(s)],
+                value_per_unit=round(-float(duals.stock[n, s]), 6),
+                available=int(prob.avail[n, s]),
+                used=int(used_stock[n, s]),
+            )
+        )
+    rows: list[tuple[ResourceName, F64, I64, I64]] = [
+        ("capacity_units", duals.cap_units, prob.cap_units, units_n),
+        ("capacity_orders", duals.cap_orders, prob.cap_orders, parcels_n),
+        ("vip_units", duals.vip_units, prob.vip_cap_units, vip_units_n),
+        ("vip_orders", duals.vip_orders, prob.vip_cap_orders, vip_parcels_n),
+    ]
+    for name, dual, cap, used in rows:
+        for n in np.nonzero(dual < -tol)[0].tolist():
+            out.append(
+                ShadowPrice(
+                    node_id=prob.node_ids[n],
+                    resource=name,
+                    value_per_unit=round(-float(dual[n]), 6),
+                    available=int(cap[n]),
+                    used=int(used[n]),
+                )
+            )
+    out.sort(key=lambda sp: (-sp.value_per_unit, sp.node_id, sp.sku or ""))
+    return out
