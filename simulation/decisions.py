@@ -111,9 +111,14 @@ class Assign:
 
 @dataclass(frozen=True, slots=True)
 class Postpone:
-    """Leave ``order`` pending (it is offered again at the next decision)."""
+    """Leave ``order`` pending; with ``until_s`` no periodic decision offers it before then.
+
+    A snoozed order still appears in ``DecisionState.pending`` (and may be assigned by any
+    action); it is only left out of the per-order TICK decisions until ``until_s``.
+    """
 
     order: int
+    until_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

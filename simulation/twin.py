@@ -277,6 +277,12 @@ class DispatchSimulator:
         self._ready_ev: dict[tuple[int, int], simpy.Event] = {}
         self._lost: set[tuple[int, int]] = set()
         self._pending: dict[int, None] = {}
+        self._pending_version = 0
+        self._pending_cache: tuple[tuple[int, int], NDArray[np.int64]] = (
+            (-1, -1),
+            np.empty(0, dtype=np.int64),
+        )
+        self._snooze: dict[int, float] = {}
         self._num_released = 0
         self._num_delivered = 0
         # Nodes.
@@ -413,9 +419,14 @@ class DispatchSimulator:
                         return self.state(focus_order=-1, focus_courier=c, kind=DecisionKind(kind))
                     continue
                 if self._pending:
-                    # One decision per waiting order, oldest first, each on a fresh state.
-                    decisions.extendleft((kind, p, c) for p in reversed(self._pending))
-                    continue
+                    # One decision per waiting order, oldest first, each on a fresh state
+                    # (orders a policy snoozed past now are left out).
+                    now = self.now
+                    snooze = self._snooze
+                    offered = [p for p in self._pending if snooze.get(p, -INF) <= now]
+                    if offered:
+                        decisions.extendleft((kind, p, c) for p in reversed(offered))
+                        continue
                 return self.state(focus_order=-1, focus_courier=c, kind=DecisionKind(kind))
             if self._finished:
                 return None
@@ -461,7 +472,7 @@ class DispatchSimulator:
             kind=kind,
             focus_order=focus_order,
             focus_courier=focus_courier,
-            pending=np.fromiter(self._pending, dtype=np.int64, count=len(self._pending)),
+            pending=self._pending_array(),
             courier_location=anchor,
             courier_available_s=avail,
             courier_load=self._load.copy(),
@@ -479,8 +490,9 @@ class DispatchSimulator:
 
     def nearest_couriers(self, o: int, k: int) -> NDArray[np.int64]:
         """Up to ``k`` on-shift couriers that can reach order ``o``'s first pickup soonest."""
-        st = self.state()
-        return self._nearest(o, k, st.courier_location, st.courier_available_s, st.courier_on_shift)
+        now = self.now
+        on_shift = ~self._a_home & (self._shift_end > now)
+        return self._nearest(o, k, self._a_anchor, np.maximum(now, self._a_free), on_shift)
 
     def _nearest(
         self,
@@ -498,6 +510,15 @@ class DispatchSimulator:
         part = np.argpartition(eta, k - 1)[:k] if k < v else np.arange(v)
         best = part[np.argsort(eta[part], kind="stable")].astype(np.int64)
         return best[np.isfinite(eta[best])]
+
+    def _pending_array(self) -> NDArray[np.int64]:
+        """The waiting orders as an array (rebuilt only when the set changed)."""
+        key = (self._pending_version, len(self._pending))
+        if self._pending_cache[0] != key:
+            arr = np.fromiter(self._pending, dtype=np.int64, count=len(self._pending))
+            arr.flags.writeable = False
+            self._pending_cache = (key, arr)
+        return self._pending_cache[1]
 
     def realised_cost_cents(self) -> float:
         """Cost incurred so far: distance, courier time, fixed, lateness and failure penalties."""
@@ -756,6 +777,8 @@ class DispatchSimulator:
                     rejected.append((act.order, why))
             elif isinstance(act, Postpone):
                 postponed.append(act.order)
+                if act.until_s is not None:
+                    self._snooze[act.order] = act.until_s
             elif isinstance(act, ReplaceRoutes):
                 errors = self._replace(act)
                 rejected.extend(errors)
@@ -785,6 +808,7 @@ class DispatchSimulator:
         self.status[o] = S_ASSIGNED
         self.courier_of[o] = c
         del self._pending[o]
+        self._pending_version += 1
         if act.resequence:
             self._resequence(c)
         self._wake_courier(c)
@@ -901,6 +925,7 @@ class DispatchSimulator:
                     self.status[o] = S_PENDING
                     self.courier_of[o] = -1
                     self._pending[o] = None
+                    self._pending_version += 1
         for c, stops in act.routes.items():
             self._set_route(c, tuple(Stop(*st) for st in stops))
             for st in stops:
@@ -908,6 +933,7 @@ class DispatchSimulator:
                 if st.kind != BREAK and self.status[o] == S_PENDING:
                     self.status[o] = S_ASSIGNED
                     self._pending.pop(o, None)
+                    self._pending_version += 1
                 if st.kind != BREAK:
                     self.courier_of[o] = c
             self._wake_courier(c)
@@ -973,6 +999,7 @@ class DispatchSimulator:
         else:
             self.status[o] = S_PENDING
             self._pending[o] = None
+            self._pending_version += 1
             if self.params.decide_on_arrival:
                 self._decisions.append((int(DecisionKind.ARRIVAL), o, -1))
 
@@ -1134,6 +1161,20 @@ class DispatchSimulator:
         ev = self._ready_ev.pop(key, None)
         if ev is not None:
             ev.succeed()
+        # Nobody will ever collect it: take the order out of the day now (a courier already
+        # driving to the node finds out on arrival).
+        status = self.status[o]
+        if status == S_PENDING:
+            del self._pending[o]
+            self._pending_version += 1
+            self.status[o] = S_UNSERVED
+        elif status == S_ASSIGNED:
+            c = self.courier_of[o]
+            committed = self._committed[c] if c >= 0 else None
+            if c >= 0 and not (committed is not None and committed.order == o):
+                self._drop(c, o)
+            elif c < 0:
+                self.status[o] = S_UNSERVED
 
     def _drop(self, c: int, o: int) -> None:
         """Courier ``c`` gives up order ``o`` (its parcel cannot be collected)."""
@@ -1421,6 +1462,7 @@ class DispatchSimulator:
         for o in list(self._pending):
             self.status[o] = S_UNSERVED
         self._pending.clear()
+        self._pending_version += 1
         for c in range(self.world.num_vehicles):
             ev = self._wake[c]
             if ev is not None and not ev.triggered:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from simulation.decisions import Action, Assign, DecisionState
+from simulation.decisions import Action, Assign, DecisionState, Postpone
 from simulation.policies.base import DispatchView
 
 
@@ -65,10 +65,10 @@ class CheapestInsertionPolicy:
             return None
         horizon = self.dispatch_horizon_s
         if horizon is not None and view.orders.tw_start[o] - state.time_s > horizon:
-            return None
+            return Postpone(o, until_s=view.orders.tw_start[o] - horizon)
         retry = self._retry_at.get(o)
         if retry is not None and state.time_s < retry[0]:
-            return None
+            return Postpone(o, until_s=retry[0])
         best_c, best = -1, math.inf
         for c in self._couriers(o):
             q = view.quote(o, c)
@@ -78,6 +78,6 @@ class CheapestInsertionPolicy:
             wait = float(self.retry_s or 300) if retry is None else retry[1] * 2.0
             wait = min(wait, float(self.max_backoff_s))
             self._retry_at[o] = (state.time_s + wait - 1e-6, wait)
-            return None
+            return Postpone(o, until_s=state.time_s + wait - 1e-6)
         self._retry_at.pop(o, None)
         return Assign(o, best_c, resequence=self.resequence)

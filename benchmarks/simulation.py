@@ -1,0 +1,270 @@
+"""Benchmark of the digital twin: one day at scale, replications on 2 cores, Ray vs local pool.
+
+Run (timings to report need the exclusive CPU lock)::
+
+    flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/simulation.py
+
+Measures, on ``generate_city(seed=1, num_orders=5000, num_nodes=20, num_couriers=100)`` (the
+generated day's own orders; the Poisson arrival process is switched off so the day has exactly
+5,000 orders):
+
+1. compiling the scenario (dense travel tables over all locations of the road network);
+2. one replication playing a 5,000-order plan forward (policy ``plan``): wall time, events/s;
+3. one replication with dynamic cheapest insertion deciding every order;
+4. 30 replications of the plan on the local process pool with 2 workers (wall time including
+   pool start-up and each worker compiling the scenario);
+5. the policy hook with random valid actions (the RL workload): decisions per second;
+6. 100 short runs (a 100-order city, cheapest insertion) serially, on the local pool and on a
+   local Ray instance (2 CPUs): the executors' overhead.
+
+The plan is the day as executed by the twin with noise off under cheapest insertion (exported
+with ``SimulationResult.to_plan``); ``--plan`` replays another plan file instead (for example
+one from ``solve_routes`` on ``routing_scenario_from_allocation``).
+
+Writes ``benchmarks/results/simulation.md`` and ``.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from scenarios.generate import generate_city  # noqa: E402
+from scenarios.io import read_json  # noqa: E402
+from scenarios.model import Scenario  # noqa: E402
+from scenarios.plan import Plan  # noqa: E402
+from scenarios.stochastic import StochasticParams  # noqa: E402
+from simulation.decisions import Assign, Postpone  # noqa: E402
+from simulation.evaluate import Case, ReplicationTask, replication_seeds, run_tasks, simulate  # noqa: E402
+from simulation.executors import LocalExecutor, RayExecutor, SerialExecutor  # noqa: E402
+from simulation.params import SimParams  # noqa: E402
+from simulation.twin import DispatchSimulator  # noqa: E402
+from simulation.world import compile_world  # noqa: E402
+
+Row = dict[str, Any]
+
+
+def city(seed: int, orders: int, nodes: int, couriers: int) -> Scenario:
+    """A generated city day with exactly its own orders (no extra Poisson arrivals)."""
+    scenario = generate_city(seed=seed, num_orders=orders, num_nodes=nodes, num_couriers=couriers)
+    return scenario.model_copy(update={"arrivals": None})
+
+
+def twin_plan(scenario: Scenario) -> tuple[Plan, float]:
+    """The day as executed by the twin with noise off under cheapest insertion."""
+    det = scenario.model_copy(update={"stochastic": StochasticParams.deterministic()})
+    sim = DispatchSimulator(det, params=SimParams(record_routes=True))
+    t0 = time.perf_counter()
+    result = simulate(det, policy="insertion", seed=0, simulator=sim)
+    return result.to_plan(sim), time.perf_counter() - t0
+
+
+def random_actions(sim: DispatchSimulator, seed: int) -> tuple[int, float]:
+    """Drive a day with uniformly random valid actions (O(1) masks); decisions and seconds."""
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    sim.reset(seed=seed)
+    decisions = 0
+    while (state := sim.next_decision()) is not None:
+        decisions += 1
+        o = state.focus_order
+        if o < 0:
+            continue
+        feasible = state.candidates[sim.action_mask(o, state.candidates)]
+        k = int(rng.integers(feasible.size + 1))
+        sim.apply(Assign(o, int(feasible[k])) if k < feasible.size else Postpone(o))
+    return decisions, time.perf_counter() - t0
+
+
+def main() -> None:
+    """Run every measurement and write the result files."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--orders", type=int, default=5000)
+    ap.add_argument("--nodes", type=int, default=20)
+    ap.add_argument("--couriers", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--replications", type=int, default=30)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--short-runs", type=int, default=100)
+    ap.add_argument("--plan", type=Path, default=None, help="plan JSON to replay instead")
+    ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    args = ap.parse_args()
+
+    rows: list[Row] = []
+
+    def record(measure: str, value: float, unit: str, target: str = "", met: str = "") -> None:
+        rows.append(
+            {"measure": measure, "value": value, "unit": unit, "target": target, "status": met}
+        )
+        print(f"{measure}: {value:,.4g} {unit} {target} {met}", flush=True)
+
+    scenario = city(args.seed, args.orders, args.nodes, args.couriers)
+    t0 = time.perf_counter()
+    world = compile_world(scenario)
+    record("compile scenario (travel tables)", time.perf_counter() - t0, "s")
+    record("locations", len(world.locations), "")
+
+    if args.plan is not None:
+        plan = read_json(Plan, args.plan)
+        plan_source = str(args.plan)
+    else:
+        plan, built = twin_plan(scenario)
+        plan_source = "twin, noise off, cheapest insertion"
+        record("build the plan (deterministic twin day, insertion)", built, "s")
+    stops = sum(len(r.stops) for r in plan.routes)
+    record("plan stops", stops, "")
+
+    # 2. one replication of the plan
+    sim = DispatchSimulator(world, plan=plan)
+    walls, events = [], []
+    for seed in replication_seeds(args.seed, 3):
+        t0 = time.perf_counter()
+        result = simulate(world, plan, None, seed=seed, simulator=sim)
+        walls.append(time.perf_counter() - t0)
+        events.append(result.num_events)
+    wall = statistics.median(walls)
+    ok = "met" if wall <= 2.0 else "missed"
+    record("one replication, plan replay (median of 3)", wall, "s", "<= 2 s", ok)
+    record("events per replication", statistics.median(events), "")
+    record("events per second, plan replay", statistics.median(events) / wall, "events/s")
+    record("on-time rate in that replication", result.metrics["on_time_rate"], "")
+
+    # 3. one replication with dynamic cheapest insertion
+    dyn = DispatchSimulator(world)
+    t0 = time.perf_counter()
+    dres = simulate(world, None, "insertion", seed=args.seed, simulator=dyn)
+    dwall = time.perf_counter() - t0
+    record(
+        "one replication, dynamic cheapest insertion",
+        dwall,
+        "s",
+        "<= 2 s",
+        "met" if dwall <= 2 else "missed",
+    )
+    record("events per second, dynamic insertion", dres.num_events / dwall, "events/s")
+
+    # 4. 30 replications on the local pool
+    cases = {"day": Case(scenario, plan)}
+    seeds = replication_seeds(args.seed, args.replications)
+    tasks = [ReplicationTask("day", "plan", k, s) for k, s in enumerate(seeds)]
+    t0 = time.perf_counter()
+    outs = run_tasks(cases, tasks, executor=LocalExecutor(args.workers))
+    pool_wall = time.perf_counter() - t0
+    record(
+        f"{args.replications} replications, local pool, {args.workers} workers (incl. start-up)",
+        pool_wall,
+        "s",
+        "<= 20 s",
+        "met" if pool_wall <= 20 else "missed",
+    )
+    record("  of which simulation (sum over workers)", sum(o.wall_s for o in outs), "s")
+    record(
+        "events per second per worker (pool)",
+        sum(o.num_events for o in outs) / sum(o.wall_s for o in outs),
+        "events/s",
+    )
+
+    # 5. policy hook with random valid actions
+    for label, scen in (
+        (f"{args.orders}-order day", scenario),
+        ("500-order day", city(args.seed, 500, 5, 20)),
+    ):
+        hook = DispatchSimulator(scen, params=SimParams(tick_s=600))
+        n, secs = random_actions(hook, args.seed)
+        rate = n / secs
+        record(
+            f"policy hook, random valid actions, {label}",
+            rate,
+            "decisions/s",
+            ">= 2000",
+            "met" if rate >= 2000 else "missed",
+        )
+
+    # 6. executors: 100 short runs
+    small = city(args.seed + 1, 100, 3, 8)
+    short_cases = {"small": Case(small)}
+    short = [
+        ReplicationTask("small", "insertion", k, s)
+        for k, s in enumerate(replication_seeds(args.seed, args.short_runs))
+    ]
+    t0 = time.perf_counter()
+    serial = run_tasks(short_cases, short, executor=SerialExecutor())
+    serial_wall = time.perf_counter() - t0
+    work = sum(o.wall_s for o in serial)
+    record(f"{args.short_runs} short runs, serial", serial_wall, "s")
+    t0 = time.perf_counter()
+    run_tasks(short_cases, short, executor=LocalExecutor(args.workers))
+    local_wall = time.perf_counter() - t0
+    record(f"{args.short_runs} short runs, local pool ({args.workers} workers)", local_wall, "s")
+    record(
+        "  local pool overhead per run vs ideal split",
+        (local_wall - work / args.workers) / args.short_runs * 1000,
+        "ms/run",
+    )
+    if not args.skip_ray:
+        import ray
+
+        t0 = time.perf_counter()
+        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+        record("Ray start-up (local instance)", time.perf_counter() - t0, "s")
+        t0 = time.perf_counter()
+        run_tasks(short_cases, short, executor=RayExecutor())
+        ray_wall = time.perf_counter() - t0
+        record(
+            f"{args.short_runs} short runs, Ray ({args.workers} CPUs, after start-up)",
+            ray_wall,
+            "s",
+        )
+        record(
+            "  Ray overhead per run vs ideal split",
+            (ray_wall - work / args.workers) / args.short_runs * 1000,
+            "ms/run",
+        )
+        ray.shutdown()
+
+    write(args.out, rows, plan_source=plan_source, args=args)
+
+
+def write(out: Path, rows: list[Row], *, plan_source: str, args: argparse.Namespace) -> None:
+    """simulation.csv and simulation.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "simulation.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["measure", "value", "unit", "target", "status"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "value": f"{row['value']:.6g}"})
+    lines = [
+        "# Digital twin benchmark",
+        "",
+        f"`generate_city(seed={args.seed}, num_orders={args.orders}, num_nodes={args.nodes}, "
+        f"num_couriers={args.couriers})`, the day's own orders (Poisson arrivals off). "
+        f"Plan replayed: {plan_source}. Machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores shared, Python {platform.python_version()}. "
+        "Command: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/simulation.py`.",
+        "",
+        "| measure | value | unit | target | status |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['measure']} | {r['value']:,.4g} | {r['unit']} | {r['target']} | {r['status']} |"
+        )
+    (out / "simulation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {out / 'simulation.md'} and {out / 'simulation.csv'}")
+
+
+if __name__ == "__main__":
+    main()
