@@ -14,10 +14,40 @@ DEMO_ORDERS, DEMO_NODES, DEMO_COURIERS = 40, 4, 6
 
 def demo_requests(scenario: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Example bodies for each solve endpoint, built on the demo scenario."""
+    from scenarios.model import Scenario
+    from solvers.allocation import AllocationRequest
+
+    one = Scenario.model_validate({**scenario, "orders": scenario["orders"][:1]})
     return {
+        "POST /v1/allocations": {
+            "request": AllocationRequest.from_scenario(one).model_dump(mode="json"),
+            "params": {"mode": "online", "time_limit_s": 2},
+        },
         "POST /v1/routes": {
             "scenario": scenario,
             "params": {"engine": "auto", "time_limit_s": 2, "seed": 1},
+        },
+        "POST /v1/plans": {
+            "scenario": scenario,
+            "allocation": {"time_limit_s": 5},
+            "routing": {"time_limit_s": 3, "seed": 1},
+            "evaluation": {"replications": 10, "seed": 1},
+        },
+        "POST /v1/simulations": {
+            "scenario": scenario,
+            "policy": "insertion",
+            "replications": 10,
+            "seed": 1,
+        },
+        "POST /v1/whatif": {
+            "scenario": scenario,
+            "variants": [
+                {"name": "short-staffed", "modifiers": [{"kind": "fleet", "remove": 2}]},
+                {"name": "rain", "modifiers": [{"kind": "travel_slowdown", "factor": 1.3}]},
+            ],
+            "policies": ["insertion"],
+            "replications": 5,
+            "seed": 1,
         },
     }
 

@@ -9,11 +9,13 @@ from api.jobs.registry import TaskRegistry
 
 def solve_routers(registry: TaskRegistry) -> list[APIRouter]:
     """Routers of the solve endpoints whose job kinds are in ``registry``."""
-    from api.routes import routing, simulations, whatif
+    from api.routes import allocations, plans, routing, simulations, whatif
 
     routers: list[APIRouter] = []
     for kind, router in (
+        ("allocations", allocations.router),
         ("routes", routing.router),
+        ("plans", plans.router),
         ("simulations", simulations.router),
         ("whatif", whatif.router),
     ):

@@ -15,7 +15,25 @@ from api.jobs.registry import JsonDict, TaskRegistry, TaskSpec
 
 SPECS: tuple[TaskSpec, ...] = (
     TaskSpec(
+        "allocations",
+        "api.tasks.allocations:run",
+        fallback="api.tasks.allocations:fallback",
+        solver="allocation",
+    ),
+    TaskSpec(
         "routes", "api.tasks.routes:run", fallback="api.tasks.routes:fallback", solver="routing"
+    ),
+    TaskSpec(
+        "plans",
+        "api.tasks.plans:run_plan",
+        fallback="api.tasks.plans:fallback_plan",
+        solver="plans",
+    ),
+    TaskSpec(
+        "reoptimise",
+        "api.tasks.plans:run_reoptimise",
+        fallback="api.tasks.plans:fallback_reoptimise",
+        solver="routing",
     ),
     TaskSpec("simulations", "api.tasks.simulations:run_simulation", solver="twin"),
     TaskSpec("whatif", "api.tasks.simulations:run_whatif", solver="twin"),
@@ -32,4 +50,6 @@ def default_registry() -> TaskRegistry:
 
 def result_hooks() -> dict[str, Callable[[Session, Job, JsonDict], JsonDict]]:
     """Per kind, what to store when an asynchronous job is done (e.g. the plan it made)."""
-    return {}
+    from api.tasks.plans import HOOKS
+
+    return dict(HOOKS)

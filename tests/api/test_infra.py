@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -272,3 +273,15 @@ def test_idempotency_claims_conflicts_and_stale_takeover(client: TestClient) -> 
         assert isinstance(replay, JSONResponse) and replay.body == b'{"answer":42}'
         assert replay.headers[idempotency.REPLAY_HEADER] == "true"
         assert isinstance(claim(session, "h9", key_id="k2"), idempotency.Slot)  # per API key
+
+
+def test_demo_mode_serves_a_scenario_and_bodies_that_work(
+    settings: Settings, make_client: Any
+) -> None:
+    demo = Settings(**{**settings.model_dump(), "demo": True, "auth_enabled": False})
+    client = make_client(demo)
+    body = client.get("/v1/demo").json()
+    assert len(body["scenario"]["orders"]) == 40
+    for path in ("/v1/allocations", "/v1/simulations"):
+        answer = client.post(path, json=body["requests"][f"POST {path}"])
+        assert answer.status_code in {200, 202}, answer.text

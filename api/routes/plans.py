@@ -1,0 +1,309 @@
+"""``/v1/plans``: the dispatch plan before release, stored, and re-optimised during the day."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.core.errors import ERROR_RESPONSES
+from api.db.models import PlanRecord
+from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, Principal, SessionDep
+from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
+from api.limits import (
+    check_orders,
+    check_replications,
+    check_scenario,
+    check_time_limit,
+    wants_sync,
+)
+from api.schemas.common import JobAccepted
+from api.schemas.plans import (
+    PlanCreate,
+    PlanPublic,
+    PlanRecordPublic,
+    ReoptimiseCreate,
+    ReoptimisePublic,
+)
+from api.solve import accepted, note_audit, respond, solve_sync, submit_job
+from api.tasks.plans import store_plan
+from api.versions import solver_label
+from scenarios.errors import InputError
+from scenarios.model import Scenario
+
+router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=ERROR_RESPONSES)
+
+#: Budget of the twin evaluation inside a synchronous plan request (added to the wait).
+EVALUATION_BUDGET_S = 30.0
+JOB_GRACE_S = 300.0
+
+
+def _load(session: SessionDep, plan_id: str, principal: Principal) -> PlanRecord:
+    record = session.get(PlanRecord, plan_id)
+    if record is None or not principal.owns(record.key_id):
+        raise HTTPException(404, f"no plan {plan_id!r}")
+    return record
+
+
+def _sync_answer(
+    ctx: CtxDep,
+    session: SessionDep,
+    request: Request,
+    principal: Principal,
+    outcome_result: dict[str, Any],
+    *,
+    job_id: str,
+    fallback: bool,
+    fallback_reason: str | None,
+    scenario: dict[str, Any],
+    params: dict[str, Any],
+    parent_id: str | None,
+) -> dict[str, Any]:
+    reason = fallback_reason or outcome_result.get("fallback_reason")
+    if not fallback and reason:
+        ctx.metrics.fallbacks.labels("plans", "engine").inc()
+    stored = store_plan(
+        session,
+        result=outcome_result,
+        scenario=scenario,
+        params=params,
+        key_id=principal.key_id,
+        job_id=job_id,
+        fallback=bool(reason),
+        parent_id=parent_id,
+    )
+    session.commit()
+    note_audit(
+        request,
+        result=("fallback:" if reason else "") + str(stored.get("status")),
+        solver=solver_label(stored.get("solver", {}).get("engine")),
+    )
+    return {**stored, "job_id": job_id, "fallback": bool(reason), "fallback_reason": reason}
+
+
+@router.post(
+    "",
+    response_model=PlanPublic,
+    summary="Make the dispatch plan (allocate, route, check in the twin)",
+    responses={202: {"model": JobAccepted, "description": "queued as a job"}},
+)
+def create_plan(
+    body: Annotated[PlanCreate, Body(openapi_examples=PLAN_EXAMPLE)],
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: OmsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Allocate orders to nodes, route couriers, then play the plan ``replications`` times.
+
+    The answer has the plan (allocation lines + routes), twin KPIs with 95% CIs, and
+    explanations per order and per route; it is stored (``plan_id``) for re-optimisation.
+    """
+    settings = ctx.settings
+    check_scenario(body.scenario, field="scenario")
+    check_time_limit(settings, body.allocation.time_limit_s, field="allocation.time_limit_s")
+    check_time_limit(settings, body.routing.time_limit_s, field="routing.time_limit_s")
+    check_replications(settings, body.evaluation.replications, field="evaluation.replications")
+    limit_s = body.allocation.time_limit_s + body.routing.time_limit_s
+    sync = wants_sync(
+        settings,
+        body.mode,
+        time_limit_s=limit_s,
+        num_orders=len(body.scenario.orders),
+        field="routing.time_limit_s",
+    )
+    check_orders(settings, body.scenario, field="scenario.orders", sync=sync)
+    payload = body.model_dump(mode="json")
+
+    def compute() -> tuple[int, BaseModel, str | None]:
+        if not sync:
+            job = submit_job(
+                ctx,
+                session,
+                request,
+                kind="plans",
+                payload=payload,
+                principal=principal,
+                seed=body.routing.seed,
+                timeout_s=limit_s * 2 + JOB_GRACE_S,
+            )
+            return accepted(job)
+        outcome = solve_sync(
+            ctx,
+            session,
+            request,
+            kind="plans",
+            payload=payload,
+            principal=principal,
+            seed=body.routing.seed,
+            time_limit_s=limit_s + EVALUATION_BUDGET_S,
+            lane=ctx.lanes["heavy"],
+        )
+        answer = _sync_answer(
+            ctx,
+            session,
+            request,
+            principal,
+            outcome.result,
+            job_id=outcome.job_id,
+            fallback=outcome.fallback,
+            fallback_reason=outcome.fallback_reason,
+            scenario=payload["scenario"],
+            params={k: v for k, v in payload.items() if k != "scenario"},
+            parent_id=None,
+        )
+        return 200, PlanPublic.model_validate(answer), None
+
+    return respond(
+        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
+    )
+
+
+@router.get("/{plan_id}", response_model=PlanRecordPublic, summary="A stored plan")
+def get_plan(plan_id: str, session: SessionDep, principal: OmsDep) -> PlanRecordPublic:
+    """A plan made by ``POST /v1/plans`` or a re-optimisation, with its answer."""
+    record = _load(session, plan_id, principal)
+    return PlanRecordPublic(
+        plan_id=record.id,
+        parent_id=record.parent_id,
+        status=record.status,
+        fallback=record.fallback,
+        created_at=record.created_at.isoformat(),
+        result=record.body,
+    )
+
+
+def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
+    """422 for changes that do not fit the stored plan (unknown ids, duplicates)."""
+    scenario = record.scenario
+    known = {o["id"] for o in scenario.get("orders", [])}
+    vehicles = {v["id"] for v in scenario.get("vehicles", [])}
+    for i, order_id in enumerate(body.cancelled_order_ids):
+        if order_id not in known:
+            raise InputError(f"cancelled_order_ids.{i}", f"unknown order {order_id!r}")
+    for i, order_id in enumerate(body.pinned_order_ids):
+        if order_id not in known:
+            raise InputError(f"pinned_order_ids.{i}", f"unknown order {order_id!r}")
+    seen: set[str] = set()
+    for i, order in enumerate(body.new_orders):
+        if order.id in known or order.id in seen:
+            raise InputError(f"new_orders.{i}.id", f"order {order.id!r} already exists")
+        seen.add(order.id)
+    for i, position in enumerate(body.courier_positions):
+        if position.vehicle_id not in vehicles:
+            raise InputError(
+                f"courier_positions.{i}.vehicle_id", f"unknown vehicle {position.vehicle_id!r}"
+            )
+    merged = {
+        **scenario,
+        "orders": [
+            *scenario.get("orders", []),
+            *(o.model_dump(mode="json") for o in body.new_orders),
+        ],
+    }
+    try:
+        Scenario.model_validate(merged)
+    except InputError:
+        raise
+    except ValueError as err:  # pydantic ValidationError: locate it under new_orders
+        from pydantic import ValidationError
+
+        from scenarios.errors import error_location, field_path
+
+        if isinstance(err, ValidationError):
+            loc, reason = error_location(err.errors(include_url=False)[0])
+            if len(loc) >= 2 and loc[0] == "orders" and isinstance(loc[1], int):
+                n_old = len(scenario.get("orders", []))
+                loc = ("new_orders", loc[1] - n_old, *loc[2:])
+            raise InputError(field_path(loc), reason) from None
+        raise
+
+
+@router.post(
+    "/{plan_id}/reoptimise",
+    response_model=ReoptimisePublic,
+    summary="Re-optimise a plan during the day",
+    responses={202: {"model": JobAccepted, "description": "queued as a job"}},
+)
+def reoptimise_plan(
+    plan_id: str,
+    body: Annotated[ReoptimiseCreate, Body(openapi_examples=REOPTIMISE_EXAMPLE)],
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: OmsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """New orders, courier positions and cancellations in; the new plan and what changed out.
+
+    Stops planned to start before ``now_s`` are done; pinned stops (and parcels on board)
+    stay on their courier in their order. The new plan is stored with ``parent_id``.
+    """
+    settings = ctx.settings
+    record = _load(session, plan_id, principal)
+    _check_changes(record, body)
+    limit_s = body.routing.time_limit_s + body.allocation.time_limit_s
+    check_time_limit(settings, body.routing.time_limit_s, field="routing.time_limit_s")
+    check_time_limit(settings, body.allocation.time_limit_s, field="allocation.time_limit_s")
+    sync = wants_sync(
+        settings,
+        body.mode,
+        time_limit_s=limit_s,
+        num_orders=len(record.scenario.get("orders", [])) + len(body.new_orders),
+        field="routing.time_limit_s",
+    )
+    payload = {
+        "request": body.model_dump(mode="json"),
+        "parent": {
+            "id": record.id,
+            "scenario": record.scenario,
+            "plan": record.plan,
+            "completed": record.params.get("completed", []),
+        },
+    }
+
+    def compute() -> tuple[int, BaseModel, str | None]:
+        if not sync:
+            job = submit_job(
+                ctx,
+                session,
+                request,
+                kind="reoptimise",
+                payload=payload,
+                principal=principal,
+                seed=body.routing.seed,
+                timeout_s=limit_s * 2 + JOB_GRACE_S,
+            )
+            return accepted(job)
+        outcome = solve_sync(
+            ctx,
+            session,
+            request,
+            kind="reoptimise",
+            payload=payload,
+            principal=principal,
+            seed=body.routing.seed,
+            time_limit_s=limit_s,
+            lane=ctx.lanes["heavy"],
+        )
+        answer = _sync_answer(
+            ctx,
+            session,
+            request,
+            principal,
+            outcome.result,
+            job_id=outcome.job_id,
+            fallback=outcome.fallback,
+            fallback_reason=outcome.fallback_reason,
+            scenario=record.scenario,
+            params={"request": payload["request"]},
+            parent_id=record.id,
+        )
+        return 200, ReoptimisePublic.model_validate(answer), None
+
+    return respond(
+        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
+    )

@@ -1,0 +1,33 @@
+"""``/v1/allocations`` bodies: the allocation request and parameters in, the result out."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.routes import SolverInfo
+from solvers.allocation import AllocationParams, AllocationRequest, AllocationResult
+
+
+def _default_params() -> AllocationParams:
+    return AllocationParams(time_limit_s=10.0)
+
+
+class AllocationCreate(BaseModel):
+    """Decide which node ships each order line (``mode``: batch or online; or a baseline)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request: AllocationRequest = Field(
+        description="nodes with stock, orders with lines, prices and rules (as for "
+        "`dispatchlab allocate`)"
+    )
+    params: AllocationParams = Field(default_factory=_default_params)
+
+
+class AllocationsPublic(AllocationResult):
+    """The allocation with its cost, explanations and diagnosis; stored as job ``job_id``."""
+
+    job_id: str
+    fallback: bool = Field(description="true when the nearest-node baseline answered")
+    fallback_reason: str | None = None
+    solver: SolverInfo

@@ -1,0 +1,38 @@
+"""Allocation solves: ``allocate`` on the request; the nearest-node baseline as the fallback."""
+
+from __future__ import annotations
+
+from api.jobs.registry import JsonDict, ProgressFn
+from api.schemas.allocations import AllocationCreate
+from api.schemas.routes import SolverInfo
+from api.versions import solver_versions
+
+
+def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
+    from solvers.allocation import allocate
+
+    params = body.params
+    if baseline:  # the degraded answer: a rule, no explanations or shadow prices
+        params = params.model_copy(
+            update={"baseline": "nearest", "explain": False, "shadow_prices": False}
+        )
+    result = allocate(body.request, params)
+    out = result.model_dump(mode="json")
+    out["solver"] = SolverInfo(
+        engine=f"allocation {result.method} ({params.backend})",
+        versions=solver_versions(),
+        seed=params.seed,
+        time_limit_s=params.time_limit_s,
+        runtime_s=round(result.solve_time_s, 4),
+    ).model_dump(mode="json")
+    return out
+
+
+def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
+    """Allocate an :class:`AllocationCreate` payload."""
+    return _answer(AllocationCreate.model_validate(payload), baseline=False)
+
+
+def fallback(payload: JsonDict, *, reason: str) -> JsonDict:
+    """The nearest-node baseline, when the optimiser crashed or overran."""
+    return _answer(AllocationCreate.model_validate(payload), baseline=True)

@@ -1,0 +1,387 @@
+"""Dispatch-plan jobs: allocate, route, evaluate in the twin; and re-optimise a stored plan."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.db.models import Job, PlanRecord
+from api.jobs.registry import JsonDict, ProgressFn
+from api.jobs.service import new_id
+from api.schemas.plans import (
+    AllocationSummary,
+    Explanations,
+    PlanCreate,
+    PlanResult,
+    ReoptimiseCreate,
+    ReoptimiseResult,
+)
+from api.schemas.routes import SolverInfo
+from api.tasks.changes import plan_changes
+from api.tasks.routes import diagnosis as route_diagnosis
+from api.versions import solver_versions
+from scenarios.geo import TimeWindow
+from scenarios.model import Scenario
+from scenarios.plan import AllocationLine, Plan, Route, StopKind
+
+SCENARIO_KEY = "_scenario"
+COMPLETED_KEY = "_completed"
+
+
+def _routing_scenario(scenario: Scenario, lines: list[AllocationLine]) -> Scenario:
+    """Courier jobs of the plan: pickup at the node, delivery at the customer."""
+    from solvers.routing import routing_scenario_from_allocation
+
+    if not scenario.nodes:
+        return scenario  # delivery-only scenario: the orders are the jobs
+    return routing_scenario_from_allocation(scenario, lines)
+
+
+def make_plan(
+    body: PlanCreate, *, degraded: bool = False, progress: ProgressFn | None = None
+) -> PlanResult:
+    """Allocate, route and evaluate; ``degraded`` = nearest-node allocation, greedy routes."""
+    from simulation.evaluate import evaluate
+    from simulation.executors import SerialExecutor
+    from solvers.allocation import allocate
+    from solvers.allocation.request import AllocationRequest
+    from solvers.explain import explain_routes
+    from solvers.routing import solve_routes_with_stats
+
+    t0 = time.perf_counter()
+    scenario = body.scenario
+    aparams = body.allocation
+    rparams = body.routing
+    if degraded:
+        aparams = aparams.model_copy(
+            update={"baseline": "nearest", "explain": False, "shadow_prices": False}
+        )
+        rparams = rparams.model_copy(update={"engine": "greedy"})
+    request = AllocationRequest.from_scenario(scenario, body.costs, body.rules)
+    alloc = allocate(request, aparams)
+    lines = alloc.to_lines()
+    if progress is not None:
+        progress(0.2)
+    jobs = _routing_scenario(scenario, lines)
+    routed, stats = solve_routes_with_stats(jobs, rparams)
+    plan = routed.model_copy(update={"allocation": lines})
+    if progress is not None:
+        progress(0.5)
+    kpis = None
+    if body.evaluation.replications > 0:
+        reps = min(body.evaluation.replications, 5) if degraded else body.evaluation.replications
+
+        def tick(done: int, total: int) -> None:
+            if progress is not None:
+                progress(0.5 + 0.5 * done / max(1, total))
+
+        kpis = evaluate(
+            scenario,
+            plan,
+            policy="plan",
+            replications=reps,
+            seed=body.evaluation.seed,
+            params=body.evaluation.params,
+            executor=SerialExecutor(),
+            progress=tick,
+        )
+    return PlanResult(
+        status=plan.status,
+        plan=plan,
+        allocation=AllocationSummary(
+            status=alloc.status,
+            method=alloc.method,
+            cost=alloc.cost.total,
+            unfilled=alloc.unfilled,
+            diagnosis=alloc.diagnosis,
+        ),
+        kpis=kpis,
+        explanations=Explanations(orders=alloc.explanations, routes=explain_routes(jobs, plan)),
+        diagnosis=[*alloc.diagnosis, *route_diagnosis(plan)],
+        solver=SolverInfo(
+            engine=f"{alloc.method} + {plan.engine}",
+            versions=solver_versions(),
+            seed=rparams.seed,
+            time_limit_s=aparams.time_limit_s + rparams.time_limit_s,
+            runtime_s=round(time.perf_counter() - t0, 4),
+        ),
+        fallback_reason=stats.fallback,
+    )
+
+
+def run_plan(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
+    """Make the plan of a :class:`PlanCreate` payload."""
+    body = PlanCreate.model_validate(payload)
+    return make_plan(body, progress=progress).model_dump(mode="json")
+
+
+def fallback_plan(payload: JsonDict, *, reason: str) -> JsonDict:
+    """Nearest-node allocation and greedy routes (few replications), when the solvers failed."""
+    body = PlanCreate.model_validate(payload)
+    result = make_plan(body, degraded=True)
+    result.fallback_reason = reason
+    return result.model_dump(mode="json")
+
+
+# ------------------------------------------------------------------ re-optimisation
+
+
+def _base_order(job_id: str) -> str:
+    return job_id.rsplit("@", 1)[0]
+
+
+def _remaining_inventory(scenario: Scenario, lines: list[AllocationLine]) -> Scenario:
+    """The scenario with the stock the kept allocation already uses taken off the shelves."""
+    used: dict[tuple[str, str], int] = defaultdict(int)
+    for line in lines:
+        used[(line.node_id, line.sku)] += line.quantity
+    nodes = [
+        n.model_copy(
+            update={
+                "inventory": {
+                    sku: max(0, units - used[(n.id, sku)]) for sku, units in n.inventory.items()
+                }
+            }
+        )
+        for n in scenario.nodes
+    ]
+    return scenario.model_copy(update={"nodes": nodes})
+
+
+def reoptimise(
+    scenario: Scenario,
+    old: Plan,
+    completed: set[str],
+    req: ReoptimiseCreate,
+    *,
+    degraded: bool = False,
+) -> tuple[ReoptimiseResult, Scenario, list[str]]:
+    """Re-plan the rest of the day; returns the answer, the updated scenario and done jobs."""
+    from solvers.allocation import allocate
+    from solvers.allocation.request import AllocationRequest
+    from solvers.explain import explain_routes
+    from solvers.routing import solve_routes_with_stats
+
+    t0 = time.perf_counter()
+    now = req.now_s
+    cancelled = set(req.cancelled_order_ids)
+    done: set[tuple[str, StopKind]] = set()
+    last_stop: dict[str, tuple[Any, int]] = {}
+    for route in old.routes:
+        for stop in route.stops:
+            if stop.start_s < now and stop.order_id is not None and stop.kind != StopKind.BREAK:
+                done.add((stop.order_id, stop.kind))
+                if stop.location is not None:
+                    last_stop[route.vehicle_id] = (stop.location, stop.departure_s)
+
+    positions = {p.vehicle_id: (p.location, p.available_s) for p in req.courier_positions}
+    vehicles = []
+    for vehicle in scenario.vehicles:
+        shift = vehicle.shift or scenario.horizon
+        where = positions.get(vehicle.id) or last_stop.get(vehicle.id)
+        update: dict[str, Any] = {}
+        start_s = max(shift.start_s, now)
+        if where is not None:
+            update["start_location"] = where[0]
+            update["end_location"] = vehicle.end
+            start_s = max(start_s, where[1])
+        update["shift"] = TimeWindow(start_s=min(start_s, shift.end_s), end_s=shift.end_s)
+        vehicles.append(vehicle.model_copy(update=update))
+    orders = [o for o in scenario.orders if o.id not in cancelled] + list(req.new_orders)
+    updated = Scenario.model_validate(
+        scenario.model_copy(update={"orders": orders, "vehicles": vehicles}).model_dump()
+    )
+
+    lines = [line for line in old.allocation if line.order_id not in cancelled]
+    method = "kept"
+    if req.new_orders and updated.nodes:
+        aparams = req.allocation
+        if degraded:
+            aparams = aparams.model_copy(
+                update={"baseline": "nearest", "explain": False, "shadow_prices": False}
+            )
+        new_ids = {o.id for o in req.new_orders}
+        rest = _remaining_inventory(updated, lines)
+        sub = rest.model_copy(update={"orders": [o for o in rest.orders if o.id in new_ids]})
+        alloc = allocate(AllocationRequest.from_scenario(sub), aparams)
+        lines = lines + alloc.to_lines()
+        method = alloc.method
+
+    finished = set(completed)
+    on_board: set[str] = set()
+    jobs = []
+    routing = _routing_scenario(updated, lines)
+    for job in routing.orders:
+        if job.id in finished or (job.id, StopKind.DELIVERY) in done:
+            finished.add(job.id)
+            continue
+        if job.pickup is not None and (job.id, StopKind.PICKUP) in done:
+            job = job.model_copy(update={"pickup": None})  # the parcel is on board
+            on_board.add(job.id)
+        jobs.append(job)
+    routing = routing.model_copy(update={"orders": jobs})
+    present = {j.id: j for j in jobs}
+
+    pinned_orders = set(req.pinned_order_ids)
+    initial_routes = []
+    for route in old.routes:
+        stops = []
+        for stop in route.stops:
+            if stop.order_id is None or stop.kind == StopKind.BREAK:
+                continue
+            kept_job = present.get(stop.order_id)
+            if kept_job is None or (stop.order_id, stop.kind) in done:
+                continue
+            if stop.kind == StopKind.PICKUP and kept_job.pickup is None:
+                continue
+            keep = (
+                stop.pinned
+                or stop.order_id in on_board
+                or _base_order(stop.order_id) in pinned_orders
+            )
+            stops.append(stop.model_copy(update={"pinned": keep}))
+        initial_routes.append(Route(vehicle_id=route.vehicle_id, stops=stops))
+    initial = Plan(routes=initial_routes)
+    previous = Plan(
+        routes=[
+            route.model_copy(
+                update={
+                    "stops": [
+                        st
+                        for st in route.stops
+                        if st.order_id is not None
+                        and st.kind != StopKind.BREAK
+                        and (st.order_id, st.kind) not in done
+                    ]
+                }
+            )
+            for route in old.routes
+        ],
+        unassigned=old.unassigned,
+    )
+    rparams = req.routing.model_copy(update={"initial_plan": initial})
+    if degraded:
+        rparams = rparams.model_copy(update={"engine": "greedy"})
+    routed, stats = solve_routes_with_stats(routing, rparams)
+    plan = routed.model_copy(update={"allocation": lines})
+    answer = ReoptimiseResult(
+        status=plan.status,
+        plan=plan,
+        changes=plan_changes(previous, plan),
+        completed_order_ids=sorted(finished),
+        diagnosis=route_diagnosis(plan),
+        explanations=Explanations(routes=explain_routes(routing, plan)),
+        solver=SolverInfo(
+            engine=f"{method} + {plan.engine}",
+            versions=solver_versions(),
+            seed=rparams.seed,
+            time_limit_s=rparams.time_limit_s,
+            runtime_s=round(time.perf_counter() - t0, 4),
+        ),
+        fallback_reason=stats.fallback,
+    )
+    return answer, updated, sorted(finished)
+
+
+def _reoptimise_payload(payload: JsonDict, *, degraded: bool, reason: str | None) -> JsonDict:
+    req = ReoptimiseCreate.model_validate(payload["request"])
+    parent = payload["parent"]
+    answer, updated, finished = reoptimise(
+        Scenario.model_validate(parent["scenario"]),
+        Plan.model_validate(parent["plan"]),
+        set(parent.get("completed", [])),
+        req,
+        degraded=degraded,
+    )
+    answer.parent_id = parent["id"]
+    if reason is not None:
+        answer.fallback_reason = reason
+    out = answer.model_dump(mode="json")
+    out[SCENARIO_KEY] = updated.model_dump(mode="json")
+    out[COMPLETED_KEY] = finished
+    return out
+
+
+def run_reoptimise(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
+    """Re-optimise a stored plan (payload: ``request`` + ``parent`` plan record)."""
+    return _reoptimise_payload(payload, degraded=False, reason=None)
+
+
+def fallback_reoptimise(payload: JsonDict, *, reason: str) -> JsonDict:
+    """Greedy re-insertion around the kept and pinned stops, when the solver failed."""
+    return _reoptimise_payload(payload, degraded=True, reason=reason)
+
+
+# ------------------------------------------------------------------ storage
+
+
+def store_plan(
+    session: Session,
+    *,
+    result: JsonDict,
+    scenario: JsonDict,
+    params: JsonDict,
+    key_id: str | None,
+    job_id: str | None,
+    fallback: bool,
+    parent_id: str | None = None,
+) -> JsonDict:
+    """Store a plan answer (flushes, no commit); returns the answer with its ``plan_id``."""
+    result = dict(result)
+    updated = result.pop(SCENARIO_KEY, None)
+    completed = result.pop(COMPLETED_KEY, None)
+    if completed is not None:
+        params = {**params, "completed": completed}
+    record = PlanRecord(
+        id=new_id(),
+        parent_id=parent_id,
+        job_id=job_id,
+        key_id=key_id,
+        status=str(result.get("status", "")),
+        fallback=fallback,
+        scenario=updated if updated is not None else scenario,
+        params=params,
+        plan=result["plan"],
+        body={},
+    )
+    result["plan_id"] = record.id
+    record.body = result
+    session.add(record)
+    session.flush()
+    return result
+
+
+def _on_plan_done(session: Session, job: Job, result: JsonDict) -> JsonDict:
+    return store_plan(
+        session,
+        result=result,
+        scenario=job.payload["scenario"],
+        params={k: v for k, v in job.payload.items() if k != "scenario"},
+        key_id=job.key_id,
+        job_id=job.id,
+        fallback=job.fallback,
+    )
+
+
+def _on_reoptimise_done(session: Session, job: Job, result: JsonDict) -> JsonDict:
+    parent = job.payload["parent"]
+    return store_plan(
+        session,
+        result=result,
+        scenario=parent["scenario"],
+        params={"request": job.payload["request"]},
+        key_id=job.key_id,
+        job_id=job.id,
+        fallback=job.fallback,
+        parent_id=parent["id"],
+    )
+
+
+HOOKS: dict[str, Callable[[Session, Job, JsonDict], JsonDict]] = {
+    "plans": _on_plan_done,
+    "reoptimise": _on_reoptimise_done,
+}

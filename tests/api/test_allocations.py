@@ -1,0 +1,102 @@
+"""POST /v1/allocations: synchronous allocation, limits, bad input, fallback."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.core.config import Settings
+from api.examples import ALLOCATION_EXAMPLE
+from api.jobs import TaskSpec
+from tests.api.conftest import registry_with_test_kinds
+
+
+def _body(**params: Any) -> dict[str, Any]:
+    body = copy.deepcopy(ALLOCATION_EXAMPLE["online"]["value"])
+    body["params"].update(params)
+    return body
+
+
+def test_allocation_ships_every_line_and_explains_why(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    answer = client.post("/v1/allocations", json=_body(), headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "optimal" and body["fallback"] is False
+    shipped = {(a["sku"], a["quantity"]) for a in body["assignments"]}
+    assert shipped == {("tea", 2), ("cups", 1)}
+    assert body["explanations"][0]["order_id"] == "o1"
+    assert body["solver"]["engine"].startswith("allocation online")
+
+
+def test_shortage_is_reported_as_unfilled_with_the_reason(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _body()
+    body["request"]["orders"][0]["lines"][1]["quantity"] = 500  # more cups than anywhere
+    answer = client.post("/v1/allocations", json=body, headers=keys["oms"])
+    assert answer.status_code == 200
+    unfilled = answer.json()["unfilled"]
+    assert unfilled and unfilled[0]["sku"] == "cups"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda b: b["request"]["orders"][0].update(lines=[]), "request.orders.0.lines"),
+        (
+            lambda b: b["request"]["nodes"][0].update(location={"x": 1, "y": 2}),
+            "request.nodes.0.location",
+        ),
+        (lambda b: b["params"].update(mode="weekly"), "params.mode"),
+        (lambda b: b["params"].update(time_limit_s=45), "params.time_limit_s"),
+    ],
+)
+def test_bad_allocation_input_is_422_naming_the_field(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    mutate: Callable[[dict[str, Any]], None],
+    field: str,
+) -> None:
+    body = _body()
+    mutate(body)
+    answer = client.post("/v1/allocations", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert field in [d["field"] for d in answer.json()["detail"]]
+
+
+def test_orders_per_synchronous_request_are_capped(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    tight = Settings(**{**settings.model_dump(), "max_orders_sync": 1, "auth_enabled": False})
+    body = _body()
+    body["request"]["orders"].append({**body["request"]["orders"][0], "id": "o2"})
+    answer = make_client(tight).post("/v1/allocations", json=body)
+    assert answer.status_code == 413
+    assert answer.json()["message"].startswith("request.orders: 2 orders; at most 1")
+
+
+def test_crashing_optimiser_gets_the_nearest_node_baseline(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    registry = registry_with_test_kinds()
+    registry.add(
+        TaskSpec(
+            "allocations",
+            "tests.api.helpers:crash_task",
+            fallback="api.tasks.allocations:fallback",
+            solver="allocation",
+        )
+    )
+    client = make_client(Settings(**{**settings.model_dump(), "auth_enabled": False}), registry)
+    answer = client.post("/v1/allocations", json=_body())
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["fallback"] is True and body["method"] == "nearest"
+    assert "solver exploded" in body["fallback_reason"]
+    assert sum(a["quantity"] for a in body["assignments"]) == 3

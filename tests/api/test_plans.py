@@ -1,0 +1,163 @@
+"""POST /v1/plans and POST /v1/plans/{id}/reoptimise: plan, store, re-plan, what changed."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
+from scenarios import Plan, Scenario, StopKind
+from solvers.routing import routing_scenario_from_allocation
+from solvers.validate import validate_plan
+from tests.api.conftest import wait_for
+
+
+def _plan_body(**evaluation: Any) -> dict[str, Any]:
+    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+    body["evaluation"].update(evaluation)
+    body["routing"]["time_limit_s"] = 0.3  # keep the suite quick
+    return body
+
+
+def _reopt_body() -> dict[str, Any]:
+    body = copy.deepcopy(REOPTIMISE_EXAMPLE["late-order"]["value"])
+    body["routing"]["time_limit_s"] = 0.3
+    return body
+
+
+@pytest.fixture
+def made(client: TestClient, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """A plan made (and stored) by POST /v1/plans."""
+    answer = client.post("/v1/plans", json=_plan_body(), headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def test_plan_allocates_routes_and_evaluates(made: dict[str, Any]) -> None:
+    assert made["status"] == "feasible" and made["fallback"] is False
+    scenario = Scenario.model_validate(PLAN_EXAMPLE["small"]["value"]["scenario"])
+    plan = Plan.model_validate(made["plan"])
+    assert {line.order_id for line in plan.allocation} == {"o1", "o2", "o3"}
+    jobs = routing_scenario_from_allocation(scenario, plan.allocation)
+    assert validate_plan(jobs, plan).ok
+    kpis = made["kpis"]
+    assert kpis["replications"] == 10 and 0.0 <= kpis["on_time_rate"]["mean"] <= 1.0
+    assert {e["order_id"] for e in made["explanations"]["orders"]} == {"o1", "o2", "o3"}
+    assert made["explanations"]["routes"]["summary"]
+    assert made["plan_id"]
+
+
+def test_stored_plan_can_be_read_back(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    stored = client.get(f"/v1/plans/{made['plan_id']}", headers=keys["oms"])
+    assert stored.status_code == 200
+    assert stored.json()["result"]["plan"] == made["plan"]
+    assert client.get(f"/v1/plans/{made['plan_id']}", headers=keys["planner"]).status_code == 403
+    assert client.get("/v1/plans/nope", headers=keys["oms"]).status_code == 404
+
+
+def test_reoptimise_keeps_done_stops_adds_new_orders_and_reports_changes(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    old = Plan.model_validate(made["plan"])
+    body = _reopt_body()
+    done = {(s.order_id, s.kind) for r in old.routes for s in r.stops if s.start_s < body["now_s"]}
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    new = Plan.model_validate(result["plan"])
+    new_stops = {(s.order_id, s.kind) for r in new.routes for s in r.stops}
+    assert ("o4", StopKind.DELIVERY) in new_stops  # the new order is planned
+    assert not any(o == "o3" for o, _ in new_stops)  # the cancelled one is gone
+    assert not (done & new_stops)  # done stops are not planned again
+    assert all(s.start_s >= body["now_s"] for r in new.routes for s in r.stops)
+    courier2 = next(r for r in new.routes if r.vehicle_id == "courier-2")
+    assert courier2.start_s >= 1200
+    changes = result["changes"]
+    assert "o4" in changes["added"]
+    if ("o3", StopKind.DELIVERY) not in done:  # cancelled before it was delivered
+        assert "o3" in changes["removed"]
+    assert result["parent_id"] == made["plan_id"] and result["plan_id"] != made["plan_id"]
+    assert any(line["order_id"] == "o4" for line in result["plan"]["allocation"])
+    again = client.post(
+        f"/v1/plans/{result['plan_id']}/reoptimise",
+        json={"now_s": 28_000, "routing": {"time_limit_s": 0.3}},
+        headers=keys["oms"],
+    )
+    assert again.status_code == 200  # a re-optimised plan can be re-optimised again
+    assert set(result["completed_order_ids"]) <= set(again.json()["completed_order_ids"])
+
+
+def test_pinned_stops_stay_on_their_courier_in_order(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    old = Plan.model_validate(made["plan"])
+    route = max(old.routes, key=lambda r: len(r.stops))
+    pinned = route.stops[-1].order_id
+    assert pinned is not None
+    answer = client.post(
+        f"/v1/plans/{made['plan_id']}/reoptimise",
+        json={"now_s": 0, "pinned_order_ids": [pinned], "routing": {"time_limit_s": 0.3}},
+        headers=keys["oms"],
+    )
+    assert answer.status_code == 200, answer.text
+    new = Plan.model_validate(answer.json()["plan"])
+    kept = next(r for r in new.routes if r.vehicle_id == route.vehicle_id)
+    assert [s.kind for s in kept.stops if s.order_id == pinned] == [
+        s.kind for s in route.stops if s.order_id == pinned
+    ]
+    assert all(s.pinned for s in kept.stops if s.order_id == pinned)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda b: b.update(cancelled_order_ids=["ghost"]), "cancelled_order_ids.0"),
+        (lambda b: b["new_orders"][0].update(id="o1"), "new_orders.0.id"),
+        (
+            lambda b: b["new_orders"][0].update(lines=[{"sku": "caviar", "quantity": 1}]),
+            "new_orders.0.lines.0.sku",
+        ),
+        (
+            lambda b: b["courier_positions"][0].update(vehicle_id="bike-9"),
+            "courier_positions.0.vehicle_id",
+        ),
+        (lambda b: b.update(now_s=-5), "now_s"),
+    ],
+)
+def test_bad_changes_are_422_naming_the_field(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    made: dict[str, Any],
+    mutate: Callable[[dict[str, Any]], None],
+    field: str,
+) -> None:
+    body = _reopt_body()
+    mutate(body)
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert field in [d["field"] for d in answer.json()["detail"]]
+
+
+def test_async_plan_job_stores_the_plan(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    answer = client.post(
+        "/v1/plans", json={**_plan_body(replications=3), "mode": "async"}, headers=keys["oms"]
+    )
+    assert answer.status_code == 202
+    job = wait_for(
+        lambda: client.get(answer.headers["location"], headers=keys["oms"]).json(),
+        lambda j: j["status"] in {"done", "failed"},
+    )
+    assert job["status"] == "done", job
+    plan_id = job["result"]["plan_id"]
+    assert job["links"]["plan"] == f"/v1/plans/{plan_id}"
+    stored = client.get(f"/v1/plans/{plan_id}", headers=keys["oms"]).json()
+    assert stored["result"]["plan"] == job["result"]["plan"]
