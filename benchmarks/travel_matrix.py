@@ -9,8 +9,8 @@ every 5th street) and each location count (100, 1,000, 5,000 points drawn unifor
 city with a fixed seed) it measures, as the median of ``--repeats`` runs:
 
 * ``build``: constructing the graph (CSR, components, k-d tree, packed weights);
-* ``cold``: the full N x N matrix on a fresh graph (snapping + one Dijkstra per unique
-  snapped origin + assembly);
+* ``cold``: ``RoadGraph.matrix(locations)``, the full N x N integer matrix on a fresh graph
+  (projection + snapping + one Dijkstra per unique snapped origin + assembly + rounding);
 * ``cached``: the same matrix again (every row from the per-source cache);
 * ``twin``: 20 origins among the cached ones to all N destinations (the twin's typical query);
 * ``networkx`` (100 locations only): the same durations with networkx
@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results"
 
+from scenarios.geo import Location  # noqa: E402
 from scenarios.roads import RoadGraph  # noqa: E402
 from scenarios.travel import GridSpec  # noqa: E402
 
@@ -81,17 +82,18 @@ def run(repeats: int, grids: tuple[int, ...], sizes: tuple[int, ...]) -> list[di
         for n in sizes:
             rng = np.random.default_rng(n + side)
             xy = rng.uniform(0.0, extent, size=(n, 2))
+            locs = [Location(x=float(x), y=float(y)) for x, y in xy]
 
             cold_times = []
             warm_graph = graph
             for _ in range(repeats):
                 warm_graph = RoadGraph.from_grid(spec)  # fresh graph, empty cache (untimed)
                 t0 = time.perf_counter()
-                warm_graph.matrix_xy(xy, xy)
+                warm_graph.matrix(locs)
                 cold_times.append(time.perf_counter() - t0)
             cold_s = statistics.median(cold_times)
-            cached_s, _ = _median_time(partial(warm_graph.matrix_xy, xy, xy), repeats)
-            twin_s, _ = _median_time(partial(warm_graph.matrix_xy, xy[:20], xy), max(repeats, 5))
+            cached_s, _ = _median_time(partial(warm_graph.matrix, locs), repeats)
+            twin_s, _ = _median_time(partial(warm_graph.matrix, locs[:20], locs), max(repeats, 5))
             info = warm_graph.cache_info()
             sources = info["rows"]
             row = {
@@ -136,8 +138,9 @@ def write(rows: list[dict[str, Any]], prefix: str, args: argparse.Namespace) -> 
         "Grids of 200 m blocks with arterials every 5th street; uniform random locations "
         f"(seeded); median of {args.repeats} runs (twin query: of max(repeats, 5)).",
         "",
-        "Columns: `cold` = full N x N matrix on a fresh graph (snap + one Dijkstra per unique "
-        "snapped origin + assembly, graph build excluded); `cached` = the same query again "
+        "Columns: `cold` = `RoadGraph.matrix(locations)`, the full N x N int64 matrices on a "
+        "fresh graph (projection, snapping, one Dijkstra per unique snapped origin, assembly, "
+        "rounding; graph build excluded); `cached` = the same query again "
         "(rows from the per-source cache); `twin 20xN` = 20 cached origins to all N; "
         "`networkx` = networkx single-source Dijkstra from the same unique origins (durations "
         "only), 100 locations only.",
