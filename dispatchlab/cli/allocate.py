@@ -1,9 +1,163 @@
-"""CLI commands: allocate."""
+"""CLI commands: allocate (which node ships each order line) and allocate-literature."""
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from dispatchlab.cli._common import cli_errors, console, err_console, fail
+
+MODES = ("batch", "online")
+BASELINES = ("nearest", "rule_chain", "myopic")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.command("allocate")(allocate_cmd)
+    app.command("allocate-literature")(literature_cmd)
+
+
+@cli_errors
+def allocate_cmd(
+    request: Annotated[Path, typer.Argument(help="allocation request JSON (or a scenario file)")],
+    mode: Annotated[str, typer.Option(help="batch|online")] = "batch",
+    time_limit: Annotated[float, typer.Option("--time-limit", help="seconds")] = 60.0,
+    gap: Annotated[float, typer.Option("--gap", help="stop at this certified relative gap")] = 1e-4,
+    baseline: Annotated[
+        str | None, typer.Option(help="run a baseline instead: nearest|rule_chain|myopic")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="HiGHS random seed")] = 0,
+    scenario: Annotated[
+        bool, typer.Option("--scenario", help="the file is a scenario; map it to a request")
+    ] = False,
+    explain: Annotated[bool, typer.Option(help="per-order explanations")] = True,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write the result JSON here ('-' = stdout)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
+) -> None:
+    """Allocate order lines to fulfilment nodes and print (or write) the result."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scenarios.io.json_io import read_json
+    from solvers.allocation import AllocationParams, AllocationRequest, allocate
+
+    if mode not in MODES:
+        raise fail(f"--mode: unknown mode {mode!r}; choose batch or online")
+    if baseline is not None and baseline not in BASELINES:
+        raise fail(f"--baseline: unknown baseline {baseline!r}; choose {', '.join(BASELINES)}")
+    if time_limit <= 0:
+        raise fail("--time-limit: must be positive")
+    if not 0.0 <= gap <= 1.0:
+        raise fail("--gap: must lie in [0, 1]")
+    if scenario:
+        from scenarios.io import load_scenario
+
+        req = AllocationRequest.from_scenario(load_scenario(request, "auto"))
+    else:
+        req = read_json(AllocationRequest, request)
+    params = AllocationParams(
+        mode=mode,
+        time_limit_s=time_limit,
+        mip_rel_gap=gap,
+        baseline=baseline,
+        seed=seed,
+        explain=explain,
+    )
+    to_stdout = out is not None and str(out) == "-"
+    if quiet or to_stdout:
+        result = allocate(req, params)
+    else:
+        done = threading.Event()
+        label = f"allocating {len(req.orders)} orders over {len(req.nodes)} nodes ({mode})"
+        with Progress(
+            TextColumn(label),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("solve", total=time_limit)
+
+            def tick() -> None:
+                t0 = time.perf_counter()
+                while not done.wait(0.1):
+                    progress.update(task, completed=min(time_limit, time.perf_counter() - t0))
+
+            ticker = threading.Thread(target=tick, daemon=True)
+            ticker.start()
+            try:
+                result = allocate(req, params)
+            finally:
+                done.set()
+                ticker.join()
+    text = result.model_dump_json(indent=1)
+    if to_stdout:
+        typer.echo(text)
+        return
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")
+    if quiet:
+        return
+    _print_summary(result, out)
+
+
+def _print_summary(result: object, out: Path | None) -> None:
+    from rich.table import Table
+
+    from solvers.allocation import AllocationResult
+
+    assert isinstance(result, AllocationResult)
+    c, k = result.cost, result.kpis
+    table = Table(title=f"allocation: {result.status.value} ({result.method})", show_header=False)
+    table.add_row("total cost", f"{c.total:,.2f}")
+    table.add_row(
+        "  parts",
+        f"shipping {c.shipping:,.2f}, handling {c.handling:,.2f}, split {c.split:,.2f}, "
+        f"lateness {c.lateness:,.2f}, unfilled {c.unfilled:,.2f}",
+    )
+    if result.bound is not None:
+        table.add_row("bound / gap", f"{result.bound:,.2f} / {100 * (result.gap or 0):.4f} %")
+    table.add_row("shipments/order", f"{k.shipments_per_order:.3f}")
+    table.add_row("split rate", f"{100 * k.split_rate:.1f} %")
+    table.add_row("unfilled units", f"{k.units_unfilled}/{k.units_ordered}")
+    if k.vip_on_time_share is not None:
+        table.add_row("VIP on time", f"{100 * k.vip_on_time_share:.1f} %")
+    table.add_row("solve time", f"{result.solve_time_s:.2f} s")
+    if out is not None:
+        table.add_row("result", str(out))
+    console.print(table)
+    for line in result.diagnosis[:10]:
+        console.print(f"  {line}", highlight=False)
+    for e in result.explanations[:5]:
+        console.print(f"  {e.order_id}: {e.summary}", highlight=False)
+    if len(result.explanations) > 5:
+        console.print(f"  ... {len(result.explanations) - 5} more explanations in the result JSON")
+
+
+@cli_errors
+def literature_cmd(
+    out: Annotated[Path, typer.Argument(help="where to write the request JSON")],
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    orders: Annotated[int, typer.Option(help="number of orders")] = 300,
+    nodes: Annotated[int, typer.Option(help="number of fulfilment centres")] = 10,
+    max_items: Annotated[int, typer.Option("--max-items", help="largest order size")] = 10,
+    carry_prob: Annotated[float, typer.Option("--carry-prob", help="P(FC carries item)")] = 0.5,
+) -> None:
+    """Write a seeded request in the Jasin & Sinha (2015) / Ma (2023) setting."""
+    from scenarios.io.json_io import write_json
+    from solvers.allocation import generate_literature
+
+    if orders < 0 or nodes < 1 or max_items < 1:
+        raise fail("--orders must be >= 0, --nodes and --max-items >= 1")
+    if not 0.0 <= carry_prob <= 1.0:
+        raise fail("--carry-prob: must lie in [0, 1]")
+    req = generate_literature(
+        seed=seed, num_orders=orders, num_nodes=nodes, max_items=max_items, carry_prob=carry_prob
+    )
+    write_json(req, out)
+    console.print(f"wrote {out} ({orders} orders, {nodes} nodes)", highlight=False)

@@ -9,9 +9,8 @@ vectorised over every order of the same line count, so pricing 10,000 orders is 
 of numpy operations per subset.
 
 The DP is exact when each line either ships whole from a node or not at all (every arc's
-bound equals the line quantity) and a block's units fit the node's remaining unit capacity
-whenever that capacity could bind with more than one unit per line. Orders outside that
-case are flagged (``exact = False``) for the MIP path.
+bound equals the line quantity) and no node's remaining unit capacity is below the order's
+units. Orders outside that case are flagged (``exact = False``) for the MIP path.
 """
 
 from __future__ import annotations
@@ -69,8 +68,13 @@ class OrderBlock:
 
 
 def build_blocks(prob: Problem, orders: I64) -> list[OrderBlock]:
-    """Group orders by line count and lay their lines, pairs and arcs out densely."""
+    """Group orders by line count and lay their lines, pairs and arcs out densely.
+
+    Orders without any candidate pair (nothing can ship) and orders with more than
+    ``DP_MAX_LINES`` lines are left out.
+    """
     orders = np.asarray(orders, dtype=np.int64)
+    orders = orders[prob.order_pair_start[orders + 1] > prob.order_pair_start[orders]]
     n_lines = prob.order_line_start[orders + 1] - prob.order_line_start[orders]
     n_pairs = prob.order_pair_start[orders + 1] - prob.order_pair_start[orders]
     blocks = []
@@ -175,9 +179,10 @@ def solve_blocks(
             qsum = inc @ blk.qty.T.astype(float)  # 2^L x B
             over = (cap[:, None, :] >= 0) & (qsum.T[:, :, None] > cap[:, None, :])
             block_all = np.where(over, INF, block_all)
-            # partial use of a capacity-bound node may beat whole lines when q > 1
+            # a binding unit capacity couples the blocks a node serves (and partial lines may
+            # pay off): such orders go to the MIP
             binding = (cap >= 0) & (cap < (blk.qty.sum(axis=1))[:, None]) & pair_valid
-            exact &= ~(binding.any(axis=1) & (blk.qty.max(axis=1) > 1))
+            exact &= ~binding.any(axis=1)
         best_node = np.argmin(block_all, axis=2)
         block_cost = np.take_along_axis(block_all, best_node[:, :, None], axis=2)[:, :, 0]
         counted = split > 0.0 or (0 < max_nodes < n_lines)

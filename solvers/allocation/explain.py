@@ -320,7 +320,6 @@ def _binding(
                     f"({max(left, 0)} left, {q} wanted)",
                 )
             )
-            continue
         parcels_left = int(world.orders_left[n]) + (1 if n in own_nodes else 0)
         units_left = int(world.units_left[n]) + int(own_units[n])
         if parcels_left <= 0 and ("cap_o", n, 0) not in seen:
@@ -341,7 +340,7 @@ def _binding(
                     message=f"unit capacity of {node_id} is full ({max(units_left, 0)} left)",
                 )
             )
-        elif vip and ("vip", n, 0) not in seen:
+        if vip and ("vip", n, 0) not in seen:
             vip_p = int(world.vip_orders_left[n]) + (1 if n in own_nodes else 0)
             vip_u = int(world.vip_units_left[n]) + int(own_units[n])
             if vip_p <= 0 or vip_u < q:

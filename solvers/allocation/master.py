@@ -357,8 +357,8 @@ class Pricer:
         _scatter(ans, value, arcs, qty)
         covered = np.zeros(prob.num_orders, dtype=bool)
         covered[ans.orders[ans.exact]] = True
-        has_lines = np.diff(prob.order_line_start) > 0
-        rest = np.nonzero(~covered & has_lines)[0]
+        has_pairs = np.diff(prob.order_pair_start) > 0
+        rest = np.nonzero(~covered & has_pairs)[0]
         for o in rest.tolist():
             v, a, q = price_one_mip(prob, o, c_arc, c_pair, threads=self.threads)
             value[o] = self.constant_o[o] + v

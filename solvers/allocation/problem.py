@@ -336,8 +336,11 @@ class Problem:
         return out
 
 
-def compile_request(request: AllocationRequest) -> Problem:
-    """Turn a validated request into a :class:`Problem` (candidate pairs and arcs, costs)."""
+def compile_request(request: AllocationRequest, *, prune: bool = True) -> Problem:
+    """Turn a validated request into a :class:`Problem` (candidate pairs and arcs, costs).
+
+    ``prune=False`` keeps the candidates that can never pay off (for tests of the pruning).
+    """
     costs, rules = request.costs, request.rules
     nodes, orders = request.nodes, request.orders
     n_nodes, n_orders = len(nodes), len(orders)
@@ -473,7 +476,7 @@ def compile_request(request: AllocationRequest) -> Problem:
             (ub > 0)
             & (block[:, l_order].T == OK)
             & ~l_restricted[:, None]
-            & (unit_cost < l_pen[:, None])
+            & ((unit_cost < l_pen[:, None]) | (not prune))
         )
         saving = np.where(ok, ub * (l_pen[:, None] - unit_cost), 0)
         starts = np.asarray(order_line_start[:-1], dtype=np.int64)
@@ -485,7 +488,7 @@ def compile_request(request: AllocationRequest) -> Problem:
             pair_any[nonempty] = np.logical_or.reduceat(ok, idx, axis=0)
             pair_save[nonempty] = np.add.reduceat(saving, idx, axis=0)
         fixed_on = ship + late_cost.T  # O x N
-        keep = pair_any & (pair_save > fixed_on)
+        keep = pair_any & ((pair_save > fixed_on) | (not prune))
         pruned = int(np.sum(pair_any & ~keep))
         ok &= keep[l_order, :]
         p_o, p_n = np.nonzero(keep)  # sorted by order, then node

@@ -1,0 +1,93 @@
+"""Small named allocation requests and a brute-force optimum to check solvers against."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pytest
+
+from scenarios.geo import Location
+from scenarios.model import NodeKind, OrderLine, Tier
+from solvers.allocation import (
+    AllocationCosts,
+    AllocationNode,
+    AllocationOrder,
+    AllocationRequest,
+    AllocationRules,
+)
+from solvers.allocation.problem import Problem
+
+
+def node(node_id: str, lat: float, lon: float, **kw: Any) -> AllocationNode:
+    """A node at (lat, lon)."""
+    return AllocationNode(id=node_id, location=Location(lat=lat, lon=lon), **kw)
+
+
+def order(
+    order_id: str, lat: float, lon: float, lines: dict[str, int], **kw: Any
+) -> AllocationOrder:
+    """An order at (lat, lon) with {sku: quantity} lines."""
+    return AllocationOrder(
+        id=order_id,
+        location=Location(lat=lat, lon=lon),
+        lines=[OrderLine(sku=s, quantity=q) for s, q in lines.items()],
+        **kw,
+    )
+
+
+SIMPLE_COSTS = AllocationCosts(
+    per_shipment=10.0, per_unit=1.0, per_unit_distance=0.01, distance_unit="km", unfilled_unit=50.0
+)
+
+
+@pytest.fixture
+def two_dcs() -> AllocationRequest:
+    """Two DCs 100 km apart; one order next to each; the far DC alone holds SKU c."""
+    return AllocationRequest(
+        nodes=[
+            node("north", 52.0, 13.0, inventory={"a": 5, "b": 5}),
+            node("south", 51.1, 13.0, inventory={"a": 5, "c": 2}),
+        ],
+        orders=[
+            order("o1", 52.0, 13.0, {"a": 1, "b": 1}),
+            order("o2", 51.1, 13.0, {"a": 2, "c": 1}),
+            order("o3", 52.0, 13.0, {"b": 1, "c": 1}),
+        ],
+        costs=SIMPLE_COSTS,
+    )
+
+
+@pytest.fixture
+def scarce() -> AllocationRequest:
+    """One unit in the near store, a far DC that arrives late: the VIP gets the near unit."""
+    return AllocationRequest(
+        nodes=[
+            node("store", 52.0, 13.0, kind=NodeKind.STORE, inventory={"a": 1}),
+            node("dc", 50.0, 13.0, inventory={"a": 10}),
+        ],
+        orders=[
+            order("std", 52.0, 13.0, {"a": 1}, promise_by_s=3600),
+            order("vip", 52.0, 13.0, {"a": 1}, tier=Tier.VIP, promise_by_s=3600),
+        ],
+        costs=SIMPLE_COSTS.model_copy(update={"late_shipment": 5.0}),
+        rules=AllocationRules(promise="penalise"),
+    )
+
+
+def brute_force(prob: Problem) -> tuple[int, np.ndarray]:
+    """Exact optimum by enumerating every arc quantity (tiny problems only)."""
+    ranges = [range(int(u) + 1) for u in prob.arc_ub]
+    assert np.prod([len(r) for r in ranges], dtype=float) <= 200_000, "too big to enumerate"
+    best = None
+    best_x = np.zeros(prob.num_arcs, dtype=np.int64)
+    for combo in itertools.product(*ranges):
+        x = np.asarray(combo, dtype=np.int64)
+        if prob.violations(x):
+            continue
+        total = prob.evaluate(x).total
+        if best is None or total < best:
+            best, best_x = total, x
+    assert best is not None
+    return best, best_x

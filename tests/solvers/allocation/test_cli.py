@@ -1,0 +1,53 @@
+"""The allocate and allocate-literature commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from dispatchlab.cli import app
+from solvers.allocation import AllocationRequest, AllocationResult
+
+runner = CliRunner()
+
+
+def test_allocate_writes_a_result(tmp_path: Path, two_dcs: AllocationRequest) -> None:
+    req = tmp_path / "req.json"
+    req.write_text(two_dcs.model_dump_json())
+    out = tmp_path / "res.json"
+    result = runner.invoke(app, ["allocate", str(req), "--time-limit", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    parsed = AllocationResult.model_validate_json(out.read_text())
+    assert parsed.status.value == "optimal" and parsed.assignments
+    assert "total cost" in result.output
+
+
+def test_allocate_online_and_baseline_to_stdout(tmp_path: Path, two_dcs: AllocationRequest) -> None:
+    req = tmp_path / "req.json"
+    req.write_text(two_dcs.model_dump_json())
+    for extra in (["--mode", "online"], ["--baseline", "nearest"]):
+        result = runner.invoke(app, ["allocate", str(req), "--out", "-", *extra])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["assignments"]
+
+
+def test_bad_input_exits_2_naming_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"orders": [{"id": "o", "location": {"lat": 1, "lon": 2}, "lines": []}]}')
+    result = runner.invoke(app, ["allocate", str(bad)])
+    assert result.exit_code == 2
+    assert "orders.0.lines" in result.output
+    result = runner.invoke(app, ["allocate", str(bad), "--mode", "fast"])
+    assert result.exit_code == 2 and "--mode" in result.output
+    result = runner.invoke(app, ["allocate", str(tmp_path / "missing.json")])
+    assert result.exit_code == 2 and "file not found" in result.output
+
+
+def test_literature_command_writes_a_request(tmp_path: Path) -> None:
+    out = tmp_path / "lit.json"
+    result = runner.invoke(app, ["allocate-literature", str(out), "--orders", "20", "--nodes", "3"])
+    assert result.exit_code == 0, result.output
+    req = AllocationRequest.model_validate_json(out.read_text())
+    assert len(req.orders) == 20 and len(req.nodes) == 3

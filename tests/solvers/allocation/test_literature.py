@@ -1,0 +1,33 @@
+"""The Jasin & Sinha (2015) / Ma (2023) style generator."""
+
+from __future__ import annotations
+
+import pytest
+
+from solvers.allocation import AllocationCosts, generate_literature
+
+
+def test_same_seed_same_request_and_the_setting_holds() -> None:
+    a = generate_literature(seed=5, num_orders=50, num_nodes=6, max_items=6)
+    b = generate_literature(seed=5, num_orders=50, num_nodes=6, max_items=6)
+    assert a == b
+    assert a != generate_literature(seed=6, num_orders=50, num_nodes=6, max_items=6)
+    assert len(a.nodes) == 6 and len(a.orders) == 50
+    assert all(1 <= len(o.lines) <= 6 for o in a.orders)
+    assert all(line.quantity == 1 for o in a.orders for line in o.lines)
+    assert a.costs == AllocationCosts()  # 8.759 per shipment + 0.423 + 0.000541 x miles
+    assert a.costs.distance_unit == "mile" and a.costs.unfilled_unit is None
+
+
+def test_carry_probability_shapes_the_assortment() -> None:
+    none = generate_literature(seed=1, num_orders=10, carry_prob=0.0)
+    assert all(not n.inventory for n in none.nodes)
+    every = generate_literature(seed=1, num_orders=10, num_skus=30, carry_prob=1.0)
+    assert all(len(n.inventory) == 30 for n in every.nodes)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        generate_literature(seed=0, num_nodes=0)
+    with pytest.raises(ValueError):
+        generate_literature(seed=0, carry_prob=1.5)

@@ -1,0 +1,99 @@
+"""Compiling a request: rules remove candidates, costs become exact micro-units."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scenarios.geo import TimeWindow
+from scenarios.model import NodeKind
+from solvers.allocation import AllocationCosts, AllocationRequest, AllocationRules
+from solvers.allocation.problem import MICRO, Problem, compile_request, to_micro
+
+from .conftest import SIMPLE_COSTS, brute_force, node, order
+
+
+def _arcs(prob: Problem, order_id: str) -> set[tuple[str, str]]:
+    o = prob.order_ids.index(order_id)
+    out = set()
+    for p in prob.order_pairs(o):
+        for a in prob.pair_arcs(p):
+            out.add((prob.node_ids[int(prob.pair_node[p])], prob.sku_ids[int(prob.arc_sku[a])]))
+    return out
+
+
+def test_literature_prices_become_exact_micro_units() -> None:
+    req = AllocationRequest(
+        nodes=[node("fc", 40.0, -75.0, inventory={"a": 3})],
+        orders=[order("o", 40.0, -74.0, {"a": 2})],
+    )
+    prob = compile_request(req)
+    assert prob.pair_ship.tolist() == [8_759_000]
+    assert prob.per_unit == 423_000
+    miles = prob.dist_km[0, 0] / 1.609344
+    assert prob.dist_cost[0, 0] == round(0.000541 * miles * MICRO)
+    ev = prob.evaluate(np.array([2]))
+    assert ev.total == 8_759_000 + 2 * 423_000 + 2 * int(prob.dist_cost[0, 0])
+    assert to_micro(8.759) == 8_759_000
+
+
+def test_rules_remove_candidates() -> None:
+    req = AllocationRequest(
+        nodes=[
+            node("open", 52.0, 13.0, inventory={"a": 5, "b": 5, "x": 5}),
+            node("sanctioned", 52.0, 13.1, inventory={"a": 5}),
+            node(
+                "closed",
+                52.0,
+                13.2,
+                inventory={"a": 5},
+                opening_hours=[TimeWindow(start_s=0, end_s=10)],
+            ),
+            node("slow", 52.0, 13.3, inventory={"a": 5}, lead_time_s=90_000),
+            node("store", 52.0, 13.4, kind=NodeKind.STORE, inventory={"a": 3}),
+        ],
+        orders=[order("o", 52.0, 13.0, {"a": 1, "x": 1}, region="r1", promise_by_s=86_400)],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(
+            excluded_nodes={"r1": ["sanctioned"]},
+            restricted_skus={"x": ["r1"]},
+            promise="forbid",
+            now_s=100,
+            store_floor_units=3,
+        ),
+    )
+    prob = compile_request(req)
+    assert _arcs(prob, "o") == {("open", "a")}
+    assert prob.line_restricted.tolist() == [False, True]
+
+
+def test_safety_stock_is_held_back() -> None:
+    req = AllocationRequest(
+        nodes=[node("n", 1.0, 1.0, inventory={"a": 5, "b": 2}, safety_stock={"a": 4, "b": 2})],
+        orders=[order("o", 1.0, 1.0, {"a": 3, "b": 1})],
+        costs=SIMPLE_COSTS,
+    )
+    prob = compile_request(req)
+    assert prob.avail[0].tolist() == [1, 0]
+    assert prob.arc_ub.tolist() == [1]
+
+
+def test_pruning_is_exact_on_a_small_case(two_dcs: AllocationRequest) -> None:
+    # a penalty below one parcel's cost makes small parcels pointless: they get pruned
+    for penalty in (9.0, 12.0, 50.0):
+        costs = SIMPLE_COSTS.model_copy(update={"unfilled_unit": penalty})
+        req = two_dcs.model_copy(update={"costs": costs})
+        pruned, full = compile_request(req), compile_request(req, prune=False)
+        if penalty == 9.0:
+            assert pruned.pruned_pairs > 0 and pruned.num_pairs < full.num_pairs
+        assert brute_force(pruned)[0] == brute_force(full)[0]
+
+
+def test_auto_unfilled_penalty_is_twice_the_farthest_shipment() -> None:
+    req = AllocationRequest(
+        nodes=[node("near", 40.0, -75.0, inventory={"a": 1}), node("far", 30.0, -90.0)],
+        orders=[order("o", 40.0, -75.0, {"a": 1})],
+        costs=AllocationCosts(),
+    )
+    prob = compile_request(req)
+    far_cost = 8_759_000 + 423_000 + int(prob.dist_cost[1, 0])
+    assert prob.line_pen.tolist() == [2 * far_cost]

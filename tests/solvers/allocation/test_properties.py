@@ -1,0 +1,158 @@
+"""Invariants on random small requests (hypothesis): stock, compliance, conservation of
+units, and the online answer equal to the batch answer on single orders."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scenarios.model import NodeKind, Tier
+from solvers.allocation import (
+    AllocationCosts,
+    AllocationParams,
+    AllocationRequest,
+    AllocationRules,
+    allocate,
+)
+from solvers.allocation.dp import build_blocks, solve_blocks
+from solvers.allocation.heuristics import real_costs
+from solvers.allocation.problem import compile_request
+
+from .conftest import brute_force, node, order
+
+SKUS = ["a", "b", "c"]
+REGIONS = ["r1", "r2"]
+
+
+@st.composite
+def requests(draw: st.DrawFn, max_orders: int = 4) -> AllocationRequest:
+    n_nodes = draw(st.integers(1, 3))
+    nodes = []
+    for i in range(n_nodes):
+        inventory = {s: draw(st.integers(0, 4)) for s in SKUS if draw(st.booleans())}
+        nodes.append(
+            node(
+                f"n{i}",
+                50.0 + draw(st.floats(0, 2)),
+                10.0 + draw(st.floats(0, 2)),
+                kind=draw(st.sampled_from(list(NodeKind))),
+                inventory=inventory,
+                safety_stock=draw(st.integers(0, 2)),
+                capacity_units=draw(st.none() | st.integers(0, 6)),
+                capacity_orders=draw(st.none() | st.integers(0, 3)),
+                handling_cost_per_unit=draw(st.floats(0, 2)),
+            )
+        )
+    n_orders = draw(st.integers(1, max_orders))
+    orders = []
+    for j in range(n_orders):
+        skus = draw(st.lists(st.sampled_from(SKUS), min_size=1, max_size=3, unique=True))
+        orders.append(
+            order(
+                f"o{j}",
+                50.0 + draw(st.floats(0, 2)),
+                10.0 + draw(st.floats(0, 2)),
+                {s: draw(st.integers(1, 3)) for s in skus},
+                region=draw(st.sampled_from(REGIONS)),
+                tier=draw(st.sampled_from(list(Tier))),
+                promise_by_s=draw(st.none() | st.integers(0, 20_000)),
+            )
+        )
+    excluded = {"r1": [nodes[0].id]} if draw(st.booleans()) else {}
+    restricted = {"b": ["r2"]} if draw(st.booleans()) else {}
+    rules = AllocationRules(
+        excluded_nodes=excluded,
+        restricted_skus=restricted,
+        max_nodes_per_order=draw(st.none() | st.integers(1, 2)),
+        store_floor_units=draw(st.integers(0, 2)),
+        vip_capacity_share=draw(st.sampled_from([1.0, 0.5])),
+        promise=draw(st.sampled_from(["forbid", "penalise"])),
+    )
+    costs = AllocationCosts(
+        per_shipment=draw(st.floats(0, 20)),
+        per_unit=draw(st.floats(0, 2)),
+        per_unit_distance=draw(st.floats(0, 0.1)),
+        distance_unit="km",
+        unfilled_unit=draw(st.none() | st.floats(1, 60)),
+        split_penalty=draw(st.floats(0, 5)),
+        late_shipment=draw(st.floats(0, 5)),
+        late_per_hour=draw(st.floats(0, 1)),
+    )
+    return AllocationRequest(nodes=nodes, orders=orders, costs=costs, rules=rules)
+
+
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(requests())
+def test_allocation_respects_stock_rules_and_conserves_units(req: AllocationRequest) -> None:
+    result = allocate(req, AllocationParams(time_limit_s=10))
+    by_node = {n.id: n for n in req.nodes}
+    by_order = {o.id: o for o in req.orders}
+    floor = req.rules.store_floor_units
+    shipped: dict[tuple[str, str], int] = {}
+    for a in result.assignments:
+        n, o = by_node[a.node_id], by_order[a.order_id]
+        shipped[(a.node_id, a.sku)] = shipped.get((a.node_id, a.sku), 0) + a.quantity
+        assert o.region is None or a.node_id not in req.rules.excluded_nodes.get(o.region, [])
+        assert o.region not in req.rules.restricted_skus.get(a.sku, [])
+        assert n.capacity_units is None or a.quantity <= n.capacity_units
+    for (node_id, sku), units in shipped.items():
+        n = by_node[node_id]
+        keep = n.safety_stock_for(sku)
+        if n.kind != NodeKind.DC:
+            keep = max(keep, floor)
+        assert units <= n.inventory.get(sku, 0) - keep
+    for n in req.nodes:
+        if n.capacity_units is not None:
+            assert sum(u for (nid, _), u in shipped.items() if nid == n.id) <= n.capacity_units
+    for o in req.orders:
+        ordered: dict[str, int] = {}
+        for line in o.lines:
+            ordered[line.sku] = ordered.get(line.sku, 0) + line.quantity
+        got = dict.fromkeys(ordered, 0)
+        for a in result.assignments:
+            if a.order_id == o.id:
+                got[a.sku] += a.quantity
+        for u in result.unfilled:
+            if u.order_id == o.id:
+                got[u.sku] += u.quantity
+        assert got == ordered
+        nodes_used = {a.node_id for a in result.assignments if a.order_id == o.id}
+        cap = req.rules.max_nodes_per_order
+        assert cap is None or len(nodes_used) <= cap
+    assert result.bound is None or result.bound <= result.cost.total + 1e-6
+
+
+@FAST
+@given(requests(max_orders=1))
+def test_online_matches_batch_on_single_orders(req: AllocationRequest) -> None:
+    exact = AllocationParams(mip_rel_gap=0.0, time_limit_s=10)
+    online = allocate(req, exact.model_copy(update={"mode": "online"}))
+    batch = allocate(req, exact)
+    assert online.cost.total_micros == batch.cost.total_micros
+    prob = compile_request(req)
+    if np.prod([int(u) + 1 for u in prob.arc_ub], dtype=float) <= 5_000:
+        assert online.cost.total_micros == brute_force(prob)[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(requests(max_orders=3))
+def test_dp_is_exact_where_it_claims_to_be(req: AllocationRequest) -> None:
+    """The per-order DP (stock and capacity per order, no coupling) matches enumeration."""
+    prob = compile_request(req)
+    c_arc, c_pair, split = real_costs(prob)
+    ans = solve_blocks(
+        prob, build_blocks(prob, np.arange(prob.num_orders)), c_arc, c_pair, split=split
+    )
+    for k, o in enumerate(ans.orders.tolist()):
+        if not ans.exact[k]:
+            continue
+        sub, _, _ = prob.subset(np.array([o]))
+        none = np.full(prob.num_nodes, -1, dtype=np.int64)
+        sub.cap_units = sub.cap_orders = sub.vip_cap_units = sub.vip_cap_orders = none
+        sub.avail = np.full_like(sub.avail, 10**6)
+        best, _ = brute_force(sub)
+        assert abs((ans.value[k] + sub.constant / 1e6) - best / 1e6) < 1e-6

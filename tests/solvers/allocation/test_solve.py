@@ -1,0 +1,232 @@
+"""allocate(): optimal on small cases (checked by enumeration), the same answer through every
+path (batch decomposition, online, compact HiGHS model, Pyomo reference), rules honoured."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scenarios.geo import TimeWindow
+from scenarios.model import Tier
+from scenarios.plan import AllocationLine
+from solvers.allocation import (
+    AllocationParams,
+    AllocationRequest,
+    AllocationRules,
+    AllocationStatus,
+    ReasonKind,
+    UnfilledReason,
+    allocate,
+    generate_literature,
+)
+from solvers.allocation.highs_model import AllocationModel
+from solvers.allocation.problem import MICRO, compile_request
+
+from .conftest import SIMPLE_COSTS, brute_force, node, order
+
+EXACT = AllocationParams(mip_rel_gap=0.0, time_limit_s=30)
+
+
+def test_two_dcs_matches_enumeration(two_dcs: AllocationRequest) -> None:
+    best, _ = brute_force(compile_request(two_dcs))
+    for params in (EXACT, EXACT.model_copy(update={"mode": "online"})):
+        result = allocate(two_dcs, params)
+        assert result.cost.total_micros == best
+        assert result.status == AllocationStatus.OPTIMAL
+        assert result.gap == pytest.approx(0.0, abs=1e-9)
+
+
+def test_every_path_agrees_on_a_literature_instance() -> None:
+    req = generate_literature(seed=4, num_orders=25, num_nodes=4, num_skus=12, max_items=4)
+    batch = allocate(req, EXACT)
+    online = allocate(req, EXACT.model_copy(update={"mode": "online"}))
+    pyomo = allocate(req, EXACT.model_copy(update={"backend": "pyomo"}))
+    assert batch.status == online.status == pyomo.status == AllocationStatus.OPTIMAL
+    assert batch.cost.total_micros == online.cost.total_micros == pyomo.cost.total_micros
+    # the compact HiGHS model built from arrays states the same problem as the Pyomo model
+    prob = compile_request(req)
+    model = AllocationModel(prob, np.arange(prob.num_pairs), integer=True)
+    model.set_options(mip_rel_gap=0.0)
+    model.run(30)
+    assert round(model.objective() * MICRO) == pyomo.cost.total_micros
+    assert batch.bound is not None and batch.bound <= batch.cost.total + 1e-6
+
+
+def test_batch_beats_the_baselines_and_they_are_feasible() -> None:
+    req = generate_literature(seed=1, num_orders=60, num_nodes=5, num_skus=20, max_items=5)
+    best = allocate(req, AllocationParams(mip_rel_gap=1e-3, time_limit_s=20))
+    prob = compile_request(req)
+    for name in ("nearest", "rule_chain", "myopic"):
+        base = allocate(req, AllocationParams(baseline=name))
+        assert base.method == name
+        assert base.cost.total >= best.cost.total - 1e-6
+        x = _x_of(prob, base.assignments)
+        assert prob.violations(x) == []
+        assert prob.evaluate(x).total == base.cost.total_micros
+
+
+def _x_of(prob, assignments) -> np.ndarray:  # type: ignore[no-untyped-def]
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    index = {}
+    for a in range(prob.num_arcs):
+        o = int(prob.pair_order[prob.arc_pair[a]])
+        index[
+            (
+                prob.order_ids[o],
+                prob.sku_ids[int(prob.arc_sku[a])],
+                prob.node_ids[int(prob.arc_node[a])],
+            )
+        ] = a
+    for a in assignments:
+        x[index[(a.order_id, a.sku, a.node_id)]] += a.quantity
+    return x
+
+
+def test_vip_gets_the_scarce_unit_but_the_vip_share_caps_it(scarce: AllocationRequest) -> None:
+    result = allocate(scarce, EXACT)
+    where = {a.order_id: a.node_id for a in result.assignments}
+    assert where == {"vip": "store", "std": "dc"}
+    # the store may give VIP orders none of its one parcel: the VIP ships from the DC
+    capped = scarce.model_copy(
+        update={
+            "nodes": [scarce.nodes[0].model_copy(update={"capacity_orders": 1}), scarce.nodes[1]],
+            "rules": AllocationRules(vip_capacity_share=0.5),
+        }
+    )
+    result = allocate(capped, EXACT)
+    where = {a.order_id: a.node_id for a in result.assignments}
+    assert where == {"vip": "dc", "std": "store"}
+    vip = next(e for e in result.explanations if e.order_id == "vip")
+    assert any(r.kind == ReasonKind.VIP_SHARE for r in vip.reasons)
+    assert any(sp.resource == "vip_orders" for sp in result.shadow_prices)
+
+
+def test_max_nodes_split_penalty_and_capacity(two_dcs: AllocationRequest) -> None:
+    free = allocate(two_dcs, EXACT)
+    assert any(len(e.nodes) == 2 for e in free.explanations)
+    one = allocate(
+        two_dcs.model_copy(update={"rules": AllocationRules(max_nodes_per_order=1)}), EXACT
+    )
+    assert all(len(e.nodes) <= 1 for e in one.explanations)
+    assert one.cost.total >= free.cost.total
+    costly = two_dcs.model_copy(
+        update={"costs": SIMPLE_COSTS.model_copy(update={"split_penalty": 7.0})}
+    )
+    split = allocate(costly, EXACT)
+    assert split.cost.split == pytest.approx(
+        7.0 * sum(max(len(e.nodes) - 1, 0) for e in split.explanations)
+    )
+    tight = two_dcs.model_copy(
+        update={
+            "nodes": [two_dcs.nodes[0].model_copy(update={"capacity_units": 1}), two_dcs.nodes[1]]
+        }
+    )
+    result = allocate(tight, EXACT)
+    assert sum(a.quantity for a in result.assignments if a.node_id == "north") <= 1
+
+
+def test_promise_penalise_or_forbid() -> None:
+    nodes = [node("far", 50.0, 13.0, inventory={"a": 5}, lead_time_s=3600)]
+    orders = [order("o", 52.0, 13.0, {"a": 1}, promise_by_s=3600)]
+    costs = SIMPLE_COSTS.model_copy(update={"late_shipment": 2.0, "late_per_hour": 1.0})
+    pen = allocate(AllocationRequest(nodes=nodes, orders=orders, costs=costs), EXACT)
+    assert pen.kpis.late_shipments == 1 and pen.cost.lateness > 2.0
+    forbid = AllocationRequest(
+        nodes=nodes, orders=orders, costs=costs, rules=AllocationRules(promise="forbid")
+    )
+    result = allocate(forbid, EXACT)
+    assert result.assignments == []
+    assert result.unfilled[0].reason == UnfilledReason.PROMISE
+
+
+def test_closed_node_and_restricted_sku_are_explained() -> None:
+    req = AllocationRequest(
+        nodes=[
+            node(
+                "near",
+                52.0,
+                13.0,
+                inventory={"a": 5, "b": 5},
+                opening_hours=[TimeWindow(start_s=0, end_s=50)],
+            ),
+            node("far", 51.0, 13.0, inventory={"a": 5, "b": 5}),
+        ],
+        orders=[order("o", 52.0, 13.0, {"a": 1, "b": 1}, region="eu")],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(now_s=100, restricted_skus={"b": ["eu"]}),
+    )
+    result = allocate(req, EXACT)
+    assert [(a.node_id, a.sku) for a in result.assignments] == [("far", "a")]
+    assert result.unfilled[0].reason == UnfilledReason.RESTRICTED_SKU
+    rules = {r.rule for r in result.explanations[0].reasons}
+    assert {"opening_hours", "restricted_skus"} <= rules
+
+
+def test_allow_unfilled_false_gives_an_infeasible_diagnosis(two_dcs: AllocationRequest) -> None:
+    short = two_dcs.model_copy(
+        update={
+            "orders": [*two_dcs.orders, order("o4", 52.0, 13.0, {"c": 5})],
+            "rules": AllocationRules(allow_unfilled=False),
+        }
+    )
+    result = allocate(short, EXACT)
+    assert result.status == AllocationStatus.INFEASIBLE
+    assert result.diagnosis and "c" in result.diagnosis[0]
+    ok = allocate(
+        two_dcs.model_copy(update={"rules": AllocationRules(allow_unfilled=False)}), EXACT
+    )
+    assert ok.status == AllocationStatus.OPTIMAL and not ok.unfilled
+
+
+def test_explanations_alternatives_and_lines(two_dcs: AllocationRequest) -> None:
+    result = allocate(two_dcs, EXACT)
+    assert [e.order_id for e in result.explanations] == ["o1", "o2", "o3"]
+    for e in result.explanations:
+        assert e.summary
+        if e.best_alternative is not None:
+            assert e.best_alternative.extra_cost >= -1e-6
+    assert sum(e.cost for e in result.explanations) == pytest.approx(result.cost.total)
+    lines = result.to_lines()
+    assert all(isinstance(line, AllocationLine) for line in lines)
+    assert sum(line.quantity for line in lines) + sum(u.quantity for u in result.unfilled) == 7
+
+
+def test_shadow_prices_price_scarce_stock() -> None:
+    req = AllocationRequest(
+        nodes=[
+            node("near", 52.0, 13.0, inventory={"a": 1}),
+            node("far", 48.0, 13.0, inventory={"a": 9}),
+        ],
+        orders=[order(f"o{i}", 52.0, 13.0, {"a": 1}) for i in range(3)],
+        costs=SIMPLE_COSTS,
+    )
+    result = allocate(req, EXACT)
+    near = [sp for sp in result.shadow_prices if sp.node_id == "near" and sp.sku == "a"]
+    far_cost = 1.0 + 0.01 * 444.8
+    assert near and near[0].value_per_unit == pytest.approx(far_cost - 1.0, rel=0.02)
+    assert near[0].used == near[0].available == 1
+
+
+def test_empty_request_and_no_candidates() -> None:
+    assert allocate(AllocationRequest()).cost.total == 0.0
+    req = AllocationRequest(
+        nodes=[node("n", 1.0, 1.0)], orders=[order("o", 1.0, 1.0, {"a": 2})], costs=SIMPLE_COSTS
+    )
+    for mode in ("batch", "online"):
+        result = allocate(req, AllocationParams(mode=mode))
+        assert result.unfilled[0].reason == UnfilledReason.NO_STOCK
+        assert result.cost.unfilled == pytest.approx(100.0)
+
+
+def test_same_seed_same_answer() -> None:
+    req = generate_literature(seed=7, num_orders=40, num_nodes=4, num_skus=15, max_items=5)
+    a = allocate(req, AllocationParams(seed=3, time_limit_s=20))
+    b = allocate(req, AllocationParams(seed=3, time_limit_s=20))
+    assert a.assignments == b.assignments and a.cost == b.cost
+
+
+def test_vip_tier_in_kpis(scarce: AllocationRequest) -> None:
+    result = allocate(scarce, EXACT)
+    assert result.kpis.vip_orders == 1 and result.kpis.vip_on_time_share == 1.0
+    assert result.kpis.late_shipments == 1  # the standard order waits for the DC
+    assert any(o.tier == Tier.VIP for o in scarce.orders)
