@@ -284,7 +284,7 @@ def run_ours(scenario: Scenario, args: argparse.Namespace) -> tuple[Row, float]:
             bks_vehicles=None,
             overhead_s=wall_json - stats.engine_s,
             unassigned=len(plan.unassigned),
-            note=stats.fallback or "",
+            note=stats.fallback or stats.detail,
         ),
         wall,
     )

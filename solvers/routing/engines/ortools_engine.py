@@ -57,7 +57,8 @@ class ORToolsEngine:
                 owner_nodes.setdefault(v, []).append(p.tasks[ti].node)
         all_owned = [n for nodes in owner_nodes.values() for n in nodes]
         for vi, veh in enumerate(p.vehicles):
-            key = (veh.unit_distance_cost, vi if disrupt else -1)
+            # vehicles that carried nothing in the initial plan share one matrix
+            key = (veh.unit_distance_cost, vi if disrupt and vi in owner_nodes else -1)
             if key not in cost_cb:
                 mat = dist * veh.unit_distance_cost
                 if disrupt:

@@ -72,7 +72,7 @@ class PyVRPEngine:
         deadline = t0 + settings.time_limit_s - (0.02 if settings.num_workers == 1 else 0.05)
         workers = max(1, settings.num_workers)
         seeds = [settings.seed + k for k in range(workers)]
-        results: list[tuple[bool, int, pyvrp.Solution]] = []
+        results: list[tuple[bool, int, pyvrp.Solution, int]] = []
         if workers == 1:
             results.append(
                 _run(data, deadline, settings.max_iterations, seeds[0], init, max_penalty)
@@ -80,7 +80,7 @@ class PyVRPEngine:
         else:
             ctx = mp.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx) as pool:
-                futures: list[Future[tuple[bool, int, pyvrp.Solution]]] = [
+                futures: list[Future[tuple[bool, int, pyvrp.Solution, int]]] = [
                     pool.submit(_run, data, deadline, settings.max_iterations, s, init, max_penalty)
                     for s in seeds[1:]
                 ]
@@ -90,13 +90,14 @@ class PyVRPEngine:
                 results.extend(f.result() for f in futures)
         # Feasible first, then cheapest; ties go to the lowest seed (deterministic).
         best = min(range(len(results)), key=lambda k: (not results[k][0], results[k][1], k))
-        feasible, cost, sol = results[best]
+        feasible, cost, sol, _ = results[best]
+        iters = ", ".join(str(r[3]) for r in results)
         routes = decode(sol)
         return EngineResult(
             routes=routes,
             objective=cost,
             feasible=feasible,
-            detail=f"{workers} search(es), best seed {seeds[best]}",
+            detail=f"{workers} search(es), best seed {seeds[best]}, iterations {iters}",
         )
 
 
@@ -107,7 +108,7 @@ def _run(
     seed: int,
     init: pyvrp.Solution | None,
     max_penalty: float | None = None,
-) -> tuple[bool, int, pyvrp.Solution]:
+) -> tuple[bool, int, pyvrp.Solution, int]:
     """One PyVRP search; returns (feasible, cost, solution)."""
     from pyvrp.stop import MaxIterations, MultipleCriteria
 
@@ -120,7 +121,8 @@ def _run(
         warnings.simplefilter("ignore")
         res = _solve(data, stop, seed, init, max_penalty)
     sol = res.best
-    return sol.is_feasible(), int(res.cost()) if sol.is_feasible() else 2**62, sol
+    cost = int(res.cost()) if sol.is_feasible() else 2**62
+    return sol.is_feasible(), cost, sol, res.num_iterations
 
 
 class Deadline:
