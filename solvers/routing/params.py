@@ -28,7 +28,9 @@ class RoutingParams(BaseModel):
     time_limit_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 10.0
     seed: int = 0
     num_workers: Annotated[int, Field(ge=1, le=64)] = Field(
-        default=1, description="independent PyVRP searches run in parallel; the best is kept"
+        default=1,
+        description="at most this many independent PyVRP searches in parallel (the best is "
+        "kept); fewer when the machine's cores are busy",
     )
     max_iterations: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="also stop PyVRP after this many iterations (reproducible)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -71,6 +72,10 @@ class PyVRPEngine:
         # initial local search counts too; a small margin for collecting the results.
         deadline = t0 + settings.time_limit_s - (0.02 if settings.num_workers == 1 else 0.05)
         workers = max(1, settings.num_workers)
+        if workers > 1:
+            # Parallel searches only pay off on idle cores: on a busy machine two searches
+            # each get a fraction of a core and the best of two is worse than one full search.
+            workers = max(1, min(workers, int(free_cores() + 0.3)))
         seeds = [settings.seed + k for k in range(workers)]
         results: list[tuple[bool, int, pyvrp.Solution, int]] = []
         if workers == 1:
@@ -123,6 +128,27 @@ def _run(
     sol = res.best
     cost = int(res.cost()) if sol.is_feasible() else 2**62
     return sol.is_feasible(), cost, sol, res.num_iterations
+
+
+def free_cores(sample_s: float = 0.05) -> float:
+    """Idle CPU cores over a short sample (from /proc/stat; all cores if unavailable)."""
+    total = os.cpu_count() or 1
+
+    def read() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as fh:
+                fields = [int(x) for x in fh.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return idle, sum(fields[:8])
+
+    a = read()
+    time.sleep(sample_s)
+    b = read()
+    if a is None or b is None or b[1] <= a[1]:
+        return float(total)
+    return total * (b[0] - a[0]) / (b[1] - a[1])
 
 
 class Deadline:
