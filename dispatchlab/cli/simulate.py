@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -62,8 +62,12 @@ def _check_common(replications: int, executor: str, workers: int | None) -> None
 @cli_errors
 def simulate_cmd(
     scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario file")],
-    plan_path: Annotated[
-        Path | None, typer.Option("--plan", help="plan JSON to play forward")
+    plan_paths: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--plan",
+            help="plan JSON to play forward; repeat to compare plans (the first is the baseline)",
+        ),
     ] = None,
     policy: Annotated[
         str | None,
@@ -94,10 +98,15 @@ def simulate_cmd(
 
     _check_common(replications, executor, workers)
     scenario = load_scenario(scenario_path, fmt)
-    plan = read_json(Plan, plan_path) if plan_path is not None else None
+    paths = plan_paths or []
+    plans = [read_json(Plan, p) for p in paths]
+    plan = plans[0] if plans else None
     spec = policy if policy is not None else ("plan" if plan is not None else "insertion")
     make_policy(spec)
     ex = make_executor(executor, workers=workers, address=address)
+    if len(plans) > 1:
+        _compare(scenario, paths, plans, spec, replications, seed, ex, out, quiet)
+        return
     t0 = time.perf_counter()
     with _progress(f"simulating {scenario.name} ({spec})", replications, quiet) as progress:
         kpis = evaluate(
@@ -129,7 +138,60 @@ def simulate_cmd(
     console.print(table)
     if out is not None:
         console.print(f"KPIs written to {out}")
-    _ = json
+
+
+def _compare(
+    scenario: Any,
+    paths: list[Path],
+    plans: list[Any],
+    spec: str,
+    replications: int,
+    seed: int,
+    executor: Any,
+    out: Path | None,
+    quiet: bool,
+) -> None:
+    """Several --plan files: paired comparison and a risk-adjusted recommendation."""
+    from simulation.evaluate import compare
+
+    names: list[str] = []
+    for p in paths:
+        name, k = p.stem, 2
+        while name in names:
+            name, k = f"{p.stem}-{k}", k + 1
+        names.append(name)
+    total = replications * len(plans)
+    with _progress(f"comparing {len(plans)} plans ({spec})", total, quiet) as progress:
+        cmp = compare(
+            scenario,
+            dict(zip(names, plans, strict=True)),
+            policy=spec,
+            replications=replications,
+            seed=seed,
+            executor=executor,
+            progress=progress,
+        )
+    if out is not None:
+        payload = {
+            "baseline": cmp.baseline,
+            "recommended": cmp.recommended,
+            "rule": cmp.rule,
+            "reasons": cmp.reasons,
+            "risk_adjusted_cost_cents": cmp.risk_adjusted_cost,
+            "kpis": {n: json.loads(k.model_dump_json()) for n, k in cmp.kpis.items()},
+            "paired_differences": {
+                n: {
+                    m: {"mean": d.mean, "ci_low": d.low, "ci_high": d.high}
+                    for m, d in cmp.diffs[n].items()
+                }
+                for n in cmp.names
+                if n != cmp.baseline
+            },
+        }
+        out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    if not quiet:
+        console.print(cmp.markdown())
+        console.print(f"recommended: [bold]{cmp.recommended}[/]")
 
 
 @cli_errors

@@ -128,3 +128,33 @@ def test_whatif_names_the_bad_field(tmp_path: Path, city_file: Path) -> None:
         runner.invoke(app, ["whatif", str(bad_node), "--policies", "plan", "--executor", "serial"]),
         "needs a plan",
     )
+
+
+def test_simulate_compares_several_plans(tmp_path: Path, instances_dir: Path) -> None:
+    from scenarios.io import load_scenario
+    from solvers.routing import RoutingParams, solve_routes
+
+    c101 = instances_dir / "solomon" / "C101.txt"
+    good = solve_routes(load_scenario(c101), RoutingParams(engine="pyvrp", max_iterations=100))
+    bad = good.model_copy(
+        update={"routes": [r.model_copy(update={"stops": r.stops[::-1]}) for r in good.routes]}
+    )
+    write_json(bad, tmp_path / "bad.json")
+    write_json(good, tmp_path / "good.json")
+    out = tmp_path / "cmp.json"
+    args = [
+        "simulate",
+        str(c101),
+        "--plan",
+        str(tmp_path / "bad.json"),
+        "--plan",
+        str(tmp_path / "good.json"),
+    ]
+    result = runner.invoke(
+        app, [*args, "--replications", "4", "--executor", "serial", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["baseline"] == "bad" and payload["recommended"] == "good"
+    assert payload["paired_differences"]["good"]["cost_cents"]["ci_high"] < 0
+    assert "recommended: good" in result.stdout

@@ -181,3 +181,17 @@ def test_same_seed_gives_an_identical_event_log(small_city: Scenario) -> None:
     assert first.events != other.events
     kinds = {e[1] for e in first.events}
     assert {"release", "pick_start", "parcel_ready", "arrive", "deliver", "home"} <= kinds
+
+
+def test_an_executed_day_exported_as_a_plan_replays_exactly(small_city: Scenario) -> None:
+    """Self-consistency: the twin's own day (noise off) written as a Plan replays to the second."""
+    # Without the congestion profile every time is a whole second, so Plan's integers are exact.
+    quiet = StochasticParams.deterministic().model_copy(update={"use_travel_profile": False})
+    det = small_city.model_copy(update={"stochastic": quiet})
+    sim = DispatchSimulator(det, params=SimParams(record_routes=True))
+    day = simulate(det, policy="insertion", seed=3, simulator=sim)
+    plan = day.to_plan(sim)
+    assert sum(len(r.stops) for r in plan.routes) >= 2 * day.metrics["orders_delivered"]
+    replay = _replay_times(det, plan)
+    mismatches = [(p, got) for p, got in replay if got != (p.arrival_s, p.start_s, p.departure_s)]
+    assert mismatches == []
