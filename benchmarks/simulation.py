@@ -21,7 +21,7 @@ The plan is the day as executed by the twin with noise off under cheapest insert
 with ``SimulationResult.to_plan``); ``--plan`` replays another plan file instead (for example
 one from ``solve_routes`` on ``routing_scenario_from_allocation``).
 
-Writes ``benchmarks/results/simulation.md`` and ``.csv``.
+Writes ``benchmarks/results/simulation-twin.md`` and ``.csv``.
 """
 
 from __future__ import annotations
@@ -239,9 +239,9 @@ def main() -> None:
 
 
 def write(out: Path, rows: list[Row], *, plan_source: str, args: argparse.Namespace) -> None:
-    """simulation.csv and simulation.md."""
+    """simulation-twin.csv and simulation-twin.md."""
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "simulation.csv").open("w", newline="", encoding="utf-8") as fh:
+    with (out / "simulation-twin.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["measure", "value", "unit", "target", "status"])
         writer.writeheader()
         for row in rows:
@@ -262,8 +262,8 @@ def write(out: Path, rows: list[Row], *, plan_source: str, args: argparse.Namesp
         lines.append(
             f"| {r['measure']} | {r['value']:,.4g} | {r['unit']} | {r['target']} | {r['status']} |"
         )
-    (out / "simulation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {out / 'simulation.md'} and {out / 'simulation.csv'}")
+    (out / "simulation-twin.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {out / 'simulation-twin.md'} and {out / 'simulation-twin.csv'}")
 
 
 if __name__ == "__main__":
