@@ -170,7 +170,7 @@ async def _one(
         phase.fallbacks += 1
 
 
-async def run_closed_loop(
+async def run_clients(
     url: str,
     key: str,
     phase: Phase,
@@ -179,8 +179,14 @@ async def run_closed_loop(
     *,
     warmup: int,
     expect: int = 200,
+    rate_per_client: float | None = None,
 ) -> None:
-    """``phase.clients`` clients, each sending its next request when the last one answered."""
+    """``phase.clients`` concurrent clients sharing ``bodies``.
+
+    Without ``rate_per_client`` each client sends its next request as soon as the last one
+    is answered (closed loop: saturation). With it, each client sends one request every
+    ``1 / rate_per_client`` seconds on a fixed schedule (immediately if it is behind).
+    """
     limits = httpx.Limits(max_connections=phase.clients, max_keepalive_connections=phase.clients)
     headers = {"X-API-Key": key}
     async with httpx.AsyncClient(
@@ -193,8 +199,15 @@ async def run_closed_loop(
         for body in bodies:
             queue.put_nowait(body)
 
-        async def worker() -> None:
+        async def worker(k: int) -> None:
+            period = 1.0 / rate_per_client if rate_per_client else 0.0
+            next_at = time.perf_counter() + period * k / phase.clients  # staggered start
             while True:
+                if period:
+                    delay = next_at - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    next_at += period
                 try:
                     body = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -202,15 +215,18 @@ async def run_closed_loop(
                 await _one(client, phase, path, body, expect)
 
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(phase.clients)))
+        await asyncio.gather(*(worker(k) for k in range(phase.clients)))
         phase.wall_s = time.perf_counter() - start
 
 
-def allocation_bodies(n: int, *, seed: int) -> list[dict[str, Any]]:
+def allocation_bodies(n: int, *, seed: int, explain: bool) -> list[dict[str, Any]]:
     """``n`` single-order allocation requests on one generated city (one order each)."""
     from api.examples import single_order_allocations
 
-    return single_order_allocations(n, seed=seed)
+    bodies = single_order_allocations(n, seed=seed)
+    for body in bodies:
+        body["params"].update(explain=explain, shadow_prices=explain)
+    return bodies
 
 
 def route_body(instance: str, *, seed: int, time_limit_s: float) -> dict[str, Any]:
@@ -295,9 +311,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="target a running service (loopback only)")
     parser.add_argument("--key", help="oms key for --url")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn processes")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn processes")
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--alloc-requests", type=int, default=2000)
+    parser.add_argument("--alloc-requests", type=int, default=1000, help="per allocation phase")
+    parser.add_argument(
+        "--alloc-rate",
+        type=float,
+        default=2.0,
+        help="requests/s per client in the paced allocation phases",
+    )
     parser.add_argument("--route-requests", type=int, default=10)
     parser.add_argument("--route-time-limit", type=float, default=1.0)
     parser.add_argument(
@@ -322,12 +344,35 @@ def main() -> None:
     wanted = set(args.phases.split(","))
     try:
         if "allocations" in wanted:
-            phase = Phase("allocations (1 order)", args.clients, target="p99 <= 50 ms, 0 errors")
-            bodies = allocation_bodies(args.alloc_requests, seed=args.seed)
-            asyncio.run(run_closed_loop(url, key, phase, "/v1/allocations", bodies, warmup=50))
-            phase.met = phase.pct(99) <= 0.050 and phase.num_errors == 0 and not phase.fallbacks
-            phases.append(phase)
-            print(f"allocations: p99 {phase.pct(99) * 1000:.1f} ms, errors {phase.errors}")
+            for explain in (True, False):
+                for rate in (None, args.alloc_rate):
+                    load = f"paced {rate:g} req/s each" if rate else "closed loop"
+                    label = "explanations" if explain else "no explanations"
+                    phase = Phase(
+                        f"allocations, 1 order, {label}, {load}",
+                        args.clients,
+                        target="p99 <= 50 ms, 0 errors",
+                    )
+                    bodies = allocation_bodies(args.alloc_requests, seed=args.seed, explain=explain)
+                    asyncio.run(
+                        run_clients(
+                            url,
+                            key,
+                            phase,
+                            "/v1/allocations",
+                            bodies,
+                            warmup=50,
+                            rate_per_client=rate,
+                        )
+                    )
+                    phase.met = (
+                        phase.pct(99) <= 0.050 and phase.num_errors == 0 and not phase.fallbacks
+                    )
+                    phases.append(phase)
+                    print(
+                        f"{phase.name}: p99 {phase.pct(99) * 1000:.1f} ms, "
+                        f"{phase.throughput:.1f} req/s, errors {phase.errors}"
+                    )
         if "routes" in wanted:
             phase = Phase(
                 f"routes ({args.route_instance}, 100 orders, {args.route_time_limit:g} s)",
@@ -338,7 +383,7 @@ def main() -> None:
                 args.route_instance, seed=args.seed, time_limit_s=args.route_time_limit
             )
             bodies = [body] * args.route_requests
-            asyncio.run(run_closed_loop(url, key, phase, "/v1/routes", bodies, warmup=1))
+            asyncio.run(run_clients(url, key, phase, "/v1/routes", bodies, warmup=1))
             phase.met = phase.pct(50) <= 1.15 and phase.num_errors == 0 and not phase.fallbacks
             phases.append(phase)
             print(f"routes: p50 {phase.pct(50) * 1000:.1f} ms, errors {phase.errors}")
@@ -349,7 +394,9 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{os.cpu_count()} cores; client and server on the same machine (loopback)",
         "server": f"dispatchlab serve --workers {args.workers}, SQLite, default settings",
-        "clients": "closed loop: each client sends its next request when the last answered",
+        "clients": "closed loop = each client sends its next request when the last one is "
+        f"answered (saturation); paced = each client sends {args.alloc_rate:g} requests/s on a "
+        "fixed schedule",
     }
     write_results(phases, args.out_prefix, meta)
     print(f"wrote {RESULTS / args.out_prefix}.md")
