@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from solvers.allocation.heuristics import real_costs, sequential
+from solvers.allocation.heuristics import polish, real_costs, sequential
 from solvers.allocation.highs_model import Duals
 from solvers.allocation.master import Master, Pricer
 from solvers.allocation.params import AllocationParams
@@ -91,7 +91,7 @@ def solve_batch(
     """Best allocation of every order jointly, with a certified lower bound."""
     deadline = start + params.time_limit_s
     notes: list[str] = []
-    x_best = sequential(prob, real_costs(prob)) if x_start is None else x_start
+    x_best = sequential(prob, real_costs(prob), exact=False) if x_start is None else x_start
     best_cost = prob.evaluate(x_best).total
     warm = best_cost
     target = params.mip_rel_gap
@@ -137,7 +137,7 @@ def solve_batch(
             best_duals = out
             break
         sep = _blend(center, out, alpha) if alpha > 0 else out
-        pricing = pricer.price(sep)
+        pricing = pricer.price(sep, mu)
         lb = float(pricing.value.sum()) + master.shared_rhs_term(sep)
         if lb > best_lb:
             best_lb, center, best_duals = lb, sep, sep
@@ -188,6 +188,11 @@ def solve_batch(
             cost = prob.evaluate(x_mip).total
             if cost < best_cost and not prob.violations(x_mip):
                 x_best, best_cost = x_mip, cost
+    # orders left short may fit partial fills the pattern pool cannot express
+    polished = polish(prob, x_best, deadline=max(deadline, time.perf_counter() + 1.0))
+    cost = prob.evaluate(polished).total
+    if cost < best_cost and not prob.violations(polished):
+        x_best, best_cost = polished, cost
     mip_s = time.perf_counter() - t_mip
     bound = min(best_lb, best_cost / MICRO)
     return BatchOutcome(

@@ -164,7 +164,8 @@ def solve_blocks(
         full = has_arc & (ub >= qty3)
         partial = has_arc & (ub > 0) & (ub < qty3)
         usable = full | partial if relax_partial else full
-        exact = np.ones(b, dtype=bool) if relax_partial else ~partial.any(axis=(1, 2))
+        # with relax_partial the value is a bound (a relaxation) for orders with partial arcs
+        exact = ~partial.any(axis=(1, 2))
         line_cost = np.where(usable, qty3 * c_arc[arc_safe], INF)
         pair_valid = blk.pairs >= 0
         pair_safe = np.where(pair_valid, blk.pairs, 0)

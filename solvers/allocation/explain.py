@@ -397,6 +397,27 @@ def _rule_reasons(prob: Problem, o: int, nodes: list[int]) -> list[Reason]:
             )
         )
         break
+    # a nearer node that may take no parcel at all (or no VIP parcel)
+    for n in closer.tolist():
+        node_id = prob.node_ids[n]
+        if prob.cap_orders[n] == 0 or prob.cap_units[n] == 0:
+            out.append(
+                Reason(
+                    kind=ReasonKind.CAPACITY,
+                    node_id=node_id,
+                    message=f"{node_id} has no capacity in this wave",
+                )
+            )
+            break
+        if prob.order_vip[o] and (prob.vip_cap_orders[n] == 0 or prob.vip_cap_units[n] == 0):
+            out.append(
+                Reason(
+                    kind=ReasonKind.VIP_SHARE,
+                    node_id=node_id,
+                    message=f"the VIP share of {node_id}'s capacity is zero",
+                )
+            )
+            break
     # stock held back as safety stock at a node nearer than the choice
     for n in closer.tolist():
         for ln in lines:

@@ -63,9 +63,11 @@ class Residual:
             return False
         return not (0 < prob.max_nodes < pairs_used.shape[0])
 
-    def take(self, order: int, arcs: I64, qty: I64) -> None:
-        """Consume the pattern's stock and capacity."""
+    def take(self, order: int, arcs: I64, qty: I64, *, sign: int = 1) -> None:
+        """Consume the pattern's stock and capacity (``sign=-1`` hands them back)."""
         prob = self.prob
+        keep = qty > 0
+        arcs, qty = arcs[keep], qty[keep] * sign
         if arcs.size == 0:
             return
         node = prob.arc_node[arcs]
@@ -76,8 +78,8 @@ class Residual:
             n_k, s_k = divmod(k, prob.avail.shape[1])
             self.ub[touched] = np.minimum(prob.arc_ub[touched], max(int(self.avail[n_k, s_k]), 0))
         units = np.bincount(node, weights=qty, minlength=prob.num_nodes).astype(np.int64)
-        pairs_used = np.unique(prob.arc_pair[arcs[qty > 0]])
-        parcels = np.bincount(prob.pair_node[pairs_used], minlength=prob.num_nodes)
+        pairs_used = np.unique(prob.arc_pair[arcs])
+        parcels = sign * np.bincount(prob.pair_node[pairs_used], minlength=prob.num_nodes)
         self.cap_units -= units
         self.cap_orders -= parcels
         if prob.order_vip[order]:
@@ -116,16 +118,28 @@ def rule_chain_costs(prob: Problem) -> tuple[F64, F64, float]:
     return arc_km - _W_UNFILLED, np.full(prob.num_pairs, _W_SHIPMENT), 0.0
 
 
-def sequential(prob: Problem, costs: tuple[F64, F64, float], *, seq: I64 | None = None) -> I64:
-    """Allocate orders one at a time, each to its best pattern under ``costs`` on residuals."""
+def sequential(
+    prob: Problem,
+    costs: tuple[F64, F64, float],
+    *,
+    seq: I64 | None = None,
+    exact: bool = True,
+) -> I64:
+    """Allocate orders one at a time, each to its best pattern under ``costs`` on residuals.
+
+    ``exact=False`` accepts the DP's pattern where partial stock or a binding capacity make
+    it approximate (fast warm starts); ``exact=True`` solves those orders by a MIP.
+    """
     c_arc, c_pair, split = costs
     order_seq = arrival_sequence(prob) if seq is None else seq
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     res = Residual(prob)
     # everyone's unconstrained best at once; re-solve only the orders it no longer fits
-    first = solve_blocks(prob, build_blocks(prob, order_seq), c_arc, c_pair, split=split)
+    first = solve_blocks(
+        prob, build_blocks(prob, order_seq), c_arc, c_pair, split=split, relax_partial=not exact
+    )
     best: dict[int, tuple[I64, I64]] = {}
-    exact = set(first.orders[first.exact].tolist())
+    exact_orders = set(first.orders[first.exact].tolist())
     if first.sel_order.size:
         sort = np.argsort(first.sel_order, kind="stable")
         so, sa, sq = first.sel_order[sort], first.sel_arc[sort], first.sel_qty[sort]
@@ -141,17 +155,28 @@ def sequential(prob: Problem, costs: tuple[F64, F64, float], *, seq: I64 | None 
         if prob.order_pair_start[o] == prob.order_pair_start[o + 1]:
             continue
         arcs, qty = best.get(o, (empty, empty))
-        if not (o in exact and res.fits(o, arcs, qty)):
-            arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split)
+        if not (o in exact_orders and res.fits(o, arcs, qty)):
+            arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split, exact=exact)
         res.take(o, arcs, qty)
         x[arcs] += qty
     return x
 
 
 def solve_residual(
-    prob: Problem, order: int, res: Residual, c_arc: F64, c_pair: F64, split: float
+    prob: Problem,
+    order: int,
+    res: Residual,
+    c_arc: F64,
+    c_pair: F64,
+    split: float,
+    *,
+    exact: bool = True,
 ) -> tuple[I64, I64]:
-    """One order's best pattern on the residual stock and capacity (DP, else MIP)."""
+    """One order's best pattern on the residual stock and capacity (DP, else MIP).
+
+    With ``exact=False`` the DP's answer is kept whenever it fits, even if partial stock or
+    a binding capacity make it possibly suboptimal.
+    """
     blocks = build_blocks(prob, np.array([order]))
     if blocks:
         pair_ok, pair_cap = res.pair_limits(order)
@@ -164,10 +189,12 @@ def solve_residual(
             pair_ok=pair_ok,
             cap_units=pair_cap,
             split=split,
+            relax_partial=not exact,
         )
-        if ans.exact.size and bool(ans.exact[0]):
-            keep = ans.sel_qty > 0
-            return ans.sel_arc[keep], ans.sel_qty[keep]
+        keep = ans.sel_qty > 0
+        arcs, qty = ans.sel_arc[keep], ans.sel_qty[keep]
+        if ans.exact.size and (bool(ans.exact[0]) if exact else res.fits(order, arcs, qty)):
+            return arcs, qty
     return _solve_residual_mip(prob, order, res, c_arc, c_pair)
 
 
@@ -206,6 +233,59 @@ def _solve_residual_mip(
     x = model.units()
     used = x > 0
     return arcs[used], x[used]
+
+
+def polish(prob: Problem, x: I64, *, deadline: float, only_short: bool = True) -> I64:
+    """Re-optimise orders one at a time with everyone else fixed (exact per order).
+
+    Catches what the pattern master cannot express: partial fills of lines squeezed by
+    stock or capacity. ``only_short`` limits the pass to orders with unfilled units.
+    """
+    import time
+
+    x = x.copy()
+    c_arc, c_pair, split = real_costs(prob)
+    res = Residual(prob)
+    by_order = _arcs_by_order(prob, x)
+    for o, arcs in by_order.items():
+        res.take(o, arcs, x[arcs])
+    shipped = np.bincount(prob.arc_line, weights=x, minlength=prob.num_lines)
+    short = np.bincount(prob.line_order, weights=prob.line_qty - shipped, minlength=prob.num_orders)
+    has_pairs = np.diff(prob.order_pair_start) > 0
+    todo = np.nonzero(has_pairs & ((short > 0) | (not only_short)))[0]
+    from solvers.allocation.master import pattern_cost
+
+    for o in todo.tolist():
+        if time.perf_counter() > deadline:
+            break
+        old = by_order.get(o, np.zeros(0, dtype=np.int64))
+        res.take(o, old, x[old], sign=-1)
+        arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split)
+        if pattern_cost(prob, o, arcs, qty) < pattern_cost(prob, o, old, x[old]):
+            x[old] = 0
+            x[arcs] = qty
+            res.take(o, arcs, qty)
+            by_order[o] = arcs
+        else:
+            res.take(o, old, x[old])
+    return x
+
+
+def _arcs_by_order(prob: Problem, x: I64) -> dict[int, I64]:
+    used = np.nonzero(x > 0)[0]
+    order_of = prob.pair_order[prob.arc_pair[used]]
+    sort = np.argsort(order_of, kind="stable")
+    used, order_of = used[sort], order_of[sort]
+    out: dict[int, I64] = {}
+    if used.size:
+        cuts = np.flatnonzero(np.diff(order_of)) + 1
+        for s, e in zip(
+            np.concatenate([[0], cuts]).tolist(),
+            np.concatenate([cuts, [used.shape[0]]]).tolist(),
+            strict=True,
+        ):
+            out[int(order_of[s])] = used[s:e]
+    return out
 
 
 def nearest(prob: Problem, *, seq: I64 | None = None) -> I64:

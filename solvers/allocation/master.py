@@ -334,7 +334,7 @@ class Pricing:
 class Pricer:
     """Prices all orders: batched DP where exact, a one-order MIP elsewhere."""
 
-    def __init__(self, prob: Problem, *, threads: int | None = None) -> None:
+    def __init__(self, prob: Problem, *, threads: int | None = None, max_mip: int = 100) -> None:
         self.prob = prob
         self.blocks: list[OrderBlock] = build_blocks(prob, np.arange(prob.num_orders))
         self.constant_o = (
@@ -344,26 +344,45 @@ class Pricer:
             / MICRO
         )
         self.threads = threads
-        self.mip_orders: I64 | None = None  # orders the DP does not cover (found lazily)
+        self.max_mip = max_mip
+        self.mip_orders: I64 | None = None  # orders priced by a MIP in the last round
 
-    def price(self, duals: Duals) -> Pricing:
-        """Best pattern of every order under ``duals`` (shared-row multipliers)."""
+    def price(self, duals: Duals, mu: F64 | None = None) -> Pricing:
+        """Best pattern of every order under ``duals`` (shared-row multipliers).
+
+        ``mu`` (convexity duals) limits the exact one-order MIPs to orders whose relaxed
+        value says they might improve the master.
+        """
         prob = self.prob
         c_arc, c_pair = reduced_costs(prob, duals)
-        ans = solve_blocks(prob, self.blocks, c_arc, c_pair, split=prob.split / MICRO)
+        # partial stock is relaxed to whole lines: a valid bound, feasible (clipped) patterns
+        ans = solve_blocks(
+            prob, self.blocks, c_arc, c_pair, split=prob.split / MICRO, relax_partial=True
+        )
         value = self.constant_o.copy()
         arcs: list[I64] = [np.zeros(0, dtype=np.int64)] * prob.num_orders
         qty: list[I64] = [np.zeros(0, dtype=np.int64)] * prob.num_orders
         _scatter(ans, value, arcs, qty)
-        covered = np.zeros(prob.num_orders, dtype=bool)
-        covered[ans.orders[ans.exact]] = True
+        in_dp = np.zeros(prob.num_orders, dtype=bool)
+        in_dp[ans.orders] = True
         has_pairs = np.diff(prob.order_pair_start) > 0
-        rest = np.nonzero(~covered & has_pairs)[0]
-        for o in rest.tolist():
+        # orders whose DP value is only a bound (partial stock): the most promising get an
+        # exact one-order MIP, the others a greedy fill of the DP's parcels (the bound stays)
+        relaxed = ans.orders[~ans.exact]
+        score = value[relaxed] - (self.constant_o[relaxed] if mu is None else mu[relaxed])
+        relaxed = relaxed[np.argsort(score, kind="stable")]
+        if mu is not None:
+            promising = int(np.sum(score < -1e-9))
+            relaxed = np.concatenate([relaxed[:promising], relaxed[promising:]])
+        n_mip = self.max_mip if mu is None else min(self.max_mip, int(np.sum(score < -1e-9)))
+        exact_mip = np.concatenate([np.nonzero(~in_dp & has_pairs)[0], relaxed[:n_mip]])
+        for o in relaxed[n_mip:].tolist():
+            arcs[o], qty[o] = fill_parcels(prob, o, arcs[o], qty[o], c_arc)
+        for o in exact_mip.tolist():
             v, a, q = price_one_mip(prob, o, c_arc, c_pair, threads=self.threads)
             value[o] = self.constant_o[o] + v
             arcs[o], qty[o] = a, q
-        self.mip_orders = rest
+        self.mip_orders = exact_mip
         return Pricing(value=value, arcs=arcs, qty=qty)
 
 
@@ -380,6 +399,32 @@ def _scatter(ans: DpAnswer, value: F64, arcs: list[I64], qty: list[I64]) -> None
         o = int(so[s])
         arcs[o] = sa[s:e]
         qty[o] = sq[s:e]
+
+
+def fill_parcels(prob: Problem, order: int, arcs: I64, qty: I64, c_arc: F64) -> tuple[I64, I64]:
+    """Fill lines a pattern leaves short from the parcels it already opens, cheapest first."""
+    if arcs.size == 0:
+        return arcs, qty
+    open_pairs = set(prob.arc_pair[arcs].tolist())
+    got = dict(zip(arcs.tolist(), qty.tolist(), strict=True))
+    need = {ln: int(prob.line_qty[ln]) for ln in prob.order_lines(order)}
+    for a, q in got.items():
+        need[int(prob.arc_line[a])] -= q
+    spare = [
+        a
+        for p in sorted(open_pairs)
+        for a in prob.pair_arcs(p)
+        if a not in got and need[int(prob.arc_line[a])] > 0 and c_arc[a] < 0
+    ]
+    for a in sorted(spare, key=lambda a: float(c_arc[a])):
+        line = int(prob.arc_line[a])
+        take = min(need[line], int(prob.arc_ub[a]))
+        if take > 0:
+            got[a] = take
+            need[line] -= take
+    out_a = np.fromiter(got.keys(), dtype=np.int64, count=len(got))
+    out_q = np.fromiter(got.values(), dtype=np.int64, count=len(got))
+    return out_a, out_q
 
 
 def price_one_mip(

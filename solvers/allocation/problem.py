@@ -472,6 +472,13 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
     if n_lines and n_nodes:
         unit_cost = per_unit + handling[None, :] + dist_cost[:, l_order].T  # L x N
         ub = np.minimum(l_qty[:, None], avail[:, l_sku].T)  # L x N
+        # one arc can never carry more than its node may ship (tightens every model)
+        node_cap = np.where(cap_units >= 0, cap_units, np.iinfo(np.int64).max)
+        vip_cap = np.where(vip_cap_units >= 0, vip_cap_units, np.iinfo(np.int64).max)
+        ub = np.minimum(ub, node_cap[None, :])
+        ub = np.where(vip[l_order][:, None], np.minimum(ub, vip_cap[None, :]), ub)
+        no_parcel = (cap_orders == 0)[None, :] | (vip[l_order][:, None] & (vip_cap_orders == 0)[None, :])
+        ub = np.where(no_parcel, 0, ub)
         ok = (
             (ub > 0)
             & (block[:, l_order].T == OK)
