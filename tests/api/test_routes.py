@@ -43,6 +43,18 @@ def test_sync_route_returns_a_valid_plan(
     assert len(body["explanation"]["routes"]) == len(plan.routes)
     job = client.get(f"/v1/jobs/{body['job_id']}", headers=keys["oms"]).json()
     assert job["mode"] == "sync" and job["status"] == "done"
+    ctx = _ctx(client)
+    assert ctx.audit is not None and ctx.sessions is not None
+    ctx.audit.flush()
+    from sqlalchemy import select
+
+    from api.db.models import AuditEntry
+
+    with ctx.sessions() as session:
+        row = session.scalars(select(AuditEntry).where(AuditEntry.path == "/v1/routes")).one()
+    assert row.role == "oms" and row.seed == 3 and row.job_id == body["job_id"]
+    assert row.result == "feasible" and row.solver is not None and "pyvrp" in row.solver
+    assert row.input_hash is not None and len(row.input_hash) == 64
 
 
 def test_async_route_is_a_job_that_ends_with_the_plan(
