@@ -109,6 +109,11 @@ class CityParams(StrictModel):
     store_days_of_cover: Annotated[float, Field(ge=0.0)] = 0.25
     node_capacity_factor: Annotated[float, Field(gt=0.0)] = 1.4
     neighbourhoods: Annotated[int, Field(ge=1, le=200)] | None = None
+    extra_arrivals_per_day: Annotated[float, Field(ge=0.0)] = Field(
+        default=0.0,
+        description="expected orders arriving during the day on top of the listed ones "
+        "(the twin draws them from `arrivals`); 0 = no arrival process",
+    )
 
     @model_validator(mode="after")
     def _profile_has_orders(self) -> CityParams:
@@ -180,7 +185,7 @@ def generate_city(
 
     say("validate")
     profile = np.asarray(p.hourly_profile, dtype=np.float64)
-    rate = profile / profile.sum() * num_orders
+    rate = profile / profile.sum() * p.extra_arrivals_per_day
     data: dict[str, Any] = {
         "name": f"city-s{seed}-o{num_orders}-n{num_nodes}-c{num_couriers}",
         "horizon": {"start_s": 0, "end_s": DAY_S},
@@ -206,7 +211,11 @@ def generate_city(
             "failed_delivery_prob": 0.02,
             "stock_discrepancy_prob": 0.01,
         },
-        "arrivals": {"hourly_rate": [round(float(r), 3) for r in rate], "promise_s": 7_200},
+        "arrivals": (
+            {"hourly_rate": [round(float(r), 3) for r in rate], "promise_s": 7_200}
+            if p.extra_arrivals_per_day > 0
+            else None
+        ),
         "source": {
             "format": "generated",
             "name": f"generate_city(seed={seed})",

@@ -98,10 +98,11 @@ def lognormal_sigma_mu(cv: float) -> tuple[float, float]:
 
 
 class ArrivalProcess(StrictModel):
-    """New orders during the day: Poisson with a rate per hour of day.
+    """Orders arriving during the day on top of the listed ones (Poisson, rate per hour of day).
 
-    New orders are drawn like the scenario's existing orders (location, lines, window length
-    sampled from them) unless the twin is given another template.
+    The listed orders are released at their ``created_s``; these extra orders are drawn like
+    the listed ones (location, lines, window length sampled from them) unless the twin is
+    given another template.
     """
 
     hourly_rate: Annotated[list[NonNegFloat], Field(min_length=24, max_length=24)]

@@ -61,15 +61,27 @@ def test_omnichannel_content(city: Scenario) -> None:
     assert vans[0].cost_per_km_cents > bikes[0].cost_per_km_cents
 
 
-def test_arrivals_follow_the_hourly_profile(city: Scenario) -> None:
-    assert city.arrivals is not None
-    assert sum(city.arrivals.hourly_rate) == pytest.approx(len(city.orders), rel=1e-3)
+def test_orders_follow_the_hourly_profile(city: Scenario) -> None:
+    assert city.arrivals is None  # the listed orders are the whole day unless asked otherwise
     by_hour = Counter(o.created_s // 3600 for o in city.orders)
     night = sum(by_hour[h] for h in range(6))
     evening = sum(by_hour[h] for h in range(17, 21))
     assert evening > 4 * night
     assert by_hour[23] == 0  # ordering closes at 23:00
     assert [o.created_s for o in city.orders] == sorted(o.created_s for o in city.orders)
+
+
+def test_extra_arrivals_are_opt_in_and_follow_the_profile() -> None:
+    extra = generate_city(
+        seed=3,
+        num_orders=50,
+        num_nodes=3,
+        num_couriers=4,
+        params=CityParams(extra_arrivals_per_day=120.0),
+    )
+    assert extra.arrivals is not None
+    assert sum(extra.arrivals.hourly_rate) == pytest.approx(120.0, rel=1e-3)
+    assert extra.arrivals.hourly_rate[3] < extra.arrivals.hourly_rate[19]
 
 
 def test_the_road_grid_is_the_travel_model(city: Scenario) -> None:

@@ -7,14 +7,20 @@ from pathlib import Path
 import pytest
 
 from scenarios import InputError, Scenario
-from scenarios.generate import generate_city
+from scenarios.generate import CityParams, generate_city
 from scenarios.io import write_json
 from scenarios.variants import Variant, apply_variant, read_variants
 
 
 @pytest.fixture(scope="module")
 def city() -> Scenario:
-    return generate_city(seed=5, num_orders=80, num_nodes=3, num_couriers=6)
+    return generate_city(
+        seed=5,
+        num_orders=80,
+        num_nodes=3,
+        num_couriers=6,
+        params=CityParams(extra_arrivals_per_day=40.0),
+    )
 
 
 def _apply(city: Scenario, *mods: dict[str, object], seed: int = 1) -> Scenario:
