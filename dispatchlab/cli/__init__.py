@@ -7,9 +7,11 @@ stays fast. Each module exposes ``register(app)``.
 from __future__ import annotations
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from dispatchlab import __version__
 from dispatchlab.cli import allocate, api, rl, route, scenario, simulate
+from dispatchlab.cli._common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, err_console
 
 app = typer.Typer(
     name="dispatchlab",
@@ -35,6 +37,22 @@ def version_cmd() -> None:
     typer.echo(__version__)
 
 
-def main() -> None:
-    """Entry point of the ``dispatchlab`` script."""
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``dispatchlab`` script; usage errors are one line with exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="dispatchlab", standalone_mode=False)
+    except NoArgsIsHelpError as err:
+        err.show()
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except UsageError as err:
+        where = f" (try '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+        err_console.print(f"[bold red]error:[/] {err.format_message()}{where}", highlight=False)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except ClickException as err:
+        err_console.print(f"[bold red]error:[/] {err.format_message()}", highlight=False)
+        raise SystemExit(err.exit_code) from None
+    except typer.Abort:
+        err_console.print("[bold red]error:[/] interrupted", highlight=False)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    raise SystemExit(result if isinstance(result, int) else 0)
