@@ -1,9 +1,174 @@
-"""CLI commands: rl."""
+"""CLI commands: ``train`` (an SB3 dispatch agent) and ``evaluate`` (compare dispatch policies)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from dispatchlab.cli._common import cli_errors, console, err_console, fail
+
+ALGOS = ("maskable-ppo", "ppo", "dqn")
+DEFAULT_POLICIES = "greedy,insertion,slots,reopt:5,model:standard"
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.command("train")(train_cmd)
+    app.command("evaluate")(evaluate_cmd)
+
+
+@cli_errors
+def train_cmd(
+    algo: Annotated[str, typer.Option(help="maskable-ppo, ppo or dqn")] = "maskable-ppo",
+    scenario: Annotated[
+        str, typer.Option(help="'standard' (the benchmark city) or a scenario file")
+    ] = "standard",
+    timesteps: Annotated[
+        int, typer.Option(help="environment steps (decisions) to train")
+    ] = 200_000,
+    seed: Annotated[int, typer.Option(help="seed of the run (weights, days drawn)")] = 0,
+    out: Annotated[Path, typer.Option(help="model file to write (.zip)")] = Path("model.zip"),
+    envs: Annotated[int, typer.Option(help="parallel environments")] = 2,
+    subproc: Annotated[
+        bool, typer.Option(help="environments in subprocesses (else in this process)")
+    ] = False,
+    imitation_days: Annotated[
+        int,
+        typer.Option(help="days of cheapest-insertion demonstrations for a warm start (0 = none)"),
+    ] = 40,
+    eval_every: Annotated[int, typer.Option(help="evaluate every N steps (0 = never)")] = 20_000,
+    eval_days: Annotated[int, typer.Option(help="validation days per evaluation")] = 5,
+    logdir: Annotated[
+        Path | None, typer.Option(help="TensorBoard logs and checkpoints (default: next to --out)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Train a dispatch agent (MaskablePPO, PPO or DQN) on the twin; writes MODEL.zip."""
+    if algo not in ALGOS:
+        raise fail(f"--algo: unknown algorithm {algo!r}; choose {', '.join(ALGOS)}")
+    if timesteps < 1:
+        raise fail("--timesteps: must be at least 1")
+    if envs < 1:
+        raise fail("--envs: must be at least 1")
+    if out.suffix != ".zip":
+        raise fail(f"--out: the model file must end in .zip, got {str(out)!r}")
+    from rl_agents.scenario import load_scenario_spec
+    from rl_agents.train import TrainParams, train
+
+    scen = load_scenario_spec(scenario)
+    params = TrainParams(
+        algo=algo,
+        timesteps=timesteps,
+        seed=seed,
+        num_envs=envs,
+        subproc=subproc,
+        imitation_days=imitation_days,
+        eval_every=eval_every,
+        eval_days=eval_days,
+        scenario_name=scenario,
+    )
+    log = logdir if logdir is not None else out.with_suffix("").with_name(out.stem + "-logs")
+    result = train(scen, params, out=out, logdir=log, progress=not quiet)
+    console.print(
+        f"wrote {out} ({out.stat().st_size / 1024:.0f} KB) after {result.timesteps:,} steps in "
+        f"{result.wall_s:.0f} s; TensorBoard logs and checkpoints in {log}"
+    )
+    if result.best_validation_cost is not None:
+        console.print(f"best validation mean cost: {result.best_validation_cost:,.0f} cents")
+
+
+@cli_errors
+def evaluate_cmd(
+    policies: Annotated[
+        str,
+        typer.Option(help="comma-separated specs: greedy,insertion,reopt:5,model:PATH,hindsight"),
+    ] = DEFAULT_POLICIES,
+    seeds: Annotated[str, typer.Option(help="held-out day seeds: A..B, A,B,C or N")] = "1..20",
+    scenario: Annotated[
+        str, typer.Option(help="'standard' (the benchmark city) or a scenario file")
+    ] = "standard",
+    out: Annotated[Path | None, typer.Option(help="write the results JSON here")] = None,
+    table: Annotated[Path | None, typer.Option(help="also write the markdown table here")] = None,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 2,
+    hindsight_time_limit: Annotated[
+        float, typer.Option(help="seconds per offline solver run of 'hindsight'")
+    ] = 30.0,
+    hindsight_cache: Annotated[
+        Path | None, typer.Option(help="JSON-lines cache of hindsight days (read and appended)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Compare dispatch policies on held-out days: cost, on-time, paired differences, gap closed."""
+    from rl_agents.evaluate import evaluate_policies, report_json, table_markdown
+    from rl_agents.scenario import TRAIN_SEEDS, load_scenario_spec, parse_seeds
+    from simulation.executors import make_executor
+
+    if workers < 1:
+        raise fail("--workers: must be at least 1")
+    if hindsight_time_limit <= 0:
+        raise fail("--hindsight-time-limit: must be positive")
+    day_seeds = parse_seeds(seeds)
+    overlap = [s for s in day_seeds if s in TRAIN_SEEDS]
+    if overlap and scenario.strip() == "standard":
+        err_console.print(
+            f"[yellow]warning:[/] {len(overlap)} seed(s) are training days "
+            f"({TRAIN_SEEDS.start:,}..{TRAIN_SEEDS.stop - 1:,}); results are not held out"
+        )
+    specs = [s.strip() for s in policies.split(",") if s.strip()]
+    scen = load_scenario_spec(scenario)
+    executor = make_executor("local" if workers > 1 else "serial", workers=workers)
+    with _progress("evaluating", quiet) as progress:
+        summaries = evaluate_policies(
+            scen,
+            specs,
+            day_seeds,
+            executor=executor,
+            hindsight_params={"time_limit_s": hindsight_time_limit},
+            cache=hindsight_cache,
+            progress=progress,
+        )
+    md = table_markdown(summaries)
+    typer.echo(md)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # policy name -> its numbers (mean_cost, on_time_rate, ...), plus what was run.
+        payload: dict[str, object] = dict(report_json(summaries))
+        payload["_meta"] = {"scenario": scenario, "seeds": day_seeds, "table": md}
+        out.write_text(json.dumps(payload, indent=2) + "\n")
+        console.print(f"wrote {out}")
+    if table is not None:
+        table.parent.mkdir(parents=True, exist_ok=True)
+        table.write_text(md)
+
+
+@contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr; yields the ``progress(done, total)`` callback."""
+    if quiet:
+        yield lambda _done, _total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("days", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

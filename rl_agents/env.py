@@ -1,0 +1,321 @@
+"""``dispatchlab/DynamicDispatch-v0``: dynamic dispatch on the digital twin as a gymnasium env.
+
+::
+
+    import gymnasium, rl_agents
+    env = gymnasium.make("dispatchlab/DynamicDispatch-v0", scenario=scenario)
+    obs, info = env.reset(seed=7)           # day 7: the same arrivals as simulate(..., seed=7)
+    obs, reward, terminated, truncated, info = env.step(env.unwrapped.action_masks().argmax())
+
+One step is one decision of the twin's policy hook about one waiting order (at its arrival,
+and at every tick while it waits): assign it to one of K candidate couriers (the twin inserts
+it at its cheapest feasible position) or postpone it. Decisions the agent has no say in are
+taken by the environment: ticks with nobody waiting are skipped; an order whose window opens
+more than ``dispatch_horizon_s`` ahead waits (as cheapest insertion does); an order no
+candidate can take is postponed.
+
+Reward: minus the change of the day's cost in the KPI's units (cents), measured on a
+potential ``Phi`` = cost incurred so far + planned cost of every remaining route + the shift
+hours each working courier is committed to + penalties of waiting and lost orders, with each
+new order's penalty credited when it is released (releases are the same for every policy).
+At the end ``Phi`` is the day's final ``cost_cents``, so an episode's return is
+``-cost_cents`` plus a constant of the day: maximising return minimises the KPI.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+from pydantic import Field
+
+from rl_agents.features import Decision, FeatureParams, Featurizer
+from scenarios.geo import StrictModel
+from scenarios.model import Scenario
+from simulation.decisions import Assign, DecisionState, OrderStatus, Postpone
+from simulation.params import SimParams
+from simulation.twin import DispatchSimulator
+from simulation.world import World, compile_world
+
+ENV_ID = "dispatchlab/DynamicDispatch-v0"
+_LOST = (int(OrderStatus.UNFILLED), int(OrderStatus.UNSERVED))
+_UNKNOWN = int(OrderStatus.UNKNOWN)
+
+
+class EnvParams(StrictModel):
+    """Knobs of the dispatch environment."""
+
+    tick_s: int = Field(
+        default=300, gt=0, description="a waiting order is offered again this often"
+    )
+    num_candidates: int = Field(default=6, ge=1, le=64, description="courier slots K")
+    num_pending: int = Field(default=8, ge=0, le=256, description="other waiting orders observed")
+    num_new: int = Field(
+        default=2, ge=0, le=64, description="slots kept for couriers that have not started yet"
+    )
+    dispatch_horizon_s: int | None = Field(
+        default=7200,
+        ge=0,
+        description="orders whose window opens later than this wait (None = never)",
+    )
+    resequence: bool = Field(
+        default=False, description="re-sequence the route after each assignment"
+    )
+    max_steps: int | None = Field(
+        default=None, gt=0, description="truncate an episode after this many decisions"
+    )
+    reward_scale: float = Field(
+        default=1.0, gt=0.0, description="rewards are cents x this (1 = the KPI's units)"
+    )
+
+    def feature_params(self) -> FeatureParams:
+        """The featurizer's sizes."""
+        return FeatureParams(
+            num_candidates=self.num_candidates,
+            num_pending=self.num_pending,
+            num_new=min(self.num_new, self.num_candidates),
+        )
+
+
+class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
+    """Dynamic dispatch of one simulated day per episode (see the module docstring).
+
+    Which day a reset starts: ``options={"day_seed": s}``; else, with ``day_seeds``, one of
+    them (drawn with the env's generator, or in turn with ``cycle=True``); else the reset's
+    ``seed`` itself (so ``reset(seed=s)`` plays the same day as ``simulate(..., seed=s)``);
+    else a random day.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
+
+    def __init__(
+        self,
+        scenario: Scenario | World | str | None = None,
+        params: EnvParams | None = None,
+        *,
+        day_seeds: Sequence[int] | range | None = None,
+        cycle: bool = False,
+    ) -> None:
+        from rl_agents.scenario import load_scenario_spec, standard_scenario
+
+        if scenario is None:
+            scenario = standard_scenario()
+        elif isinstance(scenario, str):
+            scenario = load_scenario_spec(scenario)
+        self.world = scenario if isinstance(scenario, World) else compile_world(scenario)
+        self.params = params if params is not None else EnvParams()
+        self.day_seeds = day_seeds
+        self.cycle = cycle
+        self._next_day = 0
+        p = self.params
+        self.sim = DispatchSimulator(
+            self.world,
+            params=SimParams(
+                tick_s=p.tick_s,
+                decide_on_arrival=True,
+                decide_on_courier_free=False,
+                num_candidates=1,
+            ),
+        )
+        self.featurizer = Featurizer(p.feature_params())
+        self._space: spaces.Dict = self.featurizer.space
+        self.observation_space = self._space  # type: ignore[assignment]
+        self.action_space = spaces.Discrete(self.featurizer.num_actions)
+        w = self.world
+        self._rate = np.asarray(w.cost_per_hour_cents, dtype=np.float64)
+        self._fixed = np.asarray(w.fixed_cost_cents, dtype=np.float64)
+        self._shift_end = np.asarray(w.shift_end_s, dtype=np.float64)
+        self._decision: Decision | None = None
+        self._state: DecisionState | None = None
+        self._done = True
+        self.day_seed = -1
+        self.num_steps = 0
+
+    # ------------------------------------------------------------------ gym API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, NDArray[np.float32]], dict[str, Any]]:
+        """Start a day: ``seed`` picks it (``options={"day_seed": s}`` names it directly)."""
+        super().reset(seed=seed)
+        if options and "day_seed" in options:
+            day = int(options["day_seed"])
+        elif self.day_seeds is not None and self.cycle:
+            day = int(self.day_seeds[self._next_day % len(self.day_seeds)])
+            self._next_day += 1
+        elif self.day_seeds is not None:
+            seeds = self.day_seeds
+            day = int(seeds[int(self.np_random.integers(len(seeds)))])
+        elif seed is not None:
+            day = int(seed)
+        else:
+            day = int(self.np_random.integers(2**31 - 1))
+        self.day_seed = day
+        sim = self.sim
+        sim.reset(seed=day)
+        self.featurizer.reset(sim)
+        od = sim.orders
+        self._penalty = np.asarray(od.penalty_cents, dtype=np.float64)
+        self._tw_start = np.asarray(od.tw_start, dtype=np.float64)
+        created = np.asarray(od.created_s, dtype=np.float64)
+        self._release_order = np.argsort(
+            np.maximum(created, self.world.horizon_start_s), kind="stable"
+        )
+        self._release_ptr = 0
+        self._lost_penalty = 0.0
+        self._done = False
+        self.num_steps = 0
+        self.episode_cost = math.nan
+        self._exo = 0.0
+        self._phi = 0.0
+        terminal = self._advance()
+        self._exo = 0.0
+        if terminal:
+            # A day without a single decision: the observation is all zeros.
+            obs = self._zero_obs()
+            return obs, self._info()
+        self._phi = self._potential()
+        assert self._decision is not None
+        return self._decision.obs, self._info()
+
+    def step(
+        self, action: int | np.integer[Any]
+    ) -> tuple[dict[str, NDArray[np.float32]], float, bool, bool, dict[str, Any]]:
+        """Apply ``action`` to the focus order, run to the next decision, return the reward."""
+        if self._done or self._decision is None or self._state is None:
+            raise RuntimeError("call reset() before step() (the episode is over)")
+        a = int(action)
+        decision, state = self._decision, self._state
+        o = state.focus_order
+        k = self.params.num_candidates
+        if 0 <= a < k and a < len(decision.slot_courier) and decision.mask[a]:
+            self.sim.apply(Assign(o, decision.slot_courier[a], resequence=self.params.resequence))
+        else:
+            self.sim.apply(Postpone(o))  # postpone, or an action the mask forbids
+        self.num_steps += 1
+        before = self._phi
+        self._exo = 0.0
+        terminal = self._advance()
+        after = self.episode_cost if terminal else self._potential()
+        reward = (-(after - before) + self._exo) * self.params.reward_scale
+        self._phi = after
+        truncated = (
+            not terminal
+            and self.params.max_steps is not None
+            and self.num_steps >= self.params.max_steps
+        )
+        if terminal:
+            obs = self._zero_obs()
+        else:
+            assert self._decision is not None
+            obs = self._decision.obs
+        return obs, float(reward), terminal, bool(truncated), self._info()
+
+    def action_masks(self) -> NDArray[np.bool_]:
+        """Valid actions now: feasible courier slots, and postpone (always)."""
+        if self._decision is None or self._done:
+            mask = np.zeros(self.featurizer.num_actions, dtype=bool)
+            mask[-1] = True
+            return mask
+        return self._decision.mask.copy()
+
+    # ------------------------------------------------------------------ internals
+    def _zero_obs(self) -> dict[str, NDArray[np.float32]]:
+        return {
+            k: np.zeros(space.shape or (), dtype=np.float32) for k, space in self._space.items()
+        }
+
+    def _info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"day_seed": self.day_seed, "time_s": self.sim.now}
+        if self._done:
+            info["kpis"] = dict(self.sim.result().metrics)
+        elif self._state is not None:
+            info["order"] = self._state.focus_order
+        return info
+
+    def _advance(self) -> bool:
+        """Run the twin to the next decision the agent takes; True when the day is over."""
+        sim = self.sim
+        horizon = self.params.dispatch_horizon_s
+        fz = self.featurizer
+        while True:
+            state = sim.next_decision()
+            self._track_releases()
+            if state is None:
+                self._done = True
+                self._decision = None
+                self._state = None
+                self.episode_cost = float(sim.result().metrics["cost_cents"])
+                return True
+            o = state.focus_order
+            if o < 0:
+                continue
+            if horizon is not None and self._tw_start[o] - state.time_s > horizon:
+                sim.apply(Postpone(o, until_s=float(self._tw_start[o]) - horizon))
+                continue
+            decision = fz.decide_inputs(state)
+            if not decision.any_feasible:
+                sim.apply(Postpone(o))  # nobody can take it now: it waits for the next tick
+                continue
+            self._decision = decision
+            self._state = state
+            return False
+
+    def _track_releases(self) -> None:
+        """Credit the penalty of every order released since the last call (exogenous)."""
+        status = self.sim.status
+        order = self._release_order
+        ptr = self._release_ptr
+        n = order.shape[0]
+        while ptr < n:
+            o = int(order[ptr])
+            s = status[o]
+            if s == _UNKNOWN:
+                break
+            pen = float(self._penalty[o])
+            self._exo += pen
+            if s in _LOST:
+                self._lost_penalty += pen
+            ptr += 1
+        self._release_ptr = ptr
+
+    def _potential(self) -> float:
+        """Estimated cost of the day so far plus what is already committed (cents)."""
+        sim = self.sim
+        state = self._state
+        assert state is not None
+        total = sim.projected_cost_cents() + self._lost_penalty
+        now = sim.now
+        on_shift = state.courier_on_shift
+        routes = state.routes
+        committed = state.committed
+        for c in range(self.world.num_vehicles):
+            if not on_shift[c]:
+                continue
+            unused = math.isnan(sim.first_departure(c))
+            if unused and not routes[c] and committed[c] is None:
+                continue
+            end = self._shift_end[c]
+            if unused:
+                total += self._fixed[c]
+            if math.isfinite(end):
+                total += self._rate[c] * max(0.0, end - max(now, sim.route_end_s(c))) / 3600.0
+        return total
+
+
+def make_env(
+    scenario: Scenario | World | str | None = None,
+    params: EnvParams | None = None,
+    *,
+    day_seeds: Sequence[int] | range | None = None,
+    cycle: bool = False,
+) -> DynamicDispatchEnv:
+    """A new environment (what ``gymnasium.make(ENV_ID, ...)`` builds, without wrappers)."""
+    return DynamicDispatchEnv(scenario, params, day_seeds=day_seeds, cycle=cycle)
+
+
+__all__ = ["ENV_ID", "DynamicDispatchEnv", "EnvParams", "make_env"]

@@ -1,0 +1,377 @@
+"""Fair comparison of dispatch policies on held-out days: costs, paired differences, gap closed.
+
+Every policy runs on the same day seeds (the same arrivals: common random numbers), so
+differences are paired. ``hindsight`` (or ``hindsight:SECONDS``) in the policy list adds the
+offline reference of :mod:`rl_agents.hindsight`. For each policy the report has the mean cost
+with its 95% CI, the on-time rate, the paired difference to the baseline (``greedy`` = nearest
+idle courier, added when missing) with its 95% CI, ``cost / hindsight`` and
+**gap closed** = (C_greedy - C_policy) / (C_greedy - C_hindsight) on mean costs, and the
+latency of ``policy.decide`` per order decision (p50/p99; timings are only meaningful on an
+idle machine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scenarios.errors import InputError
+from scenarios.model import Scenario
+from simulation.executors import Executor, SerialExecutor
+from simulation.stats import mean_ci, paired_diff
+
+BASELINE = "greedy"
+HINDSIGHT = "hindsight"
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class DayOutcome:
+    """One policy on one day: KPI values and decision latencies."""
+
+    policy: str
+    seed: int
+    metrics: dict[str, float]
+    num_decisions: int
+    latency_us: list[float]
+    wall_s: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PolicySummary:
+    """Aggregates of one policy over the evaluated days."""
+
+    policy: str
+    n: int
+    mean_cost: float
+    cost_ci: tuple[float, float]
+    on_time_rate: float
+    mean_unserved: float
+    diff_vs_greedy: float | None
+    diff_ci: tuple[float, float] | None
+    cost_vs_greedy: float | None
+    cost_vs_hindsight: float | None
+    gap_closed: float | None
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    decisions_per_day: float
+    wall_s_per_day: float
+    costs: dict[int, float]
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready dict (``costs`` keyed by seed as text)."""
+        out = asdict(self)
+        out["costs"] = {str(k): v for k, v in self.costs.items()}
+        return out
+
+
+def _key(scenario_json: str) -> str:
+    return hashlib.sha1(scenario_json.encode()).hexdigest()[:16]
+
+
+_WORLDS: dict[str, Any] = {}
+
+
+def _run_day(shared: dict[str, Any], key: str, task: tuple[str, int]) -> DayOutcome:
+    """Worker body: simulate ``task = (policy spec, day seed)``."""
+    import rl_agents  # noqa: F401  (registers policies in spawned workers)
+    from simulation.evaluate import simulate
+    from simulation.policies import make_policy
+    from simulation.world import compile_world
+
+    spec, seed = task
+    entry = _WORLDS.get(key)
+    if entry is None:
+        scenario = Scenario.model_validate_json(shared["scenario"])
+        _WORLDS.clear()
+        entry = _WORLDS[key] = (scenario, compile_world(scenario))
+    scenario, world = entry
+    t0 = time.perf_counter()
+    name, _, arg = spec.partition(":")
+    if name == HINDSIGHT:
+        from rl_agents.hindsight import HindsightParams, hindsight
+
+        hp = HindsightParams.model_validate(shared.get("hindsight") or {})
+        if arg:
+            hp = hp.model_copy(update={"time_limit_s": float(arg)})
+        res = hindsight(scenario, seed=seed, params=hp)
+        return DayOutcome(
+            spec, seed, res.metrics, 0, [], time.perf_counter() - t0, {"runs": res.runs}
+        )
+    policy = make_policy(spec)
+    latencies: list[float] = []
+    if policy is not None:
+        decide = policy.decide
+
+        def timed(state: Any) -> Any:
+            if state.focus_order < 0:
+                return decide(state)  # courier-free and bare tick calls: not order decisions
+            a = time.perf_counter()
+            out = decide(state)
+            latencies.append((time.perf_counter() - a) * 1e6)
+            return out
+
+        policy.decide = timed  # type: ignore[method-assign]
+    result = simulate(world, None, policy, seed=seed)
+    return DayOutcome(
+        spec, seed, dict(result.metrics), len(latencies), latencies, time.perf_counter() - t0
+    )
+
+
+def _validate_specs(specs: Sequence[str]) -> list[str]:
+    import rl_agents  # noqa: F401
+    from simulation.policies import make_policy
+
+    out: list[str] = []
+    for spec in specs:
+        spec = spec.strip()
+        if not spec:
+            continue
+        name, _, arg = spec.partition(":")
+        if name == HINDSIGHT:
+            if arg:
+                try:
+                    if float(arg) <= 0:
+                        raise ValueError
+                except ValueError:
+                    raise InputError(
+                        "policies", f"{spec}: expected seconds per solver run, e.g. hindsight:30"
+                    ) from None
+        else:
+            make_policy(spec)  # raises a clear error for unknown names or bad models
+        if spec not in out:
+            out.append(spec)
+    if not out:
+        raise InputError("policies", "no policies given")
+    return out
+
+
+def run_days(
+    scenario: Scenario,
+    specs: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    executor: Executor | None = None,
+    hindsight_params: dict[str, Any] | None = None,
+    cache: Path | None = None,
+    progress: Progress | None = None,
+) -> list[DayOutcome]:
+    """Simulate every policy on every day seed (hindsight days are cached in ``cache``)."""
+    specs = _validate_specs(specs)
+    scenario_json = scenario.model_dump_json()
+    key = _key(scenario_json)
+    cached: dict[tuple[str, int], DayOutcome] = {}
+    if cache is not None and cache.exists():
+        cached = _read_cache(cache, key)
+    tasks = [(spec, seed) for spec in specs for seed in seeds if (spec, seed) not in cached]
+    done = len(specs) * len(seeds) - len(tasks)
+    total = len(specs) * len(seeds)
+    if progress is not None:
+        progress(done, total)
+    fresh: dict[tuple[str, int], DayOutcome] = {}
+
+    def tick(_i: int, out: DayOutcome) -> None:
+        nonlocal done
+        done += 1
+        fresh[(out.policy, out.seed)] = out
+        if cache is not None and out.policy.startswith(HINDSIGHT):
+            _append_cache(cache, key, out)
+        if progress is not None:
+            progress(done, total)
+
+    shared = {"scenario": scenario_json, "hindsight": hindsight_params or {}}
+    ex = executor if executor is not None else SerialExecutor()
+    # Longest first (hindsight solves), so the pool is not left waiting for one straggler.
+    tasks.sort(key=lambda t: (not t[0].startswith(HINDSIGHT),))
+    ex.run(_run_day, shared, key, tasks, on_result=tick, plugins=("rl_agents",))
+    out = []
+    for spec in specs:
+        for seed in seeds:
+            item = cached.get((spec, seed)) or fresh.get((spec, seed))
+            if item is not None:
+                out.append(item)
+    return out
+
+
+def _read_cache(path: Path, key: str) -> dict[tuple[str, int], DayOutcome]:
+    out: dict[tuple[str, int], DayOutcome] = {}
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row.get("scenario_key") != key:
+            continue
+        out[(row["policy"], int(row["seed"]))] = DayOutcome(
+            row["policy"], int(row["seed"]), row["metrics"], 0, [], row["wall_s"], row["detail"]
+        )
+    return out
+
+
+def _append_cache(path: Path, key: str, out: DayOutcome) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = {
+        "scenario_key": key,
+        "policy": out.policy,
+        "seed": out.seed,
+        "metrics": out.metrics,
+        "wall_s": out.wall_s,
+        "detail": out.detail,
+    }
+    with path.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def summarise(
+    outcomes: Sequence[DayOutcome], *, baseline: str = BASELINE
+) -> dict[str, PolicySummary]:
+    """Per-policy aggregates with paired differences to ``baseline`` and gap closed."""
+    by: dict[str, dict[int, DayOutcome]] = {}
+    for out in outcomes:
+        by.setdefault(out.policy, {})[out.seed] = out
+    hind_name = next((p for p in by if p.split(":")[0] == HINDSIGHT), None)
+    base = by.get(baseline)
+    summaries: dict[str, PolicySummary] = {}
+    for policy, days in by.items():
+        seeds = sorted(days)
+        cost = np.array([days[s].metrics["cost_cents"] for s in seeds])
+        ci = mean_ci(cost)
+        on_time = float(np.mean([days[s].metrics["on_time_rate"] for s in seeds]))
+        unserved = float(np.mean([days[s].metrics.get("orders_unserved", 0.0) for s in seeds]))
+        diff = diff_ci = vs_greedy = None
+        common = [s for s in seeds if base is not None and s in base]
+        if base is not None and common:
+            d = paired_diff(
+                [days[s].metrics["cost_cents"] for s in common],
+                [base[s].metrics["cost_cents"] for s in common],
+            )
+            diff, diff_ci = d.mean, (d.low, d.high)
+            mean_base = float(np.mean([base[s].metrics["cost_cents"] for s in common]))
+            mean_here = float(np.mean([days[s].metrics["cost_cents"] for s in common]))
+            vs_greedy = mean_here / mean_base if mean_base else None
+        vs_hind = gap = None
+        if hind_name is not None:
+            hind = by[hind_name]
+            both = [s for s in seeds if s in hind]
+            if both:
+                c_here = float(np.mean([days[s].metrics["cost_cents"] for s in both]))
+                c_hind = float(np.mean([hind[s].metrics["cost_cents"] for s in both]))
+                vs_hind = c_here / c_hind if c_hind else None
+                trio = [s for s in both if base is not None and s in base]
+                if base is not None and trio:
+                    c_g = float(np.mean([base[s].metrics["cost_cents"] for s in trio]))
+                    c_p = float(np.mean([days[s].metrics["cost_cents"] for s in trio]))
+                    c_h = float(np.mean([hind[s].metrics["cost_cents"] for s in trio]))
+                    gap = (c_g - c_p) / (c_g - c_h) if c_g != c_h else None
+        lat = np.concatenate(
+            [np.asarray(days[s].latency_us, dtype=np.float64) for s in seeds] or [np.empty(0)]
+        )
+        summaries[policy] = PolicySummary(
+            policy=policy,
+            n=len(seeds),
+            mean_cost=ci.mean,
+            cost_ci=(ci.low, ci.high),
+            on_time_rate=on_time,
+            mean_unserved=unserved,
+            diff_vs_greedy=diff,
+            diff_ci=diff_ci,
+            cost_vs_greedy=vs_greedy,
+            cost_vs_hindsight=vs_hind,
+            gap_closed=gap,
+            latency_p50_ms=float(np.percentile(lat, 50)) / 1000.0 if lat.size else None,
+            latency_p99_ms=float(np.percentile(lat, 99)) / 1000.0 if lat.size else None,
+            decisions_per_day=float(np.mean([days[s].num_decisions for s in seeds])),
+            wall_s_per_day=float(np.mean([days[s].wall_s for s in seeds])),
+            costs={s: float(days[s].metrics["cost_cents"]) for s in seeds},
+        )
+    return summaries
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return format(x, spec)
+
+
+def table_markdown(summaries: dict[str, PolicySummary]) -> str:
+    """The comparison as a markdown table (costs in cents)."""
+    head = (
+        "| policy | days | mean cost | 95% CI | on-time | unserved/day | diff vs greedy "
+        "[95% CI] | cost/greedy | cost/hindsight | gap closed | latency p50 / p99 (ms) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    for s in summaries.values():
+        diff = (
+            f"{s.diff_vs_greedy:,.0f} [{s.diff_ci[0]:,.0f}, {s.diff_ci[1]:,.0f}]"
+            if s.diff_vs_greedy is not None and s.diff_ci is not None
+            else "-"
+        )
+        lat = (
+            f"{_fmt(s.latency_p50_ms, '.3f')} / {_fmt(s.latency_p99_ms, '.3f')}"
+            if s.latency_p50_ms is not None
+            else "-"
+        )
+        rows.append(
+            f"| {s.policy} | {s.n} | {s.mean_cost:,.0f} | [{s.cost_ci[0]:,.0f}, "
+            f"{s.cost_ci[1]:,.0f}] | {s.on_time_rate:.3f} | {s.mean_unserved:.2f} | {diff} | "
+            f"{_fmt(s.cost_vs_greedy, '.3f')} | {_fmt(s.cost_vs_hindsight, '.3f')} | "
+            f"{_fmt(s.gap_closed, '.1%')} | {lat} |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
+def report_json(summaries: dict[str, PolicySummary]) -> dict[str, Any]:
+    """policy name -> summary (``mean_cost``, ``on_time_rate``, differences, gap closed, ...)."""
+    return {name: s.as_json() for name, s in summaries.items()}
+
+
+def evaluate_policies(
+    scenario: Scenario,
+    specs: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    executor: Executor | None = None,
+    hindsight_params: dict[str, Any] | None = None,
+    cache: Path | None = None,
+    progress: Progress | None = None,
+    baseline: str = BASELINE,
+) -> dict[str, PolicySummary]:
+    """Run and summarise: every policy in ``specs`` (plus ``greedy``) on every seed."""
+    if not seeds:
+        raise InputError("seeds", "no seeds given")
+    specs = list(specs)
+    if baseline not in [s.strip() for s in specs]:
+        specs.insert(0, baseline)
+    outcomes = run_days(
+        scenario,
+        specs,
+        seeds,
+        executor=executor,
+        hindsight_params=hindsight_params,
+        cache=cache,
+        progress=progress,
+    )
+    return summarise(outcomes, baseline=baseline)
+
+
+__all__ = [
+    "BASELINE",
+    "HINDSIGHT",
+    "DayOutcome",
+    "PolicySummary",
+    "evaluate_policies",
+    "report_json",
+    "run_days",
+    "summarise",
+    "table_markdown",
+]

@@ -1,0 +1,246 @@
+"""The hindsight reference: the whole day solved offline, knowing every order and release time.
+
+For one day (a scenario and a day seed):
+
+1. the day is *materialised*: the scenario's orders plus that day's arrivals written out as
+   ordinary orders (``created_s`` rounded up to a whole second, windows kept; nothing else
+   random is left when the scenario has no noise);
+2. the day is run once in the twin to learn, for every order, the node(s) that ship it and when
+   each parcel is ready (allocation and picking do not depend on dispatching);
+3. one routing problem holds every order of the day as a pickup-and-delivery job (pickup at
+   its node no earlier than the parcel is ready, delivery in its promised window, optional
+   with the order's penalty) and is solved offline with :func:`solvers.routing.solve_routes`
+   (PyVRP, ``time_limit_s`` per run, ``num_runs`` seeds);
+4. each solution is replayed in the twin on the materialised day, with a cheapest-insertion
+   policy (``slots``, then ``insertion``) placing the orders the solver left out (it cannot plan
+   a late delivery, the twin can), and the cheapest day is the reference.
+
+The twin charges a courier's hours from its first departure until it is home, and a courier
+waits for work until its shift ends; a routing solver charges route duration instead. The
+problem therefore prices each courier at its fixed cost plus its whole shift's hours
+(``shift_pricing="shift"``; ``"duration"`` keeps the solver's own per-hour pricing), and the
+best of both is kept when ``shift_pricing="both"``.
+
+This is a *reference*, not a bound: the solver is a heuristic with a time limit and its
+objective only approximates the twin's cost.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field
+
+from scenarios.errors import InputError
+from scenarios.geo import StrictModel, TimeWindow
+from scenarios.model import Order, PickupSpec, Scenario
+from scenarios.plan import AllocationLine, Plan
+from simulation.decisions import OrderStatus
+from simulation.params import SimParams
+from simulation.twin import DispatchSimulator
+
+ShiftPricing = Literal["shift", "duration", "both"]
+
+
+class HindsightParams(StrictModel):
+    """How hard the offline solve tries."""
+
+    time_limit_s: float = Field(default=60.0, gt=0.0, description="per solver run")
+    num_runs: int = Field(default=1, ge=1, le=16, description="solver runs (seeds) per pricing")
+    engine: Literal["pyvrp", "ortools", "auto", "greedy"] = "pyvrp"
+    shift_pricing: ShiftPricing = "both"
+    seed: int = 0
+    repair_policies: tuple[str, ...] = Field(
+        default=("slots", "insertion"),
+        description="policies that place the orders the solver left out (the best counts)",
+    )
+
+
+@dataclass
+class HindsightResult:
+    """The reference cost of one day and how it was found."""
+
+    day_seed: int
+    cost_cents: float
+    metrics: dict[str, float]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def materialise_day(scenario: Scenario, *, seed: int) -> Scenario:
+    """The scenario with day ``seed``'s arrivals written out as orders (no arrival process)."""
+    if scenario.arrivals is None:
+        return scenario
+    sim = DispatchSimulator(scenario, params=SimParams())
+    sim.reset(seed=seed)
+    od = sim.orders
+    base = sim.world.num_orders
+    promise = scenario.arrivals.promise_s
+    extra: list[Order] = []
+    for o in range(base, len(od)):
+        t = math.ceil(od.created_s[o])
+        template = scenario.orders[od.template[o]]
+        update: dict[str, Any] = {
+            "id": od.ids[o],
+            "created_s": t,
+            "time_windows": [TimeWindow(start_s=t, end_s=t + promise)],
+        }
+        if template.pickup is not None:
+            update["pickup"] = template.pickup.model_copy(
+                update={"time_windows": [TimeWindow(start_s=t, end_s=scenario.horizon.end_s)]}
+            )
+        extra.append(template.model_copy(update=update))
+    return scenario.model_copy(
+        update={
+            "orders": [*scenario.orders, *extra],
+            "arrivals": None,
+            "name": f"{scenario.name}-day{seed}",
+        }
+    )
+
+
+def day_routing_problem(
+    day: Scenario, *, pricing: Literal["shift", "duration"] = "shift"
+) -> tuple[Scenario, list[AllocationLine]]:
+    """Every order of a materialised day as a pickup-and-delivery job, and the allocation.
+
+    Runs the day once in the twin (no decisions) to read each parcel's node and ready time.
+    """
+    if day.arrivals is not None:
+        raise InputError("scenario", "materialise the day first (it still has an arrival process)")
+    sim = DispatchSimulator(
+        day, params=SimParams(decide_on_arrival=False, decide_on_courier_free=False)
+    )
+    sim.reset(seed=0)
+    result = sim.run()
+    w = sim.world
+    sku_ids = {k: sku for sku, k in w.sku_index.items()}
+    lines_of: dict[tuple[int, int], list[tuple[int, int, int, bool]]] = getattr(
+        sim, "_parcel_lines", {}
+    )
+    end_of_day = int(w.horizon_end_s + sim.params.max_overtime_s)
+    jobs: list[Order] = []
+    allocation: list[AllocationLine] = []
+    for o, base in enumerate(day.orders):
+        if result.status[o] in (OrderStatus.UNFILLED, OrderStatus.UNKNOWN):
+            continue
+        penalty = base.penalty_cents if base.penalty_cents is not None else day.costs.unserved_cents
+        if base.pickup is not None:
+            jobs.append(base.model_copy(update={"penalty_cents": penalty}))
+            continue
+        nodes = sim.parcel_nodes[o]
+        if not nodes:
+            continue
+        latest = max((tw.end_s for tw in base.time_windows), default=end_of_day)
+        for n in nodes:
+            node = w.nodes[n]
+            for _line, sku, qty, _short in lines_of.get((o, n), []):
+                allocation.append(
+                    AllocationLine(
+                        order_id=base.id, sku=sku_ids[sku], node_id=node.id, quantity=qty
+                    )
+                )
+            ready = sim.ready_estimate(o, n)
+            if not math.isfinite(ready):
+                continue
+            start = min(math.ceil(ready), end_of_day)
+            job_id = base.id if len(nodes) == 1 else f"{base.id}@{node.id}"
+            jobs.append(
+                base.model_copy(
+                    update={
+                        "id": job_id,
+                        "lines": [],
+                        "penalty_cents": penalty,
+                        "pickup": PickupSpec(
+                            location=w.locations[node.location],
+                            time_windows=[TimeWindow(start_s=start, end_s=max(start, latest))],
+                        ),
+                    }
+                )
+            )
+    vehicles = []
+    for v in day.vehicles:
+        if pricing == "shift" and v.shift is not None:
+            hours = (v.shift.end_s - v.shift.start_s) / 3600.0
+            v = v.model_copy(
+                update={
+                    "fixed_cost_cents": v.fixed_cost_cents + round(v.cost_per_hour_cents * hours),
+                    "cost_per_hour_cents": 0,
+                }
+            )
+        vehicles.append(v)
+    problem = day.model_copy(
+        update={
+            "orders": jobs,
+            "nodes": [],
+            "skus": [],
+            "vehicles": vehicles,
+            "horizon": TimeWindow(start_s=day.horizon.start_s, end_s=end_of_day),
+            "name": f"{day.name}-hindsight",
+        }
+    )
+    return problem, allocation
+
+
+def hindsight(
+    scenario: Scenario,
+    *,
+    seed: int,
+    params: HindsightParams | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> HindsightResult:
+    """The hindsight reference cost of day ``seed`` (see the module docstring)."""
+    import rl_agents  # noqa: F401  (registers the repair policy)
+    from simulation.evaluate import simulate
+    from solvers.routing import RoutingParams, solve_routes_with_stats
+
+    p = params if params is not None else HindsightParams()
+    say = progress if progress is not None else (lambda _msg: None)
+    t0 = time.perf_counter()
+    day = materialise_day(scenario, seed=seed)
+    pricings: list[Literal["shift", "duration"]] = (
+        ["shift", "duration"] if p.shift_pricing == "both" else [p.shift_pricing]
+    )
+    best: HindsightResult | None = None
+    runs: list[dict[str, Any]] = []
+    for pricing in pricings:
+        problem, allocation = day_routing_problem(day, pricing=pricing)
+        for run in range(p.num_runs):
+            say(f"day {seed}: {pricing} pricing, run {run + 1}/{p.num_runs}")
+            routing = RoutingParams(engine=p.engine, time_limit_s=p.time_limit_s, seed=p.seed + run)
+            plan, stats = solve_routes_with_stats(problem, routing)
+            plan = Plan.model_validate(
+                {**plan.model_dump(), "allocation": [a.model_dump() for a in allocation]}
+            )
+            for repair in p.repair_policies:
+                res = simulate(day, plan, repair, seed=seed)
+                cost = float(res.metrics["cost_cents"])
+                runs.append(
+                    {
+                        "pricing": pricing,
+                        "run": run,
+                        "repair": repair,
+                        "cost_cents": cost,
+                        "left_out": len(plan.unassigned),
+                        "solver": stats.detail,
+                    }
+                )
+                if best is None or cost < best.cost_cents:
+                    best = HindsightResult(seed, cost, dict(res.metrics))
+    assert best is not None
+    best.runs = runs
+    best.wall_s = time.perf_counter() - t0
+    return best
+
+
+__all__ = [
+    "HindsightParams",
+    "HindsightResult",
+    "day_routing_problem",
+    "hindsight",
+    "materialise_day",
+]

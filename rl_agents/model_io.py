@@ -1,0 +1,194 @@
+"""Model files: an SB3 zip plus what the dispatcher needs to run it without torch.
+
+A dispatch model file is the ordinary SB3 ``.zip`` (``MaskablePPO.load`` / ``PPO.load`` /
+``DQN.load`` continue training from it) with two extra members SB3 ignores:
+
+- ``dispatchlab.json``: the algorithm, the environment parameters the model was trained with
+  (tick, candidate slots, dispatch horizon), the observation keys in network order, the
+  activation, and how it was trained;
+- ``actor.npz``: the weights of the decision network (policy MLP and action head for PPO,
+  Q-network for DQN) as numpy arrays.
+
+:func:`load_model` reads only those two members, so evaluating a model needs numpy alone and a
+decision costs a few microseconds of matrix products.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rl_agents.env import EnvParams
+from scenarios.errors import InputError
+
+META = "dispatchlab.json"
+WEIGHTS = "actor.npz"
+FORMAT_VERSION = 1
+
+_ACTIVATIONS: dict[str, Callable[[NDArray[np.float64]], NDArray[np.float64]]] = {
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "identity": lambda x: x,
+}
+
+
+def shipped_model_path(name: str = "standard") -> Path:
+    """Path of a model shipped in ``rl_agents/models/`` (``standard`` = the benchmark's)."""
+    return Path(str(resources.files("rl_agents") / "models" / f"{name}.zip"))
+
+
+@dataclass
+class LoadedModel:
+    """A decision network in numpy: ``act(obs, mask)`` is the greedy action among ``mask``."""
+
+    algo: str
+    env_params: EnvParams
+    obs_keys: list[str]
+    layers: list[tuple[NDArray[np.float64], NDArray[np.float64]]]
+    activation: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def logits(self, obs: dict[str, NDArray[np.float32]]) -> NDArray[np.float64]:
+        """Action scores (policy logits, or Q-values for DQN)."""
+        x = np.concatenate(
+            [np.asarray(obs[k], dtype=np.float64).reshape(-1) for k in self.obs_keys]
+        )
+        act = _ACTIVATIONS[self.activation]
+        last = len(self.layers) - 1
+        for i, (w, b) in enumerate(self.layers):
+            x = w @ x + b
+            if i < last:
+                x = act(x)
+        return x
+
+    def act(self, obs: dict[str, NDArray[np.float32]], mask: NDArray[np.bool_]) -> int:
+        """The best-scoring allowed action."""
+        scores = self.logits(obs)
+        scores = np.where(mask, scores, -np.inf)
+        return int(np.argmax(scores))
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Read a dispatch model file (``standard`` = the shipped model)."""
+    p = shipped_model_path() if str(path) in ("standard", "") else Path(path)
+    if not p.exists():
+        raise InputError("model", f"model file {str(path)!r} not found")
+    try:
+        with zipfile.ZipFile(p) as zf:
+            names = set(zf.namelist())
+            if META not in names or WEIGHTS not in names:
+                raise InputError(
+                    "model",
+                    f"{str(path)!r} is not a dispatchlab model (no {META}); "
+                    "train one with `dispatchlab train`",
+                )
+            meta = json.loads(zf.read(META))
+            with np.load(io.BytesIO(zf.read(WEIGHTS))) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+    except zipfile.BadZipFile:
+        raise InputError("model", f"{str(path)!r} is not a zip file") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise InputError(
+            "model", f"{str(path)!r}: unsupported model format {meta.get('format_version')!r}"
+        )
+    n = len([k for k in arrays if k.startswith("w")])
+    layers = [
+        (arrays[f"w{i}"].astype(np.float64), arrays[f"b{i}"].astype(np.float64)) for i in range(n)
+    ]
+    return LoadedModel(
+        algo=meta["algo"],
+        env_params=EnvParams.model_validate(meta["env_params"]),
+        obs_keys=list(meta["obs_keys"]),
+        layers=layers,
+        activation=meta["activation"],
+        meta=meta,
+    )
+
+
+def actor_layers(model: Any) -> tuple[list[tuple[NDArray[np.float32], NDArray[np.float32]]], str]:
+    """The decision network of an SB3 model as (weight, bias) pairs, and its activation name."""
+    import torch.nn as nn
+
+    policy = model.policy
+    if hasattr(policy, "q_net"):
+        seq = [*policy.q_net.q_net]
+    else:
+        seq = [*policy.mlp_extractor.policy_net, policy.action_net]
+    layers: list[tuple[NDArray[np.float32], NDArray[np.float32]]] = []
+    activation = "identity"
+    for module in seq:
+        if isinstance(module, nn.Linear):
+            layers.append(
+                (
+                    module.weight.detach().cpu().numpy().astype(np.float32),
+                    module.bias.detach().cpu().numpy().astype(np.float32),
+                )
+            )
+        elif isinstance(module, nn.Tanh):
+            activation = "tanh"
+        elif isinstance(module, nn.ReLU):
+            activation = "relu"
+        else:
+            raise TypeError(f"cannot export layer {module!r} to numpy")
+    extractor = type(policy.features_extractor).__name__
+    if extractor not in ("CombinedExtractor", "FlattenExtractor"):
+        raise TypeError(f"cannot export features extractor {extractor}")
+    return layers, activation
+
+
+def save_model(
+    model: Any,
+    path: str | Path,
+    *,
+    algo: str,
+    env_params: EnvParams,
+    info: dict[str, Any] | None = None,
+    drop_optimizer_state: bool = True,
+) -> Path:
+    """Write the SB3 zip plus the numpy actor and metadata (see the module docstring)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    policy = model.policy
+    saved_optimizer = getattr(policy, "optimizer", None)
+    if drop_optimizer_state and saved_optimizer is not None:
+        # A fresh optimizer has no moment estimates: the file is ~3x smaller, and continued
+        # training simply starts Adam from scratch. The live model keeps its own.
+        policy.optimizer = policy.optimizer_class(
+            policy.parameters(), lr=saved_optimizer.param_groups[0]["lr"], **policy.optimizer_kwargs
+        )
+    try:
+        model.save(out)
+    finally:
+        if saved_optimizer is not None:
+            policy.optimizer = saved_optimizer
+    layers, activation = actor_layers(model)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "algo": algo,
+        "env_params": env_params.model_dump(),
+        "obs_keys": list(model.observation_space.spaces),
+        "activation": activation,
+        "info": info or {},
+    }
+    buf = io.BytesIO()
+    arrays: dict[str, Any] = {}
+    for i, (w, b) in enumerate(layers):
+        arrays[f"w{i}"] = w
+        arrays[f"b{i}"] = b
+    np.savez_compressed(buf, **arrays)
+    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(META, json.dumps(meta, indent=2))
+        zf.writestr(WEIGHTS, buf.getvalue())
+    return out
+
+
+__all__ = ["LoadedModel", "actor_layers", "load_model", "save_model", "shipped_model_path"]

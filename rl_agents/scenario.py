@@ -1,0 +1,116 @@
+"""The standard dynamic-dispatch scenario of the RL benchmark, and scenario specs for the CLI.
+
+The *standard scenario* is a documented variant of
+:func:`scenarios.generate.generate_city`::
+
+    generate_city(seed=1, num_orders=100, num_nodes=4, num_couriers=12,
+                  params=CityParams(extra_arrivals_per_day=100, num_skus=50,
+                                    dc_days_of_cover=4.5, dark_store_days_of_cover=1.2,
+                                    store_days_of_cover=0.75))
+
+with three changes, each chosen so that the benchmark measures *dispatching*:
+
+- the noise is off (``StochasticParams.deterministic()``): travel, service and pick times are
+  their expected values, like the EURO Meets NeurIPS 2022 dynamic VRPTW, so the only uncertainty
+  is which orders arrive when, and the hindsight reference is an exact replay;
+- drivers' breaks are removed (the twin only executes breaks that come from a plan, so a dynamic
+  policy would never take them while a hindsight plan would);
+- a 50-SKU catalogue with three times the default stock cover (the generator sizes stock for
+  the listed orders only, and a day has twice as many), so that few orders are unfillable
+  (their penalty is the same for every policy and only dilutes differences).
+
+A day is the scenario's 100 orders (released at their ``created_s``) plus the day's Poisson
+arrivals (about 100 more, drawn from the day's seed), over 4 nodes and 12 couriers (4 vans,
+8 bikes) on shifts between 07:00 and 24:00.
+
+Seeds: training draws days from ``TRAIN_SEEDS`` (1,000,000 and up); evaluation uses seeds
+below 1,000,000 (``dispatchlab evaluate --seeds 1..100``), so they never overlap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scenarios.errors import InputError
+from scenarios.generate import CityParams, generate_city
+from scenarios.model import Scenario
+from scenarios.stochastic import StochasticParams
+
+STANDARD = "standard"
+#: Training days are drawn from this range of day seeds; evaluation seeds lie below it.
+TRAIN_SEEDS = range(1_000_000, 2_000_000)
+#: Seeds the benchmark evaluates on (held out: disjoint from ``TRAIN_SEEDS``).
+EVAL_SEEDS = range(1, 101)
+#: Seeds of the evaluation callback during training (held out too, not the benchmark's).
+VALIDATION_SEEDS = range(900_001, 900_011)
+
+_COVER = 3.0
+
+
+def standard_scenario() -> Scenario:
+    """The benchmark's city day: 100 + ~100 arriving orders, 4 nodes, 12 couriers, no noise."""
+    params = CityParams(
+        extra_arrivals_per_day=100.0,
+        num_skus=50,
+        dc_days_of_cover=1.5 * _COVER,
+        dark_store_days_of_cover=0.4 * _COVER,
+        store_days_of_cover=0.25 * _COVER,
+    )
+    city = generate_city(seed=1, num_orders=100, num_nodes=4, num_couriers=12, params=params)
+    return dispatch_variant(city, name="rl-standard")
+
+
+def dispatch_variant(scenario: Scenario, *, name: str | None = None) -> Scenario:
+    """``scenario`` without noise and without drivers' breaks (what the benchmark measures)."""
+    vehicles = [v.model_copy(update={"breaks": []}) for v in scenario.vehicles]
+    return scenario.model_copy(
+        update={
+            "name": name or f"{scenario.name}-dispatch",
+            "stochastic": StochasticParams.deterministic(),
+            "vehicles": vehicles,
+        }
+    )
+
+
+def load_scenario_spec(spec: str) -> Scenario:
+    """``standard`` (the benchmark scenario) or a path to any supported scenario file."""
+    if spec.strip() == STANDARD:
+        return standard_scenario()
+    path = Path(spec)
+    if not path.exists():
+        raise InputError("scenario", f"{spec!r} is neither 'standard' nor an existing file")
+    from scenarios.io import load_scenario
+
+    return load_scenario(path)
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """Seeds from ``A..B`` (inclusive), ``A,B,C`` or a single number."""
+    text = spec.strip()
+    try:
+        if ".." in text:
+            lo_s, _, hi_s = text.partition("..")
+            lo, hi = int(lo_s), int(hi_s)
+            if hi < lo:
+                raise InputError("seeds", f"{spec!r}: the range ends before it starts")
+            return list(range(lo, hi + 1))
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError("seeds", f"{spec!r}: expected A..B, A,B,C or a number") from None
+    if not seeds:
+        raise InputError("seeds", "no seeds given")
+    if any(s < 0 for s in seeds):
+        raise InputError("seeds", "seeds must be non-negative")
+    return seeds
+
+
+__all__ = [
+    "EVAL_SEEDS",
+    "STANDARD",
+    "TRAIN_SEEDS",
+    "VALIDATION_SEEDS",
+    "dispatch_variant",
+    "load_scenario_spec",
+    "parse_seeds",
+    "standard_scenario",
+]
