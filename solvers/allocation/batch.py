@@ -26,9 +26,9 @@ from solvers.allocation.params import AllocationParams
 from solvers.allocation.problem import F64, I64, MICRO, Problem
 
 _EPS = 1e-7
+#: Wentges smoothing: price at SMOOTHING x best-bound duals + (1 - SMOOTHING) x LP duals.
+SMOOTHING = 0.5
 log = logging.getLogger(__name__)
-_ALPHA = 0.5
-_BOTH = False
 
 
 @dataclass
@@ -97,7 +97,7 @@ def solve_batch(
     target = params.mip_rel_gap
 
     master = Master(prob, threads=params.threads, seed=params.seed)
-    master.h.setOptionValue("simplex_strategy", 4)  # new columns keep the basis primal feasible
+    master.h.setOptionValue("simplex_strategy", 1)  # dual simplex re-solves fastest here
     pricer = Pricer(prob, threads=params.threads)
     empty = np.zeros(0, dtype=np.int64)
     master.add(np.arange(prob.num_orders), [empty] * prob.num_orders, [empty] * prob.num_orders)
@@ -109,7 +109,7 @@ def solve_batch(
     center = zero
     best_duals: Duals | None = None
     lp_value: float | None = None
-    alpha = _ALPHA
+    alpha = SMOOTHING
     rounds = 0
     t_lp = time.perf_counter()
     converged = False
@@ -152,12 +152,6 @@ def solve_batch(
         )
         before = len(master.pool)
         master.add(np.arange(prob.num_orders), pricing.arcs, pricing.qty)
-        if _BOTH and alpha > 0:
-            extra = pricer.price(out)
-            lb2 = float(extra.value.sum()) + master.shared_rhs_term(out)
-            if lb2 > best_lb:
-                best_lb, center, best_duals = lb2, out, out
-            master.add(np.arange(prob.num_orders), extra.arcs, extra.qty)
         new_cols = list(range(before, len(master.pool)))
         if new_cols:
             vals = pattern_values(prob, master, new_cols, out)
@@ -172,7 +166,7 @@ def solve_batch(
                 break
             alpha = 0.0  # mispricing: price at the LP duals next
         else:
-            alpha = _ALPHA
+            alpha = SMOOTHING
     lp_s = time.perf_counter() - t_lp
 
     # integer master
@@ -189,7 +183,9 @@ def solve_batch(
             if cost < best_cost and not prob.violations(x_mip):
                 x_best, best_cost = x_mip, cost
     # orders left short may fit partial fills the pattern pool cannot express
+    t_pol = time.perf_counter()
     polished = polish(prob, x_best, deadline=max(deadline, time.perf_counter() + 1.0))
+    log.debug("polish took %.1f", time.perf_counter() - t_pol)
     cost = prob.evaluate(polished).total
     if cost < best_cost and not prob.violations(polished):
         x_best, best_cost = polished, cost
@@ -251,8 +247,16 @@ def _integer_master(
         master.h.changeColsBounds(n_cols, np.arange(n_cols, dtype=np.int32), lower, upper)
         master.set_start(start)
         master.h.setOptionValue("mip_rel_gap", gap)
+        t_sub = time.perf_counter()
         master.solve_lp(seconds)
         info = master.h.getInfo()
+        log.debug(
+            "sub-MIP free %d limit %.1f took %.1f status %s",
+            int(free.sum()),
+            seconds,
+            time.perf_counter() - t_sub,
+            master.h.modelStatusToString(master.h.getModelStatus()),
+        )
         nodes += int(info.mip_node_count)
         if int(info.primal_solution_status) != 2:
             return None

@@ -258,3 +258,115 @@ def solve_blocks(
         sel_arc=np.asarray(sel_a, dtype=np.int64),
         sel_qty=np.asarray(sel_q, dtype=np.int64),
     )
+
+
+#: Branch-and-bound nodes one order may explore before the caller falls back to a MIP.
+BB_NODE_LIMIT = 50_000
+
+
+def solve_order_bb(
+    prob: Problem,
+    order: int,
+    c_arc: F64,
+    c_pair: F64,
+    *,
+    split: float = 0.0,
+    arc_ub: I64 | None = None,
+    pair_ok: NDArray[np.bool_] | None = None,
+) -> tuple[float, I64, I64] | None:
+    """Exact best pattern of one order by branch and bound over its set of open nodes.
+
+    Handles what the subset DP cannot: lines split over several nodes because each holds
+    only part of the quantity. Given the open nodes, every line fills greedily from its
+    cheapest open nodes, which is optimal without a shared capacity. The bound of a search
+    node fills every line from all nodes still allowed, ignoring their fixed costs
+    (non-negative). Returns (value relative to shipping nothing, arcs, units), or None if
+    the search exceeds ``BB_NODE_LIMIT`` nodes.
+    """
+    ub_all = prob.arc_ub if arc_ub is None else arc_ub
+    p0, p1 = int(prob.order_pair_start[order]), int(prob.order_pair_start[order + 1])
+    lines = list(prob.order_lines(order))
+    line_pos = {ln: i for i, ln in enumerate(lines)}
+    qty = [int(prob.line_qty[ln]) for ln in lines]
+    # candidate nodes: pairs that are allowed and can gain something
+    cand: list[int] = []
+    fixed: list[float] = []
+    per_line: list[list[tuple[float, int, int, int]]] = [[] for _ in lines]  # (c, k, ub, arc)
+    for p in range(p0, p1):
+        if pair_ok is not None and not pair_ok[p]:
+            continue
+        gains = []
+        for a in range(int(prob.pair_arc_start[p]), int(prob.pair_arc_start[p + 1])):
+            u = int(ub_all[a])
+            c = float(c_arc[a])
+            if u > 0 and c < 0:
+                gains.append((c, line_pos[int(prob.arc_line[a])], u, a))
+        if not gains:
+            continue
+        k = len(cand)
+        cand.append(p)
+        fixed.append(float(c_pair[p]))
+        for c, i, u, a in gains:
+            per_line[i].append((c, k, u, a))
+    for entries in per_line:
+        entries.sort()
+    n_cand = len(cand)
+    max_nodes = prob.max_nodes if prob.max_nodes > 0 else n_cand
+
+    def fill(mask: int) -> float:
+        total = 0.0
+        for i, entries in enumerate(per_line):
+            need = qty[i]
+            for c, k, u, _ in entries:
+                if (mask >> k) & 1:
+                    take = u if u < need else need
+                    total += take * c
+                    need -= take
+                    if need == 0:
+                        break
+        return total
+
+    # order candidates by standalone value, most useful first
+    alone = [fixed[k] + fill(1 << k) for k in range(n_cand)]
+    order_k = sorted(range(n_cand), key=lambda k: alone[k])
+    best = [0.0, 0]  # value, mask (shipping nothing is always possible)
+    explored = 0
+    # suffix masks of the candidates still to decide at each depth
+    suffix = [0] * (n_cand + 1)
+    for d in range(n_cand - 1, -1, -1):
+        suffix[d] = suffix[d + 1] | (1 << order_k[d])
+
+    def dfs(depth: int, mask: int, fixed_sum: float, count: int) -> bool:
+        nonlocal explored
+        explored += 1
+        if explored > BB_NODE_LIMIT:
+            return False
+        extra = split * max(count - 1, 0)
+        if count:
+            value = fixed_sum + extra + fill(mask)
+            if value < best[0] - 1e-12:
+                best[0], best[1] = value, mask
+        if depth == n_cand or count >= max_nodes:
+            return True
+        bound = fixed_sum + extra + fill(mask | suffix[depth])
+        if bound >= best[0] - 1e-12:
+            return True
+        k = order_k[depth]
+        if not dfs(depth + 1, mask | (1 << k), fixed_sum + fixed[k], count + 1):
+            return False
+        return dfs(depth + 1, mask, fixed_sum, count)
+
+    if n_cand and not dfs(0, 0, 0.0, 0):
+        return None
+    mask = best[1]
+    arcs: list[int] = []
+    units: list[int] = []
+    for i, entries in enumerate(per_line):
+        need = qty[i]
+        for _c, k, u, a in entries:
+            if (mask >> k) & 1 and need > 0:
+                take = min(u, need)
+                arcs.append(a)
+                units.append(take)
+                need -= take
+    return best[0], np.asarray(arcs, dtype=np.int64), np.asarray(units, dtype=np.int64)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.allocation.dp import OrderBlock, build_blocks, solve_blocks
+from solvers.allocation.dp import OrderBlock, build_blocks, solve_blocks, solve_order_bb
 from solvers.allocation.heuristics import NONE, Residual, real_costs, solve_residual
 from solvers.allocation.master import pattern_cost
 from solvers.allocation.problem import BLOCK_RULE, I64, OK, Problem, from_micro
@@ -32,8 +32,11 @@ from solvers.allocation.result import (
     UnfilledReason,
 )
 
-#: Orders the DP cannot explain exactly get a one-order MIP, up to this many per call.
-MAX_MIP_EXPLANATIONS = 200
+#: Orders the batched DP cannot explain exactly are re-solved one by one (branch and bound,
+#: a MIP under binding capacity), up to this many per call.
+MAX_RESIDUAL_EXPLANATIONS = 2000
+#: Up to this many orders, every order is explained one by one (faster than the batch DP).
+SMALL_BATCH = 64
 
 
 @dataclass
@@ -99,9 +102,10 @@ def explain(
     # best alternative avoiding the j-th chosen node
     alt_cost = np.full(n_orders, -1, dtype=np.int64)
     alt_nodes: list[list[int]] = [[] for _ in range(n_orders)]
-    blocks_all = build_blocks(prob, np.arange(n_orders))
-    inexact: set[int] = set()
-    max_k = max((len(s) for s in chosen_nodes), default=0)
+    small = n_orders <= SMALL_BATCH
+    blocks_all = [] if small else build_blocks(prob, np.arange(n_orders))
+    inexact: set[int] = set(range(n_orders)) if small else set()
+    max_k = 0 if small else max((len(s) for s in chosen_nodes), default=0)
     for j in range(max_k):
         mask = pair_ok.copy()
         targets = [o for o in range(n_orders) if len(chosen_nodes[o]) > j]
@@ -133,7 +137,7 @@ def explain(
         if chosen_nodes[o]
         and (o in inexact or prob.order_line_start[o + 1] - prob.order_line_start[o] > 10)
     ]
-    for o in many[:MAX_MIP_EXPLANATIONS]:
+    for o in many[:MAX_RESIDUAL_EXPLANATIONS]:
         for banned_n in chosen_nodes[o]:
             res = _order_residual(prob, world, x, o, banned_n)
             arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split)
@@ -150,6 +154,11 @@ def explain(
         for o, ok_exact in zip(ans.orders.tolist(), ans.exact.tolist(), strict=True):
             if ok_exact:
                 unconstrained[o] = pats.get(o, (np.zeros(0, dtype=np.int64),) * 2)
+        for o in range(n_orders):
+            if o not in unconstrained and prob.order_pair_start[o + 1] > prob.order_pair_start[o]:
+                found = solve_order_bb(prob, o, c_arc, c_pair, split=split)
+                if found is not None:
+                    unconstrained[o] = (found[1], found[2])
 
     explanations = []
     for o in range(n_orders):

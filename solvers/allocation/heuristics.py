@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from solvers.allocation.dp import build_blocks, solve_blocks
+from solvers.allocation.dp import build_blocks, solve_blocks, solve_order_bb
 from solvers.allocation.highs_model import AllocationModel, coupling_rows
 from solvers.allocation.problem import F64, I64, MICRO, Problem
 
@@ -172,14 +172,25 @@ def solve_residual(
     *,
     exact: bool = True,
 ) -> tuple[I64, I64]:
-    """One order's best pattern on the residual stock and capacity (DP, else MIP).
+    """One order's best pattern on the residual stock and capacity.
 
-    With ``exact=False`` the DP's answer is kept whenever it fits, even if partial stock or
-    a binding capacity make it possibly suboptimal.
+    Without a binding capacity: exact branch and bound over the open nodes (partial stock
+    included). With one: the subset DP where it is exact, else a one-order MIP. With
+    ``exact=False`` a DP answer that fits is kept even where it may be suboptimal.
     """
+    pair_ok, pair_cap = res.pair_limits(order)
+    pairs = np.arange(prob.order_pair_start[order], prob.order_pair_start[order + 1])
+    lines = prob.order_lines(order)
+    units = int(prob.line_qty[lines.start : lines.stop].sum())
+    caps = pair_cap[pairs]
+    if not np.any((caps >= 0) & (caps < units) & pair_ok[pairs]):
+        found = solve_order_bb(
+            prob, order, c_arc, c_pair, split=split, arc_ub=res.ub, pair_ok=pair_ok
+        )
+        if found is not None:
+            return found[1], found[2]
     blocks = build_blocks(prob, np.array([order]))
     if blocks:
-        pair_ok, pair_cap = res.pair_limits(order)
         ans = solve_blocks(
             prob,
             blocks,

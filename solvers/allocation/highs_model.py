@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,24 @@ def new_highs() -> highspy.Highs:
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     return h
+
+
+class Deadline:
+    """A wall-clock deadline HiGHS obeys through its interrupt callbacks.
+
+    HiGHS checks its own ``time_limit`` only now and then inside a MIP (root cuts, long
+    LPs can overrun it by many seconds); the callbacks stop it within milliseconds.
+    """
+
+    def __init__(self, h: highspy.Highs) -> None:
+        self.at: float | None = None
+        h.cbSimplexInterrupt.subscribe(self._check)
+        h.cbIpmInterrupt.subscribe(self._check)
+        h.cbMipInterrupt.subscribe(self._check)
+
+    def _check(self, event: Any) -> None:
+        # the flag persists across runs inside HiGHS: always set it, true or false
+        event.interrupt(self.at is not None and time.perf_counter() > self.at)
 
 
 @contextlib.contextmanager
@@ -222,6 +241,7 @@ class AllocationModel:
         if threads is not None:
             self.h.setOptionValue("threads", int(threads))
         self.h.HandleKeyboardInterrupt = True
+        self.deadline = Deadline(self.h)
         # column bookkeeping: per pair its y column, per arc its x column (-1 = absent)
         self.y_col = np.full(prob.num_pairs, -1, dtype=np.int64)
         self.x_col = np.full(prob.num_arcs, -1, dtype=np.int64)
@@ -359,6 +379,7 @@ class AllocationModel:
 
     def run(self, time_limit_s: float) -> str:
         """Solve with a time limit; return the HiGHS model status as text."""
+        self.deadline.at = time.perf_counter() + max(float(time_limit_s), 0.01)
         # HiGHS measures its time limit on a clock that runs across calls
         self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit_s), 0.01))
         self.h.run()

@@ -22,15 +22,23 @@ generation stops early.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
 from scipy import sparse
 
-from solvers.allocation.dp import DpAnswer, OrderBlock, build_blocks, solve_blocks
+from solvers.allocation.dp import (
+    DpAnswer,
+    OrderBlock,
+    build_blocks,
+    solve_blocks,
+    solve_order_bb,
+)
 from solvers.allocation.highs_model import (
     AllocationModel,
+    Deadline,
     Duals,
     Rows,
     coupling_rows,
@@ -82,6 +90,7 @@ class Master:
         if threads is not None:
             self.h.setOptionValue("threads", int(threads))
         self.h.HandleKeyboardInterrupt = True
+        self.deadline = Deadline(self.h)
         n_o = prob.num_orders
         n_r = self.rows.num_coupling
         lower = np.concatenate([np.ones(n_o), np.full(n_r, -highspy.kHighsInf)])
@@ -235,6 +244,7 @@ class Master:
         """Solve the master LP; return the HiGHS status text."""
         # HiGHS measures its time limit on a clock that runs across calls
         self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit_s), 0.01))
+        self.deadline.at = time.perf_counter() + max(float(time_limit_s), 0.01)
         self.h.run()
         return str(self.h.modelStatusToString(self.h.getModelStatus()))
 
@@ -366,23 +376,25 @@ class Pricer:
         in_dp = np.zeros(prob.num_orders, dtype=bool)
         in_dp[ans.orders] = True
         has_pairs = np.diff(prob.order_pair_start) > 0
-        # orders whose DP value is only a bound (partial stock): the most promising get an
-        # exact one-order MIP, the others a greedy fill of the DP's parcels (the bound stays)
-        relaxed = ans.orders[~ans.exact]
-        score = value[relaxed] - (self.constant_o[relaxed] if mu is None else mu[relaxed])
-        relaxed = relaxed[np.argsort(score, kind="stable")]
-        if mu is not None:
-            promising = int(np.sum(score < -1e-9))
-            relaxed = np.concatenate([relaxed[:promising], relaxed[promising:]])
-        n_mip = self.max_mip if mu is None else min(self.max_mip, int(np.sum(score < -1e-9)))
-        exact_mip = np.concatenate([np.nonzero(~in_dp & has_pairs)[0], relaxed[:n_mip]])
-        for o in relaxed[n_mip:].tolist():
-            arcs[o], qty[o] = fill_parcels(prob, o, arcs[o], qty[o], c_arc)
-        for o in exact_mip.tolist():
+        # orders whose DP value is only a bound (lines split over nodes with partial stock)
+        # or that the DP does not take (too many lines): exact branch and bound per order;
+        # a one-order MIP if that search grows too large
+        rest = np.concatenate([ans.orders[~ans.exact], np.nonzero(~in_dp & has_pairs)[0]])
+        split = prob.split / MICRO
+        mips = []
+        for o in rest.tolist():
+            found = solve_order_bb(prob, o, c_arc, c_pair, split=split)
+            if found is None:
+                mips.append(o)
+                continue
+            v, arcs[o], qty[o] = found
+            value[o] = self.constant_o[o] + v
+        for o in mips:
             v, a, q = price_one_mip(prob, o, c_arc, c_pair, threads=self.threads)
             value[o] = self.constant_o[o] + v
             arcs[o], qty[o] = a, q
-        self.mip_orders = exact_mip
+        self.mip_orders = np.asarray(mips, dtype=np.int64)
+        del mu
         return Pricing(value=value, arcs=arcs, qty=qty)
 
 

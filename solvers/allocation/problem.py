@@ -477,7 +477,9 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
         vip_cap = np.where(vip_cap_units >= 0, vip_cap_units, np.iinfo(np.int64).max)
         ub = np.minimum(ub, node_cap[None, :])
         ub = np.where(vip[l_order][:, None], np.minimum(ub, vip_cap[None, :]), ub)
-        no_parcel = (cap_orders == 0)[None, :] | (vip[l_order][:, None] & (vip_cap_orders == 0)[None, :])
+        no_parcel = (cap_orders == 0)[None, :] | (
+            vip[l_order][:, None] & (vip_cap_orders == 0)[None, :]
+        )
         ub = np.where(no_parcel, 0, ub)
         ok = (
             (ub > 0)
