@@ -197,3 +197,14 @@ def single_order_allocations(n: int, *, seed: int) -> list[dict[str, Any]]:
             }
         )
     return bodies
+
+
+POLICY_EXAMPLE: dict[str, Any] = {
+    "standard": {
+        "summary": "the RL benchmark city, two policies (+ greedy), 5 days",
+        "value": {
+            "policies": ["insertion", "euro-lazy:5"],
+            "seeds": [1, 2, 3, 4, 5],
+        },
+    }
+}

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path("data/runtime"), description="where the SQLite file and run files live"
     )
+    models_dir_override: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DISPATCHLAB_MODELS_DIR", "models_dir_override"),
+        description="folder of dispatch models callable as model:NAME (default <data_dir>/models)",
+    )
     database_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("DATABASE_URL", "DISPATCHLAB_DATABASE_URL"),
@@ -86,6 +91,11 @@ class Settings(BaseSettings):
     # demo
     demo: bool = Field(default=False, description="load a generated demo scenario at start-up")
     demo_seed: int = 7
+
+    @property
+    def models_dir(self) -> Path:
+        """Folder of the dispatch models the API may load (``model:NAME``)."""
+        return self.models_dir_override or self.data_dir / "models"
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL to connect to (SQLite under ``data_dir`` unless configured)."""

@@ -9,7 +9,7 @@ from api.jobs.registry import TaskRegistry
 
 def solve_routers(registry: TaskRegistry) -> list[APIRouter]:
     """Routers of the solve endpoints whose job kinds are in ``registry``."""
-    from api.routes import allocations, plans, routing, simulations, whatif
+    from api.routes import allocations, plans, policies, routing, simulations, whatif
 
     routers: list[APIRouter] = []
     for kind, router in (
@@ -18,6 +18,7 @@ def solve_routers(registry: TaskRegistry) -> list[APIRouter]:
         ("plans", plans.router),
         ("simulations", simulations.router),
         ("whatif", whatif.router),
+        ("policies", policies.router),
     ):
         if kind in registry:
             routers.append(router)

@@ -1,0 +1,115 @@
+"""``POST /v1/policies/evaluate``: compare dispatch policies on held-out days, as a job."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.core.config import Settings
+from api.core.errors import ERROR_RESPONSES
+from api.deps import CtxDep, IdempotencyKeyHeader, ResearcherDep, SessionDep
+from api.examples import POLICY_EXAMPLE
+from api.limits import check_orders, check_scenario, check_time_limit
+from api.schemas.common import JobAccepted
+from api.schemas.policies import PolicyEvaluationCreate
+from api.solve import accepted, respond, submit_job
+from scenarios.errors import InputError
+
+router = APIRouter(prefix="/v1/policies", tags=["policies"], responses=ERROR_RESPONSES)
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+
+
+def resolve_model(name: str, settings: Settings, *, field: str) -> str:
+    """A model name -> the file it names (service models folder, then shipped models)."""
+    from rl_agents.model_io import shipped_model_path
+
+    if name in ("", "standard"):
+        return "standard"
+    if not MODEL_NAME.match(name) or ".." in name:
+        raise InputError(
+            field, "give a model name (no paths): a file <name>.zip in the service's models folder"
+        )
+    for candidate in (settings.models_dir / f"{name}.zip", shipped_model_path(name)):
+        if Path(candidate).is_file():
+            return str(Path(candidate).resolve())
+    raise InputError(field, f"no model named {name!r}")
+
+
+def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
+    """Validate every policy spec (422 naming it); model names become file paths."""
+    import rl_agents  # noqa: F401  (registers the RL policies)
+    from simulation.policies import make_policy
+
+    out: list[str] = []
+    for i, raw in enumerate(body.policies):
+        field = f"policies.{i}"
+        spec = raw.strip()
+        name, _, arg = spec.partition(":")
+        if name == "hindsight":
+            try:
+                seconds = float(arg) if arg else 30.0
+            except ValueError:
+                raise InputError(field, "expected hindsight:SECONDS, e.g. hindsight:30") from None
+            if seconds <= 0:
+                raise InputError(field, "hindsight seconds must be positive")
+            check_time_limit(settings, seconds, field=field)
+        elif name == "model":
+            spec = f"model:{resolve_model(arg, settings, field=field)}"
+        if name != "hindsight":
+            try:
+                make_policy(spec)
+            except InputError as err:  # never echo a server path back
+                reason = err.reason.replace(spec.partition(":")[2], arg) if arg else err.reason
+                raise InputError(field, reason) from None
+        out.append(spec)
+    return out
+
+
+@router.post(
+    "/evaluate", status_code=202, response_model=JobAccepted, summary="Evaluate policies (job)"
+)
+def evaluate_policies(
+    body: Annotated[PolicyEvaluationCreate, Body(openapi_examples=POLICY_EXAMPLE)],
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: ResearcherDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Queue a comparison: mean cost [95% CI], on-time rate, paired difference to greedy,
+    cost / hindsight and gap closed, per policy, on the same day seeds."""
+    settings = ctx.settings
+    if body.scenario is not None:
+        check_scenario(body.scenario, field="scenario")
+        check_orders(settings, body.scenario, field="scenario.orders", sync=False)
+    specs = check_specs(body, settings)
+    runs = (len(specs) + 1) * len(body.seeds)
+    if runs > settings.max_whatif_runs:
+        raise InputError(
+            "seeds",
+            f"{runs} simulated days (policies+1 x seeds); at most {settings.max_whatif_runs}",
+        )
+    payload = body.model_dump(mode="json")
+    payload["policies"] = specs
+
+    def compute() -> tuple[int, BaseModel, str | None]:
+        job = submit_job(
+            ctx,
+            session,
+            request,
+            kind="policies",
+            payload=payload,
+            principal=principal,
+            seed=body.seeds[0],
+        )
+        return accepted(job)
+
+    return respond(
+        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
+    )

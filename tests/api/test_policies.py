@@ -1,0 +1,94 @@
+"""POST /v1/policies/evaluate: dispatch policies compared on the same days, as a job."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.examples import SMALL_SCENARIO
+from tests.api.conftest import wait_for
+
+
+def _body(**kw: Any) -> dict[str, Any]:
+    return {
+        "scenario": copy.deepcopy(SMALL_SCENARIO),
+        "policies": ["insertion", "euro-lazy:5"],
+        "seeds": [1, 2, 3],
+        **kw,
+    }
+
+
+def test_policies_are_compared_with_greedy_on_the_same_days(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    answer = client.post("/v1/policies/evaluate", json=_body(), headers=keys["researcher"])
+    assert answer.status_code == 202, answer.text
+    job = wait_for(
+        lambda: client.get(answer.headers["location"], headers=keys["researcher"]).json(),
+        lambda j: j["status"] in {"done", "failed"},
+        timeout_s=60,
+    )
+    assert job["status"] == "done", job
+    result = job["result"]
+    assert set(result["summaries"]) == {"greedy", "insertion", "euro-lazy:5"}
+    greedy = result["summaries"]["greedy"]
+    assert greedy["n"] == 3 and greedy["diff_vs_greedy"] == 0.0
+    assert set(result["summaries"]["insertion"]["costs"]) == {"1", "2", "3"}
+    assert "| insertion |" in result["table_markdown"]
+
+
+@pytest.mark.parametrize(
+    ("policies", "field", "reason"),
+    [
+        (["insertion", "telepathy"], "policies.1", "unknown policy"),
+        (["model:/etc/passwd"], "policies.0", "no paths"),
+        (["model:../../secret"], "policies.0", "no paths"),
+        (["model:nosuchmodel"], "policies.0", "no model named"),
+        (["hindsight:soon"], "policies.0", "hindsight:SECONDS"),
+        (["hindsight:100000"], "policies.0", "at most"),
+    ],
+)
+def test_bad_policy_specs_are_422_naming_the_policy(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    policies: list[str],
+    field: str,
+    reason: str,
+) -> None:
+    answer = client.post(
+        "/v1/policies/evaluate", json=_body(policies=policies), headers=keys["researcher"]
+    )
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"][0]
+    assert detail["field"] == field and reason in detail["reason"]
+
+
+def test_policy_evaluation_needs_a_researcher_key(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    assert (
+        client.post("/v1/policies/evaluate", json=_body(), headers=keys["oms"]).status_code == 403
+    )
+    assert (
+        client.post("/v1/policies/evaluate", json=_body(), headers=keys["planner"]).status_code
+        == 403
+    )
+
+
+def test_model_names_resolve_inside_the_models_folder_only(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    from tests.api.conftest import app_of
+
+    models = app_of(client).state.ctx.settings.models_dir
+    models.mkdir(parents=True, exist_ok=True)
+    (models / "mine.zip").write_bytes(b"not a zip")
+    answer = client.post(
+        "/v1/policies/evaluate", json=_body(policies=["model:mine"]), headers=keys["researcher"]
+    )
+    assert answer.status_code == 422
+    reason = answer.json()["detail"][0]["reason"]
+    assert "is not a zip file" in reason and str(models) not in reason  # found, then checked
