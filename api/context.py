@@ -75,6 +75,7 @@ class ServiceContext:
     lanes: dict[str, Lane] = field(default_factory=dict)
     demo: dict[str, Any] | None = None
     ready: bool = False
+    starts: int = 0
 
     def breaker(self, name: str) -> CircuitBreaker:
         """The circuit breaker of one solver (created on first use)."""

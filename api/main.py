@@ -51,6 +51,9 @@ def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
 
 def start_service(ctx: ServiceContext) -> None:
     """Connect and migrate the database, start the job service and the audit writer."""
+    ctx.starts += 1
+    if ctx.starts > 1:  # the app's lifespan entered again (e.g. by a test tool): already up
+        return
     settings = ctx.settings
     ctx.engine = make_engine(settings.resolved_database_url())
     migrate(ctx.engine)
@@ -82,6 +85,9 @@ def start_service(ctx: ServiceContext) -> None:
 
 def stop_service(ctx: ServiceContext) -> None:
     """Stop jobs (re-queueing running ones), flush the audit log, close the database."""
+    ctx.starts -= 1
+    if ctx.starts > 0:
+        return
     ctx.ready = False
     if ctx.jobs is not None:
         ctx.jobs.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from api.keys import create_key
 from api.main import create_app
 
 DATA_DIR = Path(tempfile.mkdtemp(prefix="dispatchlab-schemathesis-"))
+# schemathesis keeps its own lifespan of the app until exit: remove the files after that
+atexit.register(shutil.rmtree, DATA_DIR, ignore_errors=True)
 APP = create_app(
     Settings(
         data_dir=DATA_DIR,
@@ -43,7 +46,6 @@ def started_app() -> Iterator[None]:
             key, _ = create_key(session, role=Role.ADMIN, name="schemathesis")
         _ADMIN["X-API-Key"] = key
         yield
-    shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
 @schema.parametrize()
