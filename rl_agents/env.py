@@ -15,11 +15,15 @@ more than ``dispatch_horizon_s`` ahead waits (as cheapest insertion does); an or
 candidate can take is postponed.
 
 Reward: minus the change of the day's cost in the KPI's units (cents), measured on a
-potential ``Phi`` = cost incurred so far + planned cost of every remaining route + the shift
-hours each working courier is committed to + penalties of waiting and lost orders, with each
-new order's penalty credited when it is released (releases are the same for every policy).
-At the end ``Phi`` is the day's final ``cost_cents``, so an episode's return is
-``-cost_cents`` plus a constant of the day: maximising return minimises the KPI.
+potential ``Phi`` = cost incurred so far + planned cost of every remaining route (distance,
+courier time, lateness) + the shift hours each working courier is committed to (the twin
+charges a courier until it is home, and an idle courier waits until its shift ends) + the
+penalty of every order lost so far. Assigning an order therefore costs what it adds to the
+plan now; an order that is never delivered costs its penalty when it is lost (at its node's
+closing, or at the end of the day). Orders that cannot be filled at all are lost at release
+whatever the policy does; their penalty is credited back at once (zero net reward). At the end
+``Phi`` is the day's final ``cost_cents``, so an episode's return is ``-cost_cents`` plus a
+constant of the day: maximising return minimises the KPI.
 """
 
 from __future__ import annotations
@@ -45,6 +49,12 @@ from simulation.world import World, compile_world
 ENV_ID = "dispatchlab/DynamicDispatch-v0"
 _LOST = (int(OrderStatus.UNFILLED), int(OrderStatus.UNSERVED))
 _UNKNOWN = int(OrderStatus.UNKNOWN)
+_FINAL = (
+    int(OrderStatus.DELIVERED),
+    int(OrderStatus.FAILED),
+    int(OrderStatus.UNFILLED),
+    int(OrderStatus.UNSERVED),
+)
 
 
 class EnvParams(StrictModel):
@@ -166,6 +176,7 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
             np.maximum(created, self.world.horizon_start_s), kind="stable"
         )
         self._release_ptr = 0
+        self._live: set[int] = set()
         self._lost_penalty = 0.0
         self._done = False
         self.num_steps = 0
@@ -266,8 +277,21 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
             return False
 
     def _track_releases(self) -> None:
-        """Credit the penalty of every order released since the last call (exogenous)."""
+        """Charge the penalty of orders lost since the last call.
+
+        An order lost during the day (its parcel's node closed before a courier collected it)
+        is charged when it happens, not only at the end of the day. An order that cannot be
+        filled at release is charged and credited back at once (``_exo``): no policy can
+        change that.
+        """
         status = self.sim.status
+        live = self._live
+        if live:
+            done = [o for o in live if status[o] in _FINAL]
+            for o in done:
+                live.discard(o)
+                if status[o] in _LOST:
+                    self._lost_penalty += float(self._penalty[o])
         order = self._release_order
         ptr = self._release_ptr
         n = order.shape[0]
@@ -276,10 +300,12 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
             s = status[o]
             if s == _UNKNOWN:
                 break
-            pen = float(self._penalty[o])
-            self._exo += pen
             if s in _LOST:
+                pen = float(self._penalty[o])
+                self._exo += pen
                 self._lost_penalty += pen
+            elif s not in _FINAL:
+                live.add(o)
             ptr += 1
         self._release_ptr = ptr
 
@@ -288,7 +314,10 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         sim = self.sim
         state = self._state
         assert state is not None
+        # projected = realised + remaining routes + penalties of waiting orders; a waiting order
+        # is not lost yet, so its penalty is left out.
         total = sim.projected_cost_cents() + self._lost_penalty
+        total -= float(self._penalty[state.pending].sum()) if state.pending.size else 0.0
         now = sim.now
         on_shift = state.courier_on_shift
         routes = state.routes

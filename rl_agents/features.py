@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from simulation.decisions import DecisionKind, DecisionState, Quote
 from simulation.policies.base import DispatchView
+from simulation.world import NodeInfo
 
 CLIP = 50.0
 HOUR = 3600.0
@@ -45,6 +46,7 @@ ORDER_FEATURES = (
     "num_feasible",
     "best_cost_1k",
     "best_true_cost_1k",
+    "pickup_closes_in_h",
 )
 #: Features of each candidate courier slot.
 COURIER_FEATURES = (
@@ -66,6 +68,7 @@ COURIER_FEATURES = (
     "van",
     "load_share",
     "rank",
+    "pickup_margin_h",
 )
 #: Features of the other waiting orders.
 PENDING_FEATURES = (
@@ -129,6 +132,16 @@ class Decision:
     quotes: list[Quote]
     tails: list[float] = field(default_factory=list)
     any_feasible: bool = False
+
+
+def open_until(node: NodeInfo, t: float) -> float:
+    """When ``node`` next stops working at or after ``t`` (``t`` itself if it is closed then)."""
+    for start, end in node.closed:
+        if start <= t < end:
+            return t
+        if start > t:
+            return start
+    return math.inf
 
 
 def observation_space(params: FeatureParams) -> spaces.Dict:
@@ -285,6 +298,12 @@ class Featurizer:
 
         # Focus order.
         ready = max((view.ready_estimate(o, st.node) for st in stops), default=now)
+        nodes = view.world.nodes
+        closes = min(
+            (open_until(nodes[st.node], max(now, ready)) for st in stops if st.node >= 0),
+            default=math.inf,
+        )
+        trip_s = float(self._duration[stops[-1].location if stops else loc_o, loc_o])
         tw_start = float(self._tw_start[o])
         tw_end = float(self._tw_end[o])
         order = [
@@ -302,6 +321,7 @@ class Featurizer:
             float(sum(feasible)),
             best / 1000.0,
             best_true / 1000.0,
+            min(24.0, (closes - now) / HOUR),
         ]
 
         # Candidate couriers.
@@ -340,6 +360,11 @@ class Featurizer:
             cap = self._cap_list[c]
             couriers[b + 16] = load[c] / cap if load and 0 < cap < math.inf else 0.0
             couriers[b + 17] = i / k_slots
+            if q.feasible and closes < math.inf:
+                # when the parcel is collected, roughly: delivery start minus the last leg
+                couriers[b + 18] = max(-24.0, (closes - (q.delivery_start_s - trip_s)) / HOUR)
+            else:
+                couriers[b + 18] = 24.0
 
         # Other waiting orders (oldest first).
         n_p = max(p.num_pending, 1)

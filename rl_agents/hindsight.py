@@ -8,7 +8,8 @@ For one day (a scenario and a day seed):
 2. the day is run once in the twin to learn, for every order, the node(s) that ship it and when
    each parcel is ready (allocation and picking do not depend on dispatching);
 3. one routing problem holds every order of the day as a pickup-and-delivery job (pickup at
-   its node no earlier than the parcel is ready, delivery in its promised window, optional
+   its node between the time the parcel is ready and the node's closing, delivery in its
+   promised window, optional
    with the order's penalty) and is solved offline with :func:`solvers.routing.solve_routes`
    (PyVRP, ``time_limit_s`` per run, ``num_runs`` seeds);
 4. each solution is replayed in the twin on the materialised day, with a cheapest-insertion
@@ -35,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from rl_agents.features import open_until
 from scenarios.errors import InputError
 from scenarios.geo import StrictModel, TimeWindow
 from scenarios.model import Order, PickupSpec, Scenario
@@ -148,6 +150,10 @@ def day_routing_problem(
             if not math.isfinite(ready):
                 continue
             start = min(math.ceil(ready), end_of_day)
+            closes = open_until(node, float(start))  # a parcel left at a closed node is lost
+            if closes < start:
+                continue
+            last = min(latest, end_of_day, math.floor(closes) if math.isfinite(closes) else latest)
             job_id = base.id if len(nodes) == 1 else f"{base.id}@{node.id}"
             jobs.append(
                 base.model_copy(
@@ -157,7 +163,7 @@ def day_routing_problem(
                         "penalty_cents": penalty,
                         "pickup": PickupSpec(
                             location=w.locations[node.location],
-                            time_windows=[TimeWindow(start_s=start, end_s=max(start, latest))],
+                            time_windows=[TimeWindow(start_s=start, end_s=max(start, last))],
                         ),
                     }
                 )

@@ -139,7 +139,8 @@ def actor_layers(model: Any) -> tuple[list[tuple[NDArray[np.float32], NDArray[np
             activation = "relu"
         else:
             raise TypeError(f"cannot export layer {module!r} to numpy")
-    extractor = type(policy.features_extractor).__name__
+    holder = policy.q_net if hasattr(policy, "q_net") else policy
+    extractor = type(holder.features_extractor).__name__
     if extractor not in ("CombinedExtractor", "FlattenExtractor"):
         raise TypeError(f"cannot export features extractor {extractor}")
     return layers, activation

@@ -51,7 +51,7 @@ class TrainParams(StrictModel):
     n_epochs: int = Field(default=5, ge=1)
     gamma: float = Field(default=0.995, gt=0.0, le=1.0)
     gae_lambda: float = Field(default=0.95, ge=0.0, le=1.0)
-    ent_coef: float = Field(default=0.002, ge=0.0)
+    ent_coef: float = Field(default=0.01, ge=0.0)
     clip_range: float = Field(default=0.1, gt=0.0)
     net_arch: list[int] = Field(default_factory=lambda: [64, 64])
     reward_scale: float = Field(default=1e-3, gt=0.0, description="rewards are cents x this")
@@ -171,35 +171,47 @@ def imitate(
     epochs: int,
     batch_size: int = 256,
     learning_rate: float = 1e-3,
-    entropy_coef: float = 0.01,
+    label_smoothing: float = 0.1,
     seed: int = 0,
 ) -> float:
-    """Behaviour cloning of the demonstrations (and a value fit); returns the final accuracy."""
+    """Behaviour cloning of the demonstrations (and a value fit); returns the final accuracy.
+
+    The targets are smoothed (``label_smoothing`` of the probability spread over the valid
+    actions), so the warm-started policy keeps some entropy for PPO to explore with.
+    """
     import torch
     import torch.nn.functional as nnf
 
     policy = model.policy
-    maskable = hasattr(policy, "action_dist") and "Maskable" in type(policy.action_dist).__name__
+    maskable = "Maskable" in type(policy).__name__
     optim = torch.optim.Adam(policy.parameters(), lr=learning_rate)
     n = len(demos)
     rng = np.random.default_rng(seed)
     device = policy.device
     ret_t = torch.as_tensor(demos.returns, device=device)
+    masks_t = torch.as_tensor(demos.masks, device=device)
+    act_t = torch.as_tensor(demos.actions, device=device)
+    eps = label_smoothing
+
+    def log_probs(obs: dict[str, Any], mask: Any) -> Any:
+        dist = policy.get_distribution(obs)
+        if maskable:
+            dist.apply_masking(mask)
+        return dist.distribution.logits
+
     for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            obs = {k: torch.as_tensor(v[idx], device=device) for k, v in demos.obs.items()}
-            act = torch.as_tensor(demos.actions[idx], device=device)
-            if maskable:
-                values, log_prob, entropy = policy.evaluate_actions(
-                    obs, act, action_masks=torch.as_tensor(demos.masks[idx], device=device)
-                )
-            else:
-                values, log_prob, entropy = policy.evaluate_actions(obs, act)
-            loss = -log_prob.mean() + 0.5 * nnf.mse_loss(values.flatten(), ret_t[idx])
-            if entropy is not None:
-                loss = loss - entropy_coef * entropy.mean()
+            idx = torch.as_tensor(order[start : start + batch_size], device=device)
+            obs = {k: torch.as_tensor(v, device=device)[idx] for k, v in demos.obs.items()}
+            mask = masks_t[idx]
+            logp = log_probs(obs, mask)
+            expert = logp.gather(1, act_t[idx].unsqueeze(1)).squeeze(1)
+            valid = mask.float() if maskable else torch.ones_like(logp)
+            spread = torch.where(valid > 0, logp, torch.zeros_like(logp)).sum(1) / valid.sum(1)
+            bc = -((1.0 - eps) * expert + eps * spread).mean()
+            values = policy.predict_values(obs).flatten()
+            loss = bc + 0.5 * nnf.mse_loss(values, ret_t[idx])
             optim.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
@@ -209,10 +221,7 @@ def imitate(
         for start in range(0, n, 1024):
             sl = slice(start, start + 1024)
             obs = {k: torch.as_tensor(v[sl], device=device) for k, v in demos.obs.items()}
-            dist = policy.get_distribution(obs)
-            if maskable:
-                dist.apply_masking(torch.as_tensor(demos.masks[sl], device=device))
-            pred = dist.get_actions(deterministic=True).cpu().numpy()
+            pred = log_probs(obs, masks_t[sl]).argmax(1).cpu().numpy()
             correct += int((pred == demos.actions[sl]).sum())
     return correct / max(1, n)
 

@@ -1,0 +1,92 @@
+"""``dispatchlab train`` and ``dispatchlab evaluate``: outputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dispatchlab.cli import app
+
+runner = CliRunner()
+
+
+def one_line_error(result: object, *needles: str) -> None:
+    """Exit 2, no traceback, exactly one line on stderr naming what is wrong."""
+    assert getattr(result, "exit_code", None) == 2, getattr(result, "output", "")
+    lines = [ln for ln in getattr(result, "stderr", "").splitlines() if ln.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and "Traceback" not in getattr(result, "output", "")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_evaluate_writes_the_json_and_the_table(
+    tiny_file: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    out, table = tmp_path / "r.json", tmp_path / "r.md"
+    policies = f"greedy,insertion,euro-lazy:5,model:{tiny_model}"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--scenario", str(tiny_file),
+            "--policies", policies,
+            "--seeds", "1..2",
+            "--workers", "1",
+            "--out", str(out),
+            "--table", str(table),
+            "--quiet",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    for name in ("greedy", "insertion", "euro-lazy:5", f"model:{tiny_model}"):
+        assert data[name]["n"] == 2
+        assert data[name]["mean_cost"] > 0
+        assert 0.0 <= data[name]["on_time_rate"] <= 1.0
+    assert data["insertion"]["diff_vs_greedy"] < 0
+    assert data["_meta"]["seeds"] == [1, 2]
+    assert "paired" not in table.read_text() and "diff vs greedy" in table.read_text()
+    assert "| insertion | 2 |" in result.output
+
+
+def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.zip"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--algo", "maskable-ppo",
+            "--scenario", str(tiny_file),
+            "--timesteps", "64",
+            "--envs", "1",
+            "--imitation-days", "0",
+            "--eval-every", "0",
+            "--seed", "3",
+            "--out", str(out),
+            "--quiet",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.exists() and (tmp_path / "m-logs").is_dir()
+    assert "wrote" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["evaluate", "--seeds", "5..1"], ["seeds", "ends before"]),
+        (["evaluate", "--seeds", "a..b"], ["seeds"]),
+        (["evaluate", "--policies", "nope", "--seeds", "1"], ["policies", "unknown policy"]),
+        (["evaluate", "--policies", "model:/no/such.zip", "--seeds", "1"], ["model"]),
+        (["evaluate", "--scenario", "/no/such.json", "--seeds", "1"], ["scenario"]),
+        (["train", "--algo", "a2c"], ["--algo", "a2c"]),
+        (["train", "--timesteps", "0"], ["--timesteps"]),
+        (["train", "--out", "model.pt"], ["--out", ".zip"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], needles: list[str]) -> None:
+    one_line_error(runner.invoke(app, args), *needles)

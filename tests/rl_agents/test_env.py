@@ -1,0 +1,166 @@
+"""The dispatch environment: gymnasium contract, determinism, reward = minus the cost change."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import rl_agents
+from rl_agents.env import ENV_ID, DynamicDispatchEnv, EnvParams
+from scenarios import Scenario
+from simulation import DispatchSimulator, OrderStatus, simulate
+
+
+def run_day(
+    env: DynamicDispatchEnv, seed: int, choose: str, rng_seed: int = 0
+) -> tuple[list[float], list[int], float]:
+    """Play one day; ``choose`` is 'first' (cheapest slot), 'random' (valid) or 'postpone-first'."""
+    rng = np.random.default_rng(rng_seed)
+    env.reset(seed=seed)
+    rewards: list[float] = []
+    actions: list[int] = []
+    done = env._done
+    info: dict = {}
+    while not done:
+        mask = env.action_masks()
+        if choose == "first":
+            a = int(np.flatnonzero(mask)[0])
+        elif choose == "random":
+            a = int(rng.choice(np.flatnonzero(mask)))
+        else:  # postpone an order the first time it is offered, then take the cheapest slot
+            a = len(mask) - 1 if env._state.kind == 0 else int(np.flatnonzero(mask)[0])
+        _, r, term, trunc, info = env.step(a)
+        rewards.append(r)
+        actions.append(a)
+        done = term or trunc
+    return rewards, actions, float(info["kpis"]["cost_cents"])
+
+
+def test_registered_id_builds_the_env(tiny: Scenario) -> None:
+    env = gym.make(ENV_ID, scenario=tiny)
+    obs, info = env.reset(seed=1)
+    assert env.observation_space.contains(obs)
+    assert info["day_seed"] == 1
+    assert isinstance(env.unwrapped, DynamicDispatchEnv)
+    assert env.unwrapped.action_masks()[-1]  # postponing is always allowed
+    env.close()
+
+
+def test_passes_gymnasium_env_checker(tiny: Scenario) -> None:
+    check_env(DynamicDispatchEnv(tiny), skip_render_check=True)
+
+
+def test_reset_seed_reproduces_the_days_arrivals(tiny: Scenario) -> None:
+    env = DynamicDispatchEnv(tiny)
+    env.reset(seed=5)
+    first = (list(env.sim.orders.ids), list(env.sim.orders.created_s))
+    env.reset(seed=6)
+    other = list(env.sim.orders.created_s)
+    env.reset(seed=5)
+    assert (list(env.sim.orders.ids), list(env.sim.orders.created_s)) == first
+    assert other != first[1]
+    sim = DispatchSimulator(tiny)
+    sim.reset(seed=5)  # the same day as simulate(..., seed=5)
+    assert list(sim.orders.created_s) == first[1]
+
+
+def test_same_seed_same_actions_same_episode(tiny: Scenario) -> None:
+    a = run_day(DynamicDispatchEnv(tiny), 3, "random", rng_seed=7)
+    b = run_day(DynamicDispatchEnv(tiny), 3, "random", rng_seed=7)
+    assert a == b
+    c = run_day(DynamicDispatchEnv(tiny), 3, "random", rng_seed=8)
+    assert c[1] != a[1]
+
+
+def test_return_is_minus_the_day_cost_plus_a_constant_of_the_day(tiny: Scenario) -> None:
+    env = DynamicDispatchEnv(tiny)
+    totals = []
+    for choose, rng_seed in (("first", 0), ("random", 1), ("random", 2), ("postpone-first", 0)):
+        rewards, _, cost = run_day(env, 4, choose, rng_seed)
+        totals.append(sum(rewards) + cost)
+    assert max(totals) - min(totals) < 1e-6 * max(1.0, abs(totals[0]))
+    costs = {round(run_day(env, 4, c, s)[2]) for c, s in (("first", 0), ("random", 1))}
+    assert len(costs) == 2  # different decisions, different costs, same constant
+
+
+def test_cheapest_slot_everywhere_is_the_slots_policy(tiny: Scenario) -> None:
+    _, _, cost = run_day(DynamicDispatchEnv(tiny), 2, "first")
+    assert cost == pytest.approx(simulate(tiny, None, "slots", seed=2).metrics["cost_cents"])
+
+
+def test_masked_slots_are_accepted_and_bad_actions_postpone(tiny: Scenario) -> None:
+    env = DynamicDispatchEnv(tiny)
+    env.reset(seed=1)
+    seen_bad = seen_ok = 0
+    while not env._done and (seen_bad < 3 or seen_ok < 3):
+        mask = env.action_masks()
+        o = env._state.focus_order
+        bad = np.flatnonzero(~mask)
+        if bad.size and seen_bad < 3:
+            env.step(int(bad[0]))
+            assert env.sim.order_status(o) == OrderStatus.PENDING
+            seen_bad += 1
+        else:
+            env.step(int(np.flatnonzero(mask)[0]))
+            assert env.sim.order_status(o) != OrderStatus.PENDING
+            seen_ok += 1
+    assert seen_ok == 3
+
+
+def test_day_seeds_draw_and_cycle(tiny: Scenario) -> None:
+    drawn = DynamicDispatchEnv(tiny, day_seeds=range(100, 110))
+    drawn.reset(seed=0)
+    assert 100 <= drawn.day_seed < 110
+    cycling = DynamicDispatchEnv(tiny, day_seeds=[7, 8], cycle=True)
+    days = []
+    for _ in range(3):
+        cycling.reset()
+        days.append(cycling.day_seed)
+    assert days == [7, 8, 7]
+    cycling.reset(options={"day_seed": 42})
+    assert cycling.day_seed == 42
+
+
+def test_step_before_reset_is_an_error(tiny: Scenario) -> None:
+    with pytest.raises(RuntimeError, match="reset"):
+        DynamicDispatchEnv(tiny).step(0)
+
+
+def test_reward_scale_and_truncation(tiny: Scenario) -> None:
+    env = DynamicDispatchEnv(tiny, EnvParams(reward_scale=0.001, max_steps=3))
+    env.reset(seed=1)
+    out = [env.step(int(np.flatnonzero(env.action_masks())[0])) for _ in range(3)]
+    assert out[-1][3] is True and not out[-1][2]
+    unscaled = DynamicDispatchEnv(tiny)
+    unscaled.reset(seed=1)
+    first = unscaled.step(int(np.flatnonzero(unscaled.action_masks())[0]))
+    assert out[0][1] == pytest.approx(first[1] * 0.001)
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 10_000), rng_seed=st.integers(0, 100))
+def test_observations_stay_in_the_space(tiny: Scenario, seed: int, rng_seed: int) -> None:
+    env = DynamicDispatchEnv(tiny, EnvParams(num_candidates=3, num_pending=2, num_new=1))
+    rng = np.random.default_rng(rng_seed)
+    obs, _ = env.reset(seed=seed)
+    done = env._done
+    while not done:
+        assert env.observation_space.contains(obs)
+        mask = env.action_masks()
+        assert mask.shape == (4,) and mask[-1]
+        couriers = obs["couriers"]
+        filled = obs["courier_mask"] > 0
+        assert np.all(couriers[~filled] == 0.0)  # padding is zero
+        assert np.array_equal(mask[:-1], couriers[:, 0] > 0)  # feasible flag = mask
+        obs, _, term, trunc, _ = env.step(int(rng.choice(np.flatnonzero(mask))))
+        done = term or trunc
+
+
+def test_importing_the_package_registers_the_env() -> None:
+    assert rl_agents.ENV_ID in gym.registry

@@ -1,0 +1,75 @@
+"""Evaluation: paired differences, gap closed, the hindsight cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rl_agents.evaluate import (
+    DayOutcome,
+    evaluate_policies,
+    report_json,
+    run_days,
+    summarise,
+    table_markdown,
+)
+from scenarios import Scenario
+from scenarios.errors import InputError
+
+
+def day(policy: str, seed: int, cost: float, on_time: float = 0.9) -> DayOutcome:
+    """A synthetic day outcome."""
+    return DayOutcome(policy, seed, {"cost_cents": cost, "on_time_rate": on_time}, 3, [10.0], 0.1)
+
+
+def test_gap_closed_and_paired_differences() -> None:
+    outcomes = [
+        *(day("greedy", s, c) for s, c in ((1, 200.0), (2, 220.0), (3, 180.0))),
+        *(day("agent", s, c) for s, c in ((1, 150.0), (2, 160.0), (3, 140.0))),
+        *(day("hindsight", s, c) for s, c in ((1, 100.0), (2, 120.0), (3, 80.0))),
+    ]
+    s = summarise(outcomes)
+    agent = s["agent"]
+    assert agent.mean_cost == pytest.approx(150.0)
+    assert agent.diff_vs_greedy == pytest.approx(-50.0)
+    assert agent.diff_ci is not None and agent.diff_ci[1] < 0
+    assert agent.gap_closed == pytest.approx((200.0 - 150.0) / (200.0 - 100.0))
+    assert agent.cost_vs_hindsight == pytest.approx(1.5)
+    assert agent.cost_vs_greedy == pytest.approx(0.75)
+    assert s["greedy"].gap_closed == pytest.approx(0.0)
+    assert s["hindsight"].gap_closed == pytest.approx(1.0)
+    table = table_markdown(s)
+    assert "| agent | 3 | 150 |" in table and "50.0%" in table
+    data = report_json(s)
+    assert data["agent"]["mean_cost"] == pytest.approx(150.0)
+    assert data["agent"]["on_time_rate"] == pytest.approx(0.9)
+
+
+def test_without_hindsight_there_is_no_gap() -> None:
+    s = summarise([day("greedy", 1, 10.0), day("x", 1, 5.0)])
+    assert s["x"].gap_closed is None and s["x"].cost_vs_hindsight is None
+
+
+def test_evaluate_adds_the_greedy_baseline(tiny: Scenario) -> None:
+    s = evaluate_policies(tiny, ["slots"], [1, 2])
+    assert list(s) == ["greedy", "slots"]
+    assert s["slots"].n == 2
+    assert s["slots"].latency_p50_ms is not None
+    assert s["slots"].mean_cost < s["greedy"].mean_cost
+
+
+def test_hindsight_days_are_cached(tiny: Scenario, tmp_path: Path) -> None:
+    cache = tmp_path / "h.jsonl"
+    params = {"engine": "greedy", "shift_pricing": "shift"}
+    first = run_days(tiny, ["hindsight:1"], [1], hindsight_params=params, cache=cache)
+    assert cache.read_text().count("\n") == 1
+    again = run_days(tiny, ["hindsight:1"], [1], hindsight_params=params, cache=cache)
+    assert again[0].metrics == first[0].metrics
+    assert cache.read_text().count("\n") == 1  # read, not recomputed
+
+
+@pytest.mark.parametrize("specs", [["nope"], ["hindsight:-1"], []])
+def test_bad_policy_lists(tiny: Scenario, specs: list[str]) -> None:
+    with pytest.raises(InputError):
+        run_days(tiny, specs, [1])

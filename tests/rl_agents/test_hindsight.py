@@ -1,0 +1,65 @@
+"""The hindsight reference: the materialised day is the same day; the offline plan replays."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rl_agents.features import open_until
+from rl_agents.hindsight import HindsightParams, day_routing_problem, hindsight, materialise_day
+from scenarios import Scenario
+from scenarios.errors import InputError
+from simulation import simulate
+from simulation.world import compile_world
+
+
+def test_materialised_day_is_the_same_day(tiny: Scenario) -> None:
+    day = materialise_day(tiny, seed=4)
+    assert day.arrivals is None
+    assert len(day.orders) > len(tiny.orders)
+    for policy in ("insertion", "greedy"):
+        online = simulate(tiny, None, policy, seed=4).metrics
+        offline = simulate(day, None, policy, seed=4).metrics
+        assert offline["orders_total"] == online["orders_total"]
+        # arrival times are rounded up to whole seconds: costs agree to within a few cents
+        assert offline["cost_cents"] == pytest.approx(online["cost_cents"], abs=50.0)
+
+
+def test_routing_problem_has_every_order_with_node_hours(tiny: Scenario) -> None:
+    day = materialise_day(tiny, seed=2)
+    problem, allocation = day_routing_problem(day, pricing="shift")
+    world = compile_world(day)
+    assert problem.arrivals is None and not problem.nodes
+    assert allocation
+    node_of = {n.id: n for n in world.nodes}
+    for job in problem.orders:
+        assert job.pickup is not None and job.penalty_cents is not None
+        window = job.pickup.time_windows[0]
+        node_id = (
+            job.id.split("@")[1]
+            if "@" in job.id
+            else next(a.node_id for a in allocation if a.order_id == job.id)
+        )
+        closes = open_until(node_of[node_id], float(window.start_s))
+        assert window.end_s <= closes or math.isinf(closes)
+    by_id = {v.id: v for v in day.vehicles}
+    for v in problem.vehicles:  # shift pricing: the whole shift's hours are a fixed cost
+        src = by_id[v.id]
+        assert v.cost_per_hour_cents == 0
+        assert v.fixed_cost_cents > src.fixed_cost_cents
+
+
+def test_routing_problem_needs_a_materialised_day(tiny: Scenario) -> None:
+    with pytest.raises(InputError, match="materialise"):
+        day_routing_problem(tiny)
+
+
+def test_hindsight_is_a_replayed_offline_plan(tiny: Scenario) -> None:
+    params = HindsightParams(engine="greedy", time_limit_s=1.0, shift_pricing="both")
+    ref = hindsight(tiny, seed=3, params=params)
+    assert {r["pricing"] for r in ref.runs} == {"shift", "duration"}
+    assert ref.cost_cents == min(r["cost_cents"] for r in ref.runs)
+    assert ref.metrics["cost_cents"] == ref.cost_cents
+    greedy = simulate(tiny, None, "greedy", seed=3).metrics["cost_cents"]
+    assert ref.cost_cents < greedy

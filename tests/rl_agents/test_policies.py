@@ -1,0 +1,131 @@
+"""Policies on the hook: registry, EURO-style epochs, slot heuristics, a model as a policy."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rl_agents  # noqa: F401  (registers the policies)
+from rl_agents.env import DynamicDispatchEnv
+from rl_agents.model_io import load_model, shipped_model_path
+from rl_agents.policies import EpochDispatchPolicy, ModelPolicy
+from scenarios import Scenario
+from scenarios.errors import InputError
+from simulation import DecisionKind, DispatchSimulator, SimParams, make_policy, simulate
+
+
+def test_registered_names_build_policies() -> None:
+    assert make_policy("greedy").name == "nearest"
+    assert make_policy("euro-greedy").name == "euro-greedy:5"
+    assert make_policy("euro-lazy:10").name == "euro-lazy:10"
+    assert make_policy("slots").name == "slots"
+    assert make_policy("slots-tc").name == "slots-tc"
+
+
+@pytest.mark.parametrize("spec", ["euro-lazy:0", "euro-greedy:x", "model:/nowhere/m.zip"])
+def test_bad_specs_are_input_errors(spec: str) -> None:
+    with pytest.raises(InputError) as err:
+        make_policy(spec)
+    assert err.value.one_line().startswith(("policies", "model"))
+
+
+def test_a_file_that_is_not_a_model_is_an_input_error(tmp_path: Path) -> None:
+    bad = tmp_path / "x.zip"
+    bad.write_text("not a zip")
+    with pytest.raises(InputError, match="not a zip"):
+        load_model(bad)
+
+
+class Recorder(EpochDispatchPolicy):
+    """An epoch policy that records when it assigned orders."""
+
+    def __init__(self, *, lazy: bool) -> None:
+        super().__init__(lazy=lazy, epoch_s=600)
+        self.assign_times: list[float] = []
+        self.arrival_assignments = 0
+
+    def decide(self, state):  # type: ignore[no-untyped-def]
+        action = super().decide(state)
+        if action is not None and type(action).__name__ == "Assign":
+            self.assign_times.append(state.time_s)
+            if state.kind == DecisionKind.ARRIVAL:
+                self.arrival_assignments += 1
+        return action
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_epoch_policies_dispatch_only_at_epochs(tiny: Scenario, lazy: bool) -> None:
+    policy = Recorder(lazy=lazy)
+    result = simulate(tiny, None, policy, seed=1)
+    assert policy.arrival_assignments == 0
+    assert policy.assign_times
+    start = tiny.horizon.start_s
+    assert all(math.isclose((t - start) % 600, 0.0, abs_tol=1e-6) for t in policy.assign_times)
+    assert result.metrics["orders_delivered"] > 0
+
+
+def test_lazy_dispatch_holds_orders_that_can_wait(tiny: Scenario) -> None:
+    greedy, lazy = Recorder(lazy=False), Recorder(lazy=True)
+    simulate(tiny, None, greedy, seed=2)
+    simulate(tiny, None, lazy, seed=2)
+    assert np.mean(lazy.assign_times) > np.mean(greedy.assign_times)
+
+
+def test_model_policy_decides_as_in_the_env(tiny: Scenario, tiny_model: Path) -> None:
+    """The same model, inside simulate() and driving the env, gives the same day."""
+    model = load_model(tiny_model)
+    for seed in (1, 2):
+        env = DynamicDispatchEnv(tiny, model.env_params)
+        obs, _ = env.reset(seed=seed)
+        done = env._done
+        info: dict = {}
+        while not done:
+            obs, _, term, trunc, info = env.step(model.act(obs, env.action_masks()))
+            done = term or trunc
+        via_policy = simulate(tiny, None, f"model:{tiny_model}", seed=seed)
+        assert via_policy.metrics["cost_cents"] == pytest.approx(info["kpis"]["cost_cents"])
+
+
+def test_model_policy_matches_sb3_predictions(tiny: Scenario, tiny_model: Path) -> None:
+    from sb3_contrib import MaskablePPO
+
+    sb3 = MaskablePPO.load(tiny_model, device="cpu")
+    ours = load_model(tiny_model)
+    env = DynamicDispatchEnv(tiny, ours.env_params)
+    obs, _ = env.reset(seed=3)
+    checked = 0
+    while not env._done and checked < 25:
+        mask = env.action_masks()
+        a_sb3, _ = sb3.predict(obs, deterministic=True, action_masks=mask)
+        assert ours.act(obs, mask) == int(a_sb3)
+        obs, *_ = env.step(int(a_sb3))
+        checked += 1
+    assert checked > 0
+
+
+def test_model_policy_waits_like_the_env(tiny: Scenario, tiny_model: Path) -> None:
+    policy = ModelPolicy(str(tiny_model))
+    sim = DispatchSimulator(tiny, params=SimParams(tick_s=policy.tick_s))
+    sim.reset(seed=1)
+    policy.reset(sim, seed=1)
+    horizon = policy.env_params.dispatch_horizon_s
+    assert horizon is not None
+    while (state := sim.next_decision()) is not None:
+        action = policy.decide(state)
+        o = state.focus_order
+        if o >= 0 and sim.orders.tw_start[o] - state.time_s > horizon:
+            assert type(action).__name__ == "Postpone"
+            assert action.until_s == pytest.approx(sim.orders.tw_start[o] - horizon)
+        sim.apply(action)
+
+
+def test_shipped_model_is_small_and_loads() -> None:
+    path = shipped_model_path()
+    assert path.exists(), "rl_agents/models/standard.zip must ship with the package"
+    assert path.stat().st_size < 400_000
+    model = load_model("standard")
+    assert model.algo in ("maskable-ppo", "ppo", "dqn")
+    assert model.meta["info"]["command"]  # trained by a documented command
