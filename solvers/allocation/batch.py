@@ -160,6 +160,9 @@ def solve_batch(
         else:
             improving = False
         if not improving:
+            if alpha == 0.0 and not pricing.exact:
+                notes.append("column generation stalled: some orders priced by a bound only")
+                break
             if alpha == 0.0:
                 converged = True
                 best_lb = max(best_lb, lp_value)
@@ -184,7 +187,7 @@ def solve_batch(
                 x_best, best_cost = x_mip, cost
     # orders left short may fit partial fills the pattern pool cannot express
     t_pol = time.perf_counter()
-    polished = polish(prob, x_best, deadline=max(deadline, time.perf_counter() + 1.0))
+    polished = polish(prob, x_best, deadline=max(deadline, time.perf_counter() + 0.2))
     log.debug("polish took %.1f", time.perf_counter() - t_pol)
     cost = prob.evaluate(polished).total
     if cost < best_cost and not prob.violations(polished):

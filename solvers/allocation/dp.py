@@ -15,6 +15,7 @@ units. Orders outside that case are flagged (``exact = False``) for the MIP path
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -261,7 +262,7 @@ def solve_blocks(
 
 
 #: Branch-and-bound nodes one order may explore before the caller falls back to a MIP.
-BB_NODE_LIMIT = 50_000
+BB_NODE_LIMIT = 2_000
 
 
 def solve_order_bb(
@@ -273,15 +274,16 @@ def solve_order_bb(
     split: float = 0.0,
     arc_ub: I64 | None = None,
     pair_ok: NDArray[np.bool_] | None = None,
-) -> tuple[float, I64, I64] | None:
-    """Exact best pattern of one order by branch and bound over its set of open nodes.
+) -> tuple[float, I64, I64, float]:
+    """Best pattern of one order by branch and bound over its set of open nodes.
 
     Handles what the subset DP cannot: lines split over several nodes because each holds
     only part of the quantity. Given the open nodes, every line fills greedily from its
     cheapest open nodes, which is optimal without a shared capacity. The bound of a search
     node fills every line from all nodes still allowed, ignoring their fixed costs
-    (non-negative). Returns (value relative to shipping nothing, arcs, units), or None if
-    the search exceeds ``BB_NODE_LIMIT`` nodes.
+    (non-negative) but one. Returns (value relative to shipping nothing, arcs, units,
+    lower bound): the bound equals the value when the search finished, and is the least
+    bound of the unexplored subtrees when it stopped at ``BB_NODE_LIMIT`` nodes.
     """
     ub_all = prob.arc_ub if arc_ub is None else arc_ub
     p0, p1 = int(prob.order_pair_start[order]), int(prob.order_pair_start[order + 1])
@@ -329,36 +331,55 @@ def solve_order_bb(
     # order candidates by standalone value, most useful first
     alone = [fixed[k] + fill(1 << k) for k in range(n_cand)]
     order_k = sorted(range(n_cand), key=lambda k: alone[k])
-    best = [0.0, 0]  # value, mask (shipping nothing is always possible)
+    best_value, best_mask = 0.0, 0  # shipping nothing is always possible
     explored = 0
     # suffix masks of the candidates still to decide at each depth
     suffix = [0] * (n_cand + 1)
+    suffix_min_fixed = [math.inf] * (n_cand + 1)
     for d in range(n_cand - 1, -1, -1):
         suffix[d] = suffix[d + 1] | (1 << order_k[d])
+        suffix_min_fixed[d] = min(suffix_min_fixed[d + 1], fixed[order_k[d]])
+
+    pending: list[float] = []  # bounds of subtrees left unexplored at the node limit
+
+    def subtree_bound(depth: int, mask: int, fixed_sum: float, count: int) -> float:
+        extra = split * max(count - 1, 0)
+        stop = fixed_sum + extra + fill(mask) if count else 0.0
+        if depth == n_cand or count >= max_nodes:
+            return stop
+        opening = suffix_min_fixed[depth] + (split if count else 0.0)
+        return min(stop, fixed_sum + extra + fill(mask | suffix[depth]) + opening)
 
     def dfs(depth: int, mask: int, fixed_sum: float, count: int) -> bool:
-        nonlocal explored
+        nonlocal explored, best_value, best_mask
         explored += 1
         if explored > BB_NODE_LIMIT:
+            pending.append(subtree_bound(depth, mask, fixed_sum, count))
             return False
         extra = split * max(count - 1, 0)
+        here = fill(mask)
         if count:
-            value = fixed_sum + extra + fill(mask)
-            if value < best[0] - 1e-12:
-                best[0], best[1] = value, mask
+            value = fixed_sum + extra + here
+            if value < best_value - 1e-12:
+                best_value, best_mask = value, mask
         if depth == n_cand or count >= max_nodes:
             return True
-        bound = fixed_sum + extra + fill(mask | suffix[depth])
-        if bound >= best[0] - 1e-12:
+        # any better completion opens at least one more node: its fixed cost (and one more
+        # split) is paid, and its lines cannot beat filling from every node still allowed
+        opening = suffix_min_fixed[depth] + (split if count else 0.0)
+        bound = fixed_sum + extra + fill(mask | suffix[depth]) + opening
+        if bound >= best_value - 1e-12:
             return True
         k = order_k[depth]
         if not dfs(depth + 1, mask | (1 << k), fixed_sum + fixed[k], count + 1):
+            pending.append(subtree_bound(depth + 1, mask, fixed_sum, count))
             return False
         return dfs(depth + 1, mask, fixed_sum, count)
 
-    if n_cand and not dfs(0, 0, 0.0, 0):
-        return None
-    mask = best[1]
+    if n_cand:
+        dfs(0, 0, 0.0, 0)
+    lower = min([best_value, *pending])
+    mask = best_mask
     arcs: list[int] = []
     units: list[int] = []
     for i, entries in enumerate(per_line):
@@ -369,4 +390,4 @@ def solve_order_bb(
                 arcs.append(a)
                 units.append(take)
                 need -= take
-    return best[0], np.asarray(arcs, dtype=np.int64), np.asarray(units, dtype=np.int64)
+    return best_value, np.asarray(arcs, dtype=np.int64), np.asarray(units, dtype=np.int64), lower

@@ -15,6 +15,7 @@ For every order, with every other order's allocation held fixed (its *residual* 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,9 +79,18 @@ def _own_limits(prob: Problem, world: _World, x: I64) -> tuple[I64, np.ndarray, 
 
 
 def explain(
-    prob: Problem, x: I64, *, unconstrained: dict[int, tuple[I64, I64]] | None = None
+    prob: Problem,
+    x: I64,
+    *,
+    unconstrained: dict[int, tuple[I64, I64]] | None = None,
+    budget_s: float = 2.0,
 ) -> tuple[list[OrderExplanation], list[Unfilled]]:
-    """Per-order explanations and the unfilled lines with their reasons."""
+    """Per-order explanations and the unfilled lines with their reasons.
+
+    Orders the batched DP cannot explain exactly are re-solved one by one within
+    ``budget_s`` seconds; past it they keep whatever the DP found (or no alternative).
+    """
+    t_start = time.perf_counter()
     n_orders = prob.num_orders
     c_arc, c_pair, split = real_costs(prob)
     world = _world(prob, x)
@@ -138,6 +148,8 @@ def explain(
         and (o in inexact or prob.order_line_start[o + 1] - prob.order_line_start[o] > 10)
     ]
     for o in many[:MAX_RESIDUAL_EXPLANATIONS]:
+        if time.perf_counter() - t_start > budget_s:
+            break
         for banned_n in chosen_nodes[o]:
             res = _order_residual(prob, world, x, o, banned_n)
             arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split)
@@ -156,9 +168,8 @@ def explain(
                 unconstrained[o] = pats.get(o, (np.zeros(0, dtype=np.int64),) * 2)
         for o in range(n_orders):
             if o not in unconstrained and prob.order_pair_start[o + 1] > prob.order_pair_start[o]:
-                found = solve_order_bb(prob, o, c_arc, c_pair, split=split)
-                if found is not None:
-                    unconstrained[o] = (found[1], found[2])
+                _value, arcs, qty, _lower = solve_order_bb(prob, o, c_arc, c_pair, split=split)
+                unconstrained[o] = (arcs, qty)
 
     explanations = []
     for o in range(n_orders):

@@ -184,11 +184,11 @@ def solve_residual(
     units = int(prob.line_qty[lines.start : lines.stop].sum())
     caps = pair_cap[pairs]
     if not np.any((caps >= 0) & (caps < units) & pair_ok[pairs]):
-        found = solve_order_bb(
+        value, arcs, qty, lower = solve_order_bb(
             prob, order, c_arc, c_pair, split=split, arc_ub=res.ub, pair_ok=pair_ok
         )
-        if found is not None:
-            return found[1], found[2]
+        if lower >= value - 1e-9 or not exact:
+            return arcs, qty
     blocks = build_blocks(prob, np.array([order]))
     if blocks:
         ans = solve_blocks(

@@ -37,7 +37,6 @@ from solvers.allocation.dp import (
     solve_order_bb,
 )
 from solvers.allocation.highs_model import (
-    AllocationModel,
     Deadline,
     Duals,
     Rows,
@@ -336,9 +335,10 @@ class Master:
 class Pricing:
     """Result of pricing every order under one set of multipliers."""
 
-    value: F64  # per order: min over patterns of cost - pi use (currency)
+    value: F64  # per order: min over patterns of cost - pi use (currency), or a bound
     arcs: list[I64]
     qty: list[I64]
+    exact: bool = True  # False: some values are only bounds (no LP optimality proof)
 
 
 class Pricer:
@@ -355,7 +355,6 @@ class Pricer:
         )
         self.threads = threads
         self.max_mip = max_mip
-        self.mip_orders: I64 | None = None  # orders priced by a MIP in the last round
 
     def price(self, duals: Duals, mu: F64 | None = None) -> Pricing:
         """Best pattern of every order under ``duals`` (shared-row multipliers).
@@ -381,21 +380,20 @@ class Pricer:
         # a one-order MIP if that search grows too large
         rest = np.concatenate([ans.orders[~ans.exact], np.nonzero(~in_dp & has_pairs)[0]])
         split = prob.split / MICRO
-        mips = []
+        inexact = 0
         for o in rest.tolist():
-            found = solve_order_bb(prob, o, c_arc, c_pair, split=split)
-            if found is None:
-                mips.append(o)
-                continue
-            v, arcs[o], qty[o] = found
-            value[o] = self.constant_o[o] + v
-        for o in mips:
-            v, a, q = price_one_mip(prob, o, c_arc, c_pair, threads=self.threads)
-            value[o] = self.constant_o[o] + v
+            v, a, q, lower = solve_order_bb(prob, o, c_arc, c_pair, split=split)
             arcs[o], qty[o] = a, q
-        self.mip_orders = np.asarray(mips, dtype=np.int64)
+            if lower >= v - 1e-9:
+                value[o] = self.constant_o[o] + v
+                continue
+            # the search stopped at its node limit: the best pattern found is the column,
+            # the best valid bound (search frontier or the DP relaxation) goes to the LB
+            inexact += 1
+            relaxed = value[o] if in_dp[o] else -np.inf
+            value[o] = max(self.constant_o[o] + lower, relaxed)
         del mu
-        return Pricing(value=value, arcs=arcs, qty=qty)
+        return Pricing(value=value, arcs=arcs, qty=qty, exact=inexact == 0)
 
 
 def _scatter(ans: DpAnswer, value: F64, arcs: list[I64], qty: list[I64]) -> None:
@@ -437,29 +435,3 @@ def fill_parcels(prob: Problem, order: int, arcs: I64, qty: I64, c_arc: F64) -> 
     out_a = np.fromiter(got.keys(), dtype=np.int64, count=len(got))
     out_q = np.fromiter(got.values(), dtype=np.int64, count=len(got))
     return out_a, out_q
-
-
-def price_one_mip(
-    prob: Problem, order: int, c_arc: F64, c_pair: F64, *, threads: int | None = None
-) -> tuple[float, I64, I64]:
-    """One order's best pattern by an exact MIP (value relative to shipping nothing)."""
-    sub, pairs, arcs = prob.subset(np.array([order]))
-    if sub.num_pairs == 0:
-        return 0.0, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    model = AllocationModel(
-        sub,
-        np.arange(sub.num_pairs),
-        integer=True,
-        rows=coupling_rows(sub, kind="internal"),
-        threads=threads,
-        pair_cost=c_pair[pairs],
-        arc_cost=c_arc[arcs],
-    )
-    model.set_options(mip_rel_gap=0.0)
-    model.run(60.0)
-    if not model.has_solution():
-        return 0.0, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    x = model.units()
-    value = model.objective() - sub.constant / MICRO
-    used = x > 0
-    return value, arcs[used], x[used]

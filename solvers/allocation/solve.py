@@ -113,7 +113,7 @@ def allocate(
     explanations: list[OrderExplanation] = []
     unfilled: list[Unfilled] = []
     if params.explain:
-        explanations, unfilled = explain(prob, x)
+        explanations, unfilled = explain(prob, x, budget_s=max(1.0, 0.05 * params.time_limit_s))
     else:
         from solvers.allocation.explain import _world, unfilled_lines
 
