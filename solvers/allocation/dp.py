@@ -274,6 +274,7 @@ def solve_order_bb(
     split: float = 0.0,
     arc_ub: I64 | None = None,
     pair_ok: NDArray[np.bool_] | None = None,
+    node_limit: int = BB_NODE_LIMIT,
 ) -> tuple[float, I64, I64, float]:
     """Best pattern of one order by branch and bound over its set of open nodes.
 
@@ -353,7 +354,7 @@ def solve_order_bb(
     def dfs(depth: int, mask: int, fixed_sum: float, count: int) -> bool:
         nonlocal explored, best_value, best_mask
         explored += 1
-        if explored > BB_NODE_LIMIT:
+        if explored > node_limit:
             pending.append(subtree_bound(depth, mask, fixed_sum, count))
             return False
         extra = split * max(count - 1, 0)

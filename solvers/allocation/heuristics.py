@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from solvers.allocation.dp import build_blocks, solve_blocks, solve_order_bb
+from solvers.allocation.dp import BB_NODE_LIMIT, build_blocks, solve_blocks, solve_order_bb
 from solvers.allocation.highs_model import AllocationModel, coupling_rows
 from solvers.allocation.problem import F64, I64, MICRO, Problem
 
@@ -183,12 +183,27 @@ def solve_residual(
     lines = prob.order_lines(order)
     units = int(prob.line_qty[lines.start : lines.stop].sum())
     caps = pair_cap[pairs]
-    if not np.any((caps >= 0) & (caps < units) & pair_ok[pairs]):
+    uncapped = not np.any((caps >= 0) & (caps < units) & pair_ok[pairs])
+    limit = BB_NODE_LIMIT if exact else 300
+
+    def branch_and_bound() -> tuple[I64, I64] | None:
         value, arcs, qty, lower = solve_order_bb(
-            prob, order, c_arc, c_pair, split=split, arc_ub=res.ub, pair_ok=pair_ok
+            prob,
+            order,
+            c_arc,
+            c_pair,
+            split=split,
+            arc_ub=res.ub,
+            pair_ok=pair_ok,
+            node_limit=limit,
         )
-        if lower >= value - 1e-9 or not exact:
-            return arcs, qty
+        return (arcs, qty) if lower >= value - 1e-9 or not exact else None
+
+    # many lines: branch and bound beats the 3^L subset DP
+    if uncapped and len(lines) > 6:
+        found = branch_and_bound()
+        if found is not None:
+            return found
     blocks = build_blocks(prob, np.array([order]))
     if blocks:
         ans = solve_blocks(
@@ -206,6 +221,10 @@ def solve_residual(
         arcs, qty = ans.sel_arc[keep], ans.sel_qty[keep]
         if ans.exact.size and (bool(ans.exact[0]) if exact else res.fits(order, arcs, qty)):
             return arcs, qty
+    if uncapped and len(lines) <= 6:
+        found = branch_and_bound()
+        if found is not None:
+            return found
     return _solve_residual_mip(prob, order, res, c_arc, c_pair)
 
 
