@@ -490,14 +490,14 @@ def main(argv: list[str] | None = None) -> int:
             reference(
                 args.out_dir,
                 seeds[: 2 if args.quick else 5],
-                30.0 if args.quick else 120.0,
-                30.0 if args.quick else 120.0,
+                30.0 if args.quick else 60.0,
+                30.0 if args.quick else 60.0,
             )
         if "scaling" in only:
             sizes = (
                 [100, 300, 1000] if args.quick else [100, 300, 1000, 3000, 10_000, 30_000, 50_000]
             )
-            scaling(args.out_dir, sizes, args.scale_limit, pyomo_max=10_000)
+            scaling(args.out_dir, sizes, args.scale_limit, pyomo_max=3_000)
         if "online" in only:
             online(args.out_dir, 100 if args.quick else 1000)
     except KeyboardInterrupt:

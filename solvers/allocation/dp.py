@@ -284,7 +284,7 @@ def solve_order_bb(
     node fills every line from all nodes still allowed, ignoring their fixed costs
     (non-negative) but one. Returns (value relative to shipping nothing, arcs, units,
     lower bound): the bound equals the value when the search finished, and is the least
-    bound of the unexplored subtrees when it stopped at ``BB_NODE_LIMIT`` nodes.
+    bound of the unexplored subtrees when it stopped at ``node_limit`` nodes.
     """
     ub_all = prob.arc_ub if arc_ub is None else arc_ub
     p0, p1 = int(prob.order_pair_start[order]), int(prob.order_pair_start[order + 1])
