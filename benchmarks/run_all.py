@@ -1,0 +1,134 @@
+"""Run every benchmark of dispatchlab in turn (what ``make bench`` does).
+
+Each step is one of the scripts in this folder with the arguments that produced the committed
+tables in ``benchmarks/results/``; every script writes its own markdown + CSV there. The whole
+run takes several hours on 2 cores (the routing sets and the RL evaluation dominate)::
+
+    .venv/bin/python benchmarks/run_all.py --list            # the steps and their commands
+    .venv/bin/python benchmarks/run_all.py --only routing-solomon,simulation
+    .venv/bin/python benchmarks/run_all.py                   # everything
+
+Every step holds the exclusive CPU lock ``/tmp/dispatchlab-cpu.lock`` (``flock``) while it
+runs, so timings are not disturbed by other benchmarks on the same machine. The routing steps
+read the public instances from ``../shared/benchmarks`` (``--bench-dir`` to change it); the
+EURO-NeurIPS set is never copied into the repository (non-commercial licence) and is skipped
+unless its folder exists. Ctrl-C stops after the running step (whose tables are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+REPO = Path(__file__).resolve().parent.parent
+LOCK = Path("/tmp/dispatchlab-cpu.lock")
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One benchmark script invocation."""
+
+    name: str
+    script: str
+    args: tuple[str, ...] = ()
+    needs: str | None = None  # a folder under --bench-dir that must exist
+
+    def command(self, bench_dir: Path) -> list[str]:
+        """The command line of this step."""
+        extra = ("--bench-dir", str(bench_dir)) if self.script == "routing.py" else ()
+        return [sys.executable, str(REPO / "benchmarks" / self.script), *self.args, *extra]
+
+
+def _routing(name: str, budget: str, *anchors: str, needs: str | None = None) -> Step:
+    args = ["--set", name, "--engine", "auto", "--time-limit", budget, "--workers", "2"]
+    args += ["--seed", "1"]
+    if anchors:
+        args += ["--anchors", ",".join(anchors)]
+    return Step(f"routing-{name}", "routing.py", tuple(args), needs=needs or name)
+
+
+STEPS: tuple[Step, ...] = (
+    Step("travel-matrix", "travel_matrix.py", ("--repeats", "3")),
+    Step("generate-city", "generate_city.py", ("--repeats", "3", "--seed", "1")),
+    _routing("solomon", "5", "pyvrp"),
+    _routing("homberger200", "10"),
+    _routing("homberger400", "20", "pyvrp"),
+    _routing("lilim", "10"),
+    _routing("cvrplib_x", "10"),
+    _routing("euro_neurips", "10", needs="euro_neurips_2022"),
+    Step("allocation", "allocation.py"),
+    Step("simulation", "simulation.py"),
+    Step("rl-speed", "rl_speed.py"),
+    Step("rl-evaluate", "rl_evaluate.py"),
+    Step("load", "load.py"),
+)
+
+
+def _run(step: Step, bench_dir: Path) -> int:
+    """Run one step under the exclusive CPU lock; its exit code."""
+    cmd = step.command(bench_dir)
+    console.print(f"[bold]{step.name}[/bold]: {shlex.join(cmd)}")
+    with LOCK.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            return subprocess.call(cmd, cwd=REPO)
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def main() -> int:
+    """Run the selected steps; exit code 1 if any failed, 2 on bad arguments."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="", help="comma list of step names (default all)")
+    ap.add_argument("--skip", default="", help="comma list of step names to leave out")
+    ap.add_argument("--list", action="store_true", help="print the steps and exit")
+    ap.add_argument("--bench-dir", type=Path, default=REPO.parent / "shared" / "benchmarks")
+    args = ap.parse_args()
+    names = {s.name for s in STEPS}
+    only = {x.strip() for x in args.only.split(",") if x.strip()}
+    skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+    unknown = (only | skip) - names
+    if unknown:
+        console.print(f"unknown step(s): {', '.join(sorted(unknown))}; known: {', '.join(names)}")
+        return 2
+    steps = [s for s in STEPS if (not only or s.name in only) and s.name not in skip]
+    if args.list:
+        for s in steps:
+            print(f"{s.name}: {shlex.join(s.command(args.bench_dir))}")
+        return 0
+    failed: list[str] = []
+    t0 = time.perf_counter()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("benchmarks", total=len(steps))
+        try:
+            for s in steps:
+                if s.needs is not None and not (args.bench_dir / s.needs).is_dir():
+                    console.print(f"{s.name}: skipped ({args.bench_dir / s.needs} not found)")
+                elif _run(s, args.bench_dir) != 0:
+                    failed.append(s.name)
+                bar.advance(task)
+        except KeyboardInterrupt:
+            console.print("interrupted: the tables of finished steps are kept")
+            return 130
+    console.print(f"done in {(time.perf_counter() - t0) / 60:.0f} min; failed: {failed or 'none'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
