@@ -1319,6 +1319,7 @@ class DispatchSimulator:
                         yield ev
                     t = w.nodes[stop.node].available_from(env.now)
                     if t == INF or (o, stop.node) in self._lost:
+                        self.last_activity_s[c] = self._a_last[c] = env.now
                         self._drop(c, o)
                         self._committed[c] = None
                         self._a_anchor[c] = self.loc[c]
@@ -1377,6 +1378,10 @@ class DispatchSimulator:
             self.cost_distance += per_km * d / 1000.0
             self.loc[c] = home
             self._a_anchor[c] = home
+            self.last_activity_s[c] = self._a_last[c] = env.now
+        elif self.first_departure_s[c] == self.first_departure_s[c] and math.isnan(self._a_last[c]):
+            # Left, but served nothing and is at its end location already: the clock stops
+            # now (a courier is never charged zero hours for a trip it made).
             self.last_activity_s[c] = self._a_last[c] = env.now
         if self._log:
             self._log_event("home", c, -1)

@@ -289,3 +289,36 @@ def test_bad_plans_are_rejected_with_the_field(line: Scenario) -> None:
     assert info.value.field == "plan.routes.0.stops.0.order_id"
     with pytest.raises(RuntimeError):
         DispatchSimulator(line).next_decision()
+
+
+def test_a_wasted_trip_to_a_closed_node_is_still_charged() -> None:
+    # The node closes for good at 500 s; the only courier starts there at 1,000 s, finds the
+    # parcel lost and is already home: it is charged for its time, and every cost is a number.
+    scen = _store(
+        nodes=[
+            {
+                "id": "near",
+                "location": {"x": 0, "y": 0},
+                "inventory": {"A": 5},
+                "opening_hours": [{"start_s": 0, "end_s": 500}],
+            }
+        ],
+        vehicles=[
+            {
+                "id": "v",
+                "start_location": {"x": 0, "y": 0},
+                "shift": {"start_s": 1000, "end_s": 5000},
+                "cost_per_hour_cents": 3600,
+            }
+        ],
+    )
+    sim = DispatchSimulator(scen, params=SimParams())
+    sim.reset(seed=1)
+    while (state := sim.next_decision()) is not None:
+        assert math.isfinite(sim.projected_cost_cents())
+        o = state.focus_order
+        sim.apply(Assign(o, 0) if o >= 0 else None)
+    result = sim.result()
+    assert result.metrics["orders_unserved"] == 1
+    assert all(math.isfinite(v) for v in result.metrics.values())
+    assert result.metrics["fixed_cost_cents"] >= 0 and math.isfinite(sim.realised_cost_cents())
