@@ -5,29 +5,157 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import logging
+import os
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 7_305_117_203  # pg_advisory_lock id shared by every replica
+SQLITE_BUSY_TIMEOUT_S = 30.0
+_READ_PREFIXES = ("SELECT", "PRAGMA")
+
+log = logging.getLogger("api.db")
+
+
+class WriteGate:
+    """One write transaction at a time on one SQLite file, so writers queue instead of polling.
+
+    SQLite lets one writer in; the others get SQLITE_BUSY and its busy handler sleeps
+    1, 2, 5, 10, ... 100 ms between retries, which under concurrent requests shows as
+    latency tails of hundreds of ms. The gate is taken before a connection's first write
+    and given back after its commit or rollback: a thread lock within the process (waiters
+    wake as soon as it is free) and an ``flock`` on ``<database>.write.lock`` between
+    processes (replicas of ``--workers N``). Past ``timeout_s`` a writer goes ahead
+    without the gate and SQLite's own busy timeout applies, as without a gate.
+    """
+
+    def __init__(self, lock_path: Path | None, *, timeout_s: float = SQLITE_BUSY_TIMEOUT_S):
+        self._lock = threading.Lock()
+        self._lock_path = lock_path
+        self._fd: int | None = None
+        self._timeout_s = timeout_s
+
+    def acquire(self) -> bool:
+        """Wait for the gate (True), or give up after the timeout (False)."""
+        deadline = time.monotonic() + self._timeout_s
+        if not self._lock.acquire(timeout=self._timeout_s):
+            log.warning("SQLite write gate busy for %.0f s; writing without it", self._timeout_s)
+            return False
+        if self._lock_path is None:
+            return True
+        try:
+            if self._fd is None:
+                flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+                self._fd = os.open(self._lock_path, flags, 0o644)
+            delay = 0.00005
+            while True:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:  # another process is writing: poll finely
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.001)
+        except OSError:
+            log.exception("SQLite write gate: cannot lock %s", self._lock_path)
+        self._lock.release()
+        return False
+
+    def release(self) -> None:
+        """Let the next writer in."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+
+_GATES: dict[str, WriteGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def write_gate(database: str | None) -> WriteGate:
+    """The process-wide gate of one SQLite database file (shared by all its engines)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return WriteGate(None)
+    path = Path(database).resolve()
+    with _GATES_LOCK:
+        gate = _GATES.get(str(path))
+        if gate is None:
+            gate = _GATES[str(path)] = WriteGate(path.with_suffix(".write.lock"))
+        return gate
+
+
+class GatedConnection(sqlite3.Connection):
+    """A sqlite3 connection that holds its :class:`WriteGate` from its first write to its end."""
+
+    gate: WriteGate | None = None
+    holding: bool = False
+
+    def before_write(self) -> None:
+        """Take the gate unless this connection already holds it."""
+        if not self.holding and self.gate is not None:
+            self.holding = self.gate.acquire()
+
+    def _let_go(self) -> None:
+        if self.holding:
+            self.holding = False
+            assert self.gate is not None
+            self.gate.release()
+
+    def commit(self) -> None:
+        """Commit, then give the gate back."""
+        try:
+            super().commit()
+        finally:
+            self._let_go()
+
+    def rollback(self) -> None:
+        """Roll back, then give the gate back."""
+        try:
+            super().rollback()
+        finally:
+            self._let_go()
+
+    def close(self) -> None:
+        """Close, then give the gate back."""
+        try:
+            super().close()
+        finally:
+            self._let_go()
+
+
+def json_dumps(value: Any) -> str:
+    """JSON text of a JSON column's value (pydantic-core: about 3x faster than ``json.dumps``)."""
+    return pydantic_core.to_json(value, inf_nan_mode="constants").decode()
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and its folder created."""
+    """An engine for ``url``; SQLite gets WAL, a busy timeout, a write gate, its folder created."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        gate = write_gate(parsed.database)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": SQLITE_BUSY_TIMEOUT_S,
+                "factory": GatedConnection,
+            },
             pool_size=20,
             max_overflow=20,
+            json_serializer=json_dumps,
         )
 
         @event.listens_for(engine, "connect")
@@ -36,11 +164,24 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
             cur.close()
+            if isinstance(dbapi_conn, GatedConnection):
+                dbapi_conn.gate = gate
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _gate_writes(
+            conn: Any, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any
+        ) -> None:
+            if not statement.lstrip()[:6].upper().startswith(_READ_PREFIXES):
+                dbapi_conn = conn.connection.dbapi_connection
+                if isinstance(dbapi_conn, GatedConnection):
+                    dbapi_conn.before_write()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=json_dumps
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
