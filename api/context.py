@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,11 +52,28 @@ class KeyCache:
 
 @dataclass
 class Lane:
-    """Threads and slots of one class of synchronous work (fast allocations, heavy routing)."""
+    """Threads and slots of one class of synchronous work (fast allocations, heavy routing).
+
+    ``admit`` > 0 turns on admission in arrival order: at most ``admit`` requests of the lane
+    are worked on at once (the others wait on the event loop, first come first served, up
+    to ``max_waiting``). Under the GIL more threads add no throughput, only switching.
+    """
 
     name: str
     slots: threading.BoundedSemaphore
     size: int
+    admit: int = 0
+    max_waiting: int = 0
+    waiting: int = 0
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    _gate: asyncio.Semaphore | None = field(default=None, repr=False)
+
+    def admission(self) -> asyncio.Semaphore:
+        """The FIFO admission semaphore of the running event loop."""
+        loop = asyncio.get_running_loop()
+        if self._gate is None or self._loop is not loop:
+            self._loop, self._gate = loop, asyncio.Semaphore(max(self.admit, 1))
+        return self._gate
 
 
 @dataclass

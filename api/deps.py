@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.context import ServiceContext
 from api.core.security import Role, allows, hash_key, key_matches, split_key
 from api.db.models import ApiKey
 
+# Dependencies that never block are ``async def``: FastAPI runs a plain ``def`` dependency in
+# a worker thread, and each such hop costs more than the check itself.
 
-def get_ctx(request: Request) -> ServiceContext:
+
+async def get_ctx(request: Request) -> ServiceContext:
     """The service context of the app handling this request."""
     ctx: ServiceContext = request.app.state.ctx
     return ctx
@@ -24,11 +29,18 @@ def get_ctx(request: Request) -> ServiceContext:
 CtxDep = Annotated[ServiceContext, Depends(get_ctx)]
 
 
-def get_session(ctx: CtxDep) -> Iterator[Session]:
-    """A database session for one request."""
+@contextlib.contextmanager
+def open_session(ctx: ServiceContext) -> Iterator[Session]:
+    """A database session (503 while the service is starting)."""
     if ctx.sessions is None:
         raise HTTPException(503, "the service is starting; retry shortly")
     with ctx.sessions() as session:
+        yield session
+
+
+def get_session(ctx: CtxDep) -> Iterator[Session]:
+    """A database session for one request."""
+    with open_session(ctx) as session:
         yield session
 
 
@@ -56,12 +68,16 @@ api_key_header = APIKeyHeader(
 UNAUTHENTICATED = {"WWW-Authenticate": "X-API-Key"}
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     ctx: CtxDep,
     key: Annotated[str | None, Security(api_key_header)],
 ) -> Principal:
-    """Check the ``X-API-Key`` header (401 when missing, malformed, unknown or revoked)."""
+    """Check the ``X-API-Key`` header (401 when missing, malformed, unknown or revoked).
+
+    A key checked within ``key_cache_s`` is answered from memory; otherwise the database
+    is read in a worker thread.
+    """
     if not ctx.settings.auth_enabled:
         principal = Principal(key_id=None, role=Role.ADMIN)
         request.state.principal = principal
@@ -78,8 +94,7 @@ def get_principal(
         key_id = split_key(key)
         if key_id is None or ctx.sessions is None:
             raise HTTPException(401, "invalid API key", UNAUTHENTICATED)
-        with ctx.sessions() as session:
-            row = session.get(ApiKey, key_id)
+        row = await run_in_threadpool(_lookup_key, ctx, key_id)
         if row is None or row.revoked_at is not None or not key_matches(key, row.key_hash):
             raise HTTPException(401, "invalid or revoked API key", UNAUTHENTICATED)
         ctx.key_cache.put(key_hash, row.id, row.role)
@@ -88,13 +103,19 @@ def get_principal(
     return principal
 
 
+def _lookup_key(ctx: ServiceContext, key_id: str) -> ApiKey | None:
+    assert ctx.sessions is not None
+    with ctx.sessions() as session:
+        return session.get(ApiKey, key_id)
+
+
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require(role: Role) -> Callable[[Principal], Principal]:
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets through keys of ``role`` (and admin keys), else 403."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if not allows(principal.role, role):
             raise HTTPException(
                 403, f"this endpoint needs a key with role {role.value!r} (yours: {principal.role})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -39,6 +40,34 @@ in a digital twin, what-if studies and policy evaluation.
 
 FAST_LANE_THREADS = 32
 
+_process_prepared = False
+
+
+def prepare_process(ctx: ServiceContext) -> None:
+    """Once per process: warm the allocation path up, then freeze the heap for the GC.
+
+    One example allocation imports the solver's modules and fills its caches, so the first
+    client does not pay for them. ``gc.freeze()`` then moves every object alive at start-up
+    (modules, solver tables, SQLAlchemy metadata) out of the collector's reach: a full
+    collection no longer walks them, which otherwise stalls every request in flight for
+    tens of ms each time it runs.
+    """
+    global _process_prepared
+    if _process_prepared:
+        return
+    _process_prepared = True
+    if "allocations" in ctx.registry:
+        from api.examples import ALLOCATION_EXAMPLE
+        from api.jobs.registry import import_target
+
+        try:
+            body = ALLOCATION_EXAMPLE["online"]["value"]
+            import_target(ctx.registry.get("allocations").target)(body, progress=None)
+        except Exception as err:  # a broken solver must not stop the service (fallback)
+            log.warning("allocation warm-up failed: %s: %s", type(err).__name__, err)
+    gc.collect()
+    gc.freeze()
+
 
 def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
     if settings.job_executor == "ray":
@@ -75,6 +104,7 @@ def start_service(ctx: ServiceContext) -> None:
         on_finished=result_hooks(),
     )
     ctx.jobs.start()
+    prepare_process(ctx)
     if settings.demo:
         from api.demo import load_demo
 
@@ -111,7 +141,13 @@ def create_app(
         key_cache=KeyCache(ttl_s=settings.key_cache_s),
     )
     ctx.lanes = {
-        "fast": Lane("fast", threading.BoundedSemaphore(FAST_LANE_THREADS), FAST_LANE_THREADS),
+        "fast": Lane(
+            "fast",
+            threading.BoundedSemaphore(FAST_LANE_THREADS),
+            FAST_LANE_THREADS,
+            admit=settings.fast_lane_concurrency,
+            max_waiting=settings.fast_lane_queue,
+        ),
         "heavy": Lane(
             "heavy",
             threading.BoundedSemaphore(settings.max_sync_solves),

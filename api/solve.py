@@ -8,17 +8,18 @@ repeated failures the breaker serves the fallback directly until a probe succeed
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api import idempotency
 from api.context import Lane, ServiceContext
@@ -39,6 +40,30 @@ class Busy(HTTPException):
         super().__init__(
             429, f"{what}; retry in {retry_after_s} s", {"Retry-After": str(retry_after_s)}
         )
+
+
+T = TypeVar("T")
+
+
+async def run_in_lane(ctx: ServiceContext, lane: Lane, work: Callable[[], T]) -> T:
+    """Run blocking ``work`` in a worker thread once ``lane`` admits it (429: queue full)."""
+    if lane.admit <= 0:
+        return await run_in_threadpool(work)
+    gate = lane.admission()
+    if gate.locked() and lane.waiting >= lane.max_waiting:
+        ctx.metrics.rejections.labels(f"busy_{lane.name}").inc()
+        raise Busy(
+            f"{lane.waiting} {lane.name} requests are already waiting", ctx.settings.retry_after_s
+        )
+    lane.waiting += 1
+    try:
+        await gate.acquire()
+    finally:
+        lane.waiting -= 1
+    try:
+        return await run_in_threadpool(work)
+    finally:
+        gate.release()
 
 
 @dataclass(frozen=True)
@@ -73,8 +98,13 @@ def solve_sync(
     seed: int | None,
     time_limit_s: float,
     lane: Lane,
+    solver_input: BaseModel | None = None,
 ) -> SolveOutcome:
-    """Run job ``kind`` now within ``time_limit_s`` (+ grace), falling back when it fails."""
+    """Run job ``kind`` now within ``time_limit_s`` (+ grace), falling back when it fails.
+
+    ``solver_input``: the validated body the payload was dumped from, handed to the task
+    instead of the payload (a task validating its payload then takes it as is).
+    """
     assert ctx.jobs is not None and ctx.solver_pool is not None
     spec = ctx.registry.get(kind)
     solver = spec.solver or kind
@@ -95,7 +125,8 @@ def solve_sync(
         lane.slots.release()
         return _fallback(ctx, session, job, kind, payload, "circuit_open", "circuit breaker open")
     try:
-        future = ctx.solver_pool.submit(_call, spec.target, payload)
+        task_input = payload if solver_input is None else solver_input
+        future = ctx.solver_pool.submit(_call, spec.target, task_input)
     except RuntimeError:  # pool shut down
         lane.slots.release()
         raise HTTPException(503, "the service is shutting down") from None
@@ -127,7 +158,7 @@ def solve_sync(
     return SolveOutcome(result=result, job_id=job.id)
 
 
-def _call(target: str, payload: JsonDict) -> JsonDict:
+def _call(target: str, payload: JsonDict | BaseModel) -> JsonDict:
     from api.jobs.registry import import_target
 
     result: JsonDict = import_target(target)(payload, progress=None)
@@ -209,8 +240,12 @@ def respond(
     principal: Principal,
     idem_key: str | None,
     compute: Compute,
-) -> JSONResponse:
-    """Run ``compute`` -> (status, body, Location) once per ``Idempotency-Key`` and answer."""
+) -> Response:
+    """Run ``compute`` -> (status, body, Location) once per ``Idempotency-Key`` and answer.
+
+    The body is serialised by pydantic straight to JSON text (no ``jsonable_encoder`` walk;
+    a NaN becomes ``null`` rather than an error).
+    """
     slot: idempotency.Slot | None = None
     if idem_key:
         claimed = idempotency.claim(
@@ -234,11 +269,17 @@ def respond(
         if slot is not None:
             idempotency.abandon(session, slot)
         raise
-    content = jsonable_encoder(body)
-    if slot is not None:
+    text = body.model_dump_json(by_alias=True)
+    if slot is not None:  # stored as sent, so a replay is the same JSON
+        content = json.loads(text)
         idempotency.finish(session, slot, status_code=status, body=content, location=location)
     headers = {"Location": location} if location else None
-    return JSONResponse(status_code=status, content=content, headers=headers)
+    return Response(
+        content=text,
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 def accepted(job: Job) -> tuple[int, BaseModel, str | None]:

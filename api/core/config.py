@@ -65,6 +65,16 @@ class Settings(BaseSettings):
         default=30.0, description="time limits above this are answered 202 with a job"
     )
     max_sync_solves: PosInt = Field(default=4, description="routing solves at once before 429")
+    fast_lane_concurrency: int = Field(
+        default=2,
+        ge=0,
+        le=32,
+        description="allocation requests worked on at once per replica, the others wait in "
+        "arrival order (0 = no admission control: every request gets a thread at once)",
+    )
+    fast_lane_queue: PosInt = Field(
+        default=256, description="allocation requests waiting for the fast lane before 429"
+    )
     max_replications: PosInt = Field(default=200, description="largest replications accepted")
     max_whatif_runs: PosInt = Field(
         default=2_000,

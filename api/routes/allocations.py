@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from api.core.errors import ERROR_RESPONSES
-from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, SessionDep
+from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, open_session
 from api.examples import ALLOCATION_EXAMPLE
 from api.limits import check_time_limit
 from api.schemas.allocations import AllocationCreate, AllocationsPublic
-from api.solve import note_audit, respond, solve_sync
+from api.solve import note_audit, respond, run_in_lane, solve_sync
 from api.versions import solver_label
 from scenarios.errors import InputError
 
@@ -21,14 +22,13 @@ router = APIRouter(prefix="/v1/allocations", tags=["allocations"], responses=ERR
 
 
 @router.post("", response_model=AllocationsPublic, summary="Allocate order lines to nodes")
-def create_allocation(
+async def create_allocation(
     body: Annotated[AllocationCreate, Body(openapi_examples=ALLOCATION_EXAMPLE)],
     request: Request,
     ctx: CtxDep,
-    session: SessionDep,
     principal: OmsDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Which node ships each order line, at what cost, and why (per-order explanations).
 
     ``params.mode``: ``batch`` (many orders jointly) or ``online`` (one or a few orders);
@@ -51,7 +51,7 @@ def create_allocation(
         )
     payload = body.model_dump(mode="json")
 
-    def compute() -> tuple[int, BaseModel, str | None]:
+    def compute(session: Session) -> tuple[int, BaseModel, str | None]:
         outcome = solve_sync(
             ctx,
             session,
@@ -62,6 +62,7 @@ def create_allocation(
             seed=body.params.seed,
             time_limit_s=limit_s,
             lane=ctx.lanes["fast"],
+            solver_input=body,
         )
         public = AllocationsPublic.model_validate(
             {
@@ -78,6 +79,17 @@ def create_allocation(
         )
         return 200, public, None
 
-    return respond(
-        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
-    )
+    def answer() -> Response:
+        # one worker thread for the database and the wait on the solver (the checks above
+        # run on the event loop: each hop to a thread costs about as much as a check)
+        with open_session(ctx) as session:
+            return respond(
+                ctx,
+                session,
+                request,
+                principal=principal,
+                idem_key=idempotency_key,
+                compute=lambda: compute(session),
+            )
+
+    return await run_in_lane(ctx, ctx.lanes["fast"], answer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.core.errors import ERROR_RESPONSES
@@ -96,7 +96,7 @@ def create_plan(
     session: SessionDep,
     principal: OmsDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Allocate orders to nodes, route couriers, then play the plan ``replications`` times.
 
     The answer has the plan (allocation lines + routes), twin KPIs with 95% CIs, and
@@ -236,7 +236,7 @@ def reoptimise_plan(
     session: SessionDep,
     principal: OmsDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """New orders, courier positions and cancellations in; the new plan and what changed out.
 
     Stops planned to start before ``now_s`` are done; pinned stops (and parcels on board)

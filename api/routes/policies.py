@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.core.config import Settings
@@ -81,7 +81,7 @@ def evaluate_policies(
     session: SessionDep,
     principal: ResearcherDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Queue a comparison: mean cost [95% CI], on-time rate, paired difference to greedy,
     cost / hindsight and gap closed, per policy, on the same day seeds."""
     settings = ctx.settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.core.errors import ERROR_RESPONSES
@@ -35,7 +35,7 @@ def create_routes(
     session: SessionDep,
     principal: OmsDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Plan routes within ``params.time_limit_s``.
 
     Answered now (200) when the time limit and the number of orders allow it, else 202 with

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.core.errors import ERROR_RESPONSES
@@ -33,7 +33,7 @@ def create_simulation(
     session: SessionDep,
     principal: PlannerDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Queue a twin study; the job's result has KPIs with 95% confidence intervals."""
     from simulation.policies import make_policy
 

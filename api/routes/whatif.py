@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.core.errors import ERROR_RESPONSES
@@ -28,7 +28,7 @@ def create_whatif(
     session: SessionDep,
     principal: PlannerDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Queue a sweep; the job's result compares each variant with the base (paired CIs)."""
     from simulation.policies import make_policy
 

@@ -28,8 +28,8 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
     return out
 
 
-def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
-    """Allocate an :class:`AllocationCreate` payload."""
+def run(payload: JsonDict | AllocationCreate, *, progress: ProgressFn | None = None) -> JsonDict:
+    """Allocate an :class:`AllocationCreate` payload (or the already validated body)."""
     return _answer(AllocationCreate.model_validate(payload), baseline=False)
 
 

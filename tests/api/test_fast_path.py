@@ -1,0 +1,161 @@
+"""The request path under load: SQLite write gate, fast-lane admission, JSON columns, replays."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import math
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import HTTPException
+from fastapi.testclient import TestClient
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
+
+from api.core.config import Settings
+from api.db.session import GatedConnection, json_dumps, make_engine, write_gate
+from api.examples import ALLOCATION_EXAMPLE
+from api.main import create_app
+from api.solve import run_in_lane
+
+ROWS = Table("rows", MetaData(), Column("id", Integer, primary_key=True), Column("who", String(20)))
+
+
+def _gated(conn: Any) -> GatedConnection:
+    dbapi = conn.connection.dbapi_connection
+    assert isinstance(dbapi, GatedConnection)
+    return dbapi
+
+
+def test_write_gate_is_held_from_the_first_write_to_commit_or_rollback(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.sqlite3'}")
+    ROWS.metadata.create_all(engine)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        assert not _gated(conn).holding  # reads never take it
+        conn.execute(insert(ROWS).values(who="a"))
+        assert _gated(conn).holding
+        conn.commit()
+        assert not _gated(conn).holding
+        conn.execute(insert(ROWS).values(who="b"))
+        conn.rollback()
+        assert not _gated(conn).holding
+        conn.execute(insert(ROWS).values(who="c"))
+    # returned to the pool with the transaction open: the pool's rollback gives it back
+    with engine.begin() as conn:
+        assert conn.scalar(select(func.count()).select_from(ROWS)) == 1
+    engine.dispose()
+
+
+def test_writers_in_threads_and_engines_queue_at_one_gate(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite3"
+    engines = [make_engine(f"sqlite:///{path}") for _ in range(2)]
+    assert write_gate(str(path)) is write_gate(str(tmp_path / "." / "q.sqlite3"))
+    ROWS.metadata.create_all(engines[0])
+    slowest = [0.0]
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        try:
+            for i in range(25):
+                start = time.perf_counter()
+                with engines[k % 2].begin() as conn:
+                    conn.execute(insert(ROWS).values(who=f"{k}-{i}"))
+                slowest[0] = max(slowest[0], time.perf_counter() - start)
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with engines[1].connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(ROWS)) == 200
+    # no writer slept in SQLite's busy handler (its waits grow to 100 ms steps)
+    assert slowest[0] < 2.0
+    for engine in engines:
+        engine.dispose()
+
+
+def test_json_columns_keep_nan_and_infinity(tmp_path: Path) -> None:
+    import json
+
+    value = {"a": math.nan, "b": [math.inf, -math.inf], "c": "é", 1: (2, 3)}
+    back = json.loads(json_dumps(value))
+    assert math.isnan(back["a"]) and back["b"] == [math.inf, -math.inf]
+    assert back["c"] == "é" and back["1"] == [2, 3]
+
+
+def test_fast_lane_admits_in_arrival_order_and_refuses_past_its_queue(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, fast_lane_concurrency=1, fast_lane_queue=2)
+    ctx = create_app(settings).state.ctx
+    lane = ctx.lanes["fast"]
+    started: list[int] = []
+    running = [0]
+    most = [0]
+
+    def work(k: int) -> Callable[[], int]:
+        def run() -> int:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            started.append(k)
+            time.sleep(0.05)
+            running[0] -= 1
+            return k
+
+        return run
+
+    async def scenario() -> list[Any]:
+        tasks = []
+        for k in range(4):
+            tasks.append(asyncio.create_task(run_in_lane(ctx, lane, work(k))))
+            await asyncio.sleep(0.005)  # arrive in this order
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(scenario())
+    assert results[:3] == [0, 1, 2] and started == [0, 1, 2] and most[0] == 1
+    refused = results[3]
+    assert isinstance(refused, HTTPException) and refused.status_code == 429
+    assert refused.headers and refused.headers["Retry-After"] == str(settings.retry_after_s)
+    assert lane.waiting == 0
+
+
+@pytest.mark.parametrize("admit", [0, 1, 2])
+def test_allocations_answer_with_and_without_admission_control(
+    settings: Settings, make_client: Callable[..., TestClient], admit: int
+) -> None:
+    tuned = Settings(
+        **{**settings.model_dump(), "fast_lane_concurrency": admit, "auth_enabled": False}
+    )
+    client = make_client(tuned)
+    body = copy.deepcopy(ALLOCATION_EXAMPLE["online"]["value"])
+    answers: list[int] = []
+
+    def post() -> None:
+        answers.append(client.post("/v1/allocations", json=body).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [200] * 6
+
+
+def test_idempotent_replay_of_an_allocation_is_the_same_json(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = copy.deepcopy(ALLOCATION_EXAMPLE["online"]["value"])
+    headers = {**keys["oms"], "Idempotency-Key": "alloc-1"}
+    first = client.post("/v1/allocations", json=body, headers=headers)
+    again = client.post("/v1/allocations", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.headers["content-type"] == "application/json"
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
