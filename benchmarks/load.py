@@ -14,6 +14,14 @@ targets ``--url``, which must be a loopback address), makes an ``oms`` key, and 
 
 Writes ``benchmarks/results/<out-prefix>.md`` and ``.csv`` (one row per phase: requests,
 errors, throughput, latency percentiles, target and whether it is met).
+
+The client shares the machine's cores with the server. ``--client raw`` (default) is a
+minimal HTTP/1.1 client on asyncio streams: one keep-alive connection per concurrent
+client, TCP_NODELAY, each request written in one send, the answer read in full (status,
+headers, body by Content-Length or chunks) before the clock stops; the same bytes go over
+the same sockets as with ``--client httpx``, which costs several times more CPU per request
+and so takes that CPU from the server being measured. Bodies are serialised to JSON before
+a phase starts (both clients).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import argparse
 import asyncio
 import csv
 import ipaddress
+import json
 import os
 import socket
 import statistics
@@ -149,25 +158,124 @@ class LocalServer:
         self.log.close()
 
 
+class RawClient:
+    """A minimal HTTP/1.1 client: keep-alive connections with TCP_NODELAY, one send a request.
+
+    It measures what an HTTP client measures (request written, answer read in full) at a
+    fraction of httpx's CPU, which matters when client and server share two cores.
+    """
+
+    def __init__(self, url: str, headers: dict[str, str], timeout_s: float = 60.0) -> None:
+        parsed = urlparse(url)
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 80
+        self.timeout_s = timeout_s
+        self._head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return reader, writer
+
+    async def post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """POST a JSON body; returns (status, lower-cased headers, body)."""
+        return await asyncio.wait_for(self._post(path, body), self.timeout_s)
+
+    async def _post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        conn = self._idle.pop() if self._idle else await self._connect()
+        reader, writer = conn
+        try:
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self._head}"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            writer.write(head.encode("latin-1") + body)
+            raw_head = await reader.readuntil(b"\r\n\r\n")
+            lines = raw_head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                if line:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+            if "content-length" in headers:
+                content = await reader.readexactly(int(headers["content-length"]))
+            elif headers.get("transfer-encoding", "").lower() == "chunked":
+                chunks = []
+                while True:
+                    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    chunk = await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+                    chunks.append(chunk[:-2])
+                content = b"".join(chunks)
+            else:
+                content = await reader.read()
+                headers["connection"] = "close"
+        except BaseException:
+            writer.close()
+            raise
+        if headers.get("connection", "").lower() == "close":
+            writer.close()
+        else:
+            self._idle.append(conn)
+        return status, headers, content
+
+    async def aclose(self) -> None:
+        """Close the idle connections."""
+        for _reader, writer in self._idle:
+            writer.close()
+        self._idle.clear()
+
+
+def _count_error(phase: Phase, key: str) -> None:
+    phase.errors[key] = phase.errors.get(key, 0) + 1
+
+
+def _check_answer(phase: Phase, status: int, headers: Any, content: bytes, expect: int) -> bool:
+    """Count a wrong status as an error and a fallback answer as a fallback."""
+    if status != expect:
+        _count_error(phase, f"http_{status}")
+        return False
+    is_json = headers.get("content-type", "").startswith("application/json")
+    if is_json and json.loads(content).get("fallback") is True:
+        phase.fallbacks += 1
+    return True
+
+
 async def _one(
-    client: httpx.AsyncClient, phase: Phase, path: str, body: dict[str, Any], expect: int
+    client: httpx.AsyncClient | RawClient, phase: Phase, path: str, body: bytes, expect: int
 ) -> None:
     start = time.perf_counter()
     try:
-        answer = await client.post(path, json=body)
-    except httpx.HTTPError as err:
-        key = type(err).__name__
-        phase.errors[key] = phase.errors.get(key, 0) + 1
+        if isinstance(client, RawClient):
+            status, headers, content = await client.post(path, body)
+        else:
+            answer = await client.post(
+                path, content=body, headers={"content-type": "application/json"}
+            )
+            status, headers, content = answer.status_code, answer.headers, answer.content
+    except (httpx.HTTPError, OSError, asyncio.IncompleteReadError, TimeoutError) as err:
+        _count_error(phase, type(err).__name__)
         return
     elapsed = time.perf_counter() - start
-    if answer.status_code != expect:
-        key = f"http_{answer.status_code}"
-        phase.errors[key] = phase.errors.get(key, 0) + 1
-        return
-    phase.latencies_s.append(elapsed)
-    is_json = answer.headers.get("content-type", "").startswith("application/json")
-    if is_json and answer.json().get("fallback") is True:
-        phase.fallbacks += 1
+    if _check_answer(phase, status, headers, content, expect):
+        phase.latencies_s.append(elapsed)
+
+
+def _httpx_client(url: str, key: str, clients: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # TCP_NODELAY: httpx writes a POST's headers and body separately; with Nagle on, the body
+    # waits for the server's delayed ACK (~40 ms on Linux), which would be measured as latency
+    transport = httpx.AsyncHTTPTransport(
+        limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    )
+    return httpx.AsyncClient(
+        base_url=url, headers={"X-API-Key": key}, timeout=60, transport=transport
+    )
 
 
 async def run_clients(
@@ -180,6 +288,7 @@ async def run_clients(
     warmup: int,
     expect: int = 200,
     rate_per_client: float | None = None,
+    client_kind: str = "raw",
 ) -> None:
     """``phase.clients`` concurrent clients sharing ``bodies``.
 
@@ -187,22 +296,19 @@ async def run_clients(
     is answered (closed loop: saturation). With it, each client sends one request every
     ``1 / rate_per_client`` seconds on a fixed schedule (immediately if it is behind).
     """
-    limits = httpx.Limits(max_connections=phase.clients, max_keepalive_connections=phase.clients)
-    headers = {"X-API-Key": key}
-    # TCP_NODELAY: httpx writes a POST's headers and body separately; with Nagle on, the body
-    # waits for the server's delayed ACK (~40 ms on Linux), which would be measured as latency
-    transport = httpx.AsyncHTTPTransport(
-        limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-    )
-    async with httpx.AsyncClient(
-        base_url=url, headers=headers, timeout=60, transport=transport
-    ) as client:
+    payloads = [json.dumps(b, separators=(",", ":")).encode() for b in bodies]
+    client: httpx.AsyncClient | RawClient
+    if client_kind == "httpx":
+        client = _httpx_client(url, key, phase.clients)
+    else:
+        client = RawClient(url, {"X-API-Key": key})
+    try:
         scratch = Phase("warmup", phase.clients)
         for i in range(warmup):
-            await _one(client, scratch, path, bodies[i % len(bodies)], expect)
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        for body in bodies:
-            queue.put_nowait(body)
+            await _one(client, scratch, path, payloads[i % len(payloads)], expect)
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        for payload in payloads:
+            queue.put_nowait(payload)
 
         async def worker(k: int) -> None:
             period = 1.0 / rate_per_client if rate_per_client else 0.0
@@ -222,6 +328,8 @@ async def run_clients(
         start = time.perf_counter()
         await asyncio.gather(*(worker(k) for k in range(phase.clients)))
         phase.wall_s = time.perf_counter() - start
+    finally:
+        await client.aclose()
 
 
 def allocation_bodies(n: int, *, seed: int, explain: bool) -> list[dict[str, Any]]:
@@ -251,7 +359,9 @@ def route_body(instance: str, *, seed: int, time_limit_s: float) -> dict[str, An
     }
 
 
-def write_results(phases: list[Phase], prefix: str, meta: dict[str, str]) -> None:
+def write_results(
+    phases: list[Phase], prefix: str, meta: dict[str, str], command: str = "benchmarks/load.py"
+) -> None:
     """Write the CSV and the markdown table."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     header = [
@@ -296,7 +406,7 @@ def write_results(phases: list[Phase], prefix: str, meta: dict[str, str]) -> Non
     lines = [
         "# Service load benchmark",
         "",
-        "Reproduce: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/load.py`",
+        f"Reproduce: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python {command}`",
         "",
         *(f"- {k}: {v}" for k, v in meta.items()),
         "",
@@ -333,6 +443,12 @@ def main() -> None:
         "--route-instance", default="R101", help="bundled Solomon instance, or 'city'"
     )
     parser.add_argument("--phases", default="allocations,routes")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="raw = minimal asyncio HTTP/1.1 client (little CPU); httpx = httpx.AsyncClient",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out-prefix", default="load-latency")
     args = parser.parse_args()
@@ -370,6 +486,7 @@ def main() -> None:
                             bodies,
                             warmup=50,
                             rate_per_client=rate,
+                            client_kind=args.client,
                         )
                     )
                     phase.met = (
@@ -390,7 +507,11 @@ def main() -> None:
                 args.route_instance, seed=args.seed, time_limit_s=args.route_time_limit
             )
             bodies = [body] * args.route_requests
-            asyncio.run(run_clients(url, key, phase, "/v1/routes", bodies, warmup=1))
+            asyncio.run(
+                run_clients(
+                    url, key, phase, "/v1/routes", bodies, warmup=1, client_kind=args.client
+                )
+            )
             phase.met = phase.pct(50) <= 1.15 and phase.num_errors == 0 and not phase.fallbacks
             phases.append(phase)
             print(f"routes: p50 {phase.pct(50) * 1000:.1f} ms, errors {phase.errors}")
@@ -404,8 +525,13 @@ def main() -> None:
         "clients": "closed loop = each client sends its next request when the last one is "
         f"answered (saturation); paced = each client sends {args.alloc_rate:g} requests/s on a "
         "fixed schedule",
+        "client": {
+            "raw": "raw (minimal asyncio HTTP/1.1 client, keep-alive, TCP_NODELAY)",
+            "httpx": "httpx.AsyncClient (TCP_NODELAY)",
+        }[args.client],
     }
-    write_results(phases, args.out_prefix, meta)
+    command = " ".join(["benchmarks/load.py", *sys.argv[1:]])
+    write_results(phases, args.out_prefix, meta, command)
     print(f"wrote {RESULTS / args.out_prefix}.md")
 
 
