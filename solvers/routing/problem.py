@@ -6,7 +6,10 @@ by the engines (greedy, PyVRP, OR-Tools) and the schedule builder. It is immutab
 Indices
 -------
 - *nodes* are rows/columns of the matrices: first the distinct vehicle start/end locations
-  (the depots), then one node per task, in task order.
+  (the depots), then one node per distinct task place, in order of first use. Tasks at the same
+  location share a node when their orders need the same skills (a city's pickups at a store
+  share one), so the matrices grow with the number of places, not of tasks. An engine that
+  needs one node per visit (OR-Tools) expands them itself.
 - *tasks* are visits: an order without pickup has one task (its delivery); an order with a
   pickup has two, pickup then delivery.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -133,7 +137,13 @@ class RoutingProblem:
     distance: NDArray[np.int64]
     node_locations: tuple[Location, ...]
     dims: int
+    node_keys: tuple[tuple[Location, frozenset[str]], ...] = ()
     _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def node_index(self) -> dict[tuple[Location, frozenset[str]], int]:
+        """Task node of each (location, skills needed) place."""
+        return {key: self.num_depot_nodes + i for i, key in enumerate(self.node_keys)}
 
     @property
     def num_nodes(self) -> int:
@@ -170,6 +180,40 @@ class RoutingProblem:
         """The same problem with only the orders at positions ``keep``."""
         return _build(self.scenario, [self.orders[i].order for i in keep], self)
 
+    @cached_property
+    def arrays(self) -> TaskArrays:
+        """Per-task numpy arrays (nodes, window bounds, service, load change)."""
+        return TaskArrays.of(self)
+
+
+@dataclass(frozen=True)
+class TaskArrays:
+    """Task data as numpy arrays, for vectorised code (greedy insertion, diagnosis).
+
+    ``early``/``late`` are the opening of the first and the closing of the last window
+    (exact for single-window tasks, a relaxation otherwise; +-UNLIMITED without windows).
+    """
+
+    node: NDArray[np.int64]
+    early: NDArray[np.int64]
+    late: NDArray[np.int64]
+    service: NDArray[np.int64]
+    load_change: NDArray[np.int64]
+
+    @staticmethod
+    def of(problem: RoutingProblem) -> TaskArrays:
+        """Arrays of ``problem``'s tasks."""
+        ts = problem.tasks
+        return TaskArrays(
+            node=np.array([t.node for t in ts], dtype=np.int64),
+            early=np.array([t.windows[0][0] if t.windows else -UNLIMITED for t in ts], np.int64),
+            late=np.array([t.windows[-1][1] if t.windows else UNLIMITED for t in ts], np.int64),
+            service=np.array([t.service_s for t in ts], dtype=np.int64),
+            load_change=np.array([t.load_change for t in ts], dtype=np.int64).reshape(
+                len(ts), problem.dims
+            ),
+        )
+
 
 def build_problem(scenario: Scenario) -> RoutingProblem:
     """Compile a scenario's orders and fleet into a :class:`RoutingProblem`."""
@@ -198,10 +242,23 @@ def _build(
     num_depots = len(depot_locs)
 
     task_locs: list[Location] = []
+    node_keys: list[tuple[Location, frozenset[str]]] = []
+    node_at: dict[tuple[Location, frozenset[str]], int] = {}
+
+    def place(loc: Location, skills: frozenset[str]) -> int:
+        key = (loc, skills)
+        got = node_at.get(key)
+        if got is None:
+            got = node_at[key] = num_depots + len(task_locs)
+            task_locs.append(loc)
+            node_keys.append(key)
+        return got
+
     tasks: list[Task] = []
     infos: list[OrderInfo] = []
     for oi, order in enumerate(orders):
         demand = tuple(order.demand_vector(scenario.capacity_dims))
+        skills = frozenset(order.required_skills)
         own: list[int] = []
         if order.pickup is not None:
             own.append(len(tasks))
@@ -209,33 +266,31 @@ def _build(
                 Task(
                     order=oi,
                     kind=StopKind.PICKUP,
-                    node=num_depots + len(task_locs),
+                    node=place(order.pickup.location, skills),
                     windows=tuple((w.start_s, w.end_s) for w in order.pickup.time_windows),
                     service_s=order.pickup.service_s,
                     load_change=demand,
                     task_id=order.pickup_id,
                 )
             )
-            task_locs.append(order.pickup.location)
         own.append(len(tasks))
         tasks.append(
             Task(
                 order=oi,
                 kind=StopKind.DELIVERY,
-                node=num_depots + len(task_locs),
+                node=place(order.location, skills),
                 windows=tuple((w.start_s, w.end_s) for w in order.time_windows),
                 service_s=order.service_s,
                 load_change=tuple(-d for d in demand),
                 task_id=order.id,
             )
         )
-        task_locs.append(order.location)
         infos.append(
             OrderInfo(
                 order=order,
                 tasks=tuple(own),
                 demand=demand,
-                skills=frozenset(order.required_skills),
+                skills=skills,
                 penalty=None if order.penalty_cents is None else order.penalty_cents * MILLI,
                 from_depot=order.pickup is None,
             )
@@ -264,11 +319,9 @@ def _build(
 
     node_locs = tuple(depot_locs + task_locs)
     if parent is not None and parent.num_depot_nodes == num_depots:
-        # Re-use the parent's matrices: slice the rows of the kept tasks.
-        rows = list(range(num_depots))
-        parent_node = {(parent.order_ids[t.order], t.kind): t.node for t in parent.tasks}
-        for t in tasks:
-            rows.append(parent_node[(orders[t.order].id, t.kind)])
+        # Re-use the parent's matrices: slice the rows of the kept places.
+        parent_node = parent.node_index
+        rows = list(range(num_depots)) + [parent_node[key] for key in node_keys]
         idx = np.asarray(rows, dtype=np.int64)
         duration = parent.duration[np.ix_(idx, idx)]
         distance = parent.distance[np.ix_(idx, idx)]
@@ -287,4 +340,5 @@ def _build(
         distance=distance,
         node_locations=node_locs,
         dims=dims,
+        node_keys=tuple(node_keys),
     )

@@ -4,7 +4,12 @@ Engines only decide *which vehicle visits which tasks in which order*; the times
 here, the same way for every engine: leave the start location at the shift start, start each
 service as early as its windows allow, then delay the departure from the start as much as the
 route allows without making it longer (so ``duration_s`` is the shortest for that sequence).
-Breaks are taken before travelling to the next stop, as late as the next stop allows.
+
+Breaks are taken at a stop, before travelling on. A vehicle with one break (the common case)
+gets it exactly where the route is shortest, every position tried in closed form
+(:func:`solvers.routing.timing.place_break`): if any position works, one is found. With several
+breaks, or stops with several windows, breaks are taken greedily before travelling to the next
+stop, as late as the next stop allows.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 
 from scenarios.plan import PlannedStop, Route, StopKind
 from solvers.routing.problem import UNLIMITED, RoutingProblem, Task
+from solvers.routing.timing import Timing, place_break
 
 
 @dataclass
@@ -166,6 +172,19 @@ def _take_breaks(
 def schedule_route(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -> RouteSchedule:
     """Times, loads, distance and cost of visiting ``seq`` (task indices) with ``vehicle``."""
     veh = problem.vehicles[vehicle]
+    if (
+        len(veh.breaks) == 1
+        and seq
+        and all(len(problem.tasks[t].windows) <= 1 for t in seq)
+        and structure_violation(problem, vehicle, seq) is None
+    ):
+        tm = place_break(problem, vehicle, list(seq))
+        if tm.feasible:
+            sched = _from_timing(problem, vehicle, tm)
+            sched.violation = _route_limits(problem, vehicle, sched)
+            sched.cost = route_cost(problem, vehicle, sched)
+            return sched
+        # no position works: the greedy placement below names the violation
     first = _forward(problem, vehicle, seq, veh.shift[0])
     if first.violation is None and seq and not veh.breaks:
         # Delay the departure as long as it only removes waiting (shortest duration).
@@ -186,6 +205,61 @@ def schedule_route(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) ->
         sched.violation = _route_limits(problem, vehicle, sched)
     sched.cost = route_cost(problem, vehicle, sched) if seq else 0
     return sched
+
+
+def structure_violation(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -> str | None:
+    """Pairing, precedence and capacity of a sequence (no times)."""
+    veh = problem.vehicles[vehicle]
+    tasks = problem.tasks
+    load = [0] * problem.dims
+    for t in seq:
+        info = problem.orders[tasks[t].order]
+        if info.from_depot:
+            for d, q in enumerate(info.demand):
+                load[d] += q
+    if any(q > c for q, c in zip(load, veh.capacity, strict=True)):
+        return "capacity exceeded at the start"
+    open_pickups: set[int] = set()
+    for t in seq:
+        task = tasks[t]
+        info = problem.orders[task.order]
+        if task.kind is StopKind.PICKUP:
+            open_pickups.add(task.order)
+        elif info.pickup is not None:
+            if task.order not in open_pickups:
+                return f"delivery of order {info.order.id} before its pickup"
+            open_pickups.discard(task.order)
+        for d, q in enumerate(task.load_change):
+            load[d] += q
+        if any(q > c for q, c in zip(load, veh.capacity, strict=True)):
+            return f"capacity exceeded after order {info.order.id}"
+    if open_pickups:
+        return "a pickup without its delivery on the same route"
+    return None
+
+
+def _from_timing(problem: RoutingProblem, vehicle: int, tm: Timing) -> RouteSchedule:
+    """The schedule of a feasible timing: leave at its latest no-longer departure."""
+    starts = tm.start_times().tolist()
+    task = tm.task.tolist()
+    node = tm.node.tolist()
+    service = tm.service.tolist()
+    load = tm.load.tolist()
+    dur = problem.duration
+    out = RouteSchedule(vehicle=vehicle, start_s=tm.depart, distance_m=tm.distance)
+    free = tm.depart
+    visits = 0
+    for k in range(1, len(task) - 1):
+        if task[k] == -2:
+            out.breaks.append(BreakTime(visits - 1, starts[k], service[k]))
+            free = starts[k] + service[k]
+            continue
+        arrival = free + int(dur[node[k - 1], node[k]])
+        free = starts[k] + service[k]
+        out.stops.append(StopTime(task[k], arrival, starts[k], free, tuple(load[k])))
+        visits += 1
+    out.end_s = free + int(dur[node[-2], node[-1]])
+    return out
 
 
 def _route_limits(problem: RoutingProblem, vehicle: int, sched: RouteSchedule) -> str | None:

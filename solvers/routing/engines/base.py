@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -10,7 +11,14 @@ from solvers.routing.problem import RoutingProblem
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Budget, seed and re-optimisation data handed to an engine (task indices)."""
+    """Budget, seed and re-optimisation data handed to an engine (task indices).
+
+    ``deadline`` is the ``time.perf_counter()`` value by which :meth:`Engine.solve` must
+    return (``time_limit_s`` is what was left of the budget when the settings were made).
+    ``seed_routes``/``seed_left`` are the greedy plan already built within the budget (the
+    warm start extended by cheapest insertion) and the orders it could not place; engines
+    start from it instead of building their own.
+    """
 
     time_limit_s: float
     seed: int = 0
@@ -20,6 +28,15 @@ class EngineSettings:
     pinned: frozenset[int] = frozenset()
     original_vehicle: dict[int, int] = field(default_factory=dict)
     disruption_cost: int = 0
+    deadline: float | None = None
+    seed_routes: dict[int, list[int]] | None = None
+    seed_left: tuple[int, ...] = ()
+
+    def end(self) -> float:
+        """The absolute deadline (``time.perf_counter()``)."""
+        if self.deadline is not None:
+            return self.deadline
+        return time.perf_counter() + self.time_limit_s
 
 
 @dataclass
@@ -39,6 +56,10 @@ class Engine(Protocol):
 
     def unsupported(self, problem: RoutingProblem, settings: EngineSettings) -> str | None:
         """Why this engine cannot solve the problem (None if it can)."""
+        ...
+
+    def min_time_s(self, problem: RoutingProblem) -> float:
+        """Rough time the engine needs to set up before its search can start."""
         ...
 
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:

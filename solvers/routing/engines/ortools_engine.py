@@ -1,7 +1,8 @@
 """OR-Tools adapter: the routing library with guided local search, integer matrices only.
 
 Every transit is a registered integer matrix or vector (no Python callback runs inside the
-search). The search starts from the greedy construction (or the warm start): OR-Tools' own
+search); OR-Tools needs one node per visit, so the problem's shared nodes are expanded (one row
+per task). The search starts from the greedy construction (or the warm start): OR-Tools' own
 first-solution strategies can find nothing on tight windows (Solomon R101 in 5 s), and a
 complete seed lets guided local search spend the whole budget improving. Mandatory orders are
 disjunctions with a penalty larger than any complete plan, so a solution always exists and
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from solvers.routing.engines.base import EngineResult, EngineSettings
@@ -28,25 +30,36 @@ class ORToolsEngine:
         """OR-Tools models every feature of the domain model."""
         return None
 
+    def min_time_s(self, problem: RoutingProblem) -> float:
+        """Rough time to build the model (matrices go in as Python lists) before searching."""
+        n = problem.num_depot_nodes + len(problem.tasks)
+        matrices = 2 + len({v.unit_distance_cost for v in problem.vehicles})
+        return 0.05 + 1.5e-7 * n * n * matrices + 2e-4 * n
+
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
         """Build the model, seed it, run guided local search until the time limit."""
         import time
 
-        t0 = time.perf_counter()
+        end = settings.end()
         p = problem
         nv = len(p.vehicles)
         nd = p.num_depot_nodes
         starts = [v.start_node for v in p.vehicles]
         ends = [v.end_node for v in p.vehicles]
-        manager = pywrapcp.RoutingIndexManager(p.num_nodes, nv, starts, ends)
+        # one node per visit: node nd + ti is task ti
+        num_nodes = nd + len(p.tasks)
+        rows = np.concatenate(
+            [np.arange(nd, dtype=np.int64), np.array([t.node for t in p.tasks], dtype=np.int64)]
+        )
+        dist = p.distance[np.ix_(rows, rows)]
+        dur = p.duration[np.ix_(rows, rows)]
+        manager = pywrapcp.RoutingIndexManager(num_nodes, nv, starts, ends)
         routing = pywrapcp.RoutingModel(manager)
         solver = routing.solver()
 
-        dist = p.distance
-        dur = p.duration
-        service = [0] * p.num_nodes
-        for t in p.tasks:
-            service[t.node] = t.service_s
+        service = [0] * num_nodes
+        for ti, t in enumerate(p.tasks):
+            service[nd + ti] = t.service_s
 
         # --- arc costs: one matrix per distinct (distance price, disruption owner)
         cost_cb: dict[tuple[int, int], int] = {}
@@ -54,7 +67,7 @@ class ORToolsEngine:
         owner_nodes: dict[int, list[int]] = {}
         if disrupt:
             for ti, v in settings.original_vehicle.items():
-                owner_nodes.setdefault(v, []).append(p.tasks[ti].node)
+                owner_nodes.setdefault(v, []).append(nd + ti)
         all_owned = [n for nodes in owner_nodes.values() for n in nodes]
         for vi, veh in enumerate(p.vehicles):
             # vehicles that carried nothing in the initial plan share one matrix
@@ -79,8 +92,8 @@ class ORToolsEngine:
         horizon = max(max(v.shift[1] for v in p.vehicles), 1)
         routing.AddDimension(time_cb, horizon, horizon, False, "time")
         tdim = routing.GetDimensionOrDie("time")
-        for t in p.tasks:
-            idx = manager.NodeToIndex(t.node)
+        for ti, t in enumerate(p.tasks):
+            idx = manager.NodeToIndex(nd + ti)
             if t.windows:
                 cv = tdim.CumulVar(idx)
                 cv.SetRange(t.windows[0][0], min(t.windows[-1][1], horizon))
@@ -112,10 +125,10 @@ class ORToolsEngine:
         # --- capacities: one dimension per capacity dimension
         mixed = p.has_pickups
         for d in range(p.dims):
-            change = [0] * p.num_nodes
-            for t in p.tasks:
+            change = [0] * num_nodes
+            for ti, t in enumerate(p.tasks):
                 info = p.orders[t.order]
-                change[t.node] = (
+                change[nd + ti] = (
                     -t.load_change[d] if (info.from_depot and not mixed) else (t.load_change[d])
                 )
             caps = [min(v.capacity[d], UNLIMITED) for v in p.vehicles]
@@ -148,7 +161,7 @@ class ORToolsEngine:
         )
         pinned_orders = {p.tasks[t].order for t in settings.pinned}
         for oi, info in enumerate(p.orders):
-            idxs = [manager.NodeToIndex(p.tasks[t].node) for t in info.tasks]
+            idxs = [manager.NodeToIndex(nd + t) for t in info.tasks]
             if info.pickup is not None:
                 pi, di = idxs
                 routing.AddPickupAndDelivery(pi, di)
@@ -172,14 +185,17 @@ class ORToolsEngine:
             for vi, seq in settings.initial.items():
                 pins = [t for t in seq if t in settings.pinned]
                 for ti in pins:
-                    routing.VehicleVar(manager.NodeToIndex(p.tasks[ti].node)).SetValue(vi)
+                    routing.VehicleVar(manager.NodeToIndex(nd + ti)).SetValue(vi)
                 for a, b in itertools.pairwise(pins):
-                    ia = manager.NodeToIndex(p.tasks[a].node)
-                    ib = manager.NodeToIndex(p.tasks[b].node)
+                    ia = manager.NodeToIndex(nd + a)
+                    ib = manager.NodeToIndex(nd + b)
                     solver.Add(rank.CumulVar(ia) < rank.CumulVar(ib))
 
         # --- seed: warm start extended by cheapest insertion
-        seed_routes, _ = greedy_routes(p, initial=settings.initial or None)
+        if settings.seed_routes is not None:
+            seed_routes = settings.seed_routes
+        else:
+            seed_routes, _ = greedy_routes(p, initial=settings.initial or None, deadline=end)
         params = pywrapcp.DefaultRoutingSearchParameters()
         params.local_search_metaheuristic = (
             routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
@@ -187,15 +203,14 @@ class ORToolsEngine:
         params.first_solution_strategy = (
             routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
         )
-        left = max(0.05, settings.time_limit_s - (time.perf_counter() - t0))
+        left = max(0.01, end - time.perf_counter() - 0.01)
         params.time_limit.FromMilliseconds(max(1, int(left * 1000)))
         params.log_search = False
         routing.CloseModelWithParameters(params)
         assignment = None
         if seed_routes:
             routes = [
-                [manager.NodeToIndex(p.tasks[t].node) for t in seed_routes.get(vi, [])]
-                for vi in range(nv)
+                [manager.NodeToIndex(nd + t) for t in seed_routes.get(vi, [])] for vi in range(nv)
             ]
             initial = routing.ReadAssignmentFromRoutes(routes, True)
             if initial is not None:
@@ -206,14 +221,13 @@ class ORToolsEngine:
             return EngineResult(
                 routes=seed_routes, feasible=False, detail=f"no solution ({routing.status()})"
             )
-        node_task = {t.node: ti for ti, t in enumerate(p.tasks)}
         out: dict[int, list[int]] = {}
         for vi in range(nv):
             idx = routing.Start(vi)
             found: list[int] = []
             idx = assignment.Value(routing.NextVar(idx))
             while not routing.IsEnd(idx):
-                found.append(node_task[manager.IndexToNode(idx)])
+                found.append(manager.IndexToNode(idx) - nd)
                 idx = assignment.Value(routing.NextVar(idx))
             if found:
                 out[vi] = found

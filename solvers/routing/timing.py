@@ -1,0 +1,465 @@
+"""Route timing in closed form: feasibility and shortest duration of a route, and of insertions.
+
+A route is a list of *items*: the start, visits, breaks, the end. With ``tau[k]`` the start of
+service at item ``k`` had the vehicle left at time 0 and never waited (travel and service
+only), ``beta[k] = early[k] - tau[k]`` and ``alpha[k] = late[k] - tau[k]``:
+
+- the route is feasible iff ``max(beta[:k+1]) <= alpha[k]`` for every ``k``;
+- leaving at ``t0``, service at ``k`` starts at ``tau[k] + max(t0, max(beta[:k+1]))``;
+- the shortest duration is ``tau[-1] + max(0, max(beta) - min(alpha))``, leaving at
+  ``min(max(beta), min(alpha))`` (the latest departure that does not end later).
+
+Inserting visits into a gap shifts ``tau`` of every later item by the same amount, so ``beta``
+and ``alpha`` of an untouched block of items shift by a constant: the feasibility and duration
+of an insertion follow in O(1) from prefix/suffix maxima and minima (and, for a pickup and a
+delivery in different gaps, range queries on sparse tables over the block between them). This
+is the forward/backward time-slack technique in the form of Vidal et al.'s time-window
+segments (without time warp). It is exact for single-window tasks; for several windows the
+first opening and last closing are used (a relaxation: callers confirm with the scheduler).
+
+A break is an item with the break's start window and its duration as service, placed at the
+location of the item before it (no travel into it), so travel resumes after the break. Every
+array here is int64; the vectorised evaluators take numpy index arrays of any shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from solvers.routing.problem import UNLIMITED, RoutingProblem
+
+I64 = NDArray[np.int64]
+Mask = NDArray[np.bool_]
+#: A visit to insert, as (node, early, late, service) arrays that broadcast together.
+Visit = tuple[I64, I64, I64, I64]
+_NEG = -(2**52)
+_POS = 2**52
+
+
+def _sparse(values: I64, op: np.ufunc) -> I64:
+    """Sparse table: row ``j`` holds ``op`` over windows of length ``2**j`` (last axis first)."""
+    m = values.shape[0]
+    levels = [values]
+    span = 1
+    while 2 * span <= m:
+        prev = levels[-1]
+        nxt = prev.copy()
+        nxt[: m - span] = op(prev[: m - span], prev[span:])
+        levels.append(nxt)
+        span *= 2
+    return np.stack(levels)
+
+
+def _query(table: I64, lo: I64, hi: I64, op: np.ufunc) -> I64:
+    """``op`` over items ``lo..hi`` (inclusive, ``lo <= hi``) from a sparse table."""
+    length = hi - lo + 1
+    j = np.floor(np.log2(np.maximum(length, 1))).astype(np.int64)
+    result: I64 = op(table[j, lo], table[j, hi - (1 << j) + 1])
+    return result
+
+
+@dataclass
+class Timing:
+    """Closed-form timing of one route (items: start, visits, breaks, end).
+
+    ``task[k]`` is the task index of item ``k`` (-1 for the start/end, -2 for a break).
+    Gap ``g`` lies between items ``g`` and ``g + 1``; ``nxt[g]`` is the first item after the
+    gap that is not a break and ``hb[g]`` says whether item ``g + 1`` is a break.
+    """
+
+    vehicle: int
+    task: I64
+    node: I64
+    service: I64
+    tau: I64
+    beta: I64
+    alpha: I64
+    load: I64
+    pmax_b: I64
+    pmin_a: I64
+    smax_b: I64
+    smin_a: I64
+    nxt: I64
+    hb: Mask
+    leg_t: I64
+    leg_d: I64
+    free_at: I64
+    latest: I64
+    feasible: bool
+    duration: int
+    distance: int
+    _tables: tuple[I64, I64, I64] | None = None
+
+    @property
+    def num_gaps(self) -> int:
+        """Places an item can be inserted (between consecutive items)."""
+        return int(self.node.shape[0]) - 1
+
+    @property
+    def depart(self) -> int:
+        """The latest departure that does not make the route end later."""
+        return int(min(self.pmax_b[-1], self.pmin_a[-1]))
+
+    def start_times(self) -> I64:
+        """Start of service at every item when leaving at :attr:`depart`."""
+        out: I64 = self.tau + np.maximum(self.depart, self.pmax_b)
+        return out
+
+    def task_position(self) -> I64:
+        """For each gap, how many visits come before it (where it cuts the task sequence)."""
+        out: I64 = np.cumsum((self.task >= 0).astype(np.int64))[:-1]
+        return out
+
+    def gap_range(self, early: I64, late: I64, service: I64) -> tuple[I64, I64]:
+        """First and last gap where a visit with this window could fit (vectorised).
+
+        A gap is out when the item before it cannot be left before the window closes
+        (``free_at``), or the item after it must start before the window opens plus the
+        service (``latest``); both are non-decreasing along the route, so the gaps left form
+        one range (empty when ``first > last``). A necessary condition only.
+        """
+        last = np.searchsorted(self.free_at[:-1], late, side="right") - 1
+        first = np.searchsorted(self.latest[self.nxt], early + service, side="left")
+        return first.astype(np.int64), last.astype(np.int64)
+
+    def tables(self) -> tuple[I64, I64, I64]:
+        """Sparse tables of max beta, min alpha and max load (per dimension) over items."""
+        if self._tables is None:
+            self._tables = (
+                _sparse(self.beta, np.maximum),
+                _sparse(self.alpha, np.minimum),
+                _sparse(self.load, np.maximum),
+            )
+        return self._tables
+
+
+def build_timing(
+    problem: RoutingProblem,
+    vehicle: int,
+    seq: list[int] | I64,
+    break_after: int | None = None,
+) -> Timing:
+    """Timing of ``seq`` (task indices) on ``vehicle``, with its single break after visit
+    ``break_after`` (``0`` = at the start, ``len(seq)`` = after the last visit) if given."""
+    veh = problem.vehicles[vehicle]
+    ta = problem.arrays
+    seq_a = np.asarray(seq, dtype=np.int64)
+    n = seq_a.shape[0]
+    m = n + 2 + (break_after is not None)
+    task = np.full(m, -1, dtype=np.int64)
+    node = np.empty(m, dtype=np.int64)
+    service = np.zeros(m, dtype=np.int64)
+    early = np.empty(m, dtype=np.int64)
+    late = np.empty(m, dtype=np.int64)
+    change = np.zeros((m, problem.dims), dtype=np.int64)
+    body = np.arange(1, n + 1)
+    if break_after is not None:
+        body[break_after:] += 1
+        b = break_after + 1
+        lo, hi, length = veh.breaks[0]
+        task[b] = -2
+        service[b] = length
+        early[b], late[b] = lo, hi
+    task[body] = seq_a
+    node[0], node[-1] = veh.start_node, veh.end_node
+    node[body] = ta.node[seq_a]
+    if break_after is not None:
+        node[break_after + 1] = node[break_after]
+    service[body] = ta.service[seq_a]
+    early[body] = ta.early[seq_a]
+    late[body] = ta.late[seq_a]
+    early[0] = early[-1] = veh.shift[0]
+    late[0] = late[-1] = veh.shift[1]
+    change[body] = ta.load_change[seq_a]
+    travel = problem.duration[node[:-1], node[1:]]
+    tau = np.zeros(m, dtype=np.int64)
+    np.cumsum(service[:-1] + travel, out=tau[1:])
+    beta = early - tau
+    alpha = late - tau
+    pmax_b = np.maximum.accumulate(beta)
+    pmin_a = np.minimum.accumulate(alpha)
+    smax_b = np.maximum.accumulate(beta[::-1])[::-1]
+    smin_a = np.minimum.accumulate(alpha[::-1])[::-1]
+    # load after each item: deliveries from the start are on board from the start
+    if n:
+        from_depot = problem_from_depot(problem)[seq_a]
+        start_load = -change[body][from_depot].sum(axis=0)
+    else:
+        start_load = np.zeros(problem.dims, dtype=np.int64)
+    load = start_load[None, :] + np.cumsum(change, axis=0)
+    brk = task == -2
+    hb = brk[1:].copy()
+    gaps = np.arange(m - 1)
+    nxt = gaps + 1 + hb
+    nxt = np.minimum(nxt, m - 1)
+    leg_t = problem.duration[node[gaps], node[nxt]]
+    leg_d = problem.distance[node[gaps], node[nxt]]
+    feasible = bool(np.all(pmax_b <= alpha))
+    cap = np.asarray(veh.capacity, dtype=np.int64)
+    feasible = feasible and bool(np.all(load <= cap[None, :]))
+    duration = int(tau[-1] + max(0, int(pmax_b[-1]) - int(pmin_a[-1])))
+    distance = int(problem.distance[node[:-1], node[1:]].sum())
+    return Timing(
+        vehicle=vehicle,
+        task=task,
+        node=node,
+        service=service,
+        tau=tau,
+        beta=beta,
+        alpha=alpha,
+        load=load,
+        pmax_b=pmax_b,
+        pmin_a=pmin_a,
+        smax_b=smax_b,
+        smin_a=smin_a,
+        nxt=nxt,
+        hb=hb,
+        leg_t=leg_t,
+        leg_d=leg_d,
+        free_at=tau + pmax_b + service,
+        latest=tau + smin_a,
+        feasible=feasible,
+        duration=duration,
+        distance=distance,
+    )
+
+
+def problem_from_depot(problem: RoutingProblem) -> Mask:
+    """Per task: True for a delivery loaded at the start (an order without pickup)."""
+    cached: Mask | None = problem.__dict__.get("_from_depot_mask")
+    if cached is None:
+        cached = np.array(
+            [problem.orders[t.order].from_depot for t in problem.tasks], dtype=bool
+        ).reshape(len(problem.tasks))
+        problem.__dict__["_from_depot_mask"] = cached
+    return cached
+
+
+def visits(problem: RoutingProblem, tasks: I64, column: bool = False) -> Visit:
+    """(node, early, late, service) of ``tasks``; as (k, 1) columns if ``column``."""
+    ta = problem.arrays
+    arrays = (ta.node[tasks], ta.early[tasks], ta.late[tasks], ta.service[tasks])
+    if column:
+        return (arrays[0][:, None], arrays[1][:, None], arrays[2][:, None], arrays[3][:, None])
+    return arrays
+
+
+def place_break(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) -> Timing:
+    """Timing of ``seq`` with the vehicle's single break where the route is shortest.
+
+    Every gap is tried at once (closed form); ties go to the earliest gap. If no gap works the
+    returned timing has ``feasible=False``.
+    """
+    base = build_timing(problem, vehicle, seq)
+    if not base.feasible:
+        return base
+    lo, hi, length = problem.vehicles[vehicle].breaks[0]
+    g = np.arange(base.num_gaps)
+    tau_b = base.tau[g] + base.service[g]
+    bb = lo - tau_b
+    ab = hi - tau_b
+    rm = base.pmax_b[g]
+    ok = rm <= ab
+    rm = np.maximum(rm, bb)
+    amin = np.minimum(base.pmin_a[g], ab)
+    a_s = base.smin_a[g + 1] - length
+    ok &= rm <= a_s
+    rm = np.maximum(rm, base.smax_b[g + 1] - length)
+    amin = np.minimum(amin, a_s)
+    dur = base.tau[-1] + length + np.maximum(0, rm - amin)
+    max_dur = problem.vehicles[vehicle].max_duration_s
+    if max_dur is not None:
+        ok &= dur <= max_dur
+    if not ok.any():
+        base.feasible = False
+        return base
+    best = int(np.argmin(np.where(ok, dur, _POS)))
+    return build_timing(problem, vehicle, seq, break_after=best)
+
+
+def route_timing(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) -> Timing:
+    """Timing of ``seq``: with the break placed best for a one-break vehicle, else no breaks.
+
+    Vehicles with several breaks get a timing without them (a relaxation).
+    """
+    if len(problem.vehicles[vehicle].breaks) == 1:
+        return place_break(problem, vehicle, seq)
+    return build_timing(problem, vehicle, seq)
+
+
+# --------------------------------------------------------------------------- insertions
+@dataclass
+class Insertion:
+    """Vectorised outcome of trying insertions: feasible, new duration, distance added."""
+
+    ok: Mask
+    duration: I64
+    added_distance: I64
+
+
+def _item_group(
+    ok: Mask, rm: I64, amin: I64, b: I64, a: I64, on: Mask | None = None
+) -> tuple[Mask, I64, I64]:
+    """Chain one more group (its max beta ``b``, min alpha ``a``) where ``on``."""
+    if on is None:
+        return ok & (rm <= a), np.maximum(rm, b), np.minimum(amin, a)
+    return (
+        ok & (~on | (rm <= a)),
+        np.where(on, np.maximum(rm, b), rm),
+        np.where(on, np.minimum(amin, a), amin),
+    )
+
+
+def insert_one(
+    tm: Timing,
+    problem: RoutingProblem,
+    gap: I64,
+    node: I64,
+    early: I64,
+    late: I64,
+    service: I64,
+) -> Insertion:
+    """Insert one visit (arrays broadcast together) into gap ``gap``."""
+    dur_m, dist_m = problem.duration, problem.distance
+    ng = tm.node[gap]
+    c = tm.nxt[gap]
+    nc = tm.node[c]
+    tin = dur_m[ng, node]
+    tout = dur_m[node, nc]
+    tau_u = tm.tau[gap] + tm.service[gap] + tin
+    delta = tin + service + tout - tm.leg_t[gap]
+    ok = early <= late
+    ok, rm, amin = _item_group(ok, tm.pmax_b[gap], tm.pmin_a[gap], early - tau_u, late - tau_u)
+    hb = tm.hb[gap]
+    if hb.any():
+        d1 = tin + service
+        ok, rm, amin = _item_group(ok, rm, amin, tm.beta[gap + 1] - d1, tm.alpha[gap + 1] - d1, hb)
+    ok, rm, amin = _item_group(ok, rm, amin, tm.smax_b[c] - delta, tm.smin_a[c] - delta)
+    duration = tm.tau[-1] + delta + np.maximum(0, rm - amin)
+    added = dist_m[ng, node] + dist_m[node, nc] - tm.leg_d[gap]
+    return Insertion(ok, duration, added)
+
+
+def insert_pair_same_gap(
+    tm: Timing,
+    problem: RoutingProblem,
+    gap: I64,
+    p: Visit,
+    d: Visit,
+) -> Insertion:
+    """Insert a pickup and right after it its delivery into gap ``gap``.
+
+    ``p`` and ``d`` are (node, early, late, service) arrays.
+    """
+    dur_m, dist_m = problem.duration, problem.distance
+    pn, pe, pl, ps = p
+    dn, de, dl, ds = d
+    ng = tm.node[gap]
+    c = tm.nxt[gap]
+    nc = tm.node[c]
+    tin = dur_m[ng, pn]
+    tpd = dur_m[pn, dn]
+    tout = dur_m[dn, nc]
+    tau_p = tm.tau[gap] + tm.service[gap] + tin
+    tau_d = tau_p + ps + tpd
+    d1 = tin + ps + tpd + ds
+    delta = d1 + tout - tm.leg_t[gap]
+    ok = (pe <= pl) & (de <= dl)
+    ok, rm, amin = _item_group(ok, tm.pmax_b[gap], tm.pmin_a[gap], pe - tau_p, pl - tau_p)
+    ok, rm, amin = _item_group(ok, rm, amin, de - tau_d, dl - tau_d)
+    hb = tm.hb[gap]
+    if hb.any():
+        ok, rm, amin = _item_group(ok, rm, amin, tm.beta[gap + 1] - d1, tm.alpha[gap + 1] - d1, hb)
+    ok, rm, amin = _item_group(ok, rm, amin, tm.smax_b[c] - delta, tm.smin_a[c] - delta)
+    duration = tm.tau[-1] + delta + np.maximum(0, rm - amin)
+    added = dist_m[ng, pn] + dist_m[pn, dn] + dist_m[dn, nc] - tm.leg_d[gap]
+    return Insertion(ok, duration, added)
+
+
+def insert_pair(
+    tm: Timing,
+    problem: RoutingProblem,
+    g1: I64,
+    g2: I64,
+    p: Visit,
+    d: Visit,
+) -> Insertion:
+    """Insert a pickup into gap ``g1`` and its delivery into a later gap ``g2 > g1``.
+
+    The pickup right before a break with the delivery right after that break is not
+    evaluated (reported infeasible); the same visits in one gap are (see
+    :func:`insert_pair_same_gap`).
+    """
+    dur_m, dist_m = problem.duration, problem.distance
+    pn, pe, pl, ps = p
+    dn, de, dl, ds = d
+    tb, ta, _ = tm.tables()
+    n1 = tm.node[g1]
+    c1 = tm.nxt[g1]
+    nc1 = tm.node[c1]
+    tin1 = dur_m[n1, pn]
+    dp = tin1 + ps + dur_m[pn, nc1] - tm.leg_t[g1]
+    tau_p = tm.tau[g1] + tm.service[g1] + tin1
+    ok = (g2 >= c1) & (pe <= pl) & (de <= dl)
+    ok, rm, amin = _item_group(ok, tm.pmax_b[g1], tm.pmin_a[g1], pe - tau_p, pl - tau_p)
+    hb1 = tm.hb[g1]
+    if hb1.any():
+        d1 = tin1 + ps
+        ok, rm, amin = _item_group(ok, rm, amin, tm.beta[g1 + 1] - d1, tm.alpha[g1 + 1] - d1, hb1)
+    lo = np.minimum(c1, g2)
+    mid_b = _query(tb, lo, g2, np.maximum) - dp
+    mid_a = _query(ta, lo, g2, np.minimum) - dp
+    ok, rm, amin = _item_group(ok, rm, amin, mid_b, mid_a)
+    n2 = tm.node[g2]
+    c2 = tm.nxt[g2]
+    nc2 = tm.node[c2]
+    tin2 = dur_m[n2, dn]
+    tau_d = tm.tau[g2] + dp + tm.service[g2] + tin2
+    dd = tin2 + ds + dur_m[dn, nc2] - tm.leg_t[g2]
+    ok, rm, amin = _item_group(ok, rm, amin, de - tau_d, dl - tau_d)
+    hb2 = tm.hb[g2]
+    if hb2.any():
+        d2 = dp + tin2 + ds
+        ok, rm, amin = _item_group(ok, rm, amin, tm.beta[g2 + 1] - d2, tm.alpha[g2 + 1] - d2, hb2)
+    shift = dp + dd
+    ok, rm, amin = _item_group(ok, rm, amin, tm.smax_b[c2] - shift, tm.smin_a[c2] - shift)
+    duration = tm.tau[-1] + shift + np.maximum(0, rm - amin)
+    added = (
+        dist_m[n1, pn]
+        + dist_m[pn, nc1]
+        - tm.leg_d[g1]
+        + dist_m[n2, dn]
+        + dist_m[dn, nc2]
+        - tm.leg_d[g2]
+    )
+    return Insertion(ok, duration, added)
+
+
+def load_ok_range(tm: Timing, lo: I64, hi: I64, demand: I64, capacity: I64) -> Mask:
+    """True where the load on items ``lo..hi`` plus ``demand`` stays within ``capacity``.
+
+    ``lo``/``hi`` have shape S, ``demand`` shape S + (dims,) (or broadcastable).
+    """
+    _, _, tl = tm.tables()
+    peak = _query(tl, lo, hi, np.maximum)  # S + (dims,)
+    out: Mask = np.all(peak + demand <= capacity, axis=-1)
+    return out
+
+
+__all__ = [
+    "UNLIMITED",
+    "Insertion",
+    "Timing",
+    "Visit",
+    "build_timing",
+    "insert_one",
+    "insert_pair",
+    "insert_pair_same_gap",
+    "load_ok_range",
+    "place_break",
+    "route_timing",
+    "visits",
+]
