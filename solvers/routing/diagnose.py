@@ -2,56 +2,122 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from scenarios.plan import UnassignedReason
 from solvers.routing.problem import RoutingProblem
 from solvers.routing.schedule import schedule_route
+from solvers.routing.timing import insert_one, insert_pair_same_gap, route_timing, visits
 
 
 def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason, str]]:
-    """Orders no vehicle can serve even alone, with the reason; keyed by order position."""
+    """Orders no vehicle can serve even alone, with the reason; keyed by order position.
+
+    Vectorised over orders, one pass per vehicle type: a direct trip (start, the order's
+    visits, end) is checked in closed form on every type at once; only the orders that pass no
+    such check are scheduled one by one (to be exact where the closed form is a relaxation, and
+    to name the violated constraint).
+    """
     out: dict[int, tuple[UnassignedReason, str]] = {}
+    n = len(problem.orders)
     if not problem.vehicles:
-        for i in range(len(problem.orders)):
+        for i in range(n):
             out[i] = (UnassignedReason.NO_SOLUTION, "the scenario has no vehicles")
+        return out
+    if not n:
         return out
     reps: dict[tuple[object, ...], int] = {}
     for vi, veh in enumerate(problem.vehicles):
         reps.setdefault(veh.type_key, vi)
     kinds = list(reps.values())
     dims = problem.scenario.capacity_dims
-    for oi, info in enumerate(problem.orders):
-        skilled = [v for v in kinds if problem.vehicles[v].can_serve(info)]
-        if not skilled:
+    demand = np.array([o.demand for o in problem.orders], dtype=np.int64).reshape(n, problem.dims)
+    caps = np.array([problem.vehicles[v].capacity for v in kinds], dtype=np.int64).reshape(
+        len(kinds), problem.dims
+    )
+    by_skills = {
+        s: np.array([o.skills <= s for o in problem.orders], dtype=bool)
+        for s in {problem.vehicles[v].skills for v in kinds}
+    }
+    skilled = np.stack([by_skills[problem.vehicles[v].skills] for v in kinds], axis=1)
+    big = skilled & np.all(demand[:, None, :] <= caps[None, :, :], axis=2)
+    reached = _direct_trips(problem, kinds, big)
+    for oi in np.flatnonzero(~reached):
+        info = problem.orders[oi]
+        if not skilled[oi].any():
             need = ", ".join(sorted(info.skills))
-            out[oi] = (UnassignedReason.NO_SKILL, f"no vehicle has every skill needed ({need})")
+            out[int(oi)] = (
+                UnassignedReason.NO_SKILL,
+                f"no vehicle has every skill needed ({need})",
+            )
             continue
-        big = [
-            v
-            for v in skilled
-            if all(q <= c for q, c in zip(info.demand, problem.vehicles[v].capacity, strict=True))
-        ]
-        if not big:
+        if not big[oi].any():
             over = [
                 dims[d]
-                for d, q in enumerate(info.demand)
-                if all(q > problem.vehicles[v].capacity[d] for v in skilled)
+                for d in range(problem.dims)
+                if all(demand[oi, d] > caps[k, d] for k in range(len(kinds)) if skilled[oi, k])
             ]
-            out[oi] = (
+            out[int(oi)] = (
                 UnassignedReason.OVER_CAPACITY,
                 f"demand {list(info.demand)} exceeds every capable vehicle's capacity"
                 f" ({', '.join(over) or 'combined'})",
             )
             continue
         why = ""
-        for v in big:
-            sched = schedule_route(problem, v, list(info.tasks))
+        for k in np.flatnonzero(big[oi]):
+            sched = schedule_route(problem, kinds[k], list(info.tasks))
             if sched.violation is None:
                 why = ""
                 break
-            why = sched.violation
+            why = why or f"vehicle {problem.vehicles[kinds[k]].vehicle.id}: {sched.violation}"
         if why:
-            out[oi] = (
+            out[int(oi)] = (
                 UnassignedReason.WINDOW_UNREACHABLE,
-                f"even a direct trip fails: {why}",
+                f"even a direct trip fails with every capable vehicle (e.g. {why})",
             )
     return out
+
+
+def _direct_trips(problem: RoutingProblem, kinds: list[int], big: np.ndarray) -> np.ndarray:
+    """Per order: some vehicle type surely serves it alone (closed form; may miss a few).
+
+    Only where the closed form is exact: orders whose visits have at most one window, vehicle
+    types with at most one break; the other orders are left to the scheduler.
+    """
+    n = len(problem.orders)
+    deliv = np.array([o.delivery for o in problem.orders], dtype=np.int64)
+    pick = np.array([o.pickup if o.pickup is not None else -1 for o in problem.orders], np.int64)
+    pd = pick >= 0
+    reached = np.zeros(n, dtype=bool)
+    simple = np.array(
+        [all(len(problem.tasks[t].windows) <= 1 for t in o.tasks) for o in problem.orders],
+        dtype=bool,
+    ).reshape(n)
+    for k, v in enumerate(kinds):
+        rows = np.flatnonzero(big[:, k] & ~reached & simple)
+        veh = problem.vehicles[v]
+        if not len(rows) or len(veh.breaks) > 1:
+            continue
+        tm = route_timing(problem, v, [])
+        if not tm.feasible:
+            continue
+        gaps = np.arange(tm.num_gaps, dtype=np.int64)[None, :]
+        ok = np.zeros(len(rows), dtype=bool)
+        for mask, pair in ((~pd[rows], False), (pd[rows], True)):
+            r = rows[mask]
+            if not len(r):
+                continue
+            d = visits(problem, deliv[r], column=True)
+            if pair:
+                p = visits(problem, pick[r], column=True)
+                ins = insert_pair_same_gap(tm, problem, gaps, p, d)
+            else:
+                ins = insert_one(tm, problem, gaps, *d)
+            fit = ins.ok
+            if veh.max_duration_s is not None:
+                fit = fit & (ins.duration <= veh.max_duration_s)
+            if veh.max_distance_m is not None:
+                fit = fit & (tm.distance + ins.added_distance <= veh.max_distance_m)
+            ok[mask] = fit.any(axis=1)
+        reached[rows[ok]] = True
+    return reached

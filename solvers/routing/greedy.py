@@ -1,40 +1,89 @@
 """Cheapest feasible insertion: a fast, deterministic construction heuristic.
 
-Every unrouted order keeps its cheapest feasible insertion into every open route (and into one
-empty vehicle of each vehicle type); the globally cheapest insertion is applied, and only the
-changed route's column is recomputed, vectorised over all orders with numpy. Mandatory orders
-are inserted first (those needing skills before the others); optional orders only while
-their insertion costs less than their penalty.
-Insertions are checked with forward/backward time slack; where that check is only a
-relaxation (several windows, breaks, pickup-and-delivery, maximum duration) the chosen
-insertion is confirmed with the exact schedule before it is applied.
+Every route keeps closed-form timing arrays (:mod:`solvers.routing.timing`: no-wait start
+times, prefix/suffix extremes of window slack, loads, sparse tables), so the feasibility and
+the cost change of inserting a visit into any gap is O(1) (O(dims) for capacity) and is
+computed for all unrouted orders x all gaps of a route in one vectorised pass. A
+pickup-and-delivery order tries its pickup and delivery in the same gap everywhere, and in
+different gaps for the best few pickup gaps x best few delivery gaps (plus the best pickup
+before / delivery after each of them), each pair checked exactly in O(1).
+
+The cheapest insertion of every order into every open route (and into one empty vehicle of each
+vehicle type) is cached. After an insertion only the changed route is re-priced, and only for
+the orders whose best insertion was in that route and the orders near the inserted one (all
+orders on small problems); any other cached price that went stale is re-priced when it becomes
+the cheapest (lazy evaluation). Mandatory orders are inserted first (those needing skills
+before the others); optional orders only while their insertion costs less than their penalty
+(a vehicle's fixed cost is left out of that test, and routes of optional orders that cost more
+than the penalties they save are dropped at the end).
+
+Exact for single-window tasks and vehicles with at most one break (the break is re-placed where
+the route is shortest after each insertion, as the scheduler does); with several windows or
+breaks the arrays are a relaxation and every insertion is confirmed by the scheduler.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.problem import UNLIMITED, RoutingProblem
 from solvers.routing.schedule import schedule_route
+from solvers.routing.timing import (
+    Timing,
+    Visit,
+    insert_one,
+    insert_pair,
+    insert_pair_same_gap,
+    load_ok_range,
+    route_timing,
+    visits,
+)
 
 INF = float("inf")
-_PD_CHECKS = 8
+#: pickup gaps x delivery gaps tried exactly for a pickup-and-delivery order
+PAIR_CANDIDATES = 4
+#: routes with at most this many gaps try every pickup gap x later delivery gap
+ALL_PAIRS_GAPS = 12
+#: orders re-priced around each insertion on large problems
+NEIGHBOURS = 48
+#: stale prices re-priced together (the ones that come first)
+STALE_BATCH = 32
+#: up to this many orders every insertion re-prices every unrouted order
+FULL_UPDATE = 250
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+Mask = NDArray[np.bool_]
+#: Prices insertions into one route: (new duration, distance added, feasible) -> cost.
+Pricer = Callable[[I64, I64, Mask], F64]
 
 
 @dataclass
 class _Col:
     vehicle: int
-    seq: list[int] = field(default_factory=list)
-    # derived arrays (recomputed on change)
-    path: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    dep: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    latest: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    load: NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
-    dist: int = 0
+    seq: list[int]
+    tm: Timing
+    confirm: bool
+    version: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.seq
+
+
+def _window(first: I64, last: I64) -> tuple[I64, NDArray[np.bool_]]:
+    """Per row the gaps ``first..last`` as one padded (rows, width) array and its mask."""
+    width = int(max(1, (last - first).max(initial=0) + 1))
+    gaps = first[:, None] + np.arange(width)[None, :]
+    valid = gaps <= last[:, None]
+    top = int(max(0, last.max(initial=0)))
+    return np.clip(gaps, 0, top), valid
 
 
 class GreedyBuilder:
@@ -45,235 +94,319 @@ class GreedyBuilder:
         problem: RoutingProblem,
         orders: Sequence[int] | None = None,
         initial: Mapping[int, Sequence[int]] | None = None,
+        *,
+        deadline: float | None = None,
+        vehicles: Sequence[int] | None = None,
     ) -> None:
         self.p = problem
         self.todo = list(range(len(problem.orders))) if orders is None else list(orders)
         self.initial = {v: list(s) for v, s in (initial or {}).items() if s}
-        self.exact_always = (
-            problem.has_multiple_windows
-            or problem.has_breaks
-            or any(v.max_duration_s is not None for v in problem.vehicles)
+        self.deadline = deadline
+        self.allowed = set(range(len(problem.vehicles)) if vehicles is None else vehicles)
+        self.multi_windows = problem.has_multiple_windows
+        self.timed_out = False
+        self._prepare()
+
+    # ------------------------------------------------------------------ order data
+    def _prepare(self) -> None:
+        p = self.p
+        n = len(p.orders)
+        self.n = n
+        deliv = np.array([o.delivery for o in p.orders], dtype=np.int64)
+        pick = np.array([o.pickup if o.pickup is not None else -1 for o in p.orders], np.int64)
+        self.pd = pick >= 0
+        pk = np.where(self.pd, pick, deliv)
+        # the delivery, and the pickup (the delivery for orders without one) of every order
+        self.deliv = deliv
+        self.first_task = pk
+        self.d: Visit = visits(p, deliv)
+        self.demand = np.array([o.demand for o in p.orders], dtype=np.int64).reshape(n, p.dims)
+        skill_sets = {v.skills for v in p.vehicles}
+        ok_by_set = {
+            s: np.array([o.skills <= s for o in p.orders], dtype=bool).reshape(n)
+            for s in skill_sets
+        }
+        self.skill_ok = np.stack(
+            [ok_by_set[v.skills] for v in p.vehicles] or [np.zeros(n, dtype=bool)], axis=1
         )
+        self.penalty = np.array(
+            [INF if o.penalty is None else float(o.penalty) for o in p.orders], dtype=np.float64
+        ).reshape(n)
+        self.skilled = np.array([bool(o.skills) for o in p.orders], dtype=bool).reshape(n)
 
     # ------------------------------------------------------------------ columns
-    def _refresh(self, col: _Col) -> None:
-        p = self.p
-        veh = p.vehicles[col.vehicle]
-        tasks = [p.tasks[t] for t in col.seq]
-        path = np.array([veh.start_node, *(t.node for t in tasks), veh.end_node], dtype=np.int64)
-        n = len(tasks)
-        dep = np.zeros(n + 1, dtype=np.int64)
-        t_free = veh.shift[0]
-        dep[0] = t_free
-        for k, task in enumerate(tasks):
-            arr = t_free + int(p.duration[path[k], path[k + 1]])
-            start = arr
-            for lo, hi in task.windows:
-                if arr <= hi:
-                    start = max(arr, lo)
-                    break
-            t_free = start + task.service_s
-            dep[k + 1] = t_free
-        latest = np.zeros(n + 2, dtype=np.int64)
-        latest[n + 1] = veh.shift[1]
-        for k in range(n, 0, -1):
-            task = tasks[k - 1]
-            latest[k] = min(
-                task.latest,
-                int(latest[k + 1]) - task.service_s - int(p.duration[path[k], path[k + 1]]),
+    def _column(self, vehicle: int, seq: list[int]) -> _Col:
+        veh = self.p.vehicles[vehicle]
+        tm = route_timing(self.p, vehicle, seq)
+        return _Col(vehicle, seq, tm, confirm=self.multi_windows or len(veh.breaks) > 1)
+
+    def _eval(self, col: _Col, rows: I64) -> tuple[F64, I64, I64]:
+        """Cheapest insertion of orders ``rows`` into ``col``: cost, gap 1, gap 2 (-1: none)."""
+        k = len(rows)
+        cost = np.full(k, INF)
+        g1 = np.full(k, -1, dtype=np.int64)
+        g2 = np.full(k, -1, dtype=np.int64)
+        tm = col.tm
+        if not k or not tm.feasible:
+            return cost, g1, g2
+        veh = self.p.vehicles[col.vehicle]
+        ok_rows = self.skill_ok[rows, col.vehicle]
+        single = np.flatnonzero(ok_rows & ~self.pd[rows])
+        pairs = np.flatnonzero(ok_rows & self.pd[rows])
+        base_dur = 0 if col.empty else tm.duration
+        base_dist = 0 if col.empty else tm.distance
+        fixed = veh.fixed_cost if col.empty else 0
+        cap = np.asarray(veh.capacity, dtype=np.int64)
+
+        def price(dur: I64, added: I64, ok: Mask) -> F64:
+            dist = tm.distance + added
+            if veh.max_duration_s is not None:
+                ok = ok & (dur <= veh.max_duration_s)
+            if veh.max_distance_m is not None:
+                ok = ok & (dist <= veh.max_distance_m)
+            c = veh.unit_distance_cost * (dist - base_dist).astype(np.float64)
+            if veh.unit_duration_cost:
+                c += veh.unit_duration_cost * (dur - base_dur).astype(np.float64)
+            return np.where(ok, c + fixed, INF)
+
+        if len(single):
+            o = rows[single]
+            _, de, dl, ds = visits(self.p, self.deliv[o])
+            gaps, valid = _window(*tm.gap_range(de, dl, ds))
+            ins = insert_one(tm, self.p, gaps, *visits(self.p, self.deliv[o], column=True))
+            peak = np.maximum.accumulate(tm.load, axis=0)[gaps]  # load carried up to the gap
+            ok = valid & ins.ok & np.all(peak + self.demand[o][:, None, :] <= cap, axis=2)
+            c = price(ins.duration, ins.added_distance, ok)
+            best = np.argmin(c, axis=1)
+            at = np.arange(len(o))
+            cost[single] = c[at, best]
+            g1[single] = gaps[at, best]
+        if len(pairs):
+            o = rows[pairs]
+            pc, b1, b2 = self._eval_pairs(tm, o, cap, price)
+            cost[pairs], g1[pairs], g2[pairs] = pc, b1, b2
+        return cost, g1, g2
+
+    def _eval_pairs(
+        self,
+        tm: Timing,
+        o: I64,
+        cap: I64,
+        price: Pricer,
+    ) -> tuple[F64, I64, I64]:
+        """Cheapest insertion of pickup-and-delivery orders ``o`` into one route."""
+        q = len(o)
+        num_gaps = tm.num_gaps
+        dem = self.demand[o]
+        pa = visits(self.p, self.first_task[o])
+        da = visits(self.p, self.deliv[o])
+        pcol = visits(self.p, self.first_task[o], column=True)
+        dcol = visits(self.p, self.deliv[o], column=True)
+        p_lo, p_hi = tm.gap_range(pa[1], pa[2], pa[3])
+        d_lo, d_hi = tm.gap_range(da[1], da[2], da[3])
+        p_hi = np.minimum(p_hi, d_hi)  # the pickup comes first
+        d_lo = np.maximum(d_lo, p_lo)
+        rows = np.arange(q)
+        # both in one gap
+        gaps, valid = _window(d_lo, p_hi)
+        same = insert_pair_same_gap(tm, self.p, gaps, pcol, dcol)
+        ok = valid & same.ok & np.all(tm.load[gaps] + dem[:, None, :] <= cap, axis=2)
+        c_same = price(same.duration, same.added_distance, ok)
+        best = np.argmin(c_same, axis=1)
+        cost = c_same[rows, best]
+        b1 = gaps[rows, best]
+        b2 = b1.copy()
+        if num_gaps < 2:
+            return cost, b1, b2
+        if num_gaps <= ALL_PAIRS_GAPS:
+            # short routes: every pickup gap x every later delivery gap
+            i1, i2 = np.triu_indices(num_gaps, k=1)
+            cand1 = np.broadcast_to(i1[None, :], (q, len(i1)))
+            cand2 = np.broadcast_to(i2[None, :], (q, len(i2)))
+            valid = (cand1 >= p_lo[:, None]) & (cand1 <= p_hi[:, None])
+            valid &= (cand2 >= d_lo[:, None]) & (cand2 <= d_hi[:, None])
+            ok_c = valid
+        else:
+            # the pickup alone and the delivery alone rank the gaps
+            gp, vp = _window(p_lo, np.minimum(p_hi, d_hi - 1))
+            alone_p = insert_one(tm, self.p, gp, *pcol)
+            ok_p = vp & alone_p.ok & np.all(tm.load[gp] + dem[:, None, :] <= cap, axis=2)
+            c_p = price(alone_p.duration, alone_p.added_distance, ok_p)
+            gd, vd = _window(np.maximum(d_lo, p_lo + 1), d_hi)
+            alone_d = insert_one(tm, self.p, gd, *dcol)
+            c_d = price(alone_d.duration, alone_d.added_distance, vd & alone_d.ok)
+            kp = min(PAIR_CANDIDATES, gp.shape[1])
+            kd = min(PAIR_CANDIDATES, gd.shape[1])
+            top_p = np.take_along_axis(gp, np.argpartition(c_p, kp - 1, axis=1)[:, :kp], axis=1)
+            top_d = np.take_along_axis(gd, np.argpartition(c_d, kd - 1, axis=1)[:, :kd], axis=1)
+            # best pickup before each top delivery gap, best delivery after each pickup gap
+            wp, wd = gp.shape[1], gd.shape[1]
+            idx_p = np.broadcast_to(np.arange(wp)[None, :], c_p.shape)
+            pre_min = np.minimum.accumulate(c_p, axis=1)
+            pre_arg = np.maximum.accumulate(np.where(c_p <= pre_min, idx_p, 0), axis=1)
+            rev = c_d[:, ::-1]
+            idx_d = np.broadcast_to(np.arange(wd)[None, :], c_d.shape)
+            suf_min = np.minimum.accumulate(rev, axis=1)
+            suf_arg = (
+                (wd - 1) - np.maximum.accumulate(np.where(rev <= suf_min, idx_d, 0), axis=1)
+            )[:, ::-1]
+            at_p = np.clip(top_d - 1 - gp[:, :1], 0, wp - 1)
+            before = gp[rows[:, None], pre_arg[rows[:, None], at_p]]
+            at_d = np.clip(top_p + 1 - gd[:, :1], 0, wd - 1)
+            after = gd[rows[:, None], suf_arg[rows[:, None], at_d]]
+            cand1 = np.concatenate([np.repeat(top_p, kd, axis=1), before, top_p], axis=1)
+            cand2 = np.concatenate([np.tile(top_d, (1, kp)), top_d, after], axis=1)
+            ok_c = np.concatenate(
+                [
+                    np.repeat(
+                        np.take_along_axis(c_p, np.clip(top_p - gp[:, :1], 0, wp - 1), 1) < INF,
+                        kd,
+                        axis=1,
+                    )
+                    & np.tile(
+                        np.take_along_axis(c_d, np.clip(top_d - gd[:, :1], 0, wd - 1), 1) < INF,
+                        (1, kp),
+                    ),
+                    np.ones(before.shape, dtype=bool),
+                    np.ones(after.shape, dtype=bool),
+                ],
+                axis=1,
             )
-        load = np.zeros((n + 1, p.dims), dtype=np.int64)
-        cur = np.zeros(p.dims, dtype=np.int64)
-        for t in col.seq:
-            info = p.orders[p.tasks[t].order]
-            if info.from_depot:
-                cur += np.asarray(info.demand, dtype=np.int64)
-        load[0] = cur
-        for k, task in enumerate(tasks):
-            cur = cur + np.asarray(task.load_change, dtype=np.int64)
-            load[k + 1] = cur
-        col.path, col.dep, col.latest, col.load = path, dep, latest, load
-        col.dist = int(p.distance[path[:-1], path[1:]].sum())
+        ok_c = ok_c & (cand1 < cand2)
+        cand1 = np.where(ok_c, cand1, 0)
+        cand2 = np.where(ok_c, cand2, 1)
+        pair = insert_pair(tm, self.p, cand1, cand2, pcol, dcol)
+        ok2 = ok_c & pair.ok & load_ok_range(tm, cand1, cand2, dem[:, None, :], cap)
+        c_pair = price(pair.duration, pair.added_distance, ok2)
+        j = np.argmin(c_pair, axis=1)
+        better = c_pair[rows, j] < cost
+        cost = np.where(better, c_pair[rows, j], cost)
+        b1 = np.where(better, cand1[rows, j], b1)
+        b2 = np.where(better, cand2[rows, j], b2)
+        return cost, b1, b2
 
-    def _single_costs(
-        self, col: _Col, rows: NDArray[np.int64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-        """Cheapest insertion cost and leg for single-task orders ``rows`` into ``col``."""
-        p = self.p
-        veh = p.vehicles[col.vehicle]
-        a, b = col.path[:-1], col.path[1:]
-        nodes = self.node[rows]
-        t_au = p.duration[np.ix_(a, nodes)].T  # (U, legs)
-        t_ub = p.duration[np.ix_(nodes, b)]
-        arr = col.dep[None, :] + t_au
-        start = np.maximum(arr, self.early[rows, None])
-        ok = start <= self.late[rows, None]
-        ok &= start + self.service[rows, None] + t_ub <= col.latest[None, 1:]
-        prefmax = np.maximum.accumulate(col.load, axis=0)  # (legs, dims)
-        cap = np.asarray(veh.capacity, dtype=np.int64)
-        dem = self.demand[rows]  # (U, dims)
-        ok &= np.all(prefmax[None, :, :] + dem[:, None, :] <= cap[None, None, :], axis=2)
-        d_ab = p.distance[a, b]
-        delta = p.distance[np.ix_(a, nodes)].T + p.distance[np.ix_(nodes, b)] - d_ab[None, :]
-        cost = veh.unit_distance_cost * delta.astype(np.float64)
-        if veh.unit_duration_cost:
-            dt = t_au + t_ub + self.service[rows, None] - p.duration[a, b][None, :]
-            cost += veh.unit_duration_cost * dt
-        if veh.max_distance_m is not None:
-            ok &= col.dist + delta <= veh.max_distance_m
-        ok &= self.skill_ok[rows, col.vehicle][:, None]
-        cost = np.where(ok, cost, INF)
-        if not col.seq:
-            cost = cost + veh.fixed_cost
-        leg = np.argmin(cost, axis=1)
-        return cost[np.arange(len(rows)), leg], leg.astype(np.int64)
+    def _apply(self, col: _Col, oi: int, a1: int, a2: int) -> list[int]:
+        """The column's task sequence with order ``oi`` inserted at gaps ``a1`` (/ ``a2``)."""
+        info = self.p.orders[oi]
+        cut = col.tm.task_position()
+        seq = col.seq
+        if info.pickup is None:
+            i = int(cut[a1])
+            return [*seq[:i], info.delivery, *seq[i:]]
+        i, j = int(cut[a1]), int(cut[a2])
+        if a1 == a2:
+            return [*seq[:i], info.pickup, info.delivery, *seq[i:]]
+        return [*seq[:i], info.pickup, *seq[i:j], info.delivery, *seq[j:]]
 
-    def _pd_cost(self, col: _Col, oi: int) -> tuple[float, int]:
-        """Cheapest feasible (pickup leg, delivery leg) for a pickup-and-delivery order."""
-        p = self.p
-        info = p.orders[oi]
-        veh = p.vehicles[col.vehicle]
-        if not veh.can_serve(info):
-            return INF, -1
-        pu, de = info.tasks
-        pn, dn = p.tasks[pu].node, p.tasks[de].node
-        a, b = col.path[:-1], col.path[1:]
-        legs = len(a)
-        dem = np.asarray(info.demand, dtype=np.int64)
-        cap = np.asarray(veh.capacity, dtype=np.int64)
-        tp, td = p.tasks[pu], p.tasks[de]
-        # pickup alone at leg i
-        arr_p = col.dep + p.duration[a, pn]
-        st_p = np.maximum(arr_p, tp.earliest)
-        ok_p = (st_p <= tp.latest) & (st_p + tp.service_s + p.duration[pn, b] <= col.latest[1:])
-        arr_d = col.dep + p.duration[a, dn]
-        st_d = np.maximum(arr_d, td.earliest)
-        ok_d = st_d + td.service_s + p.duration[dn, b] <= col.latest[1:]
-        dp = p.distance[a, pn] + p.distance[pn, b] - p.distance[a, b]
-        dd = p.distance[a, dn] + p.distance[dn, b] - p.distance[a, b]
-        same = p.distance[a, pn] + p.distance[pn, dn] + p.distance[dn, b] - p.distance[a, b]
-        cost = dp[:, None] + dd[None, :]
-        idx = np.arange(legs)
-        cost[idx, idx] = same
-        cost = cost.astype(np.float64) * veh.unit_distance_cost
-        feas = ok_p[:, None] & ok_d[None, :]
-        feas[idx, idx] = ok_p
-        feas &= idx[:, None] <= idx[None, :]
-        # load on legs i..j grows by the demand
-        for i in range(legs):
-            if not ok_p[i]:
-                continue
-            run = np.maximum.accumulate(col.load[i:], axis=0)
-            fits = np.all(run + dem[None, :] <= cap[None, :], axis=1)
-            feas[i, i:] &= fits
-        cost = np.where(feas, cost, INF)
-        flat = np.argsort(cost, axis=None, kind="stable")[:_PD_CHECKS]
-        extra = veh.fixed_cost if not col.seq else 0
-        for f in flat:
-            c = float(cost.flat[f])
-            if c == INF:
-                break
-            i, j = divmod(int(f), legs)
-            seq = self._insert_pd(col.seq, i, j, pu, de)
-            if schedule_route(p, col.vehicle, seq).violation is None:
-                return c + extra, int(f)
-        return INF, -1
-
-    @staticmethod
-    def _insert_pd(seq: list[int], i: int, j: int, pu: int, de: int) -> list[int]:
-        return [*seq[:i], pu, *seq[i:j], de, *seq[j:]]
+    # ------------------------------------------------------------------ neighbours
+    def _near(self, oi: int) -> I64:
+        """The orders nearest to order ``oi``: travel between deliveries, window distance."""
+        dur = self.p.duration
+        dn, de, dl = self.d[0], self.d[1], self.d[2]
+        k = min(NEIGHBOURS, self.n - 1)
+        lo = np.maximum(de, de[oi])
+        hi = np.minimum(dl, dl[oi])
+        m = dur[dn[oi], dn] + dur[dn, dn[oi]] + np.maximum(lo - hi, 0)
+        m[oi] = np.iinfo(np.int64).max
+        out: I64 = np.argpartition(m, k - 1)[:k]
+        return out
 
     # ------------------------------------------------------------------ main loop
     def build(self) -> tuple[dict[int, list[int]], list[int]]:
         """Routes (vehicle -> task sequence) and the orders left unrouted."""
         p = self.p
-        n = len(p.orders)
-        self.node = np.array([p.tasks[o.delivery].node for o in p.orders], dtype=np.int64)
-        self.early = np.array([p.tasks[o.delivery].earliest for o in p.orders], dtype=np.int64)
-        self.late = np.array([p.tasks[o.delivery].latest for o in p.orders], dtype=np.int64)
-        self.service = np.array([p.tasks[o.delivery].service_s for o in p.orders], dtype=np.int64)
-        self.demand = np.array([o.demand for o in p.orders], dtype=np.int64).reshape(n, p.dims)
-        self.skill_ok = np.array(
-            [[v.can_serve(o) for v in p.vehicles] for o in p.orders], dtype=bool
-        ).reshape(n, len(p.vehicles))
-        single = np.array([o.from_depot for o in p.orders], dtype=bool)
-        penalty = np.array(
-            [INF if o.penalty is None else float(o.penalty) for o in p.orders], dtype=np.float64
-        )
-        mandatory = np.isinf(penalty)
-        skilled = np.array([bool(o.skills) for o in p.orders], dtype=bool)
-
+        n = self.n
         routed = np.ones(n, dtype=bool)
         routed[self.todo] = False
         for seq in self.initial.values():
             for t in seq:
                 routed[p.tasks[t].order] = True
-
-        cols: list[_Col] = []
+        cols: list[_Col] = [self._column(v, list(s)) for v, s in sorted(self.initial.items())]
         free: dict[tuple[object, ...], list[int]] = {}
         for vi, veh in enumerate(p.vehicles):
-            if vi not in self.initial:
+            if vi not in self.initial and vi in self.allowed:
                 free.setdefault(veh.type_key, []).append(vi)
-        for vi, seq in sorted(self.initial.items()):
-            cols.append(_Col(vi, list(seq)))
-        for key in free:
-            cols.append(_Col(free[key].pop(0)))
-        cap_cols = max(16, 2 * len(cols))
-        cost = np.full((n, cap_cols), INF)
-        pos = np.full((n, cap_cols), -1, dtype=np.int64)
+        for type_key in free:
+            cols.append(self._column(free[type_key].pop(0), []))
+        width = max(16, 2 * len(cols))
+        cost = np.full((n, width), INF)
+        pos1 = np.full((n, width), -1, dtype=np.int64)
+        pos2 = np.full((n, width), -1, dtype=np.int64)
+        ver = np.zeros((n, width), dtype=np.int64)
+        full = n <= FULL_UPDATE
 
-        def compute(c: int) -> None:
-            col = cols[c]
-            self._refresh(col)
-            rows = np.flatnonzero(~routed & single)
-            if len(rows):
-                cc, leg = self._single_costs(col, rows)
-                cost[rows, c] = cc
-                pos[rows, c] = leg
-            for oi in np.flatnonzero(~routed & ~single):
-                cost[oi, c], pos[oi, c] = self._pd_cost(col, int(oi))
+        def price(c: int, rows: I64) -> None:
+            cc, a1, a2 = self._eval(cols[c], rows)
+            cost[rows, c] = cc
+            pos1[rows, c] = a1
+            pos2[rows, c] = a2
+            ver[rows, c] = cols[c].version
 
+        todo = np.flatnonzero(~routed)
         for c in range(len(cols)):
-            compute(c)
+            price(c, todo)
         row_arg = np.argmin(cost[:, : len(cols)], axis=1)
         row_min = cost[np.arange(n), row_arg]
+        row_min[routed] = INF
+        fixed = np.zeros(width)
+        fixed[: len(cols)] = [p.vehicles[c.vehicle].fixed_cost for c in cols]
+        is_empty = np.zeros(width, dtype=bool)
+        is_empty[: len(cols)] = [c.empty for c in cols]
+        mandatory = np.isinf(self.penalty)
+
+        def reargmin(rows: I64) -> None:
+            m = len(cols)
+            row_arg[rows] = np.argmin(cost[rows, :m], axis=1)
+            row_min[rows] = cost[rows, row_arg[rows]]
+
+        def first(rows: I64, key: F64, limit: int) -> I64:
+            """The ``limit`` rows of ``rows`` that come first by ``key``."""
+            if len(rows) <= limit:
+                return rows
+            out: I64 = rows[np.argpartition(key[rows], limit - 1)[:limit]]
+            return out
 
         while True:
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                self.timed_out = True
+                break
             open_rows = ~routed & np.isfinite(row_min)
-            pick = open_rows & mandatory & skilled  # restricted orders first
+            pick = open_rows & mandatory & self.skilled  # restricted orders first
             if not pick.any():
                 pick = open_rows & mandatory
             if pick.any():
-                cand = np.where(pick, row_min, INF)
+                key = np.where(pick, row_min, INF)
             else:
                 with np.errstate(invalid="ignore"):
-                    gain = np.where(open_rows & (row_min < penalty), row_min - penalty, INF)
-                if not np.isfinite(gain).any():
-                    break
-                cand = gain
-            oi = int(np.argmin(cand))
+                    gain = row_min - np.where(is_empty[row_arg], fixed[row_arg], 0.0)
+                    gain -= self.penalty
+                key = np.where(open_rows & (gain < 0), gain, INF)
+            oi = int(np.argmin(key))
+            if not np.isfinite(key[oi]):
+                break
             c = int(row_arg[oi])
             col = cols[c]
-            info = p.orders[oi]
-            code = int(pos[oi, c])
-            if info.from_depot:
-                seq = [*col.seq[:code], info.delivery, *col.seq[code:]]
-            else:
-                legs = len(col.seq) + 1
-                i, j = divmod(code, legs)
-                assert info.pickup is not None
-                seq = self._insert_pd(col.seq, i, j, info.pickup, info.delivery)
-            if (
-                self.exact_always
-                and info.from_depot
-                and schedule_route(p, col.vehicle, seq).violation is not None
+            if ver[oi, c] != col.version:
+                # stale price: re-price it with the stale rows of that route that come first
+                stale = np.flatnonzero(~routed & (row_arg == c) & (ver[:, c] != col.version))
+                batch = first(stale, key, STALE_BATCH)
+                if oi not in batch:
+                    batch = np.append(batch, oi)
+                price(c, batch)
+                reargmin(batch)
+                continue
+            seq = self._apply(col, oi, int(pos1[oi, c]), int(pos2[oi, c]))
+            new = self._column(col.vehicle, seq)
+            if not new.tm.feasible or (
+                col.confirm and schedule_route(p, col.vehicle, seq).violation is not None
             ):
                 cost[oi, c] = INF
-                row_arg[oi] = int(np.argmin(cost[oi, : len(cols)]))
-                row_min[oi] = cost[oi, row_arg[oi]]
+                reargmin(np.array([oi]))
                 continue
-            was_empty = not col.seq
-            col.seq = seq
+            was_empty = col.empty
+            new.version = col.version + 1
+            cols[c] = new
+            is_empty[c] = False
             routed[oi] = True
             row_min[oi] = INF
             changed = [c]
@@ -283,53 +416,112 @@ class GreedyBuilder:
                 if pool:
                     if len(cols) == cost.shape[1]:
                         cost = np.concatenate([cost, np.full_like(cost, INF)], axis=1)
-                        pos = np.concatenate([pos, np.full_like(pos, -1)], axis=1)
-                    cols.append(_Col(pool.pop(0)))
+                        pos1 = np.concatenate([pos1, np.full_like(pos1, -1)], axis=1)
+                        pos2 = np.concatenate([pos2, np.full_like(pos2, -1)], axis=1)
+                        ver = np.concatenate([ver, np.zeros_like(ver)], axis=1)
+                        fixed = np.concatenate([fixed, np.zeros_like(fixed)])
+                        is_empty = np.concatenate([is_empty, np.zeros_like(is_empty)])
+                    cols.append(self._column(pool.pop(0), []))
+                    fixed[len(cols) - 1] = p.vehicles[cols[-1].vehicle].fixed_cost
+                    is_empty[len(cols) - 1] = True
                     changed.append(len(cols) - 1)
-            old = cost[:, c].copy()
+            unrouted = ~routed
+            if full:
+                rows = np.flatnonzero(unrouted)
+            else:
+                # the orders near the new one, and the first few whose best was here; the
+                # others' prices on this route are stale and re-priced when they come up
+                near = np.zeros(n, dtype=bool)
+                near[self._near(oi)] = True
+                was = np.flatnonzero(unrouted & (row_arg == c) & ~near)
+                near[first(was, key, STALE_BATCH)] = True
+                rows = np.flatnonzero(unrouted & near)
+            was_best = rows[row_arg[rows] == c]
+            if len(rows):
+                price(c, rows)
+            for extra in changed[1:]:
+                price(extra, np.flatnonzero(unrouted))
+            if len(was_best):
+                reargmin(was_best)
             for cc in changed:
-                compute(cc)
-            m = len(cols)
-            # rows whose best was column c and got worse need a full re-scan
-            worse = (row_arg == c) & (cost[:, c] > old)
-            if worse.any():
-                idx = np.flatnonzero(worse)
-                row_arg[idx] = np.argmin(cost[idx, :m], axis=1)
-                row_min[idx] = cost[idx, row_arg[idx]]
-            for cc in changed:
-                better = cost[:, cc] < row_min
+                better = unrouted & (cost[:, cc] < row_min)
                 row_arg[better] = cc
                 row_min[better] = cost[better, cc]
-            row_min[routed] = INF
         routes = {col.vehicle: col.seq for col in cols if col.seq}
         left = [int(o) for o in np.flatnonzero(~routed)]
-        return routes, left
+        return self._prune(routes, left)
+
+    def _prune(
+        self, routes: dict[int, list[int]], left: list[int]
+    ) -> tuple[dict[int, list[int]], list[int]]:
+        """Drop routes of optional orders that cost more than the penalties they avoid."""
+        p = self.p
+        dropped: list[int] = []
+        for v, seq in list(routes.items()):
+            if v in self.initial:
+                continue
+            orders = {p.tasks[t].order for t in seq}
+            if any(p.orders[o].penalty is None for o in orders):
+                continue
+            veh = p.vehicles[v]
+            tm = route_timing(p, v, seq)
+            total = (
+                veh.fixed_cost
+                + veh.unit_distance_cost * tm.distance
+                + veh.unit_duration_cost * tm.duration
+            )
+            saved = sum(p.orders[o].penalty or 0 for o in orders)
+            if total > saved:
+                del routes[v]
+                dropped.append(v)
+                left.extend(orders)
+        if dropped and left and not self.timed_out:
+            # the other routes (and vehicles) may still take some of those orders
+            return GreedyBuilder(
+                p,
+                orders=sorted(left),
+                initial=routes,
+                deadline=self.deadline,
+                vehicles=sorted(self.allowed - set(dropped)),
+            ).build()
+        return routes, sorted(left)
 
 
 def greedy_routes(
     problem: RoutingProblem,
     initial: Mapping[int, Sequence[int]] | None = None,
+    *,
+    deadline: float | None = None,
 ) -> tuple[dict[int, list[int]], list[int]]:
-    """Cheapest feasible insertion of every order, starting from ``initial`` routes if given."""
-    return GreedyBuilder(problem, initial=initial).build()
+    """Cheapest feasible insertion of every order, starting from ``initial`` routes if given.
+
+    With a ``deadline`` (a ``time.perf_counter()`` value) the construction stops there and
+    the orders not yet inserted come back as left over.
+    """
+    return GreedyBuilder(problem, initial=initial, deadline=deadline).build()
 
 
 __all__ = ["UNLIMITED", "GreedyBuilder", "greedy_routes"]
 
 
 class GreedyEngine:
-    """The construction heuristic as an engine: deterministic, no search, no time limit."""
+    """The construction heuristic as an engine: deterministic, no search."""
 
     name = "greedy"
 
-    def unsupported(self, problem: RoutingProblem, settings: object) -> str | None:
+    def unsupported(self, problem: RoutingProblem, settings: EngineSettings) -> str | None:
         """Greedy insertion handles every feature (disruption cost is ignored)."""
         return None
 
-    def solve(self, problem: RoutingProblem, settings: object) -> object:
-        """Cheapest insertion from the warm-start routes."""
-        from solvers.routing.engines.base import EngineResult, EngineSettings
+    def min_time_s(self, problem: RoutingProblem) -> float:
+        """No set-up: the construction is the whole engine."""
+        return 0.0
 
-        assert isinstance(settings, EngineSettings)
-        routes, _ = greedy_routes(problem, initial=settings.initial or None)
+    def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
+        """Cheapest insertion from the warm-start routes, within the time limit."""
+        if settings.seed_routes is not None:
+            return EngineResult(routes=settings.seed_routes, detail="cheapest insertion")
+        routes, _ = greedy_routes(
+            problem, initial=settings.initial or None, deadline=settings.end()
+        )
         return EngineResult(routes=routes, detail="cheapest insertion")
