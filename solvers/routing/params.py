@@ -14,12 +14,14 @@ EngineName = Literal["auto", "pyvrp", "ortools", "greedy"]
 class RoutingParams(BaseModel):
     """Which engine, how long, which seed, and re-optimisation data for :func:`solve_routes`.
 
-    ``engine="auto"`` picks PyVRP when it can model every feature the scenario uses, else
-    OR-Tools. With a time limit the search stops on the clock, so two runs with the same seed
-    may differ slightly; set ``max_iterations`` (PyVRP) for a plan that depends on the seed
-    only. ``initial_plan`` is a warm start: its stops with ``pinned=True`` stay on their vehicle
-    in their order; ``disruption_cost_cents`` is charged (OR-Tools) for each stop of the
-    initial plan that moves to another vehicle.
+    ``engine="auto"`` picks PyVRP when it can model every feature the scenario uses (breaks
+    included: they are scheduled after the search), else OR-Tools, and the greedy plan for
+    problems too large for either to build. ``time_limit_s`` covers the whole call (matrices,
+    construction, search, repair, validation). With a time limit the search stops on the
+    clock, so two runs with the same seed may differ slightly; set ``max_iterations`` (PyVRP)
+    for a plan that depends on the seed only. ``initial_plan`` is a warm start: its stops with
+    ``pinned=True`` stay on their vehicle in their order; ``disruption_cost_cents`` is charged
+    (OR-Tools) for each stop of the initial plan that moves to another vehicle.
     """
 
     model_config = ConfigDict(extra="forbid")

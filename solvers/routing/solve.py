@@ -19,12 +19,28 @@ from solvers.validate import validate_plan
 log = logging.getLogger(__name__)
 
 
+#: Seconds kept back from the budget for decoding and validating the plan: a base plus a
+#: per-task share (measured: decode + validate + JSON of 1,000-stop plans take 0.05-0.15 s).
+RESERVE_BASE_S = 0.01
+RESERVE_PER_TASK_S = 4e-5
+#: Share of the budget kept for repairing PyVRP routes that cannot take their breaks.
+REPAIR_SHARE = 0.03
+#: Problems with more visit nodes than this are not given to OR-Tools by ``auto``: its model
+#: takes integer matrices as Python lists (quadratic build time and memory).
+ORTOOLS_AUTO_MAX_NODES = 2_500
+#: Problems whose PyVRP data would take more memory than this are not given to PyVRP by
+#: ``auto`` (a distance and a duration matrix per skill profile, held twice while building).
+PYVRP_AUTO_MAX_BYTES = 4 * 2**30
+
+
 @dataclass
 class SolveStats:
     """Where the time of one :func:`solve_routes` call went (seconds)."""
 
     build_s: float = 0.0
+    greedy_s: float = 0.0
     engine_s: float = 0.0
+    repair_s: float = 0.0
     decode_s: float = 0.0
     validate_s: float = 0.0
     total_s: float = 0.0
@@ -35,8 +51,8 @@ class SolveStats:
 
     @property
     def overhead_s(self) -> float:
-        """Time not spent inside the engine's search (build + decode + validate)."""
-        return self.total_s - self.engine_s
+        """Time not spent constructing, searching or repairing (build + decode + validate)."""
+        return self.total_s - self.engine_s - self.greedy_s - self.repair_s
 
 
 def _engine(name: str) -> Engine:
@@ -50,15 +66,25 @@ def _engine(name: str) -> Engine:
         return ORToolsEngine()
     from solvers.routing.greedy import GreedyEngine
 
-    return GreedyEngine()  # type: ignore[return-value]
+    return GreedyEngine()
 
 
 def choose_engine(problem: RoutingProblem, settings: EngineSettings, requested: str) -> Engine:
-    """The engine to run: the requested one, or for ``auto`` PyVRP unless it lacks a feature."""
-    if requested == "auto":
-        from solvers.routing.engines.pyvrp_engine import unsupported
+    """The engine to run: the requested one, or for ``auto`` the best one that can model it.
 
-        return _engine("ortools" if unsupported(problem, settings) else "pyvrp")
+    ``auto``: PyVRP when it can model every feature (driver breaks are placed afterwards by
+    the scheduler, see :mod:`solvers.routing.repair`) and its data fit in
+    :data:`PYVRP_AUTO_MAX_BYTES`; else OR-Tools (several windows per stop, pinned stops, a
+    disruption cost) up to :data:`ORTOOLS_AUTO_MAX_NODES` visits; beyond that the greedy plan.
+    """
+    if requested == "auto":
+        from solvers.routing.engines.pyvrp_engine import data_bytes, unsupported
+
+        if unsupported(problem, settings) is None and data_bytes(problem) <= PYVRP_AUTO_MAX_BYTES:
+            return _engine("pyvrp")
+        if problem.num_depot_nodes + len(problem.tasks) <= ORTOOLS_AUTO_MAX_NODES:
+            return _engine("ortools")
+        return _engine("greedy")
     engine = _engine(requested)
     why = engine.unsupported(problem, settings)
     if why is not None:
@@ -76,9 +102,17 @@ def solve_routes(scenario: Scenario, params: RoutingParams | None = None) -> Pla
 def solve_routes_with_stats(
     scenario: Scenario, params: RoutingParams | None = None
 ) -> tuple[Plan, SolveStats]:
-    """:func:`solve_routes` plus where the time went."""
+    """:func:`solve_routes` plus where the time went.
+
+    Everything counts against ``time_limit_s``: building the matrices, the diagnosis, the
+    greedy construction (the fallback plan and the search's starting point), the search, the
+    repair of routes that cannot take their breaks (:data:`REPAIR_SHARE` of the budget when
+    PyVRP plans a fleet with breaks), and a reserve for decoding and validating. When no time
+    is left for the search the greedy plan is returned (``stats.fallback`` says so).
+    """
     t0 = time.perf_counter()
     params = params or RoutingParams()
+    deadline = t0 + params.time_limit_s
     stats = SolveStats()
     full = build_problem(scenario)
     diagnosed = diagnose_orders(full)
@@ -89,35 +123,83 @@ def solve_routes_with_stats(
     reasons = {full.order_ids[i]: r for i, r in diagnosed.items()}
     settings = _settings(problem, params)
     engine = choose_engine(problem, settings, params.engine)
-    # the budget left once the problem is built and the engine imported
-    reserve = 0.01 + 3e-5 * len(problem.tasks)
-    left = params.time_limit_s - (time.perf_counter() - t0) - reserve
-    settings = replace(settings, time_limit_s=max(0.05, left))
     stats.engine = engine.name
+    reserve = RESERVE_BASE_S + RESERVE_PER_TASK_S * len(problem.tasks)
+    search_end = deadline - reserve
+    if engine.name == "pyvrp" and problem.has_breaks:
+        search_end -= REPAIR_SHARE * params.time_limit_s
     stats.build_s = time.perf_counter() - t0
 
+    # the greedy plan: the fallback, and where the search starts (built later, only if the
+    # search fails, when PyVRP has no use for it)
     t1 = time.perf_counter()
-    routes: dict[int, list[int]] | None = None
-    if problem.orders:
-        result = engine.solve(problem, settings)
-        stats.detail = result.detail
-        if result.feasible:
-            routes = result.routes
-        else:
-            stats.fallback = f"{engine.name} found no feasible solution ({result.detail})"
-    else:
-        routes = {}
-    stats.engine_s = time.perf_counter() - t1
+    seed_routes: dict[int, list[int]] | None = None
+    seed_left: list[int] = []
+    late: frozenset[int] = frozenset()
+    if engine.name != "pyvrp" or _pyvrp_needs_greedy(problem):
+        seed_routes, seed_left, late = _greedy(problem, settings, search_end, stats)
+    stats.greedy_s = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    plan = None
-    if routes is not None:
-        plan = _decode(problem, routes, reasons, settings, engine.name, params.seed)
-        if plan is None:
-            stats.fallback = f"{engine.name} returned a route that breaks a constraint"
-    stats.decode_s = time.perf_counter() - t2
+    routes: dict[int, list[int]] | None = None
+    name = engine.name
+    from_seed = True  # the routes are the greedy plan's
+    if not problem.orders:
+        routes = {}
+    elif engine.name == "greedy":
+        routes = seed_routes
+        stats.detail = "cheapest insertion"
+    else:
+        left_s = search_end - time.perf_counter()
+        need_s = engine.min_time_s(problem)
+        if left_s < need_s:
+            if seed_routes is None:
+                seed_routes, seed_left, late = _greedy(problem, settings, search_end, stats)
+            routes = seed_routes
+            name = f"greedy (no time left for {engine.name})"
+            stats.fallback = (
+                f"{left_s:.2f} s left of the budget, {engine.name} needs about {need_s:.2f} s "
+                "to start: returning the greedy plan"
+            )
+        else:
+            run = replace(
+                settings,
+                time_limit_s=left_s,
+                deadline=search_end,
+                seed_routes=seed_routes,
+                seed_left=tuple(seed_left),
+            )
+            result = engine.solve(problem, run)
+            from_seed = False
+            stats.detail = result.detail
+            if result.feasible:
+                routes = result.routes
+            else:
+                stats.fallback = f"{engine.name} found no feasible solution ({result.detail})"
+    stats.engine_s = time.perf_counter() - t2
+
+    t_repair = time.perf_counter()
+    if routes is not None and not from_seed:
+        routes = _repair(problem, routes, engine.name, settings, deadline - reserve / 2, stats)
+    stats.repair_s = time.perf_counter() - t_repair
 
     t3 = time.perf_counter()
+    plan = None
+    if routes is not None:
+        plan = _decode(
+            problem,
+            routes,
+            reasons,
+            settings,
+            name,
+            params.seed,
+            late if from_seed else frozenset(),
+        )
+        if plan is None:
+            stats.fallback = f"{engine.name} returned a route that breaks a constraint"
+    stats.decode_s = time.perf_counter() - t3
+
+    t4 = time.perf_counter()
     if plan is not None:
         check = validate_plan(scenario, plan)
         if not check.ok:
@@ -125,11 +207,71 @@ def solve_routes_with_stats(
             plan = None
     if plan is None:
         log.warning("routing fallback to greedy: %s", stats.fallback)
-        plan = _fallback(scenario, problem, reasons, settings, params.seed, engine.name)
-    stats.validate_s = time.perf_counter() - t3
+        if seed_routes is None:  # not built before the search: what is left of the budget
+            seed_routes, seed_left, late = _greedy(problem, settings, deadline - reserve, stats)
+        plan = _fallback(scenario, problem, seed_routes, reasons, settings, params.seed, name, late)
+    stats.validate_s = time.perf_counter() - t4
     stats.total_s = time.perf_counter() - t0
     plan.runtime_s = round(stats.total_s, 4)
     return plan, stats
+
+
+def _pyvrp_needs_greedy(problem: RoutingProblem) -> bool:
+    from solvers.routing.engines.pyvrp_engine import needs_greedy_plan
+
+    return needs_greedy_plan(problem)
+
+
+def _greedy(
+    problem: RoutingProblem, settings: EngineSettings, deadline: float, stats: SolveStats
+) -> tuple[dict[int, list[int]], list[int], frozenset[int]]:
+    """The greedy plan by ``deadline``: routes, orders left out, and those of them left out
+    because the deadline came first."""
+    from solvers.routing.greedy import GreedyBuilder
+
+    if not problem.orders:
+        return {}, [], frozenset()
+    builder = GreedyBuilder(problem, initial=settings.initial or None, deadline=deadline)
+    routes, left = builder.build()
+    late = frozenset(left) if builder.timed_out else frozenset()
+    if late:
+        stats.notes.append(
+            f"time limit reached while building the greedy plan: {len(left)} orders not placed"
+        )
+    return routes, left, late
+
+
+def _repair(
+    problem: RoutingProblem,
+    routes: dict[int, list[int]],
+    engine: str,
+    settings: EngineSettings,
+    deadline: float,
+    stats: SolveStats,
+) -> dict[int, list[int]]:
+    """Routes that break a constraint once scheduled (PyVRP does not model breaks) lose
+    the fewest orders needed to fit, which are then re-inserted where they fit, together with
+    the mandatory orders the engine left out (and, when PyVRP planned with shifts shortened
+    by the breaks, the optional ones)."""
+    from solvers.routing.repair import repair_routes
+
+    served = {problem.tasks[t].order for seq in routes.values() for t in seq}
+    offer_optional = engine == "pyvrp" and problem.has_breaks
+    extra = [
+        o
+        for o, info in enumerate(problem.orders)
+        if o not in served and (info.penalty is None or offer_optional)
+    ]
+    fixed = repair_routes(problem, routes, pinned=settings.pinned, deadline=deadline, extra=extra)
+    if fixed.moved:
+        stats.notes.append(
+            f"{engine} routes broke a constraint once scheduled"
+            f"{' (driver breaks)' if problem.has_breaks else ''}: "
+            f"{fixed.moved} orders moved, {fixed.lost} of them left out"
+        )
+    if fixed.added:
+        stats.notes.append(f"{fixed.added} orders {engine} left out inserted afterwards")
+    return fixed.routes
 
 
 def _settings(problem: RoutingProblem, params: RoutingParams) -> EngineSettings:
@@ -207,8 +349,12 @@ def _decode(
     settings: EngineSettings,
     engine: str,
     seed: int,
+    late: frozenset[int] = frozenset(),
 ) -> Plan | None:
-    """Schedule the engine's sequences into a Plan (None if a route is infeasible)."""
+    """Schedule the engine's sequences into a Plan (None if a route is infeasible).
+
+    ``late`` are orders left out because the time limit came first (said so in the plan).
+    """
     out: list[Route] = []
     served: set[int] = set()
     for vi in sorted(routes):
@@ -221,7 +367,7 @@ def _decode(
             return None
         out.append(to_route(problem, sched, set(settings.pinned)))
         served.update(problem.tasks[t].order for t in seq)
-    return _assemble(problem, out, served, reasons, engine, seed)
+    return _assemble(problem, out, served, reasons, engine, seed, late)
 
 
 def _assemble(
@@ -231,6 +377,7 @@ def _assemble(
     reasons: dict[str, tuple[UnassignedReason, str]],
     engine: str,
     seed: int,
+    late: frozenset[int] = frozenset(),
 ) -> Plan:
     scenario = problem.scenario
     unassigned: list[Unassigned] = []
@@ -242,6 +389,9 @@ def _assemble(
             if order.penalty_cents is not None:
                 reason = UnassignedReason.DROPPED_FOR_COST
                 detail = f"serving it costs more than its penalty of {order.penalty_cents} cents"
+            elif inside[order.id] in late:
+                reason = UnassignedReason.NO_SOLUTION
+                detail = "not placed: the time limit was reached while building the plan"
             else:
                 reason = UnassignedReason.NO_SOLUTION
                 detail = "no feasible position in any route with the available fleet"
@@ -270,16 +420,17 @@ def _assemble(
 def _fallback(
     scenario: Scenario,
     problem: RoutingProblem,
+    seed_routes: dict[int, list[int]],
     reasons: dict[str, tuple[UnassignedReason, str]],
     settings: EngineSettings,
     seed: int,
     engine: str,
+    late: frozenset[int] = frozenset(),
 ) -> Plan:
-    """The greedy plan (validated); if even that fails, the empty plan with reasons."""
-    from solvers.routing.greedy import greedy_routes
-
-    routes, _ = greedy_routes(problem, initial=settings.initial or None)
-    plan = _decode(problem, routes, reasons, settings, f"greedy (fallback from {engine})", seed)
+    """The greedy plan built before the search (validated); else the empty plan with reasons."""
+    plan = _decode(
+        problem, seed_routes, reasons, settings, f"greedy (fallback from {engine})", seed, late
+    )
     if plan is not None and validate_plan(scenario, plan).ok:
         return plan
     log.error("greedy fallback failed validation; returning the empty plan")

@@ -5,11 +5,19 @@ optional orders get their penalty as prize; skills become routing profiles in wh
 an order's tasks are missing for vehicles without the skill. ``num_workers > 1`` runs that many
 independent searches with consecutive seeds in forked processes within the same wall-clock
 budget and keeps the cheapest feasible result.
+
+Driver breaks are not modelled by PyVRP: it plans with each vehicle's shift (and maximum
+duration) shortened by the length of its breaks, the scheduler then places each route's break
+where the route is shortest, and :mod:`solvers.routing.repair` moves the few orders of routes
+that still cannot take it (a break that must start inside a busy stretch).
+
+Large problems start from the greedy plan (PyVRP's own start, a random solution improved by an
+exhaustive local search, does not watch the clock and takes minutes at 10,000 stops). Arcs a
+vehicle may not take are long, not PyVRP's ``MAX_VALUE``: see :func:`_missing_arc`.
 """
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing as mp
 import os
 import time
@@ -19,6 +27,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 import pyvrp
+from numpy.typing import NDArray
 from pyvrp.stop import StoppingCriterion
 
 from solvers.routing.engines.base import EngineResult, EngineSettings
@@ -26,16 +35,23 @@ from solvers.routing.greedy import greedy_routes
 from solvers.routing.problem import UNLIMITED, RoutingProblem
 
 Decoder = Callable[[pyvrp.Solution], dict[int, list[int]]]
-_MISSING = 1 << 44  # pyvrp.constants.MAX_VALUE: a missing arc
+_MAX_VALUE = 1 << 44  # pyvrp.constants.MAX_VALUE: the largest distance or duration
+#: PyVRP's penalised costs are int64: penalty x violation must stay below this.
+_SAFE_COST = 1 << 60
 _BIG_TW = np.iinfo(np.int64).max
 
 
+#: From this many tasks on, the search starts from the greedy plan.
+GREEDY_START_TASKS = 1_200
+
+
 def unsupported(problem: RoutingProblem, settings: EngineSettings) -> str | None:
-    """Why PyVRP cannot solve this problem (None if it can)."""
+    """Why PyVRP cannot solve this problem (None if it can).
+
+    Breaks are fine: they are placed and repaired after the search (see the module docstring).
+    """
     if problem.has_multiple_windows:
         return "several time windows per stop"
-    if problem.has_breaks:
-        return "driver breaks"
     if settings.pinned:
         return "pinned stops"
     if settings.disruption_cost and settings.initial:
@@ -52,25 +68,38 @@ class PyVRPEngine:
         """Why this engine cannot solve the problem (None if it can)."""
         return unsupported(problem, settings)
 
+    def min_time_s(self, problem: RoutingProblem) -> float:
+        """Rough time to build the PyVRP data before the search can start."""
+        return 0.05 + 4e-9 * problem.num_nodes**2 * num_profiles(problem)
+
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
         """Search until the time limit (or iteration limit) and decode the best solution."""
-        t0 = time.perf_counter()
-        # Probe with the greedy construction: if it cannot place every mandatory order the
-        # fleet may be too small, so mandatory orders become optional with a prize larger
-        # than any plan (PyVRP then drops what cannot fit instead of returning nothing).
-        relax = False
-        one_type = len({v.type_key for v in problem.vehicles}) == 1
-        if not (one_type and len(problem.vehicles) >= len(problem.orders)):
-            # (with one vehicle type and a vehicle per order, each order can go alone)
-            _, left = greedy_routes(problem, initial=settings.initial or None)
+        end = settings.end()
+        # If the greedy plan could not place every mandatory order the fleet may be too
+        # small, so mandatory orders become optional with a prize larger than any plan
+        # (PyVRP then drops what cannot fit instead of returning nothing). With breaks the
+        # shifts PyVRP sees are shorter than the real ones (see the module docstring): what
+        # does not fit them is inserted afterwards, so relax then too.
+        if problem.has_breaks:
+            relax = True
+        elif settings.seed_routes is None and every_order_fits_alone(problem):
+            relax = False
+        else:
+            if settings.seed_routes is not None:
+                left = list(settings.seed_left)
+            else:
+                _, left = greedy_routes(problem, initial=settings.initial or None, deadline=end)
             relax = any(problem.orders[o].penalty is None for o in left)
         prizes = _prizes(problem) if relax else None
         data, type_vehicles, decode = build_data(problem, mandatory_prizes=prizes)
         max_penalty = _max_penalty(problem, prizes)
-        init = _initial_solution(problem, data, type_vehicles, settings.initial)
+        start = settings.initial
+        if settings.seed_routes and len(problem.tasks) >= GREEDY_START_TASKS:
+            start = settings.seed_routes
+        init = _initial_solution(problem, data, type_vehicles, start)
         # An absolute deadline (CLOCK_MONOTONIC is shared by forked workers) so PyVRP's own
         # initial local search counts too; a small margin for collecting the results.
-        deadline = t0 + settings.time_limit_s - (0.02 if settings.num_workers == 1 else 0.05)
+        deadline = end - (0.02 if settings.num_workers == 1 else 0.05)
         workers = max(1, settings.num_workers)
         if workers > 1:
             # Parallel searches only pay off on idle cores: on a busy machine two searches
@@ -128,6 +157,22 @@ def _run(
     sol = res.best
     cost = int(res.cost()) if sol.is_feasible() else 2**62
     return sol.is_feasible(), cost, sol, res.num_iterations
+
+
+def every_order_fits_alone(problem: RoutingProblem) -> bool:
+    """One vehicle type and a vehicle per order: after the diagnosis, each order can go alone."""
+    return len({v.type_key for v in problem.vehicles}) == 1 and len(problem.vehicles) >= len(
+        problem.orders
+    )
+
+
+def needs_greedy_plan(problem: RoutingProblem) -> bool:
+    """Whether the search uses the greedy plan: as its start (from
+    :data:`GREEDY_START_TASKS` visits), or to tell whether the fleet can take every mandatory
+    order (unless breaks relax them anyway, or each order can go alone)."""
+    if len(problem.tasks) >= GREEDY_START_TASKS:
+        return True
+    return not (problem.has_breaks or every_order_fits_alone(problem))
 
 
 def free_cores(sample_s: float = 0.05) -> float:
@@ -202,19 +247,68 @@ def _prizes(problem: RoutingProblem) -> list[int]:
     Not astronomically large: PyVRP's penalties for excess load and time warp are bounded,
     and a prize above them would make an infeasible plan look cheaper than dropping an order.
     """
-    out = []
-    for info in problem.orders:
-        nodes = [problem.tasks[t].node for t in info.tasks]
-        worst = 0
-        for v in problem.vehicles:
-            path = [v.start_node, *nodes, v.end_node]
-            dist = sum(int(problem.distance[a, b]) for a, b in itertools.pairwise(path))
-            dur = sum(int(problem.duration[a, b]) for a, b in itertools.pairwise(path))
-            worst = max(
-                worst, v.fixed_cost + v.unit_distance_cost * dist + v.unit_duration_cost * dur
+    ta = problem.arrays
+    first = np.array([info.tasks[0] for info in problem.orders], dtype=np.int64)
+    last = np.array([info.tasks[-1] for info in problem.orders], dtype=np.int64)
+    a, b = ta.node[first], ta.node[last]
+    inner_d = problem.distance[a, b]
+    inner_t = problem.duration[a, b]
+    worst = np.zeros(len(problem.orders), dtype=np.int64)
+    for v in {veh.type_key: veh for veh in problem.vehicles}.values():
+        dist = problem.distance[v.start_node, a] + inner_d + problem.distance[b, v.end_node]
+        dur = problem.duration[v.start_node, a] + inner_t + problem.duration[b, v.end_node]
+        worst = np.maximum(
+            worst, v.fixed_cost + v.unit_distance_cost * dist + v.unit_duration_cost * dur
+        )
+    return [int(x) for x in 10 * worst + 1000]
+
+
+def _banned_nodes(problem: RoutingProblem) -> dict[frozenset[str], tuple[int, ...]]:
+    """Per vehicle skill set, the nodes of the tasks it may not serve (sorted)."""
+    out: dict[frozenset[str], tuple[int, ...]] = {}
+    for veh in problem.vehicles:
+        if veh.skills in out:
+            continue
+        out[veh.skills] = tuple(
+            sorted(
+                {
+                    problem.tasks[t].node
+                    for info in problem.orders
+                    if info.skills and not veh.can_serve(info)
+                    for t in info.tasks
+                }
             )
-        out.append(10 * worst + 1000)
+        )
     return out
+
+
+def num_profiles(problem: RoutingProblem) -> int:
+    """Distance/duration matrix pairs PyVRP gets (one per distinct set of banned nodes)."""
+    return len(set(_banned_nodes(problem).values())) if problem.has_skills else 1
+
+
+def data_bytes(problem: RoutingProblem) -> int:
+    """Rough peak memory of PyVRP's data: our matrices and PyVRP's copy of every profile."""
+    return 2 * 2 * 8 * num_profiles(problem) * problem.num_nodes**2
+
+
+def _missing_arc(problem: RoutingProblem, max_penalty: float | None) -> int:
+    """Distance and duration of an arc a vehicle may not take (into a task it lacks a skill for).
+
+    Longer than any shift, so a route through it always has time warp, but not PyVRP's
+    MAX_VALUE: time warp is priced at up to ``max_penalty`` per second in int64, and a
+    2**44 s warp at a large penalty overflows into a cheap-looking infeasible solution that
+    the search never leaves.
+    """
+    p = problem
+    span = max(v.shift[1] for v in p.vehicles) - min(v.shift[0] for v in p.vehicles)
+    longest = int(p.duration.max(initial=0)) + int(p.distance.max(initial=0))
+    service = max((t.service_s for t in p.tasks), default=0)
+    wanted = 10 * (span + longest + service) + 1
+    penalty = max(100_000.0 if max_penalty is None else max_penalty, 1.0)
+    price = max((v.unit_distance_cost for v in p.vehicles), default=1)
+    safe = int(_SAFE_COST / (penalty + price))
+    return int(min(_MAX_VALUE, wanted, safe))
 
 
 def build_data(
@@ -284,30 +378,28 @@ def build_data(
             )
             shipment_tasks.append((info.pickup, info.delivery))
 
-    # routing profiles: one per distinct skill set when some order needs skills
+    # routing profiles: one per distinct set of nodes some vehicle may not enter
+    missing = _missing_arc(p, _max_penalty(p, mandatory_prizes))
     dist = np.ascontiguousarray(p.distance, dtype=np.int64)
     dur = np.ascontiguousarray(p.duration, dtype=np.int64)
-    profiles: dict[frozenset[str], int] = {}
-    dist_mats = [dist]
-    dur_mats = [dur]
-    if p.has_skills:
-        for veh in p.vehicles:
-            if veh.skills in profiles:
-                continue
-            banned = [
-                p.tasks[t].node for info in p.orders if not veh.can_serve(info) for t in info.tasks
-            ]
-            if not banned:
-                profiles[veh.skills] = 0
-                continue
-            d2, t2 = dist.copy(), dur.copy()
-            d2[:, banned] = _MISSING
-            t2[:, banned] = _MISSING
-            np.fill_diagonal(d2, 0)
-            np.fill_diagonal(t2, 0)
-            profiles[veh.skills] = len(dist_mats)
-            dist_mats.append(d2)
-            dur_mats.append(t2)
+    banned_by_skills = _banned_nodes(p)
+    index: dict[tuple[int, ...], int] = {}
+    dist_mats: list[NDArray[np.int64]] = []
+    dur_mats: list[NDArray[np.int64]] = []
+    for banned in sorted(set(banned_by_skills.values()), key=len):
+        index[banned] = len(dist_mats)
+        if not banned:
+            dist_mats.append(dist)
+            dur_mats.append(dur)
+            continue
+        d2, t2 = dist.copy(), dur.copy()
+        d2[:, list(banned)] = missing
+        t2[:, list(banned)] = missing
+        np.fill_diagonal(d2, 0)
+        np.fill_diagonal(t2, 0)
+        dist_mats.append(d2)
+        dur_mats.append(t2)
+    profiles = {skills: index[banned] for skills, banned in banned_by_skills.items()}
 
     groups: dict[tuple[object, ...], list[int]] = {}
     for vi, veh in enumerate(p.vehicles):
@@ -317,6 +409,10 @@ def build_data(
     for members in groups.values():
         veh = p.vehicles[members[0]]
         cap = [min(c, UNLIMITED) for c in veh.capacity]
+        # breaks are not modelled: the shift is shortened by their length instead, so routes
+        # leave room for them (the scheduler then places them, see the module docstring)
+        rest = sum(length for _, _, length in veh.breaks)
+        duration = veh.max_duration_s if veh.max_duration_s is not None else _BIG_TW
         vtypes.append(
             pyvrp.VehicleType(
                 num_available=len(members),
@@ -325,8 +421,8 @@ def build_data(
                 end_depot=veh.end_node,
                 fixed_cost=veh.fixed_cost,
                 tw_early=veh.shift[0],
-                tw_late=veh.shift[1],
-                shift_duration=veh.max_duration_s if veh.max_duration_s is not None else _BIG_TW,
+                tw_late=max(veh.shift[0], veh.shift[1] - rest),
+                shift_duration=duration if duration == _BIG_TW else max(0, duration - rest),
                 max_distance=veh.max_distance_m if veh.max_distance_m is not None else _BIG_TW,
                 unit_distance_cost=veh.unit_distance_cost,
                 unit_duration_cost=veh.unit_duration_cost,

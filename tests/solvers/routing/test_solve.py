@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -16,9 +17,17 @@ from scenarios import (
     UnassignedReason,
     Vehicle,
 )
+from scenarios.io import load_scenario
 from scenarios.plan import PlanStatus, StopKind
-from solvers.routing import RoutingParams, solve_routes, solve_routes_with_stats
-from solvers.routing.engines.pyvrp_engine import free_cores
+from solvers.routing import (
+    EngineResult,
+    RoutingParams,
+    RoutingProblem,
+    solve_routes,
+    solve_routes_with_stats,
+)
+from solvers.routing import solve as solve_module
+from solvers.routing.engines.pyvrp_engine import PyVRPEngine, free_cores
 from solvers.validate import validate_plan
 from tests.solvers.routing.conftest import make_city, with_pickups
 
@@ -62,18 +71,67 @@ def test_pickup_and_delivery_pairs(lc101_10: Scenario, engine: str) -> None:
                 assert kinds.index((oid, StopKind.PICKUP)) < kinds.index((oid, kind))
 
 
-def test_auto_picks_pyvrp_then_ortools_for_breaks(city: Scenario) -> None:
-    assert _solve(city).engine == "pyvrp"
-    fleet = [
-        v.model_copy(
-            update={"breaks": [Break(window=TimeWindow(start_s=600, end_s=3600), duration_s=900)]}
-        )
-        for v in city.vehicles
-    ]
-    plan = _solve(city.model_copy(update={"vehicles": fleet}))
-    assert plan.engine == "ortools"
+def _with_breaks(s: Scenario) -> Scenario:
+    brk = Break(window=TimeWindow(start_s=600, end_s=3600), duration_s=900)
+    return s.model_copy(
+        update={"vehicles": [v.model_copy(update={"breaks": [brk]}) for v in s.vehicles]}
+    )
+
+
+def _every_route_has_its_break(plan: Plan) -> bool:
     used = [r for r in plan.routes if r.stops]
-    assert used and all(any(st.kind is StopKind.BREAK for st in r.stops) for r in used)
+    return bool(used) and all(any(st.kind is StopKind.BREAK for st in r.stops) for r in used)
+
+
+def test_auto_picks_pyvrp_also_for_breaks(city: Scenario) -> None:
+    assert _solve(city).engine == "pyvrp"
+    plan = _solve(_with_breaks(city))
+    assert plan.engine == "pyvrp"  # breaks placed by the scheduler after the search
+    assert _served(plan) == {o.id for o in city.orders}
+    assert _every_route_has_its_break(plan)
+
+
+def test_ortools_still_models_breaks(city: Scenario) -> None:
+    plan = _solve(_with_breaks(city), "ortools")
+    assert plan.engine == "ortools"
+    assert _served(plan) == {o.id for o in city.orders}
+    assert _every_route_has_its_break(plan)
+
+
+def test_auto_falls_back_to_greedy_beyond_ortools_size(
+    city: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two = [TimeWindow(start_s=0, end_s=1000), TimeWindow(start_s=5000, end_s=9000)]
+    orders = [city.orders[0].model_copy(update={"time_windows": two}), *city.orders[1:]]
+    s = city.model_copy(update={"orders": orders})
+    monkeypatch.setattr(solve_module, "ORTOOLS_AUTO_MAX_NODES", 3)  # several windows: no PyVRP
+    plan = _solve(s)
+    assert plan.engine == "greedy"
+    assert _served(plan) == {o.id for o in city.orders}
+
+
+def test_no_time_left_for_the_search_returns_the_greedy_plan(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(PyVRPEngine, "min_time_s", lambda self, problem: 1e9)
+    plan, stats = solve_routes_with_stats(c101_25, RoutingParams(engine="pyvrp", time_limit_s=FAST))
+    assert validate_plan(c101_25, plan).ok
+    assert plan.engine == "greedy (no time left for pyvrp)"
+    assert stats.fallback is not None and "greedy plan" in stats.fallback
+    assert _served(plan) == {o.id for o in c101_25.orders}
+
+
+@pytest.mark.parametrize("engine", ["auto", "ortools"])
+def test_tiny_time_limit_still_returns_a_validated_plan(instances_dir: Path, engine: str) -> None:
+    s = load_scenario(instances_dir / "solomon" / "C101.txt")  # 100 customers
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine=engine, time_limit_s=0.05))
+    check = validate_plan(s, plan)
+    assert check.ok, check.summary()
+    # every order is either routed or reported
+    assert _served(plan) | {u.order_id for u in plan.unassigned} == {o.id for o in s.orders}
+    # the whole call stays near the budget (a generous bound: no timing flakes on busy CI)
+    assert 0.0 < plan.runtime_s == pytest.approx(stats.total_s, abs=1e-3)
+    assert plan.runtime_s < 3.0
 
 
 def test_pyvrp_refuses_what_it_cannot_model(city: Scenario) -> None:
@@ -233,3 +291,66 @@ def test_unknown_vehicle_in_initial_plan(city: Scenario) -> None:
     bad = Plan(routes=[{"vehicle_id": "ghost", "stops": []}])
     with pytest.raises(InputError, match=r"initial_plan\.routes\.0\.vehicle_id"):
         solve_routes(city, RoutingParams(initial_plan=bad, time_limit_s=FAST))
+
+
+def test_orders_the_deadline_cut_off_are_reported_as_such(c101_25: Scenario) -> None:
+    # a budget gone before the construction starts: nothing is placed, each order says why
+    plan, stats = solve_routes_with_stats(c101_25, RoutingParams(time_limit_s=1e-6))
+    assert validate_plan(c101_25, plan).ok
+    assert not plan.routes
+    assert len(plan.unassigned) == len(c101_25.orders)
+    assert all("time limit" in u.detail for u in plan.unassigned)
+    assert any("time limit" in note for note in stats.notes)
+
+
+def test_an_order_between_two_unreachable_windows_is_diagnosed(city: Scenario) -> None:
+    # 50 km out (5,000 s at 10 m/s): the first window closed before arrival, the second opens
+    # too late to be back by the end of the shift; the span of both windows would fit
+    two = [TimeWindow(start_s=0, end_s=10), TimeWindow(start_s=19_000, end_s=19_010)]
+    far = city.orders[0].model_copy(
+        update={"location": Location(x=5000, y=55_000), "time_windows": two}
+    )
+    shift = TimeWindow(start_s=0, end_s=20_000)
+    fleet = [v.model_copy(update={"shift": shift}) for v in city.vehicles]
+    s = city.model_copy(update={"orders": [far, *city.orders[1:]], "vehicles": fleet})
+    plan = _solve(s, "greedy")
+    reasons = {u.order_id: u.reason for u in plan.unassigned}
+    assert reasons == {"o0": UnassignedReason.WINDOW_UNREACHABLE}
+
+
+def test_auto_leaves_pyvrp_when_its_data_would_not_fit_in_memory(
+    city: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(solve_module, "PYVRP_AUTO_MAX_BYTES", 0)
+    assert _solve(city).engine == "ortools"
+    monkeypatch.setattr(solve_module, "ORTOOLS_AUTO_MAX_NODES", 0)
+    assert _solve(city).engine == "greedy"
+
+
+def test_a_failed_search_falls_back_to_the_greedy_plan(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(self: PyVRPEngine, problem: object, settings: object) -> EngineResult:
+        return EngineResult(routes={}, feasible=False, detail="stub")
+
+    monkeypatch.setattr(PyVRPEngine, "solve", fail)
+    plan, stats = solve_routes_with_stats(c101_25, RoutingParams(engine="pyvrp", time_limit_s=FAST))
+    assert validate_plan(c101_25, plan).ok
+    assert plan.engine == "greedy (fallback from pyvrp)"
+    assert stats.fallback is not None and "no feasible solution" in stats.fallback
+    assert _served(plan) == {o.id for o in c101_25.orders}
+
+
+def test_an_engine_route_that_breaks_a_constraint_is_repaired(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def overload(self: PyVRPEngine, problem: RoutingProblem, settings: object) -> EngineResult:
+        # every order on the first vehicle: over its capacity and past many windows
+        return EngineResult(routes={0: list(range(len(problem.tasks)))}, detail="stub")
+
+    monkeypatch.setattr(PyVRPEngine, "solve", overload)
+    plan, stats = solve_routes_with_stats(c101_25, RoutingParams(engine="pyvrp", time_limit_s=FAST))
+    assert validate_plan(c101_25, plan).ok
+    assert plan.engine == "pyvrp"  # repaired, not thrown away
+    assert any("orders moved" in note for note in stats.notes)
+    assert _served(plan) == {o.id for o in c101_25.orders}

@@ -1,0 +1,133 @@
+"""Repair routes that break a constraint once scheduled, keeping as much of them as possible.
+
+PyVRP does not model driver breaks (it plans with shortened shifts instead): its routes are
+scheduled with the break placed where the route is shortest
+(:func:`solvers.routing.timing.place_break`); a route that still cannot take its break
+without missing a window or the shift end loses, one at a time, the order whose removal
+shortens it most (preferring a removal that makes it fit), and the removed orders are then
+re-inserted by cheapest insertion wherever they fit (possibly back into the same route, at a
+better position, or into an unused vehicle). Any engine's route gets the same treatment, so a
+plan is never thrown away for one bad route. Orders the engine left out (``extra``) are offered
+to the same insertion.
+
+Removals are checked in closed form (:mod:`solvers.routing.timing`) for vehicles with at most
+one break and stops with one window, else with the scheduler. Past the ``deadline`` the
+remaining bad routes lose their last stops instead (no search), and nothing is re-inserted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from solvers.routing.greedy import GreedyBuilder
+from solvers.routing.problem import RoutingProblem
+from solvers.routing.schedule import schedule_route, structure_violation
+from solvers.routing.timing import route_timing
+
+
+@dataclass
+class Repaired:
+    """Feasible routes, and what the repair changed (counts of orders)."""
+
+    routes: dict[int, list[int]]
+    moved: int = 0  # taken out of a route that did not fit
+    lost: int = 0  # of those, left out (no other place found)
+    added: int = 0  # of the ``extra`` orders, inserted
+
+
+def repair_routes(
+    problem: RoutingProblem,
+    routes: Mapping[int, Sequence[int]],
+    *,
+    pinned: frozenset[int] = frozenset(),
+    deadline: float | None = None,
+    extra: Sequence[int] = (),
+) -> Repaired:
+    """Feasible routes from ``routes``, also trying to insert the orders ``extra``."""
+    out = {v: list(seq) for v, seq in routes.items() if seq}
+    bad = [v for v, seq in out.items() if not _Check(problem, v, seq).fits(seq)]
+    if not bad and not extra:
+        return Repaired(out)
+    removed: list[int] = []
+    for v in bad:
+        seq = out[v]
+        check = _Check(problem, v, seq)
+        while seq and not check.fits(seq):
+            late = deadline is not None and time.perf_counter() > deadline
+            drop = _last_order(problem, seq, pinned) if late else _worst_order(check, seq, pinned)
+            if drop is None:  # only pinned stops left and they do not fit: give the route up
+                removed.extend(sorted({problem.tasks[t].order for t in seq}))
+                seq = []
+                break
+            seq = [t for t in seq if problem.tasks[t].order != drop]
+            removed.append(drop)
+        out[v] = seq
+    kept = {v: s for v, s in out.items() if s}
+    moved = set(removed)
+    if deadline is not None and time.perf_counter() > deadline:
+        return Repaired(kept, len(moved), len(moved))
+    todo = sorted(moved | set(extra))
+    fixed, left = GreedyBuilder(problem, orders=todo, initial=kept, deadline=deadline).build()
+    out_left = set(left)
+    return Repaired(fixed, len(moved), len(moved & out_left), len(set(extra) - out_left))
+
+
+class _Check:
+    """Does a sub-sequence of one route fit its vehicle? Closed form where that is exact."""
+
+    def __init__(self, problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -> None:
+        self.p = problem
+        self.v = vehicle
+        veh = problem.vehicles[vehicle]
+        # removing whole orders keeps pairing, precedence, skills and capacity, so checking
+        # them once is enough; the timing is then exact in closed form for single windows
+        # and at most one break
+        self.fast = (
+            len(veh.breaks) <= 1
+            and all(len(problem.tasks[t].windows) <= 1 for t in seq)
+            and all(veh.can_serve(problem.orders[problem.tasks[t].order]) for t in seq)
+            and structure_violation(problem, vehicle, seq) is None
+        )
+
+    def duration(self, seq: Sequence[int]) -> tuple[bool, int]:
+        """(fits, shortest duration) of ``seq`` on the vehicle."""
+        if not self.fast:
+            sched = schedule_route(self.p, self.v, seq)
+            return sched.violation is None, sched.duration_s
+        veh = self.p.vehicles[self.v]
+        tm = route_timing(self.p, self.v, list(seq))
+        ok = tm.feasible
+        if veh.max_duration_s is not None:
+            ok = ok and tm.duration <= veh.max_duration_s
+        if veh.max_distance_m is not None:
+            ok = ok and tm.distance <= veh.max_distance_m
+        return ok, tm.duration
+
+    def fits(self, seq: Sequence[int]) -> bool:
+        """True when ``seq`` can be scheduled on the vehicle."""
+        return not seq or self.duration(seq)[0]
+
+
+def _worst_order(check: _Check, seq: list[int], pinned: frozenset[int]) -> int | None:
+    """The order to take out of an infeasible route: one whose removal makes it fit, the
+    one saving most time among those (or among all if none does)."""
+    tasks = check.p.tasks
+    orders = list(dict.fromkeys(tasks[t].order for t in seq if t not in pinned))
+    best: tuple[bool, int] | None = None
+    choice = None
+    for o in orders:
+        fits, duration = check.duration([t for t in seq if tasks[t].order != o])
+        key = (not fits, duration)
+        if best is None or key < best:
+            best, choice = key, o
+    return choice
+
+
+def _last_order(problem: RoutingProblem, seq: list[int], pinned: frozenset[int]) -> int | None:
+    """The order of the last stop that is not pinned (a removal that needs no search)."""
+    for t in reversed(seq):
+        if t not in pinned:
+            return problem.tasks[t].order
+    return None
