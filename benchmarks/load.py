@@ -158,6 +158,9 @@ class LocalServer:
         self.log.close()
 
 
+IDLE_REUSE_S = 4.0
+
+
 class RawClient:
     """A minimal HTTP/1.1 client: keep-alive connections with TCP_NODELAY, one send a request.
 
@@ -171,7 +174,9 @@ class RawClient:
         self.port = parsed.port or 80
         self.timeout_s = timeout_s
         self._head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        # idle keep-alive connections with the time they were last used; uvicorn closes a
+        # connection idle for 5 s, so older ones are dropped rather than reused
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.open_connection(self.host, self.port)
@@ -184,16 +189,42 @@ class RawClient:
         """POST a JSON body; returns (status, lower-cased headers, body)."""
         return await asyncio.wait_for(self._post(path, body), self.timeout_s)
 
+    def _reuse(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """An idle connection still open and used in the last 4 s, else None."""
+        while self._idle:
+            reader, writer, last_used = self._idle.pop()
+            if not reader.at_eof() and time.monotonic() - last_used < IDLE_REUSE_S:
+                return reader, writer
+            writer.close()
+        return None
+
     async def _post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        conn = self._idle.pop() if self._idle else await self._connect()
-        reader, writer = conn
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self._head}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode("latin-1")
+        conn = self._reuse()
+        if conn is not None:
+            reader, writer = conn
+            writer.write(head + body)
+            try:
+                raw_head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError) as err:
+                # the server closed this keep-alive connection before reading the request
+                # (nothing of an answer came back): send it again on a new connection
+                writer.close()
+                if isinstance(err, asyncio.IncompleteReadError) and err.partial:
+                    raise
+                conn = None
+        if conn is None:
+            reader, writer = await self._connect()
+            writer.write(head + body)
+            try:
+                raw_head = await reader.readuntil(b"\r\n\r\n")
+            except BaseException:
+                writer.close()
+                raise
         try:
-            head = (
-                f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self._head}"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-            )
-            writer.write(head.encode("latin-1") + body)
-            raw_head = await reader.readuntil(b"\r\n\r\n")
             lines = raw_head.decode("latin-1").split("\r\n")
             status = int(lines[0].split(" ", 2)[1])
             headers: dict[str, str] = {}
@@ -221,12 +252,12 @@ class RawClient:
         if headers.get("connection", "").lower() == "close":
             writer.close()
         else:
-            self._idle.append(conn)
+            self._idle.append((reader, writer, time.monotonic()))
         return status, headers, content
 
     async def aclose(self) -> None:
         """Close the idle connections."""
-        for _reader, writer in self._idle:
+        for _reader, writer, _last in self._idle:
             writer.close()
         self._idle.clear()
 
