@@ -15,8 +15,8 @@ def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason
 
     Vectorised over orders, one pass per vehicle type: a direct trip (start, the order's
     visits, end) is checked in closed form on every type at once; only the orders that pass no
-    such check are scheduled one by one (to be exact where the closed form is a relaxation, and
-    to name the violated constraint).
+    such check are scheduled one by one: on the vehicle types where the closed form is a
+    relaxation (several windows, several breaks), and once to name the violated constraint.
     """
     out: dict[int, tuple[UnassignedReason, str]] = {}
     n = len(problem.orders)
@@ -41,7 +41,11 @@ def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason
     }
     skilled = np.stack([by_skills[problem.vehicles[v].skills] for v in kinds], axis=1)
     big = skilled & np.all(demand[:, None, :] <= caps[None, :, :], axis=2)
-    reached = _direct_trips(problem, kinds, big)
+    simple = np.array(
+        [all(len(problem.tasks[t].windows) <= 1 for t in o.tasks) for o in problem.orders],
+        dtype=bool,
+    ).reshape(n)
+    reached = _direct_trips(problem, kinds, big, simple)
     for oi in np.flatnonzero(~reached):
         info = problem.orders[oi]
         if not skilled[oi].any():
@@ -63,14 +67,20 @@ def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason
                 f" ({', '.join(over) or 'combined'})",
             )
             continue
-        why = ""
-        for k in np.flatnonzero(big[oi]):
-            sched = schedule_route(problem, kinds[k], list(info.tasks))
-            if sched.violation is None:
-                why = ""
-                break
-            why = why or f"vehicle {problem.vehicles[kinds[k]].vehicle.id}: {sched.violation}"
-        if why:
+        capable = [int(k) for k in np.flatnonzero(big[oi])]
+        # the closed form was exact for simple orders on vehicles with at most one break:
+        # only the other vehicle types need the scheduler
+        unsure = [
+            k for k in capable if not simple[oi] or len(problem.vehicles[kinds[k]].breaks) > 1
+        ]
+        if any(
+            schedule_route(problem, kinds[k], list(info.tasks)).violation is None for k in unsure
+        ):
+            continue
+        first = kinds[capable[0]]
+        violation = schedule_route(problem, first, list(info.tasks)).violation
+        why = f"vehicle {problem.vehicles[first].vehicle.id}: {violation}"
+        if violation is not None:
             out[int(oi)] = (
                 UnassignedReason.WINDOW_UNREACHABLE,
                 f"even a direct trip fails with every capable vehicle (e.g. {why})",
@@ -78,7 +88,9 @@ def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason
     return out
 
 
-def _direct_trips(problem: RoutingProblem, kinds: list[int], big: np.ndarray) -> np.ndarray:
+def _direct_trips(
+    problem: RoutingProblem, kinds: list[int], big: np.ndarray, simple: np.ndarray
+) -> np.ndarray:
     """Per order: some vehicle type surely serves it alone (closed form; may miss a few).
 
     Only where the closed form is exact: orders whose visits have at most one window, vehicle
@@ -89,10 +101,6 @@ def _direct_trips(problem: RoutingProblem, kinds: list[int], big: np.ndarray) ->
     pick = np.array([o.pickup if o.pickup is not None else -1 for o in problem.orders], np.int64)
     pd = pick >= 0
     reached = np.zeros(n, dtype=bool)
-    simple = np.array(
-        [all(len(problem.tasks[t].windows) <= 1 for t in o.tasks) for o in problem.orders],
-        dtype=bool,
-    ).reshape(n)
     for k, v in enumerate(kinds):
         rows = np.flatnonzero(big[:, k] & ~reached & simple)
         veh = problem.vehicles[v]
