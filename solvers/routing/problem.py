@@ -9,7 +9,9 @@ Indices
   (the depots), then one node per distinct task place, in order of first use. Tasks at the same
   location share a node when their orders need the same skills (a city's pickups at a store
   share one), so the matrices grow with the number of places, not of tasks. An engine that
-  needs one node per visit (OR-Tools) expands them itself.
+  needs one node per visit (OR-Tools) expands them itself. A restricted problem
+  (:meth:`RoutingProblem.restrict`) keeps its parent's nodes and matrices (no copy), so some
+  nodes may have no task.
 - *tasks* are visits: an order without pickup has one task (its delivery); an order with a
   pickup has two, pickup then delivery.
 
@@ -245,8 +247,13 @@ def _build(
     node_keys: list[tuple[Location, frozenset[str]]] = []
     node_at: dict[tuple[Location, frozenset[str]], int] = {}
 
+    # a restriction keeps the parent's places and matrices (the depots are the same)
+    reuse = parent if parent is not None and parent.num_depot_nodes == num_depots else None
+
     def place(loc: Location, skills: frozenset[str]) -> int:
         key = (loc, skills)
+        if reuse is not None:
+            return reuse.node_index[key]
         got = node_at.get(key)
         if got is None:
             got = node_at[key] = num_depots + len(task_locs)
@@ -318,13 +325,9 @@ def _build(
     )
 
     node_locs = tuple(depot_locs + task_locs)
-    if parent is not None and parent.num_depot_nodes == num_depots:
-        # Re-use the parent's matrices: slice the rows of the kept places.
-        parent_node = parent.node_index
-        rows = list(range(num_depots)) + [parent_node[key] for key in node_keys]
-        idx = np.asarray(rows, dtype=np.int64)
-        duration = parent.duration[np.ix_(idx, idx)]
-        distance = parent.distance[np.ix_(idx, idx)]
+    if reuse is not None:
+        node_locs, node_keys = reuse.node_locations, list(reuse.node_keys)
+        duration, distance = reuse.duration, reuse.distance
     else:
         m = scenario.travel.matrix(list(node_locs))
         duration = np.ascontiguousarray(m.duration_s, dtype=np.int64)

@@ -47,16 +47,24 @@ def test_pickups_at_one_store_share_a_node() -> None:
     assert p.num_nodes == p.num_depot_nodes + 1 + 6
 
 
-def test_restricting_keeps_the_shared_rows() -> None:
+def test_restricting_keeps_the_parent_matrices() -> None:
     s = _two_at_one_door()
     p = build_problem(s)
     keep = [1, 3, 5]
     sub = p.restrict(keep)
+    assert sub.distance is p.distance and sub.duration is p.duration  # no copy
     fresh = build_problem(s.model_copy(update={"orders": [s.orders[i] for i in keep]}))
-    assert sub.num_nodes == fresh.num_nodes
-    assert np.array_equal(sub.distance, fresh.distance)
-    assert np.array_equal(sub.duration, fresh.duration)
-    assert [t.node for t in sub.tasks] == [t.node for t in fresh.tasks]
+    # the same travel between every pair of places the kept tasks visit, depots included
+    places = list(range(p.num_depot_nodes))
+    sub_nodes = places + [t.node for t in sub.tasks]
+    fresh_nodes = places + [t.node for t in fresh.tasks]
+    for m_sub, m_fresh in ((sub.distance, fresh.distance), (sub.duration, fresh.duration)):
+        assert np.array_equal(
+            m_sub[np.ix_(sub_nodes, sub_nodes)], m_fresh[np.ix_(fresh_nodes, fresh_nodes)]
+        )
+    assert [sub.node_locations[t.node] for t in sub.tasks] == [
+        fresh.node_locations[t.node] for t in fresh.tasks
+    ]
 
 
 @pytest.mark.parametrize("engine", ["ortools", "pyvrp", "greedy"])
