@@ -167,7 +167,12 @@ def build_route_cache(
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A pickup chain (one or more pickups done back to back) followed by a delivery."""
+    """A pickup chain (one or more pickups done back to back) followed by a delivery.
+
+    ``chain_latest[e]`` is the latest start of pickup ``e`` (a node that closes for good loses
+    its parcels); it is a hard limit, unlike the delivery's soft ``delivery_latest``. Empty:
+    no limit.
+    """
 
     chain_loc: tuple[int, ...]
     chain_earliest: tuple[float, ...]
@@ -177,6 +182,11 @@ class JobSpec:
     delivery_latest: float
     delivery_service: float
     demand: tuple[float, ...]
+    chain_latest: tuple[float, ...] = ()
+
+    def latest(self, e: int) -> float:
+        """Latest start of pickup ``e`` of the chain."""
+        return self.chain_latest[e] if self.chain_latest else INF
 
 
 @dataclass(frozen=True)
@@ -290,13 +300,18 @@ def _quote_loops(
     best_pos = (-1, -1)
     best_info = (INF, 0.0, 0.0, 0.0)
     dep_p = [0.0] * k
+    chain_ok = [True] * k
+    limits = [job.latest(e) + EPS for e in range(len(chain))]
     # Case A: delivery right after the pickup chain (or alone when the parcel is on board).
     for i in range(k):
         if chain:
             t = dep[i] + t_to_p[i] * f
             for e in range(len(chain)):
                 ce = job.chain_earliest[e]
-                t = (t if t >= ce else ce) + job.chain_service[e]
+                t = t if t >= ce else ce
+                if t > limits[e]:
+                    chain_ok[i] = False  # the node has closed for good by then
+                t = t + job.chain_service[e]
                 if e + 1 < len(chain):
                     t = t + chain_t[e] * f
             dep_p[i] = t
@@ -305,7 +320,7 @@ def _quote_loops(
         else:
             arr_d = dep[i] + t_to_d[i] * f
             dist_a = s_to_d[i] + s_from_d[i] - s_next[i]
-        if not fits[i]:
+        if not fits[i] or not chain_ok[i]:
             continue
         start_d = arr_d if arr_d >= e_d else e_d
         delta = start_d + s_d + t_from_d[i] * f - arr[i + 1]
@@ -335,7 +350,7 @@ def _quote_loops(
                 dd_min[j] = dd_min[j + 1]
         km = per_km / 1000.0
         for i in range(m):
-            if not fits[i]:
+            if not fits[i] or not chain_ok[i]:
                 continue
             dist_p = s_to_p[i] + chain_dist + s_from_pr[i] - s_next[i]
             if km * (dist_p + dd_min[i + 1]) >= best:
@@ -415,11 +430,14 @@ def _quote_numpy(
     d = job.delivery_loc
     # Pickup chain after each node i = 0..m.
     chain = job.chain_loc
+    chain_ok = np.ones(m + 1, dtype=bool)
     if chain:
         t = dep[: m + 1] + duration[prev, chain[0]] * f
         chain_dist = 0.0
         for e in range(len(chain)):
-            t = np.maximum(t, job.chain_earliest[e]) + job.chain_service[e]
+            t = np.maximum(t, job.chain_earliest[e])
+            chain_ok &= t <= job.latest(e) + EPS
+            t = t + job.chain_service[e]
             if e + 1 < len(chain):
                 t = t + float(duration[chain[e], chain[e + 1]]) * f
                 chain_dist += float(distance[chain[e], chain[e + 1]])
@@ -440,7 +458,7 @@ def _quote_numpy(
         dist_a = distance[prev, d] + distance[d, nxt] - base_next
     start_d_a = np.maximum(arr_d_a, job.delivery_earliest)
     delta_a = np.maximum(0.0, start_d_a + job.delivery_service + duration[d, nxt] * f - arr[1:])
-    feas_a = delta_a <= cache.max_arrival_delay[1:] + EPS
+    feas_a = (delta_a <= cache.max_arrival_delay[1:] + EPS) & chain_ok
     q = np.asarray(job.demand)
     if q.size and chain:
         feas_a &= np.all(cache.load + q <= capacity + EPS, axis=1)
@@ -484,7 +502,7 @@ def _quote_numpy(
         # Stops between pickup and delivery must absorb delta_1 within their slack.
         seg = np.where(upper, cache.slack_cum[None, j_nodes], INF)
         seg_min = np.minimum.accumulate(seg, axis=1)
-        feas = upper & (delta_1[:, None] + wc[: m + 1, None] <= seg_min + EPS)
+        feas = upper & chain_ok[:, None] & (delta_1[:, None] + wc[: m + 1, None] <= seg_min + EPS)
         feas &= delta_2 <= cache.max_arrival_delay[None, j_nodes + 1] + EPS
         if q.size and np.any(np.isfinite(capacity)):
             ld = cache.load  # (m+1, D), load after node k

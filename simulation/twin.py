@@ -292,6 +292,10 @@ class DispatchSimulator:
         self.pick_waits_s: list[float] = []
         self._stock_left = np.maximum(0, w.inventory - w.safety_stock)
         self._node_orders = [0] * w.num_nodes
+        # When each node stops handing over parcels for good (its parcels are lost then).
+        self._node_final_s = [
+            next((a for a, b in nd.closed if math.isinf(b)), INF) for nd in w.nodes
+        ]
         # Couriers.
         v = w.num_vehicles
         self.loc = list(w.vehicle_start_loc)
@@ -547,20 +551,24 @@ class DispatchSimulator:
         orders = self.orders
         chain_loc: list[int] = []
         chain_earliest: list[float] = []
+        chain_latest: list[float] = []
         chain_service: list[float] = []
         if orders.pickup_location[o] >= 0:
             chain_loc.append(orders.pickup_location[o])
             chain_earliest.append(orders.pickup_tw_start[o])
+            chain_latest.append(INF)
             chain_service.append(orders.pickup_service_s[o])
         else:
             svc = float(self.params.node_pickup_service_s)
             for n in self.parcel_nodes[o]:
                 chain_loc.append(self.world.nodes[n].location)
                 chain_earliest.append(self._ready_est.get((o, n), 0.0))
+                chain_latest.append(self._node_final_s[n])
                 chain_service.append(svc)
         return JobSpec(
             chain_loc=tuple(chain_loc),
             chain_earliest=tuple(chain_earliest),
+            chain_latest=tuple(chain_latest),
             chain_service=tuple(chain_service),
             delivery_loc=orders.location[o],
             delivery_earliest=orders.tw_start[o],
@@ -626,7 +634,10 @@ class DispatchSimulator:
         for e, loc in enumerate(job.chain_loc):
             t += float(dur[last, loc]) * f
             ce = job.chain_earliest[e]
-            t = (t if t >= ce else ce) + job.chain_service[e]
+            t = t if t >= ce else ce
+            if t > job.latest(e) + 1e-6:
+                return False
+            t += job.chain_service[e]
             last = loc
         t += float(dur[last, job.delivery_loc]) * f
         if t < job.delivery_earliest:
@@ -687,10 +698,11 @@ class DispatchSimulator:
                 if st.node >= 0:
                     earliest.append(self._ready_est.get((o, st.node), 0.0))
                     service.append(node_svc)
+                    latest.append(self._node_final_s[st.node])
                 else:
                     earliest.append(orders.pickup_tw_start[o])
                     service.append(orders.pickup_service_s[o])
-                latest.append(INF)
+                    latest.append(INF)
                 if o not in loaded:
                     loaded.add(o)
                     deltas.append(orders.demand[o])

@@ -60,9 +60,11 @@ def cases(draw: st.DrawFn) -> Case:
         )
     chain = tuple(draw(st.lists(st.integers(0, NUM_LOC - 1), min_size=1, max_size=2)))
     e_d = float(draw(st.integers(0, 2500)))
+    closes = [draw(st.sampled_from([math.inf, 500.0, 1500.0, 3000.0])) for _ in chain]
     job = JobSpec(
         chain_loc=chain,
         chain_earliest=tuple(float(draw(st.integers(0, 1500))) for _ in chain),
+        chain_latest=tuple(closes) if draw(st.booleans()) else (),
         chain_service=tuple(float(draw(st.integers(0, 60))) for _ in chain),
         delivery_loc=draw(st.integers(0, NUM_LOC - 1)),
         delivery_earliest=e_d,
@@ -129,7 +131,7 @@ def _inserted(case: Case, i: int, j: int) -> list[tuple[int, float, float, float
     job = case.job
     q = job.demand[0]
     chain = [
-        (loc, job.chain_earliest[k], math.inf, job.chain_service[k], q if k == 0 else 0.0)
+        (loc, job.chain_earliest[k], job.latest(k), job.chain_service[k], q if k == 0 else 0.0)
         for k, loc in enumerate(job.chain_loc)
     ]
     delivery = [
@@ -159,6 +161,8 @@ def test_an_accepted_insertion_keeps_promises_and_costs_what_was_quoted(case: Ca
     for k, ok in enumerate(old_on_time):
         if ok:
             assert after.start[new_pos[k] + 1] <= latest_after[new_pos[k]] + eps
+    for e in range(r):  # every pickup of the new job starts before its node closes
+        assert after.start[i + e + 1] <= case.job.latest(e) + eps
     if before.end_s <= case.shift_end:
         assert after.end_s <= case.shift_end + eps
     # Cost: exact when no stop was late before, an upper bound otherwise.
@@ -185,3 +189,17 @@ def test_capacity_and_shift_end_make_insertions_infeasible() -> None:
     big = JobSpec((0,), (0.0,), (0.0,), 1, 0.0, math.inf, 0.0, (9.0,))
     full = _quote_loops(cache, big, capacity=np.asarray([5.0]), duration=d, distance=d, rates=rates)
     assert not full.feasible and "capacity" in full.reason
+
+
+def test_a_pickup_after_its_node_closes_is_infeasible() -> None:
+    d = np.asarray([[0, 100], [100, 0]], dtype=np.int32)
+    cache = build_route_cache(
+        anchor_loc=0, t0=0.0, stop_loc=[], earliest=[], latest=[], service=[],
+        load_delta=[], load0=[0.0], end_loc=0, shift_end_s=math.inf, duration=d, factor=1.0,
+    )  # fmt: skip
+    rates = CostRates(1.0, 0.0, 0.0)
+    for closes, ok in ((50.0, False), (100.0, True)):  # the pickup at location 1 starts at 100 s
+        job = JobSpec((1,), (0.0,), (0.0,), 0, 0.0, math.inf, 0.0, (1.0,), chain_latest=(closes,))
+        for impl in (_quote_loops, _quote_numpy):
+            q = impl(cache, job, capacity=np.asarray([5.0]), duration=d, distance=d, rates=rates)
+            assert q.feasible is ok
