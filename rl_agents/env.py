@@ -10,17 +10,20 @@
 One step is one decision of the twin's policy hook about one waiting order (at its arrival,
 and at every tick while it waits): assign it to one of K candidate couriers (the twin inserts
 it at its cheapest feasible position) or postpone it. Decisions the agent has no say in are
-taken by the environment: ticks with nobody waiting are skipped; an order whose window opens
-more than ``dispatch_horizon_s`` ahead waits (as cheapest insertion does); an order no
+taken by the environment: ticks with nobody waiting are skipped; an order waits until
+``dispatch_horizon_s`` before its window opens or before a node holding its parcel closes for
+good, whichever is first (:meth:`~rl_agents.features.Featurizer.release_s`); an order no
 candidate can take is postponed.
 
 Reward: minus the change of the day's cost in the KPI's units (cents), measured on a
 potential ``Phi`` = cost incurred so far + planned cost of every remaining route (distance,
 courier time, lateness) + the shift hours each working courier is committed to (the twin
 charges a courier until it is home, and an idle courier waits until its shift ends) + the
-penalty of every order lost so far. Assigning an order therefore costs what it adds to the
-plan now; an order that is never delivered costs its penalty when it is lost (at its node's
-closing, or at the end of the day). Orders that cannot be filled at all are lost at release
+penalty of every order lost so far or planned to be lost (its pickup planned after its node
+closes for the day) + for each waiting order, the lateness it has already run up (capped at
+its penalty). Assigning an order therefore costs what it adds to the plan now; an order
+that is never delivered costs its penalty when the plan dooms it, or when it is lost (at its
+node's closing, or at the end of the day). Orders that cannot be filled at all are lost at release
 whatever the policy does; their penalty is credited back at once (zero net reward). At the end
 ``Phi`` is the day's final ``cost_cents``, so an episode's return is ``-cost_cents`` plus a
 constant of the day: maximising return minimises the KPI.
@@ -41,7 +44,7 @@ from pydantic import Field
 from rl_agents.features import Decision, FeatureParams, Featurizer
 from scenarios.geo import StrictModel
 from scenarios.model import Scenario
-from simulation.decisions import Assign, DecisionState, OrderStatus, Postpone
+from simulation.decisions import Assign, DecisionState, OrderStatus, Postpone, StopType
 from simulation.params import SimParams
 from simulation.twin import DispatchSimulator
 from simulation.world import World, compile_world
@@ -49,6 +52,8 @@ from simulation.world import World, compile_world
 ENV_ID = "dispatchlab/DynamicDispatch-v0"
 _LOST = (int(OrderStatus.UNFILLED), int(OrderStatus.UNSERVED))
 _UNKNOWN = int(OrderStatus.UNKNOWN)
+_PICKUP = int(StopType.PICKUP)
+_DELIVERY = int(StopType.DELIVERY)
 _FINAL = (
     int(OrderStatus.DELIVERED),
     int(OrderStatus.FAILED),
@@ -69,12 +74,12 @@ class EnvParams(StrictModel):
         default=2, ge=0, le=64, description="slots kept for couriers that have not started yet"
     )
     dispatch_horizon_s: int | None = Field(
-        default=7200,
+        default=1800,
         ge=0,
         description="orders whose window opens later than this wait (None = never)",
     )
     resequence: bool = Field(
-        default=False, description="re-sequence the route after each assignment"
+        default=True, description="re-sequence the route after each assignment"
     )
     max_steps: int | None = Field(
         default=None, gt=0, description="truncate an episode after this many decisions"
@@ -89,6 +94,7 @@ class EnvParams(StrictModel):
             num_candidates=self.num_candidates,
             num_pending=self.num_pending,
             num_new=min(self.num_new, self.num_candidates),
+            postpone_slack_s=float(self.tick_s),
         )
 
 
@@ -140,6 +146,13 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         self._rate = np.asarray(w.cost_per_hour_cents, dtype=np.float64)
         self._fixed = np.asarray(w.fixed_cost_cents, dtype=np.float64)
         self._shift_end = np.asarray(w.shift_end_s, dtype=np.float64)
+        self._late_per_s = float(w.scenario.costs.lateness_cents_per_min) / 60.0
+        # When each node stops working for good (a parcel not collected by then is lost).
+        self._node_final = [
+            next((a for a, b in node.closed if math.isinf(b)), math.inf) for node in w.nodes
+        ]
+        finite = [t for t in self._node_final if math.isfinite(t)]
+        self._check_losses_from = min(finite) - 6 * 3600.0 if finite else math.inf
         self._decision: Decision | None = None
         self._state: DecisionState | None = None
         self._done = True
@@ -171,6 +184,7 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         od = sim.orders
         self._penalty = np.asarray(od.penalty_cents, dtype=np.float64)
         self._tw_start = np.asarray(od.tw_start, dtype=np.float64)
+        self._tw_end = np.asarray(od.tw_end, dtype=np.float64)
         created = np.asarray(od.created_s, dtype=np.float64)
         self._release_order = np.argsort(
             np.maximum(created, self.world.horizon_start_s), kind="stable"
@@ -227,7 +241,7 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         return obs, float(reward), terminal, bool(truncated), self._info()
 
     def action_masks(self) -> NDArray[np.bool_]:
-        """Valid actions now: feasible courier slots, and postpone (always)."""
+        """Valid actions now: feasible courier slots, and postpone unless the order must go now."""
         if self._decision is None or self._done:
             mask = np.zeros(self.featurizer.num_actions, dtype=bool)
             mask[-1] = True
@@ -265,8 +279,9 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
             o = state.focus_order
             if o < 0:
                 continue
-            if horizon is not None and self._tw_start[o] - state.time_s > horizon:
-                sim.apply(Postpone(o, until_s=float(self._tw_start[o]) - horizon))
+            release = fz.release_s(o, horizon)
+            if release > state.time_s:
+                sim.apply(Postpone(o, until_s=release))
                 continue
             decision = fz.decide_inputs(state)
             if not decision.any_feasible:
@@ -314,11 +329,18 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         sim = self.sim
         state = self._state
         assert state is not None
-        # projected = realised + remaining routes + penalties of waiting orders; a waiting order
-        # is not lost yet, so its penalty is left out.
+        # projected = realised + remaining routes + penalties of waiting orders. A waiting order
+        # is not lost yet, so its penalty is left out; what waiting has already cost it (the
+        # lateness it will have at the earliest, capped at its penalty) is counted.
         total = sim.projected_cost_cents() + self._lost_penalty
-        total -= float(self._penalty[state.pending].sum()) if state.pending.size else 0.0
         now = sim.now
+        pending = state.pending
+        if pending.size:
+            total -= float(self._penalty[pending].sum())
+            over = now - self._tw_end[pending]
+            if (over > 0.0).any():
+                late = np.minimum(self._late_per_s * np.maximum(over, 0.0), self._penalty[pending])
+                total += float(late.sum())
         on_shift = state.courier_on_shift
         routes = state.routes
         committed = state.committed
@@ -333,7 +355,43 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
                 total += self._fixed[c]
             if math.isfinite(end):
                 total += self._rate[c] * max(0.0, end - max(now, sim.route_end_s(c))) / 3600.0
+        if now >= self._check_losses_from:
+            total += self._planned_losses(state)
         return total
+
+    def _planned_losses(self, state: DecisionState) -> float:
+        """Penalties of assigned orders whose planned pickup comes after their node closed.
+
+        A forward pass over each route with expected times (travel factor at the courier's
+        free time, waits for parcels and windows), like the twin's insertion quotes.
+        """
+        sim = self.sim
+        world = self.world
+        dur = world.travel.duration_s
+        od = sim.orders
+        final = self._node_final
+        node_svc = float(sim.params.node_pickup_service_s)
+        loss = 0.0
+        for c, route in enumerate(state.routes):
+            if not route or not any(st.kind == _PICKUP and st.node >= 0 for st in route):
+                continue
+            t = float(state.courier_available_s[c])
+            loc = int(state.courier_location[c])
+            f = world.travel_factor(t)
+            for st in route:
+                t += float(dur[loc, st.location]) * f
+                loc = st.location
+                if st.kind == _PICKUP:
+                    if st.node >= 0:
+                        t = max(t, sim.ready_estimate(st.order, st.node))
+                        if t > final[st.node]:
+                            loss += float(self._penalty[st.order])
+                        t += node_svc
+                    else:
+                        t = max(t, od.pickup_tw_start[st.order]) + od.pickup_service_s[st.order]
+                elif st.kind == _DELIVERY:
+                    t = max(t, od.tw_start[st.order]) + od.service_s[st.order]
+        return loss
 
 
 def make_env(

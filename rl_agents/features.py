@@ -6,7 +6,8 @@ simulator's :class:`~simulation.policies.DispatchView`) into the observation of
 policy (``model:PATH``) share it, so a model sees the same numbers in training and evaluation.
 
 Actions: ``0..K-1`` assign the focus order to the courier in candidate slot ``k`` (inserted at
-its cheapest feasible position by the twin), ``K`` postpones it to the next tick. The K
+its cheapest feasible position by the twin), ``K`` postpones it to the next tick (not allowed
+when the order must go now, see :class:`FeatureParams`). The K
 candidates are the on-shift couriers that reach the order's first pickup soonest; slots are
 ordered by their quoted insertion cost (feasible first), so slot 0 is what cheapest insertion
 would choose. Every observation value is scaled to roughly [-1, 10] and clipped to
@@ -102,12 +103,15 @@ class FeatureParams:
     ``num_candidates`` courier slots K: the on-shift couriers already working (used today or
     holding stops) that reach the order's first pickup soonest, with up to ``num_new`` slots kept
     for the nearest couriers that have not started yet (more when fewer are working);
-    ``num_pending`` other waiting orders.
+    ``num_pending`` other waiting orders. Postponing is not allowed for an order that must go
+    now: one whose earliest feasible delivery is less than ``postpone_slack_s`` before its
+    window closes (None: postponing is always allowed).
     """
 
     num_candidates: int = 6
     num_pending: int = 8
     num_new: int = 2
+    postpone_slack_s: float | None = 300.0
 
     def __post_init__(self) -> None:
         if self.num_candidates < 1:
@@ -212,6 +216,26 @@ class Featurizer:
         low = float(self._per_km.min()) if self._per_km.size else 0.0
         self._van_list = [1.0 if x > low else 0.0 for x in self._per_km.tolist()]
         self._cap_list = [float(x) for x in self._cap_units.tolist()]
+        self._node_final = [
+            next((a for a, b in node.closed if math.isinf(b)), math.inf) for node in w.nodes
+        ]
+
+    def release_s(self, o: int, horizon_s: float | None) -> float:
+        """When order ``o`` may be dispatched (``-inf``: at once).
+
+        ``horizon_s`` before its window opens, or before a node holding one of its parcels
+        closes for good, whichever comes first: an order for the evening whose parcel waits at
+        a store that closes at 20:00 must be collected before 20:00.
+        """
+        if horizon_s is None:
+            return -math.inf
+        view = self._view
+        assert view is not None, "call reset(view) first"
+        t = float(self._tw_start[o])
+        for st in view.pickup_stops(o):
+            if st.node >= 0:
+                t = min(t, self._node_final[st.node])
+        return t - horizon_s
 
     # ------------------------------------------------------------------
     def tail_cost(self, c: int, now: float) -> float:
@@ -426,7 +450,13 @@ class Featurizer:
         }
         mask = np.zeros(k_slots + 1, dtype=bool)
         mask[: len(feasible)] = feasible
-        mask[k_slots] = True
+        slack = p.postpone_slack_s
+        must_go = (
+            any_ok
+            and slack is not None
+            and min(q.delivery_start_s for q in quotes if q.feasible) + slack > tw_end
+        )
+        mask[k_slots] = not must_go
         return Decision(
             obs=obs, mask=mask, slot_courier=cands, quotes=quotes, tails=tails, any_feasible=any_ok
         )

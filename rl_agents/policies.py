@@ -63,7 +63,7 @@ class SlotInsertionPolicy:
         o = state.focus_order
         if o < 0:
             return None
-        wait = _waits(view, self.env_params, state)
+        wait = _waits(self.featurizer, self.env_params, state)
         if wait is not None:
             return wait
         decision = self.featurizer.decide_inputs(state)
@@ -73,13 +73,12 @@ class SlotInsertionPolicy:
         return Postpone(o)
 
 
-def _waits(view: DispatchView, params: EnvParams, state: DecisionState) -> Postpone | None:
-    """The environment's automatic wait for orders whose window opens beyond the horizon."""
+def _waits(featurizer: Featurizer, params: EnvParams, state: DecisionState) -> Postpone | None:
+    """The environment's automatic wait for orders not due for dispatch yet."""
     o = state.focus_order
-    horizon = params.dispatch_horizon_s
-    tw_start = view.orders.tw_start[o]
-    if horizon is not None and tw_start - state.time_s > horizon:
-        return Postpone(o, until_s=tw_start - horizon)
+    release = featurizer.release_s(o, params.dispatch_horizon_s)
+    if release > state.time_s:
+        return Postpone(o, until_s=release)
     return None
 
 
@@ -175,7 +174,7 @@ class ModelPolicy:
         o = state.focus_order
         if o < 0:
             return None
-        wait = _waits(view, self.env_params, state)
+        wait = _waits(self.featurizer, self.env_params, state)
         if wait is not None:
             return wait
         decision = self.featurizer.decide_inputs(state)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -46,7 +48,7 @@ def test_registered_id_builds_the_env(tiny: Scenario) -> None:
     assert env.observation_space.contains(obs)
     assert info["day_seed"] == 1
     assert isinstance(env.unwrapped, DynamicDispatchEnv)
-    assert env.unwrapped.action_masks()[-1]  # postponing is always allowed
+    assert env.unwrapped.action_masks().any()
     env.close()
 
 
@@ -153,7 +155,7 @@ def test_observations_stay_in_the_space(tiny: Scenario, seed: int, rng_seed: int
     while not done:
         assert env.observation_space.contains(obs)
         mask = env.action_masks()
-        assert mask.shape == (4,) and mask[-1]
+        assert mask.shape == (4,) and mask[:-1].any()
         couriers = obs["couriers"]
         filled = obs["courier_mask"] > 0
         assert np.all(couriers[~filled] == 0.0)  # padding is zero
@@ -164,3 +166,27 @@ def test_observations_stay_in_the_space(tiny: Scenario, seed: int, rng_seed: int
 
 def test_importing_the_package_registers_the_env() -> None:
     assert rl_agents.ENV_ID in gym.registry
+
+
+def test_orders_are_released_before_their_node_closes(tiny: Scenario) -> None:
+    env = DynamicDispatchEnv(tiny)
+    env.reset(seed=1)
+    fz = env.featurizer
+    sim = env.sim
+    finals = {
+        n: next((a for a, b in node.closed if math.isinf(b)), math.inf)
+        for n, node in enumerate(env.world.nodes)
+    }
+    assert any(math.isfinite(t) for t in finals.values())  # some node closes for good
+    checked = 0
+    done = False
+    while not done:
+        o = env._state.focus_order  # type: ignore[union-attr]
+        nodes = [st.node for st in sim.pickup_stops(o) if st.node >= 0]
+        due = min([float(sim.orders.tw_start[o])] + [finals[n] for n in nodes])
+        assert fz.release_s(o, 1800) == due - 1800
+        assert fz.release_s(o, None) == -math.inf
+        checked += 1
+        _, _, term, trunc, _ = env.step(int(np.flatnonzero(env.action_masks())[0]))
+        done = term or trunc
+    assert checked > 0
