@@ -75,8 +75,12 @@ class PolicySummary:
         return out
 
 
-def _key(scenario_json: str) -> str:
-    return hashlib.sha1(scenario_json.encode()).hexdigest()[:16]
+def _key(scenario_json: str, hindsight_params: dict[str, Any] | None = None) -> str:
+    """Cache key of a scenario and the hindsight settings (defaults filled in)."""
+    from rl_agents.hindsight import HindsightParams
+
+    hp = HindsightParams.model_validate(hindsight_params or {}).model_dump_json()
+    return hashlib.sha1((scenario_json + hp).encode()).hexdigest()[:16]
 
 
 _WORLDS: dict[str, Any] = {}
@@ -169,7 +173,7 @@ def run_days(
     """Simulate every policy on every day seed (hindsight days are cached in ``cache``)."""
     specs = _validate_specs(specs)
     scenario_json = scenario.model_dump_json()
-    key = _key(scenario_json)
+    key = _key(scenario_json, hindsight_params)
     cached: dict[tuple[str, int], DayOutcome] = {}
     if cache is not None and cache.exists():
         cached = _read_cache(cache, key)

@@ -14,7 +14,12 @@ For one day (a scenario and a day seed):
    (PyVRP, ``time_limit_s`` per run, ``num_runs`` seeds);
 4. each solution is replayed in the twin on the materialised day, with a cheapest-insertion
    policy (``slots``, then ``insertion``) placing the orders the solver left out (it cannot plan
-   a late delivery, the twin can), and the cheapest day is the reference.
+   a late delivery, the twin can);
+5. optionally (``expert_horizon_s``), the day is also played by the clairvoyant lookahead
+   expert of :mod:`rl_agents.expert` (each decision tried every way and played
+   ``expert_horizon_s`` into the real future), an offline method too. Off by default: on the
+   first ten benchmark days it was never cheaper than the solver's plans and it costs about
+   a minute per day. The cheapest of all these days is the reference.
 
 The twin charges a courier's hours from its first departure until it is home, and a courier
 waits for work until its shift ends; a routing solver charges route duration instead. The
@@ -59,6 +64,11 @@ class HindsightParams(StrictModel):
     repair_policies: tuple[str, ...] = Field(
         default=("slots", "insertion"),
         description="policies that place the orders the solver left out (the best counts)",
+    )
+    expert_horizon_s: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="also play the day with the clairvoyant lookahead expert (None = not)",
     )
 
 
@@ -237,6 +247,16 @@ def hindsight(
                 )
                 if best is None or cost < best.cost_cents:
                     best = HindsightResult(seed, cost, dict(res.metrics))
+    if p.expert_horizon_s is not None:
+        from rl_agents.env import EnvParams
+        from rl_agents.expert import expert_day
+
+        say(f"day {seed}: lookahead expert")
+        played = expert_day(scenario, EnvParams(), seed, horizon_s=p.expert_horizon_s)
+        cost = played.day_costs[0]
+        runs.append({"pricing": "-", "run": 0, "repair": "expert", "cost_cents": cost})
+        if best is None or cost < best.cost_cents:
+            best = HindsightResult(seed, cost, dict(played.day_kpis[0]))
     assert best is not None
     best.runs = runs
     best.wall_s = time.perf_counter() - t0

@@ -7,7 +7,8 @@ A dispatch model file is the ordinary SB3 ``.zip`` (``MaskablePPO.load`` / ``PPO
   (tick, candidate slots, dispatch horizon), the observation keys in network order, the
   activation, and how it was trained;
 - ``actor.npz``: the weights of the decision network (policy MLP and action head for PPO,
-  Q-network for DQN) as numpy arrays.
+  Q-network for DQN; or the shared slot scorer of :mod:`rl_agents.slot_policy`) as numpy
+  arrays.
 
 :func:`load_model` reads only those two members, so evaluating a model needs numpy alone and a
 decision costs a few microseconds of matrix products.
@@ -46,9 +47,36 @@ def shipped_model_path(name: str = "standard") -> Path:
     return Path(str(resources.files("rl_agents") / "models" / f"{name}.zip"))
 
 
+def slot_logits(
+    arrays: dict[str, NDArray[np.float64]], obs: dict[str, NDArray[np.float32]], activation: str
+) -> NDArray[np.float64]:
+    """The logits of :class:`rl_agents.slot_policy.SlotNet` for one observation, in numpy."""
+    act = _ACTIVATIONS[activation]
+    o = {k: np.asarray(v, dtype=np.float64) for k, v in obs.items()}
+    pmask = o["pending_mask"]
+    count = float(pmask.sum())
+    mean = (o["pending"] * pmask[:, None]).sum(0) / max(count, 1.0)
+    ctx = np.concatenate([o["order"], o["global"], mean, [count / 10.0]])
+    slots = o["couriers"]
+    k = slots.shape[0]
+    x = np.concatenate([slots, np.broadcast_to(ctx, (k, ctx.shape[0]))], axis=1)
+    h = act(x @ arrays["slot_b0_w"].T + arrays["slot_b0_b"])
+    h = act(h @ arrays["slot_b1_w"].T + arrays["slot_b1_b"])
+    scores = h @ arrays["slot_h_w"][0] + arrays["slot_h_b"][0]
+    cmask = o["courier_mask"]
+    pooled = (h * cmask[:, None]).sum(0) / max(float(cmask.sum()), 1.0)
+    w = act(arrays["slot_w0_w"] @ np.concatenate([ctx, pooled]) + arrays["slot_w0_b"])
+    wait = float(arrays["slot_w1_w"][0] @ w + arrays["slot_w1_b"][0])
+    return np.concatenate([scores, [wait]])
+
+
 @dataclass
 class LoadedModel:
-    """A decision network in numpy: ``act(obs, mask)`` is the greedy action among ``mask``."""
+    """A decision network in numpy: ``act(obs, mask)`` is the greedy action among ``mask``.
+
+    ``arch`` is ``mlp`` (``layers``: the policy MLP and action head, or DQN's Q-network) or
+    ``slots`` (``arrays``: the shared slot scorer of :mod:`rl_agents.slot_policy`).
+    """
 
     algo: str
     env_params: EnvParams
@@ -56,9 +84,13 @@ class LoadedModel:
     layers: list[tuple[NDArray[np.float64], NDArray[np.float64]]]
     activation: str
     meta: dict[str, Any] = field(default_factory=dict)
+    arch: str = "mlp"
+    arrays: dict[str, NDArray[np.float64]] = field(default_factory=dict)
 
     def logits(self, obs: dict[str, NDArray[np.float32]]) -> NDArray[np.float64]:
         """Action scores (policy logits, or Q-values for DQN)."""
+        if self.arch == "slots":
+            return slot_logits(self.arrays, obs, self.activation)
         x = np.concatenate(
             [np.asarray(obs[k], dtype=np.float64).reshape(-1) for k in self.obs_keys]
         )
@@ -100,7 +132,10 @@ def load_model(path: str | Path) -> LoadedModel:
         raise InputError(
             "model", f"{str(path)!r}: unsupported model format {meta.get('format_version')!r}"
         )
-    n = len([k for k in arrays if k.startswith("w")])
+    arch = str(meta.get("arch", "mlp"))
+    if arch not in ("mlp", "slots"):
+        raise InputError("model", f"{str(path)!r}: unknown network architecture {arch!r}")
+    n = len([k for k in arrays if k.startswith("w")]) if arch == "mlp" else 0
     layers = [
         (arrays[f"w{i}"].astype(np.float64), arrays[f"b{i}"].astype(np.float64)) for i in range(n)
     ]
@@ -111,6 +146,8 @@ def load_model(path: str | Path) -> LoadedModel:
         layers=layers,
         activation=meta["activation"],
         meta=meta,
+        arch=arch,
+        arrays={k: v.astype(np.float64) for k, v in arrays.items()} if arch == "slots" else {},
     )
 
 
@@ -171,9 +208,21 @@ def save_model(
     finally:
         if saved_optimizer is not None:
             policy.optimizer = saved_optimizer
-    layers, activation = actor_layers(model)
+    arrays: dict[str, Any] = {}
+    if type(getattr(policy, "mlp_extractor", None)).__name__ == "SlotNet":
+        from rl_agents.slot_policy import export_slot_net
+
+        arrays, activation = export_slot_net(policy)
+        arch = "slots"
+    else:
+        layers, activation = actor_layers(model)
+        for i, (w, b) in enumerate(layers):
+            arrays[f"w{i}"] = w
+            arrays[f"b{i}"] = b
+        arch = "mlp"
     meta = {
         "format_version": FORMAT_VERSION,
+        "arch": arch,
         "algo": algo,
         "env_params": env_params.model_dump(),
         "obs_keys": list(model.observation_space.spaces),
@@ -181,10 +230,6 @@ def save_model(
         "info": info or {},
     }
     buf = io.BytesIO()
-    arrays: dict[str, Any] = {}
-    for i, (w, b) in enumerate(layers):
-        arrays[f"w{i}"] = w
-        arrays[f"b{i}"] = b
     np.savez_compressed(buf, **arrays)
     with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(META, json.dumps(meta, indent=2))
@@ -192,4 +237,11 @@ def save_model(
     return out
 
 
-__all__ = ["LoadedModel", "actor_layers", "load_model", "save_model", "shipped_model_path"]
+__all__ = [
+    "LoadedModel",
+    "actor_layers",
+    "load_model",
+    "save_model",
+    "shipped_model_path",
+    "slot_logits",
+]

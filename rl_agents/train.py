@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from rl_agents.env import DynamicDispatchEnv, EnvParams
+from rl_agents.expert import ExpertDemonstrations, concat, expert_demonstrations
 from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS
 from scenarios.geo import StrictModel
 from scenarios.model import Scenario
@@ -34,16 +35,32 @@ class TrainParams(StrictModel):
     """Hyper-parameters of a training run (defaults: the shipped model's)."""
 
     algo: Algo = "maskable-ppo"
-    timesteps: int = Field(default=200_000, ge=1)
+    timesteps: int = Field(default=300_000, ge=1)
     seed: int = 0
     num_envs: int = Field(default=2, ge=1, le=64)
     subproc: bool = Field(default=False, description="environments in subprocesses")
-    imitation_days: int = Field(default=40, ge=0, description="expert days for the warm start")
-    imitation_epochs: int = Field(default=8, ge=0)
+    expert: Literal["rollout", "slots"] = Field(
+        default="slots",
+        description="imitation expert: the lookahead expert (rl_agents.expert) or plain slots",
+    )
+    expert_horizon_s: float = Field(default=7200.0, gt=0.0, description="expert's lookahead")
+    expert_workers: int = Field(default=2, ge=1, le=64)
+    imitation_days: int = Field(default=10, ge=0, description="expert days for the warm start")
+    imitation_epochs: int = Field(default=30, ge=0)
+    imitation_tau_cents: float | None = Field(
+        default=300.0, gt=0.0, description="soft targets from the expert's values (None: hard)"
+    )
+    dagger_rounds: int = Field(
+        default=0, ge=0, le=20, description="DAgger rounds after the warm start (rollout expert)"
+    )
+    dagger_days: int = Field(default=20, ge=1, description="days the model plays per round")
+    dagger_beta: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="chance of following the expert in DAgger days"
+    )
     eval_every: int = Field(
         default=20_000, ge=0, description="steps between validations (0 = none)"
     )
-    eval_days: int = Field(default=5, ge=1, le=len(VALIDATION_SEEDS))
+    eval_days: int = Field(default=10, ge=1, le=len(VALIDATION_SEEDS))
     checkpoint_every: int = Field(default=50_000, ge=1)
     learning_rate: float = Field(default=1e-4, gt=0.0)
     n_steps: int = Field(default=1024, ge=8, description="steps per env per PPO rollout")
@@ -54,6 +71,10 @@ class TrainParams(StrictModel):
     ent_coef: float = Field(default=0.01, ge=0.0)
     clip_range: float = Field(default=0.1, gt=0.0)
     net_arch: list[int] = Field(default_factory=lambda: [64, 64])
+    network: Literal["slots", "mlp"] = Field(
+        default="slots",
+        description="actor: one scorer shared by the courier slots, or a flat MLP (DQN: mlp)",
+    )
     reward_scale: float = Field(default=1e-3, gt=0.0, description="rewards are cents x this")
     env: EnvParams = Field(default_factory=EnvParams)
     scenario_name: str = "standard"
@@ -108,76 +129,104 @@ def make_vec_env(
 # ---------------------------------------------------------------------- imitation
 
 
-@dataclass
-class Demonstrations:
-    """Expert decisions: observations (stacked per key), masks, actions and returns-to-go."""
-
-    obs: dict[str, NDArray[np.float32]]
-    masks: NDArray[np.bool_]
-    actions: NDArray[np.int64]
-    returns: NDArray[np.float32]
-
-    def __len__(self) -> int:
-        return int(self.actions.shape[0])
-
-
 def demonstrations(
     scenario: Scenario,
     env_params: EnvParams,
     days: Sequence[int],
-    *,
-    gamma: float,
-    true_cost: bool = False,
-) -> Demonstrations:
-    """Roll out cheapest insertion over the candidate slots on ``days``."""
-    env = DynamicDispatchEnv(scenario, env_params)
-    obs_rows: dict[str, list[NDArray[np.float32]]] = {}
-    masks: list[NDArray[np.bool_]] = []
-    actions: list[int] = []
-    returns: list[float] = []
+) -> ExpertDemonstrations:
+    """Cheapest insertion over the candidate slots (always slot 0) on ``days``."""
+    env = DynamicDispatchEnv(scenario, env_params.model_copy(update={"reward_scale": 1.0}))
+    k = env.featurizer.num_actions
+    parts = []
     for day in days:
         obs, _ = env.reset(options={"day_seed": int(day)})
-        rewards: list[float] = []
-        done = False
+        rows: dict[str, list[NDArray[np.float32]]] = {}
+        masks, actions, rewards = [], [], []
+        done = env._done
+        info: dict[str, Any] = {}
         while not done:
             decision = env._decision
             assert decision is not None
-            a = env.featurizer.heuristic_action(decision, true_cost=true_cost)
-            for k, v in obs.items():
-                obs_rows.setdefault(k, []).append(v)
+            a = env.featurizer.heuristic_action(decision)
+            for key, v in obs.items():
+                rows.setdefault(key, []).append(v)
             masks.append(env.action_masks())
             actions.append(a)
-            obs, r, term, trunc, _ = env.step(a)
+            obs, r, term, trunc, info = env.step(a)
             rewards.append(r)
             done = term or trunc
-        g = 0.0
-        rtg = [0.0] * len(rewards)
-        for t in range(len(rewards) - 1, -1, -1):
-            g = rewards[t] + gamma * g
-            rtg[t] = g
-        returns.extend(rtg)
-    return Demonstrations(
-        obs={k: np.stack(v) for k, v in obs_rows.items()},
-        masks=np.asarray(masks, dtype=bool),
-        actions=np.asarray(actions, dtype=np.int64),
-        returns=np.asarray(returns, dtype=np.float32),
-    )
+        n = len(actions)
+        values = np.full((n, k), np.nan)
+        values[np.arange(n), actions] = 0.0
+        starts = np.zeros(n, dtype=bool)
+        starts[:1] = True
+        parts.append(
+            ExpertDemonstrations(
+                obs={key: np.stack(v) for key, v in rows.items()},
+                masks=np.asarray(masks, dtype=bool).reshape(-1, k),
+                actions=np.asarray(actions, dtype=np.int64),
+                values=values,
+                rewards=np.asarray(rewards, dtype=np.float32),
+                episode_starts=starts,
+                day_costs=[float(info["kpis"]["cost_cents"])] if "kpis" in info else [],
+            )
+        )
+    return concat(parts)
+
+
+def returns_to_go(demos: ExpertDemonstrations, gamma: float) -> NDArray[np.float32]:
+    """Discounted returns of the demonstrations, day by day."""
+    out = np.zeros(len(demos), dtype=np.float32)
+    g = 0.0
+    for t in range(len(demos) - 1, -1, -1):
+        g = float(demos.rewards[t]) + gamma * g
+        out[t] = g
+        if demos.episode_starts[t]:
+            g = 0.0
+    return out
+
+
+def soft_targets(
+    demos: ExpertDemonstrations, *, tau: float | None, label_smoothing: float
+) -> NDArray[np.float32]:
+    """Target distribution per decision: softmax of the expert's values (or its choice), smoothed.
+
+    With ``tau`` an action whose lookahead costs ``tau`` cents more than the best gets
+    ``1/e`` of its weight; ``label_smoothing`` of the mass is spread over the allowed actions.
+    """
+    n, k = demos.values.shape
+    target = np.zeros((n, k), dtype=np.float64)
+    target[np.arange(n), demos.actions] = 1.0
+    if tau is not None:
+        vals = np.where(demos.masks & np.isfinite(demos.values), demos.values, np.inf)
+        several = np.isfinite(vals).sum(axis=1) > 1
+        if several.any():
+            v = vals[several]
+            z = -(v - v.min(axis=1, keepdims=True)) / tau
+            w = np.exp(np.where(np.isfinite(z), z, -np.inf))
+            target[several] = w / w.sum(axis=1, keepdims=True)
+    allowed = demos.masks.astype(np.float64)
+    spread = allowed / np.maximum(allowed.sum(axis=1, keepdims=True), 1.0)
+    return ((1.0 - label_smoothing) * target + label_smoothing * spread).astype(np.float32)
 
 
 def imitate(
     model: Any,
-    demos: Demonstrations,
+    demos: ExpertDemonstrations,
     *,
     epochs: int,
+    gamma: float,
+    reward_scale: float,
+    tau: float | None = 300.0,
     batch_size: int = 256,
     learning_rate: float = 1e-3,
     label_smoothing: float = 0.1,
     seed: int = 0,
 ) -> float:
-    """Behaviour cloning of the demonstrations (and a value fit); returns the final accuracy.
+    """Behaviour cloning of the expert (and a value fit); returns the final accuracy.
 
-    The targets are smoothed (``label_smoothing`` of the probability spread over the valid
-    actions), so the warm-started policy keeps some entropy for PPO to explore with.
+    Cross-entropy to :func:`soft_targets` (the smoothing keeps some entropy for PPO to explore
+    with) plus the value head fitted to the demonstrations' scaled returns.
     """
     import torch
     import torch.nn.functional as nnf
@@ -188,10 +237,15 @@ def imitate(
     n = len(demos)
     rng = np.random.default_rng(seed)
     device = policy.device
-    ret_t = torch.as_tensor(demos.returns, device=device)
+    returns = returns_to_go(demos, gamma)
+    if not np.isfinite(returns).all():
+        raise ValueError("the demonstrations hold non-finite rewards")
+    ret_t = torch.as_tensor(returns * reward_scale, device=device)
+    target_t = torch.as_tensor(
+        soft_targets(demos, tau=tau, label_smoothing=label_smoothing), device=device
+    )
     masks_t = torch.as_tensor(demos.masks, device=device)
-    act_t = torch.as_tensor(demos.actions, device=device)
-    eps = label_smoothing
+    obs_all = {k: torch.as_tensor(v, device=device) for k, v in demos.obs.items()}
 
     def log_probs(obs: dict[str, Any], mask: Any) -> Any:
         dist = policy.get_distribution(obs)
@@ -203,13 +257,10 @@ def imitate(
         order = rng.permutation(n)
         for start in range(0, n, batch_size):
             idx = torch.as_tensor(order[start : start + batch_size], device=device)
-            obs = {k: torch.as_tensor(v, device=device)[idx] for k, v in demos.obs.items()}
-            mask = masks_t[idx]
-            logp = log_probs(obs, mask)
-            expert = logp.gather(1, act_t[idx].unsqueeze(1)).squeeze(1)
-            valid = mask.float() if maskable else torch.ones_like(logp)
-            spread = torch.where(valid > 0, logp, torch.zeros_like(logp)).sum(1) / valid.sum(1)
-            bc = -((1.0 - eps) * expert + eps * spread).mean()
+            obs = {k: v[idx] for k, v in obs_all.items()}
+            logp = log_probs(obs, masks_t[idx])
+            tgt = target_t[idx]
+            bc = -(tgt * torch.where(tgt > 0, logp, torch.zeros_like(logp))).sum(1).mean()
             values = policy.predict_values(obs).flatten()
             loss = bc + 0.5 * nnf.mse_loss(values, ret_t[idx])
             optim.zero_grad()
@@ -217,13 +268,8 @@ def imitate(
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
             optim.step()
     with torch.no_grad():
-        correct = 0
-        for start in range(0, n, 1024):
-            sl = slice(start, start + 1024)
-            obs = {k: torch.as_tensor(v[sl], device=device) for k, v in demos.obs.items()}
-            pred = log_probs(obs, masks_t[sl]).argmax(1).cpu().numpy()
-            correct += int((pred == demos.actions[sl]).sum())
-    return correct / max(1, n)
+        pred = log_probs(obs_all, masks_t).argmax(1).cpu().numpy()
+    return float((pred == demos.actions).mean()) if n else 1.0
 
 
 # ---------------------------------------------------------------------- validation
@@ -296,7 +342,7 @@ def _callbacks(
     return [DayCostCallback(), DispatchEvalCallback(), checkpoint]
 
 
-def _save(model: Any, out: Path, params: TrainParams, state: dict[str, Any], *, note: str) -> None:
+def _save(model: Any, out: Path, params: TrainParams, state: dict[str, Any], *, note: str) -> Path:
     from rl_agents.model_io import save_model
 
     info = {
@@ -305,8 +351,9 @@ def _save(model: Any, out: Path, params: TrainParams, state: dict[str, Any], *, 
         "validation_cost_cents": state.get("best"),
         "selected": note,
         "command": state.get("command"),
+        "imitation": state.get("imitation"),
     }
-    save_model(model, out, algo=params.algo, env_params=params.env, info=info)
+    return save_model(model, out, algo=params.algo, env_params=params.env, info=info)
 
 
 def _build_model(params: TrainParams, vec: Any, logdir: Path) -> Any:
@@ -346,13 +393,83 @@ def _build_model(params: TrainParams, vec: Any, logdir: Path) -> Any:
         "clip_range": params.clip_range,
         "policy_kwargs": {"net_arch": {"pi": arch, "vf": arch}, "activation_fn": torch.nn.Tanh},
     }
+    policy: Any = "MultiInputPolicy"
+    if params.network == "slots":
+        from rl_agents.slot_policy import MaskableSlotPolicy, SlotPolicy
+
+        policy = MaskableSlotPolicy if params.algo == "maskable-ppo" else SlotPolicy
+        ppo_kwargs["policy_kwargs"] = {"hidden": arch[0], "activation_fn": torch.nn.Tanh}
     if params.algo == "maskable-ppo":
         from sb3_contrib import MaskablePPO
 
-        return MaskablePPO("MultiInputPolicy", vec, **ppo_kwargs, **common)
+        return MaskablePPO(policy, vec, **ppo_kwargs, **common)
     from stable_baselines3 import PPO
 
-    return PPO("MultiInputPolicy", vec, **ppo_kwargs, **common)
+    return PPO(policy, vec, **ppo_kwargs, **common)
+
+
+def _warm_start(
+    model: Any,
+    scenario: Scenario,
+    p: TrainParams,
+    demos: ExpertDemonstrations,
+    all_days: list[int],
+    log_path: Path,
+    state: dict[str, Any],
+    expert_progress: Any,
+) -> float:
+    """Imitation of the expert, then the DAgger rounds; the final accuracy (notes in ``state``)."""
+
+    def fit(data: ExpertDemonstrations, seed: int) -> float:
+        return imitate(
+            model,
+            data,
+            epochs=p.imitation_epochs,
+            gamma=p.gamma,
+            reward_scale=p.reward_scale,
+            tau=p.imitation_tau_cents if p.expert == "rollout" else None,
+            seed=seed,
+        )
+
+    accuracy = fit(demos, p.seed)
+    notes: dict[str, Any] = {
+        "expert": p.expert,
+        "decisions": len(demos),
+        "expert_mean_day_cost_cents": float(np.mean(demos.day_costs)) if demos.day_costs else None,
+        "accuracy": accuracy,
+    }
+    state["imitation"] = notes
+    if not p.dagger_rounds or p.expert != "rollout":
+        return accuracy
+    rounds = []
+    for r in range(p.dagger_rounds):
+        start = p.imitation_days + r * p.dagger_days
+        behaviour = _save(model, log_path / f"dagger-{r}.zip", p, state, note="dagger")
+        more = expert_demonstrations(
+            scenario,
+            p.env,
+            all_days[start : start + p.dagger_days],
+            horizon_s=p.expert_horizon_s,
+            workers=max(2, p.expert_workers),
+            progress=expert_progress,
+            behaviour=str(behaviour),
+            beta=p.dagger_beta,
+        )
+        demos = concat([demos, more])
+        accuracy = fit(demos, p.seed + 1 + r)
+        rounds.append(
+            {
+                "round": r,
+                "decisions": len(more),
+                "model_mean_day_cost_cents": float(np.mean(more.day_costs))
+                if more.day_costs
+                else None,
+                "accuracy": accuracy,
+            }
+        )
+    notes["dagger"] = rounds
+    notes["accuracy"] = accuracy
+    return accuracy
 
 
 def train(
@@ -363,28 +480,60 @@ def train(
     logdir: str | Path,
     progress: bool = True,
     command: str | None = None,
+    expert_progress: Any = None,
+    demos_path: str | Path | None = None,
 ) -> TrainResult:
-    """Train an agent; writes the best validated model to ``out`` (see the module docstring)."""
-    import torch
+    """Train an agent; writes the best validated model to ``out`` (see the module docstring).
 
+    ``demos_path``: the warm start's demonstrations are read from this ``.npz`` file when it
+    exists (see :func:`rl_agents.expert.save_demonstrations`), else computed and written there.
+    """
     p = params if params is not None else TrainParams()
     p = p.model_copy(update={"env": p.env.model_copy(update={"reward_scale": p.reward_scale})})
     out_path, log_path = Path(out), Path(logdir)
     log_path.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(1)
     t0 = time.perf_counter()
+    # Training days: the warm start's first, then each DAgger round's, all distinct.
+    rng = np.random.default_rng(p.seed)
+    n_days = p.imitation_days + p.dagger_rounds * p.dagger_days
+    picks = rng.choice(len(TRAIN_SEEDS), size=n_days, replace=False)
+    all_days = [int(TRAIN_SEEDS[int(i)]) for i in picks]
+    # Demonstrations first: the expert forks, which is safest before torch starts threads.
+    demos = None
+    if p.imitation_days > 0 and p.imitation_epochs > 0 and p.algo != "dqn":
+        days = all_days[: p.imitation_days]
+        cached = Path(demos_path) if demos_path is not None else None
+        if cached is not None and cached.exists():
+            from rl_agents.expert import load_demonstrations
+
+            demos, _ = load_demonstrations(cached)
+        elif p.expert == "rollout":
+            demos = expert_demonstrations(
+                scenario,
+                p.env,
+                days,
+                horizon_s=p.expert_horizon_s,
+                workers=p.expert_workers,
+                progress=expert_progress,
+            )
+        else:
+            demos = demonstrations(scenario, p.env, days)
+        if cached is not None and not cached.exists():
+            from rl_agents.expert import save_demonstrations
+
+            save_demonstrations(cached, demos, days)
+    import torch
+
+    torch.set_num_threads(1)
     vec = make_vec_env(scenario, p.env, num_envs=p.num_envs, seed=p.seed, subproc=p.subproc)
     model = _build_model(p, vec, log_path)
     state: dict[str, Any] = {"best": None, "validation": [], "command": command}
     accuracy = None
     masked = p.algo == "maskable-ppo"
-    if p.imitation_days > 0 and p.imitation_epochs > 0 and p.algo != "dqn":
-        rng = np.random.default_rng(p.seed)
-        days = [
-            int(TRAIN_SEEDS[int(i)]) for i in rng.integers(len(TRAIN_SEEDS), size=p.imitation_days)
-        ]
-        demos = demonstrations(scenario, p.env, days, gamma=p.gamma)
-        accuracy = imitate(model, demos, epochs=p.imitation_epochs, seed=p.seed)
+    if demos is not None:
+        accuracy = _warm_start(
+            model, scenario, p, demos, all_days, log_path, state, expert_progress
+        )
     val_env = DynamicDispatchEnv(scenario, p.env.model_copy(update={"reward_scale": 1.0}))
     val_days = list(VALIDATION_SEEDS)[: p.eval_days]
     if p.eval_every > 0:
@@ -427,12 +576,13 @@ def train(
 
 
 __all__ = [
-    "Demonstrations",
     "TrainParams",
     "TrainResult",
     "demonstrations",
     "imitate",
     "make_vec_env",
+    "returns_to_go",
+    "soft_targets",
     "train",
     "validate",
 ]

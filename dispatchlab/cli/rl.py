@@ -30,7 +30,7 @@ def train_cmd(
     ] = "standard",
     timesteps: Annotated[
         int, typer.Option(help="environment steps (decisions) to train")
-    ] = 200_000,
+    ] = 300_000,
     seed: Annotated[int, typer.Option(help="seed of the run (weights, days drawn)")] = 0,
     out: Annotated[Path, typer.Option(help="model file to write (.zip)")] = Path("model.zip"),
     envs: Annotated[int, typer.Option(help="parallel environments")] = 2,
@@ -38,11 +38,22 @@ def train_cmd(
         bool, typer.Option(help="environments in subprocesses (else in this process)")
     ] = False,
     imitation_days: Annotated[
-        int,
-        typer.Option(help="days of cheapest-insertion demonstrations for a warm start (0 = none)"),
-    ] = 40,
+        int, typer.Option(help="days of expert demonstrations for a warm start (0 = none)")
+    ] = 10,
+    expert: Annotated[
+        str, typer.Option(help="imitation expert: 'rollout' (lookahead) or 'slots' (insertion)")
+    ] = "slots",
+    imitation_epochs: Annotated[int, typer.Option(help="passes over the demonstrations")] = 30,
+    dagger_rounds: Annotated[
+        int, typer.Option(help="DAgger rounds: the model plays, the expert labels (rollout)")
+    ] = 0,
+    dagger_days: Annotated[int, typer.Option(help="days the model plays per DAgger round")] = 20,
+    demos: Annotated[
+        Path | None,
+        typer.Option(help="demonstrations file (.npz): read if it exists, else written"),
+    ] = None,
     eval_every: Annotated[int, typer.Option(help="evaluate every N steps (0 = never)")] = 20_000,
-    eval_days: Annotated[int, typer.Option(help="validation days per evaluation")] = 5,
+    eval_days: Annotated[int, typer.Option(help="validation days per evaluation")] = 10,
     logdir: Annotated[
         Path | None, typer.Option(help="TensorBoard logs and checkpoints (default: next to --out)")
     ] = None,
@@ -55,6 +66,10 @@ def train_cmd(
         raise fail("--timesteps: must be at least 1")
     if envs < 1:
         raise fail("--envs: must be at least 1")
+    if expert not in ("rollout", "slots"):
+        raise fail(f"--expert: unknown expert {expert!r}; choose rollout or slots")
+    if demos is not None and demos.suffix != ".npz":
+        raise fail(f"--demos: the demonstrations file must end in .npz, got {str(demos)!r}")
     if out.suffix != ".zip":
         raise fail(f"--out: the model file must end in .zip, got {str(out)!r}")
     from rl_agents.scenario import load_scenario_spec
@@ -68,12 +83,28 @@ def train_cmd(
         num_envs=envs,
         subproc=subproc,
         imitation_days=imitation_days,
+        expert=expert,
+        imitation_epochs=imitation_epochs,
+        dagger_rounds=dagger_rounds,
+        dagger_days=dagger_days,
         eval_every=eval_every,
         eval_days=eval_days,
         scenario_name=scenario,
     )
     log = logdir if logdir is not None else out.with_suffix("").with_name(out.stem + "-logs")
-    result = train(scen, params, out=out, logdir=log, progress=not quiet)
+    import shlex
+    import sys
+
+    command = shlex.join(["dispatchlab", *sys.argv[1:]])
+    result = train(
+        scen,
+        params,
+        out=out,
+        logdir=log,
+        progress=not quiet,
+        demos_path=demos,
+        command=command,
+    )
     console.print(
         f"wrote {out} ({out.stat().st_size / 1024:.0f} KB) after {result.timesteps:,} steps in "
         f"{result.wall_s:.0f} s; TensorBoard logs and checkpoints in {log}"

@@ -50,6 +50,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny: Scenario) -> Path
         n_steps=128,
         batch_size=64,
         n_epochs=1,
+        expert="slots",
         imitation_days=1,
         imitation_epochs=2,
         eval_every=128,

@@ -56,10 +56,23 @@ def test_routing_problem_needs_a_materialised_day(tiny: Scenario) -> None:
 
 
 def test_hindsight_is_a_replayed_offline_plan(tiny: Scenario) -> None:
-    params = HindsightParams(engine="greedy", time_limit_s=1.0, shift_pricing="both")
+    params = HindsightParams(
+        engine="greedy", time_limit_s=1.0, shift_pricing="both", expert_horizon_s=None
+    )
     ref = hindsight(tiny, seed=3, params=params)
     assert {r["pricing"] for r in ref.runs} == {"shift", "duration"}
     assert ref.cost_cents == min(r["cost_cents"] for r in ref.runs)
     assert ref.metrics["cost_cents"] == ref.cost_cents
     greedy = simulate(tiny, None, "greedy", seed=3).metrics["cost_cents"]
     assert ref.cost_cents < greedy
+
+
+def test_hindsight_keeps_the_lookahead_expert_when_it_is_cheaper(tiny: Scenario) -> None:
+    params = HindsightParams(engine="greedy", time_limit_s=1.0, shift_pricing="duration")
+    ref = hindsight(tiny, seed=3, params=params.model_copy(update={"expert_horizon_s": 1800.0}))
+    expert = [r for r in ref.runs if r["repair"] == "expert"]
+    assert len(expert) == 1 and expert[0]["cost_cents"] > 0
+    assert ref.cost_cents == min(r["cost_cents"] for r in ref.runs)
+    assert ref.metrics["cost_cents"] == pytest.approx(ref.cost_cents)
+    without = hindsight(tiny, seed=3, params=params.model_copy(update={"expert_horizon_s": None}))
+    assert ref.cost_cents == min(without.cost_cents, expert[0]["cost_cents"])

@@ -51,7 +51,7 @@ def test_maskable_ppo_keeps_the_best_validated_model(tiny_model: Path) -> None:
 
 
 def test_demonstrations_are_cheapest_insertion(tiny: Scenario) -> None:
-    demos = demonstrations(tiny, DynamicDispatchEnv(tiny).params, [1], gamma=0.99)
+    demos = demonstrations(tiny, DynamicDispatchEnv(tiny).params, [1])
     assert len(demos) > 0
     assert np.all(demos.actions == 0)  # slots are sorted by quoted cost: slot 0 is the expert
     assert np.all(demos.masks[np.arange(len(demos)), demos.actions])

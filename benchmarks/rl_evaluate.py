@@ -1,0 +1,151 @@
+"""Fair benchmark of dispatch policies on held-out days of the standard scenario.
+
+Run (long: the re-optimising policies and the hindsight solves; a shared lock is enough
+because no timing is reported from it)::
+
+    flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_evaluate.py
+
+Every policy runs on the same held-out day seeds (default 1..100; training uses seeds from
+1,000,000 up): nearest idle courier (``greedy``), cheapest insertion over the 8 nearest
+couriers (``insertion``) and over all (``insertion:12``), cheapest insertion over the agent's
+candidate slots (``slots``, the imitation expert), EURO-style epoch dispatch
+(``euro-greedy:5``, ``euro-lazy:5``), periodic re-optimisation every 2/5/10 minutes
+(``reopt:N``), the learned model (``model:standard`` by default) and the hindsight
+reference (``hindsight``: the day solved offline; cached in
+``benchmarks/results/rl-hindsight-days.jsonl``, so re-runs reuse it).
+
+Writes ``benchmarks/results/rl-evaluation.md``, ``.csv`` (one row per policy and day) and
+``.json`` (policy -> summary), with the issue's targets checked for the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from rl_agents.evaluate import report_json, run_days, summarise, table_markdown  # noqa: E402
+from rl_agents.scenario import parse_seeds, standard_scenario  # noqa: E402
+from simulation.executors import make_executor  # noqa: E402
+
+DEFAULT = (
+    "greedy,insertion,insertion:12,slots,euro-greedy:5,euro-lazy:5,reopt:2,reopt:5,reopt:10,"
+    "model:standard,hindsight"
+)
+
+
+def targets(summaries: dict, model: str, hind: str | None) -> list[str]:
+    """Lines of the target check for the model."""
+    s = summaries[model]
+    g, ins = summaries["greedy"], summaries.get("insertion")
+    lines = []
+    vs_g = 1.0 - s.mean_cost / g.mean_cost
+    lines.append(
+        f"| cost vs nearest-idle greedy | {vs_g:.1%} lower | >= 10% lower | "
+        f"{'met' if vs_g >= 0.10 else 'missed'} |"
+    )
+    if ins is not None:
+        vs_i = 1.0 - s.mean_cost / ins.mean_cost
+        ok = vs_i >= 0.03 and s.on_time_rate >= g.on_time_rate
+        lines.append(
+            f"| cost vs cheapest insertion (on-time {s.on_time_rate:.3f} vs greedy "
+            f"{g.on_time_rate:.3f}) | {vs_i:.1%} lower | >= 3% lower, on-time >= greedy's | "
+            f"{'met' if ok else 'missed'} |"
+        )
+    if hind is not None and s.cost_vs_hindsight is not None:
+        ok = s.cost_vs_hindsight <= 1.10
+        lines.append(
+            f"| cost / hindsight (gap closed {s.gap_closed:.1%}) | {s.cost_vs_hindsight:.3f} | "
+            f"<= 1.10 (>= 50% of the gap) | {'met' if ok else 'missed'} |"
+        )
+    return lines
+
+
+def main() -> None:
+    """Run the comparison and write the result files."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--policies", default=DEFAULT)
+    ap.add_argument("--seeds", default="1..100")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--hindsight-time-limit", type=float, default=30.0)
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument("--name", default="rl-evaluation")
+    args = ap.parse_args()
+    seeds = parse_seeds(args.seeds)
+    specs = [s.strip() for s in args.policies.split(",") if s.strip()]
+    scenario = standard_scenario()
+    cache = args.out / "rl-hindsight-days.jsonl"
+    done = [0]
+
+    def progress(d: int, total: int) -> None:
+        if d != done[0]:
+            done[0] = d
+            print(f"{d}/{total} policy-days", flush=True)
+
+    t0 = time.perf_counter()
+    outcomes = run_days(
+        scenario,
+        specs,
+        seeds,
+        executor=make_executor("local" if args.workers > 1 else "serial", workers=args.workers),
+        hindsight_params={"time_limit_s": args.hindsight_time_limit},
+        cache=cache,
+        progress=progress,
+    )
+    wall = time.perf_counter() - t0
+    summaries = summarise(outcomes)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with (args.out / f"{args.name}.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        keys = ["cost_cents", "on_time_rate", "orders_unserved", "orders_delivered",
+                "time_cost_cents", "fixed_cost_cents", "lateness_cost_cents",
+                "unserved_cost_cents", "distance_cost_cents"]  # fmt: skip
+        writer.writerow(["policy", "seed", *keys, "decisions", "wall_s"])
+        for out in outcomes:
+            writer.writerow(
+                [
+                    out.policy,
+                    out.seed,
+                    *(out.metrics.get(k, "") for k in keys),
+                    out.num_decisions,
+                    round(out.wall_s, 3),
+                ]
+            )
+    (args.out / f"{args.name}.json").write_text(json.dumps(report_json(summaries), indent=2) + "\n")
+    model = next((p for p in summaries if p.startswith("model:")), None)
+    hind = next((p for p in summaries if p.startswith("hindsight")), None)
+    lines = [
+        "# RL dispatch: policies on held-out days of the standard scenario",
+        "",
+        f"`rl_agents.scenario.standard_scenario()`, day seeds {args.seeds} (held out: training "
+        "days are seeds 1,000,000 and up). Costs in cents (the twin's `cost_cents`), means over "
+        "days; differences are paired (same days). Gap closed = (C_greedy - C_policy) / "
+        "(C_greedy - C_hindsight). Latencies here come from a 2-worker run on a shared "
+        "machine; the reported latency figures are in `rl-speed.md` (exclusive lock). "
+        f"Wall time {wall / 60:.0f} min, Python {platform.python_version()}. Command: "
+        "`flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_evaluate.py`.",
+        "",
+        table_markdown(summaries),
+    ]
+    if model is not None:
+        lines += [
+            f"Targets for `{model}`:",
+            "",
+            "| target | value | wanted | status |",
+            "|---|---|---|---|",
+            *targets(summaries, model, hind),
+            "",
+        ]
+    (args.out / f"{args.name}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
