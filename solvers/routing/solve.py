@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from scenarios.errors import InputError
@@ -27,6 +28,12 @@ RESERVE_PER_ORDER_S = 4e-5
 RESERVE_PER_ORDER_SQ_S = 1.5e-8
 #: Share of the budget kept for repairing PyVRP routes that cannot take their breaks.
 REPAIR_SHARE = 0.03
+#: Unassigned details for orders the deadline cut off, and orders a repair took off a route.
+LATE = "not placed: the time limit was reached while building the plan"
+BUMPED = (
+    "taken off its route to make room for a driver break (or another constraint the engine "
+    "does not model), and no other place was found"
+)
 #: Problems with more visit nodes than this are not given to OR-Tools by ``auto``: its model
 #: takes integer matrices as Python lists (quadratic build time and memory).
 ORTOOLS_AUTO_MAX_NODES = 2_500
@@ -181,9 +188,14 @@ def solve_routes_with_stats(
                 stats.fallback = f"{engine.name} found no feasible solution ({result.detail})"
     stats.engine_s = time.perf_counter() - t2
 
+    # why some orders are left out, when it is not the usual (no place, or not worth it)
+    why: dict[int, str] = dict.fromkeys(late, LATE) if from_seed else {}
     t_repair = time.perf_counter()
     if routes is not None and not from_seed:
-        routes = _repair(problem, routes, engine.name, settings, deadline - reserve / 2, stats)
+        routes, bumped = _repair(
+            problem, routes, engine.name, settings, deadline - reserve / 2, stats
+        )
+        why = dict.fromkeys(bumped, BUMPED)
     stats.repair_s = time.perf_counter() - t_repair
 
     t3 = time.perf_counter()
@@ -196,7 +208,7 @@ def solve_routes_with_stats(
             settings,
             name,
             params.seed,
-            late if from_seed else frozenset(),
+            why,
         )
         if plan is None:
             stats.fallback = f"{engine.name} returned a route that breaks a constraint"
@@ -212,7 +224,8 @@ def solve_routes_with_stats(
         log.warning("routing fallback to greedy: %s", stats.fallback)
         if seed_routes is None:  # not built before the search: what is left of the budget
             seed_routes, seed_left, late = _greedy(problem, settings, deadline - reserve, stats)
-        plan = _fallback(scenario, problem, seed_routes, reasons, settings, params.seed, name, late)
+        why = dict.fromkeys(late, LATE)
+        plan = _fallback(scenario, problem, seed_routes, reasons, settings, params.seed, name, why)
     stats.validate_s = time.perf_counter() - t4
     stats.total_s = time.perf_counter() - t0
     plan.runtime_s = round(stats.total_s, 4)
@@ -251,11 +264,12 @@ def _repair(
     settings: EngineSettings,
     deadline: float,
     stats: SolveStats,
-) -> dict[int, list[int]]:
+) -> tuple[dict[int, list[int]], frozenset[int]]:
     """Routes that break a constraint once scheduled (PyVRP does not model breaks) lose
     the fewest orders needed to fit, which are then re-inserted where they fit, together with
     the mandatory orders the engine left out (and, when PyVRP planned with shifts shortened
-    by the breaks, the optional ones)."""
+    by the breaks, the optional ones). Returns the routes and the orders taken off a route
+    that found no other place."""
     from solvers.routing.repair import repair_routes
 
     served = {problem.tasks[t].order for seq in routes.values() for t in seq}
@@ -274,7 +288,7 @@ def _repair(
         )
     if fixed.added:
         stats.notes.append(f"{fixed.added} orders {engine} left out inserted afterwards")
-    return fixed.routes
+    return fixed.routes, fixed.lost_orders
 
 
 def _settings(problem: RoutingProblem, params: RoutingParams) -> EngineSettings:
@@ -352,11 +366,12 @@ def _decode(
     settings: EngineSettings,
     engine: str,
     seed: int,
-    late: frozenset[int] = frozenset(),
+    why: Mapping[int, str] | None = None,
 ) -> Plan | None:
     """Schedule the engine's sequences into a Plan (None if a route is infeasible).
 
-    ``late`` are orders left out because the time limit came first (said so in the plan).
+    ``why`` says why some orders (positions) are left out when it is neither the lack of a
+    feasible place nor the cost (the time limit came first, a repair bumped them).
     """
     out: list[Route] = []
     served: set[int] = set()
@@ -370,7 +385,7 @@ def _decode(
             return None
         out.append(to_route(problem, sched, set(settings.pinned)))
         served.update(problem.tasks[t].order for t in seq)
-    return _assemble(problem, out, served, reasons, engine, seed, late)
+    return _assemble(problem, out, served, reasons, engine, seed, why or {})
 
 
 def _assemble(
@@ -380,21 +395,22 @@ def _assemble(
     reasons: dict[str, tuple[UnassignedReason, str]],
     engine: str,
     seed: int,
-    late: frozenset[int] = frozenset(),
+    why: Mapping[int, str] | None = None,
 ) -> Plan:
     scenario = problem.scenario
+    why = why or {}
     unassigned: list[Unassigned] = []
     inside = {oid: i for i, oid in enumerate(problem.order_ids)}
     for order in scenario.orders:
         if order.id in reasons:
             reason, detail = reasons[order.id]
         elif order.id in inside and inside[order.id] not in served:
-            if order.penalty_cents is not None:
+            if inside[order.id] in why:
+                reason = UnassignedReason.NO_SOLUTION
+                detail = why[inside[order.id]]
+            elif order.penalty_cents is not None:
                 reason = UnassignedReason.DROPPED_FOR_COST
                 detail = f"serving it costs more than its penalty of {order.penalty_cents} cents"
-            elif inside[order.id] in late:
-                reason = UnassignedReason.NO_SOLUTION
-                detail = "not placed: the time limit was reached while building the plan"
             else:
                 reason = UnassignedReason.NO_SOLUTION
                 detail = "no feasible position in any route with the available fleet"
@@ -428,11 +444,11 @@ def _fallback(
     settings: EngineSettings,
     seed: int,
     engine: str,
-    late: frozenset[int] = frozenset(),
+    why: Mapping[int, str] | None = None,
 ) -> Plan:
     """The greedy plan built before the search (validated); else the empty plan with reasons."""
     plan = _decode(
-        problem, seed_routes, reasons, settings, f"greedy (fallback from {engine})", seed, late
+        problem, seed_routes, reasons, settings, f"greedy (fallback from {engine})", seed, why
     )
     if plan is not None and validate_plan(scenario, plan).ok:
         return plan

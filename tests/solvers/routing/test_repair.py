@@ -147,3 +147,14 @@ def test_what_cannot_fit_with_the_break_is_reported(engine: str) -> None:
     assert {u.reason for u in plan.unassigned} == {UnassignedReason.NO_SOLUTION}
     served = {st.order_id for r in plan.routes for st in r.stops if st.kind is StopKind.DELIVERY}
     assert served | {u.order_id for u in plan.unassigned} == {o.id for o in s.orders}
+
+
+def test_orders_bumped_for_a_break_with_nowhere_else_to_go_say_so() -> None:
+    s = _staggered_with_fixed_break()
+    s = s.model_copy(update={"vehicles": s.vehicles[:1]})  # nowhere else to go
+    params = RoutingParams(engine="pyvrp", time_limit_s=5, max_iterations=200, seed=1)
+    plan, stats = solve_routes_with_stats(s, params)
+    assert validate_plan(s, plan).ok
+    assert any("driver breaks" in note for note in stats.notes), stats.notes
+    bumped = [u for u in plan.unassigned if "make room for a driver break" in u.detail]
+    assert bumped and all(u.reason is UnassignedReason.NO_SOLUTION for u in bumped)
