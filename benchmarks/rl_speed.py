@@ -61,7 +61,7 @@ def env_speed(env: DynamicDispatchEnv, days: list[int], mode: str) -> tuple[int,
 
 def step_split(env: DynamicDispatchEnv, days: list[int]) -> dict[str, float]:
     """Microseconds per step spent in the twin, the quotes, the featurizer and the potential."""
-    spent = {"twin": 0.0, "quotes": 0.0, "featurizer": 0.0, "potential": 0.0}
+    spent = {"twin": 0.0, "apply": 0.0, "quotes": 0.0, "featurizer": 0.0, "potential": 0.0}
     sim, fz = env.sim, env.featurizer
 
     def timed(key: str, fn: Any) -> Any:
@@ -76,7 +76,7 @@ def step_split(env: DynamicDispatchEnv, days: list[int]) -> dict[str, float]:
 
     originals = (sim.next_decision, sim.apply, sim.quote, fz.decide_inputs, env._potential)
     sim.next_decision = timed("twin", sim.next_decision)  # type: ignore[method-assign]
-    sim.apply = timed("twin", sim.apply)  # type: ignore[method-assign]
+    sim.apply = timed("apply", sim.apply)  # type: ignore[method-assign]
     sim.quote = timed("quotes", sim.quote)  # type: ignore[method-assign]
     fz.decide_inputs = timed("featurizer", fz.decide_inputs)  # type: ignore[method-assign]
     env._potential = timed("potential", env._potential)  # type: ignore[method-assign]
@@ -144,8 +144,16 @@ def main() -> None:
     steps0, secs0 = env_speed(env, days, "first")
     record("env steps/s, cheapest slot every time", steps0 / secs0, "steps/s")
     split = step_split(env, days[: max(1, args.days // 2)])
-    for key in ("twin", "quotes", "featurizer", "potential", "total"):
-        record(f"  per step: {key}", split[key], "us")
+    labels = {
+        "twin": "twin (run to the next decision)",
+        "apply": "carrying out the action (insertion + re-sequencing the route)",
+        "quotes": "insertion quotes of the candidate slots",
+        "featurizer": "rest of the featurizer",
+        "potential": "reward potential",
+        "total": "total",
+    }
+    for key, label in labels.items():
+        record(f"  per step: {label}", split[key], "us")
     held_out = list(range(1, args.latency_days + 1))
     latencies(world, f"model:{args.model}", [held_out[0]])  # warm up
     for spec in (f"model:{args.model}", "slots", "insertion"):

@@ -42,7 +42,7 @@ TRAIN_SEEDS = range(1_000_000, 2_000_000)
 #: Seeds the benchmark evaluates on (held out: disjoint from ``TRAIN_SEEDS``).
 EVAL_SEEDS = range(1, 101)
 #: Seeds of the evaluation callback during training (held out too, not the benchmark's).
-VALIDATION_SEEDS = range(900_001, 900_011)
+VALIDATION_SEEDS = range(900_001, 900_031)
 
 _COVER = 3.0
 

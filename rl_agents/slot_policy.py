@@ -125,36 +125,38 @@ def _finish(policy: Any, lr_schedule: Any) -> None:
     )
 
 
-class MaskableSlotPolicy(MaskableMultiInputActorCriticPolicy):
-    """:class:`SlotNet` for MaskablePPO (``hidden`` units per layer)."""
+def _with_slot_net(base: Any, name: str, algo: str) -> Any:
+    """SB3 policy class ``base`` with :class:`SlotNet` in place of its MLP extractor."""
 
-    def __init__(self, *args: Any, hidden: int = 64, **kwargs: Any) -> None:
+    def init(self: Any, *args: Any, hidden: int = 64, **kwargs: Any) -> None:
         self.hidden = hidden
         kwargs.setdefault("features_extractor_class", SlotFeatures)
-        super().__init__(*args, **kwargs)
+        base.__init__(self, *args, **kwargs)
 
-    def _build_mlp_extractor(self) -> None:
-        self.mlp_extractor = _slot_net(self)  # type: ignore[assignment]
+    def _build_mlp_extractor(self: Any) -> None:
+        self.mlp_extractor = _slot_net(self)
 
-    def _build(self, lr_schedule: Any) -> None:
-        super()._build(lr_schedule)
+    def _build(self: Any, lr_schedule: Any) -> None:
+        base._build(self, lr_schedule)
         _finish(self, lr_schedule)
 
+    namespace = {
+        "__init__": init,
+        "_build_mlp_extractor": _build_mlp_extractor,
+        "_build": _build,
+        "__module__": __name__,
+        "__qualname__": name,
+        "__doc__": f":class:`SlotNet` for {algo} (``hidden`` units per layer).",
+    }
+    return type(name, (base,), namespace)
 
-class SlotPolicy(MultiInputActorCriticPolicy):
-    """:class:`SlotNet` for PPO (``hidden`` units per layer)."""
 
-    def __init__(self, *args: Any, hidden: int = 64, **kwargs: Any) -> None:
-        self.hidden = hidden
-        kwargs.setdefault("features_extractor_class", SlotFeatures)
-        super().__init__(*args, **kwargs)
-
-    def _build_mlp_extractor(self) -> None:
-        self.mlp_extractor = _slot_net(self)  # type: ignore[assignment]
-
-    def _build(self, lr_schedule: Any) -> None:
-        super()._build(lr_schedule)
-        _finish(self, lr_schedule)
+#: The slot-equivariant policy for MaskablePPO.
+MaskableSlotPolicy = _with_slot_net(
+    MaskableMultiInputActorCriticPolicy, "MaskableSlotPolicy", "MaskablePPO"
+)
+#: The slot-equivariant policy for PPO.
+SlotPolicy = _with_slot_net(MultiInputActorCriticPolicy, "SlotPolicy", "PPO")
 
 
 def export_slot_net(policy: Any) -> tuple[dict[str, NDArray[np.float32]], str]:
