@@ -6,9 +6,10 @@
    best-bound multipliers and the master LP duals. Every pricing round yields a certified
    Lagrangian lower bound; the loop stops when the master LP meets the bound (LP optimal
    over all patterns), when the warm start is already within the target gap, or on time.
-3. Integer master: HiGHS MIP over the generated patterns, started from the best known
-   allocation. Large masters first fix the orders whose LP answer is already integral and
-   solve the rest (the fixing is a heuristic; the bound reported stays the certified one).
+3. Integer phase: HiGHS MIP over the generated patterns, started from the best known
+   allocation (pools too large for one MIP first fix the orders whose LP answer is already
+   integral and solve the rest); then the compact MIP over all pairs from the incumbent,
+   whose dual bound is certified too; then large-neighbourhood search on the pool.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from solvers.allocation.compact import solve_compact
 from solvers.allocation.heuristics import polish, real_costs, sequential
 from solvers.allocation.highs_model import Duals
 from solvers.allocation.master import Master, Pricer
@@ -28,6 +30,9 @@ from solvers.allocation.problem import F64, I64, MICRO, Problem
 _EPS = 1e-7
 #: Wentges smoothing: price at SMOOTHING x best-bound duals + (1 - SMOOTHING) x LP duals.
 SMOOTHING = 0.5
+#: Seconds kept back from every HiGHS MIP call (HiGHS can overrun its interrupt callback,
+#: e.g. inside sub-MIP heuristics), as a share of the time limit, at most one second.
+MIP_MARGIN = 0.08
 log = logging.getLogger(__name__)
 
 
@@ -72,6 +77,13 @@ def pattern_values(prob: Problem, master: Master, cols: list[int], duals: Duals)
     p_vip = prob.order_vip[prob.pair_order[cp[:, 1]]]
     per_pair = duals.cap_orders[p_node] + np.where(p_vip, duals.vip_orders[p_node], 0.0)
     out -= np.bincount(cp[:, 0], weights=per_pair, minlength=len(cols))
+    return out
+
+
+def pool_minimum(prob: Problem, master: Master, duals: Duals) -> F64:
+    """Per order, the least ``cost - pi use`` over the patterns in the pool (currency)."""
+    out = np.full(prob.num_orders, np.inf)
+    np.minimum.at(out, np.asarray(master.col_order, dtype=np.int64), master.pool_values(duals))
     return out
 
 
@@ -137,7 +149,7 @@ def solve_batch(
             best_duals = out
             break
         sep = _blend(center, out, alpha) if alpha > 0 else out
-        pricing = pricer.price(sep, mu)
+        pricing = pricer.price(sep, pool_minimum(prob, master, sep))
         lb = float(pricing.value.sum()) + master.shared_rhs_term(sep)
         if lb > best_lb:
             best_lb, center, best_duals = lb, sep, sep
@@ -172,26 +184,62 @@ def solve_batch(
             alpha = SMOOTHING
     lp_s = time.perf_counter() - t_lp
 
-    # integer master
+    # integer phase, while the certified gap is above the target:
+    # (1) the pattern MIP over the whole pool when it is small enough (else over the orders
+    #     the master LP leaves fractional), from the best allocation so far;
+    # (2) the compact MIP over all pairs from the incumbent: its dual bound is certified;
+    # (3) large-neighbourhood search on the pattern pool with the time left.
     t_mip = time.perf_counter()
-    mip_nodes = 0
-    fixed = 0
-    mip_cols = 0
-    if not gap_ok(best_lb) and time.perf_counter() < deadline:
-        x_mip, mip_nodes, fixed, mip_cols = _integer_master(
-            prob, master, x_best, params, deadline, best_lb, notes
+    stats = _IntStats()
+    # HiGHS calls end this early (they may overrun); polishing uses the full budget
+    hard = deadline - min(1.0, MIP_MARGIN * params.time_limit_s)
+
+    def improve(x: I64 | None) -> None:
+        nonlocal x_best, best_cost
+        if x is None or prob.violations(x):
+            return
+        cost = prob.evaluate(x).total
+        if cost < best_cost:
+            x_best, best_cost = x, cost
+
+    def time_left() -> float:
+        return hard - time.perf_counter()
+
+    master.h.setOptionValue("mip_allow_restart", False)
+    if not gap_ok(best_lb) and time_left() > 0.1:
+        if len(master.pool) + prob.num_orders <= params.max_mip_pairs:
+            improve(_pool_mip(prob, master, x_best, params, time_left() * 0.55, best_lb, stats))
+        else:
+            improve(_lp_guided(prob, master, x_best, params, hard, best_lb, stats))
+    if not gap_ok(best_lb) and time_left() > 0.1 and prob.num_pairs <= params.max_mip_pairs:
+        comp = solve_compact(
+            prob,
+            x_best,
+            seconds=time_left() * 0.8,
+            gap=target,
+            threads=params.threads,
+            seed=params.seed,
+            target=_objective_target(best_lb, target),
         )
-        if x_mip is not None:
-            cost = prob.evaluate(x_mip).total
-            if cost < best_cost and not prob.violations(x_mip):
-                x_best, best_cost = x_mip, cost
+        improve(comp.x)
+        stats.nodes += comp.nodes
+        if comp.x is not None:
+            best_lb = max(best_lb, min(comp.bound, best_cost / MICRO))
+        notes.append(f"compact MIP: {comp.status}, bound {comp.bound:.4f}")
+        log.debug(
+            "compact %s bound %.4f ub %.4f t %.1f",
+            comp.status,
+            comp.bound,
+            best_cost / MICRO,
+            time.perf_counter() - start,
+        )
+    if not gap_ok(best_lb) and time_left() > 0.1:
+        improve(_lns(prob, master, x_best, params, hard, best_lb, stats))
     # orders left short may fit partial fills the pattern pool cannot express
     t_pol = time.perf_counter()
     polished = polish(prob, x_best, deadline=max(deadline, time.perf_counter() + 0.2))
     log.debug("polish took %.1f", time.perf_counter() - t_pol)
-    cost = prob.evaluate(polished).total
-    if cost < best_cost and not prob.violations(polished):
-        x_best, best_cost = polished, cost
+    improve(polished)
     mip_s = time.perf_counter() - t_mip
     bound = min(best_lb, best_cost / MICRO)
     return BatchOutcome(
@@ -203,53 +251,65 @@ def solve_batch(
         proven=gap_ok(best_lb),
         lp_rounds=rounds,
         warm_start_cost=warm,
-        mip_nodes=mip_nodes,
-        fixed_orders=fixed,
-        mip_columns=mip_cols,
+        mip_nodes=stats.nodes,
+        fixed_orders=stats.fixed,
+        mip_columns=len(master.pool),
         lp_s=lp_s,
         mip_s=mip_s,
         notes=notes,
     )
 
 
-def _integer_master(
-    prob: Problem,
-    master: Master,
-    x_best: I64,
-    params: AllocationParams,
-    deadline: float,
-    lb: float,
-    notes: list[str],
-) -> tuple[I64 | None, int, int, int]:
-    """Integer master: LP-guided fixing, then large-neighbourhood search with sub-MIPs."""
-    rng = np.random.default_rng(params.seed)
-    master.add_solution(x_best)
-    current = master.column_of(x_best)
-    n_cols = len(master.pool)
-    col_order = np.asarray(master.col_order, dtype=np.int64)
-    col_cost = np.asarray(master.pool.cost, dtype=np.int64)
-    usage = master.usage_matrix()
-    rhs = master.rows.rhs
-    nodes = 0
+def _objective_target(lb: float, gap: float) -> float | None:
+    """Objective at which a MIP may stop: the certified gap is then met."""
+    if gap <= 0:
+        return None
+    return lb / (1.0 - gap) - 1e-9 if lb > 0 else None
 
-    def total(choice: I64) -> int:
-        return int(col_cost[choice].sum())
 
-    def target_met(choice: I64) -> bool:
-        ub = total(choice) / MICRO
-        return ub - lb <= params.mip_rel_gap * max(abs(ub), 1e-9) + 1e-9
+@dataclass
+class _IntStats:
+    nodes: int = 0
+    fixed: int = 0
 
-    def sub_mip(free: np.ndarray, start: I64, seconds: float, gap: float = 0.0) -> I64 | None:
+
+class _PoolMip:
+    """The pattern master as a MIP over its pool, re-optimising a subset of orders at a time."""
+
+    def __init__(
+        self, prob: Problem, master: Master, x: I64, params: AllocationParams, lb: float
+    ) -> None:
+        self.prob, self.master, self.params = prob, master, params
+        master.add_solution(x)
+        self.current = master.column_of(x)
+        self.n_cols = len(master.pool)
+        self.col_order = np.asarray(master.col_order, dtype=np.int64)
+        self.col_cost = np.asarray(master.pool.cost, dtype=np.int64)
+        self.lb = lb
+        self.nodes = 0
+
+    def total(self, choice: I64) -> int:
+        """Cost (micro) of one column per order."""
+        return int(self.col_cost[choice].sum())
+
+    def target_met(self, choice: I64) -> bool:
+        """The certified gap target holds for this choice."""
+        ub = self.total(choice) / MICRO
+        return ub - self.lb <= self.params.mip_rel_gap * max(abs(ub), 1e-9) + 1e-9
+
+    def sub_mip(self, free: np.ndarray, start: I64, seconds: float, gap: float = 0.0) -> I64 | None:
         """Re-optimise the orders in ``free``; everyone else keeps ``start``."""
-        nonlocal nodes
+        master, n_cols = self.master, self.n_cols
         lower = np.zeros(n_cols)
-        upper = np.where(free[col_order], np.inf, 0.0)
+        upper = np.where(free[self.col_order], np.inf, 0.0)
         fixed_cols = start[~free]
         lower[fixed_cols] = 1.0
         upper[fixed_cols] = 1.0
         master.h.changeColsBounds(n_cols, np.arange(n_cols, dtype=np.int32), lower, upper)
         master.set_start(start)
         master.h.setOptionValue("mip_rel_gap", gap)
+        goal = _objective_target(self.lb, self.params.mip_rel_gap)
+        master.h.setOptionValue("objective_target", -np.inf if goal is None else goal)
         t_sub = time.perf_counter()
         master.solve_lp(seconds)
         info = master.h.getInfo()
@@ -260,52 +320,97 @@ def _integer_master(
             time.perf_counter() - t_sub,
             master.h.modelStatusToString(master.h.getModelStatus()),
         )
-        nodes += int(info.mip_node_count)
+        self.nodes += int(info.mip_node_count)
         if int(info.primal_solution_status) != 2:
             return None
         z = master.lp_values()
         chosen = np.nonzero(z > 0.5)[0]
         out = start.copy()
-        out[col_order[chosen]] = chosen
+        out[self.col_order[chosen]] = chosen
         return out
 
-    # 1. LP-guided fixing: orders the master LP already decides stay; the rest is a MIP
-    fixed_count = 0
+
+def _improvement(master: Master, pool: _PoolMip, cand: I64 | None, stats: _IntStats) -> I64 | None:
+    """The allocation of ``cand`` when it beats the pool's starting choice, else None."""
+    stats.nodes += pool.nodes
+    if cand is None or pool.total(cand) >= pool.total(pool.current):
+        return None
+    return master.allocation(cand)
+
+
+def _lp_guided(
+    prob: Problem,
+    master: Master,
+    x_best: I64,
+    params: AllocationParams,
+    deadline: float,
+    lb: float,
+    stats: _IntStats,
+) -> I64 | None:
+    """Orders the master LP decides integrally stay; a MIP settles the others."""
+    pool = _PoolMip(prob, master, x_best, params, lb)
     master.to_lp()
+    if master.solve_lp(max(deadline - time.perf_counter(), 0.1) * 0.2) != "Optimal":
+        master.to_integer()
+        return None
+    z = master.lp_values()
+    whole = z >= 1.0 - 1e-6
     frac = np.ones(prob.num_orders, dtype=bool)
-    if master.solve_lp(max(deadline - time.perf_counter(), 0.1) * 0.2) == "Optimal":
-        z = master.lp_values()
-        whole = z >= 1.0 - 1e-6
-        frac = np.ones(prob.num_orders, dtype=bool)
-        frac[col_order[whole]] = False
-        fixed_count = int((~frac).sum())
-        lp_choice = current.copy()
-        lp_choice[col_order[whole]] = np.nonzero(whole)[0]
-    else:
-        lp_choice = current
-    assert all(len(master.pool.arcs[o]) == 0 for o in range(min(prob.num_orders, 3)))
+    frac[pool.col_order[whole]] = False
+    stats.fixed = int((~frac).sum())
+    lp_choice = pool.current.copy()
+    lp_choice[pool.col_order[whole]] = np.nonzero(whole)[0]
     master.to_integer()
+    left = deadline - time.perf_counter()
+    if left <= 0.05 or not frac.any() or not stats.fixed:
+        return None
     # start: LP columns for the fixed orders, "ship nothing" (column o) for the others
-    left = deadline - time.perf_counter()
-    if left > 0.05 and frac.any() and fixed_count:
-        start = np.where(frac, np.arange(prob.num_orders), lp_choice)
-        cand = sub_mip(frac, start, left * 0.4)
-        if cand is not None and total(cand) < total(current):
-            current = cand
+    start = np.where(frac, np.arange(prob.num_orders), lp_choice)
+    cand = pool.sub_mip(frac, start, left * 0.4)
+    return _improvement(master, pool, cand, stats)
 
-    # 2. the whole integer master when it is small enough, from the best allocation so far
-    left = deadline - time.perf_counter()
-    if n_cols <= params.max_mip_pairs and left > 0.1 and not target_met(current):
-        everyone = np.ones(prob.num_orders, dtype=bool)
-        cand = sub_mip(everyone, current, left, gap=params.mip_rel_gap)
-        if cand is not None and total(cand) < total(current):
-            current = cand
 
-    # 3. large-neighbourhood search around binding rows
-    row_cols = usage.tocsr()
+def _pool_mip(
+    prob: Problem,
+    master: Master,
+    x_best: I64,
+    params: AllocationParams,
+    seconds: float,
+    lb: float,
+    stats: _IntStats,
+) -> I64 | None:
+    """The whole pattern MIP over the pool, from ``x_best``."""
+    pool = _PoolMip(prob, master, x_best, params, lb)
+    if not master.integer:
+        master.to_integer()
+    if pool.target_met(pool.current):
+        return None
+    everyone = np.ones(prob.num_orders, dtype=bool)
+    cand = pool.sub_mip(everyone, pool.current, seconds, gap=params.mip_rel_gap)
+    return _improvement(master, pool, cand, stats)
+
+
+def _lns(
+    prob: Problem,
+    master: Master,
+    x_best: I64,
+    params: AllocationParams,
+    deadline: float,
+    lb: float,
+    stats: _IntStats,
+) -> I64 | None:
+    """Large-neighbourhood search: sub-MIPs freeing the orders around binding rows."""
+    rng = np.random.default_rng(params.seed)
+    pool = _PoolMip(prob, master, x_best, params, lb)
+    current = pool.current
+    n_cols = pool.n_cols
+    if not master.integer:
+        master.to_integer()
+    row_cols = master.usage_matrix().tocsr()
+    rhs = master.rows.rhs
     size = int(min(prob.num_orders, max(20, min(150, prob.num_orders // 4))))
     stall = 0
-    while not target_met(current):
+    while not pool.target_met(current):
         left = deadline - time.perf_counter()
         if left < 0.1:
             break
@@ -315,7 +420,7 @@ def _integer_master(
         if binding.size:
             for r in rng.permutation(binding).tolist():
                 cols = row_cols.indices[row_cols.indptr[r] : row_cols.indptr[r + 1]]
-                free[col_order[cols]] = True
+                free[pool.col_order[cols]] = True
                 if free.sum() >= size:
                     break
         if free.sum() < size:
@@ -325,15 +430,15 @@ def _integer_master(
             keep = rng.choice(np.nonzero(free)[0], size=size, replace=False)
             free[:] = False
             free[keep] = True
-        cand = sub_mip(free, current, min(left, max(0.5, 0.1 * params.time_limit_s)))
+        cand = pool.sub_mip(free, current, min(left, max(0.5, 0.1 * params.time_limit_s)))
         log.debug(
             "lns size %d binding %d cand %s current %.4f",
             size,
             binding.size,
-            None if cand is None else total(cand) / MICRO,
-            total(current) / MICRO,
+            None if cand is None else pool.total(cand) / MICRO,
+            pool.total(current) / MICRO,
         )
-        if cand is not None and total(cand) < total(current):
+        if cand is not None and pool.total(cand) < pool.total(current):
             current = cand
             stall = 0
         else:
@@ -345,7 +450,8 @@ def _integer_master(
             size >= prob.num_orders
             and stall == 0
             and cand is not None
-            and total(cand) >= total(current)
+            and pool.total(cand) >= pool.total(current)
         ):
             break
-    return master.allocation(current), nodes, fixed_count, n_cols
+    stats.nodes += pool.nodes
+    return master.allocation(current)

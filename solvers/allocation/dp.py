@@ -275,25 +275,39 @@ def solve_order_bb(
     arc_ub: I64 | None = None,
     pair_ok: NDArray[np.bool_] | None = None,
     node_limit: int = BB_NODE_LIMIT,
+    incumbent: float = 0.0,
 ) -> tuple[float, I64, I64, float]:
     """Best pattern of one order by branch and bound over its set of open nodes.
 
     Handles what the subset DP cannot: lines split over several nodes because each holds
     only part of the quantity. Given the open nodes, every line fills greedily from its
-    cheapest open nodes, which is optimal without a shared capacity. The bound of a search
-    node fills every line from all nodes still allowed, ignoring their fixed costs
-    (non-negative) but one. Returns (value relative to shipping nothing, arcs, units,
-    lower bound): the bound equals the value when the search finished, and is the least
-    bound of the unexplored subtrees when it stopped at ``node_limit`` nodes.
+    cheapest open nodes, which is optimal without a shared capacity.
+
+    Fixed costs are non-negative, so a search node is bounded by the larger of two
+    relaxations of its subtree: (a) every line filled from all nodes still allowed, plus the
+    cheapest fixed cost of one more node; (b) the same fill where each undecided node's fixed
+    cost (and split penalty) is spread over the most units it could ship for this order and
+    added to the cost of every unit it ships. Dominance prunes symmetric choices: a node
+    whose every arc is matched by another node with at least the units, at most the unit
+    cost and at most the fixed cost only opens together with that node (swapping it for
+    the dominating node never costs more, so an optimum of that form exists).
+
+    Returns (value relative to shipping nothing, arcs, units, lower bound): the bound equals
+    the value when the search finished, and is the least bound of the unexplored subtrees
+    when it stopped at ``node_limit`` nodes. ``incumbent`` (<= 0) is the value of a pattern
+    the caller already holds: the search only looks for better ones, and when it finds
+    none the answer is ``incumbent`` with no arcs.
     """
     ub_all = prob.arc_ub if arc_ub is None else arc_ub
     p0, p1 = int(prob.order_pair_start[order]), int(prob.order_pair_start[order + 1])
     lines = list(prob.order_lines(order))
+    n_lines = len(lines)
     line_pos = {ln: i for i, ln in enumerate(lines)}
     qty = [int(prob.line_qty[ln]) for ln in lines]
     # candidate nodes: pairs that are allowed and can gain something
     cand: list[int] = []
     fixed: list[float] = []
+    most: list[int] = []  # units the node could ship for this order
     per_line: list[list[tuple[float, int, int, int]]] = [[] for _ in lines]  # (c, k, ub, arc)
     for p in range(p0, p1):
         if pair_ok is not None and not pair_ok[p]:
@@ -303,18 +317,51 @@ def solve_order_bb(
             u = int(ub_all[a])
             c = float(c_arc[a])
             if u > 0 and c < 0:
-                gains.append((c, line_pos[int(prob.arc_line[a])], u, a))
+                i = line_pos[int(prob.arc_line[a])]
+                gains.append((c, i, min(u, qty[i]), a))
         if not gains:
             continue
         k = len(cand)
         cand.append(p)
         fixed.append(float(c_pair[p]))
+        most.append(sum(u for _c, _i, u, _a in gains))
         for c, i, u, a in gains:
             per_line[i].append((c, k, u, a))
     for entries in per_line:
         entries.sort()
     n_cand = len(cand)
     max_nodes = prob.max_nodes if prob.max_nodes > 0 else n_cand
+    # relaxation (b) and dominance need non-negative fixed costs (always the case for real
+    # prices and for non-positive multipliers)
+    nonneg = all(f >= 0.0 for f in fixed) and split >= 0.0
+    spread: list[list[list[tuple[float, int, int]]]] = []
+    for extra in (0.0, split):
+        amort = [(fixed[k] + extra) / most[k] for k in range(n_cand)]
+        spread.append(
+            [sorted((c + amort[k], k, u) for c, k, u, _a in entries) for entries in per_line]
+        )
+    dominates = [0] * n_cand  # bit j of dominates[k]: k strictly dominates j
+    dominated_by = [0] * n_cand
+    if nonneg and n_cand > 1:
+        ub_m = np.zeros((n_cand, n_lines))
+        cost_m = np.full((n_cand, n_lines), np.inf)
+        for i, entries in enumerate(per_line):
+            for c, k, u, _a in entries:
+                ub_m[k, i], cost_m[k, i] = u, c
+        has = ub_m > 0
+        fx = np.asarray(fixed)
+        # dom[a, b]: a can take over everything b ships, at no higher cost
+        dom = (
+            (fx[:, None] <= fx[None, :])
+            & np.all(~has[None, :, :] | (ub_m[:, None, :] >= ub_m[None, :, :]), axis=2)
+            & np.all(~has[None, :, :] | (cost_m[:, None, :] <= cost_m[None, :, :]), axis=2)
+        )
+        np.fill_diagonal(dom, False)
+        idx = np.arange(n_cand)
+        strict = dom & (~dom.T | (idx[:, None] < idx[None, :]))
+        for a, b in zip(*np.nonzero(strict), strict=True):
+            dominates[int(a)] |= 1 << int(b)
+            dominated_by[int(b)] |= 1 << int(a)
 
     def fill(mask: int) -> float:
         total = 0.0
@@ -329,10 +376,38 @@ def solve_order_bb(
                         break
         return total
 
+    def fill_spread(mask: int, free: int, count: int) -> float:
+        """Relaxation (b): open nodes at their unit cost, free nodes with the spread cost."""
+        table = spread[1 if count else 0]
+        total = 0.0
+        for i, entries in enumerate(per_line):
+            need = qty[i]
+            opened = [(c, u) for c, k, u, _ in entries if (mask >> k) & 1]
+            others = [(c, u) for c, k, u in table[i] if (free >> k) & 1 and c < 0]
+            j = 0
+            for c, u in opened:
+                while need and j < len(others) and others[j][0] < c:
+                    take = others[j][1] if others[j][1] < need else need
+                    total += take * others[j][0]
+                    need -= take
+                    j += 1
+                if not need:
+                    break
+                take = u if u < need else need
+                total += take * c
+                need -= take
+            while need and j < len(others):
+                take = others[j][1] if others[j][1] < need else need
+                total += take * others[j][0]
+                need -= take
+                j += 1
+        return total
+
     # order candidates by standalone value, most useful first
     alone = [fixed[k] + fill(1 << k) for k in range(n_cand)]
     order_k = sorted(range(n_cand), key=lambda k: alone[k])
-    best_value, best_mask = 0.0, 0  # shipping nothing is always possible
+    # shipping nothing is always possible; a caller's pattern may be better still
+    best_value, best_mask = min(incumbent, 0.0), 0
     explored = 0
     # suffix masks of the candidates still to decide at each depth
     suffix = [0] * (n_cand + 1)
@@ -343,42 +418,54 @@ def solve_order_bb(
 
     pending: list[float] = []  # bounds of subtrees left unexplored at the node limit
 
-    def subtree_bound(depth: int, mask: int, fixed_sum: float, count: int) -> float:
+    def more_bound(depth: int, mask: int, free: int, fixed_sum: float, count: int) -> float:
+        """Lower bound on every completion that opens at least one more node."""
+        extra = split * max(count - 1, 0)
+        opening = suffix_min_fixed[depth] + (split if count else 0.0)
+        a = fixed_sum + extra + fill(mask | free) + opening
+        if not nonneg:
+            return a
+        return max(a, fixed_sum + extra + fill_spread(mask, free, count))
+
+    def subtree_bound(depth: int, mask: int, free: int, fixed_sum: float, count: int) -> float:
         extra = split * max(count - 1, 0)
         stop = fixed_sum + extra + fill(mask) if count else 0.0
-        if depth == n_cand or count >= max_nodes:
+        if depth == n_cand or count >= max_nodes or not free:
             return stop
-        opening = suffix_min_fixed[depth] + (split if count else 0.0)
-        return min(stop, fixed_sum + extra + fill(mask | suffix[depth]) + opening)
+        return min(stop, more_bound(depth, mask, free, fixed_sum, count))
 
-    def dfs(depth: int, mask: int, fixed_sum: float, count: int) -> bool:
+    def dfs(depth: int, mask: int, blocked: int, fixed_sum: float, count: int) -> bool:
+        """Explore; ``blocked`` = undecided nodes ruled out by dominance (a dominator is out)."""
         nonlocal explored, best_value, best_mask
         explored += 1
+        free = suffix[depth] & ~blocked
         if explored > node_limit:
-            pending.append(subtree_bound(depth, mask, fixed_sum, count))
+            pending.append(subtree_bound(depth, mask, free, fixed_sum, count))
             return False
         extra = split * max(count - 1, 0)
-        here = fill(mask)
         if count:
-            value = fixed_sum + extra + here
+            value = fixed_sum + extra + fill(mask)
             if value < best_value - 1e-12:
                 best_value, best_mask = value, mask
-        if depth == n_cand or count >= max_nodes:
+        if depth == n_cand or count >= max_nodes or not free:
             return True
-        # any better completion opens at least one more node: its fixed cost (and one more
-        # split) is paid, and its lines cannot beat filling from every node still allowed
-        opening = suffix_min_fixed[depth] + (split if count else 0.0)
-        bound = fixed_sum + extra + fill(mask | suffix[depth]) + opening
-        if bound >= best_value - 1e-12:
+        if more_bound(depth, mask, free, fixed_sum, count) >= best_value - 1e-12:
             return True
         k = order_k[depth]
-        if not dfs(depth + 1, mask | (1 << k), fixed_sum + fixed[k], count + 1):
-            pending.append(subtree_bound(depth + 1, mask, fixed_sum, count))
+        if (blocked >> k) & 1:
+            return dfs(depth + 1, mask, blocked, fixed_sum, count)
+        if not dfs(depth + 1, mask | (1 << k), blocked, fixed_sum + fixed[k], count + 1):
+            pending.append(
+                subtree_bound(depth + 1, mask, suffix[depth + 1] & ~blocked, fixed_sum, count)
+            )
             return False
-        return dfs(depth + 1, mask, fixed_sum, count)
+        # leaving k closed: nodes it dominates may not open either (an open one forbids it)
+        if dominates[k] & mask:
+            return True
+        return dfs(depth + 1, mask, blocked | dominates[k], fixed_sum, count)
 
     if n_cand:
-        dfs(0, 0, 0.0, 0)
+        dfs(0, 0, 0, 0.0, 0)
     lower = min([best_value, *pending])
     mask = best_mask
     arcs: list[int] = []

@@ -37,6 +37,7 @@ from solvers.allocation.dp import (
     solve_order_bb,
 )
 from solvers.allocation.highs_model import (
+    AllocationModel,
     Deadline,
     Duals,
     Rows,
@@ -109,6 +110,7 @@ class Master:
         self._coo_r: list[I64] = []
         self._coo_c: list[I64] = []
         self._coo_v: list[F64] = []
+        self._usage: sparse.csc_matrix | None = None
 
     # ------------------------------------------------------------------ columns
     def add(self, orders: I64, arcs_list: list[I64], qty_list: list[I64]) -> int:
@@ -238,6 +240,19 @@ class Master:
             shape=(self.rows.num_coupling, k),
         )
 
+    def pool_values(self, duals: Duals) -> F64:
+        """``cost - pi use`` of every pool column under shared-row multipliers (currency)."""
+        pi = np.zeros(self.rows.num_coupling)
+        for name in ("stock", "cap_units", "cap_orders", "vip_units", "vip_orders"):
+            idx: I64 = getattr(self.rows, name)
+            mask = idx >= 0
+            pi[idx[mask]] = getattr(duals, name)[mask]
+        k = len(self.col_order)
+        if self._usage is None or self._usage.shape[1] != k:
+            self._usage = self.usage_matrix().tocsc()
+        cost = np.asarray(self.pool.cost, dtype=np.float64) / MICRO
+        return cost - np.asarray(self._usage.T @ pi, dtype=np.float64)
+
     # ------------------------------------------------------------------ solving
     def solve_lp(self, time_limit_s: float) -> str:
         """Solve the master LP; return the HiGHS status text."""
@@ -355,12 +370,16 @@ class Pricer:
         )
         self.threads = threads
         self.max_mip = max_mip
+        #: time limit of one pricing MIP (orders the branch and bound leaves open)
+        self.mip_time_s = 2.0
 
-    def price(self, duals: Duals, mu: F64 | None = None) -> Pricing:
+    def price(self, duals: Duals, pool_best: F64 | None = None) -> Pricing:
         """Best pattern of every order under ``duals`` (shared-row multipliers).
 
-        ``mu`` (convexity duals) limits the exact one-order MIPs to orders whose relaxed
-        value says they might improve the master.
+        ``pool_best`` (per order, the least ``cost - pi use`` over the patterns the master
+        already holds, at these multipliers) spares the exact search where the relaxation
+        proves no better pattern exists, and prunes it elsewhere; those orders then get no
+        new column and their pool value.
         """
         prob = self.prob
         c_arc, c_pair = reduced_costs(prob, duals)
@@ -381,19 +400,73 @@ class Pricer:
         rest = np.concatenate([ans.orders[~ans.exact], np.nonzero(~in_dp & has_pairs)[0]])
         split = prob.split / MICRO
         inexact = 0
+        empty = np.zeros(0, dtype=np.int64)
         for o in rest.tolist():
-            v, a, q, lower = solve_order_bb(prob, o, c_arc, c_pair, split=split)
+            known = 0.0 if pool_best is None else float(pool_best[o] - self.constant_o[o])
+            if in_dp[o] and value[o] >= self.constant_o[o] + known - 1e-9:
+                # relaxed value (a lower bound) reaches a pattern in the pool: that is optimal
+                value[o] = self.constant_o[o] + known
+                arcs[o], qty[o] = empty, empty
+                continue
+            v, a, q, lower = solve_order_bb(
+                prob, o, c_arc, c_pair, split=split, incumbent=min(known, 0.0)
+            )
             arcs[o], qty[o] = a, q
             if lower >= v - 1e-9:
                 value[o] = self.constant_o[o] + v
                 continue
-            # the search stopped at its node limit: the best pattern found is the column,
-            # the best valid bound (search frontier or the DP relaxation) goes to the LB
+            # the search stopped at its node limit: a one-order MIP settles it; failing
+            # that, the best pattern found is the column and the best valid bound (MIP,
+            # search frontier or the DP relaxation) goes to the LB
+            mv, ma, mq, mlower = price_order_mip(prob, o, c_arc, c_pair, self.mip_time_s)
+            if mv < v - 1e-9:
+                v, arcs[o], qty[o] = mv, ma, mq
+            lower = max(lower, mlower)
+            if lower >= v - 1e-9:
+                value[o] = self.constant_o[o] + v
+                continue
             inexact += 1
             relaxed = value[o] if in_dp[o] else -np.inf
             value[o] = max(self.constant_o[o] + lower, relaxed)
-        del mu
         return Pricing(value=value, arcs=arcs, qty=qty, exact=inexact == 0)
+
+
+def price_order_mip(
+    prob: Problem, order: int, c_arc: F64, c_pair: F64, time_limit_s: float
+) -> tuple[float, I64, I64, float]:
+    """One order's best pattern under per-arc and per-pair costs, by a one-order MIP.
+
+    The pricing problem of :func:`~solvers.allocation.dp.solve_order_bb` (arc bounds only;
+    stock and capacity are priced by the multipliers), for orders its search leaves open.
+    Returns (value relative to shipping nothing, arcs, units, certified lower bound).
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    none = np.full(prob.num_nodes, -1, dtype=np.int64)
+    sub, pairs, arcs = prob.subset(
+        np.array([order]),
+        cap_units=none,
+        cap_orders=none,
+        vip_cap_units=none,
+        vip_cap_orders=none,
+    )
+    if sub.num_pairs == 0:
+        return 0.0, empty, empty, 0.0
+    model = AllocationModel(
+        sub, np.arange(sub.num_pairs), integer=True, pair_cost=c_pair[pairs], arc_cost=c_arc[arcs]
+    )
+    model.set_options(mip_rel_gap=0.0, mip_abs_gap=1e-9)
+    model.run(time_limit_s)
+    offset = sub.constant / MICRO
+    lower = model.mip_bound() - offset
+    if not model.has_solution():
+        return 0.0, empty, empty, min(lower, 0.0)
+    x = model.units()
+    used = x > 0
+    a, q = arcs[used], x[used]
+    pairs_used = np.unique(prob.arc_pair[a])
+    value = float(np.dot(q, c_arc[a])) + float(np.sum(c_pair[pairs_used]))
+    value += prob.split / MICRO * max(int(pairs_used.shape[0]) - 1, 0)
+    return value, a, q, min(lower, value)
 
 
 def _scatter(ans: DpAnswer, value: F64, arcs: list[I64], qty: list[I64]) -> None:

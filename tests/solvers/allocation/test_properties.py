@@ -3,7 +3,10 @@ units, and the online answer equal to the batch answer on single orders."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,9 +18,11 @@ from solvers.allocation import (
     AllocationRules,
     allocate,
 )
-from solvers.allocation.dp import build_blocks, solve_blocks
+from solvers.allocation.dp import build_blocks, solve_blocks, solve_order_bb
 from solvers.allocation.heuristics import real_costs
-from solvers.allocation.problem import compile_request
+from solvers.allocation.highs_model import Duals, reduced_costs
+from solvers.allocation.master import price_order_mip
+from solvers.allocation.problem import F64, MICRO, Problem, compile_request
 
 from .conftest import brute_force, node, order
 
@@ -156,3 +161,85 @@ def test_dp_is_exact_where_it_claims_to_be(req: AllocationRequest) -> None:
         sub.avail = np.full_like(sub.avail, 10**6)
         best, _ = brute_force(sub)
         assert abs((ans.value[k] + sub.constant / 1e6) - best / 1e6) < 1e-6
+
+
+@st.composite
+def one_order_under_prices(draw: st.DrawFn) -> tuple[Problem, F64, F64]:
+    """One order over several near-identical nodes holding partial stock, random prices."""
+    n_nodes = draw(st.integers(2, 7))
+    skus = SKUS[: draw(st.integers(1, 3))]
+    nodes = [
+        node(
+            f"n{i}",
+            50.0 + 0.01 * draw(st.integers(0, 2)),
+            10.0,
+            inventory={s: draw(st.integers(0, 4)) for s in skus},
+        )
+        for i in range(n_nodes)
+    ]
+    req = AllocationRequest(
+        nodes=nodes,
+        orders=[order("o", 50.0, 10.0, {s: draw(st.integers(1, 4)) for s in skus})],
+        costs=AllocationCosts(
+            per_shipment=draw(st.floats(0, 20)),
+            per_unit=1.0,
+            per_unit_distance=0.1,
+            distance_unit="km",
+            unfilled_unit=30.0,
+            split_penalty=draw(st.floats(0, 5)),
+        ),
+        rules=AllocationRules(max_nodes_per_order=draw(st.none() | st.integers(1, 3))),
+    )
+    prob = compile_request(req)
+    duals = Duals.zeros(prob)
+    prices = st.floats(0, 15)
+    duals.stock = -np.array(
+        [[draw(prices) for _ in range(duals.stock.shape[1])] for _ in range(n_nodes)]
+    )
+    duals.cap_orders = -np.array([draw(prices) for _ in range(n_nodes)])
+    c_arc, c_pair = reduced_costs(prob, duals)
+    return prob, c_arc, c_pair
+
+
+def _enumerate_open_sets(prob: Problem, c_arc: F64, c_pair: F64, split: float) -> float:
+    """Best value over every set of open pairs, each line filled from its cheapest arcs."""
+    pairs = list(prob.order_pairs(0))
+    best = 0.0
+    for size in range(1, len(pairs) + 1):
+        if 0 < prob.max_nodes < size:
+            break
+        for chosen in itertools.combinations(pairs, size):
+            value = float(sum(c_pair[p] for p in chosen)) + split * (size - 1)
+            for line in prob.order_lines(0):
+                arcs = [a for p in chosen for a in prob.pair_arcs(p) if prob.arc_line[a] == line]
+                need = int(prob.line_qty[line])
+                for a in sorted(arcs, key=lambda a: float(c_arc[a])):
+                    take = min(need, int(prob.arc_ub[a])) if c_arc[a] < 0 else 0
+                    value += take * float(c_arc[a])
+                    need -= take
+            best = min(best, value)
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(one_order_under_prices())
+def test_order_branch_and_bound_is_exact_and_its_bound_valid(
+    case: tuple[Problem, F64, F64],
+) -> None:
+    """Branch and bound (spread fixed costs, dominance) and the pricing MIP: the optimum."""
+    prob, c_arc, c_pair = case
+    split = prob.split / MICRO
+    best = _enumerate_open_sets(prob, c_arc, c_pair, split)
+    value, arcs, qty, lower = solve_order_bb(prob, 0, c_arc, c_pair, split=split)
+    assert value == pytest.approx(best, abs=1e-6)
+    assert lower == pytest.approx(value, abs=1e-6)
+    opened = np.unique(prob.arc_pair[arcs])
+    assert float(np.dot(qty, c_arc[arcs]) + c_pair[opened].sum()) + split * max(
+        opened.shape[0] - 1, 0
+    ) == pytest.approx(value, abs=1e-6)
+    # stopped after one node: the bound stays below the optimum
+    _v, _a, _q, early = solve_order_bb(prob, 0, c_arc, c_pair, split=split, node_limit=1)
+    assert early <= best + 1e-6
+    mip_value, _a, _q, mip_lower = price_order_mip(prob, 0, c_arc, c_pair, 10.0)
+    assert mip_value == pytest.approx(best, abs=1e-6)
+    assert mip_lower <= best + 1e-6
