@@ -20,9 +20,6 @@ Writes ``benchmarks/results/rl-speed.md`` and ``.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,12 +31,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import rl_agents  # noqa: E402
+from benchmarks.measures import Measures  # noqa: E402
 from rl_agents.env import DynamicDispatchEnv  # noqa: E402
 from rl_agents.scenario import standard_scenario  # noqa: E402
 from simulation import make_policy, simulate  # noqa: E402
 from simulation.world import compile_world  # noqa: E402
-
-Row = dict[str, Any]
 
 
 def env_speed(env: DynamicDispatchEnv, days: list[int], mode: str) -> tuple[int, float]:
@@ -119,13 +115,8 @@ def main() -> None:
     ap.add_argument("--model", default="standard", help="model file (default: the shipped one)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args()
-    rows: list[Row] = []
-
-    def record(measure: str, value: float, unit: str, target: str = "", status: str = "") -> None:
-        rows.append(
-            {"measure": measure, "value": value, "unit": unit, "target": target, "status": status}
-        )
-        print(f"{measure}: {value:,.4g} {unit} {target} {status}", flush=True)
+    table = Measures()
+    record = table.record
 
     scenario = standard_scenario()
     world = compile_world(scenario)
@@ -158,44 +149,25 @@ def main() -> None:
     latencies(world, f"model:{args.model}", [held_out[0]])  # warm up
     for spec in (f"model:{args.model}", "slots", "insertion"):
         lat = latencies(world, spec, held_out)
-        p50, p99 = float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
         is_model = spec.startswith("model:")
-        record(
-            f"decision latency p50, {spec} ({lat.size} order decisions)",
-            p50 / 1000.0,
-            "ms",
-            "<= 2" if is_model else "",
-            ("met" if p50 <= 2000 else "missed") if is_model else "",
-        )
-        record(
-            f"decision latency p99, {spec}",
-            p99 / 1000.0,
-            "ms",
-            "<= 2" if is_model else "",
-            ("met" if p99 <= 2000 else "missed") if is_model else "",
-        )
+        for q, what in ((50, f" ({lat.size} order decisions)"), (99, "")):
+            ms = float(np.percentile(lat, q)) / 1000.0
+            record(
+                f"decision latency p{q}, {spec}{what}",
+                ms,
+                "ms",
+                "<= 2" if is_model else "",
+                ("met" if ms <= 2 else "missed") if is_model else "",
+            )
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / "rl-speed.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["measure", "value", "unit", "target", "status"])
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = [
-        "# RL dispatch: environment speed and decision latency",
-        "",
-        f"Standard scenario (`rl_agents.scenario.standard_scenario()`), model `{args.model}`. "
-        f"One core, Python {platform.python_version()}, {platform.machine()}, "
-        f"{os.cpu_count()} cores shared. Command: `flock -x /tmp/dispatchlab-cpu.lock "
-        f".venv/bin/python benchmarks/rl_speed.py`.",
-        "",
-        "| measure | value | unit | target | status |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['measure']} | {r['value']:,.4g} | {r['unit']} | {r['target']} | {r['status']} |"
-        )
-    (args.out / "rl-speed.md").write_text("\n".join(lines) + "\n")
+    table.write(
+        args.out,
+        "rl-speed",
+        "RL dispatch: environment speed and decision latency",
+        f"Standard scenario (`rl_agents.scenario.standard_scenario()`), model `{args.model}`, "
+        "one core. Command: `flock -x /tmp/dispatchlab-cpu.lock "
+        ".venv/bin/python benchmarks/rl_speed.py`.",
+    )
     _ = rl_agents
 
 

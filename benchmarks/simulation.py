@@ -27,20 +27,17 @@ Writes ``benchmarks/results/simulation-twin.md`` and ``.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.measures import Measures  # noqa: E402
 from scenarios.generate import generate_city  # noqa: E402
 from scenarios.io import read_json  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
@@ -52,8 +49,6 @@ from simulation.executors import LocalExecutor, RayExecutor, SerialExecutor  # n
 from simulation.params import SimParams  # noqa: E402
 from simulation.twin import DispatchSimulator  # noqa: E402
 from simulation.world import compile_world  # noqa: E402
-
-Row = dict[str, Any]
 
 
 def city(seed: int, orders: int, nodes: int, couriers: int) -> Scenario:
@@ -103,13 +98,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args()
 
-    rows: list[Row] = []
-
-    def record(measure: str, value: float, unit: str, target: str = "", met: str = "") -> None:
-        rows.append(
-            {"measure": measure, "value": value, "unit": unit, "target": target, "status": met}
-        )
-        print(f"{measure}: {value:,.4g} {unit} {target} {met}", flush=True)
+    table = Measures()
+    record = table.record
 
     scenario = city(args.seed, args.orders, args.nodes, args.couriers)
     t0 = time.perf_counter()
@@ -235,35 +225,15 @@ def main() -> None:
         )
         ray.shutdown()
 
-    write(args.out, rows, plan_source=plan_source, args=args)
-
-
-def write(out: Path, rows: list[Row], *, plan_source: str, args: argparse.Namespace) -> None:
-    """simulation-twin.csv and simulation-twin.md."""
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "simulation-twin.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["measure", "value", "unit", "target", "status"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, "value": f"{row['value']:.6g}"})
-    lines = [
-        "# Digital twin benchmark",
-        "",
+    table.write(
+        args.out,
+        "simulation-twin",
+        "Digital twin benchmark",
         f"`generate_city(seed={args.seed}, num_orders={args.orders}, num_nodes={args.nodes}, "
         f"num_couriers={args.couriers})`, the day's own orders (Poisson arrivals off). "
-        f"Plan replayed: {plan_source}. Machine: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores shared, Python {platform.python_version()}. "
+        f"Plan replayed: {plan_source}. "
         "Command: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/simulation.py`.",
-        "",
-        "| measure | value | unit | target | status |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['measure']} | {r['value']:,.4g} | {r['unit']} | {r['target']} | {r['status']} |"
-        )
-    (out / "simulation-twin.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {out / 'simulation-twin.md'} and {out / 'simulation-twin.csv'}")
+    )
 
 
 if __name__ == "__main__":
