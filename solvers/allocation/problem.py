@@ -361,9 +361,8 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
             line_sku.append(s)
             line_qty.append(q)
         order_line_start.append(len(line_order))
-    for node in nodes:
-        for sku in node.inventory:
-            sku_index.setdefault(sku, len(sku_index))
+    # only demanded SKUs get a column: stock nobody asks for never binds, and a request can
+    # carry a node's whole catalogue (thousands of SKUs) for a one-order allocation
     sku_ids = list(sku_index)
     n_skus = len(sku_ids)
     l_order = np.asarray(line_order, dtype=np.int64)
@@ -375,8 +374,12 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
     avail = np.zeros((n_nodes, n_skus), dtype=np.int64)
     for n, node in enumerate(nodes):
         store = node.kind in (NodeKind.STORE, NodeKind.DARK_STORE)
-        for sku, units in node.inventory.items():
-            s = sku_index[sku]
+        held = node.inventory
+        if len(held) <= n_skus:
+            pairs = [(sku_index[sku], sku, u) for sku, u in held.items() if sku in sku_index]
+        else:
+            pairs = [(s, sku, held[sku]) for s, sku in enumerate(sku_ids) if sku in held]
+        for s, sku, units in pairs:
             floor = node.safety_stock_for(sku)
             if store:
                 floor = max(floor, rules.store_floor_units)

@@ -97,3 +97,19 @@ def test_auto_unfilled_penalty_is_twice_the_farthest_shipment() -> None:
     prob = compile_request(req)
     far_cost = 8_759_000 + 423_000 + int(prob.dist_cost[1, 0])
     assert prob.line_pen.tolist() == [2 * far_cost]
+
+
+def test_only_demanded_skus_get_a_column() -> None:
+    """A node's whole catalogue in the request costs nothing: stock nobody asks for is left out."""
+    catalogue = {f"sku{i}": 5 for i in range(500)}
+    big = node("big", 40.0, -75.0, inventory=catalogue, safety_stock={"sku7": 2})
+    small = node("small", 40.0, -74.5, kind=NodeKind.STORE, inventory={"sku7": 4, "zzz": 9})
+    req = AllocationRequest(
+        nodes=[big, small],
+        orders=[order("o", 40.0, -74.0, {"sku7": 3, "sku42": 1})],
+        costs=SIMPLE_COSTS,
+    )
+    prob = compile_request(req)
+    assert prob.sku_ids == ["sku7", "sku42"]
+    assert prob.inventory.tolist() == [[5, 5], [4, 0]]
+    assert prob.avail.tolist() == [[3, 5], [4, 0]]
