@@ -75,6 +75,11 @@ def main() -> None:
     ap.add_argument("--seeds", default="1..100")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--hindsight-time-limit", type=float, default=30.0)
+    ap.add_argument(
+        "--hindsight-warm-start",
+        default="slots",
+        help="online policies whose played day also starts a hindsight solver run ('' = none)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--name", default="rl-evaluation")
     args = ap.parse_args()
@@ -95,7 +100,10 @@ def main() -> None:
         specs,
         seeds,
         executor=make_executor("local" if args.workers > 1 else "serial", workers=args.workers),
-        hindsight_params={"time_limit_s": args.hindsight_time_limit},
+        hindsight_params={
+            "time_limit_s": args.hindsight_time_limit,
+            "warm_start_policies": [w for w in args.hindsight_warm_start.split(",") if w],
+        },
         cache=cache,
         progress=progress,
     )

@@ -79,8 +79,22 @@ def _key(scenario_json: str, hindsight_params: dict[str, Any] | None = None) -> 
     """Cache key of a scenario and the hindsight settings (defaults filled in)."""
     from rl_agents.hindsight import HindsightParams
 
-    hp = HindsightParams.model_validate(hindsight_params or {}).model_dump_json()
+    params = HindsightParams.model_validate(hindsight_params or {})
+    # settings added later stay out of the key at their defaults (older cache rows still match)
+    hp = params.model_dump_json(
+        exclude={"warm_start_policies"} if not params.warm_start_policies else None
+    )
     return hashlib.sha1((scenario_json + hp).encode()).hexdigest()[:16]
+
+
+def _cold_params(hindsight_params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The same hindsight settings without the warm-started runs (None: there are none)."""
+    from rl_agents.hindsight import HindsightParams
+
+    params = HindsightParams.model_validate(hindsight_params or {})
+    if not params.warm_start_policies:
+        return None
+    return params.model_copy(update={"warm_start_policies": ()}).model_dump(mode="json")
 
 
 _WORLDS: dict[str, Any] = {}
@@ -103,12 +117,18 @@ def _run_day(shared: dict[str, Any], key: str, task: tuple[str, int]) -> DayOutc
     t0 = time.perf_counter()
     name, _, arg = spec.partition(":")
     if name == HINDSIGHT:
-        from rl_agents.hindsight import HindsightParams, hindsight
+        from rl_agents.hindsight import HindsightParams, HindsightResult, hindsight
 
         hp = HindsightParams.model_validate(shared.get("hindsight") or {})
         if arg:
             hp = hp.model_copy(update={"time_limit_s": float(arg)})
-        res = hindsight(scenario, seed=seed, params=hp)
+        cold = shared.get("hindsight_cold", {}).get(spec, {}).get(str(seed))
+        known = (
+            HindsightResult(seed, cold["metrics"]["cost_cents"], cold["metrics"], cold["runs"])
+            if cold is not None
+            else None
+        )
+        res = hindsight(scenario, seed=seed, params=hp, known=known)
         return DayOutcome(
             spec, seed, res.metrics, 0, [], time.perf_counter() - t0, {"runs": res.runs}
         )
@@ -193,7 +213,20 @@ def run_days(
         if progress is not None:
             progress(done, total)
 
-    shared = {"scenario": scenario_json, "hindsight": hindsight_params or {}}
+    shared: dict[str, Any] = {"scenario": scenario_json, "hindsight": hindsight_params or {}}
+    cold_params = _cold_params(hindsight_params)
+    if cold_params is not None and cache is not None and cache.exists():
+        # warm-started runs add to the cold runs of the same days: reuse those from the cache
+        cold = _read_cache(cache, _key(scenario_json, cold_params))
+        shared["hindsight_cold"] = {
+            spec: {
+                str(seed): {"metrics": out.metrics, "runs": out.detail.get("runs", [])}
+                for (name, seed), out in cold.items()
+                if name == spec
+            }
+            for spec, _seed in tasks
+            if spec.startswith(HINDSIGHT)
+        }
     ex = executor if executor is not None else SerialExecutor()
     # Longest first (hindsight solves), so the pool is not left waiting for one straggler.
     tasks.sort(key=lambda t: (not t[0].startswith(HINDSIGHT),))

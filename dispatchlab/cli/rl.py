@@ -132,12 +132,24 @@ def evaluate_cmd(
     hindsight_cache: Annotated[
         Path | None, typer.Option(help="JSON-lines cache of hindsight days (read and appended)")
     ] = None,
+    hindsight_warm_start: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated online policies whose played day is a hindsight candidate "
+            "(e.g. slots)"
+        ),
+    ] = "",
+    hindsight_warm_solve: Annotated[
+        bool, typer.Option(help="also start a hindsight solver run from each played day")
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Compare dispatch policies on held-out days: cost, on-time, paired differences, gap closed."""
     from rl_agents.evaluate import evaluate_policies, report_json, table_markdown
     from rl_agents.scenario import TRAIN_SEEDS, load_scenario_spec, parse_seeds
+    from scenarios.errors import InputError
     from simulation.executors import make_executor
+    from simulation.policies import make_policy
 
     if workers < 1:
         raise fail("--workers: must be at least 1")
@@ -151,6 +163,12 @@ def evaluate_cmd(
             f"({TRAIN_SEEDS.start:,}..{TRAIN_SEEDS.stop - 1:,}); results are not held out"
         )
     specs = [s.strip() for s in policies.split(",") if s.strip()]
+    warm = tuple(s.strip() for s in hindsight_warm_start.split(",") if s.strip())
+    for name in warm:
+        try:
+            make_policy(name)
+        except InputError as exc:
+            raise fail(f"--hindsight-warm-start: {exc}") from None
     scen = load_scenario_spec(scenario)
     executor = make_executor("local" if workers > 1 else "serial", workers=workers)
     with _progress("evaluating", quiet) as progress:
@@ -159,7 +177,11 @@ def evaluate_cmd(
             specs,
             day_seeds,
             executor=executor,
-            hindsight_params={"time_limit_s": hindsight_time_limit},
+            hindsight_params={
+                "time_limit_s": hindsight_time_limit,
+                "warm_start_policies": warm,
+                "warm_start_solve": hindsight_warm_solve,
+            },
             cache=hindsight_cache,
             progress=progress,
         )

@@ -73,3 +73,16 @@ def test_hindsight_days_are_cached(tiny: Scenario, tmp_path: Path) -> None:
 def test_bad_policy_lists(tiny: Scenario, specs: list[str]) -> None:
     with pytest.raises(InputError):
         run_days(tiny, specs, [1])
+
+
+def test_warm_start_candidates_reuse_the_cached_cold_runs(tiny: Scenario, tmp_path: Path) -> None:
+    cache = tmp_path / "h.jsonl"
+    cold = {"engine": "greedy", "shift_pricing": "shift"}
+    first = run_days(tiny, ["hindsight:1"], [1], hindsight_params=cold, cache=cache)
+    warm = {**cold, "warm_start_policies": ["slots"]}
+    both = run_days(tiny, ["hindsight:1"], [1], hindsight_params=warm, cache=cache)
+    runs = both[0].detail["runs"]
+    assert runs[: len(first[0].detail["runs"])] == first[0].detail["runs"]
+    assert [r["repair"] for r in runs[len(first[0].detail["runs"]) :]] == ["played:slots"]
+    assert both[0].metrics["cost_cents"] <= first[0].metrics["cost_cents"]
+    assert cache.read_text().count("\n") == 2  # one row per setting

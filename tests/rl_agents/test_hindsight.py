@@ -76,3 +76,18 @@ def test_hindsight_keeps_the_lookahead_expert_when_it_is_cheaper(tiny: Scenario)
     assert ref.metrics["cost_cents"] == pytest.approx(ref.cost_cents)
     without = hindsight(tiny, seed=3, params=params.model_copy(update={"expert_horizon_s": None}))
     assert ref.cost_cents == min(without.cost_cents, expert[0]["cost_cents"])
+
+
+def test_played_days_of_online_policies_are_candidates(tiny: Scenario) -> None:
+    """A warm-start policy's day counts, so the reference never loses to that policy."""
+    params = HindsightParams(engine="greedy", time_limit_s=1.0, shift_pricing="shift")
+    cold = hindsight(tiny, seed=3, params=params)
+    warm = params.model_copy(update={"warm_start_policies": ("slots",), "warm_start_solve": True})
+    ref = hindsight(tiny, seed=3, params=warm, known=cold)
+    played = [r for r in ref.runs if r["repair"] == "played:slots"]
+    solved = [r for r in ref.runs if r["pricing"] == "shift+slots"]
+    assert len(played) == 1 and len(solved) == len(params.repair_policies)
+    assert ref.runs[: len(cold.runs)] == cold.runs  # the known cold runs are kept, not rerun
+    online = simulate(tiny, None, "slots", seed=3).metrics["cost_cents"]
+    assert played[0]["cost_cents"] == pytest.approx(online, rel=1e-3)
+    assert ref.cost_cents == min(r["cost_cents"] for r in ref.runs) <= cold.cost_cents
