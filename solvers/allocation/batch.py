@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solvers.allocation.compact import solve_compact
-from solvers.allocation.heuristics import polish, real_costs, sequential
+from solvers.allocation.heuristics import nearest, polish, real_costs, sequential
 from solvers.allocation.highs_model import Duals
 from solvers.allocation.master import Master, Pricer
 from solvers.allocation.params import AllocationParams
@@ -97,13 +97,26 @@ def _blend(a: Duals, b: Duals, alpha: float) -> Duals:
     )
 
 
+def _warm_start(prob: Problem) -> I64:
+    """The cheaper of the myopic and the nearest-node allocations (neither always wins)."""
+    best: I64 | None = None
+    best_cost = 0
+    for x in (sequential(prob, real_costs(prob), exact=False), nearest(prob)):
+        if prob.violations(x):
+            continue
+        cost = prob.evaluate(x).total
+        if best is None or cost < best_cost:
+            best, best_cost = x, cost
+    return best if best is not None else np.zeros(prob.num_arcs, dtype=np.int64)
+
+
 def solve_batch(
     prob: Problem, params: AllocationParams, *, start: float, x_start: I64 | None = None
 ) -> BatchOutcome:
     """Best allocation of every order jointly, with a certified lower bound."""
     deadline = start + params.time_limit_s
     notes: list[str] = []
-    x_best = sequential(prob, real_costs(prob), exact=False) if x_start is None else x_start
+    x_best = _warm_start(prob) if x_start is None else x_start
     best_cost = prob.evaluate(x_best).total
     warm = best_cost
     target = params.mip_rel_gap

@@ -243,3 +243,12 @@ def test_order_branch_and_bound_is_exact_and_its_bound_valid(
     mip_value, _a, _q, mip_lower = price_order_mip(prob, 0, c_arc, c_pair, 10.0)
     assert mip_value == pytest.approx(best, abs=1e-6)
     assert mip_lower <= best + 1e-6
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_batch_is_never_worse_than_nearest_node(req: AllocationRequest) -> None:
+    """The batch answer starts from the cheaper of myopic and nearest-node, so it never loses."""
+    res = allocate(req, AllocationParams(mode="batch", time_limit_s=2.0, explain=False))
+    near = allocate(req, AllocationParams(baseline="nearest", explain=False))
+    assert res.cost.total <= near.cost.total + 1e-6
