@@ -78,7 +78,12 @@ def main() -> None:
     ap.add_argument(
         "--hindsight-warm-start",
         default="slots",
-        help="online policies whose played day also starts a hindsight solver run ('' = none)",
+        help="online policies whose played day is a hindsight candidate ('' = none)",
+    )
+    ap.add_argument(
+        "--hindsight-warm-solve",
+        action="store_true",
+        help="also start a hindsight solver run from each played day",
     )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--name", default="rl-evaluation")
@@ -103,6 +108,7 @@ def main() -> None:
         hindsight_params={
             "time_limit_s": args.hindsight_time_limit,
             "warm_start_policies": [w for w in args.hindsight_warm_start.split(",") if w],
+            "warm_start_solve": args.hindsight_warm_solve,
         },
         cache=cache,
         progress=progress,

@@ -81,9 +81,8 @@ def _key(scenario_json: str, hindsight_params: dict[str, Any] | None = None) -> 
 
     params = HindsightParams.model_validate(hindsight_params or {})
     # settings added later stay out of the key at their defaults (older cache rows still match)
-    hp = params.model_dump_json(
-        exclude={"warm_start_policies"} if not params.warm_start_policies else None
-    )
+    later = {"warm_start_policies", "warm_start_solve"}
+    hp = params.model_dump_json(exclude=later if not params.warm_start_policies else None)
     return hashlib.sha1((scenario_json + hp).encode()).hexdigest()[:16]
 
 
@@ -94,7 +93,8 @@ def _cold_params(hindsight_params: dict[str, Any] | None) -> dict[str, Any] | No
     params = HindsightParams.model_validate(hindsight_params or {})
     if not params.warm_start_policies:
         return None
-    return params.model_copy(update={"warm_start_policies": ()}).model_dump(mode="json")
+    cold = params.model_copy(update={"warm_start_policies": (), "warm_start_solve": False})
+    return cold.model_dump(mode="json")
 
 
 _WORLDS: dict[str, Any] = {}

@@ -86,3 +86,14 @@ def test_warm_start_candidates_reuse_the_cached_cold_runs(tiny: Scenario, tmp_pa
     assert [r["repair"] for r in runs[len(first[0].detail["runs"]) :]] == ["played:slots"]
     assert both[0].metrics["cost_cents"] <= first[0].metrics["cost_cents"]
     assert cache.read_text().count("\n") == 2  # one row per setting
+
+
+def test_cache_key_is_stable_when_settings_are_added() -> None:
+    """Settings added later stay out of the key at their defaults: old cache rows still match."""
+    from rl_agents.evaluate import _key
+
+    assert _key("{}", {"time_limit_s": 30.0}) == "c03ead2bb300b228"
+    assert _key("{}", {"time_limit_s": 30.0, "warm_start_solve": True}) == "c03ead2bb300b228"
+    assert _key("{}", {"time_limit_s": 30.0, "warm_start_policies": ["slots"]}) != (
+        "c03ead2bb300b228"
+    )
