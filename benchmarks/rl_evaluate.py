@@ -68,6 +68,20 @@ def targets(summaries: dict, model: str, hind: str | None) -> list[str]:
     return lines
 
 
+def _hindsight_sentence(args: argparse.Namespace) -> str:
+    """What the hindsight reference is made of, for the table's preamble."""
+    warm = [w for w in args.hindsight_warm_start.split(",") if w]
+    parts = [
+        f"offline PyVRP runs ({args.hindsight_time_limit:g} s each, shift and duration pricing, "
+        "replayed in the twin)"
+    ]
+    if warm:
+        parts.append(f"the day as {', '.join(warm)} played it")
+        if args.hindsight_warm_solve:
+            parts.append("a solver run started from that day")
+    return "Hindsight = per day, the best of " + ", ".join(parts) + ": a reference, not a bound."
+
+
 def main() -> None:
     """Run the comparison and write the result files."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -143,8 +157,10 @@ def main() -> None:
         "days; differences are paired (same days). Gap closed = (C_greedy - C_policy) / "
         "(C_greedy - C_hindsight). Latencies here come from a 2-worker run on a shared "
         "machine; the reported latency figures are in `rl-speed.md` (exclusive lock). "
+        f"{_hindsight_sentence(args)} "
         f"Wall time {wall / 60:.0f} min, Python {platform.python_version()}. Command: "
-        "`flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_evaluate.py`.",
+        "`flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_evaluate.py "
+        f"{' '.join(sys.argv[1:])}`.",
         "",
         table_markdown(summaries),
     ]
