@@ -124,15 +124,21 @@ def test_closed_form_feasibility_and_duration_match_the_scheduler(
             assert task.earliest <= starts[k] <= task.latest
 
 
+def _take_one(
+    case: tuple[Scenario, list[int]], data: st.DataObject
+) -> tuple[RoutingProblem, int, list[int]]:
+    """The case's problem, one visit drawn from its route, and the route without it."""
+    s, seq = case
+    new = data.draw(st.sampled_from(seq))
+    return build_problem(s), new, [t for t in seq if t != new]
+
+
 @PROPERTY
 @given(routed(pickups=False), st.data())
 def test_inserting_one_visit_matches_rescheduling(
     case: tuple[Scenario, list[int]], data: st.DataObject
 ) -> None:
-    s, seq = case
-    p = build_problem(s)
-    new = data.draw(st.sampled_from(seq))
-    rest = [t for t in seq if t != new]
+    p, new, rest = _take_one(case, data)
     tm = build_timing(p, 0, rest)
     if not tm.feasible:
         return
@@ -221,10 +227,7 @@ def test_break_placement_is_the_best_position_and_validates(
 def test_inserting_next_to_a_placed_break_matches_rebuilding(
     case: tuple[Scenario, list[int]], data: st.DataObject
 ) -> None:
-    s, seq = case
-    p = build_problem(s)
-    new = data.draw(st.sampled_from(seq))
-    rest = [t for t in seq if t != new]
+    p, new, rest = _take_one(case, data)
     k = data.draw(st.integers(0, len(rest)))
     tm = build_timing(p, 0, rest, break_after=k)
     if not tm.feasible:
