@@ -70,7 +70,7 @@ def targets(summaries: dict, model: str, hind: str | None) -> list[str]:
 
 def _hindsight_sentence(args: argparse.Namespace) -> str:
     """What the hindsight reference is made of, for the table's preamble."""
-    warm = [w for w in args.hindsight_warm_start.split(",") if w]
+    warm = args.hindsight_warm_start
     parts = [
         f"offline PyVRP runs ({args.hindsight_time_limit:g} s each, shift and duration pricing, "
         "replayed in the twin)"
@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--hindsight-time-limit", type=float, default=30.0)
     ap.add_argument(
         "--hindsight-warm-start",
+        type=lambda text: [w.strip() for w in text.split(",") if w.strip()],
         default="slots",
         help="online policies whose played day is a hindsight candidate ('' = none)",
     )
@@ -121,7 +122,7 @@ def main() -> None:
         executor=make_executor("local" if args.workers > 1 else "serial", workers=args.workers),
         hindsight_params={
             "time_limit_s": args.hindsight_time_limit,
-            "warm_start_policies": [w for w in args.hindsight_warm_start.split(",") if w],
+            "warm_start_policies": args.hindsight_warm_start,
             "warm_start_solve": args.hindsight_warm_solve,
         },
         cache=cache,

@@ -41,9 +41,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from rl_agents.features import open_until
 from scenarios.errors import InputError
@@ -84,6 +84,26 @@ class HindsightParams(StrictModel):
         gt=0.0,
         description="also play the day with the clairvoyant lookahead expert (None = not)",
     )
+
+    @field_validator("warm_start_policies")
+    @classmethod
+    def _known_policies(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        from simulation.policies import make_policy
+
+        for name in names:
+            try:
+                make_policy(name)
+            except InputError as exc:
+                raise ValueError(exc.reason) from None
+        return names
+
+    @model_validator(mode="after")
+    def _some_candidate(self) -> Self:
+        if self.num_runs == 0 and not self.warm_start_policies and self.expert_horizon_s is None:
+            raise ValueError(
+                "num_runs is 0 and there are no warm-start policies or expert: nothing to solve"
+            )
+        return self
 
 
 @dataclass
@@ -275,27 +295,26 @@ def hindsight(
         for run in range(p.num_runs):
             say(f"day {seed}: {pricing} pricing, run {run + 1}/{p.num_runs}")
             solve_and_replay(problem, allocation, pricing=pricing, run=run)
-    if p.warm_start_policies:
-        problem, allocation = day_routing_problem(day, pricing="shift")
-        for name in p.warm_start_policies:
-            say(f"day {seed}: solver started from {name}'s day")
-            sim = DispatchSimulator(day, params=SimParams(record_routes=True))
-            played = simulate(day, None, name, seed=seed, simulator=sim)
-            consider(
-                {
-                    "pricing": "-",
-                    "run": 0,
-                    "repair": f"played:{name}",
-                    "cost_cents": float(played.metrics["cost_cents"]),
-                },
-                dict(played.metrics),
-            )
-            if not p.warm_start_solve:
-                continue
-            start = _on_time_routes(played.to_plan(sim), day)
-            solve_and_replay(
-                problem, allocation, pricing=f"shift+{name}", run=0, initial_plan=start
-            )
+    warm_problem: tuple[Scenario, list[AllocationLine]] | None = None
+    for name in p.warm_start_policies:
+        say(f"day {seed}: the day as {name} plays it")
+        sim = DispatchSimulator(day, params=SimParams(record_routes=True))
+        played = simulate(day, None, name, seed=seed, simulator=sim)
+        consider(
+            {
+                "pricing": "-",
+                "run": 0,
+                "repair": f"played:{name}",
+                "cost_cents": float(played.metrics["cost_cents"]),
+            },
+            dict(played.metrics),
+        )
+        if not p.warm_start_solve:
+            continue
+        if warm_problem is None:
+            warm_problem = day_routing_problem(day, pricing="shift")
+        start = _on_time_routes(played.to_plan(sim), day)
+        solve_and_replay(*warm_problem, pricing=f"shift+{name}", run=0, initial_plan=start)
     if p.expert_horizon_s is not None:
         from rl_agents.env import EnvParams
         from rl_agents.expert import expert_day

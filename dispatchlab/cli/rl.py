@@ -145,11 +145,12 @@ def evaluate_cmd(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Compare dispatch policies on held-out days: cost, on-time, paired differences, gap closed."""
+    from pydantic import ValidationError
+
     from rl_agents.evaluate import evaluate_policies, report_json, table_markdown
+    from rl_agents.hindsight import HindsightParams
     from rl_agents.scenario import TRAIN_SEEDS, load_scenario_spec, parse_seeds
-    from scenarios.errors import InputError
     from simulation.executors import make_executor
-    from simulation.policies import make_policy
 
     if workers < 1:
         raise fail("--workers: must be at least 1")
@@ -163,12 +164,15 @@ def evaluate_cmd(
             f"({TRAIN_SEEDS.start:,}..{TRAIN_SEEDS.stop - 1:,}); results are not held out"
         )
     specs = [s.strip() for s in policies.split(",") if s.strip()]
-    warm = tuple(s.strip() for s in hindsight_warm_start.split(",") if s.strip())
-    for name in warm:
-        try:
-            make_policy(name)
-        except InputError as exc:
-            raise fail(f"--hindsight-warm-start: {exc}") from None
+    hindsight_params = {
+        "time_limit_s": hindsight_time_limit,
+        "warm_start_policies": [s.strip() for s in hindsight_warm_start.split(",") if s.strip()],
+        "warm_start_solve": hindsight_warm_solve,
+    }
+    try:
+        HindsightParams.model_validate(hindsight_params)
+    except ValidationError as exc:
+        raise fail(f"--hindsight-warm-start: {exc.errors()[0]['msg']}") from None
     scen = load_scenario_spec(scenario)
     executor = make_executor("local" if workers > 1 else "serial", workers=workers)
     with _progress("evaluating", quiet) as progress:
@@ -177,11 +181,7 @@ def evaluate_cmd(
             specs,
             day_seeds,
             executor=executor,
-            hindsight_params={
-                "time_limit_s": hindsight_time_limit,
-                "warm_start_policies": warm,
-                "warm_start_solve": hindsight_warm_solve,
-            },
+            hindsight_params=hindsight_params,
             cache=hindsight_cache,
             progress=progress,
         )

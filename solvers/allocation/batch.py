@@ -99,15 +99,11 @@ def _blend(a: Duals, b: Duals, alpha: float) -> Duals:
 
 def _warm_start(prob: Problem) -> I64:
     """The cheaper of the myopic and the nearest-node allocations (neither always wins)."""
-    best: I64 | None = None
-    best_cost = 0
-    for x in (sequential(prob, real_costs(prob), exact=False), nearest(prob)):
-        if prob.violations(x):
-            continue
-        cost = prob.evaluate(x).total
-        if best is None or cost < best_cost:
-            best, best_cost = x, cost
-    return best if best is not None else np.zeros(prob.num_arcs, dtype=np.int64)
+    tries = (sequential(prob, real_costs(prob), exact=False), nearest(prob))
+    ok = [x for x in tries if not prob.violations(x)]
+    if not ok:
+        return np.zeros(prob.num_arcs, dtype=np.int64)  # shipping nothing is always allowed
+    return min(ok, key=lambda x: prob.evaluate(x).total)
 
 
 def solve_batch(

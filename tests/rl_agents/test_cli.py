@@ -83,6 +83,10 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
         (["evaluate", "--policies", "nope", "--seeds", "1"], ["policies", "unknown policy"]),
         (["evaluate", "--policies", "model:/no/such.zip", "--seeds", "1"], ["model"]),
         (["evaluate", "--scenario", "/no/such.json", "--seeds", "1"], ["scenario"]),
+        (
+            ["evaluate", "--seeds", "1", "--hindsight-warm-start", "nope"],
+            ["--hindsight-warm-start", "unknown policy"],
+        ),
         (["train", "--algo", "a2c"], ["--algo", "a2c"]),
         (["train", "--timesteps", "0"], ["--timesteps"]),
         (["train", "--out", "model.pt"], ["--out", ".zip"]),

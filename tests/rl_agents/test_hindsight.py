@@ -91,3 +91,18 @@ def test_played_days_of_online_policies_are_candidates(tiny: Scenario) -> None:
     online = simulate(tiny, None, "slots", seed=3).metrics["cost_cents"]
     assert played[0]["cost_cents"] == pytest.approx(online, rel=1e-3)
     assert ref.cost_cents == min(r["cost_cents"] for r in ref.runs) <= cold.cost_cents
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"warm_start_policies": ["nope"]}, "warm_start_policies"),
+        ({"num_runs": 0}, "nothing to solve"),
+    ],
+)
+def test_bad_hindsight_settings_are_named(settings: dict[str, object], field: str) -> None:
+    """An unknown warm-start policy, or no candidate at all, is a clear error, not a crash."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=field):
+        HindsightParams.model_validate(settings)
