@@ -45,6 +45,7 @@ from rl_agents.features import Decision, FeatureParams, Featurizer
 from scenarios.geo import StrictModel
 from scenarios.model import Scenario
 from simulation.decisions import Assign, DecisionState, OrderStatus, Postpone, StopType
+from simulation.insertion import matrix_rows
 from simulation.params import SimParams
 from simulation.twin import DispatchSimulator
 from simulation.world import World, compile_world
@@ -146,6 +147,11 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         self._rate = np.asarray(w.cost_per_hour_cents, dtype=np.float64)
         self._fixed = np.asarray(w.fixed_cost_cents, dtype=np.float64)
         self._shift_end = np.asarray(w.shift_end_s, dtype=np.float64)
+        # The same as Python floats (scalar arithmetic on them is several times faster).
+        self._rate_list = [float(x) for x in self._rate]
+        self._fixed_list = [float(x) for x in self._fixed]
+        self._shift_end_list = [float(x) for x in self._shift_end]
+        self._dur_rows = matrix_rows(w.travel.duration_s)
         self._late_per_s = float(w.scenario.costs.lateness_cents_per_min) / 60.0
         # When each node stops working for good (a parcel not collected by then is lost).
         self._node_final = [
@@ -267,9 +273,20 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         sim = self.sim
         horizon = self.params.dispatch_horizon_s
         fz = self.featurizer
-        while True:
-            state = sim.next_decision()
+
+        def screen(o: int) -> float | None:
+            # What the loop below does with a state, for decisions it needs no state for:
+            # ticks with nobody offered, and orders held back by the dispatch horizon.
             self._track_releases()
+            if o < 0:
+                return -math.inf
+            release = fz.release_s(o, horizon)
+            return release if release > sim.now else None
+
+        while True:
+            state = sim.next_decision(screen)
+            if state is None or state.focus_order < 0:
+                self._track_releases()  # (screen has just done it for an order's decision)
             if state is None:
                 self._done = True
                 self._decision = None
@@ -341,20 +358,23 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
             if (over > 0.0).any():
                 late = np.minimum(self._late_per_s * np.maximum(over, 0.0), self._penalty[pending])
                 total += float(late.sum())
-        on_shift = state.courier_on_shift
+        on_shift = state.courier_on_shift.tolist()
         routes = state.routes
         committed = state.committed
+        rate = self._rate_list
+        fixed = self._fixed_list
+        shift_end = self._shift_end_list
         for c in range(self.world.num_vehicles):
             if not on_shift[c]:
                 continue
             unused = math.isnan(sim.first_departure(c))
             if unused and not routes[c] and committed[c] is None:
                 continue
-            end = self._shift_end[c]
+            end = shift_end[c]
             if unused:
-                total += self._fixed[c]
+                total += fixed[c]
             if math.isfinite(end):
-                total += self._rate[c] * max(0.0, end - max(now, sim.route_end_s(c))) / 3600.0
+                total += rate[c] * max(0.0, end - max(now, sim.route_end_s(c))) / 3600.0
         if now >= self._check_losses_from:
             total += self._planned_losses(state)
         return total
@@ -366,31 +386,35 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         free time, waits for parcels and windows), like the twin's insertion quotes.
         """
         sim = self.sim
-        world = self.world
-        dur = world.travel.duration_s
+        dur = self._dur_rows if self._dur_rows is not None else self.world.travel.duration_s
         od = sim.orders
         final = self._node_final
         node_svc = float(sim.params.node_pickup_service_s)
+        ready_estimate = sim.ready_estimate
+        tw_start, service = od.tw_start, od.service_s
         loss = 0.0
+        avail: list[float] | None = None
         for c, route in enumerate(state.routes):
             if not route or not any(st.kind == _PICKUP and st.node >= 0 for st in route):
                 continue
-            t = float(state.courier_available_s[c])
+            if avail is None:
+                avail = state.courier_available_s.tolist()
+            t = avail[c]
             loc = int(state.courier_location[c])
-            f = world.travel_factor(t)
-            for st in route:
-                t += float(dur[loc, st.location]) * f
-                loc = st.location
-                if st.kind == _PICKUP:
-                    if st.node >= 0:
-                        t = max(t, sim.ready_estimate(st.order, st.node))
-                        if t > final[st.node]:
-                            loss += float(self._penalty[st.order])
+            f = sim.travel_factor(t)
+            for kind, o, location, node, _ in route:
+                t += float(dur[loc][location]) * f
+                loc = location
+                if kind == _PICKUP:
+                    if node >= 0:
+                        t = max(t, ready_estimate(o, node))
+                        if t > final[node]:
+                            loss += float(self._penalty[o])
                         t += node_svc
                     else:
-                        t = max(t, od.pickup_tw_start[st.order]) + od.pickup_service_s[st.order]
-                elif st.kind == _DELIVERY:
-                    t = max(t, od.tw_start[st.order]) + od.service_s[st.order]
+                        t = max(t, od.pickup_tw_start[o]) + od.pickup_service_s[o]
+                elif kind == _DELIVERY:
+                    t = max(t, tw_start[o]) + service[o]
         return loss
 
 

@@ -14,6 +14,12 @@ is evaluated with a handful of numpy operations.
 Costs are in cents: ``cost_per_km x extra metres / 1000 + cost_per_hour x extra route time /
 3600 + lateness_cents_per_min x lateness of the new order / 60 (+ the vehicle's fixed cost if
 it is unused)``.
+
+Routes in dynamic dispatch are short (a handful of stops), where numpy's per-call overhead
+dominates: a cache is built as Python lists (its numpy arrays are made on first use), and
+callers may pass the travel matrices as nested lists (``rows``) so that short routes are
+quoted without numpy at all. Every path computes the same floating-point values in the same
+order, so the answers are identical bit for bit.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,61 +40,183 @@ EPS = 1e-6
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+#: A travel matrix as nested Python lists (``rows[a][b]``), see :func:`matrix_rows`.
+Rows = Sequence[Sequence[int]]
+
+#: Travel matrices up to this many locations are also kept as nested lists by the twin.
+ROWS_MAX_LOCATIONS = 1500
 
 
-@dataclass(frozen=True)
+def matrix_rows(matrix: NDArray[np.int32]) -> list[list[int]] | None:
+    """``matrix`` as nested Python lists, or None when it is too large to be worth it."""
+    if matrix.shape[0] > ROWS_MAX_LOCATIONS:
+        return None
+    rows: list[list[int]] = matrix.tolist()
+    return rows
+
+
+def _exact_sum(values: list[float]) -> float:
+    """``float(np.sum(values))`` bit for bit, without numpy when at most one term is nonzero."""
+    nonzero = [x for x in values if x != 0.0]
+    if not nonzero:
+        return 0.0
+    if len(nonzero) == 1:
+        return nonzero[0]
+    return float(np.asarray(values, dtype=np.float64).sum())
+
+
 class RouteCache:
-    """Planned timing of one courier's remaining route (see the module docstring)."""
+    """Planned timing of one courier's remaining route (see the module docstring).
 
-    loc: IntArray
-    arr: FloatArray
-    start: FloatArray
-    dep: FloatArray
-    wait_cum: FloatArray
-    slack_cum: FloatArray
-    max_arrival_delay: FloatArray
-    load: FloatArray
-    lateness: FloatArray
-    late_after: FloatArray
-    factor: float
-    lists: tuple[list[float], ...] = ()
+    The per-node values are kept as Python lists (``loc_list``, ``arr_list``, ...,
+    ``load_rows``); the numpy arrays (``loc``, ``arr``, ...) are built on first use.
+    """
+
+    __slots__ = (
+        "_load_max",
+        "_np",
+        "arr_list",
+        "dep_list",
+        "factor",
+        "late_after_list",
+        "lateness_list",
+        "lateness_total",
+        "load_rows",
+        "loc_list",
+        "max_delay_list",
+        "max_slack",
+        "slack_cum_list",
+        "start_list",
+        "wait_cum_list",
+    )
+
+    def __init__(
+        self,
+        *,
+        loc: list[int],
+        arr: list[float],
+        start: list[float],
+        dep: list[float],
+        wait_cum: list[float],
+        slack_cum: list[float],
+        max_arrival_delay: list[float],
+        load: list[list[float]],
+        lateness: list[float],
+        late_after: list[float],
+        factor: float,
+        max_slack: float,
+        lateness_total: float,
+    ) -> None:
+        self.loc_list = loc
+        self.arr_list = arr
+        self.start_list = start
+        self.dep_list = dep
+        self.wait_cum_list = wait_cum
+        self.slack_cum_list = slack_cum
+        self.max_delay_list = max_arrival_delay
+        self.load_rows = load
+        self.lateness_list = lateness
+        self.late_after_list = late_after
+        self.factor = factor
+        #: Largest arrival delay any position of the route can absorb.
+        self.max_slack = max_slack
+        #: Total lateness of the stops (``lateness.sum()``).
+        self.lateness_total = lateness_total
+        self._np: dict[str, NDArray[Any]] = {}
+        self._load_max: list[float] | None = None
+
+    def _array(
+        self, name: str, values: list[float] | list[int] | list[list[float]]
+    ) -> NDArray[Any]:
+        out = self._np.get(name)
+        if out is None:
+            out = np.asarray(values, dtype=np.int64 if name == "loc" else np.float64)
+            out.flags.writeable = False  # the lists are the cache; the arrays are views of it
+            self._np[name] = out
+        return out
 
     @property
-    def max_slack(self) -> float:
-        """Largest arrival delay any position of the route can absorb."""
-        return float(self.max_arrival_delay[1:].max())
+    def loc(self) -> IntArray:
+        """Location of each node (anchor, stops, home)."""
+        return self._array("loc", self.loc_list)
+
+    @property
+    def arr(self) -> FloatArray:
+        """Expected arrival at each node."""
+        return self._array("arr", self.arr_list)
+
+    @property
+    def start(self) -> FloatArray:
+        """Expected service start at each node."""
+        return self._array("start", self.start_list)
+
+    @property
+    def dep(self) -> FloatArray:
+        """Expected departure from each node."""
+        return self._array("dep", self.dep_list)
+
+    @property
+    def wait_cum(self) -> FloatArray:
+        """Cumulative waiting time up to each node."""
+        return self._array("wait_cum", self.wait_cum_list)
+
+    @property
+    def slack_cum(self) -> FloatArray:
+        """Slack of each node plus the waiting time before it."""
+        return self._array("slack_cum", self.slack_cum_list)
+
+    @property
+    def max_arrival_delay(self) -> FloatArray:
+        """Largest arrival delay at each node the rest of the route absorbs."""
+        return self._array("max_arrival_delay", self.max_delay_list)
+
+    @property
+    def load(self) -> FloatArray:
+        """Load after each node but home, shape (m+1, dims)."""
+        return self._array("load", self.load_rows)
+
+    @property
+    def lateness(self) -> FloatArray:
+        """Lateness of each node (0 for the anchor and home)."""
+        return self._array("lateness", self.lateness_list)
+
+    @property
+    def late_after(self) -> FloatArray:
+        """Number of late stops from each node on."""
+        return self._array("late_after", self.late_after_list)
+
+    @property
+    def load_max(self) -> list[float]:
+        """Heaviest load of each dimension over the route's nodes (but home)."""
+        if self._load_max is None:
+            self._load_max = [max(col) for col in zip(*self.load_rows, strict=True)]
+        return self._load_max
 
     def as_lists(self) -> tuple[list[float], ...]:
-        """(arr, dep, wait_cum, slack_cum, max_arrival_delay) as Python lists (cached)."""
-        if not self.lists:
-            object.__setattr__(
-                self,
-                "lists",
-                (
-                    self.arr.tolist(),
-                    self.dep.tolist(),
-                    self.wait_cum.tolist(),
-                    self.slack_cum.tolist(),
-                    self.max_arrival_delay.tolist(),
-                    self.late_after.tolist(),
-                ),
-            )
-        return self.lists
+        """(arr, dep, wait_cum, slack_cum, max_arrival_delay, late_after) as Python lists."""
+        return (
+            self.arr_list,
+            self.dep_list,
+            self.wait_cum_list,
+            self.slack_cum_list,
+            self.max_delay_list,
+            self.late_after_list,
+        )
 
     @property
     def num_stops(self) -> int:
         """Uncommitted stops (excluding anchor and home)."""
-        return int(self.loc.shape[0]) - 2
+        return len(self.loc_list) - 2
 
     @property
     def end_s(self) -> float:
         """Planned arrival home."""
-        return float(self.arr[-1])
+        return self.arr_list[-1]
 
     @property
     def t0(self) -> float:
         """When the courier is free at its anchor."""
-        return float(self.dep[0])
+        return self.dep_list[0]
 
 
 def build_route_cache(
@@ -103,6 +233,7 @@ def build_route_cache(
     shift_end_s: float,
     duration: NDArray[np.int32],
     factor: float,
+    duration_rows: Rows | None = None,
 ) -> RouteCache:
     """Forward pass over the remaining stops (expected times, no noise)."""
     m = len(stop_loc)
@@ -115,7 +246,10 @@ def build_route_cache(
     t = t0
     for k in range(m):
         loc = stop_loc[k]
-        a = t + float(duration[prev, loc]) * factor
+        if duration_rows is not None:
+            a = t + float(duration_rows[prev][loc]) * factor
+        else:
+            a = t + float(duration[prev, loc]) * factor
         s = a if a >= earliest[k] else earliest[k]
         arr[k + 1] = a
         start[k + 1] = s
@@ -123,16 +257,111 @@ def build_route_cache(
         dep[k + 1] = t
         lat[k + 1] = latest[k]
         prev = loc
-    a = t + float(duration[prev, end_loc]) * factor
+    if duration_rows is not None:
+        a = t + float(duration_rows[prev][end_loc]) * factor
+    else:
+        a = t + float(duration[prev, end_loc]) * factor
     arr[m + 1] = start[m + 1] = dep[m + 1] = a
     lat[m + 1] = shift_end_s
+    if not math.isfinite(a):
+        # Infinite times (a parcel that never comes): numpy's NaN rules, as built originally.
+        return _build_arrays(locs, arr, start, dep, lat, load_delta, load0, factor)
+    # Every time is finite from here (times never decrease along the route), so these
+    # Python loops compute exactly what the numpy expressions of _build_arrays compute.
+    if m == 0:  # the loops below unrolled for a route without stops
+        w0 = t0 - t0
+        w1 = w0 + (a - a)
+        sc1 = ((shift_end_s if shift_end_s >= a else a) - a) + w1
+        md1 = (sc1 if sc1 < INF else INF) - w0
+        return RouteCache(
+            loc=locs,
+            arr=arr,
+            start=start,
+            dep=dep,
+            wait_cum=[w0, w1],
+            slack_cum=[INF + w0, sc1],
+            max_arrival_delay=[INF, md1],
+            load=[[float(x) for x in load0]],
+            lateness=[0.0, 0.0],
+            late_after=[0.0, 0.0],
+            factor=factor,
+            max_slack=md1,
+            lateness_total=0.0,
+        )
+    n = m + 2
+    wait_cum = [0.0] * n
+    acc = start[0] - arr[0]
+    wait_cum[0] = acc
+    for k in range(1, n):
+        acc = acc + (start[k] - arr[k])
+        wait_cum[k] = acc
+    # Stops already late may be delayed further at a price (see quote_insertion); stops on
+    # time may not become late; the way home may not pass the shift end.
+    slack_cum = [0.0] * n
+    late_after = [0.0] * n
+    lateness = [0.0] * n
+    count = 0
+    for k in range(n - 1, -1, -1):
+        s = start[k]
+        lk = lat[k]
+        late = k != n - 1 and s > lk + EPS
+        if late:
+            count += 1
+        late_after[k] = float(count)
+        slack = INF if late or k == 0 else (lk if lk >= s else s) - s
+        slack_cum[k] = slack + wait_cum[k]
+        if k != n - 1:
+            x = s - lk
+            lateness[k] = x if x > 0.0 else 0.0
+    max_delay = [INF] * n
+    suffix = INF
+    for k in range(n - 1, 0, -1):
+        sc = slack_cum[k]
+        if sc < suffix:
+            suffix = sc
+        max_delay[k] = suffix - wait_cum[k - 1]
+    row = [float(x) for x in load0]
+    load = [row]
+    if m:
+        cum = [float(x) for x in load_delta[0]]
+        load.append([a0 + c for a0, c in zip(row, cum, strict=True)])
+        for k in range(1, m):
+            cum = [c + float(x) for c, x in zip(cum, load_delta[k], strict=True)]
+            load.append([a0 + c for a0, c in zip(row, cum, strict=True)])
+    return RouteCache(
+        loc=locs,
+        arr=arr,
+        start=start,
+        dep=dep,
+        wait_cum=wait_cum,
+        slack_cum=slack_cum,
+        max_arrival_delay=max_delay,
+        load=load,
+        lateness=lateness,
+        late_after=late_after,
+        factor=factor,
+        max_slack=max(max_delay[1:]),
+        lateness_total=_exact_sum(lateness),
+    )
+
+
+def _build_arrays(
+    locs: list[int],
+    arr: list[float],
+    start: list[float],
+    dep: list[float],
+    lat: list[float],
+    load_delta: Sequence[Sequence[float]],
+    load0: Sequence[float],
+    factor: float,
+) -> RouteCache:
+    """The numpy version of the second half of :func:`build_route_cache` (any times)."""
+    m = len(locs) - 2
     arr_a = np.asarray(arr)
     start_a = np.asarray(start)
     lat_a = np.asarray(lat)
     wait_cum = np.cumsum(start_a - arr_a)
     slack = np.maximum(lat_a, start_a) - start_a
-    # Stops already late may be delayed further at a price (see quote_insertion); stops on
-    # time may not become late; the way home may not pass the shift end.
     late = start_a > lat_a + EPS
     late[-1] = False
     slack[late] = INF
@@ -151,17 +380,19 @@ def build_route_cache(
     lateness = np.maximum(0.0, start_a - lat_a)
     lateness[-1] = 0.0
     return RouteCache(
-        loc=np.asarray(locs, dtype=np.int64),
-        arr=arr_a,
-        start=start_a,
-        dep=np.asarray(dep),
-        wait_cum=wait_cum,
-        slack_cum=slack_cum,
-        max_arrival_delay=max_delay,
-        load=load,
-        lateness=lateness,
-        late_after=late_after,
+        loc=locs,
+        arr=arr_a.tolist(),
+        start=start_a.tolist(),
+        dep=np.asarray(dep).tolist(),
+        wait_cum=wait_cum.tolist(),
+        slack_cum=slack_cum.tolist(),
+        max_arrival_delay=max_delay.tolist(),
+        load=load.tolist(),
+        lateness=lateness.tolist(),
+        late_after=late_after.tolist(),
         factor=factor,
+        max_slack=float(max_delay[1:].max()),
+        lateness_total=float(lateness.sum()),
     )
 
 
@@ -211,15 +442,23 @@ def quote_insertion(
     duration: NDArray[np.int32],
     distance: NDArray[np.int32],
     rates: CostRates,
+    rows: tuple[Rows, Rows] | None = None,
 ) -> Quote:
     """Best feasible (pickup, delivery) positions for ``job`` in the route, with its cost.
 
     Short routes use scalar loops with early exits, long ones numpy over all position pairs;
     both give the same answer (ties go to the first position in (case, i, j) order).
+    ``rows``: the (duration, distance) matrices as nested lists (see :func:`matrix_rows`).
     """
-    if cache.loc.shape[0] - 2 <= SMALL_ROUTE:
+    if len(cache.loc_list) - 2 <= SMALL_ROUTE:
         return _quote_loops(
-            cache, job, capacity=capacity, duration=duration, distance=distance, rates=rates
+            cache,
+            job,
+            capacity=capacity,
+            duration=duration,
+            distance=distance,
+            rates=rates,
+            rows=rows,
         )
     return _quote_numpy(
         cache, job, capacity=capacity, duration=duration, distance=distance, rates=rates
@@ -234,57 +473,98 @@ def _quote_loops(
     duration: NDArray[np.int32],
     distance: NDArray[np.int32],
     rates: CostRates,
+    rows: tuple[Rows, Rows] | None = None,
 ) -> Quote:
     """Scalar version of :func:`_quote_numpy` (fast for short routes)."""
     q = job.demand
     cap = capacity.tolist()
-    if any(qk > ck + EPS for qk, ck in zip(q, cap, strict=True)):
-        return Quote(False, INF, reason="demand exceeds capacity")
+    for qk, ck in zip(q, cap, strict=True):
+        if qk > ck + EPS:
+            return Quote(False, INF, reason="demand exceeds capacity")
     if cache.max_slack + EPS < job.delivery_service:
         return Quote(False, INF, reason="no slack left in the route (shift end)")
-    loc = cache.loc
-    m = loc.shape[0] - 2
+    loc = cache.loc_list
+    m = len(loc) - 2
+    if m == 0 and rows is not None:
+        return _quote_empty(cache, job, cap=cap, rates=rates, rows=rows)
     big_m = m + 1
     f = cache.factor
-    arr, dep, wc, slack_cum, max_delay, late_after = cache.as_lists()
+    arr = cache.arr_list
+    dep = cache.dep_list
+    wc = cache.wait_cum_list
+    slack_cum = cache.slack_cum_list
+    max_delay = cache.max_delay_list
+    late_after = cache.late_after_list
     chain = job.chain_loc
+    n_chain = len(chain)
     d = job.delivery_loc
     prev = loc[: m + 1]
     nxt = loc[1:]
     k = m + 1
-    if chain:
-        p1, pr = chain[0], chain[-1]
-        rows = np.concatenate((prev, np.full(k, pr), prev, np.full(k, d), prev))
-        cols = np.concatenate((np.full(k, p1), nxt, np.full(k, d), nxt, nxt))
+    t_to_p: list[int] = []
+    t_from_pr: list[int] = []
+    s_to_p: list[int] = []
+    s_from_pr: list[int] = []
+    chain_t: list[float] = []
+    chain_dist = t_pr_d = s_pr_d = 0.0
+    if rows is not None:
+        dur_rows, dist_rows = rows
+        prev_dur = [dur_rows[a] for a in prev]
+        prev_dist = [dist_rows[a] for a in prev]
+        row_d = dur_rows[d]
+        dist_d = dist_rows[d]
+        t_to_d = [r[d] for r in prev_dur]
+        t_from_d = [row_d[b] for b in nxt]
+        s_to_d = [r[d] for r in prev_dist]
+        s_from_d = [dist_d[b] for b in nxt]
+        s_next = [r[b] for r, b in zip(prev_dist, nxt, strict=True)]
+        if chain:
+            p1, pr = chain[0], chain[-1]
+            row_pr = dur_rows[pr]
+            dist_pr = dist_rows[pr]
+            t_to_p = [r[p1] for r in prev_dur]
+            t_from_pr = [row_pr[b] for b in nxt]
+            s_to_p = [r[p1] for r in prev_dist]
+            s_from_pr = [dist_pr[b] for b in nxt]
+            for e in range(n_chain - 1):
+                chain_t.append(float(dur_rows[chain[e]][chain[e + 1]]))
+                chain_dist += float(dist_rows[chain[e]][chain[e + 1]])
+            t_pr_d = float(row_pr[d])
+            s_pr_d = float(dist_pr[d])
     else:
-        p1 = pr = -1
-        rows = np.concatenate((prev, np.full(k, d), prev))
-        cols = np.concatenate((np.full(k, d), nxt, nxt))
-    tt = duration[rows, cols].tolist()
-    ss = distance[rows, cols].tolist()
-    if chain:
-        t_to_p, t_from_pr, t_to_d, t_from_d = (
-            tt[:k],
-            tt[k : 2 * k],
-            tt[2 * k : 3 * k],
-            tt[3 * k : 4 * k],
-        )
-        s_to_p, s_from_pr, s_to_d, s_from_d = (
-            ss[:k],
-            ss[k : 2 * k],
-            ss[2 * k : 3 * k],
-            ss[3 * k : 4 * k],
-        )
-        s_next = ss[4 * k :]
-        chain_t = [float(duration[chain[e], chain[e + 1]]) for e in range(len(chain) - 1)]
-        chain_dist = 0.0
-        for e in range(len(chain) - 1):
-            chain_dist += float(distance[chain[e], chain[e + 1]])
-        t_pr_d = float(duration[pr, d])
-        s_pr_d = float(distance[pr, d])
-    else:
-        t_to_d, t_from_d, s_next = tt[:k], tt[k : 2 * k], ss[2 * k :]
-        s_to_d, s_from_d = ss[:k], ss[k : 2 * k]
+        prev_a = np.asarray(prev, dtype=np.int64)
+        nxt_a = np.asarray(nxt, dtype=np.int64)
+        if chain:
+            p1, pr = chain[0], chain[-1]
+            rows_i = np.concatenate((prev_a, np.full(k, pr), prev_a, np.full(k, d), prev_a))
+            cols_i = np.concatenate((np.full(k, p1), nxt_a, np.full(k, d), nxt_a, nxt_a))
+        else:
+            rows_i = np.concatenate((prev_a, np.full(k, d), prev_a))
+            cols_i = np.concatenate((np.full(k, d), nxt_a, nxt_a))
+        tt: list[int] = duration[rows_i, cols_i].tolist()
+        ss: list[int] = distance[rows_i, cols_i].tolist()
+        if chain:
+            t_to_p, t_from_pr, t_to_d, t_from_d = (
+                tt[:k],
+                tt[k : 2 * k],
+                tt[2 * k : 3 * k],
+                tt[3 * k : 4 * k],
+            )
+            s_to_p, s_from_pr, s_to_d, s_from_d = (
+                ss[:k],
+                ss[k : 2 * k],
+                ss[2 * k : 3 * k],
+                ss[3 * k : 4 * k],
+            )
+            s_next = ss[4 * k :]
+            chain_t = [float(duration[chain[e], chain[e + 1]]) for e in range(n_chain - 1)]
+            for e in range(n_chain - 1):
+                chain_dist += float(distance[chain[e], chain[e + 1]])
+            t_pr_d = float(duration[pr, d])
+            s_pr_d = float(distance[pr, d])
+        else:
+            t_to_d, t_from_d, s_next = tt[:k], tt[k : 2 * k], ss[2 * k :]
+            s_to_d, s_from_d = ss[:k], ss[k : 2 * k]
     e_d = job.delivery_earliest
     l_d = job.delivery_latest
     s_d = job.delivery_service
@@ -292,10 +572,15 @@ def _quote_loops(
     per_hour = rates.per_hour
     per_min = rates.lateness_per_min
     total_wait = wc[big_m]
+    fits = [True] * k
     if chain and q:
-        fits = np.all(cache.load + np.asarray(q) <= capacity + EPS, axis=1).tolist()
-    else:
-        fits = [True] * k
+        cap_eps = [ck + EPS for ck in cap]
+        # Float addition is monotone: if the heaviest load of each dimension fits, all do.
+        if any(mx + qk > ce for mx, qk, ce in zip(cache.load_max, q, cap_eps, strict=True)):
+            fits = [
+                all(lr + qk <= ce for lr, qk, ce in zip(row, q, cap_eps, strict=True))
+                for row in cache.load_rows
+            ]
     best = INF
     best_pos = (-1, -1)
     best_info = (INF, 0.0, 0.0, 0.0)
@@ -404,6 +689,91 @@ def _quote_loops(
         lateness_s=best_info[1],
         distance_delta_m=best_info[2],
         end_delay_s=best_info[3],
+    )
+
+
+def _quote_empty(
+    cache: RouteCache,
+    job: JobSpec,
+    *,
+    cap: list[float],
+    rates: CostRates,
+    rows: tuple[Rows, Rows],
+) -> Quote:
+    """:func:`_quote_loops` for a route without stops: only the job alone after the anchor.
+
+    The same operations in the same order as the loops' case A at ``i = 0`` (bit-identical).
+    """
+    dur_rows, dist_rows = rows
+    a0, home = cache.loc_list
+    f = cache.factor
+    chain = job.chain_loc
+    d = job.delivery_loc
+    dur_a0 = dur_rows[a0]
+    dist_a0 = dist_rows[a0]
+    if chain:
+        n_chain = len(chain)
+        t = cache.dep_list[0] + dur_a0[chain[0]] * f
+        chain_ok = True
+        for e in range(n_chain):
+            ce = job.chain_earliest[e]
+            t = t if t >= ce else ce
+            if t > job.latest(e) + EPS:
+                chain_ok = False  # the node has closed for good by then
+            t = t + job.chain_service[e]
+            if e + 1 < n_chain:
+                t = t + float(dur_rows[chain[e]][chain[e + 1]]) * f
+        chain_dist = 0.0
+        for e in range(n_chain - 1):
+            chain_dist += float(dist_rows[chain[e]][chain[e + 1]])
+        pr = chain[-1]
+        arr_d = t + float(dur_rows[pr][d]) * f
+        dist_a = dist_a0[chain[0]] + chain_dist + float(dist_rows[pr][d])
+        dist_a = dist_a + dist_rows[d][home] - dist_a0[home]
+        if not chain_ok:
+            return Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
+        q = job.demand
+        if q:
+            row = cache.load_rows[0]
+            for lr, qk, ck in zip(row, q, cap, strict=True):
+                if not lr + qk <= ck + EPS:
+                    return Quote(
+                        False, INF, reason="no feasible position (windows, capacity or shift end)"
+                    )
+    else:
+        arr_d = cache.dep_list[0] + dur_a0[d] * f
+        dist_a = dist_a0[d] + dist_rows[d][home] - dist_a0[home]
+    e_d = job.delivery_earliest
+    start_d = arr_d if arr_d >= e_d else e_d
+    delta = start_d + job.delivery_service + dur_rows[d][home] * f - cache.arr_list[1]
+    if delta < 0.0:
+        delta = 0.0
+    if delta > cache.max_delay_list[1] + EPS:
+        return Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
+    wc = cache.wait_cum_list
+    end = delta - (wc[1] - wc[0])
+    if end < 0.0:
+        end = 0.0
+    late = start_d - job.delivery_latest
+    if late < 0.0:
+        late = 0.0
+    late += delta * cache.late_after_list[1]
+    cost = (
+        rates.per_km * dist_a / 1000.0
+        + rates.per_hour * end / 3600.0
+        + rates.lateness_per_min * late / 60.0
+    )
+    if not cost < INF:
+        return Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
+    return Quote(
+        feasible=True,
+        cost_delta_cents=cost + rates.fixed,
+        pickup_after=0,
+        delivery_after=0,
+        delivery_start_s=start_d,
+        lateness_s=late,
+        distance_delta_m=dist_a,
+        end_delay_s=end,
     )
 
 
@@ -546,13 +916,22 @@ def _quote_numpy(
     )
 
 
-def route_cost_cents(cache: RouteCache, *, distance: NDArray[np.int32], rates: CostRates) -> float:
+def route_cost_cents(
+    cache: RouteCache,
+    *,
+    distance: NDArray[np.int32],
+    rates: CostRates,
+    distance_rows: Rows | None = None,
+) -> float:
     """Planned cost of the remaining route from its anchor: distance, time, lateness."""
-    loc = cache.loc
-    dist = float(distance[loc[:-1], loc[1:]].sum())
+    loc = cache.loc_list
+    if distance_rows is not None:
+        dist = float(sum([distance_rows[a][b] for a, b in pairwise(loc)]))
+    else:
+        dist = float(distance[cache.loc[:-1], cache.loc[1:]].sum())
     span = cache.end_s - cache.t0
     return (
         rates.per_km * dist / 1000.0
         + rates.per_hour * span / 3600.0
-        + rates.lateness_per_min * float(cache.lateness.sum()) / 60.0
+        + rates.lateness_per_min * cache.lateness_total / 60.0
     )

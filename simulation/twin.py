@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,7 @@ from simulation.insertion import (
     JobSpec,
     RouteCache,
     build_route_cache,
+    matrix_rows,
     quote_insertion,
     route_cost_cents,
 )
@@ -235,8 +236,21 @@ class DispatchSimulator:
             )
             for c in range(w.num_vehicles)
         ]
+        # The same prices with the fixed cost, for a courier's first assignment.
+        self._rates_first = [
+            CostRates(r.per_km, r.per_hour, r.lateness_per_min, w.fixed_cost_cents[c])
+            for c, r in enumerate(self._rates)
+        ]
         self._seed: int | None = None
         self._shift_end = np.asarray(w.shift_end_s, dtype=np.float64)
+        # The travel matrices as nested lists: short routes are quoted without numpy.
+        dur_rows = matrix_rows(w.travel.duration_s)
+        dist_rows = matrix_rows(w.travel.distance_m)
+        self._rows = (
+            (dur_rows, dist_rows) if dur_rows is not None and dist_rows is not None else None
+        )
+        self._dur_rows = dur_rows
+        self._dist_rows = dist_rows
         self._hour_rate = np.asarray(w.cost_per_hour_cents, dtype=np.float64)
 
     # ------------------------------------------------------------------ reset
@@ -324,6 +338,15 @@ class DispatchSimulator:
         self._a_last = np.full(v, np.nan)
         self._caches: dict[int, tuple[int, float, RouteCache]] = {}
         self._quotes: dict[tuple[int, int], tuple[int, float, Quote]] = {}
+        self._jobs: dict[int, JobSpec] = {}  # dropped when the order's parcels change
+        self._route_costs: dict[int, tuple[RouteCache, float]] = {}
+        self._factors: dict[float, float] = {}  # travel factor by departure time
+        # Bumped whenever a parcel's ready estimate changes; _cache_ready[c] is its value
+        # when courier c's cache was built (a cache built since the last change is fresh).
+        self._ready_version = 0
+        self._cache_ready: dict[int, int] = {}
+        # realised_cost_cents only changes when SimPy processes run: (steps, finished, cost).
+        self._realised: tuple[int, bool, float] = (-1, False, 0.0)
         # Costs (cents).
         self.cost_distance = 0.0
         self.cost_lateness = 0.0
@@ -405,8 +428,16 @@ class DispatchSimulator:
         """Current simulated time (s)."""
         return float(self.env.now)
 
-    def next_decision(self) -> DecisionState | None:
-        """Run until the next decision point; None when the day is over."""
+    def next_decision(
+        self, screen: Callable[[int], float | None] | None = None
+    ) -> DecisionState | None:
+        """Run until the next decision point; None when the day is over.
+
+        ``screen`` lets a caller pass over decisions without building their state: it is
+        called with the focus order (-1 for none) of each order or tick decision; None stops
+        there as usual, a time ``t`` goes on (the order is postponed until ``t``, exactly as
+        ``apply(Postpone(o, until_s=t))`` would).
+        """
         if self._seed is None:
             raise RuntimeError("call reset(seed=...) first")
         decisions = self._decisions
@@ -417,6 +448,12 @@ class DispatchSimulator:
                 if o >= 0:
                     if self.status[o] != S_PENDING:
                         continue
+                    if screen is not None:
+                        until = screen(o)
+                        if until is not None:
+                            self._snooze[o] = until
+                            self._maybe_close()
+                            continue
                     return self.state(focus_order=o, focus_courier=c, kind=DecisionKind(kind))
                 if kind == DecisionKind.COURIER_FREE:
                     if self._pending and self._idle[c] and not self._route[c]:
@@ -431,6 +468,8 @@ class DispatchSimulator:
                     if offered:
                         decisions.extendleft((kind, p, c) for p in reversed(offered))
                         continue
+                if screen is not None and screen(-1) is not None:
+                    continue
                 return self.state(focus_order=-1, focus_courier=c, kind=DecisionKind(kind))
             if self._finished:
                 return None
@@ -526,28 +565,52 @@ class DispatchSimulator:
 
     def realised_cost_cents(self) -> float:
         """Cost incurred so far: distance, courier time, fixed, lateness and failure penalties."""
+        memo = self._realised
+        if memo[0] == self._num_steps and memo[1] == self._finished:
+            return memo[2]  # no SimPy event ran since: same time, same costs
         now = self.now
         used = ~np.isnan(self._a_first)
         hours = 0.0
         if used.any():
             end = np.where(self._a_home, self._a_last, now)
             hours = float((self._hour_rate * (end - self._a_first))[used].sum()) / 3600.0
-        return self.cost_distance + hours + self.cost_fixed + self.cost_lateness + self.cost_failed
+        cost = self.cost_distance + hours + self.cost_fixed + self.cost_lateness + self.cost_failed
+        self._realised = (self._num_steps, self._finished, cost)
+        return cost
 
     def projected_cost_cents(self) -> float:
         """Realised cost plus the planned cost of every remaining route and pending penalties."""
         total = self.realised_cost_cents()
         for c in range(self.world.num_vehicles):
             if self._route[c] or self._committed[c] is not None:
-                total += route_cost_cents(
-                    self._cache(c), distance=self.world.travel.distance_m, rates=self._rates[c]
-                )
+                total += self._route_cost(c)
         total += sum(self.orders.penalty_cents[o] for o in self._pending)
         return total
+
+    def _route_cost(self, c: int) -> float:
+        """Planned cost of courier ``c``'s remaining route (remembered per route cache)."""
+        cache = self._cache(c)
+        hit = self._route_costs.get(c)
+        if hit is not None and hit[0] is cache:
+            return hit[1]
+        cost = route_cost_cents(
+            cache,
+            distance=self.world.travel.distance_m,
+            rates=self._rates[c],
+            distance_rows=self._dist_rows,
+        )
+        self._route_costs[c] = (cache, cost)
+        return cost
 
     # ------------------------------------------------------------- quoting
     def job_spec(self, o: int) -> JobSpec:
         """The pickup chain and delivery of order ``o`` as an insertion job."""
+        job = self._jobs.get(o)
+        if job is None:
+            job = self._jobs[o] = self._job_spec(o)
+        return job
+
+    def _job_spec(self, o: int) -> JobSpec:
         orders = self.orders
         chain_loc: list[int] = []
         chain_earliest: list[float] = []
@@ -593,9 +656,7 @@ class DispatchSimulator:
             return hit[2]
         rates = self._rates[c]
         if self.first_departure_s[c] != self.first_departure_s[c] and not self._route[c]:
-            rates = CostRates(
-                rates.per_km, rates.per_hour, rates.lateness_per_min, self.world.fixed_cost_cents[c]
-            )
+            rates = self._rates_first[c]
         w = self.world
         q = quote_insertion(
             cache,
@@ -604,6 +665,7 @@ class DispatchSimulator:
             duration=w.travel.duration_s,
             distance=w.travel.distance_m,
             rates=rates,
+            rows=self._rows,
         )
         self._quotes[key] = (self._version[c], cache.t0, q)
         return q
@@ -628,9 +690,10 @@ class DispatchSimulator:
         job = self.job_spec(o)
         dur = w.travel.duration_s
         f = cache.factor
-        m = cache.loc.shape[0] - 2
-        last = int(cache.loc[m])
-        t = float(cache.dep[m])
+        locs = cache.loc_list
+        m = len(locs) - 2
+        last = locs[m]
+        t = cache.dep_list[m]
         for e, loc in enumerate(job.chain_loc):
             t += float(dur[last, loc]) * f
             ce = job.chain_earliest[e]
@@ -642,11 +705,11 @@ class DispatchSimulator:
         t += float(dur[last, job.delivery_loc]) * f
         if t < job.delivery_earliest:
             t = job.delivery_earliest
-        t += job.delivery_service + float(dur[job.delivery_loc, cache.loc[m + 1]]) * f
-        if t - float(cache.arr[m + 1]) > float(cache.max_arrival_delay[m + 1]) + 1e-6:
+        t += job.delivery_service + float(dur[job.delivery_loc, locs[m + 1]]) * f
+        if t - cache.arr_list[m + 1] > cache.max_delay_list[m + 1] + 1e-6:
             return False
         cap = w.capacity[c]
-        load = cache.load[m]
+        load = cache.load_rows[m]
         return all(load[k] + job.demand[k] <= cap[k] + 1e-6 for k in range(len(job.demand)))
 
     def action_mask(
@@ -676,11 +739,13 @@ class DispatchSimulator:
         service: list[float] = []
         deltas: list[tuple[float, ...]] = []
         zero = (0.0,) * w.num_dims
-        loaded = set(self._loaded[c])
-        load0 = self._load[c].copy()
+        loaded = self._loaded[c]
+        load0: list[float] = self._load[c].tolist()
         if committed is not None and committed.kind == PICKUP and committed.order not in loaded:
-            loaded.add(committed.order)
-            load0 += orders.demand[committed.order]
+            loaded = {*loaded, committed.order}
+            load0 = [x + q for x, q in zip(load0, orders.demand[committed.order], strict=True)]
+        elif route:
+            loaded = set(loaded)  # a copy: the loop below updates it
         node_svc = float(self.params.node_pickup_service_s)
         for st in route:
             o = st.order
@@ -723,14 +788,23 @@ class DispatchSimulator:
             latest=latest,
             service=service,
             load_delta=deltas,
-            load0=load0.tolist(),
+            load0=load0,
             end_loc=w.vehicle_end_loc[c],
             shift_end_s=w.shift_end_s[c],
             duration=w.travel.duration_s,
-            factor=w.travel_factor(t0),
+            factor=self.travel_factor(t0),
+            duration_rows=self._dur_rows,
         )
         self._caches[c] = (self._version[c], t0, cache)
+        self._cache_ready[c] = self._ready_version
         return cache
+
+    def travel_factor(self, t: float) -> float:
+        """``world.travel_factor(t)`` (remembered for the day)."""
+        f = self._factors.get(t)
+        if f is None:
+            f = self._factors[t] = self.world.travel_factor(t)
+        return f
 
     def order_status(self, o: int) -> OrderStatus:
         """Where order ``o`` is in its life."""
@@ -757,7 +831,7 @@ class DispatchSimulator:
             self._route[c] = saved
             self._version[c] += 1
         m = cache.num_stops
-        return int(cache.loc[m]), float(cache.dep[m])
+        return cache.loc_list[m], cache.dep_list[m]
 
     def route_end_s(self, c: int) -> float:
         """Expected time courier ``c`` is home after its remaining route."""
@@ -806,6 +880,8 @@ class DispatchSimulator:
         q = self.quote(o, c)
         if not q.feasible:
             return False, q.reason, 0.0
+        # The route without o, its cache and o's quote on it (see _resequence).
+        before = (o, self._route[c], self._caches[c], q)
         chain = self._pickup_stops(o)
         route = list(self._route[c])
         i, j = q.pickup_after, q.delivery_after
@@ -822,7 +898,8 @@ class DispatchSimulator:
         del self._pending[o]
         self._pending_version += 1
         if act.resequence:
-            self._resequence(c)
+            fresh = self._cache_ready.get(c) == self._ready_version
+            self._resequence(c, before if fresh else None)
         self._wake_courier(c)
         return True, "", q.cost_delta_cents
 
@@ -849,11 +926,18 @@ class DispatchSimulator:
         self._a_nstops[c] = len(route)
         self._version[c] += 1
 
-    def _resequence(self, c: int) -> None:
-        """One pass of relocating each not-yet-collected order of the route to its best place."""
-        w = self.world
-        rates = self._rates[c]
-        dist = w.travel.distance_m
+    def _resequence(
+        self,
+        c: int,
+        known: tuple[int, tuple[Stop, ...], tuple[int, float, RouteCache], Quote] | None = None,
+    ) -> None:
+        """One pass of relocating each not-yet-collected order of the route to its best place.
+
+        ``known``: the order just assigned, the route before, that route's cache (built at this
+        time, since the last change of a ready estimate) and the order's quote on it: when
+        taking the order out gives that route again, they are exactly what building the cache
+        and quoting would give, so they are reused.
+        """
         committed = self._committed[c]
         movable = [
             st.order
@@ -863,10 +947,15 @@ class DispatchSimulator:
             and (committed is None or committed.order != st.order)
         ]
         for o in movable:
-            before = route_cost_cents(self._cache(c), distance=dist, rates=rates)
+            before = self._route_cost(c)
+            kept = self._caches[c], self._route_costs[c]
             old = self._route[c]
             self._set_route(c, tuple(st for st in old if st.order != o))
-            without = route_cost_cents(self._cache(c), distance=dist, rates=rates)
+            if known is not None and o == known[0] and self._route[c] == known[1]:
+                t0, cache = known[2][1], known[2][2]
+                self._caches[c] = (self._version[c], t0, cache)
+                self._quotes[(o, c)] = (self._version[c], t0, known[3])
+            without = self._route_cost(c)
             self.status[o] = S_PENDING
             q = self.quote(o, c)
             self.status[o] = S_ASSIGNED
@@ -878,6 +967,9 @@ class DispatchSimulator:
                 self._set_route(c, tuple(new))
             else:
                 self._set_route(c, old)
+                # Nothing but the route changed since `before`: its cache is still exact.
+                self._caches[c] = (self._version[c], kept[0][1], kept[0][2])
+                self._route_costs[c] = kept[1]
 
     def _replace(self, act: ReplaceRoutes) -> list[tuple[int, str]]:
         """Validate and install new routes; returns (order, reason) for every problem."""
@@ -984,6 +1076,8 @@ class DispatchSimulator:
             self.status[o] = S_UNFILLED
             return
         self.parcel_nodes[o] = list(parcels)
+        self._jobs.pop(o, None)
+        self._ready_version += 1
         self.parcels_left[o] = max(1, len(parcels))
         orders = self.orders
         for n, lines in parcels.items():
@@ -1052,9 +1146,13 @@ class DispatchSimulator:
         loc = orders.location[o]
         now = self.now
         # Rank by when a parcel could reach the customer: wait for opening + drive.
-        times = w.travel.duration_s[self._alloc_node_locs, loc].astype(np.float64)
-        times += [w.nodes[n].available_from(now) - now for n in self._alloc_nodes]
-        ranked = [self._alloc_nodes[k] for k in np.argsort(times, kind="stable")]
+        # Python floats and a stable sort: what numpy's float64 and stable argsort give.
+        drive = w.travel.duration_s[self._alloc_node_locs, loc].tolist()
+        times = [
+            float(t) + (w.nodes[n].available_from(now) - now)
+            for t, n in zip(drive, self._alloc_nodes, strict=True)
+        ]
+        ranked = [self._alloc_nodes[k] for k in sorted(range(len(times)), key=times.__getitem__)]
         ranked = [n for n in ranked if self._node_orders[n] < w.node_capacity_orders[n]] or ranked
         ranked = [n for n in ranked if w.nodes[n].available_from(now) < INF] or ranked
         if not lines or not w.stock_modelled:
@@ -1157,6 +1255,8 @@ class DispatchSimulator:
         key = (o, n)
         self._ready_at[key] = self.now
         self._ready_est[key] = self.now
+        self._jobs.pop(o, None)
+        self._ready_version += 1
         if self._log:
             self._log_event("parcel_ready", -1, o)
         ev = self._ready_ev.pop(key, None)
@@ -1168,6 +1268,8 @@ class DispatchSimulator:
         key = (o, n)
         self._lost.add(key)
         self._ready_est[key] = INF
+        self._jobs.pop(o, None)
+        self._ready_version += 1
         if self._log:
             self._log_event("parcel_lost", -1, o)
         ev = self._ready_ev.pop(key, None)

@@ -203,3 +203,59 @@ def test_a_pickup_after_its_node_closes_is_infeasible() -> None:
         for impl in (_quote_loops, _quote_numpy):
             q = impl(cache, job, capacity=np.asarray([5.0]), duration=d, distance=d, rates=rates)
             assert q.feasible is ok
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases())
+def test_list_paths_match_the_numpy_reference_bit_for_bit(case: Case) -> None:
+    """Caches built with Python lists and quotes from nested-list matrices change no bit."""
+    from simulation.insertion import _build_arrays
+
+    stops = case.stops
+    fast = _cache(case, stops)
+    t = case.t0
+    locs, arr, start, dep, lat = [0], [t], [t], [t], [math.inf]
+    prev = 0
+    for loc, early, late, service, _ in stops:
+        a = t + float(case.duration[prev, loc]) * case.factor
+        s = a if a >= early else early
+        arr.append(a)
+        start.append(s)
+        t = s + service
+        dep.append(t)
+        lat.append(late)
+        locs.append(loc)
+        prev = loc
+    a = t + float(case.duration[prev, 0]) * case.factor
+    locs.append(0)
+    arr.append(a)
+    start.append(a)
+    dep.append(a)
+    lat.append(case.shift_end)
+    ref = _build_arrays(locs, arr, start, dep, lat, [(s[4],) for s in stops], [1.0], case.factor)
+    for name in ("loc", "arr", "start", "dep", "wait_cum", "slack_cum", "max_arrival_delay"):
+        assert getattr(fast, name).tobytes() == getattr(ref, name).tobytes(), name
+    for name in ("load", "lateness", "late_after"):
+        assert getattr(fast, name).tobytes() == getattr(ref, name).tobytes(), name
+    assert fast.max_slack == ref.max_slack
+    assert fast.lateness_total == ref.lateness_total
+    rows = (case.duration.tolist(), case.distance.tolist())
+    kw = {"capacity": case.capacity, "duration": case.duration, "distance": case.distance}
+    for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
+        plain = _quote_loops(fast, job, rates=case.rates, **kw)  # type: ignore[arg-type]
+        listed = _quote_loops(fast, job, rates=case.rates, rows=rows, **kw)  # type: ignore[arg-type]
+        assert repr(plain) == repr(listed)
+    assert route_cost_cents(fast, distance=case.distance, rates=case.rates) == route_cost_cents(
+        fast, distance=case.distance, rates=case.rates, distance_rows=rows[1]
+    )
+
+
+def astuple_delivery(job: JobSpec) -> tuple[int, float, float, float, tuple[float, ...]]:
+    """The delivery half of ``job`` (a job whose parcel is already on board)."""
+    return (
+        job.delivery_loc,
+        job.delivery_earliest,
+        job.delivery_latest,
+        job.delivery_service,
+        job.demand,
+    )
