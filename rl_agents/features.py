@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -139,6 +140,12 @@ class Decision:
     any_feasible: bool = False
 
 
+def _floats(values: Any) -> list[float]:
+    """``values`` as float64, then Python floats."""
+    out: list[float] = np.asarray(values, dtype=np.float64).tolist()
+    return out
+
+
 def open_until(node: NodeInfo, t: float) -> float:
     """When ``node`` next stops working at or after ``t`` (``t`` itself if it is closed then)."""
     for start, end in node.closed:
@@ -196,33 +203,23 @@ class Featurizer:
         w = view.world
         o = view.orders
         self._offered = {}
-        self._tw_start = np.asarray(o.tw_start, dtype=np.float64)
-        self._tw_end = np.asarray(o.tw_end, dtype=np.float64)
-        self._created = np.asarray(o.created_s, dtype=np.float64)
-        self._created_sorted = np.sort(self._created)
-        self._created_sorted_list = self._created_sorted.tolist()
-        self._penalty = np.asarray(o.penalty_cents, dtype=np.float64)
-        self._location = np.asarray(o.location, dtype=np.int64)
-        self._service = np.asarray(o.service_s, dtype=np.float64)
-        dem = [d[0] if d else 0.0 for d in o.demand]
-        self._units = np.asarray(dem, dtype=np.float64)
-        self._tw_start_list = self._tw_start.tolist()
-        self._tw_end_list = self._tw_end.tolist()
-        self._created_list = self._created.tolist()
-        self._penalty_list = self._penalty.tolist()
-        self._location_list = self._location.tolist()
-        self._shift_end = np.asarray(w.shift_end_s, dtype=np.float64)
-        self._rate = np.asarray(w.cost_per_hour_cents, dtype=np.float64)
-        self._fixed = np.asarray(w.fixed_cost_cents, dtype=np.float64)
-        self._per_km = np.asarray(w.cost_per_km_cents, dtype=np.float64)
+        self._tw_start_list = _floats(o.tw_start)
+        self._tw_end_list = _floats(o.tw_end)
+        self._created_list = _floats(o.created_s)
+        self._created_sorted_list = _floats(np.sort(np.asarray(o.created_s, dtype=np.float64)))
+        self._penalty_list = _floats(o.penalty_cents)
+        self._location_list: list[int] = np.asarray(o.location, dtype=np.int64).tolist()
+        self._service_list = _floats(o.service_s)
+        self._units_list = _floats([d[0] if d else 0.0 for d in o.demand])
+        self._shift_end_list = _floats(w.shift_end_s)
+        self._rate_list = _floats(w.cost_per_hour_cents)
+        per_km = np.asarray(w.cost_per_km_cents, dtype=np.float64)
         cap = np.asarray(w.capacity, dtype=np.float64)
-        self._cap_units = (
-            cap[:, 0] if cap.ndim == 2 and cap.shape[1] else np.full(w.num_vehicles, np.inf)
-        )
+        cap_units = cap[:, 0] if cap.ndim == 2 and cap.shape[1] else np.full(w.num_vehicles, np.inf)
         self._duration = w.travel.duration_s
-        low = float(self._per_km.min()) if self._per_km.size else 0.0
-        self._van_list = [1.0 if x > low else 0.0 for x in self._per_km.tolist()]
-        self._cap_list = [float(x) for x in self._cap_units.tolist()]
+        low = float(per_km.min()) if per_km.size else 0.0
+        self._van_list = [1.0 if x > low else 0.0 for x in per_km.tolist()]
+        self._cap_list = [float(x) for x in cap_units.tolist()]
         self._node_final = [
             next((a for a, b in node.closed if math.isinf(b)), math.inf) for node in w.nodes
         ]
@@ -238,7 +235,7 @@ class Featurizer:
             return -math.inf
         view = self._view
         assert view is not None, "call reset(view) first"
-        t = float(self._tw_start[o])
+        t = self._tw_start_list[o]
         for st in view.pickup_stops(o):
             if st.node >= 0:
                 t = min(t, self._node_final[st.node])
@@ -256,10 +253,10 @@ class Featurizer:
         assert view is not None
         if not math.isnan(view.first_departure(c)):
             return 0.0
-        end = self._shift_end[c]
+        end = self._shift_end_list[c]
         if not math.isfinite(end):
             return 0.0
-        return float(self._rate[c] * max(0.0, end - now) / HOUR)
+        return self._rate_list[c] * max(0.0, end - now) / HOUR
 
     def candidates(
         self, state: DecisionState, first_pick: int, first_dep: list[float]
@@ -305,7 +302,7 @@ class Featurizer:
         now = state.time_s
         offered = self._offered[o] = self._offered.get(o, 0) + 1
         stops = view.pickup_stops(o)
-        loc_o = int(self._location[o])
+        loc_o = self._location_list[o]
         first_pick = stops[0].location if stops else loc_o
         first_dep = [view.first_departure(c) for c in range(state.num_couriers)]
         cands = self.candidates(state, first_pick, first_dep)
@@ -317,12 +314,12 @@ class Featurizer:
             )
             cands = [cands[i] for i in ordering]
             quotes = [quotes[i] for i in ordering]
-        shift_end = self._shift_end
-        rate = self._rate
+        shift_end = self._shift_end_list
+        rate = self._rate_list
         tails = [
             0.0
             if first_dep[c] == first_dep[c] or not math.isfinite(shift_end[c])
-            else float(rate[c]) * max(0.0, float(shift_end[c]) - now) / HOUR
+            else rate[c] * max(0.0, shift_end[c] - now) / HOUR
             for c in cands
         ]
         feasible = [q.feasible for q in quotes]
@@ -341,19 +338,19 @@ class Featurizer:
             default=math.inf,
         )
         trip_s = float(self._duration[stops[-1].location if stops else loc_o, loc_o])
-        tw_start = float(self._tw_start[o])
-        tw_end = float(self._tw_end[o])
+        tw_start = self._tw_start_list[o]
+        tw_end = self._tw_end_list[o]
         order = [
             (tw_start - now) / HOUR,
             (tw_end - now) / HOUR if tw_end < math.inf else 24.0,
             min(24.0, (tw_end - tw_start) / HOUR),
-            float(self._service[o]) / 60.0,
-            float(self._units[o]) / 10.0,
-            float(self._penalty[o]) / 10_000.0,
+            self._service_list[o] / 60.0,
+            self._units_list[o] / 10.0,
+            self._penalty_list[o] / 10_000.0,
             float(len(stops)),
             (ready - now) / HOUR if ready < math.inf else 24.0,
             float(self._duration[first_pick, loc_o]) / HOUR,
-            (now - float(self._created[o])) / HOUR,
+            (now - self._created_list[o]) / HOUR,
             offered / 10.0,
             float(sum(feasible)),
             best / 1000.0,
@@ -390,7 +387,7 @@ class Featurizer:
             couriers[b + 9] = 1.0 if idle[c] else 0.0
             couriers[b + 10] = nstops[c] / 10.0
             couriers[b + 11] = (avail[c] - now) / HOUR
-            couriers[b + 12] = min(24.0, (float(shift_end[c]) - now) / HOUR)
+            couriers[b + 12] = min(24.0, (shift_end[c] - now) / HOUR)
             couriers[b + 13] = tail / 1000.0
             couriers[b + 14] = (avail[c] + float(dur[loc[c], first_pick]) - now) / HOUR
             couriers[b + 15] = self._van_list[c]
@@ -407,7 +404,7 @@ class Featurizer:
         n_p = max(p.num_pending, 1)
         n_pf = len(PENDING_FEATURES)
         pmask = np.zeros(n_p, dtype=np.float32)
-        pend_rows: list[list[float]] = []
+        pend: list[float] = []  # n_p rows of n_pf values, flattened
         if p.num_pending and state.pending.shape[0] > 1:
             # Python floats: the same arithmetic as numpy's float64, without its overhead.
             others = [x for x in state.pending.tolist() if x != o][: p.num_pending]
@@ -419,18 +416,15 @@ class Featurizer:
             created_l, penalty_l = self._created_list, self._penalty_list
             for i, x in enumerate(others):
                 end = tw_end_l[x]
-                pend_rows.append(
-                    [
-                        (end - now) / HOUR if end < math.inf else 24.0,
-                        (tw_start_l[x] - now) / HOUR,
-                        (now - created_l[x]) / HOUR,
-                        from_o[i] / HOUR,
-                        from_pick[i] / HOUR,
-                        penalty_l[x] / 10_000.0,
-                    ]
+                pend += (
+                    (end - now) / HOUR if end < math.inf else 24.0,
+                    (tw_start_l[x] - now) / HOUR,
+                    (now - created_l[x]) / HOUR,
+                    from_o[i] / HOUR,
+                    from_pick[i] / HOUR,
+                    penalty_l[x] / 10_000.0,
                 )
-        pend_rows.extend([0.0] * n_pf for _ in range(n_p - len(pend_rows)))
-        pend = np.array(pend_rows, dtype=np.float64)
+        pend += [0.0] * (n_p * n_pf - len(pend))
 
         # The situation.
         v = state.num_couriers
@@ -463,20 +457,21 @@ class Featurizer:
             1.0 if state.kind == DecisionKind.ARRIVAL else 0.0,
             1.0 if state.kind == DecisionKind.TICK else 0.0,
         ]
-        flat = np.array(order + couriers + glob, dtype=np.float64)
+        # Every feature in one array: one clip and one conversion (the obs arrays are views).
+        flat = np.array(order + couriers + glob + pend, dtype=np.float64)
         # np.clip as its two ufuncs (the same values, NaN included, with less overhead).
         np.minimum(np.maximum(flat, -CLIP, out=flat), CLIP, out=flat)
-        np.minimum(np.maximum(pend, -CLIP, out=pend), CLIP, out=pend)
         flat32 = flat.astype(np.float32)
         n_o = len(order)
-        n_cf = k_slots * n_c
+        n_cf = n_o + k_slots * n_c
+        n_g = n_cf + len(glob)
         obs = {
             "order": flat32[:n_o],
-            "couriers": flat32[n_o : n_o + n_cf].reshape(k_slots, n_c),
+            "couriers": flat32[n_o:n_cf].reshape(k_slots, n_c),
             "courier_mask": cmask,
-            "pending": pend.astype(np.float32),
+            "pending": flat32[n_g:].reshape(n_p, n_pf),
             "pending_mask": pmask,
-            "global": flat32[n_o + n_cf :],
+            "global": flat32[n_cf:n_g],
         }
         mask = np.zeros(k_slots + 1, dtype=bool)
         mask[: len(feasible)] = feasible

@@ -7,7 +7,7 @@ scenario's vehicles in order), locations and nodes of the compiled :class:`~simu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
@@ -63,13 +63,19 @@ class Stop(NamedTuple):
     aux: int = -1
 
 
+def no_candidates() -> IntArray:
+    """An empty candidate list (states without a focus order)."""
+    return np.empty(0, dtype=np.int64)
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionState:
     """What a policy sees at a decision point (a snapshot; arrays are copies).
 
     Orders not yet released (``created_s`` in the future) never appear here. ``routes[c]`` are
     courier ``c``'s remaining stops that may still change (the stop it is travelling to or
-    serving is ``committed[c]``, not in ``routes[c]``).
+    serving is ``committed[c]``, not in ``routes[c]``). ``candidates`` is computed on first
+    use, by ``find_candidates``, from the state's own courier arrays.
     """
 
     time_s: float
@@ -86,10 +92,21 @@ class DecisionState:
     courier_on_shift: BoolArray
     committed: tuple[Stop | None, ...]
     routes: tuple[tuple[Stop, ...], ...]
-    candidates: IntArray
     realised_cost_cents: float
     num_released: int
     num_delivered: int
+    find_candidates: Callable[[], IntArray] = field(
+        default=no_candidates, repr=False, compare=False
+    )
+    _candidates: list[IntArray] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    @property
+    def candidates(self) -> IntArray:
+        """For the focus order: the on-shift couriers that reach its first pickup soonest."""
+        memo = self._candidates
+        if not memo:
+            memo.append(self.find_candidates())
+        return memo[0]
 
     @property
     def num_couriers(self) -> int:

@@ -438,7 +438,7 @@ def quote_insertion(
     cache: RouteCache,
     job: JobSpec,
     *,
-    capacity: FloatArray,
+    capacity: FloatArray | Sequence[float],
     duration: NDArray[np.int32],
     distance: NDArray[np.int32],
     rates: CostRates,
@@ -448,6 +448,7 @@ def quote_insertion(
 
     Short routes use scalar loops with early exits, long ones numpy over all position pairs;
     both give the same answer (ties go to the first position in (case, i, j) order).
+    ``capacity``: the courier's capacity per dimension (an array or Python floats);
     ``rows``: the (duration, distance) matrices as nested lists (see :func:`matrix_rows`).
     """
     if len(cache.loc_list) - 2 <= SMALL_ROUTE:
@@ -461,7 +462,12 @@ def quote_insertion(
             rows=rows,
         )
     return _quote_numpy(
-        cache, job, capacity=capacity, duration=duration, distance=distance, rates=rates
+        cache,
+        job,
+        capacity=np.asarray(capacity, dtype=np.float64),
+        duration=duration,
+        distance=distance,
+        rates=rates,
     )
 
 
@@ -469,7 +475,7 @@ def _quote_loops(
     cache: RouteCache,
     job: JobSpec,
     *,
-    capacity: FloatArray,
+    capacity: FloatArray | Sequence[float],
     duration: NDArray[np.int32],
     distance: NDArray[np.int32],
     rates: CostRates,
@@ -477,7 +483,7 @@ def _quote_loops(
 ) -> Quote:
     """Scalar version of :func:`_quote_numpy` (fast for short routes)."""
     q = job.demand
-    cap = capacity.tolist()
+    cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
     for qk, ck in zip(q, cap, strict=True):
         if qk > ck + EPS:
             return Quote(False, INF, reason="demand exceeds capacity")
@@ -584,23 +590,34 @@ def _quote_loops(
     best = INF
     best_pos = (-1, -1)
     best_info = (INF, 0.0, 0.0, 0.0)
+    # Departure from the pickup chain inserted after node i, and whether every node is open.
     dep_p = [0.0] * k
     chain_ok = [True] * k
-    limits = [job.latest(e) + EPS for e in range(len(chain))]
-    # Case A: delivery right after the pickup chain (or alone when the parcel is on board).
-    for i in range(k):
-        if chain:
+    if n_chain == 1:  # the loop below for one pickup
+        ce, lim, svc = job.chain_earliest[0], job.latest(0) + EPS, job.chain_service[0]
+        for i in range(k):
             t = dep[i] + t_to_p[i] * f
-            for e in range(len(chain)):
+            t = t if t >= ce else ce
+            if t > lim:
+                chain_ok[i] = False  # the node has closed for good by then
+            dep_p[i] = t + svc
+    elif chain:
+        limits = [job.latest(e) + EPS for e in range(n_chain)]
+        for i in range(k):
+            t = dep[i] + t_to_p[i] * f
+            for e in range(n_chain):
                 ce = job.chain_earliest[e]
                 t = t if t >= ce else ce
                 if t > limits[e]:
-                    chain_ok[i] = False  # the node has closed for good by then
+                    chain_ok[i] = False
                 t = t + job.chain_service[e]
-                if e + 1 < len(chain):
+                if e + 1 < n_chain:
                     t = t + chain_t[e] * f
             dep_p[i] = t
-            arr_d = t + t_pr_d * f
+    # Case A: delivery right after the pickup chain (or alone when the parcel is on board).
+    for i in range(k):
+        if chain:
+            arr_d = dep_p[i] + t_pr_d * f
             dist_a = s_to_p[i] + chain_dist + s_pr_d + s_from_d[i] - s_next[i]
         else:
             arr_d = dep[i] + t_to_d[i] * f
@@ -696,7 +713,7 @@ def _quote_empty(
     cache: RouteCache,
     job: JobSpec,
     *,
-    cap: list[float],
+    cap: Sequence[float],
     rates: CostRates,
     rows: tuple[Rows, Rows],
 ) -> Quote:

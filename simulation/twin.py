@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ from simulation.decisions import (
     ReplaceRoutes,
     Stop,
     StopType,
+    no_candidates,
 )
 from simulation.insertion import (
     CostRates,
@@ -85,6 +87,7 @@ S_UNFILLED = int(OrderStatus.UNFILLED)
 S_UNSERVED = int(OrderStatus.UNSERVED)
 
 ParcelLine = tuple[int, int, int, bool]  # (line number, sku, quantity, short at allocation)
+_CacheEntry = tuple[int, float, RouteCache, int]  # (route version, t0, cache, SimPy steps)
 SimGen = Generator[simpy.Event, Any, None]
 
 
@@ -252,6 +255,8 @@ class DispatchSimulator:
         self._dur_rows = dur_rows
         self._dist_rows = dist_rows
         self._hour_rate = np.asarray(w.cost_per_hour_cents, dtype=np.float64)
+        self._num_vehicles = w.num_vehicles
+        self._capacity_rows: list[list[float]] = w.capacity.tolist()
 
     # ------------------------------------------------------------------ reset
     def reset(self, *, seed: int) -> None:
@@ -304,7 +309,8 @@ class DispatchSimulator:
         self._stations = [simpy.Resource(self.env, capacity=nd.packing_stations) for nd in w.nodes]
         self.picker_busy_s = [0.0] * w.num_nodes
         self.pick_waits_s: list[float] = []
-        self._stock_left = np.maximum(0, w.inventory - w.safety_stock)
+        # Python ints: read and updated one (node, SKU) at a time.
+        self._stock_left: list[list[int]] = np.maximum(0, w.inventory - w.safety_stock).tolist()
         self._node_orders = [0] * w.num_nodes
         # When each node stops handing over parcels for good (its parcels are lost then).
         self._node_final_s = [
@@ -336,7 +342,8 @@ class DispatchSimulator:
         self._a_home = np.zeros(v, dtype=bool)
         self._a_first = np.full(v, np.nan)
         self._a_last = np.full(v, np.nan)
-        self._caches: dict[int, tuple[int, float, RouteCache]] = {}
+        # Route caches: (route version, t0, cache, SimPy steps when t0 was last checked).
+        self._caches: dict[int, _CacheEntry] = {}
         self._quotes: dict[tuple[int, int], tuple[int, float, Quote]] = {}
         self._jobs: dict[int, JobSpec] = {}  # dropped when the order's parcels change
         self._route_costs: dict[int, tuple[RouteCache, float]] = {}
@@ -501,14 +508,19 @@ class DispatchSimulator:
         """A fresh DecisionState at the current time (policies may call it between applies)."""
         w = self.world
         now = self.now
-        v = w.num_vehicles
         avail = np.maximum(now, self._a_free)
         anchor = self._a_anchor.copy()
         on_shift = ~self._a_home & (self._shift_end > now)
-        candidates = np.empty(0, dtype=np.int64)
-        if focus_order >= 0 and v:
-            candidates = self._nearest(
-                focus_order, self.params.num_candidates, anchor, avail, on_shift
+        find: Callable[[], NDArray[np.int64]] = no_candidates
+        if focus_order >= 0 and self._num_vehicles:
+            find = partial(
+                _nearest,
+                self._first_pickup_loc(focus_order),
+                self.params.num_candidates,
+                anchor,
+                avail,
+                on_shift,
+                w.travel.duration_s,
             )
         return DecisionState(
             time_s=now,
@@ -525,34 +537,24 @@ class DispatchSimulator:
             courier_on_shift=on_shift,
             committed=tuple(self._committed),
             routes=tuple(self._route),
-            candidates=candidates,
             realised_cost_cents=self.realised_cost_cents(),
             num_released=self._num_released,
             num_delivered=self._num_delivered,
+            find_candidates=find,
         )
 
     def nearest_couriers(self, o: int, k: int) -> NDArray[np.int64]:
         """Up to ``k`` on-shift couriers that can reach order ``o``'s first pickup soonest."""
         now = self.now
         on_shift = ~self._a_home & (self._shift_end > now)
-        return self._nearest(o, k, self._a_anchor, np.maximum(now, self._a_free), on_shift)
-
-    def _nearest(
-        self,
-        o: int,
-        k: int,
-        anchor: NDArray[np.int64],
-        avail: NDArray[np.float64],
-        on_shift: NDArray[np.bool_],
-    ) -> NDArray[np.int64]:
-        v = anchor.shape[0]
-        target = self._first_pickup_loc(o)
-        eta = avail + self.world.travel.duration_s[anchor, target]
-        eta[~on_shift] = INF
-        k = min(k, v)
-        part = np.argpartition(eta, k - 1)[:k] if k < v else np.arange(v)
-        best = part[np.argsort(eta[part], kind="stable")].astype(np.int64)
-        return best[np.isfinite(eta[best])]
+        return _nearest(
+            self._first_pickup_loc(o),
+            k,
+            self._a_anchor,
+            np.maximum(now, self._a_free),
+            on_shift,
+            self.world.travel.duration_s,
+        )
 
     def _pending_array(self) -> NDArray[np.int64]:
         """The waiting orders as an array (rebuilt only when the set changed)."""
@@ -642,7 +644,7 @@ class DispatchSimulator:
 
     def quote(self, o: int, c: int) -> Quote:
         """Cheapest feasible insertion of pending order ``o`` into courier ``c``'s route."""
-        if not 0 <= c < self.world.num_vehicles:
+        if not 0 <= c < self._num_vehicles:
             return Quote(False, INF, reason=f"no courier {c}")
         if self._home[c] or self.world.shift_end_s[c] <= self.now:
             return Quote(False, INF, reason="courier is off shift")
@@ -661,7 +663,7 @@ class DispatchSimulator:
         q = quote_insertion(
             cache,
             self.job_spec(o),
-            capacity=w.capacity[c],
+            capacity=self._capacity_rows[c],
             duration=w.travel.duration_s,
             distance=w.travel.distance_m,
             rates=rates,
@@ -721,6 +723,10 @@ class DispatchSimulator:
         return np.array([self.can_append(o, int(c)) for c in couriers], dtype=bool)
 
     def _cache(self, c: int) -> RouteCache:
+        hit = self._caches.get(c)
+        version = self._version[c]
+        if hit is not None and hit[0] == version and hit[3] == self._num_steps:
+            return hit[2]  # no SimPy event ran since: same time, same anchor
         now = self.now
         w = self.world
         committed = self._committed[c]
@@ -728,8 +734,8 @@ class DispatchSimulator:
             anchor, t0 = committed.location, max(now, self._est_free[c])
         else:
             anchor, t0 = self.loc[c], max(now, w.shift_start_s[c])
-        hit = self._caches.get(c)
-        if hit is not None and hit[0] == self._version[c] and hit[1] == t0:
+        if hit is not None and hit[0] == version and hit[1] == t0:
+            self._caches[c] = (version, t0, hit[2], self._num_steps)
             return hit[2]
         orders = self.orders
         route = self._route[c]
@@ -795,7 +801,7 @@ class DispatchSimulator:
             factor=self.travel_factor(t0),
             duration_rows=self._dur_rows,
         )
-        self._caches[c] = (self._version[c], t0, cache)
+        self._caches[c] = (version, t0, cache, self._num_steps)
         self._cache_ready[c] = self._ready_version
         return cache
 
@@ -929,7 +935,7 @@ class DispatchSimulator:
     def _resequence(
         self,
         c: int,
-        known: tuple[int, tuple[Stop, ...], tuple[int, float, RouteCache], Quote] | None = None,
+        known: tuple[int, tuple[Stop, ...], _CacheEntry, Quote] | None = None,
     ) -> None:
         """One pass of relocating each not-yet-collected order of the route to its best place.
 
@@ -953,7 +959,7 @@ class DispatchSimulator:
             self._set_route(c, tuple(st for st in old if st.order != o))
             if known is not None and o == known[0] and self._route[c] == known[1]:
                 t0, cache = known[2][1], known[2][2]
-                self._caches[c] = (self._version[c], t0, cache)
+                self._caches[c] = (self._version[c], t0, cache, self._num_steps)
                 self._quotes[(o, c)] = (self._version[c], t0, known[3])
             without = self._route_cost(c)
             self.status[o] = S_PENDING
@@ -968,7 +974,7 @@ class DispatchSimulator:
             else:
                 self._set_route(c, old)
                 # Nothing but the route changed since `before`: its cache is still exact.
-                self._caches[c] = (self._version[c], kept[0][1], kept[0][2])
+                self._caches[c] = (self._version[c], kept[0][1], kept[0][2], self._num_steps)
                 self._route_costs[c] = kept[1]
 
     def _replace(self, act: ReplaceRoutes) -> list[tuple[int, str]]:
@@ -1138,8 +1144,8 @@ class DispatchSimulator:
                     used_lines.add(line_no)
                     short = False
                     if w.stock_modelled:
-                        short = bool(stock[n, sku] < qty)
-                        stock[n, sku] -= min(qty, int(stock[n, sku]))
+                        short = stock[n][sku] < qty
+                        stock[n][sku] -= min(qty, stock[n][sku])
                     out[n].append((line_no, sku, qty, short))
                 self._node_orders[n] += 1
             return out
@@ -1161,19 +1167,19 @@ class DispatchSimulator:
             self._node_orders[n] += 1
             return out
         for n in ranked:
-            if all(stock[n, sku] >= qty for sku, qty in lines):
+            if all(stock[n][sku] >= qty for sku, qty in lines):
                 for sku, qty in lines:
-                    stock[n, sku] -= qty
+                    stock[n][sku] -= qty
                 out[n] = [(k, sku, qty, False) for k, (sku, qty) in enumerate(lines)]
                 self._node_orders[n] += 1
                 return out
         for k, (sku, qty) in enumerate(lines):
             left = qty
             for n in ranked:
-                take = min(left, int(stock[n, sku]))
+                take = min(left, stock[n][sku])
                 if take <= 0:
                     continue
-                stock[n, sku] -= take
+                stock[n][sku] -= take
                 if n not in out:
                     self._node_orders[n] += 1
                 out.setdefault(n, []).append((k, sku, take, False))
@@ -1239,8 +1245,8 @@ class DispatchSimulator:
         w = self.world
         stock = self._stock_left
         for other in self._resource_order[n]:
-            if stock[other, sku] >= qty:
-                stock[other, sku] -= qty
+            if stock[other][sku] >= qty:
+                stock[other][sku] -= qty
                 src = w.nodes[other]
                 travel = float(w.travel.duration_s[src.location, w.nodes[n].location])
                 if self._log:
@@ -1608,6 +1614,24 @@ class DispatchSimulator:
             if s in (S_PENDING, S_ASSIGNED, S_CARRIED):
                 self.status[o] = S_UNSERVED
         self._result = SimulationResult.from_simulator(self)
+
+
+def _nearest(
+    target: int,
+    k: int,
+    anchor: NDArray[np.int64],
+    avail: NDArray[np.float64],
+    on_shift: NDArray[np.bool_],
+    duration: NDArray[np.int32],
+) -> NDArray[np.int64]:
+    """Up to ``k`` on-shift couriers by expected arrival at location ``target``, soonest first."""
+    v = anchor.shape[0]
+    eta = avail + duration[anchor, target]
+    eta[~on_shift] = INF
+    k = min(k, v)
+    part = np.argpartition(eta, k - 1)[:k] if k < v else np.arange(v)
+    best = part[np.argsort(eta[part], kind="stable")].astype(np.int64)
+    return best[np.isfinite(eta[best])]
 
 
 def earliest_service_start_f(
