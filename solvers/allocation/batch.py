@@ -1,29 +1,37 @@
 """Batch allocation: column generation on the pattern master, then an integer master.
 
-1. Warm start: the myopic policy (each order's optimum on what earlier orders left), which
-   also seeds the master with a feasible set of patterns.
-2. Column generation with Wentges dual smoothing: price every order at a point between the
+1. Warm start: the cheaper of the myopic policy (each order's optimum on what earlier orders
+   left) and nearest-node, which also seeds the master with a feasible set of patterns.
+2. Large batches (``WARMUP_ORDERS`` orders and more) first climb the Lagrangian dual by
+   subgradient steps (pricing alone, no master LP) for ``WARMUP_SHARE`` of the budget: it
+   gives a certified bound, good multipliers and the patterns priced near them, and the
+   myopic policy on costs that charge those multipliers for stock (bid prices) may improve
+   the incumbent. At 10,000 orders one pricing round takes ~0.3 s but a master LP re-solve
+   several seconds, so the LP must start close to its optimum.
+3. Column generation with Wentges dual smoothing: price every order at a point between the
    best-bound multipliers and the master LP duals. Every pricing round yields a certified
    Lagrangian lower bound; the loop stops when the master LP meets the bound (LP optimal
-   over all patterns), when the warm start is already within the target gap, or on time.
-3. Integer phase: HiGHS MIP over the generated patterns, started from the best known
-   allocation (pools too large for one MIP first fix the orders whose LP answer is already
-   integral and solve the rest); then the compact MIP over all pairs from the incumbent,
-   whose dual bound is certified too; then large-neighbourhood search on the pool.
+   over all patterns), when the warm start is already within the target gap, or on time
+   (after a warm-up it leaves ``WARMUP_RESERVE`` of the budget to the integer phase).
+4. Integer phase: HiGHS MIP over the generated patterns, started from the best known
+   allocation (pools too large for one MIP first fix the orders whose last LP answer is
+   already integral and solve the rest); then the compact MIP over all pairs from the
+   incumbent, whose dual bound is certified too; then large-neighbourhood search on the pool.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from solvers.allocation.compact import solve_compact
 from solvers.allocation.heuristics import nearest, polish, real_costs, sequential
-from solvers.allocation.highs_model import Duals
-from solvers.allocation.master import Master, Pricer
+from solvers.allocation.highs_model import Duals, reduced_costs
+from solvers.allocation.master import Master, Pricer, Pricing
 from solvers.allocation.params import AllocationParams
 from solvers.allocation.problem import F64, I64, MICRO, Problem
 
@@ -33,6 +41,26 @@ SMOOTHING = 0.5
 #: Seconds kept back from every HiGHS MIP call (HiGHS can overrun its interrupt callback,
 #: e.g. inside sub-MIP heuristics), as a share of the time limit, at most one second.
 MIP_MARGIN = 0.08
+#: orders from which column generation starts from a Lagrangian warm-up (below, the master
+#: LP converges quickly from zero multipliers; above, its re-solves dominate the budget)
+WARMUP_ORDERS = 2_000
+#: share of the time limit the warm-up may take
+WARMUP_SHARE = 0.2
+#: share of the time limit column generation leaves to the integer phase after a warm-up
+WARMUP_RESERVE = 0.15
+#: subgradient steps after which the warm-up's multipliers serve as bid prices
+BID_PRICE_STEPS = 20
+#: the warm-up adds the patterns of its last WARMUP_KEEP steps within WARMUP_NEAR x the
+#: incumbent of its best bound to the pool
+WARMUP_KEEP = 6
+WARMUP_NEAR = 0.005
+#: after a warm-up, subgradient steps towards the master LP value after each pricing round,
+#: and how many of them give the pool their patterns
+ROUND_STEPS = 3
+ROUND_KEEP = 1
+ROUND_NEAR = 0.002
+#: smoothing after a warm-up, whose multipliers make a good stability centre
+WARMUP_SMOOTHING = 0.8
 log = logging.getLogger(__name__)
 
 
@@ -97,13 +125,81 @@ def _blend(a: Duals, b: Duals, alpha: float) -> Duals:
     )
 
 
-def _warm_start(prob: Problem) -> I64:
+def _warm_start(prob: Problem, *, myopic: bool = True) -> I64:
     """The cheaper of the myopic and the nearest-node allocations (neither always wins)."""
-    tries = (sequential(prob, real_costs(prob), exact=False), nearest(prob))
+    tries = [nearest(prob)]
+    if myopic:
+        tries.insert(0, sequential(prob, real_costs(prob), exact=False))
     ok = [x for x in tries if not prob.violations(x)]
     if not ok:
         return np.zeros(prob.num_arcs, dtype=np.int64)  # shipping nothing is always allowed
     return min(ok, key=lambda x: prob.evaluate(x).total)
+
+
+class _Subgradient:
+    """Subgradient ascent on the Lagrangian dual of the shared rows.
+
+    Polyak steps towards a target (an estimate of the dual optimum from above), halved when
+    the bound stalls; every step's value is a certified lower bound. The patterns of the
+    last steps near the best bound are kept for the pool.
+    """
+
+    def __init__(self, master: Master, pricer: Pricer, keep: int) -> None:
+        self.master, self.pricer = master, pricer
+        self.rhs = master.rows.rhs
+        self.pi = np.zeros(master.rows.num_coupling)
+        self.best, self.best_pi = -np.inf, self.pi
+        self.theta, self.stall, self.steps = 1.0, 0, 0
+        self.near: deque[Pricing] = deque(maxlen=keep)
+        self.step_s = 0.0  # how long the last step took
+
+    def restart(self, duals: Duals, value: float, keep: int) -> None:
+        """Continue from multipliers ``duals`` (bound ``value``), keeping ``keep`` steps."""
+        self.pi = self.master.to_vector(duals)
+        self.best, self.best_pi = value, self.pi
+        self.theta, self.stall = 1.0, 0
+        self.near = deque(maxlen=keep)
+
+    def step(self, target: float, near_share: float, deadline: float | None = None) -> bool:
+        """One step towards ``target``; False when the multipliers cannot move any more."""
+        t0 = time.perf_counter()
+        pricing = self.pricer.price(self.master.to_duals(self.pi), deadline=deadline)
+        value = float(pricing.value.sum()) + float(np.dot(self.pi, self.rhs))
+        self.steps += 1
+        if value > self.best:
+            self.best, self.best_pi, self.stall = value, self.pi, 0
+        else:
+            self.stall += 1
+            if self.stall >= 10:
+                self.theta, self.stall = 0.5 * self.theta, 0
+        if value >= self.best - near_share * abs(target):
+            self.near.append(pricing)
+        step = self.rhs - self.master.shared_usage(pricing.arcs, pricing.qty)
+        step[(self.pi >= 0.0) & (step > 0.0)] = 0.0
+        norm = float(np.dot(step, step))
+        if norm == 0.0 or target <= value:
+            return False  # the priced patterns fit and are complementary, or target reached
+        self.pi = np.minimum(0.0, self.pi + self.theta * (target - value) / norm * step)
+        self.step_s = time.perf_counter() - t0
+        return self.theta > 1e-3
+
+    def add_near(self) -> None:
+        """Put the patterns of the kept steps into the master's pool."""
+        orders = np.arange(self.master.prob.num_orders)
+        while self.near:
+            pricing = self.near.popleft()
+            self.master.add(orders, pricing.arcs, pricing.qty)
+
+    @property
+    def duals(self) -> Duals:
+        """The multipliers of the best bound so far."""
+        return self.master.to_duals(self.best_pi)
+
+
+def _priced_costs(prob: Problem, duals: Duals) -> tuple[F64, F64, float]:
+    """Per-arc and per-pair costs with the shared rows priced at ``duals``, and the split."""
+    c_arc, c_pair = reduced_costs(prob, duals)
+    return c_arc, c_pair, prob.split / MICRO
 
 
 def solve_batch(
@@ -112,7 +208,9 @@ def solve_batch(
     """Best allocation of every order jointly, with a certified lower bound."""
     deadline = start + params.time_limit_s
     notes: list[str] = []
-    x_best = _warm_start(prob) if x_start is None else x_start
+    large = prob.num_orders >= WARMUP_ORDERS
+    # a large batch gets its myopic allocation after the warm-up, on priced costs
+    x_best = _warm_start(prob, myopic=not large) if x_start is None else x_start
     best_cost = prob.evaluate(x_best).total
     warm = best_cost
     target = params.mip_rel_gap
@@ -124,13 +222,52 @@ def solve_batch(
     master.add(np.arange(prob.num_orders), [empty] * prob.num_orders, [empty] * prob.num_orders)
     master.add_solution(x_best)
     zero = Duals.zeros(prob)
-    first = pricer.price(zero)
+    t_price = time.perf_counter()
+    # at scale an exact pricing round can take seconds: this one must end within the warm-up
+    warm_end = start + WARMUP_SHARE * params.time_limit_s
+    first = pricer.price(zero, deadline=warm_end if large else None)
+    price_s = time.perf_counter() - t_price  # a pricing round takes about this long
     master.add(np.arange(prob.num_orders), first.arcs, first.qty)
     best_lb = float(first.value.sum())
     center = zero
     best_duals: Duals | None = None
+    smoothing = SMOOTHING
+    reserve = 0.05  # share of the time limit column generation leaves to the integer phase
+    sub: _Subgradient | None = None
+    if large:
+        # subgradient warm-up: good multipliers and patterns before the first master LP
+        sub = _Subgradient(master, pricer, WARMUP_KEEP)
+        sub.step_s = price_s
+        ub = best_cost / MICRO
+        # no step that would end past the warm-up's share (at 50,000 orders one takes seconds)
+        while master.rows.num_coupling and time.perf_counter() + sub.step_s < warm_end:
+            climbing = sub.step(ub, WARMUP_NEAR, warm_end)
+            if not climbing or ub - sub.best <= target * max(abs(ub), 1e-9):
+                break
+        sub.add_near()
+        if sub.best > best_lb:
+            best_lb, center, best_duals = sub.best, sub.duals, sub.duals
+            smoothing, reserve = WARMUP_SMOOTHING, WARMUP_RESERVE
+        elif sub.steps:
+            best_duals = sub.duals  # shadow prices even if no master LP gets solved
+        # the myopic policy on costs that charge the multipliers for stock (bid prices; the
+        # plain myopic policy when too few steps were taken for the multipliers to settle)
+        bid = sub.duals if sub.steps >= BID_PRICE_STEPS else zero
+        priced = sequential(prob, _priced_costs(prob, bid), exact=False)
+        if not prob.violations(priced) and prob.evaluate(priced).total < best_cost:
+            x_best, best_cost = priced, prob.evaluate(priced).total
+            master.add_solution(x_best)
+        notes.append(f"Lagrangian warm-up: {sub.steps} subgradient steps")
+        log.debug(
+            "warm-up %d steps bound %.2f pool %d t %.1f",
+            sub.steps,
+            sub.best,
+            len(master.pool),
+            time.perf_counter() - start,
+        )
     lp_value: float | None = None
-    alpha = SMOOTHING
+    z_last: F64 | None = None
+    alpha = smoothing
     rounds = 0
     t_lp = time.perf_counter()
     converged = False
@@ -141,15 +278,19 @@ def solve_batch(
 
     while not gap_ok(best_lb):
         left = deadline - time.perf_counter()
-        if left <= 0.05 * params.time_limit_s:
+        # a round is an LP re-solve plus a pricing: don't start one the reserve cannot fit
+        keep = reserve * params.time_limit_s + (price_s if large else 0.0)
+        if left <= keep:
             notes.append("column generation stopped on the time limit")
             break
-        status = master.solve_lp(left * 0.5)
+        # the LP may run up to the integer phase's reserve (a cut-off re-solve is wasted)
+        status = master.solve_lp(left * 0.5 if reserve < WARMUP_RESERVE else left - keep)
         if status != "Optimal":
             notes.append(f"master LP status {status}")
             break
         rounds += 1
         lp_value = master.objective()
+        z_last = master.lp_values()
         out, mu = master.duals()
         if best_duals is None:
             best_duals = out
@@ -158,10 +299,24 @@ def solve_batch(
             best_duals = out
             break
         sep = _blend(center, out, alpha) if alpha > 0 else out
-        pricing = pricer.price(sep, pool_minimum(prob, master, sep))
+        t_price = time.perf_counter()
+        pricing = pricer.price(
+            sep, pool_minimum(prob, master, sep), deadline - keep if large else None
+        )
+        price_s = time.perf_counter() - t_price
         lb = float(pricing.value.sum()) + master.shared_rhs_term(sep)
         if lb > best_lb:
             best_lb, center, best_duals = lb, sep, sep
+        if sub is not None and master.rows.num_coupling:
+            # a few subgradient steps from the best multipliers towards the LP value (an
+            # upper bound on the Lagrangian dual): cheap bound gains between LP re-solves
+            sub.restart(center, best_lb, ROUND_KEEP)
+            for _ in range(ROUND_STEPS):
+                if not sub.step(lp_value, ROUND_NEAR, deadline - keep):
+                    break
+            if sub.best > best_lb:
+                best_lb, center, best_duals = sub.best, sub.duals, sub.duals
+            sub.add_near()
         log.debug(
             "round %d lp %.2f lb %.2f best %.2f alpha %.2f t %.1f",
             rounds,
@@ -190,7 +345,7 @@ def solve_batch(
                 break
             alpha = 0.0  # mispricing: price at the LP duals next
         else:
-            alpha = SMOOTHING
+            alpha = smoothing
     lp_s = time.perf_counter() - t_lp
 
     # integer phase, while the certified gap is above the target:
@@ -219,7 +374,7 @@ def solve_batch(
         if len(master.pool) + prob.num_orders <= params.max_mip_pairs:
             improve(_pool_mip(prob, master, x_best, params, time_left() * 0.55, best_lb, stats))
         else:
-            improve(_lp_guided(prob, master, x_best, params, hard, best_lb, stats))
+            improve(_lp_guided(prob, master, x_best, params, hard, best_lb, stats, z_last))
     if not gap_ok(best_lb) and time_left() > 0.1 and prob.num_pairs <= params.max_mip_pairs:
         comp = solve_compact(
             prob,
@@ -355,14 +510,23 @@ def _lp_guided(
     deadline: float,
     lb: float,
     stats: _IntStats,
+    z_last: F64 | None = None,
 ) -> I64 | None:
-    """Orders the master LP decides integrally stay; a MIP settles the others."""
+    """Orders the master LP decides integrally stay; a MIP settles the others.
+
+    ``z_last`` (the last master LP solution of column generation, over the columns the
+    pool had then) spares re-solving the LP.
+    """
     pool = _PoolMip(prob, master, x_best, params, lb)
-    master.to_lp()
-    if master.solve_lp(max(deadline - time.perf_counter(), 0.1) * 0.2) != "Optimal":
-        master.to_integer()
-        return None
-    z = master.lp_values()
+    if z_last is None:
+        master.to_lp()
+        if master.solve_lp(max(deadline - time.perf_counter(), 0.1) * 0.2) != "Optimal":
+            master.to_integer()
+            return None
+        z = master.lp_values()
+    else:
+        z = np.zeros(pool.n_cols)
+        z[: z_last.shape[0]] = z_last
     whole = z >= 1.0 - 1e-6
     frac = np.ones(prob.num_orders, dtype=bool)
     frac[pool.col_order[whole]] = False
@@ -376,6 +540,13 @@ def _lp_guided(
     # start: LP columns for the fixed orders, "ship nothing" (column o) for the others
     start = np.where(frac, np.arange(prob.num_orders), lp_choice)
     cand = pool.sub_mip(frac, start, left * 0.4)
+    log.debug(
+        "lp-guided: %d orders fractional, start %.2f, found %s, current %.2f",
+        int(frac.sum()),
+        pool.total(start) / MICRO,
+        None if cand is None else pool.total(cand) / MICRO,
+        pool.total(pool.current) / MICRO,
+    )
     return _improvement(master, pool, cand, stats)
 
 

@@ -241,7 +241,6 @@ def _order_residual(prob: Problem, world: _World, x: I64, order: int, banned: in
     res.vip_units = world.vip_units_left + own_units.astype(np.int64)
     res.vip_orders = world.vip_orders_left + own_parcels
     res.cap_orders[banned] = 0
-    res.ub = np.minimum(prob.arc_ub, np.maximum(res.avail[prob.arc_node, prob.arc_sku], 0))
     return res
 
 

@@ -35,11 +35,8 @@ class Residual:
         self.cap_orders = np.where(prob.cap_orders >= 0, prob.cap_orders, NONE)
         self.vip_units = np.where(prob.vip_cap_units >= 0, prob.vip_cap_units, NONE)
         self.vip_orders = np.where(prob.vip_cap_orders >= 0, prob.vip_cap_orders, NONE)
-        self.ub = prob.arc_ub.copy()  # units each arc can carry now
-        # arcs grouped by (node, SKU) so a take() refreshes only the arcs it touches
-        key = prob.arc_node * prob.avail.shape[1] + prob.arc_sku
-        self._by_key = np.argsort(key, kind="stable")
-        self._key_start = np.searchsorted(key[self._by_key], np.arange(prob.avail.size + 1))
+        #: units each arc can carry now; current for an order's arcs after arc_limits(order)
+        self.ub = prob.arc_ub.copy()
         self._pair_ok = np.ones(prob.num_pairs, dtype=bool)
         self._pair_cap = np.full(prob.num_pairs, -1, dtype=np.int64)
 
@@ -73,10 +70,6 @@ class Residual:
         node = prob.arc_node[arcs]
         sku = prob.arc_sku[arcs]
         np.subtract.at(self.avail, (node, sku), qty)
-        for k in (node * prob.avail.shape[1] + sku).tolist():
-            touched = self._by_key[self._key_start[k] : self._key_start[k + 1]]
-            n_k, s_k = divmod(k, prob.avail.shape[1])
-            self.ub[touched] = np.minimum(prob.arc_ub[touched], max(int(self.avail[n_k, s_k]), 0))
         units = np.bincount(node, weights=qty, minlength=prob.num_nodes).astype(np.int64)
         pairs_used = np.unique(prob.arc_pair[arcs])
         parcels = sign * np.bincount(prob.pair_node[pairs_used], minlength=prob.num_nodes)
@@ -85,6 +78,15 @@ class Residual:
         if prob.order_vip[order]:
             self.vip_units -= units
             self.vip_orders -= parcels
+
+    def arc_limits(self, order: int) -> I64:
+        """Units each arc can carry now (the array over all arcs; current for ``order``'s)."""
+        prob = self.prob
+        pairs = prob.order_pair_start[order], prob.order_pair_start[order + 1]
+        arcs = slice(int(prob.pair_arc_start[pairs[0]]), int(prob.pair_arc_start[pairs[1]]))
+        stock = self.avail[prob.arc_node[arcs], prob.arc_sku[arcs]]
+        self.ub[arcs] = np.minimum(prob.arc_ub[arcs], np.maximum(stock, 0))
+        return self.ub
 
     def pair_limits(self, order: int) -> tuple[np.ndarray, I64]:
         """Per pair (filled for this order's pairs): can take a parcel; units left (-1 = any)."""
@@ -179,6 +181,7 @@ def solve_residual(
     ``exact=False`` a DP answer that fits is kept even where it may be suboptimal.
     """
     pair_ok, pair_cap = res.pair_limits(order)
+    arc_ub = res.arc_limits(order)
     pairs = np.arange(prob.order_pair_start[order], prob.order_pair_start[order + 1])
     lines = prob.order_lines(order)
     units = int(prob.line_qty[lines.start : lines.stop].sum())
@@ -193,7 +196,7 @@ def solve_residual(
             c_arc,
             c_pair,
             split=split,
-            arc_ub=res.ub,
+            arc_ub=arc_ub,
             pair_ok=pair_ok,
             node_limit=limit,
         )
@@ -211,7 +214,7 @@ def solve_residual(
             blocks,
             c_arc,
             c_pair,
-            arc_ub=res.ub,
+            arc_ub=arc_ub,
             pair_ok=pair_ok,
             cap_units=pair_cap,
             split=split,
@@ -330,7 +333,7 @@ def nearest(prob: Problem, *, seq: I64 | None = None) -> I64:
         pairs = np.arange(p0, p1)
         pairs = pairs[np.argsort(prob.dist_km[prob.pair_node[pairs], o], kind="stable")]
         n_lines = len(prob.order_lines(o))
-        ub = res.ub
+        ub = res.arc_limits(o)
         chosen: tuple[I64, I64] | None = None
         for p in pairs.tolist():
             arcs = np.arange(prob.pair_arc_start[p], prob.pair_arc_start[p + 1])

@@ -77,6 +77,10 @@ def pattern_cost(prob: Problem, order: int, arcs: I64, qty: I64) -> int:
     return total
 
 
+#: the shared rows, by their name in :class:`Rows` and :class:`Duals`
+_SHARED = ("stock", "cap_units", "cap_orders", "vip_units", "vip_orders")
+
+
 class Master:
     """The pattern master LP/MIP in HiGHS, grown column by column."""
 
@@ -138,47 +142,8 @@ class Master:
             [pattern_cost(prob, o, a, q) for o, a, q in zip(new_o, new_a, new_q, strict=True)],
             dtype=np.int64,
         )
-        # coefficients: convexity row, then shared rows
-        lengths = np.array([a.shape[0] for a in new_a], dtype=np.int64)
-        col_of_arc = np.repeat(np.arange(k), lengths)
-        all_arcs = np.concatenate(new_a) if lengths.sum() else np.zeros(0, dtype=np.int64)
-        all_qty = np.concatenate(new_q) if lengths.sum() else np.zeros(0, dtype=np.int64)
+        mat = self._coefficients(new_o, new_a, new_q)
         n_o = prob.num_orders
-        r_idx: list[I64] = [np.asarray(new_o, dtype=np.int64)]
-        c_idx: list[I64] = [np.arange(k, dtype=np.int64)]
-        vals: list[F64] = [np.ones(k)]
-        if all_arcs.size:
-            node = prob.arc_node[all_arcs]
-            sku = prob.arc_sku[all_arcs]
-            vip = prob.order_vip[prob.pair_order[prob.arc_pair[all_arcs]]]
-            for rows_of, mask in (
-                (self.rows.stock[node, sku], None),
-                (self.rows.cap_units[node], None),
-                (np.where(vip, self.rows.vip_units[node], -1), None),
-            ):
-                sel = rows_of >= 0 if mask is None else mask
-                r_idx.append(rows_of[sel] + n_o)
-                c_idx.append(col_of_arc[sel])
-                vals.append(all_qty[sel].astype(np.float64))
-            # parcels: one per distinct (column, pair)
-            pair = prob.arc_pair[all_arcs]
-            cp = np.unique(np.stack([col_of_arc, pair], axis=1), axis=0)
-            p_node = prob.pair_node[cp[:, 1]]
-            p_vip = prob.order_vip[prob.pair_order[cp[:, 1]]]
-            for rows_of in (
-                self.rows.cap_orders[p_node],
-                np.where(p_vip, self.rows.vip_orders[p_node], -1),
-            ):
-                sel = rows_of >= 0
-                r_idx.append(rows_of[sel] + n_o)
-                c_idx.append(cp[sel, 0])
-                vals.append(np.ones(int(sel.sum())))
-        mat = sparse.csc_matrix(
-            (np.concatenate(vals), (np.concatenate(r_idx), np.concatenate(c_idx))),
-            shape=(self.num_rows, k),
-        )
-        mat.sum_duplicates()
-        mat.sort_indices()
         first = len(self.col_order)
         coo = mat.tocoo()
         shared = coo.row >= n_o
@@ -209,6 +174,84 @@ class Master:
         self.pool.arcs.extend(new_a)
         self.pool.qty.extend(new_q)
         return k
+
+    def _coefficients(
+        self, orders: list[int], arcs: list[I64], qty: list[I64]
+    ) -> sparse.csc_matrix:
+        """Rows x patterns matrix: convexity row, then the shared rows each pattern uses."""
+        prob = self.prob
+        k = len(orders)
+        lengths = np.array([a.shape[0] for a in arcs], dtype=np.int64)
+        col_of_arc = np.repeat(np.arange(k), lengths)
+        all_arcs = np.concatenate(arcs) if lengths.sum() else np.zeros(0, dtype=np.int64)
+        all_qty = np.concatenate(qty) if lengths.sum() else np.zeros(0, dtype=np.int64)
+        n_o = prob.num_orders
+        r_idx: list[I64] = [np.asarray(orders, dtype=np.int64)]
+        c_idx: list[I64] = [np.arange(k, dtype=np.int64)]
+        vals: list[F64] = [np.ones(k)]
+        if all_arcs.size:
+            node = prob.arc_node[all_arcs]
+            sku = prob.arc_sku[all_arcs]
+            vip = prob.order_vip[prob.pair_order[prob.arc_pair[all_arcs]]]
+            for rows_of in (
+                self.rows.stock[node, sku],
+                self.rows.cap_units[node],
+                np.where(vip, self.rows.vip_units[node], -1),
+            ):
+                sel = rows_of >= 0
+                r_idx.append(rows_of[sel] + n_o)
+                c_idx.append(col_of_arc[sel])
+                vals.append(all_qty[sel].astype(np.float64))
+            # parcels: one per distinct (column, pair)
+            pair = prob.arc_pair[all_arcs]
+            cp = np.unique(np.stack([col_of_arc, pair], axis=1), axis=0)
+            p_node = prob.pair_node[cp[:, 1]]
+            p_vip = prob.order_vip[prob.pair_order[cp[:, 1]]]
+            for rows_of in (
+                self.rows.cap_orders[p_node],
+                np.where(p_vip, self.rows.vip_orders[p_node], -1),
+            ):
+                sel = rows_of >= 0
+                r_idx.append(rows_of[sel] + n_o)
+                c_idx.append(cp[sel, 0])
+                vals.append(np.ones(int(sel.sum())))
+        mat = sparse.csc_matrix(
+            (np.concatenate(vals), (np.concatenate(r_idx), np.concatenate(c_idx))),
+            shape=(self.num_rows, k),
+        )
+        mat.sum_duplicates()
+        mat.sort_indices()
+        return mat
+
+    def shared_usage(self, arcs: list[I64], qty: list[I64]) -> F64:
+        """Use of every shared row by one pattern per order (``arcs[o]``, ``qty[o]``)."""
+        n_o = self.prob.num_orders
+        coo = self._coefficients(list(range(n_o)), arcs, qty).tocoo()
+        shared = coo.row >= n_o
+        use = np.bincount(
+            coo.row[shared] - n_o, weights=coo.data[shared], minlength=self.rows.num_coupling
+        )
+        return np.asarray(use, dtype=np.float64)
+
+    def to_duals(self, pi: F64) -> Duals:
+        """Multipliers of the shared rows (a vector over them) as :class:`Duals`."""
+        duals = Duals.zeros(self.prob)
+        for name in _SHARED:
+            idx: I64 = getattr(self.rows, name)
+            out = np.zeros(idx.shape, dtype=np.float64)
+            mask = idx >= 0
+            out[mask] = pi[idx[mask]]
+            setattr(duals, name, out)
+        return duals
+
+    def to_vector(self, duals: Duals) -> F64:
+        """:class:`Duals` as a vector over the shared rows."""
+        pi = np.zeros(self.rows.num_coupling)
+        for name in _SHARED:
+            idx: I64 = getattr(self.rows, name)
+            mask = idx >= 0
+            pi[idx[mask]] = getattr(duals, name)[mask]
+        return pi
 
     def add_solution(self, x: I64) -> None:
         """Add the patterns of a full allocation ``x`` (units per arc)."""
@@ -242,11 +285,7 @@ class Master:
 
     def pool_values(self, duals: Duals) -> F64:
         """``cost - pi use`` of every pool column under shared-row multipliers (currency)."""
-        pi = np.zeros(self.rows.num_coupling)
-        for name in ("stock", "cap_units", "cap_orders", "vip_units", "vip_orders"):
-            idx: I64 = getattr(self.rows, name)
-            mask = idx >= 0
-            pi[idx[mask]] = getattr(duals, name)[mask]
+        pi = self.to_vector(duals)
         k = len(self.col_order)
         if self._usage is None or self._usage.shape[1] != k:
             self._usage = self.usage_matrix().tocsc()
@@ -267,24 +306,11 @@ class Master:
         row_dual = np.asarray(self.h.getSolution().row_dual, dtype=np.float64)
         n_o = self.prob.num_orders
         mu = row_dual[:n_o]
-        shared = row_dual[n_o:]
-        duals = Duals.zeros(self.prob)
-        for name in ("stock", "cap_units", "cap_orders", "vip_units", "vip_orders"):
-            idx: I64 = getattr(self.rows, name)
-            out = np.zeros(idx.shape, dtype=np.float64)
-            mask = idx >= 0
-            out[mask] = np.minimum(shared[idx[mask]], 0.0)
-            setattr(duals, name, out)
-        return duals, mu
+        return self.to_duals(np.minimum(row_dual[n_o:], 0.0)), mu
 
     def shared_rhs_term(self, duals: Duals) -> float:
         """``sum_r pi_r b_r`` over the shared rows."""
-        total = 0.0
-        for name in ("stock", "cap_units", "cap_orders", "vip_units", "vip_orders"):
-            idx: I64 = getattr(self.rows, name)
-            mask = idx >= 0
-            total += float(np.dot(getattr(duals, name)[mask], self.rows.rhs[idx[mask]]))
-        return total
+        return float(np.dot(self.to_vector(duals), self.rows.rhs))
 
     def lp_values(self) -> F64:
         """Column values of the current LP/MIP solution."""
@@ -373,13 +399,16 @@ class Pricer:
         #: time limit of one pricing MIP (orders the branch and bound leaves open)
         self.mip_time_s = 2.0
 
-    def price(self, duals: Duals, pool_best: F64 | None = None) -> Pricing:
+    def price(
+        self, duals: Duals, pool_best: F64 | None = None, deadline: float | None = None
+    ) -> Pricing:
         """Best pattern of every order under ``duals`` (shared-row multipliers).
 
         ``pool_best`` (per order, the least ``cost - pi use`` over the patterns the master
         already holds, at these multipliers) spares the exact search where the relaxation
         proves no better pattern exists, and prunes it elsewhere; those orders then get no
-        new column and their pool value.
+        new column and their pool value. Past ``deadline`` (``time.perf_counter()``), orders
+        the relaxation values keep that value (a valid bound) and get no new column.
         """
         prob = self.prob
         c_arc, c_pair = reduced_costs(prob, duals)
@@ -406,6 +435,10 @@ class Pricer:
             if in_dp[o] and value[o] >= self.constant_o[o] + known - 1e-9:
                 # relaxed value (a lower bound) reaches a pattern in the pool: that is optimal
                 value[o] = self.constant_o[o] + known
+                arcs[o], qty[o] = empty, empty
+                continue
+            if in_dp[o] and deadline is not None and time.perf_counter() > deadline:
+                inexact += 1  # out of time: the relaxed value stays, as a bound
                 arcs[o], qty[o] = empty, empty
                 continue
             v, a, q, lower = solve_order_bb(

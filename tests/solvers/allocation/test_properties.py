@@ -4,10 +4,11 @@ units, and the online answer equal to the batch answer on single orders."""
 from __future__ import annotations
 
 import itertools
+from unittest.mock import patch
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from scenarios.model import NodeKind, Tier
@@ -17,11 +18,12 @@ from solvers.allocation import (
     AllocationRequest,
     AllocationRules,
     allocate,
+    batch,
 )
 from solvers.allocation.dp import build_blocks, solve_blocks, solve_order_bb
 from solvers.allocation.heuristics import real_costs
 from solvers.allocation.highs_model import Duals, reduced_costs
-from solvers.allocation.master import price_order_mip
+from solvers.allocation.master import Master, Pricer, price_order_mip
 from solvers.allocation.problem import F64, MICRO, Problem, compile_request
 
 from .conftest import brute_force, node, order
@@ -252,3 +254,26 @@ def test_batch_is_never_worse_than_nearest_node(req: AllocationRequest) -> None:
     res = allocate(req, AllocationParams(mode="batch", time_limit_s=2.0, explain=False))
     near = allocate(req, AllocationParams(baseline="nearest", explain=False))
     assert res.cost.total <= near.cost.total + 1e-6
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_lagrangian_warm_up_bound_is_valid_and_batch_exact(
+    req: AllocationRequest,
+) -> None:
+    """The subgradient warm-up (large batches) never bounds above the optimum."""
+    prob = compile_request(req)
+    assume(np.prod([int(u) + 1 for u in prob.arc_ub], dtype=float) <= 5_000)
+    opt, _ = brute_force(prob)
+    master, pricer = Master(prob), Pricer(prob)
+    sub = batch._Subgradient(master, pricer, keep=3)
+    for target in (1.5 * opt / MICRO + 1.0, opt / MICRO):
+        while sub.step(target, near_share=0.01) and sub.steps < 300:
+            pass
+        sub.add_near()
+        assert sub.best <= opt / MICRO + 1e-6
+        assert master.to_vector(sub.duals).max(initial=0.0) <= 0.0
+    with patch.object(batch, "WARMUP_ORDERS", 0):
+        res = allocate(req, AllocationParams(mip_rel_gap=0.0, time_limit_s=10, explain=False))
+    assert res.cost.total_micros == opt
+    assert res.bound is None or res.bound <= res.cost.total + 1e-6
