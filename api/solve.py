@@ -8,12 +8,17 @@ repeated failures the breaker serves the fallback directly until a probe succeed
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
+import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -23,11 +28,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api import idempotency
 from api.context import Lane, ServiceContext
-from api.db.models import Job
+from api.db.models import Job, utcnow
 from api.deps import Principal
 from api.jobs import QueueFull
 from api.jobs.registry import JsonDict
-from api.jobs.service import DONE, FAILED
+from api.jobs.service import DONE, FAILED, new_id
 from scenarios.errors import InputError, input_error_from_validation
 
 log = logging.getLogger("api.solve")
@@ -45,10 +50,12 @@ class Busy(HTTPException):
 T = TypeVar("T")
 
 
-async def run_in_lane(ctx: ServiceContext, lane: Lane, work: Callable[[], T]) -> T:
-    """Run blocking ``work`` in a worker thread once ``lane`` admits it (429: queue full)."""
+@contextlib.asynccontextmanager
+async def admitted(ctx: ServiceContext, lane: Lane) -> AsyncIterator[None]:
+    """Hold one of ``lane``'s admissions, waiting in arrival order (429: queue full)."""
     if lane.admit <= 0:
-        return await run_in_threadpool(work)
+        yield
+        return
     gate = lane.admission()
     if gate.locked() and lane.waiting >= lane.max_waiting:
         ctx.metrics.rejections.labels(f"busy_{lane.name}").inc()
@@ -61,9 +68,15 @@ async def run_in_lane(ctx: ServiceContext, lane: Lane, work: Callable[[], T]) ->
     finally:
         lane.waiting -= 1
     try:
-        return await run_in_threadpool(work)
+        yield
     finally:
         gate.release()
+
+
+async def run_in_lane(ctx: ServiceContext, lane: Lane, work: Callable[[], T]) -> T:
+    """Run blocking ``work`` in a worker thread once ``lane`` admits it (429: queue full)."""
+    async with admitted(ctx, lane):
+        return await run_in_threadpool(work)
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,167 @@ def note_audit(request: Request, **fields: Any) -> None:
         setattr(request.state, f"audit_{name}", value)
 
 
+@dataclass
+class _Attempt:
+    """One synchronous solve between its start and its stored outcome.
+
+    With a ``session`` the job row is written when the solve starts (so a crash leaves a
+    failed job) and updated at the end; without one (the fast lane, answers in
+    milliseconds) the finished row is written behind the answer by the job service.
+    """
+
+    ctx: ServiceContext
+    kind: str
+    payload: JsonDict | BaseModel
+    principal: Principal
+    seed: int | None
+    input_hash: str
+    job_id: str
+    started_at: dt.datetime
+    session: Session | None = None
+    job: Job | None = None
+
+    def record(
+        self,
+        status: str,
+        result: JsonDict | None,
+        *,
+        error: str | None = None,
+        fallback: bool = False,
+        note: str | None = None,
+    ) -> None:
+        """Store the outcome as the job's final state."""
+        jobs = self.ctx.jobs
+        assert jobs is not None
+        if self.job is not None and self.session is not None:
+            jobs.record_sync_end(
+                self.session,
+                self.job,
+                status=status,
+                result=result,
+                error=error,
+                fallback=fallback,
+                note=note,
+            )
+            return
+        jobs.record_sync(
+            job_id=self.job_id,
+            kind=self.kind,
+            payload=self.payload,
+            key_id=self.principal.key_id,
+            seed=self.seed,
+            input_hash=self.input_hash,
+            started_at=self.started_at,
+            status=status,
+            result=result,
+            error=error,
+            fallback=fallback,
+            note=note,
+        )
+
+
+def _begin(
+    ctx: ServiceContext,
+    session: Session | None,
+    request: Request,
+    *,
+    kind: str,
+    payload: JsonDict | BaseModel,
+    principal: Principal,
+    seed: int | None,
+    lane: Lane,
+) -> _Attempt:
+    """Take a solver slot of ``lane`` (429 when none is free) and start the job's record."""
+    assert ctx.jobs is not None and ctx.solver_pool is not None
+    if not lane.slots.acquire(blocking=False):
+        ctx.metrics.rejections.labels(f"busy_{lane.name}").inc()
+        raise Busy(f"all {lane.size} {lane.name} solver slots are busy", ctx.settings.retry_after_s)
+    attempt = _Attempt(
+        ctx,
+        kind,
+        payload,
+        principal,
+        seed,
+        input_hash(request),
+        job_id=new_id(),
+        started_at=utcnow(),
+        session=session,
+    )
+    if session is not None:
+        try:
+            attempt.job = ctx.jobs.record_sync_start(
+                session,
+                kind=kind,
+                payload=cast(JsonDict, payload),
+                key_id=principal.key_id,
+                seed=seed,
+                input_hash=attempt.input_hash,
+            )
+        except BaseException:
+            lane.slots.release()
+            raise
+        attempt.job_id = attempt.job.id
+    note_audit(request, job_id=attempt.job_id, seed=seed)
+    return attempt
+
+
+def _submit(
+    attempt: _Attempt, lane: Lane, solver_input: BaseModel | None
+) -> Future[JsonDict] | None:
+    """Hand the solve to the solver pool, or None when the circuit breaker is open."""
+    ctx = attempt.ctx
+    assert ctx.solver_pool is not None
+    spec = ctx.registry.get(attempt.kind)
+    if not ctx.breaker(spec.solver or attempt.kind).allow():
+        lane.slots.release()
+        return None
+    try:
+        task_input = attempt.payload if solver_input is None else solver_input
+        future = ctx.solver_pool.submit(_call, spec.target, task_input)
+    except RuntimeError:  # pool shut down
+        lane.slots.release()
+        raise HTTPException(503, "the service is shutting down") from None
+    future.add_done_callback(lambda _f: lane.slots.release())
+    return future
+
+
+def _settle(
+    attempt: _Attempt, future: Future[JsonDict] | None, time_limit_s: float, *, wait: bool = True
+) -> SolveOutcome:
+    """The solver's answer (waited for up to the limit + grace), else the fallback; recorded."""
+    ctx = attempt.ctx
+    grace_s = ctx.settings.fallback_grace_s
+    solver = ctx.registry.get(attempt.kind).solver or attempt.kind
+    breaker = ctx.breaker(solver)
+    if future is None:
+        return _fallback(attempt, "circuit_open", "circuit breaker open")
+    try:
+        result = future.result(timeout=time_limit_s + grace_s if wait else 0.0)
+    except FutureTimeout:
+        breaker.record_failure()
+        ctx.metrics.solver_failures.labels(solver, "timeout").inc()
+        reason = f"no answer within {time_limit_s:g} s + {grace_s:g} s"
+        return _fallback(attempt, "timeout", reason)
+    except InputError as err:
+        breaker.release_probe()
+        attempt.record(FAILED, None, error=err.one_line())
+        raise
+    except ValidationError as err:
+        breaker.release_probe()
+        problem = input_error_from_validation(err)
+        attempt.record(FAILED, None, error=problem.one_line())
+        raise problem from None
+    except Exception as err:
+        breaker.record_failure()
+        ctx.metrics.solver_failures.labels(solver, "crash").inc()
+        log.exception("solver %s crashed on job %s", solver, attempt.job_id)
+        reason = f"solver error: {type(err).__name__}: {err}"[:500]
+        return _fallback(attempt, "crash", reason)
+    breaker.record_success()
+    attempt.record(DONE, result)
+    return SolveOutcome(result=result, job_id=attempt.job_id)
+
+
 def solve_sync(
     ctx: ServiceContext,
     session: Session,
@@ -102,60 +276,47 @@ def solve_sync(
 ) -> SolveOutcome:
     """Run job ``kind`` now within ``time_limit_s`` (+ grace), falling back when it fails.
 
-    ``solver_input``: the validated body the payload was dumped from, handed to the task
-    instead of the payload (a task validating its payload then takes it as is).
+    The job row is stored when the solve starts. ``solver_input``: the validated body the
+    payload was dumped from, handed to the task instead of the payload.
     """
-    assert ctx.jobs is not None and ctx.solver_pool is not None
-    spec = ctx.registry.get(kind)
-    solver = spec.solver or kind
-    breaker = ctx.breaker(solver)
-    if not lane.slots.acquire(blocking=False):
-        ctx.metrics.rejections.labels(f"busy_{lane.name}").inc()
-        raise Busy(f"all {lane.size} {lane.name} solver slots are busy", ctx.settings.retry_after_s)
-    job = ctx.jobs.record_sync_start(
-        session,
-        kind=kind,
-        payload=payload,
-        key_id=principal.key_id,
-        seed=seed,
-        input_hash=input_hash(request),
+    attempt = _begin(
+        ctx, session, request, kind=kind, payload=payload, principal=principal, seed=seed, lane=lane
     )
-    note_audit(request, job_id=job.id, seed=seed)
-    if not breaker.allow():
-        lane.slots.release()
-        return _fallback(ctx, session, job, kind, payload, "circuit_open", "circuit breaker open")
-    try:
-        task_input = payload if solver_input is None else solver_input
-        future = ctx.solver_pool.submit(_call, spec.target, task_input)
-    except RuntimeError:  # pool shut down
-        lane.slots.release()
-        raise HTTPException(503, "the service is shutting down") from None
-    future.add_done_callback(lambda _f: lane.slots.release())
-    try:
-        result = future.result(timeout=time_limit_s + ctx.settings.fallback_grace_s)
-    except FutureTimeout:
-        breaker.record_failure()
-        ctx.metrics.solver_failures.labels(solver, "timeout").inc()
-        reason = f"no answer within {time_limit_s:g} s + {ctx.settings.fallback_grace_s:g} s"
-        return _fallback(ctx, session, job, kind, payload, "timeout", reason)
-    except InputError as err:
-        breaker.release_probe()
-        ctx.jobs.record_sync_end(session, job, status=FAILED, result=None, error=err.one_line())
-        raise
-    except ValidationError as err:
-        breaker.release_probe()
-        problem = input_error_from_validation(err)
-        ctx.jobs.record_sync_end(session, job, status=FAILED, result=None, error=problem.one_line())
-        raise problem from None
-    except Exception as err:
-        breaker.record_failure()
-        ctx.metrics.solver_failures.labels(solver, "crash").inc()
-        log.exception("solver %s crashed on job %s", solver, job.id)
-        reason = f"solver error: {type(err).__name__}: {err}"[:500]
-        return _fallback(ctx, session, job, kind, payload, "crash", reason)
-    breaker.record_success()
-    ctx.jobs.record_sync_end(session, job, status=DONE, result=result)
-    return SolveOutcome(result=result, job_id=job.id)
+    future = _submit(attempt, lane, solver_input)
+    return _settle(attempt, future, time_limit_s)
+
+
+async def solve_fast(
+    ctx: ServiceContext,
+    request: Request,
+    *,
+    kind: str,
+    body: BaseModel,
+    principal: Principal,
+    seed: int | None,
+    time_limit_s: float,
+    lane: Lane,
+) -> SolveOutcome:
+    """:func:`solve_sync` for answers in milliseconds, awaited on the event loop.
+
+    No worker thread besides the solver's and no database write before the answer: the
+    finished job row is written behind it (``GET /v1/jobs/{id}`` waits for it). The
+    fallback, when needed, runs in a worker thread.
+    """
+    attempt = _begin(
+        ctx, None, request, kind=kind, payload=body, principal=principal, seed=seed, lane=lane
+    )
+    future = _submit(attempt, lane, body)
+    if future is not None:
+        waiter = asyncio.wrap_future(future)
+        # a solve that overruns keeps its thread; its late answer or error is dropped here
+        waiter.add_done_callback(lambda w: w.cancelled() or w.exception())
+        await asyncio.wait({waiter}, timeout=time_limit_s + ctx.settings.fallback_grace_s)
+        if future.done() and future.exception() is None:
+            return _settle(attempt, future, time_limit_s, wait=False)
+    return await run_in_threadpool(
+        functools.partial(_settle, attempt, future, time_limit_s, wait=False)
+    )
 
 
 def _call(target: str, payload: JsonDict | BaseModel) -> JsonDict:
@@ -165,35 +326,25 @@ def _call(target: str, payload: JsonDict | BaseModel) -> JsonDict:
     return result
 
 
-def _fallback(
-    ctx: ServiceContext,
-    session: Session,
-    job: Job,
-    kind: str,
-    payload: JsonDict,
-    label: str,
-    reason: str,
-) -> SolveOutcome:
-    assert ctx.jobs is not None
+def _fallback(attempt: _Attempt, label: str, reason: str) -> SolveOutcome:
+    ctx, kind, payload = attempt.ctx, attempt.kind, attempt.payload
     fallback = ctx.registry.get(kind).fallback_function()
     if fallback is None:
-        ctx.jobs.record_sync_end(session, job, status=FAILED, result=None, error=reason)
+        attempt.record(FAILED, None, error=reason)
         raise HTTPException(503, f"solver unavailable ({reason}) and no fallback for {kind}")
     try:
         result = fallback(payload, reason=reason)
     except InputError:
-        ctx.jobs.record_sync_end(session, job, status=FAILED, result=None, error=reason)
+        attempt.record(FAILED, None, error=reason)
         raise
     except Exception as err:
         log.exception("fallback for %s failed", kind)
-        ctx.jobs.record_sync_end(session, job, status=FAILED, result=None, error=str(err))
+        attempt.record(FAILED, None, error=str(err))
         raise HTTPException(503, f"solver and fallback both failed ({reason})") from None
     ctx.metrics.fallbacks.labels(kind, label).inc()
     note = f"answered with the fallback ({reason})"
-    ctx.jobs.record_sync_end(
-        session, job, status=DONE, result=result, error=reason, fallback=True, note=note
-    )
-    return SolveOutcome(result=result, job_id=job.id, fallback=True, fallback_reason=reason)
+    attempt.record(DONE, result, error=reason, fallback=True, note=note)
+    return SolveOutcome(result=result, job_id=attempt.job_id, fallback=True, fallback_reason=reason)
 
 
 def submit_job(
@@ -269,13 +420,18 @@ def respond(
         if slot is not None:
             idempotency.abandon(session, slot)
         raise
-    text = body.model_dump_json(by_alias=True)
+    response = json_response(status, body, location)
     if slot is not None:  # stored as sent, so a replay is the same JSON
-        content = json.loads(text)
+        content = json.loads(bytes(response.body))
         idempotency.finish(session, slot, status_code=status, body=content, location=location)
+    return response
+
+
+def json_response(status: int, body: BaseModel, location: str | None = None) -> Response:
+    """``body`` as a JSON response, serialised by pydantic (a NaN becomes ``null``)."""
     headers = {"Location": location} if location else None
     return Response(
-        content=text,
+        content=body.model_dump_json(by_alias=True),
         status_code=status,
         headers=headers,
         media_type="application/json",

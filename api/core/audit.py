@@ -1,4 +1,10 @@
-"""The audit log writer: rows are queued by requests and inserted in batches by one thread."""
+"""Write-behind row writers: rows are queued by requests and inserted in batches by one thread.
+
+The audit log and the records of fast synchronous solves use them, so that a request
+spends no time in the database: the writer thread inserts whatever has queued up in one
+transaction (one multi-row INSERT per set of columns), at most ``flush_s`` after a row
+was queued.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +16,47 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db.models import AuditEntry, utcnow
+from api.db.models import AuditEntry, Job, utcnow
 
 log = logging.getLogger("api.audit")
 
+_BATCH = 500
 
-class AuditWriter:
-    """Insert audit rows off the request path; ``close`` flushes what is left."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, flush_s: float = 0.2) -> None:
+class RowWriter:
+    """Insert rows of one table off the request path; ``close`` flushes what is left."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        table: Table,
+        *,
+        name: str,
+        flush_s: float = 0.2,
+        key: str | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._table = table
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._flush_s = flush_s
-        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._key = key
+        self._pending: set[Any] = set()
+        self._pending_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def record(self, **row: Any) -> None:
-        """Queue one audit row (the columns of :class:`AuditEntry`; ``at`` defaults to now)."""
-        row.setdefault("at", utcnow())
+    def put(self, row: dict[str, Any]) -> None:
+        """Queue one row (a dict of column values)."""
+        if self._key is not None:
+            with self._pending_lock:
+                self._pending.add(row[self._key])
         self._queue.put(row)
+
+    def pending(self, key: Any = None) -> bool:
+        """True while a queued row (the one whose key column is ``key``, or any) is unwritten."""
+        if key is None:
+            return bool(self._pending) or not self._queue.empty()
+        return key in self._pending
 
     def flush(self, timeout_s: float = 5.0) -> None:
         """Wait until every queued row is written."""
@@ -46,7 +74,7 @@ class AuditWriter:
         while not stop:
             item = self._queue.get()
             batch: list[dict[str, Any] | None] = [item]
-            while len(batch) < 500:
+            while len(batch) < _BATCH:
                 try:
                     batch.append(self._queue.get(timeout=self._flush_s if len(batch) < 2 else 0))
                 except queue.Empty:
@@ -56,8 +84,11 @@ class AuditWriter:
             if rows:
                 try:
                     self._write(rows)
-                except Exception:  # the audit log must never take the service down
-                    log.exception("could not write %d audit rows", len(rows))
+                except Exception:  # a write-behind log must never take the service down
+                    log.exception("could not write %d %s rows", len(rows), self._table.name)
+                if self._key is not None:
+                    with self._pending_lock:
+                        self._pending.difference_update(r[self._key] for r in rows)
             for r in batch:
                 if r is not None and "__flush__" in r:
                     r["__flush__"].set()
@@ -69,4 +100,25 @@ class AuditWriter:
             groups.setdefault(tuple(sorted(row)), []).append(row)
         with self._sessions.begin() as session:
             for group in groups.values():
-                session.connection().execute(insert(cast(Table, AuditEntry.__table__)), group)
+                session.connection().execute(insert(self._table), group)
+
+
+class AuditWriter(RowWriter):
+    """The audit log: who asked what, written behind the requests."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, flush_s: float = 0.2) -> None:
+        table = cast(Table, AuditEntry.__table__)
+        super().__init__(sessions, table, name="audit-writer", flush_s=flush_s)
+
+    def record(self, **row: Any) -> None:
+        """Queue one audit row (the columns of :class:`AuditEntry`; ``at`` defaults to now)."""
+        row.setdefault("at", utcnow())
+        self.put(row)
+
+
+class JobRecordWriter(RowWriter):
+    """Finished synchronous solves, stored as ``jobs`` rows behind their answers."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, flush_s: float = 0.02) -> None:
+        table = cast(Table, Job.__table__)
+        super().__init__(sessions, table, name="job-record-writer", flush_s=flush_s, key="id")

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 JsonDict = dict[str, Any]
 ProgressFn = Callable[[float], None]
 
@@ -22,8 +24,8 @@ class TaskFn(Protocol):
 class FallbackFn(Protocol):
     """Builds a degraded answer when the task crashed or overran; gets the reason."""
 
-    def __call__(self, payload: JsonDict, *, reason: str) -> JsonDict:
-        """Build the fallback answer."""
+    def __call__(self, payload: JsonDict | BaseModel, *, reason: str) -> JsonDict:
+        """Build the fallback answer (from the payload, or the validated body it came from)."""
         ...
 
 

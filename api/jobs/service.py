@@ -21,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.core.audit import JobRecordWriter
 from api.core.metrics import Metrics
 from api.db.models import Instance, Job, utcnow
 from api.jobs.executors import Execution, Executor, Outcome
@@ -108,6 +110,7 @@ class JobService:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._last_recovery = 0.0
+        self.records: JobRecordWriter | None = None
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -115,6 +118,7 @@ class JobService:
         with self.sessions.begin() as session:
             session.add(Instance(id=self.instance_id, host=self.host, pid=os.getpid()))
         _LOCAL_INSTANCES.add(self.instance_id)
+        self.records = JobRecordWriter(self.sessions)
         self.recover()
         for name, target in (("job-dispatcher", self._dispatch_loop), ("heartbeat", self._beat)):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -127,6 +131,8 @@ class JobService:
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        if self.records is not None:
+            self.records.close()
         with self._lock:
             running = list(self._running.values())
             self._running.clear()
@@ -250,6 +256,56 @@ class JobService:
         session.add(job)
         session.commit()
         return job
+
+    def record_sync(
+        self,
+        *,
+        job_id: str,
+        kind: str,
+        payload: JsonDict | BaseModel,
+        key_id: str | None,
+        seed: int | None,
+        input_hash: str,
+        started_at: dt.datetime,
+        status: str,
+        result: JsonDict | None,
+        error: str | None = None,
+        fallback: bool = False,
+        note: str | None = None,
+    ) -> None:
+        """Store a finished synchronous solve behind its answer (see :class:`JobRecordWriter`)."""
+        assert self.records is not None, "the job service is not started"
+        started = {"at": started_at.isoformat(), "message": "solving synchronously"}
+        self.records.put(
+            {
+                "id": job_id,
+                "kind": kind,
+                "mode": "sync",
+                "status": status,
+                "payload": payload,
+                "result": result,
+                "error": error,
+                "events": [started, event(note or status)],
+                "progress": 1.0,
+                "attempts": 1,
+                "max_attempts": 1,
+                "owner": self.instance_id,
+                "key_id": key_id,
+                "seed": seed,
+                "input_hash": input_hash,
+                "fallback": fallback,
+                "cancel_requested": False,
+                "created_at": started_at,
+                "started_at": started_at,
+                "finished_at": utcnow(),
+            }
+        )
+        self.metrics.jobs_finished.labels(kind, status).inc()
+
+    def settle_records(self, job_id: str | None = None) -> None:
+        """Wait for unwritten synchronous records (that of ``job_id``, or any) to be stored."""
+        if self.records is not None and self.records.pending(job_id):
+            self.records.flush()
 
     def record_sync_end(
         self,

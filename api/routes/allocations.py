@@ -14,7 +14,16 @@ from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, open_session
 from api.examples import ALLOCATION_EXAMPLE
 from api.limits import check_time_limit
 from api.schemas.allocations import AllocationCreate, AllocationsPublic
-from api.solve import note_audit, respond, run_in_lane, solve_sync
+from api.solve import (
+    SolveOutcome,
+    admitted,
+    json_response,
+    note_audit,
+    respond,
+    run_in_lane,
+    solve_fast,
+    solve_sync,
+)
 from api.versions import solver_label
 from scenarios.errors import InputError
 
@@ -49,6 +58,22 @@ async def create_allocation(
         raise HTTPException(
             413, f"request.orders: {n} orders; at most {settings.max_orders_sync} per request"
         )
+    lane = ctx.lanes["fast"]
+    if idempotency_key is None:
+        # on the event loop, with no database write before the answer: the solver runs in
+        # its pool thread and the job row is written behind the answer
+        async with admitted(ctx, lane):
+            outcome = await solve_fast(
+                ctx,
+                request,
+                kind="allocations",
+                body=body,
+                principal=principal,
+                seed=body.params.seed,
+                time_limit_s=limit_s,
+                lane=lane,
+            )
+        return json_response(200, _public(request, outcome))
     payload = body.model_dump(mode="json")
 
     def compute(session: Session) -> tuple[int, BaseModel, str | None]:
@@ -61,27 +86,13 @@ async def create_allocation(
             principal=principal,
             seed=body.params.seed,
             time_limit_s=limit_s,
-            lane=ctx.lanes["fast"],
+            lane=lane,
             solver_input=body,
         )
-        public = AllocationsPublic.model_validate(
-            {
-                **outcome.result,
-                "job_id": outcome.job_id,
-                "fallback": outcome.fallback,
-                "fallback_reason": outcome.fallback_reason,
-            }
-        )
-        note_audit(
-            request,
-            result=("fallback:" if outcome.fallback else "") + public.status.value,
-            solver=solver_label(public.solver.engine),
-        )
-        return 200, public, None
+        return 200, _public(request, outcome), None
 
     def answer() -> Response:
-        # one worker thread for the database and the wait on the solver (the checks above
-        # run on the event loop: each hop to a thread costs about as much as a check)
+        # one worker thread for the idempotency record, the job row and the wait on the solver
         with open_session(ctx) as session:
             return respond(
                 ctx,
@@ -92,4 +103,22 @@ async def create_allocation(
                 compute=lambda: compute(session),
             )
 
-    return await run_in_lane(ctx, ctx.lanes["fast"], answer)
+    return await run_in_lane(ctx, lane, answer)
+
+
+def _public(request: Request, outcome: SolveOutcome) -> AllocationsPublic:
+    """The answer's public form, noted in the request's audit row."""
+    public = AllocationsPublic.model_validate(
+        {
+            **outcome.result,
+            "job_id": outcome.job_id,
+            "fallback": outcome.fallback,
+            "fallback_reason": outcome.fallback_reason,
+        }
+    )
+    note_audit(
+        request,
+        result=("fallback:" if outcome.fallback else "") + public.status.value,
+        solver=solver_label(public.solver.engine),
+    )
+    return public

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select
 
+from api.context import ServiceContext
 from api.core.errors import ERROR_RESPONSES
 from api.db.models import Job
 from api.deps import CtxDep, Principal, PrincipalDep, SessionDep
@@ -27,8 +28,15 @@ def job_public(job: Job, *, with_result: bool = True) -> JobPublic:
     return public
 
 
-def load_job(session: SessionDep, job_id: str, principal: Principal) -> Job:
+def settled(ctx: ServiceContext, job_id: str | None = None) -> None:
+    """Wait for this replica's unwritten records of synchronous solves (``job_id``'s, or any)."""
+    if ctx.jobs is not None:
+        ctx.jobs.settle_records(job_id)
+
+
+def load_job(session: SessionDep, job_id: str, principal: Principal, ctx: ServiceContext) -> Job:
     """The job if it exists and the caller may see it, else 404."""
+    settled(ctx, job_id)
     job = session.get(Job, job_id)
     if job is None or not principal.owns(job.key_id):
         raise HTTPException(404, f"no job {job_id!r}")
@@ -39,12 +47,14 @@ def load_job(session: SessionDep, job_id: str, principal: Principal) -> Job:
 def list_jobs(
     session: SessionDep,
     principal: PrincipalDep,
+    ctx: CtxDep,
     status: JobStatus | None = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobsPublic:
     """Jobs the caller submitted (every job for admin keys), without their results."""
+    settled(ctx)
     query = select(Job)
     if principal.key_id is not None and principal.role != "admin":
         query = query.where(Job.key_id == principal.key_id)
@@ -58,9 +68,9 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic, summary="Status and result of a job")
-def get_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobPublic:
+def get_job(job_id: str, session: SessionDep, principal: PrincipalDep, ctx: CtxDep) -> JobPublic:
     """One job with its events and, once done, its result."""
-    return job_public(load_job(session, job_id, principal))
+    return job_public(load_job(session, job_id, principal, ctx))
 
 
 @router.delete(
@@ -71,7 +81,7 @@ def get_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobPub
 )
 def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep, ctx: CtxDep) -> JobPublic:
     """Cancel a queued job at once, or stop a running one (it ends as ``cancelled``)."""
-    job = load_job(session, job_id, principal)
+    job = load_job(session, job_id, principal, ctx)
     if job.status == "cancelled":
         return job_public(job)
     if job.status in {"done", "failed"}:

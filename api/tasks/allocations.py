@@ -33,6 +33,6 @@ def run(payload: JsonDict | AllocationCreate, *, progress: ProgressFn | None = N
     return _answer(AllocationCreate.model_validate(payload), baseline=False)
 
 
-def fallback(payload: JsonDict, *, reason: str) -> JsonDict:
+def fallback(payload: JsonDict | AllocationCreate, *, reason: str) -> JsonDict:
     """The nearest-node baseline, when the optimiser crashed or overran."""
     return _answer(AllocationCreate.model_validate(payload), baseline=True)

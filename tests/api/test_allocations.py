@@ -10,9 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core.config import Settings
+from api.db.models import Job
 from api.examples import ALLOCATION_EXAMPLE
 from api.jobs import TaskSpec
-from tests.api.conftest import registry_with_test_kinds
+from api.schemas.allocations import AllocationCreate
+from tests.api.conftest import app_of, registry_with_test_kinds
 
 
 def _body(**params: Any) -> dict[str, Any]:
@@ -100,3 +102,47 @@ def test_crashing_optimiser_gets_the_nearest_node_baseline(
     assert body["fallback"] is True and body["method"] == "nearest"
     assert "solver exploded" in body["fallback_reason"]
     assert sum(a["quantity"] for a in body["assignments"]) == 3
+
+
+def test_answered_allocation_is_stored_as_a_finished_sync_job(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    answer = client.post("/v1/allocations", json=_body(), headers=keys["oms"])
+    assert answer.status_code == 200
+    job_id = answer.json()["job_id"]
+    # written behind the answer: reading it waits for the write
+    job = client.get(f"/v1/jobs/{job_id}", headers=keys["oms"]).json()
+    assert job["status"] == "done" and job["mode"] == "sync" and job["kind"] == "allocations"
+    assert job["result"]["status"] == answer.json()["status"]
+    assert [e["message"] for e in job["events"]] == ["solving synchronously", "done"]
+    listed = client.get("/v1/jobs", headers=keys["oms"]).json()
+    assert job_id in {j["id"] for j in listed["data"]}
+    with app_of(client).state.ctx.sessions() as session:
+        row = session.get(Job, job_id)
+        assert row is not None
+        assert row.payload == AllocationCreate.model_validate(_body()).model_dump(mode="json")
+
+
+def test_overrunning_optimiser_gets_the_baseline_and_the_job_says_why(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    registry = registry_with_test_kinds()
+    registry.add(
+        TaskSpec(
+            "allocations",
+            "tests.api.helpers:slow_task",
+            fallback="api.tasks.allocations:fallback",
+            solver="allocation",
+        )
+    )
+    quick = {**settings.model_dump(), "auth_enabled": False, "fallback_grace_s": 0.2}
+    client = make_client(Settings(**quick), registry)
+    answer = client.post("/v1/allocations", json=_body(time_limit_s=0.1))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["fallback"] is True and body["method"] == "nearest"
+    assert "no answer within 0.1 s + 0.2 s" in body["fallback_reason"]
+    assert answer.elapsed.total_seconds() < 2.5
+    job = client.get(f"/v1/jobs/{body['job_id']}").json()
+    assert job["status"] == "done" and job["fallback"] is True
+    assert job["error"] == body["fallback_reason"]
