@@ -83,19 +83,24 @@ def test_orders_per_synchronous_request_are_capped(
     assert answer.json()["message"].startswith("request.orders: 2 orders; at most 1")
 
 
-def test_crashing_optimiser_gets_the_nearest_node_baseline(
-    settings: Settings, make_client: Callable[..., TestClient]
-) -> None:
+def _with_optimiser(
+    make_client: Callable[..., TestClient], settings: Settings, target: str, **changes: Any
+) -> TestClient:
+    """A keyless client whose allocation optimiser is ``target`` (the real fallback kept)."""
     registry = registry_with_test_kinds()
     registry.add(
         TaskSpec(
-            "allocations",
-            "tests.api.helpers:crash_task",
-            fallback="api.tasks.allocations:fallback",
-            solver="allocation",
+            "allocations", target, fallback="api.tasks.allocations:fallback", solver="allocation"
         )
     )
-    client = make_client(Settings(**{**settings.model_dump(), "auth_enabled": False}), registry)
+    tuned = Settings(**{**settings.model_dump(), "auth_enabled": False, **changes})
+    return make_client(tuned, registry)
+
+
+def test_crashing_optimiser_gets_the_nearest_node_baseline(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    client = _with_optimiser(make_client, settings, "tests.api.helpers:crash_task")
     answer = client.post("/v1/allocations", json=_body())
     assert answer.status_code == 200
     body = answer.json()
@@ -126,17 +131,9 @@ def test_answered_allocation_is_stored_as_a_finished_sync_job(
 def test_overrunning_optimiser_gets_the_baseline_and_the_job_says_why(
     settings: Settings, make_client: Callable[..., TestClient]
 ) -> None:
-    registry = registry_with_test_kinds()
-    registry.add(
-        TaskSpec(
-            "allocations",
-            "tests.api.helpers:slow_task",
-            fallback="api.tasks.allocations:fallback",
-            solver="allocation",
-        )
+    client = _with_optimiser(
+        make_client, settings, "tests.api.helpers:slow_task", fallback_grace_s=0.2
     )
-    quick = {**settings.model_dump(), "auth_enabled": False, "fallback_grace_s": 0.2}
-    client = make_client(Settings(**quick), registry)
     answer = client.post("/v1/allocations", json=_body(time_limit_s=0.1))
     assert answer.status_code == 200
     body = answer.json()
