@@ -23,7 +23,7 @@ import numpy as np
 from solvers.allocation.dp import OrderBlock, build_blocks, solve_blocks, solve_order_bb
 from solvers.allocation.heuristics import NONE, Residual, real_costs, solve_residual
 from solvers.allocation.master import pattern_cost
-from solvers.allocation.problem import BLOCK_RULE, I64, OK, Problem, from_micro
+from solvers.allocation.problem import BLOCK_RULE, I64, MICRO, OK, Problem, from_micro
 from solvers.allocation.result import (
     Alternative,
     OrderExplanation,
@@ -161,15 +161,33 @@ def explain(
     # each order's own optimum with all stock and capacity to itself
     if unconstrained is None:
         unconstrained = {}
-        ans = solve_blocks(prob, blocks_all, c_arc, c_pair, split=split)
+        # exact patterns where the DP is exact; elsewhere (partial stock) a lower bound
+        ans = solve_blocks(prob, blocks_all, c_arc, c_pair, split=split, relax_partial=True)
         pats = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
-        for o, ok_exact in zip(ans.orders.tolist(), ans.exact.tolist(), strict=True):
+        relaxed: dict[int, float] = {}
+        for o, ok_exact, bound in zip(
+            ans.orders.tolist(), ans.exact.tolist(), ans.value.tolist(), strict=True
+        ):
             if ok_exact:
                 unconstrained[o] = pats.get(o, (np.zeros(0, dtype=np.int64),) * 2)
+            else:
+                relaxed[o] = bound
         for o in range(n_orders):
             if o not in unconstrained and prob.order_pair_start[o + 1] > prob.order_pair_start[o]:
-                _value, arcs, qty, _lower = solve_order_bb(prob, o, c_arc, c_pair, split=split)
-                unconstrained[o] = (arcs, qty)
+                chosen = (chosen_arcs[o], x[chosen_arcs[o]])
+                nothing = pattern_cost(prob, o, chosen[0][:0], chosen[1][:0])
+                value = int(chosen_cost[o]) - nothing  # of the choice, vs shipping nothing
+                if value / MICRO <= relaxed.get(o, -np.inf) + 1e-9:
+                    unconstrained[o] = chosen  # the choice reaches the bound: own optimum
+                    continue
+                # only a pattern cheaper than the chosen one matters (else the choice is the
+                # order's own optimum): the search starts from the choice as its incumbent
+                _value, arcs, qty, _lower = solve_order_bb(
+                    prob, o, c_arc, c_pair, split=split, incumbent=min(value / MICRO, 0.0)
+                )
+                # no arcs: nothing beats the incumbent, i.e. the choice (or, when the choice
+                # costs more than shipping nothing, the empty pattern)
+                unconstrained[o] = (arcs, qty) if arcs.size or value > 0 else chosen
 
     explanations = []
     for o in range(n_orders):
