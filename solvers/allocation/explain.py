@@ -52,13 +52,40 @@ class _World:
 
 
 def _world(prob: Problem, x: I64) -> _World:
+    """What every order's allocation leaves (``Residual.take`` of all of them at once)."""
     res = Residual(prob)
     used = np.nonzero(x > 0)[0]
-    order_of = prob.pair_order[prob.arc_pair[used]]
-    for o in np.unique(order_of).tolist():
-        arcs = used[order_of == o]
-        res.take(o, arcs, x[arcs])
+    node = prob.arc_node[used]
+    np.subtract.at(res.avail, (node, prob.arc_sku[used]), x[used])
+    pairs = np.unique(prob.arc_pair[used])
+    vip_arc = prob.order_vip[prob.pair_order[prob.arc_pair[used]]].astype(bool)
+    vip_pair = prob.order_vip[prob.pair_order[pairs]].astype(bool)
+    for keep_arc, keep_pair, units_left, orders_left in (
+        (slice(None), slice(None), res.cap_units, res.cap_orders),
+        (vip_arc, vip_pair, res.vip_units, res.vip_orders),
+    ):
+        weights = x[used][keep_arc]
+        units_left -= np.bincount(node[keep_arc], weights=weights, minlength=prob.num_nodes).astype(
+            np.int64
+        )
+        orders_left -= np.bincount(prob.pair_node[pairs[keep_pair]], minlength=prob.num_nodes)
     return _World(res.avail, res.cap_units, res.cap_orders, res.vip_units, res.vip_orders)
+
+
+def _pattern_costs(prob: Problem, sel_order: I64, sel_arc: I64, sel_qty: I64) -> I64:
+    """:func:`pattern_cost` of every order at once (one pattern per order, flattened)."""
+    n_lines = np.diff(prob.order_line_start)
+    line_order = np.repeat(np.arange(prob.num_orders), n_lines)
+    cost = np.zeros(prob.num_orders, dtype=np.int64)
+    np.add.at(cost, line_order, prob.line_qty * prob.line_pen)
+    keep = sel_qty > 0
+    order, arcs, qty = sel_order[keep], sel_arc[keep], sel_qty[keep]
+    np.add.at(cost, order, qty * prob.arc_gain[arcs])
+    pairs = np.unique(prob.arc_pair[arcs])  # a pair belongs to one order
+    pair_order = prob.pair_order[pairs]
+    np.add.at(cost, pair_order, prob.pair_fixed[pairs])
+    opened = np.bincount(pair_order, minlength=prob.num_orders)
+    return cost + prob.split * np.maximum(opened - 1, 0)
 
 
 def _own_limits(prob: Problem, world: _World, x: I64) -> tuple[I64, np.ndarray, I64]:
@@ -104,10 +131,7 @@ def explain(
     chosen_nodes = [
         _by_distance(prob, o, set(prob.arc_node[a].tolist())) for o, a in enumerate(chosen_arcs)
     ]
-    chosen_cost = np.array(
-        [pattern_cost(prob, o, chosen_arcs[o], x[chosen_arcs[o]]) for o in range(n_orders)],
-        dtype=np.int64,
-    )
+    chosen_cost = _pattern_costs(prob, order_of, used, x[used])
 
     # best alternative avoiding the j-th chosen node
     alt_cost = np.full(n_orders, -1, dtype=np.int64)
@@ -131,12 +155,13 @@ def explain(
             prob, blocks, c_arc, c_pair, arc_ub=ub, pair_ok=mask, cap_units=pair_cap, split=split
         )
         patterns = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
+        costs = _pattern_costs(prob, ans.sel_order, ans.sel_arc, ans.sel_qty).tolist()
         for o, ok_exact in zip(ans.orders.tolist(), ans.exact.tolist(), strict=True):
             if not ok_exact:
                 inexact.add(o)
                 continue
             arcs, qty = patterns.get(o, (np.zeros(0, dtype=np.int64),) * 2)
-            cost = pattern_cost(prob, o, arcs, qty)
+            cost = costs[o]
             if alt_cost[o] < 0 or cost < alt_cost[o]:
                 alt_cost[o] = cost
                 alt_nodes[o] = sorted(set(prob.arc_node[arcs].tolist()))
@@ -165,6 +190,7 @@ def explain(
         ans = solve_blocks(prob, blocks_all, c_arc, c_pair, split=split, relax_partial=True)
         pats = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
         relaxed: dict[int, float] = {}
+        nothing = _pattern_costs(prob, *(np.zeros(0, dtype=np.int64),) * 3)
         for o, ok_exact, bound in zip(
             ans.orders.tolist(), ans.exact.tolist(), ans.value.tolist(), strict=True
         ):
@@ -175,8 +201,7 @@ def explain(
         for o in range(n_orders):
             if o not in unconstrained and prob.order_pair_start[o + 1] > prob.order_pair_start[o]:
                 chosen = (chosen_arcs[o], x[chosen_arcs[o]])
-                nothing = pattern_cost(prob, o, chosen[0][:0], chosen[1][:0])
-                value = int(chosen_cost[o]) - nothing  # of the choice, vs shipping nothing
+                value = int(chosen_cost[o] - nothing[o])  # of the choice, vs shipping nothing
                 if value / MICRO <= relaxed.get(o, -np.inf) + 1e-9:
                     unconstrained[o] = chosen  # the choice reaches the bound: own optimum
                     continue
@@ -189,6 +214,14 @@ def explain(
                 # costs more than shipping nothing, the empty pattern)
                 unconstrained[o] = (arcs, qty) if arcs.size or value > 0 else chosen
 
+    own = sorted(unconstrained)
+    empty = np.zeros(0, dtype=np.int64)
+    own_cost = _pattern_costs(
+        prob,
+        np.repeat(np.array(own, dtype=np.int64), [unconstrained[o][0].size for o in own]),
+        np.concatenate([empty, *(unconstrained[o][0] for o in own)]).astype(np.int64),
+        np.concatenate([empty, *(unconstrained[o][1] for o in own)]).astype(np.int64),
+    )
     explanations = []
     for o in range(n_orders):
         explanations.append(
@@ -203,6 +236,7 @@ def explain(
                 int(alt_cost[o]),
                 alt_nodes[o],
                 unconstrained.get(o),
+                int(own_cost[o]),
             )
         )
     unfilled = unfilled_lines(prob, world, x)
@@ -277,6 +311,7 @@ def _order_explanation(
     alt_cost: int,
     alt_nodes: list[int],
     own_best: tuple[I64, I64] | None,
+    own_cost: int,
 ) -> OrderExplanation:
     order_id = prob.order_ids[o]
     reasons: list[Reason] = []
@@ -290,7 +325,6 @@ def _order_explanation(
     # what stopped the order's own optimum
     if own_best is not None:
         b_arcs, b_qty = own_best
-        own_cost = pattern_cost(prob, o, b_arcs, b_qty)
         if own_cost >= cost:
             if nodes:
                 reasons.append(
@@ -310,9 +344,9 @@ def _order_explanation(
                     )
                 )
     reasons.extend(_rule_reasons(prob, o, nodes))
-    lines = prob.order_lines(o)
-    shipped = np.bincount(prob.arc_line[arcs], weights=x[arcs], minlength=prob.num_lines)
-    short = int(sum(int(prob.line_qty[ln]) - int(shipped[ln]) for ln in lines))
+    l0, l1 = int(prob.order_line_start[o]), int(prob.order_line_start[o + 1])
+    shipped = np.bincount(prob.arc_line[arcs] - l0, weights=x[arcs], minlength=l1 - l0)
+    short = int(prob.line_qty[l0:l1].sum()) - int(shipped.sum())
     if short:
         reasons.append(
             Reason(

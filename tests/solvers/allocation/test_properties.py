@@ -300,3 +300,21 @@ def test_cheapest_claims_hold_against_each_orders_own_optimum(req: AllocationReq
             continue
         own_best, _ = brute_force(sub)
         assert round(ex.cost * MICRO) <= own_best + 1
+
+
+@FAST
+@given(requests(max_orders=4))
+def test_batched_pattern_costs_equal_the_per_order_cost(req: AllocationRequest) -> None:
+    from solvers.allocation.explain import _pattern_costs
+    from solvers.allocation.heuristics import sequential
+    from solvers.allocation.master import pattern_cost
+
+    prob = compile_request(req)
+    x = sequential(prob, real_costs(prob))
+    used = np.nonzero(x > 0)[0]
+    order_of = prob.pair_order[prob.arc_pair[used]]
+    batched = _pattern_costs(prob, order_of, used, x[used])
+    for o in range(prob.num_orders):
+        mine = used[order_of == o]
+        assert batched[o] == pattern_cost(prob, o, mine, x[mine])
+    assert int(batched.sum()) == prob.evaluate(x).total
