@@ -310,14 +310,20 @@ def reference(out_dir: Path, seeds: list[int], plain_s: float, long_s: float) ->
 
 
 # --------------------------------------------------------------------------- scaling
-def scaling(out_dir: Path, sizes: list[int], time_limit: float, pyomo_max: int) -> None:
+def scaling(
+    out_dir: Path,
+    sizes: list[int],
+    time_limit: float,
+    pyomo_max: int,
+    families: tuple[str, ...] = ("literature", "city"),
+) -> None:
     """100 .. 50,000 orders x 50 nodes x ~3 lines: certified gap and times."""
     from solvers.allocation.pyomo_model import build_pyomo_model
 
     rows: list[list[Any]] = []
     with progress() as bar:
-        task = bar.add_task("scaling", total=2 * len(sizes))
-        for family in ("literature", "city"):
+        task = bar.add_task("scaling", total=len(families) * len(sizes))
+        for family in families:
             for n in sizes:
                 if family == "literature":
                     req = generate_literature(
@@ -454,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--time-limit", type=float, default=9.5, help="batch budget per instance")
     ap.add_argument("--scale-limit", type=float, default=60.0, help="batch budget, scaling")
+    ap.add_argument(
+        "--scale-sizes", default="", help="comma-separated order counts for scaling (default all)"
+    )
+    ap.add_argument(
+        "--scale-families", default="literature,city", help="scaling families (literature,city)"
+    )
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     seeds = list(range(3 if args.quick else args.seeds))
@@ -497,7 +509,10 @@ def main(argv: list[str] | None = None) -> int:
             sizes = (
                 [100, 300, 1000] if args.quick else [100, 300, 1000, 3000, 10_000, 30_000, 50_000]
             )
-            scaling(args.out_dir, sizes, args.scale_limit, pyomo_max=3_000)
+            if args.scale_sizes:
+                sizes = [int(n) for n in args.scale_sizes.split(",")]
+            families = tuple(f for f in args.scale_families.split(",") if f)
+            scaling(args.out_dir, sizes, args.scale_limit, pyomo_max=3_000, families=families)
         if "online" in only:
             online(args.out_dir, 100 if args.quick else 1000)
     except KeyboardInterrupt:

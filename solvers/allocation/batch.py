@@ -13,10 +13,14 @@
    Lagrangian lower bound; the loop stops when the master LP meets the bound (LP optimal
    over all patterns), when the warm start is already within the target gap, or on time
    (after a warm-up it leaves ``WARMUP_RESERVE`` of the budget to the integer phase).
-4. Integer phase: HiGHS MIP over the generated patterns, started from the best known
-   allocation (pools too large for one MIP first fix the orders whose last LP answer is
-   already integral and solve the rest); then the compact MIP over all pairs from the
-   incumbent, whose dual bound is certified too; then large-neighbourhood search on the pool.
+4. Integer phase. Stock-only batches of ``LNS_MIN_ORDERS`` to ``WARMUP_ORDERS`` orders with
+   a non-zero gap target: LP rounding, pool
+   enrichment by reduced cost, neighbourhood search and the reduced-cost certificate
+   (:mod:`solvers.allocation.lns`). Others: HiGHS MIP over the generated patterns, started
+   from the best known allocation (pools too large for one MIP first fix the orders whose
+   last LP answer is already integral and solve the rest); then the compact MIP over all
+   pairs from the incumbent, whose dual bound is certified too; then large-neighbourhood
+   search on the pool.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solvers.allocation.compact import solve_compact
+from solvers.allocation.enumerate import enumerable, near_columns
 from solvers.allocation.heuristics import nearest, polish, real_costs, sequential
 from solvers.allocation.highs_model import Duals, reduced_costs
+from solvers.allocation.lns import Neighbourhoods, SubMip, certify, lp_round
 from solvers.allocation.master import Master, Pricer, Pricing
 from solvers.allocation.params import AllocationParams
 from solvers.allocation.problem import F64, I64, MICRO, Problem
@@ -61,6 +67,19 @@ ROUND_KEEP = 1
 ROUND_NEAR = 0.002
 #: smoothing after a warm-up, whose multipliers make a good stability centre
 WARMUP_SMOOTHING = 0.8
+#: integer phase below WARMUP_ORDERS: the pool grows by every order's patterns within
+#: ENRICH_SLACK x (Lagrangian bound / orders) of its optimum, at most ENRICH_PER_ORDER each
+ENRICH_SLACK = 0.04
+ENRICH_PER_ORDER = 64
+#: below this many orders the pattern and compact MIPs prove optimality in moments, while
+#: the search below, unable to certify multi-unit lines, would run to the time limit
+LNS_MIN_ORDERS = 100
+#: time kept for the reduced-cost certificate: this share of the phase, at least CERT_MIN_S
+CERT_SHARE = 0.3
+CERT_MIN_S = 1.0
+#: the certificate is tried when its threshold is at most this many enrichment slacks
+#: (beyond, the patterns below it number tens of thousands)
+CERT_MAX_SLACK = 2.5
 log = logging.getLogger(__name__)
 
 
@@ -267,6 +286,7 @@ def solve_batch(
         )
     lp_value: float | None = None
     z_last: F64 | None = None
+    lp_duals: Duals | None = None  # duals of the master LP that gave z_last
     alpha = smoothing
     rounds = 0
     t_lp = time.perf_counter()
@@ -292,6 +312,7 @@ def solve_batch(
         lp_value = master.objective()
         z_last = master.lp_values()
         out, mu = master.duals()
+        lp_duals = out
         if best_duals is None:
             best_duals = out
         if lp_value - best_lb <= _EPS * max(1.0, abs(lp_value)):
@@ -370,12 +391,40 @@ def solve_batch(
         return hard - time.perf_counter()
 
     master.h.setOptionValue("mip_allow_restart", False)
-    if not gap_ok(best_lb) and time_left() > 0.1:
+    # stock-only coupling below WARMUP_ORDERS: LP rounding, neighbourhood search and the
+    # reduced-cost certificate (module lns). With capacity or VIP-share rows the pattern
+    # MIP and the compact MIP (whose cuts lift the bound there) do better (measured on
+    # the omnichannel city)
+    has_caps = any(
+        np.any(getattr(master.rows, name) >= 0)
+        for name in ("cap_units", "cap_orders", "vip_units", "vip_orders")
+    )
+    small_batch = (
+        prob.num_orders >= LNS_MIN_ORDERS
+        and params.mip_rel_gap > 0.0  # a proof of optimality is the MIPs' job
+        and not large
+        and not has_caps
+        and z_last is not None
+        and lp_duals is not None
+    )
+    if small_batch and not gap_ok(best_lb) and time_left() > 0.1:
+        assert z_last is not None and lp_duals is not None
+        phase = _search(prob, master, params, x_best, z_last, lp_duals, best_lb, hard, stats)
+        improve(phase.x)
+        if phase.bound > best_lb:
+            best_lb = phase.bound
+        notes.extend(phase.notes)
+    if not small_batch and not gap_ok(best_lb) and time_left() > 0.1:
         if len(master.pool) + prob.num_orders <= params.max_mip_pairs:
             improve(_pool_mip(prob, master, x_best, params, time_left() * 0.55, best_lb, stats))
         else:
             improve(_lp_guided(prob, master, x_best, params, hard, best_lb, stats, z_last))
-    if not gap_ok(best_lb) and time_left() > 0.1 and prob.num_pairs <= params.max_mip_pairs:
+    if (
+        not small_batch
+        and not gap_ok(best_lb)
+        and time_left() > 0.1
+        and prob.num_pairs <= params.max_mip_pairs
+    ):
         comp = solve_compact(
             prob,
             x_best,
@@ -422,6 +471,135 @@ def solve_batch(
         mip_s=mip_s,
         notes=notes,
     )
+
+
+@dataclass
+class _SearchOutcome:
+    x: I64 | None
+    bound: float
+    notes: list[str]
+
+
+def _search(
+    prob: Problem,
+    master: Master,
+    params: AllocationParams,
+    x_best: I64,
+    z: F64,
+    duals: Duals,
+    lb: float,
+    deadline: float,
+    stats: _IntStats,
+) -> _SearchOutcome:
+    """Integer phase of batches below ``WARMUP_ORDERS``: see :mod:`solvers.allocation.lns`.
+
+    LP rounding, then the pool grows by every order's patterns of small reduced cost at
+    the LP duals, then neighbourhood search; when the incumbent is close enough to the
+    bound, the reduced-cost certificate, then the search again with the time left.
+    """
+    t0 = time.perf_counter()
+    notes: list[str] = []
+    target = params.mip_rel_gap
+    x = x_best
+    cost = prob.evaluate(x).total
+
+    def consider(cand: I64 | None) -> None:
+        nonlocal x, cost
+        if cand is None or prob.violations(cand):
+            return
+        c = prob.evaluate(cand).total
+        if c < cost:
+            x, cost = cand, c
+
+    def met(bound: float) -> bool:
+        ub = cost / MICRO
+        return ub - bound <= target * max(abs(ub), 1e-9) + 1e-9
+
+    consider(lp_round(prob, master, z, duals, deadline=deadline))
+    rounded = cost
+    if met(lb) or time.perf_counter() > deadline - 0.05:
+        return _SearchOutcome(x, lb, notes)
+    c_arc, c_pair = reduced_costs(prob, duals)
+    rhs_term = master.shared_rhs_term(duals)
+    n_o = prob.num_orders
+    # the pool grows by every order's near-optimal patterns at the LP duals
+    slack = per_order = ENRICH_SLACK * abs(lb) / max(n_o, 1)
+    near = None
+    for _ in range(3):
+        near = near_columns(
+            prob,
+            c_arc,
+            c_pair,
+            rhs_term,
+            slack,
+            per_order=ENRICH_PER_ORDER,
+            total=ENRICH_PER_ORDER * n_o,
+        )
+        if near is not None:
+            break
+        slack *= 0.25
+    if near is not None:
+        master.add(near.orders, near.arcs, near.qty)
+    master.add_solution(x)
+    sub = SubMip(master, seed=params.seed, threads=params.threads)
+    current = master.column_of(x)
+    search = Neighbourhoods(prob, sub, duals, seed=params.seed)
+    # the per-order optima of the listing are exact (so its Lagrangian value a bound) only
+    # where every pattern can be listed: every line a single unit
+    certifiable = near is not None and enumerable(prob)
+    bound = max(lb, near.bound) if near is not None and certifiable else lb
+    nodes = 0
+
+    def good_enough() -> int:
+        return int(np.floor(bound / (1.0 - target) * MICRO)) if target < 1.0 else 0
+
+    # keep time for the certificate (a solved MIP over the patterns it needs)
+    left = deadline - time.perf_counter()
+    reserve = max(CERT_MIN_S, CERT_SHARE * left) if certifiable else 0.0
+    current = search.run(current, deadline - reserve, good_enough())
+    consider(master.allocation(current))
+    if certifiable and not met(bound) and time.perf_counter() < deadline - 0.1:
+        assert near is not None
+        proof = certify(
+            prob,
+            master,
+            duals,
+            near.bound,
+            x,
+            target,
+            deadline,
+            max_slack=CERT_MAX_SLACK * per_order,
+            seed=params.seed,
+            threads=params.threads,
+        )
+        log.debug(
+            "certificate %s t %.1f",
+            None if proof is None else (proof.bound, proof.columns),
+            time.perf_counter() - t0,
+        )
+        if proof is not None:
+            consider(proof.x)
+            bound = max(bound, proof.bound)
+            notes.append(
+                f"reduced-cost certificate: bound {proof.bound:.4f} ({proof.columns} patterns)"
+            )
+        if not met(bound) and time.perf_counter() < deadline - 0.05:
+            nodes += sub.nodes
+            master.add_solution(x)
+            sub = SubMip(master, seed=params.seed, threads=params.threads)
+            before = search
+            search = Neighbourhoods(prob, sub, duals, seed=params.seed + 1)
+            search.size, search.tally = before.size, before.tally
+            current = search.run(master.column_of(x), deadline, good_enough())
+            consider(master.allocation(current))
+    stats.nodes += nodes + sub.nodes
+    tally = ", ".join(f"{k} {v.wins}/{v.tries}" for k, v in search.tally.items())
+    notes.append(
+        f"integer phase: LP rounding {rounded / MICRO:.4f}, neighbourhood search ({tally} "
+        f"improving) {cost / MICRO:.4f} in {time.perf_counter() - t0:.1f} s"
+    )
+    log.debug("search: %s", notes[-1])
+    return _SearchOutcome(x, bound, notes)
 
 
 def _objective_target(lb: float, gap: float) -> float | None:
