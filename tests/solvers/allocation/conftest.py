@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 from scenarios.geo import Location
 from scenarios.model import NodeKind, OrderLine, Tier
@@ -17,7 +18,8 @@ from solvers.allocation import (
     AllocationRequest,
     AllocationRules,
 )
-from solvers.allocation.problem import Problem
+from solvers.allocation.highs_model import Duals
+from solvers.allocation.problem import Problem, compile_request
 
 
 def node(node_id: str, lat: float, lon: float, **kw: Any) -> AllocationNode:
@@ -91,3 +93,29 @@ def brute_force(prob: Problem) -> tuple[int, np.ndarray]:
             best, best_x = total, x
     assert best is not None
     return best, best_x
+
+
+def priced_one_order(
+    draw: st.DrawFn, nodes: list[AllocationNode], quantities: dict[str, int]
+) -> tuple[Problem, Duals]:
+    """One order over ``nodes`` with drawn shipment and split prices, and drawn stock duals."""
+    req = AllocationRequest(
+        nodes=nodes,
+        orders=[order("o", 50.0, 10.0, quantities)],
+        costs=AllocationCosts(
+            per_shipment=draw(st.floats(0, 20)),
+            per_unit=1.0,
+            per_unit_distance=0.1,
+            distance_unit="km",
+            unfilled_unit=30.0,
+            split_penalty=draw(st.floats(0, 5)),
+        ),
+        rules=AllocationRules(max_nodes_per_order=draw(st.none() | st.integers(1, 3))),
+    )
+    prob = compile_request(req)
+    duals = Duals.zeros(prob)
+    prices = st.floats(0, 15)
+    duals.stock = -np.array(
+        [[draw(prices) for _ in range(duals.stock.shape[1])] for _ in range(len(nodes))]
+    )
+    return prob, duals

@@ -8,14 +8,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solvers.allocation import AllocationCosts, AllocationRequest, AllocationRules
+from solvers.allocation import AllocationRequest
 from solvers.allocation.enumerate import enumerable, near_columns, order_patterns
 from solvers.allocation.highs_model import Duals, reduced_costs
 from solvers.allocation.literature import generate_literature
 from solvers.allocation.master import Master, Pricer
 from solvers.allocation.problem import F64, MICRO, Problem, compile_request
 
-from .conftest import node, order
+from .conftest import node, order, priced_one_order
 
 SKUS = ["a", "b", "c", "d"]
 
@@ -34,25 +34,7 @@ def one_order_under_prices(draw: st.DrawFn) -> tuple[Problem, F64, F64, float]:
         )
         for i in range(n_nodes)
     ]
-    req = AllocationRequest(
-        nodes=nodes,
-        orders=[order("o", 50.0, 10.0, dict.fromkeys(skus, 1))],
-        costs=AllocationCosts(
-            per_shipment=draw(st.floats(0, 20)),
-            per_unit=1.0,
-            per_unit_distance=0.1,
-            distance_unit="km",
-            unfilled_unit=30.0,
-            split_penalty=draw(st.floats(0, 5)),
-        ),
-        rules=AllocationRules(max_nodes_per_order=draw(st.none() | st.integers(1, 3))),
-    )
-    prob = compile_request(req)
-    duals = Duals.zeros(prob)
-    prices = st.floats(0, 15)
-    duals.stock = -np.array(
-        [[draw(prices) for _ in range(duals.stock.shape[1])] for _ in range(n_nodes)]
-    )
+    prob, duals = priced_one_order(draw, nodes, dict.fromkeys(skus, 1))
     c_arc, c_pair = reduced_costs(prob, duals)
     return prob, c_arc, c_pair, draw(st.floats(0, 30))
 

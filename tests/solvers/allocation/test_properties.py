@@ -22,11 +22,11 @@ from solvers.allocation import (
 )
 from solvers.allocation.dp import build_blocks, solve_blocks, solve_order_bb
 from solvers.allocation.heuristics import real_costs
-from solvers.allocation.highs_model import Duals, reduced_costs
+from solvers.allocation.highs_model import reduced_costs
 from solvers.allocation.master import Master, Pricer, price_order_mip
 from solvers.allocation.problem import F64, MICRO, Problem, compile_request
 
-from .conftest import brute_force, node, order
+from .conftest import brute_force, node, order, priced_one_order
 
 SKUS = ["a", "b", "c"]
 REGIONS = ["r1", "r2"]
@@ -179,26 +179,8 @@ def one_order_under_prices(draw: st.DrawFn) -> tuple[Problem, F64, F64]:
         )
         for i in range(n_nodes)
     ]
-    req = AllocationRequest(
-        nodes=nodes,
-        orders=[order("o", 50.0, 10.0, {s: draw(st.integers(1, 4)) for s in skus})],
-        costs=AllocationCosts(
-            per_shipment=draw(st.floats(0, 20)),
-            per_unit=1.0,
-            per_unit_distance=0.1,
-            distance_unit="km",
-            unfilled_unit=30.0,
-            split_penalty=draw(st.floats(0, 5)),
-        ),
-        rules=AllocationRules(max_nodes_per_order=draw(st.none() | st.integers(1, 3))),
-    )
-    prob = compile_request(req)
-    duals = Duals.zeros(prob)
-    prices = st.floats(0, 15)
-    duals.stock = -np.array(
-        [[draw(prices) for _ in range(duals.stock.shape[1])] for _ in range(n_nodes)]
-    )
-    duals.cap_orders = -np.array([draw(prices) for _ in range(n_nodes)])
+    prob, duals = priced_one_order(draw, nodes, {s: draw(st.integers(1, 4)) for s in skus})
+    duals.cap_orders = -np.array([draw(st.floats(0, 15)) for _ in range(n_nodes)])
     c_arc, c_pair = reduced_costs(prob, duals)
     return prob, c_arc, c_pair
 
