@@ -37,6 +37,13 @@ def problems_from_errors(
     """Field problems from pydantic error dicts (FieldError paths expanded)."""
     out: list[FieldProblem] = []
     for error in errors:
+        if error.get("type") == "json_invalid":  # FastAPI's loc is ("body", character offset)
+            at = error.get("loc", ())[-1:] or ("?",)
+            why = (error.get("ctx") or {}).get("error", "invalid JSON")
+            out.append(
+                FieldProblem(field="(body)", reason=f"not valid JSON at character {at[0]}: {why}")
+            )
+            continue
         loc, reason = error_location(error)
         if strip_body and loc and loc[0] == "body":
             loc = loc[1:]

@@ -143,3 +143,14 @@ def test_overrunning_optimiser_gets_the_baseline_and_the_job_says_why(
     job = client.get(f"/v1/jobs/{body['job_id']}").json()
     assert job["status"] == "done" and job["fallback"] is True
     assert job["error"] == body["fallback_reason"]
+
+
+def test_malformed_json_is_422_naming_the_body_and_the_position(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    headers = {**keys["oms"], "content-type": "application/json"}
+    answer = client.post("/v1/allocations", content=b'{"request": {bad', headers=headers)
+    assert answer.status_code == 422
+    problem = answer.json()["detail"][0]
+    assert problem["field"] == "(body)"
+    assert problem["reason"].startswith("not valid JSON at character 13")
