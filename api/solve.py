@@ -32,7 +32,7 @@ from api.db.models import Job, utcnow
 from api.deps import Principal
 from api.jobs import QueueFull
 from api.jobs.registry import JsonDict
-from api.jobs.service import DONE, FAILED, new_id
+from api.jobs.service import DONE, FAILED, SyncOutcome, new_id
 from scenarios.errors import InputError, input_error_from_validation
 
 log = logging.getLogger("api.solve")
@@ -132,16 +132,9 @@ class _Attempt:
         """Store the outcome as the job's final state."""
         jobs = self.ctx.jobs
         assert jobs is not None
+        outcome = SyncOutcome(status, result, error=error, fallback=fallback, note=note)
         if self.job is not None and self.session is not None:
-            jobs.record_sync_end(
-                self.session,
-                self.job,
-                status=status,
-                result=result,
-                error=error,
-                fallback=fallback,
-                note=note,
-            )
+            jobs.record_sync_end(self.session, self.job, outcome)
             return
         jobs.record_sync(
             job_id=self.job_id,
@@ -151,11 +144,7 @@ class _Attempt:
             seed=self.seed,
             input_hash=self.input_hash,
             started_at=self.started_at,
-            status=status,
-            result=result,
-            error=error,
-            fallback=fallback,
-            note=note,
+            outcome=outcome,
         )
 
 

@@ -72,6 +72,21 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class SyncOutcome:
+    """How a synchronous solve ended: status, result, error, fallback and an event note."""
+
+    status: str
+    result: JsonDict | None
+    error: str | None = None
+    fallback: bool = False
+    note: str | None = None
+
+    def event(self) -> dict[str, str]:
+        """The job event that records it."""
+        return event(self.note or self.status)
+
+
 @dataclass
 class _Running:
     job_id: str
@@ -267,11 +282,7 @@ class JobService:
         seed: int | None,
         input_hash: str,
         started_at: dt.datetime,
-        status: str,
-        result: JsonDict | None,
-        error: str | None = None,
-        fallback: bool = False,
-        note: str | None = None,
+        outcome: SyncOutcome,
     ) -> None:
         """Store a finished synchronous solve behind its answer (see :class:`JobRecordWriter`)."""
         assert self.records is not None, "the job service is not started"
@@ -281,11 +292,11 @@ class JobService:
                 "id": job_id,
                 "kind": kind,
                 "mode": "sync",
-                "status": status,
+                "status": outcome.status,
                 "payload": payload,
-                "result": result,
-                "error": error,
-                "events": [started, event(note or status)],
+                "result": outcome.result,
+                "error": outcome.error,
+                "events": [started, outcome.event()],
                 "progress": 1.0,
                 "attempts": 1,
                 "max_attempts": 1,
@@ -293,41 +304,31 @@ class JobService:
                 "key_id": key_id,
                 "seed": seed,
                 "input_hash": input_hash,
-                "fallback": fallback,
+                "fallback": outcome.fallback,
                 "cancel_requested": False,
                 "created_at": started_at,
                 "started_at": started_at,
                 "finished_at": utcnow(),
             }
         )
-        self.metrics.jobs_finished.labels(kind, status).inc()
+        self.metrics.jobs_finished.labels(kind, outcome.status).inc()
 
     def settle_records(self, job_id: str | None = None) -> None:
         """Wait for unwritten synchronous records (that of ``job_id``, or any) to be stored."""
         if self.records is not None and self.records.pending(job_id):
             self.records.flush()
 
-    def record_sync_end(
-        self,
-        session: Session,
-        job: Job,
-        *,
-        status: str,
-        result: JsonDict | None,
-        error: str | None = None,
-        fallback: bool = False,
-        note: str | None = None,
-    ) -> None:
+    def record_sync_end(self, session: Session, job: Job, outcome: SyncOutcome) -> None:
         """Store the outcome of a synchronous solve; commits."""
-        job.status = status
-        job.result = result
-        job.error = error
-        job.fallback = fallback
+        job.status = outcome.status
+        job.result = outcome.result
+        job.error = outcome.error
+        job.fallback = outcome.fallback
         job.progress = 1.0
         job.finished_at = utcnow()
-        job.events = [*job.events, event(note or status)]
+        job.events = [*job.events, outcome.event()]
         session.commit()
-        self.metrics.jobs_finished.labels(job.kind, status).inc()
+        self.metrics.jobs_finished.labels(job.kind, outcome.status).inc()
 
     # ----------------------------------------------------------------- recovery
     def recover(self) -> int:

@@ -55,29 +55,37 @@ def _world(prob: Problem, x: I64) -> _World:
     """What every order's allocation leaves (``Residual.take`` of all of them at once)."""
     res = Residual(prob)
     used = np.nonzero(x > 0)[0]
+    qty = x[used]
     node = prob.arc_node[used]
-    np.subtract.at(res.avail, (node, prob.arc_sku[used]), x[used])
+    np.subtract.at(res.avail, (node, prob.arc_sku[used]), qty)
     pairs = np.unique(prob.arc_pair[used])
-    vip_arc = prob.order_vip[prob.pair_order[prob.arc_pair[used]]].astype(bool)
-    vip_pair = prob.order_vip[prob.pair_order[pairs]].astype(bool)
-    for keep_arc, keep_pair, units_left, orders_left in (
-        (slice(None), slice(None), res.cap_units, res.cap_orders),
-        (vip_arc, vip_pair, res.vip_units, res.vip_orders),
-    ):
-        weights = x[used][keep_arc]
-        units_left -= np.bincount(node[keep_arc], weights=weights, minlength=prob.num_nodes).astype(
-            np.int64
-        )
-        orders_left -= np.bincount(prob.pair_node[pairs[keep_pair]], minlength=prob.num_nodes)
+
+    def units(arcs: np.ndarray) -> I64:
+        return np.bincount(node[arcs], weights=qty[arcs], minlength=prob.num_nodes).astype(np.int64)
+
+    def parcels(opened: np.ndarray) -> I64:
+        return np.bincount(prob.pair_node[opened], minlength=prob.num_nodes)
+
+    everything = np.ones(used.shape[0], dtype=bool)
+    res.cap_units -= units(everything)
+    res.cap_orders -= parcels(pairs)
+    vip = prob.order_vip.astype(bool)
+    res.vip_units -= units(vip[prob.pair_order[prob.arc_pair[used]]])
+    res.vip_orders -= parcels(pairs[vip[prob.pair_order[pairs]]])
     return _World(res.avail, res.cap_units, res.cap_orders, res.vip_units, res.vip_orders)
+
+
+def _nothing_costs(prob: Problem) -> I64:
+    """Per order, the cost (micro) of shipping nothing: every unit unfilled."""
+    line_order = np.repeat(np.arange(prob.num_orders), np.diff(prob.order_line_start))
+    cost = np.zeros(prob.num_orders, dtype=np.int64)
+    np.add.at(cost, line_order, prob.line_qty * prob.line_pen)
+    return cost
 
 
 def _pattern_costs(prob: Problem, sel_order: I64, sel_arc: I64, sel_qty: I64) -> I64:
     """:func:`pattern_cost` of every order at once (one pattern per order, flattened)."""
-    n_lines = np.diff(prob.order_line_start)
-    line_order = np.repeat(np.arange(prob.num_orders), n_lines)
-    cost = np.zeros(prob.num_orders, dtype=np.int64)
-    np.add.at(cost, line_order, prob.line_qty * prob.line_pen)
+    cost = _nothing_costs(prob)
     keep = sel_qty > 0
     order, arcs, qty = sel_order[keep], sel_arc[keep], sel_qty[keep]
     np.add.at(cost, order, qty * prob.arc_gain[arcs])
@@ -190,7 +198,7 @@ def explain(
         ans = solve_blocks(prob, blocks_all, c_arc, c_pair, split=split, relax_partial=True)
         pats = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
         relaxed: dict[int, float] = {}
-        nothing = _pattern_costs(prob, *(np.zeros(0, dtype=np.int64),) * 3)
+        nothing = _nothing_costs(prob)
         for o, ok_exact, bound in zip(
             ans.orders.tolist(), ans.exact.tolist(), ans.value.tolist(), strict=True
         ):
@@ -345,8 +353,7 @@ def _order_explanation(
                 )
     reasons.extend(_rule_reasons(prob, o, nodes))
     l0, l1 = int(prob.order_line_start[o]), int(prob.order_line_start[o + 1])
-    shipped = np.bincount(prob.arc_line[arcs] - l0, weights=x[arcs], minlength=l1 - l0)
-    short = int(prob.line_qty[l0:l1].sum()) - int(shipped.sum())
+    short = int(prob.line_qty[l0:l1].sum()) - int(x[arcs].sum())
     if short:
         reasons.append(
             Reason(

@@ -238,13 +238,9 @@ class Neighbourhoods:
         while queue and count < self.size:
             o = queue.popleft()
             for s in rng.permutation(self.order_skus[o]).tolist():
-                for o2 in rng.permutation(self.sku_orders[s]).tolist():
-                    if not free[o2]:
-                        free[o2] = True
-                        count += 1
-                        queue.append(o2)
-                        if count >= self.size:
-                            return free
+                count = self._admit(self.sku_orders[s], free, queue, count)
+                if count >= self.size:
+                    return free
         return free
 
     def _by_reduced_cost(self, current: I64) -> np.ndarray:
@@ -271,15 +267,21 @@ class Neighbourhoods:
             if not users:
                 continue
             owners = holder[np.concatenate(users)]
-            owners = np.unique(owners[owners >= 0])
-            for o2 in rng.permutation(owners).tolist():
-                if not free[o2]:
-                    free[o2] = True
-                    count += 1
-                    queue.append(o2)
-                    if count >= self.size:
-                        return free
+            count = self._admit(np.unique(owners[owners >= 0]), free, queue, count)
+            if count >= self.size:
+                return free
         return free
+
+    def _admit(self, orders: I64, free: np.ndarray, queue: deque[int], count: int) -> int:
+        """Free ``orders`` in random order, queueing each, until the neighbourhood is full."""
+        for o in self.rng.permutation(orders).tolist():
+            if not free[o]:
+                free[o] = True
+                count += 1
+                queue.append(o)
+                if count >= self.size:
+                    break
+        return count
 
     def run(self, current: I64, deadline: float, good_enough: int) -> I64:
         """Improve ``current`` (a column per order) until ``deadline`` or ``good_enough``."""
