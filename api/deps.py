@@ -112,15 +112,28 @@ def _lookup_key(ctx: ServiceContext, key_id: str) -> ApiKey | None:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def check_role(principal: Principal, role: Role) -> Principal:
+    """``principal`` if its key may use an endpoint of ``role`` (admin keys may), else 403."""
+    if not allows(principal.role, role):
+        raise HTTPException(
+            403, f"this endpoint needs a key with role {role.value!r} (yours: {principal.role})"
+        )
+    return principal
+
+
+async def authorise(request: Request, role: Role) -> Principal:
+    """The caller of ``request`` if its ``X-API-Key`` may use an endpoint of ``role`` (401/403)."""
+    principal = await get_principal(
+        request, await get_ctx(request), request.headers.get(api_key_header.model.name)
+    )
+    return check_role(principal, role)
+
+
 def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets through keys of ``role`` (and admin keys), else 403."""
 
     async def check(principal: PrincipalDep) -> Principal:
-        if not allows(principal.role, role):
-            raise HTTPException(
-                403, f"this endpoint needs a key with role {role.value!r} (yours: {principal.role})"
-            )
-        return principal
+        return check_role(principal, role)
 
     check.__name__ = f"require_{role.value}"
     return check

@@ -183,11 +183,12 @@ def create_app(
     app.state.ctx = ctx
     app.add_middleware(ServiceMiddleware, ctx=ctx)
     install_error_handlers(app)
+    # the solve endpoints first: routes are matched in order, and they carry the load
+    for router in _solve_routers(ctx.registry):
+        app.include_router(router)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(keys.router)
-    for router in _solve_routers(ctx.registry):
-        app.include_router(router)
     if settings.demo:
         from api.routes import demo
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any, cast
 
 from sqlalchemy import Table, insert
@@ -72,13 +73,20 @@ class RowWriter:
     def _run(self) -> None:
         stop = False
         while not stop:
+            # a batch is what arrives within flush_s of its first row (fewer, larger
+            # transactions under load); a flush or close request writes at once
             item = self._queue.get()
             batch: list[dict[str, Any] | None] = [item]
-            while len(batch) < _BATCH:
+            deadline = time.monotonic() + self._flush_s
+            while len(batch) < _BATCH and item is not None and "__flush__" not in item:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
                 try:
-                    batch.append(self._queue.get(timeout=self._flush_s if len(batch) < 2 else 0))
+                    item = self._queue.get(timeout=remaining)
                 except queue.Empty:
                     break
+                batch.append(item)
             rows = [r for r in batch if r is not None and "__flush__" not in r]
             stop = any(r is None for r in batch)
             if rows:

@@ -96,6 +96,29 @@ def _pattern_costs(prob: Problem, sel_order: I64, sel_arc: I64, sel_qty: I64) ->
     return cost + prob.split * np.maximum(opened - 1, 0)
 
 
+def lone_order_optimum(prob: Problem, x: I64) -> dict[int, tuple[I64, I64]] | None:
+    """A lone order's exact answer ``x`` as its own optimum, where no capacity limits it.
+
+    For :func:`explain`'s ``unconstrained``. Only for an answer that is optimal over stock
+    and capacity (the online solve of one order): where no node is closed to the order,
+    no node's unit room is below its units and the answer beats shipping nothing, that is
+    the problem the own-optimum search would solve again, and the search keeps the answer
+    on ties.
+    """
+    if prob.num_orders != 1:
+        return None
+    pair_ok, pair_cap = Residual(prob).pair_limits(0)
+    pairs = slice(int(prob.order_pair_start[0]), int(prob.order_pair_start[1]))
+    caps = pair_cap[pairs]
+    if not pair_ok[pairs].all() or np.any((caps >= 0) & (caps < int(prob.line_qty.sum()))):
+        return None
+    arcs = np.nonzero(x > 0)[0]
+    order = np.zeros(arcs.size, dtype=np.int64)
+    if _pattern_costs(prob, order, arcs, x[arcs])[0] > _nothing_costs(prob)[0]:
+        return None
+    return {0: (arcs, x[arcs])}
+
+
 def _own_limits(prob: Problem, world: _World, x: I64) -> tuple[I64, np.ndarray, I64]:
     """Per arc: units it could carry for its own order; per pair: open allowed, unit room."""
     node, sku = prob.arc_node, prob.arc_sku

@@ -8,7 +8,7 @@ import numpy as np
 
 from scenarios.errors import InputError
 from solvers.allocation.batch import solve_batch
-from solvers.allocation.explain import explain
+from solvers.allocation.explain import explain, lone_order_optimum
 from solvers.allocation.heuristics import (
     Residual,
     nearest,
@@ -17,7 +17,7 @@ from solvers.allocation.heuristics import (
     sequential,
     solve_residual,
 )
-from solvers.allocation.highs_model import AllocationModel, Duals
+from solvers.allocation.highs_model import AllocationModel, Duals, coupling_rows
 from solvers.allocation.params import AllocationParams
 from solvers.allocation.problem import (
     F64,
@@ -116,7 +116,11 @@ def allocate(
         # the compact LP, within what is left of the solve's share of the budget; beyond
         # max_mip_pairs (where no compact model is built) it would take longer than that
         left = _solve_share(prob, params).time_limit_s - (time.perf_counter() - start)
-        if left > 0.0 and prob.num_pairs <= params.max_mip_pairs:
+        if not coupling_rows(prob, kind="shared").num_coupling:
+            # no stock or capacity row can bind (each has room for every candidate unit),
+            # so the LP prices them all at zero: nothing to solve
+            duals = Duals.zeros(prob)
+        elif left > 0.0 and prob.num_pairs <= params.max_mip_pairs:
             duals = _lp_duals(prob, params, left)
         if duals is None:
             stats.notes.append("no shadow prices: no LP duals within the time limit")
@@ -124,7 +128,12 @@ def allocate(
     explanations: list[OrderExplanation] = []
     unfilled: list[Unfilled] = []
     if params.explain:
-        explanations, unfilled = explain(prob, x, budget_s=max(1.0, 0.05 * params.time_limit_s))
+        explanations, unfilled = explain(
+            prob,
+            x,
+            unconstrained=lone_order_optimum(prob, x) if method == "online" else None,
+            budget_s=max(1.0, 0.05 * params.time_limit_s),
+        )
     else:
         from solvers.allocation.explain import _world, unfilled_lines
 

@@ -1,0 +1,73 @@
+"""Shortcuts of the online answer: each says what the full computation says."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import strategies as st
+
+from solvers.allocation import AllocationParams, AllocationRequest, allocate
+from solvers.allocation.explain import explain, lone_order_optimum
+from solvers.allocation.heuristics import Residual, real_costs, solve_residual
+from solvers.allocation.highs_model import coupling_rows
+from solvers.allocation.problem import compile_request
+from solvers.allocation.solve import _lp_duals
+
+from .test_properties import requests
+
+CHECKS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def ample_requests(draw: st.DrawFn) -> AllocationRequest:
+    """:func:`requests` with every stocked SKU at 10+ units and capacities lifted or ample."""
+    req = draw(requests(max_orders=3))
+    nodes = [
+        n.model_copy(
+            update={
+                "inventory": {s: draw(st.integers(10, 20)) for s in n.inventory},
+                "capacity_units": draw(st.none() | st.integers(30, 40)),
+                "capacity_orders": draw(st.none() | st.integers(4, 6)),
+            }
+        )
+        for n in req.nodes
+    ]
+    return req.model_copy(update={"nodes": nodes})
+
+
+@CHECKS
+@given(ample_requests())
+def test_no_binding_row_means_no_shadow_price(req: AllocationRequest) -> None:
+    """Where no stock or capacity row can bind, the LP prices every one at zero, as answered."""
+    params = AllocationParams(time_limit_s=5.0, mode="online")
+    prob = compile_request(req)
+    # otherwise there is nothing to price, or the LP is solved (unchanged paths)
+    assume(prob.num_pairs > 0 and not coupling_rows(prob, kind="shared").num_coupling)
+    duals = _lp_duals(prob, params, 5.0)
+    assert duals is not None
+    for dual in (
+        duals.stock,
+        duals.cap_units,
+        duals.cap_orders,
+        duals.vip_units,
+        duals.vip_orders,
+    ):
+        assert np.all(dual > -1e-9)
+    result = allocate(req, params)
+    assert result.shadow_prices == []
+    assert not any("shadow" in note for note in result.stats.notes)
+
+
+@CHECKS
+@given(requests(max_orders=1))
+def test_lone_order_optimum_explains_as_the_search_does(req: AllocationRequest) -> None:
+    """Explanations of a lone order's online answer are the same with the shortcut."""
+    prob = compile_request(req)
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    arcs, qty = solve_residual(prob, 0, Residual(prob), *real_costs(prob))
+    x[arcs] = qty
+    known = lone_order_optimum(prob, x)
+    event("shortcut taken" if known is not None else "no shortcut")
+    searched = explain(prob, x)
+    shortcut = explain(prob, x, unconstrained=known)
+    assert shortcut == searched
