@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import math
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from fastapi import HTTPException
@@ -20,6 +22,7 @@ from api.core.config import Settings
 from api.db.session import GatedConnection, json_dumps, make_engine, write_gate
 from api.examples import ALLOCATION_EXAMPLE
 from api.main import create_app
+from api.schemas.allocations import AllocationCreate
 from api.solve import run_in_lane
 
 ROWS = Table("rows", MetaData(), Column("id", Integer, primary_key=True), Column("who", String(20)))
@@ -159,3 +162,57 @@ def test_idempotent_replay_of_an_allocation_is_the_same_json(
     assert first.headers["content-type"] == "application/json"
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
+
+
+def _without_run_details(answer: dict[str, Any]) -> dict[str, Any]:
+    """An allocation answer without what differs from run to run (job id, timings)."""
+    out = {k: v for k, v in answer.items() if k not in {"job_id", "solve_time_s", "stats"}}
+    solver = out["solver"]
+    out["solver"] = {k: v for k, v in solver.items() if k == "time_limit_s" or not k.endswith("_s")}
+    return out
+
+
+def test_short_path_answers_as_fastapi_does(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """``application/json`` takes the short path, ``+json`` FastAPI's: the same answers."""
+    body = json.dumps(ALLOCATION_EXAMPLE["online"]["value"])
+    calls: list[str] = []
+    real = AllocationCreate.model_validate_json
+
+    def spy(data: Any, *args: Any, **kwargs: Any) -> AllocationCreate:
+        calls.append("short")
+        return real(data, *args, **kwargs)
+
+    answers = []
+    for content_type in ("application/json", "application/vnd.dispatchlab+json"):
+        headers = {**keys["oms"], "Content-Type": content_type}
+        with patch.object(AllocationCreate, "model_validate_json", spy):
+            answer = client.post("/v1/allocations", content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        answers.append(_without_run_details(answer.json()))
+    assert calls == ["short"]  # the +json request went FastAPI's way
+    assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "status"),
+    [
+        (None, ALLOCATION_EXAMPLE["online"]["value"], 401),  # valid body, no key
+        ("planner", ALLOCATION_EXAMPLE["online"]["value"], 403),  # valid body, wrong role
+        (None, {"request": {}}, 401),  # FastAPI checks the key before the body's fields
+        (None, "{not json", 422),  # ... but a body that is not JSON before the key
+    ],
+)
+def test_short_path_keeps_fastapis_order_of_checks(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    key: str | None,
+    body: Any,
+    status: int,
+) -> None:
+    """Who may call and what is wrong with the body are answered as FastAPI answers them."""
+    headers = {"Content-Type": "application/json", **(keys[key] if key else {})}
+    content = body if isinstance(body, str) else json.dumps(body)
+    answer = client.post("/v1/allocations", content=content, headers=headers)
+    assert answer.status_code == status, answer.text
