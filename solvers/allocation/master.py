@@ -45,7 +45,7 @@ from solvers.allocation.highs_model import (
     new_highs,
     reduced_costs,
 )
-from solvers.allocation.problem import F64, I64, MICRO, Problem
+from solvers.allocation.problem import F64, I64, MICRO, Problem, ranges
 
 
 @dataclass
@@ -81,24 +81,114 @@ def pattern_cost(prob: Problem, order: int, arcs: I64, qty: I64) -> int:
 _SHARED = ("stock", "cap_units", "cap_orders", "vip_units", "vip_orders")
 
 
+@dataclass
+class OrderClasses:
+    """Orders grouped into classes of identical orders (same lines, pairs, arcs and prices).
+
+    Identical orders have the same patterns, costs and shared-row use, so the master LP can
+    hold one convexity row per class (right-hand side: the class size) and one column per
+    class pattern, and pricing needs one order per class: both exact. ``rep`` is the
+    representative (first) order of each class, ``of`` the class of every order and
+    ``shift`` the offset from a member's arcs to its representative's. A class master's
+    columns belong to the representatives; the integer phase works on the per-order master
+    of :meth:`Master.expand`.
+    """
+
+    rep: I64
+    size: I64
+    of: I64
+    shift: I64
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return int(self.rep.shape[0])
+
+    @classmethod
+    def identity(cls, prob: Problem) -> OrderClasses:
+        """Every order its own class."""
+        n_o = prob.num_orders
+        idx = np.arange(n_o, dtype=np.int64)
+        return cls(
+            rep=idx, size=np.ones(n_o, dtype=np.int64), of=idx, shift=np.zeros(n_o, np.int64)
+        )
+
+    def members(self) -> list[I64]:
+        """Orders of every class, representative first."""
+        sort = np.argsort(self.of, kind="stable")
+        bounds = np.cumsum(self.size)[:-1]
+        return np.split(sort.astype(np.int64), bounds)
+
+
+def order_classes(prob: Problem) -> OrderClasses:
+    """Group identical orders: equal lines, candidate pairs, arcs, bounds and prices."""
+    n_o = prob.num_orders
+    ls, ps = prob.order_line_start, prob.order_pair_start
+    arc_start = prob.pair_arc_start[ps]
+    first: dict[bytes, int] = {}
+    of = np.empty(n_o, dtype=np.int64)
+    reps: list[int] = []
+    for o in range(n_o):
+        l0, l1 = int(ls[o]), int(ls[o + 1])
+        p0, p1 = int(ps[o]), int(ps[o + 1])
+        a0, a1 = int(arc_start[o]), int(arc_start[o + 1])
+        key = b"|".join(
+            (
+                bytes([int(prob.order_vip[o])]),
+                prob.line_sku[l0:l1].tobytes(),
+                prob.line_qty[l0:l1].tobytes(),
+                prob.line_pen[l0:l1].tobytes(),
+                prob.line_restricted[l0:l1].tobytes(),
+                prob.pair_node[p0:p1].tobytes(),
+                prob.pair_ship[p0:p1].tobytes(),
+                prob.pair_late[p0:p1].tobytes(),
+                (prob.arc_pair[a0:a1] - p0).tobytes(),
+                (prob.arc_line[a0:a1] - l0).tobytes(),
+                prob.arc_ub[a0:a1].tobytes(),
+                prob.arc_cost[a0:a1].tobytes(),
+            )
+        )
+        c = first.setdefault(key, len(reps))
+        if c == len(reps):
+            reps.append(o)
+        of[o] = c
+    rep = np.asarray(reps, dtype=np.int64)
+    size = np.bincount(of, minlength=rep.shape[0]).astype(np.int64)
+    shift = (arc_start[:-1] - arc_start[rep[of]]).astype(np.int64)
+    return OrderClasses(rep=rep, size=size, of=of, shift=shift)
+
+
 class Master:
     """The pattern master LP/MIP in HiGHS, grown column by column."""
 
-    def __init__(self, prob: Problem, *, threads: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        prob: Problem,
+        *,
+        threads: int | None = None,
+        seed: int = 0,
+        classes: OrderClasses | None = None,
+    ) -> None:
         self.prob = prob
+        #: one convexity row per class of identical orders (every order its own by default)
+        self.classes = OrderClasses.identity(prob) if classes is None else classes
+        #: the orders with a convexity row (class representatives) and their multiplicity
+        self.orders: I64 = self.classes.rep
+        self.weight: F64 = self.classes.size.astype(np.float64)
         self.rows: Rows = coupling_rows(prob, kind="shared")
         self.pool = Patterns()
         self.col_order: list[int] = []
+        self.threads, self.seed = threads, seed
         self.h = new_highs()
         self.h.setOptionValue("random_seed", int(seed))
         if threads is not None:
             self.h.setOptionValue("threads", int(threads))
         self.h.HandleKeyboardInterrupt = True
         self.deadline = Deadline(self.h)
-        n_o = prob.num_orders
+        n_o = self.classes.num_classes
         n_r = self.rows.num_coupling
-        lower = np.concatenate([np.ones(n_o), np.full(n_r, -highspy.kHighsInf)])
-        upper = np.concatenate([np.ones(n_o), self.rows.rhs])
+        lower = np.concatenate([self.weight, np.full(n_r, -highspy.kHighsInf)])
+        upper = np.concatenate([self.weight, self.rows.rhs])
         self.h.addRows(
             n_o + n_r,
             lower,
@@ -117,17 +207,34 @@ class Master:
         self._usage: sparse.csc_matrix | None = None
 
     # ------------------------------------------------------------------ columns
-    def add(self, orders: I64, arcs_list: list[I64], qty_list: list[I64]) -> int:
-        """Add patterns (skipping duplicates); return how many were new."""
+    def add(
+        self,
+        orders: I64,
+        arcs_list: list[I64],
+        qty_list: list[I64],
+        costs: I64 | None = None,
+    ) -> int:
+        """Add patterns (skipping duplicates); return how many were new.
+
+        A pattern of a class member becomes the same pattern of its representative.
+        ``costs`` (micro, one per pattern) spares recomputing known pattern costs.
+        """
         prob = self.prob
         new_o: list[int] = []
         new_a: list[I64] = []
         new_q: list[I64] = []
-        for o, a, q in zip(orders.tolist(), arcs_list, qty_list, strict=True):
+        new_c: list[int | None] = []
+        rep_of = self.classes.rep[self.classes.of]
+        shift = self.classes.shift
+        known: list[int | None] = [None] * len(arcs_list) if costs is None else costs.tolist()
+        for o, a, q, c in zip(orders.tolist(), arcs_list, qty_list, known, strict=True):
             keep = q > 0
             a, q = a[keep], q[keep]
             sort = np.argsort(a)
             a, q = a[sort].astype(np.int64), q[sort].astype(np.int64)
+            if shift[o]:
+                a = a - shift[o]
+            o = int(rep_of[o])
             key = (o, a.tobytes(), q.tobytes())
             if key in self.pool.seen:
                 continue
@@ -135,15 +242,19 @@ class Master:
             new_o.append(o)
             new_a.append(a)
             new_q.append(q)
+            new_c.append(c)
         if not new_o:
             return 0
         k = len(new_o)
         costs = np.array(
-            [pattern_cost(prob, o, a, q) for o, a, q in zip(new_o, new_a, new_q, strict=True)],
+            [
+                pattern_cost(prob, o, a, q) if c is None else c
+                for o, a, q, c in zip(new_o, new_a, new_q, new_c, strict=True)
+            ],
             dtype=np.int64,
         )
         mat = self._coefficients(new_o, new_a, new_q)
-        n_o = prob.num_orders
+        n_o = self.classes.num_classes
         first = len(self.col_order)
         coo = mat.tocoo()
         shared = coo.row >= n_o
@@ -185,8 +296,8 @@ class Master:
         col_of_arc = np.repeat(np.arange(k), lengths)
         all_arcs = np.concatenate(arcs) if lengths.sum() else np.zeros(0, dtype=np.int64)
         all_qty = np.concatenate(qty) if lengths.sum() else np.zeros(0, dtype=np.int64)
-        n_o = prob.num_orders
-        r_idx: list[I64] = [np.asarray(orders, dtype=np.int64)]
+        n_o = self.classes.num_classes
+        r_idx: list[I64] = [self.classes.of[np.asarray(orders, dtype=np.int64)]]
         c_idx: list[I64] = [np.arange(k, dtype=np.int64)]
         vals: list[F64] = [np.ones(k)]
         if all_arcs.size:
@@ -224,14 +335,21 @@ class Master:
         return mat
 
     def shared_usage(self, arcs: list[I64], qty: list[I64]) -> F64:
-        """Use of every shared row by one pattern per order (``arcs[o]``, ``qty[o]``)."""
-        n_o = self.prob.num_orders
-        coo = self._coefficients(list(range(n_o)), arcs, qty).tocoo()
+        """Use of every shared row by one pattern per class (``arcs[i]``, ``qty[i]`` for
+        ``orders[i]``), taken by every order of the class."""
+        n_o = self.classes.num_classes
+        coo = self._coefficients(self.orders.tolist(), arcs, qty).tocoo()
         shared = coo.row >= n_o
         use = np.bincount(
-            coo.row[shared] - n_o, weights=coo.data[shared], minlength=self.rows.num_coupling
+            coo.row[shared] - n_o,
+            weights=coo.data[shared] * self.weight[coo.col[shared]],
+            minlength=self.rows.num_coupling,
         )
         return np.asarray(use, dtype=np.float64)
+
+    def total(self, per_class: F64) -> float:
+        """Sum over every order of a per-class value (``per_class[i]`` for ``orders[i]``)."""
+        return float(np.dot(self.weight, per_class))
 
     def to_duals(self, pi: F64) -> Duals:
         """Multipliers of the shared rows (a vector over them) as :class:`Duals`."""
@@ -270,6 +388,99 @@ class Master:
             qty_list.append(x[a])
         self.add(np.arange(prob.num_orders), arcs_list, qty_list)
 
+    def expand(
+        self, z: F64 | None, duals: Duals | None, per_class: int
+    ) -> tuple[Master, F64 | None]:
+        """The per-order master of a class master, and the LP solution ``z`` on its columns.
+
+        Every order gets the columns of its class that ``z`` uses and the ``per_class`` of
+        least ``cost - pi use`` at ``duals``; each class's LP weight is spread over its
+        members (whole units of a column to single members first), so the objective and
+        the shared-row use of ``z`` are kept. Column ``o`` is order ``o`` shipping nothing.
+        """
+        prob = self.prob
+        full = Master(prob, threads=self.threads, seed=self.seed)
+        n_o = prob.num_orders
+        empty = np.zeros(0, dtype=np.int64)
+        full.add(np.arange(n_o), [empty] * n_o, [empty] * n_o)
+        k = len(self.col_order)
+        col_class = self.classes.of[np.asarray(self.col_order, dtype=np.int64)]
+        weight = np.zeros(k)
+        if z is not None:
+            weight[: z.shape[0]] = np.maximum(z[:k], 0.0)
+        keep = weight > 1e-9
+        if duals is not None and k:
+            vals = self.pool_values(duals)
+            rank = np.lexsort((vals, col_class))
+            grouped = col_class[rank]
+            starts = np.searchsorted(grouped, grouped, side="left")
+            pos = np.arange(k) - starts
+            keep[rank[pos < per_class]] = True
+        members = self.classes.members()
+        shift = self.classes.shift
+        cols = np.nonzero(keep)[0]
+        by_class = np.split(
+            cols[np.argsort(col_class[cols], kind="stable")],
+            np.cumsum(np.bincount(col_class[cols], minlength=self.classes.num_classes))[:-1],
+        )
+        add_o: list[int] = []
+        add_a: list[I64] = []
+        add_q: list[I64] = []
+        add_c: list[int] = []
+        # z on the new columns: (order, pattern column of the class, weight)
+        z_entries: list[tuple[int, int, float]] = []
+        for c, class_cols in enumerate(by_class):
+            mem = members[c]
+            for j in class_cols.tolist():
+                arcs_j, qty_j = self.pool.arcs[j], self.pool.qty[j]
+                if arcs_j.size == 0:
+                    continue  # every order already has its ship-nothing column
+                for m in mem.tolist():
+                    add_o.append(m)
+                    add_a.append(arcs_j + shift[m])
+                    add_q.append(qty_j)
+                    add_c.append(int(self.pool.cost[j]))
+            if z is None:
+                continue
+            w = weight[class_cols]
+            whole = np.floor(w + 1e-9)
+            frac = np.maximum(w - whole, 0.0)
+            left = mem.tolist()
+            for j, n_whole in zip(
+                class_cols.tolist(), whole.astype(np.int64).tolist(), strict=True
+            ):
+                for m in left[:n_whole]:
+                    z_entries.append((m, j, 1.0))
+                left = left[n_whole:]
+            if left and frac.sum() > 1e-9:
+                share = frac / frac.sum()
+                for m in left:
+                    for j, v in zip(class_cols.tolist(), share.tolist(), strict=True):
+                        if v > 1e-12:
+                            z_entries.append((m, j, v))
+        first = len(full.col_order)
+        added = full.add(
+            np.asarray(add_o, dtype=np.int64), add_a, add_q, np.asarray(add_c, dtype=np.int64)
+        )
+        if z is None or added != len(add_o):
+            return full, None
+        # where each (member, class column) landed in the per-order master
+        index: dict[tuple[int, int], int] = {}
+        pos_new = first
+        for c, class_cols in enumerate(by_class):
+            for j in class_cols.tolist():
+                if self.pool.arcs[j].size == 0:
+                    for m in members[c].tolist():
+                        index[(m, j)] = m
+                    continue
+                for m in members[c].tolist():
+                    index[(m, j)] = pos_new
+                    pos_new += 1
+        z_full = np.zeros(len(full.col_order))
+        for m, j, v in z_entries:
+            z_full[index[(m, j)]] += v
+        return full, z_full
+
     def usage_matrix(self) -> sparse.csr_matrix:
         """Shared rows x columns coefficient matrix of the pool."""
         k = len(self.col_order)
@@ -304,8 +515,8 @@ class Master:
     def duals(self) -> tuple[Duals, F64]:
         """Shared-row multipliers (non-positive) and convexity duals per order."""
         row_dual = np.asarray(self.h.getSolution().row_dual, dtype=np.float64)
-        n_o = self.prob.num_orders
-        mu = row_dual[:n_o]
+        n_o = self.classes.num_classes
+        mu = row_dual[:n_o][self.classes.of]
         return self.to_duals(np.minimum(row_dual[n_o:], 0.0)), mu
 
     def shared_rhs_term(self, duals: Duals) -> float:
@@ -374,20 +585,44 @@ class Master:
 # ------------------------------------------------------------------------- pricing
 @dataclass
 class Pricing:
-    """Result of pricing every order under one set of multipliers."""
+    """Result of pricing every priced order under one set of multipliers."""
 
-    value: F64  # per order: min over patterns of cost - pi use (currency), or a bound
+    value: F64  # per priced order: min over patterns of cost - pi use (currency), or a bound
     arcs: list[I64]
     qty: list[I64]
     exact: bool = True  # False: some values are only bounds (no LP optimality proof)
 
 
 class Pricer:
-    """Prices all orders: batched DP where exact, a one-order MIP elsewhere."""
+    """Prices orders: batched DP where exact, a one-order MIP elsewhere.
 
-    def __init__(self, prob: Problem, *, threads: int | None = None, max_mip: int = 100) -> None:
+    ``orders`` (default: all) are the orders priced, e.g. one per class of identical orders;
+    :class:`Pricing` holds their answers in that order.
+    """
+
+    def __init__(
+        self,
+        prob: Problem,
+        *,
+        threads: int | None = None,
+        max_mip: int = 100,
+        orders: I64 | None = None,
+    ) -> None:
         self.prob = prob
-        self.blocks: list[OrderBlock] = build_blocks(prob, np.arange(prob.num_orders))
+        self.orders: I64 = (
+            np.arange(prob.num_orders, dtype=np.int64)
+            if orders is None
+            else np.asarray(orders, dtype=np.int64)
+        )
+        self.all_orders = self.orders.shape[0] == prob.num_orders
+        self.blocks: list[OrderBlock] = build_blocks(prob, self.orders)
+        # arcs and pairs of the priced orders (the only reduced costs pricing reads)
+        pair_lo, pair_hi = (
+            prob.order_pair_start[self.orders],
+            prob.order_pair_start[self.orders + 1],
+        )
+        self._pairs = ranges(pair_lo, pair_hi)
+        self._arcs = ranges(prob.pair_arc_start[pair_lo], prob.pair_arc_start[pair_hi])
         self.constant_o = (
             np.bincount(
                 prob.line_order, weights=prob.line_qty * prob.line_pen, minlength=prob.num_orders
@@ -399,19 +634,25 @@ class Pricer:
         #: time limit of one pricing MIP (orders the branch and bound leaves open)
         self.mip_time_s = 2.0
 
+    def _reduced_costs(self, duals: Duals) -> tuple[F64, F64]:
+        """Reduced arc and pair costs under ``duals`` (on the priced orders' arcs and pairs)."""
+        if self.all_orders:
+            return reduced_costs(self.prob, duals)
+        return _subset_reduced_costs(self.prob, duals, self._arcs, self._pairs)
+
     def price(
         self, duals: Duals, pool_best: F64 | None = None, deadline: float | None = None
     ) -> Pricing:
-        """Best pattern of every order under ``duals`` (shared-row multipliers).
+        """Best pattern of every priced order under ``duals`` (shared-row multipliers).
 
-        ``pool_best`` (per order, the least ``cost - pi use`` over the patterns the master
+        ``pool_best`` (indexed by order, the least ``cost - pi use`` over the patterns the master
         already holds, at these multipliers) spares the exact search where the relaxation
         proves no better pattern exists, and prunes it elsewhere; those orders then get no
         new column and their pool value. Past ``deadline`` (``time.perf_counter()``), orders
         the relaxation values keep that value (a valid bound) and get no new column.
         """
         prob = self.prob
-        c_arc, c_pair = reduced_costs(prob, duals)
+        c_arc, c_pair = self._reduced_costs(duals)
         # partial stock is relaxed to whole lines: a valid bound, feasible (clipped) patterns
         ans = solve_blocks(
             prob, self.blocks, c_arc, c_pair, split=prob.split / MICRO, relax_partial=True
@@ -423,6 +664,10 @@ class Pricer:
         in_dp = np.zeros(prob.num_orders, dtype=bool)
         in_dp[ans.orders] = True
         has_pairs = np.diff(prob.order_pair_start) > 0
+        if not self.all_orders:
+            priced = np.zeros(prob.num_orders, dtype=bool)
+            priced[self.orders] = True
+            has_pairs &= priced
         # orders whose DP value is only a bound (lines split over nodes with partial stock)
         # or that the DP does not take (too many lines): exact branch and bound per order;
         # a one-order MIP if that search grows too large
@@ -461,7 +706,35 @@ class Pricer:
             inexact += 1
             relaxed = value[o] if in_dp[o] else -np.inf
             value[o] = max(self.constant_o[o] + lower, relaxed)
+        if not self.all_orders:
+            keep = self.orders.tolist()
+            value = value[self.orders]
+            arcs, qty = [arcs[o] for o in keep], [qty[o] for o in keep]
         return Pricing(value=value, arcs=arcs, qty=qty, exact=inexact == 0)
+
+
+def _subset_reduced_costs(prob: Problem, duals: Duals, arcs: I64, pairs: I64) -> tuple[F64, F64]:
+    """:func:`reduced_costs` on some arcs and pairs only (zero elsewhere)."""
+    node, sku = prob.arc_node[arcs], prob.arc_sku[arcs]
+    arc_vip = prob.order_vip[prob.pair_order[prob.arc_pair[arcs]]]
+    c_arc = np.zeros(prob.num_arcs)
+    c_arc[arcs] = (
+        prob.arc_gain[arcs] / MICRO
+        - duals.line[prob.arc_line[arcs]]
+        - duals.stock[node, sku]
+        - duals.cap_units[node]
+        - np.where(arc_vip, duals.vip_units[node], 0.0)
+    )
+    p_node, p_order = prob.pair_node[pairs], prob.pair_order[pairs]
+    c_pair = np.zeros(prob.num_pairs)
+    c_pair[pairs] = (
+        prob.pair_fixed[pairs] / MICRO
+        - duals.cap_orders[p_node]
+        - np.where(prob.order_vip[p_order], duals.vip_orders[p_node], 0.0)
+        - duals.max_nodes[p_order]
+        - duals.split[p_order]
+    )
+    return c_arc, c_pair
 
 
 def price_order_mip(
