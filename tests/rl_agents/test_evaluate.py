@@ -83,17 +83,22 @@ def test_warm_start_candidates_reuse_the_cached_cold_runs(tiny: Scenario, tmp_pa
     both = run_days(tiny, ["hindsight:1"], [1], hindsight_params=warm, cache=cache)
     runs = both[0].detail["runs"]
     assert runs[: len(first[0].detail["runs"])] == first[0].detail["runs"]
-    assert [r["repair"] for r in runs[len(first[0].detail["runs"]) :]] == ["played:slots"]
+    # then the played day and the search started from the cheapest candidate
+    added = runs[len(first[0].detail["runs"]) :]
+    assert [(r["pricing"], r["repair"]) for r in added] == [("-", "played:slots"), ("search", "-")]
     assert both[0].metrics["cost_cents"] <= first[0].metrics["cost_cents"]
     assert cache.read_text().count("\n") == 2  # one row per setting
 
 
 def test_cache_key_is_stable_when_settings_are_added() -> None:
-    """Settings added later stay out of the key at their defaults: old cache rows still match."""
+    """Settings added later stay out of the key at their defaults (old cache rows still match),
+    except the improvement search: it changes the method, so its days get a new key."""
     from rl_agents.evaluate import _key
 
-    assert _key("{}", {"time_limit_s": 30.0}) == "c03ead2bb300b228"
-    assert _key("{}", {"time_limit_s": 30.0, "warm_start_solve": True}) == "c03ead2bb300b228"
+    old = {"time_limit_s": 30.0, "search_s": 0}
+    assert _key("{}", old) == "c03ead2bb300b228"
+    assert _key("{}", {**old, "warm_start_solve": True}) == "c03ead2bb300b228"
+    assert _key("{}", {"time_limit_s": 30.0}) != "c03ead2bb300b228"
     assert _key("{}", {"time_limit_s": 30.0, "warm_start_policies": ["slots"]}) != (
         "c03ead2bb300b228"
     )

@@ -60,7 +60,7 @@ def test_hindsight_is_a_replayed_offline_plan(tiny: Scenario) -> None:
         engine="greedy", time_limit_s=1.0, shift_pricing="both", expert_horizon_s=None
     )
     ref = hindsight(tiny, seed=3, params=params)
-    assert {r["pricing"] for r in ref.runs} == {"shift", "duration"}
+    assert {r["pricing"] for r in ref.runs} == {"shift", "duration", "search"}
     assert ref.cost_cents == min(r["cost_cents"] for r in ref.runs)
     assert ref.metrics["cost_cents"] == ref.cost_cents
     greedy = simulate(tiny, None, "greedy", seed=3).metrics["cost_cents"]
@@ -68,7 +68,9 @@ def test_hindsight_is_a_replayed_offline_plan(tiny: Scenario) -> None:
 
 
 def test_hindsight_keeps_the_lookahead_expert_when_it_is_cheaper(tiny: Scenario) -> None:
-    params = HindsightParams(engine="greedy", time_limit_s=1.0, shift_pricing="duration")
+    params = HindsightParams(
+        engine="greedy", time_limit_s=1.0, shift_pricing="duration", search_s=0.0
+    )
     ref = hindsight(tiny, seed=3, params=params.model_copy(update={"expert_horizon_s": 1800.0}))
     expert = [r for r in ref.runs if r["repair"] == "expert"]
     assert len(expert) == 1 and expert[0]["cost_cents"] > 0
