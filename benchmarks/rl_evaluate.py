@@ -31,8 +31,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from pydantic import ValidationError  # noqa: E402
+
 from rl_agents.evaluate import report_json, run_days, summarise, table_markdown  # noqa: E402
+from rl_agents.hindsight import HindsightParams  # noqa: E402
 from rl_agents.scenario import parse_seeds, standard_scenario  # noqa: E402
+from scenarios.errors import InputError  # noqa: E402
 from simulation.executors import make_executor  # noqa: E402
 
 DEFAULT = (
@@ -68,7 +72,16 @@ def targets(summaries: dict, model: str, hind: str | None) -> list[str]:
     return lines
 
 
-def _hindsight_sentence(args: argparse.Namespace) -> str:
+#: the command-line option of each hindsight setting, for error messages
+_HINDSIGHT_OPTIONS = {
+    "time_limit_s": "--hindsight-time-limit",
+    "warm_start_policies": "--hindsight-warm-start",
+    "warm_start_solve": "--hindsight-warm-solve",
+    "search_s": "--hindsight-search-s",
+}
+
+
+def _hindsight_sentence(args: argparse.Namespace, hindsight: HindsightParams) -> str:
     """What the hindsight reference is made of, for the table's preamble."""
     warm = args.hindsight_warm_start
     parts = [
@@ -79,9 +92,7 @@ def _hindsight_sentence(args: argparse.Namespace) -> str:
         parts.append(f"the day as {', '.join(warm)} played it")
         if args.hindsight_warm_solve:
             parts.append("a solver run started from that day")
-    search = (
-        args.hindsight_time_limit if args.hindsight_search_s is None else args.hindsight_search_s
-    )
+    search = hindsight.search_budget_s
     if search > 0:
         parts.append(
             f"and a {search:g} s ruin-and-recreate search scored by the twin's own cost, started "
@@ -118,7 +129,22 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--name", default="rl-evaluation")
     args = ap.parse_args()
-    seeds = parse_seeds(args.seeds)
+    try:
+        seeds = parse_seeds(args.seeds)
+    except InputError as err:
+        ap.error(f"--seeds: {err.reason}")  # exit 2
+    hindsight_params = {
+        "time_limit_s": args.hindsight_time_limit,
+        "warm_start_policies": args.hindsight_warm_start,
+        "warm_start_solve": args.hindsight_warm_solve,
+        "search_s": args.hindsight_search_s,
+    }
+    try:
+        hindsight = HindsightParams.model_validate(hindsight_params)
+    except ValidationError as err:
+        bad = err.errors(include_url=False)[0]
+        option = _HINDSIGHT_OPTIONS.get(str(bad["loc"][0]), str(bad["loc"][0]))
+        ap.error(f"{option}: {bad['msg']}")  # exit 2
     specs = [s.strip() for s in args.policies.split(",") if s.strip()]
     scenario = standard_scenario()
     cache = args.out / "rl-hindsight-days.jsonl"
@@ -130,20 +156,18 @@ def main() -> None:
             print(f"{d}/{total} policy-days", flush=True)
 
     t0 = time.perf_counter()
-    outcomes = run_days(
-        scenario,
-        specs,
-        seeds,
-        executor=make_executor("local" if args.workers > 1 else "serial", workers=args.workers),
-        hindsight_params={
-            "time_limit_s": args.hindsight_time_limit,
-            "warm_start_policies": args.hindsight_warm_start,
-            "warm_start_solve": args.hindsight_warm_solve,
-            "search_s": args.hindsight_search_s,
-        },
-        cache=cache,
-        progress=progress,
-    )
+    try:
+        outcomes = run_days(
+            scenario,
+            specs,
+            seeds,
+            executor=make_executor("local" if args.workers > 1 else "serial", workers=args.workers),
+            hindsight_params=hindsight_params,
+            cache=cache,
+            progress=progress,
+        )
+    except InputError as err:  # an unknown policy, settings that leave nothing to solve
+        ap.error(err.one_line())  # exit 2
     wall = time.perf_counter() - t0
     summaries = summarise(outcomes)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -174,7 +198,7 @@ def main() -> None:
         "days; differences are paired (same days). Gap closed = (C_greedy - C_policy) / "
         "(C_greedy - C_hindsight). Latencies here come from a 2-worker run on a shared "
         "machine; the reported latency figures are in `rl-speed.md` (exclusive lock). "
-        f"{_hindsight_sentence(args)} "
+        f"{_hindsight_sentence(args, hindsight)} "
         f"Wall time {wall / 60:.0f} min, Python {platform.python_version()}. Command: "
         "`flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_evaluate.py "
         f"{' '.join(sys.argv[1:])}`.",

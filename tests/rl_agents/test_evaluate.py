@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,29 @@ def test_cache_key_is_stable_when_settings_are_added() -> None:
     assert _key("{}", {"time_limit_s": 30.0, "warm_start_policies": ["slots"]}) != (
         "c03ead2bb300b228"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--seeds", "x"], "--seeds"),
+        (["--policies", "nosuch"], "policies"),
+        (["--hindsight-search-s", "-1"], "--hindsight-search-s"),
+        (["--hindsight-time-limit", "0"], "--hindsight-time-limit"),
+    ],
+)
+def test_benchmark_script_refuses_bad_options_naming_them(
+    tmp_path: Path, args: list[str], named: str
+) -> None:
+    """``benchmarks/rl_evaluate.py``: bad options are one line naming the option, exit 2."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "rl_evaluate.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--seeds", "1..1", *args, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stderr
+    assert f"error: {named}:" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not any(tmp_path.iterdir())  # nothing written

@@ -95,6 +95,27 @@ def brute_force(prob: Problem) -> tuple[int, np.ndarray]:
     return best, best_x
 
 
+def nodes_in_a_row(
+    draw: st.DrawFn,
+    n_nodes: int,
+    skus: list[str],
+    *,
+    spacing: float,
+    places: int,
+    max_units: int,
+) -> list[AllocationNode]:
+    """``n_nodes`` nodes at one of ``places`` spots ``spacing`` degrees apart, drawn stock."""
+    return [
+        node(
+            f"n{i}",
+            50.0 + spacing * draw(st.integers(0, places - 1)),
+            10.0,
+            inventory={s: draw(st.integers(0, max_units)) for s in skus},
+        )
+        for i in range(n_nodes)
+    ]
+
+
 def priced_one_order(
     draw: st.DrawFn, nodes: list[AllocationNode], quantities: dict[str, int]
 ) -> tuple[Problem, Duals]:

@@ -15,7 +15,7 @@ from solvers.allocation.literature import generate_literature
 from solvers.allocation.master import Master, Pricer
 from solvers.allocation.problem import F64, MICRO, Problem, compile_request
 
-from .conftest import node, order, priced_one_order
+from .conftest import node, nodes_in_a_row, order, priced_one_order
 
 SKUS = ["a", "b", "c", "d"]
 
@@ -25,15 +25,7 @@ def one_order_under_prices(draw: st.DrawFn) -> tuple[Problem, F64, F64, float]:
     """One order of single-unit lines over a few nodes, random stock and prices, a slack."""
     n_nodes = draw(st.integers(1, 5))
     skus = SKUS[: draw(st.integers(1, 4))]
-    nodes = [
-        node(
-            f"n{i}",
-            50.0 + 0.5 * draw(st.integers(0, 3)),
-            10.0,
-            inventory={s: draw(st.integers(0, 2)) for s in skus},
-        )
-        for i in range(n_nodes)
-    ]
+    nodes = nodes_in_a_row(draw, n_nodes, skus, spacing=0.5, places=4, max_units=2)
     prob, duals = priced_one_order(draw, nodes, dict.fromkeys(skus, 1))
     c_arc, c_pair = reduced_costs(prob, duals)
     return prob, c_arc, c_pair, draw(st.floats(0, 30))

@@ -26,7 +26,7 @@ from solvers.allocation.highs_model import reduced_costs
 from solvers.allocation.master import Master, Pricer, price_order_mip
 from solvers.allocation.problem import F64, MICRO, Problem, compile_request
 
-from .conftest import brute_force, node, order, priced_one_order
+from .conftest import brute_force, node, nodes_in_a_row, order, priced_one_order
 
 SKUS = ["a", "b", "c"]
 REGIONS = ["r1", "r2"]
@@ -170,15 +170,7 @@ def one_order_under_prices(draw: st.DrawFn) -> tuple[Problem, F64, F64]:
     """One order over several near-identical nodes holding partial stock, random prices."""
     n_nodes = draw(st.integers(2, 7))
     skus = SKUS[: draw(st.integers(1, 3))]
-    nodes = [
-        node(
-            f"n{i}",
-            50.0 + 0.01 * draw(st.integers(0, 2)),
-            10.0,
-            inventory={s: draw(st.integers(0, 4)) for s in skus},
-        )
-        for i in range(n_nodes)
-    ]
+    nodes = nodes_in_a_row(draw, n_nodes, skus, spacing=0.01, places=3, max_units=4)
     prob, duals = priced_one_order(draw, nodes, {s: draw(st.integers(1, 4)) for s in skus})
     duals.cap_orders = -np.array([draw(st.floats(0, 15)) for _ in range(n_nodes)])
     c_arc, c_pair = reduced_costs(prob, duals)
