@@ -12,7 +12,9 @@ out (``extra``) are offered to the same insertion.
 
 Removals are checked in closed form (:mod:`solvers.routing.timing`) for vehicles with at most
 one break and stops with one window, else with the scheduler. Past the ``deadline`` the
-remaining bad routes lose their last stops instead (no search), and nothing is re-inserted.
+remaining bad routes lose their last stops instead (no search); the orders taken off and
+those the engine left out still get :data:`GRACE_S` of cheapest insertion, so a stalled
+machine (a solve that lost the CPU) does not drop an order that fits in a moment.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from solvers.routing.timing import route_timing
 
 #: Orders timed exactly per removal (the ones whose visits save the most time).
 CANDIDATES = 8
+
+#: Seconds of re-insertion past the deadline (a few orders take milliseconds).
+GRACE_S = 0.05
 
 
 @dataclass
@@ -72,9 +77,9 @@ def repair_routes(
         out[v] = seq
     kept = {v: s for v, s in out.items() if s}
     moved = set(removed)
-    if deadline is not None and time.perf_counter() > deadline:
-        return Repaired(kept, len(moved), len(moved), 0, frozenset(moved))
     todo = sorted(moved | set(extra))
+    if deadline is not None:
+        deadline = max(deadline, time.perf_counter() + GRACE_S)
     fixed, left = GreedyBuilder(problem, orders=todo, initial=kept, deadline=deadline).build()
     lost = frozenset(moved & set(left))
     return Repaired(fixed, len(moved), len(lost), len(set(extra) - set(left)), lost)

@@ -115,9 +115,20 @@ def test_routes_that_fit_are_left_alone() -> None:
 def test_past_the_deadline_the_repair_still_returns_routes_that_fit() -> None:
     p = build_problem(_shift_with_break(2))
     fixed = repair_routes(p, {0: list(range(len(p.tasks)))}, deadline=0.0)  # long gone
-    assert fixed.moved >= 1 and fixed.lost == fixed.moved  # cut, not re-inserted
+    assert fixed.moved >= 1
     for v, seq in fixed.routes.items():
         assert schedule_route(p, v, seq).violation is None
+
+
+def test_past_the_deadline_orders_left_out_still_get_a_short_insertion() -> None:
+    # a solve that lost the CPU reaches the repair late: orders that fit are not dropped
+    p = build_problem(_shift_with_break(2))
+    fixed = repair_routes(p, {0: [0, 1]}, deadline=0.0, extra=[2, 3, 4, 5])
+    assert fixed.added == 4
+    assert sorted(t for seq in fixed.routes.values() for t in seq) == list(range(6))
+    everything = list(range(len(p.tasks)))
+    cut = repair_routes(p, {0: everything}, deadline=0.0)
+    assert cut.moved >= 1 and cut.lost == 0  # taken off the route, and placed on another
 
 
 def test_pyvrp_plan_with_breaks_is_repaired_and_validated() -> None:
