@@ -17,6 +17,10 @@ before the others); optional orders only while their insertion costs less than t
 (a vehicle's fixed cost is left out of that test, and routes of optional orders that cost more
 than the penalties they save are dropped at the end).
 
+With a deadline, a construction that starts at or past it (the process lost the CPU) still
+inserts for :data:`GRACE_S`: an order that fits in a moment is not left out for want of time
+that was never had.
+
 Exact for single-window tasks and vehicles with at most one break (the break is re-placed where
 the route is shortest after each insertion, as the scheduler does); with several windows or
 breaks the arrays are a relaxation and every insertion is confirmed by the scheduler.
@@ -56,6 +60,8 @@ NEIGHBOURS = 48
 STALE_BATCH = 32
 #: up to this many orders every insertion re-prices every unrouted order
 FULL_UPDATE = 250
+#: seconds a construction gets even when it starts at or past its deadline
+GRACE_S = 0.05
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -97,11 +103,13 @@ class GreedyBuilder:
         *,
         deadline: float | None = None,
         vehicles: Sequence[int] | None = None,
+        grace_s: float | None = None,
     ) -> None:
         self.p = problem
         self.todo = list(range(len(problem.orders))) if orders is None else list(orders)
         self.initial = {v: list(s) for v, s in (initial or {}).items() if s}
         self.deadline = deadline
+        self.grace_s = GRACE_S if grace_s is None else grace_s
         self.allowed = set(range(len(problem.vehicles)) if vehicles is None else vehicles)
         self.multi_windows = problem.has_multiple_windows
         self.timed_out = False
@@ -314,6 +322,8 @@ class GreedyBuilder:
     # ------------------------------------------------------------------ main loop
     def build(self) -> tuple[dict[int, list[int]], list[int]]:
         """Routes (vehicle -> task sequence) and the orders left unrouted."""
+        if self.deadline is not None:
+            self.deadline = max(self.deadline, time.perf_counter() + self.grace_s)
         p = self.p
         n = self.n
         routed = np.ones(n, dtype=bool)
@@ -483,6 +493,7 @@ class GreedyBuilder:
                 initial=routes,
                 deadline=self.deadline,
                 vehicles=sorted(self.allowed - set(dropped)),
+                grace_s=0.0,
             ).build()
         return routes, sorted(left)
 

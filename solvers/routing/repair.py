@@ -13,8 +13,9 @@ out (``extra``) are offered to the same insertion.
 Removals are checked in closed form (:mod:`solvers.routing.timing`) for vehicles with at most
 one break and stops with one window, else with the scheduler. Past the ``deadline`` the
 remaining bad routes lose their last stops instead (no search); the orders taken off and
-those the engine left out still get :data:`GRACE_S` of cheapest insertion, so a stalled
-machine (a solve that lost the CPU) does not drop an order that fits in a moment.
+those the engine left out still get the construction's grace
+(:data:`solvers.routing.greedy.GRACE_S`) of cheapest insertion, so a solve that lost the CPU
+does not drop an order that fits in a moment.
 """
 
 from __future__ import annotations
@@ -32,9 +33,6 @@ from solvers.routing.timing import route_timing
 
 #: Orders timed exactly per removal (the ones whose visits save the most time).
 CANDIDATES = 8
-
-#: Seconds of re-insertion past the deadline (a few orders take milliseconds).
-GRACE_S = 0.05
 
 
 @dataclass
@@ -78,8 +76,6 @@ def repair_routes(
     kept = {v: s for v, s in out.items() if s}
     moved = set(removed)
     todo = sorted(moved | set(extra))
-    if deadline is not None:
-        deadline = max(deadline, time.perf_counter() + GRACE_S)
     fixed, left = GreedyBuilder(problem, orders=todo, initial=kept, deadline=deadline).build()
     lost = frozenset(moved & set(left))
     return Repaired(fixed, len(moved), len(lost), len(set(extra) - set(left)), lost)

@@ -23,6 +23,7 @@ from solvers.routing import (
     EngineResult,
     RoutingParams,
     RoutingProblem,
+    greedy,
     solve_routes,
     solve_routes_with_stats,
 )
@@ -293,14 +294,28 @@ def test_unknown_vehicle_in_initial_plan(city: Scenario) -> None:
         solve_routes(city, RoutingParams(initial_plan=bad, time_limit_s=FAST))
 
 
-def test_orders_the_deadline_cut_off_are_reported_as_such(c101_25: Scenario) -> None:
-    # a budget gone before the construction starts: nothing is placed, each order says why
+def test_orders_the_deadline_cut_off_are_reported_as_such(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a budget gone before the construction starts, and no grace: nothing is placed, each
+    # order says why
+    monkeypatch.setattr(greedy, "GRACE_S", 0.0)
     plan, stats = solve_routes_with_stats(c101_25, RoutingParams(time_limit_s=1e-6))
     assert validate_plan(c101_25, plan).ok
     assert not plan.routes
     assert len(plan.unassigned) == len(c101_25.orders)
     assert all("time limit" in u.detail for u in plan.unassigned)
     assert any("time limit" in note for note in stats.notes)
+
+
+def test_a_construction_that_starts_past_its_deadline_still_places_orders(
+    c101_25: Scenario,
+) -> None:
+    # the process lost the CPU before the construction: its grace still places orders
+    plan, _ = solve_routes_with_stats(c101_25, RoutingParams(time_limit_s=1e-6))
+    assert validate_plan(c101_25, plan).ok
+    assert plan.routes
+    assert _served(plan) | {u.order_id for u in plan.unassigned} == {o.id for o in c101_25.orders}
 
 
 def test_an_order_between_two_unreachable_windows_is_diagnosed(city: Scenario) -> None:
