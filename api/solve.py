@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from api import idempotency
 from api.context import Lane, ServiceContext
 from api.db.models import Job, utcnow
+from api.db.session import RawJson
 from api.deps import Principal
 from api.jobs import QueueFull
 from api.jobs.registry import JsonDict
@@ -94,6 +95,16 @@ def input_hash(request: Request) -> str:
     return str(getattr(request.state, "input_hash", ""))
 
 
+async def body_as_sent(request: Request) -> RawJson:
+    """The request's JSON body as the client sent it, for a job row's payload.
+
+    Only for a body that has already validated: a job keeps the request as asked, a quarter
+    of the size of the validated model with every default written out, and not serialised
+    again.
+    """
+    return RawJson((await request.body()).decode())
+
+
 def note_audit(request: Request, **fields: Any) -> None:
     """Attach outcome details (result, solver, seed, job_id) to this request's audit row."""
     for name, value in fields.items():
@@ -119,6 +130,7 @@ class _Attempt:
     started_at: dt.datetime
     session: Session | None = None
     job: Job | None = None
+    stored: RawJson | None = None  # the job row's payload, when not ``payload`` itself
 
     def record(
         self,
@@ -139,7 +151,7 @@ class _Attempt:
         jobs.record_sync(
             job_id=self.job_id,
             kind=self.kind,
-            payload=self.payload,
+            payload=self.payload if self.stored is None else self.stored,
             key_id=self.principal.key_id,
             seed=self.seed,
             input_hash=self.input_hash,
@@ -158,6 +170,7 @@ def _begin(
     principal: Principal,
     seed: int | None,
     lane: Lane,
+    stored: RawJson | None = None,
 ) -> _Attempt:
     """Take a solver slot of ``lane`` (429 when none is free) and start the job's record."""
     assert ctx.jobs is not None and ctx.solver_pool is not None
@@ -174,13 +187,14 @@ def _begin(
         job_id=new_id(),
         started_at=utcnow(),
         session=session,
+        stored=stored,
     )
     if session is not None:
         try:
             attempt.job = ctx.jobs.record_sync_start(
                 session,
                 kind=kind,
-                payload=cast(JsonDict, payload),
+                payload=cast(JsonDict, payload if stored is None else stored),
                 key_id=principal.key_id,
                 seed=seed,
                 input_hash=attempt.input_hash,
@@ -262,14 +276,24 @@ def solve_sync(
     time_limit_s: float,
     lane: Lane,
     solver_input: BaseModel | None = None,
+    stored: RawJson | None = None,
 ) -> SolveOutcome:
     """Run job ``kind`` now within ``time_limit_s`` (+ grace), falling back when it fails.
 
-    The job row is stored when the solve starts. ``solver_input``: the validated body the
-    payload was dumped from, handed to the task instead of the payload.
+    The job row is stored when the solve starts, with ``stored`` (the body as sent, see
+    :func:`body_as_sent`) or else ``payload`` as its payload. ``solver_input``: the validated
+    body the payload was dumped from, handed to the task instead of the payload.
     """
     attempt = _begin(
-        ctx, session, request, kind=kind, payload=payload, principal=principal, seed=seed, lane=lane
+        ctx,
+        session,
+        request,
+        kind=kind,
+        payload=payload,
+        principal=principal,
+        seed=seed,
+        lane=lane,
+        stored=stored,
     )
     future = _submit(attempt, lane, solver_input)
     return _settle(attempt, future, time_limit_s)
@@ -289,11 +313,19 @@ async def solve_fast(
     """:func:`solve_sync` for answers in milliseconds, awaited on the event loop.
 
     No worker thread besides the solver's and no database write before the answer: the
-    finished job row is written behind it (``GET /v1/jobs/{id}`` waits for it). The
-    fallback, when needed, runs in a worker thread.
+    finished job row is written behind it (``GET /v1/jobs/{id}`` waits for it), with the
+    body as sent as its payload. The fallback, when needed, runs in a worker thread.
     """
     attempt = _begin(
-        ctx, None, request, kind=kind, payload=body, principal=principal, seed=seed, lane=lane
+        ctx,
+        None,
+        request,
+        kind=kind,
+        payload=body,
+        principal=principal,
+        seed=seed,
+        lane=lane,
+        stored=await body_as_sent(request),
     )
     future = _submit(attempt, lane, body)
     if future is not None:

@@ -134,8 +134,14 @@ class GatedConnection(sqlite3.Connection):
             self._let_go()
 
 
+class RawJson(str):
+    """JSON text a JSON column stores as it is (a request body that has already parsed)."""
+
+
 def json_dumps(value: Any) -> str:
     """JSON text of a JSON column's value (pydantic-core: about 3x faster than ``json.dumps``)."""
+    if isinstance(value, RawJson):
+        return str(value)
     return pydantic_core.to_json(value, inf_nan_mode="constants").decode()
 
 

@@ -19,6 +19,7 @@ from api.schemas.allocations import AllocationCreate, AllocationsPublic
 from api.solve import (
     SolveOutcome,
     admitted,
+    body_as_sent,
     json_response,
     note_audit,
     respond,
@@ -99,6 +100,7 @@ async def create_allocation(
             )
         return json_response(200, _public(request, outcome))
     payload = body.model_dump(mode="json")
+    stored = await body_as_sent(request)
 
     def compute(session: Session) -> tuple[int, BaseModel, str | None]:
         outcome = solve_sync(
@@ -112,6 +114,7 @@ async def create_allocation(
             time_limit_s=limit_s,
             lane=lane,
             solver_input=body,
+            stored=stored,
         )
         return 200, _public(request, outcome), None
 

@@ -125,7 +125,17 @@ def test_answered_allocation_is_stored_as_a_finished_sync_job(
     with app_of(client).state.ctx.sessions() as session:
         row = session.get(Job, job_id)
         assert row is not None
-        assert row.payload == AllocationCreate.model_validate(_body()).model_dump(mode="json")
+        assert row.payload == _body()  # the request as sent
+        assert AllocationCreate.model_validate(row.payload) == AllocationCreate.model_validate(
+            _body()
+        )
+    # with an Idempotency-Key (the two-write path) the row keeps the body as sent too
+    again = client.post(
+        "/v1/allocations", json=_body(), headers={**keys["oms"], "Idempotency-Key": "k-1"}
+    )
+    with app_of(client).state.ctx.sessions() as session:
+        row = session.get(Job, again.json()["job_id"])
+        assert row is not None and row.payload == _body()
 
 
 def test_overrunning_optimiser_gets_the_baseline_and_the_job_says_why(
