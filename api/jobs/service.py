@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.core.audit import JobRecordWriter
 from api.core.metrics import Metrics
 from api.db.models import Instance, Job, utcnow
+from api.db.session import RawJson
 from api.jobs.executors import Execution, Executor, Outcome
 from api.jobs.registry import JsonDict, TaskRegistry
 
@@ -277,7 +278,7 @@ class JobService:
         *,
         job_id: str,
         kind: str,
-        payload: JsonDict | BaseModel,
+        payload: JsonDict | BaseModel | RawJson,
         key_id: str | None,
         seed: int | None,
         input_hash: str,
