@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -158,8 +157,6 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if settings.gil_switch_interval_s is not None:
-            sys.setswitchinterval(settings.gil_switch_interval_s)
         await run_in_threadpool(start_service, ctx)
         try:
             yield

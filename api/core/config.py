@@ -81,17 +81,6 @@ class Settings(BaseSettings):
         description="simulated days in one what-if study",
     )
     retry_after_s: PosInt = Field(default=5, description="Retry-After sent with 429")
-    keepalive_requests: int = Field(
-        default=0,
-        ge=0,
-        description="answers on one keep-alive connection before the client is asked to "
-        "reconnect (Connection: close; 0 = never); with several worker processes this moves "
-        "clients between them, like nginx's keepalive_requests",
-    )
-    gil_switch_interval_s: PosFloat | None = Field(
-        default=None,
-        description="sys.setswitchinterval of the server process (None = Python's 5 ms)",
-    )
 
     # robustness
     fallback_grace_s: PosFloat = Field(

@@ -14,8 +14,6 @@ if TYPE_CHECKING:
     from api.context import ServiceContext
 
 AUDITED_PREFIX = "/v1/"
-#: client connections whose answers are counted at once (``keepalive_requests``)
-_MAX_TRACKED = 10_000
 
 
 class ServiceMiddleware:
@@ -24,8 +22,6 @@ class ServiceMiddleware:
     def __init__(self, app: ASGIApp, ctx: ServiceContext) -> None:
         self.app = app
         self.ctx = ctx
-        # answers sent per client connection (host, port), for ``keepalive_requests``
-        self._answered: dict[Any, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -40,9 +36,6 @@ class ServiceMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box[0] = int(message["status"])
-                if self.ctx.settings.keepalive_requests and self._last_on_connection(scope):
-                    headers = [*message.get("headers", []), (b"connection", b"close")]
-                    message = {**message, "headers": headers}
             await send(message)
 
         try:
@@ -65,20 +58,6 @@ class ServiceMiddleware:
             path: str = scope.get("path", "")
             if path.startswith(AUDITED_PREFIX):
                 self._audit(scope, state, status, elapsed)
-
-    def _last_on_connection(self, scope: Scope) -> bool:
-        """True when this answer is the ``keepalive_requests``-th on its connection."""
-        client = scope.get("client")
-        if client is None:
-            return False
-        answered = self._answered
-        count = answered.pop(tuple(client), 0) + 1
-        if count >= self.ctx.settings.keepalive_requests:
-            return True
-        if len(answered) >= _MAX_TRACKED:  # connections closed by their clients
-            answered.clear()
-        answered[tuple(client)] = count
-        return False
 
     def _audit(self, scope: Scope, state: dict[str, Any], status: int, elapsed: float) -> None:
         writer = self.ctx.audit

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,28 +124,6 @@ def test_body_over_the_cap_is_413(
     assert (
         'dispatchlab_rejections_total{reason="body_too_large"} 2.0' in client.get("/metrics").text
     )
-
-
-def test_every_nth_answer_on_a_connection_asks_the_client_to_reconnect(
-    settings: Settings, make_client: object
-) -> None:
-    cycling = Settings(**{**settings.model_dump(), "keepalive_requests": 3})
-    client = make_client(cycling)  # type: ignore[operator]
-    closes = [client.get("/healthz").headers.get("connection") for _ in range(7)]
-    assert closes == [None, None, "close", None, None, "close", None]
-    plain = make_client(settings)  # type: ignore[operator]
-    assert all(plain.get("/healthz").headers.get("connection") is None for _ in range(4))
-
-
-def test_the_gil_switch_interval_is_set_at_start_up(
-    settings: Settings, make_client: object
-) -> None:
-    before = sys.getswitchinterval()
-    try:
-        make_client(Settings(**{**settings.model_dump(), "gil_switch_interval_s": 0.001}))  # type: ignore[operator]
-        assert sys.getswitchinterval() == pytest.approx(0.001)
-    finally:
-        sys.setswitchinterval(before)
 
 
 def test_audit_log_records_who_asked_what(
