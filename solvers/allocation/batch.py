@@ -18,13 +18,14 @@
    over all patterns), when the warm start is already within the target gap, or on time
    (after a warm-up it leaves ``WARMUP_RESERVE`` of the budget to the integer phase).
 4. Integer phase. Stock-only batches of ``LNS_MIN_ORDERS`` to ``WARMUP_ORDERS`` orders with
-   a non-zero gap target: LP rounding, pool
-   enrichment by reduced cost, neighbourhood search and the reduced-cost certificate
-   (:mod:`solvers.allocation.lns`). Others: HiGHS MIP over the generated patterns, started
-   from the best known allocation (pools too large for one MIP first fix the orders whose
-   last LP answer is already integral and solve the rest); then the compact MIP over all
-   pairs from the incumbent, whose dual bound is certified too; then large-neighbourhood
-   search on the pool.
+   a non-zero gap target: LP rounding, pool enrichment by reduced cost, neighbourhood
+   search and the reduced-cost certificate (:mod:`solvers.allocation.lns`); when that
+   search stalls, the large-neighbourhood search below takes half the time left, then it
+   resumes. Others: HiGHS MIP over the generated patterns, started from the best known
+   allocation (pools too large for one MIP first fix the orders whose last LP answer is
+   already integral and solve the rest); then the compact MIP over all pairs from the
+   incumbent, whose dual bound is certified too; then large-neighbourhood search on the
+   pool.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ CERT_MIN_S = 1.0
 #: the certificate is tried when its threshold is at most this many enrichment slacks
 #: (beyond, the patterns below it number tens of thousands)
 CERT_MAX_SLACK = 2.5
+#: share of the time left that a stalled stock-only search hands to :func:`_lns`
+HANDOVER = 0.5
 #: a class master hands every order the columns its LP solution uses and up to this many
 #: more of its class's columns (least reduced cost first) for the integer phase, fewer in
 #: large batches (about EXPAND_COLUMNS in all, at least EXPAND_MIN per order)
@@ -527,7 +530,9 @@ def _search(
 
     LP rounding, then the pool grows by every order's patterns of small reduced cost at
     the LP duals, then neighbourhood search; when the incumbent is close enough to the
-    bound, the reduced-cost certificate, then the search again with the time left.
+    bound, the reduced-cost certificate, then the search again with the time left. When
+    the search stalls (``Neighbourhoods.exhausted``), :func:`_lns` takes ``HANDOVER`` of
+    the time left, then the search resumes with neighbourhoods up to every order.
     """
     t0 = time.perf_counter()
     notes: list[str] = []
@@ -585,11 +590,29 @@ def _search(
     def good_enough() -> int:
         return int(np.floor(bound / (1.0 - target) * MICRO)) if target < 1.0 else 0
 
+    def resume(offset: int, until: float, max_size: int | None = None) -> None:
+        """A fresh search from the incumbent (added to the pool), carrying the last one's state."""
+        nonlocal sub, search, nodes
+        nodes += sub.nodes
+        master.add_solution(x)
+        sub = SubMip(master, seed=params.seed, threads=params.threads)
+        before = search
+        search = Neighbourhoods(prob, sub, duals, seed=params.seed + offset)
+        search.size, search.tally, search.iterations = before.size, before.tally, before.iterations
+        search.max_size = before.max_size if max_size is None else max_size
+        consider(master.allocation(search.run(master.column_of(x), until, good_enough())))
+
     # keep time for the certificate (a solved MIP over the patterns it needs)
     left = deadline - time.perf_counter()
     reserve = max(CERT_MIN_S, CERT_SHARE * left) if certifiable else 0.0
     current = search.run(current, deadline - reserve, good_enough())
     consider(master.allocation(current))
+    if search.exhausted and not met(bound):
+        # stalled: a while of the other neighbourhood search (orders around binding
+        # stock rows, HiGHS presolve on), then this one again with no size limit
+        now = time.perf_counter()
+        consider(_lns(prob, master, x, params, now + HANDOVER * (deadline - now), bound, stats))
+        resume(2, deadline - reserve, max_size=n_o)
     if certifiable and not met(bound) and time.perf_counter() < deadline - 0.1:
         assert near is not None
         proof = certify(
@@ -616,19 +639,13 @@ def _search(
                 f"reduced-cost certificate: bound {proof.bound:.4f} ({proof.columns} patterns)"
             )
         if not met(bound) and time.perf_counter() < deadline - 0.05:
-            nodes += sub.nodes
-            master.add_solution(x)
-            sub = SubMip(master, seed=params.seed, threads=params.threads)
-            before = search
-            search = Neighbourhoods(prob, sub, duals, seed=params.seed + 1)
-            search.size, search.tally = before.size, before.tally
-            current = search.run(master.column_of(x), deadline, good_enough())
-            consider(master.allocation(current))
+            resume(1, deadline)
     stats.nodes += nodes + sub.nodes
     tally = ", ".join(f"{k} {v.wins}/{v.tries}" for k, v in search.tally.items())
+    stalled = f"; stalled at {search.size} orders" if search.exhausted else ""
     notes.append(
         f"integer phase: LP rounding {rounded / MICRO:.4f}, neighbourhood search ({tally} "
-        f"improving) {cost / MICRO:.4f} in {time.perf_counter() - t0:.1f} s"
+        f"improving{stalled}) {cost / MICRO:.4f} in {time.perf_counter() - t0:.1f} s"
     )
     log.debug("search: %s", notes[-1])
     return _SearchOutcome(x, bound, notes)

@@ -8,11 +8,12 @@ allocation, and the compact MIP not finishing its root in 2 s. What works instea
 1. :func:`lp_round`: orders in decreasing order of their largest LP weight take their
    heaviest LP pattern that still fits, else their best pattern on what is left (priced by
    the LP duals); then every order is re-optimised once with the others fixed.
-2. :class:`Neighbourhoods` (large-neighbourhood search): small pattern MIPs (50-200 orders,
-   the others fixed, built afresh with only the free orders' columns and the stock they
-   leave; HiGHS presolve and root heuristics off, 20-60 ms each) over neighbourhoods of
-   related orders: orders sharing SKUs, and chains from an order whose pattern has a large
-   reduced cost to the orders holding the stock its cheaper patterns need.
+2. :class:`Neighbourhoods` (large-neighbourhood search): small pattern MIPs (50-120
+   orders, the others fixed, built afresh with only the free orders' columns that fit in
+   the stock they leave; HiGHS presolve and root heuristics off, 20-60 ms each) over
+   neighbourhoods of related orders: orders sharing SKUs, and chains from an order whose
+   pattern has a large reduced cost to the orders holding the stock its cheaper patterns
+   need. When the largest neighbourhoods stall it stops and says so (``exhausted``).
 3. :func:`certify`: with every pattern of reduced cost below ``delta`` enumerated (see
    :mod:`solvers.allocation.enumerate`), the pattern MIP over them certifies
    ``opt >= min(L + delta, its bound)``; with ``delta`` chosen so that ``L + delta`` meets
@@ -38,6 +39,8 @@ from solvers.allocation.problem import F64, I64, MICRO, Problem
 #: HiGHS options of the small neighbourhood MIPs (3-4x faster than the defaults there)
 SUB_OPTIONS: dict[str, bool | str | float] = {
     "presolve": "off",
+    "mip_detect_symmetry": False,
+    "mip_allow_restart": False,
     "mip_heuristic_run_feasibility_jump": False,
     "mip_heuristic_run_rins": False,
     "mip_heuristic_run_rens": False,
@@ -131,6 +134,16 @@ class SubMip:
         fixed_cols = current[~free]
         load = np.asarray(self.usage[:, fixed_cols].sum(axis=1)).ravel()
         rhs = self.rhs - load
+        # a column that alone exceeds what the fixed orders leave of a row is in no
+        # feasible choice (usage is non-negative): drop it before HiGHS sees it
+        use = self.usage[:, cols]
+        over = use.data > rhs[use.indices] + 1e-9
+        bad = np.zeros(cols.shape[0], dtype=bool)
+        bad[np.repeat(np.arange(cols.shape[0]), np.diff(use.indptr))[over]] = True
+        if bad.any():
+            keep = ~bad
+            keep[np.isin(cols, current[free])] = True
+            cols = cols[keep]
         sub = self.usage[:, cols].tocsr()
         touched = np.nonzero(np.diff(sub.indptr) > 0)[0]
         sub_csc = sub[touched].tocsc()
@@ -197,6 +210,9 @@ class Neighbourhoods:
     SIZE = 50
     GROWTH = 1.3
     STALL = 6
+    #: share of the orders beyond which a stalled search stops growing its neighbourhoods
+    #: and reports itself exhausted (its MIPs then take seconds and rarely improve)
+    MAX_SHARE = 0.4
     #: time limit of one neighbourhood MIP (seconds)
     SUB_S = 0.5
 
@@ -225,6 +241,9 @@ class Neighbourhoods:
         )
         self.size = min(n_o, self.SIZE)
         self.stall = 0
+        #: neighbourhoods stop growing here; ``run`` then returns with ``exhausted`` set
+        self.max_size = max(self.size, int(self.MAX_SHARE * n_o))
+        self.exhausted = False
         self.tally = {"sku": _Tally(), "rc": _Tally()}
         self.iterations = 0
 
@@ -284,9 +303,13 @@ class Neighbourhoods:
         return count
 
     def run(self, current: I64, deadline: float, good_enough: int) -> I64:
-        """Improve ``current`` (a column per order) until ``deadline`` or ``good_enough``."""
-        n_o = self.prob.num_orders
+        """Improve ``current`` (a column per order) until ``deadline`` or ``good_enough``.
+
+        Also returns, with ``exhausted`` set, once neighbourhoods of ``max_size`` orders
+        stall (the batch then gives another search a turn).
+        """
         cost = self.sub.total(current)
+        self.exhausted = False
         while cost > good_enough:
             left = deadline - time.perf_counter()
             if left < 0.02:
@@ -306,7 +329,10 @@ class Neighbourhoods:
                 continue
             self.stall += 1
             if self.stall >= self.STALL:
-                self.size, self.stall = min(n_o, int(self.size * self.GROWTH) + 1), 0
+                if self.size >= self.max_size:
+                    self.exhausted, self.stall = True, 0
+                    break
+                self.size, self.stall = min(self.max_size, int(self.size * self.GROWTH) + 1), 0
         return current
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from solvers.allocation import AllocationCosts, AllocationParams, AllocationRequest, allocate
+from solvers.allocation.batch import _PoolMip
 from solvers.allocation.enumerate import near_columns
 from solvers.allocation.heuristics import real_costs, sequential
-from solvers.allocation.highs_model import reduced_costs
+from solvers.allocation.highs_model import Duals, reduced_costs
 from solvers.allocation.literature import generate_literature
 from solvers.allocation.lns import Neighbourhoods, SubMip, certify, lp_round
 from solvers.allocation.master import Master, Pricer
-from solvers.allocation.problem import MICRO, compile_request
+from solvers.allocation.problem import MICRO, Problem, compile_request
 
 from .conftest import brute_force, node, order
 
@@ -96,20 +98,7 @@ def test_certificate_never_bounds_above_the_optimum(
 
 
 def test_rounding_and_neighbourhoods_give_feasible_improving_allocations() -> None:
-    req = generate_literature(seed=5, num_orders=80, num_nodes=6, num_skus=25, max_items=6)
-    prob = compile_request(req)
-    master, pricer = Master(prob), Pricer(prob)
-    empty = np.zeros(0, dtype=np.int64)
-    orders = np.arange(prob.num_orders)
-    master.add(orders, [empty] * prob.num_orders, [empty] * prob.num_orders)
-    for _ in range(15):
-        assert master.solve_lp(10.0) == "Optimal"
-        duals, _ = master.duals()
-        priced = pricer.price(duals)
-        if not master.add(orders, priced.arcs, priced.qty):
-            break
-    assert master.solve_lp(10.0) == "Optimal"
-    duals, _ = master.duals()
+    prob, master, duals = _converged_master(seed=5, rounds=15)
     z = master.lp_values()
     x = lp_round(prob, master, z, duals, deadline=time.perf_counter() + 10.0)
     assert not prob.violations(x)
@@ -138,3 +127,95 @@ def test_literature_batch_is_certified_and_deterministic() -> None:
     pyomo = allocate(req, params.model_copy(update={"backend": "pyomo", "mip_rel_gap": 0.0}))
     if pyomo.status.value == "optimal":
         assert a.bound <= pyomo.cost.total + 1e-6
+
+
+def _converged_master(seed: int, rounds: int = 30) -> tuple[Problem, Master, Duals]:
+    """A small literature batch with column generation run to the LP optimum (or ``rounds``)."""
+    req = generate_literature(seed=seed, num_orders=80, num_nodes=6, num_skus=25, max_items=6)
+    prob = compile_request(req)
+    master, pricer = Master(prob), Pricer(prob)
+    empty = np.zeros(0, dtype=np.int64)
+    orders = np.arange(prob.num_orders)
+    master.add(orders, [empty] * prob.num_orders, [empty] * prob.num_orders)
+    for _ in range(rounds):
+        assert master.solve_lp(10.0) == "Optimal"
+        duals, _ = master.duals()
+        priced = pricer.price(duals)
+        if not master.add(orders, priced.arcs, priced.qty):
+            break
+    assert master.solve_lp(10.0) == "Optimal"
+    duals, _ = master.duals()
+    return prob, master, duals
+
+
+def test_neighbourhood_mip_matches_the_whole_pool_mip() -> None:
+    """Dropping columns the fixed orders leave no room for keeps the sub-MIP's optimum.
+
+    Every neighbourhood MIP (columns pruned by the residual stock, presolve off) must
+    reach the optimum HiGHS finds with presolve on over the master's whole pool.
+    """
+    prob, master, duals = _converged_master(seed=3)
+    x = lp_round(prob, master, master.lp_values(), duals, deadline=time.perf_counter() + 10.0)
+    master.add_solution(x)
+    sub = SubMip(master, seed=0, threads=None)
+    pool = _PoolMip(prob, master, x, AllocationParams(mip_rel_gap=0.0), lb=-np.inf)
+    master.to_integer()
+    rng = np.random.default_rng(0)
+    start = master.column_of(x)
+    pruned = 0
+    for size in (10, 25, 40, 80):
+        free = np.zeros(prob.num_orders, dtype=bool)
+        free[rng.choice(prob.num_orders, size=size, replace=False)] = True
+        ours, _ = sub.solve(free, start, 30.0)
+        theirs = pool.sub_mip(free, start, 30.0)
+        assert ours is not None and theirs is not None
+        assert sub.total(ours) == pool.total(theirs)
+        assert not prob.violations(master.allocation(ours))
+        fixed = np.asarray(sub.usage[:, start[~free]].sum(axis=1)).ravel()
+        use = sub.usage[:, np.nonzero(free[sub.col_order])[0]].toarray()
+        pruned += int(np.any(use > (sub.rhs - fixed)[:, None] + 1e-9, axis=0).sum())
+    assert pruned > 0  # the pruning was exercised
+
+
+def test_a_stalled_search_reports_exhaustion_before_its_deadline() -> None:
+    prob, master, duals = _converged_master(seed=4)
+    x = lp_round(prob, master, master.lp_values(), duals, deadline=time.perf_counter() + 10.0)
+    master.add_solution(x)
+    sub = SubMip(master, seed=0, threads=None)
+    search = Neighbourhoods(prob, sub, duals, seed=0)
+    start = master.column_of(x)
+    # the pool's optimum: no neighbourhood can improve on it
+    best, _ = sub.solve(np.ones(prob.num_orders, dtype=bool), start, 30.0)
+    assert best is not None
+    deadline = time.perf_counter() + 30.0
+    out = search.run(best, deadline, good_enough=0)
+    assert search.exhausted
+    assert time.perf_counter() < deadline
+    assert sub.total(out) == sub.total(best)
+    assert search.size == search.max_size
+
+
+def test_a_stalled_search_hands_over_and_its_answer_stays_valid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stalling at once sends a batch through the other search and back; still exact."""
+    monkeypatch.setattr(Neighbourhoods, "MAX_SHARE", 0.0)
+    monkeypatch.setattr(Neighbourhoods, "STALL", 1)
+    req = generate_literature(seed=7, num_orders=150, num_nodes=10)
+    res = allocate(req, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-7, explain=False))
+    assert any("stalled at" in note for note in res.stats.notes)
+    prob = compile_request(req)
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    arc_of = {
+        (
+            prob.order_ids[int(prob.pair_order[prob.arc_pair[a]])],
+            prob.sku_ids[int(prob.arc_sku[a])],
+            prob.node_ids[int(prob.arc_node[a])],
+        ): a
+        for a in range(prob.num_arcs)
+    }
+    for a in res.assignments:
+        x[arc_of[(a.order_id, a.sku, a.node_id)]] += a.quantity
+    assert prob.violations(x) == []
+    assert prob.evaluate(x).total == res.cost.total_micros
+    assert res.bound is not None and res.bound <= res.cost.total + 1e-6
