@@ -8,10 +8,11 @@ because no timing is reported from it)::
 Every policy runs on the same held-out day seeds (default 1..100; training uses seeds from
 1,000,000 up): nearest idle courier (``greedy``), cheapest insertion over the 8 nearest
 couriers (``insertion``) and over all (``insertion:12``), cheapest insertion over the agent's
-candidate slots (``slots``, the imitation expert), EURO-style epoch dispatch
-(``euro-greedy:5``, ``euro-lazy:5``), periodic re-optimisation every 2/5/10 minutes
-(``reopt:N``), the learned model (``model:standard`` by default) and the hindsight
-reference (``hindsight``: the day solved offline; cached in
+candidate slots (``slots``, the imitation expert; ``slots-drop`` with the first decision
+guard), EURO-style epoch dispatch (``euro-greedy:5``, ``euro-lazy:5``), periodic
+re-optimisation every 2/5/10 minutes (``reopt:N``), the learned model (``model:standard`` by
+default, with its decision guards; ``model-plain:standard`` is the network alone) and the
+hindsight reference (``hindsight``: the day solved offline; cached in
 ``benchmarks/results/rl-hindsight-days.jsonl``, so re-runs reuse it).
 
 Writes ``benchmarks/results/rl-evaluation.md``, ``.csv`` (one row per policy and day) and
@@ -40,8 +41,8 @@ from scenarios.errors import InputError  # noqa: E402
 from simulation.executors import make_executor  # noqa: E402
 
 DEFAULT = (
-    "greedy,insertion,insertion:12,slots,euro-greedy:5,euro-lazy:5,reopt:2,reopt:5,reopt:10,"
-    "model:standard,hindsight"
+    "greedy,insertion,insertion:12,slots,slots-drop,euro-greedy:5,euro-lazy:5,reopt:2,reopt:5,"
+    "reopt:10,model-plain:standard,model:standard,hindsight"
 )
 
 

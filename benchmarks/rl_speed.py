@@ -10,11 +10,13 @@ Measures, on the standard scenario (``rl_agents.scenario.standard_scenario``):
    over ``--days`` whole days (reset included), and with the cheapest slot every time;
 2. the per-step cost split: the twin (``next_decision``/``apply``), the insertion quotes of the
    candidate slots, the rest of the featurizer, the reward potential;
-3. decision latency of ``model:PATH`` (default: the shipped model) and, for reference,
-   ``slots`` and ``insertion``: wall time of ``policy.decide`` per order decision inside
-   ``simulate`` on held-out days, p50 and p99.
+3. decision latency of ``model:PATH`` (default: the shipped model, with its decision guards)
+   and, for reference, ``model-plain:PATH`` (the network alone), ``slots`` and ``insertion``:
+   wall time of ``policy.decide`` per order decision inside ``simulate`` on held-out days, p50
+   and p99.
 
-Writes ``benchmarks/results/rl-speed.md`` and ``.csv``.
+``--latency-only`` skips 1 and 2 (a short run). Writes ``benchmarks/results/rl-speed.md`` and
+``.csv`` (``--name`` for another name).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,8 @@ import rl_agents  # noqa: E402
 from benchmarks.measures import Measures  # noqa: E402
 from rl_agents.env import DynamicDispatchEnv  # noqa: E402
 from rl_agents.scenario import standard_scenario  # noqa: E402
-from simulation import make_policy, simulate  # noqa: E402
+from simulation import simulate  # noqa: E402
+from simulation.policies import make_policy  # noqa: E402
 from simulation.world import compile_world  # noqa: E402
 
 
@@ -79,7 +83,8 @@ def step_split(env: DynamicDispatchEnv, days: list[int]) -> dict[str, float]:
     try:
         steps, secs = env_speed(env, days, "random")
     finally:
-        (sim.next_decision, sim.apply, sim.quote, fz.decide_inputs, env._potential) = originals
+        sim.next_decision, sim.apply, sim.quote = originals[:3]  # type: ignore[method-assign]
+        fz.decide_inputs, env._potential = originals[3:]  # type: ignore[method-assign]
     out = {k: v / steps * 1e6 for k, v in spent.items()}
     out["featurizer"] -= out["quotes"]  # quotes are called from the featurizer
     out["total"] = secs / steps * 1e6
@@ -114,19 +119,41 @@ def main() -> None:
     ap.add_argument("--latency-days", type=int, default=20)
     ap.add_argument("--model", default="standard", help="model file (default: the shipped one)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument("--name", default="rl-speed")
+    ap.add_argument(
+        "--latency-only", action="store_true", help="only the decision latencies (a short run)"
+    )
     args = ap.parse_args()
     table = Measures()
     record = table.record
 
     scenario = standard_scenario()
     world = compile_world(scenario)
+    if not args.latency_only:
+        env_figures(world, args.days, record)
+    decision_latencies(world, args.model, args.latency_days, record)
+    command = "flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_speed.py"
+    if sys.argv[1:]:
+        command += " " + " ".join(sys.argv[1:])
+    table.write(
+        args.out,
+        args.name,
+        "RL dispatch: environment speed and decision latency",
+        f"Standard scenario (`rl_agents.scenario.standard_scenario()`), model `{args.model}`, "
+        f"one core. Command: `{command}`.",
+    )
+    _ = rl_agents
+
+
+def env_figures(world: Any, num_days: int, record: Callable[..., None]) -> None:
+    """Environment steps per second and the per-step split, into ``record``."""
     env = DynamicDispatchEnv(world)
-    days = list(range(1, args.days + 1))
+    days = list(range(1, num_days + 1))
     env_speed(env, [days[0]], "random")  # warm up (imports, caches)
     steps, secs = env_speed(env, days, "random")
     rate = steps / secs
     record(
-        f"env steps/s, random valid actions ({args.days} days, {steps} steps)",
+        f"env steps/s, random valid actions ({num_days} days, {steps} steps)",
         rate,
         "steps/s",
         ">= 2000",
@@ -134,7 +161,7 @@ def main() -> None:
     )
     steps0, secs0 = env_speed(env, days, "first")
     record("env steps/s, cheapest slot every time", steps0 / secs0, "steps/s")
-    split = step_split(env, days[: max(1, args.days // 2)])
+    split = step_split(env, days[: max(1, num_days // 2)])
     labels = {
         "twin": "twin (run to the next decision)",
         "apply": "carrying out the action (insertion + re-sequencing the route)",
@@ -145,9 +172,13 @@ def main() -> None:
     }
     for key, label in labels.items():
         record(f"  per step: {label}", split[key], "us")
-    held_out = list(range(1, args.latency_days + 1))
-    latencies(world, f"model:{args.model}", [held_out[0]])  # warm up
-    for spec in (f"model:{args.model}", "slots", "insertion"):
+
+
+def decision_latencies(world: Any, model: str, num_days: int, record: Callable[..., None]) -> None:
+    """Decision latency p50/p99 of the model (guarded and plain) and two heuristics."""
+    held_out = list(range(1, num_days + 1))
+    latencies(world, f"model:{model}", [held_out[0]])  # warm up
+    for spec in (f"model:{model}", f"model-plain:{model}", "slots", "insertion"):
         lat = latencies(world, spec, held_out)
         is_model = spec.startswith("model:")
         for q, what in ((50, f" ({lat.size} order decisions)"), (99, "")):
@@ -159,16 +190,6 @@ def main() -> None:
                 "<= 2" if is_model else "",
                 ("met" if ms <= 2 else "missed") if is_model else "",
             )
-
-    table.write(
-        args.out,
-        "rl-speed",
-        "RL dispatch: environment speed and decision latency",
-        f"Standard scenario (`rl_agents.scenario.standard_scenario()`), model `{args.model}`, "
-        "one core. Command: `flock -x /tmp/dispatchlab-cpu.lock "
-        ".venv/bin/python benchmarks/rl_speed.py`.",
-    )
-    _ = rl_agents
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """RL agents for dynamic dispatch: a gymnasium environment on the twin, policies, SB3 training.
 
 Importing the package registers the environment ``dispatchlab/DynamicDispatch-v0`` and the
-policy specs ``greedy``, ``euro-greedy[:MIN]``, ``euro-lazy[:MIN]``, ``slots``, ``slots-tc`` and
-``model:PATH`` with :func:`simulation.policies.register_policy` (so they work in ``simulate``,
+policy specs ``greedy``, ``euro-greedy[:MIN]``, ``euro-lazy[:MIN]``, ``slots``, ``slots-tc``,
+``slots-drop``, ``model:PATH`` and ``model-plain:PATH`` with
+:func:`simulation.policies.register_policy` (so they work in ``simulate``,
 ``whatif`` and ``evaluate``). Heavy dependencies (torch, SB3) load only when a model is used.
 
 >>> import gymnasium, rl_agents

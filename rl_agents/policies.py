@@ -9,25 +9,112 @@
   already working first, see :class:`~rl_agents.features.FeatureParams`), with the
   environment's waiting rules; ``-tc`` also charges a courier's first assignment the shift hours
   it commits (:meth:`~rl_agents.features.Featurizer.tail_cost`);
+- ``slots-drop``: ``slots`` plus the first decision guard below (an order whose lateness
+  alone would cost more than its penalty is left out): the guard without a learned model;
 - ``model:PATH``: a trained SB3 model (MaskablePPO, PPO or DQN) deciding through the same
-  :class:`~rl_agents.features.Featurizer` as the environment; ``model`` or ``model:standard`` is
-  the model shipped for the standard scenario.
+  :class:`~rl_agents.features.Featurizer` as the environment, inside two *decision guards*
+  (:class:`DecisionGuards`); ``model`` or ``model:standard`` is the model shipped for the
+  standard scenario; ``model-plain:PATH`` is the network alone (as the environment plays it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from rl_agents.env import EnvParams
-from rl_agents.features import Featurizer
+from rl_agents.features import COURIER_FEATURES, Decision, Featurizer
 from scenarios.errors import InputError
-from simulation.decisions import Action, Assign, DecisionKind, DecisionState, Postpone
+from simulation.decisions import Action, Assign, DecisionKind, DecisionState, Postpone, Quote
 from simulation.policies import NearestIdlePolicy, register_policy
 from simulation.policies.base import DispatchView, Policy
 
 if TYPE_CHECKING:
     from rl_agents.model_io import LoadedModel
+
+
+# ---------------------------------------------------------------------- decision guards
+
+_MARGIN = COURIER_FEATURES.index("pickup_margin_h")
+
+
+def least_lateness_cost(quotes: Sequence[Quote], cents_per_min: float) -> float:
+    """What the least late feasible insertion's lateness alone costs (cents; inf: none)."""
+    late = min((q.lateness_s for q in quotes if q.feasible), default=math.inf)
+    return late * cents_per_min / 60.0
+
+
+def lost_if_postponed(decision: Decision, tick_s: float) -> bool:
+    """True when every feasible slot collects the parcel less than a tick before its node closes.
+
+    By the observation's estimate ``pickup_margin_h`` (delivery start minus the last leg, so
+    pessimistic: a courier may collect earlier and wait). Postponing such an order to the next
+    tick likely loses it for the day (its parcel can no longer be collected): it becomes
+    unserved at its penalty.
+    """
+    margins = [
+        float(decision.obs["couriers"][i, _MARGIN])
+        for i, q in enumerate(decision.quotes)
+        if q.feasible
+    ]
+    return bool(margins) and max(margins) * 3600.0 < tick_s
+
+
+@dataclass(frozen=True)
+class DecisionGuards:
+    """Two rules around a learned dispatcher, for choices its action mask cannot express.
+
+    - ``leave_out_hopeless``: an order whose least late feasible insertion would already pay
+      more lateness than the order's penalty is left out for the day (unserved at its
+      penalty, the cheaper of the two; later it can only be later) and hidden from the
+      network's view of the waiting orders. The environment's mask does not allow postponing
+      an order that is already late, so the network cannot make this choice itself; the
+      hindsight reference makes it.
+    - ``keep_factor``: postponing is not allowed when it would likely lose the order (its
+      parcel could no longer be collected after the next tick, :func:`lost_if_postponed`) and the
+      order's penalty is more than ``keep_factor`` x its cheapest quoted insertion (None:
+      off). Chosen (3) on validation days, not benchmark days.
+    """
+
+    leave_out_hopeless: bool = True
+    keep_factor: float | None = 3.0
+
+    def hopeless(self, decision: Decision, penalty_cents: float, cents_per_min: float) -> bool:
+        """True when the order should be left out for the day."""
+        if not self.leave_out_hopeless:
+            return False
+        return least_lateness_cost(decision.quotes, cents_per_min) > penalty_cents
+
+    def mask(self, decision: Decision, penalty_cents: float, tick_s: float) -> np.ndarray:
+        """The decision's action mask, with postponing removed when it would lose the order."""
+        mask = decision.mask
+        if self.keep_factor is None or not mask[-1] or not decision.any_feasible:
+            return mask
+        best = min(q.cost_delta_cents for q in decision.quotes if q.feasible)
+        if penalty_cents > self.keep_factor * best and lost_if_postponed(decision, tick_s):
+            mask = mask.copy()
+            mask[-1] = False
+        return mask
+
+
+#: Guards that change nothing (the network alone).
+NO_GUARDS = DecisionGuards(leave_out_hopeless=False, keep_factor=None)
+
+
+def _hide(state: DecisionState, left_out: set[int]) -> DecisionState:
+    """``state`` without the orders left out in its list of waiting orders."""
+    if not left_out:
+        return state
+    pending = state.pending
+    keep = [x for x in pending.tolist() if x not in left_out]
+    if len(keep) == pending.shape[0]:
+        return state
+    return dataclasses.replace(state, pending=np.asarray(keep, dtype=pending.dtype))
 
 
 class SlotInsertionPolicy:
@@ -39,12 +126,21 @@ class SlotInsertionPolicy:
     commits (:meth:`~rl_agents.features.Featurizer.tail_cost`).
     """
 
-    def __init__(self, *, true_cost: bool = False, params: EnvParams | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        true_cost: bool = False,
+        params: EnvParams | None = None,
+        leave_out_hopeless: bool = False,
+    ) -> None:
         self.env_params = params if params is not None else EnvParams()
         self.true_cost = true_cost
-        self.name = "slots-tc" if true_cost else "slots"
+        self.leave_out_hopeless = leave_out_hopeless
+        self.name = "slots-tc" if true_cost else "slots-drop" if leave_out_hopeless else "slots"
         self.featurizer = Featurizer(self.env_params.feature_params())
         self._view: DispatchView | None = None
+        self._guards = DecisionGuards(leave_out_hopeless=True, keep_factor=None)
+        self._left_out: set[int] = set()
 
     @property
     def tick_s(self) -> int | None:
@@ -55,6 +151,7 @@ class SlotInsertionPolicy:
         """Remember the simulator view."""
         self._view = view
         self.featurizer.reset(view)
+        self._left_out = set()
 
     def decide(self, state: DecisionState) -> Action | None:
         """Assign the focus order to the cheapest feasible candidate slot, or let it wait."""
@@ -63,14 +160,30 @@ class SlotInsertionPolicy:
         o = state.focus_order
         if o < 0:
             return None
+        if o in self._left_out:
+            return Postpone(o, until_s=math.inf)
         wait = _waits(self.featurizer, self.env_params, state)
         if wait is not None:
             return wait
         decision = self.featurizer.decide_inputs(state)
+        if (
+            self.leave_out_hopeless
+            and decision.any_feasible
+            and self._guards.hopeless(
+                decision, float(view.orders.penalty_cents[o]), _lateness_rate(view)
+            )
+        ):
+            self._left_out.add(o)
+            return Postpone(o, until_s=math.inf)
         a = self.featurizer.heuristic_action(decision, true_cost=self.true_cost)
         if a < len(decision.slot_courier):
             return Assign(o, decision.slot_courier[a], resequence=self.env_params.resequence)
         return Postpone(o)
+
+
+def _lateness_rate(view: DispatchView) -> float:
+    """The scenario's lateness price, cents per minute."""
+    return float(view.world.scenario.costs.lateness_cents_per_min)
 
 
 def _waits(featurizer: Featurizer, params: EnvParams, state: DecisionState) -> Postpone | None:
@@ -143,19 +256,31 @@ class ModelPolicy:
 
     The model file carries the environment parameters it was trained with (tick, number of
     candidate slots, dispatch horizon), so observations match training exactly. Inference runs
-    in numpy when the network is a plain MLP (sub-millisecond), else through torch.
+    in numpy (well under a millisecond). ``guards`` (:class:`DecisionGuards`, on by default)
+    leave out orders whose lateness would cost more than their penalty and keep valuable
+    orders from being lost by postponing; ``NO_GUARDS`` plays the network alone, exactly as
+    in the environment (``model-plain:PATH``).
     """
 
-    def __init__(self, path: str, *, deterministic: bool = True) -> None:
+    def __init__(
+        self, path: str, *, deterministic: bool = True, guards: DecisionGuards | None = None
+    ) -> None:
         from rl_agents.model_io import load_model
 
         self.path = path
-        self.name = f"model:{path}"
+        self.guards = guards if guards is not None else DecisionGuards()
+        self.name = f"model:{path}" if self.guards != NO_GUARDS else f"model-plain:{path}"
         self.model: LoadedModel = load_model(path)
         self.env_params = self.model.env_params
         self.featurizer = Featurizer(self.env_params.feature_params())
         self.deterministic = deterministic
         self._view: DispatchView | None = None
+        self._left_out: set[int] = set()
+
+    @property
+    def left_out(self) -> frozenset[int]:
+        """Orders the guards left out today."""
+        return frozenset(self._left_out)
 
     @property
     def tick_s(self) -> int | None:
@@ -166,22 +291,33 @@ class ModelPolicy:
         """Prepare the featurizer for the day."""
         self._view = view
         self.featurizer.reset(view)
+        self._left_out = set()
 
     def decide(self, state: DecisionState) -> Action | None:
-        """Assign or postpone the focus order as the model says."""
+        """Assign or postpone the focus order as the model says (within the guards)."""
         view = self._view
         assert view is not None, "call reset() first"
         o = state.focus_order
         if o < 0:
             return None
+        if o in self._left_out:
+            return Postpone(o, until_s=math.inf)
         wait = _waits(self.featurizer, self.env_params, state)
         if wait is not None:
             return wait
-        decision = self.featurizer.decide_inputs(state)
+        decision = self.featurizer.decide_inputs(_hide(state, self._left_out))
         if not decision.any_feasible:
             return Postpone(o)
-        a = self.model.act(decision.obs, decision.mask)
-        if a < len(decision.slot_courier) and decision.mask[a]:
+        mask = decision.mask
+        guards = self.guards
+        if guards != NO_GUARDS:
+            penalty = float(view.orders.penalty_cents[o])
+            if guards.hopeless(decision, penalty, _lateness_rate(view)):
+                self._left_out.add(o)
+                return Postpone(o, until_s=math.inf)
+            mask = guards.mask(decision, penalty, float(self.env_params.tick_s))
+        a = self.model.act(decision.obs, mask)
+        if a < len(decision.slot_courier) and mask[a]:
             return Assign(o, decision.slot_courier[a], resequence=self.env_params.resequence)
         return Postpone(o)
 
@@ -221,23 +357,37 @@ def _slots_tc(arg: str | None) -> Policy:
     return SlotInsertionPolicy(true_cost=True)
 
 
+def _slots_drop(arg: str | None) -> Policy:
+    return SlotInsertionPolicy(leave_out_hopeless=True)
+
+
 def _model(arg: str | None) -> Policy:
     return ModelPolicy(arg or "standard")
 
 
+def _model_plain(arg: str | None) -> Policy:
+    return ModelPolicy(arg or "standard", guards=NO_GUARDS)
+
+
 def register_policies() -> None:
-    """Register ``greedy``, ``euro-greedy``, ``euro-lazy``, ``slots``, ``slots-tc``, ``model``."""
+    """Register the greedy, EURO-style, slot and model policies by name."""
     register_policy("greedy", _greedy)
     register_policy("euro-greedy", _euro_greedy)
     register_policy("euro-lazy", _euro_lazy)
     register_policy("slots", _slots)
     register_policy("slots-tc", _slots_tc)
+    register_policy("slots-drop", _slots_drop)
     register_policy("model", _model)
+    register_policy("model-plain", _model_plain)
 
 
 __all__ = [
+    "NO_GUARDS",
+    "DecisionGuards",
     "EpochDispatchPolicy",
     "ModelPolicy",
     "SlotInsertionPolicy",
+    "least_lateness_cost",
+    "lost_if_postponed",
     "register_policies",
 ]

@@ -23,6 +23,9 @@ def test_registered_names_build_policies() -> None:
     assert make_policy("euro-lazy:10").name == "euro-lazy:10"
     assert make_policy("slots").name == "slots"
     assert make_policy("slots-tc").name == "slots-tc"
+    assert make_policy("slots-drop").name == "slots-drop"
+    assert make_policy("model:standard").name == "model:standard"
+    assert make_policy("model-plain:standard").name == "model-plain:standard"
 
 
 @pytest.mark.parametrize("spec", ["euro-lazy:0", "euro-greedy:x", "model:/nowhere/m.zip"])
@@ -75,7 +78,7 @@ def test_lazy_dispatch_holds_orders_that_can_wait(tiny: Scenario) -> None:
 
 
 def test_model_policy_decides_as_in_the_env(tiny: Scenario, tiny_model: Path) -> None:
-    """The same model, inside simulate() and driving the env, gives the same day."""
+    """The same model, inside simulate() (without guards) and driving the env: the same day."""
     model = load_model(tiny_model)
     for seed in (1, 2):
         env = DynamicDispatchEnv(tiny, model.env_params)
@@ -85,7 +88,7 @@ def test_model_policy_decides_as_in_the_env(tiny: Scenario, tiny_model: Path) ->
         while not done:
             obs, _, term, trunc, info = env.step(model.act(obs, env.action_masks()))
             done = term or trunc
-        via_policy = simulate(tiny, None, f"model:{tiny_model}", seed=seed)
+        via_policy = simulate(tiny, None, f"model-plain:{tiny_model}", seed=seed)
         assert via_policy.metrics["cost_cents"] == pytest.approx(info["kpis"]["cost_cents"])
 
 
