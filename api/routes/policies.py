@@ -41,6 +41,10 @@ def resolve_model(name: str, settings: Settings, *, field: str) -> str:
     raise InputError(field, f"no model named {name!r}")
 
 
+#: policies whose argument is a model file: the caller names it, the service finds it
+MODEL_POLICIES = ("model", "model-plain")
+
+
 def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
     """Validate every policy spec (422 naming it); model names become file paths."""
     import rl_agents  # noqa: F401  (registers the RL policies)
@@ -59,8 +63,8 @@ def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
             if seconds <= 0:
                 raise InputError(field, "hindsight seconds must be positive")
             check_time_limit(settings, seconds, field=field)
-        elif name == "model":
-            spec = f"model:{resolve_model(arg, settings, field=field)}"
+        elif name in MODEL_POLICIES:
+            spec = f"{name}:{resolve_model(arg, settings, field=field)}"
         if name != "hindsight":
             try:
                 make_policy(spec)

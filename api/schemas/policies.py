@@ -24,8 +24,8 @@ class PolicyEvaluationCreate(BaseModel):
         min_length=1,
         max_length=10,
         description="e.g. greedy, insertion, euro-lazy:5, slots, model:standard (a model name "
-        "from the service's models folder or the shipped ones), hindsight:SECONDS (offline "
-        "reference)",
+        "from the service's models folder or the shipped ones, with its decision guards; "
+        "model-plain:NAME for the network alone), hindsight:SECONDS (offline reference)",
     )
     seeds: list[Annotated[int, Field(ge=0)]] = Field(
         default_factory=lambda: list(range(1, 11)),

@@ -46,6 +46,8 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
         (["insertion", "telepathy"], "policies.1", "unknown policy"),
         (["model:/etc/passwd"], "policies.0", "no paths"),
         (["model:../../secret"], "policies.0", "no paths"),
+        (["greedy", "model-plain:/etc/passwd"], "policies.1", "no paths"),
+        (["model-plain:nosuchmodel"], "policies.0", "no model named"),
         (["model:nosuchmodel"], "policies.0", "no model named"),
         (["hindsight:soon"], "policies.0", "hindsight:SECONDS"),
         (["hindsight:100000"], "policies.0", "at most"),
