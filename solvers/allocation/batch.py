@@ -611,6 +611,10 @@ def _search(
         # stalled: a while of the other neighbourhood search (orders around binding
         # stock rows, HiGHS presolve on), then this one again with no size limit
         now = time.perf_counter()
+        notes.append(
+            f"neighbourhood search stalled at {search.size} orders: the binding-row search "
+            f"takes {HANDOVER * (deadline - now):.1f} s of the {deadline - now:.1f} s left"
+        )
         consider(_lns(prob, master, x, params, now + HANDOVER * (deadline - now), bound, stats))
         resume(2, deadline - reserve, max_size=n_o)
     if certifiable and not met(bound) and time.perf_counter() < deadline - 0.1:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from solvers.allocation import AllocationCosts, AllocationParams, AllocationRequest, allocate
+from solvers.allocation import AllocationCosts, AllocationParams, AllocationRequest, allocate, batch
 from solvers.allocation.batch import _PoolMip
 from solvers.allocation.enumerate import near_columns
 from solvers.allocation.heuristics import real_costs, sequential
@@ -201,9 +201,14 @@ def test_a_stalled_search_hands_over_and_its_answer_stays_valid(
     """Stalling at once sends a batch through the other search and back; still exact."""
     monkeypatch.setattr(Neighbourhoods, "MAX_SHARE", 0.0)
     monkeypatch.setattr(Neighbourhoods, "STALL", 1)
+    # no time kept back for the certificate: the first search runs until it stalls
+    monkeypatch.setattr(batch, "CERT_MIN_S", 0.0)
+    monkeypatch.setattr(batch, "CERT_SHARE", 0.0)
     req = generate_literature(seed=7, num_orders=150, num_nodes=10)
-    res = allocate(req, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-7, explain=False))
-    assert any("stalled at" in note for note in res.stats.notes)
+    res = allocate(req, AllocationParams(time_limit_s=6.0, mip_rel_gap=1e-7, explain=False))
+    # the hand-over is noted when it happens (whether the resumed search stalls again
+    # before the deadline depends on the machine's speed)
+    assert any("the binding-row search takes" in note for note in res.stats.notes), res.stats.notes
     prob = compile_request(req)
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     arc_of = {
