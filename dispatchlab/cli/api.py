@@ -110,7 +110,7 @@ def _serve(
     database_url: str | None,
     log_level: str,
 ) -> None:
-    import uvicorn
+    from api.serve import serve_workers
 
     _apply_env(data_dir, database_url)
     if job_workers is not None:
@@ -126,7 +126,7 @@ def _serve(
         typer.echo(key)
     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
     typer.echo(f"dispatchlab service: docs at http://{shown}:{port}/docs")
-    uvicorn.run(
+    serve_workers(
         "api.main:create_app",
         factory=True,
         host=host,

@@ -37,7 +37,9 @@ def make_key(data_dir: Path, role: str) -> str:
 class Server:
     """``dispatchlab serve`` on 127.0.0.1; ``kill()`` sends SIGKILL like a crash."""
 
-    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 1
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -54,6 +56,8 @@ class Server:
                     str(data_dir),
                     "--log-level",
                     "warning",
+                    "--workers",
+                    str(workers),
                 ],
                 stdout=fh,
                 stderr=subprocess.STDOUT,

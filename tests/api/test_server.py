@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from api.examples import SMALL_SCENARIO
+from api.serve import reuse_port_supported
 from tests.api.server import Server, alive, descendants, make_key
 
 
@@ -93,3 +94,39 @@ def test_jobs_survive_a_kill_9_of_the_server(tmp_path: Path) -> None:
         assert interrupted["status"] == "done" and interrupted["attempts"] == 2
     finally:
         second.stop()
+
+
+def _listening_pids(port: int) -> set[int]:
+    """Pids of the processes holding a listening TCP socket on ``port`` (from /proc)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # LISTEN
+                inodes.add(fields[9])
+    pids: set[int] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            links = {str(fd.readlink()) for fd in (proc / "fd").iterdir()}
+        except OSError:
+            continue
+        if any(f"socket:[{inode}]" in links for inode in inodes):
+            pids.add(int(proc.name))
+    return pids
+
+
+@pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT sockets are Linux only")
+def test_each_worker_process_listens_on_a_socket_of_its_own(tmp_path: Path) -> None:
+    srv = Server(tmp_path, workers=2)
+    try:
+        workers = descendants(srv.process.pid)
+        listening = _listening_pids(srv.port)
+        # two listening sockets, one in each worker; the supervisor's socket does not listen
+        assert len(listening) == 2 and listening <= workers
+        assert srv.process.pid not in listening
+        assert httpx.get(f"{srv.url}/readyz", timeout=5).status_code == 200
+    finally:
+        srv.stop()
+    assert srv.process.returncode is not None
