@@ -11,6 +11,7 @@ Linux only; elsewhere :func:`serve_workers` is uvicorn's own ``--workers``.
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
 from typing import Any
@@ -52,11 +53,19 @@ def serve_workers(app: str, *, host: str, port: int, workers: int, **options: An
         uvicorn.run(app, host=host, port=port, workers=workers, **options)
         return
     config = uvicorn.Config(app, host=host, port=port, workers=workers, **options)
-    holder = port_socket(host, port)  # holds the port; never listens
+    try:
+        holder = port_socket(host, port)  # holds the port; never listens
+    except OSError as err:  # as uvicorn says it for one process
+        logging.getLogger("uvicorn.error").error(
+            "%s while attempting to bind on address (%s, %d)", err, host, port
+        )
+        sys.exit(1)
     config.port = holder.getsockname()[1]
     # uvicorn's supervisor makes its workers from this module-level class
+    process_class = multiprocess.Process
     multiprocess.Process = OwnSocketProcess  # type: ignore[misc]
     try:
         multiprocess.Multiprocess(config, sockets=[holder]).run()
     finally:
+        multiprocess.Process = process_class  # type: ignore[misc]
         holder.close()

@@ -95,14 +95,18 @@ def input_hash(request: Request) -> str:
     return str(getattr(request.state, "input_hash", ""))
 
 
-async def body_as_sent(request: Request) -> RawJson:
+async def body_as_sent(request: Request) -> RawJson | None:
     """The request's JSON body as the client sent it, for a job row's payload.
 
     Only for a body that has already validated: a job keeps the request as asked, a quarter
     of the size of the validated model with every default written out, and not serialised
-    again.
+    again. None for a body that is not UTF-8 (JSON may come in UTF-16 or UTF-32): the job
+    then keeps the validated model.
     """
-    return RawJson((await request.body()).decode())
+    try:
+        return RawJson((await request.body()).decode())
+    except UnicodeDecodeError:
+        return None
 
 
 def note_audit(request: Request, **fields: Any) -> None:

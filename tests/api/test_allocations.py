@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -129,6 +130,19 @@ def test_answered_allocation_is_stored_as_a_finished_sync_job(
         assert AllocationCreate.model_validate(row.payload) == AllocationCreate.model_validate(
             _body()
         )
+    # a body in UTF-16 (valid JSON, not UTF-8) is answered, and its row keeps the model
+    utf16 = client.post(
+        "/v1/allocations",
+        content=json.dumps(_body()).encode("utf-16"),
+        headers={**keys["oms"], "Content-Type": "application/json"},
+    )
+    assert utf16.status_code == 200, utf16.text
+    job_16 = client.get(f"/v1/jobs/{utf16.json()['job_id']}", headers=keys["oms"])  # waits
+    assert job_16.json()["status"] == "done"
+    with app_of(client).state.ctx.sessions() as session:
+        row = session.get(Job, utf16.json()["job_id"])
+        assert row is not None
+        assert row.payload == AllocationCreate.model_validate(_body()).model_dump(mode="json")
     # with an Idempotency-Key (the two-write path) the row keeps the body as sent too
     again = client.post(
         "/v1/allocations", json=_body(), headers={**keys["oms"], "Idempotency-Key": "k-1"}
