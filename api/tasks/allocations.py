@@ -12,6 +12,10 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
     from solvers.allocation import allocate
 
     params = body.params
+    if params.threads is None:
+        # the service solves requests side by side: one HiGHS thread each, and no helper
+        # process racing a batch solve (that is for a solve that has the machine to itself)
+        params = params.model_copy(update={"threads": 1})
     if baseline:  # the degraded answer: a rule, no explanations or shadow prices
         params = params.model_copy(
             update={"baseline": "nearest", "explain": False, "shadow_prices": False}

@@ -21,16 +21,19 @@
    a non-zero gap target: LP rounding, pool enrichment by reduced cost, neighbourhood
    search and the reduced-cost certificate (:mod:`solvers.allocation.lns`); when that
    search stalls, the large-neighbourhood search below takes half the time left, then it
-   resumes. Others: HiGHS MIP over the generated patterns, started from the best known
-   allocation (pools too large for one MIP first fix the orders whose last LP answer is
-   already integral and solve the rest); then the compact MIP over all pairs from the
-   incumbent, whose dual bound is certified too; then large-neighbourhood search on the
-   pool.
+   resumes. Unless ``params.threads`` is set, the whole pool MIP runs beside it in a helper
+   process (:class:`~solvers.allocation.lns.PoolRace`; the solve then runs in a fresh
+   thread with single-threaded HiGHS calls, see :func:`solve_batch`). Others: HiGHS MIP
+   over the generated patterns, started from the best known allocation (pools too large
+   for one MIP first fix the orders whose last LP answer is already integral and solve the
+   rest); then the compact MIP over all pairs from the incumbent, whose dual bound is
+   certified too; then large-neighbourhood search on the pool.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -40,8 +43,15 @@ import numpy as np
 from solvers.allocation.compact import solve_compact
 from solvers.allocation.enumerate import enumerable, near_columns
 from solvers.allocation.heuristics import nearest, polish, real_costs, sequential
-from solvers.allocation.highs_model import Duals, reduced_costs
-from solvers.allocation.lns import Neighbourhoods, SubMip, certify, lp_round
+from solvers.allocation.highs_model import (
+    Duals,
+    Rows,
+    cancel_with,
+    cancelled,
+    coupling_rows,
+    reduced_costs,
+)
+from solvers.allocation.lns import Neighbourhoods, PoolRace, SubMip, certify, lp_round
 from solvers.allocation.master import Master, Pricer, Pricing, order_classes
 from solvers.allocation.params import AllocationParams
 from solvers.allocation.problem import F64, I64, MICRO, Problem
@@ -87,6 +97,13 @@ CERT_MIN_S = 1.0
 CERT_MAX_SLACK = 2.5
 #: share of the time left that a stalled stock-only search hands to :func:`_lns`
 HANDOVER = 0.5
+#: stock-only search: the whole pool MIP runs in a helper process beside it (unless the
+#: caller sets ``params.threads``)
+RACE = True
+#: the pool MIP's process may run until this long before the batch's deadline
+RACE_MARGIN_S = 0.3
+#: seconds a cancelled racing solve's thread gets to wind down
+RACE_CANCEL_S = 2.0
 #: a class master hands every order the columns its LP solution uses and up to this many
 #: more of its class's columns (least reduced cost first) for the integer phase, fewer in
 #: large batches (about EXPAND_COLUMNS in all, at least EXPAND_MIN per order)
@@ -237,7 +254,76 @@ def _priced_costs(prob: Problem, duals: Duals) -> tuple[F64, F64, float]:
 def solve_batch(
     prob: Problem, params: AllocationParams, *, start: float, x_start: I64 | None = None
 ) -> BatchOutcome:
-    """Best allocation of every order jointly, with a certified lower bound."""
+    """Best allocation of every order jointly, with a certified lower bound.
+
+    Stock-only batches that race a pool MIP in a helper process (:func:`_races`) are
+    solved in a fresh thread whose HiGHS calls all run single-threaded (HiGHS keeps one
+    task scheduler per thread, sized by the first solve in it, so this cannot be changed
+    in the calling thread): the two processes then have a core each. The calling thread
+    waits; Ctrl-C (or any exception there) cancels the solve and ends the helper.
+    """
+    race = PoolRace.spawn() if _races(prob, params) else None
+    if race is None:
+        return _solve_batch(prob, params, start=start, x_start=x_start, race=None)
+    single = params.model_copy(update={"threads": 1})
+    cancel = threading.Event()
+    box: list[BatchOutcome | BaseException] = []
+
+    def work() -> None:
+        cancel_with(cancel)
+        try:
+            box.append(_solve_batch(prob, single, start=start, x_start=x_start, race=race))
+        except BaseException as exc:  # handed to the calling thread
+            box.append(exc)
+        finally:
+            race.stop()
+
+    worker = threading.Thread(target=work, name="allocation-batch", daemon=True)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.05)
+    except BaseException:
+        cancel.set()
+        race.stop()
+        worker.join(RACE_CANCEL_S)
+        raise
+    finally:
+        race.stop()
+    outcome = box[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _has_caps(rows: Rows) -> bool:
+    """Whether any capacity or VIP-share row couples the orders (besides stock)."""
+    return any(
+        np.any(getattr(rows, name) >= 0)
+        for name in ("cap_units", "cap_orders", "vip_units", "vip_orders")
+    )
+
+
+def _races(prob: Problem, params: AllocationParams) -> bool:
+    """Whether the stock-only search would run with a pool MIP beside it (:func:`_search`)."""
+    return (
+        RACE
+        and params.threads is None  # an explicit thread count is the caller's to choose
+        and params.mip_rel_gap > 0.0
+        and LNS_MIN_ORDERS <= prob.num_orders < WARMUP_ORDERS
+        and not _has_caps(coupling_rows(prob, kind="shared"))
+    )
+
+
+def _solve_batch(
+    prob: Problem,
+    params: AllocationParams,
+    *,
+    start: float,
+    x_start: I64 | None,
+    race: PoolRace | None,
+) -> BatchOutcome:
+    """:func:`solve_batch` with the helper process of the pool MIP, if any."""
     deadline = start + params.time_limit_s
     notes: list[str] = []
     large = prob.num_orders >= WARMUP_ORDERS
@@ -316,7 +402,7 @@ def solve_batch(
         ub = best_cost / MICRO
         return ub - lb <= target * max(abs(ub), 1e-9) + 1e-9
 
-    while not gap_ok(best_lb):
+    while not gap_ok(best_lb) and not cancelled():
         left = deadline - time.perf_counter()
         # a round is an LP re-solve plus a pricing: don't start one the reserve cannot fit
         keep = reserve * params.time_limit_s + (price_s if large else 0.0)
@@ -420,10 +506,7 @@ def solve_batch(
     # reduced-cost certificate (module lns). With capacity or VIP-share rows the pattern
     # MIP and the compact MIP (whose cuts lift the bound there) do better (measured on
     # the omnichannel city)
-    has_caps = any(
-        np.any(getattr(master.rows, name) >= 0)
-        for name in ("cap_units", "cap_orders", "vip_units", "vip_orders")
-    )
+    has_caps = _has_caps(master.rows)
     small_batch = (
         prob.num_orders >= LNS_MIN_ORDERS
         and params.mip_rel_gap > 0.0  # a proof of optimality is the MIPs' job
@@ -434,7 +517,11 @@ def solve_batch(
     )
     if small_batch and not gap_ok(best_lb) and time_left() > 0.1:
         assert z_last is not None and lp_duals is not None
-        phase = _search(prob, master, params, x_best, z_last, lp_duals, best_lb, hard, stats)
+        # the pool MIP's process is killed at its end: it may run past the HiGHS margin
+        until = deadline - RACE_MARGIN_S
+        phase = _search(
+            prob, master, params, x_best, z_last, lp_duals, best_lb, hard, stats, race, until
+        )
         improve(phase.x)
         if phase.bound > best_lb:
             best_lb = phase.bound
@@ -525,6 +612,8 @@ def _search(
     lb: float,
     deadline: float,
     stats: _IntStats,
+    race: PoolRace | None = None,
+    race_until: float | None = None,
 ) -> _SearchOutcome:
     """Integer phase of batches below ``WARMUP_ORDERS``: see :mod:`solvers.allocation.lns`.
 
@@ -599,51 +688,86 @@ def _search(
         before = search
         search = Neighbourhoods(prob, sub, duals, seed=params.seed + offset)
         search.size, search.tally, search.iterations = before.size, before.tally, before.iterations
+        search.partner, search.taken = before.partner, before.taken
         search.max_size = before.max_size if max_size is None else max_size
         consider(master.allocation(search.run(master.column_of(x), until, good_enough())))
 
-    # keep time for the certificate (a solved MIP over the patterns it needs)
-    left = deadline - time.perf_counter()
-    reserve = max(CERT_MIN_S, CERT_SHARE * left) if certifiable else 0.0
-    current = search.run(current, deadline - reserve, good_enough())
-    consider(master.allocation(current))
-    if search.exhausted and not met(bound):
-        # stalled: a while of the other neighbourhood search (orders around binding
-        # stock rows, HiGHS presolve on), then this one again with no size limit
-        now = time.perf_counter()
-        notes.append(
-            f"neighbourhood search stalled at {search.size} orders: the binding-row search "
-            f"takes {HANDOVER * (deadline - now):.1f} s of the {deadline - now:.1f} s left"
-        )
-        consider(_lns(prob, master, x, params, now + HANDOVER * (deadline - now), bound, stats))
-        resume(2, deadline - reserve, max_size=n_o)
-    if certifiable and not met(bound) and time.perf_counter() < deadline - 0.1:
-        assert near is not None
-        proof = certify(
-            prob,
-            master,
-            duals,
-            near.bound,
-            x,
-            target,
-            deadline,
-            max_slack=CERT_MAX_SLACK * per_order,
-            seed=params.seed,
-            threads=params.threads,
-        )
-        log.debug(
-            "certificate %s t %.1f",
-            None if proof is None else (proof.bound, proof.columns),
-            time.perf_counter() - t0,
-        )
-        if proof is not None:
-            consider(proof.x)
-            bound = max(bound, proof.bound)
+    # the whole pool MIP in the helper process; the search takes its better allocations
+    until = deadline if race_until is None else max(deadline, race_until)
+    if race is not None and race.launch(sub, current, until, good_enough(), params.seed):
+        search.partner = race
+    else:
+        race = None
+    try:
+        # keep time for the certificate (a solved MIP over the patterns it needs)
+        left = deadline - time.perf_counter()
+        reserve = max(CERT_MIN_S, CERT_SHARE * left) if certifiable else 0.0
+        current = search.run(current, deadline - reserve, good_enough())
+        consider(master.allocation(current))
+        if search.exhausted and not met(bound):
+            # stalled: a while of the other neighbourhood search (orders around binding
+            # stock rows, HiGHS presolve on), then this one again with no size limit
+            now = time.perf_counter()
             notes.append(
-                f"reduced-cost certificate: bound {proof.bound:.4f} ({proof.columns} patterns)"
+                f"neighbourhood search stalled at {search.size} orders: the binding-row search "
+                f"takes {HANDOVER * (deadline - now):.1f} s of the {deadline - now:.1f} s left"
             )
-        if not met(bound) and time.perf_counter() < deadline - 0.05:
-            resume(1, deadline)
+            consider(
+                _lns(
+                    prob,
+                    master,
+                    x,
+                    params,
+                    now + HANDOVER * (deadline - now),
+                    bound,
+                    stats,
+                    partner=race,
+                )
+            )
+            resume(2, deadline - reserve, max_size=n_o)
+        if certifiable and not met(bound) and time.perf_counter() < deadline - 0.1:
+            assert near is not None
+            proof = certify(
+                prob,
+                master,
+                duals,
+                near.bound,
+                x,
+                target,
+                deadline,
+                max_slack=CERT_MAX_SLACK * per_order,
+                seed=params.seed,
+                threads=params.threads,
+            )
+            log.debug(
+                "certificate %s t %.1f",
+                None if proof is None else (proof.bound, proof.columns),
+                time.perf_counter() - t0,
+            )
+            if proof is not None:
+                consider(proof.x)
+                bound = max(bound, proof.bound)
+                notes.append(
+                    f"reduced-cost certificate: bound {proof.bound:.4f} ({proof.columns} patterns)"
+                )
+            # while a race runs, its end (past the HiGHS margin: these neighbourhood MIPs
+            # are small and stop within moments of their deadline)
+            last = deadline if race is None else until
+            if not met(bound) and time.perf_counter() < last - 0.05:
+                resume(1, last)
+        if race is not None and not met(bound):
+            race.wait(until, good_enough())
+    finally:
+        if race is not None:
+            race.stop()
+    if race is not None:
+        taken = race.take(cost)
+        if taken is not None:
+            consider(master.allocation(taken))
+        notes.append(
+            f"pool MIP beside the search: {race.found} improving solutions, "
+            f"{search.taken} taken by the search"
+        )
     stats.nodes += nodes + sub.nodes
     tally = ", ".join(f"{k} {v.wins}/{v.tries}" for k, v in search.tally.items())
     stalled = f"; stalled at {search.size} orders" if search.exhausted else ""
@@ -809,8 +933,13 @@ def _lns(
     deadline: float,
     lb: float,
     stats: _IntStats,
+    partner: PoolRace | None = None,
 ) -> I64 | None:
-    """Large-neighbourhood search: sub-MIPs freeing the orders around binding rows."""
+    """Large-neighbourhood search: sub-MIPs freeing the orders around binding rows.
+
+    With a ``partner`` (the pool MIP's process), its better allocations are taken between
+    sub-MIPs.
+    """
     rng = np.random.default_rng(params.seed)
     pool = _PoolMip(prob, master, x_best, params, lb)
     current = pool.current
@@ -823,8 +952,12 @@ def _lns(
     stall = 0
     while not pool.target_met(current):
         left = deadline - time.perf_counter()
-        if left < 0.1:
+        if left < 0.1 or cancelled():
             break
+        theirs = None if partner is None else partner.take(pool.total(current))
+        if theirs is not None:
+            current = theirs
+            continue
         load = row_cols @ np.bincount(current, minlength=n_cols)
         binding = np.nonzero(load >= rhs - 1e-9)[0]
         free = np.zeros(prob.num_orders, dtype=bool)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,11 +57,26 @@ def new_highs() -> highspy.Highs:
     return h
 
 
+_cancel = threading.local()
+
+
+def cancel_with(event: threading.Event | None) -> None:
+    """Every HiGHS call of this thread stops (as at its deadline) once ``event`` is set."""
+    _cancel.event = event
+
+
+def cancelled() -> bool:
+    """Whether this thread's solve was cancelled (see :func:`cancel_with`)."""
+    event: threading.Event | None = getattr(_cancel, "event", None)
+    return event is not None and event.is_set()
+
+
 class Deadline:
     """A wall-clock deadline HiGHS obeys through its interrupt callbacks.
 
     HiGHS checks its own ``time_limit`` only now and then inside a MIP (root cuts, long
-    LPs can overrun it by many seconds); the callbacks stop it within milliseconds.
+    LPs can overrun it by many seconds); the callbacks stop it within milliseconds. A
+    cancelled thread (:func:`cancel_with`) counts as past every deadline.
     """
 
     def __init__(self, h: highspy.Highs) -> None:
@@ -71,7 +87,7 @@ class Deadline:
 
     def _check(self, event: Any) -> None:
         # the flag persists across runs inside HiGHS: always set it, true or false
-        event.interrupt(self.at is not None and time.perf_counter() > self.at)
+        event.interrupt((self.at is not None and time.perf_counter() > self.at) or cancelled())
 
 
 @contextlib.contextmanager

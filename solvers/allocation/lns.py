@@ -18,13 +18,25 @@ allocation, and the compact MIP not finishing its root in 2 s. What works instea
    :mod:`solvers.allocation.enumerate`), the pattern MIP over them certifies
    ``opt >= min(L + delta, its bound)``; with ``delta`` chosen so that ``L + delta`` meets
    the gap target for the incumbent, a solved MIP certifies it (or finds the optimum).
+4. :class:`PoolRace`: the whole pattern MIP over the pool, with HiGHS' defaults, in a
+   helper process beside the search (two cores); the search takes its better allocations.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import highspy
 import numpy as np
@@ -32,9 +44,17 @@ from scipy import sparse
 
 from solvers.allocation.enumerate import near_columns
 from solvers.allocation.heuristics import Residual, polish, solve_residual
-from solvers.allocation.highs_model import Deadline, Duals, new_highs, reduced_costs
+from solvers.allocation.highs_model import (
+    Deadline,
+    Duals,
+    cancelled,
+    new_highs,
+    reduced_costs,
+)
 from solvers.allocation.master import Master
 from solvers.allocation.problem import F64, I64, MICRO, Problem
+
+log = logging.getLogger(__name__)
 
 #: HiGHS options of the small neighbourhood MIPs (3-4x faster than the defaults there)
 SUB_OPTIONS: dict[str, bool | str | float] = {
@@ -91,6 +111,57 @@ def lp_round(prob: Problem, master: Master, z: F64, duals: Duals, *, deadline: f
     return polish(prob, x, deadline=deadline, only_short=False)
 
 
+@dataclass
+class MipArrays:
+    """A pattern MIP as plain arrays (picklable): binary columns, column-wise matrix."""
+
+    cost: F64
+    row_lower: F64
+    row_upper: F64
+    start: np.ndarray  # int32 column starts
+    index: np.ndarray  # int32 row indices
+    value: F64
+    offset: float
+    x0: F64  # MIP start
+
+
+def load_mip(
+    arrays: MipArrays,
+    seconds: float,
+    seed: int,
+    threads: int | None,
+    options: dict[str, bool | str | float] | None,
+) -> tuple[highspy.Highs, Deadline]:
+    """A fresh HiGHS instance holding the pattern MIP ``arrays`` (``SUB_OPTIONS`` by default)."""
+    h = new_highs()
+    h.setOptionValue("random_seed", int(seed))
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    for name, value in (SUB_OPTIONS if options is None else options).items():
+        h.setOptionValue(name, value)
+    h.setOptionValue("time_limit", max(float(seconds), 0.01))
+    deadline = Deadline(h)
+    deadline.at = time.perf_counter() + max(float(seconds), 0.01)
+    n = arrays.cost.shape[0]
+    lp = highspy.HighsLp()
+    lp.num_col_ = n
+    lp.num_row_ = arrays.row_lower.shape[0]
+    lp.col_cost_ = arrays.cost
+    lp.col_lower_ = np.zeros(n)
+    lp.col_upper_ = np.ones(n)
+    lp.row_lower_ = arrays.row_lower
+    lp.row_upper_ = arrays.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = arrays.start
+    lp.a_matrix_.index_ = arrays.index
+    lp.a_matrix_.value_ = arrays.value
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * n
+    lp.offset_ = arrays.offset
+    h.passModel(lp)
+    h.setSolution(n, np.arange(n, dtype=np.int32), arrays.x0)
+    return h, deadline
+
+
 class SubMip:
     """Pattern MIPs over a subset of orders and columns, the other orders' columns fixed."""
 
@@ -112,21 +183,10 @@ class SubMip:
         """Cost (micro) of one column per order."""
         return int(self.cost[choice].sum())
 
-    def solve(
-        self,
-        free: np.ndarray,
-        current: I64,
-        seconds: float,
-        *,
-        columns: np.ndarray | None = None,
-        options: dict[str, bool | str | float] | None = None,
-    ) -> tuple[I64 | None, float]:
-        """Best choice for the ``free`` orders (others keep ``current``), and its MIP bound.
-
-        ``columns`` (mask over the pool) restricts the free orders' candidates (their
-        current column stays allowed). The bound is HiGHS' dual bound on the total cost
-        with the free orders restricted so (-inf when the root was not solved).
-        """
+    def build(
+        self, free: np.ndarray, current: I64, *, columns: np.ndarray | None = None
+    ) -> SubModel:
+        """The pattern MIP of :meth:`solve` as arrays (see :func:`load_mip`), not solved."""
         co = self.col_order
         mask = free[co] if columns is None else free[co] & columns
         mask[current[free]] = True
@@ -153,48 +213,332 @@ class SubMip:
         k, r, n = orders.shape[0], touched.shape[0], cols.shape[0]
         convex = sparse.csc_matrix((np.ones(n), (where[co[cols]], np.arange(n))), shape=(k, n))
         a = sparse.vstack([convex, sub_csc]).tocsc()
-        h = new_highs()
-        h.setOptionValue("random_seed", int(self.seed))
-        if self.threads is not None:
-            h.setOptionValue("threads", int(self.threads))
-        for name, value in (SUB_OPTIONS if options is None else options).items():
-            h.setOptionValue(name, value)
-        h.setOptionValue("time_limit", max(float(seconds), 0.01))
-        deadline = Deadline(h)
-        deadline.at = time.perf_counter() + max(float(seconds), 0.01)
-        lp = highspy.HighsLp()
-        lp.num_col_ = n
-        lp.num_row_ = k + r
-        lp.col_cost_ = self.cost[cols] / MICRO
-        lp.col_lower_ = np.zeros(n)
-        lp.col_upper_ = np.ones(n)
-        lp.row_lower_ = np.concatenate([np.ones(k), np.full(r, -highspy.kHighsInf)])
-        lp.row_upper_ = np.concatenate([np.ones(k), rhs[touched]])
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = a.indices.astype(np.int32)
-        lp.a_matrix_.value_ = a.data.astype(np.float64)
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * n
-        lp.offset_ = self.total(fixed_cols) / MICRO
-        h.passModel(lp)
-        start = np.zeros(n)
-        col_pos = np.full(co.shape[0], -1, dtype=np.int64)
-        col_pos[cols] = np.arange(n)
-        start[col_pos[current[orders]]] = 1.0
-        h.setSolution(n, np.arange(n, dtype=np.int32), start)
+        arrays = MipArrays(
+            cost=self.cost[cols] / MICRO,
+            row_lower=np.concatenate([np.ones(k), np.full(r, -highspy.kHighsInf)]),
+            row_upper=np.concatenate([np.ones(k), rhs[touched]]),
+            start=a.indptr.astype(np.int32),
+            index=a.indices.astype(np.int32),
+            value=a.data.astype(np.float64),
+            offset=self.total(fixed_cols) / MICRO,
+            x0=np.zeros(0),
+        )
+        model = SubModel(arrays, cols, orders, current, co)
+        arrays.x0 = model.values(current)
+        return model
+
+    def load(
+        self, arrays: MipArrays, seconds: float, options: dict[str, bool | str | float] | None
+    ) -> tuple[highspy.Highs, Deadline]:
+        """A fresh HiGHS instance holding ``arrays``, with this sub-MIP's seed and options."""
+        return load_mip(arrays, seconds, self.seed, self.threads, options)
+
+    def solve(
+        self,
+        free: np.ndarray,
+        current: I64,
+        seconds: float,
+        *,
+        columns: np.ndarray | None = None,
+        options: dict[str, bool | str | float] | None = None,
+    ) -> tuple[I64 | None, float]:
+        """Best choice for the ``free`` orders (others keep ``current``), and its MIP bound.
+
+        ``columns`` (mask over the pool) restricts the free orders' candidates (their
+        current column stays allowed). The bound is HiGHS' dual bound on the total cost
+        with the free orders restricted so (-inf when the root was not solved).
+        """
+        model = self.build(free, current, columns=columns)
+        h, _ = self.load(model.arrays, seconds, options)
         h.run()
         info = h.getInfo()
         self.nodes += int(info.mip_node_count)
         bound = float(info.mip_dual_bound)
         if int(info.primal_solution_status) != 2:
             return None, bound
-        z = np.asarray(h.getSolution().col_value, dtype=np.float64)
-        chosen = cols[z > 0.5]
-        out = current.copy()
+        return model.choice(np.asarray(h.getSolution().col_value, dtype=np.float64)), bound
+
+
+@dataclass
+class SubModel:
+    """A pattern MIP built by :meth:`SubMip.build`: its arrays and column map."""
+
+    arrays: MipArrays
+    cols: I64  # pool column of every MIP column
+    orders: I64  # the free orders
+    current: I64  # the choice the fixed orders keep
+    col_order: I64  # order of every pool column
+
+    def values(self, choice: I64) -> F64:
+        """MIP column values of a choice (a pool column per order)."""
+        return np.isin(self.cols, choice[self.orders]).astype(np.float64)
+
+    def covers(self, choice: I64) -> bool:
+        """Whether ``choice`` keeps the fixed orders and uses only this MIP's columns."""
+        fixed = np.ones(self.current.shape[0], dtype=bool)
+        fixed[self.orders] = False
+        if not np.array_equal(choice[fixed], self.current[fixed]):
+            return False
+        return bool(np.isin(choice[self.orders], self.cols).all())
+
+    def choice(self, z: F64) -> I64 | None:
+        """The choice of MIP column values ``z`` (None unless one column per free order)."""
+        chosen = self.cols[z > 0.5]
+        co = self.col_order
+        if (
+            np.bincount(co[chosen], minlength=self.current.shape[0])[self.orders].min(initial=1)
+            != 1
+        ):
+            return None
+        out = self.current.copy()
         out[co[chosen]] = chosen
-        if np.bincount(co[chosen], minlength=free.shape[0])[orders].min(initial=1) != 1:
-            return None, bound
-        return out, bound
+        return out
+
+
+#: HiGHS options of the whole-pool MIP that runs beside the neighbourhood search (HiGHS'
+#: defaults otherwise: presolve, cuts and its primal heuristics are what it is there for)
+RACE_OPTIONS: dict[str, bool | str | float] = {"mip_rel_gap": 0.0, "threads": 1}
+#: seconds :meth:`PoolRace.stop` waits for the helper process to end by itself, then after
+#: SIGTERM (then SIGKILL)
+RACE_GRACE_S = 0.05
+RACE_JOIN_S = 2.0
+#: hand the search's incumbents to the MIP as user solutions: off, as measured (with them
+#: the MIP's own heuristics found less on 3 of 4 literature seeds, and without them its
+#: input, hence its answer at a given time, does not depend on the search's timing)
+RACE_OFFERS = False
+#: the process interrupts HiGHS this long before the end it was given, so that the
+#: solution HiGHS holds then (often from a sub-MIP heuristic cut short) is reported in time
+RACE_STOP_S = 0.1
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+class PoolRace:
+    """The whole pattern MIP over the pool, solved by HiGHS in a helper process.
+
+    The neighbourhood search runs in the calling process; on two cores the MIP (HiGHS'
+    defaults: presolve, cuts, RINS, RENS, ...) runs beside it. (A thread would share the
+    GIL with the search: every HiGHS callback waits for it, measured at ~2/3 speed.) The
+    search takes the MIP's improving solutions between neighbourhoods (:meth:`take`); it
+    could hand the MIP its own (:meth:`offer`, as HiGHS user solutions), which is off
+    (``RACE_OFFERS``). What the search takes depends on timing, so answers can differ run
+    to run.
+
+    The process is started early (:meth:`spawn`, ~0.5 s of imports on the other core) and
+    given the model later (:meth:`launch`); :meth:`stop` ends it (a stop message, then
+    SIGTERM after ``RACE_GRACE_S``, SIGKILL after ``RACE_JOIN_S`` more). It ignores SIGINT
+    (the parent stops it) and stops by itself when its input closes.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self._lock = threading.Lock()
+        self._write = threading.Lock()
+        self.model: SubModel | None = None
+        self.sub: SubMip | None = None
+        self.best: I64 | None = None
+        self.best_cost = 0
+        self._offered = 0
+        #: improving solutions the MIP sent, and its final report
+        self.found = 0
+        self.report: tuple[str, float, int] | None = None
+        self._reader: threading.Thread | None = None
+        self._stopped = False
+
+    @classmethod
+    def spawn(cls) -> PoolRace | None:
+        """Start the helper process (None if it cannot be started)."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from solvers.allocation.lns import race_main; race_main()"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                cwd=_ROOT,
+            )
+        except OSError as exc:
+            log.warning("pool MIP process not started: %s", exc)
+            return None
+        return cls(proc)
+
+    def _send(self, message: tuple[Any, ...]) -> bool:
+        stdin = self.proc.stdin
+        if stdin is None:
+            return False
+        with self._write:
+            try:
+                pickle.dump(message, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                return False
+        return True
+
+    def launch(self, sub: SubMip, current: I64, until: float, target: int, seed: int) -> bool:
+        """Give the process the whole pool MIP from ``current``, to solve until ``until``.
+
+        HiGHS stops ``RACE_STOP_S`` before ``until`` (or at a solution of cost ``target``,
+        micro) and reports its answer; :meth:`wait` waits for it.
+        """
+        self.sub = sub
+        self.model = sub.build(np.ones(current.shape[0], dtype=bool), current)
+        self.best_cost = self._offered = sub.total(current)
+        options = dict(RACE_OPTIONS)
+        if target > 0:
+            options["objective_target"] = target / MICRO
+        seconds = until - RACE_STOP_S - time.perf_counter()
+        if seconds <= 0.05 or not self._send(("model", self.model.arrays, seconds, seed, options)):
+            return False
+        self._reader = threading.Thread(target=self._read, name="pool-mip-reader", daemon=True)
+        self._reader.start()
+        return True
+
+    def _read(self) -> None:
+        """Collect the process's solutions (runs in a thread; blocking reads free the GIL)."""
+        stdout, model, sub = self.proc.stdout, self.model, self.sub
+        assert stdout is not None and model is not None and sub is not None
+        while True:
+            try:
+                message = pickle.load(stdout)
+            except (EOFError, OSError, pickle.UnpicklingError, ValueError):
+                return
+            if message[0] == "done":
+                self.report = message[1:]
+                return
+            z = np.zeros(model.cols.shape[0])
+            z[message[1]] = 1.0
+            choice = model.choice(z)
+            if choice is None:
+                continue
+            cost = sub.total(choice)
+            with self._lock:
+                if cost < self.best_cost:
+                    self.best, self.best_cost = choice, cost
+                    self.found += 1
+            log.debug("pool MIP found %.4f", cost / MICRO)
+
+    def offer(self, choice: I64, cost: int) -> None:
+        """Hand the search's incumbent to the MIP (if it beats what it was last handed)."""
+        model = self.model
+        if not RACE_OFFERS or model is None or cost >= self._offered or not model.covers(choice):
+            return
+        self._offered = cost
+        at = np.nonzero(model.values(choice) > 0.5)[0].astype(np.int32)
+        self._send(("offer", at, cost / MICRO))
+
+    def take(self, cost: int) -> I64 | None:
+        """The MIP's best choice if it costs less than ``cost`` (micro)."""
+        with self._lock:
+            return self.best if self.best is not None and self.best_cost < cost else None
+
+    def wait(self, until: float, good_enough: int) -> None:
+        """Wait until the MIP has reported its end, found ``good_enough``, or ``until``."""
+        while self.report is None and time.perf_counter() < until:
+            with self._lock:
+                if self.best_cost <= good_enough:
+                    return
+            if self._reader is None or not self._reader.is_alive():
+                return
+            self._reader.join(min(0.02, max(until - time.perf_counter(), 0.0)))
+
+    def stop(self) -> None:
+        """End the process (idempotent): a stop message, then a kill if it lingers."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._send(("stop",))
+        if self.proc.stdin is not None:
+            with self._write, contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        # HiGHS notices the stop only between its sub-MIP heuristics (up to ~1 s): the
+        # process holds nothing worth waiting for
+        try:
+            self.proc.wait(RACE_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            try:
+                self.proc.wait(RACE_JOIN_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._reader is not None:
+            self._reader.join(RACE_JOIN_S)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        log.debug("pool MIP: %s, %d improving solutions", self.report, self.found)
+
+
+def race_main() -> None:
+    """Entry point of the helper process of :class:`PoolRace` (messages on stdin/stdout)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # HiGHS may print: keep the channel clean
+    inp = sys.stdin.buffer
+    try:
+        message = pickle.load(inp)
+    except (EOFError, OSError, pickle.UnpicklingError):
+        return
+    if message[0] != "model":
+        return
+    arrays, seconds, seed, options = message[1:]
+    h, deadline = load_mip(arrays, seconds, seed, None, options)
+    lock = threading.Lock()
+    offer: list[tuple[np.ndarray, float]] = []
+
+    def send(msg: tuple[Any, ...]) -> None:
+        with lock:
+            try:
+                pickle.dump(msg, out, protocol=pickle.HIGHEST_PROTOCOL)
+                out.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                deadline.at = 0.0  # the parent is gone
+
+    def read() -> None:
+        while True:
+            try:
+                msg = pickle.load(inp)
+            except (EOFError, OSError, pickle.UnpicklingError, ValueError):
+                break
+            if msg[0] == "offer":
+                with lock:
+                    offer[:] = [(msg[1], msg[2])]
+            else:
+                break
+        deadline.at = 0.0  # stop (or the parent is gone): HiGHS' interrupt callbacks see it
+
+    def improved(event: Any) -> None:
+        z = np.asarray(event.data_out.mip_solution, dtype=np.float64)
+        send(
+            (
+                "found",
+                np.nonzero(z > 0.5)[0].astype(np.int32),
+                float(event.data_out.objective_function_value),
+            )
+        )
+
+    def user_solution(event: Any) -> None:
+        with lock:
+            if not offer:
+                return
+            at, cost = offer.pop()
+        if cost >= float(event.data_out.mip_primal_bound) - 1e-9:
+            return
+        values = np.zeros(arrays.cost.shape[0])
+        values[at] = 1.0
+        event.data_in.setSolution(values)
+        event.data_in.user_has_solution = True
+
+    h.cbMipImprovingSolution.subscribe(improved)
+    h.cbMipUserSolution.subscribe(user_solution)
+    threading.Thread(target=read, name="pool-mip-input", daemon=True).start()
+    h.run()
+    info = h.getInfo()
+    status = str(h.modelStatusToString(h.getModelStatus()))
+    send(("done", status, float(info.mip_dual_bound), int(info.mip_node_count)))
+    with contextlib.suppress(OSError):
+        out.close()
 
 
 @dataclass
@@ -246,6 +590,9 @@ class Neighbourhoods:
         self.exhausted = False
         self.tally = {"sku": _Tally(), "rc": _Tally()}
         self.iterations = 0
+        #: a MIP solved beside this search, exchanging incumbents with it
+        self.partner: PoolRace | None = None
+        self.taken = 0  # incumbents taken from the partner
 
     def _by_sku(self) -> np.ndarray:
         """Orders sharing SKUs with a random order, breadth first."""
@@ -312,8 +659,16 @@ class Neighbourhoods:
         self.exhausted = False
         while cost > good_enough:
             left = deadline - time.perf_counter()
-            if left < 0.02:
+            if left < 0.02 or cancelled():
                 break
+            if self.partner is not None:
+                theirs = self.partner.take(cost)
+                if theirs is not None:
+                    current, cost, self.stall = theirs, self.sub.total(theirs), 0
+                    self.taken += 1
+                    log.debug("lns took the pool MIP's %.4f", cost / MICRO)
+                    continue
+                self.partner.offer(current, cost)
             kind = "rc" if self.iterations % 2 == 0 else "sku"
             self.iterations += 1
             free = self._by_reduced_cost(current) if kind == "rc" else self._by_sku()
@@ -326,6 +681,7 @@ class Neighbourhoods:
                 current, cost = cand, self.sub.total(cand)
                 self.tally[kind].wins += 1
                 self.stall = 0
+                log.debug("lns %s size %d improved to %.4f", kind, self.size, cost / MICRO)
                 continue
             self.stall += 1
             if self.stall >= self.STALL:

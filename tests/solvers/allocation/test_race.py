@@ -1,0 +1,116 @@
+"""The pool MIP raced in a helper process beside the neighbourhood search."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from solvers.allocation import AllocationParams, allocate, batch
+from solvers.allocation.highs_model import cancel_with, cancelled
+from solvers.allocation.literature import generate_literature
+from solvers.allocation.lns import PoolRace, SubMip, lp_round
+from solvers.allocation.problem import compile_request
+
+from .test_lns import _converged_master
+
+
+def test_the_helper_finds_valid_allocations_and_ends() -> None:
+    prob, master, duals = _converged_master(seed=3)
+    x = lp_round(prob, master, master.lp_values(), duals, deadline=time.perf_counter() + 10.0)
+    master.add_solution(x)
+    sub = SubMip(master, seed=0, threads=None)
+    start = master.column_of(x)
+    race = PoolRace.spawn()
+    assert race is not None
+    try:
+        assert race.launch(sub, start, time.perf_counter() + 20.0, target=0, seed=0)
+        race.wait(time.perf_counter() + 20.0, good_enough=0)
+    finally:
+        race.stop()
+    assert race.proc.returncode is not None  # the process is gone
+    # the whole pool MIP of 80 orders is solved: HiGHS reports the end, optimal
+    assert race.report is not None and race.report[0] == "Optimal"
+    best = race.take(sub.total(start) + 1)
+    assert best is not None
+    y = master.allocation(best)
+    assert prob.violations(y) == []
+    assert prob.evaluate(y).total == sub.total(best) <= sub.total(start)
+    # the search's own whole-pool MIP reaches the same optimum
+    own, _ = sub.solve(np.ones(prob.num_orders, dtype=bool), start, 30.0)
+    assert own is not None and sub.total(own) == sub.total(best)
+    race.stop()  # idempotent
+
+
+def test_a_racing_batch_answer_is_exact_and_leaves_no_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    races: list[PoolRace] = []
+    spawn = PoolRace.spawn
+
+    def recorded() -> PoolRace | None:
+        race = spawn()
+        if race is not None:
+            races.append(race)
+        return race
+
+    monkeypatch.setattr(PoolRace, "spawn", staticmethod(recorded))
+    req = generate_literature(seed=7, num_orders=150, num_nodes=10)
+    # a target the search cannot certify: the race runs to the time limit
+    res = allocate(req, AllocationParams(time_limit_s=4.0, mip_rel_gap=1e-7, explain=False))
+    assert len(races) == 1 and races[0].proc.returncode is not None
+    assert any("pool MIP beside the search" in note for note in res.stats.notes), res.stats.notes
+    prob = compile_request(req)
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    arc_of = {
+        (
+            prob.order_ids[int(prob.pair_order[prob.arc_pair[a]])],
+            prob.sku_ids[int(prob.arc_sku[a])],
+            prob.node_ids[int(prob.arc_node[a])],
+        ): a
+        for a in range(prob.num_arcs)
+    }
+    for a in res.assignments:
+        x[arc_of[(a.order_id, a.sku, a.node_id)]] += a.quantity
+    assert prob.violations(x) == []
+    assert prob.evaluate(x).total == res.cost.total_micros
+    assert res.bound is not None and res.bound <= res.cost.total + 1e-6
+
+
+def test_an_explicit_thread_count_or_capacities_turn_the_race_off() -> None:
+    req = generate_literature(seed=7, num_orders=150, num_nodes=10)
+    prob = compile_request(req)
+    assert batch._races(prob, AllocationParams(mip_rel_gap=1e-3))
+    assert not batch._races(prob, AllocationParams(mip_rel_gap=1e-3, threads=1))
+    assert not batch._races(prob, AllocationParams(mip_rel_gap=1e-3, threads=2))
+    assert not batch._races(prob, AllocationParams(mip_rel_gap=0.0))
+    small = compile_request(generate_literature(seed=7, num_orders=50, num_nodes=10))
+    assert not batch._races(small, AllocationParams(mip_rel_gap=1e-3))
+
+
+def test_a_cancelled_thread_interrupts_its_highs_calls() -> None:
+    prob, master, duals = _converged_master(seed=4)
+    x = lp_round(prob, master, master.lp_values(), duals, deadline=time.perf_counter() + 10.0)
+    master.add_solution(x)
+    start = master.column_of(x)
+    out: dict[str, object] = {}
+    event = threading.Event()
+    event.set()
+
+    def work() -> None:
+        cancel_with(event)
+        out["cancelled"] = cancelled()
+        sub = SubMip(master, seed=0, threads=1)
+        model = sub.build(np.ones(prob.num_orders, dtype=bool), start)
+        h, _ = sub.load(model.arrays, 60.0, {"mip_rel_gap": 0.0})
+        h.run()
+        out["status"] = h.modelStatusToString(h.getModelStatus())
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    assert out["cancelled"] is True
+    assert out["status"] == "Interrupted by user"
+    assert not cancelled()  # other threads are not affected
