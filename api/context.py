@@ -17,6 +17,8 @@ from api.core.breaker import BreakerState, CircuitBreaker
 from api.core.config import Settings
 from api.core.metrics import Metrics
 from api.jobs import JobService, TaskRegistry
+from api.jobs.registry import JsonDict
+from api.loop_runner import LoopRunner
 
 
 @dataclass
@@ -90,6 +92,7 @@ class ServiceContext:
     audit: AuditWriter | None = None
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     solver_pool: ThreadPoolExecutor | None = None
+    loop_runner: LoopRunner[JsonDict] = field(default_factory=LoopRunner)
     lanes: dict[str, Lane] = field(default_factory=dict)
     demo: dict[str, Any] | None = None
     ready: bool = False

@@ -6,7 +6,9 @@ seen split 19 / 1 between two processes, so one process's clients waited for mos
 CPU. Here each worker binds its own socket with ``SO_REUSEPORT`` and the kernel spreads new
 connections over them by address hash. The supervisor (uvicorn's: signals, restarts) only
 holds the port with a bound socket that does not listen, so it is given no connections.
-Linux only; elsewhere :func:`serve_workers` is uvicorn's own ``--workers``.
+Each worker also ends a keep-alive connection now and then while it holds more than its
+share of them (:mod:`api.core.balance`), so an uneven draw does not last. Linux only;
+elsewhere :func:`serve_workers` is uvicorn's own ``--workers``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import multiprocess
+
+from api.core import balance
 
 
 def reuse_port_supported() -> bool:
@@ -44,6 +48,12 @@ class OwnSocketProcess(multiprocess.Process):
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover
         """Serve on a fresh socket of the configured port (the supervisor's is not used)."""
         own = port_socket(self.config.host, self.config.port, backlog=self.config.backlog)
+        port = self.config.port
+        balance.BALANCER = balance.ConnectionBalancer(
+            self.server.server_state.connections,
+            self.config.workers,
+            lambda: balance.established_on_port(port),
+        )
         super().target([own])
 
 

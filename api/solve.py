@@ -212,18 +212,27 @@ def _begin(
 
 
 def _submit(
-    attempt: _Attempt, lane: Lane, solver_input: BaseModel | None
+    attempt: _Attempt, lane: Lane, solver_input: BaseModel | None, *, inline: bool = False
 ) -> Future[JsonDict] | None:
-    """Hand the solve to the solver pool, or None when the circuit breaker is open."""
+    """Hand the solve to the solver pool, or None when the circuit breaker is open.
+
+    ``inline``: run it on the event loop instead (:class:`~api.loop_runner.LoopRunner`, for
+    solves that take less CPU than the hand-over to a pool thread and back), if the kind's
+    task is ``bounded``; other tasks go to the pool, where an overrun can be answered by the
+    fallback.
+    """
     ctx = attempt.ctx
     assert ctx.solver_pool is not None
     spec = ctx.registry.get(attempt.kind)
     if not ctx.breaker(spec.solver or attempt.kind).allow():
         lane.slots.release()
         return None
+    task_input = attempt.payload if solver_input is None else solver_input
     try:
-        task_input = attempt.payload if solver_input is None else solver_input
-        future = ctx.solver_pool.submit(_call, spec.target, task_input)
+        if inline and spec.bounded:
+            future = ctx.loop_runner.submit(functools.partial(_call, spec.target, task_input))
+        else:
+            future = ctx.solver_pool.submit(_call, spec.target, task_input)
     except RuntimeError:  # pool shut down
         lane.slots.release()
         raise HTTPException(503, "the service is shutting down") from None
@@ -244,6 +253,7 @@ def _settle(
     try:
         result = future.result(timeout=time_limit_s + grace_s if wait else 0.0)
     except FutureTimeout:
+        future.cancel()  # still queued: it will not run
         breaker.record_failure()
         ctx.metrics.solver_failures.labels(solver, "timeout").inc()
         reason = f"no answer within {time_limit_s:g} s + {grace_s:g} s"
@@ -313,12 +323,16 @@ async def solve_fast(
     seed: int | None,
     time_limit_s: float,
     lane: Lane,
+    inline: bool = False,
 ) -> SolveOutcome:
     """:func:`solve_sync` for answers in milliseconds, awaited on the event loop.
 
     No worker thread besides the solver's and no database write before the answer: the
     finished job row is written behind it (``GET /v1/jobs/{id}`` waits for it), with the
     body as sent as its payload. The fallback, when needed, runs in a worker thread.
+    ``inline``: the caller knows the solve is small and bounded (a one-order online
+    allocation, about a millisecond): it runs on the event loop, since handing it to a
+    pool thread and back costs more CPU than the solve under load.
     """
     attempt = _begin(
         ctx,
@@ -331,14 +345,14 @@ async def solve_fast(
         lane=lane,
         stored=await body_as_sent(request),
     )
-    future = _submit(attempt, lane, body)
-    if future is not None:
+    future = _submit(attempt, lane, body, inline=inline)
+    if future is not None and not future.done():
         waiter = asyncio.wrap_future(future)
         # a solve that overruns keeps its thread; its late answer or error is dropped here
         waiter.add_done_callback(lambda w: w.cancelled() or w.exception())
         await asyncio.wait({waiter}, timeout=time_limit_s + ctx.settings.fallback_grace_s)
-        if future.done() and future.exception() is None:
-            return _settle(attempt, future, time_limit_s, wait=False)
+    if future is not None and future.done() and future.exception() is None:
+        return _settle(attempt, future, time_limit_s, wait=False)
     return await run_in_threadpool(
         functools.partial(_settle, attempt, future, time_limit_s, wait=False)
     )

@@ -8,7 +8,11 @@ It starts ``dispatchlab serve`` on a free 127.0.0.1 port with a fresh SQLite dat
 targets ``--url``, which must be a loopback address), makes an ``oms`` key, and runs:
 
 * ``allocations``: single-order ``POST /v1/allocations`` from ``--clients`` concurrent
-  clients (20), ``--alloc-requests`` in total after a warm-up; target p99 <= 50 ms, 0 errors;
+  clients (20), ``--alloc-requests`` (2000) measured per phase; target p99 <= 50 ms, 0
+  errors. A phase is measured after a warm-up by the same clients (10 requests each in
+  closed loop, 2 when paced: connections open, the service in its steady state); the
+  ``cold start`` phases instead start on 20 new connections at once, with no warm-up. The
+  requests come from one generated 1000-order city, repeated in turn for longer phases;
 * ``routes``: ``POST /v1/routes`` on a generated 100-order city with ``time_limit_s=1``,
   one at a time, ``--route-requests`` times; target p50 <= 1.15 s.
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import csv
 import ipaddress
 import json
@@ -326,6 +331,9 @@ async def run_clients(
     Without ``rate_per_client`` each client sends its next request as soon as the last one
     is answered (closed loop: saturation). With it, each client sends one request every
     ``1 / rate_per_client`` seconds on a fixed schedule (immediately if it is behind).
+    ``warmup`` requests go first, sent the same way by the same clients, and are not
+    measured: the clients' connections are open and the service in its steady state when
+    the phase starts (``warmup=0``: the phase starts on new connections, a cold start).
     """
     payloads = [json.dumps(b, separators=(",", ":")).encode() for b in bodies]
     client: httpx.AsyncClient | RawClient
@@ -334,40 +342,62 @@ async def run_clients(
     else:
         client = RawClient(url, {"X-API-Key": key})
     try:
-        scratch = Phase("warmup", phase.clients)
-        for i in range(warmup):
-            await _one(client, scratch, path, payloads[i % len(payloads)], expect)
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        for payload in payloads:
-            queue.put_nowait(payload)
-
-        async def worker(k: int) -> None:
-            period = 1.0 / rate_per_client if rate_per_client else 0.0
-            next_at = time.perf_counter() + period * k / phase.clients  # staggered start
-            while True:
-                if period:
-                    delay = next_at - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    next_at += period
-                try:
-                    body = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                await _one(client, phase, path, body, expect)
-
+        if warmup:
+            scratch = Phase("warmup", phase.clients)
+            warm = [payloads[i % len(payloads)] for i in range(warmup)]
+            await _drive(client, scratch, path, warm, expect, rate_per_client)
         start = time.perf_counter()
-        await asyncio.gather(*(worker(k) for k in range(phase.clients)))
+        await _drive(client, phase, path, payloads, expect, rate_per_client)
         phase.wall_s = time.perf_counter() - start
     finally:
         await client.aclose()
+
+
+async def _drive(
+    client: httpx.AsyncClient | RawClient,
+    phase: Phase,
+    path: str,
+    payloads: list[bytes],
+    expect: int,
+    rate_per_client: float | None,
+) -> None:
+    """Send ``payloads`` from ``phase.clients`` concurrent clients (see :func:`run_clients`)."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for payload in payloads:
+        queue.put_nowait(payload)
+
+    async def worker(k: int) -> None:
+        period = 1.0 / rate_per_client if rate_per_client else 0.0
+        next_at = time.perf_counter() + period * k / phase.clients  # staggered start
+        while True:
+            if period:
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                next_at += period
+            try:
+                body = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await _one(client, phase, path, body, expect)
+
+    await asyncio.gather(*(worker(k) for k in range(phase.clients)))
+
+
+#: Unmeasured requests per client before a warm allocation phase (closed loop).
+WARMUP_PER_CLIENT = 10
+
+#: The single-order requests come from a city of this many orders (its stock sized for them),
+#: repeated in turn for longer phases: the request mix does not depend on the phase length.
+ALLOC_CITY_ORDERS = 1000
 
 
 def allocation_bodies(n: int, *, seed: int, explain: bool) -> list[dict[str, Any]]:
     """``n`` single-order allocation requests on one generated city (one order each)."""
     from api.examples import single_order_allocations
 
-    bodies = single_order_allocations(n, seed=seed)
+    city = single_order_allocations(min(n, ALLOC_CITY_ORDERS), seed=seed)
+    bodies = [copy.deepcopy(city[i % len(city)]) for i in range(n)]
     for body in bodies:
         body["params"].update(explain=explain, shadow_prices=explain)
     return bodies
@@ -458,15 +488,15 @@ def main() -> None:
     parser.add_argument("--url", help="target a running service (loopback only)")
     parser.add_argument("--key", help="oms key for --url")
     parser.add_argument(
-        "--workers", type=int, default=1, help="uvicorn processes (SQLite: keep 1, see docs)"
+        "--workers", type=int, default=1, help="API processes (dispatchlab serve --workers)"
     )
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--alloc-requests", type=int, default=1000, help="per allocation phase")
+    parser.add_argument("--alloc-requests", type=int, default=2000, help="per allocation phase")
     parser.add_argument(
         "--alloc-rate",
         type=float,
         default=2.0,
-        help="requests/s per client in the paced allocation phases",
+        help="requests/s per client in the paced allocation phases (0: no paced phases)",
     )
     parser.add_argument("--route-requests", type=int, default=10)
     parser.add_argument("--route-time-limit", type=float, default=1.0)
@@ -498,36 +528,43 @@ def main() -> None:
     wanted = set(args.phases.split(","))
     try:
         if "allocations" in wanted:
+            runs: list[tuple[bool, float | None, bool]] = []  # explain, rate, cold
             for explain in (True, False):
-                for rate in (None, args.alloc_rate):
-                    load = f"paced {rate:g} req/s each" if rate else "closed loop"
-                    label = "explanations" if explain else "no explanations"
-                    phase = Phase(
-                        f"allocations, 1 order, {label}, {load}",
-                        args.clients,
-                        target="p99 <= 50 ms, 0 errors",
+                runs.append((explain, None, False))
+                if args.alloc_rate:
+                    runs.append((explain, args.alloc_rate, False))
+                runs.append((explain, None, True))
+            for explain, rate, cold in runs:
+                load = f"paced {rate:g} req/s each" if rate else "closed loop"
+                label = "explanations" if explain else "no explanations"
+                if cold:
+                    load += ", cold start (new connections, no warm-up)"
+                # warm-up: 10 requests per client in closed loop, 2 per client when paced
+                warmup = 0 if cold else args.clients * (2 if rate else WARMUP_PER_CLIENT)
+                phase = Phase(
+                    f"allocations, 1 order, {label}, {load}",
+                    args.clients,
+                    target="p99 <= 50 ms, 0 errors",
+                )
+                bodies = allocation_bodies(args.alloc_requests, seed=args.seed, explain=explain)
+                asyncio.run(
+                    run_clients(
+                        url,
+                        key,
+                        phase,
+                        "/v1/allocations",
+                        bodies,
+                        warmup=warmup,
+                        rate_per_client=rate,
+                        client_kind=args.client,
                     )
-                    bodies = allocation_bodies(args.alloc_requests, seed=args.seed, explain=explain)
-                    asyncio.run(
-                        run_clients(
-                            url,
-                            key,
-                            phase,
-                            "/v1/allocations",
-                            bodies,
-                            warmup=50,
-                            rate_per_client=rate,
-                            client_kind=args.client,
-                        )
-                    )
-                    phase.met = (
-                        phase.pct(99) <= 0.050 and phase.num_errors == 0 and not phase.fallbacks
-                    )
-                    phases.append(phase)
-                    print(
-                        f"{phase.name}: p99 {phase.pct(99) * 1000:.1f} ms, "
-                        f"{phase.throughput:.1f} req/s, errors {phase.errors}"
-                    )
+                )
+                phase.met = phase.pct(99) <= 0.050 and phase.num_errors == 0 and not phase.fallbacks
+                phases.append(phase)
+                print(
+                    f"{phase.name}: p99 {phase.pct(99) * 1000:.1f} ms, "
+                    f"{phase.throughput:.1f} req/s, errors {phase.errors}"
+                )
         if "routes" in wanted:
             phase = Phase(
                 f"routes ({args.route_instance}, 100 orders, {args.route_time_limit:g} s)",
@@ -555,7 +592,9 @@ def main() -> None:
         "server": f"dispatchlab serve --workers {args.workers}, SQLite, default settings",
         "clients": "closed loop = each client sends its next request when the last one is "
         f"answered (saturation); paced = each client sends {args.alloc_rate:g} requests/s on a "
-        "fixed schedule",
+        f"fixed schedule; measured after {WARMUP_PER_CLIENT} unmeasured requests per client "
+        "(2 when paced) on the same connections, except the cold-start phases (20 new "
+        "connections at once, no warm-up)",
         "client": {
             "raw": "raw (minimal asyncio HTTP/1.1 client, keep-alive, TCP_NODELAY)",
             "httpx": "httpx.AsyncClient (TCP_NODELAY)",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.core import balance
 from api.core.errors import ErrorPublic
 
 if TYPE_CHECKING:
@@ -36,6 +37,11 @@ class ServiceMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box[0] = int(message["status"])
+                balancer = balance.BALANCER
+                if balancer is not None and balancer.should_close():
+                    # this worker holds more than its share of connections: the client
+                    # reconnects and the kernel draws a worker for it again
+                    message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
             await send(message)
 
         try:

@@ -39,12 +39,18 @@ def import_target(target: str) -> Any:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One job kind: its target, an optional fallback target, and its solver's name."""
+    """One job kind: its target, an optional fallback target, and its solver's name.
+
+    ``bounded``: the target answers a small input in bounded time (it honours its time
+    limit), so an endpoint may run such solves on the event loop; an inline solve cannot be
+    cut off at the time limit, so a target that may overrun must leave this off.
+    """
 
     kind: str
     target: str
     fallback: str | None = None
     solver: str = ""
+    bounded: bool = False
 
     def function(self) -> TaskFn:
         """The task function (imported on first use)."""

@@ -30,6 +30,29 @@ from api.solve import (
 from api.versions import solver_label
 from scenarios.errors import InputError
 
+#: A one-order online allocation up to these sizes is solved on the event loop (see
+#: :func:`_inline`); larger ones, more orders and batch mode go to the solver pool.
+INLINE_MAX_LINES = 20
+INLINE_MAX_NODES = 200
+
+
+def _inline(body: AllocationCreate) -> bool:
+    """True for an allocation small and bounded enough to solve on the event loop.
+
+    One order in online mode with the default backend is an exact search over its few
+    candidate nodes (a node-limited branch and bound, or a one-order MIP under its time
+    limit when a capacity binds): about a millisecond of CPU, less than handing it to a
+    pool thread and back costs under load (measured in docs/api.md).
+    """
+    req, params = body.request, body.params
+    return (
+        params.mode == "online"
+        and params.backend == "highspy"
+        and len(req.orders) == 1
+        and len(req.orders[0].lines) <= INLINE_MAX_LINES
+        and len(req.nodes) <= INLINE_MAX_NODES
+    )
+
 
 async def _fast(request: Request) -> Response | None:
     """The OMS's usual call (a valid JSON body, no ``Idempotency-Key``) on the short path.
@@ -97,6 +120,7 @@ async def create_allocation(
                 seed=body.params.seed,
                 time_limit_s=limit_s,
                 lane=lane,
+                inline=_inline(body),
             )
         return json_response(200, _public(request, outcome))
     payload = body.model_dump(mode="json")

@@ -19,6 +19,7 @@ SPECS: tuple[TaskSpec, ...] = (
         "api.tasks.allocations:run",
         fallback="api.tasks.allocations:fallback",
         solver="allocation",
+        bounded=True,
     ),
     TaskSpec(
         "routes", "api.tasks.routes:run", fallback="api.tasks.routes:fallback", solver="routing"

@@ -300,30 +300,39 @@ def solve_order_bb(
     """
     ub_all = prob.arc_ub if arc_ub is None else arc_ub
     p0, p1 = int(prob.order_pair_start[order]), int(prob.order_pair_start[order + 1])
-    lines = list(prob.order_lines(order))
+    line_range = prob.order_lines(order)
+    lines = list(line_range)
     n_lines = len(lines)
     line_pos = {ln: i for i, ln in enumerate(lines)}
-    qty = [int(prob.line_qty[ln]) for ln in lines]
+    qty = prob.line_qty[line_range.start : line_range.stop].tolist()
     # candidate nodes: pairs that are allowed and can gain something
     cand: list[int] = []
     fixed: list[float] = []
     most: list[int] = []  # units the node could ship for this order
     per_line: list[list[tuple[float, int, int, int]]] = [[] for _ in lines]  # (c, k, ub, arc)
-    for p in range(p0, p1):
-        if pair_ok is not None and not pair_ok[p]:
+    # the order's slices as lists: element access on numpy arrays costs more than the search
+    arc_start = prob.pair_arc_start[p0 : p1 + 1].tolist()
+    a_lo, a_hi = arc_start[0], arc_start[-1]
+    arc_ub_l = ub_all[a_lo:a_hi].tolist()
+    arc_c_l = c_arc[a_lo:a_hi].tolist()
+    arc_line_l = prob.arc_line[a_lo:a_hi].tolist()
+    fixed_l = c_pair[p0:p1].tolist()
+    ok_l = None if pair_ok is None else pair_ok[p0:p1].tolist()
+    for j in range(p1 - p0):
+        if ok_l is not None and not ok_l[j]:
             continue
         gains = []
-        for a in range(int(prob.pair_arc_start[p]), int(prob.pair_arc_start[p + 1])):
-            u = int(ub_all[a])
-            c = float(c_arc[a])
+        for a in range(arc_start[j], arc_start[j + 1]):
+            u = arc_ub_l[a - a_lo]
+            c = arc_c_l[a - a_lo]
             if u > 0 and c < 0:
-                i = line_pos[int(prob.arc_line[a])]
+                i = line_pos[arc_line_l[a - a_lo]]
                 gains.append((c, i, min(u, qty[i]), a))
         if not gains:
             continue
         k = len(cand)
-        cand.append(p)
-        fixed.append(float(c_pair[p]))
+        cand.append(p0 + j)
+        fixed.append(float(fixed_l[j]))
         most.append(sum(u for _c, _i, u, _a in gains))
         for c, i, u, a in gains:
             per_line[i].append((c, k, u, a))

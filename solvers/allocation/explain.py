@@ -23,7 +23,7 @@ import numpy as np
 from solvers.allocation.dp import OrderBlock, build_blocks, solve_blocks, solve_order_bb
 from solvers.allocation.heuristics import NONE, Residual, real_costs, solve_residual
 from solvers.allocation.master import pattern_cost
-from solvers.allocation.problem import BLOCK_RULE, I64, MICRO, OK, Problem, from_micro
+from solvers.allocation.problem import BLOCK_RULE, F64, I64, MICRO, OK, Problem, from_micro
 from solvers.allocation.result import (
     Alternative,
     OrderExplanation,
@@ -141,12 +141,16 @@ def explain(
     x: I64,
     *,
     unconstrained: dict[int, tuple[I64, I64]] | None = None,
+    lone_uncapped: bool = False,
     budget_s: float = 2.0,
 ) -> tuple[list[OrderExplanation], list[Unfilled]]:
     """Per-order explanations and the unfilled lines with their reasons.
 
     Orders the batched DP cannot explain exactly are re-solved one by one within
     ``budget_s`` seconds; past it they keep whatever the DP found (or no alternative).
+    ``lone_uncapped``: the problem is one order that no node is closed to and no capacity
+    limits (what :func:`lone_order_optimum` checks); its alternatives are then searched on
+    the request's own stock, without building the residual world for each.
     """
     t_start = time.perf_counter()
     n_orders = prob.num_orders
@@ -207,8 +211,13 @@ def explain(
         if time.perf_counter() - t_start > budget_s:
             break
         for banned_n in chosen_nodes[o]:
-            res = _order_residual(prob, world, x, o, banned_n)
-            arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split)
+            found = (
+                _lone_alternative(prob, banned_n, c_arc, c_pair, split) if lone_uncapped else None
+            )
+            if found is None:
+                res = _order_residual(prob, world, x, o, banned_n)
+                found = solve_residual(prob, o, res, c_arc, c_pair, split)
+            arcs, qty = found
             cost = pattern_cost(prob, o, arcs, qty)
             if alt_cost[o] < 0 or cost < alt_cost[o]:
                 alt_cost[o] = cost
@@ -304,6 +313,23 @@ def _patterns(so: I64, sa: I64, sq: I64) -> dict[int, tuple[I64, I64]]:
         keep = sq[s:e] > 0
         out[int(so[s])] = (sa[s:e][keep], sq[s:e][keep])
     return out
+
+
+def _lone_alternative(
+    prob: Problem, banned: int, c_arc: F64, c_pair: F64, split: float
+) -> tuple[I64, I64] | None:
+    """A lone uncapped order's best pattern without node ``banned``; None if not proven.
+
+    The order's residual world is the request's own stock with nothing taken, and without a
+    binding capacity :func:`solve_residual` is this branch and bound with the banned node's
+    pair closed: the same search without building a :class:`Residual`.
+    """
+    pair_ok = prob.pair_node != banned
+    ub = np.minimum(prob.arc_ub, np.maximum(prob.avail[prob.arc_node, prob.arc_sku], 0))
+    value, arcs, qty, lower = solve_order_bb(
+        prob, 0, c_arc, c_pair, split=split, arc_ub=ub, pair_ok=pair_ok
+    )
+    return (arcs, qty) if lower >= value - 1e-9 else None
 
 
 def _order_residual(prob: Problem, world: _World, x: I64, order: int, banned: int) -> Residual:

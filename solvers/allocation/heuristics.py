@@ -202,8 +202,9 @@ def solve_residual(
         )
         return (arcs, qty) if lower >= value - 1e-9 or not exact else None
 
-    # many lines: branch and bound beats the 3^L subset DP
-    if uncapped and len(lines) > 6:
+    # without a binding capacity the branch and bound is exact and, for one order, cheaper
+    # than the subset DP (which would also hand partial stock on to it)
+    if uncapped:
         found = branch_and_bound()
         if found is not None:
             return found
@@ -224,10 +225,6 @@ def solve_residual(
         arcs, qty = ans.sel_arc[keep], ans.sel_qty[keep]
         if ans.exact.size and (bool(ans.exact[0]) if exact else res.fits(order, arcs, qty)):
             return arcs, qty
-    if uncapped and len(lines) <= 6:
-        found = branch_and_bound()
-        if found is not None:
-            return found
     return _solve_residual_mip(prob, order, res, c_arc, c_pair)
 
 

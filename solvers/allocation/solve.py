@@ -74,6 +74,7 @@ def allocate(
         build_s=round(time.perf_counter() - start, 6),
     )
     bound: float | None = None
+    exact = False  # a one-order online search: the answer's cost is its own bound
     duals: Duals | None = None
     method: str
     if params.baseline is not None:
@@ -92,6 +93,7 @@ def allocate(
     elif params.mode == "online":
         method = "online"
         x, bound = _online(prob, params, start, stats)
+        exact = prob.num_orders == 1 and prob.num_pairs > 0
     else:
         method = "batch"
         batch = solve_batch(prob, _solve_share(prob, params), start=start)
@@ -111,6 +113,8 @@ def allocate(
         x = run_baseline(prob, "myopic")
         bound = None
     ev = prob.evaluate(x)
+    if exact and bound is not None:
+        bound = ev.total / MICRO
     want_prices = params.shadow_prices and params.baseline is None
     if want_prices and duals is None and prob.num_pairs:
         # the compact LP, within what is left of the solve's share of the budget; beyond
@@ -128,10 +132,12 @@ def allocate(
     explanations: list[OrderExplanation] = []
     unfilled: list[Unfilled] = []
     if params.explain:
+        lone = lone_order_optimum(prob, x) if method == "online" else None
         explanations, unfilled = explain(
             prob,
             x,
-            unconstrained=lone_order_optimum(prob, x) if method == "online" else None,
+            unconstrained=lone,
+            lone_uncapped=lone is not None,
             budget_s=max(1.0, 0.05 * params.time_limit_s),
         )
     else:
@@ -197,10 +203,10 @@ def _online(
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     if prob.num_pairs == 0:
         return x, prob.constant / MICRO
-    if prob.num_orders == 1:
+    if prob.num_orders == 1:  # exact: the caller sets the bound to the answer's cost
         arcs, qty = solve_residual(prob, 0, Residual(prob), *real_costs(prob))
         x[arcs] = qty
-        return x, prob.evaluate(x).total / MICRO
+        return x, 0.0
     t0 = time.perf_counter()
     x_start = sequential(prob, real_costs(prob))
     model = AllocationModel(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from typing import Any
 
@@ -50,3 +51,15 @@ def slow_task(payload: dict[str, Any], *, progress: ProgressFn | None = None) ->
     """A solver that ignores its time limit."""
     time.sleep(3.0)
     raise RuntimeError("too late anyway")
+
+
+#: Names of the threads :func:`recording_allocation` ran on, in call order.
+SOLVED_ON: list[str] = []
+
+
+def recording_allocation(payload: Any, *, progress: ProgressFn | None = None) -> dict[str, Any]:
+    """The real allocation task, noting which thread ran it."""
+    from api.tasks.allocations import run
+
+    SOLVED_ON.append(threading.current_thread().name)
+    return run(payload, progress=progress)

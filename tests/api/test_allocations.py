@@ -15,6 +15,7 @@ from api.db.models import Job
 from api.examples import ALLOCATION_EXAMPLE
 from api.jobs import TaskSpec
 from api.schemas.allocations import AllocationCreate
+from tests.api import helpers
 from tests.api.conftest import app_of, registry_with_test_kinds
 
 
@@ -85,13 +86,22 @@ def test_orders_per_synchronous_request_are_capped(
 
 
 def _with_optimiser(
-    make_client: Callable[..., TestClient], settings: Settings, target: str, **changes: Any
+    make_client: Callable[..., TestClient],
+    settings: Settings,
+    target: str,
+    *,
+    bounded: bool = False,
+    **changes: Any,
 ) -> TestClient:
     """A keyless client whose allocation optimiser is ``target`` (the real fallback kept)."""
     registry = registry_with_test_kinds()
     registry.add(
         TaskSpec(
-            "allocations", target, fallback="api.tasks.allocations:fallback", solver="allocation"
+            "allocations",
+            target,
+            fallback="api.tasks.allocations:fallback",
+            solver="allocation",
+            bounded=bounded,
         )
     )
     tuned = Settings(**{**settings.model_dump(), "auth_enabled": False, **changes})
@@ -108,6 +118,37 @@ def test_crashing_optimiser_gets_the_nearest_node_baseline(
     assert body["fallback"] is True and body["method"] == "nearest"
     assert "solver exploded" in body["fallback_reason"]
     assert sum(a["quantity"] for a in body["assignments"]) == 3
+
+
+def test_one_online_order_is_solved_on_the_event_loop_and_more_in_the_pool(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    client = _with_optimiser(
+        make_client, settings, "tests.api.helpers:recording_allocation", bounded=True
+    )
+    helpers.SOLVED_ON.clear()
+    one = client.post("/v1/allocations", json=_body())
+    two = _body()
+    two["request"]["orders"].append({**two["request"]["orders"][0], "id": "o2"})
+    both = client.post("/v1/allocations", json=two)
+    batch = client.post("/v1/allocations", json=_body(mode="batch"))
+    assert [a.status_code for a in (one, both, batch)] == [200, 200, 200]
+    assert [a.json()["fallback"] for a in (one, both, batch)] == [False, False, False]
+    on_loop, *pooled = helpers.SOLVED_ON
+    assert not on_loop.startswith("solver_")
+    assert len(pooled) == 2 and all(name.startswith("solver_") for name in pooled)
+
+
+def test_crash_of_a_solve_on_the_event_loop_gets_the_baseline(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    client = _with_optimiser(make_client, settings, "tests.api.helpers:crash_task", bounded=True)
+    answer = client.post("/v1/allocations", json=_body())
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["fallback"] is True and body["method"] == "nearest"
+    assert body["fallback_reason"] == "solver error: RuntimeError: solver exploded"
+    assert client.post("/v1/allocations", json=_body()).json()["fallback"] is True
 
 
 def test_answered_allocation_is_stored_as_a_finished_sync_job(

@@ -71,3 +71,5 @@ def test_lone_order_optimum_explains_as_the_search_does(req: AllocationRequest) 
     searched = explain(prob, x)
     shortcut = explain(prob, x, unconstrained=known)
     assert shortcut == searched
+    if known is not None:  # the alternatives searched on the request's own stock, too
+        assert explain(prob, x, unconstrained=known, lone_uncapped=True) == searched

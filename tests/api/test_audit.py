@@ -1,0 +1,90 @@
+"""The write-behind row writers: batching, flush, close, and rows never lost."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.core import audit
+from api.core.audit import AuditWriter
+from api.db.models import AuditEntry
+from api.db.session import make_engine, make_sessionmaker, migrate
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a migrated SQLite file."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+class CountingWriter(AuditWriter):
+    """An audit writer that remembers the size of every batch it inserts."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, flush_s: float) -> None:
+        self.batches: list[int] = []
+        super().__init__(sessions, flush_s=flush_s)
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        self.batches.append(len(rows))
+        super()._write(rows)
+
+
+def _row(i: int) -> dict[str, Any]:
+    return {"method": "POST", "path": f"/x/{i}", "status_code": 200}
+
+
+def _paths(sessions: sessionmaker[Session]) -> list[str]:
+    with sessions() as session:
+        return sorted(session.scalars(select(AuditEntry.path)).all())
+
+
+def test_rows_queued_within_the_window_are_one_batch(sessions: sessionmaker[Session]) -> None:
+    writer = CountingWriter(sessions, flush_s=30.0)
+    for i in range(50):
+        writer.record(**_row(i))
+    assert writer.pending()
+    writer.flush()  # a flush ends the 30 s window at once
+    assert writer.batches == [50]
+    assert not writer.pending()
+    assert _paths(sessions) == sorted(f"/x/{i}" for i in range(50))
+    writer.close()
+
+
+def test_close_writes_what_is_left(sessions: sessionmaker[Session]) -> None:
+    writer = CountingWriter(sessions, flush_s=30.0)
+    for i in range(7):
+        writer.record(**_row(i))
+    writer.close()
+    assert not writer._thread.is_alive()
+    assert len(_paths(sessions)) == 7
+
+
+def test_more_than_a_batch_from_many_threads_is_all_written(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "_BATCH", 40)
+    writer = CountingWriter(sessions, flush_s=0.01)
+
+    def burst(t: int) -> None:
+        for i in range(100):
+            writer.record(**_row(t * 1000 + i))
+
+    threads = [threading.Thread(target=burst, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.flush()
+    writer.close()
+    assert sum(writer.batches) == 400
+    assert max(writer.batches) <= 40
+    assert len(set(_paths(sessions))) == 400
