@@ -48,6 +48,9 @@ def _inline(body: AllocationCreate) -> bool:
     return (
         params.mode == "online"
         and params.backend == "highspy"
+        # HiGHS sizes its task scheduler once per thread: on the loop's thread every solve
+        # must ask for the same count (the service's default, 1)
+        and params.threads in (None, 1)
         and len(req.orders) == 1
         and len(req.orders[0].lines) <= INLINE_MAX_LINES
         and len(req.nodes) <= INLINE_MAX_NODES
