@@ -9,7 +9,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from solvers.allocation import AllocationCosts, AllocationParams, AllocationRequest, allocate, batch
+from solvers.allocation import (
+    AllocationCosts,
+    AllocationParams,
+    AllocationRequest,
+    AllocationResult,
+    allocate,
+    batch,
+)
 from solvers.allocation.batch import _PoolMip
 from solvers.allocation.enumerate import near_columns
 from solvers.allocation.heuristics import real_costs, sequential
@@ -211,6 +218,11 @@ def test_a_stalled_search_hands_over_and_its_answer_stays_valid(
     # the hand-over is noted when it happens (whether the resumed search stalls again
     # before the deadline depends on the machine's speed)
     assert any("the binding-row search takes" in note for note in res.stats.notes), res.stats.notes
+    assert_exact_answer(req, res)
+
+
+def assert_exact_answer(req: AllocationRequest, res: AllocationResult) -> None:
+    """The answer's assignments keep every limit, cost what it says, and sit above its bound."""
     prob = compile_request(req)
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     arc_of = {

@@ -14,7 +14,7 @@ from solvers.allocation.literature import generate_literature
 from solvers.allocation.lns import PoolRace, SubMip, lp_round
 from solvers.allocation.problem import compile_request
 
-from .test_lns import _converged_master
+from .test_lns import _converged_master, assert_exact_answer
 
 
 def test_the_helper_finds_valid_allocations_and_ends() -> None:
@@ -62,21 +62,7 @@ def test_a_racing_batch_answer_is_exact_and_leaves_no_process(
     res = allocate(req, AllocationParams(time_limit_s=4.0, mip_rel_gap=1e-7, explain=False))
     assert len(races) == 1 and races[0].proc.returncode is not None
     assert any("pool MIP beside the search" in note for note in res.stats.notes), res.stats.notes
-    prob = compile_request(req)
-    x = np.zeros(prob.num_arcs, dtype=np.int64)
-    arc_of = {
-        (
-            prob.order_ids[int(prob.pair_order[prob.arc_pair[a]])],
-            prob.sku_ids[int(prob.arc_sku[a])],
-            prob.node_ids[int(prob.arc_node[a])],
-        ): a
-        for a in range(prob.num_arcs)
-    }
-    for a in res.assignments:
-        x[arc_of[(a.order_id, a.sku, a.node_id)]] += a.quantity
-    assert prob.violations(x) == []
-    assert prob.evaluate(x).total == res.cost.total_micros
-    assert res.bound is not None and res.bound <= res.cost.total + 1e-6
+    assert_exact_answer(req, res)
 
 
 def test_an_explicit_thread_count_or_capacities_turn_the_race_off() -> None:
