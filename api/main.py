@@ -101,6 +101,7 @@ def start_service(ctx: ServiceContext) -> None:
         lease_s=settings.job_lease_s,
         heartbeat_s=settings.heartbeat_s,
         poll_s=settings.job_poll_s,
+        retention_s=settings.job_retention_s or None,
         on_finished=result_hooks(),
     )
     ctx.jobs.start()

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     )
     heartbeat_s: PosFloat = Field(default=5.0, description="replica heartbeat interval")
     job_poll_s: PosFloat = Field(default=1.0, description="how often queued jobs are looked for")
+    job_retention_s: float = Field(
+        default=30 * 86_400.0,
+        ge=0.0,
+        description="finished jobs (request, result, events) are deleted this long after they "
+        "were created, looked for every 10 minutes; 0 = kept for ever (plans, the audit log "
+        "and idempotency records have their own lifetimes)",
+    )
 
     # limits
     max_body_bytes: PosInt = Field(default=10_000_000, description="larger bodies get 413")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import socket
 import threading
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.core.audit import JobRecordWriter
@@ -113,6 +114,9 @@ class JobService:
     lease_s: float = 30.0
     heartbeat_s: float = 5.0
     poll_s: float = 1.0
+    #: finished jobs created longer ago than this are deleted (None = kept), every purge_s
+    retention_s: float | None = None
+    purge_s: float = 600.0
     on_finished: dict[str, Callable[[Session, Job, JsonDict], JsonDict]] = field(
         default_factory=dict
     )
@@ -126,6 +130,7 @@ class JobService:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._last_recovery = 0.0
+        self._last_purge = -math.inf
         self.records: JobRecordWriter | None = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -437,6 +442,35 @@ class JobService:
         self._claim()
         if time.monotonic() - self._last_recovery > self.lease_s / 2:
             self.recover()
+        if self.retention_s is not None and time.monotonic() - self._last_purge > self.purge_s:
+            self._last_purge = time.monotonic()
+            self.purge(self.retention_s)
+
+    def purge(self, older_than_s: float, *, batch: int = 1000) -> int:
+        """Delete finished jobs created more than ``older_than_s`` ago; returns how many.
+
+        By creation time, which the (status, created_at) index covers: the look-up does not
+        walk every finished job (a job finishes within ``job_timeout_s`` of its creation).
+        In batches of ``batch`` rows, one transaction each, so that other writers wait for
+        one batch at most. Queued and running jobs are never deleted.
+        """
+        cutoff = utcnow() - dt.timedelta(seconds=older_than_s)
+        total = 0
+        while not self._stop.is_set():
+            with self.sessions.begin() as session:
+                ids = session.scalars(
+                    select(Job.id)
+                    .where(Job.status.in_(FINISHED), Job.created_at < cutoff)
+                    .limit(batch)
+                ).all()
+                if ids:
+                    session.execute(delete(Job).where(Job.id.in_(ids)))
+            total += len(ids)
+            if len(ids) < batch:
+                break
+        if total:
+            log.info("deleted %d finished jobs older than %g s", total, older_than_s)
+        return total
 
     def _claim(self) -> None:
         while len(self._running) < self.executor.capacity and not self._stop.is_set():

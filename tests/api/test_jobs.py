@@ -245,3 +245,45 @@ def _admin_key(client: TestClient) -> str:
     assert ctx.sessions is not None
     with ctx.sessions() as session:
         return create_key(session, role=Role.ADMIN)[0]
+
+
+def test_finished_jobs_past_their_retention_are_deleted_and_the_rest_kept(
+    client: TestClient,
+) -> None:
+    ctx = _ctx(client)
+    assert ctx.sessions is not None and ctx.jobs is not None
+    assert ctx.jobs.retention_s == 30 * 86_400.0  # the default setting
+    now = utcnow()
+    rows = {  # status, days since created
+        "old-done": ("done", 40),
+        "old-failed": ("failed", 31),
+        "recent-done": ("done", 2),
+        "old-queued": ("queued", 50),
+        "old-running": ("running", 50),
+    }
+    with ctx.sessions.begin() as session:
+        for job_id, (status, age_days) in rows.items():
+            created = now - dt.timedelta(days=age_days)
+            session.add(
+                Job(
+                    id=job_id,
+                    kind="test_sleep",
+                    status=status,
+                    payload={},
+                    created_at=created,
+                    finished_at=created if status in {"done", "failed"} else None,
+                    owner=ctx.jobs.instance_id if status == "running" else None,
+                )
+            )
+    assert ctx.jobs.purge(30 * 86_400.0, batch=1) == 2  # one row per transaction
+    with ctx.sessions() as session:
+        left = set(session.scalars(select(Job.id).where(Job.id.in_(list(rows)))).all())
+    assert left == {"recent-done", "old-queued", "old-running"}
+
+
+def test_a_retention_of_zero_keeps_every_job(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    keep = make_client(Settings(**{**settings.model_dump(), "job_retention_s": 0}))
+    jobs = _ctx(keep).jobs
+    assert jobs is not None and jobs.retention_s is None
