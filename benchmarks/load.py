@@ -37,6 +37,7 @@ import csv
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -110,9 +111,10 @@ def free_port() -> int:
 
 
 class LocalServer:
-    """``dispatchlab serve`` on a fresh data directory."""
+    """``dispatchlab serve`` on a fresh data directory (deleted at :meth:`stop` unless kept)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, keep: bool = False) -> None:
+        self.keep = keep
         self.dir = Path(tempfile.mkdtemp(prefix="dispatchlab-load-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -160,7 +162,12 @@ class LocalServer:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait(timeout=20)
         self.log.close()
+        if self.keep:
+            print(f"server data and log kept in {self.dir}")
+        else:  # each job row keeps its request: a run leaves hundreds of MB
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 IDLE_REUSE_S = 4.0
@@ -511,6 +518,9 @@ def main() -> None:
         help="raw = minimal asyncio HTTP/1.1 client (little CPU); httpx = httpx.AsyncClient",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--keep-data", action="store_true", help="keep the started server's data and log"
+    )
     parser.add_argument("--out-prefix", default="load-latency")
     args = parser.parse_args()
 
@@ -521,7 +531,7 @@ def main() -> None:
             raise SystemExit("--key is needed with --url")
         url, key = args.url, args.key
     else:
-        server = LocalServer(args.workers)
+        server = LocalServer(args.workers, keep=args.keep_data)
         url, key = server.url, server.key
     check_loopback(url)
     phases: list[Phase] = []
