@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import threading
@@ -12,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api import idempotency
 from api.context import KeyCache, Lane, ServiceContext
 from api.core.audit import AuditWriter
 from api.core.config import Settings, get_settings
@@ -102,6 +104,7 @@ def start_service(ctx: ServiceContext) -> None:
         heartbeat_s=settings.heartbeat_s,
         poll_s=settings.job_poll_s,
         retention_s=settings.job_retention_s or None,
+        housekeeping=[functools.partial(idempotency.purge, ttl_s=settings.idempotency_ttl_s)],
         on_finished=result_hooks(),
     )
     ctx.jobs.start()

@@ -114,8 +114,10 @@ class JobService:
     lease_s: float = 30.0
     heartbeat_s: float = 5.0
     poll_s: float = 1.0
-    #: finished jobs created longer ago than this are deleted (None = kept), every purge_s
+    #: every ``purge_s``: finished jobs created longer ago than ``retention_s`` are deleted
+    #: (None = kept), and each ``housekeeping`` call deletes what else has expired
     retention_s: float | None = None
+    housekeeping: list[Callable[[Session], int]] = field(default_factory=list)
     purge_s: float = 600.0
     on_finished: dict[str, Callable[[Session, Job, JsonDict], JsonDict]] = field(
         default_factory=dict
@@ -442,9 +444,17 @@ class JobService:
         self._claim()
         if time.monotonic() - self._last_recovery > self.lease_s / 2:
             self.recover()
-        if self.retention_s is not None and time.monotonic() - self._last_purge > self.purge_s:
+        if time.monotonic() - self._last_purge > self.purge_s:
             self._last_purge = time.monotonic()
-            self.purge(self.retention_s)
+            self.housekeep()
+
+    def housekeep(self) -> int:
+        """Delete what has outlived its time: old finished jobs, then ``housekeeping``'s rows."""
+        total = 0 if self.retention_s is None else self.purge(self.retention_s)
+        for expire in self.housekeeping:
+            with self.sessions() as session:
+                total += expire(session)
+        return total
 
     def purge(self, older_than_s: float, *, batch: int = 1000) -> int:
         """Delete finished jobs created more than ``older_than_s`` ago; returns how many.

@@ -175,7 +175,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="TCP port")] = 8000,
         data_dir: DataDirOpt = None,
     ) -> None:
-        """Start the service on SQLite with a demo scenario loaded (same as serve --demo)."""
+        """Start the service on SQLite with a demo scenario loaded (serve --demo --access-log)."""
         _serve(host, port, 1, None, True, data_dir, None, "info", True)
 
     app.add_typer(keys_app, name="keys")

@@ -207,13 +207,16 @@ def explain(
         if chosen_nodes[o]
         and (o in inexact or prob.order_line_start[o + 1] - prob.order_line_start[o] > 10)
     ]
+    # a lone uncapped order's residual world is the request's own stock, whichever node is
+    # banned: its arc limits are those of a fresh Residual, worked out once
+    lone_ub = Residual(prob).arc_limits(0) if lone_uncapped else None
     for o in many[:MAX_RESIDUAL_EXPLANATIONS]:
         if time.perf_counter() - t_start > budget_s:
             break
         for banned_n in chosen_nodes[o]:
-            found = (
-                _lone_alternative(prob, banned_n, c_arc, c_pair, split) if lone_uncapped else None
-            )
+            found = None
+            if lone_ub is not None:
+                found = _lone_alternative(prob, banned_n, lone_ub, c_arc, c_pair, split)
             if found is None:
                 res = _order_residual(prob, world, x, o, banned_n)
                 found = solve_residual(prob, o, res, c_arc, c_pair, split)
@@ -316,16 +319,15 @@ def _patterns(so: I64, sa: I64, sq: I64) -> dict[int, tuple[I64, I64]]:
 
 
 def _lone_alternative(
-    prob: Problem, banned: int, c_arc: F64, c_pair: F64, split: float
+    prob: Problem, banned: int, ub: I64, c_arc: F64, c_pair: F64, split: float
 ) -> tuple[I64, I64] | None:
     """A lone uncapped order's best pattern without node ``banned``; None if not proven.
 
-    The order's residual world is the request's own stock with nothing taken, and without a
-    binding capacity :func:`solve_residual` is this branch and bound with the banned node's
-    pair closed: the same search without building a :class:`Residual`.
+    The order's residual world is the request's own stock with nothing taken (arc limits
+    ``ub``), and without a binding capacity :func:`solve_residual` is this branch and bound
+    with the banned node's pair closed: the same search without a residual per node.
     """
     pair_ok = prob.pair_node != banned
-    ub = np.minimum(prob.arc_ub, np.maximum(prob.avail[prob.arc_node, prob.arc_sku], 0))
     value, arcs, qty, lower = solve_order_bb(
         prob, 0, c_arc, c_pair, split=split, arc_ub=ub, pair_ok=pair_ok
     )

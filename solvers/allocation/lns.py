@@ -273,14 +273,6 @@ class SubModel:
         """MIP column values of a choice (a pool column per order)."""
         return np.isin(self.cols, choice[self.orders]).astype(np.float64)
 
-    def covers(self, choice: I64) -> bool:
-        """Whether ``choice`` keeps the fixed orders and uses only this MIP's columns."""
-        fixed = np.ones(self.current.shape[0], dtype=bool)
-        fixed[self.orders] = False
-        if not np.array_equal(choice[fixed], self.current[fixed]):
-            return False
-        return bool(np.isin(choice[self.orders], self.cols).all())
-
     def choice(self, z: F64) -> I64 | None:
         """The choice of MIP column values ``z`` (None unless one column per free order)."""
         chosen = self.cols[z > 0.5]
@@ -302,10 +294,6 @@ RACE_OPTIONS: dict[str, bool | str | float] = {"mip_rel_gap": 0.0, "threads": 1}
 #: SIGTERM (then SIGKILL)
 RACE_GRACE_S = 0.05
 RACE_JOIN_S = 2.0
-#: hand the search's incumbents to the MIP as user solutions: off, as measured (with them
-#: the MIP's own heuristics found less on 3 of 4 literature seeds, and without them its
-#: input, hence its answer at a given time, does not depend on the search's timing)
-RACE_OFFERS = False
 #: the process interrupts HiGHS this long before the end it was given, so that the
 #: solution HiGHS holds then (often from a sub-MIP heuristic cut short) is reported in time
 RACE_STOP_S = 0.1
@@ -319,10 +307,10 @@ class PoolRace:
     The neighbourhood search runs in the calling process; on two cores the MIP (HiGHS'
     defaults: presolve, cuts, RINS, RENS, ...) runs beside it. (A thread would share the
     GIL with the search: every HiGHS callback waits for it, measured at ~2/3 speed.) The
-    search takes the MIP's improving solutions between neighbourhoods (:meth:`take`); it
-    could hand the MIP its own (:meth:`offer`, as HiGHS user solutions), which is off
-    (``RACE_OFFERS``). What the search takes depends on timing, so answers can differ run
-    to run.
+    search takes the MIP's improving solutions between neighbourhoods (:meth:`take`). It
+    does not hand the MIP its own (tried as HiGHS user solutions: the MIP's heuristics then
+    found less on 3 of 4 literature seeds), so the MIP's input does not depend on the
+    search's timing; what the search takes does, so answers can differ run to run.
 
     The process is started early (:meth:`spawn`, ~0.5 s of imports on the other core) and
     given the model later (:meth:`launch`); :meth:`stop` ends it (a stop message, then
@@ -338,7 +326,6 @@ class PoolRace:
         self.sub: SubMip | None = None
         self.best: I64 | None = None
         self.best_cost = 0
-        self._offered = 0
         #: improving solutions the MIP sent, and its final report
         self.found = 0
         self.report: tuple[str, float, int] | None = None
@@ -383,7 +370,7 @@ class PoolRace:
         """
         self.sub = sub
         self.model = sub.build(np.ones(current.shape[0], dtype=bool), current)
-        self.best_cost = self._offered = sub.total(current)
+        self.best_cost = sub.total(current)
         options = dict(RACE_OPTIONS)
         if target > 0:
             options["objective_target"] = target / MICRO
@@ -417,15 +404,6 @@ class PoolRace:
                     self.best, self.best_cost = choice, cost
                     self.found += 1
             log.debug("pool MIP found %.4f", cost / MICRO)
-
-    def offer(self, choice: I64, cost: int) -> None:
-        """Hand the search's incumbent to the MIP (if it beats what it was last handed)."""
-        model = self.model
-        if not RACE_OFFERS or model is None or cost >= self._offered or not model.covers(choice):
-            return
-        self._offered = cost
-        at = np.nonzero(model.values(choice) > 0.5)[0].astype(np.int32)
-        self._send(("offer", at, cost / MICRO))
 
     def take(self, cost: int) -> I64 | None:
         """The MIP's best choice if it costs less than ``cost`` (micro)."""
@@ -485,7 +463,6 @@ def race_main() -> None:
     arrays, seconds, seed, options = message[1:]
     h, deadline = load_mip(arrays, seconds, seed, None, options)
     lock = threading.Lock()
-    offer: list[tuple[np.ndarray, float]] = []
 
     def send(msg: tuple[Any, ...]) -> None:
         with lock:
@@ -496,17 +473,11 @@ def race_main() -> None:
                 deadline.at = 0.0  # the parent is gone
 
     def read() -> None:
-        while True:
-            try:
-                msg = pickle.load(inp)
-            except (EOFError, OSError, pickle.UnpicklingError, ValueError):
-                break
-            if msg[0] == "offer":
-                with lock:
-                    offer[:] = [(msg[1], msg[2])]
-            else:
-                break
-        deadline.at = 0.0  # stop (or the parent is gone): HiGHS' interrupt callbacks see it
+        # any message (the parent's stop) or the end of the input (the parent is gone) stops
+        # the solve: HiGHS' interrupt callbacks see the deadline
+        with contextlib.suppress(EOFError, OSError, pickle.UnpicklingError, ValueError):
+            pickle.load(inp)
+        deadline.at = 0.0
 
     def improved(event: Any) -> None:
         z = np.asarray(event.data_out.mip_solution, dtype=np.float64)
@@ -518,20 +489,7 @@ def race_main() -> None:
             )
         )
 
-    def user_solution(event: Any) -> None:
-        with lock:
-            if not offer:
-                return
-            at, cost = offer.pop()
-        if cost >= float(event.data_out.mip_primal_bound) - 1e-9:
-            return
-        values = np.zeros(arrays.cost.shape[0])
-        values[at] = 1.0
-        event.data_in.setSolution(values)
-        event.data_in.user_has_solution = True
-
     h.cbMipImprovingSolution.subscribe(improved)
-    h.cbMipUserSolution.subscribe(user_solution)
     threading.Thread(target=read, name="pool-mip-input", daemon=True).start()
     h.run()
     info = h.getInfo()
@@ -668,7 +626,6 @@ class Neighbourhoods:
                     self.taken += 1
                     log.debug("lns took the pool MIP's %.4f", cost / MICRO)
                     continue
-                self.partner.offer(current, cost)
             kind = "rc" if self.iterations % 2 == 0 else "sku"
             self.iterations += 1
             free = self._by_reduced_cost(current) if kind == "rc" else self._by_sku()

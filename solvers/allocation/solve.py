@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -74,7 +75,6 @@ def allocate(
         build_s=round(time.perf_counter() - start, 6),
     )
     bound: float | None = None
-    exact = False  # a one-order online search: the answer's cost is its own bound
     duals: Duals | None = None
     method: str
     if params.baseline is not None:
@@ -93,7 +93,6 @@ def allocate(
     elif params.mode == "online":
         method = "online"
         x, bound = _online(prob, params, start, stats)
-        exact = prob.num_orders == 1 and prob.num_pairs > 0
     else:
         method = "batch"
         batch = solve_batch(prob, _solve_share(prob, params), start=start)
@@ -113,8 +112,6 @@ def allocate(
         x = run_baseline(prob, "myopic")
         bound = None
     ev = prob.evaluate(x)
-    if exact and bound is not None:
-        bound = ev.total / MICRO
     want_prices = params.shadow_prices and params.baseline is None
     if want_prices and duals is None and prob.num_pairs:
         # the compact LP, within what is left of the solve's share of the budget; beyond
@@ -203,10 +200,11 @@ def _online(
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     if prob.num_pairs == 0:
         return x, prob.constant / MICRO
-    if prob.num_orders == 1:  # exact: the caller sets the bound to the answer's cost
+    if prob.num_orders == 1:
+        # exact: no bound below the answer's cost, which the caller clamps the bound to
         arcs, qty = solve_residual(prob, 0, Residual(prob), *real_costs(prob))
         x[arcs] = qty
-        return x, 0.0
+        return x, math.inf
     t0 = time.perf_counter()
     x_start = sequential(prob, real_costs(prob))
     model = AllocationModel(

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.context import ServiceContext
 from api.core.config import Settings
-from api.db.models import Instance, Job, utcnow
+from api.db.models import IdempotencyRecord, Instance, Job, utcnow
 from api.jobs import QueueFull
 from tests.api.conftest import app_of, wait_for
 
@@ -287,3 +287,26 @@ def test_a_retention_of_zero_keeps_every_job(
     keep = make_client(Settings(**{**settings.model_dump(), "job_retention_s": 0}))
     jobs = _ctx(keep).jobs
     assert jobs is not None and jobs.retention_s is None
+
+
+def test_housekeeping_also_deletes_expired_idempotency_answers(client: TestClient) -> None:
+    ctx = _ctx(client)
+    assert ctx.sessions is not None and ctx.jobs is not None
+    ttl = ctx.settings.idempotency_ttl_s
+    now = utcnow()
+    with ctx.sessions.begin() as session:
+        for name, age_s in (("expired", ttl + 60), ("fresh", ttl / 2)):
+            session.add(
+                IdempotencyRecord(
+                    key_id="k",
+                    idem_key=name,
+                    endpoint="/v1/allocations",
+                    request_hash="h",
+                    state="done",
+                    created_at=now - dt.timedelta(seconds=age_s),
+                )
+            )
+    assert ctx.jobs.housekeep() >= 1
+    with ctx.sessions() as session:
+        left = set(session.scalars(select(IdempotencyRecord.idem_key)).all())
+    assert left == {"fresh"}
