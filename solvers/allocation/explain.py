@@ -149,14 +149,14 @@ def explain(
     Orders the batched DP cannot explain exactly are re-solved one by one within
     ``budget_s`` seconds; past it they keep whatever the DP found (or no alternative).
     ``lone_uncapped``: the problem is one order that no node is closed to and no capacity
-    limits (what :func:`lone_order_optimum` checks); its alternatives are then searched on
-    the request's own stock, without building the residual world for each.
+    limits, and ``unconstrained`` is :func:`lone_order_optimum`'s answer (the choice itself);
+    its alternatives are then searched on the request's own stock, without building the
+    residual world for each, and its own optimum costs what the choice costs.
     """
     t_start = time.perf_counter()
     n_orders = prob.num_orders
     c_arc, c_pair, split = real_costs(prob)
     world = _world(prob, x)
-    ub, pair_ok, pair_cap = _own_limits(prob, world, x)
     used = np.nonzero(x > 0)[0]
     order_of = prob.pair_order[prob.arc_pair[used]]
     sort = np.argsort(order_of, kind="stable")
@@ -175,6 +175,8 @@ def explain(
     blocks_all = [] if small else build_blocks(prob, np.arange(n_orders))
     inexact: set[int] = set(range(n_orders)) if small else set()
     max_k = 0 if small else max((len(s) for s in chosen_nodes), default=0)
+    if max_k:  # the batched DP's limits: each order's own use handed back
+        ub, pair_ok, pair_cap = _own_limits(prob, world, x)
     for j in range(max_k):
         mask = pair_ok.copy()
         targets = [o for o in range(n_orders) if len(chosen_nodes[o]) > j]
@@ -257,14 +259,17 @@ def explain(
                 # costs more than shipping nothing, the empty pattern)
                 unconstrained[o] = (arcs, qty) if arcs.size or value > 0 else chosen
 
-    own = sorted(unconstrained)
-    empty = np.zeros(0, dtype=np.int64)
-    own_cost = _pattern_costs(
-        prob,
-        np.repeat(np.array(own, dtype=np.int64), [unconstrained[o][0].size for o in own]),
-        np.concatenate([empty, *(unconstrained[o][0] for o in own)]).astype(np.int64),
-        np.concatenate([empty, *(unconstrained[o][1] for o in own)]).astype(np.int64),
-    )
+    if lone_uncapped:  # the own optimum is the choice (lone_order_optimum): same cost
+        own_cost = chosen_cost
+    else:
+        own = sorted(unconstrained)
+        empty = np.zeros(0, dtype=np.int64)
+        own_cost = _pattern_costs(
+            prob,
+            np.repeat(np.array(own, dtype=np.int64), [unconstrained[o][0].size for o in own]),
+            np.concatenate([empty, *(unconstrained[o][0] for o in own)]).astype(np.int64),
+            np.concatenate([empty, *(unconstrained[o][1] for o in own)]).astype(np.int64),
+        )
     explanations = []
     for o in range(n_orders):
         explanations.append(

@@ -160,6 +160,45 @@ def needs_integer_units(prob: Problem) -> bool:
     return bool(np.any(prob.vip_cap_units >= 0))
 
 
+@dataclass
+class _SharedMasks:
+    """Which stock and capacity rows can bind: their candidate arcs or pairs exceed them."""
+
+    stock: np.ndarray  # N x S
+    cap_units: np.ndarray  # N
+    cap_orders: np.ndarray
+    vip_units: np.ndarray
+    vip_orders: np.ndarray
+
+
+def _shared_row_masks(prob: Problem) -> _SharedMasks:
+    """The stock and capacity rows that can bind over all candidate pairs."""
+    n_nodes, arc_node = prob.num_nodes, prob.arc_node
+    vip_arc = prob.order_vip[prob.pair_order[prob.arc_pair]]
+    vip_pair = prob.order_vip[prob.pair_order]
+    demand = np.zeros(prob.avail.shape, dtype=np.int64)
+    np.add.at(demand, (arc_node, prob.arc_sku), prob.arc_ub)
+    units_n = np.bincount(arc_node, weights=prob.arc_ub, minlength=n_nodes)
+    pairs_n = np.bincount(prob.pair_node, minlength=n_nodes)
+    vip_units_n = np.bincount(arc_node[vip_arc], weights=prob.arc_ub[vip_arc], minlength=n_nodes)
+    vip_pairs_n = np.bincount(prob.pair_node[vip_pair], minlength=n_nodes)
+    return _SharedMasks(
+        stock=demand > prob.avail,
+        cap_units=(prob.cap_units >= 0) & (units_n > prob.cap_units),
+        cap_orders=(prob.cap_orders >= 0) & (pairs_n > prob.cap_orders),
+        vip_units=(prob.vip_cap_units >= 0) & (vip_units_n > prob.vip_cap_units),
+        vip_orders=(prob.vip_cap_orders >= 0) & (vip_pairs_n > prob.vip_cap_orders),
+    )
+
+
+def shared_rows_bind(prob: Problem) -> bool:
+    """Whether any stock or capacity row can bind (``coupling_rows(prob, kind="shared")``)."""
+    m = _shared_row_masks(prob)
+    return any(
+        bool(mask.any()) for mask in (m.stock, m.cap_units, m.cap_orders, m.vip_units, m.vip_orders)
+    )
+
+
 def coupling_rows(prob: Problem, *, kind: str = "all") -> Rows:
     """Decide which rows exist (those that can bind over all candidate pairs).
 
@@ -169,10 +208,7 @@ def coupling_rows(prob: Problem, *, kind: str = "all") -> Rows:
     """
     shared = kind in ("all", "shared")
     internal = kind in ("all", "internal")
-    n_nodes, n_orders = prob.num_nodes, prob.num_orders
-    arc_node, arc_sku = prob.arc_node, prob.arc_sku
-    vip_arc = prob.order_vip[prob.pair_order[prob.arc_pair]]
-    vip_pair = prob.order_vip[prob.pair_order]
+    n_orders = prob.num_orders
     rhs: list[np.ndarray] = []
     count = 0
 
@@ -190,21 +226,12 @@ def coupling_rows(prob: Problem, *, kind: str = "all") -> Rows:
     # lines: only lines with at least two arcs need a row (one arc: ub <= q already)
     arcs_per_line = np.bincount(prob.arc_line, minlength=prob.num_lines)
     line = alloc(arcs_per_line >= 2, prob.line_qty, True)
-    demand = np.zeros(prob.avail.shape, dtype=np.int64)
-    np.add.at(demand, (arc_node, arc_sku), prob.arc_ub)
-    stock = alloc(demand > prob.avail, prob.avail)
-    units_n = np.bincount(arc_node, weights=prob.arc_ub, minlength=n_nodes)
-    pairs_n = np.bincount(prob.pair_node, minlength=n_nodes)
-    vip_units_n = np.bincount(arc_node[vip_arc], weights=prob.arc_ub[vip_arc], minlength=n_nodes)
-    vip_pairs_n = np.bincount(prob.pair_node[vip_pair], minlength=n_nodes)
-    cap_units = alloc((prob.cap_units >= 0) & (units_n > prob.cap_units), prob.cap_units)
-    cap_orders = alloc((prob.cap_orders >= 0) & (pairs_n > prob.cap_orders), prob.cap_orders)
-    vip_units = alloc(
-        (prob.vip_cap_units >= 0) & (vip_units_n > prob.vip_cap_units), prob.vip_cap_units
-    )
-    vip_orders = alloc(
-        (prob.vip_cap_orders >= 0) & (vip_pairs_n > prob.vip_cap_orders), prob.vip_cap_orders
-    )
+    masks = _shared_row_masks(prob)
+    stock = alloc(masks.stock, prob.avail)
+    cap_units = alloc(masks.cap_units, prob.cap_units)
+    cap_orders = alloc(masks.cap_orders, prob.cap_orders)
+    vip_units = alloc(masks.vip_units, prob.vip_cap_units)
+    vip_orders = alloc(masks.vip_orders, prob.vip_cap_orders)
     pairs_o = np.diff(prob.order_pair_start)
     if prob.max_nodes > 0:
         max_nodes = alloc(pairs_o > prob.max_nodes, np.full(n_orders, prob.max_nodes), True)

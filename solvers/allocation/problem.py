@@ -304,34 +304,40 @@ class Problem:
         """Every constraint ``x`` breaks (empty = feasible)."""
         x = np.asarray(x, dtype=np.int64)
         out: list[str] = []
-        if np.any(x < 0) or np.any(x > self.arc_ub):
+        if (x < 0).any() or (x > self.arc_ub).any():
             out.append("arc quantity outside [0, ub]")
         shipped = np.bincount(self.arc_line, weights=x, minlength=self.num_lines)
-        if np.any(shipped > self.line_qty + 1e-9):
+        if (shipped > self.line_qty + 1e-9).any():
             out.append("line shipped more than ordered")
         arc_node = self.arc_node
         use = np.zeros_like(self.avail)
         np.add.at(use, (arc_node, self.arc_sku), x)
-        if np.any(use > self.avail):
+        if (use > self.avail).any():
             out.append("stock above availability")
         used = np.bincount(self.arc_pair, weights=x, minlength=self.num_pairs) > 0
         units_n = np.bincount(arc_node, weights=x, minlength=self.num_nodes)
         orders_n = np.bincount(self.pair_node[used], minlength=self.num_nodes)
-        vip_arc = self.order_vip[self.pair_order[self.arc_pair]]
-        vip_units_n = np.bincount(arc_node[vip_arc], weights=x[vip_arc], minlength=self.num_nodes)
-        vip_pair = used & self.order_vip[self.pair_order]
-        vip_orders_n = np.bincount(self.pair_node[vip_pair], minlength=self.num_nodes)
-        for name, load, cap in (
+        limits = [
             ("capacity_units", units_n, self.cap_units),
             ("capacity_orders", orders_n, self.cap_orders),
-            ("vip units", vip_units_n, self.vip_cap_units),
-            ("vip orders", vip_orders_n, self.vip_cap_orders),
-        ):
-            if np.any((cap >= 0) & (load > cap)):
+        ]
+        if (self.vip_cap_units >= 0).any() or (self.vip_cap_orders >= 0).any():
+            vip_arc = self.order_vip[self.pair_order[self.arc_pair]]
+            vip_units_n = np.bincount(
+                arc_node[vip_arc], weights=x[vip_arc], minlength=self.num_nodes
+            )
+            vip_pair = used & self.order_vip[self.pair_order]
+            vip_orders_n = np.bincount(self.pair_node[vip_pair], minlength=self.num_nodes)
+            limits += [
+                ("vip units", vip_units_n, self.vip_cap_units),
+                ("vip orders", vip_orders_n, self.vip_cap_orders),
+            ]
+        for name, load, cap in limits:
+            if ((cap >= 0) & (load > cap)).any():
                 out.append(f"{name} exceeded")
         if self.max_nodes > 0:
             shipments = np.bincount(self.pair_order[used], minlength=self.num_orders)
-            if np.any(shipments > self.max_nodes):
+            if (shipments > self.max_nodes).any():
                 out.append("max_nodes_per_order exceeded")
         return out
 

@@ -18,7 +18,7 @@ from solvers.allocation.heuristics import (
     sequential,
     solve_residual,
 )
-from solvers.allocation.highs_model import AllocationModel, Duals, coupling_rows
+from solvers.allocation.highs_model import AllocationModel, Duals, shared_rows_bind
 from solvers.allocation.params import AllocationParams
 from solvers.allocation.problem import (
     F64,
@@ -116,8 +116,8 @@ def allocate(
     if want_prices and duals is None and prob.num_pairs:
         # the compact LP, within what is left of the solve's share of the budget; beyond
         # max_mip_pairs (where no compact model is built) it would take longer than that
-        left = _solve_share(prob, params).time_limit_s - (time.perf_counter() - start)
-        if not coupling_rows(prob, kind="shared").num_coupling:
+        left = _solve_seconds(prob, params) - (time.perf_counter() - start)
+        if not shared_rows_bind(prob):
             # no stock or capacity row can bind (each has room for every candidate unit),
             # so the LP prices them all at zero: nothing to solve
             duals = Duals.zeros(prob)
@@ -189,8 +189,15 @@ def _solve_share(prob: Problem, params: AllocationParams) -> AllocationParams:
     """``params`` with the time the explanations are expected to take kept back."""
     if not params.explain:
         return params
+    return params.model_copy(update={"time_limit_s": _solve_seconds(prob, params)})
+
+
+def _solve_seconds(prob: Problem, params: AllocationParams) -> float:
+    """The time limit of :func:`_solve_share` (without copying the parameters)."""
+    if not params.explain:
+        return params.time_limit_s
     keep = min(EXPLAIN_SHARE_MAX * params.time_limit_s, EXPLAIN_S_PER_ORDER * prob.num_orders)
-    return params.model_copy(update={"time_limit_s": params.time_limit_s - keep})
+    return params.time_limit_s - keep
 
 
 def _online(
@@ -294,6 +301,10 @@ def kpis(prob: Problem, ev: Evaluation) -> Kpis:
 def shadow_prices(prob: Problem, duals: Duals, x: I64) -> list[ShadowPrice]:
     """Non-zero LP shadow prices of stock and capacity, most valuable first."""
     out: list[ShadowPrice] = []
+    tol = 1e-9
+    priced = (duals.stock, duals.cap_units, duals.cap_orders, duals.vip_units, duals.vip_orders)
+    if not any(bool((dual < -tol).any()) for dual in priced):
+        return out  # every dual zero (as where no shared row can bind): nothing to report
     used_stock = np.zeros(prob.avail.shape, dtype=np.int64)
     np.add.at(used_stock, (prob.arc_node, prob.arc_sku), x)
     units_n = np.bincount(prob.arc_node, weights=x, minlength=prob.num_nodes).astype(np.int64)
@@ -306,7 +317,6 @@ def shadow_prices(prob: Problem, duals: Duals, x: I64) -> list[ShadowPrice]:
     vip_parcels_n = np.bincount(
         prob.pair_node[pairs_used & prob.order_vip[prob.pair_order]], minlength=prob.num_nodes
     )
-    tol = 1e-9
     for n, s in zip(*np.nonzero(duals.stock < -tol), strict=True):
         out.append(
             ShadowPrice(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
@@ -9,9 +11,9 @@ from hypothesis import strategies as st
 from solvers.allocation import AllocationParams, AllocationRequest, allocate
 from solvers.allocation.explain import explain, lone_order_optimum
 from solvers.allocation.heuristics import Residual, real_costs, solve_residual
-from solvers.allocation.highs_model import coupling_rows
-from solvers.allocation.problem import compile_request
-from solvers.allocation.solve import _lp_duals
+from solvers.allocation.highs_model import Duals, coupling_rows, shared_rows_bind
+from solvers.allocation.problem import Problem, compile_request
+from solvers.allocation.solve import _lp_duals, shadow_prices
 
 from .test_properties import requests
 
@@ -73,3 +75,51 @@ def test_lone_order_optimum_explains_as_the_search_does(req: AllocationRequest) 
     assert shortcut == searched
     if known is not None:  # the alternatives searched on the request's own stock, too
         assert explain(prob, x, unconstrained=known, lone_uncapped=True) == searched
+
+
+@CHECKS
+@given(requests())
+def test_shared_rows_bind_says_what_the_coupling_rows_say(req: AllocationRequest) -> None:
+    """The answer's check for binding stock or capacity rows is the compact model's."""
+    prob = compile_request(req)
+    assert shared_rows_bind(prob) == bool(coupling_rows(prob, kind="shared").num_coupling)
+
+
+@CHECKS
+@given(requests(), st.randoms(use_true_random=False))
+def test_zero_duals_price_nothing(req: AllocationRequest, rng: random.Random) -> None:
+    """All-zero duals give no shadow price (the early return), whatever the allocation."""
+    prob = compile_request(req)
+    x = np.array([rng.randint(0, int(ub)) for ub in prob.arc_ub], dtype=np.int64)
+    assert shadow_prices(prob, Duals.zeros(prob), x) == []
+
+
+def _violations_by_hand(prob: Problem, x: np.ndarray) -> set[str]:
+    """The capacity limits ``x`` breaks, counted arc by arc (the oracle)."""
+    out = set()
+    for n in range(prob.num_nodes):
+        arcs = [a for a in range(prob.num_arcs) if prob.arc_node[a] == n]
+        opened = {int(prob.arc_pair[a]) for a in arcs if x[a] > 0}
+        vip = [a for a in arcs if prob.order_vip[prob.pair_order[prob.arc_pair[a]]]]
+        vip_opened = {p for p in opened if prob.order_vip[prob.pair_order[p]]}
+        for name, load, cap in (
+            ("capacity_units", sum(int(x[a]) for a in arcs), prob.cap_units[n]),
+            ("capacity_orders", len(opened), prob.cap_orders[n]),
+            ("vip units", sum(int(x[a]) for a in vip), prob.vip_cap_units[n]),
+            ("vip orders", len(vip_opened), prob.vip_cap_orders[n]),
+        ):
+            if 0 <= cap < load:
+                out.add(f"{name} exceeded")
+    return out
+
+
+@CHECKS
+@given(requests(), st.randoms(use_true_random=False))
+def test_violations_name_every_capacity_limit_broken(
+    req: AllocationRequest, rng: random.Random
+) -> None:
+    """Problem.violations (which skips VIP loads without a VIP share) names every limit."""
+    prob = compile_request(req, prune=False)
+    x = np.array([rng.randint(0, int(ub)) for ub in prob.arc_ub], dtype=np.int64)
+    found = {v for v in prob.violations(x) if "capacity" in v or "vip" in v}
+    assert found == _violations_by_hand(prob, x)
