@@ -12,11 +12,15 @@ hard rule and limit, and are scored by the same :meth:`Problem.evaluate`.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from solvers.allocation.dp import BB_NODE_LIMIT, build_blocks, solve_blocks, solve_order_bb
 from solvers.allocation.highs_model import AllocationModel, coupling_rows
 from solvers.allocation.problem import F64, I64, MICRO, Problem
+
+log = logging.getLogger(__name__)
 
 NONE = np.int64(1) << 62  # "no limit" in residual arrays
 
@@ -261,6 +265,10 @@ def _solve_residual_mip(
     if not model.has_solution():
         return empty, empty
     x = model.units()
+    broken = sub.violations(x)
+    if broken:  # never hand on a pattern past a line, the stock or a capacity
+        log.warning("one-order MIP answer broke %s: order %d ships nothing", broken, order)
+        return empty, empty
     used = x > 0
     return arcs[used], x[used]
 

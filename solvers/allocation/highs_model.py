@@ -22,7 +22,13 @@ tight: an aggregated ``sum x <= Q y`` lets the LP open a pair fractionally in pr
 its units. Rows that can never bind (a stock row whose candidate arcs cannot exceed the
 stock, ...) are left out. Without VIP unit caps, the unit variables may be continuous: with
 ``y`` fixed the remaining rows are two laminar families (lines; node-SKU inside node), so
-every vertex is integral.
+the matrix is totally unimodular and every *vertex* is integral. HiGHS' MIP answer need not
+be a vertex, though: its presolve and postsolve hand back any point of the optimal face, and
+where arcs tie in cost (a node's arcs all cost the same per unit) and a capacity or stock
+row links two lines, that face holds fractional points (1.5 + 0.5 units of one line, 0.5 +
+0.5 of the other) that rounding column by column pushes past a line or a capacity.
+:meth:`AllocationModel.units` therefore re-solves the unit LP with ``y`` fixed by simplex
+(a vertex: integral, and no dearer) whenever an answer is not integral.
 """
 
 from __future__ import annotations
@@ -42,6 +48,11 @@ import numpy as np
 from solvers.allocation.problem import F64, I64, MICRO, Problem, ranges
 
 _banner_done = False
+
+#: a unit column this close to an integer is that integer (HiGHS' MIP feasibility tolerance)
+UNIT_TOL = 1e-6
+#: time limit of the LP that turns a fractional MIP answer into integral units
+VERTEX_LP_S = 10.0
 
 
 def new_highs() -> highspy.Highs:
@@ -281,6 +292,7 @@ class AllocationModel:
         self.rows = rows if rows is not None else coupling_rows(prob)
         self.h = new_highs()
         self.h.setOptionValue("random_seed", int(seed))
+        self.threads = threads
         if threads is not None:
             self.h.setOptionValue("threads", int(threads))
         self.h.HandleKeyboardInterrupt = True
@@ -355,22 +367,10 @@ class AllocationModel:
         self.y_col[pairs] = np.arange(y_first, y_first + n_p)
         # x columns of the arcs of these pairs
         arcs = ranges(prob.pair_arc_start[pairs], prob.pair_arc_start[pairs + 1])
-        a_node = prob.pair_node[prob.arc_pair[arcs]]
-        a_sku = prob.line_sku[prob.arc_line[arcs]]
-        a_vip = prob.order_vip[prob.pair_order[prob.arc_pair[arcs]]]
-        x_rows = np.stack(
-            [
-                rows.line[prob.arc_line[arcs]],
-                rows.stock[a_node, a_sku],
-                rows.cap_units[a_node],
-                np.where(a_vip, rows.vip_units[a_node], -1),
-            ],
-            axis=1,
-        )
         x_first = self.num_cols
         n_a = arcs.shape[0]
         ub = prob.arc_ub[arcs].astype(np.float64)
-        self._add_cols(self.arc_cost[arcs], ub, x_rows)
+        self._add_cols(self.arc_cost[arcs], ub, self._arc_rows(arcs))
         self.x_col[arcs] = np.arange(x_first, x_first + n_a)
         if self.integer:
             h.changeColsIntegrality(
@@ -395,14 +395,35 @@ class AllocationModel:
         h.addRows(n_a, np.full(n_a, -highspy.kHighsInf), np.zeros(n_a), 2 * n_a, starts, idx, val)
         self.num_rows += n_a
 
+    def _arc_rows(self, arcs: I64) -> I64:
+        """Per arc, the coupling rows its x column enters (-1 = none): arcs x 4."""
+        prob, rows = self.prob, self.rows
+        a_node = prob.pair_node[prob.arc_pair[arcs]]
+        a_sku = prob.line_sku[prob.arc_line[arcs]]
+        a_vip = prob.order_vip[prob.pair_order[prob.arc_pair[arcs]]]
+        return np.stack(
+            [
+                rows.line[prob.arc_line[arcs]],
+                rows.stock[a_node, a_sku],
+                rows.cap_units[a_node],
+                np.where(a_vip, rows.vip_units[a_node], -1),
+            ],
+            axis=1,
+        )
+
     def _add_cols(self, cost: np.ndarray, upper: np.ndarray, row_idx: I64) -> None:
+        self._add_cols_to(self.h, cost, upper, row_idx)
+        self.num_cols += cost.shape[0]
+
+    @staticmethod
+    def _add_cols_to(h: highspy.Highs, cost: np.ndarray, upper: np.ndarray, row_idx: I64) -> None:
         k = cost.shape[0]
         mask = row_idx >= 0
         counts = mask.sum(axis=1)
         starts = np.zeros(k, dtype=np.int32)
         np.cumsum(counts[:-1], out=starts[1:])
         idx = row_idx[mask].astype(np.int32)
-        self.h.addCols(
+        h.addCols(
             k,
             np.asarray(cost, dtype=np.float64),
             np.zeros(k),
@@ -412,7 +433,6 @@ class AllocationModel:
             idx,
             np.ones(idx.shape[0]),
         )
-        self.num_cols += k
 
     # ------------------------------------------------------------------- solving
     def set_options(self, **options: Any) -> None:
@@ -464,12 +484,80 @@ class AllocationModel:
         return np.asarray(self.h.getSolution().col_value, dtype=np.float64)
 
     def units(self) -> I64:
-        """Units per problem arc of the current solution (rounded, clipped to ub)."""
+        """Integral units per problem arc of the current solution, within every row.
+
+        An answer whose unit columns are all integral (within HiGHS' MIP feasibility
+        tolerance) is rounded: each row's sum then moves by less than one, so an integral
+        sum stays within its integral bound. A fractional one (a point inside the optimal
+        face, see the module docstring) is replaced by a vertex of the unit LP with the open
+        pairs fixed (:meth:`_vertex_units`): integral, as cheap or cheaper, and within every
+        row. Should that LP fail, the values are rounded down, which keeps every row (all
+        unit coefficients are positive) at the price of units left unfilled.
+        """
+        prob = self.prob
         col = self.column_values()
-        x = np.zeros(self.prob.num_arcs, dtype=np.int64)
-        present = self.x_col >= 0
-        x[present] = np.rint(col[self.x_col[present]]).astype(np.int64)
-        return np.clip(x, 0, self.prob.arc_ub)
+        x = np.zeros(prob.num_arcs, dtype=np.int64)
+        present = np.flatnonzero(self.x_col >= 0)
+        values = col[self.x_col[present]]
+        whole = np.rint(values)
+        if np.abs(values - whole).max(initial=0.0) <= UNIT_TOL:
+            x[present] = whole.astype(np.int64)
+            return np.clip(x, 0, prob.arc_ub)
+        open_pair = np.zeros(prob.num_pairs, dtype=bool)
+        in_model = self.y_col >= 0
+        open_pair[in_model] = col[self.y_col[in_model]] > 0.5
+        vertex = self._vertex_units(open_pair)
+        if vertex is not None:
+            return vertex
+        x[present] = np.floor(values + UNIT_TOL).astype(np.int64)
+        x[~open_pair[prob.arc_pair]] = 0  # x <= ub y with y = 0
+        return np.clip(x, 0, prob.arc_ub)
+
+    def _vertex_units(self, open_pair: np.ndarray) -> I64 | None:
+        """A vertex of the unit LP over the arcs of ``open_pair`` (None if HiGHS fails).
+
+        With the pairs fixed, the unit columns enter line rows and node-SKU-inside-node rows
+        (two laminar families; VIP unit rows only where units are integer anyway): the
+        matrix is totally unimodular and the bounds integral, so the basic solution the
+        simplex returns (presolve off: no postsolve that leaves the vertex) is integral. The
+        current answer is feasible for this LP, so the vertex costs no more.
+        """
+        prob, rows = self.prob, self.rows
+        arcs = np.flatnonzero((self.x_col >= 0) & open_pair[prob.arc_pair])
+        x = np.zeros(prob.num_arcs, dtype=np.int64)
+        if arcs.size == 0:
+            return x
+        h = new_highs()
+        h.setOptionValue("presolve", "off")
+        h.setOptionValue("solver", "simplex")
+        if self.threads is not None:
+            # as this model's: HiGHS fails a run whose thread count differs from the
+            # process-wide scheduler's, which this model's run has already set up
+            h.setOptionValue("threads", int(self.threads))
+        deadline = Deadline(h)
+        deadline.at = time.perf_counter() + VERTEX_LP_S
+        h.setOptionValue("time_limit", VERTEX_LP_S)
+        n_rows = rows.num_coupling
+        h.addRows(
+            n_rows,
+            np.full(n_rows, -highspy.kHighsInf),
+            rows.rhs,
+            0,
+            np.zeros(n_rows, dtype=np.int32),
+            np.zeros(0, dtype=np.int32),
+            np.zeros(0),
+        )
+        ub = prob.arc_ub[arcs].astype(np.float64)
+        self._add_cols_to(h, self.arc_cost[arcs], ub, self._arc_rows(arcs))
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        values = np.asarray(h.getSolution().col_value, dtype=np.float64)
+        whole = np.rint(values)
+        if np.abs(values - whole).max(initial=0.0) > UNIT_TOL:
+            return None  # not a vertex of a unimodular system (VIP rows): round down instead
+        x[arcs] = whole.astype(np.int64)
+        return np.clip(x, 0, prob.arc_ub)
 
     def pair_values(self) -> F64:
         """y value per problem pair (0 for pairs outside the model)."""

@@ -108,8 +108,7 @@ def allocate(
         stats.notes.extend(batch.notes)
     problems = prob.violations(x)
     if problems:  # never hand out an allocation that breaks a limit
-        stats.notes.append("solver answer broke " + "; ".join(problems) + ": fell back to myopic")
-        x = run_baseline(prob, "myopic")
+        x = _fallback(prob, method, problems, stats)
         bound = None
     ev = prob.evaluate(x)
     want_prices = params.shadow_prices and params.baseline is None
@@ -183,6 +182,30 @@ def run_baseline(prob: Problem, name: str) -> I64:
     if name == "myopic":
         return sequential(prob, real_costs(prob))
     raise InputError("params.baseline", f"unknown baseline {name!r}")
+
+
+#: the answers tried, in turn, when a solver's breaks a limit (the last resort ships nothing)
+FALLBACKS = ("myopic", "nearest")
+
+
+def _fallback(prob: Problem, method: str, problems: list[str], stats: SolveStats) -> I64:
+    """The first fallback answer that keeps every limit; else shipping nothing (always valid).
+
+    A fallback that breaks a limit too (the myopic policy shares its one-order solver with
+    the online path) is passed over rather than handed out.
+    """
+    broke = "; ".join(problems)
+    for name in FALLBACKS:
+        if name == method:
+            continue  # the answer that just failed
+        x = run_baseline(prob, name)
+        failed = prob.violations(x)
+        if not failed:
+            stats.notes.append(f"{method} answer broke {broke}: fell back to {name}")
+            return x
+        broke = f"{broke}; {name} broke " + "; ".join(failed)
+    stats.notes.append(f"{method} answer broke {broke}: fell back to shipping nothing")
+    return np.zeros(prob.num_arcs, dtype=np.int64)
 
 
 def _solve_share(prob: Problem, params: AllocationParams) -> AllocationParams:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-from scenarios.geo import Location
+from scenarios.geo import Location, TimeWindow
 from scenarios.model import NodeKind, OrderLine, Tier
 from solvers.allocation import (
     AllocationCosts,
@@ -20,6 +20,7 @@ from solvers.allocation import (
 )
 from solvers.allocation.highs_model import Duals
 from solvers.allocation.problem import Problem, compile_request
+from solvers.allocation.result import AllocationResult
 
 
 def node(node_id: str, lat: float, lon: float, **kw: Any) -> AllocationNode:
@@ -76,6 +77,93 @@ def scarce() -> AllocationRequest:
         costs=SIMPLE_COSTS.model_copy(update={"late_shipment": 5.0}),
         rules=AllocationRules(promise="penalise"),
     )
+
+
+@pytest.fixture
+def tied_capacity_one_order() -> AllocationRequest:
+    """One order (2 x sku-0009, 1 x sku-0015) over three nodes that ship 2 units each.
+
+    The cheapest answer ships 2 units from dc-01 and 1 from ds-02, and which line dc-01
+    ships twice is a tie (a node's units all cost the same). HiGHS' one-order MIP answered
+    with a point inside that tie, 1.5 + 0.5 units from dc-01 and 0.5 + 0.5 from ds-02, and
+    rounding it column by column shipped 3 units of the 2-unit line (a ``Kpis`` validation
+    error, ``units_unfilled = -1``) or left the 1-unit line unfilled while claiming optimal.
+    Reduced from a logged production request (``bug_v231``).
+    """
+    hours = [TimeWindow(start_s=25200, end_s=86400)]
+    stores = {"kind": NodeKind.DARK_STORE, "safety_stock": 1, "capacity_orders": 70}
+    return AllocationRequest(
+        nodes=[
+            AllocationNode(
+                id="dc-01",
+                location=Location(x=211.0, y=2780.0),
+                inventory={"sku-0009": 31, "sku-0015": 5},
+                capacity_units=2,
+                capacity_orders=105,
+                handling_cost_per_unit=0.35,
+                lead_time_s=2700,
+            ),
+            AllocationNode(
+                id="ds-01",
+                location=Location(x=2837.0, y=846.0),
+                inventory={"sku-0009": 3, "sku-0015": 3},
+                capacity_units=2,
+                handling_cost_per_unit=0.5,
+                lead_time_s=600,
+                opening_hours=hours,
+                **stores,
+            ),
+            AllocationNode(
+                id="ds-02",
+                location=Location(x=1248.0, y=1339.0),
+                inventory={"sku-0009": 2, "sku-0015": 5},
+                capacity_units=2,
+                handling_cost_per_unit=0.5,
+                lead_time_s=600,
+                opening_hours=hours,
+                **stores,
+            ),
+        ],
+        orders=[
+            AllocationOrder(
+                id="o00232",
+                location=Location(x=1510.0, y=1286.0),
+                lines=[
+                    OrderLine(sku="sku-0009", quantity=2),
+                    OrderLine(sku="sku-0015", quantity=1),
+                ],
+                promise_by_s=86400,
+                created_s=69418,
+            )
+        ],
+        costs=AllocationCosts(
+            per_shipment=8.759,
+            per_unit=0.423,
+            per_unit_distance=0.000541,
+            distance_unit="mile",
+        ),
+        rules=AllocationRules(promise="penalise"),
+        distance_km=[[3.547], [1.784], [0.802]],
+        travel_s=[[301], [157], [97]],
+    )
+
+
+def allocation_vector(prob: Problem, result: AllocationResult) -> np.ndarray:
+    """The units per arc of ``result`` (its assignments mapped back onto ``prob``'s arcs)."""
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    order_of = {oid: o for o, oid in enumerate(prob.order_ids)}
+    node_of = {nid: n for n, nid in enumerate(prob.node_ids)}
+    sku_of = {sid: s for s, sid in enumerate(prob.sku_ids)}
+    arc_order = prob.pair_order[prob.arc_pair]
+    for a in result.assignments:
+        hit = np.flatnonzero(
+            (arc_order == order_of[a.order_id])
+            & (prob.arc_node == node_of[a.node_id])
+            & (prob.arc_sku == sku_of[a.sku])
+        )
+        assert hit.size == 1, f"no single arc for {a}"
+        x[hit[0]] += a.quantity
+    return x
 
 
 def brute_force(prob: Problem) -> tuple[int, np.ndarray]:
