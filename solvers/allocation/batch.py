@@ -110,6 +110,29 @@ RACE_CANCEL_S = 2.0
 EXPAND_PER_CLASS = 8
 EXPAND_COLUMNS = 100_000
 EXPAND_MIN = 2
+#: column generation of such a batch stops once its LP value is within CG_TAIL x the gap
+#: target of the bound
+CG_TAIL = 0.25
+#: up to this many orders the integer phase starts with the MIP over the whole pattern pool
+#: and then the compact MIP; above, HiGHS finds little in either within a minute (measured
+#: on the omnichannel city, 1,000 orders), and LP diving plus chunked sub-MIPs start it
+POOL_MIP_ORDERS = 500
+#: share of the time limit column generation leaves to the integer phase of such batches
+CAPPED_RESERVE = 0.3
+#: a master LP re-solve slower than this (seconds) switches column generation to the
+#: interior point method (which batches with capacity rows above POOL_MIP_ORDERS use from
+#: the start: on the 10,000-order city the second dual simplex re-solve ran 23.6 s)
+IPM_AFTER_S = 1.0
+#: share of the time left that re-optimising the orders left short, one at a time, may take
+POLISH_SHARE = 0.3
+#: the closing neighbourhood search runs in slices of LNS_SLICE_SHARE x the time limit (at
+#: least LNS_SLICE_MIN_S seconds), each followed by a polish of the orders left short
+LNS_SLICE_SHARE = 0.1
+LNS_SLICE_MIN_S = 1.0
+#: the LP-guided integer phase re-optimises the fractional orders this many at a time
+LP_GUIDED_CHUNK = 150
+#: share of the fractional orders each diving round fixes
+DIVE_SHARE = 0.25
 log = logging.getLogger(__name__)
 
 
@@ -359,8 +382,12 @@ def _solve_batch(
     smoothing = SMOOTHING
     reserve = 0.05  # share of the time limit column generation leaves to the integer phase
     sub: _Subgradient | None = None
-    if large:
-        # subgradient warm-up: good multipliers and patterns before the first master LP
+    # a large batch with capacity rows needs time for its integer phase (see POOL_MIP_ORDERS)
+    capped = prob.num_orders > POOL_MIP_ORDERS and _has_caps(master.rows)
+    if large and not capped:
+        # subgradient warm-up (with capacity rows its multipliers gave a weaker bound than
+        # the master LP's rounds in the same time: 34,011 against 38,140 on the 3,000-order
+        # city): good multipliers and patterns before the first master LP
         sub = _Subgradient(master, pricer, WARMUP_KEEP)
         sub.step_s = price_s
         ub = best_cost / MICRO
@@ -402,15 +429,27 @@ def _solve_batch(
         ub = best_cost / MICRO
         return ub - lb <= target * max(abs(ub), 1e-9) + 1e-9
 
+    # large masters with capacity rows: interior point from the start (see IPM_AFTER_S)
+    ipm = capped
+    if ipm:
+        master.h.setOptionValue("solver", "ipm")
     while not gap_ok(best_lb) and not cancelled():
         left = deadline - time.perf_counter()
         # a round is an LP re-solve plus a pricing: don't start one the reserve cannot fit
-        keep = reserve * params.time_limit_s + (price_s if large else 0.0)
+        share = max(reserve, CAPPED_RESERVE) if capped else reserve
+        keep = share * params.time_limit_s + (price_s if large or capped else 0.0)
         if left <= keep:
             notes.append("column generation stopped on the time limit")
             break
         # the LP may run up to the integer phase's reserve (a cut-off re-solve is wasted)
+        t_solve = time.perf_counter()
         status = master.solve_lp(left * 0.5 if reserve < WARMUP_RESERVE else left - keep)
+        if not ipm and time.perf_counter() - t_solve > IPM_AFTER_S:
+            # simplex re-solves of a large master with capacity rows grow to many seconds
+            # (tens of thousands of iterations); the interior point method solves it afresh
+            # in a fraction of that (measured on the omnichannel city, 3,000 orders)
+            ipm = True
+            master.h.setOptionValue("solver", "ipm")
         if status != "Optimal":
             notes.append(f"master LP status {status}")
             break
@@ -424,6 +463,10 @@ def _solve_batch(
         if lp_value - best_lb <= _EPS * max(1.0, abs(lp_value)):
             converged = True
             best_duals = out
+            break
+        if capped and lp_value - best_lb <= CG_TAIL * target * max(1.0, abs(lp_value)):
+            # the bound can gain at most this much more: the integer phase needs the time
+            notes.append(f"column generation stopped within {lp_value - best_lb:.4f} of the LP")
             break
         sep = _blend(center, out, alpha) if alpha > 0 else out
         t_price = time.perf_counter()
@@ -473,6 +516,8 @@ def _solve_batch(
             alpha = 0.0  # mispricing: price at the LP duals next
         else:
             alpha = smoothing
+    if ipm:
+        master.h.setOptionValue("solver", "choose")
     if classes is not None:
         # the integer phase works on orders: every order gets its class's columns
         per_class = max(EXPAND_MIN, min(EXPAND_PER_CLASS, EXPAND_COLUMNS // prob.num_orders))
@@ -537,14 +582,22 @@ def _solve_batch(
         improve(lp_round(prob, master, z_last, lp_duals, deadline=hard))
         log.debug("lp_round %.4f took %.1f", best_cost / MICRO, time.perf_counter() - t_round)
     if not small_batch and not gap_ok(best_lb) and time_left() > 0.1:
-        if len(master.pool) + prob.num_orders <= params.max_mip_pairs:
+        if (
+            prob.num_orders <= POOL_MIP_ORDERS
+            and len(master.pool) + prob.num_orders <= params.max_mip_pairs
+        ):
             improve(_pool_mip(prob, master, x_best, params, time_left() * 0.55, best_lb, stats))
         else:
             improve(_lp_guided(prob, master, x_best, params, hard, best_lb, stats, z_last))
+            t_pol = time.perf_counter()
+            until = time.perf_counter() + POLISH_SHARE * time_left()
+            improve(polish(prob, x_best, deadline=until))
+            log.debug("polish %.2f took %.1f", best_cost / MICRO, time.perf_counter() - t_pol)
     if (
         not small_batch
         and not gap_ok(best_lb)
         and time_left() > 0.1
+        and prob.num_orders <= POOL_MIP_ORDERS
         and prob.num_pairs <= params.max_mip_pairs
     ):
         comp = solve_compact(
@@ -568,8 +621,30 @@ def _solve_batch(
             best_cost / MICRO,
             time.perf_counter() - start,
         )
-    if not gap_ok(best_lb) and time_left() > 0.1:
-        improve(_lns(prob, master, x_best, params, hard, best_lb, stats))
+    # the search works on the pool's patterns; between its slices, orders left short get
+    # the partial fills the pool cannot express (and their patterns join the pool)
+    # (only in large batches with capacity rows: elsewhere one search ends the solve, as
+    # it was measured; slicing it cost 300-order city batches their certificates)
+    slice_s = max(LNS_SLICE_MIN_S, LNS_SLICE_SHARE * params.time_limit_s)
+    if not capped:
+        slice_s = params.time_limit_s
+    while not gap_ok(best_lb) and time_left() > 0.1 and not cancelled():
+        improve(
+            _lns(
+                prob,
+                master,
+                x_best,
+                params,
+                min(hard, time.perf_counter() + slice_s),
+                best_lb,
+                stats,
+            )
+        )
+        if not capped or time_left() <= 0.1 or gap_ok(best_lb):
+            break
+        before = best_cost
+        improve(polish(prob, x_best, deadline=time.perf_counter() + POLISH_SHARE * time_left()))
+        log.debug("lns slice: %.4f, polished %.4f", before / MICRO, best_cost / MICRO)
     # orders left short may fit partial fills the pattern pool cannot express
     t_pol = time.perf_counter()
     polished = polish(prob, x_best, deadline=max(deadline, time.perf_counter() + 0.2))
@@ -867,10 +942,12 @@ def _lp_guided(
     stats: _IntStats,
     z_last: F64 | None = None,
 ) -> I64 | None:
-    """Orders the master LP decides integrally stay; a MIP settles the others.
+    """Orders the master LP decides integrally stay; sub-MIPs settle the others in chunks.
 
-    ``z_last`` (the last master LP solution of column generation, over the columns the
-    pool had then) spares re-solving the LP.
+    The fractional orders start from their heaviest LP column that still fits (else
+    nothing shipped), then chunks of at most ``LP_GUIDED_CHUNK`` of them are re-optimised
+    in turn with everyone else fixed. ``z_last`` (the last master LP solution of column
+    generation, over the columns the pool had then) spares re-solving the LP.
     """
     pool = _PoolMip(prob, master, x_best, params, lb)
     if z_last is None:
@@ -886,23 +963,90 @@ def _lp_guided(
     frac = np.ones(prob.num_orders, dtype=bool)
     frac[pool.col_order[whole]] = False
     stats.fixed = int((~frac).sum())
-    lp_choice = pool.current.copy()
-    lp_choice[pool.col_order[whole]] = np.nonzero(whole)[0]
     master.to_integer()
-    left = deadline - time.perf_counter()
-    if left <= 0.05 or not frac.any() or not stats.fixed:
+    if not frac.any() or not stats.fixed:
         return None
-    # start: LP columns for the fixed orders, "ship nothing" (column o) for the others
-    start = np.where(frac, np.arange(prob.num_orders), lp_choice)
-    cand = pool.sub_mip(frac, start, left * 0.4)
+    start = np.arange(prob.num_orders)  # column o ships nothing for order o
+    start[pool.col_order[whole]] = np.nonzero(whole)[0]
+    current = _dive(
+        master, pool, z, frac, start, time.perf_counter() + 0.25 * (deadline - time.perf_counter())
+    )
+    rounded = pool.total(current)
+    rng = np.random.default_rng(params.seed)
+    todo = rng.permutation(np.nonzero(frac)[0])
+    chunks = np.array_split(todo, -(-todo.shape[0] // LP_GUIDED_CHUNK))
+    share = 0.5 * (deadline - time.perf_counter())
+    for i, chunk in enumerate(chunks):
+        left = deadline - time.perf_counter()
+        if left < 0.05 or cancelled():
+            break
+        free = np.zeros(prob.num_orders, dtype=bool)
+        free[chunk] = True
+        seconds = min(left, max(0.2, share / len(chunks)))
+        cand = pool.sub_mip(free, current, seconds)
+        if cand is not None and pool.total(cand) < pool.total(current):
+            current = cand
+        log.debug("lp-guided chunk %d/%d: %.2f", i + 1, len(chunks), pool.total(current) / MICRO)
     log.debug(
-        "lp-guided: %d orders fractional, start %.2f, found %s, current %.2f",
+        "lp-guided: %d orders fractional, rounded %.2f, chunks %.2f, current %.2f",
         int(frac.sum()),
-        pool.total(start) / MICRO,
-        None if cand is None else pool.total(cand) / MICRO,
+        rounded / MICRO,
+        pool.total(current) / MICRO,
         pool.total(pool.current) / MICRO,
     )
-    return _improvement(master, pool, cand, stats)
+    return _improvement(master, pool, current, stats)
+
+
+def _dive(
+    master: Master, pool: _PoolMip, z: F64, frac: np.ndarray, start: I64, deadline: float
+) -> I64:
+    """``start`` with the fractional orders fixed by diving on the master LP.
+
+    Each round fixes the orders the LP decides integrally and the heaviest ``DIVE_SHARE``
+    of the rest to their heaviest column, where it fits the shared rows beside the orders
+    fixed before, then re-solves the LP over the orders still open (which can always ship
+    nothing, so it stays feasible). Past ``deadline``, or when nothing fits, the open
+    orders keep their ``start`` column.
+    """
+    n_cols, col_order = pool.n_cols, pool.col_order
+    usage = master.usage_matrix().tocsc()
+    rhs = master.rows.rhs
+    out = start.copy()
+    open_ = frac.copy()
+    load = usage @ np.bincount(out[~open_], minlength=n_cols).astype(np.float64)
+    master.to_lp()
+    try:
+        while open_.any() and time.perf_counter() < deadline and not cancelled():
+            cols = np.nonzero(open_[col_order] & (z > 1e-9))[0]
+            cols = cols[np.argsort(-z[cols], kind="stable")]  # heaviest first
+            quota = max(1, int(np.ceil(DIVE_SHARE * int(open_.sum()))))
+            fixed = 0
+            for c in cols.tolist():
+                o = int(col_order[c])
+                if not open_[o] or (z[c] < 1.0 - 1e-6 and fixed >= quota):
+                    continue
+                lo, hi = usage.indptr[c], usage.indptr[c + 1]
+                rows, vals = usage.indices[lo:hi], usage.data[lo:hi]
+                if np.all(load[rows] + vals <= rhs[rows] + 1e-9):
+                    load[rows] += vals
+                    out[o] = c
+                    open_[o] = False
+                    fixed += 1
+            if not fixed or not open_.any():
+                break
+            lower = np.zeros(n_cols)
+            upper = np.where(open_[col_order], np.inf, 0.0)
+            lower[out[~open_]] = 1.0
+            upper[out[~open_]] = 1.0
+            master.h.changeColsBounds(n_cols, np.arange(n_cols, dtype=np.int32), lower, upper)
+            status = master.solve_lp(deadline - time.perf_counter())
+            log.debug("dive: %d open, LP %s %.2f", int(open_.sum()), status, master.objective())
+            if status != "Optimal":
+                break
+            z = master.lp_values()
+    finally:
+        master.to_integer()
+    return out
 
 
 def _pool_mip(
