@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -123,3 +125,41 @@ def test_violations_name_every_capacity_limit_broken(
     x = np.array([rng.randint(0, int(ub)) for ub in prob.arc_ub], dtype=np.int64)
     found = {v for v in prob.violations(x) if "capacity" in v or "vip" in v}
     assert found == _violations_by_hand(prob, x)
+
+
+def test_fast_warm_starts_try_the_subset_dp_before_the_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the search first made the bid-price myopic pass of a 30,000-order batch take its
+    # whole budget; exact one-order solves (online, polish) keep the search first
+    import solvers.allocation.heuristics as heuristics
+    from solvers.allocation.literature import generate_literature
+
+    prob = compile_request(generate_literature(seed=1, num_orders=40, num_nodes=6, max_items=3))
+    calls: list[int] = []
+    real = heuristics.solve_order_bb
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(heuristics, "solve_order_bb", counted)
+    costs = real_costs(prob)
+    for exact in (False, True):
+        calls.clear()
+        answers = [
+            solve_residual(prob, o, Residual(prob), *costs, exact=exact)
+            for o in range(prob.num_orders)
+        ]
+        assert all(not prob.violations(_alone(prob, a, q)) for a, q in answers)
+        if exact:
+            assert len(calls) == prob.num_orders  # uncapped: the search, once per order
+        else:
+            assert len(calls) < prob.num_orders  # the DP settles the orders it solves exactly
+
+
+def _alone(prob: Problem, arcs: np.ndarray, qty: np.ndarray) -> np.ndarray:
+    """The allocation of one pattern."""
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    x[arcs] = qty
+    return x
