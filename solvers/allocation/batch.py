@@ -49,6 +49,7 @@ from solvers.allocation.highs_model import (
     cancel_with,
     cancelled,
     coupling_rows,
+    highs_threads,
     reduced_costs,
 )
 from solvers.allocation.lns import Neighbourhoods, PoolRace, SubMip, certify, lp_round
@@ -280,10 +281,11 @@ def solve_batch(
     """Best allocation of every order jointly, with a certified lower bound.
 
     Stock-only batches that race a pool MIP in a helper process (:func:`_races`) are
-    solved in a fresh thread whose HiGHS calls all run single-threaded (HiGHS keeps one
-    task scheduler per thread, sized by the first solve in it, so this cannot be changed
-    in the calling thread): the two processes then have a core each. The calling thread
-    waits; Ctrl-C (or any exception there) cancels the solve and ends the helper.
+    solved in a fresh thread whose HiGHS models all ask for one thread (HiGHS keeps one
+    task scheduler per thread: the fresh thread gets its own, single-threaded, and the
+    calling thread's, sized by its earlier solves, is left as it is): the two processes
+    then have a core each. The calling thread waits; Ctrl-C (or any exception there)
+    cancels the solve and ends the helper.
     """
     race = PoolRace.spawn() if _races(prob, params) else None
     if race is None:
@@ -295,7 +297,8 @@ def solve_batch(
     def work() -> None:
         cancel_with(cancel)
         try:
-            box.append(_solve_batch(prob, single, start=start, x_start=x_start, race=race))
+            with highs_threads(1):  # helper models too (one-order MIPs of the warm start)
+                box.append(_solve_batch(prob, single, start=start, x_start=x_start, race=race))
         except BaseException as exc:  # handed to the calling thread
             box.append(exc)
         finally:

@@ -29,11 +29,20 @@ row links two lines, that face holds fractional points (1.5 + 0.5 units of one l
 0.5 of the other) that rounding column by column pushes past a line or a capacity.
 :meth:`AllocationModel.units` therefore re-solves the unit LP with ``y`` fixed by simplex
 (a vertex: integral, and no dearer) whenever an answer is not integral.
+
+Thread counts: HiGHS (1.16) keeps one task scheduler *per calling thread*, sized by the first
+run in that thread (the ``threads`` option; unset = HiGHS' default, every core here), and
+refuses a later run in that thread whose ``threads`` asks for another count (``run()``
+returns an error, model status "Not Set"). Every model here therefore takes its count from
+:func:`new_highs` (an explicit count, else the :func:`highs_threads` of the ``allocate``
+call being solved) and runs through :func:`run_highs`, which re-sizes this thread's
+scheduler first when the thread last ran another count.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import sys
 import threading
@@ -55,8 +64,42 @@ UNIT_TOL = 1e-6
 VERTEX_LP_S = 10.0
 
 
-def new_highs() -> highspy.Highs:
-    """A silent HiGHS instance (the one-time version banner is swallowed)."""
+#: HiGHS threads of the solve running in this context (:func:`highs_threads`; None = default)
+_call_threads: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "highs_threads", default=None
+)
+#: per thread, the ``threads`` option (0 = HiGHS' default) of its last :func:`run_highs`,
+#: which sized this thread's HiGHS scheduler (absent: not known)
+_scheduler = threading.local()
+
+
+class highs_threads:  # noqa: N801 (used as a function: ``with highs_threads(1):``)
+    """Every HiGHS model made inside (in this thread) without a count of its own uses ``threads``.
+
+    One solve then asks HiGHS for one count throughout: with ``threads=1`` no helper model
+    (a one-order MIP, the unit LP) starts HiGHS' default multi-threaded scheduler, and none
+    has to re-size it (see :func:`run_highs`). A new thread starts without it (its own
+    solve sets its own). A class rather than a generator: ~0.3 us instead of ~1 us a call.
+    """
+
+    __slots__ = ("_token", "threads")
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads
+
+    def __enter__(self) -> None:
+        self._token = _call_threads.set(self.threads)
+
+    def __exit__(self, *exc: object) -> None:
+        _call_threads.reset(self._token)
+
+
+def new_highs(threads: int | None = None) -> highspy.Highs:
+    """A silent HiGHS instance (the one-time version banner is swallowed).
+
+    Its ``threads`` option is ``threads``, else that of the enclosing :func:`highs_threads`,
+    else left at HiGHS' default. Run it through :func:`run_highs`.
+    """
     global _banner_done
     if not _banner_done:
         with _quiet_stdout():
@@ -65,7 +108,57 @@ def new_highs() -> highspy.Highs:
     else:
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    count = threads if threads is not None else _call_threads.get()
+    if count is not None:
+        h.setOptionValue("threads", int(count))
     return h
+
+
+def model_threads(threads: int | None) -> int | None:
+    """The thread count :func:`new_highs` gives a model asking for ``threads``."""
+    return threads if threads is not None else _call_threads.get()
+
+
+def prepare_scheduler(threads: int | None) -> None:
+    """Size this thread's HiGHS scheduler for a run with ``threads`` (None = HiGHS' default).
+
+    HiGHS keeps one scheduler per thread and refuses a run that asks for a count other than
+    the one it was first sized with; ``Highs.resetThreadScheduler`` drops this thread's
+    scheduler only (other threads' schedulers, even mid-solve, are untouched), and the next
+    run here sizes a new one. Called before every run (:func:`run_highs`), and before
+    HiGHS runs it does not start itself (Pyomo's). Costs a thread-local look-up when the
+    count is the one this thread last ran.
+    """
+    want = 0 if threads is None else int(threads)
+    if getattr(_scheduler, "size", None) != want:
+        # between runs of this thread, so no run of it uses the scheduler being dropped;
+        # blocking: its worker threads (if any) are joined, none is left spinning
+        highspy.Highs.resetThreadScheduler(True)
+        _scheduler.size = want
+
+
+def run_highs(h: highspy.Highs) -> highspy.HighsStatus:
+    """``h.run()`` on a scheduler of the count ``h`` asks for (never refused for a mismatch).
+
+    A run whose count this thread's scheduler does not have is refused before it starts
+    (an error, model status "Not Set"), which :func:`prepare_scheduler` avoids for the
+    counts this module's runs set; a scheduler sized behind its back (a HiGHS call outside
+    this module in the same thread) is caught by the refusal and the run retried once on a
+    fresh scheduler.
+    """
+    _, value = h.getOptionValue("threads")
+    want = int(value)
+    prepare_scheduler(want or None)
+    status = h.run()
+    if (
+        want
+        and status == highspy.HighsStatus.kError
+        and h.getModelStatus() == highspy.HighsModelStatus.kNotset
+    ):
+        _scheduler.size = None  # sized elsewhere: not what this module last ran
+        prepare_scheduler(want)
+        status = h.run()
+    return status
 
 
 _cancel = threading.local()
@@ -290,11 +383,10 @@ class AllocationModel:
         self.integer = integer
         self.int_units = integer and needs_integer_units(prob)
         self.rows = rows if rows is not None else coupling_rows(prob)
-        self.h = new_highs()
+        #: HiGHS threads of this model and of its unit LP (see :func:`new_highs`)
+        self.threads = model_threads(threads)
+        self.h = new_highs(self.threads)
         self.h.setOptionValue("random_seed", int(seed))
-        self.threads = threads
-        if threads is not None:
-            self.h.setOptionValue("threads", int(threads))
         self.h.HandleKeyboardInterrupt = True
         self.deadline = Deadline(self.h)
         # column bookkeeping: per pair its y column, per arc its x column (-1 = absent)
@@ -445,7 +537,7 @@ class AllocationModel:
         self.deadline.at = time.perf_counter() + max(float(time_limit_s), 0.01)
         # HiGHS measures its time limit on a clock that runs across calls
         self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit_s), 0.01))
-        self.h.run()
+        run_highs(self.h)
         return str(self.h.modelStatusToString(self.h.getModelStatus()))
 
     def set_start(self, x: I64) -> None:
@@ -527,13 +619,9 @@ class AllocationModel:
         x = np.zeros(prob.num_arcs, dtype=np.int64)
         if arcs.size == 0:
             return x
-        h = new_highs()
+        h = new_highs(self.threads)  # as this model's, whose run sized the scheduler
         h.setOptionValue("presolve", "off")
         h.setOptionValue("solver", "simplex")
-        if self.threads is not None:
-            # as this model's: HiGHS fails a run whose thread count differs from the
-            # process-wide scheduler's, which this model's run has already set up
-            h.setOptionValue("threads", int(self.threads))
         deadline = Deadline(h)
         deadline.at = time.perf_counter() + VERTEX_LP_S
         h.setOptionValue("time_limit", VERTEX_LP_S)
@@ -549,7 +637,7 @@ class AllocationModel:
         )
         ub = prob.arc_ub[arcs].astype(np.float64)
         self._add_cols_to(h, self.arc_cost[arcs], ub, self._arc_rows(arcs))
-        h.run()
+        run_highs(h)
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         values = np.asarray(h.getSolution().col_value, dtype=np.float64)

@@ -48,8 +48,10 @@ from solvers.allocation.highs_model import (
     Deadline,
     Duals,
     cancelled,
+    model_threads,
     new_highs,
     reduced_costs,
+    run_highs,
 )
 from solvers.allocation.master import Master
 from solvers.allocation.problem import F64, I64, MICRO, Problem
@@ -133,10 +135,8 @@ def load_mip(
     options: dict[str, bool | str | float] | None,
 ) -> tuple[highspy.Highs, Deadline]:
     """A fresh HiGHS instance holding the pattern MIP ``arrays`` (``SUB_OPTIONS`` by default)."""
-    h = new_highs()
+    h = new_highs(threads)
     h.setOptionValue("random_seed", int(seed))
-    if threads is not None:
-        h.setOptionValue("threads", int(threads))
     for name, value in (SUB_OPTIONS if options is None else options).items():
         h.setOptionValue(name, value)
     h.setOptionValue("time_limit", max(float(seconds), 0.01))
@@ -171,7 +171,7 @@ class SubMip:
         self.col_order = np.asarray(master.col_order, dtype=np.int64)
         self.cost = np.asarray(master.pool.cost, dtype=np.int64)
         self.rhs = master.rows.rhs
-        self.seed, self.threads = seed, threads
+        self.seed, self.threads = seed, model_threads(threads)
         self.nodes = 0
 
     @property
@@ -250,7 +250,7 @@ class SubMip:
         """
         model = self.build(free, current, columns=columns)
         h, _ = self.load(model.arrays, seconds, options)
-        h.run()
+        run_highs(h)
         info = h.getInfo()
         self.nodes += int(info.mip_node_count)
         bound = float(info.mip_dual_bound)
@@ -491,7 +491,7 @@ def race_main() -> None:
 
     h.cbMipImprovingSolution.subscribe(improved)
     threading.Thread(target=read, name="pool-mip-input", daemon=True).start()
-    h.run()
+    run_highs(h)
     info = h.getInfo()
     status = str(h.modelStatusToString(h.getModelStatus()))
     send(("done", status, float(info.mip_dual_bound), int(info.mip_node_count)))

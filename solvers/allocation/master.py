@@ -42,8 +42,10 @@ from solvers.allocation.highs_model import (
     Duals,
     Rows,
     coupling_rows,
+    model_threads,
     new_highs,
     reduced_costs,
+    run_highs,
 )
 from solvers.allocation.problem import F64, I64, MICRO, Problem, ranges
 
@@ -178,11 +180,9 @@ class Master:
         self.rows: Rows = coupling_rows(prob, kind="shared")
         self.pool = Patterns()
         self.col_order: list[int] = []
-        self.threads, self.seed = threads, seed
-        self.h = new_highs()
+        self.threads, self.seed = model_threads(threads), seed
+        self.h = new_highs(self.threads)
         self.h.setOptionValue("random_seed", int(seed))
-        if threads is not None:
-            self.h.setOptionValue("threads", int(threads))
         self.h.HandleKeyboardInterrupt = True
         self.deadline = Deadline(self.h)
         n_o = self.classes.num_classes
@@ -509,7 +509,7 @@ class Master:
         # HiGHS measures its time limit on a clock that runs across calls
         self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit_s), 0.01))
         self.deadline.at = time.perf_counter() + max(float(time_limit_s), 0.01)
-        self.h.run()
+        run_highs(self.h)
         return str(self.h.modelStatusToString(self.h.getModelStatus()))
 
     def duals(self) -> tuple[Duals, F64]:
@@ -629,7 +629,7 @@ class Pricer:
             )
             / MICRO
         )
-        self.threads = threads
+        self.threads = model_threads(threads)
         self.max_mip = max_mip
         #: time limit of one pricing MIP (orders the branch and bound leaves open)
         self.mip_time_s = 2.0
@@ -696,7 +696,9 @@ class Pricer:
             # the search stopped at its node limit: a one-order MIP settles it; failing
             # that, the best pattern found is the column and the best valid bound (MIP,
             # search frontier or the DP relaxation) goes to the LB
-            mv, ma, mq, mlower = price_order_mip(prob, o, c_arc, c_pair, self.mip_time_s)
+            mv, ma, mq, mlower = price_order_mip(
+                prob, o, c_arc, c_pair, self.mip_time_s, threads=self.threads
+            )
             if mv < v - 1e-9:
                 v, arcs[o], qty[o] = mv, ma, mq
             lower = max(lower, mlower)
@@ -738,7 +740,13 @@ def _subset_reduced_costs(prob: Problem, duals: Duals, arcs: I64, pairs: I64) ->
 
 
 def price_order_mip(
-    prob: Problem, order: int, c_arc: F64, c_pair: F64, time_limit_s: float
+    prob: Problem,
+    order: int,
+    c_arc: F64,
+    c_pair: F64,
+    time_limit_s: float,
+    *,
+    threads: int | None = None,
 ) -> tuple[float, I64, I64, float]:
     """One order's best pattern under per-arc and per-pair costs, by a one-order MIP.
 
@@ -758,7 +766,12 @@ def price_order_mip(
     if sub.num_pairs == 0:
         return 0.0, empty, empty, 0.0
     model = AllocationModel(
-        sub, np.arange(sub.num_pairs), integer=True, pair_cost=c_pair[pairs], arc_cost=c_arc[arcs]
+        sub,
+        np.arange(sub.num_pairs),
+        integer=True,
+        threads=threads,
+        pair_cost=c_pair[pairs],
+        arc_cost=c_arc[arcs],
     )
     model.set_options(mip_rel_gap=0.0, mip_abs_gap=1e-9)
     model.run(time_limit_s)

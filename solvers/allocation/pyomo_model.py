@@ -146,7 +146,7 @@ def solve_pyomo(prob: Problem, params: AllocationParams) -> PyomoOutcome:
 
     from pyomo.contrib.solver.common.factory import SolverFactory
 
-    from solvers.allocation.highs_model import new_highs
+    from solvers.allocation.highs_model import new_highs, prepare_scheduler
 
     new_highs()  # swallow the HiGHS banner before Pyomo creates its own instance
     t0 = time.perf_counter()
@@ -164,6 +164,7 @@ def solve_pyomo(prob: Problem, params: AllocationParams) -> PyomoOutcome:
     solver = SolverFactory("highs")
     options: dict[str, Any] = {"random_seed": params.seed}
     t1 = time.perf_counter()
+    prepare_scheduler(params.threads)  # Pyomo runs HiGHS in this thread, not via run_highs
     result = solver.solve(
         model,
         tee=False,

@@ -18,7 +18,12 @@ from solvers.allocation.heuristics import (
     sequential,
     solve_residual,
 )
-from solvers.allocation.highs_model import AllocationModel, Duals, shared_rows_bind
+from solvers.allocation.highs_model import (
+    AllocationModel,
+    Duals,
+    highs_threads,
+    shared_rows_bind,
+)
 from solvers.allocation.params import AllocationParams
 from solvers.allocation.problem import (
     F64,
@@ -60,11 +65,21 @@ def allocate(
     Never raises for requests that cannot be met in full: unfilled units carry a reason,
     and with ``rules.allow_unfilled = False`` the status is ``infeasible`` with a diagnosis.
     Bad input raises :class:`~scenarios.errors.InputError` naming the field.
+
+    Every HiGHS model of the call asks for ``params.threads`` (:func:`highs_threads`).
     """
     start = time.perf_counter()
     if not isinstance(request, AllocationRequest):
         raise InputError("request", f"expected an AllocationRequest, got {type(request).__name__}")
     params = params if params is not None else AllocationParams()
+    with highs_threads(params.threads):
+        return _allocate(request, params, start)
+
+
+def _allocate(
+    request: AllocationRequest, params: AllocationParams, start: float
+) -> AllocationResult:
+    """:func:`allocate` with its HiGHS thread count in place."""
     prob = compile_request(request)
     stats = SolveStats(
         num_orders=prob.num_orders,
