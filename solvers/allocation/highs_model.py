@@ -361,6 +361,20 @@ def coupling_rows(prob: Problem, *, kind: str = "all") -> Rows:
     )
 
 
+def _add_empty_rows(h: highspy.Highs, rhs: np.ndarray) -> None:
+    """Add one ``<= rhs`` row per entry of ``rhs``, with no coefficients yet."""
+    n_rows = rhs.shape[0]
+    h.addRows(
+        n_rows,
+        np.full(n_rows, -highspy.kHighsInf),
+        rhs,
+        0,
+        np.zeros(n_rows, dtype=np.int32),
+        np.zeros(0, dtype=np.int32),
+        np.zeros(0),
+    )
+
+
 class AllocationModel:
     """The allocation LP/MIP over a growing subset of pairs, kept inside one HiGHS object."""
 
@@ -403,15 +417,7 @@ class AllocationModel:
         rows, prob = self.rows, self.prob
         h = self.h
         n_rows = rows.num_coupling
-        h.addRows(
-            n_rows,
-            np.full(n_rows, -highspy.kHighsInf),
-            rows.rhs,
-            0,
-            np.zeros(n_rows, dtype=np.int32),
-            np.zeros(0, dtype=np.int32),
-            np.zeros(0),
-        )
+        _add_empty_rows(h, rows.rhs)
         self.num_rows = n_rows
         # split columns s_o (continuous, >= 0)
         split_orders = np.nonzero(rows.split >= 0)[0]
@@ -625,16 +631,7 @@ class AllocationModel:
         deadline = Deadline(h)
         deadline.at = time.perf_counter() + VERTEX_LP_S
         h.setOptionValue("time_limit", VERTEX_LP_S)
-        n_rows = rows.num_coupling
-        h.addRows(
-            n_rows,
-            np.full(n_rows, -highspy.kHighsInf),
-            rows.rhs,
-            0,
-            np.zeros(n_rows, dtype=np.int32),
-            np.zeros(0, dtype=np.int32),
-            np.zeros(0),
-        )
+        _add_empty_rows(h, rows.rhs)
         ub = prob.arc_ub[arcs].astype(np.float64)
         self._add_cols_to(h, self.arc_cost[arcs], ub, self._arc_rows(arcs))
         run_highs(h)
