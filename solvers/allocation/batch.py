@@ -111,14 +111,14 @@ RACE_CANCEL_S = 2.0
 EXPAND_PER_CLASS = 8
 EXPAND_COLUMNS = 100_000
 EXPAND_MIN = 2
-#: column generation of such a batch stops once its LP value is within CG_TAIL x the gap
-#: target of the bound
-CG_TAIL = 0.25
 #: up to this many orders the integer phase starts with the MIP over the whole pattern pool
 #: and then the compact MIP; above, HiGHS finds little in either within a minute (measured
 #: on the omnichannel city, 1,000 orders), and LP diving plus chunked sub-MIPs start it
 POOL_MIP_ORDERS = 500
-#: share of the time limit column generation leaves to the integer phase of such batches
+#: batches above POOL_MIP_ORDERS with capacity rows: column generation stops once the LP
+#: value is within CG_TAIL x the gap target of the bound, and leaves CAPPED_RESERVE of the
+#: time limit to the integer phase
+CG_TAIL = 0.25
 CAPPED_RESERVE = 0.3
 #: a master LP re-solve slower than this (seconds) switches column generation to the
 #: interior point method (which batches with capacity rows above POOL_MIP_ORDERS use from
@@ -549,6 +549,17 @@ def _solve_batch(
     def time_left() -> float:
         return hard - time.perf_counter()
 
+    def polish_short() -> None:
+        """Re-fill the orders left short, one at a time, within a share of the time left."""
+        t_pol, before = time.perf_counter(), best_cost
+        improve(polish(prob, x_best, deadline=t_pol + POLISH_SHARE * time_left()))
+        log.debug(
+            "polish %.4f -> %.4f took %.1f",
+            before / MICRO,
+            best_cost / MICRO,
+            time.perf_counter() - t_pol,
+        )
+
     master.h.setOptionValue("mip_allow_restart", False)
     # stock-only coupling below WARMUP_ORDERS: LP rounding, neighbourhood search and the
     # reduced-cost certificate (module lns). With capacity or VIP-share rows the pattern
@@ -592,10 +603,7 @@ def _solve_batch(
             improve(_pool_mip(prob, master, x_best, params, time_left() * 0.55, best_lb, stats))
         else:
             improve(_lp_guided(prob, master, x_best, params, hard, best_lb, stats, z_last))
-            t_pol = time.perf_counter()
-            until = time.perf_counter() + POLISH_SHARE * time_left()
-            improve(polish(prob, x_best, deadline=until))
-            log.debug("polish %.2f took %.1f", best_cost / MICRO, time.perf_counter() - t_pol)
+            polish_short()
     if (
         not small_batch
         and not gap_ok(best_lb)
@@ -628,9 +636,11 @@ def _solve_batch(
     # the partial fills the pool cannot express (and their patterns join the pool)
     # (only in large batches with capacity rows: elsewhere one search ends the solve, as
     # it was measured; slicing it cost 300-order city batches their certificates)
-    slice_s = max(LNS_SLICE_MIN_S, LNS_SLICE_SHARE * params.time_limit_s)
-    if not capped:
-        slice_s = params.time_limit_s
+    slice_s = (
+        max(LNS_SLICE_MIN_S, LNS_SLICE_SHARE * params.time_limit_s)
+        if capped
+        else params.time_limit_s
+    )
     while not gap_ok(best_lb) and time_left() > 0.1 and not cancelled():
         improve(
             _lns(
@@ -645,9 +655,7 @@ def _solve_batch(
         )
         if not capped or time_left() <= 0.1 or gap_ok(best_lb):
             break
-        before = best_cost
-        improve(polish(prob, x_best, deadline=time.perf_counter() + POLISH_SHARE * time_left()))
-        log.debug("lns slice: %.4f, polished %.4f", before / MICRO, best_cost / MICRO)
+        polish_short()
     # orders left short may fit partial fills the pattern pool cannot express
     t_pol = time.perf_counter()
     polished = polish(prob, x_best, deadline=max(deadline, time.perf_counter() + 0.2))
@@ -947,10 +955,10 @@ def _lp_guided(
 ) -> I64 | None:
     """Orders the master LP decides integrally stay; sub-MIPs settle the others in chunks.
 
-    The fractional orders start from their heaviest LP column that still fits (else
-    nothing shipped), then chunks of at most ``LP_GUIDED_CHUNK`` of them are re-optimised
-    in turn with everyone else fixed. ``z_last`` (the last master LP solution of column
-    generation, over the columns the pool had then) spares re-solving the LP.
+    The fractional orders are first fixed by diving on the master LP (:func:`_dive`), then
+    chunks of at most ``LP_GUIDED_CHUNK`` of them are re-optimised in turn with everyone
+    else fixed. ``z_last`` (the last master LP solution of column generation, over the
+    columns the pool had then) spares re-solving the LP.
     """
     pool = _PoolMip(prob, master, x_best, params, lb)
     if z_last is None:

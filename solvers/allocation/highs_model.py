@@ -108,7 +108,7 @@ def new_highs(threads: int | None = None) -> highspy.Highs:
     else:
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    count = threads if threads is not None else _call_threads.get()
+    count = model_threads(threads)
     if count is not None:
         h.setOptionValue("threads", int(count))
     return h
