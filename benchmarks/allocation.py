@@ -393,28 +393,59 @@ def scaling(
 
 
 # ---------------------------------------------------------------------------- online
+def single_orders(base: AllocationRequest) -> list[AllocationRequest]:
+    """Each order of ``base`` as a request of its own (same nodes and stock)."""
+    return [
+        base.model_copy(
+            update={
+                "orders": [o],
+                "distance_km": None
+                if base.distance_km is None
+                else [[row[i]] for row in base.distance_km],
+                "travel_s": None if base.travel_s is None else [[row[i]] for row in base.travel_s],
+            }
+        )
+        for i, o in enumerate(base.orders)
+    ]
+
+
+def _units(req: AllocationRequest) -> int:
+    """Units of the request's first order."""
+    return sum(line.quantity for line in req.orders[0].lines)
+
+
+def capacity_binds(req: AllocationRequest) -> bool:
+    """True when a node could ship part of the one order only (its remaining unit capacity)."""
+    units = _units(req)
+    return any(n.capacity_units is not None and 0 < n.capacity_units < units for n in req.nodes)
+
+
+def capacity_short(req: AllocationRequest) -> AllocationRequest:
+    """``req`` (one order) with every other node's unit capacity one below the order's units.
+
+    Those nodes can ship part of the order only, so the exact answer is a one-order MIP.
+    """
+    units = _units(req)
+    nodes = [
+        n.model_copy(update={"capacity_units": max(units - 1, 1)}) if k % 2 == 0 else n
+        for k, n in enumerate(req.nodes)
+    ]
+    return req.model_copy(update={"nodes": nodes})
+
+
 def online(out_dir: Path, num_orders: int) -> None:
     """Latency of single-order online allocations, in process."""
     rows: list[list[Any]] = []
-    for family in ("literature", "city"):
+    for family in ("literature", "city", "city, a capacity short"):
         if family == "literature":
-            base = generate_literature(seed=11, num_orders=num_orders, num_nodes=10)
-        else:
-            base = city_request(11, num_orders=num_orders, num_nodes=20)
-        singles = [
-            base.model_copy(
-                update={
-                    "orders": [o],
-                    "distance_km": None
-                    if base.distance_km is None
-                    else [[row[i]] for row in base.distance_km],
-                    "travel_s": None
-                    if base.travel_s is None
-                    else [[row[i]] for row in base.travel_s],
-                }
+            singles = single_orders(
+                generate_literature(seed=11, num_orders=num_orders, num_nodes=10)
             )
-            for i, o in enumerate(base.orders)
-        ]
+        else:
+            singles = single_orders(city_request(11, num_orders=num_orders, num_nodes=20))
+        if family == "city, a capacity short":
+            singles = [capacity_short(req) for req in singles if _units(req) >= 2]
+        binding = sum(capacity_binds(req) for req in singles)
         for explain in (True, False):
             params = AllocationParams(mode="online", explain=explain)
             allocate(singles[0], params)  # warm-up (imports, HiGHS banner)
@@ -432,6 +463,7 @@ def online(out_dir: Path, num_orders: int) -> None:
                     family,
                     explain,
                     len(lat),
+                    binding,
                     f"{q[0]:.2f}",
                     f"{q[1]:.2f}",
                     f"{q[2]:.2f}",
@@ -442,11 +474,24 @@ def online(out_dir: Path, num_orders: int) -> None:
         out_dir,
         "allocation-online",
         "Allocation: online latency per single order (in process)",
-        ["family", "explanations", "orders", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+        [
+            "family",
+            "explanations",
+            "orders",
+            "a capacity binds",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "max ms",
+        ],
         rows,
         "Each order of the instance allocated alone with `mode=online` against the full "
-        "stock (literature: 10 FCs, orders of 1-10 items; city: 20 nodes). Time of the "
-        "`allocate()` call: compile, exact per-order optimum, explanation, result model.",
+        "stock (literature: 10 FCs, orders of 1-10 items; city: 20 nodes). 'a capacity "
+        "short': the city's orders of two or more units, each with every other node's "
+        "remaining unit capacity one below the order's units (a stress case: such a node "
+        "can ship part of the order only, so the exact answer is a one-order MIP). 'a "
+        "capacity binds': orders with such a node. Time of the `allocate()` call: compile, "
+        "exact per-order optimum, explanation, result model.",
     )
 
 

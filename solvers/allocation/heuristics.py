@@ -17,7 +17,7 @@ import logging
 import numpy as np
 
 from solvers.allocation.dp import BB_NODE_LIMIT, build_blocks, solve_blocks, solve_order_bb
-from solvers.allocation.highs_model import AllocationModel, coupling_rows
+from solvers.allocation.highs_model import SMALL_MIP_OPTIONS, AllocationModel, coupling_rows
 from solvers.allocation.problem import F64, I64, MICRO, Problem
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,7 @@ def _solve_residual_mip(
         pair_cost=c_pair[pairs],
         arc_cost=c_arc[arcs],
     )
-    model.set_options(mip_rel_gap=0.0)
+    model.set_options(mip_rel_gap=0.0, **SMALL_MIP_OPTIONS)
     model.run(30.0)
     if not model.has_solution():
         return empty, empty

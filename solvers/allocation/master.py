@@ -37,6 +37,7 @@ from solvers.allocation.dp import (
     solve_order_bb,
 )
 from solvers.allocation.highs_model import (
+    SMALL_MIP_OPTIONS,
     AllocationModel,
     Deadline,
     Duals,
@@ -773,7 +774,7 @@ def price_order_mip(
         pair_cost=c_pair[pairs],
         arc_cost=c_arc[arcs],
     )
-    model.set_options(mip_rel_gap=0.0, mip_abs_gap=1e-9)
+    model.set_options(mip_rel_gap=0.0, mip_abs_gap=1e-9, **SMALL_MIP_OPTIONS)
     model.run(time_limit_s)
     offset = sub.constant / MICRO
     lower = model.mip_bound() - offset

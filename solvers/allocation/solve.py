@@ -66,13 +66,18 @@ def allocate(
     and with ``rules.allow_unfilled = False`` the status is ``infeasible`` with a diagnosis.
     Bad input raises :class:`~scenarios.errors.InputError` naming the field.
 
-    Every HiGHS model of the call asks for ``params.threads`` (:func:`highs_threads`).
+    Every HiGHS model of the call asks for ``params.threads`` (:func:`highs_threads`); left
+    unset, a one-order online call asks for one (its models are tiny, see
+    :data:`~solvers.allocation.highs_model.SMALL_MIP_OPTIONS`).
     """
     start = time.perf_counter()
     if not isinstance(request, AllocationRequest):
         raise InputError("request", f"expected an AllocationRequest, got {type(request).__name__}")
     params = params if params is not None else AllocationParams()
-    with highs_threads(params.threads):
+    threads = params.threads
+    if threads is None and params.mode == "online" and len(request.orders) == 1:
+        threads = 1
+    with highs_threads(threads):
         return _allocate(request, params, start)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -13,7 +14,12 @@ from hypothesis import strategies as st
 from solvers.allocation import AllocationParams, AllocationRequest, allocate
 from solvers.allocation.explain import explain, lone_order_optimum
 from solvers.allocation.heuristics import Residual, real_costs, solve_residual
-from solvers.allocation.highs_model import Duals, coupling_rows, shared_rows_bind
+from solvers.allocation.highs_model import (
+    SMALL_MIP_OPTIONS,
+    Duals,
+    coupling_rows,
+    shared_rows_bind,
+)
 from solvers.allocation.problem import Problem, compile_request
 from solvers.allocation.solve import _lp_duals, shadow_prices
 
@@ -163,3 +169,85 @@ def _alone(prob: Problem, arcs: np.ndarray, qty: np.ndarray) -> np.ndarray:
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     x[arcs] = qty
     return x
+
+
+@st.composite
+def capacity_short_requests(draw: st.DrawFn) -> AllocationRequest:
+    """One order of 2+ units; some nodes may ship part of it only (the one-order MIP's case)."""
+    req = draw(requests(max_orders=1))
+    units = sum(line.quantity for line in req.orders[0].lines)
+    assume(units >= 2)
+    nodes = [
+        n.model_copy(update={"capacity_units": draw(st.integers(1, units - 1))})
+        if draw(st.booleans())
+        else n
+        for n in req.nodes
+    ]
+    return req.model_copy(update={"nodes": nodes})
+
+
+@CHECKS
+@given(req=capacity_short_requests())
+def test_lean_one_order_mips_answer_as_highs_defaults_do(req: AllocationRequest) -> None:
+    # the one-order MIP runs on one thread without HiGHS' primal heuristics (which took
+    # 0.2 s on a 42-column model); both are exact, so the cost cannot move
+    import solvers.allocation.heuristics as heuristics
+
+    runs: list[int] = []
+    real = heuristics._solve_residual_mip
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        runs.append(1)
+        return real(*args, **kwargs)
+
+    params = AllocationParams(mode="online", explain=False)
+    with patch.object(heuristics, "_solve_residual_mip", counted):
+        lean = allocate(req, params)
+    event("one-order MIP ran" if runs else "answered without a MIP")
+    with patch.dict(SMALL_MIP_OPTIONS, clear=True):
+        default = allocate(req, params)
+    assert lean.cost.total == pytest.approx(default.cost.total, abs=1e-6)
+
+
+def test_a_one_order_mip_runs_lean_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import solvers.allocation.highs_model as highs_model
+
+    # node n0 holds the order's units but may ship 2 of them: a one-order MIP decides
+    req = AllocationRequest.model_validate(
+        {
+            "nodes": [
+                {
+                    "id": "n0",
+                    "kind": "dc",
+                    "location": {"lat": 50.0, "lon": 10.0},
+                    "inventory": {"a": 5, "b": 5},
+                    "capacity_units": 2,
+                },
+                {
+                    "id": "n1",
+                    "kind": "dc",
+                    "location": {"lat": 51.0, "lon": 11.0},
+                    "inventory": {"a": 5, "b": 5},
+                },
+            ],
+            "orders": [
+                {
+                    "id": "o",
+                    "location": {"lat": 50.0, "lon": 10.1},
+                    "lines": [{"sku": "a", "quantity": 2}, {"sku": "b", "quantity": 1}],
+                }
+            ],
+        }
+    )
+    seen: list[dict[str, Any]] = []
+    real = highs_model.run_highs
+
+    def recorded(h: Any) -> Any:
+        if h.getLp().integrality_:
+            seen.append({name: h.getOptionValue(name)[1] for name in SMALL_MIP_OPTIONS})
+        return real(h)
+
+    monkeypatch.setattr(highs_model, "run_highs", recorded)
+    res = allocate(req, AllocationParams(mode="online", threads=2))
+    assert seen and all(options == SMALL_MIP_OPTIONS for options in seen)
+    assert sum(a.quantity for a in res.assignments) == 3
