@@ -209,36 +209,33 @@ def test_lean_one_order_mips_answer_as_highs_defaults_do(req: AllocationRequest)
     assert lean.cost.total == pytest.approx(default.cost.total, abs=1e-6)
 
 
-def test_a_one_order_mip_runs_lean_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    import solvers.allocation.highs_model as highs_model
-
-    # node n0 holds the order's units but may ship 2 of them: a one-order MIP decides
-    req = AllocationRequest.model_validate(
+def _capacity_short(n_orders: int) -> AllocationRequest:
+    """Two DCs; n0 holds every unit but may ship 2 (a MIP decides the orders' split)."""
+    dc = {"kind": "dc", "inventory": {"a": 9, "b": 9}}
+    return AllocationRequest.model_validate(
         {
             "nodes": [
-                {
-                    "id": "n0",
-                    "kind": "dc",
-                    "location": {"lat": 50.0, "lon": 10.0},
-                    "inventory": {"a": 5, "b": 5},
-                    "capacity_units": 2,
-                },
-                {
-                    "id": "n1",
-                    "kind": "dc",
-                    "location": {"lat": 51.0, "lon": 11.0},
-                    "inventory": {"a": 5, "b": 5},
-                },
+                {**dc, "id": "n0", "location": {"lat": 50.0, "lon": 10.0}, "capacity_units": 2},
+                {**dc, "id": "n1", "location": {"lat": 51.0, "lon": 11.0}},
             ],
             "orders": [
                 {
-                    "id": "o",
-                    "location": {"lat": 50.0, "lon": 10.1},
+                    "id": f"o{k}",
+                    "location": {"lat": 50.0, "lon": 10.1 + 0.01 * k},
                     "lines": [{"sku": "a", "quantity": 2}, {"sku": "b", "quantity": 1}],
                 }
+                for k in range(n_orders)
             ],
         }
     )
+
+
+@pytest.mark.parametrize("n_orders", [1, 3])
+def test_small_online_mips_run_lean_on_one_thread(
+    monkeypatch: pytest.MonkeyPatch, n_orders: int
+) -> None:
+    import solvers.allocation.highs_model as highs_model
+
     seen: list[dict[str, Any]] = []
     real = highs_model.run_highs
 
@@ -248,6 +245,6 @@ def test_a_one_order_mip_runs_lean_on_one_thread(monkeypatch: pytest.MonkeyPatch
         return real(h)
 
     monkeypatch.setattr(highs_model, "run_highs", recorded)
-    res = allocate(req, AllocationParams(mode="online", threads=2))
+    res = allocate(_capacity_short(n_orders), AllocationParams(mode="online", threads=2))
     assert seen and all(options == SMALL_MIP_OPTIONS for options in seen)
-    assert sum(a.quantity for a in res.assignments) == 3
+    assert sum(a.quantity for a in res.assignments) == 3 * n_orders
