@@ -64,20 +64,21 @@ UNIT_TOL = 1e-6
 VERTEX_LP_S = 10.0
 
 
-#: HiGHS options for a one-order MIP (a few dozen columns). Its primal heuristics cost far
-#: more than the search they would shorten: on a 42-column one-order model with two
-#: capacities binding, RENS and RINS ran 28 sub-MIPs (0.2 s); feasibility jump, the
-#: root reduced-cost heuristic and a root restart a further 8 ms; the rest solves it in 6 ms.
-#: One thread: with HiGHS' default (2 on 2 cores) the same models took ~3x as long, and
-#: alternating with runs of other counts in one thread costs nothing measurable
-SMALL_MIP_OPTIONS: dict[str, Any] = {
-    "threads": 1,
+#: HiGHS options that turn off the primal heuristics (and root restarts) of a MIP whose
+#: search is short: on small models they cost far more than the search they would shorten
+NO_PRIMAL_HEURISTICS: dict[str, bool] = {
     "mip_heuristic_run_rens": False,
     "mip_heuristic_run_rins": False,
     "mip_heuristic_run_root_reduced_cost": False,
     "mip_heuristic_run_feasibility_jump": False,
     "mip_allow_restart": False,
 }
+#: HiGHS options for a one-order MIP (a few dozen columns). On a 42-column one-order model
+#: with two capacities binding, RENS and RINS ran 28 sub-MIPs (0.2 s); feasibility jump,
+#: the root reduced-cost heuristic and a root restart a further 8 ms; the rest solves it in
+#: 6 ms. One thread: with HiGHS' default (2 on 2 cores) the same models took ~3x as long,
+#: and alternating with runs of other counts in one thread costs nothing measurable
+SMALL_MIP_OPTIONS: dict[str, Any] = {"threads": 1, **NO_PRIMAL_HEURISTICS}
 #: HiGHS threads of the solve running in this context (:func:`highs_threads`; None = default)
 _call_threads: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "highs_threads", default=None

@@ -45,6 +45,7 @@ from scipy import sparse
 from solvers.allocation.enumerate import near_columns
 from solvers.allocation.heuristics import Residual, polish, solve_residual
 from solvers.allocation.highs_model import (
+    NO_PRIMAL_HEURISTICS,
     Deadline,
     Duals,
     cancelled,
@@ -62,11 +63,7 @@ log = logging.getLogger(__name__)
 SUB_OPTIONS: dict[str, bool | str | float] = {
     "presolve": "off",
     "mip_detect_symmetry": False,
-    "mip_allow_restart": False,
-    "mip_heuristic_run_feasibility_jump": False,
-    "mip_heuristic_run_rins": False,
-    "mip_heuristic_run_rens": False,
-    "mip_heuristic_run_root_reduced_cost": False,
+    **NO_PRIMAL_HEURISTICS,
     "mip_rel_gap": 0.0,
 }
 
