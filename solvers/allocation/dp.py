@@ -167,6 +167,7 @@ def solve_blocks(
         usable = full | partial if relax_partial else full
         # with relax_partial the value is a bound (a relaxation) for orders with partial arcs
         exact = ~partial.any(axis=(1, 2))
+        binds = np.zeros(b, dtype=bool)
         line_cost = np.where(usable, qty3 * c_arc[arc_safe], INF)
         pair_valid = blk.pairs >= 0
         pair_safe = np.where(pair_valid, blk.pairs, 0)
@@ -184,7 +185,8 @@ def solve_blocks(
             # a binding unit capacity couples the blocks a node serves (and partial lines may
             # pay off): such orders go to the MIP
             binding = (cap >= 0) & (cap < (blk.qty.sum(axis=1))[:, None]) & pair_valid
-            exact &= ~binding.any(axis=1)
+            binds = binding.any(axis=1)
+            exact &= ~binds
         best_node = np.argmin(block_all, axis=2)
         block_cost = np.take_along_axis(block_all, best_node[:, :, None], axis=2)[:, :, 0]
         counted = split > 0.0 or (0 < max_nodes < n_lines)
@@ -226,6 +228,7 @@ def solve_blocks(
                 choice1[:, mask] = np.where(better1, arg1 + 1, 0)
             value = g1[:, size - 1]
         # backtrack
+        uses_partial = np.zeros(b, dtype=bool)
         for i in range(b):
             mask = size - 1
             kk = int(k_best[i]) if counted else 0
@@ -239,12 +242,19 @@ def solve_blocks(
                 members = [j for j in range(n_lines) if (sub >> j) & 1]
                 for j in members:
                     arc = int(blk.arcs[i, j, node_k])
+                    units = int(ub_all[arc])
+                    if units < int(blk.qty[i, j]):
+                        uses_partial[i] = True
                     sel_o.append(int(blk.orders[i]))
                     sel_a.append(arc)
-                    sel_q.append(min(int(blk.qty[i, j]), int(ub_all[arc])))
+                    sel_q.append(min(int(blk.qty[i, j]), units))
                 mask ^= sub
                 if counted:
                     kk -= 1
+        if relax_partial:
+            # the relaxation's optimum ships no line from a node short of it: it is feasible,
+            # so it is the order's optimum too
+            exact |= ~uses_partial & ~binds
         outs_o.append(blk.orders)
         outs_v.append(value)
         outs_e.append(np.asarray(exact, dtype=bool))

@@ -8,7 +8,7 @@ from unittest.mock import patch
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from scenarios.model import NodeKind, Tier
@@ -219,6 +219,27 @@ def test_order_branch_and_bound_is_exact_and_its_bound_valid(
     mip_value, _a, _q, mip_lower = price_order_mip(prob, 0, c_arc, c_pair, 10.0)
     assert mip_value == pytest.approx(best, abs=1e-6)
     assert mip_lower <= best + 1e-6
+
+
+@settings(max_examples=60, deadline=None)
+@given(one_order_under_prices())
+def test_relaxed_dp_bounds_the_optimum_and_is_exact_where_it_claims(
+    case: tuple[Problem, F64, F64],
+) -> None:
+    """Partial stock relaxed to whole lines: a bound, and the optimum when its pattern fits."""
+    prob, c_arc, c_pair = case
+    split = prob.split / MICRO
+    best = _enumerate_open_sets(prob, c_arc, c_pair, split)
+    ans = solve_blocks(
+        prob, build_blocks(prob, np.array([0])), c_arc, c_pair, split=split, relax_partial=True
+    )
+    assume(ans.orders.size == 1)
+    assert ans.value[0] <= best + 1e-6
+    fits = bool(np.all(ans.sel_qty == prob.line_qty[prob.arc_line[ans.sel_arc]]))
+    event("relaxed optimum fits" if fits else "relaxed optimum uses partial stock")
+    assert bool(ans.exact[0]) == fits
+    if ans.exact[0]:
+        assert ans.value[0] == pytest.approx(best, abs=1e-6)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
