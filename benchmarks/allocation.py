@@ -393,20 +393,25 @@ def scaling(
 
 
 # ---------------------------------------------------------------------------- online
-def single_orders(base: AllocationRequest) -> list[AllocationRequest]:
-    """Each order of ``base`` as a request of its own (same nodes and stock)."""
-    return [
-        base.model_copy(
-            update={
-                "orders": [o],
-                "distance_km": None
-                if base.distance_km is None
-                else [[row[i]] for row in base.distance_km],
-                "travel_s": None if base.travel_s is None else [[row[i]] for row in base.travel_s],
-            }
+def single_orders(base: AllocationRequest, size: int = 1) -> list[AllocationRequest]:
+    """Consecutive groups of ``size`` orders of ``base``, each a request of its own."""
+    out = []
+    for start in range(0, len(base.orders) - size + 1, size):
+        cols = range(start, start + size)
+        out.append(
+            base.model_copy(
+                update={
+                    "orders": base.orders[start : start + size],
+                    "distance_km": None
+                    if base.distance_km is None
+                    else [[row[i] for i in cols] for row in base.distance_km],
+                    "travel_s": None
+                    if base.travel_s is None
+                    else [[row[i] for i in cols] for row in base.travel_s],
+                }
+            )
         )
-        for i, o in enumerate(base.orders)
-    ]
+    return out
 
 
 def _units(req: AllocationRequest) -> int:
@@ -436,22 +441,25 @@ def capacity_short(req: AllocationRequest) -> AllocationRequest:
 def online(out_dir: Path, num_orders: int) -> None:
     """Latency of single-order online allocations, in process."""
     rows: list[list[Any]] = []
-    for family in ("literature", "city", "city, a capacity short"):
+    families = ("literature", "city", "city, a capacity short", "literature", "city")
+    for k, family in enumerate(families):
+        size = 5 if k >= 3 else 1  # the last two: five orders per call (a joint MIP)
         if family == "literature":
-            singles = single_orders(
-                generate_literature(seed=11, num_orders=num_orders, num_nodes=10)
-            )
+            base = generate_literature(seed=11, num_orders=num_orders, num_nodes=10)
         else:
-            singles = single_orders(city_request(11, num_orders=num_orders, num_nodes=20))
+            base = city_request(11, num_orders=num_orders, num_nodes=20)
+        singles = single_orders(base, size)
         if family == "city, a capacity short":
             singles = [capacity_short(req) for req in singles if _units(req) >= 2]
-        binding = sum(capacity_binds(req) for req in singles)
+        binding = sum(capacity_binds(req) for req in singles) if size == 1 else 0
         for explain in (True, False):
             params = AllocationParams(mode="online", explain=explain)
             allocate(singles[0], params)  # warm-up (imports, HiGHS banner)
             lat: list[float] = []
             with progress() as bar:
-                task = bar.add_task(f"online {family} explain={explain}", total=len(singles))
+                task = bar.add_task(
+                    f"online {family} x{size} explain={explain}", total=len(singles)
+                )
                 for req in singles:
                     t0 = time.perf_counter()
                     allocate(req, params)
@@ -461,6 +469,7 @@ def online(out_dir: Path, num_orders: int) -> None:
             rows.append(
                 [
                     family,
+                    size,
                     explain,
                     len(lat),
                     binding,
@@ -476,8 +485,9 @@ def online(out_dir: Path, num_orders: int) -> None:
         "Allocation: online latency per single order (in process)",
         [
             "family",
+            "orders per call",
             "explanations",
-            "orders",
+            "calls",
             "a capacity binds",
             "p50 ms",
             "p95 ms",
@@ -486,7 +496,8 @@ def online(out_dir: Path, num_orders: int) -> None:
         ],
         rows,
         "Each order of the instance allocated alone with `mode=online` against the full "
-        "stock (literature: 10 FCs, orders of 1-10 items; city: 20 nodes). 'a capacity "
+        "stock (literature: 10 FCs, orders of 1-10 items; city: 20 nodes); in the last rows "
+        "five consecutive orders per call (one joint MIP). 'a capacity "
         "short': the city's orders of two or more units, each with every other node's "
         "remaining unit capacity one below the order's units (a stress case: such a node "
         "can ship part of the order only, so the exact answer is a one-order MIP). 'a "
