@@ -99,7 +99,13 @@ class Job(Base):
     """One unit of work: every solve is stored as a job, synchronous ones included."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+    # listing pages newest first, per key or all (admin): without an index the sort reads
+    # every row, whose created_at lies past the ~38 KB request of a one-order allocation
+    __table_args__ = (
+        Index("ix_jobs_status_created", "status", "created_at"),
+        Index("ix_jobs_key_created", "key_id", "created_at"),
+        Index("ix_jobs_created", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
+from api.context import ServiceContext
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from scenarios import Plan, Scenario, StopKind
 from solvers.routing import routing_scenario_from_allocation
 from solvers.validate import validate_plan
-from tests.api.conftest import wait_for
+from tests.api.conftest import app_of, wait_for
 
 
 def _plan_body(**evaluation: Any) -> dict[str, Any]:
@@ -160,5 +163,26 @@ def test_async_plan_job_stores_the_plan(
     assert job["status"] == "done", job
     plan_id = job["result"]["plan_id"]
     assert job["links"]["plan"] == f"/v1/plans/{plan_id}"
+    # the listing links the plan without reading any job's request or result
+    ctx: ServiceContext = app_of(client).state.ctx
+    assert ctx.engine is not None
+    statements: list[str] = []
+
+    def seen(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+        statements.append(statement)
+
+    event.listen(ctx.engine, "before_cursor_execute", seen)
+    try:
+        listing = client.get("/v1/jobs", headers=keys["oms"], params={"kind": "plans"}).json()
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", seen)
+    assert [j["links"].get("plan") for j in listing["data"]] == [f"/v1/plans/{plan_id}"]
+    assert listing["count"] == 1 and listing["data"][0]["result"] is None
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    # the plan id is read inside the database (SQLite json_extract, PostgreSQL ->>)
+    whole = [
+        re.sub(r"json_extract\(jobs\.result|jobs\.result\s*->>", "", s, flags=re.I) for s in selects
+    ]
+    assert selects and not any("jobs.payload" in s or "jobs.result" in s for s in whole)
     stored = client.get(f"/v1/plans/{plan_id}", headers=keys["oms"]).json()
     assert stored["result"]["plan"] == job["result"]["plan"]
