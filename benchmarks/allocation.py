@@ -266,22 +266,57 @@ def _opt_float(text: str) -> float | None:
     return None if text in ("", "None") else float(text)
 
 
+def seed_list(text: str) -> list[int]:
+    """``--...-seeds`` as a list of seeds (argparse type: a bad list is a usage error)."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected non-negative seeds")
+    return seeds
+
+
 def read_fast_runs(path: Path) -> dict[int, FastAnswer]:
-    """Each seed's batch answer from a ``*-runs.csv`` of :func:`compare`."""
+    """Each seed's batch answer from a ``*-runs.csv`` of :func:`compare`.
+
+    Raises ``ValueError`` naming the file and the reason when it cannot be read as one.
+    """
     answers: dict[int, FastAnswer] = {}
-    with path.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if row["method"] != "batch":
-                continue
-            seed = int(row["seed"])
-            if seed in answers:
-                raise ValueError(f"{path}: seed {seed} has more than one batch row")
-            answers[seed] = FastAnswer(
-                cost=float(row["cost"]),
-                time_s=float(row["time_s"]),
-                gap=_opt_float(row["gap"]),
-                bound=_opt_float(row["bound"]),
-            )
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row["method"] != "batch":
+                    continue
+                seed = int(row["seed"])
+                if seed in answers:
+                    raise ValueError(f"seed {seed} has more than one batch row")
+                answers[seed] = FastAnswer(
+                    cost=float(row["cost"]),
+                    time_s=float(row["time_s"]),
+                    gap=_opt_float(row["gap"]),
+                    bound=_opt_float(row["bound"]),
+                )
+    except OSError as err:
+        raise ValueError(f"{path}: {err.strerror}") from None
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not a runs CSV (missing column {err})") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    return answers
+
+
+def recorded_answers(
+    ap: argparse.ArgumentParser, path: Path, seeds: list[int]
+) -> dict[int, FastAnswer]:
+    """The runs CSV's answers of ``seeds``; a file or seed it lacks is a usage error (exit 2)."""
+    try:
+        answers = read_fast_runs(path)
+    except ValueError as err:
+        ap.error(str(err))
+    missing = [s for s in seeds if s not in answers]
+    if missing:
+        ap.error(f"{path}: no batch answer for seeds {missing}")
     return answers
 
 
@@ -649,7 +684,10 @@ def main(argv: list[str] | None = None) -> int:
         "--scale-families", default="literature,city", help="scaling families (literature,city)"
     )
     ap.add_argument(
-        "--reference-seeds", default="", help="comma-separated seeds (default the first 5)"
+        "--reference-seeds",
+        type=seed_list,
+        default=None,
+        help="comma-separated seeds (default the first 5)",
     )
     ap.add_argument(
         "--reference-long-s", type=float, default=None, help="long batch run, s (default 60)"
@@ -672,6 +710,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     seeds = list(range(3 if args.quick else args.seeds))
+    ref_seeds = args.reference_seeds or seeds[: 2 if args.quick else 5]
+    if "reference" in only and args.fast_runs is not None:
+        recorded_answers(ap, args.fast_runs, ref_seeds)  # checked before any long run
     params = AllocationParams(time_limit_s=args.time_limit, mip_rel_gap=1e-3)
     try:
         if "literature" in only:
@@ -702,9 +743,6 @@ def main(argv: list[str] | None = None) -> int:
                 "distances; promise = penalise (default lateness prices are 0).",
             )
         if "reference" in only:
-            ref_seeds = seeds[: 2 if args.quick else 5]
-            if args.reference_seeds:
-                ref_seeds = [int(s) for s in args.reference_seeds.split(",") if s]
             default_s = 30.0 if args.quick else 60.0
             reference(
                 args.out_dir,

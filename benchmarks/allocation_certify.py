@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import solvers.allocation.batch as batch  # noqa: E402
-from benchmarks.allocation import literature_request, read_fast_runs  # noqa: E402
+from benchmarks.allocation import literature_request, recorded_answers, seed_list  # noqa: E402
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
 from solvers.allocation.enumerate import near_columns  # noqa: E402
 from solvers.allocation.highs_model import reduced_costs, run_highs  # noqa: E402
@@ -102,7 +102,9 @@ def certify(seed: int, recorded: float, seconds: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the proof for the chosen seeds and print one line per seed."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--seeds", required=True, help="comma-separated literature seeds")
+    ap.add_argument(
+        "--seeds", type=seed_list, required=True, help="comma-separated literature seeds"
+    )
     ap.add_argument("--seconds", type=float, default=300.0, help="limit of the proof's MIP")
     ap.add_argument(
         "--runs",
@@ -111,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         help="a literature runs CSV holding the recorded 10 s answers",
     )
     args = ap.parse_args(argv)
-    answers = read_fast_runs(args.runs)
-    for seed in (int(s) for s in args.seeds.split(",")):
+    answers = recorded_answers(ap, args.runs, args.seeds)
+    for seed in args.seeds:
         print(certify(seed, answers[seed].cost, args.seconds), flush=True)
     return 0
 

@@ -35,8 +35,9 @@ run in that thread (the ``threads`` option; unset = HiGHS' default, every core h
 refuses a later run in that thread whose ``threads`` asks for another count (``run()``
 returns an error, model status "Not Set"). Every model here therefore takes its count from
 :func:`new_highs` (an explicit count, else the :func:`highs_threads` of the ``allocate``
-call being solved) and runs through :func:`run_highs`, which re-sizes this thread's
-scheduler first when the thread last ran another count.
+call being solved; small MIPs ask for one, :data:`SMALL_MIP_OPTIONS`) and runs through
+:func:`run_highs`, which re-sizes this thread's scheduler first when the thread last ran
+another count.
 """
 
 from __future__ import annotations
@@ -549,9 +550,11 @@ class AllocationModel:
 
     # ------------------------------------------------------------------- solving
     def set_options(self, **options: Any) -> None:
-        """Set HiGHS options by name."""
+        """Set HiGHS options by name (``threads`` also becomes this model's unit-LP count)."""
         for name, value in options.items():
             self.h.setOptionValue(name, value)
+        if "threads" in options:
+            self.threads = int(options["threads"])
 
     def run(self, time_limit_s: float) -> str:
         """Solve with a time limit; return the HiGHS model status as text."""

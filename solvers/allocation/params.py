@@ -34,9 +34,10 @@ class AllocationParams(StrictModel):
     seed: int = Field(default=0, description="HiGHS random seed (same seed, same answer)")
     threads: Annotated[int, Field(ge=1, le=256)] | None = Field(
         default=None,
-        description="HiGHS threads of every model of the solve; None = HiGHS default (one "
-        "per core), and a batch of 100-1999 orders that share only stock also races a pool "
-        "MIP in a helper process (a second core); the HTTP service sets 1 when it is not given",
+        description="HiGHS threads of the solve's models (one-order and small online MIPs "
+        "use one); None = HiGHS default (one per core; one for a single online order), and "
+        "a batch of 100-1999 orders that share only stock also races a pool MIP in a helper "
+        "process (a second core); the HTTP service sets 1 when it is not given",
     )
     backend: Literal["highspy", "pyomo"] = Field(
         default="highspy",

@@ -91,7 +91,21 @@ def tied_capacity_one_order() -> AllocationRequest:
     Reduced from a logged production request (``bug_v231``).
     """
     hours = [TimeWindow(start_s=25200, end_s=86400)]
-    stores = {"kind": NodeKind.DARK_STORE, "safety_stock": 1, "capacity_orders": 70}
+
+    def dark_store(node_id: str, x: float, y: float, units: dict[str, int]) -> AllocationNode:
+        return AllocationNode(
+            id=node_id,
+            kind=NodeKind.DARK_STORE,
+            location=Location(x=x, y=y),
+            inventory=units,
+            safety_stock=1,
+            capacity_units=2,
+            capacity_orders=70,
+            handling_cost_per_unit=0.5,
+            lead_time_s=600,
+            opening_hours=hours,
+        )
+
     return AllocationRequest(
         nodes=[
             AllocationNode(
@@ -103,26 +117,8 @@ def tied_capacity_one_order() -> AllocationRequest:
                 handling_cost_per_unit=0.35,
                 lead_time_s=2700,
             ),
-            AllocationNode(
-                id="ds-01",
-                location=Location(x=2837.0, y=846.0),
-                inventory={"sku-0009": 3, "sku-0015": 3},
-                capacity_units=2,
-                handling_cost_per_unit=0.5,
-                lead_time_s=600,
-                opening_hours=hours,
-                **stores,
-            ),
-            AllocationNode(
-                id="ds-02",
-                location=Location(x=1248.0, y=1339.0),
-                inventory={"sku-0009": 2, "sku-0015": 5},
-                capacity_units=2,
-                handling_cost_per_unit=0.5,
-                lead_time_s=600,
-                opening_hours=hours,
-                **stores,
-            ),
+            dark_store("ds-01", 2837.0, 846.0, {"sku-0009": 3, "sku-0015": 3}),
+            dark_store("ds-02", 1248.0, 1339.0, {"sku-0009": 2, "sku-0015": 5}),
         ],
         orders=[
             AllocationOrder(
