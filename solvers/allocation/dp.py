@@ -16,6 +16,7 @@ units. Orders outside that case are flagged (``exact = False``) for the MIP path
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from functools import cache
 
@@ -286,12 +287,16 @@ def solve_order_bb(
     pair_ok: NDArray[np.bool_] | None = None,
     node_limit: int = BB_NODE_LIMIT,
     incumbent: float = 0.0,
+    pair_cap: I64 | None = None,
 ) -> tuple[float, I64, I64, float]:
     """Best pattern of one order by branch and bound over its set of open nodes.
 
     Handles what the subset DP cannot: lines split over several nodes because each holds
     only part of the quantity. Given the open nodes, every line fills greedily from its
-    cheapest open nodes, which is optimal without a shared capacity.
+    cheapest open nodes, which is optimal without a shared capacity. ``pair_cap`` (units
+    each pair may still ship, -1 = any) adds node capacities: where the greedy fill would
+    load an open node past its capacity, the open nodes' fill is a small min-cost flow
+    (:func:`_capped_fill`), and the greedy fill stays a bound.
 
     Fixed costs are non-negative, so a search node is bounded by the larger of two
     relaxations of its subtree: (a) every line filled from all nodes still allowed, plus the
@@ -328,8 +333,14 @@ def solve_order_bb(
     arc_line_l = prob.arc_line[a_lo:a_hi].tolist()
     fixed_l = c_pair[p0:p1].tolist()
     ok_l = None if pair_ok is None else pair_ok[p0:p1].tolist()
+    cap_l = None if pair_cap is None else pair_cap[p0:p1].tolist()
+    caps: list[int] = []  # per candidate: units it may ship when below ``most``, else -1
+    capped = 0  # bit mask of the candidates with such a capacity
     for j in range(p1 - p0):
         if ok_l is not None and not ok_l[j]:
+            continue
+        cap = -1 if cap_l is None else int(cap_l[j])
+        if cap == 0:
             continue
         gains = []
         for a in range(arc_start[j], arc_start[j + 1]):
@@ -343,7 +354,14 @@ def solve_order_bb(
         k = len(cand)
         cand.append(p0 + j)
         fixed.append(float(fixed_l[j]))
-        most.append(sum(u for _c, _i, u, _a in gains))
+        reach = sum(u for _c, _i, u, _a in gains)
+        if 0 < cap < reach:
+            caps.append(cap)
+            capped |= 1 << k
+            reach = cap
+        else:
+            caps.append(-1)
+        most.append(reach)
         for c, i, u, a in gains:
             per_line[i].append((c, k, u, a))
     for entries in per_line:
@@ -369,9 +387,11 @@ def solve_order_bb(
                 ub_m[k, i], cost_m[k, i] = u, c
         has = ub_m > 0
         fx = np.asarray(fixed)
+        reach_m = np.asarray(most, dtype=float)  # the most each node can ship (capacity)
         # dom[a, b]: a can take over everything b ships, at no higher cost
         dom = (
             (fx[:, None] <= fx[None, :])
+            & (reach_m[:, None] >= reach_m[None, :])
             & np.all(~has[None, :, :] | (ub_m[:, None, :] >= ub_m[None, :, :]), axis=2)
             & np.all(~has[None, :, :] | (cost_m[:, None, :] <= cost_m[None, :, :]), axis=2)
         )
@@ -394,6 +414,26 @@ def solve_order_bb(
                     if need == 0:
                         break
         return total
+
+    def fill_capped(mask: int) -> float:
+        """The open nodes' best fill under their capacities (``fill`` when none binds)."""
+        if not mask & capped:
+            return fill(mask)
+        load = [0] * n_cand
+        total = 0.0
+        for i, entries in enumerate(per_line):
+            need = qty[i]
+            for c, k, u, _ in entries:
+                if (mask >> k) & 1:
+                    take = u if u < need else need
+                    total += take * c
+                    load[k] += take
+                    need -= take
+                    if need == 0:
+                        break
+        if all(load[k] <= caps[k] for k in range(n_cand) if (capped >> k) & 1):
+            return total
+        return _capped_fill(per_line, qty, caps, mask)[0]
 
     def fill_spread(mask: int, free: int, count: int) -> float:
         """Relaxation (b): open nodes at their unit cost, free nodes with the spread cost."""
@@ -463,7 +503,9 @@ def solve_order_bb(
             return False
         extra = split * max(count - 1, 0)
         if count:
-            value = fixed_sum + extra + fill(mask)
+            value = fixed_sum + extra + fill(mask)  # a bound when a capacity binds
+            if value < best_value - 1e-12 and mask & capped:
+                value = fixed_sum + extra + fill_capped(mask)
             if value < best_value - 1e-12:
                 best_value, best_mask = value, mask
         if depth == n_cand or count >= max_nodes or not free:
@@ -489,6 +531,20 @@ def solve_order_bb(
     mask = best_mask
     arcs: list[int] = []
     units: list[int] = []
+    if mask & capped:
+        _total, flows = _capped_fill(per_line, qty, caps, mask)
+        for i, entries in enumerate(per_line):
+            for _c, k, _u, a in entries:
+                take = flows.get((i, k), 0)
+                if take > 0:
+                    arcs.append(a)
+                    units.append(take)
+        return (
+            best_value,
+            np.asarray(arcs, dtype=np.int64),
+            np.asarray(units, dtype=np.int64),
+            lower,
+        )
     for i, entries in enumerate(per_line):
         need = qty[i]
         for _c, k, u, a in entries:
@@ -498,3 +554,87 @@ def solve_order_bb(
                 units.append(take)
                 need -= take
     return best_value, np.asarray(arcs, dtype=np.int64), np.asarray(units, dtype=np.int64), lower
+
+
+def _capped_fill(
+    per_line: list[list[tuple[float, int, int, int]]], qty: list[int], caps: list[int], mask: int
+) -> tuple[float, dict[tuple[int, int], int]]:
+    """Least-cost fill of an order's lines from the open nodes ``mask`` under capacities.
+
+    A min-cost flow (source -> line, at most its quantity; line -> node, at most the arc's
+    units, at the arc's cost; node -> sink, at most its capacity ``caps[k]``, -1 = any) of
+    any size: successive shortest paths, stopping when no path has a negative cost (the
+    cost is convex in the flow, so that flow is optimal). Costs are relative to shipping
+    nothing, so a unit ships only where it gains. Returns (cost, units per (line, node)).
+    """
+    n_lines = len(qty)
+    nodes = [k for k in range(len(caps)) if (mask >> k) & 1]
+    pos = {k: n_lines + 1 + j for j, k in enumerate(nodes)}
+    sink = n_lines + 1 + len(nodes)
+    n_vert = sink + 1
+    # edges as parallel lists; edge e and e ^ 1 are each other's reverse
+    head: list[int] = []
+    cap: list[int] = []
+    cost: list[float] = []
+    adj: list[list[int]] = [[] for _ in range(n_vert)]
+    line_edge: dict[tuple[int, int], int] = {}
+
+    def edge(a: int, b: int, c: int, w: float) -> int:
+        e = len(head)
+        head.extend((b, a))
+        cap.extend((c, 0))
+        cost.extend((w, -w))
+        adj[a].append(e)
+        adj[b].append(e + 1)
+        return e
+
+    reach = dict.fromkeys(nodes, 0)
+    for i, entries in enumerate(per_line):
+        edge(0, 1 + i, qty[i], 0.0)
+        for c, k, u, _a in entries:
+            if (mask >> k) & 1:
+                take = min(u, qty[i])
+                line_edge[(i, k)] = edge(1 + i, pos[k], take, c)
+                reach[k] += take
+    for k in nodes:
+        edge(pos[k], sink, caps[k] if caps[k] >= 0 else reach[k], 0.0)
+    total = 0.0
+    while True:
+        # Bellman-Ford (queue-based) from the source over the residual graph
+        dist = [math.inf] * n_vert
+        prev = [-1] * n_vert
+        dist[0] = 0.0
+        queue = deque([0])
+        queued = [False] * n_vert
+        queued[0] = True
+        while queue:
+            a = queue.popleft()
+            queued[a] = False
+            da = dist[a]
+            for e in adj[a]:
+                if cap[e] > 0:
+                    b = head[e]
+                    nd = da + cost[e]
+                    if nd < dist[b] - 1e-12:
+                        dist[b] = nd
+                        prev[b] = e
+                        if not queued[b]:
+                            queued[b] = True
+                            queue.append(b)
+        if dist[sink] >= -1e-12:
+            break
+        push = math.inf
+        b = sink
+        while b != 0:
+            e = prev[b]
+            push = min(push, cap[e])
+            b = head[e ^ 1]
+        b = sink
+        while b != 0:
+            e = prev[b]
+            cap[e] -= int(push)
+            cap[e ^ 1] += int(push)
+            b = head[e ^ 1]
+        total += push * dist[sink]
+    flows = {key: cap[e ^ 1] for key, e in line_edge.items() if cap[e ^ 1] > 0}
+    return total, flows

@@ -181,8 +181,9 @@ def solve_residual(
     """One order's best pattern on the residual stock and capacity.
 
     Without a binding capacity: exact branch and bound over the open nodes (partial stock
-    included). With one: the subset DP where it is exact, else a one-order MIP. With
-    ``exact=False`` a DP answer that fits is kept even where it may be suboptimal.
+    included). With one: the subset DP where it is exact, else the branch and bound with
+    capacities, else (its node limit reached) a one-order MIP. With ``exact=False`` a DP
+    answer that fits is kept even where it may be suboptimal.
     """
     pair_ok, pair_cap = res.pair_limits(order)
     arc_ub = res.arc_limits(order)
@@ -203,6 +204,7 @@ def solve_residual(
             arc_ub=arc_ub,
             pair_ok=pair_ok,
             node_limit=limit,
+            pair_cap=None if uncapped else pair_cap,
         )
         return (arcs, qty) if lower >= value - 1e-9 or not exact else None
 
@@ -233,7 +235,9 @@ def solve_residual(
         arcs, qty = ans.sel_arc[keep], ans.sel_qty[keep]
         if ans.exact.size and (bool(ans.exact[0]) if exact else res.fits(order, arcs, qty)):
             return arcs, qty
-    if uncapped and not search_first:
+    if not search_first:
+        # with a binding capacity the search fills the open nodes by a min-cost flow: it
+        # replaces the one-order MIP wherever it finishes within its node limit
         found = branch_and_bound()
         if found is not None:
             return found

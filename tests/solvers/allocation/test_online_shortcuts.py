@@ -20,6 +20,7 @@ from solvers.allocation.highs_model import (
     coupling_rows,
     shared_rows_bind,
 )
+from solvers.allocation.master import pattern_cost
 from solvers.allocation.problem import Problem, compile_request
 from solvers.allocation.solve import _lp_duals, shadow_prices
 
@@ -201,11 +202,15 @@ def test_lean_one_order_mips_answer_as_highs_defaults_do(req: AllocationRequest)
         return real(*args, **kwargs)
 
     params = AllocationParams(mode="online", explain=False)
-    with patch.object(heuristics, "_solve_residual_mip", counted):
+    # the branch and bound stops at once, so that the one-order MIP answers
+    with (
+        patch.object(heuristics, "BB_NODE_LIMIT", 0),
+        patch.object(heuristics, "_solve_residual_mip", counted),
+    ):
         lean = allocate(req, params)
-    event("one-order MIP ran" if runs else "answered without a MIP")
-    with patch.dict(SMALL_MIP_OPTIONS, clear=True):
-        default = allocate(req, params)
+        event("one-order MIP ran" if runs else "answered without a MIP")
+        with patch.dict(SMALL_MIP_OPTIONS, clear=True):
+            default = allocate(req, params)
     assert lean.cost.total == pytest.approx(default.cost.total, abs=1e-6)
 
 
@@ -230,12 +235,40 @@ def _capacity_short(n_orders: int) -> AllocationRequest:
     )
 
 
+@CHECKS
+@given(req=capacity_short_requests())
+def test_capped_search_answers_a_lone_order_as_its_mip_does(req: AllocationRequest) -> None:
+    # a node that may ship part of the order only: the branch and bound (a min-cost flow
+    # fills its open nodes) answers instead of the one-order MIP, at the MIP's cost
+    import solvers.allocation.heuristics as heuristics
+
+    prob = compile_request(req)
+    assume(prob.order_pair_start[1] > 0)
+    costs = real_costs(prob)
+    runs: list[int] = []
+    real = heuristics._solve_residual_mip
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        runs.append(1)
+        return real(*args, **kwargs)
+
+    with patch.object(heuristics, "_solve_residual_mip", counted):
+        arcs, qty = solve_residual(prob, 0, Residual(prob), *costs)
+    assert not runs  # within the search's node limit: no MIP
+    mip_arcs, mip_qty = real(prob, 0, Residual(prob), costs[0], costs[1])
+    assert not prob.violations(_alone(prob, arcs, qty))
+    assert pattern_cost(prob, 0, arcs, qty) == pattern_cost(prob, 0, mip_arcs, mip_qty)
+
+
 @pytest.mark.parametrize("n_orders", [1, 3])
 def test_small_online_mips_run_lean_on_one_thread(
     monkeypatch: pytest.MonkeyPatch, n_orders: int
 ) -> None:
+    import solvers.allocation.heuristics as heuristics
     import solvers.allocation.highs_model as highs_model
 
+    if n_orders == 1:  # one order: the MIP runs where the search stops at its node limit
+        monkeypatch.setattr(heuristics, "BB_NODE_LIMIT", 0)
     seen: list[dict[str, Any]] = []
     real = highs_model.run_highs
 

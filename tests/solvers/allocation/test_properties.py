@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from unittest.mock import patch
 
+import highspy
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -219,6 +220,77 @@ def test_order_branch_and_bound_is_exact_and_its_bound_valid(
     mip_value, _a, _q, mip_lower = price_order_mip(prob, 0, c_arc, c_pair, 10.0)
     assert mip_value == pytest.approx(best, abs=1e-6)
     assert mip_lower <= best + 1e-6
+
+
+def _capped_value(prob: Problem, chosen: tuple[int, ...], c_arc: F64, cap: list[int]) -> float:
+    """Best fill of the order's lines from the open pairs ``chosen`` under unit capacities.
+
+    The transportation LP (integral: its matrix is totally unimodular), solved by HiGHS.
+    """
+    arcs = [a for p in chosen for a in prob.pair_arcs(p)]
+    if not arcs:
+        return 0.0
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    ub = np.array([min(int(prob.arc_ub[a]), int(prob.line_qty[prob.arc_line[a]])) for a in arcs])
+    h.addVars(len(arcs), np.zeros(len(arcs)), ub.astype(float))
+    h.changeColsCost(len(arcs), np.arange(len(arcs), dtype=np.int32), c_arc[arcs].astype(float))
+    for line in prob.order_lines(0):
+        idx = [j for j, a in enumerate(arcs) if prob.arc_line[a] == line]
+        if idx:
+            h.addRow(
+                0.0,
+                float(prob.line_qty[line]),
+                len(idx),
+                np.array(idx, np.int32),
+                np.ones(len(idx)),
+            )
+    for p in chosen:
+        idx = [j for j, a in enumerate(arcs) if prob.arc_pair[a] == p]
+        if cap[p] >= 0 and idx:
+            h.addRow(0.0, float(cap[p]), len(idx), np.array(idx, np.int32), np.ones(len(idx)))
+    h.run()
+    return float(h.getInfo().objective_function_value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(one_order_under_prices(), st.data())
+def test_order_branch_and_bound_with_capacities_is_exact(
+    case: tuple[Problem, F64, F64], data: st.DataObject
+) -> None:
+    """Nodes that may ship part of the order only: the search's flow fill finds the optimum."""
+    prob, c_arc, c_pair = case
+    split = prob.split / MICRO
+    units = int(prob.line_qty.sum())
+    cap = [
+        data.draw(st.sampled_from([-1, *range(1, max(units, 2))])) for _ in range(prob.num_pairs)
+    ]
+    pairs = list(prob.order_pairs(0))
+    best = 0.0
+    for size in range(1, len(pairs) + 1):
+        if 0 < prob.max_nodes < size:
+            break
+        for chosen in itertools.combinations(pairs, size):
+            fixed = float(sum(c_pair[p] for p in chosen)) + split * (size - 1)
+            best = min(best, fixed + _capped_value(prob, chosen, c_arc, cap))
+    pair_cap = np.array(cap, dtype=np.int64)
+    value, arcs, qty, lower = solve_order_bb(prob, 0, c_arc, c_pair, split=split, pair_cap=pair_cap)
+    event(
+        "a capacity binds"
+        if value > _enumerate_open_sets(prob, c_arc, c_pair, split) + 1e-6
+        else "no capacity binds"
+    )
+    assert value == pytest.approx(best, abs=1e-6)
+    assert lower == pytest.approx(value, abs=1e-6)
+    opened = np.unique(prob.arc_pair[arcs])
+    load = np.bincount(prob.arc_pair[arcs], weights=qty, minlength=prob.num_pairs)
+    assert all(cap[p] < 0 or load[p] <= cap[p] for p in range(prob.num_pairs))
+    assert np.all(qty <= prob.arc_ub[arcs])
+    shipped = np.bincount(prob.arc_line[arcs], weights=qty, minlength=prob.num_lines)
+    assert np.all(shipped <= prob.line_qty)
+    assert float(np.dot(qty, c_arc[arcs]) + c_pair[opened].sum()) + split * max(
+        opened.shape[0] - 1, 0
+    ) == pytest.approx(value, abs=1e-6)
 
 
 @settings(max_examples=60, deadline=None)
