@@ -402,7 +402,8 @@ def solve_order_bb(
             dominates[int(a)] |= 1 << int(b)
             dominated_by[int(b)] |= 1 << int(a)
 
-    def fill(mask: int) -> float:
+    def fill(mask: int, load: list[int] | None = None) -> float:
+        """Greedy fill from the open nodes ``mask``, adding their units to ``load`` if given."""
         total = 0.0
         for i, entries in enumerate(per_line):
             need = qty[i]
@@ -411,6 +412,8 @@ def solve_order_bb(
                     take = u if u < need else need
                     total += take * c
                     need -= take
+                    if load is not None:
+                        load[k] += take
                     if need == 0:
                         break
         return total
@@ -420,17 +423,7 @@ def solve_order_bb(
         if not mask & capped:
             return fill(mask)
         load = [0] * n_cand
-        total = 0.0
-        for i, entries in enumerate(per_line):
-            need = qty[i]
-            for c, k, u, _ in entries:
-                if (mask >> k) & 1:
-                    take = u if u < need else need
-                    total += take * c
-                    load[k] += take
-                    need -= take
-                    if need == 0:
-                        break
+        total = fill(mask, load)
         if all(load[k] <= caps[k] for k in range(n_cand) if (capped >> k) & 1):
             return total
         return _capped_fill(per_line, qty, caps, mask)[0]

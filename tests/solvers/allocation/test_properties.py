@@ -4,6 +4,7 @@ units, and the online answer equal to the batch answer on single orders."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from unittest.mock import patch
 
 import highspy
@@ -178,23 +179,28 @@ def one_order_under_prices(draw: st.DrawFn) -> tuple[Problem, F64, F64]:
     return prob, c_arc, c_pair
 
 
-def _enumerate_open_sets(prob: Problem, c_arc: F64, c_pair: F64, split: float) -> float:
-    """Best value over every set of open pairs, each line filled from its cheapest arcs."""
+def _open_sets(prob: Problem, c_pair: F64, split: float) -> Iterator[tuple[tuple[int, ...], float]]:
+    """Every set of open pairs of order 0 (up to ``max_nodes``) with its fixed cost."""
     pairs = list(prob.order_pairs(0))
-    best = 0.0
     for size in range(1, len(pairs) + 1):
         if 0 < prob.max_nodes < size:
             break
         for chosen in itertools.combinations(pairs, size):
-            value = float(sum(c_pair[p] for p in chosen)) + split * (size - 1)
-            for line in prob.order_lines(0):
-                arcs = [a for p in chosen for a in prob.pair_arcs(p) if prob.arc_line[a] == line]
-                need = int(prob.line_qty[line])
-                for a in sorted(arcs, key=lambda a: float(c_arc[a])):
-                    take = min(need, int(prob.arc_ub[a])) if c_arc[a] < 0 else 0
-                    value += take * float(c_arc[a])
-                    need -= take
-            best = min(best, value)
+            yield chosen, float(sum(c_pair[p] for p in chosen)) + split * (size - 1)
+
+
+def _enumerate_open_sets(prob: Problem, c_arc: F64, c_pair: F64, split: float) -> float:
+    """Best value over every set of open pairs, each line filled from its cheapest arcs."""
+    best = 0.0
+    for chosen, value in _open_sets(prob, c_pair, split):
+        for line in prob.order_lines(0):
+            arcs = [a for p in chosen for a in prob.pair_arcs(p) if prob.arc_line[a] == line]
+            need = int(prob.line_qty[line])
+            for a in sorted(arcs, key=lambda a: float(c_arc[a])):
+                take = min(need, int(prob.arc_ub[a])) if c_arc[a] < 0 else 0
+                value += take * float(c_arc[a])
+                need -= take
+        best = min(best, value)
     return best
 
 
@@ -265,14 +271,13 @@ def test_order_branch_and_bound_with_capacities_is_exact(
     cap = [
         data.draw(st.sampled_from([-1, *range(1, max(units, 2))])) for _ in range(prob.num_pairs)
     ]
-    pairs = list(prob.order_pairs(0))
-    best = 0.0
-    for size in range(1, len(pairs) + 1):
-        if 0 < prob.max_nodes < size:
-            break
-        for chosen in itertools.combinations(pairs, size):
-            fixed = float(sum(c_pair[p] for p in chosen)) + split * (size - 1)
-            best = min(best, fixed + _capped_value(prob, chosen, c_arc, cap))
+    best = min(
+        [0.0]
+        + [
+            fixed + _capped_value(prob, chosen, c_arc, cap)
+            for chosen, fixed in _open_sets(prob, c_pair, split)
+        ]
+    )
     pair_cap = np.array(cap, dtype=np.int64)
     value, arcs, qty, lower = solve_order_bb(prob, 0, c_arc, c_pair, split=split, pair_cap=pair_cap)
     event(
