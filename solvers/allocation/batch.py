@@ -25,9 +25,10 @@
    process (:class:`~solvers.allocation.lns.PoolRace`; the solve then runs in a fresh
    thread with single-threaded HiGHS calls, see :func:`solve_batch`). Others: HiGHS MIP
    over the generated patterns, started from the best known allocation (pools too large
-   for one MIP first fix the orders whose last LP answer is already integral and solve the
-   rest); then the compact MIP over all pairs from the incumbent, whose dual bound is
-   certified too; then large-neighbourhood search on the pool.
+   for one MIP start from rounding the last LP answer: with capacity rows by
+   :func:`~solvers.allocation.lns.lp_round`, without by diving and sub-MIPs); then the
+   compact MIP over all pairs from the incumbent, whose dual bound is certified too; then
+   large-neighbourhood search on the pool.
 """
 
 from __future__ import annotations
@@ -115,14 +116,15 @@ EXPAND_MIN = 2
 #: and then the compact MIP; above, HiGHS finds little in either within a minute (measured
 #: on the omnichannel city, 1,000 orders), and LP diving plus chunked sub-MIPs start it
 POOL_MIP_ORDERS = 500
-#: share of the integer phase's time the LP dive of :func:`_lp_guided` may take; with
-#: capacity rows more: at 10,000 city orders each dive step re-solves the master LP in
-#: ~0.4-1.7 s, and with a quarter of ~13 s the dive stopped with ~800 orders still open
-#: (they then shipped nothing until the chunk MIPs and the polish re-filled them). Measured
-#: on the city (60 s, one run each): 10,000 orders 10.1-10.9 % certified gap at shares
-#: 0.25-0.4, 8.2-8.4 % at 0.6-0.85; 3,000 orders 4.8-5.4 % at every share
-DIVE_SHARE_TIME = 0.25
-DIVE_SHARE_CAPPED = 0.6
+#: a large batch with capacity rows starts its integer phase from :func:`lns.lp_round` (each
+#: order its heaviest LP pattern that fits, else its best one on what is left, then one
+#: re-optimisation of every order), with its polish given this share of the time left.
+#: Before, the LP dive of :func:`_lp_guided` (its share 0.25, then 0.6): at 10,000 city
+#: orders each dive step re-solved the master LP in 0.4-1.7 s and the dive stopped with
+#: hundreds of orders open, which shipped nothing until re-filled one by one. Measured on
+#: the city (60 s, certified gap; lp_round / dive at 0.6): 1,000 orders 2.38, 2.49 / 2.62,
+#: 2.75 %; 3,000 orders 5.07, 4.82 / 4.97, 5.39 %; 10,000 orders 7.18, 6.84 / 7.58, 9.56 %
+ROUND_SHARE = 0.5
 #: batches above POOL_MIP_ORDERS with capacity rows: column generation stops once the LP
 #: value is within CG_TAIL x the gap target of the bound, and leaves CAPPED_RESERVE of the
 #: time limit to the integer phase
@@ -568,6 +570,13 @@ def _solve_batch(
             time.perf_counter() - t_pol,
         )
 
+    def round_lp(until: float) -> None:
+        """The LP rounding of the last master LP solution (:func:`lns.lp_round`)."""
+        assert z_last is not None and lp_duals is not None
+        t_round = time.perf_counter()
+        improve(lp_round(prob, master, z_last, lp_duals, deadline=until))
+        log.debug("lp_round %.4f took %.1f", best_cost / MICRO, time.perf_counter() - t_round)
+
     master.h.setOptionValue("mip_allow_restart", False)
     # stock-only coupling below WARMUP_ORDERS: LP rounding, neighbourhood search and the
     # reduced-cost certificate (module lns). With capacity or VIP-share rows the pattern
@@ -600,9 +609,7 @@ def _solve_batch(
         and not gap_ok(best_lb)
         and time_left() > 0.1
     ):
-        t_round = time.perf_counter()
-        improve(lp_round(prob, master, z_last, lp_duals, deadline=hard))
-        log.debug("lp_round %.4f took %.1f", best_cost / MICRO, time.perf_counter() - t_round)
+        round_lp(hard)
     if not small_batch and not gap_ok(best_lb) and time_left() > 0.1:
         if (
             prob.num_orders <= POOL_MIP_ORDERS
@@ -610,12 +617,11 @@ def _solve_batch(
         ):
             improve(_pool_mip(prob, master, x_best, params, time_left() * 0.55, best_lb, stats))
         else:
-            dive = DIVE_SHARE_CAPPED if capped else DIVE_SHARE_TIME
-            improve(
-                _lp_guided(
-                    prob, master, x_best, params, hard, best_lb, stats, z_last, dive_share=dive
-                )
-            )
+            if capped and z_last is not None and lp_duals is not None:
+                now = time.perf_counter()
+                round_lp(now + ROUND_SHARE * (hard - now))
+            else:
+                improve(_lp_guided(prob, master, x_best, params, hard, best_lb, stats, z_last))
             polish_short()
     if (
         not small_batch
@@ -965,16 +971,13 @@ def _lp_guided(
     lb: float,
     stats: _IntStats,
     z_last: F64 | None = None,
-    *,
-    dive_share: float = 0.25,
 ) -> I64 | None:
     """Orders the master LP decides integrally stay; sub-MIPs settle the others in chunks.
 
-    The fractional orders are first fixed by diving on the master LP (:func:`_dive`, for
-    up to ``dive_share`` of the time left), then chunks of at most ``LP_GUIDED_CHUNK`` of
-    them are re-optimised in turn with everyone else fixed. ``z_last`` (the last master LP
-    solution of column generation, over the columns the pool had then) spares re-solving
-    the LP.
+    The fractional orders are first fixed by diving on the master LP (:func:`_dive`), then
+    chunks of at most ``LP_GUIDED_CHUNK`` of them are re-optimised in turn with everyone
+    else fixed. ``z_last`` (the last master LP solution of column generation, over the
+    columns the pool had then) spares re-solving the LP.
     """
     pool = _PoolMip(prob, master, x_best, params, lb)
     if z_last is None:
@@ -1001,7 +1004,7 @@ def _lp_guided(
         z,
         frac,
         start,
-        time.perf_counter() + dive_share * (deadline - time.perf_counter()),
+        time.perf_counter() + 0.25 * (deadline - time.perf_counter()),
     )
     rounded = pool.total(current)
     rng = np.random.default_rng(params.seed)

@@ -1,4 +1,5 @@
-"""Large batches with capacity rows: LP diving, chunked sub-MIPs, sliced search."""
+"""Large batches: LP rounding with capacity rows, LP diving and chunked sub-MIPs without,
+sliced search."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from scenarios.generate import generate_city
 from solvers.allocation import AllocationParams, AllocationRequest, allocate, batch
 from solvers.allocation.master import Master
-from solvers.allocation.problem import compile_request
+from solvers.allocation.problem import Problem, compile_request
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def capped_city() -> AllocationRequest:
     return AllocationRequest.from_scenario(scenario)
 
 
-def test_capped_batch_takes_the_lp_guided_path(
+def test_capped_batch_starts_from_lp_rounding(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # make 120 orders count as large, and switch to the interior point method at once
@@ -28,9 +29,19 @@ def test_capped_batch_takes_the_lp_guided_path(
     monkeypatch.setattr(batch, "IPM_AFTER_S", 0.0)
     prob = compile_request(capped_city)
     assert batch._has_caps(batch.coupling_rows(prob, kind="shared"))
+    rounded: list[np.ndarray] = []
+    real = batch.lp_round
+
+    def lp_round(prob: Problem, *args: Any, **kwargs: Any) -> np.ndarray:
+        out: np.ndarray = real(prob, *args, **kwargs)
+        rounded.append(out)
+        return out
+
+    monkeypatch.setattr(batch, "lp_round", lp_round)
+    monkeypatch.setattr(batch, "_lp_guided", None)  # not the dive: its call would fail
     res = allocate(capped_city, AllocationParams(time_limit_s=4.0, mip_rel_gap=1e-3, seed=1))
     near = allocate(capped_city, AllocationParams(baseline="nearest", explain=False))
-    assert res.stats.fixed_orders > 0  # the orders the master LP decided stayed
+    assert rounded and not prob.violations(rounded[0])  # every stock and capacity limit kept
     assert res.bound is not None and res.bound <= res.cost.total + 1e-6
     assert res.cost.total <= near.cost.total
     assert res.kpis.units_unfilled >= 0
@@ -39,8 +50,19 @@ def test_capped_batch_takes_the_lp_guided_path(
 def test_lp_guided_answer_keeps_every_limit(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # diving fixes heavy columns only where they fit: the answer must be feasible as is
+    # diving fixes heavy columns only where they fit: the answer must be feasible as is.
+    # The dive starts large batches without capacity rows: these 120 orders without their
+    # capacities (stock rows only) count as such a batch here
+    capped_city = capped_city.model_copy(
+        update={
+            "nodes": [
+                n.model_copy(update={"capacity_units": None, "capacity_orders": None})
+                for n in capped_city.nodes
+            ]
+        }
+    )
     monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "WARMUP_ORDERS", 50)
     monkeypatch.setattr(batch, "LP_GUIDED_CHUNK", 10)
     seen: list[bool] = []
     real = batch._dive
