@@ -125,6 +125,9 @@ POOL_MIP_ORDERS = 500
 #: the city (60 s, certified gap; lp_round / dive at 0.6): 1,000 orders 2.38, 2.49 / 2.62,
 #: 2.75 %; 3,000 orders 5.07, 4.82 / 4.97, 5.39 %; 10,000 orders 7.18, 6.84 / 7.58, 9.56 %
 ROUND_SHARE = 0.5
+#: an interior point master LP re-solve is not started when the last one took more than
+#: this share of the time it would be given (it would be cut off and its time lost)
+LP_FIT_SHARE = 0.8
 #: batches above POOL_MIP_ORDERS with capacity rows: column generation stops once the LP
 #: value is within CG_TAIL x the gap target of the bound, and leaves CAPPED_RESERVE of the
 #: time limit to the integer phase
@@ -446,6 +449,7 @@ def _solve_batch(
     ipm = capped
     if ipm:
         master.h.setOptionValue("solver", "ipm")
+    lp_s_last = 0.0  # the last master LP solve's time
     while not gap_ok(best_lb) and not cancelled():
         left = deadline - time.perf_counter()
         # a round is an LP re-solve plus a pricing: don't start one the reserve cannot fit
@@ -455,8 +459,15 @@ def _solve_batch(
             notes.append("column generation stopped on the time limit")
             break
         # the LP may run up to the integer phase's reserve (a cut-off re-solve is wasted)
+        lp_limit = left * 0.5 if reserve < WARMUP_RESERVE else left - keep
+        if ipm and lp_s_last > LP_FIT_SHARE * lp_limit:
+            # interior point re-solves grow with the pool (0.5, 2.9, 6.8, 11.6 s in the
+            # 10,000-order city): one that cannot end in time is the integer phase's loss
+            notes.append(f"column generation stopped: the last LP took {lp_s_last:.1f} s")
+            break
         t_solve = time.perf_counter()
-        status = master.solve_lp(left * 0.5 if reserve < WARMUP_RESERVE else left - keep)
+        status = master.solve_lp(lp_limit)
+        lp_s_last = time.perf_counter() - t_solve
         if not ipm and time.perf_counter() - t_solve > IPM_AFTER_S:
             # simplex re-solves of a large master with capacity rows grow to many seconds
             # (tens of thousands of iterations); the interior point method solves it afresh

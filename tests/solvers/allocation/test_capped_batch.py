@@ -77,3 +77,18 @@ def test_lp_guided_answer_keeps_every_limit(
     res = allocate(capped_city, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-4, seed=2))
     assert seen and all(seen)
     assert res.status in ("optimal", "feasible")
+
+
+def test_an_lp_that_cannot_end_in_time_is_not_started(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # with no share of its time limit to spare, every interior point re-solve after the
+    # first "would be cut off": column generation stops after one round and says why
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "LP_FIT_SHARE", 0.0)
+    res = allocate(capped_city, AllocationParams(time_limit_s=4.0, mip_rel_gap=1e-4, seed=1))
+    assert res.stats.lp_rounds == 1
+    assert any(
+        note.startswith("column generation stopped: the last LP took") for note in res.stats.notes
+    )
+    assert res.bound is not None and res.bound <= res.cost.total + 1e-6
