@@ -1010,12 +1010,7 @@ def _lp_guided(
     start = np.arange(prob.num_orders)  # column o ships nothing for order o
     start[pool.col_order[whole]] = np.nonzero(whole)[0]
     current = _dive(
-        master,
-        pool,
-        z,
-        frac,
-        start,
-        time.perf_counter() + 0.25 * (deadline - time.perf_counter()),
+        master, pool, z, frac, start, time.perf_counter() + 0.25 * (deadline - time.perf_counter())
     )
     rounded = pool.total(current)
     rng = np.random.default_rng(params.seed)

@@ -425,9 +425,7 @@ def solve_order_bb(
     n_flows = 0  # min-cost-flow fills run (see BB_FLOW_LIMIT)
 
     def fill_capped(mask: int) -> float:
-        """The open nodes' best fill under their capacities (``fill`` when none binds)."""
-        if not mask & capped:
-            return fill(mask)
+        """The open nodes' best fill under their capacities (the greedy one when it fits)."""
         load = [0] * n_cand
         total = fill(mask, load)
         if all(load[k] <= caps[k] for k in range(n_cand) if (capped >> k) & 1):
