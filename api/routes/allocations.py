@@ -29,6 +29,7 @@ from api.solve import (
 )
 from api.versions import solver_label
 from scenarios.errors import InputError
+from scenarios.model import Tier
 
 #: A one-order online allocation up to these sizes is solved on the event loop (see
 #: :func:`_inline`); larger ones, more orders and batch mode go to the solver pool.
@@ -39,10 +40,11 @@ INLINE_MAX_NODES = 200
 def _inline(body: AllocationCreate) -> bool:
     """True for an allocation small and bounded enough to solve on the event loop.
 
-    One order in online mode with the default backend is an exact search over its few
-    candidate nodes (a node-limited branch and bound, or a one-order MIP under its time
-    limit when a capacity binds): about a millisecond of CPU, less than handing it to a
-    pool thread and back costs under load (measured in docs/api.md).
+    One order in online mode with the default backend and no capacity that may bind is an
+    exact, node-limited branch and bound over its candidate nodes: about a millisecond of
+    CPU, less than handing it to a pool thread and back costs under load (measured in
+    docs/api.md). Where a capacity may bind, the pool solves it (see
+    :func:`_capacity_may_bind`).
     """
     req, params = body.request, body.params
     return (
@@ -54,7 +56,21 @@ def _inline(body: AllocationCreate) -> bool:
         and len(req.orders) == 1
         and len(req.orders[0].lines) <= INLINE_MAX_LINES
         and len(req.nodes) <= INLINE_MAX_NODES
+        and not _capacity_may_bind(body)
     )
+
+
+def _capacity_may_bind(body: AllocationCreate) -> bool:
+    """True when some node's unit capacity may be below the one order's units.
+
+    Such an order needs the capacity-aware search or a one-order MIP: milliseconds over a
+    few nodes, but seconds (up to the time limit) over a hundred capped ones, which must
+    not hold up the event loop.
+    """
+    req = body.request
+    units = sum(line.quantity for line in req.orders[0].lines)
+    share = req.rules.vip_capacity_share if req.orders[0].tier == Tier.VIP else 1.0
+    return any(n.capacity_units is not None and n.capacity_units * share < units for n in req.nodes)
 
 
 async def _fast(request: Request) -> Response | None:

@@ -16,6 +16,7 @@ units. Orders outside that case are flagged (``exact = False``) for the MIP path
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from dataclasses import dataclass
 from functools import cache
@@ -292,6 +293,7 @@ def solve_order_bb(
     node_limit: int = BB_NODE_LIMIT,
     incumbent: float = 0.0,
     pair_cap: I64 | None = None,
+    deadline: float | None = None,
 ) -> tuple[float, I64, I64, float]:
     """Best pattern of one order by branch and bound over its set of open nodes.
 
@@ -313,9 +315,10 @@ def solve_order_bb(
 
     Returns (value relative to shipping nothing, arcs, units, lower bound): the bound equals
     the value when the search finished, and is the least bound of the unexplored subtrees
-    when it stopped at ``node_limit`` nodes. ``incumbent`` (<= 0) is the value of a pattern
-    the caller already holds: the search only looks for better ones, and when it finds
-    none the answer is ``incumbent`` with no arcs.
+    when it stopped at ``node_limit`` nodes or at ``deadline`` (``time.perf_counter()``).
+    ``incumbent`` (<= 0) is the value of a pattern the caller already holds: the search
+    only looks for better ones, and when it finds none the answer is ``incumbent`` with no
+    arcs.
     """
     ub_all = prob.arc_ub if arc_ub is None else arc_ub
     p0, p1 = int(prob.order_pair_start[order]), int(prob.order_pair_start[order + 1])
@@ -423,6 +426,7 @@ def solve_order_bb(
         return total
 
     n_flows = 0  # min-cost-flow fills run (see BB_FLOW_LIMIT)
+    late = False  # past the deadline
 
     def fill_capped(mask: int) -> float:
         """The open nodes' best fill under their capacities (the greedy one when it fits)."""
@@ -494,10 +498,12 @@ def solve_order_bb(
 
     def dfs(depth: int, mask: int, blocked: int, fixed_sum: float, count: int) -> bool:
         """Explore; ``blocked`` = undecided nodes ruled out by dominance (a dominator is out)."""
-        nonlocal explored, best_value, best_mask
+        nonlocal explored, best_value, best_mask, late
         explored += 1
         free = suffix[depth] & ~blocked
-        if explored > node_limit or n_flows > BB_FLOW_LIMIT:
+        if deadline is not None and not explored & 31 and time.perf_counter() > deadline:
+            late = True
+        if late or explored > node_limit or n_flows > BB_FLOW_LIMIT:
             pending.append(subtree_bound(depth, mask, free, fixed_sum, count))
             return False
         extra = split * max(count - 1, 0)

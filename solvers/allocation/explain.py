@@ -212,16 +212,20 @@ def explain(
     # a lone uncapped order's residual world is the request's own stock, whichever node is
     # banned: its arc limits are those of a fresh Residual, worked out once
     lone_ub = Residual(prob).arc_limits(0) if lone_uncapped else None
+    # the alternatives get 80 % of the budget, the own optima below the rest
+    deadline = t_start + 0.8 * budget_s
     for o in many[:MAX_RESIDUAL_EXPLANATIONS]:
-        if time.perf_counter() - t_start > budget_s:
-            break
         for banned_n in chosen_nodes[o]:
+            if time.perf_counter() > deadline:
+                break
             found = None
             if lone_ub is not None:
                 found = _lone_alternative(prob, banned_n, lone_ub, c_arc, c_pair, split)
             if found is None:
+                # past the deadline a one-order MIP stops at the best pattern it holds: an
+                # alternative that exists, perhaps not the best one
                 res = _order_residual(prob, world, x, o, banned_n)
-                found = solve_residual(prob, o, res, c_arc, c_pair, split)
+                found = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)
             arcs, qty = found
             cost = pattern_cost(prob, o, arcs, qty)
             if alt_cost[o] < 0 or cost < alt_cost[o]:
@@ -253,7 +257,13 @@ def explain(
                 # only a pattern cheaper than the chosen one matters (else the choice is the
                 # order's own optimum): the search starts from the choice as its incumbent
                 _value, arcs, qty, _lower = solve_order_bb(
-                    prob, o, c_arc, c_pair, split=split, incumbent=min(value / MICRO, 0.0)
+                    prob,
+                    o,
+                    c_arc,
+                    c_pair,
+                    split=split,
+                    incumbent=min(value / MICRO, 0.0),
+                    deadline=t_start + budget_s,
                 )
                 # no arcs: nothing beats the incumbent, i.e. the choice (or, when the choice
                 # costs more than shipping nothing, the empty pattern)

@@ -13,6 +13,8 @@ hard rule and limit, and are scored by the same :meth:`Problem.evaluate`.
 from __future__ import annotations
 
 import logging
+import math
+import time
 
 import numpy as np
 
@@ -177,13 +179,37 @@ def solve_residual(
     split: float,
     *,
     exact: bool = True,
+    deadline: float | None = None,
 ) -> tuple[I64, I64]:
-    """One order's best pattern on the residual stock and capacity.
+    """One order's best pattern on the residual (:func:`solve_residual_proven`'s first two)."""
+    arcs, qty, _lower = solve_residual_proven(
+        prob, order, res, c_arc, c_pair, split, exact=exact, deadline=deadline
+    )
+    return arcs, qty
+
+
+def solve_residual_proven(
+    prob: Problem,
+    order: int,
+    res: Residual,
+    c_arc: F64,
+    c_pair: F64,
+    split: float,
+    *,
+    exact: bool = True,
+    deadline: float | None = None,
+) -> tuple[I64, I64, float | None]:
+    """One order's best pattern on the residual stock and capacity, and whether it is proven.
 
     Without a binding capacity: exact branch and bound over the open nodes (partial stock
     included). With one: the subset DP where it is exact, else the branch and bound with
-    capacities, else (its node limit reached) a one-order MIP. With ``exact=False`` a DP
-    answer that fits is kept even where it may be suboptimal.
+    capacities, else (its node limit reached) a one-order MIP started from the search's
+    best pattern, until ``deadline`` (``time.perf_counter()``; at most
+    :data:`RESIDUAL_MIP_S` seconds). With ``exact=False`` a DP answer that fits is kept
+    even where it may be suboptimal.
+
+    The third value is None when the pattern is proven optimal, else a lower bound of the
+    optimum's value relative to shipping nothing (currency units; ``-inf`` if none known).
     """
     pair_ok, pair_cap = res.pair_limits(order)
     arc_ub = res.arc_limits(order)
@@ -193,6 +219,7 @@ def solve_residual(
     caps = pair_cap[pairs]
     uncapped = not np.any((caps >= 0) & (caps < units) & pair_ok[pairs])
     limit = BB_NODE_LIMIT if exact else 300
+    searched: list[tuple[I64, I64, float]] = []  # the search's best pattern and bound
 
     def branch_and_bound() -> tuple[I64, I64] | None:
         value, arcs, qty, lower = solve_order_bb(
@@ -205,7 +232,9 @@ def solve_residual(
             pair_ok=pair_ok,
             node_limit=limit,
             pair_cap=None if uncapped else pair_cap,
+            deadline=deadline,
         )
+        searched.append((arcs, qty, lower))
         return (arcs, qty) if lower >= value - 1e-9 or not exact else None
 
     # without a binding capacity the branch and bound is exact and, for one order, cheaper
@@ -217,7 +246,7 @@ def solve_residual(
     if search_first:
         found = branch_and_bound()
         if found is not None:
-            return found
+            return (*found, None)
     blocks = build_blocks(prob, np.array([order]))
     if blocks:
         ans = solve_blocks(
@@ -234,19 +263,55 @@ def solve_residual(
         keep = ans.sel_qty > 0
         arcs, qty = ans.sel_arc[keep], ans.sel_qty[keep]
         if ans.exact.size and (bool(ans.exact[0]) if exact else res.fits(order, arcs, qty)):
-            return arcs, qty
+            return arcs, qty, None
     if not search_first:
         # with a binding capacity the search fills the open nodes by a min-cost flow: it
         # replaces the one-order MIP wherever it finishes within its node limit
         found = branch_and_bound()
         if found is not None:
-            return found
-    return _solve_residual_mip(prob, order, res, c_arc, c_pair)
+            return (*found, None)
+    start = searched[-1][:2] if searched else None
+    lower = searched[-1][2] if searched else -math.inf
+    seconds = RESIDUAL_MIP_S if deadline is None else deadline - time.perf_counter()
+    if seconds > 0.0:
+        out = _solve_residual_mip(
+            prob, order, res, c_arc, c_pair, start=start, seconds=min(seconds, RESIDUAL_MIP_S)
+        )
+        if out is not None:
+            arcs, qty, gap = out
+            if gap is None:
+                return arcs, qty, None
+            # the MIP's bound, as a value relative to shipping nothing like the search's
+            pairs_used = np.unique(prob.arc_pair[arcs])
+            value = float(c_arc[arcs] @ qty + c_pair[pairs_used].sum())
+            value += split * max(pairs_used.shape[0] - 1, 0)
+            return arcs, qty, max(lower, value - gap)
+    if start is not None:  # no time for the MIP: the search's best pattern, unproven
+        return start[0], start[1], lower
+    empty = np.zeros(0, dtype=np.int64)
+    return empty, empty, lower
+
+
+#: longest a one-order MIP may run (seconds) when the caller gives no deadline
+RESIDUAL_MIP_S = 30.0
 
 
 def _solve_residual_mip(
-    prob: Problem, order: int, res: Residual, c_arc: F64, c_pair: F64
-) -> tuple[I64, I64]:
+    prob: Problem,
+    order: int,
+    res: Residual,
+    c_arc: F64,
+    c_pair: F64,
+    *,
+    start: tuple[I64, I64] | None = None,
+    seconds: float = RESIDUAL_MIP_S,
+) -> tuple[I64, I64, float | None] | None:
+    """One order's pattern by a one-order MIP, None if it found none.
+
+    Returns (arcs, units, gap): ``gap`` is None when the pattern is proven optimal, else
+    how far (currency units) the MIP's bound lies below the pattern's cost.
+    """
+
     def lim(a: I64) -> I64:
         return np.where(a >= NONE // 2, -1, np.maximum(a, 0))
 
@@ -263,7 +328,7 @@ def _solve_residual_mip(
     )
     empty = np.zeros(0, dtype=np.int64)
     if sub.num_pairs == 0:
-        return empty, empty
+        return empty, empty, None
     model = AllocationModel(
         sub,
         np.arange(sub.num_pairs),
@@ -273,16 +338,23 @@ def _solve_residual_mip(
         arc_cost=c_arc[arcs],
     )
     model.set_options(mip_rel_gap=0.0, **SMALL_MIP_OPTIONS)
-    model.run(30.0)
+    if start is not None and start[0].size:
+        pos = np.minimum(np.searchsorted(arcs, start[0]), arcs.shape[0] - 1)
+        x0 = np.zeros(sub.num_arcs, dtype=np.int64)
+        x0[pos] = start[1]
+        if np.array_equal(arcs[pos], start[0]) and not sub.violations(x0):
+            model.set_start(x0)
+    status = model.run(seconds)
     if not model.has_solution():
-        return empty, empty
+        return None
     x = model.units()
     broken = sub.violations(x)
     if broken:  # never hand on a pattern past a line, the stock or a capacity
         log.warning("one-order MIP answer broke %s: order %d ships nothing", broken, order)
-        return empty, empty
+        return None
     used = x > 0
-    return arcs[used], x[used]
+    gap = None if status == "Optimal" else max(model.objective() - model.mip_bound(), 0.0)
+    return arcs[used], x[used], gap
 
 
 def polish(prob: Problem, x: I64, *, deadline: float, only_short: bool = True) -> I64:
@@ -291,8 +363,6 @@ def polish(prob: Problem, x: I64, *, deadline: float, only_short: bool = True) -
     Catches what the pattern master cannot express: partial fills of lines squeezed by
     stock or capacity. ``only_short`` limits the pass to orders with unfilled units.
     """
-    import time
-
     x = x.copy()
     c_arc, c_pair, split = real_costs(prob)
     res = Residual(prob)
@@ -310,7 +380,7 @@ def polish(prob: Problem, x: I64, *, deadline: float, only_short: bool = True) -
             break
         old = by_order.get(o, np.zeros(0, dtype=np.int64))
         res.take(o, old, x[old], sign=-1)
-        arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split)
+        arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)
         if pattern_cost(prob, o, arcs, qty) < pattern_cost(prob, o, old, x[old]):
             x[old] = 0
             x[arcs] = qty

@@ -140,3 +140,34 @@ def generate_literature(
         costs=costs if costs is not None else AllocationCosts(),
         rules=rules if rules is not None else AllocationRules(),
     )
+
+
+def generate_crowded_order(
+    seed: int, num_nodes: int = 200, num_lines: int = 20
+) -> AllocationRequest:
+    """One order that every node can ship only part of: a stress case for the online path.
+
+    Each node (within a degree of the customer) holds 0-4 units of about 70 % of the
+    order's SKUs and may ship 2-8 units in all; the order asks 1-4 units per line. The exact
+    answer needs the capacity-aware search or a one-order MIP over many capped nodes.
+    """
+    rng = np.random.default_rng(seed)
+    skus = [f"s{i}" for i in range(num_lines)]
+    nodes = [
+        AllocationNode(
+            id=f"n{k}",
+            location=Location(lat=52.0 + rng.random(), lon=13.0 + rng.random()),
+            inventory={s: int(rng.integers(0, 5)) for s in skus if rng.random() < 0.7},
+            capacity_units=int(rng.integers(2, 9)),
+        )
+        for k in range(num_nodes)
+    ]
+    order = AllocationOrder(
+        id="o",
+        location=Location(lat=52.5, lon=13.5),
+        lines=[OrderLine(sku=s, quantity=int(rng.integers(1, 5))) for s in skus],
+    )
+    costs = AllocationCosts(
+        per_shipment=5.0, per_unit=0.5, per_unit_distance=0.05, unfilled_unit=50.0
+    )
+    return AllocationRequest(nodes=nodes, orders=[order], costs=costs)

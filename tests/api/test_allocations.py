@@ -219,3 +219,23 @@ def test_malformed_json_is_422_naming_the_body_and_the_position(
     problem = answer.json()["detail"][0]
     assert problem["field"] == "(body)"
     assert problem["reason"].startswith("not valid JSON at character 13")
+
+
+def test_only_orders_no_capacity_can_bind_are_solved_on_the_event_loop() -> None:
+    """A capacity below the order's units (VIP: below its share) sends the solve to the pool."""
+    from api.routes.allocations import _inline
+
+    def body(capacity: int | None, tier: str = "standard", share: float = 1.0) -> AllocationCreate:
+        raw = _body(mode="online")
+        raw["request"]["orders"][0]["tier"] = tier
+        raw["request"].setdefault("rules", {})["vip_capacity_share"] = share
+        for node in raw["request"]["nodes"]:
+            node["capacity_units"] = capacity
+        return AllocationCreate.model_validate(raw)
+
+    units = sum(line["quantity"] for line in _body()["request"]["orders"][0]["lines"])
+    assert _inline(body(None))
+    assert _inline(body(units))
+    assert not _inline(body(units - 1))
+    assert _inline(body(2 * units, "vip", 0.5))
+    assert not _inline(body(2 * units - 1, "vip", 0.5))

@@ -258,7 +258,9 @@ def test_capped_search_answers_a_lone_order_as_its_mip_does(req: AllocationReque
     with patch.object(heuristics, "_solve_residual_mip", counted):
         arcs, qty = solve_residual(prob, 0, Residual(prob), *costs)
     assert not runs  # within the search's node limit: no MIP
-    mip_arcs, mip_qty = real(prob, 0, Residual(prob), costs[0], costs[1])
+    mip = real(prob, 0, Residual(prob), costs[0], costs[1])
+    assert mip is not None and mip[2] is None  # proven optimal
+    mip_arcs, mip_qty = mip[0], mip[1]
     assert not prob.violations(_alone(prob, arcs, qty))
     assert pattern_cost(prob, 0, arcs, qty) == pattern_cost(prob, 0, mip_arcs, mip_qty)
 

@@ -264,7 +264,9 @@ def test_one_order_with_small_capacities_is_valid_and_exact(req: AllocationReque
     # the one-order MIP the online path falls back on where the DP is not exact
     c_arc, c_pair, _split = real_costs(prob)
     with _count_fractional(calls := []):
-        arcs, qty = _solve_residual_mip(prob, 0, Residual(prob), c_arc, c_pair)
+        mip = _solve_residual_mip(prob, 0, Residual(prob), c_arc, c_pair)
+    assert mip is not None and mip[2] is None  # proven optimal
+    arcs, qty = mip[0], mip[1]
     if any(calls):
         event("a one-order MIP answer with fractional units")
     x = np.zeros(prob.num_arcs, dtype=np.int64)
