@@ -69,6 +69,8 @@ MIP_MARGIN = 0.08
 WARMUP_ORDERS = 2_000
 #: share of the time limit the warm-up may take
 WARMUP_SHARE = 0.2
+#: share of the time limit a small batch's pricing leaves to the integer phase
+SMALL_PRICE_KEEP = 0.25
 #: share of the time limit column generation leaves to the integer phase after a warm-up
 WARMUP_RESERVE = 0.15
 #: subgradient steps after which the warm-up's multipliers serve as bid prices
@@ -211,11 +213,11 @@ def _blend(a: Duals, b: Duals, alpha: float) -> Duals:
     )
 
 
-def _warm_start(prob: Problem, *, myopic: bool = True) -> I64:
+def _warm_start(prob: Problem, *, myopic: bool = True, deadline: float | None = None) -> I64:
     """The cheaper of the myopic and the nearest-node allocations (neither always wins)."""
     tries = [nearest(prob)]
     if myopic:
-        tries.insert(0, sequential(prob, real_costs(prob), exact=False))
+        tries.insert(0, sequential(prob, real_costs(prob), exact=False, deadline=deadline))
     ok = [x for x in tries if not prob.violations(x)]
     if not ok:
         return np.zeros(prob.num_arcs, dtype=np.int64)  # shipping nothing is always allowed
@@ -367,7 +369,11 @@ def _solve_batch(
     notes: list[str] = []
     large = prob.num_orders >= WARMUP_ORDERS
     # a large batch gets its myopic allocation after the warm-up, on priced costs
-    x_best = _warm_start(prob, myopic=not large) if x_start is None else x_start
+    warm_end = start + WARMUP_SHARE * params.time_limit_s
+    # a small batch's pricing starts no one-order search or MIP past this much before the
+    # deadline (orders over many capped nodes can take seconds each): the integer phase's
+    keep_s = SMALL_PRICE_KEEP * params.time_limit_s
+    x_best = _warm_start(prob, myopic=not large, deadline=warm_end) if x_start is None else x_start
     best_cost = prob.evaluate(x_best).total
     warm = best_cost
     target = params.mip_rel_gap
@@ -388,8 +394,7 @@ def _solve_batch(
     zero = Duals.zeros(prob)
     t_price = time.perf_counter()
     # at scale an exact pricing round can take seconds: this one must end within the warm-up
-    warm_end = start + WARMUP_SHARE * params.time_limit_s
-    first = pricer.price(zero, deadline=warm_end if large else None)
+    first = pricer.price(zero, deadline=warm_end if large else deadline - keep_s)
     price_s = time.perf_counter() - t_price  # a pricing round takes about this long
     master.add(master.orders, first.arcs, first.qty)
     best_lb = master.total(first.value)
@@ -495,7 +500,7 @@ def _solve_batch(
         sep = _blend(center, out, alpha) if alpha > 0 else out
         t_price = time.perf_counter()
         pricing = pricer.price(
-            sep, pool_minimum(prob, master, sep), deadline - keep if large else None
+            sep, pool_minimum(prob, master, sep), deadline - keep if large else deadline - keep_s
         )
         price_s = time.perf_counter() - t_price
         lb = master.total(pricing.value) + master.shared_rhs_term(sep)

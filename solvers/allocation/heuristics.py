@@ -132,11 +132,13 @@ def sequential(
     *,
     seq: I64 | None = None,
     exact: bool = True,
+    deadline: float | None = None,
 ) -> I64:
     """Allocate orders one at a time, each to its best pattern under ``costs`` on residuals.
 
     ``exact=False`` accepts the DP's pattern where partial stock or a binding capacity make
-    it approximate (fast warm starts); ``exact=True`` solves those orders by a MIP.
+    it approximate (fast warm starts); ``exact=True`` solves those orders by a MIP. Past
+    ``deadline`` no more one-order MIPs start (the search's best pattern is taken).
     """
     c_arc, c_pair, split = costs
     order_seq = arrival_sequence(prob) if seq is None else seq
@@ -164,7 +166,9 @@ def sequential(
             continue
         arcs, qty = best.get(o, (empty, empty))
         if not (o in exact_orders and res.fits(o, arcs, qty)):
-            arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split, exact=exact)
+            arcs, qty = solve_residual(
+                prob, o, res, c_arc, c_pair, split, exact=exact, deadline=deadline
+            )
         res.take(o, arcs, qty)
         x[arcs] += qty
     return x

@@ -650,7 +650,8 @@ class Pricer:
         already holds, at these multipliers) spares the exact search where the relaxation
         proves no better pattern exists, and prunes it elsewhere; those orders then get no
         new column and their pool value. Past ``deadline`` (``time.perf_counter()``), orders
-        the relaxation values keep that value (a valid bound) and get no new column.
+        the relaxation values keep that value (a valid bound) and get no new column; the
+        others get the search's best pattern so far and its bound, without a MIP.
         """
         prob = self.prob
         c_arc, c_pair = self._reduced_costs(duals)
@@ -688,7 +689,7 @@ class Pricer:
                 arcs[o], qty[o] = empty, empty
                 continue
             v, a, q, lower = solve_order_bb(
-                prob, o, c_arc, c_pair, split=split, incumbent=min(known, 0.0)
+                prob, o, c_arc, c_pair, split=split, incumbent=min(known, 0.0), deadline=deadline
             )
             arcs[o], qty[o] = a, q
             if lower >= v - 1e-9:
@@ -697,12 +698,16 @@ class Pricer:
             # the search stopped at its node limit: a one-order MIP settles it; failing
             # that, the best pattern found is the column and the best valid bound (MIP,
             # search frontier or the DP relaxation) goes to the LB
-            mv, ma, mq, mlower = price_order_mip(
-                prob, o, c_arc, c_pair, self.mip_time_s, threads=self.threads
-            )
-            if mv < v - 1e-9:
-                v, arcs[o], qty[o] = mv, ma, mq
-            lower = max(lower, mlower)
+            mip_s = self.mip_time_s
+            if deadline is not None:
+                mip_s = min(mip_s, deadline - time.perf_counter())
+            if mip_s > 0.0:
+                mv, ma, mq, mlower = price_order_mip(
+                    prob, o, c_arc, c_pair, mip_s, threads=self.threads
+                )
+                if mv < v - 1e-9:
+                    v, arcs[o], qty[o] = mv, ma, mq
+                lower = max(lower, mlower)
             if lower >= v - 1e-9:
                 value[o] = self.constant_o[o] + v
                 continue

@@ -203,13 +203,13 @@ def _allocate(
 def _explain_budget(params: AllocationParams, method: str, start: float) -> float:
     """Seconds the explanations may spend re-solving orders one at a time.
 
-    Online, whatever the solve left of the time limit (at least 5 % of it); a batch keeps
-    at least a second.
+    Whatever the solve left of the time limit, at least 5 % of it; a batch's at most a
+    second or 5 % of the limit, whichever is more.
     """
+    left = max(params.time_limit_s - (time.perf_counter() - start), 0.05 * params.time_limit_s)
     if method == "online":
-        left = params.time_limit_s - (time.perf_counter() - start)
-        return max(left, 0.05 * params.time_limit_s)
-    return max(1.0, 0.05 * params.time_limit_s)
+        return left
+    return min(max(1.0, 0.05 * params.time_limit_s), left)
 
 
 def run_baseline(prob: Problem, name: str) -> I64:
@@ -262,6 +262,11 @@ def _solve_seconds(prob: Problem, params: AllocationParams) -> float:
     return params.time_limit_s - keep
 
 
+def _online_share(params: AllocationParams) -> float:
+    """Share of the time limit an online solve may use (the rest is the explanation's)."""
+    return 1.0 - EXPLAIN_SHARE_MAX if params.explain else 1.0
+
+
 def _online(
     prob: Problem, params: AllocationParams, start: float, stats: SolveStats
 ) -> tuple[I64, float | None]:
@@ -270,9 +275,7 @@ def _online(
     if prob.num_pairs == 0:
         return x, prob.constant / MICRO
     if prob.num_orders == 1:
-        # a one-order MIP may run until then; the rest of the time limit is the explanation's
-        share = 1.0 - EXPLAIN_SHARE_MAX if params.explain else 1.0
-        deadline = start + share * params.time_limit_s
+        deadline = start + _online_share(params) * params.time_limit_s
         arcs, qty, lower = solve_residual_proven(
             prob, 0, Residual(prob), *real_costs(prob), deadline=deadline
         )
@@ -285,7 +288,9 @@ def _online(
         # the search's bound is relative to shipping nothing
         return x, prob.evaluate(np.zeros_like(x)).total / MICRO + lower
     t0 = time.perf_counter()
-    x_start = sequential(prob, real_costs(prob))
+    solve_end = start + _online_share(params) * params.time_limit_s
+    # the warm start (one order at a time) may take half of what is left, the MIP the rest
+    x_start = sequential(prob, real_costs(prob), deadline=t0 + 0.5 * (solve_end - t0))
     model = AllocationModel(
         prob, np.arange(prob.num_pairs), integer=True, threads=params.threads, seed=params.seed
     )
@@ -293,7 +298,7 @@ def _online(
     if prob.num_orders <= ONLINE_LEAN_ORDERS:
         model.set_options(**SMALL_MIP_OPTIONS)
     model.set_start(x_start)
-    model.run(max(params.time_limit_s - (time.perf_counter() - start), 0.01))
+    model.run(max(solve_end - time.perf_counter(), 0.01))
     stats.mip_pairs = prob.num_pairs
     stats.mip_nodes = model.mip_nodes()
     stats.mip_s = round(time.perf_counter() - t0, 6)
@@ -301,9 +306,11 @@ def _online(
         stats.notes.append("MIP found nothing in time: myopic answer")
         return x_start, None
     x = model.units()
+    bound = model.mip_bound()
+    bound_or_none = bound if math.isfinite(bound) else None  # no bound before the root LP
     if prob.violations(x) or prob.evaluate(x).total > prob.evaluate(x_start).total:
-        return x_start, model.mip_bound()
-    return x, model.mip_bound()
+        return x_start, bound_or_none
+    return x, bound_or_none
 
 
 def _lp_duals(prob: Problem, params: AllocationParams, seconds: float) -> Duals | None:

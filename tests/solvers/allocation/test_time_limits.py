@@ -17,8 +17,11 @@ from solvers.allocation import (
     explain,
     heuristics,
 )
+from solvers.allocation import master as master_mod
 from solvers.allocation.heuristics import Residual, real_costs, solve_residual_proven
+from solvers.allocation.highs_model import Duals
 from solvers.allocation.literature import generate_crowded_order
+from solvers.allocation.master import Pricer
 from solvers.allocation.problem import MICRO, compile_request
 
 
@@ -120,3 +123,56 @@ def test_explanations_stop_at_their_budget(
     assert calls == []
     assert [e.order_id for e in explanations] == ["o"]
     assert explanations[0].nodes
+
+
+def crowd_of(orders: int) -> AllocationRequest:
+    """``orders`` crowded orders over the same 40 capped nodes."""
+    base = generate_crowded_order(0, num_nodes=40, num_lines=8)
+    lines = [generate_crowded_order(k, num_nodes=40, num_lines=8).orders[0] for k in range(orders)]
+    return base.model_copy(
+        update={"orders": [o.model_copy(update={"id": f"o{k}"}) for k, o in enumerate(lines)]}
+    )
+
+
+def test_pricing_past_its_deadline_bounds_without_a_mip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of time, pricing hands on the search's patterns and values that bound the exact ones."""
+    prob = compile_request(crowd_of(3))
+    duals = Duals.zeros(prob)
+    monkeypatch.setattr(dp, "BB_FLOW_LIMIT", 1)
+    exact = Pricer(prob).price(duals)
+
+    def no_mip(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a pricing MIP past the deadline")
+
+    monkeypatch.setattr(master_mod, "price_order_mip", no_mip)
+    late = Pricer(prob).price(duals, deadline=0.0)
+    assert np.all(late.value <= exact.value + 1e-6)
+    assert not late.exact
+
+
+@pytest.mark.parametrize("mode", ["online", "batch"])
+def test_a_few_crowded_orders_start_no_one_order_mip_past_the_limit(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Warm starts and pricing of a few orders run their one-order MIPs within the limit."""
+    monkeypatch.setattr(dp, "BB_FLOW_LIMIT", 1)
+    ends: list[float] = []
+    residual_mip, pricing_mip = heuristics._solve_residual_mip, master_mod.price_order_mip
+
+    def timed_residual(*args: Any, **kwargs: Any) -> Any:
+        ends.append(time.perf_counter() + kwargs["seconds"])
+        return residual_mip(*args, **kwargs)
+
+    def timed_pricing(*args: Any, **kwargs: Any) -> Any:
+        ends.append(time.perf_counter() + args[4])
+        return pricing_mip(*args, **kwargs)
+
+    monkeypatch.setattr(heuristics, "_solve_residual_mip", timed_residual)
+    monkeypatch.setattr(master_mod, "price_order_mip", timed_pricing)
+    limit_s = 0.5
+    start = time.perf_counter()
+    result = allocate(crowd_of(3), AllocationParams(mode=mode, time_limit_s=limit_s))
+    assert ends and max(ends) <= start + limit_s
+    assert len(result.explanations) == 3
+    if result.bound is not None:
+        assert result.bound <= result.cost.total + 1e-6
