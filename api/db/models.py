@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from typing import Any, ClassVar
+
+import pydantic_core
 
 from sqlalchemy import (
     JSON,
@@ -20,7 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
+
+from api.db.session import json_dumps
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -57,6 +62,49 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+class _StoredAsIs(UserDefinedType[Any]):
+    """A column declared ``JSON`` whose values pass to and from SQLite untouched."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        """The declared type in DDL (the same as a plain JSON column's)."""
+        return "JSON"
+
+
+class PackedJSON(TypeDecorator[Any]):
+    """JSON that SQLite keeps zlib-compressed (level 1); other databases as plain JSON.
+
+    A one-order allocation request is 20-40 KB of JSON and every solve stores it: inserting
+    it cost the service's write-behind thread about as much CPU as the solve's explanation,
+    and under load that CPU is shared with the requests. Compressed it is ~5x smaller
+    (0.07 ms per 21 KB body). Rows stored as JSON text before still read back.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Untouched values on SQLite (compressed here), plain JSON elsewhere."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_StoredAsIs())
+        return dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """Compress the JSON text (SQLite only)."""
+        if dialect.name != "sqlite" or value is None:
+            return value
+        return zlib.compress(json_dumps(value).encode(), 1)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        """Parse the stored JSON, compressed or not (SQLite only)."""
+        if dialect.name != "sqlite" or value is None:
+            return value
+        if isinstance(value, bytes):
+            value = zlib.decompress(value)
+        return pydantic_core.from_json(value)
 
 
 class Base(DeclarativeBase):
@@ -111,7 +159,7 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(32), index=True)
     mode: Mapped[str] = mapped_column(String(8), default="async")
     status: Mapped[str] = mapped_column(String(16))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(PackedJSON)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     events: Mapped[list[Any]] = mapped_column(JSON, default=list)

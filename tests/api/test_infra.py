@@ -285,3 +285,32 @@ def test_demo_mode_serves_a_scenario_and_bodies_that_work(
     for path in ("/v1/allocations", "/v1/simulations"):
         answer = client.post(path, json=body["requests"][f"POST {path}"])
         assert answer.status_code in {200, 202}, answer.text
+
+
+def test_sqlite_keeps_job_payloads_compressed_and_reads_old_rows(tmp_path: Path) -> None:
+    """A job's request is stored as zlib bytes on SQLite; rows stored as JSON text still read."""
+    import zlib
+
+    from sqlalchemy import insert, text
+    from sqlalchemy.orm import Session
+
+    from api.db.models import Job
+    from api.db.session import RawJson
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.sqlite3'}")
+    migrate(engine)
+    body = {"request": {"orders": [{"id": "o1", "lines": [{"sku": "tea", "quantity": 2}]}]}}
+    row = {"kind": "allocations", "status": "done", "input_hash": "h", "events": []}
+    with engine.begin() as conn:
+        conn.execute(insert(Job), [{**row, "id": "new", "payload": body}])
+        conn.execute(insert(Job), [{**row, "id": "raw", "payload": RawJson('{"a": [1, 2]}')}])
+        conn.execute(insert(Job), [{**row, "id": "old", "payload": {}}])
+        # as a row stored before payloads were compressed: JSON text
+        conn.execute(text("UPDATE jobs SET payload = :p WHERE id = 'old'"), {"p": '{"b": null}'})
+        stored = dict(conn.execute(text("SELECT id, payload FROM jobs")).all())
+    assert zlib.decompress(stored["new"]).startswith(b"{")
+    assert isinstance(stored["old"], str)
+    with Session(engine) as session:
+        assert session.get(Job, "new").payload == body  # type: ignore[union-attr]
+        assert session.get(Job, "raw").payload == {"a": [1, 2]}  # type: ignore[union-attr]
+        assert session.get(Job, "old").payload == {"b": None}  # type: ignore[union-attr]
