@@ -7,7 +7,6 @@ import zlib
 from typing import Any, ClassVar
 
 import pydantic_core
-
 from sqlalchemy import (
     JSON,
     Boolean,
