@@ -25,6 +25,8 @@ from solvers.allocation.problem import F64, I64, MICRO, Problem
 log = logging.getLogger(__name__)
 
 NONE = np.int64(1) << 62  # "no limit" in residual arrays
+#: longest a one-order MIP may run (seconds) when the caller gives no deadline
+RESIDUAL_MIP_S = 30.0
 
 # lexicographic weights of the rule chain: unfilled units >> shipments >> unit-km
 _W_UNFILLED = 1e12
@@ -294,10 +296,6 @@ def solve_residual_proven(
         return start[0], start[1], lower
     empty = np.zeros(0, dtype=np.int64)
     return empty, empty, lower
-
-
-#: longest a one-order MIP may run (seconds) when the caller gives no deadline
-RESIDUAL_MIP_S = 30.0
 
 
 def _solve_residual_mip(
