@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from solvers.allocation import (
     AllocationParams,
@@ -23,6 +26,10 @@ from solvers.allocation.highs_model import Duals
 from solvers.allocation.literature import generate_crowded_order
 from solvers.allocation.master import Pricer
 from solvers.allocation.problem import MICRO, compile_request
+
+from .conftest import allocation_vector, brute_force
+from .test_properties import requests
+from .test_unit_rounding import tight_requests
 
 
 @pytest.fixture
@@ -176,3 +183,43 @@ def test_a_few_crowded_orders_start_no_one_order_mip_past_the_limit(
     assert len(result.explanations) == 3
     if result.bound is not None:
         assert result.bound <= result.cost.total + 1e-6
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    req=requests(max_orders=3) | tight_requests(max_orders=2),
+    mode=st.sampled_from(["online", "batch"]),
+    mip_answers=st.booleans(),
+)
+def test_answers_cut_short_stay_valid_and_bound_the_optimum(
+    req: AllocationRequest, mode: str, mip_answers: bool
+) -> None:
+    """Searches stopped at once and MIPs cut short: valid answers, bounds below the optimum."""
+    mip = heuristics._solve_residual_mip
+
+    def short_mip(*args: Any, **kwargs: Any) -> Any:
+        # cut short, or (as when HiGHS holds no answer at its limit) nothing at all
+        return mip(*args, **{**kwargs, "seconds": 0.0005}) if mip_answers else None
+
+    search = heuristics.solve_order_bb
+
+    def stopped_search(*args: Any, **kwargs: Any) -> Any:
+        return search(*args, **{**kwargs, "node_limit": 0})  # its root's bound only
+
+    with (
+        patch.object(heuristics, "solve_order_bb", stopped_search),
+        patch.object(heuristics, "_solve_residual_mip", short_mip),
+    ):
+        result = allocate(req, AllocationParams(mode=mode, time_limit_s=5.0))
+    event(f"{mode}: {result.status.value}")
+    prob = compile_request(req)
+    x = allocation_vector(prob, result)
+    assert prob.violations(x) == []
+    assert prob.evaluate(x).total == result.cost.total_micros
+    if np.prod([int(u) + 1 for u in prob.arc_ub], dtype=float) > 20_000:
+        return
+    best = brute_force(prob)[0] / MICRO
+    if result.bound is not None:
+        assert result.bound <= best + 1e-6
+    if result.status == AllocationStatus.OPTIMAL:
+        assert result.cost.total == pytest.approx(best, abs=1e-5)
