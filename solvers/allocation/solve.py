@@ -106,7 +106,7 @@ def _allocate(
     method: str
     if params.baseline is not None:
         method = params.baseline
-        x = run_baseline(prob, params.baseline)
+        x = run_baseline(prob, params.baseline, deadline=start + params.time_limit_s)
     elif params.backend == "pyomo":
         from solvers.allocation.pyomo_model import solve_pyomo
 
@@ -135,7 +135,7 @@ def _allocate(
         stats.notes.extend(batch.notes)
     problems = prob.violations(x)
     if problems:  # never hand out an allocation that breaks a limit
-        x = _fallback(prob, method, problems, stats)
+        x = _fallback(prob, method, problems, stats, deadline=start + params.time_limit_s)
         bound = None
     ev = prob.evaluate(x)
     want_prices = params.shadow_prices and params.baseline is None
@@ -212,14 +212,18 @@ def _explain_budget(params: AllocationParams, method: str, start: float) -> floa
     return min(max(1.0, 0.05 * params.time_limit_s), left)
 
 
-def run_baseline(prob: Problem, name: str) -> I64:
-    """Allocation of a baseline policy (``nearest``, ``rule_chain`` or ``myopic``)."""
+def run_baseline(prob: Problem, name: str, *, deadline: float | None = None) -> I64:
+    """Allocation of a baseline policy (``nearest``, ``rule_chain`` or ``myopic``).
+
+    Past ``deadline`` (``time.perf_counter()``) the sequential policies start no more
+    one-order MIPs (an order over many capped nodes then takes its search's best pattern).
+    """
     if name == "nearest":
         return nearest(prob)
     if name == "rule_chain":
-        return sequential(prob, rule_chain_costs(prob))
+        return sequential(prob, rule_chain_costs(prob), deadline=deadline)
     if name == "myopic":
-        return sequential(prob, real_costs(prob))
+        return sequential(prob, real_costs(prob), deadline=deadline)
     raise InputError("params.baseline", f"unknown baseline {name!r}")
 
 
@@ -227,7 +231,9 @@ def run_baseline(prob: Problem, name: str) -> I64:
 FALLBACKS = ("myopic", "nearest")
 
 
-def _fallback(prob: Problem, method: str, problems: list[str], stats: SolveStats) -> I64:
+def _fallback(
+    prob: Problem, method: str, problems: list[str], stats: SolveStats, *, deadline: float
+) -> I64:
     """The first fallback answer that keeps every limit; else shipping nothing (always valid).
 
     A fallback that breaks a limit too (the myopic policy shares its one-order solver with
@@ -237,7 +243,7 @@ def _fallback(prob: Problem, method: str, problems: list[str], stats: SolveStats
     for name in FALLBACKS:
         if name == method:
             continue  # the answer that just failed
-        x = run_baseline(prob, name)
+        x = run_baseline(prob, name, deadline=deadline)
         failed = prob.violations(x)
         if not failed:
             stats.notes.append(f"{method} answer broke {broke}: fell back to {name}")
