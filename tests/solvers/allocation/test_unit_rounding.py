@@ -149,8 +149,8 @@ def test_allocate_passes_over_fallbacks_that_break_a_limit(
     bad[_arc(prob, "ds-02", "sku-0009")] = 1  # 3 units of a 2-unit line
     real = solve_mod.run_baseline
 
-    def myopic_breaks(prob: Problem, name: str) -> np.ndarray:
-        return bad.copy() if name == "myopic" else real(prob, name)
+    def myopic_breaks(prob: Problem, name: str, *, deadline: float | None = None) -> np.ndarray:
+        return bad.copy() if name == "myopic" else real(prob, name, deadline=deadline)
 
     with (
         patch.object(solve_mod, "_online", return_value=(bad.copy(), None)),
