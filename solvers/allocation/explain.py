@@ -225,7 +225,7 @@ def explain(
                 # past the deadline a one-order MIP stops at the best pattern it holds: an
                 # alternative that exists, perhaps not the best one
                 res = _order_residual(prob, world, x, o, banned_n)
-                found = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)
+                found = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)[:2]
             arcs, qty = found
             cost = pattern_cost(prob, o, arcs, qty)
             if alt_cost[o] < 0 or cost < alt_cost[o]:

@@ -168,7 +168,7 @@ def sequential(
             continue
         arcs, qty = best.get(o, (empty, empty))
         if not (o in exact_orders and res.fits(o, arcs, qty)):
-            arcs, qty = solve_residual(
+            arcs, qty, _lower = solve_residual(
                 prob, o, res, c_arc, c_pair, split, exact=exact, deadline=deadline
             )
         res.take(o, arcs, qty)
@@ -177,24 +177,6 @@ def sequential(
 
 
 def solve_residual(
-    prob: Problem,
-    order: int,
-    res: Residual,
-    c_arc: F64,
-    c_pair: F64,
-    split: float,
-    *,
-    exact: bool = True,
-    deadline: float | None = None,
-) -> tuple[I64, I64]:
-    """One order's best pattern on the residual (:func:`solve_residual_proven`'s first two)."""
-    arcs, qty, _lower = solve_residual_proven(
-        prob, order, res, c_arc, c_pair, split, exact=exact, deadline=deadline
-    )
-    return arcs, qty
-
-
-def solve_residual_proven(
     prob: Problem,
     order: int,
     res: Residual,
@@ -382,7 +364,7 @@ def polish(prob: Problem, x: I64, *, deadline: float, only_short: bool = True) -
             break
         old = by_order.get(o, np.zeros(0, dtype=np.int64))
         res.take(o, old, x[old], sign=-1)
-        arcs, qty = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)
+        arcs, qty, _lower = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)
         if pattern_cost(prob, o, arcs, qty) < pattern_cost(prob, o, old, x[old]):
             x[old] = 0
             x[arcs] = qty

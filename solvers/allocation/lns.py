@@ -104,7 +104,7 @@ def lp_round(prob: Problem, master: Master, z: F64, duals: Duals, *, deadline: f
                 chosen = (arcs, qty)
                 break
         if chosen is None:
-            chosen = solve_residual(prob, o, res, c_arc, c_pair, split, exact=False)
+            chosen = solve_residual(prob, o, res, c_arc, c_pair, split, exact=False)[:2]
         res.take(o, *chosen)
         x[chosen[0]] += chosen[1]
     return polish(prob, x, deadline=deadline, only_short=False)

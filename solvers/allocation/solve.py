@@ -16,7 +16,7 @@ from solvers.allocation.heuristics import (
     real_costs,
     rule_chain_costs,
     sequential,
-    solve_residual_proven,
+    solve_residual,
 )
 from solvers.allocation.highs_model import (
     SMALL_MIP_OPTIONS,
@@ -282,7 +282,7 @@ def _online(
         return x, prob.constant / MICRO
     if prob.num_orders == 1:
         deadline = start + _online_share(params) * params.time_limit_s
-        arcs, qty, lower = solve_residual_proven(
+        arcs, qty, lower = solve_residual(
             prob, 0, Residual(prob), *real_costs(prob), deadline=deadline
         )
         x[arcs] = qty

@@ -75,7 +75,7 @@ def test_lone_order_optimum_explains_as_the_search_does(req: AllocationRequest) 
     """Explanations of a lone order's online answer are the same with the shortcut."""
     prob = compile_request(req)
     x = np.zeros(prob.num_arcs, dtype=np.int64)
-    arcs, qty = solve_residual(prob, 0, Residual(prob), *real_costs(prob))
+    arcs, qty, _lower = solve_residual(prob, 0, Residual(prob), *real_costs(prob))
     x[arcs] = qty
     known = lone_order_optimum(prob, x)
     event("shortcut taken" if known is not None else "no shortcut")
@@ -155,7 +155,7 @@ def test_fast_warm_starts_try_the_subset_dp_before_the_search(
     for exact in (False, True):
         calls.clear()
         answers = [
-            solve_residual(prob, o, Residual(prob), *costs, exact=exact)
+            solve_residual(prob, o, Residual(prob), *costs, exact=exact)[:2]
             for o in range(prob.num_orders)
         ]
         assert all(not prob.violations(_alone(prob, a, q)) for a, q in answers)
@@ -256,7 +256,7 @@ def test_capped_search_answers_a_lone_order_as_its_mip_does(req: AllocationReque
         return real(*args, **kwargs)
 
     with patch.object(heuristics, "_solve_residual_mip", counted):
-        arcs, qty = solve_residual(prob, 0, Residual(prob), *costs)
+        arcs, qty, _lower = solve_residual(prob, 0, Residual(prob), *costs)
     assert not runs  # within the search's node limit: no MIP
     mip = real(prob, 0, Residual(prob), costs[0], costs[1])
     assert mip is not None and mip[2] is None  # proven optimal

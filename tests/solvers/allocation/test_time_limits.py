@@ -21,7 +21,7 @@ from solvers.allocation import (
     heuristics,
 )
 from solvers.allocation import master as master_mod
-from solvers.allocation.heuristics import Residual, real_costs, solve_residual_proven
+from solvers.allocation.heuristics import Residual, real_costs, solve_residual
 from solvers.allocation.highs_model import Duals
 from solvers.allocation.literature import generate_crowded_order
 from solvers.allocation.master import Pricer
@@ -41,7 +41,7 @@ def crowd() -> AllocationRequest:
 def optimum(req: AllocationRequest) -> float:
     """The order's proven optimal cost (the one-order MIP without a deadline)."""
     prob = compile_request(req)
-    arcs, qty, lower = solve_residual_proven(prob, 0, Residual(prob), *real_costs(prob))
+    arcs, qty, lower = solve_residual(prob, 0, Residual(prob), *real_costs(prob))
     assert lower is None
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     x[arcs] = qty
@@ -122,7 +122,7 @@ def test_explanations_stop_at_their_budget(
         return None
 
     prob = compile_request(crowd)
-    arcs, qty, _lower = solve_residual_proven(prob, 0, Residual(prob), *real_costs(prob))
+    arcs, qty, _lower = solve_residual(prob, 0, Residual(prob), *real_costs(prob))
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     x[arcs] = qty
     monkeypatch.setattr(heuristics, "_solve_residual_mip", no_mip)

@@ -75,7 +75,7 @@ def test_tied_capacity_one_order_mip_answer_is_the_optimum(
 ) -> None:
     prob = compile_request(tied_capacity_one_order)
     assert brute_force(prob)[0] == TIED_OPTIMUM
-    arcs, qty = solve_residual(prob, 0, Residual(prob), *real_costs(prob))
+    arcs, qty, _lower = solve_residual(prob, 0, Residual(prob), *real_costs(prob))
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     x[arcs] = qty
     assert prob.violations(x) == []
