@@ -370,8 +370,9 @@ def _solve_batch(
     large = prob.num_orders >= WARMUP_ORDERS
     # a large batch gets its myopic allocation after the warm-up, on priced costs
     warm_end = start + WARMUP_SHARE * params.time_limit_s
-    # a small batch's pricing starts no one-order search or MIP past this much before the
-    # deadline (orders over many capped nodes can take seconds each): the integer phase's
+    # a small batch's pricing starts no one-order search or MIP later than this before the
+    # deadline, which is the integer phase's time (orders over many capped nodes can take
+    # seconds each)
     keep_s = SMALL_PRICE_KEEP * params.time_limit_s
     x_best = _warm_start(prob, myopic=not large, deadline=warm_end) if x_start is None else x_start
     best_cost = prob.evaluate(x_best).total
