@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Request
@@ -70,7 +71,11 @@ def _capacity_may_bind(body: AllocationCreate) -> bool:
     req = body.request
     units = sum(line.quantity for line in req.orders[0].lines)
     share = req.rules.vip_capacity_share if req.orders[0].tier == Tier.VIP else 1.0
-    return any(n.capacity_units is not None and n.capacity_units * share < units for n in req.nodes)
+    # a node that may ship nothing at all (capacity 0) is closed, not binding
+    return any(
+        n.capacity_units is not None and 0 < math.floor(n.capacity_units * share) < units
+        for n in req.nodes
+    )
 
 
 async def _fast(request: Request) -> Response | None:

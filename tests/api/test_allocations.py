@@ -236,6 +236,7 @@ def test_only_orders_no_capacity_can_bind_are_solved_on_the_event_loop() -> None
     units = sum(line["quantity"] for line in _body()["request"]["orders"][0]["lines"])
     assert _inline(body(None))
     assert _inline(body(units))
+    assert _inline(body(0))  # closed, not binding
     assert not _inline(body(units - 1))
     assert _inline(body(2 * units, "vip", 0.5))
     assert not _inline(body(2 * units - 1, "vip", 0.5))
