@@ -17,7 +17,8 @@ class AllocationParams(StrictModel):
     mode: Literal["batch", "online"] = Field(
         default="batch",
         description="batch = many orders jointly (LP bound, pruning, MIP); online = one or a "
-        "few orders, exact and fast, same model",
+        "few orders, exact and fast, same model (an answer not proven within 75 % of the time "
+        "limit is 'feasible' with its bound)",
     )
     baseline: Baseline | None = Field(
         default=None,
