@@ -273,6 +273,19 @@ def solve_blocks(
     )
 
 
+def pattern_value(
+    prob: Problem, arcs: I64, qty: I64, c_arc: F64, c_pair: F64, split: float
+) -> float:
+    """Value of one order's pattern under per-arc and per-pair costs, as the search counts it.
+
+    Units times arc costs, plus each parcel's pair cost, plus ``split`` per parcel beyond the
+    first (relative to shipping nothing when the costs are gains, as :func:`solve_order_bb`'s).
+    """
+    pairs = np.unique(prob.arc_pair[arcs])
+    value = float(np.dot(qty, c_arc[arcs])) + float(np.sum(c_pair[pairs]))
+    return value + split * max(int(pairs.shape[0]) - 1, 0)
+
+
 #: Branch-and-bound nodes one order may explore before the caller falls back to a MIP.
 BB_NODE_LIMIT = 2_000
 #: Min-cost-flow fills (capacities binding) one search may run before it stops as at its

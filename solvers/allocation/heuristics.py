@@ -18,7 +18,13 @@ import time
 
 import numpy as np
 
-from solvers.allocation.dp import BB_NODE_LIMIT, build_blocks, solve_blocks, solve_order_bb
+from solvers.allocation.dp import (
+    BB_NODE_LIMIT,
+    build_blocks,
+    pattern_value,
+    solve_blocks,
+    solve_order_bb,
+)
 from solvers.allocation.highs_model import SMALL_MIP_OPTIONS, AllocationModel, coupling_rows
 from solvers.allocation.problem import F64, I64, MICRO, Problem
 
@@ -209,7 +215,7 @@ def solve_residual(
     limit = BB_NODE_LIMIT if exact else 300
     searched: list[tuple[I64, I64, float]] = []  # the search's best pattern and bound
 
-    def branch_and_bound() -> tuple[I64, I64] | None:
+    def branch_and_bound() -> tuple[I64, I64, float | None] | None:
         value, arcs, qty, lower = solve_order_bb(
             prob,
             order,
@@ -223,7 +229,9 @@ def solve_residual(
             deadline=deadline,
         )
         searched.append((arcs, qty, lower))
-        return (arcs, qty) if lower >= value - 1e-9 or not exact else None
+        if lower >= value - 1e-9:
+            return arcs, qty, None  # proven
+        return None if exact else (arcs, qty, lower)
 
     # without a binding capacity the branch and bound is exact and, for one order, cheaper
     # than the subset DP (which would also hand partial stock on to it). Fast warm starts
@@ -234,7 +242,7 @@ def solve_residual(
     if search_first:
         found = branch_and_bound()
         if found is not None:
-            return (*found, None)
+            return found
     blocks = build_blocks(prob, np.array([order]))
     if blocks:
         ans = solve_blocks(
@@ -250,14 +258,19 @@ def solve_residual(
         )
         keep = ans.sel_qty > 0
         arcs, qty = ans.sel_arc[keep], ans.sel_qty[keep]
-        if ans.exact.size and (bool(ans.exact[0]) if exact else res.fits(order, arcs, qty)):
-            return arcs, qty, None
+        if ans.exact.size:
+            dp_exact = bool(ans.exact[0])
+            if exact and dp_exact:
+                return arcs, qty, None
+            if not exact and res.fits(order, arcs, qty):
+                # kept as it is; proven only where the DP is exact, else without a bound
+                return arcs, qty, None if dp_exact else -math.inf
     if not search_first:
         # with a binding capacity the search fills the open nodes by a min-cost flow: it
         # replaces the one-order MIP wherever it finishes within its node limit
         found = branch_and_bound()
         if found is not None:
-            return (*found, None)
+            return found
     start = searched[-1][:2] if searched else None
     lower = searched[-1][2] if searched else -math.inf
     seconds = RESIDUAL_MIP_S if deadline is None else deadline - time.perf_counter()
@@ -270,9 +283,7 @@ def solve_residual(
             if gap is None:
                 return arcs, qty, None
             # the MIP's bound, as a value relative to shipping nothing like the search's
-            pairs_used = np.unique(prob.arc_pair[arcs])
-            value = float(c_arc[arcs] @ qty + c_pair[pairs_used].sum())
-            value += split * max(pairs_used.shape[0] - 1, 0)
+            value = pattern_value(prob, arcs, qty, c_arc, c_pair, split)
             return arcs, qty, max(lower, value - gap)
     if start is not None:  # no time for the MIP: the search's best pattern, unproven
         return start[0], start[1], lower

@@ -33,6 +33,7 @@ from solvers.allocation.dp import (
     DpAnswer,
     OrderBlock,
     build_blocks,
+    pattern_value,
     solve_blocks,
     solve_order_bb,
 )
@@ -788,9 +789,7 @@ def price_order_mip(
     x = model.units()
     used = x > 0
     a, q = arcs[used], x[used]
-    pairs_used = np.unique(prob.arc_pair[a])
-    value = float(np.dot(q, c_arc[a])) + float(np.sum(c_pair[pairs_used]))
-    value += prob.split / MICRO * max(int(pairs_used.shape[0]) - 1, 0)
+    value = pattern_value(prob, a, q, c_arc, c_pair, prob.split / MICRO)
     return value, a, q, min(lower, value)
 
 

@@ -280,10 +280,10 @@ def _online(
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     if prob.num_pairs == 0:
         return x, prob.constant / MICRO
+    solve_end = start + _online_share(params) * params.time_limit_s
     if prob.num_orders == 1:
-        deadline = start + _online_share(params) * params.time_limit_s
         arcs, qty, lower = solve_residual(
-            prob, 0, Residual(prob), *real_costs(prob), deadline=deadline
+            prob, 0, Residual(prob), *real_costs(prob), deadline=solve_end
         )
         x[arcs] = qty
         if lower is None:  # exact: no bound below the answer's cost (the caller clamps to it)
@@ -294,7 +294,6 @@ def _online(
         # the search's bound is relative to shipping nothing
         return x, prob.evaluate(np.zeros_like(x)).total / MICRO + lower
     t0 = time.perf_counter()
-    solve_end = start + _online_share(params) * params.time_limit_s
     # the warm start (one order at a time) may take half of what is left, the MIP the rest
     x_start = sequential(prob, real_costs(prob), deadline=t0 + 0.5 * (solve_end - t0))
     model = AllocationModel(

@@ -152,17 +152,23 @@ def test_fast_warm_starts_try_the_subset_dp_before_the_search(
 
     monkeypatch.setattr(heuristics, "solve_order_bb", counted)
     costs = real_costs(prob)
+    solved: dict[bool, list[tuple[np.ndarray, np.ndarray, float | None]]] = {}
     for exact in (False, True):
         calls.clear()
-        answers = [
-            solve_residual(prob, o, Residual(prob), *costs, exact=exact)[:2]
+        solved[exact] = [
+            solve_residual(prob, o, Residual(prob), *costs, exact=exact)
             for o in range(prob.num_orders)
         ]
-        assert all(not prob.violations(_alone(prob, a, q)) for a, q in answers)
+        assert all(not prob.violations(_alone(prob, a, q)) for a, q, _ in solved[exact])
         if exact:
             assert len(calls) == prob.num_orders  # uncapped: the search, once per order
+            assert all(proof is None for _a, _q, proof in solved[exact])
         else:
             assert len(calls) < prob.num_orders  # the DP settles the orders it solves exactly
+    # a fast answer said to be proven costs what the exact one costs
+    for o, ((a, q, proof), (ea, eq, _)) in enumerate(zip(solved[False], solved[True], strict=True)):
+        if proof is None:
+            assert pattern_cost(prob, o, a, q) == pattern_cost(prob, o, ea, eq)
 
 
 def _alone(prob: Problem, arcs: np.ndarray, qty: np.ndarray) -> np.ndarray:
