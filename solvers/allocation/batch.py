@@ -28,7 +28,9 @@
    for one MIP start from rounding the last LP answer: with capacity rows by
    :func:`~solvers.allocation.lns.lp_round`, without by diving and sub-MIPs); then the
    compact MIP over all pairs from the incumbent, whose dual bound is certified too; then
-   large-neighbourhood search on the pool.
+   large-neighbourhood search on the pool (batches above ``POOL_MIP_ORDERS`` orders with
+   capacity rows: the neighbourhoods of :mod:`solvers.allocation.lns`, in slices between
+   which the orders left short are re-filled).
 """
 
 from __future__ import annotations
@@ -677,21 +679,22 @@ def _solve_batch(
         if capped
         else params.time_limit_s
     )
+    # (in batches of up to POOL_MIP_ORDERS the search after the MIPs is :func:`_lns`: on the
+    # 300-order city the neighbourhoods of module lns did the same, 8 seeds cheaper and 7
+    # dearer of 30)
+    sliced = _SlicedSearch(prob, master, lp_duals or best_duals or zero, params) if capped else None
     while not gap_ok(best_lb) and time_left() > 0.1 and not cancelled():
-        improve(
-            _lns(
-                prob,
-                master,
-                x_best,
-                params,
-                min(hard, time.perf_counter() + slice_s),
-                best_lb,
-                stats,
-            )
-        )
+        until = min(hard, time.perf_counter() + slice_s)
+        if sliced is not None:
+            improve(sliced.run(x_best, until, best_lb))
+        else:
+            improve(_lns(prob, master, x_best, params, until, best_lb, stats))
         if not capped or time_left() <= 0.1 or gap_ok(best_lb):
             break
         polish_short()
+    if sliced is not None and sliced.search is not None:
+        stats.nodes += sliced.nodes
+        notes.append(sliced.note())
     # orders left short may fit partial fills the pattern pool cannot express
     t_pol = time.perf_counter()
     polished = polish(prob, x_best, deadline=max(deadline, time.perf_counter() + 0.2))
@@ -799,19 +802,16 @@ def _search(
     nodes = 0
 
     def good_enough() -> int:
-        return int(np.floor(bound / (1.0 - target) * MICRO)) if target < 1.0 else 0
+        return _good_enough(bound, target)
 
     def resume(offset: int, until: float, max_size: int | None = None) -> None:
         """A fresh search from the incumbent (added to the pool), carrying the last one's state."""
         nonlocal sub, search, nodes
         nodes += sub.nodes
-        master.add_solution(x)
-        sub = SubMip(master, seed=params.seed, threads=params.threads)
-        before = search
-        search = Neighbourhoods(prob, sub, duals, seed=params.seed + offset)
-        search.size, search.tally, search.iterations = before.size, before.tally, before.iterations
-        search.partner, search.taken = before.partner, before.taken
-        search.max_size = before.max_size if max_size is None else max_size
+        search = _fresh_search(prob, master, x, duals, params, search, offset)
+        sub = search.sub
+        if max_size is not None:
+            search.max_size = max_size
         consider(master.allocation(search.run(master.column_of(x), until, good_enough())))
 
     # the whole pool MIP in the helper process; the search takes its better allocations
@@ -899,6 +899,75 @@ def _search(
     )
     log.debug("search: %s", notes[-1])
     return _SearchOutcome(x, bound, notes)
+
+
+def _good_enough(lb: float, gap: float) -> int:
+    """The cost (micro) at or below which the certified gap to ``lb`` is within ``gap``."""
+    return int(np.floor(lb / (1.0 - gap) * MICRO)) if gap < 1.0 else 0
+
+
+def _fresh_search(
+    prob: Problem,
+    master: Master,
+    x: I64,
+    duals: Duals,
+    params: AllocationParams,
+    before: Neighbourhoods | None,
+    offset: int,
+) -> Neighbourhoods:
+    """A neighbourhood search over the pool with ``x`` added, carrying ``before``'s state."""
+    master.add_solution(x)
+    sub = SubMip(master, seed=params.seed, threads=params.threads)
+    search = Neighbourhoods(prob, sub, duals, seed=params.seed + offset)
+    if before is not None:
+        search.size, search.tally, search.iterations = before.size, before.tally, before.iterations
+        search.partner, search.taken = before.partner, before.taken
+        search.max_size = before.max_size
+    return search
+
+
+class _SlicedSearch:
+    """The neighbourhood search of :mod:`solvers.allocation.lns` in slices (capped batches).
+
+    Between slices the batch re-fills the orders left short, whose new patterns join the
+    pool: each slice searches the grown pool, carrying the neighbourhood size and tallies.
+    Its neighbourhoods (orders sharing SKUs; chains from an order of high reduced cost at
+    the LP duals to the orders holding what it would rather use) beat freeing the orders
+    around random binding rows (:func:`_lns`) in the capped city: 1.78-2.68 % against
+    2.35-2.97 % at 1,000 orders (3 seeds), 4.30 % against 5.17 % at 10,000 (60 s).
+    """
+
+    def __init__(self, prob: Problem, master: Master, duals: Duals, params: AllocationParams):
+        self.prob, self.master, self.duals, self.params = prob, master, duals, params
+        self.search: Neighbourhoods | None = None
+        self.slices = 0
+        self.nodes = 0
+
+    def run(self, x: I64, deadline: float, lb: float) -> I64:
+        """``x`` improved until ``deadline`` or the certified gap target to ``lb``."""
+        prob, master = self.prob, self.master
+        search = _fresh_search(prob, master, x, self.duals, self.params, self.search, self.slices)
+        self.search = search
+        self.slices += 1
+        current = master.column_of(x)
+        good = _good_enough(lb, self.params.mip_rel_gap)
+        while True:
+            current = search.run(current, deadline, good)
+            if not search.exhausted:
+                break
+            # stalled at its largest neighbourhoods: from now on up to every order
+            search.max_size, search.exhausted = prob.num_orders, False
+        self.nodes += search.sub.nodes
+        return master.allocation(current)
+
+    def note(self) -> str:
+        """What the search did, for the answer's notes."""
+        assert self.search is not None
+        tally = ", ".join(f"{k} {v.wins}/{v.tries}" for k, v in self.search.tally.items())
+        return (
+            f"neighbourhood search in {self.slices} slices ({tally} improving), last "
+            f"neighbourhoods of {self.search.size} orders"
+        )
 
 
 def _objective_target(lb: float, gap: float) -> float | None:

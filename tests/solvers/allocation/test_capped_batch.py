@@ -92,3 +92,38 @@ def test_an_lp_that_cannot_end_in_time_is_not_started(
         note.startswith("column generation stopped: the last LP took") for note in res.stats.notes
     )
     assert res.bound is not None and res.bound <= res.cost.total + 1e-6
+
+
+def test_capped_batch_searches_in_slices_carrying_the_neighbourhood_size(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a large capped batch's search is module lns' neighbourhood search in slices: each
+    # slice starts where the last one's neighbourhood size ended, and never from a worse
+    # allocation than the batch holds
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "LNS_SLICE_MIN_S", 0.3)
+    slices: list[tuple[int, int, float]] = []  # (size at the start, size at the end, start cost)
+    real_run = batch._SlicedSearch.run
+
+    def run(self: batch._SlicedSearch, x: np.ndarray, deadline: float, lb: float) -> np.ndarray:
+        before = self.search.size if self.search is not None else None
+        out: np.ndarray = real_run(self, x, deadline, lb)
+        assert self.search is not None
+        slices.append(
+            (
+                before or 0,
+                self.search.size,
+                self.prob.evaluate(x).total - self.prob.evaluate(out).total,
+            )
+        )
+        assert not self.prob.violations(out)
+        return out
+
+    monkeypatch.setattr(batch._SlicedSearch, "run", run)
+    res = allocate(capped_city, AllocationParams(time_limit_s=4.0, mip_rel_gap=0.0, seed=3))
+    assert len(slices) >= 2
+    assert all(gain >= 0 for _, _, gain in slices)  # a slice never hands back a worse allocation
+    # each slice after the first starts at the size the one before it ended with
+    assert all(slices[i][0] == slices[i - 1][1] for i in range(1, len(slices)))
+    assert any(note.startswith("neighbourhood search in") for note in res.stats.notes)
+    assert res.bound is not None and res.bound <= res.cost.total + 1e-6
