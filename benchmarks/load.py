@@ -112,7 +112,7 @@ def free_port() -> int:
 class LocalServer:
     """``dispatchlab serve`` on a fresh data directory (deleted at :meth:`stop` unless kept)."""
 
-    def __init__(self, workers: int, *, keep: bool = False) -> None:
+    def __init__(self, workers: int, *, keep: bool = False, cpu_affinity: bool = False) -> None:
         self.keep = keep
         self.dir = Path(tempfile.mkdtemp(prefix="dispatchlab-load-"))
         self.port = free_port()
@@ -140,6 +140,7 @@ class LocalServer:
                 str(workers),
                 "--log-level",
                 "warning",
+                *(["--cpu-affinity"] if cpu_affinity else []),
             ],
             env=env,
             stdout=self.log,
@@ -519,6 +520,11 @@ def main() -> None:
     parser.add_argument(
         "--keep-data", action="store_true", help="keep the started server's data and log"
     )
+    parser.add_argument(
+        "--cpu-affinity",
+        action="store_true",
+        help="start the server with --cpu-affinity (each API process on a CPU of its own)",
+    )
     parser.add_argument("--out-prefix", default="load-latency")
     args = parser.parse_args()
 
@@ -529,7 +535,7 @@ def main() -> None:
             raise SystemExit("--key is needed with --url")
         url, key = args.url, args.key
     else:
-        server = LocalServer(args.workers, keep=args.keep_data)
+        server = LocalServer(args.workers, keep=args.keep_data, cpu_affinity=args.cpu_affinity)
         url, key = server.url, server.key
     check_loopback(url)
     phases: list[Phase] = []
@@ -597,7 +603,9 @@ def main() -> None:
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{os.cpu_count()} cores; client and server on the same machine (loopback)",
-        "server": f"dispatchlab serve --workers {args.workers}, SQLite, default settings",
+        "server": f"dispatchlab serve --workers {args.workers}"
+        + (" --cpu-affinity" if args.cpu_affinity else "")
+        + ", SQLite, default settings",
         "clients": "closed loop = each client sends its next request when the last one is "
         f"answered (saturation); paced = each client sends {args.alloc_rate:g} requests/s on a "
         f"fixed schedule; measured after {WARMUP_PER_CLIENT} unmeasured requests per client "

@@ -75,6 +75,9 @@ def _watch_server(server_pid: int) -> None:
 
 def _child_main(target: str, payload: JsonDict, conn: Connection, server_pid: int) -> None:
     """Body of a worker process: run the task, send ("done"|"error"|"bad_input", ...) back."""
+    from api.core.cpus import release_pin
+
+    release_pin()  # a pinned API process started it: solve on every CPU of the service
     threading.Thread(target=_watch_server, args=(server_pid,), daemon=True).start()
     from scenarios.errors import InputError
 

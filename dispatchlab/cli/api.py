@@ -110,6 +110,7 @@ def _serve(
     database_url: str | None,
     log_level: str,
     access_log: bool,
+    cpu_affinity: bool = False,
 ) -> None:
     from api.serve import serve_workers
 
@@ -133,6 +134,7 @@ def _serve(
         host=host,
         port=port,
         workers=workers,
+        cpu_affinity=cpu_affinity,
         log_level=log_level,
         access_log=access_log,
         timeout_graceful_shutdown=10,
@@ -162,10 +164,26 @@ def register(app: typer.Typer) -> None:
                 "database records every request, and a stderr line costs ~0.1 ms each)"
             ),
         ] = False,
+        cpu_affinity: Annotated[
+            bool,
+            typer.Option(
+                help="with --workers > 1 (Linux): run each API process on a CPU of its own "
+                "(job processes still use every CPU); for a machine that runs the service alone"
+            ),
+        ] = False,
     ) -> None:
         """Start the HTTP service (SQLite under data/runtime unless DATABASE_URL is set)."""
         _serve(
-            host, port, workers, job_workers, demo, data_dir, database_url, log_level, access_log
+            host,
+            port,
+            workers,
+            job_workers,
+            demo,
+            data_dir,
+            database_url,
+            log_level,
+            access_log,
+            cpu_affinity,
         )
 
     @app.command("demo")

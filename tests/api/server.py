@@ -38,7 +38,12 @@ class Server:
     """``dispatchlab serve`` on 127.0.0.1; ``kill()`` sends SIGKILL like a crash."""
 
     def __init__(
-        self, data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 1
+        self,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
@@ -58,6 +63,7 @@ class Server:
                     "warning",
                     "--workers",
                     str(workers),
+                    *args,
                 ],
                 stdout=fh,
                 stderr=subprocess.STDOUT,

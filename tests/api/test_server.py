@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.core import cpus
 from api.examples import SMALL_SCENARIO
 from api.serve import reuse_port_supported
 from tests.api.server import Server, alive, descendants, make_key
@@ -130,3 +132,56 @@ def test_each_worker_process_listens_on_a_socket_of_its_own(tmp_path: Path) -> N
     finally:
         srv.stop()
     assert srv.process.returncode is not None
+
+
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _cpus_of(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no Cpus_allowed_list for {pid}")
+
+
+@pytest.mark.skipif(
+    not reuse_port_supported() or len(cpus.allowed_cpus()) < 2,
+    reason="needs SO_REUSEPORT, CPU affinity (Linux) and two CPUs",
+)
+def test_pinned_workers_run_on_a_cpu_each_and_their_jobs_on_all(tmp_path: Path) -> None:
+    allowed = cpus.allowed_cpus()
+    srv = Server(
+        tmp_path, workers=2, args=("--cpu-affinity",), env={"DISPATCHLAB_JOB_WORKERS": "1"}
+    )
+    try:
+        listening = _listening_pids(srv.port)
+        assert sorted(_cpus_of(pid) for pid in listening) == [str(c) for c in allowed[:2]]
+        assert _cpus_of(srv.process.pid) == _cpus_of(os.getpid())  # the supervisor is not pinned
+        key = make_key(tmp_path, "oms")
+        with httpx.Client(base_url=srv.url, headers={"X-API-Key": key}, timeout=30) as http:
+            answer = http.post("/v1/routes", json=_routes(2.0, 1, mode="async"))
+            assert answer.status_code == 202, answer.text
+            job_id = answer.json()["job_id"]
+            deadline = time.monotonic() + 30
+            while http.get(f"/v1/jobs/{job_id}").json()["status"] != "running":
+                assert time.monotonic() < deadline, "the job never started"
+                time.sleep(0.1)
+            # the job runs in a process the workers' fork server forks (its parent is not a
+            # worker); the fork server itself only forks and keeps its worker's CPU
+            # (it widens its CPUs as it starts: wait for that, up to the deadline)
+            every = _cpus_of(os.getpid())
+            seen: dict[int, str] = {}
+            while not seen or set(seen.values()) != {every}:
+                if time.monotonic() > deadline:
+                    break
+                below = set().union(*(descendants(w) for w in listening)) - listening
+                try:
+                    seen = {p: _cpus_of(p) for p in below if _parent_of(p) not in listening}
+                except OSError:  # a process ended while we looked
+                    continue
+                time.sleep(0.05)
+            assert seen, "the running job has no process"
+            assert set(seen.values()) == {every}
+    finally:
+        srv.stop()

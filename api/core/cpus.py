@@ -1,0 +1,54 @@
+"""Pinning the API processes of ``serve --workers N --cpu-affinity`` to CPUs of their own.
+
+With two processes on two cores, the scheduler now and then runs both on one core while the
+other runs the load client or a writer thread; for those tens of milliseconds the queued
+requests of one process wait twice as long. Pinned, each process keeps its core (measured
+in docs/api.md). The job processes a pinned worker starts must not inherit its single CPU:
+they call :func:`release_pin` and use every CPU the service was given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+#: The CPUs the service may use ("0,1"), set by ``serve`` when it pins its workers.
+SERVICE_CPUS_ENV = "DISPATCHLAB_SERVICE_CPUS"
+
+
+def pinning_supported() -> bool:
+    """True where processes can be pinned to CPUs (Linux)."""
+    return hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity")
+
+
+def allowed_cpus() -> list[int]:
+    """The CPUs this process may run on, in order."""
+    if not pinning_supported():
+        return []
+    return sorted(os.sched_getaffinity(0))
+
+
+def least_used_cpu(cpus: Sequence[int], in_use: Iterable[int]) -> int:
+    """The CPU of ``cpus`` that the fewest running workers hold (the lowest on a tie)."""
+    if not cpus:
+        raise ValueError("no CPUs to choose from")
+    used = Counter(in_use)
+    return min(cpus, key=lambda cpu: (used[cpu], cpu))
+
+
+def pin(cpu: int) -> None:
+    """Run this process (and the threads and processes it starts later) on ``cpu`` alone."""
+    os.sched_setaffinity(0, {cpu})
+
+
+def release_pin() -> None:
+    """Give this process every CPU of the service again, if its parent was pinned."""
+    cpus = os.environ.get(SERVICE_CPUS_ENV)
+    if not cpus or not pinning_supported():
+        return
+    wanted = {int(c) for c in cpus.split(",") if c.strip()}
+    # a CPU gone offline or a container's set shrunk: keep the CPU it has
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, wanted)
