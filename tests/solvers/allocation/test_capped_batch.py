@@ -10,7 +10,7 @@ import pytest
 
 from scenarios.generate import generate_city
 from solvers.allocation import AllocationParams, AllocationRequest, allocate, batch
-from solvers.allocation.master import Master
+from solvers.allocation.master import Master, Pricer
 from solvers.allocation.problem import Problem, compile_request
 
 
@@ -79,19 +79,41 @@ def test_lp_guided_answer_keeps_every_limit(
     assert res.status in ("optimal", "feasible")
 
 
+def _calls(monkeypatch: pytest.MonkeyPatch, cls: type, name: str, keep: Any) -> list[Any]:
+    """What ``keep(self, args, answer)`` makes of each call of ``cls.name``."""
+    seen: list[Any] = []
+    real = getattr(cls, name)
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        answer = real(self, *args, **kwargs)
+        seen.append(keep(self, args, answer))
+        return answer
+
+    monkeypatch.setattr(cls, name, wrapper)
+    return seen
+
+
 def test_an_lp_that_cannot_end_in_time_is_not_started(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # with no share of its time limit to spare, every interior point re-solve after the
-    # first "would be cut off": column generation stops after one round and says why
+    # first "would be cut off": column generation stops after one round and says why. That
+    # round priced at a blend of multipliers, so column generation prices once more at the
+    # LP's own duals (whose Lagrangian bound is kept where it is higher)
     monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
     monkeypatch.setattr(batch, "LP_FIT_SHARE", 0.0)
+    lp_duals = _calls(monkeypatch, Master, "duals", lambda _m, _a, out: out[0])
+    priced = _calls(monkeypatch, Pricer, "price", lambda p, args, _o: (args[0], p.prob.num_orders))
     res = allocate(capped_city, AllocationParams(time_limit_s=4.0, mip_rel_gap=1e-4, seed=1))
     assert res.stats.lp_rounds == 1
     assert any(
         note.startswith("column generation stopped: the last LP took") for note in res.stats.notes
     )
     assert res.bound is not None and res.bound <= res.cost.total + 1e-6
+    assert len(lp_duals) == 1
+    batch_rounds = [d for d, n in priced if n == len(capped_city.orders)]
+    assert len(batch_rounds) == 3  # at zero, at the blend, at the LP duals
+    assert batch_rounds[-1] is lp_duals[0] and batch_rounds[1] is not lp_duals[0]
 
 
 def test_capped_batch_searches_in_slices_carrying_the_neighbourhood_size(
