@@ -145,7 +145,9 @@ IPM_AFTER_S = 1.0
 #: (the rounds price at a blend with the best-bound duals, and the last one may be cut
 #: short by the integer phase's reserve), within this share of the time left and twice the
 #: longest pricing round: at 10,000 city orders the bound at the fifth round's LP duals was
-#: 118,084 against 117,329 at the blend
+#: 118,084 against 117,329 at the blend. Its patterns join the pool (two pairs of runs per
+#: seed, 60 s: seed 0 122,629 and 122,514 against 122,879 and 122,478; seed 1 118,837 and
+#: 118,799 against 119,024 and 119,059)
 LAST_PRICE_SHARE = 0.15
 #: share of the time left that re-optimising the orders left short, one at a time, may take
 POLISH_SHARE = 0.3
@@ -586,6 +588,12 @@ def _solve_batch(
                 f"{time.perf_counter() - t_price:.1f} s)"
             )
             best_lb, best_duals = lb, lp_duals
+        if z_last is not None:
+            # its patterns are the ones the last LP solution prices best: the integer
+            # phase's pool gets them (at 0 in that solution)
+            known = len(master.pool)
+            master.add(master.orders, last.arcs, last.qty)
+            z_last = np.concatenate([z_last, np.zeros(len(master.pool) - known)])
     if ipm:
         master.h.setOptionValue("solver", "choose")
     if classes is not None:
