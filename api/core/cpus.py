@@ -1,9 +1,9 @@
 """Pinning the API processes of ``serve --workers N --cpu-affinity`` to CPUs of their own.
 
-With two processes on two cores, the scheduler now and then runs both on one core while the
-other runs the load client or a writer thread; for those tens of milliseconds the queued
-requests of one process wait twice as long. Pinned, each process keeps its core (measured
-in docs/api.md). The job processes a pinned worker starts must not inherit its single CPU:
+With two processes on two cores under load, a process's main thread now and then waited on
+the run queue for half of a 50 ms window while the other process, the writer threads and the
+load client ran, and its queued requests took twice as long. Pinned, each process keeps a
+core of its own (measured in docs/api.md, "Pinned processes"). The job processes a pinned worker starts must not inherit its single CPU:
 they call :func:`release_pin` and use every CPU the service was given.
 """
 
