@@ -3,8 +3,9 @@
 With two processes on two cores under load, a process's main thread now and then waited on
 the run queue for half of a 50 ms window while the other process, the writer threads and the
 load client ran, and its queued requests took twice as long. Pinned, each process keeps a
-core of its own (measured in docs/api.md, "Pinned processes"). The job processes a pinned worker starts must not inherit its single CPU:
-they call :func:`release_pin` and use every CPU the service was given.
+core of its own (measured in docs/api.md, "Pinned processes"). The job processes a pinned
+worker starts must not inherit its single CPU: they call :func:`release_pin` and use every
+CPU the service was given.
 """
 
 from __future__ import annotations
