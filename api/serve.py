@@ -105,7 +105,7 @@ def serve_workers(
     # uvicorn's supervisor makes its workers from this module-level class
     process_class = multiprocess.Process
     multiprocess.Process = OwnSocketProcess  # type: ignore[misc]
-    allowed = cpus.allowed_cpus() if cpu_affinity and cpus.pinning_supported() else []
+    allowed = cpus.allowed_cpus() if cpu_affinity else []  # empty where not supported
     if allowed:
         OwnSocketProcess.cpus = tuple(allowed)
         os.environ[cpus.SERVICE_CPUS_ENV] = ",".join(map(str, allowed))

@@ -979,8 +979,9 @@ class _SlicedSearch:
     pool: each slice searches the grown pool, carrying the neighbourhood size and tallies.
     Its neighbourhoods (orders sharing SKUs; chains from an order of high reduced cost at
     the LP duals to the orders holding what it would rather use) beat freeing the orders
-    around random binding rows (:func:`_lns`) in the capped city: 1.78-2.68 % against
-    2.35-2.97 % at 1,000 orders (3 seeds), 4.30 % against 5.17 % at 10,000 (60 s).
+    around random binding rows (:func:`_lns`) in the capped city (60 s certified gap): 1.74,
+    2.36, 1.98 % against 2.41, 2.97, 2.35 % at 1,000 orders (seeds 0-2), 4.42-4.67 % against
+    5.17 % at 10,000.
     """
 
     def __init__(self, prob: Problem, master: Master, duals: Duals, params: AllocationParams):

@@ -43,15 +43,14 @@ def test_a_job_process_of_a_pinned_worker_gets_every_service_cpu_back() -> None:
     out = subprocess.run(
         [sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True
     )
-    assert out.stdout.split("] [") == [f"{[allowed[0]]}"[:-1], f"{allowed}"[1:] + "\n"]
+    assert out.stdout.strip() == f"{[allowed[0]]} {allowed}"  # pinned, then every CPU back
 
 
 @two_cpus
 def test_release_without_the_service_cpus_leaves_the_process_as_it_is() -> None:
-    code = _CHILD.replace("cpus.release_pin()", "cpus.release_pin()  # no variable set")
     env = {k: v for k, v in os.environ.items() if k != cpus.SERVICE_CPUS_ENV}
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True
     )
     first = cpus.allowed_cpus()[0]
     assert out.stdout.strip() == f"[{first}] [{first}]"
