@@ -36,6 +36,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -155,6 +156,8 @@ POLISH_SHARE = 0.3
 #: least LNS_SLICE_MIN_S seconds), each followed by a polish of the orders left short
 LNS_SLICE_SHARE = 0.1
 LNS_SLICE_MIN_S = 1.0
+#: threads of the capped batches' neighbourhood search (see :func:`search_workers`)
+SEARCH_WORKERS = 2
 #: the LP-guided integer phase re-optimises the fractional orders this many at a time
 LP_GUIDED_CHUNK = 150
 #: share of the fractional orders each diving round fixes
@@ -968,6 +971,7 @@ def _fresh_search(
     if before is not None:
         search.size, search.tally, search.iterations = before.size, before.tally, before.iterations
         search.partner, search.taken = before.partner, before.taken
+        search.collisions = before.collisions
         search.max_size = before.max_size
     return search
 
@@ -986,6 +990,7 @@ class _SlicedSearch:
 
     def __init__(self, prob: Problem, master: Master, duals: Duals, params: AllocationParams):
         self.prob, self.master, self.duals, self.params = prob, master, duals, params
+        self.workers = search_workers(params)
         self.search: Neighbourhoods | None = None
         self.slices = 0
         self.nodes = 0
@@ -999,7 +1004,7 @@ class _SlicedSearch:
         current = master.column_of(x)
         good = _good_enough(lb, self.params.mip_rel_gap)
         while True:
-            current = search.run(current, deadline, good)
+            current = search.run(current, deadline, good, self.workers)
             if not search.exhausted:
                 break
             # stalled at its largest neighbourhoods: from now on up to every order
@@ -1015,6 +1020,19 @@ class _SlicedSearch:
             f"neighbourhood search in {self.slices} slices ({tally} improving), last "
             f"neighbourhoods of {self.search.size} orders"
         )
+
+
+def search_workers(params: AllocationParams) -> int:
+    """Threads of the capped batches' neighbourhood search: a core each, at most SEARCH_WORKERS.
+
+    One unless the caller leaves HiGHS' thread count open or asks for more than one.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    allowed = SEARCH_WORKERS if params.threads is None else min(SEARCH_WORKERS, params.threads)
+    return max(1, min(cpus, allowed))
 
 
 def _objective_target(lb: float, gap: float) -> float | None:

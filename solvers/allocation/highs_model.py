@@ -185,6 +185,12 @@ def cancel_with(event: threading.Event | None) -> None:
     _cancel.event = event
 
 
+def current_cancel() -> threading.Event | None:
+    """This thread's cancellation event (:func:`cancel_with`), to hand to a helper thread."""
+    event: threading.Event | None = getattr(_cancel, "event", None)
+    return event
+
+
 def cancelled() -> bool:
     """Whether this thread's solve was cancelled (see :func:`cancel_with`)."""
     event: threading.Event | None = getattr(_cancel, "event", None)

@@ -149,3 +149,13 @@ def test_capped_batch_searches_in_slices_carrying_the_neighbourhood_size(
     assert all(slices[i][0] == slices[i - 1][1] for i in range(1, len(slices)))
     assert any(note.startswith("neighbourhood search in") for note in res.stats.notes)
     assert res.bound is not None and res.bound <= res.cost.total + 1e-6
+
+
+def test_the_search_takes_a_thread_per_core_unless_the_caller_limits_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    assert batch.search_workers(AllocationParams()) == batch.SEARCH_WORKERS == 2
+    assert batch.search_workers(AllocationParams(threads=1)) == 1
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda _pid: {3})
+    assert batch.search_workers(AllocationParams()) == 1  # a process pinned to one CPU

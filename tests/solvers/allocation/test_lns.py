@@ -22,7 +22,13 @@ from solvers.allocation.enumerate import near_columns
 from solvers.allocation.heuristics import real_costs, sequential
 from solvers.allocation.highs_model import Duals, reduced_costs
 from solvers.allocation.literature import generate_literature
-from solvers.allocation.lns import Neighbourhoods, SubMip, certify, lp_round
+from solvers.allocation.lns import (
+    Neighbourhoods,
+    SharedAllocation,
+    SubMip,
+    certify,
+    lp_round,
+)
 from solvers.allocation.master import Master, Pricer
 from solvers.allocation.problem import MICRO, Problem, compile_request
 
@@ -238,3 +244,68 @@ def assert_exact_answer(req: AllocationRequest, res: AllocationResult) -> None:
     assert prob.violations(x) == []
     assert prob.evaluate(x).total == res.cost.total_micros
     assert res.bound is not None and res.bound <= res.cost.total + 1e-6
+
+
+def _search_from_rounding(seed: int) -> tuple[Problem, Master, SubMip, Neighbourhoods, np.ndarray]:
+    """A neighbourhood search over a converged master's pool, from its LP rounding."""
+    prob, master, duals = _converged_master(seed=seed)
+    x = lp_round(prob, master, master.lp_values(), duals, deadline=time.perf_counter() + 10.0)
+    master.add_solution(x)
+    sub = SubMip(master, seed=0, threads=None)
+    return prob, master, sub, Neighbourhoods(prob, sub, duals, seed=0), master.column_of(x)
+
+
+def test_parallel_neighbourhoods_give_feasible_improving_allocations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Neighbourhoods, "SIZE", 8)
+    monkeypatch.setattr(Neighbourhoods, "PARALLEL_SHARE", 1.0)
+    prob, master, sub, search, start = _search_from_rounding(seed=5)
+    better = search.run(start, time.perf_counter() + 1.0, good_enough=0, workers=2)
+    assert sub.threads == 1  # a core per thread
+    assert sub.total(better) <= sub.total(start)
+    y = master.allocation(better)
+    assert not prob.violations(y)
+    assert prob.evaluate(y).total == sub.total(better)
+    assert sum(t.tries for t in search.tally.values()) > 0
+
+
+def test_a_parallel_answer_applies_only_to_unmoved_orders_within_the_rows() -> None:
+    """:meth:`Neighbourhoods.commit`: a gain carries over; a collision or a full row does not."""
+    prob, master, sub, search, start = _search_from_rounding(seed=6)
+    empty = {int(sub.col_order[c]): c for c in range(sub.num_cols) if master.pool.arcs[c].size == 0}
+    # two shipping orders, moved to their empty patterns (all units unfilled, no row used)
+    a, b = [o for o in range(prob.num_orders) if sub.cost[start[o]] < sub.cost[empty[o]]][:2]
+    base = start.copy()
+    base[a], base[b] = empty[a], empty[b]
+    free_a = np.zeros(prob.num_orders, dtype=bool)
+    free_a[a] = True
+    cand = base.copy()
+    cand[a] = start[a]  # ships again: cheaper, and the rows held it in the rounding
+
+    # another thread moved order a since base: a collision, no stall
+    shared = SharedAllocation.of(sub, start)
+    stall = search.stall
+    assert not search.commit(shared, "sku", free_a, base, cand)
+    assert search.collisions == 1 and search.stall == stall
+    assert np.array_equal(shared.current, start)
+
+    # others have since taken what order a's pattern needs: the rows no longer hold it
+    shared = SharedAllocation.of(sub, base)
+    rows = sub.usage[:, start[a]].nonzero()[0]
+    assert rows.size  # it ships, so it uses stock
+    shared.load[rows] = sub.rhs[rows]
+    assert not search.commit(shared, "sku", free_a, base, cand)
+    assert search.stall == stall + 1
+    assert np.array_equal(shared.current, base)
+
+    # order b moved meanwhile (another thread's gain): a's gain still applies on top of it
+    moved = base.copy()
+    moved[b] = start[b]
+    shared = SharedAllocation.of(sub, moved)
+    assert search.commit(shared, "rc", free_a, base, cand)
+    assert np.array_equal(shared.current, start)
+    assert shared.cost == sub.total(start)
+    expected = SharedAllocation.of(sub, start)
+    assert np.allclose(shared.load, expected.load)
+    assert not prob.violations(master.allocation(shared.current))
