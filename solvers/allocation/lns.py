@@ -686,6 +686,7 @@ class Neighbourhoods:
         lock = threading.Lock()
         cancel = current_cancel()
         errors: list[BaseException] = []
+        ended = threading.Event()  # the calling thread left (Ctrl-C, an error): helpers stop
 
         def work(helper: bool) -> None:
             if helper:
@@ -701,6 +702,7 @@ class Neighbourhoods:
                             or left < 0.02
                             or cancelled()
                             or errors
+                            or ended.is_set()
                         ):
                             return
                         base = shared.current
@@ -722,9 +724,12 @@ class Neighbourhoods:
         ]
         for t in helpers:
             t.start()
-        work(False)
-        for t in helpers:
-            t.join()
+        try:
+            work(False)
+        finally:
+            ended.set()
+            for t in helpers:
+                t.join()  # within one neighbourhood MIP (SUB_S)
         log.debug("parallel search: %d collisions, size %d", self.collisions, self.size)
         if errors:
             raise errors[0]
