@@ -14,6 +14,8 @@ allocation, and the compact MIP not finishing its root in 2 s. What works instea
    neighbourhoods of related orders: orders sharing SKUs, and chains from an order whose
    pattern has a large reduced cost to the orders holding the stock its cheaper patterns
    need. When the largest neighbourhoods stall it stops and says so (``exhausted``).
+   It can run on several threads (HiGHS releases the GIL while it solves), each answer
+   applied where no other thread moved its orders and the shared rows still hold.
 3. :func:`certify`: with every pattern of reduced cost below ``delta`` enumerated (see
    :mod:`solvers.allocation.enumerate`), the pattern MIP over them certifies
    ``opt >= min(L + delta, its bound)``; with ``delta`` chosen so that ``L + delta`` meets
