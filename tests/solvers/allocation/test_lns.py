@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -20,7 +21,7 @@ from solvers.allocation import (
 from solvers.allocation.batch import _PoolMip
 from solvers.allocation.enumerate import near_columns
 from solvers.allocation.heuristics import real_costs, sequential
-from solvers.allocation.highs_model import Duals, reduced_costs
+from solvers.allocation.highs_model import Duals, cancel_with, reduced_costs
 from solvers.allocation.literature import generate_literature
 from solvers.allocation.lns import (
     Neighbourhoods,
@@ -309,3 +310,32 @@ def test_a_parallel_answer_applies_only_to_unmoved_orders_within_the_rows() -> N
     expected = SharedAllocation.of(sub, start)
     assert np.allclose(shared.load, expected.load)
     assert not prob.violations(master.allocation(shared.current))
+
+
+def test_a_cancelled_parallel_search_stops_its_threads_within_a_mip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Neighbourhoods, "SIZE", 8)
+    monkeypatch.setattr(Neighbourhoods, "PARALLEL_SHARE", 1.0)
+    monkeypatch.setattr(Neighbourhoods, "STALL", 10**9)  # never exhausted: runs until stopped
+    prob, master, _sub, search, start = _search_from_rounding(seed=5)
+    cancel = threading.Event()
+    out: list[np.ndarray] = []
+
+    def work() -> None:
+        cancel_with(cancel)
+        out.append(search.run(start, time.perf_counter() + 60.0, good_enough=0, workers=2))
+
+    before = {t.name for t in threading.enumerate()}
+    worker = threading.Thread(target=work)
+    worker.start()
+    time.sleep(0.5)
+    assert worker.is_alive()  # still searching
+    cancel.set()
+    t0 = time.perf_counter()
+    worker.join(10.0)
+    assert not worker.is_alive()
+    assert time.perf_counter() - t0 < 2.0  # within a neighbourhood MIP or two
+    helpers = {t.name for t in threading.enumerate()} - before
+    assert not {name for name in helpers if name.startswith("lns-")}
+    assert out and not prob.violations(master.allocation(out[0]))
