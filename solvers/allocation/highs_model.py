@@ -193,7 +193,7 @@ def current_cancel() -> threading.Event | None:
 
 def cancelled() -> bool:
     """Whether this thread's solve was cancelled (see :func:`cancel_with`)."""
-    event: threading.Event | None = getattr(_cancel, "event", None)
+    event = current_cancel()
     return event is not None and event.is_set()
 
 

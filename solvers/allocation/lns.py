@@ -748,19 +748,22 @@ class Neighbourhoods:
         nor a stall.
         """
         now = shared.current
-        if cand is not None and not np.array_equal(now[free], base[free]):
+        if cand is None:
+            self._failed()
+            return False
+        if not np.array_equal(now[free], base[free]):
             self.collisions += 1
             return False
-        moved = np.nonzero(free & (cand != base))[0] if cand is not None else None
-        if cand is not None and moved is not None and moved.size:
-            old, new = now[moved], cand[moved]
-            gain = int(self.sub.cost[old].sum()) - int(self.sub.cost[new].sum())
+        moved = np.nonzero(free & (cand != base))[0]
+        old, new = now[moved], cand[moved]
+        gain = int(self.sub.cost[old].sum()) - int(self.sub.cost[new].sum())
+        if gain > 0:  # (none without a move)
             usage = self.sub.usage
             load = (
                 shared.load
                 + np.asarray(usage[:, new].sum(axis=1) - usage[:, old].sum(axis=1)).ravel()
             )
-            if gain > 0 and np.all(load <= self.sub.rhs + 1e-6):
+            if np.all(load <= self.sub.rhs + 1e-6):
                 merged = now.copy()
                 merged[moved] = new
                 shared.current, shared.cost, shared.load = merged, shared.cost - gain, load
