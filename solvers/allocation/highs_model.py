@@ -48,7 +48,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,6 +195,46 @@ def cancelled() -> bool:
     """Whether this thread's solve was cancelled (see :func:`cancel_with`)."""
     event = current_cancel()
     return event is not None and event.is_set()
+
+
+def run_in_threads(step: Callable[[], bool], workers: int, name: str) -> None:
+    """Call ``step`` on ``workers`` threads (this one among them) until it returns False.
+
+    Helper threads share this thread's cancellation (:func:`cancel_with`), stop once this
+    thread leaves (Ctrl-C, an error) and end their HiGHS workers; the first error raised in
+    any thread is raised here. ``step`` does its own locking (HiGHS releases the GIL while
+    it solves: solves run side by side).
+    """
+    cancel = current_cancel()
+    errors: list[BaseException] = []
+    ended = threading.Event()  # the calling thread left: helpers stop
+
+    def work(helper: bool) -> None:
+        if helper:
+            cancel_with(cancel)
+        try:
+            while not errors and not ended.is_set() and step():
+                pass
+        except BaseException as err:  # handed to the calling thread
+            errors.append(err)
+        finally:
+            if helper:
+                highspy.Highs.resetThreadScheduler(True)  # its HiGHS workers end with it
+
+    helpers = [
+        threading.Thread(target=work, args=(True,), name=f"{name}-{k}", daemon=True)
+        for k in range(1, workers)
+    ]
+    for t in helpers:
+        t.start()
+    try:
+        work(False)
+    finally:
+        ended.set()
+        for t in helpers:
+            t.join()  # within one solve of ``step``
+    if errors:
+        raise errors[0]
 
 
 class Deadline:

@@ -50,13 +50,12 @@ from solvers.allocation.highs_model import (
     NO_PRIMAL_HEURISTICS,
     Deadline,
     Duals,
-    cancel_with,
     cancelled,
-    current_cancel,
     model_threads,
     new_highs,
     reduced_costs,
     run_highs,
+    run_in_threads,
 )
 from solvers.allocation.master import Master
 from solvers.allocation.problem import F64, I64, MICRO, Problem
@@ -686,55 +685,29 @@ class Neighbourhoods:
         self.sub.threads = 1  # a core per thread
         shared = SharedAllocation.of(self.sub, current)
         lock = threading.Lock()
-        cancel = current_cancel()
-        errors: list[BaseException] = []
-        ended = threading.Event()  # the calling thread left (Ctrl-C, an error): helpers stop
 
-        def work(helper: bool) -> None:
-            if helper:
-                cancel_with(cancel)
-            try:
-                while True:
-                    with lock:
-                        left = deadline - time.perf_counter()
-                        if (
-                            shared.cost <= good_enough
-                            or self.exhausted
-                            or self.size > self._parallel_size()
-                            or left < 0.02
-                            or cancelled()
-                            or errors
-                            or ended.is_set()
-                        ):
-                            return
-                        base = shared.current
-                        kind, free = self._neighbourhood(base)
-                        self.tally[kind].tries += 1
-                    cand, _ = self.sub.solve(free, base, min(left, self.SUB_S))
-                    with lock:
-                        self.commit(shared, kind, free, base, cand)
-            except BaseException as err:  # handed to the calling thread
-                errors.append(err)
-            finally:
-                if helper:
-                    highspy.Highs.resetThreadScheduler(True)  # its HiGHS workers end with it
+        def step() -> bool:
+            with lock:
+                left = deadline - time.perf_counter()
+                if (
+                    shared.cost <= good_enough
+                    or self.exhausted
+                    or self.size > self._parallel_size()
+                    or left < 0.02
+                    or cancelled()
+                ):
+                    return False
+                base = shared.current
+                kind, free = self._neighbourhood(base)
+                self.tally[kind].tries += 1
+            cand, _ = self.sub.solve(free, base, min(left, self.SUB_S))
+            with lock:
+                self.commit(shared, kind, free, base, cand)
+            return True
 
         self.exhausted = False
-        helpers = [
-            threading.Thread(target=work, args=(True,), name=f"lns-{k}", daemon=True)
-            for k in range(1, workers)
-        ]
-        for t in helpers:
-            t.start()
-        try:
-            work(False)
-        finally:
-            ended.set()
-            for t in helpers:
-                t.join()  # within one neighbourhood MIP (SUB_S)
+        run_in_threads(step, workers, "lns")
         log.debug("parallel search: %d collisions, size %d", self.collisions, self.size)
-        if errors:
-            raise errors[0]
         return shared.current
 
     def commit(
