@@ -28,9 +28,11 @@ from solvers.allocation.problem import F64, I64, MICRO, Problem
 
 log = logging.getLogger(__name__)
 
-#: orders one repair MIP frees at most (the order and the holders of its stock)
+#: orders one repair MIP frees at most (the order and the holders of its stock; the
+#: holders are drawn at random beyond that)
 REPAIR_ORDERS = 120
-#: time limit of one repair MIP (seconds): most end in 0.05-0.3 s, the largest in ~2 s
+#: time limit of one repair MIP (seconds): most end in 0.01-0.3 s, and the few that take
+#: seconds are better spent on other orders (see docs/allocation.md, session 22)
 REPAIR_MIP_S = 0.5
 #: orders whose excess over their LP cost is below this (currency units) are not repaired
 REPAIR_MIN_EXCESS = 1.0
