@@ -10,6 +10,7 @@ whole problem, so the batch solve certifies with whichever bound is higher.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -36,15 +37,19 @@ def solve_compact(
     threads: int | None,
     seed: int,
     target: float | None = None,
+    options: dict[str, Any] | None = None,
 ) -> CompactOutcome:
-    """The compact MIP over all pairs from ``x_start``; stop at ``gap`` or ``target``."""
+    """The compact MIP over all pairs from ``x_start``; stop at ``gap`` or ``target``.
+
+    ``options`` are more HiGHS options (they override the defaults set here).
+    """
     model = AllocationModel(
         prob, np.arange(prob.num_pairs), integer=True, threads=threads, seed=seed
     )
-    options: dict[str, float | bool] = {"mip_rel_gap": gap, "mip_allow_restart": False}
+    settings: dict[str, Any] = {"mip_rel_gap": gap, "mip_allow_restart": False}
     if target is not None:
-        options["objective_target"] = target
-    model.set_options(**options)
+        settings["objective_target"] = target
+    model.set_options(**{**settings, **(options or {})})
     model.set_start(x_start)
     status = model.run(max(seconds, 0.01))
     x = model.units() if model.has_solution() else None
