@@ -747,7 +747,8 @@ def _solve_batch(
     # 300-order city the neighbourhoods of module lns did the same, 8 seeds cheaper and 7
     # dearer of 30)
     sliced = _SlicedSearch(prob, master, lp_duals or best_duals or zero, params) if capped else None
-    # capped batches end with repairs of the orders served far dearer than in the LP
+    # capped batches: search slices take turns with repairs of the orders served far
+    # dearer than in the LP
     repair = (
         Repair.from_lp(prob, master, z_last, seed=params.seed)
         if capped and z_last is not None and REPAIR_SHARE > 0
@@ -785,14 +786,14 @@ def _solve_batch(
         search(hard)
     else:
         # a search slice, then repairs for REPAIR_SHARE of the pair's time, in turns
+        per_search_s = REPAIR_SHARE / (1.0 - REPAIR_SHARE)  # repair seconds per search second
         while not gap_ok(best_lb) and time_left() > 0.1 and not cancelled():
             t_slice = time.perf_counter()
             search(min(hard, t_slice + slice_s))
             spent = time.perf_counter() - t_slice
             if gap_ok(best_lb) or time_left() <= 0.1:
                 break
-            share = REPAIR_SHARE / (1.0 - REPAIR_SHARE)
-            repair_until(min(hard, time.perf_counter() + max(spent, 0.5) * share))
+            repair_until(min(hard, time.perf_counter() + max(spent, 0.5) * per_search_s))
         notes.append(
             f"repairs of the orders dearest against the LP: {repair.wins} of "
             f"{repair.tries} compact MIPs improved"

@@ -300,6 +300,19 @@ class Problem:
             used_pairs=used,
         )
 
+    def order_costs(self, x: I64) -> I64:
+        """Cost (micro) of every order under the allocation ``x`` (they sum to the total)."""
+        x = np.asarray(x, dtype=np.int64)
+        n_o = self.num_orders
+        cost = np.bincount(self.line_order, weights=self.line_qty * self.line_pen, minlength=n_o)
+        arc_order = self.pair_order[self.arc_pair]
+        cost += np.bincount(arc_order, weights=x * self.arc_gain, minlength=n_o)
+        used = np.bincount(self.arc_pair, weights=x, minlength=self.num_pairs) > 0
+        cost += np.bincount(self.pair_order[used], weights=self.pair_fixed[used], minlength=n_o)
+        parcels = np.bincount(self.pair_order[used], minlength=n_o)
+        cost += self.split * np.maximum(parcels - 1, 0)
+        return np.rint(cost).astype(np.int64)
+
     def violations(self, x: I64) -> list[str]:
         """Every constraint ``x`` breaks (empty = feasible)."""
         x = np.asarray(x, dtype=np.int64)

@@ -39,20 +39,9 @@ REPAIR_ORDERS = 120
 REPAIR_MIP_S = 0.5
 #: orders whose excess over their LP cost is below this (currency units) are not repaired
 REPAIR_MIN_EXCESS = 1.0
-
-
-def order_costs(prob: Problem, x: I64) -> I64:
-    """Cost (micro) of every order under the allocation ``x``."""
-    x = np.asarray(x, dtype=np.int64)
-    n_o = prob.num_orders
-    cost = np.bincount(prob.line_order, weights=prob.line_qty * prob.line_pen, minlength=n_o)
-    arc_order = prob.pair_order[prob.arc_pair]
-    cost += np.bincount(arc_order, weights=x * prob.arc_gain, minlength=n_o)
-    used = np.bincount(prob.arc_pair, weights=x, minlength=prob.num_pairs) > 0
-    cost += np.bincount(prob.pair_order[used], weights=prob.pair_fixed[used], minlength=n_o)
-    parcels = np.bincount(prob.pair_order[used], minlength=n_o)
-    cost += prob.split * np.maximum(parcels - 1, 0)
-    return np.rint(cost).astype(np.int64)
+#: each pick looks at this many of the dearest orders against the LP (none left untried
+#: there: the repairs end and the search gets the time)
+REPAIR_CANDIDATES = 4 * REPAIR_ORDERS
 
 
 @dataclass
@@ -175,13 +164,13 @@ class Repair:
         x = x.copy()
         if self.last is not None:  # orders moved since (by a search) may repair again
             self.tried.difference_update(np.unique(arc_order[x != self.last]).tolist())
-        excess = order_costs(prob, x) - self.lp_cost
+        excess = prob.order_costs(x) - self.lp_cost
         busy = np.zeros(prob.num_orders, dtype=bool)  # orders some thread's MIP frees now
         lock = threading.Lock()
 
         def pick() -> tuple[int, np.ndarray] | None:
             """The next order to repair and the orders its MIP frees (under the lock)."""
-            ranked = np.argsort(-excess, kind="stable")[: 4 * REPAIR_ORDERS]
+            ranked = np.argsort(-excess, kind="stable")[:REPAIR_CANDIDATES]
             for o in ranked.tolist():
                 if excess[o] < REPAIR_MIN_EXCESS * MICRO:
                     return None
@@ -244,7 +233,7 @@ class Repair:
                     self.wins += 1
                     x[arcs] = out.x
                     changed = np.unique(arc_order[arcs[out.x != start]])
-                    excess[changed] = order_costs(prob, x)[changed] - self.lp_cost[changed]
+                    excess[changed] = prob.order_costs(x)[changed] - self.lp_cost[changed]
                     # the orders around a change may have gained a repair
                     self.tried.difference_update(changed.tolist())
                     self.tried.add(victim)

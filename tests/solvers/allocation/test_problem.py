@@ -113,3 +113,16 @@ def test_only_demanded_skus_get_a_column() -> None:
     assert prob.sku_ids == ["sku7", "sku42"]
     assert prob.inventory.tolist() == [[5, 5], [4, 0]]
     assert prob.avail.tolist() == [[3, 5], [4, 0]]
+
+
+def test_order_costs_add_up_to_the_total(two_dcs: AllocationRequest) -> None:
+    prob = compile_request(two_dcs)
+    x = brute_force(prob)[1]
+    costs = prob.order_costs(x)
+    assert costs.sum() == prob.evaluate(x).total
+    assert prob.order_costs(np.zeros_like(x)).sum() == prob.constant
+    # one order's cost is its own pattern's cost
+    first = np.zeros_like(x)
+    arcs = np.flatnonzero(prob.pair_order[prob.arc_pair] == 0)
+    first[arcs] = x[arcs]
+    assert costs[0] == prob.order_costs(first)[0]

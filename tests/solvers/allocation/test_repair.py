@@ -13,7 +13,7 @@ from solvers.allocation.heuristics import nearest
 from solvers.allocation.highs_model import run_in_threads
 from solvers.allocation.master import Master
 from solvers.allocation.problem import Problem, compile_request
-from solvers.allocation.repair import Repair, _fits, order_costs
+from solvers.allocation.repair import Repair, _fits
 
 from .conftest import SIMPLE_COSTS, brute_force, node, order
 
@@ -52,13 +52,6 @@ def arcs_of(prob: Problem, o: int, where: dict[str, str]) -> tuple[np.ndarray, n
     return np.sort(np.asarray(arcs, dtype=np.int64)), np.ones(len(arcs), dtype=np.int64)
 
 
-def test_order_costs_add_up_to_the_total(held_stock: AllocationRequest) -> None:
-    prob = compile_request(held_stock)
-    x = nearest(prob)
-    assert order_costs(prob, x).sum() == prob.evaluate(x).total
-    assert order_costs(prob, np.zeros_like(x)).sum() == prob.constant
-
-
 def test_repair_gives_the_victim_the_stock_its_lp_pattern_uses(
     held_stock: AllocationRequest,
 ) -> None:
@@ -75,7 +68,7 @@ def test_repair_gives_the_victim_the_stock_its_lp_pattern_uses(
     lp = [arcs_of(prob, holder, {"a": "B"}), arcs_of(prob, victim, {"a": "A", "b": "A"})]
     master.add(np.array([holder, victim]), [a for a, _ in lp], [q for _, q in lp])
     repair = Repair.from_lp(prob, master, np.ones(len(master.pool)), seed=0)
-    assert order_costs(prob, x)[victim] > repair.lp_cost[victim]
+    assert prob.order_costs(x)[victim] > repair.lp_cost[victim]
     out = repair.run(x, deadline=10.0**9)
     assert not prob.violations(out)
     assert repair.wins >= 1
