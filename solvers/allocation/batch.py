@@ -58,7 +58,7 @@ from solvers.allocation.highs_model import (
     reduced_costs,
 )
 from solvers.allocation.lns import Neighbourhoods, PoolRace, SubMip, certify, lp_round
-from solvers.allocation.master import Master, Pricer, Pricing, order_classes
+from solvers.allocation.master import Master, Pricer, Pricing, PricingHelper, order_classes
 from solvers.allocation.params import AllocationParams
 from solvers.allocation.problem import F64, I64, MICRO, Problem
 from solvers.allocation.repair import Repair
@@ -171,6 +171,7 @@ LNS_SLICE_MIN_S = 1.0
 #: / 0.5 / 0.6 / 0.8 2.61 and 2.64 / 2.72 and 2.89 / 2.57 / 2.86 % certified gap; in turns,
 #: which the 1,000-order city needs, 2.62 %)
 REPAIR_SHARE = 0.5
+PRICING_HELPER = True
 #: threads of the capped batches' neighbourhood search (see :func:`search_workers`)
 SEARCH_WORKERS = 2
 #: the LP-guided integer phase re-optimises the fractional orders this many at a time
@@ -393,6 +394,32 @@ def _solve_batch(
     race: PoolRace | None,
 ) -> BatchOutcome:
     """:func:`solve_batch` with the helper process of the pool MIP, if any."""
+    # capped batches price on two cores (their pricing's branch and bound is Python)
+    helper = (
+        PricingHelper.spawn(prob)
+        if PRICING_HELPER
+        and prob.num_orders > POOL_MIP_ORDERS
+        and _has_caps(coupling_rows(prob, kind="shared"))
+        and search_workers(params) > 1
+        else None
+    )
+    try:
+        return _solve(prob, params, start=start, x_start=x_start, race=race, helper=helper)
+    finally:
+        if helper is not None:
+            helper.close()
+
+
+def _solve(
+    prob: Problem,
+    params: AllocationParams,
+    *,
+    start: float,
+    x_start: I64 | None,
+    race: PoolRace | None,
+    helper: PricingHelper | None,
+) -> BatchOutcome:
+    """:func:`_solve_batch`, pricing with ``helper`` if given."""
     deadline = start + params.time_limit_s
     notes: list[str] = []
     large = prob.num_orders >= WARMUP_ORDERS
@@ -414,6 +441,7 @@ def _solve_batch(
     master = Master(prob, threads=params.threads, seed=params.seed, classes=classes)
     master.h.setOptionValue("simplex_strategy", 1)  # dual simplex re-solves fastest here
     pricer = Pricer(prob, threads=params.threads, orders=master.orders)
+    pricer.helper = helper
     empty = np.zeros(0, dtype=np.int64)
     n_c = master.orders.shape[0]
     master.add(master.orders, [empty] * n_c, [empty] * n_c)
@@ -552,13 +580,15 @@ def _solve_batch(
                 best_lb, center, best_duals = sub.best, sub.duals, sub.duals
             sub.add_near()
         log.debug(
-            "round %d lp %.2f lb %.2f best %.2f alpha %.2f t %.1f",
+            "round %d lp %.2f lb %.2f best %.2f alpha %.2f t %.1f (LP %.1f s, pricing %.1f s)",
             rounds,
             lp_value,
             lb,
             best_lb,
             alpha,
             time.perf_counter() - start,
+            lp_s_last,
+            price_s,
         )
         before = len(master.pool)
         master.add(master.orders, pricing.arcs, pricing.qty)

@@ -26,18 +26,11 @@ allocation, and the compact MIP not finishing its root in 2 s. What works instea
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import pickle
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import highspy
@@ -45,6 +38,7 @@ import numpy as np
 from scipy import sparse
 
 from solvers.allocation.enumerate import near_columns
+from solvers.allocation.helper_process import Channel, HelperProcess
 from solvers.allocation.heuristics import Residual, polish, solve_residual
 from solvers.allocation.highs_model import (
     NO_PRIMAL_HEURISTICS,
@@ -298,8 +292,6 @@ RACE_JOIN_S = 2.0
 #: solution HiGHS holds then (often from a sub-MIP heuristic cut short) is reported in time
 RACE_STOP_S = 0.1
 
-_ROOT = str(Path(__file__).resolve().parents[2])
-
 
 class PoolRace:
     """The whole pattern MIP over the pool, solved by HiGHS in a helper process.
@@ -318,10 +310,10 @@ class PoolRace:
     (the parent stops it) and stops by itself when its input closes.
     """
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
+    def __init__(self, helper: HelperProcess) -> None:
+        self.helper = helper
+        self.proc = helper.proc
         self._lock = threading.Lock()
-        self._write = threading.Lock()
         self.model: SubModel | None = None
         self.sub: SubMip | None = None
         self.best: I64 | None = None
@@ -335,32 +327,8 @@ class PoolRace:
     @classmethod
     def spawn(cls) -> PoolRace | None:
         """Start the helper process (None if it cannot be started)."""
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", "from solvers.allocation.lns import race_main; race_main()"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
-                cwd=_ROOT,
-            )
-        except OSError as exc:
-            log.warning("pool MIP process not started: %s", exc)
-            return None
-        return cls(proc)
-
-    def _send(self, message: tuple[Any, ...]) -> bool:
-        stdin = self.proc.stdin
-        if stdin is None:
-            return False
-        with self._write:
-            try:
-                pickle.dump(message, stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                stdin.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                return False
-        return True
+        helper = HelperProcess.spawn("from solvers.allocation.lns import race_main; race_main()")
+        return None if helper is None else cls(helper)
 
     def launch(self, sub: SubMip, current: I64, until: float, target: int, seed: int) -> bool:
         """Give the process the whole pool MIP from ``current``, to solve until ``until``.
@@ -375,7 +343,8 @@ class PoolRace:
         if target > 0:
             options["objective_target"] = target / MICRO
         seconds = until - RACE_STOP_S - time.perf_counter()
-        if seconds <= 0.05 or not self._send(("model", self.model.arrays, seconds, seed, options)):
+        message = ("model", self.model.arrays, seconds, seed, options)
+        if seconds <= 0.05 or not self.helper.send(message):
             return False
         self._reader = threading.Thread(target=self._read, name="pool-mip-reader", daemon=True)
         self._reader.start()
@@ -383,12 +352,11 @@ class PoolRace:
 
     def _read(self) -> None:
         """Collect the process's solutions (runs in a thread; blocking reads free the GIL)."""
-        stdout, model, sub = self.proc.stdout, self.model, self.sub
-        assert stdout is not None and model is not None and sub is not None
+        model, sub = self.model, self.sub
+        assert model is not None and sub is not None
         while True:
-            try:
-                message = pickle.load(stdout)
-            except (EOFError, OSError, pickle.UnpicklingError, ValueError):
+            message = self.helper.receive()
+            if message is None:
                 return
             if message[0] == "done":
                 self.report = message[1:]
@@ -426,58 +394,31 @@ class PoolRace:
             if self._stopped:
                 return
             self._stopped = True
-        self._send(("stop",))
-        if self.proc.stdin is not None:
-            with self._write, contextlib.suppress(OSError):
-                self.proc.stdin.close()
+        self.helper.send(("stop",))
         # HiGHS notices the stop only between its sub-MIP heuristics (up to ~1 s): the
         # process holds nothing worth waiting for
-        try:
-            self.proc.wait(RACE_GRACE_S)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(RACE_JOIN_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.helper.end(RACE_GRACE_S, RACE_JOIN_S)
         if self._reader is not None:
             self._reader.join(RACE_JOIN_S)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        self.helper.close_output()
         log.debug("pool MIP: %s, %d improving solutions", self.report, self.found)
 
 
 def race_main() -> None:
     """Entry point of the helper process of :class:`PoolRace` (messages on stdin/stdout)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # HiGHS may print: keep the channel clean
-    inp = sys.stdin.buffer
-    try:
-        message = pickle.load(inp)
-    except (EOFError, OSError, pickle.UnpicklingError):
-        return
-    if message[0] != "model":
+    channel = Channel()
+    message = channel.receive()
+    if message is None or message[0] != "model":
         return
     arrays, seconds, seed, options = message[1:]
     h, deadline = load_mip(arrays, seconds, seed, None, options)
-    lock = threading.Lock()
 
     def send(msg: tuple[Any, ...]) -> None:
-        with lock:
-            try:
-                pickle.dump(msg, out, protocol=pickle.HIGHEST_PROTOCOL)
-                out.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                deadline.at = 0.0  # the parent is gone
+        if not channel.send(msg):
+            deadline.at = 0.0  # the parent is gone
 
-    def read() -> None:
-        # any message (the parent's stop) or the end of the input (the parent is gone) stops
-        # the solve: HiGHS' interrupt callbacks see the deadline
-        with contextlib.suppress(EOFError, OSError, pickle.UnpicklingError, ValueError):
-            pickle.load(inp)
-        deadline.at = 0.0
+    def stop() -> None:
+        deadline.at = 0.0  # HiGHS' interrupt callbacks see it
 
     def improved(event: Any) -> None:
         z = np.asarray(event.data_out.mip_solution, dtype=np.float64)
@@ -490,13 +431,13 @@ def race_main() -> None:
         )
 
     h.cbMipImprovingSolution.subscribe(improved)
-    threading.Thread(target=read, name="pool-mip-input", daemon=True).start()
+    # any message (the parent's stop) or the end of the input (the parent is gone) stops it
+    channel.on_stop(stop)
     run_highs(h)
     info = h.getInfo()
     status = str(h.modelStatusToString(h.getModelStatus()))
     send(("done", status, float(info.mip_dual_bound), int(info.mip_node_count)))
-    with contextlib.suppress(OSError):
-        out.close()
+    channel.close()
 
 
 @dataclass
