@@ -20,7 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.allocation.dp import OrderBlock, build_blocks, solve_blocks, solve_order_bb
+from solvers.allocation.dp import (
+    OrderBlock,
+    build_blocks,
+    pattern_value,
+    solve_blocks,
+    solve_order_bb,
+)
 from solvers.allocation.heuristics import NONE, Residual, real_costs, solve_residual
 from solvers.allocation.master import pattern_cost
 from solvers.allocation.problem import BLOCK_RULE, F64, I64, MICRO, OK, Problem, from_micro
@@ -215,12 +221,17 @@ def explain(
     # the alternatives get 80 % of the budget, the own optima below the rest
     deadline = t_start + 0.8 * budget_s
     for o in many[:MAX_RESIDUAL_EXPLANATIONS]:
+        best_value = 0.0  # of the best alternative so far, vs shipping nothing (if below)
         for banned_n in chosen_nodes[o]:
             if time.perf_counter() > deadline:
                 break
             found = None
             if lone_ub is not None:
-                found = _lone_alternative(prob, banned_n, lone_ub, c_arc, c_pair, split)
+                found = _lone_alternative(
+                    prob, banned_n, lone_ub, c_arc, c_pair, split, incumbent=best_value
+                )
+                if found is not None and found[0].size == 0 and best_value < 0.0:
+                    continue  # nothing beats the best alternative so far
             if found is None:
                 # past the deadline a one-order MIP stops at the best pattern it holds: an
                 # alternative that exists, perhaps not the best one
@@ -231,6 +242,7 @@ def explain(
             if alt_cost[o] < 0 or cost < alt_cost[o]:
                 alt_cost[o] = cost
                 alt_nodes[o] = sorted(set(prob.arc_node[arcs].tolist()))
+                best_value = min(best_value, pattern_value(prob, arcs, qty, c_arc, c_pair, split))
 
     # each order's own optimum with all stock and capacity to itself
     if unconstrained is None:
@@ -334,17 +346,26 @@ def _patterns(so: I64, sa: I64, sq: I64) -> dict[int, tuple[I64, I64]]:
 
 
 def _lone_alternative(
-    prob: Problem, banned: int, ub: I64, c_arc: F64, c_pair: F64, split: float
+    prob: Problem,
+    banned: int,
+    ub: I64,
+    c_arc: F64,
+    c_pair: F64,
+    split: float,
+    *,
+    incumbent: float = 0.0,
 ) -> tuple[I64, I64] | None:
     """A lone uncapped order's best pattern without node ``banned``; None if not proven.
 
     The order's residual world is the request's own stock with nothing taken (arc limits
     ``ub``), and without a binding capacity :func:`solve_residual` is this branch and bound
     with the banned node's pair closed: the same search without a residual per node.
+    Only patterns valued below ``incumbent`` (<= 0, against shipping nothing: the best
+    alternative so far) are searched for; none found, the answer has no arcs.
     """
     pair_ok = prob.pair_node != banned
     value, arcs, qty, lower = solve_order_bb(
-        prob, 0, c_arc, c_pair, split=split, arc_ub=ub, pair_ok=pair_ok
+        prob, 0, c_arc, c_pair, split=split, arc_ub=ub, pair_ok=pair_ok, incumbent=incumbent
     )
     return (arcs, qty) if lower >= value - 1e-9 else None
 
