@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -48,31 +49,19 @@ def same(a: Pricing, b: Pricing) -> bool:
     )
 
 
-def test_the_helper_prices_as_this_process_does(
-    city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(master_mod, "HELPER_MIN_ORDERS", 1)
-    prob = compile_request(city)
-    duals = stock_prices(prob)
-    alone = Pricer(prob).price(duals)
-    helper = PricingHelper.spawn(prob)
-    assert helper is not None
-    try:
-        pricer = Pricer(prob)
-        pricer.helper = helper
-        assert wait_for(helper.ready)
-        shared = pricer.price(duals)
-        again = pricer.price(duals)  # the process serves round after round
-    finally:
-        helper.close()
-    assert helper.priced > 0  # it took orders (the DP leaves some open here)
-    assert same(shared, alone) and same(again, alone)
-    assert helper.helper.proc.returncode is not None  # the process is gone
+@dataclass
+class Started:
+    """A city problem, multipliers, its pricing in this process alone, and a ready helper."""
+
+    prob: Problem
+    duals: Duals
+    alone: Pricing
+    helper: PricingHelper
 
 
-def test_a_failed_helper_leaves_its_orders_to_this_process(
-    city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def started(city: AllocationRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Started]:
+    """A helper holding the city's problem (ended afterwards); every job shared with it."""
     monkeypatch.setattr(master_mod, "HELPER_MIN_ORDERS", 1)
     prob = compile_request(city)
     duals = stock_prices(prob)
@@ -81,16 +70,32 @@ def test_a_failed_helper_leaves_its_orders_to_this_process(
     assert helper is not None
     try:
         assert wait_for(helper.ready)
-        helper.helper.proc.kill()
-        helper.helper.proc.wait()
-        pricer = Pricer(prob)
-        pricer.helper = helper
-        assert same(pricer.price(duals), alone)
-        assert not helper.ready()  # later rounds price here from the start
-        assert same(pricer.price(duals), alone)
+        yield Started(prob, duals, alone, helper)
     finally:
         helper.close()
-    assert helper.priced == 0
+
+
+def test_the_helper_prices_as_this_process_does(started: Started) -> None:
+    pricer = Pricer(started.prob)
+    pricer.helper = started.helper
+    shared = pricer.price(started.duals)
+    again = pricer.price(started.duals)  # the process serves round after round
+    assert started.helper.priced > 0  # it took orders (the DP leaves some open here)
+    assert same(shared, started.alone) and same(again, started.alone)
+    started.helper.close()
+    assert started.helper.helper.proc.returncode is not None  # the process is gone
+
+
+def test_a_failed_helper_leaves_its_orders_to_this_process(started: Started) -> None:
+    proc = started.helper.helper.proc
+    proc.kill()
+    proc.wait()
+    pricer = Pricer(started.prob)
+    pricer.helper = started.helper
+    assert same(pricer.price(started.duals), started.alone)
+    assert not started.helper.ready()  # later rounds price here from the start
+    assert same(pricer.price(started.duals), started.alone)
+    assert started.helper.priced == 0
 
 
 def test_a_capped_batch_prices_with_a_helper_and_ends_it(
