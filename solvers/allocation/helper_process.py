@@ -2,8 +2,8 @@
 
 Work that must not share the GIL with the solve (HiGHS' interrupt callbacks and Python-heavy
 search wait for it) runs in such a process on the second core: the whole-pool MIP beside the
-neighbourhood search (:class:`~solvers.allocation.lns.PoolRace`) and the repairs beside
-column generation (:class:`~solvers.allocation.repair.EarlyRepair`).
+neighbourhood search (:class:`~solvers.allocation.lns.PoolRace`) and half of each pricing
+round's per-order searches (:class:`~solvers.allocation.master.PricingHelper`).
 """
 
 from __future__ import annotations
