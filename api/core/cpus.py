@@ -39,9 +39,22 @@ def least_used_cpu(cpus: Sequence[int], in_use: Iterable[int]) -> int:
     return min(cpus, key=lambda cpu: (used[cpu], cpu))
 
 
+def thread_ids() -> list[int]:
+    """The kernel ids of this process's threads (only the calling one where /proc is missing)."""
+    try:
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
+
+
 def pin(cpu: int) -> None:
-    """Run this process (and the threads and processes it starts later) on ``cpu`` alone."""
+    """Run this process, every thread it has and any it starts later, on ``cpu`` alone."""
     os.sched_setaffinity(0, {cpu})
+    # a thread's affinity is its own: threads started before this call (a native library's
+    # idle worker, say) would keep every CPU
+    for tid in thread_ids():
+        with contextlib.suppress(ProcessLookupError):  # the thread has ended
+            os.sched_setaffinity(tid, {cpu})
 
 
 def release_pin() -> None:

@@ -46,6 +46,32 @@ def test_a_job_process_of_a_pinned_worker_gets_every_service_cpu_back() -> None:
     assert out.stdout.strip() == f"{[allowed[0]]} {allowed}"  # pinned, then every CPU back
 
 
+_THREADS = """
+import os, threading
+from api.core import cpus
+stop = threading.Event()
+started = threading.Event()
+def idle() -> None:
+    started.set()
+    stop.wait()
+t = threading.Thread(target=idle)
+t.start()
+started.wait()
+cpus.pin(cpus.allowed_cpus()[0])
+print(sorted(os.sched_getaffinity(t.native_id)))
+stop.set()
+t.join()
+"""
+
+
+@two_cpus
+def test_pinning_reaches_the_threads_started_before_it() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"{[cpus.allowed_cpus()[0]]}"
+
+
 @two_cpus
 def test_release_without_the_service_cpus_leaves_the_process_as_it_is() -> None:
     env = {k: v for k, v in os.environ.items() if k != cpus.SERVICE_CPUS_ENV}
