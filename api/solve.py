@@ -419,6 +419,46 @@ def submit_job(
     return job
 
 
+def solve_or_queue(
+    ctx: ServiceContext,
+    session: Session,
+    request: Request,
+    *,
+    sync: bool,
+    kind: str,
+    payload: JsonDict,
+    principal: Principal,
+    seed: int | None,
+    time_limit_s: float,
+    job_timeout_s: float,
+    lane: Lane,
+) -> SolveOutcome | tuple[int, BaseModel, str | None]:
+    """Solve job ``kind`` now when ``sync`` (its outcome), else queue it (the 202 answer)."""
+    if not sync:
+        job = submit_job(
+            ctx,
+            session,
+            request,
+            kind=kind,
+            payload=payload,
+            principal=principal,
+            seed=seed,
+            timeout_s=job_timeout_s,
+        )
+        return accepted(job)
+    return solve_sync(
+        ctx,
+        session,
+        request,
+        kind=kind,
+        payload=payload,
+        principal=principal,
+        seed=seed,
+        time_limit_s=time_limit_s,
+        lane=lane,
+    )
+
+
 Compute = Callable[[], tuple[int, BaseModel, str | None]]
 
 

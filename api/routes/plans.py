@@ -27,7 +27,7 @@ from api.schemas.plans import (
     ReoptimiseCreate,
     ReoptimisePublic,
 )
-from api.solve import accepted, note_audit, respond, solve_sync, submit_job
+from api.solve import note_audit, respond, solve_or_queue
 from api.tasks.plans import store_plan
 from api.versions import solver_label
 from scenarios.errors import InputError
@@ -119,29 +119,21 @@ def create_plan(
     payload = body.model_dump(mode="json")
 
     def compute() -> tuple[int, BaseModel, str | None]:
-        if not sync:
-            job = submit_job(
-                ctx,
-                session,
-                request,
-                kind="plans",
-                payload=payload,
-                principal=principal,
-                seed=body.routing.seed,
-                timeout_s=limit_s * 2 + JOB_GRACE_S,
-            )
-            return accepted(job)
-        outcome = solve_sync(
+        outcome = solve_or_queue(
             ctx,
             session,
             request,
+            sync=sync,
             kind="plans",
             payload=payload,
             principal=principal,
             seed=body.routing.seed,
             time_limit_s=limit_s + EVALUATION_BUDGET_S,
+            job_timeout_s=limit_s * 2 + JOB_GRACE_S,
             lane=ctx.lanes["heavy"],
         )
+        if isinstance(outcome, tuple):  # queued: the 202 answer
+            return outcome
         answer = _sync_answer(
             ctx,
             session,
@@ -266,29 +258,21 @@ def reoptimise_plan(
     }
 
     def compute() -> tuple[int, BaseModel, str | None]:
-        if not sync:
-            job = submit_job(
-                ctx,
-                session,
-                request,
-                kind="reoptimise",
-                payload=payload,
-                principal=principal,
-                seed=body.routing.seed,
-                timeout_s=limit_s * 2 + JOB_GRACE_S,
-            )
-            return accepted(job)
-        outcome = solve_sync(
+        outcome = solve_or_queue(
             ctx,
             session,
             request,
+            sync=sync,
             kind="reoptimise",
             payload=payload,
             principal=principal,
             seed=body.routing.seed,
             time_limit_s=limit_s,
+            job_timeout_s=limit_s * 2 + JOB_GRACE_S,
             lane=ctx.lanes["heavy"],
         )
+        if isinstance(outcome, tuple):  # queued: the 202 answer
+            return outcome
         answer = _sync_answer(
             ctx,
             session,

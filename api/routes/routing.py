@@ -14,7 +14,7 @@ from api.examples import ROUTES_EXAMPLE
 from api.limits import check_orders, check_scenario, check_time_limit, wants_sync
 from api.schemas.common import JobAccepted
 from api.schemas.routes import RoutesCreate, RoutesPublic
-from api.solve import accepted, note_audit, respond, solve_sync, submit_job
+from api.solve import note_audit, respond, solve_or_queue
 from api.versions import solver_label
 
 router = APIRouter(prefix="/v1/routes", tags=["routes"], responses=ERROR_RESPONSES)
@@ -57,29 +57,21 @@ def create_routes(
     payload = body.model_dump(mode="json")
 
     def compute() -> tuple[int, BaseModel, str | None]:
-        if not sync:
-            job = submit_job(
-                ctx,
-                session,
-                request,
-                kind="routes",
-                payload=payload,
-                principal=principal,
-                seed=body.params.seed,
-                timeout_s=limit_s * 2 + JOB_GRACE_S,
-            )
-            return accepted(job)
-        outcome = solve_sync(
+        outcome = solve_or_queue(
             ctx,
             session,
             request,
+            sync=sync,
             kind="routes",
             payload=payload,
             principal=principal,
             seed=body.params.seed,
             time_limit_s=limit_s,
+            job_timeout_s=limit_s * 2 + JOB_GRACE_S,
             lane=ctx.lanes["heavy"],
         )
+        if isinstance(outcome, tuple):  # queued: the 202 answer
+            return outcome
         result: dict[str, Any] = outcome.result
         reason = outcome.fallback_reason or result.get("fallback_reason")
         if outcome.fallback is False and reason:
