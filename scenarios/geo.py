@@ -9,15 +9,24 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scenarios.errors import FieldError
 
-NonNegInt = Annotated[int, Field(ge=0)]
-PosInt = Annotated[int, Field(gt=0)]
+#: Largest integer any field takes (units, seconds, metres, cents): products and sums of a
+#: few such values stay inside int64, where the solvers and the database keep them.
+MAX_INT = 10**12
+#: Largest seed: every random generator the project uses takes 32 bits.
+MAX_SEED = 2**32 - 1
+#: Largest planar coordinate (``x``/``y``).
+MAX_COORDINATE = 1e9
+
+NonNegInt = Annotated[int, Field(ge=0, le=MAX_INT)]
+PosInt = Annotated[int, Field(gt=0, le=MAX_INT)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class StrictModel(BaseModel):
-    """Base of every domain model: unknown fields are an error, not silently ignored."""
+    """Base of every domain model: unknown fields, NaN and infinities are errors."""
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, allow_inf_nan=False)
 
 
 class Location(BaseModel):
@@ -27,12 +36,12 @@ class Location(BaseModel):
     when the scenario's travel model is a matrix and ignored otherwise.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     lat: float | None = Field(default=None, ge=-90.0, le=90.0)
     lon: float | None = Field(default=None, ge=-180.0, le=180.0)
-    x: float | None = None
-    y: float | None = None
+    x: float | None = Field(default=None, ge=-MAX_COORDINATE, le=MAX_COORDINATE)
+    y: float | None = Field(default=None, ge=-MAX_COORDINATE, le=MAX_COORDINATE)
     index: NonNegInt | None = None
 
     @model_validator(mode="after")

@@ -10,7 +10,11 @@ from pydantic import Field
 from scenarios.geo import Id, NonNegInt, StrictModel, TimeWindow
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNegFloat = Annotated[float, Field(ge=0.0)]
+#: Largest rate, factor or coefficient of variation accepted (beyond it the twin would draw
+#: numbers its generators reject or run for ever).
+MAX_RATE = 1e4
+NonNegFloat = Annotated[float, Field(ge=0.0, le=MAX_RATE)]
+Cv = Annotated[float, Field(ge=0.0, le=10.0)]
 
 
 class NodeOutage(StrictModel):
@@ -44,11 +48,11 @@ class StochasticParams(StrictModel):
     Coefficients of variation (``*_cv``) are of lognormal multipliers with mean 1.
     """
 
-    travel_time_cv: NonNegFloat = 0.15
-    service_time_cv: NonNegFloat = 0.25
-    pick_time_cv: NonNegFloat = 0.3
+    travel_time_cv: Cv = 0.15
+    service_time_cv: Cv = 0.25
+    pick_time_cv: Cv = 0.3
     weather_multiplier: Annotated[float, Field(gt=0.0, le=5.0)] = 1.0
-    breakdown_rate_per_hour: NonNegFloat = 0.0
+    breakdown_rate_per_hour: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
     breakdown_duration_s: NonNegInt = 1800
     failed_delivery_prob: Prob = 0.0
     stock_discrepancy_prob: Prob = 0.0

@@ -44,6 +44,11 @@ SECONDS_PER_DAY = 86_400
 Rounding = Literal["floor", "round", "ceil"]
 IntMatrix = NDArray[np.int64]
 
+#: A speed in metres (or planar units) per second: positive and finite, at most 1,000.
+Speed = Annotated[float, Field(ge=1e-3, le=1e3)]
+#: A length scale (metres per planar unit, a grid's spacing): positive and finite.
+Scale = Annotated[float, Field(ge=1e-3, le=1e6)]
+
 
 @dataclass(frozen=True)
 class TravelMatrix:
@@ -202,8 +207,8 @@ class EuclideanTravel(_TravelBase):
     """
 
     kind: Literal["euclidean"] = "euclidean"
-    metres_per_unit: Annotated[float, Field(gt=0)] = 1.0
-    speed_m_per_s: Annotated[float, Field(gt=0)] = 1.0
+    metres_per_unit: Scale = 1.0
+    speed_m_per_s: Speed = 1.0
     rounding: Rounding = "round"
 
     def check_location(self, location: Location) -> str | None:
@@ -224,7 +229,7 @@ class HaversineTravel(_TravelBase):
     """Great-circle distance (R = 6371 km) x ``detour_factor``, at a constant speed."""
 
     kind: Literal["haversine"] = "haversine"
-    speed_m_per_s: Annotated[float, Field(gt=0)] = 8.0
+    speed_m_per_s: Speed = 8.0
     detour_factor: Annotated[float, Field(ge=1.0, le=5.0)] = 1.0
     rounding: Rounding = "round"
 
@@ -293,10 +298,10 @@ class GridSpec(StrictModel):
 
     rows: Annotated[int, Field(ge=2, le=2000)]
     cols: Annotated[int, Field(ge=2, le=2000)]
-    spacing_m: Annotated[float, Field(gt=0)] = 200.0
-    street_speed_m_per_s: Annotated[float, Field(gt=0)] = 8.3
+    spacing_m: Scale = 200.0
+    street_speed_m_per_s: Speed = 8.3
     arterial_every: Annotated[int, Field(ge=1)] = 5
-    arterial_speed_m_per_s: Annotated[float, Field(gt=0)] = 15.0
+    arterial_speed_m_per_s: Speed = 15.0
     origin_x: float = 0.0
     origin_y: float = 0.0
 
@@ -330,7 +335,7 @@ class RoadNetworkTravel(_TravelBase):
     kind: Literal["road_network"] = "road_network"
     graphml_path: str | None = None
     grid: GridSpec | None = None
-    default_speed_m_per_s: Annotated[float, Field(gt=0)] = 8.3
+    default_speed_m_per_s: Speed = 8.3
     rounding: Rounding = "round"
     _graph: RoadGraph | None = PrivateAttr(default=None)
 

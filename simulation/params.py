@@ -6,9 +6,11 @@ from typing import Annotated
 
 from pydantic import Field
 
-from scenarios.geo import NonNegInt, StrictModel
+from scenarios.geo import MAX_INT, NonNegInt, StrictModel
 
-PosInt = Annotated[int, Field(gt=0)]
+PosInt = Annotated[int, Field(gt=0, le=MAX_INT)]
+#: Longest overtime the twin plays past the horizon end (a week).
+MAX_OVERTIME_S = 7 * 24 * 3600
 
 
 class SimParams(StrictModel):
@@ -26,8 +28,11 @@ class SimParams(StrictModel):
     num_candidates: PosInt = Field(
         default=8, description="couriers offered in DecisionState.candidates for the focus order"
     )
-    max_overtime_s: NonNegInt = Field(
-        default=6 * 3600, description="the day is cut off this long after the horizon end"
+    max_overtime_s: int = Field(
+        default=6 * 3600,
+        ge=0,
+        le=MAX_OVERTIME_S,
+        description="the day is cut off this long after the horizon end",
     )
     node_pickup_service_s: NonNegInt = Field(
         default=0, description="handover time when a courier collects a parcel at a node"

@@ -93,16 +93,32 @@ class RowWriter:
             rows = [r for r in batch if r is not None and "__flush__" not in r]
             stop = any(r is None for r in batch)
             if rows:
-                try:
-                    self._write(rows)
-                except Exception:  # a write-behind log must never take the service down
-                    log.exception("could not write %d %s rows", len(rows), self._table.name)
+                self._write_or_skip(rows)
                 if self._key is not None:
                     with self._pending_lock:
                         self._pending.difference_update(r[self._key] for r in rows)
             for r in batch:
                 if r is not None and "__flush__" in r:
                     r["__flush__"].set()
+
+    def _write_or_skip(self, rows: list[dict[str, Any]]) -> None:
+        """Write ``rows``; if the batch fails, each row alone, dropping only those that fail."""
+        try:
+            self._write(rows)
+            return
+        except Exception:  # a write-behind log must never take the service down
+            if len(rows) == 1:
+                log.exception("could not write a %s row", self._table.name)
+                return
+        # one bad row (say, a value the database cannot hold) must not cost the others
+        failed = 0
+        for row in rows:
+            try:
+                self._write([row])
+            except Exception:
+                failed += 1
+                log.exception("could not write a %s row", self._table.name)
+        log.warning("%d of %d %s rows not written", failed, len(rows), self._table.name)
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         """Insert rows in one transaction, one multi-row INSERT per set of columns given."""

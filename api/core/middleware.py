@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import balance
-from api.core.errors import ErrorPublic
+from api.core.errors import ErrorPublic, error_response
 
 if TYPE_CHECKING:
     from api.context import ServiceContext
 
 AUDITED_PREFIX = "/v1/"
+
+log = logging.getLogger(__name__)
 
 
 class ServiceMiddleware:
@@ -34,8 +37,11 @@ class ServiceMiddleware:
         status_box = [500]
         limit = self.ctx.settings.max_body_bytes
 
+        started = [False]
+
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                started[0] = True
                 status_box[0] = int(message["status"])
                 balancer = balance.BALANCER
                 if balancer is not None and balancer.should_close():
@@ -54,6 +60,14 @@ class ServiceMiddleware:
                 state["input_hash"] = hashlib.sha256(body).hexdigest()
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            if started[0]:
+                raise
+            # answered here, not re-raised: Starlette's last-resort handler would answer
+            # too but then re-raise, and the server drops the keep-alive connection for it
+            log.exception("unhandled error on %s %s", scope["method"], scope.get("path", ""))
+            response = error_response(500, "internal error; the incident was logged")
+            await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")

@@ -60,8 +60,8 @@ def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
                 seconds = float(arg) if arg else 30.0
             except ValueError:
                 raise InputError(field, "expected hindsight:SECONDS, e.g. hindsight:30") from None
-            if seconds <= 0:
-                raise InputError(field, "hindsight seconds must be positive")
+            if not seconds > 0:  # NaN too
+                raise InputError(field, "hindsight seconds must be a positive number")
             check_time_limit(settings, seconds, field=field)
         elif name in MODEL_POLICIES:
             spec = f"{name}:{resolve_model(arg, settings, field=field)}"

@@ -15,7 +15,7 @@ def _default_params() -> AllocationParams:
 class AllocationCreate(BaseModel):
     """Decide which node ships each order line (``mode``: batch or online; or a baseline)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     request: AllocationRequest = Field(
         description="nodes with stock, orders with lines, prices and rules (as for "

@@ -60,7 +60,7 @@ class JobAccepted(BaseModel):
 class KeyCreate(BaseModel):
     """A key to make."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     role: Role
     name: str = Field(default="", max_length=200)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.changes import PlanChanges
 from api.schemas.routes import MODE_DESCRIPTION, SolveMode, SolverInfo
-from scenarios.geo import Id, Location, NonNegInt
+from scenarios.geo import Id, Location, NonNegInt, Seed
 from scenarios.model import Order, Scenario
 from scenarios.plan import Kpis, Plan, PlanStatus
 from simulation.params import SimParams
@@ -26,17 +26,17 @@ def _default_allocation() -> AllocationParams:
 class EvaluationParams(BaseModel):
     """How the twin checks the plan before release (0 replications = no check)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     replications: Annotated[int, Field(ge=0, le=10_000)] = 20
-    seed: int = 0
+    seed: Seed = 0
     params: SimParams = Field(default_factory=SimParams)
 
 
 class PlanCreate(BaseModel):
     """Make the dispatch plan of a scenario: allocate, route, then play it in the twin."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scenario: Scenario
     allocation: AllocationParams = Field(default_factory=_default_allocation)
@@ -88,7 +88,7 @@ class PlanPublic(PlanResult):
 class CourierPosition(BaseModel):
     """Where a courier is now and from when it is free."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     vehicle_id: Id
     location: Location
@@ -98,7 +98,7 @@ class CourierPosition(BaseModel):
 class ReoptimiseCreate(BaseModel):
     """Changes since the plan was made; stops already started and pinned stops stay."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     now_s: NonNegInt = Field(
         description="current time: stops planned to start before it are done (or under way)"

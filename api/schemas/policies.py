@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.routes import SolverInfo
+from scenarios.geo import Seed
 from scenarios.model import Scenario
 
 PolicySpec = Annotated[str, Field(min_length=1, max_length=200)]
@@ -15,7 +16,7 @@ PolicySpec = Annotated[str, Field(min_length=1, max_length=200)]
 class PolicyEvaluationCreate(BaseModel):
     """Run each policy (and the ``greedy`` baseline) on the same day seeds and compare."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scenario: Scenario | None = Field(
         default=None, description="the day to dispatch; None = the RL benchmark's standard city"
@@ -27,7 +28,7 @@ class PolicyEvaluationCreate(BaseModel):
         "from the service's models folder or the shipped ones, with its decision guards; "
         "model-plain:NAME for the network alone), hindsight:SECONDS (offline reference)",
     )
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(
+    seeds: list[Seed] = Field(
         default_factory=lambda: list(range(1, 11)),
         min_length=1,
         max_length=1000,

@@ -32,7 +32,7 @@ class SolverInfo(BaseModel):
 class RoutesCreate(BaseModel):
     """Route the scenario's orders with its fleet."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scenario: Scenario
     params: RoutingParams = Field(default_factory=RoutingParams)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.routes import SolverInfo
 from scenarios.errors import FieldError
+from scenarios.geo import Seed
 from scenarios.model import Scenario
 from scenarios.plan import Kpis, Plan
 from scenarios.variants import Variant
@@ -20,7 +21,7 @@ POLICY_HELP = "plan, nearest, insertion[:K|all], reopt:MIN (see docs/simulation.
 class SimulationCreate(BaseModel):
     """Play a scenario (and optionally a plan) forward ``replications`` times."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scenario: Scenario
     plan: Plan | None = None
@@ -31,7 +32,7 @@ class SimulationCreate(BaseModel):
         "else insertion",
     )
     replications: Replications = 30
-    seed: int = Field(default=0, description="study seed; replication seeds derive from it")
+    seed: Seed = Field(default=0, description="study seed; replication seeds derive from it")
     params: SimParams = Field(default_factory=SimParams)
 
 
@@ -46,7 +47,7 @@ class SimulationResult(BaseModel):
 class WhatIfCreate(BaseModel):
     """Variants of a base scenario x policies x replications, compared with the base."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scenario: Scenario = Field(description="the base scenario")
     plan: Plan | None = Field(default=None, description="a plan to play forward in every variant")
@@ -60,7 +61,7 @@ class WhatIfCreate(BaseModel):
         default_factory=lambda: ["insertion"], min_length=1, max_length=10
     )
     replications: Replications = 10
-    seed: int = 0
+    seed: Seed = 0
     params: SimParams = Field(default_factory=SimParams)
 
     @model_validator(mode="after")

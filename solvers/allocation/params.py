@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from scenarios.geo import StrictModel
+from scenarios.geo import Seed, StrictModel
 
 Baseline = Literal["nearest", "rule_chain", "myopic"]
 
@@ -32,7 +32,7 @@ class AllocationParams(StrictModel):
     mip_rel_gap: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=1e-4, description="stop once the certified relative gap is at most this"
     )
-    seed: int = Field(default=0, description="HiGHS random seed (same seed, same answer)")
+    seed: Seed = Field(default=0, description="HiGHS random seed (same seed, same answer)")
     threads: Annotated[int, Field(ge=1, le=256)] | None = Field(
         default=None,
         description="HiGHS threads of the solve's models (one-order and small online MIPs "

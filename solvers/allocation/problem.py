@@ -26,6 +26,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
+from scenarios.errors import InputError
 from scenarios.geo import earliest_service_start
 from scenarios.model import NodeKind, Tier
 from scenarios.travel import EARTH_RADIUS_M, haversine_m
@@ -355,6 +356,23 @@ class Problem:
         return out
 
 
+#: Largest total (micro-units) a request may reach with every unit unfilled: every cost the
+#: solver adds up (pairs, arcs, their savings) stays below it, and so inside int64.
+MAX_TOTAL_MICRO = 2.0**62
+
+
+def _check_totals(line_qty: I64, line_pen: F64) -> None:
+    """Raise :class:`InputError` when quantities x penalties could overflow int64."""
+    worst = float(np.dot(line_qty.astype(np.float64), line_pen))
+    if worst > MAX_TOTAL_MICRO:
+        raise InputError(
+            "orders",
+            f"the order lines could cost {worst / MICRO:.4g} currency units unfilled, more "
+            f"than the {MAX_TOTAL_MICRO / MICRO:.4g} the solver can add up: lower the "
+            "quantities or the prices",
+        )
+
+
 def compile_request(request: AllocationRequest, *, prune: bool = True) -> Problem:
     """Turn a validated request into a :class:`Problem` (candidate pairs and arcs, costs).
 
@@ -477,9 +495,11 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
         base_pen = np.maximum(2 * farthest.max(axis=0), MICRO)
     else:
         base_pen = np.full(n_orders, MICRO, dtype=np.int64)
-    pen_o = np.floor(base_pen * vip_factor + 0.5).astype(np.int64)
-    if not rules.allow_unfilled:
-        pen_o = pen_o * HARD_UNFILLED_FACTOR
+    pen_f = np.floor(base_pen * vip_factor + 0.5) * (
+        1 if rules.allow_unfilled else HARD_UNFILLED_FACTOR
+    )
+    _check_totals(l_qty, pen_f[l_order] if n_orders else np.zeros(0))
+    pen_o = pen_f.astype(np.int64)
     l_pen = pen_o[l_order] if n_orders else np.zeros(0, dtype=np.int64)
 
     restricted_sets = {sku: set(regions) for sku, regions in rules.restricted_skus.items()}

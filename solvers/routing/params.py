@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scenarios.geo import Seed
 from scenarios.plan import Plan
 
 EngineName = Literal["auto", "pyvrp", "ortools", "greedy"]
@@ -24,11 +25,11 @@ class RoutingParams(BaseModel):
     (OR-Tools) for each stop of the initial plan that moves to another vehicle.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     engine: EngineName = "auto"
     time_limit_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 10.0
-    seed: int = 0
+    seed: Seed = 0
     num_workers: Annotated[int, Field(ge=1, le=64)] = Field(
         default=1,
         description="at most this many independent PyVRP searches in parallel (the best is "

@@ -88,3 +88,14 @@ def test_more_than_a_batch_from_many_threads_is_all_written(
     assert sum(writer.batches) == 400
     assert max(writer.batches) <= 40
     assert len(set(_paths(sessions))) == 400
+
+
+def test_a_row_the_database_rejects_costs_only_itself(sessions: sessionmaker[Session]) -> None:
+    writer = CountingWriter(sessions, flush_s=30.0)
+    for i in range(5):
+        writer.record(**_row(i))
+    writer.record(**{**_row(99), "status_code": 2**63})  # too large for an SQLite INTEGER
+    writer.flush()
+    writer.close()
+    assert writer.batches == [6, 1, 1, 1, 1, 1, 1]  # the batch, then row by row
+    assert _paths(sessions) == sorted(f"/x/{i}" for i in range(5))

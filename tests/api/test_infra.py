@@ -36,6 +36,19 @@ def test_health_and_readiness_are_open(client: TestClient) -> None:
     assert client.get("/openapi.json").status_code == 200
 
 
+def test_an_unhandled_error_is_a_500_answered_without_re_raising(client: TestClient) -> None:
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app_of(client).add_api_route("/v1/boom", boom)
+    # a re-raised error would reach this TestClient (it raises server exceptions), and a
+    # real server would drop the keep-alive connection after the 500
+    answer = client.get("/v1/boom")
+    assert answer.status_code == 500
+    assert answer.json()["message"] == "internal error; the incident was logged"
+    assert client.get("/healthz").status_code == 200
+
+
 def test_metrics_count_requests_by_route_template(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:

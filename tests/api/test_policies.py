@@ -51,6 +51,8 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
         (["model:nosuchmodel"], "policies.0", "no model named"),
         (["hindsight:soon"], "policies.0", "hindsight:SECONDS"),
         (["hindsight:100000"], "policies.0", "at most"),
+        (["hindsight:nan"], "policies.0", "positive number"),
+        (["hindsight:-inf"], "policies.0", "positive number"),
     ],
 )
 def test_bad_policy_specs_are_422_naming_the_policy(

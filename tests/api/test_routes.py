@@ -116,6 +116,12 @@ def test_infeasible_problem_is_200_with_a_diagnosis(
         (lambda b: b["params"].update(time_limit_s=-1), "params.time_limit_s"),
         (lambda b: b["params"].update(time_limit_s=10_000), "params.time_limit_s"),
         (lambda b: b.update(colour="red"), "colour"),
+        (lambda b: b["params"].update(seed=2**63), "params.seed"),
+        (lambda b: b["params"].update(seed=-1), "params.seed"),
+        (
+            lambda b: b["scenario"]["orders"][0].update(service_s=2**63),
+            "scenario.orders.0.service_s",
+        ),
         (
             lambda b: b["scenario"].update(
                 travel={"kind": "road_network", "graphml_path": "/etc/passwd"}

@@ -66,6 +66,8 @@ def test_whatif_job_compares_variants_with_the_base(
         ("/v1/simulations", lambda b: b.update(policy="telepathy"), "policies"),
         ("/v1/simulations", lambda b: b.update(replications=100_000), "replications"),
         ("/v1/simulations", lambda b: b.update(replications=201), "replications"),
+        ("/v1/simulations", lambda b: b.update(seed=2**63), "seed"),
+        ("/v1/whatif", lambda b: b.update(seed=-1), "seed"),
         ("/v1/whatif", lambda b: b["variants"].append(dict(b["variants"][0])), "variants.2.name"),
         ("/v1/whatif", lambda b: b.update(policies=["insertion", "nope"]), "policies.1"),
         ("/v1/whatif", lambda b: b.update(policies=["plan"]), "policies.0"),

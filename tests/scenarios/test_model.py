@@ -232,7 +232,29 @@ MORE_BAD_INPUTS = [
     (
         {"travel": {"kind": "euclidean", "speed_m_per_s": 0}},
         "travel.euclidean.speed_m_per_s",
-        "than 0",
+        "greater than or equal to 0.001",
+    ),
+    (
+        {"travel": {"kind": "euclidean", "speed_m_per_s": 1e308}},
+        "travel.euclidean.speed_m_per_s",
+        "less than or equal to 1000",
+    ),
+    ({"vehicles": [_vehicle(max_duration_s=2**63)]}, "vehicles.0.max_duration_s", "less than"),
+    (
+        {"vehicles": [_vehicle(start_location={"x": float("nan"), "y": 0.0})]},
+        "vehicles.0.start_location.x",
+        "finite",
+    ),
+    (
+        {"vehicles": [_vehicle(start_location={"x": 1e308, "y": 0.0})]},
+        "vehicles.0.start_location.x",
+        "less than",
+    ),
+    ({"stochastic": {"travel_time_cv": float("inf")}}, "stochastic.travel_time_cv", "finite"),
+    (
+        {"stochastic": {"breakdown_rate_per_hour": 1e308}},
+        "stochastic.breakdown_rate_per_hour",
+        "less than or equal to 100",
     ),
     (
         {"travel": {"kind": "haversine", "detour_factor": 0.5}},

@@ -64,6 +64,25 @@ def test_negative_and_nan_prices_are_rejected(two_dcs: AllocationRequest) -> Non
     assert "costs.per_shipment" in err.value.one_line()
 
 
+def test_integers_beyond_the_limit_are_rejected(two_dcs: AllocationRequest) -> None:
+    data = two_dcs.model_dump(mode="json")
+    data["orders"][0]["lines"][0]["quantity"] = 10**30
+    assert _field_of(data) == "orders.0.lines.0.quantity"
+    data = two_dcs.model_dump(mode="json")
+    data["nodes"][0]["capacity_units"] = 2**63
+    assert _field_of(data) == "nodes.0.capacity_units"
+
+
+def test_totals_that_overflow_are_input_errors(two_dcs: AllocationRequest) -> None:
+    data = two_dcs.model_dump(mode="json")
+    data["orders"][0]["lines"][0]["quantity"] = 10**12
+    data["costs"]["unfilled_unit"] = 1e7
+    with pytest.raises(InputError) as err:
+        allocate(AllocationRequest.model_validate(data))
+    assert err.value.field == "orders"
+    assert "could cost" in err.value.reason
+
+
 def test_allocate_rejects_a_non_request() -> None:
     with pytest.raises(InputError) as err:
         allocate({"nodes": []})  # type: ignore[arg-type]
