@@ -64,7 +64,7 @@ from pydantic import (
 from rl_agents.features import open_until
 from rl_agents.hindsight_search import DayModel, Stop, improve_day, plan_of, routes_from_sim
 from scenarios.errors import InputError
-from scenarios.geo import StrictModel, TimeWindow
+from scenarios.geo import MAX_SEED, Seed, StrictModel, TimeWindow
 from scenarios.model import Order, PickupSpec, Scenario
 from scenarios.plan import AllocationLine, Plan, StopKind
 from simulation.decisions import OrderStatus
@@ -84,7 +84,7 @@ class HindsightParams(StrictModel):
     )
     engine: Literal["pyvrp", "ortools", "auto", "greedy"] = "pyvrp"
     shift_pricing: ShiftPricing = "both"
-    seed: int = 0
+    seed: Seed = 0
     repair_policies: tuple[str, ...] = Field(
         default=("slots", "insertion"),
         description="policies that place the orders the solver left out (the best counts)",
@@ -323,7 +323,7 @@ def hindsight(
         routing = RoutingParams(
             engine=p.engine,
             time_limit_s=p.time_limit_s,
-            seed=p.seed + int(run["run"]),
+            seed=(p.seed + int(run["run"])) % (MAX_SEED + 1),
             initial_plan=run.pop("initial_plan", None),
         )
         plan, stats = solve_routes_with_stats(problem, routing)
