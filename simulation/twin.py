@@ -26,7 +26,8 @@ Model (one operating day, or any horizon):
   times are noisy; breakdowns stop them for ``breakdown_duration_s``; deliveries fail with
   ``failed_delivery_prob``;
 - scenarios without nodes get one virtual depot per distinct vehicle start (parcels ready at
-  release), so a plan's delivery-only routes are loaded at the start.
+  release), so a plan's delivery-only routes are loaded at the start; without vehicles either,
+  orders are unserved at release.
 """
 
 from __future__ import annotations
@@ -1077,6 +1078,11 @@ class DispatchSimulator:
         self.released_s[o] = self.now
         if self._log:
             self._log_event("release", -1, o)
+        if not self._alloc_nodes and self.orders.pickup_location[o] < 0:
+            # No node and no vehicle (so no virtual depot either): nobody can pick or carry
+            # the order. It is unserved, at its penalty, as with nodes but no vehicles.
+            self.status[o] = S_UNSERVED
+            return
         parcels = self._allocate(o)
         if parcels is None:
             self.status[o] = S_UNFILLED

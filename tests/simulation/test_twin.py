@@ -21,7 +21,7 @@ from simulation.decisions import (
     Stop,
     StopType,
 )
-from simulation.evaluate import simulate
+from simulation.evaluate import evaluate, simulate
 from simulation.params import SimParams
 from simulation.streams import draw_noise
 from simulation.twin import DispatchSimulator
@@ -245,6 +245,32 @@ def test_unfilled_when_no_node_has_stock() -> None:
     )
     result = simulate(empty, policy="insertion", seed=1)
     assert result.metrics["orders_unfilled"] == 1
+
+
+def test_orders_with_no_nodes_and_no_vehicles_end_unserved_at_their_penalty() -> None:
+    # No node and no vehicle, so no virtual depot: the orders are unserved at their penalty
+    # (not unfilled), exactly as when nodes exist but vehicles do not; evaluate runs too.
+    orders = [
+        {"id": "a", "location": {"x": 10, "y": 0}, "demand": [1]},
+        {"id": "b", "location": {"x": 20, "y": 0}, "demand": [1], "penalty_cents": 500},
+    ]
+    bare = Scenario.model_validate({"orders": orders})
+    with_node = Scenario.model_validate(
+        {"orders": orders, "nodes": [{"id": "n", "location": {"x": 0, "y": 0}}]}
+    )
+    penalty = bare.costs.unserved_cents + 500
+    keys = ("orders_unserved", "orders_unfilled", "orders_delivered", "cost_cents", "on_time_rate")
+    for policy in (None, "insertion", "nearest", "reopt:5"):
+        result = simulate(bare, policy=policy, seed=1)
+        assert list(result.status) == [OrderStatus.UNSERVED, OrderStatus.UNSERVED]
+        assert result.metrics["orders_unserved"] == 2
+        assert result.metrics["orders_unfilled"] == 0
+        assert result.metrics["cost_cents"] == result.metrics["unserved_cost_cents"] == penalty
+        reference = simulate(with_node, policy=policy, seed=1).metrics
+        assert {k: result.metrics[k] for k in keys} == {k: reference[k] for k in keys}
+    kpis = evaluate(bare, replications=2, seed=1)
+    assert kpis.cost_cents.mean == penalty
+    assert kpis.orders_unserved is not None and kpis.orders_unserved.mean == 2
 
 
 def test_node_outage_holds_picking_until_it_ends() -> None:
