@@ -1154,6 +1154,20 @@ class DispatchSimulator:
                         stock[n][sku] -= min(qty, stock[n][sku])
                     out[n].append((line_no, sku, qty, short))
                 self._node_orders[n] += 1
+            if base in plan.alloc:
+                # An order line the plan's allocation leaves (partly) uncovered is unfilled, as
+                # when the twin allocates: nothing is picked for it.
+                covered: dict[int, int] = {}
+                for allocated in by_node.values():
+                    for sku, qty in allocated:
+                        covered[sku] = covered.get(sku, 0) + qty
+                for sku, qty in lines:
+                    take = min(qty, covered.get(sku, 0))
+                    covered[sku] = covered.get(sku, 0) - take
+                    if take < qty:
+                        self.unfilled_lines[o] += 1
+                        if self._log:
+                            self._log_event("unfilled_line", -1, o)
             return out
         loc = orders.location[o]
         now = self.now

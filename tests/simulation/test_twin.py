@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import simpy
 
-from scenarios import InputError, Plan, PlannedStop, Route, Scenario
+from scenarios import AllocationLine, InputError, Plan, PlannedStop, Route, Scenario, StopKind
 from simulation.decisions import (
     Assign,
     DecisionKind,
@@ -271,6 +271,54 @@ def test_orders_with_no_nodes_and_no_vehicles_end_unserved_at_their_penalty() ->
     kpis = evaluate(bare, replications=2, seed=1)
     assert kpis.cost_cents.mean == penalty
     assert kpis.orders_unserved is not None and kpis.orders_unserved.mean == 2
+
+
+def test_a_line_the_plans_allocation_leaves_out_is_unfilled() -> None:
+    # Order o wants 2 A and 1 B; the node stocks A only (or, second case, a B too).
+    def scenario(b_stock: int) -> Scenario:
+        return _store(
+            skus=[{"id": "A"}, {"id": "B"}],
+            nodes=[{"id": "n", "location": {"x": 0, "y": 0}, "inventory": {"A": 5, "B": b_stock}}],
+            orders=[
+                {
+                    "id": "o",
+                    "location": {"x": 500, "y": 0},
+                    "lines": [{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 1}],
+                }
+            ],
+        )
+
+    def plan(*lines: tuple[str, int]) -> Plan:
+        route = Route(
+            vehicle_id="v",
+            stops=[
+                PlannedStop(
+                    order_id="o", kind=StopKind.PICKUP, arrival_s=0, start_s=90, departure_s=90
+                ),
+                PlannedStop(order_id="o", arrival_s=590, start_s=590, departure_s=590),
+            ],
+        )
+        allocation = [
+            AllocationLine(order_id="o", sku=sku, node_id="n", quantity=q) for sku, q in lines
+        ]
+        return Plan(allocation=allocation, routes=[route])
+
+    no_b = scenario(0)
+    replay = simulate(no_b, plan(("A", 2)), "plan", seed=1).metrics
+    own = simulate(no_b, None, "insertion", seed=1).metrics  # the twin allocates the same day
+    assert replay["orders_unfilled"] == own["orders_unfilled"] == 1
+    assert replay["orders_delivered"] == own["orders_delivered"] == 1  # the A parcel arrives
+    with_b = scenario(1)
+    assert (
+        simulate(with_b, plan(("A", 2), ("B", 1)), "plan", seed=1).metrics["orders_unfilled"] == 0
+    )
+    # Left out, or only part of its quantity allocated: unfilled, stock or not.
+    for partial in (plan(("A", 2)), plan(("A", 1), ("B", 1))):
+        result = simulate(with_b, partial, "plan", seed=1, params=SimParams(record_events=True))
+        assert result.metrics["orders_unfilled"] == 1
+        assert result.metrics["orders_delivered"] == 1
+        assert result.events is not None
+        assert [e[1] for e in result.events].count("unfilled_line") == 1
 
 
 def test_node_outage_holds_picking_until_it_ends() -> None:
