@@ -162,6 +162,7 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         self._decision: Decision | None = None
         self._state: DecisionState | None = None
         self._done = True
+        self._end_unreported = False
         self.day_seed = -1
         self.num_steps = 0
 
@@ -205,8 +206,10 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         self._phi = 0.0
         terminal = self._advance()
         self._exo = 0.0
+        self._end_unreported = terminal
         if terminal:
-            # A day without a single decision: the observation is all zeros.
+            # A day without a single decision: the observation is all zeros, and the next
+            # step() only reports the end (reward 0: no action can change this day's cost).
             obs = self._zero_obs()
             return obs, self._info()
         self._phi = self._potential()
@@ -216,7 +219,15 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
     def step(
         self, action: int | np.integer[Any]
     ) -> tuple[dict[str, NDArray[np.float32]], float, bool, bool, dict[str, Any]]:
-        """Apply ``action`` to the focus order, run to the next decision, return the reward."""
+        """Apply ``action`` to the focus order, run to the next decision, return the reward.
+
+        On a day that ended during ``reset`` (no decision at all) the first step ignores the
+        action and returns the zero observation, reward 0, ``terminated=True`` and the KPIs.
+        """
+        if self._end_unreported:
+            self._end_unreported = False
+            self.num_steps += 1
+            return self._zero_obs(), 0.0, True, False, self._info()
         if self._done or self._decision is None or self._state is None:
             raise RuntimeError("call reset() before step() (the episode is over)")
         a = int(action)

@@ -190,3 +190,43 @@ def test_orders_are_released_before_their_node_closes(tiny: Scenario) -> None:
         _, _, term, trunc, _ = env.step(int(np.flatnonzero(env.action_masks())[0]))
         done = term or trunc
     assert checked > 0
+
+
+def test_a_day_without_decisions_ends_at_the_first_step() -> None:
+    # The only order's window opens after the only courier's shift: the day is over in reset().
+    day = Scenario.model_validate(
+        {
+            "nodes": [{"id": "n", "location": {"x": 0, "y": 0}, "inventory": {"a": 5}}],
+            "orders": [
+                {
+                    "id": "o",
+                    "location": {"x": 10, "y": 0},
+                    "lines": [{"sku": "a", "quantity": 1}],
+                    "time_windows": [{"start_s": 80_000, "end_s": 82_000}],
+                }
+            ],
+            "vehicles": [
+                {
+                    "id": "v",
+                    "start_location": {"x": 0, "y": 0},
+                    "shift": {"start_s": 0, "end_s": 3600},
+                }
+            ],
+        }
+    )
+    cost = simulate(day, None, "insertion", seed=1).metrics["cost_cents"]
+    assert cost == day.costs.unserved_cents  # unserved whatever the agent would do
+    env = DynamicDispatchEnv(day)
+    for _ in range(2):  # a second reset plays the same day the same way
+        obs, info = env.reset(seed=1)
+        assert env.observation_space.contains(obs)
+        assert all(not v.any() for v in obs.values())
+        assert info["kpis"]["cost_cents"] == cost
+        assert env.action_masks().tolist() == [False] * env.params.num_candidates + [True]
+        obs, reward, terminated, truncated, info = env.step(0)  # the action is ignored
+        assert (reward, terminated, truncated) == (0.0, True, False)
+        assert env.observation_space.contains(obs)
+        assert reward + info["kpis"]["cost_cents"] == cost  # return + cost = the day's cost
+        with pytest.raises(RuntimeError, match="reset"):
+            env.step(0)
+    check_env(env, skip_render_check=True)
