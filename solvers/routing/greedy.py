@@ -338,6 +338,8 @@ class GreedyBuilder:
                 free.setdefault(veh.type_key, []).append(vi)
         for type_key in free:
             cols.append(self._column(free[type_key].pop(0), []))
+        if not cols:  # no route and no vehicle to open one (e.g. all dropped by _prune)
+            return {}, [int(o) for o in np.flatnonzero(~routed)]
         width = max(16, 2 * len(cols))
         cost = np.full((n, width), INF)
         pos1 = np.full((n, width), -1, dtype=np.int64)
