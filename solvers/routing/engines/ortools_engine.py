@@ -7,6 +7,9 @@ first-solution strategies can find nothing on tight windows (Solomon R101 in 5 s
 complete seed lets guided local search spend the whole budget improving. Mandatory orders are
 disjunctions with a penalty larger than any complete plan, so a solution always exists and
 orders that cannot be fitted come back as dropped (reported as unassigned, never silently).
+A vehicle whose empty route is already infeasible (it cannot drive from its start to its end
+within its shift, duration or distance limit) is left out of the model, which it would make
+infeasible for the whole fleet; it stays unused.
 """
 
 from __future__ import annotations
@@ -19,6 +22,16 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
 from solvers.routing.problem import UNLIMITED, RoutingProblem
+from solvers.routing.schedule import schedule_route
+
+
+def usable_vehicles(problem: RoutingProblem) -> list[int]:
+    """The vehicles whose empty route (start straight to end) is feasible."""
+    return [
+        vi
+        for vi in range(len(problem.vehicles))
+        if schedule_route(problem, vi, []).violation is None
+    ]
 
 
 class ORToolsEngine:
@@ -42,15 +55,24 @@ class ORToolsEngine:
 
         end = settings.end()
         p = problem
-        nv = len(p.vehicles)
-        nd = p.num_depot_nodes
-        starts = [v.start_node for v in p.vehicles]
-        ends = [v.end_node for v in p.vehicles]
-        # one node per visit: node nd + ti is task ti
+        # model vehicle k is problem vehicle fleet[k]
+        fleet = usable_vehicles(p)
+        slot = {vi: k for k, vi in enumerate(fleet)}
+        if not fleet:
+            return EngineResult(
+                routes={}, objective=0, detail="no vehicle can reach its end within its limits"
+            )
+        vehicles = [p.vehicles[vi] for vi in fleet]
+        nv = len(fleet)
+        # the depots of the vehicles kept (a depot no vehicle starts or ends at would be a
+        # visit), then one node per visit: node nd + ti is task ti
+        depots = sorted({v.start_node for v in vehicles} | {v.end_node for v in vehicles})
+        depot = {node: i for i, node in enumerate(depots)}
+        nd = len(depots)
+        starts = [depot[v.start_node] for v in vehicles]
+        ends = [depot[v.end_node] for v in vehicles]
         num_nodes = nd + len(p.tasks)
-        rows = np.concatenate(
-            [np.arange(nd, dtype=np.int64), np.array([t.node for t in p.tasks], dtype=np.int64)]
-        )
+        rows = np.array(depots + [t.node for t in p.tasks], dtype=np.int64)
         dist = p.distance[np.ix_(rows, rows)]
         dur = p.duration[np.ix_(rows, rows)]
         manager = pywrapcp.RoutingIndexManager(num_nodes, nv, starts, ends)
@@ -69,7 +91,8 @@ class ORToolsEngine:
             for ti, v in settings.original_vehicle.items():
                 owner_nodes.setdefault(v, []).append(nd + ti)
         all_owned = [n for nodes in owner_nodes.values() for n in nodes]
-        for vi, veh in enumerate(p.vehicles):
+        for k, vi in enumerate(fleet):
+            veh = p.vehicles[vi]
             # vehicles that carried nothing in the initial plan share one matrix
             key = (veh.unit_distance_cost, vi if disrupt and vi in owner_nodes else -1)
             if key not in cost_cb:
@@ -82,14 +105,14 @@ class ORToolsEngine:
                     if moved:
                         mat[:, moved] += settings.disruption_cost
                 cost_cb[key] = routing.RegisterTransitMatrix(mat.tolist())
-            routing.SetArcCostEvaluatorOfVehicle(cost_cb[key], vi)
+            routing.SetArcCostEvaluatorOfVehicle(cost_cb[key], k)
             if veh.fixed_cost:
-                routing.SetFixedCostOfVehicle(veh.fixed_cost, vi)
+                routing.SetFixedCostOfVehicle(veh.fixed_cost, k)
 
         # --- time
         time_mat = dur + [[s] for s in service]  # travel + service at the origin
         time_cb = routing.RegisterTransitMatrix(time_mat.tolist())
-        horizon = max(max(v.shift[1] for v in p.vehicles), 1)
+        horizon = max(max(v.shift[1] for v in vehicles), 1)
         routing.AddDimension(time_cb, horizon, horizon, False, "time")
         tdim = routing.GetDimensionOrDie("time")
         for ti, t in enumerate(p.tasks):
@@ -100,27 +123,27 @@ class ORToolsEngine:
                 for (_, hi), (lo, _) in zip(t.windows, t.windows[1:], strict=False):
                     if lo - 1 >= hi + 1:
                         cv.RemoveInterval(hi + 1, lo - 1)
-        for vi, veh in enumerate(p.vehicles):
-            tdim.CumulVar(routing.Start(vi)).SetRange(veh.shift[0], veh.shift[1])
-            tdim.CumulVar(routing.End(vi)).SetRange(veh.shift[0], veh.shift[1])
+        for k, veh in enumerate(vehicles):
+            tdim.CumulVar(routing.Start(k)).SetRange(veh.shift[0], veh.shift[1])
+            tdim.CumulVar(routing.End(k)).SetRange(veh.shift[0], veh.shift[1])
             if veh.max_duration_s is not None:
-                tdim.SetSpanUpperBoundForVehicle(veh.max_duration_s, vi)
+                tdim.SetSpanUpperBoundForVehicle(veh.max_duration_s, k)
             if veh.unit_duration_cost:
-                tdim.SetSpanCostCoefficientForVehicle(veh.unit_duration_cost, vi)
-            routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(routing.End(vi)))
-            routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(routing.Start(vi)))
+                tdim.SetSpanCostCoefficientForVehicle(veh.unit_duration_cost, k)
+            routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(routing.End(k)))
+            routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(routing.Start(k)))
         if p.has_breaks:
             visit = [0] * routing.Size()
             for index in range(routing.Size()):
                 visit[index] = service[manager.IndexToNode(index)]
-            for vi, veh in enumerate(p.vehicles):
+            for k, veh in enumerate(vehicles):
                 if not veh.breaks:
                     continue
                 intervals = [
-                    solver.FixedDurationIntervalVar(lo, hi, length, False, f"break_{vi}_{k}")
-                    for k, (lo, hi, length) in enumerate(veh.breaks)
+                    solver.FixedDurationIntervalVar(lo, hi, length, False, f"break_{k}_{b}")
+                    for b, (lo, hi, length) in enumerate(veh.breaks)
                 ]
-                tdim.SetBreakIntervalsOfVehicle(intervals, vi, visit)
+                tdim.SetBreakIntervalsOfVehicle(intervals, k, visit)
 
         # --- capacities: one dimension per capacity dimension
         mixed = p.has_pickups
@@ -131,7 +154,7 @@ class ORToolsEngine:
                 change[nd + ti] = (
                     -t.load_change[d] if (info.from_depot and not mixed) else (t.load_change[d])
                 )
-            caps = [min(v.capacity[d], UNLIMITED) for v in p.vehicles]
+            caps = [min(v.capacity[d], UNLIMITED) for v in vehicles]
             if not any(change) and all(c >= UNLIMITED for c in caps):
                 continue
             cb = routing.RegisterUnaryTransitVector(change)
@@ -139,27 +162,34 @@ class ORToolsEngine:
             if mixed:
                 # load = start cumul (what leaves the depot) and it must all be delivered
                 ldim = routing.GetDimensionOrDie(f"load{d}")
-                for vi in range(nv):
-                    ldim.CumulVar(routing.End(vi)).SetValue(0)
+                for k in range(nv):
+                    ldim.CumulVar(routing.End(k)).SetValue(0)
 
         # --- distance limits
-        if any(v.max_distance_m is not None for v in p.vehicles):
+        if any(v.max_distance_m is not None for v in vehicles):
             dcb = routing.RegisterTransitMatrix(dist.tolist())
             caps = [
-                v.max_distance_m if v.max_distance_m is not None else UNLIMITED for v in p.vehicles
+                v.max_distance_m if v.max_distance_m is not None else UNLIMITED for v in vehicles
             ]
             routing.AddDimensionWithVehicleCapacity(dcb, 0, caps, True, "distance")
 
         # --- pairs, skills, optional orders
         max_arc = int(dist.max()) if dist.size else 1
-        max_price = max((v.unit_distance_cost for v in p.vehicles), default=1) or 1
+        max_price = max((v.unit_distance_cost for v in vehicles), default=1) or 1
         big = min(
             2**50,
             10 * (len(p.tasks) + 2 * nv) * max(1, max_arc) * max_price
-            + 10 * sum(v.fixed_cost for v in p.vehicles)
+            + 10 * sum(v.fixed_cost for v in vehicles)
             + 10**6,
         )
-        pinned_orders = {p.tasks[t].order for t in settings.pinned}
+        # pins on a vehicle left out cannot be kept (the warm start never has any: a route
+        # on such a vehicle is infeasible, so its pins are released)
+        pinned_routes = {
+            slot[vi]: [t for t in seq if t in settings.pinned]
+            for vi, seq in settings.initial.items()
+            if vi in slot
+        }
+        pinned_orders = {p.tasks[t].order for pins in pinned_routes.values() for t in pins}
         for oi, info in enumerate(p.orders):
             idxs = [manager.NodeToIndex(nd + t) for t in info.tasks]
             if info.pickup is not None:
@@ -168,7 +198,7 @@ class ORToolsEngine:
                 solver.Add(routing.VehicleVar(pi) == routing.VehicleVar(di))
                 solver.Add(tdim.CumulVar(pi) <= tdim.CumulVar(di))
             if info.skills:
-                allowed = [vi for vi, v in enumerate(p.vehicles) if v.can_serve(info)]
+                allowed = [k for k, v in enumerate(vehicles) if v.can_serve(info)]
                 for idx in idxs:
                     # SetAllowedVehiclesForIndex does not accept Python lists in 9.15
                     routing.VehicleVar(idx).SetValues([-1, *allowed])
@@ -178,14 +208,13 @@ class ORToolsEngine:
             routing.AddDisjunction(idxs, penalty, len(idxs))
 
         # --- pinned stops: stay on their vehicle, in their order
-        if settings.pinned:
+        if pinned_orders:
             count_cb = routing.RegisterUnaryTransitVector([0] * nd + [1] * len(p.tasks))
             routing.AddDimension(count_cb, 0, len(p.tasks) + 1, True, "rank")
             rank = routing.GetDimensionOrDie("rank")
-            for vi, seq in settings.initial.items():
-                pins = [t for t in seq if t in settings.pinned]
+            for k, pins in pinned_routes.items():
                 for ti in pins:
-                    routing.VehicleVar(manager.NodeToIndex(nd + ti)).SetValue(vi)
+                    routing.VehicleVar(manager.NodeToIndex(nd + ti)).SetValue(k)
                 for a, b in itertools.pairwise(pins):
                     ia = manager.NodeToIndex(nd + a)
                     ib = manager.NodeToIndex(nd + b)
@@ -210,7 +239,7 @@ class ORToolsEngine:
         assignment = None
         if seed_routes:
             routes = [
-                [manager.NodeToIndex(nd + t) for t in seed_routes.get(vi, [])] for vi in range(nv)
+                [manager.NodeToIndex(nd + t) for t in seed_routes.get(vi, [])] for vi in fleet
             ]
             initial = routing.ReadAssignmentFromRoutes(routes, True)
             if initial is not None:
@@ -222,8 +251,8 @@ class ORToolsEngine:
                 routes=seed_routes, feasible=False, detail=f"no solution ({routing.status()})"
             )
         out: dict[int, list[int]] = {}
-        for vi in range(nv):
-            idx = routing.Start(vi)
+        for k, vi in enumerate(fleet):
+            idx = routing.Start(k)
             found: list[int] = []
             idx = assignment.Value(routing.NextVar(idx))
             while not routing.IsEnd(idx):
