@@ -140,7 +140,10 @@ class _TravelBase(StrictModel):
 
 
 class MatrixTravel(_TravelBase):
-    """Explicit square matrices; each location's ``index`` selects its row and column."""
+    """Explicit square matrices; each location's ``index`` selects its row and column.
+
+    The diagonal must be zero: visits at the same place follow each other at no cost.
+    """
 
     kind: Literal["matrix"] = "matrix"
     duration_s: list[list[NonNegInt]]
@@ -160,6 +163,12 @@ class MatrixTravel(_TravelBase):
                 if len(row) != n:
                     raise FieldError(
                         (name, i), f"row has {len(row)} entries; matrix must be square ({n} x {n})"
+                    )
+            for i, row in enumerate(mat):
+                if row[i] != 0:
+                    # stops at one place share a node: its self-arc is a zero-length hop
+                    raise FieldError(
+                        (name, i, i), f"diagonal entry is {row[i]}; travel to the same place is 0"
                     )
         return self
 

@@ -17,7 +17,8 @@ Mapping into the domain model:
   ``max_distance``; an omitted ``start`` or ``end`` (open route) becomes a virtual location
   with zero travel to and from everything, so open routes stay exact;
 - ``matrices.<profile>.durations`` / ``distances`` (or the legacy ``matrix``) give a
-  MatrixTravel (without distances, distance = duration); otherwise coordinates give
+  MatrixTravel (without distances, distance = duration; a non-zero diagonal is set to zero
+  and noted); otherwise coordinates give
   haversine travel with a 1.3 detour factor at 10 m/s, an offline stand-in for the routing
   engine VROOM would call (with an open route the haversine values are tabulated into a
   matrix so the virtual location fits).
@@ -242,6 +243,12 @@ class _VroomReader:
                 virtual = n
                 durations = _with_virtual(durations)
                 distances = _with_virtual(distances) if distances is not None else None
+            if any(m is not None and any(m[i][i] for i in range(n)) for m in matrix):
+                # the travel model requires it; VROOM would charge it only between two
+                # consecutive visits at one place
+                self.notes.append("matrix diagonal set to zero (travel to the same place)")
+                durations = _zero_diagonal(durations)
+                distances = _zero_diagonal(distances) if distances is not None else None
             travel = {"kind": "matrix", "duration_s": durations}
             if distances is not None:
                 travel["distance_m"] = distances
@@ -572,6 +579,11 @@ def _add(a: list[int] | None, b: list[int] | None) -> list[int] | None:
     if b is None:
         return a
     return [x + y for x, y in zip(a, b, strict=True)]
+
+
+def _zero_diagonal(matrix: list[list[int]]) -> list[list[int]]:
+    """A copy of the matrix with zero travel from each location to itself."""
+    return [[0 if i == j else x for j, x in enumerate(row)] for i, row in enumerate(matrix)]
 
 
 def _with_virtual(matrix: list[list[int]]) -> list[list[int]]:

@@ -2,9 +2,11 @@
 
 Conventions: EUC_2D arcs are rounded to the nearest integer (TSPLIB ``nint``); explicit
 matrices are used as given (the EURO-NeurIPS matrix is a duration in seconds, and the
-distance is that same duration). The fleet is the file's ``VEHICLES`` when given, else one
-vehicle per customer (unlimited, as CVRPLIB intends). Customers are numbered as in ``.sol``
-files: file node ``k`` (1-based, depot first) becomes order id ``str(k - 1)``.
+distance is that same duration), except the diagonal, which is set to zero (TSPLIB files may
+put a placeholder such as 9999 there; no route uses it, and the travel model requires zero;
+``source.notes`` says so). The fleet is the file's ``VEHICLES`` when given, else one vehicle
+per customer (unlimited, as CVRPLIB intends). Customers are numbered as in ``.sol`` files:
+file node ``k`` (1-based, depot first) becomes order id ``str(k - 1)``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
     depot = _depot(sections, source)
 
     coords = {int(r[0]): (float(r[1]), float(r[2])) for r in sections.get("NODE_COORD_SECTION", [])}
+    notes: str | None = None
     if weight_type == "EXPLICIT":
         flat = [int(float(x)) for row in sections.get("EDGE_WEIGHT_SECTION", []) for x in row]
         if len(flat) != n * n:
@@ -74,6 +77,10 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
                 "EDGE_WEIGHT_SECTION", f"has {len(flat)} values, expected {n} x {n}", source=source
             )
         matrix = [flat[i * n : (i + 1) * n] for i in range(n)]
+        if any(matrix[i][i] for i in range(n)):
+            notes = "EDGE_WEIGHT_SECTION diagonal set to zero"
+        for i in range(n):
+            matrix[i][i] = 0
         travel: MatrixTravel | EuclideanTravel = MatrixTravel(duration_s=matrix)
 
         def loc(k: int) -> Location:
@@ -141,7 +148,7 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
         capacity_dims=["demand"],
         orders=orders,
         vehicles=vehicles,
-        source=SourceInfo(format="vrplib", name=name, path=source),
+        source=SourceInfo(format="vrplib", name=name, path=source, notes=notes),
     )
 
 

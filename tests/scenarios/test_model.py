@@ -424,3 +424,19 @@ def test_bad_plans_name_the_field(data: dict[str, Any], field: str, reason: str)
         from_json(Plan, json.dumps(data), source="plan.json")
     assert info.value.field == field
     assert reason in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("travel", "field"),
+    [
+        ({"duration_s": [[0, 10], [10, 5]]}, "travel.matrix.duration_s.1.1"),
+        (
+            {"duration_s": [[0, 10], [10, 0]], "distance_m": [[3, 10], [10, 0]]},
+            "travel.matrix.distance_m.0.0",
+        ),
+    ],
+)
+def test_matrix_diagonal_must_be_zero(travel: dict[str, Any], field: str) -> None:
+    err = _error({"travel": {"kind": "matrix", **travel}})
+    assert err.field == field
+    assert "diagonal entry is" in err.reason

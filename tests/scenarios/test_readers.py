@@ -9,6 +9,7 @@ import pytest
 
 from scenarios import InputError, Scenario
 from scenarios.io import detect_format, load_scenario
+from scenarios.io.vrplib import parse_vrplib
 from tests.conftest import INSTANCES
 
 
@@ -45,6 +46,21 @@ def test_cvrplib_rounds_to_nearest(instances_dir: Path) -> None:
     a, b = locs[0], locs[1]
     assert a.x is not None and b.x is not None and a.y is not None and b.y is not None
     assert m.distance_m[0, 1] == int(np.floor(np.hypot(a.x - b.x, a.y - b.y) + 0.5))
+
+
+def test_vrplib_explicit_diagonal_is_set_to_zero() -> None:
+    # TSPLIB-style placeholder 9999 on the diagonal
+    text = (
+        "NAME : x\nDIMENSION : 2\nCAPACITY : 5\nEDGE_WEIGHT_TYPE : EXPLICIT\n"
+        "EDGE_WEIGHT_SECTION\n9999 4\n6 9999\nDEMAND_SECTION\n1 0\n2 1\nDEPOT_SECTION\n1\n-1\n"
+    )
+    s = parse_vrplib(text)
+    m = s.travel.matrix([s.vehicles[0].start_location, s.orders[0].location])
+    assert m.duration_s.tolist() == [[0, 4], [6, 0]]
+    assert s.source.notes == "EDGE_WEIGHT_SECTION diagonal set to zero"
+    plain = parse_vrplib(text.replace("9999", "0"))
+    assert plain.travel.model_dump() == s.travel.model_dump()
+    assert plain.source.notes is None
 
 
 def test_detect_format_rejects_unknown(tmp_path: Path) -> None:

@@ -351,3 +351,20 @@ def test_detects_vroom_when_jobs_come_late(tmp_path: Path) -> None:
     assert path.read_text().index('"jobs"') > 4096
     assert detect_format(path) == "vroom"
     assert len(load_scenario(path).vehicles) == 300
+
+
+def test_matrix_diagonal_is_set_to_zero() -> None:
+    data: dict[str, Any] = {
+        "vehicles": [{"id": 0, "start_index": 0, "end_index": 0}],
+        "jobs": [{"id": 1, "location_index": 1}],
+        "matrices": {
+            "car": {"durations": [[7, 5], [5, 7]], "distances": [[0, 50], [50, 9]]},
+        },
+    }
+    s = parse_vroom(data)
+    m = s.travel.matrix([s.vehicles[0].start_location, s.orders[0].location])
+    assert m.duration_s.tolist() == [[0, 5], [5, 0]]
+    assert m.distance_m.tolist() == [[0, 50], [50, 0]]
+    assert "matrix diagonal set to zero" in (s.source.notes or "")
+    # the caller's data is left as it was
+    assert data["matrices"]["car"]["durations"] == [[7, 5], [5, 7]]
