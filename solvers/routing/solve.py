@@ -130,7 +130,7 @@ def solve_routes_with_stats(
     else:
         problem = full
     reasons = {full.order_ids[i]: r for i, r in diagnosed.items()}
-    settings = _settings(problem, params)
+    settings = _settings(problem, params, stats.notes)
     engine = choose_engine(problem, settings, params.engine)
     stats.engine = engine.name
     n = len(problem.orders)
@@ -291,11 +291,20 @@ def _repair(
     return fixed.routes, fixed.lost_orders
 
 
-def _settings(problem: RoutingProblem, params: RoutingParams) -> EngineSettings:
-    """Engine settings: warm start mapped to task indices, and the remaining budget."""
+def _settings(
+    problem: RoutingProblem, params: RoutingParams, notes: list[str] | None = None
+) -> EngineSettings:
+    """Engine settings: warm start mapped to task indices, and the remaining budget.
+
+    A pinned pickup or delivery pins its partner too (a pair stays on one vehicle) when the
+    partner is on the same route, in order; otherwise the pin is released. Both are said in
+    ``notes``.
+    """
     initial: dict[int, list[int]] = {}
     pinned: set[int] = set()
     original: dict[int, int] = {}
+    partners_pinned: set[str] = set()
+    pins_released: set[str] = set()
     if params.initial_plan is not None:
         vindex = {v.vehicle.id: i for i, v in enumerate(problem.vehicles)}
         task_of: dict[tuple[str | None, StopKind], int] = {
@@ -314,12 +323,18 @@ def _settings(problem: RoutingProblem, params: RoutingParams) -> EngineSettings:
                 if st.kind is not StopKind.BREAK and (st.order_id, st.kind) in task_of
             ]
             seq = _complete_pairs(problem, seq)
-            pins = [
+            asked = {
                 task_of[(st.order_id, st.kind)]
                 for st in route.stops
                 if st.pinned and (st.order_id, st.kind) in task_of
-            ]
-            pins = list(_complete_pairs(problem, pins))
+            }
+            # the pinned stops and the partners of pinned pickups/deliveries, in route order
+            pinned_orders = {problem.tasks[t].order for t in asked}
+            pins = [t for t in seq if problem.tasks[t].order in pinned_orders]
+            for t in set(pins) - asked:
+                partners_pinned.add(problem.order_ids[problem.tasks[t].order])
+            for t in asked - set(pins):
+                pins_released.add(problem.order_ids[problem.tasks[t].order])
             if schedule_route(problem, vi, seq).violation is not None:
                 seq = pins
             if pins and schedule_route(problem, vi, pins).violation is not None:
@@ -328,6 +343,17 @@ def _settings(problem: RoutingProblem, params: RoutingParams) -> EngineSettings:
                 initial[vi] = seq
             pinned.update(pins)
             original.update(dict.fromkeys(seq, vi))
+    if notes is not None and partners_pinned:
+        notes.append(
+            "pickup-and-delivery partners of pinned stops pinned too (a pair stays on one "
+            f"vehicle): "
+            f"{_some(partners_pinned)}"
+        )
+    if notes is not None and pins_released:
+        notes.append(
+            "pins released, the pickup-and-delivery partner is missing from the route or out "
+            f"of order: {_some(pins_released)}"
+        )
     return EngineSettings(
         time_limit_s=params.time_limit_s,
         seed=params.seed,
@@ -338,6 +364,13 @@ def _settings(problem: RoutingProblem, params: RoutingParams) -> EngineSettings:
         original_vehicle=original,
         disruption_cost=params.disruption_cost_cents * 1000,
     )
+
+
+def _some(ids: set[str], limit: int = 5) -> str:
+    """A few of the ids, sorted, and how many more."""
+    shown = sorted(ids)[:limit]
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return f"orders {', '.join(shown)}{more}"
 
 
 def _complete_pairs(problem: RoutingProblem, seq: list[int]) -> list[int]:

@@ -11,6 +11,8 @@ from scenarios import (
     Break,
     InputError,
     Location,
+    Order,
+    PickupSpec,
     Plan,
     Scenario,
     TimeWindow,
@@ -23,6 +25,7 @@ from solvers.routing import (
     EngineResult,
     RoutingParams,
     RoutingProblem,
+    build_problem,
     greedy,
     solve_routes,
     solve_routes_with_stats,
@@ -369,3 +372,38 @@ def test_an_engine_route_that_breaks_a_constraint_is_repaired(
     assert plan.engine == "pyvrp"  # repaired, not thrown away
     assert any("orders moved" in note for note in stats.notes)
     assert _served(plan) == {o.id for o in c101_25.orders}
+
+
+@pytest.mark.parametrize("engine", ["greedy", "ortools"])
+@pytest.mark.parametrize("kind", [StopKind.PICKUP, StopKind.DELIVERY])
+def test_pinning_one_half_of_a_pair_pins_its_partner(engine: str, kind: StopKind) -> None:
+    depot = Location(x=0, y=0)
+    cheap = Vehicle(id="cheap", start_location=depot)
+    dear = Vehicle(id="dear", start_location=depot, cost_per_km_cents=10_000)
+    order = Order(
+        id="o1",
+        location=Location(x=50, y=0),
+        demand=[1],
+        pickup=PickupSpec(location=Location(x=10, y=0)),
+    )
+    s = Scenario(orders=[order], vehicles=[cheap, dear])
+    # the pair on the dear vehicle, only one half of it pinned
+    first = _solve(s.model_copy(update={"vehicles": [dear]}), "greedy")
+    (route,) = first.routes
+    stops = [st.model_copy(update={"pinned": st.kind is kind}) for st in route.stops]
+    initial = first.model_copy(update={"routes": [route.model_copy(update={"stops": stops})]})
+
+    settings = solve_module._settings(build_problem(s), RoutingParams(initial_plan=initial))
+    assert settings.pinned == {0, 1}  # both tasks of the order
+
+    plan, stats = solve_routes_with_stats(
+        s, RoutingParams(engine=engine, time_limit_s=FAST, initial_plan=initial)
+    )
+    assert validate_plan(s, plan).ok
+    (mine,) = plan.routes
+    assert mine.vehicle_id == "dear"  # not moved to the cheap vehicle
+    assert [(st.kind, st.pinned) for st in mine.stops] == [
+        (StopKind.PICKUP, True),
+        (StopKind.DELIVERY, True),
+    ]
+    assert any("a pair stays on one vehicle" in note and "o1" in note for note in stats.notes)
