@@ -34,7 +34,8 @@ Modifiers:
 - ``travel_slowdown``: travel takes ``factor`` x longer during ``window`` (all day if omitted).
 - ``pick_time``: pick and pack times x ``factor`` at ``node_ids`` (all nodes if omitted).
 - ``stock_shock``: inventory x ``factor`` (rounded down) at ``node_ids`` for ``skus`` (all if
-  omitted).
+  omitted). A SKU outside the scenario's ``skus`` catalogue is an error; with no catalogue any
+  SKU id is accepted (as in the scenario itself).
 - ``stochastic``: override fields of the scenario's stochastic parameters (``values``).
 """
 
@@ -173,13 +174,16 @@ class LoadedVariants:
     def scenarios(self, *, seed: int) -> dict[str, Scenario]:
         """Every variant's scenario (``base`` = the unmodified base unless redefined)."""
         out: dict[str, Scenario] = {}
-        by_name = {v.name: v for v in self.spec.variants}
+        by_name = {v.name: (i, v) for i, v in enumerate(self.spec.variants)}
         for name in self.names:
-            variant = by_name.get(name)
-            if variant is None:
+            found = by_name.get(name)
+            if found is None:
                 out[name] = self.base
             else:
-                out[name] = apply_variant(self.base, variant, seed=seed, source=self.source)
+                index, variant = found
+                out[name] = apply_variant(
+                    self.base, variant, seed=seed, index=index, source=self.source
+                )
         return out
 
 
@@ -207,18 +211,32 @@ def read_variants(path: str | Path) -> LoadedVariants:
 
 
 def apply_variant(
-    scenario: Scenario, variant: Variant, *, seed: int, source: str | None = None
+    scenario: Scenario,
+    variant: Variant,
+    *,
+    seed: int,
+    index: int = 0,
+    source: str | None = None,
 ) -> Scenario:
-    """The scenario with the variant's modifiers applied in order (random parts use ``seed``)."""
+    """The scenario with the variant's modifiers applied in order (random parts use ``seed``).
+
+    Errors name the field as ``variants.{index}.modifiers.{k}...``, ``index`` being the
+    variant's position in the ``variants`` list.
+    """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(99,)))
     data = scenario.model_dump(mode="python")
     for k, mod in enumerate(variant.modifiers):
-        where = f"variants.{variant.name}.modifiers.{k}"
+        where = f"variants.{index}.modifiers.{k}"
         _apply(data, mod, rng, where, source)
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        raise input_error_from_validation(err, source=source) from None
+        e = input_error_from_validation(err)
+        raise InputError(
+            f"variants.{index}.modifiers",
+            f"the modified scenario is invalid: {e.field}: {e.reason}",
+            source=source,
+        ) from None
 
 
 def _in_window(t: int, window: TimeWindow | None) -> bool:
@@ -254,9 +272,14 @@ def _apply(
             extra = round(len(inside) * (mod.factor - 1.0))
             lo = mod.window.start_s if mod.window is not None else None
             hi = mod.window.end_s if mod.window is not None else None
+            taken = {o["id"] for o in orders}
             for k, i in enumerate(rng.choice(inside, size=extra, replace=True).tolist()):
                 copy = dict(orders[i])
-                copy["id"] = f"{copy['id']}~{k}"
+                n = k
+                while f"{copy['id']}~{n}" in taken:  # a copy made by an earlier modifier
+                    n += 1
+                copy["id"] = f"{copy['id']}~{n}"
+                taken.add(copy["id"])
                 created = copy.get("created_s", 0)
                 if lo is not None and hi is not None:
                     created = int(rng.integers(lo, hi + 1))
@@ -312,6 +335,10 @@ def _apply(
                     node[key] = round(node.get(key, 0) * mod.factor)
     elif isinstance(mod, StockShockModifier):
         check_nodes(mod.node_ids)
+        catalogue = {sku["id"] for sku in data.get("skus", [])}
+        for i, sku in enumerate(mod.skus):
+            if catalogue and sku not in catalogue:
+                raise InputError(f"{where}.skus.{i}", f"unknown SKU {sku!r}", source=source)
         chosen = set(mod.node_ids) or node_ids
         skus = set(mod.skus)
         for node in nodes:

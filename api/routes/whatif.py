@@ -20,6 +20,18 @@ from scenarios.errors import InputError
 router = APIRouter(prefix="/v1/whatif", tags=["simulations"], responses=ERROR_RESPONSES)
 
 
+def check_variants(body: WhatIfCreate) -> None:
+    """422 for a modifier that does not fit the base scenario (unknown ids, bad values).
+
+    Applies every variant exactly as the job does (same function, same seed); the field is
+    ``variants.{i}.modifiers.{j}...`` from the request root.
+    """
+    from scenarios.variants import LoadedVariants, VariantFile
+
+    spec = VariantFile(base="(request)", variants=body.variants)
+    LoadedVariants(spec, body.scenario, body.plan, "request").scenarios(seed=body.seed)
+
+
 @router.post("", status_code=202, response_model=JobAccepted, summary="What-if study (job)")
 def create_whatif(
     body: Annotated[WhatIfCreate, Body(openapi_examples=WHATIF_EXAMPLE)],
@@ -49,6 +61,7 @@ def create_whatif(
             f"{runs} simulated days (variants+1 x policies x replications); "
             f"at most {ctx.settings.max_whatif_runs}",
         )
+    check_variants(body)  # the job applies them the same way: fail here, not in the job
     payload = body.model_dump(mode="json")
 
     def compute() -> tuple[int, BaseModel, str | None]:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.examples import SIMULATION_EXAMPLE, WHATIF_EXAMPLE
+from api.examples import PLAN_SCENARIO, SIMULATION_EXAMPLE, WHATIF_EXAMPLE
 from tests.api.conftest import wait_for
 
 
@@ -90,6 +90,43 @@ def test_bad_study_input_is_422_naming_the_field(
     answer = client.post(path, json=body, headers=keys["planner"])
     assert answer.status_code == 422, answer.text
     assert any(d["field"].startswith(field) for d in answer.json()["detail"]), answer.json()
+
+
+@pytest.mark.parametrize(
+    ("modifier", "field", "reason"),
+    [
+        ({"kind": "node_closed", "node_id": "zz", "window": {"start_s": 0, "end_s": 60}},
+         "node_id", "unknown node 'zz'"),
+        ({"kind": "fleet", "vehicle_ids": ["courier-1", "nope"]}, "vehicle_ids.1",
+         "unknown vehicle 'nope'"),
+        ({"kind": "pick_time", "factor": 2, "node_ids": ["dc-1", "zz"]}, "node_ids.1",
+         "unknown node 'zz'"),
+        ({"kind": "fleet", "remove": 99}, "remove", "cannot remove 99 of 2 couriers"),
+        ({"kind": "stochastic", "values": {"bogus": 1}}, "values.bogus", "Extra inputs"),
+        ({"kind": "stochastic", "values": {"travel_time_cv": -1}}, "values.travel_time_cv",
+         "greater than or equal to 0"),
+        ({"kind": "stochastic", "values": {"travel_time_cv": "abc"}}, "values.travel_time_cv",
+         "valid number"),
+        ({"kind": "stock_shock", "factor": 0.5, "skus": ["tea", "caviar"]}, "skus.1",
+         "unknown SKU 'caviar'"),
+    ],
+)  # fmt: skip
+def test_whatif_modifier_not_fitting_the_scenario_is_422_before_queueing(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    modifier: dict[str, Any],
+    field: str,
+    reason: str,
+) -> None:
+    body = _example(WHATIF_EXAMPLE)
+    body["scenario"] = copy.deepcopy(PLAN_SCENARIO)
+    body["variants"][1]["modifiers"].append(modifier)  # variant "slow", its 2nd modifier
+    answer = client.post("/v1/whatif", json=body, headers=keys["planner"])
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["field"] == f"variants.1.modifiers.1.{field}"  # the index, not "slow"
+    assert reason in problem["reason"]
+    assert client.get("/v1/jobs", headers=keys["planner"]).json()["count"] == 0
 
 
 def test_studies_need_a_planner_key(client: TestClient, keys: dict[str, dict[str, str]]) -> None:

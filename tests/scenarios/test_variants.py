@@ -76,14 +76,14 @@ def test_other_modifiers(city: Scenario) -> None:
     ("mod", "field", "reason"),
     [
         ({"kind": "node_closed", "node_id": "zz", "window": {"start_s": 0, "end_s": 1}},
-         "variants.v.modifiers.0.node_id", "unknown node 'zz'"),
-        ({"kind": "fleet", "remove": 99}, "variants.v.modifiers.0.remove", "cannot remove 99"),
-        ({"kind": "fleet", "vehicle_ids": ["nope"]}, "variants.v.modifiers.0.vehicle_ids.0",
+         "variants.0.modifiers.0.node_id", "unknown node 'zz'"),
+        ({"kind": "fleet", "remove": 99}, "variants.0.modifiers.0.remove", "cannot remove 99"),
+        ({"kind": "fleet", "vehicle_ids": ["nope"]}, "variants.0.modifiers.0.vehicle_ids.0",
          "unknown vehicle"),
         ({"kind": "pick_time", "factor": 2, "node_ids": ["zz"]},
-         "variants.v.modifiers.0.node_ids.0", "unknown node"),
+         "variants.0.modifiers.0.node_ids.0", "unknown node"),
         ({"kind": "stochastic", "values": {"travel_time_cv": -1}},
-         "variants.v.modifiers.0.values.travel_time_cv", "greater than or equal to 0"),
+         "variants.0.modifiers.0.values.travel_time_cv", "greater than or equal to 0"),
     ],
 )  # fmt: skip
 def test_modifier_errors_name_the_field(
@@ -92,6 +92,43 @@ def test_modifier_errors_name_the_field(
     with pytest.raises(InputError) as info:
         _apply(city, mod)
     assert info.value.field == field and reason in info.value.reason
+
+
+def test_repeated_demand_modifiers_give_copies_unique_ids(city: Scenario) -> None:
+    one = city.model_copy(update={"orders": city.orders[:1], "arrivals": None})
+    base = one.orders[0].id
+    for seed in range(10):  # seed 1 used to copy o~0 twice
+        doubled = _apply(
+            one, {"kind": "demand", "factor": 2}, {"kind": "demand", "factor": 2}, seed=seed
+        )
+        ids = [o.id for o in doubled.orders]
+        assert len(ids) == 4 and len(set(ids)) == 4 and ids[0] == base, (seed, ids)
+
+
+def test_stock_shock_skus_are_checked_against_the_catalogue_only(city: Scenario) -> None:
+    sku = city.skus[0].id
+    with pytest.raises(InputError) as info:
+        _apply(city, {"kind": "stock_shock", "factor": 0.5, "skus": [sku, "caviar"]})
+    assert info.value.field == "variants.0.modifiers.0.skus.1"
+    assert info.value.reason == "unknown SKU 'caviar'"
+    # no catalogue: any SKU id is accepted, as in the scenario itself
+    open_city = city.model_copy(update={"skus": []})
+    same = _apply(open_city, {"kind": "stock_shock", "factor": 0.5, "skus": ["caviar"]})
+    assert [n.inventory for n in same.nodes] == [n.inventory for n in city.nodes]
+
+
+def test_variant_errors_name_the_variant_by_its_index(tmp_path: Path, city: Scenario) -> None:
+    write_json(city, tmp_path / "city.json")
+    path = tmp_path / "v.yaml"
+    path.write_text(
+        "base: city.json\nvariants:\n  - {name: ok, modifiers: [{kind: fleet, remove: 1}]}\n"
+        "  - {name: bad, modifiers: [{kind: demand, factor: 1}, {kind: fleet, remove: 99}]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as info:
+        read_variants(path).scenarios(seed=0)
+    assert info.value.field == "variants.1.modifiers.1.remove"
+    assert info.value.one_line().startswith(f"{path}: variants.1.modifiers.1.remove: cannot")
 
 
 def test_read_variants_resolves_the_base_and_validates(tmp_path: Path, city: Scenario) -> None:

@@ -117,7 +117,7 @@ def test_whatif_names_the_bad_field(tmp_path: Path, city_file: Path) -> None:
         runner.invoke(
             app, ["whatif", str(bad_node), "--executor", "serial", "--out", str(tmp_path / "r")]
         ),
-        "variants.closed.modifiers.0.node_id",
+        "variants.2.modifiers.0.node_id",  # the third variant, "closed"
         "unknown node 'nowhere'",
     )
     _one_line_error(
