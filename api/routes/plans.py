@@ -168,27 +168,42 @@ def get_plan(plan_id: str, session: SessionDep, principal: OmsDep) -> PlanRecord
     )
 
 
+def _check_ids(ids: list[str], known: set[str], *, field: str, what: str, suffix: str = "") -> None:
+    """422 for an unknown id or one given twice in a list of changes."""
+    seen: set[str] = set()
+    for i, item in enumerate(ids):
+        if item not in known:
+            raise InputError(f"{field}.{i}{suffix}", f"unknown {what} {item!r}")
+        if item in seen:
+            raise InputError(f"{field}.{i}{suffix}", f"{what} {item!r} is given twice")
+        seen.add(item)
+
+
 def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
-    """422 for changes that do not fit the stored plan (unknown ids, duplicates)."""
+    """422 for changes that do not fit the stored plan (unknown ids, duplicates, contradictions)."""
     scenario = record.scenario
     known = {o["id"] for o in scenario.get("orders", [])}
     vehicles = {v["id"] for v in scenario.get("vehicles", [])}
-    for i, order_id in enumerate(body.cancelled_order_ids):
-        if order_id not in known:
-            raise InputError(f"cancelled_order_ids.{i}", f"unknown order {order_id!r}")
+    _check_ids(body.cancelled_order_ids, known, field="cancelled_order_ids", what="order")
+    _check_ids(body.pinned_order_ids, known, field="pinned_order_ids", what="order")
+    cancelled = set(body.cancelled_order_ids)
     for i, order_id in enumerate(body.pinned_order_ids):
-        if order_id not in known:
-            raise InputError(f"pinned_order_ids.{i}", f"unknown order {order_id!r}")
+        if order_id in cancelled:
+            raise InputError(
+                f"pinned_order_ids.{i}", f"order {order_id!r} is also in cancelled_order_ids"
+            )
+    _check_ids(
+        [p.vehicle_id for p in body.courier_positions],
+        vehicles,
+        field="courier_positions",
+        what="vehicle",
+        suffix=".vehicle_id",
+    )
     seen: set[str] = set()
     for i, order in enumerate(body.new_orders):
         if order.id in known or order.id in seen:
             raise InputError(f"new_orders.{i}.id", f"order {order.id!r} already exists")
         seen.add(order.id)
-    for i, position in enumerate(body.courier_positions):
-        if position.vehicle_id not in vehicles:
-            raise InputError(
-                f"courier_positions.{i}.vehicle_id", f"unknown vehicle {position.vehicle_id!r}"
-            )
     merged = {
         **scenario,
         "orders": [

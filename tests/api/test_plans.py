@@ -149,6 +149,34 @@ def test_bad_changes_are_422_naming_the_field(
     assert field in [d["field"] for d in answer.json()["detail"]]
 
 
+@pytest.mark.parametrize(
+    ("mutate", "field", "reason"),
+    [
+        (lambda b: b.update(cancelled_order_ids=["o3", "o3"]), "cancelled_order_ids.1",
+         "order 'o3' is given twice"),
+        (lambda b: b.update(pinned_order_ids=["o1", "o2", "o1"]), "pinned_order_ids.2",
+         "order 'o1' is given twice"),
+        (lambda b: b["courier_positions"].append(dict(b["courier_positions"][0])),
+         "courier_positions.1.vehicle_id", "vehicle 'courier-2' is given twice"),
+        (lambda b: b.update(pinned_order_ids=["o1", "o3"]), "pinned_order_ids.1",
+         "order 'o3' is also in cancelled_order_ids"),
+    ],
+)  # fmt: skip
+def test_duplicate_or_contradictory_changes_are_422_naming_the_field(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    made: dict[str, Any],
+    mutate: Callable[[dict[str, Any]], None],
+    field: str,
+    reason: str,
+) -> None:
+    body = _reopt_body()  # cancels o3, moves courier-2
+    mutate(body)
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": field, "reason": reason}]
+
+
 def test_async_plan_job_stores_the_plan(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
