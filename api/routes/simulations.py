@@ -16,6 +16,7 @@ from api.schemas.common import JobAccepted
 from api.schemas.simulations import SimulationCreate
 from api.solve import accepted, respond, submit_job
 from api.tasks.simulations import default_policy
+from scenarios.errors import InputError
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"], responses=ERROR_RESPONSES)
 
@@ -42,6 +43,8 @@ def create_simulation(
     check_replications(ctx.settings, body.replications, field="replications")
     policy = default_policy(body)
     make_policy(policy)  # 422 for an unknown policy before queueing
+    if policy.strip().partition(":")[0] == "plan" and body.plan is None:
+        raise InputError("policy", "policy 'plan' needs a plan (give one in plan)")
     payload = body.model_dump(mode="json")
 
     def compute() -> tuple[int, BaseModel, str | None]:

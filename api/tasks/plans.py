@@ -27,6 +27,7 @@ from api.versions import solver_versions
 from scenarios.geo import TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import AllocationLine, Plan, Route, StopKind
+from solvers.allocation.result import Unfilled
 
 SCENARIO_KEY = "_scenario"
 COMPLETED_KEY = "_completed"
@@ -39,6 +40,23 @@ def _routing_scenario(scenario: Scenario, lines: list[AllocationLine]) -> Scenar
     if not scenario.nodes:
         return scenario  # delivery-only scenario: the orders are the jobs
     return routing_scenario_from_allocation(scenario, lines)
+
+
+def unfilled_diagnosis(unfilled: list[Unfilled], lines: list[AllocationLine]) -> list[str]:
+    """One line per order left with unfilled lines: not or partly allocated, and why."""
+    allocated = {line.order_id for line in lines}
+    by_order: dict[str, list[Unfilled]] = defaultdict(list)
+    for u in unfilled:
+        by_order[u.order_id].append(u)
+    out = []
+    for order_id, missing in by_order.items():
+        what = "partly allocated" if order_id in allocated else "not allocated"
+        why = "; ".join(
+            f"{u.sku} x {u.quantity} {u.reason.value}" + (f" ({u.detail})" if u.detail else "")
+            for u in missing
+        )
+        out.append(f"{order_id}: {what}: {why}")
+    return out
 
 
 def make_plan(
@@ -101,7 +119,9 @@ def make_plan(
         ),
         kpis=kpis,
         explanations=Explanations(orders=alloc.explanations, routes=explain_routes(jobs, plan)),
-        diagnosis=[*alloc.diagnosis, *route_diagnosis(plan)],
+        # one line per order the plan does not serve in full (allocation.diagnosis keeps the
+        # allocation's own lines): orders with nothing allocated are not among the routes
+        diagnosis=[*unfilled_diagnosis(alloc.unfilled, lines), *route_diagnosis(plan)],
         solver=SolverInfo(
             engine=f"{alloc.method} + {plan.engine}",
             versions=solver_versions(),
@@ -198,6 +218,7 @@ def reoptimise(
 
     lines = [line for line in old.allocation if line.order_id not in cancelled]
     method = "kept"
+    unfilled: list[str] = []
     if req.new_orders and updated.nodes:
         aparams = req.allocation
         if degraded:
@@ -208,8 +229,10 @@ def reoptimise(
         rest = _remaining_inventory(updated, lines)
         sub = rest.model_copy(update={"orders": [o for o in rest.orders if o.id in new_ids]})
         alloc = allocate(AllocationRequest.from_scenario(sub), aparams)
-        lines = lines + alloc.to_lines()
+        new_lines = alloc.to_lines()
+        lines = lines + new_lines
         method = alloc.method
+        unfilled = unfilled_diagnosis(alloc.unfilled, new_lines)
 
     finished = set(completed)
     on_board: set[str] = set()
@@ -273,7 +296,7 @@ def reoptimise(
         plan=plan,
         changes=plan_changes(previous, plan),
         completed_order_ids=sorted(finished),
-        diagnosis=route_diagnosis(plan),
+        diagnosis=[*unfilled, *route_diagnosis(plan)],
         explanations=Explanations(routes=explain_routes(routing, plan)),
         solver=SolverInfo(
             engine=f"{method} + {plan.engine}",

@@ -119,6 +119,43 @@ def test_pinned_stops_stay_on_their_courier_in_order(
     assert all(s.pinned for s in kept.stops if s.order_id == pinned)
 
 
+def test_orders_left_unfilled_are_diagnosed_one_line_each(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _plan_body(replications=0)
+    for node in body["scenario"]["nodes"]:
+        node["inventory"] = {}
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["plan"]["allocation"] == [] and result["plan"]["routes"] == []
+    assert result["diagnosis"] == [
+        "o1: not allocated: tea x 2 no_stock (no node holds tea)",
+        "o2: not allocated: tea x 1 no_stock (no node holds tea); "
+        "cups x 2 no_stock (no node holds cups)",
+        "o3: not allocated: cups x 4 no_stock (no node holds cups)",
+    ]
+    # some stock: o1 is served, o2 only partly, o3 not at all
+    body["scenario"]["nodes"][0]["inventory"] = {"tea": 50}
+    result = client.post("/v1/plans", json=body, headers=keys["oms"]).json()
+    assert result["diagnosis"] == [
+        "o2: partly allocated: cups x 2 no_stock (no node holds cups)",
+        "o3: not allocated: cups x 4 no_stock (no node holds cups)",
+    ]
+    assert {line["order_id"] for line in result["plan"]["allocation"]} == {"o1", "o2"}
+
+
+def test_reoptimise_diagnoses_new_orders_left_unfilled(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    body = _reopt_body()
+    body["new_orders"][0]["lines"] = [{"sku": "cups", "quantity": 500}]  # 20 in stock
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    [line] = [d for d in answer.json()["diagnosis"] if d.startswith("o4:")]
+    assert re.match(r"o4: (partly|not) allocated: cups x \d+ \w+", line), line
+
+
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [

@@ -92,6 +92,19 @@ def test_bad_study_input_is_422_naming_the_field(
     assert any(d["field"].startswith(field) for d in answer.json()["detail"]), answer.json()
 
 
+@pytest.mark.parametrize("policy", ["plan", " plan:x"])
+def test_simulation_of_policy_plan_without_a_plan_is_422_naming_policy(
+    client: TestClient, keys: dict[str, dict[str, str]], policy: str
+) -> None:
+    body = _example(SIMULATION_EXAMPLE)
+    body["policy"] = policy
+    answer = client.post("/v1/simulations", json=body, headers=keys["planner"])
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["field"] == "policy" and "needs a plan" in problem["reason"]
+    assert client.get("/v1/jobs", headers=keys["planner"]).json()["count"] == 0
+
+
 @pytest.mark.parametrize(
     ("modifier", "field", "reason"),
     [
