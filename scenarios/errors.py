@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import ValidationError
 
@@ -40,10 +40,42 @@ class FieldError(ValueError):
         super().__init__(f"{field_path(self.path)}: {reason}")
 
 
+#: Field name -> discriminator values of the tagged union it holds (itself or as list items).
+_TAGGED_FIELDS: dict[str, frozenset[str]] = {}
+
+
+def register_tagged_union(field: str, union: Any, discriminator: str = "kind") -> None:
+    """Let error paths skip the tag pydantic puts after ``field`` (a discriminated union).
+
+    ``union`` is the ``Annotated[A | B, Field(discriminator=...)]`` type; the tags are the
+    members' ``discriminator`` defaults. ``travel.euclidean.speed_m_per_s`` then reads
+    ``travel.speed_m_per_s``: the path in the input, where the tag is a value, not a key.
+    """
+    members = get_args(union)[0] if get_origin(union) is Annotated else union
+    tags = {str(m.model_fields[discriminator].default) for m in get_args(members)}
+    _TAGGED_FIELDS[field] = _TAGGED_FIELDS.get(field, frozenset()) | tags
+
+
+def _is_union_tag(loc: Sequence[int | str], k: int) -> bool:
+    part = loc[k]
+    if not isinstance(part, str):
+        return False
+    if _UNION_TAG.match(part):  # member tags of plain unions ("constrained-int", "dict[...]")
+        return True
+    owner = k - 1
+    while owner >= 0 and isinstance(loc[owner], int):  # list items: modifiers.0.<tag>
+        owner -= 1
+    return owner >= 0 and part in _TAGGED_FIELDS.get(str(loc[owner]), frozenset())
+
+
 def error_location(error: Mapping[str, Any]) -> tuple[tuple[int | str, ...], str]:
-    """Full location and reason of one pydantic error dict, expanding FieldError paths."""
-    # Drop the member tags pydantic adds inside plain unions ("constrained-int", "dict[...]").
-    loc = tuple(p for p in error.get("loc", ()) if not _UNION_TAG.match(str(p)))
+    """Full location and reason of one pydantic error dict, expanding FieldError paths.
+
+    Union tags pydantic adds to the location are dropped, so the path is the one in the
+    input: ``travel.speed_m_per_s``, not ``travel.euclidean.speed_m_per_s``.
+    """
+    raw = tuple(error.get("loc", ()))
+    loc = tuple(p for k, p in enumerate(raw) if not _is_union_tag(raw, k))
     ctx = error.get("ctx") or {}
     inner = ctx.get("error") if isinstance(ctx, dict) else None
     if isinstance(inner, FieldError):

@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from scenarios.errors import FieldError, InputError
+from scenarios.errors import FieldError, InputError, register_tagged_union
 from scenarios.geo import Location, NonNegInt, StrictModel
 
 if TYPE_CHECKING:
@@ -378,6 +378,7 @@ TravelModel = Annotated[
     MatrixTravel | EuclideanTravel | HaversineTravel | RoadNetworkTravel,
     Field(discriminator="kind"),
 ]
+register_tagged_union("travel", TravelModel)
 
 __all__ = [
     "EuclideanTravel",

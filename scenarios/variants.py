@@ -49,7 +49,7 @@ import numpy as np
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from scenarios.errors import InputError, input_error_from_validation
+from scenarios.errors import InputError, input_error_from_validation, register_tagged_union
 from scenarios.geo import Id, NonNegInt, StrictModel, TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import Plan
@@ -130,6 +130,7 @@ Modifier = Annotated[
     | StochasticModifier,
     Field(discriminator="kind"),
 ]
+register_tagged_union("modifiers", Modifier)
 
 
 class Variant(StrictModel):

@@ -92,6 +92,44 @@ def test_bad_study_input_is_422_naming_the_field(
     assert any(d["field"].startswith(field) for d in answer.json()["detail"]), answer.json()
 
 
+@pytest.mark.parametrize(
+    ("path", "mutate", "field"),
+    [
+        (
+            "/v1/simulations",
+            lambda b: b["scenario"].update(
+                travel={
+                    "kind": "road_network",
+                    "grid": {"rows": 2, "cols": 2},
+                    "profile": [{"start_s": -1, "duration_factor": 1}],
+                }
+            ),
+            "scenario.travel.profile.0.start_s",
+        ),
+        (
+            "/v1/whatif",
+            lambda b: b["variants"][0]["modifiers"][0].update(remove=2**63),
+            "variants.0.modifiers.0.remove",
+        ),
+        (
+            "/v1/whatif",
+            lambda b: b["variants"][1]["modifiers"].append(
+                {"kind": "travel_slowdown", "factor": 0}
+            ),
+            "variants.1.modifiers.1.factor",
+        ),
+    ],
+)
+def test_union_tags_are_not_in_the_field_path(
+    client: TestClient, keys: dict[str, dict[str, str]], path: str, mutate: Any, field: str
+) -> None:
+    body = _example(SIMULATION_EXAMPLE if path == "/v1/simulations" else WHATIF_EXAMPLE)
+    mutate(body)
+    answer = client.post(path, json=body, headers=keys["planner"])
+    assert answer.status_code == 422, answer.text
+    assert [d["field"] for d in answer.json()["detail"]] == [field]
+
+
 @pytest.mark.parametrize("policy", ["plan", " plan:x"])
 def test_simulation_of_policy_plan_without_a_plan_is_422_naming_policy(
     client: TestClient, keys: dict[str, dict[str, str]], policy: str
@@ -115,6 +153,7 @@ def test_simulation_of_policy_plan_without_a_plan_is_422_naming_policy(
         ({"kind": "pick_time", "factor": 2, "node_ids": ["dc-1", "zz"]}, "node_ids.1",
          "unknown node 'zz'"),
         ({"kind": "fleet", "remove": 99}, "remove", "cannot remove 99 of 2 couriers"),
+        ({"kind": "fleet", "remove": 2**63}, "remove", "less than or equal to"),
         ({"kind": "stochastic", "values": {"bogus": 1}}, "values.bogus", "Extra inputs"),
         ({"kind": "stochastic", "values": {"travel_time_cv": -1}}, "values.travel_time_cv",
          "greater than or equal to 0"),

@@ -50,7 +50,7 @@ def _error(data: dict[str, Any]) -> InputError:
         ),
         (
             {"travel": {"kind": "matrix", "duration_s": [[0, 1], [1]]}},
-            "travel.matrix.duration_s.1",
+            "travel.duration_s.1",
             "must be square",
         ),
         (
@@ -231,12 +231,12 @@ MORE_BAD_INPUTS = [
     ({"travel": {"kind": "teleport"}}, "travel", "does not match any of the expected tags"),
     (
         {"travel": {"kind": "euclidean", "speed_m_per_s": 0}},
-        "travel.euclidean.speed_m_per_s",
+        "travel.speed_m_per_s",
         "greater than or equal to 0.001",
     ),
     (
         {"travel": {"kind": "euclidean", "speed_m_per_s": 1e308}},
-        "travel.euclidean.speed_m_per_s",
+        "travel.speed_m_per_s",
         "less than or equal to 1000",
     ),
     ({"vehicles": [_vehicle(max_duration_s=2**63)]}, "vehicles.0.max_duration_s", "less than"),
@@ -258,7 +258,7 @@ MORE_BAD_INPUTS = [
     ),
     (
         {"travel": {"kind": "haversine", "detour_factor": 0.5}},
-        "travel.haversine.detour_factor",
+        "travel.detour_factor",
         "greater than or equal to 1",
     ),
     (
@@ -271,22 +271,22 @@ MORE_BAD_INPUTS = [
                 ],
             }
         },
-        "travel.euclidean.profile.1.start_s",
+        "travel.profile.1.start_s",
         "must be sorted",
     ),
     (
         {"travel": {"kind": "euclidean", "profile": [{"start_s": 90000, "duration_factor": 1}]}},
-        "travel.euclidean.profile.0.start_s",
+        "travel.profile.0.start_s",
         "less than 86400",
     ),
     (
         {"travel": {"kind": "matrix", "duration_s": [[0, 1], [1, 0]], "distance_m": [[0, 1]]}},
-        "travel.matrix.distance_m",
+        "travel.distance_m",
         "has 1 rows, expected 2",
     ),
     (
         {"travel": {"kind": "matrix", "duration_s": [[0, -1], [1, 0]]}},
-        "travel.matrix.duration_s.0.1",
+        "travel.duration_s.0.1",
         "greater than or equal to 0",
     ),
     (
@@ -296,12 +296,12 @@ MORE_BAD_INPUTS = [
     ),
     (
         {"travel": {"kind": "road_network"}},
-        "travel.road_network.grid",
+        "travel.grid",
         "exactly one of graphml_path or grid",
     ),
     (
         {"travel": {"kind": "road_network", "grid": {"rows": 1, "cols": 5}}},
-        "travel.road_network.grid.rows",
+        "travel.grid.rows",
         "greater than or equal to 2",
     ),
     (
