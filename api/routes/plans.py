@@ -32,6 +32,7 @@ from api.tasks.plans import store_plan
 from api.versions import solver_label
 from scenarios.errors import InputError
 from scenarios.model import Scenario
+from solvers.allocation.request import nodes_from_scenario
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=ERROR_RESPONSES)
 
@@ -104,6 +105,10 @@ def create_plan(
     """
     settings = ctx.settings
     check_scenario(body.scenario, field="scenario")
+    try:  # values the allocation cannot take, before anything is queued
+        nodes_from_scenario(body.scenario)
+    except InputError as err:
+        raise InputError(f"scenario.{err.field}", err.reason) from None
     check_time_limit(settings, body.allocation.time_limit_s, field="allocation.time_limit_s")
     check_time_limit(settings, body.routing.time_limit_s, field="routing.time_limit_s")
     check_replications(settings, body.evaluation.replications, field="evaluation.replications")

@@ -8,11 +8,13 @@ micro-units (1e-6 currency units) once, when it compiles the request.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from scenarios.errors import FieldError
+from scenarios.errors import FieldError, InputError, input_error_from_validation
 from scenarios.geo import Id, Location, NonNegInt, PosInt, StrictModel, TimeWindow, check_windows
 from scenarios.model import NodeKind, OrderLine, Scenario, Tier
 
@@ -234,37 +236,23 @@ class AllocationRequest(StrictModel):
                 merged = set(restricted.get(sku.id, [])) | set(sku.restricted_regions)
                 restricted[sku.id] = sorted(merged)
         rules = rules.model_copy(update={"restricted_skus": restricted})
-        nodes = [
-            AllocationNode(
-                id=n.id,
-                kind=n.kind,
-                location=n.location,
-                region=n.region,
-                inventory=dict(n.inventory),
-                safety_stock=n.safety_stock
-                if isinstance(n.safety_stock, int)
-                else dict(n.safety_stock),
-                capacity_units=n.capacity_units,
-                capacity_orders=n.capacity_orders,
-                handling_cost_per_unit=n.handling_cost_cents_per_unit / 100.0,
-                lead_time_s=n.processing_s,
-                opening_hours=list(n.opening_hours),
-            )
-            for n in scenario.nodes
-        ]
-        orders = [
-            AllocationOrder(
-                id=o.id,
-                location=o.location,
-                region=o.region,
-                tier=o.tier,
-                lines=list(o.lines),
-                promise_by_s=o.time_windows[-1].end_s if o.time_windows else None,
-                created_s=o.created_s,
-            )
-            for o in scenario.orders
-            if o.lines
-        ]
+        nodes = nodes_from_scenario(scenario)
+        orders = []
+        for i, o in enumerate(scenario.orders):
+            if not o.lines:
+                continue
+            with _scenario_field("orders", i, {"promise_by_s": "time_windows"}):
+                orders.append(
+                    AllocationOrder(
+                        id=o.id,
+                        location=o.location,
+                        region=o.region,
+                        tier=o.tier,
+                        lines=list(o.lines),
+                        promise_by_s=o.time_windows[-1].end_s if o.time_windows else None,
+                        created_s=o.created_s,
+                    )
+                )
         distance_km: list[list[float]] | None = None
         travel_s: list[list[int]] | None = None
         if nodes and orders:
@@ -281,6 +269,58 @@ class AllocationRequest(StrictModel):
             distance_km=distance_km,
             travel_s=travel_s,
         )
+
+
+@contextmanager
+def _scenario_field(kind: str, index: int, renamed: dict[str, str]) -> Iterator[None]:
+    """Report a ValidationError of a mapped node or order under the scenario's field path."""
+    try:
+        yield
+    except ValidationError as err:
+        problem = input_error_from_validation(err)
+        head, dot, rest = problem.field.partition(".")
+        raise InputError(
+            f"{kind}.{index}.{renamed.get(head, head)}{dot}{rest}", problem.reason
+        ) from None
+
+
+def nodes_from_scenario(scenario: Scenario) -> list[AllocationNode]:
+    """The scenario's fulfilment nodes as allocation nodes (no travel matrix: cheap).
+
+    Raises InputError naming the scenario's field (``nodes.{i}.handling_cost_cents_per_unit``)
+    for a value the allocation cannot take.
+    """
+    nodes = []
+    renamed = {
+        "handling_cost_per_unit": "handling_cost_cents_per_unit",
+        "lead_time_s": "processing_s",
+    }
+    for i, n in enumerate(scenario.nodes):
+        handling = n.handling_cost_cents_per_unit / 100.0
+        if handling > MAX_PRICE:
+            raise InputError(
+                f"nodes.{i}.handling_cost_cents_per_unit",
+                f"at most {MAX_PRICE * 100:.0f} cents per unit (the allocation's price limit)",
+            )
+        with _scenario_field("nodes", i, renamed):
+            nodes.append(
+                AllocationNode(
+                    id=n.id,
+                    kind=n.kind,
+                    location=n.location,
+                    region=n.region,
+                    inventory=dict(n.inventory),
+                    safety_stock=n.safety_stock
+                    if isinstance(n.safety_stock, int)
+                    else dict(n.safety_stock),
+                    capacity_units=n.capacity_units,
+                    capacity_orders=n.capacity_orders,
+                    handling_cost_per_unit=handling,
+                    lead_time_s=n.processing_s,
+                    opening_hours=list(n.opening_hours),
+                )
+            )
+    return nodes
 
 
 def _unique(ids: list[str], field: str) -> None:

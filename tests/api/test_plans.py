@@ -145,6 +145,23 @@ def test_orders_left_unfilled_are_diagnosed_one_line_each(
     assert {line["order_id"] for line in result["plan"]["allocation"]} == {"o1", "o2"}
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_node_value_the_allocation_cannot_take_is_422_with_the_scenario_path(
+    client: TestClient, keys: dict[str, dict[str, str]], mode: str
+) -> None:
+    body = {**_plan_body(), "mode": mode}
+    body["scenario"]["nodes"][1]["handling_cost_cents_per_unit"] = 10**10
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "scenario.nodes.1.handling_cost_cents_per_unit",
+            "reason": "at most 1000000000 cents per unit (the allocation's price limit)",
+        }
+    ]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+
+
 def test_reoptimise_diagnoses_new_orders_left_unfilled(
     client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
 ) -> None:

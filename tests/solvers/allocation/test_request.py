@@ -110,6 +110,16 @@ def test_from_scenario_maps_the_domain_model() -> None:
     assert {a.order_id for a in result.assignments} <= {o.id for o in req.orders}
 
 
+def test_from_scenario_names_the_scenario_field() -> None:
+    scenario = generate_city(seed=3, num_orders=12, num_nodes=3, num_couriers=2)
+    nodes = list(scenario.nodes)
+    nodes[2] = nodes[2].model_copy(update={"handling_cost_cents_per_unit": 10**10})
+    with pytest.raises(InputError) as err:
+        AllocationRequest.from_scenario(scenario.model_copy(update={"nodes": nodes}))
+    assert err.value.field == "nodes.2.handling_cost_cents_per_unit"
+    assert "at most 1000000000 cents" in err.value.reason
+
+
 def test_json_round_trip_of_request_and_result(two_dcs: AllocationRequest) -> None:
     text = two_dcs.model_dump_json()
     assert from_json(AllocationRequest, text) == two_dcs
