@@ -42,7 +42,10 @@ def create_simulation(
     check_orders(ctx.settings, body.scenario, field="scenario.orders", sync=False)
     check_replications(ctx.settings, body.replications, field="replications")
     policy = default_policy(body)
-    make_policy(policy)  # 422 for an unknown policy before queueing
+    try:
+        make_policy(policy)  # 422 for an unknown policy before queueing
+    except InputError as err:
+        raise InputError("policy", err.reason) from None
     if policy.strip().partition(":")[0] == "plan" and body.plan is None:
         raise InputError("policy", "policy 'plan' needs a plan (give one in plan)")
     payload = body.model_dump(mode="json")

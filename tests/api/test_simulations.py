@@ -63,7 +63,8 @@ def test_whatif_job_compares_variants_with_the_base(
 @pytest.mark.parametrize(
     ("path", "mutate", "field"),
     [
-        ("/v1/simulations", lambda b: b.update(policy="telepathy"), "policies"),
+        ("/v1/simulations", lambda b: b.update(policy="telepathy"), "policy"),
+        ("/v1/simulations", lambda b: b.update(policy="insertion:0"), "policy"),
         ("/v1/simulations", lambda b: b.update(replications=100_000), "replications"),
         ("/v1/simulations", lambda b: b.update(replications=201), "replications"),
         ("/v1/simulations", lambda b: b.update(seed=2**63), "seed"),
@@ -128,6 +129,21 @@ def test_union_tags_are_not_in_the_field_path(
     answer = client.post(path, json=body, headers=keys["planner"])
     assert answer.status_code == 422, answer.text
     assert [d["field"] for d in answer.json()["detail"]] == [field]
+
+
+@pytest.mark.parametrize(
+    ("policy", "reason"),
+    [("bogus", "unknown policy 'bogus'"), ("insertion:0", "needs at least one courier")],
+)
+def test_bad_simulation_policy_is_422_naming_policy(
+    client: TestClient, keys: dict[str, dict[str, str]], policy: str, reason: str
+) -> None:
+    body = _example(SIMULATION_EXAMPLE)
+    body["policy"] = policy
+    answer = client.post("/v1/simulations", json=body, headers=keys["planner"])
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["field"] == "policy" and reason in problem["reason"]
 
 
 @pytest.mark.parametrize("policy", ["plan", " plan:x"])
