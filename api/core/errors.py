@@ -70,9 +70,20 @@ def error_response(
     )
 
 
-async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return invalid(problems_from_errors(exc.errors(), strip_body=True))
+    errors = exc.errors()
+    body_errors = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
+    if body_errors and isinstance(exc.body, bytes | bytearray):
+        # FastAPI parses a body as JSON only when the Content-Type says so; any other body
+        # reaches validation as bytes ("(root): Input should be a valid dictionary")
+        got = request.headers.get("content-type")
+        return error_response(
+            415,
+            "send the body as JSON with Content-Type: application/json "
+            f"(got {f'Content-Type: {got}' if got else 'no Content-Type'})",
+        )
+    return invalid(problems_from_errors(errors, strip_body=True))
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
@@ -109,6 +120,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic, "description": "missing or unknown API key"},
     403: {"model": ErrorPublic, "description": "the key's role may not call this endpoint"},
     413: {"model": ErrorPublic, "description": "body or order count over the limit"},
+    415: {"model": ErrorPublic, "description": "a body not sent as application/json"},
     422: {"model": ErrorPublic, "description": "bad input: every bad field with the reason"},
     429: {"model": ErrorPublic, "description": "busy: retry after the Retry-After seconds"},
 }

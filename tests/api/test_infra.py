@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from api.core.config import Settings
 from api.core.security import hash_key, split_key
 from api.db.models import ApiKey, AuditEntry, Base
 from api.db.session import current_revision, downgrade, head_revision, make_engine, migrate
+from api.examples import ALLOCATION_EXAMPLE, SIMULATION_EXAMPLE
 from tests.api.conftest import app_of
 
 
@@ -117,6 +119,39 @@ def test_bad_key_body_is_422_with_the_field(
         headers={**keys["admin"], "Content-Type": "application/json"},
     )
     assert garbled.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "body"),
+    [
+        ("/v1/simulations", "planner", SIMULATION_EXAMPLE["small"]["value"]),
+        ("/v1/allocations", "oms", ALLOCATION_EXAMPLE["online"]["value"]),  # the short path
+        ("/v1/keys", "admin", {"role": "oms", "name": "x"}),
+    ],
+)
+@pytest.mark.parametrize(
+    ("content_type", "got"),
+    [("text/plain", "Content-Type: text/plain"), (None, "no Content-Type")],
+)
+def test_json_body_not_sent_as_json_is_415_naming_the_content_type(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    path: str,
+    role: str,
+    body: dict[str, Any],
+    content_type: str | None,
+    got: str,
+) -> None:
+    headers = {**keys[role], **({"Content-Type": content_type} if content_type else {})}
+    answer = client.post(path, content=json.dumps(body), headers=headers)
+    assert answer.status_code == 415, answer.text
+    assert answer.json()["message"] == (
+        f"send the body as JSON with Content-Type: application/json (got {got})"
+    )
+    # the same body as JSON is fine; a wrong Content-Type without a key is still a 401
+    as_json = client.post(path, json=body, headers=keys[role])
+    assert as_json.status_code in {200, 201, 202}, as_json.text
+    assert client.post(path, content=json.dumps(body)).status_code == 401
 
 
 def test_body_over_the_cap_is_413(
