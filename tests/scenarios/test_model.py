@@ -429,10 +429,10 @@ def test_bad_plans_name_the_field(data: dict[str, Any], field: str, reason: str)
 @pytest.mark.parametrize(
     ("travel", "field"),
     [
-        ({"duration_s": [[0, 10], [10, 5]]}, "travel.matrix.duration_s.1.1"),
+        ({"duration_s": [[0, 10], [10, 5]]}, "travel.duration_s.1.1"),
         (
             {"duration_s": [[0, 10], [10, 0]], "distance_m": [[3, 10], [10, 0]]},
-            "travel.matrix.distance_m.0.0",
+            "travel.distance_m.0.0",
         ),
     ],
 )
