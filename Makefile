@@ -18,7 +18,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dispatchlab demo
 
-## Install everything and run the test suite (slow tests excluded; `make test PYTEST_ARGS="-m slow"`).
+## Install everything and run the test suite (slow tests excluded; `PYTEST_ARGS="-m slow"`: only them).
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
