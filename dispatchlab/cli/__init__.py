@@ -11,7 +11,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 
 from dispatchlab import __version__
 from dispatchlab.cli import allocate, api, rl, route, scenario, simulate
-from dispatchlab.cli._common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, err_console
+from dispatchlab.cli._common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, print_error
 
 app = typer.Typer(
     name="dispatchlab",
@@ -47,12 +47,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(EXIT_BAD_INPUT) from None
     except UsageError as err:
         where = f" (try '{err.ctx.command_path} --help')" if err.ctx is not None else ""
-        err_console.print(f"[bold red]error:[/] {err.format_message()}{where}", highlight=False)
+        print_error(f"{err.format_message()}{where}")
         raise SystemExit(EXIT_BAD_INPUT) from None
     except ClickException as err:
-        err_console.print(f"[bold red]error:[/] {err.format_message()}", highlight=False)
+        print_error(err.format_message())
         raise SystemExit(err.exit_code) from None
     except typer.Abort:
-        err_console.print("[bold red]error:[/] interrupted", highlight=False)
+        print_error("interrupted")
         raise SystemExit(EXIT_INTERRUPTED) from None
     raise SystemExit(result if isinstance(result, int) else 0)

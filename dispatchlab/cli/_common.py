@@ -1,4 +1,9 @@
-"""Helpers every CLI command uses: one-line errors with exit code 2, shared consoles."""
+"""Helpers every CLI command uses: one-line errors with exit code 2, shared consoles.
+
+User text (file names, option values, names from input files) is never read as Rich markup
+or emoji codes: the consoles have ``emoji=False`` and such text goes through
+:func:`rich.markup.escape` (or is printed with ``markup=False``).
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,33 @@ from typing import ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from scenarios.errors import InputError, input_error_from_validation
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
+def print_error(message: str) -> None:
+    """Print ``error: message`` on one line of stderr; ``message`` is plain text."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def print_warning(message: str) -> None:
+    """Print ``warning: message`` on one line of stderr; ``message`` is plain text."""
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     """Print ``error: message`` on stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     return typer.Exit(code)
 
 

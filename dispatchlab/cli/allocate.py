@@ -107,6 +107,7 @@ def allocate_cmd(
 
 
 def _print_summary(result: object, out: Path | None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from solvers.allocation import AllocationResult
@@ -129,12 +130,12 @@ def _print_summary(result: object, out: Path | None) -> None:
         table.add_row("VIP on time", f"{100 * k.vip_on_time_share:.1f} %")
     table.add_row("solve time", f"{result.solve_time_s:.2f} s")
     if out is not None:
-        table.add_row("result", str(out))
+        table.add_row("result", escape(str(out)))
     console.print(table)
     for line in result.diagnosis[:10]:
-        console.print(f"  {line}", highlight=False)
+        console.print(f"  {line}", highlight=False, markup=False)
     for e in result.explanations[:5]:
-        console.print(f"  {e.order_id}: {e.summary}", highlight=False)
+        console.print(f"  {e.order_id}: {e.summary}", highlight=False, markup=False)
     if len(result.explanations) > 5:
         console.print(f"  ... {len(result.explanations) - 5} more explanations in the result JSON")
 
@@ -160,4 +161,4 @@ def literature_cmd(
         seed=seed, num_orders=orders, num_nodes=nodes, max_items=max_items, carry_prob=carry_prob
     )
     write_json(req, out)
-    console.print(f"wrote {out} ({orders} orders, {nodes} nodes)", highlight=False)
+    console.print(f"wrote {out} ({orders} orders, {nodes} nodes)", highlight=False, markup=False)

@@ -61,7 +61,7 @@ def keys_create(
     _apply_env(data_dir, database_url)
     with _session() as session:
         key, row = create_key(session, role=Role(role), name=name)
-    err_console.print(f"key {row.id} ({row.role}) created; it is shown only once:")
+    err_console.print(f"key {row.id} ({row.role}) created; it is shown only once:", markup=False)
     typer.echo(key)
 
 
@@ -69,6 +69,7 @@ def keys_create(
 @cli_errors
 def keys_list(data_dir: DataDirOpt = None, database_url: DatabaseOpt = None) -> None:
     """List active keys (ids, roles, names; never the keys)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from api.keys import list_keys
@@ -78,7 +79,8 @@ def keys_list(data_dir: DataDirOpt = None, database_url: DatabaseOpt = None) -> 
         rows = list_keys(session)
     table = Table("id", "role", "name", "created")
     for row in rows:
-        table.add_row(row.id, row.role, row.name, row.created_at.isoformat(timespec="seconds"))
+        created = row.created_at.isoformat(timespec="seconds")
+        table.add_row(escape(row.id), escape(row.role), escape(row.name), created)
     console.print(table)
 
 
@@ -97,7 +99,7 @@ def keys_revoke(
         row = revoke_key(session, key_id)
     if row is None:
         raise fail(f"key_id: no key {key_id!r}")
-    console.print(f"key {row.id} revoked")
+    console.print(f"key {row.id} revoked", markup=False)
 
 
 def _serve(

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console, fail
+from dispatchlab.cli._common import cli_errors, console, err_console, fail, print_warning
 
 ALGOS = ("maskable-ppo", "ppo", "dqn")
 DEFAULT_POLICIES = "greedy,insertion,slots,reopt:5,model:standard"
@@ -107,7 +107,8 @@ def train_cmd(
     )
     console.print(
         f"wrote {out} ({out.stat().st_size / 1024:.0f} KB) after {result.timesteps:,} steps in "
-        f"{result.wall_s:.0f} s; TensorBoard logs and checkpoints in {log}"
+        f"{result.wall_s:.0f} s; TensorBoard logs and checkpoints in {log}",
+        markup=False,
     )
     if result.best_validation_cost is not None:
         console.print(f"best validation mean cost: {result.best_validation_cost:,.0f} cents")
@@ -159,8 +160,8 @@ def evaluate_cmd(
     day_seeds = parse_seeds(seeds)
     overlap = [s for s in day_seeds if s in TRAIN_SEEDS]
     if overlap and scenario.strip() == "standard":
-        err_console.print(
-            f"[yellow]warning:[/] {len(overlap)} seed(s) are training days "
+        print_warning(
+            f"{len(overlap)} seed(s) are training days "
             f"({TRAIN_SEEDS.start:,}..{TRAIN_SEEDS.stop - 1:,}); results are not held out"
         )
     specs = [s.strip() for s in policies.split(",") if s.strip()]
@@ -193,7 +194,7 @@ def evaluate_cmd(
         payload: dict[str, object] = dict(report_json(summaries))
         payload["_meta"] = {"scenario": scenario, "seeds": day_seeds, "table": md}
         out.write_text(json.dumps(payload, indent=2) + "\n")
-        console.print(f"wrote {out}")
+        console.print(f"wrote {out}", markup=False)
     if table is not None:
         table.parent.mkdir(parents=True, exist_ok=True)
         table.write_text(md)

@@ -36,6 +36,7 @@ def route_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
 ) -> None:
     """Plan courier routes for a scenario file and print (or write) the plan."""
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -61,7 +62,7 @@ def route_cmd(
         plan = solve_routes(scenario, params)
     else:
         with Progress(
-            TextColumn(f"routing {scenario.name} ({len(scenario.orders)} orders)"),
+            TextColumn(f"routing {escape(scenario.name)} ({len(scenario.orders)} orders)"),
             BarColumn(),
             TimeElapsedColumn(),
             console=err_console,
@@ -86,16 +87,20 @@ def route_cmd(
         out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     if quiet:
         return
-    table = Table(title=f"{scenario.name}: {data['status']}", show_header=False)
+    table = Table(title=escape(f"{scenario.name}: {data['status']}"), show_header=False)
     table.add_row("engine", str(data["engine"]))
     table.add_row("distance", str(data["distance"]))
     table.add_row("vehicles", str(data["num_vehicles"]))
     table.add_row("served", f"{len(scenario.orders) - len(plan.unassigned)}/{len(scenario.orders)}")
     table.add_row("runtime", f"{plan.runtime_s:.2f} s")
     if out is not None:
-        table.add_row("plan", str(out))
+        table.add_row("plan", escape(str(out)))
     console.print(table)
     for u in plan.unassigned[:10]:
-        console.print(f"  unassigned {u.order_id}: {u.reason.value} ({u.detail})", highlight=False)
+        console.print(
+            f"  unassigned {u.order_id}: {u.reason.value} ({u.detail})",
+            highlight=False,
+            markup=False,
+        )
     if len(plan.unassigned) > 10:
         console.print(f"  ... and {len(plan.unassigned) - 10} more unassigned")

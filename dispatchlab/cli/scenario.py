@@ -104,6 +104,7 @@ def generate(
             f"{len(scenario.vehicles)} couriers, {len(scenario.skus)} SKUs",
             highlight=False,
             soft_wrap=True,
+            markup=False,
         )
 
 
@@ -128,16 +129,17 @@ def show(
 
 def print_summary(summary: dict[str, dict[str, Any]], *, title: str) -> None:
     """Render a scenario summary as one Rich table."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, show_header=False, title_justify="left", expand=False)
+    table = Table(title=escape(title), show_header=False, title_justify="left", expand=False)
     table.add_column("section", style="bold cyan", no_wrap=True)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for section, facts in summary.items():
         first = True
         for key, value in facts.items():
-            table.add_row(section if first else "", key, _fmt(value))
+            table.add_row(escape(section) if first else "", escape(key), escape(_fmt(value)))
             first = False
         table.add_section()
     console.print(table)
@@ -175,7 +177,10 @@ def convert(
     _write_text(to_json(scenario) + "\n", out)
     if out is not None:
         err_console.print(
-            f"wrote {out} ({scenario.source.format} -> json)", highlight=False, soft_wrap=True
+            f"wrote {out} ({scenario.source.format} -> json)",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
         )
 
 

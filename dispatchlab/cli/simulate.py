@@ -38,7 +38,7 @@ def _progress(label: str, total: int, quiet: bool) -> Iterator[Callable[[int, in
     )
 
     with Progress(
-        TextColumn(label),
+        TextColumn(label, markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -88,6 +88,7 @@ def simulate_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
 ) -> None:
     """Play a plan forward in the digital twin: KPIs with 95% confidence intervals."""
+    from rich.markup import escape
     from rich.table import Table
 
     from scenarios.io import load_scenario, read_json, to_json
@@ -124,7 +125,7 @@ def simulate_cmd(
     if quiet:
         return
     table = Table(
-        title=f"{scenario.name}: {replications} replications, policy {spec}, {wall:.1f} s"
+        title=escape(f"{scenario.name}: {replications} replications, policy {spec}, {wall:.1f} s")
     )
     table.add_column("KPI")
     table.add_column("mean", justify="right")
@@ -134,10 +135,12 @@ def simulate_cmd(
     ]
     rows += sorted(kpis.extra.items())
     for name, est in rows:
-        table.add_row(name, f"{est.mean:,.4g}", f"[{est.ci_low:,.4g}, {est.ci_high:,.4g}]")
+        table.add_row(
+            escape(name), f"{est.mean:,.4g}", escape(f"[{est.ci_low:,.4g}, {est.ci_high:,.4g}]")
+        )
     console.print(table)
     if out is not None:
-        console.print(f"KPIs written to {out}")
+        console.print(f"KPIs written to {out}", markup=False)
 
 
 def _compare(
@@ -190,8 +193,10 @@ def _compare(
         }
         out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     if not quiet:
-        console.print(cmp.markdown())
-        console.print(f"recommended: [bold]{cmp.recommended}[/]")
+        from rich.markup import escape
+
+        console.print(cmp.markdown(), markup=False)
+        console.print(f"recommended: [bold]{escape(cmp.recommended)}[/]")
 
 
 @cli_errors
@@ -244,10 +249,13 @@ def whatif_cmd(
     written = write_report(result, out, title=f"What-if: {variants_path.name}")
     if quiet:
         return
-    console.print(markdown_table(result, ("cost_cents", "on_time_rate", "orders_unserved")))
+    console.print(
+        markdown_table(result, ("cost_cents", "on_time_rate", "orders_unserved")), markup=False
+    )
     console.print(
         f"{total} runs in {wall:.1f} s on executor {executor}; "
-        f"{result.events_per_s:,.0f} simulated events/s per worker"
+        f"{result.events_per_s:,.0f} simulated events/s per worker",
+        markup=False,
     )
     for path in written:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", markup=False)

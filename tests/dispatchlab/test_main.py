@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from dispatchlab.cli import main
@@ -40,3 +43,30 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "version")
     assert code == 0
     assert out.strip().count(".") == 2
+
+
+def test_user_text_is_printed_as_given_not_as_markup_or_emoji(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    instances_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a closing tag with nothing to close was a rich MarkupError traceback (exit 1)
+    code, _, err = _run(capsys, "allocate", str(tmp_path / "a[/]b.json"))
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == f"error: {tmp_path / 'a[/]b.json'}: path: file not found"
+    code, _, err = _run(capsys, "[/]")
+    assert code == 2 and "No such command '[/]'" in err
+    # a tag that parses was swallowed; an emoji code was replaced by the emoji
+    code, _, err = _run(capsys, "allocate", str(tmp_path / "[red]x.json"))
+    assert code == 2 and "[red]x.json: path: file not found" in err
+    code, _, err = _run(capsys, "route", "--engine", ":smile:", "x.json")
+    assert code == 2 and "--engine: unknown engine ':smile:'" in err
+    scenario = tmp_path / "[bold]c101.txt"
+    shutil.copy(instances_dir / "solomon" / "C101.txt", scenario)
+    code, _, err = _run(capsys, "simulate", str(scenario), "--policy", "reopt:abc")
+    assert code == 2 and "reopt:abc: expected minutes" in err
+    assert len(err.strip().splitlines()) == 1
+    monkeypatch.chdir(tmp_path)  # a short title: the table does not wrap it
+    code, out, _ = _run(capsys, "scenario", "show", scenario.name)
+    assert code == 0 and "[bold]c101.txt" in out
