@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from scenarios.errors import InputError, input_error_from_validation
+from scenarios.geo import MAX_SEED
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,3 +60,8 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
 
     return wrapper
+
+
+def seed_option(help: str) -> Any:
+    """A ``--seed`` option: an integer in 0..MAX_SEED (2**32 - 1), checked while parsing."""
+    return typer.Option(help=help, min=0, max=MAX_SEED)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console, fail
+from dispatchlab.cli._common import cli_errors, console, err_console, fail, seed_option
 
 MODES = ("batch", "online")
 BASELINES = ("nearest", "rule_chain", "myopic")
@@ -30,7 +30,7 @@ def allocate_cmd(
     baseline: Annotated[
         str | None, typer.Option(help="run a baseline instead: nearest|rule_chain|myopic")
     ] = None,
-    seed: Annotated[int, typer.Option(help="HiGHS random seed")] = 0,
+    seed: Annotated[int, seed_option("HiGHS random seed")] = 0,
     scenario: Annotated[
         bool, typer.Option("--scenario", help="the file is a scenario; map it to a request")
     ] = False,
@@ -143,7 +143,7 @@ def _print_summary(result: object, out: Path | None) -> None:
 @cli_errors
 def literature_cmd(
     out: Annotated[Path, typer.Argument(help="where to write the request JSON")],
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    seed: Annotated[int, seed_option("random seed")] = 0,
     orders: Annotated[int, typer.Option(help="number of orders")] = 300,
     nodes: Annotated[int, typer.Option(help="number of fulfilment centres")] = 10,
     max_items: Annotated[int, typer.Option("--max-items", help="largest order size")] = 10,

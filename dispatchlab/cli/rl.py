@@ -10,7 +10,14 @@ from typing import Annotated
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console, fail, print_warning
+from dispatchlab.cli._common import (
+    cli_errors,
+    console,
+    err_console,
+    fail,
+    print_warning,
+    seed_option,
+)
 
 ALGOS = ("maskable-ppo", "ppo", "dqn")
 DEFAULT_POLICIES = "greedy,insertion,slots,reopt:5,model:standard"
@@ -31,7 +38,7 @@ def train_cmd(
     timesteps: Annotated[
         int, typer.Option(help="environment steps (decisions) to train")
     ] = 300_000,
-    seed: Annotated[int, typer.Option(help="seed of the run (weights, days drawn)")] = 0,
+    seed: Annotated[int, seed_option("seed of the run (weights, days drawn)")] = 0,
     out: Annotated[Path, typer.Option(help="model file to write (.zip)")] = Path("model.zip"),
     envs: Annotated[int, typer.Option(help="parallel environments")] = 2,
     subproc: Annotated[

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console, fail
+from dispatchlab.cli._common import cli_errors, console, err_console, fail, seed_option
 
 ENGINES = ("auto", "pyvrp", "ortools", "greedy")
 
@@ -30,7 +30,7 @@ def route_cmd(
     ] = "auto",
     engine: Annotated[str, typer.Option(help="auto|pyvrp|ortools|greedy")] = "auto",
     time_limit: Annotated[float, typer.Option("--time-limit", help="seconds of search")] = 10.0,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    seed: Annotated[int, seed_option("random seed")] = 0,
     workers: Annotated[int, typer.Option(help="parallel PyVRP searches (best kept)")] = 1,
     out: Annotated[Path | None, typer.Option("--out", help="write the plan JSON here")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console
+from dispatchlab.cli._common import cli_errors, console, err_console, seed_option
 
 if TYPE_CHECKING:
     from scenarios.model import Scenario
@@ -85,7 +85,7 @@ def _write_text(text: str, out: Path | None) -> None:
 @scenario_app.command("generate")
 @cli_errors
 def generate(
-    seed: Annotated[int, typer.Option(help="random seed; same seed, same file")] = 0,
+    seed: Annotated[int, seed_option("random seed; same seed, same file")] = 0,
     orders: Annotated[int, typer.Option(help="number of orders (10 to 50,000 is typical)")] = 200,
     nodes: Annotated[int, typer.Option(help="number of fulfilment nodes")] = 6,
     couriers: Annotated[int, typer.Option(help="number of couriers")] = 20,
@@ -204,7 +204,7 @@ def schema(
 @scenario_app.command("demo")
 @cli_errors
 def demo(
-    seed: Annotated[int, typer.Option(help="random seed")] = 7,
+    seed: Annotated[int, seed_option("random seed")] = 7,
     orders: Annotated[int, typer.Option(help="number of orders")] = 300,
     nodes: Annotated[int, typer.Option(help="number of fulfilment nodes")] = 8,
     couriers: Annotated[int, typer.Option(help="number of couriers")] = 24,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console, fail
+from dispatchlab.cli._common import cli_errors, console, err_console, fail, seed_option
 
 EXECUTORS = ("local", "ray", "serial")
 
@@ -77,7 +77,7 @@ def simulate_cmd(
         ),
     ] = None,
     replications: Annotated[int, typer.Option(help="simulated days")] = 30,
-    seed: Annotated[int, typer.Option(help="study seed (replication seeds derive from it)")] = 0,
+    seed: Annotated[int, seed_option("study seed (replication seeds derive from it)")] = 0,
     out: Annotated[Path | None, typer.Option("--out", help="write the KPIs JSON here")] = None,
     executor: Annotated[str, typer.Option(help="local (process pool), ray or serial")] = "local",
     workers: Annotated[
@@ -206,7 +206,7 @@ def whatif_cmd(
         str, typer.Option(help="comma-separated policies, e.g. plan,insertion,reopt:5")
     ] = "insertion",
     replications: Annotated[int, typer.Option(help="simulated days per variant and policy")] = 10,
-    seed: Annotated[int, typer.Option(help="study seed (replication seeds derive from it)")] = 0,
+    seed: Annotated[int, seed_option("study seed (replication seeds derive from it)")] = 0,
     executor: Annotated[str, typer.Option(help="local (process pool), ray or serial")] = "local",
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (with --executor ray)")

@@ -70,3 +70,31 @@ def test_user_text_is_printed_as_given_not_as_markup_or_emoji(
     monkeypatch.chdir(tmp_path)  # a short title: the table does not wrap it
     code, out, _ = _run(capsys, "scenario", "show", scenario.name)
     assert code == 0 and "[bold]c101.txt" in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["route", "x.json"],
+        ["allocate", "x.json"],
+        ["allocate-literature", "x.json"],
+        ["simulate", "x.json"],
+        ["whatif", "v.yaml"],
+        ["train"],
+        ["scenario", "generate"],
+        ["scenario", "demo"],
+    ],
+)
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_seed_outside_0_to_2_pow_32_is_one_line(
+    capsys: pytest.CaptureFixture[str], command: list[str], seed: str
+) -> None:
+    # a negative seed was a traceback (PyVRP TypeError, numpy ValueError) after the input was read
+    code, _, err = _run(capsys, *command, "--seed", seed)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith("error: Invalid value for '--seed': Input should be")
+    assert (
+        "greater than or equal to 0" if seed == "-1" else "less than or equal to 4294967295"
+    ) in err

@@ -49,7 +49,8 @@ def test_generate_to_stdout() -> None:
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--orders", "0"), ("--nodes", "-2"), ("--couriers", "0"), ("--seed", "-1")],
+    # (--seed is range-checked while parsing: tests/dispatchlab/test_main.py)
+    [("--orders", "0"), ("--nodes", "-2"), ("--couriers", "0")],
 )
 def test_generate_rejects_bad_sizes(option: str, value: str) -> None:
     result = runner.invoke(app, ["scenario", "generate", option, value])
