@@ -8,7 +8,10 @@ or emoji codes: the consoles have ``emoji=False`` and such text goes through
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -45,8 +48,22 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     return typer.Exit(code)
 
 
+def os_error_line(err: OSError) -> str:
+    """One line for an OSError: ``path: reason`` (``reason`` alone when there is no path)."""
+    reason = err.strerror or str(err) or type(err).__name__
+    if err.filename is None:
+        return reason
+    where = str(err.filename)
+    if err.filename2 is not None:
+        where += f" -> {err.filename2}"
+    return f"{where}: {reason}"
+
+
 def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn bad input into one clear line on stderr and exit 2; Ctrl-C into exit 130."""
+    """Turn bad input into one clear line on stderr and exit 2; Ctrl-C into exit 130.
+
+    An OSError (a file that cannot be read or written) counts as bad input: ``path: reason``.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -56,6 +73,8 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise fail(err.one_line()) from None
         except ValidationError as err:
             raise fail(input_error_from_validation(err).one_line()) from None
+        except OSError as err:
+            raise fail(os_error_line(err)) from None
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
 
@@ -65,3 +84,52 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
 def seed_option(help: str) -> Any:
     """A ``--seed`` option: an integer in 0..MAX_SEED (2**32 - 1), checked while parsing."""
     return typer.Option(help=help, min=0, max=MAX_SEED)
+
+
+def _usable_folder(folder: Path, option: str, target: Path, *, make_parents: bool) -> None:
+    """Fail unless files can be made in ``folder`` (with make_parents: below an ancestor)."""
+    existing = folder
+    if make_parents:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+    elif not folder.exists():
+        raise InputError(option, "folder does not exist", source=str(target))
+    if not existing.is_dir():
+        raise InputError(option, f"{existing} is not a folder", source=str(target))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(option, f"folder {existing} is not writable", source=str(target))
+
+
+def check_output_file(out: Path, option: str = "--out", *, make_parents: bool = False) -> None:
+    """Fail, before any work is done, unless the file ``out`` can be written.
+
+    ``make_parents``: the command creates missing folders, so the nearest existing ancestor
+    of ``out`` must be a writable folder; else ``out``'s folder must be one.
+    """
+    if out.is_dir():
+        raise InputError(option, "is a directory, expected a file path", source=str(out))
+    if out.exists() and not os.access(out, os.W_OK):
+        raise InputError(option, "file is not writable", source=str(out))
+    _usable_folder(out.parent, option, out, make_parents=make_parents)
+
+
+def check_output_folder(out: Path, option: str = "--out") -> None:
+    """Fail, before any work is done, unless ``out`` is (or can be made) a writable folder."""
+    if out.exists() and not out.is_dir():
+        raise InputError(option, "is a file, expected a folder", source=str(out))
+    _usable_folder(out, option, out, make_parents=True)
+
+
+def write_text(text: str, out: Path | None, option: str = "--out") -> None:
+    """Write to ``out`` atomically (temp file + rename), or to stdout when None."""
+    if out is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    check_output_file(out, option)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)

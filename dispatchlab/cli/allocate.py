@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console, fail, seed_option
+from dispatchlab.cli._common import (
+    check_output_file,
+    cli_errors,
+    console,
+    err_console,
+    fail,
+    seed_option,
+)
 
 MODES = ("batch", "online")
 BASELINES = ("nearest", "rule_chain", "myopic")
@@ -54,6 +61,9 @@ def allocate_cmd(
         raise fail("--time-limit: must be positive")
     if not 0.0 <= gap <= 1.0:
         raise fail("--gap: must lie in [0, 1]")
+    to_stdout = out is not None and str(out) == "-"
+    if out is not None and not to_stdout:
+        check_output_file(out)  # before the solve, not after it
     if scenario:
         from scenarios.io import load_scenario
 
@@ -68,7 +78,6 @@ def allocate_cmd(
         seed=seed,
         explain=explain,
     )
-    to_stdout = out is not None and str(out) == "-"
     if quiet or to_stdout:
         result = allocate(req, params)
     else:
@@ -157,6 +166,7 @@ def literature_cmd(
         raise fail("--orders must be >= 0, --nodes and --max-items >= 1")
     if not 0.0 <= carry_prob <= 1.0:
         raise fail("--carry-prob: must lie in [0, 1]")
+    check_output_file(out, "OUT")
     req = generate_literature(
         seed=seed, num_orders=orders, num_nodes=nodes, max_items=max_items, carry_prob=carry_prob
     )

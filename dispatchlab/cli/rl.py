@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from dispatchlab.cli._common import (
+    check_output_file,
+    check_output_folder,
     cli_errors,
     console,
     err_console,
@@ -79,6 +81,12 @@ def train_cmd(
         raise fail(f"--demos: the demonstrations file must end in .npz, got {str(demos)!r}")
     if out.suffix != ".zip":
         raise fail(f"--out: the model file must end in .zip, got {str(out)!r}")
+    # before the training, not after it (train makes missing folders)
+    check_output_file(out, make_parents=True)
+    log = logdir if logdir is not None else out.with_suffix("").with_name(out.stem + "-logs")
+    check_output_folder(log, "--logdir")
+    if demos is not None and (demos.is_dir() or not demos.exists()):
+        check_output_file(demos, "--demos", make_parents=True)  # read if it exists, else written
     from rl_agents.scenario import load_scenario_spec
     from rl_agents.train import TrainParams, train
 
@@ -98,7 +106,6 @@ def train_cmd(
         eval_days=eval_days,
         scenario_name=scenario,
     )
-    log = logdir if logdir is not None else out.with_suffix("").with_name(out.stem + "-logs")
     import shlex
     import sys
 
@@ -165,6 +172,9 @@ def evaluate_cmd(
     if hindsight_time_limit <= 0:
         raise fail("--hindsight-time-limit: must be positive")
     day_seeds = parse_seeds(seeds)
+    for path, option in ((out, "--out"), (table, "--table")):
+        if path is not None:  # before the days are played, not after them
+            check_output_file(path, option, make_parents=True)
     overlap = [s for s in day_seeds if s in TRAIN_SEEDS]
     if overlap and scenario.strip() == "standard":
         print_warning(

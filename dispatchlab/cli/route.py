@@ -10,7 +10,14 @@ from typing import Annotated
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console, fail, seed_option
+from dispatchlab.cli._common import (
+    check_output_file,
+    cli_errors,
+    console,
+    err_console,
+    fail,
+    seed_option,
+)
 
 ENGINES = ("auto", "pyvrp", "ortools", "greedy")
 
@@ -50,6 +57,8 @@ def route_cmd(
         raise fail("--time-limit: must be positive")
     if workers < 1:
         raise fail("--workers: must be at least 1")
+    if out is not None:
+        check_output_file(out)  # before the solve, not after it
     scenario = load_scenario(instance, fmt)
     params = RoutingParams(
         engine=engine,

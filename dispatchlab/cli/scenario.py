@@ -7,15 +7,20 @@ The top-level ``dispatchlab demo`` (what ``make run`` calls) belongs to the serv
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console, seed_option
+from dispatchlab.cli._common import (
+    check_output_file,
+    cli_errors,
+    console,
+    err_console,
+    seed_option,
+    write_text,
+)
 
 if TYPE_CHECKING:
     from scenarios.model import Scenario
@@ -62,26 +67,6 @@ def _generate(
             raise InputError(_CLI_NAMES.get(err.field, err.field), err.reason) from None
 
 
-def _write_text(text: str, out: Path | None) -> None:
-    """Write to ``out`` atomically (temp file + rename), or to stdout when None."""
-    if out is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    from scenarios.errors import InputError
-
-    if out.is_dir():
-        raise InputError("--out", "is a directory, expected a file path", source=str(out))
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
-    except FileNotFoundError:
-        raise InputError("--out", "folder does not exist", source=str(out)) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 @scenario_app.command("generate")
 @cli_errors
 def generate(
@@ -96,8 +81,10 @@ def generate(
     """Generate a seeded omnichannel city scenario as JSON."""
     from scenarios.io import to_json
 
+    if out is not None:
+        check_output_file(out)
     scenario = _generate(seed, orders, nodes, couriers)
-    _write_text(to_json(scenario) + "\n", out)
+    write_text(to_json(scenario) + "\n", out)
     if out is not None:
         err_console.print(
             f"wrote {out}: {len(scenario.orders)} orders, {len(scenario.nodes)} nodes, "
@@ -173,8 +160,10 @@ def convert(
 
     if to.lower() != "json":
         raise InputError("--to", f"unknown output format {to!r}; only json is supported")
+    if out is not None:
+        check_output_file(out)
     scenario = load_scenario(file, format)
-    _write_text(to_json(scenario) + "\n", out)
+    write_text(to_json(scenario) + "\n", out)
     if out is not None:
         err_console.print(
             f"wrote {out} ({scenario.source.format} -> json)",
@@ -216,9 +205,11 @@ def demo(
     from scenarios.io import to_json
     from scenarios.summary import summarize
 
+    if out is not None:
+        check_output_file(out)
     scenario = _generate(seed, orders, nodes, couriers, label="generating demo city")
     if out is not None:
-        _write_text(to_json(scenario) + "\n", out)
+        write_text(to_json(scenario) + "\n", out)
     print_summary(summarize(scenario), title=f"demo scenario {scenario.name}")
     from scenarios.travel import RoadNetworkTravel
 

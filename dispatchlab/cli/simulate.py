@@ -11,7 +11,15 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console, fail, seed_option
+from dispatchlab.cli._common import (
+    check_output_file,
+    check_output_folder,
+    cli_errors,
+    console,
+    err_console,
+    fail,
+    seed_option,
+)
 
 EXECUTORS = ("local", "ray", "serial")
 
@@ -98,6 +106,8 @@ def simulate_cmd(
     from simulation.policies import make_policy
 
     _check_common(replications, executor, workers)
+    if out is not None:
+        check_output_file(out)  # before the runs, not after them
     scenario = load_scenario(scenario_path, fmt)
     paths = plan_paths or []
     plans = [read_json(Plan, p) for p in paths]
@@ -231,6 +241,7 @@ def whatif_cmd(
     specs = [p.strip() for p in policies.split(",") if p.strip()]
     if not specs:
         raise fail("--policies: give at least one policy")
+    check_output_folder(out)  # before the runs, not after them
     loaded = read_variants(variants_path)
     ex = make_executor(executor, workers=workers, address=address)
     total = len(loaded.names) * len(specs) * replications

@@ -6,8 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import typer
 
 from dispatchlab.cli import main
+from dispatchlab.cli._common import cli_errors
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -98,3 +100,53 @@ def test_seed_outside_0_to_2_pow_32_is_one_line(
     assert (
         "greater than or equal to 0" if seed == "-1" else "less than or equal to 4294967295"
     ) in err
+
+
+@pytest.mark.parametrize(
+    ("command", "out", "reason"),
+    [
+        (["route", "C101"], "{dir}", "--out: is a directory, expected a file path"),
+        (["route", "C101"], "/nonexistent/x.json", "--out: folder does not exist"),
+        (["route", "C101"], "{file}/r.json", "--out: {file} is not a folder"),
+        (["simulate", "C101"], "{dir}", "--out: is a directory, expected a file path"),
+        (["allocate", "x.json"], "{file}/r.json", "--out: {file} is not a folder"),
+        (["whatif", "v.yaml"], "{file}", "--out: is a file, expected a folder"),
+        (["train"], "{file}/m.zip", "--out: {file} is not a folder"),
+        (["evaluate", "--seeds", "1"], "{file}/x.json", "--out: {file} is not a folder"),
+        (["scenario", "convert", "C101"], "{file}/x.json", "--out: {file} is not a folder"),
+    ],
+)
+def test_unwritable_out_is_one_line_before_any_work(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    instances_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    out: str,
+    reason: str,
+) -> None:
+    import solvers.routing
+
+    def no_solve(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the solve ran before --out was checked")
+
+    monkeypatch.setattr(solvers.routing, "solve_routes", no_solve)
+    names = {"dir": str(tmp_path), "file": str(tmp_path / "a.txt")}
+    (tmp_path / "a.txt").write_text("x")
+    c101 = str(instances_dir / "solomon" / "C101.txt")
+    argv = [c101 if arg == "C101" else arg for arg in command]
+    out_path = out.format(**names)
+    code, _, err = _run(capsys, *argv, "--out", out_path)
+    assert code == 2, err
+    assert err.strip() == f"error: {out_path}: {reason.format(**names)}"
+
+
+def test_an_os_error_is_one_line_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    @cli_errors
+    def write() -> None:
+        raise PermissionError(13, "Permission denied", "/srv/x.json")
+
+    with pytest.raises(typer.Exit) as info:
+        write()
+    assert info.value.exit_code == 2
+    assert capsys.readouterr().err == "error: /srv/x.json: Permission denied\n"
