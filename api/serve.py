@@ -21,6 +21,7 @@ import sys
 from typing import Any, ClassVar
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess
 
 from api.core import balance, cpus
@@ -88,7 +89,8 @@ def serve_workers(
     """Run ``workers`` processes of the app factory ``app`` on ``host:port`` until stopped.
 
     ``cpu_affinity``: each worker on a CPU of its own (round the CPUs this process may use;
-    with more workers than CPUs, the least used), its job processes on all of them.
+    with more workers than CPUs, the least used), its job processes on all of them. A worker
+    that fails at start-up stops the service with exit status 3, as ``uvicorn.run`` does.
     """
     if workers <= 1 or not reuse_port_supported():
         uvicorn.run(app, host=host, port=port, workers=workers, **options)
@@ -110,7 +112,12 @@ def serve_workers(
         OwnSocketProcess.cpus = tuple(allowed)
         os.environ[cpus.SERVICE_CPUS_ENV] = ",".join(map(str, allowed))
     try:
-        multiprocess.Multiprocess(config, sockets=[holder]).run()
+        supervisor = multiprocess.Multiprocess(config, sockets=[holder])
+        supervisor.run()
+        # uvicorn's supervisor stops when a worker fails at start-up (the app, say, cannot
+        # reach its database) but returns as after Ctrl-C; exit as uvicorn.run does for one.
+        if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+            sys.exit(STARTUP_FAILURE)
     finally:
         multiprocess.Process = process_class  # type: ignore[misc]
         OwnSocketProcess.cpus = ()

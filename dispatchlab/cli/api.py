@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console, fail
+from dispatchlab.cli._common import cli_errors, console, err_console, fail, os_error_line
 
 ROLES = ("oms", "planner", "researcher", "admin")
 
@@ -35,12 +35,93 @@ def _apply_env(data_dir: Path | None, database_url: str | None) -> None:
     get_settings.cache_clear()
 
 
-def _session():  # type: ignore[no-untyped-def]
+def _storage_option(data_dir: Path | None, database_url: str | None) -> str:
+    """The option (or environment variable) that chose the database, for error messages."""
+    from api.core.config import get_settings
+
+    if get_settings().database_url:
+        if database_url is not None:
+            return "--database-url"
+        return "DATABASE_URL" if os.environ.get("DATABASE_URL") else "DISPATCHLAB_DATABASE_URL"
+    if data_dir is None and os.environ.get("DISPATCHLAB_DATA_DIR"):
+        return "DISPATCHLAB_DATA_DIR"
+    return "--data-dir"
+
+
+def _one_line(err: BaseException) -> str:
+    """The reason of a database error on one line (the driver's message, without the URL)."""
+    orig = getattr(err, "orig", None)  # a DBAPIError: the driver's own message
+    text = str(orig if orig is not None else err)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("(Background on this error at")]
+    return "; ".join(lines) or type(err).__name__
+
+
+def _check_storage(data_dir: Path | None, database_url: str | None) -> None:
+    """Fail (one line, exit 2) unless the configured database can be connected to.
+
+    Run before the service starts (and before ``keys`` commands), so a bad URL, an
+    unreachable server or a data dir that is a file is one line, not a traceback from
+    every worker process.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    from api.core.config import get_settings
+    from api.db.session import make_engine
+
+    settings = get_settings()
+    option = _storage_option(data_dir, database_url)
+    if not settings.database_url:  # SQLite under the data dir
+        folder = settings.data_dir
+        if folder.exists() and not folder.is_dir():
+            raise fail(f"{option}: {folder} is not a folder")
+    url = settings.resolved_database_url()
+    try:
+        parsed = make_url(url)
+    except (SQLAlchemyError, ValueError):
+        raise fail(f"{option}: not a database URL (e.g. postgresql://user@host/db)") from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            engine = make_engine(url)  # also makes the data dir
+        else:  # a connection check that does not wait minutes for a host that never answers
+            args = {"connect_timeout": 10} if backend == "postgresql" else {}
+            engine = create_engine(url, poolclass=NullPool, connect_args=args)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        finally:
+            engine.dispose()
+    except NoSuchModuleError:
+        raise fail(f"{option}: unknown database kind {parsed.drivername!r} in {shown}") from None
+    except ImportError as err:
+        raise fail(f"{option}: no driver for {shown}: {err}") from None
+    except OSError as err:
+        raise fail(f"{option}: {os_error_line(err)}") from None
+    except SQLAlchemyError as err:
+        raise fail(f"{option}: cannot connect to {shown}: {_one_line(err)}") from None
+
+
+def _session(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
     from api.core.config import get_settings
     from api.db.session import make_engine, make_sessionmaker, migrate
 
+    _check_storage(data_dir, database_url)
     engine = make_engine(get_settings().resolved_database_url())
-    migrate(engine)
+    try:
+        migrate(engine)
+    except (SQLAlchemyError, CommandError) as err:
+        option = _storage_option(data_dir, database_url)
+        raise fail(
+            f"{option}: cannot bring the database schema up to date: {_one_line(err)}"
+        ) from None
     return make_sessionmaker(engine)()
 
 
@@ -59,7 +140,7 @@ def keys_create(
     if role not in ROLES:
         raise fail(f"--role: unknown role {role!r}; choose one of {', '.join(ROLES)}")
     _apply_env(data_dir, database_url)
-    with _session() as session:
+    with _session(data_dir, database_url) as session:
         key, row = create_key(session, role=Role(role), name=name)
     err_console.print(f"key {row.id} ({row.role}) created; it is shown only once:", markup=False)
     typer.echo(key)
@@ -75,7 +156,7 @@ def keys_list(data_dir: DataDirOpt = None, database_url: DatabaseOpt = None) -> 
     from api.keys import list_keys
 
     _apply_env(data_dir, database_url)
-    with _session() as session:
+    with _session(data_dir, database_url) as session:
         rows = list_keys(session)
     table = Table("id", "role", "name", "created")
     for row in rows:
@@ -95,7 +176,7 @@ def keys_revoke(
     from api.keys import revoke_key
 
     _apply_env(data_dir, database_url)
-    with _session() as session:
+    with _session(data_dir, database_url) as session:
         row = revoke_key(session, key_id)
     if row is None:
         raise fail(f"key_id: no key {key_id!r}")
@@ -117,6 +198,7 @@ def _serve(
     from api.serve import serve_workers
 
     _apply_env(data_dir, database_url)
+    _check_storage(data_dir, database_url)  # one line now, not a traceback per worker
     if job_workers is not None:
         os.environ["DISPATCHLAB_JOB_WORKERS"] = str(job_workers)
     if demo:
@@ -124,7 +206,7 @@ def _serve(
         from api.core.security import Role
         from api.keys import create_key
 
-        with _session() as session:
+        with _session(data_dir, database_url) as session:
             key, _row = create_key(session, role=Role.ADMIN, name="demo")
         console.print("demo admin key (send it as the X-API-Key header):")
         typer.echo(key)

@@ -1,0 +1,73 @@
+"""``dispatchlab serve | demo | keys``: bad storage and server options are one line, exit 2.
+
+Run as subprocesses: the commands hand their options to the service through the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-c", "from dispatchlab.cli import main; main()"]
+
+
+def _run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Exit status and stderr of ``dispatchlab argv`` (a server that starts is a failure)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHLAB_")}
+    clean.pop("DATABASE_URL", None)
+    proc = subprocess.run(
+        [*CLI, *argv],
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return proc.returncode, proc.stderr
+
+
+def _one_line(err: str, *needles: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_bad_database_url_is_one_line_before_anything_starts() -> None:
+    port = _closed_port()
+    code, err = _run("keys", "list", "--database-url", f"postgresql://u:secret@127.0.0.1:{port}/db")
+    assert code == 2
+    line = _one_line(err, "--database-url: cannot connect to", "Connection refused")
+    assert "secret" not in line  # the password is not printed
+    code, err = _run("keys", "list", "--database-url", "foo://x")
+    assert code == 2
+    _one_line(err, "--database-url: unknown database kind 'foo'")
+    code, err = _run("keys", "create", "--role", "oms", "--database-url", "not a url")
+    assert code == 2
+    _one_line(err, "--database-url: not a database URL")
+    # the service checked nothing: 4 workers printed a traceback each and the command exited 0
+    env = {"DATABASE_URL": f"postgresql://u@127.0.0.1:{port}/db"}
+    code, err = _run("serve", "--workers", "4", "--port", str(port), env=env)
+    assert code == 2
+    _one_line(err, "DATABASE_URL: cannot connect to")
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo"], ["keys", "list"]])
+def test_data_dir_that_is_a_file_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    a_file = tmp_path / "a.txt"
+    a_file.write_text("x")
+    code, err = _run(*command, "--data-dir", str(a_file))
+    assert code == 2
+    _one_line(err, f"--data-dir: {a_file} is not a folder")
