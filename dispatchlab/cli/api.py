@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -17,6 +17,11 @@ keys_app = typer.Typer(help="Manage API keys (stored hashed; a key is shown only
 DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="folder of the SQLite database (default data/runtime)"),
+]
+#: uvicorn's log levels
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+PortOpt = Annotated[
+    int, typer.Option(min=0, max=65_535, help="TCP port (0: a free port the system picks)")
 ]
 DatabaseOpt = Annotated[
     str | None,
@@ -211,7 +216,10 @@ def _serve(
         console.print("demo admin key (send it as the X-API-Key header):")
         typer.echo(key)
     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
-    typer.echo(f"dispatchlab service: docs at http://{shown}:{port}/docs")
+    if port == 0:
+        typer.echo("dispatchlab service on a free port (uvicorn's log names it); docs at /docs")
+    else:
+        typer.echo(f"dispatchlab service: docs at http://{shown}:{port}/docs")
     serve_workers(
         "api.main:create_app",
         factory=True,
@@ -232,7 +240,7 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def serve(
         host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+        port: PortOpt = 8000,
         workers: Annotated[int, typer.Option(min=1, help="API processes (replicas)")] = 1,
         job_workers: Annotated[
             int | None, typer.Option(min=1, help="jobs run at once per replica")
@@ -240,7 +248,9 @@ def register(app: typer.Typer) -> None:
         demo: Annotated[bool, typer.Option(help="load a generated demo scenario")] = False,
         data_dir: DataDirOpt = None,
         database_url: DatabaseOpt = None,
-        log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+        log_level: Annotated[
+            LogLevel, typer.Option(case_sensitive=False, help="uvicorn log level")
+        ] = "info",
         access_log: Annotated[
             bool,
             typer.Option(
@@ -274,7 +284,7 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def demo(
         host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+        port: PortOpt = 8000,
         data_dir: DataDirOpt = None,
     ) -> None:
         """Start the service on SQLite with a demo scenario loaded (serve --demo --access-log)."""

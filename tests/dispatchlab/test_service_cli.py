@@ -71,3 +71,25 @@ def test_data_dir_that_is_a_file_is_one_line(tmp_path: Path, command: list[str])
     code, err = _run(*command, "--data-dir", str(a_file))
     assert code == 2
     _one_line(err, f"--data-dir: {a_file} is not a folder")
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        # 70000 was announced as :70000 while uvicorn listened on 70000 % 65536 = 4464
+        (["serve", "--port", "70000"], ["'--port'", "less than or equal to 65535"]),
+        (["serve", "--port", "-1"], ["'--port'", "greater than or equal to 0"]),
+        (["demo", "--port", "65536"], ["'--port'", "less than or equal to 65535"]),
+        # was a KeyError traceback from uvicorn's config
+        (["serve", "--log-level", "foo"], ["'--log-level'", "'foo' is not one of", "'trace'"]),
+    ],
+)
+def test_serve_port_and_log_level_are_checked(
+    capsys: pytest.CaptureFixture[str], argv: list[str], needles: list[str]
+) -> None:
+    from dispatchlab.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    _one_line(capsys.readouterr().err, *needles)
