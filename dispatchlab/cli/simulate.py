@@ -58,13 +58,28 @@ def _progress(label: str, total: int, quiet: bool) -> Iterator[Callable[[int, in
         yield lambda done, _total: bar.update(task, completed=done)
 
 
-def _check_common(replications: int, executor: str, workers: int | None) -> None:
+def _check_common(
+    replications: int, executor: str, workers: int | None, address: str | None
+) -> None:
     if replications < 1:
         raise fail("--replications: must be at least 1")
     if executor not in EXECUTORS:
         raise fail(f"--executor: unknown executor {executor!r}; choose {', '.join(EXECUTORS)}")
     if workers is not None and workers < 1:
         raise fail("--workers: must be at least 1")
+    if address is not None and executor != "ray":
+        raise fail("--address: only with --executor ray")
+
+
+def _check_policy(spec: str, option: str) -> None:
+    """An unknown or malformed policy spec, reported under ``option``."""
+    from scenarios.errors import InputError
+    from simulation.policies import make_policy
+
+    try:
+        make_policy(spec)
+    except InputError as err:
+        raise InputError(option, err.reason) from None
 
 
 @cli_errors
@@ -91,7 +106,9 @@ def simulate_cmd(
     workers: Annotated[
         int | None, typer.Option(help="worker processes (default: all cores)")
     ] = None,
-    address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (with --executor ray)")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="scenario format (auto detects)")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
 ) -> None:
@@ -103,9 +120,12 @@ def simulate_cmd(
     from scenarios.plan import Estimate, Plan
     from simulation.evaluate import evaluate
     from simulation.executors import make_executor
-    from simulation.policies import make_policy
 
-    _check_common(replications, executor, workers)
+    _check_common(replications, executor, workers, address)
+    if policy is not None:
+        _check_policy(policy, "--policy")
+        if policy.strip().partition(":")[0] == "plan" and not plan_paths:
+            raise fail("--policy: policy 'plan' needs a plan (give one with --plan)")
     if out is not None:
         check_output_file(out)  # before the runs, not after them
     scenario = load_scenario(scenario_path, fmt)
@@ -113,7 +133,6 @@ def simulate_cmd(
     plans = [read_json(Plan, p) for p in paths]
     plan = plans[0] if plans else None
     spec = policy if policy is not None else ("plan" if plan is not None else "insertion")
-    make_policy(spec)
     ex = make_executor(executor, workers=workers, address=address)
     if len(plans) > 1:
         _compare(scenario, paths, plans, spec, replications, seed, ex, out, quiet)
@@ -235,12 +254,12 @@ def whatif_cmd(
     from simulation.report import markdown_table, write_report
     from simulation.sweep import run_sweep
 
-    _check_common(replications, executor, workers)
-    if address is not None and executor != "ray":
-        raise fail("--address: only with --executor ray")
+    _check_common(replications, executor, workers, address)
     specs = [p.strip() for p in policies.split(",") if p.strip()]
     if not specs:
         raise fail("--policies: give at least one policy")
+    for spec in specs:
+        _check_policy(spec, "--policies")
     check_output_folder(out)  # before the runs, not after them
     loaded = read_variants(variants_path)
     ex = make_executor(executor, workers=workers, address=address)

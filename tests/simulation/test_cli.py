@@ -69,6 +69,23 @@ def test_simulate_rejects_bad_input(tmp_path: Path, city_file: Path) -> None:
     )
 
 
+def test_simulate_checks_policy_plan_and_address_as_whatif_does(city_file: Path) -> None:
+    # --policy plan without --plan ran and reported every order unserved; whatif rejects it
+    _one_line_error(
+        runner.invoke(app, ["simulate", str(city_file), "--policy", "plan"]),
+        "--policy: policy 'plan' needs a plan (give one with --plan)",
+    )
+    # --address without --executor ray was silently ignored; whatif rejects it
+    _one_line_error(
+        runner.invoke(app, ["simulate", str(city_file), "--address", "foo:1"]),
+        "--address: only with --executor ray",
+    )
+    _one_line_error(
+        runner.invoke(app, ["simulate", str(city_file), "--policy", "reopt:x"]),
+        "--policy: reopt:x: expected minutes",
+    )
+
+
 def _variants(tmp_path: Path, city_file: Path, extra: str = "") -> Path:
     path = tmp_path / "variants.yaml"
     path.write_text(
