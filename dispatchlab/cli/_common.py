@@ -8,9 +8,11 @@ or emoji codes: the consoles have ``emoji=False`` and such text goes through
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -30,6 +32,8 @@ err_console = Console(stderr=True, emoji=False)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+#: the longest time limit the solvers take (their params' ``time_limit_s``)
+MAX_TIME_LIMIT_S = 86_400.0
 
 
 def print_error(message: str) -> None:
@@ -79,6 +83,32 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
 
     return wrapper
+
+
+@contextmanager
+def option_names(names: Mapping[str, str]) -> Iterator[None]:
+    """Report a ValidationError of params built from options under the options' names.
+
+    ``names`` maps a params field (``time_limit_s``) to its option (``--time-limit``); a
+    field that no option sets keeps its path.
+    """
+    try:
+        yield
+    except ValidationError as err:
+        error = input_error_from_validation(err)
+        head = error.field.partition(".")[0]
+        raise InputError(names.get(head, error.field), error.reason) from None
+
+
+def check_time_limit(
+    value: float, option: str = "--time-limit", *, max_s: float | None = MAX_TIME_LIMIT_S
+) -> None:
+    """Fail unless ``value`` is a finite number of seconds in (0, max_s] (max_s None: > 0)."""
+    if max_s is None:
+        if not (math.isfinite(value) and value > 0):
+            raise fail(f"{option}: must be a finite number of seconds above 0")
+    elif not (math.isfinite(value) and 0 < value <= max_s):
+        raise fail(f"{option}: must be a finite number of seconds in (0, {max_s:g}]")
 
 
 def seed_option(help: str) -> Any:

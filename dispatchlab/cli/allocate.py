@@ -11,15 +11,26 @@ import typer
 
 from dispatchlab.cli._common import (
     check_output_file,
+    check_time_limit,
     cli_errors,
     console,
     err_console,
     fail,
+    option_names,
     seed_option,
 )
 
 MODES = ("batch", "online")
 BASELINES = ("nearest", "rule_chain", "myopic")
+#: AllocationParams field -> the option that sets it
+_OPTIONS = {
+    "mode": "--mode",
+    "time_limit_s": "--time-limit",
+    "mip_rel_gap": "--gap",
+    "baseline": "--baseline",
+    "seed": "--seed",
+    "explain": "--explain",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -57,8 +68,7 @@ def allocate_cmd(
         raise fail(f"--mode: unknown mode {mode!r}; choose batch or online")
     if baseline is not None and baseline not in BASELINES:
         raise fail(f"--baseline: unknown baseline {baseline!r}; choose {', '.join(BASELINES)}")
-    if time_limit <= 0:
-        raise fail("--time-limit: must be positive")
+    check_time_limit(time_limit)
     if not 0.0 <= gap <= 1.0:
         raise fail("--gap: must lie in [0, 1]")
     to_stdout = out is not None and str(out) == "-"
@@ -70,14 +80,15 @@ def allocate_cmd(
         req = AllocationRequest.from_scenario(load_scenario(request, "auto"))
     else:
         req = read_json(AllocationRequest, request)
-    params = AllocationParams(
-        mode=mode,
-        time_limit_s=time_limit,
-        mip_rel_gap=gap,
-        baseline=baseline,
-        seed=seed,
-        explain=explain,
-    )
+    with option_names(_OPTIONS):
+        params = AllocationParams(
+            mode=mode,
+            time_limit_s=time_limit,
+            mip_rel_gap=gap,
+            baseline=baseline,
+            seed=seed,
+            explain=explain,
+        )
     if quiet or to_stdout:
         result = allocate(req, params)
     else:

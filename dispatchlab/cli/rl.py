@@ -13,16 +13,34 @@ import typer
 from dispatchlab.cli._common import (
     check_output_file,
     check_output_folder,
+    check_time_limit,
     cli_errors,
     console,
     err_console,
     fail,
+    option_names,
     print_warning,
     seed_option,
 )
 
 ALGOS = ("maskable-ppo", "ppo", "dqn")
 DEFAULT_POLICIES = "greedy,insertion,slots,reopt:5,model:standard"
+#: TrainParams field -> the option that sets it
+_TRAIN_OPTIONS = {
+    "algo": "--algo",
+    "timesteps": "--timesteps",
+    "seed": "--seed",
+    "num_envs": "--envs",
+    "subproc": "--subproc",
+    "imitation_days": "--imitation-days",
+    "expert": "--expert",
+    "imitation_epochs": "--imitation-epochs",
+    "dagger_rounds": "--dagger-rounds",
+    "dagger_days": "--dagger-days",
+    "eval_every": "--eval-every",
+    "eval_days": "--eval-days",
+    "scenario_name": "--scenario",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -90,22 +108,23 @@ def train_cmd(
     from rl_agents.scenario import load_scenario_spec
     from rl_agents.train import TrainParams, train
 
+    with option_names(_TRAIN_OPTIONS):  # before the scenario is loaded
+        params = TrainParams(
+            algo=algo,
+            timesteps=timesteps,
+            seed=seed,
+            num_envs=envs,
+            subproc=subproc,
+            imitation_days=imitation_days,
+            expert=expert,
+            imitation_epochs=imitation_epochs,
+            dagger_rounds=dagger_rounds,
+            dagger_days=dagger_days,
+            eval_every=eval_every,
+            eval_days=eval_days,
+            scenario_name=scenario,
+        )
     scen = load_scenario_spec(scenario)
-    params = TrainParams(
-        algo=algo,
-        timesteps=timesteps,
-        seed=seed,
-        num_envs=envs,
-        subproc=subproc,
-        imitation_days=imitation_days,
-        expert=expert,
-        imitation_epochs=imitation_epochs,
-        dagger_rounds=dagger_rounds,
-        dagger_days=dagger_days,
-        eval_every=eval_every,
-        eval_days=eval_days,
-        scenario_name=scenario,
-    )
     import shlex
     import sys
 
@@ -169,8 +188,7 @@ def evaluate_cmd(
 
     if workers < 1:
         raise fail("--workers: must be at least 1")
-    if hindsight_time_limit <= 0:
-        raise fail("--hindsight-time-limit: must be positive")
+    check_time_limit(hindsight_time_limit, "--hindsight-time-limit", max_s=None)
     day_seeds = parse_seeds(seeds)
     for path, option in ((out, "--out"), (table, "--table")):
         if path is not None:  # before the days are played, not after them

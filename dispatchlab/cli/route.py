@@ -12,14 +12,23 @@ import typer
 
 from dispatchlab.cli._common import (
     check_output_file,
+    check_time_limit,
     cli_errors,
     console,
     err_console,
     fail,
+    option_names,
     seed_option,
 )
 
 ENGINES = ("auto", "pyvrp", "ortools", "greedy")
+#: RoutingParams field -> the option that sets it
+_OPTIONS = {
+    "engine": "--engine",
+    "time_limit_s": "--time-limit",
+    "seed": "--seed",
+    "num_workers": "--workers",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -53,19 +62,19 @@ def route_cmd(
 
     if engine not in ENGINES:
         raise fail(f"--engine: unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if time_limit <= 0:
-        raise fail("--time-limit: must be positive")
+    check_time_limit(time_limit)
     if workers < 1:
         raise fail("--workers: must be at least 1")
     if out is not None:
         check_output_file(out)  # before the solve, not after it
     scenario = load_scenario(instance, fmt)
-    params = RoutingParams(
-        engine=engine,
-        time_limit_s=time_limit,
-        seed=seed,
-        num_workers=workers,
-    )
+    with option_names(_OPTIONS):
+        params = RoutingParams(
+            engine=engine,
+            time_limit_s=time_limit,
+            seed=seed,
+            num_workers=workers,
+        )
     done = threading.Event()
     if quiet:
         plan = solve_routes(scenario, params)

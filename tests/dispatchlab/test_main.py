@@ -150,3 +150,36 @@ def test_an_os_error_is_one_line_with_exit_2(capsys: pytest.CaptureFixture[str])
         write()
     assert info.value.exit_code == 2
     assert capsys.readouterr().err == "error: /srv/x.json: Permission denied\n"
+
+
+TIME_LIMIT = "--time-limit: must be a finite number of seconds in (0, 86400]"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # NaN was 'time_limit_s: Input should be less than or equal to 86400'
+        (["route", "C101", "--time-limit", "nan"], TIME_LIMIT),
+        (["route", "C101", "--time-limit", "inf"], TIME_LIMIT),
+        (["route", "C101", "--time-limit", "0"], TIME_LIMIT),
+        (["allocate", "x.json", "--time-limit", "nan"], TIME_LIMIT),
+        (["allocate", "x.json", "--time-limit", "86401"], TIME_LIMIT),
+        (
+            ["route", "C101", "--workers", "65"],
+            "--workers: Input should be less than or equal to 64",
+        ),
+        (["train", "--eval-days", "0"], "--eval-days: Input should be greater than or equal to 1"),
+        (["train", "--envs", "65"], "--envs: Input should be less than or equal to 64"),
+        (
+            ["evaluate", "--seeds", "1", "--hindsight-time-limit", "nan"],
+            "--hindsight-time-limit: must be a finite number of seconds above 0",
+        ),
+    ],
+)
+def test_bad_numbers_name_the_option_not_the_params_field(
+    capsys: pytest.CaptureFixture[str], instances_dir: Path, argv: list[str], expected: str
+) -> None:
+    c101 = str(instances_dir / "solomon" / "C101.txt")
+    code, _, err = _run(capsys, *[c101 if arg == "C101" else arg for arg in argv])
+    assert code == 2
+    assert err.strip() == f"error: {expected}"
