@@ -189,6 +189,9 @@ def evaluate_cmd(
     if workers < 1:
         raise fail("--workers: must be at least 1")
     check_time_limit(hindsight_time_limit, "--hindsight-time-limit", max_s=None)
+    specs = [s.strip() for s in policies.split(",") if s.strip()]
+    if not specs:
+        raise fail("--policies: give at least one policy")
     day_seeds = parse_seeds(seeds)
     for path, option in ((out, "--out"), (table, "--table")):
         if path is not None:  # before the days are played, not after them
@@ -199,7 +202,6 @@ def evaluate_cmd(
             f"{len(overlap)} seed(s) are training days "
             f"({TRAIN_SEEDS.start:,}..{TRAIN_SEEDS.stop - 1:,}); results are not held out"
         )
-    specs = [s.strip() for s in policies.split(",") if s.strip()]
     hindsight_params = {
         "time_limit_s": hindsight_time_limit,
         "warm_start_policies": [s.strip() for s in hindsight_warm_start.split(",") if s.strip()],

@@ -183,3 +183,14 @@ def test_bad_numbers_name_the_option_not_the_params_field(
     code, _, err = _run(capsys, *[c101 if arg == "C101" else arg for arg in argv])
     assert code == 2
     assert err.strip() == f"error: {expected}"
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--seeds", "1"], ["whatif", "v.yaml"]])
+@pytest.mark.parametrize("policies", [",", " , ", ""])
+def test_empty_policy_list_is_rejected(
+    capsys: pytest.CaptureFixture[str], command: list[str], policies: str
+) -> None:
+    # evaluate --policies , ran the greedy baseline alone and exited 0
+    code, _, err = _run(capsys, *command, "--policies", policies)
+    assert code == 2
+    assert err.strip() == "error: --policies: give at least one policy"
