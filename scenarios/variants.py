@@ -3,7 +3,8 @@
 A variant file::
 
     base: city.json            # scenario file, relative to this file (any supported format)
-    plan: plan.json            # optional: a plan to play forward in every variant
+    plan: plan.json            # optional: a plan to play forward in every variant (a Plan
+                               # JSON or the plan JSON of ``dispatchlab route --out``)
     variants:
       - name: evening-rush
         modifiers:
@@ -190,7 +191,7 @@ class LoadedVariants:
 
 def read_variants(path: str | Path) -> LoadedVariants:
     """Read a variant YAML file and the base scenario (and plan) it points to."""
-    from scenarios.io import load_scenario, read_json
+    from scenarios.io import load_scenario, read_plan
 
     p = Path(path)
     try:
@@ -207,7 +208,7 @@ def read_variants(path: str | Path) -> LoadedVariants:
         raise input_error_from_validation(err, source=str(p)) from None
     base_path = (p.parent / spec.base).resolve()
     base = load_scenario(base_path)
-    plan = read_json(Plan, (p.parent / spec.plan).resolve()) if spec.plan else None
+    plan = read_plan((p.parent / spec.plan).resolve()) if spec.plan else None
     return LoadedVariants(spec, base, plan, str(p))
 
 

@@ -89,7 +89,8 @@ def simulate_cmd(
         list[Path] | None,
         typer.Option(
             "--plan",
-            help="plan JSON to play forward; repeat to compare plans (the first is the baseline)",
+            help="plan JSON to play forward (a Plan or the output of route --out); "
+            "repeat to compare plans (the first is the baseline)",
         ),
     ] = None,
     policy: Annotated[
@@ -116,8 +117,8 @@ def simulate_cmd(
     from rich.markup import escape
     from rich.table import Table
 
-    from scenarios.io import load_scenario, read_json, to_json
-    from scenarios.plan import Estimate, Plan
+    from scenarios.io import load_scenario, read_plan, to_json
+    from scenarios.plan import Estimate
     from simulation.evaluate import evaluate
     from simulation.executors import make_executor
 
@@ -130,7 +131,7 @@ def simulate_cmd(
         check_output_file(out)  # before the runs, not after them
     scenario = load_scenario(scenario_path, fmt)
     paths = plan_paths or []
-    plans = [read_json(Plan, p) for p in paths]
+    plans = [read_plan(p) for p in paths]
     plan = plans[0] if plans else None
     spec = policy if policy is not None else ("plan" if plan is not None else "insertion")
     ex = make_executor(executor, workers=workers, address=address)

@@ -9,6 +9,7 @@ from typing import Literal
 from scenarios.errors import InputError
 from scenarios.io.json_io import from_json, read_json, to_json, write_json
 from scenarios.io.lilim import read_lilim
+from scenarios.io.plan_io import plan_from_json, read_plan
 from scenarios.io.solomon import read_solomon
 from scenarios.io.vroom import parse_vroom, read_vroom
 from scenarios.io.vrplib import read_vrplib
@@ -80,8 +81,10 @@ __all__ = [
     "from_json",
     "load_scenario",
     "parse_vroom",
+    "plan_from_json",
     "read_json",
     "read_lilim",
+    "read_plan",
     "read_solomon",
     "read_vroom",
     "read_vrplib",

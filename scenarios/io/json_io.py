@@ -30,13 +30,17 @@ def write_json(model: BaseModel, path: str | Path) -> None:
     Path(path).write_text(to_json(model) + "\n", encoding="utf-8")
 
 
-def read_json(cls: type[M], path: str | Path) -> M:
-    """Read and validate a JSON file into ``cls``."""
+def read_bytes(path: str | Path) -> bytes:
+    """The bytes of an input file; a missing file or a directory is an InputError."""
     p = Path(path)
     try:
-        text = p.read_bytes()
+        return p.read_bytes()
     except FileNotFoundError:
         raise InputError("path", "file not found", source=str(p)) from None
     except IsADirectoryError:
         raise InputError("path", "is a directory, expected a file", source=str(p)) from None
-    return from_json(cls, text, source=str(p))
+
+
+def read_json(cls: type[M], path: str | Path) -> M:
+    """Read and validate a JSON file into ``cls``."""
+    return from_json(cls, read_bytes(path), source=str(Path(path)))

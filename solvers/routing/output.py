@@ -20,7 +20,8 @@ def plan_to_dict(scenario: Scenario, plan: Plan) -> dict[str, Any]:
 
     Each stop's ``order_id`` is the id of the visited task: the customer number for
     Solomon/Homberger/CVRPLIB files, the task number for Li & Lim (the pickup task for a
-    pickup); ``order`` is the order (job) it belongs to.
+    pickup); ``order`` is the order (job) it belongs to. ``scenarios.io.read_plan`` reads it
+    back as the Plan (``scenarios.io.plan_io.RouteOutput``), so keep the two in step.
     """
     ddiv = scenario.source.distance_divisor
     tdiv = scenario.source.time_divisor

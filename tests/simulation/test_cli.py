@@ -175,3 +175,57 @@ def test_simulate_compares_several_plans(tmp_path: Path, instances_dir: Path) ->
     assert payload["baseline"] == "bad" and payload["recommended"] == "good"
     assert payload["paired_differences"]["good"]["cost_cents"]["ci_high"] < 0
     assert "recommended: good" in result.stdout
+
+
+def test_route_out_then_simulate_plan(
+    tmp_path: Path, city_file: Path, small_city: Scenario
+) -> None:
+    """The documented pipeline: the plan ``route --out`` writes is what ``simulate --plan``
+    plays, with the same KPIs as the Plan the solver returned."""
+    from solvers.routing import RoutingParams, solve_routes
+
+    plan_path = tmp_path / "plan.json"
+    routed = runner.invoke(
+        app,
+        [
+            "route",
+            str(city_file),
+            "--engine",
+            "greedy",
+            "--seed",
+            "1",
+            "-q",
+            "--out",
+            str(plan_path),
+        ],
+    )
+    assert routed.exit_code == 0, routed.output
+    assert "units" in json.loads(plan_path.read_text())  # the route output, not a Plan
+    solved = solve_routes(small_city, RoutingParams(engine="greedy", time_limit_s=10, seed=1))
+    write_json(solved, tmp_path / "solved.json")
+    kpis = {}
+    for name in ("plan", "solved"):
+        out = tmp_path / f"kpis-{name}.json"
+        args = ["simulate", str(city_file), "--plan", str(tmp_path / f"{name}.json")]
+        args += ["--replications", "3", "--seed", "1", "--executor", "serial", "-q"]
+        result = runner.invoke(app, [*args, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        kpis[name] = read_json(Kpis, out)
+    assert kpis["plan"].policy == "plan" and kpis["plan"].replications == 3
+    assert kpis["plan"].extra["orders_delivered"].mean > 0
+    assert kpis["plan"] == kpis["solved"]
+
+
+def test_whatif_plays_the_plan_route_out_wrote(tmp_path: Path, city_file: Path) -> None:
+    plan_path = tmp_path / "plan.json"
+    routed = runner.invoke(
+        app, ["route", str(city_file), "--engine", "greedy", "-q", "--out", str(plan_path)]
+    )
+    assert routed.exit_code == 0, routed.output
+    variants = _variants(tmp_path, city_file)
+    variants.write_text(f"plan: {plan_path.name}\n" + variants.read_text(), encoding="utf-8")
+    out = tmp_path / "report"
+    args = ["whatif", str(variants), "--policies", "plan", "--replications", "2"]
+    result = runner.invoke(app, [*args, "--executor", "serial", "-q", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "| fewer-couriers | plan |" in (out / "comparison.md").read_text()
