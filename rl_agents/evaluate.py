@@ -241,16 +241,37 @@ def run_days(
 
 
 def _read_cache(path: Path, key: str) -> dict[tuple[str, int], DayOutcome]:
+    """The cached days of ``key``; a file that is not a cache is an InputError (CLI exit 2)."""
+    field = "--hindsight-cache"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(field, f"not a text file: {path}") from None
+    except OSError as err:
+        raise InputError(field, f"cannot read {path} ({err.strerror or err})") from None
     out: dict[tuple[str, int], DayOutcome] = {}
-    for line in path.read_text().splitlines():
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        row = json.loads(line)
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(
+                field, f"line {n}: not JSON ({err.msg} at column {err.colno}) in {path}"
+            ) from None
+        if not isinstance(row, dict):
+            raise InputError(field, f"line {n}: expected a JSON object in {path}")
         if row.get("scenario_key") != key:
             continue
-        out[(row["policy"], int(row["seed"]))] = DayOutcome(
-            row["policy"], int(row["seed"]), row["metrics"], 0, [], row["wall_s"], row["detail"]
-        )
+        try:
+            policy, seed = str(row["policy"]), int(row["seed"])
+            out[(policy, seed)] = DayOutcome(
+                policy, seed, dict(row["metrics"]), 0, [], float(row["wall_s"]), row["detail"]
+            )
+        except KeyError as err:
+            raise InputError(field, f"line {n}: no {err.args[0]!r} in {path}") from None
+        except (TypeError, ValueError) as err:
+            raise InputError(field, f"line {n}: not a cache row ({err}) in {path}") from None
     return out
 
 

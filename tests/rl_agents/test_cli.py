@@ -94,3 +94,11 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], needles: list[str]) -> None:
     one_line_error(runner.invoke(app, args), *needles)
+
+
+def test_corrupt_hindsight_cache_is_one_line_and_exit_2(tiny_file: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "invalid.json"
+    cache.write_text("not json\n", encoding="utf-8")
+    args = ["evaluate", "--scenario", str(tiny_file), "--policies", "greedy", "--seeds", "1"]
+    result = runner.invoke(app, [*args, "--hindsight-cache", str(cache), "--quiet"])
+    one_line_error(result, "--hindsight-cache", "line 1: not JSON")

@@ -71,6 +71,25 @@ def test_hindsight_days_are_cached(tiny: Scenario, tmp_path: Path) -> None:
     assert cache.read_text().count("\n") == 1  # read, not recomputed
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"scenario_key": "k"}\n\n{oops\n', "line 3: not JSON"),
+        ("[1, 2]\n", "line 1: expected a JSON object"),
+        ("\xff\xfe", "not a text file"),
+    ],
+)
+def test_corrupt_cache_is_an_input_error_naming_the_line(
+    tiny: Scenario, tmp_path: Path, text: str, reason: str
+) -> None:
+    cache = tmp_path / "h.jsonl"
+    cache.write_bytes(text.encode("latin-1"))
+    with pytest.raises(InputError) as err:
+        run_days(tiny, ["greedy"], [1], cache=cache)
+    assert err.value.field == "--hindsight-cache" and err.value.reason.startswith(reason)
+    assert cache.read_bytes() == text.encode("latin-1")  # left as it was
+
+
 @pytest.mark.parametrize("specs", [["nope"], ["hindsight:-1"], []])
 def test_bad_policy_lists(tiny: Scenario, specs: list[str]) -> None:
     with pytest.raises(InputError):
