@@ -356,6 +356,29 @@ def _save(model: Any, out: Path, params: TrainParams, state: dict[str, Any], *, 
     return save_model(model, out, algo=params.algo, env_params=params.env, info=info)
 
 
+#: Fewest steps per environment in a PPO rollout, however small the budget.
+MIN_N_STEPS = 8
+
+
+def fit_rollout(params: TrainParams) -> TrainParams:
+    """The parameters with a PPO rollout no larger than the budget needs.
+
+    PPO trains whole rollouts of ``n_steps x num_envs`` steps. A budget smaller than one
+    rollout gets a single rollout of that budget (``n_steps = ceil(timesteps / num_envs)``, at
+    least :data:`MIN_N_STEPS`) and a mini-batch that divides it; a larger budget keeps
+    ``n_steps`` (the shipped model's 1024) and is rounded up to whole rollouts. DQN is unchanged.
+    """
+    if params.algo == "dqn" or params.timesteps >= params.n_steps * params.num_envs:
+        return params
+    n_steps = max(MIN_N_STEPS, -(-params.timesteps // params.num_envs))
+    rollout = n_steps * params.num_envs
+    batch = min(params.batch_size, rollout)
+    if rollout % batch:
+        divisor = next(d for d in range(batch, 0, -1) if rollout % d == 0)
+        batch = divisor if divisor >= MIN_N_STEPS else rollout
+    return params.model_copy(update={"n_steps": n_steps, "batch_size": batch})
+
+
 def _build_model(params: TrainParams, vec: Any, logdir: Path) -> Any:
     import torch
 
@@ -488,7 +511,7 @@ def train(
     ``demos_path``: the warm start's demonstrations are read from this ``.npz`` file when it
     exists (see :func:`rl_agents.expert.save_demonstrations`), else computed and written there.
     """
-    p = params if params is not None else TrainParams()
+    p = fit_rollout(params if params is not None else TrainParams())
     p = p.model_copy(update={"env": p.env.model_copy(update={"reward_scale": p.reward_scale})})
     out_path, log_path = Path(out), Path(logdir)
     log_path.mkdir(parents=True, exist_ok=True)
@@ -579,6 +602,7 @@ __all__ = [
     "TrainParams",
     "TrainResult",
     "demonstrations",
+    "fit_rollout",
     "imitate",
     "make_vec_env",
     "returns_to_go",

@@ -56,7 +56,12 @@ def train_cmd(
         str, typer.Option(help="'standard' (the benchmark city) or a scenario file")
     ] = "standard",
     timesteps: Annotated[
-        int, typer.Option(help="environment steps (decisions) to train")
+        int,
+        typer.Option(
+            help="environment steps (decisions) to train; (Maskable)PPO trains whole rollouts "
+            "of 1024 steps per environment, so a budget above 1024 x envs is rounded up to a "
+            "multiple of it (a smaller one is one rollout of that size)"
+        ),
     ] = 300_000,
     seed: Annotated[int, seed_option("seed of the run (weights, days drawn)")] = 0,
     out: Annotated[Path, typer.Option(help="model file to write (.zip)")] = Path("model.zip"),

@@ -102,3 +102,22 @@ def test_corrupt_hindsight_cache_is_one_line_and_exit_2(tiny_file: Path, tmp_pat
     args = ["evaluate", "--scenario", str(tiny_file), "--policies", "greedy", "--seeds", "1"]
     result = runner.invoke(app, [*args, "--hindsight-cache", str(cache), "--quiet"])
     one_line_error(result, "--hindsight-cache", "line 1: not JSON")
+
+
+def test_train_reports_the_requested_timesteps(tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.zip"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--algo", "ppo",
+            "--scenario", str(tiny_file),
+            "--timesteps", "64",
+            "--imitation-days", "0",
+            "--eval-every", "0",
+            "--out", str(out),
+            "--quiet",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "after 64 steps" in " ".join(result.output.split())

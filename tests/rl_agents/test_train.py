@@ -10,7 +10,7 @@ import pytest
 
 from rl_agents.env import DynamicDispatchEnv
 from rl_agents.model_io import META, WEIGHTS, load_model
-from rl_agents.train import TrainParams, demonstrations, train
+from rl_agents.train import MIN_N_STEPS, TrainParams, demonstrations, fit_rollout, train
 from scenarios import Scenario
 
 
@@ -39,6 +39,42 @@ def test_algorithms_train_and_save(tiny: Scenario, tmp_path: Path, algo: str) ->
     mask = env.action_masks()
     assert mask[model.act(obs, mask)]
     assert any((tmp_path / "logs").rglob("events.out.tfevents*"))  # TensorBoard logs
+
+
+@pytest.mark.parametrize(
+    ("timesteps", "envs", "n_steps", "batch"),
+    [
+        (64, 2, 32, 64),  # one rollout of exactly the budget, one mini-batch
+        (512, 2, 256, 256),
+        (65, 2, 33, 66),  # envs step together: the smallest multiple of 2 above 65
+        (300, 1, 300, 150),  # the mini-batch divides the rollout
+        (3, 1, MIN_N_STEPS, MIN_N_STEPS),
+        (2048, 2, 1024, 256),  # a full rollout: the shipped model's settings, unchanged
+        (300_000, 2, 1024, 256),
+    ],
+)
+def test_fit_rollout_caps_n_steps_to_the_budget(
+    timesteps: int, envs: int, n_steps: int, batch: int
+) -> None:
+    fitted = fit_rollout(TrainParams(algo="ppo", timesteps=timesteps, num_envs=envs))
+    assert (fitted.n_steps, fitted.batch_size) == (n_steps, batch)
+    assert (n_steps * envs) % batch == 0
+    dqn = TrainParams(algo="dqn", timesteps=timesteps, num_envs=envs)
+    assert fit_rollout(dqn) == dqn
+
+
+@pytest.mark.parametrize(("algo", "timesteps"), [("ppo", 64), ("maskable-ppo", 512)])
+def test_ppo_trains_the_requested_timesteps(
+    tiny: Scenario, tmp_path: Path, algo: str, timesteps: int
+) -> None:
+    params = TrainParams(
+        algo=algo, timesteps=timesteps, num_envs=2, imitation_days=0, eval_every=0, n_epochs=1
+    )
+    out = tmp_path / "m.zip"
+    result = train(tiny, params, out=out, logdir=tmp_path / "logs", progress=False)
+    assert result.timesteps == timesteps
+    saved = load_model(out).meta["info"]["train_params"]
+    assert saved["n_steps"] * 2 == timesteps  # the model records the rollout it trained with
 
 
 def test_maskable_ppo_keeps_the_best_validated_model(tiny_model: Path) -> None:
