@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
 
 @cli_errors
 def train_cmd(
+    ctx: typer.Context,
     algo: Annotated[str, typer.Option(help="maskable-ppo, ppo or dqn")] = "maskable-ppo",
     scenario: Annotated[
         str, typer.Option(help="'standard' (the benchmark city) or a scenario file")
@@ -70,19 +71,26 @@ def train_cmd(
         bool, typer.Option(help="environments in subprocesses (else in this process)")
     ] = False,
     imitation_days: Annotated[
-        int, typer.Option(help="days of expert demonstrations for a warm start (0 = none)")
+        int,
+        typer.Option(
+            help="days of expert demonstrations for a warm start (0 = none; not with --algo dqn)"
+        ),
     ] = 10,
     expert: Annotated[
         str, typer.Option(help="imitation expert: 'rollout' (lookahead) or 'slots' (insertion)")
     ] = "slots",
-    imitation_epochs: Annotated[int, typer.Option(help="passes over the demonstrations")] = 30,
+    imitation_epochs: Annotated[
+        int, typer.Option(help="passes over the demonstrations (not with --algo dqn)")
+    ] = 30,
     dagger_rounds: Annotated[
         int, typer.Option(help="DAgger rounds: the model plays, the expert labels (rollout)")
     ] = 0,
     dagger_days: Annotated[int, typer.Option(help="days the model plays per DAgger round")] = 20,
     demos: Annotated[
         Path | None,
-        typer.Option(help="demonstrations file (.npz): read if it exists, else written"),
+        typer.Option(
+            help="demonstrations file (.npz): read if it exists, else written (not with --algo dqn)"
+        ),
     ] = None,
     eval_every: Annotated[int, typer.Option(help="evaluate every N steps (0 = never)")] = 20_000,
     eval_days: Annotated[int, typer.Option(help="validation days per evaluation")] = 10,
@@ -100,6 +108,8 @@ def train_cmd(
         raise fail("--envs: must be at least 1")
     if expert not in ("rollout", "slots"):
         raise fail(f"--expert: unknown expert {expert!r}; choose rollout or slots")
+    if algo == "dqn":
+        _refuse_warm_start_options(ctx, imitation_days, imitation_epochs, demos)
     if demos is not None and demos.suffix != ".npz":
         raise fail(f"--demos: the demonstrations file must end in .npz, got {str(demos)!r}")
     if out.suffix != ".zip":
@@ -150,6 +160,26 @@ def train_cmd(
     )
     if result.best_validation_cost is not None:
         console.print(f"best validation mean cost: {result.best_validation_cost:,.0f} cents")
+
+
+def _refuse_warm_start_options(
+    ctx: typer.Context, imitation_days: int, imitation_epochs: int, demos: Path | None
+) -> None:
+    """DQN has no imitation warm start: its options, given with a value that asks for one
+    (``--imitation-days 0`` does not), are errors."""
+    given = {
+        "--imitation-days": imitation_days,
+        "--imitation-epochs": imitation_epochs,
+        "--demos": demos,
+    }
+    for option, value in given.items():
+        source = ctx.get_parameter_source(option.lstrip("-").replace("-", "_"))
+        explicit = source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+        if explicit and value not in (0, None):
+            raise fail(
+                f"{option}: DQN has no imitation warm start; "
+                "drop it, or use --algo maskable-ppo or ppo"
+            )
 
 
 @cli_errors

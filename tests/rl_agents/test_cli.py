@@ -121,3 +121,29 @@ def test_train_reports_the_requested_timesteps(tiny_file: Path, tmp_path: Path) 
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "after 64 steps" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--imitation-days", "3"), ("--imitation-epochs", "5"), ("--demos", "demos.npz")],
+)
+def test_dqn_refuses_the_warm_start_options(
+    tiny_file: Path, tmp_path: Path, option: str, value: str
+) -> None:
+    args = ["train", "--algo", "dqn", "--scenario", str(tiny_file), "--timesteps", "16"]
+    args += ["--eval-every", "0", "--out", str(tmp_path / "m.zip")]
+    if option == "--demos":
+        value = str(tmp_path / value)
+    one_line_error(runner.invoke(app, [*args, option, value]), option, "DQN")
+    assert not (tmp_path / "m.zip").exists() and not (tmp_path / "demos.npz").exists()
+
+
+def test_dqn_trains_with_the_warm_start_options_left_out_or_zero(
+    tiny_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "m.zip"
+    args = ["train", "--algo", "dqn", "--scenario", str(tiny_file), "--timesteps", "16"]
+    args += ["--imitation-days", "0", "--eval-every", "0", "--out", str(out), "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert out.exists()
