@@ -12,6 +12,9 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import socket
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -149,8 +152,115 @@ def _ray_call(fn: TaskFn, key: str, holder: list[Any], plugins: Sequence[str], t
     return fn(shared, key, task)
 
 
+#: Seconds to resolve a Ray address and open a TCP connection to it before giving up.
+RAY_CONNECT_TIMEOUT_S = 3.0
+
+
+def _ray_host_port(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``ray://HOST[:PORT]``, ``[IPv6]:PORT``) as host and port."""
+    from scenarios.errors import InputError
+
+    client = address.startswith("ray://")
+    rest = address.removeprefix("ray://").rstrip("/")
+    host, sep, port_text = rest.rpartition(":")
+    if not sep or host.endswith(":"):  # no port, or a bare IPv6 address
+        host, port_text = rest, "10001" if client else "6379"
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise InputError("--address", f"expected HOST:PORT, got {address!r}")
+    return host, int(port_text)
+
+
+def _tcp_probe(host: str, port: int, timeout_s: float) -> str | None:
+    """None when ``host`` resolves and ``port`` accepts a connection in time, else why not."""
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        deadline = time.monotonic() + timeout_s
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            outcome.append(f"{host} does not resolve")
+            return
+        reason = "no answer"
+        for family, kind, proto, _name, sockaddr in infos:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                with socket.socket(family, kind, proto) as sock:
+                    sock.settimeout(left)
+                    sock.connect(sockaddr)
+                outcome.append(None)
+                return
+            except TimeoutError:
+                reason = f"no answer in {timeout_s:g} s"
+            except OSError as err:
+                reason = (err.strerror or str(err)).lower()
+        outcome.append(reason)
+
+    # A thread, so a resolver that hangs cannot hold the caller past the timeout.
+    thread = threading.Thread(target=probe, name="ray-address-check", daemon=True)
+    thread.start()
+    thread.join(timeout_s + 0.5)
+    return outcome[0] if outcome else f"no answer in {timeout_s:g} s"
+
+
+def _gcs_probe(target: str, timeout_s: float) -> str | None:
+    """None when a Ray GCS answers a ``GetClusterId`` call at ``target`` in time, else why not.
+
+    Only a server that is not there, not in time, or not a GCS (the method unknown: an HTTP
+    proxy, another gRPC service) fails; any other answer is left to ``ray.init``.
+    """
+    try:
+        import grpc
+        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+    except ImportError:  # ray.init reports a missing Ray itself
+        return None
+    with grpc.insecure_channel(target) as channel:
+        stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+        try:
+            request = gcs_service_pb2.GetClusterIdRequest()  # type: ignore[attr-defined]
+            stub.GetClusterId(request, timeout=timeout_s)
+        except grpc.RpcError as err:
+            code = err.code()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return f"no answer in {timeout_s:g} s"
+            if code == grpc.StatusCode.UNIMPLEMENTED:
+                return "something answers, but not a Ray GCS"
+            if code == grpc.StatusCode.UNAVAILABLE:
+                return "unavailable"
+    return None
+
+
+def check_ray_address(address: str, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Raise InputError("--address", ...) unless a Ray cluster answers at ``address`` in time.
+
+    ``ray.init`` retries an address nobody answers at for minutes; this fails in seconds:
+    the host must resolve and the port accept a TCP connection, and for a GCS address
+    (``HOST:PORT``, not ``ray://``) the GCS must answer a gRPC call. ``auto`` and ``local``
+    (Ray finds or starts the cluster itself) are not checked.
+    """
+    from scenarios.errors import InputError
+
+    if address in ("auto", "local"):
+        return
+    host, port = _ray_host_port(address)
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    deadline = time.monotonic() + timeout_s
+    reason = _tcp_probe(host, port, timeout_s)
+    if reason is None and not address.startswith("ray://"):
+        reason = _gcs_probe(where, max(1.0, deadline - time.monotonic()))
+    if reason is not None:
+        raise InputError("--address", f"no Ray cluster answers at {where} ({reason})")
+
+
 class RayExecutor:
-    """Tasks on a Ray cluster (``address``), or on a local Ray instance started on demand."""
+    """Tasks on a Ray cluster (``address``), or on a local Ray instance started on demand.
+
+    Before connecting, the address must resolve and accept a TCP connection within
+    :data:`RAY_CONNECT_TIMEOUT_S` seconds (:func:`check_ray_address`), else InputError.
+    """
 
     name = "ray"
 
@@ -164,6 +274,7 @@ class RayExecutor:
         if ray.is_initialized():
             return
         if self.address:
+            check_ray_address(self.address)
             ray.init(address=self.address, log_to_driver=False)
         else:
             ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)

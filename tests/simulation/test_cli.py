@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,17 @@ def test_whatif_plays_the_plan_route_out_wrote(tmp_path: Path, city_file: Path) 
     result = runner.invoke(app, [*args, "--executor", "serial", "-q", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "| fewer-couriers | plan |" in (out / "comparison.md").read_text()
+
+
+def test_whatif_refuses_a_ray_address_nobody_answers_at(
+    tmp_path: Path, city_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray = pytest.importorskip("ray")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # never the session's local Ray
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("ray.init was called"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends
+    args = ["whatif", str(_variants(tmp_path, city_file)), "--executor", "ray"]
+    result = runner.invoke(app, [*args, "--address", f"127.0.0.1:{port}", "-q"])
+    _one_line_error(result, "--address", f"no Ray cluster answers at 127.0.0.1:{port}")

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 
 from scenarios import Scenario
 from scenarios.errors import InputError
 from simulation.evaluate import Case, ReplicationTask, replication_seeds, run_tasks
-from simulation.executors import LocalExecutor, RayExecutor, SerialExecutor, make_executor
+from simulation.executors import (
+    LocalExecutor,
+    RayExecutor,
+    SerialExecutor,
+    check_ray_address,
+    make_executor,
+)
 
 
 def _tasks() -> list[ReplicationTask]:
@@ -55,3 +64,54 @@ def test_make_executor_names() -> None:
     assert make_executor("ray", address="auto").name == "ray"
     with pytest.raises(InputError):
         make_executor("dask")
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def no_ray_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray looks uninitialised and must not be started: the check has to fail first."""
+    ray = pytest.importorskip("ray")
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("ray.init must not be called for an address nobody answers at")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+
+
+def test_ray_executor_refuses_a_closed_port_in_seconds(no_ray_init: None) -> None:
+    port = _closed_port()
+    t0 = time.monotonic()
+    with pytest.raises(InputError) as err:
+        RayExecutor(f"127.0.0.1:{port}").run(lambda shared, key, task: task, None, "k", [1])
+    assert time.monotonic() - t0 < 5
+    assert err.value.field == "--address"
+    assert err.value.reason.startswith(f"no Ray cluster answers at 127.0.0.1:{port}")
+
+
+def test_ray_address_check_wants_a_gcs_behind_the_port() -> None:
+    """A port that accepts connections but never speaks Ray's gRPC is refused too."""
+    pytest.importorskip("ray")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()  # the kernel completes the handshake; nobody ever answers
+        port = server.getsockname()[1]
+        with pytest.raises(InputError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
+            check_ray_address(f"127.0.0.1:{port}", timeout_s=1.0)
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [("no-such-host.invalid:6379", "does not resolve"), ("host:port", "expected HOST:PORT")],
+)
+def test_ray_address_check_names_what_is_wrong(address: str, reason: str) -> None:
+    with pytest.raises(InputError) as err:
+        check_ray_address(address)
+    assert err.value.field == "--address" and reason in err.value.reason
+    check_ray_address("auto")  # Ray finds the cluster itself: nothing to check
