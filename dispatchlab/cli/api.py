@@ -69,6 +69,18 @@ def _check_storage(data_dir: Path | None, database_url: str | None) -> None:
     unreachable server or a data dir that is a file is one line, not a traceback from
     every worker process.
     """
+    from api.core.config import get_settings
+
+    try:
+        _check_database(data_dir, database_url)
+    finally:
+        # the settings read here must not outlive the check: the caller sets more of the
+        # environment after it (DISPATCHLAB_DEMO), and the service in this process reads it
+        get_settings.cache_clear()
+
+
+def _check_database(data_dir: Path | None, database_url: str | None) -> None:
+    """:func:`_check_storage` on the settings of the environment as it is now."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError

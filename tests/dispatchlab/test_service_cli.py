@@ -93,3 +93,14 @@ def test_serve_port_and_log_level_are_checked(
         main(argv)
     assert info.value.code == 2
     _one_line(capsys.readouterr().err, *needles)
+
+
+def test_the_storage_check_leaves_the_settings_to_be_read_later(tmp_path: Path) -> None:
+    from api.core.config import get_settings
+    from dispatchlab.cli.api import _check_storage
+
+    get_settings.cache_clear()
+    _check_storage(tmp_path, None)
+    # `serve --demo` sets DISPATCHLAB_DEMO after this check; a cached copy made here would
+    # hide it from the service started in the same process (/v1/demo answered 404)
+    assert get_settings.cache_info().currsize == 0
