@@ -133,9 +133,14 @@ def test_union_tags_are_not_in_the_field_path(
 
 @pytest.mark.parametrize(
     ("policy", "reason"),
-    [("bogus", "unknown policy 'bogus'"), ("insertion:0", "needs at least one courier")],
+    [
+        ("bogus", "unknown policy 'bogus'"),
+        ("insertion:0", "needs at least one courier"),
+        ("plan", "needs a plan"),
+        (" plan:x", "needs a plan"),
+    ],
 )
-def test_bad_simulation_policy_is_422_naming_policy(
+def test_bad_simulation_policy_is_422_naming_policy_before_queueing(
     client: TestClient, keys: dict[str, dict[str, str]], policy: str, reason: str
 ) -> None:
     body = _example(SIMULATION_EXAMPLE)
@@ -144,18 +149,6 @@ def test_bad_simulation_policy_is_422_naming_policy(
     assert answer.status_code == 422, answer.text
     [problem] = answer.json()["detail"]
     assert problem["field"] == "policy" and reason in problem["reason"]
-
-
-@pytest.mark.parametrize("policy", ["plan", " plan:x"])
-def test_simulation_of_policy_plan_without_a_plan_is_422_naming_policy(
-    client: TestClient, keys: dict[str, dict[str, str]], policy: str
-) -> None:
-    body = _example(SIMULATION_EXAMPLE)
-    body["policy"] = policy
-    answer = client.post("/v1/simulations", json=body, headers=keys["planner"])
-    assert answer.status_code == 422, answer.text
-    [problem] = answer.json()["detail"]
-    assert problem["field"] == "policy" and "needs a plan" in problem["reason"]
     assert client.get("/v1/jobs", headers=keys["planner"]).json()["count"] == 0
 
 
