@@ -109,7 +109,19 @@ def train_cmd(
     if expert not in ("rollout", "slots"):
         raise fail(f"--expert: unknown expert {expert!r}; choose rollout or slots")
     if algo == "dqn":
-        _refuse_warm_start_options(ctx, imitation_days, imitation_epochs, demos)
+        _refuse_warm_start_options(
+            ctx,
+            {
+                "--imitation-days": imitation_days,
+                "--imitation-epochs": imitation_epochs,
+                "--demos": demos,
+                "--expert": expert,
+                "--dagger-rounds": dagger_rounds,
+                "--dagger-days": dagger_days,
+            },
+        )
+    elif dagger_rounds > 0 and expert != "rollout":
+        raise fail("--dagger-rounds: DAgger labels with the rollout expert; add --expert rollout")
     if demos is not None and demos.suffix != ".npz":
         raise fail(f"--demos: the demonstrations file must end in .npz, got {str(demos)!r}")
     if out.suffix != ".zip":
@@ -162,16 +174,9 @@ def train_cmd(
         console.print(f"best validation mean cost: {result.best_validation_cost:,.0f} cents")
 
 
-def _refuse_warm_start_options(
-    ctx: typer.Context, imitation_days: int, imitation_epochs: int, demos: Path | None
-) -> None:
+def _refuse_warm_start_options(ctx: typer.Context, given: dict[str, object]) -> None:
     """DQN has no imitation warm start: its options, given with a value that asks for one
     (``--imitation-days 0`` does not), are errors."""
-    given = {
-        "--imitation-days": imitation_days,
-        "--imitation-epochs": imitation_epochs,
-        "--demos": demos,
-    }
     for option, value in given.items():
         source = ctx.get_parameter_source(option.lstrip("-").replace("-", "_"))
         explicit = source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")

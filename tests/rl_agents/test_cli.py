@@ -125,7 +125,14 @@ def test_train_reports_the_requested_timesteps(tiny_file: Path, tmp_path: Path) 
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--imitation-days", "3"), ("--imitation-epochs", "5"), ("--demos", "demos.npz")],
+    [
+        ("--imitation-days", "3"),
+        ("--imitation-epochs", "5"),
+        ("--demos", "demos.npz"),
+        ("--expert", "rollout"),
+        ("--dagger-rounds", "2"),
+        ("--dagger-days", "5"),
+    ],
 )
 def test_dqn_refuses_the_warm_start_options(
     tiny_file: Path, tmp_path: Path, option: str, value: str
@@ -136,6 +143,13 @@ def test_dqn_refuses_the_warm_start_options(
         value = str(tmp_path / value)
     one_line_error(runner.invoke(app, [*args, option, value]), option, "DQN")
     assert not (tmp_path / "m.zip").exists() and not (tmp_path / "demos.npz").exists()
+
+
+def test_dagger_without_the_rollout_expert_is_refused(tiny_file: Path, tmp_path: Path) -> None:
+    args = ["train", "--scenario", str(tiny_file), "--timesteps", "16", "--eval-every", "0"]
+    args += ["--dagger-rounds", "1", "--out", str(tmp_path / "m.zip")]
+    one_line_error(runner.invoke(app, args), "--dagger-rounds", "--expert rollout")
+    assert not (tmp_path / "m.zip").exists()
 
 
 def test_dqn_trains_with_the_warm_start_options_left_out_or_zero(
