@@ -217,10 +217,14 @@ def _gcs_probe(target: str, timeout_s: float) -> str | None:
         from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
     except ImportError:  # ray.init reports a missing Ray itself
         return None
+    try:  # Ray's generated protocol, not a public API: a version without it is not checked
+        request = gcs_service_pb2.GetClusterIdRequest()  # type: ignore[attr-defined]
+        stub_class = gcs_service_pb2_grpc.NodeInfoGcsServiceStub
+    except AttributeError:
+        return None
     with grpc.insecure_channel(target) as channel:
-        stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+        stub = stub_class(channel)
         try:
-            request = gcs_service_pb2.GetClusterIdRequest()  # type: ignore[attr-defined]
             stub.GetClusterId(request, timeout=timeout_s)
         except grpc.RpcError as err:
             code = err.code()

@@ -27,7 +27,7 @@ from simulation.evaluate import (
 )
 from simulation.executors import Executor
 from simulation.params import SimParams
-from simulation.policies import make_policy
+from simulation.policies import check_policy
 from simulation.result import METRICS
 from simulation.stats import mean_ci, paired_diff
 
@@ -139,10 +139,9 @@ def run_sweep(
     """Run variants x policies x replications and collect the outcomes."""
     if not policies:
         raise InputError("policies", "give at least one policy")
+    has_plan = variants.plan is not None
     for spec in policies:
-        make_policy(spec)
-    if "plan" in policies and variants.plan is None:
-        raise InputError("policies", "policy 'plan' needs a plan in the variant file")
+        check_policy(spec, "policies", has_plan=has_plan, hint=" in the variant file")
     scenarios = variants.scenarios(seed=seed)
     cases = variant_cases(scenarios, variants.plan, params)
     seeds = replication_seeds(seed, replications)

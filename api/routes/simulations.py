@@ -16,7 +16,6 @@ from api.schemas.common import JobAccepted
 from api.schemas.simulations import SimulationCreate
 from api.solve import accepted, respond, submit_job
 from api.tasks.simulations import default_policy
-from scenarios.errors import InputError
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"], responses=ERROR_RESPONSES)
 
@@ -36,18 +35,14 @@ def create_simulation(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Queue a twin study; the job's result has KPIs with 95% confidence intervals."""
-    from simulation.policies import make_policy
+    from simulation.policies import check_policy
 
     check_scenario(body.scenario, field="scenario")
     check_orders(ctx.settings, body.scenario, field="scenario.orders", sync=False)
     check_replications(ctx.settings, body.replications, field="replications")
     policy = default_policy(body)
-    try:
-        make_policy(policy)  # 422 for an unknown policy before queueing
-    except InputError as err:
-        raise InputError("policy", err.reason) from None
-    if policy.strip().partition(":")[0] == "plan" and body.plan is None:
-        raise InputError("policy", "policy 'plan' needs a plan (give one in plan)")
+    # 422 for an unknown policy, or plan without a plan, before queueing
+    check_policy(policy, "policy", has_plan=body.plan is not None, hint=" (give one in plan)")
     payload = body.model_dump(mode="json")
 
     def compute() -> tuple[int, BaseModel, str | None]:

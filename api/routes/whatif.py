@@ -42,18 +42,13 @@ def create_whatif(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Queue a sweep; the job's result compares each variant with the base (paired CIs)."""
-    from simulation.policies import make_policy
+    from simulation.policies import check_policy
 
     check_scenario(body.scenario, field="scenario")
     check_orders(ctx.settings, body.scenario, field="scenario.orders", sync=False)
     check_replications(ctx.settings, body.replications, field="replications")
     for i, policy in enumerate(body.policies):
-        try:
-            make_policy(policy)
-        except InputError as err:
-            raise InputError(f"policies.{i}", err.reason) from None
-        if policy.strip().startswith("plan") and body.plan is None:
-            raise InputError(f"policies.{i}", "policy 'plan' needs a plan")
+        check_policy(policy, f"policies.{i}", has_plan=body.plan is not None)
     runs = (len(body.variants) + 1) * len(body.policies) * body.replications
     if runs > ctx.settings.max_whatif_runs:
         raise InputError(

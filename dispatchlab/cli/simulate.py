@@ -71,17 +71,6 @@ def _check_common(
         raise fail("--address: only with --executor ray")
 
 
-def _check_policy(spec: str, option: str) -> None:
-    """An unknown or malformed policy spec, reported under ``option``."""
-    from scenarios.errors import InputError
-    from simulation.policies import make_policy
-
-    try:
-        make_policy(spec)
-    except InputError as err:
-        raise InputError(option, err.reason) from None
-
-
 @cli_errors
 def simulate_cmd(
     scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario file")],
@@ -121,12 +110,11 @@ def simulate_cmd(
     from scenarios.plan import Estimate
     from simulation.evaluate import evaluate
     from simulation.executors import make_executor
+    from simulation.policies import check_policy
 
     _check_common(replications, executor, workers, address)
     if policy is not None:
-        _check_policy(policy, "--policy")
-        if policy.strip().partition(":")[0] == "plan" and not plan_paths:
-            raise fail("--policy: policy 'plan' needs a plan (give one with --plan)")
+        check_policy(policy, "--policy", has_plan=bool(plan_paths), hint=" (give one with --plan)")
     if out is not None:
         check_output_file(out)  # before the runs, not after them
     scenario = load_scenario(scenario_path, fmt)
@@ -252,6 +240,7 @@ def whatif_cmd(
     """Run variants x policies x seeds and write a comparison against the base variant."""
     from scenarios.variants import read_variants
     from simulation.executors import make_executor
+    from simulation.policies import check_policy
     from simulation.report import markdown_table, write_report
     from simulation.sweep import run_sweep
 
@@ -260,7 +249,7 @@ def whatif_cmd(
     if not specs:
         raise fail("--policies: give at least one policy")
     for spec in specs:
-        _check_policy(spec, "--policies")
+        check_policy(spec, "--policies", has_plan=True)  # the variant file's plan: checked later
     check_output_folder(out)  # before the runs, not after them
     loaded = read_variants(variants_path)
     ex = make_executor(executor, workers=workers, address=address)

@@ -47,6 +47,19 @@ def make_policy(spec: str) -> Policy | None:
     return factory(arg or None)
 
 
+def check_policy(spec: str, field: str, *, has_plan: bool, hint: str = "") -> None:
+    """InputError under ``field`` for an unknown or malformed spec, or ``plan`` without a plan.
+
+    ``hint`` ends the no-plan message (where to give the plan).
+    """
+    try:
+        make_policy(spec)
+    except InputError as err:
+        raise InputError(field, err.reason) from None
+    if spec.strip().partition(":")[0] == "plan" and not has_plan:
+        raise InputError(field, f"policy 'plan' needs a plan{hint}")
+
+
 def _plan(arg: str | None) -> None:
     return None
 
