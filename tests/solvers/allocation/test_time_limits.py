@@ -179,7 +179,9 @@ def test_a_few_crowded_orders_start_no_one_order_mip_past_the_limit(
     limit_s = 0.5
     start = time.perf_counter()
     result = allocate(crowd_of(3), AllocationParams(mode=mode, time_limit_s=limit_s))
-    assert ends and max(ends) <= start + limit_s
+    # a MIP's end is taken a moment after its caller measured the time left (1-5 ms under
+    # load); the defect this guards against gave MIPs a whole budget (seconds, not ms)
+    assert ends and max(ends) <= start + limit_s + 0.1
     assert len(result.explanations) == 3
     if result.bound is not None:
         assert result.bound <= result.cost.total + 1e-6
