@@ -128,11 +128,8 @@ class SimulationResult:
         for n, node in enumerate(w.nodes):
             if node.virtual:
                 continue
-            open_s = span_end - start
-            for a, b in node.closed:
-                open_s -= max(0.0, min(b, span_end) - max(a, start))
             busy += sim.picker_busy_s[n]
-            capacity += node.pickers * max(open_s, 0.0)
+            capacity += node.pickers * node.open_s(start, span_end)
         unfilled_orders = int(
             sum(1 for o, k in enumerate(sim.unfilled_lines) if k > 0 or unfilled_full[o])
         )

@@ -1248,9 +1248,11 @@ class DispatchSimulator:
                     discrepancy = False
                 if short or discrepancy:
                     transfer_ready = max(transfer_ready, self._resource(o, n, sku, qty))
+            started = env.now
             if pick > 0:
                 yield env.timeout(pick)
-            self.picker_busy_s[n] += pick
+            # Utilisation counts busy time in open hours (a pick may run past the closing).
+            self.picker_busy_s[n] += node.open_s(started, env.now)
         with self._stations[n].request() as req:
             yield req
             pack = node.pack_time_s_per_order * noise.pack[o]

@@ -66,6 +66,13 @@ class NodeInfo:
                 break
         return t_s
 
+    def open_s(self, start_s: float, end_s: float) -> float:
+        """Seconds of ``[start_s, end_s]`` during which the node is open (no outage)."""
+        total = max(0.0, end_s - start_s)
+        for a, b in self.closed:
+            total -= max(0.0, min(b, end_s) - max(a, start_s))
+        return max(0.0, total)
+
 
 @dataclass(frozen=True)
 class OrderData:

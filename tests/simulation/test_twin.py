@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios import AllocationLine, InputError, Plan, PlannedStop, Route, Scenario, StopKind
 from simulation.decisions import (
@@ -396,3 +398,55 @@ def test_a_wasted_trip_to_a_closed_node_is_still_charged() -> None:
     assert result.metrics["orders_unserved"] == 1
     assert all(math.isfinite(v) for v in result.metrics.values())
     assert result.metrics["fixed_cost_cents"] >= 0 and math.isfinite(sim.realised_cost_cents())
+
+
+def test_node_utilisation_counts_open_hours_only() -> None:
+    # One picker, 700 s per pick, open [0, 1000]: the second pick starts at 700 and runs past
+    # the closing to 1,400. Only its 300 open seconds count, so the node is exactly full.
+    two = [
+        {"id": f"o{k}", "location": {"x": 500, "y": 0}, "lines": [{"sku": "A", "quantity": 1}]}
+        for k in range(2)
+    ]
+    scen = _store(
+        nodes=[
+            {
+                "id": "near",
+                "location": {"x": 0, "y": 0},
+                "inventory": {"A": 5},
+                "pick_time_s_per_line": 700,
+                "pack_time_s_per_order": 0,
+                "opening_hours": [{"start_s": 0, "end_s": 1000}],
+            }
+        ],
+        orders=two,
+    )
+    result = simulate(scen, policy="insertion", seed=1, params=SimParams(record_events=True))
+    assert result.events is not None
+    assert [e[0] for e in result.events if e[1] == "pick_start"] == [0.0, 700.0]
+    assert result.metrics["node_utilisation"] == pytest.approx(1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    pick_s=st.integers(1, 3000),
+    close_s=st.integers(50, 4000),
+    num_orders=st.integers(1, 4),
+    pickers=st.integers(1, 2),
+)
+def test_node_utilisation_is_a_share(
+    pick_s: int, close_s: int, num_orders: int, pickers: int
+) -> None:
+    orders = [
+        {"id": f"o{k}", "location": {"x": 500, "y": 0}, "lines": [{"sku": "A", "quantity": 1}]}
+        for k in range(num_orders)
+    ]
+    node = {
+        "id": "near",
+        "location": {"x": 0, "y": 0},
+        "inventory": {"A": 5},
+        "pickers": pickers,
+        "pick_time_s_per_line": pick_s,
+        "opening_hours": [{"start_s": 0, "end_s": close_s}],
+    }
+    result = simulate(_store(nodes=[node], orders=orders), policy="insertion", seed=1)
+    assert 0.0 < result.metrics["node_utilisation"] <= 1.0
