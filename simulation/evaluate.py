@@ -402,7 +402,7 @@ def compare(
     admissible = []
     for n in names:
         d = diffs[n]["on_time_rate"]
-        if n != baseline and d.high < -rule.max_on_time_drop:
+        if n != baseline and d.below(-rule.max_on_time_drop):
             reasons.append(
                 f"{n} excluded: on-time rate {d.mean:+.3f} vs {baseline} "
                 f"(CI [{d.low:+.3f}, {d.high:+.3f}])"
@@ -413,7 +413,12 @@ def compare(
     recommended = baseline
     if best != baseline:
         d = diffs[best]["cost_cents"]
-        if d.high < 0:
+        if not d.informative:
+            reasons.append(
+                f"{best} has the lowest risk-adjusted cost, but one replication cannot show a "
+                f"significant difference: keep {baseline}"
+            )
+        elif d.below(0.0):
             recommended = best
             reasons.append(
                 f"{best} is significantly cheaper than {baseline}: {d.mean:+.0f} cents "

@@ -43,9 +43,14 @@ def _cell(row: dict[str, Any]) -> str:
     return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
 
 
+def _significant(row: dict[str, Any]) -> bool:
+    """The paired difference's CI excludes zero (never on one replication)."""
+    return bool(row["n"] >= 2 and (row["diff_low"] > 0 or row["diff_high"] < 0))
+
+
 def _diff_cell(row: dict[str, Any]) -> str:
     d, lo, hi = row["diff"], row["diff_low"], row["diff_high"]
-    sig = lo > 0 or hi < 0
+    sig = _significant(row)
     mark = ""
     if sig:
         better = (d < 0) == (row["kpi"] in LOWER_IS_BETTER)
@@ -156,7 +161,7 @@ def plots(result: SweepResult) -> dict[str, bytes]:
             for variant in others:
                 for policy in result.policies:
                     r = rows[(variant, policy, metric)]
-                    sig = r["diff_low"] > 0 or r["diff_high"] < 0
+                    sig = _significant(r)
                     better = (r["diff"] < 0) == (metric in LOWER_IS_BETTER)
                     color = ("tab:green" if better else "tab:red") if sig else "tab:gray"
                     ax.errorbar(
@@ -196,7 +201,7 @@ def html_report(result: SweepResult, images: dict[str, bytes], *, title: str) ->
                 r = rows[(variant, policy, m)]
                 diff = ""
                 if variant != result.base:
-                    sig = r["diff_low"] > 0 or r["diff_high"] < 0
+                    sig = _significant(r)
                     better = (r["diff"] < 0) == (m in LOWER_IS_BETTER)
                     cls = ("better" if better else "worse") if sig else "same"
                     diff = f"<br><span class='{cls}'>Δ {html.escape(_diff_cell(r))}</span>"

@@ -29,13 +29,26 @@ class Interval:
         return Estimate(mean=self.mean, ci_low=self.low, ci_high=self.high, n=max(1, self.n))
 
     @property
+    def informative(self) -> bool:
+        """True with two or more replications (one value says nothing about its spread)."""
+        return self.n >= 2
+
+    @property
     def excludes_zero(self) -> bool:
-        """True when the whole interval lies on one side of zero."""
-        return self.low > 0.0 or self.high < 0.0
+        """True when the whole interval lies on one side of zero (never on one replication)."""
+        return self.informative and (self.low > 0.0 or self.high < 0.0)
+
+    def below(self, x: float) -> bool:
+        """True when the whole interval lies below ``x`` (never on one replication)."""
+        return self.informative and self.high < x
 
 
 def mean_ci(values: Sequence[float] | np.ndarray, level: float = LEVEL) -> Interval:
-    """Mean and t-interval of independent replications (a single value has a zero-width CI)."""
+    """Mean and t-interval of independent replications.
+
+    A single value gets a zero-width interval for display (``n`` = 1 says so), but it is no
+    confidence statement: :attr:`Interval.excludes_zero` and :meth:`Interval.below` are False.
+    """
     x = np.asarray(values, dtype=np.float64)
     n = int(x.size)
     if n == 0:

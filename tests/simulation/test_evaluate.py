@@ -89,6 +89,20 @@ def test_a_baseline_is_kept_when_the_difference_is_not_significant(
     )
 
 
+def test_one_replication_is_never_significant(c101_plans: tuple[Scenario, Plan, Plan]) -> None:
+    # One value has no spread: its zero-width "interval" must not move the recommendation or
+    # exclude a candidate (with six replications "good" wins and "bad" is excluded, above).
+    scenario, good, bad = c101_plans
+    assert not mean_ci([-5.0]).excludes_zero and not mean_ci([-5.0]).below(0.0)
+    cmp = compare(scenario, {"bad": bad, "good": good}, replications=1, seed=1)
+    assert cmp.diffs["good"]["cost_cents"].high < 0  # cheaper on the one day...
+    assert cmp.recommended == "bad"  # ...which is not significant
+    assert any("one replication" in r for r in cmp.reasons)
+    rule = RiskRule(max_on_time_drop=0.0)
+    guard = compare(scenario, {"good": good, "bad": bad}, replications=1, seed=1, rule=rule)
+    assert not any("excluded" in r for r in guard.reasons)
+
+
 def test_the_on_time_guard_excludes_a_cheaper_but_later_plan(
     c101_plans: tuple[Scenario, Plan, Plan],
 ) -> None:

@@ -1,0 +1,45 @@
+"""The what-if report: tables and significance marks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulation.evaluate import ReplicationOutcome
+from simulation.report import markdown_table
+from simulation.sweep import SweepResult
+
+
+def _sweep(costs: dict[str, list[float]]) -> SweepResult:
+    """A sweep of one policy whose replications cost ``costs[variant]`` (no simulation)."""
+    outcomes = [
+        ReplicationOutcome(
+            case=variant,
+            policy="insertion",
+            replication=k,
+            seed=k,
+            metrics={"cost_cents": cost},
+            base_on_time=np.zeros(0, dtype=bool),
+            num_events=0,
+            wall_s=0.0,
+        )
+        for variant, values in costs.items()
+        for k, cost in enumerate(values)
+    ]
+    n = len(costs["base"])
+    return SweepResult(
+        base="base",
+        variants=list(costs),
+        policies=["insertion"],
+        seeds=list(range(n)),
+        seed=0,
+        outcomes=outcomes,
+    )
+
+
+def test_a_difference_is_marked_only_when_its_interval_excludes_zero() -> None:
+    three = _sweep({"base": [100.0, 110.0, 120.0], "cheap": [90.0, 99.0, 111.0]})
+    assert "▲" in markdown_table(three, metrics=("cost_cents",))
+    one = _sweep({"base": [100.0], "cheap": [90.0]})
+    table = markdown_table(one, metrics=("cost_cents",))
+    assert "-10 [-10, -10]" in table  # shown, but one replication is not significant
+    assert "▲" not in table.split("|---|")[-1] and "▼" not in table.split("|---|")[-1]
