@@ -384,8 +384,11 @@ def compare(
     by_name: dict[str, list[ReplicationOutcome]] = {n: [] for n in names}
     for out in outcomes:
         by_name[out.case].append(out)
-    ids = [o.id for o in scenario.orders]
-    kpis = {n: kpis_from(by_name[n], base_order_ids=ids, seed=seed) for n in names}
+    # Each candidate's own orders: a candidate scenario may add, drop or reorder some.
+    kpis = {
+        n: kpis_from(by_name[n], base_order_ids=[o.id for o in cases[n].scenario.orders], seed=seed)
+        for n in names
+    }
     samples = {
         n: {m: np.asarray([o.metrics[m] for o in by_name[n]]) for m in METRICS} for n in names
     }

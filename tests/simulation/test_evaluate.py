@@ -110,3 +110,13 @@ def test_the_on_time_guard_excludes_a_cheaper_but_later_plan(
     rule = RiskRule(risk_aversion=1.0, max_on_time_drop=0.0)
     cmp = compare(scenario, {"good": good, "bad": bad}, replications=4, seed=1, rule=rule)
     assert any("bad excluded" in r for r in cmp.reasons)
+
+
+def test_a_candidate_scenario_may_have_other_orders(line: Scenario) -> None:
+    # per_order_on_time follows each candidate's own orders (one fewer, in another order).
+    reordered = line.model_copy(update={"orders": line.orders[:0:-1]})
+    cmp = compare(line, {"all": None, "two": None}, replications=2, seed=1,
+                  scenarios={"two": reordered})  # fmt: skip
+    assert list(cmp.kpis["all"].per_order_on_time) == ["a", "b", "c"]
+    assert list(cmp.kpis["two"].per_order_on_time) == ["c", "b"]
+    assert all(0.0 <= p <= 1.0 for p in cmp.kpis["two"].per_order_on_time.values())
