@@ -276,7 +276,10 @@ def imitate(
 
 
 def validate(model: Any, env: DynamicDispatchEnv, days: Sequence[int], *, masked: bool) -> float:
-    """Mean day cost (cents) of the model's greedy decisions on ``days``."""
+    """Mean day cost (cents) of the model's greedy decisions on ``days``.
+
+    Each day is played to its end: ``EnvParams.max_steps`` truncates training episodes only.
+    """
     costs = []
     for day in days:
         obs, info = env.reset(options={"day_seed": int(day)})
@@ -286,8 +289,7 @@ def validate(model: Any, env: DynamicDispatchEnv, days: Sequence[int], *, masked
                 action, _ = model.predict(obs, deterministic=True, action_masks=env.action_masks())
             else:
                 action, _ = model.predict(obs, deterministic=True)
-            obs, _, term, trunc, info = env.step(int(action))
-            done = term or trunc
+            obs, _, done, _, info = env.step(int(action))
         costs.append(float(info["kpis"]["cost_cents"]))
     return float(np.mean(costs))
 

@@ -8,9 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rl_agents.env import DynamicDispatchEnv
+from rl_agents.env import DynamicDispatchEnv, EnvParams
 from rl_agents.model_io import META, WEIGHTS, load_model
-from rl_agents.train import MIN_N_STEPS, TrainParams, demonstrations, fit_rollout, train
+from rl_agents.train import (
+    MIN_N_STEPS,
+    TrainParams,
+    demonstrations,
+    fit_rollout,
+    train,
+    validate,
+)
 from scenarios import Scenario
 
 
@@ -99,3 +106,22 @@ def test_demonstrations_are_cheapest_insertion(tiny: Scenario) -> None:
         "pending_mask",
         "global",
     }
+
+
+class _FirstAllowed:
+    """A stand-in model: the first allowed action (cheapest insertion's slot)."""
+
+    def predict(
+        self, obs: object, deterministic: bool = True, action_masks: np.ndarray | None = None
+    ) -> tuple[int, None]:
+        assert action_masks is not None
+        return int(np.flatnonzero(action_masks)[0]), None
+
+
+def test_validation_plays_whole_days_when_training_episodes_are_truncated(
+    tiny: Scenario,
+) -> None:
+    # max_steps truncates training episodes; a validation day is still the whole day's cost.
+    full = validate(_FirstAllowed(), DynamicDispatchEnv(tiny), [1, 2], masked=True)
+    cut_env = DynamicDispatchEnv(tiny, EnvParams(max_steps=3))
+    assert validate(_FirstAllowed(), cut_env, [1, 2], masked=True) == full
