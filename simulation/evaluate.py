@@ -24,7 +24,7 @@ from scenarios.plan import Estimate, Kpis, Plan
 from simulation.executors import Executor, SerialExecutor
 from simulation.params import SimParams
 from simulation.policies import Policy, make_policy
-from simulation.result import LOWER_IS_BETTER, METRICS, SimulationResult
+from simulation.result import LOWER_IS_BETTER, METRICS, SimulationResult, kpi_bounds
 from simulation.stats import Interval, mean_ci, paired_diff
 from simulation.twin import DispatchSimulator
 from simulation.world import World
@@ -217,7 +217,7 @@ def kpis_from(
     if not outcomes:
         raise ValueError("no replications to summarise")
     cols = {m: [o.metrics[m] for o in outcomes] for m in METRICS}
-    est = {m: mean_ci(v).estimate() for m, v in cols.items()}
+    est = {m: mean_ci(v, bounds=kpi_bounds(m)).estimate() for m, v in cols.items()}
     per_order: dict[str, float] = {}
     if base_order_ids:
         hits = np.mean(np.vstack([o.base_on_time for o in outcomes]), axis=0)

@@ -60,6 +60,17 @@ LOWER_IS_BETTER = frozenset(
     }
 )
 
+#: KPIs that are shares (in [0, 1]); every other KPI is a non-negative amount.
+RATES = frozenset({"on_time_rate", "courier_utilisation", "node_utilisation"})
+
+
+def kpi_bounds(metric: str) -> tuple[float, float]:
+    """The values a KPI can take: ``(0, 1)`` for rates, ``(0, inf)`` for the twin's others."""
+    if metric in RATES:
+        return (0.0, 1.0)
+    return (0.0, math.inf) if metric in METRICS else (-math.inf, math.inf)
+
+
 ExecutedStop = tuple[int, int, int, float, float, float]
 
 

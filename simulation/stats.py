@@ -43,11 +43,17 @@ class Interval:
         return self.informative and self.high < x
 
 
-def mean_ci(values: Sequence[float] | np.ndarray, level: float = LEVEL) -> Interval:
+def mean_ci(
+    values: Sequence[float] | np.ndarray,
+    level: float = LEVEL,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> Interval:
     """Mean and t-interval of independent replications.
 
     A single value gets a zero-width interval for display (``n`` = 1 says so), but it is no
     confidence statement: :attr:`Interval.excludes_zero` and :meth:`Interval.below` are False.
+    ``bounds`` is the range the quantity can take (a rate's ``(0, 1)``, a count's
+    ``(0, inf)``): the interval is cut to it, which keeps its coverage.
     """
     x = np.asarray(values, dtype=np.float64)
     n = int(x.size)
@@ -58,7 +64,8 @@ def mean_ci(values: Sequence[float] | np.ndarray, level: float = LEVEL) -> Inter
         return Interval(mean, mean, mean, 1, 0.0)
     std = float(x.std(ddof=1))
     half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * std / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n, std)
+    lo, hi = bounds
+    return Interval(mean, max(lo, mean - half), min(hi, mean + half), n, std)
 
 
 def paired_diff(

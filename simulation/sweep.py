@@ -28,7 +28,7 @@ from simulation.evaluate import (
 from simulation.executors import Executor
 from simulation.params import SimParams
 from simulation.policies import check_policy
-from simulation.result import METRICS
+from simulation.result import METRICS, kpi_bounds
 from simulation.stats import mean_ci, paired_diff
 
 #: KPIs shown in the comparison table (the CSV has all of METRICS).
@@ -73,7 +73,7 @@ class SweepResult:
             for policy in self.policies:
                 for metric in metrics:
                     x = self.samples(variant, policy, metric)
-                    ci = mean_ci(x)
+                    ci = mean_ci(x, bounds=kpi_bounds(metric))
                     row: dict[str, Any] = {
                         "variant": variant,
                         "policy": policy,

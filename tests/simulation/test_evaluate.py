@@ -7,10 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios import Plan, Scenario
 from scenarios.io import load_scenario
-from simulation.evaluate import RiskRule, compare, evaluate, replication_seeds
+from simulation.evaluate import (
+    ReplicationOutcome,
+    RiskRule,
+    compare,
+    evaluate,
+    kpis_from,
+    replication_seeds,
+)
+from simulation.result import METRICS
 from simulation.stats import mean_ci, paired_diff, proportion_ci
 
 
@@ -26,6 +36,40 @@ def test_mean_ci_matches_the_t_interval() -> None:
     assert lo < 0.9 < hi and hi <= 1.0
     with pytest.raises(ValueError):
         paired_diff([1.0], [1.0, 2.0])
+
+
+def test_kpi_intervals_stay_inside_what_the_kpi_can_take() -> None:
+    # Two days: on time 100 % and 90 %, 0 and 3 failed deliveries. The t-interval alone
+    # would say on-time up to 1.54 and failures down to -16.
+    days = [
+        {"on_time_rate": 1.0, "orders_failed": 0.0},
+        {"on_time_rate": 0.9, "orders_failed": 3.0},
+    ]
+    outcomes = [
+        ReplicationOutcome(
+            case="c",
+            policy="insertion",
+            replication=k,
+            seed=k,
+            metrics=dict.fromkeys(METRICS, 0.5) | day,
+            base_on_time=np.zeros(0, dtype=bool),
+            num_events=0,
+            wall_s=0.0,
+        )
+        for k, day in enumerate(days)
+    ]
+    kpis = kpis_from(outcomes)
+    raw = mean_ci([1.0, 0.9])
+    assert raw.high > 1.0 and kpis.on_time_rate.ci_high == 1.0
+    assert kpis.on_time_rate.ci_low == pytest.approx(raw.low)
+    assert kpis.orders_failed.ci_low == 0.0 and kpis.orders_failed.mean == 1.5
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12))
+def test_a_rate_interval_is_a_sub_interval_of_0_1(rates: list[float]) -> None:
+    ci = mean_ci(rates, bounds=(0.0, 1.0))
+    assert 0.0 <= ci.low <= ci.mean + 1e-12 and ci.mean - 1e-12 <= ci.high <= 1.0
 
 
 def test_replication_seeds_are_fixed_by_the_study_seed() -> None:

@@ -9,15 +9,15 @@ from simulation.report import markdown_table
 from simulation.sweep import SweepResult
 
 
-def _sweep(costs: dict[str, list[float]]) -> SweepResult:
-    """A sweep of one policy whose replications cost ``costs[variant]`` (no simulation)."""
+def _sweep(costs: dict[str, list[float]], metric: str = "cost_cents") -> SweepResult:
+    """A sweep of one policy whose replications have ``metric`` = ``costs[variant]``."""
     outcomes = [
         ReplicationOutcome(
             case=variant,
             policy="insertion",
             replication=k,
             seed=k,
-            metrics={"cost_cents": cost},
+            metrics={metric: cost},
             base_on_time=np.zeros(0, dtype=bool),
             num_events=0,
             wall_s=0.0,
@@ -43,3 +43,9 @@ def test_a_difference_is_marked_only_when_its_interval_excludes_zero() -> None:
     table = markdown_table(one, metrics=("cost_cents",))
     assert "-10 [-10, -10]" in table  # shown, but one replication is not significant
     assert "▲" not in table.split("|---|")[-1] and "▼" not in table.split("|---|")[-1]
+
+
+def test_rate_intervals_stay_between_0_and_1() -> None:
+    sweep = _sweep({"base": [1.0, 0.9], "late": [0.8, 0.9]}, metric="on_time_rate")
+    rows = sweep.rows(metrics=("on_time_rate",))
+    assert [(r["ci_low"] >= 0.0, r["ci_high"]) for r in rows] == [(True, 1.0), (True, 1.0)]
