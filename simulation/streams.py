@@ -6,7 +6,7 @@ changing a plan, a policy or another source's parameters does not shift the nois
 others. Noise is tied to *entities*, not to the order in which events happen:
 
 - travel: one multiplier per order for the legs into its pickups, one for the leg into its
-  delivery, one per courier for the leg home;
+  delivery, one per courier for the leg home (its own child stream);
 - service: one multiplier per order for pickup handling, one for delivery service;
 - pick: one multiplier per order line (pick) and one per order (pack);
 - failed deliveries and stock discrepancies: one uniform per order / per line;
@@ -14,14 +14,17 @@ others. Noise is tied to *entities*, not to the order in which events happen:
 - arrivals: the day's new orders (times and templates).
 
 Draws are made for base orders first, then for new orders, so the base orders' noise is the
-same whether or not a variant changes the number of arrivals.
+same whether or not a variant changes the number of arrivals. Courier streams are keyed by the
+vehicle's id (:func:`entity_key`), not its position, so removing one courier from the fleet
+leaves every other courier's breakdowns and home leg as they were.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +50,11 @@ def stream(seed: int, source: str, *extra: int) -> np.random.Generator:
     """The generator of one source of randomness for replication ``seed``."""
     key = (SOURCE_KEYS[source], *extra)
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def entity_key(entity_id: str) -> int:
+    """A stable 64-bit stream key of an entity's id (the same in every process and run)."""
+    return int.from_bytes(hashlib.sha256(entity_id.encode()).digest()[:8], "big")
 
 
 def lognormal_factors(rng: np.random.Generator, cv: float, size: int) -> FloatArray:
@@ -80,7 +88,7 @@ def draw_noise(
     seed: int,
     num_orders: int,
     lines_per_order: list[int],
-    num_couriers: int,
+    courier_ids: Sequence[str],
     start_s: float,
     end_s: float,
 ) -> NoiseDraws:
@@ -89,7 +97,12 @@ def draw_noise(
     # One child stream per array, so no array's values depend on another's length.
     t_pick = lognormal_factors(stream(seed, "travel", 0), params.travel_time_cv, n)
     t_del = lognormal_factors(stream(seed, "travel", 2), params.travel_time_cv, n)
-    t_home = lognormal_factors(stream(seed, "travel", 1), params.travel_time_cv, num_couriers)
+    courier_keys = [entity_key(c) for c in courier_ids]
+    cv = params.travel_time_cv
+    t_home = [
+        float(lognormal_factors(stream(seed, "travel", 1, key), cv, 1)[0]) if cv > 0 else 1.0
+        for key in courier_keys
+    ]
     s_pick = lognormal_factors(stream(seed, "service", 0), params.service_time_cv, n)
     s_del = lognormal_factors(stream(seed, "service", 1), params.service_time_cv, n)
     offsets = [0]
@@ -111,17 +124,17 @@ def draw_noise(
     )
     breakdowns: list[list[float]] = []
     rate = params.breakdown_rate_per_hour / 3600.0
-    for c in range(num_couriers):
+    for key in courier_keys:
         times: list[float] = []
         if rate > 0 and end_s > start_s:
-            rng = stream(seed, "breakdown", c)
+            rng = stream(seed, "breakdown", key)
             count = int(rng.poisson(rate * (end_s - start_s)))
             times = sorted(float(x) for x in rng.uniform(start_s, end_s, count))
         breakdowns.append(times)
     return NoiseDraws(
         travel_to_pickup=t_pick.tolist(),
         travel_to_delivery=t_del.tolist(),
-        travel_home=t_home.tolist(),
+        travel_home=t_home,
         service_pickup=s_pick.tolist(),
         service_delivery=s_del.tolist(),
         pick_line=pick_line.tolist(),

@@ -276,7 +276,7 @@ class DispatchSimulator:
             seed=seed,
             num_orders=n,
             lines_per_order=[len(x) for x in orders.lines],
-            num_couriers=w.num_vehicles,
+            courier_ids=w.vehicle_ids,
             start_s=w.horizon_start_s,
             end_s=w.horizon_end_s + p.max_overtime_s,
         )

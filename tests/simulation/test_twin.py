@@ -113,15 +113,36 @@ def test_noise_draws_do_not_depend_on_the_number_of_new_orders() -> None:
     """Common random numbers: base orders keep their noise whatever else changes."""
     params = line_scenario(travel_time_cv=0.2, pick_time_cv=0.3).stochastic
     small = draw_noise(params, seed=5, num_orders=3, lines_per_order=[1, 2, 1],
-                       num_couriers=2, start_s=0, end_s=1000)  # fmt: skip
+                       courier_ids=["v1", "v2"], start_s=0, end_s=1000)  # fmt: skip
     big = draw_noise(params, seed=5, num_orders=6, lines_per_order=[1, 2, 1, 3, 1, 1],
-                     num_couriers=3, start_s=0, end_s=1000)  # fmt: skip
+                     courier_ids=["v1", "v2", "v3"], start_s=0, end_s=1000)  # fmt: skip
     assert small.travel_to_delivery == big.travel_to_delivery[:3]
     assert small.pick_line == big.pick_line[:4]
     assert small.travel_home == big.travel_home[:2]
     other = draw_noise(params, seed=6, num_orders=3, lines_per_order=[1, 2, 1],
-                       num_couriers=2, start_s=0, end_s=1000)  # fmt: skip
+                       courier_ids=["v1", "v2"], start_s=0, end_s=1000)  # fmt: skip
     assert small.travel_to_delivery != other.travel_to_delivery
+
+
+def test_couriers_keep_their_noise_when_another_leaves_the_fleet() -> None:
+    # A what-if without courier v1 (the first): v2 and v3 keep their breakdowns and home leg.
+    params = line_scenario(travel_time_cv=0.2, breakdown_rate_per_hour=2.0).stochastic
+    kw: dict[str, Any] = {"seed": 5, "num_orders": 1, "lines_per_order": [1]}
+    full = draw_noise(params, courier_ids=["v1", "v2", "v3"], start_s=0, end_s=36_000, **kw)
+    fewer = draw_noise(params, courier_ids=["v2", "v3"], start_s=0, end_s=36_000, **kw)
+    assert fewer.breakdowns == full.breakdowns[1:] and fewer.breakdowns[0]
+    assert fewer.travel_home == full.travel_home[1:]
+    assert len(set(full.travel_home)) == 3  # each courier its own draw
+    # The same through the twin: the line scenario without v1 (the fleet modifier's doing).
+    scen = line_scenario(travel_time_cv=0.2, breakdown_rate_per_hour=2.0)
+    both, only_v2 = (
+        DispatchSimulator(scen),
+        DispatchSimulator(scen.model_copy(update={"vehicles": scen.vehicles[1:]})),
+    )
+    both.reset(seed=2)
+    only_v2.reset(seed=2)
+    assert only_v2.noise.breakdowns == both.noise.breakdowns[1:]
+    assert only_v2.noise.travel_home == both.noise.travel_home[1:]
 
 
 def test_policies_see_the_same_day_for_the_same_seed(small_city: Scenario) -> None:
