@@ -155,6 +155,10 @@ class RoadGraph:
 
     # ------------------------------------------------------------------ construction
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> RoadGraph:
+        """The graph itself: it is read-only and shared (its row cache has its own lock)."""
+        return self
+
     @classmethod
     def from_grid(cls, spec: GridSpec, **kwargs: Any) -> RoadGraph:
         """A rows x cols street grid with two-way streets and faster arterials."""

@@ -54,6 +54,11 @@ def test_registered_id_builds_the_env(tiny: Scenario) -> None:
 
 def test_passes_gymnasium_env_checker(tiny: Scenario) -> None:
     check_env(DynamicDispatchEnv(tiny), skip_render_check=True)
+    # Made from the registry, the checker re-makes it from its spec (a deep copy of the
+    # scenario, whose road graph is loaded by now).
+    env = gym.make(ENV_ID, scenario=tiny)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
 
 
 def test_reset_seed_reproduces_the_days_arrivals(tiny: Scenario) -> None:

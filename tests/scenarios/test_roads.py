@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from pathlib import Path
@@ -46,6 +47,16 @@ def test_grid_access_legs_and_street_path() -> None:
     metres = math.hypot(5, 10) + 400 + 10
     assert m.distance_m[0, 0] == round(metres)
     assert m.duration_s[0, 0] == round(metres / QUIET.street_speed_m_per_s)
+
+
+def test_a_travel_model_with_its_graph_loaded_deep_copies() -> None:
+    # gymnasium re-makes an env from its spec with a deep copy of the kwargs (the scenario).
+    travel = RoadNetworkTravel(grid=QUIET)
+    m = travel.matrix([xy(0, 0), xy(300, 400)])
+    twin = copy.deepcopy(travel)
+    assert twin.model_dump() == travel.model_dump()
+    assert twin.road_graph() is travel.road_graph()  # shared, read-only
+    assert np.array_equal(twin.matrix([xy(0, 0), xy(300, 400)]).duration_s, m.duration_s)
 
 
 def test_points_on_one_node_use_the_straight_line() -> None:
