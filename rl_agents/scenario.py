@@ -93,8 +93,9 @@ def parse_seeds(spec: str) -> list[int]:
             lo, hi = int(lo_s), int(hi_s)
             if hi < lo:
                 raise InputError("seeds", f"{spec!r}: the range ends before it starts")
-            return list(range(lo, hi + 1))
-        seeds = [int(part) for part in text.split(",") if part.strip()]
+            seeds = list(range(lo, hi + 1))
+        else:
+            seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise InputError("seeds", f"{spec!r}: expected A..B, A,B,C or a number") from None
     if not seeds:

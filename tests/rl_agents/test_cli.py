@@ -80,6 +80,8 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
     [
         (["evaluate", "--seeds", "5..1"], ["seeds", "ends before"]),
         (["evaluate", "--seeds", "a..b"], ["seeds"]),
+        (["evaluate", "--seeds=-2..1"], ["seeds", "non-negative"]),
+        (["evaluate", "--seeds=3,-1"], ["seeds", "non-negative"]),
         (["evaluate", "--policies", "nope", "--seeds", "1"], ["policies", "unknown policy"]),
         (["evaluate", "--policies", "model:/no/such.zip", "--seeds", "1"], ["model"]),
         (["evaluate", "--scenario", "/no/such.json", "--seeds", "1"], ["scenario"]),
