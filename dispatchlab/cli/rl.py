@@ -223,7 +223,7 @@ def evaluate_cmd(
 
     from rl_agents.evaluate import evaluate_policies, report_json, table_markdown
     from rl_agents.hindsight import HindsightParams
-    from rl_agents.scenario import TRAIN_SEEDS, load_scenario_spec, parse_seeds
+    from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS, load_scenario_spec, parse_seeds
     from simulation.executors import make_executor
 
     if workers < 1:
@@ -236,11 +236,19 @@ def evaluate_cmd(
     for path, option in ((out, "--out"), (table, "--table")):
         if path is not None:  # before the days are played, not after them
             check_output_file(path, option, make_parents=True)
+    standard = scenario.strip() == "standard"
     overlap = [s for s in day_seeds if s in TRAIN_SEEDS]
-    if overlap and scenario.strip() == "standard":
+    if overlap and standard:
         print_warning(
             f"{len(overlap)} seed(s) are training days "
             f"({TRAIN_SEEDS.start:,}..{TRAIN_SEEDS.stop - 1:,}); results are not held out"
+        )
+    chosen_on = [s for s in day_seeds if s in VALIDATION_SEEDS]
+    if chosen_on and standard:
+        print_warning(
+            f"{len(chosen_on)} seed(s) are validation days "
+            f"({VALIDATION_SEEDS.start:,}..{VALIDATION_SEEDS.stop - 1:,}) the model was "
+            "selected on; results are not held out"
         )
     hindsight_params = {
         "time_limit_s": hindsight_time_limit,

@@ -163,3 +163,13 @@ def test_dqn_trains_with_the_warm_start_options_left_out_or_zero(
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert out.exists()
+
+
+@pytest.mark.parametrize(
+    ("seed", "needle"), [("1000000", "training days"), ("900001", "validation days")]
+)
+def test_evaluate_warns_on_days_that_are_not_held_out(seed: str, needle: str) -> None:
+    args = ["evaluate", "--policies", "greedy", "--seeds", seed, "--workers", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert needle in result.stderr and "not held out" in result.stderr
