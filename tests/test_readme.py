@@ -1,0 +1,34 @@
+"""README.md stays true: its first lines are the two make commands, its inline commands run."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+VENV_PYTHON = ".venv/bin/python"
+
+
+def test_first_lines_are_make_run_and_make_test() -> None:
+    first_block = re.search(r"```\n(.*?)```", README, flags=re.DOTALL)
+    assert first_block is not None
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert commands == ["make run", "make test"]
+    assert README.index(first_block.group(0)) < README.index("\n## ")
+
+
+def test_benchmark_list_command_runs_as_written() -> None:
+    """The ``run_all.py --list`` command of the Development section works from the repo root."""
+    spans = [s for s in re.findall(r"`([^`\n]+)`", README) if "run_all.py --list" in s]
+    assert spans, "README names the benchmark list command"
+    for command in spans:
+        args = shlex.split(command)
+        if args[0] == VENV_PYTHON and not (REPO / VENV_PYTHON).exists():
+            args[0] = sys.executable  # the suite may run from another environment
+        run = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, f"{command}: {run.stderr}"
+        assert "routing-solomon:" in run.stdout and "allocation:" in run.stdout
