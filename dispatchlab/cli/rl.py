@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -216,6 +217,13 @@ def evaluate_cmd(
     hindsight_warm_solve: Annotated[
         bool, typer.Option(help="also start a hindsight solver run from each played day")
     ] = False,
+    hindsight_search_s: Annotated[
+        float | None,
+        typer.Option(
+            help="seconds of the hindsight improvement search per day "
+            "(default: --hindsight-time-limit; 0 = off)"
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Compare dispatch policies on held-out days: cost, on-time, paired differences, gap closed."""
@@ -229,6 +237,10 @@ def evaluate_cmd(
     if workers < 1:
         raise fail("--workers: must be at least 1")
     check_time_limit(hindsight_time_limit, "--hindsight-time-limit", max_s=None)
+    if hindsight_search_s is not None and not (
+        math.isfinite(hindsight_search_s) and hindsight_search_s >= 0
+    ):
+        raise fail("--hindsight-search-s: must be a finite number of seconds, 0 or more")
     specs = [s.strip() for s in policies.split(",") if s.strip()]
     if not specs:
         raise fail("--policies: give at least one policy")
@@ -254,6 +266,7 @@ def evaluate_cmd(
         "time_limit_s": hindsight_time_limit,
         "warm_start_policies": [s.strip() for s in hindsight_warm_start.split(",") if s.strip()],
         "warm_start_solve": hindsight_warm_solve,
+        "search_s": hindsight_search_s,
     }
     try:
         HindsightParams.model_validate(hindsight_params)

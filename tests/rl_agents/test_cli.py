@@ -89,6 +89,8 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
             ["evaluate", "--seeds", "1", "--hindsight-warm-start", "nope"],
             ["--hindsight-warm-start", "unknown policy"],
         ),
+        (["evaluate", "--seeds", "1", "--hindsight-search-s", "-1"], ["--hindsight-search-s"]),
+        (["evaluate", "--seeds", "1", "--hindsight-search-s", "inf"], ["--hindsight-search-s"]),
         (["train", "--algo", "a2c"], ["--algo", "a2c"]),
         (["train", "--timesteps", "0"], ["--timesteps"]),
         (["train", "--out", "model.pt"], ["--out", ".zip"]),
@@ -96,6 +98,27 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], needles: list[str]) -> None:
     one_line_error(runner.invoke(app, args), *needles)
+
+
+@pytest.mark.parametrize(("given", "expected"), [([], None), (["--hindsight-search-s", "0"], 0.0)])
+def test_evaluate_passes_the_hindsight_search_budget(
+    tiny_file: Path, monkeypatch: pytest.MonkeyPatch, given: list[str], expected: float | None
+) -> None:
+    """``--hindsight-search-s`` (docs/rl.md) reaches the hindsight settings; absent = default."""
+    import rl_agents.evaluate
+
+    seen: dict[str, object] = {}
+
+    def fake_evaluate(*_args: object, **kwargs: object) -> dict[str, object]:
+        seen.update(kwargs)
+        return {}
+
+    monkeypatch.setattr(rl_agents.evaluate, "evaluate_policies", fake_evaluate)
+    args = ["evaluate", "--scenario", str(tiny_file), "--policies", "hindsight", "--seeds", "1"]
+    result = runner.invoke(app, [*args, *given, "--quiet"])
+    assert result.exit_code == 0, result.output
+    params = seen["hindsight_params"]
+    assert isinstance(params, dict) and params.get("search_s") == expected
 
 
 def test_corrupt_hindsight_cache_is_one_line_and_exit_2(tiny_file: Path, tmp_path: Path) -> None:
