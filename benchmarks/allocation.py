@@ -21,7 +21,8 @@ Tables (markdown + CSV under ``benchmarks/results/``):
 - ``allocation-online``: in-process latency of single-order online allocations.
 - ``allocation-online-crowded``: one order over 200 capped nodes, time and gap at 1 s and 10 s.
 
-Use ``--quick`` for a small smoke run (few seeds, small sizes). Ctrl-C stops cleanly and
+Use ``--quick`` for a small smoke run (few seeds, small sizes; its tables go to
+``benchmarks/results/quick/`` unless ``--out-dir`` is given). Ctrl-C stops cleanly and
 keeps the tables finished so far.
 """
 
@@ -44,6 +45,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from scipy import stats
 
 REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "benchmarks" / "results"
+QUICK_DIR = RESULTS_DIR / "quick"  # smoke runs (--quick), not committed
 sys.path.insert(0, str(REPO))
 
 from scenarios.generate import generate_city  # noqa: E402
@@ -773,7 +776,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="few seeds, small sizes")
     ap.add_argument("--seeds", type=int, default=30)
     ap.add_argument("--only", default="literature,city,reference,scaling,online,crowded")
-    ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="where the tables go (default benchmarks/results; with --quick "
+        "benchmarks/results/quick, so a smoke run leaves the committed tables alone)",
+    )
     ap.add_argument("--time-limit", type=float, default=9.5, help="batch budget per instance")
     ap.add_argument("--scale-limit", type=float, default=60.0, help="batch budget, scaling")
     ap.add_argument(
@@ -816,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
         help="take each seed's 10 s answer from this literature runs CSV (no 10 s solve)",
     )
     args = ap.parse_args(argv)
+    if args.out_dir is None:
+        args.out_dir = QUICK_DIR if args.quick else RESULTS_DIR
     only = set(args.only.split(","))
     seeds = list(range(3 if args.quick else args.seeds))
     ref_seeds = args.reference_seeds or seeds[: 2 if args.quick else 5]

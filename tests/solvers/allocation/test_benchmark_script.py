@@ -1,0 +1,48 @@
+"""``benchmarks/allocation.py``: where its tables go."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.conftest import REPO
+
+SCRIPT = REPO / "benchmarks" / "allocation.py"
+RESULTS = REPO / "benchmarks" / "results"
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[ModuleType]:
+    """The benchmark script, imported as a module (nothing runs on import)."""
+    name = "allocation_benchmark"
+    spec = importlib.util.spec_from_file_location(name, SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[name]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--quick"], RESULTS / "quick"),  # the documented smoke run keeps the committed tables
+        ([], RESULTS),
+        (["--quick", "--out-dir", "elsewhere"], Path("elsewhere")),
+    ],
+)
+def test_tables_go_to_the_results_folder_unless_quick(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch, args: list[str], expected: Path
+) -> None:
+    written: list[Path] = []
+    monkeypatch.setattr(bench, "online", lambda out_dir, _orders: written.append(out_dir))
+    assert bench.main([*args, "--only", "online"]) == 0
+    assert written == [expected]
