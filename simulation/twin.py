@@ -1109,7 +1109,7 @@ class DispatchSimulator:
                 )
                 self.env.process(self._pick(o, n))
         plan = self._plan
-        if plan is not None and o in plan.courier_of:
+        if plan is not None and o in plan.courier_of and self._on_route(o, plan.courier_of[o]):
             self.status[o] = S_ASSIGNED
             self.courier_of[o] = plan.courier_of[o]
         elif orders.pickup_location[o] < 0 and not parcels:
@@ -1120,6 +1120,14 @@ class DispatchSimulator:
             self._pending_version += 1
             if self.params.decide_on_arrival:
                 self._decisions.append((int(DecisionKind.ARRIVAL), o, -1))
+
+    def _on_route(self, o: int, c: int) -> bool:
+        """Whether courier ``c`` still has a stop of order ``o`` (a policy may have taken the
+        planned stops of an unreleased order away with ``ReplaceRoutes``)."""
+        committed = self._committed[c]
+        if committed is not None and committed.order == o:
+            return True
+        return any(st.order == o and st.kind != BREAK for st in self._route[c])
 
     def _allocate(self, o: int) -> dict[int, list[ParcelLine]] | None:
         """Parcels per node for order ``o`` (None if nothing can be filled)."""

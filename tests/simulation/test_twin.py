@@ -471,3 +471,39 @@ def test_node_utilisation_is_a_share(
     }
     result = simulate(_store(nodes=[node], orders=orders), policy="insertion", seed=1)
     assert 0.0 < result.metrics["node_utilisation"] <= 1.0
+
+
+def test_a_planned_order_dropped_before_its_release_is_pending_at_release() -> None:
+    """ReplaceRoutes before an order is released takes its planned stops away: at release it
+    waits for a decision (pending), it is not left assigned to a route that no longer has it."""
+    data = line_scenario().model_dump()
+    data["orders"][1]["created_s"] = 200  # b is released at 200 s
+    scen = Scenario.model_validate(data)
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                stops=[
+                    PlannedStop(order_id=o, arrival_s=t, start_s=t, departure_s=t)
+                    for o, t in (("a", 100), ("b", 500))
+                ],
+            )
+        ]
+    )
+    sim = DispatchSimulator(scen, plan=plan, params=SimParams(tick_s=50))
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert state is not None and state.time_s < 200
+    assert sim.order_status(1) == OrderStatus.UNKNOWN
+    assert {st.order for st in state.routes[0]} >= {1}  # b's stops are planned on v1
+    keep_a = [st for st in state.routes[0] if st.order == 0]
+    assert sim.apply(ReplaceRoutes({0: keep_a})).ok  # the unreleased b leaves v1's route
+    released: OrderStatus | None = None
+    while (state := sim.next_decision()) is not None:
+        if released is None and sim.order_status(1) != OrderStatus.UNKNOWN:
+            released = sim.order_status(1)
+            assert 1 in state.pending
+        if state.focus_order == 1:
+            sim.apply(Assign(1, 1))
+    assert released == OrderStatus.PENDING
+    assert sim.result().status[1] == OrderStatus.DELIVERED
