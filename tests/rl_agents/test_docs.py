@@ -1,0 +1,43 @@
+"""docs/rl.md stays true: the options it names exist on the commands it names."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import typer
+
+from dispatchlab.cli import app
+from tests.conftest import REPO
+
+TEXT = (REPO / "docs" / "rl.md").read_text(encoding="utf-8")
+NAMED = set(re.findall(r"(--[a-z][a-z0-9-]*[a-z0-9])", TEXT))
+
+
+def _cli_options(name: str) -> set[str]:
+    """Every option spelling of ``dispatchlab <name>``."""
+    commands = getattr(typer.main.get_command(app), "commands")  # noqa: B009 (a typer group)
+    command = commands[name]
+    return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+
+
+def test_hindsight_options_are_options_of_evaluate() -> None:
+    """What the hindsight section describes can be set from ``dispatchlab evaluate``."""
+    hindsight = {opt for opt in NAMED if opt.startswith("--hindsight-")}
+    assert hindsight >= {"--hindsight-search-s", "--hindsight-cache", "--hindsight-time-limit"}
+    assert hindsight <= _cli_options("evaluate")
+
+
+def test_every_named_option_exists() -> None:
+    """Each option is one of ``train``, ``evaluate`` or ``benchmarks/rl_evaluate.py``."""
+    script = REPO / "benchmarks" / "rl_evaluate.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    known = _cli_options("train") | _cli_options("evaluate")
+    known |= set(re.findall(r"(--[a-z][a-z0-9-]*[a-z0-9])", run.stdout))
+    # "--dagger-*" stands for the two DAgger options
+    assert {"--dagger-rounds", "--dagger-days"} <= known
+    assert NAMED - {"--dagger"} <= known, sorted(NAMED - known)
