@@ -7,6 +7,8 @@ import shlex
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -32,3 +34,16 @@ def test_benchmark_list_command_runs_as_written() -> None:
         run = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, f"{command}: {run.stderr}"
         assert "routing-solomon:" in run.stdout and "allocation:" in run.stdout
+
+
+@pytest.mark.skipif(not (REPO / ".venv").is_dir(), reason="no .venv made by make in the repo")
+def test_the_docs_commands_find_dispatchlab_and_python_after_the_stated_activation() -> None:
+    """``dispatchlab ...`` and ``python -m ...`` of the docs work after what README says."""
+    activate = [s for s in re.findall(r"`([^`\n]+)`", README) if "activate" in s]
+    assert activate, "README says how to put dispatchlab on the PATH"
+    script = f"{activate[0]} && dispatchlab version && python -m solvers.allocation.schema"
+    run = subprocess.run(
+        ["bash", "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert "<!-- schema:begin -->" in run.stdout
