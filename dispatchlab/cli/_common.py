@@ -150,6 +150,60 @@ def check_output_folder(out: Path, option: str = "--out") -> None:
     _usable_folder(out, option, out, make_parents=True)
 
 
+#: the ``--out`` value that means standard output
+STDOUT = "-"
+
+
+def is_stdout(out: Path | None) -> bool:
+    """Whether an ``--out`` option asks for standard output (``-``)."""
+    return out is not None and str(out) == STDOUT
+
+
+def check_out_option(out: Path | None, option: str = "--out") -> None:
+    """Fail, before any work is done, unless ``out`` is unset, ``-`` or a writable file."""
+    if out is not None and not is_stdout(out):
+        check_output_file(out, option)
+
+
+def write_out(text: str, out: Path | None, option: str = "--out") -> None:
+    """Write an ``--out`` result: to the file, to stdout for ``-``, nowhere when unset."""
+    if out is not None:
+        write_text(text, None if is_stdout(out) else out, option)
+
+
+def with_elapsed_bar(label: str, total_s: float, quiet: bool, work: Callable[[], R]) -> R:
+    """Run ``work`` under a transient elapsed-time bar on stderr (no bar when ``quiet``)."""
+    import threading
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if quiet:
+        return work()
+    done = threading.Event()
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("solve", total=total_s)
+
+        def tick() -> None:
+            t0 = time.perf_counter()
+            while not done.wait(0.1):
+                progress.update(task, completed=min(total_s, time.perf_counter() - t0))
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            return work()
+        finally:
+            done.set()
+            ticker.join()
+
+
 def write_text(text: str, out: Path | None, option: str = "--out") -> None:
     """Write to ``out`` atomically (temp file + rename), or to stdout when None."""
     if out is None:

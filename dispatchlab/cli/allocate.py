@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dispatchlab.cli._common import (
+    check_out_option,
     check_output_file,
     check_time_limit,
     cli_errors,
     console,
-    err_console,
     fail,
+    is_stdout,
     option_names,
     seed_option,
+    with_elapsed_bar,
+    write_out,
 )
+
+if TYPE_CHECKING:
+    from solvers.allocation import AllocationRequest
 
 MODES = ("batch", "online")
 BASELINES = ("nearest", "rule_chain", "myopic")
@@ -59,9 +63,6 @@ def allocate_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
 ) -> None:
     """Allocate order lines to fulfilment nodes and print (or write) the result."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from scenarios.io.json_io import read_json
     from solvers.allocation import AllocationParams, AllocationRequest, allocate
 
     if mode not in MODES:
@@ -71,15 +72,14 @@ def allocate_cmd(
     check_time_limit(time_limit)
     if not 0.0 <= gap <= 1.0:
         raise fail("--gap: must lie in [0, 1]")
-    to_stdout = out is not None and str(out) == "-"
-    if out is not None and not to_stdout:
-        check_output_file(out)  # before the solve, not after it
+    to_stdout = is_stdout(out)
+    check_out_option(out)  # before the solve, not after it
     if scenario:
         from scenarios.io import load_scenario
 
         req = AllocationRequest.from_scenario(load_scenario(request, "auto"))
     else:
-        req = read_json(AllocationRequest, request)
+        req = _read_request(request)
     with option_names(_OPTIONS):
         params = AllocationParams(
             mode=mode,
@@ -89,41 +89,38 @@ def allocate_cmd(
             seed=seed,
             explain=explain,
         )
+    label = f"allocating {len(req.orders)} orders over {len(req.nodes)} nodes ({mode})"
+    result = with_elapsed_bar(label, time_limit, quiet or to_stdout, lambda: allocate(req, params))
+    write_out(result.model_dump_json(indent=1) + "\n", out)
     if quiet or to_stdout:
-        result = allocate(req, params)
-    else:
-        done = threading.Event()
-        label = f"allocating {len(req.orders)} orders over {len(req.nodes)} nodes ({mode})"
-        with Progress(
-            TextColumn(label),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("solve", total=time_limit)
-
-            def tick() -> None:
-                t0 = time.perf_counter()
-                while not done.wait(0.1):
-                    progress.update(task, completed=min(time_limit, time.perf_counter() - t0))
-
-            ticker = threading.Thread(target=tick, daemon=True)
-            ticker.start()
-            try:
-                result = allocate(req, params)
-            finally:
-                done.set()
-                ticker.join()
-    text = result.model_dump_json(indent=1)
-    if to_stdout:
-        typer.echo(text)
-        return
-    if out is not None:
-        out.write_text(text + "\n", encoding="utf-8")
-    if quiet:
         return
     _print_summary(result, out)
+
+
+def _read_request(path: Path) -> AllocationRequest:
+    """Read an allocation request; a scenario file without ``--scenario`` says to add it."""
+    import json
+
+    from scenarios.errors import InputError
+    from scenarios.io.json_io import read_json
+    from scenarios.model import Scenario
+    from solvers.allocation import AllocationRequest
+
+    try:
+        return read_json(AllocationRequest, path)
+    except InputError as err:
+        try:
+            data = json.loads(Path(path).read_bytes())
+        except (OSError, ValueError):
+            raise err from None
+        only_scenario = set(Scenario.model_fields) - set(AllocationRequest.model_fields)
+        if isinstance(data, dict) and only_scenario & set(data):
+            raise InputError(
+                err.field,
+                f"{err.reason} (this looks like a scenario file: add --scenario)",
+                source=err.source,
+            ) from None
+        raise
 
 
 def _print_summary(result: object, out: Path | None) -> None:

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from dispatchlab.cli._common import (
-    check_output_file,
+    check_out_option,
     check_time_limit,
     cli_errors,
     console,
-    err_console,
     fail,
+    is_stdout,
     option_names,
     seed_option,
+    with_elapsed_bar,
+    write_out,
 )
 
 ENGINES = ("auto", "pyvrp", "ortools", "greedy")
@@ -48,12 +48,13 @@ def route_cmd(
     time_limit: Annotated[float, typer.Option("--time-limit", help="seconds of search")] = 10.0,
     seed: Annotated[int, seed_option("random seed")] = 0,
     workers: Annotated[int, typer.Option(help="parallel PyVRP searches (best kept)")] = 1,
-    out: Annotated[Path | None, typer.Option("--out", help="write the plan JSON here")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write the plan JSON here ('-' = stdout)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
 ) -> None:
     """Plan courier routes for a scenario file and print (or write) the plan."""
     from rich.markup import escape
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from scenarios.io import load_scenario
@@ -65,8 +66,7 @@ def route_cmd(
     check_time_limit(time_limit)
     if workers < 1:
         raise fail("--workers: must be at least 1")
-    if out is not None:
-        check_output_file(out)  # before the solve, not after it
+    check_out_option(out)  # before the solve, not after it
     scenario = load_scenario(instance, fmt)
     with option_names(_OPTIONS):
         params = RoutingParams(
@@ -75,35 +75,14 @@ def route_cmd(
             seed=seed,
             num_workers=workers,
         )
-    done = threading.Event()
-    if quiet:
-        plan = solve_routes(scenario, params)
-    else:
-        with Progress(
-            TextColumn(f"routing {escape(scenario.name)} ({len(scenario.orders)} orders)"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("solve", total=time_limit)
-
-            def tick() -> None:
-                t0 = time.perf_counter()
-                while not done.wait(0.1):
-                    progress.update(task, completed=min(time_limit, time.perf_counter() - t0))
-
-            ticker = threading.Thread(target=tick, daemon=True)
-            ticker.start()
-            try:
-                plan = solve_routes(scenario, params)
-            finally:
-                done.set()
-                ticker.join()
+    to_stdout = is_stdout(out)
+    label = f"routing {escape(scenario.name)} ({len(scenario.orders)} orders)"
+    plan = with_elapsed_bar(
+        label, time_limit, quiet or to_stdout, lambda: solve_routes(scenario, params)
+    )
     data = plan_to_dict(scenario, plan)
-    if out is not None:
-        out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    if quiet:
+    write_out(json.dumps(data, indent=1) + "\n", out)
+    if quiet or to_stdout:
         return
     table = Table(title=escape(f"{scenario.name}: {data['status']}"), show_header=False)
     table.add_row("engine", str(data["engine"]))

@@ -18,6 +18,7 @@ from dispatchlab.cli._common import (
     cli_errors,
     console,
     err_console,
+    is_stdout,
     seed_option,
     write_text,
 )
@@ -81,6 +82,7 @@ def generate(
     """Generate a seeded omnichannel city scenario as JSON."""
     from scenarios.io import to_json
 
+    out = None if is_stdout(out) else out  # no --out (or '-'): stdout
     if out is not None:
         check_output_file(out)
     scenario = _generate(seed, orders, nodes, couriers)
@@ -160,6 +162,7 @@ def convert(
 
     if to.lower() != "json":
         raise InputError("--to", f"unknown output format {to!r}; only json is supported")
+    out = None if is_stdout(out) else out  # no --out (or '-'): stdout
     if out is not None:
         check_output_file(out)
     scenario = load_scenario(file, format)

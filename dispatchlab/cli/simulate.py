@@ -12,13 +12,15 @@ from typing import Annotated, Any
 import typer
 
 from dispatchlab.cli._common import (
-    check_output_file,
+    check_out_option,
     check_output_folder,
     cli_errors,
     console,
     err_console,
     fail,
+    is_stdout,
     seed_option,
+    write_out,
 )
 
 EXECUTORS = ("local", "ray", "serial")
@@ -91,7 +93,9 @@ def simulate_cmd(
     ] = None,
     replications: Annotated[int, typer.Option(help="simulated days")] = 30,
     seed: Annotated[int, seed_option("study seed (replication seeds derive from it)")] = 0,
-    out: Annotated[Path | None, typer.Option("--out", help="write the KPIs JSON here")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write the KPIs JSON here ('-' = stdout)")
+    ] = None,
     executor: Annotated[str, typer.Option(help="local (process pool), ray or serial")] = "local",
     workers: Annotated[
         int | None, typer.Option(help="worker processes (default: all cores)")
@@ -115,8 +119,8 @@ def simulate_cmd(
     _check_common(replications, executor, workers, address)
     if policy is not None:
         check_policy(policy, "--policy", has_plan=bool(plan_paths), hint=" (give one with --plan)")
-    if out is not None:
-        check_output_file(out)  # before the runs, not after them
+    check_out_option(out)  # before the runs, not after them
+    quiet = quiet or is_stdout(out)  # stdout carries the JSON alone
     scenario = load_scenario(scenario_path, fmt)
     paths = plan_paths or []
     plans = [read_plan(p) for p in paths]
@@ -138,8 +142,7 @@ def simulate_cmd(
             progress=progress,
         )
     wall = time.perf_counter() - t0
-    if out is not None:
-        out.write_text(to_json(kpis) + "\n", encoding="utf-8")
+    write_out(to_json(kpis) + "\n", out)
     if quiet:
         return
     table = Table(
@@ -209,7 +212,7 @@ def _compare(
                 if n != cmp.baseline
             },
         }
-        out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        write_out(json.dumps(payload, indent=1) + "\n", out)
     if not quiet:
         from rich.markup import escape
 

@@ -1,0 +1,51 @@
+"""``--out -`` writes the result JSON alone to stdout, for every command that writes one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dispatchlab.cli import app
+from scenarios.generate import generate_city
+from scenarios.io import write_json
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def tiny_city(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A 12-order city file; the working folder is ``tmp_path`` (a file '-' would land there)."""
+    monkeypatch.chdir(tmp_path)
+    city = generate_city(seed=3, num_orders=12, num_nodes=2, num_couriers=3)
+    path = tmp_path / "city.json"
+    write_json(city.model_copy(update={"arrivals": None}), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("command", "key"),
+    [
+        (["route", "{city}", "--engine", "greedy", "--time-limit", "1"], "routes"),
+        (["simulate", "{city}", "--replications", "2", "--executor", "serial"], "on_time_rate"),
+        (["scenario", "convert", "{city}"], "orders"),
+        (["scenario", "generate", "--orders", "10", "--nodes", "2", "--couriers", "2"], "orders"),
+    ],
+)
+def test_out_dash_prints_only_the_json(tiny_city: Path, command: list[str], key: str) -> None:
+    args = [a.replace("{city}", str(tiny_city)) for a in command]
+    result = runner.invoke(app, [*args, "--out", "-"])
+    assert result.exit_code == 0, result.output
+    assert key in json.loads(result.stdout)  # stdout is the JSON and nothing else
+    assert not (tiny_city.parent / "-").exists()
+
+
+def test_a_scenario_file_given_to_allocate_says_to_add_scenario(tiny_city: Path) -> None:
+    result = runner.invoke(app, ["allocate", str(tiny_city)])
+    assert result.exit_code == 2
+    assert "add --scenario" in result.stderr and "Traceback" not in result.output
+    fixed = runner.invoke(app, ["allocate", str(tiny_city), "--scenario", "--out", "-"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "assignments" in json.loads(fixed.stdout)
