@@ -86,6 +86,11 @@ def start_service(ctx: ServiceContext) -> None:
     if ctx.starts > 1:  # the app's lifespan entered again (e.g. by a test tool): already up
         return
     settings = ctx.settings
+    try:  # first: a Ray address nobody answers at fails here, before anything else starts
+        executor = _make_executor(settings, ctx.registry)
+    except BaseException:
+        ctx.starts -= 1
+        raise
     ctx.engine = make_engine(settings.resolved_database_url())
     migrate(ctx.engine)
     ctx.sessions = make_sessionmaker(ctx.engine)
@@ -96,7 +101,7 @@ def start_service(ctx: ServiceContext) -> None:
     ctx.jobs = JobService(
         sessions=ctx.sessions,
         registry=ctx.registry,
-        executor=_make_executor(settings, ctx.registry),
+        executor=executor,
         metrics=ctx.metrics,
         max_queued=settings.max_queued_jobs,
         max_attempts=settings.job_max_attempts,

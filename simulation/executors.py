@@ -156,7 +156,7 @@ def _ray_call(fn: TaskFn, key: str, holder: list[Any], plugins: Sequence[str], t
 RAY_CONNECT_TIMEOUT_S = 3.0
 
 
-def _ray_host_port(address: str) -> tuple[str, int]:
+def _ray_host_port(address: str, option: str = "--address") -> tuple[str, int]:
     """``HOST:PORT`` (or ``ray://HOST[:PORT]``, ``[IPv6]:PORT``) as host and port."""
     from scenarios.errors import InputError
 
@@ -167,7 +167,7 @@ def _ray_host_port(address: str) -> tuple[str, int]:
         host, port_text = rest, "10001" if client else "6379"
     host = host.removeprefix("[").removesuffix("]")
     if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise InputError("--address", f"expected HOST:PORT, got {address!r}")
+        raise InputError(option, f"expected HOST:PORT, got {address!r}")
     return host, int(port_text)
 
 
@@ -237,26 +237,30 @@ def _gcs_probe(target: str, timeout_s: float) -> str | None:
     return None
 
 
-def check_ray_address(address: str, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
-    """Raise InputError("--address", ...) unless a Ray cluster answers at ``address`` in time.
+def check_ray_address(
+    address: str, timeout_s: float = RAY_CONNECT_TIMEOUT_S, *, option: str = "--address"
+) -> None:
+    """Raise InputError(option, ...) unless a Ray cluster answers at ``address`` in time.
 
     ``ray.init`` retries an address nobody answers at for minutes; this fails in seconds:
     the host must resolve and the port accept a TCP connection, and for a GCS address
     (``HOST:PORT``, not ``ray://``) the GCS must answer a gRPC call. ``auto`` and ``local``
-    (Ray finds or starts the cluster itself) are not checked.
+    (Ray finds or starts the cluster itself) are not checked. ``option`` names the setting
+    the address came from in the error (the CLI's ``--address``, the service's
+    ``DISPATCHLAB_RAY_ADDRESS``).
     """
     from scenarios.errors import InputError
 
     if address in ("auto", "local"):
         return
-    host, port = _ray_host_port(address)
+    host, port = _ray_host_port(address, option)
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     deadline = time.monotonic() + timeout_s
     reason = _tcp_probe(host, port, timeout_s)
     if reason is None and not address.startswith("ray://"):
         reason = _gcs_probe(where, max(1.0, deadline - time.monotonic()))
     if reason is not None:
-        raise InputError("--address", f"no Ray cluster answers at {where} ({reason})")
+        raise InputError(option, f"no Ray cluster answers at {where} ({reason})")
 
 
 class RayExecutor:

@@ -219,15 +219,29 @@ class _RayExecution:
         ray.cancel(self._ref, force=True)
 
 
+#: the setting (environment variable) the service's Ray address comes from
+RAY_ADDRESS_SETTING = "DISPATCHLAB_RAY_ADDRESS"
+
+
 class RayExecutor:
-    """Jobs as Ray tasks (one CPU each); ``capacity`` bounds this replica's tasks in flight."""
+    """Jobs as Ray tasks (one CPU each); ``capacity`` bounds this replica's tasks in flight.
+
+    An ``address`` nobody answers at (or one that is not ``HOST:PORT``) is an InputError
+    naming :data:`RAY_ADDRESS_SETTING`, raised in seconds before ``ray.init`` (which would
+    retry it for minutes); None (or empty) starts a local Ray instance.
+    """
 
     def __init__(self, capacity: int, *, address: str | None = None) -> None:
         import ray
 
+        from simulation.executors import check_ray_address
+
         self.capacity = capacity
         self._owns = not ray.is_initialized()
+        address = address or None
         if self._owns:
+            if address is not None:
+                check_ray_address(address, option=RAY_ADDRESS_SETTING)
             ray.init(
                 address=address,
                 ignore_reinit_error=True,

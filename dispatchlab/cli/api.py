@@ -123,6 +123,34 @@ def _check_database(data_dir: Path | None, database_url: str | None) -> None:
         raise fail(f"{option}: cannot connect to {shown}: {_one_line(err)}") from None
 
 
+def _check_job_executor() -> None:
+    """Fail (one line, exit 2) unless the configured job executor can be used.
+
+    With ``DISPATCHLAB_JOB_EXECUTOR=ray``, Ray must be installed and a Ray cluster must
+    answer at ``DISPATCHLAB_RAY_ADDRESS`` (when given) within seconds: the service would
+    otherwise hang at start-up while Ray retries the address for minutes.
+    """
+    from importlib.util import find_spec
+
+    from api.core.config import get_settings
+    from api.jobs.executors import RAY_ADDRESS_SETTING
+    from simulation.executors import check_ray_address
+
+    try:
+        settings = get_settings()
+    finally:
+        get_settings.cache_clear()  # as in _check_storage: the caller sets more of the env
+    if settings.job_executor != "ray":
+        return
+    if find_spec("ray") is None:
+        raise fail(
+            "DISPATCHLAB_JOB_EXECUTOR: ray is not installed "
+            "(pip install 'dispatchlab[distributed]')"
+        )
+    if settings.ray_address:
+        check_ray_address(settings.ray_address, option=RAY_ADDRESS_SETTING)
+
+
 def _session(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]
     from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
@@ -216,6 +244,7 @@ def _serve(
 
     _apply_env(data_dir, database_url)
     _check_storage(data_dir, database_url)  # one line now, not a traceback per worker
+    _check_job_executor()
     if job_workers is not None:
         os.environ["DISPATCHLAB_JOB_WORKERS"] = str(job_workers)
     if demo:

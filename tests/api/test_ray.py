@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.core.config import Settings
+from scenarios.errors import InputError
 from tests.api.conftest import app_of, wait_for
 
 
@@ -49,3 +51,45 @@ def test_jobs_run_on_ray_when_configured(
         timeout_s=120,
     )
     assert failed["status"] == "failed" and "solver exploded" in failed["error"]
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.0.0.1:{port}", "no Ray cluster answers at 127.0.0.1:{port}"),
+        ("host:port", "expected HOST:PORT"),
+    ],
+)
+def test_a_bad_ray_address_stops_the_start_naming_the_setting(
+    settings: Settings,
+    make_client: Callable[..., TestClient],
+    monkeypatch: pytest.MonkeyPatch,
+    address: str,
+    reason: str,
+) -> None:
+    """The service did not check DISPATCHLAB_RAY_ADDRESS: ray.init retried it for minutes."""
+    ray = pytest.importorskip("ray")
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("ray.init must not be called for an address nobody answers at")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    port = _closed_port()
+    on_ray = Settings(
+        **{
+            **settings.model_dump(),
+            "job_executor": "ray",
+            "ray_address": address.format(port=port),
+        }
+    )
+    with pytest.raises(InputError) as err:
+        make_client(on_ray)
+    assert err.value.field == "DISPATCHLAB_RAY_ADDRESS"
+    assert reason.format(port=port) in err.value.reason
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -104,3 +104,13 @@ def test_the_storage_check_leaves_the_settings_to_be_read_later(tmp_path: Path) 
     # `serve --demo` sets DISPATCHLAB_DEMO after this check; a cached copy made here would
     # hide it from the service started in the same process (/v1/demo answered 404)
     assert get_settings.cache_info().currsize == 0
+
+
+def test_serve_on_ray_checks_the_ray_address_first(tmp_path: Path) -> None:
+    """serve hung in ray.init (minutes of retries) on an address nobody answers at."""
+    pytest.importorskip("ray")
+    port = _closed_port()
+    env = {"DISPATCHLAB_JOB_EXECUTOR": "ray", "DISPATCHLAB_RAY_ADDRESS": f"127.0.0.1:{port}"}
+    code, err = _run("serve", "--data-dir", str(tmp_path), "--port", str(port), env=env)
+    assert code == 2
+    _one_line(err, f"DISPATCHLAB_RAY_ADDRESS: no Ray cluster answers at 127.0.0.1:{port}")
