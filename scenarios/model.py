@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
 from scenarios.errors import FieldError
 from scenarios.geo import (
@@ -22,6 +22,7 @@ from scenarios.geo import (
     TimeWindow,
     check_windows,
 )
+from scenarios.saved import record_done, take_pending
 from scenarios.stochastic import ArrivalProcess, StochasticParams
 from scenarios.travel import EuclideanTravel, TravelModel
 
@@ -236,6 +237,21 @@ class Scenario(StrictModel):
     arrivals: ArrivalProcess | None = None
     source: SourceInfo = Field(default_factory=SourceInfo)
     _by_id: dict[str, tuple[tuple[int, int], dict[str, object]]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _saved_corrections(self, info: ValidationInfo) -> Self:
+        """Note the corrections made while reading saved data (see :mod:`scenarios.saved`)."""
+        fields = take_pending(info)
+        if fields:
+            note = (
+                f"{', '.join(fields)}: non-zero diagonal set to zero (saved before travel to "
+                "the same place had to be 0)"
+            )
+            notes = self.source.notes
+            if note not in (notes or ""):
+                self.source.notes = f"{notes}; {note}" if notes else note
+            record_done(info, note)
+        return self
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:

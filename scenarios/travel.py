@@ -28,12 +28,14 @@ from pydantic import (
     Field,
     PrivateAttr,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     model_serializer,
     model_validator,
 )
 
 from scenarios.errors import FieldError, InputError, register_tagged_union
 from scenarios.geo import Location, NonNegInt, StrictModel
+from scenarios.saved import is_saved, note_pending
 
 if TYPE_CHECKING:
     from scenarios.roads import RoadGraph
@@ -142,7 +144,8 @@ class _TravelBase(StrictModel):
 class MatrixTravel(_TravelBase):
     """Explicit square matrices; each location's ``index`` selects its row and column.
 
-    The diagonal must be zero: visits at the same place follow each other at no cost.
+    The diagonal must be zero: visits at the same place follow each other at no cost (data
+    saved before that rule is read with the diagonal set to zero: :mod:`scenarios.saved`).
     """
 
     kind: Literal["matrix"] = "matrix"
@@ -152,7 +155,7 @@ class MatrixTravel(_TravelBase):
     _dist: IntMatrix | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _square(self) -> Self:
+    def _square(self, info: ValidationInfo) -> Self:
         n = len(self.duration_s)
         for name, mat in (("duration_s", self.duration_s), ("distance_m", self.distance_m)):
             if mat is None:
@@ -164,12 +167,22 @@ class MatrixTravel(_TravelBase):
                     raise FieldError(
                         (name, i), f"row has {len(row)} entries; matrix must be square ({n} x {n})"
                     )
-            for i, row in enumerate(mat):
-                if row[i] != 0:
-                    # stops at one place share a node: its self-arc is a zero-length hop
-                    raise FieldError(
-                        (name, i, i), f"diagonal entry is {row[i]}; travel to the same place is 0"
-                    )
+            bad = next((i for i, row in enumerate(mat) if row[i] != 0), None)
+            if bad is None:
+                continue
+            if not is_saved(info):
+                # stops at one place share a node: its self-arc is a zero-length hop
+                raise FieldError(
+                    (name, bad, bad),
+                    f"diagonal entry is {mat[bad][bad]}; travel to the same place is 0",
+                )
+            # saved before the diagonal had to be zero: correct it, the scenario notes it
+            setattr(
+                self,
+                name,
+                [[0 if i == j else x for j, x in enumerate(row)] for i, row in enumerate(mat)],
+            )
+            note_pending(info, f"travel.{name}")
         return self
 
     @property

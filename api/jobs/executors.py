@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -31,6 +32,28 @@ class Outcome:
     result: JsonDict | None = None
     error: str | None = None
     field: str | None = None
+    #: corrections made reading a payload saved by an older version (the job's events)
+    notes: tuple[str, ...] = ()
+
+
+def _run_noting(fn: Any, payload: JsonDict, progress: Any) -> tuple[Any, list[str]]:
+    """``fn(payload)`` and the SavedDataWarning messages it issued (others are shown as usual).
+
+    Only in a process (or Ray worker) of its own: ``warnings.catch_warnings`` is not
+    thread-safe.
+    """
+    from scenarios.saved import SavedDataWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SavedDataWarning)
+        result = fn(payload, progress=progress)
+    notes = []
+    for w in caught:
+        if issubclass(w.category, SavedDataWarning):
+            notes.append(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+    return result, notes
 
 
 class Execution(Protocol):
@@ -91,7 +114,9 @@ def _child_main(target: str, payload: JsonDict, conn: Connection, server_pid: in
 
     try:
         fn = import_target(target)
-        result = fn(payload, progress=progress)
+        result, notes = _run_noting(fn, payload, progress)
+        for note in notes:
+            conn.send(("note", note))
         conn.send(("done", result))
     except InputError as err:
         conn.send(("bad_input", (err.field, err.reason)))
@@ -108,6 +133,7 @@ class _ProcessExecution:
         self._conn = conn
         self._progress: float | None = None
         self._outcome: Outcome | None = None
+        self._notes: list[str] = []
 
     def poll(self) -> Outcome | None:
         if self._outcome is not None:
@@ -117,8 +143,10 @@ class _ProcessExecution:
                 tag, value = self._conn.recv()
                 if tag == "progress":
                     self._progress = value
+                elif tag == "note":
+                    self._notes.append(value)
                 elif tag == "done":
-                    self._outcome = Outcome("done", result=value)
+                    self._outcome = Outcome("done", result=value, notes=tuple(self._notes))
                 elif tag == "bad_input":
                     self._outcome = Outcome("bad_input", error=value[1], field=value[0])
                 else:
@@ -177,7 +205,8 @@ def _ray_run(target: str, payload: JsonDict) -> tuple[str, Any]:
     from scenarios.errors import InputError
 
     try:
-        return "done", import_target(target)(payload, progress=None)
+        result, notes = _run_noting(import_target(target), payload, None)
+        return "done", (result, notes)
     except InputError as err:
         return "bad_input", (err.field, err.reason)
     except Exception as err:
@@ -203,7 +232,7 @@ class _RayExecution:
             self._outcome = Outcome("failed", error=f"ray task failed: {type(err).__name__}")
             return self._outcome
         if tag == "done":
-            self._outcome = Outcome("done", result=value)
+            self._outcome = Outcome("done", result=value[0], notes=tuple(value[1]))
         elif tag == "bad_input":
             self._outcome = Outcome("bad_input", error=value[1], field=value[0])
         else:

@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -581,7 +581,9 @@ class JobService:
 
     def _finish(self, job_id: str, kind: str, payload: JsonDict, outcome: Outcome) -> None:
         if outcome.status == "done":
-            self._write_end(job_id, kind, DONE, outcome.result, None, False, "done")
+            self._write_end(
+                job_id, kind, DONE, outcome.result, None, False, "done", notes=outcome.notes
+            )
             return
         if outcome.status == "bad_input":
             message = f"{outcome.field}: {outcome.error}" if outcome.field else outcome.error
@@ -613,6 +615,8 @@ class JobService:
         error: str | None,
         fallback: bool,
         note: str,
+        *,
+        notes: Sequence[str] = (),
     ) -> None:
         with self.sessions.begin() as session:
             job = session.get(Job, job_id)
@@ -633,7 +637,7 @@ class JobService:
             job.fallback = fallback
             job.progress = 1.0 if status == DONE else job.progress
             job.finished_at = utcnow()
-            job.events = [*job.events, event(note)]
+            job.events = [*job.events, *(event(f"read: {n}") for n in notes), event(note)]
         self.metrics.jobs_finished.labels(kind, status).inc()
 
 

@@ -32,6 +32,7 @@ from api.tasks.plans import store_plan
 from api.versions import solver_label
 from scenarios.errors import InputError
 from scenarios.model import Scenario
+from scenarios.saved import saved_context
 from solvers.allocation.request import nodes_from_scenario
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=ERROR_RESPONSES)
@@ -216,8 +217,8 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
             *(o.model_dump(mode="json") for o in body.new_orders),
         ],
     }
-    try:
-        Scenario.model_validate(merged)
+    try:  # the stored scenario may be saved by an older version: read it as saved data
+        Scenario.model_validate(merged, context=saved_context())
     except InputError:
         raise
     except ValueError as err:  # pydantic ValidationError: locate it under new_orders

@@ -27,6 +27,7 @@ from api.versions import solver_versions
 from scenarios.geo import TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import AllocationLine, Plan, Route, StopKind
+from scenarios.saved import validate_saved
 from solvers.allocation.result import Unfilled
 
 SCENARIO_KEY = "_scenario"
@@ -135,13 +136,13 @@ def make_plan(
 
 def run_plan(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
     """Make the plan of a :class:`PlanCreate` payload."""
-    body = PlanCreate.model_validate(payload)
+    body = validate_saved(PlanCreate, payload)
     return make_plan(body, progress=progress).model_dump(mode="json")
 
 
 def fallback_plan(payload: JsonDict, *, reason: str) -> JsonDict:
     """Nearest-node allocation and greedy routes (few replications), when the solvers failed."""
-    body = PlanCreate.model_validate(payload)
+    body = validate_saved(PlanCreate, payload)
     result = make_plan(body, degraded=True)
     result.fallback_reason = reason
     return result.model_dump(mode="json")
@@ -314,7 +315,7 @@ def _reoptimise_payload(payload: JsonDict, *, degraded: bool, reason: str | None
     req = ReoptimiseCreate.model_validate(payload["request"])
     parent = payload["parent"]
     answer, updated, finished = reoptimise(
-        Scenario.model_validate(parent["scenario"]),
+        validate_saved(Scenario, parent["scenario"]),
         Plan.model_validate(parent["plan"]),
         set(parent.get("completed", [])),
         req,

@@ -7,6 +7,7 @@ from api.schemas.routes import RoutesCreate, RoutesResult, SolverInfo
 from api.versions import solver_versions
 from scenarios.model import Scenario
 from scenarios.plan import Plan
+from scenarios.saved import validate_saved
 from solvers.explain import explain_routes
 from solvers.routing import RoutingParams, solve_routes, solve_routes_with_stats
 
@@ -42,7 +43,7 @@ def routes_result(
 
 def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
     """Solve a :class:`RoutesCreate` payload."""
-    body = RoutesCreate.model_validate(payload)
+    body = validate_saved(RoutesCreate, payload)
     plan, stats = solve_routes_with_stats(body.scenario, body.params)
     result = routes_result(body.scenario, plan, body.params, fallback_reason=stats.fallback)
     return result.model_dump(mode="json")
@@ -55,7 +56,7 @@ def greedy_plan(body: RoutesCreate) -> Plan:
 
 def fallback(payload: JsonDict, *, reason: str) -> JsonDict:
     """The greedy plan, when the solver crashed or overran."""
-    body = RoutesCreate.model_validate(payload)
+    body = validate_saved(RoutesCreate, payload)
     plan = greedy_plan(body)
     result = routes_result(body.scenario, plan, body.params, fallback_reason=reason)
     return result.model_dump(mode="json")

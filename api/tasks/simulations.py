@@ -15,6 +15,7 @@ from api.schemas.simulations import (
     WhatIfRow,
 )
 from api.versions import solver_versions
+from scenarios.saved import validate_saved
 
 
 def _progress(progress: ProgressFn | None) -> Callable[[int, int], None] | None:
@@ -39,7 +40,7 @@ def run_simulation(payload: JsonDict, *, progress: ProgressFn | None = None) -> 
     from simulation.evaluate import evaluate
     from simulation.executors import SerialExecutor
 
-    body = SimulationCreate.model_validate(payload)
+    body = validate_saved(SimulationCreate, payload)
     policy = default_policy(body)
     t0 = time.perf_counter()
     kpis = evaluate(
@@ -68,7 +69,7 @@ def run_whatif(payload: JsonDict, *, progress: ProgressFn | None = None) -> Json
     from simulation.report import markdown_table
     from simulation.sweep import TABLE_METRICS, run_sweep
 
-    body = WhatIfCreate.model_validate(payload)
+    body = validate_saved(WhatIfCreate, payload)
     spec = VariantFile(base="(request)", variants=body.variants)
     loaded = LoadedVariants(spec, body.scenario, body.plan, "request")
     t0 = time.perf_counter()

@@ -11,10 +11,11 @@ import functools
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -63,6 +64,36 @@ def os_error_line(err: OSError) -> str:
     return f"{where}: {reason}"
 
 
+@contextmanager
+def saved_data_warnings() -> Iterator[None]:
+    """Show each :class:`~scenarios.saved.SavedDataWarning` as one ``warning:`` line on stderr.
+
+    Such a warning says a file saved by an older version was read with a correction (e.g. a
+    travel matrix's diagonal set to zero); other warnings are shown as Python shows them.
+    """
+    from scenarios.saved import SavedDataWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SavedDataWarning)
+        python_show = warnings.showwarning
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
+            if issubclass(category, SavedDataWarning):
+                print_warning(str(message))
+            else:
+                python_show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
 def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn bad input into one clear line on stderr and exit 2; Ctrl-C into exit 130.
 
@@ -72,7 +103,8 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return fn(*args, **kwargs)
+            with saved_data_warnings():
+                return fn(*args, **kwargs)
         except InputError as err:
             raise fail(err.one_line()) from None
         except ValidationError as err:

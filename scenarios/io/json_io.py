@@ -8,6 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
+from scenarios.saved import saved_context, warn_corrections
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -17,12 +18,22 @@ def to_json(model: BaseModel) -> str:
     return model.model_dump_json(exclude_defaults=True)
 
 
-def from_json(cls: type[M], text: str | bytes, *, source: str | None = None) -> M:
-    """Parse and validate JSON into ``cls``; bad input raises InputError naming the field."""
+def from_json(
+    cls: type[M], text: str | bytes, *, source: str | None = None, saved: bool = False
+) -> M:
+    """Parse and validate JSON into ``cls``; bad input raises InputError naming the field.
+
+    ``saved``: the text was saved earlier (a file), so what older versions accepted and the
+    model now rejects is corrected with a note and a warning (:mod:`scenarios.saved`).
+    """
+    context = saved_context() if saved else None
     try:
-        return cls.model_validate_json(text)
+        model = cls.model_validate_json(text, context=context)
     except ValidationError as err:
         raise input_error_from_validation(err, source=source) from None
+    if context is not None:
+        warn_corrections(context, source)
+    return model
 
 
 def write_json(model: BaseModel, path: str | Path) -> None:
@@ -42,5 +53,5 @@ def read_bytes(path: str | Path) -> bytes:
 
 
 def read_json(cls: type[M], path: str | Path) -> M:
-    """Read and validate a JSON file into ``cls``."""
-    return from_json(cls, read_bytes(path), source=str(Path(path)))
+    """Read and validate a JSON file into ``cls`` (as saved data: see :func:`from_json`)."""
+    return from_json(cls, read_bytes(path), source=str(Path(path)), saved=True)

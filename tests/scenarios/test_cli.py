@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from dispatchlab.cli import app
 from scenarios import Scenario
 from scenarios.io import load_scenario, read_json
+from scenarios.saved import SavedDataWarning
 from tests.conftest import SHARED_BENCHMARKS
 
 runner = CliRunner()
@@ -172,3 +173,29 @@ def test_show_reads_every_shared_benchmark_file() -> None:
             refused += 1
     assert shown >= 56 + 60 + 56 + 20
     assert refused >= 20  # the .sol files and bks.csv
+
+
+def test_a_scenario_file_saved_before_the_zero_diagonal_rule_still_loads(tmp_path: Path) -> None:
+    """Its travel matrix has a non-zero diagonal: exit 2 before; now zeroed, with a warning."""
+    old = tmp_path / "old.json"
+    old.write_text(
+        json.dumps(
+            {
+                "travel": {"kind": "matrix", "duration_s": [[7, 60], [60, 7]]},
+                "orders": [{"id": "a", "location": {"index": 1}}],
+                "vehicles": [{"id": "v", "start_location": {"index": 0}}],
+            }
+        )
+    )
+    result = runner.invoke(app, ["scenario", "convert", str(old)])
+    assert result.exit_code == 0, result.output
+    warning = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert warning == [
+        f"warning: {old}: travel.duration_s: non-zero diagonal set to zero (saved before "
+        "travel to the same place had to be 0)"
+    ]
+    converted = Scenario.model_validate_json(result.stdout)  # current data: validates as is
+    assert converted.travel.duration_s == [[0, 60], [60, 0]]  # type: ignore[union-attr]
+    assert "non-zero diagonal set to zero" in (converted.source.notes or "")
+    with pytest.warns(SavedDataWarning, match="non-zero diagonal set to zero"):
+        assert load_scenario(old).travel == converted.travel

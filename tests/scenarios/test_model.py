@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import pytest
 
-from scenarios import InputError, Scenario
+from scenarios import InputError, MatrixTravel, Scenario
 from scenarios.io import from_json, to_json
 
 
@@ -440,3 +441,46 @@ def test_matrix_diagonal_must_be_zero(travel: dict[str, Any], field: str) -> Non
     err = _error({"travel": {"kind": "matrix", **travel}})
     assert err.field == field
     assert "diagonal entry is" in err.reason
+
+
+LEGACY_MATRIX_SCENARIO: dict[str, Any] = {
+    "travel": {
+        "kind": "matrix",
+        "duration_s": [[5, 10, 20], [10, 5, 15], [20, 15, 0]],
+        "distance_m": [[9, 100, 200], [100, 0, 150], [200, 150, 0]],
+    },
+    "orders": [{"id": "a", "location": {"index": 1}}, {"id": "b", "location": {"index": 2}}],
+    "vehicles": [{"id": "v", "start_location": {"index": 0}}],
+    "source": {"notes": "written by 0.x"},
+}
+
+
+def test_saved_scenario_with_a_nonzero_diagonal_is_read_with_it_zeroed_and_noted() -> None:
+    """Files and stored jobs written before the diagonal had to be zero no longer loaded."""
+    from scenarios.saved import SavedDataWarning, validate_saved
+
+    with pytest.warns(SavedDataWarning, match="stored: travel.duration_s, travel.distance_m"):
+        s = validate_saved(Scenario, LEGACY_MATRIX_SCENARIO, source="stored")
+    assert isinstance(s.travel, MatrixTravel)
+    assert s.travel.duration_s == [[0, 10, 20], [10, 0, 15], [20, 15, 0]]
+    assert s.travel.distance_m == [[0, 100, 200], [100, 0, 150], [200, 150, 0]]
+    notes = s.source.notes or ""
+    assert notes.startswith("written by 0.x; travel.duration_s, travel.distance_m: non-zero")
+    # what is written back is current data: it loads as new input, without a second note
+    again = from_json(Scenario, to_json(s))
+    assert again == s and again.source.notes == s.source.notes
+    # new input is still rejected, naming the entry
+    assert _error(LEGACY_MATRIX_SCENARIO).field == "travel.duration_s.0.0"
+
+
+def test_saved_scenario_with_a_zero_diagonal_is_read_as_is() -> None:
+    from scenarios.saved import validate_saved
+
+    current = json.loads(json.dumps(LEGACY_MATRIX_SCENARIO))
+    for name in ("duration_s", "distance_m"):
+        for i, row in enumerate(current["travel"][name]):
+            row[i] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = validate_saved(Scenario, current)
+    assert s == Scenario.model_validate(current) and s.source.notes == "written by 0.x"

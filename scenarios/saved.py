@@ -1,0 +1,79 @@
+"""Reading data saved by older versions: what the model now rejects in new input is corrected.
+
+A travel matrix with a non-zero diagonal was accepted before the model required zero travel
+from a place to itself. Scenario files and stored jobs and plans written then must still
+load, so data validated with :func:`saved_context` (files read from disk, job payloads and
+plans read back from the database) gets the diagonal set to zero, a line in the scenario's
+``source.notes`` and a :class:`SavedDataWarning`; new input (request bodies, model
+constructors) is still rejected naming the entry.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationInfo
+
+M = TypeVar("M", bound=BaseModel)
+
+#: validation-context key: the data was saved earlier (read leniently, corrections noted)
+SAVED = "dispatchlab_saved_data"
+_PENDING = "dispatchlab_pending_corrections"
+_DONE = "dispatchlab_corrections"
+
+
+class SavedDataWarning(UserWarning):
+    """Saved data was read with a correction new input would be rejected for."""
+
+
+def saved_context() -> dict[str, Any]:
+    """A fresh validation context for data saved earlier (pass as ``context=``)."""
+    return {SAVED: True, _PENDING: [], _DONE: []}
+
+
+def is_saved(info: ValidationInfo) -> bool:
+    """True when the model is validated as saved data (see :func:`saved_context`)."""
+    context = info.context
+    return isinstance(context, dict) and bool(context.get(SAVED))
+
+
+def note_pending(info: ValidationInfo, field: str) -> None:
+    """Record that ``field`` (relative to the enclosing scenario) was corrected."""
+    context = info.context
+    if isinstance(context, dict):
+        context.setdefault(_PENDING, []).append(field)
+
+
+def take_pending(info: ValidationInfo) -> list[str]:
+    """The corrections recorded since the last call (an enclosing scenario notes them)."""
+    context = info.context
+    if not isinstance(context, dict):
+        return []
+    pending: list[str] = context.get(_PENDING) or []
+    out = list(pending)
+    pending.clear()
+    return out
+
+
+def record_done(info: ValidationInfo, note: str) -> None:
+    """Keep a correction's note for :func:`validate_saved` to warn about."""
+    context = info.context
+    if isinstance(context, dict):
+        context.setdefault(_DONE, []).append(note)
+
+
+def warn_corrections(context: dict[str, Any], source: str | None = None) -> list[str]:
+    """Issue a :class:`SavedDataWarning` per correction made under ``context``; returns them."""
+    notes: list[str] = list(context.get(_DONE) or [])
+    for note in notes:
+        warnings.warn(f"{source}: {note}" if source else note, SavedDataWarning, stacklevel=2)
+    return notes
+
+
+def validate_saved(cls: type[M], data: Any, *, source: str | None = None) -> M:
+    """Validate data saved earlier into ``cls``, correcting and warning as described above."""
+    context = saved_context()
+    model = cls.model_validate(data, context=context)
+    warn_corrections(context, source)
+    return model

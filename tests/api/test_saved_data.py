@@ -1,0 +1,129 @@
+"""Jobs and plans stored by older versions still run when the model has grown stricter.
+
+A travel matrix with a non-zero diagonal was accepted before the model required zero travel
+to the same place: such stored rows are read with the diagonal set to zero, new requests
+with one are still a 422 naming the entry.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from api.db.models import PlanRecord
+from api.examples import PLAN_EXAMPLE
+from tests.api.conftest import app_of, wait_for
+
+FINISHED = {"done", "failed", "cancelled"}
+
+
+def _on_a_matrix(scenario: dict[str, Any]) -> dict[str, Any]:
+    """The scenario with every x/y location indexed into an explicit (Euclidean) matrix."""
+    out = copy.deepcopy(scenario)
+    where: dict[tuple[float, float], int] = {}
+    locations = [n["location"] for n in out.get("nodes", [])]
+    locations += [o["location"] for o in out["orders"]]
+    locations += [v["start_location"] for v in out["vehicles"]]
+    for loc in locations:
+        loc["index"] = where.setdefault((loc["x"], loc["y"]), len(where))
+    points = list(where)
+    out["travel"] = {
+        "kind": "matrix",
+        "duration_s": [[round(math.dist(p, q) / 8) for q in points] for p in points],
+    }
+    return out
+
+
+def _nonzero_diagonal(scenario: dict[str, Any]) -> dict[str, Any]:
+    """As an older version stored it: 30 s from each place to itself."""
+    out = copy.deepcopy(scenario)
+    for i, row in enumerate(out["travel"]["duration_s"]):
+        row[i] = 30
+    return out
+
+
+def _routes_body() -> dict[str, Any]:
+    scenario = _on_a_matrix(PLAN_EXAMPLE["small"]["value"]["scenario"])
+    scenario.pop("nodes"), scenario.pop("skus")  # a delivery-only routing scenario
+    for order in scenario["orders"]:
+        order.pop("lines")
+    return {"scenario": scenario, "params": {"time_limit_s": 0.3, "seed": 1}}
+
+
+def test_a_new_request_with_a_nonzero_diagonal_is_a_422_naming_the_entry(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _routes_body()
+    body["scenario"] = _nonzero_diagonal(body["scenario"])
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["field"] == "scenario.travel.duration_s.0.0"
+
+
+def test_a_job_stored_by_an_older_version_still_runs(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """It failed with 'solver error: ValidationError' (and its fallback with it)."""
+    body = _routes_body()
+    body["scenario"] = _nonzero_diagonal(body["scenario"])
+    ctx = app_of(client).state.ctx
+    with ctx.sessions() as session:  # a queued row as the older version wrote it
+        job_id = ctx.jobs.submit(
+            session,
+            kind="routes",
+            payload=body,
+            key_id=None,
+            seed=1,
+            input_hash="",
+            timeout_s=60,
+        ).id
+    job = wait_for(
+        lambda: client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json(),
+        lambda j: j["status"] in FINISHED,
+        timeout_s=60,
+    )
+    assert job["status"] == "done" and job["fallback"] is False, job
+    assert job["result"]["status"] == "feasible"
+    # the correction is in the job's events, where its client looks
+    assert any(
+        e["message"].startswith("read: travel.duration_s: non-zero diagonal set to zero")
+        for e in job["events"]
+    ), job["events"]
+    served = {s["order_id"] for r in job["result"]["plan"]["routes"] for s in r["stops"]}
+    assert served == {"o1", "o2", "o3"}
+
+
+def test_a_plan_stored_by_an_older_version_can_be_reoptimised(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The stored scenario failed validation: a 422 on travel.duration_s.0.0, not in the body."""
+    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+    body["scenario"] = _on_a_matrix(body["scenario"])
+    body["routing"]["time_limit_s"] = 0.3
+    body["evaluation"]["replications"] = 2
+    made = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert made.status_code == 200, made.text
+    plan_id = made.json()["plan_id"]
+    ctx = app_of(client).state.ctx
+    with ctx.sessions() as session:  # the record as an older version stored it
+        record = session.get(PlanRecord, plan_id)
+        assert record is not None
+        record.scenario = _nonzero_diagonal(record.scenario)
+        session.commit()
+    answer = client.post(
+        f"/v1/plans/{plan_id}/reoptimise",
+        json={"now_s": 0, "cancelled_order_ids": ["o3"], "routing": {"time_limit_s": 0.3}},
+        headers=keys["oms"],
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["status"] == "feasible" and "o3" in result["changes"]["removed"]
+    with ctx.sessions() as session:  # the new plan keeps the corrected scenario, noted
+        stored = session.get(PlanRecord, result["plan_id"])
+        assert stored is not None
+        matrix = stored.scenario["travel"]["duration_s"]
+        assert all(row[i] == 0 for i, row in enumerate(matrix))
+        assert "non-zero diagonal set to zero" in stored.scenario["source"]["notes"]
