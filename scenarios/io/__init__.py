@@ -6,7 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from scenarios.errors import InputError
+from pydantic import ValidationError
+
+from scenarios.errors import InputError, input_error_from_validation
 from scenarios.io.json_io import from_json, read_json, to_json, write_json
 from scenarios.io.lilim import read_lilim
 from scenarios.io.plan_io import plan_from_json, read_plan
@@ -71,7 +73,10 @@ def load_scenario(path: str | Path, fmt: str = "auto") -> Scenario:
             f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}",
             source=str(path),
         )
-    return reader(path)
+    try:
+        return reader(path)
+    except ValidationError as err:  # a value the model rejects: name the file, at least
+        raise input_error_from_validation(err, source=str(path)) from None
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from scenarios.errors import InputError
 from scenarios.geo import Location, TimeWindow
-from scenarios.io.solomon import _read_text
+from scenarios.io.solomon import _read_text, at_line, finite_row, whole_number
 from scenarios.model import Order, PickupSpec, Scenario, SourceInfo, Vehicle
 from scenarios.travel import EuclideanTravel
 
@@ -32,16 +32,16 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
         parts = line.split()
         if not parts:
             continue
-        try:
-            rows.append((lineno + 1, [float(x) for x in parts]))
-        except ValueError:
-            raise InputError(f"line {lineno + 1}", "non-numeric value", source=source) from None
+        rows.append((lineno + 1, finite_row(parts, f"line {lineno + 1}", source)))
     if len(rows) < 3 or len(rows[0][1]) < 2:
         raise InputError(
             "file", "not a Li & Lim file: expected 'K Q S' then task rows", source=source
         )
-    header = rows[0][1]
-    num_vehicles, capacity = int(header[0]), int(header[1])
+    head_line, header = rows[0]
+    num_vehicles, capacity = (
+        whole_number(str(value), f"line {head_line}", what, source)
+        for value, what in zip(header[:2], ("K (vehicles)", "Q (capacity)"), strict=True)
+    )
     speed = header[2] if len(header) > 2 and header[2] > 0 else 1.0
     tasks: dict[int, tuple[int, list[float]]] = {}
     for lineno, row in rows[1:]:
@@ -49,12 +49,20 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
             raise InputError(
                 f"line {lineno}", f"expected 9 columns, found {len(row)}", source=source
             )
-        tasks[int(row[0])] = (lineno, row)
+        task_id = whole_number(f"{row[0]:g}", f"line {lineno}", "the task id", source)
+        if task_id in tasks:
+            raise InputError(
+                f"line {lineno}",
+                f"task {task_id} is given twice (also line {tasks[task_id][0]})",
+                source=source,
+            )
+        tasks[task_id] = (lineno, row)
     if 0 not in tasks:
         raise InputError("task 0", "missing depot row (task 0)", source=source)
-    depot = tasks[0][1]
-    depot_loc = Location(x=depot[1], y=depot[2])
-    horizon = TimeWindow(start_s=_t(depot[4]), end_s=_t(depot[5]))
+    depot_at, depot = tasks[0]
+    with at_line(f"line {depot_at}", source):
+        depot_loc = Location(x=depot[1], y=depot[2])
+        horizon = TimeWindow(start_s=_t(depot[4]), end_s=_t(depot[5]))
     orders = []
     for task_id, (lineno, row) in sorted(tasks.items()):
         if task_id == 0:
@@ -81,25 +89,28 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
                 f"pickup {pickup_ref} names delivery {int(p_row[8])}, not {task_id}",
                 source=source,
             )
-        orders.append(
-            Order(
+        with at_line(f"line {p_line}", source):
+            pickup = PickupSpec(
+                id=str(pickup_ref),
+                location=Location(x=p_row[1], y=p_row[2]),
+                time_windows=[_window(p_row, p_line, source)],
+                service_s=_t(p_row[6]),
+            )
+        with at_line(f"line {lineno}", source):
+            order = Order(
                 id=str(task_id),
                 location=Location(x=row[1], y=row[2]),
                 demand=[int(p_row[3])],
                 time_windows=[_window(row, lineno, source)],
                 service_s=_t(row[6]),
-                pickup=PickupSpec(
-                    id=str(pickup_ref),
-                    location=Location(x=p_row[1], y=p_row[2]),
-                    time_windows=[_window(p_row, p_line, source)],
-                    service_s=_t(p_row[6]),
-                ),
+                pickup=pickup,
             )
-        )
-    vehicles = [
-        Vehicle(id=str(k + 1), start_location=depot_loc, shift=horizon, capacity=[capacity])
-        for k in range(num_vehicles)
-    ]
+        orders.append(order)
+    with at_line(f"line {head_line}", source):
+        vehicles = [
+            Vehicle(id=str(k + 1), start_location=depot_loc, shift=horizon, capacity=[capacity])
+            for k in range(num_vehicles)
+        ]
     return Scenario(
         name=name,
         horizon=horizon,

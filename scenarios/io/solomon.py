@@ -9,9 +9,14 @@ Times (ready, due, service) are scaled by 10 the same way.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from scenarios.errors import InputError
+from pydantic import ValidationError
+
+from scenarios.errors import InputError, input_error_from_validation
 from scenarios.geo import Location, TimeWindow
 from scenarios.model import Order, Scenario, SourceInfo, Vehicle
 from scenarios.travel import EuclideanTravel
@@ -47,11 +52,15 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
         raise InputError(
             "file", "not a Solomon file: missing VEHICLE or CUSTOMER section", source=source
         ) from None
-    fleet_row = _first_numeric_row(lines, v_at + 1, c_at, source)
+    fleet_at, fleet_row = _first_numeric_row(lines, v_at + 1, c_at, source)
     if len(fleet_row) < 2:
         raise InputError("VEHICLE", "expected NUMBER and CAPACITY", source=source)
-    num_vehicles, capacity = int(fleet_row[0]), int(fleet_row[1])
+    num_vehicles, capacity = (
+        whole_number(token, f"line {fleet_at + 1}", what, source)
+        for token, what in zip(fleet_row[:2], ("NUMBER", "CAPACITY"), strict=True)
+    )
     rows: list[tuple[int, list[float]]] = []
+    seen: dict[float, int] = {}
     for lineno in range(c_at + 1, len(lines)):
         parts = lines[lineno].split()
         if not parts or not _is_number(parts[0]):
@@ -60,15 +69,21 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
             raise InputError(
                 f"line {lineno + 1}", f"expected 7 columns, found {len(parts)}", source=source
             )
-        try:
-            rows.append((lineno, [float(x) for x in parts[:7]]))
-        except ValueError:
-            raise InputError(f"line {lineno + 1}", "non-numeric value", source=source) from None
+        row = finite_row(parts[:7], f"line {lineno + 1}", source)
+        if row[0] in seen:
+            raise InputError(
+                f"line {lineno + 1}",
+                f"customer {parts[0]} is given twice (also line {seen[row[0]] + 1})",
+                source=source,
+            )
+        seen[row[0]] = lineno
+        rows.append((lineno, row))
     if len(rows) < 2:
         raise InputError("CUSTOMER", "needs a depot row and at least one customer", source=source)
-    _, depot = rows[0]
-    depot_loc = Location(x=depot[1], y=depot[2])
-    horizon = TimeWindow(start_s=_t(depot[4]), end_s=_t(depot[5]))
+    depot_at, depot = rows[0]
+    with at_line(f"line {depot_at + 1}", source):
+        depot_loc = Location(x=depot[1], y=depot[2])
+        horizon = TimeWindow(start_s=_t(depot[4]), end_s=_t(depot[5]))
     orders = []
     for lineno, row in rows[1:]:
         cust, x, y, demand, ready, due, service = row
@@ -78,19 +93,21 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
             )
         if demand < 0:
             raise InputError(f"line {lineno + 1}", f"negative demand {demand}", source=source)
-        orders.append(
-            Order(
-                id=str(int(cust)),
-                location=Location(x=x, y=y),
-                demand=[int(demand)],
-                time_windows=[TimeWindow(start_s=_t(ready), end_s=_t(due))],
-                service_s=_t(service),
+        with at_line(f"line {lineno + 1}", source):
+            orders.append(
+                Order(
+                    id=str(int(cust)),
+                    location=Location(x=x, y=y),
+                    demand=[int(demand)],
+                    time_windows=[TimeWindow(start_s=_t(ready), end_s=_t(due))],
+                    service_s=_t(service),
+                )
             )
-        )
-    vehicles = [
-        Vehicle(id=str(k + 1), start_location=depot_loc, shift=horizon, capacity=[capacity])
-        for k in range(num_vehicles)
-    ]
+    with at_line(f"line {fleet_at + 1}", source):
+        vehicles = [
+            Vehicle(id=str(k + 1), start_location=depot_loc, shift=horizon, capacity=[capacity])
+            for k in range(num_vehicles)
+        ]
     return Scenario(
         name=name,
         horizon=horizon,
@@ -122,9 +139,46 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def _first_numeric_row(lines: list[str], start: int, stop: int, source: str) -> list[str]:
+@contextmanager
+def at_line(field: str, source: str) -> Iterator[None]:
+    """Report a value the model rejects under ``field`` (the file's line) and its path."""
+    try:
+        yield
+    except ValidationError as err:
+        error = input_error_from_validation(err)
+        raise InputError(field, f"{error.field}: {error.reason}", source=source) from None
+
+
+def finite_row(parts: list[str], field: str, source: str) -> list[float]:
+    """The tokens of one row as finite numbers, else InputError(field, ...) naming the token."""
+    values = []
+    for token in parts:
+        try:
+            value = float(token)
+        except ValueError:
+            raise InputError(field, f"non-numeric value {token!r}", source=source) from None
+        if not math.isfinite(value):
+            raise InputError(field, f"non-finite value {token!r}", source=source)
+        values.append(value)
+    return values
+
+
+def whole_number(token: str, field: str, what: str, source: str) -> int:
+    """A count such as a fleet size or a capacity: a non-negative whole number."""
+    try:
+        value = float(token)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0 and value == int(value)):
+        raise InputError(field, f"{what} must be a whole number >= 0, got {token!r}", source=source)
+    return int(value)
+
+
+def _first_numeric_row(
+    lines: list[str], start: int, stop: int, source: str
+) -> tuple[int, list[str]]:
     for i in range(start, stop):
         parts = lines[i].split()
         if parts and all(_is_number(p) for p in parts):
-            return parts
+            return i, parts
     raise InputError("VEHICLE", "no NUMBER/CAPACITY row found", source=source)

@@ -11,11 +11,13 @@ file node ``k`` (1-based, depot first) becomes order id ``str(k - 1)``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import NamedTuple
 
 from scenarios.errors import InputError
 from scenarios.geo import Location, TimeWindow
-from scenarios.io.solomon import _read_text
+from scenarios.io.solomon import _read_text, at_line
 from scenarios.model import Order, Scenario, SourceInfo, Vehicle
 from scenarios.travel import EuclideanTravel, MatrixTravel
 
@@ -39,9 +41,9 @@ def read_vrplib(path: str | Path) -> Scenario:
 def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
     """Parse VRPLIB text; errors name the section and the reason."""
     header: dict[str, str] = {}
-    sections: dict[str, list[list[str]]] = {}
+    sections: dict[str, list[Row]] = {}
     current: str | None = None
-    for raw in text.splitlines():
+    for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line == "EOF":
             continue
@@ -58,24 +60,45 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
             hkey, hval = line.split(":", 1)
             header[hkey.strip().upper()] = hval.strip()
         else:
-            sections[current].append(line.split())
+            sections[current].append(Row(lineno, line.split()))
     name = header.get("NAME", Path(source).stem)
     try:
         n = int(header["DIMENSION"])
-        capacity = int(header.get("CAPACITY", "0"))
     except (KeyError, ValueError):
         raise InputError("DIMENSION", "missing or not an integer", source=source) from None
+    if n < 1:
+        raise InputError("DIMENSION", f"must be at least 1, got {n}", source=source)
+    capacity = _header_int(header, "CAPACITY", 0, source)
     weight_type = header.get("EDGE_WEIGHT_TYPE", "EUC_2D").upper()
-    depot = _depot(sections, source)
+    depot = _depot(sections, n, source)
 
-    coords = {int(r[0]): (float(r[1]), float(r[2])) for r in sections.get("NODE_COORD_SECTION", [])}
+    coords: dict[int, tuple[float, float]] = {}
+    for row in sections.get("NODE_COORD_SECTION", []):
+        node = _node(row, "NODE_COORD_SECTION", n, source, columns=3)
+        coords[node] = (
+            _number(row, 1, "NODE_COORD_SECTION", source),
+            _number(row, 2, "NODE_COORD_SECTION", source),
+        )
     notes: str | None = None
     if weight_type == "EXPLICIT":
-        flat = [int(float(x)) for row in sections.get("EDGE_WEIGHT_SECTION", []) for x in row]
+        cells = [
+            (int(_number(row, k, "EDGE_WEIGHT_SECTION", source)), row)
+            for row in sections.get("EDGE_WEIGHT_SECTION", [])
+            for k in range(len(row.tokens))
+        ]
+        flat = [value for value, _ in cells]
         if len(flat) != n * n:
             raise InputError(
                 "EDGE_WEIGHT_SECTION", f"has {len(flat)} values, expected {n} x {n}", source=source
             )
+        for k, (value, row) in enumerate(cells):
+            if value < 0 and k // n != k % n:  # the diagonal is set to zero below
+                raise InputError(
+                    "EDGE_WEIGHT_SECTION",
+                    f"line {row.lineno}: negative weight {value} from node {k // n + 1} to "
+                    f"node {k % n + 1}",
+                    source=source,
+                )
         matrix = [flat[i * n : (i + 1) * n] for i in range(n)]
         if any(matrix[i][i] for i in range(n)):
             notes = "EDGE_WEIGHT_SECTION diagonal set to zero"
@@ -108,7 +131,10 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
     demand = _per_node(sections, "DEMAND_SECTION", n, source, default=0)
     service = _per_node(sections, "SERVICE_TIME_SECTION", n, source, default=0)
     windows = {
-        int(r[0]): (int(float(r[1])), int(float(r[2])))
+        _node(r, "TIME_WINDOW_SECTION", n, source, columns=3): (
+            int(_number(r, 1, "TIME_WINDOW_SECTION", source)),
+            int(_number(r, 2, "TIME_WINDOW_SECTION", source)),
+        )
         for r in sections.get("TIME_WINDOW_SECTION", [])
     }
     depot_tw = windows.get(depot, (0, _LONG_HORIZON_S))
@@ -127,20 +153,22 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
             raise InputError(
                 "DEMAND_SECTION", f"node {k}: negative demand {demand[k]}", source=source
             )
-        orders.append(
-            Order(
-                id=str(k - 1),
-                location=loc(k),
-                demand=[demand[k]],
-                time_windows=[TimeWindow(start_s=tw[0], end_s=tw[1])] if tw is not None else [],
-                service_s=service[k],
+        with at_line(f"node {k}", source):
+            orders.append(
+                Order(
+                    id=str(k - 1),
+                    location=loc(k),
+                    demand=[demand[k]],
+                    time_windows=[TimeWindow(start_s=tw[0], end_s=tw[1])] if tw is not None else [],
+                    service_s=service[k],
+                )
             )
-        )
-    num_vehicles = int(header["VEHICLES"]) if "VEHICLES" in header else max(1, len(orders))
-    vehicles = [
-        Vehicle(id=str(i + 1), start_location=depot_loc, shift=horizon, capacity=[capacity])
-        for i in range(num_vehicles)
-    ]
+    num_vehicles = _header_int(header, "VEHICLES", max(1, len(orders)), source)
+    with at_line("CAPACITY", source):
+        vehicles = [
+            Vehicle(id=str(i + 1), start_location=depot_loc, shift=horizon, capacity=[capacity])
+            for i in range(num_vehicles)
+        ]
     return Scenario(
         name=name,
         horizon=horizon,
@@ -152,22 +180,80 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
     )
 
 
-def _depot(sections: dict[str, list[list[str]]], source: str) -> int:
+class Row(NamedTuple):
+    """One line of a section: its number in the file and its tokens."""
+
+    lineno: int
+    tokens: list[str]
+
+
+def _header_int(header: dict[str, str], key: str, default: int, source: str) -> int:
+    """A whole, non-negative header value (``VEHICLES``, ``CAPACITY``), else InputError."""
+    if key not in header:
+        return default
+    try:
+        value = int(header[key])
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise InputError(key, f"expected a whole number >= 0, got {header[key]!r}", source=source)
+    return value
+
+
+def _number(row: Row, k: int, section: str, source: str) -> float:
+    """Token ``k`` of a section row as a finite number, else InputError naming the line."""
+    try:
+        value = float(row.tokens[k])
+    except (IndexError, ValueError):
+        raise InputError(
+            section, f"line {row.lineno}: bad row {' '.join(row.tokens)!r}", source=source
+        ) from None
+    if not math.isfinite(value):
+        raise InputError(
+            section, f"line {row.lineno}: non-finite value {row.tokens[k]!r}", source=source
+        )
+    return value
+
+
+def _node(row: Row, section: str, n: int, source: str, *, columns: int = 1) -> int:
+    """The node number a section row starts with (1..n), else InputError naming the line."""
+    if len(row.tokens) < columns:
+        raise InputError(
+            section,
+            f"line {row.lineno}: expected {columns} values, found {' '.join(row.tokens)!r}",
+            source=source,
+        )
+    try:
+        node = int(row.tokens[0])
+    except ValueError:
+        node = 0
+    if not 1 <= node <= n:
+        raise InputError(
+            section,
+            f"line {row.lineno}: node {row.tokens[0]!r} is not in 1..{n} (DIMENSION)",
+            source=source,
+        )
+    return node
+
+
+def _depot(sections: dict[str, list[Row]], n: int, source: str) -> int:
     for row in sections.get("DEPOT_SECTION", []):
-        value = int(row[0])
+        try:
+            value = int(row.tokens[0])
+        except ValueError:
+            raise InputError(
+                "DEPOT_SECTION", f"line {row.lineno}: bad row {row.tokens[0]!r}", source=source
+            ) from None
         if value > 0:
-            return value
+            return _node(row, "DEPOT_SECTION", n, source)
     return 1
 
 
 def _per_node(
-    sections: dict[str, list[list[str]]], key: str, n: int, source: str, *, default: int
+    sections: dict[str, list[Row]], key: str, n: int, source: str, *, default: int
 ) -> list[int]:
     values = [default] * (n + 1)
     for row in sections.get(key, []):
-        try:
-            node = int(row[0])
-            values[node] = int(float(row[1]))
-        except (ValueError, IndexError):
-            raise InputError(key, f"bad row {' '.join(row)!r}", source=source) from None
+        node = _node(row, key, n, source, columns=2)
+        values[node] = int(_number(row, 1, key, source))
     return values

@@ -199,3 +199,11 @@ def test_a_scenario_file_saved_before_the_zero_diagonal_rule_still_loads(tmp_pat
     assert "non-zero diagonal set to zero" in (converted.source.notes or "")
     with pytest.warns(SavedDataWarning, match="non-zero diagonal set to zero"):
         assert load_scenario(old).travel == converted.travel
+
+
+def test_a_malformed_instance_is_one_line_naming_file_and_line(tmp_path: Path) -> None:
+    """A VRPLIB coordinate row with a missing column was an IndexError traceback (exit 1)."""
+    bad = tmp_path / "bad.vrp"
+    bad.write_text("NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1\nEOF\n")
+    result = runner.invoke(app, ["scenario", "show", str(bad)])
+    _one_line_error(result, f"{bad}: NODE_COORD_SECTION: line 5: expected 3 values")

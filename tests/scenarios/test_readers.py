@@ -231,6 +231,122 @@ def test_homberger_and_lilim_sizes(instances_dir: Path) -> None:
             "DEMAND_SECTION",
             "bad row",
         ),
+        # malformed values were tracebacks (ValueError, OverflowError, IndexError) or were
+        # read silently (a task given twice, a node number outside 1..DIMENSION)
+        ("solomon", "X\nVEHICLE\n 2.5 10\nCUSTOMER\n", "line 3", "NUMBER must be a whole"),
+        (
+            "solomon",
+            "X\nVEHICLE\n 2 10\nCUSTOMER\n 0 0 0 0 0 9 0\n 1 1 1 1 0 inf 0\n",
+            "line 6",
+            "non-finite value 'inf'",
+        ),
+        (
+            "solomon",
+            "X\nVEHICLE\n 2 10\nCUSTOMER\n 0 0 0 0 0 9 0\n 1 nan 1 1 0 9 0\n",
+            "line 6",
+            "non-finite value 'nan'",
+        ),
+        (
+            "solomon",
+            "X\nVEHICLE\n 2 10\nCUSTOMER\n 0 0 0 0 0 9 0\n 1 1 1 1 0 9 0\n 1 2 2 1 0 9 0\n",
+            "line 7",
+            "customer 1 is given twice (also line 6)",
+        ),
+        (
+            "solomon",
+            "X\nVEHICLE\n 2 10\nCUSTOMER\n 0 0 0 0 0 9 0\n 1 1 1 1 0 9 -5\n",
+            "line 6",
+            "service_s: Input should be greater than or equal to 0",
+        ),
+        (
+            "solomon",
+            "X\nVEHICLE\n 2 10\nCUSTOMER\n 0 0 0 0 9 0 0\n 1 1 1 1 0 9 0\n",
+            "line 5",
+            "end_s: ",
+        ),
+        (
+            "lilim",
+            "2 10 1\n0 0 0 0 0 9 0 0 0\n1 1 1 1 0 9 -2 0 2\n2 1 1 -1 0 9 0 1 0\n",
+            "line 3",
+            "service_s: Input should be greater than or equal to 0",
+        ),
+        (
+            "solomon",
+            "X\nVEHICLE\n 2 1e15\nCUSTOMER\n 0 0 0 0 0 9 0\n 1 1 1 1 0 9 0\n",
+            "line 3",
+            "capacity.0: Input should be less than or equal to",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n"
+            "SERVICE_TIME_SECTION\n2 1e30\n",
+            "node 2",
+            "service_s: Input should be less than or equal to",
+        ),
+        ("lilim", "2.5 10 1\n0 0 0 0 0 9 0 0 0\n1 1 1 1 0 9 0 0 2\n", "line 1", "K (vehicles)"),
+        (
+            "lilim",
+            "2 10 1\n0 0 0 0 0 9 0 0 0\nnan 1 1 1 0 9 0 0 2\n",
+            "line 3",
+            "non-finite value 'nan'",
+        ),
+        (
+            "lilim",
+            "2 10 1\n0 0 0 0 0 9 0 0 0\n1 1 1 1 0 9 0 0 2\n2 1 1 -1 0 9 0 1 0\n"
+            "2 1 1 -1 0 9 0 1 0\n",
+            "line 5",
+            "task 2 is given twice (also line 4)",
+        ),
+        ("vrplib", "NAME : x\nDIMENSION : 2\nCAPACITY : ten\n", "CAPACITY", "whole number"),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nVEHICLES : two\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n",
+            "VEHICLES",
+            "whole number",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1\n",
+            "NODE_COORD_SECTION",
+            "line 5: expected 3 values, found '2 1'",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 inf 1\n",
+            "NODE_COORD_SECTION",
+            "line 5: non-finite value 'inf'",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nEDGE_WEIGHT_TYPE : EXPLICIT\nEDGE_WEIGHT_SECTION\n0 1\n1 x\n",
+            "EDGE_WEIGHT_SECTION",
+            "line 6: bad row '1 x'",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nEDGE_WEIGHT_TYPE : EXPLICIT\nEDGE_WEIGHT_SECTION\n"
+            "-1 -1\n1 0\n",
+            "EDGE_WEIGHT_SECTION",
+            "line 5: negative weight -1 from node 1 to node 2",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1 1\nDEPOT_SECTION\nx\n",
+            "DEPOT_SECTION",
+            "line 7: bad row 'x'",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1 1\nDEMAND_SECTION\n-1 5\n",
+            "DEMAND_SECTION",
+            "line 7: node '-1' is not in 1..2",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1 1\nTIME_WINDOW_SECTION\n1 0\n",
+            "TIME_WINDOW_SECTION",
+            "line 7: expected 3 values",
+        ),
     ],
 )
 def test_reader_errors_name_the_place(
