@@ -52,7 +52,7 @@ class Metrics:
         )
         self.jobs_recovered = Counter(
             "dispatchlab_jobs_recovered",
-            "Jobs found interrupted by a crash, by action (requeued or failed)",
+            "Jobs found interrupted by a crash, by action (requeued, failed or cancelled)",
             ["action"],
             registry=r,
         )

@@ -37,6 +37,8 @@ log = logging.getLogger("api.jobs")
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
+#: why a running job whose cancel its server could not carry out (it stopped) is cancelled
+CANCELLED_AT_STOP = "cancelled by the client; its server stopped before the job could finish"
 FINISHED = (DONE, FAILED, CANCELLED)
 
 
@@ -163,9 +165,28 @@ class JobService:
             run.execution.kill()
         with self.sessions.begin() as session:
             for run in running:
+                # a cancel that arrived since the last tick is honoured, not lost in the queue
                 session.execute(
                     update(Job)
-                    .where(Job.id == run.job_id, Job.owner == self.instance_id)
+                    .where(
+                        Job.id == run.job_id,
+                        Job.owner == self.instance_id,
+                        Job.cancel_requested.is_(True),
+                    )
+                    .values(
+                        status=CANCELLED,
+                        finished_at=utcnow(),
+                        error=CANCELLED_AT_STOP,
+                        events=_append_event(session, run.job_id, CANCELLED_AT_STOP),
+                    )
+                )
+                session.execute(
+                    update(Job)
+                    .where(
+                        Job.id == run.job_id,
+                        Job.owner == self.instance_id,
+                        Job.status == RUNNING,
+                    )
                     .values(
                         status=QUEUED,
                         owner=None,
@@ -374,12 +395,20 @@ class JobService:
 
     def _recover_one(self, session: Session, job: Job) -> int:
         old_owner = job.owner
-        if job.mode == "async" and job.attempts < job.max_attempts:
+        if job.cancel_requested:  # re-queued, the claim would clear the flag and run it again
+            values: dict[str, Any] = {
+                "status": CANCELLED,
+                "error": CANCELLED_AT_STOP,
+                "finished_at": utcnow(),
+                "events": [*job.events, event(CANCELLED_AT_STOP)],
+            }
+            action = "cancelled"
+        elif job.mode == "async" and job.attempts < job.max_attempts:
             message = (
                 f"re-queued: the server running it stopped unexpectedly "
                 f"(attempt {job.attempts} of {job.max_attempts})"
             )
-            values: dict[str, Any] = {
+            values = {
                 "status": QUEUED,
                 "owner": None,
                 "started_at": None,

@@ -149,7 +149,9 @@ def test_jobs_are_private_to_their_key(client: TestClient, keys: dict[str, dict[
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
 
 
-def _orphan(ctx: ServiceContext, *, attempts: int, mode: str = "async") -> str:
+def _orphan(
+    ctx: ServiceContext, *, attempts: int, mode: str = "async", cancel_requested: bool = False
+) -> str:
     """A job left running by a replica that died (dead pid on this host)."""
     assert ctx.sessions is not None and ctx.jobs is not None
     with ctx.sessions.begin() as session:
@@ -165,6 +167,7 @@ def _orphan(ctx: ServiceContext, *, attempts: int, mode: str = "async") -> str:
             attempts=attempts,
             max_attempts=2,
             events=[],
+            cancel_requested=cancel_requested,
         )
         session.add(job)
     return job.id
@@ -197,6 +200,54 @@ def test_jobs_of_a_dead_replica_are_rerun_or_failed_with_the_reason(
         assert any("re-queued" in e["message"] for e in body["events"])
     else:
         assert reason in body["error"]
+
+
+def test_a_cancelled_job_of_a_dead_replica_is_cancelled_not_run_again(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The client's DELETE reached the row, its replica died: recovery re-queued and re-ran it."""
+    ctx = _ctx(client)
+    assert ctx.jobs is not None
+    job_id = _orphan(ctx, attempts=1, cancel_requested=True)
+    assert ctx.jobs.recover() == 1
+    body = _finished(client, job_id, keys["admin"])
+    assert body["status"] == "cancelled" and body["result"] is None
+    assert body["error"].startswith("cancelled by the client")
+
+
+def test_a_cancel_that_arrives_as_the_server_stops_is_kept(settings: Settings) -> None:
+    """stop() re-queued a running job whose cancel had not been acted on; it then ran again."""
+    from api.db.session import make_engine, make_sessionmaker
+    from api.main import create_app
+    from tests.api.conftest import registry_with_test_kinds
+
+    with TestClient(create_app(settings, registry=registry_with_test_kinds())) as client:
+        ctx = _ctx(client)
+        assert ctx.jobs is not None and ctx.sessions is not None
+        ctx.jobs._enforce_limits = lambda: None  # type: ignore[method-assign]  # stop comes first
+        job_id = _submit(client, "test_sleep", {"seconds": 30})
+        sessions = ctx.sessions
+
+        def status() -> str | None:
+            with sessions() as session:
+                return session.scalar(select(Job.status).where(Job.id == job_id))
+
+        wait_for(status, lambda s: s == "running")
+        with sessions() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            ctx.jobs.cancel(session, job)  # running: the dispatcher is asked to stop it
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        with make_sessionmaker(engine)() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            assert (job.status, job.error) == (
+                "cancelled",
+                "cancelled by the client; its server stopped before the job could finish",
+            )
+    finally:
+        engine.dispose()
 
 
 def test_a_live_replica_keeps_its_jobs(client: TestClient) -> None:
