@@ -407,6 +407,11 @@ def evaluate_policies(
     """Run and summarise: every policy in ``specs`` (plus ``greedy``) on every seed."""
     if not seeds:
         raise InputError("seeds", "no seeds given")
+    # a repeated day or policy would be counted twice: the CIs would look tighter than they are
+    for name, values in (("policies", list(specs)), ("seeds", list(seeds))):
+        for i, value in enumerate(values):
+            if value in values[:i]:
+                raise InputError(f"{name}.{i}", f"{value!r} is given twice")
     specs = list(specs)
     if baseline not in [s.strip() for s in specs]:
         specs.insert(0, baseline)

@@ -51,9 +51,13 @@ def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
     from simulation.policies import make_policy
 
     out: list[str] = []
+    seen: set[str] = set()
     for i, raw in enumerate(body.policies):
         field = f"policies.{i}"
         spec = raw.strip()
+        if spec in seen:  # " greedy" and "greedy": the job refused it after the 202
+            raise InputError(field, f"{spec!r} is given twice")
+        seen.add(spec)
         name, _, arg = spec.partition(":")
         if name == "hindsight":
             try:

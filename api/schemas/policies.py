@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.routes import SolverInfo
+from scenarios.errors import FieldError
 from scenarios.geo import Seed
 from scenarios.model import Scenario
 
@@ -34,6 +35,15 @@ class PolicyEvaluationCreate(BaseModel):
         max_length=1000,
         description="day seeds (held-out evaluation seeds are 1..100)",
     )
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        """A policy or a day given twice would be counted twice (CIs tighter than they are)."""
+        for field, values in (("policies", list(self.policies)), ("seeds", list(self.seeds))):
+            for i, value in enumerate(values):
+                if value in values[:i]:
+                    raise FieldError((field, i), f"{value!r} is given twice")
+        return self
 
 
 class PolicyEvaluationResult(BaseModel):

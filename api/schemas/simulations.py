@@ -71,6 +71,9 @@ class WhatIfCreate(BaseModel):
             if variant.name in seen:
                 raise FieldError(("variants", i, "name"), f"duplicate variant {variant.name!r}")
             seen.add(variant.name)
+        for i, policy in enumerate(self.policies):
+            if policy in self.policies[:i]:  # its runs would be pooled: the CIs too narrow
+                raise FieldError(("policies", i), f"policy {policy!r} is given twice")
         return self
 
 

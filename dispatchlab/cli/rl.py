@@ -245,6 +245,10 @@ def evaluate_cmd(
     if not specs:
         raise fail("--policies: give at least one policy")
     day_seeds = parse_seeds(seeds)
+    for option, values in (("--policies", specs), ("--seeds", day_seeds)):
+        for i, value in enumerate(values):  # a repeat would be counted twice in the CIs
+            if value in values[:i]:
+                raise fail(f"{option}: {value!r} is given twice")
     for path, option in ((out, "--out"), (table, "--table")):
         if path is not None:  # before the days are played, not after them
             check_output_file(path, option, make_parents=True)

@@ -251,6 +251,9 @@ def whatif_cmd(
     specs = [p.strip() for p in policies.split(",") if p.strip()]
     if not specs:
         raise fail("--policies: give at least one policy")
+    for i, spec in enumerate(specs):
+        if spec in specs[:i]:
+            raise fail(f"--policies: {spec!r} is given twice")
     for spec in specs:
         check_policy(spec, "--policies", has_plan=True)  # the variant file's plan: checked later
     check_output_folder(out)  # before the runs, not after them

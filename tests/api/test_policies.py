@@ -53,6 +53,9 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
         (["hindsight:100000"], "policies.0", "at most"),
         (["hindsight:nan"], "policies.0", "positive number"),
         (["hindsight:-inf"], "policies.0", "positive number"),
+        # counted twice, its days narrowed the CIs
+        (["insertion", "greedy", "insertion"], "policies.2", "'insertion' is given twice"),
+        (["insertion", " insertion "], "policies.1", "'insertion' is given twice"),
     ],
 )
 def test_bad_policy_specs_are_422_naming_the_policy(
@@ -68,6 +71,17 @@ def test_bad_policy_specs_are_422_naming_the_policy(
     assert answer.status_code == 422, answer.text
     detail = answer.json()["detail"][0]
     assert detail["field"] == field and reason in detail["reason"]
+
+
+def test_a_seed_given_twice_is_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The same day counted twice made the confidence intervals look tighter than they are."""
+    answer = client.post(
+        "/v1/policies/evaluate", json=_body(seeds=[1, 2, 1]), headers=keys["researcher"]
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0] == {"field": "seeds.2", "reason": "1 is given twice"}
 
 
 def test_policy_evaluation_needs_a_researcher_key(

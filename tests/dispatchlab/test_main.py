@@ -194,3 +194,20 @@ def test_empty_policy_list_is_rejected(
     code, _, err = _run(capsys, *command, "--policies", policies)
     assert code == 2
     assert err.strip() == "error: --policies: give at least one policy"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["whatif", "v.yaml", "--policies", "insertion,insertion"], "--policies: 'insertion'"),
+        (["evaluate", "--seeds", "1", "--policies", "greedy,greedy"], "--policies: 'greedy'"),
+        (["evaluate", "--seeds", "3,4,3", "--policies", "greedy"], "--seeds: 3"),
+    ],
+)
+def test_a_policy_or_seed_given_twice_is_rejected(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    """Its days were pooled with the first ones: n doubled and the CIs looked tighter."""
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert err.strip() == f"error: {expected} is given twice"

@@ -149,3 +149,16 @@ def test_benchmark_script_refuses_bad_options_naming_them(
     assert f"error: {named}:" in run.stderr
     assert "Traceback" not in run.stderr
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("specs", "seeds", "field"),
+    [(["slots", "slots"], [1, 2], "policies.1"), (["slots"], [1, 2, 1], "seeds.2")],
+)
+def test_a_policy_or_day_given_twice_is_refused_before_any_day_runs(
+    tiny: Scenario, specs: list[str], seeds: list[int], field: str
+) -> None:
+    """A repeated day was pooled as another sample: n doubled, the CIs too narrow."""
+    with pytest.raises(InputError) as err:
+        evaluate_policies(tiny, specs, seeds)
+    assert err.value.field == field and "is given twice" in err.value.reason
