@@ -218,7 +218,7 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
         ],
     }
     try:  # the stored scenario may be saved by an older version: read it as saved data
-        Scenario.model_validate(merged, context=saved_context())
+        travel = Scenario.model_validate(merged, context=saved_context()).travel
     except InputError:
         raise
     except ValueError as err:  # pydantic ValidationError: locate it under new_orders
@@ -233,6 +233,11 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
                 loc = ("new_orders", loc[1] - n_old, *loc[2:])
             raise InputError(field_path(loc), reason) from None
         raise
+    for i, position in enumerate(body.courier_positions):
+        # else the re-planned scenario fails on vehicles.{k}.start_location, not in the body
+        problem = travel.check_location(position.location)
+        if problem is not None:
+            raise InputError(f"courier_positions.{i}.location", problem)
 
 
 @router.post(
