@@ -92,6 +92,37 @@ _CacheEntry = tuple[int, float, RouteCache, int]  # (route version, t0, cache, S
 SimGen = Generator[simpy.Event, Any, None]
 
 
+def check_plan_ids(scenario: Scenario, plan: Plan) -> None:
+    """Raise InputError naming the ``plan.*`` field of an id the twin would not find."""
+    orders = {o.id for o in scenario.orders}
+    nodes = {n.id for n in scenario.nodes}
+    if not nodes:  # compile_world gives each vehicle's start a virtual depot
+        nodes = {f"depot:{v.id}" for v in scenario.vehicles}
+    vehicles = {v.id for v in scenario.vehicles}
+    for k, line in enumerate(plan.allocation):
+        if line.order_id not in orders:
+            raise InputError(f"plan.allocation.{k}.order_id", f"unknown order {line.order_id!r}")
+        if line.node_id not in nodes:
+            raise InputError(f"plan.allocation.{k}.node_id", f"unknown node {line.node_id!r}")
+    routed: set[str] = set()
+    for r, route in enumerate(plan.routes):
+        if route.vehicle_id not in vehicles:
+            raise InputError(f"plan.routes.{r}.vehicle_id", f"unknown vehicle {route.vehicle_id!r}")
+        if route.vehicle_id in routed:
+            raise InputError(
+                f"plan.routes.{r}.vehicle_id", f"vehicle {route.vehicle_id!r} has two routes"
+            )
+        routed.add(route.vehicle_id)
+        for s, stop in enumerate(route.stops):
+            where = f"plan.routes.{r}.stops.{s}.order_id"
+            if stop.kind == StopKind.BREAK:
+                continue
+            if stop.order_id is None:
+                raise InputError(where, "a pickup or delivery needs an order")
+            if stop.order_id not in orders and stop.order_id.rsplit("@", 1)[0] not in orders:
+                raise InputError(where, f"unknown order {stop.order_id!r}")
+
+
 class _PlanRoutes:
     """A plan translated to the world's indices (validated once per simulator)."""
 

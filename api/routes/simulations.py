@@ -43,6 +43,10 @@ def create_simulation(
     policy = default_policy(body)
     # 422 for an unknown policy, or plan without a plan, before queueing
     check_policy(policy, "policy", has_plan=body.plan is not None, hint=" (give one in plan)")
+    if body.plan is not None:  # unknown vehicles, orders...: 422 now, not a failed job later
+        from simulation.twin import check_plan_ids
+
+        check_plan_ids(body.scenario, body.plan)
     payload = body.model_dump(mode="json")
 
     def compute() -> tuple[int, BaseModel, str | None]:

@@ -57,6 +57,10 @@ def create_whatif(
             f"at most {ctx.settings.max_whatif_runs}",
         )
     check_variants(body)  # the job applies them the same way: fail here, not in the job
+    if body.plan is not None:
+        from simulation.twin import check_plan_ids
+
+        check_plan_ids(body.scenario, body.plan)
     payload = body.model_dump(mode="json")
 
     def compute() -> tuple[int, BaseModel, str | None]:

@@ -192,6 +192,56 @@ def test_whatif_modifier_not_fitting_the_scenario_is_422_before_queueing(
     assert client.get("/v1/jobs", headers=keys["planner"]).json()["count"] == 0
 
 
+@pytest.mark.parametrize("path", ["/v1/simulations", "/v1/whatif"])
+@pytest.mark.parametrize(
+    ("plan", "field", "reason"),
+    [
+        ({"routes": [{"vehicle_id": "nope", "stops": []}]}, "plan.routes.0.vehicle_id",
+         "unknown vehicle 'nope'"),
+        ({"allocation": [{"order_id": "o9", "sku": "tea", "node_id": "dc-1", "quantity": 1}]},
+         "plan.allocation.0.order_id", "unknown order 'o9'"),
+    ],
+)  # fmt: skip
+def test_a_plan_not_fitting_the_scenario_is_422_before_queueing(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    path: str,
+    plan: dict[str, Any],
+    field: str,
+    reason: str,
+) -> None:
+    """It was queued (202) and the job failed with 'bad input' after the wait."""
+    body = _example(SIMULATION_EXAMPLE if path == "/v1/simulations" else WHATIF_EXAMPLE)
+    body["policy" if path == "/v1/simulations" else "policies"] = (
+        "plan" if path == "/v1/simulations" else ["plan"]
+    )
+    body["plan"] = plan
+    answer = client.post(path, json=body, headers=keys["planner"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": field, "reason": reason}]
+    assert client.get("/v1/jobs", headers=keys["planner"]).json()["count"] == 0
+
+
+@pytest.mark.parametrize("scenario", ["SMALL_SCENARIO", "PLAN_SCENARIO"])
+def test_a_plan_the_service_made_passes_the_check_and_replays(
+    client: TestClient, keys: dict[str, dict[str, str]], scenario: str
+) -> None:
+    """Delivery-only (virtual depots) and allocated plans (order@node stops) are not refused."""
+    from api.examples import PLAN_EXAMPLE, ROUTES_EXAMPLE
+
+    if scenario == "PLAN_SCENARIO":
+        body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+        body["evaluation"]["replications"] = 2
+        made = client.post("/v1/plans", json=body, headers=keys["admin"])
+    else:
+        body = copy.deepcopy(ROUTES_EXAMPLE["small"]["value"])
+        made = client.post("/v1/routes", json=body, headers=keys["admin"])
+    assert made.status_code == 200, made.text
+    study = {"scenario": body["scenario"], "plan": made.json()["plan"], "replications": 2}
+    answer = client.post("/v1/simulations", json=study, headers=keys["planner"])
+    assert _result(client, answer, keys["planner"])["policy"] == "plan"
+
+
 def test_studies_need_a_planner_key(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
     body = _example(SIMULATION_EXAMPLE)
     assert client.post("/v1/simulations", json=body, headers=keys["oms"]).status_code == 403
