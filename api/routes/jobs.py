@@ -13,6 +13,7 @@ from api.core.errors import ERROR_RESPONSES
 from api.db.models import Job
 from api.deps import CtxDep, Principal, PrincipalDep, SessionDep
 from api.schemas.common import JobPublic, JobsPublic, JobStatus
+from scenarios.errors import InputError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
@@ -67,6 +68,9 @@ def list_jobs(
     Neither the count nor the page reads a job's request or result (a one-order allocation's
     row keeps its ~38 KB request): only the plan id, for the link.
     """
+    if kind is not None and kind not in ctx.registry:  # a typo listed nothing, as if no jobs
+        known = ", ".join(sorted(ctx.registry.specs))
+        raise InputError("query.kind", f"unknown job kind {kind!r}; one of {known}")
     settled(ctx)
     where = []
     if principal.key_id is not None and principal.role != "admin":

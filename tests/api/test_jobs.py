@@ -149,6 +149,17 @@ def test_jobs_are_private_to_their_key(client: TestClient, keys: dict[str, dict[
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
 
 
+def test_listing_by_an_unknown_kind_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A typo (``kind=route``) answered an empty page, as if there were no such jobs."""
+    answer = client.get("/v1/jobs", headers=keys["admin"], params={"kind": "route"})
+    assert answer.status_code == 422
+    [problem] = answer.json()["detail"]
+    assert problem["field"] == "query.kind"
+    assert problem["reason"].startswith("unknown job kind 'route'; one of allocations, plans")
+
+
 def _orphan(
     ctx: ServiceContext, *, attempts: int, mode: str = "async", cancel_requested: bool = False
 ) -> str:
