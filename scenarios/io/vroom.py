@@ -39,6 +39,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
+from scenarios.geo import MAX_INT
 from scenarios.model import Scenario
 from scenarios.travel import haversine_m
 
@@ -112,6 +113,8 @@ class _VroomReader:
     def uint_value(self, value: Any, path: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise self.fail(path, f"must be a non-negative integer, got {value!r}")
+        if value > MAX_INT:  # else the model rejects a field of the converted scenario
+            raise self.fail(path, f"must be at most {MAX_INT:,}, got {value}")
         return value
 
     def coords(self, value: Any, path: str) -> tuple[float, float]:
@@ -415,8 +418,7 @@ class _VroomReader:
                     f"{path}.{i}", f"row has {len(r)} entries; matrix must be square ({n} x {n})"
                 )
             for j, x in enumerate(r):
-                if isinstance(x, bool) or not isinstance(x, int) or x < 0:
-                    raise self.fail(f"{path}.{i}.{j}", f"must be a non-negative integer, got {x!r}")
+                self.uint_value(x, f"{path}.{i}.{j}")
             out.append(r)
         return out
 
@@ -557,7 +559,7 @@ class _VroomReader:
         steps = sum(2 if t["kind"] == "shipment" else 1 for t in tasks) + 2
         bound = service + steps * _max_leg_s(travel, tasks, vehicles)
         latest = max(ends) if ends else 0
-        return 0, max(latest, bound, 1)
+        return 0, min(max(latest, bound, 1), MAX_INT)  # a bound, capped at the model's limit
 
 
 def _kind(value: Any) -> str:

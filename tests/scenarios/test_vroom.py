@@ -317,6 +317,18 @@ def _with(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         (_with(MATRIX, "vehicles.0.profile", "truck"), "vehicles.1.profile", "several"),
         (_with(MATRIX, "vehicles.0.speed_factor", 0), "vehicles.0.speed_factor", "positive"),
         (_with(MATRIX, "jobs.0.skills", ["a"]), "jobs.0.skills.0", "non-negative integer"),
+        # past the model's limit: the error named horizon.end_s, not a field of the file
+        (_with(MATRIX, "jobs.0.service", 10**20), "jobs.0.service", "at most 1,000,000,000,000"),
+        (
+            _with(MATRIX, "matrices.car.durations.0.1", 10**30),
+            "matrices.car.durations.0.1",
+            "at most 1,000,000,000,000",
+        ),
+        (
+            _with(MATRIX, "vehicles.0.time_window", [0, 10**20]),
+            "vehicles.0.time_window.1",
+            "at most 1,000,000,000,000",
+        ),
     ],
 )
 def test_bad_input_names_the_json_path(data: Any, field: str, reason: str) -> None:
