@@ -8,6 +8,7 @@ from api.core.config import Settings
 from scenarios.errors import InputError
 from scenarios.model import Scenario
 from scenarios.travel import RoadNetworkTravel
+from solvers.routing.params import RoutingParams
 
 MAX_GRID_NODES_HTTP = 250_000
 
@@ -46,6 +47,23 @@ def check_scenario(scenario: Scenario, *, field: str) -> None:
             raise InputError(
                 f"{field}.travel.grid",
                 f"at most {MAX_GRID_NODES_HTTP} grid intersections over HTTP",
+            )
+
+
+def check_initial_plan(params: RoutingParams, scenario: Scenario, *, field: str) -> None:
+    """422 for a warm start naming a vehicle the scenario lacks, with its path from the root.
+
+    The solver raised it as ``initial_plan.routes.{r}.vehicle_id``, without the request's
+    ``params.`` (a 422 when answered now, a failed job after a 202 otherwise).
+    """
+    if params.initial_plan is None:
+        return
+    vehicles = {v.id for v in scenario.vehicles}
+    for r, route in enumerate(params.initial_plan.routes):
+        if route.vehicle_id not in vehicles:
+            raise InputError(
+                f"{field}.initial_plan.routes.{r}.vehicle_id",
+                f"unknown vehicle {route.vehicle_id!r}",
             )
 
 

@@ -13,6 +13,7 @@ from api.db.models import PlanRecord
 from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, Principal, SessionDep
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from api.limits import (
+    check_initial_plan,
     check_orders,
     check_replications,
     check_scenario,
@@ -106,6 +107,7 @@ def create_plan(
     """
     settings = ctx.settings
     check_scenario(body.scenario, field="scenario")
+    check_initial_plan(body.routing, body.scenario, field="routing")
     try:  # values the allocation cannot take, before anything is queued
         nodes_from_scenario(body.scenario)
     except InputError as err:
@@ -262,6 +264,11 @@ def reoptimise_plan(
     """
     settings = ctx.settings
     record = _load(session, plan_id, principal)
+    if body.routing.initial_plan is not None:  # it was replaced by the stored plan, silently
+        raise InputError(
+            "routing.initial_plan",
+            "not taken here: the stored plan (its done and pinned stops) is the warm start",
+        )
     _check_changes(record, body)
     limit_s = body.routing.time_limit_s + body.allocation.time_limit_s
     check_time_limit(settings, body.routing.time_limit_s, field="routing.time_limit_s")

@@ -11,7 +11,13 @@ from pydantic import BaseModel
 from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, SessionDep
 from api.examples import ROUTES_EXAMPLE
-from api.limits import check_orders, check_scenario, check_time_limit, wants_sync
+from api.limits import (
+    check_initial_plan,
+    check_orders,
+    check_scenario,
+    check_time_limit,
+    wants_sync,
+)
 from api.schemas.common import JobAccepted
 from api.schemas.routes import RoutesCreate, RoutesPublic
 from api.solve import note_audit, respond, solve_or_queue
@@ -46,6 +52,7 @@ def create_routes(
     limit_s = body.params.time_limit_s
     check_time_limit(settings, limit_s, field="params.time_limit_s")
     check_scenario(body.scenario, field="scenario")
+    check_initial_plan(body.params, body.scenario, field="params")
     sync = wants_sync(
         settings,
         body.mode,

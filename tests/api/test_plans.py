@@ -187,6 +187,8 @@ def test_reoptimise_diagnoses_new_orders_left_unfilled(
             "courier_positions.0.vehicle_id",
         ),
         (lambda b: b.update(now_s=-5), "now_s"),
+        # ignored before: the stored plan replaced it without a word
+        (lambda b: b["routing"].update(initial_plan={"routes": []}), "routing.initial_plan"),
     ],
 )
 def test_bad_changes_are_422_naming_the_field(
@@ -271,3 +273,15 @@ def test_async_plan_job_stores_the_plan(
     assert selects and not any("jobs.payload" in s or "jobs.result" in s for s in whole)
     stored = client.get(f"/v1/plans/{plan_id}", headers=keys["oms"]).json()
     assert stored["result"]["plan"] == job["result"]["plan"]
+
+
+def test_a_plan_warm_start_naming_an_unknown_vehicle_is_422_from_the_request_root(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _plan_body()
+    body["routing"]["initial_plan"] = {"routes": [{"vehicle_id": "nope", "stops": []}]}
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "routing.initial_plan.routes.0.vehicle_id", "reason": "unknown vehicle 'nope'"}
+    ]

@@ -144,6 +144,22 @@ def test_bad_input_is_422_naming_the_field(
     assert field in fields
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_warm_start_naming_an_unknown_vehicle_is_422_from_the_request_root(
+    client: TestClient, keys: dict[str, dict[str, str]], mode: str
+) -> None:
+    """It was initial_plan.routes.0.vehicle_id (sync) or a failed job after a 202 (async)."""
+    body = _body()
+    body["mode"] = mode
+    body["params"]["initial_plan"] = {"routes": [{"vehicle_id": "nope", "stops": []}]}
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "params.initial_plan.routes.0.vehicle_id", "reason": "unknown vehicle 'nope'"}
+    ]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+
+
 def test_roles_of_the_routes_endpoint(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
     assert client.post("/v1/routes", json=_body()).status_code == 401
     assert client.post("/v1/routes", json=_body(), headers=keys["planner"]).status_code == 403
