@@ -44,7 +44,7 @@ def detect_format(path: str | Path) -> str:
     suffix = p.suffix.lower()
     if suffix in {".vrp", ".vrptw"}:
         return "vrplib"
-    with p.open("r", encoding="utf-8", errors="replace") as fh:
+    with p.open("r", encoding="utf-8-sig", errors="replace") as fh:
         head = fh.read(4096)
     stripped = head.lstrip()
     if suffix == ".json" or stripped.startswith("{"):

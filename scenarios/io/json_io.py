@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import TypeVar
 
@@ -42,10 +43,10 @@ def write_json(model: BaseModel, path: str | Path) -> None:
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The bytes of an input file; a missing file or a directory is an InputError."""
+    """The bytes of an input file (without a UTF-8 BOM); a missing file or a folder: InputError."""
     p = Path(path)
     try:
-        return p.read_bytes()
+        return p.read_bytes().removeprefix(codecs.BOM_UTF8)  # as editors on Windows save it
     except FileNotFoundError:
         raise InputError("path", "file not found", source=str(p)) from None
     except IsADirectoryError:

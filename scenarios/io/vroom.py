@@ -53,7 +53,7 @@ def read_vroom(path: str | Path) -> Scenario:
     """Read a VROOM-style JSON problem file into a Scenario."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a BOM, as editors on Windows save it
     except FileNotFoundError:
         raise InputError("path", "file not found", source=str(p)) from None
     except IsADirectoryError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -359,3 +360,20 @@ def test_reader_errors_name_the_place(
     assert info.value.field == field
     assert reason in info.value.reason
     assert info.value.source == str(path)
+
+
+@pytest.mark.parametrize("fmt", ["json", "vroom"])
+def test_a_json_file_with_a_utf8_bom_reads(tmp_path: Path, fmt: str) -> None:
+    """Editors on Windows write one: 'Invalid JSON at line 1 column 1' before."""
+    data: dict[str, object] = (
+        {"orders": [{"id": "a", "location": {"x": 1, "y": 2}}]}
+        if fmt == "json"
+        else {
+            "vehicles": [{"id": 1, "start": [4.1, 52.1]}],
+            "jobs": [{"id": 1, "location": [4.2, 52.2]}],
+        }
+    )
+    path = tmp_path / "bom"  # no .json: the format is told from the text
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(data).encode())
+    assert detect_format(path) == fmt
+    assert [o.id for o in load_scenario(path).orders] == (["a"] if fmt == "json" else ["1"])
