@@ -161,6 +161,14 @@ class JobService:
         with self._lock:
             running = list(self._running.values())
             self._running.clear()
+        unfinished = []
+        for run in running:
+            outcome = run.execution.poll()  # ended since the last tick: keep its answer
+            if outcome is not None:
+                self._finish(run.job_id, run.kind, run.payload, outcome)
+            else:
+                unfinished.append(run)
+        running = unfinished
         for run in running:
             run.execution.kill()
         with self.sessions.begin() as session:

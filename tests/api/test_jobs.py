@@ -261,6 +261,33 @@ def test_a_cancel_that_arrives_as_the_server_stops_is_kept(settings: Settings) -
         engine.dispose()
 
 
+def test_a_job_that_ended_just_before_the_server_stops_keeps_its_answer(
+    settings: Settings,
+) -> None:
+    """stop() killed and re-queued it: its answer was thrown away and the job run again."""
+    from api.db.session import make_engine, make_sessionmaker
+    from api.main import create_app
+    from tests.api.conftest import registry_with_test_kinds
+
+    with TestClient(create_app(settings, registry=registry_with_test_kinds())) as client:
+        ctx = _ctx(client)
+        assert ctx.jobs is not None
+        jobs = ctx.jobs
+        jobs._collect = lambda: None  # type: ignore[method-assign]  # stop comes before the tick
+        job_id = _submit(client, "test_sleep", {"seconds": 0, "value": "kept"})
+        wait_for(lambda: jobs._running.get(job_id), lambda run: run is not None)
+        process = jobs._running[job_id].execution._process  # type: ignore[attr-defined]
+        wait_for(process.is_alive, lambda alive: not alive)  # it has answered and exited
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        with make_sessionmaker(engine)() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            assert (job.status, job.result and job.result["value"]) == ("done", "kept")
+    finally:
+        engine.dispose()
+
+
 def test_a_live_replica_keeps_its_jobs(client: TestClient) -> None:
     ctx = _ctx(client)
     assert ctx.sessions is not None and ctx.jobs is not None
