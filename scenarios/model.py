@@ -258,6 +258,7 @@ class Scenario(StrictModel):
         _check_unique(self.skus, "skus")
         _check_unique(self.nodes, "nodes")
         _check_unique(self.orders, "orders")
+        _check_pickup_ids(self.orders)
         _check_unique(self.vehicles, "vehicles")
         dims = len(self.capacity_dims)
         known_skus = {s.id for s in self.skus}
@@ -323,6 +324,24 @@ class Scenario(StrictModel):
             cached = (key, {item.id: item for item in items})
             self._by_id[field] = cached
         return cached[1]
+
+
+def _check_pickup_ids(orders: Sequence[Order]) -> None:
+    """Order and pickup task ids are all distinct (plans key stops by task id).
+
+    The error names the later of two tasks that share an id, so that orders appended to a
+    list (re-optimisation's new orders) are the ones blamed.
+    """
+    first: dict[str, str] = {}  # task id -> what used it first
+    for i, order in enumerate(orders):
+        tasks = [(order.id, ("orders", i, "id"), f"order {i}")]
+        if order.pickup is not None:
+            path = ("orders", i, "pickup", "id") if order.pickup.id is not None else tasks[0][1]
+            tasks.append((order.pickup_id, path, f"the pickup of order {i}"))
+        for task_id, path, what in tasks:
+            if task_id in first:
+                raise FieldError(path, f"id {task_id!r} is already the id of {first[task_id]}")
+            first[task_id] = what
 
 
 def _check_unique(items: Sequence[Sku | FulfilmentNode | Order | Vehicle], field: str) -> None:

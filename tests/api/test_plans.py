@@ -216,6 +216,8 @@ def test_bad_changes_are_422_naming_the_field(
          "courier_positions.1.vehicle_id", "vehicle 'courier-2' is given twice"),
         (lambda b: b.update(pinned_order_ids=["o1", "o3"]), "pinned_order_ids.1",
          "order 'o3' is also in cancelled_order_ids"),
+        (lambda b: b["new_orders"][0].update(pickup={"id": "o1", "location": {"x": 1, "y": 1}}),
+         "new_orders.0.pickup.id", "id 'o1' is already the id of order 0"),
         # the 422 named vehicles.1.start_location, a field of the re-planned scenario
         (lambda b: b["courier_positions"][0].update(location={"lat": 52.1, "lon": 4.3}),
          "courier_positions.0.location", "euclidean travel needs planar x/y coordinates"),

@@ -194,6 +194,31 @@ MORE_BAD_INPUTS = [
         "orders.0.pickup.time_windows.1",
         "sorted and disjoint",
     ),
+    (  # a pickup named like another order: plans key stops by task id
+        {
+            "orders": [
+                _order(pickup={"id": "o2", "location": {"x": 0, "y": 0}}),
+                _order(id="o2"),
+            ]
+        },
+        "orders.1.id",
+        "id 'o2' is already the id of the pickup of order 0",
+    ),
+    (
+        {
+            "orders": [
+                _order(pickup={"id": "p", "location": {"x": 0, "y": 0}}),
+                _order(id="o2", pickup={"id": "p", "location": {"x": 0, "y": 0}}),
+            ]
+        },
+        "orders.1.pickup.id",
+        "id 'p' is already the id of the pickup of order 0",
+    ),
+    (  # the default pickup id o1:pickup
+        {"orders": [_order(pickup={"location": {"x": 0, "y": 0}}), _order(id="o1:pickup")]},
+        "orders.1.id",
+        "id 'o1:pickup' is already the id of the pickup of order 0",
+    ),
     ({"nodes": [_node(inventory={"A": -3})]}, "nodes.0.inventory.A", "greater than or equal"),
     ({"nodes": [_node(safety_stock=-1)]}, "nodes.0.safety_stock", "greater than or equal"),
     ({"nodes": [_node(pickers=0)]}, "nodes.0.pickers", "greater than 0"),
