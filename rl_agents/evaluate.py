@@ -27,6 +27,7 @@ from scenarios.errors import InputError
 from scenarios.model import Scenario
 from simulation.executors import Executor, SerialExecutor
 from simulation.stats import mean_ci, paired_diff
+from simulation.streams import DRAWS_VERSION
 
 BASELINE = "greedy"
 HINDSIGHT = "hindsight"
@@ -76,14 +77,19 @@ class PolicySummary:
 
 
 def _key(scenario_json: str, hindsight_params: dict[str, Any] | None = None) -> str:
-    """Cache key of a scenario and the hindsight settings (defaults filled in)."""
+    """Cache key of a scenario, the hindsight settings (defaults filled in) and the draws.
+
+    The version of the twin's random draws (:data:`simulation.streams.DRAWS_VERSION`) is part
+    of the key: a day cached under older draws is another day, so it is recomputed.
+    """
     from rl_agents.hindsight import HindsightParams
 
     params = HindsightParams.model_validate(hindsight_params or {})
     # settings added later stay out of the key at their defaults (older cache rows still match)
     later = {"warm_start_policies", "warm_start_solve"}
     hp = params.model_dump_json(exclude=later if not params.warm_start_policies else None)
-    return hashlib.sha1((scenario_json + hp).encode()).hexdigest()[:16]
+    draws = f"draws={DRAWS_VERSION}"
+    return hashlib.sha1((scenario_json + hp + draws).encode()).hexdigest()[:16]
 
 
 def _cold_params(hindsight_params: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -17,6 +17,10 @@ Draws are made for base orders first, then for new orders, so the base orders' n
 same whether or not a variant changes the number of arrivals. Courier streams are keyed by the
 vehicle's id (:func:`entity_key`), not its position, so removing one courier from the fleet
 leaves every other courier's breakdowns and home leg as they were.
+
+:data:`DRAWS_VERSION` names the current draws: **bump it with every change to what a seed
+draws** (a new stream, another key, another order of draws), so results cached by seed (the
+hindsight days of :mod:`rl_agents.evaluate`) are recomputed rather than silently reused.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from scenarios.stochastic import StochasticParams, lognormal_sigma_mu
+
+# The version of the random draws below. BUMP IT WITH EVERY CHANGE TO THE DRAWS (what a seed
+# produces for any source): it enters the keys of caches of simulated days.
+# 1: before versions existed (courier noise by fleet position)
+# 2: courier noise (breakdowns, home leg) keyed by vehicle id
+DRAWS_VERSION = 2
 
 SOURCE_KEYS: dict[str, int] = {
     "arrivals": 1,

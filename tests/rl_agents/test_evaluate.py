@@ -71,6 +71,36 @@ def test_hindsight_days_are_cached(tiny: Scenario, tmp_path: Path) -> None:
     assert cache.read_text().count("\n") == 1  # read, not recomputed
 
 
+def test_days_cached_under_older_draws_are_recomputed(tiny: Scenario, tmp_path: Path) -> None:
+    """A cache row written before the draws changed (its key had no draws version) is stale."""
+    import hashlib
+    import json
+
+    from rl_agents.hindsight import HindsightParams
+
+    params = {"engine": "greedy", "shift_pricing": "shift"}
+    hp = HindsightParams.model_validate(params).model_dump_json(
+        exclude={"warm_start_policies", "warm_start_solve"}
+    )
+    old_key = hashlib.sha1((tiny.model_dump_json() + hp).encode()).hexdigest()[:16]
+    cache = tmp_path / "h.jsonl"
+    stale = {"cost_cents": -1.0, "on_time_rate": 0.5}
+    row = {"scenario_key": old_key, "policy": "hindsight:1", "seed": 1, "metrics": stale}
+    cache.write_text(json.dumps({**row, "wall_s": 0.0, "detail": {}}) + "\n")
+    out = run_days(tiny, ["hindsight:1"], [1], hindsight_params=params, cache=cache)
+    assert out[0].metrics["cost_cents"] > 0  # recomputed, not the stale row
+    assert cache.read_text().count("\n") == 2  # and cached under the current draws
+
+
+def test_cache_key_changes_with_the_draws_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rl_agents.evaluate as ev
+    from simulation.streams import DRAWS_VERSION
+
+    now = ev._key("{}", {"time_limit_s": 30.0})
+    monkeypatch.setattr(ev, "DRAWS_VERSION", DRAWS_VERSION + 1)
+    assert ev._key("{}", {"time_limit_s": 30.0}) != now
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
@@ -111,17 +141,18 @@ def test_warm_start_candidates_reuse_the_cached_cold_runs(tiny: Scenario, tmp_pa
     assert cache.read_text().count("\n") == 2  # one row per setting
 
 
-def test_cache_key_is_stable_when_settings_are_added() -> None:
+def test_cache_key_is_stable_when_settings_are_added(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings added later stay out of the key at their defaults (old cache rows still match),
     except the improvement search: it changes the method, so its days get a new key."""
-    from rl_agents.evaluate import _key
+    import rl_agents.evaluate as ev
 
+    monkeypatch.setattr(ev, "DRAWS_VERSION", 2)  # the key of these draws, in every process
     old = {"time_limit_s": 30.0, "search_s": 0}
-    assert _key("{}", old) == "c03ead2bb300b228"
-    assert _key("{}", {**old, "warm_start_solve": True}) == "c03ead2bb300b228"
-    assert _key("{}", {"time_limit_s": 30.0}) != "c03ead2bb300b228"
-    assert _key("{}", {"time_limit_s": 30.0, "warm_start_policies": ["slots"]}) != (
-        "c03ead2bb300b228"
+    assert ev._key("{}", old) == "1a352fea244b73f7"
+    assert ev._key("{}", {**old, "warm_start_solve": True}) == "1a352fea244b73f7"
+    assert ev._key("{}", {"time_limit_s": 30.0}) != "1a352fea244b73f7"
+    assert ev._key("{}", {"time_limit_s": 30.0, "warm_start_policies": ["slots"]}) != (
+        "1a352fea244b73f7"
     )
 
 

@@ -123,10 +123,14 @@ def test_reference_with_search_beats_or_matches_its_warm_start(tiny: Scenario) -
     assert math.isclose(ref.metrics["cost_cents"], ref.cost_cents)
 
 
-def test_search_off_keeps_the_old_cache_key_and_on_gets_a_new_one() -> None:
+def test_search_off_keeps_the_old_cache_key_and_on_gets_a_new_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import rl_agents.evaluate as ev
     from rl_agents.evaluate import _key
 
-    old = "c03ead2bb300b228"  # the key of {"time_limit_s": 30} before the search existed
+    monkeypatch.setattr(ev, "DRAWS_VERSION", 2)  # keys are per version of the twin's draws
+    old = "1a352fea244b73f7"  # the key of {"time_limit_s": 30} before the search existed
     assert _key("{}", {"time_limit_s": 30.0, "search_s": 0}) == old
     assert _key("{}", {"time_limit_s": 30.0}) != old
     assert _key("{}", {"time_limit_s": 30.0, "search_s": 10}) != _key("{}", {"time_limit_s": 30.0})
