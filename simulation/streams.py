@@ -5,18 +5,18 @@ replication seed and a fixed source key (``SeedSequence(seed, spawn_key=(key,))`
 changing a plan, a policy or another source's parameters does not shift the noise of the
 others. Noise is tied to *entities*, not to the order in which events happen:
 
-- travel: one multiplier per order for the legs into its pickups, one for the leg into its
-  delivery, one per courier for the leg home (its own child stream);
-- service: one multiplier per order for pickup handling, one for delivery service;
-- pick: one multiplier per order line (pick) and one per order (pack);
-- failed deliveries and stock discrepancies: one uniform per order / per line;
-- breakdowns: one Poisson process per courier (its own child stream);
+- orders: each order has its own counter-based generator keyed by its **id**, which draws a
+  fixed block of uniforms whatever the parameters: travel multipliers for the legs into its
+  pickups and into its delivery, service multipliers for pickup handling and delivery, a pack
+  multiplier, a failed-delivery uniform, then one pick multiplier and one stock-discrepancy
+  uniform per line;
+- couriers: the leg home (one multiplier) and breakdowns (a Poisson process), each a child
+  stream keyed by the vehicle's **id**;
 - arrivals: the day's new orders (times and templates).
 
-Draws are made for base orders first, then for new orders, so the base orders' noise is the
-same whether or not a variant changes the number of arrivals. Courier streams are keyed by the
-vehicle's id (:func:`entity_key`), not its position, so removing one courier from the fleet
-leaves every other courier's breakdowns and home leg as they were.
+As entities are keyed by id (:func:`entity_key`), not by position, a variant that drops some
+listed orders, adds arrivals or removes a courier leaves every other order's and courier's
+noise as it was.
 
 :data:`DRAWS_VERSION` names the current draws: **bump it with every change to what a seed
 draws** (a new stream, another key, another order of draws), so results cached by seed (the
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import ndtri
 
 from scenarios.stochastic import StochasticParams, lognormal_sigma_mu
 
@@ -40,7 +41,8 @@ from scenarios.stochastic import StochasticParams, lognormal_sigma_mu
 # produces for any source): it enters the keys of caches of simulated days.
 # 1: before versions existed (courier noise by fleet position)
 # 2: courier noise (breakdowns, home leg) keyed by vehicle id
-DRAWS_VERSION = 2
+# 3: per-order noise keyed by order id (one Philox generator per order)
+DRAWS_VERSION = 3
 
 SOURCE_KEYS: dict[str, int] = {
     "arrivals": 1,
@@ -51,6 +53,7 @@ SOURCE_KEYS: dict[str, int] = {
     "stock": 6,
     "breakdown": 7,
     "policy": 8,
+    "orders": 9,
 }
 
 FloatArray = NDArray[np.float64]
@@ -92,46 +95,100 @@ class NoiseDraws:
     breakdowns: list[list[float]]
 
 
+def _order_uniforms(seed: int, order_ids: Sequence[str], widths: Sequence[int]) -> FloatArray:
+    """``widths[i]`` uniforms in [0, 1) for each order, keyed by the order's id, concatenated.
+
+    Each order has its own counter-based generator (Philox keyed by the replication's seed
+    word and :func:`entity_key` of the id), so an order's draws do not depend on which other
+    orders the day has or where it stands among them.
+    """
+    word = np.random.SeedSequence(seed, spawn_key=(SOURCE_KEYS["orders"],))
+    high = int(word.generate_state(1, dtype=np.uint64)[0]) << 64
+    parts = [
+        np.random.Generator(np.random.Philox(key=high | entity_key(oid))).random(width)
+        for oid, width in zip(order_ids, widths, strict=True)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+
+
+def _lognormal_of(u: FloatArray, cv: float) -> FloatArray:
+    """Lognormal multipliers (mean 1, coefficient of variation ``cv``) from uniforms ``u``."""
+    if cv <= 0.0:
+        return np.ones(u.size, dtype=np.float64)
+    sigma, mu = lognormal_sigma_mu(cv)
+    z = ndtri(np.maximum(u, 2.0**-54))
+    return np.asarray(np.exp(mu + sigma * z), dtype=np.float64)
+
+
+# Per-order uniforms, in this order, then one pick and one stock uniform per line.
+_ORDER_SLOTS = ("travel_pickup", "travel_delivery", "service_pickup", "service_delivery", "pack",
+                "failed")  # fmt: skip
+
+
 def draw_noise(
     params: StochasticParams,
     *,
     seed: int,
-    num_orders: int,
-    lines_per_order: list[int],
+    order_ids: Sequence[str],
+    lines_per_order: Sequence[int],
     courier_ids: Sequence[str],
     start_s: float,
     end_s: float,
 ) -> NoiseDraws:
-    """Draw every per-entity multiplier and disruption of one replication."""
-    n = num_orders
-    # One child stream per array, so no array's values depend on another's length.
-    t_pick = lognormal_factors(stream(seed, "travel", 0), params.travel_time_cv, n)
-    t_del = lognormal_factors(stream(seed, "travel", 2), params.travel_time_cv, n)
+    """Draw every per-entity multiplier and disruption of one replication.
+
+    Per-order noise is keyed by the order's id and courier noise by the vehicle's id, so a
+    variant that drops or adds orders or couriers leaves everybody else's draws as they were.
+    """
+    n = len(order_ids)
+    offsets = [0]
+    for k in lines_per_order:
+        offsets.append(offsets[-1] + k)
+    m = offsets[-1]
+    k0 = len(_ORDER_SLOTS)
+    exponential = params.pick_time_distribution == "exponential"
+    noisy_orders = (
+        params.travel_time_cv > 0
+        or params.service_time_cv > 0
+        or params.pick_time_cv > 0
+        or exponential
+        or params.failed_delivery_prob > 0
+        or params.stock_discrepancy_prob > 0
+    )
+    if noisy_orders and n:
+        # One fixed-width block per order, whatever the parameters: changing one source's
+        # parameters moves none of the other sources' draws.
+        lines = np.asarray(lines_per_order, dtype=np.int64)
+        flat = _order_uniforms(seed, order_ids, (k0 + 2 * lines).tolist())
+        starts = np.concatenate(([0], np.cumsum(k0 + 2 * lines)[:-1]))
+        per_order = flat[starts[:, None] + np.arange(k0)]  # [n, k0]
+        line_order = np.repeat(np.arange(n), lines)
+        line_rank = np.arange(m) - np.repeat(np.asarray(offsets[:-1]), lines)
+        pick_u = flat[starts[line_order] + k0 + line_rank]
+        stock_u = flat[starts[line_order] + k0 + lines[line_order] + line_rank]
+    else:
+        per_order = np.full((n, k0), 0.5)
+        pick_u = np.full(m, 0.5)
+        stock_u = np.ones(m)
+    t_pick = _lognormal_of(per_order[:, 0], params.travel_time_cv)
+    t_del = _lognormal_of(per_order[:, 1], params.travel_time_cv)
+    s_pick = _lognormal_of(per_order[:, 2], params.service_time_cv)
+    s_del = _lognormal_of(per_order[:, 3], params.service_time_cv)
+    if exponential:
+        pack = -np.log1p(-per_order[:, 4])
+        pick_line = -np.log1p(-pick_u)
+    else:
+        pack = _lognormal_of(per_order[:, 4], params.pick_time_cv)
+        pick_line = _lognormal_of(pick_u, params.pick_time_cv)
+    fail_u = per_order[:, 5] if params.failed_delivery_prob > 0 else np.ones(n)
+    if params.stock_discrepancy_prob <= 0:
+        stock_u = np.ones(m)
     courier_keys = [entity_key(c) for c in courier_ids]
     cv = params.travel_time_cv
     t_home = [
         float(lognormal_factors(stream(seed, "travel", 1, key), cv, 1)[0]) if cv > 0 else 1.0
         for key in courier_keys
     ]
-    s_pick = lognormal_factors(stream(seed, "service", 0), params.service_time_cv, n)
-    s_del = lognormal_factors(stream(seed, "service", 1), params.service_time_cv, n)
-    offsets = [0]
-    for k in lines_per_order:
-        offsets.append(offsets[-1] + k)
-    pick = stream(seed, "pick", 0)
-    pack_rng = stream(seed, "pick", 1)
-    if params.pick_time_distribution == "exponential":
-        pick_line = pick.exponential(1.0, offsets[-1])
-        pack = pack_rng.exponential(1.0, n)
-    else:
-        pick_line = lognormal_factors(pick, params.pick_time_cv, offsets[-1])
-        pack = lognormal_factors(pack_rng, params.pick_time_cv, n)
-    fail_u = stream(seed, "failed").random(n) if params.failed_delivery_prob > 0 else np.ones(n)
-    stock_u = (
-        stream(seed, "stock").random(offsets[-1])
-        if params.stock_discrepancy_prob > 0
-        else np.ones(offsets[-1])
-    )
     breakdowns: list[list[float]] = []
     rate = params.breakdown_rate_per_hour / 3600.0
     for key in courier_keys:

@@ -305,7 +305,7 @@ class DispatchSimulator:
         self.noise = draw_noise(
             stoch,
             seed=seed,
-            num_orders=n,
+            order_ids=orders.ids,
             lines_per_order=[len(x) for x in orders.lines],
             courier_ids=w.vehicle_ids,
             start_s=w.horizon_start_s,

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenarios import AllocationLine, InputError, Plan, PlannedStop, Route, Scenario, StopKind
+from scenarios.stochastic import StochasticParams
 from simulation.decisions import (
     Assign,
     DecisionKind,
@@ -112,22 +113,64 @@ def test_replace_routes_moves_an_order_and_rejects_bad_routes(line: Scenario) ->
 def test_noise_draws_do_not_depend_on_the_number_of_new_orders() -> None:
     """Common random numbers: base orders keep their noise whatever else changes."""
     params = line_scenario(travel_time_cv=0.2, pick_time_cv=0.3).stochastic
-    small = draw_noise(params, seed=5, num_orders=3, lines_per_order=[1, 2, 1],
+    small = draw_noise(params, seed=5, order_ids=["a", "b", "c"], lines_per_order=[1, 2, 1],
                        courier_ids=["v1", "v2"], start_s=0, end_s=1000)  # fmt: skip
-    big = draw_noise(params, seed=5, num_orders=6, lines_per_order=[1, 2, 1, 3, 1, 1],
+    big = draw_noise(params, seed=5, order_ids=["a", "b", "c", "d", "e", "f"],
+                     lines_per_order=[1, 2, 1, 3, 1, 1],
                      courier_ids=["v1", "v2", "v3"], start_s=0, end_s=1000)  # fmt: skip
     assert small.travel_to_delivery == big.travel_to_delivery[:3]
     assert small.pick_line == big.pick_line[:4]
     assert small.travel_home == big.travel_home[:2]
-    other = draw_noise(params, seed=6, num_orders=3, lines_per_order=[1, 2, 1],
+    other = draw_noise(params, seed=6, order_ids=["a", "b", "c"], lines_per_order=[1, 2, 1],
                        courier_ids=["v1", "v2"], start_s=0, end_s=1000)  # fmt: skip
     assert small.travel_to_delivery != other.travel_to_delivery
+
+
+def test_orders_keep_their_noise_when_an_earlier_order_is_dropped() -> None:
+    """A what-if dropping order "a" (demand factor < 1) leaves "b" and "c" their draws."""
+    params = line_scenario(
+        travel_time_cv=0.2, service_time_cv=0.3, pick_time_cv=0.3,
+        failed_delivery_prob=0.1, stock_discrepancy_prob=0.1,
+    ).stochastic  # fmt: skip
+    kw: dict[str, Any] = {"seed": 5, "courier_ids": ["v1"], "start_s": 0, "end_s": 1000}
+    full = draw_noise(params, order_ids=["a", "b", "c"], lines_per_order=[2, 1, 3], **kw)
+    kept = draw_noise(params, order_ids=["b", "c"], lines_per_order=[1, 3], **kw)
+    for name in ("travel_to_pickup", "travel_to_delivery", "service_pickup",
+                 "service_delivery", "pack", "fail_u"):  # fmt: skip
+        assert getattr(kept, name) == getattr(full, name)[1:], name
+    assert kept.pick_line == full.pick_line[2:]
+    assert kept.stock_u == full.stock_u[2:]
+    assert len(set(full.travel_to_delivery)) == 3  # each order its own draw
+    # The same through the twin: the line scenario without its first order.
+    scen = line_scenario(travel_time_cv=0.2, service_time_cv=0.3)
+    both = DispatchSimulator(scen)
+    fewer = DispatchSimulator(scen.model_copy(update={"orders": scen.orders[1:]}))
+    both.reset(seed=2)
+    fewer.reset(seed=2)
+    assert fewer.noise.travel_to_delivery == both.noise.travel_to_delivery[1:]
+    assert fewer.noise.service_delivery == both.noise.service_delivery[1:]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cv=st.floats(min_value=0.01, max_value=2.0),
+    seed=st.integers(min_value=0, max_value=2**31),
+)
+def test_order_noise_is_positive_finite_and_changes_with_the_seed(cv: float, seed: int) -> None:
+    """Per-order lognormal multipliers are positive and finite, and differ between seeds."""
+    params = StochasticParams(travel_time_cv=cv)
+    ids = [f"o{k}" for k in range(50)]
+    kw: dict[str, Any] = {"lines_per_order": [1] * 50, "courier_ids": [], "start_s": 0,
+                          "end_s": 1}  # fmt: skip
+    a = draw_noise(params, seed=seed, order_ids=ids, **kw).travel_to_delivery
+    b = draw_noise(params, seed=seed + 1, order_ids=ids, **kw).travel_to_delivery
+    assert all(0 < x < math.inf for x in a) and a != b
 
 
 def test_couriers_keep_their_noise_when_another_leaves_the_fleet() -> None:
     # A what-if without courier v1 (the first): v2 and v3 keep their breakdowns and home leg.
     params = line_scenario(travel_time_cv=0.2, breakdown_rate_per_hour=2.0).stochastic
-    kw: dict[str, Any] = {"seed": 5, "num_orders": 1, "lines_per_order": [1]}
+    kw: dict[str, Any] = {"seed": 5, "order_ids": ["o1"], "lines_per_order": [1]}
     full = draw_noise(params, courier_ids=["v1", "v2", "v3"], start_s=0, end_s=36_000, **kw)
     fewer = draw_noise(params, courier_ids=["v2", "v3"], start_s=0, end_s=36_000, **kw)
     assert fewer.breakdowns == full.breakdowns[1:] and fewer.breakdowns[0]
