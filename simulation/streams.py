@@ -12,7 +12,9 @@ others. Noise is tied to *entities*, not to the order in which events happen:
   uniform per line;
 - couriers: the leg home (one multiplier) and breakdowns (a Poisson process), each a child
   stream keyed by the vehicle's **id**;
-- arrivals: the day's new orders (times and templates).
+- arrivals: the day's new orders (times and templates): the base process (hour-of-day rate)
+  has its own stream; each demand surge adds arrivals from its own stream or thins arrivals
+  in its window (:func:`draw_day_arrivals`).
 
 As entities are keyed by id (:func:`entity_key`), not by position, a variant that drops some
 listed orders, adds arrivals or removes a courier leaves every other order's and courier's
@@ -35,14 +37,20 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtri
 
-from scenarios.stochastic import StochasticParams, lognormal_sigma_mu
+from scenarios.stochastic import (
+    ArrivalProcess,
+    DemandSurge,
+    StochasticParams,
+    lognormal_sigma_mu,
+)
 
 # The version of the random draws below. BUMP IT WITH EVERY CHANGE TO THE DRAWS (what a seed
 # produces for any source): it enters the keys of caches of simulated days.
 # 1: before versions existed (courier noise by fleet position)
 # 2: courier noise (breakdowns, home leg) keyed by vehicle id
 # 3: per-order noise keyed by order id (one Philox generator per order)
-DRAWS_VERSION = 3
+# 4: arrivals: each demand surge adds or thins arrivals only in its window (own streams)
+DRAWS_VERSION = 4
 
 SOURCE_KEYS: dict[str, int] = {
     "arrivals": 1,
@@ -218,9 +226,16 @@ def draw_arrivals(
 ) -> tuple[list[float], list[int]]:
     """Arrival times and template indices of a piecewise-constant Poisson process.
 
-    ``rate_at`` lists ``(start_s, end_s, rate_per_s)`` segments in time order.
+    ``rate_at`` lists ``(start_s, end_s, rate_per_s)`` segments in time order. The base
+    arrival process of :func:`draw_day_arrivals` (stream ``arrivals``).
     """
-    rng = stream(seed, "arrivals")
+    return _poisson_arrivals(stream(seed, "arrivals"), rate_at, num_templates)
+
+
+def _poisson_arrivals(
+    rng: np.random.Generator, rate_at: list[tuple[float, float, float]], num_templates: int
+) -> tuple[list[float], list[int]]:
+    """Times (per segment: a Poisson count, then sorted uniforms), then one template each."""
     times: list[float] = []
     for start, end, rate in rate_at:
         mean = rate * (end - start)
@@ -232,6 +247,95 @@ def draw_arrivals(
         return [], []
     templates = rng.integers(0, num_templates, len(times)).tolist()
     return times, templates
+
+
+@dataclass(frozen=True)
+class DayArrivals:
+    """The day's new orders in time order: release times, template indices and ids."""
+
+    times: list[float]
+    templates: list[int]
+    ids: list[str]
+
+
+def _active(surge: DemandSurge, t_s: float) -> bool:
+    return surge.window is None or surge.window.start_s <= t_s < surge.window.end_s
+
+
+def draw_day_arrivals(
+    process: ArrivalProcess, *, seed: int, start_s: float, end_s: float, num_templates: int
+) -> DayArrivals:
+    """The day's arrivals, with common random numbers across demand surges.
+
+    The rate is the hour-of-day rate times every active surge's factor
+    (:meth:`ArrivalProcess.rate_per_s_at`), built so that a surge only changes arrivals inside
+    its window:
+
+    - the base process (hour-of-day rate, no surges) has its own stream, so its times and
+      templates do not depend on the surges (ids ``arrival-000123``, numbered among the base
+      arrivals; a scenario without surges draws exactly what it drew before surges were
+      split off);
+    - a surge with factor > 1 adds its own arrivals at the base rate x the factors of the
+      earlier such surges x (factor - 1), from a stream keyed by its position in
+      ``surges`` (ids ``arrival-surge<j>-000123``), times and templates alike;
+    - surges with factor < 1 thin: each arrival carries a uniform drawn with it and is kept
+      when that is below the product of the active thinning factors at its time.
+    """
+    hours = range(int(start_s // 3600) * 3600, int(end_s) + 3600, 3600)
+    points = [float(h) for h in hours]
+
+    def base_rate(t_s: float) -> float:
+        return process.hourly_rate[int(t_s // 3600) % 24] / 3600.0
+
+    times, templates = draw_arrivals(
+        rate_segments(points, base_rate, start_s, end_s), seed=seed, num_templates=num_templates
+    )
+    keep_u = stream(seed, "arrivals", 1).random(len(times)).tolist()
+    ids = [f"arrival-{k:06d}" for k in range(len(times))]
+    surges = process.surges
+    for j, surge in enumerate(surges):
+        if surge.factor <= 1.0:
+            continue
+        earlier = [s for s in surges[:j] if s.factor > 1.0]
+        cuts = list(points)
+        for s in (*earlier, surge):
+            if s.window is not None:
+                cuts += [float(s.window.start_s), float(s.window.end_s)]
+
+        def extra_rate(
+            t_s: float, surge: DemandSurge = surge, earlier: list[DemandSurge] = earlier
+        ) -> float:
+            if not _active(surge, t_s):
+                return 0.0
+            rate = base_rate(t_s) * (surge.factor - 1.0)
+            for s in earlier:
+                if _active(s, t_s):
+                    rate *= s.factor
+            return rate
+
+        rng = stream(seed, "arrivals", 2, j)
+        more, more_templates = _poisson_arrivals(
+            rng, rate_segments(cuts, extra_rate, start_s, end_s), num_templates
+        )
+        times += more
+        templates += more_templates
+        keep_u += rng.random(len(more)).tolist()
+        ids += [f"arrival-surge{j}-{k:06d}" for k in range(len(more))]
+    thinning = [s for s in surges if s.factor < 1.0]
+    order = sorted(range(len(times)), key=lambda k: (times[k], ids[k]))
+    kept = []
+    for k in order:
+        share = 1.0
+        for s in thinning:
+            if _active(s, times[k]):
+                share *= s.factor
+        if keep_u[k] < share:
+            kept.append(k)
+    return DayArrivals(
+        times=[times[k] for k in kept],
+        templates=[templates[k] for k in kept],
+        ids=[ids[k] for k in kept],
+    )
 
 
 def rate_segments(

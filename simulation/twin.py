@@ -71,7 +71,7 @@ from simulation.insertion import (
 )
 from simulation.params import SimParams
 from simulation.result import SimulationResult
-from simulation.streams import draw_arrivals, draw_noise, rate_segments
+from simulation.streams import draw_day_arrivals, draw_noise
 from simulation.world import INF, OrderData, World, compile_world
 
 PICKUP = int(StopType.PICKUP)
@@ -430,20 +430,21 @@ class DispatchSimulator:
             raise InputError(
                 "arrivals", "new orders are drawn like existing ones: add at least one order"
             )
-        start, end = w.horizon_start_s, w.horizon_end_s
-        points = [float(h) for h in range(int(start // 3600) * 3600, int(end) + 3600, 3600)]
-        for surge in arrivals.surges:
-            if surge.window is not None:
-                points += [float(surge.window.start_s), float(surge.window.end_s)]
-        segments = rate_segments(points, arrivals.rate_per_s_at, start, end)
-        times, templates = draw_arrivals(segments, seed=seed, num_templates=len(base))
+        day = draw_day_arrivals(
+            arrivals,
+            seed=seed,
+            start_s=w.horizon_start_s,
+            end_s=w.horizon_end_s,
+            num_templates=len(base),
+        )
+        times, templates = day.times, day.templates
         if not times:
             return base
         rows = base.subset(templates)
         promise = float(arrivals.promise_s)
         pickup_start = [t if rows.pickup_location[k] >= 0 else 0.0 for k, t in enumerate(times)]
         extra = OrderData(
-            ids=[f"arrival-{k:06d}" for k in range(len(times))],
+            ids=list(day.ids),
             location=rows.location,
             windows=[((t, t + promise),) for t in times],
             tw_start=list(times),

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenarios import AllocationLine, InputError, Plan, PlannedStop, Route, Scenario, StopKind
-from scenarios.stochastic import StochasticParams
+from scenarios.stochastic import ArrivalProcess, DemandSurge, StochasticParams
 from simulation.decisions import (
     Assign,
     DecisionKind,
@@ -26,7 +26,7 @@ from simulation.decisions import (
 )
 from simulation.evaluate import evaluate, simulate
 from simulation.params import SimParams
-from simulation.streams import draw_noise
+from simulation.streams import DayArrivals, draw_day_arrivals, draw_noise
 from simulation.twin import DispatchSimulator
 from tests.simulation.conftest import line_scenario
 
@@ -201,6 +201,100 @@ def test_policies_see_the_same_day_for_the_same_seed(small_city: Scenario) -> No
     r1 = simulate(scen, policy="nearest", seed=3)
     r2 = simulate(scen, policy="insertion", seed=3)
     assert r1.metrics["orders_total"] == r2.metrics["orders_total"]
+
+
+def _arrival_day(surges: list[dict[str, Any]], seed: int = 4) -> list[tuple[str, float, int]]:
+    """(id, time, template) of day ``seed``'s arrivals on the line scenario with ``surges``."""
+    data = line_scenario(travel_time_cv=0.2).model_dump()
+    data["horizon"] = {"start_s": 0, "end_s": 86_400}
+    data["arrivals"] = {"hourly_rate": [4.0] * 24, "promise_s": 3600, "surges": surges}
+    sim = DispatchSimulator(Scenario.model_validate(data))
+    sim.reset(seed=seed)
+    od, base = sim.orders, sim.world.num_orders
+    return [(od.ids[o], od.created_s[o], od.template[o]) for o in range(base, len(od))]
+
+
+EVENING = {"start_s": 61_200, "end_s": 72_000}  # 17:00-20:00
+
+
+@pytest.mark.parametrize("factor", [0.0, 0.5, 1.6, 3.0])
+def test_a_demand_surge_changes_arrivals_only_inside_its_window(factor: float) -> None:
+    """Common random numbers for arrivals: a surge (or a drop) in 17:00-20:00 leaves every
+    arrival before and after the window as it was (time, template and id)."""
+    base = _arrival_day([])
+    surged = _arrival_day([{"factor": factor, "window": EVENING}])
+
+    def outside(day: list[tuple[str, float, int]]) -> list[tuple[str, float, int]]:
+        return [a for a in day if not EVENING["start_s"] <= a[1] < EVENING["end_s"]]
+
+    assert outside(surged) == outside(base) and len(outside(base)) > 50
+    inside_base = set(base) - set(outside(base))
+    inside = set(surged) - set(outside(surged))
+    if factor < 1:
+        assert inside <= inside_base  # thinned: a subset of the base arrivals
+    else:
+        assert inside >= inside_base and len(inside) > len(inside_base)  # base + extra
+    assert [a[1] for a in surged] == sorted(a[1] for a in surged)  # in time order
+    assert len({a[0] for a in surged}) == len(surged)  # ids unique
+
+
+def test_a_second_surge_leaves_the_first_surges_arrivals() -> None:
+    first = _arrival_day([{"factor": 2.0, "window": EVENING}])
+    window = {"start_s": 36_000, "end_s": 43_200}
+    both = _arrival_day([{"factor": 2.0, "window": EVENING}, {"factor": 2.0, "window": window}])
+    assert [a for a in both if "surge1" not in a[0]] == first
+
+
+def test_arrivals_without_surges_are_drawn_as_before() -> None:
+    """The base process still draws what it drew (pinned: seed 11, 8:00-24:00)."""
+    process = ArrivalProcess(hourly_rate=[0.0] * 8 + [3.0] * 12 + [1.0] * 4)
+    day = draw_day_arrivals(process, seed=11, start_s=0.0, end_s=86_400.0, num_templates=5)
+    assert len(day.times) == 33
+    assert [round(t, 3) for t in day.times[:3]] == [30097.299, 31062.095, 32138.717]
+    assert day.templates[:6] == [1, 0, 3, 1, 1, 4]
+    assert round(sum(day.times), 3) == 1699723.72
+    assert day.ids[:2] == ["arrival-000000", "arrival-000001"]
+
+
+def test_overlapping_surges_keep_the_documented_rate() -> None:
+    """The mean number of arrivals per hour is the hour rate x every active surge's factor."""
+    surges = [
+        DemandSurge(factor=2.0, window={"start_s": 36_000, "end_s": 50_400}),  # 10-14 h
+        DemandSurge(factor=1.5, window={"start_s": 43_200, "end_s": 57_600}),  # 12-16 h
+        DemandSurge(factor=0.5, window={"start_s": 46_800, "end_s": 54_000}),  # 13-15 h
+    ]
+    process = ArrivalProcess(hourly_rate=[3.0] * 24, surges=surges)
+    per_hour = np.zeros(24)
+    days = 400
+    for seed in range(days):
+        day = draw_day_arrivals(process, seed=seed, start_s=0.0, end_s=86_400.0, num_templates=2)
+        per_hour += np.bincount([int(t // 3600) for t in day.times], minlength=24)
+    expected = np.array([process.rate_per_s_at(h * 3600 + 1) * 3600 for h in range(24)])
+    # Poisson: the mean of `days` counts has standard deviation sqrt(expected / days).
+    assert np.all(np.abs(per_hour / days - expected) < 4.5 * np.sqrt(expected / days))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    factor=st.floats(min_value=0.0, max_value=4.0),
+    start_h=st.integers(min_value=0, max_value=22),
+    hours=st.integers(min_value=1, max_value=6),
+    seed=st.integers(min_value=0, max_value=10_000),
+)
+def test_surges_only_touch_their_window(factor: float, start_h: int, hours: int, seed: int) -> None:
+    """Property: for any surge, arrivals outside its window are those of the day without it."""
+    process = ArrivalProcess(hourly_rate=[2.0] * 24)
+    lo, hi = start_h * 3600, min(24, start_h + hours) * 3600
+    surge = DemandSurge(factor=factor, window={"start_s": lo, "end_s": hi})
+    with_surge = process.model_copy(update={"surges": [surge]})
+    kw: dict[str, Any] = {"seed": seed, "start_s": 0.0, "end_s": 86_400.0, "num_templates": 3}
+    a, b = draw_day_arrivals(process, **kw), draw_day_arrivals(with_surge, **kw)
+
+    def outside(d: DayArrivals) -> list[tuple[str, float, int]]:
+        rows = zip(d.ids, d.times, d.templates, strict=True)
+        return [r for r in rows if not lo <= r[1] < hi]
+
+    assert outside(a) == outside(b)
 
 
 def _one_order(**stochastic: Any) -> tuple[Scenario, Plan]:
