@@ -74,6 +74,28 @@ def kpi_bounds(metric: str) -> tuple[float, float]:
 ExecutedStop = tuple[int, int, int, float, float, float]
 
 
+def courier_utilisation(sim: DispatchSimulator, c: int) -> float:
+    """Courier ``c``'s busy time over the time it was available: its shift plus overtime.
+
+    Available = from the shift start (not before the horizon start; earlier if the courier
+    left earlier) to the shift end (not after the horizon end, which also ends a shift with
+    no end; later if the courier worked on: its last activity, or the end of an activity the
+    day's cut-off interrupted). Busy time (driving, serving, broken down) lies inside that
+    interval, so the share is in [0, 1] without clipping; a courier with no available time
+    and no work has 0.
+    """
+    w = sim.world
+    start = max(w.horizon_start_s, w.shift_start_s[c])
+    end = min(w.horizon_end_s, w.shift_end_s[c])
+    first = sim.first_departure_s[c]
+    if not math.isnan(first):
+        start = min(start, first)
+        last = sim.last_activity_s[c]
+        end = max(end, sim.busy_end_s[c], last if not math.isnan(last) else -math.inf)
+    available = end - start
+    return sim.busy_s[c] / available if available > 0 else 0.0
+
+
 @dataclass
 class SimulationResult:
     """One replication: KPI values (``metrics``), per-order outcomes, optional logs."""
@@ -126,14 +148,7 @@ class SimulationResult:
                 active = max(0.0, sim.last_activity_s[c] - first)
                 hours += active / 3600.0
                 time_cost += w.cost_per_hour_cents[c] * active / 3600.0
-            duty_start = max(start, w.shift_start_s[c])
-            duty_end = (
-                min(span_end, w.shift_end_s[c])
-                if math.isfinite(w.shift_end_s[c])
-                else (w.horizon_end_s)
-            )
-            duty = max(1.0, duty_end - duty_start)
-            util.append(min(1.0, sim.busy_s[c] / duty))
+            util.append(courier_utilisation(sim, c))
         busy = 0.0
         capacity = 0.0
         for n, node in enumerate(w.nodes):

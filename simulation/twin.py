@@ -364,6 +364,9 @@ class DispatchSimulator:
         self.first_departure_s = [math.nan] * v
         self.last_activity_s = [math.nan] * v
         self.busy_s = [0.0] * v
+        # End of each courier's latest busy activity (one cut off by the end of the day counts
+        # whole in busy_s, so its scheduled end bounds the time the courier was available).
+        self.busy_end_s = [-INF] * v
         self.distance_m = [0.0] * v
         self._breakdown_ptr = [0] * v
         # numpy mirrors of the courier state, for cheap DecisionStates.
@@ -1484,6 +1487,7 @@ class DispatchSimulator:
             if base > 0:
                 travel = self._work_time(c, now, planned * nf)
                 self.busy_s[c] += travel
+                self.busy_end_s[c] = now + travel
                 yield env.timeout(travel)
                 d = float(dist[a, b])
                 self.distance_m[c] += d
@@ -1532,6 +1536,7 @@ class DispatchSimulator:
             if svc > 0:
                 svc = self._work_time(c, start, svc)
                 self.busy_s[c] += svc
+                self.busy_end_s[c] = start + svc
                 yield env.timeout(svc)
             depart = env.now
             self.last_activity_s[c] = self._a_last[c] = depart
@@ -1554,6 +1559,7 @@ class DispatchSimulator:
             base = float(dur[self.loc[c], home])
             travel = self._work_time(c, now, base * w.travel_factor(now) * noise.travel_home[c])
             self.busy_s[c] += travel
+            self.busy_end_s[c] = now + travel
             yield env.timeout(travel)
             d = float(dist[self.loc[c], home])
             self.distance_m[c] += d

@@ -558,6 +558,71 @@ def test_a_wasted_trip_to_a_closed_node_is_still_charged() -> None:
     assert result.metrics["fixed_cost_cents"] >= 0 and math.isfinite(sim.realised_cost_cents())
 
 
+def _overtime_day(
+    x: int, depart_s: int, shift: dict[str, int] | None, **stochastic: Any
+) -> tuple[Scenario, Plan]:
+    """One courier (shift ``shift``) told to leave at ``depart_s`` for an order ``x`` m away."""
+    data = line_scenario(**stochastic).model_dump()
+    data["horizon"] = {"start_s": 0, "end_s": 3600}
+    data["orders"] = [
+        {"id": "far", "location": {"x": x, "y": 0}, "service_s": 10,
+         "time_windows": [{"start_s": 0, "end_s": 3600}]},
+    ]  # fmt: skip
+    data["vehicles"] = [{**data["vehicles"][0], "shift": shift}]
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                start_s=depart_s,
+                stops=[
+                    PlannedStop(
+                        order_id="far",
+                        arrival_s=depart_s + x,
+                        start_s=depart_s + x,
+                        departure_s=depart_s + x + 10,
+                    )
+                ],
+            )
+        ]
+    )
+    return Scenario.model_validate(data), plan
+
+
+def test_courier_utilisation_counts_overtime_instead_of_clipping() -> None:
+    # Shift 0-1 h; idle for 30 min, then 1.5 h out, 10 s service, 1.5 h back: home at 12,610 s,
+    # 3 h past the shift end. Busy 10,810 s of the 12,610 s it was available (not 1.0).
+    params = SimParams(max_overtime_s=30_000)
+    for shift in ({"start_s": 0, "end_s": 3600}, None, {"start_s": 0, "end_s": 10_000}):
+        scen, plan = _overtime_day(5400, 1800, shift)
+        result = simulate(scen, plan, seed=1, params=params)
+        assert result.metrics["orders_delivered"] == 1
+        assert result.metrics["courier_utilisation"] == pytest.approx(10_810 / 12_610), shift
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    x=st.integers(1, 20_000),
+    depart_s=st.integers(0, 3600),
+    shift_end=st.one_of(st.none(), st.integers(1, 20_000)),
+    breakdowns=st.sampled_from([0.0, 5.0]),
+    overtime_s=st.sampled_from([0, 3600, 50_000]),
+    seed=st.integers(0, 1000),
+)
+def test_courier_utilisation_is_a_share(
+    x: int, depart_s: int, shift_end: int | None, breakdowns: float, overtime_s: int, seed: int
+) -> None:
+    """Busy time over available time lies in [0, 1] by construction, cut-off days included."""
+    shift = None if shift_end is None else {"start_s": 0, "end_s": shift_end}
+    scen, plan = _overtime_day(
+        x, depart_s, shift, travel_time_cv=0.3, breakdown_rate_per_hour=breakdowns
+    )
+    params = SimParams(max_overtime_s=overtime_s)
+    sim = DispatchSimulator(scen, plan=plan, params=params)
+    result = simulate(scen, plan, seed=seed, simulator=sim)
+    assert 0.0 <= result.metrics["courier_utilisation"] <= 1.0
+    assert (result.metrics["courier_utilisation"] > 0) == (sim.busy_s[0] > 0)
+
+
 def test_node_utilisation_counts_open_hours_only() -> None:
     # One picker, 700 s per pick, open [0, 1000]: the second pick starts at 700 and runs past
     # the closing to 1,400. Only its 300 open seconds count, so the node is exactly full.
