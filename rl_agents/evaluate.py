@@ -56,7 +56,7 @@ class PolicySummary:
     n: int
     mean_cost: float
     cost_ci: tuple[float, float]
-    on_time_rate: float
+    on_time_rate: float | None
     mean_unserved: float
     diff_vs_greedy: float | None
     diff_ci: tuple[float, float] | None
@@ -309,7 +309,10 @@ def summarise(
         seeds = sorted(days)
         cost = np.array([days[s].metrics["cost_cents"] for s in seeds])
         ci = mean_ci(cost)
-        on_time = float(np.mean([days[s].metrics["on_time_rate"] for s in seeds]))
+        # Days with no order due have no on-time rate (NaN): the mean is over the others.
+        rates = [days[s].metrics.get("on_time_rate") for s in seeds]
+        defined = [float(r) for r in rates if r is not None and not math.isnan(r)]
+        on_time = float(np.mean(defined)) if defined else None
         unserved = float(np.mean([days[s].metrics.get("orders_unserved", 0.0) for s in seeds]))
         diff = diff_ci = vs_greedy = None
         common = [s for s in seeds if base is not None and s in base]
@@ -387,7 +390,8 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
         )
         rows.append(
             f"| {s.policy} | {s.n} | {s.mean_cost:,.0f} | [{s.cost_ci[0]:,.0f}, "
-            f"{s.cost_ci[1]:,.0f}] | {s.on_time_rate:.3f} | {s.mean_unserved:.2f} | {diff} | "
+            f"{s.cost_ci[1]:,.0f}] | {_fmt(s.on_time_rate, '.3f')} | {s.mean_unserved:.2f} | "
+            f"{diff} | "
             f"{_fmt(s.cost_vs_greedy, '.3f')} | {_fmt(s.cost_vs_hindsight, '.3f')} | "
             f"{_fmt(s.gap_closed, '.1%')} | {lat} |"
         )

@@ -314,7 +314,9 @@ def _callbacks(
                 kpis = info.get("kpis")
                 if kpis is not None:
                     self.logger.record_mean("dispatch/day_cost_cents", kpis["cost_cents"])
-                    self.logger.record_mean("dispatch/on_time_rate", kpis["on_time_rate"])
+                    rate = kpis["on_time_rate"]
+                    if rate == rate:  # NaN (no order due that day): nothing to log
+                        self.logger.record_mean("dispatch/on_time_rate", rate)
             return True
 
     class DispatchEvalCallback(BaseCallback):

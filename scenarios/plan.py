@@ -119,7 +119,11 @@ class Estimate(StrictModel):
 class Kpis(StrictModel):
     """Outcome of playing a plan forward, one Estimate per KPI."""
 
-    on_time_rate: Estimate
+    on_time_rate: Estimate | None = Field(
+        description="orders delivered inside a window / orders released (an order never "
+        "delivered, for whatever reason, is not on time); None when no order was due in any "
+        "replication (n counts the replications with orders)"
+    )
     lateness_p50_s: Estimate
     lateness_p95_s: Estimate
     distance_m: Estimate

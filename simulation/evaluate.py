@@ -24,7 +24,13 @@ from scenarios.plan import Estimate, Kpis, Plan
 from simulation.executors import Executor, SerialExecutor
 from simulation.params import SimParams
 from simulation.policies import Policy, make_policy
-from simulation.result import LOWER_IS_BETTER, METRICS, SimulationResult, kpi_bounds
+from simulation.result import (
+    LOWER_IS_BETTER,
+    METRICS,
+    UNDEFINED_WHEN_EMPTY,
+    SimulationResult,
+    kpi_bounds,
+)
 from simulation.stats import Interval, mean_ci, paired_diff
 from simulation.twin import DispatchSimulator
 from simulation.world import World
@@ -217,7 +223,9 @@ def kpis_from(
     if not outcomes:
         raise ValueError("no replications to summarise")
     cols = {m: [o.metrics[m] for o in outcomes] for m in METRICS}
-    est = {m: mean_ci(v, bounds=kpi_bounds(m)).estimate() for m, v in cols.items()}
+    cis = {m: mean_ci(v, bounds=kpi_bounds(m)) for m, v in cols.items()}
+    # A KPI undefined in every replication (no order due on any day) has no estimate.
+    est = {m: ci.estimate() for m, ci in cis.items() if ci.n > 0 or m not in UNDEFINED_WHEN_EMPTY}
     per_order: dict[str, float] = {}
     if base_order_ids:
         hits = np.mean(np.vstack([o.base_on_time for o in outcomes]), axis=0)
@@ -235,7 +243,7 @@ def kpis_from(
         "orders_failed",
     }
     return Kpis(
-        **{m: est[m] for m in main},
+        **{m: est.get(m) for m in main},
         per_order_on_time=per_order,
         orders_unserved=est["orders_unserved"],
         extra={m: e for m, e in est.items() if m not in main and m != "orders_unserved"},
@@ -328,11 +336,17 @@ class Comparison:
             cells = [name + (" **(recommended)**" if name == self.recommended else "")]
             for m in metrics:
                 e = _estimate(k, m)
-                cells.append(f"{e.mean:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]")
+                cells.append(
+                    "n/a" if e is None else f"{e.mean:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]"
+                )
             for m in metrics:
                 d = self.diffs[name][m]
                 cells.append(
-                    "—" if name == self.baseline else f"{d.mean:+.4g} [{d.low:+.4g}, {d.high:+.4g}]"
+                    "—"
+                    if name == self.baseline
+                    else "n/a"
+                    if d.n == 0
+                    else f"{d.mean:+.4g} [{d.low:+.4g}, {d.high:+.4g}]"
                 )
             cells.append(f"{self.risk_adjusted_cost[name]:.4g}")
             lines.append("| " + " | ".join(cells) + " |")
@@ -343,11 +357,11 @@ class Comparison:
         )
 
 
-def _estimate(k: Kpis, metric: str) -> Estimate:
+def _estimate(k: Kpis, metric: str) -> Estimate | None:
     value = getattr(k, metric, None)
-    if isinstance(value, Estimate):
+    if isinstance(value, Estimate) or metric in Kpis.model_fields:
         return value
-    return k.extra[metric]
+    return k.extra.get(metric)
 
 
 def compare(

@@ -29,8 +29,8 @@ LABELS: dict[str, str] = {
 }
 
 
-def _fmt(x: float) -> str:
-    if not math.isfinite(x):
+def _fmt(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
         return "n/a"
     if abs(x) >= 1000:
         return f"{x:,.0f}"
@@ -40,16 +40,22 @@ def _fmt(x: float) -> str:
 
 
 def _cell(row: dict[str, Any]) -> str:
+    if row["mean"] is None:  # undefined in every replication (on-time rate: no order due)
+        return "n/a"
     return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
 
 
 def _significant(row: dict[str, Any]) -> bool:
-    """The paired difference's CI excludes zero (never on one replication)."""
-    return bool(row["n"] >= 2 and (row["diff_low"] > 0 or row["diff_high"] < 0))
+    """The paired difference's CI excludes zero (never on one pair, never when undefined)."""
+    if row["diff"] is None or row.get("diff_n", row["n"]) < 2:
+        return False
+    return bool(row["diff_low"] > 0 or row["diff_high"] < 0)
 
 
 def _diff_cell(row: dict[str, Any]) -> str:
     d, lo, hi = row["diff"], row["diff_low"], row["diff_high"]
+    if d is None:
+        return "n/a"
     sig = _significant(row)
     mark = ""
     if sig:
@@ -138,6 +144,11 @@ def plots(result: SweepResult) -> dict[str, bytes]:
             for i, variant in enumerate(result.variants):
                 r = rows[(variant, policy, metric)]
                 xs.append(i + (j - (n_pol - 1) / 2) * width)
+                if r["mean"] is None:  # undefined (no order due): no bar
+                    ys.append(math.nan)
+                    err[0].append(0.0)
+                    err[1].append(0.0)
+                    continue
                 ys.append(r["mean"])
                 err[0].append(max(0.0, r["mean"] - r["ci_low"]))
                 err[1].append(max(0.0, r["ci_high"] - r["mean"]))
@@ -161,16 +172,18 @@ def plots(result: SweepResult) -> dict[str, bytes]:
             for variant in others:
                 for policy in result.policies:
                     r = rows[(variant, policy, metric)]
+                    labels.append(f"{variant} / {policy}")
+                    y += 1
+                    if r["diff"] is None:  # undefined: a label without a point
+                        continue
                     sig = _significant(r)
                     better = (r["diff"] < 0) == (metric in LOWER_IS_BETTER)
                     color = ("tab:green" if better else "tab:red") if sig else "tab:gray"
                     ax.errorbar(
-                        r["diff"], y,
+                        r["diff"], y - 1,
                         xerr=[[r["diff"] - r["diff_low"]], [r["diff_high"] - r["diff"]]],
                         fmt="o", color=color, capsize=3,
                     )  # fmt: skip
-                    labels.append(f"{variant} / {policy}")
-                    y += 1
             ax.axvline(0.0, color="black", lw=0.8)
             ax.set_yticks(range(len(labels)))
             ax.set_yticklabels(labels)
@@ -202,7 +215,7 @@ def html_report(result: SweepResult, images: dict[str, bytes], *, title: str) ->
                 diff = ""
                 if variant != result.base:
                     sig = _significant(r)
-                    better = (r["diff"] < 0) == (m in LOWER_IS_BETTER)
+                    better = r["diff"] is not None and (r["diff"] < 0) == (m in LOWER_IS_BETTER)
                     cls = ("better" if better else "worse") if sig else "same"
                     diff = f"<br><span class='{cls}'>Δ {html.escape(_diff_cell(r))}</span>"
                 cells.append(f"<td>{html.escape(_cell(r))}{diff}</td>")

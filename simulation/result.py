@@ -60,6 +60,10 @@ LOWER_IS_BETTER = frozenset(
     }
 )
 
+#: KPIs that may be undefined in a replication (NaN there): the on-time rate of a day on which
+#: no order was due. Estimates leave those replications out (None when all are).
+UNDEFINED_WHEN_EMPTY = frozenset({"on_time_rate"})
+
 #: KPIs that are shares (in [0, 1]); every other KPI is a non-negative amount.
 RATES = frozenset({"on_time_rate", "courier_utilisation", "node_utilisation"})
 
@@ -129,8 +133,9 @@ class SimulationResult:
         delivered = status == OrderStatus.DELIVERED
         on_time = delivered & (late <= 0.0)
         unfilled_full = status == OrderStatus.UNFILLED
-        eligible = released & ~unfilled_full
-        num_eligible = int(eligible.sum())
+        # Every order released is due: one never delivered (no courier, nothing in stock,
+        # cut off) is not on time. With no order due the rate is undefined (NaN).
+        num_due = int(released.sum())
         lat_delivered = late[delivered]
         costs = w.scenario.costs
         penalties = np.asarray(sim.orders.penalty_cents, dtype=np.float64)
@@ -168,7 +173,7 @@ class SimulationResult:
             + unserved_cost
         )
         metrics = {
-            "on_time_rate": float(on_time.sum()) / num_eligible if num_eligible else 1.0,
+            "on_time_rate": float(on_time.sum()) / num_due if num_due else math.nan,
             "lateness_p50_s": float(np.percentile(lat_delivered, 50))
             if lat_delivered.size
             else 0.0,

@@ -53,9 +53,12 @@ def mean_ci(
     A single value gets a zero-width interval for display (``n`` = 1 says so), but it is no
     confidence statement: :attr:`Interval.excludes_zero` and :meth:`Interval.below` are False.
     ``bounds`` is the range the quantity can take (a rate's ``(0, 1)``, a count's
-    ``(0, inf)``): the interval is cut to it, which keeps its coverage.
+    ``(0, inf)``): the interval is cut to it, which keeps its coverage. Replications where the
+    quantity is undefined (NaN, e.g. an on-time rate with no order due) are left out; ``n``
+    counts the others, and with none the interval is NaN with ``n`` = 0.
     """
     x = np.asarray(values, dtype=np.float64)
+    x = x[~np.isnan(x)]
     n = int(x.size)
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0, math.nan)
@@ -71,12 +74,15 @@ def mean_ci(
 def paired_diff(
     a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, level: float = LEVEL
 ) -> Interval:
-    """CI of mean(a - b) over paired replications (same seeds: common random numbers)."""
+    """CI of mean(a - b) over paired replications (same seeds: common random numbers).
+
+    Pairs where either value is undefined (NaN) are left out.
+    """
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
     if x.shape != y.shape:
         raise ValueError(f"paired samples differ in size: {x.shape} vs {y.shape}")
-    return mean_ci(x - y, level)
+    return mean_ci(x - y, level)  # a NaN on either side makes the difference NaN: left out
 
 
 def proportion_ci(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:

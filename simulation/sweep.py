@@ -7,6 +7,7 @@ random numbers) with 95% confidence intervals.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +68,12 @@ class SweepResult:
         return np.asarray([o.metrics[metric] for o in rows], dtype=np.float64)
 
     def rows(self, metrics: Sequence[str] = METRICS) -> list[dict[str, Any]]:
-        """One row per (variant, policy, KPI): mean and CI, paired difference vs base and CI."""
+        """One row per (variant, policy, KPI): mean and CI, paired difference vs base and CI.
+
+        A KPI undefined in every replication (the on-time rate with no order due) has None for
+        its mean and CI (``n`` = 0); a difference without a pair where both are defined has
+        None too (``diff_n`` = 0).
+        """
         out = []
         for variant in self.variants:
             for policy in self.policies:
@@ -78,16 +84,22 @@ class SweepResult:
                         "variant": variant,
                         "policy": policy,
                         "kpi": metric,
-                        "mean": ci.mean,
-                        "ci_low": ci.low,
-                        "ci_high": ci.high,
+                        "mean": _defined(ci.mean),
+                        "ci_low": _defined(ci.low),
+                        "ci_high": _defined(ci.high),
                         "n": ci.n,
                     }
                     if variant != self.base:
                         d = paired_diff(x, self.samples(self.base, policy, metric))
-                        row.update(diff=d.mean, diff_low=d.low, diff_high=d.high)
+                        row.update(
+                            diff=_defined(d.mean),
+                            diff_low=_defined(d.low),
+                            diff_high=_defined(d.high),
+                            diff_n=d.n,
+                        )
                     else:
-                        row.update(diff=0.0, diff_low=0.0, diff_high=0.0)
+                        zero = 0.0 if ci.n else None
+                        row.update(diff=zero, diff_low=zero, diff_high=zero, diff_n=ci.n)
                     out.append(row)
         return out
 
@@ -96,6 +108,11 @@ class SweepResult:
         """Simulated events per wall-clock second of simulation work (summed over workers)."""
         wall = sum(o.wall_s for o in self.outcomes)
         return sum(o.num_events for o in self.outcomes) / wall if wall > 0 else 0.0
+
+
+def _defined(x: float) -> float | None:
+    """None for an undefined (NaN) value, else the value."""
+    return None if math.isnan(x) else x
 
 
 def variant_cases(

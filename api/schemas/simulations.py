@@ -77,19 +77,23 @@ class WhatIfCreate(BaseModel):
         return self
 
 
+UNDEFINED = "None when the KPI is undefined in every replication (on-time rate: no order due)"
+
+
 class WhatIfRow(BaseModel):
     """One KPI of one (variant, policy): mean, CI and paired difference against the base."""
 
     variant: str
     policy: str
     kpi: str
-    mean: float
-    ci_low: float
-    ci_high: float
-    n: int
-    diff: float
-    diff_low: float
-    diff_high: float
+    mean: float | None = Field(description=f"mean over replications; {UNDEFINED}")
+    ci_low: float | None
+    ci_high: float | None
+    n: int = Field(description="replications where the KPI is defined")
+    diff: float | None = Field(description=f"paired difference against the base; {UNDEFINED}")
+    diff_low: float | None
+    diff_high: float | None
+    diff_n: int = Field(default=0, description="pairs where the KPI is defined on both sides")
 
 
 class WhatIfResult(BaseModel):

@@ -151,11 +151,16 @@ def simulate_cmd(
     table.add_column("KPI")
     table.add_column("mean", justify="right")
     table.add_column("95% CI", justify="right")
-    rows: list[tuple[str, Estimate]] = [
-        (name, value) for name, value in kpis if isinstance(value, Estimate)
+    rows: list[tuple[str, Estimate | None]] = [
+        (name, value)
+        for name, value in kpis
+        if isinstance(value, Estimate) or (value is None and name == "on_time_rate")
     ]
     rows += sorted(kpis.extra.items())
     for name, est in rows:
+        if est is None:  # undefined: no order was due
+            table.add_row(escape(name), "n/a", "")
+            continue
         table.add_row(
             escape(name), f"{est.mean:,.4g}", escape(f"[{est.ci_low:,.4g}, {est.ci_high:,.4g}]")
         )

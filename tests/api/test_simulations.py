@@ -60,6 +60,24 @@ def test_whatif_job_compares_variants_with_the_base(
     assert "## on-time rate" in result["table_markdown"]
 
 
+def test_whatif_without_orders_shows_the_on_time_rate_as_n_a(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    # Demand x 0 drops every order: no order is due, so the on-time rate is undefined (null),
+    # not a perfect 1.0 that the table would mark as significantly better than the base.
+    body = _example(WHATIF_EXAMPLE)
+    body["variants"] = [{"name": "no-demand", "modifiers": [{"kind": "demand", "factor": 0}]}]
+    result = _result(
+        client, client.post("/v1/whatif", json=body, headers=keys["planner"]), keys["planner"]
+    )
+    rows = {(r["variant"], r["kpi"]): r for r in result["rows"]}
+    empty = rows[("no-demand", "on_time_rate")]
+    assert (empty["mean"], empty["n"], empty["diff"], empty["diff_n"]) == (None, 0, None, 0)
+    assert rows[("base", "on_time_rate")]["n"] == body["replications"]
+    section = result["table_markdown"].split("## on-time rate")[1].split("##")[0]
+    assert "| no-demand | insertion | n/a | n/a |" in section and "▲" not in section
+
+
 @pytest.mark.parametrize(
     ("path", "mutate", "field"),
     [

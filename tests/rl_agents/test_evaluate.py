@@ -48,6 +48,19 @@ def test_gap_closed_and_paired_differences() -> None:
     assert data["agent"]["on_time_rate"] == pytest.approx(0.9)
 
 
+def test_days_without_orders_have_no_on_time_rate() -> None:
+    """A day with no order due (NaN) is left out of the mean; with none left it is None."""
+    nan = float("nan")
+    summaries = summarise(
+        [day("greedy", 1, 100.0, 0.8), day("greedy", 2, 100.0, nan),
+         day("agent", 1, 90.0, nan), day("agent", 2, 90.0, nan)]
+    )  # fmt: skip
+    assert summaries["greedy"].on_time_rate == pytest.approx(0.8)
+    assert summaries["agent"].on_time_rate is None
+    assert report_json(summaries)["agent"]["on_time_rate"] is None
+    assert "| agent | 2 | 90 | [90, 90] | - |" in table_markdown(summaries)
+
+
 def test_without_hindsight_there_is_no_gap() -> None:
     s = summarise([day("greedy", 1, 10.0), day("x", 1, 5.0)])
     assert s["x"].gap_closed is None and s["x"].cost_vs_hindsight is None

@@ -57,6 +57,21 @@ def test_simulate_writes_kpis_with_confidence_intervals(
     assert json.loads(again.read_text()) == json.loads(out.read_text())
 
 
+def test_simulate_shows_an_undefined_on_time_rate_as_n_a(tmp_path: Path) -> None:
+    # A day without orders: no order is due, so there is no on-time rate (not 1.0).
+    path = tmp_path / "empty.json"
+    vehicle = {"id": "v", "start_location": {"x": 0, "y": 0}}
+    write_json(Scenario.model_validate({"vehicles": [vehicle]}), path)
+    out = tmp_path / "kpis.json"
+    args = ["simulate", str(path), "--replications", "2", "--executor", "serial"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert read_json(Kpis, out).on_time_rate is None
+    assert json.loads(out.read_text())["on_time_rate"] is None
+    row = next(ln for ln in result.stdout.splitlines() if "on_time_rate" in ln)
+    assert "n/a" in row
+
+
 def test_simulate_rejects_bad_input(tmp_path: Path, city_file: Path) -> None:
     _one_line_error(runner.invoke(app, ["simulate", str(tmp_path / "none.json")]), "file not found")
     _one_line_error(

@@ -49,3 +49,29 @@ def test_rate_intervals_stay_between_0_and_1() -> None:
     sweep = _sweep({"base": [1.0, 0.9], "late": [0.8, 0.9]}, metric="on_time_rate")
     rows = sweep.rows(metrics=("on_time_rate",))
     assert [(r["ci_low"] >= 0.0, r["ci_high"]) for r in rows] == [(True, 1.0), (True, 1.0)]
+
+
+def test_an_undefined_on_time_rate_is_n_a_and_never_significant() -> None:
+    # Variant "empty" has no order due in any replication (NaN): no mean, no difference.
+    nan = float("nan")
+    sweep = _sweep({"base": [0.9, 0.8, 0.85], "empty": [nan, nan, nan]}, metric="on_time_rate")
+    row = sweep.rows(metrics=("on_time_rate",))[1]
+    assert (row["mean"], row["n"], row["diff"], row["diff_n"]) == (None, 0, None, 0)
+    table = markdown_table(sweep, metrics=("on_time_rate",))
+    assert "| empty | insertion | n/a | n/a |" in table
+    rows_part = table.split("|---|")[-1]
+    assert "▲" not in rows_part and "▼" not in rows_part
+    # Some replications without orders: the others still count, and pair with the base's.
+    some = _sweep({"base": [0.9, 0.8, 0.7], "few": [nan, 0.5, 0.4]}, metric="on_time_rate")
+    row = some.rows(metrics=("on_time_rate",))[1]
+    assert row["n"] == 2 and row["mean"] == 0.45
+    assert row["diff_n"] == 2 and row["diff"] == -0.3
+
+
+def test_whatif_rows_with_an_undefined_kpi_validate_as_the_api_schema() -> None:
+    from api.schemas.simulations import WhatIfRow
+
+    nan = float("nan")
+    sweep = _sweep({"base": [0.9, 0.8], "empty": [nan, nan]}, metric="on_time_rate")
+    rows = [WhatIfRow.model_validate(r) for r in sweep.rows(metrics=("on_time_rate",))]
+    assert rows[1].model_dump(mode="json")["mean"] is None

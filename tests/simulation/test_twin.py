@@ -12,7 +12,16 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios import AllocationLine, InputError, Plan, PlannedStop, Route, Scenario, StopKind
+from scenarios import (
+    AllocationLine,
+    InputError,
+    Kpis,
+    Plan,
+    PlannedStop,
+    Route,
+    Scenario,
+    StopKind,
+)
 from scenarios.stochastic import ArrivalProcess, DemandSurge, StochasticParams
 from simulation.decisions import (
     Assign,
@@ -431,6 +440,38 @@ def test_orders_with_no_nodes_and_no_vehicles_end_unserved_at_their_penalty() ->
     kpis = evaluate(bare, replications=2, seed=1)
     assert kpis.cost_cents.mean == penalty
     assert kpis.orders_unserved is not None and kpis.orders_unserved.mean == 2
+
+
+def test_an_order_nothing_can_fill_counts_as_not_on_time() -> None:
+    """A stock shock that leaves no stock anywhere: every order is due and none is on time
+    (not a perfect 1.0 over zero eligible orders)."""
+    empty = [
+        {"id": n, "location": {"x": x, "y": 0}, "inventory": {"A": 0}}
+        for n, x in (("near", 0), ("far", 2000))
+    ]
+    result = simulate(_store(nodes=empty), policy="insertion", seed=1)
+    assert result.metrics["orders_unfilled"] == 1
+    assert result.metrics["on_time_rate"] == 0.0
+    # One order fillable (and delivered on time), one not: half the orders due were on time.
+    two = [
+        {"id": "o", "location": {"x": 500, "y": 0}, "lines": [{"sku": "A", "quantity": 2}]},
+        {"id": "p", "location": {"x": 500, "y": 0}, "lines": [{"sku": "B", "quantity": 1}]},
+    ]
+    half = simulate(
+        _store(skus=[{"id": "A"}, {"id": "B"}], orders=two), policy="insertion", seed=1
+    ).metrics
+    assert (half["orders_delivered"], half["orders_unfilled"], half["on_time_rate"]) == (1, 1, 0.5)
+
+
+def test_with_no_order_due_the_on_time_rate_is_undefined() -> None:
+    """A day without orders has no on-time rate: NaN in the replication, None in the Kpis,
+    'n/a' in the what-if table, and never a significant difference."""
+    nothing = _store(orders=[])
+    result = simulate(nothing, policy="insertion", seed=1)
+    assert math.isnan(result.metrics["on_time_rate"])
+    kpis = evaluate(nothing, replications=3, seed=1)
+    assert kpis.on_time_rate is None and kpis.cost_cents.mean == 0.0
+    assert Kpis.model_validate_json(kpis.model_dump_json()) == kpis  # valid JSON (null)
 
 
 def test_a_line_the_plans_allocation_leaves_out_is_unfilled() -> None:
