@@ -26,6 +26,7 @@ import numpy as np
 from scenarios.errors import InputError
 from scenarios.model import Scenario
 from simulation.executors import Executor, SerialExecutor
+from simulation.result import KPI_VERSION
 from simulation.stats import mean_ci, paired_diff
 from simulation.streams import DRAWS_VERSION
 
@@ -80,7 +81,8 @@ def _key(scenario_json: str, hindsight_params: dict[str, Any] | None = None) -> 
     """Cache key of a scenario, the hindsight settings (defaults filled in) and the draws.
 
     The version of the twin's random draws (:data:`simulation.streams.DRAWS_VERSION`) is part
-    of the key: a day cached under older draws is another day, so it is recomputed.
+    of the key: a day cached under older draws is another day, so it is recomputed; so is the
+    version of the KPI definitions (:data:`simulation.result.KPI_VERSION`), as rows hold KPIs.
     """
     from rl_agents.hindsight import HindsightParams
 
@@ -88,7 +90,7 @@ def _key(scenario_json: str, hindsight_params: dict[str, Any] | None = None) -> 
     # settings added later stay out of the key at their defaults (older cache rows still match)
     later = {"warm_start_policies", "warm_start_solve"}
     hp = params.model_dump_json(exclude=later if not params.warm_start_policies else None)
-    draws = f"draws={DRAWS_VERSION}"
+    draws = f"draws={DRAWS_VERSION}" + (f";kpis={KPI_VERSION}" if KPI_VERSION > 1 else "")
     return hashlib.sha1((scenario_json + hp + draws).encode()).hexdigest()[:16]
 
 

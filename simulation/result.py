@@ -15,6 +15,13 @@ from simulation.decisions import OrderStatus, StopType
 if TYPE_CHECKING:
     from simulation.twin import DispatchSimulator
 
+#: The version of the KPI definitions below. BUMP IT WITH EVERY CHANGE TO HOW A KPI IS
+#: COMPUTED: it enters the keys of caches of simulated days (with the draws' version).
+#: 1: before versions existed
+#: 2: courier utilisation over the time available (overtime counted, no clipping); on-time
+#:    rate over every order due (unfilled ones not on time), NaN when none is due
+KPI_VERSION = 2
+
 #: KPI values of one replication, in this order in tables.
 METRICS: tuple[str, ...] = (
     "on_time_rate",

@@ -114,6 +114,16 @@ def test_cache_key_changes_with_the_draws_version(monkeypatch: pytest.MonkeyPatc
     assert ev._key("{}", {"time_limit_s": 30.0}) != now
 
 
+def test_cache_key_changes_with_the_kpi_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cached rows hold KPIs: a day cached before a KPI's definition changed is recomputed."""
+    import rl_agents.evaluate as ev
+    from simulation.result import KPI_VERSION
+
+    now = ev._key("{}", {"time_limit_s": 30.0})
+    monkeypatch.setattr(ev, "KPI_VERSION", KPI_VERSION - 1)
+    assert ev._key("{}", {"time_limit_s": 30.0}) != now
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
@@ -160,6 +170,7 @@ def test_cache_key_is_stable_when_settings_are_added(monkeypatch: pytest.MonkeyP
     import rl_agents.evaluate as ev
 
     monkeypatch.setattr(ev, "DRAWS_VERSION", 2)  # the key of these draws, in every process
+    monkeypatch.setattr(ev, "KPI_VERSION", 1)  # and of these KPI definitions
     old = {"time_limit_s": 30.0, "search_s": 0}
     assert ev._key("{}", old) == "1a352fea244b73f7"
     assert ev._key("{}", {**old, "warm_start_solve": True}) == "1a352fea244b73f7"
