@@ -334,13 +334,18 @@ def _check_pickup_ids(orders: Sequence[Order]) -> None:
     """
     first: dict[str, str] = {}  # task id -> what used it first
     for i, order in enumerate(orders):
-        tasks = [(order.id, ("orders", i, "id"), f"order {i}")]
+        tasks: list[tuple[str, tuple[str | int, ...], str]] = [
+            (order.id, ("orders", i, "id"), f"order {i}")
+        ]
         if order.pickup is not None:
-            path = ("orders", i, "pickup", "id") if order.pickup.id is not None else tasks[0][1]
-            tasks.append((order.pickup_id, path, f"the pickup of order {i}"))
-        for task_id, path, what in tasks:
+            own = order.pickup.id is not None
+            at: tuple[str | int, ...] = (
+                ("orders", i, "pickup", "id") if own else ("orders", i, "id")
+            )
+            tasks.append((order.pickup_id, at, f"the pickup of order {i}"))
+        for task_id, where, what in tasks:
             if task_id in first:
-                raise FieldError(path, f"id {task_id!r} is already the id of {first[task_id]}")
+                raise FieldError(where, f"id {task_id!r} is already the id of {first[task_id]}")
             first[task_id] = what
 
 
