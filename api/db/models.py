@@ -147,11 +147,12 @@ class Job(Base):
 
     __tablename__ = "jobs"
     # listing pages newest first, per key or all (admin): without an index the sort reads
-    # every row, whose created_at lies past the ~38 KB request of a one-order allocation
+    # every row, whose created_at lies past the ~38 KB request of a one-order allocation;
+    # the id ends each index, as it ends the listing's order (ties of created_at)
     __table_args__ = (
-        Index("ix_jobs_status_created", "status", "created_at"),
-        Index("ix_jobs_key_created", "key_id", "created_at"),
-        Index("ix_jobs_created", "created_at"),
+        Index("ix_jobs_status_created", "status", "created_at", "id"),
+        Index("ix_jobs_key_created", "key_id", "created_at", "id"),
+        Index("ix_jobs_created", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

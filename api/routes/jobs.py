@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import defer
 
 from api.context import ServiceContext
@@ -53,6 +54,24 @@ def load_job(session: SessionDep, job_id: str, principal: Principal, ctx: Servic
     return job
 
 
+def page_query(
+    where: Sequence[ColumnElement[bool]], *, offset: int, limit: int
+) -> Select[Job, str | None]:
+    """One page of jobs (without request and result) and their plan ids, newest first.
+
+    Jobs created in the same instant are ordered by id, so that offset pages neither repeat
+    nor skip one; the listing indexes end with the id, so the page is read in index order.
+    """
+    return (
+        select(Job, Job.result["plan_id"].as_string())
+        .options(defer(Job.payload), defer(Job.result))
+        .where(*where)
+        .order_by(Job.created_at.desc(), Job.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+
+
 @router.get("", response_model=JobsPublic, summary="List jobs, newest first")
 def list_jobs(
     session: SessionDep,
@@ -72,7 +91,7 @@ def list_jobs(
         known = ", ".join(sorted(ctx.registry.specs))
         raise InputError("query.kind", f"unknown job kind {kind!r}; one of {known}")
     settled(ctx)
-    where = []
+    where: list[ColumnElement[bool]] = []
     if principal.key_id is not None and principal.role != "admin":
         where.append(Job.key_id == principal.key_id)
     if status is not None:
@@ -80,15 +99,7 @@ def list_jobs(
     if kind is not None:
         where.append(Job.kind == kind)
     count = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
-    plan_id = Job.result["plan_id"].as_string()
-    page = session.execute(
-        select(Job, plan_id)
-        .options(defer(Job.payload), defer(Job.result))
-        .where(*where)
-        .order_by(Job.created_at.desc())
-        .offset(offset)
-        .limit(limit)
-    )
+    page = session.execute(page_query(where, offset=offset, limit=limit))
     data = [job_public(job, with_result=False, plan_id=plan) for job, plan in page]
     return JobsPublic(data=data, count=int(count))
 

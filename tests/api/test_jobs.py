@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,6 +159,78 @@ def test_listing_by_an_unknown_kind_is_a_422_naming_it(
     [problem] = answer.json()["detail"]
     assert problem["field"] == "query.kind"
     assert problem["reason"].startswith("unknown job kind 'route'; one of allocations, plans")
+
+
+#: ids of jobs created in one instant, inserted in an order that is neither theirs nor its reverse
+_SAME_INSTANT_IDS = [f"tie{i:02d}" for i in (3, 0, 6, 1, 5, 2, 4)]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 7])
+@pytest.mark.parametrize("caller", ["admin", "admin_status", "oms"])
+def test_jobs_created_in_the_same_instant_are_listed_once_across_pages(
+    client: TestClient, keys: dict[str, dict[str, str]], caller: str, limit: int
+) -> None:
+    """Ordered by created_at alone, ties came in storage order: pages could repeat or skip."""
+    from api.core.security import split_key
+
+    ctx = _ctx(client)
+    assert ctx.sessions is not None
+    role = "oms" if caller == "oms" else "admin"
+    key_id = split_key(keys["oms"]["X-API-Key"])
+    same, earlier = utcnow(), utcnow() - dt.timedelta(seconds=1)
+    with ctx.sessions.begin() as session:
+        for job_id in [*_SAME_INSTANT_IDS, "older"]:
+            created_at = earlier if job_id == "older" else same
+            session.add(
+                Job(
+                    id=job_id,
+                    kind="test_sleep",
+                    status="done",
+                    payload={},
+                    key_id=key_id,
+                    created_at=created_at,
+                )
+            )
+            session.flush()  # one row after the other, in the list's order
+    params: dict[str, Any] = {"limit": limit}
+    if caller == "admin_status":
+        params["status"] = "done"
+    listed: list[str] = []
+    for offset in range(0, 8, limit):
+        page = client.get("/v1/jobs", headers=keys[role], params={**params, "offset": offset})
+        assert page.status_code == 200, page.text
+        assert page.json()["count"] == 8
+        listed += [job["id"] for job in page.json()["data"]]
+    assert listed == [*sorted(_SAME_INSTANT_IDS, reverse=True), "older"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ((), "ix_jobs_created"),
+        ((Job.key_id == "k1",), "ix_jobs_key_created"),
+        ((Job.status == "done",), "ix_jobs_status_created"),
+        ((Job.key_id == "k1", Job.status == "done"), "ix_jobs_key_created"),
+    ],
+)
+def test_a_listing_page_is_read_in_index_order_without_a_sort(
+    tmp_path: Path, filters: tuple[Any, ...], index: str
+) -> None:
+    """With the id as tiebreaker, indexes ending at created_at left a temp B-tree sort."""
+    from api.db.session import make_engine, migrate
+    from api.routes.jobs import page_query
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'plan.sqlite3'}")
+    try:
+        migrate(engine)
+        query = page_query(list(filters), offset=50, limit=50)
+        sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+        with engine.connect() as conn:
+            plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+    finally:
+        engine.dispose()
+    assert any(f"USING INDEX {index}" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
 
 
 def _orphan(
