@@ -42,6 +42,9 @@ CANCELLED_AT_STOP = "cancelled by the client; its server stopped before the job 
 FINISHED = (DONE, FAILED, CANCELLED)
 
 
+#: pg_advisory_xact_lock id that serialises job submissions (the queue bound) on PostgreSQL
+_PG_SUBMIT_LOCK = 7_305_117_204
+
 #: Replicas living in this very process (tests run several); any other replica registered
 #: with this host and pid is a previous life of the process (pid reuse after a restart).
 _LOCAL_INSTANCES: set[str] = set()
@@ -230,13 +233,18 @@ class JobService:
         input_hash: str,
         timeout_s: float,
     ) -> Job:
-        """Queue a job (raises QueueFull when the queue is at its bound); commits."""
+        """Queue a job (raises QueueFull when the queue is at its bound); commits.
+
+        The bound holds under concurrent submits, from threads and replicas alike: the row
+        is inserted first and the queue counted after it in the same transaction, which
+        rolls back when the count is past the bound. Concurrent submits are serialised
+        from the insert to the commit: on SQLite by its single writer (the insert takes
+        the write lock), on PostgreSQL by a transaction-level advisory lock taken first.
+        """
         if kind not in self.registry:
             raise KeyError(kind)
-        depth = self.queue_depth(session)
-        self.metrics.queue_depth.set(depth)
-        if depth >= self.max_queued:
-            raise QueueFull
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(select(func.pg_advisory_xact_lock(_PG_SUBMIT_LOCK)))
         job = Job(
             id=new_id(),
             kind=kind,
@@ -251,7 +259,14 @@ class JobService:
             events=[event("queued")],
         )
         session.add(job)
+        session.flush()
+        depth = self.queue_depth(session)  # this job included
+        if depth > self.max_queued:
+            session.rollback()
+            self.metrics.queue_depth.set(depth - 1)
+            raise QueueFull
         session.commit()
+        self.metrics.queue_depth.set(depth)
         self.wake()
         return job
 

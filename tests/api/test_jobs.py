@@ -140,6 +140,46 @@ def test_queue_is_bounded(client: TestClient) -> None:
         _submit(client, "test_sleep", {"seconds": 0})
 
 
+def test_the_queue_bound_holds_under_concurrent_submits(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted, then inserted: submits counting at the same time all passed the bound."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.jobs.service import JobService
+
+    ctx = _ctx(client)
+    assert ctx.jobs is not None and ctx.sessions is not None
+    ctx.jobs.max_queued = 3
+    ctx.jobs.executor.capacity = 0  # nothing gets claimed, so the queue fills up
+    counted = JobService.queue_depth
+
+    def slow_count(self: JobService, session: Any) -> int:
+        depth = counted(self, session)
+        if threading.current_thread().name.startswith("submitter"):
+            threading.Event().wait(0.05)  # widen the window between the count and the commit
+        return depth
+
+    monkeypatch.setattr(JobService, "queue_depth", slow_count)
+    start = threading.Barrier(8)
+
+    def submit(i: int) -> str:
+        start.wait()
+        try:
+            return _submit(client, "test_sleep", {"seconds": 0, "value": i})
+        except QueueFull:
+            return "full"
+
+    with ThreadPoolExecutor(8, thread_name_prefix="submitter") as pool:
+        outcomes = list(pool.map(submit, range(8)))
+    with ctx.sessions() as session:
+        queued = session.scalars(select(Job.id).where(Job.status == "queued")).all()
+    assert len(queued) == 3, outcomes
+    assert sorted(queued) == sorted(o for o in outcomes if o != "full")
+    assert outcomes.count("full") == 5
+
+
 def test_jobs_are_private_to_their_key(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
     job_id = _submit(client, "test_sleep", {"seconds": 0})
     assert client.get(f"/v1/jobs/{job_id}", headers=keys["oms"]).status_code == 404
