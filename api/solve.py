@@ -33,7 +33,7 @@ from api.db.session import RawJson
 from api.deps import Principal
 from api.jobs import QueueFull
 from api.jobs.registry import JsonDict
-from api.jobs.service import DONE, FAILED, SyncOutcome, new_id
+from api.jobs.service import DONE, FAILED, SYNC_AT_STOP, SyncOutcome, new_id
 from scenarios.errors import InputError, input_error_from_validation
 
 log = logging.getLogger("api.solve")
@@ -235,6 +235,8 @@ def _submit(
             future = ctx.solver_pool.submit(_call, spec.target, task_input)
     except RuntimeError:  # pool shut down
         lane.slots.release()
+        if attempt.job is not None:  # its row is written: not left running, as after a crash
+            attempt.record(FAILED, None, error=SYNC_AT_STOP)
         raise HTTPException(503, "the service is shutting down") from None
     future.add_done_callback(lambda _f: lane.slots.release())
     return future

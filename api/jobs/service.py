@@ -39,6 +39,8 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 ACTIVE = (QUEUED, RUNNING)
 #: why a running job whose cancel its server could not carry out (it stopped) is cancelled
 CANCELLED_AT_STOP = "cancelled by the client; its server stopped before the job could finish"
+#: why a synchronous solve still running when its server shut down (a graceful stop) failed
+SYNC_AT_STOP = "interrupted: the server shut down (graceful stop) during this synchronous request"
 FINISHED = (DONE, FAILED, CANCELLED)
 
 
@@ -154,7 +156,7 @@ class JobService:
             self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop threads; jobs still running are killed and put back in the queue."""
+        """Stop threads; running jobs are re-queued, synchronous solves still running failed."""
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
@@ -207,6 +209,26 @@ class JobService:
                         events=_append_event(session, run.job_id, "re-queued: server shut down"),
                     )
                 )
+            # synchronous solves still running: their requests end with the server; say so
+            # here, else the next replica's recovery would report a crash
+            unanswered = session.scalars(
+                select(Job.id).where(
+                    Job.owner == self.instance_id, Job.mode == "sync", Job.status == RUNNING
+                )
+            ).all()
+            for job_id in unanswered:
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == RUNNING)
+                    .values(
+                        status=FAILED,
+                        error=SYNC_AT_STOP,
+                        finished_at=utcnow(),
+                        events=_append_event(session, job_id, SYNC_AT_STOP),
+                    )
+                )
+            if unanswered:
+                log.warning("%d synchronous solve(s) interrupted by the shutdown", len(unanswered))
             session.execute(
                 update(Instance).where(Instance.id == self.instance_id).values(stopped_at=utcnow())
             )

@@ -401,6 +401,28 @@ def test_a_job_that_ended_just_before_the_server_stops_keeps_its_answer(
         engine.dispose()
 
 
+def test_a_synchronous_solve_running_at_a_graceful_stop_is_not_called_a_crash(
+    settings: Settings,
+) -> None:
+    """stop() left its row running: the next replica's recovery said 'stopped unexpectedly'."""
+    from api.jobs.service import SYNC_AT_STOP
+    from api.main import create_app
+    from tests.api.conftest import registry_with_test_kinds
+
+    with TestClient(create_app(settings, registry=registry_with_test_kinds())) as client:
+        ctx = _ctx(client)
+        assert ctx.jobs is not None and ctx.sessions is not None
+        with ctx.sessions() as session:  # a synchronous request whose solve has started
+            job_id = ctx.jobs.record_sync_start(
+                session, kind="test_sleep", payload={}, key_id=None, seed=1, input_hash="h"
+            ).id
+    with TestClient(create_app(settings, registry=registry_with_test_kinds())) as later:
+        body = _finished(later, job_id, {"X-API-Key": _admin_key(later)})
+    assert (body["status"], body["error"]) == ("failed", SYNC_AT_STOP)
+    assert "graceful stop" in SYNC_AT_STOP and "unexpectedly" not in SYNC_AT_STOP
+    assert body["events"][-1]["message"] == SYNC_AT_STOP
+
+
 def test_a_live_replica_keeps_its_jobs(client: TestClient) -> None:
     ctx = _ctx(client)
     assert ctx.sessions is not None and ctx.jobs is not None

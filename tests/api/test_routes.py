@@ -215,6 +215,21 @@ def test_busy_solver_slots_and_full_queue_answer_429_with_retry_after(
     assert full.status_code == 429 and "queue is full" in full.json()["message"]
 
 
+def test_a_sync_route_refused_at_shutdown_leaves_its_job_failed_not_running(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The 503 left the job row running, for recovery to call a crash later."""
+    from api.jobs.service import SYNC_AT_STOP
+
+    ctx = _ctx(client)
+    assert ctx.solver_pool is not None
+    ctx.solver_pool.shutdown(wait=False)  # as stop_service() does, the job service still up
+    answer = client.post("/v1/routes", json=_body(), headers=keys["oms"])
+    assert answer.status_code == 503 and "shutting down" in answer.json()["message"]
+    [job] = client.get("/v1/jobs", headers=keys["oms"], params={"kind": "routes"}).json()["data"]
+    assert (job["mode"], job["status"], job["error"]) == ("sync", "failed", SYNC_AT_STOP)
+
+
 def _broken_routes(target: str) -> Any:
     registry = registry_with_test_kinds()
     registry.add(TaskSpec("routes", target, fallback="api.tasks.routes:fallback", solver="routing"))
