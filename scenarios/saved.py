@@ -4,7 +4,8 @@ A travel matrix with a non-zero diagonal was accepted before the model required 
 from a place to itself. Scenario files and stored jobs and plans written then must still
 load, so data validated with :func:`saved_context` (files read from disk, job payloads and
 plans read back from the database) gets the diagonal set to zero, a line in the scenario's
-``source.notes`` and a :class:`SavedDataWarning`; new input (request bodies, model
+``source.notes`` and a :class:`SavedDataWarning` (:func:`read_saved` returns the notes
+instead, for a service to pass on to its client and log); new input (request bodies, model
 constructors) is still rejected naming the entry.
 """
 
@@ -69,6 +70,16 @@ def warn_corrections(context: dict[str, Any], source: str | None = None) -> list
     for note in notes:
         warnings.warn(f"{source}: {note}" if source else note, SavedDataWarning, stacklevel=2)
     return notes
+
+
+def read_saved(cls: type[M], data: Any) -> tuple[M, list[str]]:
+    """Validate data saved earlier into ``cls``, correcting it; the notes, without a warning.
+
+    For callers that report the corrections themselves (a service answering a client).
+    """
+    context = saved_context()
+    model = cls.model_validate(data, context=context)
+    return model, list(context.get(_DONE) or [])
 
 
 def validate_saved(cls: type[M], data: Any, *, source: str | None = None) -> M:

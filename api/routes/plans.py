@@ -29,7 +29,7 @@ from api.schemas.plans import (
     ReoptimisePublic,
 )
 from api.solve import note_audit, respond, solve_or_queue
-from api.tasks.plans import store_plan
+from api.tasks.plans import log_read_notes, store_plan
 from api.versions import solver_label
 from scenarios.errors import InputError
 from scenarios.model import Scenario
@@ -306,6 +306,7 @@ def reoptimise_plan(
         )
         if isinstance(outcome, tuple):  # queued: the 202 answer
             return outcome
+        log_read_notes(outcome.result, job_id=outcome.job_id)
         answer = _sync_answer(
             ctx,
             session,

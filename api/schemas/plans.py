@@ -128,6 +128,11 @@ class ReoptimiseResult(BaseModel):
         default_factory=list, description="orders whose stops were all done by now_s"
     )
     diagnosis: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(
+        default_factory=list,
+        description="corrections made reading the stored plan, saved by an older version "
+        "(e.g. a travel matrix's non-zero diagonal set to zero)",
+    )
     explanations: Explanations
     solver: SolverInfo
     fallback_reason: str | None = None

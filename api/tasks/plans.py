@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.db.models import Job, PlanRecord
 from api.jobs.registry import JsonDict, ProgressFn
-from api.jobs.service import new_id
+from api.jobs.service import event, new_id
 from api.schemas.plans import (
     AllocationSummary,
     Explanations,
@@ -27,8 +28,10 @@ from api.versions import solver_versions
 from scenarios.geo import TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import AllocationLine, Plan, Route, StopKind
-from scenarios.saved import validate_saved
+from scenarios.saved import read_saved, validate_saved
 from solvers.allocation.result import Unfilled
+
+log = logging.getLogger("api.plans")
 
 SCENARIO_KEY = "_scenario"
 COMPLETED_KEY = "_completed"
@@ -314,14 +317,18 @@ def reoptimise(
 def _reoptimise_payload(payload: JsonDict, *, degraded: bool, reason: str | None) -> JsonDict:
     req = ReoptimiseCreate.model_validate(payload["request"])
     parent = payload["parent"]
+    # no SavedDataWarning: a synchronous solve runs in a server thread (warnings are
+    # process-wide); the corrections go to the answer's notes and the service's log
+    scenario, notes = read_saved(Scenario, parent["scenario"])
     answer, updated, finished = reoptimise(
-        validate_saved(Scenario, parent["scenario"]),
+        scenario,
         Plan.model_validate(parent["plan"]),
         set(parent.get("completed", [])),
         req,
         degraded=degraded,
     )
     answer.parent_id = parent["id"]
+    answer.notes = [f"stored plan {parent['id']}: {note}" for note in notes]
     if reason is not None:
         answer.fallback_reason = reason
     out = answer.model_dump(mode="json")
@@ -391,8 +398,17 @@ def _on_plan_done(session: Session, job: Job, result: JsonDict) -> JsonDict:
     )
 
 
+def log_read_notes(result: JsonDict, *, job_id: str | None) -> None:
+    """Log the corrections a re-optimisation made reading its stored plan (``notes``)."""
+    for note in result.get("notes") or ():
+        log.warning("reoptimise job %s read saved data with a correction: %s", job_id, note)
+
+
 def _on_reoptimise_done(session: Session, job: Job, result: JsonDict) -> JsonDict:
     parent = job.payload["parent"]
+    log_read_notes(result, job_id=job.id)
+    # in the job's events too, as the corrections of other kinds' payloads are
+    job.events = [*job.events, *(event(f"read: {note}") for note in result.get("notes") or ())]
     return store_plan(
         session,
         result=result,

@@ -8,13 +8,16 @@ with one are still a 422 naming the entry.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.db.models import PlanRecord
 from api.examples import PLAN_EXAMPLE
+from scenarios.saved import SavedDataWarning
 from tests.api.conftest import app_of, wait_for
 
 FINISHED = {"done", "failed", "cancelled"}
@@ -127,3 +130,55 @@ def test_a_plan_stored_by_an_older_version_can_be_reoptimised(
         matrix = stored.scenario["travel"]["duration_s"]
         assert all(row[i] == 0 for i, row in enumerate(matrix))
         assert "non-zero diagonal set to zero" in stored.scenario["source"]["notes"]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_reoptimising_an_older_plan_tells_the_client_and_logs_the_correction(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    caplog: pytest.LogCaptureFixture,
+    recwarn: pytest.WarningsRecorder,
+    mode: str,
+) -> None:
+    """Synchronously, the correction was a bare warning on stderr and in no answer."""
+    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+    body["scenario"] = _on_a_matrix(body["scenario"])
+    body["routing"]["time_limit_s"] = 0.3
+    body["evaluation"]["replications"] = 2
+    made = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert made.status_code == 200, made.text
+    plan_id = made.json()["plan_id"]
+    ctx = app_of(client).state.ctx
+    with ctx.sessions() as session:  # the record as an older version stored it
+        record = session.get(PlanRecord, plan_id)
+        assert record is not None
+        record.scenario = _nonzero_diagonal(record.scenario)
+        session.commit()
+    caplog.set_level(logging.WARNING, logger="api.plans")
+    answer = client.post(
+        f"/v1/plans/{plan_id}/reoptimise",
+        json={"now_s": 0, "routing": {"time_limit_s": 0.3}, "mode": mode},
+        headers=keys["oms"],
+    )
+    assert answer.status_code == (200 if mode == "sync" else 202), answer.text
+    if mode == "sync":
+        result = answer.json()
+    else:
+        job = wait_for(
+            lambda: client.get(answer.headers["location"], headers=keys["oms"]).json(),
+            lambda j: j["status"] in FINISHED,
+            timeout_s=60,
+        )
+        assert job["status"] == "done", job
+        result = job["result"]
+    [note] = result["notes"]
+    assert note.startswith(f"stored plan {plan_id}: travel.duration_s: non-zero diagonal set")
+    if mode == "async":  # in the job's events too, as with other kinds' stored payloads
+        assert f"read: {note}" in [e["message"] for e in job["events"]], job["events"]
+    stored = client.get(f"/v1/plans/{result['plan_id']}", headers=keys["oms"]).json()
+    assert stored["result"]["notes"] == [note]
+    logged = [r for r in caplog.records if r.name == "api.plans"]
+    assert [r.levelno for r in logged] == [logging.WARNING], caplog.text
+    job_id = result["job_id"] if mode == "sync" else answer.json()["job_id"]
+    assert note in logged[0].getMessage() and job_id in logged[0].getMessage()
+    assert not [w for w in recwarn if issubclass(w.category, SavedDataWarning)]

@@ -498,6 +498,29 @@ def test_saved_scenario_with_a_nonzero_diagonal_is_read_with_it_zeroed_and_noted
     assert _error(LEGACY_MATRIX_SCENARIO).field == "travel.duration_s.0.0"
 
 
+def test_saved_scenario_read_for_a_service_returns_the_notes_without_a_warning() -> None:
+    """A server thread reading saved data issued a process-wide warning, seen by no client."""
+    from scenarios.saved import read_saved
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s, notes = read_saved(Scenario, LEGACY_MATRIX_SCENARIO)
+    assert s == _validate_saved_quietly(LEGACY_MATRIX_SCENARIO)
+    assert notes == [
+        "travel.duration_s, travel.distance_m: non-zero diagonal set to zero (saved before "
+        "travel to the same place had to be 0)"
+    ]
+
+
+def _validate_saved_quietly(data: object) -> Scenario:
+    """``validate_saved`` with its warning swallowed."""
+    from scenarios.saved import validate_saved
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return validate_saved(Scenario, data)
+
+
 def test_saved_scenario_with_a_zero_diagonal_is_read_as_is() -> None:
     from scenarios.saved import validate_saved
 
