@@ -23,7 +23,7 @@ from scenarios.geo import (
     check_windows,
 )
 from scenarios.saved import record_done, take_pending
-from scenarios.stochastic import ArrivalProcess, StochasticParams
+from scenarios.stochastic import ArrivalProcess, StochasticParams, is_arrival_order_id
 from scenarios.travel import EuclideanTravel, TravelModel
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -259,6 +259,8 @@ class Scenario(StrictModel):
         _check_unique(self.nodes, "nodes")
         _check_unique(self.orders, "orders")
         _check_pickup_ids(self.orders)
+        if self.arrivals is not None:
+            _check_arrival_ids(self.orders)
         _check_unique(self.vehicles, "vehicles")
         dims = len(self.capacity_dims)
         known_skus = {s.id for s in self.skus}
@@ -347,6 +349,28 @@ def _check_pickup_ids(orders: Sequence[Order]) -> None:
             if task_id in first:
                 raise FieldError(where, f"id {task_id!r} is already the id of {first[task_id]}")
             first[task_id] = what
+
+
+def _check_arrival_ids(orders: Sequence[Order]) -> None:
+    """No listed task id has the form of the ids the twin gives the day's arrivals.
+
+    With an arrival process the twin names the day's new orders ``arrival-000123`` (and
+    ``arrival-surge<j>-000123``, :func:`scenarios.stochastic.arrival_order_id`) and keys their
+    noise by id, so a listed order of that name would share the noise of an arrival (and a
+    materialised day would hold two tasks of one id). Refused whatever the day's draws.
+    """
+    for i, order in enumerate(orders):
+        tasks: list[tuple[str, tuple[str | int, ...]]] = [(order.id, ("orders", i, "id"))]
+        if order.pickup is not None and order.pickup.id is not None:
+            tasks.append((order.pickup.id, ("orders", i, "pickup", "id")))
+        for task_id, path in tasks:
+            if is_arrival_order_id(task_id):
+                raise FieldError(
+                    path,
+                    f"id {task_id!r} has the form of the ids the day's arrivals get "
+                    "('arrival-000123', 'arrival-surge<j>-000123') and the scenario has "
+                    "arrivals: rename it",
+                )
 
 
 def _check_unique(items: Sequence[Sku | FulfilmentNode | Order | Vehicle], field: str) -> None:

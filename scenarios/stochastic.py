@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -10,6 +11,21 @@ from pydantic import Field
 from scenarios.geo import Id, NonNegInt, StrictModel, TimeWindow
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+
+#: Every id :func:`arrival_order_id` can give (``arrival-000123``, ``arrival-surge2-000123``).
+_ARRIVAL_ID = re.compile(r"arrival-(?:surge(?:0|[1-9][0-9]*)-)?(?:[0-9]{6}|[1-9][0-9]{6,})")
+
+
+def arrival_order_id(k: int, surge: int | None = None) -> str:
+    """Id of the ``k``-th arrival of the base process, or of demand surge ``surge``'s extra ones."""
+    return f"arrival-{k:06d}" if surge is None else f"arrival-surge{surge}-{k:06d}"
+
+
+def is_arrival_order_id(order_id: str) -> bool:
+    """Whether ``order_id`` has the form of an id :func:`arrival_order_id` gives."""
+    return _ARRIVAL_ID.fullmatch(order_id) is not None
+
+
 #: Largest rate, factor or coefficient of variation accepted (beyond it the twin would draw
 #: numbers its generators reject or run for ever).
 MAX_RATE = 1e4

@@ -41,6 +41,7 @@ from scenarios.stochastic import (
     ArrivalProcess,
     DemandSurge,
     StochasticParams,
+    arrival_order_id,
     lognormal_sigma_mu,
 )
 
@@ -291,7 +292,7 @@ def draw_day_arrivals(
         rate_segments(points, base_rate, start_s, end_s), seed=seed, num_templates=num_templates
     )
     keep_u = stream(seed, "arrivals", 1).random(len(times)).tolist()
-    ids = [f"arrival-{k:06d}" for k in range(len(times))]
+    ids = [arrival_order_id(k) for k in range(len(times))]
     surges = process.surges
     for j, surge in enumerate(surges):
         if surge.factor <= 1.0:
@@ -320,7 +321,7 @@ def draw_day_arrivals(
         times += more
         templates += more_templates
         keep_u += rng.random(len(more)).tolist()
-        ids += [f"arrival-surge{j}-{k:06d}" for k in range(len(more))]
+        ids += [arrival_order_id(k, j) for k in range(len(more))]
     thinning = [s for s in surges if s.factor < 1.0]
     order = sorted(range(len(times)), key=lambda k: (times[k], ids[k]))
     kept = []

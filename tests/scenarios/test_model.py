@@ -343,6 +343,28 @@ MORE_BAD_INPUTS = [
     ),
     ({"arrivals": {"hourly_rate": [1.0] * 23}}, "arrivals.hourly_rate", "at least 24"),
     ({"arrivals": {"hourly_rate": [-1.0] * 24}}, "arrivals.hourly_rate.0", "greater than"),
+    # the twin names the day's arrivals so (and keys their noise by id)
+    (
+        {
+            "arrivals": {"hourly_rate": [1.0] * 24},
+            "orders": [_order(), _order(id="arrival-000000")],
+        },
+        "orders.1.id",
+        "has the form of the ids the day's arrivals get",
+    ),
+    (
+        {"arrivals": {"hourly_rate": [1.0] * 24}, "orders": [_order(id="arrival-surge0-000012")]},
+        "orders.0.id",
+        "the scenario has arrivals: rename it",
+    ),
+    (
+        {
+            "arrivals": {"hourly_rate": [1.0] * 24},
+            "orders": [_order(pickup={"id": "arrival-1234567", "location": {"x": 1, "y": 1}})],
+        },
+        "orders.0.pickup.id",
+        "the day's arrivals",
+    ),
     ({"schema_version": 2}, "schema_version", "Input should be 1"),
     ({"source": {"distance_divisor": 0}}, "source.distance_divisor", "greater than 0"),
     ({"source": {"format": "xml"}}, "source.format", "Input should be"),
@@ -355,6 +377,19 @@ def test_more_bad_inputs(data: dict[str, Any], field: str, reason: str) -> None:
     err = _error(data)
     assert err.field == field
     assert reason in err.reason
+
+
+@pytest.mark.parametrize(
+    "order_id", ["arrival-000000", "arrival-1", "arrival-0000001", "arrival-000001~0", "arrival-x"]
+)
+def test_arrival_like_ids_are_fine_without_an_arrival_process(order_id: str) -> None:
+    """A materialised day lists its arrivals as orders (no process draws more), and ids the
+    twin never gives are fine with one."""
+    day = from_json(Scenario, json.dumps({"orders": [_order(id=order_id)]}))
+    assert day.orders[0].id == order_id
+    if order_id != "arrival-000000":
+        data = {"arrivals": {"hourly_rate": [1.0] * 24}, "orders": [_order(id=order_id)]}
+        assert from_json(Scenario, json.dumps(data)).orders[0].id == order_id
 
 
 def test_several_errors_are_counted_in_one_line() -> None:

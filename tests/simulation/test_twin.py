@@ -11,6 +11,7 @@ import pytest
 import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from scenarios import (
     AllocationLine,
@@ -22,7 +23,14 @@ from scenarios import (
     Scenario,
     StopKind,
 )
-from scenarios.stochastic import ArrivalProcess, DemandSurge, StochasticParams
+from scenarios.errors import input_error_from_validation
+from scenarios.stochastic import (
+    ArrivalProcess,
+    DemandSurge,
+    StochasticParams,
+    arrival_order_id,
+    is_arrival_order_id,
+)
 from simulation.decisions import (
     Assign,
     DecisionKind,
@@ -263,6 +271,45 @@ def test_arrivals_without_surges_are_drawn_as_before() -> None:
     assert day.templates[:6] == [1, 0, 3, 1, 1, 4]
     assert round(sum(day.times), 3) == 1699723.72
     assert day.ids[:2] == ["arrival-000000", "arrival-000001"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=2**32),
+    factors=st.lists(st.floats(min_value=0.0, max_value=3.0), max_size=3),
+    rate=st.floats(min_value=0.0, max_value=40.0),
+)
+def test_every_arrival_id_is_one_a_listed_order_may_not_have(
+    seed: int, factors: list[float], rate: float
+) -> None:
+    """Listed ids of that form are refused with arrivals, so no arrival shares a listed
+    order's id (and noise), whatever the seed and the surges."""
+    surges = [
+        DemandSurge(factor=f, window={"start_s": 3600 * 2 * j, "end_s": 3600 * (2 * j + 5)})
+        for j, f in enumerate(factors)
+    ]
+    process = ArrivalProcess(hourly_rate=[rate] * 24, surges=surges)
+    day = draw_day_arrivals(process, seed=seed, start_s=0.0, end_s=86_400.0, num_templates=3)
+    assert all(is_arrival_order_id(i) for i in day.ids)
+    assert len(set(day.ids)) == len(day.ids)
+
+
+@given(k=st.integers(min_value=0, max_value=10**9), surge=st.none() | st.integers(0, 10**4))
+def test_the_reserved_form_covers_every_arrival_id(k: int, surge: int | None) -> None:
+    order_id = arrival_order_id(k, surge)
+    assert is_arrival_order_id(order_id)
+    assert not is_arrival_order_id(order_id + "~0") and not is_arrival_order_id("x" + order_id)
+
+
+def test_a_listed_order_named_like_an_arrival_is_refused() -> None:
+    """It would share the noise of the day's first arrival (noise is keyed by order id)."""
+    data = line_scenario(travel_time_cv=0.3, service_time_cv=0.3).model_dump()
+    data["arrivals"] = {"hourly_rate": [6.0] * 24, "promise_s": 3600}
+    data["orders"][1]["id"] = "arrival-000000"
+    with pytest.raises(ValidationError) as info:
+        Scenario.model_validate(data)
+    err = input_error_from_validation(info.value)
+    assert err.field == "orders.1.id" and "arrivals" in err.reason
 
 
 def test_overlapping_surges_keep_the_documented_rate() -> None:
