@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 #: 1: before versions existed
 #: 2: courier utilisation over the time available (overtime counted, no clipping); on-time
 #:    rate over every order due (unfilled ones not on time), NaN when none is due
-KPI_VERSION = 2
+#: 3: at the day's cut-off a leg under way is driven to its end (its distance counted) and the
+#:    drive home is busy time, leaving at the cut-off at the earliest (time, distance, cost)
+KPI_VERSION = 3
 
 #: KPI values of one replication, in this order in tables.
 METRICS: tuple[str, ...] = (
@@ -90,10 +92,10 @@ def courier_utilisation(sim: DispatchSimulator, c: int) -> float:
 
     Available = from the shift start (not before the horizon start; earlier if the courier
     left earlier) to the shift end (not after the horizon end, which also ends a shift with
-    no end; later if the courier worked on: its last activity, or the end of an activity the
-    day's cut-off interrupted). Busy time (driving, serving, broken down) lies inside that
-    interval, so the share is in [0, 1] without clipping; a courier with no available time
-    and no work has 0.
+    no end; later if the courier worked on: its last activity, which for a courier out at the
+    day's cut-off is its arrival home after finishing what it was doing). Busy time (driving,
+    the drive home included, serving, broken down) lies inside that interval, so the share is
+    in [0, 1] without clipping; a courier with no available time and no work has 0.
     """
     w = sim.world
     start = max(w.horizon_start_s, w.shift_start_s[c])

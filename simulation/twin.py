@@ -364,10 +364,12 @@ class DispatchSimulator:
         self.first_departure_s = [math.nan] * v
         self.last_activity_s = [math.nan] * v
         self.busy_s = [0.0] * v
-        # End of each courier's latest busy activity (one cut off by the end of the day counts
-        # whole in busy_s, so its scheduled end bounds the time the courier was available).
+        # End of each courier's latest busy activity (one under way at the day's cut-off is
+        # finished: it counts whole in busy_s and the drive home starts at its end).
         self.busy_end_s = [-INF] * v
         self.distance_m = [0.0] * v
+        # The leg (from, to) each courier is driving, None when it is not driving.
+        self._leg: list[tuple[int, int] | None] = [None] * v
         self._breakdown_ptr = [0] * v
         # numpy mirrors of the courier state, for cheap DecisionStates.
         self._a_anchor = np.asarray(self.loc, dtype=np.int64)
@@ -1488,7 +1490,9 @@ class DispatchSimulator:
                 travel = self._work_time(c, now, planned * nf)
                 self.busy_s[c] += travel
                 self.busy_end_s[c] = now + travel
+                self._leg[c] = (a, b)
                 yield env.timeout(travel)
+                self._leg[c] = None
                 d = float(dist[a, b])
                 self.distance_m[c] += d
                 self.cost_distance += per_km * d / 1000.0
@@ -1560,7 +1564,9 @@ class DispatchSimulator:
             travel = self._work_time(c, now, base * w.travel_factor(now) * noise.travel_home[c])
             self.busy_s[c] += travel
             self.busy_end_s[c] = now + travel
+            self._leg[c] = (self.loc[c], home)
             yield env.timeout(travel)
+            self._leg[c] = None
             d = float(dist[self.loc[c], home])
             self.distance_m[c] += d
             self.cost_distance += per_km * d / 1000.0
@@ -1663,19 +1669,44 @@ class DispatchSimulator:
                 ev.succeed()
 
     def _finish(self) -> None:
-        """Cut the day off: undelivered orders are unserved; couriers drive home (expected)."""
+        """Cut the day off: undelivered orders are unserved; couriers still out go home.
+
+        A courier that is out finishes the activity under way (a leg: its distance is driven,
+        its time was counted as busy when it started; a service or a repair), then drives home
+        from there at the expected time (free-flow x travel factor at departure, no noise),
+        leaving at the end of that activity or at the cut-off, whichever is later. The drive
+        home is busy time, distance and courier hours like any other leg.
+        """
         self._finished = True
         w = self.world
+        dist, dur = w.travel.distance_m, w.travel.duration_s
+        # Cut off with events still due: couriers out were kept until the cut-off.
+        cut_s = self._stop_at if self.env.peek() < INF else self.now
         for c in range(w.num_vehicles):
             if self._home[c] or self.first_departure_s[c] != self.first_departure_s[c]:
                 continue
+            per_km = w.cost_per_km_cents[c]
+            leg = self._leg[c]
+            if leg is not None:
+                self._leg[c] = None
+                d = float(dist[leg[0], leg[1]])
+                self.distance_m[c] += d
+                self.cost_distance += per_km * d / 1000.0
+                self.loc[c] = leg[1]
+            last = self.last_activity_s[c]
+            t = max(cut_s, self.busy_end_s[c], last if last == last else -INF)
             home = w.vehicle_end_loc[c]
-            d = float(w.travel.distance_m[self.loc[c], home])
-            t = float(w.travel.duration_s[self.loc[c], home])
-            self.distance_m[c] += d
-            self.cost_distance += w.cost_per_km_cents[c] * d / 1000.0
-            self.last_activity_s[c] = max(self.now, self.last_activity_s[c]) + t
-            self._a_last[c] = self.last_activity_s[c]
+            if self.loc[c] != home:
+                travel = float(dur[self.loc[c], home]) * w.travel_factor(t)
+                d = float(dist[self.loc[c], home])
+                self.distance_m[c] += d
+                self.cost_distance += per_km * d / 1000.0
+                self.busy_s[c] += travel
+                t += travel
+                self.busy_end_s[c] = t
+                self.loc[c] = home
+            self.last_activity_s[c] = self._a_last[c] = t
+            self._a_anchor[c] = home
             self._home[c] = True
             self._a_home[c] = True
         for o, s in enumerate(self.status):

@@ -647,14 +647,18 @@ def test_a_wasted_trip_to_a_closed_node_is_still_charged() -> None:
 
 
 def _overtime_day(
-    x: int, depart_s: int, shift: dict[str, int] | None, **stochastic: Any
+    x: int,
+    depart_s: int,
+    shift: dict[str, int] | None,
+    window: tuple[int, int] = (0, 3600),
+    **stochastic: Any,
 ) -> tuple[Scenario, Plan]:
     """One courier (shift ``shift``) told to leave at ``depart_s`` for an order ``x`` m away."""
     data = line_scenario(**stochastic).model_dump()
     data["horizon"] = {"start_s": 0, "end_s": 3600}
     data["orders"] = [
         {"id": "far", "location": {"x": x, "y": 0}, "service_s": 10,
-         "time_windows": [{"start_s": 0, "end_s": 3600}]},
+         "time_windows": [{"start_s": window[0], "end_s": window[1]}]},
     ]  # fmt: skip
     data["vehicles"] = [{**data["vehicles"][0], "shift": shift}]
     plan = Plan(
@@ -709,6 +713,63 @@ def test_courier_utilisation_is_a_share(
     result = simulate(scen, plan, seed=seed, simulator=sim)
     assert 0.0 <= result.metrics["courier_utilisation"] <= 1.0
     assert (result.metrics["courier_utilisation"] > 0) == (sim.busy_s[0] > 0)
+
+
+def test_a_leg_under_way_at_the_cut_off_is_driven_to_its_end_then_home() -> None:
+    # Leaves at 1,800 s for an order 5,400 m away (1 m/s); the day is cut off at 3,600 s, in
+    # the middle of that leg. The leg is finished (at 7,200 s) and the courier drives home
+    # (12,600 s): 10,800 m, all of it busy time and courier hours.
+    scen, plan = _overtime_day(5400, 1800, {"start_s": 0, "end_s": 3600})
+    sim = DispatchSimulator(scen, plan=plan, params=SimParams(max_overtime_s=0))
+    m = simulate(scen, plan, seed=1, simulator=sim).metrics
+    assert m["orders_delivered"] == 0 and m["orders_unserved"] == 1
+    assert m["distance_m"] == 10_800 and sim.busy_s[0] == 10_800
+    assert m["courier_hours"] * 3600 == pytest.approx(10_800)
+    assert m["distance_cost_cents"] == pytest.approx(100 * 10.8)
+    assert m["courier_utilisation"] == pytest.approx(10_800 / 12_600)
+
+
+def test_the_drive_home_at_the_cut_off_is_busy_time() -> None:
+    # There at 7,200 s, the window opens at 20,000 s, the day is cut off at 8,600 s: the
+    # courier waited until the cut-off, then drove home (8,600 -> 14,000 s), busy.
+    scen, plan = _overtime_day(5400, 1800, None, window=(20_000, 30_000))
+    sim = DispatchSimulator(scen, plan=plan, params=SimParams(max_overtime_s=5000))
+    m = simulate(scen, plan, seed=1, simulator=sim).metrics
+    assert m["orders_delivered"] == 0
+    assert m["distance_m"] == 10_800 and sim.busy_s[0] == 10_800
+    assert m["courier_hours"] * 3600 == pytest.approx(14_000 - 1800)
+    assert m["courier_utilisation"] == pytest.approx(10_800 / 14_000)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    x=st.integers(1, 20_000),
+    depart_s=st.integers(0, 3600),
+    window_start=st.sampled_from([0, 5000, 20_000]),
+    breakdowns=st.sampled_from([0.0, 5.0]),
+    overtime_s=st.integers(0, 50_000),
+    seed=st.integers(0, 1000),
+)
+def test_a_cut_off_day_charges_what_it_counts_as_busy(
+    x: int, depart_s: int, window_start: int, breakdowns: float, overtime_s: int, seed: int
+) -> None:
+    """Wherever the cut-off falls, a courier that left drives out and back (distance), and its
+    busy time (legs, service, repairs, the drive home) lies inside the hours it is paid."""
+    scen, plan = _overtime_day(
+        x,
+        depart_s,
+        None,
+        window=(window_start, window_start + 3600),
+        travel_time_cv=0.3,
+        breakdown_rate_per_hour=breakdowns,
+    )
+    sim = DispatchSimulator(scen, plan=plan, params=SimParams(max_overtime_s=overtime_s))
+    m = simulate(scen, plan, seed=seed, simulator=sim).metrics
+    assert not math.isnan(sim.first_departure_s[0])
+    assert m["distance_m"] == 2 * x
+    assert m["distance_cost_cents"] == pytest.approx(100 * 2 * x / 1000)
+    assert sim.busy_s[0] <= m["courier_hours"] * 3600 + 1e-6
+    assert 0.0 < m["courier_utilisation"] <= 1.0
 
 
 def test_node_utilisation_counts_open_hours_only() -> None:
