@@ -15,10 +15,11 @@ copied otherwise), so this module needs ``os.fork`` (Linux, macOS).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,10 +173,22 @@ def _expert_task(shared: dict[str, Any], key: str, day: int) -> ExpertDemonstrat
 
 
 _SCENARIOS: dict[str, Any] = {}
+#: Key of the JSON record of what a demonstrations file was made for.
+_META = "meta"
 
 
-def save_demonstrations(path: str | Path, demos: ExpertDemonstrations, days: Sequence[int]) -> Path:
-    """Write demonstrations (and the days they come from) to a compressed ``.npz`` file."""
+def save_demonstrations(
+    path: str | Path,
+    demos: ExpertDemonstrations,
+    days: Sequence[int],
+    *,
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write demonstrations (the days they come from, and ``meta``) to a ``.npz`` file.
+
+    ``meta``: what the demonstrations were made for, as JSON (see
+    :func:`rl_agents.train.demonstrations_meta`), read back by :func:`load_demonstrations_meta`.
+    """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, Any] = {f"obs__{k}": v for k, v in demos.obs.items()}
@@ -188,6 +201,8 @@ def save_demonstrations(path: str | Path, demos: ExpertDemonstrations, days: Seq
         day_costs=np.asarray(demos.day_costs, dtype=np.float64),
         days=np.asarray(list(days), dtype=np.int64),
     )
+    if meta is not None:
+        arrays[_META] = np.asarray(json.dumps(dict(meta), sort_keys=True))
     with out.open("wb") as fh:
         np.savez_compressed(fh, **arrays)
     return out
@@ -211,6 +226,20 @@ def load_demonstrations(path: str | Path) -> tuple[ExpertDemonstrations, list[in
     except (OSError, KeyError, ValueError) as exc:
         raise InputError("demos", f"{str(path)!r} is not a demonstrations file: {exc}") from None
     return demos, days
+
+
+def load_demonstrations_meta(path: str | Path) -> dict[str, Any] | None:
+    """What a demonstrations file was made for (None: written without that record)."""
+    try:
+        with np.load(Path(path)) as npz:
+            if _META not in npz.files:
+                return None
+            meta = json.loads(str(npz[_META]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError("demos", f"{str(path)!r} is not a demonstrations file: {exc}") from None
+    if not isinstance(meta, dict):
+        raise InputError("demos", f"{str(path)!r} is not a demonstrations file: bad {_META!r}")
+    return meta
 
 
 def concat(parts: Sequence[ExpertDemonstrations]) -> ExpertDemonstrations:
@@ -279,6 +308,7 @@ __all__ = [
     "expert_day",
     "expert_demonstrations",
     "load_demonstrations",
+    "load_demonstrations_meta",
     "lookahead_value",
     "save_demonstrations",
 ]

@@ -11,9 +11,11 @@ the validation days (the warm start included), in the format of :mod:`rl_agents.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,8 +27,12 @@ from pydantic import Field
 from rl_agents.env import DynamicDispatchEnv, EnvParams
 from rl_agents.expert import ExpertDemonstrations, concat, expert_demonstrations
 from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS
+from scenarios.errors import InputError
 from scenarios.geo import StrictModel
 from scenarios.model import Scenario
+from scenarios.saved import SavedDataWarning
+from simulation.result import KPI_VERSION
+from simulation.streams import DRAWS_VERSION
 
 Algo = Literal["maskable-ppo", "ppo", "dqn"]
 
@@ -435,6 +441,99 @@ def _build_model(params: TrainParams, vec: Any, logdir: Path) -> Any:
     return PPO(policy, vec, **ppo_kwargs, **common)
 
 
+class StaleDemonstrationsWarning(SavedDataWarning):
+    """A ``--demos`` file made by an older twin (or without a record of it) is recomputed."""
+
+
+#: What a demonstrations file records about its making; the first two tell a stale file
+#: (made by other code: recomputed), the others a file made for another run (refused).
+_VERSIONS = {"draws_version": "the twin's random draws", "kpi_version": "the KPI definitions"}
+_INPUTS = {
+    "scenario": "scenario",
+    "days": "days",
+    "expert": "expert",
+    "expert_horizon_s": "expert lookahead (s)",
+    "env": "environment parameters",
+}
+
+
+def demonstrations_meta(
+    scenario: Scenario, params: TrainParams, days: Sequence[int]
+) -> dict[str, Any]:
+    """What the warm start's demonstrations depend on: scenario, days, expert, versions.
+
+    Stored in a ``--demos`` file (:func:`rl_agents.expert.save_demonstrations`) and compared
+    when it is read again (see :func:`train`).
+    """
+    scenario_json = scenario.model_dump_json()
+    return {
+        "scenario": hashlib.sha1(scenario_json.encode()).hexdigest()[:16],
+        "scenario_name": scenario.name,
+        "days": [int(d) for d in days],
+        "expert": params.expert,
+        "expert_horizon_s": params.expert_horizon_s if params.expert == "rollout" else None,
+        # demonstrations are recorded at reward scale 1 (cents), whatever the run's scale
+        "env": params.env.model_copy(update={"reward_scale": 1.0}).model_dump(mode="json"),
+        "draws_version": DRAWS_VERSION,
+        "kpi_version": KPI_VERSION,
+    }
+
+
+def _show(field: str, value: Any, meta: Mapping[str, Any]) -> str:
+    """A recorded value, short (days: the first few; scenario: its name and hash)."""
+    if field == "days" and isinstance(value, list) and len(value) > 4:
+        return f"{len(value)} days {', '.join(map(str, value[:3]))}, ..."
+    if field == "scenario":
+        return f"{meta.get('scenario_name')!r} ({value})"
+    return repr(value)
+
+
+def _cached_demonstrations(path: Path, meta: Mapping[str, Any]) -> ExpertDemonstrations | None:
+    """The demonstrations in ``path`` if it was made for ``meta``; None (with a warning) if it
+    is stale; an :class:`InputError` (field ``demos``) if it was made for another run."""
+    from rl_agents.expert import load_demonstrations, load_demonstrations_meta
+
+    stored = load_demonstrations_meta(path)
+    demos, days = load_demonstrations(path)
+    # Older files record only their days: compare those, then treat the file as stale.
+    recorded: dict[str, Any] = dict(stored) if stored is not None else {"days": days}
+    differ = [f for f in _INPUTS if f in recorded and recorded[f] != meta[f]]
+    if differ:
+        parts = []
+        for f in differ:
+            if f == "env" and isinstance(recorded[f], dict):
+                keys = sorted(set(recorded[f]) | set(meta[f]))
+                changed = [k for k in keys if recorded[f].get(k) != meta[f].get(k)]
+                parts += [
+                    f"env.{k}: {recorded[f].get(k)!r} in the file, {meta[f].get(k)!r} in this run"
+                    for k in changed
+                ]
+                continue
+            parts.append(
+                f"{_INPUTS[f]}: {_show(f, recorded[f], recorded)} in the file, "
+                f"{_show(f, meta[f], meta)} in this run"
+            )
+        raise InputError(
+            "demos",
+            f"{str(path)!r} holds demonstrations made for another run ({'; '.join(parts)}): "
+            "use another file (it will be written), or delete this one to recompute it",
+        )
+    if stored is None:
+        why = "it has no record of the twin's versions it was made with (an older file)"
+    else:
+        old = [f for f in _VERSIONS if stored.get(f) != meta[f]]
+        if not old:
+            return demos
+        why = "; ".join(
+            f"it was made under {_VERSIONS[f]} version {stored.get(f)}, now {meta[f]}" for f in old
+        )
+    warnings.warn(
+        StaleDemonstrationsWarning(f"{path}: {why}: recomputing the demonstrations into it"),
+        stacklevel=2,
+    )
+    return None
+
+
 def _warm_start(
     model: Any,
     scenario: Scenario,
@@ -514,6 +613,11 @@ def train(
 
     ``demos_path``: the warm start's demonstrations are read from this ``.npz`` file when it
     exists (see :func:`rl_agents.expert.save_demonstrations`), else computed and written there.
+    The file records what it was made for (:func:`demonstrations_meta`): one made for another
+    scenario, other days (another seed or ``imitation_days``), another expert or lookahead, or
+    other environment parameters is refused (:class:`InputError`, field ``demos``); one made
+    under another version of the twin's draws or KPI definitions, or without that record, is
+    recomputed and rewritten, with a :class:`StaleDemonstrationsWarning`.
     """
     p = fit_rollout(params if params is not None else TrainParams())
     p = p.model_copy(update={"env": p.env.model_copy(update={"reward_scale": p.reward_scale})})
@@ -530,25 +634,25 @@ def train(
     if p.imitation_days > 0 and p.imitation_epochs > 0 and p.algo != "dqn":
         days = all_days[: p.imitation_days]
         cached = Path(demos_path) if demos_path is not None else None
+        meta = demonstrations_meta(scenario, p, days)
         if cached is not None and cached.exists():
-            from rl_agents.expert import load_demonstrations
+            demos = _cached_demonstrations(cached, meta)  # None: stale (warned), recomputed
+        if demos is None:
+            if p.expert == "rollout":
+                demos = expert_demonstrations(
+                    scenario,
+                    p.env,
+                    days,
+                    horizon_s=p.expert_horizon_s,
+                    workers=p.expert_workers,
+                    progress=expert_progress,
+                )
+            else:
+                demos = demonstrations(scenario, p.env, days)
+            if cached is not None:  # absent or stale: (re)written
+                from rl_agents.expert import save_demonstrations
 
-            demos, _ = load_demonstrations(cached)
-        elif p.expert == "rollout":
-            demos = expert_demonstrations(
-                scenario,
-                p.env,
-                days,
-                horizon_s=p.expert_horizon_s,
-                workers=p.expert_workers,
-                progress=expert_progress,
-            )
-        else:
-            demos = demonstrations(scenario, p.env, days)
-        if cached is not None and not cached.exists():
-            from rl_agents.expert import save_demonstrations
-
-            save_demonstrations(cached, demos, days)
+                save_demonstrations(cached, demos, days, meta=meta)
     import torch
 
     torch.set_num_threads(1)
@@ -603,9 +707,11 @@ def train(
 
 
 __all__ = [
+    "StaleDemonstrationsWarning",
     "TrainParams",
     "TrainResult",
     "demonstrations",
+    "demonstrations_meta",
     "fit_rollout",
     "imitate",
     "make_vec_env",

@@ -90,7 +90,9 @@ def train_cmd(
     demos: Annotated[
         Path | None,
         typer.Option(
-            help="demonstrations file (.npz): read if it exists, else written (not with --algo dqn)"
+            help="demonstrations file (.npz): read if it exists and was made for this run "
+            "(scenario, days, expert; one made for another run is refused), recomputed if made "
+            "by an older version of the twin, else written (not with --algo dqn)"
         ),
     ] = None,
     eval_every: Annotated[int, typer.Option(help="evaluate every N steps (0 = never)")] = 20_000,
@@ -156,16 +158,23 @@ def train_cmd(
     import shlex
     import sys
 
+    from scenarios.errors import InputError
+
     command = shlex.join(["dispatchlab", *sys.argv[1:]])
-    result = train(
-        scen,
-        params,
-        out=out,
-        logdir=log,
-        progress=not quiet,
-        demos_path=demos,
-        command=command,
-    )
+    try:
+        result = train(
+            scen,
+            params,
+            out=out,
+            logdir=log,
+            progress=not quiet,
+            demos_path=demos,
+            command=command,
+        )
+    except InputError as err:
+        if err.field == "demos":  # the file given as --demos: name the option
+            raise InputError("--demos", err.reason) from None
+        raise
     console.print(
         f"wrote {out} ({out.stat().st_size / 1024:.0f} KB) after {result.timesteps:,} steps in "
         f"{result.wall_s:.0f} s; TensorBoard logs and checkpoints in {log}",

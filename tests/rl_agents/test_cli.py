@@ -196,3 +196,48 @@ def test_evaluate_warns_on_days_that_are_not_held_out(seed: str, needle: str) ->
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert needle in result.stderr and "not held out" in result.stderr
+
+
+def _train_with_demos(tiny_file: Path, tmp_path: Path, demos: Path) -> object:
+    """``dispatchlab train`` (seed 0, one imitation day, a tiny budget) with ``--demos``."""
+    args = ["train", "--algo", "ppo", "--scenario", str(tiny_file), "--timesteps", "16"]
+    args += ["--imitation-days", "1", "--imitation-epochs", "1", "--eval-every", "0"]
+    args += ["--seed", "0", "--demos", str(demos), "--out", str(tmp_path / "m.zip"), "--quiet"]
+    return runner.invoke(app, args)
+
+
+def test_train_refuses_demos_made_for_other_days(tiny_file: Path, tmp_path: Path) -> None:
+    from rl_agents.env import EnvParams
+    from rl_agents.expert import save_demonstrations
+    from rl_agents.scenario import load_scenario_spec
+    from rl_agents.train import demonstrations
+
+    scenario = load_scenario_spec(str(tiny_file))
+    demos = tmp_path / "demos.npz"
+    save_demonstrations(demos, demonstrations(scenario, EnvParams(), [5]), [5])
+    before = demos.read_bytes()
+    result = _train_with_demos(tiny_file, tmp_path, demos)
+    one_line_error(result, "--demos:", "made for another run", "days: [5] in the file")
+    assert demos.read_bytes() == before and not (tmp_path / "m.zip").exists()
+
+
+def test_train_recomputes_stale_demos_with_a_warning(tiny_file: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from rl_agents.expert import load_demonstrations_meta, save_demonstrations
+    from rl_agents.scenario import TRAIN_SEEDS, load_scenario_spec
+    from rl_agents.train import TrainParams, demonstrations, demonstrations_meta
+
+    scenario = load_scenario_spec(str(tiny_file))
+    pick = np.random.default_rng(0).choice(len(TRAIN_SEEDS), size=1, replace=False)
+    days = [int(TRAIN_SEEDS[int(pick[0])])]  # the day a run of seed 0 imitates
+    params = TrainParams(expert="slots", imitation_days=1)
+    meta = demonstrations_meta(scenario, params, days)
+    meta["draws_version"] -= 1
+    demos = tmp_path / "demos.npz"
+    save_demonstrations(demos, demonstrations(scenario, params.env, days), days, meta=meta)
+    result = _train_with_demos(tiny_file, tmp_path, demos)
+    assert result.exit_code == 0, result.output
+    warning = " ".join(result.stderr.split())
+    assert "warning:" in warning and "random draws version" in warning and "recomputing" in warning
+    assert load_demonstrations_meta(demos) == demonstrations_meta(scenario, params, days)

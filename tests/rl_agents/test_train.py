@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import rl_agents.train as train_module
 from rl_agents.env import DynamicDispatchEnv, EnvParams
+from rl_agents.expert import load_demonstrations, load_demonstrations_meta, save_demonstrations
 from rl_agents.model_io import META, WEIGHTS, load_model
+from rl_agents.scenario import TRAIN_SEEDS
 from rl_agents.train import (
     MIN_N_STEPS,
+    StaleDemonstrationsWarning,
     TrainParams,
     demonstrations,
+    demonstrations_meta,
     fit_rollout,
     train,
     validate,
 )
-from scenarios import Scenario
+from scenarios import InputError, Scenario
+from simulation.result import KPI_VERSION
+from simulation.streams import DRAWS_VERSION
 
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn"])
@@ -125,3 +134,145 @@ def test_validation_plays_whole_days_when_training_episodes_are_truncated(
     full = validate(_FirstAllowed(), DynamicDispatchEnv(tiny), [1, 2], masked=True)
     cut_env = DynamicDispatchEnv(tiny, EnvParams(max_steps=3))
     assert validate(_FirstAllowed(), cut_env, [1, 2], masked=True) == full
+
+
+# ---------------------------------------------------------------- the --demos cache
+
+
+class _Stop(Exception):
+    """Raised where training would start: the demonstrations are settled by then."""
+
+
+def _settle_demos(
+    scenario: Scenario, path: Path, monkeypatch: pytest.MonkeyPatch, **params: object
+) -> None:
+    """Run :func:`train` with ``demos_path=path`` up to the point where training starts."""
+
+    def stop(*_args: object, **_kw: object) -> None:
+        raise _Stop
+
+    monkeypatch.setattr(train_module, "make_vec_env", stop)
+    p = TrainParams(**{"expert": "slots", "imitation_days": 1, "eval_every": 0, **params})
+    with pytest.raises(_Stop):
+        train(
+            scenario,
+            p,
+            out=path.parent / "m.zip",
+            logdir=path.parent / "logs",
+            progress=False,
+            demos_path=path,
+        )
+
+
+def _slots_days(scenario: Scenario, seed: int, n: int = 1) -> list[int]:
+    """The warm start's days of a run seeded ``seed`` (as :func:`train` draws them)."""
+    picks = np.random.default_rng(seed).choice(len(TRAIN_SEEDS), size=n, replace=False)
+    return [int(TRAIN_SEEDS[int(i)]) for i in picks]
+
+
+@pytest.fixture
+def demos_file(tiny: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Demonstrations written by a run of seed 0 on the tiny city (slots expert, 1 day)."""
+    path = tmp_path / "demos.npz"
+    _settle_demos(tiny, path, monkeypatch, seed=0)
+    assert path.exists()
+    return path
+
+
+def test_demos_file_records_what_it_was_made_for(tiny: Scenario, demos_file: Path) -> None:
+    meta = load_demonstrations_meta(demos_file)
+    assert meta is not None
+    days = _slots_days(tiny, 0)
+    assert meta == demonstrations_meta(tiny, TrainParams(expert="slots", imitation_days=1), days)
+    assert meta["draws_version"] == DRAWS_VERSION and meta["kpi_version"] == KPI_VERSION
+    demos, file_days = load_demonstrations(demos_file)
+    assert file_days == days
+    assert np.array_equal(demos.actions, demonstrations(tiny, EnvParams(), days).actions)
+
+
+def test_demos_file_made_for_this_run_is_read_not_recomputed(
+    tiny: Scenario, demos_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_run(*_args: object, **_kw: object) -> None:
+        raise AssertionError("recomputed")
+
+    monkeypatch.setattr(train_module, "demonstrations", must_not_run)
+    before = demos_file.read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no staleness warning either
+        _settle_demos(tiny, demos_file, monkeypatch, seed=0)
+    assert demos_file.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"seed": 1}, "days:"),  # another seed draws other days
+        ({"imitation_days": 2}, "days:"),
+        ({"expert": "rollout"}, "expert: 'slots' in the file, 'rollout' in this run"),
+        ({"env": EnvParams(dispatch_horizon_s=3600)}, "env.dispatch_horizon_s: 1800"),
+        ({"scenario": "other"}, "scenario: 'tiny-city'"),
+    ],
+)
+def test_demos_file_made_for_another_run_is_refused(
+    tiny: Scenario,
+    demos_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: dict[str, object],
+    needle: str,
+) -> None:
+    params: dict[str, object] = {"seed": 0, **change}
+    scenario = tiny
+    if params.pop("scenario", None):
+        scenario = tiny.model_copy(update={"name": "other-city"})
+    before = demos_file.read_bytes()
+    with pytest.raises(InputError) as info:
+        _settle_demos(scenario, demos_file, monkeypatch, **params)
+    err = info.value
+    assert err.field == "demos" and "made for another run" in err.reason
+    assert needle in err.reason and str(demos_file) in err.reason
+    assert demos_file.read_bytes() == before  # never overwritten
+
+
+@pytest.mark.parametrize(
+    ("version", "needle"),
+    [
+        ("DRAWS_VERSION", "the twin's random draws version"),
+        ("KPI_VERSION", "the KPI definitions version"),
+        (None, "no record of the twin's versions"),
+    ],
+)
+def test_stale_demos_file_is_recomputed_with_a_warning(
+    tiny: Scenario,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    version: str | None,
+    needle: str,
+) -> None:
+    days = _slots_days(tiny, 0)
+    good = demonstrations(tiny, EnvParams(), days)
+    # the same days, but other decisions (what an older twin would have recorded)
+    stale = dataclasses.replace(good, actions=np.full_like(good.actions, 5))
+    meta = demonstrations_meta(tiny, TrainParams(expert="slots", imitation_days=1), days)
+    if version is not None:
+        meta[version.lower()] -= 1
+    path = save_demonstrations(
+        tmp_path / "demos.npz", stale, days, meta=meta if version is not None else None
+    )
+    with pytest.warns(StaleDemonstrationsWarning, match=needle):
+        _settle_demos(tiny, path, monkeypatch, seed=0)
+    back, back_days = load_demonstrations(path)
+    assert back_days == days and np.array_equal(back.actions, good.actions)
+    fresh = load_demonstrations_meta(path)
+    assert fresh is not None
+    assert (fresh["draws_version"], fresh["kpi_version"]) == (DRAWS_VERSION, KPI_VERSION)
+
+
+def test_old_demos_file_of_other_days_is_refused(
+    tiny: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written before files recorded their making still records its days."""
+    demos = demonstrations(tiny, EnvParams(), [5])
+    path = save_demonstrations(tmp_path / "demos.npz", demos, [5])
+    with pytest.raises(InputError, match="days: \\[5\\] in the file"):
+        _settle_demos(tiny, path, monkeypatch, seed=0)
