@@ -203,8 +203,14 @@ def save_demonstrations(
     )
     if meta is not None:
         arrays[_META] = np.asarray(json.dumps(dict(meta), sort_keys=True))
-    with out.open("wb") as fh:
-        np.savez_compressed(fh, **arrays)
+    # a temporary file renamed into place: an interrupted write leaves the old file whole
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with tmp.open("wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 

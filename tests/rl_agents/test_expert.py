@@ -119,3 +119,20 @@ def test_returns_to_go_restart_each_day(tiny_day: ExpertDemonstrations) -> None:
     n = len(tiny_day)
     assert np.allclose(g[:n], g[n:])
     assert g[0] == pytest.approx(float(tiny_day.rewards.sum()), rel=1e-4)
+
+
+def test_an_interrupted_save_leaves_the_old_file_whole(
+    tiny_day: ExpertDemonstrations, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = save_demonstrations(tmp_path / "d.npz", tiny_day, [1])
+    before = path.read_bytes()
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez_compressed", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_demonstrations(path, tiny_day, [2])
+    assert path.read_bytes() == before  # still the first day's demonstrations
+    assert load_demonstrations(path)[1] == [1]
+    assert [p.name for p in tmp_path.iterdir()] == ["d.npz"]  # no temporary file left
