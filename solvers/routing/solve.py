@@ -305,6 +305,7 @@ def _settings(
     original: dict[int, int] = {}
     partners_pinned: set[str] = set()
     pins_released: set[str] = set()
+    pins_unfit: list[tuple[str, str, str]] = []  # (vehicle id, order id, why)
     if params.initial_plan is not None:
         vindex = {v.vehicle.id: i for i, v in enumerate(problem.vehicles)}
         task_of: dict[tuple[str | None, StopKind], int] = {
@@ -336,9 +337,10 @@ def _settings(
             for t in asked - set(pins):
                 pins_released.add(problem.order_ids[problem.tasks[t].order])
             if schedule_route(problem, vi, seq).violation is not None:
+                # the warm start no longer fits: keep its pins, as many as still fit
+                pins, unfit = _schedulable_pins(problem, vi, pins)
+                pins_unfit.extend((route.vehicle_id, oid, why) for oid, why in unfit)
                 seq = pins
-            if pins and schedule_route(problem, vi, pins).violation is not None:
-                pins, seq = [], []  # the pinned stops cannot all stay: release them
             if seq:
                 initial[vi] = seq
             pinned.update(pins)
@@ -354,6 +356,13 @@ def _settings(
             "pins released, the pickup-and-delivery partner is missing from the route or out "
             f"of order: {_some(pins_released)}"
         )
+    if notes is not None and pins_unfit:
+        shown = "; ".join(f"order {o} on vehicle {v} ({why})" for v, o, why in pins_unfit[:5])
+        more = f"; and {len(pins_unfit) - 5} more" if len(pins_unfit) > 5 else ""
+        notes.append(
+            "pins released, the pinned stops no longer fit their vehicle (the other pins "
+            f"stay): {shown}{more}"
+        )
     return EngineSettings(
         time_limit_s=params.time_limit_s,
         seed=params.seed,
@@ -364,6 +373,28 @@ def _settings(
         original_vehicle=original,
         disruption_cost=params.disruption_cost_cents * 1000,
     )
+
+
+def _schedulable_pins(
+    problem: RoutingProblem, vehicle: int, pins: list[int]
+) -> tuple[list[int], list[tuple[str, str]]]:
+    """The pinned tasks of a route that its vehicle can still visit, and the released ones.
+
+    Pinned orders are taken in route order; each is kept when its pinned stops fit together
+    with those kept before it, else released with the violation (order id, why).
+    """
+    if not pins or schedule_route(problem, vehicle, pins).violation is None:
+        return pins, []
+    kept: set[int] = set()
+    released: list[tuple[str, str]] = []
+    for o in dict.fromkeys(problem.tasks[t].order for t in pins):
+        trial = [t for t in pins if problem.tasks[t].order in kept or problem.tasks[t].order == o]
+        violation = schedule_route(problem, vehicle, trial).violation
+        if violation is None:
+            kept.add(o)
+        else:
+            released.append((problem.order_ids[o], violation))
+    return [t for t in pins if problem.tasks[t].order in kept], released
 
 
 def _some(ids: set[str], limit: int = 5) -> str:

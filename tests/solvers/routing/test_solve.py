@@ -9,6 +9,7 @@ import pytest
 
 from scenarios import (
     Break,
+    EuclideanTravel,
     InputError,
     Location,
     Order,
@@ -20,7 +21,7 @@ from scenarios import (
     Vehicle,
 )
 from scenarios.io import load_scenario
-from scenarios.plan import PlanStatus, StopKind
+from scenarios.plan import PlannedStop, PlanStatus, Route, StopKind
 from solvers.routing import (
     EngineResult,
     RoutingParams,
@@ -407,3 +408,44 @@ def test_pinning_one_half_of_a_pair_pins_its_partner(engine: str, kind: StopKind
         (StopKind.DELIVERY, True),
     ]
     assert any("a pair stays on one vehicle" in note and "o1" in note for note in stats.notes)
+
+
+def _pinned_route_scenario() -> tuple[Scenario, Plan]:
+    """Five pinned stops on v0; o3's window closes before v0 can reach it third."""
+    depot = Location(x=5000, y=5000)
+    orders = [
+        Order(
+            id=f"o{i}",
+            location=Location(x=1000 * i, y=2000),
+            service_s=60,
+            demand=[1],
+            time_windows=[TimeWindow(start_s=0, end_s=1200)] if i == 3 else [],
+        )
+        for i in range(1, 7)
+    ]
+    s = Scenario(
+        travel=EuclideanTravel(speed_m_per_s=10.0),
+        orders=orders,
+        vehicles=[Vehicle(id=v, start_location=depot, capacity=[5]) for v in ("v0", "v1")],
+    )
+    stops = [
+        PlannedStop(order_id=o, arrival_s=0, start_s=0, departure_s=0, pinned=True)
+        for o in ("o1", "o6", "o2", "o3", "o4")
+    ]
+    return s, Plan(routes=[Route(vehicle_id="v0", stops=stops)])
+
+
+@pytest.mark.parametrize("engine", ["greedy", "ortools", "auto"])
+def test_pins_that_no_longer_fit_are_released_one_by_one_with_a_note(engine: str) -> None:
+    s, initial = _pinned_route_scenario()
+    plan, stats = solve_routes_with_stats(
+        s, RoutingParams(engine=engine, time_limit_s=FAST, initial_plan=initial)
+    )
+    assert validate_plan(s, plan).ok
+    mine = next(r for r in plan.routes if r.vehicle_id == "v0")
+    pinned = [st.order_id for st in mine.stops if st.pinned]
+    assert pinned == ["o1", "o6", "o2", "o4"]  # only o3 released, the rest keep their order
+    assert [n for n in stats.notes if "pins released" in n] == [
+        "pins released, the pinned stops no longer fit their vehicle (the other pins stay): "
+        "order o3 on vehicle v0 (order o3: arrives at 1680 s, after its windows)"
+    ]
