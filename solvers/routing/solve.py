@@ -311,6 +311,7 @@ def _settings(
         task_of: dict[tuple[str | None, StopKind], int] = {
             (problem.order_ids[t.order], t.kind): ti for ti, t in enumerate(problem.tasks)
         }
+        _check_unique_visits(params.initial_plan, set(task_of))
         for ri, route in enumerate(params.initial_plan.routes):
             vi = vindex.get(route.vehicle_id)
             if vi is None:
@@ -373,6 +374,35 @@ def _settings(
         original_vehicle=original,
         disruption_cost=params.disruption_cost_cents * 1000,
     )
+
+
+def _check_unique_visits(plan: Plan, tasks: set[tuple[str | None, StopKind]]) -> None:
+    """Each vehicle has one route and each of ``tasks`` is visited once (InputError naming it).
+
+    Stops that are not tasks of the problem are left alone (they are ignored): orders the
+    diagnosis left out, or a twin's executed day whose split orders it visits per node.
+    """
+    route_of: dict[str, int] = {}
+    stop_at: dict[tuple[str | None, StopKind], tuple[int, int]] = {}
+    for ri, route in enumerate(plan.routes):
+        if route.vehicle_id in route_of:
+            raise InputError(
+                f"initial_plan.routes.{ri}.vehicle_id",
+                f"vehicle {route.vehicle_id!r} already has route {route_of[route.vehicle_id]}",
+            )
+        route_of[route.vehicle_id] = ri
+        for si, st in enumerate(route.stops):
+            key = (st.order_id, st.kind)
+            if st.kind is StopKind.BREAK or st.order_id is None or key not in tasks:
+                continue
+            if key in stop_at:
+                r0, s0 = stop_at[key]
+                raise InputError(
+                    f"initial_plan.routes.{ri}.stops.{si}",
+                    f"the {st.kind.value} of order {st.order_id!r} is already stop {s0} of "
+                    f"route {r0}",
+                )
+            stop_at[key] = (ri, si)
 
 
 def _schedulable_pins(

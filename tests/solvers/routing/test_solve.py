@@ -298,6 +298,61 @@ def test_unknown_vehicle_in_initial_plan(city: Scenario) -> None:
         solve_routes(city, RoutingParams(initial_plan=bad, time_limit_s=FAST))
 
 
+def _stop(order_id: str, pinned: bool = False) -> PlannedStop:
+    return PlannedStop(order_id=order_id, arrival_s=0, start_s=0, departure_s=0, pinned=pinned)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    ("routes", "field", "reason"),
+    [
+        (  # the same order pinned on two vehicles: OR-Tools raised "CP Solver fail"
+            [("v0", ["o1", "o2"], True), ("v1", ["o1", "o3"], True)],
+            r"initial_plan\.routes\.1\.stops\.0",
+            "the delivery of order 'o1' is already stop 0 of route 0",
+        ),
+        (  # the same order on two routes: the greedy plan served it twice (empty plan)
+            [("v0", ["o1", "o2"], False), ("v1", ["o1"], False)],
+            r"initial_plan\.routes\.1\.stops\.0",
+            "the delivery of order 'o1' is already stop 0 of route 0",
+        ),
+        (  # the same order twice on one route
+            [("v0", ["o1", "o2", "o1"], False)],
+            r"initial_plan\.routes\.0\.stops\.2",
+            "already stop 0 of route 0",
+        ),
+        (  # two routes for one vehicle: the second silently replaced the first
+            [("v0", ["o1"], True), ("v0", ["o2"], True)],
+            r"initial_plan\.routes\.1\.vehicle_id",
+            "vehicle 'v0' already has route 0",
+        ),
+    ],
+)
+def test_initial_plan_visiting_a_stop_twice_is_bad_input(
+    city: Scenario, engine: str, routes: list[tuple[str, list[str], bool]], field: str, reason: str
+) -> None:
+    bad = Plan(
+        routes=[
+            Route(vehicle_id=v, stops=[_stop(o, pinned) for o in orders])
+            for v, orders, pinned in routes
+        ]
+    )
+    with pytest.raises(InputError, match=field) as err:
+        solve_routes(city, RoutingParams(engine=engine, initial_plan=bad, time_limit_s=FAST))
+    assert reason in str(err.value)
+
+
+def test_stops_of_unknown_orders_in_initial_plan_may_repeat(city: Scenario) -> None:
+    """A twin's executed day visits a split order's pickups once per node, under the order id
+    (the routing jobs are ``<order>@<node>``): such stops are ignored, as before."""
+    twice = PlannedStop(
+        order_id="split", kind=StopKind.PICKUP, arrival_s=0, start_s=0, departure_s=0
+    )
+    initial = Plan(routes=[Route(vehicle_id="v0", stops=[twice, _stop("o1", True), twice])])
+    plan = _solve(city, "greedy", initial_plan=initial)
+    assert any(st.order_id == "o1" and st.pinned for r in plan.routes for st in r.stops)
+
+
 def test_orders_the_deadline_cut_off_are_reported_as_such(
     c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
 ) -> None:
