@@ -3,7 +3,9 @@
 It shares no code with the routing engines or their schedule builder: it reads the
 :class:`~scenarios.model.Scenario` and the :class:`~scenarios.plan.Plan` only, asks the
 scenario's travel model for the matrix, re-derives every constraint from the domain model and
-recomputes distance and cost. Every plan leaving :func:`solvers.routing.solve_routes` passes it.
+recomputes distance and cost; a route's duration and cost, and each stop's location and task
+id, are checked when the plan gives them. Every plan leaving
+:func:`solvers.routing.solve_routes` passes it.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def validate_plan(scenario: Scenario, plan: Plan) -> PlanCheck:
         checker.route(route)
     checker.coverage(plan)
     return checker.result(plan)
+
+
+def _where(loc: Location) -> str:
+    """A location's given coordinates, e.g. ``x=1.0, y=2.0``."""
+    return ", ".join(f"{k}={v}" for k, v in loc.model_dump().items() if v is not None)
 
 
 def _in_windows(windows: Sequence[TimeWindow], t: int) -> bool:
@@ -164,8 +171,21 @@ class _Checker:
             if st.kind is StopKind.PICKUP:
                 assert order.pickup is not None
                 windows, service = order.pickup.time_windows, order.pickup.service_s
+                place, task_id = order.pickup.location, order.pickup_id
             else:
                 windows, service = order.time_windows, order.service_s
+                place, task_id = order.location, order.id
+            if st.location is not None and st.location != place:
+                self.bad(
+                    "location",
+                    f"stop at {_where(st.location)}, the {st.kind} is at {_where(place)}",
+                    vid,
+                    oid,
+                )
+            if st.task_id is not None and st.task_id != task_id:
+                self.bad(
+                    "task_id", f"stop names task {st.task_id!r}, expected {task_id!r}", vid, oid
+                )
             if not _in_windows(windows, st.start_s):
                 self.bad("time_window", f"service starts at {st.start_s} s, outside", vid, oid)
             if st.departure_s < st.start_s + service:
@@ -217,10 +237,18 @@ class _Checker:
             self.bad(
                 "distance", f"route says {route.distance_m}, recomputed {route_dist}", vid, None
             )
-        self.distance += route_dist
-        self.cost += veh.fixed_cost_cents + round(
+        given = route.model_fields_set  # a plan may leave these out (hand-made plans do)
+        if "duration_s" in given and route.duration_s != duration:
+            self.bad(
+                "duration", f"route says {route.duration_s} s, recomputed {duration} s", vid, None
+            )
+        route_cost = veh.fixed_cost_cents + round(
             veh.cost_per_km_cents * route_dist / 1000 + veh.cost_per_hour_cents * duration / 3600
         )
+        if "cost_cents" in given and route.cost_cents != route_cost:
+            self.bad("cost", f"route says {route.cost_cents}, recomputed {route_cost}", vid, None)
+        self.distance += route_dist
+        self.cost += route_cost
 
     def _capacity(
         self, veh: Vehicle, load: list[int], vid: str, oid: str | None, where: str

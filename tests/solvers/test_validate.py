@@ -173,6 +173,30 @@ def test_each_broken_rule_is_named(tiny: Scenario) -> None:
     assert "distance" in _constraints(tiny, good.model_copy(update={"distance_m": 999}))
 
 
+def _route_update(plan: Plan, route: int, **update: object) -> Plan:
+    routes = list(plan.routes)
+    routes[route] = routes[route].model_copy(update=update)
+    return plan.model_copy(update={"routes": routes})
+
+
+def test_reported_route_figures_and_stop_places_are_checked(tiny: Scenario) -> None:
+    good = _good(tiny)
+    # the same figures as recomputed pass
+    fine = _route_update(good, 1, duration_s=410, cost_cents=0)
+    fine = _broken(fine, 0, 0, location=Location(x=0, y=100), task_id="c:pickup")
+    assert validate_plan(tiny, fine).ok, validate_plan(tiny, fine).summary()
+    # a route whose reported duration or cost is not its own
+    assert _constraints(tiny, _route_update(good, 1, duration_s=400)) == {"duration"}
+    assert _constraints(tiny, _route_update(good, 1, cost_cents=5)) == {"cost"}
+    # a stop at another place than its task (the twin drives to the stop's location)
+    moved = _broken(good, 1, 1, location=Location(x=100, y=0))
+    check = validate_plan(tiny, moved)
+    assert [(v.constraint, v.order_id) for v in check.violations] == [("location", "b")]
+    assert "stop at x=100.0, y=0.0, the delivery is at x=200.0, y=0.0" in check.summary()
+    # a stop naming another task
+    assert _constraints(tiny, _broken(good, 0, 0, task_id="c")) == {"task_id"}
+
+
 def test_capacity_and_duplicates(tiny: Scenario) -> None:
     good = _good(tiny)
     heavy = tiny.model_copy(
