@@ -15,6 +15,10 @@ infeasible for the whole fleet; it stays unused.
 from __future__ import annotations
 
 import itertools
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -32,6 +36,27 @@ def usable_vehicles(problem: RoutingProblem) -> list[int]:
         for vi in range(len(problem.vehicles))
         if schedule_route(problem, vi, []).violation is None
     ]
+
+
+@contextmanager
+def _ctrl_c_sets(flag: threading.Event) -> Iterator[bool]:
+    """While inside, Ctrl-C sets ``flag`` instead of raising KeyboardInterrupt (yields True).
+
+    OR-Tools searches in C++, where Python's handler cannot run: a KeyboardInterrupt would only
+    come once the whole time limit is spent. Only in the main thread, and only when SIGINT has
+    Python's default handler (an application's own handler is left alone: yields False).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield False
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
+    try:
+        yield True
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class ORToolsEngine:
@@ -235,17 +260,27 @@ class ORToolsEngine:
         left = max(0.01, end - time.perf_counter() - 0.01)
         params.time_limit.FromMilliseconds(max(1, int(left * 1000)))
         params.log_search = False
+        # Ctrl-C stops the search at its next solution (the flag is set by our handler, which
+        # Python runs when the search calls back), then raises KeyboardInterrupt as usual
         routing.CloseModelWithParameters(params)
         assignment = None
-        if seed_routes:
-            routes = [
-                [manager.NodeToIndex(nd + t) for t in seed_routes.get(vi, [])] for vi in fleet
-            ]
-            initial = routing.ReadAssignmentFromRoutes(routes, True)
-            if initial is not None:
-                assignment = routing.SolveFromAssignmentWithParameters(initial, params)
-        if assignment is None:
-            assignment = routing.SolveWithParameters(params)
+        interrupted = threading.Event()
+        with _ctrl_c_sets(interrupted) as watched:
+            if watched:
+                routing.AddAtSolutionCallback(
+                    lambda: interrupted.is_set() and routing.CancelSearch()
+                )
+            if seed_routes:
+                routes = [
+                    [manager.NodeToIndex(nd + t) for t in seed_routes.get(vi, [])] for vi in fleet
+                ]
+                initial = routing.ReadAssignmentFromRoutes(routes, True)
+                if initial is not None and not interrupted.is_set():
+                    assignment = routing.SolveFromAssignmentWithParameters(initial, params)
+            if assignment is None and not interrupted.is_set():
+                assignment = routing.SolveWithParameters(params)
+        if interrupted.is_set():
+            raise KeyboardInterrupt
         if assignment is None:
             return EngineResult(
                 routes=seed_routes, feasible=False, detail=f"no solution ({routing.status()})"

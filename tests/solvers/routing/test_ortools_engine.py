@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+
+import pytest
+from ortools.constraint_solver import pywrapcp
+
 from scenarios import (
     EuclideanTravel,
     Location,
@@ -67,3 +72,27 @@ def test_no_usable_vehicle_leaves_every_order_out() -> None:
     assert not plan.routes
     assert {u.reason for u in plan.unassigned} == {UnassignedReason.WINDOW_UNREACHABLE}
     assert len(plan.unassigned) == len(s.orders)
+
+
+def test_ctrl_c_stops_the_search_at_its_next_solution(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OR-Tools searches in C++: Ctrl-C used to wait for the whole time limit."""
+    solutions: list[int] = []
+    close = pywrapcp.RoutingModel.CloseModelWithParameters
+
+    def close_and_press_ctrl_c(model: pywrapcp.RoutingModel, params: object) -> None:
+        close(model, params)
+
+        def at_solution() -> None:
+            solutions.append(1)
+            if len(solutions) == 1:
+                signal.raise_signal(signal.SIGINT)  # Ctrl-C once the search has started
+
+        model.AddAtSolutionCallback(at_solution)
+
+    monkeypatch.setattr(pywrapcp.RoutingModel, "CloseModelWithParameters", close_and_press_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        ORToolsEngine().solve(build_problem(c101_25), EngineSettings(time_limit_s=5.0))
+    assert len(solutions) <= 2  # cancelled at the next solution, not searched on
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
