@@ -300,7 +300,7 @@ def reoptimise(
         plan=plan,
         changes=plan_changes(previous, plan),
         completed_order_ids=sorted(finished),
-        diagnosis=[*unfilled, *route_diagnosis(plan)],
+        diagnosis=[*unfilled, *route_diagnosis(plan), *stats.pin_notes],
         explanations=Explanations(routes=explain_routes(routing, plan)),
         solver=SolverInfo(
             engine=f"{method} + {plan.engine}",

@@ -57,6 +57,9 @@ class SolveStats:
     fallback: str | None = None
     detail: str = ""
     notes: list[str] = field(default_factory=list)
+    #: the notes about the pins of ``initial_plan`` (also in ``notes``): partners pinned too,
+    #: pins released and why
+    pin_notes: list[str] = field(default_factory=list)
 
     @property
     def overhead_s(self) -> float:
@@ -130,7 +133,8 @@ def solve_routes_with_stats(
     else:
         problem = full
     reasons = {full.order_ids[i]: r for i, r in diagnosed.items()}
-    settings = _settings(problem, params, stats.notes)
+    settings = _settings(problem, params, stats.pin_notes)
+    stats.notes.extend(stats.pin_notes)
     engine = choose_engine(problem, settings, params.engine)
     stats.engine = engine.name
     n = len(problem.orders)

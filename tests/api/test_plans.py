@@ -119,6 +119,33 @@ def test_pinned_stops_stay_on_their_courier_in_order(
     assert all(s.pinned for s in kept.stops if s.order_id == pinned)
 
 
+def test_pins_a_late_courier_can_no_longer_keep_are_released_and_diagnosed(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    old = Plan.model_validate(made["plan"])
+    route = next(r for r in old.routes if any(s.order_id == "o1" for s in r.stops))
+    answer = client.post(
+        f"/v1/plans/{made['plan_id']}/reoptimise",
+        json={
+            "now_s": 0,
+            "pinned_order_ids": ["o1"],
+            # free only after o1's window (0-7200 s) has closed
+            "courier_positions": [
+                {"vehicle_id": route.vehicle_id, "location": {"x": 0, "y": 0}, "available_s": 7500}
+            ],
+            "routing": {"time_limit_s": 0.3},
+        },
+        headers=keys["oms"],
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    new = Plan.model_validate(result["plan"])
+    assert not any(s.pinned for r in new.routes for s in r.stops)
+    [line] = [d for d in result["diagnosis"] if d.startswith("pins released")]
+    assert f"order o1 on vehicle {route.vehicle_id} (" in line
+    assert "after its windows" in line, line
+
+
 def test_orders_left_unfilled_are_diagnosed_one_line_each(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
