@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from fractions import Fraction
 
 from scenarios.errors import InputError
 from scenarios.geo import TimeWindow
@@ -17,8 +19,9 @@ def routing_scenario_from_allocation(
 
     The pickup is at the node, ready once the node's processing time has passed (from the
     order's creation) and inside its opening hours; the delivery is at the customer in the
-    order's promised windows. Demand is the shipped units (on a ``units`` dimension, or the
-    order's own demand vector scaled by the shipped share of its units). A job's id is
+    order's promised windows. Demand is the shipped units (on a ``units`` dimension), or the
+    order's own demand vector shared among its shipments by shipped units, in integers that add
+    up to it (see :func:`_split_demand`). A job's id is
     ``<order id>@<node id>`` when an order ships from several nodes, else the order id.
     """
     shipped: dict[tuple[str, str], int] = defaultdict(int)
@@ -38,6 +41,12 @@ def routing_scenario_from_allocation(
     for oid, nid in shipped:
         nodes_per_order[oid].append(nid)
     dims = scenario.capacity_dims
+    split: dict[tuple[str, str], list[int]] = {}
+    for order in scenario.orders:
+        nids = nodes_per_order.get(order.id, [])
+        if order.demand and nids:
+            parts = _split_demand(order.demand, [shipped[(order.id, n)] for n in nids], order.units)
+            split.update(zip(((order.id, n) for n in nids), parts, strict=True))
     jobs: list[Order] = []
     for order in scenario.orders:
         for nid in nodes_per_order.get(order.id, []):
@@ -46,8 +55,7 @@ def routing_scenario_from_allocation(
             ready = order.created_s + node.processing_s
             windows = _open_after(node.opening_hours, ready, scenario.horizon.end_s)
             if order.demand:
-                share = units / max(1, order.units)
-                demand = [round(q * share) for q in order.demand]
+                demand = split[(order.id, nid)]
             else:
                 demand = [units if d == "units" else 0 for d in dims]
             job_id = order.id if len(nodes_per_order[order.id]) == 1 else f"{order.id}@{nid}"
@@ -67,6 +75,27 @@ def routing_scenario_from_allocation(
                 )
             )
     return scenario.model_copy(update={"orders": jobs})
+
+
+def _split_demand(demand: list[int], units: list[int], total_units: int) -> list[list[int]]:
+    """An order's demand vector shared among its shipments by shipped units, in integers.
+
+    Per dimension, the shipments together carry the shipped share of the demand (all of it
+    when every unit ships), rounded; each carries its exact share rounded down or up (largest
+    remainders get the extra units), so the loads add up to the order's.
+    """
+    whole = max(1, total_units)
+    parts = [[0] * len(demand) for _ in units]
+    for d, q in enumerate(demand):
+        exact = [Fraction(q * u, whole) for u in units]
+        floors = [math.floor(x) for x in exact]
+        extra = round(sum(exact, Fraction(0))) - sum(floors)
+        by_remainder = sorted(range(len(units)), key=lambda k: floors[k] - exact[k])
+        for k in by_remainder[:extra]:
+            floors[k] += 1
+        for k, value in enumerate(floors):
+            parts[k][d] = value
+    return parts
 
 
 def _open_after(hours: list[TimeWindow], ready_s: int, end_s: int) -> list[TimeWindow]:

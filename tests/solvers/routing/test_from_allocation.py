@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios import (
     AllocationLine,
@@ -16,6 +21,7 @@ from scenarios import (
     Vehicle,
 )
 from solvers.routing import RoutingParams, routing_scenario_from_allocation, solve_routes
+from solvers.routing.from_allocation import _split_demand
 from solvers.validate import validate_plan
 
 
@@ -89,3 +95,43 @@ def test_unknown_references_name_the_field(shop: Scenario) -> None:
         routing_scenario_from_allocation(
             shop, [AllocationLine(order_id="Z", sku="s1", node_id="dc", quantity=1)]
         )
+
+
+def test_a_split_order_demand_vector_adds_up_over_its_jobs(shop: Scenario) -> None:
+    """One unit from each node of a 2-unit order weighing [1, 3]: was [0, 2] + [0, 2]."""
+    s = shop.model_copy(
+        update={
+            "capacity_dims": ["units", "kg"],
+            "orders": [
+                shop.orders[1].model_copy(
+                    update={"lines": [OrderLine(sku="s1", quantity=2)], "demand": [1, 3]}
+                )
+            ],
+            "vehicles": [shop.vehicles[0].model_copy(update={"capacity": [10, 10]})],
+        }
+    )
+    allocation = [
+        AllocationLine(order_id="B", sku="s1", node_id="dc", quantity=1),
+        AllocationLine(order_id="B", sku="s1", node_id="store", quantity=1),
+    ]
+    jobs = {o.id: o.demand for o in routing_scenario_from_allocation(s, allocation).orders}
+    assert jobs == {"B@dc": [1, 2], "B@store": [0, 1]}  # ties go to the first node
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    demand=st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=3),
+    units=st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=4),
+    unshipped=st.integers(min_value=0, max_value=5),
+)
+def test_split_demand_adds_up_and_each_part_is_its_share_rounded(
+    demand: list[int], units: list[int], unshipped: int
+) -> None:
+    total_units = sum(units) + unshipped
+    parts = _split_demand(demand, units, total_units)
+    for d, q in enumerate(demand):
+        exact = [Fraction(q * u, total_units) for u in units]
+        assert sum(p[d] for p in parts) == round(sum(exact, Fraction(0)))
+        assert all(math.floor(x) <= p[d] <= math.ceil(x) for p, x in zip(parts, exact, strict=True))
+    if not unshipped:
+        assert [sum(p[d] for p in parts) for d in range(len(demand))] == demand
