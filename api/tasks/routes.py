@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.routes import RoutesCreate, RoutesResult, SolverInfo
 from api.versions import solver_versions
@@ -9,7 +11,7 @@ from scenarios.model import Scenario
 from scenarios.plan import Plan
 from scenarios.saved import validate_saved
 from solvers.explain import explain_routes
-from solvers.routing import RoutingParams, solve_routes, solve_routes_with_stats
+from solvers.routing import RoutingParams, SolveStats, solve_routes_with_stats
 
 
 def diagnosis(plan: Plan) -> list[str]:
@@ -23,12 +25,13 @@ def routes_result(
     params: RoutingParams,
     *,
     fallback_reason: str | None = None,
+    notes: Sequence[str] = (),
 ) -> RoutesResult:
-    """The answer for one routing plan, with its explanation."""
+    """The answer for one routing plan, with its explanation (``notes``: more diagnosis)."""
     return RoutesResult(
         status=plan.status,
         plan=plan,
-        diagnosis=diagnosis(plan),
+        diagnosis=[*diagnosis(plan), *notes],
         explanation=explain_routes(scenario, plan),
         solver=SolverInfo(
             engine=plan.engine,
@@ -45,18 +48,23 @@ def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
     """Solve a :class:`RoutesCreate` payload."""
     body = validate_saved(RoutesCreate, payload)
     plan, stats = solve_routes_with_stats(body.scenario, body.params)
-    result = routes_result(body.scenario, plan, body.params, fallback_reason=stats.fallback)
+    result = routes_result(
+        body.scenario, plan, body.params, fallback_reason=stats.fallback, notes=stats.pin_notes
+    )
     return result.model_dump(mode="json")
 
 
-def greedy_plan(body: RoutesCreate) -> Plan:
-    """The fast greedy plan for a routing request."""
-    return solve_routes(body.scenario, body.params.model_copy(update={"engine": "greedy"}))
+def greedy_plan(body: RoutesCreate) -> tuple[Plan, SolveStats]:
+    """The fast greedy plan for a routing request, and its solve stats."""
+    params = body.params.model_copy(update={"engine": "greedy"})
+    return solve_routes_with_stats(body.scenario, params)
 
 
 def fallback(payload: JsonDict, *, reason: str) -> JsonDict:
     """The greedy plan, when the solver crashed or overran."""
     body = validate_saved(RoutesCreate, payload)
-    plan = greedy_plan(body)
-    result = routes_result(body.scenario, plan, body.params, fallback_reason=reason)
+    plan, stats = greedy_plan(body)
+    result = routes_result(
+        body.scenario, plan, body.params, fallback_reason=reason, notes=stats.pin_notes
+    )
     return result.model_dump(mode="json")

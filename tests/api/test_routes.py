@@ -269,3 +269,35 @@ def test_overrunning_solver_gets_the_fallback_in_time(
     assert answer.json()["fallback"] is True
     assert "no answer within 0.3 s" in answer.json()["fallback_reason"]
     assert answer.elapsed.total_seconds() < 2.5
+
+
+def _stop(order_id: str) -> dict[str, Any]:
+    return {"order_id": order_id, "arrival_s": 0, "start_s": 0, "departure_s": 0, "pinned": True}
+
+
+def test_pins_released_are_in_the_diagnosis(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _body(initial_plan={"routes": [{"vehicle_id": "courier-1", "stops": [_stop("o1")]}]})
+    # courier-1 now starts after o1's window (0-7200 s) has closed
+    body["scenario"]["vehicles"][0]["shift"] = {"start_s": 7500, "end_s": 28_800}
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    [line] = [d for d in answer.json()["diagnosis"] if d.startswith("pins released")]
+    assert "order o1 on vehicle courier-1 (order o1: arrives at" in line
+
+
+def test_an_initial_plan_visiting_a_stop_twice_is_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    routes = [
+        {"vehicle_id": "courier-1", "stops": [_stop("o1")]},
+        {"vehicle_id": "courier-2", "stops": [_stop("o2"), _stop("o1")]},
+    ]
+    answer = client.post(
+        "/v1/routes", json=_body(initial_plan={"routes": routes}), headers=keys["oms"]
+    )
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"].endswith("initial_plan.routes.1.stops.1")
+    assert "order 'o1' is already stop 0 of route 0" in detail["reason"]
