@@ -154,6 +154,11 @@ def fallback_plan(payload: JsonDict, *, reason: str) -> JsonDict:
 # ------------------------------------------------------------------ re-optimisation
 
 
+def _on_board_skill(vehicle_id: str) -> str:
+    """The skill only ``vehicle_id`` has: delivering the parcels already on board."""
+    return f"on board {vehicle_id}"
+
+
 def _base_order(job_id: str) -> str:
     return job_id.rsplit("@", 1)[0]
 
@@ -194,11 +199,14 @@ def reoptimise(
     now = req.now_s
     cancelled = set(req.cancelled_order_ids)
     done: set[tuple[str, StopKind]] = set()
+    picked_by: dict[str, str] = {}  # job -> the courier that picked it up
     last_stop: dict[str, tuple[Any, int]] = {}
     for route in old.routes:
         for stop in route.stops:
             if stop.start_s < now and stop.order_id is not None and stop.kind != StopKind.BREAK:
                 done.add((stop.order_id, stop.kind))
+                if stop.kind == StopKind.PICKUP:
+                    picked_by[stop.order_id] = route.vehicle_id
                 if stop.location is not None:
                     last_stop[route.vehicle_id] = (stop.location, stop.departure_s)
 
@@ -240,6 +248,7 @@ def reoptimise(
 
     finished = set(completed)
     on_board: set[str] = set()
+    holders: set[str] = set()
     jobs = []
     routing = _routing_scenario(updated, lines)
     for job in routing.orders:
@@ -247,10 +256,20 @@ def reoptimise(
             finished.add(job.id)
             continue
         if job.pickup is not None and (job.id, StopKind.PICKUP) in done:
-            job = job.model_copy(update={"pickup": None})  # the parcel is on board
+            # the parcel is on board: only its courier can deliver it (a skill of its own)
+            holder = picked_by[job.id]
+            skills = [*job.required_skills, _on_board_skill(holder)]
+            job = job.model_copy(update={"pickup": None, "required_skills": skills})
             on_board.add(job.id)
+            holders.add(holder)
         jobs.append(job)
-    routing = routing.model_copy(update={"orders": jobs})
+    fleet = [
+        v.model_copy(update={"skills": [*v.skills, _on_board_skill(v.id)]})
+        if v.id in holders
+        else v
+        for v in routing.vehicles
+    ]
+    routing = routing.model_copy(update={"orders": jobs, "vehicles": fleet})
     present = {j.id: j for j in jobs}
 
     pinned_orders = set(req.pinned_order_ids)

@@ -314,3 +314,31 @@ def test_a_plan_warm_start_naming_an_unknown_vehicle_is_422_from_the_request_roo
     assert answer.json()["detail"] == [
         {"field": "routing.initial_plan.routes.0.vehicle_id", "reason": "unknown vehicle 'nope'"}
     ]
+
+
+def test_a_parcel_on_board_never_moves_to_another_courier(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    old = Plan.model_validate(made["plan"])
+    route = next(r for r in old.routes if any(s.order_id == "o1" for s in r.stops))
+    pickup = next(s for s in route.stops if s.order_id == "o1" and s.kind is StopKind.PICKUP)
+    answer = client.post(
+        f"/v1/plans/{made['plan_id']}/reoptimise",
+        json={
+            "now_s": pickup.start_s + 1,  # o1 is on board
+            # its courier is free only after o1's window (0-7200 s) has closed
+            "courier_positions": [
+                {"vehicle_id": route.vehicle_id, "location": {"x": 0, "y": 0}, "available_s": 7300}
+            ],
+            "routing": {"time_limit_s": 0.3},
+        },
+        headers=keys["oms"],
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    new = Plan.model_validate(result["plan"])
+    # the other courier could still make the window, but the parcel is not in its van
+    assert not any(s.order_id == "o1" for r in new.routes for s in r.stops)
+    [line] = [d for d in result["diagnosis"] if d.startswith("o1:")]
+    assert line.startswith("o1: window_unreachable: ")
+    assert f"vehicle {route.vehicle_id}: order o1: arrives at" in line
