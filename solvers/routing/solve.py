@@ -341,6 +341,9 @@ def _settings(
                 partners_pinned.add(problem.order_ids[problem.tasks[t].order])
             for t in asked - set(pins):
                 pins_released.add(problem.order_ids[problem.tasks[t].order])
+            # moving any stop of the plan costs the disruption price, even from a route that
+            # no longer fits (the warm start below keeps only its pins)
+            original.update(dict.fromkeys(seq, vi))
             if schedule_route(problem, vi, seq).violation is not None:
                 # the warm start no longer fits: keep its pins, as many as still fit
                 pins, unfit = _schedulable_pins(problem, vi, pins)
@@ -349,7 +352,6 @@ def _settings(
             if seq:
                 initial[vi] = seq
             pinned.update(pins)
-            original.update(dict.fromkeys(seq, vi))
     if notes is not None and partners_pinned:
         notes.append(
             "pickup-and-delivery partners of pinned stops pinned too (a pair stays on one "

@@ -504,3 +504,31 @@ def test_pins_that_no_longer_fit_are_released_one_by_one_with_a_note(engine: str
         "pins released, the pinned stops no longer fit their vehicle (the other pins stay): "
         "order o3 on vehicle v0 (order o3: arrives at 1680 s, after its windows)"
     ]
+
+
+def test_disruption_cost_holds_for_stops_of_a_route_that_no_longer_fits() -> None:
+    s, initial = _pinned_route_scenario()  # o3 can no longer be reached third
+    dear, cheap = (
+        s.vehicles[0].model_copy(update={"capacity": [10], "cost_per_km_cents": 1_000}),
+        s.vehicles[1].model_copy(update={"capacity": [10], "cost_per_km_cents": 1}),
+    )
+    s = s.model_copy(update={"vehicles": [dear, cheap]})
+    unpinned = initial.model_copy(deep=True)
+    for st in unpinned.routes[0].stops:
+        st.pinned = False
+    params = RoutingParams(
+        engine="ortools", time_limit_s=FAST, initial_plan=unpinned, disruption_cost_cents=10**6
+    )
+    problem = build_problem(s)
+    settings = solve_module._settings(problem, params)
+    assert {problem.order_ids[problem.tasks[t].order] for t in settings.original_vehicle} == {
+        "o1",
+        "o6",
+        "o2",
+        "o3",
+        "o4",
+    }
+    plan = _solve(s, "ortools", initial_plan=unpinned, disruption_cost_cents=10**6)
+    mine = next(r for r in plan.routes if r.vehicle_id == "v0")
+    # moving them to the cheap courier would cost more than driving them on the dear one
+    assert {"o1", "o6", "o2", "o4"} <= {st.order_id for st in mine.stops}
