@@ -15,8 +15,8 @@ from scenarios import (
     TimeWindow,
     Vehicle,
 )
-from scenarios.plan import StopKind
-from solvers.routing import RoutingParams, solve_routes
+from scenarios.plan import StopKind, UnassignedReason
+from solvers.routing import RoutingParams, solve_routes, solve_routes_with_stats
 from solvers.validate import validate_plan
 
 coord = st.integers(min_value=0, max_value=5000)
@@ -101,3 +101,44 @@ def test_search_plans_keep_the_invariants(s: Scenario) -> None:
     for engine in ("pyvrp", "ortools"):
         plan = solve_routes(s, RoutingParams(engine=engine, time_limit_s=0.2))
         _assert_invariants(s, plan)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.data())
+def test_pins_stay_in_order_on_their_vehicle_or_are_named(s: Scenario, data: st.DataObject) -> None:
+    """Re-planning a pinned plan after the couriers' shifts moved: every pin is kept (same
+    vehicle, same relative order) or named in the notes, or its order is diagnosed out."""
+    first = solve_routes(s, RoutingParams(engine="greedy"))
+    routes = []
+    for route in first.routes:
+        flags = data.draw(
+            st.lists(st.booleans(), min_size=len(route.stops), max_size=len(route.stops))
+        )
+        stops = [
+            st_.model_copy(update={"pinned": f}) for st_, f in zip(route.stops, flags, strict=True)
+        ]
+        routes.append(route.model_copy(update={"stops": stops}))
+    initial = first.model_copy(update={"routes": routes})
+    late = data.draw(st.sampled_from([0, 2500, 5000]))  # the couriers start later
+    shift = TimeWindow(start_s=late, end_s=10_000)
+    s2 = s.model_copy(
+        update={"vehicles": [v.model_copy(update={"shift": shift}) for v in s.vehicles]}
+    )
+    plan, stats = solve_routes_with_stats(s2, RoutingParams(engine="greedy", initial_plan=initial))
+    _assert_invariants(s2, plan)
+    where = {
+        (st_.order_id, st_.kind): (r.vehicle_id, i, st_.pinned)
+        for r in plan.routes
+        for i, st_ in enumerate(r.stops)
+    }
+    released = " ".join(n for n in stats.notes if n.startswith("pins released"))
+    diagnosed = {
+        u.order_id for u in plan.unassigned if u.reason is not UnassignedReason.NO_SOLUTION
+    }
+    for route in initial.routes:
+        pins = [(st_.order_id, st_.kind) for st_ in route.stops if st_.pinned]
+        kept = [p for p in pins if p in where and where[p][2]]
+        assert all(where[p][0] == route.vehicle_id for p in kept)
+        assert [where[p][1] for p in kept] == sorted(where[p][1] for p in kept)
+        for oid, _ in set(pins) - set(kept):
+            assert oid in diagnosed or f"order {oid} on vehicle {route.vehicle_id} (" in released
