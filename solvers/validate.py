@@ -145,7 +145,14 @@ class _Checker:
                 if not pending_breaks:
                     self.bad("break", f"unexpected break at {st.start_s} s", vid, None)
                     continue
-                b = pending_breaks.pop(0)
+                # the break this stop takes: the first one it fits (a vehicle's windows may
+                # overlap, so the breaks need not come in window order), else the next one
+                fits = [
+                    i
+                    for i, c in enumerate(pending_breaks)
+                    if c.window.contains(st.start_s) and st.departure_s - st.start_s >= c.duration_s
+                ]
+                b = pending_breaks.pop(fits[0] if fits else 0)
                 if st.start_s < free:
                     self.bad("break", f"starts at {st.start_s} s, before {free} s", vid, None)
                 if not b.window.contains(st.start_s):

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from scenarios import Location, Plan, PlannedStop, Route, Scenario, TimeWindow, Vehicle
+from scenarios import (
+    Break,
+    Location,
+    Order,
+    Plan,
+    PlannedStop,
+    Route,
+    Scenario,
+    TimeWindow,
+    Vehicle,
+)
 from scenarios.io import load_scenario
 from scenarios.plan import PlanStatus, StopKind, Unassigned, UnassignedReason
 from solvers.validate import validate_plan
@@ -235,3 +245,35 @@ def test_shift_end(tiny: Scenario) -> None:
     late = good.model_copy(deep=True)
     late.routes[1].end_s = 2500
     assert "shift" in _constraints(tiny, late)
+
+
+def _brk(start_s: int, length_s: int) -> PlannedStop:
+    return PlannedStop(
+        kind=StopKind.BREAK, arrival_s=start_s, start_s=start_s, departure_s=start_s + length_s
+    )
+
+
+def test_breaks_with_overlapping_windows_may_come_in_any_order() -> None:
+    depot = Location(x=0, y=0)
+    courier = Vehicle(
+        id="v",
+        start_location=depot,
+        breaks=[
+            Break(window=TimeWindow(start_s=1000, end_s=9000), duration_s=600),
+            Break(window=TimeWindow(start_s=2000, end_s=3000), duration_s=300),
+        ],
+    )
+    s = Scenario(orders=[Order(id="a", location=Location(x=100, y=0))], vehicles=[courier])
+    visit = PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=100)
+
+    def plan(*breaks: PlannedStop) -> Plan:
+        route = Route(vehicle_id="v", stops=[visit, *breaks], start_s=0, end_s=9000, distance_m=200)
+        return Plan(routes=[route], distance_m=200)
+
+    # the short break (2000-3000) first, then the long one (1000-9000): both in their windows
+    assert validate_plan(s, plan(_brk(2000, 300), _brk(4000, 600))).ok
+    # the long break, then one in neither window: the short one is out of its window
+    check = validate_plan(s, plan(_brk(4000, 600), _brk(4700, 300)))
+    assert [str(v) for v in check.violations] == [
+        "break (vehicle v): starts at 4700 s, outside its window"
+    ]
