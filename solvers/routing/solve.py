@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from scenarios.errors import InputError
@@ -200,6 +200,17 @@ def solve_routes_with_stats(
             problem, routes, engine.name, settings, deadline - reserve / 2, stats
         )
         why = dict.fromkeys(bumped, BUMPED)
+        if seed_routes is not None and _value(problem, settings, seed_routes) < _value(
+            problem, settings, routes
+        ):
+            # the search ended worse than where it started (its clock ran out before it could
+            # load the greedy plan, say): the greedy plan it was given is the answer
+            stats.fallback = (
+                f"the {engine.name} plan serves fewer mandatory orders or costs more than the "
+                "greedy plan it started from: returning the greedy plan"
+            )
+            routes, name = seed_routes, f"greedy (better than {engine.name})"
+            why = dict.fromkeys(late, LATE)
     stats.repair_s = time.perf_counter() - t_repair
 
     t3 = time.perf_counter()
@@ -234,6 +245,35 @@ def solve_routes_with_stats(
     stats.total_s = time.perf_counter() - t0
     plan.runtime_s = round(stats.total_s, 4)
     return plan, stats
+
+
+def _value(
+    problem: RoutingProblem, settings: EngineSettings, routes: Mapping[int, Sequence[int]]
+) -> tuple[int, int]:
+    """(mandatory orders left out, objective incl. penalties and disruption) of some routes;
+    a route that breaks a constraint makes them worse than any plan."""
+    served: set[int] = set()
+    cost = 0
+    for vi, seq in routes.items():
+        if not seq:
+            continue
+        sched = schedule_route(problem, vi, seq)
+        if sched.violation is not None:
+            return len(problem.orders) + 1, 0
+        cost += sched.cost
+        served.update(problem.tasks[t].order for t in seq)
+        for t in seq:
+            if settings.original_vehicle.get(t, vi) != vi:
+                cost += settings.disruption_cost
+    missing = 0
+    for o, info in enumerate(problem.orders):
+        if o in served:
+            continue
+        if info.penalty is None:
+            missing += 1
+        else:
+            cost += info.penalty
+    return missing, cost
 
 
 def _pyvrp_needs_greedy(problem: RoutingProblem) -> bool:

@@ -32,6 +32,7 @@ from solvers.routing import (
     solve_routes_with_stats,
 )
 from solvers.routing import solve as solve_module
+from solvers.routing.engines.ortools_engine import ORToolsEngine
 from solvers.routing.engines.pyvrp_engine import PyVRPEngine, free_cores
 from solvers.validate import validate_plan
 from tests.solvers.routing.conftest import make_city, with_pickups
@@ -412,6 +413,28 @@ def test_a_failed_search_falls_back_to_the_greedy_plan(
     assert validate_plan(c101_25, plan).ok
     assert plan.engine == "greedy (fallback from pyvrp)"
     assert stats.fallback is not None and "no feasible solution" in stats.fallback
+    assert _served(plan) == {o.id for o in c101_25.orders}
+
+
+def test_a_search_that_ends_worse_than_its_greedy_start_returns_the_greedy_plan(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OR-Tools out of time before loading its seed answered with a far worse plan."""
+
+    def one_vehicle_per_order(
+        self: ORToolsEngine, problem: RoutingProblem, settings: object
+    ) -> EngineResult:
+        return EngineResult(routes={o: list(info.tasks) for o, info in enumerate(problem.orders)})
+
+    greedy_plan = _solve(c101_25, "greedy")
+    monkeypatch.setattr(ORToolsEngine, "solve", one_vehicle_per_order)
+    plan, stats = solve_routes_with_stats(
+        c101_25, RoutingParams(engine="ortools", time_limit_s=FAST)
+    )
+    assert validate_plan(c101_25, plan).ok
+    assert plan.engine == "greedy (better than ortools)"
+    assert stats.fallback is not None and "greedy plan it started from" in stats.fallback
+    assert plan.distance_m == greedy_plan.distance_m  # not the 25 one-order routes
     assert _served(plan) == {o.id for o in c101_25.orders}
 
 
