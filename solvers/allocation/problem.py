@@ -491,10 +491,22 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
     if costs.unfilled_unit is not None:
         base_pen = np.full(n_orders, to_micro(costs.unfilled_unit), dtype=np.int64)
     elif n_nodes:
-        farthest = ship + per_unit + handling[:, None] + dist_cost
+        farthest = ship + unit_costs(per_unit, handling, dist_cost)
         base_pen = np.maximum(2 * farthest.max(axis=0), MICRO)
     else:
         base_pen = np.full(n_orders, MICRO, dtype=np.int64)
+    if not rules.allow_unfilled and n_nodes:
+        # every unit must ship where it can: the penalty must beat the dearest way to ship
+        # a unit alone (its parcel with lateness, the split penalty, the unit costs), or
+        # the filters below would drop the only ways to ship it and the answer would be
+        # 'infeasible' although every unit could ship (a low unfilled_unit, a late parcel)
+        dearest = (
+            ship
+            + to_micro(costs.split_penalty)
+            + late_cost
+            + unit_costs(per_unit, handling, dist_cost)
+        )
+        base_pen = np.maximum(base_pen, 2 * dearest.max(axis=0))
     pen_f = np.floor(base_pen * vip_factor + 0.5) * (
         1 if rules.allow_unfilled else HARD_UNFILLED_FACTOR
     )
@@ -602,6 +614,11 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
         hard_unfilled=not rules.allow_unfilled,
         pruned_pairs=pruned,
     )
+
+
+def unit_costs(per_unit: int, handling: I64, dist_cost: I64) -> I64:
+    """Node x order cost (micro) of one unit: per unit, the node's handling, the distance."""
+    return per_unit + handling[:, None] + dist_cost
 
 
 def _distances_km(request: AllocationRequest) -> F64:

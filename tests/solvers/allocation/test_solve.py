@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios.geo import TimeWindow
 from scenarios.model import Tier
@@ -175,6 +177,46 @@ def test_allow_unfilled_false_gives_an_infeasible_diagnosis(two_dcs: AllocationR
         two_dcs.model_copy(update={"rules": AllocationRules(allow_unfilled=False)}), EXACT
     )
     assert ok.status == AllocationStatus.OPTIMAL and not ok.unfilled
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    unfilled_unit=st.sampled_from([0.0, 0.01, 1.0, 20.0]),
+    per_shipment=st.sampled_from([0.0, 8.759, 500.0]),
+    split_penalty=st.sampled_from([0.0, 300.0]),
+    late_per_hour=st.sampled_from([0.0, 50.0]),
+    tier=st.sampled_from([Tier.STANDARD, Tier.VIP]),
+)
+def test_allow_unfilled_false_ships_every_unit_that_can_ship(
+    unfilled_unit: float,
+    per_shipment: float,
+    split_penalty: float,
+    late_per_hour: float,
+    tier: Tier,
+) -> None:
+    # each node holds one unit of the two the order wants, a day's lead time late: shipping
+    # both takes a split, late parcels; a low unfilled_unit must not make that 'infeasible'
+    req = AllocationRequest(
+        nodes=[
+            node("near", 52.0, 13.0, inventory={"a": 1}, lead_time_s=86_400),
+            node("far", 50.0, 13.0, inventory={"a": 1}, lead_time_s=86_400),
+        ],
+        orders=[order("o", 52.0, 13.0, {"a": 2}, tier=tier, promise_by_s=3600)],
+        costs=SIMPLE_COSTS.model_copy(
+            update={
+                "unfilled_unit": unfilled_unit,
+                "per_shipment": per_shipment,
+                "split_penalty": split_penalty,
+                "late_per_hour": late_per_hour,
+            }
+        ),
+        rules=AllocationRules(allow_unfilled=False),
+    )
+    for params in (EXACT, EXACT.model_copy(update={"mode": "online"})):
+        result = allocate(req, params)
+        assert result.status == AllocationStatus.OPTIMAL, result.diagnosis
+        assert not result.unfilled and not result.diagnosis
+        assert sorted(a.node_id for a in result.assignments) == ["far", "near"]
 
 
 def test_explanations_alternatives_and_lines(two_dcs: AllocationRequest) -> None:
