@@ -15,7 +15,16 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, ValidationError, model_validator
 
 from scenarios.errors import FieldError, InputError, input_error_from_validation
-from scenarios.geo import Id, Location, NonNegInt, PosInt, StrictModel, TimeWindow, check_windows
+from scenarios.geo import (
+    MAX_INT,
+    Id,
+    Location,
+    NonNegInt,
+    PosInt,
+    StrictModel,
+    TimeWindow,
+    check_windows,
+)
 from scenarios.model import NodeKind, OrderLine, Scenario, Tier
 
 #: Largest price accepted (currency units); keeps every micro-unit total inside int64.
@@ -83,6 +92,21 @@ class AllocationOrder(StrictModel):
         description="promised delivery deadline, seconds from the horizon start; None = no promise",
     )
     created_s: NonNegInt = Field(default=0, description="arrival time; sequential modes use it")
+
+    @model_validator(mode="after")
+    def _merged_lines_fit(self) -> Self:
+        # lines of one SKU are merged into one (order, SKU) line: its units, like every
+        # count the answer reports for it, stay within the model's integer limit
+        total: dict[str, int] = {}
+        for i, line in enumerate(self.lines):
+            total[line.sku] = total.get(line.sku, 0) + line.quantity
+            if total[line.sku] > MAX_INT:
+                raise FieldError(
+                    ("lines", i, "quantity"),
+                    f"the order's lines of {line.sku!r} add up to {total[line.sku]} units, "
+                    f"more than {MAX_INT}",
+                )
+        return self
 
 
 class AllocationCosts(StrictModel):

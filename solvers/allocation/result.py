@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -68,6 +68,10 @@ class CostBreakdown(StrictModel):
     total_micros: int = Field(description="total in integer micro-units, the exact value")
 
 
+#: A count summed over the whole request (units over every order may pass ``MAX_INT``).
+Total = Annotated[int, Field(ge=0)]
+
+
 class Kpis(StrictModel):
     """Service figures of the answer."""
 
@@ -75,8 +79,8 @@ class Kpis(StrictModel):
     num_shipments: NonNegInt
     shipments_per_order: float = Field(description="over orders with at least one shipment")
     split_rate: float = Field(description="share of orders shipped from two or more nodes")
-    units_ordered: NonNegInt
-    units_unfilled: NonNegInt
+    units_ordered: Total
+    units_unfilled: Total
     late_shipments: NonNegInt
     vip_orders: NonNegInt
     vip_on_time_share: float | None = Field(

@@ -7,9 +7,9 @@ from pydantic import ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.generate import generate_city
-from scenarios.geo import Location
+from scenarios.geo import MAX_INT, Location
 from scenarios.io.json_io import from_json
-from solvers.allocation import AllocationRequest, AllocationRules, allocate
+from solvers.allocation import AllocationCosts, AllocationRequest, AllocationRules, allocate
 
 from .conftest import node, order
 
@@ -53,6 +53,40 @@ def test_unknown_excluded_node_and_empty_lines(two_dcs: AllocationRequest) -> No
     data = two_dcs.model_dump(mode="json")
     data["orders"][0]["lines"] = []
     assert _field_of(data) == "orders.0.lines"
+
+
+def test_lines_of_one_sku_may_not_add_up_past_the_integer_limit() -> None:
+    data = {
+        "nodes": [{"id": "n", "location": {"lat": 1, "lon": 1}, "inventory": {"a": MAX_INT}}],
+        "orders": [
+            {
+                "id": "o",
+                "location": {"lat": 1, "lon": 1},
+                "lines": [
+                    {"sku": "a", "quantity": MAX_INT},
+                    {"sku": "b", "quantity": 1},
+                    {"sku": "a", "quantity": 1},
+                ],
+            }
+        ],
+    }
+    # merged into one line of MAX_INT + 1 units, which no answer could report
+    assert _field_of(data) == "orders.0.lines.2.quantity"
+    data["orders"][0]["lines"][0]["quantity"] = MAX_INT - 1
+    AllocationRequest.model_validate(data)
+
+
+def test_units_over_every_order_may_pass_the_integer_limit() -> None:
+    # each order within the limit, together above it: the answer reports the totals
+    req = AllocationRequest(
+        nodes=[node("n", 52.0, 13.0, inventory={"a": MAX_INT, "b": MAX_INT})],
+        orders=[order("o1", 52.0, 13.0, {"a": MAX_INT}), order("o2", 52.0, 13.0, {"b": MAX_INT})],
+        costs=AllocationCosts(unfilled_unit=1.0, per_unit=0.1),
+    )
+    result = allocate(req)
+    assert result.kpis.units_ordered == 2 * MAX_INT
+    assert result.kpis.units_unfilled == 0
+    assert sum(a.quantity for a in result.assignments) == 2 * MAX_INT
 
 
 def test_negative_and_nan_prices_are_rejected(two_dcs: AllocationRequest) -> None:
