@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scenarios.model import NodeKind
 from solvers.allocation.dp import (
     OrderBlock,
     build_blocks,
@@ -583,24 +584,35 @@ def _rule_reasons(prob: Problem, o: int, nodes: list[int]) -> list[Reason]:
                 )
             )
             break
-    # stock held back as safety stock at a node nearer than the choice
+    # stock held back (safety stock, the store floor) at a node nearer than the choice
     for n in closer.tolist():
         for ln in lines:
             s = int(prob.line_sku[ln])
-            if prob.inventory[n, s] > 0 and prob.avail[n, s] < prob.line_qty[ln]:
+            held = int(prob.inventory[n, s] - prob.avail[n, s])
+            if held > 0 and prob.avail[n, s] < prob.line_qty[ln]:
                 node_id, sku = prob.node_ids[n], prob.sku_ids[s]
+                rule = _holding_rule(prob, n, sku)
+                what = "as safety stock" if rule == "safety_stock" else "(store floor)"
                 out.append(
                     Reason(
                         kind=ReasonKind.RULE,
                         node_id=node_id,
                         sku=sku,
-                        rule="safety_stock",
+                        rule=rule,
                         message=f"{node_id} holds {int(prob.inventory[n, s])} of {sku} but "
-                        f"keeps {int(prob.inventory[n, s] - prob.avail[n, s])} as safety stock",
+                        f"keeps {held} {what}",
                     )
                 )
                 return out
     return out
+
+
+def _holding_rule(prob: Problem, n: int, sku: str) -> str:
+    """The rule that keeps stock of ``sku`` on node ``n``'s shelf (the larger floor wins)."""
+    node = prob.request.nodes[n]
+    floor = prob.request.rules.store_floor_units
+    store = node.kind in (NodeKind.STORE, NodeKind.DARK_STORE)
+    return "store_floor_units" if store and floor > node.safety_stock_for(sku) else "safety_stock"
 
 
 def _summary(
@@ -665,7 +677,11 @@ def _why_unfilled(
         return UnfilledReason.NO_STOCK, f"no node holds {sku}"
     free = holding[prob.avail[holding, s] > 0]
     if free.size == 0:
-        return UnfilledReason.SAFETY_STOCK, f"every unit of {sku} is safety stock"
+        rules = sorted({_holding_rule(prob, int(n), sku) for n in holding})
+        return (
+            UnfilledReason.SAFETY_STOCK,
+            f"every unit of {sku} stays on the shelf ({', '.join(rules)})",
+        )
     allowed = free[prob.node_block[free, o] == OK]
     if allowed.size == 0:
         codes = prob.node_block[free, o]
@@ -680,16 +696,42 @@ def _why_unfilled(
     arcs = [
         a for p in prob.order_pairs(o) for a in prob.pair_arcs(p) if int(prob.arc_line[a]) == ln
     ]
+    vip = bool(prob.order_vip[o])
     if not arcs:
+        # a node that may ship no parcel (or no VIP parcel) at all has no arc either
+        shut = [n for n in allowed.tolist() if _no_room(prob, n, vip)]
+        if len(shut) == allowed.size:
+            names = ", ".join(prob.node_ids[n] for n in shut[:3])
+            what = "capacity" if any(_no_room(prob, n, False) for n in shut) else "VIP capacity"
+            return (
+                UnfilledReason.CAPACITY,
+                f"every node that may ship {sku} here has no {what} in this wave ({names})",
+            )
         return UnfilledReason.COST, "backordering costs less than any way to ship it"
     nodes = [int(prob.arc_node[a]) for a in arcs]
     stock_left = [int(world.avail_left[n, s]) for n in nodes]
     if all(v <= 0 for v in stock_left):
         names = ", ".join(prob.node_ids[n] for n in nodes[:3])
-        return UnfilledReason.STOCK_EXHAUSTED, f"stock of {sku} at {names} went to other orders"
+        own = int(sum(int(x[a]) for a in arcs))
+        others = sum(int(prob.avail[n, s]) for n in nodes) - own
+        if others > 0:
+            return UnfilledReason.STOCK_EXHAUSTED, f"stock of {sku} at {names} went to other orders"
+        return (
+            UnfilledReason.STOCK_EXHAUSTED,
+            f"{names} had only {own} unit(s) of {sku} to ship, all shipped to this order",
+        )
     open_nodes = [n for n, v in zip(nodes, stock_left, strict=True) if v > 0]
-    if all(world.orders_left[n] <= 0 or world.units_left[n] <= 0 for n in open_nodes):
+    full = [n for n in open_nodes if world.orders_left[n] <= 0 or world.units_left[n] <= 0]
+    if len(full) == len(open_nodes):
         return UnfilledReason.CAPACITY, "every node with stock left is at capacity"
+    if vip and all(
+        n in full or world.vip_orders_left[n] <= 0 or world.vip_units_left[n] <= 0
+        for n in open_nodes
+    ):
+        return (
+            UnfilledReason.CAPACITY,
+            "the VIP share of the capacity of every node with stock left is used up",
+        )
     order_arcs = range(
         int(prob.pair_arc_start[prob.order_pair_start[o]]),
         int(prob.pair_arc_start[prob.order_pair_start[o + 1]]),
@@ -698,3 +740,10 @@ def _why_unfilled(
     if 0 < prob.max_nodes <= shipments:
         return UnfilledReason.MAX_NODES, f"the order already ships from {shipments} node(s)"
     return UnfilledReason.COST, "backordering costs less than shipping it"
+
+
+def _no_room(prob: Problem, n: int, vip: bool) -> bool:
+    """True when node ``n`` may ship no parcel at all in this wave (to a VIP order: ``vip``)."""
+    if prob.cap_orders[n] == 0 or prob.cap_units[n] == 0:
+        return True
+    return vip and (prob.vip_cap_orders[n] == 0 or prob.vip_cap_units[n] == 0)

@@ -1,0 +1,127 @@
+"""Explanations name the limit that really stopped an order (unfilled reasons, held stock)."""
+
+from __future__ import annotations
+
+from scenarios.model import NodeKind, Tier
+from solvers.allocation import (
+    AllocationParams,
+    AllocationRequest,
+    AllocationRules,
+    UnfilledReason,
+    allocate,
+)
+
+from .conftest import SIMPLE_COSTS, node, order
+
+EXACT = AllocationParams(mip_rel_gap=0.0, time_limit_s=30)
+
+
+def _unfilled(req: AllocationRequest) -> dict[str, tuple[UnfilledReason, str]]:
+    result = allocate(req, EXACT)
+    return {u.order_id: (u.reason, u.detail) for u in result.unfilled}
+
+
+def test_a_node_without_capacity_is_a_capacity_reason_not_cost() -> None:
+    req = AllocationRequest(
+        nodes=[node("dc", 52.0, 13.0, inventory={"a": 9}, capacity_orders=0)],
+        orders=[order("o", 52.0, 13.0, {"a": 2})],
+        costs=SIMPLE_COSTS,
+    )
+    reason, detail = _unfilled(req)["o"]
+    assert reason == UnfilledReason.CAPACITY
+    assert "dc" in detail
+
+
+def test_a_zero_vip_share_is_a_capacity_reason_for_a_vip_order() -> None:
+    req = AllocationRequest(
+        nodes=[node("dc", 52.0, 13.0, inventory={"a": 9}, capacity_units=10)],
+        orders=[order("vip", 52.0, 13.0, {"a": 2}, tier=Tier.VIP)],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(vip_capacity_share=0.0),
+    )
+    reason, detail = _unfilled(req)["vip"]
+    assert reason == UnfilledReason.CAPACITY
+    assert "VIP" in detail and "dc" in detail
+
+
+def test_stock_the_order_took_itself_did_not_go_to_other_orders() -> None:
+    req = AllocationRequest(
+        nodes=[node("dc", 52.0, 13.0, inventory={"a": 3})],
+        orders=[order("o1", 52.0, 13.0, {"a": 5}), order("o2", 52.0, 13.0, {"a": 1})],
+        costs=SIMPLE_COSTS,
+    )
+    result = allocate(req, EXACT)
+    took = {a.order_id: a.quantity for a in result.assignments}
+    reasons = {u.order_id: (u.reason, u.detail) for u in result.unfilled}
+    assert all(r == UnfilledReason.STOCK_EXHAUSTED for r, _ in reasons.values())
+    for order_id, (_, detail) in reasons.items():
+        # only an order that other orders left short is told so
+        shared = took.get(order_id, 0) < 3
+        assert ("other orders" in detail) == shared, (order_id, detail)
+
+
+def test_no_safety_stock_reason_where_nothing_is_held_back() -> None:
+    # the near DC holds 3 with no safety stock; the order wants 5 and splits
+    req = AllocationRequest(
+        nodes=[
+            node("near", 52.0, 13.0, inventory={"a": 3}),
+            node("far", 51.0, 13.0, inventory={"a": 1}),
+        ],
+        orders=[order("o1", 52.0, 13.0, {"a": 3}), order("o2", 52.0, 13.0, {"a": 5})],
+        costs=SIMPLE_COSTS,
+    )
+    result = allocate(req, EXACT)
+    rules = [r.rule for e in result.explanations for r in e.reasons]
+    assert "safety_stock" not in rules
+
+
+def test_the_store_floor_is_named_where_it_holds_stock_back() -> None:
+    req = AllocationRequest(
+        nodes=[
+            node("store", 52.0, 13.0, kind=NodeKind.STORE, inventory={"a": 4}, safety_stock=1),
+            node("dc", 51.0, 13.0, inventory={"a": 9}),
+        ],
+        orders=[order("o", 52.0, 13.0, {"a": 3})],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(store_floor_units=2),
+    )
+    result = allocate(req, EXACT)
+    assert [a.node_id for a in result.assignments] == ["dc"]
+    held = [r for r in result.explanations[0].reasons if r.node_id == "store"]
+    assert [r.rule for r in held] == ["store_floor_units"]
+    # a DC's own safety stock keeps its name
+    dc_first = req.model_copy(
+        update={
+            "nodes": [
+                node("near", 52.0, 13.0, inventory={"a": 4}, safety_stock=2),
+                node("dc", 51.0, 13.0, inventory={"a": 9}),
+            ]
+        }
+    )
+    result = allocate(dc_first, EXACT)
+    assert [r.rule for r in result.explanations[0].reasons if r.node_id == "near"] == [
+        "safety_stock"
+    ]
+    # with nothing free to ship at all, the unfilled line names the rule
+    empty = req.model_copy(
+        update={"nodes": [node("store", 52.0, 13.0, kind=NodeKind.STORE, inventory={"a": 2})]}
+    )
+    reason, detail = _unfilled(empty)["o"]
+    assert reason == UnfilledReason.SAFETY_STOCK and "store_floor_units" in detail
+
+
+def test_a_used_up_vip_share_is_a_capacity_reason() -> None:
+    # room for two parcels, one of them VIP: the second VIP order cannot ship
+    req = AllocationRequest(
+        nodes=[node("dc", 52.0, 13.0, inventory={"a": 9}, capacity_orders=2)],
+        orders=[
+            order("v1", 52.0, 13.0, {"a": 1}, tier=Tier.VIP),
+            order("v2", 52.0, 13.0, {"a": 1}, tier=Tier.VIP),
+        ],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(vip_capacity_share=0.5),
+    )
+    reasons = list(_unfilled(req).values())
+    assert len(reasons) == 1
+    reason, detail = reasons[0]
+    assert reason == UnfilledReason.CAPACITY and "VIP" in detail
