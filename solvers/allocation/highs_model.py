@@ -471,6 +471,7 @@ class AllocationModel:
         self.num_cols = 0
         self.num_rows = 0
         self.in_model = np.zeros(prob.num_pairs, dtype=bool)
+        self._start: F64 | None = None  # column values of the MIP start, if one was set
         self._init_model()
         self.add_pairs(pairs)
 
@@ -608,6 +609,25 @@ class AllocationModel:
         # HiGHS measures its time limit on a clock that runs across calls
         self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit_s), 0.01))
         run_highs(self.h)
+        left = self.deadline.at - time.perf_counter()
+        if (
+            self.integer
+            and self._start is not None
+            and self._start.shape[0] == self.num_cols  # no pairs added since
+            and left > 0.0
+            and self.has_solution()
+            and self._dearer_than_reported(self.column_values())
+        ):
+            # HiGHS (1.16) can finish a MIP started from a solution with the objective of a
+            # better incumbent but the start's columns (the incumbent is lost in postsolve):
+            # solved again without presolve from the same start, it hands back its answer
+            _, presolve = self.h.getOptionValue("presolve")
+            self.h.clearSolver()
+            self.h.setOptionValue("presolve", "off")
+            self.h.setSolution(self.num_cols, np.arange(self.num_cols, dtype=np.int32), self._start)
+            self.h.setOptionValue("time_limit", self.h.getRunTime() + left)
+            run_highs(self.h)
+            self.h.setOptionValue("presolve", presolve)
         return str(self.h.modelStatusToString(self.h.getModelStatus()))
 
     def set_start(self, x: I64) -> None:
@@ -624,6 +644,7 @@ class AllocationModel:
             has = self.rows.split_col >= 0
             values[self.rows.split_col[has]] = np.maximum(shipments[has] - 1, 0)
         self.h.setSolution(self.num_cols, np.arange(self.num_cols, dtype=np.int32), values)
+        self._start = values
 
     def objective(self) -> float:
         """Objective of the current solution (currency units)."""
@@ -662,18 +683,40 @@ class AllocationModel:
         present = np.flatnonzero(self.x_col >= 0)
         values = col[self.x_col[present]]
         whole = np.rint(values)
-        if np.abs(values - whole).max(initial=0.0) <= UNIT_TOL:
-            x[present] = whole.astype(np.int64)
-            return np.clip(x, 0, prob.arc_ub)
         open_pair = np.zeros(prob.num_pairs, dtype=bool)
         in_model = self.y_col >= 0
         open_pair[in_model] = col[self.y_col[in_model]] > 0.5
+        if np.abs(values - whole).max(initial=0.0) <= UNIT_TOL:
+            x[present] = whole.astype(np.int64)
+            x = np.clip(x, 0, prob.arc_ub)
+            if self.integer and self._dearer_than_reported(col):
+                # HiGHS (1.16) can hand back a MIP start's unit values unchanged while its
+                # objective is that of the start with the units re-optimised in presolve's
+                # reduced space (where :meth:`run` had no time left to solve again): the
+                # unit LP over the open pairs gives units at least as cheap
+                vertex = self._vertex_units(open_pair)
+                cost = self.arc_cost
+                if vertex is not None and np.dot(cost, vertex) < np.dot(cost, x):
+                    return vertex
+            return x
         vertex = self._vertex_units(open_pair)
         if vertex is not None:
             return vertex
         x[present] = np.floor(values + UNIT_TOL).astype(np.int64)
         x[~open_pair[prob.arc_pair]] = 0  # x <= ub y with y = 0
         return np.clip(x, 0, prob.arc_ub)
+
+    def _dearer_than_reported(self, col: F64) -> bool:
+        """True when the columns ``col`` cost more than the objective HiGHS reports for them."""
+        cost = np.zeros(self.num_cols)
+        has_y, has_x = self.y_col >= 0, self.x_col >= 0
+        cost[self.y_col[has_y]] = self.pair_cost[has_y]
+        cost[self.x_col[has_x]] = self.arc_cost[has_x]
+        has_s = self.rows.split_col >= 0
+        cost[self.rows.split_col[has_s]] = self.prob.split / MICRO
+        value = float(np.dot(cost, col)) + self.prob.constant / MICRO
+        reported = self.objective()
+        return value - reported > 1e-6 + 1e-9 * abs(reported)
 
     def _vertex_units(self, open_pair: np.ndarray) -> I64 | None:
         """A vertex of the unit LP over the arcs of ``open_pair`` (None if HiGHS fails).

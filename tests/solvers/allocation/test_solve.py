@@ -219,6 +219,52 @@ def test_allow_unfilled_false_ships_every_unit_that_can_ship(
         assert sorted(a.node_id for a in result.assignments) == ["far", "near"]
 
 
+def test_a_mip_start_with_dear_units_still_gives_the_proven_optimum() -> None:
+    # HiGHS 1.16 reported the optimum of these open pairs (their units re-optimised in
+    # presolve's reduced space) but handed back the start's units: o2 took the b that o0
+    # (dearer to leave short) should get, and batch and online answered 'feasible' at
+    # 95.094857 beside a proven bound of 95.068565
+    req = AllocationRequest(
+        nodes=[
+            node("n0", 52.919167, 13.972401, inventory={"b": 0, "c": 3, "d": 7}),
+            node("n3", 52.173303, 13.563071, inventory={"a": 3, "b": 2, "c": 4, "d": 3}),
+        ],
+        orders=[
+            order("o0", 52.18831, 13.66373, {"b": 1, "a": 1}, created_s=75),
+            order("o1", 52.005120, 13.391116, {"c": 5, "d": 3}),
+            order("o2", 52.901859, 13.330034, {"b": 4}),
+        ],
+    )
+    best, _ = brute_force(compile_request(req))
+    for params in (EXACT, EXACT.model_copy(update={"mode": "online"})):
+        result = allocate(req, params)
+        assert result.cost.total_micros == best
+        assert result.status == AllocationStatus.OPTIMAL
+
+
+def test_a_mip_start_is_not_handed_back_for_a_better_incumbent() -> None:
+    # HiGHS 1.16 ended the online MIP (started from the myopic answer) with the objective of
+    # a better allocation but the start's columns: 7376.16 with a gap of 0.25 beside the
+    # optimum of 5544.13 it had found
+    req = AllocationRequest(
+        nodes=[
+            node("n2", 52.067563, 13.294778, inventory={"b": 4}, safety_stock=2),
+            node("n4", 52.137571, 13.473284, inventory={"a": 8}, capacity_orders=1),
+        ],
+        orders=[
+            order("o14", 52.940817, 13.273575, {"b": 2}),
+            order("o15", 52.683391, 13.758304, {"b": 1, "a": 2}),
+            order("o16", 52.013195, 13.073954, {"a": 3}),
+        ],
+        rules=AllocationRules(allow_unfilled=False),
+    )
+    best, _ = brute_force(compile_request(req))
+    for params in (EXACT, AllocationParams(mode="online")):
+        result = allocate(req, params)
+        assert result.cost.total_micros == best
+        assert result.gap == pytest.approx(0.0, abs=1e-4)
+
+
 def test_explanations_alternatives_and_lines(two_dcs: AllocationRequest) -> None:
     result = allocate(two_dcs, EXACT)
     assert [e.order_id for e in result.explanations] == ["o1", "o2", "o3"]
