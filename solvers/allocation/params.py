@@ -43,7 +43,8 @@ class AllocationParams(StrictModel):
     backend: Literal["highspy", "pyomo"] = Field(
         default="highspy",
         description="highspy = arrays straight into HiGHS (fast path); pyomo = the reference "
-        "Pyomo formulation solved by HiGHS (no pruning, for checking and small cases)",
+        "Pyomo formulation solved by HiGHS (one MIP over the same pruned candidates, no "
+        "decomposition; for checking and small cases)",
     )
     initial_candidates: Annotated[int, Field(ge=1)] = Field(
         default=4,

@@ -265,6 +265,20 @@ def test_a_mip_start_is_not_handed_back_for_a_better_incumbent() -> None:
         assert result.gap == pytest.approx(0.0, abs=1e-4)
 
 
+def test_the_pyomo_reference_solves_the_pruned_candidates(two_dcs: AllocationRequest) -> None:
+    # as documented: one MIP over the candidates the exact pruning leaves (a parcel dearer
+    # than backordering its one unit is pruned), with the fast path's optimum
+    req = two_dcs.model_copy(
+        update={"costs": SIMPLE_COSTS.model_copy(update={"per_shipment": 49.5})}
+    )
+    prob = compile_request(req)
+    assert prob.pruned_pairs > 0
+    reference = allocate(req, EXACT.model_copy(update={"backend": "pyomo"}))
+    assert reference.stats.candidate_pairs == prob.num_pairs
+    assert reference.stats.pruned_pairs == prob.pruned_pairs
+    assert reference.cost.total_micros == allocate(req, EXACT).cost.total_micros
+
+
 def test_explanations_alternatives_and_lines(two_dcs: AllocationRequest) -> None:
     result = allocate(two_dcs, EXACT)
     assert [e.order_id for e in result.explanations] == ["o1", "o2", "o3"]
