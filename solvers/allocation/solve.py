@@ -178,8 +178,16 @@ def _allocate(
         status = AllocationStatus.OPTIMAL
     diagnosis: list[str] = []
     if prob.hard_unfilled and unfilled:
+        if status != AllocationStatus.OPTIMAL:
+            # a baseline or a solve stopped short: the units may yet ship; say so first
+            if params.baseline is not None:
+                why = f"the {method} baseline leaves units short; the optimiser may ship them"
+            else:
+                at = "" if gap is None else f" at a gap of {100 * gap:.3g} %"
+                why = f"the solve stopped{at}; a longer time limit may ship these units"
+            diagnosis.append(f"not proven impossible: {why}")
         status = AllocationStatus.INFEASIBLE
-        diagnosis = [
+        diagnosis += [
             f"order {u.order_id}: {u.quantity} x {u.sku} cannot ship ({u.reason.value}: {u.detail})"
             for u in unfilled
         ]

@@ -179,6 +179,29 @@ def test_allow_unfilled_false_gives_an_infeasible_diagnosis(two_dcs: AllocationR
     assert ok.status == AllocationStatus.OPTIMAL and not ok.unfilled
 
 
+def test_a_baseline_short_of_units_says_its_infeasible_is_not_proven() -> None:
+    # o1 (first) takes far's a by nearness; o2 then finds no single node with a and b
+    req = AllocationRequest(
+        nodes=[
+            node("near", 52.0, 13.0, inventory={"a": 1}),
+            node("far", 50.0, 13.0, inventory={"a": 1, "b": 1}),
+        ],
+        orders=[
+            order("o1", 50.0, 13.0, {"a": 1}, created_s=0),
+            order("o2", 52.0, 13.0, {"a": 1, "b": 1}, created_s=10),
+        ],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(allow_unfilled=False, max_nodes_per_order=1),
+    )
+    best = allocate(req, EXACT)
+    assert best.status == AllocationStatus.OPTIMAL and not best.unfilled and not best.diagnosis
+    for name in ("nearest", "rule_chain", "myopic"):
+        short = allocate(req, EXACT.model_copy(update={"baseline": name}))
+        assert short.status == AllocationStatus.INFEASIBLE and short.unfilled
+        assert short.diagnosis[0].startswith(f"not proven impossible: the {name} baseline")
+        assert short.diagnosis[1].startswith("order o2: 1 x b cannot ship")
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     unfilled_unit=st.sampled_from([0.0, 0.01, 1.0, 20.0]),
