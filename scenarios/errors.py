@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import ValidationError
@@ -23,6 +24,13 @@ class InputError(DispatchlabError):
         self.reason = reason
         self.source = source
         super().__init__(self.one_line())
+
+    def under(self, prefix: str) -> InputError:
+        """The same error with its field placed under ``prefix`` (``params`` + ``engine``
+        -> ``params.engine``): a field path relative to a part of the input, made relative
+        to the whole."""
+        field = f"{prefix}.{self.field}" if self.field else prefix
+        return InputError(field, self.reason, source=self.source)
 
     def one_line(self) -> str:
         """Render as ``source: field: reason`` on one line."""
@@ -103,3 +111,16 @@ def input_error_from_validation(err: ValidationError, *, source: str | None = No
     if len(errors) > 1:
         reason += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
     return InputError(field_path(loc), reason, source=source)
+
+
+@contextmanager
+def fields_under(prefix: str) -> Iterator[None]:
+    """Re-raise an :class:`InputError` raised inside with its field under ``prefix``.
+
+    A solver names fields relative to what it was given (its params: ``initial_plan...``);
+    the caller knows where that sits in its own input (``params.initial_plan...``).
+    """
+    try:
+        yield
+    except InputError as err:
+        raise err.under(prefix) from None

@@ -25,6 +25,7 @@ from api.schemas.routes import SolverInfo
 from api.tasks.changes import plan_changes
 from api.tasks.routes import diagnosis as route_diagnosis
 from api.versions import solver_versions
+from scenarios.errors import fields_under
 from scenarios.geo import TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import AllocationLine, Plan, Route, StopKind
@@ -89,7 +90,8 @@ def make_plan(
     if progress is not None:
         progress(0.2)
     jobs = _routing_scenario(scenario, lines)
-    routed, stats = solve_routes_with_stats(jobs, rparams)
+    with fields_under("routing"):  # the solver names fields of its params
+        routed, stats = solve_routes_with_stats(jobs, rparams)
     plan = routed.model_copy(update={"allocation": lines})
     if progress is not None:
         progress(0.5)
@@ -312,7 +314,8 @@ def reoptimise(
     rparams = req.routing.model_copy(update={"initial_plan": initial})
     if degraded:
         rparams = rparams.model_copy(update={"engine": "greedy"})
-    routed, stats = solve_routes_with_stats(routing, rparams)
+    with fields_under("routing"):
+        routed, stats = solve_routes_with_stats(routing, rparams)
     plan = routed.model_copy(update={"allocation": lines})
     answer = ReoptimiseResult(
         status=plan.status,

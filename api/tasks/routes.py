@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.routes import RoutesCreate, RoutesResult, SolverInfo
 from api.versions import solver_versions
+from scenarios.errors import fields_under
 from scenarios.model import Scenario
 from scenarios.plan import Plan
 from scenarios.saved import validate_saved
@@ -47,7 +48,8 @@ def routes_result(
 def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
     """Solve a :class:`RoutesCreate` payload."""
     body = validate_saved(RoutesCreate, payload)
-    plan, stats = solve_routes_with_stats(body.scenario, body.params)
+    with fields_under("params"):  # the solver names fields of its params
+        plan, stats = solve_routes_with_stats(body.scenario, body.params)
     result = routes_result(
         body.scenario, plan, body.params, fallback_reason=stats.fallback, notes=stats.pin_notes
     )
@@ -57,7 +59,8 @@ def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
 def greedy_plan(body: RoutesCreate) -> tuple[Plan, SolveStats]:
     """The fast greedy plan for a routing request, and its solve stats."""
     params = body.params.model_copy(update={"engine": "greedy"})
-    return solve_routes_with_stats(body.scenario, params)
+    with fields_under("params"):
+        return solve_routes_with_stats(body.scenario, params)
 
 
 def fallback(payload: JsonDict, *, reason: str) -> JsonDict:

@@ -342,3 +342,24 @@ def test_a_parcel_on_board_never_moves_to_another_courier(
     [line] = [d for d in result["diagnosis"] if d.startswith("o1:")]
     assert line.startswith("o1: window_unreachable: ")
     assert f"vehicle {route.vehicle_id}: order o1: arrives at" in line
+
+
+def test_an_initial_plan_the_router_refuses_is_422_from_the_request_root(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _plan_body()
+    stop = {"order_id": "o1", "arrival_s": 0, "start_s": 0, "departure_s": 0}
+    body["routing"]["initial_plan"] = {
+        "routes": [
+            {"vehicle_id": "courier-1", "stops": []},
+            {"vehicle_id": "courier-1", "stops": [stop]},
+        ]
+    }
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "routing.initial_plan.routes.1.vehicle_id",
+            "reason": "vehicle 'courier-1' already has route 0",
+        }
+    ]

@@ -299,5 +299,22 @@ def test_an_initial_plan_visiting_a_stop_twice_is_422_naming_it(
     )
     assert answer.status_code == 422, answer.text
     [detail] = answer.json()["detail"]
-    assert detail["field"].endswith("initial_plan.routes.1.stops.1")
+    # from the request root (the solver names it from its params: initial_plan.routes...)
+    assert detail["field"] == "params.initial_plan.routes.1.stops.1"
     assert "order 'o1' is already stop 0 of route 0" in detail["reason"]
+    assert answer.json()["message"].startswith("params.initial_plan.routes.1.stops.1: ")
+
+
+def test_a_job_failing_on_its_initial_plan_names_the_field_from_the_request_root(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    routes = [{"vehicle_id": "ghost", "stops": []}]
+    body = {**_body(initial_plan={"routes": routes}), "mode": "async"}
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 202, answer.text
+    job = wait_for(
+        lambda: client.get(answer.headers["location"], headers=keys["oms"]).json(),
+        lambda j: j["status"] in {"done", "failed"},
+    )
+    assert job["status"] == "failed"
+    assert "bad input: params.initial_plan.routes.0.vehicle_id: unknown vehicle" in str(job)
