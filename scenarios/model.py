@@ -91,7 +91,11 @@ class Order(StrictModel):
         description="promised delivery windows, sorted and disjoint; empty = any time",
     )
     service_s: NonNegInt = 0
-    priority: int = 0
+    priority: int = Field(
+        default=0,
+        description="higher = more important: when the fleet cannot serve every mandatory "
+        "order, routing leaves out the lowest priorities first",
+    )
     demand: list[NonNegInt] = Field(
         default_factory=list,
         description="load per capacity dimension; empty = total line units on a 'units' "

@@ -12,10 +12,10 @@ The cheapest insertion of every order into every open route (and into one empty 
 vehicle type) is cached. After an insertion only the changed route is re-priced, and only for
 the orders whose best insertion was in that route and the orders near the inserted one (all
 orders on small problems); any other cached price that went stale is re-priced when it becomes
-the cheapest (lazy evaluation). Mandatory orders are inserted first (those needing skills
-before the others); optional orders only while their insertion costs less than their penalty
-(a vehicle's fixed cost is left out of that test, and routes of optional orders that cost more
-than the penalties they save are dropped at the end).
+the cheapest (lazy evaluation). Mandatory orders are inserted first, highest priority first
+(within a priority, those needing skills before the others); optional orders only while their
+insertion costs less than their penalty (a vehicle's fixed cost is left out of that test, and
+routes of optional orders that cost more than the penalties they save are dropped at the end).
 
 With a deadline, a construction that starts at or past it (the process lost the CPU) still
 inserts for :data:`GRACE_S`: an order that fits in a moment is not left out for want of time
@@ -141,6 +141,8 @@ class GreedyBuilder:
             [INF if o.penalty is None else float(o.penalty) for o in p.orders], dtype=np.float64
         ).reshape(n)
         self.skilled = np.array([bool(o.skills) for o in p.orders], dtype=bool).reshape(n)
+        self.rank = np.array([o.priority_rank for o in p.orders], dtype=np.int64).reshape(n)
+        self.ranked = p.has_priorities
 
     # ------------------------------------------------------------------ columns
     def _column(self, vehicle: int, seq: list[int]) -> _Col:
@@ -383,9 +385,12 @@ class GreedyBuilder:
                 self.timed_out = True
                 break
             open_rows = ~routed & np.isfinite(row_min)
-            pick = open_rows & mandatory & self.skilled  # restricted orders first
+            due = open_rows & mandatory
+            if self.ranked and due.any():  # the highest priority first
+                due &= self.rank == self.rank[due].max()
+            pick = due & self.skilled  # restricted orders first
             if not pick.any():
-                pick = open_rows & mandatory
+                pick = due
             if pick.any():
                 key = np.where(pick, row_min, INF)
             else:

@@ -19,8 +19,10 @@ Objective units
 ---------------
 Every engine minimises the same integer objective, in milli-cents: a vehicle's fixed cost,
 ``cost_per_km_cents`` per metre (= milli-cents per metre), ``cost_per_hour_cents`` per second
-(rounded) and the penalty of each optional order left out. A fleet that prices neither
-distance nor time is priced at 1 milli-cent per metre, so the engines minimise distance.
+(rounded) and the penalty of each optional order left out. Mandatory orders the fleet cannot
+all take are left out lowest priority first (:attr:`OrderInfo.drop_weight`). A fleet that
+prices neither distance nor time is priced at 1 milli-cent per metre, so the engines minimise
+distance.
 """
 
 from __future__ import annotations
@@ -74,6 +76,15 @@ class OrderInfo:
     skills: frozenset[str]
     penalty: int | None
     from_depot: bool
+    #: a mandatory order's place among the distinct priorities of the problem's mandatory
+    #: orders (0 = the lowest; 0 for optional orders, which have their own penalty)
+    priority_rank: int = 0
+
+    @property
+    def drop_weight(self) -> int:
+        """How many times the engines' price for leaving out a mandatory order this one's
+        costs: 1 + its priority rank, so higher-priority orders are left out last."""
+        return 1 + self.priority_rank
 
     @property
     def delivery(self) -> int:
@@ -174,6 +185,11 @@ class RoutingProblem:
         return any(o.skills for o in self.orders)
 
     @property
+    def has_priorities(self) -> bool:
+        """Mandatory orders differ in priority."""
+        return any(o.priority_rank for o in self.orders)
+
+    @property
     def has_pickups(self) -> bool:
         """Some order is a pickup-and-delivery pair."""
         return any(not o.from_depot for o in self.orders)
@@ -263,6 +279,8 @@ def _build(
 
     tasks: list[Task] = []
     infos: list[OrderInfo] = []
+    levels = sorted({o.priority for o in orders if o.penalty_cents is None})
+    rank_of = {level: k for k, level in enumerate(levels)}
     for oi, order in enumerate(orders):
         demand = tuple(order.demand_vector(scenario.capacity_dims))
         skills = frozenset(order.required_skills)
@@ -300,6 +318,7 @@ def _build(
                 skills=skills,
                 penalty=None if order.penalty_cents is None else order.penalty_cents * MILLI,
                 from_depot=order.pickup is None,
+                priority_rank=rank_of[order.priority] if order.penalty_cents is None else 0,
             )
         )
 

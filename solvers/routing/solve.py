@@ -250,8 +250,9 @@ def solve_routes_with_stats(
 def _value(
     problem: RoutingProblem, settings: EngineSettings, routes: Mapping[int, Sequence[int]]
 ) -> tuple[int, int]:
-    """(mandatory orders left out, objective incl. penalties and disruption) of some routes;
-    a route that breaks a constraint makes them worse than any plan."""
+    """(mandatory orders left out, each weighted by its priority's drop weight; objective
+    incl. penalties and disruption) of some routes; a route that breaks a constraint makes
+    them worse than any plan."""
     served: set[int] = set()
     cost = 0
     for vi, seq in routes.items():
@@ -259,7 +260,7 @@ def _value(
             continue
         sched = schedule_route(problem, vi, seq)
         if sched.violation is not None:
-            return len(problem.orders) + 1, 0
+            return sum(info.drop_weight for info in problem.orders) + 1, 0
         cost += sched.cost
         served.update(problem.tasks[t].order for t in seq)
         for t in seq:
@@ -270,7 +271,7 @@ def _value(
         if o in served:
             continue
         if info.penalty is None:
-            missing += 1
+            missing += info.drop_weight
         else:
             cost += info.penalty
     return missing, cost

@@ -5,7 +5,8 @@ search); OR-Tools needs one node per visit, so the problem's shared nodes are ex
 per task). The search starts from the greedy construction (or the warm start): OR-Tools' own
 first-solution strategies can find nothing on tight windows (Solomon R101 in 5 s), and a
 complete seed lets guided local search spend the whole budget improving. Mandatory orders are
-disjunctions with a penalty larger than any complete plan, so a solution always exists and
+disjunctions with a penalty larger than any complete plan (times 1 + the rank of the order's
+priority, so the lowest priorities are dropped first), so a solution always exists and
 orders that cannot be fitted come back as dropped (reported as unassigned, never silently).
 A vehicle whose empty route is already infeasible (it cannot drive from its start to its end
 within its shift, duration or distance limit) is left out of the model, which it would make
@@ -207,6 +208,8 @@ class ORToolsEngine:
             + 10 * sum(v.fixed_cost for v in vehicles)
             + 10**6,
         )
+        # the penalty of the highest priority stays within int64
+        big = min(big, 2**62 // max((o.drop_weight for o in p.orders), default=1))
         # pins on a vehicle left out cannot be kept (the warm start never has any: a route
         # on such a vehicle is infeasible, so its pins are released)
         pinned_routes = {
@@ -229,7 +232,8 @@ class ORToolsEngine:
                     routing.VehicleVar(idx).SetValues([-1, *allowed])
             if oi in pinned_orders:
                 continue
-            penalty = info.penalty if info.penalty is not None else big
+            # a higher-priority mandatory order costs more to leave out
+            penalty = info.penalty if info.penalty is not None else big * info.drop_weight
             routing.AddDisjunction(idxs, penalty, len(idxs))
 
         # --- pinned stops: stay on their vehicle, in their order

@@ -242,7 +242,9 @@ def _max_penalty(problem: RoutingProblem, prizes: list[int] | None) -> float | N
 
 
 def _prizes(problem: RoutingProblem) -> list[int]:
-    """Per order, a prize well above what serving it can cost (a dedicated vehicle).
+    """Per order, a prize well above what serving it can cost (a dedicated vehicle); when
+    mandatory orders differ in priority, the largest such prize times the order's
+    :attr:`~solvers.routing.problem.OrderInfo.drop_weight`.
 
     Not astronomically large: PyVRP's penalties for excess load and time warp are bounded,
     and a prize above them would make an infeasible plan look cheaper than dropping an order.
@@ -260,7 +262,12 @@ def _prizes(problem: RoutingProblem) -> list[int]:
         worst = np.maximum(
             worst, v.fixed_cost + v.unit_distance_cost * dist + v.unit_duration_cost * dur
         )
-    return [int(x) for x in 10 * worst + 1000]
+    prizes = [int(x) for x in 10 * worst + 1000]
+    if problem.has_priorities:
+        # leaving out any one order of a higher priority costs more than any of a lower one
+        top = max(prizes)
+        prizes = [top * info.drop_weight for info in problem.orders]
+    return prizes
 
 
 def _banned_nodes(problem: RoutingProblem) -> dict[frozenset[str], tuple[int, ...]]:

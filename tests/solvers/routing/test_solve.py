@@ -32,6 +32,7 @@ from solvers.routing import (
     solve_routes_with_stats,
 )
 from solvers.routing import solve as solve_module
+from solvers.routing.engines.base import EngineSettings
 from solvers.routing.engines.ortools_engine import ORToolsEngine
 from solvers.routing.engines.pyvrp_engine import PyVRPEngine, free_cores
 from solvers.validate import validate_plan
@@ -555,3 +556,57 @@ def test_disruption_cost_holds_for_stops_of_a_route_that_no_longer_fits() -> Non
     mine = next(r for r in plan.routes if r.vehicle_id == "v0")
     # moving them to the cheap courier would cost more than driving them on the dear one
     assert {"o1", "o6", "o2", "o4"} <= {st.order_id for st in mine.stops}
+
+
+def _ranked_orders() -> Scenario:
+    """One van for three of six parcels; the three of priority 1 and 2 are neither the
+    cheapest to serve (the near ones) nor those a dedicated trip costs most (the far ones)."""
+    spots = [
+        ("near-a", 100, 0),
+        ("near-b", 0, 100),
+        ("near-c", -100, 0),
+        ("far-1", 3000, 0),
+        ("far-2a", 0, 3000),
+        ("far-2b", -3000, 0),
+    ]
+    priority = {"near-a": 2, "near-b": 0, "near-c": 0, "far-1": 2, "far-2a": 1, "far-2b": 0}
+    return Scenario(
+        travel=EuclideanTravel(speed_m_per_s=10.0),
+        orders=[
+            Order(id=o, location=Location(x=x, y=y), demand=[1], priority=priority[o])
+            for o, x, y in spots
+        ],
+        vehicles=[Vehicle(id="van", start_location=Location(x=0, y=0), capacity=[3])],
+    )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_fleet_too_small_leaves_out_the_lowest_priorities(engine: str) -> None:
+    """Which mandatory orders were left out was arbitrary: the far ones (cheapest to leave
+    out) for greedy and OR-Tools, the near ones (the smallest prizes) for PyVRP."""
+    s = _ranked_orders()
+    plan = _solve(s, engine, seed=1, max_iterations=200 if engine == "pyvrp" else None)
+    assert plan.engine == engine
+    assert _served(plan) == {"near-a", "far-1", "far-2a"}
+    assert {u.order_id for u in plan.unassigned} == {"near-b", "near-c", "far-2b"}
+    assert all(u.reason is UnassignedReason.NO_SOLUTION for u in plan.unassigned)
+
+
+@pytest.mark.parametrize("engine", [PyVRPEngine(), ORToolsEngine()], ids=["pyvrp", "ortools"])
+def test_each_search_drops_the_lowest_priorities_itself(
+    engine: PyVRPEngine | ORToolsEngine,
+) -> None:
+    # the search alone, not the greedy plan the solve would fall back to
+    problem = build_problem(_ranked_orders())
+    result = engine.solve(problem, EngineSettings(time_limit_s=1.0, seed=1, max_iterations=200))
+    served = {
+        problem.order_ids[problem.tasks[t].order] for seq in result.routes.values() for t in seq
+    }
+    assert served == {"near-a", "far-1", "far-2a"}
+
+
+def test_priorities_rank_only_mandatory_orders() -> None:
+    s = _ranked_orders()
+    optional = s.orders[0].model_copy(update={"priority": 9, "penalty_cents": 100})
+    problem = build_problem(s.model_copy(update={"orders": [optional, *s.orders[1:]]}))
+    assert [o.drop_weight for o in problem.orders] == [1, 1, 1, 3, 2, 1]
