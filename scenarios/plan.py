@@ -73,6 +73,16 @@ class UnassignedReason(StrEnum):
     NO_SKILL = "no_skill"
     WINDOW_UNREACHABLE = "window_unreachable"
     OVER_CAPACITY = "over_capacity"
+    #: even a direct trip makes the route longer than the vehicle's maximum distance
+    OVER_MAX_DISTANCE = "over_max_distance"
+    #: even a direct trip makes the route last longer than the vehicle's maximum duration
+    OVER_MAX_DURATION = "over_max_duration"
+    #: even a direct trip ends after the vehicle's shift
+    OUTSIDE_SHIFT = "outside_shift"
+    #: even a direct trip leaves no room for a driver break inside its window
+    BREAK_UNPLACEABLE = "break_unplaceable"
+    #: the pickup is at a fulfilment node that is closed whenever the parcel could be picked up
+    NODE_CLOSED = "node_closed"
     DROPPED_FOR_COST = "dropped_for_cost"
     OUT_OF_STOCK = "out_of_stock"
     RULE = "rule"

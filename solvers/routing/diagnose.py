@@ -1,12 +1,17 @@
-"""Why an order cannot be served at all, before any search: skills, capacity, windows."""
+"""Why an order cannot be served at all, before any search: a closed node, skills, capacity,
+windows, route limits, shifts and breaks."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from scenarios.geo import Location
+from scenarios.model import FulfilmentNode
 from scenarios.plan import UnassignedReason
 from solvers.routing.problem import RoutingProblem
-from solvers.routing.schedule import schedule_route
+from solvers.routing.schedule import schedule_route, violation_reason
 from solvers.routing.timing import insert_one, insert_pair_same_gap, route_timing, visits
 
 
@@ -18,11 +23,11 @@ def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason
     such check are scheduled one by one: on the vehicle types where the closed form is a
     relaxation (several windows, several breaks), and once to name the violated constraint.
     """
-    out: dict[int, tuple[UnassignedReason, str]] = {}
+    out: dict[int, tuple[UnassignedReason, str]] = _closed_nodes(problem)
     n = len(problem.orders)
     if not problem.vehicles:
         for i in range(n):
-            out[i] = (UnassignedReason.NO_SOLUTION, "the scenario has no vehicles")
+            out.setdefault(i, (UnassignedReason.NO_SOLUTION, "the scenario has no vehicles"))
         return out
     if not n:
         return out
@@ -47,6 +52,8 @@ def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason
     ).reshape(n)
     reached = _direct_trips(problem, kinds, big, simple)
     for oi in np.flatnonzero(~reached):
+        if int(oi) in out:
+            continue
         info = problem.orders[oi]
         if not skilled[oi].any():
             need = ", ".join(sorted(info.skills))
@@ -81,10 +88,72 @@ def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason
         violation = schedule_route(problem, first, list(info.tasks)).violation
         why = f"vehicle {problem.vehicles[first].vehicle.id}: {violation}"
         if violation is not None:
+            reason = violation_reason(violation)
+            if reason in _BREAK_SENSITIVE and _fits_without_breaks(problem, first, info.tasks):
+                reason = UnassignedReason.BREAK_UNPLACEABLE
+                why += "; it would fit without the driver's breaks"
             out[int(oi)] = (
-                UnassignedReason.WINDOW_UNREACHABLE,
+                reason,
                 f"even a direct trip fails with every capable vehicle (e.g. {why})",
             )
+    return out
+
+
+#: Violations a driver break can cause by taking the time the trip needed.
+_BREAK_SENSITIVE = frozenset(
+    {
+        UnassignedReason.WINDOW_UNREACHABLE,
+        UnassignedReason.OUTSIDE_SHIFT,
+        UnassignedReason.OVER_MAX_DURATION,
+    }
+)
+
+
+def _fits_without_breaks(problem: RoutingProblem, vehicle: int, tasks: tuple[int, ...]) -> bool:
+    """Whether the direct trip fits ``vehicle`` once its breaks are taken away."""
+    veh = problem.vehicles[vehicle]
+    if not veh.breaks:
+        return False
+    fleet = list(problem.vehicles)
+    fleet[vehicle] = replace(veh, breaks=())
+    bare = replace(problem, vehicles=tuple(fleet), _index={})
+    return schedule_route(bare, vehicle, list(tasks)).violation is None
+
+
+def _closed_nodes(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason, str]]:
+    """Orders whose pickup is at a fulfilment node that is closed during all its windows.
+
+    Courier jobs of an allocation (:func:`~solvers.routing.routing_scenario_from_allocation`)
+    pick up at the node; a parcel ready after the node's last closing has no window left.
+    """
+    at: dict[Location, list[FulfilmentNode]] = {}
+    for node in problem.scenario.nodes:
+        at.setdefault(node.location, []).append(node)
+    out: dict[int, tuple[UnassignedReason, str]] = {}
+    if not at:
+        return out
+    for oi, info in enumerate(problem.orders):
+        pickup = info.order.pickup
+        if pickup is None or not pickup.time_windows or pickup.location not in at:
+            continue
+        nodes = at[pickup.location]
+        if any(
+            not node.opening_hours
+            or any(
+                w.start_s <= h.end_s and h.start_s <= w.end_s
+                for w in pickup.time_windows
+                for h in node.opening_hours
+            )
+            for node in nodes
+        ):
+            continue
+        node = nodes[0]
+        hours = ", ".join(f"{h.start_s}-{h.end_s} s" for h in node.opening_hours)
+        windows = ", ".join(f"{w.start_s}-{w.end_s} s" for w in pickup.time_windows)
+        out[oi] = (
+            UnassignedReason.NODE_CLOSED,
+            f"node {node.id} is closed when the pickup can happen ({windows}); it opens {hours}",
+        )
     return out
 
 

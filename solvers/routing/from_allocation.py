@@ -18,7 +18,9 @@ def routing_scenario_from_allocation(
     """One pickup-and-delivery job per (order, node) shipment of the allocation.
 
     The pickup is at the node, ready once the node's processing time has passed (from the
-    order's creation) and inside its opening hours; the delivery is at the customer in the
+    order's creation) and inside its opening hours (a node closed for the rest of the horizon
+    by then leaves the job unserved as ``node_closed``, see
+    :func:`~solvers.routing.diagnose.diagnose_orders`); the delivery is at the customer in the
     order's promised windows. Demand is the shipped units (on a ``units`` dimension), or the
     order's own demand vector shared among its shipments by shipped units, in integers that add
     up to it (see :func:`_split_demand`). A job's id is
@@ -107,5 +109,6 @@ def _open_after(hours: list[TimeWindow], ready_s: int, end_s: int) -> list[TimeW
         for w in hours
         if w.end_s >= ready_s
     ]
-    # a node closed for the rest of the horizon: keep an empty-ish window at the last closing
+    # a node closed for the rest of the horizon: the parcel's ready time alone, outside the
+    # opening hours, so the diagnosis leaves the job out as ``node_closed``
     return out or [TimeWindow(start_s=ready_s, end_s=ready_s)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from scenarios.plan import PlannedStop, Route, StopKind
+from scenarios.plan import PlannedStop, Route, StopKind, UnassignedReason
 from solvers.routing.problem import UNLIMITED, RoutingProblem, Task
 from solvers.routing.timing import Timing, place_break
 
@@ -260,6 +260,26 @@ def _from_timing(problem: RoutingProblem, vehicle: int, tm: Timing) -> RouteSche
         visits += 1
     out.end_s = free + int(dur[node[-2], node[-1]])
     return out
+
+
+#: How each violation :func:`schedule_route` reports begins, and the reason an order that
+#: fails it even on a direct trip is left out with (the rest: its windows).
+VIOLATION_REASONS: tuple[tuple[str, UnassignedReason], ...] = (
+    ("returns at ", UnassignedReason.OUTSIDE_SHIFT),
+    ("route lasts ", UnassignedReason.OVER_MAX_DURATION),
+    ("route is ", UnassignedReason.OVER_MAX_DISTANCE),
+    ("a break ", UnassignedReason.BREAK_UNPLACEABLE),
+    ("capacity ", UnassignedReason.OVER_CAPACITY),
+    ("vehicle lacks a skill", UnassignedReason.NO_SKILL),
+)
+
+
+def violation_reason(violation: str) -> UnassignedReason:
+    """The unassigned reason of a :func:`schedule_route` violation (windows by default)."""
+    for start, reason in VIOLATION_REASONS:
+        if violation.startswith(start):
+            return reason
+    return UnassignedReason.WINDOW_UNREACHABLE
 
 
 def _route_limits(problem: RoutingProblem, vehicle: int, sched: RouteSchedule) -> str | None:

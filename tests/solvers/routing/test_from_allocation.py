@@ -18,6 +18,7 @@ from scenarios import (
     OrderLine,
     Scenario,
     TimeWindow,
+    UnassignedReason,
     Vehicle,
 )
 from solvers.routing import RoutingParams, routing_scenario_from_allocation, solve_routes
@@ -84,6 +85,46 @@ def test_processing_time_delays_the_pickup(shop: Scenario) -> None:
     assert s.orders[0].pickup is not None
     # ready at 19,500 + 600 = 20,100, after the DC closes at 20,000: a window that cannot be met
     assert s.orders[0].pickup.time_windows == [TimeWindow(start_s=20_100, end_s=20_100)]
+
+
+@pytest.mark.parametrize("engine", ["greedy", "ortools", "pyvrp"])
+def test_a_parcel_ready_after_its_node_closed_for_good_is_not_picked_up(engine: str) -> None:
+    """The node is open 0-3,600 s; the order comes at 7,200 s: the pickup was planned at
+    7,800 s, at a closed node."""
+    s = Scenario(
+        nodes=[
+            FulfilmentNode(
+                id="dc",
+                location=Location(x=0, y=0),
+                processing_s=600,
+                opening_hours=[TimeWindow(start_s=0, end_s=3600)],
+            )
+        ],
+        orders=[
+            Order(
+                id="late",
+                location=Location(x=1000, y=0),
+                created_s=7200,
+                lines=[OrderLine(sku="s1", quantity=1)],
+            ),
+            Order(
+                id="early",
+                location=Location(x=0, y=1000),
+                lines=[OrderLine(sku="s1", quantity=1)],
+            ),
+        ],
+        vehicles=[Vehicle(id="v", start_location=Location(x=0, y=0), capacity=[10])],
+    )
+    allocation = [
+        AllocationLine(order_id=o, sku="s1", node_id="dc", quantity=1) for o in ("late", "early")
+    ]
+    jobs = routing_scenario_from_allocation(s, allocation)
+    plan = solve_routes(jobs, RoutingParams(engine=engine, time_limit_s=0.3, seed=1))
+    assert validate_plan(jobs, plan).ok
+    assert [st.order_id for r in plan.routes for st in r.stops] == ["early", "early"]
+    [left] = plan.unassigned
+    assert left.order_id == "late" and left.reason is UnassignedReason.NODE_CLOSED
+    assert left.detail.startswith("node dc is closed when the pickup can happen (7800-7800 s)")
 
 
 def test_unknown_references_name_the_field(shop: Scenario) -> None:

@@ -70,7 +70,8 @@ def test_no_usable_vehicle_leaves_every_order_out() -> None:
     plan, _ = solve_routes_with_stats(s, RoutingParams(engine="ortools", time_limit_s=1))
     assert validate_plan(s, plan).ok
     assert not plan.routes
-    assert {u.reason for u in plan.unassigned} == {UnassignedReason.WINDOW_UNREACHABLE}
+    # the only vehicle cannot be back by the end of its shift
+    assert {u.reason for u in plan.unassigned} == {UnassignedReason.OUTSIDE_SHIFT}
     assert len(plan.unassigned) == len(s.orders)
 
 

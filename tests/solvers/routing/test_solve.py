@@ -215,7 +215,7 @@ def test_unassigned_reasons() -> None:
     assert reasons == {
         "o0": UnassignedReason.NO_SKILL,
         "o1": UnassignedReason.OVER_CAPACITY,
-        "o2": UnassignedReason.WINDOW_UNREACHABLE,
+        "o2": UnassignedReason.OUTSIDE_SHIFT,  # the van cannot be back by the end
         "o3": UnassignedReason.DROPPED_FOR_COST,
     }
     assert plan.status is PlanStatus.INFEASIBLE  # mandatory orders left out
@@ -391,7 +391,47 @@ def test_an_order_between_two_unreachable_windows_is_diagnosed(city: Scenario) -
     s = city.model_copy(update={"orders": [far, *city.orders[1:]], "vehicles": fleet})
     plan = _solve(s, "greedy")
     reasons = {u.order_id: u.reason for u in plan.unassigned}
-    assert reasons == {"o0": UnassignedReason.WINDOW_UNREACHABLE}
+    # served in the second window, the van is back after its shift
+    assert reasons == {"o0": UnassignedReason.OUTSIDE_SHIFT}
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason", "detail"),
+    [
+        ({"max_distance_m": 100}, UnassignedReason.OVER_MAX_DISTANCE, "over the maximum 100 m"),
+        ({"max_duration_s": 60}, UnassignedReason.OVER_MAX_DURATION, "over the maximum 60 s"),
+        (
+            {"shift": TimeWindow(start_s=0, end_s=100)},
+            UnassignedReason.OUTSIDE_SHIFT,
+            "after the shift ends at 100 s",
+        ),
+        (  # the break must start while the order is served (0-1,000 s)
+            {"breaks": [Break(window=TimeWindow(start_s=500, end_s=510), duration_s=10)]},
+            UnassignedReason.BREAK_UNPLACEABLE,
+            "it would fit without the driver's breaks",
+        ),
+    ],
+)
+def test_an_order_no_route_limit_allows_is_diagnosed_with_the_limit(
+    limits: dict[str, object], reason: UnassignedReason, detail: str
+) -> None:
+    """Each of these came back as window_unreachable."""
+    depot = Location(x=5000, y=5000)
+    van = Vehicle(id="v", start_location=depot, capacity=[4], **limits)  # type: ignore[arg-type]
+    far = Order(id="far", location=Location(x=8000, y=5000), demand=[1], service_s=60)
+    here = Order(
+        id="here",
+        location=depot,
+        demand=[1],
+        service_s=1000,
+        time_windows=[TimeWindow(start_s=0, end_s=0)],
+    )
+    orders = [here] if "breaks" in limits else [far]
+    s = make_city(vehicles=[van]).model_copy(update={"orders": orders})
+    plan = _solve(s, "greedy")
+    [left] = plan.unassigned
+    assert left.reason is reason
+    assert detail in left.detail
 
 
 def test_auto_leaves_pyvrp_when_its_data_would_not_fit_in_memory(
