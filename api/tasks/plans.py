@@ -90,8 +90,10 @@ def make_plan(
     if progress is not None:
         progress(0.2)
     jobs = _routing_scenario(scenario, lines)
+    # a warm start may name orders the allocation did not ship: they are not courier jobs
+    unshipped = {o.id for o in scenario.orders} - {line.order_id for line in lines}
     with fields_under("routing"):  # the solver names fields of its params
-        routed, stats = solve_routes_with_stats(jobs, rparams)
+        routed, stats = solve_routes_with_stats(jobs, rparams, absent_orders=unshipped)
     plan = routed.model_copy(update={"allocation": lines})
     if progress is not None:
         progress(0.5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from scenarios.errors import InputError
@@ -112,9 +112,16 @@ def solve_routes(scenario: Scenario, params: RoutingParams | None = None) -> Pla
 
 
 def solve_routes_with_stats(
-    scenario: Scenario, params: RoutingParams | None = None
+    scenario: Scenario,
+    params: RoutingParams | None = None,
+    *,
+    absent_orders: Collection[str] = (),
 ) -> tuple[Plan, SolveStats]:
     """:func:`solve_routes` plus where the time went.
+
+    ``absent_orders``: order ids the caller knows but left out of ``scenario`` (orders an
+    allocation did not ship): stops of ``params.initial_plan`` naming them are ignored, where
+    other unknown orders are an :class:`InputError`.
 
     Everything counts against ``time_limit_s``: building the matrices, the diagnosis, the
     greedy construction (the fallback plan and the search's starting point), the search, the
@@ -133,7 +140,7 @@ def solve_routes_with_stats(
     else:
         problem = full
     reasons = {full.order_ids[i]: r for i, r in diagnosed.items()}
-    settings = _settings(problem, params, stats.pin_notes)
+    settings = _settings(problem, params, stats.pin_notes, absent_orders)
     stats.notes.extend(stats.pin_notes)
     engine = choose_engine(problem, settings, params.engine)
     stats.engine = engine.name
@@ -337,7 +344,10 @@ def _repair(
 
 
 def _settings(
-    problem: RoutingProblem, params: RoutingParams, notes: list[str] | None = None
+    problem: RoutingProblem,
+    params: RoutingParams,
+    notes: list[str] | None = None,
+    absent_orders: Collection[str] = (),
 ) -> EngineSettings:
     """Engine settings: warm start mapped to task indices, and the remaining budget.
 
@@ -356,6 +366,7 @@ def _settings(
         task_of: dict[tuple[str | None, StopKind], int] = {
             (problem.order_ids[t.order], t.kind): ti for ti, t in enumerate(problem.tasks)
         }
+        _check_known_stops(params.initial_plan, problem.scenario, absent_orders)
         _check_unique_visits(params.initial_plan, set(task_of))
         for ri, route in enumerate(params.initial_plan.routes):
             vi = vindex.get(route.vehicle_id)
@@ -423,11 +434,49 @@ def _settings(
     )
 
 
+#: ``Plan.engine`` of a digital twin's executed day (``SimulationResult.to_plan``).
+TWIN_ENGINE = "twin"
+
+
+def _check_known_stops(plan: Plan, scenario: Scenario, absent: Collection[str] = ()) -> None:
+    """Each stop visits an order of the scenario, a pickup only an order with one
+    (InputError naming the stop), as a route names a vehicle of the fleet.
+
+    A digital twin's executed day (``plan.engine == "twin"``) is exempt, and so is a stop
+    named by the order id of split jobs (``<order>@<node>``): the twin visits a split order's
+    pickups once per node under the order id; such stops are ignored, as are those of the
+    ``absent`` orders. Stops of orders the diagnosis leaves out are known orders, and are
+    ignored too.
+    """
+    if plan.engine == TWIN_ENGINE:
+        return
+    orders = {o.id: o for o in scenario.orders}
+    split = {o.id.rsplit("@", 1)[0] for o in scenario.orders if "@" in o.id}
+    split.update(absent)
+    for ri, route in enumerate(plan.routes):
+        for si, st in enumerate(route.stops):
+            if st.kind is StopKind.BREAK:
+                continue
+            where = f"initial_plan.routes.{ri}.stops.{si}"
+            if st.order_id is None:
+                raise InputError(f"{where}.order_id", f"a {st.kind.value} needs an order id")
+            order = orders.get(st.order_id)
+            if order is None:
+                if st.order_id in split:
+                    continue
+                raise InputError(f"{where}.order_id", f"unknown order {st.order_id!r}")
+            if st.kind is StopKind.PICKUP and order.pickup is None:
+                raise InputError(
+                    f"{where}.kind", f"order {st.order_id!r} has no pickup, only a delivery"
+                )
+
+
 def _check_unique_visits(plan: Plan, tasks: set[tuple[str | None, StopKind]]) -> None:
     """Each vehicle has one route and each of ``tasks`` is visited once (InputError naming it).
 
-    Stops that are not tasks of the problem are left alone (they are ignored): orders the
-    diagnosis left out, or a twin's executed day whose split orders it visits per node.
+    Stops that are not tasks of the problem are left alone (they are ignored, see
+    :func:`_check_known_stops`): orders the diagnosis left out, or a twin's executed day
+    whose split orders it visits per node.
     """
     route_of: dict[str, int] = {}
     stop_at: dict[tuple[str | None, StopKind], tuple[int, int]] = {}

@@ -363,3 +363,33 @@ def test_an_initial_plan_the_router_refuses_is_422_from_the_request_root(
             "reason": "vehicle 'courier-1' already has route 0",
         }
     ]
+
+
+def test_an_initial_plan_naming_an_unknown_order_is_422_an_unshipped_one_is_ignored(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _plan_body(replications=0)
+    body["scenario"]["skus"].append({"id": "mugs"})  # stocked nowhere
+    body["scenario"]["orders"].append(
+        {"id": "o4", "location": {"x": 10, "y": 10}, "lines": [{"sku": "mugs", "quantity": 1}]}
+    )
+
+    def stop(order_id: str) -> dict[str, Any]:
+        return {"order_id": order_id, "arrival_s": 0, "start_s": 0, "departure_s": 0}
+
+    # o4 cannot be allocated: not a courier job, but a known order
+    body["routing"]["initial_plan"] = {
+        "routes": [{"vehicle_id": "courier-1", "stops": [stop("o4"), stop("o1")]}]
+    }
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    assert any(line.startswith("o4: not allocated") for line in answer.json()["diagnosis"])
+    assert not any(
+        st["order_id"] == "o4" for r in answer.json()["plan"]["routes"] for st in r["stops"]
+    )
+    body["routing"]["initial_plan"]["routes"][0]["stops"].append(stop("o9"))
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "routing.initial_plan.routes.0.stops.2.order_id", "reason": "unknown order 'o9'"}
+    ]

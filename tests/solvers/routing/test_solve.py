@@ -350,9 +350,55 @@ def test_stops_of_unknown_orders_in_initial_plan_may_repeat(city: Scenario) -> N
     twice = PlannedStop(
         order_id="split", kind=StopKind.PICKUP, arrival_s=0, start_s=0, departure_s=0
     )
-    initial = Plan(routes=[Route(vehicle_id="v0", stops=[twice, _stop("o1", True), twice])])
+    initial = Plan(
+        routes=[Route(vehicle_id="v0", stops=[twice, _stop("o1", True), twice])], engine="twin"
+    )
     plan = _solve(city, "greedy", initial_plan=initial)
     assert any(st.order_id == "o1" and st.pinned for r in plan.routes for st in r.stops)
+
+
+def test_stops_naming_a_split_order_are_ignored_in_any_initial_plan(city: Scenario) -> None:
+    jobs = with_pickups(city)
+    split = [
+        o.model_copy(update={"id": f"split@{n}"})
+        for n, o in zip(("dc", "store"), jobs.orders[:2], strict=True)
+    ]
+    s = jobs.model_copy(update={"orders": [*split, *jobs.orders[2:]]})
+    pickup = PlannedStop(
+        order_id="split", kind=StopKind.PICKUP, arrival_s=0, start_s=0, departure_s=0
+    )
+    initial = Plan(routes=[Route(vehicle_id="v0", stops=[pickup, pickup])])
+    plan = _solve(s, "greedy", initial_plan=initial)
+    assert not any(st.order_id == "split" for r in plan.routes for st in r.stops)
+
+
+@pytest.mark.parametrize(
+    ("stop", "field", "reason"),
+    [
+        (  # an unknown order was ignored, while an unknown vehicle is an error
+            PlannedStop(order_id="ghost", arrival_s=0, start_s=0, departure_s=0),
+            r"initial_plan\.routes\.0\.stops\.1\.order_id",
+            "unknown order 'ghost'",
+        ),
+        (  # a pickup of an order without one was ignored
+            PlannedStop(order_id="o2", kind=StopKind.PICKUP, arrival_s=0, start_s=0, departure_s=0),
+            r"initial_plan\.routes\.0\.stops\.1\.kind",
+            "order 'o2' has no pickup",
+        ),
+        (
+            PlannedStop(arrival_s=0, start_s=0, departure_s=0),
+            r"initial_plan\.routes\.0\.stops\.1\.order_id",
+            "a delivery needs an order id",
+        ),
+    ],
+)
+def test_initial_plan_stops_the_scenario_does_not_have_are_bad_input(
+    city: Scenario, stop: PlannedStop, field: str, reason: str
+) -> None:
+    bad = Plan(routes=[Route(vehicle_id="v0", stops=[_stop("o1"), stop])])
+    with pytest.raises(InputError, match=field) as err:
+        solve_routes(city, RoutingParams(engine="greedy", initial_plan=bad, time_limit_s=FAST))
+    assert reason in str(err.value)
 
 
 def test_orders_the_deadline_cut_off_are_reported_as_such(
