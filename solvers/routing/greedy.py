@@ -12,10 +12,12 @@ The cheapest insertion of every order into every open route (and into one empty 
 vehicle type) is cached. After an insertion only the changed route is re-priced, and only for
 the orders whose best insertion was in that route and the orders near the inserted one (all
 orders on small problems); any other cached price that went stale is re-priced when it becomes
-the cheapest (lazy evaluation). Mandatory orders are inserted first, highest priority first
-(within a priority, those needing skills before the others); optional orders only while their
-insertion costs less than their penalty (a vehicle's fixed cost is left out of that test, and
-routes of optional orders that cost more than the penalties they save are dropped at the end).
+the cheapest (lazy evaluation). Mandatory orders are inserted first (those needing skills
+before the others; when they do not all fit and differ in priority, the construction is run
+again inserting the highest priority first, see :meth:`GreedyBuilder.build`); optional orders
+only while their insertion costs less than their penalty (a vehicle's fixed cost is left out
+of that test, and routes of optional orders that cost more than the penalties they save are
+dropped at the end).
 
 With a deadline, a construction that starts at or past it (the process lost the CPU) still
 inserts for :data:`GRACE_S`: an order that fits in a moment is not left out for want of time
@@ -104,8 +106,10 @@ class GreedyBuilder:
         deadline: float | None = None,
         vehicles: Sequence[int] | None = None,
         grace_s: float | None = None,
+        by_priority: bool = False,
     ) -> None:
         self.p = problem
+        self.by_priority = by_priority
         self.todo = list(range(len(problem.orders))) if orders is None else list(orders)
         self.initial = {v: list(s) for v, s in (initial or {}).items() if s}
         self.deadline = deadline
@@ -142,7 +146,6 @@ class GreedyBuilder:
         ).reshape(n)
         self.skilled = np.array([bool(o.skills) for o in p.orders], dtype=bool).reshape(n)
         self.rank = np.array([o.priority_rank for o in p.orders], dtype=np.int64).reshape(n)
-        self.ranked = p.has_priorities
 
     # ------------------------------------------------------------------ columns
     def _column(self, vehicle: int, seq: list[int]) -> _Col:
@@ -323,7 +326,53 @@ class GreedyBuilder:
 
     # ------------------------------------------------------------------ main loop
     def build(self) -> tuple[dict[int, list[int]], list[int]]:
-        """Routes (vehicle -> task sequence) and the orders left unrouted."""
+        """Routes (vehicle -> task sequence) and the orders left unrouted.
+
+        When mandatory orders of different priorities do not all fit, the construction runs
+        again inserting the higher priorities first, and the plan that leaves out the least
+        priority weight (:attr:`~solvers.routing.problem.OrderInfo.drop_weight`), then the
+        cheaper, is kept.
+        """
+        routes, left = self._build()
+        p = self.p
+        if (
+            self.by_priority
+            or self.timed_out
+            or not p.has_priorities
+            or all(p.orders[o].penalty is not None for o in left)
+        ):
+            return routes, left
+        ranked = GreedyBuilder(
+            p,
+            orders=self.todo,
+            initial=self.initial,
+            deadline=self.deadline,
+            vehicles=sorted(self.allowed),
+            grace_s=0.0,
+            by_priority=True,
+        )
+        other, other_left = ranked.build()
+        if not ranked.timed_out and self._score(other, other_left) < self._score(routes, left):
+            return other, other_left
+        return routes, left
+
+    def _score(self, routes: Mapping[int, Sequence[int]], left: Sequence[int]) -> tuple[int, int]:
+        """(drop weight of the mandatory orders left out, cost incl. optional penalties)."""
+        p = self.p
+        missing = sum(p.orders[o].drop_weight for o in left if p.orders[o].penalty is None)
+        cost = sum(p.orders[o].penalty or 0 for o in left)
+        for v, seq in routes.items():
+            veh = p.vehicles[v]
+            tm = route_timing(p, v, list(seq))
+            cost += (
+                veh.fixed_cost
+                + veh.unit_distance_cost * tm.distance
+                + veh.unit_duration_cost * tm.duration
+            )
+        return missing, int(cost)
+
+    def _build(self) -> tuple[dict[int, list[int]], list[int]]:
+        """One cheapest-insertion construction (see the module docstring)."""
         if self.deadline is not None:
             self.deadline = max(self.deadline, time.perf_counter() + self.grace_s)
         p = self.p
@@ -386,7 +435,7 @@ class GreedyBuilder:
                 break
             open_rows = ~routed & np.isfinite(row_min)
             due = open_rows & mandatory
-            if self.ranked and due.any():  # the highest priority first
+            if self.by_priority and due.any():  # the highest priority first
                 due &= self.rank == self.rank[due].max()
             pick = due & self.skilled  # restricted orders first
             if not pick.any():
@@ -501,6 +550,7 @@ class GreedyBuilder:
                 deadline=self.deadline,
                 vehicles=sorted(self.allowed - set(dropped)),
                 grace_s=0.0,
+                by_priority=self.by_priority,
             ).build()
         return routes, sorted(left)
 
