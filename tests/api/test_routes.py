@@ -308,7 +308,11 @@ def test_an_initial_plan_visiting_a_stop_twice_is_422_naming_it(
 def test_a_job_failing_on_its_initial_plan_names_the_field_from_the_request_root(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
-    routes = [{"vehicle_id": "ghost", "stops": []}]
+    # a stop visited twice: only the solver finds it (an unknown vehicle is refused before)
+    routes = [
+        {"vehicle_id": "courier-1", "stops": [_stop("o1")]},
+        {"vehicle_id": "courier-2", "stops": [_stop("o2"), _stop("o1")]},
+    ]
     body = {**_body(initial_plan={"routes": routes}), "mode": "async"}
     answer = client.post("/v1/routes", json=body, headers=keys["oms"])
     assert answer.status_code == 202, answer.text
@@ -317,4 +321,4 @@ def test_a_job_failing_on_its_initial_plan_names_the_field_from_the_request_root
         lambda j: j["status"] in {"done", "failed"},
     )
     assert job["status"] == "failed"
-    assert "bad input: params.initial_plan.routes.0.vehicle_id: unknown vehicle" in str(job)
+    assert "bad input: params.initial_plan.routes.1.stops.1: the delivery of order 'o1'" in str(job)
