@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -77,8 +78,6 @@ class ORToolsEngine:
 
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
         """Build the model, seed it, run guided local search until the time limit."""
-        import time
-
         end = settings.end()
         p = problem
         # model vehicle k is problem vehicle fleet[k]
@@ -261,13 +260,12 @@ class ORToolsEngine:
         params.first_solution_strategy = (
             routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
         )
-        left = max(0.01, end - time.perf_counter() - 0.01)
-        params.time_limit.FromMilliseconds(max(1, int(left * 1000)))
         params.log_search = False
         # Ctrl-C stops the search at its next solution (the flag is set by our handler, which
         # Python runs when the search calls back), then raises KeyboardInterrupt as usual
         routing.CloseModelWithParameters(params)
         assignment = None
+        seeded = "no greedy plan to start from"
         interrupted = threading.Event()
         with _ctrl_c_sets(interrupted) as watched:
             if watched:
@@ -279,15 +277,25 @@ class ORToolsEngine:
                     [manager.NodeToIndex(nd + t) for t in seed_routes.get(vi, [])] for vi in fleet
                 ]
                 initial = routing.ReadAssignmentFromRoutes(routes, True)
+                seeded = "the greedy plan could not be read"
                 if initial is not None and not interrupted.is_set():
+                    _set_budget(params, end)
                     assignment = routing.SolveFromAssignmentWithParameters(initial, params)
+                    seeded = (
+                        "started from the greedy plan"
+                        if assignment is not None
+                        else f"greedy plan rejected (status {routing.status()})"
+                    )
             if assignment is None and not interrupted.is_set():
+                _set_budget(params, end)
                 assignment = routing.SolveWithParameters(params)
         if interrupted.is_set():
             raise KeyboardInterrupt
         if assignment is None:
             return EngineResult(
-                routes=seed_routes, feasible=False, detail=f"no solution ({routing.status()})"
+                routes=seed_routes,
+                feasible=False,
+                detail=f"no solution ({routing.status()}); {seeded}",
             )
         out: dict[int, list[int]] = {}
         for k, vi in enumerate(fleet):
@@ -303,5 +311,19 @@ class ORToolsEngine:
             routes=out,
             objective=int(assignment.ObjectiveValue()),
             feasible=True,
-            detail=f"status {routing.status()}",
+            detail=f"status {routing.status()}; {seeded}",
         )
+
+
+def _set_budget(params: object, end: float) -> None:
+    """Search until ``end`` (``time.perf_counter()``), counted from now.
+
+    The completion of each solution (cumul values and break start times, which OR-Tools sets
+    per route by linear or CP-SAT scheduling) gets the same limit, not OR-Tools' default of
+    0.1 s: with driver breaks, completing the greedy plan of a 1,500-order city day takes longer
+    than that, and OR-Tools then rejected the seed (ROUTING_FAIL) and every improving move.
+    """
+    left = max(0.01, end - time.perf_counter() - 0.01)
+    ms = max(1, int(left * 1000))
+    params.time_limit.FromMilliseconds(ms)  # type: ignore[attr-defined]
+    params.lns_time_limit.FromMilliseconds(ms)  # type: ignore[attr-defined]

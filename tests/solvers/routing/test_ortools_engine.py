@@ -8,6 +8,7 @@ import pytest
 from ortools.constraint_solver import pywrapcp
 
 from scenarios import (
+    Break,
     EuclideanTravel,
     Location,
     Order,
@@ -97,3 +98,63 @@ def test_ctrl_c_stops_the_search_at_its_next_solution(
         ORToolsEngine().solve(build_problem(c101_25), EngineSettings(time_limit_s=5.0))
     assert len(solutions) <= 2  # cancelled at the next solution, not searched on
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def _break_city() -> Scenario:
+    """Two couriers with a 30-minute break each, eight orders with wide windows."""
+    brk = Break(window=TimeWindow(start_s=3_600, end_s=7_200), duration_s=1_800)
+    fleet = [
+        Vehicle(id=f"v{k}", start_location=Location(x=0, y=0), capacity=[10], breaks=[brk])
+        for k in range(2)
+    ]
+    orders = [
+        Order(
+            id=f"o{i}",
+            location=Location(x=1_000 * (i % 4), y=1_000 * (i // 4)),
+            demand=[1],
+            service_s=300,
+            time_windows=[TimeWindow(start_s=0, end_s=20_000)],
+        )
+        for i in range(1, 9)
+    ]
+    return Scenario(travel=EuclideanTravel(), orders=orders, vehicles=fleet)
+
+
+def test_the_seed_and_each_move_get_the_whole_budget_to_be_completed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OR-Tools' default of 0.1 s to complete a solution (cumuls, break starts) made it reject
+    the greedy plan of a 1,500-order city day with breaks (ROUTING_FAIL)."""
+    seen: list[tuple[float, float]] = []
+    solve = pywrapcp.RoutingModel.SolveFromAssignmentWithParameters
+
+    def spy(model: pywrapcp.RoutingModel, initial: object, params: object) -> object:
+        seen.append(
+            (
+                params.time_limit.ToMilliseconds() / 1000,  # type: ignore[attr-defined]
+                params.lns_time_limit.ToMilliseconds() / 1000,  # type: ignore[attr-defined]
+            )
+        )
+        return solve(model, initial, params)
+
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveFromAssignmentWithParameters", spy)
+    s = _break_city()
+    result = ORToolsEngine().solve(build_problem(s), EngineSettings(time_limit_s=1.0))
+    assert result.feasible
+    assert "started from the greedy plan" in result.detail
+    [(search_s, complete_s)] = seen
+    assert 0.5 < search_s <= 1.0
+    assert complete_s == search_s
+
+
+@pytest.mark.slow
+def test_a_city_day_with_breaks_starts_from_its_greedy_plan() -> None:
+    """1,500 generated orders with breaks: the seed used to be rejected (status 3)."""
+    from scenarios.generate import generate_city
+
+    city = generate_city(seed=1, num_orders=1_500, num_nodes=3, num_couriers=60)
+    assert any(v.breaks for v in city.vehicles)
+    plan, stats = solve_routes_with_stats(city, RoutingParams(engine="ortools", time_limit_s=15))
+    assert "started from the greedy plan" in stats.detail
+    assert plan.engine == "ortools"
+    assert validate_plan(city, plan).ok
