@@ -158,3 +158,42 @@ def test_a_city_day_with_breaks_starts_from_its_greedy_plan() -> None:
     assert "started from the greedy plan" in stats.detail
     assert plan.engine == "ortools"
     assert validate_plan(city, plan).ok
+
+
+def test_the_search_gets_what_is_left_after_building_the_model(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The time limit used to be set before the model was closed and the seed read (which
+    completed the seed once more, 13 s of a 16 s budget at 2,400 orders with breaks): that
+    time came on top of the budget."""
+    from types import SimpleNamespace
+
+    from solvers.routing.engines import ortools_engine
+    from solvers.routing.greedy import greedy_routes
+
+    problem = build_problem(c101_25)
+    seed_routes, _ = greedy_routes(problem)
+    clock = SimpleNamespace(now=100.0)
+    monkeypatch.setattr(ortools_engine, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    close = pywrapcp.RoutingModel.CloseModelWithParameters
+    solve = pywrapcp.RoutingModel.SolveFromAssignmentWithParameters
+    limits: list[float] = []
+
+    def slow_close(model: pywrapcp.RoutingModel, params: object) -> None:
+        close(model, params)
+        clock.now += 0.4  # closing the model took 0.4 s of the 1 s
+
+    def spy(model: pywrapcp.RoutingModel, initial: object, params: object) -> object:
+        limits.append(params.time_limit.ToMilliseconds() / 1000)  # type: ignore[attr-defined]
+        return solve(model, initial, params)
+
+    def read(model: pywrapcp.RoutingModel, routes: object, ignore: bool) -> None:
+        raise AssertionError("completes the seed (13 s at 2,400 orders) before the search does")
+
+    monkeypatch.setattr(pywrapcp.RoutingModel, "CloseModelWithParameters", slow_close)
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveFromAssignmentWithParameters", spy)
+    monkeypatch.setattr(pywrapcp.RoutingModel, "ReadAssignmentFromRoutes", read)
+    settings = EngineSettings(time_limit_s=1.0, deadline=101.0, seed_routes=seed_routes)
+    result = ORToolsEngine().solve(problem, settings)
+    assert result.feasible and "started from the greedy plan" in result.detail
+    assert limits and 0.5 < limits[0] <= 0.6

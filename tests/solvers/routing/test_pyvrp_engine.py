@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from scenarios import Location, Scenario, Vehicle
 from solvers.routing import RoutingParams, build_problem, solve_routes
+from solvers.routing.engines import pyvrp_engine
 from solvers.routing.engines.pyvrp_engine import (
+    Deadline,
+    PyVRPEngine,
     _max_penalty,
     _missing_arc,
     _prizes,
@@ -61,3 +66,51 @@ def test_skilled_orders_go_to_the_vehicle_with_the_skill() -> None:
     assert not plan.unassigned
     van = next(r for r in plan.routes if r.vehicle_id == "van")
     assert {"o0", "o1"} <= {st.order_id for st in van.stops}
+
+
+class _Clock:
+    """A perf_counter that moves only when told."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_no_iteration_is_started_that_would_end_after_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PyVRP looks at the clock only between iterations: a 1 s iteration started 0.1 s before
+    the deadline used to end 0.9 s late."""
+    clock = _Clock()
+    monkeypatch.setattr(pyvrp_engine, "time", clock)
+    stop = Deadline(102.5)
+    assert not stop(0.0)  # first call, PyVRP's own start is done
+    clock.now = 101.0
+    assert not stop(0.0)  # one iteration of 1 s: another ends at 102
+    clock.now = 101.6
+    assert stop(0.0)  # one of 0.6 s; the longest recent one (1 s) would end at 102.6
+    # from a given start the first iteration searches it exhaustively: its estimate counts
+    clock.now = 100.0
+    assert stop_before_first(clock, first_s=2.5)
+    assert not stop_before_first(clock, first_s=1.5)
+
+
+def stop_before_first(clock: _Clock, first_s: float) -> bool:
+    """Whether a fresh deadline 2 s from now stops before the first iteration."""
+    return Deadline(clock.now + 2.0, first_s)(0.0)
+
+
+def test_the_first_local_search_counts_in_the_time_pyvrp_needs_to_start(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyVRP's first local search does not watch the clock: too little time left for it gives
+    the greedy plan instead of a late one."""
+    problem = build_problem(c101_25)
+    base = PyVRPEngine().min_time_s(problem)
+    monkeypatch.setattr(pyvrp_engine, "FIRST_SEARCH_S_PER_TASK", 1.0)
+    assert PyVRPEngine().min_time_s(problem) >= base + len(problem.tasks) - 1
+    plan = solve_routes(c101_25, RoutingParams(engine="pyvrp", time_limit_s=2, seed=1))
+    assert plan.engine == "greedy (no time left for pyvrp)"
+    assert validate_plan(c101_25, plan).ok

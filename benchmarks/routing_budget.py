@@ -1,0 +1,123 @@
+"""Routing time limits: wall time of ``solve_routes`` against its budget on generated city days.
+
+An OMS that calls with ``time_limit_s`` needs the plan within it. For each order count, budget
+and engine this solves one seeded ``generate_city`` day (couriers with breaks, skills, three
+capacity dimensions; nodes and couriers as in ``benchmarks/routing.py --set city``), with a
+fresh travel model so the matrices are built inside the budget, and reports the wall time of
+the call, how far it went over the budget, and where the time went::
+
+    flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/routing_budget.py \\
+        --orders 600,1500 --budgets 0.3,1,3 --engines pyvrp,ortools --out-prefix routing-budget
+
+writes ``benchmarks/results/<out-prefix>.csv`` and ``.md``. On a shared machine the numbers are
+indicative: take the lock exclusively (``flock -x``) for numbers worth quoting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from scenarios.generate import generate_city  # noqa: E402
+from scenarios.model import Scenario  # noqa: E402
+from solvers.routing import RoutingParams, solve_routes_with_stats  # noqa: E402
+
+#: generated city sizes: orders -> (nodes, couriers), as in benchmarks/routing.py
+CITY_SIZES = {10: (3, 2), 1_000: (10, 40), 10_000: (25, 300), 50_000: (40, 800)}
+
+
+def city(orders: int, seed: int) -> Scenario:
+    """The seeded city day of ``orders`` orders (nodes and couriers grow with it)."""
+    nodes, couriers = CITY_SIZES.get(orders, (max(3, orders // 400), max(2, orders // 25)))
+    return generate_city(seed=seed, num_orders=orders, num_nodes=nodes, num_couriers=couriers)
+
+
+def fresh(scenario: Scenario) -> Scenario:
+    """The scenario with a new travel model (no cached matrices)."""
+    travel = type(scenario.travel).model_validate(scenario.travel.model_dump())
+    return scenario.model_copy(update={"travel": travel})
+
+
+def measure(scenario: Scenario, engine: str, budget_s: float, seed: int) -> dict[str, str]:
+    """One cold solve: wall time against the budget and where the time went."""
+    params = RoutingParams(engine=engine, time_limit_s=budget_s, seed=seed)
+    t = time.perf_counter()
+    plan, stats = solve_routes_with_stats(fresh(scenario), params)
+    wall = time.perf_counter() - t
+    return {
+        "orders": str(len(scenario.orders)),
+        "engine_asked": engine,
+        "budget_s": f"{budget_s:g}",
+        "wall_s": f"{wall:.3f}",
+        "over_s": f"{wall - budget_s:+.3f}",
+        "within": str(wall <= budget_s),
+        "plan_engine": plan.engine,
+        "unassigned": str(len(plan.unassigned)),
+        "cost_cents": str(plan.cost_cents),
+        "build_s": f"{stats.build_s:.3f}",
+        "greedy_s": f"{stats.greedy_s:.3f}",
+        "search_s": f"{stats.engine_s:.3f}",
+        "repair_s": f"{stats.repair_s:.3f}",
+        "decode_s": f"{stats.decode_s:.3f}",
+        "validate_s": f"{stats.validate_s:.3f}",
+        "note": "; ".join(x for x in [stats.fallback, stats.detail, *stats.notes] if x),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the grid and write the CSV and Markdown tables."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--orders", default="600,1500", help="comma list of order counts")
+    ap.add_argument("--budgets", default="0.3,1,3", help="comma list of time limits (s)")
+    ap.add_argument("--engines", default="pyvrp,ortools", help="comma list of engines")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
+    ap.add_argument("--out-prefix", default="routing-budget")
+    args = ap.parse_args(argv)
+    rows: list[dict[str, str]] = []
+    for n in [int(x) for x in args.orders.split(",") if x]:
+        scenario = city(n, args.seed)
+        for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
+            for budget in [float(b) for b in args.budgets.split(",") if b]:
+                row = measure(scenario, engine, budget, args.seed)
+                rows.append(row)
+                print(
+                    f"{n} orders, {engine} @ {budget:g} s: wall {row['wall_s']} s "
+                    f"({row['over_s']}), {row['plan_engine']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    base = Path(args.out_dir) / args.out_prefix
+    base.parent.mkdir(parents=True, exist_ok=True)
+    with base.with_suffix(".csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    cols = [c for c in rows[0] if c != "note"]
+    lines = [
+        "# Routing time limits: wall time against the budget",
+        "",
+        f"Command: `python benchmarks/routing_budget.py --orders {args.orders} "
+        f"--budgets {args.budgets} --engines {args.engines} --seed {args.seed}`",
+        "",
+        "One cold `solve_routes_with_stats` per row (fresh travel model), seeded city day.",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
+    lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
+    lines += ["", "Notes:", ""]
+    lines += [f"- {r['orders']} {r['engine_asked']} @ {r['budget_s']} s: {r['note']}" for r in rows]
+    base.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {base}.csv and .md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
