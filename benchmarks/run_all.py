@@ -66,6 +66,11 @@ STEPS: tuple[Step, ...] = (
     _routing("lilim", "10"),
     _routing("cvrplib_x", "10"),
     _routing("euro_neurips", "10", needs="euro_neurips_2022"),
+    Step(
+        "routing-budget",
+        "routing_budget.py",
+        ("--orders", "600,1500,2400", "--budgets", "0.3,1,3,10", "--engines", "pyvrp,ortools"),
+    ),
     Step("allocation", "allocation.py"),
     Step("simulation", "simulation.py"),
     Step("rl-speed", "rl_speed.py"),
