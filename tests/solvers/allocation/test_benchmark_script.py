@@ -46,3 +46,22 @@ def test_tables_go_to_the_results_folder_unless_quick(
     monkeypatch.setattr(bench, "online", lambda out_dir, _orders: written.append(out_dir))
     assert bench.main([*args, "--only", "online"]) == 0
     assert written == [expected]
+
+
+def test_time_limits_mode_is_opt_in_and_names_its_table(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--only time-limits`` runs the time-limit table (not part of the default run)."""
+    calls: list[tuple[Path, tuple[int, ...], str]] = []
+
+    def fake(out_dir: Path, *, sizes: tuple[int, ...], name: str) -> None:
+        calls.append((out_dir, tuple(sizes), name))
+
+    monkeypatch.setattr(bench, "time_limits", fake)
+    for name in ("online", "crowded", "compare", "reference", "scaling"):
+        monkeypatch.setattr(bench, name, lambda *a, **k: None)
+    assert bench.main([]) == 0
+    assert calls == []
+    args = ["--only", "time-limits", "--time-limits-name", "before"]
+    assert bench.main(args) == 0
+    assert calls == [(RESULTS, (1, 30, 300, 2_000), "before")]
