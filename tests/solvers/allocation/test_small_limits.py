@@ -1,0 +1,161 @@
+"""Time limits too small for the optimising path: the fastest valid answer, and it says so.
+
+The timings are mocked (the expected-duration constants or a fake clock), never measured.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+from unittest.mock import patch
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from solvers.allocation import AllocationParams, AllocationRequest, AllocationStatus, allocate
+from solvers.allocation import solve as solve_mod
+from solvers.allocation.batch import solve_batch
+from solvers.allocation.heuristics import nearest
+from solvers.allocation.problem import compile_request
+
+from .conftest import allocation_vector
+from .test_properties import requests
+
+#: expected durations no time limit can meet (seconds per order, linear)
+NEVER_FITS = (1e6, 1.0)
+
+
+class FakeClock:
+    """``time.perf_counter`` of :mod:`solvers.allocation.solve` that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def perf_counter(self) -> float:
+        """The current fake time."""
+        return self.now
+
+
+def refuse(*_args: Any, **_kwargs: Any) -> Any:
+    """Stands in for a path the call must not take."""
+    raise AssertionError("the optimising path ran although the limit leaves no time for it")
+
+
+@pytest.mark.parametrize("mode", ["batch", "online"])
+def test_a_limit_too_short_for_the_solve_answers_nearest_node_and_notes_it(
+    two_dcs: AllocationRequest, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(solve_mod, "NORMAL_PATH_S", NEVER_FITS)
+    monkeypatch.setattr(solve_mod, "solve_batch", refuse)
+    monkeypatch.setattr(solve_mod, "_online", refuse)
+    result = allocate(two_dcs, AllocationParams(mode=mode, time_limit_s=0.01))
+    prob = compile_request(two_dcs)
+    x = allocation_vector(prob, result)
+    assert np.array_equal(x, nearest(prob))
+    assert not prob.violations(x)
+    assert result.method == mode
+    assert result.status == AllocationStatus.FEASIBLE  # not proven: no bound, no gap
+    assert result.bound is None and result.gap is None
+    assert any("too short for the" in n and "nearest-node answer" in n for n in result.stats.notes)
+    assert result.cost.total_micros == prob.evaluate(x).total
+
+
+def test_a_limit_that_fits_the_solve_takes_the_normal_path(
+    two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[float] = []
+
+    def spy(prob: Any, params: AllocationParams, **kwargs: Any) -> Any:
+        calls.append(params.time_limit_s)
+        return solve_batch(prob, params, **kwargs)
+
+    monkeypatch.setattr(solve_mod, "solve_batch", spy)
+    result = allocate(two_dcs, AllocationParams(time_limit_s=10.0))
+    assert len(calls) == 1
+    assert not any("too short" in n for n in result.stats.notes)
+    assert result.status == AllocationStatus.OPTIMAL
+
+
+def test_a_compilation_that_eats_the_limit_sends_the_call_down_the_fast_path(
+    two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fake clock: compiling 'takes' 90 % of a 50 ms limit, so no solve fits the rest."""
+    clock = FakeClock()
+    monkeypatch.setattr(solve_mod, "time", SimpleNamespace(perf_counter=clock.perf_counter))
+    compile_request_ = solve_mod.compile_request
+
+    def slow_compile(request: AllocationRequest) -> Any:
+        clock.now += 0.045
+        return compile_request_(request)
+
+    monkeypatch.setattr(solve_mod, "compile_request", slow_compile)
+    monkeypatch.setattr(solve_mod, "solve_batch", refuse)
+    result = allocate(two_dcs, AllocationParams(time_limit_s=0.05, explain=False))
+    assert any("nearest-node answer" in n for n in result.stats.notes)
+
+
+def test_explanations_that_cannot_fit_a_small_limit_are_skipped_with_a_note(
+    scarce: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(solve_mod, "EXPLAIN_PATH_S", NEVER_FITS)
+    monkeypatch.setattr(solve_mod, "explain", refuse)
+    result = allocate(scarce, AllocationParams(time_limit_s=1.0))
+    assert result.explanations == []
+    assert any(n.startswith("no explanations:") for n in result.stats.notes)
+    # the unfilled lines keep their reasons all the same
+    reference = allocate(scarce, AllocationParams(time_limit_s=1.0, explain=False))
+    assert result.unfilled == reference.unfilled
+    assert result.assignments == reference.assignments
+
+
+def _run_with_fake_solve(
+    req: AllocationRequest, limit_s: float, solve_s: float, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """``allocate`` whose batch solve 'takes' ``solve_s`` seconds of a fake clock."""
+    clock = FakeClock()
+    monkeypatch.setattr(solve_mod, "time", SimpleNamespace(perf_counter=clock.perf_counter))
+
+    def timed_batch(prob: Any, params: AllocationParams, **kwargs: Any) -> Any:
+        out = solve_batch(prob, params.model_copy(update={"time_limit_s": 10.0}), start=0.0)
+        clock.now += solve_s
+        return out
+
+    monkeypatch.setattr(solve_mod, "solve_batch", timed_batch)
+    monkeypatch.setattr(solve_mod, "explain_seconds", lambda _n: 0.5)
+    return allocate(req, AllocationParams(time_limit_s=limit_s))
+
+
+def test_a_small_limit_spent_by_the_solve_leaves_out_the_explanations(
+    scarce: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1 s limit, the solve took 0.9 s, explanations would take 0.5 s: skipped."""
+    result = _run_with_fake_solve(scarce, 1.0, 0.9, monkeypatch)
+    assert result.explanations == []
+    assert any(n.startswith("no explanations:") for n in result.stats.notes)
+
+
+def test_a_large_limit_keeps_its_explanations_even_when_the_solve_ran_long(
+    scarce: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10 s limit (room for 0.5 s of explanations): they run as before, whatever is left."""
+    result = _run_with_fake_solve(scarce, 10.0, 9.99, monkeypatch)
+    assert len(result.explanations) == 2
+    assert not any(n.startswith("no explanations:") for n in result.stats.notes)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(req=requests())
+def test_fast_path_answers_are_valid_and_honest(req: AllocationRequest) -> None:
+    """Every fast-path answer keeps every limit; a short one is never called proven."""
+    prob = compile_request(req)
+    for mode in ("batch", "online"):
+        with patch.object(solve_mod, "NORMAL_PATH_S", NEVER_FITS):
+            result = allocate(req, AllocationParams(mode=mode, time_limit_s=0.01))
+        x = allocation_vector(prob, result)
+        assert not prob.violations(x)
+        assert result.cost.total_micros == prob.evaluate(x).total
+        if prob.num_pairs:
+            assert result.status != AllocationStatus.OPTIMAL
+        if result.status == AllocationStatus.INFEASIBLE:
+            assert result.diagnosis[0].startswith("not proven impossible")
