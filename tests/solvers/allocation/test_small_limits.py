@@ -159,3 +159,65 @@ def test_fast_path_answers_are_valid_and_honest(req: AllocationRequest) -> None:
             assert result.status != AllocationStatus.OPTIMAL
         if result.status == AllocationStatus.INFEASIBLE:
             assert result.diagnosis[0].startswith("not proven impossible")
+
+
+class BatchClock(FakeClock):
+    """The batch module's clock: each column-generation round 'takes' ``round_s`` seconds."""
+
+    def __init__(self, round_s: float) -> None:
+        super().__init__()
+        self.round_s = round_s
+        self.polish_at: list[tuple[float, float]] = []  # (now, polish deadline)
+
+
+def _fake_clock_batch(
+    limit_s: float, round_s: float, monkeypatch: pytest.MonkeyPatch
+) -> tuple[BatchClock, float]:
+    """30 literature orders solved by the batch under a fake clock; (clock, deadline)."""
+    from solvers.allocation import batch as batch_mod
+    from solvers.allocation import generate_literature
+    from solvers.allocation.master import Master
+
+    clock = BatchClock(round_s)
+    monkeypatch.setattr(batch_mod, "time", SimpleNamespace(perf_counter=clock.perf_counter))
+    duals = Master.duals
+
+    def slow_duals(self: Master) -> Any:
+        clock.now += clock.round_s  # the round's LP re-solve and pricing, no deadline
+        return duals(self)
+
+    def spy_polish(prob: Any, x: Any, *, deadline: float, **kwargs: Any) -> Any:
+        clock.polish_at.append((clock.now, deadline))
+        return x
+
+    monkeypatch.setattr(Master, "duals", slow_duals)
+    monkeypatch.setattr(batch_mod, "polish", spy_polish)
+    req = generate_literature(seed=0, num_orders=30, num_nodes=10)
+    params = AllocationParams(time_limit_s=limit_s, explain=False, threads=1, mip_rel_gap=0.0)
+    start = clock.now
+    solve_batch(compile_request(req), params, start=start)
+    return clock, start + limit_s
+
+
+def test_a_tiny_batch_limit_starts_no_round_that_cannot_end_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """0.2 s limit (10 ms reserve), 30 ms rounds: the last round ends before the deadline."""
+    clock, deadline = _fake_clock_batch(0.2, 0.03, monkeypatch)
+    now, _ = clock.polish_at[-1]
+    assert now <= deadline
+
+
+def test_the_last_polish_overruns_a_tiny_limit_by_a_share_of_it_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock, deadline = _fake_clock_batch(0.2, 0.001, monkeypatch)
+    now, polish_deadline = clock.polish_at[-1]
+    assert polish_deadline <= max(deadline, now + 0.025 * 0.2) + 1e-9
+
+
+def test_a_ten_second_limit_keeps_the_polish_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From an 8 s solve up the last polish keeps its 0.2 s past the deadline."""
+    clock, deadline = _fake_clock_batch(10.0, 0.001, monkeypatch)
+    now, polish_deadline = clock.polish_at[-1]
+    assert polish_deadline == pytest.approx(max(deadline, now + 0.2))
