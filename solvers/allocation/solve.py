@@ -209,8 +209,10 @@ def _allocate(
             f"about {explain_need:.2g} s at {prob.num_orders} orders"
         )
     if params.explain and not explain_cut:
-        # a fast-path answer is not the lone order's optimum
-        lone = lone_order_optimum(prob, x) if method == "online" and not fast else None
+        # only a proven answer (an exact one-order solve: no bound below it) is the lone
+        # order's own optimum; a fast-path or cut-short one is searched as in a batch
+        proven = method == "online" and not fast and bound == math.inf
+        lone = lone_order_optimum(prob, x) if proven else None
         explanations, unfilled = explain(
             prob,
             x,

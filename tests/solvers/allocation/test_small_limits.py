@@ -221,3 +221,32 @@ def test_a_ten_second_limit_keeps_the_polish_floor(monkeypatch: pytest.MonkeyPat
     clock, deadline = _fake_clock_batch(10.0, 0.001, monkeypatch)
     now, polish_deadline = clock.polish_at[-1]
     assert polish_deadline == pytest.approx(max(deadline, now + 0.2))
+
+
+def test_an_unproven_lone_order_is_not_explained_as_its_own_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one-order search stopped short on the far node: no 'cheapest even alone' claim."""
+    from .conftest import SIMPLE_COSTS, node, order
+
+    req = AllocationRequest(
+        nodes=[
+            node("near", 52.0, 13.0, inventory={"a": 5}),
+            node("far", 50.0, 13.0, inventory={"a": 5}),
+        ],
+        orders=[order("o1", 52.0, 13.0, {"a": 1})],
+        costs=SIMPLE_COSTS,
+    )
+    prob = compile_request(req)
+    far = int(np.flatnonzero(prob.arc_node == prob.node_ids.index("far"))[0])
+
+    def stopped_short(*_args: Any, **_kwargs: Any) -> Any:
+        # the far node's pattern, unproven, with a bound below every pattern
+        return np.array([far]), np.array([1]), -1e6
+
+    monkeypatch.setattr(solve_mod, "solve_residual", stopped_short)
+    result = allocate(req, AllocationParams(mode="online", time_limit_s=0.5))
+    assert [a.node_id for a in result.assignments] == ["far"]
+    assert result.status == AllocationStatus.FEASIBLE
+    claims = [r.message for e in result.explanations for r in e.reasons]
+    assert not any("even with all stock and capacity to itself" in m for m in claims)
