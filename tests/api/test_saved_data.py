@@ -99,10 +99,10 @@ def test_a_job_stored_by_an_older_version_still_runs(
     assert served == {"o1", "o2", "o3"}
 
 
-def test_a_plan_stored_by_an_older_version_can_be_reoptimised(
+def _a_plan_stored_by_an_older_version(
     client: TestClient, keys: dict[str, dict[str, str]]
-) -> None:
-    """The stored scenario failed validation: a 422 on travel.duration_s.0.0, not in the body."""
+) -> tuple[str, Any]:
+    """A plan made now, its stored scenario then given a non-zero diagonal; (id, context)."""
     body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
     body["scenario"] = _on_a_matrix(body["scenario"])
     body["routing"]["time_limit_s"] = 0.3
@@ -116,6 +116,14 @@ def test_a_plan_stored_by_an_older_version_can_be_reoptimised(
         assert record is not None
         record.scenario = _nonzero_diagonal(record.scenario)
         session.commit()
+    return plan_id, ctx
+
+
+def test_a_plan_stored_by_an_older_version_can_be_reoptimised(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The stored scenario failed validation: a 422 on travel.duration_s.0.0, not in the body."""
+    plan_id, ctx = _a_plan_stored_by_an_older_version(client, keys)
     answer = client.post(
         f"/v1/plans/{plan_id}/reoptimise",
         json={"now_s": 0, "cancelled_order_ids": ["o3"], "routing": {"time_limit_s": 0.3}},
@@ -141,19 +149,7 @@ def test_reoptimising_an_older_plan_tells_the_client_and_logs_the_correction(
     mode: str,
 ) -> None:
     """Synchronously, the correction was a bare warning on stderr and in no answer."""
-    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
-    body["scenario"] = _on_a_matrix(body["scenario"])
-    body["routing"]["time_limit_s"] = 0.3
-    body["evaluation"]["replications"] = 2
-    made = client.post("/v1/plans", json=body, headers=keys["oms"])
-    assert made.status_code == 200, made.text
-    plan_id = made.json()["plan_id"]
-    ctx = app_of(client).state.ctx
-    with ctx.sessions() as session:  # the record as an older version stored it
-        record = session.get(PlanRecord, plan_id)
-        assert record is not None
-        record.scenario = _nonzero_diagonal(record.scenario)
-        session.commit()
+    plan_id, _ = _a_plan_stored_by_an_older_version(client, keys)
     caplog.set_level(logging.WARNING, logger="api.plans")
     answer = client.post(
         f"/v1/plans/{plan_id}/reoptimise",
