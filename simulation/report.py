@@ -29,14 +29,16 @@ LABELS: dict[str, str] = {
 }
 
 
-def _fmt(x: float | None) -> str:
+def _fmt(x: float | None, *, signed: bool = False) -> str:
+    """A number in fixed notation with thousands separators (never 1.23e+04); n/a if undefined."""
     if x is None or not math.isfinite(x):
         return "n/a"
+    sign = "+" if signed else ""
     if abs(x) >= 1000:
-        return f"{x:,.0f}"
+        return f"{x:{sign},.0f}"
     if abs(x) >= 10:
-        return f"{x:.1f}"
-    return f"{x:.3f}"
+        return f"{x:{sign}.1f}"
+    return f"{x:{sign}.3f}"
 
 
 def _cell(row: dict[str, Any]) -> str:
@@ -61,7 +63,7 @@ def _diff_cell(row: dict[str, Any]) -> str:
     if sig:
         better = (d < 0) == (row["kpi"] in LOWER_IS_BETTER)
         mark = " ▲" if better else " ▼"
-    return f"{d:+,.3g} [{lo:+,.3g}, {hi:+,.3g}]{mark}"
+    return f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]{mark}"
 
 
 def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) -> str:

@@ -41,8 +41,20 @@ def test_a_difference_is_marked_only_when_its_interval_excludes_zero() -> None:
     assert "▲" in markdown_table(three, metrics=("cost_cents",))
     one = _sweep({"base": [100.0], "cheap": [90.0]})
     table = markdown_table(one, metrics=("cost_cents",))
-    assert "-10 [-10, -10]" in table  # shown, but one replication is not significant
+    assert "-10.0 [-10.0, -10.0]" in table  # shown, but one replication is not significant
     assert "▲" not in table.split("|---|")[-1] and "▼" not in table.split("|---|")[-1]
+
+
+def test_differences_are_in_fixed_notation_like_the_means() -> None:
+    # Cost differences were shown as "+2.97e+03 [+2.8e+03, +3.15e+03]" cents.
+    sweep = _sweep({"base": [66_000.0, 67_000.0, 68_000.0], "rush": [69_000.0, 70_000.0, 71_500.0]})
+    table = markdown_table(sweep, metrics=("cost_cents",))
+    assert "| rush | insertion | 70,167 [67,041, 73,292] | +3,167 [+2,450, +3,884] ▼ |" in table
+    assert "e+" not in table
+    small = _sweep({"base": [0.9, 0.8, 0.85], "late": [0.894, 0.7945, 0.844]}, "on_time_rate")
+    assert "| late | insertion | 0.844 [0.721, 0.968] | -0.006 [-0.007, -0.005] ▼ |" in (
+        markdown_table(small, metrics=("on_time_rate",))
+    )
 
 
 def test_rate_intervals_stay_between_0_and_1() -> None:
