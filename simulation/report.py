@@ -66,6 +66,11 @@ def _diff_cell(row: dict[str, Any]) -> str:
     return f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]{mark}"
 
 
+def _md(text: str) -> str:
+    """Text safe in a markdown table cell: no raw HTML, no ``|`` or line break ending the cell."""
+    return " ".join(html.escape(text, quote=False).replace("|", "\\|").split())
+
+
 def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) -> str:
     """One row per (variant, policy): each KPI's mean [95% CI] and Δ vs base [95% CI]."""
     rows = {(r["variant"], r["policy"], r["kpi"]): r for r in result.rows(metrics)}
@@ -85,7 +90,7 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
             for policy in result.policies:
                 r = rows[(variant, policy, metric)]
                 diff = "—" if variant == result.base else _diff_cell(r)
-                lines.append(f"| {variant} | {policy} | {_cell(r)} | {diff} |")
+                lines.append(f"| {_md(variant)} | {_md(policy)} | {_cell(r)} | {diff} |")
         lines.append("")
     return "\n".join(lines)
 

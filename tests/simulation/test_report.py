@@ -57,6 +57,15 @@ def test_differences_are_in_fixed_notation_like_the_means() -> None:
     )
 
 
+def test_variant_names_cannot_break_the_markdown_table() -> None:
+    # A "|" in a name split its row into extra columns; "<b>" rendered as HTML.
+    name = '<b>x</b> & "y" | z\nnext'
+    sweep = _sweep({"base": [100.0, 110.0], name: [100.0, 110.0]})
+    row = markdown_table(sweep, metrics=("cost_cents",)).splitlines()[-1]
+    assert row.startswith('| &lt;b&gt;x&lt;/b&gt; &amp; "y" \\| z next | insertion | 105.0 [')
+    assert row.replace("\\|", "").count("|") == 5  # four cells
+
+
 def test_rate_intervals_stay_between_0_and_1() -> None:
     sweep = _sweep({"base": [1.0, 0.9], "late": [0.8, 0.9]}, metric="on_time_rate")
     rows = sweep.rows(metrics=("on_time_rate",))
