@@ -96,7 +96,7 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
 
 
 def write_csv(result: SweepResult, path: Path) -> None:
-    """Every KPI of every (variant, policy): mean, CI, paired difference vs base and its CI."""
+    """Every KPI of every (variant, policy): mean, CI, paired difference vs base, its CI and n."""
     rows = result.rows(METRICS)
     fields = [
         "variant",
@@ -109,6 +109,7 @@ def write_csv(result: SweepResult, path: Path) -> None:
         "diff",
         "diff_low",
         "diff_high",
+        "diff_n",
     ]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)

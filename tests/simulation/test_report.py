@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import numpy as np
 
 from simulation.evaluate import ReplicationOutcome
-from simulation.report import markdown_table
+from simulation.report import markdown_table, write_csv
+from simulation.result import METRICS
 from simulation.sweep import SweepResult
 
 
 def _sweep(costs: dict[str, list[float]], metric: str = "cost_cents") -> SweepResult:
-    """A sweep of one policy whose replications have ``metric`` = ``costs[variant]``."""
+    """A sweep of one policy whose replications have ``metric`` = ``costs[variant]`` (others 0)."""
     outcomes = [
         ReplicationOutcome(
             case=variant,
             policy="insertion",
             replication=k,
             seed=k,
-            metrics={metric: cost},
+            metrics={**dict.fromkeys(METRICS, 0.0), metric: cost},
             base_on_time=np.zeros(0, dtype=bool),
             num_events=0,
             wall_s=0.0,
@@ -87,6 +91,21 @@ def test_an_undefined_on_time_rate_is_n_a_and_never_significant() -> None:
     row = some.rows(metrics=("on_time_rate",))[1]
     assert row["n"] == 2 and row["mean"] == 0.45
     assert row["diff_n"] == 2 and row["diff"] == -0.3
+
+
+def test_the_csv_has_the_rows_of_the_api_with_the_pairs_behind_each_difference(
+    tmp_path: Path,
+) -> None:
+    # diff_n was missing: "n = 3" next to a difference that pairs only 2 replications.
+    nan = float("nan")
+    sweep = _sweep({"base": [0.9, 0.8, 0.7], "few": [nan, 0.5, 0.4]}, metric="on_time_rate")
+    path = tmp_path / "comparison.csv"
+    write_csv(sweep, path)
+    with path.open(encoding="utf-8") as fh:
+        few = [
+            r for r in csv.DictReader(fh) if r["variant"] == "few" and r["kpi"] == "on_time_rate"
+        ]
+    assert (few[0]["n"], few[0]["diff_n"], float(few[0]["diff"])) == ("2", "2", -0.3)
 
 
 def test_whatif_rows_with_an_undefined_kpi_validate_as_the_api_schema() -> None:
