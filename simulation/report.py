@@ -131,14 +131,36 @@ def write_replications_csv(result: SweepResult, path: Path) -> None:
             )  # fmt: skip
 
 
+#: Axis labels: the KPI with its unit (rates are shares of 0..1, counts are orders).
+UNITS: dict[str, str] = {
+    "cost_cents": "cost (cents)",
+    "on_time_rate": "on-time rate (share of orders, 0-1)",
+    "lateness_p50_s": "lateness p50 (s)",
+    "lateness_p95_s": "lateness p95 (s)",
+    "orders_unserved": "orders unserved (orders)",
+}
+
+
 def plots(result: SweepResult) -> dict[str, bytes]:
     """PNG images: KPI bars with CIs per variant and policy, and Δ-vs-base forest plots."""
+    import matplotlib.pyplot as plt
+
+    images: dict[str, bytes] = {}
+    for name, fig in figures(result).items():
+        images[name] = _png(fig)
+        plt.close(fig)
+    return images
+
+
+def figures(result: SweepResult) -> dict[str, Any]:
+    """The matplotlib figures behind :func:`plots` (titled, axes labelled with units)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    images: dict[str, bytes] = {}
+    out: dict[str, Any] = {}
     rows = {(r["variant"], r["policy"], r["kpi"]): r for r in result.rows(TABLE_METRICS)}
     shown = ["cost_cents", "on_time_rate", "lateness_p95_s", "orders_unserved"]
     fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 4.0), squeeze=False)
@@ -152,10 +174,11 @@ def plots(result: SweepResult) -> dict[str, bytes]:
             for i, variant in enumerate(result.variants):
                 r = rows[(variant, policy, metric)]
                 xs.append(i + (j - (n_pol - 1) / 2) * width)
-                if r["mean"] is None:  # undefined (no order due): no bar
+                if r["mean"] is None:  # undefined (no order due): no bar, "n/a" instead
                     ys.append(math.nan)
                     err[0].append(0.0)
                     err[1].append(0.0)
+                    ax.text(xs[-1], 0.0, "n/a", ha="center", va="bottom", fontsize=7)
                     continue
                 ys.append(r["mean"])
                 err[0].append(max(0.0, r["mean"] - r["ci_low"]))
@@ -163,17 +186,18 @@ def plots(result: SweepResult) -> dict[str, bytes]:
             ax.bar(xs, ys, width=width, yerr=err, capsize=3, label=policy)
         ax.set_xticks(range(len(result.variants)))
         ax.set_xticklabels(result.variants, rotation=30, ha="right")
-        ax.set_title(LABELS.get(metric, metric))
+        ax.set_title(f"{LABELS.get(metric, metric)}: mean, 95% CI")
+        ax.set_xlabel(f"variant ({result.base} = baseline)")
+        ax.set_ylabel(UNITS.get(metric, LABELS.get(metric, metric)))
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(title="policy", fontsize=8)
     fig.tight_layout()
-    images["kpis.png"] = _png(fig)
-    plt.close(fig)
+    out["kpis.png"] = fig
 
     others = [v for v in result.variants if v != result.base]
     if others:
         fig, axes = plt.subplots(
-            1, 2, figsize=(11, 0.6 + 0.45 * len(others) * n_pol + 1), squeeze=False
+            1, 2, figsize=(11, 0.6 + 0.45 * len(others) * n_pol + 1.6), squeeze=False
         )
         for ax, metric in zip(axes[0], ("cost_cents", "on_time_rate"), strict=True):
             labels, y = [], 0
@@ -183,6 +207,7 @@ def plots(result: SweepResult) -> dict[str, bytes]:
                     labels.append(f"{variant} / {policy}")
                     y += 1
                     if r["diff"] is None:  # undefined: a label without a point
+                        labels[-1] += " (n/a)"
                         continue
                     sig = _significant(r)
                     better = (r["diff"] < 0) == (metric in LOWER_IS_BETTER)
@@ -195,13 +220,22 @@ def plots(result: SweepResult) -> dict[str, bytes]:
             ax.axvline(0.0, color="black", lw=0.8)
             ax.set_yticks(range(len(labels)))
             ax.set_yticklabels(labels)
-            ax.invert_yaxis()
+            ax.set_ylim(len(labels) - 0.5, -0.5)  # first variant on top
             ax.set_title(f"Δ {LABELS.get(metric, metric)} vs {result.base} (95% CI)")
+            ax.set_xlabel(f"Δ {UNITS.get(metric, metric)}")
             ax.grid(axis="x", alpha=0.3)
-        fig.tight_layout()
-        images["differences.png"] = _png(fig)
-        plt.close(fig)
-    return images
+        handles = [
+            Line2D([], [], marker="o", ls="", color=c, label=lab)
+            for c, lab in (
+                ("tab:green", "significantly better"),
+                ("tab:red", "significantly worse"),
+                ("tab:gray", "not significant"),
+            )
+        ]
+        fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8)
+        fig.tight_layout(rect=(0.0, 0.08, 1.0, 1.0))
+        out["differences.png"] = fig
+    return out
 
 
 def _png(fig: Any) -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from simulation.evaluate import ReplicationOutcome
-from simulation.report import markdown_table, write_csv
+from simulation.report import figures, markdown_table, plots, write_csv
 from simulation.result import METRICS
 from simulation.sweep import SweepResult
 
@@ -115,3 +115,35 @@ def test_whatif_rows_with_an_undefined_kpi_validate_as_the_api_schema() -> None:
     sweep = _sweep({"base": [0.9, 0.8], "empty": [nan, nan]}, metric="on_time_rate")
     rows = [WhatIfRow.model_validate(r) for r in sweep.rows(metrics=("on_time_rate",))]
     assert rows[1].model_dump(mode="json")["mean"] is None
+
+
+def test_plots_have_titles_axis_labels_with_units_and_legends() -> None:
+    # The axes had no labels (units only in some titles) and the Δ plot no colour legend.
+    import matplotlib.pyplot as plt
+
+    nan = float("nan")
+    sweep = _sweep({"base": [0.9, 0.8], "empty": [nan, nan]}, metric="on_time_rate")
+    figs = figures(sweep)
+    try:
+        assert set(figs) == {"kpis.png", "differences.png"}
+        for fig in figs.values():
+            for ax in fig.axes:
+                assert ax.get_title() and ax.get_xlabel()
+                assert ax.get_ylabel() or ax.get_yticklabels()  # Δ plots: y is the variants
+        kpis, diffs = figs["kpis.png"], figs["differences.png"]
+        assert kpis.axes[1].get_ylabel() == "on-time rate (share of orders, 0-1)"
+        assert kpis.axes[0].get_ylabel() == "cost (cents)"
+        assert kpis.axes[0].get_legend() is not None and diffs.legends
+        assert [t.get_text() for t in kpis.axes[1].texts] == ["n/a"]  # "empty", not a 0 bar
+        assert diffs.axes[1].get_xlabel() == "Δ on-time rate (share of orders, 0-1)"
+        assert [t.get_text() for t in diffs.axes[1].get_yticklabels()] == [
+            "empty / insertion (n/a)"
+        ]
+    finally:
+        for fig in figs.values():
+            plt.close(fig)
+
+
+def test_plots_of_the_base_alone_are_one_png() -> None:
+    images = plots(_sweep({"base": [float("nan")]}, metric="on_time_rate"))
+    assert list(images) == ["kpis.png"] and images["kpis.png"][:4] == b"\x89PNG"
