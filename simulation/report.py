@@ -261,9 +261,10 @@ def html_report(result: SweepResult, images: dict[str, bytes], *, title: str) ->
                     cls = ("better" if better else "worse") if sig else "same"
                     diff = f"<br><span class='{cls}'>Δ {html.escape(_diff_cell(r))}</span>"
                 cells.append(f"<td>{html.escape(_cell(r))}{diff}</td>")
-            body.append(
-                f"<tr><th>{html.escape(variant)}</th><td>{html.escape(policy)}</td>{''.join(cells)}</tr>"
-            )
+            name = html.escape(variant)
+            if variant == result.base:
+                name += "<br><span class='same'>(baseline)</span>"
+            body.append(f"<tr><th>{name}</th><td>{html.escape(policy)}</td>{''.join(cells)}</tr>")
     imgs = "".join(
         f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,"
         f"{base64.b64encode(data).decode()}'></figure>"

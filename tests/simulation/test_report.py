@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 
 from simulation.evaluate import ReplicationOutcome
-from simulation.report import figures, markdown_table, plots, write_csv
+from simulation.report import figures, html_report, markdown_table, plots, write_csv
 from simulation.result import METRICS
 from simulation.sweep import SweepResult
 
@@ -147,3 +148,55 @@ def test_plots_have_titles_axis_labels_with_units_and_legends() -> None:
 def test_plots_of_the_base_alone_are_one_png() -> None:
     images = plots(_sweep({"base": [float("nan")]}, metric="on_time_rate"))
     assert list(images) == ["kpis.png"] and images["kpis.png"][:4] == b"\x89PNG"
+
+
+class _Page(HTMLParser):
+    """Checks a page's tags nest and close, and collects its text and external references."""
+
+    VOID = frozenset({"br", "img", "meta", "link", "hr", "input", "source", "wbr"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.mismatched: list[str] = []
+        self.external: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.external += [v for k, v in attrs if k in ("src", "href") and v and ":" in v]
+        self.external = [v for v in self.external if not v.startswith("data:")]
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.open and self.open[-1] == tag:
+            self.open.pop()
+        else:
+            self.mismatched.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_the_html_page_is_valid_offline_escaped_and_marks_baseline_and_n_a() -> None:
+    nan = float("nan")
+    name = '<b>x</b> & "y"'
+    sweep = _sweep(
+        {"base": [0.9, 0.8, 0.85], name: [0.7, 0.6, 0.65], "empty": [nan, nan, nan]},
+        metric="on_time_rate",
+    )
+    page = html_report(sweep, plots(sweep), title="<script>alert(1)</script>")
+    parser = _Page()
+    parser.feed(page)
+    parser.close()
+    assert (parser.open, parser.mismatched, parser.external) == ([], [], [])
+    assert "<b>x</b>" not in page and "<script>" not in page
+    text = "".join(parser.text)
+    assert name in text and "<script>alert(1)</script>" in text  # shown, as text
+    assert "base(baseline)" in text  # the base row says it is the baseline
+    empty_row = page.split("<tr><th>empty</th>")[1].split("</tr>")[0]
+    assert "<td>n/a<br><span class='same'>Δ n/a</span></td>" in empty_row
+    assert "▲" not in empty_row and "▼" not in empty_row
+    one = _sweep({"base": [0.9], "late": [0.5]}, metric="on_time_rate")
+    late_row = html_report(one, {}, title="t").split("<tr><th>late</th>")[1].split("</tr>")[0]
+    assert "class='same'>Δ -0.400 [-0.400, -0.400]<" in late_row  # one replication: no mark
