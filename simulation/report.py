@@ -41,10 +41,12 @@ def _fmt(x: float | None, *, signed: bool = False) -> str:
     return f"{x:{sign}.3f}"
 
 
-def _cell(row: dict[str, Any]) -> str:
+def _cell(row: dict[str, Any], replications: int) -> str:
+    """Mean [95% CI]; with ``(n=k)`` when only k of the replications define the KPI."""
     if row["mean"] is None:  # undefined in every replication (on-time rate: no order due)
         return "n/a"
-    return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
+    n = f" (n={row['n']})" if row["n"] < replications else ""
+    return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]{n}"
 
 
 def _significant(row: dict[str, Any]) -> bool:
@@ -90,7 +92,9 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
             for policy in result.policies:
                 r = rows[(variant, policy, metric)]
                 diff = "—" if variant == result.base else _diff_cell(r)
-                lines.append(f"| {_md(variant)} | {_md(policy)} | {_cell(r)} | {diff} |")
+                lines.append(
+                    f"| {_md(variant)} | {_md(policy)} | {_cell(r, len(result.seeds))} | {diff} |"
+                )
         lines.append("")
     return "\n".join(lines)
 
@@ -260,7 +264,7 @@ def html_report(result: SweepResult, images: dict[str, bytes], *, title: str) ->
                     better = r["diff"] is not None and (r["diff"] < 0) == (m in LOWER_IS_BETTER)
                     cls = ("better" if better else "worse") if sig else "same"
                     diff = f"<br><span class='{cls}'>Δ {html.escape(_diff_cell(r))}</span>"
-                cells.append(f"<td>{html.escape(_cell(r))}{diff}</td>")
+                cells.append(f"<td>{html.escape(_cell(r, len(result.seeds)))}{diff}</td>")
             name = html.escape(variant)
             if variant == result.base:
                 name += "<br><span class='same'>(baseline)</span>"

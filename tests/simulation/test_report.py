@@ -92,6 +92,10 @@ def test_an_undefined_on_time_rate_is_n_a_and_never_significant() -> None:
     row = some.rows(metrics=("on_time_rate",))[1]
     assert row["n"] == 2 and row["mean"] == 0.45
     assert row["diff_n"] == 2 and row["diff"] == -0.3
+    # ... and the table says that mean is over 2 of the 3 replications.
+    assert "| few | insertion | 0.450 [0.000, 1.000] (n=2) | -0.300 [" in markdown_table(
+        some, metrics=("on_time_rate",)
+    )
 
 
 def test_the_csv_has_the_rows_of_the_api_with_the_pairs_behind_each_difference(
