@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from simulation.evaluate import ReplicationOutcome
-from simulation.report import figures, html_report, markdown_table, plots, write_csv
+from simulation.report import (
+    figures,
+    html_report,
+    markdown_table,
+    plots,
+    write_csv,
+    write_replications_csv,
+)
 from simulation.result import METRICS
 from simulation.sweep import SweepResult
 
@@ -111,6 +118,23 @@ def test_the_csv_has_the_rows_of_the_api_with_the_pairs_behind_each_difference(
             r for r in csv.DictReader(fh) if r["variant"] == "few" and r["kpi"] == "on_time_rate"
         ]
     assert (few[0]["n"], few[0]["diff_n"], float(few[0]["diff"])) == ("2", "2", -0.3)
+
+
+def test_replications_csv_follows_the_table_order_and_leaves_undefined_kpis_empty(
+    tmp_path: Path,
+) -> None:
+    # Rows were sorted by name ("base" after "another") and an undefined rate was "nan".
+    nan = float("nan")
+    sweep = _sweep({"base": [0.9], "z-late": [0.5], "another": [nan]}, metric="on_time_rate")
+    path = tmp_path / "replications.csv"
+    write_replications_csv(sweep, path)
+    with path.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["variant"], r["on_time_rate"]) for r in rows] == [
+        ("base", "0.9"),
+        ("z-late", "0.5"),
+        ("another", ""),
+    ]
 
 
 def test_whatif_rows_with_an_undefined_kpi_validate_as_the_api_schema() -> None:
