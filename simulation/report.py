@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from simulation.result import LOWER_IS_BETTER, METRICS
+from simulation.result import LOWER_IS_BETTER, METRICS, NEUTRAL
 from simulation.sweep import TABLE_METRICS, SweepResult
 
 LABELS: dict[str, str] = {
@@ -63,9 +63,15 @@ def _diff_cell(row: dict[str, Any]) -> str:
     sig = _significant(row)
     mark = ""
     if sig:
-        better = (d < 0) == (row["kpi"] in LOWER_IS_BETTER)
-        mark = " ▲" if better else " ▼"
+        mark = {"better": " ▲", "worse": " ▼", "changed": " ◆"}[_direction(row["kpi"], d)]
     return f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]{mark}"
+
+
+def _direction(kpi: str, diff: float) -> str:
+    """``better``, ``worse`` or (a neutral KPI such as utilisation) ``changed``."""
+    if kpi in NEUTRAL:
+        return "changed"
+    return "better" if (diff < 0) == (kpi in LOWER_IS_BETTER) else "worse"
 
 
 def _md(text: str) -> str:
@@ -81,7 +87,8 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
         "",
         "Each cell: mean [95% CI] over replications. Δ: paired difference against the "
         f"`{result.base}` variant under the same policy and seeds (common random numbers), "
-        "▲ significantly better, ▼ significantly worse.",
+        "▲ significantly better, ▼ significantly worse, ◆ a significant change of a KPI "
+        "that is neither better nor worse (utilisation).",
         "",
     ]
     for metric in metrics:
@@ -219,8 +226,8 @@ def figures(result: SweepResult) -> dict[str, Any]:
                         labels[-1] += " (n/a)"
                         continue
                     sig = _significant(r)
-                    better = (r["diff"] < 0) == (metric in LOWER_IS_BETTER)
-                    color = ("tab:green" if better else "tab:red") if sig else "tab:gray"
+                    colors = {"better": "tab:green", "worse": "tab:red", "changed": "tab:blue"}
+                    color = colors[_direction(metric, r["diff"])] if sig else "tab:gray"
                     ax.errorbar(
                         r["diff"], y - 1,
                         xerr=[[r["diff"] - r["diff_low"]], [r["diff_high"] - r["diff"]]],
@@ -238,10 +245,11 @@ def figures(result: SweepResult) -> dict[str, Any]:
             for c, lab in (
                 ("tab:green", "significantly better"),
                 ("tab:red", "significantly worse"),
+                ("tab:blue", "significant change (utilisation: neither better nor worse)"),
                 ("tab:gray", "not significant"),
             )
         ]
-        fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8)
+        fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
         fig.tight_layout(rect=(0.0, 0.08, 1.0, 1.0))
         out["differences.png"] = fig
     return out
@@ -266,8 +274,9 @@ def html_report(result: SweepResult, images: dict[str, bytes], *, title: str) ->
                 diff = ""
                 if variant != result.base:
                     sig = _significant(r)
-                    better = r["diff"] is not None and (r["diff"] < 0) == (m in LOWER_IS_BETTER)
-                    cls = ("better" if better else "worse") if sig else "same"
+                    cls = "same"
+                    if sig and r["diff"] is not None:
+                        cls = _direction(m, r["diff"])
                     diff = f"<br><span class='{cls}'>Δ {html.escape(_diff_cell(r))}</span>"
                 cells.append(f"<td>{html.escape(_cell(r, len(result.seeds)))}{diff}</td>")
             name = html.escape(variant)
@@ -287,13 +296,15 @@ table {{ border-collapse: collapse; font-size: 0.85em; }}
 th, td {{ border: 1px solid #ccc; padding: 4px 6px; text-align: right; vertical-align: top; }}
 th {{ background: #f4f4f4; }}
 .better {{ color: #176b1d; font-weight: 600; }} .worse {{ color: #b0201c; font-weight: 600; }}
-.same {{ color: #777; }} img {{ max-width: 100%; }}
+.same {{ color: #777; }} .changed {{ color: #1f4e99; font-weight: 600; }}
+img {{ max-width: 100%; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{len(result.seeds)} replications per variant and policy, study seed {result.seed}. Means with
 95% confidence intervals; Δ = paired difference against <b>{html.escape(result.base)}</b> under
 the same policy and replication seeds (common random numbers). Green: significantly better,
-red: significantly worse, grey: not significant.</p>
+red: significantly worse, blue: a significant change of a KPI that is neither better nor worse
+(utilisation), grey: not significant.</p>
 {imgs}
 <h2>All KPIs</h2>
 <table><tr><th>variant</th><th>policy</th>{head}</tr>

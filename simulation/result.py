@@ -48,7 +48,11 @@ METRICS: tuple[str, ...] = (
     "mean_pick_wait_s",
 )
 
-#: KPIs where smaller is better (the others: larger is better, or neutral).
+#: KPIs where more is neither better nor worse: a significant change is shown, not judged
+#: (a fleet cut raises utilisation while the service gets worse)
+NEUTRAL = frozenset({"courier_utilisation", "node_utilisation"})
+
+#: KPIs where smaller is better (the others: larger is better, or ``NEUTRAL``).
 LOWER_IS_BETTER = frozenset(
     {
         "lateness_p50_s",

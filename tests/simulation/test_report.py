@@ -228,3 +228,17 @@ def test_the_html_page_is_valid_offline_escaped_and_marks_baseline_and_n_a() -> 
     one = _sweep({"base": [0.9], "late": [0.5]}, metric="on_time_rate")
     late_row = html_report(one, {}, title="t").split("<tr><th>late</th>")[1].split("</tr>")[0]
     assert "class='same'>Δ -0.400 [-0.400, -0.400]<" in late_row  # one replication: no mark
+
+
+def test_a_utilisation_change_is_shown_but_not_judged() -> None:
+    # a fleet cut raised courier utilisation and the report marked it "significantly better"
+    busier = _sweep(
+        {"base": [0.40, 0.42, 0.44], "fleet-cut": [0.60, 0.63, 0.65]}, "courier_utilisation"
+    )
+    row = markdown_table(busier, metrics=("courier_utilisation",)).splitlines()[-1]
+    assert row.endswith(" ◆ |") and "▲" not in row and "▼" not in row
+    page = html_report(busier, {}, title="t")
+    cell = page.split("<tr><th>fleet-cut</th>")[1].split("</tr>")[0]
+    assert "class='changed'" in cell and "class='better'" not in cell
+    dearer = _sweep({"base": [100.0, 110.0, 120.0], "fleet-cut": [130.0, 141.0, 150.0]})
+    assert markdown_table(dearer, metrics=("cost_cents",)).splitlines()[-1].endswith(" ▼ |")
