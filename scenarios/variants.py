@@ -171,7 +171,7 @@ class LoadedVariants:
     def names(self) -> list[str]:
         """Variant names, ``base`` first."""
         names = [v.name for v in self.spec.variants]
-        return names if "base" in names else ["base", *names]
+        return ["base", *(n for n in names if n != "base")]  # a redefined base, first too
 
     def scenarios(self, *, seed: int) -> dict[str, Scenario]:
         """Every variant's scenario (``base`` = the unmodified base unless redefined)."""

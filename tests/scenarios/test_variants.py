@@ -158,3 +158,20 @@ def test_read_variants_resolves_the_base_and_validates(tmp_path: Path, city: Sce
         with pytest.raises(InputError) as info:
             read_variants(bad)
         assert info.value.field.startswith(field), (info.value.field, field)
+
+
+def test_a_redefined_base_is_still_the_first_variant(tmp_path: Path, city: Scenario) -> None:
+    # a variant named base (the baseline with modifiers) sat wherever it was in the file
+    write_json(city, tmp_path / "city.json")
+    spec = tmp_path / "v.yaml"
+    spec.write_text(
+        "base: city.json\nvariants:\n"
+        "  - {name: slow, modifiers: [{kind: travel_slowdown, factor: 1.2}]}\n"
+        "  - {name: base, modifiers: [{kind: travel_slowdown, factor: 1.1}]}\n",
+        encoding="utf-8",
+    )
+    loaded = read_variants(spec)
+    assert loaded.names == ["base", "slow"]
+    scenarios = loaded.scenarios(seed=0)
+    assert list(scenarios) == ["base", "slow"]
+    assert scenarios["base"].stochastic.travel_slowdowns[0].factor == 1.1
