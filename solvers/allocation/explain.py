@@ -45,6 +45,16 @@ from solvers.allocation.result import (
 MAX_RESIDUAL_EXPLANATIONS = 2000
 #: Up to this many orders, every order is explained one by one (faster than the batch DP).
 SMALL_BATCH = 64
+#: seconds per order kept back at the end of the explanation budget to write the
+#: explanations (reasons, summary) once the searches stop
+WRITE_S_PER_ORDER = 5e-5
+#: the summary's tail of an order whose explanation the time limit cut short
+CUT_SUMMARY = "explanation cut short by the time limit"
+
+
+def _clock() -> float:
+    """The clock of the explanation deadlines (``time.perf_counter``; tests swap it)."""
+    return time.perf_counter()
 
 
 @dataclass
@@ -150,18 +160,27 @@ def explain(
     unconstrained: dict[int, tuple[I64, I64]] | None = None,
     lone_uncapped: bool = False,
     budget_s: float = 2.0,
+    end: float | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[list[OrderExplanation], list[Unfilled]]:
     """Per-order explanations and the unfilled lines with their reasons.
 
     Orders the batched DP cannot explain exactly are re-solved one by one within
-    ``budget_s`` seconds; past it they keep whatever the DP found (or no alternative).
+    ``budget_s`` seconds; past it they keep whatever the DP found (or no alternative), and
+    an order whose own-optimum search the budget stopped is not called the cheapest. No
+    search runs past ``end`` (:func:`_clock` time; default: ``budget_s`` from the call),
+    and the orders whose explanation is not written by then get a short one (nodes and
+    cost, no reasons, :data:`CUT_SUMMARY` in the summary), with a line in ``notes``.
     ``lone_uncapped``: the problem is one order that no node is closed to and no capacity
     limits, and ``unconstrained`` is :func:`lone_order_optimum`'s answer (the choice itself);
     its alternatives are then searched on the request's own stock, without building the
     residual world for each, and its own optimum costs what the choice costs.
     """
-    t_start = time.perf_counter()
+    t_start = _clock()
     n_orders = prob.num_orders
+    end = t_start + budget_s if end is None else end
+    # the searches stop early enough for every explanation to be written by ``end``
+    search_end = min(t_start + budget_s, end - min(0.5 * budget_s, WRITE_S_PER_ORDER * n_orders))
     c_arc, c_pair, split = real_costs(prob)
     world = _world(prob, x)
     used = np.nonzero(x > 0)[0]
@@ -184,7 +203,11 @@ def explain(
     max_k = 0 if small else max((len(s) for s in chosen_nodes), default=0)
     if max_k:  # the batched DP's limits: each order's own use handed back
         ub, pair_ok, pair_cap = _own_limits(prob, world, x)
+    # the alternatives get 80 % of the budget, the own optima below the rest
+    deadline = min(t_start + 0.8 * budget_s, search_end)
     for j in range(max_k):
+        if _clock() > deadline:
+            break  # the orders with more chosen nodes keep the alternatives found so far
         mask = pair_ok.copy()
         targets = [o for o in range(n_orders) if len(chosen_nodes[o]) > j]
         banned_node = np.full(n_orders, -1, dtype=np.int64)
@@ -195,20 +218,23 @@ def explain(
         target_set = np.zeros(n_orders, dtype=bool)
         target_set[targets] = True
         blocks = [b for b in (_restrict(blk, target_set) for blk in blocks_all) if b is not None]
-        ans = solve_blocks(
-            prob, blocks, c_arc, c_pair, arc_ub=ub, pair_ok=mask, cap_units=pair_cap, split=split
-        )
-        patterns = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
-        costs = _pattern_costs(prob, ans.sel_order, ans.sel_arc, ans.sel_qty).tolist()
-        for o, ok_exact in zip(ans.orders.tolist(), ans.exact.tolist(), strict=True):
-            if not ok_exact:
-                inexact.add(o)
-                continue
-            arcs, qty = patterns.get(o, (np.zeros(0, dtype=np.int64),) * 2)
-            cost = costs[o]
-            if alt_cost[o] < 0 or cost < alt_cost[o]:
-                alt_cost[o] = cost
-                alt_nodes[o] = sorted(set(prob.arc_node[arcs].tolist()))
+        for blk in blocks:  # one block (orders of one line count) at a time, within the time
+            if _clock() > deadline:
+                break
+            ans = solve_blocks(
+                prob, [blk], c_arc, c_pair, arc_ub=ub, pair_ok=mask, cap_units=pair_cap, split=split
+            )
+            patterns = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
+            costs = _pattern_costs(prob, ans.sel_order, ans.sel_arc, ans.sel_qty).tolist()
+            for o, ok_exact in zip(ans.orders.tolist(), ans.exact.tolist(), strict=True):
+                if not ok_exact:
+                    inexact.add(o)
+                    continue
+                arcs, qty = patterns.get(o, (np.zeros(0, dtype=np.int64),) * 2)
+                cost = costs[o]
+                if alt_cost[o] < 0 or cost < alt_cost[o]:
+                    alt_cost[o] = cost
+                    alt_nodes[o] = sorted(set(prob.arc_node[arcs].tolist()))
     # orders the DP could not handle (too many lines, partial stock, binding capacity)
     many = [
         o
@@ -219,12 +245,10 @@ def explain(
     # a lone uncapped order's residual world is the request's own stock, whichever node is
     # banned: its arc limits are those of a fresh Residual, worked out once
     lone_ub = Residual(prob).arc_limits(0) if lone_uncapped else None
-    # the alternatives get 80 % of the budget, the own optima below the rest
-    deadline = t_start + 0.8 * budget_s
     for o in many[:MAX_RESIDUAL_EXPLANATIONS]:
         best_value = 0.0  # of the best alternative so far, vs shipping nothing (if below)
         for banned_n in chosen_nodes[o]:
-            if time.perf_counter() > deadline:
+            if _clock() > deadline:
                 break
             found = None
             if lone_ub is not None:
@@ -248,18 +272,23 @@ def explain(
     # each order's own optimum with all stock and capacity to itself
     if unconstrained is None:
         unconstrained = {}
-        # exact patterns where the DP is exact; elsewhere (partial stock) a lower bound
-        ans = solve_blocks(prob, blocks_all, c_arc, c_pair, split=split, relax_partial=True)
-        pats = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
+        # exact patterns where the DP is exact; elsewhere (partial stock) a lower bound; a
+        # block the time leaves unsolved leaves its orders without an own optimum (not
+        # called the cheapest)
         relaxed: dict[int, float] = {}
         nothing = _nothing_costs(prob)
-        for o, ok_exact, bound in zip(
-            ans.orders.tolist(), ans.exact.tolist(), ans.value.tolist(), strict=True
-        ):
-            if ok_exact:
-                unconstrained[o] = pats.get(o, (np.zeros(0, dtype=np.int64),) * 2)
-            else:
-                relaxed[o] = bound
+        for blk in blocks_all:
+            if _clock() > search_end:
+                break
+            ans = solve_blocks(prob, [blk], c_arc, c_pair, split=split, relax_partial=True)
+            pats = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
+            for o, ok_exact, bound in zip(
+                ans.orders.tolist(), ans.exact.tolist(), ans.value.tolist(), strict=True
+            ):
+                if ok_exact:
+                    unconstrained[o] = pats.get(o, (np.zeros(0, dtype=np.int64),) * 2)
+                else:
+                    relaxed[o] = bound
         for o in range(n_orders):
             if o not in unconstrained and prob.order_pair_start[o + 1] > prob.order_pair_start[o]:
                 chosen = (chosen_arcs[o], x[chosen_arcs[o]])
@@ -267,17 +296,21 @@ def explain(
                 if value / MICRO <= relaxed.get(o, -np.inf) + 1e-9:
                     unconstrained[o] = chosen  # the choice reaches the bound: own optimum
                     continue
+                if _clock() > search_end:
+                    continue  # not searched: no own optimum, so not called the cheapest
                 # only a pattern cheaper than the chosen one matters (else the choice is the
                 # order's own optimum): the search starts from the choice as its incumbent
-                _value, arcs, qty, _lower = solve_order_bb(
+                found_value, arcs, qty, lower = solve_order_bb(
                     prob,
                     o,
                     c_arc,
                     c_pair,
                     split=split,
                     incumbent=min(value / MICRO, 0.0),
-                    deadline=t_start + budget_s,
+                    deadline=search_end,
                 )
+                if arcs.size == 0 and lower < found_value - 1e-9 and _clock() > search_end:
+                    continue  # stopped by the deadline before it proved the choice the best
                 # no arcs: nothing beats the incumbent, i.e. the choice (or, when the choice
                 # costs more than shipping nothing, the empty pattern)
                 unconstrained[o] = (arcs, qty) if arcs.size or value > 0 else chosen
@@ -295,6 +328,8 @@ def explain(
         )
     explanations = []
     for o in range(n_orders):
+        if _clock() > end:
+            break
         explanations.append(
             _order_explanation(
                 prob,
@@ -310,8 +345,36 @@ def explain(
                 int(own_cost[o]),
             )
         )
+    done = len(explanations)
+    explanations.extend(
+        _cut_explanation(prob, o, chosen_nodes[o], int(chosen_cost[o]))
+        for o in range(done, n_orders)
+    )
+    if done < n_orders and notes is not None:
+        notes.append(
+            f"explanations cut by the time limit: {done} of {n_orders} orders explained in "
+            f"full, the other {n_orders - done} say '{CUT_SUMMARY}'"
+        )
     unfilled = unfilled_lines(prob, world, x)
     return explanations, unfilled
+
+
+def _cut_explanation(prob: Problem, o: int, nodes: list[int], cost: int) -> OrderExplanation:
+    """The short explanation of an order the time limit left unexplained: where and cost.
+
+    Built without validation (every field is of its type by construction): it is what the
+    time left pays for, at thousands of orders.
+    """
+    names = [prob.node_ids[n] for n in nodes]
+    head = "ships from " + " and ".join(names) if names else "nothing ships"
+    return OrderExplanation.model_construct(
+        order_id=prob.order_ids[o],
+        nodes=names,
+        cost=from_micro(cost),
+        best_alternative=None,
+        reasons=[],
+        summary=f"{head}; {CUT_SUMMARY}",
+    )
 
 
 def _by_distance(prob: Problem, o: int, nodes: set[int]) -> list[int]:

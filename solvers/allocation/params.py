@@ -30,7 +30,7 @@ class AllocationParams(StrictModel):
         default=60.0,
         description="wall-clock budget for the whole answer; one too small for the "
         "optimising path gets the nearest-node answer, and explanations that cannot fit are "
-        "left out (stats.notes says so)",
+        "left out or cut short (stats.notes says so)",
     )
     mip_rel_gap: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=1e-4, description="stop once the certified relative gap is at most this"
