@@ -24,6 +24,7 @@ from api.db.session import make_engine, make_sessionmaker, migrate
 from api.jobs import JobService, TaskRegistry
 from api.jobs.executors import Executor, LocalExecutor
 from api.routes import health, jobs, keys
+from api.routes.docs import install_docs
 from api.tasks import default_registry, result_hooks
 from dispatchlab import __version__
 
@@ -177,6 +178,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from installed files, not a CDN
+        redoc_url=None,
         openapi_tags=[
             {"name": "allocations", "description": "which node ships each order line"},
             {"name": "routes", "description": "which courier carries what, in which order"},
@@ -192,6 +195,7 @@ def create_app(
     app.state.ctx = ctx
     app.add_middleware(ServiceMiddleware, ctx=ctx)
     install_error_handlers(app)
+    install_docs(app)
     # the solve endpoints first: routes are matched in order, and they carry the load
     for router in _solve_routers(ctx.registry):
         app.include_router(router)
