@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from rl_agents.env import DynamicDispatchEnv, EnvParams
 from rl_agents.model_io import LoadedModel
 from scenarios.errors import InputError
+from scenarios.io.json_io import atomic_write
 from scenarios.model import Scenario
 
 
@@ -203,14 +204,8 @@ def save_demonstrations(
     )
     if meta is not None:
         arrays[_META] = np.asarray(json.dumps(dict(meta), sort_keys=True))
-    # a temporary file renamed into place: an interrupted write leaves the old file whole
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(out) as fh:  # an interrupted write leaves the old file whole
+        np.savez_compressed(fh, **arrays)
     return out
 
 

@@ -242,10 +242,8 @@ def write_text(text: str, out: Path | None, option: str = "--out") -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    from scenarios.io.json_io import atomic_write
+
     check_output_file(out, option)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(out) as fh:
+        fh.write(text.encode("utf-8"))

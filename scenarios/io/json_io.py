@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import codecs
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -40,6 +43,19 @@ def from_json(
 def write_json(model: BaseModel, path: str | Path) -> None:
     """Write a model to ``path`` as JSON followed by a newline."""
     Path(path).write_text(to_json(model) + "\n", encoding="utf-8")
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file that replaces ``path`` when the block ends (an interrupted write leaves it)."""
+    out = Path(path)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with tmp.open("wb") as fh:
+            yield fh
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_bytes(path: str | Path) -> bytes:
