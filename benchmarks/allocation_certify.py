@@ -124,13 +124,24 @@ def long_solve(seed: int, recorded: float, seconds: float) -> str:
     )
 
 
+def seconds_arg(text: str) -> float:
+    """A positive, finite number of seconds (argparse type: else a usage error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (0.0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the proof for the chosen seeds and print one line per seed."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(
         "--seeds", type=seed_list, required=True, help="comma-separated literature seeds"
     )
-    ap.add_argument("--seconds", type=float, default=300.0, help="limit of the proof's MIP")
+    ap.add_argument("--seconds", type=seconds_arg, default=300.0, help="limit of the proof's MIP")
     ap.add_argument(
         "--runs",
         type=Path,
@@ -139,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--long-solve",
-        type=float,
+        type=seconds_arg,
         default=None,
         metavar="S",
         help="instead of the proof, a one-thread batch solve of S seconds per seed",

@@ -65,3 +65,20 @@ def test_time_limits_mode_is_opt_in_and_names_its_table(
     args = ["--only", "time-limits", "--time-limits-name", "before"]
     assert bench.main(args) == 0
     assert calls == [(RESULTS, (1, 30, 300, 2_000), "before")]
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "soon"])
+def test_the_certify_script_refuses_a_bad_number_of_seconds(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``allocation_certify.py --long-solve`` / ``--seconds``: a usage error, not a traceback."""
+    path = REPO / "benchmarks" / "allocation_certify.py"
+    spec = importlib.util.spec_from_file_location("allocation_certify_script", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for option in ("--long-solve", "--seconds"):
+        with pytest.raises(SystemExit) as info:
+            module.main(["--seeds", "28", option, value])
+        assert info.value.code == 2
+        assert f"argument {option}:" in capsys.readouterr().err
