@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -57,7 +60,7 @@ def measure(scenario: Scenario, engine: str, budget_s: float, seed: int) -> dict
         "wall_s": f"{wall:.3f}",
         "over_s": f"{wall - budget_s:+.3f}",
         "within": str(wall <= budget_s),
-        "plan_engine": plan.engine,
+        "plan_engine": str(plan.engine),
         "unassigned": str(len(plan.unassigned)),
         "cost_cents": str(plan.cost_cents),
         "build_s": f"{stats.build_s:.3f}",
@@ -70,21 +73,74 @@ def measure(scenario: Scenario, engine: str, budget_s: float, seed: int) -> dict
     }
 
 
+T = TypeVar("T")
+ENGINES = ("auto", "pyvrp", "ortools", "greedy")
+
+
+def _comma_list(text: str, parse: Callable[[str], T], what: str) -> list[T]:
+    """A non-empty comma-separated list (argparse type: a bad item is a usage error, exit 2)."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one value")
+    out = []
+    for item in items:
+        try:
+            out.append(parse(item))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not {what}") from None
+    return out
+
+
+def _order_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _budget(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < math.inf:
+        raise ValueError(text)
+    return value
+
+
+def _engine(text: str) -> str:
+    if text not in ENGINES:
+        raise ValueError(text)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the grid and write the CSV and Markdown tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--orders", default="600,1500", help="comma list of order counts")
-    ap.add_argument("--budgets", default="0.3,1,3", help="comma list of time limits (s)")
-    ap.add_argument("--engines", default="pyvrp,ortools", help="comma list of engines")
+    ap.add_argument(
+        "--orders",
+        type=lambda t: _comma_list(t, _order_count, "a positive order count"),
+        default="600,1500",
+        help="comma list of order counts",
+    )
+    ap.add_argument(
+        "--budgets",
+        type=lambda t: _comma_list(t, _budget, "a positive number of seconds"),
+        default="0.3,1,3",
+        help="comma list of time limits (s)",
+    )
+    ap.add_argument(
+        "--engines",
+        type=lambda t: _comma_list(t, _engine, f"an engine ({', '.join(ENGINES)})"),
+        default="pyvrp,ortools",
+        help="comma list of engines",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     ap.add_argument("--out-prefix", default="routing-budget")
     args = ap.parse_args(argv)
     rows: list[dict[str, str]] = []
-    for n in [int(x) for x in args.orders.split(",") if x]:
+    for n in args.orders:
         scenario = city(n, args.seed)
-        for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
-            for budget in [float(b) for b in args.budgets.split(",") if b]:
+        for engine in args.engines:
+            for budget in args.budgets:
                 row = measure(scenario, engine, budget, args.seed)
                 rows.append(row)
                 print(
