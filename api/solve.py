@@ -464,6 +464,28 @@ def solve_or_queue(
 Compute = Callable[[], tuple[int, BaseModel, str | None]]
 
 
+def queue_job(
+    ctx: ServiceContext,
+    session: Session,
+    request: Request,
+    *,
+    principal: Principal,
+    idem_key: str | None,
+    kind: str,
+    payload: JsonDict,
+    seed: int | None,
+) -> Response:
+    """Queue job ``kind`` once per ``Idempotency-Key`` and answer 202 with its Location."""
+
+    def compute() -> tuple[int, BaseModel, str | None]:
+        job = submit_job(
+            ctx, session, request, kind=kind, payload=payload, principal=principal, seed=seed
+        )
+        return accepted(job)
+
+    return respond(ctx, session, request, principal=principal, idem_key=idem_key, compute=compute)
+
+
 def respond(
     ctx: ServiceContext,
     session: Session,

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from api.core.config import Settings
 from api.core.errors import ERROR_RESPONSES
@@ -17,7 +16,7 @@ from api.examples import POLICY_EXAMPLE
 from api.limits import check_orders, check_scenario, check_time_limit
 from api.schemas.common import JobAccepted
 from api.schemas.policies import PolicyEvaluationCreate
-from api.solve import accepted, respond, submit_job
+from api.solve import queue_job
 from scenarios.errors import InputError
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"], responses=ERROR_RESPONSES)
@@ -105,19 +104,13 @@ def evaluate_policies(
         )
     payload = body.model_dump(mode="json")
     payload["policies"] = specs
-
-    def compute() -> tuple[int, BaseModel, str | None]:
-        job = submit_job(
-            ctx,
-            session,
-            request,
-            kind="policies",
-            payload=payload,
-            principal=principal,
-            seed=body.seeds[0],
-        )
-        return accepted(job)
-
-    return respond(
-        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
+    return queue_job(
+        ctx,
+        session,
+        request,
+        principal=principal,
+        idem_key=idempotency_key,
+        kind="policies",
+        payload=payload,
+        seed=body.seeds[0],
     )

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, PlannerDep, SessionDep
@@ -14,7 +13,7 @@ from api.examples import WHATIF_EXAMPLE
 from api.limits import check_orders, check_replications, check_scenario
 from api.schemas.common import JobAccepted
 from api.schemas.simulations import WhatIfCreate
-from api.solve import accepted, respond, submit_job
+from api.solve import queue_job
 from scenarios.errors import InputError
 
 router = APIRouter(prefix="/v1/whatif", tags=["simulations"], responses=ERROR_RESPONSES)
@@ -62,19 +61,13 @@ def create_whatif(
 
         check_plan_ids(body.scenario, body.plan)
     payload = body.model_dump(mode="json")
-
-    def compute() -> tuple[int, BaseModel, str | None]:
-        job = submit_job(
-            ctx,
-            session,
-            request,
-            kind="whatif",
-            payload=payload,
-            principal=principal,
-            seed=body.seed,
-        )
-        return accepted(job)
-
-    return respond(
-        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
+    return queue_job(
+        ctx,
+        session,
+        request,
+        principal=principal,
+        idem_key=idempotency_key,
+        kind="whatif",
+        payload=payload,
+        seed=body.seed,
     )

@@ -269,3 +269,21 @@ def test_studies_need_a_planner_key(client: TestClient, keys: dict[str, dict[str
         ).status_code
         == 403
     )
+
+
+@pytest.mark.parametrize("path", ["/v1/simulations", "/v1/whatif"])
+def test_a_study_with_an_idempotency_key_is_queued_once(
+    client: TestClient, keys: dict[str, dict[str, str]], path: str
+) -> None:
+    kind = path.removeprefix("/v1/")
+    body = _example(SIMULATION_EXAMPLE if kind == "simulations" else WHATIF_EXAMPLE)
+    headers = {**keys["planner"], "Idempotency-Key": f"study-{kind}"}
+    first = client.post(path, json=body, headers=headers)
+    second = client.post(path, json=body, headers=headers)
+    assert first.status_code == second.status_code == 202, first.text
+    job_id = first.json()["job_id"]
+    assert second.json()["job_id"] == job_id
+    assert first.headers["location"] == second.headers["location"] == f"/v1/jobs/{job_id}"
+    assert second.headers["idempotent-replayed"] == "true"
+    jobs = client.get("/v1/jobs", headers=keys["planner"], params={"kind": kind}).json()
+    assert jobs["count"] == 1  # queued once
