@@ -461,6 +461,18 @@ def solve_or_queue(
     )
 
 
+def engine_fallback_reason(ctx: ServiceContext, outcome: SolveOutcome, endpoint: str) -> str | None:
+    """Why the answer is a fallback: the service's reason, else the engine's own (counted).
+
+    An engine may answer with its own fallback (``fallback_reason`` in its result) when the
+    service did not fall back; that one is counted in ``/metrics`` under ``endpoint``.
+    """
+    reason = outcome.fallback_reason or outcome.result.get("fallback_reason")
+    if not outcome.fallback and reason:
+        ctx.metrics.fallbacks.labels(endpoint, "engine").inc()
+    return reason
+
+
 Compute = Callable[[], tuple[int, BaseModel, str | None]]
 
 
@@ -528,6 +540,45 @@ def respond(
         content = json.loads(bytes(response.body))
         idempotency.finish(session, slot, status_code=status, body=content, location=location)
     return response
+
+
+def solve_or_queue_response(
+    ctx: ServiceContext,
+    session: Session,
+    request: Request,
+    *,
+    principal: Principal,
+    idem_key: str | None,
+    sync: bool,
+    kind: str,
+    payload: JsonDict,
+    seed: int | None,
+    time_limit_s: float,
+    job_timeout_s: float,
+    lane: Lane,
+    answer: Callable[[SolveOutcome], BaseModel],
+) -> Response:
+    """:func:`solve_or_queue` once per ``Idempotency-Key``: 200 with ``answer(outcome)``, or 202."""
+
+    def compute() -> tuple[int, BaseModel, str | None]:
+        outcome = solve_or_queue(
+            ctx,
+            session,
+            request,
+            sync=sync,
+            kind=kind,
+            payload=payload,
+            principal=principal,
+            seed=seed,
+            time_limit_s=time_limit_s,
+            job_timeout_s=job_timeout_s,
+            lane=lane,
+        )
+        if isinstance(outcome, tuple):  # queued: the 202 answer
+            return outcome
+        return 200, answer(outcome), None
+
+    return respond(ctx, session, request, principal=principal, idem_key=idem_key, compute=compute)
 
 
 def json_response(status: int, body: BaseModel, location: str | None = None) -> Response:

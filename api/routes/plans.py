@@ -28,7 +28,12 @@ from api.schemas.plans import (
     ReoptimiseCreate,
     ReoptimisePublic,
 )
-from api.solve import note_audit, respond, solve_or_queue
+from api.solve import (
+    SolveOutcome,
+    engine_fallback_reason,
+    note_audit,
+    solve_or_queue_response,
+)
 from api.tasks.plans import log_read_notes, store_plan
 from api.versions import solver_label
 from scenarios.errors import InputError
@@ -55,25 +60,20 @@ def _sync_answer(
     session: SessionDep,
     request: Request,
     principal: Principal,
-    outcome_result: dict[str, Any],
+    outcome: SolveOutcome,
     *,
-    job_id: str,
-    fallback: bool,
-    fallback_reason: str | None,
     scenario: dict[str, Any],
     params: dict[str, Any],
     parent_id: str | None,
 ) -> dict[str, Any]:
-    reason = fallback_reason or outcome_result.get("fallback_reason")
-    if not fallback and reason:
-        ctx.metrics.fallbacks.labels("plans", "engine").inc()
+    reason = engine_fallback_reason(ctx, outcome, "plans")
     stored = store_plan(
         session,
-        result=outcome_result,
+        result=outcome.result,
         scenario=scenario,
         params=params,
         key_id=principal.key_id,
-        job_id=job_id,
+        job_id=outcome.job_id,
         fallback=bool(reason),
         parent_id=parent_id,
     )
@@ -83,7 +83,7 @@ def _sync_answer(
         result=("fallback:" if reason else "") + str(stored.get("status")),
         solver=solver_label(stored.get("solver", {}).get("engine")),
     )
-    return {**stored, "job_id": job_id, "fallback": bool(reason), "fallback_reason": reason}
+    return {**stored, "job_id": outcome.job_id, "fallback": bool(reason), "fallback_reason": reason}
 
 
 @router.post(
@@ -126,39 +126,33 @@ def create_plan(
     check_orders(settings, body.scenario, field="scenario.orders", sync=sync)
     payload = body.model_dump(mode="json")
 
-    def compute() -> tuple[int, BaseModel, str | None]:
-        outcome = solve_or_queue(
-            ctx,
-            session,
-            request,
-            sync=sync,
-            kind="plans",
-            payload=payload,
-            principal=principal,
-            seed=body.routing.seed,
-            time_limit_s=limit_s + EVALUATION_BUDGET_S,
-            job_timeout_s=limit_s * 2 + JOB_GRACE_S,
-            lane=ctx.lanes["heavy"],
-        )
-        if isinstance(outcome, tuple):  # queued: the 202 answer
-            return outcome
-        answer = _sync_answer(
+    def answer(outcome: SolveOutcome) -> BaseModel:
+        stored = _sync_answer(
             ctx,
             session,
             request,
             principal,
-            outcome.result,
-            job_id=outcome.job_id,
-            fallback=outcome.fallback,
-            fallback_reason=outcome.fallback_reason,
+            outcome,
             scenario=payload["scenario"],
             params={k: v for k, v in payload.items() if k != "scenario"},
             parent_id=None,
         )
-        return 200, PlanPublic.model_validate(answer), None
+        return PlanPublic.model_validate(stored)
 
-    return respond(
-        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
+    return solve_or_queue_response(
+        ctx,
+        session,
+        request,
+        principal=principal,
+        idem_key=idempotency_key,
+        sync=sync,
+        kind="plans",
+        payload=payload,
+        seed=body.routing.seed,
+        time_limit_s=limit_s + EVALUATION_BUDGET_S,
+        job_timeout_s=limit_s * 2 + JOB_GRACE_S,
+        lane=ctx.lanes["heavy"],
+        answer=answer,
     )
 
 
@@ -290,38 +284,32 @@ def reoptimise_plan(
         },
     }
 
-    def compute() -> tuple[int, BaseModel, str | None]:
-        outcome = solve_or_queue(
-            ctx,
-            session,
-            request,
-            sync=sync,
-            kind="reoptimise",
-            payload=payload,
-            principal=principal,
-            seed=body.routing.seed,
-            time_limit_s=limit_s,
-            job_timeout_s=limit_s * 2 + JOB_GRACE_S,
-            lane=ctx.lanes["heavy"],
-        )
-        if isinstance(outcome, tuple):  # queued: the 202 answer
-            return outcome
+    def answer(outcome: SolveOutcome) -> BaseModel:
         log_read_notes(outcome.result, job_id=outcome.job_id)
-        answer = _sync_answer(
+        stored = _sync_answer(
             ctx,
             session,
             request,
             principal,
-            outcome.result,
-            job_id=outcome.job_id,
-            fallback=outcome.fallback,
-            fallback_reason=outcome.fallback_reason,
+            outcome,
             scenario=record.scenario,
             params={"request": payload["request"]},
             parent_id=record.id,
         )
-        return 200, ReoptimisePublic.model_validate(answer), None
+        return ReoptimisePublic.model_validate(stored)
 
-    return respond(
-        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
+    return solve_or_queue_response(
+        ctx,
+        session,
+        request,
+        principal=principal,
+        idem_key=idempotency_key,
+        sync=sync,
+        kind="reoptimise",
+        payload=payload,
+        seed=body.routing.seed,
+        time_limit_s=limit_s,
+        job_timeout_s=limit_s * 2 + JOB_GRACE_S,
+        lane=ctx.lanes["heavy"],
+        answer=answer,
     )

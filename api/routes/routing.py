@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
@@ -20,7 +20,12 @@ from api.limits import (
 )
 from api.schemas.common import JobAccepted
 from api.schemas.routes import RoutesCreate, RoutesPublic
-from api.solve import note_audit, respond, solve_or_queue
+from api.solve import (
+    SolveOutcome,
+    engine_fallback_reason,
+    note_audit,
+    solve_or_queue_response,
+)
 from api.versions import solver_label
 
 router = APIRouter(prefix="/v1/routes", tags=["routes"], responses=ERROR_RESPONSES)
@@ -61,31 +66,12 @@ def create_routes(
         field="params.time_limit_s",
     )
     check_orders(settings, body.scenario, field="scenario.orders", sync=sync)
-    payload = body.model_dump(mode="json")
 
-    def compute() -> tuple[int, BaseModel, str | None]:
-        outcome = solve_or_queue(
-            ctx,
-            session,
-            request,
-            sync=sync,
-            kind="routes",
-            payload=payload,
-            principal=principal,
-            seed=body.params.seed,
-            time_limit_s=limit_s,
-            job_timeout_s=limit_s * 2 + JOB_GRACE_S,
-            lane=ctx.lanes["heavy"],
-        )
-        if isinstance(outcome, tuple):  # queued: the 202 answer
-            return outcome
-        result: dict[str, Any] = outcome.result
-        reason = outcome.fallback_reason or result.get("fallback_reason")
-        if outcome.fallback is False and reason:
-            ctx.metrics.fallbacks.labels("routes", "engine").inc()
+    def answer(outcome: SolveOutcome) -> BaseModel:
+        reason = engine_fallback_reason(ctx, outcome, "routes")
         public = RoutesPublic.model_validate(
             {
-                **result,
+                **outcome.result,
                 "job_id": outcome.job_id,
                 "fallback": bool(reason),
                 "fallback_reason": reason,
@@ -96,8 +82,20 @@ def create_routes(
             result=("fallback:" if reason else "") + public.status.value,
             solver=solver_label(public.solver.engine),
         )
-        return 200, public, None
+        return public
 
-    return respond(
-        ctx, session, request, principal=principal, idem_key=idempotency_key, compute=compute
+    return solve_or_queue_response(
+        ctx,
+        session,
+        request,
+        principal=principal,
+        idem_key=idempotency_key,
+        sync=sync,
+        kind="routes",
+        payload=body.model_dump(mode="json"),
+        seed=body.params.seed,
+        time_limit_s=limit_s,
+        job_timeout_s=limit_s * 2 + JOB_GRACE_S,
+        lane=ctx.lanes["heavy"],
+        answer=answer,
     )
