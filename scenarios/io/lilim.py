@@ -12,8 +12,8 @@ from pathlib import Path
 
 from scenarios.errors import InputError
 from scenarios.geo import Location, TimeWindow
-from scenarios.io.solomon import _read_text, at_line, finite_row, whole_number
-from scenarios.model import Order, PickupSpec, Scenario, SourceInfo, Vehicle
+from scenarios.io.solomon import _read_text, at_line, finite_row, fleet_scenario, whole_number
+from scenarios.model import Order, PickupSpec, Scenario, SourceInfo
 from scenarios.travel import EuclideanTravel
 
 SCALE = 1000
@@ -106,19 +106,17 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
                 pickup=pickup,
             )
         orders.append(order)
-    with at_line(f"line {head_line}", source):
-        vehicles = [
-            Vehicle(id=str(k + 1), start_location=depot_loc, shift=horizon, capacity=[capacity])
-            for k in range(num_vehicles)
-        ]
-    return Scenario(
+    return fleet_scenario(
         name=name,
         horizon=horizon,
-        travel=EuclideanTravel(metres_per_unit=SCALE, speed_m_per_s=speed, rounding="round"),
-        capacity_dims=["demand"],
+        depot=depot_loc,
+        num_vehicles=num_vehicles,
+        capacity=capacity,
         orders=orders,
-        vehicles=vehicles,
-        source=SourceInfo(
+        make_travel=lambda: EuclideanTravel(
+            metres_per_unit=SCALE, speed_m_per_s=speed, rounding="round"
+        ),
+        info=SourceInfo(
             format="lilim",
             name=name,
             path=source,
@@ -126,6 +124,8 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
             time_divisor=SCALE,
             notes="Euclidean distances in integer thousandths",
         ),
+        fleet_field=f"line {head_line}",
+        source=source,
     )
 
 

@@ -10,7 +10,7 @@ Times (ready, due, service) are scaled by 10 the same way.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.geo import Location, TimeWindow
 from scenarios.model import Order, Scenario, SourceInfo, Vehicle
-from scenarios.travel import EuclideanTravel
+from scenarios.travel import EuclideanTravel, TravelModel
 
 SCALE = 10
 
@@ -103,19 +103,17 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
                     service_s=_t(service),
                 )
             )
-    with at_line(f"line {fleet_at + 1}", source):
-        vehicles = [
-            Vehicle(id=str(k + 1), start_location=depot_loc, shift=horizon, capacity=[capacity])
-            for k in range(num_vehicles)
-        ]
-    return Scenario(
+    return fleet_scenario(
         name=name,
         horizon=horizon,
-        travel=EuclideanTravel(metres_per_unit=SCALE, speed_m_per_s=1.0, rounding="floor"),
-        capacity_dims=["demand"],
+        depot=depot_loc,
+        num_vehicles=num_vehicles,
+        capacity=capacity,
         orders=orders,
-        vehicles=vehicles,
-        source=SourceInfo(
+        make_travel=lambda: EuclideanTravel(
+            metres_per_unit=SCALE, speed_m_per_s=1.0, rounding="floor"
+        ),
+        info=SourceInfo(
             format="solomon",
             name=name,
             path=source,
@@ -123,6 +121,8 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
             time_divisor=SCALE,
             notes="DIMACS convention: arcs truncated to one decimal (integer tenths inside)",
         ),
+        fleet_field=f"line {fleet_at + 1}",
+        source=source,
     )
 
 
@@ -137,6 +137,42 @@ def _is_number(token: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def fleet_scenario(
+    *,
+    name: str,
+    horizon: TimeWindow,
+    depot: Location,
+    num_vehicles: int,
+    capacity: int,
+    orders: list[Order],
+    make_travel: Callable[[], TravelModel],
+    info: SourceInfo,
+    fleet_field: str,
+    source: str,
+) -> Scenario:
+    """A benchmark file's scenario: ``num_vehicles`` alike vehicles at the depot, one dimension.
+
+    Vehicles ``1..num_vehicles`` start at ``depot``, work the whole ``horizon`` and carry
+    ``capacity`` of the one capacity dimension ``demand``; a value the model rejects for them
+    is reported under ``fleet_field`` (where the file gives the fleet) of file ``source``.
+    ``make_travel`` is called after the vehicles are made, so a bad fleet is reported first.
+    """
+    with at_line(fleet_field, source):
+        vehicles = [
+            Vehicle(id=str(k + 1), start_location=depot, shift=horizon, capacity=[capacity])
+            for k in range(num_vehicles)
+        ]
+    return Scenario(
+        name=name,
+        horizon=horizon,
+        travel=make_travel(),
+        capacity_dims=["demand"],
+        orders=orders,
+        vehicles=vehicles,
+        source=info,
+    )
 
 
 @contextmanager

@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 from scenarios.errors import InputError
 from scenarios.geo import Location, TimeWindow
-from scenarios.io.solomon import _read_text, at_line
-from scenarios.model import Order, Scenario, SourceInfo, Vehicle
+from scenarios.io.solomon import _read_text, at_line, fleet_scenario
+from scenarios.model import Order, Scenario, SourceInfo
 from scenarios.travel import EuclideanTravel, MatrixTravel
 
 _SECTIONS = {
@@ -164,19 +164,17 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
                 )
             )
     num_vehicles = _header_int(header, "VEHICLES", max(1, len(orders)), source)
-    with at_line("CAPACITY", source):
-        vehicles = [
-            Vehicle(id=str(i + 1), start_location=depot_loc, shift=horizon, capacity=[capacity])
-            for i in range(num_vehicles)
-        ]
-    return Scenario(
+    return fleet_scenario(
         name=name,
         horizon=horizon,
-        travel=travel,
-        capacity_dims=["demand"],
+        depot=depot_loc,
+        num_vehicles=num_vehicles,
+        capacity=capacity,
         orders=orders,
-        vehicles=vehicles,
-        source=SourceInfo(format="vrplib", name=name, path=source, notes=notes),
+        make_travel=lambda: travel,
+        info=SourceInfo(format="vrplib", name=name, path=source, notes=notes),
+        fleet_field="CAPACITY",
+        source=source,
     )
 
 

@@ -348,6 +348,26 @@ def test_homberger_and_lilim_sizes(instances_dir: Path) -> None:
             "TIME_WINDOW_SECTION",
             "line 7: expected 3 values",
         ),
+        # a fleet the model rejects: where the file gives it (before the travel's speed 5000)
+        (
+            "solomon",
+            "X\nVEHICLE\n 2 1e20\nCUSTOMER\n 0 0 0 0 0 9 0\n 1 1 1 1 0 9 0\n",
+            "line 3",
+            "capacity.0",
+        ),
+        (
+            "lilim",
+            "2 1e20 5000\n0 0 0 0 0 90 0 0 0\n1 1 1 1 0 90 0 0 2\n2 2 2 -1 0 90 0 1 0\n",
+            "line 1",
+            "capacity.0",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nCAPACITY : 10000000000000\n"
+            "NODE_COORD_SECTION\n1 0 0\n2 1 1\n",
+            "CAPACITY",
+            "capacity.0",
+        ),
     ],
 )
 def test_reader_errors_name_the_place(
