@@ -236,6 +236,40 @@ def with_elapsed_bar(label: str, total_s: float, quiet: bool, work: Callable[[],
             ticker.join()
 
 
+@contextmanager
+def progress_bar(
+    label: str, quiet: bool, total: int | None = None
+) -> Iterator[Callable[[int, int], None]]:
+    """A transient count bar on stderr (none when ``quiet``); yields ``progress(done, total)``.
+
+    ``label`` is plain text (not markup); ``total`` is the count expected before the first
+    call, if known.
+    """
+    if quiet:
+        yield lambda _done, _total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn(label, markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 def write_text(text: str, out: Path | None, option: str = "--out") -> None:
     """Write to ``out`` atomically (temp file + rename), or to stdout when None."""
     if out is None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -17,10 +15,10 @@ from dispatchlab.cli._common import (
     check_time_limit,
     cli_errors,
     console,
-    err_console,
     fail,
     option_names,
     print_warning,
+    progress_bar,
     seed_option,
 )
 
@@ -287,7 +285,7 @@ def evaluate_cmd(
         raise fail(f"--hindsight-warm-start: {exc.errors()[0]['msg']}") from None
     scen = load_scenario_spec(scenario)
     executor = make_executor("local" if workers > 1 else "serial", workers=workers)
-    with _progress("evaluating", quiet) as progress:
+    with progress_bar("evaluating", quiet) as progress:
         summaries = evaluate_policies(
             scen,
             specs,
@@ -309,31 +307,3 @@ def evaluate_cmd(
     if table is not None:
         table.parent.mkdir(parents=True, exist_ok=True)
         table.write_text(md)
-
-
-@contextmanager
-def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr; yields the ``progress(done, total)`` callback."""
-    if quiet:
-        yield lambda _done, _total: None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("days", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,9 +14,9 @@ from dispatchlab.cli._common import (
     check_output_folder,
     cli_errors,
     console,
-    err_console,
     fail,
     is_stdout,
+    progress_bar,
     seed_option,
     write_out,
 )
@@ -30,34 +28,6 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
     app.command("simulate")(simulate_cmd)
     app.command("whatif")(whatif_cmd)
-
-
-@contextmanager
-def _progress(label: str, total: int, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr; yields the ``progress(done, total)`` callback."""
-    if quiet:
-        yield lambda _done, _total: None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn(label, markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("runs", total=total)
-        yield lambda done, _total: bar.update(task, completed=done)
 
 
 def _check_common(
@@ -131,7 +101,7 @@ def simulate_cmd(
         _compare(scenario, paths, plans, spec, replications, seed, ex, out, quiet)
         return
     t0 = time.perf_counter()
-    with _progress(f"simulating {scenario.name} ({spec})", replications, quiet) as progress:
+    with progress_bar(f"simulating {scenario.name} ({spec})", quiet, replications) as progress:
         kpis = evaluate(
             scenario,
             plan,
@@ -190,7 +160,7 @@ def _compare(
             name, k = f"{p.stem}-{k}", k + 1
         names.append(name)
     total = replications * len(plans)
-    with _progress(f"comparing {len(plans)} plans ({spec})", total, quiet) as progress:
+    with progress_bar(f"comparing {len(plans)} plans ({spec})", quiet, total) as progress:
         cmp = compare(
             scenario,
             dict(zip(names, plans, strict=True)),
@@ -267,7 +237,7 @@ def whatif_cmd(
     total = len(loaded.names) * len(specs) * replications
     t0 = time.perf_counter()
     label = f"what-if: {len(loaded.names)} variants x {len(specs)} policies x {replications} seeds"
-    with _progress(label, total, quiet) as progress:
+    with progress_bar(label, quiet, total) as progress:
         result = run_sweep(
             loaded,
             policies=specs,

@@ -211,3 +211,27 @@ def test_a_policy_or_seed_given_twice_is_rejected(
     code, _, err = _run(capsys, *argv)
     assert code == 2
     assert err.strip() == f"error: {expected} is given twice"
+
+
+def test_progress_bar_shows_the_counts_reported_and_nothing_when_quiet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rich.progress import Progress
+
+    from dispatchlab.cli._common import progress_bar
+
+    updates: list[dict[str, object]] = []
+    update = Progress.update
+
+    def spy(self: Progress, task_id: object, **fields: object) -> None:
+        updates.append(fields)
+        update(self, task_id, **fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Progress, "update", spy)
+    with progress_bar("simulating", quiet=True, total=3) as progress:
+        progress(1, 3)
+    assert updates == []
+    with progress_bar("evaluating", quiet=False) as progress:
+        progress(1, 4)
+        progress(4, 4)
+    assert updates == [{"completed": 1, "total": 4}, {"completed": 4, "total": 4}]
