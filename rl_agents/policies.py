@@ -117,7 +117,49 @@ def _hide(state: DecisionState, left_out: set[int]) -> DecisionState:
     return dataclasses.replace(state, pending=np.asarray(keep, dtype=pending.dtype))
 
 
-class SlotInsertionPolicy:
+class _EnvironmentRules:
+    """The environment's rules around a slot decision, shared by the slot and model policies.
+
+    Each day starts from :meth:`reset`; at a decision an order left out for the day stays out
+    and an order not due for dispatch yet waits (as in the environment), else the subclass's
+    :meth:`_choose` decides.
+    """
+
+    env_params: EnvParams
+    featurizer: Featurizer
+    _view: DispatchView | None
+    _left_out: set[int]
+
+    @property
+    def tick_s(self) -> int | None:
+        """The environment's tick: waiting orders are offered again this often."""
+        return self.env_params.tick_s
+
+    def reset(self, view: DispatchView, *, seed: int) -> None:
+        """Prepare the featurizer for the day; no order is left out yet."""
+        self._view = view
+        self.featurizer.reset(view)
+        self._left_out = set()
+
+    def decide(self, state: DecisionState) -> Action | None:
+        """The environment's wait or leave-out for the focus order, else :meth:`_choose`."""
+        view = self._view
+        assert view is not None, "call reset() first"
+        o = state.focus_order
+        if o < 0:
+            return None
+        if o in self._left_out:
+            return Postpone(o, until_s=math.inf)
+        wait = _waits(self.featurizer, self.env_params, state)
+        if wait is not None:
+            return wait
+        return self._choose(view, state, o)
+
+    def _choose(self, view: DispatchView, state: DecisionState, o: int) -> Action:
+        raise NotImplementedError
+
+
+class SlotInsertionPolicy(_EnvironmentRules):
     """Cheapest insertion over the agent's K candidate slots (the imitation expert).
 
     The environment's rules for waiting apply (orders whose window opens more than
@@ -142,29 +184,8 @@ class SlotInsertionPolicy:
         self._guards = DecisionGuards(leave_out_hopeless=True, keep_factor=None)
         self._left_out: set[int] = set()
 
-    @property
-    def tick_s(self) -> int | None:
-        """Waiting orders are offered again this often."""
-        return self.env_params.tick_s
-
-    def reset(self, view: DispatchView, *, seed: int) -> None:
-        """Remember the simulator view."""
-        self._view = view
-        self.featurizer.reset(view)
-        self._left_out = set()
-
-    def decide(self, state: DecisionState) -> Action | None:
+    def _choose(self, view: DispatchView, state: DecisionState, o: int) -> Action:
         """Assign the focus order to the cheapest feasible candidate slot, or let it wait."""
-        view = self._view
-        assert view is not None, "call reset() first"
-        o = state.focus_order
-        if o < 0:
-            return None
-        if o in self._left_out:
-            return Postpone(o, until_s=math.inf)
-        wait = _waits(self.featurizer, self.env_params, state)
-        if wait is not None:
-            return wait
         decision = self.featurizer.decide_inputs(state)
         if (
             self.leave_out_hopeless
@@ -251,7 +272,7 @@ class EpochDispatchPolicy:
         return Assign(o, best_c)
 
 
-class ModelPolicy:
+class ModelPolicy(_EnvironmentRules):
     """A trained model deciding at each waiting order, with the environment's own rules.
 
     The model file carries the environment parameters it was trained with (tick, number of
@@ -282,29 +303,8 @@ class ModelPolicy:
         """Orders the guards left out today."""
         return frozenset(self._left_out)
 
-    @property
-    def tick_s(self) -> int | None:
-        """The environment's tick."""
-        return self.env_params.tick_s
-
-    def reset(self, view: DispatchView, *, seed: int) -> None:
-        """Prepare the featurizer for the day."""
-        self._view = view
-        self.featurizer.reset(view)
-        self._left_out = set()
-
-    def decide(self, state: DecisionState) -> Action | None:
+    def _choose(self, view: DispatchView, state: DecisionState, o: int) -> Action:
         """Assign or postpone the focus order as the model says (within the guards)."""
-        view = self._view
-        assert view is not None, "call reset() first"
-        o = state.focus_order
-        if o < 0:
-            return None
-        if o in self._left_out:
-            return Postpone(o, until_s=math.inf)
-        wait = _waits(self.featurizer, self.env_params, state)
-        if wait is not None:
-            return wait
         decision = self.featurizer.decide_inputs(_hide(state, self._left_out))
         if not decision.any_feasible:
             return Postpone(o)

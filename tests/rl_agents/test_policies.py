@@ -11,7 +11,7 @@ import pytest
 import rl_agents  # noqa: F401  (registers the policies)
 from rl_agents.env import DynamicDispatchEnv
 from rl_agents.model_io import load_model, shipped_model_path
-from rl_agents.policies import EpochDispatchPolicy, ModelPolicy
+from rl_agents.policies import EpochDispatchPolicy, ModelPolicy, SlotInsertionPolicy
 from scenarios import Scenario
 from scenarios.errors import InputError
 from simulation import DecisionKind, DispatchSimulator, SimParams, make_policy, simulate
@@ -109,20 +109,26 @@ def test_model_policy_matches_sb3_predictions(tiny: Scenario, tiny_model: Path) 
     assert checked > 0
 
 
-def test_model_policy_waits_like_the_env(tiny: Scenario, tiny_model: Path) -> None:
-    policy = ModelPolicy(str(tiny_model))
+@pytest.mark.parametrize("kind", ["model", "slots"])
+def test_model_and_slot_policies_wait_like_the_env(
+    tiny: Scenario, tiny_model: Path, kind: str
+) -> None:
+    policy = ModelPolicy(str(tiny_model)) if kind == "model" else SlotInsertionPolicy()
     sim = DispatchSimulator(tiny, params=SimParams(tick_s=policy.tick_s))
     sim.reset(seed=1)
     policy.reset(sim, seed=1)
     horizon = policy.env_params.dispatch_horizon_s
     assert horizon is not None
+    waits = 0
     while (state := sim.next_decision()) is not None:
         action = policy.decide(state)
         o = state.focus_order
         if o >= 0 and sim.orders.tw_start[o] - state.time_s > horizon:
             assert type(action).__name__ == "Postpone"
             assert action.until_s == pytest.approx(sim.orders.tw_start[o] - horizon)
+            waits += 1
         sim.apply(action)
+    assert waits > 0  # the day has orders not due yet
 
 
 def test_shipped_model_is_small_and_loads() -> None:
