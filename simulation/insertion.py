@@ -28,7 +28,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -430,6 +430,35 @@ class CostRates:
     fixed: float = 0.0
 
 
+@overload
+def _cost_cents(rates: CostRates, distance_m: float, time_s: float, lateness_s: float) -> float: ...
+
+
+@overload
+def _cost_cents(
+    rates: CostRates, distance_m: FloatArray, time_s: FloatArray, lateness_s: FloatArray
+) -> FloatArray: ...
+
+
+def _cost_cents(
+    rates: CostRates,
+    distance_m: float | FloatArray,
+    time_s: float | FloatArray,
+    lateness_s: float | FloatArray,
+) -> float | FloatArray:
+    """Price of a distance, a route time and a lateness (cents; floats or arrays alike).
+
+    The scalar paths (:func:`_quote_loops`, :func:`_quote_empty`, :func:`route_cost_cents`)
+    are in the RL policies' hot path: they inline this same expression, in the same order
+    (the same bits), rather than pay a call.
+    """
+    return (
+        rates.per_km * distance_m / 1000.0
+        + rates.per_hour * time_s / 3600.0
+        + rates.lateness_per_min * lateness_s / 60.0
+    )
+
+
 #: Routes with at most this many uncommitted stops are quoted by the pure-Python loops.
 SMALL_ROUTE = 10_000
 
@@ -637,6 +666,7 @@ def _quote_loops(
         if late < 0.0:
             late = 0.0
         late += delta * late_after[i + 1]
+        # _cost_cents inlined (hot path)
         cost = per_km * dist_a / 1000.0 + per_hour * end / 3600.0 + per_min * late / 60.0
         if cost < best:
             best = cost
@@ -690,6 +720,7 @@ def _quote_loops(
                 late += delta_1 * (late_after[i + 1] - late_after[j + 1])
                 late += delta_2 * late_after[j + 1]
                 dist_b = dist_p + dd[j]
+                # _cost_cents inlined (hot path)
                 cost = per_km * dist_b / 1000.0 + per_hour * end / 3600.0 + per_min * late / 60.0
                 if cost < best:
                     best = cost
@@ -775,6 +806,7 @@ def _quote_empty(
     if late < 0.0:
         late = 0.0
     late += delta * cache.late_after_list[1]
+    # _cost_cents inlined (hot path)
     cost = (
         rates.per_km * dist_a / 1000.0
         + rates.per_hour * end / 3600.0
@@ -852,12 +884,7 @@ def _quote_numpy(
     end_a = np.maximum(0.0, delta_a - (wc[-1] - wc[: m + 1]))
     late_a = np.maximum(0.0, start_d_a - job.delivery_latest)
     late_a = late_a + delta_a * cache.late_after[1:]
-    cost_a = (
-        rates.per_km * dist_a / 1000.0
-        + rates.per_hour * end_a / 3600.0
-        + rates.lateness_per_min * late_a / 60.0
-    )
-    cost_a = np.where(feas_a, cost_a, INF)
+    cost_a = np.where(feas_a, _cost_cents(rates, dist_a, end_a, late_a), INF)
     best_i = int(np.argmin(cost_a))
     best = (float(cost_a[best_i]), best_i, best_i)
     best_start = float(start_d_a[best_i])
@@ -905,12 +932,7 @@ def _quote_numpy(
         late_b = late_b + delta_1[:, None] * (la[1 : m + 2, None] - la[None, j_nodes + 1])
         late_b = late_b + delta_2 * la[None, j_nodes + 1]
         dist_b = dist_p[:, None] + dist_d[None, :]
-        cost_b = (
-            rates.per_km * dist_b / 1000.0
-            + rates.per_hour * end_b / 3600.0
-            + rates.lateness_per_min * late_b / 60.0
-        )
-        cost_b = np.where(feas, cost_b, INF)
+        cost_b = np.where(feas, _cost_cents(rates, dist_b, end_b, late_b), INF)
         flat = int(np.argmin(cost_b))
         bi, bj = divmod(flat, m)
         if cost_b[bi, bj] < best[0]:
@@ -947,6 +969,7 @@ def route_cost_cents(
     else:
         dist = float(distance[cache.loc[:-1], cache.loc[1:]].sum())
     span = cache.end_s - cache.t0
+    # _cost_cents inlined (hot path)
     return (
         rates.per_km * dist / 1000.0
         + rates.per_hour * span / 3600.0

@@ -259,3 +259,16 @@ def astuple_delivery(job: JobSpec) -> tuple[int, float, float, float, tuple[floa
         job.delivery_service,
         job.demand,
     )
+
+
+def test_cost_cents_prices_distance_time_and_lateness_alike_for_floats_and_arrays() -> None:
+    from simulation.insertion import _cost_cents
+
+    rates = CostRates(per_km=30.0, per_hour=2000.0, lateness_per_min=25.0)
+    assert _cost_cents(rates, 1000.0, 3600.0, 60.0) == 30.0 + 2000.0 + 25.0
+    dist, time_s, late = np.array([0.0, 1500.0, 7.0]), np.array([0.0, 90.0, 1.5]), np.zeros(3)
+    costs = _cost_cents(rates, dist, time_s, late)
+    assert costs.tolist() == [
+        _cost_cents(rates, float(d), float(t), float(x))
+        for d, t, x in zip(dist, time_s, late, strict=True)
+    ]
