@@ -203,6 +203,11 @@ def write_out(text: str, out: Path | None, option: str = "--out") -> None:
         write_text(text, None if is_stdout(out) else out, option)
 
 
+def _bar_text(label: str) -> str:
+    """``label`` as a rich TextColumn format: its braces (``{north}``) stay text, not fields."""
+    return label.replace("{", "{{").replace("}", "}}")
+
+
 def with_elapsed_bar(label: str, total_s: float, quiet: bool, work: Callable[[], R]) -> R:
     """Run ``work`` under a transient elapsed-time bar on stderr (no bar when ``quiet``)."""
     import threading
@@ -214,7 +219,7 @@ def with_elapsed_bar(label: str, total_s: float, quiet: bool, work: Callable[[],
         return work()
     done = threading.Event()
     with Progress(
-        TextColumn(label),
+        TextColumn(_bar_text(label)),
         BarColumn(),
         TimeElapsedColumn(),
         console=err_console,
@@ -258,7 +263,7 @@ def progress_bar(
     )
 
     with Progress(
-        TextColumn(label, markup=False),
+        TextColumn(_bar_text(label), markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

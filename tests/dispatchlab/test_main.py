@@ -235,3 +235,39 @@ def test_progress_bar_shows_the_counts_reported_and_nothing_when_quiet(
         progress(1, 4)
         progress(4, 4)
     assert updates == [{"completed": 1, "total": 4}, {"completed": 4, "total": 4}]
+
+
+BRACED_SOLOMON = """depot {north}
+
+VEHICLE
+NUMBER     CAPACITY
+  2         200
+
+CUSTOMER
+CUST NO.  XCOORD.   YCOORD.    DEMAND   READY TIME  DUE DATE   SERVICE   TIME
+    0      40         50          0          0       1236          0
+    1      45         68         10        912        967         90
+    2      45         70         30        825        870         90
+    3      42         66         10         65        146         90
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["route", "--engine", "greedy", "--time-limit", "1"],
+        ["simulate", "--replications", "2", "--executor", "serial"],
+    ],
+)
+def test_a_scenario_name_with_braces_shows_its_progress_bar(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
+    # the bar's label is a rich format string: "{north}" was a KeyError traceback
+    scenario = tmp_path / "braced.txt"
+    scenario.write_text(BRACED_SOLOMON)
+    code, out, err = _run(
+        capsys, command[0], str(scenario), *command[1:], "--out", str(tmp_path / "o.json")
+    )
+    assert code == 0, err
+    assert "Traceback" not in err and "KeyError" not in err
+    assert "depot {north}" in out
