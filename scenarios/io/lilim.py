@@ -106,6 +106,11 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
                 pickup=pickup,
             )
         orders.append(order)
+
+    def make_travel() -> EuclideanTravel:
+        with at_line(f"line {head_line}", source):  # the header gives the speed
+            return EuclideanTravel(metres_per_unit=SCALE, speed_m_per_s=speed, rounding="round")
+
     return fleet_scenario(
         name=name,
         horizon=horizon,
@@ -113,9 +118,7 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
         num_vehicles=num_vehicles,
         capacity=capacity,
         orders=orders,
-        make_travel=lambda: EuclideanTravel(
-            metres_per_unit=SCALE, speed_m_per_s=speed, rounding="round"
-        ),
+        make_travel=make_travel,
         info=SourceInfo(
             format="lilim",
             name=name,

@@ -361,6 +361,13 @@ def test_homberger_and_lilim_sizes(instances_dir: Path) -> None:
             "line 1",
             "capacity.0",
         ),
+        # a header speed the travel model rejects: the header line, not a raw pydantic error
+        (
+            "lilim",
+            "2 10 5000\n0 0 0 0 0 90 0 0 0\n1 1 1 1 0 90 0 0 2\n2 2 2 -1 0 90 0 1 0\n",
+            "line 1",
+            "speed_m_per_s",
+        ),
         (
             "vrplib",
             "NAME : x\nDIMENSION : 2\nCAPACITY : 10000000000000\n"
