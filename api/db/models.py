@@ -148,15 +148,18 @@ class Job(Base):
     __tablename__ = "jobs"
     # listing pages newest first, per key or all (admin): without an index the sort reads
     # every row, whose created_at lies past the ~38 KB request of a one-order allocation;
-    # the id ends each index, as it ends the listing's order (ties of created_at)
+    # the id ends each index, as it ends the listing's order (ties of created_at); the
+    # kind index (migration 0004) serves the admin listing filtered by kind
     __table_args__ = (
         Index("ix_jobs_status_created", "status", "created_at", "id"),
+        Index("ix_jobs_kind_created", "kind", "created_at", "id"),
         Index("ix_jobs_key_created", "key_id", "created_at", "id"),
+        Index("ix_jobs_key_kind_created", "key_id", "kind", "created_at", "id"),
         Index("ix_jobs_created", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
     mode: Mapped[str] = mapped_column(String(8), default="async")
     status: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(PackedJSON)
