@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
 from typer.testing import CliRunner
 
 from api.context import ServiceContext
@@ -206,6 +206,63 @@ def test_migrations_build_the_models_schema_and_go_back_down(tmp_path: Path) -> 
     assert diff == []
     downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+
+
+_DDL = ("CREATE", "DROP", "ALTER")
+_RECORD = ("INSERT", "UPDATE", "DELETE")
+
+
+@pytest.mark.parametrize("at", [None, "0002"])
+def test_a_second_start_runs_no_migration_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, at: str | None
+) -> None:
+    """Start-up runs only the migrations the database has not recorded (``alembic_version``):
+    a database already at the head gets no DDL and keeps its indexes as they are."""
+    import api.main
+    from api.main import create_app
+    from tests.api.conftest import registry_with_test_kinds
+
+    url = settings.resolved_database_url()
+    if at is not None:  # a database left at an older revision by an older release
+        engine = make_engine(url)
+        migrate(engine, at)
+        engine.dispose()
+    executed: list[str] = []
+    real_make_engine = api.main.make_engine
+
+    def spied(url: str) -> Any:
+        engine = real_make_engine(url)
+        event.listen(
+            engine,
+            "before_cursor_execute",
+            lambda _conn, _cur, statement, *_args: executed.append(statement.strip()),
+        )
+        return engine
+
+    monkeypatch.setattr(api.main, "make_engine", spied)
+    ddl: list[list[str]] = []  # per start: schema statements, then version records
+    recorded: list[list[str]] = []
+    indexes: list[list[Any]] = []
+    for _ in range(2):
+        executed.clear()
+        with TestClient(create_app(settings, registry=registry_with_test_kinds())) as client:
+            assert client.get("/readyz").json()["checks"]["migrations"] == "ok"
+            started = _ctx(client).engine
+            assert started is not None
+            indexes.append(
+                sorted(inspect(started).get_indexes("jobs"), key=lambda ix: str(ix["name"]))
+            )
+        ddl.append([s for s in executed if s.upper().startswith(_DDL)])
+        recorded.append([s for s in executed if s.upper().startswith(_RECORD)])
+    assert any("ix_jobs_created" in s for s in ddl[0])  # the first start migrated
+    assert any("alembic_version" in s for s in recorded[0])
+    assert ddl[1] == [], ddl[1]
+    assert not any("alembic_version" in s for s in recorded[1]), recorded[1]
+    assert indexes[0] == indexes[1]
+    with make_engine(url).connect() as conn:
+        from alembic.migration import MigrationContext
+
+        assert MigrationContext.configure(conn).get_current_revision() == head_revision()
 
 
 def test_keys_create_prints_the_key_alone_on_its_last_line(tmp_path: Path) -> None:
