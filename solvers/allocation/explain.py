@@ -27,6 +27,7 @@ from solvers.allocation.dp import (
     pattern_value,
     solve_blocks,
     solve_order_bb,
+    split_block,
 )
 from solvers.allocation.heuristics import NONE, Residual, real_costs, solve_residual
 from solvers.allocation.master import pattern_cost
@@ -100,9 +101,14 @@ def _nothing_costs(prob: Problem) -> I64:
     return cost
 
 
-def _pattern_costs(prob: Problem, sel_order: I64, sel_arc: I64, sel_qty: I64) -> I64:
-    """:func:`pattern_cost` of every order at once (one pattern per order, flattened)."""
-    cost = _nothing_costs(prob)
+def _pattern_costs(
+    prob: Problem, sel_order: I64, sel_arc: I64, sel_qty: I64, nothing: I64 | None = None
+) -> I64:
+    """:func:`pattern_cost` of every order at once (one pattern per order, flattened).
+
+    ``nothing``: :func:`_nothing_costs`, when the caller has it (it reads every line).
+    """
+    cost = _nothing_costs(prob) if nothing is None else nothing.copy()
     keep = sel_qty > 0
     order, arcs, qty = sel_order[keep], sel_arc[keep], sel_qty[keep]
     np.add.at(cost, order, qty * prob.arc_gain[arcs])
@@ -192,7 +198,8 @@ def explain(
     chosen_nodes = [
         _by_distance(prob, o, set(prob.arc_node[a].tolist())) for o, a in enumerate(chosen_arcs)
     ]
-    chosen_cost = _pattern_costs(prob, order_of, used, x[used])
+    nothing = _nothing_costs(prob)
+    chosen_cost = _pattern_costs(prob, order_of, used, x[used], nothing)
 
     # best alternative avoiding the j-th chosen node
     alt_cost = np.full(n_orders, -1, dtype=np.int64)
@@ -218,20 +225,21 @@ def explain(
         target_set = np.zeros(n_orders, dtype=bool)
         target_set[targets] = True
         blocks = [b for b in (_restrict(blk, target_set) for blk in blocks_all) if b is not None]
-        for blk in blocks:  # one block (orders of one line count) at a time, within the time
+        # one chunk of a block (orders of one line count) at a time, within the time
+        for blk in _chunks(prob, blocks, split):
             if _clock() > deadline:
                 break
             ans = solve_blocks(
                 prob, [blk], c_arc, c_pair, arc_ub=ub, pair_ok=mask, cap_units=pair_cap, split=split
             )
             patterns = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
-            costs = _pattern_costs(prob, ans.sel_order, ans.sel_arc, ans.sel_qty).tolist()
+            costs = _pattern_costs(prob, ans.sel_order, ans.sel_arc, ans.sel_qty, nothing)
             for o, ok_exact in zip(ans.orders.tolist(), ans.exact.tolist(), strict=True):
                 if not ok_exact:
                     inexact.add(o)
                     continue
                 arcs, qty = patterns.get(o, (np.zeros(0, dtype=np.int64),) * 2)
-                cost = costs[o]
+                cost = int(costs[o])
                 if alt_cost[o] < 0 or cost < alt_cost[o]:
                     alt_cost[o] = cost
                     alt_nodes[o] = sorted(set(prob.arc_node[arcs].tolist()))
@@ -273,11 +281,10 @@ def explain(
     if unconstrained is None:
         unconstrained = {}
         # exact patterns where the DP is exact; elsewhere (partial stock) a lower bound; a
-        # block the time leaves unsolved leaves its orders without an own optimum (not
-        # called the cheapest)
+        # chunk of a block the time leaves unsolved leaves its orders without an own optimum
+        # (not called the cheapest)
         relaxed: dict[int, float] = {}
-        nothing = _nothing_costs(prob)
-        for blk in blocks_all:
+        for blk in _chunks(prob, blocks_all, split):
             if _clock() > search_end:
                 break
             ans = solve_blocks(prob, [blk], c_arc, c_pair, split=split, relax_partial=True)
@@ -379,6 +386,23 @@ def _cut_explanation(prob: Problem, o: int, nodes: list[int], cost: int) -> Orde
 
 def _by_distance(prob: Problem, o: int, nodes: set[int]) -> list[int]:
     return sorted(nodes, key=lambda n: float(prob.dist_km[n, o]))
+
+
+def _chunks(prob: Problem, blocks: list[OrderBlock], split: float) -> list[OrderBlock]:
+    """The blocks cut into chunks of bounded DP work, so that the searches stop between them.
+
+    A block holds every order of one line count: thousands at 10,000 orders, and one DP call
+    over a block could not be stopped (~0.5 ms per order at 10 lines). Each chunk is about
+    :data:`~solvers.allocation.dp.DP_CHUNK_WORK` steps; an order's answer is the same
+    whichever chunk solves it.
+    """
+    chunks = []
+    for blk in blocks:
+        n_lines = blk.num_lines
+        counted = split > 0.0 or 0 < prob.max_nodes < n_lines
+        k = (min(n_lines, prob.max_nodes) if prob.max_nodes > 0 else n_lines) if counted else 0
+        chunks += split_block(blk, counted_k=k)
+    return chunks
 
 
 def _restrict(blk: OrderBlock, keep: np.ndarray) -> OrderBlock | None:

@@ -7,10 +7,21 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from solvers.allocation import AllocationParams, AllocationRequest, allocate
+from solvers.allocation import (
+    AllocationCosts,
+    AllocationParams,
+    AllocationRequest,
+    AllocationRules,
+    allocate,
+)
+from solvers.allocation import dp as dp_mod
 from solvers.allocation import explain as explain_mod
 from solvers.allocation import solve as solve_mod
+from solvers.allocation.dp import build_blocks, solve_blocks
+from solvers.allocation.heuristics import real_costs
 from solvers.allocation.literature import generate_literature
 from solvers.allocation.problem import Problem, compile_request
 from solvers.allocation.result import AllocationResult, ReasonKind
@@ -139,3 +150,128 @@ def test_explanations_end_at_the_limit_unless_five_percent_covers_them(
         assert end >= start + 100.0 + 0.05 * limit_s
     else:
         assert end == start + limit_s
+
+
+@pytest.fixture
+def ninety_orders() -> AllocationRequest:
+    """Ninety literature orders over five nodes: explained by the batched DP (not one by one)."""
+    return generate_literature(seed=3, num_orders=90, num_nodes=5)
+
+
+class DpTicks:
+    """``solve_blocks`` that moves a fake clock one tick per order it solves, and logs calls."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.calls: list[tuple[float, list[int], bool]] = []  # start, orders, alternatives?
+        self._solve = explain_mod.solve_blocks
+
+    def __call__(self, prob: Problem, blocks: list[Any], *args: Any, **kwargs: Any) -> Any:
+        orders = [int(o) for blk in blocks for o in blk.orders]
+        self.calls.append((self.clock.now, orders, "pair_ok" in kwargs))
+        self.clock.now += len(orders)
+        return self._solve(prob, blocks, *args, **kwargs)
+
+
+@pytest.mark.parametrize(("end", "written_in_full"), [(60.0, True), (40.5, False)])
+def test_the_batched_dp_stops_between_chunks_of_a_block_at_its_deadline(
+    ninety_orders: AllocationRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    end: float,
+    written_in_full: bool,
+) -> None:
+    """One DP call used to solve every order of one line count: past the deadline it ran on
+    to the block's end. Now a call solves one chunk (here one order, one tick) and none
+    starts past the deadline: the alternatives' at 40 ticks (80 % of 50), the own optima's
+    at 50; unsearched orders have no alternative and are not called the cheapest."""
+    prob, x = solved(ninety_orders)
+    full, _ = explain_mod.explain(prob, x)
+    clock = FakeClock()
+    dp = DpTicks(clock)
+    monkeypatch.setattr(explain_mod, "_clock", clock)
+    monkeypatch.setattr(explain_mod, "solve_blocks", dp)
+    monkeypatch.setattr(dp_mod, "DP_CHUNK_WORK", 1)  # chunks of one order
+    notes: list[str] = []
+    cut, _ = explain_mod.explain(prob, x, budget_s=50.0, end=end, notes=notes)
+
+    alt_calls = [(start, orders) for start, orders, alt in dp.calls if alt]
+    own_calls = [(start, orders) for start, orders, alt in dp.calls if not alt]
+    assert all(len(orders) == 1 for _, orders in alt_calls + own_calls)
+    assert alt_calls and max(start for start, _ in alt_calls) <= 40.0
+    assert clock.now <= 51.0  # past a deadline by at most one chunk
+    searched = {o for _, orders in alt_calls for o in orders}
+    own_searched = {o for _, orders in own_calls for o in orders}
+    assert 0 < len(searched) < prob.num_orders
+    if end > 50.0:
+        assert own_calls and max(start for start, _ in own_calls) <= 50.0
+    assert [e.order_id for e in cut] == [e.order_id for e in full]
+    if written_in_full:
+        assert notes == []
+        for o, (short, whole) in enumerate(zip(cut, full, strict=True)):
+            assert (short.nodes, short.cost) == (whole.nodes, whole.cost)
+            assert not short.summary.endswith(explain_mod.CUT_SUMMARY)
+            if o not in searched and short.nodes:
+                assert short.best_alternative is None  # its alternative search never ran
+            if o not in own_searched:
+                assert not any(r.kind == ReasonKind.CHEAPEST for r in short.reasons)
+        assert any(
+            e.best_alternative is not None and e.best_alternative == w.best_alternative
+            for o, (e, w) in enumerate(zip(cut, full, strict=True))
+            if o in searched
+        )
+        assert any(r.kind == ReasonKind.CHEAPEST for e in full for r in e.reasons)
+    else:  # the searches ran to 41 ticks, past the end (40.5): every order is cut short
+        assert all(
+            e.summary.endswith(explain_mod.CUT_SUMMARY)
+            and (e.nodes, e.cost) == (w.nodes, w.cost)
+            and e.best_alternative is None
+            and e.reasons == []
+            for e, w in zip(cut, full, strict=True)
+        )
+        assert notes == [
+            f"explanations cut by the time limit: 0 of {prob.num_orders} orders explained "
+            f"in full, the other {prob.num_orders} say '{explain_mod.CUT_SUMMARY}'"
+        ]
+
+
+@pytest.mark.parametrize("work", [1, 30_000, 10**18])
+def test_chunks_of_any_size_give_the_same_explanations(
+    ninety_orders: AllocationRequest, monkeypatch: pytest.MonkeyPatch, work: int
+) -> None:
+    """With time to spare, the chunks change nothing: one order per chunk, a few, none."""
+    prob, x = solved(ninety_orders)
+    whole = explain_mod.explain(prob, x, budget_s=1e6)
+    monkeypatch.setattr(dp_mod, "DP_CHUNK_WORK", work)
+    assert explain_mod.explain(prob, x, budget_s=1e6) == whole
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    work=st.integers(1, 2_000_000),
+    split_penalty=st.sampled_from([0.0, 3.0]),
+    max_nodes=st.sampled_from([None, 2]),
+)
+def test_a_block_cut_into_chunks_gives_each_order_the_blocks_answer(
+    seed: int, work: int, split_penalty: float, max_nodes: int | None
+) -> None:
+    """Chunks partition a block in order, hold at most ``work`` steps (or one order), and
+    the DP's answer of every order is the one it gets in the whole block."""
+    req = generate_literature(
+        seed=seed,
+        num_orders=40,
+        num_nodes=5,
+        costs=AllocationCosts(split_penalty=split_penalty),
+        rules=AllocationRules(max_nodes_per_order=max_nodes),
+    )
+    prob = compile_request(req)
+    c_arc, c_pair, split = real_costs(prob)
+    for blk in build_blocks(prob, np.arange(prob.num_orders)):
+        chunks = dp_mod.split_block(blk, work=work)
+        assert np.array_equal(np.concatenate([c.orders for c in chunks]), blk.orders)
+        per_order = dp_mod.order_work(blk.num_lines, blk.pairs.shape[1])
+        assert all(c.orders.size == 1 or c.orders.size * per_order <= work for c in chunks)
+        one = solve_blocks(prob, [blk], c_arc, c_pair, split=split, relax_partial=True)
+        many = solve_blocks(prob, chunks, c_arc, c_pair, split=split, relax_partial=True)
+        for field in ("orders", "value", "exact", "sel_order", "sel_arc", "sel_qty"):
+            assert np.array_equal(getattr(one, field), getattr(many, field)), field
