@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 
 import pytest
 from ortools.constraint_solver import pywrapcp
@@ -76,12 +77,27 @@ def test_no_usable_vehicle_leaves_every_order_out() -> None:
     assert len(plan.unassigned) == len(s.orders)
 
 
-def test_ctrl_c_stops_the_search_at_its_next_solution(
-    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """OR-Tools searches in C++: Ctrl-C used to wait for the whole time limit."""
+@pytest.fixture
+def sigint_as(request: pytest.FixtureRequest) -> Iterator[None]:
+    """SIGINT's disposition set to ``request.param`` for the test, then put back.
+
+    A process inherits it: pytest started from a terminal has Python's default handler, one
+    started in the background (``pytest &``, ``nohup``, a runner that ignores SIGINT) has
+    SIGINT ignored, and the engine then rightly leaves Ctrl-C alone.
+    """
+    previous = signal.signal(signal.SIGINT, request.param)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def _press_ctrl_c_at_the_first_solution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[list[int], list[int]]:
+    """Raise SIGINT in the search's first solution callback: (solutions, cancels) logged."""
     solutions: list[int] = []
+    cancels: list[int] = []
     close = pywrapcp.RoutingModel.CloseModelWithParameters
+    cancel = pywrapcp.RoutingModel.CancelSearch
 
     def close_and_press_ctrl_c(model: pywrapcp.RoutingModel, params: object) -> None:
         close(model, params)
@@ -93,11 +109,44 @@ def test_ctrl_c_stops_the_search_at_its_next_solution(
 
         model.AddAtSolutionCallback(at_solution)
 
+    def counted_cancel(model: pywrapcp.RoutingModel) -> None:
+        cancels.append(len(solutions))
+        cancel(model)
+
     monkeypatch.setattr(pywrapcp.RoutingModel, "CloseModelWithParameters", close_and_press_ctrl_c)
+    monkeypatch.setattr(pywrapcp.RoutingModel, "CancelSearch", counted_cancel)
+    return solutions, cancels
+
+
+@pytest.mark.parametrize("sigint_as", [signal.default_int_handler], indirect=True)
+@pytest.mark.usefixtures("sigint_as")
+def test_ctrl_c_stops_the_search_at_its_next_solution(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OR-Tools searches in C++: Ctrl-C used to wait for the whole time limit.
+
+    Run in the background, pytest had SIGINT ignored: the engine left it alone (as it
+    should), the pressed Ctrl-C did nothing and the search ran its 5 s ("DID NOT RAISE").
+    """
+    solutions, cancels = _press_ctrl_c_at_the_first_solution(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         ORToolsEngine().solve(build_problem(c101_25), EngineSettings(time_limit_s=5.0))
     assert len(solutions) <= 2  # cancelled at the next solution, not searched on
+    assert cancels and cancels[0] <= 2  # by the engine, at that solution
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+@pytest.mark.parametrize("sigint_as", [signal.SIG_IGN], indirect=True)
+@pytest.mark.usefixtures("sigint_as")
+def test_an_ignored_sigint_is_left_alone(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGINT ignored (a background job): the engine neither watches nor replaces it."""
+    solutions, cancels = _press_ctrl_c_at_the_first_solution(monkeypatch)
+    result = ORToolsEngine().solve(build_problem(c101_25), EngineSettings(time_limit_s=1.0))
+    assert result.feasible and solutions
+    assert cancels == []
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
 
 
 def _break_city() -> Scenario:
