@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pydantic_core
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -221,26 +221,61 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     yield
 
 
+@contextlib.contextmanager
+def _one_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection whose statements, DDL included, commit together or not at all.
+
+    Python's sqlite3 opens a transaction before INSERT, UPDATE and DELETE only: a migration's
+    CREATE and DROP ran outside it, each committed at once, while the revision it records
+    was rolled back with the rest when a later statement failed. The next start-up then ran
+    the migration again from the top over what had stayed (and failed on it). On SQLite the
+    transaction is opened here, ``BEGIN IMMEDIATE``, with the module's own handling off.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name != "sqlite":
+            with conn.begin():
+                yield conn
+            return
+        dbapi_conn = conn.connection.dbapi_connection
+        assert isinstance(dbapi_conn, sqlite3.Connection)
+        previous = dbapi_conn.isolation_level
+        dbapi_conn.isolation_level = None  # no implicit BEGIN/COMMIT: ours only
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        finally:
+            dbapi_conn.isolation_level = previous
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database schema to ``revision`` with the migrations shipped in the package."""
+    """Upgrade the database schema to ``revision`` with the migrations shipped in the package.
+
+    One transaction on every backend: a migration that fails leaves the schema and the
+    recorded revision as they were.
+    """
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with _migration_lock(engine), engine.begin() as conn:
+    with _migration_lock(engine), _one_transaction(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    """Take the database schema back to ``revision`` (``"base"`` = empty)."""
+    """Take the database schema back to ``revision`` (``"base"`` = empty), in one transaction."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with _migration_lock(engine), engine.begin() as conn:
+    with _migration_lock(engine), _one_transaction(engine) as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
 

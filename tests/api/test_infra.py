@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -263,6 +264,34 @@ def test_a_second_start_runs_no_migration_again(
         from alembic.migration import MigrationContext
 
         assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+
+
+def test_a_migration_that_fails_half_way_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    """SQLite ran each migration's DDL outside its transaction: a migration failing half way
+    kept the statements before the failure, and the next start-up ran it again from its
+    first statement (here: dropping an index already dropped), so the service could not start.
+    """
+    engine = make_engine(f"sqlite:///{tmp_path / 'half.sqlite3'}")
+    try:
+        migrate(engine, "0003")
+        with engine.begin() as conn:  # in the way of 0004's last index: 0004 fails there
+            conn.exec_driver_sql("CREATE INDEX ix_jobs_key_kind_created ON jobs (key_id)")
+        before = sorted(str(ix["name"]) for ix in inspect(engine).get_indexes("jobs"))
+        with pytest.raises(Exception, match="ix_jobs_key_kind_created"):
+            migrate(engine)
+        assert current_revision(engine) == "0003"
+        assert sorted(str(ix["name"]) for ix in inspect(engine).get_indexes("jobs")) == before
+        with engine.begin() as conn:  # the operator removes what was in the way
+            conn.exec_driver_sql("DROP INDEX ix_jobs_key_kind_created")
+        migrate(engine)  # and the next start-up applies 0004 whole
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as conn:
+            from alembic.migration import MigrationContext
+
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == []
+    finally:
+        engine.dispose()
 
 
 def test_keys_create_prints_the_key_alone_on_its_last_line(tmp_path: Path) -> None:
