@@ -21,7 +21,7 @@ does not drop an order that fits in a moment.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,11 +121,26 @@ def _worst_order(check: _Check, seq: list[int], pinned: frozenset[int]) -> int |
     """The order to take out of an infeasible route: of the :data:`CANDIDATES` orders whose
     visits save the most time, the first whose removal makes the route fit (else the first).
 
-    The saving of a visit is the detour through it plus its service, in one numpy pass; only
-    the candidates are timed exactly, so a removal costs O(route length).
+    Only the candidates are timed exactly, so a removal costs O(route length).
     """
     p = check.p
-    veh = p.vehicles[check.v]
+    ranked = costliest_orders(p, check.v, seq, pinned)
+    for o in ranked[:CANDIDATES]:
+        if check.fits([t for t in seq if p.tasks[t].order != o]):
+            return o
+    return ranked[0] if ranked else None
+
+
+def costliest_orders(
+    problem: RoutingProblem, vehicle: int, seq: Sequence[int], pinned: Collection[int] = ()
+) -> list[int]:
+    """The orders of a route, those whose visits save the most time when removed first.
+
+    The saving of a visit is the detour through it plus its service, in one numpy pass; an
+    order with a pinned visit is not listed.
+    """
+    p = problem
+    veh = p.vehicles[vehicle]
     ta = p.arrays
     seq_a = np.asarray(seq, dtype=np.int64)
     nodes = np.concatenate([[veh.start_node], ta.node[seq_a], [veh.end_node]])
@@ -140,11 +155,7 @@ def _worst_order(check: _Check, seq: list[int], pinned: frozenset[int]) -> int |
         per_order[o] = per_order.get(o, 0) + int(saved[k])
         if t in pinned:
             fixed.add(o)
-    ranked = sorted((o for o in per_order if o not in fixed), key=lambda o: -per_order[o])
-    for o in ranked[:CANDIDATES]:
-        if check.fits([t for t in seq if p.tasks[t].order != o]):
-            return o
-    return ranked[0] if ranked else None
+    return sorted((o for o in per_order if o not in fixed), key=lambda o: -per_order[o])
 
 
 def _last_order(problem: RoutingProblem, seq: list[int], pinned: frozenset[int]) -> int | None:

@@ -49,6 +49,9 @@ GREEDY_START_TASKS = 1_200
 #: days with breaks on a shared 2-core machine: 0.25-0.75 ms per task for PyVRP's own start
 #: (300-1,000 orders), 0.6-1.0 ms for the first iteration from the greedy plan (1,500-2,000).
 FIRST_SEARCH_S_PER_TASK = 1e-3
+#: Orders timed per removal when a starting route is infeasible in PyVRP's model (the ones
+#: whose visits take the route the most time).
+TRIM_CANDIDATES = 32
 
 
 def unsupported(problem: RoutingProblem, settings: EngineSettings) -> str | None:
@@ -106,7 +109,14 @@ class PyVRPEngine:
         start = settings.initial
         if settings.seed_routes and len(problem.tasks) >= GREEDY_START_TASKS:
             start = settings.seed_routes
-        init = _initial_solution(problem, data, type_vehicles, start)
+        init, trimmed = _initial_solution(
+            problem,
+            data,
+            type_vehicles,
+            start,
+            optional=lambda o: prizes is not None or problem.orders[o].penalty is not None,
+            deadline=end - first_search_s(problem),
+        )
         # An absolute deadline (CLOCK_MONOTONIC is shared by forked workers) so PyVRP's own
         # initial local search counts too; a small margin for collecting the results. PyVRP
         # looks at the clock only between iterations: an iteration is not started when the
@@ -162,7 +172,13 @@ class PyVRPEngine:
             routes=routes,
             objective=cost,
             feasible=feasible,
-            detail=f"{workers} search(es), best seed {seeds[best]}, iterations {iters}",
+            detail=f"{workers} search(es), best seed {seeds[best]}, iterations {iters}"
+            + (
+                f"; {len(trimmed)} orders taken out of the starting plan to fit PyVRP's model"
+                f"{' (shifts shortened by the breaks)' if problem.has_breaks else ''}"
+                if trimmed
+                else ""
+            ),
         )
 
 
@@ -530,11 +546,25 @@ def _initial_solution(
     data: pyvrp.ProblemData,
     type_vehicles: list[list[int]],
     initial: Mapping[int, Sequence[int]] | None,
-) -> pyvrp.Solution | None:
-    """A PyVRP Solution from warm-start routes (None if there are none or they don't map)."""
+    optional: Callable[[int], bool] | None = None,
+    deadline: float | None = None,
+) -> tuple[pyvrp.Solution | None, list[int]]:
+    """A PyVRP Solution from warm-start routes (None if there are none or they don't map),
+    and the orders taken out of it to make it feasible in PyVRP's model.
+
+    A route PyVRP deems infeasible (with breaks: a route that uses its shift in full, which
+    PyVRP sees shortened by the breaks) loses, one at a time, an order for which ``optional``
+    is true (a prize in PyVRP's data), among the :data:`TRIM_CANDIDATES` whose visits take the
+    most time the one whose removal leaves the least violation (past ``deadline``, a
+    ``time.perf_counter()`` value, the one whose visits take the most time). PyVRP only
+    searches around the stops it perturbs and keeps a new best solution only when it is
+    feasible, so from an infeasible start it can run out of time without a feasible plan.
+    """
     if not initial:
-        return None
+        return None, []
     import pyvrp
+
+    from solvers.routing.repair import costliest_orders
 
     vtype = {v: k for k, members in enumerate(type_vehicles) for v in members}
     client_of: dict[int, int] = {}
@@ -549,8 +579,8 @@ def _initial_solution(
             ship_of[info.pickup] = (si, True)
             ship_of[info.delivery] = (si, False)
             si += 1
-    routes = []
-    for v, seq in initial.items():
+
+    def activities(seq: Sequence[int]) -> list[pyvrp.Activity]:
         acts = []
         for t in seq:
             if t in client_of:
@@ -559,9 +589,37 @@ def _initial_solution(
                 idx, is_pickup = ship_of[t]
                 kind = pyvrp.ActivityType.PICKUP if is_pickup else pyvrp.ActivityType.DELIVERY
                 acts.append(pyvrp.Activity(kind, idx))
-        if acts:
-            routes.append(pyvrp.Route(data, acts, vtype[v]))
+        return acts
+
+    routes = []
+    trimmed: list[int] = []
     try:
-        return pyvrp.Solution(data, routes)
+        for v, seq in initial.items():
+            seq = list(seq)
+            if not seq:
+                continue
+            route = pyvrp.Route(data, activities(seq), vtype[v])
+            while optional is not None and seq and not route.is_feasible():
+                ranked = [o for o in costliest_orders(problem, v, seq) if optional(o)]
+                if not ranked:
+                    break
+                late = deadline is not None and time.perf_counter() > deadline
+                best: tuple[int, int, list[int], pyvrp.Route] | None = None
+                for rank, o in enumerate(ranked[: 1 if late else TRIM_CANDIDATES]):
+                    rest = [t for t in seq if problem.tasks[t].order != o]
+                    shorter = pyvrp.Route(data, activities(rest), vtype[v])
+                    if best is None or (_violation(shorter), rank) < best[:2]:
+                        best = (_violation(shorter), rank, rest, shorter)
+                assert best is not None
+                trimmed.append(ranked[best[1]])
+                seq, route = best[2], best[3]
+            if seq:
+                routes.append(route)
+        return pyvrp.Solution(data, routes), trimmed
     except (ValueError, RuntimeError):
-        return None
+        return None, []
+
+
+def _violation(route: pyvrp.Route) -> int:
+    """How far a PyVRP route is from feasible: time warp + excess distance + excess load."""
+    return int(route.time_warp() + route.excess_distance() + sum(route.excess_load()))

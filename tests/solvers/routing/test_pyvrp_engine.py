@@ -1,18 +1,39 @@
-"""PyVRP data: skill profiles shared by vehicles that may enter the same nodes; safe arc lengths."""
+"""PyVRP data: skill profiles shared by vehicles that may enter the same nodes; safe arc lengths;
+a starting plan PyVRP can search from."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import pyvrp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from scenarios import Location, Scenario, Vehicle
-from solvers.routing import RoutingParams, build_problem, solve_routes
+from scenarios import (
+    Break,
+    EuclideanTravel,
+    Location,
+    Order,
+    Scenario,
+    TimeWindow,
+    Vehicle,
+)
+from scenarios.plan import Plan
+from solvers.routing import (
+    RoutingParams,
+    build_problem,
+    solve_routes,
+    solve_routes_with_stats,
+)
 from solvers.routing.engines import pyvrp_engine
 from solvers.routing.engines.pyvrp_engine import (
     Deadline,
     PyVRPEngine,
+    _initial_solution,
     _max_penalty,
     _missing_arc,
     _prizes,
+    build_data,
     data_bytes,
     num_profiles,
 )
@@ -114,3 +135,125 @@ def test_the_first_local_search_counts_in_the_time_pyvrp_needs_to_start(
     plan = solve_routes(c101_25, RoutingParams(engine="pyvrp", time_limit_s=2, seed=1))
     assert plan.engine == "greedy (no time left for pyvrp)"
     assert validate_plan(c101_25, plan).ok
+
+
+def _busy_day(num_orders: int = 200, num_vehicles: int = 4, seed: int = 3) -> Scenario:
+    """Optional orders in one-hour windows over a day, too many for a few couriers who each
+    take a 30-minute break: the greedy plan fills the shifts, waits for windows and takes the
+    breaks while waiting, so some routes end after the shift end less the break."""
+    rng = np.random.default_rng(seed)
+    depot = Location(x=5000, y=5000)
+    orders = []
+    for i in range(num_orders):
+        x, y = rng.uniform(0, 10_000, 2)
+        start = int(rng.integers(0, 6)) * 1800
+        orders.append(
+            Order(
+                id=f"o{i}",
+                location=Location(x=float(x), y=float(y)),
+                demand=[1],
+                service_s=120,
+                time_windows=[TimeWindow(start_s=start, end_s=start + 3600)],
+                penalty_cents=5_000,
+            )
+        )
+    brk = Break(window=TimeWindow(start_s=5400, end_s=9000), duration_s=1800)
+    fleet = [
+        Vehicle(
+            id=f"v{k}",
+            start_location=depot,
+            capacity=[40],
+            shift=TimeWindow(start_s=0, end_s=14_400),
+            breaks=[brk],
+            cost_per_km_cents=50,
+        )
+        for k in range(num_vehicles)
+    ]
+    return Scenario(
+        name="busy",
+        horizon=TimeWindow(start_s=0, end_s=14_400),
+        travel=EuclideanTravel(speed_m_per_s=8.0),
+        capacity_dims=["units"],
+        orders=orders,
+        vehicles=fleet,
+    )
+
+
+def _pyvrp_start(
+    s: Scenario, plan: Plan, trim: bool, deadline: float | None = None
+) -> tuple[pyvrp.Solution, list[int]]:
+    """PyVRP's starting solution made from ``plan`` (trimmed to fit its model or not)."""
+    problem = build_problem(s)
+    routes = {
+        vi: [
+            ti
+            for st in route.stops
+            for ti, t in enumerate(problem.tasks)
+            if st.order_id == problem.order_ids[t.order] and st.kind is t.kind
+        ]
+        for route in plan.routes
+        for vi, v in enumerate(problem.vehicles)
+        if v.vehicle.id == route.vehicle_id
+    }
+    data, type_vehicles, _ = build_data(problem)
+    optional = (lambda o: problem.orders[o].penalty is not None) if trim else None
+    init, trimmed = _initial_solution(problem, data, type_vehicles, routes, optional, deadline)
+    assert init is not None
+    return init, trimmed
+
+
+def test_pyvrp_searches_from_a_greedy_start_that_breaks_its_shortened_shifts() -> None:
+    """PyVRP sees shifts shortened by the breaks, so a plan that takes its breaks while
+    waiting can be infeasible to it; PyVRP keeps a new best solution only when it is feasible
+    and searches only around the stops it perturbs, so from such a start it returned no
+    feasible plan (the city-1000 pickup day: none in 10 s, the greedy plan was returned)."""
+    s = _busy_day()
+    greedy = solve_routes(s, RoutingParams(engine="greedy", seed=1))
+    assert validate_plan(s, greedy).ok
+    plan, stats = solve_routes_with_stats(
+        s,
+        RoutingParams(
+            engine="pyvrp", seed=1, time_limit_s=30, max_iterations=1, initial_plan=greedy
+        ),
+    )
+    assert stats.fallback is None, stats.fallback
+    assert plan.engine == "pyvrp"
+    assert "orders taken out of the starting plan" in stats.detail
+    assert validate_plan(s, plan).ok
+    assert plan.cost_cents <= greedy.cost_cents
+    assert len(plan.unassigned) <= len(greedy.unassigned)
+
+
+@pytest.mark.parametrize("deadline", [None, 0.0], ids=["in time", "past the deadline"])
+def test_a_start_that_breaks_the_shortened_shifts_loses_a_few_orders(
+    deadline: float | None,
+) -> None:
+    """Past the deadline the costliest order goes without timing the others: still feasible."""
+    s = _busy_day()
+    greedy = solve_routes(s, RoutingParams(engine="greedy", seed=1))
+    as_is, _ = _pyvrp_start(s, greedy, trim=False)
+    assert as_is.has_time_warp()  # the failure mode: the start breaks PyVRP's model
+    start, trimmed = _pyvrp_start(s, greedy, trim=True, deadline=deadline)
+    assert start.is_feasible()
+    served = sum(1 for r in greedy.routes for st_ in r.stops if st_.order_id is not None)
+    assert 0 < len(trimmed) <= 5 and start.num_clients() == served - len(trimmed)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    num_orders=st.integers(20, 80),
+    num_vehicles=st.integers(1, 3),
+    seed=st.integers(0, 10_000),
+)
+def test_the_start_from_a_feasible_plan_is_feasible_for_pyvrp(
+    num_orders: int, num_vehicles: int, seed: int
+) -> None:
+    """Whatever the plan with breaks, the start PyVRP gets from it is feasible in its model,
+    and only orders taken out of it are missing."""
+    s = _busy_day(num_orders, num_vehicles, seed)
+    greedy = solve_routes(s, RoutingParams(engine="greedy", seed=1))
+    start, trimmed = _pyvrp_start(s, greedy, trim=True)
+    assert start.is_feasible()
+    served = sum(1 for r in greedy.routes for st_ in r.stops if st_.order_id is not None)
+    assert start.num_clients() == served - len(trimmed)
+    assert len(set(trimmed)) == len(trimmed)
