@@ -49,6 +49,12 @@ GREEDY_START_TASKS = 1_200
 #: days with breaks on a shared 2-core machine: 0.25-0.75 ms per task for PyVRP's own start
 #: (300-1,000 orders), 0.6-1.0 ms for the first iteration from the greedy plan (1,500-2,000).
 FIRST_SEARCH_S_PER_TASK = 1e-3
+#: The same with pickup-and-delivery pairs (PyVRP shipments), whose moves cost more: the first
+#: iterations from the greedy plan of the 1,000-job pickup city day (1,770 visits, breaks)
+#: took 0.5-5.5 s each, searching new best solutions exhaustively, 1.8-3.1 ms per visit
+#: (shared 2-core machine); with 1 ms the search started with too little time left and ended
+#: up to 1 s after a 4-5 s budget.
+FIRST_SEARCH_S_PER_PAIRED_TASK = 2.5e-3
 #: Orders timed per removal when a starting route is infeasible in PyVRP's model (the ones
 #: whose visits take the route the most time).
 TRIM_CANDIDATES = 32
@@ -248,8 +254,10 @@ def free_cores(sample_s: float = 0.05) -> float:
 
 
 def first_search_s(problem: RoutingProblem) -> float:
-    """Expected length of PyVRP's first local search (see :data:`FIRST_SEARCH_S_PER_TASK`)."""
-    return FIRST_SEARCH_S_PER_TASK * len(problem.tasks)
+    """Expected length of PyVRP's first local search (see :data:`FIRST_SEARCH_S_PER_TASK`
+    and :data:`FIRST_SEARCH_S_PER_PAIRED_TASK`)."""
+    per_task = FIRST_SEARCH_S_PER_PAIRED_TASK if problem.has_pickups else FIRST_SEARCH_S_PER_TASK
+    return per_task * len(problem.tasks)
 
 
 class Deadline:
