@@ -13,7 +13,10 @@ guard), EURO-style epoch dispatch (``euro-greedy:5``, ``euro-lazy:5``), periodic
 re-optimisation every 2/5/10 minutes (``reopt:N``), the learned model (``model:standard`` by
 default, with its decision guards; ``model-plain:standard`` is the network alone) and the
 hindsight reference (``hindsight``: the day solved offline; cached in
-``benchmarks/results/rl-hindsight-days.jsonl``, so re-runs reuse it).
+``benchmarks/results/rl-hindsight-days.jsonl``, so re-runs reuse it). The reference runs by
+iteration budgets (``--hindsight-iterations``, ``--hindsight-search-iterations``; the time limits
+are then only a safety cap), so it is the same on a busy machine as on an idle one; ``none``
+goes back to wall-clock budgets.
 
 Writes ``benchmarks/results/rl-evaluation.md``, ``.csv`` (one row per policy and day) and
 ``.json`` (policy -> summary), with the issue's targets checked for the model.
@@ -35,7 +38,11 @@ sys.path.insert(0, str(REPO))
 from pydantic import ValidationError  # noqa: E402
 
 from rl_agents.evaluate import report_json, run_days, summarise, table_markdown  # noqa: E402
-from rl_agents.hindsight import HindsightParams  # noqa: E402
+from rl_agents.hindsight import (  # noqa: E402
+    HindsightParams,
+    budget_settings,
+    parse_iterations,
+)
 from rl_agents.scenario import parse_seeds, standard_scenario  # noqa: E402
 from scenarios.errors import InputError  # noqa: E402
 from simulation.executors import make_executor  # noqa: E402
@@ -81,27 +88,62 @@ _HINDSIGHT_OPTIONS = {
     "warm_start_policies": "--hindsight-warm-start",
     "warm_start_solve": "--hindsight-warm-solve",
     "search_s": "--hindsight-search-s",
+    "max_iterations": "--hindsight-iterations",
+    "duration_iterations": "--hindsight-iterations",
+    "search_iterations": "--hindsight-search-iterations",
 }
+
+#: The benchmark's iteration budgets (PyVRP shift- and duration-priced runs, improvement search):
+#: on an idle core about the 30 s each of the wall-clock budgets they replace (docs/rl.md).
+DEFAULT_ITERATIONS = "4500,900"
+DEFAULT_SEARCH_ITERATIONS = "1500"
 
 
 def _hindsight_sentence(args: argparse.Namespace, hindsight: HindsightParams) -> str:
     """What the hindsight reference is made of, for the table's preamble."""
     warm = args.hindsight_warm_start
-    parts = [
-        f"offline PyVRP runs ({args.hindsight_time_limit:g} s each, shift and duration pricing, "
-        "replayed in the twin)"
-    ]
+    if hindsight.max_iterations is not None:
+        budget = f"{hindsight.max_iterations:,} iterations"
+        if hindsight.iterations_for("duration") != hindsight.max_iterations:
+            budget += f" with shift, {hindsight.iterations_for('duration'):,} with duration pricing"
+        budget += f", at most {hindsight.time_limit_s:g} s each"
+    else:
+        budget = f"{hindsight.time_limit_s:g} s each"
+    parts = [f"offline PyVRP runs ({budget}, shift and duration pricing, replayed in the twin)"]
     if warm:
         parts.append(f"the day as {', '.join(warm)} played it")
         if args.hindsight_warm_solve:
             parts.append("a solver run started from that day")
     search = hindsight.search_budget_s
     if search > 0:
+        length = (
+            f"{hindsight.search_iterations:,}-iteration (at most {search:g} s)"
+            if hindsight.search_iterations is not None
+            else f"{search:g} s"
+        )
         parts.append(
-            f"and a {search:g} s ruin-and-recreate search scored by the twin's own cost, started "
+            f"and a {length} ruin-and-recreate search scored by the twin's own cost, started "
             "from the cheapest of these (`rl_agents.hindsight_search`)"
         )
     return "Hindsight = per day, the best of " + ", ".join(parts) + ": a reference, not a bound."
+
+
+def _capped_sentence(outcomes: list) -> str:
+    """How many hindsight runs the safety cap stopped before their iterations ('' if none)."""
+    runs = {  # one row per repair policy: one entry per solver run
+        (out.policy, out.seed, r["pricing"], r["run"]): bool(r["capped"])
+        for out in outcomes
+        if out.policy.startswith("hindsight")
+        for r in out.detail.get("runs", [])
+        if "capped" in r
+    }
+    capped = sum(runs.values())
+    if not runs:
+        return ""
+    return (
+        f"Iteration budgets: {capped} of {len(runs)} solver runs and searches were stopped by "
+        "the wall-clock safety cap instead (those are not reproducible). "
+    )
 
 
 def main() -> None:
@@ -110,7 +152,13 @@ def main() -> None:
     ap.add_argument("--policies", default=DEFAULT)
     ap.add_argument("--seeds", default="1..100")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--hindsight-time-limit", type=float, default=30.0)
+    ap.add_argument(
+        "--hindsight-time-limit",
+        type=float,
+        default=None,
+        help="seconds per hindsight solver run (default: 30; with iteration budgets, the "
+        "safety cap, default 300)",
+    )
     ap.add_argument(
         "--hindsight-warm-start",
         type=lambda text: [w.strip() for w in text.split(",") if w.strip()],
@@ -127,7 +175,19 @@ def main() -> None:
         type=float,
         default=None,
         help="seconds of the hindsight improvement search per day (default: the time limit; "
-        "0 = off, the reference as it was before)",
+        "with search iterations, the safety cap, default 300; 0 = off)",
+    )
+    ap.add_argument(
+        "--hindsight-iterations",
+        default=DEFAULT_ITERATIONS,
+        help="PyVRP iterations per hindsight solver run: N, or SHIFT,DURATION per pricing "
+        f"(default {DEFAULT_ITERATIONS}; 'none' = stop on the clock, --hindsight-time-limit)",
+    )
+    ap.add_argument(
+        "--hindsight-search-iterations",
+        default=DEFAULT_SEARCH_ITERATIONS,
+        help="iterations of the hindsight improvement search "
+        f"(default {DEFAULT_SEARCH_ITERATIONS}; 'none' = stop on the clock, --hindsight-search-s)",
     )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--name", default="rl-evaluation")
@@ -136,17 +196,33 @@ def main() -> None:
         seeds = parse_seeds(args.seeds)
     except InputError as err:
         ap.error(f"--seeds: {err.reason}")  # exit 2
+    try:
+        iterations = parse_iterations(args.hindsight_iterations)
+    except ValueError as err:
+        ap.error(f"--hindsight-iterations: {err}")  # exit 2
+    try:
+        search = parse_iterations(args.hindsight_search_iterations, per_pricing=False)
+    except ValueError as err:
+        ap.error(f"--hindsight-search-iterations: {err}")  # exit 2
+    # the search off (--hindsight-search-s 0) has no iterations
+    search_iterations = search[0] if search is not None and args.hindsight_search_s != 0 else None
     hindsight_params = {
-        "time_limit_s": args.hindsight_time_limit,
+        **budget_settings(
+            time_limit_s=args.hindsight_time_limit,
+            search_s=args.hindsight_search_s,
+            iterations=iterations,
+            search_iterations=search_iterations,
+            default_time_limit_s=30.0,
+        ),
         "warm_start_policies": args.hindsight_warm_start,
         "warm_start_solve": args.hindsight_warm_solve,
-        "search_s": args.hindsight_search_s,
     }
     try:
         hindsight = HindsightParams.model_validate(hindsight_params)
     except ValidationError as err:
         bad = err.errors(include_url=False)[0]
-        option = _HINDSIGHT_OPTIONS.get(str(bad["loc"][0]), str(bad["loc"][0]))
+        name = str(bad["loc"][0]) if bad["loc"] else "hindsight"
+        option = _HINDSIGHT_OPTIONS.get(name, name)
         ap.error(f"{option}: {bad['msg']}")  # exit 2
     specs = [s.strip() for s in args.policies.split(",") if s.strip()]
     scenario = standard_scenario()
@@ -202,7 +278,7 @@ def main() -> None:
         "(C_greedy - C_hindsight). Latencies here come from a 2-worker run on a shared "
         "machine; the reported latency figures are in `rl-speed.md` and, for the model with its "
         "decision guards, `rl-speed-latency.md` (exclusive lock). "
-        f"{_hindsight_sentence(args, hindsight)} "
+        f"{_hindsight_sentence(args, hindsight)} {_capped_sentence(outcomes)}"
         f"Wall time {wall / 60:.0f} min, Python {platform.python_version()}. Command: "
         "`flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_evaluate.py "
         f"{' '.join(sys.argv[1:])}`.",

@@ -11,7 +11,8 @@ For one day (a scenario and a day seed):
    its node between the time the parcel is ready and the node's closing, delivery in its
    promised window, optional
    with the order's penalty) and is solved offline with :func:`solvers.routing.solve_routes`
-   (PyVRP, ``time_limit_s`` per run, ``num_runs`` seeds);
+   (PyVRP, ``time_limit_s`` per run, or ``max_iterations`` / ``duration_iterations``
+   iterations with ``time_limit_s`` as a safety cap; ``num_runs`` seeds);
 4. each solution is replayed in the twin on the materialised day, with a cheapest-insertion
    policy (``slots``, then ``insertion``) placing the orders the solver left out (it cannot plan
    a late delivery, the twin can);
@@ -24,7 +25,8 @@ For one day (a scenario and a day seed):
    ``expert_horizon_s`` into the real future), an offline method too. Off by default: on the
    first ten benchmark days it was never cheaper than the solver's plans and it costs about
    a minute per day;
-7. the improvement search (``search_s`` seconds, by default ``time_limit_s``; 0 = off):
+7. the improvement search (``search_s`` seconds, by default ``time_limit_s``; 0 = off; or
+   ``search_iterations`` iterations with ``search_s`` as a safety cap):
    :func:`rl_agents.hindsight_search.improve_day`, a ruin-and-recreate search over the
    executed routes of the cheapest replayed candidate, scored by an exact re-implementation of
    the twin's cost (checked against the twin: its final plan is replayed and that replay is
@@ -42,12 +44,15 @@ shift's hours (``shift_pricing="shift"``; ``"duration"`` keeps the solver's own 
 pricing), the best of both is kept when ``shift_pricing="both"``, and the search, which uses
 the exact cost, does the rest.
 
-This is a *reference*, not a bound: the solver and the search are heuristics with a time limit.
+This is a *reference*, not a bound: the solver and the search are heuristics with a budget.
+With wall-clock budgets it is weaker on a busy machine; with iteration budgets (and a cap the
+runs do not reach) the same seed gives the same reference on any machine.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,14 +116,46 @@ class HindsightParams(StrictModel):
         ),
     )
 
+    max_iterations: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "PyVRP iterations per solver run with shift pricing (and warm-started runs); with "
+            "it, time_limit_s is only a safety cap (None = stop on the clock)"
+        ),
+    )
+    duration_iterations: int | None = Field(
+        default=None,
+        ge=1,
+        description="PyVRP iterations per solver run with duration pricing (None = max_iterations)",
+    )
+    search_iterations: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "iterations of the improvement search; with it, its seconds are only a safety cap "
+            "(None = stop on the clock)"
+        ),
+    )
+
     @model_serializer(mode="wrap")
     def _drop_search_off(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # With the search off the reference is computed as before: its cache key stays the same.
         # Any other value changes the key, so cached days of the old method are not reused.
+        # The iteration budgets, added later, stay out of the key when unset (wall clock).
         data: dict[str, Any] = handler(self)
         if data.get("search_s") == 0:
             data.pop("search_s")
+        for later in ("max_iterations", "duration_iterations", "search_iterations"):
+            if data.get(later, 0) is None:
+                data.pop(later)
         return data
+
+    def iterations_for(self, pricing: str) -> int | None:
+        """PyVRP iteration budget of a solver run with this pricing (None: the clock only)."""
+        if pricing == "duration" and self.duration_iterations is not None:
+            return self.duration_iterations
+        return self.max_iterations
 
     @property
     def search_budget_s(self) -> float:
@@ -143,7 +180,74 @@ class HindsightParams(StrictModel):
             raise ValueError(
                 "num_runs is 0 and there are no warm-start policies or expert: nothing to solve"
             )
+        if self.duration_iterations is not None and self.max_iterations is None:
+            raise ValueError(
+                "duration_iterations needs max_iterations (the shift-priced runs would stop on "
+                "the clock)"
+            )
+        if self.search_iterations is not None and self.search_budget_s == 0:
+            raise ValueError("search_iterations is set but the search is off (search_s = 0)")
         return self
+
+
+#: The wall-clock safety cap (seconds per solver run, and for the search) when iteration budgets
+#: are given and no time limit is: about ten times what the benchmark's budgets take on an idle
+#: core, so it only stops a run on a machine many times slower (the run is then marked capped
+#: and no longer reproducible).
+ITERATION_CAP_S = 300.0
+
+
+def budget_settings(
+    *,
+    time_limit_s: float | None,
+    search_s: float | None,
+    iterations: tuple[int, int | None] | None,
+    search_iterations: int | None,
+    default_time_limit_s: float,
+) -> dict[str, Any]:
+    """The hindsight settings of the budget options of the command lines.
+
+    Without iteration budgets the time limits are budgets (``default_time_limit_s`` when not
+    given, the search as long as a solver run). With them, a time limit not given is the safety
+    cap :data:`ITERATION_CAP_S`; the search without its own iterations keeps
+    ``default_time_limit_s`` seconds.
+    """
+    shift_it, duration_it = iterations if iterations is not None else (None, None)
+    limit = time_limit_s
+    if limit is None:
+        limit = ITERATION_CAP_S if shift_it is not None else default_time_limit_s
+    search = search_s
+    if search is None and search_iterations is not None:
+        search = ITERATION_CAP_S
+    elif search is None and shift_it is not None and time_limit_s is None:
+        search = default_time_limit_s
+    return {
+        "time_limit_s": limit,
+        "search_s": search,
+        "max_iterations": shift_it,
+        "duration_iterations": duration_it,
+        "search_iterations": search_iterations,
+    }
+
+
+def parse_iterations(text: str, *, per_pricing: bool = True) -> tuple[int, int | None] | None:
+    """An iteration budget option: ``none`` (stop on the clock), ``N``, or (``per_pricing``)
+    ``SHIFT,DURATION``; a ValueError saying what is expected otherwise."""
+    expected = "N or SHIFT,DURATION" if per_pricing else "N"
+    if text.strip().lower() == "none":
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        if len(parts) > (2 if per_pricing else 1):
+            raise ValueError
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(
+            f"expected {expected} (positive integers) or 'none', got {text!r}"
+        ) from None
+    if any(v < 1 for v in values):
+        raise ValueError(f"iterations must be 1 or more, got {text!r}")
+    return values[0], (values[1] if len(values) == 2 else None)
 
 
 @dataclass
@@ -320,16 +424,23 @@ def hindsight(
         return res, sim
 
     def solve_and_replay(problem: Scenario, allocation: list[AllocationLine], **run: Any) -> None:
+        budget = p.iterations_for(str(run["pricing"]))
         routing = RoutingParams(
             engine=p.engine,
             time_limit_s=p.time_limit_s,
             seed=(p.seed + int(run["run"])) % (MAX_SEED + 1),
             initial_plan=run.pop("initial_plan", None),
+            max_iterations=budget,
         )
         plan, stats = solve_routes_with_stats(problem, routing)
         plan = Plan.model_validate(
             {**plan.model_dump(), "allocation": [a.model_dump() for a in allocation]}
         )
+        extra: dict[str, Any] = {}
+        if budget is not None and p.engine in ("pyvrp", "auto"):
+            # stopped by the safety cap before its iterations: not reproducible
+            done = re.search(r"iterations (\d+)", stats.detail or "")
+            extra["capped"] = done is None or int(done.group(1)) < budget
         for repair in p.repair_policies:
             res, _sim = replay(plan, repair)
             row = {
@@ -338,6 +449,7 @@ def hindsight(
                 "cost_cents": float(res.metrics["cost_cents"]),
                 "left_out": len(plan.unassigned),
                 "solver": stats.detail,
+                **extra,
             }
             consider(row, dict(res.metrics))
 
@@ -376,7 +488,12 @@ def hindsight(
             dict(expert.day_kpis[0]),
         )
     if p.search_budget_s > 0 and played_routes:
-        say(f"day {seed}: improvement search ({p.search_budget_s:g} s)")
+        budget = (
+            f"{p.search_iterations} iterations, at most {p.search_budget_s:g} s"
+            if p.search_iterations is not None
+            else f"{p.search_budget_s:g} s"
+        )
+        say(f"day {seed}: improvement search ({budget})")
         base = DispatchSimulator(
             day, params=SimParams(decide_on_arrival=False, decide_on_courier_free=False)
         )
@@ -388,6 +505,7 @@ def hindsight(
             [(routes, starts) for routes, starts, _cost in played_routes],
             time_limit_s=p.search_budget_s,
             seed=p.seed + seed,
+            max_iterations=p.search_iterations,
         )
         plan = plan_of(model, found.routes, found.starts)
         res = simulate(day, plan, None, seed=seed)
@@ -402,6 +520,11 @@ def hindsight(
                 "iterations": found.iterations,
                 "accepted": found.accepted,
                 "violation": found.violation,
+                **(
+                    {"capped": found.iterations < p.search_iterations}
+                    if p.search_iterations is not None
+                    else {}
+                ),
             },
             dict(res.metrics),
         )
@@ -431,9 +554,12 @@ def _on_time_routes(plan: Plan, day: Scenario) -> Plan:
 
 
 __all__ = [
+    "ITERATION_CAP_S",
     "HindsightParams",
     "HindsightResult",
+    "budget_settings",
     "day_routing_problem",
     "hindsight",
     "materialise_day",
+    "parse_iterations",
 ]

@@ -209,8 +209,12 @@ def evaluate_cmd(
     table: Annotated[Path | None, typer.Option(help="also write the markdown table here")] = None,
     workers: Annotated[int, typer.Option(help="worker processes")] = 2,
     hindsight_time_limit: Annotated[
-        float, typer.Option(help="seconds per offline solver run of 'hindsight'")
-    ] = 30.0,
+        float | None,
+        typer.Option(
+            help="seconds per offline solver run of 'hindsight' (default 30; with "
+            "--hindsight-iterations, a safety cap, default 300)"
+        ),
+    ] = None,
     hindsight_cache: Annotated[
         Path | None, typer.Option(help="JSON-lines cache of hindsight days (read and appended)")
     ] = None,
@@ -231,23 +235,49 @@ def evaluate_cmd(
             "(default: --hindsight-time-limit; 0 = off)"
         ),
     ] = None,
+    hindsight_iterations: Annotated[
+        str | None,
+        typer.Option(
+            help="PyVRP iterations per hindsight solver run, N or SHIFT,DURATION per pricing "
+            "(reproducible on any machine load; default: stop on the clock)"
+        ),
+    ] = None,
+    hindsight_search_iterations: Annotated[
+        int | None,
+        typer.Option(
+            help="iterations of the hindsight improvement search (reproducible; default: stop "
+            "on the clock)"
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Compare dispatch policies on held-out days: cost, on-time, paired differences, gap closed."""
     from pydantic import ValidationError
 
     from rl_agents.evaluate import evaluate_policies, report_json, table_markdown
-    from rl_agents.hindsight import HindsightParams
+    from rl_agents.hindsight import HindsightParams, budget_settings, parse_iterations
     from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS, load_scenario_spec, parse_seeds
     from simulation.executors import make_executor
 
     if workers < 1:
         raise fail("--workers: must be at least 1")
-    check_time_limit(hindsight_time_limit, "--hindsight-time-limit", max_s=None)
+    if hindsight_time_limit is not None:
+        check_time_limit(hindsight_time_limit, "--hindsight-time-limit", max_s=None)
     if hindsight_search_s is not None and not (
         math.isfinite(hindsight_search_s) and hindsight_search_s >= 0
     ):
         raise fail("--hindsight-search-s: must be a finite number of seconds, 0 or more")
+    try:
+        iterations = (
+            parse_iterations(hindsight_iterations) if hindsight_iterations is not None else None
+        )
+    except ValueError as exc:
+        raise fail(f"--hindsight-iterations: {exc}") from None
+    if hindsight_search_iterations is not None:
+        if hindsight_search_iterations < 1:
+            raise fail("--hindsight-search-iterations: must be 1 or more")
+        if hindsight_search_s == 0:
+            raise fail("--hindsight-search-iterations: the search is off (--hindsight-search-s 0)")
     specs = [s.strip() for s in policies.split(",") if s.strip()]
     if not specs:
         raise fail("--policies: give at least one policy")
@@ -274,10 +304,15 @@ def evaluate_cmd(
             "selected on; results are not held out"
         )
     hindsight_params = {
-        "time_limit_s": hindsight_time_limit,
+        **budget_settings(
+            time_limit_s=hindsight_time_limit,
+            search_s=hindsight_search_s,
+            iterations=iterations,
+            search_iterations=hindsight_search_iterations,
+            default_time_limit_s=30.0,
+        ),
         "warm_start_policies": [s.strip() for s in hindsight_warm_start.split(",") if s.strip()],
         "warm_start_solve": hindsight_warm_solve,
-        "search_s": hindsight_search_s,
     }
     try:
         HindsightParams.model_validate(hindsight_params)

@@ -91,6 +91,30 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
         ),
         (["evaluate", "--seeds", "1", "--hindsight-search-s", "-1"], ["--hindsight-search-s"]),
         (["evaluate", "--seeds", "1", "--hindsight-search-s", "inf"], ["--hindsight-search-s"]),
+        (
+            ["evaluate", "--seeds", "1", "--hindsight-iterations", "0"],
+            ["--hindsight-iterations", "1 or more"],
+        ),
+        (
+            ["evaluate", "--seeds", "1", "--hindsight-iterations", "lots"],
+            ["--hindsight-iterations", "expected"],
+        ),
+        (
+            ["evaluate", "--seeds", "1", "--hindsight-search-iterations", "0"],
+            ["--hindsight-search-iterations", "1 or more"],
+        ),
+        (
+            [
+                "evaluate",
+                "--seeds",
+                "1",
+                "--hindsight-search-iterations",
+                "5",
+                "--hindsight-search-s",
+                "0",
+            ],
+            ["--hindsight-search-iterations", "search is off"],
+        ),
         (["train", "--algo", "a2c"], ["--algo", "a2c"]),
         (["train", "--timesteps", "0"], ["--timesteps"]),
         (["train", "--out", "model.pt"], ["--out", ".zip"]),
@@ -119,6 +143,43 @@ def test_evaluate_passes_the_hindsight_search_budget(
     assert result.exit_code == 0, result.output
     params = seen["hindsight_params"]
     assert isinstance(params, dict) and params.get("search_s") == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ([], {"time_limit_s": 30.0, "max_iterations": None, "search_iterations": None}),
+        (
+            ["--hindsight-iterations", "3000,700", "--hindsight-search-iterations", "1000"],
+            {"time_limit_s": 300.0, "search_s": 300.0, "max_iterations": 3000,
+             "duration_iterations": 700, "search_iterations": 1000},
+        ),
+        (
+            ["--hindsight-iterations", "50", "--hindsight-time-limit", "90"],
+            {"time_limit_s": 90.0, "max_iterations": 50, "duration_iterations": None},
+        ),
+    ],
+)  # fmt: skip
+def test_evaluate_passes_the_hindsight_iteration_budgets(
+    tiny_file: Path, monkeypatch: pytest.MonkeyPatch, given: list[str], expected: dict[str, object]
+) -> None:
+    """``--hindsight-iterations`` / ``--hindsight-search-iterations`` reach the settings; with
+    them and no time limit, the clock is the safety cap."""
+    import rl_agents.evaluate
+
+    seen: dict[str, object] = {}
+
+    def fake_evaluate(*_args: object, **kwargs: object) -> dict[str, object]:
+        seen.update(kwargs)
+        return {}
+
+    monkeypatch.setattr(rl_agents.evaluate, "evaluate_policies", fake_evaluate)
+    args = ["evaluate", "--scenario", str(tiny_file), "--policies", "hindsight", "--seeds", "1"]
+    result = runner.invoke(app, [*args, *given, "--quiet"])
+    assert result.exit_code == 0, result.output
+    params = seen["hindsight_params"]
+    assert isinstance(params, dict)
+    assert {k: params.get(k) for k in expected} == expected
 
 
 def test_corrupt_hindsight_cache_is_one_line_and_exit_2(tiny_file: Path, tmp_path: Path) -> None:

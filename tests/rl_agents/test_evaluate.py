@@ -114,6 +114,22 @@ def test_cache_key_changes_with_the_draws_version(monkeypatch: pytest.MonkeyPatc
     assert ev._key("{}", {"time_limit_s": 30.0}) != now
 
 
+@pytest.mark.parametrize(
+    "budget",
+    [{"max_iterations": 100}, {"max_iterations": 100, "duration_iterations": 50},
+     {"search_iterations": 100}],
+)  # fmt: skip
+def test_cache_key_holds_the_iteration_budgets(budget: dict[str, int]) -> None:
+    """A day computed with other iteration budgets is another reference: not reused."""
+    import rl_agents.evaluate as ev
+
+    clock = {"time_limit_s": 30.0}
+    assert ev._key("{}", {**clock, **budget}) != ev._key("{}", clock)
+    assert ev._key("{}", {**clock, **budget}) == ev._key("{}", {**clock, **budget})
+    more = {k: v + 1 for k, v in budget.items()}
+    assert ev._key("{}", {**clock, **more}) != ev._key("{}", {**clock, **budget})
+
+
 def test_cache_key_changes_with_the_kpi_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cached rows hold KPIs: a day cached before a KPI's definition changed is recomputed."""
     import rl_agents.evaluate as ev
@@ -187,6 +203,11 @@ def test_cache_key_is_stable_when_settings_are_added(monkeypatch: pytest.MonkeyP
         (["--policies", "nosuch"], "policies"),
         (["--hindsight-search-s", "-1"], "--hindsight-search-s"),
         (["--hindsight-time-limit", "0"], "--hindsight-time-limit"),
+        (["--hindsight-iterations", "0"], "--hindsight-iterations"),
+        (["--hindsight-iterations", "many"], "--hindsight-iterations"),
+        (["--hindsight-iterations", "1,2,3"], "--hindsight-iterations"),
+        (["--hindsight-search-iterations", "-5"], "--hindsight-search-iterations"),
+        (["--hindsight-search-iterations", "10,20"], "--hindsight-search-iterations"),
     ],
 )
 def test_benchmark_script_refuses_bad_options_naming_them(

@@ -7,7 +7,15 @@ import math
 import pytest
 
 from rl_agents.features import open_until
-from rl_agents.hindsight import HindsightParams, day_routing_problem, hindsight, materialise_day
+from rl_agents.hindsight import (
+    ITERATION_CAP_S,
+    HindsightParams,
+    budget_settings,
+    day_routing_problem,
+    hindsight,
+    materialise_day,
+    parse_iterations,
+)
 from scenarios import Scenario
 from scenarios.errors import InputError
 from simulation import simulate
@@ -108,3 +116,101 @@ def test_bad_hindsight_settings_are_named(settings: dict[str, object], field: st
 
     with pytest.raises(ValidationError, match=field):
         HindsightParams.model_validate(settings)
+
+
+def _budgeted(**update: object) -> HindsightParams:
+    """PyVRP and the search stopped by small iteration budgets, with a generous clock cap."""
+    settings: dict[str, object] = {
+        "engine": "pyvrp",
+        "shift_pricing": "both",
+        "time_limit_s": 120.0,
+        "search_s": 120.0,
+        "max_iterations": 40,
+        "duration_iterations": 25,
+        "search_iterations": 60,
+        "warm_start_policies": ("slots",),
+    }
+    return HindsightParams.model_validate({**settings, **update})
+
+
+def test_iteration_budgets_make_the_reference_reproducible(tiny: Scenario) -> None:
+    """Same seed and iteration budgets: the same reference, run for run (not a timing test)."""
+    first = hindsight(tiny, seed=3, params=_budgeted())
+    again = hindsight(tiny, seed=3, params=_budgeted())
+    assert again.cost_cents == first.cost_cents
+    assert again.metrics == first.metrics
+    assert again.runs == first.runs
+    # the budgets, not the clock, stopped every run: each ran exactly its iterations
+    solver = {r["pricing"]: r["solver"] for r in first.runs if "solver" in r}
+    assert solver["shift"].endswith("iterations 40")
+    assert solver["duration"].endswith("iterations 25")
+    search = [r for r in first.runs if r["pricing"] == "search"]
+    assert len(search) == 1 and search[0]["iterations"] == 60
+    assert not any(r.get("capped") for r in first.runs)
+    assert all("capped" in r for r in first.runs if "solver" in r or r["pricing"] == "search")
+
+
+def test_a_run_stopped_by_the_clock_cap_is_marked(tiny: Scenario) -> None:
+    """A budget the cap cuts short is flagged: that run is not reproducible."""
+    ref = hindsight(
+        tiny, seed=3, params=_budgeted(search_s=1e-9, search_iterations=10**9, num_runs=0)
+    )
+    search = [r for r in ref.runs if r["pricing"] == "search"]
+    assert len(search) == 1 and search[0]["capped"] is True
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({"max_iterations": 0}, "max_iterations"),
+        ({"search_iterations": -1}, "search_iterations"),
+        ({"duration_iterations": 5}, "needs max_iterations"),
+        ({"search_iterations": 5, "search_s": 0}, "search is off"),
+    ],
+)
+def test_bad_iteration_budgets_are_named(settings: dict[str, object], reason: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=reason):
+        HindsightParams.model_validate(settings)
+
+
+@pytest.mark.parametrize(
+    ("text", "per_pricing", "expected"),
+    [("3000", True, (3000, None)), ("3000,700", True, (3000, 700)), ("none", True, None),
+     ("12", False, (12, None))],
+)  # fmt: skip
+def test_iteration_options_parse(
+    text: str, per_pricing: bool, expected: tuple[int, int | None] | None
+) -> None:
+    assert parse_iterations(text, per_pricing=per_pricing) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "per_pricing"), [("0", True), ("x", True), ("1,2,3", True), ("1,2", False)]
+)
+def test_bad_iteration_options_say_what_is_expected(text: str, per_pricing: bool) -> None:
+    with pytest.raises(ValueError, match=r"expected|1 or more"):
+        parse_iterations(text, per_pricing=per_pricing)
+
+
+def test_iteration_budgets_default_the_clock_to_a_safety_cap() -> None:
+    """With iterations and no time limit given, the clock is only the cap; without, a budget."""
+    capped = budget_settings(
+        time_limit_s=None, search_s=None, iterations=(3000, 700), search_iterations=1000,
+        default_time_limit_s=30.0,
+    )  # fmt: skip
+    assert capped["time_limit_s"] == capped["search_s"] == ITERATION_CAP_S
+    assert (capped["max_iterations"], capped["duration_iterations"]) == (3000, 700)
+    clock = budget_settings(
+        time_limit_s=None, search_s=None, iterations=None, search_iterations=None,
+        default_time_limit_s=30.0,
+    )  # fmt: skip
+    assert clock["time_limit_s"] == 30.0 and clock["search_s"] is None
+    assert clock["max_iterations"] is None and clock["search_iterations"] is None
+    # PyVRP by iterations, the search on the clock: 30 s of search, not the cap
+    mixed = budget_settings(
+        time_limit_s=None, search_s=None, iterations=(3000, None), search_iterations=None,
+        default_time_limit_s=30.0,
+    )  # fmt: skip
+    assert mixed["time_limit_s"] == ITERATION_CAP_S and mixed["search_s"] == 30.0
