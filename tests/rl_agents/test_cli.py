@@ -129,20 +129,8 @@ def test_evaluate_passes_the_hindsight_search_budget(
     tiny_file: Path, monkeypatch: pytest.MonkeyPatch, given: list[str], expected: float | None
 ) -> None:
     """``--hindsight-search-s`` (docs/rl.md) reaches the hindsight settings; absent = default."""
-    import rl_agents.evaluate
-
-    seen: dict[str, object] = {}
-
-    def fake_evaluate(*_args: object, **kwargs: object) -> dict[str, object]:
-        seen.update(kwargs)
-        return {}
-
-    monkeypatch.setattr(rl_agents.evaluate, "evaluate_policies", fake_evaluate)
-    args = ["evaluate", "--scenario", str(tiny_file), "--policies", "hindsight", "--seeds", "1"]
-    result = runner.invoke(app, [*args, *given, "--quiet"])
-    assert result.exit_code == 0, result.output
-    params = seen["hindsight_params"]
-    assert isinstance(params, dict) and params.get("search_s") == expected
+    params = _hindsight_params(tiny_file, monkeypatch, given)
+    assert params.get("search_s") == expected
 
 
 @pytest.mark.parametrize(
@@ -165,20 +153,7 @@ def test_evaluate_passes_the_hindsight_iteration_budgets(
 ) -> None:
     """``--hindsight-iterations`` / ``--hindsight-search-iterations`` reach the settings; with
     them and no time limit, the clock is the safety cap."""
-    import rl_agents.evaluate
-
-    seen: dict[str, object] = {}
-
-    def fake_evaluate(*_args: object, **kwargs: object) -> dict[str, object]:
-        seen.update(kwargs)
-        return {}
-
-    monkeypatch.setattr(rl_agents.evaluate, "evaluate_policies", fake_evaluate)
-    args = ["evaluate", "--scenario", str(tiny_file), "--policies", "hindsight", "--seeds", "1"]
-    result = runner.invoke(app, [*args, *given, "--quiet"])
-    assert result.exit_code == 0, result.output
-    params = seen["hindsight_params"]
-    assert isinstance(params, dict)
+    params = _hindsight_params(tiny_file, monkeypatch, given)
     assert {k: params.get(k) for k in expected} == expected
 
 
@@ -302,3 +277,24 @@ def test_train_recomputes_stale_demos_with_a_warning(tiny_file: Path, tmp_path: 
     warning = " ".join(result.stderr.split())
     assert "warning:" in warning and "random draws version" in warning and "recomputing" in warning
     assert load_demonstrations_meta(demos) == demonstrations_meta(scenario, params, days)
+
+
+def _hindsight_params(
+    tiny_file: Path, monkeypatch: pytest.MonkeyPatch, given: list[str]
+) -> dict[str, object]:
+    """The hindsight settings ``dispatchlab evaluate ... GIVEN`` hands to the evaluation."""
+    import rl_agents.evaluate
+
+    seen: dict[str, object] = {}
+
+    def fake_evaluate(*_args: object, **kwargs: object) -> dict[str, object]:
+        seen.update(kwargs)
+        return {}
+
+    monkeypatch.setattr(rl_agents.evaluate, "evaluate_policies", fake_evaluate)
+    args = ["evaluate", "--scenario", str(tiny_file), "--policies", "hindsight", "--seeds", "1"]
+    result = runner.invoke(app, [*args, *given, "--quiet"])
+    assert result.exit_code == 0, result.output
+    params = seen["hindsight_params"]
+    assert isinstance(params, dict)
+    return params
