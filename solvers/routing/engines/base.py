@@ -47,6 +47,9 @@ class EngineResult:
     objective: int | None = None
     feasible: bool = True
     detail: str = ""
+    #: the engine's own starting plan where it differs from the one it was given (PyVRP's
+    #: start trimmed to its model): a candidate answer too, should the search end dearer
+    start_routes: dict[int, list[int]] | None = None
 
 
 class Engine(Protocol):

@@ -174,10 +174,17 @@ class PyVRPEngine:
         feasible, cost, sol, _ = results[best]
         iters = ", ".join(str(r[3]) for r in results)
         routes = decode(sol)
+        start_routes = None
+        if trimmed and start:
+            out = set(trimmed)
+            start_routes = {
+                v: [t for t in seq if problem.tasks[t].order not in out] for v, seq in start.items()
+            }
         return EngineResult(
             routes=routes,
             objective=cost,
             feasible=feasible,
+            start_routes=start_routes,
             detail=f"{workers} search(es), best seed {seeds[best]}, iterations {iters}"
             + (
                 f"; {len(trimmed)} orders taken out of the starting plan to fit PyVRP's model"
