@@ -35,6 +35,29 @@ class PolicyEvaluationCreate(BaseModel):
         max_length=1000,
         description="day seeds (held-out evaluation seeds are 1..100)",
     )
+    hindsight_iterations: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="PyVRP iterations per hindsight solver run (shift-priced and warm-started "
+        "runs): the same seed then gives the same reference however busy the machine is, and "
+        "hindsight:SECONDS is only a safety cap (the benchmark uses 4500); None = stop on the "
+        "clock",
+    )
+    hindsight_duration_iterations: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="PyVRP iterations of the duration-priced hindsight run (the benchmark uses "
+        "900; None = hindsight_iterations); needs hindsight_iterations",
+    )
+    hindsight_search_iterations: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="iterations of the hindsight improvement search (the benchmark uses 1500); "
+        "None = stop on the clock",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
@@ -43,7 +66,21 @@ class PolicyEvaluationCreate(BaseModel):
             for i, value in enumerate(values):
                 if value in values[:i]:
                     raise FieldError((field, i), f"{value!r} is given twice")
+        if self.hindsight_duration_iterations is not None and self.hindsight_iterations is None:
+            raise FieldError(
+                ("hindsight_duration_iterations",),
+                "needs hindsight_iterations (the shift-priced runs would stop on the clock)",
+            )
         return self
+
+    def hindsight_params(self) -> dict[str, int]:
+        """The hindsight reference's iteration budgets given (``HindsightParams`` fields)."""
+        given = {
+            "max_iterations": self.hindsight_iterations,
+            "duration_iterations": self.hindsight_duration_iterations,
+            "search_iterations": self.hindsight_search_iterations,
+        }
+        return {k: v for k, v in given.items() if v is not None}
 
 
 class PolicyEvaluationResult(BaseModel):

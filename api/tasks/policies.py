@@ -26,7 +26,12 @@ def run_evaluation(payload: JsonDict, *, progress: ProgressFn | None = None) -> 
 
     t0 = time.perf_counter()
     summaries = evaluate_policies(
-        scenario, body.policies, body.seeds, executor=SerialExecutor(), progress=tick
+        scenario,
+        body.policies,
+        body.seeds,
+        executor=SerialExecutor(),
+        hindsight_params=body.hindsight_params() or None,
+        progress=tick,
     )
     return PolicyEvaluationResult(
         policies=list(summaries),

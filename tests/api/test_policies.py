@@ -110,3 +110,52 @@ def test_model_names_resolve_inside_the_models_folder_only(
     assert answer.status_code == 422
     reason = answer.json()["detail"][0]["reason"]
     assert "is not a zip file" in reason and str(models) not in reason  # found, then checked
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "reason"),
+    [
+        ({"hindsight_iterations": 0}, "hindsight_iterations", "greater than or equal to 1"),
+        (
+            {"hindsight_search_iterations": -5},
+            "hindsight_search_iterations",
+            "greater than or equal to 1",
+        ),
+        ({"hindsight_duration_iterations": 900}, "hindsight_duration_iterations", "needs"),
+    ],
+)
+def test_bad_hindsight_iteration_budgets_are_422_naming_the_field(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    extra: dict[str, int],
+    field: str,
+    reason: str,
+) -> None:
+    answer = client.post(
+        "/v1/policies/evaluate",
+        json=_body(policies=["hindsight:5"], **extra),
+        headers=keys["researcher"],
+    )
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"][0]
+    assert detail["field"] == field and reason in detail["reason"], detail
+
+
+def test_hindsight_iteration_budgets_reach_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With iteration budgets the reference is the same on a busy machine (docs/rl.md)."""
+    import rl_agents.evaluate
+    from api.tasks.policies import run_evaluation
+
+    seen: list[object] = []
+
+    def fake_evaluate(*_args: object, **kwargs: object) -> dict[str, object]:
+        seen.append(kwargs["hindsight_params"])
+        return {}
+
+    monkeypatch.setattr(rl_agents.evaluate, "evaluate_policies", fake_evaluate)
+    monkeypatch.setattr(rl_agents.evaluate, "report_json", lambda summaries: {})
+    monkeypatch.setattr(rl_agents.evaluate, "table_markdown", lambda summaries: "")
+    run_evaluation(_body(policies=["hindsight:5"]))
+    budgets = {"hindsight_iterations": 40, "hindsight_search_iterations": 60}
+    run_evaluation(_body(policies=["hindsight:5"], **budgets))
+    assert seen == [None, {"max_iterations": 40, "search_iterations": 60}]
