@@ -44,6 +44,13 @@ def resolve_model(name: str, settings: Settings, *, field: str) -> str:
 MODEL_POLICIES = ("model", "model-plain")
 
 
+def _hindsight_default_s() -> float:
+    """Seconds per hindsight solver run when ``hindsight`` comes without them (its default)."""
+    from rl_agents.hindsight import HindsightParams
+
+    return float(HindsightParams.model_fields["time_limit_s"].default)
+
+
 def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
     """Validate every policy spec (422 naming it); model names become file paths."""
     import rl_agents  # noqa: F401  (registers the RL policies)
@@ -60,7 +67,7 @@ def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
         name, _, arg = spec.partition(":")
         if name == "hindsight":
             try:
-                seconds = float(arg) if arg else 30.0
+                seconds = float(arg) if arg else _hindsight_default_s()
             except ValueError:
                 raise InputError(field, "expected hindsight:SECONDS, e.g. hindsight:30") from None
             if not seconds > 0:  # NaN too

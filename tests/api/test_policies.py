@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.core.config import Settings
 from api.examples import SMALL_SCENARIO
 from tests.api.conftest import wait_for
 
@@ -159,3 +161,15 @@ def test_hindsight_iteration_budgets_reach_the_reference(monkeypatch: pytest.Mon
     budgets = {"hindsight_iterations": 40, "hindsight_search_iterations": 60}
     run_evaluation(_body(policies=["hindsight:5"], **budgets))
     assert seen == [None, {"max_iterations": 40, "search_iterations": 60}]
+
+
+def test_a_bare_hindsight_is_checked_at_the_seconds_it_runs(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    """``hindsight`` without seconds runs the reference's default per solver run (60 s): a
+    service capping time limits below that refuses it (it was checked at 30 s and accepted)."""
+    tight = Settings(**{**settings.model_dump(), "max_time_limit_s": 45.0, "auth_enabled": False})
+    answer = make_client(tight).post("/v1/policies/evaluate", json=_body(policies=["hindsight"]))
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"][0]
+    assert detail["field"] == "policies.0" and "at most 45 s" in detail["reason"], detail
