@@ -407,60 +407,125 @@ def nearest(prob: Problem, *, seq: I64 | None = None) -> I64:
     """Nearest node with full stock for the whole order, else line by line nearest first."""
     order_seq = arrival_sequence(prob) if seq is None else seq
     x = np.zeros(prob.num_arcs, dtype=np.int64)
-    res = Residual(prob)
-    for o in order_seq.tolist():
-        p0, p1 = int(prob.order_pair_start[o]), int(prob.order_pair_start[o + 1])
-        if p0 == p1:
-            continue
-        pairs = np.arange(p0, p1)
-        pairs = pairs[np.argsort(prob.dist_km[prob.pair_node[pairs], o], kind="stable")]
-        n_lines = len(prob.order_lines(o))
-        ub = res.arc_limits(o)
-        chosen: tuple[I64, I64] | None = None
-        for p in pairs.tolist():
-            arcs = np.arange(prob.pair_arc_start[p], prob.pair_arc_start[p + 1])
-            if arcs.shape[0] != n_lines:
-                continue
-            qty = prob.line_qty[prob.arc_line[arcs]]
-            if np.all(ub[arcs] >= qty) and res.fits(o, arcs, qty):
-                chosen = (arcs, qty)
-                break
-        if chosen is None:
-            chosen = _nearest_by_line(prob, o, pairs, res)
-        res.take(o, *chosen)
-        x[chosen[0]] += chosen[1]
+    _NearestFill(prob, x).run(order_seq.tolist())
     return x
 
 
-def _nearest_by_line(prob: Problem, order: int, pairs: I64, res: Residual) -> tuple[I64, I64]:
-    need = {line: int(prob.line_qty[line]) for line in prob.order_lines(order)}
-    out_a: list[int] = []
-    out_q: list[int] = []
-    opened = 0
-    for p in pairs.tolist():
-        if not any(need.values()):
-            break
-        arcs = np.arange(prob.pair_arc_start[p], prob.pair_arc_start[p + 1])
-        trial_a: list[int] = []
-        trial_q: list[int] = []
-        for a in arcs.tolist():
-            line = int(prob.arc_line[a])
-            avail = int(res.avail[prob.pair_node[p], prob.line_sku[line]])
-            q = min(need[line], avail, int(prob.arc_ub[a]))
-            if q > 0:
-                trial_a.append(a)
-                trial_q.append(q)
-        if not trial_a:
-            continue
-        if 0 < prob.max_nodes <= opened:
-            break
-        ta = np.array(out_a + trial_a, dtype=np.int64)
-        tq = np.array(out_q + trial_q, dtype=np.int64)
-        if not res.fits(order, ta, tq):
-            continue
-        for a, q in zip(trial_a, trial_q, strict=True):
-            need[int(prob.arc_line[a])] -= q
-        out_a += trial_a
-        out_q += trial_q
-        opened += 1
-    return np.array(out_a, dtype=np.int64), np.array(out_q, dtype=np.int64)
+class _NearestFill:
+    """The residual state of :func:`nearest` in Python scalars (its orders have a few arcs
+    each, where numpy's per-call overhead costs more than the arithmetic)."""
+
+    def __init__(self, prob: Problem, x: I64) -> None:
+        self.prob, self.x = prob, x
+        self.n_sku = int(prob.avail.shape[1])
+        self.avail: list[int] = prob.avail.ravel().tolist()
+        none = int(NONE)
+        self.cap_units = [none if c < 0 else int(c) for c in prob.cap_units.tolist()]
+        self.cap_orders = [none if c < 0 else int(c) for c in prob.cap_orders.tolist()]
+        self.vip_units = [none if c < 0 else int(c) for c in prob.vip_cap_units.tolist()]
+        self.vip_orders = [none if c < 0 else int(c) for c in prob.vip_cap_orders.tolist()]
+        self.slot: list[int] = (prob.arc_node * self.n_sku + prob.arc_sku).tolist()
+        self.arc_ub: list[int] = prob.arc_ub.tolist()
+        self.arc_line: list[int] = prob.arc_line.tolist()
+        self.line_qty: list[int] = prob.line_qty.tolist()
+        self.arc_start: list[int] = prob.pair_arc_start.tolist()
+        self.pair_node: list[int] = prob.pair_node.tolist()
+        self.pair_start: list[int] = prob.order_pair_start.tolist()
+        self.line_start: list[int] = prob.order_line_start.tolist()
+        self.vip: list[bool] = prob.order_vip.tolist()
+        self.max_nodes = int(prob.max_nodes)
+        # every order's pairs, nearest node first (ties in pair order, as a stable sort)
+        pair = np.arange(prob.num_pairs)
+        order = np.repeat(np.arange(prob.num_orders), np.diff(prob.order_pair_start))
+        dist = prob.dist_km[prob.pair_node, order]
+        self.by_dist: list[int] = np.lexsort((pair, dist, order)).tolist()
+
+    def room(self, order: int, node: int, units: int) -> bool:
+        """Whether ``node`` can take one more parcel of ``units`` units for ``order``."""
+        if units > self.cap_units[node] or self.cap_orders[node] < 1:
+            return False
+        return not self.vip[order] or (units <= self.vip_units[node] and self.vip_orders[node] >= 1)
+
+    def run(self, orders: list[int]) -> None:
+        """Allocate ``orders`` in turn."""
+        avail, slot, arc_ub, arc_line, line_qty = (
+            self.avail,
+            self.slot,
+            self.arc_ub,
+            self.arc_line,
+            self.line_qty,
+        )
+        for o in orders:
+            p0, p1 = self.pair_start[o], self.pair_start[o + 1]
+            if p0 == p1:
+                continue
+            pairs = self.by_dist[p0:p1]
+            n_lines = self.line_start[o + 1] - self.line_start[o]
+            chosen: list[tuple[int, int]] | None = None
+            for p in pairs:
+                a0, a1 = self.arc_start[p], self.arc_start[p + 1]
+                if a1 - a0 != n_lines:
+                    continue
+                units = 0
+                for a in range(a0, a1):
+                    q = line_qty[arc_line[a]]
+                    if min(arc_ub[a], max(avail[slot[a]], 0)) < q or q > avail[slot[a]]:
+                        break
+                    units += q
+                else:
+                    if self.room(o, self.pair_node[p], units):
+                        chosen = [(a, line_qty[arc_line[a]]) for a in range(a0, a1)]
+                        break
+            if chosen is None:
+                chosen = self.by_line(o, pairs)
+            self.take(o, chosen)
+
+    def by_line(self, order: int, pairs: list[int]) -> list[tuple[int, int]]:
+        """Each line from the nearest nodes that still hold it."""
+        avail, slot, arc_ub, arc_line = self.avail, self.slot, self.arc_ub, self.arc_line
+        lines = range(self.line_start[order], self.line_start[order + 1])
+        need = {line: self.line_qty[line] for line in lines}
+        left = sum(need.values())
+        out: list[tuple[int, int]] = []
+        opened = 0
+        for p in pairs:
+            if not left:
+                break
+            trial: list[tuple[int, int]] = []
+            units = 0
+            for a in range(self.arc_start[p], self.arc_start[p + 1]):
+                q = min(need[arc_line[a]], avail[slot[a]], arc_ub[a])
+                if q > 0:
+                    trial.append((a, q))
+                    units += q
+            if not trial:
+                continue
+            if 0 < self.max_nodes <= opened:
+                break
+            if not self.room(order, self.pair_node[p], units):
+                continue
+            for a, q in trial:
+                need[arc_line[a]] -= q
+            left -= units
+            out += trial
+            opened += 1
+        return out
+
+    def take(self, order: int, chosen: list[tuple[int, int]]) -> None:
+        """Consume the stock and capacity of ``chosen`` (arc, units) and record them."""
+        x, avail, slot = self.x, self.avail, self.slot
+        per_node: dict[int, int] = {}
+        for a, q in chosen:
+            if q <= 0:
+                continue
+            x[a] += q
+            avail[slot[a]] -= q
+            node = slot[a] // self.n_sku
+            per_node[node] = per_node.get(node, 0) + q
+        vip = self.vip[order]
+        for node, units in per_node.items():
+            self.cap_units[node] -= units
+            self.cap_orders[node] -= 1
+            if vip:
+                self.vip_units[node] -= units
+                self.vip_orders[node] -= 1

@@ -397,3 +397,77 @@ def test_batched_pattern_costs_equal_the_per_order_cost(req: AllocationRequest) 
         mine = used[order_of == o]
         assert batched[o] == pattern_cost(prob, o, mine, x[mine])
     assert int(batched.sum()) == prob.evaluate(x).total
+
+
+def _reference_nearest(prob: Problem) -> np.ndarray:
+    """The nearest-node baseline written with numpy arrays per order (the code before its
+    scalar rewrite): the allocation :func:`heuristics.nearest` must reproduce."""
+    from solvers.allocation.heuristics import Residual, arrival_sequence
+
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    res = Residual(prob)
+    for o in arrival_sequence(prob).tolist():
+        p0, p1 = int(prob.order_pair_start[o]), int(prob.order_pair_start[o + 1])
+        if p0 == p1:
+            continue
+        pairs = np.arange(p0, p1)
+        pairs = pairs[np.argsort(prob.dist_km[prob.pair_node[pairs], o], kind="stable")]
+        n_lines = len(prob.order_lines(o))
+        ub = res.arc_limits(o)
+        chosen = None
+        for p in pairs.tolist():
+            arcs = np.arange(prob.pair_arc_start[p], prob.pair_arc_start[p + 1])
+            if arcs.shape[0] != n_lines:
+                continue
+            qty = prob.line_qty[prob.arc_line[arcs]]
+            if np.all(ub[arcs] >= qty) and res.fits(o, arcs, qty):
+                chosen = (arcs, qty)
+                break
+        if chosen is None:
+            need = {line: int(prob.line_qty[line]) for line in prob.order_lines(o)}
+            out_a: list[int] = []
+            out_q: list[int] = []
+            opened = 0
+            for p in pairs.tolist():
+                if not any(need.values()):
+                    break
+                trial = [
+                    (
+                        a,
+                        min(
+                            need[int(prob.arc_line[a])],
+                            int(res.avail[prob.pair_node[p], prob.line_sku[prob.arc_line[a]]]),
+                            int(prob.arc_ub[a]),
+                        ),
+                    )
+                    for a in range(int(prob.pair_arc_start[p]), int(prob.pair_arc_start[p + 1]))
+                ]
+                trial = [(a, q) for a, q in trial if q > 0]
+                if not trial:
+                    continue
+                if 0 < prob.max_nodes <= opened:
+                    break
+                ta = np.array(out_a + [a for a, _ in trial], dtype=np.int64)
+                tq = np.array(out_q + [q for _, q in trial], dtype=np.int64)
+                if not res.fits(o, ta, tq):
+                    continue
+                for a, q in trial:
+                    need[int(prob.arc_line[a])] -= q
+                out_a += [a for a, _ in trial]
+                out_q += [q for _, q in trial]
+                opened += 1
+            chosen = (np.array(out_a, dtype=np.int64), np.array(out_q, dtype=np.int64))
+        res.take(o, *chosen)
+        x[chosen[0]] += chosen[1]
+    return x
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(max_orders=8))
+def test_nearest_matches_its_reference_and_respects_stock(req: AllocationRequest) -> None:
+    from solvers.allocation.heuristics import nearest
+
+    prob = compile_request(req)
+    x = nearest(prob)
+    assert np.array_equal(x, _reference_nearest(prob))
+    assert not prob.violations(x)
