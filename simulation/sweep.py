@@ -115,6 +115,18 @@ def _defined(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
+def check_variant_plan(variants: LoadedVariants) -> None:
+    """Refuse, naming the variant file, a plan with ids its base scenario lacks (as ``--plan``)."""
+    from simulation.twin import check_plan_ids
+
+    if variants.plan is None:
+        return
+    try:
+        check_plan_ids(variants.base, variants.plan)
+    except InputError as err:
+        raise InputError(err.field, err.reason, source=err.source or variants.source) from None
+
+
 def variant_cases(
     scenarios: Mapping[str, Scenario], plan: Plan | None, params: SimParams | None = None
 ) -> dict[str, Case]:
@@ -159,6 +171,7 @@ def run_sweep(
     has_plan = variants.plan is not None
     for spec in policies:
         check_policy(spec, "policies", has_plan=has_plan, hint=" in the variant file")
+    check_variant_plan(variants)  # trimmed to each variant below, so checked on the base here
     scenarios = variants.scenarios(seed=seed)
     cases = variant_cases(scenarios, variants.plan, params)
     seeds = replication_seeds(seed, replications)

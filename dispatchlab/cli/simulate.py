@@ -220,7 +220,7 @@ def whatif_cmd(
     from simulation.executors import make_executor
     from simulation.policies import check_policy
     from simulation.report import markdown_table, write_report
-    from simulation.sweep import run_sweep
+    from simulation.sweep import check_variant_plan, run_sweep
 
     _check_common(replications, executor, workers, address)
     specs = [p.strip() for p in policies.split(",") if p.strip()]
@@ -233,6 +233,7 @@ def whatif_cmd(
         check_policy(spec, "--policies", has_plan=True)  # the variant file's plan: checked later
     check_output_folder(out)  # before the runs, not after them
     loaded = read_variants(variants_path)
+    check_variant_plan(loaded)  # before the executor starts (run_sweep checks it too)
     ex = make_executor(executor, workers=workers, address=address)
     total = len(loaded.names) * len(specs) * replications
     t0 = time.perf_counter()

@@ -259,3 +259,31 @@ def test_whatif_refuses_a_ray_address_nobody_answers_at(
     args = ["whatif", str(_variants(tmp_path, city_file)), "--executor", "ray"]
     result = runner.invoke(app, [*args, "--address", f"127.0.0.1:{port}", "-q"])
     _one_line_error(result, "--address", f"no Ray cluster answers at 127.0.0.1:{port}")
+
+
+def test_whatif_refuses_a_plan_of_another_scenario_as_simulate_does(
+    tmp_path: Path, city_file: Path, instances_dir: Path
+) -> None:
+    # the variant file's plan was trimmed to each variant without a check: a Solomon plan
+    # on a city played an empty plan (every order unserved) and exited 0
+    from scenarios.io import load_scenario
+    from solvers.routing import RoutingParams, solve_routes
+
+    c101 = load_scenario(instances_dir / "solomon" / "C101.txt")
+    plan = solve_routes(c101, RoutingParams(engine="greedy"))
+    plan_path = tmp_path / "other-plan.json"
+    write_json(plan, plan_path)
+    vehicle = plan.routes[0].vehicle_id
+    simulate = ["simulate", str(city_file), "--plan", str(plan_path), "--executor", "serial"]
+    simulated = runner.invoke(app, simulate)
+    _one_line_error(simulated, "plan.routes.0.vehicle_id", f"unknown vehicle {vehicle!r}")
+    variants = _variants(tmp_path, city_file)
+    variants.write_text(f"plan: {plan_path.name}\n" + variants.read_text(), encoding="utf-8")
+    out = tmp_path / "report"
+    for policies in ("plan", "insertion"):
+        args = ["whatif", str(variants), "--policies", policies, "--executor", "serial"]
+        result = runner.invoke(app, [*args, "-q", "--out", str(out)])
+        _one_line_error(
+            result, str(variants), "plan.routes.0.vehicle_id", f"unknown vehicle {vehicle!r}"
+        )
+    assert not out.exists()  # refused before any run
