@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.common import service_defaults
 from api.schemas.routes import SolverInfo
 from solvers.allocation import AllocationParams, AllocationRequest, AllocationResult
 
+#: The service's defaults for fields the client leaves out (the solver's time limit is 60 s).
+PARAMS_DEFAULTS: dict[str, object] = {"time_limit_s": 10.0}
+
 
 def _default_params() -> AllocationParams:
-    return AllocationParams(time_limit_s=10.0)
+    return AllocationParams.model_validate(PARAMS_DEFAULTS)
 
 
 class AllocationCreate(BaseModel):
@@ -21,7 +27,10 @@ class AllocationCreate(BaseModel):
         description="nodes with stock, orders with lines, prices and rules (as for "
         "`dispatchlab allocate`)"
     )
-    params: AllocationParams = Field(default_factory=_default_params)
+    params: Annotated[AllocationParams, service_defaults(**PARAMS_DEFAULTS)] = Field(
+        default_factory=_default_params,
+        description="fields left out take the service's defaults (time_limit_s 10)",
+    )
 
 
 class AllocationsPublic(AllocationResult):

@@ -5,9 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.core.security import Role
+
+
+def service_defaults(**defaults: Any) -> BeforeValidator:
+    """Fields a client leaves out of a params object take the service's defaults, not the solver's.
+
+    A body without the object gets them from its ``default_factory``; one that gives the
+    object with a few fields (``{"mode": "online"}``) gets them here, so giving one field
+    does not change another's default.
+    """
+
+    def fill(value: Any) -> Any:
+        return {**defaults, **value} if isinstance(value, dict) else value
+
+    return BeforeValidator(fill)
+
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.changes import PlanChanges
+from api.schemas.common import service_defaults
 from api.schemas.routes import MODE_DESCRIPTION, SolveMode, SolverInfo
 from scenarios.geo import Id, Location, NonNegInt, Seed
 from scenarios.model import Order, Scenario
@@ -18,9 +19,14 @@ from solvers.allocation.result import AllocationStatus, OrderExplanation, Unfill
 from solvers.explain import PlanExplanation
 from solvers.routing.params import RoutingParams
 
+#: The service's defaults for fields the client leaves out of these params objects.
+PLAN_ALLOCATION_DEFAULTS: dict[str, object] = {"time_limit_s": 10.0}
+REOPT_ALLOCATION_DEFAULTS: dict[str, object] = {"mode": "online", "time_limit_s": 5.0}
+REOPT_ROUTING_DEFAULTS: dict[str, object] = {"time_limit_s": 5.0, "disruption_cost_cents": 500}
+
 
 def _default_allocation() -> AllocationParams:
-    return AllocationParams(time_limit_s=10.0)
+    return AllocationParams.model_validate(PLAN_ALLOCATION_DEFAULTS)
 
 
 class EvaluationParams(BaseModel):
@@ -39,7 +45,10 @@ class PlanCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scenario: Scenario
-    allocation: AllocationParams = Field(default_factory=_default_allocation)
+    allocation: Annotated[AllocationParams, service_defaults(**PLAN_ALLOCATION_DEFAULTS)] = Field(
+        default_factory=_default_allocation,
+        description="fields left out take the service's defaults (time_limit_s 10)",
+    )
     costs: AllocationCosts | None = Field(default=None, description="allocation prices")
     rules: AllocationRules | None = Field(default=None, description="allocation rules")
     routing: RoutingParams = Field(default_factory=RoutingParams)
@@ -109,11 +118,14 @@ class ReoptimiseCreate(BaseModel):
     pinned_order_ids: list[Id] = Field(
         default_factory=list, description="orders whose stops must stay where they are"
     )
-    allocation: AllocationParams = Field(
-        default_factory=lambda: AllocationParams(mode="online", time_limit_s=5.0)
+    allocation: Annotated[AllocationParams, service_defaults(**REOPT_ALLOCATION_DEFAULTS)] = Field(
+        default_factory=lambda: AllocationParams.model_validate(REOPT_ALLOCATION_DEFAULTS),
+        description="fields left out take the service's defaults (online, time_limit_s 5)",
     )
-    routing: RoutingParams = Field(
-        default_factory=lambda: RoutingParams(time_limit_s=5.0, disruption_cost_cents=500)
+    routing: Annotated[RoutingParams, service_defaults(**REOPT_ROUTING_DEFAULTS)] = Field(
+        default_factory=lambda: RoutingParams.model_validate(REOPT_ROUTING_DEFAULTS),
+        description="fields left out take the service's defaults (time_limit_s 5, "
+        "disruption_cost_cents 500)",
     )
     mode: SolveMode = Field(default="auto", description=MODE_DESCRIPTION)
 

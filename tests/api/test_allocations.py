@@ -240,3 +240,30 @@ def test_only_orders_no_capacity_can_bind_are_solved_on_the_event_loop() -> None
     assert not _inline(body(units - 1))
     assert _inline(body(2 * units, "vip", 0.5))
     assert not _inline(body(2 * units - 1, "vip", 0.5))
+
+
+@pytest.mark.parametrize("params", [{}, {"mode": "online"}, {"mode": "batch", "seed": 3}])
+def test_params_left_out_take_the_service_defaults_not_the_solver_ones(
+    params: dict[str, Any],
+) -> None:
+    # giving any params dropped the service's 10 s time limit for the solver's 60 s, which
+    # the synchronous endpoint then refused (422: at most 30 s)
+    body = {"request": ALLOCATION_EXAMPLE["online"]["value"]["request"], "params": params}
+    for parsed in (
+        AllocationCreate.model_validate(body),
+        AllocationCreate.model_validate_json(json.dumps(body)),
+    ):
+        assert parsed.params.time_limit_s == 10.0
+        assert parsed.params.mode == params.get("mode", "batch")
+    given = AllocationCreate.model_validate({**body, "params": {"time_limit_s": 2}})
+    assert given.params.time_limit_s == 2
+
+
+def test_a_partial_params_object_is_answered_synchronously(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = {"request": ALLOCATION_EXAMPLE["online"]["value"]["request"], "params": {}}
+    body["params"] = {"mode": "online"}
+    answer = client.post("/v1/allocations", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["solver"]["time_limit_s"] == 10.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -393,3 +394,23 @@ def test_an_initial_plan_naming_an_unknown_order_is_422_an_unshipped_one_is_igno
     assert answer.json()["detail"] == [
         {"field": "routing.initial_plan.routes.0.stops.2.order_id", "reason": "unknown order 'o9'"}
     ]
+
+
+def test_partial_allocation_and_routing_params_keep_the_service_defaults() -> None:
+    # a routing object without disruption_cost_cents re-planned at 0 (moving stops was free),
+    # and an allocation object without time_limit_s asked for 60 s (a plan went async)
+    from api.schemas.plans import PlanCreate, ReoptimiseCreate
+
+    reopt = ReoptimiseCreate.model_validate_json(
+        json.dumps({"now_s": 10, "allocation": {"seed": 2}, "routing": {"seed": 1}})
+    )
+    assert reopt.routing.disruption_cost_cents == 500 and reopt.routing.time_limit_s == 5.0
+    assert reopt.allocation.mode == "online" and reopt.allocation.time_limit_s == 5.0
+    example = ReoptimiseCreate.model_validate(REOPTIMISE_EXAMPLE["late-order"]["value"])
+    assert example.routing.disruption_cost_cents == 500 and example.routing.time_limit_s == 1
+    given = ReoptimiseCreate.model_validate(
+        {"now_s": 10, "routing": {"disruption_cost_cents": 0}, "allocation": {"mode": "batch"}}
+    )
+    assert given.routing.disruption_cost_cents == 0 and given.allocation.mode == "batch"
+    plan = PlanCreate.model_validate({**_plan_body(), "allocation": {"mode": "online"}})
+    assert plan.allocation.time_limit_s == 10.0 and plan.allocation.mode == "online"
