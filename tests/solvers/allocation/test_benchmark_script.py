@@ -82,3 +82,22 @@ def test_the_certify_script_refuses_a_bad_number_of_seconds(
             module.main(["--seeds", "28", option, value])
         assert info.value.code == 2
         assert f"argument {option}:" in capsys.readouterr().err
+
+
+def test_only_names_its_tables_in_help_and_refuses_an_unknown_one(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt ``--only`` ran no table and exited 0; docs/allocation.md sends to --help."""
+    for name in ("online", "crowded", "compare", "reference", "scaling", "time_limits"):
+        monkeypatch.setattr(bench, name, lambda *a, **k: pytest.fail("a table ran"))
+    with pytest.raises(SystemExit) as info:
+        bench.main(["--only", "literature,onlin"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --only: unknown table(s): onlin" in err and "time-limits" in err
+    with pytest.raises(SystemExit):
+        bench.main(["--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    for name in ("literature", "city", "reference", "scaling", "city-seeds", "online"):
+        assert name in usage.split("--only ONLY", 1)[1]
+    assert "crowded" in usage and "time-limits" in usage
