@@ -488,7 +488,10 @@ def write_results(
     (RESULTS / f"{prefix}.md").write_text("\n".join(lines) + "\n")
 
 
-def main() -> None:
+PHASES = ("allocations", "routes")
+
+
+def main(argv: list[str] | None = None) -> None:
     """Run the phases and write the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="target a running service (loopback only)")
@@ -509,7 +512,9 @@ def main() -> None:
     parser.add_argument(
         "--route-instance", default="R101", help="bundled Solomon instance, or 'city'"
     )
-    parser.add_argument("--phases", default="allocations,routes")
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help=f"comma list of {', '.join(PHASES)}"
+    )
     parser.add_argument(
         "--client",
         choices=("raw", "httpx"),
@@ -526,7 +531,12 @@ def main() -> None:
         help="start the server with --cpu-affinity (each API process on a CPU of its own)",
     )
     parser.add_argument("--out-prefix", default="load-latency")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    wanted = {p.strip() for p in args.phases.split(",") if p.strip()}
+    unknown = sorted(wanted - set(PHASES))
+    if unknown or not wanted:  # nothing would run, and an empty table overwrite the last one
+        what = f"unknown {', '.join(unknown)}" if unknown else "give at least one"
+        parser.error(f"argument --phases: {what}; one of {', '.join(PHASES)}")
 
     server = None
     if args.url:
@@ -539,7 +549,6 @@ def main() -> None:
         url, key = server.url, server.key
     check_loopback(url)
     phases: list[Phase] = []
-    wanted = set(args.phases.split(","))
     try:
         if "allocations" in wanted:
             runs: list[tuple[bool, float | None, bool]] = []  # explain, rate, cold

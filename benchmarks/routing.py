@@ -331,6 +331,22 @@ def run_ours(scenario: Scenario, args: argparse.Namespace) -> tuple[Row, SolveSt
     )
 
 
+ANCHORS = ("pyvrp", "ortools", "vroom")
+CITY_JOBS = ("delivery", "pickup")
+
+
+def check_names(
+    ap: argparse.ArgumentParser, option: str, text: str, allowed: tuple[str, ...], *, empty_ok: bool
+) -> list[str]:
+    """The names of a comma list option; an unknown one (or none unless allowed): usage error."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not (names or empty_ok):
+        what = f"unknown {', '.join(unknown)}" if unknown else "give at least one"
+        ap.error(f"argument {option}: {what}; one of {', '.join(allowed)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one benchmark set and write the CSV and markdown tables."""
     ap = argparse.ArgumentParser(
@@ -357,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         "--city-jobs", default="delivery", help="city set: comma list of delivery,pickup"
     )
     args = ap.parse_args(argv)
+    anchors = check_names(ap, "--anchors", args.anchors, ANCHORS, empty_ok=True)
+    check_names(ap, "--city-jobs", args.city_jobs, CITY_JOBS, empty_ok=args.set != "city")
     if args.set == "city":
         return run_city(args)
 
@@ -372,7 +390,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no instances found in {folder}", file=sys.stderr)
         return 2
     bks = _read_bks(folder, ref_col)
-    anchors = [a for a in args.anchors.split(",") if a]
     prefix = args.out_prefix or f"routing-{args.set}-{args.engine}-{args.time_limit:g}s"
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
