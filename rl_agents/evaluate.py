@@ -26,7 +26,7 @@ import numpy as np
 from scenarios.errors import InputError
 from scenarios.model import Scenario
 from simulation.executors import Executor, SerialExecutor
-from simulation.result import KPI_VERSION
+from simulation.result import KPI_VERSION, kpi_bounds
 from simulation.stats import mean_ci, paired_diff
 from simulation.streams import DRAWS_VERSION
 
@@ -310,7 +310,7 @@ def summarise(
     for policy, days in by.items():
         seeds = sorted(days)
         cost = np.array([days[s].metrics["cost_cents"] for s in seeds])
-        ci = mean_ci(cost)
+        ci = mean_ci(cost, bounds=kpi_bounds("cost_cents"))  # a cost is never negative
         # Days with no order due have no on-time rate (NaN): the mean is over the others.
         rates = [days[s].metrics.get("on_time_rate") for s in seeds]
         defined = [float(r) for r in rates if r is not None and not math.isnan(r)]

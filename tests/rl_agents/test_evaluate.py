@@ -61,6 +61,16 @@ def test_days_without_orders_have_no_on_time_rate() -> None:
     assert "| agent | 2 | 90 | [90, 90] | - |" in table_markdown(summaries)
 
 
+def test_the_cost_interval_is_cut_at_zero_as_the_twin_cuts_its_kpis() -> None:
+    # two days of 307,429 and 390,301 cents showed "95% CI [-165,273, 372,228]" for insertion:
+    # a cost cannot be negative (docs/simulation.md: intervals are cut to the KPI's values)
+    s = summarise([day("greedy", 1, 1_000.0), day("greedy", 2, 400_000.0)])
+    low, high = s["greedy"].cost_ci
+    assert low == 0.0 and high > 400_000.0
+    assert "| greedy | 2 | 200,500 | [0, " in table_markdown(s)
+    assert report_json(s)["greedy"]["cost_ci"][0] == 0.0
+
+
 def test_without_hindsight_there_is_no_gap() -> None:
     s = summarise([day("greedy", 1, 10.0), day("x", 1, 5.0)])
     assert s["x"].gap_closed is None and s["x"].cost_vs_hindsight is None
