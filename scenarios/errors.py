@@ -25,6 +25,10 @@ class InputError(DispatchlabError):
         self.source = source
         super().__init__(self.one_line())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by field, reason and source (an error raised in a worker process)."""
+        return (_input_error, (self.field, self.reason, self.source))
+
     def under(self, prefix: str) -> InputError:
         """The same error with its field placed under ``prefix`` (``params`` + ``engine``
         -> ``params.engine``): a field path relative to a part of the input, made relative
@@ -39,6 +43,11 @@ class InputError(DispatchlabError):
         return f"{prefix}: {self.reason}" if prefix else self.reason
 
 
+def _input_error(field: str, reason: str, source: str | None) -> InputError:
+    """Rebuild a pickled :class:`InputError`."""
+    return InputError(field, reason, source=source)
+
+
 class FieldError(ValueError):
     """A validator failure on a nested field; ``path`` is relative to the raising model."""
 
@@ -46,6 +55,10 @@ class FieldError(ValueError):
         self.path = tuple(path)
         self.reason = reason
         super().__init__(f"{field_path(self.path)}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by path and reason."""
+        return (type(self), (self.path, self.reason))
 
 
 #: Field name -> discriminator values of the tagged union it holds (itself or as list items).

@@ -121,10 +121,7 @@ def check_variant_plan(variants: LoadedVariants) -> None:
 
     if variants.plan is None:
         return
-    try:
-        check_plan_ids(variants.base, variants.plan)
-    except InputError as err:
-        raise InputError(err.field, err.reason, source=err.source or variants.source) from None
+    check_plan_ids(variants.base, variants.plan, source=variants.source)
 
 
 def variant_cases(

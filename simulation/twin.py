@@ -92,7 +92,7 @@ _CacheEntry = tuple[int, float, RouteCache, int]  # (route version, t0, cache, S
 SimGen = Generator[simpy.Event, Any, None]
 
 
-def check_plan_ids(scenario: Scenario, plan: Plan) -> None:
+def check_plan_ids(scenario: Scenario, plan: Plan, *, source: str | None = None) -> None:
     """Raise InputError naming the ``plan.*`` field of an id the twin would not find."""
     orders = {o.id for o in scenario.orders}
     nodes = {n.id for n in scenario.nodes}
@@ -101,16 +101,26 @@ def check_plan_ids(scenario: Scenario, plan: Plan) -> None:
     vehicles = {v.id for v in scenario.vehicles}
     for k, line in enumerate(plan.allocation):
         if line.order_id not in orders:
-            raise InputError(f"plan.allocation.{k}.order_id", f"unknown order {line.order_id!r}")
+            raise InputError(
+                f"plan.allocation.{k}.order_id", f"unknown order {line.order_id!r}", source=source
+            )
         if line.node_id not in nodes:
-            raise InputError(f"plan.allocation.{k}.node_id", f"unknown node {line.node_id!r}")
+            raise InputError(
+                f"plan.allocation.{k}.node_id", f"unknown node {line.node_id!r}", source=source
+            )
     routed: set[str] = set()
     for r, route in enumerate(plan.routes):
         if route.vehicle_id not in vehicles:
-            raise InputError(f"plan.routes.{r}.vehicle_id", f"unknown vehicle {route.vehicle_id!r}")
+            raise InputError(
+                f"plan.routes.{r}.vehicle_id",
+                f"unknown vehicle {route.vehicle_id!r}",
+                source=source,
+            )
         if route.vehicle_id in routed:
             raise InputError(
-                f"plan.routes.{r}.vehicle_id", f"vehicle {route.vehicle_id!r} has two routes"
+                f"plan.routes.{r}.vehicle_id",
+                f"vehicle {route.vehicle_id!r} has two routes",
+                source=source,
             )
         routed.add(route.vehicle_id)
         for s, stop in enumerate(route.stops):
@@ -118,9 +128,9 @@ def check_plan_ids(scenario: Scenario, plan: Plan) -> None:
             if stop.kind == StopKind.BREAK:
                 continue
             if stop.order_id is None:
-                raise InputError(where, "a pickup or delivery needs an order")
+                raise InputError(where, "a pickup or delivery needs an order", source=source)
             if stop.order_id not in orders and stop.order_id.rsplit("@", 1)[0] not in orders:
-                raise InputError(where, f"unknown order {stop.order_id!r}")
+                raise InputError(where, f"unknown order {stop.order_id!r}", source=source)
 
 
 class _PlanRoutes:

@@ -85,6 +85,7 @@ def simulate_cmd(
     from simulation.evaluate import evaluate
     from simulation.executors import make_executor
     from simulation.policies import check_policy
+    from simulation.twin import check_plan_ids
 
     _check_common(replications, executor, workers, address)
     if policy is not None:
@@ -94,6 +95,8 @@ def simulate_cmd(
     scenario = load_scenario(scenario_path, fmt)
     paths = plan_paths or []
     plans = [read_plan(p) for p in paths]
+    for path, each in zip(paths, plans, strict=True):  # before the pool starts, as the API does
+        check_plan_ids(scenario, each, source=str(path))
     plan = plans[0] if plans else None
     spec = policy if policy is not None else ("plan" if plan is not None else "insertion")
     ex = make_executor(executor, workers=workers, address=address)

@@ -287,3 +287,26 @@ def test_whatif_refuses_a_plan_of_another_scenario_as_simulate_does(
             result, str(variants), "plan.routes.0.vehicle_id", f"unknown vehicle {vehicle!r}"
         )
     assert not out.exists()  # refused before any run
+
+
+def test_simulate_refuses_a_plan_of_another_scenario_before_the_pool_starts(
+    tmp_path: Path, city_file: Path, instances_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # with the local pool the error was raised in a worker and the pool broke: a traceback
+    from scenarios.io import load_scenario
+    from simulation import executors
+    from solvers.routing import RoutingParams, solve_routes
+
+    c101 = load_scenario(instances_dir / "solomon" / "C101.txt")
+    plan_path = tmp_path / "c101-plan.json"
+    write_json(solve_routes(c101, RoutingParams(engine="greedy")), plan_path)
+    monkeypatch.setattr(
+        executors.LocalExecutor, "run", lambda *a, **k: pytest.fail("the pool started")
+    )
+    own_path = tmp_path / "own-plan.json"
+    write_json(solve_routes(load_scenario(city_file), RoutingParams(engine="greedy")), own_path)
+    one = ["simulate", str(city_file), "--plan", str(plan_path)]
+    compared = ["simulate", str(city_file), "--plan", str(own_path), "--plan", str(plan_path)]
+    for command in (one, compared):
+        result = runner.invoke(app, [*command, "--replications", "2", "-q"])
+        _one_line_error(result, str(plan_path), "plan.routes.0.vehicle_id", "unknown vehicle")
