@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,7 +279,9 @@ def _count_error(phase: Phase, key: str) -> None:
     phase.errors[key] = phase.errors.get(key, 0) + 1
 
 
-def _check_answer(phase: Phase, status: int, headers: Any, content: bytes, expect: int) -> bool:
+def _check_answer(
+    phase: Phase, status: int, headers: Mapping[str, str], content: bytes, expect: int
+) -> bool:
     """Count a wrong status as an error and a fallback answer as a fallback."""
     if status != expect:
         _count_error(phase, f"http_{status}")
@@ -293,6 +296,7 @@ async def _one(
     client: httpx.AsyncClient | RawClient, phase: Phase, path: str, body: bytes, expect: int
 ) -> None:
     start = time.perf_counter()
+    headers: Mapping[str, str]
     try:
         if isinstance(client, RawClient):
             status, headers, content = await client.post(path, body)

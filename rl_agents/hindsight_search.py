@@ -95,7 +95,7 @@ class DayModel:
         self.dist: list[list[float]] = w.travel.distance_m.tolist()
         self.tf: Callable[[float], float] = _fast_travel_factor(w)
         self.node_loc = [n.location for n in w.nodes]
-        self.node_avail = [n.available_from for n in w.nodes]
+        self.node_avail: list[Callable[[float], float]] = [n.available_from for n in w.nodes]
         self.node_svc = float(sim.params.node_pickup_service_s)
         od = sim.orders
         self.ids = list(od.ids)

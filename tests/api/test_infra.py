@@ -441,7 +441,7 @@ def test_sqlite_keeps_job_payloads_compressed_and_reads_old_rows(tmp_path: Path)
         conn.execute(insert(Job), [{**row, "id": "old", "payload": {}}])
         # as a row stored before payloads were compressed: JSON text
         conn.execute(text("UPDATE jobs SET payload = :p WHERE id = 'old'"), {"p": '{"b": null}'})
-        stored = dict(conn.execute(text("SELECT id, payload FROM jobs")).all())
+        stored: dict[str, Any] = dict(conn.execute(text("SELECT id, payload FROM jobs")).all())
     assert zlib.decompress(stored["new"]).startswith(b"{")
     assert isinstance(stored["old"], str)
     with Session(engine) as session:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -19,7 +21,7 @@ def test_calls_run_oldest_first_with_the_loop_free_between_them() -> None:
             events.append(f"call {i}")
             return i * i
 
-        futures = [runner.submit(lambda i=i: call(i)) for i in range(3)]
+        futures = [runner.submit(partial(call, i)) for i in range(3)]
         assert len(runner) == 3 and not any(f.done() for f in futures)
         # a callback queued after the first call gets its turn before the second call
         asyncio.get_running_loop().call_soon(events.append, "other")
@@ -41,9 +43,16 @@ def test_an_error_goes_to_the_caller_and_a_cancelled_call_never_runs() -> None:
             ran.append("boom")
             raise ValueError("bad input")
 
+        def record(name: str, result: str) -> Callable[[], str]:
+            def fn() -> str:
+                ran.append(name)
+                return result
+
+            return fn
+
         failing = runner.submit(boom)
-        dropped = runner.submit(lambda: ran.append("dropped") or "x")
-        last = runner.submit(lambda: ran.append("last") or "ok")
+        dropped = runner.submit(record("dropped", "x"))
+        last = runner.submit(record("last", "ok"))
         assert dropped.cancel()
         assert await asyncio.wrap_future(last) == "ok"
         with pytest.raises(ValueError, match="bad input"):

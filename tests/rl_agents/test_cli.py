@@ -6,19 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from dispatchlab.cli import app
 
 runner = CliRunner()
 
 
-def one_line_error(result: object, *needles: str) -> None:
+def one_line_error(result: Result, *needles: str) -> None:
     """Exit 2, no traceback, exactly one line on stderr naming what is wrong."""
-    assert getattr(result, "exit_code", None) == 2, getattr(result, "output", "")
-    lines = [ln for ln in getattr(result, "stderr", "").splitlines() if ln.strip()]
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, lines
-    assert lines[0].startswith("error: ") and "Traceback" not in getattr(result, "output", "")
+    assert lines[0].startswith("error: ") and "Traceback" not in result.output
     for needle in needles:
         assert needle in lines[0], lines[0]
 
@@ -234,7 +234,7 @@ def test_evaluate_warns_on_days_that_are_not_held_out(seed: str, needle: str) ->
     assert needle in result.stderr and "not held out" in result.stderr
 
 
-def _train_with_demos(tiny_file: Path, tmp_path: Path, demos: Path) -> object:
+def _train_with_demos(tiny_file: Path, tmp_path: Path, demos: Path) -> Result:
     """``dispatchlab train`` (seed 0, one imitation day, a tiny budget) with ``--demos``."""
     args = ["train", "--algo", "ppo", "--scenario", str(tiny_file), "--timesteps", "16"]
     args += ["--imitation-days", "1", "--imitation-epochs", "1", "--eval-every", "0"]

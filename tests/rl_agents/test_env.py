@@ -34,6 +34,7 @@ def run_day(
         elif choose == "random":
             a = int(rng.choice(np.flatnonzero(mask)))
         else:  # postpone an order the first time it is offered, then take the cheapest slot
+            assert env._state is not None
             a = len(mask) - 1 if env._state.kind == 0 else int(np.flatnonzero(mask)[0])
         _, r, term, trunc, info = env.step(a)
         rewards.append(r)
@@ -105,6 +106,7 @@ def test_masked_slots_are_accepted_and_bad_actions_postpone(tiny: Scenario) -> N
     seen_bad = seen_ok = 0
     while not env._done and (seen_bad < 3 or seen_ok < 3):
         mask = env.action_masks()
+        assert env._state is not None
         o = env._state.focus_order
         bad = np.flatnonzero(~mask)
         if bad.size and seen_bad < 3:

@@ -14,18 +14,33 @@ from rl_agents.model_io import load_model, shipped_model_path
 from rl_agents.policies import EpochDispatchPolicy, ModelPolicy, SlotInsertionPolicy
 from scenarios import Scenario
 from scenarios.errors import InputError
-from simulation import DecisionKind, DispatchSimulator, SimParams, make_policy, simulate
+from simulation import (
+    DecisionKind,
+    DispatchSimulator,
+    Policy,
+    Postpone,
+    SimParams,
+    make_policy,
+    simulate,
+)
+
+
+def _built(spec: str) -> Policy:
+    """The policy ``spec`` names (failing the test if the spec builds none)."""
+    policy = make_policy(spec)
+    assert policy is not None, spec
+    return policy
 
 
 def test_registered_names_build_policies() -> None:
-    assert make_policy("greedy").name == "nearest"
-    assert make_policy("euro-greedy").name == "euro-greedy:5"
-    assert make_policy("euro-lazy:10").name == "euro-lazy:10"
-    assert make_policy("slots").name == "slots"
-    assert make_policy("slots-tc").name == "slots-tc"
-    assert make_policy("slots-drop").name == "slots-drop"
-    assert make_policy("model:standard").name == "model:standard"
-    assert make_policy("model-plain:standard").name == "model-plain:standard"
+    assert _built("greedy").name == "nearest"
+    assert _built("euro-greedy").name == "euro-greedy:5"
+    assert _built("euro-lazy:10").name == "euro-lazy:10"
+    assert _built("slots").name == "slots"
+    assert _built("slots-tc").name == "slots-tc"
+    assert _built("slots-drop").name == "slots-drop"
+    assert _built("model:standard").name == "model:standard"
+    assert _built("model-plain:standard").name == "model-plain:standard"
 
 
 @pytest.mark.parametrize("spec", ["euro-lazy:0", "euro-greedy:x", "model:/nowhere/m.zip"])
@@ -124,7 +139,7 @@ def test_model_and_slot_policies_wait_like_the_env(
         action = policy.decide(state)
         o = state.focus_order
         if o >= 0 and sim.orders.tw_start[o] - state.time_s > horizon:
-            assert type(action).__name__ == "Postpone"
+            assert isinstance(action, Postpone)
             assert action.until_s == pytest.approx(sim.orders.tw_start[o] - horizon)
             waits += 1
         sim.apply(action)

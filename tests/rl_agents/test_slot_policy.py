@@ -10,12 +10,12 @@ import torch
 
 from rl_agents.env import DynamicDispatchEnv
 from rl_agents.model_io import load_model
-from rl_agents.train import TrainParams, _build_model, _save, make_vec_env
+from rl_agents.train import Algo, TrainParams, _build_model, _save, make_vec_env
 from scenarios import Scenario
 
 
-def _model(tiny: Scenario, algo: str, tmp_path: Path) -> tuple[object, Path]:
-    params = TrainParams(algo=algo, network="slots")  # type: ignore[arg-type]
+def _model(tiny: Scenario, algo: Algo, tmp_path: Path) -> tuple[object, Path]:
+    params = TrainParams(algo=algo, network="slots")
     vec = make_vec_env(tiny, params.env, num_envs=1, seed=0)
     model = _build_model(params, vec, tmp_path / "logs")
     gen = torch.Generator().manual_seed(0)
@@ -34,7 +34,7 @@ def _torch_probs(model: object, obs: dict[str, np.ndarray]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("algo", ["maskable-ppo", "ppo"])
-def test_numpy_actor_matches_torch(tiny: Scenario, tmp_path: Path, algo: str) -> None:
+def test_numpy_actor_matches_torch(tiny: Scenario, tmp_path: Path, algo: Algo) -> None:
     model, path = _model(tiny, algo, tmp_path)
     loaded = load_model(path)
     assert loaded.arch == "slots" and not loaded.layers

@@ -60,6 +60,7 @@ def test_kpi_intervals_stay_inside_what_the_kpi_can_take() -> None:
     ]
     kpis = kpis_from(outcomes)
     raw = mean_ci([1.0, 0.9])
+    assert kpis.on_time_rate is not None
     assert raw.high > 1.0 and kpis.on_time_rate.ci_high == 1.0
     assert kpis.on_time_rate.ci_low == pytest.approx(raw.low)
     assert kpis.orders_failed.ci_low == 0.0 and kpis.orders_failed.mean == 1.5
@@ -83,6 +84,7 @@ def test_evaluate_gives_kpis_with_confidence_intervals(small_city: Scenario) -> 
     kpis = evaluate(small_city, policy="insertion", replications=4, seed=2)
     assert kpis.replications == 4 and kpis.policy == "insertion" and kpis.seed == 2
     for est in (kpis.cost_cents, kpis.on_time_rate, kpis.lateness_p95_s, kpis.courier_hours):
+        assert est is not None
         assert est.n == 4 and est.ci_low <= est.mean <= est.ci_high
     assert kpis.orders_unserved is not None and "distance_cost_cents" in kpis.extra
     assert set(kpis.per_order_on_time) == {o.id for o in small_city.orders}

@@ -9,7 +9,13 @@ import pytest
 
 from scenarios import Scenario
 from scenarios.errors import InputError
-from simulation.evaluate import Case, ReplicationTask, replication_seeds, run_tasks
+from simulation.evaluate import (
+    Case,
+    ReplicationOutcome,
+    ReplicationTask,
+    replication_seeds,
+    run_tasks,
+)
 from simulation.executors import (
     LocalExecutor,
     RayExecutor,
@@ -27,16 +33,18 @@ def _tasks() -> list[ReplicationTask]:
     ]
 
 
-def _metrics(outcomes: list) -> list[dict[str, float]]:  # type: ignore[type-arg]
+def _metrics(outcomes: list[ReplicationOutcome]) -> list[dict[str, float]]:
     return [o.metrics for o in outcomes]
 
 
 @pytest.fixture(scope="module")
-def serial_outcomes(small_city: Scenario) -> list:  # type: ignore[type-arg]
+def serial_outcomes(small_city: Scenario) -> list[ReplicationOutcome]:
     return run_tasks({"city": Case(small_city)}, _tasks(), executor=SerialExecutor())
 
 
-def test_local_pool_matches_serial(small_city: Scenario, serial_outcomes: list) -> None:  # type: ignore[type-arg]
+def test_local_pool_matches_serial(
+    small_city: Scenario, serial_outcomes: list[ReplicationOutcome]
+) -> None:
     seen: list[int] = []
     outcomes = run_tasks(
         {"city": Case(small_city)},
@@ -51,7 +59,7 @@ def test_local_pool_matches_serial(small_city: Scenario, serial_outcomes: list) 
 def test_ray_matches_serial(
     ray_local: None,
     small_city: Scenario,
-    serial_outcomes: list,  # type: ignore[type-arg]
+    serial_outcomes: list[ReplicationOutcome],
 ) -> None:
     outcomes = run_tasks({"city": Case(small_city)}, _tasks(), executor=RayExecutor())
     assert _metrics(outcomes) == _metrics(serial_outcomes)

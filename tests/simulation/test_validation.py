@@ -22,7 +22,7 @@ def _replay_times(scenario: Scenario, plan: Plan) -> list[tuple[PlannedStop, tup
     sim = DispatchSimulator(scenario, plan=plan, params=SimParams(record_routes=True))
     result = simulate(sim.world, plan, None, seed=123, simulator=sim)
     assert result.executed is not None
-    pairs = []
+    pairs: list[tuple[PlannedStop, tuple[float, ...]]] = []
     for route in plan.routes:
         executed = result.executed[sim.world.vehicle_index[route.vehicle_id]]
         assert len(executed) == len(route.stops)

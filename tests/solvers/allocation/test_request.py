@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -14,7 +16,7 @@ from solvers.allocation import AllocationCosts, AllocationRequest, AllocationRul
 from .conftest import node, order
 
 
-def _field_of(data: dict) -> str:
+def _field_of(data: dict[str, Any]) -> str:
     with pytest.raises(ValidationError) as err:
         AllocationRequest.model_validate(data)
     return input_error_from_validation(err.value).field
@@ -56,7 +58,7 @@ def test_unknown_excluded_node_and_empty_lines(two_dcs: AllocationRequest) -> No
 
 
 def test_lines_of_one_sku_may_not_add_up_past_the_integer_limit() -> None:
-    data = {
+    data: dict[str, Any] = {
         "nodes": [{"id": "n", "location": {"lat": 1, "lon": 1}, "inventory": {"a": MAX_INT}}],
         "orders": [
             {

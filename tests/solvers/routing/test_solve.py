@@ -463,7 +463,7 @@ def test_an_order_no_route_limit_allows_is_diagnosed_with_the_limit(
 ) -> None:
     """Each of these came back as window_unreachable."""
     depot = Location(x=5000, y=5000)
-    van = Vehicle(id="v", start_location=depot, capacity=[4], **limits)  # type: ignore[arg-type]
+    van = Vehicle(id="v", start_location=depot, capacity=[4], **limits)
     far = Order(id="far", location=Location(x=8000, y=5000), demand=[1], service_s=60)
     here = Order(
         id="here",
