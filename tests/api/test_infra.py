@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,10 +156,10 @@ def test_json_body_not_sent_as_json_is_415_naming_the_content_type(
 
 
 def test_body_over_the_cap_is_413(
-    settings: Settings, make_client: object, keys: dict[str, dict[str, str]]
+    settings: Settings, make_client: Callable[..., TestClient], keys: dict[str, dict[str, str]]
 ) -> None:
     small = Settings(**{**settings.model_dump(), "max_body_bytes": 100})
-    client = make_client(small)  # type: ignore[operator]
+    client = make_client(small)
     answer = client.post("/v1/keys", content=b"x" * 101, headers={"X-API-Key": "k"})
     assert answer.status_code == 413
     assert "100 bytes" in answer.json()["message"]
@@ -445,6 +445,9 @@ def test_sqlite_keeps_job_payloads_compressed_and_reads_old_rows(tmp_path: Path)
     assert zlib.decompress(stored["new"]).startswith(b"{")
     assert isinstance(stored["old"], str)
     with Session(engine) as session:
-        assert session.get(Job, "new").payload == body  # type: ignore[union-attr]
-        assert session.get(Job, "raw").payload == {"a": [1, 2]}  # type: ignore[union-attr]
-        assert session.get(Job, "old").payload == {"b": None}  # type: ignore[union-attr]
+        payloads = {}
+        for job_id in ("new", "raw", "old"):
+            job = session.get(Job, job_id)
+            assert job is not None, job_id
+            payloads[job_id] = job.payload
+    assert payloads == {"new": body, "raw": {"a": [1, 2]}, "old": {"b": None}}

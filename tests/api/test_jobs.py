@@ -473,7 +473,11 @@ def test_two_replicas_share_the_queue_and_run_each_job_once(
     replicas = {
         e["message"].split()[-1] for b in bodies for e in b["events"] if "started" in e["message"]
     }
-    ids = {_ctx(c).jobs.instance_id for c in (first, second)}  # type: ignore[union-attr]
+    ids: set[str] = set()
+    for c in (first, second):
+        jobs = _ctx(c).jobs
+        assert jobs is not None
+        ids.add(jobs.instance_id)
     assert replicas <= ids and len(replicas) == 2
 
 

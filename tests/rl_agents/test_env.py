@@ -188,7 +188,8 @@ def test_orders_are_released_before_their_node_closes(tiny: Scenario) -> None:
     checked = 0
     done = False
     while not done:
-        o = env._state.focus_order  # type: ignore[union-attr]
+        assert env._state is not None
+        o = env._state.focus_order
         nodes = [st.node for st in sim.pickup_stops(o) if st.node >= 0]
         due = min([float(sim.orders.tw_start[o])] + [finals[n] for n in nodes])
         assert fz.release_s(o, 1800) == due - 1800

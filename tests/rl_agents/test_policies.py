@@ -15,7 +15,10 @@ from rl_agents.policies import EpochDispatchPolicy, ModelPolicy, SlotInsertionPo
 from scenarios import Scenario
 from scenarios.errors import InputError
 from simulation import (
+    Action,
+    Assign,
     DecisionKind,
+    DecisionState,
     DispatchSimulator,
     Policy,
     Postpone,
@@ -65,9 +68,9 @@ class Recorder(EpochDispatchPolicy):
         self.assign_times: list[float] = []
         self.arrival_assignments = 0
 
-    def decide(self, state):  # type: ignore[no-untyped-def]
+    def decide(self, state: DecisionState) -> Action | None:
         action = super().decide(state)
-        if action is not None and type(action).__name__ == "Assign":
+        if isinstance(action, Assign):
             self.assign_times.append(state.time_s)
             if state.kind == DecisionKind.ARRIVAL:
                 self.arrival_assignments += 1

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dispatchlab.cli import app
-from scenarios import Scenario
+from scenarios import MatrixTravel, Scenario
 from scenarios.io import load_scenario, read_json
 from scenarios.saved import SavedDataWarning
 from tests.conftest import SHARED_BENCHMARKS
@@ -195,7 +195,8 @@ def test_a_scenario_file_saved_before_the_zero_diagonal_rule_still_loads(tmp_pat
         "travel to the same place had to be 0)"
     ]
     converted = Scenario.model_validate_json(result.stdout)  # current data: validates as is
-    assert converted.travel.duration_s == [[0, 60], [60, 0]]  # type: ignore[union-attr]
+    assert isinstance(converted.travel, MatrixTravel)
+    assert converted.travel.duration_s == [[0, 60], [60, 0]]
     assert "non-zero diagonal set to zero" in (converted.source.notes or "")
     with pytest.warns(SavedDataWarning, match="non-zero diagonal set to zero"):
         assert load_scenario(old).travel == converted.travel

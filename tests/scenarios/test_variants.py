@@ -37,8 +37,9 @@ def test_demand_scales_orders_in_the_window_and_the_arrival_rate(city: Scenario)
     copies = [o for o in more.orders if "~" in o.id]
     assert copies and all(36_000 <= o.created_s <= 54_000 for o in copies)
     assert more.arrivals is not None and more.arrivals.surges[0].factor == 1.5
+    assert city.arrivals is not None
     assert more.arrivals.rate_per_s_at(40_000) == pytest.approx(
-        1.5 * city.arrivals.rate_per_s_at(40_000)  # type: ignore[union-attr]
+        1.5 * city.arrivals.rate_per_s_at(40_000)
     )
     fewer = _apply(city, {"kind": "demand", "factor": 0.5})
     assert len(fewer.orders) == len(city.orders) - round(0.5 * len(city.orders))

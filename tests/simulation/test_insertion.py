@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simulation.decisions import Quote
 from simulation.insertion import (
     CostRates,
     JobSpec,
@@ -104,8 +106,7 @@ def _cache(case: Case, stops: list[tuple[int, float, float, float, float]]) -> R
     )
 
 
-def _quote(case: Case, impl: object) -> object:
-    assert callable(impl)
+def _quote(case: Case, impl: Callable[..., Quote]) -> Quote:
     return impl(
         _cache(case, case.stops),
         case.job,
@@ -121,10 +122,10 @@ def _quote(case: Case, impl: object) -> object:
 def test_loops_and_numpy_quote_the_same_insertion(case: Case) -> None:
     a = _quote(case, _quote_loops)
     b = _quote(case, _quote_numpy)
-    assert a.feasible == b.feasible  # type: ignore[attr-defined]
-    if a.feasible:  # type: ignore[attr-defined]
-        assert math.isclose(a.cost_delta_cents, b.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-9)  # type: ignore[attr-defined]
-        assert (a.pickup_after, a.delivery_after) == (b.pickup_after, b.delivery_after)  # type: ignore[attr-defined]
+    assert a.feasible == b.feasible
+    if a.feasible:
+        assert math.isclose(a.cost_delta_cents, b.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-9)
+        assert (a.pickup_after, a.delivery_after) == (b.pickup_after, b.delivery_after)
 
 
 def _inserted(case: Case, i: int, j: int) -> list[tuple[int, float, float, float, float]]:
@@ -146,17 +147,17 @@ def _inserted(case: Case, i: int, j: int) -> list[tuple[int, float, float, float
 def test_an_accepted_insertion_keeps_promises_and_costs_what_was_quoted(case: Case) -> None:
     before = _cache(case, case.stops)
     q = _quote(case, _quote_loops)
-    if not q.feasible:  # type: ignore[attr-defined]
+    if not q.feasible:
         return
-    after = _cache(case, _inserted(case, q.pickup_after, q.delivery_after))  # type: ignore[attr-defined]
+    after = _cache(case, _inserted(case, q.pickup_after, q.delivery_after))
     eps = 1e-6
     # Stops that were on time stay on time; late ones may get later (priced); home by shift end.
     old_on_time = before.start[1:-1] <= np.asarray([s[2] for s in case.stops]) + eps
     kept = [k for k in range(after.num_stops) if after.loc[k + 1] >= 0]
     assert len(kept) == len(case.stops) + len(case.job.chain_loc) + 1
-    latest_after = np.asarray([s[2] for s in _inserted(case, q.pickup_after, q.delivery_after)])  # type: ignore[attr-defined]
+    latest_after = np.asarray([s[2] for s in _inserted(case, q.pickup_after, q.delivery_after)])
     # map old stops to their new positions
-    i, j, r = q.pickup_after, q.delivery_after, len(case.job.chain_loc)  # type: ignore[attr-defined]
+    i, j, r = q.pickup_after, q.delivery_after, len(case.job.chain_loc)
     new_pos = [k if k < i else (k + r if k < j else k + r + 1) for k in range(len(case.stops))]
     for k, ok in enumerate(old_on_time):
         if ok:
@@ -169,7 +170,7 @@ def test_an_accepted_insertion_keeps_promises_and_costs_what_was_quoted(case: Ca
     delta = route_cost_cents(after, distance=case.distance, rates=case.rates) - route_cost_cents(
         before, distance=case.distance, rates=case.rates
     )
-    quoted = q.cost_delta_cents  # type: ignore[attr-defined]
+    quoted = q.cost_delta_cents
     if before.late_after[0] == 0:
         assert math.isclose(delta, quoted, rel_tol=1e-9, abs_tol=1e-6)
     else:

@@ -3,6 +3,8 @@ path (batch decomposition, online, compact HiGHS model, Pyomo reference), rules 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -22,7 +24,8 @@ from solvers.allocation import (
     generate_literature,
 )
 from solvers.allocation.highs_model import AllocationModel
-from solvers.allocation.problem import MICRO, compile_request
+from solvers.allocation.problem import MICRO, Problem, compile_request
+from solvers.allocation.result import Assignment
 
 from .conftest import SIMPLE_COSTS, brute_force, node, order
 
@@ -67,9 +70,9 @@ def test_batch_beats_the_baselines_and_they_are_feasible() -> None:
         assert prob.evaluate(x).total == base.cost.total_micros
 
 
-def _x_of(prob, assignments) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _x_of(prob: Problem, assignments: Sequence[Assignment]) -> np.ndarray:
     x = np.zeros(prob.num_arcs, dtype=np.int64)
-    index = {}
+    index: dict[tuple[str, str, str], int] = {}
     for a in range(prob.num_arcs):
         o = int(prob.pair_order[prob.arc_pair[a]])
         index[
@@ -79,8 +82,8 @@ def _x_of(prob, assignments) -> np.ndarray:  # type: ignore[no-untyped-def]
                 prob.node_ids[int(prob.arc_node[a])],
             )
         ] = a
-    for a in assignments:
-        x[index[(a.order_id, a.sku, a.node_id)]] += a.quantity
+    for line in assignments:
+        x[index[(line.order_id, line.sku, line.node_id)]] += line.quantity
     return x
 
 
