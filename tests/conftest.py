@@ -1,7 +1,10 @@
-"""Shared fixtures: paths to the bundled instances."""
+"""Shared fixtures: paths to the bundled instances; Ray's files kept in pytest's temp dir."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,8 +13,33 @@ REPO = Path(__file__).resolve().parent.parent
 INSTANCES = REPO / "data" / "instances"
 SHARED_BENCHMARKS = REPO.parent / "shared" / "benchmarks"
 
+#: Ray binds Unix sockets under its temp dir (``<dir>/session_<date>_<pid>/sockets/...``,
+#: about 64 more characters) and a socket path must stay under 108 bytes on Linux
+RAY_DIR_MAX_CHARS = 40
+
 
 @pytest.fixture(scope="session")
 def instances_dir() -> Path:
     """Folder of the bundled public benchmark instances."""
     return INSTANCES
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ray_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where a local Ray instance started by a test keeps its session files (not /tmp/ray).
+
+    Ray writes a session directory (logs, sockets) under ``$RAY_TMPDIR/ray`` and never
+    removes it: here that is pytest's temp dir of the run (pruned like the others), or, if
+    that path is too long for Ray's sockets, a short one removed at the end of the session.
+    """
+    base = tmp_path_factory.getbasetemp()
+    short = None
+    if len(str(base / "ray")) > RAY_DIR_MAX_CHARS:
+        short = base = Path(tempfile.mkdtemp(prefix="dispatchlab-ray-"))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("RAY_TMPDIR", str(base))
+            yield base / "ray"
+    finally:
+        if short is not None:
+            shutil.rmtree(short, ignore_errors=True)

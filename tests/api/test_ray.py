@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +15,7 @@ from tests.api.conftest import app_of, wait_for
 
 
 def test_jobs_run_on_ray_when_configured(
-    settings: Settings, make_client: Callable[..., TestClient]
+    settings: Settings, make_client: Callable[..., TestClient], ray_temp_dir: Path
 ) -> None:
     pytest.importorskip("ray")
     on_ray = Settings(**{**settings.model_dump(), "job_executor": "ray", "auth_enabled": False})
@@ -51,6 +52,9 @@ def test_jobs_run_on_ray_when_configured(
         timeout_s=120,
     )
     assert failed["status"] == "failed" and "solver exploded" in failed["error"]
+    # the local instance keeps its session files in pytest's temp dir, not in /tmp/ray
+    session = (ray_temp_dir / "session_latest").resolve()
+    assert session.parent == ray_temp_dir.resolve() and (session / "logs").is_dir()
 
 
 @pytest.mark.parametrize(

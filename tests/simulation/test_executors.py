@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -60,10 +61,13 @@ def test_ray_matches_serial(
     ray_local: None,
     small_city: Scenario,
     serial_outcomes: list[ReplicationOutcome],
+    ray_temp_dir: Path,
 ) -> None:
     outcomes = run_tasks({"city": Case(small_city)}, _tasks(), executor=RayExecutor())
     assert _metrics(outcomes) == _metrics(serial_outcomes)
     assert [o.policy for o in outcomes] == [t.policy for t in _tasks()]
+    # the local instance keeps its session files in pytest's temp dir, not in /tmp/ray
+    assert (ray_temp_dir / "session_latest").resolve().parent == ray_temp_dir.resolve()
 
 
 def test_make_executor_names() -> None:
