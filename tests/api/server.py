@@ -35,7 +35,12 @@ def make_key(data_dir: Path, role: str) -> str:
 
 
 class Server:
-    """``dispatchlab serve`` on 127.0.0.1; ``kill()`` sends SIGKILL like a crash."""
+    """``dispatchlab serve`` on 127.0.0.1; ``kill()`` sends SIGKILL like a crash.
+
+    Its temporary files go to ``data_dir/tmp`` (its ``TMPDIR``), not the system's: a server
+    stopped by a signal never removes the socket directory of its job processes' fork
+    server (``pymp-*``), since uvicorn ends it with that signal once it has shut down.
+    """
 
     def __init__(
         self,
@@ -49,7 +54,14 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / f"server-{self.port}.log"
-        full_env = {**os.environ, "DISPATCHLAB_JOB_POLL_S": "0.2", **(env or {})}
+        self.tmp_dir = data_dir / "tmp"
+        self.tmp_dir.mkdir(exist_ok=True)
+        full_env = {
+            **os.environ,
+            "DISPATCHLAB_JOB_POLL_S": "0.2",
+            "TMPDIR": str(self.tmp_dir),
+            **(env or {}),
+        }
         with self.log.open("w") as fh:
             self.process = subprocess.Popen(
                 [

@@ -73,6 +73,8 @@ def test_jobs_survive_a_kill_9_of_the_server(tmp_path: Path) -> None:
         while alive(workers) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not alive(workers), "worker processes outlived the killed server"
+        # what the killed server could not remove is in the test's temp dir, not in /tmp
+        assert list(first.tmp_dir.glob("pymp-*/listener-*")), "no fork server socket kept"
     finally:
         first.stop()
     second = Server(tmp_path, env=env)
