@@ -111,14 +111,38 @@ def free_port() -> int:
 
 
 class LocalServer:
-    """``dispatchlab serve`` on a fresh data directory (deleted at :meth:`stop` unless kept)."""
+    """``dispatchlab serve`` on a fresh data directory (deleted at :meth:`stop` unless kept).
 
-    def __init__(self, workers: int, *, keep: bool = False, cpu_affinity: bool = False) -> None:
+    The server's temporary files go to the data directory too (its ``TMPDIR``): a server
+    ended by a signal leaves the socket directory of its job processes' fork server behind.
+    If the server cannot be started (or Ctrl-C comes while it starts), it is stopped and the
+    directory deleted before the error is raised.
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        keep: bool = False,
+        cpu_affinity: bool = False,
+        ready_timeout_s: float = 60.0,
+    ) -> None:
         self.keep = keep
         self.dir = Path(tempfile.mkdtemp(prefix="dispatchlab-load-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "DISPATCHLAB_DATA_DIR": str(self.dir)}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log: Any = None
+        try:
+            self._start(workers, cpu_affinity, ready_timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, workers: int, cpu_affinity: bool, ready_timeout_s: float) -> None:
+        tmp_dir = self.dir / "tmp"
+        tmp_dir.mkdir()
+        env = {**os.environ, "DISPATCHLAB_DATA_DIR": str(self.dir), "TMPDIR": str(tmp_dir)}
         self.key = (
             subprocess.run(
                 [*CLI, "keys", "create", "--role", "oms", "--name", "load"],
@@ -130,7 +154,8 @@ class LocalServer:
             .stdout.strip()
             .splitlines()[-1]
         )
-        self.log = (self.dir / "server.log").open("w")
+        log_path = self.dir / "server.log"
+        self.log = log_path.open("w")
         self.process = subprocess.Popen(
             [
                 *CLI,
@@ -147,8 +172,14 @@ class LocalServer:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.log.flush()
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise SystemExit(
+                    f"the server exited with status {self.process.returncode}:\n{tail}"
+                )
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return
@@ -157,18 +188,22 @@ class LocalServer:
         raise SystemExit("the server did not become ready")
 
     def stop(self) -> None:
-        """Terminate the server."""
-        self.process.terminate()
+        """Terminate the server (if running) and delete its data directory unless kept."""
         try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=20)
-        self.log.close()
-        if self.keep:
-            print(f"server data and log kept in {self.dir}")
-        else:  # each job row keeps its request: a run leaves hundreds of MB
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=20)
+        finally:
+            if self.log is not None:
+                self.log.close()
+            if self.keep:
+                print(f"server data and log kept in {self.dir}")
+            else:  # each job row keeps its request: a run leaves hundreds of MB
+                shutil.rmtree(self.dir, ignore_errors=True)
 
 
 IDLE_REUSE_S = 4.0
@@ -551,9 +586,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         server = LocalServer(args.workers, keep=args.keep_data, cpu_affinity=args.cpu_affinity)
         url, key = server.url, server.key
-    check_loopback(url)
     phases: list[Phase] = []
-    try:
+    try:  # the started server is stopped and its data deleted however this ends (Ctrl-C too)
+        check_loopback(url)
         if "allocations" in wanted:
             runs: list[tuple[bool, float | None, bool]] = []  # explain, rate, cold
             for explain in (True, False):
