@@ -1,0 +1,71 @@
+"""``benchmarks/simulation.py``: its local Ray instance leaves no session files behind."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def script() -> Iterator[ModuleType]:
+    """The benchmark script, imported as a module (nothing runs on import)."""
+    path = REPO / "benchmarks" / "simulation.py"
+    spec = importlib.util.spec_from_file_location("simulation_script", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+@pytest.fixture
+def system_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The folder ``tempfile`` makes its directories in (empty)."""
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture
+def fake_ray(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """``ray.init`` writes a session dir in its ``_temp_dir``; the calls, in order."""
+    ray = pytest.importorskip("ray")
+    calls: list[tuple[str, Any]] = []
+
+    def init(**kwargs: Any) -> None:
+        calls.append(("init", kwargs))
+        if kwargs.get("_temp_dir"):  # (the real one writes to /tmp/ray without it)
+            logs = Path(kwargs["_temp_dir"]) / "session_fake" / "logs"
+            logs.mkdir(parents=True)
+            (logs / "raylet.out").write_text("started\n")
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append(("shutdown", None)))
+    return calls
+
+
+def test_ray_session_files_are_deleted_even_after_ctrl_c(
+    script: ModuleType, system_tmp: Path, fake_ray: list[tuple[str, Any]]
+) -> None:
+    """ray.init had no temp dir: every run left a session directory in /tmp/ray."""
+    with pytest.raises(KeyboardInterrupt), script.local_ray(2) as startup_s:
+        assert startup_s >= 0
+        temp_dir = Path(fake_ray[0][1]["_temp_dir"])
+        assert temp_dir.parent == system_tmp and (temp_dir / "session_fake" / "logs").is_dir()
+        raise KeyboardInterrupt
+    assert [name for name, _ in fake_ray] == ["init", "shutdown"]
+    assert fake_ray[0][1]["num_cpus"] == 2
+    assert list(system_tmp.iterdir()) == []
