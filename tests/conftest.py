@@ -43,3 +43,16 @@ def ray_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     finally:
         if short is not None:
             shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def torch_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where torch keeps its compile cache during the tests (not /tmp/torchinductor_<user>).
+
+    torch makes that folder as soon as anything imports ``torch._dynamo``, which building an
+    optimizer (any SB3 model) does.
+    """
+    folder = tmp_path_factory.getbasetemp() / "torchinductor"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCHINDUCTOR_CACHE_DIR", str(folder))
+        yield folder

@@ -276,3 +276,12 @@ def test_old_demos_file_of_other_days_is_refused(
     path = save_demonstrations(tmp_path / "demos.npz", demos, [5])
     with pytest.raises(InputError, match="days: \\[5\\] in the file"):
         _settle_demos(tiny, path, monkeypatch, seed=0)
+
+
+def test_torch_keeps_its_cache_dir_in_pytest_temp_dir(torch_cache_dir: Path) -> None:
+    """Building an optimizer made /tmp/torchinductor_<user> (torch._dynamo's cache), left behind."""
+    torch = pytest.importorskip("torch")
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # as every SB3 model does
+    assert Path(cache_dir()) == torch_cache_dir
