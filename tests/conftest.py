@@ -1,7 +1,9 @@
-"""Shared fixtures: paths to the bundled instances; Ray's files kept in pytest's temp dir."""
+"""Shared fixtures: paths to the bundled instances; third-party files kept in pytest's temp dir."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +33,8 @@ def ray_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     Ray writes a session directory (logs, sockets) under ``$RAY_TMPDIR/ray`` and never
     removes it: here that is pytest's temp dir of the run (pruned like the others), or, if
     that path is too long for Ray's sockets, a short one removed at the end of the session.
+    A new local instance also wants an auth token, which Ray would generate and save as
+    ~/.ray/auth_token: the tests' instances get one for the session in the environment.
     """
     base = tmp_path_factory.getbasetemp()
     short = None
@@ -39,6 +43,8 @@ def ray_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("RAY_TMPDIR", str(base))
+            if not {"RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"} & set(os.environ):
+                patch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
             yield base / "ray"
     finally:
         if short is not None:
@@ -55,4 +61,13 @@ def torch_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.getbasetemp() / "torchinductor"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TORCHINDUCTOR_CACHE_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def matplotlib_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """matplotlib's config and font cache folder during the tests (not ~/.config, ~/.cache)."""
+    folder = tmp_path_factory.getbasetemp() / "matplotlib"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MPLCONFIGDIR", str(folder))
         yield folder

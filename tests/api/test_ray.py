@@ -15,9 +15,15 @@ from tests.api.conftest import app_of, wait_for
 
 
 def test_jobs_run_on_ray_when_configured(
-    settings: Settings, make_client: Callable[..., TestClient], ray_temp_dir: Path
+    settings: Settings,
+    make_client: Callable[..., TestClient],
+    ray_temp_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("ray")
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))  # a new local instance saved ~/.ray/auth_token
     on_ray = Settings(**{**settings.model_dump(), "job_executor": "ray", "auth_enabled": False})
     client = make_client(on_ray)
     ctx = app_of(client).state.ctx
@@ -55,6 +61,7 @@ def test_jobs_run_on_ray_when_configured(
     # the local instance keeps its session files in pytest's temp dir, not in /tmp/ray
     session = (ray_temp_dir / "session_latest").resolve()
     assert session.parent == ray_temp_dir.resolve() and (session / "logs").is_dir()
+    assert not home.exists()
 
 
 @pytest.mark.parametrize(

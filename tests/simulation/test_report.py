@@ -242,3 +242,13 @@ def test_a_utilisation_change_is_shown_but_not_judged() -> None:
     assert "class='changed'" in cell and "class='better'" not in cell
     dearer = _sweep({"base": [100.0, 110.0, 120.0], "fleet-cut": [130.0, 141.0, 150.0]})
     assert markdown_table(dearer, metrics=("cost_cents",)).splitlines()[-1].endswith(" ▼ |")
+
+
+def test_matplotlib_keeps_its_config_and_font_cache_in_pytest_temp_dir(
+    matplotlib_config_dir: Path,
+) -> None:
+    """Plotting in the tests made ~/.config/matplotlib and ~/.cache/matplotlib/fontlist-*."""
+    import matplotlib
+
+    assert Path(matplotlib.get_configdir()) == matplotlib_config_dir
+    assert Path(matplotlib.get_cachedir()) == matplotlib_config_dir
