@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 INSTANCES = REPO / "data" / "instances"
 SHARED_BENCHMARKS = REPO.parent / "shared" / "benchmarks"
+
+
+@contextlib.contextmanager
+def benchmark_script(file: str, name: str) -> Iterator[ModuleType]:
+    """``benchmarks/<file>`` imported as module ``name`` (nothing runs on import)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def system_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The folder ``tempfile`` makes its directories in (empty)."""
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
 
 #: Ray binds Unix sockets under its temp dir (``<dir>/session_<date>_<pid>/sockets/...``,
 #: about 64 more characters) and a socket path must stay under 108 bytes on Linux

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -13,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import benchmark_script
 
 #: stands in for the ``dispatchlab`` CLI: ``keys create`` prints a key; ``serve`` prints its
 #: TMPDIR and exits with status 3 (FAKE_SERVE=exit) or sleeps as a server that never answers
@@ -32,25 +30,8 @@ else:
 @pytest.fixture(scope="module")
 def script() -> Iterator[ModuleType]:
     """The benchmark script, imported as a module (nothing runs on import)."""
-    path = REPO / "benchmarks" / "load.py"
-    spec = importlib.util.spec_from_file_location("load_script", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_script("load.py", "load_script") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
-
-
-@pytest.fixture
-def system_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The folder ``tempfile.mkdtemp`` makes its directories in (empty)."""
-    folder = tmp_path / "system-tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -12,31 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def script() -> Iterator[ModuleType]:
     """The benchmark script, imported as a module (nothing runs on import)."""
-    path = REPO / "benchmarks" / "simulation.py"
-    spec = importlib.util.spec_from_file_location("simulation_script", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_script("simulation.py", "simulation_script") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
-
-
-@pytest.fixture
-def system_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The folder ``tempfile`` makes its directories in (empty)."""
-    folder = tmp_path / "system-tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 @pytest.fixture
