@@ -143,17 +143,18 @@ class LocalServer:
         tmp_dir = self.dir / "tmp"
         tmp_dir.mkdir()
         env = {**os.environ, "DISPATCHLAB_DATA_DIR": str(self.dir), "TMPDIR": str(tmp_dir)}
-        self.key = (
-            subprocess.run(
-                [*CLI, "keys", "create", "--role", "oms", "--name", "load"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
+        made = subprocess.run(
+            [*CLI, "keys", "create", "--role", "oms", "--name", "load"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
+        lines = made.stdout.strip().splitlines()
+        if made.returncode != 0 or not lines:
+            why = (made.stderr or made.stdout).strip()[-2000:]
+            raise SystemExit(f"'keys create' failed with status {made.returncode}:\n{why}")
+        self.key = lines[-1]
         log_path = self.dir / "server.log"
         self.log = log_path.open("w")
         self.process = subprocess.Popen(

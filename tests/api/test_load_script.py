@@ -13,11 +13,15 @@ import pytest
 
 from tests.conftest import benchmark_script
 
-#: stands in for the ``dispatchlab`` CLI: ``keys create`` prints a key; ``serve`` prints its
-#: TMPDIR and exits with status 3 (FAKE_SERVE=exit) or sleeps as a server that never answers
+#: stands in for the ``dispatchlab`` CLI: ``keys create`` prints a key (or fails with
+#: FAKE_KEYS=fail); ``serve`` prints its TMPDIR and exits with status 3 (FAKE_SERVE=exit) or
+#: sleeps as a server that never answers
 FAKE_CLI = """
 import os, sys, time
-if sys.argv[1] == "keys":
+if sys.argv[1] == "keys" and os.environ.get("FAKE_KEYS") == "fail":
+    print("error: database is locked", file=sys.stderr)
+    sys.exit(2)
+elif sys.argv[1] == "keys":
     print("dlk_fake")
 elif os.environ.get("FAKE_SERVE") == "exit":
     print("temporary files in", os.environ["TMPDIR"], flush=True)
@@ -52,6 +56,19 @@ def test_a_server_that_exits_at_start_leaves_no_data_dir(
     # the server's own temporary files were in its data dir, deleted with it
     assert f"temporary files in {system_tmp}/dispatchlab-load-" in message
     assert message.rstrip().endswith("/tmp")
+    assert list(system_tmp.iterdir()) == []
+
+
+def test_a_failed_keys_create_is_one_message_and_leaves_no_data_dir(
+    script: ModuleType, system_tmp: Path, fake_cli: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing ``keys create`` was a CalledProcessError traceback without its output."""
+    monkeypatch.setenv("FAKE_KEYS", "fail")
+    with pytest.raises(SystemExit) as stopped:
+        script.LocalServer(1, ready_timeout_s=30)
+    message = str(stopped.value)
+    assert message.startswith("'keys create' failed with status 2")
+    assert "database is locked" in message
     assert list(system_tmp.iterdir()) == []
 
 
