@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 from solvers.allocation.params import AllocationParams
@@ -48,7 +50,11 @@ def schema_markdown() -> str:
 
 def main() -> None:
     """Print the schema section."""
-    print(schema_markdown())
+    try:
+        print(schema_markdown(), flush=True)
+    except BrokenPipeError:  # the reader stopped early (``| head``): not an error
+        # no second error when Python flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

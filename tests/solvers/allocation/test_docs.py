@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from solvers.allocation import AllocationParams, AllocationRequest, allocate
 from solvers.allocation.schema import BEGIN, END, schema_markdown
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "allocation.md"
+REPO = Path(__file__).resolve().parents[3]
+DOC = REPO / "docs" / "allocation.md"
 
 
 def test_request_example_allocates() -> None:
@@ -27,3 +30,18 @@ def test_schema_section_is_current() -> None:
     text = DOC.read_text(encoding="utf-8")
     section = text[text.index(BEGIN) : text.index(END) + len(END)]
     assert section == schema_markdown(), "run: python -m solvers.allocation.schema"
+
+
+def test_schema_printed_into_a_pipe_closed_early_is_no_traceback() -> None:
+    """``python -m solvers.allocation.schema | head`` printed a BrokenPipeError traceback."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "solvers.allocation.schema"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader has gone before the schema is written
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
