@@ -416,7 +416,7 @@ class _NearestFill:
     each, where numpy's per-call overhead costs more than the arithmetic)."""
 
     def __init__(self, prob: Problem, x: I64) -> None:
-        self.prob, self.x = prob, x
+        self.x = x
         self.n_sku = int(prob.avail.shape[1])
         self.avail: list[int] = prob.avail.ravel().tolist()
         none = int(NONE)
@@ -469,7 +469,7 @@ class _NearestFill:
                 units = 0
                 for a in range(a0, a1):
                     q = line_qty[arc_line[a]]
-                    if min(arc_ub[a], max(avail[slot[a]], 0)) < q or q > avail[slot[a]]:
+                    if arc_ub[a] < q or avail[slot[a]] < q:  # stock never goes below 0
                         break
                     units += q
                 else:
@@ -515,9 +515,7 @@ class _NearestFill:
         """Consume the stock and capacity of ``chosen`` (arc, units) and record them."""
         x, avail, slot = self.x, self.avail, self.slot
         per_node: dict[int, int] = {}
-        for a, q in chosen:
-            if q <= 0:
-                continue
+        for a, q in chosen:  # every q > 0: whole lines, or what a node holds of one
             x[a] += q
             avail[slot[a]] -= q
             node = slot[a] // self.n_sku
