@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, benchmark_script
 
-SCRIPT = REPO / "benchmarks" / "allocation.py"
 RESULTS = REPO / "benchmarks" / "results"
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
     """The benchmark script, imported as a module (nothing runs on import)."""
-    name = "allocation_benchmark"
-    spec = importlib.util.spec_from_file_location(name, SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # its dataclasses look their module up
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_script("allocation.py", "allocation_benchmark") as module:
         yield module
-    finally:
-        del sys.modules[name]
 
 
 @pytest.mark.parametrize(
@@ -72,16 +61,12 @@ def test_the_certify_script_refuses_a_bad_number_of_seconds(
     value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``allocation_certify.py --long-solve`` / ``--seconds``: a usage error, not a traceback."""
-    path = REPO / "benchmarks" / "allocation_certify.py"
-    spec = importlib.util.spec_from_file_location("allocation_certify_script", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for option in ("--long-solve", "--seconds"):
-        with pytest.raises(SystemExit) as info:
-            module.main(["--seeds", "28", option, value])
-        assert info.value.code == 2
-        assert f"argument {option}:" in capsys.readouterr().err
+    with benchmark_script("allocation_certify.py", "allocation_certify_script") as module:
+        for option in ("--long-solve", "--seconds"):
+            with pytest.raises(SystemExit) as info:
+                module.main(["--seeds", "28", option, value])
+            assert info.value.code == 2
+            assert f"argument {option}:" in capsys.readouterr().err
 
 
 def test_only_names_its_tables_in_help_and_refuses_an_unknown_one(

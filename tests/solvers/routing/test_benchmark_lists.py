@@ -3,35 +3,22 @@ is a usage error (exit 2) before anything runs, not a crash after a solve or an 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import benchmark_script
 
 
 @pytest.fixture
 def scripts() -> Iterator[dict[str, ModuleType]]:
     """The two benchmark scripts, imported as modules (nothing runs on import)."""
-    loaded: dict[str, ModuleType] = {}
-    for name in ("routing", "load"):
-        module_name = f"{name}_lists_script"
-        spec = importlib.util.spec_from_file_location(
-            module_name, REPO / "benchmarks" / f"{name}.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module  # its dataclasses look their module up
-        spec.loader.exec_module(module)
-        loaded[name] = module
-    try:
-        yield loaded
-    finally:
-        for name in loaded:
-            del sys.modules[f"{name}_lists_script"]
+    with (
+        benchmark_script("routing.py", "routing_lists_script") as routing,
+        benchmark_script("load.py", "load_lists_script") as load,
+    ):
+        yield {"routing": routing, "load": load}
 
 
 @pytest.mark.parametrize(

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import benchmark_script
 
 
 @pytest.fixture(scope="module")
-def script() -> ModuleType:
+def script() -> Iterator[ModuleType]:
     """The benchmark script, imported as a module (nothing runs on import)."""
-    path = REPO / "benchmarks" / "routing_budget.py"
-    spec = importlib.util.spec_from_file_location("routing_budget_script", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with benchmark_script("routing_budget.py", "routing_budget_script") as module:
+        yield module
 
 
 @pytest.mark.parametrize(
