@@ -61,7 +61,14 @@ from solvers.allocation.highs_model import (
     reduced_costs,
 )
 from solvers.allocation.lns import Neighbourhoods, PoolRace, SubMip, certify, lp_round
-from solvers.allocation.master import Master, Pricer, Pricing, PricingHelper, order_classes
+from solvers.allocation.master import (
+    LooseLp,
+    Master,
+    Pricer,
+    Pricing,
+    PricingHelper,
+    order_classes,
+)
 from solvers.allocation.params import AllocationParams
 from solvers.allocation.problem import F64, I64, MICRO, Problem
 from solvers.allocation.repair import Repair
@@ -154,6 +161,15 @@ CAPPED_RESERVE = 0.3
 #: interior point method (which batches with capacity rows above POOL_MIP_ORDERS use from
 #: the start: on the 10,000-order city the second dual simplex re-solve ran 23.6 s)
 IPM_AFTER_S = 1.0
+#: an interior point re-solve predicted (the last one's time x LP_GROWTH) to take over
+#: INSURE_SHARE of its limit gets a loose solve of the same LP beside it on the second
+#: core (master.LooseLp): when the re-solve is cut off, the bound comes from the loose
+#: solve's duals instead of the previous LP's (10,000-order city, seed 4: a fifth master
+#: LP of 12.7-15 s was cut off in some runs, leaving the bound at 112,889; the loose solve
+#: took 7.9 s and its duals gave 117,895, the tight LP's 118,116)
+LP_GROWTH = 1.5
+INSURE_SHARE = 0.5
+INSURED_RESERVE = 0.2
 #: column generation that stops unconverged prices once more at the last master LP's duals
 #: (the rounds price at a blend with the best-bound duals, and the last one may be cut
 #: short by the integer phase's reserve), within this share of the time left and twice the
@@ -525,6 +541,8 @@ def _solve(
     if ipm:
         master.h.setOptionValue("solver", "ipm")
     lp_s_last = 0.0  # the last master LP solve's time
+    # a second core takes a loose solve of a master LP that may be cut off (LooseLp)
+    insure = search_workers(params) >= 2
     round_s = 0.0  # the last round's time
     t_round = time.perf_counter()
     while not gap_ok(best_lb) and not cancelled():
@@ -551,8 +569,31 @@ def _solve(
             notes.append(f"column generation stopped: the last LP took {lp_s_last:.1f} s")
             break
         t_solve = time.perf_counter()
-        status = master.solve_lp(lp_limit)
+        loose = None
+        if ipm and insure and rounds >= 1 and lp_s_last * LP_GROWTH > INSURE_SHARE * lp_limit:
+            # this re-solve may be cut off: a loose solve beside it keeps a bound from it,
+            # and the re-solve may run into the integer phase's reserve (its solution is
+            # the rounding's start)
+            lp_limit = max(lp_limit, left - INSURED_RESERVE * params.time_limit_s)
+            loose = LooseLp(master, lp_limit)
+        try:
+            status = master.solve_lp(lp_limit)
+        except BaseException:
+            if loose is not None:
+                loose.cancel()
+            raise
         lp_s_last = time.perf_counter() - t_solve
+        if loose is not None and (status == "Optimal" or cancelled()):
+            loose.cancel()
+        elif loose is not None:
+            got = loose.duals(deadline - keep - time.perf_counter())
+            log.debug("loose LP %s s duals %s", loose.seconds, got is not None)
+            if got is not None:
+                lp_duals = got
+                notes.append(
+                    f"master LP cut off after {lp_s_last:.1f} s: bound from a loose interior "
+                    f"point solve beside it ({loose.seconds or 0.0:.1f} s)"
+                )
         if not ipm and time.perf_counter() - t_solve > IPM_AFTER_S:
             # simplex re-solves of a large master with capacity rows grow to many seconds
             # (tens of thousands of iterations); the interior point method solves it afresh

@@ -55,6 +55,9 @@ from solvers.allocation.highs_model import (
 )
 from solvers.allocation.problem import F64, I64, MICRO, Problem, ranges
 
+#: optimality tolerance of :class:`LooseLp`'s interior point solve
+LOOSE_TOL = 1e-3
+
 
 @dataclass
 class Patterns:
@@ -586,6 +589,56 @@ class Master:
             a = np.sort(used[split_at[o] : split_at[o + 1]])
             out[o] = index[(o, a.tobytes(), x[a].astype(np.int64).tobytes())]
         return out
+
+
+class LooseLp:
+    """A loose interior point solve of a master LP as it is now, in a thread of its own.
+
+    Started beside a master LP re-solve that may be cut off by its time limit: IPX to
+    ``LOOSE_TOL`` without crossover ends in ~0.6 of the tight solve's time with valid duals
+    (an interior answer, model status "Unknown"), and the Lagrangian bound at any
+    multipliers is certified. The thread's HiGHS asks for one thread and obeys a deadline.
+    """
+
+    def __init__(self, master: Master, time_limit_s: float) -> None:
+        self.master = master
+        self.h = new_highs(1)
+        self.h.passModel(master.h.getLp())
+        self.h.setOptionValue("solver", "ipm")
+        self.h.setOptionValue("ipm_optimality_tolerance", LOOSE_TOL)
+        self.h.setOptionValue("run_crossover", "off")
+        self.deadline = Deadline(self.h)
+        self.deadline.at = time.perf_counter() + max(float(time_limit_s), 0.01)
+        self.h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
+        #: seconds the solve took (None while it runs)
+        self.seconds: float | None = None
+        self._thread = threading.Thread(target=self._run, name="loose-master-lp", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        t = time.perf_counter()
+        try:
+            run_highs(self.h)
+        finally:
+            self.seconds = time.perf_counter() - t
+
+    def duals(self, wait_s: float) -> Duals | None:
+        """The solve's shared-row multipliers, waiting up to ``wait_s``; None if none."""
+        self._thread.join(max(float(wait_s), 0.0))
+        if self._thread.is_alive():
+            self.cancel()
+            return None
+        sol = self.h.getSolution()
+        if not sol.dual_valid:
+            return None
+        row_dual = np.asarray(sol.row_dual, dtype=np.float64)
+        n_o = self.master.classes.num_classes
+        return self.master.to_duals(np.minimum(row_dual[n_o:], 0.0))
+
+    def cancel(self) -> None:
+        """Stop the solve and wait for its thread."""
+        self.deadline.at = 0.0
+        self._thread.join()
 
 
 # ------------------------------------------------------------------------- pricing

@@ -10,7 +10,8 @@ import pytest
 
 from scenarios.generate import generate_city
 from solvers.allocation import AllocationParams, AllocationRequest, allocate, batch
-from solvers.allocation.master import Master, Pricer
+from solvers.allocation.highs_model import Duals
+from solvers.allocation.master import LooseLp, Master, Pricer
 from solvers.allocation.problem import Problem, compile_request
 
 
@@ -114,6 +115,71 @@ def test_an_lp_that_cannot_end_in_time_is_not_started(
     batch_rounds = [d for d, n in priced if n == len(capped_city.orders)]
     assert len(batch_rounds) == 3  # at zero, at the blend, at the LP duals
     assert batch_rounds[-1] is lp_duals[0] and batch_rounds[1] is not lp_duals[0]
+
+
+def test_a_loose_solve_gives_near_optimal_multipliers_of_the_master_lp(
+    capped_city: AllocationRequest,
+) -> None:
+    # the restricted master's dual value at the loose solve's multipliers (each order's best
+    # pool column at them, plus pi b) is a lower bound on the LP value and close to it
+    prob = compile_request(capped_city)
+    master = Master(prob, threads=1, seed=0)
+    empty = np.zeros(0, dtype=np.int64)
+    master.add(master.orders, [empty] * prob.num_orders, [empty] * prob.num_orders)
+    master.add_solution(batch.nearest(prob))
+    first = Pricer(prob, threads=1).price(Duals.zeros(prob))
+    master.add(master.orders, first.arcs, first.qty)
+    master.h.setOptionValue("solver", "ipm")
+    assert master.solve_lp(30.0) == "Optimal"
+    lp_value = master.objective()
+    loose = LooseLp(master, 30.0)
+    duals = loose.duals(30.0)
+    assert duals is not None and loose.seconds is not None
+    value = master.total(batch.pool_minimum(prob, master, duals))
+    value += master.shared_rhs_term(duals)
+    assert lp_value - 1e-2 * abs(lp_value) <= value <= lp_value + 1e-6 * abs(lp_value)
+    assert np.any(master.to_vector(duals) < 0)  # binding rows priced, not all-zero duals
+
+
+def test_a_cut_off_lp_leaves_the_bound_of_the_loose_solve_beside_it(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the second master LP "is cut off" (its status replaced): with a second core the loose
+    # solve started beside it gives the multipliers of the last pricing, whose bound counts
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "LP_GROWTH", 1e9)  # every re-solve after the first insured
+    monkeypatch.setattr(batch, "search_workers", lambda _params: 2)
+    solves: list[int] = []
+    real_solve = Master.solve_lp
+
+    def solve_lp(self: Master, time_limit_s: float) -> str:
+        status = real_solve(self, time_limit_s)
+        solves.append(1)
+        return "Time limit reached" if len(solves) == 2 else status
+
+    monkeypatch.setattr(Master, "solve_lp", solve_lp)
+    loose_duals = _calls(monkeypatch, LooseLp, "duals", lambda _l, _a, out: out)
+    priced = _calls(monkeypatch, Pricer, "price", lambda p, args, _o: (args[0], p.prob.num_orders))
+    res = allocate(capped_city, AllocationParams(time_limit_s=6.0, mip_rel_gap=1e-4, seed=1))
+    assert res.stats.lp_rounds == 1
+    assert len(loose_duals) == 1 and loose_duals[0] is not None
+    assert any(note.startswith("master LP cut off after") for note in res.stats.notes)
+    batch_rounds = [d for d, n in priced if n == len(capped_city.orders)]
+    assert batch_rounds[-1] is loose_duals[0]  # the last pricing: at the loose multipliers
+    assert res.bound is not None and res.bound <= res.cost.total + 1e-6
+
+
+def test_one_core_starts_no_loose_solve(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # threads=1 (the HTTP service's default) keeps one core: no solve beside the LP
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "LP_GROWTH", 1e9)
+    started = _calls(monkeypatch, LooseLp, "__init__", lambda *_a: True)
+    res = allocate(
+        capped_city, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-4, seed=1, threads=1)
+    )
+    assert res.stats.lp_rounds >= 2 and not started
 
 
 def test_capped_batch_searches_in_slices_carrying_the_neighbourhood_size(
