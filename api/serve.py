@@ -10,14 +10,27 @@ Each worker also ends a keep-alive connection now and then while it holds more t
 share of them (:mod:`api.core.balance`), so an uneven draw does not last. With
 ``cpu_affinity`` each worker runs on a CPU of its own (:mod:`api.core.cpus`). Linux only;
 elsewhere :func:`serve_workers` is uvicorn's own ``--workers``.
+
+A process that serves the app is stopped by SIGTERM as uvicorn stops it (graceful shutdown,
+then the signal raised again, so the process still ends killed by SIGTERM), but first removes
+what Python's exit would have: :func:`exit_cleanly_on_sigterm`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import os
+import shutil
+import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
+from multiprocessing.connection import Listener
+from pathlib import Path
+from types import FrameType
 from typing import Any, ClassVar
 
 import uvicorn
@@ -43,6 +56,86 @@ def port_socket(host: str, port: int, *, backlog: int | None = None) -> socket.s
         sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
+
+
+#: seconds the SIGTERM clean-up waits for each child process still running after terminate()
+CHILD_JOIN_S = 5.0
+
+
+def remove_multiprocessing_temp_dir() -> None:
+    """Remove the folder multiprocessing made for this process (``pymp-*``), if it made one.
+
+    It holds the socket of the job processes' fork server (``listener-*``); multiprocessing
+    removes it at exit, which a process killed by a signal never reaches. It is found as the
+    folder of an arbitrary ``AF_UNIX`` address, where the fork server's own address is made.
+    """
+    try:
+        with Listener(family="AF_UNIX") as probe:
+            address = probe.address
+    except (OSError, ValueError):  # no AF_UNIX here, or a temp dir that cannot be written
+        return
+    if not isinstance(address, str) or address.startswith("\0"):  # abstract: no folder
+        return
+    folder = Path(address).parent
+    if folder.name.startswith("pymp-"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def clean_up_before_signal_death() -> None:
+    """What Python's exit would do and a death by signal skips: children, temp dir, logs.
+
+    Daemonic child processes (running jobs) are terminated and every child joined (at most
+    :data:`CHILD_JOIN_S` each), multiprocessing's temporary folder is removed, and the logs
+    and standard streams are flushed.
+    """
+    children = multiprocessing.active_children()
+    for child in children:
+        if child.daemon:
+            child.terminate()
+    for child in children:
+        child.join(CHILD_JOIN_S)
+    remove_multiprocessing_temp_dir()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # None, closed
+            stream.flush()
+
+
+def _die_by_signal(signum: int, frame: FrameType | None) -> None:
+    """The SIGTERM handler: clean up, then end by the signal's default action."""
+    try:
+        clean_up_before_signal_death()
+    finally:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+
+@contextlib.contextmanager
+def exit_cleanly_on_sigterm() -> Iterator[None]:
+    """While inside: SIGTERM cleans up what Python's exit would, then kills the process.
+
+    uvicorn takes SIGTERM over while it serves, shuts the app down, puts back the handler it
+    found and raises the signal again, so that the process ends as killed by it (exit status
+    143 in a shell, -15 to a parent). When the handler it found was the default action,
+    Python's exit functions never ran, and multiprocessing's ``pymp-*`` folder (with the
+    fork server's socket) stayed in the temp dir after every job. The handler installed here
+    does their work (:func:`clean_up_before_signal_death`) and then raises the signal with
+    its default action, so the process still dies by it. Only in the main thread, and only
+    where SIGTERM has its default action (a handler someone else set, or an ignored SIGTERM,
+    is kept). For a process that made its own multiprocessing folder: one started by a
+    process with such a folder shares it (uvicorn's supervisor never makes one).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _die_by_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class OwnSocketProcess(multiprocess.Process):
@@ -74,7 +167,8 @@ class OwnSocketProcess(multiprocess.Process):
             self.config.workers,
             lambda: balance.established_on_port(port),
         )
-        super().target([own])
+        with exit_cleanly_on_sigterm():
+            super().target([own])
 
 
 def serve_workers(
@@ -93,7 +187,8 @@ def serve_workers(
     that fails at start-up stops the service with exit status 3, as ``uvicorn.run`` does.
     """
     if workers <= 1 or not reuse_port_supported():
-        uvicorn.run(app, host=host, port=port, workers=workers, **options)
+        with exit_cleanly_on_sigterm():  # one process: this one serves
+            uvicorn.run(app, host=host, port=port, workers=workers, **options)
         return
     config = uvicorn.Config(app, host=host, port=port, workers=workers, **options)
     try:

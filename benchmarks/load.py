@@ -113,8 +113,8 @@ def free_port() -> int:
 class LocalServer:
     """``dispatchlab serve`` on a fresh data directory (deleted at :meth:`stop` unless kept).
 
-    The server's temporary files go to the data directory too (its ``TMPDIR``): a server
-    ended by a signal leaves the socket directory of its job processes' fork server behind.
+    The server's temporary files go to the data directory too (its ``TMPDIR``): a killed
+    server (SIGKILL) leaves the socket directory of its job processes' fork server behind.
     If the server cannot be started (or Ctrl-C comes while it starts), it is stopped and the
     directory deleted before the error is raised.
     """

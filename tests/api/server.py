@@ -37,9 +37,8 @@ def make_key(data_dir: Path, role: str) -> str:
 class Server:
     """``dispatchlab serve`` on 127.0.0.1; ``kill()`` sends SIGKILL like a crash.
 
-    Its temporary files go to ``data_dir/tmp`` (its ``TMPDIR``), not the system's: a server
-    stopped by a signal never removes the socket directory of its job processes' fork
-    server (``pymp-*``), since uvicorn ends it with that signal once it has shut down.
+    Its temporary files go to ``data_dir/tmp`` (its ``TMPDIR``), not the system's: a killed
+    server cannot remove the socket directory of its job processes' fork server (``pymp-*``).
     """
 
     def __init__(

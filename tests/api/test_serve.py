@@ -1,16 +1,26 @@
-"""Worker processes on one port, each with a listening socket of its own (api.serve)."""
+"""Worker processes on one port, each with a listening socket of its own (api.serve).
+
+Also how a serving process ends on SIGTERM: killed by the signal, with nothing left behind.
+"""
 
 from __future__ import annotations
 
+import copy
 import os
+import signal
 import socket
 import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from api.serve import port_socket, reuse_port_supported
+from api.examples import SMALL_SCENARIO
+from api.serve import exit_cleanly_on_sigterm, port_socket, reuse_port_supported
+from tests.api.server import Server, alive
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,3 +92,103 @@ def test_workers_failing_at_start_up_stop_the_service_with_exit_3(tmp_path: Path
         timeout=120,
     )
     assert proc.returncode == 3, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir(
+    tmp_path: Path, workers: int
+) -> None:
+    # uvicorn ends a process it served in by raising SIGTERM again once the app has shut
+    # down: Python's exit never ran, and multiprocessing's pymp-* folder with the job fork
+    # server's listener-* socket stayed in the temp dir after every job
+    server = Server(tmp_path, env={"DISPATCHLAB_AUTH_ENABLED": "false"}, workers=workers)
+    try:
+        body = {
+            "scenario": copy.deepcopy(SMALL_SCENARIO),
+            "params": {"time_limit_s": 0.2, "seed": 1},
+            "mode": "async",
+        }
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            answer = http.post("/v1/routes", json=body)
+            assert answer.status_code == 202, answer.text
+            job = answer.json()["job_id"]
+            deadline = time.monotonic() + 60
+            while (status := http.get(f"/v1/jobs/{job}").json()["status"]) != "done":
+                assert status in {"queued", "running"} and time.monotonic() < deadline, status
+                time.sleep(0.1)
+        assert list(server.tmp_dir.glob("pymp-*/listener-*")), "the job used no fork server"
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(timeout=30)
+    finally:
+        server.stop()
+    log = server.log.read_text()[-2000:]
+    # one process dies by the signal, as before (143 in a shell); uvicorn's supervisor of
+    # several stops its workers with SIGTERM and returns
+    assert code == (-signal.SIGTERM if workers == 1 else 0), log
+    assert not list(server.tmp_dir.glob("pymp-*")), log
+    assert "Traceback" not in log
+
+
+SIGTERM_SCRIPT = textwrap.dedent(
+    """
+    import multiprocessing, signal, sys, time
+    from api.serve import exit_cleanly_on_sigterm
+
+    if __name__ == "__main__":
+        ctx = multiprocessing.get_context("forkserver")
+        done = ctx.Process(target=print)
+        done.start()
+        done.join()
+        running = ctx.Process(target=time.sleep, args=(60,), daemon=True)
+        running.start()
+        print(running.pid, flush=True)
+        with exit_cleanly_on_sigterm():
+            signal.raise_signal(signal.SIGTERM)
+        print("not killed", flush=True)
+    """
+)
+
+
+def test_sigterm_inside_the_guard_cleans_up_and_still_kills_the_process(tmp_path: Path) -> None:
+    script = tmp_path / "sigterm.py"
+    script.write_text(SIGTERM_SCRIPT)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("w") as stdout, err.open("w") as stderr:  # files: the child inherits them
+        code = subprocess.run(
+            [sys.executable, str(script)],
+            env={**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(REPO)},
+            stdout=stdout,
+            stderr=stderr,
+            timeout=60,
+        ).returncode
+    assert code == -signal.SIGTERM, err.read_text()[-2000:]
+    lines = out.read_text().split()
+    assert "not" not in lines, lines
+    child = {int(lines[-1])}
+    try:
+        assert not list(temp.iterdir()), "multiprocessing's temp dir was left"
+        # the daemonic child still running was terminated, as Python's exit would have done
+        deadline = time.monotonic() + 5
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(child)
+    finally:
+        for pid in alive(child):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("kept", [signal.SIG_IGN, signal.default_int_handler])
+def test_the_guard_keeps_a_sigterm_handler_set_by_someone_else(kept: object) -> None:
+    previous = signal.signal(signal.SIGTERM, kept)  # type: ignore[arg-type]
+    try:
+        with exit_cleanly_on_sigterm():
+            assert signal.getsignal(signal.SIGTERM) is kept
+        assert signal.getsignal(signal.SIGTERM) is kept
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with exit_cleanly_on_sigterm():
+            assert signal.getsignal(signal.SIGTERM) not in {signal.SIG_DFL, kept}
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
