@@ -62,6 +62,7 @@ from solvers.allocation.highs_model import (
 )
 from solvers.allocation.lns import Neighbourhoods, PoolRace, SubMip, certify, lp_round
 from solvers.allocation.master import (
+    BoundJob,
     LooseLp,
     Master,
     Pricer,
@@ -170,6 +171,16 @@ IPM_AFTER_S = 1.0
 LP_GROWTH = 1.5
 INSURE_SHARE = 0.5
 INSURED_RESERVE = 0.2
+#: after column generation stops unconverged (capped batches, two cores), the pricing
+#: helper solves the master LP as it then is (the last round's columns included) loosely
+#: and prices every order at its multipliers, while the integer phase searches on one
+#: thread (master.loose_bound); only when the time left exceeds BOUND_JOB_ROOM x the last
+#: LP's time plus the longest pricing round, and it ends BOUND_JOB_MARGIN_S before the
+#: integer phase's HiGHS margin
+BOUND_JOB_ROOM = 1.0
+BOUND_JOB_MARGIN_S = 0.2
+#: share of that time the batch waits for a helper still taking the problem (small batches)
+BOUND_JOB_WAIT_SHARE = 0.2
 #: column generation that stops unconverged prices once more at the last master LP's duals
 #: (the rounds price at a blend with the best-bound duals, and the last one may be cut
 #: short by the integer phase's reserve), within this share of the time left and twice the
@@ -704,6 +715,28 @@ def _solve(
             known = len(master.pool)
             master.add(master.orders, last.arcs, last.qty)
             z_last = np.concatenate([z_last, np.zeros(len(master.pool) - known)])
+    # a loose solve of the master LP as it now is (the last round's columns included) and a
+    # pricing at its multipliers, in the pricing helper on the second core while the
+    # integer phase searches on one thread: a bound for the certified gap (BOUND_JOB_ROOM)
+    bound_job = False
+    margin_s = min(1.0, MIP_MARGIN * params.time_limit_s)
+    if (
+        capped
+        and helper is not None
+        and not converged
+        and lp_value is not None
+        and not gap_ok(best_lb)
+        and lp_value - best_lb > CG_TAIL * target * max(1.0, abs(lp_value))
+        and search_workers(params) >= 2
+        and not cancelled()
+    ):
+        room = deadline - margin_s - BOUND_JOB_MARGIN_S - time.perf_counter()
+        if room > BOUND_JOB_ROOM * lp_s_last + longest_price_s and helper.wait_ready(
+            BOUND_JOB_WAIT_SHARE * room
+        ):
+            bound_job = helper.submit_bound(BoundJob.of(master, room))
+            log.debug("bound job %s (%.1f s)", "submitted" if bound_job else "refused", room)
+    cg_master = master  # the multipliers of the bound job are over its shared rows
     if ipm:
         master.h.setOptionValue("solver", "choose")
     if classes is not None:
@@ -721,7 +754,35 @@ def _solve(
     t_mip = time.perf_counter()
     stats = _IntStats()
     # HiGHS calls end this early (they may overrun); polishing uses the full budget
-    hard = deadline - min(1.0, MIP_MARGIN * params.time_limit_s)
+    hard = deadline - margin_s
+
+    def poll_bound(wait_s: float = 0.0) -> None:
+        """Take the bound job's answer if it is in (within ``wait_s``)."""
+        nonlocal bound_job, best_lb, best_duals
+        if not bound_job or helper is None:
+            return
+        got = helper.bound(wait_s)
+        if got is None and helper.bounding:
+            return  # still at work
+        bound_job = False
+        if sliced is not None:
+            sliced.workers = search_workers(params)
+        if got is None:
+            return
+        lb, pi = got
+        log.debug("bound job %.2f (best %.2f) t %.1f", lb, best_lb, time.perf_counter() - start)
+        if lb > best_lb:
+            notes.append(
+                f"bound {lb:.2f} from a loose solve of the last master LP beside the search "
+                f"(was {best_lb:.2f})"
+            )
+            best_lb, best_duals = lb, cg_master.to_duals(pi)
+
+    def workers() -> int:
+        """Threads for the search and repairs: one while the bound job has the other core."""
+        return 1 if bound_job else search_workers(params)
+
+    sliced: _SlicedSearch | None = None
 
     def improve(x: I64 | None) -> None:
         nonlocal x_best, best_cost
@@ -839,6 +900,8 @@ def _solve(
     # 300-order city the neighbourhoods of module lns did the same, 8 seeds cheaper and 7
     # dearer of 30)
     sliced = _SlicedSearch(prob, master, lp_duals or best_duals or zero, params) if capped else None
+    if sliced is not None:
+        sliced.workers = workers()
     # capped batches: search slices take turns with repairs of the orders served far
     # dearer than in the LP
     repair = (
@@ -855,6 +918,7 @@ def _solve(
                 improve(sliced.run(x_best, until, best_lb))
             else:
                 improve(_lns(prob, master, x_best, params, until, best_lb, stats))
+            poll_bound()
             if not capped or end - time.perf_counter() <= 0.1 or gap_ok(best_lb):
                 break
             polish_short()
@@ -863,7 +927,8 @@ def _solve(
         """Repairs of the orders dearest against the LP until ``end`` (or none is left)."""
         assert repair is not None
         t_rep, before = time.perf_counter(), best_cost
-        improve(repair.run(x_best, end, search_workers(params)))
+        improve(repair.run(x_best, end, workers()))
+        poll_bound()
         log.debug(
             "repair %.4f -> %.4f took %.1f (%d MIPs, %d improved, %d collisions)",
             before / MICRO,
@@ -893,6 +958,7 @@ def _solve(
     if sliced is not None and sliced.search is not None:
         stats.nodes += sliced.nodes
         notes.append(sliced.note())
+    poll_bound(hard - time.perf_counter())
     # orders left short may fit partial fills the pattern pool cannot express
     t_pol = time.perf_counter()
     polished = polish(

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -79,6 +80,20 @@ class HelperProcess:
         except (EOFError, OSError, pickle.UnpicklingError, ValueError):
             return None
         return message
+
+    def readable(self, wait_s: float) -> bool:
+        """Whether a message from the process can be read within ``wait_s`` seconds.
+
+        Only between messages (nothing of the next one read yet), as the callers use it.
+        """
+        stdout = self.proc.stdout
+        if stdout is None:
+            return False
+        try:
+            ready, _, _ = select.select([stdout], [], [], wait_s)
+        except (OSError, ValueError):
+            return True  # closed: receive() says so
+        return bool(ready)
 
     def end(self, grace_s: float, join_s: float) -> None:
         """Close its input, wait ``grace_s`` for it to end, then SIGTERM, then SIGKILL."""

@@ -23,10 +23,12 @@ generation stops early.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pickle
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import highspy
 import numpy as np
@@ -54,6 +56,8 @@ from solvers.allocation.highs_model import (
     run_highs,
 )
 from solvers.allocation.problem import F64, I64, MICRO, Problem, ranges
+
+log = logging.getLogger(__name__)
 
 #: optimality tolerance of :class:`LooseLp`'s interior point solve
 LOOSE_TOL = 1e-3
@@ -641,6 +645,95 @@ class LooseLp:
         self._thread.join()
 
 
+@dataclass
+class BoundJob:
+    """A master LP as arrays, to solve loosely and price at in the pricing helper process."""
+
+    cost: F64
+    row_lower: F64
+    row_upper: F64
+    start: I64
+    index: I64
+    value: F64
+    #: convexity rows first (one per class), then the shared rows
+    num_classes: int
+    rows: Rows
+    #: the order (class representative) of every convexity row, of every column
+    orders: I64
+    col_order: I64
+    weight: F64
+    time_limit_s: float
+
+    @classmethod
+    def of(cls, master: Master, time_limit_s: float) -> BoundJob:
+        """The master LP as it is now."""
+        lp = master.h.getLp()
+        return cls(
+            cost=np.asarray(lp.col_cost_, dtype=np.float64),
+            row_lower=np.asarray(lp.row_lower_, dtype=np.float64),
+            row_upper=np.asarray(lp.row_upper_, dtype=np.float64),
+            start=np.asarray(lp.a_matrix_.start_, dtype=np.int64),
+            index=np.asarray(lp.a_matrix_.index_, dtype=np.int64),
+            value=np.asarray(lp.a_matrix_.value_, dtype=np.float64),
+            num_classes=master.classes.num_classes,
+            rows=master.rows,
+            orders=master.orders,
+            col_order=np.asarray(master.col_order, dtype=np.int64),
+            weight=master.weight,
+            time_limit_s=time_limit_s,
+        )
+
+
+def loose_bound(prob: Problem, job: BoundJob, pricer: Pricer | None = None) -> tuple[float, F64]:
+    """The Lagrangian bound at the multipliers of a loose solve of ``job``'s LP, and them.
+
+    The LP is solved as :class:`LooseLp` solves it; every order is then priced exactly at
+    its shared-row multipliers (past ``job.time_limit_s`` in all, orders keep their
+    relaxation's value: still a valid bound). Raises ValueError if the LP gives no duals.
+    """
+    t0 = time.perf_counter()
+    n_col = job.cost.shape[0]
+    h = new_highs(1)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_col, job.row_lower.shape[0]
+    lp.col_cost_ = job.cost
+    lp.col_lower_, lp.col_upper_ = np.zeros(n_col), np.full(n_col, highspy.kHighsInf)
+    lp.row_lower_, lp.row_upper_ = job.row_lower, job.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = job.start.astype(np.int32)
+    lp.a_matrix_.index_ = job.index.astype(np.int32)
+    lp.a_matrix_.value_ = job.value
+    h.passModel(lp)
+    h.setOptionValue("solver", "ipm")
+    h.setOptionValue("ipm_optimality_tolerance", LOOSE_TOL)
+    h.setOptionValue("run_crossover", "off")
+    h.setOptionValue("time_limit", max(job.time_limit_s, 0.01))
+    run_highs(h)
+    sol = h.getSolution()
+    if not sol.dual_valid:
+        raise ValueError(f"no duals: {h.modelStatusToString(h.getModelStatus())}")
+    n_o = job.num_classes
+    pi = np.minimum(np.asarray(sol.row_dual, dtype=np.float64)[n_o:], 0.0)
+    duals = Duals.zeros(prob)
+    for name in _SHARED:
+        idx: I64 = getattr(job.rows, name)
+        out = np.zeros(idx.shape, dtype=np.float64)
+        mask = idx >= 0
+        out[mask] = pi[idx[mask]]
+        setattr(duals, name, out)
+    # each order's least cost - pi use over the LP's columns (spares exact searches)
+    mat = sparse.csc_matrix((job.value, job.index, job.start), shape=(lp.num_row_, n_col))
+    values = job.cost - np.asarray(mat[n_o:, :].T @ pi, dtype=np.float64)
+    pool_best = np.full(prob.num_orders, np.inf)
+    np.minimum.at(pool_best, job.col_order, values)
+    if pricer is None:
+        pricer = Pricer(prob, threads=1, orders=job.orders)
+    deadline = t0 + job.time_limit_s
+    pricing = pricer.price(duals, pool_best, deadline)
+    lb = float(np.dot(job.weight, pricing.value)) + float(np.dot(pi, job.rows.rhs))
+    return lb, pi
+
+
 # ------------------------------------------------------------------------- pricing
 @dataclass
 class Pricing:
@@ -861,6 +954,7 @@ class PricingHelper:
         )
         self._sender.start()
         self._failed = False
+        self._bounding = False  # a bound job is out
         #: orders the process priced
         self.priced = 0
 
@@ -893,6 +987,45 @@ class PricingHelper:
         self.priced += len(answers)
         return answers
 
+    def wait_ready(self, wait_s: float) -> bool:
+        """:meth:`ready`, waiting up to ``wait_s`` for the process to take the problem."""
+        self._sender.join(max(float(wait_s), 0.0))
+        return self.ready()
+
+    def submit_bound(self, job: BoundJob) -> bool:
+        """Hand the process a bound job (:func:`loose_bound`); False if it cannot take it."""
+        if not self.ready() or self._bounding:
+            return False
+        if not self.helper.send(("bound", job)):
+            self._failed = True
+            return False
+        self._bounding = True
+        return True
+
+    def bound(self, wait_s: float) -> tuple[float, F64] | None:
+        """The bound job's answer (bound, multipliers) within ``wait_s``; None if none yet.
+
+        A job that failed or did not answer in time leaves the process unusable.
+        """
+        if not self._bounding:
+            return None
+        if not self.helper.readable(max(wait_s, 0.0)):
+            return None
+        self._bounding = False
+        message = self.helper.receive()
+        if message is None or message[0] != "bounded":
+            self._failed = True
+            return None
+        if message[1] is None:
+            log.debug("bound job: %s", message[2])
+            return None
+        return float(message[1]), message[2]
+
+    @property
+    def bounding(self) -> bool:
+        """Whether a bound job is running."""
+        return self._bounding
+
     def close(self) -> None:
         """End the process (idempotent)."""
         self.helper.end(HELPER_GRACE_S, HELPER_JOIN_S)
@@ -913,7 +1046,19 @@ def pricing_main() -> None:
     if message is None or message[0] != "problem":
         return
     prob: Problem = message[1]
-    while (message := channel.receive()) is not None and message[0] == "price":
+    pricer: Pricer | None = None  # for bound jobs (built at the first)
+    while (message := channel.receive()) is not None and message[0] in ("price", "bound"):
+        if message[0] == "bound":
+            bound_job: BoundJob = message[1]
+            if pricer is None or not np.array_equal(pricer.orders, bound_job.orders):
+                pricer = Pricer(prob, threads=1, orders=bound_job.orders)
+            try:
+                answer: tuple[Any, ...] = ("bounded", *loose_bound(prob, bound_job, pricer))
+            except ValueError as exc:
+                answer = ("bounded", None, str(exc))
+            if not channel.send(answer):
+                break
+            continue
         job, c_arc, c_pair, left = message[1:]
         if left is not None:
             job = dataclasses.replace(job, deadline=time.perf_counter() + left)

@@ -120,3 +120,85 @@ def test_a_capped_batch_prices_with_a_helper_and_ends_it(
     # one thread asked for: no helper
     allocate(city, AllocationParams(time_limit_s=1.0, threads=1))
     assert len(helpers) == 1
+
+
+def lp_master(prob: Problem) -> master_mod.Master:
+    """The city's master LP after one pricing round, solved (interior point)."""
+    master = master_mod.Master(prob, threads=1, seed=0)
+    empty = np.zeros(0, dtype=np.int64)
+    master.add(master.orders, [empty] * prob.num_orders, [empty] * prob.num_orders)
+    master.add_solution(batch.nearest(prob))
+    first = Pricer(prob, threads=1).price(stock_prices(prob))
+    master.add(master.orders, first.arcs, first.qty)
+    master.h.setOptionValue("solver", "ipm")
+    assert master.solve_lp(30.0) == "Optimal"
+    return master
+
+
+def test_the_bound_job_is_the_lagrangian_bound_at_the_loose_multipliers(
+    city: AllocationRequest,
+) -> None:
+    # the bound job's answer is what pricing every order at its multipliers gives here, a
+    # lower bound on every allocation (the nearest-node one here) and on the LP; and the
+    # helper process answers the same
+    prob = compile_request(city)
+    master = lp_master(prob)
+    job = master_mod.BoundJob.of(master, 30.0)
+    lb, pi = master_mod.loose_bound(prob, job)
+    duals = master.to_duals(pi)
+    priced = Pricer(prob, threads=1).price(duals)
+    assert priced.exact
+    assert lb == pytest.approx(master.total(priced.value) + master.shared_rhs_term(duals))
+    assert lb <= master.objective() + 1e-6
+    assert lb <= prob.evaluate(batch.nearest(prob)).total / master_mod.MICRO + 1e-6
+    assert np.any(pi < 0)  # binding rows priced
+    helper = PricingHelper.spawn(prob)
+    assert helper is not None
+    try:
+        assert wait_for(helper.ready)
+        assert helper.bound(0.0) is None  # no job out
+        assert helper.submit_bound(job) and helper.bounding
+        assert not helper.submit_bound(job)  # one at a time
+        got = None
+        end = time.perf_counter() + 60.0
+        while got is None and helper.bounding and time.perf_counter() < end:
+            got = helper.bound(0.05)
+        assert got is not None and not helper.bounding
+        assert got[0] == pytest.approx(lb, rel=1e-9)
+        assert np.allclose(got[1], pi, rtol=0.0, atol=1e-9)
+    finally:
+        helper.close()
+
+
+def test_a_capped_batch_takes_the_bound_of_the_job_beside_its_search(
+    city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # column generation stops after one round (no re-solve fits): the helper solves the
+    # master LP with that round's columns and prices at its multipliers while the search
+    # runs on one thread, back to two once the answer is in; the answer's bound is at
+    # least the job's
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "LP_FIT_SHARE", 0.0)
+    monkeypatch.setattr(batch, "BOUND_JOB_ROOM", 0.0)
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda _pid: {0, 1})
+    answers: list[tuple[float, np.ndarray] | None] = []
+    workers: list[int] = []
+    real_bound = PricingHelper.bound
+    real_run = batch._SlicedSearch.run
+
+    def bound(self: PricingHelper, wait_s: float) -> tuple[float, np.ndarray] | None:
+        got = real_bound(self, wait_s)
+        answers.append(got)
+        return got
+
+    def run(self: batch._SlicedSearch, *args: object) -> np.ndarray:
+        workers.append(self.workers)
+        return real_run(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PricingHelper, "bound", bound)
+    monkeypatch.setattr(batch._SlicedSearch, "run", run)
+    res = allocate(city, AllocationParams(time_limit_s=6.0, mip_rel_gap=1e-6, seed=2))
+    taken = [a for a in answers if a is not None]
+    assert len(taken) == 1
+    assert res.bound is not None and res.bound >= min(taken[0][0], res.cost.total) - 1e-6
+    assert workers[0] == 1 and workers[-1] == 2  # one thread while the job ran
