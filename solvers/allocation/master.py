@@ -366,14 +366,7 @@ class Master:
 
     def to_duals(self, pi: F64) -> Duals:
         """Multipliers of the shared rows (a vector over them) as :class:`Duals`."""
-        duals = Duals.zeros(self.prob)
-        for name in _SHARED:
-            idx: I64 = getattr(self.rows, name)
-            out = np.zeros(idx.shape, dtype=np.float64)
-            mask = idx >= 0
-            out[mask] = pi[idx[mask]]
-            setattr(duals, name, out)
-        return duals
+        return shared_duals(self.prob, self.rows, pi)
 
     def to_vector(self, duals: Duals) -> F64:
         """:class:`Duals` as a vector over the shared rows."""
@@ -595,6 +588,25 @@ class Master:
         return out
 
 
+def shared_duals(prob: Problem, rows: Rows, pi: F64) -> Duals:
+    """Multipliers of the shared rows ``rows`` (a vector over them) as :class:`Duals`."""
+    duals = Duals.zeros(prob)
+    for name in _SHARED:
+        idx: I64 = getattr(rows, name)
+        out = np.zeros(idx.shape, dtype=np.float64)
+        mask = idx >= 0
+        out[mask] = pi[idx[mask]]
+        setattr(duals, name, out)
+    return duals
+
+
+def loose_options(h: highspy.Highs) -> None:
+    """Interior point to :data:`LOOSE_TOL`, no crossover: an interior answer with duals."""
+    h.setOptionValue("solver", "ipm")
+    h.setOptionValue("ipm_optimality_tolerance", LOOSE_TOL)
+    h.setOptionValue("run_crossover", "off")
+
+
 class LooseLp:
     """A loose interior point solve of a master LP as it is now, in a thread of its own.
 
@@ -608,9 +620,7 @@ class LooseLp:
         self.master = master
         self.h = new_highs(1)
         self.h.passModel(master.h.getLp())
-        self.h.setOptionValue("solver", "ipm")
-        self.h.setOptionValue("ipm_optimality_tolerance", LOOSE_TOL)
-        self.h.setOptionValue("run_crossover", "off")
+        loose_options(self.h)
         self.deadline = Deadline(self.h)
         self.deadline.at = time.perf_counter() + max(float(time_limit_s), 0.01)
         self.h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
@@ -704,9 +714,7 @@ def loose_bound(prob: Problem, job: BoundJob, pricer: Pricer | None = None) -> t
     lp.a_matrix_.index_ = job.index.astype(np.int32)
     lp.a_matrix_.value_ = job.value
     h.passModel(lp)
-    h.setOptionValue("solver", "ipm")
-    h.setOptionValue("ipm_optimality_tolerance", LOOSE_TOL)
-    h.setOptionValue("run_crossover", "off")
+    loose_options(h)
     h.setOptionValue("time_limit", max(job.time_limit_s, 0.01))
     run_highs(h)
     sol = h.getSolution()
@@ -714,13 +722,7 @@ def loose_bound(prob: Problem, job: BoundJob, pricer: Pricer | None = None) -> t
         raise ValueError(f"no duals: {h.modelStatusToString(h.getModelStatus())}")
     n_o = job.num_classes
     pi = np.minimum(np.asarray(sol.row_dual, dtype=np.float64)[n_o:], 0.0)
-    duals = Duals.zeros(prob)
-    for name in _SHARED:
-        idx: I64 = getattr(job.rows, name)
-        out = np.zeros(idx.shape, dtype=np.float64)
-        mask = idx >= 0
-        out[mask] = pi[idx[mask]]
-        setattr(duals, name, out)
+    duals = shared_duals(prob, job.rows, pi)
     # each order's least cost - pi use over the LP's columns (spares exact searches)
     mat = sparse.csc_matrix((job.value, job.index, job.start), shape=(lp.num_row_, n_col))
     values = job.cost - np.asarray(mat[n_o:, :].T @ pi, dtype=np.float64)
