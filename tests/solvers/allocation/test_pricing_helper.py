@@ -180,6 +180,7 @@ def test_a_capped_batch_takes_the_bound_of_the_job_beside_its_search(
     monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
     monkeypatch.setattr(batch, "LP_FIT_SHARE", 0.0)
     monkeypatch.setattr(batch, "BOUND_JOB_ROOM", 0.0)
+    monkeypatch.setattr(batch, "BOUND_JOB_WAIT_SHARE", 1.0)  # a slow helper start is no skip
     monkeypatch.setattr(batch.os, "sched_getaffinity", lambda _pid: {0, 1})
     answers: list[tuple[float, np.ndarray] | None] = []
     workers: list[int] = []
