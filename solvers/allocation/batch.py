@@ -553,7 +553,7 @@ def _solve(
         master.h.setOptionValue("solver", "ipm")
     lp_s_last = 0.0  # the last master LP solve's time
     # a second core takes a loose solve of a master LP that may be cut off (LooseLp)
-    insure = search_workers(params) >= 2
+    insure = capped and search_workers(params) >= 2
     round_s = 0.0  # the last round's time
     t_round = time.perf_counter()
     while not gap_ok(best_lb) and not cancelled():

@@ -225,3 +225,30 @@ def test_the_search_takes_a_thread_per_core_unless_the_caller_limits_threads(
     assert batch.search_workers(AllocationParams(threads=1)) == 1
     monkeypatch.setattr(batch.os, "sched_getaffinity", lambda _pid: {3})
     assert batch.search_workers(AllocationParams()) == 1  # a process pinned to one CPU
+
+
+def test_a_stock_only_batch_on_the_interior_point_method_starts_no_loose_solve(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the loose solve beside a re-solve was measured on batches with capacity rows only:
+    # large stock-only batches that switch to the interior point method keep their LPs alone
+    stock_only = capped_city.model_copy(
+        update={
+            "nodes": [
+                n.model_copy(update={"capacity_units": None, "capacity_orders": None})
+                for n in capped_city.nodes
+            ]
+        }
+    )
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "WARMUP_ORDERS", 50)
+    monkeypatch.setattr(batch, "IPM_AFTER_S", 0.0)
+    monkeypatch.setattr(batch, "LP_GROWTH", 1e9)
+    monkeypatch.setattr(batch, "search_workers", lambda _params: 2)
+    started = _calls(monkeypatch, LooseLp, "__init__", lambda *_a: True)
+    solves = _calls(
+        monkeypatch, Master, "solve_lp", lambda m, _a, out: m.h.getOptionValue("solver")[1]
+    )
+    res = allocate(stock_only, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-4, seed=1))
+    assert "ipm" in solves[1:]  # re-solves by the interior point method
+    assert not started and res.bound is not None
