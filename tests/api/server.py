@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import httpx
@@ -20,6 +23,25 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+#: a Unix socket path must stay under 108 bytes on Linux, and multiprocessing's fork server
+#: binds ``<TMPDIR>/pymp-XXXXXXXX/listener-XXXXXXXX`` (32 more characters)
+SOCKET_DIR_MAX_CHARS = 70
+
+
+def socket_tmp_dir(preferred: Path) -> tuple[Path, bool]:
+    """A ``TMPDIR`` for a process with a fork server: ``preferred`` if short enough, else a
+    fresh short one under ``/tmp`` (True: the caller removes it).
+
+    pytest's temp paths under xdist (``.../popen-gw1/<test name>/tmp``) left no room for the
+    socket: the fork server failed with "AF_UNIX path too long".
+    """
+    if len(str(preferred)) <= SOCKET_DIR_MAX_CHARS:
+        preferred.mkdir(parents=True, exist_ok=True)
+        return preferred, False
+    base = "/tmp" if os.path.isdir("/tmp") else None
+    return Path(tempfile.mkdtemp(prefix="dl-", dir=base)), True
 
 
 def make_key(data_dir: Path, role: str) -> str:
@@ -37,8 +59,10 @@ def make_key(data_dir: Path, role: str) -> str:
 class Server:
     """``dispatchlab serve`` on 127.0.0.1; ``kill()`` sends SIGKILL like a crash.
 
-    Its temporary files go to ``data_dir/tmp`` (its ``TMPDIR``), not the system's: a killed
-    server cannot remove the socket directory of its job processes' fork server (``pymp-*``).
+    Its temporary files go to ``data_dir/tmp`` (its ``TMPDIR``; a short folder of its own
+    where that path is too long for a socket, see :func:`socket_tmp_dir`), not the system's: a
+    killed server cannot remove the socket directory of its job processes' fork server
+    (``pymp-*``).
     """
 
     def __init__(
@@ -53,8 +77,9 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / f"server-{self.port}.log"
-        self.tmp_dir = data_dir / "tmp"
-        self.tmp_dir.mkdir(exist_ok=True)
+        self.tmp_dir, short = socket_tmp_dir(data_dir / "tmp")
+        if short:  # removed with this object (after the test looked into it)
+            weakref.finalize(self, shutil.rmtree, self.tmp_dir, True)
         full_env = {
             **os.environ,
             "DISPATCHLAB_JOB_POLL_S": "0.2",

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -20,7 +22,7 @@ import pytest
 
 from api.examples import SMALL_SCENARIO
 from api.serve import exit_cleanly_on_sigterm, port_socket, reuse_port_supported
-from tests.api.server import Server, alive
+from tests.api.server import SOCKET_DIR_MAX_CHARS, Server, alive, socket_tmp_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -152,23 +154,27 @@ SIGTERM_SCRIPT = textwrap.dedent(
 def test_sigterm_inside_the_guard_cleans_up_and_still_kills_the_process(tmp_path: Path) -> None:
     script = tmp_path / "sigterm.py"
     script.write_text(SIGTERM_SCRIPT)
-    temp = tmp_path / "tmp"
-    temp.mkdir()
+    temp, short = socket_tmp_dir(tmp_path / "tmp")
     out, err = tmp_path / "out", tmp_path / "err"
-    with out.open("w") as stdout, err.open("w") as stderr:  # files: the child inherits them
-        code = subprocess.run(
-            [sys.executable, str(script)],
-            env={**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(REPO)},
-            stdout=stdout,
-            stderr=stderr,
-            timeout=60,
-        ).returncode
+    try:
+        with out.open("w") as stdout, err.open("w") as stderr:  # files: the child inherits
+            code = subprocess.run(
+                [sys.executable, str(script)],
+                env={**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(REPO)},
+                stdout=stdout,
+                stderr=stderr,
+                timeout=60,
+            ).returncode
+        left = list(temp.iterdir())
+    finally:
+        if short:
+            shutil.rmtree(temp, ignore_errors=True)
     assert code == -signal.SIGTERM, err.read_text()[-2000:]
     lines = out.read_text().split()
     assert "not" not in lines, lines
     child = {int(lines[-1])}
     try:
-        assert not list(temp.iterdir()), "multiprocessing's temp dir was left"
+        assert not left, "multiprocessing's temp dir was left"
         # the daemonic child still running was terminated, as Python's exit would have done
         deadline = time.monotonic() + 5
         while alive(child) and time.monotonic() < deadline:
@@ -192,3 +198,20 @@ def test_the_guard_keeps_a_sigterm_handler_set_by_someone_else(kept: object) -> 
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_path_too_long_for_a_fork_server_socket_gets_a_short_temp_dir(tmp_path: Path) -> None:
+    # under xdist pytest's paths (".../popen-gw1/<test>/tmp") left no room for the fork
+    # server's "<TMPDIR>/pymp-XXXXXXXX/listener-XXXXXXXX": "AF_UNIX path too long"
+    short, made = socket_tmp_dir(tmp_path / ("x" * SOCKET_DIR_MAX_CHARS))
+    try:
+        assert made and short.is_dir() and len(str(short)) <= SOCKET_DIR_MAX_CHARS
+        assert len(str(short / "pymp-abcdefgh" / "listener-abcdefgh")) < 108
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+    base = Path(tempfile.mkdtemp(prefix="dl-", dir="/tmp"))
+    try:
+        kept, made = socket_tmp_dir(base / "tmp")  # short enough: used as it is
+        assert kept == base / "tmp" and kept.is_dir() and not made
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
