@@ -22,6 +22,19 @@ def capped_city() -> AllocationRequest:
     return AllocationRequest.from_scenario(scenario)
 
 
+@pytest.fixture
+def stock_only_city(capped_city: AllocationRequest) -> AllocationRequest:
+    """The same orders and nodes without capacities: stock rows only."""
+    return capped_city.model_copy(
+        update={
+            "nodes": [
+                n.model_copy(update={"capacity_units": None, "capacity_orders": None})
+                for n in capped_city.nodes
+            ]
+        }
+    )
+
+
 def test_capped_batch_starts_from_lp_rounding(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -49,19 +62,11 @@ def test_capped_batch_starts_from_lp_rounding(
 
 
 def test_lp_guided_answer_keeps_every_limit(
-    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+    stock_only_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # diving fixes heavy columns only where they fit: the answer must be feasible as is.
     # The dive starts large batches without capacity rows: these 120 orders without their
     # capacities (stock rows only) count as such a batch here
-    capped_city = capped_city.model_copy(
-        update={
-            "nodes": [
-                n.model_copy(update={"capacity_units": None, "capacity_orders": None})
-                for n in capped_city.nodes
-            ]
-        }
-    )
     monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
     monkeypatch.setattr(batch, "WARMUP_ORDERS", 50)
     monkeypatch.setattr(batch, "LP_GUIDED_CHUNK", 10)
@@ -75,7 +80,7 @@ def test_lp_guided_answer_keeps_every_limit(
         return out
 
     monkeypatch.setattr(batch, "_dive", dive)
-    res = allocate(capped_city, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-4, seed=2))
+    res = allocate(stock_only_city, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-4, seed=2))
     assert seen and all(seen)
     assert res.status in ("optimal", "feasible")
 
@@ -228,18 +233,10 @@ def test_the_search_takes_a_thread_per_core_unless_the_caller_limits_threads(
 
 
 def test_a_stock_only_batch_on_the_interior_point_method_starts_no_loose_solve(
-    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+    stock_only_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the loose solve beside a re-solve was measured on batches with capacity rows only:
     # large stock-only batches that switch to the interior point method keep their LPs alone
-    stock_only = capped_city.model_copy(
-        update={
-            "nodes": [
-                n.model_copy(update={"capacity_units": None, "capacity_orders": None})
-                for n in capped_city.nodes
-            ]
-        }
-    )
     monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
     monkeypatch.setattr(batch, "WARMUP_ORDERS", 50)
     monkeypatch.setattr(batch, "IPM_AFTER_S", 0.0)
@@ -249,6 +246,6 @@ def test_a_stock_only_batch_on_the_interior_point_method_starts_no_loose_solve(
     solves = _calls(
         monkeypatch, Master, "solve_lp", lambda m, _a, out: m.h.getOptionValue("solver")[1]
     )
-    res = allocate(stock_only, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-4, seed=1))
+    res = allocate(stock_only_city, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-4, seed=1))
     assert "ipm" in solves[1:]  # re-solves by the interior point method
     assert not started and res.bound is not None
