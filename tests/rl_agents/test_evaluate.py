@@ -237,6 +237,20 @@ def test_benchmark_script_refuses_bad_options_naming_them(
     assert not any(tmp_path.iterdir())  # nothing written
 
 
+def test_benchmark_table_names_the_worker_count_it_ran_with(tmp_path: Path) -> None:
+    """``benchmarks/rl_evaluate.py``: a one-worker run's table said "a 2-worker run"."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "rl_evaluate.py"
+    args = ["--policies", "greedy", "--seeds", "1..1", "--workers", "1", "--name", "one"]
+    run = subprocess.run(
+        [sys.executable, str(script), *args, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Latencies here come from a 1-worker run" in (tmp_path / "one.md").read_text()
+
+
 @pytest.mark.parametrize(
     ("specs", "seeds", "field"),
     [(["slots", "slots"], [1, 2], "policies.1"), (["slots"], [1, 2, 1], "seeds.2")],
