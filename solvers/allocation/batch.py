@@ -535,7 +535,8 @@ def _solve(
         )
     lp_value: float | None = None
     z_last: F64 | None = None
-    lp_duals: Duals | None = None  # duals of the master LP that gave z_last
+    # duals of the master LP that gave z_last, or of a loose solve of the cut-off one after it
+    lp_duals: Duals | None = None
     alpha = smoothing
     rounds = 0
     t_lp = time.perf_counter()
@@ -721,13 +722,11 @@ def _solve(
     bound_job = False
     margin_s = min(1.0, MIP_MARGIN * params.time_limit_s)
     if (
-        capped
-        and helper is not None
+        helper is not None  # capped, on two cores (see _solve_batch)
         and not converged
         and lp_value is not None
         and not gap_ok(best_lb)
         and lp_value - best_lb > CG_TAIL * target * max(1.0, abs(lp_value))
-        and search_workers(params) >= 2
         and not cancelled()
     ):
         room = deadline - margin_s - BOUND_JOB_MARGIN_S - time.perf_counter()
@@ -766,7 +765,7 @@ def _solve(
             return  # still at work
         bound_job = False
         if sliced is not None:
-            sliced.workers = search_workers(params)
+            sliced.workers = workers()
         if got is None:
             return
         lb, pi = got

@@ -523,7 +523,7 @@ class Master:
         row_dual = np.asarray(self.h.getSolution().row_dual, dtype=np.float64)
         n_o = self.classes.num_classes
         mu = row_dual[:n_o][self.classes.of]
-        return self.to_duals(np.minimum(row_dual[n_o:], 0.0)), mu
+        return self.to_duals(shared_multipliers(row_dual, n_o)), mu
 
     def shared_rhs_term(self, duals: Duals) -> float:
         """``sum_r pi_r b_r`` over the shared rows."""
@@ -588,6 +588,11 @@ class Master:
         return out
 
 
+def shared_multipliers(row_dual: F64 | list[float], num_classes: int) -> F64:
+    """The shared rows' multipliers (non-positive) from a master LP's row duals."""
+    return np.minimum(np.asarray(row_dual, dtype=np.float64)[num_classes:], 0.0)
+
+
 def shared_duals(prob: Problem, rows: Rows, pi: F64) -> Duals:
     """Multipliers of the shared rows ``rows`` (a vector over them) as :class:`Duals`."""
     duals = Duals.zeros(prob)
@@ -645,9 +650,8 @@ class LooseLp:
         sol = self.h.getSolution()
         if not sol.dual_valid:
             return None
-        row_dual = np.asarray(sol.row_dual, dtype=np.float64)
-        n_o = self.master.classes.num_classes
-        return self.master.to_duals(np.minimum(row_dual[n_o:], 0.0))
+        pi = shared_multipliers(sol.row_dual, self.master.classes.num_classes)
+        return self.master.to_duals(pi)
 
     def cancel(self) -> None:
         """Stop the solve and wait for its thread."""
@@ -657,7 +661,11 @@ class LooseLp:
 
 @dataclass
 class BoundJob:
-    """A master LP as arrays, to solve loosely and price at in the pricing helper process."""
+    """A master LP as arrays, to solve loosely and price at in the pricing helper process.
+
+    Columns are not carried: every master column is bounded by 0 and infinity
+    (:meth:`Master.add`), which :func:`loose_bound` puts back.
+    """
 
     cost: F64
     row_lower: F64
@@ -721,7 +729,7 @@ def loose_bound(prob: Problem, job: BoundJob, pricer: Pricer | None = None) -> t
     if not sol.dual_valid:
         raise ValueError(f"no duals: {h.modelStatusToString(h.getModelStatus())}")
     n_o = job.num_classes
-    pi = np.minimum(np.asarray(sol.row_dual, dtype=np.float64)[n_o:], 0.0)
+    pi = shared_multipliers(sol.row_dual, n_o)
     duals = shared_duals(prob, job.rows, pi)
     # each order's least cost - pi use over the LP's columns (spares exact searches)
     mat = sparse.csc_matrix((job.value, job.index, job.start), shape=(lp.num_row_, n_col))
@@ -1005,9 +1013,10 @@ class PricingHelper:
         return True
 
     def bound(self, wait_s: float) -> tuple[float, F64] | None:
-        """The bound job's answer (bound, multipliers) within ``wait_s``; None if none yet.
+        """The bound job's answer (bound, multipliers) within ``wait_s``; None if none.
 
-        A job that failed or did not answer in time leaves the process unusable.
+        None while the job runs (:attr:`bounding` stays true) and for a job whose LP gave no
+        duals; a reply that cannot be read marks the process failed.
         """
         if not self._bounding:
             return None
