@@ -12,8 +12,9 @@ share of them (:mod:`api.core.balance`), so an uneven draw does not last. With
 elsewhere :func:`serve_workers` is uvicorn's own ``--workers``.
 
 A process that serves the app is stopped by SIGTERM as uvicorn stops it (graceful shutdown,
-then the signal raised again, so the process still ends killed by SIGTERM), but first removes
-what Python's exit would have: :func:`exit_cleanly_on_sigterm`.
+then the signal raised again, so the process still ends killed by SIGTERM), and by SIGHUP
+(its terminal closed) or SIGQUIT at once, as their default action stops it; either way it
+first removes what Python's exit would have: :func:`exit_cleanly_on_signals`.
 """
 
 from __future__ import annotations
@@ -101,8 +102,16 @@ def clean_up_before_signal_death() -> None:
             stream.flush()
 
 
+#: the signals that kill a serving process by their default action, where the platform has
+#: them: SIGTERM once uvicorn has shut the app down and raised it again, SIGHUP (the terminal
+#: closed) and SIGQUIT at once (uvicorn does not catch them)
+DEATH_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name)
+)
+
+
 def _die_by_signal(signum: int, frame: FrameType | None) -> None:
-    """The SIGTERM handler: clean up, then end by the signal's default action."""
+    """The handler of :data:`DEATH_SIGNALS`: clean up, then end by the signal's default action."""
     try:
         clean_up_before_signal_death()
     finally:
@@ -111,31 +120,34 @@ def _die_by_signal(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def exit_cleanly_on_sigterm() -> Iterator[None]:
-    """While inside: SIGTERM cleans up what Python's exit would, then kills the process.
+def exit_cleanly_on_signals() -> Iterator[None]:
+    """While inside: SIGTERM, SIGHUP and SIGQUIT clean up what Python's exit would, then kill.
 
     uvicorn takes SIGTERM over while it serves, shuts the app down, puts back the handler it
     found and raises the signal again, so that the process ends as killed by it (exit status
-    143 in a shell, -15 to a parent). When the handler it found was the default action,
-    Python's exit functions never ran, and multiprocessing's ``pymp-*`` folder (with the
-    fork server's socket) stayed in the temp dir after every job. The handler installed here
-    does their work (:func:`clean_up_before_signal_death`) and then raises the signal with
-    its default action, so the process still dies by it. Only in the main thread, and only
-    where SIGTERM has its default action (a handler someone else set, or an ignored SIGTERM,
-    is kept). For a process that made its own multiprocessing folder: one started by a
-    process with such a folder shares it (uvicorn's supervisor never makes one).
+    143 in a shell, -15 to a parent); SIGHUP (the terminal closed) and SIGQUIT it does not
+    catch, and their default action kills the process at once (129 and 131, with a core
+    dump for SIGQUIT where those are on). When the handler found was the default action,
+    Python's exit functions never ran, and multiprocessing's ``pymp-*`` folder (with the fork
+    server's socket) stayed in the temp dir after every job. The handler installed here does
+    their work (:func:`clean_up_before_signal_death`) and then raises the signal with its
+    default action, so the process still dies by it. Only in the main thread, and only for
+    each of :data:`DEATH_SIGNALS` that has its default action (a handler someone else set, or
+    an ignored signal, as SIGHUP under ``nohup``, is kept). For a process that made its own
+    multiprocessing folder: one started by a process with such a folder shares it (uvicorn's
+    supervisor never makes one).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-    signal.signal(signal.SIGTERM, _die_by_signal)
+    guarded = [sig for sig in DEATH_SIGNALS if signal.getsignal(sig) is signal.SIG_DFL]
+    for sig in guarded:
+        signal.signal(sig, _die_by_signal)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in guarded:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 class OwnSocketProcess(multiprocess.Process):
@@ -167,7 +179,7 @@ class OwnSocketProcess(multiprocess.Process):
             self.config.workers,
             lambda: balance.established_on_port(port),
         )
-        with exit_cleanly_on_sigterm():
+        with exit_cleanly_on_signals():
             super().target([own])
 
 
@@ -187,7 +199,7 @@ def serve_workers(
     that fails at start-up stops the service with exit status 3, as ``uvicorn.run`` does.
     """
     if workers <= 1 or not reuse_port_supported():
-        with exit_cleanly_on_sigterm():  # one process: this one serves
+        with exit_cleanly_on_signals():  # one process: this one serves
             uvicorn.run(app, host=host, port=port, workers=workers, **options)
         return
     config = uvicorn.Config(app, host=host, port=port, workers=workers, **options)

@@ -1,6 +1,7 @@
 """Worker processes on one port, each with a listening socket of its own (api.serve).
 
-Also how a serving process ends on SIGTERM: killed by the signal, with nothing left behind.
+Also how a serving process ends on SIGTERM, SIGHUP or SIGQUIT: killed by the signal, with
+nothing left behind.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import httpx
 import pytest
 
 from api.examples import SMALL_SCENARIO
-from api.serve import exit_cleanly_on_sigterm, port_socket, reuse_port_supported
-from tests.api.server import SOCKET_DIR_MAX_CHARS, Server, alive, socket_tmp_dir
+from api.serve import DEATH_SIGNALS, exit_cleanly_on_signals, port_socket, reuse_port_supported
+from tests.api.server import SOCKET_DIR_MAX_CHARS, Server, alive, descendants, socket_tmp_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,6 +97,38 @@ def test_workers_failing_at_start_up_stop_the_service_with_exit_3(tmp_path: Path
     assert proc.returncode == 3, proc.stderr[-2000:]
 
 
+def run_a_job(server: Server) -> None:
+    """Run a routing job on ``server`` to its end: its API process then has a fork server."""
+    body = {
+        "scenario": copy.deepcopy(SMALL_SCENARIO),
+        "params": {"time_limit_s": 0.2, "seed": 1},
+        "mode": "async",
+    }
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        answer = http.post("/v1/routes", json=body)
+        assert answer.status_code == 202, answer.text
+        job = answer.json()["job_id"]
+        deadline = time.monotonic() + 60
+        while (status := http.get(f"/v1/jobs/{job}").json()["status"]) != "done":
+            assert status in {"queued", "running"} and time.monotonic() < deadline, status
+            time.sleep(0.1)
+    assert list(server.tmp_dir.glob("pymp-*/listener-*")), "the job used no fork server"
+
+
+def workers_of(supervisor: int) -> set[int]:
+    """Pids of the API processes uvicorn's supervisor ``supervisor`` started (not its others)."""
+    out = set()
+    for pid in alive(descendants(supervisor)):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == supervisor and b"spawn_main" in cmdline:
+            out.add(pid)
+    return out
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir(
     tmp_path: Path, workers: int
@@ -105,20 +138,7 @@ def test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir(
     # server's listener-* socket stayed in the temp dir after every job
     server = Server(tmp_path, env={"DISPATCHLAB_AUTH_ENABLED": "false"}, workers=workers)
     try:
-        body = {
-            "scenario": copy.deepcopy(SMALL_SCENARIO),
-            "params": {"time_limit_s": 0.2, "seed": 1},
-            "mode": "async",
-        }
-        with httpx.Client(base_url=server.url, timeout=30) as http:
-            answer = http.post("/v1/routes", json=body)
-            assert answer.status_code == 202, answer.text
-            job = answer.json()["job_id"]
-            deadline = time.monotonic() + 60
-            while (status := http.get(f"/v1/jobs/{job}").json()["status"]) != "done":
-                assert status in {"queued", "running"} and time.monotonic() < deadline, status
-                time.sleep(0.1)
-        assert list(server.tmp_dir.glob("pymp-*/listener-*")), "the job used no fork server"
+        run_a_job(server)
         server.process.send_signal(signal.SIGTERM)
         code = server.process.wait(timeout=30)
     finally:
@@ -131,12 +151,47 @@ def test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir(
     assert "Traceback" not in log
 
 
-SIGTERM_SCRIPT = textwrap.dedent(
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP here")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_api_process_killed_by_sighup_after_a_job_leaves_no_pymp_dir(
+    tmp_path: Path, workers: int
+) -> None:
+    # SIGHUP (the terminal running `make run` closed) is not caught by uvicorn in a process
+    # that serves: its default action killed the process at once, Python's exit never ran,
+    # and the pymp-* folder of the job fork server stayed in the temp dir
+    server = Server(tmp_path, env={"DISPATCHLAB_AUTH_ENABLED": "false"}, workers=workers)
+    try:
+        run_a_job(server)
+        if workers == 1:
+            server.process.send_signal(signal.SIGHUP)
+            code = server.process.wait(timeout=30)
+            assert code == -signal.SIGHUP, server.log.read_text()[-2000:]  # 129 in a shell
+        else:  # as a hung-up terminal does to its processes (uvicorn's supervisor catches
+            # SIGHUP: it replaces its workers, each stopped by SIGTERM)
+            hung_up = workers_of(server.process.pid)
+            assert len(hung_up) == workers
+            for pid in hung_up:
+                os.kill(pid, signal.SIGHUP)
+            deadline = time.monotonic() + 30
+            while alive(hung_up) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not alive(hung_up)
+        left = list(server.tmp_dir.glob("pymp-*"))
+    finally:
+        server.stop()
+    log = server.log.read_text()[-2000:]
+    assert not left, log
+    assert "Traceback" not in log
+
+
+SIGNAL_SCRIPT = textwrap.dedent(
     """
-    import multiprocessing, signal, sys, time
-    from api.serve import exit_cleanly_on_sigterm
+    import multiprocessing, resource, signal, sys, time
+    from api.serve import exit_cleanly_on_signals
 
     if __name__ == "__main__":
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGQUIT: no core file
+        signum = getattr(signal, sys.argv[1])
         ctx = multiprocessing.get_context("forkserver")
         done = ctx.Process(target=print)
         done.start()
@@ -144,23 +199,29 @@ SIGTERM_SCRIPT = textwrap.dedent(
         running = ctx.Process(target=time.sleep, args=(60,), daemon=True)
         running.start()
         print(running.pid, flush=True)
-        with exit_cleanly_on_sigterm():
-            signal.raise_signal(signal.SIGTERM)
+        with exit_cleanly_on_signals():
+            signal.raise_signal(signum)
         print("not killed", flush=True)
     """
 )
 
 
-def test_sigterm_inside_the_guard_cleans_up_and_still_kills_the_process(tmp_path: Path) -> None:
-    script = tmp_path / "sigterm.py"
-    script.write_text(SIGTERM_SCRIPT)
+@pytest.mark.parametrize("signum", DEATH_SIGNALS, ids=lambda sig: sig.name)
+def test_a_signal_inside_the_guard_cleans_up_and_still_kills_the_process(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # SIGHUP and SIGQUIT, which uvicorn does not catch, killed the process as SIGTERM did
+    # before it was guarded: the fork server's pymp-* folder stayed in the temp dir
+    script = tmp_path / "die.py"
+    script.write_text(SIGNAL_SCRIPT)
     temp, short = socket_tmp_dir(tmp_path / "tmp")
     out, err = tmp_path / "out", tmp_path / "err"
     try:
         with out.open("w") as stdout, err.open("w") as stderr:  # files: the child inherits
             code = subprocess.run(
-                [sys.executable, str(script)],
+                [sys.executable, str(script), signum.name],
                 env={**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(REPO)},
+                cwd=tmp_path,
                 stdout=stdout,
                 stderr=stderr,
                 timeout=60,
@@ -169,7 +230,7 @@ def test_sigterm_inside_the_guard_cleans_up_and_still_kills_the_process(tmp_path
     finally:
         if short:
             shutil.rmtree(temp, ignore_errors=True)
-    assert code == -signal.SIGTERM, err.read_text()[-2000:]
+    assert code == -signum, err.read_text()[-2000:]
     lines = out.read_text().split()
     assert "not" not in lines, lines
     child = {int(lines[-1])}
@@ -185,19 +246,35 @@ def test_sigterm_inside_the_guard_cleans_up_and_still_kills_the_process(tmp_path
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("kept", [signal.SIG_IGN, signal.default_int_handler])
-def test_the_guard_keeps_a_sigterm_handler_set_by_someone_else(kept: object) -> None:
-    previous = signal.signal(signal.SIGTERM, kept)  # type: ignore[arg-type]
+@pytest.mark.parametrize("signum", DEATH_SIGNALS, ids=lambda sig: sig.name)
+@pytest.mark.parametrize(
+    "kept", [signal.SIG_IGN, signal.default_int_handler], ids=["ignored", "a_handler"]
+)
+def test_the_guard_keeps_a_handler_set_by_someone_else(
+    signum: signal.Signals, kept: object
+) -> None:
+    # e.g. SIGHUP ignored under nohup stays ignored, while the signals left at their default
+    # action are guarded
+    others = [sig for sig in DEATH_SIGNALS if sig != signum]
+    previous = {sig: signal.getsignal(sig) for sig in DEATH_SIGNALS}
+    signal.signal(signum, kept)  # type: ignore[arg-type]
+    for sig in others:
+        signal.signal(sig, signal.SIG_DFL)
     try:
-        with exit_cleanly_on_sigterm():
-            assert signal.getsignal(signal.SIGTERM) is kept
-        assert signal.getsignal(signal.SIGTERM) is kept
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        with exit_cleanly_on_sigterm():
-            assert signal.getsignal(signal.SIGTERM) not in {signal.SIG_DFL, kept}
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        with exit_cleanly_on_signals():
+            assert signal.getsignal(signum) is kept
+            for sig in others:
+                assert signal.getsignal(sig) not in {signal.SIG_DFL, kept}, sig.name
+        assert signal.getsignal(signum) is kept
+        assert all(signal.getsignal(sig) is signal.SIG_DFL for sig in others)
+        signal.signal(signum, signal.SIG_DFL)
+        with exit_cleanly_on_signals():
+            assert signal.getsignal(signum) not in {signal.SIG_DFL, kept}
+        assert signal.getsignal(signum) is signal.SIG_DFL
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler)
 
 
 def test_a_path_too_long_for_a_fork_server_socket_gets_a_short_temp_dir(tmp_path: Path) -> None:
