@@ -54,6 +54,8 @@ def _routing(name: str, budget: str, *anchors: str, needs: str | None = None) ->
     args += ["--seed", "1"]
     if anchors:
         args += ["--anchors", ",".join(anchors)]
+    # the committed table's name (routing.py's own default adds the engine: ...-auto-5s)
+    args += ["--out-prefix", f"routing-{name}-{budget}s"]
     return Step(f"routing-{name}", "routing.py", tuple(args), needs=needs or name)
 
 

@@ -1,0 +1,30 @@
+"""``benchmarks/run_all.py`` (``make bench``) rewrites the committed tables the docs cite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+
+from tests.conftest import REPO, benchmark_script
+
+
+@pytest.fixture
+def run_all() -> Iterator[ModuleType]:
+    """The benchmark runner, imported as a module (nothing runs on import)."""
+    with benchmark_script("run_all.py", "run_all_steps_script") as module:
+        yield module
+
+
+def test_every_routing_step_writes_the_committed_table(run_all: ModuleType) -> None:
+    """Each routing step names its committed table (it wrote routing-solomon-auto-5s.md)."""
+    routing = [s for s in run_all.STEPS if s.script == "routing.py"]
+    assert routing, "run_all has routing steps"
+    for step in routing:
+        args = list(step.args)
+        assert "--out-prefix" in args, step.name
+        prefix = args[args.index("--out-prefix") + 1]
+        budget = args[args.index("--time-limit") + 1]
+        assert prefix == f"{step.name}-{budget}s"
+        assert (REPO / "benchmarks" / "results" / f"{prefix}.md").is_file(), prefix
