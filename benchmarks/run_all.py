@@ -59,6 +59,13 @@ def _routing(name: str, budget: str, *anchors: str, needs: str | None = None) ->
     return Step(f"routing-{name}", "routing.py", tuple(args), needs=needs or name)
 
 
+def _routing_city(orders: str, budget: str) -> Step:
+    args = ["--set", "city", "--city-orders", orders, "--city-jobs", "delivery,pickup"]
+    args += ["--engine", "auto", "--time-limit", budget, "--workers", "2", "--seed", "1"]
+    args += ["--out-prefix", f"routing-city-{orders}-{budget}s"]
+    return Step(f"routing-city-{orders}", "routing.py", tuple(args))
+
+
 STEPS: tuple[Step, ...] = (
     Step("travel-matrix", "travel_matrix.py", ("--repeats", "3")),
     Step("generate-city", "generate_city.py", ("--repeats", "3", "--seed", "1")),
@@ -68,6 +75,8 @@ STEPS: tuple[Step, ...] = (
     _routing("lilim", "10"),
     _routing("cvrplib_x", "10"),
     _routing("euro_neurips", "10", needs="euro_neurips_2022"),
+    _routing_city("1000", "10"),
+    _routing_city("10000", "60"),
     Step(
         "routing-budget",
         "routing_budget.py",
