@@ -10,14 +10,19 @@ from api.context import ServiceContext
 log = logging.getLogger("api.demo")
 
 DEMO_ORDERS, DEMO_NODES, DEMO_COURIERS = 40, 4, 6
+NOON_S = 12 * 3600
 
 
 def demo_requests(scenario: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Example bodies for each solve endpoint, built on the demo scenario."""
+    """Example bodies for each solve endpoint (policies: on the RL benchmark's standard city)."""
     from scenarios.model import Scenario
     from solvers.allocation import AllocationRequest
 
     one = Scenario.model_validate({**scenario, "orders": scenario["orders"][:1]})
+    # a re-optimisation at noon that cancels the first order created after it (its stops
+    # cannot be done yet), for any plan POST /v1/plans stored of this scenario
+    later = [o for o in scenario["orders"] if o.get("created_s", 0) >= NOON_S]
+    cancelled = min(later or scenario["orders"][-1:], key=lambda o: o.get("created_s", 0))
     return {
         "POST /v1/allocations": {
             "request": AllocationRequest.from_scenario(one).model_dump(mode="json"),
@@ -48,6 +53,14 @@ def demo_requests(scenario: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "policies": ["insertion"],
             "replications": 5,
             "seed": 1,
+        },
+        "POST /v1/plans/{plan_id}/reoptimise": {
+            "now_s": NOON_S,
+            "cancelled_order_ids": [cancelled["id"]],
+        },
+        "POST /v1/policies/evaluate": {
+            "policies": ["greedy", "slots", "model:standard"],
+            "seeds": [1, 2],
         },
     }
 

@@ -421,6 +421,35 @@ def test_demo_mode_serves_a_scenario_and_bodies_that_work(
         assert answer.status_code in {200, 202}, answer.text
 
 
+def test_demo_has_a_body_for_every_solve_endpoint_and_they_work(
+    settings: Settings, make_client: Any
+) -> None:
+    """GET /v1/demo had no body for re-optimising a plan or evaluating policies (docs/api.md)."""
+    demo = Settings(**{**settings.model_dump(), "demo": True, "auth_enabled": False})
+    client = make_client(demo)
+    requests = client.get("/v1/demo").json()["requests"]
+    posts = {
+        f"POST {path}"
+        for path, ops in client.get("/openapi.json").json()["paths"].items()
+        if "post" in ops and path != "/v1/keys"
+    }
+    assert set(requests) == posts
+    small = {
+        **requests["POST /v1/plans"],
+        "allocation": {"time_limit_s": 1},
+        "routing": {"time_limit_s": 1, "seed": 1},
+        "evaluation": {"replications": 1, "seed": 1},
+    }
+    plan = client.post("/v1/plans", json=small)
+    assert plan.status_code == 200, plan.text
+    path = f"/v1/plans/{plan.json()['plan_id']}/reoptimise"
+    reopt = client.post(path, json=requests["POST /v1/plans/{plan_id}/reoptimise"])
+    assert reopt.status_code == 200, reopt.text
+    assert reopt.json()["parent_id"] == plan.json()["plan_id"]
+    evaluate = client.post("/v1/policies/evaluate", json=requests["POST /v1/policies/evaluate"])
+    assert evaluate.status_code == 202, evaluate.text
+
+
 def test_sqlite_keeps_job_payloads_compressed_and_reads_old_rows(tmp_path: Path) -> None:
     """A job's request is stored as zlib bytes on SQLite; rows stored as JSON text still read."""
     import zlib
