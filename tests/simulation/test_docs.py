@@ -1,7 +1,8 @@
-"""The policy-hook example in docs/simulation.md runs as written."""
+"""docs/simulation.md: the policy-hook example runs; the numbers are the committed run."""
 
 from __future__ import annotations
 
+import csv
 import re
 
 from scenarios import Scenario
@@ -17,3 +18,31 @@ def test_the_policy_hook_example_runs(small_city: Scenario) -> None:
     exec(compile(example, "docs/simulation.md", "exec"), namespace)
     result = namespace["result"]
     assert getattr(result, "metrics")["orders_delivered"] > 0  # noqa: B009
+
+
+def test_the_numbers_table_is_the_committed_benchmark_run() -> None:
+    """The table kept a first run's figures after simulation-twin.md/.csv were re-run."""
+    with (REPO / "benchmarks" / "results" / "simulation-twin.csv").open(encoding="utf-8") as fh:
+        run = {row["measure"].strip(): float(row["value"]) for row in csv.DictReader(fh)}
+    table = TEXT[TEXT.index("## Numbers") :].split("\n\n")[2]
+
+    def hundreds(measure: str) -> str:
+        return f"{round(run[measure], -2):,.0f}"
+
+    expected = [
+        f"({run['plan stops']:,.0f} stops)",
+        f"{run['one replication, plan replay (median of 3)']:.2f} s, "
+        f"{hundreds('events per second, plan replay')} events/s",
+        f"| {run['30 replications, local pool, 2 workers (incl. start-up)']:.1f} s |",
+        f"| {run['one replication, dynamic cheapest insertion']:.1f} s |",
+        f"{hundreds('policy hook, random valid actions, 5000-order day')} / "
+        f"{hundreds('policy hook, random valid actions, 500-order day')} decisions/s",
+        f"{run['100 short runs, serial']:.1f} s / "
+        f"{run['100 short runs, local pool (2 workers)']:.1f} s / "
+        f"{run['100 short runs, Ray (2 CPUs, after start-up)']:.1f} s "
+        f"(+{run['Ray start-up (local instance)']:.1f} s Ray start-up)",
+        f"local pool {run['local pool overhead per run vs ideal split']:.1f} ms, "
+        f"Ray {run['Ray overhead per run vs ideal split']:.1f} ms",
+    ]
+    missing = [text for text in expected if text not in table]
+    assert not missing, missing
