@@ -211,6 +211,11 @@ def serve_workers(
         )
         sys.exit(1)
     config.port = holder.getsockname()[1]
+    # uvicorn names the address when it binds the socket itself; here nothing did, so
+    # `serve --workers N --port 0` never said which port the system had picked
+    message = "Uvicorn running on http://%s:%d (Press CTRL+C to quit)"
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address, as uvicorn writes it
+    logging.getLogger("uvicorn.error").info(message, shown, config.port)
     # uvicorn's supervisor makes its workers from this module-level class
     process_class = multiprocess.Process
     multiprocess.Process = OwnSocketProcess  # type: ignore[misc]

@@ -6,8 +6,10 @@ nothing left behind.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import re
 import shutil
 import signal
 import socket
@@ -127,6 +129,59 @@ def workers_of(supervisor: int) -> set[int]:
         if int(stat[1]) == supervisor and b"spawn_main" in cmdline:
             out.add(pid)
     return out
+
+
+OK_APP = """
+from fastapi import FastAPI
+
+
+def create_app():
+    app = FastAPI()
+    app.get("/ping")(lambda: "pong")
+    return app
+"""
+
+
+def test_workers_on_a_free_port_log_the_port_they_serve_on(tmp_path: Path) -> None:
+    # `serve --workers 2 --port 0` printed "a free port (uvicorn's log names it)", but only
+    # one process's uvicorn logs its address: the supervisor of several named no port
+    (tmp_path / "ok_app.py").write_text(OK_APP)
+    code = (
+        "from api.serve import serve_workers; serve_workers('ok_app:create_app', "
+        "factory=True, host='127.0.0.1', port=0, workers=2, log_level='info')"
+    )
+    path = os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])
+    log = tmp_path / "serve.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONPATH": path},
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        port = None
+        while port is None:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+) ", log.read_text())
+            port = int(found.group(1)) if found else None
+            time.sleep(0.1)
+        answer = None
+        while answer is None:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                answer = httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1)
+            time.sleep(0.1)
+        assert answer.json() == "pong"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
