@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pytest import MonkeyPatch
+
+from scenarios.generate import generate_city
+from scenarios.io import write_json
 from solvers.allocation import AllocationParams, AllocationRequest, allocate
 from solvers.allocation.schema import BEGIN, END, schema_markdown
 
@@ -24,6 +28,23 @@ def test_request_example_allocates() -> None:
     assert result.status.value == "optimal"
     assert {a.order_id for a in result.assignments} == {"o-1"}
     assert result.explanations[0].summary
+
+
+def test_python_example_runs_as_written(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    """It read request.json from nowhere it named and used a ``scenario`` it never made."""
+    text = DOC.read_text(encoding="utf-8")
+    example = re.search(r"```python\n(.*?)```", text, re.S)
+    request = re.search(r"```json\n(\{\n  \"nodes\".*?)```", text, re.S)
+    assert example is not None and request is not None
+    (tmp_path / "request.json").write_text(request.group(1), encoding="utf-8")
+    city = generate_city(seed=1, num_orders=20, num_nodes=3, num_couriers=2)
+    write_json(city, tmp_path / "city.json")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(example.group(1), "docs/allocation.md", "exec"), namespace)
+    assert namespace["lines"], "the example request ships its order"
+    from_city = namespace["request"]
+    assert isinstance(from_city, AllocationRequest) and len(from_city.orders) == 20
 
 
 def test_schema_section_is_current() -> None:
