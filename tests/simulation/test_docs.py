@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import csv
 import re
+from pathlib import Path
+
+import pytest
 
 from scenarios import Scenario
+from scenarios.io import write_json
 from tests.conftest import REPO
 
 TEXT = (REPO / "docs" / "simulation.md").read_text(encoding="utf-8")
 PYTHON = re.findall(r"```python\n(.*?)```", TEXT, flags=re.DOTALL)
 
 
-def test_the_policy_hook_example_runs(small_city: Scenario) -> None:
+def test_the_policy_hook_example_runs(
+    small_city: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As written: it used a ``scenario`` it never loaded."""
     example = next(code for code in PYTHON if "next_decision" in code)
-    namespace: dict[str, object] = {"scenario": small_city}
+    write_json(small_city, tmp_path / "city.json")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
     exec(compile(example, "docs/simulation.md", "exec"), namespace)
     result = namespace["result"]
     assert getattr(result, "metrics")["orders_delivered"] > 0  # noqa: B009
