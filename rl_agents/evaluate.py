@@ -160,6 +160,28 @@ def _run_day(shared: dict[str, Any], key: str, task: tuple[str, int]) -> DayOutc
     )
 
 
+def evaluation_policies() -> list[str]:
+    """Policy names evaluation takes: the registered ones and ``hindsight``, not ``plan``."""
+    import rl_agents  # noqa: F401  (registers the RL policies)
+    from simulation.policies import available_policies
+
+    return sorted({*available_policies(), HINDSIGHT} - {"plan"})
+
+
+def check_policy_name(name: str, field: str) -> None:
+    """InputError under ``field`` for a policy name evaluation does not take.
+
+    ``plan`` replays a given plan; evaluated days have none, so every order went unserved.
+    """
+    if name == "plan":
+        raise InputError(
+            field, "policy 'plan' needs a plan; the evaluated days are played without one"
+        )
+    if name not in evaluation_policies():
+        known = ", ".join(evaluation_policies())
+        raise InputError(field, f"unknown policy {name!r}; choose from {known}")
+
+
 def _validate_specs(specs: Sequence[str]) -> list[str]:
     import rl_agents  # noqa: F401
     from simulation.policies import make_policy
@@ -170,6 +192,7 @@ def _validate_specs(specs: Sequence[str]) -> list[str]:
         if not spec:
             continue
         name, _, arg = spec.partition(":")
+        check_policy_name(name, "policies")
         if name == HINDSIGHT:
             if arg:
                 try:

@@ -54,6 +54,7 @@ def _hindsight_default_s() -> float:
 def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
     """Validate every policy spec (422 naming it); model names become file paths."""
     import rl_agents  # noqa: F401  (registers the RL policies)
+    from rl_agents.evaluate import check_policy_name
     from simulation.policies import make_policy
 
     out: list[str] = []
@@ -65,6 +66,7 @@ def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
             raise InputError(field, f"{spec!r} is given twice")
         seen.add(spec)
         name, _, arg = spec.partition(":")
+        check_policy_name(name, field)
         if name == "hindsight":
             try:
                 seconds = float(arg) if arg else _hindsight_default_s()

@@ -46,6 +46,8 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
     ("policies", "field", "reason"),
     [
         (["insertion", "telepathy"], "policies.1", "unknown policy"),
+        (["telepathy"], "policies.0", "hindsight, insertion"),  # the list had no hindsight
+        (["greedy", "plan"], "policies.1", "needs a plan"),  # every order went unserved
         (["model:/etc/passwd"], "policies.0", "no paths"),
         (["model:../../secret"], "policies.0", "no paths"),
         (["greedy", "model-plain:/etc/passwd"], "policies.1", "no paths"),

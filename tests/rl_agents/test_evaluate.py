@@ -175,6 +175,20 @@ def test_bad_policy_lists(tiny: Scenario, specs: list[str]) -> None:
         run_days(tiny, specs, [1])
 
 
+def test_an_unknown_policy_lists_the_ones_evaluation_takes(tiny: Scenario) -> None:
+    """The list left out hindsight and offered plan, which has no plan to play here."""
+    with pytest.raises(InputError) as err:
+        run_days(tiny, ["hindsigt"], [1])
+    choices = err.value.reason.partition("choose from ")[2].split(", ")
+    assert "hindsight" in choices and "plan" not in choices and "slots" in choices
+
+
+def test_the_plan_policy_is_refused_not_played_with_every_order_unserved(tiny: Scenario) -> None:
+    with pytest.raises(InputError) as err:
+        run_days(tiny, ["greedy", "plan"], [1])
+    assert err.value.field == "policies" and "needs a plan" in err.value.reason
+
+
 def test_warm_start_candidates_reuse_the_cached_cold_runs(tiny: Scenario, tmp_path: Path) -> None:
     cache = tmp_path / "h.jsonl"
     cold = {"engine": "greedy", "shift_pricing": "shift"}
