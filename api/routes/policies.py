@@ -104,12 +104,16 @@ def evaluate_policies(
     if body.scenario is not None:
         check_scenario(body.scenario, field="scenario")
         check_orders(settings, body.scenario, field="scenario.orders", sync=False)
+    from rl_agents.evaluate import BASELINE
+
     specs = check_specs(body, settings)
-    runs = (len(specs) + 1) * len(body.seeds)
+    played = len(specs) + (BASELINE not in specs)  # greedy is added only when not asked for
+    runs = played * len(body.seeds)
     if runs > settings.max_whatif_runs:
         raise InputError(
             "seeds",
-            f"{runs} simulated days (policies+1 x seeds); at most {settings.max_whatif_runs}",
+            f"{runs} simulated days ({played} policies with the {BASELINE} baseline x seeds); "
+            f"at most {settings.max_whatif_runs}",
         )
     payload = body.model_dump(mode="json")
     payload["policies"] = specs

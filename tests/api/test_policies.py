@@ -175,3 +175,22 @@ def test_a_bare_hindsight_is_checked_at_the_seconds_it_runs(
     assert answer.status_code == 422, answer.text
     detail = answer.json()["detail"][0]
     assert detail["field"] == "policies.0" and "at most 45 s" in detail["reason"], detail
+
+
+def test_the_day_cap_counts_greedy_once_when_it_is_asked_for(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    """greedy and slots on 10 days play 20 days: with a cap of 20 they were refused as 30."""
+    capped = Settings(**{**settings.model_dump(), "max_whatif_runs": 20, "auth_enabled": False})
+    client = make_client(capped)
+    seeds = list(range(1, 11))
+    asked = client.post(
+        "/v1/policies/evaluate", json=_body(policies=["greedy", "slots"], seeds=seeds)
+    )
+    assert asked.status_code == 202, asked.text
+    added = client.post(
+        "/v1/policies/evaluate", json=_body(policies=["slots", "insertion"], seeds=seeds)
+    )
+    assert added.status_code == 422, added.text  # greedy added: 30 days
+    detail = added.json()["detail"][0]
+    assert detail["field"] == "seeds" and "30 simulated days" in detail["reason"], detail
