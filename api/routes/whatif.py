@@ -48,12 +48,14 @@ def create_whatif(
     check_replications(ctx.settings, body.replications, field="replications")
     for i, policy in enumerate(body.policies):
         check_policy(policy, f"policies.{i}", has_plan=body.plan is not None)
-    runs = (len(body.variants) + 1) * len(body.policies) * body.replications
+    # the base is played first; a variant named base redefines it and is not played twice
+    played = len({v.name for v in body.variants} | {"base"})
+    runs = played * len(body.policies) * body.replications
     if runs > ctx.settings.max_whatif_runs:
         raise InputError(
             "replications",
-            f"{runs} simulated days (variants+1 x policies x replications); "
-            f"at most {ctx.settings.max_whatif_runs}",
+            f"{runs} simulated days ({played} variants with the base x policies x "
+            f"replications); at most {ctx.settings.max_whatif_runs}",
         )
     check_variants(body)  # the job applies them the same way: fail here, not in the job
     if body.plan is not None:

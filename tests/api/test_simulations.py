@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.core.config import Settings
 from api.examples import PLAN_SCENARIO, SIMULATION_EXAMPLE, WHATIF_EXAMPLE
 from tests.api.conftest import wait_for
 
@@ -287,3 +288,20 @@ def test_a_study_with_an_idempotency_key_is_queued_once(
     assert second.headers["idempotent-replayed"] == "true"
     jobs = client.get("/v1/jobs", headers=keys["planner"], params={"kind": kind}).json()
     assert jobs["count"] == 1  # queued once
+
+
+def test_the_day_cap_counts_a_redefined_base_once(settings: Settings, make_client: Any) -> None:
+    """A variant named base is the baseline: 2 variants x 1 policy x 5 were refused as 15 days."""
+    capped = Settings(**{**settings.model_dump(), "max_whatif_runs": 10, "auth_enabled": False})
+    client = make_client(capped)
+    body = _example(WHATIF_EXAMPLE)
+    body["variants"][0]["name"] = "base"
+    body.update(policies=body["policies"][:1], replications=5)
+    assert len(body["variants"]) == 2
+    answer = client.post("/v1/whatif", json=body)
+    assert answer.status_code == 202, answer.text
+    body["variants"][0]["name"] = "other"  # the base is added: 15 days
+    refused = client.post("/v1/whatif", json=body)
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["detail"][0]
+    assert detail["field"] == "replications" and "15 simulated days" in detail["reason"], detail
