@@ -194,7 +194,7 @@ def _compare(
     if not quiet:
         from rich.markup import escape
 
-        console.print(cmp.markdown(), markup=False)
+        console.print(cmp.markdown(), markup=False, soft_wrap=True)  # a table: never wrapped
         console.print(f"recommended: [bold]{escape(cmp.recommended)}[/]")
 
 
@@ -255,7 +255,9 @@ def whatif_cmd(
     if quiet:
         return
     console.print(
-        markdown_table(result, ("cost_cents", "on_time_rate", "orders_unserved")), markup=False
+        markdown_table(result, ("cost_cents", "on_time_rate", "orders_unserved")),
+        markup=False,
+        soft_wrap=True,  # a markdown table: never wrapped at the console width
     )
     console.print(
         f"{total} runs in {wall:.1f} s on executor {executor}; "

@@ -138,6 +138,8 @@ def test_whatif_writes_tables_plots_and_html(tmp_path: Path, city_file: Path) ->
     assert len(rows) > 3 * 2 * 10
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "fewer-couriers" in html
+    printed = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert printed and all(row.endswith("|") for row in printed), result.stdout  # not wrapped
 
 
 def test_whatif_names_the_bad_field(tmp_path: Path, city_file: Path) -> None:
@@ -192,6 +194,10 @@ def test_simulate_compares_several_plans(tmp_path: Path, instances_dir: Path) ->
     assert payload["baseline"] == "bad" and payload["recommended"] == "good"
     assert payload["paired_differences"]["good"]["cost_cents"]["ci_high"] < 0
     assert "recommended: good" in result.stdout
+    # the markdown table is printed whole: rows were wrapped at the console width (80 columns
+    # when piped), which broke the table for anyone who saved or pasted it
+    rows = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert len(rows) == 4 and all(row.endswith("|") for row in rows), result.stdout
 
 
 def test_route_out_then_simulate_plan(
