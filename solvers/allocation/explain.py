@@ -5,9 +5,9 @@ For every order, with every other order's allocation held fixed (its *residual* 
 - **best alternative**: the cheapest allocation that avoids one of the chosen nodes, and how
   much more it costs (exact, by the per-order DP; a one-order MIP where the DP is inexact);
 - **what forced the choice**: the order's own optimum with the whole stock and capacity to
-  itself is compared with the choice; each node of that optimum the order does not use is
-  traced to the limit that stopped it (stock taken by other orders, parcel or unit capacity
-  full, the VIP share used up);
+  itself is compared with the choice; every part of that optimum the order does not get (a
+  node it does not use, fewer units from one it does) is traced to the limit that stopped it
+  (stock taken by other orders, parcel or unit capacity full, the VIP share used up);
 - **rules**: a node nearer than every chosen one that a rule forbids (sanctions list,
   opening hours, promise), a restricted SKU, stock held back as safety stock;
 - **unfilled units**: the reason each backordered line could not ship.
@@ -549,21 +549,25 @@ def _order_explanation(
 def _binding(
     prob: Problem, world: _World, x: I64, o: int, arcs: I64, b_arcs: I64, b_qty: I64
 ) -> list[Reason]:
-    """Trace the order's own-optimum arcs that it does not use to the limit that stopped them."""
+    """Trace the order's own optimum to the limits that stop it on what the others leave.
+
+    Every arc of the own optimum is checked, also at a node the order ships from (where it
+    may get fewer units than it wants), and the unit and VIP limits against the units the
+    own optimum wants from the node over all its lines.
+    """
     out: list[Reason] = []
-    mine = set(arcs.tolist())
-    seen: set[tuple[str, int, int]] = set()
     vip = bool(prob.order_vip[o])
     own_units = np.bincount(prob.arc_node[arcs], weights=x[arcs], minlength=prob.num_nodes)
     own_nodes = set(prob.arc_node[arcs].tolist())
+    wanted: dict[int, int] = {}
     for a, q in zip(b_arcs.tolist(), b_qty.tolist(), strict=True):
-        if a in mine:
+        if q <= 0:
             continue
         n, s = int(prob.arc_node[a]), int(prob.arc_sku[a])
+        wanted[n] = wanted.get(n, 0) + q
         left = int(world.avail_left[n, s]) + int(x[a])
-        node_id, sku = prob.node_ids[n], prob.sku_ids[s]
-        if left < q and ("stock", n, s) not in seen:
-            seen.add(("stock", n, s))
+        if left < q:
+            node_id, sku = prob.node_ids[n], prob.sku_ids[s]
             out.append(
                 Reason(
                     kind=ReasonKind.STOCK,
@@ -573,10 +577,12 @@ def _binding(
                     f"({max(left, 0)} left, {q} wanted)",
                 )
             )
-        parcels_left = int(world.orders_left[n]) + (1 if n in own_nodes else 0)
+    for n, q in wanted.items():
+        node_id = prob.node_ids[n]
+        mine = 1 if n in own_nodes else 0
+        parcels_left = int(world.orders_left[n]) + mine
         units_left = int(world.units_left[n]) + int(own_units[n])
-        if parcels_left <= 0 and ("cap_o", n, 0) not in seen:
-            seen.add(("cap_o", n, 0))
+        if parcels_left <= 0:
             out.append(
                 Reason(
                     kind=ReasonKind.CAPACITY,
@@ -584,20 +590,19 @@ def _binding(
                     message=f"parcel capacity of {node_id} is full",
                 )
             )
-        elif units_left < q and ("cap_u", n, 0) not in seen:
-            seen.add(("cap_u", n, 0))
+        elif units_left < q:
             out.append(
                 Reason(
                     kind=ReasonKind.CAPACITY,
                     node_id=node_id,
-                    message=f"unit capacity of {node_id} is full ({max(units_left, 0)} left)",
+                    message=f"unit capacity of {node_id} is full "
+                    f"({max(units_left, 0)} left, {q} wanted)",
                 )
             )
-        if vip and ("vip", n, 0) not in seen:
-            vip_p = int(world.vip_orders_left[n]) + (1 if n in own_nodes else 0)
+        if vip:
+            vip_p = int(world.vip_orders_left[n]) + mine
             vip_u = int(world.vip_units_left[n]) + int(own_units[n])
             if vip_p <= 0 or vip_u < q:
-                seen.add(("vip", n, 0))
                 out.append(
                     Reason(
                         kind=ReasonKind.VIP_SHARE,

@@ -125,3 +125,42 @@ def test_a_used_up_vip_share_is_a_capacity_reason() -> None:
     assert len(reasons) == 1
     reason, detail = reasons[0]
     assert reason == UnfilledReason.CAPACITY and "VIP" in detail
+
+
+def _binding_kinds(req: AllocationRequest, order_id: str) -> list[tuple[str, str | None]]:
+    result = allocate(req, EXACT)
+    assert result.status == "optimal"
+    ex = next(e for e in result.explanations if e.order_id == order_id)
+    assert not any("optimality gap" in r.message for r in ex.reasons), ex
+    return [(r.kind.value, r.node_id) for r in ex.reasons if r.kind.value != "unfilled"]
+
+
+def test_stock_taken_at_a_node_the_order_ships_from_is_named() -> None:
+    # dc holds 3; the VIP order takes 2, so o gets 1 of its 2 units from dc: the stock
+    # taken by the VIP order stopped it (not "the optimality gap" of an optimal answer)
+    req = AllocationRequest(
+        nodes=[node("dc", 52.0, 13.0, inventory={"a": 3})],
+        orders=[
+            order("vip", 52.0, 13.0, {"a": 2}, tier=Tier.VIP),
+            order("o", 52.0, 13.0, {"a": 2}),
+        ],
+        costs=SIMPLE_COSTS,
+    )
+    assert _binding_kinds(req, "o") == [("stock", "dc")]
+
+
+def test_unit_capacity_is_checked_over_all_lines_the_order_wants_from_a_node() -> None:
+    # near ships 2 units; o1 (only near holds c) takes 1, so o2 wants 2 from near and gets
+    # none: each of its lines alone would fit in the unit left, both together do not
+    req = AllocationRequest(
+        nodes=[
+            node("near", 0.0, 0.0, inventory={"a": 5, "b": 5, "c": 5}, capacity_units=2),
+            node("far", 0.0, 0.0, inventory={"a": 5, "b": 5}),
+        ],
+        orders=[order("o1", 0.0, 0.0, {"c": 1}), order("o2", 0.0, 0.0, {"a": 1, "b": 1})],
+        costs=SIMPLE_COSTS,
+        distance_km=[[0.0, 0.0], [100.0, 100.0]],
+    )
+    result = allocate(req, EXACT)
+    assert {a.node_id for a in result.assignments if a.order_id == "o2"} == {"far"}
+    assert _binding_kinds(req, "o2") == [("capacity", "near")]
