@@ -31,7 +31,16 @@ from solvers.allocation.dp import (
 )
 from solvers.allocation.heuristics import NONE, Residual, real_costs, solve_residual
 from solvers.allocation.master import pattern_cost
-from solvers.allocation.problem import BLOCK_RULE, F64, I64, MICRO, OK, Problem, from_micro
+from solvers.allocation.problem import (
+    BLOCK_RULE,
+    F64,
+    I64,
+    MICRO,
+    OK,
+    Problem,
+    from_micro,
+    to_micro,
+)
 from solvers.allocation.result import (
     Alternative,
     OrderExplanation,
@@ -799,6 +808,17 @@ def _why_unfilled(
                 UnfilledReason.CAPACITY,
                 f"every node that may ship {sku} here has no {what} in this wave ({names})",
             )
+        # the other nodes cost more than backordering; a shut node that would pay off is
+        # what stops the line, not the cost
+        paying = [n for n in shut if _would_pay(prob, o, n, ln)]
+        if paying:
+            names = ", ".join(prob.node_ids[n] for n in paying[:3])
+            what = "capacity" if any(_no_room(prob, n, False) for n in paying) else "VIP capacity"
+            return (
+                UnfilledReason.CAPACITY,
+                f"{names} would ship {sku} here but {'has' if len(paying) == 1 else 'have'} "
+                f"no {what} in this wave; every other node costs more than backordering it",
+            )
         return UnfilledReason.COST, "backordering costs less than any way to ship it"
     nodes = [int(prob.arc_node[a]) for a in arcs]
     stock_left = [int(world.avail_left[n, s]) for n in nodes]
@@ -832,6 +852,25 @@ def _why_unfilled(
     if 0 < prob.max_nodes <= shipments:
         return UnfilledReason.MAX_NODES, f"the order already ships from {shipments} node(s)"
     return UnfilledReason.COST, "backordering costs less than shipping it"
+
+
+def _would_pay(prob: Problem, o: int, n: int, ln: int) -> bool:
+    """True when node ``n`` would ship line ``ln`` of order ``o`` if it had capacity.
+
+    The compiler's exact filters (:func:`~solvers.allocation.problem.compile_request`) on
+    the node's stock without its capacity: the line's unit costs less than its penalty,
+    and what the order's lines save there pays for the parcel (shipment and lateness).
+    """
+    unit = prob.per_unit + int(prob.handling[n]) + int(prob.dist_cost[n, o])
+    if unit >= prob.line_pen[ln]:
+        return False
+    saving = 0
+    for line in prob.order_lines(o):
+        margin = int(prob.line_pen[line]) - unit
+        if prob.line_restricted[line] or margin <= 0:
+            continue
+        saving += min(int(prob.line_qty[line]), int(prob.avail[n, prob.line_sku[line]])) * margin
+    return saving > to_micro(prob.request.costs.per_shipment) + int(prob.late_cost[n, o])
 
 
 def _no_room(prob: Problem, n: int, vip: bool) -> bool:

@@ -109,6 +109,7 @@ class Problem:
     dist_km: F64
     dist_cost: I64
     arrival_s: I64
+    late_cost: I64  # N x O: lateness cost of a parcel (micro; 0 when on time or closed)
     node_block: NDArray[np.int8]
     # lines (L)
     line_order: I64
@@ -253,6 +254,7 @@ class Problem:
             dist_km=self.dist_km[:, orders],
             dist_cost=self.dist_cost[:, orders],
             arrival_s=self.arrival_s[:, orders],
+            late_cost=self.late_cost[:, orders],
             node_block=self.node_block[:, orders],
             line_order=order_new[self.line_order[lines]],
             line_sku=self.line_sku[lines],
@@ -592,6 +594,7 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
         dist_km=dist_km,
         dist_cost=dist_cost,
         arrival_s=arrival_s,
+        late_cost=late_cost,
         node_block=block,
         line_order=l_order,
         line_sku=l_sku,

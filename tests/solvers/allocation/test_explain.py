@@ -164,3 +164,27 @@ def test_unit_capacity_is_checked_over_all_lines_the_order_wants_from_a_node() -
     result = allocate(req, EXACT)
     assert {a.node_id for a in result.assignments if a.order_id == "o2"} == {"far"}
     assert _binding_kinds(req, "o2") == [("capacity", "near")]
+
+
+def test_a_shut_node_that_would_pay_off_is_the_reason_not_cost() -> None:
+    # near would ship the unit but has no unit capacity; far costs more than backordering
+    req = AllocationRequest(
+        nodes=[
+            node("near", 0.0, 0.0, inventory={"a": 5}, capacity_units=0),
+            node("far", 0.0, 0.0, inventory={"a": 5}),
+        ],
+        orders=[order("o", 0.0, 0.0, {"a": 1})],
+        costs=SIMPLE_COSTS,
+        distance_km=[[1.0], [5000.0]],
+    )
+    reason, detail = _unfilled(req)["o"]
+    assert reason == UnfilledReason.CAPACITY
+    assert "near" in detail and "far" not in detail
+    # without the near node's capacity limit it ships from there
+    open_near = req.model_copy(
+        update={"nodes": [node("near", 0.0, 0.0, inventory={"a": 5}), req.nodes[1]]}
+    )
+    assert _unfilled(open_near) == {}
+    # a shut node that would not pay off either leaves the reason with the cost
+    dear = req.model_copy(update={"distance_km": [[5000.0], [5000.0]]})
+    assert _unfilled(dear)["o"][0] == UnfilledReason.COST
