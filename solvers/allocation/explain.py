@@ -8,8 +8,9 @@ For every order, with every other order's allocation held fixed (its *residual* 
   itself is compared with the choice; every part of that optimum the order does not get (a
   node it does not use, fewer units from one it does) is traced to the limit that stopped it
   (stock taken by other orders, parcel or unit capacity full, the VIP share used up);
-- **rules**: a node nearer than every chosen one that a rule forbids (sanctions list,
-  opening hours, promise), a restricted SKU, stock held back as safety stock;
+- **rules**: a node nearer than every chosen one, holding free stock of the order's lines,
+  that a rule forbids (sanctions list, opening hours, promise), a restricted SKU, stock held
+  back as safety stock at a nearer node the order may use;
 - **unfilled units**: the reason each backordered line could not ship.
 """
 
@@ -643,7 +644,10 @@ def _rule_reasons(prob: Problem, o: int, nodes: list[int]) -> list[Reason]:
     nearest_chosen = min((prob.dist_km[n, o] for n in nodes), default=np.inf)
     closer = np.nonzero(prob.dist_km[:, o] < nearest_chosen)[0]
     closer = closer[np.argsort(prob.dist_km[closer, o], kind="stable")]
-    for n in closer.tolist():
+    # a node with nothing free to ship of the order's (unrestricted) lines stopped nothing
+    wanted = [int(prob.line_sku[ln]) for ln in lines if not prob.line_restricted[ln]]
+    holding = closer[(prob.avail[closer][:, wanted] > 0).any(axis=1)] if wanted else closer[:0]
+    for n in holding.tolist():
         code = int(prob.node_block[n, o])
         if code == OK:
             continue
@@ -665,7 +669,7 @@ def _rule_reasons(prob: Problem, o: int, nodes: list[int]) -> list[Reason]:
         )
         break
     # a nearer node that may take no parcel at all (or no VIP parcel)
-    for n in closer.tolist():
+    for n in holding.tolist():
         node_id = prob.node_ids[n]
         if prob.cap_orders[n] == 0 or prob.cap_units[n] == 0:
             out.append(
@@ -687,7 +691,11 @@ def _rule_reasons(prob: Problem, o: int, nodes: list[int]) -> list[Reason]:
             break
     # stock held back (safety stock, the store floor) at a node nearer than the choice
     for n in closer.tolist():
+        if prob.node_block[n, o] != OK:
+            continue  # ruled out anyway: what it keeps on the shelf stops nothing
         for ln in lines:
+            if prob.line_restricted[ln]:
+                continue
             s = int(prob.line_sku[ln])
             held = int(prob.inventory[n, s] - prob.avail[n, s])
             if held > 0 and prob.avail[n, s] < prob.line_qty[ln]:

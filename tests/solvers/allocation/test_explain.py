@@ -188,3 +188,25 @@ def test_a_shut_node_that_would_pay_off_is_the_reason_not_cost() -> None:
     # a shut node that would not pay off either leaves the reason with the cost
     dear = req.model_copy(update={"distance_km": [[5000.0], [5000.0]]})
     assert _unfilled(dear)["o"][0] == UnfilledReason.COST
+
+
+def test_a_rule_is_named_at_the_nearest_node_that_holds_what_the_order_wants() -> None:
+    # both nearer nodes are excluded for region r1, but only "held" has stock of a: the
+    # nearest one, empty, stopped nothing
+    req = AllocationRequest(
+        nodes=[
+            node("empty", 0.0, 0.0, inventory={"z": 9}),
+            node("held", 0.0, 0.0, inventory={"a": 2}, safety_stock=1),
+            node("dc", 0.0, 0.0, inventory={"a": 9}),
+        ],
+        orders=[order("o", 0.0, 0.0, {"a": 2}, region="r1")],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(excluded_nodes={"r1": ["empty", "held"]}),
+        distance_km=[[1.0], [2.0], [3.0]],
+    )
+    ex = allocate(req, EXACT).explanations[0]
+    assert ex.nodes == ["dc"]
+    named = [(r.rule, r.node_id) for r in ex.reasons if r.rule is not None]
+    # what "held" keeps as safety stock does not matter: it may not ship here at all
+    assert named == [("excluded_nodes", "held")]
+    assert "because held may not ship to region r1" in ex.summary
