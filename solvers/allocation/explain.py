@@ -10,7 +10,7 @@ For every order, with every other order's allocation held fixed (its *residual* 
   (stock taken by other orders, parcel or unit capacity full, the VIP share used up);
 - **rules**: a node nearer than every chosen one, holding free stock of the order's lines,
   that a rule forbids (sanctions list, opening hours, promise), a restricted SKU, stock held
-  back as safety stock at a nearer node the order may use;
+  back as safety stock where it cost the order units of a line (also at a chosen node);
 - **unfilled units**: the reason each backordered line could not ship.
 """
 
@@ -536,7 +536,7 @@ def _order_explanation(
                         message="within the optimality gap of the batch answer",
                     )
                 )
-    reasons.extend(_rule_reasons(prob, o, nodes))
+    reasons.extend(_rule_reasons(prob, o, nodes, arcs, x))
     l0, l1 = int(prob.order_line_start[o]), int(prob.order_line_start[o + 1])
     short = int(prob.line_qty[l0:l1].sum()) - int(x[arcs].sum())
     if short:
@@ -623,7 +623,8 @@ def _binding(
     return out
 
 
-def _rule_reasons(prob: Problem, o: int, nodes: list[int]) -> list[Reason]:
+def _rule_reasons(prob: Problem, o: int, nodes: list[int], arcs: I64, x: I64) -> list[Reason]:
+    """The rules that rule out nearer nodes or hold stock back (``arcs``: the order's)."""
     out: list[Reason] = []
     request = prob.request
     order = request.orders[o]
@@ -689,30 +690,44 @@ def _rule_reasons(prob: Problem, o: int, nodes: list[int]) -> list[Reason]:
                 )
             )
             break
-    # stock held back (safety stock, the store floor) at a node nearer than the choice
-    for n in closer.tolist():
-        if prob.node_block[n, o] != OK:
-            continue  # ruled out anyway: what it keeps on the shelf stops nothing
-        for ln in lines:
-            if prob.line_restricted[ln]:
-                continue
-            s = int(prob.line_sku[ln])
+    # stock held back (safety stock, the store floor) that cost the order units of a line:
+    # at a node it may use, nearer than the farthest node shipping the line (any node where
+    # units of the line are left unfilled), that ships less of the line than it wants
+    got: dict[tuple[int, int], int] = {}
+    for a in arcs.tolist():
+        key = (int(prob.arc_line[a]), int(prob.arc_node[a]))
+        got[key] = got.get(key, 0) + int(x[a])
+    held_at: list[tuple[float, int, int]] = []
+    for ln in lines:
+        if prob.line_restricted[ln]:
+            continue
+        s, qty = int(prob.line_sku[ln]), int(prob.line_qty[ln])
+        sources = [n for (line, n) in got if line == ln]
+        short = sum(got[ln, n] for n in sources) < qty
+        reach = np.inf if short else max(prob.dist_km[n, o] for n in sources)
+        for n in range(prob.num_nodes):
+            if prob.node_block[n, o] != OK or not prob.dist_km[n, o] < reach:
+                continue  # ruled out anyway, or no nearer than where the line ships from
             held = int(prob.inventory[n, s] - prob.avail[n, s])
-            if held > 0 and prob.avail[n, s] < prob.line_qty[ln]:
-                node_id, sku = prob.node_ids[n], prob.sku_ids[s]
-                rule = _holding_rule(prob, n, sku)
-                what = "as safety stock" if rule == "safety_stock" else "(store floor)"
-                out.append(
-                    Reason(
-                        kind=ReasonKind.RULE,
-                        node_id=node_id,
-                        sku=sku,
-                        rule=rule,
-                        message=f"{node_id} holds {int(prob.inventory[n, s])} of {sku} but "
-                        f"keeps {held} {what}",
-                    )
-                )
-                return out
+            if held > 0 and prob.avail[n, s] < qty and got.get((ln, n), 0) < qty:
+                held_at.append((float(prob.dist_km[n, o]), n, ln))
+    if held_at:
+        _, n, ln = min(held_at)
+        s = int(prob.line_sku[ln])
+        held = int(prob.inventory[n, s] - prob.avail[n, s])
+        node_id, sku = prob.node_ids[n], prob.sku_ids[s]
+        rule = _holding_rule(prob, n, sku)
+        what = "as safety stock" if rule == "safety_stock" else "(store floor)"
+        out.append(
+            Reason(
+                kind=ReasonKind.RULE,
+                node_id=node_id,
+                sku=sku,
+                rule=rule,
+                message=f"{node_id} holds {int(prob.inventory[n, s])} of {sku} but "
+                f"keeps {held} {what}",
+            )
+        )
     return out
 
 

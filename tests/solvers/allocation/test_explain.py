@@ -210,3 +210,23 @@ def test_a_rule_is_named_at_the_nearest_node_that_holds_what_the_order_wants() -
     # what "held" keeps as safety stock does not matter: it may not ship here at all
     assert named == [("excluded_nodes", "held")]
     assert "because held may not ship to region r1" in ex.summary
+
+
+def test_safety_stock_at_the_node_the_order_ships_from_is_named() -> None:
+    # dc holds 3 of a and keeps 2: the order gets 1 of its 2 units from dc, the other one is
+    # backordered because of the safety stock (the only nearer-node rule check missed it)
+    req = AllocationRequest(
+        nodes=[node("dc", 52.0, 13.0, inventory={"a": 3}, safety_stock=2)],
+        orders=[order("o", 52.0, 13.0, {"a": 2})],
+        costs=SIMPLE_COSTS,
+    )
+    ex = allocate(req, EXACT).explanations[0]
+    assert ex.nodes == ["dc"]
+    held = [(r.rule, r.node_id, r.sku) for r in ex.reasons if r.rule is not None]
+    assert held == [("safety_stock", "dc", "a")]
+    assert any("keeps 2 as safety stock" in r.message for r in ex.reasons)
+    # enough free stock for the whole line: what dc keeps stops nothing
+    plenty = req.model_copy(
+        update={"nodes": [node("dc", 52.0, 13.0, inventory={"a": 4}, safety_stock=2)]}
+    )
+    assert all(r.rule is None for r in allocate(plenty, EXACT).explanations[0].reasons)
