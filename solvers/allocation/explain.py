@@ -178,6 +178,7 @@ def explain(
     budget_s: float = 2.0,
     end: float | None = None,
     notes: list[str] | None = None,
+    baseline: str | None = None,
 ) -> tuple[list[OrderExplanation], list[Unfilled]]:
     """Per-order explanations and the unfilled lines with their reasons.
 
@@ -191,6 +192,8 @@ def explain(
     limits, and ``unconstrained`` is :func:`lone_order_optimum`'s answer (the choice itself);
     its alternatives are then searched on the request's own stock, without building the
     residual world for each, and its own optimum costs what the choice costs.
+    ``baseline``: the baseline policy that made ``x`` (None: an optimising solve), named
+    where it left an order dearer than it could ship on what the other orders leave.
     """
     t_start = _clock()
     n_orders = prob.num_orders
@@ -360,6 +363,7 @@ def explain(
                 alt_nodes[o],
                 unconstrained.get(o),
                 int(own_cost[o]),
+                baseline,
             )
         )
     done = len(explanations)
@@ -505,6 +509,7 @@ def _order_explanation(
     alt_nodes: list[int],
     own_best: tuple[I64, I64] | None,
     own_cost: int,
+    baseline: str | None = None,
 ) -> OrderExplanation:
     order_id = prob.order_ids[o]
     reasons: list[Reason] = []
@@ -529,7 +534,17 @@ def _order_explanation(
                 )
         else:
             reasons.extend(_binding(prob, world, x, o, arcs, b_arcs, b_qty))
-            if not any(r.kind != ReasonKind.CHEAPEST for r in reasons):
+            unexplained = not any(r.kind != ReasonKind.CHEAPEST for r in reasons)
+            cheaper = alternative is not None and alt_cost < cost
+            if baseline is not None and (unexplained or cheaper):
+                reasons.append(
+                    Reason(
+                        kind=ReasonKind.CHEAPEST,
+                        message=f"the {baseline} baseline does not optimise: this order could "
+                        "ship for less on what the other orders leave",
+                    )
+                )
+            elif unexplained:
                 reasons.append(
                     Reason(
                         kind=ReasonKind.CHEAPEST,
@@ -763,6 +778,9 @@ def _summary(
     forced = [r.message for r in reasons if r.kind not in (ReasonKind.CHEAPEST,)]
     if forced:
         tail.append("because " + forced[0])
+    elif nodes and alternative is not None and alternative.extra_cost < 0:
+        where = ", ".join(alternative.nodes) or "shipping nothing"
+        tail.append(f"not the cheapest option: {where} costs {-alternative.extra_cost:.2f} less")
     elif nodes:
         tail.append("cheapest option")
     return head + ("; " + "; ".join(tail) if tail else "")

@@ -221,6 +221,7 @@ def _allocate(
             budget_s=_explain_budget(params, method, start),
             end=_explain_end(params, prob.num_orders, start),
             notes=stats.notes,
+            baseline=params.baseline or ("nearest" if fast else None),
         )
     else:
         from solvers.allocation.explain import _world, unfilled_lines

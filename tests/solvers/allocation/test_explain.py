@@ -230,3 +230,24 @@ def test_safety_stock_at_the_node_the_order_ships_from_is_named() -> None:
         update={"nodes": [node("dc", 52.0, 13.0, inventory={"a": 4}, safety_stock=2)]}
     )
     assert all(r.rule is None for r in allocate(plenty, EXACT).explanations[0].reasons)
+
+
+def test_a_baseline_choice_that_costs_more_is_not_called_the_cheapest() -> None:
+    # the nearest-node baseline ships from "near" although "far" (no handling) costs less
+    req = AllocationRequest(
+        nodes=[
+            node("near", 0.0, 0.0, inventory={"a": 5}, handling_cost_per_unit=5.0),
+            node("far", 0.0, 0.0, inventory={"a": 5}),
+        ],
+        orders=[order("o", 0.0, 0.0, {"a": 1})],
+        costs=SIMPLE_COSTS,
+        distance_km=[[1.0], [2.0]],
+    )
+    ex = allocate(req, AllocationParams(baseline="nearest")).explanations[0]
+    assert ex.nodes == ["near"]
+    assert ex.best_alternative is not None and ex.best_alternative.extra_cost < 0
+    assert "cheapest option" not in ex.summary.replace("not the cheapest option", "")
+    assert "far costs 4.99 less" in ex.summary
+    messages = [r.message for r in ex.reasons]
+    assert not any("optimality gap" in m for m in messages)
+    assert any("nearest baseline does not optimise" in m for m in messages)

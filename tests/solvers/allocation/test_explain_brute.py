@@ -310,6 +310,11 @@ def check_explanations(req: AllocationRequest, result: AllocationResult) -> None
         else:
             assert ex.best_alternative is None
         _check_reasons(m, req, o, ex, allocs, use, proven)
+        # the summary calls the choice the cheapest only where no alternative costs less
+        if "cheapest option" in ex.summary and "not the cheapest" not in ex.summary:
+            assert ex.best_alternative is None or ex.best_alternative.extra_cost >= 0, ex
+        if result.method in ("nearest", "rule_chain", "myopic"):  # no gap: nothing optimised
+            assert not any("optimality gap" in r.message for r in ex.reasons), ex
     _check_unfilled(m, req, result, allocs, proven)
 
 
@@ -639,6 +644,22 @@ def test_online_explanations_agree_with_batch_on_one_order(req: AllocationReques
         assert b.best_alternative.cost == o.best_alternative.cost
         assert b.best_alternative.extra_cost == o.best_alternative.extra_cost
     assert _facts(b) == _facts(o), (b, o)
+
+
+@settings(
+    max_examples=40,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(tiny_requests(), st.sampled_from(["nearest", "rule_chain", "myopic"]))
+def test_baseline_explanations_hold_against_brute_force(
+    req: AllocationRequest, baseline: str
+) -> None:
+    """A baseline's answer is explained as truly: its cheaper alternatives are not hidden."""
+    note(req.model_dump_json())
+    params = EXACT.model_copy(update={"baseline": baseline})
+    check_explanations(req, allocate(req, params))
 
 
 def _facts(ex: OrderExplanation) -> list[tuple[str, str, str, str]]:
