@@ -11,11 +11,14 @@ For every order, with every other order's allocation held fixed (its *residual* 
 - **rules**: a node nearer than every chosen one, holding free stock of the order's lines,
   that a rule forbids (sanctions list, opening hours, promise), a restricted SKU, stock held
   back as safety stock where it cost the order units of a line (also at a chosen node);
+- **max nodes**: in a small batch, what ``max_nodes_per_order`` costs the order's own
+  optimum, where the cap binds;
 - **unfilled units**: the reason each backordered line could not ship.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -346,6 +349,19 @@ def explain(
             np.concatenate([empty, *(unconstrained[o][0] for o in own)]).astype(np.int64),
             np.concatenate([empty, *(unconstrained[o][1] for o in own)]).astype(np.int64),
         )
+    # what the cap on nodes per order costs each order that could ship from more nodes (two
+    # exact one-order searches each: only in a small batch, where orders are searched one
+    # by one anyway)
+    capped: dict[int, tuple[int, list[int]]] = {}
+    if prob.max_nodes > 0 and small:
+        fresh = Residual(prob)
+        for o in range(n_orders):
+            if _clock() > search_end:
+                break
+            if prob.order_pair_start[o + 1] - prob.order_pair_start[o] > prob.max_nodes:
+                cap_cost = _cap_cost(prob, fresh, o, c_arc, c_pair, split, search_end)
+                if cap_cost is not None:
+                    capped[o] = cap_cost
     explanations = []
     for o in range(n_orders):
         if _clock() > end:
@@ -364,6 +380,7 @@ def explain(
                 unconstrained.get(o),
                 int(own_cost[o]),
                 baseline,
+                capped.get(o),
             )
         )
     done = len(explanations)
@@ -493,6 +510,44 @@ def _order_residual(prob: Problem, world: _World, x: I64, order: int, banned: in
     return res
 
 
+def _cap_cost(
+    prob: Problem,
+    fresh: Residual,
+    o: int,
+    c_arc: F64,
+    c_pair: F64,
+    split: float,
+    deadline: float,
+) -> tuple[int, list[int]] | None:
+    """What ``max_nodes_per_order`` costs order ``o`` with all stock and capacity to itself.
+
+    The order's exact optimum with and without the cap (``fresh``: a Residual with nothing
+    taken); (saving in micro-units, the uncapped optimum's nodes by distance) where the
+    uncapped one costs less, None where it does not or a search did not finish.
+    """
+    pair_ok, pair_cap = fresh.pair_limits(o)
+    best = []
+    for limit in (prob.max_nodes, 0):
+        search = prob if limit else dataclasses.replace(prob, max_nodes=0)
+        value, arcs, qty, lower = solve_order_bb(
+            search,
+            o,
+            c_arc,
+            c_pair,
+            split=split,
+            pair_ok=pair_ok,
+            pair_cap=pair_cap,
+            deadline=deadline,
+        )
+        if lower < value - 1e-9:
+            return None  # stopped before it proved its answer
+        best.append((pattern_cost(prob, o, arcs, qty), arcs))
+    (with_cap, _), (without, arcs) = best
+    if without >= with_cap:
+        return None
+    return with_cap - without, _by_distance(prob, o, set(prob.arc_node[arcs].tolist()))
+
+
 def _names(prob: Problem, nodes: list[int]) -> str:
     return ", ".join(prob.node_ids[n] for n in nodes) if nodes else "nowhere"
 
@@ -510,6 +565,7 @@ def _order_explanation(
     own_best: tuple[I64, I64] | None,
     own_cost: int,
     baseline: str | None = None,
+    capped: tuple[int, list[int]] | None = None,
 ) -> OrderExplanation:
     order_id = prob.order_ids[o]
     reasons: list[Reason] = []
@@ -551,6 +607,17 @@ def _order_explanation(
                         message="within the optimality gap of the batch answer",
                     )
                 )
+    if capped is not None:
+        saving, free_nodes = capped
+        reasons.append(
+            Reason(
+                kind=ReasonKind.MAX_NODES,
+                rule="max_nodes_per_order",
+                message=f"max_nodes_per_order caps the order at {prob.max_nodes} node(s): "
+                f"shipping from {_names(prob, free_nodes)} would cost {from_micro(saving):.2f} "
+                "less",
+            )
+        )
     reasons.extend(_rule_reasons(prob, o, nodes, arcs, x))
     l0, l1 = int(prob.order_line_start[o]), int(prob.order_line_start[o + 1])
     short = int(prob.line_qty[l0:l1].sum()) - int(x[arcs].sum())

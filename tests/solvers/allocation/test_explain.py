@@ -251,3 +251,25 @@ def test_a_baseline_choice_that_costs_more_is_not_called_the_cheapest() -> None:
     messages = [r.message for r in ex.reasons]
     assert not any("optimality gap" in m for m in messages)
     assert any("nearest baseline does not optimise" in m for m in messages)
+
+
+def test_a_binding_cap_on_nodes_per_order_is_named() -> None:
+    # a and b sit at different nodes; one node per order leaves b unfilled
+    req = AllocationRequest(
+        nodes=[node("n1", 0.0, 0.0, inventory={"a": 5}), node("n2", 0.0, 0.0, inventory={"b": 5})],
+        orders=[order("o", 0.0, 0.0, {"a": 1, "b": 1})],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(max_nodes_per_order=1),
+        distance_km=[[1.0], [2.0]],
+    )
+    result = allocate(req, EXACT)
+    ex = result.explanations[0]
+    capped = [r for r in ex.reasons if r.kind.value == "max_nodes"]
+    assert [r.rule for r in capped] == ["max_nodes_per_order"]
+    # unfilled b costs 50, shipping it from n2 costs 10 + 1 + 0.02 + the split (0)
+    assert "shipping from n1, n2 would cost 38.98 less" in capped[0].message
+    assert ex.summary.endswith("because " + capped[0].message)
+    assert [u.reason for u in result.unfilled] == [UnfilledReason.MAX_NODES]
+    # two nodes allowed: the cap stops nothing and is not named
+    two = req.model_copy(update={"rules": AllocationRules(max_nodes_per_order=2)})
+    assert all(r.kind.value != "max_nodes" for r in allocate(two, EXACT).explanations[0].reasons)

@@ -187,11 +187,23 @@ class BruteModel:
                     use["vip_parcels"][n] += 1
         return use
 
-    def fits(self, o: int, alloc: Alloc, use: dict[str, Counter[object]], full: bool) -> bool:
-        """True when ``alloc`` fits next to ``use`` (``full``: stock/capacity all its own)."""
+    def fits(
+        self,
+        o: int,
+        alloc: Alloc,
+        use: dict[str, Counter[object]],
+        full: bool,
+        *,
+        cap_nodes: bool = True,
+    ) -> bool:
+        """True when ``alloc`` fits next to ``use`` (``full``: stock/capacity all its own).
+
+        ``cap_nodes=False`` lifts ``max_nodes_per_order``.
+        """
         rules = self.req.rules
         nodes = {n for (n, _), q in alloc.items() if q > 0}
-        if rules.max_nodes_per_order is not None and len(nodes) > rules.max_nodes_per_order:
+        k = rules.max_nodes_per_order
+        if cap_nodes and k is not None and len(nodes) > k:
             return False
         units = Counter[int]()
         for (n, sku), q in alloc.items():
@@ -237,7 +249,13 @@ class BruteModel:
         return out
 
     def best(
-        self, o: int, allocs: dict[int, Alloc], *, full: bool = False, avoid: int | None = None
+        self,
+        o: int,
+        allocs: dict[int, Alloc],
+        *,
+        full: bool = False,
+        avoid: int | None = None,
+        cap_nodes: bool = True,
     ) -> tuple[int, list[Alloc]]:
         """Cheapest allocation(s) of order ``o`` (others fixed unless ``full``)."""
         use = self.usage(allocs, o)
@@ -245,7 +263,7 @@ class BruteModel:
         for alloc in self.options(o):
             if avoid is not None and any(n == avoid for (n, _), q in alloc.items() if q):
                 continue
-            if not self.fits(o, alloc, use, full):
+            if not self.fits(o, alloc, use, full, cap_nodes=cap_nodes):
                 continue
             c = self.cost(o, alloc)
             if best_cost is None or c < best_cost:
@@ -513,6 +531,13 @@ def _check_reasons(
                 store = node.kind in (NodeKind.STORE, NodeKind.DARK_STORE)
                 floor_wins = store and req.rules.store_floor_units > node.safety_stock_for(r.sku)
                 assert (r.rule == "store_floor_units") == floor_wins, r
+        elif r.kind == ReasonKind.MAX_NODES:
+            assert r.rule == "max_nodes_per_order", r
+            free, free_best = m.best(o, allocs, full=True, cap_nodes=False)
+            said = re.search(r"shipping from (.*) would cost ([\d.]+) less", r.message)
+            assert said is not None and _micro(float(said.group(2))) == own - free, (r, own, free)
+            names = set(said.group(1).split(", "))
+            assert any({req.nodes[k].id for k in _nodes_of(a)} == names for a in free_best), r
         elif r.kind == ReasonKind.UNFILLED:
             short = sum(m.lines[o].values()) - sum(allocs[o].values())
             assert r.message.startswith(f"{short} unit(s)"), (r, short)
@@ -522,6 +547,10 @@ def _check_reasons(
         assert kinds & binding, (ex, own / 1e6, cost / 1e6)
     short = sum(m.lines[o].values()) - sum(allocs[o].values())
     assert (ReasonKind.UNFILLED in kinds) == (short > 0), ex
+    # the cap on nodes per order is named wherever it costs the order's own optimum
+    if req.rules.max_nodes_per_order is not None:
+        free, _ = m.best(o, allocs, full=True, cap_nodes=False)
+        assert (ReasonKind.MAX_NODES in kinds) == (free < own), (ex, own, free)
 
 
 # ---------------------------------------------------------------------------- requests
