@@ -695,11 +695,16 @@ def _binding(
             vip_p = int(world.vip_orders_left[n]) + mine
             vip_u = int(world.vip_units_left[n]) + int(own_units[n])
             if vip_p <= 0 or vip_u < q:
+                what = (
+                    "parcel capacity is used up"
+                    if vip_p <= 0
+                    else f"unit capacity is used up ({max(vip_u, 0)} left, {q} wanted)"
+                )
                 out.append(
                     Reason(
                         kind=ReasonKind.VIP_SHARE,
                         node_id=node_id,
-                        message=f"the VIP share of {node_id}'s capacity is used up",
+                        message=f"the VIP share of {node_id}'s {what}",
                     )
                 )
     return out

@@ -273,3 +273,23 @@ def test_a_binding_cap_on_nodes_per_order_is_named() -> None:
     # two nodes allowed: the cap stops nothing and is not named
     two = req.model_copy(update={"rules": AllocationRules(max_nodes_per_order=2)})
     assert all(r.kind.value != "max_nodes" for r in allocate(two, EXACT).explanations[0].reasons)
+
+
+def test_a_vip_share_smaller_than_the_order_says_how_much_is_left() -> None:
+    # near ships 4 units, VIPs half of them; the lone VIP order wants 3 there (over two
+    # lines) and nobody else used any of the share: the reason says what is left and what
+    # the order wants rather than only "used up"
+    req = AllocationRequest(
+        nodes=[
+            node("near", 0.0, 0.0, inventory={"a": 5, "b": 5}, capacity_units=4),
+            node("far", 0.0, 0.0, inventory={"a": 5, "b": 5}),
+        ],
+        orders=[order("vip", 0.0, 0.0, {"a": 2, "b": 1}, tier=Tier.VIP)],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(vip_capacity_share=0.5),
+        distance_km=[[1.0], [300.0]],
+    )
+    ex = allocate(req, EXACT).explanations[0]
+    assert ex.nodes == ["far"]
+    vip = [r.message for r in ex.reasons if r.kind.value == "vip_share"]
+    assert vip == ["the VIP share of near's unit capacity is used up (2 left, 3 wanted)"]

@@ -492,7 +492,12 @@ def _check_reasons(
             else:
                 room_o = math.inf if vip_o is None else vip_o - use["vip_parcels"][at]
                 room_u = math.inf if vip_u is None else vip_u - use["vip_units"][at]
-                assert room_o <= 0 or room_u < sum(m.lines[o].values()), (r, room_o, room_u)
+                if "parcel capacity" in r.message:
+                    assert room_o <= 0, (r, room_o)
+                else:
+                    said = re.search(r"\((\d+) left, (\d+) wanted\)", r.message)
+                    assert said is not None and int(said.group(1)) == max(room_u, 0), r
+                    assert room_u < int(said.group(2)) <= sum(m.lines[o].values()), r
         elif r.kind in (ReasonKind.RULE, ReasonKind.PROMISE):
             if r.rule == "restricted_skus":
                 assert r.sku is not None and m.restricted(o, r.sku), r
