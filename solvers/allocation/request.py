@@ -127,7 +127,8 @@ class AllocationCosts(StrictModel):
     unfilled_unit: Price | None = Field(
         default=None,
         description="penalty per unit left unfilled (backorder); None = twice the cost of "
-        "shipping that unit alone from the order's farthest node (at least 1.0)",
+        "shipping that unit alone from the order's dearest node (shipment, unit, handling "
+        "and distance costs; at least 1.0)",
     )
     split_penalty: Price = Field(
         default=0.0, description="extra cost per shipment beyond the first of an order"
