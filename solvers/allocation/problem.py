@@ -30,7 +30,12 @@ from scenarios.errors import InputError
 from scenarios.geo import earliest_service_start
 from scenarios.model import NodeKind, Tier
 from scenarios.travel import EARTH_RADIUS_M, haversine_m
-from solvers.allocation.request import KM_PER_MILE, AllocationRequest
+from solvers.allocation.request import (
+    KM_PER_MILE,
+    AllocationNode,
+    AllocationOrder,
+    AllocationRequest,
+)
 
 MICRO = 1_000_000
 
@@ -385,45 +390,14 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
     n_nodes, n_orders = len(nodes), len(orders)
 
     # ---- SKUs and lines (merged per order and SKU, first-seen order) --------------------
-    sku_index: dict[str, int] = {}
-    line_order: list[int] = []
-    line_sku: list[int] = []
-    line_qty: list[int] = []
-    order_line_start = [0]
-    for o, order in enumerate(orders):
-        merged: dict[int, int] = {}
-        for line in order.lines:
-            s = sku_index.setdefault(line.sku, len(sku_index))
-            merged[s] = merged.get(s, 0) + line.quantity
-        for s, q in merged.items():
-            line_order.append(o)
-            line_sku.append(s)
-            line_qty.append(q)
-        order_line_start.append(len(line_order))
     # only demanded SKUs get a column: stock nobody asks for never binds, and a request can
     # carry a node's whole catalogue (thousands of SKUs) for a one-order allocation
-    sku_ids = list(sku_index)
-    n_skus = len(sku_ids)
-    l_order = np.asarray(line_order, dtype=np.int64)
-    l_sku = np.asarray(line_sku, dtype=np.int64)
-    l_qty = np.asarray(line_qty, dtype=np.int64)
+    sku_ids, l_order, l_sku, l_qty, order_line_start = _lines(orders)
+    sku_index = {sku: s for s, sku in enumerate(sku_ids)}
+    n_lines = int(l_order.shape[0])
 
     # ---- nodes ----------------------------------------------------------------------------
-    inventory = np.zeros((n_nodes, n_skus), dtype=np.int64)
-    avail = np.zeros((n_nodes, n_skus), dtype=np.int64)
-    for n, node in enumerate(nodes):
-        store = node.kind in (NodeKind.STORE, NodeKind.DARK_STORE)
-        held = node.inventory
-        if len(held) <= n_skus:
-            pairs = [(sku_index[sku], sku, u) for sku, u in held.items() if sku in sku_index]
-        else:
-            pairs = [(s, sku, held[sku]) for s, sku in enumerate(sku_ids) if sku in held]
-        for s, sku, units in pairs:
-            floor = node.safety_stock_for(sku)
-            if store:
-                floor = max(floor, rules.store_floor_units)
-            inventory[n, s] = units
-            avail[n, s] = max(0, units - floor)
+    inventory, avail = _stock(nodes, sku_index, rules.store_floor_units)
     handling = np.array([to_micro(n.handling_cost_per_unit) for n in nodes], dtype=np.int64)
     cap_units = np.array(
         [-1 if n.capacity_units is None else n.capacity_units for n in nodes], dtype=np.int64
@@ -480,11 +454,16 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
 
     # ---- node blocks (rules that forbid a node for an order) ------------------------------
     block = np.zeros((n_nodes, n_orders), dtype=np.int8)
-    node_pos = {node.id: i for i, node in enumerate(nodes)}
-    for o, order in enumerate(orders):
-        if order.region is not None:
-            for node_id in rules.excluded_nodes.get(order.region, []):
-                block[node_pos[node_id], o] = EXCLUDED
+    regions = [o.region for o in orders]
+    if rules.excluded_nodes:
+        node_pos = {node.id: i for i, node in enumerate(nodes)}
+        region_orders: dict[str, list[int]] = {}
+        for o, region in enumerate(regions):
+            if region is not None and region in rules.excluded_nodes:
+                region_orders.setdefault(region, []).append(o)
+        for region, cols in region_orders.items():
+            for node_id in rules.excluded_nodes[region]:
+                block[node_pos[node_id], cols] = EXCLUDED
     if rules.promise == "forbid":
         block[(block == OK) & is_late] = PROMISE
     block[closed, :] = CLOSED
@@ -516,55 +495,38 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
     pen_o = pen_f.astype(np.int64)
     l_pen = pen_o[l_order] if n_orders else np.zeros(0, dtype=np.int64)
 
-    restricted_sets = {sku: set(regions) for sku, regions in rules.restricted_skus.items()}
-    l_restricted = np.zeros(len(line_order), dtype=bool)
-    for i, (o, s) in enumerate(zip(line_order, line_sku, strict=True)):
-        region = orders[o].region
-        if region is not None and region in restricted_sets.get(sku_ids[s], ()):
-            l_restricted[i] = True
+    l_restricted = np.zeros(n_lines, dtype=bool)
+    restricted_sets = {
+        sku_index[sku]: set(where)
+        for sku, where in rules.restricted_skus.items()
+        if where and sku in sku_index
+    }
+    if restricted_sets:
+        is_restricted = np.zeros(len(sku_ids), dtype=bool)
+        is_restricted[list(restricted_sets)] = True
+        for i in np.nonzero(is_restricted[l_sku])[0].tolist():
+            region = regions[l_order[i]]
+            if region is not None and region in restricted_sets[int(l_sku[i])]:
+                l_restricted[i] = True
 
     # ---- candidate arcs (line x node), vectorised -----------------------------------------
-    n_lines = len(line_order)
     if n_lines and n_nodes:
-        unit_cost = per_unit + handling[None, :] + dist_cost[:, l_order].T  # L x N
-        ub = np.minimum(l_qty[:, None], avail[:, l_sku].T)  # L x N
-        # one arc can never carry more than its node may ship (tightens every model)
-        node_cap = np.where(cap_units >= 0, cap_units, np.iinfo(np.int64).max)
-        vip_cap = np.where(vip_cap_units >= 0, vip_cap_units, np.iinfo(np.int64).max)
-        ub = np.minimum(ub, node_cap[None, :])
-        ub = np.where(vip[l_order][:, None], np.minimum(ub, vip_cap[None, :]), ub)
-        no_parcel = (cap_orders == 0)[None, :] | (
-            vip[l_order][:, None] & (vip_cap_orders == 0)[None, :]
+        p_o, p_n, a_l, a_p, arc_ub, arc_cost, pair_arc_start, pruned = _candidates(
+            l_order=l_order,
+            l_sku=l_sku,
+            l_qty=l_qty,
+            l_pen=l_pen,
+            l_restricted=l_restricted,
+            order_line_start=order_line_start,
+            avail=avail,
+            unit_node=per_unit + handling,
+            dist_cost=dist_cost,
+            block=block,
+            vip=vip,
+            limits=(cap_units, cap_orders, vip_cap_units, vip_cap_orders),
+            fixed_on=ship + late_cost,
+            prune=prune,
         )
-        ub = np.where(no_parcel, 0, ub)
-        ok = (
-            (ub > 0)
-            & (block[:, l_order].T == OK)
-            & ~l_restricted[:, None]
-            & ((unit_cost < l_pen[:, None]) | (not prune))
-        )
-        saving = np.where(ok, ub * (l_pen[:, None] - unit_cost), 0)
-        starts = np.asarray(order_line_start[:-1], dtype=np.int64)
-        nonempty = np.diff(np.asarray(order_line_start)) > 0
-        pair_any = np.zeros((n_orders, n_nodes), dtype=bool)
-        pair_save = np.zeros((n_orders, n_nodes), dtype=np.int64)
-        if np.any(nonempty):
-            idx = starts[nonempty]
-            pair_any[nonempty] = np.logical_or.reduceat(ok, idx, axis=0)
-            pair_save[nonempty] = np.add.reduceat(saving, idx, axis=0)
-        fixed_on = ship + late_cost.T  # O x N
-        keep = pair_any & ((pair_save > fixed_on) | (not prune))
-        pruned = int(np.sum(pair_any & ~keep))
-        ok &= keep[l_order, :]
-        p_o, p_n = np.nonzero(keep)  # sorted by order, then node
-        pair_id = np.full((n_orders, n_nodes), -1, dtype=np.int64)
-        pair_id[p_o, p_n] = np.arange(p_o.shape[0])
-        a_l, a_n = np.nonzero(ok)
-        a_p = pair_id[l_order[a_l], a_n]
-        by_pair = np.lexsort((a_l, a_p))
-        a_l, a_n, a_p = a_l[by_pair], a_n[by_pair], a_p[by_pair]
-        arc_ub = ub[a_l, a_n]
-        arc_cost = unit_cost[a_l, a_n]
         pair_ship = np.full(p_o.shape[0], ship, dtype=np.int64)
         pair_late = late_cost[p_n, p_o]
     else:
@@ -572,8 +534,8 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
         p_o = p_n = np.zeros(0, dtype=np.int64)
         a_l = a_p = arc_ub = arc_cost = np.zeros(0, dtype=np.int64)
         pair_ship = pair_late = np.zeros(0, dtype=np.int64)
-    order_pair_start = np.searchsorted(p_o, np.arange(n_orders + 1)).astype(np.int64)
-    pair_arc_start = np.searchsorted(a_p, np.arange(p_o.shape[0] + 1)).astype(np.int64)
+        pair_arc_start = np.zeros(1, dtype=np.int64)
+    order_pair_start = _starts(p_o, n_orders)
 
     return Problem(
         request=request,
@@ -590,7 +552,7 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
         ready_s=ready_s,
         order_vip=vip,
         order_promise_s=promise,
-        order_line_start=np.asarray(order_line_start, dtype=np.int64),
+        order_line_start=order_line_start,
         dist_km=dist_km,
         dist_cost=dist_cost,
         arrival_s=arrival_s,
@@ -599,23 +561,178 @@ def compile_request(request: AllocationRequest, *, prune: bool = True) -> Proble
         line_order=l_order,
         line_sku=l_sku,
         line_qty=l_qty,
-        line_pen=l_pen.astype(np.int64),
+        line_pen=l_pen.astype(np.int64, copy=False),
         line_restricted=l_restricted,
-        pair_order=p_o.astype(np.int64),
-        pair_node=p_n.astype(np.int64),
-        pair_ship=pair_ship.astype(np.int64),
-        pair_late=pair_late.astype(np.int64),
+        pair_order=p_o.astype(np.int64, copy=False),
+        pair_node=p_n.astype(np.int64, copy=False),
+        pair_ship=pair_ship,
+        pair_late=pair_late.astype(np.int64, copy=False),
         order_pair_start=order_pair_start,
-        arc_pair=a_p.astype(np.int64),
-        arc_line=a_l.astype(np.int64),
-        arc_ub=arc_ub.astype(np.int64),
-        arc_cost=arc_cost.astype(np.int64),
+        arc_pair=a_p.astype(np.int64, copy=False),
+        arc_line=a_l.astype(np.int64, copy=False),
+        arc_ub=arc_ub.astype(np.int64, copy=False),
+        arc_cost=arc_cost.astype(np.int64, copy=False),
         pair_arc_start=pair_arc_start,
         per_unit=per_unit,
         split=to_micro(costs.split_penalty),
         max_nodes=rules.max_nodes_per_order or 0,
         hard_unfilled=not rules.allow_unfilled,
         pruned_pairs=pruned,
+    )
+
+
+def _lines(orders: list[AllocationOrder]) -> tuple[list[str], I64, I64, I64, I64]:
+    """SKU ids (first seen first) and the lines: order, SKU, quantity; each order's first line.
+
+    Lines of one SKU in one order merge into one, where the first of them stood.
+    """
+    counts = [len(o.lines) for o in orders]
+    names = [line.sku for o in orders for line in o.lines]
+    qty = np.array([line.quantity for o in orders for line in o.lines], dtype=np.int64)
+    sku_index: dict[str, int] = {}
+    for name in names:
+        if name not in sku_index:
+            sku_index[name] = len(sku_index)
+    sku = np.array([sku_index[name] for name in names], dtype=np.int64)
+    order = np.repeat(np.arange(len(orders), dtype=np.int64), counts)
+    if names:
+        key = order * len(sku_index) + sku
+        uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        if uniq.shape[0] < key.shape[0]:  # an order names a SKU twice: merge, first place
+            by_place = np.argsort(first, kind="stable")
+            merged = np.empty_like(by_place)
+            merged[by_place] = np.arange(by_place.shape[0])
+            line = merged[inverse.reshape(-1)]
+            total = np.zeros(uniq.shape[0], dtype=np.int64)
+            np.add.at(total, line, qty)
+            keep = first[by_place]
+            order, sku, qty = order[keep], sku[keep], total
+    return list(sku_index), order, sku, qty, _starts(order, len(orders))
+
+
+def _stock(
+    nodes: list[AllocationNode], sku_index: dict[str, int], store_floor: int
+) -> tuple[I64, I64]:
+    """Units held and units free to ship (above safety stock and the store floor), N x S."""
+    inventory = np.zeros((len(nodes), len(sku_index)), dtype=np.int64)
+    floor = np.zeros_like(inventory)
+    for n, node in enumerate(nodes):
+        held = node.inventory
+        if len(held) <= len(sku_index):
+            kept = [(sku_index[sku], sku, u) for sku, u in held.items() if sku in sku_index]
+        else:
+            kept = [(s, sku, held[sku]) for sku, s in sku_index.items() if sku in held]
+        if not kept:
+            continue
+        cols = [s for s, _, _ in kept]
+        inventory[n, cols] = [u for _, _, u in kept]
+        safety = node.safety_stock
+        if isinstance(safety, int):
+            floor[n, cols] = safety
+        else:
+            floor[n, cols] = [safety.get(sku, 0) for _, sku, _ in kept]
+        if node.kind in (NodeKind.STORE, NodeKind.DARK_STORE):
+            np.maximum(floor[n], store_floor, out=floor[n])
+    avail = np.maximum(inventory - floor, 0)
+    return inventory, avail
+
+
+def _starts(group: I64, n_groups: int) -> I64:
+    """Where each group begins in ``group`` (sorted group ids), with the end appended."""
+    start = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(np.bincount(group, minlength=n_groups), out=start[1:])
+    return start
+
+
+def _candidates(
+    *,
+    l_order: I64,
+    l_sku: I64,
+    l_qty: I64,
+    l_pen: I64,
+    l_restricted: Bool,
+    order_line_start: I64,
+    avail: I64,
+    unit_node: I64,
+    dist_cost: I64,
+    block: NDArray[np.int8],
+    vip: Bool,
+    limits: tuple[I64, I64, I64, I64],
+    fixed_on: I64,
+    prune: bool,
+) -> tuple[I64, I64, I64, I64, I64, I64, I64, int]:
+    """The pairs (order, node) and arcs (line, pair) that may ship, and the pairs pruned.
+
+    Returns pair order, pair node, arc line, arc pair, arc bound, arc unit cost, each
+    pair's first arc (end appended) and how many pairs can never pay off; pairs by order
+    then node, arcs by pair then line. ``fixed_on`` is each pair's fixed cost, N x O.
+    """
+    n_orders, n_nodes = fixed_on.shape[1], fixed_on.shape[0]
+    cap_units, cap_orders, vip_cap_units, vip_cap_orders = limits
+    # line x node tables, built from node-major rows (one row gather each)
+    unit_cost = np.ascontiguousarray(dist_cost.T)[l_order]
+    unit_cost += unit_node[None, :]
+    ub = np.ascontiguousarray(avail.T)[l_sku]
+    np.minimum(ub, l_qty[:, None], out=ub)
+    # one arc can never carry more than its node may ship (tightens every model)
+    big = np.iinfo(np.int64).max
+    if (cap_units >= 0).any():
+        np.minimum(ub, np.where(cap_units >= 0, cap_units, big)[None, :], out=ub)
+    vip_rows = np.nonzero(vip[l_order])[0]
+    if vip_rows.size and (vip_cap_units >= 0).any():
+        vip_cap = np.where(vip_cap_units >= 0, vip_cap_units, big)
+        ub[vip_rows] = np.minimum(ub[vip_rows], vip_cap[None, :])
+    ub[:, cap_orders == 0] = 0
+    if vip_rows.size and (vip_cap_orders == 0).any():
+        ub[np.ix_(vip_rows, np.nonzero(vip_cap_orders == 0)[0])] = 0
+    ok = ub > 0
+    ok &= np.ascontiguousarray(block.T)[l_order] == OK
+    ok[l_restricted] = False
+    if prune:
+        ok &= unit_cost < l_pen[:, None]
+    saving = l_pen[:, None] - unit_cost
+    saving *= ub
+    saving *= ok
+    starts = order_line_start[:-1]
+    nonempty = order_line_start[1:] > starts
+    if nonempty.all():
+        pair_any = np.logical_or.reduceat(ok, starts, axis=0)
+        pair_save = np.add.reduceat(saving, starts, axis=0)
+    else:
+        pair_any = np.zeros((n_orders, n_nodes), dtype=bool)
+        pair_save = np.zeros((n_orders, n_nodes), dtype=np.int64)
+        if nonempty.any():
+            idx = starts[nonempty]
+            pair_any[nonempty] = np.logical_or.reduceat(ok, idx, axis=0)
+            pair_save[nonempty] = np.add.reduceat(saving, idx, axis=0)
+    keep = pair_any
+    pruned = 0
+    if prune:
+        keep = pair_any & (pair_save > fixed_on.T)
+        pruned = int(np.count_nonzero(pair_any)) - int(np.count_nonzero(keep))
+        ok &= keep[l_order]
+    # every kept pair has an arc: arcs sorted by (order, node), then line, list the pairs
+    flat = np.flatnonzero(ok)  # by line, then node
+    a_l = np.repeat(np.arange(ok.shape[0], dtype=np.int64), np.count_nonzero(ok, axis=1))
+    # (order, node) of each arc: its flat index with the line's row moved to its order's
+    key = flat + ((l_order - np.arange(ok.shape[0])) * n_nodes)[a_l]
+    by_pair = np.argsort(key, kind="stable")
+    flat, a_l, key = flat[by_pair], a_l[by_pair], key[by_pair]
+    opens = np.ones(key.shape[0], dtype=bool)  # the arc opens a pair
+    np.not_equal(key[1:], key[:-1], out=opens[1:])
+    first = np.flatnonzero(opens)
+    a_p = np.cumsum(opens, dtype=np.int64) - 1
+    p_o, p_n = np.divmod(key[first], n_nodes)
+    pair_arc_start = np.concatenate([first, [flat.shape[0]]]).astype(np.int64)
+    return (
+        p_o,
+        p_n,
+        a_l,
+        a_p,
+        ub.ravel()[flat],
+        unit_cost.ravel()[flat],
+        pair_arc_start,
+        pruned,
     )
 
 
