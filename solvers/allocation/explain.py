@@ -52,6 +52,7 @@ from solvers.allocation.result import (
     ReasonKind,
     Unfilled,
     UnfilledReason,
+    construct,
 )
 
 #: Orders the batched DP cannot explain exactly are re-solved one by one (branch and bound,
@@ -405,13 +406,16 @@ def _cut_explanation(prob: Problem, o: int, nodes: list[int], cost: int) -> Orde
     """
     names = [prob.node_ids[n] for n in nodes]
     head = "ships from " + " and ".join(names) if names else "nothing ships"
-    return OrderExplanation.model_construct(
-        order_id=prob.order_ids[o],
-        nodes=names,
-        cost=from_micro(cost),
-        best_alternative=None,
-        reasons=[],
-        summary=f"{head}; {CUT_SUMMARY}",
+    return construct(
+        OrderExplanation,
+        {
+            "order_id": prob.order_ids[o],
+            "nodes": names,
+            "cost": from_micro(cost),
+            "best_alternative": None,
+            "reasons": [],
+            "summary": f"{head}; {CUT_SUMMARY}",
+        },
     )
 
 

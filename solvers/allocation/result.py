@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from scenarios.geo import Id, NonNegInt, PosInt, StrictModel
 from scenarios.plan import AllocationLine
+
+_Model = TypeVar("_Model", bound=BaseModel)
+_set = object.__setattr__
+
+
+def construct(cls: type[_Model], values: dict[str, Any]) -> _Model:
+    """``cls.model_construct(**values)`` for trusted ``values`` that name every field.
+
+    The same instance at a fraction of the cost (no per-field loop): for answers built by
+    the tens of thousands. Only for models without aliases, private attributes, extra fields
+    or a post-init hook, as those of this module (a test checks it against
+    ``model_construct``).
+    """
+    model = cls.__new__(cls)
+    _set(model, "__dict__", values)
+    _set(model, "__pydantic_fields_set__", set(values))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
 
 
 class AllocationStatus(StrEnum):

@@ -47,6 +47,7 @@ from solvers.allocation.result import (
     ShadowPrice,
     SolveStats,
     Unfilled,
+    construct,
 )
 
 #: Relative slack on the gap test (float noise in HiGHS bounds).
@@ -413,8 +414,9 @@ def _lp_duals(prob: Problem, params: AllocationParams, seconds: float) -> Duals 
 def _assignments(prob: Problem, x: I64) -> list[Assignment]:
     """The shipped arcs as assignments, by line and node.
 
-    Built without re-validation (``model_construct``: a tenth of the time at 10,000 arcs):
-    the ids come from the validated request and every quantity is a positive integer.
+    Built without re-validation (:func:`~solvers.allocation.result.construct`, as
+    ``model_construct`` builds them): the ids come from the validated request and every
+    quantity is a positive integer.
     """
     used = np.nonzero(x > 0)[0]
     used = used[np.lexsort((prob.arc_node[used], prob.arc_line[used]))]
@@ -422,9 +424,11 @@ def _assignments(prob: Problem, x: I64) -> list[Assignment]:
     skus = prob.arc_sku[used].tolist()
     nodes = prob.arc_node[used].tolist()
     qty = x[used].tolist()
+    order_ids, sku_ids, node_ids = prob.order_ids, prob.sku_ids, prob.node_ids
     return [
-        Assignment.model_construct(
-            order_id=prob.order_ids[o], sku=prob.sku_ids[s], node_id=prob.node_ids[n], quantity=q
+        construct(
+            Assignment,
+            {"order_id": order_ids[o], "sku": sku_ids[s], "node_id": node_ids[n], "quantity": q},
         )
         for o, s, n, q in zip(orders, skus, nodes, qty, strict=True)
     ]
