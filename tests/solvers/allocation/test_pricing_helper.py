@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ import pytest
 from scenarios.generate import generate_city
 from solvers.allocation import AllocationParams, AllocationRequest, allocate, batch
 from solvers.allocation import master as master_mod
+from solvers.allocation.helper_process import HelperProcess
 from solvers.allocation.highs_model import Duals
 from solvers.allocation.master import Pricer, Pricing, PricingHelper
 from solvers.allocation.problem import Problem, compile_request
@@ -84,6 +87,36 @@ def test_the_helper_prices_as_this_process_does(started: Started) -> None:
     assert same(shared, started.alone) and same(again, started.alone)
     started.helper.close()
     assert started.helper.helper.proc.returncode is not None  # the process is gone
+
+
+class _Recorder(HelperProcess):
+    """A helper process stand-in that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send(self, message: tuple[object, ...] | bytes) -> bool:
+        assert isinstance(message, bytes)
+        self.sent.append(message)
+        return True
+
+
+def test_the_helper_gets_the_arrays_without_the_request(city: AllocationRequest) -> None:
+    prob = compile_request(city)
+    _ = prob.arc_node, prob.arc_gain  # cached arrays stay behind too
+    recorder = _Recorder()
+    helper = PricingHelper(recorder, prob)
+    assert wait_for(helper.ready)
+    kind, sent = pickle.loads(recorder.sent[0])
+    assert kind == "problem" and isinstance(sent, Problem)
+    assert sent.request.orders == [] and sent.request.nodes == []
+    assert "arc_node" not in vars(sent) and "arc_gain" not in vars(sent)
+    for f in dataclasses.fields(Problem):
+        value = getattr(prob, f.name)
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(getattr(sent, f.name), value), f.name
+        elif f.name != "request":
+            assert getattr(sent, f.name) == value, f.name
 
 
 def test_a_failed_helper_leaves_its_orders_to_this_process(started: Started) -> None:
