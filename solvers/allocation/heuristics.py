@@ -411,6 +411,20 @@ def nearest(prob: Problem, *, seq: I64 | None = None) -> I64:
     return x
 
 
+def pairs_by_distance(prob: Problem) -> I64:
+    """Every order's pairs, nearest node first (ties in pair order, as a stable sort)."""
+    start = prob.order_pair_start
+    counts = np.diff(start)
+    order = np.repeat(np.arange(prob.num_orders), counts)
+    dist = prob.dist_km[prob.pair_node, order]
+    # one row per order (distances padded with inf): a sort of short rows, not of all pairs
+    width = int(counts.max()) if counts.size else 0
+    table = np.full((prob.num_orders, width), np.inf)
+    table[order, np.arange(prob.num_pairs) - start[order]] = dist
+    rank = np.argsort(table, axis=1, kind="stable")
+    return (rank + start[:-1, None])[rank < counts[:, None]].astype(np.int64)
+
+
 class _NearestFill:
     """The residual state of :func:`nearest` in Python scalars (its orders have a few arcs
     each, where numpy's per-call overhead costs more than the arithmetic)."""
@@ -434,11 +448,7 @@ class _NearestFill:
         self.line_start: list[int] = prob.order_line_start.tolist()
         self.vip: list[bool] = prob.order_vip.tolist()
         self.max_nodes = int(prob.max_nodes)
-        # every order's pairs, nearest node first (ties in pair order, as a stable sort)
-        pair = np.arange(prob.num_pairs)
-        order = np.repeat(np.arange(prob.num_orders), np.diff(prob.order_pair_start))
-        dist = prob.dist_km[prob.pair_node, order]
-        self.by_dist: list[int] = np.lexsort((pair, dist, order)).tolist()
+        self.by_dist: list[int] = pairs_by_distance(prob).tolist()
 
     def room(self, order: int, node: int, units: int) -> bool:
         """Whether ``node`` can take one more parcel of ``units`` units for ``order``."""
