@@ -93,6 +93,36 @@ def pattern_cost(prob: Problem, order: int, arcs: I64, qty: I64) -> int:
     return total
 
 
+def pattern_costs(prob: Problem, orders: list[int], arcs: list[I64], qty: list[I64]) -> I64:
+    """:func:`pattern_cost` of every pattern ``orders[i]``, ``arcs[i]``, ``qty[i]`` at once."""
+    k = len(orders)
+    per_line = prob.line_qty * prob.line_pen
+    total = _segment_sums(per_line, prob.order_line_start)[np.asarray(orders, dtype=np.int64)]
+    lengths = np.fromiter((a.shape[0] for a in arcs), dtype=np.int64, count=k)
+    if not lengths.any():
+        return total
+    ends = np.concatenate([[0], np.cumsum(lengths)])
+    all_arcs = np.concatenate(arcs).astype(np.int64, copy=False)
+    all_qty = np.concatenate(qty).astype(np.int64, copy=False)
+    total += _segment_sums(all_qty * prob.arc_gain[all_arcs], ends)
+    # the parcels: distinct pairs of the arcs that carry units, per pattern
+    carry = all_qty > 0
+    pattern = np.repeat(np.arange(k, dtype=np.int64), lengths)[carry]
+    opened = np.unique(pattern * prob.num_pairs + prob.arc_pair[all_arcs[carry]])
+    of, pair = np.divmod(opened, prob.num_pairs)
+    np.add.at(total, of, prob.pair_fixed[pair])
+    parcels = np.bincount(of, minlength=k)
+    return total + prob.split * np.maximum(parcels - 1, 0)
+
+
+def _segment_sums(values: I64, bounds: I64) -> I64:
+    """Exact sums of ``values[bounds[i]:bounds[i + 1]]`` (integers; empty segments sum to 0)."""
+    cum = np.zeros(values.shape[0] + 1, dtype=np.int64)
+    np.cumsum(values, out=cum[1:])
+    # differences of the running sum are exact even where it wraps (int64 arithmetic)
+    return cum[bounds[1:]] - cum[bounds[:-1]]
+
+
 #: the shared rows, by their name in :class:`Rows` and :class:`Duals`
 _SHARED = ("stock", "cap_units", "cap_orders", "vip_units", "vip_orders")
 
@@ -260,13 +290,15 @@ class Master:
         if not new_o:
             return 0
         k = len(new_o)
-        costs = np.array(
-            [
-                pattern_cost(prob, o, a, q) if c is None else c
-                for o, a, q, c in zip(new_o, new_a, new_q, new_c, strict=True)
-            ],
-            dtype=np.int64,
-        )
+        costs = np.array([0 if c is None else c for c in new_c], dtype=np.int64)
+        unknown = [i for i, c in enumerate(new_c) if c is None]
+        if unknown:
+            costs[unknown] = pattern_costs(
+                prob,
+                [new_o[i] for i in unknown],
+                [new_a[i] for i in unknown],
+                [new_q[i] for i in unknown],
+            )
         mat = self._coefficients(new_o, new_a, new_q)
         n_o = self.classes.num_classes
         first = len(self.col_order)
