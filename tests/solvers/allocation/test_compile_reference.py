@@ -259,6 +259,7 @@ def reference_compile(request: AllocationRequest, *, prune: bool = True) -> Prob
         dist_km=dist_km,
         dist_cost=dist_cost,
         arrival_s=arrival_s,
+        late_cost=late_cost,
         node_block=block,
         line_order=l_order,
         line_sku=l_sku,
