@@ -249,3 +249,33 @@ def test_a_stock_only_batch_on_the_interior_point_method_starts_no_loose_solve(
     res = allocate(stock_only_city, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-4, seed=1))
     assert "ipm" in solves[1:]  # re-solves by the interior point method
     assert not started and res.bound is not None
+
+
+def test_capped_batch_runs_ejection_moves_after_the_rounding_and_between_turns(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a large capped batch tries ejection moves (module eject) once the LP rounding is in,
+    # and again after each repair turn; a pass never hands back a worse allocation
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "LNS_SLICE_MIN_S", 0.3)
+    passes: list[int] = []  # gain of each pass (micro)
+    tries: list[int] = []  # moves tried so far, after each pass
+    real_run = batch.Ejector.run
+
+    def run(self: batch.Ejector, x: np.ndarray, deadline: float) -> np.ndarray:
+        out: np.ndarray = real_run(self, x, deadline)
+        assert not self.prob.violations(out)
+        passes.append(self.prob.evaluate(x).total - self.prob.evaluate(out).total)
+        tries.append(self.tries)
+        return out
+
+    monkeypatch.setattr(batch.Ejector, "run", run)
+    res = allocate(capped_city, AllocationParams(time_limit_s=4.0, mip_rel_gap=0.0, seed=3))
+    assert len(passes) >= 2  # after the rounding, and after at least one repair turn
+    assert all(gain >= 0 for gain in passes)
+    # the answer says how many moves were tried and how many improved
+    noted = [n for n in res.stats.notes if n.startswith("ejection moves")]
+    assert len(noted) == (1 if tries[-1] else 0)
+    if noted:
+        assert f"of {tries[-1]} tried improved" in noted[0]
+    assert res.bound is not None and res.bound <= res.cost.total + 1e-6
