@@ -278,8 +278,6 @@ class Ejector:
                 n, plan, sku=None, units=max(over_u, 0), parcels=max(over_o, 0)
             ):
                 return 0
-        if vip and not self._vip_fits(plan):
-            return 0
         if not self._fits(plan):
             return 0
         gain = gain0 - sum(m.delta for m in plan.moves)
@@ -291,31 +289,19 @@ class Ejector:
     def _fits(self, plan: _Plan) -> bool:
         """Every limit holds after the plan (a final exact check)."""
         prob = self.prob
-        for (n, k), d in plan.stock.items():
-            if self.free[n, k] + d < 0:
-                return False
-        for n, d in plan.units.items():
-            cap = int(prob.cap_units[n])
-            if cap >= 0 and self.units[n] + d > cap:
-                return False
-        for n, d in plan.parcels.items():
-            cap = int(prob.cap_orders[n])
-            if cap >= 0 and self.parcels[n] + d > cap:
-                return False
-        return True
-
-    def _vip_fits(self, plan: _Plan) -> bool:
-        """VIP shares hold after the plan."""
-        prob = self.prob
-        for n, d in plan.vip_units.items():
-            cap = int(prob.vip_cap_units[n])
-            if cap >= 0 and self.vip_units[n] + d > cap:
-                return False
-        for n, d in plan.vip_parcels.items():
-            cap = int(prob.vip_cap_orders[n])
-            if cap >= 0 and self.vip_parcels[n] + d > cap:
-                return False
-        return True
+        if any(self.free[n, k] + d < 0 for (n, k), d in plan.stock.items()):
+            return False
+        limits = (
+            (plan.units, self.units, prob.cap_units),
+            (plan.parcels, self.parcels, prob.cap_orders),
+            (plan.vip_units, self.vip_units, prob.vip_cap_units),
+            (plan.vip_parcels, self.vip_parcels, prob.vip_cap_orders),
+        )
+        return not any(
+            cap[n] >= 0 and load[n] + d > cap[n]
+            for change, load, cap in limits
+            for n, d in change.items()
+        )
 
     def _commit(self, o: int, a0: int, new: I64, plan: _Plan) -> None:
         """Apply order ``o``'s new quantities and the plan's moves to the allocation."""
