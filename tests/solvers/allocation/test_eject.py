@@ -113,7 +113,9 @@ def test_ejection_keeps_every_limit_and_never_costs_more(
     assert prob.evaluate(out).total == prob.evaluate(x).total - ejector.gained
     # the loads it kept track of are the answer's
     kept = (ejector.free.copy(), ejector.units.copy(), ejector.parcels.copy())
+    shipping = [sorted(arcs) for arcs in ejector.node_arcs]
     ejector._load(out)
+    assert shipping == [sorted(arcs) for arcs in ejector.node_arcs]
     assert all(
         np.array_equal(a, b)
         for a, b in zip(kept, (ejector.free, ejector.units, ejector.parcels), strict=True)
