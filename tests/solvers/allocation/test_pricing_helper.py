@@ -214,9 +214,12 @@ def test_a_capped_batch_takes_the_bound_of_the_job_beside_its_search(
     monkeypatch.setattr(batch, "LP_FIT_SHARE", 0.0)
     monkeypatch.setattr(batch, "BOUND_JOB_ROOM", 0.0)
     monkeypatch.setattr(batch, "BOUND_JOB_WAIT_SHARE", 1.0)  # a slow helper start is no skip
+    # no ejection pass before the first slice: on this small batch it can outlast the job
+    monkeypatch.setattr(batch, "EJECT_FIRST_SHARE", 0.0)
     monkeypatch.setattr(batch.os, "sched_getaffinity", lambda _pid: {0, 1})
     answers: list[tuple[float, np.ndarray] | None] = []
     workers: list[int] = []
+    answered: list[bool] = []  # per slice: had the job's answer been taken when it started
     real_bound = PricingHelper.bound
     real_run = batch._SlicedSearch.run
 
@@ -227,6 +230,7 @@ def test_a_capped_batch_takes_the_bound_of_the_job_beside_its_search(
 
     def run(self: batch._SlicedSearch, *args: object) -> np.ndarray:
         workers.append(self.workers)
+        answered.append(any(a is not None for a in answers))
         return real_run(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(PricingHelper, "bound", bound)
@@ -236,3 +240,4 @@ def test_a_capped_batch_takes_the_bound_of_the_job_beside_its_search(
     assert len(taken) == 1
     assert res.bound is not None and res.bound >= min(taken[0][0], res.cost.total) - 1e-6
     assert workers[0] == 1 and workers[-1] == 2  # one thread while the job ran
+    assert workers == [2 if done else 1 for done in answered]
