@@ -364,6 +364,7 @@ def explain(
                 if cap_cost is not None:
                     capped[o] = cap_cost
     explanations = []
+    near = _nearer(prob, chosen_nodes)
     for o in range(n_orders):
         if _clock() > end:
             break
@@ -380,6 +381,7 @@ def explain(
                 alt_nodes[o],
                 unconstrained.get(o),
                 int(own_cost[o]),
+                near,
                 baseline,
                 capped.get(o),
             )
@@ -556,6 +558,109 @@ def _names(prob: Problem, nodes: list[int]) -> str:
     return ", ".join(prob.node_ids[n] for n in nodes) if nodes else "nowhere"
 
 
+def _reason(
+    *,
+    kind: ReasonKind,
+    message: str,
+    node_id: str | None = None,
+    sku: str | None = None,
+    rule: str | None = None,
+) -> Reason:
+    """``Reason(...)`` of the fields given (not None), built without validation.
+
+    Every value is of its field's type by construction (our own strings and enums), and
+    at tens of thousands of orders pydantic's validation was most of the writing time.
+    """
+    given = {"kind", "message"}
+    if node_id is not None:
+        given.add("node_id")
+    if sku is not None:
+        given.add("sku")
+    if rule is not None:
+        given.add("rule")
+    values = {"kind": kind, "node_id": node_id, "sku": sku, "rule": rule, "message": message}
+    return construct(Reason, values, given)
+
+
+def _alternative(*, nodes: list[str], cost: float, extra_cost: float) -> Alternative:
+    """``Alternative(...)`` built without validation (values of the field types)."""
+    return construct(Alternative, {"nodes": nodes, "cost": cost, "extra_cost": extra_cost})
+
+
+def _explanation(
+    *,
+    order_id: str,
+    nodes: list[str],
+    cost: float,
+    best_alternative: Alternative | None,
+    reasons: list[Reason],
+    summary: str,
+) -> OrderExplanation:
+    """``OrderExplanation(...)`` built without validation (values of the field types)."""
+    values = {
+        "order_id": order_id,
+        "nodes": nodes,
+        "cost": cost,
+        "best_alternative": best_alternative,
+        "reasons": reasons,
+        "summary": summary,
+    }
+    return construct(OrderExplanation, values)
+
+
+@dataclass
+class _Nearer:
+    """Per order, the nodes nearer than every chosen one that hold free stock of its lines.
+
+    ``blocked``: the nearest of them a rule rules out; ``shut``: the nearest that may take
+    no parcel (``shut_all``: at all, per node; else no VIP parcel); -1 where none. ``dist``,
+    ``allowed``: ``dist_km`` and ``node_block == OK`` order by order (rows contiguous).
+    """
+
+    blocked: I64
+    shut: I64
+    shut_all: np.ndarray
+    dist: F64
+    allowed: np.ndarray
+
+
+def _nearer(prob: Problem, chosen_nodes: list[list[int]]) -> _Nearer:
+    """:class:`_Nearer` of every order at once (``chosen_nodes``: by distance)."""
+    n_nodes, n_orders = prob.num_nodes, prob.num_orders
+    orders = np.arange(n_orders)
+    first = np.array([c[0] if c else -1 for c in chosen_nodes], dtype=np.int64)
+    dist = prob.dist_km
+    nearest = np.full(n_orders, np.inf)
+    has = first >= 0
+    nearest[has] = dist[first[has], orders[has]]
+    # holding: free stock of one of the order's unrestricted lines (a count over its lines)
+    free = (prob.avail[:, prob.line_sku] > 0) & ~prob.line_restricted.astype(bool)
+    counts = np.zeros((n_nodes, free.shape[1] + 1), dtype=np.int32)
+    np.cumsum(free, axis=1, out=counts[:, 1:])
+    start = prob.order_line_start
+    holding = counts[:, start[1:]] > counts[:, start[:-1]]
+    closer = holding & (dist < nearest)
+    shut_all = (prob.cap_orders == 0) | (prob.cap_units == 0)
+    shut_vip = (prob.vip_cap_orders == 0) | (prob.vip_cap_units == 0)
+    vip = prob.order_vip.astype(bool)
+    stop = shut_all[:, None] | (shut_vip[:, None] & vip[None, :])
+
+    def nearest_of(cand: np.ndarray) -> I64:
+        # the first by distance, then by index (a stable sort by distance)
+        if n_nodes == 0:
+            return np.full(n_orders, -1, dtype=np.int64)
+        pick = np.argmin(np.where(cand, dist, np.inf), axis=0).astype(np.int64)
+        return np.where(cand.any(axis=0), pick, -1)
+
+    return _Nearer(
+        blocked=nearest_of(closer & (prob.node_block != OK)),
+        shut=nearest_of(closer & stop),
+        shut_all=shut_all,
+        dist=np.ascontiguousarray(dist.T),
+        allowed=np.ascontiguousarray((prob.node_block == OK).T),
+    )
+
+
 def _order_explanation(
     prob: Problem,
     world: _World,
@@ -568,6 +673,7 @@ def _order_explanation(
     alt_nodes: list[int],
     own_best: tuple[I64, I64] | None,
     own_cost: int,
+    near: _Nearer,
     baseline: str | None = None,
     capped: tuple[int, list[int]] | None = None,
 ) -> OrderExplanation:
@@ -575,7 +681,7 @@ def _order_explanation(
     reasons: list[Reason] = []
     alternative = None
     if alt_cost >= 0 and nodes:
-        alternative = Alternative(
+        alternative = _alternative(
             nodes=[prob.node_ids[n] for n in alt_nodes],
             cost=from_micro(alt_cost),
             extra_cost=from_micro(alt_cost - cost),
@@ -586,7 +692,7 @@ def _order_explanation(
         if own_cost >= cost:
             if nodes:
                 reasons.append(
-                    Reason(
+                    _reason(
                         kind=ReasonKind.CHEAPEST,
                         message=f"{_names(prob, nodes)} is the cheapest way to ship this "
                         "order even with all stock and capacity to itself",
@@ -598,7 +704,7 @@ def _order_explanation(
             cheaper = alternative is not None and alt_cost < cost
             if baseline is not None and (unexplained or cheaper):
                 reasons.append(
-                    Reason(
+                    _reason(
                         kind=ReasonKind.CHEAPEST,
                         message=f"the {baseline} baseline does not optimise: this order could "
                         "ship for less on what the other orders leave",
@@ -606,7 +712,7 @@ def _order_explanation(
                 )
             elif unexplained:
                 reasons.append(
-                    Reason(
+                    _reason(
                         kind=ReasonKind.CHEAPEST,
                         message="within the optimality gap of the batch answer",
                     )
@@ -614,7 +720,7 @@ def _order_explanation(
     if capped is not None:
         saving, free_nodes = capped
         reasons.append(
-            Reason(
+            _reason(
                 kind=ReasonKind.MAX_NODES,
                 rule="max_nodes_per_order",
                 message=f"max_nodes_per_order caps the order at {prob.max_nodes} node(s): "
@@ -622,17 +728,17 @@ def _order_explanation(
                 "less",
             )
         )
-    reasons.extend(_rule_reasons(prob, o, nodes, arcs, x))
+    reasons.extend(_rule_reasons(prob, o, nodes, arcs, x, near))
     l0, l1 = int(prob.order_line_start[o]), int(prob.order_line_start[o + 1])
     short = int(prob.line_qty[l0:l1].sum()) - int(x[arcs].sum())
     if short:
         reasons.append(
-            Reason(
+            _reason(
                 kind=ReasonKind.UNFILLED, message=f"{short} unit(s) left unfilled (see unfilled)"
             )
         )
     summary = _summary(prob, o, nodes, arcs, x, alternative, reasons)
-    return OrderExplanation(
+    return _explanation(
         order_id=order_id,
         nodes=[prob.node_ids[n] for n in nodes],
         cost=from_micro(cost),
@@ -665,7 +771,7 @@ def _binding(
         if left < q:
             node_id, sku = prob.node_ids[n], prob.sku_ids[s]
             out.append(
-                Reason(
+                _reason(
                     kind=ReasonKind.STOCK,
                     node_id=node_id,
                     sku=sku,
@@ -680,7 +786,7 @@ def _binding(
         units_left = int(world.units_left[n]) + int(own_units[n])
         if parcels_left <= 0:
             out.append(
-                Reason(
+                _reason(
                     kind=ReasonKind.CAPACITY,
                     node_id=node_id,
                     message=f"parcel capacity of {node_id} is full",
@@ -688,7 +794,7 @@ def _binding(
             )
         elif units_left < q:
             out.append(
-                Reason(
+                _reason(
                     kind=ReasonKind.CAPACITY,
                     node_id=node_id,
                     message=f"unit capacity of {node_id} is full "
@@ -705,7 +811,7 @@ def _binding(
                     else f"unit capacity is used up ({max(vip_u, 0)} left, {q} wanted)"
                 )
                 out.append(
-                    Reason(
+                    _reason(
                         kind=ReasonKind.VIP_SHARE,
                         node_id=node_id,
                         message=f"the VIP share of {node_id}'s {what}",
@@ -714,7 +820,9 @@ def _binding(
     return out
 
 
-def _rule_reasons(prob: Problem, o: int, nodes: list[int], arcs: I64, x: I64) -> list[Reason]:
+def _rule_reasons(
+    prob: Problem, o: int, nodes: list[int], arcs: I64, x: I64, near: _Nearer
+) -> list[Reason]:
     """The rules that rule out nearer nodes or hold stock back (``arcs``: the order's)."""
     out: list[Reason] = []
     request = prob.request
@@ -724,7 +832,7 @@ def _rule_reasons(prob: Problem, o: int, nodes: list[int], arcs: I64, x: I64) ->
         if prob.line_restricted[ln]:
             sku = prob.sku_ids[int(prob.line_sku[ln])]
             out.append(
-                Reason(
+                _reason(
                     kind=ReasonKind.RULE,
                     sku=sku,
                     rule="restricted_skus",
@@ -733,17 +841,10 @@ def _rule_reasons(prob: Problem, o: int, nodes: list[int], arcs: I64, x: I64) ->
             )
     if prob.num_nodes == 0:
         return out
-    nearest_chosen = min((prob.dist_km[n, o] for n in nodes), default=np.inf)
-    closer = np.nonzero(prob.dist_km[:, o] < nearest_chosen)[0]
-    closer = closer[np.argsort(prob.dist_km[closer, o], kind="stable")]
-    # a node with nothing free to ship of the order's (unrestricted) lines stopped nothing
-    wanted = [int(prob.line_sku[ln]) for ln in lines if not prob.line_restricted[ln]]
-    holding = closer[(prob.avail[closer][:, wanted] > 0).any(axis=1)] if wanted else closer[:0]
-    for n in holding.tolist():
-        code = int(prob.node_block[n, o])
-        if code == OK:
-            continue
-        rule = BLOCK_RULE[code]
+    # the nearest node a rule rules out
+    n = int(near.blocked[o])
+    if n >= 0:
+        rule = BLOCK_RULE[int(prob.node_block[n, o])]
         node_id = prob.node_ids[n]
         what = {
             "excluded_nodes": f"{node_id} may not ship to region {order.region} (excluded_nodes)",
@@ -752,35 +853,33 @@ def _rule_reasons(prob: Problem, o: int, nodes: list[int], arcs: I64, x: I64) ->
             f"(arrives {int(prob.arrival_s[n, o])} s, promised by {order.promise_by_s} s)",
         }[rule]
         out.append(
-            Reason(
+            _reason(
                 kind=ReasonKind.PROMISE if rule == "promise" else ReasonKind.RULE,
                 node_id=node_id,
                 rule=rule,
                 message=what,
             )
         )
-        break
-    # a nearer node that may take no parcel at all (or no VIP parcel)
-    for n in holding.tolist():
+    # the nearest node that may take no parcel at all (or no VIP parcel)
+    n = int(near.shut[o])
+    if n >= 0:
         node_id = prob.node_ids[n]
-        if prob.cap_orders[n] == 0 or prob.cap_units[n] == 0:
+        if near.shut_all[n]:
             out.append(
-                Reason(
+                _reason(
                     kind=ReasonKind.CAPACITY,
                     node_id=node_id,
                     message=f"{node_id} has no capacity in this wave",
                 )
             )
-            break
-        if prob.order_vip[o] and (prob.vip_cap_orders[n] == 0 or prob.vip_cap_units[n] == 0):
+        else:
             out.append(
-                Reason(
+                _reason(
                     kind=ReasonKind.VIP_SHARE,
                     node_id=node_id,
                     message=f"the VIP share of {node_id}'s capacity is zero",
                 )
             )
-            break
     # stock held back (safety stock, the store floor) that cost the order units of a line:
     # at a node it may use, nearer than the farthest node shipping the line (any node where
     # units of the line are left unfilled), that ships less of the line than it wants
@@ -789,19 +888,20 @@ def _rule_reasons(prob: Problem, o: int, nodes: list[int], arcs: I64, x: I64) ->
         key = (int(prob.arc_line[a]), int(prob.arc_node[a]))
         got[key] = got.get(key, 0) + int(x[a])
     held_at: list[tuple[float, int, int]] = []
+    dist, allowed = near.dist[o], near.allowed[o]
     for ln in lines:
         if prob.line_restricted[ln]:
             continue
         s, qty = int(prob.line_sku[ln]), int(prob.line_qty[ln])
         sources = [n for (line, n) in got if line == ln]
         short = sum(got[ln, n] for n in sources) < qty
-        reach = np.inf if short else max(prob.dist_km[n, o] for n in sources)
-        for n in range(prob.num_nodes):
-            if prob.node_block[n, o] != OK or not prob.dist_km[n, o] < reach:
-                continue  # ruled out anyway, or no nearer than where the line ships from
-            held = int(prob.inventory[n, s] - prob.avail[n, s])
-            if held > 0 and prob.avail[n, s] < qty and got.get((ln, n), 0) < qty:
-                held_at.append((float(prob.dist_km[n, o]), n, ln))
+        reach = np.inf if short else max(dist[n] for n in sources)
+        # not ruled out, nearer than where the line ships from, holding stock back, short
+        stock = prob.avail[:, s]
+        held = allowed & (dist < reach) & (prob.inventory[:, s] > stock) & (stock < qty)
+        for n in np.flatnonzero(held).tolist():
+            if got.get((ln, n), 0) < qty:
+                held_at.append((float(dist[n]), n, ln))
     if held_at:
         _, n, ln = min(held_at)
         s = int(prob.line_sku[ln])
@@ -810,7 +910,7 @@ def _rule_reasons(prob: Problem, o: int, nodes: list[int], arcs: I64, x: I64) ->
         rule = _holding_rule(prob, n, sku)
         what = "as safety stock" if rule == "safety_stock" else "(store floor)"
         out.append(
-            Reason(
+            _reason(
                 kind=ReasonKind.RULE,
                 node_id=node_id,
                 sku=sku,

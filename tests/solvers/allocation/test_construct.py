@@ -11,7 +11,14 @@ from pydantic import BaseModel
 from solvers.allocation import AllocationRequest
 from solvers.allocation.heuristics import nearest
 from solvers.allocation.problem import I64, Problem, compile_request
-from solvers.allocation.result import Assignment, OrderExplanation, construct
+from solvers.allocation.result import (
+    Alternative,
+    Assignment,
+    OrderExplanation,
+    Reason,
+    ReasonKind,
+    construct,
+)
 from solvers.allocation.solve import _assignments
 
 
@@ -43,7 +50,7 @@ def assert_same_instance(new: BaseModel, ref: BaseModel) -> None:
     assert new.model_dump_json() == ref.model_dump_json()
 
 
-@pytest.mark.parametrize("cls", [Assignment, OrderExplanation])
+@pytest.mark.parametrize("cls", [Assignment, OrderExplanation, Reason, Alternative])
 def test_the_constructed_models_have_nothing_construct_leaves_out(cls: type[BaseModel]) -> None:
     assert not cls.__private_attributes__
     assert not cls.__pydantic_post_init__
@@ -71,6 +78,14 @@ def test_construct_equals_model_construct() -> None:
         construct(OrderExplanation, dict(explanation)),
         OrderExplanation.model_construct(**explanation),
     )
+
+
+def test_construct_with_defaults_equals_model_construct_of_the_given_fields() -> None:
+    given: dict[str, Any] = {"kind": ReasonKind.CAPACITY, "node_id": "n1", "message": "full"}
+    values = {"kind": ReasonKind.CAPACITY, "node_id": "n1", "sku": None, "rule": None}
+    built = construct(Reason, {**values, "message": "full"}, set(given))
+    assert_same_instance(built, Reason.model_construct(**given))
+    assert built.model_dump(exclude_unset=True) == given
 
 
 def test_assignments_equal_the_model_construct_reference(two_dcs: AllocationRequest) -> None:

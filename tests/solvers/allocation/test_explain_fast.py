@@ -1,0 +1,225 @@
+"""The unvalidated, batched writing of explanations gives exactly the validated per-order ones.
+
+The reference is the writing as it was: every ``Reason`` / ``Alternative`` /
+``OrderExplanation`` validated by pydantic with the fields the code names, and the rule
+reasons found node by node (:func:`reference_rule_reasons`, the former code). Both are
+swapped into :mod:`solvers.allocation.explain` and the answers compared instance by instance.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from pydantic import BaseModel
+
+from solvers.allocation import AllocationParams, AllocationRequest, allocate
+from solvers.allocation import explain as explain_mod
+from solvers.allocation.heuristics import nearest
+from solvers.allocation.problem import BLOCK_RULE, I64, OK, Problem, compile_request
+from solvers.allocation.result import (
+    Alternative,
+    OrderExplanation,
+    Reason,
+    ReasonKind,
+    Unfilled,
+)
+
+from .conftest import allocation_vector
+from .test_construct import assert_same_instance
+from .test_explain_brute import tiny_requests
+
+EXACT = AllocationParams(mip_rel_gap=0.0, time_limit_s=30)
+
+
+def validated(
+    cls: type[BaseModel], values: dict[str, Any], fields_set: set[str] | None = None
+) -> Any:
+    """``cls(**given)``: the validated model of the fields the code names."""
+    given = values if fields_set is None else {k: values[k] for k in fields_set}
+    return cls(**given)
+
+
+def reference_rule_reasons(
+    prob: Problem, o: int, nodes: list[int], arcs: I64, x: I64, *_near: Any
+) -> list[Reason]:
+    """``_rule_reasons`` as it was: node by node, every ``Reason`` validated."""
+    out: list[Reason] = []
+    order = prob.request.orders[o]
+    lines = prob.order_lines(o)
+    for ln in lines:
+        if prob.line_restricted[ln]:
+            sku = prob.sku_ids[int(prob.line_sku[ln])]
+            out.append(
+                Reason(
+                    kind=ReasonKind.RULE,
+                    sku=sku,
+                    rule="restricted_skus",
+                    message=f"{sku} may not be shipped to region {order.region}",
+                )
+            )
+    if prob.num_nodes == 0:
+        return out
+    nearest_chosen = min((prob.dist_km[n, o] for n in nodes), default=np.inf)
+    closer = np.nonzero(prob.dist_km[:, o] < nearest_chosen)[0]
+    closer = closer[np.argsort(prob.dist_km[closer, o], kind="stable")]
+    wanted = [int(prob.line_sku[ln]) for ln in lines if not prob.line_restricted[ln]]
+    holding = closer[(prob.avail[closer][:, wanted] > 0).any(axis=1)] if wanted else closer[:0]
+    for n in holding.tolist():
+        code = int(prob.node_block[n, o])
+        if code == OK:
+            continue
+        rule = BLOCK_RULE[code]
+        node_id = prob.node_ids[n]
+        what = {
+            "excluded_nodes": f"{node_id} may not ship to region {order.region} (excluded_nodes)",
+            "opening_hours": f"{node_id} does not open again before the horizon ends",
+            "promise": f"{node_id} cannot meet the promise "
+            f"(arrives {int(prob.arrival_s[n, o])} s, promised by {order.promise_by_s} s)",
+        }[rule]
+        out.append(
+            Reason(
+                kind=ReasonKind.PROMISE if rule == "promise" else ReasonKind.RULE,
+                node_id=node_id,
+                rule=rule,
+                message=what,
+            )
+        )
+        break
+    for n in holding.tolist():
+        node_id = prob.node_ids[n]
+        if prob.cap_orders[n] == 0 or prob.cap_units[n] == 0:
+            out.append(
+                Reason(
+                    kind=ReasonKind.CAPACITY,
+                    node_id=node_id,
+                    message=f"{node_id} has no capacity in this wave",
+                )
+            )
+            break
+        if prob.order_vip[o] and (prob.vip_cap_orders[n] == 0 or prob.vip_cap_units[n] == 0):
+            out.append(
+                Reason(
+                    kind=ReasonKind.VIP_SHARE,
+                    node_id=node_id,
+                    message=f"the VIP share of {node_id}'s capacity is zero",
+                )
+            )
+            break
+    got: dict[tuple[int, int], int] = {}
+    for a in arcs.tolist():
+        key = (int(prob.arc_line[a]), int(prob.arc_node[a]))
+        got[key] = got.get(key, 0) + int(x[a])
+    held_at: list[tuple[float, int, int]] = []
+    for ln in lines:
+        if prob.line_restricted[ln]:
+            continue
+        s, qty = int(prob.line_sku[ln]), int(prob.line_qty[ln])
+        sources = [n for (line, n) in got if line == ln]
+        short = sum(got[ln, n] for n in sources) < qty
+        reach = np.inf if short else max(prob.dist_km[n, o] for n in sources)
+        for n in range(prob.num_nodes):
+            if prob.node_block[n, o] != OK or not prob.dist_km[n, o] < reach:
+                continue
+            held = int(prob.inventory[n, s] - prob.avail[n, s])
+            if held > 0 and prob.avail[n, s] < qty and got.get((ln, n), 0) < qty:
+                held_at.append((float(prob.dist_km[n, o]), n, ln))
+    if held_at:
+        _, n, ln = min(held_at)
+        s = int(prob.line_sku[ln])
+        held = int(prob.inventory[n, s] - prob.avail[n, s])
+        node_id, sku = prob.node_ids[n], prob.sku_ids[s]
+        rule = explain_mod._holding_rule(prob, n, sku)
+        what = "as safety stock" if rule == "safety_stock" else "(store floor)"
+        out.append(
+            Reason(
+                kind=ReasonKind.RULE,
+                node_id=node_id,
+                sku=sku,
+                rule=rule,
+                message=f"{node_id} holds {int(prob.inventory[n, s])} of {sku} but "
+                f"keeps {held} {what}",
+            )
+        )
+    return out
+
+
+Answer = tuple[list[OrderExplanation], list[Unfilled]]
+
+
+def both(prob: Problem, x: I64) -> tuple[Answer, Answer]:
+    """(the explanations as written now, as the validated per-order reference writes them)."""
+    new = explain_mod.explain(prob, x, budget_s=1e9)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(explain_mod, "construct", validated)
+        mp.setattr(explain_mod, "_rule_reasons", reference_rule_reasons)
+        ref = explain_mod.explain(prob, x, budget_s=1e9)
+    return new, ref
+
+
+def assert_identical(new: Answer, ref: Answer) -> None:
+    """Same dumps, and the same instances down to each reason and alternative."""
+    (new_ex, new_un), (ref_ex, ref_un) = new, ref
+    assert [e.model_dump() for e in new_ex] == [e.model_dump() for e in ref_ex]
+    assert [u.model_dump() for u in new_un] == [u.model_dump() for u in ref_un]
+    for a, b in zip(new_ex, ref_ex, strict=True):
+        assert_same_instance(a, b)
+        assert len(a.reasons) == len(b.reasons)
+        for r, q in zip(a.reasons, b.reasons, strict=True):
+            assert_same_instance(r, q)
+        if b.best_alternative is not None:
+            assert isinstance(a.best_alternative, Alternative)
+            assert_same_instance(a.best_alternative, b.best_alternative)
+    for u, v in zip(new_un, ref_un, strict=True):
+        assert_same_instance(u, v)
+
+
+def _allocations(req: AllocationRequest) -> list[tuple[Problem, I64]]:
+    """The nearest-node and the optimised allocation of ``req``."""
+    prob = compile_request(req)
+    optimised = allocation_vector(prob, allocate(req, EXACT))
+    return [(prob, nearest(prob)), (prob, optimised)]
+
+
+@pytest.mark.parametrize("fixture", ["two_dcs", "scarce", "tied_capacity_one_order"])
+def test_fixture_explanations_equal_the_validated_reference(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    for prob, x in _allocations(request.getfixturevalue(fixture)):
+        new, ref = both(prob, x)
+        assert len(new[0]) == prob.num_orders
+        assert_identical(new, ref)
+
+
+def test_city_explanations_equal_the_validated_reference() -> None:
+    """A city of a few hundred orders: the batched path, with rule and capacity reasons."""
+    from benchmarks.allocation import city_request
+
+    city = city_request(2, num_orders=300, num_nodes=12)
+    # nearer nodes a rule rules out, one shut for the wave, a small VIP share
+    shut = city.nodes[-1].model_copy(update={"capacity_orders": 0})
+    rules = city.rules.model_copy(
+        update={"excluded_nodes": {"se": ["ds-01", "st-01", "st-02"]}, "vip_capacity_share": 0.04}
+    )
+    req = city.model_copy(update={"nodes": [*city.nodes[:-1], shut], "rules": rules})
+    kinds: Counter[str] = Counter()
+    for prob, x in _allocations(req):
+        new, ref = both(prob, x)
+        assert len(new[0]) == 300
+        assert_identical(new, ref)
+        kinds.update(r.rule or r.message.split("'s ")[-1] for e in new[0] for r in e.reasons)
+    # the branches rewritten are exercised: a rule on a nearer node, held stock, no capacity
+    assert kinds["excluded_nodes"] > 0 and kinds["safety_stock"] > 0, kinds
+    assert kinds[f"{shut.id} has no capacity in this wave"] > 0, kinds
+    assert kinds["capacity is zero"] > 0, kinds  # the VIP share of a store's
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(req=tiny_requests())
+def test_tiny_explanations_equal_the_validated_reference(req: AllocationRequest) -> None:
+    """Random tiny requests (rules, capacity, VIP shares, safety stock), both allocations."""
+    for prob, x in _allocations(req):
+        assert_identical(*both(prob, x))
