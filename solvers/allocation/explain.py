@@ -614,7 +614,9 @@ class _Nearer:
 
     ``blocked``: the nearest of them a rule rules out; ``shut``: the nearest that may take
     no parcel (``shut_all``: at all, per node; else no VIP parcel); -1 where none. ``dist``,
-    ``allowed``: ``dist_km`` and ``node_block == OK`` order by order (rows contiguous).
+    ``allowed``: ``dist_km`` and ``node_block == OK`` order by order, ``avail`` and
+    ``holds_back`` SKU by SKU (rows contiguous: a column of the node-major tables is a
+    cache miss per node at tens of thousands of orders).
     """
 
     blocked: I64
@@ -622,6 +624,8 @@ class _Nearer:
     shut_all: np.ndarray
     dist: F64
     allowed: np.ndarray
+    avail: I64  # S x N: ``prob.avail`` SKU by SKU
+    holds_back: np.ndarray  # S x N: stock kept on the shelf
 
 
 def _nearer(prob: Problem, chosen_nodes: list[list[int]]) -> _Nearer:
@@ -658,6 +662,8 @@ def _nearer(prob: Problem, chosen_nodes: list[list[int]]) -> _Nearer:
         shut_all=shut_all,
         dist=np.ascontiguousarray(dist.T),
         allowed=np.ascontiguousarray((prob.node_block == OK).T),
+        avail=np.ascontiguousarray(prob.avail.T),
+        holds_back=np.ascontiguousarray((prob.inventory > prob.avail).T),
     )
 
 
@@ -897,8 +903,7 @@ def _rule_reasons(
         short = sum(got[ln, n] for n in sources) < qty
         reach = np.inf if short else max(dist[n] for n in sources)
         # not ruled out, nearer than where the line ships from, holding stock back, short
-        stock = prob.avail[:, s]
-        held = allowed & (dist < reach) & (prob.inventory[:, s] > stock) & (stock < qty)
+        held = allowed & (dist < reach) & near.holds_back[s] & (near.avail[s] < qty)
         for n in np.flatnonzero(held).tolist():
             if got.get((ln, n), 0) < qty:
                 held_at.append((float(dist[n]), n, ln))
@@ -943,8 +948,9 @@ def _summary(
         head = "nothing ships"
     else:
         parts = []
+        arc_nodes = prob.arc_node[arcs].tolist()
         for n in nodes:
-            k = int(np.sum(prob.arc_node[arcs] == n))
+            k = arc_nodes.count(n)
             parts.append(f"{prob.node_ids[n]} ({k} line{'s' if k != 1 else ''})")
         head = "ships from " + " and ".join(parts)
     tail = []
