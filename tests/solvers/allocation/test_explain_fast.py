@@ -1,9 +1,10 @@
 """The unvalidated, batched writing of explanations gives exactly the validated per-order ones.
 
 The reference is the writing as it was: every ``Reason`` / ``Alternative`` /
-``OrderExplanation`` validated by pydantic with the fields the code names, and the rule
-reasons found node by node (:func:`reference_rule_reasons`, the former code). Both are
-swapped into :mod:`solvers.allocation.explain` and the answers compared instance by instance.
+``OrderExplanation`` validated by pydantic with the fields the code names, the rule
+reasons found node by node (:func:`reference_rule_reasons`, the former code) and a fresh
+``Residual`` per order searched one by one. They are swapped into
+:mod:`solvers.allocation.explain` and the answers compared instance by instance.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 
 from solvers.allocation import AllocationParams, AllocationRequest, allocate
 from solvers.allocation import explain as explain_mod
-from solvers.allocation.heuristics import nearest
+from solvers.allocation.heuristics import Residual, nearest
 from solvers.allocation.problem import BLOCK_RULE, I64, OK, Problem, compile_request
 from solvers.allocation.result import (
     Alternative,
@@ -150,12 +151,28 @@ def reference_rule_reasons(
 Answer = tuple[list[OrderExplanation], list[Unfilled]]
 
 
+#: orders re-solved one by one on their own residual world, by the reference
+RESIDUALS: list[int] = []
+
+
+def reference_residual(
+    prob: Problem, world: Any, x: I64, order: int, banned: int, _shared: Residual
+) -> Residual:
+    """``_order_residual`` as it was: a fresh Residual of every arc and pair per order."""
+    RESIDUALS.append(order)
+    return ORDER_RESIDUAL(prob, world, x, order, banned, Residual(prob))
+
+
+ORDER_RESIDUAL = explain_mod._order_residual
+
+
 def both(prob: Problem, x: I64) -> tuple[Answer, Answer]:
     """(the explanations as written now, as the validated per-order reference writes them)."""
     new = explain_mod.explain(prob, x, budget_s=1e9)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(explain_mod, "construct", validated)
         mp.setattr(explain_mod, "_rule_reasons", reference_rule_reasons)
+        mp.setattr(explain_mod, "_order_residual", reference_residual)
         ref = explain_mod.explain(prob, x, budget_s=1e9)
     return new, ref
 
@@ -206,6 +223,7 @@ def test_city_explanations_equal_the_validated_reference() -> None:
     )
     req = city.model_copy(update={"nodes": [*city.nodes[:-1], shut], "rules": rules})
     kinds: Counter[str] = Counter()
+    RESIDUALS.clear()
     for prob, x in _allocations(req):
         new, ref = both(prob, x)
         assert len(new[0]) == 300
@@ -215,6 +233,7 @@ def test_city_explanations_equal_the_validated_reference() -> None:
     assert kinds["excluded_nodes"] > 0 and kinds["safety_stock"] > 0, kinds
     assert kinds[f"{shut.id} has no capacity in this wave"] > 0, kinds
     assert kinds["capacity is zero"] > 0, kinds  # the VIP share of a store's
+    assert len(set(RESIDUALS)) > 1  # orders searched one by one, on a shared Residual
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
