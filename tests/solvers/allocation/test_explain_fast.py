@@ -242,3 +242,17 @@ def test_tiny_explanations_equal_the_validated_reference(req: AllocationRequest)
     """Random tiny requests (rules, capacity, VIP shares, safety stock), both allocations."""
     for prob, x in _allocations(req):
         assert_identical(*both(prob, x))
+
+
+def test_no_batch_rule_work_when_no_explanation_is_written_in_full(
+    two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the end every order gets the short explanation, without the batched rule scan."""
+    prob = compile_request(two_dcs)
+
+    def unexpected(*_args: Any) -> None:
+        raise AssertionError("_nearer ran although no explanation is written in full")
+
+    monkeypatch.setattr(explain_mod, "_nearer", unexpected)
+    cut, _ = explain_mod.explain(prob, nearest(prob), end=explain_mod._clock() - 1.0)
+    assert [e.summary.endswith(explain_mod.CUT_SUMMARY) for e in cut] == [True] * 3
