@@ -194,10 +194,12 @@ def assert_identical(new: Answer, ref: Answer) -> None:
         assert_same_instance(u, v)
 
 
-def _allocations(req: AllocationRequest) -> list[tuple[Problem, I64]]:
+def _allocations(
+    req: AllocationRequest, params: AllocationParams = EXACT
+) -> list[tuple[Problem, I64]]:
     """The nearest-node and the optimised allocation of ``req``."""
     prob = compile_request(req)
-    optimised = allocation_vector(prob, allocate(req, EXACT))
+    optimised = allocation_vector(prob, allocate(req, params))
     return [(prob, nearest(prob)), (prob, optimised)]
 
 
@@ -224,7 +226,8 @@ def test_city_explanations_equal_the_validated_reference() -> None:
     req = city.model_copy(update={"nodes": [*city.nodes[:-1], shut], "rules": rules})
     kinds: Counter[str] = Counter()
     RESIDUALS.clear()
-    for prob, x in _allocations(req):
+    # a batch answer within 1 % (proving the optimum took ~25 s of the suite's time)
+    for prob, x in _allocations(req, AllocationParams(mip_rel_gap=1e-2, time_limit_s=5)):
         new, ref = both(prob, x)
         assert len(new[0]) == 300
         assert_identical(new, ref)
