@@ -19,11 +19,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from solvers.allocation.highs_model import cancelled
+from solvers.allocation.master import pattern_cost
 from solvers.allocation.problem import F64, I64, Problem
 
 log = logging.getLogger(__name__)
@@ -101,55 +104,69 @@ class Ejector:
         prob = self.prob
         p0, p1 = int(prob.order_pair_start[o]), int(prob.order_pair_start[o + 1])
         a0, a1 = int(prob.pair_arc_start[p0]), int(prob.pair_arc_start[p1])
-        l0, l1 = int(prob.order_line_start[o]), int(prob.order_line_start[o + 1])
-        cost = int(np.dot(prob.line_qty[l0:l1], prob.line_pen[l0:l1]))
-        cost += int(np.dot(xo, prob.arc_gain[a0:a1]))
-        per_pair = np.bincount(prob.arc_pair[a0:a1] - p0, weights=xo, minlength=p1 - p0) > 0
-        cost += int(prob.pair_fixed[p0:p1][per_pair].sum())
-        return cost + prob.split * max(int(per_pair.sum()) - 1, 0)
+        return pattern_cost(prob, o, np.arange(a0, a1), xo)
 
     # ------------------------------------------------------------ relocations
+    def _options(self, arcs: I64, plan: _Plan | None) -> tuple[I64, I64, I64]:
+        """Every move of one of ``arcs``' units to another node of its line that fits, as
+        rows (index into ``arcs``, arc moved to, cost change of its order in micro).
+
+        With ``plan``, the loads it changes count (exact); without, the allocation as it
+        is (the menus' ordering).
+        """
+        prob, x = self.prob, self.x
+        lines = prob.arc_line[arcs]
+        lo, hi = self._line_start[lines], self._line_start[lines + 1]
+        counts = hi - lo
+        src = np.repeat(np.arange(arcs.size), counts)
+        offsets = np.arange(src.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        cand = self._line_arcs[np.repeat(lo, counts) + offsets]
+        keep = cand != arcs[src]
+        src, cand = src[keep], cand[keep]
+        a = arcs[src]
+        q, k, h = x[a], prob.arc_sku[a], self._arc_order[a]
+        y, pa, pb = prob.arc_node[cand], prob.arc_pair[a], prob.arc_pair[cand]
+        if plan is None:
+            zero = np.zeros(src.size, dtype=np.int64)
+            d_stock = d_units = d_parcels = d_vip_units = d_vip_parcels = d_pa = d_pb = zero
+        else:
+            d_stock = _at(plan.stock, zip(y.tolist(), k.tolist(), strict=True))
+            d_units, d_parcels = _at(plan.units, y.tolist()), _at(plan.parcels, y.tolist())
+            d_vip_units = _at(plan.vip_units, y.tolist())
+            d_vip_parcels = _at(plan.vip_parcels, y.tolist())
+            d_pa, d_pb = _at(plan.pairs, pa.tolist()), _at(plan.pairs, pb.tolist())
+        ok = prob.arc_ub[cand] >= x[cand] + q
+        ok &= self.free[y, k] + d_stock >= q
+        cap_u = prob.cap_units[y]
+        ok &= (cap_u < 0) | (self.units[y] + d_units + q <= cap_u)
+        new_pair = self.pair_units[pb] + d_pb <= 0
+        cap_o = prob.cap_orders[y]
+        ok &= ~new_pair | (cap_o < 0) | (self.parcels[y] + d_parcels + 1 <= cap_o)
+        empties = self.pair_units[pa] + d_pa == q
+        if prob.max_nodes > 0:
+            ok &= ~new_pair | empties | (self.order_parcels[h] + 1 <= prob.max_nodes)
+        if self._vip:
+            vu, vo = prob.vip_cap_units[y], prob.vip_cap_orders[y]
+            vip_ok = (vu < 0) | (self.vip_units[y] + d_vip_units + q <= vu)
+            vip_ok &= ~new_pair | (vo < 0) | (self.vip_parcels[y] + d_vip_parcels + 1 <= vo)
+            ok &= ~prob.order_vip[h] | vip_ok
+        parcels_after = self.order_parcels[h] + new_pair.astype(np.int64) - empties.astype(np.int64)
+        delta = q * (prob.arc_cost[cand] - prob.arc_cost[a])
+        delta += np.where(new_pair, prob.pair_fixed[pb], 0) - np.where(
+            empties, prob.pair_fixed[pa], 0
+        )
+        delta += prob.split * (
+            np.maximum(parcels_after - 1, 0) - np.maximum(self.order_parcels[h] - 1, 0)
+        )
+        return src[ok], cand[ok], delta[ok]
+
     def _relocation(self, a: int, plan: _Plan) -> _Move | None:
         """The cheapest move of arc ``a``'s units to another node of its line, or None."""
-        prob, x = self.prob, self.x
-        q = int(x[a])
-        line = int(prob.arc_line[a])
-        h = int(self._arc_order[a])
-        pa = int(prob.arc_pair[a])
-        k = int(prob.arc_sku[a])
-        cands = self._line_arcs[self._line_start[line] : self._line_start[line + 1]]
-        cands = cands[cands != a]
-        if cands.size == 0:
+        _src, cand, delta = self._options(np.array([a], dtype=np.int64), plan)
+        if cand.size == 0:
             return None
-        y = prob.arc_node[cands]
-        pb = prob.arc_pair[cands]
-        ok = prob.arc_ub[cands] >= x[cands] + q
-        ok &= self.free[y, k] + plan.stock_delta(y, k) >= q
-        cap_u = prob.cap_units[y]
-        ok &= (cap_u < 0) | (self.units[y] + plan.units_delta(y) + q <= cap_u)
-        new_pair = self.pair_units[pb] + plan.pair_delta(pb) <= 0
-        cap_o = prob.cap_orders[y]
-        ok &= ~new_pair | (cap_o < 0) | (self.parcels[y] + plan.parcels_delta(y) + 1 <= cap_o)
-        empties = int(self.pair_units[pa]) + plan.pair_delta_one(pa) == q
-        if prob.max_nodes > 0 and not empties:
-            ok &= ~new_pair | (self.order_parcels[h] + 1 <= prob.max_nodes)
-        if self._vip and prob.order_vip[h]:
-            vu = prob.vip_cap_units[y]
-            ok &= (vu < 0) | (self.vip_units[y] + plan.vip_units_delta(y) + q <= vu)
-            vo = prob.vip_cap_orders[y]
-            ok &= ~new_pair | (vo < 0) | (self.vip_parcels[y] + plan.vip_parcels_delta(y) + 1 <= vo)
-        if not ok.any():
-            return None
-        cands, pb, new_pair = cands[ok], pb[ok], new_pair[ok]
-        delta = q * (prob.arc_cost[cands] - prob.arc_cost[a]) + np.where(
-            new_pair, prob.pair_fixed[pb], 0
-        )
-        parcels_after = self.order_parcels[h] + new_pair.astype(np.int64) - int(empties)
-        delta += prob.split * (np.maximum(parcels_after - 1, 0) - max(self.order_parcels[h] - 1, 0))
-        if empties:
-            delta -= int(prob.pair_fixed[pa])
         i = int(np.argmin(delta))
-        return _Move(a=a, b=int(cands[i]), q=q, delta=int(delta[i]))
+        return _Move(a=a, b=int(cand[i]), q=int(self.x[a]), delta=int(delta[i]))
 
     def _menu(self, node: int, sku: int | None) -> I64:
         """Arcs on ``node`` (of ``sku``) whose lines could move elsewhere, cheapest per unit
@@ -167,43 +184,15 @@ class Ejector:
 
     def _node_menu(self, node: int) -> I64:
         """:meth:`_menu` of every SKU, computed afresh."""
-        prob, x = self.prob, self.x
         arcs = np.fromiter(self.node_arcs[node], dtype=np.int64)
-        if arcs.size == 0:
-            return arcs
-        lines = prob.arc_line[arcs]
-        lo, hi = self._line_start[lines], self._line_start[lines + 1]
-        counts = hi - lo
-        src = np.repeat(np.arange(arcs.size), counts)
-        offsets = np.arange(src.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        cand = self._line_arcs[np.repeat(lo, counts) + offsets]
-        a = arcs[src]
-        keep = cand != a
-        src, cand, a = src[keep], cand[keep], a[keep]
-        q = x[a]
-        y = prob.arc_node[cand]
-        pb = prob.arc_pair[cand]
-        ok = prob.arc_ub[cand] >= x[cand] + q
-        ok &= self.free[y, prob.arc_sku[a]] >= q
-        cap_u = prob.cap_units[y]
-        ok &= (cap_u < 0) | (self.units[y] + q <= cap_u)
-        new_pair = self.pair_units[pb] <= 0
-        cap_o = prob.cap_orders[y]
-        ok &= ~new_pair | (cap_o < 0) | (self.parcels[y] + 1 <= cap_o)
-        src, cand, a, q, pb, new_pair = src[ok], cand[ok], a[ok], q[ok], pb[ok], new_pair[ok]
+        src, _cand, delta = self._options(arcs, None)
         if src.size == 0:
             return np.zeros(0, dtype=np.int64)
-        pa = prob.arc_pair[a]
-        empties = self.pair_units[pa] == q
-        delta = q * (prob.arc_cost[cand] - prob.arc_cost[a])
-        delta += np.where(new_pair, prob.pair_fixed[pb], 0) - np.where(
-            empties, prob.pair_fixed[pa], 0
-        )
-        per_unit = delta / q
+        per_unit = delta / self.x[arcs[src]]
         order = np.lexsort((per_unit, src))
         first = order[np.r_[True, src[order][1:] != src[order][:-1]]]
         best = first[np.argsort(per_unit[first], kind="stable")]
-        return a[best]
+        return arcs[src[best]]
 
     def _make_room(
         self, node: int, plan: _Plan, *, sku: int | None, units: int, parcels: int
@@ -216,7 +205,7 @@ class Ejector:
             if int(self._arc_order[a]) in plan.orders:
                 continue
             pa = int(prob.arc_pair[a])
-            empties = int(self.pair_units[pa]) + plan.pair_delta_one(pa) == int(self.x[a])
+            empties = int(self.pair_units[pa]) + plan.pairs.get(pa, 0) == int(self.x[a])
             if units <= 0 and not empties:
                 continue
             move = self._relocation(a, plan)  # exact, with the plan's changes
@@ -454,30 +443,7 @@ class _Plan:
                 self.vip_units[n] += d
                 self.vip_parcels[n] += step
 
-    def stock_delta(self, y: I64, k: int) -> I64:
-        """Planned change of free stock of SKU ``k`` at nodes ``y``."""
-        return np.array([self.stock.get((int(n), k), 0) for n in y], dtype=np.int64)
 
-    def units_delta(self, y: I64) -> I64:
-        """Planned change of unit loads at nodes ``y``."""
-        return np.array([self.units.get(int(n), 0) for n in y], dtype=np.int64)
-
-    def parcels_delta(self, y: I64) -> I64:
-        """Planned change of parcel loads at nodes ``y``."""
-        return np.array([self.parcels.get(int(n), 0) for n in y], dtype=np.int64)
-
-    def vip_units_delta(self, y: I64) -> I64:
-        """Planned change of VIP unit loads at nodes ``y``."""
-        return np.array([self.vip_units.get(int(n), 0) for n in y], dtype=np.int64)
-
-    def vip_parcels_delta(self, y: I64) -> I64:
-        """Planned change of VIP parcel loads at nodes ``y``."""
-        return np.array([self.vip_parcels.get(int(n), 0) for n in y], dtype=np.int64)
-
-    def pair_delta(self, pairs: I64) -> I64:
-        """Planned change of units on ``pairs``."""
-        return np.array([self.pairs.get(int(p), 0) for p in pairs], dtype=np.int64)
-
-    def pair_delta_one(self, pair: int) -> int:
-        """Planned change of units on one pair."""
-        return self.pairs.get(pair, 0)
+def _at(table: dict[Any, int], keys: Iterable[Any]) -> I64:
+    """``table``'s value (0 when absent) at each of ``keys``."""
+    return np.array([table.get(key, 0) for key in keys], dtype=np.int64)
