@@ -9,12 +9,14 @@ holds the port with a bound socket that does not listen, so it is given no conne
 Each worker also ends a keep-alive connection now and then while it holds more than its
 share of them (:mod:`api.core.balance`), so an uneven draw does not last. With
 ``cpu_affinity`` each worker runs on a CPU of its own (:mod:`api.core.cpus`). Linux only;
-elsewhere :func:`serve_workers` is uvicorn's own ``--workers``.
+elsewhere the workers share the supervisor's listening socket, as with uvicorn's ``--workers``.
 
 A process that serves the app is stopped by SIGTERM as uvicorn stops it (graceful shutdown,
 then the signal raised again, so the process still ends killed by SIGTERM), and by SIGHUP
 (its terminal closed) or SIGQUIT at once, as their default action stops it; either way it
-first removes what Python's exit would have: :func:`exit_cleanly_on_signals`.
+first removes what Python's exit would have: :func:`exit_cleanly_on_signals`. The supervisor
+of several workers (:class:`Supervisor`) is stopped by SIGHUP and SIGQUIT as by SIGTERM
+(workers stopped with SIGTERM), then ends killed by the signal.
 """
 
 from __future__ import annotations
@@ -183,6 +185,71 @@ class OwnSocketProcess(multiprocess.Process):
             super().target([own])
 
 
+#: the signals that stop the supervisor of several workers as SIGTERM does and then kill it,
+#: where the platform has them: SIGHUP (the terminal closed; uvicorn's supervisor replaced its
+#: workers) and SIGQUIT (uvicorn's did nothing)
+SUPERVISOR_STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)
+)
+
+
+class Supervisor(multiprocess.Multiprocess):
+    """uvicorn's supervisor of several workers, stopped by SIGHUP and SIGQUIT as by SIGTERM.
+
+    uvicorn's catches every signal it knows when it is made: SIGHUP replaced the workers one
+    by one (closing the terminal of ``serve --workers N`` left the service running, and under
+    load a replacement not ready within its 5 s health check made it give up), SIGQUIT did
+    nothing, and a SIGHUP ignored under ``nohup`` was caught all the same. Here SIGHUP and
+    SIGQUIT stop the service as SIGTERM does (every worker stopped with SIGTERM and joined:
+    graceful shutdown, running jobs re-queued), and :attr:`stopped_by` tells the caller to end
+    by the signal once done (:func:`serve_workers`). Each of them that did not have its
+    default action (ignored, as SIGHUP under ``nohup``, or a handler someone else set) gets it
+    back before any worker starts, so workers inherit an ignored signal as ignored.
+    """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        kept = {
+            sig: handler
+            for sig in SUPERVISOR_STOP_SIGNALS
+            if (handler := signal.getsignal(sig)) not in {signal.SIG_DFL, None}
+        }
+        #: the signal that stopped the service (to be raised again once it has stopped)
+        self.stopped_by: signal.Signals | None = None
+        super().__init__(config, sockets)  # catches SIGHUP, SIGQUIT and the others
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
+
+    def stop_by(self, signum: signal.Signals) -> None:
+        """Stop as after SIGTERM; the first signal that asked is :attr:`stopped_by`."""
+        multiprocess.logger.info("Received %s, exiting.", signum.name)
+        if self.stopped_by is None:
+            self.stopped_by = signum
+        self.should_exit.set()
+
+    def handle_hup(self) -> None:
+        """SIGHUP (the terminal closed): stop the service, not replace its workers."""
+        self.stop_by(signal.SIGHUP)
+
+    def handle_quit(self) -> None:
+        """SIGQUIT: stop the service (uvicorn's supervisor has no handler for it)."""
+        self.stop_by(signal.SIGQUIT)
+
+
+def supervise(config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+    """Run :class:`Supervisor` over ``config.workers`` workers until it stops, then end as asked.
+
+    Killed by SIGHUP or SIGQUIT once its workers are stopped; exit status 3 when a worker
+    failed at start-up (uvicorn's supervisor then stops, but returns as after Ctrl-C).
+    """
+    supervisor = Supervisor(config, sockets=sockets)
+    supervisor.run()
+    if supervisor.stopped_by is not None:  # workers stopped: end killed by it, as one process
+        _die_by_signal(supervisor.stopped_by, None)
+    # the app, say, cannot reach its database: exit as uvicorn.run does for one process
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        sys.exit(STARTUP_FAILURE)
+
+
 def serve_workers(
     app: str,
     *,
@@ -197,12 +264,21 @@ def serve_workers(
     ``cpu_affinity``: each worker on a CPU of its own (round the CPUs this process may use;
     with more workers than CPUs, the least used), its job processes on all of them. A worker
     that fails at start-up stops the service with exit status 3, as ``uvicorn.run`` does.
+    SIGINT and SIGTERM stop it (exit status 0 once the workers are stopped), SIGHUP and SIGQUIT
+    too, and it then ends killed by the signal (:class:`Supervisor`).
     """
-    if workers <= 1 or not reuse_port_supported():
+    if workers <= 1:
         with exit_cleanly_on_signals():  # one process: this one serves
             uvicorn.run(app, host=host, port=port, workers=workers, **options)
         return
     config = uvicorn.Config(app, host=host, port=port, workers=workers, **options)
+    if not reuse_port_supported():  # uvicorn's workers, on one listening socket
+        shared = config.bind_socket()  # logs the address; exit status 1 if it cannot bind
+        try:
+            supervise(config, [shared])
+        finally:
+            shared.close()
+        return
     try:
         holder = port_socket(host, port)  # holds the port; never listens
     except OSError as err:  # as uvicorn says it for one process
@@ -224,12 +300,7 @@ def serve_workers(
         OwnSocketProcess.cpus = tuple(allowed)
         os.environ[cpus.SERVICE_CPUS_ENV] = ",".join(map(str, allowed))
     try:
-        supervisor = multiprocess.Multiprocess(config, sockets=[holder])
-        supervisor.run()
-        # uvicorn's supervisor stops when a worker fails at start-up (the app, say, cannot
-        # reach its database) but returns as after Ctrl-C; exit as uvicorn.run does for one.
-        if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
-            sys.exit(STARTUP_FAILURE)
+        supervise(config, [holder])
     finally:
         multiprocess.Process = process_class  # type: ignore[misc]
         OwnSocketProcess.cpus = ()

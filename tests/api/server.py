@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -56,8 +58,31 @@ def make_key(data_dir: Path, role: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+@contextlib.contextmanager
+def inherited(ignored: tuple[signal.Signals, ...], *, core_dumps: bool = True) -> Iterator[None]:
+    """While inside, a process started inherits ``ignored`` as ignored (as under ``nohup``)
+    and, unless ``core_dumps``, a core file size limit of 0 (SIGQUIT then writes no core)."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in ignored}
+    limits = None
+    if not core_dumps:
+        import resource  # Unix only
+
+        limits = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, limits[1]))
+    try:
+        yield
+    finally:
+        if limits is not None:
+            resource.setrlimit(resource.RLIMIT_CORE, limits)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
 class Server:
     """``dispatchlab serve`` on 127.0.0.1; ``kill()`` sends SIGKILL like a crash.
+
+    ``ignored``: signals the server starts with ignored (SIGHUP as under ``nohup``);
+    ``core_dumps=False``: it starts with a core file size limit of 0.
 
     Its temporary files go to ``data_dir/tmp`` (its ``TMPDIR``; a short folder of its own
     where that path is too long for a socket, see :func:`socket_tmp_dir`), not the system's: a
@@ -72,6 +97,8 @@ class Server:
         env: dict[str, str] | None = None,
         workers: int = 1,
         args: tuple[str, ...] = (),
+        ignored: tuple[signal.Signals, ...] = (),
+        core_dumps: bool = True,
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
@@ -86,7 +113,7 @@ class Server:
             "TMPDIR": str(self.tmp_dir),
             **(env or {}),
         }
-        with self.log.open("w") as fh:
+        with self.log.open("w") as fh, inherited(ignored, core_dumps=core_dumps):
             self.process = subprocess.Popen(
                 [
                     *CLI,

@@ -1,7 +1,7 @@
 """Worker processes on one port, each with a listening socket of its own (api.serve).
 
 Also how a serving process ends on SIGTERM, SIGHUP or SIGQUIT: killed by the signal, with
-nothing left behind.
+nothing left behind; and how the supervisor of several workers stops on SIGHUP and SIGQUIT.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -24,8 +25,21 @@ import httpx
 import pytest
 
 from api.examples import SMALL_SCENARIO
-from api.serve import DEATH_SIGNALS, exit_cleanly_on_signals, port_socket, reuse_port_supported
-from tests.api.server import SOCKET_DIR_MAX_CHARS, Server, alive, descendants, socket_tmp_dir
+from api.serve import (
+    DEATH_SIGNALS,
+    SUPERVISOR_STOP_SIGNALS,
+    exit_cleanly_on_signals,
+    port_socket,
+    reuse_port_supported,
+)
+from tests.api.server import (
+    SOCKET_DIR_MAX_CHARS,
+    Server,
+    alive,
+    descendants,
+    inherited,
+    socket_tmp_dir,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,11 +94,19 @@ def create_app():
 """
 
 
-def test_workers_failing_at_start_up_stop_the_service_with_exit_3(tmp_path: Path) -> None:
+#: run serve_workers as where each worker cannot listen on a socket of its own (not Linux)
+SHARED_SOCKET = "import api.serve; api.serve.reuse_port_supported = lambda: False; "
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own_sockets", "shared_socket"])
+def test_workers_failing_at_start_up_stop_the_service_with_exit_3(
+    tmp_path: Path, shared: bool
+) -> None:
     # uvicorn's supervisor stopped, but serve_workers returned: `serve --workers 4` with a bad
-    # DATABASE_URL printed a traceback per worker and exited 0
+    # DATABASE_URL printed a traceback per worker and exited 0 (with one shared socket, where
+    # uvicorn.run ran the workers, still so until its supervisor was ours)
     (tmp_path / "broken_app.py").write_text(BROKEN_APP)
-    code = (
+    code = (SHARED_SOCKET if shared else "") + (
         "from api.serve import serve_workers; serve_workers('broken_app:create_app', "
         "factory=True, host='127.0.0.1', port=0, workers=2, log_level='critical')"
     )
@@ -221,8 +243,7 @@ def test_an_api_process_killed_by_sighup_after_a_job_leaves_no_pymp_dir(
             server.process.send_signal(signal.SIGHUP)
             code = server.process.wait(timeout=30)
             assert code == -signal.SIGHUP, server.log.read_text()[-2000:]  # 129 in a shell
-        else:  # as a hung-up terminal does to its processes (uvicorn's supervisor catches
-            # SIGHUP: it replaces its workers, each stopped by SIGTERM)
+        else:  # to each worker alone (SIGHUP to the supervisor stops the service, below)
             hung_up = workers_of(server.process.pid)
             assert len(hung_up) == workers
             for pid in hung_up:
@@ -237,6 +258,165 @@ def test_an_api_process_killed_by_sighup_after_a_job_leaves_no_pymp_dir(
     log = server.log.read_text()[-2000:]
     assert not left, log
     assert "Traceback" not in log
+
+
+def start_a_long_job(server: Server) -> str:
+    """Submit a routing job of seconds to ``server``; its id once it runs (with a fork server)."""
+    body = {
+        "scenario": copy.deepcopy(SMALL_SCENARIO),
+        "params": {"time_limit_s": 20, "seed": 1},
+        "mode": "async",
+    }
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        answer = http.post("/v1/routes", json=body)
+        assert answer.status_code == 202, answer.text
+        job = str(answer.json()["job_id"])
+        deadline = time.monotonic() + 60
+        while (status := http.get(f"/v1/jobs/{job}").json()["status"]) != "running":
+            assert status == "queued" and time.monotonic() < deadline, status
+            time.sleep(0.1)
+    assert list(server.tmp_dir.glob("pymp-*/listener-*")), "the job used no fork server"
+    return job
+
+
+def job_row(server: Server, job_id: str) -> tuple[str, str]:
+    """Status and events (JSON text) of a job, read from the stopped server's SQLite file."""
+    with contextlib.closing(sqlite3.connect(server.data_dir / "dispatchlab.sqlite3")) as db:
+        row = db.execute("SELECT status, events FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    assert row is not None, job_id
+    return str(row[0]), str(row[1])
+
+
+def wait_gone(pids: set[int], timeout_s: float = 10.0) -> set[int]:
+    """Wait until none of ``pids`` runs (at most ``timeout_s``); those still running."""
+    deadline = time.monotonic() + timeout_s
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive(pids)
+
+
+@pytest.mark.parametrize("signum", SUPERVISOR_STOP_SIGNALS, ids=lambda sig: sig.name)
+def test_sighup_or_sigquit_to_the_supervisor_stops_the_workers_and_kills_it(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # uvicorn's supervisor of `serve --workers 2` replaced its workers on SIGHUP (the service
+    # outlived its terminal) and did nothing on SIGQUIT
+    env = {"DISPATCHLAB_AUTH_ENABLED": "false", "DISPATCHLAB_JOB_WORKERS": "1"}
+    server = Server(tmp_path, env=env, workers=2, core_dumps=False)
+    try:
+        job = start_a_long_job(server)
+        tree = descendants(server.process.pid)  # workers, fork servers, the job's process
+        assert len(workers_of(server.process.pid)) == 2
+        server.process.send_signal(signum)
+        code = server.process.wait(timeout=30)
+    finally:
+        server.stop()
+    log = server.log.read_text()[-2000:]
+    assert code == -signum, log  # 129 / 131 in a shell
+    try:
+        assert not wait_gone(tree), log
+    finally:
+        for pid in alive(tree):
+            os.kill(pid, signal.SIGKILL)
+    assert not list(server.tmp_dir.glob("pymp-*")), log
+    # the workers were stopped as by SIGTERM: the running job went back to the queue
+    status, events = job_row(server, job)
+    assert status == "queued" and "re-queued: server shut down" in events, (status, events)
+    assert "Traceback" not in log
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP here")
+def test_a_hung_up_terminal_stops_serve_with_workers(tmp_path: Path) -> None:
+    # the terminal running `serve --workers 2` closed: its shell sends SIGHUP to the whole
+    # process group; the workers died, and the supervisor replaced them and ran on
+    server = Server(tmp_path, env={"DISPATCHLAB_AUTH_ENABLED": "false"}, workers=2)
+    try:
+        run_a_job(server)
+        tree = descendants(server.process.pid)
+        os.killpg(server.process.pid, signal.SIGHUP)
+        code = server.process.wait(timeout=30)
+    finally:
+        server.stop()
+    log = server.log.read_text()[-2000:]
+    assert code == -signal.SIGHUP, log
+    try:
+        assert not wait_gone(tree), log
+    finally:
+        for pid in alive(tree):
+            os.kill(pid, signal.SIGKILL)
+    assert not list(server.tmp_dir.glob("pymp-*")), log
+    assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("signum", SUPERVISOR_STOP_SIGNALS, ids=lambda sig: sig.name)
+def test_workers_on_one_shared_socket_stop_on_sighup_or_sigquit_too(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # where a worker cannot listen on a socket of its own (not Linux), uvicorn.run ran uvicorn's
+    # own supervisor: SIGHUP replaced the workers, SIGQUIT did nothing
+    (tmp_path / "ok_app.py").write_text(OK_APP)
+    script = SHARED_SOCKET + (
+        "from api.serve import serve_workers; serve_workers('ok_app:create_app', "
+        "factory=True, host='127.0.0.1', port=0, workers=2, log_level='info')"
+    )
+    path = os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])
+    log = tmp_path / "serve.log"
+    with log.open("w") as fh, inherited((), core_dumps=False):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONPATH": path},
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        started = "Application startup complete"  # logged by each worker
+        while len(workers := workers_of(proc.pid)) < 2 or log.read_text().count(started) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        proc.send_signal(signum)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    assert code == -signum, log.read_text()[-2000:]
+    assert not wait_gone(workers), log.read_text()[-2000:]
+
+
+def ignored_signals(pid: int) -> set[int]:
+    """The signals process ``pid`` ignores (``SigIgn`` of /proc/PID/status)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(re.search(r"^SigIgn:\s*([0-9a-f]+)$", status, re.M).group(1), 16)  # type: ignore[union-attr]
+    return {bit + 1 for bit in range(mask.bit_length()) if mask >> bit & 1}
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTTOU"), reason="no SIGHUP, SIGTTOU here")
+def test_serve_with_workers_under_nohup_keeps_ignoring_sighup(tmp_path: Path) -> None:
+    # uvicorn's supervisor caught SIGHUP even when it started ignored: under `nohup` it
+    # replaced its workers, which no longer ignored it and died by it
+    server = Server(tmp_path, workers=2, ignored=(signal.SIGHUP,))
+    try:
+        supervisor = server.process.pid
+        workers = workers_of(supervisor)
+        assert len(workers) == 2
+        for pid in (supervisor, *workers):
+            assert signal.SIGHUP in ignored_signals(pid), pid
+        os.killpg(supervisor, signal.SIGHUP)
+        # SIGTTOU (one worker fewer) is acted on after a SIGHUP the supervisor caught: once
+        # one worker is left, a SIGHUP acted on would have replaced both first
+        os.kill(supervisor, signal.SIGTTOU)
+        deadline = time.monotonic() + 60
+        while len(now := workers_of(supervisor)) > 1:
+            assert time.monotonic() < deadline and server.process.poll() is None, now
+            time.sleep(0.05)
+        assert len(now) == 1 and now < workers, (workers, now)
+        assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        server.stop()
 
 
 SIGNAL_SCRIPT = textwrap.dedent(
