@@ -501,6 +501,7 @@ def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col
         + (f" --anchors {args.anchors}" if args.anchors else "")
         + (f" --instances {args.instances}" if args.instances else "")
         + (f" --limit {args.limit}" if args.limit else "")
+        + (f" --out-prefix {args.out_prefix}" if args.out_prefix else "")
         + "`",
         "",
         f"{n_inst} instances; gap = distance vs `{ref_col}` in bks.csv; `ours:<engine>xN` = "
@@ -673,7 +674,9 @@ def run_city(args: argparse.Namespace) -> int:
         "",
         f"Command: `python benchmarks/routing.py --set city --city-orders {args.city_orders} "
         f"--city-jobs {args.city_jobs} --engine {args.engine} --time-limit {args.time_limit:g} "
-        f"--workers {args.workers} --seed {args.seed}`",
+        f"--workers {args.workers} --seed {args.seed}"
+        + (f" --out-prefix {args.out_prefix}" if args.out_prefix else "")
+        + "`",
         "",
         "One cold `solve_routes_with_stats` per row (fresh travel model). `build_s` = matrices "
         "+ diagnosis + engine choice, of which `matrix_s` = the travel model's matrix alone "
