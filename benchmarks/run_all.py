@@ -7,6 +7,12 @@ run takes several hours on 2 cores (the routing sets and the RL evaluation domin
     .venv/bin/python benchmarks/run_all.py --list            # the steps and their commands
     .venv/bin/python benchmarks/run_all.py --only routing-solomon,simulation
     .venv/bin/python benchmarks/run_all.py                   # everything
+    .venv/bin/python benchmarks/run_all.py --extras          # and the variant tables
+
+The variant tables (:data:`EXTRAS`: the 10,000-order city over several seeds, the allocation
+time limits, the RL evaluation's search / warm-solve / re-optimisation variants, the RL
+latency table, the load test with two workers) add several hours more; they run with
+``--extras`` or when named in ``--only``.
 
 Every step holds the exclusive CPU lock ``/tmp/dispatchlab-cpu.lock`` (``flock``) while it
 runs, so timings are not disturbed by other benchmarks on the same machine. The routing steps
@@ -89,6 +95,63 @@ STEPS: tuple[Step, ...] = (
     Step("load", "load.py"),
 )
 
+#: variant tables, each re-made by the command its ``Command:`` line gives (not in a plain run)
+EXTRAS: tuple[Step, ...] = (
+    Step("allocation-city-seeds", "allocation.py", ("--only", "city-seeds")),
+    Step("allocation-time-limits", "allocation.py", ("--only", "time-limits")),
+    Step(
+        "rl-evaluation-search",
+        "rl_evaluate.py",
+        (
+            "--policies",
+            "greedy,insertion,insertion:12,slots,slots-tc,euro-greedy:5,euro-lazy:5,"
+            "model-plain:standard,model:standard,hindsight",
+            "--seeds",
+            "1..44",
+            "--workers",
+            "1",
+            "--name",
+            "rl-evaluation-search",
+        ),
+    ),
+    Step(
+        "rl-evaluation-warm-solve",
+        "rl_evaluate.py",
+        (
+            "--policies",
+            "greedy,slots,model-plain:standard,model:standard,hindsight",
+            "--seeds",
+            "1..10",
+            "--hindsight-warm-solve",
+            "--name",
+            "rl-evaluation-warm-solve",
+        ),
+    ),
+    Step(
+        "rl-evaluation-reopt",
+        "rl_evaluate.py",
+        (
+            "--policies",
+            "greedy,insertion,slots,model-plain:standard,model:standard,reopt:2,reopt:5,"
+            "reopt:10,reopt:2:pyvrp,reopt:5:pyvrp,reopt:10:pyvrp,hindsight",
+            "--seeds",
+            "1..3",
+            "--name",
+            "rl-evaluation-reopt",
+        ),
+    ),
+    Step(
+        "rl-speed-latency",
+        "rl_speed.py",
+        ("--latency-only", "--latency-days", "10", "--name", "rl-speed-latency"),
+    ),
+    Step(
+        "load-latency-2workers",
+        "load.py",
+        ("--workers", "2", "--phases", "allocations", "--out-prefix", "load-latency-2workers"),
+    ),
+)
+
 
 def _run(step: Step, bench_dir: Path) -> int:
     """Run one step under the exclusive CPU lock; its exit code."""
@@ -108,16 +171,21 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma list of step names (default all)")
     ap.add_argument("--skip", default="", help="comma list of step names to leave out")
     ap.add_argument("--list", action="store_true", help="print the steps and exit")
+    ap.add_argument(
+        "--extras", action="store_true", help="also the variant tables (EXTRAS; hours more)"
+    )
     ap.add_argument("--bench-dir", type=Path, default=REPO.parent / "shared" / "benchmarks")
     args = ap.parse_args()
-    names = {s.name for s in STEPS}
+    every = STEPS + EXTRAS
+    names = [s.name for s in every]
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     skip = {x.strip() for x in args.skip.split(",") if x.strip()}
-    unknown = (only | skip) - names
+    unknown = (only | skip) - set(names)
     if unknown:
         console.print(f"unknown step(s): {', '.join(sorted(unknown))}; known: {', '.join(names)}")
         return 2
-    steps = [s for s in STEPS if (not only or s.name in only) and s.name not in skip]
+    pool = every if (only or args.extras) else STEPS
+    steps = [s for s in pool if (not only or s.name in only) and s.name not in skip]
     if args.list:
         for s in steps:
             print(f"{s.name}: {shlex.join(s.command(args.bench_dir))}")

@@ -41,3 +41,34 @@ def test_routing_steps_run_the_command_of_their_committed_table(run_all: ModuleT
         table = (REPO / "benchmarks" / "results" / f"{prefix}.md").read_text(encoding="utf-8")
         command = next(line for line in table.splitlines() if line.startswith("Command:"))
         assert command == f"Command: `python benchmarks/routing.py {' '.join(args)}`", prefix
+
+
+def test_every_variant_step_runs_the_command_of_its_table(run_all: ModuleType) -> None:
+    """The variant steps (``--extras``) re-make their tables with the tables' own commands."""
+    extras = {s.name: s for s in run_all.EXTRAS}
+    assert {"allocation-city-seeds", "rl-evaluation-reopt", "load-latency-2workers"} <= set(extras)
+    assert not set(extras) & {s.name for s in run_all.STEPS}
+    for name, step in extras.items():
+        table = (REPO / "benchmarks" / "results" / f"{name}.md").read_text(encoding="utf-8")
+        command = next((line for line in table.splitlines() if "python benchmarks/" in line), None)
+        if command is None:  # allocation.py's tables name their --only flag in the text
+            assert "--only" in step.args and name.removeprefix("allocation-") in step.args
+            continue
+        wanted = f"python benchmarks/{step.script} {' '.join(step.args)}"
+        assert f"{wanted}`" in command, name  # after `, or after .venv/bin/
+
+
+def test_a_plain_run_leaves_the_variant_steps_out(
+    run_all: ModuleType, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--list`` shows the variant steps only with ``--extras`` or when named."""
+
+    def listed(*argv: str) -> list[str]:
+        monkeypatch.setattr("sys.argv", ["run_all.py", "--list", *argv])
+        assert run_all.main() == 0
+        return [line.split(":")[0] for line in capsys.readouterr().out.splitlines()]
+
+    plain = listed()
+    assert plain == [s.name for s in run_all.STEPS]
+    assert listed("--extras") == plain + [s.name for s in run_all.EXTRAS]
+    assert listed("--only", "rl-speed-latency,simulation") == ["simulation", "rl-speed-latency"]
