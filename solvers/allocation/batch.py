@@ -238,6 +238,10 @@ class BatchOutcome:
     lp_value: float | None
     duals: Duals | None
     proven: bool
+    #: how far the Lagrangian value at ``duals`` may lie below the pattern LP's optimum
+    #: (currency, >= 0): the least upper bound known on that LP (the incumbent's cost, every
+    #: master LP's optimum) less the certified Lagrangian value at ``duals``; 0 = optimal duals
+    duals_gap: float = 0.0
     lp_rounds: int = 0
     warm_start_cost: int = 0
     mip_nodes: int = 0
@@ -504,6 +508,18 @@ def _solve(
     best_lb = master.total(first.value)
     center = zero
     best_duals: Duals | None = None
+    # the shadow prices: the multipliers of the best Lagrangian value (a certified lower
+    # bound on the pattern LP, see BatchOutcome.duals_gap), never a restricted master LP's
+    # own duals, which need not be optimal for the LP over every pattern
+    price_duals, price_lb = zero, best_lb
+    lp_min = np.inf  # the least master LP optimum: an upper bound on the pattern LP
+
+    def keep_prices(duals: Duals, value: float) -> None:
+        """Keep ``duals`` as the shadow prices when their Lagrangian ``value`` is the best."""
+        nonlocal price_duals, price_lb
+        if value > price_lb:
+            price_duals, price_lb = duals, value
+
     reserve = 0.05  # share of the time limit column generation leaves to the integer phase
     sub: _Subgradient | None = None
     # a large batch with capacity rows needs time for its integer phase (see POOL_MIP_ORDERS)
@@ -522,6 +538,7 @@ def _solve(
             if not climbing or ub - sub.best <= target * max(abs(ub), 1e-9):
                 break
         sub.add_near()
+        keep_prices(sub.duals, sub.best)
         if sub.best > best_lb:
             best_lb, center, best_duals = sub.best, sub.duals, sub.duals
             smoothing, reserve = WARMUP_SMOOTHING, WARMUP_RESERVE
@@ -626,14 +643,16 @@ def _solve(
             break
         rounds += 1
         lp_value = master.objective()
+        lp_min = min(lp_min, lp_value)
         z_last = master.lp_values()
         out, mu = master.duals()
         lp_duals = out
         if best_duals is None:
             best_duals = out
         if lp_value - best_lb <= _EPS * max(1.0, abs(lp_value)):
+            # the multipliers of the bound attain the LP value: optimal duals of the LP over
+            # every pattern (this restricted LP's own duals need not be; see price_duals)
             converged = True
-            best_duals = out
             break
         if capped and lp_value - best_lb <= CG_TAIL * target * max(1.0, abs(lp_value)):
             # the bound can gain at most this much more: the integer phase needs the time
@@ -650,6 +669,7 @@ def _solve(
         if not pricing.exact:
             priced_at = None  # some orders only bounded: the bound may gain from another
         lb = master.total(pricing.value) + master.shared_rhs_term(sep)
+        keep_prices(sep, lb)
         if lb > best_lb:
             best_lb, center, best_duals = lb, sep, sep
         if sub is not None and master.rows.num_coupling:
@@ -659,6 +679,7 @@ def _solve(
             for _ in range(ROUND_STEPS):
                 if not sub.step(lp_value, ROUND_NEAR, deadline - keep):
                     break
+            keep_prices(sub.duals, sub.best)
             if sub.best > best_lb:
                 best_lb, center, best_duals = sub.best, sub.duals, sub.duals
             sub.add_near()
@@ -713,6 +734,7 @@ def _solve(
         )
         lb = master.total(last.value) + master.shared_rhs_term(lp_duals)
         log.debug("bound at the last LP duals %.2f (best %.2f)", lb, best_lb)
+        keep_prices(lp_duals, lb)
         if lb > best_lb:
             notes.append(
                 f"bound {lb:.2f} from the last master LP's duals (was {best_lb:.2f}, "
@@ -779,6 +801,7 @@ def _solve(
             return
         lb, pi = got
         log.debug("bound job %.2f (best %.2f) t %.1f", lb, best_lb, time.perf_counter() - start)
+        keep_prices(cg_master.to_duals(pi), lb)
         if lb > best_lb:
             notes.append(
                 f"bound {lb:.2f} from a loose solve of the last master LP beside the search "
@@ -1015,8 +1038,9 @@ def _solve(
         cost=best_cost,
         bound=bound,
         lp_value=lp_value if converged else None,
-        duals=best_duals,
+        duals=price_duals,
         proven=gap_ok(best_lb),
+        duals_gap=max(0.0, min(best_cost / MICRO, lp_min) - price_lb),
         lp_rounds=rounds,
         warm_start_cost=warm,
         mip_nodes=stats.nodes,

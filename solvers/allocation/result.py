@@ -155,15 +155,36 @@ class OrderExplanation(StrictModel):
 ResourceName = Literal["stock", "capacity_units", "capacity_orders", "vip_units", "vip_orders"]
 
 
+ShadowPriceLp = Literal["compact", "pattern"]
+
+
 class ShadowPrice(StrictModel):
-    """LP value of one more unit of a scarce resource (what depleting it costs)."""
+    """Marginal value of a scarce stock or capacity row in an LP relaxation (see its field).
+
+    With V(b) the optimal value of that relaxation (``AllocationResult.shadow_price_lp``)
+    as a function of this row's limit b (the other rows, candidates and arc bounds as
+    compiled), ``value_per_unit`` lies in ``[V(b) - V(b+1) - tol, V(b-1) - V(b) + tol]``,
+    ``tol`` = ``AllocationResult.shadow_price_tolerance``: what one unit (parcel) more saves,
+    and what one less costs, in that LP. Rows not listed are priced at zero (within ``tol``).
+    """
 
     node_id: Id
-    resource: ResourceName
-    sku: str | None = None
-    value_per_unit: float = Field(description="objective decrease per extra unit, currency")
-    available: int
-    used: int
+    resource: ResourceName = Field(
+        description="stock (per node and SKU), capacity_units, capacity_orders (parcels), "
+        "vip_units, vip_orders (the VIP shares of the two capacities)"
+    )
+    sku: str | None = Field(default=None, description="the SKU of a stock row, else null")
+    value_per_unit: float = Field(
+        description="> 0: the LP objective's decrease per unit (stock, capacity_units, "
+        "vip_units) or parcel (capacity_orders, vip_orders) more of the row's limit, and its "
+        "increase per unit less (what depleting it costs), in request currency; an LP dual "
+        "(its sign flipped), within shadow_price_tolerance"
+    )
+    available: int = Field(
+        description="the row's limit b: units above safety stock and the store floor, or "
+        "the capacity, or the VIP share of it"
+    )
+    used: int = Field(description="what the answer's allocation uses of it (the LP may differ)")
 
 
 class SolveStats(StrictModel):
@@ -206,7 +227,22 @@ class AllocationResult(StrictModel):
     solve_time_s: float
     kpis: Kpis
     explanations: list[OrderExplanation] = Field(default_factory=list)
-    shadow_prices: list[ShadowPrice] = Field(default_factory=list)
+    shadow_prices: list[ShadowPrice] = Field(
+        default_factory=list,
+        description="every stock and capacity row with a non-zero price, most valuable first",
+    )
+    shadow_price_lp: ShadowPriceLp | None = Field(
+        default=None,
+        description="the LP relaxation the shadow prices are of: compact = the compact "
+        "model's LP (online, pyomo backend), pattern = the pattern (Dantzig-Wolfe) LP, one "
+        "convex combination of complete allocations per order (batch); null = none computed",
+    )
+    shadow_price_tolerance: float | None = Field(
+        default=None,
+        description="currency per unit: each price lies within this of that LP's one-sided "
+        "marginal values (0 = optimal LP duals; batch: the pattern LP's best upper bound "
+        "known less the Lagrangian bound at the prices)",
+    )
     diagnosis: list[str] = Field(
         default_factory=list, description="why the request cannot be met in full, if it cannot"
     )

@@ -45,6 +45,7 @@ from solvers.allocation.result import (
     OrderExplanation,
     ResourceName,
     ShadowPrice,
+    ShadowPriceLp,
     SolveStats,
     Unfilled,
     construct,
@@ -124,6 +125,12 @@ def _allocate(
     )
     bound: float | None = None
     duals: Duals | None = None
+    # which LP relaxation the duals are of, and how far from its optimal duals (currency);
+    # a batch's are the pattern LP's (where no row can bind every LP prices them at zero)
+    price_lp: ShadowPriceLp = (
+        "pattern" if params.mode == "batch" and params.backend == "highspy" else "compact"
+    )
+    price_tol = 0.0
     method: str
     # the solve's share of the limit, less the compilation, against its shortest run
     share_s = (
@@ -166,6 +173,7 @@ def _allocate(
         method = "batch"
         batch = solve_batch(prob, _solve_share(prob, params), start=start)
         x, bound, duals = batch.x, batch.bound, batch.duals
+        price_lp, price_tol = "pattern", batch.duals_gap
         stats.lp_rounds = batch.lp_rounds
         stats.lp_bound = None if batch.lp_value is None else round(batch.lp_value, 6)
         stats.warm_start_cost = from_micro(batch.warm_start_cost)
@@ -179,8 +187,12 @@ def _allocate(
     if problems:  # never hand out an allocation that breaks a limit
         x = _fallback(prob, method, problems, stats, deadline=start + params.time_limit_s)
         bound = None
+        # the batch's price tolerance rests on its answer's cost: the compact LP instead
+        duals, price_lp, price_tol = None, "compact", 0.0
     ev = prob.evaluate(x)
     want_prices = params.shadow_prices and params.baseline is None
+    if want_prices and duals is None and not prob.num_pairs:
+        duals = Duals.zeros(prob)  # nothing can ship: every LP prices every row at zero
     if want_prices and duals is None and prob.num_pairs:
         # the compact LP, within what is left of the solve's share of the budget; beyond
         # max_mip_pairs (where no compact model is built) it would take longer than that
@@ -264,9 +276,16 @@ def _allocate(
         kpis=kpis(prob, ev),
         explanations=explanations,
         shadow_prices=shadow_prices(prob, duals, x) if (want_prices and duals) else [],
+        shadow_price_lp=price_lp if (want_prices and duals) else None,
+        shadow_price_tolerance=_round_up(price_tol) if (want_prices and duals) else None,
         diagnosis=diagnosis,
         stats=stats,
     )
+
+
+def _round_up(value: float) -> float:
+    """``value`` rounded up to the micro-unit (a tolerance stays valid when rounded)."""
+    return math.ceil(round(value * MICRO, 3)) / MICRO
 
 
 def _explain_budget(params: AllocationParams, method: str, start: float) -> float:
