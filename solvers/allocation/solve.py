@@ -496,7 +496,9 @@ def kpis(prob: Problem, ev: Evaluation) -> Kpis:
 def shadow_prices(prob: Problem, duals: Duals, x: I64) -> list[ShadowPrice]:
     """Non-zero LP shadow prices of stock and capacity, most valuable first."""
     out: list[ShadowPrice] = []
-    tol = 1e-9
+    # a dual that rounds to 0.000000 currency per unit is no price (LP noise, or a blend
+    # of multipliers with one): listed, it would name a row that is not scarce
+    tol = 0.5 / MICRO
     priced = (duals.stock, duals.cap_units, duals.cap_orders, duals.vip_units, duals.vip_orders)
     if not any(bool((dual < -tol).any()) for dual in priced):
         return out  # every dual zero (as where no shared row can bind): nothing to report

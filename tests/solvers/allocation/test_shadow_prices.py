@@ -29,8 +29,10 @@ from solvers.allocation import (
     AllocationRules,
     allocate,
 )
+from solvers.allocation.highs_model import Duals
 from solvers.allocation.problem import F64, MICRO, Problem, compile_request
 from solvers.allocation.result import AllocationResult
+from solvers.allocation.solve import shadow_prices
 
 from .conftest import node, order
 
@@ -453,3 +455,17 @@ def test_batch_stopped_within_its_gap_states_how_far_its_prices_may_be(
     assert misplaced_prices(prob, result, value) == []
     exact = result.model_copy(update={"shadow_price_tolerance": 0.0})
     assert misplaced_prices(prob, exact, value) != []  # the tolerance is needed
+
+
+def test_a_dual_that_rounds_to_zero_is_no_price(
+    four_orders_two_units: AllocationRequest,
+) -> None:
+    """A multiplier below half a micro-unit was listed as a price of 0.0 for a slack row."""
+    prob = compile_request(four_orders_two_units)
+    duals = Duals.zeros(prob)
+    duals.stock[0, 0] = -1e-8
+    duals.cap_units[0] = -4e-7
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    assert shadow_prices(prob, duals, x) == []
+    duals.stock[0, 0] = -6e-7  # rounds to 0.000001
+    assert [p.value_per_unit for p in shadow_prices(prob, duals, x)] == [1e-6]
