@@ -61,5 +61,8 @@ class AllocationParams(StrictModel):
     )
     explain: bool = Field(default=True, description="compute per-order explanations")
     shadow_prices: bool = Field(
-        default=True, description="report LP shadow prices of scarce stock and capacity"
+        default=True,
+        description="report shadow prices of scarce stock and capacity rows: optimal duals "
+        "of the compact LP (online, pyomo), the pattern LP's best-bound multipliers (batch); "
+        "the result's shadow_price_lp and shadow_price_tolerance say which and how exact",
     )
