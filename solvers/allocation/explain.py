@@ -157,6 +157,17 @@ def lone_order_optimum(prob: Problem, x: I64) -> dict[int, tuple[I64, I64]] | No
     return {0: (arcs, x[arcs])}
 
 
+def _overfilled(
+    prob: Problem, sel_order: I64, sel_arc: I64, sel_qty: I64, pair_ok: np.ndarray, cap: I64
+) -> set[int]:
+    """The orders whose pattern opens a closed pair or loads one past its unit room ``cap``."""
+    keep = sel_qty > 0
+    pairs = prob.arc_pair[sel_arc[keep]]
+    units = np.bincount(pairs, weights=sel_qty[keep], minlength=prob.num_pairs)
+    bad = (units > 0) & (~pair_ok | ((cap >= 0) & (units > cap)))
+    return set(prob.pair_order[np.flatnonzero(bad)].tolist())
+
+
 def _own_limits(prob: Problem, world: _World, x: I64) -> tuple[I64, np.ndarray, I64]:
     """Per arc: units it could carry for its own order; per pair: open allowed, unit room."""
     node, sku = prob.arc_node, prob.arc_sku
@@ -303,15 +314,20 @@ def explain(
         # chunk of a block the time leaves unsolved leaves its orders without an own optimum
         # (not called the cheapest)
         relaxed: dict[int, float] = {}
+        # the order's own room at each node: the node's whole unit capacity (and VIP share)
+        # over all the order's lines; the DP leaves it out (a relaxation, so its values stay
+        # bounds) and a pattern of it that overfills a node is not the own optimum
+        _, own_ok, own_cap = _own_limits(prob, _world(prob, np.zeros_like(x)), np.zeros_like(x))
         for blk in _chunks(prob, blocks_all, split):
             if _clock() > search_end:
                 break
             ans = solve_blocks(prob, [blk], c_arc, c_pair, split=split, relax_partial=True)
             pats = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
+            over = _overfilled(prob, ans.sel_order, ans.sel_arc, ans.sel_qty, own_ok, own_cap)
             for o, ok_exact, bound in zip(
                 ans.orders.tolist(), ans.exact.tolist(), ans.value.tolist(), strict=True
             ):
-                if ok_exact:
+                if ok_exact and o not in over:
                     unconstrained[o] = pats.get(o, (np.zeros(0, dtype=np.int64),) * 2)
                 else:
                     relaxed[o] = bound
@@ -332,11 +348,22 @@ def explain(
                     c_arc,
                     c_pair,
                     split=split,
+                    pair_ok=own_ok,
+                    pair_cap=own_cap,
                     incumbent=min(value / MICRO, 0.0),
                     deadline=search_end,
                 )
-                if arcs.size == 0 and lower < found_value - 1e-9 and _clock() > search_end:
-                    continue  # stopped by the deadline before it proved the choice the best
+                if lower < found_value - 1e-9:  # stopped (node limit, deadline) unproven
+                    if _clock() > search_end:
+                        continue  # not proven: no own optimum, so not called the cheapest
+                    # the exact one-order search (a MIP past the search's node limit)
+                    arcs, qty, gap = solve_residual(
+                        prob, o, Residual(prob), c_arc, c_pair, split, deadline=search_end
+                    )
+                    if gap is not None:
+                        continue  # not proven by the deadline
+                    if pattern_cost(prob, o, arcs, qty) >= chosen_cost[o]:
+                        arcs = np.zeros(0, dtype=np.int64)  # the choice is as cheap
                 # no arcs: nothing beats the incumbent, i.e. the choice (or, when the choice
                 # costs more than shipping nothing, the empty pattern)
                 unconstrained[o] = (arcs, qty) if arcs.size or value > 0 else chosen

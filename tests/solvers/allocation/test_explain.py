@@ -275,10 +275,11 @@ def test_a_binding_cap_on_nodes_per_order_is_named() -> None:
     assert all(r.kind.value != "max_nodes" for r in allocate(two, EXACT).explanations[0].reasons)
 
 
-def test_a_vip_share_smaller_than_the_order_says_how_much_is_left() -> None:
-    # near ships 4 units, VIPs half of them; the lone VIP order wants 3 there (over two
-    # lines) and nobody else used any of the share: the reason says what is left and what
-    # the order wants rather than only "used up"
+def test_a_vip_share_too_small_for_the_order_alone_does_not_force_it() -> None:
+    # near ships 4 units, VIPs half of them; the lone VIP order wants 3 (over two lines):
+    # the share fits only part of it, and with all stock and capacity to itself the order
+    # still ships from far (near's 2 units plus a parcel from far cost more): its own
+    # optimum, so nothing "used up" the share and the choice is the cheapest
     req = AllocationRequest(
         nodes=[
             node("near", 0.0, 0.0, inventory={"a": 5, "b": 5}, capacity_units=4),
@@ -291,5 +292,47 @@ def test_a_vip_share_smaller_than_the_order_says_how_much_is_left() -> None:
     )
     ex = allocate(req, EXACT).explanations[0]
     assert ex.nodes == ["far"]
+    assert [r.kind.value for r in ex.reasons] == ["cheapest"]
+    assert "even with all stock and capacity to itself" in ex.reasons[0].message
+
+
+def test_a_vip_share_another_vip_order_used_says_how_much_is_left() -> None:
+    # near's VIP share is 2 units; the other VIP order takes 1 (only near holds c), so the
+    # VIP order wanting 2 there gets none: the reason says what is left and what it wants
+    req = AllocationRequest(
+        nodes=[
+            node("near", 0.0, 0.0, inventory={"a": 5, "b": 5, "c": 5}, capacity_units=4),
+            node("far", 0.0, 0.0, inventory={"a": 5, "b": 5}),
+        ],
+        orders=[
+            order("other", 0.0, 0.0, {"c": 1}, tier=Tier.VIP),
+            order("vip", 0.0, 0.0, {"a": 1, "b": 1}, tier=Tier.VIP),
+        ],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(vip_capacity_share=0.5),
+        distance_km=[[1.0, 1.0], [300.0, 300.0]],
+    )
+    ex = allocate(req, EXACT).explanations[1]
+    assert ex.nodes == ["far"]
     vip = [r.message for r in ex.reasons if r.kind.value == "vip_share"]
-    assert vip == ["the VIP share of near's unit capacity is used up (2 left, 3 wanted)"]
+    assert vip == ["the VIP share of near's unit capacity is used up (1 left, 2 wanted)"]
+
+
+def test_the_own_optimum_fits_a_node_capacity_over_all_the_order_lines() -> None:
+    # near holds both lines but ships 1 unit in all; with all capacity to itself the order
+    # still ships both from far (near's unit plus a parcel from far cost more): no other
+    # order filled near, so its capacity is not named as full and the choice is the cheapest
+    req = AllocationRequest(
+        nodes=[
+            node("near", 0.0, 0.0, inventory={"a": 5, "b": 5}, capacity_units=1),
+            node("far", 0.0, 0.0, inventory={"a": 5, "b": 5}),
+        ],
+        orders=[order("o", 0.0, 0.0, {"a": 1, "b": 1})],
+        costs=SIMPLE_COSTS,
+        distance_km=[[1.0], [300.0]],
+    )
+    for params in (EXACT, AllocationParams(mode="online", mip_rel_gap=0.0)):
+        ex = allocate(req, params).explanations[0]
+        assert ex.nodes == ["far"]
+        assert [r.kind.value for r in ex.reasons] == ["cheapest"], ex
+        assert ex.summary.endswith("cheapest option"), ex

@@ -479,6 +479,9 @@ def _check_reasons(
                 said = re.search(r"\((\d+) left, (\d+) wanted\)", r.message)
                 assert said is not None and int(said.group(1)) == max(left, 0), (r, left)
                 assert left < int(said.group(2)) <= sum(m.lines[o].values()), r
+                # the own optimum fits the node's capacity over all its lines: the units it
+                # wants are within the whole capacity, so other orders took the rest
+                assert int(said.group(2)) <= node.capacity_units, (r, "wants past the capacity")
             else:
                 assert "no capacity" in r.message, r
                 assert node.capacity_orders == 0 or node.capacity_units == 0, r
@@ -498,6 +501,7 @@ def _check_reasons(
                     said = re.search(r"\((\d+) left, (\d+) wanted\)", r.message)
                     assert said is not None and int(said.group(1)) == max(room_u, 0), r
                     assert room_u < int(said.group(2)) <= sum(m.lines[o].values()), r
+                    assert vip_u is not None and int(said.group(2)) <= vip_u, (r, "past the share")
         elif r.kind in (ReasonKind.RULE, ReasonKind.PROMISE):
             if r.rule == "restricted_skus":
                 assert r.sku is not None and m.restricted(o, r.sku), r
@@ -550,6 +554,12 @@ def _check_reasons(
     # a choice dearer than the order's own optimum was forced by a shared limit: say which
     if own < cost and proven:
         assert kinds & binding, (ex, own / 1e6, cost / 1e6)
+    # a choice as cheap as the order's own optimum (which fits every node's capacity over
+    # all the order's lines) is called the cheapest, and nothing is said to have forced it
+    if own >= cost and chosen:
+        assert any("to itself" in r.message for r in ex.reasons), (ex, own / 1e6, cost / 1e6)
+        traced = [r for r in ex.reasons if r.kind in binding and "wave" not in r.message]
+        assert not [r for r in traced if "is zero" not in r.message], (ex, own / 1e6)
     short = sum(m.lines[o].values()) - sum(allocs[o].values())
     assert (ReasonKind.UNFILLED in kinds) == (short > 0), ex
     # the cap on nodes per order is named wherever it costs the order's own optimum
