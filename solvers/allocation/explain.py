@@ -11,8 +11,8 @@ For every order, with every other order's allocation held fixed (its *residual* 
 - **rules**: a node nearer than every chosen one, holding free stock of the order's lines,
   that a rule forbids (sanctions list, opening hours, promise), a restricted SKU, stock held
   back as safety stock where it cost the order units of a line (also at a chosen node);
-- **max nodes**: in a small batch, what ``max_nodes_per_order`` costs the order's own
-  optimum, where the cap binds;
+- **max nodes**: what ``max_nodes_per_order`` costs the order's own optimum, where the
+  cap binds (the batched DP without the cap, then the exact search; any batch size);
 - **unfilled units**: the reason each backordered line could not ship.
 """
 
@@ -308,16 +308,16 @@ def explain(
                 best_value = min(best_value, pattern_value(prob, arcs, qty, c_arc, c_pair, split))
 
     # each order's own optimum with all stock and capacity to itself
+    # the order's own room at each node: the node's whole unit capacity (and VIP share)
+    # over all the order's lines; the DP leaves it out (a relaxation, so its values stay
+    # bounds) and a pattern of it that overfills a node is not the own optimum
+    _, own_ok, own_cap = _own_limits(prob, _world(prob, np.zeros_like(x)), np.zeros_like(x))
     if unconstrained is None:
         unconstrained = {}
         # exact patterns where the DP is exact; elsewhere (partial stock) a lower bound; a
         # chunk of a block the time leaves unsolved leaves its orders without an own optimum
         # (not called the cheapest)
         relaxed: dict[int, float] = {}
-        # the order's own room at each node: the node's whole unit capacity (and VIP share)
-        # over all the order's lines; the DP leaves it out (a relaxation, so its values stay
-        # bounds) and a pattern of it that overfills a node is not the own optimum
-        _, own_ok, own_cap = _own_limits(prob, _world(prob, np.zeros_like(x)), np.zeros_like(x))
         for blk in _chunks(prob, blocks_all, split):
             if _clock() > search_end:
                 break
@@ -379,19 +379,20 @@ def explain(
             np.concatenate([empty, *(unconstrained[o][0] for o in own)]).astype(np.int64),
             np.concatenate([empty, *(unconstrained[o][1] for o in own)]).astype(np.int64),
         )
-    # what the cap on nodes per order costs each order that could ship from more nodes (two
-    # exact one-order searches each: only in a small batch, where orders are searched one
-    # by one anyway)
+    # what the cap on nodes per order costs each order that could ship from more nodes: its
+    # own optimum against the same without the cap (the batched DP, then the exact search)
     capped: dict[int, tuple[int, list[int]]] = {}
-    if prob.max_nodes > 0 and small:
-        fresh = Residual(prob)
-        for o in range(n_orders):
-            if _clock() > search_end:
-                break
-            if prob.order_pair_start[o + 1] - prob.order_pair_start[o] > prob.max_nodes:
-                cap_cost = _cap_cost(prob, fresh, o, c_arc, c_pair, split, search_end)
-                if cap_cost is not None:
-                    capped[o] = cap_cost
+    if prob.max_nodes > 0:
+        capped = _cap_costs(
+            prob,
+            blocks_all,
+            unconstrained,
+            own_cost,
+            nothing,
+            (own_ok, own_cap),
+            (c_arc, c_pair, split),
+            search_end,
+        )
     explanations = []
     near: _Nearer | None = None
     for o in range(n_orders):
@@ -554,42 +555,77 @@ def _order_residual(
     return res
 
 
-def _cap_cost(
+def _cap_costs(
     prob: Problem,
-    fresh: Residual,
-    o: int,
-    c_arc: F64,
-    c_pair: F64,
-    split: float,
+    blocks_all: list[OrderBlock],
+    own: dict[int, tuple[I64, I64]],
+    own_cost: I64,
+    nothing: I64,
+    limits: tuple[np.ndarray, I64],
+    costs: tuple[F64, F64, float],
     deadline: float,
-) -> tuple[int, list[int]] | None:
-    """What ``max_nodes_per_order`` costs order ``o`` with all stock and capacity to itself.
+) -> dict[int, tuple[int, list[int]]]:
+    """What ``max_nodes_per_order`` costs each order with all stock and capacity to itself.
 
-    The order's exact optimum with and without the cap (``fresh``: a Residual with nothing
-    taken); (saving in micro-units, the uncapped optimum's nodes by distance) where the
-    uncapped one costs less, None where it does not or a search did not finish.
+    The order's own optimum (``own``, ``own_cost``: under the cap) against its optimum
+    without the cap: the batched DP over ``blocks_all`` where it is exact and fits the
+    nodes' capacity (``limits``: the own pair limits), else the exact one-order search,
+    which only looks for patterns cheaper than the own optimum. Per order where lifting the
+    cap saves: (saving in micro-units, the uncapped optimum's nodes by distance); orders
+    whose search did not finish by ``deadline`` are left out.
     """
-    pair_ok, pair_cap = fresh.pair_limits(o)
-    best = []
-    for limit in (prob.max_nodes, 0):
-        search = prob if limit else dataclasses.replace(prob, max_nodes=0)
-        value, arcs, qty, lower = solve_order_bb(
-            search,
-            o,
-            c_arc,
-            c_pair,
-            split=split,
-            pair_ok=pair_ok,
-            pair_cap=pair_cap,
-            deadline=deadline,
-        )
-        if lower < value - 1e-9:
-            return None  # stopped before it proved its answer
-        best.append((pattern_cost(prob, o, arcs, qty), arcs))
-    (with_cap, _), (without, arcs) = best
-    if without >= with_cap:
-        return None
-    return with_cap - without, _by_distance(prob, o, set(prob.arc_node[arcs].tolist()))
+    pair_ok, pair_cap = limits
+    c_arc, c_pair, split = costs
+    n_pairs = np.diff(prob.order_pair_start)
+    wanted = np.zeros(prob.num_orders, dtype=bool)
+    for o in own:
+        wanted[o] = n_pairs[o] > prob.max_nodes
+    if not wanted.any():
+        return {}
+    free = dataclasses.replace(prob, max_nodes=0)
+    uncapped: dict[int, tuple[I64, I64]] = {}
+    bounds: dict[int, float] = {}
+    blocks = [b for b in (_restrict(blk, wanted) for blk in blocks_all) if b is not None]
+    for blk in _chunks(free, blocks, split):
+        if _clock() > deadline:
+            break
+        ans = solve_blocks(free, [blk], c_arc, c_pair, split=split, relax_partial=True)
+        pats = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
+        over = _overfilled(prob, ans.sel_order, ans.sel_arc, ans.sel_qty, pair_ok, pair_cap)
+        for o, ok_exact, bound in zip(
+            ans.orders.tolist(), ans.exact.tolist(), ans.value.tolist(), strict=True
+        ):
+            if ok_exact and o not in over:
+                uncapped[o] = pats.get(o, (np.zeros(0, dtype=np.int64),) * 2)
+            else:
+                bounds[o] = bound
+    out: dict[int, tuple[int, list[int]]] = {}
+    for o in np.flatnonzero(wanted).tolist():
+        with_cap = int(own_cost[o])
+        value = (with_cap - int(nothing[o])) / MICRO  # of the own optimum, vs shipping nothing
+        if o not in uncapped:
+            if value <= bounds.get(o, -np.inf) + 1e-9 or _clock() > deadline:
+                continue  # nothing beats the own optimum (or no time to search)
+            found, arcs, qty, lower = solve_order_bb(
+                free,
+                o,
+                c_arc,
+                c_pair,
+                split=split,
+                pair_ok=pair_ok,
+                pair_cap=pair_cap,
+                incumbent=min(value, 0.0),
+                deadline=deadline,
+            )
+            if lower < found - 1e-9 or arcs.size == 0:
+                continue  # not proven, or nothing beats the own optimum
+            uncapped[o] = (arcs, qty)
+        arcs, qty = uncapped[o]
+        without = pattern_cost(prob, o, arcs, qty)
+        if without < with_cap:
+            nodes = _by_distance(prob, o, set(prob.arc_node[arcs].tolist()))
+            out[o] = (with_cap - without, nodes)
+    return out
 
 
 def _names(prob: Problem, nodes: list[int]) -> str:

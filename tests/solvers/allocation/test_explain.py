@@ -275,6 +275,30 @@ def test_a_binding_cap_on_nodes_per_order_is_named() -> None:
     assert all(r.kind.value != "max_nodes" for r in allocate(two, EXACT).explanations[0].reasons)
 
 
+def test_a_binding_cap_on_nodes_per_order_is_named_in_a_large_batch() -> None:
+    # 70 orders (past explain.SMALL_BATCH, the batched path): a and b sit at different
+    # nodes, one node per order leaves b unfilled in every order, and each says what the
+    # cap costs it (it was named only in batches of up to 64 orders)
+    req = AllocationRequest(
+        nodes=[
+            node("n1", 0.0, 0.0, inventory={"a": 100}),
+            node("n2", 0.0, 0.0, inventory={"b": 100}),
+        ],
+        orders=[order(f"o{i}", 0.0, 0.0, {"a": 1, "b": 1}) for i in range(70)],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(max_nodes_per_order=1),
+        distance_km=[[1.0] * 70, [2.0] * 70],
+    )
+    result = allocate(req, EXACT)
+    assert len(result.explanations) == 70
+    for ex in result.explanations:
+        capped = [r.message for r in ex.reasons if r.kind.value == "max_nodes"]
+        assert capped == [
+            "max_nodes_per_order caps the order at 1 node(s): shipping from n1, n2 would "
+            "cost 38.98 less"
+        ], ex
+
+
 def test_a_vip_share_too_small_for_the_order_alone_does_not_force_it() -> None:
     # near ships 4 units, VIPs half of them; the lone VIP order wants 3 (over two lines):
     # the share fits only part of it, and with all stock and capacity to itself the order

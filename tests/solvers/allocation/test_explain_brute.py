@@ -14,6 +14,7 @@ import math
 import re
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,7 @@ from solvers.allocation import (
     AllocationRules,
     allocate,
 )
+from solvers.allocation import explain as explain_mod
 from solvers.allocation.result import AllocationResult, OrderExplanation, ReasonKind
 
 #: one order's allocation: (node index, SKU) -> units
@@ -708,3 +710,17 @@ def test_baseline_explanations_hold_against_brute_force(
 
 def _facts(ex: OrderExplanation) -> list[tuple[str, str, str, str]]:
     return sorted((r.kind.value, r.node_id or "", r.sku or "", r.rule or "") for r in ex.reasons)
+
+
+@BRUTE
+@given(tiny_requests())
+def test_large_batch_explanations_hold_against_brute_force(req: AllocationRequest) -> None:
+    """The batched path (DP over blocks, as past ``SMALL_BATCH`` orders) is as true.
+
+    Tiny requests forced onto the path of large batches: the alternatives and own optima
+    of the batched DP, and what ``max_nodes_per_order`` costs, found for every batch size.
+    """
+    note(req.model_dump_json())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(explain_mod, "SMALL_BATCH", 0)
+        check_explanations(req, allocate(req, EXACT))
