@@ -4,6 +4,8 @@ For every order, with every other order's allocation held fixed (its *residual* 
 
 - **best alternative**: the cheapest allocation that avoids one of the chosen nodes, and how
   much more it costs (exact, by the per-order DP; a one-order MIP where the DP is inexact);
+  for an order that ships nothing, the cheapest way it could ship a unit (with all stock and
+  capacity to itself, ``blocked``, where nothing fits what the others leave);
 - **what forced the choice**: the order's own optimum with the whole stock and capacity to
   itself is compared with the choice; every part of that optimum the order does not get (a
   node it does not use, fewer units from one it does) is traced to the limit that stopped it
@@ -311,7 +313,8 @@ def explain(
     # the order's own room at each node: the node's whole unit capacity (and VIP share)
     # over all the order's lines; the DP leaves it out (a relaxation, so its values stay
     # bounds) and a pattern of it that overfills a node is not the own optimum
-    _, own_ok, own_cap = _own_limits(prob, _world(prob, np.zeros_like(x)), np.zeros_like(x))
+    alone = _world(prob, np.zeros_like(x))  # nothing taken: all stock and capacity
+    _, own_ok, own_cap = _own_limits(prob, alone, np.zeros_like(x))
     if unconstrained is None:
         unconstrained = {}
         # exact patterns where the DP is exact; elsewhere (partial stock) a lower bound; a
@@ -393,6 +396,17 @@ def explain(
             (c_arc, c_pair, split),
             search_end,
         )
+    # the cheapest way each order that ships nothing could ship (the search time left)
+    shipless: dict[int, _Shipless] = {}
+    for o in range(n_orders):
+        if not chosen_nodes[o] and prob.order_line_start[o + 1] > prob.order_line_start[o]:
+            if _clock() > search_end:
+                break
+            found = _shipless(
+                prob, world, alone, x, o, unconstrained.get(o), shared, (c_arc, c_pair, split)
+            )
+            if found is not None:
+                shipless[o] = found
     explanations = []
     near: _Nearer | None = None
     for o in range(n_orders):
@@ -416,6 +430,7 @@ def explain(
                 near,
                 baseline,
                 capped.get(o),
+                shipless.get(o),
             )
         )
     done = len(explanations)
@@ -528,7 +543,7 @@ def _lone_alternative(
 
 
 def _order_residual(
-    prob: Problem, world: _World, x: I64, order: int, banned: int, shared: Residual
+    prob: Problem, world: _World, x: I64, order: int, banned: int | None, shared: Residual
 ) -> Residual:
     """A Residual as seen by ``order`` (its own use handed back), ``banned`` node closed.
 
@@ -551,8 +566,124 @@ def _order_residual(
     res.cap_orders = world.orders_left + own_parcels
     res.vip_units = world.vip_units_left + own_units.astype(np.int64)
     res.vip_orders = world.vip_orders_left + own_parcels
-    res.cap_orders[banned] = 0
+    if banned is not None:
+        res.cap_orders[banned] = 0
     return res
+
+
+@dataclass
+class _Shipless:
+    """The cheapest way an order that ships nothing could ship.
+
+    ``cost`` (micro) of shipping ``wants`` (node, SKU, units); ``blocked``: only with all
+    stock and capacity to the order (nothing ships on what the other orders leave).
+    """
+
+    cost: int
+    nodes: list[int]
+    wants: list[tuple[int, int, int]]
+    blocked: bool
+
+
+def _one_node_best(prob: Problem, world: _World, o: int) -> tuple[int, list[tuple[int, int, int]]]:
+    """The cheapest way to ship at least one unit of order ``o`` from one node on ``world``.
+
+    (value against shipping nothing in micro-units, (node, SKU, units) shipped); value
+    ``NONE`` with nothing shipped where no unit fits. Every unit from a node costs the same
+    (per unit, handling, distance), so the node ships its lines by penalty, dearest first,
+    while a unit saves more than it costs (at least one unit), up to its stock and unit
+    room. Where no one-node way is below zero, no way over several nodes is cheaper (each
+    node's share of it is a one-node way, the split penalty is not negative): the cheapest
+    way to ship then, exactly.
+    """
+    lines = np.arange(int(prob.order_line_start[o]), int(prob.order_line_start[o + 1]))
+    lines = lines[~prob.line_restricted[lines].astype(bool)]
+    if lines.size == 0 or prob.num_nodes == 0:
+        return NONE, []
+    lines = lines[np.argsort(-prob.line_pen[lines], kind="stable")]  # cheapest gain first
+    skus = prob.line_sku[lines]
+    parcels, room = world.orders_left, world.units_left
+    if prob.order_vip[o]:
+        parcels = np.minimum(parcels, world.vip_orders_left)
+        room = np.minimum(room, world.vip_units_left)
+    ok = (prob.node_block[:, o] == OK) & (parcels > 0)
+    room = np.where(ok, np.maximum(room, 0), 0)
+    cap = np.minimum(np.maximum(world.avail_left[:, skus], 0), prob.line_qty[lines][None, :])
+    unit = prob.per_unit + prob.handling + prob.dist_cost[:, o]
+    gain = unit[:, None] - prob.line_pen[lines][None, :]  # N x L, rising along each row
+    paying = np.where(gain < 0, cap, 0)
+    reach = np.minimum(np.cumsum(paying, axis=1), room[:, None])
+    take = np.diff(reach, axis=1, prepend=0)
+    value = (take * gain).sum(axis=1)
+    # no paying unit fits: one unit of the line that costs least
+    first = np.argmax(cap > 0, axis=1)
+    one = (take.sum(axis=1) == 0) & (room > 0) & (cap.sum(axis=1) > 0)
+    value = np.where(one, gain[np.arange(prob.num_nodes), first], value)
+    fixed = to_micro(prob.request.costs.per_shipment) + prob.late_cost[:, o]
+    can = (room > 0) & (cap.sum(axis=1) > 0)
+    value = np.where(can, value + fixed, NONE)
+    n = int(np.argmin(value))
+    if not can[n]:
+        return NONE, []
+    if one[n]:
+        return int(value[n]), [(n, int(skus[first[n]]), 1)]
+    wants = [(n, int(s), int(q)) for s, q in zip(skus.tolist(), take[n].tolist(), strict=True) if q]
+    return int(value[n]), wants
+
+
+def _shipless(
+    prob: Problem,
+    world: _World,
+    alone: _World,
+    x: I64,
+    o: int,
+    own: tuple[I64, I64] | None,
+    shared: Residual,
+    costs: tuple[F64, F64, float],
+) -> _Shipless | None:
+    """The cheapest way order ``o``, which ships nothing, could ship; None if none can.
+
+    On what the other orders leave (``world``) first; where nothing fits there, with all
+    stock and capacity to itself (``alone``; ``own``: its own optimum, if known), blocked.
+    Where a one-node way pays off (the answer is not the order's best on what the others
+    leave, e.g. a baseline's), the exact one-order search finds the best way.
+    """
+    nothing = int(_nothing_costs_of(prob, o))
+    value, wants = _one_node_best(prob, world, o)
+    if wants and value < 0:
+        c_arc, c_pair, split = costs
+        res = _order_residual(prob, world, x, o, None, shared)
+        arcs, qty, gap = solve_residual(prob, o, res, c_arc, c_pair, split)
+        if gap is not None or arcs.size == 0:
+            return None  # not proven
+        return _Shipless(pattern_cost(prob, o, arcs, qty), *_wants(prob, arcs, qty), False)
+    if wants:
+        return _Shipless(nothing + value, [wants[0][0]], wants, False)
+    if own is not None and own[0].size:  # the own optimum ships: the cheapest way alone
+        return _Shipless(pattern_cost(prob, o, *own), *_wants(prob, *own), True)
+    value, wants = _one_node_best(prob, alone, o)
+    if not wants or value < 0:
+        return None  # nothing can ship even alone (or the own optimum is not known)
+    return _Shipless(nothing + value, [wants[0][0]], wants, True)
+
+
+def _nothing_costs_of(prob: Problem, o: int) -> int:
+    """The cost (micro) of shipping nothing of order ``o``."""
+    lines = prob.order_lines(o)
+    return int(
+        np.dot(prob.line_qty[lines.start : lines.stop], prob.line_pen[lines.start : lines.stop])
+    )
+
+
+def _wants(prob: Problem, arcs: I64, qty: I64) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """A pattern's nodes (by index) and its (node, SKU, units)."""
+    nodes = sorted(set(prob.arc_node[arcs].tolist()))
+    wants = [
+        (int(prob.arc_node[a]), int(prob.arc_sku[a]), int(q))
+        for a, q in zip(arcs.tolist(), qty.tolist(), strict=True)
+        if q > 0
+    ]
+    return nodes, wants
 
 
 def _cap_costs(
@@ -656,9 +787,14 @@ def _reason(
     return construct(Reason, values, given)
 
 
-def _alternative(*, nodes: list[str], cost: float, extra_cost: float) -> Alternative:
+def _alternative(
+    *, nodes: list[str], cost: float, extra_cost: float, blocked: bool = False
+) -> Alternative:
     """``Alternative(...)`` built without validation (values of the field types)."""
-    return construct(Alternative, {"nodes": nodes, "cost": cost, "extra_cost": extra_cost})
+    values = {"nodes": nodes, "cost": cost, "extra_cost": extra_cost, "blocked": blocked}
+    return construct(
+        Alternative, values, {"nodes", "cost", "extra_cost"} | ({"blocked"} if blocked else set())
+    )
 
 
 def _explanation(
@@ -756,6 +892,7 @@ def _order_explanation(
     near: _Nearer,
     baseline: str | None = None,
     capped: tuple[int, list[int]] | None = None,
+    shipless: _Shipless | None = None,
 ) -> OrderExplanation:
     order_id = prob.order_ids[o]
     reasons: list[Reason] = []
@@ -765,6 +902,14 @@ def _order_explanation(
             nodes=[prob.node_ids[n] for n in alt_nodes],
             cost=from_micro(alt_cost),
             extra_cost=from_micro(alt_cost - cost),
+        )
+    elif shipless is not None and not nodes:
+        alt_cost = shipless.cost
+        alternative = _alternative(
+            nodes=[prob.node_ids[n] for n in shipless.nodes],
+            cost=from_micro(alt_cost),
+            extra_cost=from_micro(alt_cost - cost),
+            blocked=shipless.blocked,
         )
     # what stopped the order's own optimum
     if own_best is not None:
@@ -808,6 +953,14 @@ def _order_explanation(
                 "less",
             )
         )
+    if shipless is not None and shipless.blocked:
+        # what the other orders took from the cheapest way it could ship alone
+        said = {r.message for r in reasons}
+        reasons.extend(
+            r
+            for r in _binding_wants(prob, world, x, o, arcs, shipless.wants)
+            if r.message not in said
+        )
     reasons.extend(_rule_reasons(prob, o, nodes, arcs, x, near))
     l0, l1 = int(prob.order_line_start[o]), int(prob.order_line_start[o + 1])
     short = int(prob.line_qty[l0:l1].sum()) - int(x[arcs].sum())
@@ -837,17 +990,27 @@ def _binding(
     may get fewer units than it wants), and the unit and VIP limits against the units the
     own optimum wants from the node over all its lines.
     """
+    return _binding_wants(prob, world, x, o, arcs, _wants(prob, b_arcs, b_qty)[1])
+
+
+def _binding_wants(
+    prob: Problem, world: _World, x: I64, o: int, arcs: I64, wants: list[tuple[int, int, int]]
+) -> list[Reason]:
+    """:func:`_binding` of the units the order wants, (node, SKU, units) (``arcs``: its own)."""
     out: list[Reason] = []
     vip = bool(prob.order_vip[o])
     own_units = np.bincount(prob.arc_node[arcs], weights=x[arcs], minlength=prob.num_nodes)
     own_nodes = set(prob.arc_node[arcs].tolist())
+    own_stock: dict[tuple[int, int], int] = {}
+    for a in arcs.tolist():
+        key = (int(prob.arc_node[a]), int(prob.arc_sku[a]))
+        own_stock[key] = own_stock.get(key, 0) + int(x[a])
     wanted: dict[int, int] = {}
-    for a, q in zip(b_arcs.tolist(), b_qty.tolist(), strict=True):
+    for n, s, q in wants:
         if q <= 0:
             continue
-        n, s = int(prob.arc_node[a]), int(prob.arc_sku[a])
         wanted[n] = wanted.get(n, 0) + q
-        left = int(world.avail_left[n, s]) + int(x[a])
+        left = int(world.avail_left[n, s]) + own_stock.get((n, s), 0)
         if left < q:
             node_id, sku = prob.node_ids[n], prob.sku_ids[s]
             out.append(
@@ -1030,7 +1193,13 @@ def _summary(
     tail = []
     if alternative is not None:
         where = ", ".join(alternative.nodes) or "shipping nothing"
-        tail.append(f"next best: {where}, {alternative.extra_cost:+.2f}")
+        extra = f"{alternative.extra_cost:+.2f}"
+        if alternative.blocked:
+            tail.append(f"could ship from {where} ({extra}) only with what other orders took")
+        elif not nodes:
+            tail.append(f"cheapest way to ship: {where}, {extra}")
+        else:
+            tail.append(f"next best: {where}, {extra}")
     forced = [r.message for r in reasons if r.kind not in (ReasonKind.CHEAPEST,)]
     if forced:
         tail.append("because " + forced[0])

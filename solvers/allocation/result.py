@@ -139,6 +139,12 @@ class Alternative(StrictModel):
     nodes: list[str]
     cost: float
     extra_cost: float = Field(description="alternative cost minus the chosen cost")
+    blocked: bool = Field(
+        default=False,
+        description="only for an order that ships nothing: no way to ship it fits what the "
+        "other orders leave, and this is the cheapest with all stock and capacity to "
+        "itself (the reasons name the limits the other orders filled)",
+    )
 
 
 class OrderExplanation(StrictModel):

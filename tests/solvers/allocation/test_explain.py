@@ -360,3 +360,41 @@ def test_the_own_optimum_fits_a_node_capacity_over_all_the_order_lines() -> None
         assert ex.nodes == ["far"]
         assert [r.kind.value for r in ex.reasons] == ["cheapest"], ex
         assert ex.summary.endswith("cheapest option"), ex
+
+
+def test_an_order_that_ships_nothing_gets_the_cheapest_way_it_could_ship() -> None:
+    # far holds the unit but shipping it (10 + 1 + 50 of distance) costs more than
+    # backordering it (50): the cheapest way to ship says what it would cost
+    req = AllocationRequest(
+        nodes=[node("far", 0.0, 0.0, inventory={"a": 5})],
+        orders=[order("o", 0.0, 0.0, {"a": 1})],
+        costs=SIMPLE_COSTS,
+        distance_km=[[5000.0]],
+    )
+    ex = allocate(req, EXACT).explanations[0]
+    assert ex.nodes == [] and ex.cost == 50.0
+    alt = ex.best_alternative
+    assert alt is not None
+    assert (alt.nodes, alt.cost, alt.extra_cost, alt.blocked) == (["far"], 61.0, 11.0, False)
+    assert "cheapest way to ship: far, +11.00" in ex.summary
+
+
+def test_an_order_that_ships_nothing_is_told_what_the_other_orders_took() -> None:
+    # dc ships one parcel and the VIP order takes it: o could ship from dc for 11 instead of
+    # backordering for 50, but only with the parcel the VIP order took
+    req = AllocationRequest(
+        nodes=[node("dc", 0.0, 0.0, inventory={"a": 5}, capacity_orders=1)],
+        orders=[order("vip", 0.0, 0.0, {"a": 1}, tier=Tier.VIP), order("o", 0.0, 0.0, {"a": 1})],
+        costs=SIMPLE_COSTS,
+        distance_km=[[0.0, 0.0]],
+    )
+    ex = allocate(req, EXACT).explanations[1]
+    assert ex.nodes == []
+    alt = ex.best_alternative
+    assert alt is not None
+    assert (alt.nodes, alt.cost, alt.extra_cost, alt.blocked) == (["dc"], 11.0, -39.0, True)
+    assert [(r.kind.value, r.node_id) for r in ex.reasons if r.kind.value == "capacity"] == [
+        ("capacity", "dc")
+    ]
+    assert "parcel capacity of dc is full" in ex.summary
+    assert "could ship from dc (-39.00) only with what other orders took" in ex.summary

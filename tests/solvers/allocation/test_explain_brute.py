@@ -15,7 +15,7 @@ import re
 from collections import Counter
 
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from scenarios.geo import Location, TimeWindow
@@ -327,8 +327,9 @@ def check_explanations(req: AllocationRequest, result: AllocationResult) -> None
                 if _nodes_of(a) == alt_nodes
             ]
             assert witnesses, (ex, "no cheapest alternative ships from", got.nodes)
+            assert not got.blocked, ex
         else:
-            assert ex.best_alternative is None
+            _check_nothing_shipped(m, req, o, ex, allocs, use)
         _check_reasons(m, req, o, ex, allocs, use, proven)
         # the summary calls the choice the cheapest only where no alternative costs less
         if "cheapest option" in ex.summary and "not the cheapest" not in ex.summary:
@@ -336,6 +337,54 @@ def check_explanations(req: AllocationRequest, result: AllocationResult) -> None
         if result.method in ("nearest", "rule_chain", "myopic"):  # no gap: nothing optimised
             assert not any("optimality gap" in r.message for r in ex.reasons), ex
     _check_unfilled(m, req, result, allocs, proven)
+
+
+def _check_nothing_shipped(
+    m: BruteModel,
+    req: AllocationRequest,
+    o: int,
+    ex: OrderExplanation,
+    allocs: dict[int, Alloc],
+    use: dict[str, Counter[object]],
+) -> None:
+    """An order that ships nothing: the cheapest way it could ship, and what blocks it.
+
+    The best alternative is the cheapest allocation that ships a unit on what the other
+    orders leave; where none fits, the cheapest with all stock and capacity to itself,
+    ``blocked``, with a reason naming a limit the other orders filled at one of its nodes;
+    where none fits even then (rules, no stock), none.
+    """
+    node_of = {n.id: i for i, n in enumerate(req.nodes)}
+    ships = [a for a in m.options(o) if _nodes_of(a)]
+    here = [a for a in ships if m.fits(o, a, use, full=False)]
+    alone = [a for a in ships if m.fits(o, a, use, full=True)]
+    pool, blocked = (here, False) if here else (alone, True)
+    event(f"ships nothing: {'none can ship' if not pool else 'blocked' if blocked else 'fits'}")
+    got = ex.best_alternative
+    if not pool:
+        assert got is None, ex
+        return
+    assert got is not None, (ex, "no alternative for an order that could ship")
+    best = min(m.cost(o, a) for a in pool)
+    assert _micro(got.cost) == best, (ex, best / 1e6)
+    assert abs(got.extra_cost - (got.cost - ex.cost)) < 1e-6, ex
+    assert got.blocked == blocked, ex
+    names = {node_of[n] for n in got.nodes}
+    assert any(_nodes_of(a) == names and m.cost(o, a) == best for a in pool), ex
+    if blocked:  # what the other orders took at one of its nodes is named
+        filled = [
+            r
+            for r in ex.reasons
+            if r.node_id is not None
+            and node_of[r.node_id] in names
+            and r.kind in (ReasonKind.STOCK, ReasonKind.CAPACITY, ReasonKind.VIP_SHARE)
+            and (
+                "taken by other orders" in r.message
+                or "full" in r.message
+                or "used up" in r.message
+            )
+        ]
+        assert filled, ex
 
 
 def _check_cost_parts(
