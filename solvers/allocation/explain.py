@@ -10,9 +10,12 @@ For every order, with every other order's allocation held fixed (its *residual* 
   itself is compared with the choice; every part of that optimum the order does not get (a
   node it does not use, fewer units from one it does) is traced to the limit that stopped it
   (stock taken by other orders, parcel or unit capacity full, the VIP share used up);
-- **rules**: a node nearer than every chosen one, holding free stock of the order's lines,
-  that a rule forbids (sanctions list, opening hours, promise), a restricted SKU, stock held
-  back as safety stock where it cost the order units of a line (also at a chosen node);
+- **rules**: the node holding free stock of the order's lines whose rule (sanctions list,
+  promise) costs the order most, with what lifting it alone would save (else the nearest
+  node nearer than every chosen one that a rule forbids: sanctions list, opening hours,
+  promise), each chosen parcel whose lateness the order pays (``promise = penalise``), a
+  restricted SKU, stock held back as safety stock where it cost the order units of a line
+  (also at a chosen node);
 - **max nodes**: what ``max_nodes_per_order`` costs the order's own optimum, where the
   cap binds (the batched DP without the cap, then the exact search; any batch size);
 - **unfilled units**: the reason each backordered line could not ship.
@@ -40,11 +43,14 @@ from solvers.allocation.heuristics import NONE, Residual, real_costs, solve_resi
 from solvers.allocation.master import pattern_cost
 from solvers.allocation.problem import (
     BLOCK_RULE,
+    EXCLUDED,
     F64,
     I64,
     MICRO,
     OK,
+    PROMISE,
     Problem,
+    compile_request,
     from_micro,
     to_micro,
 )
@@ -402,11 +408,15 @@ def explain(
         if not chosen_nodes[o] and prob.order_line_start[o + 1] > prob.order_line_start[o]:
             if _clock() > search_end:
                 break
-            found = _shipless(
+            way = _shipless(
                 prob, world, alone, x, o, unconstrained.get(o), shared, (c_arc, c_pair, split)
             )
-            if found is not None:
-                shipless[o] = found
+            if way is not None:
+                shipless[o] = way
+    # the ruled-out (or late) node whose rule costs each order most, lifted alone
+    # (the own optimum is a floor of the order's cost on what the others leave)
+    floor = {o: int(own_cost[o]) for o in (range(n_orders) if lone_uncapped else unconstrained)}
+    lifts = _lifts(prob, world, x, chosen_arcs, chosen_nodes, chosen_cost, floor, search_end)
     explanations = []
     near: _Nearer | None = None
     for o in range(n_orders):
@@ -431,6 +441,7 @@ def explain(
                 baseline,
                 capped.get(o),
                 shipless.get(o),
+                lifts.get(o),
             )
         )
     done = len(explanations)
@@ -599,7 +610,7 @@ def _one_node_best(prob: Problem, world: _World, o: int) -> tuple[int, list[tupl
     lines = np.arange(int(prob.order_line_start[o]), int(prob.order_line_start[o + 1]))
     lines = lines[~prob.line_restricted[lines].astype(bool)]
     if lines.size == 0 or prob.num_nodes == 0:
-        return NONE, []
+        return int(NONE), []
     lines = lines[np.argsort(-prob.line_pen[lines], kind="stable")]  # cheapest gain first
     skus = prob.line_sku[lines]
     parcels, room = world.orders_left, world.units_left
@@ -624,7 +635,7 @@ def _one_node_best(prob: Problem, world: _World, o: int) -> tuple[int, list[tupl
     value = np.where(can, value + fixed, NONE)
     n = int(np.argmin(value))
     if not can[n]:
-        return NONE, []
+        return int(NONE), []
     if one[n]:
         return int(value[n]), [(n, int(skus[first[n]]), 1)]
     wants = [(n, int(s), int(q)) for s, q in zip(skus.tolist(), take[n].tolist(), strict=True) if q]
@@ -756,6 +767,263 @@ def _cap_costs(
         if without < with_cap:
             nodes = _by_distance(prob, o, set(prob.arc_node[arcs].tolist()))
             out[o] = (with_cap - without, nodes)
+    return out
+
+
+@dataclass
+class _Lift:
+    """What a rule at one node costs an order: lifted, the order would ship for ``saving`` less.
+
+    ``rule``: ``excluded_nodes`` (the node allowed) or ``promise`` (the node on time: not
+    ruled out under ``promise = forbid``, no lateness under ``penalise``).
+    """
+
+    node: int
+    rule: str
+    saving: int  # micro
+
+
+def _lift_candidates(prob: Problem, o: int, chosen: list[int]) -> list[tuple[int, str]]:
+    """The nodes whose rule (exclusion, promise) may cost order ``o``, and the rule.
+
+    A node holding free stock of one of its unrestricted lines that is excluded for the
+    order's region (and would be allowed without the exclusion), or that misses the promise
+    (ruled out under ``forbid``; late and not chosen under ``penalise``).
+    """
+    lines = prob.order_lines(o)
+    skus = [int(prob.line_sku[ln]) for ln in lines if not prob.line_restricted[ln]]
+    if not skus or prob.num_nodes == 0:
+        return []
+    holding = (prob.avail[:, skus] > 0).any(axis=1)
+    block = prob.node_block[:, o]
+    late = (
+        prob.arrival_s[:, o] > prob.order_promise_s[o]
+        if prob.order_promise_s[o] >= 0
+        else (np.zeros(prob.num_nodes, dtype=bool))
+    )
+    forbid = prob.request.rules.promise == "forbid"
+    out: list[tuple[int, str]] = []
+    for n in np.flatnonzero(holding).tolist():
+        code = int(block[n])
+        if code == EXCLUDED and not (forbid and late[n]):
+            out.append((n, "excluded_nodes"))
+        elif n not in chosen and (
+            code == PROMISE or (code == OK and not forbid and prob.late_cost[n, o] > 0)
+        ):
+            out.append((n, "promise"))
+    return out
+
+
+class _Lifter:
+    """One-order searches with one node's rule lifted, on what the other orders leave.
+
+    The orders searched are compiled again without exclusions and with the promise priced
+    (``penalise``), every candidate kept (``prune=False``): their pairs at the ruled-out
+    nodes exist there; each search allows the order's usual nodes and the lifted one.
+    """
+
+    def __init__(self, prob: Problem, orders: list[int]) -> None:
+        req = prob.request
+        rules = req.rules.model_copy(update={"excluded_nodes": {}, "promise": "penalise"})
+        update: dict[str, object] = {"orders": [req.orders[o] for o in orders], "rules": rules}
+        for name in ("distance_km", "travel_s"):
+            matrix = getattr(req, name)
+            if matrix is not None:
+                update[name] = [[row[o] for o in orders] for row in matrix]
+        self.prob = prob
+        self.lifted = compile_request(req.model_copy(update=update), prune=False)
+        self.index = {o: j for j, o in enumerate(orders)}
+        pos = {s: i for i, s in enumerate(prob.sku_ids)}
+        self.sku_map = np.array([pos[s] for s in self.lifted.sku_ids], dtype=np.int64)
+        self.shared = Residual(self.lifted)
+        self.c_arc, self.c_pair, self.split = real_costs(self.lifted)
+
+    def prepare(self, world: _World, x: I64, o: int, arcs: I64) -> None:
+        """Set the limits of order ``o`` (``arcs``: its own) on what the others leave."""
+        prob, lp = self.prob, self.lifted
+        j = self.index[o]
+        res = copy.copy(self.shared)
+        own_stock = world.avail_left.copy()
+        np.add.at(own_stock, (prob.arc_node[arcs], prob.arc_sku[arcs]), x[arcs])
+        res.avail = own_stock[:, self.sku_map]
+        own_units = np.bincount(prob.arc_node[arcs], weights=x[arcs], minlength=prob.num_nodes)
+        own_parcels = np.zeros(prob.num_nodes, dtype=np.int64)
+        own_parcels[list(set(prob.arc_node[arcs[x[arcs] > 0]].tolist()))] = 1
+        res.cap_units = world.units_left + own_units.astype(np.int64)
+        res.cap_orders = world.orders_left + own_parcels
+        res.vip_units = world.vip_units_left + own_units.astype(np.int64)
+        res.vip_orders = world.vip_orders_left + own_parcels
+        self.pair_ok, self.pair_cap = res.pair_limits(j)
+        self.arc_ub = res.arc_limits(j)
+        self.p0, self.p1 = int(lp.order_pair_start[j]), int(lp.order_pair_start[j + 1])
+        self.nodes = lp.pair_node[self.p0 : self.p1]
+        self.room = self.pair_ok[self.p0 : self.p1].copy()  # where the order has room
+        self.usual = self.room & (prob.node_block[self.nodes, o] == OK)
+        lines = lp.order_lines(j)
+        self.nothing = int(
+            np.dot(lp.line_qty[lines.start : lines.stop], lp.line_pen[lines.start : lines.stop])
+        )
+
+    def search(
+        self, o: int, lift: tuple[int, str], incumbent: int, deadline: float
+    ) -> tuple[int, bool] | None:
+        """The order's cheapest cost (micro) with ``lift`` applied where below ``incumbent``,
+        and whether it ships from the lifted node; None where nothing beats ``incumbent``
+        (or the search stopped unproven). Not from the lifted node: the cost is the order's
+        best on what the others leave without any rule lifted. After :meth:`prepare` of ``o``.
+        """
+        lp = self.lifted
+        j = self.index[o]
+        n, rule = lift
+        at = np.flatnonzero(self.nodes == n)
+        mine = self.pair_ok[self.p0 : self.p1]
+        mine[:] = self.usual
+        mine[at] = self.room[at]  # the lifted node, where it has room
+        lifted_pair = self.p0 + at
+        late = int(lp.pair_late[lifted_pair[0]]) if rule == "promise" and at.size else 0
+        saved = self.c_pair[lifted_pair].copy()
+        self.c_pair[lifted_pair] -= late / MICRO
+        try:
+            value, found, qty, lower = solve_order_bb(
+                lp,
+                j,
+                self.c_arc,
+                self.c_pair,
+                split=self.split,
+                arc_ub=self.arc_ub,
+                pair_ok=self.pair_ok,
+                pair_cap=self.pair_cap,
+                incumbent=min((incumbent - self.nothing) / MICRO, 0.0),
+                deadline=deadline,
+            )
+        finally:
+            self.c_pair[lifted_pair] = saved
+        if lower < value - 1e-9 or found.size == 0:
+            return None  # not proven, or nothing beats the incumbent
+        if n not in set(lp.arc_node[found].tolist()):
+            return pattern_cost(lp, j, found, qty), False
+        cost = pattern_cost(lp, j, found, qty) - late
+        return (cost, True) if cost < incumbent else None
+
+
+def _lift_bound(prob: Problem, world: _World, o: int, lift: tuple[int, str]) -> int:
+    """A lower bound (micro, vs shipping nothing) of what the lifted node's parcel adds.
+
+    Its fixed cost plus every unit it could ship that pays off, each at its full saving:
+    any way to ship with the node costs at least the order's optimum without it plus this.
+    """
+    n, rule = lift
+    lines = [ln for ln in prob.order_lines(o) if not prob.line_restricted[ln]]
+    unit = prob.per_unit + int(prob.handling[n]) + int(prob.dist_cost[n, o])
+    fixed = to_micro(prob.request.costs.per_shipment)
+    if rule != "promise":
+        fixed += int(prob.late_cost[n, o])
+    gain = 0
+    for ln in lines:
+        margin = unit - int(prob.line_pen[ln])
+        if margin < 0:
+            units = min(int(prob.line_qty[ln]), max(int(world.avail_left[n, prob.line_sku[ln]]), 0))
+            gain += margin * units
+    return fixed + gain
+
+
+def _lifts(
+    prob: Problem,
+    world: _World,
+    x: I64,
+    chosen_arcs: list[I64],
+    chosen_nodes: list[list[int]],
+    chosen_cost: I64,
+    floor: dict[int, int],
+    deadline: float,
+) -> dict[int, _Lift]:
+    """Per order, the node whose rule costs it most: lifted alone, the largest saving.
+
+    ``floor``: per order a lower bound (micro) of its cheapest cost on what the others leave
+    (its own optimum): a node whose parcel adds at least the choice's cost minus it cannot
+    save. Orders whose searches the deadline stops keep what was found.
+    """
+    todo: dict[int, list[tuple[int, tuple[int, str]]]] = {}
+    for o in range(prob.num_orders):
+        cands = _lift_candidates(prob, o, chosen_nodes[o])
+        bounded = []
+        for lift in cands:
+            bound = _lift_bound(prob, world, o, lift)
+            if floor.get(o, -NONE) + bound < int(chosen_cost[o]):
+                bounded.append((bound, lift))
+        if bounded:
+            todo[o] = sorted(bounded)
+    if not todo or _clock() > deadline:
+        return {}
+    lifter = _Lifter(prob, sorted(todo))
+    out: dict[int, _Lift] = {}
+    for o, ranked in todo.items():
+        best = int(chosen_cost[o])
+        low = floor.get(o, -NONE)
+        lifter.prepare(world, x, o, chosen_arcs[o])
+        for bound, lift in ranked:
+            if _clock() > deadline:
+                return out
+            if low + bound >= best:
+                break  # sorted by bound: no later node can save more
+            found = lifter.search(o, lift, best, deadline)
+            if found is None:
+                continue
+            cost, uses = found
+            if uses:
+                best = cost
+                out[o] = _Lift(lift[0], lift[1], int(chosen_cost[o]) - cost)
+            else:  # the order's best without any rule lifted, below the choice (a baseline's)
+                best = low = cost  # only a lifted node that beats it counts from now on
+    return out
+
+
+def _lift_reason(prob: Problem, o: int, lift: _Lift) -> Reason:
+    """The reason naming the node whose rule costs order ``o`` most, and what it costs."""
+    n = lift.node
+    node_id = prob.node_ids[n]
+    order = prob.request.orders[o]
+    saving = _money(lift.saving)
+    when = f"(arrives {int(prob.arrival_s[n, o])} s, promised by {order.promise_by_s} s)"
+    if lift.rule == "excluded_nodes":
+        message = (
+            f"{node_id} may not ship to region {order.region} (excluded_nodes); allowed, it "
+            f"would save {saving}"
+        )
+        return _reason(kind=ReasonKind.RULE, node_id=node_id, rule=lift.rule, message=message)
+    if prob.node_block[n, o] == PROMISE:
+        message = f"{node_id} cannot meet the promise {when}; on time, it would save {saving}"
+    else:
+        message = f"{node_id} would arrive late {when}; on time, it would save {saving}"
+    return _reason(kind=ReasonKind.PROMISE, node_id=node_id, rule="promise", message=message)
+
+
+def _money(micro: int) -> str:
+    """Micro-units as currency: two decimals where exact, else every decimal it has."""
+    if micro % 10_000 == 0:
+        return f"{micro / MICRO:.2f}"
+    return f"{from_micro(micro):.6f}".rstrip("0")
+
+
+def _late_reasons(prob: Problem, o: int, nodes: list[int]) -> list[Reason]:
+    """Each chosen node whose parcel misses the promise, and what its lateness costs."""
+    out = []
+    for n in nodes:
+        late = int(prob.late_cost[n, o])
+        if late > 0 and prob.node_block[n, o] == OK:
+            node_id = prob.node_ids[n]
+            when = (
+                f"(arrives {int(prob.arrival_s[n, o])} s, promised by "
+                f"{prob.request.orders[o].promise_by_s} s)"
+            )
+            out.append(
+                _reason(
+                    kind=ReasonKind.PROMISE,
+                    node_id=node_id,
+                    rule="promise",
+                    message=f"{node_id} arrives late {when}: lateness costs {_money(late)}",
+                )
+            )
     return out
 
 
@@ -893,6 +1161,7 @@ def _order_explanation(
     baseline: str | None = None,
     capped: tuple[int, list[int]] | None = None,
     shipless: _Shipless | None = None,
+    lift: _Lift | None = None,
 ) -> OrderExplanation:
     order_id = prob.order_ids[o]
     reasons: list[Reason] = []
@@ -961,7 +1230,17 @@ def _order_explanation(
             for r in _binding_wants(prob, world, x, o, arcs, shipless.wants)
             if r.message not in said
         )
-    reasons.extend(_rule_reasons(prob, o, nodes, arcs, x, near))
+    rules = _rule_reasons(prob, o, nodes, arcs, x, near)
+    if lift is not None:  # the ruled-out node named is the one whose rule costs most
+        ruled = ("excluded_nodes", "opening_hours", "promise")
+        at = next((i for i, r in enumerate(rules) if r.rule in ruled), None)
+        if at is None:
+            at = sum(1 for r in rules if r.rule == "restricted_skus")
+        else:
+            del rules[at]
+        rules.insert(at, _lift_reason(prob, o, lift))
+    reasons.extend(rules)
+    reasons.extend(_late_reasons(prob, o, nodes))
     l0, l1 = int(prob.order_line_start[o]), int(prob.order_line_start[o + 1])
     short = int(prob.line_qty[l0:l1].sum()) - int(x[arcs].sum())
     if short:

@@ -398,3 +398,75 @@ def test_an_order_that_ships_nothing_is_told_what_the_other_orders_took() -> Non
     ]
     assert "parcel capacity of dc is full" in ex.summary
     assert "could ship from dc (-39.00) only with what other orders took" in ex.summary
+
+
+def test_the_ruled_out_node_named_is_the_one_whose_rule_costs_most() -> None:
+    # near and cheap are both excluded for r1; near is nearer but holds one free unit (a
+    # second parcel would cost more than it saves), cheap would ship both units for 0.14
+    # less than dc: cheap is named with the saving, not the nearest ruled-out node
+    req = AllocationRequest(
+        nodes=[
+            node("near", 0.0, 0.0, inventory={"a": 1}),
+            node("cheap", 0.0, 0.0, inventory={"a": 5}),
+            node("dc", 0.0, 0.0, inventory={"a": 5}),
+        ],
+        orders=[order("o", 0.0, 0.0, {"a": 2}, region="r1")],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(excluded_nodes={"r1": ["near", "cheap"]}),
+        distance_km=[[1.0], [3.0], [10.0]],
+    )
+    ex = allocate(req, EXACT).explanations[0]
+    assert ex.nodes == ["dc"]
+    named = [(r.rule, r.node_id, r.message) for r in ex.reasons if r.rule is not None]
+    assert named == [
+        (
+            "excluded_nodes",
+            "cheap",
+            "cheap may not ship to region r1 (excluded_nodes); allowed, it would save 0.14",
+        )
+    ]
+
+
+def _late_near(late_shipment: float) -> AllocationRequest:
+    """near (1 km) misses the 3600 s promise (lead time), far (10 km) keeps it; penalise."""
+    return AllocationRequest(
+        nodes=[
+            node("near", 0.0, 0.0, inventory={"a": 5}, lead_time_s=10_000),
+            node("far", 0.0, 0.0, inventory={"a": 5}),
+        ],
+        orders=[order("o", 0.0, 0.0, {"a": 1}, promise_by_s=3600)],
+        costs=SIMPLE_COSTS.model_copy(update={"late_shipment": late_shipment}),
+        rules=AllocationRules(promise="penalise", now_s=0),
+        distance_km=[[1.0], [10.0]],
+        travel_s=[[60], [600]],
+    )
+
+
+def test_a_nearer_node_passed_over_for_lateness_is_named_under_penalise() -> None:
+    # near costs 0.09 less than far but its parcel is late (5.00): far ships, because of it
+    ex = allocate(_late_near(5.0), EXACT).explanations[0]
+    assert ex.nodes == ["far"]
+    late = [(r.kind.value, r.node_id, r.message) for r in ex.reasons if r.rule == "promise"]
+    assert late == [
+        (
+            "promise",
+            "near",
+            "near would arrive late (arrives 10060 s, promised by 3600 s); on time, it would "
+            "save 0.09",
+        )
+    ]
+    assert ex.summary.endswith("because " + late[0][2])
+
+
+def test_a_chosen_late_node_says_what_its_lateness_costs_under_penalise() -> None:
+    # a lateness of 0.05 leaves near cheaper than far: it ships late, and says what it costs
+    ex = allocate(_late_near(0.05), EXACT).explanations[0]
+    assert ex.nodes == ["near"]
+    late = [(r.kind.value, r.node_id, r.message) for r in ex.reasons if r.rule == "promise"]
+    assert late == [
+        (
+            "promise",
+            "near",
+            "near arrives late (arrives 10060 s, promised by 3600 s): lateness costs 0.05",
+        )
+    ]

@@ -30,7 +30,7 @@ from solvers.allocation import (
     allocate,
 )
 from solvers.allocation import explain as explain_mod
-from solvers.allocation.result import AllocationResult, OrderExplanation, ReasonKind
+from solvers.allocation.result import AllocationResult, OrderExplanation, Reason, ReasonKind
 
 #: one order's allocation: (node index, SKU) -> units
 Alloc = dict[tuple[int, str], int]
@@ -50,6 +50,8 @@ class BruteModel:
 
     def __init__(self, req: AllocationRequest) -> None:
         self.req = req
+        #: (order, node, rule) lifted: the node allowed despite its exclusion, or on time
+        self.lift: tuple[int, int, str] | None = None
         costs, rules = req.costs, req.rules
         assert req.distance_km is not None and req.travel_s is not None
         self.dist: list[list[float]] = req.distance_km
@@ -129,6 +131,8 @@ class BruteModel:
     def late_cost(self, n: int, o: int, *, raw: bool = False) -> int:
         """Lateness of a parcel from ``n`` (``raw``: priced under promise = forbid too)."""
         late = self.late_s(n, o)
+        if self.lift == (o, n, "promise") and not raw:
+            return 0  # on time
         if late == 0 or (self.req.rules.promise == "forbid" and not raw):
             return 0
         c = self.req.costs
@@ -141,11 +145,14 @@ class BruteModel:
         region = self.req.orders[o].region
         if self.ready[n] is None:
             return "opening_hours"
-        if region is not None and self.req.nodes[n].id in self.req.rules.excluded_nodes.get(
-            region, []
+        lifted = self.lift[2] if self.lift is not None and self.lift[:2] == (o, n) else None
+        if (
+            region is not None
+            and self.req.nodes[n].id in self.req.rules.excluded_nodes.get(region, [])
+            and lifted != "excluded_nodes"
         ):
             return "excluded_nodes"
-        if self.req.rules.promise == "forbid" and self.late_s(n, o) > 0:
+        if self.req.rules.promise == "forbid" and self.late_s(n, o) > 0 and lifted != "promise":
             return "promise"
         return None
 
@@ -339,6 +346,78 @@ def check_explanations(req: AllocationRequest, result: AllocationResult) -> None
     _check_unfilled(m, req, result, allocs, proven)
 
 
+def _lift_candidates(m: BruteModel, o: int, chosen: set[int]) -> list[tuple[int, str]]:
+    """The nodes whose exclusion or promise may cost order ``o``: they hold free stock of a
+    line it may receive and are excluded (allowed without it), or miss the promise
+    (ruled out under forbid; late, priced and not chosen under penalise)."""
+    wanted = [sku for sku in m.lines[o] if not m.restricted(o, sku)]
+    out = []
+    for n in range(m.n_nodes):
+        if not any(m.avail.get((n, sku), 0) > 0 for sku in wanted):
+            continue
+        rule = m.block(n, o)
+        if rule == "excluded_nodes":
+            m.lift = (o, n, rule)
+            if m.block(n, o) is None:
+                out.append((n, rule))
+            m.lift = None
+        elif n not in chosen and (rule == "promise" or (rule is None and m.late_cost(n, o) > 0)):
+            out.append((n, "promise"))
+    return out
+
+
+def _lifted_best(
+    m: BruteModel, o: int, allocs: dict[int, Alloc], n: int, rule: str
+) -> tuple[int, list[Alloc]]:
+    """The order's cheapest allocations on what the others leave with ``rule`` lifted at ``n``."""
+    m.lift = (o, n, rule)
+    try:
+        return m.best(o, allocs)
+    finally:
+        m.lift = None
+
+
+def _check_lift(
+    m: BruteModel,
+    req: AllocationRequest,
+    o: int,
+    r: Reason,
+    allocs: dict[int, Alloc],
+    proven: bool,
+) -> None:
+    """A named lateness, or a named rule with what lifting it would save, holds."""
+    node_of = {n.id: i for i, n in enumerate(req.nodes)}
+    assert r.node_id is not None
+    at = node_of[r.node_id]
+    chosen = _nodes_of(allocs[o])
+    cost = m.cost(o, allocs[o])
+    if r.rule == "promise":
+        said = re.search(r"arrives (\d+) s, promised by (\d+) s", r.message)
+        assert said is not None and r.kind == ReasonKind.PROMISE, r
+        assert int(said.group(1)) == m.arrival(at, o), r
+        assert int(said.group(2)) == req.orders[o].promise_by_s, r
+        assert m.late_s(at, o) > 0, r
+    else:
+        assert r.rule == "excluded_nodes" and r.kind == ReasonKind.RULE, r
+        assert m.block(at, o) == "excluded_nodes", r
+    if "lateness costs" in r.message:
+        said = re.search(r"lateness costs ([\d.]+)", r.message)
+        assert said is not None and at in chosen, r
+        assert _micro(float(said.group(1))) == m.late_cost(at, o) > 0, r
+        event("a late chosen node is named")
+        return
+    candidates = _lift_candidates(m, o, chosen)
+    event(f"a lifted rule is named: {r.rule}")
+    assert (at, r.rule) in candidates, (r, candidates)
+    said = re.search(r"would save ([\d.]+)", r.message)
+    assert said is not None, r
+    lifted, best = _lifted_best(m, o, allocs, at, r.rule)
+    assert _micro(float(said.group(1))) == cost - lifted > 0, (r, cost, lifted)
+    assert any(at in _nodes_of(a) for a in best), (r, "the lifted optimum does not use it")
+    for n, rule in candidates:  # no other rule costs the order more
+        assert _lifted_best(m, o, allocs, n, rule)[0] >= lifted, (r, n, rule)
+
+
 def _check_nothing_shipped(
     m: BruteModel,
     req: AllocationRequest,
@@ -498,7 +577,7 @@ def _check_reasons(
         # a node named for a rule or its capacity holds free stock of a line it could ship
         holds = at is not None and any(m.avail.get((at, sku), 0) > 0 for sku in wanted)
         if (
-            r.rule in ("excluded_nodes", "opening_hours", "promise")
+            (r.rule in ("excluded_nodes", "opening_hours", "promise") and at not in chosen)
             or "no capacity" in (r.message)
             or "is zero" in r.message
         ):
@@ -559,7 +638,9 @@ def _check_reasons(
                 continue
             assert at is not None and node is not None, r
             dist = m.dist[at][o]
-            if r.rule in ("excluded_nodes", "opening_hours", "promise"):
+            if "would save" in r.message or "lateness costs" in r.message:
+                _check_lift(m, req, o, r, allocs, proven)
+            elif r.rule in ("excluded_nodes", "opening_hours", "promise"):
                 assert dist < nearest, (r, "not nearer than the choice")
                 assert m.block(at, o) == r.rule, (r, m.block(at, o))
                 assert (r.kind == ReasonKind.PROMISE) == (r.rule == "promise"), r
@@ -613,6 +694,14 @@ def _check_reasons(
         assert not [r for r in traced if "is zero" not in r.message], (ex, own / 1e6)
     short = sum(m.lines[o].values()) - sum(allocs[o].values())
     assert (ReasonKind.UNFILLED in kinds) == (short > 0), ex
+    # every chosen parcel that misses the promise and pays for it is named
+    late = {n for n in chosen if m.late_cost(n, o) > 0}
+    named_late = {node_of[r.node_id or ""] for r in ex.reasons if "lateness costs" in r.message}
+    assert named_late == late, (ex, late)
+    # a rule (exclusion, promise) that costs the order is named with what lifting it saves
+    if proven and not any("would save" in r.message for r in ex.reasons):
+        for n, rule in _lift_candidates(m, o, chosen):
+            assert _lifted_best(m, o, allocs, n, rule)[0] >= cost, (ex, n, rule)
     # the cap on nodes per order is named wherever it costs the order's own optimum
     if req.rules.max_nodes_per_order is not None:
         free, _ = m.best(o, allocs, full=True, cap_nodes=False)
