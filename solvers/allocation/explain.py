@@ -409,7 +409,15 @@ def explain(
             if _clock() > search_end:
                 break
             way = _shipless(
-                prob, world, alone, x, o, unconstrained.get(o), shared, (c_arc, c_pair, split)
+                prob,
+                world,
+                alone,
+                x,
+                o,
+                unconstrained.get(o),
+                shared,
+                (c_arc, c_pair, split),
+                search_end,
             )
             if way is not None:
                 shipless[o] = way
@@ -651,20 +659,22 @@ def _shipless(
     own: tuple[I64, I64] | None,
     shared: Residual,
     costs: tuple[F64, F64, float],
+    deadline: float,
 ) -> _Shipless | None:
     """The cheapest way order ``o``, which ships nothing, could ship; None if none can.
 
     On what the other orders leave (``world``) first; where nothing fits there, with all
     stock and capacity to itself (``alone``; ``own``: its own optimum, if known), blocked.
     Where a one-node way pays off (the answer is not the order's best on what the others
-    leave, e.g. a baseline's), the exact one-order search finds the best way.
+    leave, e.g. a baseline's), the exact one-order search finds the best way (None where
+    ``deadline`` stops it unproven).
     """
     nothing = int(_nothing_costs_of(prob, o))
     value, wants = _one_node_best(prob, world, o)
     if wants and value < 0:
         c_arc, c_pair, split = costs
         res = _order_residual(prob, world, x, o, None, shared)
-        arcs, qty, gap = solve_residual(prob, o, res, c_arc, c_pair, split)
+        arcs, qty, gap = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)
         if gap is not None or arcs.size == 0:
             return None  # not proven
         return _Shipless(pattern_cost(prob, o, arcs, qty), *_wants(prob, arcs, qty), False)
@@ -927,6 +937,52 @@ def _lift_bound(prob: Problem, world: _World, o: int, lift: tuple[int, str]) -> 
     return fixed + gain
 
 
+def _ideal_costs(
+    prob: Problem, world: _World, x: I64, o: int, arcs: I64, cands: list[tuple[int, str]]
+) -> list[int]:
+    """Per candidate lift, a lower bound (micro) of order ``o``'s cost with it lifted.
+
+    Every unit at the best unit cost among the nodes the order may then use that hold
+    stock of its line on what the others leave (``arcs``: its own use, handed back), the
+    stock's amount and capacity aside, plus one parcel at the least fixed cost: a way to
+    ship from the lifted node ships at least one parcel and no unit for less.
+    """
+    lines = [ln for ln in prob.order_lines(o) if not prob.line_restricted[ln]]
+    nothing = _nothing_costs_of(prob, o)
+    if not lines:
+        return [nothing] * len(cands)
+    skus = prob.line_sku[lines]
+    stock = world.avail_left[:, skus].copy()
+    own_units = np.zeros(prob.num_nodes, dtype=np.int64)
+    for a in arcs.tolist():
+        n, s = int(prob.arc_node[a]), int(prob.arc_sku[a])
+        own_units[n] += int(x[a])
+        hit = np.flatnonzero(skus == s)
+        stock[n, hit] += int(x[a])
+    mine = own_units > 0
+    parcels = world.orders_left + mine
+    room = world.units_left + own_units
+    if prob.order_vip[o]:
+        parcels = np.minimum(parcels, world.vip_orders_left + mine)
+        room = np.minimum(room, world.vip_units_left + own_units)
+    can = (parcels > 0) & (room > 0)
+    unit = prob.per_unit + prob.handling + prob.dist_cost[:, o]
+    gain = (unit[:, None] - prob.line_pen[lines][None, :]).astype(np.float64)
+    gain[(stock <= 0) | ~can[:, None]] = np.inf
+    ship = to_micro(prob.request.costs.per_shipment)
+    fixed = (ship + prob.late_cost[:, o]).astype(np.float64)
+    usual = (prob.node_block[:, o] == OK) & can
+    g_usual = np.where(usual[:, None], gain, np.inf).min(axis=0)
+    f_usual = float(np.where(usual, fixed, np.inf).min())
+    qty = prob.line_qty[lines]
+    out = []
+    for n, rule in cands:
+        g = np.minimum(g_usual, gain[n])
+        f = min(f_usual, float(ship if rule == "promise" else fixed[n]))
+        out.append(nothing + int(f) + int(np.dot(qty, np.minimum(g, 0.0).astype(np.int64))))
+    return out
+
+
 def _lifts(
     prob: Problem,
     world: _World,
@@ -943,14 +999,18 @@ def _lifts(
     (its own optimum): a node whose parcel adds at least the choice's cost minus it cannot
     save. Orders whose searches the deadline stops keep what was found.
     """
-    todo: dict[int, list[tuple[int, tuple[int, str]]]] = {}
+    todo: dict[int, list[tuple[int, int, int, tuple[int, str]]]] = {}
     for o in range(prob.num_orders):
         cands = _lift_candidates(prob, o, chosen_nodes[o])
+        if not cands:
+            continue
+        ideal = _ideal_costs(prob, world, x, o, chosen_arcs[o], cands)
         bounded = []
-        for lift in cands:
+        for lift, least in zip(cands, ideal, strict=True):
             bound = _lift_bound(prob, world, o, lift)
-            if floor.get(o, -NONE) + bound < int(chosen_cost[o]):
-                bounded.append((bound, lift))
+            lower = max(floor.get(o, -int(NONE)) + bound, least)
+            if lower < int(chosen_cost[o]):
+                bounded.append((lower, bound, least, lift))
         if bounded:
             todo[o] = sorted(bounded)
     if not todo or _clock() > deadline:
@@ -959,13 +1019,13 @@ def _lifts(
     out: dict[int, _Lift] = {}
     for o, ranked in todo.items():
         best = int(chosen_cost[o])
-        low = floor.get(o, -NONE)
+        low = floor.get(o, -int(NONE))
         lifter.prepare(world, x, o, chosen_arcs[o])
-        for bound, lift in ranked:
+        for _, bound, least, lift in ranked:
             if _clock() > deadline:
                 return out
-            if low + bound >= best:
-                break  # sorted by bound: no later node can save more
+            if max(low + bound, least) >= best:
+                continue  # this node cannot save more than the best so far
             found = lifter.search(o, lift, best, deadline)
             if found is None:
                 continue
