@@ -3,6 +3,7 @@ sliced search."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -249,6 +250,36 @@ def test_a_stock_only_batch_on_the_interior_point_method_starts_no_loose_solve(
     res = allocate(stock_only_city, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-4, seed=1))
     assert "ipm" in solves[1:]  # re-solves by the interior point method
     assert not started and res.bound is not None
+
+
+def test_capped_batch_ends_with_an_ejection_pass_then_searches_what_is_left(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the turns stop EJECT_LAST_SHARE of the limit before the end and a last ejection pass
+    # gets that window (the search takes what it leaves); the other passes here are short
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "LNS_SLICE_MIN_S", 0.3)
+    monkeypatch.setattr(batch, "EJECT_FIRST_SHARE", 0.005)
+    monkeypatch.setattr(batch, "EJECT_SHARE", 0.01)
+    monkeypatch.setattr(batch, "EJECT_LAST_SHARE", 0.2)
+    windows: list[float] = []  # seconds each ejection pass was given
+    real_run = batch.Ejector.run
+
+    def run(self: batch.Ejector, x: np.ndarray, deadline: float) -> np.ndarray:
+        windows.append(deadline - time.perf_counter())
+        out: np.ndarray = real_run(self, x, deadline)
+        assert self.prob.evaluate(out).total <= self.prob.evaluate(x).total
+        return out
+
+    monkeypatch.setattr(batch.Ejector, "run", run)
+    limit = 4.0
+    res = allocate(capped_city, AllocationParams(time_limit_s=limit, mip_rel_gap=0.0, seed=3))
+    assert res.bound is not None and res.cost.total >= res.bound - 1e-6
+    assert len(windows) >= 2
+    # the first pass and the turns' passes get 0.02 s and (a turn's time) x 0.01; the last
+    # one the rest of the limit after the turns: 0.2 x 4 s less what the last step overran
+    assert max(windows[:-1]) < 0.1
+    assert windows[-1] > 0.3
 
 
 def test_capped_batch_runs_ejection_moves_after_the_rounding_and_between_turns(
