@@ -314,6 +314,14 @@ def explain(
                 alt_cost[o] = cost
                 alt_nodes[o] = sorted(set(prob.arc_node[arcs].tolist()))
                 best_value = min(best_value, pattern_value(prob, arcs, qty, c_arc, c_pair, split))
+    unsearched = sum(1 for o in many if alt_cost[o] < 0)
+    if unsearched and notes is not None:
+        # without a note a missing best_alternative would read as "none exists"
+        notes.append(
+            f"no best alternative searched for {unsearched} of {n_orders} orders: the "
+            f"one-by-one searches stop at {MAX_RESIDUAL_EXPLANATIONS} orders and with the "
+            "explanations' time"
+        )
 
     # each order's own optimum with all stock and capacity to itself
     # the order's own room at each node: the node's whole unit capacity (and VIP share)

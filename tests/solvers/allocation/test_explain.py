@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+import solvers.allocation.explain as explain_module
 from scenarios.model import NodeKind, Tier
 from solvers.allocation import (
     AllocationParams,
@@ -469,4 +472,28 @@ def test_a_chosen_late_node_says_what_its_lateness_costs_under_penalise() -> Non
             "near",
             "near arrives late (arrives 10060 s, promised by 3600 s): lateness costs 0.05",
         )
+    ]
+
+
+def test_orders_left_without_an_alternative_search_are_counted_in_a_note(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the one-by-one searches stop at MAX_RESIDUAL_EXPLANATIONS orders: the orders after it get
+    # no best_alternative, which must not read as "there is none"
+    monkeypatch.setattr(explain_module, "MAX_RESIDUAL_EXPLANATIONS", 1)
+    req = AllocationRequest(
+        nodes=[
+            node("near", 52.0, 13.0, inventory={"a": 9}),
+            node("far", 52.5, 13.5, inventory={"a": 9}),
+        ],
+        orders=[order(f"o{i}", 52.0, 13.0, {"a": 1}) for i in range(3)],
+        costs=SIMPLE_COSTS,
+    )
+    result = allocate(req, EXACT)
+    with_alt = [e for e in result.explanations if e.best_alternative is not None]
+    assert len(with_alt) == 1  # the one searched: "far" is an alternative for every order
+    notes = [n for n in result.stats.notes if n.startswith("no best alternative searched")]
+    assert notes == [
+        "no best alternative searched for 2 of 3 orders: the one-by-one searches "
+        "stop at 1 orders and with the explanations' time"
     ]
