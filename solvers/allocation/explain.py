@@ -165,6 +165,40 @@ def lone_order_optimum(prob: Problem, x: I64) -> dict[int, tuple[I64, I64]] | No
     return {0: (arcs, x[arcs])}
 
 
+def _relaxed_optima(
+    solve_prob: Problem,
+    prob: Problem,
+    blocks: list[OrderBlock],
+    costs: tuple[F64, F64, float],
+    limits: tuple[np.ndarray, I64],
+    deadline: float,
+) -> tuple[dict[int, tuple[I64, I64]], dict[int, float]]:
+    """Each order's own optimum by the DP on ``solve_prob`` with partial stock relaxed.
+
+    An order's pattern is kept where the DP is exact and the pattern fits ``limits`` (open
+    pairs, unit room per pair); the other orders get the DP's value, a lower bound. Chunks
+    the ``deadline`` leaves unsolved leave their orders out of both.
+    """
+    c_arc, c_pair, split = costs
+    pair_ok, pair_cap = limits
+    exact: dict[int, tuple[I64, I64]] = {}
+    bounds: dict[int, float] = {}
+    for blk in _chunks(solve_prob, blocks, split):
+        if _clock() > deadline:
+            break
+        ans = solve_blocks(solve_prob, [blk], c_arc, c_pair, split=split, relax_partial=True)
+        pats = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
+        over = _overfilled(prob, ans.sel_order, ans.sel_arc, ans.sel_qty, pair_ok, pair_cap)
+        for o, ok_exact, bound in zip(
+            ans.orders.tolist(), ans.exact.tolist(), ans.value.tolist(), strict=True
+        ):
+            if ok_exact and o not in over:
+                exact[o] = pats.get(o, (np.zeros(0, dtype=np.int64),) * 2)
+            else:
+                bounds[o] = bound
+    return exact, bounds
+
+
 def _overfilled(
     prob: Problem, sel_order: I64, sel_arc: I64, sel_qty: I64, pair_ok: np.ndarray, cap: I64
 ) -> set[int]:
@@ -330,24 +364,12 @@ def explain(
     alone = _world(prob, np.zeros_like(x))  # nothing taken: all stock and capacity
     _, own_ok, own_cap = _own_limits(prob, alone, np.zeros_like(x))
     if unconstrained is None:
-        unconstrained = {}
         # exact patterns where the DP is exact; elsewhere (partial stock) a lower bound; a
         # chunk of a block the time leaves unsolved leaves its orders without an own optimum
         # (not called the cheapest)
-        relaxed: dict[int, float] = {}
-        for blk in _chunks(prob, blocks_all, split):
-            if _clock() > search_end:
-                break
-            ans = solve_blocks(prob, [blk], c_arc, c_pair, split=split, relax_partial=True)
-            pats = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
-            over = _overfilled(prob, ans.sel_order, ans.sel_arc, ans.sel_qty, own_ok, own_cap)
-            for o, ok_exact, bound in zip(
-                ans.orders.tolist(), ans.exact.tolist(), ans.value.tolist(), strict=True
-            ):
-                if ok_exact and o not in over:
-                    unconstrained[o] = pats.get(o, (np.zeros(0, dtype=np.int64),) * 2)
-                else:
-                    relaxed[o] = bound
+        unconstrained, relaxed = _relaxed_optima(
+            prob, prob, blocks_all, (c_arc, c_pair, split), (own_ok, own_cap), search_end
+        )
         for o in range(n_orders):
             if o not in unconstrained and prob.order_pair_start[o + 1] > prob.order_pair_start[o]:
                 chosen = (chosen_arcs[o], x[chosen_arcs[o]])
@@ -743,22 +765,8 @@ def _cap_costs(
     if not wanted.any():
         return {}
     free = dataclasses.replace(prob, max_nodes=0)
-    uncapped: dict[int, tuple[I64, I64]] = {}
-    bounds: dict[int, float] = {}
     blocks = [b for b in (_restrict(blk, wanted) for blk in blocks_all) if b is not None]
-    for blk in _chunks(free, blocks, split):
-        if _clock() > deadline:
-            break
-        ans = solve_blocks(free, [blk], c_arc, c_pair, split=split, relax_partial=True)
-        pats = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
-        over = _overfilled(prob, ans.sel_order, ans.sel_arc, ans.sel_qty, pair_ok, pair_cap)
-        for o, ok_exact, bound in zip(
-            ans.orders.tolist(), ans.exact.tolist(), ans.value.tolist(), strict=True
-        ):
-            if ok_exact and o not in over:
-                uncapped[o] = pats.get(o, (np.zeros(0, dtype=np.int64),) * 2)
-            else:
-                bounds[o] = bound
+    uncapped, bounds = _relaxed_optima(free, prob, blocks, costs, limits, deadline)
     out: dict[int, tuple[int, list[int]]] = {}
     for o in np.flatnonzero(wanted).tolist():
         with_cap = int(own_cost[o])
