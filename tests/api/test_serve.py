@@ -121,22 +121,33 @@ def test_workers_failing_at_start_up_stop_the_service_with_exit_3(
     assert proc.returncode == 3, proc.stderr[-2000:]
 
 
-def run_a_job(server: Server) -> None:
-    """Run a routing job on ``server`` to its end: its API process then has a fork server."""
+def submit_a_job(server: Server, time_limit_s: float, until: str) -> str:
+    """Submit a routing job to ``server``; its id once its status is ``until`` (it then has
+    a fork server)."""
     body = {
         "scenario": copy.deepcopy(SMALL_SCENARIO),
-        "params": {"time_limit_s": 0.2, "seed": 1},
+        "params": {"time_limit_s": time_limit_s, "seed": 1},
         "mode": "async",
     }
+    before = {"queued"} if until == "running" else {"queued", "running"}
     with httpx.Client(base_url=server.url, timeout=30) as http:
         answer = http.post("/v1/routes", json=body)
         assert answer.status_code == 202, answer.text
-        job = answer.json()["job_id"]
+        job = str(answer.json()["job_id"])
         deadline = time.monotonic() + 60
-        while (status := http.get(f"/v1/jobs/{job}").json()["status"]) != "done":
-            assert status in {"queued", "running"} and time.monotonic() < deadline, status
+        while (status := http.get(f"/v1/jobs/{job}").json()["status"]) != until:
+            assert status in before and time.monotonic() < deadline, status
             time.sleep(0.1)
-    assert list(server.tmp_dir.glob("pymp-*/listener-*")), "the job used no fork server"
+    # a job is marked running before its fork server's socket exists (a race under load)
+    while not list(server.tmp_dir.glob("pymp-*/listener-*")):
+        assert time.monotonic() < deadline, "the job used no fork server"
+        time.sleep(0.1)
+    return job
+
+
+def run_a_job(server: Server) -> None:
+    """Run a routing job on ``server`` to its end: its API process then has a fork server."""
+    submit_a_job(server, 0.2, "done")
 
 
 def workers_of(supervisor: int) -> set[int]:
@@ -262,21 +273,7 @@ def test_an_api_process_killed_by_sighup_after_a_job_leaves_no_pymp_dir(
 
 def start_a_long_job(server: Server) -> str:
     """Submit a routing job of seconds to ``server``; its id once it runs (with a fork server)."""
-    body = {
-        "scenario": copy.deepcopy(SMALL_SCENARIO),
-        "params": {"time_limit_s": 20, "seed": 1},
-        "mode": "async",
-    }
-    with httpx.Client(base_url=server.url, timeout=30) as http:
-        answer = http.post("/v1/routes", json=body)
-        assert answer.status_code == 202, answer.text
-        job = str(answer.json()["job_id"])
-        deadline = time.monotonic() + 60
-        while (status := http.get(f"/v1/jobs/{job}").json()["status"]) != "running":
-            assert status == "queued" and time.monotonic() < deadline, status
-            time.sleep(0.1)
-    assert list(server.tmp_dir.glob("pymp-*/listener-*")), "the job used no fork server"
-    return job
+    return submit_a_job(server, 20, "running")
 
 
 def job_row(server: Server, job_id: str) -> tuple[str, str]:
