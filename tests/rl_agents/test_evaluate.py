@@ -276,3 +276,24 @@ def test_a_policy_or_day_given_twice_is_refused_before_any_day_runs(
     with pytest.raises(InputError) as err:
         evaluate_policies(tiny, specs, seeds)
     assert err.value.field == field and "is given twice" in err.value.reason
+
+
+def test_policy_benchmark_intervals_are_the_textbook_paired_t_intervals() -> None:
+    """Checked with scipy from the per-day costs: cost CI (t, n-1 df) and policy minus greedy."""
+    import numpy as np
+    from scipy import stats
+
+    greedy = {1: 200.0, 2: 260.0, 3: 150.0, 4: 300.0, 5: 90.0}
+    agent = {1: 150.0, 2: 230.0, 3: 100.0, 4: 290.0}  # day 5 missing: paired over days 1-4
+    s = summarise(
+        [*(day("greedy", k, c) for k, c in greedy.items()),
+         *(day("agent", k, c) for k, c in agent.items())]
+    )["agent"]  # fmt: skip
+    a = np.asarray(list(agent.values()))
+    g = np.asarray([greedy[k] for k in agent])
+    lo, hi = stats.t.interval(0.95, df=3, loc=a.mean(), scale=stats.sem(a))
+    assert s.n == 4 and s.mean_cost == pytest.approx(a.mean())
+    assert s.cost_ci == pytest.approx((max(0.0, lo), hi))
+    ref = stats.ttest_rel(a, g).confidence_interval(0.95)
+    assert s.diff_vs_greedy == pytest.approx(float(np.mean(a - g)))  # negative: agent cheaper
+    assert s.diff_ci == pytest.approx((float(ref.low), float(ref.high)))
