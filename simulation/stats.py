@@ -55,9 +55,17 @@ def mean_ci(
     ``bounds`` is the range the quantity can take (a rate's ``(0, 1)``, a count's
     ``(0, inf)``): the interval is cut to it, which keeps its coverage. Replications where the
     quantity is undefined (NaN, e.g. an on-time rate with no order due) are left out; ``n``
-    counts the others, and with none the interval is NaN with ``n`` = 0.
+    counts the others, and with none the interval is NaN with ``n`` = 0. An infinite value is
+    no measurement at all: it is a ValueError (it used to give an infinite mean inside a finite,
+    cut interval).
     """
     x = np.asarray(values, dtype=np.float64)
+    bad = np.flatnonzero(np.isinf(x))
+    if bad.size:
+        raise ValueError(
+            f"replication {int(bad[0])} has an infinite value ({x[bad[0]]}): "
+            "only finite values or NaN (undefined) can be summarised"
+        )
     x = x[~np.isnan(x)]
     n = int(x.size)
     if n == 0:

@@ -178,3 +178,14 @@ def test_variants_see_the_same_arrivals_for_the_same_seed(city_with_arrivals: Sc
     other = DispatchSimulator(city_with_arrivals)
     again = simulate(other.world, policy="insertion", seed=78, simulator=other)
     assert dict(zip(again.order_ids, other.orders.created_s, strict=True)) != created["base"]
+
+
+@pytest.mark.parametrize("bounds", [(0.0, 1.0), (0.0, math.inf), (-math.inf, math.inf)])
+def test_an_infinite_replication_value_is_refused_not_summarised(
+    bounds: tuple[float, float],
+) -> None:
+    # was Interval(mean=inf, low=0, high=1): a mean outside its own interval
+    with pytest.raises(ValueError, match="replication 1 has an infinite value"):
+        mean_ci([0.5, math.inf], bounds=bounds)
+    with pytest.raises(ValueError, match="infinite"):
+        paired_diff([1.0, 2.0, -math.inf], [1.0, 1.0, 1.0])
