@@ -165,6 +165,9 @@ def run_sweep(
     """Run variants x policies x replications and collect the outcomes."""
     if not policies:
         raise InputError("policies", "give at least one policy")
+    for i, spec in enumerate(policies):
+        if spec in policies[:i]:  # its runs would be pooled with the first: CIs too narrow
+            raise InputError(f"policies.{i}", f"policy {spec!r} is given twice")
     has_plan = variants.plan is not None
     for spec in policies:
         check_policy(spec, "policies", has_plan=has_plan, hint=" in the variant file")

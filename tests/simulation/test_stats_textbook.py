@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from scenarios import Scenario
+from scenarios.errors import InputError
 from scenarios.generate import generate_city
 from scenarios.stochastic import ArrivalProcess
 from scenarios.variants import LoadedVariants, VariantFile
@@ -189,3 +190,14 @@ def test_an_infinite_replication_value_is_refused_not_summarised(
         mean_ci([0.5, math.inf], bounds=bounds)
     with pytest.raises(ValueError, match="infinite"):
         paired_diff([1.0, 2.0, -math.inf], [1.0, 1.0, 1.0])
+
+
+def test_a_policy_given_twice_to_run_sweep_is_refused_not_pooled(
+    city_with_arrivals: Scenario,
+) -> None:
+    # pooled, every seed counted twice: n = 4 from 2 replications and a narrower interval
+    spec = VariantFile.model_validate({"base": "x", "variants": []})
+    loaded = LoadedVariants(spec, city_with_arrivals, None, "test")
+    with pytest.raises(InputError) as err:
+        run_sweep(loaded, policies=["nearest", "nearest"], replications=2, seed=1)
+    assert err.value.field == "policies.1" and "given twice" in err.value.reason
