@@ -85,8 +85,9 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
     lines = [
         f"# What-if comparison ({len(result.seeds)} replications, seed {result.seed})",
         "",
-        "Each cell: mean [95% CI] over replications. Δ: paired difference against the "
-        f"`{result.base}` variant under the same policy and seeds (common random numbers), "
+        "Each cell: mean [95% CI] over replications (Student t). Δ: paired difference, variant "
+        f"minus the `{result.base}` variant, under the same policy and seeds (common random "
+        "numbers), with the t-interval of the per-replication differences; "
         "▲ significantly better, ▼ significantly worse, ◆ a significant change of a KPI "
         "that is neither better nor worse (utilisation).",
         "",
@@ -301,10 +302,11 @@ img {{ max-width: 100%; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{len(result.seeds)} replications per variant and policy, study seed {result.seed}. Means with
-95% confidence intervals; Δ = paired difference against <b>{html.escape(result.base)}</b> under
-the same policy and replication seeds (common random numbers). Green: significantly better,
-red: significantly worse, blue: a significant change of a KPI that is neither better nor worse
-(utilisation), grey: not significant.</p>
+95% confidence intervals; Δ = paired difference, variant minus
+<b>{html.escape(result.base)}</b>, under the same policy and replication seeds (common random
+numbers), with the 95% t-interval of the per-replication differences. Green: significantly
+better, red: significantly worse, blue: a significant change of a KPI that is neither better
+nor worse (utilisation), grey: not significant.</p>
 {imgs}
 <h2>All KPIs</h2>
 <table><tr><th>variant</th><th>policy</th>{head}</tr>

@@ -87,11 +87,19 @@ class WhatIfRow(BaseModel):
     policy: str
     kpi: str
     mean: float | None = Field(description=f"mean over replications; {UNDEFINED}")
-    ci_low: float | None
+    ci_low: float | None = Field(
+        description="95% Student t-interval of the mean (n - 1 degrees of freedom), cut to the "
+        "values the KPI can take"
+    )
     ci_high: float | None
     n: int = Field(description="replications where the KPI is defined")
-    diff: float | None = Field(description=f"paired difference against the base; {UNDEFINED}")
-    diff_low: float | None
+    diff: float | None = Field(
+        description=f"mean paired difference, variant minus base (same seeds); {UNDEFINED}"
+    )
+    diff_low: float | None = Field(
+        description="95% t-interval of the per-replication differences (diff_n - 1 degrees "
+        "of freedom)"
+    )
     diff_high: float | None
     diff_n: int = Field(default=0, description="pairs where the KPI is defined on both sides")
 
