@@ -183,7 +183,13 @@ def _compare(
             "kpis": {n: json.loads(k.model_dump_json()) for n, k in cmp.kpis.items()},
             "paired_differences": {
                 n: {
-                    m: {"mean": d.mean, "ci_low": d.low, "ci_high": d.high}
+                    # null where undefined (no pair with both sides defined): NaN is not JSON
+                    m: {
+                        "mean": None if d.n == 0 else d.mean,
+                        "ci_low": None if d.n == 0 else d.low,
+                        "ci_high": None if d.n == 0 else d.high,
+                        "n": d.n,
+                    }
                     for m, d in cmp.diffs[n].items()
                 }
                 for n in cmp.names

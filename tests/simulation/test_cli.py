@@ -317,3 +317,28 @@ def test_simulate_refuses_a_plan_of_another_scenario_before_the_pool_starts(
     for command in (one, compared):
         result = runner.invoke(app, [*command, "--replications", "2", "-q"])
         _one_line_error(result, str(plan_path), "plan.routes.0.vehicle_id", "unknown vehicle")
+
+
+def test_compared_plans_write_strict_json_when_a_kpi_is_undefined(tmp_path: Path) -> None:
+    """No order due on any day: the on-time difference is null with n = 0, never a bare NaN."""
+    from scenarios.plan import Plan
+
+    from .conftest import line_scenario
+
+    scenario = tmp_path / "no-orders.json"
+    scenario.write_text(line_scenario().model_copy(update={"orders": []}).model_dump_json())
+    write_json(Plan(), tmp_path / "a.json")
+    write_json(Plan(), tmp_path / "b.json")
+    out = tmp_path / "cmp.json"
+    args = ["simulate", str(scenario), "--plan", str(tmp_path / "a.json")]
+    args += ["--plan", str(tmp_path / "b.json"), "--replications", "2"]
+    result = runner.invoke(app, [*args, "--executor", "serial", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+
+    def no_nan(token: str) -> None:
+        raise AssertionError(f"{token} is not JSON")
+
+    payload = json.loads(out.read_text(), parse_constant=no_nan)
+    on_time = payload["paired_differences"]["b"]["on_time_rate"]
+    assert on_time == {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
+    assert payload["paired_differences"]["b"]["cost_cents"]["n"] == 2
