@@ -134,8 +134,12 @@ def simulate_cmd(
         if est is None:  # undefined: no order was due
             table.add_row(escape(name), "n/a", "")
             continue
+        # a KPI defined on fewer days (the on-time rate: no order due) says over how many
+        fewer = f" (n={est.n})" if est.n < replications else ""
         table.add_row(
-            escape(name), f"{est.mean:,.4g}", escape(f"[{est.ci_low:,.4g}, {est.ci_high:,.4g}]")
+            escape(name),
+            f"{est.mean:,.4g}",
+            escape(f"[{est.ci_low:,.4g}, {est.ci_high:,.4g}]{fewer}"),
         )
     console.print(table)
     if out is not None:

@@ -342,3 +342,26 @@ def test_compared_plans_write_strict_json_when_a_kpi_is_undefined(tmp_path: Path
     on_time = payload["paired_differences"]["b"]["on_time_rate"]
     assert on_time == {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
     assert payload["paired_differences"]["b"]["cost_cents"]["n"] == 2
+
+
+def test_simulate_says_over_how_many_days_an_on_time_rate_is(tmp_path: Path) -> None:
+    """Two of six days have no order due: the on-time interval is over n=4, and says so."""
+    from scenarios.stochastic import ArrivalProcess
+
+    from .conftest import line_scenario
+
+    line = line_scenario()
+    late = line.orders[0].model_copy(update={"created_s": 10**6})  # never released: a template
+    scenario = line.model_copy(
+        update={"orders": [late], "arrivals": ArrivalProcess(hourly_rate=[0.6] * 24)}
+    )
+    path = tmp_path / "sparse.json"
+    path.write_text(scenario.model_dump_json())
+    args = ["simulate", str(path), "--policy", "insertion", "--replications", "6", "--seed", "1"]
+    result = runner.invoke(app, [*args, "--executor", "serial", "--out", str(tmp_path / "k.json")])
+    assert result.exit_code == 0, result.output
+    kpis = Kpis.model_validate_json((tmp_path / "k.json").read_text())
+    assert kpis.on_time_rate is not None and kpis.on_time_rate.n == 4
+    row = next(line for line in result.stdout.splitlines() if "on_time_rate" in line)
+    assert "(n=4)" in row
+    assert "(n=" not in next(line for line in result.stdout.splitlines() if "cost_cents" in line)
