@@ -337,7 +337,9 @@ class Comparison:
             for m in metrics:
                 e = _estimate(k, m)
                 cells.append(
-                    "n/a" if e is None else f"{e.mean:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]"
+                    "n/a"
+                    if e is None
+                    else f"{e.mean:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]{_fewer(e.n, k)}"
                 )
             for m in metrics:
                 d = self.diffs[name][m]
@@ -346,7 +348,7 @@ class Comparison:
                     if name == self.baseline
                     else "n/a"
                     if d.n == 0
-                    else f"{d.mean:+.4g} [{d.low:+.4g}, {d.high:+.4g}]"
+                    else f"{d.mean:+.4g} [{d.low:+.4g}, {d.high:+.4g}]{_fewer(d.n, k)}"
                 )
             cells.append(f"{self.risk_adjusted_cost[name]:.4g}")
             lines.append("| " + " | ".join(cells) + " |")
@@ -355,6 +357,11 @@ class Comparison:
             + f"\n\nRule: {self.rule}.\n"
             + "".join(f"\n- {r}" for r in self.reasons)
         )
+
+
+def _fewer(n: int, k: Kpis) -> str:
+    """`` (n=N)`` when an interval is over fewer days than the replications (KPI undefined)."""
+    return f" (n={n})" if n < k.replications else ""
 
 
 def _estimate(k: Kpis, metric: str) -> Estimate | None:

@@ -224,3 +224,23 @@ def test_two_plans_give_a_shared_order_the_same_noise_on_the_same_seed() -> None
     c = one.order_ids.index("c")
     assert one.completed_s[c] != two.completed_s[c]  # the reordered route did change
     assert simulate(scenario, plan_a, seed=22).completed_s[a] != one.completed_s[a]
+
+
+def test_the_plan_comparison_table_says_over_how_many_days_an_interval_is() -> None:
+    """Two of six days have no order due: on-time cells say (n=4), cost cells nothing."""
+    from simulation.evaluate import compare
+
+    from .conftest import line_scenario
+
+    line = line_scenario()
+    late = line.orders[0].model_copy(update={"created_s": 10**6})  # never released: a template
+    scenario = line.model_copy(
+        update={"orders": [late], "arrivals": ArrivalProcess(hourly_rate=[0.6] * 24)}
+    )
+    cmp = compare(scenario, {"a": None, "b": None}, policy="insertion", replications=6, seed=1)
+    assert cmp.diffs["b"]["on_time_rate"].n == 4
+    table = cmp.markdown(("cost_cents", "on_time_rate"))
+    row_b = next(line for line in table.splitlines() if line.startswith("| b "))
+    cells = [c.strip() for c in row_b.strip("|").split("|")]
+    assert cells[1].endswith("]") and cells[2].endswith("(n=4)")  # cost, on-time
+    assert cells[3].endswith("]") and cells[4].endswith("(n=4)")  # their differences
