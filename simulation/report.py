@@ -56,7 +56,8 @@ def _significant(row: dict[str, Any]) -> bool:
     return bool(row["diff_low"] > 0 or row["diff_high"] < 0)
 
 
-def _diff_cell(row: dict[str, Any]) -> str:
+def _diff_cell(row: dict[str, Any], replications: int) -> str:
+    """Δ [95% CI] with its mark; with ``(n=k)`` when only k pairs define the difference."""
     d, lo, hi = row["diff"], row["diff_low"], row["diff_high"]
     if d is None:
         return "n/a"
@@ -64,7 +65,8 @@ def _diff_cell(row: dict[str, Any]) -> str:
     mark = ""
     if sig:
         mark = {"better": " ▲", "worse": " ▼", "changed": " ◆"}[_direction(row["kpi"], d)]
-    return f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]{mark}"
+    n = f" (n={row['diff_n']})" if row.get("diff_n", replications) < replications else ""
+    return f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]{n}{mark}"
 
 
 def _direction(kpi: str, diff: float) -> str:
@@ -99,7 +101,7 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
         for variant in result.variants:
             for policy in result.policies:
                 r = rows[(variant, policy, metric)]
-                diff = "—" if variant == result.base else _diff_cell(r)
+                diff = "—" if variant == result.base else _diff_cell(r, len(result.seeds))
                 lines.append(
                     f"| {_md(variant)} | {_md(policy)} | {_cell(r, len(result.seeds))} | {diff} |"
                 )
@@ -278,7 +280,8 @@ def html_report(result: SweepResult, images: dict[str, bytes], *, title: str) ->
                     cls = "same"
                     if sig and r["diff"] is not None:
                         cls = _direction(m, r["diff"])
-                    diff = f"<br><span class='{cls}'>Δ {html.escape(_diff_cell(r))}</span>"
+                    delta = html.escape(_diff_cell(r, len(result.seeds)))
+                    diff = f"<br><span class='{cls}'>Δ {delta}</span>"
                 cells.append(f"<td>{html.escape(_cell(r, len(result.seeds)))}{diff}</td>")
             name = html.escape(variant)
             if variant == result.base:

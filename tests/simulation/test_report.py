@@ -252,3 +252,15 @@ def test_matplotlib_keeps_its_config_and_font_cache_in_pytest_temp_dir(
 
     assert Path(matplotlib.get_configdir()) == matplotlib_config_dir
     assert Path(matplotlib.get_cachedir()) == matplotlib_config_dir
+
+
+def test_a_difference_over_fewer_pairs_than_replications_says_so() -> None:
+    # the base has no order due on day 1: the variant's mean is over 3 days, its Δ over 2
+    nan = float("nan")
+    sweep = _sweep({"base": [nan, 0.8, 0.7], "few": [0.6, 0.5, 0.4]}, metric="on_time_rate")
+    row = sweep.rows(metrics=("on_time_rate",))[1]
+    assert (row["n"], row["diff_n"]) == (3, 2)
+    table = markdown_table(sweep, metrics=("on_time_rate",))
+    line = next(x for x in table.splitlines() if x.startswith("| few |"))
+    mean_cell, diff_cell = (c.strip() for c in line.strip("|").split("|")[2:4])
+    assert "(n=" not in mean_cell and "(n=2)" in diff_cell
