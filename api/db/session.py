@@ -34,9 +34,10 @@ class WriteGate:
     1, 2, 5, 10, ... 100 ms between retries, which under concurrent requests shows as
     latency tails of hundreds of ms. The gate is taken before a connection's first write
     and given back after its commit or rollback: a thread lock within the process (waiters
-    wake as soon as it is free) and an ``flock`` on ``<database>.write.lock`` between
-    processes (replicas of ``--workers N``). Past ``timeout_s`` a writer goes ahead
-    without the gate and SQLite's own busy timeout applies, as without a gate.
+    wake as soon as it is free) and an ``flock`` between processes (replicas of ``--workers
+    N``) on the database's path with its suffix replaced by ``.write.lock``. Past
+    ``timeout_s`` a writer goes ahead without the gate and SQLite's own busy timeout
+    applies, as without a gate.
     """
 
     def __init__(self, lock_path: Path | None, *, timeout_s: float = SQLITE_BUSY_TIMEOUT_S):
