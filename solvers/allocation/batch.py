@@ -513,7 +513,8 @@ def _solve(
     master.add(master.orders, first.arcs, first.qty)
     best_lb = master.total(first.value)
     center = zero
-    best_duals: Duals | None = None
+    # multipliers for the integer phase where no master LP gets solved (the warm-up's)
+    warm_duals: Duals | None = None
     # the shadow prices: the multipliers of the best Lagrangian value (a certified lower
     # bound on the pattern LP, see BatchOutcome.duals_gap), never a restricted master LP's
     # own duals, which need not be optimal for the LP over every pattern
@@ -545,11 +546,11 @@ def _solve(
                 break
         sub.add_near()
         keep_prices(sub.duals, sub.best)
+        if sub.steps:
+            warm_duals = sub.duals
         if sub.best > best_lb:
-            best_lb, center, best_duals = sub.best, sub.duals, sub.duals
+            best_lb, center = sub.best, sub.duals
             smoothing, reserve = WARMUP_SMOOTHING, WARMUP_RESERVE
-        elif sub.steps:
-            best_duals = sub.duals  # shadow prices even if no master LP gets solved
         # the myopic policy on costs that charge the multipliers for stock (bid prices; the
         # plain myopic policy when too few steps were taken for the multipliers to settle)
         bid = sub.duals if sub.steps >= BID_PRICE_STEPS else zero
@@ -653,8 +654,6 @@ def _solve(
         z_last = master.lp_values()
         out, mu = master.duals()
         lp_duals = out
-        if best_duals is None:
-            best_duals = out
         if lp_value - best_lb <= _EPS * max(1.0, abs(lp_value)):
             # the multipliers of the bound attain the LP value: optimal duals of the LP over
             # every pattern (this restricted LP's own duals need not be; see price_duals)
@@ -677,7 +676,7 @@ def _solve(
         lb = master.total(pricing.value) + master.shared_rhs_term(sep)
         keep_prices(sep, lb)
         if lb > best_lb:
-            best_lb, center, best_duals = lb, sep, sep
+            best_lb, center = lb, sep
         if sub is not None and master.rows.num_coupling:
             # a few subgradient steps from the best multipliers towards the LP value (an
             # upper bound on the Lagrangian dual): cheap bound gains between LP re-solves
@@ -687,7 +686,7 @@ def _solve(
                     break
             keep_prices(sub.duals, sub.best)
             if sub.best > best_lb:
-                best_lb, center, best_duals = sub.best, sub.duals, sub.duals
+                best_lb, center = sub.best, sub.duals
             sub.add_near()
         log.debug(
             "round %d lp %.2f lb %.2f best %.2f alpha %.2f t %.1f (LP %.1f s, pricing %.1f s)",
@@ -746,7 +745,7 @@ def _solve(
                 f"bound {lb:.2f} from the last master LP's duals (was {best_lb:.2f}, "
                 f"{time.perf_counter() - t_price:.1f} s)"
             )
-            best_lb, best_duals = lb, lp_duals
+            best_lb = lb
         if z_last is not None:
             # its patterns are the ones the last LP solution prices best: the integer
             # phase's pool gets them (at 0 in that solution)
@@ -778,7 +777,7 @@ def _solve(
     if classes is not None:
         # the integer phase works on orders: every order gets its class's columns
         per_class = max(EXPAND_MIN, min(EXPAND_PER_CLASS, EXPAND_COLUMNS // prob.num_orders))
-        master, z_last = master.expand(z_last, lp_duals or best_duals, per_class)
+        master, z_last = master.expand(z_last, lp_duals or warm_duals, per_class)
         master.h.setOptionValue("simplex_strategy", 1)
     lp_s = time.perf_counter() - t_lp
 
@@ -794,7 +793,7 @@ def _solve(
 
     def poll_bound(wait_s: float = 0.0) -> None:
         """Take the bound job's answer if it is in (within ``wait_s``)."""
-        nonlocal bound_job, best_lb, best_duals
+        nonlocal bound_job, best_lb
         if not bound_job or helper is None:
             return
         got = helper.bound(wait_s)
@@ -813,7 +812,7 @@ def _solve(
                 f"bound {lb:.2f} from a loose solve of the last master LP beside the search "
                 f"(was {best_lb:.2f})"
             )
-            best_lb, best_duals = lb, cg_master.to_duals(pi)
+            best_lb = lb
 
     def workers() -> int:
         """Threads for the search and repairs: one while the bound job has the other core."""
@@ -936,7 +935,7 @@ def _solve(
     # (in batches of up to POOL_MIP_ORDERS the search after the MIPs is :func:`_lns`: on the
     # 300-order city the neighbourhoods of module lns did the same, 8 seeds cheaper and 7
     # dearer of 30)
-    sliced = _SlicedSearch(prob, master, lp_duals or best_duals or zero, params) if capped else None
+    sliced = _SlicedSearch(prob, master, lp_duals or warm_duals or zero, params) if capped else None
     if sliced is not None:
         sliced.workers = workers()
     # capped batches: search slices take turns with repairs of the orders served far
