@@ -31,7 +31,7 @@ from simulation.result import (
     SimulationResult,
     kpi_bounds,
 )
-from simulation.stats import Interval, mean_ci, paired_diff
+from simulation.stats import Interval, fewer_note, mean_ci, paired_diff
 from simulation.twin import DispatchSimulator
 from simulation.world import World
 
@@ -334,12 +334,13 @@ class Comparison:
         for name in self.names:
             k = self.kpis[name]
             cells = [name + (" **(recommended)**" if name == self.recommended else "")]
+            reps = k.replications
             for m in metrics:
                 e = _estimate(k, m)
                 cells.append(
                     "n/a"
                     if e is None
-                    else f"{e.mean:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]{_fewer(e.n, k)}"
+                    else f"{e.mean:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]{fewer_note(e.n, reps)}"
                 )
             for m in metrics:
                 d = self.diffs[name][m]
@@ -348,7 +349,7 @@ class Comparison:
                     if name == self.baseline
                     else "n/a"
                     if d.n == 0
-                    else f"{d.mean:+.4g} [{d.low:+.4g}, {d.high:+.4g}]{_fewer(d.n, k)}"
+                    else f"{d.mean:+.4g} [{d.low:+.4g}, {d.high:+.4g}]{fewer_note(d.n, reps)}"
                 )
             cells.append(f"{self.risk_adjusted_cost[name]:.4g}")
             lines.append("| " + " | ".join(cells) + " |")
@@ -357,11 +358,6 @@ class Comparison:
             + f"\n\nRule: {self.rule}.\n"
             + "".join(f"\n- {r}" for r in self.reasons)
         )
-
-
-def _fewer(n: int, k: Kpis) -> str:
-    """`` (n=N)`` when an interval is over fewer days than the replications (KPI undefined)."""
-    return f" (n={n})" if n < k.replications else ""
 
 
 def _estimate(k: Kpis, metric: str) -> Estimate | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from simulation.result import LOWER_IS_BETTER, METRICS, NEUTRAL
+from simulation.stats import fewer_note
 from simulation.sweep import TABLE_METRICS, SweepResult
 
 LABELS: dict[str, str] = {
@@ -45,7 +46,7 @@ def _cell(row: dict[str, Any], replications: int) -> str:
     """Mean [95% CI]; with ``(n=k)`` when only k of the replications define the KPI."""
     if row["mean"] is None:  # undefined in every replication (on-time rate: no order due)
         return "n/a"
-    n = f" (n={row['n']})" if row["n"] < replications else ""
+    n = fewer_note(row["n"], replications)
     return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]{n}"
 
 
@@ -65,7 +66,7 @@ def _diff_cell(row: dict[str, Any], replications: int) -> str:
     mark = ""
     if sig:
         mark = {"better": " ▲", "worse": " ▼", "changed": " ◆"}[_direction(row["kpi"], d)]
-    n = f" (n={row['diff_n']})" if row.get("diff_n", replications) < replications else ""
+    n = fewer_note(row.get("diff_n", replications), replications)
     return f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]{n}{mark}"
 
 

@@ -103,3 +103,12 @@ def proportion_ci(successes: int, n: int, level: float = LEVEL) -> tuple[float, 
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def fewer_note(n: int, replications: int) -> str:
+    """`` (n=N)`` when an interval is over fewer than ``replications`` values, else ``""``.
+
+    A KPI undefined on some replications (the on-time rate of a day with no order due) has
+    its interval over the others: the tables say over how many.
+    """
+    return f" (n={n})" if n < replications else ""

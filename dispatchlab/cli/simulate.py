@@ -85,6 +85,7 @@ def simulate_cmd(
     from simulation.evaluate import evaluate
     from simulation.executors import make_executor
     from simulation.policies import check_policy
+    from simulation.stats import fewer_note
     from simulation.twin import check_plan_ids
 
     _check_common(replications, executor, workers, address)
@@ -135,7 +136,7 @@ def simulate_cmd(
             table.add_row(escape(name), "n/a", "")
             continue
         # a KPI defined on fewer days (the on-time rate: no order due) says over how many
-        fewer = f" (n={est.n})" if est.n < replications else ""
+        fewer = fewer_note(est.n, replications)
         table.add_row(
             escape(name),
             f"{est.mean:,.4g}",
