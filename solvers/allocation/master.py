@@ -417,7 +417,6 @@ class Master:
         order_of = prob.pair_order[prob.arc_pair[used]]
         arcs_list: list[I64] = []
         qty_list: list[I64] = []
-        split_at = np.searchsorted(order_of, np.arange(prob.num_orders + 1))
         sort = np.argsort(order_of, kind="stable")
         used, order_of = used[sort], order_of[sort]
         split_at = np.searchsorted(order_of, np.arange(prob.num_orders + 1))

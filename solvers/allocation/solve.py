@@ -50,18 +50,31 @@ from solvers.allocation.result import (
     Unfilled,
     construct,
 )
+from solvers.gc_pause import full_collections_paused
 
 #: Relative slack on the gap test (float noise in HiGHS bounds).
 _GAP_SLACK = 1e-9
 #: explanation time per order, kept back from a batch solve's budget so the whole answer
-#: fits the time limit (measured 0.3-0.55 ms per order at 10,000-50,000 orders)
+#: fits the time limit: for the first :data:`EXPLAIN_FULL_ORDERS` orders, then
+#: :data:`EXPLAIN_S_PER_EXTRA_ORDER` per order beyond (the per-order time falls with size:
+#: the one-by-one alternative searches stop at 2,000 orders). Measured on the scaling
+#: table's batches (60 s, an idle machine): 1.7-2.4 s at 10,000 orders (3.6 s on a busy
+#: machine), 5.1-5.2 s at 30,000 and 8.2-8.4 s at 50,000 (7.3-9.9 s busy), of which full
+#: garbage collections took ~2 s; with them held back (:data:`GC_PAUSE_ORDERS`) 4.1 s at
+#: 30,000 and 6.2 s at 50,000 orders (machine shared with test runs)
 EXPLAIN_S_PER_ORDER = 0.0004
+EXPLAIN_FULL_ORDERS = 10_000
+EXPLAIN_S_PER_EXTRA_ORDER = 0.000125
 #: an online MIP of up to this many orders runs as a one-order MIP does
 #: (:data:`~solvers.allocation.highs_model.SMALL_MIP_OPTIONS`): over groups of 3-25 orders
 #: of the literature setting (10 FCs) and the city (20 nodes), its p50 was 2-5x lower and
 #: its p95 2-12x lower than with HiGHS' heuristics on two threads, at the same total cost
 #: (literature) or 0.0002 % above it (city), inside the MIP gap
 ONLINE_LEAN_ORDERS = 25
+#: batches of at least this many orders run with full garbage collections held back
+#: (:func:`~solvers.gc_pause.full_collections_paused`; at 50,000 city orders each one
+#: scanned ~1.2 million objects in ~1 s and freed nothing)
+GC_PAUSE_ORDERS = 2_000
 #: at most this share of the time limit is kept back for explanations
 EXPLAIN_SHARE_MAX = 0.25
 #: seconds the optimising path (batch or online) takes at the least, as ``coef x orders **
@@ -106,7 +119,10 @@ def allocate(
     threads = params.threads
     if threads is None and params.mode == "online" and len(request.orders) == 1:
         threads = 1
-    with highs_threads(threads):
+    with (
+        highs_threads(threads),
+        full_collections_paused(len(request.orders) >= GC_PAUSE_ORDERS),
+    ):
         return _allocate(request, params, start)
 
 
@@ -366,7 +382,9 @@ def _solve_seconds(prob: Problem, params: AllocationParams) -> float:
     """The time limit of :func:`_solve_share` (without copying the parameters)."""
     if not params.explain:
         return params.time_limit_s
-    keep = min(EXPLAIN_SHARE_MAX * params.time_limit_s, EXPLAIN_S_PER_ORDER * prob.num_orders)
+    full = min(prob.num_orders, EXPLAIN_FULL_ORDERS)
+    need = EXPLAIN_S_PER_ORDER * full + EXPLAIN_S_PER_EXTRA_ORDER * (prob.num_orders - full)
+    keep = min(EXPLAIN_SHARE_MAX * params.time_limit_s, need)
     return params.time_limit_s - keep
 
 

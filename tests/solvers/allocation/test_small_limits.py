@@ -250,3 +250,63 @@ def test_an_unproven_lone_order_is_not_explained_as_its_own_optimum(
     assert result.status == AllocationStatus.FEASIBLE
     claims = [r.message for e in result.explanations for r in e.reasons]
     assert not any("even with all stock and capacity to itself" in m for m in claims)
+
+
+def test_the_explanation_reserve_grows_more_slowly_beyond_ten_thousand_orders() -> None:
+    params = AllocationParams(time_limit_s=60.0)
+
+    def kept(num_orders: int) -> float:
+        prob = SimpleNamespace(num_orders=num_orders)
+        return params.time_limit_s - solve_mod._solve_seconds(prob, params)  # type: ignore[arg-type]
+
+    assert kept(300) == pytest.approx(300 * solve_mod.EXPLAIN_S_PER_ORDER)
+    assert kept(10_000) == pytest.approx(10_000 * solve_mod.EXPLAIN_S_PER_ORDER)
+    extra = 20_000 * solve_mod.EXPLAIN_S_PER_EXTRA_ORDER
+    assert kept(30_000) == pytest.approx(kept(10_000) + extra)
+    assert kept(30_000) < 30_000 * solve_mod.EXPLAIN_S_PER_ORDER
+    assert kept(1_000_000) == pytest.approx(solve_mod.EXPLAIN_SHARE_MAX * params.time_limit_s)
+    assert (
+        solve_mod._solve_seconds(  # no explanations, nothing kept back
+            SimpleNamespace(num_orders=30_000),  # type: ignore[arg-type]
+            params.model_copy(update={"explain": False}),
+        )
+        == params.time_limit_s
+    )
+
+
+def test_large_batches_run_with_full_collections_held_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from solvers.gc_pause import PAUSED_THRESHOLD
+
+    seen: list[int] = []
+    real = solve_mod._allocate
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.get_threshold()[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(solve_mod, "_allocate", spy)
+    req = AllocationRequest.model_validate(
+        {
+            "nodes": [
+                {"id": "dc", "kind": "dc", "location": {"lat": 0, "lon": 0}, "inventory": {"a": 9}}
+            ],
+            "orders": [
+                {
+                    "id": "o1",
+                    "location": {"lat": 0, "lon": 0.1},
+                    "lines": [{"sku": "a", "quantity": 1}],
+                }
+            ],
+        }
+    )
+    monkeypatch.setattr(solve_mod, "GC_PAUSE_ORDERS", 2)
+    allocate(req, AllocationParams(time_limit_s=5.0))
+    monkeypatch.setattr(solve_mod, "GC_PAUSE_ORDERS", 1)
+    allocate(req, AllocationParams(time_limit_s=5.0))
+    assert seen[0] != PAUSED_THRESHOLD
+    assert seen[1] == PAUSED_THRESHOLD
+    assert gc.get_threshold()[2] != PAUSED_THRESHOLD
