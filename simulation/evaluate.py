@@ -25,13 +25,15 @@ from simulation.executors import Executor, SerialExecutor
 from simulation.params import SimParams
 from simulation.policies import Policy, make_policy
 from simulation.result import (
-    LOWER_IS_BETTER,
+    MARKS,
     METRICS,
+    RATE_TRIALS,
     UNDEFINED_WHEN_EMPTY,
     SimulationResult,
-    kpi_bounds,
+    direction,
+    kpi_interval,
 )
-from simulation.stats import Interval, fewer_note, mean_ci, paired_diff
+from simulation.stats import FamilyTest, Interval, fewer_note, holm_family, paired_diff
 from simulation.twin import DispatchSimulator
 from simulation.world import World
 
@@ -223,7 +225,10 @@ def kpis_from(
     if not outcomes:
         raise ValueError("no replications to summarise")
     cols = {m: [o.metrics[m] for o in outcomes] for m in METRICS}
-    cis = {m: mean_ci(v, bounds=kpi_bounds(m)) for m, v in cols.items()}
+    cis = {
+        m: kpi_interval(m, v, cols[RATE_TRIALS[m]] if m in RATE_TRIALS else None)
+        for m, v in cols.items()
+    }
     # A KPI undefined in every replication (no order due on any day) has no estimate.
     est = {m: ci.estimate() for m, ci in cis.items() if ci.n > 0 or m not in UNDEFINED_WHEN_EMPTY}
     per_order: dict[str, float] = {}
@@ -289,7 +294,11 @@ class RiskRule:
     ``-max_on_time_drop``), pick the one with the lowest **risk-adjusted cost** = mean cost +
     ``risk_aversion`` x standard deviation of the per-replication cost (a bad day counts). Move
     away from the baseline only when the winner's paired cost difference against it is
-    significantly negative (its 95% CI lies below zero); otherwise keep the baseline.
+    significantly negative; otherwise keep the baseline. "Significantly negative" is the
+    Holm-adjusted decision over the cost comparisons of every candidate with the baseline
+    (the winner is picked among them), on the paired t-test (the sign test when every
+    replication differs by the same amount). The on-time exclusion is not adjusted (adjusting
+    it would let more candidates through).
     """
 
     risk_aversion: float = 1.0
@@ -302,7 +311,7 @@ class RiskRule:
             f"candidates whose on-time rate is significantly more than "
             f"{100 * self.max_on_time_drop:g} points below the baseline's are excluded; "
             "the baseline is kept unless the best candidate is significantly cheaper "
-            "(paired 95% CI of the cost difference below zero)"
+            "(paired test of the cost difference, Holm-adjusted over the candidates)"
         )
 
 
@@ -319,6 +328,9 @@ class Comparison:
     recommended: str
     rule: str
     reasons: list[str] = field(default_factory=list)
+    #: candidate -> KPI -> its paired test against the baseline, Holm-adjusted over the
+    #: candidates (one family per KPI); the baseline has none
+    tests: dict[str, dict[str, FamilyTest]] = field(default_factory=dict)
 
     def markdown(
         self, metrics: Sequence[str] = ("cost_cents", "on_time_rate", "lateness_p95_s")
@@ -349,15 +361,34 @@ class Comparison:
                     if name == self.baseline
                     else "n/a"
                     if d.n == 0
-                    else f"{d.mean:+.4g} [{d.low:+.4g}, {d.high:+.4g}]{fewer_note(d.n, reps)}"
+                    else f"{d.mean:+.4g} [{d.low:+.4g}, {d.high:+.4g}]"
+                    f"{' †' if d.degenerate else ''}{fewer_note(d.n, reps)}{self._mark(name, m)}"
                 )
             cells.append(f"{self.risk_adjusted_cost[name]:.4g}")
             lines.append("| " + " | ".join(cells) + " |")
+        sizes = ", ".join(f"{m} {self._family_size(m)}" for m in metrics)
         return (
             "\n".join(lines)
-            + f"\n\nRule: {self.rule}.\n"
+            + "\n\nΔ: paired differences, candidate minus baseline, with unadjusted 95% "
+            "t-intervals. ▲ significantly better, ▼ significantly worse, ◆ a significant change "
+            "of a KPI that is neither (utilisation), after Holm-Bonferroni per KPI over the "
+            f"candidates' comparisons with {self.baseline} (comparisons: {sizes}). † every "
+            "replication differed by the same amount: the interval is degenerate and the exact "
+            "sign test (p = 2 x 0.5^n) decides.\n"
+            + f"\nRule: {self.rule}.\n"
             + "".join(f"\n- {r}" for r in self.reasons)
         )
+
+    def _mark(self, name: str, metric: str) -> str:
+        """`` ▲``/`` ▼``/`` ◆`` when the Holm-adjusted test of the difference rejects."""
+        test = self.tests.get(name, {}).get(metric)
+        if test is None or not test.significant:
+            return ""
+        return " " + MARKS[direction(metric, self.diffs[name][metric].mean)]
+
+    def _family_size(self, metric: str) -> int:
+        """How many comparisons the KPI's Holm family has."""
+        return next((t[metric].family_size for t in self.tests.values() if metric in t), 0)
 
 
 def _estimate(k: Kpis, metric: str) -> Estimate | None:
@@ -412,6 +443,11 @@ def compare(
     diffs = {
         n: {m: paired_diff(samples[n][m], samples[baseline][m]) for m in METRICS} for n in names
     }
+    others = [n for n in names if n != baseline]
+    tests: dict[str, dict[str, FamilyTest]] = {n: {} for n in others}
+    for m in METRICS:
+        for n, t in zip(others, holm_family([diffs[n][m] for n in others]), strict=True):
+            tests[n][m] = t
     risk = {
         n: float(samples[n]["cost_cents"].mean())
         + rule.risk_aversion
@@ -438,20 +474,22 @@ def compare(
                 f"{best} has the lowest risk-adjusted cost, but one replication cannot show a "
                 f"significant difference: keep {baseline}"
             )
-        elif d.below(0.0):
+        elif tests[best]["cost_cents"].significant and d.mean < 0.0:
             recommended = best
             reasons.append(
                 f"{best} is significantly cheaper than {baseline}: {d.mean:+.0f} cents "
-                f"(95% CI [{d.low:+.0f}, {d.high:+.0f}]) with the lowest risk-adjusted cost"
+                f"(95% CI [{d.low:+.0f}, {d.high:+.0f}], {_p_text(tests[best]['cost_cents'])}) "
+                "with the lowest risk-adjusted cost"
             )
         else:
             reasons.append(
                 f"{best} has the lowest risk-adjusted cost but its cost difference vs {baseline} "
-                f"is not significant (95% CI [{d.low:+.0f}, {d.high:+.0f}]): keep {baseline}"
+                f"is not significant (95% CI [{d.low:+.0f}, {d.high:+.0f}], "
+                f"{_p_text(tests[best]['cost_cents'])}): keep {baseline}"
             )
     else:
         reasons.append(f"{baseline} has the lowest risk-adjusted cost")
-    _ = LOWER_IS_BETTER, math
+    _ = math
     return Comparison(
         baseline=baseline,
         names=names,
@@ -462,4 +500,16 @@ def compare(
         recommended=recommended,
         rule=rule.describe(),
         reasons=reasons,
+        tests=tests,
+    )
+
+
+def _p_text(test: FamilyTest) -> str:
+    """``p = 0.012, Holm-adjusted 0.036 over 3`` (or the sign test's, when degenerate)."""
+    if test.p_value is None or test.p_adjusted is None:
+        return "no test"
+    kind = "sign test " if test.degenerate else ""
+    return (
+        f"{kind}p = {test.p_value:.3g}, Holm-adjusted {test.p_adjusted:.3g} over "
+        f"{test.family_size} comparison{'s' if test.family_size != 1 else ''}"
     )

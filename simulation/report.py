@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from simulation.result import LOWER_IS_BETTER, METRICS, NEUTRAL
+from simulation.result import MARKS, METRICS, direction
 from simulation.stats import fewer_note
 from simulation.sweep import TABLE_METRICS, SweepResult
 
@@ -51,9 +51,14 @@ def _cell(row: dict[str, Any], replications: int) -> str:
 
 
 def _significant(row: dict[str, Any]) -> bool:
-    """The paired difference's CI excludes zero (never on one pair, never when undefined)."""
+    """The Holm-adjusted decision of the row's paired test (never on one pair or undefined).
+
+    A row without the test's fields (made by hand) falls back to the unadjusted interval.
+    """
     if row["diff"] is None or row.get("diff_n", row["n"]) < 2:
         return False
+    if "significant" in row:
+        return bool(row["significant"])
     return bool(row["diff_low"] > 0 or row["diff_high"] < 0)
 
 
@@ -65,16 +70,36 @@ def _diff_cell(row: dict[str, Any], replications: int) -> str:
     sig = _significant(row)
     mark = ""
     if sig:
-        mark = {"better": " ▲", "worse": " ▼", "changed": " ◆"}[_direction(row["kpi"], d)]
+        mark = " " + MARKS[_direction(row["kpi"], d)]
     n = fewer_note(row.get("diff_n", replications), replications)
-    return f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]{n}{mark}"
+    flat = DEGENERATE_MARK if row.get("degenerate") else ""
+    return (
+        f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]{flat}{n}{mark}"
+    )
 
 
-def _direction(kpi: str, diff: float) -> str:
-    """``better``, ``worse`` or (a neutral KPI such as utilisation) ``changed``."""
-    if kpi in NEUTRAL:
-        return "changed"
-    return "better" if (diff < 0) == (kpi in LOWER_IS_BETTER) else "worse"
+#: After a difference's interval: every pair differed by the same amount (zero spread), so the
+#: t-interval is degenerate and the exact sign test decides significance.
+DEGENERATE_MARK = " †"
+
+#: How the marks are decided, for the tables' preambles (one sentence each).
+MARKS_NOTE = (
+    "Marks are Holm-Bonferroni adjusted per KPI over that KPI's comparisons with the base "
+    "(every other variant under every policy; the count is under each KPI), at 5%; the "
+    "intervals are not adjusted (each is a 95% interval on its own). † every replication "
+    "differed by the same amount: the t-interval is degenerate (zero width, no confidence "
+    "statement) and significance is the exact two-sided sign test's (p = 2 x 0.5^n: n >= 6 "
+    "replications are needed at 5%)."
+)
+
+
+def _family_note(rows: Sequence[dict[str, Any]]) -> str:
+    """The Holm family's size of one KPI's rows (every row carries it)."""
+    k = max((int(r.get("comparisons", 0)) for r in rows), default=0)
+    return f"Holm-Bonferroni over {k} comparison{'s' if k != 1 else ''} with the base."
+
+
+_direction = direction
 
 
 def _md(text: str) -> str:
@@ -92,11 +117,13 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
         f"minus the `{result.base}` variant, under the same policy and seeds (common random "
         "numbers), with the t-interval of the per-replication differences; "
         "▲ significantly better, ▼ significantly worse, ◆ a significant change of a KPI "
-        "that is neither better nor worse (utilisation).",
+        f"that is neither better nor worse (utilisation). {MARKS_NOTE} An on-time rate at 0 "
+        "or 1 on every replication has the Clopper-Pearson interval of the pooled orders due.",
         "",
     ]
     for metric in metrics:
-        lines += [f"## {LABELS.get(metric, metric)}", ""]
+        family = [rows[(v, p, metric)] for v in result.variants for p in result.policies]
+        lines += [f"## {LABELS.get(metric, metric)}", "", _family_note(family), ""]
         lines.append("| variant | policy | mean [95% CI] | Δ vs base [95% CI] |")
         lines.append("|---|---|---|---|")
         for variant in result.variants:
@@ -125,6 +152,12 @@ def write_csv(result: SweepResult, path: Path) -> None:
         "diff_low",
         "diff_high",
         "diff_n",
+        "p_value",
+        "p_adjusted",
+        "significant",
+        "degenerate",
+        "comparisons",
+        "ci_method",
     ]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
@@ -241,7 +274,7 @@ def figures(result: SweepResult) -> dict[str, Any]:
             ax.set_yticks(range(len(labels)))
             ax.set_yticklabels(labels)
             ax.set_ylim(len(labels) - 0.5, -0.5)  # first variant on top
-            ax.set_title(f"Δ {LABELS.get(metric, metric)} vs {result.base} (95% CI)")
+            ax.set_title(f"Δ {LABELS.get(metric, metric)} vs {result.base} (95% CI; colours: Holm)")
             ax.set_xlabel(f"Δ {UNITS.get(metric, metric)}")
             ax.grid(axis="x", alpha=0.3)
         handles = [
@@ -263,6 +296,14 @@ def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     return buf.getvalue()
+
+
+def _family_sizes(rows: dict[tuple[str, str, str], dict[str, Any]]) -> str:
+    """``KPI k, ...``: each KPI's Holm family size."""
+    sizes: dict[str, int] = {}
+    for (_v, _p, kpi), r in rows.items():
+        sizes[kpi] = max(sizes.get(kpi, 0), int(r.get("comparisons", 0)))
+    return ", ".join(f"{LABELS.get(k, k)} {n}" for k, n in sizes.items())
 
 
 def html_report(result: SweepResult, images: dict[str, bytes], *, title: str) -> str:
@@ -310,7 +351,8 @@ img {{ max-width: 100%; }}
 <b>{html.escape(result.base)}</b>, under the same policy and replication seeds (common random
 numbers), with the 95% t-interval of the per-replication differences. Green: significantly
 better, red: significantly worse, blue: a significant change of a KPI that is neither better
-nor worse (utilisation), grey: not significant.</p>
+nor worse (utilisation), grey: not significant. {html.escape(MARKS_NOTE)}
+Comparisons per KPI: {html.escape(_family_sizes(rows))}.</p>
 {imgs}
 <h2>All KPIs</h2>
 <table><tr><th>variant</th><th>policy</th>{head}</tr>

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from numpy.typing import NDArray
 
 from scenarios.plan import Plan, PlannedStop, PlanStatus, Route, StopKind
 from simulation.decisions import OrderStatus, StopType
+from simulation.stats import Interval, mean_ci, rate_ci
 
 if TYPE_CHECKING:
     from simulation.twin import DispatchSimulator
@@ -73,6 +75,21 @@ LOWER_IS_BETTER = frozenset(
     }
 )
 
+
+def direction(kpi: str, diff: float) -> str:
+    """What a significant difference of ``kpi`` is: ``better``, ``worse`` or ``changed``.
+
+    ``changed`` for a neutral KPI (utilisation), whose changes are shown, not judged.
+    """
+    if kpi in NEUTRAL:
+        return "changed"
+    return "better" if (diff < 0) == (kpi in LOWER_IS_BETTER) else "worse"
+
+
+#: The mark of a significant difference in every comparison table, by :func:`direction`.
+MARKS = {"better": "▲", "worse": "▼", "changed": "◆"}
+
+
 #: KPIs that may be undefined in a replication (NaN there): the on-time rate of a day on which
 #: no order was due. Estimates leave those replications out (None when all are).
 UNDEFINED_WHEN_EMPTY = frozenset({"on_time_rate"})
@@ -86,6 +103,28 @@ def kpi_bounds(metric: str) -> tuple[float, float]:
     if metric in RATES:
         return (0.0, 1.0)
     return (0.0, math.inf) if metric in METRICS else (-math.inf, math.inf)
+
+
+#: Binomial rates and the KPI counting their trials (a day's on-time rate is over its orders
+#: due, ``orders_total``): a rate at 0 or 1 on every day gets a Clopper-Pearson interval.
+RATE_TRIALS: dict[str, str] = {"on_time_rate": "orders_total"}
+
+
+def kpi_interval(
+    metric: str,
+    values: Sequence[float] | NDArray[np.float64],
+    trials: Sequence[float] | NDArray[np.float64] | None = None,
+) -> Interval:
+    """Mean and 95% CI of a KPI over replications, as every table reports it.
+
+    The t-interval cut to the KPI's values (:func:`simulation.stats.mean_ci`); for a binomial
+    rate (:data:`RATE_TRIALS`) :func:`simulation.stats.rate_ci`, which replaces the collapsed
+    interval of a rate at 0 or 1 on every day by the Clopper-Pearson interval (over the
+    pooled ``trials`` when given).
+    """
+    if metric in RATE_TRIALS:
+        return rate_ci(values, trials)
+    return mean_ci(values, bounds=kpi_bounds(metric))
 
 
 ExecutedStop = tuple[int, int, int, float, float, float]

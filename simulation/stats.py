@@ -1,4 +1,12 @@
-"""Confidence intervals for replication outputs: means, paired differences, a decision rule."""
+"""Confidence intervals for replication outputs: means, paired differences, a decision rule.
+
+Significance of a paired difference: the two-sided paired t-test (its 95% t-interval excludes
+0), except when every pair differs by the same amount (zero spread): the t-interval is then
+**degenerate** (zero width, no confidence statement) and the exact two-sided sign test decides
+(p = 2 x 0.5^n, so n >= 6 replications at 95%). The comparisons of one KPI against the baseline
+in one table form a family: :func:`holm_family` adjusts their p-values by Holm-Bonferroni and
+the marks follow the adjusted decision; the intervals themselves stay unadjusted.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +22,29 @@ from scenarios.plan import Estimate
 LEVEL = 0.95
 
 
+#: A spread this small relative to the values' magnitude is rounding, not variation.
+_REL_TOL = 1e-9
+
+
 @dataclass(frozen=True)
 class Interval:
-    """A mean with a two-sided confidence interval (Student t over replications)."""
+    """A mean with a two-sided confidence interval (Student t over replications).
+
+    ``degenerate``: two or more replications with no spread at all (every value, or every
+    paired difference, the same); the t-interval is then [mean, mean], which says the
+    replications agree, not that the mean is known exactly. ``method`` names how the
+    interval was computed: ``t`` (Student t), or for a rate stuck at 0 or 1 on every day
+    ``clopper-pearson-orders`` (the pooled order counts) or ``clopper-pearson-days``.
+    """
 
     mean: float
     low: float
     high: float
     n: int
     std: float
+    degenerate: bool = False
+    level: float = LEVEL
+    method: str = "t"
 
     def estimate(self) -> Estimate:
         """As the domain model's Estimate."""
@@ -34,19 +56,56 @@ class Interval:
         return self.n >= 2
 
     @property
+    def p_value(self) -> float:
+        """Two-sided p-value of "the expected value is 0" (NaN below two replications).
+
+        The one-sample (paired) t-test over ``n - 1`` degrees of freedom; for a degenerate
+        interval (no spread) the exact sign test: 1 when every value is 0, else 2 x 0.5^n.
+        """
+        return self.p_value_against(0.0)
+
+    def p_value_against(self, x: float) -> float:
+        """Two-sided p-value of "the expected value is ``x``" (see :attr:`p_value`)."""
+        if not self.informative or math.isnan(self.mean):
+            return math.nan
+        if self.degenerate:
+            same = abs(self.mean - x) <= _REL_TOL * max(1.0, abs(x), abs(self.mean))
+            return 1.0 if same else sign_test_p(self.n)
+        t = (self.mean - x) / (self.std / math.sqrt(self.n))
+        return float(min(1.0, 2.0 * sps.t.sf(abs(t), self.n - 1)))
+
+    @property
     def excludes_zero(self) -> bool:
-        """True when the whole interval lies on one side of zero (never on one replication)."""
-        return self.informative and (self.low > 0.0 or self.high < 0.0)
+        """True when the difference from 0 is significant at ``level`` (never on one replication).
+
+        Unadjusted: the interval lies on one side of zero, or, degenerate, the sign test
+        rejects (all n values on one side of zero and 2 x 0.5^n < 1 - level).
+        """
+        return self.differs_from(0.0)
+
+    def differs_from(self, x: float) -> bool:
+        """True when the expected value differs significantly from ``x`` (unadjusted)."""
+        if not self.informative:
+            return False
+        if self.degenerate:
+            return self.p_value_against(x) < 1.0 - self.level
+        return self.low > x or self.high < x
 
     def below(self, x: float) -> bool:
-        """True when the whole interval lies below ``x`` (never on one replication)."""
-        return self.informative and self.high < x
+        """True when the expected value is significantly below ``x`` (never on one replication).
+
+        The whole interval lies below ``x``; degenerate, every value is below ``x`` and the
+        sign test rejects.
+        """
+        return self.differs_from(x) and self.mean < x
 
 
 def mean_ci(
     values: Sequence[float] | np.ndarray,
     level: float = LEVEL,
     bounds: tuple[float, float] = (-math.inf, math.inf),
+    *,
+    scale: float = 0.0,
 ) -> Interval:
     """Mean and t-interval of independent replications.
 
@@ -57,7 +116,8 @@ def mean_ci(
     quantity is undefined (NaN, e.g. an on-time rate with no order due) are left out; ``n``
     counts the others, and with none the interval is NaN with ``n`` = 0. An infinite value is
     no measurement at all: it is a ValueError (it used to give an infinite mean inside a finite,
-    cut interval).
+    cut interval). Two or more values that are all the same (up to rounding relative to
+    ``scale`` or their own magnitude) give a zero-width interval marked ``degenerate``.
     """
     x = np.asarray(values, dtype=np.float64)
     bad = np.flatnonzero(np.isinf(x))
@@ -69,14 +129,28 @@ def mean_ci(
     x = x[~np.isnan(x)]
     n = int(x.size)
     if n == 0:
-        return Interval(math.nan, math.nan, math.nan, 0, math.nan)
+        return Interval(math.nan, math.nan, math.nan, 0, math.nan, level=level)
     mean = float(x.mean())
     if n == 1:
-        return Interval(mean, mean, mean, 1, 0.0)
+        return Interval(mean, mean, mean, 1, 0.0, level=level)
+    if _no_spread(x, scale):
+        # every value the same: the t-interval has zero width and says nothing (degenerate)
+        return Interval(mean, mean, mean, n, 0.0, degenerate=True, level=level)
     std = float(x.std(ddof=1))
     half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * std / math.sqrt(n)
     lo, hi = bounds
-    return Interval(mean, max(lo, mean - half), min(hi, mean + half), n, std)
+    return Interval(mean, max(lo, mean - half), min(hi, mean + half), n, std, level=level)
+
+
+def _no_spread(x: np.ndarray, scale: float) -> bool:
+    """True when the values differ by no more than rounding (relative to ``scale``)."""
+    tol = _REL_TOL * max(1.0, scale, float(np.max(np.abs(x))))
+    return float(np.max(x) - np.min(x)) <= tol
+
+
+def sign_test_p(n: int) -> float:
+    """Exact two-sided sign-test p-value when all ``n`` non-zero values have the same sign."""
+    return min(1.0, 2.0 * 0.5**n)
 
 
 def paired_diff(
@@ -84,13 +158,122 @@ def paired_diff(
 ) -> Interval:
     """CI of mean(a - b) over paired replications (same seeds: common random numbers).
 
-    Pairs where either value is undefined (NaN) are left out.
+    Pairs where either value is undefined (NaN) are left out. Differences that are all the
+    same (up to the rounding of the values subtracted) give a ``degenerate`` interval: its
+    significance is the sign test's (:attr:`Interval.p_value`).
     """
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
     if x.shape != y.shape:
         raise ValueError(f"paired samples differ in size: {x.shape} vs {y.shape}")
-    return mean_ci(x - y, level)  # a NaN on either side makes the difference NaN: left out
+    finite = np.abs(np.concatenate([x, y]))
+    finite = finite[np.isfinite(finite)]
+    scale = float(finite.max()) if finite.size else 0.0
+    # a NaN on either side makes the difference NaN: left out
+    return mean_ci(x - y, level, scale=scale)
+
+
+def rate_ci(
+    rates: Sequence[float] | np.ndarray,
+    totals: Sequence[float] | np.ndarray | None = None,
+    level: float = LEVEL,
+) -> Interval:
+    """Mean and interval of a daily rate in [0, 1] (the on-time rate), over replications.
+
+    The t-interval over the days' rates, cut to [0, 1] (:func:`mean_ci`). When every day
+    with a defined rate (two or more) is at 0, or every one at 1, the t-interval collapses to
+    a point; the interval is then the exact (Clopper-Pearson) binomial interval: over the
+    pooled counts (``totals`` = each day's number of trials, e.g. orders due: k successes of
+    N with k = 0 or N) when given for every such day, else over the days themselves (each
+    day a trial that came out all-or-nothing), which bounds the expected daily rate without
+    assuming orders independent. The mean stays the days' mean (0 or 1).
+    """
+    ci = mean_ci(rates, level, bounds=(0.0, 1.0))
+    if not ci.degenerate or ci.mean not in (0.0, 1.0):
+        return ci
+    x = np.asarray(rates, dtype=np.float64)
+    defined = ~np.isnan(x)
+    trials, method = ci.n, "clopper-pearson-days"
+    if totals is not None:
+        t = np.asarray(totals, dtype=np.float64)
+        if t.shape == x.shape and np.all(np.isfinite(t[defined])) and np.all(t[defined] >= 1):
+            trials, method = round(float(t[defined].sum())), "clopper-pearson-orders"
+    low, high = clopper_pearson(trials if ci.mean == 1.0 else 0, trials, level)
+    return Interval(ci.mean, low, high, ci.n, 0.0, degenerate=False, level=level, method=method)
+
+
+def clopper_pearson(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) two-sided interval of a proportion."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    a = (1.0 - level) / 2.0
+    low = 0.0 if successes == 0 else float(sps.beta.ppf(a, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(sps.beta.ppf(1.0 - a, successes + 1, n - successes))
+    return (low, high)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values of one family (NaN: not tested, not counted).
+
+    With the m tested p-values sorted, p_(1) <= ... <= p_(m), the adjusted value of p_(i) is
+    max over j <= i of min(1, (m - j + 1) p_(j)); rejecting where it is below alpha is Holm's
+    step-down procedure, which keeps the chance of any false "significant" in the family at
+    most alpha whatever the dependence between the comparisons.
+    """
+    tested = [(p, i) for i, p in enumerate(p_values) if not math.isnan(p)]
+    m = len(tested)
+    out = [math.nan] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(sorted(tested)):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
+@dataclass(frozen=True)
+class FamilyTest:
+    """One comparison of a family: raw and Holm-adjusted p-values, the adjusted decision."""
+
+    p_value: float | None
+    p_adjusted: float | None
+    significant: bool
+    degenerate: bool
+    family_size: int
+
+    def as_json(self) -> dict[str, float | bool | int | None]:
+        """The JSON fields of a comparison (``comparisons``: the Holm family's size)."""
+        return {
+            "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
+            "significant": self.significant,
+            "degenerate": self.degenerate,
+            "comparisons": self.family_size,
+        }
+
+
+def holm_family(intervals: Sequence[Interval], level: float = LEVEL) -> list[FamilyTest]:
+    """Holm-Bonferroni over one table's comparisons of one KPI with the baseline.
+
+    Each interval is a paired difference (candidate minus baseline). Its p-value is the
+    paired t-test's, or the sign test's for a degenerate one (:attr:`Interval.p_value`);
+    comparisons without a test (fewer than two pairs, undefined) are not counted in the
+    family and never significant. ``significant``: the Holm-adjusted p-value is below
+    1 - ``level`` (the intervals stay unadjusted ``level`` intervals).
+    """
+    raw = [iv.p_value for iv in intervals]
+    adjusted = holm(raw)
+    size = sum(1 for p in raw if not math.isnan(p))
+    alpha = 1.0 - level
+    return [
+        FamilyTest(
+            p_value=None if math.isnan(p) else p,
+            p_adjusted=None if math.isnan(q) else q,
+            significant=not math.isnan(q) and q < alpha,
+            degenerate=iv.degenerate,
+            family_size=size,
+        )
+        for iv, p, q in zip(intervals, raw, adjusted, strict=True)
+    ]
 
 
 def proportion_ci(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:

@@ -29,8 +29,8 @@ from simulation.evaluate import (
 from simulation.executors import Executor
 from simulation.params import SimParams
 from simulation.policies import check_policy
-from simulation.result import METRICS, kpi_bounds
-from simulation.stats import mean_ci, paired_diff
+from simulation.result import METRICS, RATE_TRIALS, kpi_interval
+from simulation.stats import FamilyTest, holm_family, paired_diff
 
 #: KPIs shown in the comparison table (the CSV has all of METRICS).
 TABLE_METRICS: tuple[str, ...] = (
@@ -72,14 +72,23 @@ class SweepResult:
 
         A KPI undefined in every replication (the on-time rate with no order due) has None for
         its mean and CI (``n`` = 0); a difference without a pair where both are defined has
-        None too (``diff_n`` = 0).
+        None too (``diff_n`` = 0). ``ci_method``: ``t``, or ``clopper-pearson-orders`` for an
+        on-time rate at 0 or 1 on every day. Each difference has its paired test:
+        ``p_value`` (t-test; the sign test when ``degenerate``, every pair differing by the same
+        amount), ``p_adjusted`` by Holm-Bonferroni over the KPI's family (every non-base
+        variant and policy of this sweep; ``comparisons`` of them had a test) and
+        ``significant``, the adjusted decision at 95%. The base rows have no test (None).
         """
+        tests = {metric: self.family(metric) for metric in metrics}
         out = []
         for variant in self.variants:
             for policy in self.policies:
                 for metric in metrics:
                     x = self.samples(variant, policy, metric)
-                    ci = mean_ci(x, bounds=kpi_bounds(metric))
+                    trials = RATE_TRIALS.get(metric)
+                    ci = kpi_interval(
+                        metric, x, self.samples(variant, policy, trials) if trials else None
+                    )
                     row: dict[str, Any] = {
                         "variant": variant,
                         "policy": policy,
@@ -97,11 +106,37 @@ class SweepResult:
                             diff_high=_defined(d.high),
                             diff_n=d.n,
                         )
+                        row.update(tests[metric][(variant, policy)].as_json())
                     else:
                         zero = 0.0 if ci.n else None
                         row.update(diff=zero, diff_low=zero, diff_high=zero, diff_n=ci.n)
+                        row.update(
+                            p_value=None,
+                            p_adjusted=None,
+                            significant=False,
+                            degenerate=False,
+                            comparisons=tests[metric][None].family_size,
+                        )
+                    row["ci_method"] = ci.method
                     out.append(row)
         return out
+
+    def family(self, metric: str) -> dict[tuple[str, str] | None, FamilyTest]:
+        """Holm-Bonferroni over one KPI's comparisons: every non-base variant x policy vs base.
+
+        Keyed by (variant, policy); ``None`` holds a test-less entry carrying the family size.
+        """
+        keys = [(v, p) for v in self.variants if v != self.base for p in self.policies]
+        diffs = [
+            paired_diff(self.samples(v, p, metric), self.samples(self.base, p, metric))
+            for v, p in keys
+        ]
+        tests: dict[tuple[str, str] | None, FamilyTest] = dict(
+            zip(keys, holm_family(diffs), strict=True)
+        )
+        size = next(iter(tests.values())).family_size if keys else 0
+        tests[None] = FamilyTest(None, None, False, False, size)
+        return tests
 
     @property
     def events_per_s(self) -> float:

@@ -102,6 +102,30 @@ class WhatIfRow(BaseModel):
     )
     diff_high: float | None
     diff_n: int = Field(default=0, description="pairs where the KPI is defined on both sides")
+    p_value: float | None = Field(
+        default=None,
+        description="two-sided p-value of the paired difference: the paired t-test, or the "
+        "exact sign test (2 x 0.5^n) when degenerate; None for the base or without a test",
+    )
+    p_adjusted: float | None = Field(
+        default=None,
+        description="p_value adjusted by Holm-Bonferroni over the KPI's comparisons with the "
+        "base in this sweep (every other variant under every policy)",
+    )
+    significant: bool = Field(
+        default=False, description="p_adjusted < 0.05 (the table's marks follow it)"
+    )
+    degenerate: bool = Field(
+        default=False,
+        description="every replication differed by the same amount: the t-interval has zero "
+        "width and the sign test decides",
+    )
+    comparisons: int = Field(default=0, description="the Holm family's size (tested comparisons)")
+    ci_method: str = Field(
+        default="t",
+        description="t (Student t), or clopper-pearson-orders for an on-time rate at 0 or 1 on "
+        "every replication (exact interval of the pooled orders due)",
+    )
 
 
 class WhatIfResult(BaseModel):

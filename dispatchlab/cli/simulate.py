@@ -194,6 +194,8 @@ def _compare(
                         "ci_low": None if d.n == 0 else d.low,
                         "ci_high": None if d.n == 0 else d.high,
                         "n": d.n,
+                        # the paired test, Holm-adjusted over the candidates (one family per KPI)
+                        **cmp.tests[n][m].as_json(),
                     }
                     for m, d in cmp.diffs[n].items()
                 }

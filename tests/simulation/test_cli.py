@@ -340,7 +340,12 @@ def test_compared_plans_write_strict_json_when_a_kpi_is_undefined(tmp_path: Path
 
     payload = json.loads(out.read_text(), parse_constant=no_nan)
     on_time = payload["paired_differences"]["b"]["on_time_rate"]
-    assert on_time == {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
+    assert {k: on_time[k] for k in ("mean", "ci_low", "ci_high", "n")} == {
+        "mean": None, "ci_low": None, "ci_high": None, "n": 0
+    }  # fmt: skip
+    # and no test without a pair (the test's fields were added next to the interval's)
+    test = (on_time["p_value"], on_time["p_adjusted"], on_time["significant"])
+    assert test == (None, None, False)
     assert payload["paired_differences"]["b"]["cost_cents"]["n"] == 2
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -166,3 +168,99 @@ def test_a_candidate_scenario_may_have_other_orders(line: Scenario) -> None:
     assert list(cmp.kpis["all"].per_order_on_time) == ["a", "b", "c"]
     assert list(cmp.kpis["two"].per_order_on_time) == ["c", "b"]
     assert all(0.0 <= p <= 1.0 for p in cmp.kpis["two"].per_order_on_time.values())
+
+
+def _fake_runs(costs: dict[str, list[float]]) -> Any:
+    """A stand-in for ``run_tasks``: each candidate's replications cost ``costs[name]``."""
+
+    def run(cases: Any, tasks: Any, **_kw: Any) -> list[ReplicationOutcome]:
+        return [
+            ReplicationOutcome(
+                case=t.case,
+                policy=t.policy,
+                replication=t.replication,
+                seed=t.seed,
+                metrics={
+                    **dict.fromkeys(METRICS, 0.0),
+                    "on_time_rate": 0.9,
+                    "orders_total": 10.0,
+                    "cost_cents": costs[t.case][t.replication],
+                },
+                base_on_time=np.ones(len(cases[t.case].scenario.orders), dtype=bool),
+                num_events=0,
+                wall_s=0.0,
+            )
+            for t in tasks
+        ]
+
+    return run
+
+
+BASE6 = [1_000.0, 1_100.0, 900.0, 1_050.0, 950.0, 1_000.0]
+SHIFTS = {  # each alone significantly cheaper than the baseline (paired t p = 0.022, 0.018, 0.027)
+    "v1": [-12.0, -27.0, 2.0, -20.0, -15.0, -8.0],
+    "v2": [-13.0, -26.0, 1.0, -22.0, -12.0, -9.0],
+    "v3": [-10.0, -28.0, 2.0, -21.0, -15.0, -8.0],
+}
+
+
+def test_compare_switches_only_when_the_holm_adjusted_cost_test_rejects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three candidates each cheaper on its own interval: the cheapest used to be recommended;
+    picked among three, its difference is judged by Holm over the three (not significant)."""
+    ev = importlib.import_module("simulation.evaluate")  # the package exports a function too
+
+    from .conftest import line_scenario
+
+    costs = {"base": BASE6} | {
+        v: [b + s for b, s in zip(BASE6, d, strict=True)] for v, d in SHIFTS.items()
+    }
+    monkeypatch.setattr(ev, "run_tasks", _fake_runs(costs))
+    scenario = line_scenario()
+    cmp = compare(scenario, dict.fromkeys(costs), policy="insertion", replications=6, seed=1)
+    assert all(cmp.diffs[v]["cost_cents"].high < 0 for v in SHIFTS)  # each interval below 0
+    assert cmp.recommended == "base"
+    tests = [cmp.tests[v]["cost_cents"] for v in SHIFTS]
+    assert all(t.family_size == 3 and not t.significant for t in tests)
+    assert min(t.p_adjusted or 1.0 for t in tests) == pytest.approx(
+        3 * min(t.p_value or 1.0 for t in tests)
+    )
+    assert any("Holm-adjusted" in r and "over 3 comparisons" in r for r in cmp.reasons)
+    assert "cost_cents 3" in cmp.markdown(("cost_cents",))
+    pair = {"base": BASE6, "v2": costs["v2"]}
+    monkeypatch.setattr(ev, "run_tasks", _fake_runs(pair))
+    alone = compare(scenario, dict.fromkeys(pair), policy="insertion", replications=6, seed=1)
+    assert alone.recommended == "v2" and alone.tests["v2"]["cost_cents"].significant
+    assert "▲" in alone.markdown(("cost_cents",))
+
+
+@pytest.mark.parametrize(("n", "switch"), [(5, False), (6, True)])
+def test_compare_judges_a_constant_saving_by_the_sign_test(
+    monkeypatch: pytest.MonkeyPatch, n: int, switch: bool
+) -> None:
+    """10 cents cheaper on every day: the zero-width interval switched from 2 days on."""
+    ev = importlib.import_module("simulation.evaluate")  # the package exports a function too
+
+    from .conftest import line_scenario
+
+    costs = {"base": BASE6[:n], "cheap": [c - 10.0 for c in BASE6[:n]]}
+    monkeypatch.setattr(ev, "run_tasks", _fake_runs(costs))
+    cmp = compare(line_scenario(), dict.fromkeys(costs), policy="insertion", replications=n, seed=1)
+    assert cmp.diffs["cheap"]["cost_cents"].degenerate
+    assert cmp.recommended == ("cheap" if switch else "base")
+    assert cmp.tests["cheap"]["cost_cents"].p_value == pytest.approx(2 * 0.5**n)
+
+
+def test_kpis_of_an_on_time_rate_of_one_every_day_have_the_exact_interval() -> None:
+    """Three days, 10 orders due each, all on time: was [1, 1]; now Clopper-Pearson of 30/30."""
+    outcomes = [
+        ReplicationOutcome("c", "plan", k, k,
+                           {**dict.fromkeys(METRICS, 0.0), "on_time_rate": 1.0,
+                            "orders_total": 10.0},
+                           np.ones(0, dtype=bool), 0, 0.0)
+        for k in range(3)
+    ]  # fmt: skip
+    est = kpis_from(outcomes).on_time_rate
+    assert est is not None and (est.mean, est.ci_high, est.n) == (1.0, 1.0, 3)
+    assert est.ci_low == pytest.approx(0.025 ** (1 / 30))

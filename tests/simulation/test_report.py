@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from simulation.evaluate import ReplicationOutcome
 from simulation.report import (
@@ -264,3 +265,82 @@ def test_a_difference_over_fewer_pairs_than_replications_says_so() -> None:
     line = next(x for x in table.splitlines() if x.startswith("| few |"))
     mean_cell, diff_cell = (c.strip() for c in line.strip("|").split("|")[2:4])
     assert "(n=" not in mean_cell and "(n=2)" in diff_cell
+
+
+BASE6 = [1_000.0, 1_100.0, 900.0, 1_050.0, 950.0, 1_000.0]
+#: per-replication cost changes, each significant alone (paired t p = 0.022, 0.018, 0.027)
+SHIFTS = {
+    "v1": [-12.0, -27.0, 2.0, -20.0, -15.0, -8.0],
+    "v2": [-13.0, -26.0, 1.0, -22.0, -12.0, -9.0],
+    "v3": [-10.0, -28.0, 2.0, -21.0, -15.0, -8.0],
+}
+
+
+def test_marks_are_holm_adjusted_over_the_kpis_comparisons() -> None:
+    """Three variants each 'significantly cheaper' on its own interval: marked ▲ three times
+    before; Holm over the three comparisons (0.018 x 3 > 0.05) marks none. Alone, one is."""
+    costs = {"base": BASE6} | {v: [b + s for b, s in zip(BASE6, d, strict=True)]
+                               for v, d in SHIFTS.items()}  # fmt: skip
+    sweep = _sweep(costs)
+    rows = [r for r in sweep.rows(("cost_cents",)) if r["variant"] != "base"]
+    assert all(r["diff_high"] < 0 for r in rows)  # every unadjusted interval excludes 0
+    raw = [r["p_value"] for r in rows]
+    m = 3
+    order = sorted(range(m), key=lambda i: raw[i])  # Holm by hand
+    hand, best = [0.0] * m, 0.0
+    for i, j in enumerate(order):
+        best = max(best, min(1.0, (m - i) * raw[j]))
+        hand[j] = best
+    assert [r["p_adjusted"] for r in rows] == [pytest.approx(h) for h in hand]
+    assert all(r["comparisons"] == 3 and not r["significant"] for r in rows)
+    table = markdown_table(sweep, metrics=("cost_cents",))
+    assert "▲" not in table.split("|---|")[-1]
+    assert "Holm-Bonferroni over 3 comparisons" in table
+    alone = _sweep({"base": BASE6, "v2": costs["v2"]})
+    (row,) = (r for r in alone.rows(("cost_cents",)) if r["variant"] == "v2")
+    assert row["significant"] and row["p_adjusted"] == pytest.approx(row["p_value"])
+    assert "▲" in markdown_table(alone, metrics=("cost_cents",)).split("|---|")[-1]
+
+
+@pytest.mark.parametrize(("n", "marked"), [(5, False), (6, True)])
+def test_a_constant_difference_is_marked_only_when_the_sign_test_rejects(
+    n: int, marked: bool
+) -> None:
+    """+10 cents on every replication: the zero-width interval was marked ▼ from 2 replications
+    on. It is degenerate (†): the sign test decides, p = 2 x 0.5^n, significant from n = 6."""
+    base = BASE6[:n]
+    sweep = _sweep({"base": base, "dear": [b + 10.0 for b in base]})
+    (row,) = (r for r in sweep.rows(("cost_cents",)) if r["variant"] == "dear")
+    assert row["degenerate"] and row["diff_low"] == row["diff_high"] == pytest.approx(10.0)
+    assert row["p_value"] == pytest.approx(2 * 0.5**n) and row["significant"] is marked
+    table = markdown_table(sweep, metrics=("cost_cents",))
+    cell = next(line for line in table.splitlines() if line.startswith("| dear |"))
+    assert "+10.0 [+10.0, +10.0] †" in cell and ("▼" in cell) is marked
+
+
+def test_an_on_time_rate_of_one_every_day_has_the_pooled_orders_exact_interval() -> None:
+    """Every replication 1.0 with 40 orders due: the interval was [1.000, 1.000]."""
+    sweep = _sweep({"base": [1.0, 1.0, 1.0], "v": [1.0, 1.0, 1.0]}, metric="on_time_rate")
+    for o in sweep.outcomes:
+        o.metrics["orders_total"] = 40.0
+    row = sweep.rows(("on_time_rate",))[0]
+    assert row["ci_low"] == pytest.approx(0.025 ** (1 / 120)) and row["ci_high"] == 1.0
+    assert row["ci_method"] == "clopper-pearson-orders"
+    assert "1.000 [0.970, 1.000]" in markdown_table(sweep, metrics=("on_time_rate",))
+
+
+def test_the_csv_and_the_api_rows_carry_the_tests(tmp_path: Path) -> None:
+    from api.schemas.simulations import WhatIfRow
+
+    costs = {"base": BASE6, "v2": [b + s for b, s in zip(BASE6, SHIFTS["v2"], strict=True)]}
+    sweep = _sweep(costs)
+    path = tmp_path / "c.csv"
+    write_csv(sweep, path)
+    with path.open() as fh:
+        row = next(
+            r for r in csv.DictReader(fh) if r["variant"] == "v2" and r["kpi"] == "cost_cents"
+        )
+    assert float(row["p_adjusted"]) == pytest.approx(float(row["p_value"]))
+    assert (row["significant"], row["degenerate"], row["comparisons"]) == ("True", "False", "1")
+    api = WhatIfRow.model_validate(sweep.rows(("cost_cents",))[1])
+    assert api.significant and api.comparisons == 1 and api.p_value is not None

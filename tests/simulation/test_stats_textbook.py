@@ -23,7 +23,7 @@ from scenarios.variants import LoadedVariants, VariantFile
 from simulation import DispatchSimulator
 from simulation.evaluate import evaluate, replication_seeds, simulate
 from simulation.executors import SerialExecutor
-from simulation.stats import mean_ci, paired_diff
+from simulation.stats import clopper_pearson, holm, holm_family, mean_ci, paired_diff, rate_ci
 from simulation.sweep import run_sweep
 
 
@@ -243,4 +243,135 @@ def test_the_plan_comparison_table_says_over_how_many_days_an_interval_is() -> N
     row_b = next(line for line in table.splitlines() if line.startswith("| b "))
     cells = [c.strip() for c in row_b.strip("|").split("|")]
     assert cells[1].endswith("]") and cells[2].endswith("(n=4)")  # cost, on-time
-    assert cells[3].endswith("]") and cells[4].endswith("(n=4)")  # their differences
+    # their differences (the same plans: 0 on every day, a degenerate interval marked †)
+    assert cells[3].endswith("] †") and cells[4].endswith("(n=4)")
+
+
+# ------------------------------------------------- degenerate intervals, binomial, Holm
+
+
+@pytest.mark.parametrize(("n", "significant"), [(2, False), (5, False), (6, True), (10, True)])
+def test_a_constant_paired_difference_is_judged_by_the_exact_sign_test(
+    n: int, significant: bool
+) -> None:
+    """Every replication 10 cents dearer: std 0, a zero-width t-interval that used to count as
+    significant from two replications on. The sign test: p = 2 x 0.5^n, below 0.05 from n = 6."""
+    base = np.linspace(1_000.0, 2_000.0, n)
+    d = paired_diff(base + 10.0, base)
+    assert d.degenerate and d.low == d.high == pytest.approx(10.0)
+    p_hand = 2.0 * 0.5**n  # all n signs positive, two-sided
+    assert d.p_value == pytest.approx(p_hand)
+    assert d.excludes_zero is significant
+    assert paired_diff(base - 10.0, base).below(0.0) is significant
+    assert not paired_diff(base, base).excludes_zero  # 0 every day: p = 1
+    assert paired_diff(base, base).p_value == 1.0
+
+
+def test_rounding_in_a_constant_difference_is_not_spread() -> None:
+    # 0.1 + 0.2 - 0.2 is not exactly 0.1: the differences still count as constant
+    a = np.asarray([0.3, 1.3, 2.3, 10.3, 7.3, 5.3])
+    b = a - 0.1
+    d = paired_diff(a, b)
+    assert d.degenerate and d.p_value == pytest.approx(2.0 * 0.5**6)
+
+
+def test_the_t_p_value_is_the_paired_t_tests() -> None:
+    a = np.asarray([10.0, 12.0, 9.0, 14.0, 11.0])
+    b = np.asarray([9.0, 12.5, 7.0, 12.0, 10.5])
+    d = paired_diff(a, b)
+    assert not d.degenerate
+    assert d.p_value == pytest.approx(float(stats.ttest_rel(a, b).pvalue), rel=1e-9)
+    assert (d.p_value < 0.05) is d.excludes_zero
+
+
+def test_a_rate_at_one_every_day_gets_the_clopper_pearson_interval_of_the_pooled_orders() -> None:
+    """Three days with 10, 20 and 30 orders due, all on time: the t-interval was [1, 1]. The
+    exact binomial interval of 60 of 60: [(0.025)^(1/60), 1], by hand (Beta(60, 1) quantile)."""
+    ci = rate_ci([1.0, 1.0, 1.0], [10.0, 20.0, 30.0])
+    assert (ci.mean, ci.high, ci.n) == (1.0, 1.0, 3)
+    assert ci.low == pytest.approx(0.025 ** (1 / 60))
+    assert ci.method == "clopper-pearson-orders" and not ci.degenerate
+    zero = rate_ci([0.0, math.nan, 0.0], [10.0, 0.0, 30.0])  # the NaN day has no order due
+    assert (zero.mean, zero.low, zero.n) == (0.0, 0.0, 2)
+    assert zero.high == pytest.approx(1.0 - 0.025 ** (1 / 40))
+    # without counts: each day one all-or-nothing trial, 4 of 4
+    days = rate_ci([1.0, 1.0, 1.0, 1.0])
+    assert days.low == pytest.approx(0.025 ** (1 / 4)) and days.method == "clopper-pearson-days"
+    # a rate that moves keeps its t-interval; one day keeps [mean, mean] (no statement)
+    assert rate_ci([1.0, 0.9, 1.0], [10.0, 10.0, 10.0]).method == "t"
+    assert (rate_ci([1.0], [10.0]).low, rate_ci([1.0], [10.0]).n) == (1.0, 1)
+
+
+def test_clopper_pearson_matches_the_beta_quantiles_in_the_middle() -> None:
+    low, high = clopper_pearson(3, 10)
+    assert low == pytest.approx(float(stats.beta.ppf(0.025, 3, 8)))
+    assert high == pytest.approx(float(stats.beta.ppf(0.975, 4, 7)))
+
+
+def _holm_by_hand(p: list[float]) -> list[float]:
+    """Holm's adjusted p-values from the definition: sort, multiply the i-th smallest (1-based)
+    by m - i + 1, cap at 1, make non-decreasing in the sorted order."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    adjusted = [0.0] * m
+    best = 0.0
+    for i, j in enumerate(order, start=1):
+        best = max(best, min(1.0, (m - i + 1) * p[j]))
+        adjusted[j] = best
+    return adjusted
+
+
+def _holm_step_down(p: list[float], alpha: float) -> set[int]:
+    """Holm's procedure as published: reject p_(1), p_(2), ... while p_(i) <= alpha/(m-i+1)."""
+    m = len(p)
+    rejected: set[int] = set()
+    for i, j in enumerate(sorted(range(m), key=lambda i: p[i]), start=1):
+        if not p[j] < alpha / (m - i + 1):
+            break
+        rejected.add(j)
+    return rejected
+
+
+def test_holm_on_a_worked_example() -> None:
+    # m = 4: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 -> 0.06 (monotone)
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # untested comparisons (NaN) stay NaN and are not counted in m
+    out = holm([0.01, math.nan, 0.04])
+    assert out[0] == pytest.approx(0.02) and math.isnan(out[1]) and out[2] == pytest.approx(0.04)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=100_000), min_size=1, max_size=12))
+def test_holm_matches_the_definition_and_the_step_down_procedure(raw: list[int]) -> None:
+    p = [k / 100_000 for k in raw]
+    adjusted = holm(p)
+    assert adjusted == pytest.approx(_holm_by_hand(p), abs=1e-12)
+    assert all(a >= q for a, q in zip(adjusted, p, strict=True))  # never below the raw p
+    decided = {i for i, a in enumerate(adjusted) if a < 0.05}
+    hand = _holm_step_down(p, 0.05)
+    near = {i for i, a in enumerate(_holm_by_hand(p)) if abs(a - 0.05) < 1e-12}
+    assert decided - near == hand - near
+
+
+def test_holm_family_adjusts_three_comparisons_that_are_each_significant_alone() -> None:
+    """Three candidates, each with paired t p < 0.05 against the baseline: unadjusted all
+    three are 'significant'; Holm over the three (smallest p x 3 > 0.05) keeps none."""
+    base = np.asarray([1_000.0, 1_100.0, 900.0, 1_050.0, 950.0, 1_000.0])
+    shifts = [
+        np.asarray([-12.0, -27.0, 2.0, -20.0, -15.0, -8.0]),
+        np.asarray([-13.0, -26.0, 1.0, -22.0, -12.0, -9.0]),
+        np.asarray([-10.0, -28.0, 2.0, -21.0, -15.0, -8.0]),
+    ]
+    diffs = [paired_diff(base + s, base) for s in shifts]
+    raw = [float(stats.ttest_1samp(s, 0.0).pvalue) for s in shifts]
+    assert all(d.excludes_zero for d in diffs) and all(p < 0.05 for p in raw)
+    tests = holm_family(diffs)
+    for t, p, q in zip(tests, raw, _holm_by_hand(raw), strict=True):
+        assert t.p_value == pytest.approx(p) and t.p_adjusted == pytest.approx(q)
+        assert not t.significant and t.family_size == 3
+    # one comparison without a test (one pair) is not counted: m = 2
+    one = paired_diff([5.0], [1.0])
+    two = holm_family([diffs[1], one, paired_diff(base - 100.0, base)])
+    assert two[1].p_value is None and not two[1].significant
+    assert two[0].family_size == 2 and two[2].degenerate  # -100 every day: the sign test
+    assert two[2].p_value == pytest.approx(2 * 0.5**6)
