@@ -7,7 +7,10 @@ with its 95% CI, the on-time rate, the paired difference to the baseline (``gree
 idle courier, added when missing) with its 95% CI, ``cost / hindsight`` and
 **gap closed** = (C_greedy - C_policy) / (C_greedy - C_hindsight) on mean costs, and the
 latency of ``policy.decide`` per order decision (p50/p99; timings are only meaningful on an
-idle machine).
+idle machine). The on-time rate has its 95% CI too (over the days with an order due) and its
+paired difference to the baseline. Each paired difference has its test (paired t, or the
+sign test when every day differs by the same amount), Holm-adjusted over the table's
+comparisons of that KPI with the baseline; the table's marks follow the adjusted decision.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ import numpy as np
 from scenarios.errors import InputError
 from scenarios.model import Scenario
 from simulation.executors import Executor, SerialExecutor
-from simulation.result import KPI_VERSION, kpi_bounds
-from simulation.stats import mean_ci, paired_diff
+from simulation.result import KPI_VERSION, MARKS, direction, kpi_bounds, kpi_interval
+from simulation.stats import Interval, fewer_note, holm_family, mean_ci, paired_diff
 from simulation.streams import DRAWS_VERSION
 
 BASELINE = "greedy"
@@ -69,6 +72,23 @@ class PolicySummary:
     decisions_per_day: float
     wall_s_per_day: float
     costs: dict[int, float]
+    #: the on-time rate's 95% CI over the ``on_time_n`` days with an order due (None: none)
+    on_time_ci: tuple[float, float] | None = None
+    on_time_n: int = 0
+    #: ``t``, or ``clopper-pearson-orders`` / ``-days`` for a rate at 0 or 1 on every day
+    on_time_ci_method: str | None = None
+    #: paired on-time difference to the baseline over the ``on_time_diff_n`` days both define
+    on_time_diff_vs_greedy: float | None = None
+    on_time_diff_ci: tuple[float, float] | None = None
+    on_time_diff_n: int = 0
+    #: days paired for ``diff_vs_greedy``
+    diff_n: int = 0
+    #: the tests of ``diff_vs_greedy`` and ``on_time_diff_vs_greedy``: ``p_value``,
+    #: ``p_adjusted`` (Holm over the table's comparisons of that KPI with the baseline),
+    #: ``significant`` (adjusted, 95%), ``degenerate`` (every day the same difference: the
+    #: sign test decides) and ``comparisons`` (the family's size); None for the baseline
+    diff_test: dict[str, Any] | None = None
+    on_time_diff_test: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready dict (``costs`` keyed by seed as text)."""
@@ -330,23 +350,32 @@ def summarise(
     hind_name = next((p for p in by if p.split(":")[0] == HINDSIGHT), None)
     base = by.get(baseline)
     summaries: dict[str, PolicySummary] = {}
+    # the paired differences to the baseline, for the Holm families (one per KPI)
+    cost_diffs: dict[str, Interval] = {}
+    on_time_diffs: dict[str, Interval] = {}
     for policy, days in by.items():
         seeds = sorted(days)
         cost = np.array([days[s].metrics["cost_cents"] for s in seeds])
         ci = mean_ci(cost, bounds=kpi_bounds("cost_cents"))  # a cost is never negative
         # Days with no order due have no on-time rate (NaN): the mean is over the others.
-        rates = [days[s].metrics.get("on_time_rate") for s in seeds]
-        defined = [float(r) for r in rates if r is not None and not math.isnan(r)]
-        on_time = float(np.mean(defined)) if defined else None
+        rates = _on_time(days, seeds)
+        rate_ci = kpi_interval("on_time_rate", rates, _orders_due(days, seeds))
+        on_time = rate_ci.mean if rate_ci.n else None
         unserved = float(np.mean([days[s].metrics.get("orders_unserved", 0.0) for s in seeds]))
         diff = diff_ci = vs_greedy = None
+        on_time_d: Interval | None = None
+        diff_n = 0
         common = [s for s in seeds if base is not None and s in base]
         if base is not None and common:
             d = paired_diff(
                 [days[s].metrics["cost_cents"] for s in common],
                 [base[s].metrics["cost_cents"] for s in common],
             )
-            diff, diff_ci = d.mean, (d.low, d.high)
+            diff, diff_ci, diff_n = d.mean, (d.low, d.high), d.n
+            on_time_d = paired_diff(_on_time(days, common), _on_time(base, common))
+            if policy != baseline:
+                cost_diffs[policy] = d
+                on_time_diffs[policy] = on_time_d
             mean_base = float(np.mean([base[s].metrics["cost_cents"] for s in common]))
             mean_here = float(np.mean([days[s].metrics["cost_cents"] for s in common]))
             vs_greedy = mean_here / mean_base if mean_base else None
@@ -384,8 +413,34 @@ def summarise(
             decisions_per_day=float(np.mean([days[s].num_decisions for s in seeds])),
             wall_s_per_day=float(np.mean([days[s].wall_s for s in seeds])),
             costs={s: float(days[s].metrics["cost_cents"]) for s in seeds},
+            on_time_ci=(rate_ci.low, rate_ci.high) if rate_ci.n else None,
+            on_time_n=rate_ci.n,
+            on_time_ci_method=rate_ci.method if rate_ci.n else None,
+            on_time_diff_vs_greedy=on_time_d.mean if on_time_d and on_time_d.n else None,
+            on_time_diff_ci=(on_time_d.low, on_time_d.high) if on_time_d and on_time_d.n else None,
+            on_time_diff_n=on_time_d.n if on_time_d else 0,
+            diff_n=diff_n,
         )
+    for diffs, attr in ((cost_diffs, "diff_test"), (on_time_diffs, "on_time_diff_test")):
+        names = list(diffs)
+        for name, test in zip(names, holm_family([diffs[n] for n in names]), strict=True):
+            setattr(summaries[name], attr, test.as_json())
     return summaries
+
+
+def _on_time(days: dict[int, DayOutcome], seeds: Sequence[int]) -> list[float]:
+    """The days' on-time rates (NaN where undefined: no order due)."""
+    out = []
+    for s in seeds:
+        r = days[s].metrics.get("on_time_rate")
+        out.append(math.nan if r is None else float(r))
+    return out
+
+
+def _orders_due(days: dict[int, DayOutcome], seeds: Sequence[int]) -> list[float] | None:
+    """The days' orders due (``orders_total``), or None when a day does not say."""
+    due = [days[s].metrics.get("orders_total") for s in seeds]
+    return None if any(x is None for x in due) else [float(x) for x in due if x is not None]
 
 
 def _fmt(x: float | None, spec: str) -> str:
@@ -394,18 +449,52 @@ def _fmt(x: float | None, spec: str) -> str:
     return format(x, spec)
 
 
+def _mark(test: dict[str, Any] | None, kpi: str, diff: float | None) -> str:
+    """`` †`` for a degenerate interval, then `` ▲``/`` ▼`` when Holm's decision rejects."""
+    if test is None or diff is None:
+        return ""
+    out = " †" if test["degenerate"] else ""
+    if test["significant"]:
+        out += " " + MARKS[direction(kpi, diff)]
+    return out
+
+
+def _family(summaries: dict[str, PolicySummary], attr: str) -> int:
+    """The size of one Holm family of the table (0 without comparisons)."""
+    return max(
+        (t["comparisons"] for s in summaries.values() if (t := getattr(s, attr)) is not None),
+        default=0,
+    )
+
+
 def table_markdown(summaries: dict[str, PolicySummary]) -> str:
-    """The comparison as a markdown table (costs in cents)."""
+    """The comparison as a markdown table (costs in cents), with how its marks are decided."""
     head = (
-        "| policy | days | mean cost | 95% CI | on-time | unserved/day | diff vs greedy "
-        "[95% CI] | cost/greedy | cost/hindsight | gap closed | latency p50 / p99 (ms) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| policy | days | mean cost | 95% CI | on-time [95% CI] | unserved/day | diff vs greedy "
+        "[95% CI] | Δ on-time vs greedy [95% CI] | cost/greedy | cost/hindsight | gap closed "
+        "| latency p50 / p99 (ms) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for s in summaries.values():
         diff = (
             f"{s.diff_vs_greedy:,.0f} [{s.diff_ci[0]:,.0f}, {s.diff_ci[1]:,.0f}]"
+            + _mark(s.diff_test, "cost_cents", s.diff_vs_greedy)
             if s.diff_vs_greedy is not None and s.diff_ci is not None
+            else "-"
+        )
+        on_time = (
+            f"{s.on_time_rate:.3f} [{s.on_time_ci[0]:.3f}, {s.on_time_ci[1]:.3f}]"
+            + fewer_note(s.on_time_n, s.n)
+            if s.on_time_rate is not None and s.on_time_ci is not None
+            else _fmt(s.on_time_rate, ".3f")
+        )
+        d_on = s.on_time_diff_vs_greedy
+        on_time_diff = (
+            f"{d_on:+.3f} [{s.on_time_diff_ci[0]:+.3f}, {s.on_time_diff_ci[1]:+.3f}]"
+            + fewer_note(s.on_time_diff_n, s.n)
+            + _mark(s.on_time_diff_test, "on_time_rate", d_on)
+            if d_on is not None and s.on_time_diff_ci is not None
             else "-"
         )
         lat = (
@@ -415,12 +504,23 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
         )
         rows.append(
             f"| {s.policy} | {s.n} | {s.mean_cost:,.0f} | [{s.cost_ci[0]:,.0f}, "
-            f"{s.cost_ci[1]:,.0f}] | {_fmt(s.on_time_rate, '.3f')} | {s.mean_unserved:.2f} | "
-            f"{diff} | "
+            f"{s.cost_ci[1]:,.0f}] | {on_time} | {s.mean_unserved:.2f} | "
+            f"{diff} | {on_time_diff} | "
             f"{_fmt(s.cost_vs_greedy, '.3f')} | {_fmt(s.cost_vs_hindsight, '.3f')} | "
             f"{_fmt(s.gap_closed, '.1%')} | {lat} |"
         )
-    return head + "\n".join(rows) + "\n"
+    k_cost, k_on_time = _family(summaries, "diff_test"), _family(summaries, "on_time_diff_test")
+    foot = (
+        "\nDifferences are paired by day (policy minus greedy) with unadjusted 95% "
+        "t-intervals; on-time intervals are t-intervals over the days with an order due "
+        "((n=k): only k of the days had one), or, for a rate at 0 or 1 on every day, the "
+        "Clopper-Pearson interval of the pooled orders due. ▲ significantly better, "
+        "▼ significantly worse than greedy after Holm-Bonferroni (5%) over the table's "
+        f"{k_cost} cost and {k_on_time} on-time comparisons with greedy (one family per KPI). "
+        "† every day differed by the same amount: the interval is degenerate and the exact "
+        "sign test (p = 2 x 0.5^n, n >= 6 days needed) decides.\n"
+    )
+    return head + "\n".join(rows) + "\n" + foot
 
 
 def report_json(summaries: dict[str, PolicySummary]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -297,3 +298,97 @@ def test_policy_benchmark_intervals_are_the_textbook_paired_t_intervals() -> Non
     ref = stats.ttest_rel(a, g).confidence_interval(0.95)
     assert s.diff_vs_greedy == pytest.approx(float(np.mean(a - g)))  # negative: agent cheaper
     assert s.diff_ci == pytest.approx((float(ref.low), float(ref.high)))
+
+
+def _days(
+    policy: str, costs: list[float], rates: list[float], due: float = 20.0
+) -> list[DayOutcome]:
+    """Synthetic days 1..n of one policy with ``orders_total`` = ``due``."""
+    return [
+        DayOutcome(policy, k, {"cost_cents": c, "on_time_rate": r, "orders_total": due}, 3,
+                   [10.0], 0.1)
+        for k, (c, r) in enumerate(zip(costs, rates, strict=True), start=1)
+    ]  # fmt: skip
+
+
+GREEDY_COSTS = [1_000.0, 1_100.0, 900.0, 1_050.0, 950.0, 1_000.0]
+GREEDY_RATES = [0.80, 0.85, 0.75, 0.90, 0.70, 0.80]
+
+
+def test_the_on_time_rate_has_an_interval_a_paired_difference_and_says_over_how_many_days() -> None:
+    """It had neither interval nor (n=k): two of six days without an order due went unsaid."""
+    import numpy as np
+    from scipy import stats
+
+    nan = float("nan")
+    agent_rates = [0.90, nan, 0.80, 0.95, nan, 0.85]
+    s = summarise(
+        [*_days("greedy", GREEDY_COSTS, GREEDY_RATES),
+         *_days("agent", [c - 50.0 * k for k, c in enumerate(GREEDY_COSTS)], agent_rates)]
+    )  # fmt: skip
+    a = s["agent"]
+    defined = np.asarray([r for r in agent_rates if not math.isnan(r)])
+    lo, hi = stats.t.interval(0.95, df=3, loc=defined.mean(), scale=stats.sem(defined))
+    assert (a.on_time_n, a.on_time_ci_method) == (4, "t")
+    assert a.on_time_ci == pytest.approx((lo, min(1.0, hi)))
+    pairs = [(x, g) for x, g in zip(agent_rates, GREEDY_RATES, strict=True) if not math.isnan(x)]
+    d = np.asarray([x - g for x, g in pairs])
+    ref = stats.ttest_1samp(d, 0.0)
+    assert a.on_time_diff_n == 4 and a.on_time_diff_vs_greedy == pytest.approx(d.mean())
+    assert a.on_time_diff_ci == pytest.approx(tuple(ref.confidence_interval(0.95)))
+    assert a.on_time_diff_test is not None
+    assert a.on_time_diff_test["p_value"] == pytest.approx(float(ref.pvalue))
+    row = next(x for x in table_markdown(s).splitlines() if x.startswith("| agent |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4] == f"{defined.mean():.3f} [{lo:.3f}, {min(1.0, hi):.3f}] (n=4)"
+    assert "(n=4)" in cells[7] and cells[7].startswith(f"{d.mean():+.3f} [")
+    data = report_json(s)["agent"]
+    assert data["on_time_n"] == 4 and data["on_time_diff_test"]["comparisons"] == 1
+    assert data["on_time_rate"] == pytest.approx(defined.mean())  # as before
+
+
+def test_an_on_time_rate_of_one_every_day_has_the_exact_interval_of_its_orders() -> None:
+    s = summarise([*_days("greedy", GREEDY_COSTS, GREEDY_RATES),
+                   *_days("agent", GREEDY_COSTS, [1.0] * 6)])  # fmt: skip
+    assert s["agent"].on_time_ci == pytest.approx((0.025 ** (1 / 120), 1.0))  # 120 of 120
+    assert s["agent"].on_time_ci_method == "clopper-pearson-orders"
+
+
+def test_policy_marks_are_holm_adjusted_and_a_constant_difference_needs_the_sign_test() -> None:
+    """Three policies each cheaper than greedy on its own interval (p = 0.022, 0.018, 0.027)
+    are not significant after Holm over the three; a constant saving on 5 days is degenerate
+    (the zero-width interval was 'significant'), p = 2 x 0.5^5 = 0.0625."""
+    shifts = {
+        "p1": [-12.0, -27.0, 2.0, -20.0, -15.0, -8.0],
+        "p2": [-13.0, -26.0, 1.0, -22.0, -12.0, -9.0],
+        "p3": [-10.0, -28.0, 2.0, -21.0, -15.0, -8.0],
+    }
+    outcomes = _days("greedy", GREEDY_COSTS, GREEDY_RATES)
+    for name, d in shifts.items():
+        costs = [c + x for c, x in zip(GREEDY_COSTS, d, strict=True)]
+        outcomes += _days(name, costs, GREEDY_RATES)
+    s = summarise(outcomes)
+    tests = {p: s[p].diff_test for p in shifts}
+    raw = [t["p_value"] for t in tests.values() if t is not None]
+    m, order = 3, sorted(range(3), key=lambda i: raw[i])
+    hand, best = [0.0] * m, 0.0
+    for i, j in enumerate(order):  # Holm by hand
+        best = max(best, min(1.0, (m - i) * raw[j]))
+        hand[j] = best
+    for p, h in zip(shifts, hand, strict=True):
+        test, ci = s[p].diff_test, s[p].diff_ci
+        assert test is not None and ci is not None and ci[1] < 0
+        assert test["p_adjusted"] == pytest.approx(h) and not test["significant"]
+        assert test["comparisons"] == 3
+    assert s["greedy"].diff_test is None  # the baseline is not compared with itself
+    table = table_markdown(s)
+    rows = [line for line in table.splitlines() if line.startswith(("| p1", "| p2", "| p3"))]
+    assert len(rows) == 3 and not any("▲" in row for row in rows)
+    assert "over the table's 3 cost and 3 on-time comparisons" in table
+    flat = summarise(
+        [*_days("greedy", GREEDY_COSTS[:5], GREEDY_RATES[:5]),
+         *_days("cheap", [c - 10.0 for c in GREEDY_COSTS[:5]], GREEDY_RATES[:5])]
+    )["cheap"]  # fmt: skip
+    assert flat.diff_test is not None and flat.diff_test["degenerate"]
+    assert flat.diff_test["p_value"] == pytest.approx(0.0625) and not flat.diff_test["significant"]
+    assert "-10 [-10, -10] † |" in table_markdown({"cheap": flat})
