@@ -30,7 +30,14 @@ from scenarios.errors import InputError
 from scenarios.model import Scenario
 from simulation.executors import Executor, SerialExecutor
 from simulation.result import KPI_VERSION, MARKS, direction, kpi_bounds, kpi_interval
-from simulation.stats import Interval, fewer_note, holm_family, mean_ci, paired_diff
+from simulation.stats import (
+    Interval,
+    degenerate_mark,
+    fewer_note,
+    holm_family,
+    mean_ci,
+    paired_diff,
+)
 from simulation.streams import DRAWS_VERSION
 
 BASELINE = "greedy"
@@ -453,7 +460,7 @@ def _mark(test: dict[str, Any] | None, kpi: str, diff: float | None) -> str:
     """`` †`` for a degenerate interval, then `` ▲``/`` ▼`` when Holm's decision rejects."""
     if test is None or diff is None:
         return ""
-    out = " †" if test["degenerate"] else ""
+    out = degenerate_mark(test["degenerate"], test["p_value"])
     if test["significant"]:
         out += " " + MARKS[direction(kpi, diff)]
     return out
@@ -514,11 +521,12 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
         "\nDifferences are paired by day (policy minus greedy) with unadjusted 95% "
         "t-intervals; on-time intervals are t-intervals over the days with an order due "
         "((n=k): only k of the days had one), or, for a rate at 0 or 1 on every day, the "
-        "Clopper-Pearson interval of the pooled orders due. ▲ significantly better, "
+        "Clopper-Pearson interval of the pooled orders due (of the days, where a day does not "
+        "record its orders due). ▲ significantly better, "
         "▼ significantly worse than greedy after Holm-Bonferroni (5%) over the table's "
         f"{k_cost} cost and {k_on_time} on-time comparisons with greedy (one family per KPI). "
-        "† every day differed by the same amount: the interval is degenerate and the exact "
-        "sign test (p = 2 x 0.5^n, n >= 6 days needed) decides.\n"
+        "† every day differed by the same non-zero amount: the interval is degenerate and "
+        "the exact sign test (p = 2 x 0.5^n, n >= 6 days needed) decides.\n"
     )
     return head + "\n".join(rows) + "\n" + foot
 

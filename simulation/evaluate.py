@@ -33,7 +33,14 @@ from simulation.result import (
     direction,
     kpi_interval,
 )
-from simulation.stats import FamilyTest, Interval, fewer_note, holm_family, paired_diff
+from simulation.stats import (
+    FamilyTest,
+    Interval,
+    degenerate_mark,
+    fewer_note,
+    holm_family,
+    paired_diff,
+)
 from simulation.twin import DispatchSimulator
 from simulation.world import World
 
@@ -362,7 +369,7 @@ class Comparison:
                     else "n/a"
                     if d.n == 0
                     else f"{d.mean:+.4g} [{d.low:+.4g}, {d.high:+.4g}]"
-                    f"{' †' if d.degenerate else ''}{fewer_note(d.n, reps)}{self._mark(name, m)}"
+                    f"{self._flat(name, m)}{fewer_note(d.n, reps)}{self._mark(name, m)}"
                 )
             cells.append(f"{self.risk_adjusted_cost[name]:.4g}")
             lines.append("| " + " | ".join(cells) + " |")
@@ -373,11 +380,16 @@ class Comparison:
             "t-intervals. ▲ significantly better, ▼ significantly worse, ◆ a significant change "
             "of a KPI that is neither (utilisation), after Holm-Bonferroni per KPI over the "
             f"candidates' comparisons with {self.baseline} (comparisons: {sizes}). † every "
-            "replication differed by the same amount: the interval is degenerate and the exact "
-            "sign test (p = 2 x 0.5^n) decides.\n"
+            "replication differed by the same non-zero amount: the interval is degenerate and "
+            "the exact sign test (p = 2 x 0.5^n) decides.\n"
             + f"\nRule: {self.rule}.\n"
             + "".join(f"\n- {r}" for r in self.reasons)
         )
+
+    def _flat(self, name: str, metric: str) -> str:
+        """`` †`` when the difference was the same non-zero amount in every replication."""
+        test = self.tests.get(name, {}).get(metric)
+        return degenerate_mark(test.degenerate, test.p_value) if test is not None else ""
 
     def _mark(self, name: str, metric: str) -> str:
         """`` ▲``/`` ▼``/`` ◆`` when the Holm-adjusted test of the difference rejects."""

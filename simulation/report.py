@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from simulation.result import MARKS, METRICS, direction
-from simulation.stats import fewer_note
+from simulation.stats import degenerate_mark, fewer_note
 from simulation.sweep import TABLE_METRICS, SweepResult
 
 LABELS: dict[str, str] = {
@@ -72,22 +72,18 @@ def _diff_cell(row: dict[str, Any], replications: int) -> str:
     if sig:
         mark = " " + MARKS[_direction(row["kpi"], d)]
     n = fewer_note(row.get("diff_n", replications), replications)
-    flat = DEGENERATE_MARK if row.get("degenerate") else ""
+    flat = degenerate_mark(bool(row.get("degenerate")), row.get("p_value"))
     return (
         f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]{flat}{n}{mark}"
     )
 
-
-#: After a difference's interval: every pair differed by the same amount (zero spread), so the
-#: t-interval is degenerate and the exact sign test decides significance.
-DEGENERATE_MARK = " †"
 
 #: How the marks are decided, for the tables' preambles (one sentence each).
 MARKS_NOTE = (
     "Marks are Holm-Bonferroni adjusted per KPI over that KPI's comparisons with the base "
     "(every other variant under every policy; the count is under each KPI), at 5%; the "
     "intervals are not adjusted (each is a 95% interval on its own). † every replication "
-    "differed by the same amount: the t-interval is degenerate (zero width, no confidence "
+    "differed by the same non-zero amount: the t-interval is degenerate (zero width, no confidence "
     "statement) and significance is the exact two-sided sign test's (p = 2 x 0.5^n: n >= 6 "
     "replications are needed at 5%)."
 )

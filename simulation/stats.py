@@ -148,6 +148,15 @@ def _no_spread(x: np.ndarray, scale: float) -> bool:
     return float(np.max(x) - np.min(x)) <= tol
 
 
+def degenerate_mark(degenerate: bool, p_value: float | None) -> str:
+    """`` †`` after a difference that was the same non-zero amount in every replication.
+
+    Its t-interval is degenerate and the sign test decides; a difference of 0 every time
+    (p = 1) is plainly no difference and gets no mark (its JSON still says ``degenerate``).
+    """
+    return " †" if degenerate and p_value is not None and p_value < 1.0 else ""
+
+
 def sign_test_p(n: int) -> float:
     """Exact two-sided sign-test p-value when all ``n`` non-zero values have the same sign."""
     return min(1.0, 2.0 * 0.5**n)

@@ -344,3 +344,14 @@ def test_the_csv_and_the_api_rows_carry_the_tests(tmp_path: Path) -> None:
     assert (row["significant"], row["degenerate"], row["comparisons"]) == ("True", "False", "1")
     api = WhatIfRow.model_validate(sweep.rows(("cost_cents",))[1])
     assert api.significant and api.comparisons == 1 and api.p_value is not None
+
+
+def test_a_difference_of_zero_every_time_is_degenerate_but_not_marked() -> None:
+    """The same plan or an unaffected KPI: 0 in every replication, p = 1, plainly no change;
+    a † on every such cell drowned the ones that matter."""
+    sweep = _sweep({"base": BASE6, "same": list(BASE6)})
+    (row,) = (r for r in sweep.rows(("cost_cents",)) if r["variant"] == "same")
+    assert row["degenerate"] and row["p_value"] == 1.0 and not row["significant"]
+    table = markdown_table(sweep, metrics=("cost_cents",))
+    line = next(x for x in table.splitlines() if x.startswith("| same |"))
+    assert line.endswith("| +0.000 [+0.000, +0.000] |")
