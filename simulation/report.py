@@ -119,7 +119,9 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
     ]
     for metric in metrics:
         family = [rows[(v, p, metric)] for v in result.variants for p in result.policies]
-        lines += [f"## {LABELS.get(metric, metric)}", "", _family_note(family), ""]
+        lines += [f"## {LABELS.get(metric, metric)}", ""]
+        if len(result.variants) > 1:  # the base alone compares nothing
+            lines += [_family_note(family), ""]
         lines.append("| variant | policy | mean [95% CI] | Δ vs base [95% CI] |")
         lines.append("|---|---|---|---|")
         for variant in result.variants:

@@ -355,3 +355,9 @@ def test_a_difference_of_zero_every_time_is_degenerate_but_not_marked() -> None:
     table = markdown_table(sweep, metrics=("cost_cents",))
     line = next(x for x in table.splitlines() if x.startswith("| same |"))
     assert line.endswith("| +0.000 [+0.000, +0.000] |")
+
+
+def test_the_base_alone_has_no_holm_family_to_report() -> None:
+    """No variant compared: "Holm-Bonferroni over 0 comparisons" under each KPI said nothing."""
+    table = markdown_table(_sweep({"base": BASE6}), metrics=("cost_cents",))
+    assert "over 0 comparisons" not in table and "| base | insertion |" in table
