@@ -486,6 +486,7 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
     for s in summaries.values():
         diff = (
             f"{s.diff_vs_greedy:,.0f} [{s.diff_ci[0]:,.0f}, {s.diff_ci[1]:,.0f}]"
+            + fewer_note(s.diff_n, s.n)  # greedy did not play some of the policy's days
             + _mark(s.diff_test, "cost_cents", s.diff_vs_greedy)
             if s.diff_vs_greedy is not None and s.diff_ci is not None
             else "-"

@@ -392,3 +392,14 @@ def test_policy_marks_are_holm_adjusted_and_a_constant_difference_needs_the_sign
     assert flat.diff_test is not None and flat.diff_test["degenerate"]
     assert flat.diff_test["p_value"] == pytest.approx(0.0625) and not flat.diff_test["significant"]
     assert "-10 [-10, -10] † |" in table_markdown({"cheap": flat})
+
+
+def test_a_cost_difference_over_fewer_days_than_the_policy_played_says_so() -> None:
+    """Greedy missing day 3: the agent's cost difference is over 2 of its 3 days."""
+    s = summarise(
+        [day("greedy", 1, 200.0), day("greedy", 2, 260.0),
+         day("agent", 1, 150.0), day("agent", 2, 230.0), day("agent", 3, 100.0)]
+    )  # fmt: skip
+    assert s["agent"].diff_n == 2
+    row = next(x for x in table_markdown(s).splitlines() if x.startswith("| agent |"))
+    assert "-40 [-167, 87] (n=2) |" in row  # -40 +- 12.706 x 10
