@@ -170,6 +170,11 @@ IPM_AFTER_S = 1.0
 #: LP of 12.7-15 s was cut off in some runs, leaving the bound at 112,889; the loose solve
 #: took 7.9 s and its duals gave 117,895, the tight LP's 118,116)
 LP_GROWTH = 1.5
+#: the same for the second re-solve: the first round's pricing grows the warm start's pool
+#: most (city, interior point: 10,000 orders 0.35 -> 2.0 s, 30,000 orders 3.2 -> 16.9 s,
+#: 50,000 orders 4.7 s -> cut off after 21 s); a second re-solve predicted to take longer
+#: than it can be given is not started
+LP_GROWTH_FIRST = 6.0
 INSURE_SHARE = 0.5
 INSURED_RESERVE = 0.2
 #: after column generation stops unconverged (capped batches, two cores), the pricing
@@ -190,6 +195,9 @@ BOUND_JOB_WAIT_SHARE = 0.2
 #: seed, 60 s: seed 0 122,629 and 122,514 against 122,879 and 122,478; seed 1 118,837 and
 #: 118,799 against 119,024 and 119,059)
 LAST_PRICE_SHARE = 0.15
+#: neither that pricing nor the bound job (BOUND_JOB_ROOM) follows fewer master LP rounds
+#: than this: the duals of the first LPs give no useful bound
+EARLY_ROUNDS = 3
 #: share of the time left that re-optimising the orders left short, one at a time, may take
 POLISH_SHARE = 0.3
 #: the last polish pass may run this long past the deadline, at most this share of the
@@ -613,9 +621,22 @@ def _solve(
             # 10,000-order city): one that cannot end in time is the integer phase's loss
             notes.append(f"column generation stopped: the last LP took {lp_s_last:.1f} s")
             break
+        # the first round's pricing grows the warm start's pool most (5-6x the LP's time)
+        predicted = lp_s_last * (LP_GROWTH_FIRST if rounds == 1 else LP_GROWTH)
+        room = left - INSURED_RESERVE * params.time_limit_s if insure else lp_limit
+        if ipm and rounds == 1 and predicted > room:
+            # it would be cut off: the integer phase gets its time instead (50,000 city
+            # orders: a second LP of 4.7 s x 6 against 21 s of room ran 21 s for nothing).
+            # Later re-solves are insured instead: a loose solve beside one that is cut off
+            # gives the bound, where the first LP's duals give none worth having
+            notes.append(
+                f"column generation stopped: the next LP would take ~{predicted:.0f} s, "
+                f"{max(room, 0.0):.0f} s left for it"
+            )
+            break
         t_solve = time.perf_counter()
         loose = None
-        if ipm and insure and rounds >= 1 and lp_s_last * LP_GROWTH > INSURE_SHARE * lp_limit:
+        if ipm and insure and rounds >= 1 and predicted > INSURE_SHARE * lp_limit:
             # this re-solve may be cut off: a loose solve beside it keeps a bound from it,
             # and the re-solve may run into the integer phase's reserve (its solution is
             # the rounding's start)
@@ -729,6 +750,10 @@ def _solve(
         # no more than the tail (see CG_TAIL) to gain: not worth a pricing round
         and lp_value - best_lb > CG_TAIL * target * max(1.0, abs(lp_value))
         and left > 0.0
+        # the first LPs' duals are the warm start's (one pattern an order) or not far from
+        # them: at 30,000 and 50,000 city orders the bound at the first or second LP's
+        # duals was negative (-52,862 and -191,864) after 3-5 s of pricing
+        and rounds >= EARLY_ROUNDS
         and not cancelled()
     ):
         t_price = time.perf_counter()
@@ -763,6 +788,9 @@ def _solve(
         and lp_value is not None
         and not gap_ok(best_lb)
         and lp_value - best_lb > CG_TAIL * target * max(1.0, abs(lp_value))
+        # nor after the early LPs (at 50,000 city orders the loose second LP's bound was
+        # negative, and the search had one thread meanwhile)
+        and rounds >= EARLY_ROUNDS
         and not cancelled()
     ):
         room = deadline - margin_s - BOUND_JOB_MARGIN_S - time.perf_counter()
@@ -876,6 +904,7 @@ def _solve(
         notes.extend(phase.notes)
     if (
         classes is not None
+        and not capped  # capped batches round below, with a share of the time left
         and z_last is not None
         and lp_duals is not None
         and not gap_ok(best_lb)

@@ -109,6 +109,7 @@ def test_an_lp_that_cannot_end_in_time_is_not_started(
     # LP's own duals (whose Lagrangian bound is kept where it is higher)
     monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
     monkeypatch.setattr(batch, "LP_FIT_SHARE", 0.0)
+    monkeypatch.setattr(batch, "EARLY_ROUNDS", 1)  # that pricing after the first LP too
     lp_duals = _calls(monkeypatch, Master, "duals", lambda _m, _a, out: out[0])
     priced = _calls(monkeypatch, Pricer, "price", lambda p, args, _o: (args[0], p.prob.num_orders))
     res = allocate(capped_city, AllocationParams(time_limit_s=4.0, mip_rel_gap=1e-4, seed=1))
@@ -121,6 +122,79 @@ def test_an_lp_that_cannot_end_in_time_is_not_started(
     batch_rounds = [d for d, n in priced if n == len(capped_city.orders)]
     assert len(batch_rounds) == 3  # at zero, at the blend, at the LP duals
     assert batch_rounds[-1] is lp_duals[0] and batch_rounds[1] is not lp_duals[0]
+
+
+def test_a_second_lp_predicted_to_outrun_its_time_is_not_started(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the first round's pricing grows the pool most (LP_GROWTH_FIRST x the first LP's time
+    # predicted): a second LP that could not end in the time it may take is not started,
+    # and the integer phase gets that time (50,000 city orders: it ran 21 s for nothing)
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "LP_GROWTH_FIRST", 1e9)
+    solves = _calls(monkeypatch, Master, "solve_lp", lambda _m, args, out: (args[0], out))
+    res = allocate(capped_city, AllocationParams(time_limit_s=4.0, mip_rel_gap=1e-4, seed=1))
+    assert res.stats.lp_rounds == 1
+    assert [status for _limit, status in solves] == ["Optimal"]  # no second LP, cut off
+    assert any(
+        note.startswith("column generation stopped: the next LP would take")
+        for note in res.stats.notes
+    )
+    near = allocate(capped_city, AllocationParams(baseline="nearest", explain=False))
+    assert res.bound is not None and res.bound <= res.cost.total + 1e-6 <= near.cost.total
+
+
+def test_the_first_lps_duals_get_no_extra_pricing_and_no_bound_job(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # after fewer than EARLY_ROUNDS master LPs neither the pricing at the last LP's duals
+    # nor the bound job runs (at 30,000-50,000 city orders their bounds were negative)
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "LP_FIT_SHARE", 0.0)  # one round only
+    monkeypatch.setattr(batch, "search_workers", lambda _params: 2)
+    priced = _calls(monkeypatch, Pricer, "price", lambda p, _args, _o: p.prob.num_orders)
+    jobs = _calls(monkeypatch, batch.PricingHelper, "submit_bound", lambda *_a: True)
+    res = allocate(capped_city, AllocationParams(time_limit_s=4.0, mip_rel_gap=1e-4, seed=1))
+    assert res.stats.lp_rounds == 1
+    assert priced.count(len(capped_city.orders)) == 2  # at zero, at the blend
+    assert not jobs
+    assert res.bound is not None and res.bound <= res.cost.total + 1e-6
+
+
+def test_a_capped_batch_of_order_classes_rounds_the_lp_once_within_its_share(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # with classes of identical orders (large batches) a capped batch rounds the LP once,
+    # leaving the time after ROUND_SHARE of it to the repairs, ejection moves and search
+    # (it rounded twice, the first time with every order re-optimised until the deadline:
+    # 19 s of a 60 s solve at 50,000 city orders, and nothing after it)
+    twins = [o.model_copy(update={"id": f"{o.id}-twin"}) for o in capped_city.orders[:10]]
+    # the node x order matrices get the twins' columns too
+    assert capped_city.distance_km is not None and capped_city.travel_s is not None
+    req = capped_city.model_copy(
+        update={
+            "orders": [*capped_city.orders, *twins],
+            "distance_km": [[*row, *row[:10]] for row in capped_city.distance_km],
+            "travel_s": [[*row, *row[:10]] for row in capped_city.travel_s],
+        }
+    )
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "WARMUP_ORDERS", 50)
+    classes = _calls(monkeypatch, Master, "expand", lambda *_a: True)
+    seen: list[float] = []
+    real = batch.lp_round
+
+    def lp_round(prob: Problem, *args: Any, deadline: float, **kwargs: Any) -> np.ndarray:
+        seen.append(deadline - time.perf_counter())
+        out: np.ndarray = real(prob, *args, deadline=deadline, **kwargs)
+        return out
+
+    monkeypatch.setattr(batch, "lp_round", lp_round)
+    limit = 4.0
+    res = allocate(req, AllocationParams(time_limit_s=limit, mip_rel_gap=1e-4, seed=1))
+    assert classes  # the class master was used
+    assert len(seen) == 1 and seen[0] < batch.ROUND_SHARE * limit
+    assert res.bound is not None and res.bound <= res.cost.total + 1e-6
 
 
 def test_a_loose_solve_gives_near_optimal_multipliers_of_the_master_lp(
@@ -153,7 +227,8 @@ def test_a_cut_off_lp_leaves_the_bound_of_the_loose_solve_beside_it(
     # the second master LP "is cut off" (its status replaced): with a second core the loose
     # solve started beside it gives the multipliers of the last pricing, whose bound counts
     monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
-    monkeypatch.setattr(batch, "LP_GROWTH", 1e9)  # every re-solve after the first insured
+    monkeypatch.setattr(batch, "INSURE_SHARE", 0.0)  # every re-solve after the first insured
+    monkeypatch.setattr(batch, "EARLY_ROUNDS", 1)  # the last pricing after one round too
     monkeypatch.setattr(batch, "search_workers", lambda _params: 2)
     solves: list[int] = []
     real_solve = Master.solve_lp
@@ -180,7 +255,7 @@ def test_one_core_starts_no_loose_solve(
 ) -> None:
     # threads=1 (the HTTP service's default) keeps one core: no solve beside the LP
     monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
-    monkeypatch.setattr(batch, "LP_GROWTH", 1e9)
+    monkeypatch.setattr(batch, "INSURE_SHARE", 0.0)
     started = _calls(monkeypatch, LooseLp, "__init__", lambda *_a: True)
     res = allocate(
         capped_city, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-4, seed=1, threads=1)
