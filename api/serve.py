@@ -193,6 +193,14 @@ SUPERVISOR_STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
 )
 
 
+#: the signals whose arrival stops the supervisor of several workers (uvicorn's stop it too)
+STOPPING_SIGNALS: frozenset[int] = frozenset(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK", "SIGHUP", "SIGQUIT")
+    if hasattr(signal, name)
+)
+
+
 class Supervisor(multiprocess.Multiprocess):
     """uvicorn's supervisor of several workers, stopped by SIGHUP and SIGQUIT as by SIGTERM.
 
@@ -205,6 +213,12 @@ class Supervisor(multiprocess.Multiprocess):
     by the signal once done (:func:`serve_workers`). Each of them that did not have its
     default action (ignored, as SIGHUP under ``nohup``, or a handler someone else set) gets it
     back before any worker starts, so workers inherit an ignored signal as ignored.
+
+    uvicorn's acts on a signal at its next round (every 0.5 s), and a worker found dead in
+    between was replaced: after Ctrl-C to the process group, a worker that had already
+    stopped on it got a replacement (start-up, crash recovery) stopped again at once. Here
+    no worker is started once a stop signal has arrived, acted on yet or not
+    (:attr:`stopping`).
     """
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
@@ -215,9 +229,48 @@ class Supervisor(multiprocess.Multiprocess):
         }
         #: the signal that stopped the service (to be raised again once it has stopped)
         self.stopped_by: signal.Signals | None = None
+        #: a signal that stops the service has arrived (set by the handler, not later)
+        self.stopping = False
         super().__init__(config, sockets)  # catches SIGHUP, SIGQUIT and the others
+        for sig in multiprocess.SIGNALS:
+            signal.signal(sig, self._queue_signal)
         for sig, handler in kept.items():
             signal.signal(sig, handler)
+
+    def _queue_signal(self, signum: int, frame: FrameType | None) -> None:
+        """The handler of uvicorn's signals: queued for the next round, a stop noted now."""
+        self.signal_queue.append(signum)
+        if signum in STOPPING_SIGNALS:
+            self.stopping = True
+
+    def keep_subprocess_alive(self) -> None:
+        """uvicorn's health check and replacement, none once a stop signal has arrived."""
+        for idx, process in enumerate(self.processes):
+            if self.stopping or self.should_exit.is_set():
+                return
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()  # it does not answer: hung
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:  # the app cannot start: nor would another
+                multiprocess.logger.error(
+                    "Child process [%s] failed to start, stopping the parent process.",
+                    process.pid,
+                )
+                self.should_exit.set()
+                return
+            if self.stopping or self.should_exit.is_set():  # it died of the group's signal
+                return
+            multiprocess.logger.info("Child process [%s] died", process.pid)
+            replacement = multiprocess.Process(self.config, self.sockets)
+            replacement.start()
+            self.processes[idx] = replacement
+
+    def handle_ttin(self) -> None:
+        """SIGTTIN: one worker more, unless the service is stopping."""
+        if self.stopping or self.should_exit.is_set():
+            return
+        super().handle_ttin()
 
     def stop_by(self, signum: signal.Signals) -> None:
         """Stop as after SIGTERM; the first signal that asked is :attr:`stopped_by`."""

@@ -19,15 +19,19 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
+from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from api.examples import SMALL_SCENARIO
 from api.serve import (
     DEATH_SIGNALS,
     SUPERVISOR_STOP_SIGNALS,
+    Supervisor,
     exit_cleanly_on_signals,
     port_socket,
     reuse_port_supported,
@@ -524,3 +528,76 @@ def test_a_path_too_long_for_a_fork_server_socket_gets_a_short_temp_dir(tmp_path
         assert kept == base / "tmp" and kept.is_dir() and not made
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+class DiedWithTheGroup:
+    """A worker found dead by the health check while a stop signal reaches the supervisor.
+
+    Ctrl-C reaches every process of the group: the worker stops on it, and the supervisor is
+    told while it is still checking its workers (the signal is raised from the check).
+    """
+
+    pid = 4242
+    exitcode = 0
+
+    def __init__(self, signum: signal.Signals) -> None:
+        self.signum = signum
+
+    def is_alive(self, timeout: float = 5) -> bool:
+        signal.raise_signal(self.signum)
+        return False
+
+    def kill(self) -> None:
+        """Nothing to kill: it died."""
+
+    def join(self) -> None:
+        """Nothing to wait for."""
+
+    def terminate(self) -> None:
+        """Nothing to stop."""
+
+
+class NewWorker:
+    """A worker the supervisor makes (in ``started``); starting it does nothing."""
+
+    def __init__(self, started: list[NewWorker]) -> None:
+        started.append(self)
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+
+@pytest.fixture
+def supervisor_signals() -> Iterator[None]:
+    """Put back the handlers of the signals a :class:`Supervisor` made in the test takes over."""
+    previous = {sig: signal.getsignal(sig) for sig in uvicorn_multiprocess.SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+@pytest.mark.usefixtures("supervisor_signals")
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, *SUPERVISOR_STOP_SIGNALS], ids=lambda s: s.name
+)
+def test_no_worker_is_started_once_a_stop_signal_has_arrived(
+    monkeypatch: pytest.MonkeyPatch, signum: signal.Signals
+) -> None:
+    # uvicorn's supervisor queues a signal and acts on it at its next round: a worker that
+    # died of the Ctrl-C that reached the whole group was replaced in the meantime, and the
+    # replacement started up (database, crash recovery) only to be stopped at once
+    started: list[NewWorker] = []
+    monkeypatch.setattr(uvicorn_multiprocess, "Process", lambda *args: NewWorker(started))
+    config = uvicorn.Config("ok_app:create_app", factory=True, workers=2)
+    supervisor = Supervisor(config, sockets=[])
+    supervisor.processes = [DiedWithTheGroup(signum)]  # type: ignore[list-item]
+    supervisor.keep_subprocess_alive()
+    assert not started
+    os.kill(os.getpid(), signal.SIGTTIN)  # one worker more, asked after the stop: not started
+    supervisor.handle_signals()
+    assert not started
+    assert supervisor.should_exit.is_set()
+    expected = signum if signum in SUPERVISOR_STOP_SIGNALS else None
+    assert supervisor.stopped_by == expected
