@@ -9,7 +9,8 @@ holds the port with a bound socket that does not listen, so it is given no conne
 Each worker also ends a keep-alive connection now and then while it holds more than its
 share of them (:mod:`api.core.balance`), so an uneven draw does not last. With
 ``cpu_affinity`` each worker runs on a CPU of its own (:mod:`api.core.cpus`). Linux only;
-elsewhere the workers share the supervisor's listening socket, as with uvicorn's ``--workers``.
+elsewhere the workers share the supervisor's listening socket, as with uvicorn's ``--workers``
+(still :class:`Worker` processes under :class:`Supervisor`).
 
 A process that serves the app is stopped by SIGTERM as uvicorn stops it (graceful shutdown,
 then the signal raised again, so the process still ends killed by SIGTERM), and by SIGHUP
@@ -152,7 +153,21 @@ def exit_cleanly_on_signals() -> Iterator[None]:
             signal.signal(sig, signal.SIG_DFL)
 
 
-class OwnSocketProcess(multiprocess.Process):
+class Worker(multiprocess.Process):
+    """A uvicorn worker process that cleans up before a death by signal.
+
+    uvicorn's own worker class served on the supervisor's shared socket (where each worker
+    cannot listen on one of its own): stopped by SIGTERM, SIGHUP or SIGQUIT it left its job
+    fork server's ``pymp-*`` folder in the temp dir.
+    """
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover
+        """Serve as uvicorn's worker does, inside :func:`exit_cleanly_on_signals`."""
+        with exit_cleanly_on_signals():
+            super().target(sockets)
+
+
+class OwnSocketProcess(Worker):
     """A uvicorn worker process that listens on a ``SO_REUSEPORT`` socket of its own."""
 
     #: CPUs to pin workers to (empty: not pinned); set by :func:`serve_workers`
@@ -181,8 +196,7 @@ class OwnSocketProcess(multiprocess.Process):
             self.config.workers,
             lambda: balance.established_on_port(port),
         )
-        with exit_cleanly_on_signals():
-            super().target([own])
+        super().target([own])
 
 
 #: the signals that stop the supervisor of several workers as SIGTERM does and then kill it,
@@ -288,14 +302,25 @@ class Supervisor(multiprocess.Multiprocess):
         self.stop_by(signal.SIGQUIT)
 
 
-def supervise(config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+def supervise(
+    config: uvicorn.Config,
+    sockets: list[socket.socket],
+    worker_class: type[Worker] = Worker,
+) -> None:
     """Run :class:`Supervisor` over ``config.workers`` workers until it stops, then end as asked.
 
-    Killed by SIGHUP or SIGQUIT once its workers are stopped; exit status 3 when a worker
-    failed at start-up (uvicorn's supervisor then stops, but returns as after Ctrl-C).
+    Its workers are of ``worker_class``. Killed by SIGHUP or SIGQUIT once its workers are
+    stopped; exit status 3 when a worker failed at start-up (uvicorn's supervisor then stops,
+    but returns as after Ctrl-C).
     """
-    supervisor = Supervisor(config, sockets=sockets)
-    supervisor.run()
+    # uvicorn's supervisor makes its workers from this module-level class
+    process_class = multiprocess.Process
+    multiprocess.Process = worker_class  # type: ignore[misc]
+    try:
+        supervisor = Supervisor(config, sockets=sockets)
+        supervisor.run()
+    finally:
+        multiprocess.Process = process_class  # type: ignore[misc]
     if supervisor.stopped_by is not None:  # workers stopped: end killed by it, as one process
         _die_by_signal(supervisor.stopped_by, None)
     # the app, say, cannot reach its database: exit as uvicorn.run does for one process
@@ -345,17 +370,13 @@ def serve_workers(
     message = "Uvicorn running on http://%s:%d (Press CTRL+C to quit)"
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address, as uvicorn writes it
     logging.getLogger("uvicorn.error").info(message, shown, config.port)
-    # uvicorn's supervisor makes its workers from this module-level class
-    process_class = multiprocess.Process
-    multiprocess.Process = OwnSocketProcess  # type: ignore[misc]
     allowed = cpus.allowed_cpus() if cpu_affinity else []  # empty where not supported
     if allowed:
         OwnSocketProcess.cpus = tuple(allowed)
         os.environ[cpus.SERVICE_CPUS_ENV] = ",".join(map(str, allowed))
     try:
-        supervise(config, [holder])
+        supervise(config, [holder], OwnSocketProcess)
     finally:
-        multiprocess.Process = process_class  # type: ignore[misc]
         OwnSocketProcess.cpus = ()
         os.environ.pop(cpus.SERVICE_CPUS_ENV, None)
         holder.close()

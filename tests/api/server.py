@@ -20,6 +20,11 @@ import httpx
 CLI = [sys.executable, "-c", "from dispatchlab.cli import main; main()"]
 
 
+def cli(setup: str = "") -> list[str]:
+    """The command line of :data:`CLI`, with the Python statements ``setup`` run first."""
+    return [sys.executable, "-c", setup + "from dispatchlab.cli import main; main()"]
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now (loopback)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -82,7 +87,8 @@ class Server:
     """``dispatchlab serve`` on 127.0.0.1; ``kill()`` sends SIGKILL like a crash.
 
     ``ignored``: signals the server starts with ignored (SIGHUP as under ``nohup``);
-    ``core_dumps=False``: it starts with a core file size limit of 0.
+    ``core_dumps=False``: it starts with a core file size limit of 0; ``setup``: Python
+    statements run before the command line (a patch, say).
 
     Its temporary files go to ``data_dir/tmp`` (its ``TMPDIR``; a short folder of its own
     where that path is too long for a socket, see :func:`socket_tmp_dir`), not the system's: a
@@ -99,6 +105,7 @@ class Server:
         args: tuple[str, ...] = (),
         ignored: tuple[signal.Signals, ...] = (),
         core_dumps: bool = True,
+        setup: str = "",
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
@@ -116,7 +123,7 @@ class Server:
         with self.log.open("w") as fh, inherited(ignored, core_dumps=core_dumps):
             self.process = subprocess.Popen(
                 [
-                    *CLI,
+                    *cli(setup),
                     "serve",
                     "--port",
                     str(self.port),

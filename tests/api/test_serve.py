@@ -221,14 +221,20 @@ def test_workers_on_a_free_port_log_the_port_they_serve_on(tmp_path: Path) -> No
             proc.wait(timeout=10)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(
+    ("workers", "setup"),
+    [(1, ""), (2, ""), (2, SHARED_SOCKET)],
+    ids=["one_process", "own_sockets", "shared_socket"],
+)
 def test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir(
-    tmp_path: Path, workers: int
+    tmp_path: Path, workers: int, setup: str
 ) -> None:
     # uvicorn ends a process it served in by raising SIGTERM again once the app has shut
     # down: Python's exit never ran, and multiprocessing's pymp-* folder with the job fork
-    # server's listener-* socket stayed in the temp dir after every job
-    server = Server(tmp_path, env={"DISPATCHLAB_AUTH_ENABLED": "false"}, workers=workers)
+    # server's listener-* socket stayed in the temp dir after every job (the workers on one
+    # shared socket, as where SO_REUSEPORT is missing, still left it)
+    env = {"DISPATCHLAB_AUTH_ENABLED": "false"}
+    server = Server(tmp_path, env=env, workers=workers, setup=setup)
     try:
         run_a_job(server)
         server.process.send_signal(signal.SIGTERM)
@@ -428,7 +434,7 @@ SIGNAL_SCRIPT = textwrap.dedent(
     if __name__ == "__main__":
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGQUIT: no core file
         signum = getattr(signal, sys.argv[1])
-        ctx = multiprocessing.get_context("forkserver")
+        ctx = multiprocessing.get_context(sys.argv[2])
         done = ctx.Process(target=print)
         done.start()
         done.join()
@@ -442,12 +448,14 @@ SIGNAL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
 @pytest.mark.parametrize("signum", DEATH_SIGNALS, ids=lambda sig: sig.name)
 def test_a_signal_inside_the_guard_cleans_up_and_still_kills_the_process(
-    tmp_path: Path, signum: signal.Signals
+    tmp_path: Path, signum: signal.Signals, method: str
 ) -> None:
     # SIGHUP and SIGQUIT, which uvicorn does not catch, killed the process as SIGTERM did
-    # before it was guarded: the fork server's pymp-* folder stayed in the temp dir
+    # before it was guarded: the fork server's pymp-* folder stayed in the temp dir; the
+    # clean-up does not depend on the start method (spawn: where there is no fork server)
     script = tmp_path / "die.py"
     script.write_text(SIGNAL_SCRIPT)
     temp, short = socket_tmp_dir(tmp_path / "tmp")
@@ -455,7 +463,7 @@ def test_a_signal_inside_the_guard_cleans_up_and_still_kills_the_process(
     try:
         with out.open("w") as stdout, err.open("w") as stderr:  # files: the child inherits
             code = subprocess.run(
-                [sys.executable, str(script), signum.name],
+                [sys.executable, str(script), signum.name, method],
                 env={**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(REPO)},
                 cwd=tmp_path,
                 stdout=stdout,
