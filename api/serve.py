@@ -153,16 +153,40 @@ def exit_cleanly_on_signals() -> Iterator[None]:
             signal.signal(sig, signal.SIG_DFL)
 
 
+#: the signals a terminal sends a process of a background job that reads from it, or writes
+#: to it under ``stty tostop``, where the platform has them (their default action stops it)
+TERMINAL_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGTTIN", "SIGTTOU") if hasattr(signal, name)
+)
+
+
+def ignore_terminal_signals() -> None:
+    """Ignore :data:`TERMINAL_SIGNALS` (and unblock them): terminal I/O never stops this process.
+
+    A write to the terminal then goes through, even from a background job under
+    ``stty tostop``; a read from it fails (EIO). Inherited by the processes it starts.
+    """
+    for sig in TERMINAL_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    if TERMINAL_SIGNALS and hasattr(signal, "pthread_sigmask"):  # the supervisor blocks them
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINAL_SIGNALS)
+
+
 class Worker(multiprocess.Process):
-    """A uvicorn worker process that cleans up before a death by signal.
+    """A uvicorn worker process that cleans up before a death by signal and ignores SIGTTOU.
 
     uvicorn's own worker class served on the supervisor's shared socket (where each worker
     cannot listen on one of its own): stopped by SIGTERM, SIGHUP or SIGQUIT it left its job
-    fork server's ``pymp-*`` folder in the temp dir.
+    fork server's ``pymp-*`` folder in the temp dir. And a worker of a background job whose
+    terminal has ``stty tostop`` stopped at its first log line (SIGTTOU), no longer answered
+    the supervisor's health check and was killed and replaced (while the same SIGTTOU, sent
+    to the whole process group, told the supervisor to drop a worker). Here SIGTTOU and
+    SIGTTIN are ignored (:func:`ignore_terminal_signals`): the line is written.
     """
 
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover
         """Serve as uvicorn's worker does, inside :func:`exit_cleanly_on_signals`."""
+        ignore_terminal_signals()
         with exit_cleanly_on_signals():
             super().target(sockets)
 
@@ -250,6 +274,41 @@ class Supervisor(multiprocess.Multiprocess):
             signal.signal(sig, self._queue_signal)
         for sig, handler in kept.items():
             signal.signal(sig, handler)
+
+    def run(self) -> None:
+        """uvicorn's supervision, with SIGTTIN and SIGTTOU blocked and polled at each round.
+
+        Caught, a SIGTTOU made each write of the supervisor to the terminal of a background
+        job under ``stty tostop`` fail and send it SIGTTOU again, retried for ever (CPU
+        spent, a queue of signals growing, no more supervision). Blocked, the write goes
+        through; ``kill -TTIN`` / ``kill -TTOU`` still add / remove a worker at the next round.
+        """
+        polled = self._polled_signals()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, polled) if polled else None
+        try:
+            super().run()
+        finally:
+            if previous is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    @staticmethod
+    def _polled_signals() -> tuple[signal.Signals, ...]:
+        """The signals :meth:`run` blocks and polls: :data:`TERMINAL_SIGNALS` where it can."""
+        if not hasattr(signal, "sigtimedwait") or not hasattr(signal, "pthread_sigmask"):
+            return ()  # as uvicorn's (macOS: no sigtimedwait)
+        return tuple(sig for sig in TERMINAL_SIGNALS if sig in multiprocess.SIGNALS)
+
+    def handle_signals(self) -> None:
+        """Queue the blocked SIGTTIN and SIGTTOU a process sent, then act on the queue.
+
+        Those the kernel sent (a background job's read from, or write to, its terminal) are
+        dropped: they ask for no worker more or fewer.
+        """
+        polled = self._polled_signals()
+        while polled and (info := signal.sigtimedwait(polled, 0)) is not None:
+            if info.si_code <= 0:  # SI_USER, SI_QUEUE, SI_TKILL: sent by kill() and the like
+                self.signal_queue.append(info.si_signo)
+        super().handle_signals()
 
     def _queue_signal(self, signum: int, frame: FrameType | None) -> None:
         """The handler of uvicorn's signals: queued for the next round, a stop noted now."""

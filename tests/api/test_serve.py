@@ -17,7 +17,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import termios
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,12 +171,15 @@ def workers_of(supervisor: int) -> set[int]:
 
 
 OK_APP = """
+import os
+
 from fastapi import FastAPI
 
 
 def create_app():
     app = FastAPI()
     app.get("/ping")(lambda: "pong")
+    app.get("/pid")(os.getpid)
     return app
 """
 
@@ -609,3 +614,119 @@ def test_no_worker_is_started_once_a_stop_signal_has_arrived(
     assert supervisor.should_exit.is_set()
     expected = signum if signum in SUPERVISOR_STOP_SIGNALS else None
     assert supervisor.stopped_by == expected
+
+
+#: a session leader whose controlling terminal is argv[1]; it runs argv[2:] as a background
+#: job of that terminal (a process group of its own, the terminal for its standard streams),
+#: prints its pid, and once it ends its return code
+BACKGROUND_JOB = """
+import fcntl, os, subprocess, sys, termios
+
+tty = os.open(sys.argv[1], os.O_RDWR)
+fcntl.ioctl(tty, termios.TIOCSCTTY, 0)
+job = subprocess.Popen(sys.argv[2:], stdin=tty, stdout=tty, stderr=tty, process_group=0)
+print(job.pid, flush=True)
+print(job.wait(), flush=True)
+"""
+
+
+class Terminal:
+    """A pseudo-terminal; what is written to it is read into :attr:`output` as it comes."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        self.name = os.ttyname(self.slave)
+        self.output = bytearray()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        """Read what the terminal shows until every process has closed it."""
+        with contextlib.suppress(OSError):  # EIO: closed
+            while data := os.read(self.master, 65536):
+                self.output.extend(data)
+
+    def text(self) -> str:
+        """What was written so far."""
+        return bytes(self.output).decode(errors="replace")
+
+    def tostop(self) -> None:
+        """``stty tostop``: a background process that writes to it gets SIGTTOU."""
+        attrs = termios.tcgetattr(self.slave)
+        attrs[3] |= termios.TOSTOP
+        termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
+
+    def close(self) -> None:
+        """Close both ends, once the processes that had it open are gone."""
+        os.close(self.slave)
+        self.reader.join(timeout=10)  # ends on EIO once no process has the terminal open
+        os.close(self.master)
+
+
+def states(supervisor: int) -> dict[int, str]:
+    """The state letter (T: stopped) of ``supervisor`` and each of its workers, by pid."""
+    out = {}
+    for pid in (supervisor, *workers_of(supervisor)):
+        with contextlib.suppress(OSError):  # gone
+            out[pid] = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return out
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTTOU"), reason="no terminal job control here")
+def test_workers_in_the_background_of_a_tostop_terminal_write_and_stay(tmp_path: Path) -> None:
+    # `stty tostop`: a background process that writes to its terminal gets SIGTTOU, which
+    # stopped a worker at its first log line, and reached the supervisor too (whose handler
+    # took it for "one worker fewer" and then waited for the stopped worker for ever); the
+    # supervisor's own log lines sent it SIGTTOU again at every retry of the write
+    (tmp_path / "ok_app.py").write_text(OK_APP)
+    code = (
+        "from api.serve import serve_workers; serve_workers('ok_app:create_app', "
+        "factory=True, host='127.0.0.1', port=0, workers=2, log_level='info')"
+    )
+    path = os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])
+    terminal = Terminal()
+    shell = subprocess.Popen(
+        [sys.executable, "-c", BACKGROUND_JOB, terminal.name, sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": path},
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert shell.stdout is not None
+    supervisor = int(shell.stdout.readline())
+    try:
+        deadline = time.monotonic() + 60
+        started = "Application startup complete"  # logged by each worker
+        while (port := re.search(r"http://127\.0\.0\.1:(\d+) ", terminal.text())) is None or (
+            terminal.text().count(started) < 2
+        ):
+            assert shell.poll() is None and time.monotonic() < deadline, terminal.text()
+            time.sleep(0.1)
+        workers = workers_of(supervisor)
+        assert len(workers) == 2
+        terminal.tostop()  # from now on a log line is a write in the background
+        answered: set[int] = set()
+        while answered != workers:  # each writes an access log line per request
+            assert time.monotonic() < deadline, (answered, terminal.text()[-2000:])
+            url = f"http://127.0.0.1:{port.group(1)}/pid"
+            try:
+                answered.add(httpx.get(url, timeout=30).json())
+            except httpx.HTTPError as err:  # its worker stopped at the access log line
+                pytest.fail(f"{err!r}; states {states(supervisor)}: {terminal.text()[-2000:]}")
+        assert workers_of(supervisor) == workers
+        assert "T" not in states(supervisor).values()  # none stopped
+        os.kill(supervisor, signal.SIGTERM)  # its lines: Received SIGTERM, ... Stopping
+        try:
+            out, _ = shell.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # its write to the terminal retried for ever
+            pytest.fail(f"not stopped; states {states(supervisor)}: {terminal.text()[-2000:]}")
+    finally:
+        if shell.poll() is None:
+            os.killpg(supervisor, signal.SIGKILL)
+            shell.kill()
+            shell.wait(timeout=10)
+        terminal.close()
+    text = terminal.text()
+    assert out.split() == ["0"], text[-2000:]
+    assert "died" not in text and "decreasing" not in text, text[-2000:]
+    assert "Stopping parent process" in text, text[-2000:]
