@@ -12,12 +12,12 @@ share of them (:mod:`api.core.balance`), so an uneven draw does not last. With
 elsewhere the workers share the supervisor's listening socket, as with uvicorn's ``--workers``
 (still :class:`Worker` processes under :class:`Supervisor`).
 
-A process that serves the app is stopped by SIGTERM as uvicorn stops it (graceful shutdown,
-then the signal raised again, so the process still ends killed by SIGTERM), and by SIGHUP
-(its terminal closed) or SIGQUIT at once, as their default action stops it; either way it
-first removes what Python's exit would have: :func:`exit_cleanly_on_signals`. The supervisor
-of several workers (:class:`Supervisor`) is stopped by SIGHUP and SIGQUIT as by SIGTERM
-(workers stopped with SIGTERM), then ends killed by the signal.
+A process that serves the app is stopped by SIGTERM as uvicorn stops it (graceful shutdown),
+and then exits with status 0, as after Ctrl-C; by SIGHUP (its terminal closed) or SIGQUIT it
+is killed at once, as their default action does, once it has removed what Python's exit
+would have: :func:`exit_cleanly_on_signals`. The supervisor of several workers
+(:class:`Supervisor`) exits 0 after SIGINT or SIGTERM, and is stopped by SIGHUP and SIGQUIT
+as by SIGTERM (workers stopped with SIGTERM), then ends killed by the signal.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def port_socket(host: str, port: int, *, backlog: int | None = None) -> socket.s
     return sock
 
 
-#: seconds the SIGTERM clean-up waits for each child process still running after terminate()
+#: seconds the SIGHUP / SIGQUIT clean-up waits for each child still running after terminate()
 CHILD_JOIN_S = 5.0
 
 
@@ -105,12 +105,15 @@ def clean_up_before_signal_death() -> None:
             stream.flush()
 
 
-#: the signals that kill a serving process by their default action, where the platform has
-#: them: SIGTERM once uvicorn has shut the app down and raised it again, SIGHUP (the terminal
-#: closed) and SIGQUIT at once (uvicorn does not catch them)
+#: the signals that kill a serving process at once by their default action, where the
+#: platform has them: SIGHUP (the terminal closed) and SIGQUIT (uvicorn does not catch them)
 DEATH_SIGNALS: tuple[signal.Signals, ...] = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name)
+    getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)
 )
+
+#: the signals :func:`exit_cleanly_on_signals` takes over: SIGTERM (raised again by uvicorn
+#: once it has shut the app down) and :data:`DEATH_SIGNALS`
+GUARDED_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, *DEATH_SIGNALS)
 
 
 def _die_by_signal(signum: int, frame: FrameType | None) -> None:
@@ -122,30 +125,37 @@ def _die_by_signal(signum: int, frame: FrameType | None) -> None:
         signal.raise_signal(signum)
 
 
+def _exit_after_sigterm(signum: int, frame: FrameType | None) -> None:
+    """The handler of SIGTERM: exit with status 0 (Python's exit cleans up), as after Ctrl-C."""
+    raise SystemExit(0)
+
+
 @contextlib.contextmanager
 def exit_cleanly_on_signals() -> Iterator[None]:
-    """While inside: SIGTERM, SIGHUP and SIGQUIT clean up what Python's exit would, then kill.
+    """While inside: SIGTERM exits with status 0; SIGHUP and SIGQUIT clean up, then kill.
 
     uvicorn takes SIGTERM over while it serves, shuts the app down, puts back the handler it
-    found and raises the signal again, so that the process ends as killed by it (exit status
-    143 in a shell, -15 to a parent); SIGHUP (the terminal closed) and SIGQUIT it does not
-    catch, and their default action kills the process at once (129 and 131, with a core
-    dump for SIGQUIT where those are on). When the handler found was the default action,
-    Python's exit functions never ran, and multiprocessing's ``pymp-*`` folder (with the fork
-    server's socket) stayed in the temp dir after every job. The handler installed here does
-    their work (:func:`clean_up_before_signal_death`) and then raises the signal with its
-    default action, so the process still dies by it. Only in the main thread, and only for
-    each of :data:`DEATH_SIGNALS` that has its default action (a handler someone else set, or
-    an ignored signal, as SIGHUP under ``nohup``, is kept). For a process that made its own
+    found and raises the signal again, so that the process ended as killed by it (exit status
+    143 in a shell, -15 to a parent: a failure to docker and kubernetes, where Ctrl-C exited
+    0), and Python's exit functions never ran: multiprocessing's ``pymp-*`` folder (with the
+    fork server's socket) stayed in the temp dir after every job. The handler installed here
+    exits with status 0 instead (:class:`SystemExit`: Python's exit cleans up). SIGHUP (the
+    terminal closed) and SIGQUIT uvicorn does not catch, and their default action kills the
+    process at once (129 and 131, with a core dump for SIGQUIT where those are on); the
+    handler installed here does the work of Python's exit
+    (:func:`clean_up_before_signal_death`) and then raises the signal with its default
+    action, so the process still dies by it. Only in the main thread, and only for each of
+    :data:`GUARDED_SIGNALS` that has its default action (a handler someone else set, or an
+    ignored signal, as SIGHUP under ``nohup``, is kept). For a process that made its own
     multiprocessing folder: one started by a process with such a folder shares it (uvicorn's
     supervisor never makes one).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    guarded = [sig for sig in DEATH_SIGNALS if signal.getsignal(sig) is signal.SIG_DFL]
+    guarded = [sig for sig in GUARDED_SIGNALS if signal.getsignal(sig) is signal.SIG_DFL]
     for sig in guarded:
-        signal.signal(sig, _die_by_signal)
+        signal.signal(sig, _exit_after_sigterm if sig == signal.SIGTERM else _die_by_signal)
     try:
         yield
     finally:
@@ -401,8 +411,9 @@ def serve_workers(
     ``cpu_affinity``: each worker on a CPU of its own (round the CPUs this process may use;
     with more workers than CPUs, the least used), its job processes on all of them. A worker
     that fails at start-up stops the service with exit status 3, as ``uvicorn.run`` does.
-    SIGINT and SIGTERM stop it (exit status 0 once the workers are stopped), SIGHUP and SIGQUIT
-    too, and it then ends killed by the signal (:class:`Supervisor`).
+    SIGINT and SIGTERM stop it (exit status 0, one process or several), SIGHUP and SIGQUIT
+    too, and it then ends killed by the signal (:func:`exit_cleanly_on_signals`,
+    :class:`Supervisor`).
     """
     if workers <= 1:
         with exit_cleanly_on_signals():  # one process: this one serves
