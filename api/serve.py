@@ -117,12 +117,19 @@ GUARDED_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, *DEATH_SIGNALS)
 
 
 def _die_by_signal(signum: int, frame: FrameType | None) -> None:
-    """The handler of :data:`DEATH_SIGNALS`: clean up, then end by the signal's default action."""
+    """The handler of :data:`DEATH_SIGNALS`: clean up, then end by the signal's default action.
+
+    A process that outlives its own signal (PID 1 of a container, to which the kernel does
+    not deliver a signal whose action is the default) exits with the status a shell gives
+    a death by it, 128 + the signal's number: it used to carry on serving, its job
+    processes stopped and its logging shut down.
+    """
     try:
         clean_up_before_signal_death()
     finally:
         signal.signal(signum, signal.SIG_DFL)
         signal.raise_signal(signum)
+        os._exit(128 + signum)  # still here: the signal was dropped (PID 1)
 
 
 def _exit_after_sigterm(signum: int, frame: FrameType | None) -> None:

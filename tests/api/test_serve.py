@@ -31,6 +31,7 @@ from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from api.examples import SMALL_SCENARIO
 from api.serve import (
+    DEATH_SIGNALS,
     GUARDED_SIGNALS,
     SUPERVISOR_STOP_SIGNALS,
     Supervisor,
@@ -732,3 +733,51 @@ def test_workers_in_the_background_of_a_tostop_terminal_write_and_stay(tmp_path:
     assert out.split() == ["0"], text[-2000:]
     assert "died" not in text and "decreasing" not in text, text[-2000:]
     assert "Stopping parent process" in text, text[-2000:]
+
+
+#: the command that runs the command after it as PID 1 of a new PID namespace, unprivileged
+PID_1 = ["unshare", "--user", "--map-root-user", "--pid", "--fork"]
+
+
+def pid_namespaces() -> bool:
+    """True where ``unshare`` can start a process as PID 1 of a new PID namespace."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run([*PID_1, "true"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+PID_1_SCRIPT = textwrap.dedent(
+    """
+    import os, resource, signal, sys
+    from api.serve import exit_cleanly_on_signals
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGQUIT: no core file
+    assert os.getpid() == 1, os.getpid()
+    with exit_cleanly_on_signals():
+        signal.raise_signal(getattr(signal, sys.argv[1]))
+    print("not killed", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("signum", DEATH_SIGNALS, ids=lambda sig: sig.name)
+def test_pid_1_of_a_container_ends_on_sighup_or_sigquit_too(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # the kernel does not deliver to PID 1 of a PID namespace (a container's first process) a
+    # signal whose action is the default: raised again after the clean-up, SIGHUP and SIGQUIT
+    # were dropped, and the process carried on serving with its job processes stopped
+    if not pid_namespaces():
+        pytest.skip("no unprivileged PID namespaces here")
+    script = tmp_path / "pid1.py"
+    script.write_text(PID_1_SCRIPT)
+    run = subprocess.run(
+        [*PID_1, "--mount-proc", sys.executable, str(script), signum.name],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "not killed" not in run.stdout, run.stderr[-2000:]
+    assert run.returncode == 128 + signum, run.stderr[-2000:]  # as a shell reports a death by it
