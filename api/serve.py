@@ -201,6 +201,21 @@ class Worker(multiprocess.Process):
     SIGTTIN are ignored (:func:`ignore_terminal_signals`): the line is written.
     """
 
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        #: it has answered a health check as started (serving); set in the supervisor
+        self.ready = False
+        #: it replaces a worker that died before it was ready (set by the supervisor)
+        self.replaces_unready = False
+        super().__init__(config, sockets)
+
+    def _healthcheck(self, timeout: float) -> bool | None:
+        """uvicorn's health check (True: serving, False: starting, None: no answer); notes
+        :attr:`ready`."""
+        answer = super()._healthcheck(timeout)
+        if answer is True:
+            self.ready = True
+        return answer
+
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover
         """Serve as uvicorn's worker does, inside :func:`exit_cleanly_on_signals`."""
         ignore_terminal_signals()
@@ -286,6 +301,8 @@ class Supervisor(multiprocess.Multiprocess):
         self.stopped_by: signal.Signals | None = None
         #: a signal that stops the service has arrived (set by the handler, not later)
         self.stopping = False
+        #: a worker and its replacement died before they started serving (a crash loop)
+        self.crashed_at_start_up = False
         super().__init__(config, sockets)  # catches SIGHUP, SIGQUIT and the others
         for sig in multiprocess.SIGNALS:
             signal.signal(sig, self._queue_signal)
@@ -334,13 +351,15 @@ class Supervisor(multiprocess.Multiprocess):
             self.stopping = True
 
     def keep_subprocess_alive(self) -> None:
-        """uvicorn's health check and replacement, none once a stop signal has arrived."""
+        """uvicorn's health check and replacement, none once a stop signal has arrived, and
+        a stop (:attr:`crashed_at_start_up`) when a worker and its replacement both died
+        before they started serving."""
         for idx, process in enumerate(self.processes):
             if self.stopping or self.should_exit.is_set():
                 return
             if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
                 continue
-            process.kill()  # it does not answer: hung
+            process.kill()  # dead, or hung: it did not answer
             process.join()
             if process.exitcode == STARTUP_FAILURE:  # the app cannot start: nor would another
                 multiprocess.logger.error(
@@ -351,8 +370,21 @@ class Supervisor(multiprocess.Multiprocess):
                 return
             if self.stopping or self.should_exit.is_set():  # it died of the group's signal
                 return
+            unready = not getattr(process, "ready", True)
+            if unready and getattr(process, "replaces_unready", False):
+                multiprocess.logger.error(
+                    "Child process [%s] died before it started serving (exit status %s), "
+                    "as the one it replaced did; stopping the parent process.",
+                    process.pid,
+                    process.exitcode,
+                )
+                self.crashed_at_start_up = True
+                self.should_exit.set()
+                return
             multiprocess.logger.info("Child process [%s] died", process.pid)
             replacement = multiprocess.Process(self.config, self.sockets)
+            if unready and isinstance(replacement, Worker):
+                replacement.replaces_unready = True
             replacement.start()
             self.processes[idx] = replacement
 
@@ -387,7 +419,8 @@ def supervise(
 
     Its workers are of ``worker_class``. Killed by SIGHUP or SIGQUIT once its workers are
     stopped; exit status 3 when a worker failed at start-up (uvicorn's supervisor then stops,
-    but returns as after Ctrl-C).
+    but returns as after Ctrl-C), or a worker and its replacement died before they started
+    serving.
     """
     # uvicorn's supervisor makes its workers from this module-level class
     process_class = multiprocess.Process
@@ -400,7 +433,9 @@ def supervise(
     if supervisor.stopped_by is not None:  # workers stopped: end killed by it, as one process
         _die_by_signal(supervisor.stopped_by, None)
     # the app, say, cannot reach its database: exit as uvicorn.run does for one process
-    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+    if supervisor.crashed_at_start_up or any(
+        p.exitcode == STARTUP_FAILURE for p in supervisor.processes
+    ):
         sys.exit(STARTUP_FAILURE)
 
 

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -35,6 +36,7 @@ from api.serve import (
     GUARDED_SIGNALS,
     SUPERVISOR_STOP_SIGNALS,
     Supervisor,
+    Worker,
     exit_cleanly_on_signals,
     port_socket,
     reuse_port_supported,
@@ -126,6 +128,56 @@ def test_workers_failing_at_start_up_stop_the_service_with_exit_3(
         timeout=120,
     )
     assert proc.returncode == 3, proc.stderr[-2000:]
+
+
+CRASHING_APP = """
+import os
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+
+@asynccontextmanager
+async def lifespan(app):
+    os._exit(1)  # dies at start-up (a segfault, say), where uvicorn reports no failure
+    yield
+
+
+def create_app():
+    return FastAPI(lifespan=lifespan)
+"""
+
+
+def test_workers_crashing_at_start_up_stop_the_service_with_exit_3(tmp_path: Path) -> None:
+    # uvicorn's supervisor stops only on the start-up failure a worker reports (exit status
+    # 3): workers that died at start-up were replaced every half second for ever, and the
+    # service never exited for its process manager to see
+    (tmp_path / "crashing_app.py").write_text(CRASHING_APP)
+    code = (
+        "from api.serve import serve_workers; serve_workers('crashing_app:create_app', "
+        "factory=True, host='127.0.0.1', port=0, workers=2, log_level='info')"
+    )
+    path = os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])
+    log = tmp_path / "serve.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONPATH": path},
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        code_ = proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still replacing its workers: {log.read_text()[-2000:]}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    text = log.read_text()
+    assert code_ == 3, text[-2000:]
+    assert "died before it started serving" in text, text[-2000:]
 
 
 def submit_a_job(server: Server, time_limit_s: float, until: str) -> str:
@@ -781,3 +833,63 @@ def test_pid_1_of_a_container_ends_on_sighup_or_sigquit_too(
     )
     assert "not killed" not in run.stdout, run.stderr[-2000:]
     assert run.returncode == 128 + signum, run.stderr[-2000:]  # as a shell reports a death by it
+
+
+class DeadWorker(Worker):
+    """A worker found dead by the health check, ``ready`` (it had served) or not."""
+
+    pid = 4243
+    exitcode = 1
+
+    def __init__(self, *, ready: bool, replaces_unready: bool) -> None:  # no process
+        self.ready = ready
+        self.replaces_unready = replaces_unready
+
+    def is_alive(self, timeout: float = 5) -> bool:
+        return False
+
+    def kill(self) -> None:
+        """Nothing to kill: it died."""
+
+    def join(self) -> None:
+        """Nothing to wait for."""
+
+
+class StartedWorker(Worker):
+    """A worker the supervisor makes in its place (in ``made``); starting it does nothing."""
+
+    made: ClassVar[list[StartedWorker]] = []
+
+    def __init__(self, *args: object) -> None:  # no process
+        self.ready = False
+        self.replaces_unready = False
+        StartedWorker.made.append(self)
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+
+@pytest.mark.usefixtures("supervisor_signals")
+@pytest.mark.parametrize(
+    ("ready", "replaces_unready", "replaced"),
+    [(True, True, True), (True, False, True), (False, False, True), (False, True, False)],
+    ids=["served", "served_first", "crashed_at_start_up_once", "crashed_at_start_up_twice"],
+)
+def test_a_worker_is_replaced_unless_it_and_the_one_before_died_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, ready: bool, replaces_unready: bool, replaced: bool
+) -> None:
+    # a worker that died before it served was replaced every half second for ever; one that
+    # had served, or the first to die at start-up (killed under memory pressure, say), is
+    monkeypatch.setattr(StartedWorker, "made", [])
+    monkeypatch.setattr(uvicorn_multiprocess, "Process", StartedWorker)
+    config = uvicorn.Config("ok_app:create_app", factory=True, workers=1)
+    supervisor = Supervisor(config, sockets=[])
+    dead = DeadWorker(ready=ready, replaces_unready=replaces_unready)
+    supervisor.processes = [dead]
+    supervisor.keep_subprocess_alive()
+    assert len(StartedWorker.made) == int(replaced)
+    assert supervisor.processes == (StartedWorker.made if replaced else [dead])
+    if replaced:  # the next to die at start-up stops the service
+        assert StartedWorker.made[0].replaces_unready is not ready
+    assert supervisor.crashed_at_start_up is not replaced
+    assert supervisor.should_exit.is_set() is not replaced
