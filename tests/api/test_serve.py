@@ -893,3 +893,60 @@ def test_a_worker_is_replaced_unless_it_and_the_one_before_died_at_start_up(
         assert StartedWorker.made[0].replaces_unready is not ready
     assert supervisor.crashed_at_start_up is not replaced
     assert supervisor.should_exit.is_set() is not replaced
+
+
+#: a supervisor with SIGTTIN and SIGTTOU blocked, as while it runs, in a background job of a
+#: terminal under `stty tostop`; a child of it (SIGTTOU at its default action) writes a line
+#: to the terminal, which sends SIGTTOU to the whole process group; the supervisor's
+#: handle_ttou runs only for the SIGTTOU sent with kill() afterwards
+KERNEL_SIGTTOU_SCRIPT = """
+import os, signal, uvicorn
+from api.serve import TERMINAL_SIGNALS, Supervisor
+
+supervisor = Supervisor(uvicorn.Config("ok_app:create_app", workers=2), sockets=[])
+asked = []
+supervisor.handle_ttou = lambda: asked.append("ttou")
+signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
+child = os.fork()
+if child == 0:
+    signal.signal(signal.SIGTTOU, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINAL_SIGNALS)
+    os.write(2, b"a line in the background")
+    os._exit(0)
+_, status = os.waitpid(child, os.WUNTRACED)  # stopped by its SIGTTOU
+assert os.WIFSTOPPED(status), status
+supervisor.handle_signals()
+print("after the terminal's:", asked, flush=True)
+os.kill(os.getpid(), signal.SIGTTOU)
+supervisor.handle_signals()
+print("after kill:", asked, flush=True)
+os.kill(child, signal.SIGKILL)
+os.waitpid(child, 0)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "sigtimedwait"), reason="SIGTTOU is not polled here")
+def test_the_supervisor_drops_a_sigttou_the_terminal_sent(tmp_path: Path) -> None:
+    # uvicorn's supervisor took every SIGTTOU for "one worker fewer": a write to the
+    # terminal by any process of the background job (under `stty tostop`) removed a worker
+    terminal = Terminal()
+    terminal.tostop()
+    job = [sys.executable, "-c", KERNEL_SIGTTOU_SCRIPT]
+    shell = subprocess.Popen(
+        [sys.executable, "-c", BACKGROUND_JOB, terminal.name, *job],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, _ = shell.communicate(timeout=60)
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+            shell.wait(timeout=10)
+        terminal.close()
+    text = terminal.text()
+    assert out.split()[-1] == "0", text[-2000:]
+    assert "after the terminal's: []" in text, text[-2000:]
+    assert "after kill: ['ttou']" in text, text[-2000:]
