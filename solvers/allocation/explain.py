@@ -1294,7 +1294,7 @@ def _order_explanation(
                 kind=ReasonKind.MAX_NODES,
                 rule="max_nodes_per_order",
                 message=f"max_nodes_per_order caps the order at {prob.max_nodes} node(s): "
-                f"shipping from {_names(prob, free_nodes)} would cost {from_micro(saving):.2f} "
+                f"shipping from {_names(prob, free_nodes)} would cost {_money(saving)} "
                 "less",
             )
         )

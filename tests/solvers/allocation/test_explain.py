@@ -497,3 +497,28 @@ def test_orders_left_without_an_alternative_search_are_counted_in_a_note(
         "no best alternative searched for 2 of 3 orders: the one-by-one searches "
         "stop at 1 orders and with the explanations' time"
     ]
+
+
+def test_what_the_cap_on_nodes_costs_is_given_to_the_micro_unit() -> None:
+    # one node per order: one line ships (late by 1000 s: 0.277778) and one is unfilled
+    # (1.00), where two nodes would ship both lines late: the cap costs 0.722222
+    costs = SIMPLE_COSTS.model_copy(
+        update={
+            "per_shipment": 0.0,
+            "per_unit": 0.0,
+            "per_unit_distance": 0.0,
+            "unfilled_unit": 1.0,
+            "late_per_hour": 1.0,
+        }
+    )
+    req = AllocationRequest(
+        nodes=[node("n1", 0.0, 0.0, inventory={"a": 1}), node("n2", 0.0, 0.0, inventory={"b": 1})],
+        orders=[order("o", 0.0, 0.0, {"a": 1, "b": 1}, promise_by_s=0)],
+        costs=costs,
+        rules=AllocationRules(max_nodes_per_order=1, promise="penalise", now_s=1000),
+        distance_km=[[0.0], [0.0]],
+        travel_s=[[0], [0]],
+    )
+    ex = allocate(req, EXACT).explanations[0]
+    capped = [r.message for r in ex.reasons if r.rule == "max_nodes_per_order"]
+    assert len(capped) == 1 and capped[0].endswith("would cost 0.722222 less"), capped

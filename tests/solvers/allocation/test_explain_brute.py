@@ -831,7 +831,7 @@ def test_online_explanations_agree_with_batch_on_one_order(req: AllocationReques
 
 
 @settings(
-    max_examples=40,
+    max_examples=100,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
