@@ -11,13 +11,17 @@ For every order, with every other order's allocation held fixed (its *residual* 
   node it does not use, fewer units from one it does) is traced to the limit that stopped it
   (stock taken by other orders, parcel or unit capacity full, the VIP share used up);
 - **rules**: the node holding free stock of the order's lines whose rule (sanctions list,
-  promise) costs the order most, with what lifting it alone would save (else the nearest
-  node nearer than every chosen one that a rule forbids: sanctions list, opening hours,
-  promise), each chosen parcel whose lateness the order pays (``promise = penalise``), a
+  promise, opening hours) costs the order most, with what lifting it alone would save
+  against the order's cheapest way with no rule lifted (else the nearest node nearer than
+  every chosen one that a rule forbids: sanctions list, opening hours, promise; or, where
+  a search did not finish, the candidate left unsettled), each chosen parcel whose
+  lateness the order pays (``promise = penalise``), a
   restricted SKU, stock held back as safety stock where it cost the order units of a line
   (also at a chosen node);
 - **max nodes**: what ``max_nodes_per_order`` costs the order's own optimum, where the
   cap binds (the batched DP without the cap, then the exact search; any batch size);
+- **baselines**: what the baseline leaves on the table (its cheapest way on what the
+  others leave, and how much less it costs), apart from what limits and rules block;
 - **unfilled units**: the reason each backordered line could not ship.
 """
 
@@ -32,6 +36,7 @@ import numpy as np
 
 from scenarios.model import NodeKind
 from solvers.allocation.dp import (
+    BB_NODE_LIMIT,
     OrderBlock,
     build_blocks,
     pattern_value,
@@ -43,6 +48,7 @@ from solvers.allocation.heuristics import NONE, Residual, real_costs, solve_resi
 from solvers.allocation.master import pattern_cost
 from solvers.allocation.problem import (
     BLOCK_RULE,
+    CLOSED,
     EXCLUDED,
     F64,
     I64,
@@ -451,10 +457,38 @@ def explain(
             )
             if way is not None:
                 shipless[o] = way
-    # the ruled-out (or late) node whose rule costs each order most, lifted alone
+    # each order's cheapest way on what the others leave, where known: (cost, nodes) where
+    # below the choice (a baseline leaves it on the table), the cost alone where not
+    free_ways: dict[int, tuple[int, list[int]]] = {}
+    free: dict[int, int] = {}
+    for o, way in shipless.items():
+        cheaper = not way.blocked and way.cost < chosen_cost[o]
+        free[o] = way.cost if cheaper else int(chosen_cost[o])
+        if cheaper:
+            free_ways[o] = (way.cost, _by_distance(prob, o, set(way.nodes)))
+    if baseline is not None:  # what the baseline leaves on the table, order by order
+        settled = _free_ways(
+            prob,
+            world,
+            x,
+            [o for o in range(n_orders) if chosen_nodes[o]],
+            chosen_cost,
+            {o: int(own_cost[o]) for o in unconstrained},
+            shared,
+            (c_arc, c_pair, split),
+            search_end,
+        )
+        for o, (cost, nodes) in settled.items():
+            free[o] = cost
+            if cost < chosen_cost[o]:
+                free_ways[o] = (cost, nodes)
+    # the ruled-out (or late, or closed) node whose rule costs each order most, lifted alone
     # (the own optimum is a floor of the order's cost on what the others leave)
     floor = {o: int(own_cost[o]) for o in (range(n_orders) if lone_uncapped else unconstrained)}
-    lifts = _lifts(prob, world, x, chosen_arcs, chosen_nodes, chosen_cost, floor, search_end)
+    lifts = _lifts(prob, world, x, chosen_arcs, chosen_nodes, chosen_cost, floor, free, search_end)
+    for o, lifted in lifts.items():
+        if lifted.free is not None:
+            free_ways[o] = (lifted.free[0], _by_distance(prob, o, set(lifted.free[1])))
     explanations = []
     near: _Nearer | None = None
     for o in range(n_orders):
@@ -480,6 +514,7 @@ def explain(
                 capped.get(o),
                 shipless.get(o),
                 lifts.get(o),
+                free_ways.get(o),
             )
         )
     done = len(explanations)
@@ -737,6 +772,46 @@ def _wants(prob: Problem, arcs: I64, qty: I64) -> tuple[list[int], list[tuple[in
     return nodes, wants
 
 
+def _free_ways(
+    prob: Problem,
+    world: _World,
+    x: I64,
+    orders: list[int],
+    chosen_cost: I64,
+    own_cost: dict[int, int],
+    shared: Residual,
+    costs: tuple[F64, F64, float],
+    deadline: float,
+) -> dict[int, tuple[int, list[int]]]:
+    """Each order's cheapest way on what the other orders leave: (cost in micro, its nodes by
+    distance), by the exact one-order search; an order whose own optimum (``own_cost``)
+    costs as much as its choice is its own cheapest way (no search). Orders whose search
+    ``deadline`` stops unproven, and those past :data:`MAX_RESIDUAL_EXPLANATIONS` searches,
+    are left out.
+    """
+    c_arc, c_pair, split = costs
+    out: dict[int, tuple[int, list[int]]] = {}
+    searched = 0
+    for o in orders:
+        chosen = int(chosen_cost[o])
+        if own_cost.get(o, -int(NONE)) >= chosen:
+            out[o] = (chosen, [])
+            continue
+        if _clock() > deadline or searched >= MAX_RESIDUAL_EXPLANATIONS:
+            continue
+        searched += 1
+        res = _order_residual(prob, world, x, o, None, shared)
+        arcs, qty, gap = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)
+        if gap is not None:
+            continue  # not proven
+        cost = pattern_cost(prob, o, arcs, qty)
+        if cost < chosen:
+            out[o] = (cost, _by_distance(prob, o, set(prob.arc_node[arcs].tolist())))
+        else:
+            out[o] = (chosen, [])
+    return out
+
+
 def _cap_costs(
     prob: Problem,
     blocks_all: list[OrderBlock],
@@ -800,8 +875,11 @@ def _cap_costs(
 class _Lift:
     """What a rule at one node costs an order: lifted, the order would ship for ``saving`` less.
 
-    ``rule``: ``excluded_nodes`` (the node allowed) or ``promise`` (the node on time: not
-    ruled out under ``promise = forbid``, no lateness under ``penalise``).
+    ``rule``: ``excluded_nodes`` (the node allowed), ``promise`` (the node on time: not
+    ruled out under ``promise = forbid``, no lateness under ``penalise``) or
+    ``opening_hours`` (the node open now: its parcel leaves at ``rules.now_s`` plus its lead
+    time). The saving is against the order's cheapest way to ship on what the other orders
+    leave without any rule lifted (not against a dearer choice, e.g. a baseline's).
     """
 
     node: int
@@ -809,12 +887,35 @@ class _Lift:
     saving: int  # micro
 
 
+@dataclass
+class _Lifted:
+    """The rule-lifting searches of one order.
+
+    ``lift``: the rule that costs the order most (None: none found that saves);
+    ``unsettled``: the most promising (node, rule) whose search did not finish (its node
+    limit, the explanations' time), None when every candidate was settled; ``free``: the
+    order's cheapest way on what the other orders leave without a rule lifted, (cost in
+    micro-units, nodes), where a search found it below the choice.
+    """
+
+    lift: _Lift | None = None
+    unsettled: tuple[int, str] | None = None
+    free: tuple[int, list[int]] | None = None
+
+
+def _open_arrival(prob: Problem, n: int, o: int) -> int:
+    """When a parcel of node ``n`` would reach order ``o`` were the node open now."""
+    travel = int(prob.arrival_s[n, o] - prob.ready_s[n])
+    return prob.request.rules.now_s + prob.request.nodes[n].lead_time_s + travel
+
+
 def _lift_candidates(prob: Problem, o: int, chosen: list[int]) -> list[tuple[int, str]]:
-    """The nodes whose rule (exclusion, promise) may cost order ``o``, and the rule.
+    """The nodes whose rule (exclusion, promise, opening hours) may cost order ``o``.
 
     A node holding free stock of one of its unrestricted lines that is excluded for the
-    order's region (and would be allowed without the exclusion), or that misses the promise
-    (ruled out under ``forbid``; late and not chosen under ``penalise``).
+    order's region (and would be allowed without the exclusion), that misses the promise
+    (ruled out under ``forbid``; late and not chosen under ``penalise``), or that does not
+    open again (and, open now, would be allowed: not excluded, on time under ``forbid``).
     """
     lines = prob.order_lines(o)
     skus = [int(prob.line_sku[ln]) for ln in lines if not prob.line_restricted[ln]]
@@ -822,17 +923,25 @@ def _lift_candidates(prob: Problem, o: int, chosen: list[int]) -> list[tuple[int
         return []
     holding = (prob.avail[:, skus] > 0).any(axis=1)
     block = prob.node_block[:, o]
+    promise = int(prob.order_promise_s[o])
     late = (
-        prob.arrival_s[:, o] > prob.order_promise_s[o]
-        if prob.order_promise_s[o] >= 0
-        else (np.zeros(prob.num_nodes, dtype=bool))
+        prob.arrival_s[:, o] > promise if promise >= 0 else (np.zeros(prob.num_nodes, dtype=bool))
     )
-    forbid = prob.request.rules.promise == "forbid"
+    rules = prob.request.rules
+    forbid = rules.promise == "forbid"
+    region = prob.request.orders[o].region
+    banned = set(rules.excluded_nodes.get(region, ())) if region is not None else set()
     out: list[tuple[int, str]] = []
     for n in np.flatnonzero(holding).tolist():
         code = int(block[n])
         if code == EXCLUDED and not (forbid and late[n]):
             out.append((n, "excluded_nodes"))
+        elif code == CLOSED:
+            if prob.node_ids[n] in banned:
+                continue  # open, it would still be excluded
+            if forbid and promise >= 0 and _open_arrival(prob, n, o) > promise:
+                continue  # open, it would still miss the promise
+            out.append((n, "opening_hours"))
         elif n not in chosen and (
             code == PROMISE or (code == OK and not forbid and prob.late_cost[n, o] > 0)
         ):
@@ -840,24 +949,54 @@ def _lift_candidates(prob: Problem, o: int, chosen: list[int]) -> list[tuple[int
     return out
 
 
+@dataclass
+class _Search:
+    """One lifting search: ``proven`` (False: stopped by its node limit or the deadline);
+    ``cost`` (micro) of the cheapest way found below the incumbent (None: nothing beats it);
+    ``uses``: that way ships from the lifted node; ``nodes``: the nodes it ships from."""
+
+    proven: bool
+    cost: int | None = None
+    uses: bool = False
+    nodes: list[int] = dataclasses.field(default_factory=list)
+
+
 class _Lifter:
     """One-order searches with one node's rule lifted, on what the other orders leave.
 
-    The orders searched are compiled again without exclusions and with the promise priced
-    (``penalise``), every candidate kept (``prune=False``): their pairs at the ruled-out
-    nodes exist there; each search allows the order's usual nodes and the lifted one.
+    The orders searched are compiled again without exclusions, with the promise priced
+    (``penalise``) and every closed node open now, every candidate kept (``prune=False``):
+    their pairs at the ruled-out nodes exist there; each search allows the order's usual
+    nodes and the lifted one.
     """
+
+    #: the branch and bound's node limit per search (tests lower it)
+    node_limit = BB_NODE_LIMIT
 
     def __init__(self, prob: Problem, orders: list[int]) -> None:
         req = prob.request
         rules = req.rules.model_copy(update={"excluded_nodes": {}, "promise": "penalise"})
         update: dict[str, object] = {"orders": [req.orders[o] for o in orders], "rules": rules}
+        if (prob.ready_s < 0).any():  # closed nodes open now (leaving at now_s + lead time)
+            update["nodes"] = [
+                node.model_copy(update={"opening_hours": []}) if prob.ready_s[n] < 0 else node
+                for n, node in enumerate(req.nodes)
+            ]
         for name in ("distance_km", "travel_s"):
             matrix = getattr(req, name)
             if matrix is not None:
                 update[name] = [[row[o] for o in orders] for row in matrix]
         self.prob = prob
-        self.lifted = compile_request(req.model_copy(update=update), prune=False)
+        lifted = compile_request(req.model_copy(update=update), prune=False)
+        # the orders' own unfilled penalties: under allow_unfilled = false they follow the
+        # dearest parcel, which a closed node opened can change (the lines are the same, in
+        # the same order; the unpruned arcs are a superset of those the penalties keep)
+        pen = np.concatenate(
+            [prob.line_pen[prob.order_lines(o)] for o in orders] or [np.zeros(0, dtype=np.int64)]
+        )
+        if not np.array_equal(pen, lifted.line_pen):
+            lifted = dataclasses.replace(lifted, line_pen=pen)
+        self.lifted = lifted
         self.index = {o: j for j, o in enumerate(orders)}
         pos = {s: i for i, s in enumerate(prob.sku_ids)}
         self.sku_map = np.array([pos[s] for s in self.lifted.sku_ids], dtype=np.int64)
@@ -891,19 +1030,19 @@ class _Lifter:
         )
 
     def search(
-        self, o: int, lift: tuple[int, str], incumbent: int, deadline: float
-    ) -> tuple[int, bool] | None:
-        """The order's cheapest cost (micro) with ``lift`` applied where below ``incumbent``,
-        and whether it ships from the lifted node; None where nothing beats ``incumbent``
-        (or the search stopped unproven). Not from the lifted node: the cost is the order's
-        best on what the others leave without any rule lifted. After :meth:`prepare` of ``o``.
+        self, o: int, lift: tuple[int, str] | None, incumbent: int, deadline: float
+    ) -> _Search:
+        """The order's cheapest way with ``lift`` applied (None: no rule lifted), where it
+        costs less than ``incumbent`` (micro). A way found that does not ship from the lifted
+        node is the order's best on what the others leave without any rule lifted. After
+        :meth:`prepare` of ``o``.
         """
         lp = self.lifted
         j = self.index[o]
-        n, rule = lift
-        at = np.flatnonzero(self.nodes == n)
         mine = self.pair_ok[self.p0 : self.p1]
         mine[:] = self.usual
+        n, rule = lift if lift is not None else (-1, "")
+        at = np.flatnonzero(self.nodes == n)
         mine[at] = self.room[at]  # the lifted node, where it has room
         lifted_pair = self.p0 + at
         late = int(lp.pair_late[lifted_pair[0]]) if rule == "promise" and at.size else 0
@@ -919,17 +1058,23 @@ class _Lifter:
                 arc_ub=self.arc_ub,
                 pair_ok=self.pair_ok,
                 pair_cap=self.pair_cap,
+                node_limit=self.node_limit,
                 incumbent=min((incumbent - self.nothing) / MICRO, 0.0),
                 deadline=deadline,
             )
         finally:
             self.c_pair[lifted_pair] = saved
-        if lower < value - 1e-9 or found.size == 0:
-            return None  # not proven, or nothing beats the incumbent
-        if n not in set(lp.arc_node[found].tolist()):
-            return pattern_cost(lp, j, found, qty), False
+        if lower < value - 1e-9:
+            return _Search(proven=False)
+        if found.size == 0:
+            return _Search(proven=True)  # nothing beats the incumbent
+        nodes = sorted(set(lp.arc_node[found].tolist()))
+        if n not in nodes:
+            return _Search(proven=True, cost=pattern_cost(lp, j, found, qty), nodes=nodes)
         cost = pattern_cost(lp, j, found, qty) - late
-        return (cost, True) if cost < incumbent else None
+        if cost >= incumbent:
+            return _Search(proven=True)
+        return _Search(proven=True, cost=cost, uses=True, nodes=nodes)
 
 
 def _lift_bound(prob: Problem, world: _World, o: int, lift: tuple[int, str]) -> int:
@@ -1007,71 +1152,129 @@ def _lifts(
     chosen_nodes: list[list[int]],
     chosen_cost: I64,
     floor: dict[int, int],
+    free: dict[int, int],
     deadline: float,
-) -> dict[int, _Lift]:
+) -> dict[int, _Lifted]:
     """Per order, the node whose rule costs it most: lifted alone, the largest saving.
 
     ``floor``: per order a lower bound (micro) of its cheapest cost on what the others leave
     (its own optimum): a node whose parcel adds at least the choice's cost minus it cannot
-    save. Orders whose searches the deadline stops keep what was found.
+    save. ``free``: per order its cheapest cost on what the others leave, where known (else
+    searched for where a lifted rule would save, as the saving is measured against it).
+    Orders whose searches stop unproven (node limit, ``deadline``) say which candidate was
+    left unsettled.
     """
     todo: dict[int, list[tuple[int, int, int, tuple[int, str]]]] = {}
     for o in range(prob.num_orders):
         cands = _lift_candidates(prob, o, chosen_nodes[o])
         if not cands:
             continue
+        ref = free.get(o, int(chosen_cost[o]))  # no lift saves unless it beats this
         ideal = _ideal_costs(prob, world, x, o, chosen_arcs[o], cands)
         bounded = []
         for lift, least in zip(cands, ideal, strict=True):
             bound = _lift_bound(prob, world, o, lift)
             lower = max(floor.get(o, -int(NONE)) + bound, least)
-            if lower < int(chosen_cost[o]):
+            if lower < ref:
                 bounded.append((lower, bound, least, lift))
         if bounded:
             todo[o] = sorted(bounded)
-    if not todo or _clock() > deadline:
+    if not todo:
         return {}
+    if _clock() > deadline:
+        return {o: _Lifted(unsettled=ranked[0][3]) for o, ranked in todo.items()}
     lifter = _Lifter(prob, sorted(todo))
-    out: dict[int, _Lift] = {}
+    out: dict[int, _Lifted] = {}
     for o, ranked in todo.items():
-        best = int(chosen_cost[o])
-        low = floor.get(o, -int(NONE))
-        lifter.prepare(world, x, o, chosen_arcs[o])
-        for _, bound, least, lift in ranked:
-            if _clock() > deadline:
-                return out
-            if max(low + bound, least) >= best:
-                continue  # this node cannot save more than the best so far
-            found = lifter.search(o, lift, best, deadline)
-            if found is None:
-                continue
-            cost, uses = found
-            if uses:
-                best = cost
-                out[o] = _Lift(lift[0], lift[1], int(chosen_cost[o]) - cost)
-            else:  # the order's best without any rule lifted, below the choice (a baseline's)
-                best = low = cost  # only a lifted node that beats it counts from now on
+        out[o] = _lift_order(
+            lifter, world, x, o, chosen_arcs[o], int(chosen_cost[o]), ranked, floor, free, deadline
+        )
     return out
 
 
-def _lift_reason(prob: Problem, o: int, lift: _Lift) -> Reason:
-    """The reason naming the node whose rule costs order ``o`` most, and what it costs."""
-    n = lift.node
+def _lift_order(
+    lifter: _Lifter,
+    world: _World,
+    x: I64,
+    o: int,
+    arcs: I64,
+    chosen: int,
+    ranked: list[tuple[int, int, int, tuple[int, str]]],
+    floor: dict[int, int],
+    free: dict[int, int],
+    deadline: float,
+) -> _Lifted:
+    """:func:`_lifts` of order ``o`` (``arcs``, ``chosen``: its own and their cost, micro):
+    its candidates ``ranked`` by their lower bounds."""
+    known = free.get(o)  # the order's cheapest cost without a lift, where known
+    if known is None and floor.get(o, -int(NONE)) >= chosen:
+        known = chosen  # the choice reaches the order's own optimum
+    best = chosen if known is None else known  # the cheapest way found so far
+    low = floor.get(o, -int(NONE))
+    out = _Lifted()
+    found: tuple[int, str] | None = None
+    prepared = False
+    for _, bound, least, lift in ranked:
+        if max(low + bound, least) >= best:
+            continue  # this node cannot save more than the best so far
+        if _clock() > deadline:
+            out.unsettled = out.unsettled or lift
+            break
+        if not prepared:
+            lifter.prepare(world, x, o, arcs)
+            prepared = True
+        got = lifter.search(o, lift, best, deadline)
+        if not got.proven:
+            out.unsettled = out.unsettled or lift
+        elif got.cost is not None and got.uses:
+            best, found = got.cost, lift
+        elif got.cost is not None:  # the order's best without any rule lifted, below its choice
+            known = best = low = got.cost  # only a lifted node that beats it counts from now on
+            out.free = (got.cost, got.nodes)
+    if found is not None and known is None:
+        # the saving is against the order's cheapest way without a lift: search for it
+        got = lifter.search(o, None, chosen, deadline) if _clock() <= deadline else _Search(False)
+        if not got.proven:
+            out.unsettled = out.unsettled or found
+            return out
+        known = chosen if got.cost is None else got.cost
+        if got.cost is not None:
+            out.free = (got.cost, got.nodes)
+    if found is not None and known is not None and best < known:
+        out.lift = _Lift(found[0], found[1], known - best)
+    return out
+
+
+def _lift_reason(
+    prob: Problem, o: int, lift: tuple[int, str], saving: int | None, unsettled: bool
+) -> Reason:
+    """The reason naming the node whose rule costs order ``o`` most, and what lifting it
+    would save (``saving`` None: its search did not finish; ``unsettled``: a saving found,
+    but the search of another node whose rule may cost more did not finish)."""
+    n, rule = lift
     node_id = prob.node_ids[n]
     order = prob.request.orders[o]
-    saving = _money(lift.saving)
-    when = f"(arrives {int(prob.arrival_s[n, o])} s, promised by {order.promise_by_s} s)"
-    if lift.rule == "excluded_nodes":
-        message = (
-            f"{node_id} may not ship to region {order.region} (excluded_nodes); allowed, it "
-            f"would save {saving}"
-        )
-        return _reason(kind=ReasonKind.RULE, node_id=node_id, rule=lift.rule, message=message)
-    if prob.node_block[n, o] == PROMISE:
-        message = f"{node_id} cannot meet the promise {when}; on time, it would save {saving}"
+    if rule == "excluded_nodes":
+        head = f"{node_id} may not ship to region {order.region} (excluded_nodes)"
+        lifted = "allowed"
+    elif rule == "opening_hours":
+        head = f"{node_id} does not open again before the horizon ends (opening_hours)"
+        lifted = "open now"
     else:
-        message = f"{node_id} would arrive late {when}; on time, it would save {saving}"
-    return _reason(kind=ReasonKind.PROMISE, node_id=node_id, rule="promise", message=message)
+        when = f"(arrives {int(prob.arrival_s[n, o])} s, promised by {order.promise_by_s} s)"
+        if prob.node_block[n, o] == PROMISE:
+            head = f"{node_id} cannot meet the promise {when}"
+        else:
+            head = f"{node_id} would arrive late {when}"
+        lifted = "on time"
+    if saving is None:
+        message = f"{head}; {lifted}, what it would save was not searched to the end"
+    else:
+        message = f"{head}; {lifted}, it would save {_money(saving)}"
+        if unsettled:
+            message += " (the search of other ruled-out nodes was not finished)"
+    kind = ReasonKind.PROMISE if rule == "promise" else ReasonKind.RULE
+    return _reason(kind=kind, node_id=node_id, rule=rule, message=message)
 
 
 def _money(micro: int) -> str:
@@ -1237,9 +1440,14 @@ def _order_explanation(
     baseline: str | None = None,
     capped: tuple[int, list[int]] | None = None,
     shipless: _Shipless | None = None,
-    lift: _Lift | None = None,
+    lifted: _Lifted | None = None,
+    free_way: tuple[int, list[int]] | None = None,
 ) -> OrderExplanation:
+    """One order's explanation (``free_way``: its cheapest way on what the other orders
+    leave, where known to cost less than its choice: cost in micro, nodes)."""
     order_id = prob.order_ids[o]
+    # the baseline left a cheaper way that no other order's allocation stops (a number)
+    slack = free_way if baseline is not None and free_way is not None else None
     reasons: list[Reason] = []
     alternative = None
     if alt_cost >= 0 and nodes:
@@ -1272,7 +1480,9 @@ def _order_explanation(
             reasons.extend(_binding(prob, world, x, o, arcs, b_arcs, b_qty))
             unexplained = not any(r.kind != ReasonKind.CHEAPEST for r in reasons)
             cheaper = alternative is not None and alt_cost < cost
-            if baseline is not None and (unexplained or cheaper):
+            if slack is not None:
+                pass  # said below, with the number
+            elif baseline is not None and (unexplained or cheaper):
                 reasons.append(
                     _reason(
                         kind=ReasonKind.CHEAPEST,
@@ -1287,6 +1497,16 @@ def _order_explanation(
                         message="within the optimality gap of the batch answer",
                     )
                 )
+    if slack is not None:
+        free_cost, free_nodes = slack
+        reasons.append(
+            _reason(
+                kind=ReasonKind.CHEAPEST,
+                message=f"the {baseline} baseline does not optimise: on what the other orders "
+                f"leave this order could ship from {_names(prob, free_nodes)} for "
+                f"{_money(cost - free_cost)} less",
+            )
+        )
     if capped is not None:
         saving, free_nodes = capped
         reasons.append(
@@ -1307,14 +1527,25 @@ def _order_explanation(
             if r.message not in said
         )
     rules = _rule_reasons(prob, o, nodes, arcs, x, near)
-    if lift is not None:  # the ruled-out node named is the one whose rule costs most
+    # the ruled-out node named is the one whose rule costs most (with the saving), else the
+    # one whose search did not finish, in place of the nearest one (whose naming says that
+    # no rule lifted alone saves)
+    named: Reason | None = None
+    if lifted is not None and lifted.lift is not None:
+        lift = lifted.lift
+        named = _lift_reason(
+            prob, o, (lift.node, lift.rule), lift.saving, lifted.unsettled is not None
+        )
+    elif lifted is not None and lifted.unsettled is not None:
+        named = _lift_reason(prob, o, lifted.unsettled, None, False)
+    if named is not None:
         ruled = ("excluded_nodes", "opening_hours", "promise")
         at = next((i for i, r in enumerate(rules) if r.rule in ruled), None)
         if at is None:
             at = sum(1 for r in rules if r.rule == "restricted_skus")
         else:
             del rules[at]
-        rules.insert(at, _lift_reason(prob, o, lift))
+        rules.insert(at, named)
     reasons.extend(rules)
     reasons.extend(_late_reasons(prob, o, nodes))
     l0, l1 = int(prob.order_line_start[o]), int(prob.order_line_start[o + 1])
@@ -1325,7 +1556,8 @@ def _order_explanation(
                 kind=ReasonKind.UNFILLED, message=f"{short} unit(s) left unfilled (see unfilled)"
             )
         )
-    summary = _summary(prob, o, nodes, arcs, x, alternative, reasons)
+    slack_said = None if slack is None else (_names(prob, slack[1]), cost - slack[0])
+    summary = _summary(prob, o, nodes, arcs, x, alternative, reasons, slack_said)
     return _explanation(
         order_id=order_id,
         nodes=[prob.node_ids[n] for n in nodes],
@@ -1535,7 +1767,10 @@ def _summary(
     x: I64,
     alternative: Alternative | None,
     reasons: list[Reason],
+    slack: tuple[str, int] | None = None,
 ) -> str:
+    """The one-line summary (``slack``: where a baseline's order could ship for how much
+    less, micro, on what the other orders leave)."""
     if not nodes:
         head = "nothing ships"
     else:
@@ -1556,8 +1791,12 @@ def _summary(
         else:
             tail.append(f"next best: {where}, {extra}")
     forced = [r.message for r in reasons if r.kind not in (ReasonKind.CHEAPEST,)]
+    if slack is not None:
+        tail.append(f"not the cheapest option: {slack[0]} costs {_money(slack[1])} less")
     if forced:
         tail.append("because " + forced[0])
+    elif slack is not None:
+        pass
     elif nodes and alternative is not None and alternative.extra_cost < 0:
         where = ", ".join(alternative.nodes) or "shipping nothing"
         tail.append(f"not the cheapest option: {where} costs {-alternative.extra_cost:.2f} less")

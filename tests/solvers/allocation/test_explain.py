@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import solvers.allocation.explain as explain_module
+from scenarios.geo import TimeWindow
 from scenarios.model import NodeKind, Tier
 from solvers.allocation import (
     AllocationParams,
@@ -496,6 +499,123 @@ def test_orders_left_without_an_alternative_search_are_counted_in_a_note(
     assert notes == [
         "no best alternative searched for 2 of 3 orders: the one-by-one searches "
         "stop at 1 orders and with the explanations' time"
+    ]
+
+
+def _ruled_out_nearby(near: dict[str, Any] | None = None, **rules: Any) -> AllocationRequest:
+    """One order of one unit; "near" (closed or excluded) costs 2.10, "free" 3.00, "dear"
+    7.05 (handling 5): distance 0.1 per km, 2.00 per parcel."""
+    costs = SIMPLE_COSTS.model_copy(
+        update={"per_shipment": 2.0, "per_unit": 0.0, "per_unit_distance": 0.1}
+    )
+    return AllocationRequest(
+        nodes=[
+            node("dear", 0.0, 0.0, inventory={"a": 2}, handling_cost_per_unit=5.0),
+            node("free", 0.0, 0.0, inventory={"a": 2}),
+            node("near", 0.0, 0.0, inventory={"a": 2}, **(near or {})),
+        ],
+        orders=[order("o", 0.0, 0.0, {"a": 1}, region="r1")],
+        costs=costs,
+        rules=AllocationRules(now_s=1000, **rules),
+        distance_km=[[0.5], [10.0], [1.0]],
+        travel_s=[[30], [600], [60]],
+    )
+
+
+def test_a_closed_node_that_would_be_cheaper_is_named_with_its_saving() -> None:
+    # "near" closed for the rest of the horizon: open now, it ships for 2.10 against 3.00
+    closed = _ruled_out_nearby(near={"opening_hours": [TimeWindow(start_s=0, end_s=500)]})
+    ex = allocate(closed, EXACT).explanations[0]
+    assert ex.nodes == ["free"]
+    said = [r for r in ex.reasons if r.rule == "opening_hours"]
+    assert [(r.node_id, r.message) for r in said] == [
+        (
+            "near",
+            "near does not open again before the horizon ends (opening_hours); open now, it "
+            "would save 0.90",
+        )
+    ]
+
+
+def test_a_closed_node_that_would_still_be_excluded_saves_nothing() -> None:
+    # open, "near" would still be excluded for region r1: lifting its hours alone saves nothing
+    both = _ruled_out_nearby(
+        near={"opening_hours": [TimeWindow(start_s=0, end_s=500)]},
+        excluded_nodes={"r1": ["near"]},
+    )
+    ex = allocate(both, EXACT).explanations[0]
+    assert not any("would save" in r.message for r in ex.reasons)
+    assert any(r.rule == "opening_hours" and r.node_id == "near" for r in ex.reasons)
+
+
+def test_opening_a_closed_node_keeps_the_orders_unfilled_penalty() -> None:
+    # allow_unfilled = false: unfilled units cost 100 x (twice the dearest parcel: n1's
+    # 4.388889 with its lateness); opened, n0 would be later still (50.00 of lateness), and
+    # the search must price the units it leaves short as the request does (877.7778 each)
+    costs = SIMPLE_COSTS.model_copy(
+        update={
+            "per_shipment": 1.0,
+            "per_unit": 0.0,
+            "per_unit_distance": 0.1,
+            "unfilled_unit": None,
+            "late_per_hour": 50.0,
+        }
+    )
+    req = AllocationRequest(
+        nodes=[
+            node(
+                "n0", 0.0, 0.0, inventory={"a": 1}, opening_hours=[TimeWindow(start_s=0, end_s=500)]
+            ),
+            node("n1", 0.0, 0.0, inventory={"a": 1}),
+        ],
+        orders=[order("o", 0.0, 0.0, {"a": 3}, promise_by_s=1000)],
+        costs=costs,
+        rules=AllocationRules(now_s=1000, promise="penalise", allow_unfilled=False),
+        distance_km=[[1.0], [20.0]],
+        travel_s=[[3600], [100]],
+    )
+    ex = allocate(req, EXACT).explanations[0]
+    assert ex.nodes == ["n1"]
+    assert (
+        "n0 does not open again before the horizon ends (opening_hours); open now, it would "
+        "save 826.6778"
+    ) in [r.message for r in ex.reasons]
+
+
+def test_a_baselines_own_slack_is_not_counted_as_a_rules_saving() -> None:
+    # the nearest baseline ships from "dear" (7.05); "free" (3.00) fits on what the others
+    # leave; "near" (2.10) is excluded: the exclusion costs 0.90, the baseline 4.05
+    excluded = _ruled_out_nearby(excluded_nodes={"r1": ["near"]})
+    ex = allocate(excluded, AllocationParams(baseline="nearest")).explanations[0]
+    assert ex.nodes == ["dear"]
+    messages = [r.message for r in ex.reasons]
+    assert (
+        "the nearest baseline does not optimise: on what the other orders leave this order "
+        "could ship from free for 4.05 less"
+    ) in messages
+    assert (
+        "near may not ship to region r1 (excluded_nodes); allowed, it would save 0.90"
+    ) in messages
+    assert "not the cheapest option: free costs 4.05 less" in ex.summary
+    # the optimised answer ships from "free": the same saving for the exclusion
+    best = allocate(excluded, EXACT).explanations[0]
+    assert best.nodes == ["free"]
+    assert any(m.endswith("allowed, it would save 0.90") for m in (r.message for r in best.reasons))
+    assert not any("does not optimise" in r.message for r in best.reasons)
+
+
+def test_an_unfinished_rule_search_says_so_instead_of_naming_the_nearest_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the search that would find the 0.90 saving stops at its node limit: no claim is made
+    # that lifting the exclusion saves nothing
+    excluded = _ruled_out_nearby(excluded_nodes={"r1": ["near"]})
+    monkeypatch.setattr(explain_module._Lifter, "node_limit", 0)
+    ex = allocate(excluded, EXACT).explanations[0]
+    said = [r for r in ex.reasons if r.rule == "excluded_nodes"]
+    assert [r.message for r in said] == [
+        "near may not ship to region r1 (excluded_nodes); allowed, what it would save was not "
+        "searched to the end"
     ]
 
 

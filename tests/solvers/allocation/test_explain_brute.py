@@ -50,7 +50,8 @@ class BruteModel:
 
     def __init__(self, req: AllocationRequest) -> None:
         self.req = req
-        #: (order, node, rule) lifted: the node allowed despite its exclusion, or on time
+        #: (order, node, rule) lifted: the node allowed despite its exclusion, on time, or
+        #: open now (its parcel leaves at now_s plus its lead time)
         self.lift: tuple[int, int, str] | None = None
         costs, rules = req.costs, req.rules
         assert req.distance_km is not None and req.travel_s is not None
@@ -119,6 +120,8 @@ class BruteModel:
 
     def arrival(self, n: int, o: int) -> int | None:
         ready = self.ready[n]
+        if self.lift == (o, n, "opening_hours"):
+            ready = self.req.rules.now_s + self.req.nodes[n].lead_time_s
         return None if ready is None else ready + self.travel[n][o]
 
     def late_s(self, n: int, o: int) -> int:
@@ -143,9 +146,9 @@ class BruteModel:
     def block(self, n: int, o: int) -> str | None:
         """The rule that forbids node ``n`` for order ``o`` (None: allowed)."""
         region = self.req.orders[o].region
-        if self.ready[n] is None:
-            return "opening_hours"
         lifted = self.lift[2] if self.lift is not None and self.lift[:2] == (o, n) else None
+        if self.ready[n] is None and lifted != "opening_hours":
+            return "opening_hours"
         if (
             region is not None
             and self.req.nodes[n].id in self.req.rules.excluded_nodes.get(region, [])
@@ -337,7 +340,8 @@ def check_explanations(req: AllocationRequest, result: AllocationResult) -> None
             assert not got.blocked, ex
         else:
             _check_nothing_shipped(m, req, o, ex, allocs, use)
-        _check_reasons(m, req, o, ex, allocs, use, proven)
+        baseline = result.method in ("nearest", "rule_chain", "myopic")
+        _check_reasons(m, req, o, ex, allocs, use, proven, baseline)
         # the summary calls the choice the cheapest only where no alternative costs less
         if "cheapest option" in ex.summary and "not the cheapest" not in ex.summary:
             assert ex.best_alternative is None or ex.best_alternative.extra_cost >= 0, ex
@@ -347,16 +351,17 @@ def check_explanations(req: AllocationRequest, result: AllocationResult) -> None
 
 
 def _lift_candidates(m: BruteModel, o: int, chosen: set[int]) -> list[tuple[int, str]]:
-    """The nodes whose exclusion or promise may cost order ``o``: they hold free stock of a
-    line it may receive and are excluded (allowed without it), or miss the promise
-    (ruled out under forbid; late, priced and not chosen under penalise)."""
+    """The nodes whose exclusion, promise or opening hours may cost order ``o``: they hold
+    free stock of a line it may receive and are excluded or closed (allowed without that
+    rule), or miss the promise (ruled out under forbid; late, priced and not chosen under
+    penalise)."""
     wanted = [sku for sku in m.lines[o] if not m.restricted(o, sku)]
     out = []
     for n in range(m.n_nodes):
         if not any(m.avail.get((n, sku), 0) > 0 for sku in wanted):
             continue
         rule = m.block(n, o)
-        if rule == "excluded_nodes":
+        if rule in ("excluded_nodes", "opening_hours"):
             m.lift = (o, n, rule)
             if m.block(n, o) is None:
                 out.append((n, rule))
@@ -385,12 +390,16 @@ def _check_lift(
     allocs: dict[int, Alloc],
     proven: bool,
 ) -> None:
-    """A named lateness, or a named rule with what lifting it would save, holds."""
+    """A named lateness, or a named rule with what lifting it would save, holds.
+
+    The saving is against the order's cheapest way on what the others leave without any
+    rule lifted (``here``): a baseline's own dearer choice is not part of it.
+    """
     node_of = {n.id: i for i, n in enumerate(req.nodes)}
     assert r.node_id is not None
     at = node_of[r.node_id]
     chosen = _nodes_of(allocs[o])
-    cost = m.cost(o, allocs[o])
+    here, _ = m.best(o, allocs)
     if r.rule == "promise":
         said = re.search(r"arrives (\d+) s, promised by (\d+) s", r.message)
         assert said is not None and r.kind == ReasonKind.PROMISE, r
@@ -398,8 +407,8 @@ def _check_lift(
         assert int(said.group(2)) == req.orders[o].promise_by_s, r
         assert m.late_s(at, o) > 0, r
     else:
-        assert r.rule == "excluded_nodes" and r.kind == ReasonKind.RULE, r
-        assert m.block(at, o) == "excluded_nodes", r
+        assert r.rule in ("excluded_nodes", "opening_hours") and r.kind == ReasonKind.RULE, r
+        assert m.block(at, o) == r.rule, r
     if "lateness costs" in r.message:
         said = re.search(r"lateness costs ([\d.]+)", r.message)
         assert said is not None and at in chosen, r
@@ -407,13 +416,19 @@ def _check_lift(
         event("a late chosen node is named")
         return
     candidates = _lift_candidates(m, o, chosen)
-    event(f"a lifted rule is named: {r.rule}")
     assert (at, r.rule) in candidates, (r, candidates)
+    if "not searched to the end" in r.message:  # a search that stopped unproven: no claim
+        event(f"a lifted rule's search is unsettled: {r.rule}")
+        return
+    event(f"a lifted rule is named: {r.rule}")
     said = re.search(r"would save ([\d.]+)", r.message)
     assert said is not None, r
     lifted, best = _lifted_best(m, o, allocs, at, r.rule)
-    assert _micro(float(said.group(1))) == cost - lifted > 0, (r, cost, lifted)
+    assert _micro(float(said.group(1))) == here - lifted > 0, (r, here, lifted)
     assert any(at in _nodes_of(a) for a in best), (r, "the lifted optimum does not use it")
+    if "not finished" in r.message:  # another node's search stopped: "costs most" unproven
+        event("a lifted rule is named, other searches unsettled")
+        return
     for n, rule in candidates:  # no other rule costs the order more
         assert _lifted_best(m, o, allocs, n, rule)[0] >= lifted, (r, n, rule)
 
@@ -560,8 +575,12 @@ def _check_reasons(
     allocs: dict[int, Alloc],
     use: dict[str, Counter[object]],
     proven: bool,
+    baseline: bool = False,
 ) -> None:
-    """(c): each named constraint or rule really holds for the node and SKU it names."""
+    """(c): each named constraint or rule really holds for the node and SKU it names.
+
+    ``baseline``: the answer is a baseline's (nothing optimised).
+    """
     order = req.orders[o]
     node_of = {n.id: i for i, n in enumerate(req.nodes)}
     chosen = _nodes_of(allocs[o])
@@ -638,7 +657,7 @@ def _check_reasons(
                 continue
             assert at is not None and node is not None, r
             dist = m.dist[at][o]
-            if "would save" in r.message or "lateness costs" in r.message:
+            if any(w in r.message for w in ("would save", "lateness costs", "to the end")):
                 _check_lift(m, req, o, r, allocs, proven)
             elif r.rule in ("excluded_nodes", "opening_hours", "promise"):
                 assert dist < nearest, (r, "not nearer than the choice")
@@ -698,10 +717,24 @@ def _check_reasons(
     late = {n for n in chosen if m.late_cost(n, o) > 0}
     named_late = {node_of[r.node_id or ""] for r in ex.reasons if "lateness costs" in r.message}
     assert named_late == late, (ex, late)
-    # a rule (exclusion, promise) that costs the order is named with what lifting it saves
-    if proven and not any("would save" in r.message for r in ex.reasons):
+    # a rule (exclusion, promise, opening hours) that costs the order is named with what
+    # lifting it saves against the order's cheapest way on what the others leave (also on
+    # a baseline's answer), unless the explanation says its search did not finish
+    here, here_best = m.best(o, allocs)
+    if not any("would save" in r.message or "to the end" in r.message for r in ex.reasons):
         for n, rule in _lift_candidates(m, o, chosen):
-            assert _lifted_best(m, o, allocs, n, rule)[0] >= cost, (ex, n, rule)
+            assert _lifted_best(m, o, allocs, n, rule)[0] >= here, (ex, n, rule)
+    # a baseline that leaves a cheaper way on what the others leave says so, with the number
+    slack = [r for r in ex.reasons if "baseline does not optimise: on what" in r.message]
+    if slack:
+        said = re.search(r"could ship from (.*) for ([\d.]+) less", slack[0].message)
+        assert said is not None and _micro(float(said.group(2))) == cost - here > 0, (ex, here)
+        names = set(said.group(1).split(", "))
+        assert any({req.nodes[k].id for k in _nodes_of(a)} == names for a in here_best), ex
+        assert "not the cheapest option" in ex.summary, ex
+        event("a baseline's slack is named")
+    if baseline and here < cost:
+        assert slack, (ex, "the baseline's slack is not named", here, cost)
     # the cap on nodes per order is named wherever it costs the order's own optimum
     if req.rules.max_nodes_per_order is not None:
         free, _ = m.best(o, allocs, full=True, cap_nodes=False)
@@ -862,3 +895,21 @@ def test_large_batch_explanations_hold_against_brute_force(req: AllocationReques
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(explain_mod, "SMALL_BATCH", 0)
         check_explanations(req, allocate(req, EXACT))
+
+
+@BRUTE
+@given(tiny_requests(), st.sampled_from([None, "nearest"]))
+def test_unsettled_rule_searches_make_no_claim(
+    req: AllocationRequest, baseline: str | None
+) -> None:
+    """Rule-lifting searches stopped unproven (node limit 0) say so, and claim nothing else.
+
+    Where a search did not finish, the explanation names the candidate as not searched to
+    the end: no ruled-out node is named as if no lifted rule saved anything, and a saving
+    named is still exact.
+    """
+    note(req.model_dump_json())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(explain_mod._Lifter, "node_limit", 0)
+        params = EXACT.model_copy(update={"baseline": baseline})
+        check_explanations(req, allocate(req, params))
