@@ -987,7 +987,11 @@ class _Lifter:
             if matrix is not None:
                 update[name] = [[row[o] for o in orders] for row in matrix]
         self.prob = prob
-        lifted = compile_request(req.model_copy(update=update), prune=False)
+        lifted = compile_request(
+            req.model_copy(update=update),
+            prune=False,
+            stock=(prob.sku_ids, prob.inventory, prob.avail),  # the same nodes' stock
+        )
         # the orders' own unfilled penalties: under allow_unfilled = false they follow the
         # dearest parcel, which a closed node opened can change (the lines are the same, in
         # the same order; the unpruned arcs are a superset of those the penalties keep)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios.geo import TimeWindow
 from scenarios.model import NodeKind
@@ -126,3 +128,59 @@ def test_order_costs_add_up_to_the_total(two_dcs: AllocationRequest) -> None:
     arcs = np.flatnonzero(prob.pair_order[prob.arc_pair] == 0)
     first[arcs] = x[arcs]
     assert costs[0] == prob.order_costs(first)[0]
+
+
+@st.composite
+def _stocked_requests(draw: st.DrawFn) -> AllocationRequest:
+    """2-5 nodes (DCs and stores) holding 0-5 of SKUs a-d, safety stock as one number or per
+    SKU, a store floor; two orders of 1-3 SKUs each."""
+    skus = ["a", "b", "c", "d"]
+    nodes = [
+        node(
+            f"n{i}",
+            52.0,
+            13.0 + i / 10,
+            kind=draw(st.sampled_from([NodeKind.DC, NodeKind.STORE, NodeKind.DARK_STORE])),
+            inventory=draw(st.dictionaries(st.sampled_from(skus), st.integers(0, 5))),
+            safety_stock=draw(
+                st.integers(0, 3) | st.dictionaries(st.sampled_from(skus), st.integers(0, 3))
+            ),
+        )
+        for i in range(draw(st.integers(2, 5)))
+    ]
+    orders = [
+        order(
+            f"o{j}",
+            52.0,
+            13.0,
+            dict.fromkeys(draw(st.lists(st.sampled_from(skus), min_size=1, max_size=3)), 1),
+        )
+        for j in range(2)
+    ]
+    rules = AllocationRules(store_floor_units=draw(st.integers(0, 2)))
+    return AllocationRequest(nodes=nodes, orders=orders, costs=SIMPLE_COSTS, rules=rules)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(_stocked_requests())
+def test_stock_is_what_each_node_holds_above_its_floor(req: AllocationRequest) -> None:
+    """Units held and free per node and SKU: the safety stock (the store floor at stores and
+    dark stores, where larger) stays; a compile given another compile's stock (of more
+    SKUs) takes the same columns."""
+    prob = compile_request(req)
+    floor = req.rules.store_floor_units
+    for n, nd in enumerate(req.nodes):
+        for s, sku in enumerate(prob.sku_ids):
+            held = nd.inventory.get(sku, 0)
+            keep = nd.safety_stock_for(sku)
+            if nd.kind in (NodeKind.STORE, NodeKind.DARK_STORE):
+                keep = max(keep, floor)
+            assert prob.inventory[n, s] == held
+            assert prob.avail[n, s] == max(held - keep, 0)
+    one = req.model_copy(update={"orders": req.orders[1:]})
+    given_stock = compile_request(one, stock=(prob.sku_ids, prob.inventory, prob.avail))
+    alone = compile_request(one)
+    assert given_stock.sku_ids == alone.sku_ids
+    assert np.array_equal(given_stock.inventory, alone.inventory)
+    assert np.array_equal(given_stock.avail, alone.avail)
+    assert np.array_equal(given_stock.arc_ub, alone.arc_ub)
