@@ -11,7 +11,8 @@ For every order, with every other order's allocation held fixed (its *residual* 
   node it does not use, fewer units from one it does) is traced to the limit that stopped it
   (stock taken by other orders, parcel or unit capacity full, the VIP share used up);
 - **rules**: the node holding free stock of the order's lines whose rule (sanctions list,
-  promise, opening hours) costs the order most, with what lifting it alone would save
+  promise, opening hours; or its capacity, where it may take no parcel of the order this
+  wave) costs the order most, with what lifting it alone would save
   against the order's cheapest way with no rule lifted (else the nearest node nearer than
   every chosen one that a rule forbids: sanctions list, opening hours, promise; or, where
   a search did not finish, the candidate left unsettled), each chosen parcel whose
@@ -903,6 +904,15 @@ class _Lifted:
     free: tuple[int, list[int]] | None = None
 
 
+def _shut(prob: Problem, o: int) -> np.ndarray:
+    """Per node: may take no parcel of order ``o`` in this wave (no capacity at all, or no
+    VIP share for a VIP order)."""
+    shut = (prob.cap_orders == 0) | (prob.cap_units == 0)
+    if prob.order_vip[o]:
+        shut |= (prob.vip_cap_orders == 0) | (prob.vip_cap_units == 0)
+    return shut
+
+
 def _open_arrival(prob: Problem, n: int, o: int) -> int:
     """When a parcel of node ``n`` would reach order ``o`` were the node open now."""
     travel = int(prob.arrival_s[n, o] - prob.ready_s[n])
@@ -915,7 +925,10 @@ def _lift_candidates(prob: Problem, o: int, chosen: list[int]) -> list[tuple[int
     A node holding free stock of one of its unrestricted lines that is excluded for the
     order's region (and would be allowed without the exclusion), that misses the promise
     (ruled out under ``forbid``; late and not chosen under ``penalise``), or that does not
-    open again (and, open now, would be allowed: not excluded, on time under ``forbid``).
+    open again (and, open now, would be allowed: not excluded, on time under ``forbid``),
+    or that may take no parcel of the order in this wave (``capacity``: no capacity, or no
+    VIP share for a VIP order) and is otherwise allowed. A node both shut and ruled out is
+    no candidate: lifting one of the two alone saves nothing.
     """
     lines = prob.order_lines(o)
     skus = [int(prob.line_sku[ln]) for ln in lines if not prob.line_restricted[ln]]
@@ -931,10 +944,14 @@ def _lift_candidates(prob: Problem, o: int, chosen: list[int]) -> list[tuple[int
     forbid = rules.promise == "forbid"
     region = prob.request.orders[o].region
     banned = set(rules.excluded_nodes.get(region, ())) if region is not None else set()
+    shut = _shut(prob, o)
     out: list[tuple[int, str]] = []
     for n in np.flatnonzero(holding).tolist():
         code = int(block[n])
-        if code == EXCLUDED and not (forbid and late[n]):
+        if shut[n]:
+            if code == OK and n not in chosen:
+                out.append((n, "capacity"))
+        elif code == EXCLUDED and not (forbid and late[n]):
             out.append((n, "excluded_nodes"))
         elif code == CLOSED:
             if prob.node_ids[n] in banned:
@@ -965,9 +982,11 @@ class _Lifter:
     """One-order searches with one node's rule lifted, on what the other orders leave.
 
     The orders searched are compiled again without exclusions, with the promise priced
-    (``penalise``) and every closed node open now, every candidate kept (``prune=False``):
-    their pairs at the ruled-out nodes exist there; each search allows the order's usual
-    nodes and the lifted one.
+    (``penalise``), every closed node open now and every shut node (no capacity, or no VIP
+    share) without a capacity, every candidate kept (``prune=False``): their pairs at the
+    ruled-out nodes exist there; each search allows the order's usual nodes (with what the
+    other orders leave of their capacity) and the lifted one (a shut one with room for the
+    order alone).
     """
 
     #: the branch and bound's node limit per search (tests lower it)
@@ -977,11 +996,23 @@ class _Lifter:
         req = prob.request
         rules = req.rules.model_copy(update={"excluded_nodes": {}, "promise": "penalise"})
         update: dict[str, object] = {"orders": [req.orders[o] for o in orders], "rules": rules}
-        if (prob.ready_s < 0).any():  # closed nodes open now (leaving at now_s + lead time)
-            update["nodes"] = [
-                node.model_copy(update={"opening_hours": []}) if prob.ready_s[n] < 0 else node
-                for n, node in enumerate(req.nodes)
-            ]
+        shut = (
+            (prob.cap_orders == 0)
+            | (prob.cap_units == 0)
+            | (prob.vip_cap_orders == 0)
+            | (prob.vip_cap_units == 0)
+        )
+        if (prob.ready_s < 0).any() or shut.any():
+            # closed nodes open now (leaving at now_s + lead time), shut ones without a
+            # capacity (the searches give a node room only where its capacity is lifted)
+            nodes = []
+            for n, node in enumerate(req.nodes):
+                if prob.ready_s[n] < 0:
+                    node = node.model_copy(update={"opening_hours": []})
+                if shut[n]:
+                    node = node.model_copy(update={"capacity_units": None, "capacity_orders": None})
+                nodes.append(node)
+            update["nodes"] = nodes
         for name in ("distance_km", "travel_s"):
             matrix = getattr(req, name)
             if matrix is not None:
@@ -1051,7 +1082,11 @@ class _Lifter:
         lifted_pair = self.p0 + at
         late = int(lp.pair_late[lifted_pair[0]]) if rule == "promise" and at.size else 0
         saved = self.c_pair[lifted_pair].copy()
+        saved_cap = self.pair_cap[lifted_pair].copy()
         self.c_pair[lifted_pair] -= late / MICRO
+        if rule == "capacity":  # room for the order alone at the lifted node
+            mine[at] = True
+            self.pair_cap[lifted_pair] = -1
         try:
             value, found, qty, lower = solve_order_bb(
                 lp,
@@ -1068,6 +1103,7 @@ class _Lifter:
             )
         finally:
             self.c_pair[lifted_pair] = saved
+            self.pair_cap[lifted_pair] = saved_cap
         if lower < value - 1e-9:
             return _Search(proven=False)
         if found.size == 0:
@@ -1132,8 +1168,9 @@ def _ideal_costs(
         room = np.minimum(room, world.vip_units_left + own_units)
     can = (parcels > 0) & (room > 0)
     unit = prob.per_unit + prob.handling + prob.dist_cost[:, o]
-    gain = (unit[:, None] - prob.line_pen[lines][None, :]).astype(np.float64)
-    gain[(stock <= 0) | ~can[:, None]] = np.inf
+    gain_any = (unit[:, None] - prob.line_pen[lines][None, :]).astype(np.float64)
+    gain_any[stock <= 0] = np.inf  # with room for the order (a lifted capacity)
+    gain = np.where(can[:, None], gain_any, np.inf)
     ship = to_micro(prob.request.costs.per_shipment)
     fixed = (ship + prob.late_cost[:, o]).astype(np.float64)
     usual = (prob.node_block[:, o] == OK) & can
@@ -1142,7 +1179,7 @@ def _ideal_costs(
     qty = prob.line_qty[lines]
     out = []
     for n, rule in cands:
-        g = np.minimum(g_usual, gain[n])
+        g = np.minimum(g_usual, gain_any[n] if rule == "capacity" else gain[n])
         f = min(f_usual, float(ship if rule == "promise" else fixed[n]))
         out.append(nothing + int(f) + int(np.dot(qty, np.minimum(g, 0.0).astype(np.int64))))
     return out
@@ -1264,6 +1301,15 @@ def _lift_reason(
     elif rule == "opening_hours":
         head = f"{node_id} does not open again before the horizon ends (opening_hours)"
         lifted = "open now"
+    elif rule == "capacity":  # the node may take no parcel (or no VIP parcel) this wave
+        no_room = prob.cap_orders[n] == 0 or prob.cap_units[n] == 0
+        head = (
+            f"{node_id} has no capacity in this wave"
+            if no_room
+            else f"the VIP share of {node_id}'s capacity is zero"
+        )
+        lifted = "with room for this order"
+        kind = ReasonKind.CAPACITY if no_room else ReasonKind.VIP_SHARE
     else:
         when = f"(arrives {int(prob.arrival_s[n, o])} s, promised by {order.promise_by_s} s)"
         if prob.node_block[n, o] == PROMISE:
@@ -1277,6 +1323,8 @@ def _lift_reason(
         message = f"{head}; {lifted}, it would save {_money(saving)}"
         if unsettled:
             message += " (the search of other ruled-out nodes was not finished)"
+    if rule == "capacity":  # a limit, not a rule: no rule name
+        return _reason(kind=kind, node_id=node_id, message=message)
     kind = ReasonKind.PROMISE if rule == "promise" else ReasonKind.RULE
     return _reason(kind=kind, node_id=node_id, rule=rule, message=message)
 
@@ -1544,7 +1592,11 @@ def _order_explanation(
         named = _lift_reason(prob, o, lifted.unsettled, None, False)
     if named is not None:
         ruled = ("excluded_nodes", "opening_hours", "promise")
-        at = next((i for i, r in enumerate(rules) if r.rule in ruled), None)
+        if named.rule is None:  # a node shut this wave: in place of the nearest shut one
+            shut = (ReasonKind.CAPACITY, ReasonKind.VIP_SHARE)
+            at = next((i for i, r in enumerate(rules) if r.kind in shut), None)
+        else:
+            at = next((i for i, r in enumerate(rules) if r.rule in ruled), None)
         if at is None:
             at = sum(1 for r in rules if r.rule == "restricted_skus")
         else:

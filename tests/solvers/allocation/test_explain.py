@@ -548,6 +548,27 @@ def test_a_closed_node_that_would_still_be_excluded_saves_nothing() -> None:
     assert any(r.rule == "opening_hours" and r.node_id == "near" for r in ex.reasons)
 
 
+@pytest.mark.parametrize(
+    ("near", "tier", "said"),
+    [
+        ({"capacity_orders": 0}, Tier.STANDARD, "near has no capacity in this wave"),
+        ({"capacity_units": 0}, Tier.STANDARD, "near has no capacity in this wave"),
+        ({"capacity_orders": 1}, Tier.VIP, "the VIP share of near's capacity is zero"),
+    ],
+)
+def test_a_node_shut_for_the_wave_is_named_with_what_room_would_save(
+    near: dict[str, Any], tier: Tier, said: str
+) -> None:
+    # "near" may take no parcel of the order this wave (VIP share 0.5 of one parcel: none
+    # for a VIP order); with room for the order it ships for 2.10 against "free"'s 3.00
+    req = _ruled_out_nearby(near=near, vip_capacity_share=0.5)
+    req = req.model_copy(update={"orders": [req.orders[0].model_copy(update={"tier": tier})]})
+    ex = allocate(req, EXACT).explanations[0]
+    assert ex.nodes == ["free"]
+    named = [r for r in ex.reasons if r.node_id == "near"]
+    assert [r.message for r in named] == [f"{said}; with room for this order, it would save 0.90"]
+
+
 def test_opening_a_closed_node_keeps_the_orders_unfilled_penalty() -> None:
     # allow_unfilled = false: unfilled units cost 100 x (twice the dearest parcel: n1's
     # 4.388889 with its lateness); opened, n0 would be later still (50.00 of lateness), and

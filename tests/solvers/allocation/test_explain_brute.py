@@ -50,8 +50,9 @@ class BruteModel:
 
     def __init__(self, req: AllocationRequest) -> None:
         self.req = req
-        #: (order, node, rule) lifted: the node allowed despite its exclusion, on time, or
-        #: open now (its parcel leaves at now_s plus its lead time)
+        #: (order, node, rule) lifted: the node allowed despite its exclusion, on time, open
+        #: now (its parcel leaves at now_s plus its lead time), or with room for the order
+        #: ("capacity": its capacity and VIP share do not apply to the order)
         self.lift: tuple[int, int, str] | None = None
         costs, rules = req.costs, req.rules
         assert req.distance_km is not None and req.travel_s is not None
@@ -159,6 +160,15 @@ class BruteModel:
             return "promise"
         return None
 
+    def shut(self, n: int, o: int) -> bool:
+        """Node ``n`` may take no parcel of order ``o`` in this wave (no capacity at all, or
+        no VIP share for a VIP order)."""
+        node = self.req.nodes[n]
+        caps = [node.capacity_orders, node.capacity_units]
+        if self.vip[o]:
+            caps += [self.vip_cap_orders[n], self.vip_cap_units[n]]
+        return 0 in caps
+
     def restricted(self, o: int, sku: str) -> bool:
         region = self.req.orders[o].region
         return region is not None and region in self.req.rules.restricted_skus.get(sku, [])
@@ -228,6 +238,8 @@ class BruteModel:
                 return False
             units[n] += q
         for n in nodes:
+            if self.lift == (o, n, "capacity"):
+                continue
             node = self.req.nodes[n]
             limits = [
                 (node.capacity_units, "units", units[n]),
@@ -368,6 +380,8 @@ def _lift_candidates(m: BruteModel, o: int, chosen: set[int]) -> list[tuple[int,
             m.lift = None
         elif n not in chosen and (rule == "promise" or (rule is None and m.late_cost(n, o) > 0)):
             out.append((n, "promise"))
+        if rule is None and n not in chosen and m.shut(n, o):
+            out.append((n, "capacity"))
     return out
 
 
@@ -400,7 +414,12 @@ def _check_lift(
     at = node_of[r.node_id]
     chosen = _nodes_of(allocs[o])
     here, _ = m.best(o, allocs)
-    if r.rule == "promise":
+    rule = r.rule or "capacity"
+    if rule == "capacity":  # a node shut this wave: a limit, named without a rule
+        assert r.kind in (ReasonKind.CAPACITY, ReasonKind.VIP_SHARE), r
+        assert m.shut(at, o) and m.block(at, o) is None, r
+        assert ("VIP share" in r.message) == (r.kind == ReasonKind.VIP_SHARE), r
+    elif r.rule == "promise":
         said = re.search(r"arrives (\d+) s, promised by (\d+) s", r.message)
         assert said is not None and r.kind == ReasonKind.PROMISE, r
         assert int(said.group(1)) == m.arrival(at, o), r
@@ -416,21 +435,21 @@ def _check_lift(
         event("a late chosen node is named")
         return
     candidates = _lift_candidates(m, o, chosen)
-    assert (at, r.rule) in candidates, (r, candidates)
+    assert (at, rule) in candidates, (r, candidates)
     if "not searched to the end" in r.message:  # a search that stopped unproven: no claim
-        event(f"a lifted rule's search is unsettled: {r.rule}")
+        event(f"a lifted rule's search is unsettled: {rule}")
         return
-    event(f"a lifted rule is named: {r.rule}")
+    event(f"a lifted rule is named: {rule}")
     said = re.search(r"would save ([\d.]+)", r.message)
     assert said is not None, r
-    lifted, best = _lifted_best(m, o, allocs, at, r.rule)
+    lifted, best = _lifted_best(m, o, allocs, at, rule)
     assert _micro(float(said.group(1))) == here - lifted > 0, (r, here, lifted)
     assert any(at in _nodes_of(a) for a in best), (r, "the lifted optimum does not use it")
     if "not finished" in r.message:  # another node's search stopped: "costs most" unproven
         event("a lifted rule is named, other searches unsettled")
         return
-    for n, rule in candidates:  # no other rule costs the order more
-        assert _lifted_best(m, o, allocs, n, rule)[0] >= lifted, (r, n, rule)
+    for n, other in candidates:  # no other rule costs the order more
+        assert _lifted_best(m, o, allocs, n, other)[0] >= lifted, (r, n, other)
 
 
 def _check_nothing_shipped(
@@ -603,7 +622,10 @@ def _check_reasons(
             assert holds, (r, "the node holds nothing the order wants")
         if r.rule in ("safety_stock", "store_floor_units"):
             assert at is not None and r.sku in wanted and m.block(at, o) is None, r
-        if r.kind == ReasonKind.CHEAPEST:
+        lift_said = "would save" in r.message or "to the end" in r.message
+        if r.kind in (ReasonKind.CAPACITY, ReasonKind.VIP_SHARE) and lift_said:
+            _check_lift(m, req, o, r, allocs, proven)  # a node shut this wave, lifted
+        elif r.kind == ReasonKind.CHEAPEST:
             if "to itself" in r.message:
                 assert own >= cost, (r, own, cost)
             else:  # "within the optimality gap": only an answer not proven optimal
