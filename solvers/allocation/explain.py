@@ -476,6 +476,7 @@ def explain(
             chosen_cost,
             {o: int(own_cost[o]) for o in unconstrained},
             shared,
+            blocks_all,
             (c_arc, c_pair, split),
             search_end,
         )
@@ -781,35 +782,67 @@ def _free_ways(
     chosen_cost: I64,
     own_cost: dict[int, int],
     shared: Residual,
+    blocks_all: list[OrderBlock],
     costs: tuple[F64, F64, float],
     deadline: float,
 ) -> dict[int, tuple[int, list[int]]]:
     """Each order's cheapest way on what the other orders leave: (cost in micro, its nodes by
-    distance), by the exact one-order search; an order whose own optimum (``own_cost``)
-    costs as much as its choice is its own cheapest way (no search). Orders whose search
-    ``deadline`` stops unproven, and those past :data:`MAX_RESIDUAL_EXPLANATIONS` searches,
-    are left out.
+    distance); an order whose own optimum (``own_cost``) costs as much as its choice is its
+    own cheapest way (no search). The batched DP over ``blocks_all`` (each order's own use
+    handed back, as for the best alternatives) settles the orders it is exact for, the
+    exact one-order search the others. Orders whose search ``deadline`` stops unproven, and
+    those past :data:`MAX_RESIDUAL_EXPLANATIONS` one-order searches, are left out.
     """
     c_arc, c_pair, split = costs
     out: dict[int, tuple[int, list[int]]] = {}
-    searched = 0
-    for o in orders:
-        chosen = int(chosen_cost[o])
-        if own_cost.get(o, -int(NONE)) >= chosen:
-            out[o] = (chosen, [])
-            continue
-        if _clock() > deadline or searched >= MAX_RESIDUAL_EXPLANATIONS:
-            continue
-        searched += 1
-        res = _order_residual(prob, world, x, o, None, shared)
-        arcs, qty, gap = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)
-        if gap is not None:
-            continue  # not proven
-        cost = pattern_cost(prob, o, arcs, qty)
+
+    def settle(o: int, arcs: I64, qty: I64) -> None:
+        chosen, cost = int(chosen_cost[o]), pattern_cost(prob, o, arcs, qty)
         if cost < chosen:
             out[o] = (cost, _by_distance(prob, o, set(prob.arc_node[arcs].tolist())))
         else:
             out[o] = (chosen, [])
+
+    todo = []
+    for o in orders:
+        if own_cost.get(o, -int(NONE)) >= int(chosen_cost[o]):
+            out[o] = (int(chosen_cost[o]), [])
+        else:
+            todo.append(o)
+    if blocks_all and todo:
+        ub, pair_ok, pair_cap = _own_limits(prob, world, x)
+        wanted = np.zeros(prob.num_orders, dtype=bool)
+        wanted[todo] = True
+        blocks = [b for b in (_restrict(blk, wanted) for blk in blocks_all) if b is not None]
+        for blk in _chunks(prob, blocks, split):
+            if _clock() > deadline:
+                break
+            ans = solve_blocks(
+                prob,
+                [blk],
+                c_arc,
+                c_pair,
+                arc_ub=ub,
+                pair_ok=pair_ok,
+                cap_units=pair_cap,
+                split=split,
+            )
+            patterns = _patterns(ans.sel_order, ans.sel_arc, ans.sel_qty)
+            empty = (np.zeros(0, dtype=np.int64),) * 2
+            for o, ok_exact in zip(ans.orders.tolist(), ans.exact.tolist(), strict=True):
+                if ok_exact:
+                    settle(o, *patterns.get(o, empty))
+    searched = 0
+    for o in todo:
+        if o in out:
+            continue
+        if _clock() > deadline or searched >= MAX_RESIDUAL_EXPLANATIONS:
+            break
+        searched += 1
+        res = _order_residual(prob, world, x, o, None, shared)
+        arcs, qty, gap = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)
+        if gap is None:  # proven
+            settle(o, arcs, qty)
     return out
 
 

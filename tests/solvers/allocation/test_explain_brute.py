@@ -906,17 +906,21 @@ def _facts(ex: OrderExplanation) -> list[tuple[str, str, str, str]]:
 
 
 @BRUTE
-@given(tiny_requests())
-def test_large_batch_explanations_hold_against_brute_force(req: AllocationRequest) -> None:
+@given(tiny_requests(), st.sampled_from([None, None, "nearest", "myopic"]))
+def test_large_batch_explanations_hold_against_brute_force(
+    req: AllocationRequest, baseline: str | None
+) -> None:
     """The batched path (DP over blocks, as past ``SMALL_BATCH`` orders) is as true.
 
     Tiny requests forced onto the path of large batches: the alternatives and own optima
-    of the batched DP, and what ``max_nodes_per_order`` costs, found for every batch size.
+    of the batched DP, what ``max_nodes_per_order`` costs, and a baseline's cheapest way
+    on what the others leave, found for every batch size.
     """
     note(req.model_dump_json())
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(explain_mod, "SMALL_BATCH", 0)
-        check_explanations(req, allocate(req, EXACT))
+        params = EXACT.model_copy(update={"baseline": baseline})
+        check_explanations(req, allocate(req, params))
 
 
 @BRUTE
