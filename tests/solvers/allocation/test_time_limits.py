@@ -224,4 +224,7 @@ def test_answers_cut_short_stay_valid_and_bound_the_optimum(
     if result.bound is not None:
         assert result.bound <= best + 1e-6
     if result.status == AllocationStatus.OPTIMAL:
-        assert result.cost.total == pytest.approx(best, abs=1e-5)
+        # "optimal" is certified within the gap target (mip_rel_gap, 1e-4 by default): an
+        # answer of 3.000061 over an optimum of 3.0 is one (hypothesis found it once)
+        gap = AllocationParams().mip_rel_gap
+        assert best - 1e-6 <= result.cost.total <= best / (1.0 - gap) + 1e-6
