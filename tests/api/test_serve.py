@@ -107,6 +107,20 @@ def create_app():
 SHARED_SOCKET = "import api.serve; api.serve.reuse_port_supported = lambda: False; "
 
 
+def serve_script(
+    tmp_path: Path, module: str, source: str, *, log_level: str = "info", shared: bool = False
+) -> tuple[str, dict[str, str]]:
+    """``python -c`` code serving the app ``module`` (written from ``source``) on two workers,
+    and its environment (``shared``: one listening socket, as off Linux)."""
+    (tmp_path / f"{module}.py").write_text(source)
+    code = (SHARED_SOCKET if shared else "") + (
+        f"from api.serve import serve_workers; serve_workers('{module}:create_app', "
+        f"factory=True, host='127.0.0.1', port=0, workers=2, log_level='{log_level}')"
+    )
+    path = os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])
+    return code, {**os.environ, "PYTHONPATH": path}
+
+
 @pytest.mark.parametrize("shared", [False, True], ids=["own_sockets", "shared_socket"])
 def test_workers_failing_at_start_up_stop_the_service_with_exit_3(
     tmp_path: Path, shared: bool
@@ -114,15 +128,12 @@ def test_workers_failing_at_start_up_stop_the_service_with_exit_3(
     # uvicorn's supervisor stopped, but serve_workers returned: `serve --workers 4` with a bad
     # DATABASE_URL printed a traceback per worker and exited 0 (with one shared socket, where
     # uvicorn.run ran the workers, still so until its supervisor was ours)
-    (tmp_path / "broken_app.py").write_text(BROKEN_APP)
-    code = (SHARED_SOCKET if shared else "") + (
-        "from api.serve import serve_workers; serve_workers('broken_app:create_app', "
-        "factory=True, host='127.0.0.1', port=0, workers=2, log_level='critical')"
+    code, env = serve_script(
+        tmp_path, "broken_app", BROKEN_APP, log_level="critical", shared=shared
     )
-    path = os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])
     proc = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": path},
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -152,17 +163,12 @@ def test_workers_crashing_at_start_up_stop_the_service_with_exit_3(tmp_path: Pat
     # uvicorn's supervisor stops only on the start-up failure a worker reports (exit status
     # 3): workers that died at start-up were replaced every half second for ever, and the
     # service never exited for its process manager to see
-    (tmp_path / "crashing_app.py").write_text(CRASHING_APP)
-    code = (
-        "from api.serve import serve_workers; serve_workers('crashing_app:create_app', "
-        "factory=True, host='127.0.0.1', port=0, workers=2, log_level='info')"
-    )
-    path = os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])
+    code, env = serve_script(tmp_path, "crashing_app", CRASHING_APP)
     log = tmp_path / "serve.log"
     with log.open("w") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-c", code],
-            env={**os.environ, "PYTHONPATH": path},
+            env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -240,17 +246,12 @@ def create_app():
 def test_workers_on_a_free_port_log_the_port_they_serve_on(tmp_path: Path) -> None:
     # `serve --workers 2 --port 0` printed "a free port (uvicorn's log names it)", but only
     # one process's uvicorn logs its address: the supervisor of several named no port
-    (tmp_path / "ok_app.py").write_text(OK_APP)
-    code = (
-        "from api.serve import serve_workers; serve_workers('ok_app:create_app', "
-        "factory=True, host='127.0.0.1', port=0, workers=2, log_level='info')"
-    )
-    path = os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])
+    code, env = serve_script(tmp_path, "ok_app", OK_APP)
     log = tmp_path / "serve.log"
     with log.open("w") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-c", code],
-            env={**os.environ, "PYTHONPATH": path},
+            env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -419,17 +420,12 @@ def test_workers_on_one_shared_socket_stop_on_sighup_or_sigquit_too(
 ) -> None:
     # where a worker cannot listen on a socket of its own (not Linux), uvicorn.run ran uvicorn's
     # own supervisor: SIGHUP replaced the workers, SIGQUIT did nothing
-    (tmp_path / "ok_app.py").write_text(OK_APP)
-    script = SHARED_SOCKET + (
-        "from api.serve import serve_workers; serve_workers('ok_app:create_app', "
-        "factory=True, host='127.0.0.1', port=0, workers=2, log_level='info')"
-    )
-    path = os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])
+    script, env = serve_script(tmp_path, "ok_app", OK_APP, shared=True)
     log = tmp_path / "serve.log"
     with log.open("w") as fh, inherited((), core_dumps=False):
         proc = subprocess.Popen(
             [sys.executable, "-c", script],
-            env={**os.environ, "PYTHONPATH": path},
+            env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -733,16 +729,11 @@ def test_workers_in_the_background_of_a_tostop_terminal_write_and_stay(tmp_path:
     # stopped a worker at its first log line, and reached the supervisor too (whose handler
     # took it for "one worker fewer" and then waited for the stopped worker for ever); the
     # supervisor's own log lines sent it SIGTTOU again at every retry of the write
-    (tmp_path / "ok_app.py").write_text(OK_APP)
-    code = (
-        "from api.serve import serve_workers; serve_workers('ok_app:create_app', "
-        "factory=True, host='127.0.0.1', port=0, workers=2, log_level='info')"
-    )
-    path = os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])
+    code, env = serve_script(tmp_path, "ok_app", OK_APP)
     terminal = Terminal()
     shell = subprocess.Popen(
         [sys.executable, "-c", BACKGROUND_JOB, terminal.name, sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": path},
+        env=env,
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,
