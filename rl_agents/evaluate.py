@@ -5,7 +5,8 @@ differences are paired. ``hindsight`` (or ``hindsight:SECONDS``) in the policy l
 offline reference of :mod:`rl_agents.hindsight`. For each policy the report has the mean cost
 with its 95% CI, the on-time rate, the paired difference to the baseline (``greedy`` = nearest
 idle courier, added when missing) with its 95% CI, ``cost / hindsight`` and
-**gap closed** = (C_greedy - C_policy) / (C_greedy - C_hindsight) on mean costs, and the
+**gap closed** = (C_greedy - C_policy) / (C_greedy - C_hindsight) on mean costs (each ratio
+with Fieller's 95% interval over the days it is taken on), and the
 latency of ``policy.decide`` per order decision (p50/p99; timings are only meaningful on an
 idle machine). The on-time rate has its 95% CI too (over the days with an order due) and its
 paired difference to the baseline. Each paired difference has its test (paired t, or the
@@ -32,11 +33,13 @@ from simulation.executors import Executor, SerialExecutor
 from simulation.result import KPI_VERSION, MARKS, direction, kpi_bounds, kpi_interval
 from simulation.stats import (
     Interval,
+    RatioInterval,
     degenerate_mark,
     fewer_note,
     holm_family,
     mean_ci,
     paired_diff,
+    ratio_ci,
 )
 from simulation.streams import DRAWS_VERSION
 
@@ -96,6 +99,15 @@ class PolicySummary:
     #: sign test decides) and ``comparisons`` (the family's size); None for the baseline
     diff_test: dict[str, Any] | None = None
     on_time_diff_test: dict[str, Any] | None = None
+    #: Fieller's 95% intervals of the three ratios of paired mean costs (None: fewer than two
+    #: days, or unbounded: the denominator's mean not significantly different from 0) and
+    #: over how many days each ratio is taken (the days the policies involved share)
+    cost_vs_greedy_ci: tuple[float, float] | None = None
+    cost_vs_greedy_n: int = 0
+    cost_vs_hindsight_ci: tuple[float, float] | None = None
+    cost_vs_hindsight_n: int = 0
+    gap_closed_ci: tuple[float, float] | None = None
+    gap_closed_n: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready dict (``costs`` keyed by seed as text)."""
@@ -372,6 +384,8 @@ def summarise(
         diff = diff_ci = vs_greedy = None
         on_time_d: Interval | None = None
         diff_n = 0
+        none = RatioInterval(math.nan, math.nan, math.nan, 0)
+        vs_greedy_ci = vs_hind_ci = gap_ci = none
         common = [s for s in seeds if base is not None and s in base]
         if base is not None and common:
             d = paired_diff(
@@ -386,6 +400,10 @@ def summarise(
             mean_base = float(np.mean([base[s].metrics["cost_cents"] for s in common]))
             mean_here = float(np.mean([days[s].metrics["cost_cents"] for s in common]))
             vs_greedy = mean_here / mean_base if mean_base else None
+            vs_greedy_ci = ratio_ci(
+                [days[s].metrics["cost_cents"] for s in common],
+                [base[s].metrics["cost_cents"] for s in common],
+            )
         vs_hind = gap = None
         if hind_name is not None:
             hind = by[hind_name]
@@ -394,12 +412,21 @@ def summarise(
                 c_here = float(np.mean([days[s].metrics["cost_cents"] for s in both]))
                 c_hind = float(np.mean([hind[s].metrics["cost_cents"] for s in both]))
                 vs_hind = c_here / c_hind if c_hind else None
+                vs_hind_ci = ratio_ci(
+                    [days[s].metrics["cost_cents"] for s in both],
+                    [hind[s].metrics["cost_cents"] for s in both],
+                )
                 trio = [s for s in both if base is not None and s in base]
                 if base is not None and trio:
                     c_g = float(np.mean([base[s].metrics["cost_cents"] for s in trio]))
                     c_p = float(np.mean([days[s].metrics["cost_cents"] for s in trio]))
                     c_h = float(np.mean([hind[s].metrics["cost_cents"] for s in trio]))
                     gap = (c_g - c_p) / (c_g - c_h) if c_g != c_h else None
+                    g_days = [base[s].metrics["cost_cents"] for s in trio]
+                    gap_ci = ratio_ci(
+                        np.subtract(g_days, [days[s].metrics["cost_cents"] for s in trio]),
+                        np.subtract(g_days, [hind[s].metrics["cost_cents"] for s in trio]),
+                    )
         lat = np.concatenate(
             [np.asarray(days[s].latency_us, dtype=np.float64) for s in seeds] or [np.empty(0)]
         )
@@ -427,6 +454,12 @@ def summarise(
             on_time_diff_ci=(on_time_d.low, on_time_d.high) if on_time_d and on_time_d.n else None,
             on_time_diff_n=on_time_d.n if on_time_d else 0,
             diff_n=diff_n,
+            cost_vs_greedy_ci=vs_greedy_ci.pair() if vs_greedy is not None else None,
+            cost_vs_greedy_n=vs_greedy_ci.n if vs_greedy is not None else 0,
+            cost_vs_hindsight_ci=vs_hind_ci.pair() if vs_hind is not None else None,
+            cost_vs_hindsight_n=vs_hind_ci.n if vs_hind is not None else 0,
+            gap_closed_ci=gap_ci.pair() if gap is not None else None,
+            gap_closed_n=gap_ci.n if gap is not None else 0,
         )
     for diffs, attr in ((cost_diffs, "diff_test"), (on_time_diffs, "on_time_diff_test")):
         names = list(diffs)
@@ -456,6 +489,21 @@ def _fmt(x: float | None, spec: str) -> str:
     return format(x, spec)
 
 
+def _ratio(
+    value: float | None, ci: tuple[float, float] | None, n: int, days: int, spec: str
+) -> str:
+    """A ratio with its Fieller interval, ``(n=k)`` when fewer days define it ("-": none)."""
+    if value is None or math.isnan(value):
+        return "-"
+    if ci is not None:
+        shown = f"{format(value, spec)} [{format(ci[0], spec)}, {format(ci[1], spec)}]"
+    elif n >= 2:
+        shown = f"{format(value, spec)} [unbounded]"
+    else:
+        shown = format(value, spec)
+    return shown + fewer_note(n, days)
+
+
 def _mark(test: dict[str, Any] | None, kpi: str, diff: float | None) -> str:
     """`` †`` for a degenerate interval, then `` ▲``/`` ▼`` when Holm's decision rejects."""
     if test is None or diff is None:
@@ -478,7 +526,8 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
     """The comparison as a markdown table (costs in cents), with how its marks are decided."""
     head = (
         "| policy | days | mean cost | 95% CI | on-time [95% CI] | unserved/day | diff vs greedy "
-        "[95% CI] | Δ on-time vs greedy [95% CI] | cost/greedy | cost/hindsight | gap closed "
+        "[95% CI] | Δ on-time vs greedy [95% CI] | cost/greedy [95% CI] | cost/hindsight "
+        "[95% CI] | gap closed [95% CI] "
         "| latency p50 / p99 (ms) |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
@@ -505,6 +554,11 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
             if d_on is not None and s.on_time_diff_ci is not None
             else "-"
         )
+        vs_greedy = _ratio(s.cost_vs_greedy, s.cost_vs_greedy_ci, s.cost_vs_greedy_n, s.n, ".3f")
+        vs_hind = _ratio(
+            s.cost_vs_hindsight, s.cost_vs_hindsight_ci, s.cost_vs_hindsight_n, s.n, ".3f"
+        )
+        gap = _ratio(s.gap_closed, s.gap_closed_ci, s.gap_closed_n, s.n, ".1%")
         lat = (
             f"{_fmt(s.latency_p50_ms, '.3f')} / {_fmt(s.latency_p99_ms, '.3f')}"
             if s.latency_p50_ms is not None
@@ -514,8 +568,7 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
             f"| {s.policy} | {s.n} | {s.mean_cost:,.0f} | [{s.cost_ci[0]:,.0f}, "
             f"{s.cost_ci[1]:,.0f}] | {on_time} | {s.mean_unserved:.2f} | "
             f"{diff} | {on_time_diff} | "
-            f"{_fmt(s.cost_vs_greedy, '.3f')} | {_fmt(s.cost_vs_hindsight, '.3f')} | "
-            f"{_fmt(s.gap_closed, '.1%')} | {lat} |"
+            f"{vs_greedy} | {vs_hind} | {gap} | {lat} |"
         )
     k_cost, k_on_time = _family(summaries, "diff_test"), _family(summaries, "on_time_diff_test")
     foot = (
@@ -527,7 +580,12 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
         "▼ significantly worse than greedy after Holm-Bonferroni (5%) over the table's "
         f"{k_cost} cost and {k_on_time} on-time comparisons with greedy (one family per KPI). "
         "† every day differed by the same non-zero amount: the interval is degenerate and "
-        "the exact sign test (p = 2 x 0.5^n, n >= 6 days needed) decides.\n"
+        "the exact sign test (p = 2 x 0.5^n, n >= 6 days needed) decides. Cost/greedy, "
+        "cost/hindsight and gap closed = mean(greedy - policy) / mean(greedy - hindsight) are "
+        "ratios of mean costs over the days the policies share ((n=k): k days), with Fieller's "
+        "95% interval: the ratios r for which the paired t-test of mean(numerator - r x "
+        "denominator) = 0 does not reject ([unbounded]: the denominator is not significantly "
+        "different from 0).\n"
     )
     return head + "\n".join(rows) + "\n" + foot
 

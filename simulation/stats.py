@@ -5,7 +5,9 @@ Significance of a paired difference: the two-sided paired t-test (its 95% t-inte
 **degenerate** (zero width, no confidence statement) and the exact two-sided sign test decides
 (p = 2 x 0.5^n, so n >= 6 replications at 95%). The comparisons of one KPI against the baseline
 in one table form a family: :func:`holm_family` adjusts their p-values by Holm-Bonferroni and
-the marks follow the adjusted decision; the intervals themselves stay unadjusted.
+the marks follow the adjusted decision; the intervals themselves stay unadjusted. A ratio of
+two paired means (cost / baseline cost) has Fieller's interval (:func:`ratio_ci`): the ratios
+the same paired t-test does not reject.
 """
 
 from __future__ import annotations
@@ -283,6 +285,78 @@ def holm_family(intervals: Sequence[Interval], level: float = LEVEL) -> list[Fam
         )
         for iv, p, q in zip(intervals, raw, adjusted, strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class RatioInterval:
+    """A ratio of two paired means, mean(a) / mean(b), with its Fieller interval.
+
+    ``low``/``high`` are -inf/inf when the interval is unbounded (the denominator's mean is
+    not significantly different from 0); NaN when the ratio is undefined (no pair, or
+    mean(b) = 0). ``degenerate``: two or more pairs with a_i = ratio x b_i on every one (the
+    interval is a point: the pairs agree). One pair gives [ratio, ratio] with ``n`` = 1, no
+    confidence statement, as :func:`mean_ci`.
+    """
+
+    ratio: float
+    low: float
+    high: float
+    n: int
+    degenerate: bool = False
+    level: float = LEVEL
+
+    @property
+    def bounded(self) -> bool:
+        """True with two or more pairs and a finite interval."""
+        return self.n >= 2 and math.isfinite(self.low) and math.isfinite(self.high)
+
+    def pair(self) -> tuple[float, float] | None:
+        """``(low, high)`` for a bounded interval, else None (JSON-ready)."""
+        return (self.low, self.high) if self.bounded else None
+
+
+def ratio_ci(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, level: float = LEVEL
+) -> RatioInterval:
+    """Fieller's interval of mean(a) / mean(b) over paired replications (same seeds).
+
+    The interval is every ratio r that the paired t-test of "mean(a - r b) = 0" does not
+    reject at ``level`` (n - 1 degrees of freedom): the test inverted, exact when the two
+    means are jointly normal, and the same test as :func:`paired_diff`'s, so a target ratio
+    outside the interval is one that ``paired_diff(a, r * b)`` finds significant. Writing
+    r = R + d with R = mean(a) / mean(b) and e = a - R b, the condition is the quadratic
+    d^2 (mean(b)^2 - q s_bb) + 2 d q s_eb - q s_ee <= 0 with q = t^2 / n; when
+    mean(b)^2 <= q s_bb the set is unbounded (-inf, inf). Pairs with a NaN are left out.
+    """
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"paired samples differ in size: {x.shape} vs {y.shape}")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    if np.any(np.isinf(x)) or np.any(np.isinf(y)):
+        raise ValueError("only finite values or NaN (undefined) can be summarised")
+    n = int(x.size)
+    mean_b = float(y.mean()) if n else 0.0
+    if n == 0 or mean_b == 0.0:
+        return RatioInterval(math.nan, math.nan, math.nan, n, level=level)
+    ratio = float(x.mean()) / mean_b
+    if n == 1:
+        return RatioInterval(ratio, ratio, ratio, 1, level=level)
+    e = x - ratio * y
+    scale = float(max(np.max(np.abs(x)), np.max(np.abs(ratio * y))))
+    degenerate = _no_spread(e, scale)
+    s_bb = float(np.var(y, ddof=1))
+    s_ee = 0.0 if degenerate else float(np.var(e, ddof=1))
+    s_eb = 0.0 if degenerate else float(np.cov(e, y, ddof=1)[0, 1])
+    q = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) ** 2 / n
+    lead = mean_b * mean_b - q * s_bb
+    if lead <= 0.0:
+        return RatioInterval(ratio, -math.inf, math.inf, n, degenerate, level)
+    root = math.sqrt(q * q * s_eb * s_eb + lead * q * s_ee)
+    low = ratio + (-q * s_eb - root) / lead
+    high = ratio + (-q * s_eb + root) / lead
+    return RatioInterval(ratio, min(low, ratio), max(high, ratio), n, degenerate, level)
 
 
 def proportion_ci(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:

@@ -403,3 +403,63 @@ def test_a_cost_difference_over_fewer_days_than_the_policy_played_says_so() -> N
     assert s["agent"].diff_n == 2
     row = next(x for x in table_markdown(s).splitlines() if x.startswith("| agent |"))
     assert "-40 [-167, 87] (n=2) |" in row  # -40 +- 12.706 x 10
+
+
+def test_the_cost_ratios_have_fiellers_interval_over_the_days_they_share() -> None:
+    """cost/greedy, cost/hindsight and gap closed had no interval: each now has Fieller's.
+
+    Greedy 200, 220, 180, 240 and the agent 150, 170, 130, 170: cost/greedy 0.738 with the
+    interval [0.69013, 0.78909] worked out by hand in tests/simulation/test_stats_textbook.py
+    (test_ratio_ci_on_a_worked_example). Hindsight played only days 1-3: cost/hindsight and
+    gap closed (mean(greedy - agent) / mean(greedy - hindsight)) are over those three days.
+    """
+    import json
+
+    import numpy as np
+
+    from simulation.stats import ratio_ci
+
+    greedy, agent, hind = (
+        [200.0, 220.0, 180.0, 240.0],
+        [150.0, 170.0, 130.0, 170.0],
+        [95.0, 125.0, 80.0],
+    )
+    s = summarise(
+        [*(day("greedy", k + 1, c) for k, c in enumerate(greedy)),
+         *(day("agent", k + 1, c) for k, c in enumerate(agent)),
+         *(day("hindsight", k + 1, c) for k, c in enumerate(hind))]
+    )  # fmt: skip
+    a = s["agent"]
+    assert a.cost_vs_greedy_n == 4 and a.cost_vs_greedy_ci is not None
+    assert a.cost_vs_greedy_ci == pytest.approx((0.69013, 0.78909), abs=1e-5)
+    ref = ratio_ci(agent[:3], hind)
+    assert (a.cost_vs_hindsight_n, a.cost_vs_hindsight_ci) == (3, pytest.approx(ref.pair()))
+    g3 = np.asarray(greedy[:3])
+    gap = ratio_ci(g3 - np.asarray(agent[:3]), g3 - np.asarray(hind))
+    assert a.gap_closed == pytest.approx(gap.ratio)
+    assert (a.gap_closed_n, a.gap_closed_ci) == (3, pytest.approx(gap.pair()))
+    assert a.gap_closed_ci is not None and a.gap_closed_ci[0] < a.gap_closed < a.gap_closed_ci[1]
+    assert s["greedy"].cost_vs_greedy_ci == (1.0, 1.0)  # itself: the same ratio every day
+    data = json.loads(json.dumps(report_json(s), allow_nan=False))["agent"]
+    assert data["cost_vs_greedy_ci"] == pytest.approx(list(a.cost_vs_greedy_ci))
+    assert data["cost_vs_greedy"] == pytest.approx(0.738095, abs=1e-6)  # the field as before
+    row = next(x for x in table_markdown(s).splitlines() if x.startswith("| agent |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    lo, hi = a.cost_vs_hindsight_ci
+    assert cells[8] == "0.738 [0.690, 0.789]"
+    assert cells[9] == f"{a.cost_vs_hindsight:.3f} [{lo:.3f}, {hi:.3f}] (n=3)"
+    assert cells[10].startswith(f"{a.gap_closed:.1%} [") and cells[10].endswith("(n=3)")
+
+
+def test_a_ratio_over_a_denominator_not_different_from_zero_has_no_finite_interval() -> None:
+    """Greedy within a few cents of hindsight on average: gap closed is unbounded, JSON null."""
+    s = summarise(
+        [*(day("greedy", k, c) for k, c in ((1, 100.0), (2, 130.0), (3, 90.0))),
+         *(day("agent", k, c) for k, c in ((1, 95.0), (2, 120.0), (3, 92.0))),
+         *(day("hindsight", k, c) for k, c in ((1, 110.0), (2, 100.0), (3, 105.0)))]
+    )  # fmt: skip
+    a = s["agent"]
+    assert a.gap_closed is not None and a.gap_closed_ci is None and a.gap_closed_n == 3
+    assert report_json(s)["agent"]["gap_closed_ci"] is None
+    row = next(x for x in table_markdown(s).splitlines() if x.startswith("| agent |"))
+    assert f"{a.gap_closed:.1%} [unbounded]" in row

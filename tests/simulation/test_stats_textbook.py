@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -23,7 +23,15 @@ from scenarios.variants import LoadedVariants, VariantFile
 from simulation import DispatchSimulator
 from simulation.evaluate import evaluate, replication_seeds, simulate
 from simulation.executors import SerialExecutor
-from simulation.stats import clopper_pearson, holm, holm_family, mean_ci, paired_diff, rate_ci
+from simulation.stats import (
+    clopper_pearson,
+    holm,
+    holm_family,
+    mean_ci,
+    paired_diff,
+    rate_ci,
+    ratio_ci,
+)
 from simulation.sweep import run_sweep
 
 
@@ -376,3 +384,97 @@ def test_holm_family_adjusts_three_comparisons_that_are_each_significant_alone()
     assert two[1].p_value is None and not two[1].significant
     assert two[0].family_size == 2 and two[2].degenerate  # -100 every day: the sign test
     assert two[2].p_value == pytest.approx(2 * 0.5**6)
+
+
+def fieller_by_hand(a: np.ndarray, b: np.ndarray) -> tuple[float, float] | None:
+    """Fieller (1954) for a ratio of means, in the textbook form (None: unbounded).
+
+    With the means m_a, m_b, the variances and covariance of the means v11 = s_aa / n,
+    v22 = s_bb / n, v12 = s_ab / n, t = t_{0.975, n-1} and g = t^2 v22 / m_b^2 (g < 1):
+    [R - g v12 / v22 -+ (t / m_b) sqrt(v11 - 2 R v12 + R^2 v22 - g (v11 - v12^2 / v22))]
+    / (1 - g), R = m_a / m_b.
+    """
+    n = a.size
+    ma, mb = float(np.mean(a)), float(np.mean(b))
+    c = np.cov(a, b, ddof=1) / n
+    v11, v12, v22 = float(c[0, 0]), float(c[0, 1]), float(c[1, 1])
+    t = float(stats.t.ppf(0.975, n - 1))
+    g = t * t * v22 / (mb * mb)
+    if g >= 1.0:
+        return None
+    r = ma / mb
+    # g v12 / v22 = t^2 v12 / m_b^2 and g (v11 - v12^2 / v22) = t^2 (v11 v22 - v12^2) / m_b^2
+    shift = t * t * v12 / (mb * mb)
+    root = (t / abs(mb)) * math.sqrt(
+        max(0.0, v11 - 2 * r * v12 + r * r * v22 - t * t * (v11 * v22 - v12 * v12) / (mb * mb))
+    )
+    return ((r - shift - root) / (1 - g), (r - shift + root) / (1 - g))
+
+
+def test_ratio_ci_on_a_worked_example() -> None:
+    """Four days: policy costs against greedy's, the textbook formula evaluated step by step."""
+    greedy = np.asarray([200.0, 220.0, 180.0, 240.0])
+    policy = np.asarray([150.0, 170.0, 130.0, 170.0])
+    # m_a = 155, m_b = 210, R = 0.738095; sums of squares and products of the deviations
+    # 1100, 2000, 1400 over n - 1 = 3 and n = 4: v11 = 91.667, v22 = 166.667, v12 = 116.667;
+    # t_{0.975,3} = 3.182446, g = 10.12796 x 166.667 / 44100 = 0.038277, g v12 / v22 = 0.026794;
+    # under the root 91.667 - 172.222 + 90.797 - 0.383 = 9.8591, times t / 210: 0.047584;
+    # so [(0.738095 - 0.026794 -+ 0.047584) / 0.961723] = [0.69013, 0.78909]
+    r = ratio_ci(policy, greedy)
+    hand = fieller_by_hand(policy, greedy)
+    assert hand is not None
+    assert r.ratio == pytest.approx(155.0 / 210.0)
+    assert (r.low, r.high) == pytest.approx(hand, rel=1e-12)
+    assert r.low == pytest.approx(0.69013, abs=1e-5) and r.high == pytest.approx(0.78909, abs=1e-5)
+    assert r.n == 4 and r.bounded and not r.degenerate
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=1.0, max_value=1e5, allow_nan=False),
+            st.floats(min_value=-0.5, max_value=0.5, allow_nan=False),
+        ),
+        min_size=2,
+        max_size=30,
+    ),
+    st.floats(min_value=0.05, max_value=5.0),
+)
+def test_ratio_ci_is_fiellers_interval_and_inverts_the_paired_t_test(
+    pairs: list[tuple[float, float]], true_ratio: float
+) -> None:
+    """Against the textbook formula, and at each end the paired t-test of a - r b has p = 0.05."""
+    b = np.asarray([p[0] for p in pairs])
+    a = b * (true_ratio + np.asarray([p[1] for p in pairs]))
+    e = a - float(np.mean(a)) / float(np.mean(b)) * b
+    assume(float(np.std(e)) > 1e-6 * float(np.max(np.abs(a))))  # not the same ratio every day
+    r = ratio_ci(a, b)
+    hand = fieller_by_hand(a, b)
+    if hand is None:
+        assert not r.bounded and r.pair() is None
+        assert (r.low, r.high) == (-math.inf, math.inf)
+        return
+    assert r.bounded and r.low <= r.ratio <= r.high
+    assert (r.low, r.high) == pytest.approx(hand, rel=1e-7, abs=1e-9)
+    for end in (r.low, r.high):
+        p = float(stats.ttest_1samp(a - end * b, 0.0).pvalue)
+        assert p == pytest.approx(0.05, abs=1e-6)
+    inside = 0.5 * (r.low + r.high)
+    assert float(stats.ttest_1samp(a - inside * b, 0.0).pvalue) > 0.05
+    assert not paired_diff(a, inside * b).excludes_zero  # the same test as paired_diff's
+
+
+def test_ratio_ci_unbounded_degenerate_and_undefined_cases() -> None:
+    # a denominator whose mean is not significantly different from 0: no finite interval
+    wide = ratio_ci([1.0, 2.0, 1.5], [1.0, -1.5, 0.2])
+    assert wide.n == 3 and not wide.bounded and wide.pair() is None
+    # the same ratio every day (a policy against itself): a point, marked degenerate
+    same = ratio_ci([200.0, 220.0, 180.0], [200.0, 220.0, 180.0])
+    assert (same.ratio, same.low, same.high, same.degenerate) == (1.0, 1.0, 1.0, True)
+    # one pair: a value, no confidence statement; NaN pairs left out; mean(b) = 0 undefined
+    one = ratio_ci([3.0, math.nan], [2.0, 5.0])
+    assert (one.ratio, one.n, one.bounded) == (1.5, 1, False)
+    assert math.isnan(ratio_ci([1.0, 2.0], [1.0, -1.0]).ratio)
+    with pytest.raises(ValueError, match="differ in size"):
+        ratio_ci([1.0], [1.0, 2.0])
