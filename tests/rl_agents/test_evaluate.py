@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -463,3 +465,76 @@ def test_a_ratio_over_a_denominator_not_different_from_zero_has_no_finite_interv
     assert report_json(s)["agent"]["gap_closed_ci"] is None
     row = next(x for x in table_markdown(s).splitlines() if x.startswith("| agent |"))
     assert f"{a.gap_closed:.1%} [unbounded]" in row
+
+
+def _target_days(on_time_shift: list[float], hindsight_noise: list[float]) -> list[DayOutcome]:
+    """Six days: greedy, insertion at half greedy's cost, the model at 0.8 x insertion's, and
+    hindsight at the model's cost / 1.09 x (1 + noise)."""
+    insertion = [0.5 * c for c in GREEDY_COSTS]
+    model = [0.8 * c + e for c, e in zip(insertion, [3.0, -2.0, 1.0, -4.0, 2.0, 0.0], strict=True)]
+    hind = [c / 1.09 * (1 + e) for c, e in zip(model, hindsight_noise, strict=True)]
+    return [
+        *_days("greedy", GREEDY_COSTS, GREEDY_RATES),
+        *_days("insertion", insertion, [r + 0.1 for r in GREEDY_RATES]),
+        *_days("model:m", model, [r + d for r, d in zip(GREEDY_RATES, on_time_shift, strict=True)]),
+        *_days("hindsight", hind, GREEDY_RATES),
+    ]
+
+
+@pytest.fixture(scope="module")
+def rl_bench() -> Iterator[Any]:
+    """``benchmarks/rl_evaluate.py`` imported as a module (nothing runs on import)."""
+    from tests.conftest import benchmark_script
+
+    with benchmark_script("rl_evaluate.py", "rl_evaluate_targets") as module:
+        yield module
+
+
+def test_the_on_time_target_is_met_unless_significantly_below_greedys(rl_bench: Any) -> None:
+    """On-time 0.0033 below greedy's on average, not significantly: the point-estimate rule
+    said "missed"; the paired test says not worse. 0.1 below every day: missed."""
+    close = summarise(_target_days([-0.01, 0.02, -0.03, 0.0, -0.01, 0.01], [0.0] * 6))
+    m = close["model:m"]
+    assert m.on_time_rate is not None and m.on_time_rate < close["greedy"].on_time_rate
+    assert m.on_time_diff_test is not None and not m.on_time_diff_test["significant"]
+    line = rl_bench.targets(close, "model:m", "hindsight")[1]
+    assert line.startswith("| cost vs cheapest insertion (on-time 0.797 vs greedy 0.800, ")
+    assert "paired difference -0.003 [" in line and line.endswith("| met |")
+    worse = summarise(_target_days([-0.1, -0.11, -0.09, -0.1, -0.12, -0.1], [0.0] * 6))
+    line = rl_bench.targets(worse, "model:m", "hindsight")[1]
+    assert line.endswith("| missed (on-time significantly below greedy's) |")
+
+
+def test_a_cost_target_is_met_only_when_its_interval_is_within_it(rl_bench: Any) -> None:
+    """cost / hindsight 1.09 on average but 1.04-1.15 by day: the target <= 1.10 was "met" on
+    the point estimate; the Fieller interval reaches past 1.10, so it is undecided."""
+    from simulation.stats import ratio_ci
+
+    noisy = summarise(_target_days([0.0] * 6, [0.05, -0.04, 0.03, -0.05, 0.04, -0.03]))
+    m, h = noisy["model:m"], noisy["hindsight"]
+    ci = ratio_ci([m.costs[d] for d in range(1, 7)], [h.costs[d] for d in range(1, 7)])
+    assert ci.ratio < 1.10 < ci.high
+    lines = rl_bench.targets(noisy, "model:m", "hindsight")
+    assert lines[0].endswith("| >= 10% lower | met |")  # 60% lower, the interval far from 10%
+    assert f"| {ci.ratio:.3f} [95% CI {ci.low:.3f}, {ci.high:.3f}] |" in lines[2]
+    assert lines[2].endswith("| undecided (the estimate meets it) |")
+    tight = summarise(_target_days([0.0] * 6, [0.001, -0.001, 0.0, 0.001, -0.001, 0.0]))
+    assert rl_bench.targets(tight, "model:m", "hindsight")[2].endswith("| met |")
+    assert rl_bench.ratio_target({1: 2.0, 2: 2.2}, {1: 1.0, 2: 1.0}, 1.10)[0] == (
+        "undecided (the estimate misses it)"  # two days: too few to show a miss either
+    )
+
+
+def test_the_benchmark_says_which_rule_decided_its_targets(
+    rl_bench: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcomes = _target_days([0.0] * 6, [0.0] * 6)
+    monkeypatch.setattr(rl_bench, "run_days", lambda *a, **k: outcomes)
+    monkeypatch.setattr(rl_bench, "standard_scenario", lambda: None)
+    monkeypatch.setattr(
+        sys, "argv", ["rl_evaluate.py", "--workers", "1", "--seeds", "1..6", "--out", str(tmp_path)]
+    )
+    rl_bench.main()
+    text = (tmp_path / "rl-evaluation.md").read_text()
+    assert "Targets for `model:m`:" in text and rl_bench.TARGET_RULES in text
+    assert "not by comparing the two means" in text
