@@ -9,7 +9,8 @@ Tables (markdown + CSV under ``benchmarks/results/``):
 - ``allocation-literature``: 300 orders x 10 FCs in the Jasin & Sinha (2015) / Ma (2023)
   setting, >= 30 seeds: batch optimum (10 s budget, stop at a certified 0.1 % gap) against
   the nearest-node, rule-chain and myopic baselines under the same cost function; paired
-  95 % confidence intervals of the differences.
+  95 % confidence intervals of the differences (``simulation.stats``) and their
+  Holm-adjusted p-values over the three baselines (one family per column).
 - ``allocation-city``: the same comparison on the omnichannel city generator
   (``scenarios.generate.generate_city``; stores, dark stores, capacities, VIP, promises).
 - ``allocation-reference``: on a few seeds, HiGHS alone on the plain compact formulation
@@ -34,7 +35,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -45,7 +45,6 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from scipy import stats
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
@@ -53,6 +52,14 @@ QUICK_DIR = RESULTS_DIR / "quick"  # smoke runs (--quick), not committed
 sys.path.insert(0, str(REPO))
 
 from scenarios.generate import generate_city  # noqa: E402
+from simulation.stats import (  # noqa: E402
+    FamilyTest,
+    Interval,
+    degenerate_mark,
+    holm_family,
+    paired_diff,
+)
+from simulation.stats import mean_ci as shared_mean_ci  # noqa: E402
 from solvers.allocation import (  # noqa: E402
     AllocationParams,
     AllocationRequest,
@@ -76,16 +83,26 @@ METRICS = (
 
 
 # ----------------------------------------------------------------------------- helpers
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of the 95 % t confidence interval."""
-    n = len(values)
-    if n == 0:
+def half_width(ci: Interval) -> tuple[float, float]:
+    """An interval of ``simulation.stats`` as mean and half-width (NaN below two values)."""
+    if ci.n == 0:
         return math.nan, math.nan
-    m = statistics.fmean(values)
-    if n < 2:
-        return m, math.nan
-    half = float(stats.t.ppf(0.975, n - 1)) * statistics.stdev(values) / math.sqrt(n)
-    return m, half
+    if ci.n < 2:
+        return ci.mean, math.nan
+    return ci.mean, ci.high - ci.mean
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95 % t interval (``simulation.stats.mean_ci``)."""
+    return half_width(shared_mean_ci(values))
+
+
+def p_text(test: FamilyTest) -> str:
+    """A Holm-adjusted p-value for a table (``< 0.001``; † when the sign test decided)."""
+    if test.p_adjusted is None:
+        return "n/a"
+    text = "< 0.001" if test.p_adjusted < 0.001 else f"{test.p_adjusted:.3f}"
+    return text + degenerate_mark(test.degenerate, test.p_value)
 
 
 def fmt(m: float, half: float, digits: int = 3) -> str:
@@ -163,26 +180,8 @@ def progress() -> Progress:
 
 
 # ------------------------------------------------------------------ quality comparison
-def compare(
-    out_dir: Path,
-    name: str,
-    title: str,
-    make: Callable[[int], AllocationRequest],
-    seeds: Iterable[int],
-    params: AllocationParams,
-    setting: str,
-) -> list[Run]:
-    """Batch against the baselines over seeds, with paired confidence intervals."""
-    seeds = list(seeds)
-    runs: list[Run] = []
-    with progress() as bar:
-        task = bar.add_task(title, total=len(seeds) * len(METHODS))
-        for seed in seeds:
-            req = make(seed)
-            for method in METHODS:
-                runs.append(run(req, seed, method, params))
-                bar.advance(task)
-    by = {(r.seed, r.method): r for r in runs}
+def method_rows(by: dict[tuple[int, str], Run], seeds: list[int]) -> list[list[Any]]:
+    """Per metric, each method's ``mean ± half-width`` over the seeds (NaN values left out)."""
     rows: list[list[Any]] = []
     for key, label in METRICS:
         row: list[Any] = [label]
@@ -191,28 +190,67 @@ def compare(
             vals = [v for v in vals if not math.isnan(v)]
             row.append(fmt(*mean_ci(vals), digits=2 if key == "cost" else 3))
         rows.append(row)
-    # paired differences: batch minus each baseline
-    paired: list[list[Any]] = []
+    return rows
+
+
+#: the paired table's changes (batch minus baseline): label and decimals
+PAIRED = (("cost", 2), ("split rate", 4), ("shipments/order", 3))
+
+
+def paired_table(by: dict[tuple[int, str], Run], seeds: list[int]) -> str:
+    """Batch minus each baseline, per seed: mean ± half-width and Holm-adjusted p (markdown).
+
+    The changes of one column (relative cost in %, split rate, shipments per order) against
+    the baselines form one family: each change's paired test (t, or the exact sign test when
+    every seed changed by the same amount) is Holm-adjusted over the family.
+    """
+    intervals: dict[str, list[Interval]] = {}
+    wins: dict[str, int] = {}
     for method in METHODS[1:]:
-        rel = [
-            100.0 * (by[(s, "batch")].cost - by[(s, method)].cost) / by[(s, method)].cost
-            for s in seeds
+        batch = [by[(s, "batch")] for s in seeds]
+        base = [by[(s, method)] for s in seeds]
+        rel = [100.0 * (b.cost - m.cost) / m.cost for b, m in zip(batch, base, strict=True)]
+        intervals[method] = [
+            shared_mean_ci(rel),
+            paired_diff([b.split_rate for b in batch], [m.split_rate for m in base]),
+            paired_diff(
+                [b.shipments_per_order for b in batch], [m.shipments_per_order for m in base]
+            ),
         ]
-        split = [by[(s, "batch")].split_rate - by[(s, method)].split_rate for s in seeds]
-        ships = [
-            by[(s, "batch")].shipments_per_order - by[(s, method)].shipments_per_order
-            for s in seeds
+        wins[method] = sum(1 for b, m in zip(batch, base, strict=True) if b.cost <= m.cost + 1e-6)
+    methods = list(intervals)
+    tests = [holm_family([intervals[m][k] for m in methods]) for k in range(len(PAIRED))]
+    lines = [
+        "| pair | cost change | split-rate change | shipments/order change | batch <= baseline "
+        "| Holm p: cost / split rate / shipments |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i, method in enumerate(methods):
+        cells = [
+            fmt(*half_width(iv), digits=digits) + (" %" if k == 0 else "")
+            for k, (iv, (_label, digits)) in enumerate(zip(intervals[method], PAIRED, strict=True))
         ]
-        wins = sum(1 for s in seeds if by[(s, "batch")].cost <= by[(s, method)].cost + 1e-6)
-        paired.append(
-            [
-                f"batch - {method}",
-                fmt(*mean_ci(rel), digits=2) + " %",
-                fmt(*mean_ci(split), digits=4),
-                fmt(*mean_ci(ships), digits=3),
-                f"{wins}/{len(seeds)}",
-            ]
+        p = " / ".join(p_text(tests[k][i]) for k in range(len(PAIRED)))
+        lines.append(
+            f"| batch - {method} | {' | '.join(cells)} | {wins[method]}/{len(seeds)} | {p} |"
         )
+    size = max((t.family_size for family in tests for t in family), default=0)
+    return (
+        "\n".join(lines)
+        + "\n\nHolm p: the Holm-Bonferroni adjusted p-value of each change's paired test over "
+        f"the seeds (t-test; the exact sign test where every seed changed by the same amount, "
+        f"marked †), adjusted over the {size} baselines of that column (one family per "
+        "column); below 0.05 is significant at 5 % for the family. The ± half-widths are "
+        "unadjusted 95 % t intervals."
+    )
+
+
+def quality_tables(
+    runs: list[Run], seeds: list[int], params: AllocationParams, setting: str
+) -> tuple[list[list[Any]], str]:
+    """The per-method rows and the notes (with the paired table) of :func:`compare`."""
+    by = {(r.seed, r.method): r for r in runs}
+    rows = method_rows(by, seeds)
     gaps = [by[(s, "batch")].gap for s in seeds]
     times = [by[(s, "batch")].time_s for s in seeds]
     certified = sum(
@@ -229,11 +267,32 @@ def compare(
         f"{max(gap_vals, default=math.nan):.4f} %; seeds certified within 0.1 % in <= 10 s: "
         f"{certified}/{len(seeds)}; batch time max {max(times):.2f} s.\n\n"
         "Paired differences (batch minus baseline, per seed):\n\n"
-        "| pair | cost change | split-rate change | shipments/order change | batch <= baseline |\n"
-        "|---|---|---|---|---|\n"
-        + "\n".join("| " + " | ".join(r) + " |" for r in paired)
+        + paired_table(by, seeds)
         + "\n\nPer-method means:"
     )
+    return rows, notes
+
+
+def compare(
+    out_dir: Path,
+    name: str,
+    title: str,
+    make: Callable[[int], AllocationRequest],
+    seeds: Iterable[int],
+    params: AllocationParams,
+    setting: str,
+) -> list[Run]:
+    """Batch against the baselines over seeds, with paired intervals and Holm-adjusted tests."""
+    seeds = list(seeds)
+    runs: list[Run] = []
+    with progress() as bar:
+        task = bar.add_task(title, total=len(seeds) * len(METHODS))
+        for seed in seeds:
+            req = make(seed)
+            for method in METHODS:
+                runs.append(run(req, seed, method, params))
+                bar.advance(task)
+    rows, notes = quality_tables(runs, seeds, params, setting)
     write_table(out_dir, name, title, ["metric", *METHODS], rows, notes)
     with (out_dir / f"{name}-runs.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

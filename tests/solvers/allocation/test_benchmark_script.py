@@ -1,12 +1,15 @@
-"""``benchmarks/allocation.py``: where its tables go."""
+"""``benchmarks/allocation.py``: where its tables go, how its quality tables are computed."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+from scipy import stats
 
 from tests.conftest import REPO, benchmark_script
 
@@ -86,3 +89,104 @@ def test_only_names_its_tables_in_help_and_refuses_an_unknown_one(
     for name in ("literature", "city", "reference", "scaling", "city-seeds", "online"):
         assert name in usage.split("--only ONLY", 1)[1]
     assert "crowded" in usage and "time-limits" in usage
+
+
+def _holm_by_hand(p: list[float]) -> list[float]:
+    """Holm-Bonferroni from the definition: sorted, times m - i, running maximum, capped at 1."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    out, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def _runs(bench: ModuleType) -> list[Any]:
+    """Four seeds: batch costs 90, 88, 92, 90 against nearest and myopic at 100 and the rule
+    chain at 95, 90, 100, 85; split rates and shipments chosen per column below."""
+    methods = {
+        "batch": {"cost": [90.0, 88.0, 92.0, 90.0], "split": [0.5] * 4, "ships": [2.0] * 4},
+        "nearest": {"cost": [100.0] * 4, "split": [0.6] * 4, "ships": [2.5, 2.4, 2.6, 2.5]},
+        "rule_chain": {"cost": [95.0, 90.0, 100.0, 85.0], "split": [0.55, 0.45, 0.6, 0.5],
+                       "ships": [2.0] * 4},
+        "myopic": {"cost": [100.0] * 4, "split": [0.5] * 4, "ships": [2.0] * 4},
+    }  # fmt: skip
+    return [
+        bench.Run(seed, method, v["cost"][seed], v["ships"][seed], v["split"][seed], 0.0, 1.0,
+                  1.0, None, None)
+        for seed in range(4)
+        for method, v in methods.items()
+    ]  # fmt: skip
+
+
+def test_the_paired_table_has_mean_half_width_and_holm_p_worked_by_hand(
+    bench: ModuleType,
+) -> None:
+    """The batch-vs-baselines table compared three baselines with no multiple-comparison
+    statement; each column is now a Holm family, and the ± cells come from simulation.stats.
+
+    Cost change (%): nearest and myopic -10, -12, -8, -10 (mean -10, s = 1.633, half-width
+    t_{0.975,3} s / 2 = 3.1824 x 0.8165 = 2.598); the rule chain -5.26, -2.22, -8, +5.88
+    (mean -2.40, s = 6.005, half-width 9.556). Split rate: -0.1 on every seed against nearest
+    (degenerate: the sign test, p = 2 x 0.5^4 = 0.125, marked †), 0 every seed against myopic
+    (p = 1, no mark). Shipments: -0.5, -0.4, -0.6, -0.5 against nearest (half-width 0.130).
+    """
+    runs = _runs(bench)
+    by = {(r.seed, r.method): r for r in runs}
+    table = bench.paired_table(by, [0, 1, 2, 3])
+    rows = [line for line in table.splitlines() if line.startswith("| batch - ")]
+    cost = {
+        "nearest": [-10.0, -12.0, -8.0, -10.0],
+        "rule_chain": [-500 / 95, -200 / 90, -8.0, 500 / 85],  # 100 (batch - rc) / rc
+    }
+    p_cost = [float(stats.ttest_1samp(cost[m], 0.0).pvalue) for m in ("nearest", "rule_chain")]
+    p_cost.append(p_cost[0])  # myopic: the same changes as nearest
+    q_cost = _holm_by_hand(p_cost)  # 3 x 0.00117, 0.482, 3 x 0.00117 (tied: max(3p, 2p))
+    assert q_cost == pytest.approx([0.0035166, 0.4824179, 0.0035166], abs=1e-6)
+    p_split = [0.125, float(stats.ttest_1samp([-0.05, 0.05, -0.1, 0.0], 0.0).pvalue), 1.0]
+    q_split = _holm_by_hand(p_split)  # 3 x 0.125 = 0.375, 2 x 0.495 = 0.990, 1
+    assert q_split == pytest.approx([0.375, 0.990, 1.0], abs=1e-3)
+    assert rows == [
+        "| batch - nearest | -10.00 ± 2.60 % | -0.1000 ± 0.0000 | -0.500 ± 0.130 | 4/4 "
+        f"| {q_cost[0]:.3f} / {q_split[0]:.3f} † / 0.004 |",
+        "| batch - rule_chain | -2.40 ± 9.56 % | -0.0250 ± 0.1027 | 0.000 ± 0.000 | 3/4 "
+        f"| {q_cost[1]:.3f} / {q_split[1]:.3f} / 1.000 |",
+        "| batch - myopic | -10.00 ± 2.60 % | 0.0000 ± 0.0000 | 0.000 ± 0.000 | 4/4 "
+        f"| {q_cost[2]:.3f} / 1.000 / 1.000 |",
+    ]
+    assert "over the 3 baselines of that column" in table and "unadjusted" in table
+
+
+def test_mean_ci_is_the_shared_t_interval_as_mean_and_half_width(bench: ModuleType) -> None:
+    assert bench.fmt(*bench.mean_ci([10.0, 12.0])) == "11.000 ± 12.706"  # t_{0.975,1} = 12.706
+    assert bench.fmt(*bench.mean_ci([3.0])) == "3.000"  # one value: no half-width
+    assert bench.fmt(*bench.mean_ci([])) == "n/a"
+    assert bench.fmt(*bench.mean_ci([2.0, 2.0, 2.0])) == "2.000 ± 0.000"
+
+
+@pytest.mark.parametrize("name", ["allocation-literature", "allocation-city"])
+def test_the_stored_quality_tables_come_out_the_same_from_their_runs(
+    bench: ModuleType, name: str
+) -> None:
+    """The stored runs CSV fed through the table code gives the stored table's every row: the
+    shared intervals change no number, the paired rows only gained their Holm column."""
+    runs = []
+    with (RESULTS / f"{name}-runs.csv").open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            opt = [None if row[k] in ("", "None") else float(row[k]) for k in ("gap", "bound")]
+            runs.append(
+                bench.Run(int(row["seed"]), row["method"], float(row["cost"]),
+                          float(row["shipments_per_order"]), float(row["split_rate"]),
+                          float(row["unfilled_units"]), float(row["vip_on_time"]),
+                          float(row["time_s"]), *opt)
+            )  # fmt: skip
+    seeds = sorted({r.seed for r in runs})
+    params = bench.AllocationParams(time_limit_s=9.5, mip_rel_gap=1e-3)
+    rows, notes = bench.quality_tables(runs, seeds, params, "setting")
+    stored = (RESULTS / f"{name}.md").read_text(encoding="utf-8").splitlines()
+    for row in rows:
+        assert "| " + " | ".join(str(c) for c in row) + " |" in stored
+    paired = [line for line in notes.splitlines() if line.startswith(("| batch - ", "| pair"))]
+    assert len(paired) == 4 and all(line in stored for line in paired)
+    gap = next(line for line in notes.splitlines() if line.startswith("Batch certified gap"))
+    assert gap in stored
