@@ -213,6 +213,7 @@ def test_a_capped_batch_takes_the_bound_of_the_job_beside_its_search(
     monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
     monkeypatch.setattr(batch, "LP_FIT_SHARE", 0.0)
     monkeypatch.setattr(batch, "BOUND_JOB_ROOM", 0.0)
+    monkeypatch.setattr(batch, "EARLY_ROUNDS", 1)  # a job after the first LP too
     monkeypatch.setattr(batch, "BOUND_JOB_WAIT_SHARE", 1.0)  # a slow helper start is no skip
     # no ejection pass before the first slice: on this small batch it can outlast the job
     monkeypatch.setattr(batch, "EJECT_FIRST_SHARE", 0.0)
