@@ -121,6 +121,18 @@ def serve_script(
     return code, {**os.environ, "PYTHONPATH": path}
 
 
+def start_logged(code: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``python -c code`` in a session of its own, its output in ``log``."""
+    with log.open("w") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 @pytest.mark.parametrize("shared", [False, True], ids=["own_sockets", "shared_socket"])
 def test_workers_failing_at_start_up_stop_the_service_with_exit_3(
     tmp_path: Path, shared: bool
@@ -165,14 +177,7 @@ def test_workers_crashing_at_start_up_stop_the_service_with_exit_3(tmp_path: Pat
     # service never exited for its process manager to see
     code, env = serve_script(tmp_path, "crashing_app", CRASHING_APP)
     log = tmp_path / "serve.log"
-    with log.open("w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = start_logged(code, env, log)
     try:
         code_ = proc.wait(timeout=90)
     except subprocess.TimeoutExpired:
@@ -248,14 +253,7 @@ def test_workers_on_a_free_port_log_the_port_they_serve_on(tmp_path: Path) -> No
     # one process's uvicorn logs its address: the supervisor of several named no port
     code, env = serve_script(tmp_path, "ok_app", OK_APP)
     log = tmp_path / "serve.log"
-    with log.open("w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = start_logged(code, env, log)
     try:
         deadline = time.monotonic() + 60
         port = None
