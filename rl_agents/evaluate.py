@@ -381,52 +381,37 @@ def summarise(
         rate_ci = kpi_interval("on_time_rate", rates, _orders_due(days, seeds))
         on_time = rate_ci.mean if rate_ci.n else None
         unserved = float(np.mean([days[s].metrics.get("orders_unserved", 0.0) for s in seeds]))
-        diff = diff_ci = vs_greedy = None
+        diff = diff_ci = None
         on_time_d: Interval | None = None
         diff_n = 0
         none = RatioInterval(math.nan, math.nan, math.nan, 0)
         vs_greedy_ci = vs_hind_ci = gap_ci = none
         common = [s for s in seeds if base is not None and s in base]
         if base is not None and common:
-            d = paired_diff(
-                [days[s].metrics["cost_cents"] for s in common],
-                [base[s].metrics["cost_cents"] for s in common],
-            )
+            d = paired_diff(_costs(days, common), _costs(base, common))
             diff, diff_ci, diff_n = d.mean, (d.low, d.high), d.n
             on_time_d = paired_diff(_on_time(days, common), _on_time(base, common))
             if policy != baseline:
                 cost_diffs[policy] = d
                 on_time_diffs[policy] = on_time_d
-            mean_base = float(np.mean([base[s].metrics["cost_cents"] for s in common]))
-            mean_here = float(np.mean([days[s].metrics["cost_cents"] for s in common]))
-            vs_greedy = mean_here / mean_base if mean_base else None
-            vs_greedy_ci = ratio_ci(
-                [days[s].metrics["cost_cents"] for s in common],
-                [base[s].metrics["cost_cents"] for s in common],
-            )
-        vs_hind = gap = None
+            vs_greedy_ci = ratio_ci(_costs(days, common), _costs(base, common))
         if hind_name is not None:
             hind = by[hind_name]
             both = [s for s in seeds if s in hind]
             if both:
-                c_here = float(np.mean([days[s].metrics["cost_cents"] for s in both]))
-                c_hind = float(np.mean([hind[s].metrics["cost_cents"] for s in both]))
-                vs_hind = c_here / c_hind if c_hind else None
-                vs_hind_ci = ratio_ci(
-                    [days[s].metrics["cost_cents"] for s in both],
-                    [hind[s].metrics["cost_cents"] for s in both],
-                )
+                vs_hind_ci = ratio_ci(_costs(days, both), _costs(hind, both))
                 trio = [s for s in both if base is not None and s in base]
                 if base is not None and trio:
-                    c_g = float(np.mean([base[s].metrics["cost_cents"] for s in trio]))
-                    c_p = float(np.mean([days[s].metrics["cost_cents"] for s in trio]))
-                    c_h = float(np.mean([hind[s].metrics["cost_cents"] for s in trio]))
-                    gap = (c_g - c_p) / (c_g - c_h) if c_g != c_h else None
-                    g_days = [base[s].metrics["cost_cents"] for s in trio]
+                    # (C_greedy - C_policy) / (C_greedy - C_hindsight), on mean costs
+                    g_days = _costs(base, trio)
                     gap_ci = ratio_ci(
-                        np.subtract(g_days, [days[s].metrics["cost_cents"] for s in trio]),
-                        np.subtract(g_days, [hind[s].metrics["cost_cents"] for s in trio]),
+                        np.subtract(g_days, _costs(days, trio)),
+                        np.subtract(g_days, _costs(hind, trio)),
                     )
+        # each ratio of mean costs is its interval's (None: undefined, a mean of 0 below)
+        vs_greedy, vs_hind, gap = (
+            None if math.isnan(r.ratio) else r.ratio for r in (vs_greedy_ci, vs_hind_ci, gap_ci)
+        )
         lat = np.concatenate(
             [np.asarray(days[s].latency_us, dtype=np.float64) for s in seeds] or [np.empty(0)]
         )
@@ -466,6 +451,11 @@ def summarise(
         for name, test in zip(names, holm_family([diffs[n] for n in names]), strict=True):
             setattr(summaries[name], attr, test.as_json())
     return summaries
+
+
+def _costs(days: dict[int, DayOutcome], seeds: Sequence[int]) -> list[float]:
+    """The days' costs (cents)."""
+    return [float(days[s].metrics["cost_cents"]) for s in seeds]
 
 
 def _on_time(days: dict[int, DayOutcome], seeds: Sequence[int]) -> list[float]:

@@ -623,6 +623,7 @@ def _solve(
             break
         # the first round's pricing grows the warm start's pool most (5-6x the LP's time)
         predicted = lp_s_last * (LP_GROWTH_FIRST if rounds == 1 else LP_GROWTH)
+        # the most a re-solve may be given: up to INSURED_RESERVE when insured (below)
         room = left - INSURED_RESERVE * params.time_limit_s if insure else lp_limit
         if ipm and rounds == 1 and predicted > room:
             # it would be cut off: the integer phase gets its time instead (50,000 city
@@ -640,7 +641,7 @@ def _solve(
             # this re-solve may be cut off: a loose solve beside it keeps a bound from it,
             # and the re-solve may run into the integer phase's reserve (its solution is
             # the rounding's start)
-            lp_limit = max(lp_limit, left - INSURED_RESERVE * params.time_limit_s)
+            lp_limit = max(lp_limit, room)  # insured: room is up to the reserve
             loose = LooseLp(master, lp_limit)
         try:
             status = master.solve_lp(lp_limit)
