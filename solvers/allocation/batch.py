@@ -175,6 +175,17 @@ LP_GROWTH = 1.5
 #: 50,000 orders 4.7 s -> cut off after 21 s); a second re-solve predicted to take longer
 #: than it can be given is not started
 LP_GROWTH_FIRST = 6.0
+#: ... unless part of the first round's new columns fits: the second LP then gets only the
+#: share of them of least reduced cost at the first LP's duals that is predicted to end
+#: within PARTIAL_FIT of its room (the others wait at zero, their upper bound 0, and come
+#: back after it), when that share is at least PARTIAL_MIN_SHARE. On a dumped second
+#: master LP of the 50,000-order city (37,853 new columns over 136,680; CPU seconds, one
+#: thread, the machine busy) the first LP took 5.0 s and the second with 3 / 10 / 30 / 50 /
+#: 100 % of the new columns 10.8 / 13.2 / 15.8 / 23.9 / 26.6 s for an LP value of 676,259 /
+#: 656,425 / 632,759 / 622,284 / 616,251 (the first: 692,083), hence the prediction
+#: ``1 + (LP_GROWTH_FIRST - 1) x sqrt(share)`` times the first LP's time
+PARTIAL_FIT = 0.8
+PARTIAL_MIN_SHARE = 0.05
 INSURE_SHARE = 0.5
 INSURED_RESERVE = 0.2
 #: after column generation stops unconverged (capped batches, two cores), the pricing
@@ -288,6 +299,21 @@ def pattern_values(prob: Problem, master: Master, cols: list[int], duals: Duals)
     per_pair = duals.cap_orders[p_node] + np.where(p_vip, duals.vip_orders[p_node], 0.0)
     out -= np.bincount(cp[:, 0], weights=per_pair, minlength=len(cols))
     return out
+
+
+def partial_share(room_s: float, lp_s: float, growth: float) -> float:
+    """Share of the first round's new columns a second master LP can take in ``room_s``."""
+    if lp_s <= 0.0 or growth <= 1.0:
+        return 1.0
+    root = (PARTIAL_FIT * room_s / lp_s - 1.0) / (growth - 1.0)
+    return float(min(max(root, 0.0), 1.0) ** 2)
+
+
+def held_back(cols: list[int], reduced_costs: F64, share: float) -> I64:
+    """The columns of ``cols`` outside the ``share`` of least reduced cost, ascending."""
+    keep = int(np.ceil(share * len(cols)))
+    order = np.argsort(reduced_costs, kind="stable")
+    return np.sort(np.asarray(cols, dtype=np.int64)[order[keep:]])
 
 
 def pool_minimum(prob: Problem, master: Master, duals: Duals) -> F64:
@@ -598,6 +624,12 @@ def _solve(
     insure = capped and search_workers(params) >= 2
     round_s = 0.0  # the last round's time
     t_round = time.perf_counter()
+    # the last round's new columns, their reduced costs at its LP's duals, and whether
+    # any improves on that LP
+    new_cols: list[int] = []
+    new_rc: F64 = np.zeros(0)
+    improving = True
+    held_growth = 1.0  # the next re-solve's growth beyond LP_GROWTH (columns held back)
     while not gap_ok(best_lb) and not cancelled():
         now = time.perf_counter()
         left = deadline - now
@@ -622,19 +654,33 @@ def _solve(
             notes.append(f"column generation stopped: the last LP took {lp_s_last:.1f} s")
             break
         # the first round's pricing grows the warm start's pool most (5-6x the LP's time)
-        predicted = lp_s_last * (LP_GROWTH_FIRST if rounds == 1 else LP_GROWTH)
+        predicted = lp_s_last * (LP_GROWTH_FIRST if rounds == 1 else LP_GROWTH) * held_growth
+        held_growth = 1.0
         # the most a re-solve may be given: up to INSURED_RESERVE when insured (below)
         room = left - INSURED_RESERVE * params.time_limit_s if insure else lp_limit
+        waiting: I64 = empty  # columns held at zero for this re-solve (PARTIAL_FIT)
         if ipm and rounds == 1 and predicted > room:
-            # it would be cut off: the integer phase gets its time instead (50,000 city
-            # orders: a second LP of 4.7 s x 6 against 21 s of room ran 21 s for nothing).
-            # Later re-solves are insured instead: a loose solve beside one that is cut off
-            # gives the bound, where the first LP's duals give none worth having
+            part = partial_share(room, lp_s_last, LP_GROWTH_FIRST)
+            if part < PARTIAL_MIN_SHARE or not improving:
+                # it would be cut off: the integer phase gets its time instead (50,000 city
+                # orders: a second LP of 4.7 s x 6 against 21 s of room ran 21 s for
+                # nothing). Later re-solves are insured instead: a loose solve beside one
+                # that is cut off gives the bound, where the first LP's duals give none
+                notes.append(
+                    f"column generation stopped: the next LP would take ~{predicted:.0f} s, "
+                    f"{max(room, 0.0):.0f} s left for it"
+                )
+                break
+            waiting = held_back(new_cols, new_rc, part)
+            master.hold(waiting)
+            predicted = lp_s_last * (1.0 + (LP_GROWTH_FIRST - 1.0) * np.sqrt(part))
+            # the re-solve after it has those columns back: predicted from the whole round's
+            held_growth = lp_s_last * LP_GROWTH_FIRST / predicted
             notes.append(
-                f"column generation stopped: the next LP would take ~{predicted:.0f} s, "
-                f"{max(room, 0.0):.0f} s left for it"
+                f"second master LP over {len(new_cols) - len(waiting)} of the first round's "
+                f"{len(new_cols)} new columns (those of least reduced cost: ~{predicted:.0f} s "
+                f"predicted, {room:.0f} s left for it)"
             )
-            break
         t_solve = time.perf_counter()
         loose = None
         if ipm and insure and rounds >= 1 and predicted > INSURE_SHARE * lp_limit:
@@ -649,6 +695,8 @@ def _solve(
             if loose is not None:
                 loose.cancel()
             raise
+        finally:
+            master.release(waiting)
         lp_s_last = time.perf_counter() - t_solve
         if loose is not None and (status == "Optimal" or cancelled()):
             loose.cancel()
@@ -727,9 +775,14 @@ def _solve(
         if new_cols:
             vals = pattern_values(prob, master, new_cols, out)
             orders = np.array([master.pool.order[c] for c in new_cols], dtype=np.int64)
-            improving = bool(np.any(vals - mu[orders] < -_EPS))
+            new_rc = vals - mu[orders]  # reduced costs at the LP's duals
+            improving = bool(np.any(new_rc < -_EPS))
         else:
+            new_rc = np.zeros(0)
             improving = False
+        if len(waiting):
+            # the LP just solved lacked columns of the pool: it proves nothing converged
+            improving = True
         if not improving:
             if alpha == 0.0 and not pricing.exact:
                 notes.append("column generation stalled: some orders priced by a bound only")

@@ -332,6 +332,19 @@ class Master:
         self.pool.qty.extend(new_q)
         return k
 
+    def hold(self, cols: I64) -> None:
+        """Keep columns ``cols`` at zero (upper bound 0) until :meth:`release`."""
+        if len(cols):
+            k = len(cols)
+            self.h.changeColsBounds(k, cols.astype(np.int32), np.zeros(k), np.zeros(k))
+
+    def release(self, cols: I64) -> None:
+        """Give columns held by :meth:`hold` their usual bounds back (0 to infinity)."""
+        if len(cols):
+            k = len(cols)
+            upper = np.full(k, highspy.kHighsInf)
+            self.h.changeColsBounds(k, cols.astype(np.int32), np.zeros(k), upper)
+
     def _coefficients(
         self, orders: list[int], arcs: list[I64], qty: list[I64]
     ) -> sparse.csc_matrix:

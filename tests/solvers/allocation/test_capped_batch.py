@@ -385,3 +385,58 @@ def test_capped_batch_runs_ejection_moves_after_the_rounding_and_between_turns(
     if noted:
         assert f"of {tries[-1]} tried improved" in noted[0]
     assert res.bound is not None and res.bound <= res.cost.total + 1e-6
+
+
+def test_partial_share_fits_the_room_and_held_back_keeps_the_least_reduced_costs() -> None:
+    # 1 + (growth - 1) x sqrt(share) first-LP times must end within PARTIAL_FIT of the room
+    share = batch.partial_share(room_s=20.0, lp_s=4.0, growth=6.0)
+    assert 0.0 < share < 1.0
+    predicted = 4.0 * (1.0 + 5.0 * np.sqrt(share))
+    assert predicted == pytest.approx(batch.PARTIAL_FIT * 20.0)
+    assert batch.partial_share(room_s=3.0, lp_s=4.0, growth=6.0) == 0.0  # not even the LP
+    assert batch.partial_share(room_s=100.0, lp_s=4.0, growth=6.0) == 1.0
+    cols = [10, 11, 12, 13, 14]
+    rc = np.array([-1.0, -5.0, 0.0, -3.0, -2.0])
+    # the 40 % of least reduced cost (11, 13) stay; the others wait, ascending
+    assert batch.held_back(cols, rc, 0.4).tolist() == [10, 12, 14]
+    assert batch.held_back(cols, rc, 1.0).tolist() == []
+
+
+def test_a_second_lp_that_does_not_fit_takes_the_new_columns_that_do(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # predicted not to fit whole, the second LP gets the first round's new columns of least
+    # reduced cost (the share partial_share gives); the others are held at zero for that LP
+    # only, and the round after it re-solves with them (no convergence claimed from it)
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    monkeypatch.setattr(batch, "LP_GROWTH_FIRST", 1e9)
+    monkeypatch.setattr(batch, "partial_share", lambda *_args: 0.5)
+    held: list[int] = []
+    solve_lp = Master.solve_lp
+
+    def counting(master: Master, limit: float) -> str:
+        lp = master.h.getLp()
+        upper = np.asarray(lp.col_upper_)
+        held.append(int(np.count_nonzero(upper == 0.0)))
+        return solve_lp(master, limit)
+
+    monkeypatch.setattr(Master, "solve_lp", counting)
+    masters: list[Master] = []
+    init = Master.__init__
+
+    def keep(master: Master, *args: Any, **kwargs: Any) -> None:
+        init(master, *args, **kwargs)
+        masters.append(master)
+
+    monkeypatch.setattr(Master, "__init__", keep)
+    res = allocate(capped_city, AllocationParams(time_limit_s=4.0, mip_rel_gap=1e-4, seed=1))
+    notes = [n for n in res.stats.notes if n.startswith("second master LP over ")]
+    assert len(notes) == 1
+    words = notes[0].split()
+    kept, of = int(words[4]), int(words[9])
+    assert kept == (of + 1) // 2 and held[0] == 0 and held[1] == of - kept > 0
+    # any LP after it has every column back
+    assert res.stats.lp_rounds == len(held) >= 2 and all(h == 0 for h in held[2:])
+    upper = np.asarray(masters[0].h.getLp().col_upper_)
+    assert not np.any(upper == 0.0)
+    assert res.bound is not None and res.bound <= res.cost.total + 1e-6
