@@ -20,18 +20,31 @@ goes back to wall-clock budgets.
 
 Writes ``benchmarks/results/rl-evaluation.md``, ``.csv`` (one row per policy and day) and
 ``.json`` (policy -> summary), with the issue's targets checked for the model.
+
+Re-render a stored table with the current statistics, without re-running its days (seconds)::
+
+    .venv/bin/python benchmarks/rl_evaluate.py --from-results rl-evaluation
+
+rebuilds the days from ``rl-evaluation.csv`` (decision latencies and exact wall times from the
+``.json`` of the same run) and rewrites the ``.md`` and ``.json``, saying that they were
+re-rendered, when, from the runs of which date, and what the stored files could not give.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import json
 import math
 import platform
+import re
+import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -39,6 +52,7 @@ sys.path.insert(0, str(REPO))
 from pydantic import ValidationError  # noqa: E402
 
 from rl_agents.evaluate import (  # noqa: E402
+    DayOutcome,
     PolicySummary,
     report_json,
     run_days,
@@ -209,6 +223,355 @@ def _capped_sentence(outcomes: list) -> str:
     )
 
 
+TITLE = "# RL dispatch: policies on held-out days of the standard scenario"
+
+#: The CSV's per-day KPI columns, between ``policy, seed`` and ``decisions, wall_s``
+#: (``orders_total``, the orders due, came later: older CSVs lack it).
+CSV_METRICS = (
+    "cost_cents",
+    "on_time_rate",
+    "orders_unserved",
+    "orders_delivered",
+    "orders_total",
+    "time_cost_cents",
+    "fixed_cost_cents",
+    "lateness_cost_cents",
+    "unserved_cost_cents",
+    "distance_cost_cents",
+)
+#: the columns a stored CSV needs to be re-rendered (what :func:`summarise` reads)
+CSV_REQUIRED = (
+    "policy",
+    "seed",
+    "cost_cents",
+    "on_time_rate",
+    "orders_unserved",
+    "decisions",
+    "wall_s",
+)
+#: summary fields the CSV cannot carry (it has no decision latencies and rounds wall times):
+#: a re-render takes them from the stored JSON of the same run
+FROM_JSON = ("latency_p50_ms", "latency_p99_ms", "wall_s_per_day")
+#: the options of a run, meaningless when re-rendering stored days
+RUN_ONLY = (
+    "policies",
+    "seeds",
+    "workers",
+    "hindsight_time_limit",
+    "hindsight_warm_start",
+    "hindsight_warm_solve",
+    "hindsight_search_s",
+    "hindsight_iterations",
+    "hindsight_search_iterations",
+)
+FROM = "--from-results"
+
+
+def write_csv(path: Path, outcomes: Sequence[DayOutcome]) -> None:
+    """One row per policy and day: the day's KPIs, its decisions and wall time (s, 3 decimals)."""
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["policy", "seed", *CSV_METRICS, "decisions", "wall_s"])
+        for out in outcomes:
+            writer.writerow(
+                [
+                    out.policy,
+                    out.seed,
+                    *(out.metrics.get(k, "") for k in CSV_METRICS),
+                    out.num_decisions,
+                    round(out.wall_s, 3),
+                ]
+            )
+
+
+def read_csv(path: Path) -> list[DayOutcome]:
+    """The days of a stored :func:`write_csv` file (no latencies: the CSV has none)."""
+    label = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(FROM, f"{label} is not a text file") from None
+    except OSError as err:
+        raise InputError(FROM, f"cannot read {path} ({err.strerror or err})") from None
+    reader = csv.DictReader(text.splitlines())
+    columns = reader.fieldnames or []
+    missing = [c for c in CSV_REQUIRED if c not in columns]
+    if missing:
+        raise InputError(FROM, f"{label} has no column {', '.join(missing)}: not per-day results")
+    metrics = [c for c in columns if c not in ("policy", "seed", "decisions", "wall_s")]
+    out: list[DayOutcome] = []
+    seen: set[tuple[str, int]] = set()
+    for row in reader:
+        line = reader.line_num
+        if None in row or any(v is None for v in row.values()):
+            raise InputError(FROM, f"{label} line {line}: expected {len(columns)} cells")
+        try:
+            seed = int(row["seed"])
+        except ValueError:
+            raise InputError(
+                FROM, f"{label} line {line}: seed {row['seed']!r} is not a day"
+            ) from None
+        policy = row["policy"]
+        if (policy, seed) in seen:
+            raise InputError(FROM, f"{label} line {line}: {policy} on day {seed} is given twice")
+        seen.add((policy, seed))
+        values: dict[str, float] = {}
+        for key in metrics:
+            try:
+                if row[key] != "":  # a KPI the day did not have
+                    values[key] = float(row[key])
+            except ValueError:
+                raise InputError(
+                    FROM, f"{label} line {line}: {key} {row[key]!r} is not a number"
+                ) from None
+        if not math.isfinite(values.get("cost_cents", math.nan)):
+            raise InputError(FROM, f"{label} line {line}: no cost_cents")
+        try:
+            decisions = int(row["decisions"])
+            wall_s = float(row["wall_s"])
+        except ValueError:
+            raise InputError(
+                FROM, f"{label} line {line}: decisions and wall_s must be numbers"
+            ) from None
+        out.append(DayOutcome(policy, seed, values, decisions, [], wall_s))
+    if not out:
+        raise InputError(FROM, f"{label} has no days")
+    return out
+
+
+def _today() -> str:
+    """Today's date (UTC), ISO."""
+    return datetime.datetime.now(datetime.UTC).date().isoformat()
+
+
+#: a re-render's note: "... from the stored per-day runs of 2026-12-01 (where that date is from)"
+_NOTE_DATE = re.compile(r"from the stored per-day runs of (\d{4}-\d{2}-\d{2}) \(([^()]*)\)")
+_RUN_DATE = re.compile(r"\bRun on (\d{4}-\d{2}-\d{2})\b")
+
+
+def stored_description(md: str | None) -> tuple[str | None, str | None, str | None]:
+    """The stored table's description (a re-render's note dropped), its runs' date and source."""
+    if md is None:
+        return None, None, None
+    lines = md.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    body: list[str] = []
+    note: list[str] = []
+    for line in lines:
+        if line.startswith("| policy |"):
+            break
+        started = any(x.strip() for x in body)  # the description has begun
+        (note if line.startswith(">") and not started else body).append(line)
+    else:
+        return None, None, None  # not a table this script wrote
+    text = "\n".join(body).strip() or None
+    found = _NOTE_DATE.search(" ".join(x.lstrip("> ") for x in note))
+    if found:
+        return text, found.group(1), found.group(2)
+    run = _RUN_DATE.search(text or "")
+    if run:
+        return text, run.group(1), "the date the stored table gives"
+    return text, None, None
+
+
+def _committed_date(path: Path) -> str | None:
+    """The date of ``path``'s last commit, if it is committed as it is (None otherwise)."""
+    git = ["git", "-C", str(path.parent)]
+    try:
+        status = subprocess.run(
+            [*git, "status", "--porcelain", "--", path.name], capture_output=True, text=True
+        )
+        log = subprocess.run(
+            [*git, "log", "-1", "--format=%cs", "--", path.name], capture_output=True, text=True
+        )
+    except OSError:  # no git
+        return None
+    date = log.stdout.strip()
+    if status.returncode or log.returncode or status.stdout.strip() or not date:
+        return None
+    return date
+
+
+def _stored_names(folder: Path) -> list[str]:
+    """Names of the per-day result CSVs in ``folder`` (what ``--from-results`` takes)."""
+    names = []
+    for path in sorted(folder.glob("*.csv")):
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            if fh.readline().startswith("policy,seed,"):
+                names.append(path.stem)
+    return names
+
+
+def _restore(
+    summaries: dict[str, PolicySummary], stored: Any, label: str
+) -> dict[str, dict[str, str]]:
+    """Put the stored JSON's :data:`FROM_JSON` fields into ``summaries``; policy -> the fields
+    it could not give, with why."""
+    if stored is not None and not isinstance(stored, dict):
+        raise InputError(FROM, f"{label} is not a policy -> summary object")
+    lost: dict[str, dict[str, str]] = {}
+    for name, s in summaries.items():
+        old = stored.get(name) if stored is not None else None
+        if not isinstance(old, dict):
+            why = f"{label} is missing" if stored is None else f"{name} is not in {label}"
+            lost[name] = {
+                "wall_s_per_day": f"not exact: the mean of the CSV's wall times, rounded to ms "
+                f"({why})"
+            }
+            if s.decisions_per_day > 0:  # without decisions there were no latencies to lose
+                for key in ("latency_p50_ms", "latency_p99_ms"):
+                    lost[name][key] = f"not stored: the CSV has no decision latencies ({why})"
+            continue
+        if old.get("costs") != {str(k): v for k, v in s.costs.items()}:
+            raise InputError(
+                FROM, f"{label} is not the run of the CSV: {name}'s day costs differ from it"
+            )
+        for key in FROM_JSON:
+            value = old.get(key)
+            if value is not None and not isinstance(value, int | float):
+                raise InputError(FROM, f"{label}: {name}.{key} is not a number")
+            setattr(s, key, None if value is None else float(value))
+        # a re-rendered JSON: what its own stored files could not give is still not known
+        earlier = (old.get("rerendered") or {}).get("not_recovered") or {}
+        if not isinstance(earlier, dict):
+            raise InputError(FROM, f"{label}: {name}.rerendered.not_recovered is not an object")
+        if earlier:
+            lost[name] = {str(k): str(v) for k, v in earlier.items()}
+    return lost
+
+
+def _not_stored(table: str, policies: Sequence[str]) -> str:
+    """The table with "not stored" for the latencies of ``policies`` (instead of "-")."""
+    rows = table.split("\n")
+    for i, row in enumerate(rows):
+        if any(row.startswith(f"| {p} | ") for p in policies) and row.endswith(" | - |"):
+            rows[i] = row[: -len("- |")] + "not stored |"
+    return "\n".join(rows)
+
+
+def write_report(
+    out: Path,
+    name: str,
+    preamble: list[str],
+    summaries: dict[str, PolicySummary],
+    *,
+    table: str | None = None,
+    rerendered: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """Write ``<name>.json`` (policy -> summary) and ``<name>.md``; return the markdown."""
+    data = report_json(summaries)
+    for policy, info in (rerendered or {}).items():
+        data[policy]["rerendered"] = info
+    (out / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    model = next((p for p in summaries if p.startswith("model:")), None)
+    hind = next((p for p in summaries if p.startswith("hindsight")), None)
+    lines = [TITLE, "", *preamble, "", table if table is not None else table_markdown(summaries)]
+    if model is not None and "greedy" in summaries:
+        lines += [
+            f"Targets for `{model}`:",
+            "",
+            "| target | value | wanted | status |",
+            "|---|---|---|---|",
+            *targets(summaries, model, hind),
+            "",
+            TARGET_RULES,
+            "",
+        ]
+    text = "\n".join(lines)
+    (out / f"{name}.md").write_text(text)
+    return text
+
+
+def rerender(folder: Path, name: str, write_as: str, command: str) -> str:
+    """Rewrite ``<write_as>.md`` and ``.json`` from the stored days of ``<name>``; the text.
+
+    ``command`` is the command line that re-renders, for the table's note.
+    """
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise InputError(FROM, f"{name!r}: give a result name (e.g. rl-evaluation), not a path")
+    if not folder.is_dir():
+        raise InputError(FROM, f"no folder {folder} (--out)")
+    path = folder / f"{name}.csv"
+    if not path.is_file():
+        known = ", ".join(_stored_names(folder)) or "none"
+        raise InputError(FROM, f"no stored results {path}; stored in {folder}: {known}")
+    outcomes = read_csv(path)
+    json_path, md_path = folder / f"{name}.json", folder / f"{name}.md"
+    stored: Any = None
+    if json_path.is_file():
+        try:
+            stored = json.loads(json_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InputError(FROM, f"{json_path.name} is not JSON ({err})") from None
+    md = md_path.read_text(encoding="utf-8") if md_path.is_file() else None
+    description, run_date, source = stored_description(md)
+    if run_date is None and (committed := _committed_date(path)) is not None:
+        run_date, source = committed, f"the date of the last commit of `{path.name}`"
+        source += "; the stored table gives none"
+    summaries = summarise(outcomes)
+    lost = _restore(summaries, stored, json_path.name)
+    today = _today()
+    runs = (
+        f"the stored per-day runs of {run_date} ({source})"
+        if run_date is not None
+        else "stored per-day runs of an unrecorded date (neither the stored table nor git gives it)"
+    )
+    note = [
+        f"Re-rendered on {today} from {runs}, with the statistics of the current "
+        f"`rl_agents.evaluate`: **not a fresh run**. Every day's KPIs are those of that run, "
+        f"read from `{path.name}`"
+    ]
+    if any(p not in lost for p in summaries):  # some from the stored JSON
+        note[0] += (
+            f"; the decision latencies (p50 / p99) and wall times per day from `{json_path.name}` "
+            "of the same run"
+        )
+    note[0] += f". Command: `{command}`."
+    no_latency = [p for p in summaries if "latency_p50_ms" in lost.get(p, {})]
+    if no_latency:
+        note.append(
+            "Not recoverable from the stored files: the decision latencies of "
+            f"{', '.join(no_latency)} (`not stored` in the table: the CSV has none and "
+            f"`{json_path.name}` does not give them)."
+        )
+    if "orders_total" not in outcomes[0].metrics:
+        all_or_none = [
+            p for p, s in summaries.items() if s.on_time_ci_method == "clopper-pearson-days"
+        ]
+        note.append(
+            f"`{path.name}` has no orders due per day (`orders_total`), which only an on-time "
+            "rate at 0 or 1 on every day uses: "
+            + (
+                f"for {', '.join(all_or_none)} the interval is therefore over the days "
+                "(`clopper-pearson-days`), not over the pooled orders."
+                if all_or_none
+                else "no policy's rate is, so nothing depends on it."
+            )
+        )
+    if description is None:
+        note.append(
+            f"The run's description (settings, hindsight budgets, command, wall time) is not "
+            f"recoverable: `{md_path.name}` is missing or is not a table of this script."
+        )
+    else:
+        note.append("The description below is the original run's.")
+    preamble = ["> " + " ".join(note)]
+    if description is not None:
+        preamble += ["", description]
+    table = _not_stored(table_markdown(summaries), no_latency)
+    info = {"on": today, "runs_of": run_date, "runs_of_source": source, "from": path.name}
+    rerendered = {
+        policy: {
+            **info,
+            "restored_from_json": [] if policy in lost else list(FROM_JSON),
+            "not_recovered": lost.get(policy, {}),
+        }
+        for policy in summaries
+    }
+    return write_report(folder, write_as, preamble, summaries, table=table, rerendered=rerendered)
+
+
 def main() -> None:
     """Run the comparison and write the result files."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -253,8 +616,37 @@ def main() -> None:
         f"(default {DEFAULT_SEARCH_ITERATIONS}; 'none' = stop on the clock, --hindsight-search-s)",
     )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
-    ap.add_argument("--name", default="rl-evaluation")
+    ap.add_argument(
+        "--name",
+        default=None,
+        help="result files to write (default rl-evaluation; with --from-results, that name)",
+    )
+    ap.add_argument(
+        FROM,
+        metavar="NAME",
+        default=None,
+        help="re-render <out>/NAME.md and .json with the current statistics from the stored "
+        "per-day runs in NAME.csv (and NAME.json), without running any day",
+    )
     args = ap.parse_args()
+    if args.from_results is not None:
+        defaults = vars(ap.parse_args([]))
+        for dest in RUN_ONLY:
+            if getattr(args, dest) != defaults[dest]:
+                option = "--" + dest.replace("_", "-")
+                ap.error(f"{option}: not used with {FROM}, which re-renders stored days")
+        try:
+            text = rerender(
+                args.out,
+                args.from_results,
+                args.name or args.from_results,
+                f".venv/bin/python benchmarks/rl_evaluate.py {' '.join(sys.argv[1:])}",
+            )
+        except InputError as err:
+            ap.error(err.one_line())  # exit 2
+        print(text)
+        return
+    out_name = args.name or "rl-evaluation"
     try:
         seeds = parse_seeds(args.seeds)
     except InputError as err:
@@ -313,28 +705,8 @@ def main() -> None:
     wall = time.perf_counter() - t0
     summaries = summarise(outcomes)
     args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / f"{args.name}.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        keys = ["cost_cents", "on_time_rate", "orders_unserved", "orders_delivered",
-                "time_cost_cents", "fixed_cost_cents", "lateness_cost_cents",
-                "unserved_cost_cents", "distance_cost_cents"]  # fmt: skip
-        writer.writerow(["policy", "seed", *keys, "decisions", "wall_s"])
-        for out in outcomes:
-            writer.writerow(
-                [
-                    out.policy,
-                    out.seed,
-                    *(out.metrics.get(k, "") for k in keys),
-                    out.num_decisions,
-                    round(out.wall_s, 3),
-                ]
-            )
-    (args.out / f"{args.name}.json").write_text(json.dumps(report_json(summaries), indent=2) + "\n")
-    model = next((p for p in summaries if p.startswith("model:")), None)
-    hind = next((p for p in summaries if p.startswith("hindsight")), None)
-    lines = [
-        "# RL dispatch: policies on held-out days of the standard scenario",
-        "",
+    write_csv(args.out / f"{out_name}.csv", outcomes)
+    preamble = [
         f"`rl_agents.scenario.standard_scenario()`, day seeds {args.seeds} (held out: training "
         "days are seeds 1,000,000 and up). Costs in cents (the twin's `cost_cents`), means over "
         "days; differences are paired (same days). Gap closed = (C_greedy - C_policy) / "
@@ -343,25 +715,12 @@ def main() -> None:
         "`rl-speed.md` and, for the model with its "
         "decision guards, `rl-speed-latency.md` (exclusive lock). "
         f"{_hindsight_sentence(args, hindsight)} {_capped_sentence(outcomes)}"
-        f"Wall time {wall / 60:.0f} min, Python {platform.python_version()}. Command: "
+        f"Run on {_today()} (UTC), wall time {wall / 60:.0f} min, Python "
+        f"{platform.python_version()}. Command: "
         "`flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_evaluate.py "
-        f"{' '.join(sys.argv[1:])}`.",
-        "",
-        table_markdown(summaries),
+        f"{' '.join(sys.argv[1:])}`."
     ]
-    if model is not None:
-        lines += [
-            f"Targets for `{model}`:",
-            "",
-            "| target | value | wanted | status |",
-            "|---|---|---|---|",
-            *targets(summaries, model, hind),
-            "",
-            TARGET_RULES,
-            "",
-        ]
-    (args.out / f"{args.name}.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    print(write_report(args.out, out_name, preamble, summaries))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +36,24 @@ def test_benchmark_list_command_runs_as_written() -> None:
         run = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, f"{command}: {run.stderr}"
         assert "routing-solomon:" in run.stdout and "allocation:" in run.stdout
+
+
+def test_the_rerender_command_runs_as_written(tmp_path: Path) -> None:
+    """The ``--from-results`` command of the Development section works from the repo root
+    (here on a copy of the stored files, ``--out`` added: as written it rewrites them)."""
+    spans = [s for s in re.findall(r"`([^`\n]+)`", README) if "--from-results" in s]
+    assert spans, "README names the re-render command"
+    for command in spans:
+        args = shlex.split(command)
+        name = args[args.index("--from-results") + 1]
+        for suffix in (".csv", ".json", ".md"):
+            shutil.copy(REPO / "benchmarks" / "results" / f"{name}{suffix}", tmp_path)
+        if args[0] == VENV_PYTHON and not (REPO / VENV_PYTHON).exists():
+            args[0] = sys.executable  # the suite may run from another environment
+        args += ["--out", str(tmp_path)]
+        run = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, f"{command}: {run.stderr}"
+        assert "> Re-rendered on " in (tmp_path / f"{name}.md").read_text()
 
 
 @pytest.mark.skipif(not (REPO / ".venv").is_dir(), reason="no .venv made by make in the repo")
