@@ -292,3 +292,19 @@ def test_a_run_without_greedy_writes_its_table_without_the_targets(
     _live_run(bench, tmp_path, [d for d in four_days if d.policy != "greedy"], monkeypatch)
     md = (tmp_path / "rl-evaluation.md").read_text()
     assert "| model:m | 4 |" in md and "Targets for" not in md
+
+
+@pytest.mark.parametrize("name", STORED)
+def test_the_stored_tables_are_what_their_per_day_runs_give_now(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The committed tables had the columns of an older ``rl_agents.evaluate``: re-rendered
+    from their own CSV and JSON they must come out the same, and say they were re-rendered."""
+    for suffix in (".csv", ".json", ".md"):
+        shutil.copy(RESULTS / f"{name}{suffix}", tmp_path)
+    stored = (RESULTS / f"{name}.md").read_text()
+    _rerender(bench, monkeypatch, name, "--out", str(tmp_path))
+    assert _table((tmp_path / f"{name}.md").read_text()) == _table(stored)
+    assert "> Re-rendered on " in stored and "from the stored per-day runs of 2026-12-01" in stored
+    fresh = json.loads((tmp_path / f"{name}.json").read_text())
+    assert _without(fresh) == _without(json.loads((RESULTS / f"{name}.json").read_text()))
