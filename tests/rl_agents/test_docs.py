@@ -41,3 +41,41 @@ def test_every_named_option_exists() -> None:
     # "--dagger-*" stands for the two DAgger options
     assert {"--dagger-rounds", "--dagger-days"} <= known
     assert NAMED - {"--dagger"} <= known, sorted(NAMED - known)
+
+
+def _stored_costs(name: str, policy: str) -> dict[int, float]:
+    """Day -> cost of ``policy`` in the stored per-day results ``benchmarks/results/<name>.csv``."""
+    import csv
+
+    with (REPO / "benchmarks" / "results" / f"{name}.csv").open() as fh:
+        return {
+            int(r["seed"]): float(r["cost_cents"])
+            for r in csv.DictReader(fh)
+            if r["policy"] == policy
+        }
+
+
+def test_the_guard_tables_benchmark_rows_are_the_stored_days_paired_t_intervals() -> None:
+    """Both minus plain on the benchmark days, as the table states it, is the paired t-interval
+    of the stored per-day costs (the rows had been given with the normal quantile, too narrow)."""
+    import numpy as np
+
+    from simulation.stats import paired_diff
+
+    for label, name in (
+        ("benchmark 1-44", "rl-evaluation-search"),
+        ("benchmark 1-100", "rl-evaluation"),
+    ):
+        row = re.search(rf"^\| {label} \|.*\| ([^|]*) \|$", TEXT, flags=re.MULTILINE)
+        assert row is not None, label
+        both, plain = (
+            _stored_costs(name, "model:standard"),
+            _stored_costs(name, "model-plain:standard"),
+        )
+        days = sorted(both)
+        a, b = [both[d] for d in days], [plain[d] for d in days]
+        d = paired_diff(a, b)
+        cheaper = int((np.subtract(a, b) < 0).sum())
+        assert row.group(1).startswith(
+            f"{d.mean:,.0f} [{d.low:,.0f}, {d.high:,.0f}], {cheaper} of {len(days)}"
+        ), (label, row.group(1))
