@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -117,6 +117,13 @@ class Plan(StrictModel):
         return sum(1 for r in self.routes if r.stops)
 
 
+#: How an Estimate's interval was computed (``simulation.stats``): ``t``, the Student t-interval
+#: over the replications; for a rate at 0 on every replication, or at 1 on every one, the exact
+#: Clopper-Pearson interval of the pooled orders due (``clopper-pearson-orders``) or, where the
+#: orders due are not known, of the replications as all-or-nothing trials (``-days``).
+IntervalMethod = Literal["t", "clopper-pearson-orders", "clopper-pearson-days"]
+
+
 class Estimate(StrictModel):
     """A KPI estimated over replications: mean and a 95% confidence interval."""
 
@@ -124,6 +131,15 @@ class Estimate(StrictModel):
     ci_low: float
     ci_high: float
     n: PosInt = 1
+    method: IntervalMethod | None = Field(
+        default=None,
+        description="how the interval was computed: t (Student t over the n replications, cut "
+        "to the KPI's range; [mean, mean] when n = 1 or when every replication agrees, which is "
+        "no confidence statement), clopper-pearson-orders (an on-time rate at 0 or 1 on every "
+        "replication, two or more: exact binomial interval of the pooled orders due) or "
+        "clopper-pearson-days (the same with the replications as the trials, when the orders "
+        "due are not known); None when not recorded (results written before it was)",
+    )
 
 
 class Kpis(StrictModel):

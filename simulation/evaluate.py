@@ -39,6 +39,7 @@ from simulation.stats import (
     degenerate_mark,
     fewer_note,
     holm_family,
+    method_note,
     paired_diff,
 )
 from simulation.twin import DispatchSimulator
@@ -359,7 +360,8 @@ class Comparison:
                 cells.append(
                     "n/a"
                     if e is None
-                    else f"{e.mean:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]{fewer_note(e.n, reps)}"
+                    else f"{e.mean:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]"
+                    f"{method_note(e.method)}{fewer_note(e.n, reps)}"
                 )
             for m in metrics:
                 d = self.diffs[name][m]

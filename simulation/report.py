@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from simulation.result import MARKS, METRICS, direction
-from simulation.stats import degenerate_mark, fewer_note
+from simulation.stats import degenerate_mark, fewer_note, method_note
 from simulation.sweep import TABLE_METRICS, SweepResult
 
 LABELS: dict[str, str] = {
@@ -47,7 +47,8 @@ def _cell(row: dict[str, Any], replications: int) -> str:
     if row["mean"] is None:  # undefined in every replication (on-time rate: no order due)
         return "n/a"
     n = fewer_note(row["n"], replications)
-    return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]{n}"
+    how = method_note(row.get("ci_method"))
+    return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]{how}{n}"
 
 
 def _significant(row: dict[str, Any]) -> bool:

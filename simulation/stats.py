@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from scenarios.plan import Estimate
+from scenarios.plan import Estimate, IntervalMethod
 
 LEVEL = 0.95
 
@@ -46,11 +46,13 @@ class Interval:
     std: float
     degenerate: bool = False
     level: float = LEVEL
-    method: str = "t"
+    method: IntervalMethod = "t"
 
     def estimate(self) -> Estimate:
-        """As the domain model's Estimate."""
-        return Estimate(mean=self.mean, ci_low=self.low, ci_high=self.high, n=max(1, self.n))
+        """As the domain model's Estimate (with the interval's method)."""
+        return Estimate(
+            mean=self.mean, ci_low=self.low, ci_high=self.high, n=max(1, self.n), method=self.method
+        )
 
     @property
     def informative(self) -> bool:
@@ -204,7 +206,8 @@ def rate_ci(
         return ci
     x = np.asarray(rates, dtype=np.float64)
     defined = ~np.isnan(x)
-    trials, method = ci.n, "clopper-pearson-days"
+    trials = ci.n
+    method: IntervalMethod = "clopper-pearson-days"
     if totals is not None:
         t = np.asarray(totals, dtype=np.float64)
         if t.shape == x.shape and np.all(np.isfinite(t[defined])) and np.all(t[defined] >= 1):
@@ -369,6 +372,22 @@ def proportion_ci(successes: int, n: int, level: float = LEVEL) -> tuple[float, 
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+#: What the tables write after an interval that is not the Student t-interval.
+_METHOD_NOTES = {
+    "clopper-pearson-orders": " (Clopper-Pearson, orders)",
+    "clopper-pearson-days": " (Clopper-Pearson, days)",
+}
+
+
+def method_note(method: str | None) -> str:
+    """`` (Clopper-Pearson, orders)`` (or ``days``) after an exact interval; ``""`` for ``t``.
+
+    An on-time rate at 0 or 1 on every replication has the exact interval of the pooled
+    orders due (or of the days) instead of the t-interval: the tables say so next to it.
+    """
+    return _METHOD_NOTES.get(method or "t", "")
 
 
 def fewer_note(n: int, replications: int) -> str:

@@ -370,3 +370,23 @@ def test_simulate_says_over_how_many_days_an_on_time_rate_is(tmp_path: Path) -> 
     row = next(line for line in result.stdout.splitlines() if "on_time_rate" in line)
     assert "(n=4)" in row
     assert "(n=" not in next(line for line in result.stdout.splitlines() if "cost_cents" in line)
+
+
+def test_simulate_names_an_exact_on_time_interval(tmp_path: Path) -> None:
+    """Every order on time on every day: the table and the JSON said nothing of the method."""
+    from .conftest import line_scenario
+
+    path = tmp_path / "line.json"
+    write_json(line_scenario(), path)
+    out = tmp_path / "k.json"
+    args = ["simulate", str(path), "--policy", "insertion", "--replications", "3"]
+    result = runner.invoke(app, [*args, "--executor", "serial", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    kpis = read_json(Kpis, out)
+    assert kpis.on_time_rate is not None and kpis.on_time_rate.mean == 1.0
+    assert kpis.on_time_rate.method == "clopper-pearson-orders"
+    assert kpis.cost_cents.method == "t"
+    row = next(line for line in result.stdout.splitlines() if "on_time_rate" in line)
+    assert "(Clopper-Pearson, orders)" in row
+    cost = next(line for line in result.stdout.splitlines() if "cost_cents" in line)
+    assert "Clopper" not in cost

@@ -264,3 +264,44 @@ def test_kpis_of_an_on_time_rate_of_one_every_day_have_the_exact_interval() -> N
     est = kpis_from(outcomes).on_time_rate
     assert est is not None and (est.mean, est.ci_high, est.n) == (1.0, 1.0, 3)
     assert est.ci_low == pytest.approx(0.025 ** (1 / 30))
+
+
+def _days(on_time: list[float]) -> list[ReplicationOutcome]:
+    """Days with these on-time rates and 10 orders due, every other KPI 2.0 (3.0 on day 2)."""
+    return [
+        ReplicationOutcome("c", "plan", k, k,
+                           {**dict.fromkeys(METRICS, 2.0 + (k == 1)), "on_time_rate": rate,
+                            "orders_total": 10.0},
+                           np.ones(0, dtype=bool), 0, 0.0)
+        for k, rate in enumerate(on_time)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("on_time", "method"),
+    [
+        ([1.0, 1.0, 1.0], "clopper-pearson-orders"),  # the pooled 30 orders due
+        ([0.0, 0.0], "clopper-pearson-orders"),
+        ([1.0, 0.9, 0.8], "t"),
+        ([1.0], "t"),  # one day: [mean, mean] with n = 1 (no confidence statement)
+    ],
+)
+def test_every_estimate_names_its_interval_method(on_time: list[float], method: str) -> None:
+    """An Estimate could not say whether its interval was a t- or a Clopper-Pearson interval."""
+    kpis = kpis_from(_days(on_time))
+    assert kpis.on_time_rate is not None and kpis.on_time_rate.method == method
+    others = [e for name, e in kpis if name != "on_time_rate" and hasattr(e, "method")]
+    others += list(kpis.extra.values())
+    assert others and all(e.method == "t" for e in others)
+
+
+def test_the_method_survives_the_json_and_old_json_without_it_still_loads() -> None:
+    from scenarios import Estimate, Kpis
+    from scenarios.io import from_json, to_json
+
+    kpis = kpis_from(_days([1.0, 1.0]))
+    again = from_json(Kpis, to_json(kpis))
+    assert again == kpis and again.on_time_rate is not None
+    assert again.on_time_rate.method == "clopper-pearson-orders"
+    old = Estimate.model_validate_json('{"mean": 1.5, "ci_low": 1.0, "ci_high": 2.0, "n": 3}')
+    assert old.method is None  # written before the field existed: not recorded

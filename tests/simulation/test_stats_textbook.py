@@ -28,6 +28,7 @@ from simulation.stats import (
     holm,
     holm_family,
     mean_ci,
+    method_note,
     paired_diff,
     rate_ci,
     ratio_ci,
@@ -478,3 +479,24 @@ def test_ratio_ci_unbounded_degenerate_and_undefined_cases() -> None:
     assert math.isnan(ratio_ci([1.0, 2.0], [1.0, -1.0]).ratio)
     with pytest.raises(ValueError, match="differ in size"):
         ratio_ci([1.0], [1.0, 2.0])
+
+
+def test_the_estimate_carries_the_interval_method() -> None:
+    """``Interval.estimate()`` dropped ``method``: Kpis could not tell t from Clopper-Pearson."""
+    assert rate_ci([1.0, 1.0], [5.0, 5.0]).estimate().method == "clopper-pearson-orders"
+    assert rate_ci([0.0, 0.0]).estimate().method == "clopper-pearson-days"
+    assert mean_ci([2.0, 2.0, 2.0]).estimate().method == "t"  # degenerate: still a t-interval
+    assert mean_ci([4.0]).estimate().method == "t"
+
+
+@pytest.mark.parametrize(
+    ("method", "note"),
+    [
+        ("t", ""),
+        (None, ""),
+        ("clopper-pearson-orders", " (Clopper-Pearson, orders)"),
+        ("clopper-pearson-days", " (Clopper-Pearson, days)"),
+    ],
+)
+def test_method_note_names_only_the_exact_intervals(method: str | None, note: str) -> None:
+    assert method_note(method) == note
