@@ -56,6 +56,7 @@ from simulation.stats import (  # noqa: E402
     FamilyTest,
     Interval,
     degenerate_mark,
+    fmt_num,
     holm_family,
     paired_diff,
 )
@@ -110,8 +111,8 @@ def fmt(m: float, half: float, digits: int = 3) -> str:
     if math.isnan(m):
         return "n/a"
     if math.isnan(half):
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} ± {half:.{digits}f}"
+        return fmt_num(m, f".{digits}f")
+    return f"{fmt_num(m, f'.{digits}f')} ± {fmt_num(half, f'.{digits}f')}"
 
 
 def write_table(
@@ -407,7 +408,7 @@ def _num(value: float | None, digits: int) -> str:
     """``value`` with ``digits`` decimals; n/a when missing or not finite."""
     if value is None or not math.isfinite(value):
         return "n/a"
-    return f"{value:.{digits}f}"
+    return fmt_num(value, f".{digits}f")
 
 
 def reference(

@@ -8,6 +8,8 @@ import platform
 from pathlib import Path
 from typing import TypedDict
 
+from simulation.stats import fmt_num
+
 
 class Row(TypedDict):
     """One measurement."""
@@ -33,7 +35,7 @@ class Measures:
         self.rows.append(
             {"measure": measure, "value": value, "unit": unit, "target": target, "status": status}
         )
-        print(f"{measure}: {value:,.4g} {unit} {target} {status}", flush=True)
+        print(f"{measure}: {fmt_num(value, ',.4g')} {unit} {target} {status}", flush=True)
 
     def write(self, out: Path, name: str, title: str, preamble: str) -> None:
         """``out/name.csv`` and ``out/name.md`` (title, preamble, machine line, the table)."""
@@ -42,7 +44,7 @@ class Measures:
             writer = csv.DictWriter(fh, fieldnames=list(Row.__annotations__))
             writer.writeheader()
             for row in self.rows:
-                writer.writerow({**row, "value": f"{row['value']:.6g}"})
+                writer.writerow({**row, "value": fmt_num(row["value"], ".6g")})
         machine = (
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
             f"shared, Python {platform.python_version()}."
@@ -57,7 +59,7 @@ class Measures:
         ]
         for r in self.rows:
             lines.append(
-                f"| {r['measure']} | {r['value']:,.4g} | {r['unit']} | {r['target']} "
+                f"| {r['measure']} | {fmt_num(r['value'], ',.4g')} | {r['unit']} | {r['target']} "
                 f"| {r['status']} |"
             )
         (out / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

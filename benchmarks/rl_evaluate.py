@@ -67,7 +67,7 @@ from rl_agents.hindsight import (  # noqa: E402
 from rl_agents.scenario import parse_seeds, standard_scenario  # noqa: E402
 from scenarios.errors import InputError  # noqa: E402
 from simulation.executors import make_executor  # noqa: E402
-from simulation.stats import RatioInterval, paired_diff, ratio_ci  # noqa: E402
+from simulation.stats import RatioInterval, fmt_num, paired_diff, ratio_ci  # noqa: E402
 
 DEFAULT = (
     "greedy,insertion,insertion:12,slots,slots-drop,euro-greedy:5,euro-lazy:5,reopt:2,reopt:5,"
@@ -108,13 +108,13 @@ def ratio_target(
 def _ratio_text(ci: RatioInterval, lower: bool) -> str:
     """``0.212 [0.205, 0.219]``, or as "% lower" (``78.8% lower [78.1%, 79.5%]``)."""
     if lower:
-        value = f"{1.0 - ci.ratio:.1%} lower"
+        value = f"{fmt_num(1.0 - ci.ratio, '.1%')} lower"
         pair = (1.0 - ci.high, 1.0 - ci.low)
         spec = ".1%"
     else:
-        value, pair, spec = f"{ci.ratio:.3f}", (ci.low, ci.high), ".3f"
+        value, pair, spec = fmt_num(ci.ratio, ".3f"), (ci.low, ci.high), ".3f"
     if ci.bounded:
-        return f"{value} [95% CI {format(pair[0], spec)}, {format(pair[1], spec)}]"
+        return f"{value} [95% CI {fmt_num(pair[0], spec)}, {fmt_num(pair[1], spec)}]"
     return value + (" [unbounded]" if ci.n >= 2 else f" (n={ci.n})")
 
 
@@ -140,7 +140,10 @@ def targets(summaries: dict[str, PolicySummary], model: str, hind: str | None) -
         on_time = f"on-time {shown[0]} vs greedy {shown[1]}"
         d, d_ci, test = s.on_time_diff_vs_greedy, s.on_time_diff_ci, s.on_time_diff_test
         if d is not None and d_ci is not None:
-            on_time += f", paired difference {d:+.3f} [{d_ci[0]:+.3f}, {d_ci[1]:+.3f}]"
+            on_time += (
+                f", paired difference {fmt_num(d, '+.3f')} "
+                f"[{fmt_num(d_ci[0], '+.3f')}, {fmt_num(d_ci[1], '+.3f')}]"
+            )
             if test is not None and test["p_adjusted"] is not None:
                 on_time += f", Holm p {test['p_adjusted']:.2g}"
         if not on_time_not_worse(s):
@@ -151,7 +154,7 @@ def targets(summaries: dict[str, PolicySummary], model: str, hind: str | None) -
         )
     if hind is not None and s.cost_vs_hindsight is not None:
         status, ci = ratio_target(s.costs, summaries[hind].costs, 1.10)
-        gap = "-" if s.gap_closed is None else f"{s.gap_closed:.1%}"
+        gap = "-" if s.gap_closed is None else fmt_num(s.gap_closed, ".1%")
         lines.append(
             f"| cost / hindsight (gap closed {gap}) | {_ratio_text(ci, lower=False)} | "
             f"<= 1.10 (>= 50% of the gap) | {status} |"

@@ -58,6 +58,7 @@ from scenarios.generate import generate_city  # noqa: E402
 from scenarios.io import load_scenario  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from scenarios.plan import AllocationLine  # noqa: E402
+from simulation.stats import fmt_num  # noqa: E402
 from solvers.routing import (  # noqa: E402
     RoutingParams,
     SolveStats,
@@ -552,7 +553,7 @@ def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col
             else:
                 r = got
                 flag = "" if r.feasible else " INFEASIBLE"
-                gap = "" if r.gap_pct is None else f" {r.gap_pct:+.2f}%"
+                gap = "" if r.gap_pct is None else f" {fmt_num(r.gap_pct, '+.2f')}%"
                 cells.append(f"{r.distance:.1f} ({r.vehicles}){gap}{flag}")
         lines.append(
             f"| {inst} | {first.bks if first.bks is not None else '-'} | "

@@ -36,6 +36,7 @@ from simulation.stats import (
     RatioInterval,
     degenerate_mark,
     fewer_note,
+    fmt_num,
     holm_family,
     mean_ci,
     paired_diff,
@@ -474,9 +475,10 @@ def _orders_due(days: dict[int, DayOutcome], seeds: Sequence[int]) -> list[float
 
 
 def _fmt(x: float | None, spec: str) -> str:
+    """``x`` formatted (never a negative zero); ``-`` when undefined."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
-    return format(x, spec)
+    return fmt_num(x, spec)
 
 
 def _ratio(
@@ -486,11 +488,11 @@ def _ratio(
     if value is None or math.isnan(value):
         return "-"
     if ci is not None:
-        shown = f"{format(value, spec)} [{format(ci[0], spec)}, {format(ci[1], spec)}]"
+        shown = f"{fmt_num(value, spec)} [{fmt_num(ci[0], spec)}, {fmt_num(ci[1], spec)}]"
     elif n >= 2:
-        shown = f"{format(value, spec)} [unbounded]"
+        shown = f"{fmt_num(value, spec)} [unbounded]"
     else:
-        shown = format(value, spec)
+        shown = fmt_num(value, spec)
     return shown + fewer_note(n, days)
 
 
@@ -524,21 +526,23 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
     rows = []
     for s in summaries.values():
         diff = (
-            f"{s.diff_vs_greedy:,.0f} [{s.diff_ci[0]:,.0f}, {s.diff_ci[1]:,.0f}]"
+            f"{_fmt(s.diff_vs_greedy, ',.0f')} [{_fmt(s.diff_ci[0], ',.0f')}, "
+            f"{_fmt(s.diff_ci[1], ',.0f')}]"
             + fewer_note(s.diff_n, s.n)  # greedy did not play some of the policy's days
             + _mark(s.diff_test, "cost_cents", s.diff_vs_greedy)
             if s.diff_vs_greedy is not None and s.diff_ci is not None
             else "-"
         )
         on_time = (
-            f"{s.on_time_rate:.3f} [{s.on_time_ci[0]:.3f}, {s.on_time_ci[1]:.3f}]"
-            + fewer_note(s.on_time_n, s.n)
+            f"{_fmt(s.on_time_rate, '.3f')} [{_fmt(s.on_time_ci[0], '.3f')}, "
+            f"{_fmt(s.on_time_ci[1], '.3f')}]" + fewer_note(s.on_time_n, s.n)
             if s.on_time_rate is not None and s.on_time_ci is not None
             else _fmt(s.on_time_rate, ".3f")
         )
         d_on = s.on_time_diff_vs_greedy
         on_time_diff = (
-            f"{d_on:+.3f} [{s.on_time_diff_ci[0]:+.3f}, {s.on_time_diff_ci[1]:+.3f}]"
+            f"{_fmt(d_on, '+.3f')} [{_fmt(s.on_time_diff_ci[0], '+.3f')}, "
+            f"{_fmt(s.on_time_diff_ci[1], '+.3f')}]"
             + fewer_note(s.on_time_diff_n, s.n)
             + _mark(s.on_time_diff_test, "on_time_rate", d_on)
             if d_on is not None and s.on_time_diff_ci is not None
@@ -555,8 +559,8 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
             else "-"
         )
         rows.append(
-            f"| {s.policy} | {s.n} | {s.mean_cost:,.0f} | [{s.cost_ci[0]:,.0f}, "
-            f"{s.cost_ci[1]:,.0f}] | {on_time} | {s.mean_unserved:.2f} | "
+            f"| {s.policy} | {s.n} | {_fmt(s.mean_cost, ',.0f')} | [{_fmt(s.cost_ci[0], ',.0f')}, "
+            f"{_fmt(s.cost_ci[1], ',.0f')}] | {on_time} | {_fmt(s.mean_unserved, '.2f')} | "
             f"{diff} | {on_time_diff} | "
             f"{vs_greedy} | {vs_hind} | {gap} | {lat} |"
         )

@@ -38,6 +38,7 @@ from simulation.stats import (
     Interval,
     degenerate_mark,
     fewer_note,
+    fmt_num,
     holm_family,
     method_note,
     paired_diff,
@@ -360,7 +361,8 @@ class Comparison:
                 cells.append(
                     "n/a"
                     if e is None
-                    else f"{e.mean:.4g} [{e.ci_low:.4g}, {e.ci_high:.4g}]"
+                    else f"{fmt_num(e.mean, '.4g')} [{fmt_num(e.ci_low, '.4g')}, "
+                    f"{fmt_num(e.ci_high, '.4g')}]"
                     f"{method_note(e.method)}{fewer_note(e.n, reps)}"
                 )
             for m in metrics:
@@ -370,10 +372,11 @@ class Comparison:
                     if name == self.baseline
                     else "n/a"
                     if d.n == 0
-                    else f"{d.mean:+.4g} [{d.low:+.4g}, {d.high:+.4g}]"
+                    else f"{fmt_num(d.mean, '+.4g')} [{fmt_num(d.low, '+.4g')}, "
+                    f"{fmt_num(d.high, '+.4g')}]"
                     f"{self._flat(name, m)}{fewer_note(d.n, reps)}{self._mark(name, m)}"
                 )
-            cells.append(f"{self.risk_adjusted_cost[name]:.4g}")
+            cells.append(fmt_num(self.risk_adjusted_cost[name], ".4g"))
             lines.append("| " + " | ".join(cells) + " |")
         sizes = ", ".join(f"{m} {self._family_size(m)}" for m in metrics)
         return (
@@ -474,8 +477,8 @@ def compare(
         d = diffs[n]["on_time_rate"]
         if n != baseline and d.below(-rule.max_on_time_drop):
             reasons.append(
-                f"{n} excluded: on-time rate {d.mean:+.3f} vs {baseline} "
-                f"(CI [{d.low:+.3f}, {d.high:+.3f}])"
+                f"{n} excluded: on-time rate {fmt_num(d.mean, '+.3f')} vs {baseline} "
+                f"(CI [{fmt_num(d.low, '+.3f')}, {fmt_num(d.high, '+.3f')}])"
             )
         else:
             admissible.append(n)
@@ -491,14 +494,16 @@ def compare(
         elif tests[best]["cost_cents"].significant and d.mean < 0.0:
             recommended = best
             reasons.append(
-                f"{best} is significantly cheaper than {baseline}: {d.mean:+.0f} cents "
-                f"(95% CI [{d.low:+.0f}, {d.high:+.0f}], {_p_text(tests[best]['cost_cents'])}) "
+                f"{best} is significantly cheaper than {baseline}: {fmt_num(d.mean, '+.0f')} "
+                f"cents (95% CI [{fmt_num(d.low, '+.0f')}, {fmt_num(d.high, '+.0f')}], "
+                f"{_p_text(tests[best]['cost_cents'])}) "
                 "with the lowest risk-adjusted cost"
             )
         else:
             reasons.append(
                 f"{best} has the lowest risk-adjusted cost but its cost difference vs {baseline} "
-                f"is not significant (95% CI [{d.low:+.0f}, {d.high:+.0f}], "
+                f"is not significant (95% CI [{fmt_num(d.low, '+.0f')}, "
+                f"{fmt_num(d.high, '+.0f')}], "
                 f"{_p_text(tests[best]['cost_cents'])}): keep {baseline}"
             )
     else:

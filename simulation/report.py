@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from simulation.result import MARKS, METRICS, direction
-from simulation.stats import degenerate_mark, fewer_note, method_note
+from simulation.stats import degenerate_mark, fewer_note, fmt_num, method_note
 from simulation.sweep import TABLE_METRICS, SweepResult
 
 LABELS: dict[str, str] = {
@@ -36,10 +36,10 @@ def _fmt(x: float | None, *, signed: bool = False) -> str:
         return "n/a"
     sign = "+" if signed else ""
     if abs(x) >= 1000:
-        return f"{x:{sign},.0f}"
+        return fmt_num(x, f"{sign},.0f")
     if abs(x) >= 10:
-        return f"{x:{sign}.1f}"
-    return f"{x:{sign}.3f}"
+        return fmt_num(x, f"{sign}.1f")
+    return fmt_num(x, f"{sign}.3f")  # a zero is never "-0.000"
 
 
 def _cell(row: dict[str, Any], replications: int) -> str:

@@ -13,6 +13,7 @@ the same paired t-test does not reject.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -372,6 +373,24 @@ def proportion_ci(successes: int, n: int, level: float = LEVEL) -> tuple[float, 
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+#: A format spec split where the ``z`` option (no negative zero) goes: after fill, align, sign.
+_SPEC = re.compile(r"(?P<head>(?:.?[<>=^])?[-+ ]?)z?(?P<tail>.*)", re.DOTALL)
+
+
+def fmt_num(x: float, spec: str = "") -> str:
+    """``format(x, spec)`` that never shows a negative zero: ``0.000``, not ``-0.000``.
+
+    A mean or difference that is 0 in exact arithmetic often comes out of floating point as
+    ``-0.0`` or ``-1.9e-17``, and a small negative value rounds to zero at the precision shown
+    (``-0.3`` cents as ``-0``); either printed a minus sign on a zero. Integers format as given.
+    """
+    if isinstance(x, int | np.integer):
+        return format(x, spec)
+    match = _SPEC.fullmatch(spec)
+    assert match is not None  # the pattern matches any spec
+    return format(float(x), f"{match['head']}z{match['tail']}")
 
 
 #: What the tables write after an interval that is not the Student t-interval.

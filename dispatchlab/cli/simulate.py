@@ -85,7 +85,7 @@ def simulate_cmd(
     from simulation.evaluate import evaluate
     from simulation.executors import make_executor
     from simulation.policies import check_policy
-    from simulation.stats import fewer_note, method_note
+    from simulation.stats import fewer_note, fmt_num, method_note
     from simulation.twin import check_plan_ids
 
     _check_common(replications, executor, workers, address)
@@ -139,8 +139,11 @@ def simulate_cmd(
         fewer = fewer_note(est.n, replications)
         table.add_row(
             escape(name),
-            f"{est.mean:,.4g}",
-            escape(f"[{est.ci_low:,.4g}, {est.ci_high:,.4g}]{method_note(est.method)}{fewer}"),
+            fmt_num(est.mean, ",.4g"),
+            escape(
+                f"[{fmt_num(est.ci_low, ',.4g')}, {fmt_num(est.ci_high, ',.4g')}]"
+                f"{method_note(est.method)}{fewer}"
+            ),
         )
     console.print(table)
     if out is not None:

@@ -542,3 +542,21 @@ def test_the_benchmark_says_which_rule_decided_its_targets(
     text = (tmp_path / "rl-evaluation.md").read_text()
     assert "Targets for `model:m`:" in text and rl_bench.TARGET_RULES in text
     assert "not by comparing the two means" in text
+
+
+def test_a_cost_difference_below_half_a_cent_is_not_shown_as_minus_zero() -> None:
+    """0.3 cents cheaper on each day, printed with whole cents, read "-0 [-0, -0]"."""
+    s = summarise(
+        [day("greedy", 1, 100.0), day("greedy", 2, 200.0),
+         day("agent", 1, 99.7), day("agent", 2, 199.7)]
+    )  # fmt: skip
+    row = next(x for x in table_markdown(s).splitlines() if x.startswith("| agent |"))
+    assert "| 0 [0, 0] †" in row and "-0" not in row  # † the same -0.3 every day
+
+
+def test_a_ratio_of_one_is_not_shown_as_minus_zero_percent_lower(rl_bench: Any) -> None:
+    """A policy 0.02% dearer than the reference read "-0.0% lower"."""
+    from simulation.stats import RatioInterval
+
+    text = rl_bench._ratio_text(RatioInterval(1.0002, 0.9, 1.1, 6), lower=True)
+    assert text == "0.0% lower [95% CI -10.0%, 10.0%]"

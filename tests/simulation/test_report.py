@@ -362,3 +362,14 @@ def test_the_base_alone_has_no_holm_family_to_report() -> None:
     """No variant compared: "Holm-Bonferroni over 0 comparisons" under each KPI said nothing."""
     table = markdown_table(_sweep({"base": BASE6}), metrics=("cost_cents",))
     assert "over 0 comparisons" not in table and "| base | insertion |" in table
+
+
+def test_a_difference_that_cancels_out_is_not_shown_as_minus_zero() -> None:
+    """On-time 0.3, 0.6, 0.1 against 0.4, 0.5, 0.1: the mean difference -1.9e-17 showed as
+    "-0.000" (and the risk of "-0" for whole numbers likewise)."""
+    sweep = _sweep({"base": [0.4, 0.5, 0.1], "v": [0.3, 0.6, 0.1]}, metric="on_time_rate")
+    (row,) = (r for r in sweep.rows(("on_time_rate",)) if r["variant"] == "v")
+    assert row["diff"] is not None and -1e-15 < row["diff"] < 0.0  # floating point
+    table = markdown_table(sweep, metrics=("on_time_rate",))
+    cell = next(line for line in table.splitlines() if line.startswith("| v |"))
+    assert "| +0.000 [" in cell and "-0.000" not in table

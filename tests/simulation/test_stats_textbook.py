@@ -25,6 +25,7 @@ from simulation.evaluate import evaluate, replication_seeds, simulate
 from simulation.executors import SerialExecutor
 from simulation.stats import (
     clopper_pearson,
+    fmt_num,
     holm,
     holm_family,
     mean_ci,
@@ -500,3 +501,36 @@ def test_the_estimate_carries_the_interval_method() -> None:
 )
 def test_method_note_names_only_the_exact_intervals(method: str | None, note: str) -> None:
     assert method_note(method) == note
+
+
+@pytest.mark.parametrize(
+    ("x", "spec", "shown"),
+    [
+        (-0.0, "+.3f", "+0.000"),
+        (-1.85e-17, ".4f", "0.0000"),  # a mean that is 0 in exact arithmetic
+        (-0.3, "+,.0f", "+0"),  # -0.3 cents rounded to whole cents
+        (-0.0, ",.4g", "0"),
+        (-0.0004, ".1%", "0.0%"),
+        (-0.5, ".3f", "-0.500"),  # a real negative keeps its sign
+        (-1234.5, "+,.0f", "-1,234"),
+        (7, ",", "7"),  # an integer formats as given
+    ],
+)
+def test_fmt_num_never_shows_a_negative_zero(x: float, spec: str, shown: str) -> None:
+    assert fmt_num(x, spec) == shown
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12),
+    st.sampled_from(["+.3f", ".3f", ".4f", ",.0f", "+,.0f", ".4g", "+.4g", ",.4g", ".1%", ".2f"]),
+)
+def test_fmt_num_is_format_except_for_the_sign_of_a_zero(x: float, spec: str) -> None:
+    plain = format(x, spec)
+    shown = fmt_num(x, spec)
+    negative_zero = plain.startswith("-") and not any(c in "123456789" for c in plain)
+    if negative_zero:
+        assert shown == ("+" if spec.startswith("+") else "") + plain[1:]
+    else:
+        assert shown == plain
+    assert not (shown.startswith("-") and not any(c in "123456789" for c in shown))

@@ -164,6 +164,17 @@ def test_mean_ci_is_the_shared_t_interval_as_mean_and_half_width(bench: ModuleTy
     assert bench.fmt(*bench.mean_ci([2.0, 2.0, 2.0])) == "2.000 ± 0.000"
 
 
+def test_a_change_that_cancels_out_is_not_shown_as_minus_zero(bench: ModuleType) -> None:
+    """Split rates 0.3, 0.6, 0.1 against 0.4, 0.5, 0.1: the mean change (-1.9e-17 in floating
+    point) read "-0.0000 ± 0.2484" in the paired table."""
+    change = bench.paired_diff([0.3, 0.6, 0.1], [0.4, 0.5, 0.1])
+    assert -1e-15 < change.mean < 0.0
+    # half-width t(0.975, 2) x 0.1 / sqrt(3)
+    assert bench.fmt(*bench.half_width(change), digits=4) == "0.0000 ± 0.2484"
+    assert bench.fmt(-0.0, float("nan"), digits=2) == "0.00"
+    assert bench._num(-0.0004, 3) == "0.000"
+
+
 @pytest.mark.parametrize("name", ["allocation-literature", "allocation-city"])
 def test_the_stored_quality_tables_come_out_the_same_from_their_runs(
     bench: ModuleType, name: str
