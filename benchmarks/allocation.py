@@ -69,7 +69,7 @@ from solvers.allocation import (  # noqa: E402
     generate_literature,
 )
 from solvers.allocation.literature import generate_crowded_order  # noqa: E402
-from solvers.allocation.problem import compile_request  # noqa: E402
+from solvers.allocation.problem import MICRO, compile_request  # noqa: E402
 
 console = Console(stderr=True)
 METHODS = ("batch", "nearest", "rule_chain", "myopic")
@@ -194,6 +194,16 @@ def method_rows(by: dict[tuple[int, str], Run], seeds: list[int]) -> list[list[A
     return rows
 
 
+def no_dearer(batch_cost: float, base_cost: float) -> bool:
+    """True when the batch answer costs at most the baseline's, compared in whole micro-units.
+
+    Costs are exact integer micro-units shown as currency rounded to 1e-6 (``from_micro``):
+    comparing the integers counts a tie as a tie and one micro-unit dearer as dearer (the
+    float comparison ``b <= m + 1e-6`` it replaces counted that as no dearer most of the time).
+    """
+    return round(batch_cost * MICRO) <= round(base_cost * MICRO)
+
+
 #: the paired table's changes (batch minus baseline): label and decimals
 PAIRED = (("cost", 2), ("split rate", 4), ("shipments/order", 3))
 
@@ -218,7 +228,7 @@ def paired_table(by: dict[tuple[int, str], Run], seeds: list[int]) -> str:
                 [b.shipments_per_order for b in batch], [m.shipments_per_order for m in base]
             ),
         ]
-        wins[method] = sum(1 for b, m in zip(batch, base, strict=True) if b.cost <= m.cost + 1e-6)
+        wins[method] = sum(no_dearer(b.cost, m.cost) for b, m in zip(batch, base, strict=True))
     methods = list(intervals)
     tests = [holm_family([intervals[m][k] for m in methods]) for k in range(len(PAIRED))]
     lines = [
@@ -426,7 +436,6 @@ def reference(
     distorting the 10 s timing. The table is rewritten after every seed.
     """
     from solvers.allocation.highs_model import AllocationModel
-    from solvers.allocation.problem import MICRO
 
     recorded = read_fast_runs(fast_runs) if fast_runs is not None else {}
     missing = [s for s in seeds if fast_runs is not None and s not in recorded]

@@ -164,6 +164,52 @@ def test_mean_ci_is_the_shared_t_interval_as_mean_and_half_width(bench: ModuleTy
     assert bench.fmt(*bench.mean_ci([2.0, 2.0, 2.0])) == "2.000 ± 0.000"
 
 
+@pytest.mark.parametrize(
+    ("batch", "baseline", "no_dearer"),
+    [
+        (9168.024629, 9168.024629, True),  # a tie
+        (0.1 + 0.2, 0.3, True),  # a tie up to floating-point noise (0.30000000000000004)
+        (9168.024628, 9168.024629, True),  # one micro-unit cheaper
+        (9168.02463, 9168.024629, False),  # one micro-unit dearer: was counted as no dearer
+        (101.0, 100.0, False),
+    ],
+)
+def test_no_dearer_compares_whole_micro_units(
+    bench: ModuleType, batch: float, baseline: float, no_dearer: bool
+) -> None:
+    """Costs are exact to 1e-6 (integer micro-units): ``b <= m + 1e-6`` let one micro-unit
+    dearer pass in most cases (9168.02463 <= 9168.024629 + 1e-6 is true in floating point)."""
+    assert bench.no_dearer(batch, baseline) is no_dearer
+
+
+def test_the_win_count_counts_ties_and_not_losses(bench: ModuleType) -> None:
+    """``batch <= baseline`` had no test of its own. Five seeds against each baseline:
+
+    nearest: two ties, one win, a loss by one micro-unit and a clear loss -> 3/5;
+    rule_chain: every seed a tie -> 5/5; myopic: every seed a loss by one micro-unit -> 0/5.
+    """
+    base = [9168.024629, 250.5, 1000.0, 42.000001, 77.0]
+    batch = [9168.024629, 250.5, 999.999999, 42.000002, 80.0]
+    costs = {
+        "batch": batch,
+        "nearest": base,
+        "rule_chain": batch,
+        "myopic": [round(c - 1e-6, 6) for c in batch],
+    }
+    runs = [
+        bench.Run(seed, method, cost[seed], 1.0, 0.0, 0.0, 1.0, 1.0, None, None)
+        for seed in range(5)
+        for method, cost in costs.items()
+    ]
+    table = bench.paired_table({(r.seed, r.method): r for r in runs}, list(range(5)))
+    counts = {
+        line.split(" | ")[0].removeprefix("| batch - "): line.split(" | ")[4]
+        for line in table.splitlines()
+        if line.startswith("| batch - ")
+    }
+    assert counts == {"nearest": "3/5", "rule_chain": "5/5", "myopic": "0/5"}
+
+
 def test_a_change_that_cancels_out_is_not_shown_as_minus_zero(bench: ModuleType) -> None:
     """Split rates 0.3, 0.6, 0.1 against 0.4, 0.5, 0.1: the mean change (-1.9e-17 in floating
     point) read "-0.0000 ± 0.2484" in the paired table."""
