@@ -1,24 +1,74 @@
-"""A table of named measurements (value, unit, target, status) written as CSV and Markdown."""
+"""A table of named measurements (value, unit, target, status) written as CSV and Markdown.
+
+A timed measurement with a target can be repeated (:meth:`Measures.record_runs`): the table
+then shows the mean of the runs with its 95% t-interval (``simulation.stats.mean_ci``) and
+decides the target on the interval (:func:`decide`); the CSV keeps every run's figure.
+"""
 
 from __future__ import annotations
 
+import argparse
 import csv
+import math
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypedDict
+from typing import Literal, TypedDict
 
-from simulation.stats import fmt_num
+from simulation.stats import Interval, fmt_num, mean_ci
+
+#: ``value <= limit`` or ``value >= limit``
+Op = Literal["<=", ">="]
+
+#: The status of a target decided on repeated runs.
+DECISION_NOTE = (
+    "A target with a 95% CI is decided on the repeated runs: met when the whole interval is "
+    "on the right side of it, missed when the whole interval is on the wrong side, undecided "
+    "otherwise (one run: decided on its value, no interval)."
+)
 
 
 class Row(TypedDict):
-    """One measurement."""
+    """One measurement (``ci_low``/``ci_high``/``runs`` empty unless it was repeated)."""
 
     measure: str
     value: float
     unit: str
     target: str
     status: str
+    ci_low: float | None
+    ci_high: float | None
+    runs: tuple[float, ...]
+
+
+def decide(ci: Interval, op: Op, limit: float) -> str:
+    """``met``, ``missed`` or ``undecided``: the target ``value op limit`` on a 95% interval.
+
+    Met only when the whole interval is on the right side of ``limit`` (the limit itself
+    included), missed only when it is wholly on the wrong side, undecided when it straddles
+    it. One run has no interval: it is decided on its value, as a single run always was.
+    ``n/a`` without any run.
+    """
+    if ci.n == 0:
+        return "n/a"
+    ok_low, ok_high = (ci.low, ci.high) if ci.n >= 2 else (ci.mean, ci.mean)
+    if op == "<=":
+        met, missed = ok_high <= limit, ok_low > limit
+    else:
+        met, missed = ok_low >= limit, ok_high < limit
+    return "met" if met else "missed" if missed else "undecided"
+
+
+def repeats_arg(text: str) -> int:
+    """``--repeats``: a whole number of runs, at least 1 (a usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 class Measures:
@@ -33,9 +83,41 @@ class Measures:
     ) -> None:
         """Add one measurement and print it."""
         self.rows.append(
-            {"measure": measure, "value": value, "unit": unit, "target": target, "status": status}
+            {
+                "measure": measure,
+                "value": value,
+                "unit": unit,
+                "target": target,
+                "status": status,
+                "ci_low": None,
+                "ci_high": None,
+                "runs": (),
+            }
         )
         print(f"{measure}: {fmt_num(value, ',.4g')} {unit} {target} {status}", flush=True)
+
+    def record_runs(
+        self, measure: str, runs: Sequence[float], unit: str, op: Op, limit: float, target: str
+    ) -> str:
+        """Add a repeated measurement: mean, 95% CI, the target decided on it; its status."""
+        ci = mean_ci(runs, bounds=(0.0, math.inf))  # times and rates are never negative
+        status = decide(ci, op, limit)
+        two = ci.n >= 2
+        self.rows.append(
+            {
+                "measure": measure,
+                "value": ci.mean,
+                "unit": unit,
+                "target": target,
+                "status": status,
+                "ci_low": ci.low if two else None,
+                "ci_high": ci.high if two else None,
+                "runs": tuple(float(r) for r in runs),
+            }
+        )
+        parts = [fmt_num(ci.mean, ",.4g"), _ci_text(self.rows[-1]), unit, target, status]
+        print(f"{measure}: " + " ".join(p for p in parts if p), flush=True)
+        return status
 
     def write(self, out: Path, name: str, title: str, preamble: str) -> None:
         """``out/name.csv`` and ``out/name.md`` (title, preamble, machine line, the table)."""
@@ -44,23 +126,45 @@ class Measures:
             writer = csv.DictWriter(fh, fieldnames=list(Row.__annotations__))
             writer.writeheader()
             for row in self.rows:
-                writer.writerow({**row, "value": fmt_num(row["value"], ".6g")})
+                writer.writerow(
+                    {
+                        **row,
+                        "value": fmt_num(row["value"], ".6g"),
+                        "ci_low": _csv_num(row["ci_low"]),
+                        "ci_high": _csv_num(row["ci_high"]),
+                        "runs": " ".join(fmt_num(r, ".6g") for r in row["runs"]),
+                    }
+                )
         machine = (
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
             f"shared, Python {platform.python_version()}."
         )
+        repeated = any(r["runs"] for r in self.rows)
         lines = [
             f"# {title}",
             "",
-            f"{preamble} {machine}",
+            f"{preamble} {machine}" + (f" {DECISION_NOTE}" if repeated else ""),
             "",
-            "| measure | value | unit | target | status |",
-            "|---|---|---|---|---|",
+            "| measure | value | 95% CI | unit | target | status |",
+            "|---|---|---|---|---|---|",
         ]
         for r in self.rows:
             lines.append(
-                f"| {r['measure']} | {fmt_num(r['value'], ',.4g')} | {r['unit']} | {r['target']} "
-                f"| {r['status']} |"
+                f"| {r['measure']} | {fmt_num(r['value'], ',.4g')} | {_ci_text(r)} "
+                f"| {r['unit']} | {r['target']} | {r['status']} |"
             )
         (out / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
         print(f"wrote {out / (name + '.md')} and {out / (name + '.csv')}")
+
+
+def _csv_num(x: float | None) -> str:
+    """A CSV cell: empty when there is no value."""
+    return "" if x is None else fmt_num(x, ".6g")
+
+
+def _ci_text(row: Row) -> str:
+    """``[low, high] (5 runs)`` for a repeated measurement, ``(1 run)`` for one, else empty."""
+    k = len(row["runs"])
+    if row["ci_low"] is None or row["ci_high"] is None:
+        return "(1 run)" if k == 1 else ""
+    return f"[{fmt_num(row['ci_low'], ',.4g')}, {fmt_num(row['ci_high'], ',.4g')}] ({k} runs)"

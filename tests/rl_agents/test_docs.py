@@ -30,14 +30,16 @@ def test_hindsight_options_are_options_of_evaluate() -> None:
 
 
 def test_every_named_option_exists() -> None:
-    """Each option is one of ``train``, ``evaluate`` or ``benchmarks/rl_evaluate.py``."""
-    script = REPO / "benchmarks" / "rl_evaluate.py"
-    run = subprocess.run(
-        [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60
-    )
-    assert run.returncode == 0, run.stderr
+    """Each option is one of ``train``, ``evaluate``, ``benchmarks/rl_evaluate.py`` or
+    ``benchmarks/rl_speed.py``."""
     known = _cli_options("train") | _cli_options("evaluate")
-    known |= set(re.findall(r"(--[a-z][a-z0-9-]*[a-z0-9])", run.stdout))
+    for name in ("rl_evaluate.py", "rl_speed.py"):
+        script = REPO / "benchmarks" / name
+        run = subprocess.run(
+            [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 0, run.stderr
+        known |= set(re.findall(r"(--[a-z][a-z0-9-]*[a-z0-9])", run.stdout))
     # "--dagger-*" stands for the two DAgger options
     assert {"--dagger-rounds", "--dagger-days"} <= known
     assert NAMED - {"--dagger"} <= known, sorted(NAMED - known)

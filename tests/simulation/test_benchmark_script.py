@@ -49,3 +49,14 @@ def test_ray_session_files_are_deleted_even_after_ctrl_c(
     assert [name for name, _ in fake_ray] == ["init", "shutdown"]
     assert fake_ray[0][1]["num_cpus"] == 2
     assert list(system_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["0", "many"])
+def test_repeats_is_a_whole_number_of_runs(
+    script: ModuleType, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--repeats`` (the runs each timing target is decided on) is refused before any work."""
+    with pytest.raises(SystemExit) as info:
+        script.main(["--repeats", value])
+    assert info.value.code == 2
+    assert "argument --repeats:" in capsys.readouterr().err
