@@ -630,10 +630,9 @@ def _solve(
     new_rc: F64 = np.zeros(0)
     improving = True
     held_growth = 1.0  # the next re-solve's growth beyond LP_GROWTH (columns held back)
-    while not gap_ok(best_lb) and not cancelled():
-        now = time.perf_counter()
-        left = deadline - now
-        round_s, t_round = now - t_round, now
+
+    def limits(left: float) -> tuple[float, float]:
+        """The time a round keeps back and a re-solve's limit, with ``left`` seconds left."""
         # a round is an LP re-solve plus a pricing: don't start one the reserve cannot fit
         share = max(reserve, CAPPED_RESERVE) if capped else reserve
         if large or capped:
@@ -643,11 +642,17 @@ def _solve(
             # of reserve, 18 ms rounds at 30 orders); then a round is kept back too
             keep = share * params.time_limit_s
             keep += round_s if round_s > keep else 0.0
+        # the LP may run up to the integer phase's reserve (a cut-off re-solve is wasted)
+        return keep, left * 0.5 if reserve < WARMUP_RESERVE else left - keep
+
+    while not gap_ok(best_lb) and not cancelled():
+        now = time.perf_counter()
+        left = deadline - now
+        round_s, t_round = now - t_round, now
+        keep, lp_limit = limits(left)
         if left <= keep:
             notes.append("column generation stopped on the time limit")
             break
-        # the LP may run up to the integer phase's reserve (a cut-off re-solve is wasted)
-        lp_limit = left * 0.5 if reserve < WARMUP_RESERVE else left - keep
         if ipm and lp_s_last > LP_FIT_SHARE * lp_limit:
             # interior point re-solves grow with the pool (0.5, 2.9, 6.8, 11.6 s in the
             # 10,000-order city): one that cannot end in time is the integer phase's loss
@@ -737,6 +742,17 @@ def _solve(
             # the bound can gain at most this much more: the integer phase needs the time
             notes.append(f"column generation stopped within {lp_value - best_lb:.4f} of the LP")
             break
+        if ipm and 2 <= rounds < EARLY_ROUNDS:
+            # an early LP's duals give no bound worth having (EARLY_ROUNDS): their pricing
+            # only serves the next LP, so none when that LP would not be started (30,000
+            # city orders: a second-round pricing of 7.9 s, then no time for a third LP)
+            after = deadline - time.perf_counter() - price_s
+            keep_next, limit_next = limits(after)
+            if after <= keep_next or lp_s_last > LP_FIT_SHARE * limit_next:
+                notes.append(
+                    f"column generation stopped: no time for LP {rounds + 1} after a pricing"
+                )
+                break
         sep = _blend(center, out, alpha) if alpha > 0 else out
         priced_at = sep
         t_price = time.perf_counter()

@@ -444,3 +444,29 @@ def test_a_second_lp_that_does_not_fit_takes_the_new_columns_that_do(
     upper = np.asarray(masters[0].h.getLp().col_upper_)
     assert not np.any(upper == 0.0)
     assert res.bound is not None and res.bound <= res.cost.total + 1e-6
+
+
+def test_no_pricing_at_an_early_lps_duals_when_no_lp_could_follow_it(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the second LP is slow (as at 30,000 city orders): a third could not be started in
+    # the time left, and the second's duals give no bound worth having (EARLY_ROUNDS), so
+    # column generation ends without pricing at them and the integer phase gets that time
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)
+    solve_lp = Master.solve_lp
+    calls = [0]
+
+    def slow_second(master: Master, limit: float) -> str:
+        calls[0] += 1
+        if calls[0] == 2:
+            time.sleep(2.5)
+        return solve_lp(master, limit)
+
+    monkeypatch.setattr(Master, "solve_lp", slow_second)
+    priced = _calls(monkeypatch, Pricer, "price", lambda p, _a, _o: p.prob.num_orders)
+    res = allocate(capped_city, AllocationParams(time_limit_s=6.0, mip_rel_gap=1e-4, seed=1))
+    assert res.stats.lp_rounds == 2
+    assert "column generation stopped: no time for LP 3 after a pricing" in res.stats.notes
+    # at zero and at the first LP's duals only
+    assert [n for n in priced if n == len(capped_city.orders)] == [len(capped_city.orders)] * 2
+    assert res.bound is not None and res.bound <= res.cost.total + 1e-6
