@@ -1646,7 +1646,8 @@ def _order_explanation(
             )
         )
     slack_said = None if slack is None else (_names(prob, slack[1]), cost - slack[0])
-    summary = _summary(prob, o, nodes, arcs, x, alternative, reasons, slack_said)
+    extra = None if alternative is None else alt_cost - cost
+    summary = _summary(prob, o, nodes, arcs, x, alternative, extra, reasons, slack_said)
     return _explanation(
         order_id=order_id,
         nodes=[prob.node_ids[n] for n in nodes],
@@ -1855,11 +1856,17 @@ def _summary(
     arcs: I64,
     x: I64,
     alternative: Alternative | None,
+    extra: int | None,
     reasons: list[Reason],
     slack: tuple[str, int] | None = None,
 ) -> str:
-    """The one-line summary (``slack``: where a baseline's order could ship for how much
-    less, micro, on what the other orders leave)."""
+    """The one-line summary (``extra``: the alternative's extra cost, micro; ``slack``: where
+    a baseline's order could ship for how much less, micro, on what the other orders leave).
+
+    Money is written as :func:`_money` writes it (every decimal of the micro-units where two
+    are not exact), so the summary states the ``extra_cost`` of the structured field: a
+    difference of a fraction of a cent does not read as a tie ("+0.00").
+    """
     if not nodes:
         head = "nothing ships"
     else:
@@ -1870,15 +1877,15 @@ def _summary(
             parts.append(f"{prob.node_ids[n]} ({k} line{'s' if k != 1 else ''})")
         head = "ships from " + " and ".join(parts)
     tail = []
-    if alternative is not None:
+    if alternative is not None and extra is not None:
         where = ", ".join(alternative.nodes) or "shipping nothing"
-        extra = f"{alternative.extra_cost:+.2f}"
+        signed = ("+" if extra >= 0 else "") + _money(extra)
         if alternative.blocked:
-            tail.append(f"could ship from {where} ({extra}) only with what other orders took")
+            tail.append(f"could ship from {where} ({signed}) only with what other orders took")
         elif not nodes:
-            tail.append(f"cheapest way to ship: {where}, {extra}")
+            tail.append(f"cheapest way to ship: {where}, {signed}")
         else:
-            tail.append(f"next best: {where}, {extra}")
+            tail.append(f"next best: {where}, {signed}")
     forced = [r.message for r in reasons if r.kind not in (ReasonKind.CHEAPEST,)]
     if slack is not None:
         tail.append(f"not the cheapest option: {slack[0]} costs {_money(slack[1])} less")
@@ -1886,9 +1893,9 @@ def _summary(
         tail.append("because " + forced[0])
     elif slack is not None:
         pass
-    elif nodes and alternative is not None and alternative.extra_cost < 0:
+    elif nodes and alternative is not None and extra is not None and extra < 0:
         where = ", ".join(alternative.nodes) or "shipping nothing"
-        tail.append(f"not the cheapest option: {where} costs {-alternative.extra_cost:.2f} less")
+        tail.append(f"not the cheapest option: {where} costs {_money(-extra)} less")
     elif nodes:
         tail.append("cheapest option")
     return head + ("; " + "; ".join(tail) if tail else "")

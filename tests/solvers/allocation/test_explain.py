@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import solvers.allocation.explain as explain_module
 from scenarios.geo import TimeWindow
@@ -663,3 +666,58 @@ def test_what_the_cap_on_nodes_costs_is_given_to_the_micro_unit() -> None:
     ex = allocate(req, EXACT).explanations[0]
     capped = [r.message for r in ex.reasons if r.rule == "max_nodes_per_order"]
     assert len(capped) == 1 and capped[0].endswith("would cost 0.722222 less"), capped
+
+
+def _two_near_nodes(near_km: float, far_km: float, near_handling: float) -> AllocationRequest:
+    """One unit of ``a`` for an order ``near_km`` from node "near", ``far_km`` from "far"."""
+    return AllocationRequest(
+        nodes=[
+            node("near", 0.0, 0.0, inventory={"a": 5}, handling_cost_per_unit=near_handling),
+            node("far", 0.0, 0.0, inventory={"a": 5}),
+        ],
+        orders=[order("o", 0.0, 0.0, {"a": 1})],
+        costs=SIMPLE_COSTS,
+        distance_km=[[near_km], [far_km]],
+    )
+
+
+def test_a_next_best_dearer_by_a_fraction_of_a_cent_is_no_tie_in_the_summary() -> None:
+    # far is 0.03 km farther: at 0.01 per km its unit costs 0.0003 more (the city's scale)
+    ex = allocate(_two_near_nodes(1.0, 1.03, 0.0), EXACT).explanations[0]
+    assert ex.nodes == ["near"]
+    assert ex.best_alternative is not None and ex.best_alternative.extra_cost == 0.0003
+    assert "next best: far, +0.0003;" in ex.summary, ex.summary
+    assert "+0.00;" not in ex.summary
+
+
+def test_a_baseline_choice_dearer_by_a_fraction_of_a_cent_says_so_in_the_summary() -> None:
+    # the nearest baseline takes near, whose handling makes it 0.0003 dearer than far
+    req = _two_near_nodes(1.0, 1.02, 0.0005)
+    ex = allocate(req, AllocationParams(baseline="nearest")).explanations[0]
+    assert ex.nodes == ["near"]
+    assert ex.best_alternative is not None and ex.best_alternative.extra_cost == -0.0003
+    assert "next best: far, -0.0003;" in ex.summary, ex.summary
+    assert "not the cheapest option: far costs 0.0003 less" in ex.summary
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    near_km=st.floats(0.0, 50.0),
+    far_km=st.floats(0.0, 50.0),
+    handling=st.sampled_from([0.0, 0.0001, 0.0049, 0.01, 0.25]),
+    baseline=st.sampled_from([None, "nearest"]),
+)
+def test_the_summary_states_the_extra_cost_of_the_best_alternative(
+    near_km: float, far_km: float, handling: float, baseline: str | None
+) -> None:
+    """The number after "next best" is the structured ``extra_cost``, to the micro-unit."""
+    req = _two_near_nodes(near_km, far_km, handling)
+    ex = allocate(req, EXACT.model_copy(update={"baseline": baseline})).explanations[0]
+    alt = ex.best_alternative
+    assert alt is not None, ex
+    said = re.search(r"next best: [^,]+, ([+-][0-9.]+)(;|$)", ex.summary)
+    assert said is not None, ex.summary
+    assert float(said.group(1)) == alt.extra_cost, ex.summary
+    # two decimals where they are exact, else every decimal of the micro-units
+    digits = len(said.group(1).split(".")[1])
+    assert digits == 2 or 2 < digits <= 6, ex.summary
