@@ -285,6 +285,7 @@ def explain(
     small = n_orders <= SMALL_BATCH
     blocks_all = [] if small else build_blocks(prob, np.arange(n_orders))
     inexact: set[int] = set(range(n_orders)) if small else set()
+    dp_inexact: set[tuple[int, int]] = set()  # (order, banned node) the batched DP is inexact for
     max_k = 0 if small else max((len(s) for s in chosen_nodes), default=0)
     if max_k:  # the batched DP's limits: each order's own use handed back
         ub, pair_ok, pair_cap = _own_limits(prob, world, x)
@@ -315,6 +316,7 @@ def explain(
             for o, ok_exact in zip(ans.orders.tolist(), ans.exact.tolist(), strict=True):
                 if not ok_exact:
                     inexact.add(o)
+                    dp_inexact.add((o, int(banned_node[o])))
                     continue
                 arcs, qty = patterns.get(o, (np.zeros(0, dtype=np.int64),) * 2)
                 cost = int(costs[o])
@@ -348,7 +350,17 @@ def explain(
                 # past the deadline a one-order MIP stops at the best pattern it holds: an
                 # alternative that exists, perhaps not the best one
                 res = _order_residual(prob, world, x, o, banned_n, shared)
-                found = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)[:2]
+                # the batched DP's limits: where it was inexact, the search alone
+                found = solve_residual(
+                    prob,
+                    o,
+                    res,
+                    c_arc,
+                    c_pair,
+                    split,
+                    deadline=deadline,
+                    dp=(o, banned_n) not in dp_inexact,
+                )[:2]
             arcs, qty = found
             cost = pattern_cost(prob, o, arcs, qty)
             if alt_cost[o] < 0 or cost < alt_cost[o]:
@@ -804,6 +816,7 @@ def _free_ways(
             out[o] = (chosen, [])
 
     todo = []
+    dp_inexact: set[int] = set()  # orders the batched DP is inexact for on these limits
     for o in orders:
         if own_cost.get(o, -int(NONE)) >= int(chosen_cost[o]):
             out[o] = (int(chosen_cost[o]), [])
@@ -832,6 +845,8 @@ def _free_ways(
             for o, ok_exact in zip(ans.orders.tolist(), ans.exact.tolist(), strict=True):
                 if ok_exact:
                     settle(o, *patterns.get(o, empty))
+                else:
+                    dp_inexact.add(o)
     searched = 0
     for o in todo:
         if o in out:
@@ -840,7 +855,10 @@ def _free_ways(
             break
         searched += 1
         res = _order_residual(prob, world, x, o, None, shared)
-        arcs, qty, gap = solve_residual(prob, o, res, c_arc, c_pair, split, deadline=deadline)
+        # the same limits as the batched DP's: where it was inexact, the search alone
+        arcs, qty, gap = solve_residual(
+            prob, o, res, c_arc, c_pair, split, deadline=deadline, dp=o not in dp_inexact
+        )
         if gap is None:  # proven
             settle(o, arcs, qty)
     return out

@@ -192,6 +192,7 @@ def solve_residual(
     *,
     exact: bool = True,
     deadline: float | None = None,
+    dp: bool = True,
 ) -> tuple[I64, I64, float | None]:
     """One order's best pattern on the residual stock and capacity, and whether it is proven.
 
@@ -200,7 +201,10 @@ def solve_residual(
     capacities, else (its node limit reached) a one-order MIP started from the search's
     best pattern, until ``deadline`` (``time.perf_counter()``; at most
     :data:`RESIDUAL_MIP_S` seconds). With ``exact=False`` a DP answer that fits is kept
-    even where it may be suboptimal.
+    even where it may be suboptimal. ``dp=False`` (with ``exact``) leaves the DP out: for a
+    caller whose batched DP (:func:`~solvers.allocation.dp.solve_blocks`, an order's answer
+    the same in any block) already found it inexact for the order on these limits, where
+    the DP's answer would only be passed over.
 
     The third value is None when the pattern is proven optimal, else a lower bound of the
     optimum's value relative to shipping nothing (currency units; ``-inf`` if none known).
@@ -243,7 +247,7 @@ def solve_residual(
         found = branch_and_bound()
         if found is not None:
             return found
-    blocks = build_blocks(prob, np.array([order]))
+    blocks = build_blocks(prob, np.array([order])) if dp or not exact else []
     if blocks:
         ans = solve_blocks(
             prob,

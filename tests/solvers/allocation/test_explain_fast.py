@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from solvers.allocation import AllocationParams, AllocationRequest, allocate
 from solvers.allocation import explain as explain_mod
+from solvers.allocation import heuristics as heuristics_mod
 from solvers.allocation.heuristics import Residual, nearest
 from solvers.allocation.problem import BLOCK_RULE, I64, OK, Problem, compile_request
 from solvers.allocation.result import (
@@ -259,3 +260,61 @@ def test_no_batch_rule_work_when_no_explanation_is_written_in_full(
     monkeypatch.setattr(explain_mod, "_nearer", unexpected)
     cut, _ = explain_mod.explain(prob, nearest(prob), end=explain_mod._clock() - 1.0)
     assert [e.summary.endswith(explain_mod.CUT_SUMMARY) for e in cut] == [True] * 3
+
+
+def _dp_forced(real: Any) -> Any:
+    """``solve_residual`` that runs its subset DP whatever the caller knows (as it was)."""
+
+    def solve(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("dp", None)
+        return real(*args, **kwargs)
+
+    return solve
+
+
+def test_one_by_one_searches_skip_the_dp_the_batch_found_inexact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Orders the batched DP is inexact for are searched without running the DP again
+    (the same limits: it would be inexact again), with the same explanations."""
+    from benchmarks.allocation import city_request
+
+    prob = compile_request(city_request(1, num_orders=300, num_nodes=12))
+    x = nearest(prob)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(explain_mod, "solve_residual", _dp_forced(explain_mod.solve_residual))
+        ref = explain_mod.explain(prob, x, budget_s=1e9, baseline="nearest")
+    one_order_dps: list[int] = []
+    searches: list[int] = []
+    real_blocks, real_residual = heuristics_mod.solve_blocks, explain_mod.solve_residual
+
+    def counted_blocks(*args: Any, **kwargs: Any) -> Any:
+        one_order_dps.append(1)
+        return real_blocks(*args, **kwargs)
+
+    def counted_residual(*args: Any, **kwargs: Any) -> Any:
+        searches.append(1)
+        return real_residual(*args, **kwargs)
+
+    monkeypatch.setattr(heuristics_mod, "solve_blocks", counted_blocks)
+    monkeypatch.setattr(explain_mod, "solve_residual", counted_residual)
+    new = explain_mod.explain(prob, x, budget_s=1e9, baseline="nearest")
+    assert len(searches) > 100  # alternatives and the baseline's cheaper ways, one by one
+    assert one_order_dps == []
+    assert_identical(new, ref)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(req=tiny_requests())
+def test_batched_path_explanations_equal_those_with_every_dp_run(req: AllocationRequest) -> None:
+    """Tiny requests on the path of large batches: skipping the DP changes no explanation."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(explain_mod, "SMALL_BATCH", 0)
+        for prob, x in _allocations(req):
+            for baseline in (None, "nearest"):
+                new = explain_mod.explain(prob, x, budget_s=1e9, baseline=baseline)
+                with pytest.MonkeyPatch.context() as forced:
+                    real = explain_mod.solve_residual
+                    forced.setattr(explain_mod, "solve_residual", _dp_forced(real))
+                    ref = explain_mod.explain(prob, x, budget_s=1e9, baseline=baseline)
+                assert_identical(new, ref)
