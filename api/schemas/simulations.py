@@ -10,7 +10,7 @@ from api.schemas.routes import SolverInfo
 from scenarios.errors import FieldError
 from scenarios.geo import Seed
 from scenarios.model import Scenario
-from scenarios.plan import Kpis, Plan
+from scenarios.plan import IntervalMethod, Kpis, Plan
 from scenarios.variants import Variant
 from simulation.params import SimParams
 
@@ -121,10 +121,11 @@ class WhatIfRow(BaseModel):
         "width and the sign test decides",
     )
     comparisons: int = Field(default=0, description="the Holm family's size (tested comparisons)")
-    ci_method: str = Field(
+    ci_method: IntervalMethod = Field(
         default="t",
         description="t (Student t), or clopper-pearson-orders for an on-time rate at 0 or 1 on "
-        "every replication (exact interval of the pooled orders due)",
+        "every replication (exact interval of the pooled orders due); clopper-pearson-days "
+        "where the orders due are not known (not in a what-if run, which knows them)",
     )
 
 

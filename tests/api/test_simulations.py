@@ -305,3 +305,31 @@ def test_the_day_cap_counts_a_redefined_base_once(settings: Settings, make_clien
     assert refused.status_code == 422, refused.text
     detail = refused.json()["detail"][0]
     assert detail["field"] == "replications" and "15 simulated days" in detail["reason"], detail
+
+
+def test_a_whatif_rows_interval_method_is_one_the_project_names() -> None:
+    # the what-if row's ci_method is the Estimate's IntervalMethod: the schema lists the
+    # methods, and a row with another name is refused (it was any string)
+    from pydantic import ValidationError
+
+    from api.schemas.simulations import WhatIfRow
+
+    schema = WhatIfRow.model_json_schema()["properties"]["ci_method"]
+    assert set(schema["enum"]) == {"t", "clopper-pearson-orders", "clopper-pearson-days"}
+    row = {
+        "variant": "base",
+        "policy": "insertion",
+        "kpi": "on_time_rate",
+        "mean": 1.0,
+        "ci_low": 0.9,
+        "ci_high": 1.0,
+        "n": 3,
+        "diff": None,
+        "diff_low": None,
+        "diff_high": None,
+    }
+    assert WhatIfRow.model_validate(row).ci_method == "t"
+    exact = WhatIfRow.model_validate({**row, "ci_method": "clopper-pearson-orders"})
+    assert exact.ci_method == "clopper-pearson-orders"
+    with pytest.raises(ValidationError, match="ci_method"):
+        WhatIfRow.model_validate({**row, "ci_method": "wilson"})
