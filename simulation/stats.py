@@ -379,18 +379,28 @@ def proportion_ci(successes: int, n: int, level: float = LEVEL) -> tuple[float, 
 _SPEC = re.compile(r"(?P<head>(?:.?[<>=^])?[-+ ]?)z?(?P<tail>.*)", re.DOTALL)
 
 
+#: Floats smaller than this in magnitude are shown as 0: floating-point residue of a value
+#: that is 0 in exact arithmetic (no KPI, cost or rate the tables show is this small).
+FORMAT_NOISE = 1e-12
+
+
 def fmt_num(x: float, spec: str = "") -> str:
-    """``format(x, spec)`` that never shows a negative zero: ``0.000``, not ``-0.000``.
+    """``format(x, spec)`` that never shows a negative zero or floating-point residue.
 
     A mean or difference that is 0 in exact arithmetic often comes out of floating point as
     ``-0.0`` or ``-1.9e-17``, and a small negative value rounds to zero at the precision shown
-    (``-0.3`` cents as ``-0``); either printed a minus sign on a zero. Integers format as given.
+    (``-0.3`` cents as ``-0``); either printed a minus sign on a zero, and a ``g`` format
+    printed the residue itself (``-1.85e-17``). Below :data:`FORMAT_NOISE` a float is shown
+    as 0. Integers format as given.
     """
     if isinstance(x, int | np.integer):
         return format(x, spec)
     match = _SPEC.fullmatch(spec)
     assert match is not None  # the pattern matches any spec
-    return format(float(x), f"{match['head']}z{match['tail']}")
+    value = float(x)
+    if abs(value) < FORMAT_NOISE:
+        value = 0.0
+    return format(value, f"{match['head']}z{match['tail']}")
 
 
 #: What the tables write after an interval that is not the Student t-interval.

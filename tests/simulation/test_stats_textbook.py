@@ -24,6 +24,7 @@ from simulation import DispatchSimulator
 from simulation.evaluate import evaluate, replication_seeds, simulate
 from simulation.executors import SerialExecutor
 from simulation.stats import (
+    FORMAT_NOISE,
     clopper_pearson,
     fmt_num,
     holm,
@@ -508,6 +509,9 @@ def test_method_note_names_only_the_exact_intervals(method: str | None, note: st
     [
         (-0.0, "+.3f", "+0.000"),
         (-1.85e-17, ".4f", "0.0000"),  # a mean that is 0 in exact arithmetic
+        (-1.85e-17, "+.4g", "+0"),  # its residue is not shown either (it was "-1.85e-17")
+        (3e-13, ".4g", "0"),
+        (2e-12, ".4g", "2e-12"),
         (-0.3, "+,.0f", "+0"),  # -0.3 cents rounded to whole cents
         (-0.0, ",.4g", "0"),
         (-0.0004, ".1%", "0.0%"),
@@ -526,7 +530,7 @@ def test_fmt_num_never_shows_a_negative_zero(x: float, spec: str, shown: str) ->
     st.sampled_from(["+.3f", ".3f", ".4f", ",.0f", "+,.0f", ".4g", "+.4g", ",.4g", ".1%", ".2f"]),
 )
 def test_fmt_num_is_format_except_for_the_sign_of_a_zero(x: float, spec: str) -> None:
-    plain = format(x, spec)
+    plain = format(0.0 if abs(x) < FORMAT_NOISE else x, spec)
     shown = fmt_num(x, spec)
     negative_zero = plain.startswith("-") and not any(c in "123456789" for c in plain)
     if negative_zero:
