@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,8 @@ def test_the_policy_hook_example_runs(
 def test_the_numbers_table_is_the_committed_benchmark_run() -> None:
     """The table kept a first run's figures after simulation-twin.md/.csv were re-run."""
     with (REPO / "benchmarks" / "results" / "simulation-twin.csv").open(encoding="utf-8") as fh:
-        run = {row["measure"].strip(): float(row["value"]) for row in csv.DictReader(fh)}
+        rows = {row["measure"].strip(): row for row in csv.DictReader(fh)}
+    run = {measure: float(row["value"]) for measure, row in rows.items()}
     table = TEXT[TEXT.index("## Numbers") :].split("\n\n")[2]
     # the plan replay was "(median of 3)" before --repeats made it a mean over the runs
     old = "one replication, plan replay (median of 3)"
@@ -41,13 +43,32 @@ def test_the_numbers_table_is_the_committed_benchmark_run() -> None:
     def hundreds(measure: str) -> str:
         return f"{round(run[measure], -2):,.0f}"
 
+    def interval(measure: str, shown: Callable[[float], str]) -> str:
+        """`` [low, high]`` of a repeated measure's 95% CI, or nothing for one run."""
+        row = rows.get(measure, {})
+        if not row.get("ci_low"):
+            return ""
+        return f" [{shown(float(row['ci_low']))}, {shown(float(row['ci_high']))}]"
+
+    def seconds(x: float) -> str:
+        return f"{x:.2f}"
+
+    def by_hundreds(x: float) -> str:
+        return f"{round(x, -2):,.0f}"
+
+    replay_name = "one replication, plan replay" if "one replication, plan replay" in run else old
+    pool = "30 replications, local pool, 2 workers (incl. start-up)"
+    insertion = "one replication, dynamic cheapest insertion"
+    hook_5000 = "policy hook, random valid actions, 5000-order day"
+    hook_500 = "policy hook, random valid actions, 500-order day"
     expected = [
         f"({run['plan stops']:,.0f} stops)",
-        f"{replay:.2f} s, {hundreds('events per second, plan replay')} events/s",
-        f"| {run['30 replications, local pool, 2 workers (incl. start-up)']:.1f} s |",
-        f"| {run['one replication, dynamic cheapest insertion']:.1f} s |",
-        f"{hundreds('policy hook, random valid actions, 5000-order day')} / "
-        f"{hundreds('policy hook, random valid actions, 500-order day')} decisions/s",
+        f"{replay:.2f} s{interval(replay_name, seconds)}, "
+        f"{hundreds('events per second, plan replay')} events/s",
+        f"| {run[pool]:.2f} s{interval(pool, seconds)} |",
+        f"| {run[insertion]:.2f} s{interval(insertion, seconds)} |",
+        f"{hundreds(hook_5000)}{interval(hook_5000, by_hundreds)} / "
+        f"{hundreds(hook_500)}{interval(hook_500, by_hundreds)} decisions/s",
         f"{run['100 short runs, serial']:.1f} s / "
         f"{run['100 short runs, local pool (2 workers)']:.1f} s / "
         f"{run['100 short runs, Ray (2 CPUs, after start-up)']:.1f} s "
