@@ -748,7 +748,8 @@ def _solve(
             # city orders: a second-round pricing of 7.9 s, then no time for a third LP)
             after = deadline - time.perf_counter() - price_s
             keep_next, limit_next = limits(after)
-            if after <= keep_next or lp_s_last > LP_FIT_SHARE * limit_next:
+            # (the next LP gets back the columns a partial one held: held_growth)
+            if after <= keep_next or lp_s_last * held_growth > LP_FIT_SHARE * limit_next:
                 notes.append(
                     f"column generation stopped: no time for LP {rounds + 1} after a pricing"
                 )
