@@ -71,6 +71,17 @@ def repeats_arg(text: str) -> int:
     return value
 
 
+def add_repeats_option(ap: argparse.ArgumentParser) -> None:
+    """Give ``ap`` the ``--repeats N`` option of the scripts with timing targets."""
+    ap.add_argument(
+        "--repeats",
+        type=repeats_arg,
+        default=5,
+        help="runs of each measurement with a target: mean, 95%% CI, decided on the CI "
+        "(default 5; 1: one run decides)",
+    )
+
+
 class Measures:
     """Measurements recorded in order, echoed as they come, written as one table."""
 

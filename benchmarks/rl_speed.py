@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import rl_agents  # noqa: E402
-from benchmarks.measures import Measures, repeats_arg  # noqa: E402
+from benchmarks.measures import Measures, add_repeats_option  # noqa: E402
 from rl_agents.env import DynamicDispatchEnv  # noqa: E402
 from rl_agents.scenario import standard_scenario  # noqa: E402
 from simulation import simulate  # noqa: E402
@@ -130,13 +130,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--latency-only", action="store_true", help="only the decision latencies (a short run)"
     )
-    ap.add_argument(
-        "--repeats",
-        type=repeats_arg,
-        default=5,
-        help="runs of each measurement with a target: mean, 95%% CI, decided on the CI "
-        "(default 5; 1: one run decides)",
-    )
+    add_repeats_option(ap)
     args = ap.parse_args(argv)
     given = list(sys.argv[1:] if argv is None else argv)
     table = Measures()

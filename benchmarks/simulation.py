@@ -46,7 +46,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.measures import Measures, repeats_arg  # noqa: E402
+from benchmarks.measures import Measures, add_repeats_option  # noqa: E402
 from scenarios.generate import generate_city  # noqa: E402
 from scenarios.io import read_json  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
@@ -122,13 +122,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--short-runs", type=int, default=100)
     ap.add_argument("--plan", type=Path, default=None, help="plan JSON to replay instead")
     ap.add_argument("--skip-ray", action="store_true")
-    ap.add_argument(
-        "--repeats",
-        type=repeats_arg,
-        default=5,
-        help="runs of each measurement with a target: mean, 95%% CI, decided on the CI "
-        "(default 5; 1: one run decides)",
-    )
+    add_repeats_option(ap)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
     given = list(sys.argv[1:] if argv is None else argv)
