@@ -29,9 +29,8 @@ import numpy as np
 
 from rl_agents.env import EnvParams
 from rl_agents.features import COURIER_FEATURES, Decision, Featurizer
-from scenarios.errors import InputError
 from simulation.decisions import Action, Assign, DecisionKind, DecisionState, Postpone, Quote
-from simulation.policies import NearestIdlePolicy, register_policy
+from simulation.policies import NearestIdlePolicy, minutes_arg, register_policy
 from simulation.policies.base import DispatchView, Policy
 
 if TYPE_CHECKING:
@@ -328,13 +327,7 @@ class ModelPolicy(_EnvironmentRules):
 def _minutes(name: str, arg: str | None, default: float) -> int:
     if arg is None:
         return round(default * 60)
-    try:
-        minutes = float(arg)
-    except ValueError:
-        raise InputError("policies", f"{name}:{arg}: expected minutes, e.g. {name}:5") from None
-    if not minutes > 0:
-        raise InputError("policies", f"{name}:{arg}: the epoch must be positive")
-    return max(1, round(minutes * 60))
+    return minutes_arg(f"{name}:{arg}", arg, "epoch")
 
 
 def _greedy(arg: str | None) -> Policy:

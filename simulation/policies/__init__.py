@@ -13,9 +13,11 @@ Other packages add their own with :func:`register_policy` (the RL agents do).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from scenarios.errors import InputError
+from scenarios.geo import MAX_INT
 from simulation.policies.base import DispatchView, Policy
 from simulation.policies.insertion import CheapestInsertionPolicy
 from simulation.policies.nearest import NearestIdlePolicy
@@ -60,6 +62,27 @@ def check_policy(spec: str, field: str, *, has_plan: bool, hint: str = "") -> No
         raise InputError(field, f"policy 'plan' needs a plan{hint}")
 
 
+def minutes_arg(spec: str, text: str, what: str) -> int:
+    """Seconds (at least 1) of the minutes ``text`` of ``spec``: finite, above 0, at most MAX_INT s.
+
+    ``what`` names the quantity in the errors (``period``, ``epoch``). A period that rounds to
+    0 s would make the twin decide again at the same instant for ever; NaN and infinities
+    cannot be rounded to seconds.
+    """
+    try:
+        minutes = float(text)
+    except ValueError:
+        name = spec.partition(":")[0]
+        raise InputError("policies", f"{spec}: expected minutes, e.g. {name}:5") from None
+    if not math.isfinite(minutes):
+        raise InputError("policies", f"{spec}: the {what} must be a finite number of minutes")
+    if minutes <= 0:
+        raise InputError("policies", f"{spec}: the {what} must be positive")
+    if minutes * 60 > MAX_INT:
+        raise InputError("policies", f"{spec}: the {what} must be at most {MAX_INT / 60:.4g} min")
+    return max(1, round(minutes * 60))
+
+
 def _plan(arg: str | None) -> None:
     return None
 
@@ -84,16 +107,11 @@ def _insertion(arg: str | None) -> Policy:
 
 def _reopt(arg: str | None) -> Policy:
     minutes_s, _, engine = (arg or "5").partition(":")
-    try:
-        minutes = float(minutes_s)
-    except ValueError:
-        raise InputError("policies", f"reopt:{arg}: expected minutes, e.g. reopt:5") from None
-    if minutes <= 0:
-        raise InputError("policies", f"reopt:{arg}: the period must be positive")
+    every_s = minutes_arg(f"reopt:{arg}", minutes_s, "period")
     engine = engine or "greedy"
     if engine not in ("greedy", "pyvrp", "ortools", "auto"):
         raise InputError("policies", f"reopt:{arg}: unknown engine {engine!r}")
-    return PeriodicReoptPolicy(every_s=round(minutes * 60), engine=engine)
+    return PeriodicReoptPolicy(every_s=every_s, engine=engine)
 
 
 register_policy("plan", _plan)
@@ -110,5 +128,6 @@ __all__ = [
     "PolicyFactory",
     "available_policies",
     "make_policy",
+    "minutes_arg",
     "register_policy",
 ]

@@ -57,6 +57,9 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
         (["hindsight:100000"], "policies.0", "at most"),
         (["hindsight:nan"], "policies.0", "positive number"),
         (["hindsight:-inf"], "policies.0", "positive number"),
+        # infinite epochs and periods were a 500 (OverflowError, ValueError)
+        (["greedy", "euro-lazy:inf"], "policies.1", "finite number of minutes"),
+        (["reopt:nan"], "policies.0", "finite number of minutes"),
         # counted twice, its days narrowed the CIs
         (["insertion", "greedy", "insertion"], "policies.2", "'insertion' is given twice"),
         (["insertion", " insertion "], "policies.1", "'insertion' is given twice"),

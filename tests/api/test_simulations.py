@@ -159,6 +159,9 @@ def test_union_tags_are_not_in_the_field_path(
         ("insertion:0", "needs at least one courier"),
         ("plan", "needs a plan"),
         (" plan:x", "needs a plan"),
+        # NaN and infinite periods were a 500 (ValueError / OverflowError)
+        ("reopt:nan", "finite number of minutes"),
+        ("reopt:inf", "finite number of minutes"),
     ],
 )
 def test_bad_simulation_policy_is_422_naming_policy_before_queueing(

@@ -46,7 +46,11 @@ def test_registered_names_build_policies() -> None:
     assert _built("model-plain:standard").name == "model-plain:standard"
 
 
-@pytest.mark.parametrize("spec", ["euro-lazy:0", "euro-greedy:x", "model:/nowhere/m.zip"])
+@pytest.mark.parametrize(
+    "spec",
+    # euro-lazy:inf was an OverflowError (HTTP 500 in /v1/policies/evaluate, a CLI traceback)
+    ["euro-lazy:0", "euro-greedy:x", "euro-lazy:inf", "euro-greedy:nan", "model:/nowhere/m.zip"],
+)
 def test_bad_specs_are_input_errors(spec: str) -> None:
     with pytest.raises(InputError) as err:
         make_policy(spec)

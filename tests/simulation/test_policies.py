@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios import InputError, Scenario
+from scenarios.geo import MAX_INT
 from simulation.evaluate import simulate
 from simulation.policies import (
     CheapestInsertionPolicy,
@@ -55,6 +58,48 @@ def test_make_policy_parses_specs_and_rejects_bad_ones() -> None:
         with pytest.raises(InputError) as info:
             make_policy(bad)
         assert words in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("reopt:nan", "finite number of minutes"),
+        ("reopt:inf", "finite number of minutes"),
+        ("reopt:-inf:pyvrp", "finite number of minutes"),
+        ("reopt:1e300", "at most"),
+    ],
+)
+def test_reopt_periods_that_are_not_seconds_are_input_errors(spec: str, words: str) -> None:
+    """NaN and infinities were a ValueError / OverflowError (HTTP 500, a CLI traceback)."""
+    with pytest.raises(InputError) as info:
+        make_policy(spec)
+    assert info.value.field == "policies" and words in info.value.reason
+
+
+def test_a_reopt_period_below_a_second_is_one_second() -> None:
+    """reopt:1e-300 made a 0 s period: the twin re-planned at the same instant for ever."""
+    policy = make_policy("reopt:1e-300")
+    assert isinstance(policy, PeriodicReoptPolicy) and policy.every_s == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    minutes=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.integers(min_value=-(10**30), max_value=10**30).map(str),
+        st.text(max_size=8),
+    )
+)
+def test_any_reopt_period_builds_a_ticking_policy_or_is_an_input_error(minutes: str) -> None:
+    """Whatever follows ``reopt:``, the answer is a policy with a period of 1..MAX_INT s or
+    an InputError naming the policies (never another exception)."""
+    try:
+        policy = make_policy(f"reopt:{minutes}")
+    except InputError as err:
+        assert err.field == "policies" and err.reason
+        return
+    assert isinstance(policy, PeriodicReoptPolicy)
+    assert 1 <= policy.every_s <= MAX_INT and policy.tick_s == policy.every_s
 
 
 def test_other_packages_can_register_policies() -> None:
