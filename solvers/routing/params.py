@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scenarios.geo import Seed
+from scenarios.geo import NonNegInt, Seed
 from scenarios.plan import Plan
 
 EngineName = Literal["auto", "pyvrp", "ortools", "greedy"]
@@ -39,4 +39,8 @@ class RoutingParams(BaseModel):
         default=None, description="also stop PyVRP after this many iterations (reproducible)"
     )
     initial_plan: Plan | None = None
-    disruption_cost_cents: Annotated[int, Field(ge=0)] = 0
+    disruption_cost_cents: NonNegInt = Field(
+        default=0,
+        description="cents charged (OR-Tools) for each stop of initial_plan moved to another "
+        "vehicle; at most 10**12, as every amount (OR-Tools adds it to int64 arc costs)",
+    )

@@ -128,6 +128,12 @@ def test_infeasible_problem_is_200_with_a_diagnosis(
             ),
             "scenario.travel.graphml_path",
         ),
+        # past int64 it crashed the OR-Tools engine: the greedy fallback answered and three
+        # such requests opened the circuit breaker for every client
+        (
+            lambda b: b["params"].update(disruption_cost_cents=10**30),
+            "params.disruption_cost_cents",
+        ),
     ],
 )
 def test_bad_input_is_422_naming_the_field(

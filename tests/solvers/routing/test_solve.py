@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from scenarios import (
     Break,
@@ -20,6 +21,7 @@ from scenarios import (
     UnassignedReason,
     Vehicle,
 )
+from scenarios.geo import MAX_INT
 from scenarios.io import load_scenario
 from scenarios.plan import PlannedStop, PlanStatus, Route, StopKind
 from solvers.routing import (
@@ -266,6 +268,18 @@ def test_warm_start_and_disruption_cost(c101_25: Scenario) -> None:
     assert {st.order_id: r.vehicle_id for r in again.routes for st in r.stops} == where
     warm = _solve(c101_25, "pyvrp", initial_plan=first)
     assert warm.distance_m <= first.distance_m
+
+
+def test_the_largest_disruption_cost_holds_the_warm_start(c101_25: Scenario) -> None:
+    """Any accepted disruption cost fits OR-Tools' int64 arc costs (10**30 was an
+    OverflowError inside the engine); a larger one is refused by the params."""
+    first = _solve(c101_25, "pyvrp")
+    where = {st.order_id: r.vehicle_id for r in first.routes for st in r.stops}
+    again = _solve(c101_25, "ortools", initial_plan=first, disruption_cost_cents=MAX_INT)
+    assert {st.order_id: r.vehicle_id for r in again.routes for st in r.stops} == where
+    with pytest.raises(ValidationError) as err:
+        RoutingParams(disruption_cost_cents=MAX_INT + 1)
+    assert err.value.errors()[0]["loc"] == ("disruption_cost_cents",)
 
 
 def test_same_seed_same_plan(c101_25: Scenario) -> None:
