@@ -6,6 +6,7 @@ from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.allocations import AllocationCreate
 from api.schemas.routes import SolverInfo
 from api.versions import solver_versions
+from scenarios.errors import InputError
 
 
 def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
@@ -20,7 +21,14 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
         params = params.model_copy(
             update={"baseline": "nearest", "explain": False, "shadow_prices": False}
         )
-    result = allocate(body.request, params)
+    try:
+        result = allocate(body.request, params)
+    except InputError as err:
+        if err.field.partition(".")[0] == "params":
+            raise
+        # the solver names the fields of the request it was given (costs.late_per_hour):
+        # from the body's root they are under request
+        raise err.under("request") from None
     out = result.model_dump(mode="json")
     out["solver"] = SolverInfo(
         engine=f"allocation {result.method} ({params.backend})",

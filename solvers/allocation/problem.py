@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from scenarios.errors import InputError
-from scenarios.geo import earliest_service_start
+from scenarios.geo import MAX_INT, earliest_service_start
 from scenarios.model import NodeKind, Tier
 from scenarios.travel import EARTH_RADIUS_M, haversine_m
 from solvers.allocation.request import (
@@ -368,6 +368,30 @@ class Problem:
 MAX_TOTAL_MICRO = 2.0**62
 
 
+#: Largest price of one unit or one parcel (micro-units): a few such prices added up, and
+#: doubled for the unfilled penalty, stay below MAX_TOTAL_MICRO (and int64).
+MAX_PRICE_MICRO = 2.0**59
+
+
+def _check_prices(prices: F64, field: str, what: str, matrix: str | None = None) -> None:
+    """Raise :class:`InputError` when a node x order price (micro-units, floats) is too large.
+
+    Such a price came out of the int64 cast as garbage (a lateness cost of -9.2e12, a total
+    below zero) instead of an error. ``what`` describes the entry; ``matrix`` names a node x
+    order matrix field whose entry ``.{n}.{o}`` is blamed instead of ``field``.
+    """
+    if not prices.size or prices.max() <= MAX_PRICE_MICRO:
+        return
+    n, o = (int(i) for i in np.unravel_index(int(np.argmax(prices)), prices.shape))
+    worst = float(prices[n, o])
+    raise InputError(
+        field if matrix is None else f"{matrix}.{n}.{o}",
+        f"{what} would cost {worst / MICRO:.4g} currency units (node {n}, order {o}), more "
+        f"than the {MAX_PRICE_MICRO / MICRO:.4g} the solver takes for one unit or parcel: "
+        "lower the price or the distance",
+    )
+
+
 def _check_totals(line_qty: I64, line_pen: F64) -> None:
     """Raise :class:`InputError` when quantities x penalties could overflow int64."""
     worst = float(np.dot(line_qty.astype(np.float64), line_pen))
@@ -439,7 +463,11 @@ def compile_request(
     if request.travel_s is not None:
         travel_s = np.asarray(request.travel_s, dtype=np.int64).reshape(n_nodes, n_orders)
     else:
-        travel_s = np.rint(dist_km / rules.speed_kmh * 3600.0).astype(np.int64)
+        # a transit past MAX_INT s (a speed near 0, a huge distance_km) stays MAX_INT: cast,
+        # it was INT64_MIN, an arrival before the start that was on time for every promise
+        with np.errstate(over="ignore"):
+            transit_s = dist_km / rules.speed_kmh * 3600.0
+        travel_s = np.rint(np.minimum(transit_s, MAX_INT)).astype(np.int64)
     arrival_s = ready_s[:, None] + travel_s
     promise = np.array(
         [-1 if o.promise_by_s is None else o.promise_by_s for o in orders], dtype=np.int64
@@ -450,7 +478,7 @@ def compile_request(
     is_late = late_s > 0
     vip = np.array([o.tier == Tier.VIP for o in orders], dtype=bool)
     vip_factor = np.where(vip, rules.vip_priority, 1.0)
-    late_cost = np.where(
+    late_f = np.where(
         is_late,
         np.floor(
             (costs.late_shipment + costs.late_per_hour * late_s / 3600.0)
@@ -459,10 +487,26 @@ def compile_request(
             + 0.5
         ),
         0,
-    ).astype(np.int64)
+    )
+    if is_late.any():
+        worst_s = int(late_s.max())
+        _check_prices(
+            late_f,
+            "costs.late_per_hour" if costs.late_per_hour > 0 else "costs.late_shipment",
+            f"a parcel {worst_s} s late",
+        )
+    late_cost = late_f.astype(np.int64)
 
     distance_units = dist_km / KM_PER_MILE if costs.distance_unit == "mile" else dist_km
-    dist_cost = np.floor(distance_units * costs.per_unit_distance * MICRO + 0.5).astype(np.int64)
+    with np.errstate(over="ignore"):
+        dist_f = np.floor(distance_units * costs.per_unit_distance * MICRO + 0.5)
+    _check_prices(
+        dist_f,
+        "costs.per_unit_distance",
+        "one unit's distance",
+        "distance_km" if request.distance_km is not None else None,
+    )
+    dist_cost = dist_f.astype(np.int64)
     per_unit = to_micro(costs.per_unit)
     ship = to_micro(costs.per_shipment)
 

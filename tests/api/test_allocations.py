@@ -59,6 +59,24 @@ def test_shortage_is_reported_as_unfilled_with_the_reason(
         ),
         (lambda b: b["params"].update(mode="weekly"), "params.mode"),
         (lambda b: b["params"].update(time_limit_s=45), "params.time_limit_s"),
+        # past the solver's integer range: it was a 200 with a total cost of -9.2e12
+        (
+            lambda b: b["request"].update(
+                travel_s=[[10**12], [10**12]], costs={"late_per_hour": 1e7}
+            ),
+            "request.costs.late_per_hour",
+        ),
+        (
+            lambda b: b["request"].update(distance_km=[[1e308], [1.0]]),
+            "request.distance_km.0.0",
+        ),
+        # the solver's own check of the totals, named from the request root too
+        (
+            lambda b: b["request"]["orders"][0].update(
+                lines=[{"sku": f"s{i}", "quantity": 10**12} for i in range(100)]
+            ),
+            "request.orders",
+        ),
     ],
 )
 def test_bad_allocation_input_is_422_naming_the_field(

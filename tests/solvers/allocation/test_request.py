@@ -5,13 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.generate import generate_city
 from scenarios.geo import MAX_INT, Location
 from scenarios.io.json_io import from_json
-from solvers.allocation import AllocationCosts, AllocationRequest, AllocationRules, allocate
+from solvers.allocation import (
+    AllocationCosts,
+    AllocationParams,
+    AllocationRequest,
+    AllocationRules,
+    allocate,
+)
 
 from .conftest import node, order
 
@@ -170,3 +178,87 @@ def test_locations_may_also_carry_an_index() -> None:
         orders=[order("o", 1.0, 1.0, {"a": 1})],
     )
     assert req.orders[0].location == Location(lat=1.0, lon=1.0)
+
+
+def test_a_transit_past_the_integer_range_is_late_not_early(scarce: AllocationRequest) -> None:
+    """A speed near 0 made transit times past int64: cast, they were INT64_MIN (an arrival
+    at -9.2e18 s, its lateness wrapped around to +9.2e18 s); now the transit is MAX_INT s."""
+    data = scarce.model_dump(mode="json")
+    data["rules"]["speed_kmh"] = 1e-300
+    data["costs"].update(late_shipment=1.0, late_per_hour=1e-6, unfilled_unit=1e4)
+    result = allocate(AllocationRequest.model_validate(data))
+    assert result.cost.total_micros >= 0
+    # the far DC's parcel (to the standard order, promised by 3600 s) is late and priced;
+    # the store next to the orders is not
+    assert result.kpis.late_shipments == 1
+    assert result.cost.lateness == pytest.approx(1.0 + 1e-6 * (MAX_INT - 3600) / 3600, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"distance_km": [[1e308, 1.0, 1.0], [1.0, 1.0, 1.0]]}, "distance_km.0.0"),
+        ({"travel_s": [[MAX_INT] * 3] * 2, "costs": {"late_per_hour": 1e7}}, "costs.late_per_hour"),
+    ],
+)  # fmt: skip
+def test_prices_past_the_solver_range_are_input_errors(
+    two_dcs: AllocationRequest, change: dict[str, Any], field: str
+) -> None:
+    """They were cast to int64 as garbage: a negative total cost, answered as optimal."""
+    data = two_dcs.model_dump(mode="json")
+    for key, value in change.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) else value
+    for order_ in data["orders"]:
+        order_["promise_by_s"] = 0
+    with pytest.raises(InputError) as err:
+        allocate(AllocationRequest.model_validate(data))
+    assert err.value.field == field and "more than" in err.value.reason
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    speed=st.floats(min_value=1e-300, max_value=1e4, exclude_min=False),
+    distance=st.one_of(st.none(), st.floats(min_value=0.0, max_value=1e308)),
+    transit=st.one_of(st.none(), st.integers(min_value=0, max_value=MAX_INT)),
+    late_per_hour=st.floats(min_value=0.0, max_value=1e7),
+    per_unit_distance=st.floats(min_value=0.0, max_value=1e7),
+    vip=st.booleans(),
+    allow_unfilled=st.booleans(),
+    mode=st.sampled_from(["online", "batch"]),
+)
+def test_extreme_prices_and_distances_give_a_sane_answer_or_an_input_error(
+    two_dcs: AllocationRequest,
+    speed: float,
+    distance: float | None,
+    transit: int | None,
+    late_per_hour: float,
+    per_unit_distance: float,
+    vip: bool,
+    allow_unfilled: bool,
+    mode: str,
+) -> None:
+    """Whatever the (valid) extremes, no cost part is negative and the parts add up."""
+    data = two_dcs.model_dump(mode="json")
+    data["rules"].update(speed_kmh=speed, vip_priority=1000.0, allow_unfilled=allow_unfilled)
+    data["costs"].update(late_per_hour=late_per_hour, per_unit_distance=per_unit_distance)
+    if distance is not None:
+        data["distance_km"] = [[distance, 1.0, distance], [1.0, distance, 1.0]]
+    if transit is not None:
+        data["travel_s"] = [[transit, 0, transit], [0, transit, 0]]
+    for order_ in data["orders"]:
+        order_.update(promise_by_s=3600, tier="vip" if vip else "standard")
+    try:
+        result = allocate(
+            AllocationRequest.model_validate(data),
+            AllocationParams(mode=mode, time_limit_s=5.0, explain=False),
+        )
+    except InputError as err:
+        assert err.field.partition(".")[0] in {"costs", "distance_km", "orders"}, err
+        assert "more than" in err.reason
+        return
+    cost = result.cost
+    parts = [cost.shipping, cost.handling, cost.split, cost.lateness, cost.unfilled]
+    assert cost.total_micros >= 0 and min(parts) >= 0
+    assert cost.total == pytest.approx(sum(parts), abs=1e-5)
