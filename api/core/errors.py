@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,8 +97,27 @@ async def _input_error(_: Request, exc: Exception) -> JSONResponse:
     return invalid([FieldProblem(field=exc.field or "(root)", reason=exc.reason)])
 
 
+def unparsed_body_reason(error: BaseException) -> str:
+    """Why a JSON body could not be parsed, for errors other than a JSON syntax error.
+
+    Python's JSON parser raises those as UnicodeDecodeError (bytes that are not UTF-8),
+    RecursionError (arrays or objects nested past the interpreter's depth) and ValueError
+    (an integer of more than 4300 digits); FastAPI turned them into a bare 400.
+    """
+    if isinstance(error, UnicodeDecodeError):
+        return f"not valid UTF-8 at byte {error.start}"
+    if isinstance(error, RecursionError):
+        return "not valid JSON: arrays or objects nested too deeply"
+    if "digits" in str(error):
+        return f"not valid JSON: a number has more than {sys.get_int_max_str_digits()} digits"
+    return f"not valid JSON: {error}"
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        # FastAPI's "There was an error parsing the body": bad input like any other JSON error
+        return invalid([FieldProblem(field="(body)", reason=unparsed_body_reason(exc.__cause__))])
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return error_response(exc.status_code, message, dict(exc.headers or {}))
 

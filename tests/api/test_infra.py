@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from fastapi.testclient import TestClient
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, inspect, select
 from typer.testing import CliRunner
@@ -18,10 +18,12 @@ from typer.testing import CliRunner
 from api.context import ServiceContext
 from api.core.breaker import BreakerState, CircuitBreaker
 from api.core.config import Settings
-from api.core.security import hash_key, split_key
+from api.core.security import Role, hash_key, split_key
 from api.db.models import ApiKey, AuditEntry, Base
 from api.db.session import current_revision, downgrade, head_revision, make_engine, migrate
 from api.examples import ALLOCATION_EXAMPLE, SIMULATION_EXAMPLE
+from api.keys import create_key
+from api.main import create_app
 from tests.api.conftest import app_of
 
 
@@ -120,6 +122,68 @@ def test_bad_key_body_is_422_with_the_field(
         headers={**keys["admin"], "Content-Type": "application/json"},
     )
     assert garbled.status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/v1/keys", "/v1/allocations", "/v1/routes"])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"role": ' + b"9" * 5000 + b"}", "more than 4300 digits"),
+        (b'{"role": "\xff\xfe"}', "not valid UTF-8 at byte 10"),
+    ],
+)
+def test_a_body_json_cannot_read_is_422_naming_the_body_and_the_reason(
+    client: TestClient, keys: dict[str, dict[str, str]], path: str, raw: bytes, reason: str
+) -> None:
+    """They were a 400 "There was an error parsing the body" with no reason."""
+    headers = {**keys["admin"], "Content-Type": "application/json"}
+    answer = client.post(path, content=raw, headers=headers)
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["field"] == "(body)" and reason in problem["reason"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    raw=st.one_of(
+        st.binary(max_size=64),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(
+                    st.sampled_from(["role", "name", "request", "x"]), inner, max_size=3
+                )
+            ),
+            max_leaves=12,
+        ).map(lambda v: json.dumps(v).encode()),
+    ),
+    path=st.sampled_from(["/v1/keys", "/v1/allocations"]),
+)
+def test_any_body_gets_a_json_answer_that_is_not_a_400_or_a_5xx(
+    raw: bytes, path: str, started: tuple[TestClient, dict[str, str]]
+) -> None:
+    """Bytes, or JSON of any shape (NaN and infinities included): a 2xx, or a 422 that
+    names at least one field with its reason."""
+    client, admin = started
+    answer = client.post(path, content=raw, headers={**admin, "Content-Type": "application/json"})
+    assert answer.status_code in (200, 201, 422), (raw, answer.text)
+    if answer.status_code == 422:
+        detail = answer.json()["detail"]
+        assert detail and all(d["field"] and d["reason"] for d in detail)
+
+
+@pytest.fixture(scope="module")
+def started(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """One started service for the module's property tests (and an admin key's headers)."""
+    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("bodies"), key_cache_s=0.0))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        with app.state.ctx.sessions() as session:
+            key, _ = create_key(session, role=Role.ADMIN, name="bodies")
+        yield client, {"X-API-Key": key}
 
 
 @pytest.mark.parametrize(
