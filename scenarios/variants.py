@@ -173,8 +173,12 @@ class LoadedVariants:
         names = [v.name for v in self.spec.variants]
         return ["base", *(n for n in names if n != "base")]  # a redefined base, first too
 
-    def scenarios(self, *, seed: int) -> dict[str, Scenario]:
-        """Every variant's scenario (``base`` = the unmodified base unless redefined)."""
+    def scenarios(self, *, seed: int, max_orders: int | None = None) -> dict[str, Scenario]:
+        """Every variant's scenario (``base`` = the unmodified base unless redefined).
+
+        ``max_orders``: a demand modifier that would give a variant more orders is an
+        InputError, raised before its copies are made (see :func:`apply_variant`).
+        """
         out: dict[str, Scenario] = {}
         by_name = {v.name: (i, v) for i, v in enumerate(self.spec.variants)}
         for name in self.names:
@@ -184,7 +188,12 @@ class LoadedVariants:
             else:
                 index, variant = found
                 out[name] = apply_variant(
-                    self.base, variant, seed=seed, index=index, source=self.source
+                    self.base,
+                    variant,
+                    seed=seed,
+                    index=index,
+                    source=self.source,
+                    max_orders=max_orders,
                 )
         return out
 
@@ -219,17 +228,20 @@ def apply_variant(
     seed: int,
     index: int = 0,
     source: str | None = None,
+    max_orders: int | None = None,
 ) -> Scenario:
     """The scenario with the variant's modifiers applied in order (random parts use ``seed``).
 
     Errors name the field as ``variants.{index}.modifiers.{k}...``, ``index`` being the
-    variant's position in the ``variants`` list.
+    variant's position in the ``variants`` list. ``max_orders``: a demand modifier that
+    would make more orders is an InputError on its ``factor`` (demand factors multiply: three
+    x100 modifiers made a million orders of one hundred, in memory, before anything checked).
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(99,)))
     data = scenario.model_dump(mode="python")
     for k, mod in enumerate(variant.modifiers):
         where = f"variants.{index}.modifiers.{k}"
-        _apply(data, mod, rng, where, source)
+        _apply(data, mod, rng, where, source, max_orders)
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
@@ -246,7 +258,12 @@ def _in_window(t: int, window: TimeWindow | None) -> bool:
 
 
 def _apply(
-    data: dict[str, Any], mod: Modifier, rng: np.random.Generator, where: str, source: str | None
+    data: dict[str, Any],
+    mod: Modifier,
+    rng: np.random.Generator,
+    where: str,
+    source: str | None,
+    max_orders: int | None = None,
 ) -> None:
     nodes = data["nodes"]
     node_ids = {n["id"] for n in nodes}
@@ -272,6 +289,13 @@ def _apply(
             data["orders"] = [o for i, o in enumerate(orders) if i not in drop]
         elif mod.factor > 1.0 and inside:
             extra = round(len(inside) * (mod.factor - 1.0))
+            if max_orders is not None and len(orders) + extra > max_orders:
+                raise InputError(
+                    f"{where}.factor",
+                    f"makes {len(orders) + extra} orders ({len(orders)} + {extra} copies); at "
+                    f"most {max_orders} per request",
+                    source=source,
+                )
             lo = mod.window.start_s if mod.window is not None else None
             hi = mod.window.end_s if mod.window is not None else None
             taken = {o["id"] for o in orders}

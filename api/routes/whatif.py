@@ -19,8 +19,9 @@ from scenarios.errors import InputError
 router = APIRouter(prefix="/v1/whatif", tags=["simulations"], responses=ERROR_RESPONSES)
 
 
-def check_variants(body: WhatIfCreate) -> None:
-    """422 for a modifier that does not fit the base scenario (unknown ids, bad values).
+def check_variants(body: WhatIfCreate, *, max_orders: int) -> None:
+    """422 for a modifier that does not fit the base scenario (unknown ids, bad values), or
+    a demand modifier that would make a variant of more than ``max_orders`` orders.
 
     Applies every variant exactly as the job does (same function, same seed); the field is
     ``variants.{i}.modifiers.{j}...`` from the request root.
@@ -28,7 +29,8 @@ def check_variants(body: WhatIfCreate) -> None:
     from scenarios.variants import LoadedVariants, VariantFile
 
     spec = VariantFile(base="(request)", variants=body.variants)
-    LoadedVariants(spec, body.scenario, body.plan, "request").scenarios(seed=body.seed)
+    loaded = LoadedVariants(spec, body.scenario, body.plan, "request")
+    loaded.scenarios(seed=body.seed, max_orders=max_orders)
 
 
 @router.post("", status_code=202, response_model=JobAccepted, summary="What-if study (job)")
@@ -57,7 +59,8 @@ def create_whatif(
             f"{runs} simulated days ({played} variants with the base x policies x "
             f"replications); at most {ctx.settings.max_whatif_runs}",
         )
-    check_variants(body)  # the job applies them the same way: fail here, not in the job
+    # the job applies them the same way: fail here, not in the job
+    check_variants(body, max_orders=ctx.settings.max_orders)
     if body.plan is not None:
         from simulation.twin import check_plan_ids
 

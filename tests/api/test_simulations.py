@@ -336,3 +336,27 @@ def test_a_whatif_rows_interval_method_is_one_the_project_names() -> None:
     assert exact.ci_method == "clopper-pearson-orders"
     with pytest.raises(ValidationError, match="ci_method"):
         WhatIfRow.model_validate({**row, "ci_method": "wilson"})
+
+
+def test_demand_modifiers_past_max_orders_are_422_naming_the_factor(
+    settings: Settings, make_client: Any
+) -> None:
+    """Demand factors multiply: x100 x100 on 2,000 orders held the request for minutes and
+    gigabytes while it made the copies, then queued a job of 20 million orders."""
+    capped = Settings(**{**settings.model_dump(), "max_orders": 100, "auth_enabled": False})
+    client = make_client(capped)
+    body = _example(WHATIF_EXAMPLE)  # four orders
+    body["variants"][1]["modifiers"] = [
+        {"kind": "demand", "factor": 20},  # 80 orders: within the cap
+        {"kind": "demand", "factor": 100},
+    ]
+    answer = client.post("/v1/whatif", json=body)
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem == {
+        "field": "variants.1.modifiers.1.factor",
+        "reason": "makes 8000 orders (80 + 7920 copies); at most 100 per request",
+    }
+    assert client.get("/v1/jobs").json()["count"] == 0
+    body["variants"][1]["modifiers"].pop()
+    assert client.post("/v1/whatif", json=body).status_code == 202

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios import InputError, Scenario
 from scenarios.generate import CityParams, generate_city
@@ -176,3 +178,44 @@ def test_a_redefined_base_is_still_the_first_variant(tmp_path: Path, city: Scena
     scenarios = loaded.scenarios(seed=0)
     assert list(scenarios) == ["base", "slow"]
     assert scenarios["base"].stochastic.travel_slowdowns[0].factor == 1.1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    factors=st.lists(st.floats(min_value=0.0, max_value=100.0), min_size=1, max_size=4),
+    max_orders=st.integers(min_value=1, max_value=2_000),
+)
+def test_demand_modifiers_stay_within_max_orders_or_name_the_factor(
+    factors: list[float], max_orders: int
+) -> None:
+    """Demand factors multiply (three x100 made a million orders of a hundred before any
+    check): with ``max_orders`` the variant has at most that many orders, or the factor
+    that would pass it is an InputError, raised before its copies are made."""
+    mods = [{"kind": "demand", "factor": f} for f in factors]
+    variant = Variant.model_validate({"name": "v", "modifiers": mods})
+    try:
+        out = apply_variant(_TINY, variant, seed=3, index=2, max_orders=max_orders)
+    except InputError as err:
+        assert err.field.startswith("variants.2.modifiers.") and err.field.endswith(".factor")
+        assert f"at most {max_orders} per request" in err.reason
+        return
+    assert len(out.orders) <= max(max_orders, len(_TINY.orders))
+
+
+#: four orders, one courier
+_TINY = Scenario.model_validate(
+    {
+        "orders": [{"id": f"o{i}", "location": {"x": 100 * i, "y": 0}} for i in range(4)],
+        "vehicles": [{"id": "c1", "start_location": {"x": 0, "y": 0}}],
+    }
+)
+
+
+def test_the_factor_that_passes_max_orders_is_named() -> None:
+    mods = [{"kind": "demand", "factor": 10}, {"kind": "demand", "factor": 100}]
+    variant = Variant.model_validate({"name": "v", "modifiers": mods})
+    with pytest.raises(InputError) as err:
+        apply_variant(_TINY, variant, seed=1, max_orders=1_000)
+    assert err.value.field == "variants.0.modifiers.1.factor"
+    assert err.value.reason == "makes 4000 orders (40 + 3960 copies); at most 1000 per request"
+    assert len(apply_variant(_TINY, variant, seed=1).orders) == 4000  # no cap: as before
