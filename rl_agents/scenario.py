@@ -33,6 +33,7 @@ from pathlib import Path
 
 from scenarios.errors import InputError
 from scenarios.generate import CityParams, generate_city
+from scenarios.geo import MAX_SEED
 from scenarios.model import Scenario
 from scenarios.stochastic import StochasticParams
 
@@ -43,6 +44,8 @@ TRAIN_SEEDS = range(1_000_000, 2_000_000)
 EVAL_SEEDS = range(1, 101)
 #: Seeds of the evaluation callback during training (held out too, not the benchmark's).
 VALIDATION_SEEDS = range(900_001, 900_031)
+#: Most day seeds one ``--seeds`` takes (a day each; the HTTP service takes 1,000).
+MAX_SEEDS = 100_000
 
 _COVER = 3.0
 
@@ -85,7 +88,11 @@ def load_scenario_spec(spec: str) -> Scenario:
 
 
 def parse_seeds(spec: str) -> list[int]:
-    """Seeds from ``A..B`` (inclusive), ``A,B,C`` or a single number."""
+    """Seeds from ``A..B`` (inclusive), ``A,B,C`` or a single number.
+
+    Each seed is in 0..MAX_SEED and there are at most MAX_SEEDS, checked before a range is
+    made (``0..99999999999`` built a list of 10^11 integers until memory ran out).
+    """
     text = spec.strip()
     try:
         if ".." in text:
@@ -93,20 +100,26 @@ def parse_seeds(spec: str) -> list[int]:
             lo, hi = int(lo_s), int(hi_s)
             if hi < lo:
                 raise InputError("seeds", f"{spec!r}: the range ends before it starts")
-            seeds = list(range(lo, hi + 1))
+            ends = [lo, hi]
         else:
-            seeds = [int(part) for part in text.split(",") if part.strip()]
+            ends = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise InputError("seeds", f"{spec!r}: expected A..B, A,B,C or a number") from None
-    if not seeds:
+    if not ends:
         raise InputError("seeds", "no seeds given")
-    if any(s < 0 for s in seeds):
+    if any(s < 0 for s in ends):
         raise InputError("seeds", "seeds must be non-negative")
-    return seeds
+    if any(s > MAX_SEED for s in ends):
+        raise InputError("seeds", f"{spec!r}: seeds are at most {MAX_SEED} (32 bits)")
+    count = ends[1] - ends[0] + 1 if ".." in text else len(ends)
+    if count > MAX_SEEDS:
+        raise InputError("seeds", f"{spec!r}: {count} seeds; at most {MAX_SEEDS}")
+    return list(range(ends[0], ends[1] + 1)) if ".." in text else ends
 
 
 __all__ = [
     "EVAL_SEEDS",
+    "MAX_SEEDS",
     "STANDARD",
     "TRAIN_SEEDS",
     "VALIDATION_SEEDS",

@@ -6,9 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from dispatchlab.cli import app
+from rl_agents.scenario import MAX_SEEDS, parse_seeds
+from scenarios.errors import InputError
+from scenarios.geo import MAX_SEED
 
 runner = CliRunner()
 
@@ -84,6 +89,10 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
         (["evaluate", "--seeds", "a..b"], ["seeds"]),
         (["evaluate", "--seeds=-2..1"], ["seeds", "non-negative"]),
         (["evaluate", "--seeds=3,-1"], ["seeds", "non-negative"]),
+        # a range was listed before it was checked: 10^11 integers, until memory ran out
+        (["evaluate", "--seeds", "0..99999999999"], ["seeds", "at most 4294967295"]),
+        (["evaluate", "--seeds", "4294967296"], ["seeds", "at most 4294967295"]),
+        (["evaluate", "--seeds", "1..100001"], ["seeds", "100001 seeds; at most 100000"]),
         (["evaluate", "--policies", "nope", "--seeds", "1"], ["policies", "unknown policy"]),
         (["evaluate", "--policies", "model:/no/such.zip", "--seeds", "1"], ["model"]),
         (["evaluate", "--scenario", "/no/such.json", "--seeds", "1"], ["scenario"]),
@@ -300,3 +309,28 @@ def _hindsight_params(
     params = seen["hindsight_params"]
     assert isinstance(params, dict)
     return params
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    spec=st.one_of(
+        st.tuples(
+            st.integers(min_value=-3, max_value=MAX_SEED + 3),
+            st.integers(min_value=-3, max_value=MAX_SEEDS + 3),
+        ).map(lambda t: f"{t[0]}..{t[0] + t[1]}"),
+        st.lists(st.integers(min_value=-3, max_value=MAX_SEED + 3), max_size=5).map(
+            lambda xs: ",".join(map(str, xs))
+        ),
+        st.text(max_size=12),
+    )
+)
+def test_seed_specs_give_32_bit_seeds_or_an_input_error(spec: str) -> None:
+    """Every seed parse_seeds returns fits the 32-bit generators, at most MAX_SEEDS of them;
+    anything else is an InputError on seeds (seeds past 2**32 - 1 were taken)."""
+    try:
+        seeds = parse_seeds(spec)
+    except InputError as err:
+        assert err.field == "seeds" and err.reason
+        return
+    assert 1 <= len(seeds) <= MAX_SEEDS
+    assert all(0 <= s <= MAX_SEED for s in seeds)
