@@ -198,6 +198,15 @@ class LoadedVariants:
         return out
 
 
+def yaml_error_line(err: yaml.YAMLError) -> str:
+    """A YAML error on one line: ``line L, column C: problem`` (PyYAML's spans several)."""
+    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        what = ": ".join(x for x in (err.context, err.problem) if x)
+        return f"line {mark.line + 1}, column {mark.column + 1}: {what}"
+    return " ".join(str(err).split())
+
+
 def read_variants(path: str | Path) -> LoadedVariants:
     """Read a variant YAML file and the base scenario (and plan) it points to."""
     from scenarios.io import load_scenario, read_plan
@@ -207,8 +216,10 @@ def read_variants(path: str | Path) -> LoadedVariants:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError("path", "file not found", source=str(p)) from None
+    except UnicodeDecodeError as err:  # a ValueError: it was a traceback
+        raise InputError("yaml", f"not UTF-8 text (byte {err.start})", source=str(p)) from None
     except yaml.YAMLError as err:
-        raise InputError("yaml", f"not valid YAML: {err}", source=str(p)) from None
+        raise InputError("yaml", f"not valid YAML: {yaml_error_line(err)}", source=str(p)) from None
     if not isinstance(data, dict):
         raise InputError("(root)", "expected a mapping with base and variants", source=str(p))
     try:

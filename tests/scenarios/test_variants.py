@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,35 @@ def test_the_factor_that_passes_max_orders_is_named() -> None:
     assert err.value.field == "variants.0.modifiers.1.factor"
     assert err.value.reason == "makes 4000 orders (40 + 3960 copies); at most 1000 per request"
     assert len(apply_variant(_TINY, variant, seed=1).orders) == 4000  # no cap: as before
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (b": : :", "not valid YAML: line 1, column 1: while parsing a block mapping: expected"),
+        (b"a: [1, 2\n", "not valid YAML: line 2, column 1: while parsing a flow sequence"),
+        (b"base: x.json\n\xff\xfe", "not UTF-8 text (byte 13)"),  # was a UnicodeDecodeError
+    ],
+)
+def test_a_variant_file_that_is_not_yaml_is_one_line_naming_the_place(
+    tmp_path: Path, text: bytes, reason: str
+) -> None:
+    """PyYAML's message spans several lines (the CLI's error was not one line)."""
+    path = tmp_path / "v.yaml"
+    path.write_bytes(text)
+    with pytest.raises(InputError) as err:
+        read_variants(path)
+    assert err.value.field == "yaml" and err.value.reason.startswith(reason)
+    assert "\n" not in err.value.one_line()
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.one_of(st.binary(max_size=40), st.text(max_size=40).map(str.encode)))
+def test_any_variant_file_reads_or_is_one_input_error_line(text: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "v.yaml"
+        path.write_bytes(text)
+        try:
+            read_variants(path)
+        except InputError as err:
+            assert "\n" not in err.one_line()
