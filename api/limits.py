@@ -26,6 +26,26 @@ def check_orders(settings: Settings, scenario: Scenario, *, field: str, sync: bo
         )
 
 
+def check_arrivals(settings: Settings, scenario: Scenario, *, field: str) -> None:
+    """413 when the twin would play more orders than allowed: the listed ones plus those its
+    arrival process is expected to add over the horizon (surge factors above 1 included).
+
+    A few bytes of ``hourly_rate`` and ``surges`` asked for hundreds of millions of orders
+    per simulated day, which the job drew into memory until the machine ran out.
+    """
+    arrivals = scenario.arrivals
+    if arrivals is None:
+        return
+    expected = arrivals.expected_arrivals(scenario.horizon.start_s, scenario.horizon.end_s)
+    n = len(scenario.orders)
+    if n + expected > settings.max_orders:
+        raise HTTPException(
+            413,
+            f"{field}.arrivals: {n} orders and about {expected:.4g} arrivals over the horizon; "
+            f"at most {settings.max_orders} orders per request",
+        )
+
+
 def check_time_limit(settings: Settings, time_limit_s: float, *, field: str) -> None:
     """422 when a time limit is above the cap."""
     if time_limit_s > settings.max_time_limit_s:

@@ -23,7 +23,12 @@ from scenarios.geo import (
     check_windows,
 )
 from scenarios.saved import record_done, take_pending
-from scenarios.stochastic import ArrivalProcess, StochasticParams, is_arrival_order_id
+from scenarios.stochastic import (
+    MAX_ARRIVALS_HORIZON_S,
+    ArrivalProcess,
+    StochasticParams,
+    is_arrival_order_id,
+)
 from scenarios.travel import EuclideanTravel, TravelModel
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -265,6 +270,14 @@ class Scenario(StrictModel):
         _check_pickup_ids(self.orders)
         if self.arrivals is not None:
             _check_arrival_ids(self.orders)
+            span = self.horizon.end_s - self.horizon.start_s
+            if span > MAX_ARRIVALS_HORIZON_S:
+                raise FieldError(
+                    ("arrivals",),
+                    f"an arrival process needs a horizon of at most "
+                    f"{MAX_ARRIVALS_HORIZON_S // 86_400} days (the twin draws arrivals hour by "
+                    f"hour); the horizon spans {span / 86_400:.4g} days",
+                )
         _check_unique(self.vehicles, "vehicles")
         dims = len(self.capacity_dims)
         known_skus = {s.id for s in self.skus}

@@ -13,6 +13,7 @@ from api.db.models import PlanRecord
 from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, Principal, SessionDep
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from api.limits import (
+    check_arrivals,
     check_initial_plan,
     check_orders,
     check_replications,
@@ -124,6 +125,8 @@ def create_plan(
         field="routing.time_limit_s",
     )
     check_orders(settings, body.scenario, field="scenario.orders", sync=sync)
+    if body.evaluation.replications:  # the twin plays the day's arrivals too
+        check_arrivals(settings, body.scenario, field="scenario")
     payload = body.model_dump(mode="json")
 
     def answer(outcome: SolveOutcome) -> BaseModel:

@@ -13,7 +13,7 @@ from api.core.config import Settings
 from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, ResearcherDep, SessionDep
 from api.examples import POLICY_EXAMPLE
-from api.limits import check_orders, check_scenario, check_time_limit
+from api.limits import check_arrivals, check_orders, check_scenario, check_time_limit
 from api.schemas.common import JobAccepted
 from api.schemas.policies import PolicyEvaluationCreate
 from api.solve import queue_job
@@ -104,6 +104,7 @@ def evaluate_policies(
     if body.scenario is not None:
         check_scenario(body.scenario, field="scenario")
         check_orders(settings, body.scenario, field="scenario.orders", sync=False)
+        check_arrivals(settings, body.scenario, field="scenario")
     from rl_agents.evaluate import BASELINE
 
     specs = check_specs(body, settings)

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 
+from api.core.config import Settings
 from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, PlannerDep, SessionDep
 from api.examples import WHATIF_EXAMPLE
-from api.limits import check_orders, check_replications, check_scenario
+from api.limits import check_arrivals, check_orders, check_replications, check_scenario
 from api.schemas.common import JobAccepted
 from api.schemas.simulations import WhatIfCreate
 from api.solve import queue_job
@@ -19,9 +20,10 @@ from scenarios.errors import InputError
 router = APIRouter(prefix="/v1/whatif", tags=["simulations"], responses=ERROR_RESPONSES)
 
 
-def check_variants(body: WhatIfCreate, *, max_orders: int) -> None:
+def check_variants(body: WhatIfCreate, *, settings: Settings) -> None:
     """422 for a modifier that does not fit the base scenario (unknown ids, bad values), or
-    a demand modifier that would make a variant of more than ``max_orders`` orders.
+    a demand modifier that would make a variant of more than ``max_orders`` orders; 413 for
+    a variant whose arrivals would (see :func:`api.limits.check_arrivals`).
 
     Applies every variant exactly as the job does (same function, same seed); the field is
     ``variants.{i}.modifiers.{j}...`` from the request root.
@@ -30,7 +32,9 @@ def check_variants(body: WhatIfCreate, *, max_orders: int) -> None:
 
     spec = VariantFile(base="(request)", variants=body.variants)
     loaded = LoadedVariants(spec, body.scenario, body.plan, "request")
-    loaded.scenarios(seed=body.seed, max_orders=max_orders)
+    scenarios = loaded.scenarios(seed=body.seed, max_orders=settings.max_orders)
+    for i, variant in enumerate(body.variants):  # demand surges multiply the arrivals too
+        check_arrivals(settings, scenarios[variant.name], field=f"variants.{i}")
 
 
 @router.post("", status_code=202, response_model=JobAccepted, summary="What-if study (job)")
@@ -47,6 +51,7 @@ def create_whatif(
 
     check_scenario(body.scenario, field="scenario")
     check_orders(ctx.settings, body.scenario, field="scenario.orders", sync=False)
+    check_arrivals(ctx.settings, body.scenario, field="scenario")
     check_replications(ctx.settings, body.replications, field="replications")
     for i, policy in enumerate(body.policies):
         check_policy(policy, f"policies.{i}", has_plan=body.plan is not None)
@@ -60,7 +65,7 @@ def create_whatif(
             f"replications); at most {ctx.settings.max_whatif_runs}",
         )
     # the job applies them the same way: fail here, not in the job
-    check_variants(body, max_orders=ctx.settings.max_orders)
+    check_variants(body, settings=ctx.settings)
     if body.plan is not None:
         from simulation.twin import check_plan_ids
 

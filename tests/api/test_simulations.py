@@ -360,3 +360,36 @@ def test_demand_modifiers_past_max_orders_are_422_naming_the_factor(
     assert client.get("/v1/jobs").json()["count"] == 0
     body["variants"][1]["modifiers"].pop()
     assert client.post("/v1/whatif", json=body).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("path", "arrivals", "field"),
+    [
+        # 10,000 an hour, x100 in a surge: 24 million orders a day, drawn into memory
+        ("/v1/simulations", {"hourly_rate": [1e4] * 24, "surges": [{"factor": 100}]},
+         "scenario.arrivals"),
+        ("/v1/whatif", {"hourly_rate": [1e4] * 24}, "scenario.arrivals"),
+        ("/v1/plans", {"hourly_rate": [1e4] * 24}, "scenario.arrivals"),
+        ("/v1/policies/evaluate", {"hourly_rate": [1e4] * 24}, "scenario.arrivals"),
+        # within the cap, but a demand modifier's surge multiplies the rate by 100
+        ("/v1/whatif", {"hourly_rate": [2.0] * 24}, "variants.0.arrivals"),
+    ],
+)  # fmt: skip
+def test_arrivals_past_max_orders_are_413_naming_them(
+    settings: Settings, make_client: Any, path: str, arrivals: dict[str, Any], field: str
+) -> None:
+    capped = Settings(**{**settings.model_dump(), "max_orders": 1_000, "auth_enabled": False})
+    client = make_client(capped)
+    body = _example(WHATIF_EXAMPLE if path == "/v1/whatif" else SIMULATION_EXAMPLE)
+    if path == "/v1/plans":
+        body = {"scenario": copy.deepcopy(PLAN_SCENARIO), "mode": "async"}
+    if path == "/v1/policies/evaluate":
+        body = {"scenario": body["scenario"], "policies": ["greedy"], "seeds": [1]}
+    if field.startswith("variants"):
+        body["variants"] = [{"name": "rush", "modifiers": [{"kind": "demand", "factor": 100}]}]
+    body["scenario"]["arrivals"] = arrivals
+    answer = client.post(path, json=body)
+    assert answer.status_code == 413, answer.text
+    message = answer.json()["message"]
+    assert message.startswith(f"{field}: ") and "at most 1000 orders per request" in message
+    assert client.get("/v1/jobs").json()["count"] == 0

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios import InputError, MatrixTravel, Scenario
 from scenarios.io import from_json, to_json
+from scenarios.stochastic import ArrivalProcess
 
 
 def _order(**kw: Any) -> dict[str, Any]:
@@ -365,6 +369,12 @@ MORE_BAD_INPUTS = [
         "orders.0.pickup.id",
         "the day's arrivals",
     ),
+    # the twin draws arrivals hour by hour: 10**12 s listed 2.8e8 hours, out of memory
+    (
+        {"arrivals": {"hourly_rate": [0.0] * 24}, "horizon": {"start_s": 0, "end_s": 10**12}},
+        "arrivals",
+        "a horizon of at most 366 days",
+    ),
     ({"schema_version": 2}, "schema_version", "Input should be 1"),
     ({"source": {"distance_divisor": 0}}, "source.distance_divisor", "greater than 0"),
     ({"source": {"format": "xml"}}, "source.format", "Input should be"),
@@ -567,3 +577,25 @@ def test_saved_scenario_with_a_zero_diagonal_is_read_as_is() -> None:
         warnings.simplefilter("error")
         s = validate_saved(Scenario, current)
     assert s == Scenario.model_validate(current) and s.source.notes == "written by 0.x"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rates=st.lists(st.floats(min_value=0.0, max_value=1e4), min_size=24, max_size=24),
+    start_s=st.integers(min_value=0, max_value=4 * 86_400),
+    span_s=st.integers(min_value=0, max_value=3 * 86_400),
+    factors=st.lists(st.floats(min_value=0.0, max_value=1e4), max_size=3),
+)
+def test_expected_arrivals_are_the_hourly_rates_over_the_horizon(
+    rates: list[float], start_s: int, span_s: int, factors: list[float]
+) -> None:
+    """Second by second of the base process, times the surge factors above 1 (a bound)."""
+    process = ArrivalProcess(hourly_rate=rates, surges=[{"factor": f} for f in factors])
+    end_s = start_s + span_s
+    hours = range(start_s // 3600, end_s // 3600 + 1)
+    base = sum(
+        rates[h % 24] * (min(end_s, (h + 1) * 3600) - max(start_s, h * 3600)) / 3600.0
+        for h in hours
+    )
+    bound = base * math.prod(max(1.0, f) for f in factors)
+    assert process.expected_arrivals(start_s, end_s) == pytest.approx(bound, rel=1e-9, abs=1e-6)
