@@ -15,7 +15,11 @@ MAX_GRID_NODES_HTTP = 250_000
 
 def check_orders(settings: Settings, scenario: Scenario, *, field: str, sync: bool) -> None:
     """413 when the request holds more orders than allowed (fewer for synchronous answers)."""
-    n = len(scenario.orders)
+    check_order_count(settings, len(scenario.orders), field=field, sync=sync)
+
+
+def check_order_count(settings: Settings, n: int, *, field: str, sync: bool) -> None:
+    """413 when ``n`` orders are more than allowed (fewer for synchronous answers)."""
     if n > settings.max_orders:
         raise HTTPException(413, f"{field}: {n} orders; at most {settings.max_orders} per request")
     if sync and n > settings.max_orders_sync:

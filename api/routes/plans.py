@@ -15,6 +15,7 @@ from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from api.limits import (
     check_arrivals,
     check_initial_plan,
+    check_order_count,
     check_orders,
     check_replications,
     check_scenario,
@@ -270,13 +271,17 @@ def reoptimise_plan(
     limit_s = body.routing.time_limit_s + body.allocation.time_limit_s
     check_time_limit(settings, body.routing.time_limit_s, field="routing.time_limit_s")
     check_time_limit(settings, body.allocation.time_limit_s, field="allocation.time_limit_s")
+    num_orders = len(record.scenario.get("orders", [])) + len(body.new_orders)
     sync = wants_sync(
         settings,
         body.mode,
         time_limit_s=limit_s,
-        num_orders=len(record.scenario.get("orders", [])) + len(body.new_orders),
+        num_orders=num_orders,
         field="routing.time_limit_s",
     )
+    # the stored plan's orders and the new ones: unchecked, 20,000 new orders were queued
+    # (or answered in the request with mode sync)
+    check_order_count(settings, num_orders, field="new_orders", sync=sync)
     payload = {
         "request": body.model_dump(mode="json"),
         "parent": {

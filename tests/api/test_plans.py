@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from api.context import ServiceContext
+from api.core.config import Settings
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from scenarios import Plan, Scenario, StopKind
 from solvers.routing import routing_scenario_from_allocation
@@ -414,3 +415,27 @@ def test_partial_allocation_and_routing_params_keep_the_service_defaults() -> No
     assert given.routing.disruption_cost_cents == 0 and given.allocation.mode == "batch"
     plan = PlanCreate.model_validate({**_plan_body(), "allocation": {"mode": "online"}})
     assert plan.allocation.time_limit_s == 10.0 and plan.allocation.mode == "online"
+
+
+@pytest.mark.parametrize(("mode", "cap"), [("async", "max_orders"), ("sync", "max_orders_sync")])
+def test_new_orders_past_the_order_caps_are_413(
+    settings: Settings, make_client: Callable[..., TestClient], mode: str, cap: str
+) -> None:
+    """A re-optimisation's orders were not counted: 20,000 new orders were queued, or solved
+    in the request with mode sync (a plan had the caps, its re-optimisation none)."""
+    capped = Settings(**{**settings.model_dump(), cap: 5, "auth_enabled": False})
+    client = make_client(capped)
+    made = client.post("/v1/plans", json=_plan_body())
+    assert made.status_code == 200, made.text  # three orders
+    body = _reopt_body()  # one new order: four
+    body["mode"] = mode
+    new = body["new_orders"][0]
+    body["new_orders"] += [{**new, "id": f"{new['id']}-{k}"} for k in range(2)]  # six
+    answer = client.post(f"/v1/plans/{made.json()['plan_id']}/reoptimise", json=body)
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["message"].startswith("new_orders: 6 orders; at most 5")
+    body["new_orders"].pop()
+    assert client.post(f"/v1/plans/{made.json()['plan_id']}/reoptimise", json=body).status_code in (
+        200,
+        202,
+    )
