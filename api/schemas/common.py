@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.core.security import Role
 
@@ -72,13 +72,37 @@ class JobAccepted(BaseModel):
     links: dict[str, str]
 
 
+#: Longest key name (the column's length).
+KEY_NAME_MAX = 200
+
+
+def key_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a key, or None: at most KEY_NAME_MAX characters, no NUL.
+
+    PostgreSQL refuses NUL in text (a 500 over HTTP) and a name past the column's length
+    (a traceback from ``dispatchlab keys create``); SQLite stored both.
+    """
+    if len(name) > KEY_NAME_MAX:
+        return f"at most {KEY_NAME_MAX} characters (got {len(name)})"
+    if "\x00" in name:
+        return "must not contain NUL characters"
+    return None
+
+
+def _key_name(name: str) -> str:
+    problem = key_name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
 class KeyCreate(BaseModel):
     """A key to make."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     role: Role
-    name: str = Field(default="", max_length=200)
+    name: Annotated[str, AfterValidator(_key_name)] = Field(default="", max_length=KEY_NAME_MAX)
 
 
 class KeyPublic(BaseModel):

@@ -181,9 +181,13 @@ def keys_create(
     """Make an API key with a role and print it (alone on the last line)."""
     from api.core.security import Role
     from api.keys import create_key
+    from api.schemas.common import key_name_problem
 
     if role not in ROLES:
         raise fail(f"--role: unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    problem = key_name_problem(name)
+    if problem is not None:
+        raise fail(f"--name: {problem}")
     _apply_env(data_dir, database_url)
     with _session(data_dir, database_url) as session:
         key, row = create_key(session, role=Role(role), name=name)

@@ -110,6 +110,20 @@ def test_keys_are_stored_hashed_and_revocation_takes_effect(
     assert client.delete("/v1/keys/nope", headers=keys["admin"]).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    # PostgreSQL refuses NUL in text: it was a 500 there (SQLite stored it)
+    [("a\x00b", "must not contain NUL characters"), ("x" * 201, "at most 200 characters")],
+)
+def test_a_key_name_the_database_cannot_keep_is_422(
+    client: TestClient, keys: dict[str, dict[str, str]], name: str, reason: str
+) -> None:
+    answer = client.post("/v1/keys", json={"role": "oms", "name": name}, headers=keys["admin"])
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["field"] == "name" and reason in problem["reason"]
+
+
 def test_bad_key_body_is_422_with_the_field(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:

@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from dispatchlab.cli import app
 
 CLI = [sys.executable, "-c", "from dispatchlab.cli import main; main()"]
 
@@ -114,3 +117,19 @@ def test_serve_on_ray_checks_the_ray_address_first(tmp_path: Path) -> None:
     code, err = _run("serve", "--data-dir", str(tmp_path), "--port", str(port), env=env)
     assert code == 2
     _one_line(err, f"DISPATCHLAB_RAY_ADDRESS: no Ray cluster answers at 127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [("x" * 201, "at most 200 characters (got 201)"), ("a\x00b", "NUL")],
+)
+def test_a_key_name_the_database_cannot_keep_is_one_line(
+    tmp_path: Path, name: str, needle: str
+) -> None:
+    """PostgreSQL refuses both (a traceback from the command; SQLite kept them): refused as
+    over HTTP, before any database is touched."""
+    args = ["keys", "create", "--role", "oms", "--name", name, "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    _one_line(result.stderr, "--name: ", needle)
+    assert not (tmp_path / "dispatchlab.sqlite3").exists()
