@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import balance
-from api.core.errors import ErrorPublic, error_response
+from api.core.errors import ErrorPublic, FieldProblem, error_response, invalid
+from scenarios.errors import field_path
 
 if TYPE_CHECKING:
     from api.context import ServiceContext
@@ -51,6 +53,18 @@ class ServiceMiddleware:
             await send(message)
 
         try:
+            if "\x00" in scope.get("path", ""):  # %00: no resource has it in its id
+                await error_response(404, "not found: the path holds a NUL character")(
+                    scope, receive, send_wrapper
+                )
+                return
+            for name, value in scope.get("headers", []):
+                if name == b"idempotency-key" and b"\x00" in value:
+                    problem = FieldProblem(
+                        field="header.Idempotency-Key", reason="must not contain NUL characters"
+                    )
+                    await invalid([problem])(scope, receive, send_wrapper)
+                    return
             if scope["method"] in {"POST", "PUT", "PATCH"}:
                 body = await _read_body(scope, receive, limit)
                 if body is None:
@@ -58,6 +72,13 @@ class ServiceMiddleware:
                     await _send_413(send_wrapper, limit)
                     return
                 state["input_hash"] = hashlib.sha256(body).hexdigest()
+                where = nul_string_field(body) if _NUL_ESCAPE in body else None
+                if where is not None:
+                    reason = "must not contain NUL (\\u0000) characters"
+                    await invalid([FieldProblem(field=where, reason=reason)])(
+                        scope, receive, send_wrapper
+                    )
+                    return
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
         except Exception:
@@ -89,7 +110,7 @@ class ServiceMiddleware:
             key_id=getattr(principal, "key_id", None),
             role=getattr(principal, "role", None),
             method=scope["method"],
-            path=scope.get("path", "")[:300],
+            path=scope.get("path", "")[:300].replace("\x00", "\\x00"),
             status_code=status,
             input_hash=state.get("input_hash"),
             result=(state.get("audit_result") or _default_result(status))[:200],
@@ -99,6 +120,36 @@ class ServiceMiddleware:
             duration_ms=round(elapsed * 1000.0, 3),
             client=f"{client[0]}:{client[1]}"[:100] if client else None,
         )
+
+
+#: How JSON writes a NUL character: the only way one can be in a JSON string.
+_NUL_ESCAPE = b"\\u0000"
+
+
+def nul_string_field(body: bytes) -> str | None:
+    """Dotted path of the first string (or object key) of a JSON body holding a NUL, or None.
+
+    PostgreSQL stores no NUL in text, and a JSON value holding one makes its ``->>`` fail:
+    one such order id in a solve's request and result made ``GET /v1/jobs`` a 500 for good.
+    A body that is not JSON is left to the JSON errors (None).
+    """
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return field_path(path)
+        if isinstance(item, dict):
+            for key, inner in reversed(list(item.items())):
+                if "\x00" in key:
+                    return field_path((*path, key))
+                stack.append(((*path, key), inner))
+        elif isinstance(item, list):
+            stack.extend(((*path, i), inner) for i, inner in reversed(list(enumerate(item))))
+    return None
 
 
 def _default_result(status: int) -> str:
