@@ -30,7 +30,7 @@ import numpy as np
 from rl_agents.env import EnvParams
 from rl_agents.features import COURIER_FEATURES, Decision, Featurizer
 from simulation.decisions import Action, Assign, DecisionKind, DecisionState, Postpone, Quote
-from simulation.policies import NearestIdlePolicy, minutes_arg, register_policy
+from simulation.policies import NearestIdlePolicy, minutes_arg, no_argument, register_policy
 from simulation.policies.base import DispatchView, Policy
 
 if TYPE_CHECKING:
@@ -331,6 +331,7 @@ def _minutes(name: str, arg: str | None, default: float) -> int:
 
 
 def _greedy(arg: str | None) -> Policy:
+    no_argument("greedy", arg)
     return NearestIdlePolicy()
 
 
@@ -343,14 +344,17 @@ def _euro_lazy(arg: str | None) -> Policy:
 
 
 def _slots(arg: str | None) -> Policy:
+    no_argument("slots", arg)
     return SlotInsertionPolicy(true_cost=False)
 
 
 def _slots_tc(arg: str | None) -> Policy:
+    no_argument("slots-tc", arg)
     return SlotInsertionPolicy(true_cost=True)
 
 
 def _slots_drop(arg: str | None) -> Policy:
+    no_argument("slots-drop", arg)
     return SlotInsertionPolicy(leave_out_hopeless=True)
 
 

@@ -83,11 +83,21 @@ def minutes_arg(spec: str, text: str, what: str) -> int:
     return max(1, round(minutes * 60))
 
 
+def no_argument(name: str, arg: str | None) -> None:
+    """InputError when a policy that takes no argument is given one (``nearest:5``).
+
+    The argument was ignored: a typo ran another policy than meant, under the spec's name.
+    """
+    if arg is not None:
+        raise InputError("policies", f"{name}:{arg}: {name} takes no argument")
+
+
 def _plan(arg: str | None) -> None:
-    return None
+    no_argument("plan", arg)  # no decisions: the plan is replayed
 
 
 def _nearest(arg: str | None) -> Policy:
+    no_argument("nearest", arg)
     return NearestIdlePolicy()
 
 
@@ -129,5 +139,6 @@ __all__ = [
     "available_policies",
     "make_policy",
     "minutes_arg",
+    "no_argument",
     "register_policy",
 ]

@@ -158,7 +158,11 @@ def test_union_tags_are_not_in_the_field_path(
         ("bogus", "unknown policy 'bogus'"),
         ("insertion:0", "needs at least one courier"),
         ("plan", "needs a plan"),
-        (" plan:x", "needs a plan"),
+        (" plan ", "needs a plan"),
+        # an argument a policy does not take was ignored: plan:x replayed a plan, nearest:5
+        # dispatched to the nearest courier, under those names
+        (" plan:x", "plan takes no argument"),
+        ("nearest:5", "nearest takes no argument"),
         # NaN and infinite periods were a 500 (ValueError / OverflowError)
         ("reopt:nan", "finite number of minutes"),
         ("reopt:inf", "finite number of minutes"),

@@ -49,7 +49,18 @@ def test_registered_names_build_policies() -> None:
 @pytest.mark.parametrize(
     "spec",
     # euro-lazy:inf was an OverflowError (HTTP 500 in /v1/policies/evaluate, a CLI traceback)
-    ["euro-lazy:0", "euro-greedy:x", "euro-lazy:inf", "euro-greedy:nan", "model:/nowhere/m.zip"],
+    [
+        "euro-lazy:0",
+        "euro-greedy:x",
+        "euro-lazy:inf",
+        "euro-greedy:nan",
+        "model:/nowhere/m.zip",
+        # arguments these policies do not take were ignored (greedy:5 ran greedy)
+        "greedy:5",
+        "slots:x",
+        "slots-tc:1",
+        "slots-drop:all",
+    ],
 )
 def test_bad_specs_are_input_errors(spec: str) -> None:
     with pytest.raises(InputError) as err:
