@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import defer
 
@@ -72,8 +72,13 @@ def page_query(
     )
 
 
+#: the query parameters of ``GET /v1/jobs``
+_LIST_PARAMS = frozenset({"status", "kind", "limit", "offset"})
+
+
 @router.get("", response_model=JobsPublic, summary="List jobs, newest first")
 def list_jobs(
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
     ctx: CtxDep,
@@ -87,6 +92,12 @@ def list_jobs(
     Neither the count nor the page reads a job's request or result (a one-order allocation's
     row keeps its ~38 KB request): only the plan id, for the link.
     """
+    unknown = sorted(set(request.query_params) - _LIST_PARAMS)
+    if unknown:  # a typo (staus=failed) listed every job, as if it filtered them
+        raise InputError(
+            f"query.{unknown[0]}",
+            f"unknown parameter; one of {', '.join(sorted(_LIST_PARAMS))}",
+        )
     if kind is not None and kind not in ctx.registry:  # a typo listed nothing, as if no jobs
         known = ", ".join(sorted(ctx.registry.specs))
         raise InputError("query.kind", f"unknown job kind {kind!r}; one of {known}")

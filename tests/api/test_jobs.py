@@ -202,6 +202,21 @@ def test_listing_by_an_unknown_kind_is_a_422_naming_it(
     assert problem["reason"].startswith("unknown job kind 'route'; one of allocations, plans")
 
 
+@pytest.mark.parametrize("query", [{"staus": "failed"}, {"kind": "routes", "limt": "5"}])
+def test_listing_with_an_unknown_parameter_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], query: dict[str, str]
+) -> None:
+    """A typo (``staus=failed``) was ignored: every job was listed, as if they had failed."""
+    answer = client.get("/v1/jobs", headers=keys["admin"], params=query)
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    typo = next(name for name in query if name not in {"kind"})
+    assert problem == {
+        "field": f"query.{typo}",
+        "reason": "unknown parameter; one of kind, limit, offset, status",
+    }
+
+
 #: ids of jobs created in one instant, inserted in an order that is neither theirs nor its reverse
 _SAME_INSTANT_IDS = [f"tie{i:02d}" for i in (3, 0, 6, 1, 5, 2, 4)]
 
