@@ -43,6 +43,18 @@ class InputError(DispatchlabError):
         return f"{prefix}: {self.reason}" if prefix else self.reason
 
 
+class ScenarioInputError(InputError):
+    """An InputError on the scenario a solver was given (``vehicles.0.cost_per_km_cents``).
+
+    A solver's other errors name fields of its params, and a request places them under its
+    params object (:func:`fields_under`); this one goes under the request's ``scenario``.
+    """
+
+    def under(self, prefix: str) -> InputError:
+        """The same error under ``scenario``, whatever ``prefix`` the solver's params have."""
+        return InputError(f"scenario.{self.field}", self.reason, source=self.source)
+
+
 def _input_error(field: str, reason: str, source: str | None) -> InputError:
     """Rebuild a pickled :class:`InputError`."""
     return InputError(field, reason, source=source)

@@ -17,6 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from scenarios.errors import ScenarioInputError
+from scenarios.geo import MAX_INT
+from scenarios.model import Vehicle
 from scenarios.plan import PlannedStop, Route, StopKind, UnassignedReason
 from solvers.routing.problem import UNLIMITED, RoutingProblem, Task
 from solvers.routing.timing import Timing, place_break
@@ -307,6 +310,35 @@ def route_cost(problem: RoutingProblem, vehicle: int, sched: RouteSchedule) -> i
     )
 
 
+def _check_route_range(
+    index: int, v: Vehicle, cost_cents: int, distance_m: int, duration_s: int
+) -> None:
+    """ScenarioInputError when a route's cost or length is past what a plan holds (MAX_INT).
+
+    Valid prices and distances can add up past it (10**12 cents per km over a 1e9 m hop):
+    the Route failed validation, a 422 naming ``cost_cents``, a field of no request.
+    """
+    if distance_m > MAX_INT:
+        raise ScenarioInputError(
+            f"vehicles.{index}",
+            f"the route planned for vehicle {v.id!r} is {distance_m} m long, more than the "
+            f"{MAX_INT} m a plan holds: the scenario's distances are too large",
+        )
+    if cost_cents > MAX_INT:
+        parts = {
+            "fixed_cost_cents": v.fixed_cost_cents,
+            "cost_per_km_cents": v.cost_per_km_cents * distance_m / 1000,
+            "cost_per_hour_cents": v.cost_per_hour_cents * duration_s / 3600,
+        }
+        field = max(parts, key=lambda name: parts[name])
+        raise ScenarioInputError(
+            f"vehicles.{index}.{field}",
+            f"the route planned for vehicle {v.id!r} costs {cost_cents} cents "
+            f"({distance_m} m, {duration_s} s), more than the {MAX_INT} a plan holds: lower "
+            "the price",
+        )
+
+
 def to_route(problem: RoutingProblem, sched: RouteSchedule, pinned: set[int]) -> Route:
     """The :class:`~scenarios.plan.Route` of a feasible schedule."""
     veh = problem.vehicles[sched.vehicle]
@@ -357,6 +389,7 @@ def to_route(problem: RoutingProblem, sched: RouteSchedule, pinned: set[int]) ->
         if sched.stops
         else 0
     )
+    _check_route_range(sched.vehicle, v, cost_cents, sched.distance_m, sched.duration_s)
     return Route(
         vehicle_id=veh.vehicle.id,
         stops=stops,

@@ -98,6 +98,18 @@ def test_infeasible_problem_is_200_with_a_diagnosis(
     assert result["diagnosis"][0].startswith("o1: over_capacity")
 
 
+def _far_and_dear(body: dict[str, Any]) -> None:
+    """Valid extremes: an order 2.8e9 m from its courier, at 10**12 cents per km."""
+    scenario = body["scenario"]
+    scenario["horizon"] = {"start_s": 0, "end_s": 10**12}
+    scenario["travel"] = {"kind": "euclidean", "speed_m_per_s": 1000}
+    scenario["orders"][0].update(location={"x": 1e9, "y": -1e9}, time_windows=[])
+    scenario["vehicles"][0]["start_location"] = {"x": -1e9, "y": 1e9}
+    for vehicle in scenario["vehicles"]:
+        vehicle["cost_per_km_cents"] = 10**12
+    body["params"]["engine"] = "greedy"
+
+
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [
@@ -134,6 +146,8 @@ def test_infeasible_problem_is_200_with_a_diagnosis(
             lambda b: b["params"].update(disruption_cost_cents=10**30),
             "params.disruption_cost_cents",
         ),
+        # a route past the 10**12 cents a plan holds was a 422 on cost_cents, no request field
+        (_far_and_dear, "scenario.vehicles.0.cost_per_km_cents"),
     ],
 )
 def test_bad_input_is_422_naming_the_field(

@@ -21,6 +21,7 @@ from scenarios import (
     UnassignedReason,
     Vehicle,
 )
+from scenarios.errors import ScenarioInputError
 from scenarios.geo import MAX_INT
 from scenarios.io import load_scenario
 from scenarios.plan import PlannedStop, PlanStatus, Route, StopKind
@@ -280,6 +281,30 @@ def test_the_largest_disruption_cost_holds_the_warm_start(c101_25: Scenario) -> 
     with pytest.raises(ValidationError) as err:
         RoutingParams(disruption_cost_cents=MAX_INT + 1)
     assert err.value.errors()[0]["loc"] == ("disruption_cost_cents",)
+
+
+def test_a_route_past_what_a_plan_holds_names_the_vehicle_price() -> None:
+    """Valid prices over valid distances can pass the 10**12 cents a Route holds: it failed
+    its own validation, an error on cost_cents, a field of no input."""
+    s = make_city(
+        1,
+        vehicles=[
+            Vehicle(id="v0", start_location=Location(x=-1e9, y=1e9), cost_per_km_cents=MAX_INT)
+        ],
+        time_windows=[],
+    )
+    s = s.model_copy(
+        update={
+            "horizon": TimeWindow(start_s=0, end_s=MAX_INT),
+            "travel": EuclideanTravel(speed_m_per_s=1000.0),
+        }
+    )
+    with pytest.raises(ScenarioInputError) as err:
+        solve_routes(s, RoutingParams(engine="greedy", time_limit_s=FAST))
+    assert err.value.field == "vehicles.0.cost_per_km_cents"
+    assert "more than the 1000000000000 a plan holds" in err.value.reason
+    # a request places it under its scenario, not under the params the solver was given
+    assert err.value.under("params").field == "scenario.vehicles.0.cost_per_km_cents"
 
 
 def test_same_seed_same_plan(c101_25: Scenario) -> None:
