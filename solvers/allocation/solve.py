@@ -126,6 +126,19 @@ def allocate(
         return _allocate(request, params, start)
 
 
+def unknown_rule_skus(request: AllocationRequest) -> list[str]:
+    """SKUs of ``rules.restricted_skus`` that no order line or node inventory names."""
+    rule_skus = request.rules.restricted_skus
+    if not rule_skus:
+        return []
+    known = {line.sku for order in request.orders for line in order.lines}
+    return [
+        sku
+        for sku in rule_skus
+        if sku not in known and not any(sku in node.inventory for node in request.nodes)
+    ]
+
+
 def _allocate(
     request: AllocationRequest, params: AllocationParams, start: float
 ) -> AllocationResult:
@@ -139,6 +152,13 @@ def _allocate(
         pruned_pairs=prob.pruned_pairs,
         build_s=round(time.perf_counter() - start, 6),
     )
+    unknown = unknown_rule_skus(request)
+    if unknown:
+        shown = ", ".join(repr(sku) for sku in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        stats.notes.append(
+            f"rules.restricted_skus: {len(unknown)} SKU(s) in no order line or node inventory "
+            f"of this request ({shown}): a misspelt SKU restricts nothing"
+        )
     bound: float | None = None
     duals: Duals | None = None
     # which LP relaxation the duals are of, and how far from its optimal duals (currency);

@@ -357,3 +357,25 @@ def test_vip_tier_in_kpis(scarce: AllocationRequest) -> None:
     assert result.kpis.vip_orders == 1 and result.kpis.vip_on_time_share == 1.0
     assert result.kpis.late_shipments == 1  # the standard order waits for the DC
     assert any(o.tier == Tier.VIP for o in scarce.orders)
+
+
+def test_a_restricted_sku_the_request_never_names_is_noted(two_dcs: AllocationRequest) -> None:
+    # a misspelt SKU in rules.restricted_skus restricts nothing: the answer says so (a SKU
+    # of the catalogue that this request only holds in stock, or orders, is no note)
+    rules = AllocationRules(restricted_skus={"C": ["eu"], "b": ["eu"], "a": ["eu"], "zz": []})
+    res = allocate(two_dcs.model_copy(update={"rules": rules}))
+    notes = [n for n in res.stats.notes if n.startswith("rules.restricted_skus:")]
+    assert notes == [
+        "rules.restricted_skus: 2 SKU(s) in no order line or node inventory of this request "
+        "('C', 'zz'): a misspelt SKU restricts nothing"
+    ]
+    held_only = two_dcs.model_copy(
+        update={
+            "nodes": [
+                two_dcs.nodes[0].model_copy(update={"inventory": {"a": 5, "b": 5, "d": 1}}),
+                two_dcs.nodes[1],
+            ],
+            "rules": AllocationRules(restricted_skus={"d": ["eu"], "c": ["eu"]}),
+        }
+    )
+    assert not any(n.startswith("rules.restricted_skus:") for n in allocate(held_only).stats.notes)
