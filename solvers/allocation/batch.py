@@ -184,8 +184,10 @@ LP_GROWTH_FIRST = 6.0
 #: 100 % of the new columns 10.8 / 13.2 / 15.8 / 23.9 / 26.6 s for an LP value of 676,259 /
 #: 656,425 / 632,759 / 622,284 / 616,251 (the first: 692,083), hence the prediction
 #: ``1 + (LP_GROWTH_FIRST - 1) x sqrt(share)`` times the first LP's time
+#: (a share of 6.9 % there, forced by a PARTIAL_FIT of 0.4 in a 60 s batch: answer 645,556
+#: against 667,894-678,893 with one LP and 622,028 with the whole second LP)
 PARTIAL_FIT = 0.8
-PARTIAL_MIN_SHARE = 0.05
+PARTIAL_MIN_SHARE = 0.03
 INSURE_SHARE = 0.5
 INSURED_RESERVE = 0.2
 #: after column generation stops unconverged (capped batches, two cores), the pricing
