@@ -23,6 +23,15 @@ Every engine minimises the same integer objective, in milli-cents: a vehicle's f
 all take are left out lowest priority first (:attr:`OrderInfo.drop_weight`). A fleet that
 prices neither distance nor time is priced at 1 milli-cent per metre, so the engines minimise
 distance.
+
+Integer range
+-------------
+The engines hold these costs in 64-bit integers (OR-Tools' arc, span and fixed costs and
+disjunction penalties; PyVRP's ``Cost``, an ``int64_t``; numpy's int64 matrices of arc costs),
+and neither checks for overflow: a product or a sum past 2**63 wraps into a wrong (often
+negative) cost. :func:`check_int_range` bounds, before any engine runs, the largest objective
+any plan of the problem can have and refuses the problem (an InputError naming the price
+that takes it there) when that bound passes :data:`ENGINE_INT_LIMIT`.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
+from scenarios.errors import ScenarioInputError
 from scenarios.geo import Location
 from scenarios.model import Order, Scenario, Vehicle
 from scenarios.plan import StopKind
@@ -41,6 +51,9 @@ from scenarios.plan import StopKind
 MILLI = 1000
 #: Capacity used for a dimension a vehicle does not limit.
 UNLIMITED = 2**40
+#: Largest objective (milli-cents) a problem's plans may reach: half of int64, so that the
+#: engines' own additions on top of it (PyVRP's penalties, a disruption cost) stay in range.
+ENGINE_INT_LIMIT = 2**62
 
 
 @dataclass(frozen=True)
@@ -234,8 +247,89 @@ class TaskArrays:
 
 
 def build_problem(scenario: Scenario) -> RoutingProblem:
-    """Compile a scenario's orders and fleet into a :class:`RoutingProblem`."""
-    return _build(scenario, list(scenario.orders), None)
+    """Compile a scenario's orders and fleet into a :class:`RoutingProblem` (range-checked)."""
+    problem = _build(scenario, list(scenario.orders), None)
+    check_int_range(problem)
+    return problem
+
+
+def objective_bound(problem: RoutingProblem) -> dict[str, float]:
+    """An upper bound of any plan's objective (milli-cents), split by the scenario field that
+    prices each part (``vehicles.0.cost_per_km_cents``; ``travel`` for the distance of a fleet
+    priced by neither distance nor time, which is then the objective).
+
+    Every arc of a route leaves its vehicle's start or one visit, and each visit is in at most
+    one route: so the distance of all routes together is at most what leaves the starts plus
+    the longest arc out of each visit, and the same for travel time (plus service; a route's
+    duration also counts waiting, at most its shift). Computed in floats: the parts may be
+    past int64, which is what is checked.
+    """
+    parts: dict[str, float] = {}
+
+    def add(field: str, amount: float) -> None:
+        if amount > 0:
+            parts[field] = parts.get(field, 0.0) + amount
+
+    priced = any(v.vehicle.cost_per_km_cents for v in problem.vehicles)
+    longest_d = problem.distance.max(axis=1, initial=0).astype(np.float64)
+    longest_t = problem.duration.max(axis=1, initial=0).astype(np.float64)
+
+    def km_field(vi: int) -> str:
+        return f"vehicles.{vi}.cost_per_km_cents" if priced else "travel"
+
+    for vi, v in enumerate(problem.vehicles):
+        add(f"vehicles.{vi}.fixed_cost_cents", float(v.fixed_cost))
+        add(km_field(vi), float(longest_d[v.start_node]) * v.unit_distance_cost)
+        shift_s = float(v.shift[1] - v.shift[0]) + float(longest_t[v.start_node])
+        add(f"vehicles.{vi}.cost_per_hour_cents", shift_s * v.unit_duration_cost)
+    if problem.tasks and problem.vehicles:
+        nodes = problem.arrays.node
+        visits_m = float(longest_d[nodes].sum())
+        visits_s = float(longest_t[nodes].sum()) + float(problem.arrays.service.sum())
+        dearest_km = max(range(len(problem.vehicles)), key=lambda i: _km_price(problem, i))
+        dearest_h = max(range(len(problem.vehicles)), key=lambda i: _hour_price(problem, i))
+        add(km_field(dearest_km), visits_m * _km_price(problem, dearest_km))
+        add(
+            f"vehicles.{dearest_h}.cost_per_hour_cents",
+            visits_s * _hour_price(problem, dearest_h),
+        )
+    for oi, info in enumerate(problem.orders):
+        if info.penalty is not None:
+            add(f"orders.{oi}.penalty_cents", float(info.penalty))
+    return parts
+
+
+def _km_price(problem: RoutingProblem, vi: int) -> int:
+    return problem.vehicles[vi].unit_distance_cost
+
+
+def _hour_price(problem: RoutingProblem, vi: int) -> int:
+    return problem.vehicles[vi].unit_duration_cost
+
+
+def check_int_range(problem: RoutingProblem) -> None:
+    """ScenarioInputError naming the price whose share is largest when some plan's objective
+    could pass :data:`ENGINE_INT_LIMIT` (the engines' int64 costs would wrap around)."""
+    parts = objective_bound(problem)
+    total = sum(parts.values())
+    if total <= ENGINE_INT_LIMIT:
+        return
+    field = max(parts, key=lambda name: parts[name])
+    what = {
+        "fixed_cost_cents": "fixed costs",
+        "cost_per_km_cents": "distance prices",
+        "cost_per_hour_cents": "time prices",
+        "penalty_cents": "penalties of optional orders",
+    }.get(field.rsplit(".", 1)[-1], "distances")
+    if field.startswith("orders."):
+        order_id = problem.order_ids[int(field.split(".")[1])]
+        what = f"penalties of optional orders (the largest: order {order_id!r})"
+    raise ScenarioInputError(
+        field,
+        f"a plan of this scenario can cost up to {total:.3g} milli-cents, mostly {what} "
+        f"({parts[field]:.3g}), more than the {ENGINE_INT_LIMIT} (2**62) the routing engines "
+        "count in 64-bit integers without overflow: lower the price, or the distances",
+    )
 
 
 def _build(

@@ -39,6 +39,8 @@ _MAX_VALUE = 1 << 44  # pyvrp.constants.MAX_VALUE: the largest distance or durat
 #: PyVRP's penalised costs are int64: penalty x violation must stay below this.
 _SAFE_COST = 1 << 60
 _BIG_TW = np.iinfo(np.int64).max
+#: The most all prizes together may add to PyVRP's int64 objective (see :func:`_prizes`).
+_PRIZE_TOTAL = 2**61
 
 
 #: From this many tasks on, the search starts from the greedy plan.
@@ -343,14 +345,22 @@ def _prizes(problem: RoutingProblem) -> list[int]:
     a, b = ta.node[first], ta.node[last]
     inner_d = problem.distance[a, b]
     inner_t = problem.duration[a, b]
-    worst = np.zeros(len(problem.orders), dtype=np.int64)
+    # in floats: costs near ENGINE_INT_LIMIT (which the problem is checked against) times 10
+    # would wrap around in int64
+    worst = np.zeros(len(problem.orders), dtype=np.float64)
     for v in {veh.type_key: veh for veh in problem.vehicles}.values():
         dist = problem.distance[v.start_node, a] + inner_d + problem.distance[b, v.end_node]
         dur = problem.duration[v.start_node, a] + inner_t + problem.duration[b, v.end_node]
         worst = np.maximum(
-            worst, v.fixed_cost + v.unit_distance_cost * dist + v.unit_duration_cost * dur
+            worst,
+            float(v.fixed_cost)
+            + float(v.unit_distance_cost) * dist.astype(np.float64)
+            + float(v.unit_duration_cost) * dur.astype(np.float64),
         )
-    prizes = [int(x) for x in 10 * worst + 1000]
+    # every prize left uncollected is summed into PyVRP's int64 objective, on top of the
+    # routes' costs (at most ENGINE_INT_LIMIT): together they stay below 2**63
+    cap = _PRIZE_TOTAL // max(1, sum(info.drop_weight for info in problem.orders))
+    prizes = [int(min(x, cap)) for x in 10 * worst + 1000]
     if problem.has_priorities:
         # leaving out any one order of a higher priority costs more than any of a lower one
         top = max(prizes)

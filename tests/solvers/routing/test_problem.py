@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from scenarios import Location, Scenario
+from scenarios import EuclideanTravel, Location, Scenario, TimeWindow, Vehicle
+from scenarios.errors import ScenarioInputError
+from scenarios.geo import MAX_INT
 from scenarios.plan import StopKind
 from solvers.routing import RoutingParams, build_problem, solve_routes
+from solvers.routing.engines.ortools_engine import ORToolsEngine
+from solvers.routing.engines.pyvrp_engine import PyVRPEngine
+from solvers.routing.problem import ENGINE_INT_LIMIT, objective_bound
 from solvers.validate import validate_plan
 from tests.solvers.routing.conftest import make_city, with_pickups
 
@@ -89,3 +96,123 @@ def test_engines_route_pickups_from_one_store(engine: str) -> None:
     check = validate_plan(s, plan)
     assert check.ok, check.summary()
     assert not plan.unassigned
+
+
+# --- the engines' 64-bit range -------------------------------------------------------------
+
+
+def _far_city(price_cents_per_km: int, *, half_side: float = 1e9, **vehicle: int) -> Scenario:
+    """Two orders at opposite corners of a 2e9-wide plane, one vehicle in the middle."""
+    s = make_city(2, time_windows=[])
+    orders = [
+        o.model_copy(update={"location": Location(x=half_side * (1 if i else -1), y=half_side)})
+        for i, o in enumerate(s.orders)
+    ]
+    courier = Vehicle(
+        id="v0",
+        start_location=Location(x=0, y=0),
+        cost_per_km_cents=price_cents_per_km,
+        **vehicle,
+    )
+    return s.model_copy(
+        update={
+            "orders": orders,
+            "vehicles": [courier],
+            "horizon": TimeWindow(start_s=0, end_s=MAX_INT),
+            "travel": EuclideanTravel(speed_m_per_s=1000.0),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("scenario", "field"),
+    [
+        # 10**12 cents per km over ~3e9 m hops: 1e21 milli-cents per arc wrapped in int64
+        (_far_city(MAX_INT), "vehicles.0.cost_per_km_cents"),
+        (_far_city(10**10, half_side=1e8), "vehicles.0.cost_per_km_cents"),
+        # time priced at 10**12 cents per hour over a 10**12 s shift
+        (_far_city(0, cost_per_hour_cents=MAX_INT), "vehicles.0.cost_per_hour_cents"),
+    ],
+)
+def test_a_problem_whose_costs_pass_int64_is_an_input_error_naming_the_price(
+    scenario: Scenario, field: str
+) -> None:
+    with pytest.raises(ScenarioInputError) as err:
+        build_problem(scenario)
+    assert err.value.field == field
+    assert "64-bit integers" in err.value.reason
+    assert err.value.under("params").field == f"scenario.{field}"
+
+
+def test_penalties_that_add_up_past_int64_name_the_largest() -> None:
+    s = make_city(6)
+    orders = [o.model_copy(update={"penalty_cents": MAX_INT - i}) for i, o in enumerate(s.orders)]
+    fine = build_problem(s.model_copy(update={"orders": orders}))  # 6e15: large but safe
+    assert sum(objective_bound(fine).values()) < ENGINE_INT_LIMIT
+    many = [
+        o.model_copy(update={"id": f"{o.id}-{k}", "penalty_cents": MAX_INT})
+        for k in range(800)
+        for o in orders
+    ]
+    with pytest.raises(ScenarioInputError) as err:
+        build_problem(s.model_copy(update={"orders": many}))
+    assert err.value.field.startswith("orders.")
+    assert err.value.field.endswith(".penalty_cents")
+
+
+@pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
+def test_no_engine_runs_on_a_problem_past_int64(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The range is checked before the search: PyVRP used to search the wrapped costs and
+    fall back with 'no feasible solution'."""
+
+    def search(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the engine ran on costs past int64")
+
+    monkeypatch.setattr(PyVRPEngine, "solve", search)
+    monkeypatch.setattr(ORToolsEngine, "solve", search)
+    with pytest.raises(ScenarioInputError) as err:
+        solve_routes(_far_city(MAX_INT), RoutingParams(engine=engine, time_limit_s=1))
+    assert err.value.field == "vehicles.0.cost_per_km_cents"
+
+
+@pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
+def test_large_but_safe_prices_are_routed(engine: str) -> None:
+    """10**10 cents per km on the 10 km city: 1e17 milli-cents of bound, within int64."""
+    s = make_city(4)
+    fleet = [v.model_copy(update={"cost_per_km_cents": 10**10}) for v in s.vehicles]
+    s = s.model_copy(update={"vehicles": fleet})
+    plan = solve_routes(s, RoutingParams(engine=engine, time_limit_s=1, seed=1))
+    assert validate_plan(s, plan).ok
+    assert not plan.unassigned
+    assert plan.engine == engine
+    assert plan.cost_cents == sum(r.distance_m for r in plan.routes) * 10**10 // 1000
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    price=st.integers(0, MAX_INT),
+    hour=st.integers(0, MAX_INT),
+    side=st.floats(1.0, 1e9),
+    fixed=st.integers(0, MAX_INT),
+)
+def test_a_problem_that_passes_the_check_has_arc_costs_that_do_not_wrap(
+    price: int, hour: int, side: float, fixed: int
+) -> None:
+    """Either the problem is refused, or every arc cost the engines compute in int64 (numpy's
+    distance x price, OR-Tools' arc matrices) is the exact product, and the bound holds."""
+    s = _far_city(price, half_side=side, cost_per_hour_cents=hour, fixed_cost_cents=fixed)
+    try:
+        p = build_problem(s)
+    except ScenarioInputError as err:
+        assert err.field.startswith("vehicles.0.")
+        return
+    bound = objective_bound(p)
+    assert sum(bound.values()) <= ENGINE_INT_LIMIT
+    for v in p.vehicles:
+        wrapped = p.distance * v.unit_distance_cost
+        exact = p.distance.astype(object) * v.unit_distance_cost
+        assert (wrapped.astype(object) == exact).all()
+        span = v.shift[1] - v.shift[0]
+        assert span * v.unit_duration_cost + v.fixed_cost <= ENGINE_INT_LIMIT

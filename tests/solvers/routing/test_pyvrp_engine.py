@@ -18,6 +18,7 @@ from scenarios import (
     TimeWindow,
     Vehicle,
 )
+from scenarios.geo import MAX_INT
 from scenarios.plan import Plan
 from solvers.routing import (
     RoutingParams,
@@ -311,3 +312,26 @@ def test_a_search_that_ends_dearer_than_its_trimmed_start_returns_the_start(
     assert plan.cost_cents < without.cost_cents
     assert any("dearer than the starting plan" in n for n in stats.notes)
     assert not any("dearer than the starting plan" in n for n in plans[False][1].notes)
+
+
+def test_prizes_near_the_int64_range_stay_positive_and_in_range() -> None:
+    """A dedicated route of ~1.4e18 milli-cents (within the checked range): ten times it
+    wrapped around in int64 into a negative prize for a mandatory order."""
+    s = make_city(2, time_windows=[])
+    orders = [
+        o.model_copy(update={"location": Location(x=1e9 * (1 if i else -1), y=1e9)})
+        for i, o in enumerate(s.orders)
+    ]
+    courier = Vehicle(id="v0", start_location=Location(x=0, y=0), cost_per_km_cents=5 * 10**8)
+    s = s.model_copy(
+        update={
+            "orders": orders,
+            "vehicles": [courier],
+            "horizon": TimeWindow(start_s=0, end_s=MAX_INT),
+            "travel": EuclideanTravel(speed_m_per_s=1000.0),
+        }
+    )
+    problem = build_problem(s)
+    prizes = _prizes(problem)
+    assert all(prize > 10**18 for prize in prizes)
+    assert sum(prizes) <= 2**61

@@ -285,11 +285,12 @@ def test_the_largest_disruption_cost_holds_the_warm_start(c101_25: Scenario) -> 
 
 def test_a_route_past_what_a_plan_holds_names_the_vehicle_price() -> None:
     """Valid prices over valid distances can pass the 10**12 cents a Route holds: it failed
-    its own validation, an error on cost_cents, a field of no input."""
+    its own validation, an error on cost_cents, a field of no input. (At 10**12 cents per km
+    the engines' int64 range is passed first: tests/solvers/routing/test_problem.py.)"""
     s = make_city(
         1,
         vehicles=[
-            Vehicle(id="v0", start_location=Location(x=-1e9, y=1e9), cost_per_km_cents=MAX_INT)
+            Vehicle(id="v0", start_location=Location(x=-1e9, y=1e9), cost_per_km_cents=10**9)
         ],
         time_windows=[],
     )
