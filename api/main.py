@@ -38,6 +38,7 @@ in a digital twin, what-if studies and policy evaluation.
 * Bad input gets **422** naming every bad field; infeasible problems get **200** with
   `status: "infeasible"` and a diagnosis.
 * Long work answers **202** with a job; follow it at `GET /v1/jobs/{id}`.
+* Every `GET` endpoint also answers **`HEAD`** (same status and headers, no body).
 * Retries with the same **`Idempotency-Key`** header get the first answer.
 """
 

@@ -1,4 +1,8 @@
-"""One ASGI middleware for limits and observability: body cap (413), input hash, metrics, audit."""
+"""One ASGI middleware for limits and observability: body cap (413), input hash, metrics, audit.
+
+It also answers ``HEAD`` wherever ``GET`` is answered: FastAPI's routes take only the methods
+they declare, so load balancers and uptime checks that send ``HEAD`` got a 405.
+"""
 
 from __future__ import annotations
 
@@ -38,10 +42,17 @@ class ServiceMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         status_box = [500]
         limit = self.ctx.settings.max_body_bytes
+        # HEAD runs the GET route (its key check included) in a copy of the scope: the
+        # server's own scope keeps HEAD, so it sends the headers alone (Content-Length that
+        # of the GET answer)
+        head = scope["method"] == "HEAD"
+        inner = {**scope, "method": "GET"} if head else scope
 
         started = [False]
 
         async def send_wrapper(message: Message) -> None:
+            if head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             if message["type"] == "http.response.start":
                 started[0] = True
                 status_box[0] = int(message["status"])
@@ -80,7 +91,7 @@ class ServiceMiddleware:
                     )
                     return
                 receive = _replay(body, receive)
-            await self.app(scope, receive, send_wrapper)
+            await self.app(inner, receive, send_wrapper)
         except Exception:
             if started[0]:
                 raise
@@ -91,7 +102,7 @@ class ServiceMiddleware:
             await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = scope.get("route")
+            route = inner.get("route")
             template = getattr(route, "path", None) or "unmatched"
             status = status_box[0]
             self.ctx.metrics.requests.labels(scope["method"], template, str(status)).inc()

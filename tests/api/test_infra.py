@@ -43,6 +43,45 @@ def test_health_and_readiness_are_open(client: TestClient) -> None:
     assert client.get("/openapi.json").status_code == 200
 
 
+def _same_but_bodiless(head: Any, get: Any, *, same_length: bool = True) -> None:
+    """A HEAD answer: the GET answer's status and headers, no body."""
+    assert head.status_code == get.status_code
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    if same_length:  # the length of the body GET would send
+        assert head.headers["content-length"] == str(len(get.content))
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
+def test_head_answers_like_get_on_the_open_endpoints(client: TestClient, path: str) -> None:
+    """Load balancers and uptime checks send HEAD: it was a 405 on every GET endpoint."""
+    get = client.get(path)
+    assert get.status_code == 200
+    # the metrics count every request, so their length changes between two calls
+    _same_but_bodiless(client.head(path), get, same_length=path != "/metrics")
+
+
+def test_head_checks_the_key_as_get_does(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = copy.deepcopy(ALLOCATION_EXAMPLE["online"]["value"])
+    job_id = client.post("/v1/allocations", json=body, headers=keys["oms"]).json()["job_id"]
+    path = f"/v1/jobs/{job_id}"
+    for headers, status in [
+        (keys["oms"], 200),
+        ({}, 401),
+        ({"X-API-Key": "nonsense"}, 401),
+        (keys["planner"], 404),  # not its job, as GET answers
+    ]:
+        get = client.get(path, headers=headers)
+        assert get.status_code == status
+        _same_but_bodiless(client.head(path, headers=headers), get)
+    # a route without GET stays without HEAD, as GET does
+    assert client.head("/v1/allocations", headers=keys["oms"]).status_code == 405
+    text = client.get("/metrics").text
+    assert 'method="HEAD",route="/v1/jobs/{job_id}",status="200"' in text
+
+
 def test_an_unhandled_error_is_a_500_answered_without_re_raising(client: TestClient) -> None:
     def boom() -> None:
         raise RuntimeError("a bug")
