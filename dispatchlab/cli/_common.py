@@ -12,8 +12,9 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ParamSpec, TextIO, TypeVar
 
@@ -94,25 +95,56 @@ def saved_data_warnings() -> Iterator[None]:
         yield
 
 
+#: the input files the running command has read: (path, top-level fields of what it holds)
+_input_files: ContextVar[tuple[tuple[str, frozenset[str]], ...]] = ContextVar(
+    "dispatchlab_input_files", default=()
+)
+
+
+def note_input(path: str | Path, fields: Iterable[str]) -> None:
+    """Record that the running command read ``path``, a file with these top-level fields.
+
+    A later error on one of them without a file (a solver's ``vehicles.0.cost_per_km_cents``)
+    is then reported as ``path: field: reason`` by :func:`cli_errors`.
+    """
+    _input_files.set((*_input_files.get(), (str(path), frozenset(fields))))
+
+
+def with_input_file(err: InputError) -> InputError:
+    """``err`` naming the input file whose field it is (as it is if it names one already, or
+    if no single input file of the command has that field)."""
+    if err.source is not None:
+        return err
+    head = err.field.partition(".")[0]
+    files = {path for path, fields in _input_files.get() if head in fields}
+    if len(files) != 1:
+        return err
+    return InputError(err.field, err.reason, source=files.pop())
+
+
 def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn bad input into one clear line on stderr and exit 2; Ctrl-C into exit 130.
 
     An OSError (a file that cannot be read or written) counts as bad input: ``path: reason``.
+    An error on a field of an input file (see :func:`note_input`) names the file.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = _input_files.set(())
         try:
             with saved_data_warnings():
                 return fn(*args, **kwargs)
         except InputError as err:
-            raise fail(err.one_line()) from None
+            raise fail(with_input_file(err).one_line()) from None
         except ValidationError as err:
             raise fail(input_error_from_validation(err).one_line()) from None
         except OSError as err:
             raise fail(os_error_line(err)) from None
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
+        finally:
+            _input_files.reset(token)
 
     return wrapper
 

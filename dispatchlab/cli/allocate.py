@@ -15,6 +15,7 @@ from dispatchlab.cli._common import (
     console,
     fail,
     is_stdout,
+    note_input,
     option_names,
     seed_option,
     with_elapsed_bar,
@@ -77,9 +78,12 @@ def allocate_cmd(
     if scenario:
         from scenarios.io import load_scenario
 
-        req = AllocationRequest.from_scenario(load_scenario(request, "auto"))
+        loaded = load_scenario(request, "auto")
+        note_input(request, type(loaded).model_fields)
+        req = AllocationRequest.from_scenario(loaded)
     else:
         req = _read_request(request)
+        note_input(request, AllocationRequest.model_fields)
     with option_names(_OPTIONS):
         params = AllocationParams(
             mode=mode,

@@ -16,6 +16,7 @@ from dispatchlab.cli._common import (
     cli_errors,
     console,
     fail,
+    note_input,
     option_names,
     print_warning,
     progress_bar,
@@ -153,6 +154,8 @@ def train_cmd(
             scenario_name=scenario,
         )
     scen = load_scenario_spec(scenario)
+    if scenario.strip() != "standard":
+        note_input(scenario, type(scen).model_fields)
     import shlex
     import sys
 
@@ -319,6 +322,8 @@ def evaluate_cmd(
     except ValidationError as exc:
         raise fail(f"--hindsight-warm-start: {exc.errors()[0]['msg']}") from None
     scen = load_scenario_spec(scenario)
+    if not standard:
+        note_input(scenario, type(scen).model_fields)
     executor = make_executor("local" if workers > 1 else "serial", workers=workers)
     with progress_bar("evaluating", quiet) as progress:
         summaries = evaluate_policies(

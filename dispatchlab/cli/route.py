@@ -15,6 +15,7 @@ from dispatchlab.cli._common import (
     console,
     fail,
     is_stdout,
+    note_input,
     option_names,
     seed_option,
     with_elapsed_bar,
@@ -68,6 +69,7 @@ def route_cmd(
         raise fail("--workers: must be at least 1")
     check_out_option(out)  # before the solve, not after it
     scenario = load_scenario(instance, fmt)
+    note_input(instance, type(scenario).model_fields)
     with option_names(_OPTIONS):
         params = RoutingParams(
             engine=engine,

@@ -19,6 +19,7 @@ from dispatchlab.cli._common import (
     console,
     err_console,
     is_stdout,
+    note_input,
     seed_option,
     write_text,
 )
@@ -109,6 +110,7 @@ def show(
     from scenarios.summary import summarize
 
     scenario = load_scenario(file, format)
+    note_input(file, type(scenario).model_fields)
     summary = summarize(scenario)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -166,6 +168,7 @@ def convert(
     if out is not None:
         check_output_file(out)
     scenario = load_scenario(file, format)
+    note_input(file, type(scenario).model_fields)
     write_text(to_json(scenario) + "\n", out)
     if out is not None:
         err_console.print(

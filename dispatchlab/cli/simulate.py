@@ -16,6 +16,7 @@ from dispatchlab.cli._common import (
     console,
     fail,
     is_stdout,
+    note_input,
     progress_bar,
     seed_option,
     write_out,
@@ -94,8 +95,11 @@ def simulate_cmd(
     check_out_option(out)  # before the runs, not after them
     quiet = quiet or is_stdout(out)  # stdout carries the JSON alone
     scenario = load_scenario(scenario_path, fmt)
+    note_input(scenario_path, type(scenario).model_fields)
     paths = plan_paths or []
     plans = [read_plan(p) for p in paths]
+    for path, each in zip(paths, plans, strict=True):  # the twin names them plan.routes...
+        note_input(path, [*type(each).model_fields, "plan"])
     for path, each in zip(paths, plans, strict=True):  # before the pool starts, as the API does
         check_plan_ids(scenario, each, source=str(path))
     plan = plans[0] if plans else None
@@ -252,6 +256,12 @@ def whatif_cmd(
         check_policy(spec, "--policies", has_plan=True)  # the variant file's plan: checked later
     check_output_folder(out)  # before the runs, not after them
     loaded = read_variants(variants_path)
+    note_input(variants_path, type(loaded.spec).model_fields)
+    # the base scenario and plan as read_variants reads (and names) them
+    folder = variants_path.parent
+    note_input((folder / loaded.spec.base).resolve(), type(loaded.base).model_fields)
+    if loaded.spec.plan and loaded.plan is not None:
+        note_input((folder / loaded.spec.plan).resolve(), type(loaded.plan).model_fields)
     check_variant_plan(loaded)  # before the executor starts (run_sweep checks it too)
     ex = make_executor(executor, workers=workers, address=address)
     total = len(loaded.names) * len(specs) * replications

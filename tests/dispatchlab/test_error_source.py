@@ -1,0 +1,132 @@
+"""An error on a field of an input file names the file, also when raised after it loaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from dispatchlab.cli import app
+from dispatchlab.cli._common import cli_errors, note_input, with_input_file
+from scenarios.errors import InputError, ScenarioInputError
+
+runner = CliRunner()
+
+#: a scenario that loads, whose only route costs more than a plan holds (found by the solver)
+FAR_AND_DEAR: dict[str, Any] = {
+    "horizon": {"start_s": 0, "end_s": 10**12},
+    "travel": {"kind": "euclidean", "speed_m_per_s": 1000},
+    "nodes": [{"id": "n0", "location": {"x": 0, "y": 0}}],
+    "orders": [
+        {"id": "o1", "location": {"x": 1e9, "y": -1e9}, "lines": [{"sku": "a", "quantity": 1}]}
+    ],
+    "vehicles": [
+        {"id": "v0", "start_location": {"x": -1e9, "y": 1e9}, "cost_per_km_cents": 10**12}
+    ],
+}
+
+#: a scenario that loads, whose arrival process the twin refuses (no order to draw from)
+NO_ORDERS: dict[str, Any] = {
+    "nodes": [{"id": "n0", "location": {"x": 0, "y": 0}}],
+    "vehicles": [{"id": "v0", "start_location": {"x": 0, "y": 0}}],
+    "arrivals": {"hourly_rate": [1.0] * 24},
+}
+
+
+def _write(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _error_line(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_route_names_the_scenario_of_a_solver_error(tmp_path: Path) -> None:
+    far = _write(tmp_path / "far.json", FAR_AND_DEAR)
+    line = _error_line(["route", str(far), "--engine", "greedy", "--time-limit", "1", "-q"])
+    assert line.startswith(f"error: {far}: vehicles.0.cost_per_km_cents: the route planned")
+
+
+def test_allocate_names_the_scenario_of_a_mapping_error(tmp_path: Path) -> None:
+    dear = dict(FAR_AND_DEAR, nodes=[{"id": "n0", "location": {"x": 0, "y": 0}}])
+    dear["nodes"][0]["handling_cost_cents_per_unit"] = 10**12
+    path = _write(tmp_path / "dear.json", dear)
+    line = _error_line(["allocate", str(path), "--scenario", "-q", "--time-limit", "5"])
+    assert line.startswith(f"error: {path}: nodes.0.handling_cost_cents_per_unit: at most")
+
+
+def test_simulate_names_the_scenario_not_the_plans(tmp_path: Path) -> None:
+    scenario = _write(tmp_path / "no-orders.json", NO_ORDERS)
+    plan = _write(tmp_path / "plan.json", {"routes": []})
+    args = ["simulate", str(scenario), "--replications", "1", "--executor", "serial", "-q"]
+    line = _error_line([*args, "--plan", str(plan), "--policy", "insertion"])
+    assert line == (
+        f"error: {scenario}: arrivals: new orders are drawn like existing ones: "
+        "add at least one order"
+    )
+
+
+def test_simulate_names_the_one_plan_of_a_twin_error(tmp_path: Path) -> None:
+    scenario = _write(tmp_path / "s.json", dict(FAR_AND_DEAR, skus=[{"id": "a"}]))
+    line = {"order_id": "o1", "node_id": "n0", "sku": "zzz", "quantity": 1}
+    plan = _write(tmp_path / "plan.json", {"allocation": [line]})
+    args = ["simulate", str(scenario), "--plan", str(plan), "--replications", "1"]
+    line_out = _error_line([*args, "--executor", "serial", "-q"])
+    assert line_out == f"error: {plan}: plan.allocation.0.sku: unknown SKU 'zzz'"
+
+
+def test_whatif_names_the_base_scenario(tmp_path: Path) -> None:
+    scenario = _write(tmp_path / "no-orders.json", NO_ORDERS)
+    variants = tmp_path / "v.yaml"
+    variants.write_text("base: no-orders.json\nvariants:\n  - name: same\n    modifiers: []\n")
+    args = ["whatif", str(variants), "--replications", "1", "--executor", "serial", "-q"]
+    line = _error_line([*args, "--out", str(tmp_path / "report")])
+    assert line.startswith(f"error: {scenario.resolve()}: arrivals: new orders are drawn")
+
+
+def test_evaluate_names_its_scenario_file(tmp_path: Path) -> None:
+    scenario = _write(tmp_path / "no-orders.json", NO_ORDERS)
+    args = ["evaluate", "--scenario", str(scenario), "--policies", "greedy", "--seeds", "1"]
+    line = _error_line([*args, "--workers", "1", "--quiet"])
+    assert line.startswith(f"error: {scenario}: arrivals: new orders are drawn")
+
+
+def test_a_load_error_keeps_its_one_file_prefix(tmp_path: Path) -> None:
+    bad = _write(tmp_path / "bad.json", dict(NO_ORDERS, arrivals={"hourly_rate": [1.0]}))
+    line = _error_line(["scenario", "show", str(bad)])
+    assert line.startswith(f"error: {bad}: arrivals.hourly_rate: ")
+    assert line.count(str(bad)) == 1
+
+
+def test_with_input_file_names_only_a_single_owner() -> None:
+    @cli_errors
+    def command() -> None:
+        note_input("city.json", ["orders", "vehicles"])
+        note_input("a.json", ["routes", "engine"])
+        note_input("b.json", ["routes", "engine"])
+        assert with_input_file(ScenarioInputError("vehicles.0", "x")).source == "city.json"
+        assert with_input_file(InputError("orders", "x")).one_line() == "city.json: orders: x"
+        # two plans have routes: no guess; an option is no field of a file
+        assert with_input_file(InputError("routes.0", "x")).source is None
+        assert with_input_file(InputError("--workers", "x")).source is None
+        # a named file stays named, once
+        named = InputError("orders.0", "x", source="other.json")
+        assert with_input_file(named) is named
+
+    command()
+    # the files noted belong to that command: none is left for the next one
+    assert with_input_file(InputError("orders", "x")).source is None
+
+
+@pytest.mark.parametrize("field", ["orders", "vehicles.0.cost_per_km_cents"])
+def test_no_file_is_named_without_a_command_reading_one(field: str) -> None:
+    assert with_input_file(InputError(field, "x")).one_line() == f"{field}: x"
