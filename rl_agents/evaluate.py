@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from scenarios.errors import InputError
+from scenarios.files import read_limited
 from scenarios.model import Scenario
 from simulation.executors import Executor, SerialExecutor
 from simulation.result import KPI_VERSION, MARKS, direction, kpi_bounds, kpi_interval
@@ -315,7 +316,7 @@ def _read_cache(path: Path, key: str) -> dict[tuple[str, int], DayOutcome]:
     """The cached days of ``key``; a file that is not a cache is an InputError (CLI exit 2)."""
     field = "--hindsight-cache"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, field=field).decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(field, f"not a text file: {path}") from None
     except OSError as err:

@@ -254,15 +254,19 @@ class RoadGraph:
         cls, path: str | Path, *, default_speed_m_per_s: float = 8.3, **kwargs: Any
     ) -> RoadGraph:
         """Read a GraphML file (as written by ``osmnx.save_graphml``)."""
+        import io
         import xml.etree.ElementTree as ET
 
         import networkx as nx
 
+        from scenarios.files import read_limited
+
         p = Path(path)
         if not p.is_file():
             raise InputError("travel.graphml_path", "file not found", source=str(p))
+        data = read_limited(p, field="travel.graphml_path")
         try:
-            graph = nx.read_graphml(p)
+            graph = nx.read_graphml(io.BytesIO(data))
         except (ET.ParseError, nx.NetworkXError, ValueError, KeyError) as err:
             raise InputError(
                 "travel.graphml_path", f"not a readable GraphML file ({err})", source=str(p)

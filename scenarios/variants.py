@@ -51,6 +51,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from scenarios.errors import InputError, input_error_from_validation, register_tagged_union
+from scenarios.files import read_limited
 from scenarios.geo import Id, NonNegInt, StrictModel, TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import Plan
@@ -213,7 +214,7 @@ def read_variants(path: str | Path) -> LoadedVariants:
 
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_limited(p).decode("utf-8"))
     except FileNotFoundError:
         raise InputError("path", "file not found", source=str(p)) from None
     except UnicodeDecodeError as err:  # a ValueError: it was a traceback

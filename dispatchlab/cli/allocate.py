@@ -106,7 +106,7 @@ def _read_request(path: Path) -> AllocationRequest:
     import json
 
     from scenarios.errors import InputError
-    from scenarios.io.json_io import read_json
+    from scenarios.io.json_io import read_bytes, read_json
     from scenarios.model import Scenario
     from solvers.allocation import AllocationRequest
 
@@ -114,8 +114,8 @@ def _read_request(path: Path) -> AllocationRequest:
         return read_json(AllocationRequest, path)
     except InputError as err:
         try:
-            data = json.loads(Path(path).read_bytes())
-        except (OSError, ValueError):
+            data = json.loads(read_bytes(path))
+        except (InputError, OSError, ValueError):
             raise err from None
         only_scenario = set(Scenario.model_fields) - set(AllocationRequest.model_fields)
         if isinstance(data, dict) and only_scenario & set(data):

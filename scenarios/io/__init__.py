@@ -41,6 +41,10 @@ def detect_format(path: str | Path) -> str:
         raise InputError("path", "file not found", source=str(p))
     if p.is_dir():
         raise InputError("path", "is a directory, expected a file", source=str(p))
+    if not p.is_file():  # a FIFO or a device: its first lines cannot be read twice
+        raise InputError(
+            "format", "cannot tell the format of a pipe or device; pass --format", source=str(p)
+        )
     suffix = p.suffix.lower()
     if suffix in {".vrp", ".vrptw"}:
         return "vrplib"

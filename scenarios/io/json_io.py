@@ -12,6 +12,7 @@ from typing import BinaryIO, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
+from scenarios.files import read_limited
 from scenarios.saved import saved_context, warn_corrections
 
 M = TypeVar("M", bound=BaseModel)
@@ -59,10 +60,11 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The bytes of an input file (without a UTF-8 BOM); a missing file or a folder: InputError."""
+    """The bytes of an input file (without a UTF-8 BOM); a missing file, a folder or a file
+    past the input size cap (:mod:`scenarios.files`): InputError."""
     p = Path(path)
     try:
-        return p.read_bytes().removeprefix(codecs.BOM_UTF8)  # as editors on Windows save it
+        return read_limited(p).removeprefix(codecs.BOM_UTF8)  # as editors on Windows save it
     except FileNotFoundError:
         raise InputError("path", "file not found", source=str(p)) from None
     except IsADirectoryError:

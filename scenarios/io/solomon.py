@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
+from scenarios.files import read_limited
 from scenarios.geo import Location, TimeWindow
 from scenarios.model import Order, Scenario, SourceInfo, Vehicle
 from scenarios.travel import EuclideanTravel, TravelModel
@@ -33,7 +34,7 @@ def read_solomon(path: str | Path) -> Scenario:
 
 def _read_text(p: Path) -> str:
     try:
-        return p.read_text(encoding="utf-8", errors="replace")
+        return read_limited(p).decode("utf-8", errors="replace")
     except FileNotFoundError:
         raise InputError("path", "file not found", source=str(p)) from None
     except IsADirectoryError:

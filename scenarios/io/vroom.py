@@ -39,6 +39,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
+from scenarios.files import read_limited
 from scenarios.geo import MAX_INT
 from scenarios.model import Scenario
 from scenarios.travel import haversine_m
@@ -53,7 +54,7 @@ def read_vroom(path: str | Path) -> Scenario:
     """Read a VROOM-style JSON problem file into a Scenario."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")  # a BOM, as editors on Windows save it
+        text = read_limited(p).decode("utf-8-sig")  # a BOM, as editors on Windows save it
     except FileNotFoundError:
         raise InputError("path", "file not found", source=str(p)) from None
     except IsADirectoryError:

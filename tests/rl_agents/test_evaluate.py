@@ -560,3 +560,20 @@ def test_a_ratio_of_one_is_not_shown_as_minus_zero_percent_lower(rl_bench: Any) 
 
     text = rl_bench._ratio_text(RatioInterval(1.0002, 0.9, 1.1, 6), lower=True)
     assert text == "0.0% lower [95% CI -10.0%, 10.0%]"
+
+
+def test_a_hindsight_cache_past_the_input_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rl_agents.evaluate import _read_cache
+    from scenarios.files import MAX_INPUT_ENV
+
+    cache = tmp_path / "h.jsonl"
+    cache.write_text("\n" * 101)
+    monkeypatch.setenv(MAX_INPUT_ENV, "100")
+    with pytest.raises(InputError) as err:
+        _read_cache(cache, "key")
+    assert (err.value.field, err.value.source) == ("--hindsight-cache", str(cache))
+    assert "larger than the 100 bytes" in err.value.reason
+    monkeypatch.setenv(MAX_INPUT_ENV, "101")
+    assert _read_cache(cache, "key") == {}

@@ -1,0 +1,59 @@
+"""Reading input files with a size cap, so an endless one (``/dev/zero``, a FIFO) ends promptly.
+
+Every file dispatchlab reads as input (scenarios in any format, requests, plans, variant
+files, road networks, caches) is read through :func:`read_limited`: at most the cap plus one
+byte, and a file longer than the cap is an :class:`~scenarios.errors.InputError` naming it.
+The cap is :data:`DEFAULT_MAX_INPUT_BYTES` unless the environment variable
+``DISPATCHLAB_MAX_INPUT_BYTES`` gives another number of bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from scenarios.errors import InputError
+
+#: the environment variable that overrides the cap
+MAX_INPUT_ENV = "DISPATCHLAB_MAX_INPUT_BYTES"
+#: 512 MiB: some 50 times the service's 10 MB body limit and 30 times the largest city the
+#: generator makes (50,000 orders, about 15 MB of JSON)
+DEFAULT_MAX_INPUT_BYTES = 512 * 1024 * 1024
+_CHUNK = 1 << 20
+
+
+def max_input_bytes() -> int:
+    """The input size cap in bytes: ``DISPATCHLAB_MAX_INPUT_BYTES`` if set, else the default."""
+    raw = os.environ.get(MAX_INPUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_INPUT_BYTES
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InputError(MAX_INPUT_ENV, f"expected a whole number of bytes above 0, got {raw!r}")
+    return value
+
+
+def read_limited(path: str | Path, *, field: str = "path") -> bytes:
+    """The bytes of the input file ``path``, read up to the cap plus one byte.
+
+    A longer file raises InputError(``field``) naming the file and the cap; a file that
+    cannot be opened raises the OSError ``open`` raises.
+    """
+    cap = max_input_bytes()
+    p = Path(path)
+    data = bytearray()
+    with p.open("rb") as fh:
+        while len(data) <= cap:
+            chunk = fh.read(min(_CHUNK, cap + 1 - len(data)))
+            if not chunk:
+                return bytes(data)
+            data += chunk
+    raise InputError(
+        field,
+        f"file is larger than the {cap:,} bytes an input may have "
+        f"(set {MAX_INPUT_ENV} to allow more)",
+        source=str(p),
+    )
