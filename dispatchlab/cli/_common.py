@@ -180,38 +180,39 @@ def seed_option(help: str) -> Any:
     return typer.Option(help=help, min=0, max=MAX_SEED)
 
 
-def _usable_folder(folder: Path, option: str, target: Path, *, make_parents: bool) -> None:
-    """Fail unless files can be made in ``folder`` (with make_parents: below an ancestor)."""
-    existing = folder
-    if make_parents:
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-    elif not folder.exists():
-        raise InputError(option, "folder does not exist", source=str(target))
-    if not existing.is_dir():
-        raise InputError(option, f"{existing} is not a folder", source=str(target))
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(option, f"folder {existing} is not writable", source=str(target))
+def _usable_folder(folder: Path, option: str, target: Path) -> None:
+    """Fail unless ``folder`` is an existing folder files can be made in."""
+    if folder.is_dir():
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(option, f"folder {folder} is not writable", source=str(target))
+    elif folder.exists():
+        raise InputError(option, f"{folder} is not a folder", source=str(target))
+    else:
+        raise InputError(option, f"folder {folder} does not exist", source=str(target))
 
 
-def check_output_file(out: Path, option: str = "--out", *, make_parents: bool = False) -> None:
+def check_output_file(out: Path, option: str = "--out") -> None:
     """Fail, before any work is done, unless the file ``out`` can be written.
 
-    ``make_parents``: the command creates missing folders, so the nearest existing ancestor
-    of ``out`` must be a writable folder; else ``out``'s folder must be one.
+    Its folder must exist: a missing one is an error naming it, never created (a typo in a
+    path is not turned into new folders).
     """
     if out.is_dir():
         raise InputError(option, "is a directory, expected a file path", source=str(out))
     if out.exists() and not os.access(out, os.W_OK):
         raise InputError(option, "file is not writable", source=str(out))
-    _usable_folder(out.parent, option, out, make_parents=make_parents)
+    _usable_folder(out.parent, option, out)
 
 
 def check_output_folder(out: Path, option: str = "--out") -> None:
-    """Fail, before any work is done, unless ``out`` is (or can be made) a writable folder."""
+    """Fail, before any work is done, unless ``out`` is a writable folder or can be made one.
+
+    A missing ``out`` is created by the command, but only ``out`` itself: its parent folder
+    must exist (as ``mkdir`` without ``-p``), else the error names the missing parent.
+    """
     if out.exists() and not out.is_dir():
         raise InputError(option, "is a file, expected a folder", source=str(out))
-    _usable_folder(out, option, out, make_parents=True)
+    _usable_folder(out if out.exists() else out.parent, option, out)
 
 
 #: the ``--out`` value that means standard output

@@ -128,12 +128,12 @@ def train_cmd(
         raise fail(f"--demos: the demonstrations file must end in .npz, got {str(demos)!r}")
     if out.suffix != ".zip":
         raise fail(f"--out: the model file must end in .zip, got {str(out)!r}")
-    # before the training, not after it (train makes missing folders)
-    check_output_file(out, make_parents=True)
+    # before the training, not after it (the folder of a file written must exist)
+    check_output_file(out)
     log = logdir if logdir is not None else out.with_suffix("").with_name(out.stem + "-logs")
     check_output_folder(log, "--logdir")
     if demos is not None and (demos.is_dir() or not demos.exists()):
-        check_output_file(demos, "--demos", make_parents=True)  # read if it exists, else written
+        check_output_file(demos, "--demos")  # read if it exists, else written
     from rl_agents.scenario import load_scenario_spec
     from rl_agents.train import TrainParams, train
 
@@ -291,7 +291,9 @@ def evaluate_cmd(
                 raise fail(f"{option}: {value!r} is given twice")
     for path, option in ((out, "--out"), (table, "--table")):
         if path is not None:  # before the days are played, not after them
-            check_output_file(path, option, make_parents=True)
+            check_output_file(path, option)
+    if hindsight_cache is not None:  # read and appended to: the folder of a new one must exist
+        check_output_file(hindsight_cache, "--hindsight-cache")
     standard = scenario.strip() == "standard"
     overlap = [s for s in day_seeds if s in TRAIN_SEEDS]
     if overlap and standard:
@@ -338,12 +340,10 @@ def evaluate_cmd(
     md = table_markdown(summaries)
     typer.echo(md)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         # policy name -> its numbers (mean_cost, on_time_rate, ...), plus what was run.
         payload: dict[str, object] = dict(report_json(summaries))
         payload["_meta"] = {"scenario": scenario, "seeds": day_seeds, "table": md}
         out.write_text(json.dumps(payload, indent=2) + "\n")
         console.print(f"wrote {out}", markup=False)
     if table is not None:
-        table.parent.mkdir(parents=True, exist_ok=True)
         table.write_text(md)

@@ -106,7 +106,7 @@ def test_seed_outside_0_to_2_pow_32_is_one_line(
     ("command", "out", "reason"),
     [
         (["route", "C101"], "{dir}", "--out: is a directory, expected a file path"),
-        (["route", "C101"], "/nonexistent/x.json", "--out: folder does not exist"),
+        (["route", "C101"], "{dir}/no/x.json", "--out: folder {dir}/no does not exist"),
         (["route", "C101"], "{file}/r.json", "--out: {file} is not a folder"),
         (["simulate", "C101"], "{dir}", "--out: is a directory, expected a file path"),
         (["allocate", "x.json"], "{file}/r.json", "--out: {file} is not a folder"),

@@ -61,7 +61,8 @@ def test_generate_rejects_bad_sizes(option: str, value: str) -> None:
 def test_generate_into_a_missing_folder(tmp_path: Path) -> None:
     out = tmp_path / "nope" / "x.json"
     result = runner.invoke(app, ["scenario", "generate", "--orders", "10", "--out", str(out)])
-    _one_line_error(result, str(out), "--out", "folder does not exist")
+    _one_line_error(result, str(out), "--out", f"folder {out.parent} does not exist")
+    assert not out.parent.exists()
 
 
 def test_show_prints_the_summary(instances_dir: Path) -> None:

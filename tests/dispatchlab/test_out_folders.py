@@ -1,0 +1,98 @@
+"""Where results go: a file's folder must exist; a folder output is made, not its parents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dispatchlab.cli import app
+
+runner = CliRunner()
+
+#: two orders, one courier: a what-if run of one replication takes a moment
+SMALL: dict[str, object] = {
+    "nodes": [{"id": "n0", "location": {"x": 0, "y": 0}}],
+    "orders": [
+        {"id": f"o{k}", "location": {"x": 100 * k, "y": 50}, "lines": [{"sku": "a", "quantity": 1}]}
+        for k in (1, 2)
+    ],
+    "vehicles": [{"id": "v0", "start_location": {"x": 0, "y": 0}}],
+}
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path`` as the working folder, holding small.json and variants.yaml; training and
+    RL evaluation fail the test if they start (the output must be refused before)."""
+    import rl_agents.evaluate
+    import rl_agents.train
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the work started before the output was checked")
+
+    monkeypatch.setattr(rl_agents.train, "train", never)
+    monkeypatch.setattr(rl_agents.evaluate, "evaluate_policies", never)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "small.json").write_text(json.dumps(SMALL))
+    (tmp_path / "variants.yaml").write_text("base: small.json\nvariants: []\n")
+    return tmp_path
+
+
+def _one_line(result: object) -> str:
+    assert getattr(result, "exit_code", None) == 2, getattr(result, "output", "")
+    lines = getattr(result, "stderr", "").strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in getattr(result, "output", "")
+    return str(lines[0])
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["route", "small.json", "--out"], "--out"),
+        (["allocate", "small.json", "--scenario", "--out"], "--out"),
+        (["simulate", "small.json", "--out"], "--out"),
+        (["scenario", "generate", "--out"], "--out"),
+        (["scenario", "convert", "small.json", "--out"], "--out"),
+        (["scenario", "demo", "--out"], "--out"),
+        (["allocate-literature"], "OUT"),
+        (["train", "--out"], "--out"),
+        (["train", "--demos"], "--demos"),
+        (["evaluate", "--seeds", "1", "--out"], "--out"),
+        (["evaluate", "--seeds", "1", "--table"], "--table"),
+        (["evaluate", "--seeds", "1", "--hindsight-cache"], "--hindsight-cache"),
+    ],
+)
+def test_a_file_in_a_missing_folder_names_the_folder_and_makes_none(
+    work: Path, command: list[str], option: str
+) -> None:
+    target = work / "missing" / "deeper" / ("out.zip" if command[0] == "train" else "out.json")
+    if option == "--demos":
+        target = target.with_suffix(".npz")
+    line = _one_line(runner.invoke(app, [*command, str(target)]))
+    assert line == f"error: {target}: {option}: folder {target.parent} does not exist"
+    assert not (work / "missing").exists()
+
+
+def test_whatif_makes_its_report_folder(work: Path) -> None:
+    args = ["whatif", "variants.yaml", "--replications", "1", "--executor", "serial", "-q"]
+    result = runner.invoke(app, [*args, "--out", str(work / "report")])
+    assert result.exit_code == 0, result.output
+    assert (work / "report" / "comparison.md").is_file()
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["whatif", "variants.yaml", "--executor", "serial", "--out"], "--out"),
+        (["train", "--out", "model.zip", "--logdir"], "--logdir"),
+    ],
+)
+def test_a_folder_output_needs_its_parent(work: Path, command: list[str], option: str) -> None:
+    # a typo in the parent (a bug bash's '/nonexistent/x' as root) made the whole path
+    target = work / "missing" / "report"
+    line = _one_line(runner.invoke(app, [*command, str(target)]))
+    assert line == f"error: {target}: {option}: folder {target.parent} does not exist"
+    assert not (work / "missing").exists()
