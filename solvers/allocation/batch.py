@@ -304,11 +304,19 @@ def pattern_values(prob: Problem, master: Master, cols: list[int], duals: Duals)
 
 
 def partial_share(room_s: float, lp_s: float, growth: float) -> float:
-    """Share of the first round's new columns a second master LP can take in ``room_s``."""
+    """Share of the first round's new columns a second master LP can take in ``room_s``.
+
+    The inverse of :func:`partial_growth` at ``PARTIAL_FIT x room_s / lp_s``, within [0, 1].
+    """
     if lp_s <= 0.0 or growth <= 1.0:
         return 1.0
     root = (PARTIAL_FIT * room_s / lp_s - 1.0) / (growth - 1.0)
     return float(min(max(root, 0.0), 1.0) ** 2)
+
+
+def partial_growth(share: float, growth: float) -> float:
+    """Predicted time of a second master LP over ``share`` of the new columns / the first's."""
+    return 1.0 + (growth - 1.0) * float(np.sqrt(share))
 
 
 def held_back(cols: list[int], reduced_costs: F64, share: float) -> I64:
@@ -680,7 +688,7 @@ def _solve(
                 break
             waiting = held_back(new_cols, new_rc, part)
             master.hold(waiting)
-            predicted = lp_s_last * (1.0 + (LP_GROWTH_FIRST - 1.0) * np.sqrt(part))
+            predicted = lp_s_last * partial_growth(part, LP_GROWTH_FIRST)
             # the re-solve after it has those columns back: predicted from the whole round's
             held_growth = lp_s_last * LP_GROWTH_FIRST / predicted
             notes.append(

@@ -303,7 +303,7 @@ def explain(
         mask &= ~banned
         target_set = np.zeros(n_orders, dtype=bool)
         target_set[targets] = True
-        blocks = [b for b in (_restrict(blk, target_set) for blk in blocks_all) if b is not None]
+        blocks = _restrict(blocks_all, target_set)
         # one chunk of a block (orders of one line count) at a time, within the time
         for blk in _chunks(prob, blocks, split):
             if _clock() > deadline:
@@ -587,17 +587,22 @@ def _chunks(prob: Problem, blocks: list[OrderBlock], split: float) -> list[Order
     return chunks
 
 
-def _restrict(blk: OrderBlock, keep: np.ndarray) -> OrderBlock | None:
-    sel = keep[blk.orders]
-    if not sel.any():
-        return None
-    return OrderBlock(
-        orders=blk.orders[sel],
-        lines=blk.lines[sel],
-        pairs=blk.pairs[sel],
-        arcs=blk.arcs[sel],
-        qty=blk.qty[sel],
-    )
+def _restrict(blocks: list[OrderBlock], keep: np.ndarray) -> list[OrderBlock]:
+    """``blocks`` cut to the orders ``keep`` marks (a bool per order); empty ones dropped."""
+    out: list[OrderBlock] = []
+    for blk in blocks:
+        sel = keep[blk.orders]
+        if sel.any():
+            out.append(
+                OrderBlock(
+                    orders=blk.orders[sel],
+                    lines=blk.lines[sel],
+                    pairs=blk.pairs[sel],
+                    arcs=blk.arcs[sel],
+                    qty=blk.qty[sel],
+                )
+            )
+    return out
 
 
 def _patterns(so: I64, sa: I64, sq: I64) -> dict[int, tuple[I64, I64]]:
@@ -826,7 +831,7 @@ def _free_ways(
         ub, pair_ok, pair_cap = _own_limits(prob, world, x)
         wanted = np.zeros(prob.num_orders, dtype=bool)
         wanted[todo] = True
-        blocks = [b for b in (_restrict(blk, wanted) for blk in blocks_all) if b is not None]
+        blocks = _restrict(blocks_all, wanted)
         for blk in _chunks(prob, blocks, split):
             if _clock() > deadline:
                 break
@@ -892,7 +897,7 @@ def _cap_costs(
     if not wanted.any():
         return {}
     free = dataclasses.replace(prob, max_nodes=0)
-    blocks = [b for b in (_restrict(blk, wanted) for blk in blocks_all) if b is not None]
+    blocks = _restrict(blocks_all, wanted)
     uncapped, bounds = _relaxed_optima(free, prob, blocks, costs, limits, deadline)
     out: dict[int, tuple[int, list[int]]] = {}
     for o in np.flatnonzero(wanted).tolist():

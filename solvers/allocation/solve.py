@@ -126,12 +126,15 @@ def allocate(
         return _allocate(request, params, start)
 
 
-def unknown_rule_skus(request: AllocationRequest) -> list[str]:
-    """SKUs of ``rules.restricted_skus`` that no order line or node inventory names."""
+def unknown_rule_skus(request: AllocationRequest, demanded: list[str]) -> list[str]:
+    """SKUs of ``rules.restricted_skus`` that no order line or node inventory names.
+
+    ``demanded``: the SKUs of the request's order lines (``Problem.sku_ids``).
+    """
     rule_skus = request.rules.restricted_skus
     if not rule_skus:
         return []
-    known = {line.sku for order in request.orders for line in order.lines}
+    known = set(demanded)
     return [
         sku
         for sku in rule_skus
@@ -152,7 +155,7 @@ def _allocate(
         pruned_pairs=prob.pruned_pairs,
         build_s=round(time.perf_counter() - start, 6),
     )
-    unknown = unknown_rule_skus(request)
+    unknown = unknown_rule_skus(request, prob.sku_ids)
     if unknown:
         shown = ", ".join(repr(sku) for sku in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
         stats.notes.append(

@@ -393,6 +393,7 @@ def test_partial_share_fits_the_room_and_held_back_keeps_the_least_reduced_costs
     assert 0.0 < share < 1.0
     predicted = 4.0 * (1.0 + 5.0 * np.sqrt(share))
     assert predicted == pytest.approx(batch.PARTIAL_FIT * 20.0)
+    assert 4.0 * batch.partial_growth(share, 6.0) == pytest.approx(predicted)
     assert batch.partial_share(room_s=3.0, lp_s=4.0, growth=6.0) == 0.0  # not even the LP
     assert batch.partial_share(room_s=100.0, lp_s=4.0, growth=6.0) == 1.0
     cols = [10, 11, 12, 13, 14]
