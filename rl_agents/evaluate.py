@@ -33,6 +33,7 @@ from scenarios.model import Scenario
 from simulation.executors import Executor, SerialExecutor
 from simulation.result import KPI_VERSION, MARKS, direction, kpi_bounds, kpi_interval
 from simulation.stats import (
+    NO_INTERVAL,
     Interval,
     RatioInterval,
     degenerate_mark,
@@ -71,7 +72,8 @@ class PolicySummary:
     policy: str
     n: int
     mean_cost: float
-    cost_ci: tuple[float, float]
+    #: the mean cost's 95% t-interval (None for one day: no interval)
+    cost_ci: tuple[float, float] | None
     on_time_rate: float | None
     mean_unserved: float
     diff_vs_greedy: float | None
@@ -84,10 +86,12 @@ class PolicySummary:
     decisions_per_day: float
     wall_s_per_day: float
     costs: dict[int, float]
-    #: the on-time rate's 95% CI over the ``on_time_n`` days with an order due (None: none)
+    #: the on-time rate's 95% CI over the ``on_time_n`` days with an order due (None: no
+    #: day had one, or only one did: no interval)
     on_time_ci: tuple[float, float] | None = None
     on_time_n: int = 0
-    #: ``t``, or ``clopper-pearson-orders`` / ``-days`` for a rate at 0 or 1 on every day
+    #: ``t``, or ``clopper-pearson-orders`` / ``-days`` for a rate at 0 or 1 on every day;
+    #: ``none`` with one day (no interval); None when no day had an order due
     on_time_ci_method: str | None = None
     #: paired on-time difference to the baseline over the ``on_time_diff_n`` days both define
     on_time_diff_vs_greedy: float | None = None
@@ -391,7 +395,7 @@ def summarise(
         common = [s for s in seeds if base is not None and s in base]
         if base is not None and common:
             d = paired_diff(_costs(days, common), _costs(base, common))
-            diff, diff_ci, diff_n = d.mean, (d.low, d.high), d.n
+            diff, diff_ci, diff_n = d.mean, _pair(d), d.n
             on_time_d = paired_diff(_on_time(days, common), _on_time(base, common))
             if policy != baseline:
                 cost_diffs[policy] = d
@@ -421,7 +425,7 @@ def summarise(
             policy=policy,
             n=len(seeds),
             mean_cost=ci.mean,
-            cost_ci=(ci.low, ci.high),
+            cost_ci=_pair(ci),
             on_time_rate=on_time,
             mean_unserved=unserved,
             diff_vs_greedy=diff,
@@ -434,11 +438,11 @@ def summarise(
             decisions_per_day=float(np.mean([days[s].num_decisions for s in seeds])),
             wall_s_per_day=float(np.mean([days[s].wall_s for s in seeds])),
             costs={s: float(days[s].metrics["cost_cents"]) for s in seeds},
-            on_time_ci=(rate_ci.low, rate_ci.high) if rate_ci.n else None,
+            on_time_ci=_pair(rate_ci),
             on_time_n=rate_ci.n,
             on_time_ci_method=rate_ci.method if rate_ci.n else None,
             on_time_diff_vs_greedy=on_time_d.mean if on_time_d and on_time_d.n else None,
-            on_time_diff_ci=(on_time_d.low, on_time_d.high) if on_time_d and on_time_d.n else None,
+            on_time_diff_ci=_pair(on_time_d) if on_time_d else None,
             on_time_diff_n=on_time_d.n if on_time_d else 0,
             diff_n=diff_n,
             cost_vs_greedy_ci=vs_greedy_ci.pair() if vs_greedy is not None else None,
@@ -497,6 +501,19 @@ def _ratio(
     return shown + fewer_note(n, days)
 
 
+def _pair(ci: Interval) -> tuple[float, float] | None:
+    """``(low, high)`` of an interval; None without one (fewer than two days: method none)."""
+    low, high = ci.bounds
+    return None if low is None or high is None else (low, high)
+
+
+def _interval(mean: str, pair: tuple[float, float] | None, spec: str, n: int) -> str:
+    """``mean [low, high]``, or ``mean [no CI: n=1]`` for one day (no interval)."""
+    if pair is None:
+        return f"{mean} {NO_INTERVAL}" if n == 1 else mean
+    return f"{mean} [{_fmt(pair[0], spec)}, {_fmt(pair[1], spec)}]"
+
+
 def _mark(test: dict[str, Any] | None, kpi: str, diff: float | None) -> str:
     """`` †`` for a degenerate interval, then `` ▲``/`` ▼`` when Holm's decision rejects."""
     if test is None or diff is None:
@@ -527,26 +544,24 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
     rows = []
     for s in summaries.values():
         diff = (
-            f"{_fmt(s.diff_vs_greedy, ',.0f')} [{_fmt(s.diff_ci[0], ',.0f')}, "
-            f"{_fmt(s.diff_ci[1], ',.0f')}]"
+            _interval(_fmt(s.diff_vs_greedy, ",.0f"), s.diff_ci, ",.0f", s.diff_n)
             + fewer_note(s.diff_n, s.n)  # greedy did not play some of the policy's days
             + _mark(s.diff_test, "cost_cents", s.diff_vs_greedy)
-            if s.diff_vs_greedy is not None and s.diff_ci is not None
+            if s.diff_vs_greedy is not None
             else "-"
         )
         on_time = (
-            f"{_fmt(s.on_time_rate, '.3f')} [{_fmt(s.on_time_ci[0], '.3f')}, "
-            f"{_fmt(s.on_time_ci[1], '.3f')}]" + fewer_note(s.on_time_n, s.n)
-            if s.on_time_rate is not None and s.on_time_ci is not None
+            _interval(_fmt(s.on_time_rate, ".3f"), s.on_time_ci, ".3f", s.on_time_n)
+            + fewer_note(s.on_time_n, s.n)
+            if s.on_time_rate is not None
             else _fmt(s.on_time_rate, ".3f")
         )
         d_on = s.on_time_diff_vs_greedy
         on_time_diff = (
-            f"{_fmt(d_on, '+.3f')} [{_fmt(s.on_time_diff_ci[0], '+.3f')}, "
-            f"{_fmt(s.on_time_diff_ci[1], '+.3f')}]"
+            _interval(_fmt(d_on, "+.3f"), s.on_time_diff_ci, "+.3f", s.on_time_diff_n)
             + fewer_note(s.on_time_diff_n, s.n)
             + _mark(s.on_time_diff_test, "on_time_rate", d_on)
-            if d_on is not None and s.on_time_diff_ci is not None
+            if d_on is not None
             else "-"
         )
         vs_greedy = _ratio(s.cost_vs_greedy, s.cost_vs_greedy_ci, s.cost_vs_greedy_n, s.n, ".3f")
@@ -560,8 +575,9 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
             else "-"
         )
         rows.append(
-            f"| {s.policy} | {s.n} | {_fmt(s.mean_cost, ',.0f')} | [{_fmt(s.cost_ci[0], ',.0f')}, "
-            f"{_fmt(s.cost_ci[1], ',.0f')}] | {on_time} | {_fmt(s.mean_unserved, '.2f')} | "
+            f"| {s.policy} | {s.n} | {_fmt(s.mean_cost, ',.0f')} | "
+            f"{_interval('', s.cost_ci, ',.0f', s.n).strip()} | {on_time} | "
+            f"{_fmt(s.mean_unserved, '.2f')} | "
             f"{diff} | {on_time_diff} | "
             f"{vs_greedy} | {vs_hind} | {gap} | {lat} |"
         )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from scenarios.errors import FieldError
 from scenarios.geo import Id, Location, NonNegInt, PosInt, StrictModel
 
 
@@ -120,26 +121,46 @@ class Plan(StrictModel):
 #: How an Estimate's interval was computed (``simulation.stats``): ``t``, the Student t-interval
 #: over the replications; for a rate at 0 on every replication, or at 1 on every one, the exact
 #: Clopper-Pearson interval of the pooled orders due (``clopper-pearson-orders``) or, where the
-#: orders due are not known, of the replications as all-or-nothing trials (``-days``).
-IntervalMethod = Literal["t", "clopper-pearson-orders", "clopper-pearson-days"]
+#: orders due are not known, of the replications as all-or-nothing trials (``-days``);
+#: ``none``: no interval at all, one replication (a t-interval needs two).
+IntervalMethod = Literal["t", "clopper-pearson-orders", "clopper-pearson-days", "none"]
 
 
 class Estimate(StrictModel):
     """A KPI estimated over replications: mean and a 95% confidence interval."""
 
     mean: float
-    ci_low: float
-    ci_high: float
+    ci_low: float | None = Field(
+        description="lower bound of the 95% interval; None when there is none (method none)"
+    )
+    ci_high: float | None = Field(
+        description="upper bound of the 95% interval; None when there is none (method none)"
+    )
     n: PosInt = 1
     method: IntervalMethod | None = Field(
         default=None,
         description="how the interval was computed: t (Student t over the n replications, cut "
-        "to the KPI's range; [mean, mean] when n = 1 or when every replication agrees, which is "
-        "no confidence statement), clopper-pearson-orders (an on-time rate at 0 or 1 on every "
-        "replication, two or more: exact binomial interval of the pooled orders due) or "
+        "to the KPI's range; [mean, mean] when every replication agrees, which is no "
+        "confidence statement), clopper-pearson-orders (an on-time rate at 0 or 1 on every "
+        "replication, two or more: exact binomial interval of the pooled orders due), "
         "clopper-pearson-days (the same with the replications as the trials, when the orders "
-        "due are not known); None when not recorded (results written before it was)",
+        "due are not known) or none (n = 1: no interval, ci_low and ci_high None); None when "
+        "not recorded (results written before it was; their n = 1 has [mean, mean])",
     )
+
+    @model_validator(mode="after")
+    def _interval_or_none(self) -> Self:
+        """Bounds are None exactly when the method is none, which only one replication has."""
+        missing = self.ci_low is None or self.ci_high is None
+        if self.method == "none":
+            if self.n != 1:
+                raise FieldError(("method",), f"none (no interval) is for n = 1, got n = {self.n}")
+            if not (self.ci_low is None and self.ci_high is None):
+                raise FieldError(("ci_low",), "must be None when method is none (no interval)")
+        elif missing:
+            field = "ci_low" if self.ci_low is None else "ci_high"
+            raise FieldError((field,), "is None, which only method none (n = 1) allows")
+        return self
 
 
 class Kpis(StrictModel):

@@ -34,13 +34,14 @@ from simulation.result import (
     kpi_interval,
 )
 from simulation.stats import (
+    NO_INTERVAL,
     FamilyTest,
     Interval,
     degenerate_mark,
     fewer_note,
     fmt_num,
     holm_family,
-    method_note,
+    interval_text,
     paired_diff,
 )
 from simulation.twin import DispatchSimulator
@@ -361,9 +362,9 @@ class Comparison:
                 cells.append(
                     "n/a"
                     if e is None
-                    else f"{fmt_num(e.mean, '.4g')} [{fmt_num(e.ci_low, '.4g')}, "
-                    f"{fmt_num(e.ci_high, '.4g')}]"
-                    f"{method_note(e.method)}{fewer_note(e.n, reps)}"
+                    else f"{fmt_num(e.mean, '.4g')} "
+                    + interval_text(e.ci_low, e.ci_high, ".4g", e.method)
+                    + ("" if e.method == "none" else fewer_note(e.n, reps))
                 )
             for m in metrics:
                 d = self.diffs[name][m]
@@ -372,6 +373,8 @@ class Comparison:
                     if name == self.baseline
                     else "n/a"
                     if d.n == 0
+                    else f"{fmt_num(d.mean, '+.4g')} {NO_INTERVAL}"
+                    if d.method == "none"
                     else f"{fmt_num(d.mean, '+.4g')} [{fmt_num(d.low, '+.4g')}, "
                     f"{fmt_num(d.high, '+.4g')}]"
                     f"{self._flat(name, m)}{fewer_note(d.n, reps)}{self._mark(name, m)}"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from simulation.result import MARKS, METRICS, direction
-from simulation.stats import degenerate_mark, fewer_note, fmt_num, method_note
+from simulation.stats import NO_INTERVAL, degenerate_mark, fewer_note, fmt_num, method_note
 from simulation.sweep import TABLE_METRICS, SweepResult
 
 LABELS: dict[str, str] = {
@@ -46,6 +46,8 @@ def _cell(row: dict[str, Any], replications: int) -> str:
     """Mean [95% CI]; with ``(n=k)`` when only k of the replications define the KPI."""
     if row["mean"] is None:  # undefined in every replication (on-time rate: no order due)
         return "n/a"
+    if row["ci_low"] is None or row["ci_high"] is None:  # one replication: no interval
+        return f"{_fmt(row['mean'])} {NO_INTERVAL}"
     n = fewer_note(row["n"], replications)
     how = method_note(row.get("ci_method"))
     return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]{how}{n}"
@@ -72,6 +74,8 @@ def _diff_cell(row: dict[str, Any], replications: int) -> str:
     mark = ""
     if sig:
         mark = " " + MARKS[_direction(row["kpi"], d)]
+    if lo is None or hi is None:  # one pair: no interval, no test
+        return f"{_fmt(d, signed=True)} {NO_INTERVAL}"
     n = fewer_note(row.get("diff_n", replications), replications)
     flat = degenerate_mark(bool(row.get("degenerate")), row.get("p_value"))
     return (
@@ -233,6 +237,10 @@ def figures(result: SweepResult) -> dict[str, Any]:
                     ax.text(xs[-1], 0.0, "n/a", ha="center", va="bottom", fontsize=7)
                     continue
                 ys.append(r["mean"])
+                if r["ci_low"] is None or r["ci_high"] is None:  # one replication: no bar
+                    err[0].append(0.0)
+                    err[1].append(0.0)
+                    continue
                 err[0].append(max(0.0, r["mean"] - r["ci_low"]))
                 err[1].append(max(0.0, r["ci_high"] - r["mean"]))
             ax.bar(xs, ys, width=width, yerr=err, capsize=3, label=policy)
@@ -264,10 +272,13 @@ def figures(result: SweepResult) -> dict[str, Any]:
                     sig = _significant(r)
                     colors = {"better": "tab:green", "worse": "tab:red", "changed": "tab:blue"}
                     color = colors[_direction(metric, r["diff"])] if sig else "tab:gray"
+                    xerr = (  # one pair: a point without an interval
+                        None
+                        if r["diff_low"] is None or r["diff_high"] is None
+                        else [[r["diff"] - r["diff_low"]], [r["diff_high"] - r["diff"]]]
+                    )
                     ax.errorbar(
-                        r["diff"], y - 1,
-                        xerr=[[r["diff"] - r["diff_low"]], [r["diff_high"] - r["diff"]]],
-                        fmt="o", color=color, capsize=3,
+                        r["diff"], y - 1, xerr=xerr, fmt="o", color=color, capsize=3,
                     )  # fmt: skip
             ax.axvline(0.0, color="black", lw=0.8)
             ax.set_yticks(range(len(labels)))

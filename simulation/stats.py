@@ -37,7 +37,9 @@ class Interval:
     paired difference, the same); the t-interval is then [mean, mean], which says the
     replications agree, not that the mean is known exactly. ``method`` names how the
     interval was computed: ``t`` (Student t), or for a rate stuck at 0 or 1 on every day
-    ``clopper-pearson-orders`` (the pooled order counts) or ``clopper-pearson-days``.
+    ``clopper-pearson-orders`` (the pooled order counts) or ``clopper-pearson-days``; ``none``
+    below two values, where there is no interval (``low``/``high`` are then only the mean, or
+    NaN with no value, placeholders that :meth:`estimate` and the reports do not show).
     """
 
     mean: float
@@ -50,10 +52,16 @@ class Interval:
     method: IntervalMethod = "t"
 
     def estimate(self) -> Estimate:
-        """As the domain model's Estimate (with the interval's method)."""
+        """As the domain model's Estimate (with the interval's method; no bounds for ``none``)."""
+        low, high = self.bounds
         return Estimate(
-            mean=self.mean, ci_low=self.low, ci_high=self.high, n=max(1, self.n), method=self.method
+            mean=self.mean, ci_low=low, ci_high=high, n=max(1, self.n), method=self.method
         )
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """``(low, high)``, or ``(None, None)`` when there is no interval (method ``none``)."""
+        return (None, None) if self.method == "none" else (self.low, self.high)
 
     @property
     def informative(self) -> bool:
@@ -114,8 +122,9 @@ def mean_ci(
 ) -> Interval:
     """Mean and t-interval of independent replications.
 
-    A single value gets a zero-width interval for display (``n`` = 1 says so), but it is no
-    confidence statement: :attr:`Interval.excludes_zero` and :meth:`Interval.below` are False.
+    A single value has no interval: method ``none`` (``low``/``high`` hold the mean as
+    placeholders; :attr:`Interval.bounds` and the Estimate give None), and
+    :attr:`Interval.excludes_zero` and :meth:`Interval.below` are False.
     ``bounds`` is the range the quantity can take (a rate's ``(0, 1)``, a count's
     ``(0, inf)``): the interval is cut to it, which keeps its coverage. Replications where the
     quantity is undefined (NaN, e.g. an on-time rate with no order due) are left out; ``n``
@@ -134,10 +143,10 @@ def mean_ci(
     x = x[~np.isnan(x)]
     n = int(x.size)
     if n == 0:
-        return Interval(math.nan, math.nan, math.nan, 0, math.nan, level=level)
+        return Interval(math.nan, math.nan, math.nan, 0, math.nan, level=level, method="none")
     mean = float(x.mean())
-    if n == 1:
-        return Interval(mean, mean, mean, 1, 0.0, level=level)
+    if n == 1:  # no spread to estimate: no interval (a t-interval needs two values)
+        return Interval(mean, mean, mean, 1, 0.0, level=level, method="none")
     if _no_spread(x, scale):
         # every value the same: the t-interval has zero width and says nothing (degenerate)
         return Interval(mean, mean, mean, n, 0.0, degenerate=True, level=level)
@@ -409,6 +418,9 @@ _METHOD_NOTES = {
     "clopper-pearson-days": " (Clopper-Pearson, days)",
 }
 
+#: What the tables write instead of ``[low, high]`` when there is no interval (method ``none``).
+NO_INTERVAL = "[no CI: n=1]"
+
 
 def method_note(method: str | None) -> str:
     """`` (Clopper-Pearson, orders)`` (or ``days``) after an exact interval; ``""`` for ``t``.
@@ -417,6 +429,15 @@ def method_note(method: str | None) -> str:
     orders due (or of the days) instead of the t-interval: the tables say so next to it.
     """
     return _METHOD_NOTES.get(method or "t", "")
+
+
+def interval_text(
+    low: float | None, high: float | None, spec: str = "", method: str | None = None
+) -> str:
+    """``[low, high]`` and its method's note, or :data:`NO_INTERVAL` without an interval."""
+    if method == "none" or low is None or high is None:
+        return NO_INTERVAL
+    return f"[{fmt_num(low, spec)}, {fmt_num(high, spec)}]{method_note(method)}"
 
 
 def fewer_note(n: int, replications: int) -> str:

@@ -73,7 +73,9 @@ class SweepResult:
         A KPI undefined in every replication (the on-time rate with no order due) has None for
         its mean and CI (``n`` = 0); a difference without a pair where both are defined has
         None too (``diff_n`` = 0). ``ci_method``: ``t``, or ``clopper-pearson-orders`` for an
-        on-time rate at 0 or 1 on every day. Each difference has its paired test:
+        on-time rate at 0 or 1 on every day, or ``none`` below two replications (one value: no
+        interval, ``ci_low``/``ci_high`` None; likewise ``diff_low``/``diff_high`` of one pair).
+        Each difference has its paired test:
         ``p_value`` (t-test; the sign test when ``degenerate``, every pair differing by the same
         amount), ``p_adjusted`` by Holm-Bonferroni over the KPI's family (every non-base
         variant and policy of this sweep; ``comparisons`` of them had a test) and
@@ -94,22 +96,24 @@ class SweepResult:
                         "policy": policy,
                         "kpi": metric,
                         "mean": _defined(ci.mean),
-                        "ci_low": _defined(ci.low),
-                        "ci_high": _defined(ci.high),
+                        # no interval below two values (method none): null bounds
+                        "ci_low": _bound(ci.bounds[0]),
+                        "ci_high": _bound(ci.bounds[1]),
                         "n": ci.n,
                     }
                     if variant != self.base:
                         d = paired_diff(x, self.samples(self.base, policy, metric))
                         row.update(
                             diff=_defined(d.mean),
-                            diff_low=_defined(d.low),
-                            diff_high=_defined(d.high),
+                            diff_low=_bound(d.bounds[0]),
+                            diff_high=_bound(d.bounds[1]),
                             diff_n=d.n,
                         )
                         row.update(tests[metric][(variant, policy)].as_json())
                     else:
                         zero = 0.0 if ci.n else None
-                        row.update(diff=zero, diff_low=zero, diff_high=zero, diff_n=ci.n)
+                        bound = 0.0 if ci.n >= 2 else None  # no interval of one pair
+                        row.update(diff=zero, diff_low=bound, diff_high=bound, diff_n=ci.n)
                         row.update(
                             p_value=None,
                             p_adjusted=None,
@@ -148,6 +152,11 @@ class SweepResult:
 def _defined(x: float) -> float | None:
     """None for an undefined (NaN) value, else the value."""
     return None if math.isnan(x) else x
+
+
+def _bound(x: float | None) -> float | None:
+    """An interval bound for a row: None when there is no interval or it is undefined."""
+    return None if x is None else _defined(x)
 
 
 def check_variant_plan(variants: LoadedVariants) -> None:

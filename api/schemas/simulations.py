@@ -89,7 +89,7 @@ class WhatIfRow(BaseModel):
     mean: float | None = Field(description=f"mean over replications; {UNDEFINED}")
     ci_low: float | None = Field(
         description="95% Student t-interval of the mean (n - 1 degrees of freedom), cut to the "
-        "values the KPI can take"
+        "values the KPI can take (see ci_method); None when there is no interval (n < 2)"
     )
     ci_high: float | None
     n: int = Field(description="replications where the KPI is defined")
@@ -98,7 +98,7 @@ class WhatIfRow(BaseModel):
     )
     diff_low: float | None = Field(
         description="95% t-interval of the per-replication differences (diff_n - 1 degrees "
-        "of freedom)"
+        "of freedom); None when there is no interval (diff_n < 2)"
     )
     diff_high: float | None
     diff_n: int = Field(default=0, description="pairs where the KPI is defined on both sides")
@@ -125,7 +125,8 @@ class WhatIfRow(BaseModel):
         default="t",
         description="t (Student t), or clopper-pearson-orders for an on-time rate at 0 or 1 on "
         "every replication (exact interval of the pooled orders due); clopper-pearson-days "
-        "where the orders due are not known (not in a what-if run, which knows them)",
+        "where the orders due are not known (not in a what-if run, which knows them); none "
+        "below two replications defining the KPI: no interval (ci_low and ci_high None)",
     )
 
 

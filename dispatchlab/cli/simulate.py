@@ -86,7 +86,7 @@ def simulate_cmd(
     from simulation.evaluate import evaluate
     from simulation.executors import make_executor
     from simulation.policies import check_policy
-    from simulation.stats import fewer_note, fmt_num, method_note
+    from simulation.stats import fewer_note, fmt_num, interval_text
     from simulation.twin import check_plan_ids
 
     _check_common(replications, executor, workers, address)
@@ -140,14 +140,11 @@ def simulate_cmd(
             table.add_row(escape(name), "n/a", "")
             continue
         # a KPI defined on fewer days (the on-time rate: no order due) says over how many
-        fewer = fewer_note(est.n, replications)
+        fewer = "" if est.method == "none" else fewer_note(est.n, replications)
         table.add_row(
             escape(name),
             fmt_num(est.mean, ",.4g"),
-            escape(
-                f"[{fmt_num(est.ci_low, ',.4g')}, {fmt_num(est.ci_high, ',.4g')}]"
-                f"{method_note(est.method)}{fewer}"
-            ),
+            escape(interval_text(est.ci_low, est.ci_high, ",.4g", est.method) + fewer),
         )
     console.print(table)
     if out is not None:
@@ -198,8 +195,9 @@ def _compare(
                     # null where undefined (no pair with both sides defined): NaN is not JSON
                     m: {
                         "mean": None if d.n == 0 else d.mean,
-                        "ci_low": None if d.n == 0 else d.low,
-                        "ci_high": None if d.n == 0 else d.high,
+                        # null without an interval (method none: fewer than two pairs)
+                        "ci_low": d.bounds[0],
+                        "ci_high": d.bounds[1],
                         "n": d.n,
                         # the paired test, Holm-adjusted over the candidates (one family per KPI)
                         **cmp.tests[n][m].as_json(),

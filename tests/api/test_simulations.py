@@ -322,7 +322,7 @@ def test_a_whatif_rows_interval_method_is_one_the_project_names() -> None:
     from api.schemas.simulations import WhatIfRow
 
     schema = WhatIfRow.model_json_schema()["properties"]["ci_method"]
-    assert set(schema["enum"]) == {"t", "clopper-pearson-orders", "clopper-pearson-days"}
+    assert set(schema["enum"]) == {"t", "clopper-pearson-orders", "clopper-pearson-days", "none"}
     row = {
         "variant": "base",
         "policy": "insertion",

@@ -68,6 +68,7 @@ def test_the_cost_interval_is_cut_at_zero_as_the_twin_cuts_its_kpis() -> None:
     # two days of 307,429 and 390,301 cents showed "95% CI [-165,273, 372,228]" for insertion:
     # a cost cannot be negative (docs/simulation.md: intervals are cut to the KPI's values)
     s = summarise([day("greedy", 1, 1_000.0), day("greedy", 2, 400_000.0)])
+    assert s["greedy"].cost_ci is not None
     low, high = s["greedy"].cost_ci
     assert low == 0.0 and high > 400_000.0
     assert "| greedy | 2 | 200,500 | [0, " in table_markdown(s)
@@ -577,3 +578,27 @@ def test_a_hindsight_cache_past_the_input_cap_is_refused(
     assert "larger than the 100 bytes" in err.value.reason
     monkeypatch.setenv(MAX_INPUT_ENV, "101")
     assert _read_cache(cache, "key") == {}
+
+
+@pytest.mark.parametrize("days", [1, 2])
+def test_one_day_has_no_interval_in_the_summary_json_and_table(days: int) -> None:
+    """One day said on-time method t with [mean, mean]: now none, null intervals, no nan."""
+    import json
+
+    outcomes = [
+        day(p, s, 1_000.0 * (s + (p == "agent")))
+        for p in ("greedy", "agent")
+        for s in range(1, days + 1)
+    ]
+    summaries = summarise(outcomes)
+    md = table_markdown(summaries)
+    data = json.loads(json.dumps(report_json(summaries), allow_nan=False))
+    agent = data["agent"]
+    if days == 1:
+        assert agent["on_time_ci_method"] == "none"
+        assert (agent["cost_ci"], agent["on_time_ci"], agent["diff_ci"]) == (None, None, None)
+        assert "[no CI: n=1]" in md
+    else:
+        assert agent["on_time_ci_method"] == "t" and agent["cost_ci"] is not None
+        assert "[no CI: n=1]" not in md
+    assert "nan" not in md.lower()

@@ -49,8 +49,9 @@ def test_simulate_writes_kpis_with_confidence_intervals(
     assert result.exit_code == 0, result.output
     kpis = read_json(Kpis, out)
     assert kpis.replications == 3 and kpis.policy == "plan" and kpis.seed == 4
-    assert kpis.on_time_rate is not None
-    assert kpis.on_time_rate.ci_low <= kpis.on_time_rate.mean <= kpis.on_time_rate.ci_high
+    est = kpis.on_time_rate
+    assert est is not None and est.ci_low is not None and est.ci_high is not None
+    assert est.ci_low <= est.mean <= est.ci_high
     assert len(kpis.per_order_on_time) == 100
     assert "on_time_rate" in result.stdout and "95% CI" in result.stdout
     again = tmp_path / "again.json"

@@ -86,7 +86,7 @@ def test_evaluate_gives_kpis_with_confidence_intervals(small_city: Scenario) -> 
     kpis = evaluate(small_city, policy="insertion", replications=4, seed=2)
     assert kpis.replications == 4 and kpis.policy == "insertion" and kpis.seed == 2
     for est in (kpis.cost_cents, kpis.on_time_rate, kpis.lateness_p95_s, kpis.courier_hours):
-        assert est is not None
+        assert est is not None and est.ci_low is not None and est.ci_high is not None
         assert est.n == 4 and est.ci_low <= est.mean <= est.ci_high
     assert kpis.orders_unserved is not None and "distance_cost_cents" in kpis.extra
     assert set(kpis.per_order_on_time) == {o.id for o in small_city.orders}
@@ -146,6 +146,9 @@ def test_one_replication_is_never_significant(c101_plans: tuple[Scenario, Plan, 
     assert cmp.diffs["good"]["cost_cents"].high < 0  # cheaper on the one day...
     assert cmp.recommended == "bad"  # ...which is not significant
     assert any("one replication" in r for r in cmp.reasons)
+    table = cmp.markdown()  # no interval to show: said so, never nan or a zero-width [x, x]
+    assert "[no CI: n=1]" in table and "nan" not in table.lower()
+    assert cmp.kpis["good"].cost_cents.method == "none"
     rule = RiskRule(max_on_time_drop=0.0)
     guard = compare(scenario, {"good": good, "bad": bad}, replications=1, seed=1, rule=rule)
     assert not any("excluded" in r for r in guard.reasons)
@@ -283,7 +286,7 @@ def _days(on_time: list[float]) -> list[ReplicationOutcome]:
         ([1.0, 1.0, 1.0], "clopper-pearson-orders"),  # the pooled 30 orders due
         ([0.0, 0.0], "clopper-pearson-orders"),
         ([1.0, 0.9, 0.8], "t"),
-        ([1.0], "t"),  # one day: [mean, mean] with n = 1 (no confidence statement)
+        ([1.0], "none"),  # one day: no interval at all (it said t, with [mean, mean])
     ],
 )
 def test_every_estimate_names_its_interval_method(on_time: list[float], method: str) -> None:
@@ -292,7 +295,8 @@ def test_every_estimate_names_its_interval_method(on_time: list[float], method: 
     assert kpis.on_time_rate is not None and kpis.on_time_rate.method == method
     others = [e for name, e in kpis if name != "on_time_rate" and hasattr(e, "method")]
     others += list(kpis.extra.values())
-    assert others and all(e.method == "t" for e in others)
+    expected = "none" if len(on_time) == 1 else "t"
+    assert others and all(e.method == expected for e in others)
 
 
 def test_the_method_survives_the_json_and_old_json_without_it_still_loads() -> None:

@@ -54,7 +54,7 @@ def test_a_difference_is_marked_only_when_its_interval_excludes_zero() -> None:
     assert "▲" in markdown_table(three, metrics=("cost_cents",))
     one = _sweep({"base": [100.0], "cheap": [90.0]})
     table = markdown_table(one, metrics=("cost_cents",))
-    assert "-10.0 [-10.0, -10.0]" in table  # shown, but one replication is not significant
+    assert "-10.0 [no CI: n=1]" in table  # shown, but one replication has no interval or test
     assert "▲" not in table.split("|---|")[-1] and "▼" not in table.split("|---|")[-1]
 
 
@@ -228,7 +228,7 @@ def test_the_html_page_is_valid_offline_escaped_and_marks_baseline_and_n_a() -> 
     assert "▲" not in empty_row and "▼" not in empty_row
     one = _sweep({"base": [0.9], "late": [0.5]}, metric="on_time_rate")
     late_row = html_report(one, {}, title="t").split("<tr><th>late</th>")[1].split("</tr>")[0]
-    assert "class='same'>Δ -0.400 [-0.400, -0.400]<" in late_row  # one replication: no mark
+    assert "class='same'>Δ -0.400 [no CI: n=1]<" in late_row  # one replication: no mark
 
 
 def test_a_utilisation_change_is_shown_but_not_judged() -> None:
@@ -373,3 +373,25 @@ def test_a_difference_that_cancels_out_is_not_shown_as_minus_zero() -> None:
     table = markdown_table(sweep, metrics=("on_time_rate",))
     cell = next(line for line in table.splitlines() if line.startswith("| v |"))
     assert "| +0.000 [" in cell and "-0.000" not in table
+
+
+@pytest.mark.parametrize("replications", [1, 2])
+def test_one_replication_has_no_interval_in_rows_tables_and_plots(replications: int) -> None:
+    """n = 1 said ci_method t with a zero-width [mean, mean]: now none, null bounds, no nan."""
+    from api.schemas.simulations import WhatIfRow
+
+    sweep = _sweep({"base": [100.0, 120.0][:replications], "cheap": [90.0, 99.0][:replications]})
+    rows = sweep.rows(("cost_cents",))
+    table = markdown_table(sweep, metrics=("cost_cents",))
+    page = html_report(sweep, plots(sweep), title="one")
+    for row in rows:
+        WhatIfRow.model_validate(row)  # the API's schema takes it
+        if replications == 1:
+            assert row["ci_method"] == "none"
+            assert (row["ci_low"], row["ci_high"], row["diff_low"], row["diff_high"]) == (None,) * 4
+        else:
+            assert row["ci_method"] == "t" and row["ci_low"] < row["mean"] < row["ci_high"]
+            assert row["diff_low"] is not None and row["diff_high"] is not None
+    assert ("[no CI: n=1]" in table) == (replications == 1)
+    assert ("[no CI: n=1]" in page) == (replications == 1)
+    assert "nan" not in table.lower() and "n/a" not in table

@@ -29,6 +29,7 @@ from simulation.stats import (
     fmt_num,
     holm,
     holm_family,
+    interval_text,
     mean_ci,
     method_note,
     paired_diff,
@@ -488,7 +489,7 @@ def test_the_estimate_carries_the_interval_method() -> None:
     assert rate_ci([1.0, 1.0], [5.0, 5.0]).estimate().method == "clopper-pearson-orders"
     assert rate_ci([0.0, 0.0]).estimate().method == "clopper-pearson-days"
     assert mean_ci([2.0, 2.0, 2.0]).estimate().method == "t"  # degenerate: still a t-interval
-    assert mean_ci([4.0]).estimate().method == "t"
+    assert mean_ci([4.0]).estimate().method == "none"  # one value: no interval (it said t)
 
 
 @pytest.mark.parametrize(
@@ -538,3 +539,40 @@ def test_fmt_num_is_format_except_for_the_sign_of_a_zero(x: float, spec: str) ->
     else:
         assert shown == plain
     assert not (shown.startswith("-") and not any(c in "123456789" for c in shown))
+
+
+def test_one_value_has_no_interval_and_says_so() -> None:
+    """n = 1 was reported as method t with [mean, mean]: now method none, null bounds."""
+    from pydantic import ValidationError
+
+    from scenarios.plan import Estimate
+
+    one = mean_ci([4.0])
+    assert (one.method, one.bounds, one.n) == ("none", (None, None), 1)
+    est = one.estimate()
+    assert (est.mean, est.ci_low, est.ci_high, est.n, est.method) == (4.0, None, None, 1, "none")
+    assert rate_ci([1.0], [10.0]).method == "none"  # not Clopper-Pearson over one day either
+    assert paired_diff([3.0], [1.0]).method == "none"
+    two = mean_ci([4.0, 6.0])
+    assert two.method == "t" and two.bounds == (two.low, two.high)
+    assert two.estimate().ci_low == pytest.approx(5.0 - stats.t.ppf(0.975, 1))  # s / sqrt(n) = 1
+    with pytest.raises(ValidationError, match="ci_low"):  # a bound with method none
+        Estimate(mean=4.0, ci_low=4.0, ci_high=4.0, n=1, method="none")
+    with pytest.raises(ValidationError, match="ci_high"):  # no bound without method none
+        Estimate(mean=4.0, ci_low=3.0, ci_high=None, n=2, method="t")
+    with pytest.raises(ValidationError, match="method"):  # none is for one replication
+        Estimate(mean=4.0, ci_low=None, ci_high=None, n=2, method="none")
+    # written before method none existed: n = 1 with [mean, mean] and method t still loads
+    old = Estimate.model_validate_json(
+        '{"mean": 4.0, "ci_low": 4.0, "ci_high": 4.0, "n": 1, "method": "t"}'
+    )
+    assert old.ci_low == 4.0
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [([4.0], "[no CI: n=1]"), ([4.0, 6.0], "[-7.706, 17.71]")],
+)
+def test_interval_text_shows_no_nan_for_one_value(values: list[float], shown: str) -> None:
+    est = mean_ci(values).estimate()
+    assert interval_text(est.ci_low, est.ci_high, ".4g", est.method) == shown
