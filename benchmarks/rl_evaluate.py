@@ -208,22 +208,50 @@ def _hindsight_sentence(args: argparse.Namespace, hindsight: HindsightParams) ->
     return "Hindsight = per day, the best of " + ", ".join(parts) + ": a reference, not a bound."
 
 
-def _capped_sentence(outcomes: list) -> str:
-    """How many hindsight runs the safety cap stopped before their iterations ('' if none)."""
-    runs = {  # one row per repair policy: one entry per solver run
-        (out.policy, out.seed, r["pricing"], r["run"]): bool(r["capped"])
-        for out in outcomes
-        if out.policy.startswith("hindsight")
+def day_cap_counts(out: DayOutcome) -> tuple[int, int] | None:
+    """A hindsight day's (solver runs and searches with an iteration budget, those capped).
+
+    None when the day records none (another policy, or wall-clock budgets). A day read from
+    the per-day CSV carries the two counts it was written with (``cap_counts``).
+    """
+    if not out.policy.startswith("hindsight"):
+        return None
+    if "cap_counts" in out.detail:
+        runs, capped = out.detail["cap_counts"]
+        return int(runs), int(capped)
+    flags = {  # one row per repair policy: one entry per solver run
+        (r["pricing"], r["run"]): bool(r["capped"])
         for r in out.detail.get("runs", [])
         if "capped" in r
     }
-    capped = sum(runs.values())
-    if not runs:
+    return (len(flags), sum(flags.values())) if flags else None
+
+
+def cap_counts(outcomes: Sequence[DayOutcome]) -> tuple[int, int] | None:
+    """(runs, capped) of the hindsight days that record them, summed; None if none does."""
+    days = [c for out in outcomes if (c := day_cap_counts(out)) is not None]
+    if not days:
+        return None
+    return sum(r for r, _ in days), sum(c for _, c in days)
+
+
+def _capped_sentence(outcomes: Sequence[DayOutcome]) -> str:
+    """How many hindsight runs the safety cap stopped before their iterations ('' if none)."""
+    counts = cap_counts(outcomes)
+    if counts is None:
         return ""
+    runs, capped = counts
     return (
-        f"Iteration budgets: {capped} of {len(runs)} solver runs and searches were stopped by "
+        f"Iteration budgets: {capped} of {runs} solver runs and searches were stopped by "
         "the wall-clock safety cap instead (those are not reproducible). "
     )
+
+
+#: the sentence of :func:`_capped_sentence` in a stored description: (capped, runs)
+_CAPPED = re.compile(
+    r"Iteration budgets: (\d+) of (\d+) solver runs and searches were stopped by the "
+    r"wall-clock safety cap instead \(those are not reproducible\)\. ?"
+)
 
 
 TITLE = "# RL dispatch: policies on held-out days of the standard scenario"
@@ -242,6 +270,10 @@ CSV_METRICS = (
     "unserved_cost_cents",
     "distance_cost_cents",
 )
+#: per hindsight day: its solver runs and searches with an iteration budget, and how many of
+#: them the wall-clock safety cap stopped (empty for other policies and wall-clock budgets;
+#: CSVs written before them lack both columns, and their re-render cannot recompute the count)
+CAP_COLUMNS = ("hindsight_runs", "hindsight_runs_capped")
 #: the columns a stored CSV needs to be re-rendered (what :func:`summarise` reads)
 CSV_REQUIRED = (
     "policy",
@@ -271,11 +303,13 @@ FROM = "--from-results"
 
 
 def write_csv(path: Path, outcomes: Sequence[DayOutcome]) -> None:
-    """One row per policy and day: the day's KPIs, its decisions and wall time (s, 3 decimals)."""
+    """One row per policy and day: the day's KPIs, its decisions and wall time (s, 3 decimals),
+    and for a hindsight day its runs and searches and how many the safety cap stopped."""
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["policy", "seed", *CSV_METRICS, "decisions", "wall_s"])
+        writer.writerow(["policy", "seed", *CSV_METRICS, "decisions", "wall_s", *CAP_COLUMNS])
         for out in outcomes:
+            caps = day_cap_counts(out)
             writer.writerow(
                 [
                     out.policy,
@@ -283,6 +317,7 @@ def write_csv(path: Path, outcomes: Sequence[DayOutcome]) -> None:
                     *(out.metrics.get(k, "") for k in CSV_METRICS),
                     out.num_decisions,
                     round(out.wall_s, 3),
+                    *(caps if caps is not None else ("", "")),
                 ]
             )
 
@@ -301,7 +336,9 @@ def read_csv(path: Path) -> list[DayOutcome]:
     missing = [c for c in CSV_REQUIRED if c not in columns]
     if missing:
         raise InputError(FROM, f"{label} has no column {', '.join(missing)}: not per-day results")
-    metrics = [c for c in columns if c not in ("policy", "seed", "decisions", "wall_s")]
+    metrics = [
+        c for c in columns if c not in ("policy", "seed", "decisions", "wall_s", *CAP_COLUMNS)
+    ]
     out: list[DayOutcome] = []
     seen: set[tuple[str, int]] = set()
     for row in reader:
@@ -336,7 +373,23 @@ def read_csv(path: Path) -> list[DayOutcome]:
             raise InputError(
                 FROM, f"{label} line {line}: decisions and wall_s must be numbers"
             ) from None
-        out.append(DayOutcome(policy, seed, values, decisions, [], wall_s))
+        detail: dict[str, Any] = {}
+        cells = [row.get(c, "") for c in CAP_COLUMNS]
+        if any(cells):
+            try:
+                runs, capped = (int(x) for x in cells)
+            except ValueError:
+                raise InputError(
+                    FROM,
+                    f"{label} line {line}: {' and '.join(CAP_COLUMNS)} must be whole numbers, "
+                    f"got {cells[0]!r} and {cells[1]!r}",
+                ) from None
+            if not 0 <= capped <= runs:
+                raise InputError(
+                    FROM, f"{label} line {line}: {capped} of {runs} hindsight runs capped"
+                )
+            detail["cap_counts"] = (runs, capped)
+        out.append(DayOutcome(policy, seed, values, decisions, [], wall_s, detail))
     if not out:
         raise InputError(FROM, f"{label} has no days")
     return out
@@ -486,6 +539,43 @@ def write_report(
     return text
 
 
+def _cap_count(
+    outcomes: Sequence[DayOutcome], description: str | None, csv_name: str
+) -> tuple[str, str | None, dict[str, Any] | None]:
+    """The hindsight cap count of a re-render: its note, the description, the JSON record.
+
+    Recomputed from the CSV's :data:`CAP_COLUMNS` when its hindsight days carry them (the
+    description's sentence then gives the recomputed count); otherwise a count the original
+    description states is carried over, and the note says it is not recomputed.
+    """
+    stored = _CAPPED.search(description or "")
+    said = f"{stored.group(1)} of {stored.group(2)}" if stored else None
+    counts = cap_counts(outcomes)
+    if counts is None:
+        if stored is None:
+            return "", description, None
+        note = (
+            f"The count of hindsight solver runs and searches stopped by the wall-clock safety "
+            f"cap ({said}, in the description below) is carried over from the original run, "
+            f"not recomputed: `{csv_name}` does not record it per day."
+        )
+        capped, runs = int(stored.group(1)), int(stored.group(2))
+        source = "carried over from the original run's description (not recomputed)"
+        return note, description, {"runs": runs, "capped": capped, "source": source}
+    runs, capped = counts
+    now = f"{capped} of {runs}"
+    note = (
+        f"The count of hindsight solver runs and searches stopped by the wall-clock safety cap "
+        f"({now}) is recomputed from `{csv_name}`"
+    )
+    if said is not None and said != now:
+        note += f"; the original description said {said} (corrected below)"
+    if description is not None and stored is not None:
+        description = _CAPPED.sub(_capped_sentence(outcomes), description, count=1)
+    info = {"runs": runs, "capped": capped, "source": f"recomputed from {csv_name}"}
+    return note + ".", description, info
+
+
 def rerender(folder: Path, name: str, write_as: str, command: str) -> str:
     """Rewrite ``<write_as>.md`` and ``.json`` from the stored days of ``<name>``; the text.
 
@@ -552,6 +642,9 @@ def rerender(folder: Path, name: str, write_as: str, command: str) -> str:
                 else "no policy's rate is, so nothing depends on it."
             )
         )
+    cap_note, description, cap_info = _cap_count(outcomes, description, path.name)
+    if cap_note:
+        note.append(cap_note)
     if description is None:
         note.append(
             f"The run's description (settings, hindsight budgets, command, wall time) is not "
@@ -569,6 +662,11 @@ def rerender(folder: Path, name: str, write_as: str, command: str) -> str:
             **info,
             "restored_from_json": [] if policy in lost else list(FROM_JSON),
             "not_recovered": lost.get(policy, {}),
+            **(
+                {"hindsight_cap_count": cap_info}
+                if cap_info is not None and policy.startswith("hindsight")
+                else {}
+            ),
         }
         for policy in summaries
     }

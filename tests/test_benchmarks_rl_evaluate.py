@@ -308,3 +308,109 @@ def test_the_stored_tables_are_what_their_per_day_runs_give_now(
     assert "> Re-rendered on " in stored and "from the stored per-day runs of 2026-12-01" in stored
     fresh = json.loads((tmp_path / f"{name}.json").read_text())
     assert _without(fresh) == _without(json.loads((RESULTS / f"{name}.json").read_text()))
+
+
+@pytest.mark.parametrize("name", STORED)
+def test_a_stored_pages_hindsight_cap_count_is_said_to_be_carried_over(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The stored CSVs have no per-day cap counts: a re-render copied the original run's count
+    in its description without saying it was not recomputed."""
+    for suffix in (".csv", ".json", ".md"):
+        shutil.copy(RESULTS / f"{name}{suffix}", tmp_path)
+    stored = bench._CAPPED.search((RESULTS / f"{name}.md").read_text())
+    assert stored is not None
+    _rerender(bench, monkeypatch, name, "--out", str(tmp_path))
+    md = (tmp_path / f"{name}.md").read_text()
+    said = f"{stored.group(1)} of {stored.group(2)}"
+    assert (
+        f"stopped by the wall-clock safety cap ({said}, in the description below) is carried "
+        f"over from the original run, not recomputed: `{name}.csv` does not record it per day"
+    ) in md
+    assert stored.group(0) in md  # the same count as stored
+    info = json.loads((tmp_path / f"{name}.json").read_text())["hindsight"]["rerendered"]
+    assert info["hindsight_cap_count"]["source"].startswith("carried over")
+    assert (info["hindsight_cap_count"]["capped"], info["hindsight_cap_count"]["runs"]) == (
+        int(stored.group(1)),
+        int(stored.group(2)),
+    )
+
+
+def _with_cap_flags(days: list[DayOutcome]) -> list[DayOutcome]:
+    """``days`` with iteration-budget runs on each hindsight day: two solver runs (two
+    repairs each) and a search; day 2's search and day 4's shift run hit the safety cap."""
+    for out in days:
+        if out.policy == "hindsight":
+            out.detail = {
+                "runs": [
+                    *(
+                        {
+                            "pricing": p,
+                            "run": 0,
+                            "repair": r,
+                            "capped": (out.seed, p) == (4, "shift"),
+                        }
+                        for p in ("shift", "duration")
+                        for r in ("slots", "insertion")
+                    ),
+                    {"pricing": "search", "run": 0, "repair": "-", "capped": out.seed == 2},
+                ]
+            }
+    return days
+
+
+def test_a_rerender_recomputes_the_cap_count_from_the_csv_and_corrects_it(
+    bench: ModuleType, four_days: list[DayOutcome], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a CSV that records the per-day cap counts, the count is recomputed: the same as the
+    live run's; and when the CSV's days say otherwise, the page follows the CSV and says so."""
+    _live_run(bench, tmp_path, _with_cap_flags(four_days), monkeypatch)
+    live = (tmp_path / "rl-evaluation.md").read_text()
+    sentence = "Iteration budgets: 2 of 12 solver runs and searches were stopped"
+    assert sentence in live
+    _rerender(bench, monkeypatch, "rl-evaluation", "--out", str(tmp_path))
+    md = (tmp_path / "rl-evaluation.md").read_text()
+    assert sentence in md and "cap (2 of 12) is recomputed from `rl-evaluation.csv`." in md
+    assert "carried over" not in md and "original description said" not in md
+    info = json.loads((tmp_path / "rl-evaluation.json").read_text())["hindsight"]["rerendered"]
+    assert info["hindsight_cap_count"] == {
+        "runs": 12,
+        "capped": 2,
+        "source": "recomputed from rl-evaluation.csv",
+    }
+    # a CSV whose days differ from the description: hindsight day 1 capped 2 of its 3 runs
+    lines = (tmp_path / "rl-evaluation.csv").read_text().splitlines()
+    at = next(i for i, x in enumerate(lines) if x.startswith("hindsight,1,"))
+    assert lines[at].endswith(",3,0")
+    lines[at] = lines[at][: -len("3,0")] + "3,2"
+    (tmp_path / "rl-evaluation.csv").write_text("\n".join(lines) + "\n")
+    _rerender(bench, monkeypatch, "rl-evaluation", "--out", str(tmp_path))
+    md = (tmp_path / "rl-evaluation.md").read_text()
+    assert "Iteration budgets: 4 of 12 solver runs and searches were stopped" in md
+    assert sentence not in md
+    assert "(4 of 12) is recomputed from `rl-evaluation.csv`; the original description " in md
+    assert "said 2 of 12 (corrected below)." in md
+
+
+@pytest.mark.parametrize(("cells", "says"), [("3,x", "must be whole numbers"), ("2,3", "3 of 2")])
+def test_a_bad_cap_count_in_the_csv_exits_2_naming_the_line(
+    bench: ModuleType,
+    four_days: list[DayOutcome],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    cells: str,
+    says: str,
+) -> None:
+    _live_run(bench, tmp_path, _with_cap_flags(four_days), monkeypatch)
+    lines = (tmp_path / "rl-evaluation.csv").read_text().splitlines()
+    at = next(i for i, x in enumerate(lines) if x.startswith("hindsight,1,"))
+    lines[at] = lines[at][: -len("3,0")] + cells
+    (tmp_path / "rl-evaluation.csv").write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as end:
+        _rerender(bench, monkeypatch, "rl-evaluation", "--out", str(tmp_path))
+    assert end.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--from-results: rl-evaluation.csv line {at + 1}: " in err and says in err
+    assert "Traceback" not in err
