@@ -81,3 +81,21 @@ def test_the_guard_tables_benchmark_rows_are_the_stored_days_paired_t_intervals(
         assert row.group(1).startswith(
             f"{d.mean:,.0f} [{d.low:,.0f}, {d.high:,.0f}], {cheaper} of {len(days)}"
         ), (label, row.group(1))
+
+
+def test_the_validation_day_figures_are_marked_unverifiable() -> None:
+    """No per-day validation data was stored and the code that computed the validation rows is
+    not in the repository: the page must say so, and what their interval method probably was,
+    rather than present them like the benchmark rows (which are checked above)."""
+    row = re.search(r"^\| validation 900,001-900,030 ([^|]*)\|", TEXT, flags=re.MULTILINE)
+    assert row is not None and "unverifiable" in row.group(1)
+    note = TEXT[TEXT.index("**Validation-day figures cannot be checked.**") :].split("\n\n")[0]
+    for figure in ("-3,104 [-4,162, -2,047]", "-3,270", "+478", "5 of 30", "normal quantile"):
+        assert figure in " ".join(note.split()), figure
+    # the commits it cites exist: where the figures came from, where the guard rows were fixed
+    for commit in ("4294e90", "005621e", "5bb648a"):
+        assert f"`{commit}`" in note
+        found = subprocess.run(
+            ["git", "-C", str(REPO), "cat-file", "-t", commit], capture_output=True, text=True
+        )
+        assert found.returncode != 0 or found.stdout.strip() == "commit"
