@@ -52,12 +52,15 @@ sys.path.insert(0, str(REPO))
 from pydantic import ValidationError  # noqa: E402
 
 from rl_agents.evaluate import (  # noqa: E402
+    CAP_COLUMNS,
     DayOutcome,
     PolicySummary,
+    cap_counts,
     report_json,
     run_days,
     summarise,
     table_markdown,
+    write_days_csv,
 )
 from rl_agents.hindsight import (  # noqa: E402
     HindsightParams,
@@ -208,33 +211,6 @@ def _hindsight_sentence(args: argparse.Namespace, hindsight: HindsightParams) ->
     return "Hindsight = per day, the best of " + ", ".join(parts) + ": a reference, not a bound."
 
 
-def day_cap_counts(out: DayOutcome) -> tuple[int, int] | None:
-    """A hindsight day's (solver runs and searches with an iteration budget, those capped).
-
-    None when the day records none (another policy, or wall-clock budgets). A day read from
-    the per-day CSV carries the two counts it was written with (``cap_counts``).
-    """
-    if not out.policy.startswith("hindsight"):
-        return None
-    if "cap_counts" in out.detail:
-        runs, capped = out.detail["cap_counts"]
-        return int(runs), int(capped)
-    flags = {  # one row per repair policy: one entry per solver run
-        (r["pricing"], r["run"]): bool(r["capped"])
-        for r in out.detail.get("runs", [])
-        if "capped" in r
-    }
-    return (len(flags), sum(flags.values())) if flags else None
-
-
-def cap_counts(outcomes: Sequence[DayOutcome]) -> tuple[int, int] | None:
-    """(runs, capped) of the hindsight days that record them, summed; None if none does."""
-    days = [c for out in outcomes if (c := day_cap_counts(out)) is not None]
-    if not days:
-        return None
-    return sum(r for r, _ in days), sum(c for _, c in days)
-
-
 def _capped_sentence(outcomes: Sequence[DayOutcome]) -> str:
     """How many hindsight runs the safety cap stopped before their iterations ('' if none)."""
     counts = cap_counts(outcomes)
@@ -256,24 +232,6 @@ _CAPPED = re.compile(
 
 TITLE = "# RL dispatch: policies on held-out days of the standard scenario"
 
-#: The CSV's per-day KPI columns, between ``policy, seed`` and ``decisions, wall_s``
-#: (``orders_total``, the orders due, came later: older CSVs lack it).
-CSV_METRICS = (
-    "cost_cents",
-    "on_time_rate",
-    "orders_unserved",
-    "orders_delivered",
-    "orders_total",
-    "time_cost_cents",
-    "fixed_cost_cents",
-    "lateness_cost_cents",
-    "unserved_cost_cents",
-    "distance_cost_cents",
-)
-#: per hindsight day: its solver runs and searches with an iteration budget, and how many of
-#: them the wall-clock safety cap stopped (empty for other policies and wall-clock budgets;
-#: CSVs written before them lack both columns, and their re-render cannot recompute the count)
-CAP_COLUMNS = ("hindsight_runs", "hindsight_runs_capped")
 #: the columns a stored CSV needs to be re-rendered (what :func:`summarise` reads)
 CSV_REQUIRED = (
     "policy",
@@ -302,28 +260,12 @@ RUN_ONLY = (
 FROM = "--from-results"
 
 
-def write_csv(path: Path, outcomes: Sequence[DayOutcome]) -> None:
-    """One row per policy and day: the day's KPIs, its decisions and wall time (s, 3 decimals),
-    and for a hindsight day its runs and searches and how many the safety cap stopped."""
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["policy", "seed", *CSV_METRICS, "decisions", "wall_s", *CAP_COLUMNS])
-        for out in outcomes:
-            caps = day_cap_counts(out)
-            writer.writerow(
-                [
-                    out.policy,
-                    out.seed,
-                    *(out.metrics.get(k, "") for k in CSV_METRICS),
-                    out.num_decisions,
-                    round(out.wall_s, 3),
-                    *(caps if caps is not None else ("", "")),
-                ]
-            )
+#: the per-day CSV's writer (kept under its old name here)
+write_csv = write_days_csv
 
 
 def read_csv(path: Path) -> list[DayOutcome]:
-    """The days of a stored :func:`write_csv` file (no latencies: the CSV has none)."""
+    """The days of a stored :func:`write_days_csv` file (no latencies: the CSV has none)."""
     label = path.name
     try:
         text = path.read_text(encoding="utf-8")
@@ -806,7 +748,7 @@ def main() -> None:
     wall = time.perf_counter() - t0
     summaries = summarise(outcomes)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(args.out / f"{out_name}.csv", outcomes)
+    write_days_csv(args.out / f"{out_name}.csv", outcomes)
     preamble = [
         f"`rl_agents.scenario.standard_scenario()`, day seeds {args.seeds} (held out: training "
         "days are seeds 1,000,000 and up). Costs in cents (the twin's `cost_cents`), means over "

@@ -16,6 +16,7 @@ comparisons of that KPI with the baseline; the table's marks follow the adjusted
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -601,6 +602,73 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
     return head + "\n".join(rows) + "\n" + foot
 
 
+#: The per-day CSV's KPI columns, between ``policy, seed`` and ``decisions, wall_s``
+#: (``orders_total``, the orders due, came later: older CSVs lack it).
+CSV_METRICS = (
+    "cost_cents",
+    "on_time_rate",
+    "orders_unserved",
+    "orders_delivered",
+    "orders_total",
+    "time_cost_cents",
+    "fixed_cost_cents",
+    "lateness_cost_cents",
+    "unserved_cost_cents",
+    "distance_cost_cents",
+)
+#: per hindsight day: its solver runs and searches with an iteration budget, and how many of
+#: them the wall-clock safety cap stopped (empty for other policies and wall-clock budgets;
+#: CSVs written before them lack both columns, and their re-render cannot recompute the count)
+CAP_COLUMNS = ("hindsight_runs", "hindsight_runs_capped")
+
+
+def day_cap_counts(out: DayOutcome) -> tuple[int, int] | None:
+    """A hindsight day's (solver runs and searches with an iteration budget, those capped).
+
+    None when the day records none (another policy, or wall-clock budgets). A day read from
+    the per-day CSV carries the two counts it was written with (``cap_counts``).
+    """
+    if not out.policy.startswith("hindsight"):
+        return None
+    if "cap_counts" in out.detail:
+        runs, capped = out.detail["cap_counts"]
+        return int(runs), int(capped)
+    flags = {  # one row per repair policy: one entry per solver run
+        (r["pricing"], r["run"]): bool(r["capped"])
+        for r in out.detail.get("runs", [])
+        if "capped" in r
+    }
+    return (len(flags), sum(flags.values())) if flags else None
+
+
+def cap_counts(outcomes: Sequence[DayOutcome]) -> tuple[int, int] | None:
+    """(runs, capped) of the hindsight days that record them, summed; None if none does."""
+    days = [c for out in outcomes if (c := day_cap_counts(out)) is not None]
+    if not days:
+        return None
+    return sum(r for r, _ in days), sum(c for _, c in days)
+
+
+def write_days_csv(path: Path, outcomes: Sequence[DayOutcome]) -> None:
+    """One row per policy and day: the day's KPIs, its decisions and wall time (s, 3 decimals),
+    and for a hindsight day its runs and searches and how many the safety cap stopped."""
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["policy", "seed", *CSV_METRICS, "decisions", "wall_s", *CAP_COLUMNS])
+        for out in outcomes:
+            caps = day_cap_counts(out)
+            writer.writerow(
+                [
+                    out.policy,
+                    out.seed,
+                    *(out.metrics.get(k, "") for k in CSV_METRICS),
+                    out.num_decisions,
+                    round(out.wall_s, 3),
+                    *(caps if caps is not None else ("", "")),
+                ]
+            )
+
+
 def report_json(summaries: dict[str, PolicySummary]) -> dict[str, Any]:
     """policy name -> summary (``mean_cost``, ``on_time_rate``, differences, gap closed, ...)."""
     return {name: s.as_json() for name, s in summaries.items()}
@@ -616,8 +684,13 @@ def evaluate_policies(
     cache: Path | None = None,
     progress: Progress | None = None,
     baseline: str = BASELINE,
+    days_csv: Path | None = None,
 ) -> dict[str, PolicySummary]:
-    """Run and summarise: every policy in ``specs`` (plus ``greedy``) on every seed."""
+    """Run and summarise: every policy in ``specs`` (plus ``greedy``) on every seed.
+
+    ``days_csv``: also write the per-day results there (:func:`write_days_csv`), from which
+    every interval can be recomputed later (``benchmarks/rl_evaluate.py --from-results``).
+    """
     if not seeds:
         raise InputError("seeds", "no seeds given")
     # a repeated day or policy would be counted twice: the CIs would look tighter than they are
@@ -637,17 +710,24 @@ def evaluate_policies(
         cache=cache,
         progress=progress,
     )
+    if days_csv is not None:
+        write_days_csv(days_csv, outcomes)
     return summarise(outcomes, baseline=baseline)
 
 
 __all__ = [
     "BASELINE",
+    "CAP_COLUMNS",
+    "CSV_METRICS",
     "HINDSIGHT",
     "DayOutcome",
     "PolicySummary",
+    "cap_counts",
+    "day_cap_counts",
     "evaluate_policies",
     "report_json",
     "run_days",
     "summarise",
     "table_markdown",
+    "write_days_csv",
 ]

@@ -210,6 +210,13 @@ def evaluate_cmd(
     ] = "standard",
     out: Annotated[Path | None, typer.Option(help="write the results JSON here")] = None,
     table: Annotated[Path | None, typer.Option(help="also write the markdown table here")] = None,
+    days: Annotated[
+        Path | None,
+        typer.Option(
+            help="also write the per-day results here (CSV: one row per policy and day, from "
+            "which every interval can be recomputed)"
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="worker processes")] = 2,
     hindsight_time_limit: Annotated[
         float | None,
@@ -289,7 +296,7 @@ def evaluate_cmd(
         for i, value in enumerate(values):  # a repeat would be counted twice in the CIs
             if value in values[:i]:
                 raise fail(f"{option}: {value!r} is given twice")
-    for path, option in ((out, "--out"), (table, "--table")):
+    for path, option in ((out, "--out"), (table, "--table"), (days, "--days")):
         if path is not None:  # before the days are played, not after them
             check_output_file(path, option)
     if hindsight_cache is not None:  # read and appended to: the folder of a new one must exist
@@ -336,6 +343,7 @@ def evaluate_cmd(
             hindsight_params=hindsight_params,
             cache=hindsight_cache,
             progress=progress,
+            days_csv=days,
         )
     md = table_markdown(summaries)
     typer.echo(md)
@@ -347,3 +355,5 @@ def evaluate_cmd(
         console.print(f"wrote {out}", markup=False)
     if table is not None:
         table.write_text(md)
+    if days is not None:
+        console.print(f"wrote {days}", markup=False)

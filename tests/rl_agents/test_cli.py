@@ -60,6 +60,57 @@ def test_evaluate_writes_the_json_and_the_table(
     assert "| insertion | 2 |" in result.output
 
 
+def test_evaluate_writes_the_per_day_results_the_intervals_can_be_recomputed_from(
+    tiny_file: Path, tmp_path: Path
+) -> None:
+    """Validation-day figures in docs/rl.md could not be checked: no per-day data was kept.
+    ``--days`` writes it (the benchmark's per-day CSV), and the JSON's intervals follow from it."""
+    import csv
+
+    from simulation.stats import paired_diff
+
+    out, days = tmp_path / "r.json", tmp_path / "days.csv"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--scenario", str(tiny_file),
+            "--policies", "greedy,insertion",
+            "--seeds", "1..3",
+            "--workers", "1",
+            "--out", str(out),
+            "--days", str(days),
+            "--quiet",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    with days.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["policy"], int(r["seed"])) for r in rows] == [
+        (p, s) for p in ("greedy", "insertion") for s in (1, 2, 3)
+    ]
+    cost = {
+        p: [float(r["cost_cents"]) for r in rows if r["policy"] == p] for p in data if p[0] != "_"
+    }
+    assert cost["greedy"] == [data["greedy"]["costs"][str(s)] for s in (1, 2, 3)]
+    d = paired_diff(cost["insertion"], cost["greedy"])
+    assert data["insertion"]["diff_ci"] == pytest.approx([d.low, d.high])
+    refused = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--scenario",
+            str(tiny_file),
+            "--seeds",
+            "1",
+            "--days",
+            str(tmp_path / "no" / "d.csv"),
+        ],
+    )
+    one_line_error(refused, "--days")
+
+
 def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.zip"
     result = runner.invoke(
