@@ -160,13 +160,26 @@ class VariantFile(StrictModel):
 
 
 class LoadedVariants:
-    """A variant file read from disk: base scenario, optional plan, variant scenarios."""
+    """A variant file read from disk: base scenario, optional plan, variant scenarios.
 
-    def __init__(self, spec: VariantFile, base: Scenario, plan: Plan | None, source: str) -> None:
+    ``source`` names the variant file (or request); ``plan_source`` the plan's own file, which
+    errors on the plan's fields name (``source`` when the plan came with it).
+    """
+
+    def __init__(
+        self,
+        spec: VariantFile,
+        base: Scenario,
+        plan: Plan | None,
+        source: str,
+        *,
+        plan_source: str | None = None,
+    ) -> None:
         self.spec = spec
         self.base = base
         self.plan = plan
         self.source = source
+        self.plan_source = plan_source if plan_source is not None else source
 
     @property
     def names(self) -> list[str]:
@@ -229,8 +242,10 @@ def read_variants(path: str | Path) -> LoadedVariants:
         raise input_error_from_validation(err, source=str(p)) from None
     base_path = (p.parent / spec.base).resolve()
     base = load_scenario(base_path)
-    plan = read_plan((p.parent / spec.plan).resolve()) if spec.plan else None
-    return LoadedVariants(spec, base, plan, str(p))
+    plan_path = (p.parent / spec.plan).resolve() if spec.plan else None
+    plan = read_plan(plan_path) if plan_path is not None else None
+    plan_source = str(plan_path) if plan_path is not None else None
+    return LoadedVariants(spec, base, plan, str(p), plan_source=plan_source)
 
 
 def apply_variant(

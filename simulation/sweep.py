@@ -160,12 +160,12 @@ def _bound(x: float | None) -> float | None:
 
 
 def check_variant_plan(variants: LoadedVariants) -> None:
-    """Refuse, naming the variant file, a plan with ids its base scenario lacks (as ``--plan``)."""
+    """Refuse, naming the plan's file, a plan with ids its base scenario lacks (as ``--plan``)."""
     from simulation.twin import check_plan_ids
 
     if variants.plan is None:
         return
-    check_plan_ids(variants.base, variants.plan, source=variants.source)
+    check_plan_ids(variants.base, variants.plan, source=variants.plan_source)
 
 
 def variant_cases(

@@ -183,8 +183,12 @@ class World:
         return self.loc_of[loc]
 
 
-def compile_world(scenario: Scenario) -> World:
-    """Compile a scenario into a :class:`World` (travel tables over all its locations)."""
+def compile_world(scenario: Scenario, *, travel_tables: bool = True) -> World:
+    """Compile a scenario into a :class:`World` (travel tables over all its locations).
+
+    ``travel_tables=False``: the tables are empty (0 x 0), for a World that only looks ids and
+    locations up (see :func:`simulation.twin.check_plan_ids`); never simulate on one.
+    """
     locations: list[Location] = []
     loc_of: dict[Location, int] = {}
 
@@ -205,13 +209,17 @@ def compile_world(scenario: Scenario) -> World:
         add(order.location)
         if order.pickup is not None:
             add(order.pickup.location)
-    if len(locations) > MAX_DENSE_LOCATIONS:
+    if travel_tables and len(locations) > MAX_DENSE_LOCATIONS:
         raise InputError(
             "orders",
             f"{len(locations)} distinct locations; the twin keeps dense travel tables and "
             f"supports at most {MAX_DENSE_LOCATIONS}",
         )
-    travel = _travel_table(scenario.travel, locations)
+    travel = (
+        _travel_table(scenario.travel, locations)
+        if travel_tables
+        else TravelTable(np.zeros((0, 0), dtype=np.int32), np.zeros((0, 0), dtype=np.int32))
+    )
 
     horizon_start = float(scenario.horizon.start_s)
     horizon_end = float(scenario.horizon.end_s)

@@ -95,31 +95,53 @@ def saved_data_warnings() -> Iterator[None]:
         yield
 
 
-#: the input files the running command has read: (path, top-level fields of what it holds)
-_input_files: ContextVar[tuple[tuple[str, frozenset[str]], ...]] = ContextVar(
+#: the input files the running command has read: (path, the field path its content sits
+#: under in errors, "" for the top level; the top-level fields of what it holds)
+_input_files: ContextVar[tuple[tuple[str, str, frozenset[str]], ...]] = ContextVar(
     "dispatchlab_input_files", default=()
 )
 
 
-def note_input(path: str | Path, fields: Iterable[str]) -> None:
+def note_input(path: str | Path, fields: Iterable[str], *, under: str = "") -> None:
     """Record that the running command read ``path``, a file with these top-level fields.
 
     A later error on one of them without a file (a solver's ``vehicles.0.cost_per_km_cents``)
-    is then reported as ``path: field: reason`` by :func:`cli_errors`.
+    is then reported as ``path: field: reason`` by :func:`cli_errors`. ``under``: errors name
+    the file's fields below this path (a plan file's ``routes`` as ``plan.routes``).
     """
-    _input_files.set((*_input_files.get(), (str(path), frozenset(fields))))
+    _input_files.set((*_input_files.get(), (str(path), under, frozenset(fields))))
+
+
+def _depth(field: str, under: str, fields: frozenset[str]) -> int | None:
+    """How many parts of ``field`` the file noted under ``under`` accounts for (None: none)."""
+    parts = field.split(".")
+    prefix = under.split(".") if under else []
+    if len(parts) <= len(prefix) or parts[: len(prefix)] != prefix:
+        return None
+    return len(prefix) if parts[len(prefix)] in fields else None
 
 
 def with_input_file(err: InputError) -> InputError:
     """``err`` naming the input file whose field it is (as it is if it names one already, or
-    if no single input file of the command has that field)."""
+    if no single input file of the command has that field).
+
+    A file noted under a path (a variant file's plan, under ``plan``) owns the errors below
+    that path rather than a file whose top-level field it is (the variant file's ``plan``).
+    """
     if err.source is not None:
         return err
-    head = err.field.partition(".")[0]
-    files = {path for path, fields in _input_files.get() if head in fields}
+    owners: dict[str, int] = {}
+    for path, under, fields in _input_files.get():
+        depth = _depth(err.field, under, fields)
+        if depth is not None:
+            owners[path] = max(depth, owners.get(path, depth))
+    if not owners:
+        return err
+    deepest = max(owners.values())
+    files = [path for path, depth in owners.items() if depth == deepest]
     if len(files) != 1:
         return err
-    return InputError(err.field, err.reason, source=files.pop())
+    return InputError(err.field, err.reason, source=files[0])
 
 
 def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:

@@ -99,8 +99,11 @@ def simulate_cmd(
     paths = plan_paths or []
     plans = [read_plan(p) for p in paths]
     for path, each in zip(paths, plans, strict=True):  # the twin names them plan.routes...
-        note_input(path, [*type(each).model_fields, "plan"])
-    for path, each in zip(paths, plans, strict=True):  # before the pool starts, as the API does
+        note_input(path, type(each).model_fields)
+        note_input(path, type(each).model_fields, under="plan")
+    # before the pool starts, as the API does: every field the twin refuses, named in its own
+    # file (with several plans, an error from the twin could not say whose it was)
+    for path, each in zip(paths, plans, strict=True):
         check_plan_ids(scenario, each, source=str(path))
     plan = plans[0] if plans else None
     spec = policy if policy is not None else ("plan" if plan is not None else "insertion")
@@ -258,8 +261,8 @@ def whatif_cmd(
     # the base scenario and plan as read_variants reads (and names) them
     folder = variants_path.parent
     note_input((folder / loaded.spec.base).resolve(), type(loaded.base).model_fields)
-    if loaded.spec.plan and loaded.plan is not None:
-        note_input((folder / loaded.spec.plan).resolve(), type(loaded.plan).model_fields)
+    if loaded.plan is not None:  # the twin names its fields plan.routes...: the plan's file
+        note_input(loaded.plan_source, type(loaded.plan).model_fields, under="plan")
     check_variant_plan(loaded)  # before the executor starts (run_sweep checks it too)
     ex = make_executor(executor, workers=workers, address=address)
     total = len(loaded.names) * len(specs) * replications

@@ -85,6 +85,52 @@ def test_simulate_names_the_one_plan_of_a_twin_error(tmp_path: Path) -> None:
     assert line_out == f"error: {plan}: plan.allocation.0.sku: unknown SKU 'zzz'"
 
 
+@pytest.mark.parametrize("bad_first", [True, False])
+def test_simulate_names_the_one_of_several_plans_at_fault(tmp_path: Path, bad_first: bool) -> None:
+    # the twin's own checks (a SKU, a stop's location) could not say which plan file it was
+    scenario = _write(tmp_path / "s.json", dict(FAR_AND_DEAR, skus=[{"id": "a"}]))
+    good = _write(tmp_path / "good.json", {"routes": []})
+    line = {"order_id": "o1", "node_id": "n0", "sku": "zzz", "quantity": 1}
+    bad = _write(tmp_path / "bad.json", {"allocation": [line]})
+    plans = [bad, good] if bad_first else [good, bad]
+    args = ["simulate", str(scenario), "--replications", "1", "--executor", "serial", "-q"]
+    line_out = _error_line([*args, "--plan", str(plans[0]), "--plan", str(plans[1])])
+    assert line_out == f"error: {bad}: plan.allocation.0.sku: unknown SKU 'zzz'"
+
+
+def test_simulate_names_the_plan_of_a_stop_location_error(tmp_path: Path) -> None:
+    scenario = _write(tmp_path / "s.json", FAR_AND_DEAR)
+    good = _write(tmp_path / "good.json", {"routes": []})
+    stop: dict[str, Any] = {"order_id": "o1", "kind": "pickup", "location": {"x": 5, "y": 5}}
+    stop |= {"arrival_s": 0, "start_s": 0, "departure_s": 0}
+    bad = _write(tmp_path / "bad.json", {"routes": [{"vehicle_id": "v0", "stops": [stop]}]})
+    args = ["simulate", str(scenario), "--replications", "1", "--executor", "serial", "-q"]
+    line_out = _error_line([*args, "--plan", str(good), "--plan", str(bad)])
+    assert line_out.startswith(f"error: {bad}: plan.routes.0.stops.0.location: location ")
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        ({"routes": [{"vehicle_id": "zz"}]}, "plan.routes.0.vehicle_id: unknown vehicle 'zz'"),
+        (
+            {"allocation": [{"order_id": "o1", "node_id": "n0", "sku": "zzz", "quantity": 1}]},
+            "plan.allocation.0.sku: unknown SKU 'zzz'",
+        ),
+    ],
+)
+def test_whatif_names_the_plan_file_of_a_plan_error(
+    tmp_path: Path, plan: dict[str, Any], message: str
+) -> None:
+    _write(tmp_path / "s.json", dict(FAR_AND_DEAR, skus=[{"id": "a"}]))
+    plan_path = _write(tmp_path / "plan.json", plan)
+    variants = tmp_path / "v.yaml"
+    variants.write_text("base: s.json\nplan: plan.json\nvariants:\n  - name: same\n")
+    args = ["whatif", str(variants), "--replications", "1", "--executor", "serial", "-q"]
+    line = _error_line([*args, "--out", str(tmp_path / "report")])
+    assert line == f"error: {plan_path.resolve()}: {message}"  # not the variant file's
+
+
 def test_whatif_names_the_base_scenario(tmp_path: Path) -> None:
     scenario = _write(tmp_path / "no-orders.json", NO_ORDERS)
     variants = tmp_path / "v.yaml"
@@ -126,6 +172,24 @@ def test_with_input_file_names_only_a_single_owner() -> None:
     command()
     # the files noted belong to that command: none is left for the next one
     assert with_input_file(InputError("orders", "x")).source is None
+
+
+def test_a_file_noted_under_a_path_owns_the_errors_below_it() -> None:
+    @cli_errors
+    def command() -> None:
+        note_input("v.yaml", ["base", "plan", "variants"])  # its plan: a file name
+        note_input("plan.json", ["routes", "allocation"], under="plan")
+        # the plan's fields are the plan file's, though the variant file has a plan field
+        assert with_input_file(InputError("plan.routes.0", "x")).source == "plan.json"
+        assert with_input_file(InputError("plan", "x")).source == "v.yaml"
+        assert with_input_file(InputError("plan.engine", "x")).source == "v.yaml"
+        assert with_input_file(InputError("variants.0", "x")).source == "v.yaml"
+        assert with_input_file(InputError("routes.0", "x")).source is None
+        # two plans under the same path: no guess
+        note_input("other.json", ["routes"], under="plan")
+        assert with_input_file(InputError("plan.routes.0", "x")).source is None
+
+    command()
 
 
 @pytest.mark.parametrize("field", ["orders", "vehicles.0.cost_per_km_cents"])

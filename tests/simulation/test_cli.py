@@ -291,8 +291,11 @@ def test_whatif_refuses_a_plan_of_another_scenario_as_simulate_does(
     for policies in ("plan", "insertion"):
         args = ["whatif", str(variants), "--policies", policies, "--executor", "serial"]
         result = runner.invoke(app, [*args, "-q", "--out", str(out)])
+        # named in the plan's file, as simulate names it, not the variant file
         _one_line_error(
-            result, str(variants), "plan.routes.0.vehicle_id", f"unknown vehicle {vehicle!r}"
+            result,
+            f"error: {plan_path.resolve()}: plan.routes.0.vehicle_id",
+            f"unknown vehicle {vehicle!r}",
         )
     assert not out.exists()  # refused before any run
 

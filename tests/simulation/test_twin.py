@@ -44,7 +44,7 @@ from simulation.decisions import (
 from simulation.evaluate import evaluate, simulate
 from simulation.params import SimParams
 from simulation.streams import DayArrivals, draw_day_arrivals, draw_noise
-from simulation.twin import DispatchSimulator
+from simulation.twin import DispatchSimulator, check_plan_ids
 from tests.simulation.conftest import line_scenario
 
 
@@ -611,6 +611,74 @@ def test_bad_plans_are_rejected_with_the_field(line: Scenario) -> None:
     assert info.value.field == "plan.routes.0.stops.0.order_id"
     with pytest.raises(RuntimeError):
         DispatchSimulator(line).next_decision()
+
+
+def _stop(order_id: str, kind: StopKind, x: float | None = None) -> PlannedStop:
+    location = {"x": x, "y": 0} if x is not None else None
+    return PlannedStop.model_validate(
+        {"order_id": order_id, "kind": kind, "location": location, "arrival_s": 0, "start_s": 0}
+        | {"departure_s": 0}
+    )
+
+
+@pytest.mark.parametrize(
+    ("plan", "field", "reason"),
+    [
+        (Plan(routes=[Route(vehicle_id="nope")]), "plan.routes.0.vehicle_id", "unknown vehicle"),
+        (
+            Plan(
+                allocation=[AllocationLine(order_id="a", sku="zz", node_id="depot:v1", quantity=1)]
+            ),
+            "plan.allocation.0.sku",
+            "unknown SKU 'zz'",
+        ),
+        (  # v2 starts where v1 does: one virtual depot, named after v1
+            Plan(
+                allocation=[AllocationLine(order_id="a", sku="A", node_id="depot:v2", quantity=1)]
+            ),
+            "plan.allocation.0.node_id",
+            "unknown node 'depot:v2'",
+        ),
+        (
+            Plan(routes=[Route(vehicle_id="v1", stops=[_stop("a", StopKind.PICKUP, x=7)])]),
+            "plan.routes.0.stops.0.location",
+            "is not a location of the scenario",
+        ),
+        (
+            Plan(routes=[Route(vehicle_id="v1", stops=[_stop("a", StopKind.PICKUP, x=300)])]),
+            "plan.routes.0.stops.0.location",
+            "pickup of order 'a' is not at a fulfilment node",
+        ),
+    ],
+)
+def test_check_plan_ids_refuses_what_the_twin_refuses_naming_the_source(
+    plan: Plan, field: str, reason: str
+) -> None:
+    # the SKU and location checks were the twin's alone: with several plans, its error could
+    # not say which plan file was at fault
+    data = line_scenario().model_dump()
+    for order in data["orders"]:
+        order["lines"] = [{"sku": "A", "quantity": 1}]
+    scenario = Scenario.model_validate(data)
+    with pytest.raises(InputError) as twin:
+        DispatchSimulator(scenario, plan=plan)
+    with pytest.raises(InputError) as check:
+        check_plan_ids(scenario, plan, source="b.json")
+    assert (check.value.field, check.value.reason) == (twin.value.field, twin.value.reason)
+    assert check.value.field == field
+    assert reason in check.value.reason
+    assert check.value.source == "b.json"
+
+
+def test_check_plan_ids_leaves_a_scenario_error_to_the_twin(line: Scenario) -> None:
+    # an outage of an unknown node is the scenario's error, not the plan file's
+    data = line.model_dump()
+    data["stochastic"]["node_outages"] = [{"node_id": "zz", "window": {"start_s": 0, "end_s": 1}}]
+    bad = Scenario.model_validate(data)
+    check_plan_ids(bad, Plan(routes=[Route(vehicle_id="v1")]), source="b.json")
+    with pytest.raises(InputError) as info:
+        DispatchSimulator(bad)
+    assert info.value.source is None
 
 
 def test_a_wasted_trip_to_a_closed_node_is_still_charged() -> None:
