@@ -15,10 +15,12 @@ copied otherwise), so this module needs ``os.fork`` (Linux, macOS).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import struct
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from numpy.typing import NDArray
 from rl_agents.env import DynamicDispatchEnv, EnvParams
 from rl_agents.model_io import LoadedModel
 from scenarios.errors import InputError
+from scenarios.files import read_zip_limited
 from scenarios.io.json_io import atomic_write
 from scenarios.model import Scenario
 
@@ -209,11 +212,48 @@ def save_demonstrations(
     return out
 
 
+#: what reading a damaged ``.npz`` can raise (a bad member, a missing or mistyped array)
+_NPZ_ERRORS = (zipfile.BadZipFile, EOFError, KeyError, TypeError, ValueError, MemoryError)
+
+
+def _read_npz(path: str | Path) -> dict[str, NDArray[Any]]:
+    """The arrays of the demonstrations file ``path``, read under the input size cap.
+
+    A missing file, a folder, a file past the cap or a zip unpacking past it, or one that is
+    not an ``.npz`` of arrays is an InputError on ``demos`` naming it.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError("demos", "file not found", source=str(p))
+    if p.is_dir():
+        raise InputError("demos", "is a directory, expected a demonstrations file", source=str(p))
+    data = read_zip_limited(p, field="demos")
+    try:
+        with np.load(io.BytesIO(data)) as npz:
+            return {k: npz[k] for k in npz.files}
+    except _NPZ_ERRORS as exc:
+        raise InputError(
+            "demos", f"not a demonstrations file ({type(exc).__name__}: {exc})", source=str(p)
+        ) from None
+
+
 def load_demonstrations(path: str | Path) -> tuple[ExpertDemonstrations, list[int]]:
     """Read demonstrations written by :func:`save_demonstrations`, and their days."""
+    demos, days, _meta = read_demonstrations_file(path)
+    return demos, days
+
+
+def load_demonstrations_meta(path: str | Path) -> dict[str, Any] | None:
+    """What a demonstrations file was made for (None: written without that record)."""
+    return read_demonstrations_file(path)[2]
+
+
+def read_demonstrations_file(
+    path: str | Path,
+) -> tuple[ExpertDemonstrations, list[int], dict[str, Any] | None]:
+    """The demonstrations, days and record (None: none) of a ``.npz`` file, read once."""
+    data = _read_npz(path)
     try:
-        with np.load(Path(path)) as npz:
-            data = {k: npz[k] for k in npz.files}
         demos = ExpertDemonstrations(
             obs={k.removeprefix("obs__"): v for k, v in data.items() if k.startswith("obs__")},
             masks=data["masks"].astype(bool),
@@ -224,23 +264,14 @@ def load_demonstrations(path: str | Path) -> tuple[ExpertDemonstrations, list[in
             day_costs=[float(x) for x in data["day_costs"]],
         )
         days = [int(x) for x in data["days"]]
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError("demos", f"{str(path)!r} is not a demonstrations file: {exc}") from None
-    return demos, days
-
-
-def load_demonstrations_meta(path: str | Path) -> dict[str, Any] | None:
-    """What a demonstrations file was made for (None: written without that record)."""
-    try:
-        with np.load(Path(path)) as npz:
-            if _META not in npz.files:
-                return None
-            meta = json.loads(str(npz[_META]))
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError("demos", f"{str(path)!r} is not a demonstrations file: {exc}") from None
-    if not isinstance(meta, dict):
-        raise InputError("demos", f"{str(path)!r} is not a demonstrations file: bad {_META!r}")
-    return meta
+        meta = json.loads(str(data[_META])) if _META in data else None
+    except _NPZ_ERRORS as exc:
+        raise InputError(
+            "demos", f"not a demonstrations file ({type(exc).__name__}: {exc})", source=str(path)
+        ) from None
+    if meta is not None and not isinstance(meta, dict):
+        raise InputError("demos", f"not a demonstrations file: bad {_META!r}", source=str(path))
+    return demos, days, meta
 
 
 def concat(parts: Sequence[ExpertDemonstrations]) -> ExpertDemonstrations:
@@ -311,5 +342,6 @@ __all__ = [
     "load_demonstrations",
     "load_demonstrations_meta",
     "lookahead_value",
+    "read_demonstrations_file",
     "save_demonstrations",
 ]

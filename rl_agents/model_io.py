@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import ValidationError
 
 from rl_agents.env import EnvParams
-from scenarios.errors import InputError
+from scenarios.errors import InputError, input_error_from_validation
 
 META = "dispatchlab.json"
 WEIGHTS = "actor.npz"
@@ -110,12 +111,22 @@ class LoadedModel:
 
 
 def load_model(path: str | Path) -> LoadedModel:
-    """Read a dispatch model file (``standard`` = the shipped model)."""
+    """Read a dispatch model file (``standard`` = the shipped model).
+
+    Bad input is an InputError on ``model``: a missing file or a folder, a file past the input
+    size cap or a zip unpacking past it (:func:`scenarios.files.read_zip_limited`), and a zip
+    that is not a dispatchlab model or whose members cannot be read.
+    """
+    from scenarios.files import read_zip_limited
+
     p = shipped_model_path() if str(path) in ("standard", "") else Path(path)
     if not p.exists():
         raise InputError("model", f"model file {str(path)!r} not found")
+    if p.is_dir():
+        raise InputError("model", f"{str(path)!r} is a directory, expected a model file (.zip)")
+    data = read_zip_limited(p, field="model")
     try:
-        with zipfile.ZipFile(p) as zf:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = set(zf.namelist())
             if META not in names or WEIGHTS not in names:
                 raise InputError(
@@ -126,15 +137,42 @@ def load_model(path: str | Path) -> LoadedModel:
             meta = json.loads(zf.read(META))
             with np.load(io.BytesIO(zf.read(WEIGHTS))) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-    except zipfile.BadZipFile:
-        raise InputError("model", f"{str(path)!r} is not a zip file") from None
+        return _loaded_model(str(path), meta, arrays)
+    except ValidationError as err:  # the env_params it was trained with
+        error = input_error_from_validation(err)
+        raise InputError(
+            "model", f"{str(path)!r}: env_params.{error.field}: {error.reason}"
+        ) from None
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        KeyError,
+        IndexError,
+        TypeError,
+        ValueError,
+        MemoryError,
+    ) as exc:
+        # a member that is no JSON or npz, a missing array or setting: not our model file
+        raise InputError(
+            "model",
+            f"{str(path)!r} is not a readable dispatchlab model ({type(exc).__name__}: {exc})",
+        ) from None
+
+
+def _loaded_model(path: str, meta: Any, arrays: dict[str, NDArray[Any]]) -> LoadedModel:
+    """The model described by ``meta`` with the weights ``arrays`` (read from ``path``)."""
+    if not isinstance(meta, dict):
+        raise InputError("model", f"{path!r}: {META} is not a JSON object")
     if meta.get("format_version") != FORMAT_VERSION:
         raise InputError(
-            "model", f"{str(path)!r}: unsupported model format {meta.get('format_version')!r}"
+            "model", f"{path!r}: unsupported model format {meta.get('format_version')!r}"
         )
     arch = str(meta.get("arch", "mlp"))
     if arch not in ("mlp", "slots"):
-        raise InputError("model", f"{str(path)!r}: unknown network architecture {arch!r}")
+        raise InputError("model", f"{path!r}: unknown network architecture {arch!r}")
+    activation = meta["activation"]
+    if activation not in _ACTIVATIONS:
+        raise InputError("model", f"{path!r}: unknown activation {activation!r}")
     n = len([k for k in arrays if k.startswith("w")]) if arch == "mlp" else 0
     layers = [
         (arrays[f"w{i}"].astype(np.float64), arrays[f"b{i}"].astype(np.float64)) for i in range(n)
@@ -144,7 +182,7 @@ def load_model(path: str | Path) -> LoadedModel:
         env_params=EnvParams.model_validate(meta["env_params"]),
         obs_keys=list(meta["obs_keys"]),
         layers=layers,
-        activation=meta["activation"],
+        activation=activation,
         meta=meta,
         arch=arch,
         arrays={k: v.astype(np.float64) for k, v in arrays.items()} if arch == "slots" else {},

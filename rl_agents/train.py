@@ -491,10 +491,9 @@ def _show(field: str, value: Any, meta: Mapping[str, Any]) -> str:
 def _cached_demonstrations(path: Path, meta: Mapping[str, Any]) -> ExpertDemonstrations | None:
     """The demonstrations in ``path`` if it was made for ``meta``; None (with a warning) if it
     is stale; an :class:`InputError` (field ``demos``) if it was made for another run."""
-    from rl_agents.expert import load_demonstrations, load_demonstrations_meta
+    from rl_agents.expert import read_demonstrations_file
 
-    stored = load_demonstrations_meta(path)
-    demos, days = load_demonstrations(path)
+    demos, days, stored = read_demonstrations_file(path)
     # Older files record only their days: compare those, then treat the file as stale.
     recorded: dict[str, Any] = dict(stored) if stored is not None else {"days": days}
     differ = [f for f in _INPUTS if f in recorded and recorded[f] != meta[f]]

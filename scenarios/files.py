@@ -1,15 +1,19 @@
 """Reading input files with a size cap, so an endless one (``/dev/zero``, a FIFO) ends promptly.
 
 Every file dispatchlab reads as input (scenarios in any format, requests, plans, variant
-files, road networks, caches) is read through :func:`read_limited`: at most the cap plus one
-byte, and a file longer than the cap is an :class:`~scenarios.errors.InputError` naming it.
+files, road networks, caches, model zips, demonstrations) is read through :func:`read_limited`:
+at most the cap plus one byte, and a file longer than the cap is an
+:class:`~scenarios.errors.InputError` naming it. A zip archive (:func:`read_zip_limited`) must
+also unpack to at most the cap (a small zip can unpack to gigabytes).
 The cap is :data:`DEFAULT_MAX_INPUT_BYTES` unless the environment variable
 ``DISPATCHLAB_MAX_INPUT_BYTES`` gives another number of bytes.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from pathlib import Path
 
 from scenarios.errors import InputError
@@ -57,3 +61,27 @@ def read_limited(path: str | Path, *, field: str = "path") -> bytes:
         f"(set {MAX_INPUT_ENV} to allow more)",
         source=str(p),
     )
+
+
+def read_zip_limited(path: str | Path, *, field: str = "path") -> bytes:
+    """The bytes of the zip archive ``path`` (a model ``.zip``, an ``.npz``), read under the cap.
+
+    Raises InputError(``field``) naming the file when it is longer than the cap, is not a zip
+    archive, or its members unpack to more than the cap; a file that cannot be opened raises
+    the OSError ``open`` raises.
+    """
+    data = read_limited(path, field=field)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, ValueError, EOFError):  # a damaged directory: either
+        raise InputError(field, "is not a zip file", source=str(path)) from None
+    cap = max_input_bytes()
+    if unpacked > cap:
+        raise InputError(
+            field,
+            f"zip archive unpacks to {unpacked:,} bytes, more than the {cap:,} bytes an input "
+            f"may have (set {MAX_INPUT_ENV} to allow more)",
+            source=str(path),
+        )
+    return data

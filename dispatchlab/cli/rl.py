@@ -174,7 +174,7 @@ def train_cmd(
         )
     except InputError as err:
         if err.field == "demos":  # the file given as --demos: name the option
-            raise InputError("--demos", err.reason) from None
+            raise InputError("--demos", err.reason, source=err.source) from None
         raise
     console.print(
         f"wrote {out} ({out.stat().st_size / 1024:.0f} KB) after {result.timesteps:,} steps in "

@@ -319,6 +319,42 @@ def test_train_refuses_demos_made_for_other_days(tiny_file: Path, tmp_path: Path
     assert demos.read_bytes() == before and not (tmp_path / "m.zip").exists()
 
 
+@pytest.mark.parametrize("kind", ["past the cap", "npy"])
+def test_train_names_a_demos_file_it_cannot_read(
+    tiny_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # no size cap (a huge file was read whole), and a .npy named .npz was a traceback
+    import numpy as np
+
+    from scenarios.files import MAX_INPUT_ENV
+
+    demos = tmp_path / "demos.npz"
+    cap = 2 * tiny_file.stat().st_size  # the scenario is read under the same cap
+    with demos.open("wb") as fh:
+        np.save(fh, np.zeros(cap // 4))  # 8 bytes each: twice the cap
+    if kind == "past the cap":
+        monkeypatch.setenv(MAX_INPUT_ENV, str(cap))
+    result = _train_with_demos(tiny_file, tmp_path, demos)
+    reason = (
+        f"file is larger than the {cap:,} bytes" if kind == "past the cap" else "is not a zip file"
+    )
+    one_line_error(result, f"error: {demos}: --demos: {reason}")
+    assert not (tmp_path / "m.zip").exists()
+
+
+def test_evaluate_names_a_model_file_past_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenarios.files import MAX_INPUT_ENV
+
+    model = tmp_path / "huge.zip"
+    model.write_bytes(b"PK" + b"\0" * 5000)
+    monkeypatch.setenv(MAX_INPUT_ENV, "4096")
+    args = ["evaluate", "--policies", f"greedy,model:{model}", "--seeds", "1", "--workers", "1"]
+    result = runner.invoke(app, [*args, "--quiet"])
+    one_line_error(result, f"error: {model}: model: file is larger than the 4,096 bytes")
+
+
 def test_train_recomputes_stale_demos_with_a_warning(tiny_file: Path, tmp_path: Path) -> None:
     import numpy as np
 

@@ -13,6 +13,7 @@ from rl_agents.expert import (
     concat,
     expert_day,
     load_demonstrations,
+    load_demonstrations_meta,
     lookahead_value,
     save_demonstrations,
 )
@@ -94,8 +95,44 @@ def test_demonstrations_round_trip(tiny_day: ExpertDemonstrations, tmp_path: Pat
 def test_a_file_that_is_not_demonstrations_is_an_input_error(tmp_path: Path) -> None:
     bad = tmp_path / "d.npz"
     bad.write_text("nope")
-    with pytest.raises(InputError, match="demonstrations"):
+    with pytest.raises(InputError) as err:
         load_demonstrations(bad)
+    assert err.value.one_line() == f"{bad}: demos: is not a zip file"
+
+
+@pytest.mark.parametrize("kind", ["npy", "other arrays", "folder", "bad record"])
+def test_a_malformed_demonstrations_file_names_itself(tmp_path: Path, kind: str) -> None:
+    # a single array saved as .npy but named .npz was a TypeError traceback
+    path = tmp_path / "d.npz"
+    if kind == "npy":
+        with path.open("wb") as fh:
+            np.save(fh, np.zeros(3))
+    elif kind == "other arrays":
+        np.savez(path, a=np.zeros(2))
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        np.savez(path, meta=np.asarray("[1, 2]"))
+    with pytest.raises(InputError) as err:
+        load_demonstrations_meta(path) if kind == "bad record" else load_demonstrations(path)
+    assert (err.value.field, err.value.source) == ("demos", str(path))
+
+
+def test_demonstrations_past_the_input_cap_are_refused(
+    tiny_day: ExpertDemonstrations, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenarios.files import MAX_INPUT_ENV
+
+    path = save_demonstrations(tmp_path / "d.npz", tiny_day, [1])
+    monkeypatch.setenv(MAX_INPUT_ENV, str(path.stat().st_size - 1))
+    with pytest.raises(InputError) as err:
+        load_demonstrations(path)
+    assert (err.value.field, err.value.source) == ("demos", str(path))
+    assert "larger than" in err.value.reason
+    # compressed, they fit; unpacked, they would not (a zip bomb is refused the same way)
+    monkeypatch.setenv(MAX_INPUT_ENV, str(path.stat().st_size))
+    with pytest.raises(InputError, match="unpacks to"):
+        load_demonstrations(path)
 
 
 def test_soft_targets_are_distributions_over_allowed_actions(

@@ -75,6 +75,55 @@ def test_a_file_that_is_not_a_model_is_an_input_error(tmp_path: Path) -> None:
         load_model(bad)
 
 
+def _model_zip(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        ({"dispatchlab.json": b"{", "actor.npz": b""}, "JSONDecodeError"),
+        ({"dispatchlab.json": b"[]", "actor.npz": b""}, "not a readable dispatchlab model"),
+        ({"dispatchlab.json": b'{"format_version": 1}', "actor.npz": b"x"}, "readable"),
+    ],
+)
+def test_a_damaged_model_zip_is_an_input_error(
+    tmp_path: Path, members: dict[str, bytes], reason: str
+) -> None:
+    # a model zip whose members were not JSON or npz was a traceback
+    bad = _model_zip(tmp_path / "m.zip", members)
+    with pytest.raises(InputError) as err:
+        load_model(bad)
+    assert err.value.field == "model" and str(bad) in err.value.one_line()
+    assert reason in err.value.reason
+
+
+def test_a_model_past_the_input_cap_is_refused(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenarios.files import MAX_INPUT_ENV
+
+    monkeypatch.setenv(MAX_INPUT_ENV, str(tiny_model.stat().st_size - 1))
+    with pytest.raises(InputError) as err:
+        load_model(tiny_model)
+    assert (err.value.field, err.value.source) == ("model", str(tiny_model))
+    assert "larger than" in err.value.reason
+    monkeypatch.setenv(MAX_INPUT_ENV, "100000")
+    bomb = _model_zip(tmp_path / "bomb.zip", {"dispatchlab.json": b" " * 200_000})
+    with pytest.raises(InputError) as err:
+        load_model(bomb)
+    assert "unpacks to 200,000 bytes" in err.value.reason and err.value.source == str(bomb)
+    folder = tmp_path / "folder.zip"
+    folder.mkdir()
+    with pytest.raises(InputError, match="is a directory"):
+        load_model(folder)
+
+
 class Recorder(EpochDispatchPolicy):
     """An epoch policy that records when it assigned orders."""
 

@@ -78,3 +78,54 @@ def test_the_format_of_a_device_is_not_guessed() -> None:
     with pytest.raises(InputError) as err:
         load_scenario(DEV_ZERO)
     assert err.value.field == "format" and "pass --format" in err.value.reason
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_a_zip_is_read_under_the_cap_and_must_unpack_under_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenarios.files import read_zip_limited
+
+    monkeypatch.setenv(MAX_INPUT_ENV, "10000")
+    small = _zip(tmp_path / "small.zip", {"a": b"x" * 100})
+    assert read_zip_limited(small) == small.read_bytes()
+    # a few hundred bytes that unpack to 50 kB: a zip bomb in miniature
+    bomb = _zip(tmp_path / "bomb.npz", {"a.npy": b"0" * 30_000, "b.npy": b"0" * 20_000})
+    assert bomb.stat().st_size < 10_000
+    with pytest.raises(InputError) as err:
+        read_zip_limited(bomb, field="demos")
+    assert (err.value.source, err.value.field) == (str(bomb), "demos")
+    assert "unpacks to 50,000 bytes, more than the 10,000 bytes" in err.value.reason
+    big = tmp_path / "big.zip"
+    big.write_bytes(b"PK" + b"\0" * 20_000)
+    with pytest.raises(InputError, match="larger than the 10,000 bytes") as err:
+        read_zip_limited(big, field="model")
+    assert err.value.source == str(big)
+
+
+@pytest.mark.parametrize("content", [b"", b"[]", b"PK\x03\x04 broken", b"\x93NUMPY"])
+def test_a_file_that_is_no_zip_names_itself(tmp_path: Path, content: bytes) -> None:
+    from scenarios.files import read_zip_limited
+
+    path = tmp_path / "m.zip"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        read_zip_limited(path, field="model")
+    assert err.value.one_line() == f"{path}: model: is not a zip file"
+
+
+@needs_dev_zero
+def test_an_endless_zip_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scenarios.files import read_zip_limited
+
+    monkeypatch.setenv(MAX_INPUT_ENV, "4096")
+    with pytest.raises(InputError, match="larger than the 4,096 bytes"):
+        read_zip_limited(DEV_ZERO, field="model")
