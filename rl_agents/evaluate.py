@@ -267,7 +267,15 @@ def run_days(
     cache: Path | None = None,
     progress: Progress | None = None,
 ) -> list[DayOutcome]:
-    """Simulate every policy on every day seed (hindsight days are cached in ``cache``)."""
+    """Simulate every policy on every day seed (hindsight days are cached in ``cache``).
+
+    ``cache``: a JSON-lines file, read if it exists and appended to; its folder must exist
+    (an InputError on ``--hindsight-cache`` before any day is played).
+    """
+    from scenarios.files import check_output_file_folder
+
+    if cache is not None:
+        check_output_file_folder(cache, "--hindsight-cache")  # named as _read_cache names it
     specs = _validate_specs(specs)
     scenario_json = scenario.model_dump_json()
     key = _key(scenario_json, hindsight_params)
@@ -353,7 +361,6 @@ def _read_cache(path: Path, key: str) -> dict[tuple[str, int], DayOutcome]:
 
 
 def _append_cache(path: Path, key: str, out: DayOutcome) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     row = {
         "scenario_key": key,
         "policy": out.policy,

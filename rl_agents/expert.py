@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from rl_agents.env import DynamicDispatchEnv, EnvParams
 from rl_agents.model_io import LoadedModel
 from scenarios.errors import InputError
-from scenarios.files import read_zip_limited
+from scenarios.files import check_output_file_folder, read_zip_limited
 from scenarios.io.json_io import atomic_write
 from scenarios.model import Scenario
 
@@ -194,7 +194,7 @@ def save_demonstrations(
     :func:`rl_agents.train.demonstrations_meta`), read back by :func:`load_demonstrations_meta`.
     """
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file_folder(out, "demos")  # a missing folder is an error, never created
     arrays: dict[str, Any] = {f"obs__{k}": v for k, v in demos.obs.items()}
     arrays.update(
         masks=demos.masks,

@@ -231,8 +231,10 @@ def save_model(
     drop_optimizer_state: bool = True,
 ) -> Path:
     """Write the SB3 zip plus the numpy actor and metadata (see the module docstring)."""
+    from scenarios.files import check_output_file_folder
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file_folder(out, "path")  # never created (SB3's save would make every folder)
     policy = model.policy
     saved_optimizer = getattr(policy, "optimizer", None)
     if drop_optimizer_state and saved_optimizer is not None:

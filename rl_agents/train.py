@@ -617,10 +617,20 @@ def train(
     other environment parameters is refused (:class:`InputError`, field ``demos``); one made
     under another version of the twin's draws or KPI definitions, or without that record, is
     recomputed and rewritten, with a :class:`StaleDemonstrationsWarning`.
+
+    The folders of ``out`` and of a ``demos_path`` to write must exist (an InputError on
+    ``out`` / ``demos`` before any work); ``logdir``, the run's own folder, is made if missing.
     """
+    from scenarios.files import check_output_file_folder
+
     p = fit_rollout(params if params is not None else TrainParams())
     p = p.model_copy(update={"env": p.env.model_copy(update={"reward_scale": p.reward_scale})})
     out_path, log_path = Path(out), Path(logdir)
+    # the files written (the model, new demonstrations) need an existing folder, checked
+    # before any work; the logs folder is the run's own: made, with its parents
+    check_output_file_folder(out_path, "out")
+    if demos_path is not None and not Path(demos_path).exists():
+        check_output_file_folder(demos_path, "demos")
     log_path.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     # Training days: the warm start's first, then each DAgger round's, all distinct.

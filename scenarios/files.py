@@ -40,6 +40,25 @@ def max_input_bytes() -> int:
     return value
 
 
+def usable_folder(folder: Path, field: str, target: Path) -> None:
+    """Raise InputError(``field``) naming ``target`` unless ``folder`` is an existing folder
+    files can be made in (a missing one is never created: a typo is not turned into folders)."""
+    if folder.is_dir():
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(field, f"folder {folder} is not writable", source=str(target))
+    elif folder.exists():
+        raise InputError(field, f"{folder} is not a folder", source=str(target))
+    else:
+        raise InputError(field, f"folder {folder} does not exist", source=str(target))
+
+
+def check_output_file_folder(path: str | Path, field: str) -> None:
+    """Raise InputError(``field``) naming ``path`` unless the file ``path`` can be made in its
+    folder, which must exist (a library function writing a result file checks it first)."""
+    target = Path(path)
+    usable_folder(target.parent, field, target)
+
+
 def read_limited(path: str | Path, *, field: str = "path") -> bytes:
     """The bytes of the input file ``path``, read up to the cap plus one byte.
 

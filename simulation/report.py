@@ -374,7 +374,11 @@ Comparisons per KPI: {html.escape(_family_sizes(rows))}.</p>
 def write_report(
     result: SweepResult, out_dir: Path, *, title: str = "What-if comparison"
 ) -> list[Path]:
-    """Write comparison.md, comparison.csv, replications.csv, PNG plots and report.html."""
+    """Write comparison.md, comparison.csv, replications.csv, PNG plots and report.html.
+
+    ``out_dir`` is the report's own folder: made if missing, with its parents (the CLI checks
+    that a typed ``--out`` adds one folder at most).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     md = out_dir / "comparison.md"

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from scenarios.errors import InputError, input_error_from_validation
+from scenarios.files import usable_folder
 from scenarios.geo import MAX_SEED
 
 P = ParamSpec("P")
@@ -202,17 +203,6 @@ def seed_option(help: str) -> Any:
     return typer.Option(help=help, min=0, max=MAX_SEED)
 
 
-def _usable_folder(folder: Path, option: str, target: Path) -> None:
-    """Fail unless ``folder`` is an existing folder files can be made in."""
-    if folder.is_dir():
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise InputError(option, f"folder {folder} is not writable", source=str(target))
-    elif folder.exists():
-        raise InputError(option, f"{folder} is not a folder", source=str(target))
-    else:
-        raise InputError(option, f"folder {folder} does not exist", source=str(target))
-
-
 def check_output_file(out: Path, option: str = "--out") -> None:
     """Fail, before any work is done, unless the file ``out`` can be written.
 
@@ -223,7 +213,7 @@ def check_output_file(out: Path, option: str = "--out") -> None:
         raise InputError(option, "is a directory, expected a file path", source=str(out))
     if out.exists() and not os.access(out, os.W_OK):
         raise InputError(option, "file is not writable", source=str(out))
-    _usable_folder(out.parent, option, out)
+    usable_folder(out.parent, option, out)
 
 
 def check_output_folder(out: Path, option: str = "--out") -> None:
@@ -234,7 +224,7 @@ def check_output_folder(out: Path, option: str = "--out") -> None:
     """
     if out.exists() and not out.is_dir():
         raise InputError(option, "is a file, expected a folder", source=str(out))
-    _usable_folder(out if out.exists() else out.parent, option, out)
+    usable_folder(out if out.exists() else out.parent, option, out)
 
 
 #: the ``--out`` value that means standard output

@@ -173,6 +173,18 @@ def test_corrupt_cache_is_an_input_error_naming_the_line(
     assert cache.read_bytes() == text.encode("latin-1")  # left as it was
 
 
+def test_a_cache_in_a_missing_folder_is_refused_before_any_day(
+    tiny: Scenario, tmp_path: Path
+) -> None:
+    # _append_cache made every missing folder (a typo became folders) after a hindsight day
+    cache = tmp_path / "nowhere" / "h.jsonl"
+    with pytest.raises(InputError) as err:
+        run_days(tiny, ["greedy"], [1], cache=cache)
+    assert (err.value.field, err.value.source) == ("--hindsight-cache", str(cache))
+    assert err.value.reason == f"folder {cache.parent} does not exist"
+    assert not cache.parent.exists()
+
+
 @pytest.mark.parametrize("specs", [["nope"], ["hindsight:-1"], []])
 def test_bad_policy_lists(tiny: Scenario, specs: list[str]) -> None:
     with pytest.raises(InputError):

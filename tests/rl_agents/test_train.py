@@ -12,7 +12,12 @@ import pytest
 
 import rl_agents.train as train_module
 from rl_agents.env import DynamicDispatchEnv, EnvParams
-from rl_agents.expert import load_demonstrations, load_demonstrations_meta, save_demonstrations
+from rl_agents.expert import (
+    ExpertDemonstrations,
+    load_demonstrations,
+    load_demonstrations_meta,
+    save_demonstrations,
+)
 from rl_agents.model_io import META, WEIGHTS, load_model
 from rl_agents.scenario import TRAIN_SEEDS
 from rl_agents.train import (
@@ -276,6 +281,35 @@ def test_old_demos_file_of_other_days_is_refused(
     path = save_demonstrations(tmp_path / "demos.npz", demos, [5])
     with pytest.raises(InputError, match="days: \\[5\\] in the file"):
         _settle_demos(tiny, path, monkeypatch, seed=0)
+
+
+@pytest.mark.parametrize("which", ["out", "demos"])
+def test_train_refuses_a_file_in_a_missing_folder_before_any_work(
+    tiny: Scenario, tmp_path: Path, which: str
+) -> None:
+    # the model and the demonstrations were written into folders made on the spot (after the
+    # work); the logs folder, the run's own, is still made
+    missing = tmp_path / "nowhere"
+    out = missing / "m.zip" if which == "out" else tmp_path / "m.zip"
+    demos = missing / "d.npz" if which == "demos" else None
+    params = TrainParams(timesteps=16, num_envs=1, imitation_days=1, eval_every=0)
+    with pytest.raises(InputError) as err:
+        train(tiny, params, out=out, logdir=tmp_path / "a" / "logs", demos_path=demos)
+    target = out if which == "out" else demos
+    assert (err.value.field, err.value.source) == (which, str(target))
+    assert err.value.reason == f"folder {missing} does not exist"
+    assert not missing.exists() and not (tmp_path / "a").exists()
+
+
+def test_save_demonstrations_makes_no_folder(tmp_path: Path) -> None:
+    demos = ExpertDemonstrations(
+        obs={}, masks=np.zeros((0, 1), bool), actions=np.zeros(0, np.int64),
+        values=np.zeros((0, 1)), rewards=np.zeros(0, np.float32),
+        episode_starts=np.zeros(0, bool), day_costs=[],
+    )  # fmt: skip
+    with pytest.raises(InputError, match="does not exist"):
+        save_demonstrations(tmp_path / "nowhere" / "d.npz", demos, [])
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_torch_keeps_its_cache_dir_in_pytest_temp_dir(torch_cache_dir: Path) -> None:
