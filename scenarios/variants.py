@@ -51,7 +51,6 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from scenarios.errors import InputError, input_error_from_validation, register_tagged_union
-from scenarios.files import read_limited
 from scenarios.geo import Id, NonNegInt, StrictModel, TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import Plan
@@ -145,8 +144,8 @@ class Variant(StrictModel):
 class VariantFile(StrictModel):
     """A what-if study: the base scenario (and plan) and its variants."""
 
-    base: str
-    plan: str | None = None
+    base: Annotated[str, Field(min_length=1)]  # "" named the variant file's folder
+    plan: Annotated[str, Field(min_length=1)] | None = None  # "" was taken as no plan
     variants: list[Variant] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -224,12 +223,11 @@ def yaml_error_line(err: yaml.YAMLError) -> str:
 def read_variants(path: str | Path) -> LoadedVariants:
     """Read a variant YAML file and the base scenario (and plan) it points to."""
     from scenarios.io import load_scenario, read_plan
+    from scenarios.io.json_io import read_bytes
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(read_limited(p).decode("utf-8"))
-    except FileNotFoundError:
-        raise InputError("path", "file not found", source=str(p)) from None
+    try:  # read_bytes: a missing file or a folder is an InputError naming it
+        data = yaml.safe_load(read_bytes(p).decode("utf-8"))
     except UnicodeDecodeError as err:  # a ValueError: it was a traceback
         raise InputError("yaml", f"not UTF-8 text (byte {err.start})", source=str(p)) from None
     except yaml.YAMLError as err:

@@ -252,3 +252,41 @@ def test_any_variant_file_reads_or_is_one_input_error_line(text: bytes) -> None:
             read_variants(path)
         except InputError as err:
             assert "\n" not in err.one_line()
+
+
+def test_a_variant_file_that_is_a_folder_names_it(tmp_path: Path) -> None:
+    # it was an IsADirectoryError, printed as a bare "v.yaml: Is a directory"
+    path = tmp_path / "v.yaml"
+    path.mkdir()
+    with pytest.raises(InputError) as err:
+        read_variants(path)
+    assert err.value.one_line() == f"{path}: path: is a directory, expected a file"
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("base: ''\n", "base"),  # named the variant file's folder: "is a directory"
+        ("base: city.json\nplan: ''\n", "plan"),  # was taken as no plan at all
+    ],
+)
+def test_an_empty_base_or_plan_names_its_field(
+    tmp_path: Path, city: Scenario, text: str, field: str
+) -> None:
+    write_json(city, tmp_path / "city.json")
+    path = tmp_path / "v.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_variants(path)
+    assert (err.value.source, err.value.field) == (str(path), field)
+    assert "at least 1 character" in err.value.reason
+
+
+def test_the_plan_of_a_variant_file_is_its_own_source(tmp_path: Path, city: Scenario) -> None:
+    write_json(city, tmp_path / "city.json")
+    (tmp_path / "plan.json").write_text('{"routes": []}', encoding="utf-8")
+    path = tmp_path / "v.yaml"
+    path.write_text("base: city.json\nplan: plan.json\n", encoding="utf-8")
+    loaded = read_variants(path)
+    assert loaded.source == str(path)
+    assert loaded.plan_source == str((tmp_path / "plan.json").resolve())
