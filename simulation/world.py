@@ -179,7 +179,8 @@ class World:
     def location_of(self, loc: Location | None, *, where: str) -> int:
         """Index of a location known to the world (InputError if it is not)."""
         if loc is None or loc not in self.loc_of:
-            raise InputError(where, f"location {loc} is not a location of the scenario")
+            given = loc.model_dump(exclude_none=True) if loc is not None else None
+            raise InputError(where, f"location {given} is not a location of the scenario")
         return self.loc_of[loc]
 
 

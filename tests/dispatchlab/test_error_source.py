@@ -106,7 +106,10 @@ def test_simulate_names_the_plan_of_a_stop_location_error(tmp_path: Path) -> Non
     bad = _write(tmp_path / "bad.json", {"routes": [{"vehicle_id": "v0", "stops": [stop]}]})
     args = ["simulate", str(scenario), "--replications", "1", "--executor", "serial", "-q"]
     line_out = _error_line([*args, "--plan", str(good), "--plan", str(bad)])
-    assert line_out.startswith(f"error: {bad}: plan.routes.0.stops.0.location: location ")
+    assert line_out == (  # the location as given (its repr listed every unset field as None)
+        f"error: {bad}: plan.routes.0.stops.0.location: "
+        "location {'x': 5.0, 'y': 5.0} is not a location of the scenario"
+    )
 
 
 @pytest.mark.parametrize(
