@@ -226,6 +226,15 @@ def test_whatif_modifier_not_fitting_the_scenario_is_422_before_queueing(
          "unknown vehicle 'nope'"),
         ({"allocation": [{"order_id": "o9", "sku": "tea", "node_id": "dc-1", "quantity": 1}]},
          "plan.allocation.0.order_id", "unknown order 'o9'"),
+        # the twin's own checks: queued, then a failed job
+        ({"allocation": [{"order_id": "o1", "sku": "tea", "node_id": "depot:courier-1",
+                          "quantity": 1}]},
+         "plan.allocation.0.sku", "unknown SKU 'tea'"),
+        ({"routes": [{"vehicle_id": "courier-1", "stops": [
+            {"order_id": "o1", "kind": "pickup", "location": {"x": 7, "y": 7}, "arrival_s": 0,
+             "start_s": 0, "departure_s": 0}]}]},
+         "plan.routes.0.stops.0.location",
+         "location {'x': 7.0, 'y': 7.0} is not a location of the scenario"),
     ],
 )  # fmt: skip
 def test_a_plan_not_fitting_the_scenario_is_422_before_queueing(
