@@ -100,6 +100,8 @@ def check_plan_ids(scenario: Scenario, plan: Plan, *, source: str | None = None)
     tables, so nothing the twin refuses passes here. A scenario that does not compile is left
     for the twin to report (its fields are not the plan's).
     """
+    if not plan.routes and not plan.allocation:
+        return  # nothing to look up: the orders need not be compiled
     try:
         world = compile_world(scenario, travel_tables=False)
     except InputError:
