@@ -212,6 +212,14 @@ class RoutingProblem:
         return _build(self.scenario, [self.orders[i].order for i in keep], self)
 
     @cached_property
+    def longest_arcs(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per node, the longest distance (m) and the longest travel time (s) out of it."""
+        return (
+            self.distance.max(axis=1, initial=0).astype(np.float64),
+            self.duration.max(axis=1, initial=0).astype(np.float64),
+        )
+
+    @cached_property
     def arrays(self) -> TaskArrays:
         """Per-task numpy arrays (nodes, window bounds, service, load change)."""
         return TaskArrays.of(self)
@@ -271,8 +279,7 @@ def objective_bound(problem: RoutingProblem) -> dict[str, float]:
             parts[field] = parts.get(field, 0.0) + amount
 
     priced = any(v.vehicle.cost_per_km_cents for v in problem.vehicles)
-    longest_d = problem.distance.max(axis=1, initial=0).astype(np.float64)
-    longest_t = problem.duration.max(axis=1, initial=0).astype(np.float64)
+    longest_d, longest_t = problem.longest_arcs
 
     def km_field(vi: int) -> str:
         return f"vehicles.{vi}.cost_per_km_cents" if priced else "travel"
@@ -445,7 +452,7 @@ def _build(
         m = scenario.travel.matrix(list(node_locs))
         duration = np.ascontiguousarray(m.duration_s, dtype=np.int64)
         distance = np.ascontiguousarray(m.distance_m, dtype=np.int64)
-    return RoutingProblem(
+    problem = RoutingProblem(
         scenario=scenario,
         order_ids=tuple(o.id for o in orders),
         orders=tuple(infos),
@@ -458,3 +465,6 @@ def _build(
         dims=dims,
         node_keys=tuple(node_keys),
     )
+    if reuse is not None and "longest_arcs" in reuse.__dict__:
+        problem.__dict__["longest_arcs"] = reuse.longest_arcs  # the same matrices
+    return problem

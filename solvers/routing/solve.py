@@ -87,17 +87,29 @@ def choose_engine(problem: RoutingProblem, settings: EngineSettings, requested: 
     ``auto``: PyVRP when it can model every feature (driver breaks are placed afterwards by
     the scheduler, see :mod:`solvers.routing.repair`) and its data fit in
     :data:`PYVRP_AUTO_MAX_BYTES`; else OR-Tools (several windows per stop, pinned stops, a
-    disruption cost) up to :data:`ORTOOLS_AUTO_MAX_NODES` visits; beyond that the greedy plan.
+    disruption cost, prices so large that PyVRP's penalties must stay weak to fit int64)
+    up to :data:`ORTOOLS_AUTO_MAX_NODES` visits; beyond that the greedy plan.
     """
     if requested == "auto":
-        from solvers.routing.engines.pyvrp_engine import data_bytes, unsupported
+        from solvers.routing.engines.pyvrp_engine import data_bytes, unsupported, weak_penalties
 
-        if unsupported(problem, settings) is None and data_bytes(problem) <= PYVRP_AUTO_MAX_BYTES:
+        ortools_fits = problem.num_depot_nodes + len(problem.tasks) <= ORTOOLS_AUTO_MAX_NODES
+        if (
+            unsupported(problem, settings) is None
+            and data_bytes(problem) <= PYVRP_AUTO_MAX_BYTES
+            and not (ortools_fits and weak_penalties(problem))
+        ):
             return _engine("pyvrp")
-        if problem.num_depot_nodes + len(problem.tasks) <= ORTOOLS_AUTO_MAX_NODES:
+        if ortools_fits:
             return _engine("ortools")
         return _engine("greedy")
     engine = _engine(requested)
+    if requested == "pyvrp":
+        from solvers.routing.engines.pyvrp_engine import penalty_range_error
+
+        error = penalty_range_error(problem)
+        if error is not None:
+            raise error
     why = engine.unsupported(problem, settings)
     if why is not None:
         raise InputError(

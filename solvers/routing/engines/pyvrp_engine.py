@@ -30,17 +30,27 @@ import pyvrp
 from numpy.typing import NDArray
 from pyvrp.stop import StoppingCriterion
 
+from scenarios.errors import ScenarioInputError
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
-from solvers.routing.problem import UNLIMITED, RoutingProblem
+from solvers.routing.problem import UNLIMITED, RoutingProblem, objective_bound
 
 Decoder = Callable[[pyvrp.Solution], dict[int, list[int]]]
 _MAX_VALUE = 1 << 44  # pyvrp.constants.MAX_VALUE: the largest distance or duration
-#: PyVRP's penalised costs are int64: penalty x violation must stay below this.
-_SAFE_COST = 1 << 60
 _BIG_TW = np.iinfo(np.int64).max
-#: The most all prizes together may add to PyVRP's int64 objective (see :func:`_prizes`).
+# PyVRP's penalised cost of a solution (its routes' costs, the prizes it leaves uncollected
+# and the penalties of its violations) is an int64, and PyVRP checks none of it for overflow:
+# a penalty x violation past 2**63 even becomes -2**63 (a cast from double), the search then
+# takes the worst moves for the best and its local search, which does not watch the clock,
+# can loop for minutes. So the four parts share the range: the routes at most
+# ENGINE_INT_LIMIT (2**62, checked by check_int_range; optional orders' prizes included),
+#: the most all prizes of mandatory orders may add (see :func:`_prizes`),
 _PRIZE_TOTAL = 2**61
+#: the most the arcs a vehicle may not take may add to the routes' costs (see
+#: :func:`_missing_arc`),
+_MISSING_TOTAL = 2**59
+#: and the most the penalties of all violations together may add (see :func:`_max_penalty`).
+_PENALTY_TOTAL = 2**59
 
 
 #: From this many tasks on, the search starts from the greedy plan.
@@ -73,7 +83,54 @@ def unsupported(problem: RoutingProblem, settings: EngineSettings) -> str | None
         return "pinned stops"
     if settings.disruption_cost and settings.initial:
         return "a disruption cost"
+    if penalty_range_error(problem) is not None:
+        return "prices, a horizon or demands this large (its int64 penalties would overflow)"
     return None
+
+
+#: ``auto`` prefers OR-Tools when :func:`safe_penalty` is below this share of the penalty
+#: bound PyVRP's search wants (:func:`_max_penalty`): at 10**10 cents per km with 1 h
+#: windows (30 orders) the bound could be 1/400 of it, and PyVRP found no feasible plan in
+#: 1 s where it did at 100 cents per km.
+MIN_PENALTY_SHARE = 0.1
+
+
+def _wanted_penalty(problem: RoutingProblem, prizes: list[int] | None) -> float:
+    """The penalty bound PyVRP's search wants: 100,000 times the dearest distance price (its
+    default for a price of 1), or ten times the largest prize."""
+    price = max((v.unit_distance_cost for v in problem.vehicles), default=1)
+    top = max([o.penalty or 0 for o in problem.orders] + (prizes or []) + [0])
+    return max(100_000.0 * max(1, price), 10.0 * top)
+
+
+def _worst_prizes(problem: RoutingProblem) -> list[int] | None:
+    """The prizes of mandatory orders should the search relax them (None if there are none)."""
+    return _prizes(problem) if any(o.penalty is None for o in problem.orders) else None
+
+
+def weak_penalties(problem: RoutingProblem) -> bool:
+    """Whether the int64 range keeps PyVRP's penalties below :data:`MIN_PENALTY_SHARE` of the
+    bound its search wants (it may then find no feasible plan)."""
+    prizes = _worst_prizes(problem)
+    wanted = _wanted_penalty(problem, prizes)
+    return safe_penalty(problem, prizes) < MIN_PENALTY_SHARE * wanted
+
+
+def penalty_range_error(problem: RoutingProblem) -> ScenarioInputError | None:
+    """The error naming the dearest price when even a penalty of 1 per unit of violation could
+    overflow PyVRP's int64 costs (None when it cannot): see :func:`safe_penalty`."""
+    safe = safe_penalty(problem, _worst_prizes(problem))
+    if safe >= 1.0:
+        return None
+    parts = objective_bound(problem)
+    priced = [f for f in parts if f.startswith(("vehicles.", "orders."))]
+    field = max(priced, key=lambda f: parts[f]) if priced else "vehicles.0.cost_per_km_cents"
+    return ScenarioInputError(
+        field,
+        f"PyVRP's 64-bit costs could overflow even at a penalty of {safe:.3g} per unit of "
+        "violation (second of lateness, unit of excess load): use engine 'ortools' or "
+        "'auto', or lower the prices, the horizon or the demands",
+    )
 
 
 class PyVRPEngine:
@@ -321,14 +378,73 @@ def _solve(
 def _max_penalty(problem: RoutingProblem, prizes: list[int] | None) -> float | None:
     """PyVRP's penalty bound scaled to our cost units (None = PyVRP's default).
 
-    PyVRP bounds the penalty per unit of excess load or time warp (100,000 by default); when
-    arcs are priced in milli-cents or prizes are large, an infeasible plan could look cheaper
-    than a feasible one, so the bound grows with the price of distance and the largest prize.
+    PyVRP bounds the penalty per unit of excess load, time warp or excess distance (100,000
+    by default); when arcs are priced in milli-cents or prizes are large, an infeasible plan
+    could look cheaper than a feasible one, so the bound grows with the price of distance and
+    the largest prize. But never past :func:`safe_penalty`: penalty x violation is an int64
+    in PyVRP, and past it the search loops (a 1 s solve at 10**12 cents per km with time
+    windows ran for minutes).
     """
-    price = max((v.unit_distance_cost for v in problem.vehicles), default=1)
-    top = max([o.penalty or 0 for o in problem.orders] + (prizes or []) + [0])
-    bound = max(100_000.0 * max(1, price), 10.0 * top)
-    return None if bound <= 100_000.0 else bound
+    bound = min(_wanted_penalty(problem, prizes), safe_penalty(problem, prizes))
+    return None if bound == 100_000.0 else bound
+
+
+def max_violation(problem: RoutingProblem) -> float:
+    """An upper bound of the violations PyVRP can penalise in any solution of the problem:
+    seconds of time warp + units of excess load + metres of excess distance.
+
+    Following a route's clock from its vehicle's shift start ``c0``: each leg adds its travel
+    and service (``D`` in all), each wait raises the clock to a window's opening (at most
+    ``E``, the latest opening of any window or shift) and each time warp lowers it, never
+    below 0; so a route's time warp is at most ``c0 + D + waits``, with at most one wait per
+    visit and two per route. Time past a route's maximum duration counts as time warp too,
+    and is at most the same. The arcs: the longest out of each start and visit, and an arc
+    into each task of an order that needs a skill may be :func:`_missing_arc` long instead.
+    Excess load is at most all the demand; excess distance, all the distance.
+    """
+    p = problem
+    n_tasks, n_vehicles = len(p.tasks), len(p.vehicles)
+    longest_d, longest_t = p.longest_arcs
+    nodes = p.arrays.node
+    starts = np.array([v.start_node for v in p.vehicles], dtype=np.int64)
+    missing = float(_missing_arc(p)) * _skilled_tasks(p)
+    travel_s = float(longest_t[nodes].sum() + longest_t[starts].sum()) + missing
+    travel_s += float(p.arrays.service.sum())
+    travel_m = float(longest_d[nodes].sum() + longest_d[starts].sum()) + missing
+    opening = float(
+        max(
+            [t.earliest for t in p.tasks] + [v.shift[0] for v in p.vehicles] + [0],
+        )
+    )
+    waits = (n_tasks + 2 * n_vehicles) * opening
+    time_warp = 2.0 * (n_vehicles * opening + travel_s + waits)
+    load = float(sum(sum(info.demand) for info in p.orders))
+    limited = any(v.max_distance_m is not None for v in p.vehicles)
+    return time_warp + load + (travel_m if limited else 0.0)
+
+
+def safe_penalty(problem: RoutingProblem, prizes: list[int] | None) -> float:
+    """The largest penalty per unit of violation at which PyVRP's penalised cost of any
+    solution stays within int64: half of what the routes' costs (:func:`objective_bound`,
+    optional orders' prizes included), the mandatory orders' ``prizes``, and the arcs a
+    vehicle may not take leave of 2**63, over :func:`max_violation`."""
+    p = problem
+    # the parts that do not depend on the prizes, kept with the (immutable) problem: the
+    # engine choice and the search each ask
+    known = p.__dict__.get("_pyvrp_range")
+    if known is None:
+        price = max((v.unit_distance_cost + v.unit_duration_cost for v in p.vehicles), default=1)
+        extra = float(_skilled_tasks(p)) * _missing_arc(p) * price
+        known = p.__dict__["_pyvrp_range"] = (
+            sum(objective_bound(p).values()) + extra,
+            max_violation(p),
+        )
+    used, violation = known
+    mandatory = float(
+        sum(x for x, o in zip(prizes or [], p.orders, strict=False) if o.penalty is None)
+    )
+    room = (2.0**63 - used - mandatory) / 2
+    return max(0.0, room) / max(1.0, violation)
 
 
 def _prizes(problem: RoutingProblem) -> list[int]:
@@ -397,22 +513,29 @@ def data_bytes(problem: RoutingProblem) -> int:
     return 2 * 2 * 8 * num_profiles(problem) * problem.num_nodes**2
 
 
-def _missing_arc(problem: RoutingProblem, max_penalty: float | None) -> int:
+def _skilled_tasks(problem: RoutingProblem) -> int:
+    """Tasks of orders that need a skill: the only ends of arcs a vehicle may not take."""
+    return sum(len(info.tasks) for info in problem.orders if info.skills)
+
+
+def _missing_arc(problem: RoutingProblem) -> int:
     """Distance and duration of an arc a vehicle may not take (into a task it lacks a skill for).
 
     Longer than any shift, so a route through it always has time warp, but not PyVRP's
-    MAX_VALUE: time warp is priced at up to ``max_penalty`` per second in int64, and a
-    2**44 s warp at a large penalty overflows into a cheap-looking infeasible solution that
-    the search never leaves.
+    MAX_VALUE: a route may take such an arc into each visit of an order that needs a skill,
+    and all of them together add at most :data:`_MISSING_TOTAL` to the routes' costs (their
+    time warp is in :func:`max_violation`, which bounds the penalty).
     """
     p = problem
-    span = max(v.shift[1] for v in p.vehicles) - min(v.shift[0] for v in p.vehicles)
-    longest = int(p.duration.max(initial=0)) + int(p.distance.max(initial=0))
+    span = max((v.shift[1] for v in p.vehicles), default=0) - min(
+        (v.shift[0] for v in p.vehicles), default=0
+    )
+    longest_d, longest_t = p.longest_arcs
+    longest = int(longest_t.max(initial=0)) + int(longest_d.max(initial=0))
     service = max((t.service_s for t in p.tasks), default=0)
     wanted = 10 * (span + longest + service) + 1
-    penalty = max(100_000.0 if max_penalty is None else max_penalty, 1.0)
-    price = max((v.unit_distance_cost for v in p.vehicles), default=1)
-    safe = int(_SAFE_COST / (penalty + price))
+    price = max((v.unit_distance_cost + v.unit_duration_cost for v in p.vehicles), default=1)
+    safe = _MISSING_TOTAL // (max(1, _skilled_tasks(p)) * max(1, price))
     return int(min(_MAX_VALUE, wanted, safe))
 
 
@@ -484,7 +607,7 @@ def build_data(
             shipment_tasks.append((info.pickup, info.delivery))
 
     # routing profiles: one per distinct set of nodes some vehicle may not enter
-    missing = _missing_arc(p, _max_penalty(p, mandatory_prizes))
+    missing = _missing_arc(p)
     dist = np.ascontiguousarray(p.distance, dtype=np.int64)
     dur = np.ascontiguousarray(p.duration, dtype=np.int64)
     banned_by_skills = _banned_nodes(p)

@@ -3,6 +3,8 @@ a starting plan PyVRP can search from."""
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 import pyvrp
@@ -18,6 +20,7 @@ from scenarios import (
     TimeWindow,
     Vehicle,
 )
+from scenarios.errors import ScenarioInputError
 from scenarios.geo import MAX_INT
 from scenarios.plan import Plan
 from solvers.routing import (
@@ -36,7 +39,9 @@ from solvers.routing.engines.pyvrp_engine import (
     _prizes,
     build_data,
     data_bytes,
+    max_violation,
     num_profiles,
+    safe_penalty,
 )
 from solvers.validate import validate_plan
 from tests.solvers.routing.conftest import make_city
@@ -72,13 +77,119 @@ def test_vehicles_banned_from_the_same_nodes_share_a_profile() -> None:
 
 def test_missing_arcs_are_longer_than_any_shift_and_cannot_overflow() -> None:
     p = build_problem(_skilled_city(penalty_cents=10**9))
+    missing = _missing_arc(p)
+    span = max(v.shift[1] for v in p.vehicles) - min(v.shift[0] for v in p.vehicles)
+    assert missing > span
+    price = max(v.unit_distance_cost + v.unit_duration_cost for v in p.vehicles)
+    assert missing * price * len(p.tasks) < 2**59
     for prizes in (None, _prizes(p)):
         penalty = _max_penalty(p, prizes) or 100_000.0
-        missing = _missing_arc(p, penalty)
-        span = max(v.shift[1] for v in p.vehicles) - min(v.shift[0] for v in p.vehicles)
-        assert missing > span
-        price = max(v.unit_distance_cost for v in p.vehicles)
-        assert missing * (penalty + price) < 2**63
+        assert penalty * max_violation(p) <= safe_penalty(p, prizes) * max_violation(p) < 2**62
+
+
+def _priced_windows(price_cents_per_km: int, num_orders: int = 30) -> Scenario:
+    """Orders at seeded random places with 1 h windows over a 10 h day; three vehicles at
+    ``price`` per km (at 10**12 cents a 1 s PyVRP search of it ran for minutes)."""
+    rng = random.Random(0)
+    orders = []
+    for i in range(num_orders):
+        where = Location(x=rng.uniform(0, 10_000), y=rng.uniform(0, 10_000))
+        opens = rng.randrange(0, 30_000)
+        orders.append(
+            Order(
+                id=f"o{i}",
+                location=where,
+                demand=[1],
+                service_s=60,
+                time_windows=[TimeWindow(start_s=opens, end_s=opens + 3600)],
+            )
+        )
+    depot = Location(x=5000, y=5000)
+    fleet = [
+        Vehicle(
+            id=f"v{k}", start_location=depot, capacity=[100], cost_per_km_cents=price_cents_per_km
+        )
+        for k in range(3)
+    ]
+    return make_city(1).model_copy(update={"orders": orders, "vehicles": fleet})
+
+
+@pytest.mark.parametrize("price", [100, 10**9, MAX_INT])
+def test_penalties_times_the_largest_violation_stay_in_int64(price: int) -> None:
+    """PyVRP multiplies its penalty by the violation in doubles and casts to int64: past 2**63
+    the cost became -2**63 (its search then took the worst moves for the best)."""
+    p = build_problem(_priced_windows(price))
+    for prizes in (None, _prizes(p)):
+        penalty = _max_penalty(p, prizes) or 100_000.0
+        worst = int(max_violation(p))
+        evaluator = pyvrp.CostEvaluator([penalty], penalty, penalty)
+        assert 0 <= evaluator.tw_penalty(worst) < 2**62
+        assert 0 <= evaluator.load_penalty(worst, 0, 0) < 2**62
+    assert pyvrp_engine.weak_penalties(p) == (price >= 10**9)
+    assert pyvrp_engine.penalty_range_error(p) is None
+
+
+def test_normal_prices_keep_the_penalty_bound() -> None:
+    p = build_problem(_priced_windows(100))
+    assert _max_penalty(p, None) == 100_000.0 * 100
+
+
+_HANG = """
+import time
+from solvers.routing import build_problem
+from solvers.routing.engines.base import EngineSettings
+from solvers.routing.engines.pyvrp_engine import PyVRPEngine
+from tests.solvers.routing.test_pyvrp_engine import _priced_windows
+problem = build_problem(_priced_windows(10**12))
+t0 = time.perf_counter()
+PyVRPEngine().solve(problem, EngineSettings(time_limit_s=1.0, seed=1, deadline=t0 + 1.0))
+print(time.perf_counter() - t0)
+"""
+
+
+def test_pyvrp_at_huge_prices_with_time_windows_stops_on_time() -> None:
+    """10**12 cents per km with time windows: a 1 s PyVRP search ran for over 10 minutes
+    (penalty x time warp overflowed int64). Run in a subprocess: a hang cannot be
+    interrupted inside PyVRP's C++ local search."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    run = subprocess.run(
+        [sys.executable, "-c", _HANG], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert float(run.stdout.split()[-1]) < 3.0
+
+
+def test_explicit_pyvrp_at_huge_prices_answers_a_valid_plan_on_time() -> None:
+    """Asked for PyVRP at 10**9 cents per km (its penalty bound of 1e14 times an hour of
+    time warp passed int64), the search runs with the penalties int64 allows (should it
+    find nothing feasible, the greedy plan is the answer), on time."""
+    s = _priced_windows(10**9)
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine="pyvrp", time_limit_s=1))
+    assert validate_plan(s, plan).ok
+    assert stats.total_s < 1.5
+
+
+def test_penalties_that_cannot_fit_int64_at_all_name_the_price(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = _priced_windows(MAX_INT, num_orders=6)
+    monkeypatch.setattr(pyvrp_engine, "max_violation", lambda problem: 2.0**64)
+    with pytest.raises(ScenarioInputError) as err:
+        solve_routes(s, RoutingParams(engine="pyvrp", time_limit_s=1))
+    assert err.value.field == "vehicles.0.cost_per_km_cents"
+    assert "'ortools'" in err.value.reason
+
+
+def test_auto_routes_prices_pyvrp_cannot_penalise_with_ortools() -> None:
+    s = _priced_windows(10**9, num_orders=6)
+    plan = solve_routes(s, RoutingParams(time_limit_s=1, seed=1))
+    assert plan.engine == "ortools"
+    assert validate_plan(s, plan).ok
+    assert not plan.unassigned
 
 
 def test_skilled_orders_go_to_the_vehicle_with_the_skill() -> None:
