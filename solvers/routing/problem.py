@@ -43,7 +43,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
-from scenarios.errors import ScenarioInputError
+from scenarios.errors import InputError, ScenarioInputError
 from scenarios.geo import Location
 from scenarios.model import Order, Scenario, Vehicle
 from scenarios.plan import StopKind
@@ -261,10 +261,16 @@ def build_problem(scenario: Scenario) -> RoutingProblem:
     return problem
 
 
-def objective_bound(problem: RoutingProblem) -> dict[str, float]:
+def objective_bound(
+    problem: RoutingProblem, disruption_cost: int = 0, disrupted: int = 0
+) -> dict[str, float]:
     """An upper bound of any plan's objective (milli-cents), split by the scenario field that
     prices each part (``vehicles.0.cost_per_km_cents``; ``travel`` for the distance of a fleet
     priced by neither distance nor time, which is then the objective).
+
+    In re-optimisation, moving each of the ``disrupted`` visits of the initial plan to another
+    vehicle costs ``disruption_cost`` (milli-cents; the params' ``disruption_cost_cents``):
+    each is charged at most once per plan.
 
     Every arc of a route leaves its vehicle's start or one visit, and each visit is in at most
     one route: so the distance of all routes together is at most what leaves the starts plus
@@ -303,6 +309,7 @@ def objective_bound(problem: RoutingProblem) -> dict[str, float]:
     for oi, info in enumerate(problem.orders):
         if info.penalty is not None:
             add(f"orders.{oi}.penalty_cents", float(info.penalty))
+    add(DISRUPTION_FIELD, float(disruption_cost) * disrupted)
     return parts
 
 
@@ -314,24 +321,34 @@ def _hour_price(problem: RoutingProblem, vi: int) -> int:
     return problem.vehicles[vi].unit_duration_cost
 
 
-def check_int_range(problem: RoutingProblem) -> None:
+#: The routing params' field of the disruption cost (a part of :func:`objective_bound`).
+DISRUPTION_FIELD = "disruption_cost_cents"
+
+
+def check_int_range(problem: RoutingProblem, disruption_cost: int = 0, disrupted: int = 0) -> None:
     """ScenarioInputError naming the price whose share is largest when some plan's objective
-    could pass :data:`ENGINE_INT_LIMIT` (the engines' int64 costs would wrap around)."""
-    parts = objective_bound(problem)
+    could pass :data:`ENGINE_INT_LIMIT` (the engines' int64 costs would wrap around); an
+    InputError naming ``disruption_cost_cents`` (a params field) when that share is the
+    disruption cost's (see :func:`objective_bound`)."""
+    parts = objective_bound(problem, disruption_cost, disrupted)
     total = sum(parts.values())
     if total <= ENGINE_INT_LIMIT:
         return
     field = max(parts, key=lambda name: parts[name])
+    if total - parts.get(DISRUPTION_FIELD, 0.0) <= ENGINE_INT_LIMIT:
+        field = DISRUPTION_FIELD  # the scenario alone is in range: the disruption cost is not
     what = {
         "fixed_cost_cents": "fixed costs",
         "cost_per_km_cents": "distance prices",
         "cost_per_hour_cents": "time prices",
         "penalty_cents": "penalties of optional orders",
+        DISRUPTION_FIELD: f"the disruption cost of moving {disrupted} visits of the initial plan",
     }.get(field.rsplit(".", 1)[-1], "distances")
     if field.startswith("orders."):
         order_id = problem.order_ids[int(field.split(".")[1])]
         what = f"penalties of optional orders (the largest: order {order_id!r})"
-    raise ScenarioInputError(
+    error = ScenarioInputError if field != DISRUPTION_FIELD else InputError
+    raise error(
         field,
         f"a plan of this scenario can cost up to {total:.3g} milli-cents, mostly {what} "
         f"({parts[field]:.3g}), more than the {ENGINE_INT_LIMIT} (2**62) the routing engines "

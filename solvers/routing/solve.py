@@ -13,7 +13,7 @@ from scenarios.plan import Plan, PlanStatus, Route, StopKind, Unassigned, Unassi
 from solvers.routing.diagnose import diagnose_orders
 from solvers.routing.engines.base import Engine, EngineSettings
 from solvers.routing.params import RoutingParams
-from solvers.routing.problem import RoutingProblem, build_problem
+from solvers.routing.problem import RoutingProblem, build_problem, check_int_range
 from solvers.routing.schedule import schedule_route, to_route
 from solvers.validate import validate_plan
 
@@ -153,6 +153,8 @@ def solve_routes_with_stats(
         problem = full
     reasons = {full.order_ids[i]: r for i, r in diagnosed.items()}
     settings = _settings(problem, params, stats.pin_notes, absent_orders)
+    if settings.disruption_cost:
+        check_int_range(problem, settings.disruption_cost, len(settings.original_vehicle))
     stats.notes.extend(stats.pin_notes)
     engine = choose_engine(problem, settings, params.engine)
     stats.engine = engine.name

@@ -8,13 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenarios import EuclideanTravel, Location, Scenario, TimeWindow, Vehicle
-from scenarios.errors import ScenarioInputError
+from scenarios.errors import InputError, ScenarioInputError
 from scenarios.geo import MAX_INT
-from scenarios.plan import StopKind
+from scenarios.plan import Plan, PlannedStop, Route, StopKind
 from solvers.routing import RoutingParams, build_problem, solve_routes
 from solvers.routing.engines.ortools_engine import ORToolsEngine
 from solvers.routing.engines.pyvrp_engine import PyVRPEngine
-from solvers.routing.problem import ENGINE_INT_LIMIT, objective_bound
+from solvers.routing.problem import ENGINE_INT_LIMIT, check_int_range, objective_bound
 from solvers.validate import validate_plan
 from tests.solvers.routing.conftest import make_city, with_pickups
 
@@ -216,3 +216,53 @@ def test_a_problem_that_passes_the_check_has_arc_costs_that_do_not_wrap(
         assert (wrapped.astype(object) == exact).all()
         span = v.shift[1] - v.shift[0]
         assert span * v.unit_duration_cost + v.fixed_cost <= ENGINE_INT_LIMIT
+
+
+def _disrupting(disruption_cents: int) -> tuple[Scenario, RoutingParams]:
+    """The far city priced so that its plans can cost 1.5e15 milli-cents less than 2**62, and
+    a warm start with both orders (two visits) on v0, moved at ``disruption_cents`` each."""
+    probe = build_problem(_far_city(1))
+    price = int((ENGINE_INT_LIMIT - 1.5e15) // sum(objective_bound(probe).values()))
+    s = _far_city(price)
+    assert sum(objective_bound(build_problem(s)).values()) <= ENGINE_INT_LIMIT - 1.4e15
+    stops = [PlannedStop(order_id=o.id, arrival_s=0, start_s=0, departure_s=0) for o in s.orders]
+    initial = Plan(routes=[Route(vehicle_id="v0", stops=stops)])
+    return s, RoutingParams(
+        engine="ortools",
+        time_limit_s=1,
+        initial_plan=initial,
+        disruption_cost_cents=disruption_cents,
+    )
+
+
+def test_the_disruption_cost_counts_once_per_visit_of_the_initial_plan() -> None:
+    p = build_problem(_far_city(10))
+    plain = objective_bound(p)
+    with_it = objective_bound(p, disruption_cost=7 * 1000, disrupted=2)
+    assert with_it == {**plain, "disruption_cost_cents": 14_000.0}
+
+
+@pytest.mark.parametrize("engine", ["ortools", "greedy"])
+def test_a_disruption_cost_past_int64_is_an_input_error_naming_it(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two visits moved at 10**12 cents (1e15 milli-cents each) on top of plans that can cost
+    2**62 - 1.5e15: OR-Tools' arc costs and the plan value would wrap around."""
+
+    def search(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the engine ran on costs past int64")
+
+    monkeypatch.setattr(ORToolsEngine, "solve", search)
+    s, params = _disrupting(MAX_INT)
+    with pytest.raises(InputError) as err:
+        solve_routes(s, params.model_copy(update={"engine": engine}))
+    assert not isinstance(err.value, ScenarioInputError)  # a params field, not the scenario's
+    assert err.value.field == "disruption_cost_cents"
+    assert "disruption cost of moving 2 visits" in err.value.reason
+    assert err.value.under("params").field == "params.disruption_cost_cents"
+
+
+def test_a_disruption_cost_within_int64_passes_the_check() -> None:
+    s, _ = _disrupting(10**11)  # 2e14 milli-cents of disruption: within the room left
+    p = build_problem(s)
+    check_int_range(p, 10**11 * 1000, 2)
