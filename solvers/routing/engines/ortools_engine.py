@@ -25,9 +25,17 @@ from contextlib import contextmanager
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from scenarios.errors import InputError, ScenarioInputError
+from scenarios.geo import MAX_INT
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
-from solvers.routing.problem import UNLIMITED, RoutingProblem
+from solvers.routing.problem import (
+    DISRUPTION_FIELD,
+    MILLI,
+    UNLIMITED,
+    RoutingProblem,
+    objective_bound,
+)
 from solvers.routing.schedule import schedule_route
 
 
@@ -208,14 +216,13 @@ class ORToolsEngine:
         # --- pairs, skills, optional orders
         max_arc = int(dist.max()) if dist.size else 1
         max_price = max((v.unit_distance_cost for v in vehicles), default=1) or 1
-        big = min(
-            2**50,
+        big = mandatory_drop_penalty(
+            p,
+            settings,
             10 * (len(p.tasks) + 2 * nv) * max(1, max_arc) * max_price
             + 10 * sum(v.fixed_cost for v in vehicles)
             + 10**6,
         )
-        # the penalty of the highest priority stays within int64
-        big = min(big, 2**62 // max((o.drop_weight for o in p.orders), default=1))
         # pins on a vehicle left out cannot be kept (the warm start never has any: a route
         # on such a vehicle is infeasible, so its pins are released)
         pinned_routes = {
@@ -329,6 +336,37 @@ class ORToolsEngine:
             feasible=True,
             detail=f"status {routing.status()}; {seeded}; model built in {build_s:.2f} s",
         )
+
+
+def mandatory_drop_penalty(problem: RoutingProblem, settings: EngineSettings, wanted: int) -> int:
+    """The disjunction penalty of leaving out a mandatory order of the lowest priority:
+    ``wanted``, but at least one more than serving any order can cost, and low enough that
+    every mandatory order left out, at its priority's weight, keeps the objective in int64.
+
+    Serving an order costs at most its route (route ``r`` minus the order is a route too, of
+    cost >= 0): at most all routes (:func:`objective_bound`) and at most the 10**12 cents a
+    plan's route holds (a dearer one is refused), plus the disruption cost of its two visits.
+    A penalty of 2**50 milli-cents was below that with 10**12 cents of disruption per visit:
+    OR-Tools left a moved pickup-and-delivery order out rather than pay 2 x 10**15.
+    ScenarioInputError naming the largest price when both cannot hold.
+    """
+    disrupted = len(settings.original_vehicle) if settings.disruption_cost else 0
+    parts = objective_bound(problem, settings.disruption_cost, disrupted)
+    total = sum(parts.values())
+    serving = min(float(MAX_INT * MILLI), total) + 2.0 * settings.disruption_cost
+    need = int(serving) + 1
+    weights = sum(o.drop_weight for o in problem.orders if o.penalty is None)
+    room = int((2.0**63 - 1024 - total) // max(1, weights))
+    if need > room:
+        field = max(parts, key=lambda name: parts[name])
+        error = InputError if field == DISRUPTION_FIELD else ScenarioInputError
+        raise error(
+            field,
+            f"leaving out a mandatory order must cost OR-Tools more than serving it (up to "
+            f"{need:.3g} milli-cents), and {weights} of them together would pass the 64-bit "
+            "integers it counts in: lower the price, or route fewer orders at once",
+        )
+    return min(max(wanted, need), room)
 
 
 def _set_budget(params: object, end: float, problem: RoutingProblem) -> None:

@@ -18,10 +18,19 @@ from scenarios import (
     UnassignedReason,
     Vehicle,
 )
+from scenarios.errors import ScenarioInputError
+from scenarios.geo import MAX_INT
+from scenarios.plan import Plan, PlannedStop, Route, StopKind
 from solvers.routing import RoutingParams, build_problem, solve_routes_with_stats
 from solvers.routing.engines.base import EngineSettings
-from solvers.routing.engines.ortools_engine import ORToolsEngine, usable_vehicles
+from solvers.routing.engines.ortools_engine import (
+    ORToolsEngine,
+    mandatory_drop_penalty,
+    usable_vehicles,
+)
+from solvers.routing.problem import objective_bound
 from solvers.validate import validate_plan
+from tests.solvers.routing.conftest import make_city, with_pickups
 
 #: ends 100 m from its start with a 5 s shift (the trip takes 10 s)
 STUCK = Vehicle(
@@ -246,3 +255,78 @@ def test_the_search_gets_what_is_left_after_building_the_model(
     result = ORToolsEngine().solve(problem, settings)
     assert result.feasible and "started from the greedy plan" in result.detail
     assert limits and 0.5 < limits[0] <= 0.6
+
+
+def _moved_pair(disruption_cents: int) -> tuple[Scenario, RoutingParams]:
+    """Two pickup-and-delivery orders; the warm start has o0 on ``small``, which can no
+    longer carry it (capacity 0), so o0's two visits must move to ``van``."""
+    depot = Location(x=5000, y=5000)
+    fleet = [
+        Vehicle(id="small", start_location=depot, capacity=[0]),
+        Vehicle(id="van", start_location=depot, capacity=[4], cost_per_km_cents=100),
+    ]
+    s = with_pickups(make_city(2, vehicles=fleet))
+    o0 = s.orders[0]
+    stops = [
+        PlannedStop(order_id=o0.id, kind=kind, arrival_s=0, start_s=0, departure_s=0)
+        for kind in (StopKind.PICKUP, StopKind.DELIVERY)
+    ]
+    initial = Plan(routes=[Route(vehicle_id="small", stops=stops)])
+    params = RoutingParams(
+        engine="ortools",
+        time_limit_s=1,
+        seed=1,
+        initial_plan=initial,
+        disruption_cost_cents=disruption_cents,
+    )
+    return s, params
+
+
+@pytest.mark.parametrize("disruption_cents", [10**6, MAX_INT])
+def test_a_mandatory_order_is_served_whatever_moving_it_costs(disruption_cents: int) -> None:
+    """Leaving out a mandatory order cost OR-Tools at most min(2**50, ~10 x the arcs), less
+    than moving a pair at 10**6 cents per visit (or 10**12: 2e15 milli-cents > 2**50), so
+    OR-Tools left o0 out (the repair then inserted it afterwards, and said so)."""
+    s, params = _moved_pair(disruption_cents)
+    problem = build_problem(s)
+    settings = EngineSettings(
+        time_limit_s=1,
+        seed=1,
+        original_vehicle={0: 0, 1: 0},  # o0's pickup and delivery were on "small"
+        disruption_cost=disruption_cents * 1000,
+    )
+    result = ORToolsEngine().solve(problem, settings)
+    served = {problem.tasks[t].order for seq in result.routes.values() for t in seq}
+    assert served == {0, 1}
+    plan, stats = solve_routes_with_stats(s, params)
+    assert validate_plan(s, plan).ok
+    assert not plan.unassigned
+    assert plan.engine == "ortools", stats.fallback
+    assert not any("inserted afterwards" in note for note in stats.notes), stats.notes
+
+
+def test_the_drop_penalty_passes_what_serving_an_order_can_cost() -> None:
+    s, _ = _moved_pair(MAX_INT)
+    problem = build_problem(s)
+    settings = EngineSettings(
+        time_limit_s=1,
+        original_vehicle={0: 0, 1: 0},
+        disruption_cost=MAX_INT * 1000,
+    )
+    big = mandatory_drop_penalty(problem, settings, wanted=10**6)
+    # a route holds at most 10**12 cents; moving o0's two visits costs 2 x 10**15 milli-cents
+    assert big > MAX_INT * 1000 + 2 * MAX_INT * 1000
+    weights = sum(o.drop_weight for o in problem.orders)
+    assert big * weights + sum(objective_bound(problem).values()) < 2**63
+
+
+def test_drop_penalties_that_cannot_fit_int64_name_the_price() -> None:
+    """Thousands of mandatory orders whose routes can each cost 10**12 cents: leaving all of
+    them out at more than that would pass int64."""
+    s = make_city(3)
+    fleet = [v.model_copy(update={"cost_per_km_cents": 10**9}) for v in s.vehicles]
+    many = [o.model_copy(update={"id": f"{o.id}-{k}"}) for k in range(4000) for o in s.orders]
+    problem = build_problem(s.model_copy(update={"orders": many, "vehicles": fleet}))
+    with pytest.raises(ScenarioInputError) as err:
+        mandatory_drop_penalty(problem, EngineSettings(time_limit_s=1), wanted=10**6)
+    assert err.value.field.endswith(".cost_per_km_cents")
