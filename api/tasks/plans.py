@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ from api.schemas.routes import SolverInfo
 from api.tasks.changes import plan_changes
 from api.tasks.routes import diagnosis as route_diagnosis
 from api.versions import solver_versions
-from scenarios.errors import fields_under
+from scenarios.errors import ScenarioInputError, fields_under
 from scenarios.geo import TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import AllocationLine, Plan, Route, StopKind
@@ -45,6 +46,28 @@ def _routing_scenario(scenario: Scenario, lines: list[AllocationLine]) -> Scenar
     if not scenario.nodes:
         return scenario  # delivery-only scenario: the orders are the jobs
     return routing_scenario_from_allocation(scenario, lines)
+
+
+@contextmanager
+def _orders_of_jobs(scenario: Scenario, jobs: Scenario) -> Iterator[None]:
+    """Re-raise a ScenarioInputError naming a courier job (``orders.N...`` of ``jobs``, say
+    ``orders.0.penalty_cents``) with the place of the job's order in ``scenario`` instead:
+    some orders ship nothing and others ship from several nodes, so the two differ."""
+    from solvers.routing.from_allocation import order_of_job
+
+    try:
+        yield
+    except ScenarioInputError as err:
+        head, _, rest = err.field.partition(".")
+        index, _, tail = rest.partition(".")
+        if jobs is scenario or head != "orders" or not index.isdigit():
+            raise
+        order_id = order_of_job(scenario, jobs.orders[int(index)].id)
+        if order_id is None:
+            raise
+        place = next(i for i, order in enumerate(scenario.orders) if order.id == order_id)
+        field = ".".join(part for part in ("orders", str(place), tail) if part)
+        raise ScenarioInputError(field, err.reason, source=err.source) from None
 
 
 def unfilled_diagnosis(unfilled: list[Unfilled], lines: list[AllocationLine]) -> list[str]:
@@ -92,7 +115,8 @@ def make_plan(
     jobs = _routing_scenario(scenario, lines)
     # a warm start may name orders the allocation did not ship: they are not courier jobs
     unshipped = {o.id for o in scenario.orders} - {line.order_id for line in lines}
-    with fields_under("routing"):  # the solver names fields of its params
+    # the solver names fields of its params, and of the jobs' scenario
+    with fields_under("routing"), _orders_of_jobs(scenario, jobs):
         routed, stats = solve_routes_with_stats(jobs, rparams, absent_orders=unshipped)
     plan = routed.model_copy(update={"allocation": lines})
     if progress is not None:

@@ -112,3 +112,17 @@ def _open_after(hours: list[TimeWindow], ready_s: int, end_s: int) -> list[TimeW
     # a node closed for the rest of the horizon: the parcel's ready time alone, outside the
     # opening hours, so the diagnosis leaves the job out as ``node_closed``
     return out or [TimeWindow(start_s=ready_s, end_s=ready_s)]
+
+
+def order_of_job(scenario: Scenario, job_id: str) -> str | None:
+    """The id of the order of ``scenario`` a courier job of
+    :func:`routing_scenario_from_allocation` ships (``<order id>`` or ``<order id>@<node
+    id>``); None for an id that is neither."""
+    orders = {order.id for order in scenario.orders}
+    if job_id in orders:
+        return job_id
+    for node in scenario.nodes:
+        suffix = f"@{node.id}"
+        if job_id.endswith(suffix) and job_id[: -len(suffix)] in orders:
+            return job_id[: -len(suffix)]
+    return None

@@ -306,9 +306,11 @@ def objective_bound(
             f"vehicles.{dearest_h}.cost_per_hour_cents",
             visits_s * _hour_price(problem, dearest_h),
         )
-    for oi, info in enumerate(problem.orders):
+    # named by the order's place in the scenario (a restricted problem holds fewer orders)
+    place = {order.id: i for i, order in enumerate(problem.scenario.orders)}
+    for info in problem.orders:
         if info.penalty is not None:
-            add(f"orders.{oi}.penalty_cents", float(info.penalty))
+            add(f"orders.{place[info.order.id]}.penalty_cents", float(info.penalty))
     add(DISRUPTION_FIELD, float(disruption_cost) * disrupted)
     return parts
 
@@ -345,7 +347,7 @@ def check_int_range(problem: RoutingProblem, disruption_cost: int = 0, disrupted
         DISRUPTION_FIELD: f"the disruption cost of moving {disrupted} visits of the initial plan",
     }.get(field.rsplit(".", 1)[-1], "distances")
     if field.startswith("orders."):
-        order_id = problem.order_ids[int(field.split(".")[1])]
+        order_id = problem.scenario.orders[int(field.split(".")[1])].id
         what = f"penalties of optional orders (the largest: order {order_id!r})"
     error = ScenarioInputError if field != DISRUPTION_FIELD else InputError
     raise error(

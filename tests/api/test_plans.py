@@ -439,3 +439,27 @@ def test_new_orders_past_the_order_caps_are_413(
         200,
         202,
     )
+
+
+def test_a_routing_range_error_names_the_order_in_the_request(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The routing range check names ``orders.N`` of the courier jobs: o0 (nothing in
+    stock) ships nothing, so o1 is job 0 but order 1 of the request. (The limit is lowered:
+    one order's penalty cannot reach 2**62 milli-cents.)"""
+    monkeypatch.setattr("solvers.routing.problem.ENGINE_INT_LIMIT", 10**11)
+    body = _plan_body(replications=0)
+    scenario = body["scenario"]
+    scenario["skus"].append({"id": "jam"})
+    unstocked = {
+        "id": "o0",
+        "location": {"x": 100, "y": 100},
+        "lines": [{"sku": "jam", "quantity": 1}],
+    }
+    scenario["orders"] = [unstocked, *scenario["orders"]]
+    scenario["orders"][1]["penalty_cents"] = 10**9
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["detail"]
+    assert error["field"] == "scenario.orders.1.penalty_cents"
+    assert "order 'o1'" in error["reason"]

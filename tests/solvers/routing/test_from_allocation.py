@@ -22,7 +22,7 @@ from scenarios import (
     Vehicle,
 )
 from solvers.routing import RoutingParams, routing_scenario_from_allocation, solve_routes
-from solvers.routing.from_allocation import _split_demand
+from solvers.routing.from_allocation import _split_demand, order_of_job
 from solvers.validate import validate_plan
 
 
@@ -176,3 +176,18 @@ def test_split_demand_adds_up_and_each_part_is_its_share_rounded(
         assert all(math.floor(x) <= p[d] <= math.ceil(x) for p, x in zip(parts, exact, strict=True))
     if not unshipped:
         assert [sum(p[d] for p in parts) for d in range(len(demand))] == demand
+
+
+def test_each_job_names_its_order(shop: Scenario) -> None:
+    """Job ids map back to order ids, also when an id holds an ``@``."""
+    orders = [*shop.orders, shop.orders[1].model_copy(update={"id": "B@store"})]
+    s = shop.model_copy(update={"orders": orders})
+    allocation = [
+        AllocationLine(order_id="A", sku="s1", node_id="dc", quantity=2),
+        AllocationLine(order_id="A", sku="s2", node_id="store", quantity=1),
+        AllocationLine(order_id="B@store", sku="s1", node_id="dc", quantity=1),
+    ]
+    jobs = routing_scenario_from_allocation(s, allocation)
+    assert [j.id for j in jobs.orders] == ["A@dc", "A@store", "B@store"]
+    assert [order_of_job(s, j.id) for j in jobs.orders] == ["A", "A", "B@store"]
+    assert order_of_job(s, "C@dc") is None

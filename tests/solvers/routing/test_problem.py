@@ -266,3 +266,12 @@ def test_a_disruption_cost_within_int64_passes_the_check() -> None:
     s, _ = _disrupting(10**11)  # 2e14 milli-cents of disruption: within the room left
     p = build_problem(s)
     check_int_range(p, 10**11 * 1000, 2)
+
+
+def test_the_bound_names_an_order_by_its_place_in_the_scenario() -> None:
+    """A restricted problem (orders the diagnosis left out) holds fewer orders: the field is
+    the scenario's, not the problem's position."""
+    s = make_city(3)
+    orders = [o.model_copy(update={"penalty_cents": 100 * (i + 1)}) for i, o in enumerate(s.orders)]
+    p = build_problem(s.model_copy(update={"orders": orders})).restrict([2])
+    assert [f for f in objective_bound(p) if f.startswith("orders.")] == ["orders.2.penalty_cents"]
