@@ -286,6 +286,9 @@ class AllocationRequest(StrictModel):
             matrix = scenario.travel.matrix([n.location for n in scenario.nodes], order_locs)
             distance_km = (matrix.distance_m / 1000.0).tolist()
             travel_s = matrix.duration_s.tolist()
+        elif nodes:  # no order has lines: no distances, but planar nodes need a matrix
+            distance_km = [[] for _ in nodes]
+            travel_s = [[] for _ in nodes]
         return cls(
             nodes=nodes,
             orders=orders,

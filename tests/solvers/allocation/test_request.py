@@ -164,6 +164,21 @@ def test_from_scenario_names_the_scenario_field() -> None:
     assert "at most 1000000000 cents" in err.value.reason
 
 
+def test_from_scenario_without_order_lines_on_planar_nodes_allocates_nothing() -> None:
+    """No order with lines left no distance matrix, and planar nodes then failed the
+    request's check (``nodes.0.location: needs lat/lon``: a field of no request): a plan,
+    or a re-optimisation whose new orders had no lines, was a 422 on it."""
+    from scenarios.model import FulfilmentNode, Order, Scenario
+
+    scenario = Scenario(
+        nodes=[FulfilmentNode(id="dc", location=Location(x=0, y=0), inventory={"tea": 3})],
+        orders=[Order(id="o1", location=Location(x=100, y=0))],
+    )
+    req = AllocationRequest.from_scenario(scenario)
+    assert req.orders == [] and req.distance_km == [[]] and req.travel_s == [[]]
+    assert allocate(req).assignments == []
+
+
 def test_json_round_trip_of_request_and_result(two_dcs: AllocationRequest) -> None:
     text = two_dcs.model_dump_json()
     assert from_json(AllocationRequest, text) == two_dcs
