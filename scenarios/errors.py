@@ -55,6 +55,15 @@ class ScenarioInputError(InputError):
         return InputError(f"scenario.{self.field}", self.reason, source=self.source)
 
 
+class RequestInputError(InputError):
+    """An InputError whose field is already a path from the request root (``new_orders.0``):
+    :func:`fields_under` leaves it where it is."""
+
+    def under(self, prefix: str) -> InputError:
+        """Itself: its field is not relative to a part of the request."""
+        return self
+
+
 def _input_error(field: str, reason: str, source: str | None) -> InputError:
     """Rebuild a pickled :class:`InputError`."""
     return InputError(field, reason, source=source)

@@ -26,7 +26,7 @@ from api.schemas.routes import SolverInfo
 from api.tasks.changes import plan_changes
 from api.tasks.routes import diagnosis as route_diagnosis
 from api.versions import solver_versions
-from scenarios.errors import ScenarioInputError, fields_under
+from scenarios.errors import InputError, RequestInputError, ScenarioInputError, fields_under
 from scenarios.geo import TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import AllocationLine, Plan, Route, StopKind
@@ -68,6 +68,82 @@ def _orders_of_jobs(scenario: Scenario, jobs: Scenario) -> Iterator[None]:
         place = next(i for i, order in enumerate(scenario.orders) if order.id == order_id)
         field = ".".join(part for part in ("orders", str(place), tail) if part)
         raise ScenarioInputError(field, err.reason, source=err.source) from None
+
+
+#: The field of a re-optimisation request that names its stored plan (the path parameter).
+STORED_PLAN_FIELD = "path.plan_id"
+
+
+def _stored(what: str, field: str, reason: str) -> RequestInputError:
+    """An error on a part of the stored plan, which no field of the request holds: named by
+    the plan id, the reason saying which part (``order 'o2' of the stored plan``) and where."""
+    return RequestInputError(
+        STORED_PLAN_FIELD, f"{what} of the stored plan (its scenario's {field}): {reason}"
+    )
+
+
+def _request_field(
+    err: InputError, order_ids: list[str], req: ReoptimiseCreate, stored: Scenario
+) -> RequestInputError:
+    """``err``, on a field of a scenario the re-optimisation made (``orders.N...``, order N
+    being ``order_ids[N]``; ``vehicles.N...`` or ``nodes.N...`` as in the ``stored``
+    scenario), on a field of the request: a new order's ``new_orders.{i}...``, else the
+    stored plan (see :func:`_stored`)."""
+    head, _, rest = err.field.partition(".")
+    index, _, tail = rest.partition(".")
+    if head == "orders" and index.isdigit() and int(index) < len(order_ids):
+        order_id = order_ids[int(index)]
+        new = next((i for i, o in enumerate(req.new_orders) if o.id == order_id), None)
+        if new is not None:
+            field = ".".join(part for part in ("new_orders", str(new), tail) if part)
+            return RequestInputError(field, err.reason, source=err.source)
+        place = next((i for i, o in enumerate(stored.orders) if o.id == order_id), None)
+        if place is not None:
+            field = ".".join(part for part in ("orders", str(place), tail) if part)
+            return _stored(f"order {order_id!r}", field, err.reason)
+    parts: dict[str, tuple[str, list[Any]]] = {
+        "vehicles": ("vehicle", list(stored.vehicles)),
+        "nodes": ("node", list(stored.nodes)),
+    }
+    if head in parts and index.isdigit() and int(index) < len(parts[head][1]):
+        what, items = parts[head]
+        return _stored(f"{what} {items[int(index)].id!r}", err.field, err.reason)
+    return _stored("the scenario", err.field or "(root)", err.reason)
+
+
+@contextmanager
+def _reoptimise_fields(
+    order_ids: list[str], req: ReoptimiseCreate, stored: Scenario
+) -> Iterator[None]:
+    """Re-raise a ScenarioInputError on the re-planned scenario, whose ``orders.N`` are
+    ``order_ids``, on a field of the re-optimisation request (see :func:`_request_field`)."""
+    try:
+        yield
+    except ScenarioInputError as err:
+        raise _request_field(err, order_ids, req, stored) from None
+
+
+@contextmanager
+def _new_orders_allocation(
+    order_ids: list[str], req: ReoptimiseCreate, stored: Scenario
+) -> Iterator[None]:
+    """Re-raise an InputError of the new orders' allocation (its request holds the new
+    orders, ``order_ids``, and the stored nodes) on a field of the re-optimisation request:
+    ``params.X`` is ``allocation.X``, the orders' lines as a whole ``new_orders``."""
+    try:
+        yield
+    except InputError as err:
+        head, _, rest = err.field.partition(".")
+        if head == "params":
+            raise RequestInputError(f"allocation.{rest}", err.reason) from None
+        if err.field == "orders":
+            raise RequestInputError("new_orders", err.reason) from None
+        if head in ("orders", "nodes"):
+            raise _request_field(err, order_ids, req, stored) from None
+        what = "the allocation of the new orders"
+        raise RequestInputError(
+            STORED_PLAN_FIELD, f"{what} ({err.field or '(root)'}): {err.reason}"
+        ) from None
 
 
 def unfilled_diagnosis(unfilled: list[Unfilled], lines: list[AllocationLine]) -> list[str]:
@@ -222,6 +298,7 @@ def reoptimise(
     from solvers.allocation.request import AllocationRequest
     from solvers.explain import explain_routes
     from solvers.routing import solve_routes_with_stats
+    from solvers.routing.from_allocation import order_of_job
 
     t0 = time.perf_counter()
     now = req.now_s
@@ -268,7 +345,8 @@ def reoptimise(
         new_ids = {o.id for o in req.new_orders}
         rest = _remaining_inventory(updated, lines)
         sub = rest.model_copy(update={"orders": [o for o in rest.orders if o.id in new_ids]})
-        alloc = allocate(AllocationRequest.from_scenario(sub), aparams)
+        with _new_orders_allocation([o.id for o in sub.orders], req, scenario):
+            alloc = allocate(AllocationRequest.from_scenario(sub), aparams)
         new_lines = alloc.to_lines()
         lines = lines + new_lines
         method = alloc.method
@@ -340,7 +418,10 @@ def reoptimise(
     rparams = req.routing.model_copy(update={"initial_plan": initial})
     if degraded:
         rparams = rparams.model_copy(update={"engine": "greedy"})
-    with fields_under("routing"):
+    # the solver names fields of its params, and of the courier jobs: each job's order is a
+    # new order of the request, or one of the stored plan
+    job_orders = [order_of_job(updated, job.id) or job.id for job in routing.orders]
+    with fields_under("routing"), _reoptimise_fields(job_orders, req, scenario):
         routed, stats = solve_routes_with_stats(routing, rparams)
     plan = routed.model_copy(update={"allocation": lines})
     answer = ReoptimiseResult(

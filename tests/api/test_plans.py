@@ -463,3 +463,77 @@ def test_a_routing_range_error_names_the_order_in_the_request(
     (error,) = answer.json()["detail"]
     assert error["field"] == "scenario.orders.1.penalty_cents"
     assert "order 'o1'" in error["reason"]
+
+
+def test_a_routing_range_error_on_a_new_order_names_it_in_new_orders(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    made: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The re-planned jobs are the stored orders left and the new ones: the 422 named
+    ``scenario.orders.2.penalty_cents`` (a job's place), a field of no reoptimise request.
+    (The limit is lowered: one order's penalty cannot reach 2**62 milli-cents.)"""
+    monkeypatch.setattr("solvers.routing.problem.ENGINE_INT_LIMIT", 10**11)
+    body = _reopt_body()
+    new = body["new_orders"][0]
+    body["new_orders"] = [{**new, "id": "o5"}, {**new, "penalty_cents": 10**9}]
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["detail"]
+    assert error["field"] == "new_orders.1.penalty_cents"
+    assert "order 'o4'" in error["reason"]
+
+
+def test_a_routing_range_error_on_a_stored_order_names_the_stored_plan(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No field of the request holds a stored order: the 422 names the plan (the path
+    parameter) and says which order, and where in the stored scenario."""
+    body = _plan_body(replications=0)
+    body["scenario"]["orders"][1]["penalty_cents"] = 10**9  # o2, still to deliver at 1200 s
+    made = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert made.status_code == 200, made.text
+    monkeypatch.setattr("solvers.routing.problem.ENGINE_INT_LIMIT", 10**11)
+    answer = client.post(
+        f"/v1/plans/{made.json()['plan_id']}/reoptimise", json=_reopt_body(), headers=keys["oms"]
+    )
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["detail"]
+    assert error["field"] == "path.plan_id"
+    assert error["reason"].startswith(
+        "order 'o2' of the stored plan (its scenario's orders.1.penalty_cents): a plan of this "
+    )
+
+
+def test_new_orders_whose_lines_cannot_be_added_up_are_422_on_new_orders(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """The new orders' allocation named ``orders`` (its own request's field)."""
+    body = _reopt_body()
+    body["new_orders"][0]["lines"] = [{"sku": "tea", "quantity": 10**12}]
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["detail"]
+    assert error["field"] == "new_orders"
+    assert error["reason"].startswith("the order lines could cost ")
+
+
+def test_orders_without_lines_plan_and_reoptimise(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """No order with lines (in a plan, or among the new orders) was a 422 on
+    ``nodes.0.location`` (needs lat/lon), a field of the allocation's own request."""
+    body = _reopt_body()
+    body["new_orders"][0]["lines"] = []
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    assert not any(
+        line.order_id == "o4" for line in Plan.model_validate(answer.json()["plan"]).allocation
+    )
+    plan = _plan_body(replications=0)
+    for order in plan["scenario"]["orders"]:
+        order["lines"] = []
+    answer = client.post("/v1/plans", json=plan, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["plan"]["allocation"] == []
