@@ -42,6 +42,7 @@ from scenarios.errors import InputError
 from scenarios.model import Scenario
 from scenarios.saved import saved_context
 from solvers.allocation.request import nodes_from_scenario
+from solvers.routing.from_allocation import job_id_clash
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=ERROR_RESPONSES)
 
@@ -109,6 +110,9 @@ def create_plan(
     """
     settings = ctx.settings
     check_scenario(body.scenario, field="scenario")
+    clash = job_id_clash([o.id for o in body.scenario.orders], [n.id for n in body.scenario.nodes])
+    if clash is not None:  # two courier jobs of one id: the routes failed validation, empty
+        raise InputError(f"scenario.orders.{clash[0]}.id", clash[1])
     check_initial_plan(body.routing, body.scenario, field="routing")
     try:  # values the allocation cannot take, before anything is queued
         nodes_from_scenario(body.scenario)
@@ -210,6 +214,14 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
         if order.id in known or order.id in seen:
             raise InputError(f"new_orders.{i}.id", f"order {order.id!r} already exists")
         seen.add(order.id)
+    # the jobs of the orders kept and the new ones must have distinct ids (see job_id_clash)
+    cancelled_ids = set(body.cancelled_order_ids)
+    kept = [o["id"] for o in scenario.get("orders", []) if o["id"] not in cancelled_ids]
+    clash = job_id_clash(
+        [*kept, *(o.id for o in body.new_orders)], [n["id"] for n in scenario.get("nodes", [])]
+    )
+    if clash is not None and clash[0] >= len(kept):
+        raise InputError(f"new_orders.{clash[0] - len(kept)}.id", clash[1])
     merged = {
         **scenario,
         "orders": [

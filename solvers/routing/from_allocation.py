@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Collection, Sequence
 from fractions import Fraction
 
 from scenarios.errors import InputError
@@ -125,4 +126,33 @@ def order_of_job(scenario: Scenario, job_id: str) -> str | None:
         suffix = f"@{node.id}"
         if job_id.endswith(suffix) and job_id[: -len(suffix)] in orders:
             return job_id[: -len(suffix)]
+    return None
+
+
+def job_id_clash(order_ids: Sequence[str], node_ids: Collection[str]) -> tuple[int, str] | None:
+    """The place of the first order whose id is the id of a courier job of an earlier order,
+    or whose courier job would have an earlier order's id, and why (``A@dc`` is the job of
+    order A shipped from node dc, when A ships from several nodes); else None."""
+    nodes = list(dict.fromkeys(node_ids))
+    seen: set[str] = set()
+    jobs: dict[str, tuple[str, str]] = {}  # order id -> (an earlier order's id, its node)
+    for i, order_id in enumerate(order_ids):
+        if order_id in jobs:
+            taken, node_id = jobs[order_id]
+            return i, (
+                f"the courier job of order {order_id!r} shipped from node {node_id!r} (when it "
+                f"ships from several nodes) would have the id of order {taken!r}: rename it"
+            )
+        for node_id in nodes if "@" in order_id else ():
+            suffix = f"@{node_id}"
+            if not order_id.endswith(suffix):
+                continue
+            base = order_id[: -len(suffix)]
+            if base in seen:
+                return i, (
+                    f"id {order_id!r} is the id of the courier job of order {base!r} shipped "
+                    f"from node {node_id!r} (when it ships from several nodes): rename it"
+                )
+            jobs.setdefault(base, (order_id, node_id))
+        seen.add(order_id)
     return None

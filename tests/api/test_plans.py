@@ -537,3 +537,40 @@ def test_orders_without_lines_plan_and_reoptimise(
     answer = client.post("/v1/plans", json=plan, headers=keys["oms"])
     assert answer.status_code == 200, answer.text
     assert answer.json()["plan"]["allocation"] == []
+
+
+def test_an_order_id_that_is_the_id_of_another_orders_courier_job_is_422(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """``big`` ships from both nodes (jobs ``big@dc-1``, ``big@store-1``): an order
+    ``big@dc-1`` made two jobs of one id, the routes failed validation and the plan came
+    back empty, every order unserved."""
+    body = _plan_body(replications=0)
+    orders = body["scenario"]["orders"]
+    orders.append(
+        {"id": "big", "location": {"x": 100, "y": 100}, "lines": [{"sku": "tea", "quantity": 52}]}
+    )
+    orders.append(
+        {
+            "id": "big@dc-1",
+            "location": {"x": 200, "y": 100},
+            "lines": [{"sku": "cups", "quantity": 1}],
+        }
+    )
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "scenario.orders.4.id",
+            "reason": "id 'big@dc-1' is the id of the courier job of order 'big' shipped from "
+            "node 'dc-1' (when it ships from several nodes): rename it",
+        }
+    ]
+    reopt = _reopt_body()
+    reopt["new_orders"][0]["id"] = "o1@store-1"
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert [d["field"] for d in answer.json()["detail"]] == ["new_orders.0.id"]
+    reopt["cancelled_order_ids"] = ["o1"]  # no job of o1 any more
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text

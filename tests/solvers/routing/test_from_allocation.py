@@ -22,7 +22,7 @@ from scenarios import (
     Vehicle,
 )
 from solvers.routing import RoutingParams, routing_scenario_from_allocation, solve_routes
-from solvers.routing.from_allocation import _split_demand, order_of_job
+from solvers.routing.from_allocation import _split_demand, job_id_clash, order_of_job
 from solvers.validate import validate_plan
 
 
@@ -191,3 +191,26 @@ def test_each_job_names_its_order(shop: Scenario) -> None:
     assert [j.id for j in jobs.orders] == ["A@dc", "A@store", "B@store"]
     assert [order_of_job(s, j.id) for j in jobs.orders] == ["A", "A", "B@store"]
     assert order_of_job(s, "C@dc") is None
+
+
+@pytest.mark.parametrize(
+    ("order_ids", "place", "reason"),
+    [
+        (["A", "B", "A@dc"], 2, "id 'A@dc' is the id of the courier job of order 'A' shipped "
+         "from node 'dc' (when it ships from several nodes): rename it"),
+        (["A@dc", "B", "A"], 2, "the courier job of order 'A' shipped from node 'dc' (when it "
+         "ships from several nodes) would have the id of order 'A@dc': rename it"),
+        (["A@x@dc", "A@x"], 1, "the courier job of order 'A@x' shipped from node 'dc'"),
+        (["A", "A@elsewhere", "B@dc", "A@"], None, ""),
+    ],
+)  # fmt: skip
+def test_an_order_id_that_is_another_orders_job_id_is_found(
+    order_ids: list[str], place: int | None, reason: str
+) -> None:
+    """Order A shipped from dc and store is jobs ``A@dc`` and ``A@store``: an order
+    ``A@dc`` made two jobs of one id, and the plan failed validation (every order unserved)."""
+    clash = job_id_clash(order_ids, ["dc", "store", "dc"])
+    if place is None:
+        assert clash is None
+    else:
+        assert clash is not None and clash[0] == place and clash[1].startswith(reason)
