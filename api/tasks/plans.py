@@ -74,12 +74,12 @@ def _orders_of_jobs(scenario: Scenario, jobs: Scenario) -> Iterator[None]:
 STORED_PLAN_FIELD = "path.plan_id"
 
 
-def _stored(what: str, field: str, reason: str) -> RequestInputError:
+def _stored(what: str | None, field: str, reason: str) -> RequestInputError:
     """An error on a part of the stored plan, which no field of the request holds: named by
     the plan id, the reason saying which part (``order 'o2' of the stored plan``) and where."""
-    return RequestInputError(
-        STORED_PLAN_FIELD, f"{what} of the stored plan (its scenario's {field}): {reason}"
-    )
+    where = f"its scenario's {field}"
+    part = f"{what} of the stored plan ({where})" if what else f"the stored plan ({where})"
+    return RequestInputError(STORED_PLAN_FIELD, f"{part}: {reason}")
 
 
 def _request_field(
@@ -108,7 +108,7 @@ def _request_field(
     if head in parts and index.isdigit() and int(index) < len(parts[head][1]):
         what, items = parts[head]
         return _stored(f"{what} {items[int(index)].id!r}", err.field, err.reason)
-    return _stored("the scenario", err.field or "(root)", err.reason)
+    return _stored(None, err.field or "(root)", err.reason)
 
 
 @contextmanager

@@ -574,3 +574,35 @@ def test_an_order_id_that_is_the_id_of_another_orders_courier_job_is_422(
     reopt["cancelled_order_ids"] = ["o1"]  # no job of o1 any more
     answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
     assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    ("field", "named", "reason"),
+    [
+        ("vehicles.1.cost_per_km_cents", "path.plan_id",
+         "vehicle 'courier-2' of the stored plan (its scenario's vehicles.1.cost_per_km_cents): "
+         "too dear"),
+        ("nodes.0", "path.plan_id", "node 'dc-1' of the stored plan (its scenario's nodes.0): "
+         "too dear"),
+        ("travel", "path.plan_id", "the stored plan (its scenario's travel): too dear"),
+        # job 1 ships o4, the second new order; job 0 ships stored order o2
+        ("orders.1.time_windows.0", "new_orders.1.time_windows.0", "too dear"),
+        ("orders.0", "path.plan_id", "order 'o2' of the stored plan (its scenario's orders.1): "
+         "too dear"),
+    ],
+)  # fmt: skip
+def test_reoptimise_errors_on_the_re_planned_scenario_name_a_field_of_the_request(
+    field: str, named: str, reason: str
+) -> None:
+    """A solver names fields of the scenario it was given: the stored plan's orders left and
+    the new ones (or their courier jobs), which no reoptimise request has."""
+    from api.schemas.plans import ReoptimiseCreate
+    from api.tasks.plans import _request_field
+    from scenarios.errors import ScenarioInputError
+
+    stored = Scenario.model_validate(PLAN_EXAMPLE["small"]["value"]["scenario"])
+    body = _reopt_body()
+    body["new_orders"] = [{**body["new_orders"][0], "id": "o5"}, body["new_orders"][0]]
+    req = ReoptimiseCreate.model_validate(body)
+    error = _request_field(ScenarioInputError(field, "too dear"), ["o2", "o4"], req, stored)
+    assert (error.field, error.reason) == (named, reason)
