@@ -36,7 +36,7 @@ from api.solve import (
     note_audit,
     solve_or_queue_response,
 )
-from api.tasks.plans import log_read_notes, store_plan
+from api.tasks.plans import log_read_notes, reoptimised_params, store_plan
 from api.versions import solver_label
 from scenarios.errors import InputError
 from scenarios.model import Scenario
@@ -301,6 +301,10 @@ def reoptimise_plan(
             "scenario": record.scenario,
             "plan": record.plan,
             "completed": record.params.get("completed", []),
+            # the allocation prices and rules the plan was made under (its new orders are
+            # allocated under them too: a sanctions list must not lapse on a re-plan)
+            "costs": record.params.get("costs"),
+            "rules": record.params.get("rules"),
         },
     }
 
@@ -313,7 +317,7 @@ def reoptimise_plan(
             principal,
             outcome,
             scenario=record.scenario,
-            params={"request": payload["request"]},
+            params=reoptimised_params(payload),
             parent_id=record.id,
         )
         return ReoptimisePublic.model_validate(stored)

@@ -31,6 +31,7 @@ from scenarios.geo import TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import AllocationLine, Plan, Route, StopKind
 from scenarios.saved import read_saved, validate_saved
+from solvers.allocation.request import AllocationCosts, AllocationRules
 from solvers.allocation.result import Unfilled
 
 log = logging.getLogger("api.plans")
@@ -292,8 +293,13 @@ def reoptimise(
     req: ReoptimiseCreate,
     *,
     degraded: bool = False,
+    costs: AllocationCosts | None = None,
+    rules: AllocationRules | None = None,
 ) -> tuple[ReoptimiseResult, Scenario, list[str]]:
-    """Re-plan the rest of the day; returns the answer, the updated scenario and done jobs."""
+    """Re-plan the rest of the day; returns the answer, the updated scenario and done jobs.
+
+    New orders are allocated under ``costs`` and ``rules``, the stored plan's.
+    """
     from solvers.allocation import allocate
     from solvers.allocation.request import AllocationRequest
     from solvers.explain import explain_routes
@@ -346,7 +352,7 @@ def reoptimise(
         rest = _remaining_inventory(updated, lines)
         sub = rest.model_copy(update={"orders": [o for o in rest.orders if o.id in new_ids]})
         with _new_orders_allocation([o.id for o in sub.orders], req, scenario):
-            alloc = allocate(AllocationRequest.from_scenario(sub), aparams)
+            alloc = allocate(AllocationRequest.from_scenario(sub, costs, rules), aparams)
         new_lines = alloc.to_lines()
         lines = lines + new_lines
         method = alloc.method
@@ -449,12 +455,17 @@ def _reoptimise_payload(payload: JsonDict, *, degraded: bool, reason: str | None
     # no SavedDataWarning: a synchronous solve runs in a server thread (warnings are
     # process-wide); the corrections go to the answer's notes and the service's log
     scenario, notes = read_saved(Scenario, parent["scenario"])
+    # plans stored before the prices and rules were carried hold none: the defaults
+    costs = parent.get("costs")
+    rules = parent.get("rules")
     answer, updated, finished = reoptimise(
         scenario,
         Plan.model_validate(parent["plan"]),
         set(parent.get("completed", [])),
         req,
         degraded=degraded,
+        costs=None if costs is None else validate_saved(AllocationCosts, costs),
+        rules=None if rules is None else validate_saved(AllocationRules, rules),
     )
     answer.parent_id = parent["id"]
     answer.notes = [f"stored plan {parent['id']}: {note}" for note in notes]
@@ -533,6 +544,17 @@ def log_read_notes(result: JsonDict, *, job_id: str | None) -> None:
         log.warning("reoptimise job %s read saved data with a correction: %s", job_id, note)
 
 
+def reoptimised_params(payload: JsonDict) -> JsonDict:
+    """The stored parameters of a re-optimised plan: its request, and the allocation prices
+    and rules of its parent (which the next re-optimisation applies in turn)."""
+    parent = payload["parent"]
+    return {
+        "request": payload["request"],
+        "costs": parent.get("costs"),
+        "rules": parent.get("rules"),
+    }
+
+
 def _on_reoptimise_done(session: Session, job: Job, result: JsonDict) -> JsonDict:
     parent = job.payload["parent"]
     log_read_notes(result, job_id=job.id)
@@ -542,7 +564,7 @@ def _on_reoptimise_done(session: Session, job: Job, result: JsonDict) -> JsonDic
         session,
         result=result,
         scenario=parent["scenario"],
-        params={"request": job.payload["request"]},
+        params=reoptimised_params(job.payload),
         key_id=job.key_id,
         job_id=job.id,
         fallback=job.fallback,

@@ -606,3 +606,27 @@ def test_reoptimise_errors_on_the_re_planned_scenario_name_a_field_of_the_reques
     req = ReoptimiseCreate.model_validate(body)
     error = _request_field(ScenarioInputError(field, "too dear"), ["o2", "o4"], req, stored)
     assert (error.field, error.reason) == (named, reason)
+
+
+def test_reoptimise_allocates_new_orders_under_the_plans_rules_and_keeps_them(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A plan made under a compliance rule: its new orders, and those of a re-optimisation of
+    the re-optimised plan, are allocated under it too (they were allocated under none)."""
+    body = _plan_body()
+    body["rules"] = {"restricted_skus": {"tea": ["north"]}}
+    made = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert made.status_code == 200, made.text
+    plan_id = made.json()["plan_id"]
+    for new_id in ("o4", "o5"):
+        reopt = _reopt_body()
+        reopt["new_orders"][0].update(id=new_id, region="north")  # tea may not go north
+        reopt["cancelled_order_ids"] = []
+        answer = client.post(f"/v1/plans/{plan_id}/reoptimise", json=reopt, headers=keys["oms"])
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        lines = [a for a in result["plan"]["allocation"] if a["order_id"] == new_id]
+        assert lines == [], lines
+        [note] = [d for d in result["diagnosis"] if d.startswith(f"{new_id}:")]
+        assert "not allocated" in note, note
+        plan_id = result["plan_id"]  # the next one re-optimises the re-optimised plan
