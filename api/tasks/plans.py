@@ -352,7 +352,10 @@ def reoptimise(
         rest = _remaining_inventory(updated, lines)
         sub = rest.model_copy(update={"orders": [o for o in rest.orders if o.id in new_ids]})
         with _new_orders_allocation([o.id for o in sub.orders], req, scenario):
-            alloc = allocate(AllocationRequest.from_scenario(sub, costs, rules), aparams)
+            # made now: lead times, promises and opening hours count from the re-plan's now_s
+            given = rules if rules is not None else AllocationRules()
+            at_now = given.model_copy(update={"now_s": max(given.now_s, now)})
+            alloc = allocate(AllocationRequest.from_scenario(sub, costs, at_now), aparams)
         new_lines = alloc.to_lines()
         lines = lines + new_lines
         method = alloc.method

@@ -630,3 +630,24 @@ def test_reoptimise_allocates_new_orders_under_the_plans_rules_and_keeps_them(
         [note] = [d for d in result["diagnosis"] if d.startswith(f"{new_id}:")]
         assert "not allocated" in note, note
         plan_id = result["plan_id"]  # the next one re-optimises the re-optimised plan
+
+
+def test_reoptimise_allocates_new_orders_as_of_its_now(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """New orders are allocated at the re-plan's ``now_s``: a promise no node can keep from
+    then on forbids them all (the allocation was made as of time 0, where the DC made it)."""
+    body = _plan_body()
+    body["rules"] = {"promise": "forbid"}
+    made = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert made.status_code == 200, made.text
+    reopt = _reopt_body()  # now_s 1200; from then the DC delivers at ~1,900 s, the store ~1,730 s
+    reopt["new_orders"][0]["time_windows"] = [{"start_s": 0, "end_s": 1500}]
+    answer = client.post(
+        f"/v1/plans/{made.json()['plan_id']}/reoptimise", json=reopt, headers=keys["oms"]
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert [a for a in result["plan"]["allocation"] if a["order_id"] == "o4"] == []
+    [note] = [d for d in result["diagnosis"] if d.startswith("o4:")]
+    assert "not allocated" in note, note
