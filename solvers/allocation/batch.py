@@ -98,10 +98,10 @@ SMALL_PRICE_KEEP = 0.25
 #: share of the time limit column generation leaves to the integer phase after a warm-up
 WARMUP_RESERVE = 0.15
 #: share of the time limit the column generation of a batch that is neither large nor
-#: capped leaves to the integer phase. On an idle machine the 300-order literature batches
-#: converge in 2-4 s of 10; on a loaded one (helpers testing beside it) seed 28's ran 18
-#: rounds to 9.6 s, the search got no time and the answer was the warm start (9,260.19
-#: against the LP's 8,177.05)
+#: capped leaves to the integer phase. On an idle machine the 300-order literature batches'
+#: column generation ends at 2.0-4.2 s of 10 (seed 28: ~6.6 s); on a loaded one seed 28's
+#: ran 18 rounds to 9.6 s, the search got no time and the answer was the warm start
+#: (9,260.19 against the LP's 8,177.05; with this reserve 8,259.45 and 8,286.12)
 SMALL_RESERVE = 0.35
 #: subgradient steps after which the warm-up's multipliers serve as bid prices
 BID_PRICE_STEPS = 20
