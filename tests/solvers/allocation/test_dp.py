@@ -1,0 +1,134 @@
+"""The subset DP by popcount levels equals the mask-by-mask DP it replaced, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solvers.allocation import dp
+from solvers.allocation.dp import INF, _subset_tables, counted_dp, subset_dp
+
+
+def _reference(block_cost: np.ndarray, n_lines: int) -> tuple[np.ndarray, np.ndarray]:
+    """The DP one mask at a time (the code before the levels)."""
+    _inc, subs, low = _subset_tables(n_lines)
+    b, size = block_cost.shape[0], 1 << n_lines
+    g1 = np.full((b, size), INF)
+    g1[:, 0] = 0.0
+    choice1 = np.zeros((b, size), dtype=np.int32)
+    for mask in range(1, size):
+        best1 = g1[:, mask ^ (1 << int(low[mask]))]
+        s = subs[mask]
+        cand1 = block_cost[:, s] + g1[:, mask ^ s]
+        arg1 = np.argmin(cand1, axis=1)
+        val1 = cand1[np.arange(b), arg1]
+        better1 = val1 < best1
+        g1[:, mask] = np.where(better1, val1, best1)
+        choice1[:, mask] = np.where(better1, arg1 + 1, 0)
+    return g1, choice1
+
+
+def _reference_counted(
+    block_cost: np.ndarray, n_lines: int, k_max: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The counting DP one mask at a time (the code before the levels)."""
+    _inc, subs, low = _subset_tables(n_lines)
+    b, size = block_cost.shape[0], 1 << n_lines
+    g = np.full((b, size, k_max + 1), INF)
+    g[:, 0, 0] = 0.0
+    choice = np.zeros((b, size, k_max + 1), dtype=np.int32)
+    for mask in range(1, size):
+        lb_mask = mask ^ (1 << int(low[mask]))
+        best = g[:, lb_mask, :].copy()
+        pick = np.zeros((b, k_max + 1), dtype=np.int32)
+        s = subs[mask]
+        cand = block_cost[:, s][:, :, None] + g[:, mask ^ s, :-1]
+        arg = np.argmin(cand, axis=1)
+        val = np.take_along_axis(cand, arg[:, None, :], axis=1)[:, 0, :]
+        better = val < best[:, 1:]
+        best[:, 1:] = np.where(better, val, best[:, 1:])
+        pick[:, 1:] = np.where(better, arg + 1, 0)
+        g[:, mask, :] = best
+        choice[:, mask, :] = pick
+    return g, choice
+
+
+def _costs(seed: int, orders: int, n_lines: int, ties: bool) -> np.ndarray:
+    """Block costs with gains (negative), dear blocks and forbidden (INF) ones."""
+    rng = np.random.default_rng(seed)
+    size = 1 << n_lines
+    cost = rng.normal(-1.0, 2.0, size=(orders, size))
+    if ties:  # few distinct values: many equal candidates, so the tie-breaking shows
+        cost = np.round(cost)
+    cost[rng.random((orders, size)) < 0.2] = INF
+    cost[:, 0] = 0.0
+    return cost
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    orders=st.integers(1, 6),
+    n_lines=st.integers(1, 7),
+    ties=st.booleans(),
+)
+def test_levels_equal_the_mask_by_mask_dp(seed: int, orders: int, n_lines: int, ties: bool) -> None:
+    """Same values and same choices (ties broken alike), so the same patterns."""
+    cost = _costs(seed, orders, n_lines, ties)
+    g, choice = subset_dp(cost, n_lines)
+    g_ref, choice_ref = _reference(cost, n_lines)
+    assert np.array_equal(g, g_ref)
+    assert np.array_equal(choice, choice_ref)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    orders=st.integers(1, 6),
+    n_lines=st.integers(1, 7),
+    k_max=st.integers(1, 7),
+    ties=st.booleans(),
+)
+def test_counted_levels_equal_the_mask_by_mask_dp(
+    seed: int, orders: int, n_lines: int, k_max: int, ties: bool
+) -> None:
+    """Same per-count values and choices as the counting DP one mask at a time."""
+    k_max = min(k_max, n_lines)
+    cost = _costs(seed, orders, n_lines, ties)
+    g, choice = counted_dp(cost, n_lines, k_max)
+    g_ref, choice_ref = _reference_counted(cost, n_lines, k_max)
+    assert np.array_equal(g, g_ref)
+    assert np.array_equal(choice, choice_ref)
+
+
+@pytest.mark.parametrize("counted", [False, True])
+def test_levels_cut_into_pieces_give_the_same_tables(
+    monkeypatch: pytest.MonkeyPatch, counted: bool
+) -> None:
+    """A level cut into one-mask pieces (the memory cap) changes nothing, at ten lines."""
+    cost = _costs(7, 3, 10, ties=True)
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
+        return counted_dp(cost, 10, 4) if counted else subset_dp(cost, 10)
+
+    whole = run()
+    monkeypatch.setattr(dp, "LEVEL_FLOATS", 1)
+    pieces = run()
+    ref = _reference_counted(cost, 10, 4) if counted else _reference(cost, 10)
+    for i in range(2):
+        assert np.array_equal(whole[i], ref[i])
+        assert np.array_equal(pieces[i], ref[i])
+
+
+def test_subset_tables_list_each_masks_submasks_with_its_lowest_bit() -> None:
+    """The incidence rows are the masks' bits; each list holds exactly the right submasks."""
+    inc, subs, low = _subset_tables(5)
+    for mask in range(1, 32):
+        assert [int(v) for v in inc[mask]] == [(mask >> i) & 1 for i in range(5)]
+        lb = 1 << int(low[mask])
+        assert mask & lb and not mask & (lb - 1)
+        want = {s for s in range(1, mask + 1) if s & mask == s and s & lb}
+        assert sorted(subs[mask].tolist()) == sorted(want)
+        assert len(subs[mask]) == len(want)
