@@ -252,7 +252,8 @@ class AllocationRequest(StrictModel):
         Distances and transit times come from the scenario's travel model (so allocation,
         routing and the twin agree); the promise is the end of an order's last window;
         handling costs convert from cents; SKU ``restricted_regions`` become
-        ``rules.restricted_skus``.
+        ``rules.restricted_skus``. With nodes, an order without lines is an InputError on
+        ``orders.{i}.lines`` (see :func:`check_order_lines`).
         """
         rules = rules if rules is not None else AllocationRules()
         restricted = {sku: list(regions) for sku, regions in rules.restricted_skus.items()}
@@ -262,9 +263,10 @@ class AllocationRequest(StrictModel):
                 restricted[sku.id] = sorted(merged)
         rules = rules.model_copy(update={"restricted_skus": restricted})
         nodes = nodes_from_scenario(scenario)
+        check_order_lines(scenario)
         orders = []
         for i, o in enumerate(scenario.orders):
-            if not o.lines:
+            if not o.lines:  # no nodes: nothing is allocated, the orders are courier jobs
                 continue
             with _scenario_field("orders", i, {"promise_by_s": "time_windows"}):
                 orders.append(
@@ -286,7 +288,7 @@ class AllocationRequest(StrictModel):
             matrix = scenario.travel.matrix([n.location for n in scenario.nodes], order_locs)
             distance_km = (matrix.distance_m / 1000.0).tolist()
             travel_s = matrix.duration_s.tolist()
-        elif nodes:  # no order has lines: no distances, but planar nodes need a matrix
+        else:  # no order has lines, or no node: no distances, but planar places need a matrix
             distance_km = [[] for _ in nodes]
             travel_s = [[] for _ in nodes]
         return cls(
@@ -310,6 +312,23 @@ def _scenario_field(kind: str, index: int, renamed: dict[str, str]) -> Iterator[
         raise InputError(
             f"{kind}.{index}.{renamed.get(head, head)}{dot}{rest}", problem.reason
         ) from None
+
+
+#: Why an order without lines is refused in a scenario with fulfilment nodes.
+NO_LINES_REASON = (
+    "has no lines: with fulfilment nodes each order is allocated line by line, so it needs at "
+    "least one (orders without lines are courier jobs only in a scenario without nodes)"
+)
+
+
+def check_order_lines(scenario: Scenario) -> None:
+    """Raise InputError naming ``orders.{i}.lines`` for an order without lines in a scenario
+    with fulfilment nodes (it has nothing to allocate, so it would get no route)."""
+    if not scenario.nodes:
+        return
+    for i, order in enumerate(scenario.orders):
+        if not order.lines:
+            raise InputError(f"orders.{i}.lines", NO_LINES_REASON)
 
 
 def nodes_from_scenario(scenario: Scenario) -> list[AllocationNode]:

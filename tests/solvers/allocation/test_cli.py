@@ -45,6 +45,26 @@ def test_bad_input_exits_2_naming_the_field(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "file not found" in result.output
 
 
+def test_a_scenario_order_without_lines_exits_2_naming_it(tmp_path: Path) -> None:
+    """``--scenario`` left an order without lines out of the request without a word."""
+    scenario = {
+        "nodes": [{"id": "dc", "location": {"x": 0, "y": 0}, "inventory": {"tea": 3}}],
+        "orders": [
+            {
+                "id": "o1",
+                "location": {"x": 10, "y": 0},
+                "lines": [{"sku": "tea", "quantity": 1}],
+            },
+            {"id": "o2", "location": {"x": 20, "y": 0}},
+        ],
+    }
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(scenario))
+    result = runner.invoke(app, ["allocate", str(path), "--scenario", "--out", "-"])
+    assert result.exit_code == 2, result.output
+    assert "orders.1.lines: has no lines" in result.output
+
+
 def test_literature_command_writes_a_request(tmp_path: Path) -> None:
     out = tmp_path / "lit.json"
     result = runner.invoke(app, ["allocate-literature", str(out), "--orders", "20", "--nodes", "3"])

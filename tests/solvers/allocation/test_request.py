@@ -164,19 +164,38 @@ def test_from_scenario_names_the_scenario_field() -> None:
     assert "at most 1000000000 cents" in err.value.reason
 
 
-def test_from_scenario_without_order_lines_on_planar_nodes_allocates_nothing() -> None:
+def test_from_scenario_without_orders_on_planar_nodes_allocates_nothing() -> None:
     """No order with lines left no distance matrix, and planar nodes then failed the
     request's check (``nodes.0.location: needs lat/lon``: a field of no request): a plan,
     or a re-optimisation whose new orders had no lines, was a 422 on it."""
-    from scenarios.model import FulfilmentNode, Order, Scenario
+    from scenarios.model import FulfilmentNode, Scenario
 
     scenario = Scenario(
         nodes=[FulfilmentNode(id="dc", location=Location(x=0, y=0), inventory={"tea": 3})],
-        orders=[Order(id="o1", location=Location(x=100, y=0))],
     )
     req = AllocationRequest.from_scenario(scenario)
     assert req.orders == [] and req.distance_km == [[]] and req.travel_s == [[]]
     assert allocate(req).assignments == []
+
+
+def test_from_scenario_with_nodes_refuses_an_order_without_lines() -> None:
+    """With nodes, an order without lines was left out of the request: a plan gave it no
+    route and no word. Without nodes the orders are courier jobs: nothing to allocate."""
+    from scenarios.model import FulfilmentNode, Order, OrderLine, Scenario
+
+    orders = [
+        Order(id="o1", location=Location(x=100, y=0), lines=[OrderLine(sku="tea", quantity=1)]),
+        Order(id="o2", location=Location(x=100, y=0)),
+    ]
+    dc = FulfilmentNode(id="dc", location=Location(x=0, y=0), inventory={"tea": 3})
+    with pytest.raises(InputError) as err:
+        AllocationRequest.from_scenario(Scenario(nodes=[dc], orders=orders))
+    assert err.value.field == "orders.1.lines"
+    assert err.value.reason.startswith("has no lines: with fulfilment nodes each order is ")
+    # no nodes: nothing can ship (planar orders needed lat/lon: no matrix was built)
+    req = AllocationRequest.from_scenario(Scenario(orders=orders))
+    assert [o.id for o in req.orders] == ["o1"] and req.distance_km == []
+    assert [u.order_id for u in allocate(req).unfilled] == ["o1"]
 
 
 def test_json_round_trip_of_request_and_result(two_dcs: AllocationRequest) -> None:
