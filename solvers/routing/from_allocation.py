@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from fractions import Fraction
 
 from scenarios.errors import InputError
@@ -129,30 +129,87 @@ def order_of_job(scenario: Scenario, job_id: str) -> str | None:
     return None
 
 
+#: The pickup task of a courier job ``J`` at node ``N`` is ``J:pickup@N`` (see
+#: :func:`routing_scenario_from_allocation`).
+PICKUP_INFIX = ":pickup@"
+
+
+def _task_of(order_id: str, suffix: str, nodes: Collection[str]) -> str | None:
+    """What the task ``order_id + suffix`` of :func:`routing_scenario_from_allocation` is, if
+    ``suffix`` names one of order ``order_id`` (``''``: the order itself, ``@N``: its job
+    shipped from node N when it ships from several, ``:pickup@N`` or ``@N:pickup@N``: the
+    pickup of that job at N); else None."""
+    if suffix == "":
+        return f"order {order_id!r}"
+    if suffix.startswith(PICKUP_INFIX) and suffix[len(PICKUP_INFIX) :] in nodes:
+        node_id = suffix[len(PICKUP_INFIX) :]
+        return f"the pickup of order {order_id!r} at node {node_id!r} (when it ships from it alone)"
+    if not suffix.startswith("@"):
+        return None
+    rest = suffix[1:]
+    if rest in nodes:
+        return (
+            f"the courier job of order {order_id!r} shipped from node {rest!r} (when it ships "
+            "from several nodes)"
+        )
+    half, odd = divmod(len(rest) - len(PICKUP_INFIX), 2)
+    node_id = rest[:half]
+    if half > 0 and not odd and rest == f"{node_id}{PICKUP_INFIX}{node_id}" and node_id in nodes:
+        return (
+            f"the pickup of order {order_id!r} at node {node_id!r} (when it ships from several "
+            "nodes)"
+        )
+    return None
+
+
+def _suffixes(nodes: Sequence[str]) -> Iterator[str]:
+    """The suffixes of an order's id that name its tasks (see :func:`_task_of`)."""
+    yield ""
+    for node_id in nodes:
+        yield f"@{node_id}"
+        yield f"{PICKUP_INFIX}{node_id}"
+        yield f"@{node_id}{PICKUP_INFIX}{node_id}"
+
+
+def _pair_clash(
+    short: str, long: str, nodes: list[str], node_set: set[str]
+) -> tuple[str, str] | None:
+    """A task of order ``long`` and one of order ``short`` (a prefix of it) of one id: what
+    each is (see :func:`_task_of`); None if they have none in common."""
+    rest = long[len(short) :]
+    for suffix in _suffixes(nodes):
+        other = _task_of(short, rest + suffix, node_set)
+        if other is not None:
+            own = _task_of(long, suffix, node_set)
+            assert own is not None
+            return own, other
+    return None
+
+
 def job_id_clash(order_ids: Sequence[str], node_ids: Collection[str]) -> tuple[int, str] | None:
-    """The place of the first order whose id is the id of a courier job of an earlier order,
-    or whose courier job would have an earlier order's id, and why (``A@dc`` is the job of
-    order A shipped from node dc, when A ships from several nodes); else None."""
+    """The place of the first order one of whose tasks (the order, its courier jobs and their
+    pickups, see :func:`routing_scenario_from_allocation`) may have the id of a task of an
+    earlier order, and why (``A@dc`` is the job of order A shipped from node dc, when A ships
+    from several nodes; ``A:pickup@dc`` the pickup of A at dc when it ships from dc alone);
+    else None."""
     nodes = list(dict.fromkeys(node_ids))
+    node_set = set(nodes)
     seen: set[str] = set()
-    jobs: dict[str, tuple[str, str]] = {}  # order id -> (an earlier order's id, its node)
+    longer: dict[str, list[str]] = defaultdict(list)  # id -> earlier orders' ids it starts
     for i, order_id in enumerate(order_ids):
-        if order_id in jobs:
-            taken, node_id = jobs[order_id]
-            return i, (
-                f"the courier job of order {order_id!r} shipped from node {node_id!r} (when it "
-                f"ships from several nodes) would have the id of order {taken!r}: rename it"
-            )
-        for node_id in nodes if "@" in order_id else ():
-            suffix = f"@{node_id}"
-            if not order_id.endswith(suffix):
+        # two tasks of one id: one order's id starts with the other's, then '@' or ':'
+        cuts = [k for k, char in enumerate(order_id) if char in "@:"]
+        pairs = [(order_id[:k], order_id) for k in cuts if order_id[:k] in seen]
+        pairs += [(order_id, other) for other in longer.get(order_id, ())]
+        for short, long in pairs:
+            clash = _pair_clash(short, long, nodes, node_set)
+            if clash is None:
                 continue
-            base = order_id[: -len(suffix)]
-            if base in seen:
-                return i, (
-                    f"id {order_id!r} is the id of the courier job of order {base!r} shipped "
-                    f"from node {node_id!r} (when it ships from several nodes): rename it"
-                )
-            jobs.setdefault(base, (order_id, node_id))
+            own, other = clash if long == order_id else clash[::-1]
+            if own == f"order {order_id!r}":
+                return i, f"id {order_id!r} is the id of {other}: rename it"
+            return i, f"{own} would have the id of {other}: rename it"
+        for k in cuts:
+            longer[order_id[:k]].append(order_id)
         seen.add(order_id)
     return None

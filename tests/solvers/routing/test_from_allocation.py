@@ -202,13 +202,30 @@ def test_each_job_names_its_order(shop: Scenario) -> None:
          "ships from several nodes) would have the id of order 'A@dc': rename it"),
         (["A@x@dc", "A@x"], 1, "the courier job of order 'A@x' shipped from node 'dc'"),
         (["A", "A@elsewhere", "B@dc", "A@"], None, ""),
+        # the pickup of a job is <job id>:pickup@<node>
+        (["A", "A:pickup@dc"], 1, "id 'A:pickup@dc' is the id of the pickup of order 'A' at "
+         "node 'dc' (when it ships from it alone): rename it"),
+        (["A@store:pickup@store", "A"], 1, "the pickup of order 'A' at node 'store' (when it "
+         "ships from several nodes) would have the id of order 'A@store:pickup@store': rename "
+         "it"),
+        # two derived ids: job 'A:pickup@dc' of order 'A:pickup', the pickup of A at dc
+        (["A", "B", "A:pickup"], 2, "the courier job of order 'A:pickup' shipped from node "
+         "'dc' (when it ships from several nodes) would have the id of the pickup of order 'A' "
+         "at node 'dc' (when it ships from it alone): rename it"),
+        (["A:pickup", "A"], 1, "the pickup of order 'A' at node 'dc' (when it ships from it "
+         "alone) would have the id of the courier job of order 'A:pickup' shipped from node "
+         "'dc'"),
+        (["A", "A:pickup@", "A:pickup@elsewhere", "A@dc:pickup@store", "1", "10", "A:x"],
+         None, ""),
     ],
 )  # fmt: skip
-def test_an_order_id_that_is_another_orders_job_id_is_found(
+def test_an_order_id_that_is_another_orders_task_id_is_found(
     order_ids: list[str], place: int | None, reason: str
 ) -> None:
-    """Order A shipped from dc and store is jobs ``A@dc`` and ``A@store``: an order
-    ``A@dc`` made two jobs of one id, and the plan failed validation (every order unserved)."""
+    """Order A shipped from dc and store is jobs ``A@dc`` and ``A@store`` (their pickups
+    ``A@dc:pickup@dc``...; shipped from dc alone, job ``A`` and pickup ``A:pickup@dc``): an
+    order ``A@dc`` made two jobs of one id, and the plan failed validation (every order
+    unserved); an order ``A:pickup@dc`` a job and a pickup of one id."""
     clash = job_id_clash(order_ids, ["dc", "store", "dc"])
     if place is None:
         assert clash is None
