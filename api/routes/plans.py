@@ -36,12 +36,12 @@ from api.solve import (
     note_audit,
     solve_or_queue_response,
 )
-from api.tasks.plans import log_read_notes, reoptimised_params, store_plan
+from api.tasks.plans import log_read_notes, reoptimised_params, store_plan, stored_plan_error
 from api.versions import solver_label
 from scenarios.errors import InputError
 from scenarios.model import Scenario
 from scenarios.saved import saved_context
-from solvers.allocation.request import nodes_from_scenario
+from solvers.allocation.request import NO_LINES_REASON, check_order_lines, nodes_from_scenario
 from solvers.routing.from_allocation import job_id_clash
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=ERROR_RESPONSES)
@@ -111,11 +111,13 @@ def create_plan(
     settings = ctx.settings
     check_scenario(body.scenario, field="scenario")
     clash = job_id_clash([o.id for o in body.scenario.orders], [n.id for n in body.scenario.nodes])
-    if clash is not None:  # two courier jobs of one id: the routes failed validation, empty
+    if clash is not None:  # two courier tasks of one id: the routes failed validation, empty
         raise InputError(f"scenario.orders.{clash[0]}.id", clash[1])
     check_initial_plan(body.routing, body.scenario, field="routing")
     try:  # values the allocation cannot take, before anything is queued
         nodes_from_scenario(body.scenario)
+        # an order without lines got no route and no word, the plan feasible
+        check_order_lines(body.scenario)
     except InputError as err:
         raise InputError(f"scenario.{err.field}", err.reason) from None
     check_time_limit(settings, body.allocation.time_limit_s, field="allocation.time_limit_s")
@@ -214,14 +216,20 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
         if order.id in known or order.id in seen:
             raise InputError(f"new_orders.{i}.id", f"order {order.id!r} already exists")
         seen.add(order.id)
-    # the jobs of the orders kept and the new ones must have distinct ids (see job_id_clash)
+        if scenario.get("nodes") and not order.lines:
+            raise InputError(f"new_orders.{i}.lines", NO_LINES_REASON)
+    # the tasks of the orders kept and the new ones must have distinct ids (see job_id_clash)
     cancelled_ids = set(body.cancelled_order_ids)
-    kept = [o["id"] for o in scenario.get("orders", []) if o["id"] not in cancelled_ids]
+    places = [i for i, o in enumerate(scenario.get("orders", [])) if o["id"] not in cancelled_ids]
+    kept = [scenario["orders"][i]["id"] for i in places]
     clash = job_id_clash(
         [*kept, *(o.id for o in body.new_orders)], [n["id"] for n in scenario.get("nodes", [])]
     )
     if clash is not None and clash[0] >= len(kept):
         raise InputError(f"new_orders.{clash[0] - len(kept)}.id", clash[1])
+    if clash is not None:  # stored before such ids were refused: its re-plan would be wrong
+        place = places[clash[0]]
+        raise stored_plan_error(f"order {kept[clash[0]]!r}", f"orders.{place}.id", clash[1])
     merged = {
         **scenario,
         "orders": [
@@ -240,10 +248,16 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
 
         if isinstance(err, ValidationError):
             loc, reason = error_location(err.errors(include_url=False)[0])
+            n_old = len(scenario.get("orders", []))
             if len(loc) >= 2 and loc[0] == "orders" and isinstance(loc[1], int):
-                n_old = len(scenario.get("orders", []))
-                loc = ("new_orders", loc[1] - n_old, *loc[2:])
-            raise InputError(field_path(loc), reason) from None
+                if loc[1] >= n_old:
+                    raise InputError(
+                        field_path(("new_orders", loc[1] - n_old, *loc[2:])), reason
+                    ) from None
+                # it named new_orders.-1: the stored scenario fails as an older version saved it
+                what = f"order {scenario['orders'][loc[1]].get('id')!r}"
+                raise stored_plan_error(what, field_path(loc), reason) from None
+            raise stored_plan_error(None, field_path(loc) or "(root)", reason) from None
         raise
     for i, position in enumerate(body.courier_positions):
         # else the re-planned scenario fails on vehicles.{k}.start_location, not in the body

@@ -26,7 +26,13 @@ from api.schemas.routes import SolverInfo
 from api.tasks.changes import plan_changes
 from api.tasks.routes import diagnosis as route_diagnosis
 from api.versions import solver_versions
-from scenarios.errors import InputError, RequestInputError, ScenarioInputError, fields_under
+from scenarios.errors import (
+    InputError,
+    RequestInputError,
+    ScenarioInputError,
+    fields_under,
+    input_error_from_validation,
+)
 from scenarios.geo import TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import AllocationLine, Plan, Route, StopKind
@@ -75,10 +81,13 @@ def _orders_of_jobs(scenario: Scenario, jobs: Scenario) -> Iterator[None]:
 STORED_PLAN_FIELD = "path.plan_id"
 
 
-def _stored(what: str | None, field: str, reason: str) -> RequestInputError:
+def stored_plan_error(
+    what: str | None, field: str, reason: str, *, part: str = "scenario"
+) -> RequestInputError:
     """An error on a part of the stored plan, which no field of the request holds: named by
-    the plan id, the reason saying which part (``order 'o2' of the stored plan``) and where."""
-    where = f"its scenario's {field}"
+    the plan id, the reason saying which part (``order 'o2' of the stored plan``) and where
+    (``field`` of its ``part``: its scenario, or its plan)."""
+    where = f"its {part}'s {field}"
     part = f"{what} of the stored plan ({where})" if what else f"the stored plan ({where})"
     return RequestInputError(STORED_PLAN_FIELD, f"{part}: {reason}")
 
@@ -89,7 +98,7 @@ def _request_field(
     """``err``, on a field of a scenario the re-optimisation made (``orders.N...``, order N
     being ``order_ids[N]``; ``vehicles.N...`` or ``nodes.N...`` as in the ``stored``
     scenario), on a field of the request: a new order's ``new_orders.{i}...``, else the
-    stored plan (see :func:`_stored`)."""
+    stored plan (see :func:`stored_plan_error`)."""
     head, _, rest = err.field.partition(".")
     index, _, tail = rest.partition(".")
     if head == "orders" and index.isdigit() and int(index) < len(order_ids):
@@ -101,15 +110,15 @@ def _request_field(
         place = next((i for i, o in enumerate(stored.orders) if o.id == order_id), None)
         if place is not None:
             field = ".".join(part for part in ("orders", str(place), tail) if part)
-            return _stored(f"order {order_id!r}", field, err.reason)
+            return stored_plan_error(f"order {order_id!r}", field, err.reason)
     parts: dict[str, tuple[str, list[Any]]] = {
         "vehicles": ("vehicle", list(stored.vehicles)),
         "nodes": ("node", list(stored.nodes)),
     }
     if head in parts and index.isdigit() and int(index) < len(parts[head][1]):
         what, items = parts[head]
-        return _stored(f"{what} {items[int(index)].id!r}", err.field, err.reason)
-    return _stored(None, err.field or "(root)", err.reason)
+        return stored_plan_error(f"{what} {items[int(index)].id!r}", err.field, err.reason)
+    return stored_plan_error(None, err.field or "(root)", err.reason)
 
 
 @contextmanager
@@ -145,6 +154,34 @@ def _new_orders_allocation(
         raise RequestInputError(
             STORED_PLAN_FIELD, f"{what} ({err.field or '(root)'}): {err.reason}"
         ) from None
+
+
+@contextmanager
+def _warm_start_fields(old: Plan, stored_stops: list[list[int]]) -> Iterator[None]:
+    """Re-raise an InputError on the warm start the stored plan ``old`` gave the solver
+    (``initial_plan.routes.R...``, route R being ``old.routes[R]`` with only the stops still
+    to do: ``stored_stops[R]`` their places in it) on the stored plan: the request has no
+    warm start, so only corrupted stored data (a vehicle with two routes, a stop twice) gets
+    here."""
+    try:
+        yield
+    except ScenarioInputError:
+        raise
+    except InputError as err:
+        if not err.field.startswith("initial_plan."):
+            raise
+        parts = err.field.split(".")[1:]  # routes, R, stops, S, ...
+        what = None
+        if len(parts) >= 2 and parts[0] == "routes" and parts[1].isdigit():
+            r = int(parts[1])
+            if r < len(old.routes):
+                what = f"the route of vehicle {old.routes[r].vehicle_id!r} (route {r})"
+                if len(parts) >= 4 and parts[2] == "stops" and parts[3].isdigit():
+                    s = int(parts[3])
+                    if s < len(stored_stops[r]):
+                        parts[3] = str(stored_stops[r][s])
+        field = ".".join(["routes", *parts[1:]]) if parts else "routes"
+        raise stored_plan_error(what, field, err.reason, part="plan") from None
 
 
 def unfilled_diagnosis(unfilled: list[Unfilled], lines: list[AllocationLine]) -> list[str]:
@@ -184,7 +221,9 @@ def make_plan(
             update={"baseline": "nearest", "explain": False, "shadow_prices": False}
         )
         rparams = rparams.model_copy(update={"engine": "greedy"})
-    request = AllocationRequest.from_scenario(scenario, body.costs, body.rules)
+    # delivery only (no node): the orders are the courier jobs, whatever lines they list
+    to_allocate = scenario if scenario.nodes else scenario.model_copy(update={"orders": []})
+    request = AllocationRequest.from_scenario(to_allocate, body.costs, body.rules)
     alloc = allocate(request, aparams)
     lines = alloc.to_lines()
     if progress is not None:
@@ -360,6 +399,13 @@ def reoptimise(
         lines = lines + new_lines
         method = alloc.method
         unfilled = unfilled_diagnosis(alloc.unfilled, new_lines)
+    if updated.nodes:  # plans stored before orders without lines were refused hold some
+        unfilled += [
+            f"{o.id}: not planned: no lines (nothing to ship from a node; the stored plan "
+            "was made before plans with nodes refused orders without lines)"
+            for o in updated.orders
+            if not o.lines
+        ]
 
     finished = set(completed)
     on_board: set[str] = set()
@@ -389,9 +435,11 @@ def reoptimise(
 
     pinned_orders = set(req.pinned_order_ids)
     initial_routes = []
+    stored_stops: list[list[int]] = []  # per route, the stored place of each warm-start stop
     for route in old.routes:
         stops = []
-        for stop in route.stops:
+        places: list[int] = []
+        for place, stop in enumerate(route.stops):
             if stop.order_id is None or stop.kind == StopKind.BREAK:
                 continue
             kept_job = present.get(stop.order_id)
@@ -405,7 +453,9 @@ def reoptimise(
                 or _base_order(stop.order_id) in pinned_orders
             )
             stops.append(stop.model_copy(update={"pinned": keep}))
+            places.append(place)
         initial_routes.append(Route(vehicle_id=route.vehicle_id, stops=stops))
+        stored_stops.append(places)
     initial = Plan(routes=initial_routes)
     previous = Plan(
         routes=[
@@ -430,7 +480,11 @@ def reoptimise(
     # the solver names fields of its params, and of the courier jobs: each job's order is a
     # new order of the request, or one of the stored plan
     job_orders = [order_of_job(updated, job.id) or job.id for job in routing.orders]
-    with fields_under("routing"), _reoptimise_fields(job_orders, req, scenario):
+    with (
+        fields_under("routing"),
+        _reoptimise_fields(job_orders, req, scenario),
+        _warm_start_fields(old, stored_stops),
+    ):
         routed, stats = solve_routes_with_stats(routing, rparams)
     plan = routed.model_copy(update={"allocation": lines})
     answer = ReoptimiseResult(
@@ -452,18 +506,36 @@ def reoptimise(
     return answer, updated, sorted(finished)
 
 
+@contextmanager
+def _stored_part(part: str) -> Iterator[None]:
+    """Re-raise a ValidationError of the stored plan's ``part`` (its scenario, its plan), as
+    an older version or a corrupted row stored it, on the stored plan (``path.plan_id``)."""
+    from pydantic import ValidationError
+
+    try:
+        yield
+    except ValidationError as err:
+        problem = input_error_from_validation(err)
+        raise stored_plan_error(
+            None, problem.field or "(root)", problem.reason, part=part
+        ) from None
+
+
 def _reoptimise_payload(payload: JsonDict, *, degraded: bool, reason: str | None) -> JsonDict:
     req = ReoptimiseCreate.model_validate(payload["request"])
     parent = payload["parent"]
     # no SavedDataWarning: a synchronous solve runs in a server thread (warnings are
     # process-wide); the corrections go to the answer's notes and the service's log
-    scenario, notes = read_saved(Scenario, parent["scenario"])
+    with _stored_part("scenario"):
+        scenario, notes = read_saved(Scenario, parent["scenario"])
+    with _stored_part("plan"):
+        old = Plan.model_validate(parent["plan"])
     # plans stored before the prices and rules were carried hold none: the defaults
     costs = parent.get("costs")
     rules = parent.get("rules")
     answer, updated, finished = reoptimise(
         scenario,
-        Plan.model_validate(parent["plan"]),
+        old,
         set(parent.get("completed", [])),
         req,
         degraded=degraded,

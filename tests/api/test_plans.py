@@ -14,6 +14,7 @@ from sqlalchemy import event
 
 from api.context import ServiceContext
 from api.core.config import Settings
+from api.db.models import PlanRecord
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from scenarios import Plan, Scenario, StopKind
 from solvers.routing import routing_scenario_from_allocation
@@ -519,24 +520,67 @@ def test_new_orders_whose_lines_cannot_be_added_up_are_422_on_new_orders(
     assert error["reason"].startswith("the order lines could cost ")
 
 
-def test_orders_without_lines_plan_and_reoptimise(
+def test_an_order_without_lines_is_422_where_the_scenario_has_nodes(
     client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
 ) -> None:
-    """No order with lines (in a plan, or among the new orders) was a 422 on
-    ``nodes.0.location`` (needs lat/lon), a field of the allocation's own request."""
+    """It has nothing to allocate: it got no route and no word, the plan feasible. Without
+    nodes the orders are the courier jobs, and need no lines."""
+    reason = (
+        "has no lines: with fulfilment nodes each order is allocated line by line, so it needs "
+        "at least one (orders without lines are courier jobs only in a scenario without nodes)"
+    )
+    plan = _plan_body(replications=0)
+    plan["scenario"]["orders"][1]["lines"] = []
+    answer = client.post("/v1/plans", json=plan, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": "scenario.orders.1.lines", "reason": reason}]
     body = _reopt_body()
     body["new_orders"][0]["lines"] = []
     answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
-    assert answer.status_code == 200, answer.text
-    assert not any(
-        line.order_id == "o4" for line in Plan.model_validate(answer.json()["plan"]).allocation
-    )
-    plan = _plan_body(replications=0)
-    for order in plan["scenario"]["orders"]:
-        order["lines"] = []
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": "new_orders.0.lines", "reason": reason}]
+    # delivery only: the orders are the jobs, lines or not (those with lines, on this planar
+    # scenario, were a 422 on orders.0.location: needs lat/lon, from the allocation request)
+    plan["scenario"]["nodes"] = []
     answer = client.post("/v1/plans", json=plan, headers=keys["oms"])
     assert answer.status_code == 200, answer.text
-    assert answer.json()["plan"]["allocation"] == []
+    served = {s["order_id"] for r in answer.json()["plan"]["routes"] for s in r["stops"]}
+    assert served == {"o1", "o2", "o3"}
+    assert answer.json()["diagnosis"] == []  # not "o1: not allocated ... (no node)"
+
+
+def _stored_differently(
+    client: TestClient, plan_id: str, change: Callable[[PlanRecord], None]
+) -> None:
+    """The stored plan ``plan_id`` as an older version (or a corrupted row) stored it."""
+    ctx = app_of(client).state.ctx
+    with ctx.sessions() as session:
+        record = session.get(PlanRecord, plan_id)
+        assert record is not None
+        change(record)
+        session.commit()
+
+
+def test_a_stored_order_without_lines_is_diagnosed_on_reoptimise(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """A plan stored before orders without lines were refused: the order is not planned,
+    and the re-plan says so (it said nothing)."""
+
+    def add_order(record: PlanRecord) -> None:
+        extra = {"id": "o9", "location": {"x": 500, "y": 500}, "lines": []}
+        record.scenario = {**record.scenario, "orders": [*record.scenario["orders"], extra]}
+
+    _stored_differently(client, made["plan_id"], add_order)
+    answer = client.post(
+        f"/v1/plans/{made['plan_id']}/reoptimise", json=_reopt_body(), headers=keys["oms"]
+    )
+    assert answer.status_code == 200, answer.text
+    [note] = [d for d in answer.json()["diagnosis"] if d.startswith("o9:")]
+    assert note == (
+        "o9: not planned: no lines (nothing to ship from a node; the stored plan was made "
+        "before plans with nodes refused orders without lines)"
+    )
 
 
 def test_an_order_id_that_is_the_id_of_another_orders_courier_job_is_422(
@@ -574,6 +618,142 @@ def test_an_order_id_that_is_the_id_of_another_orders_courier_job_is_422(
     reopt["cancelled_order_ids"] = ["o1"]  # no job of o1 any more
     answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
     assert answer.status_code == 200, answer.text
+
+
+def test_an_order_id_that_is_the_id_of_another_orders_pickup_task_is_422(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """The pickup of the job of ``o1`` shipped from ``dc-1`` alone is task ``o1:pickup@dc-1``:
+    an order of that id made two tasks of one id in the plan."""
+    body = _plan_body(replications=0)
+    body["scenario"]["orders"].append(
+        {
+            "id": "o1:pickup@dc-1",
+            "location": {"x": 200, "y": 100},
+            "lines": [{"sku": "cups", "quantity": 1}],
+        }
+    )
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "scenario.orders.3.id",
+            "reason": "id 'o1:pickup@dc-1' is the id of the pickup of order 'o1' at node "
+            "'dc-1' (when it ships from it alone): rename it",
+        }
+    ]
+    reopt = _reopt_body()
+    reopt["new_orders"][0]["id"] = "o2@store-1:pickup@store-1"
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert [d["field"] for d in answer.json()["detail"]] == ["new_orders.0.id"]
+
+
+def test_a_task_id_clash_inside_the_stored_plan_is_422_on_the_plan(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """A plan stored before such ids were refused: the clash was not looked for among the
+    stored orders, and the re-plan went on with two tasks of one id."""
+
+    def add_order(record: PlanRecord) -> None:
+        line = {"sku": "tea", "quantity": 1}
+        extra = {"id": "o1@store-1", "location": {"x": 500, "y": 500}, "lines": [line]}
+        record.scenario = {**record.scenario, "orders": [*record.scenario["orders"], extra]}
+
+    _stored_differently(client, made["plan_id"], add_order)
+    answer = client.post(
+        f"/v1/plans/{made['plan_id']}/reoptimise", json=_reopt_body(), headers=keys["oms"]
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "path.plan_id",
+            "reason": "order 'o1@store-1' of the stored plan (its scenario's orders.3.id): id "
+            "'o1@store-1' is the id of the courier job of order 'o1' shipped from node "
+            "'store-1' (when it ships from several nodes): rename it",
+        }
+    ]
+    body = {**_reopt_body(), "cancelled_order_ids": ["o1", "o3"]}  # no job of o1 any more
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_stored_scenario_that_fails_validation_is_422_on_the_plan(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """A stored order failing the scenario's checks was named ``new_orders.-3.id``."""
+
+    def add_order(record: PlanRecord) -> None:
+        extra = {"id": "o1", "location": {"x": 500, "y": 500}}
+        record.scenario = {**record.scenario, "orders": [*record.scenario["orders"], extra]}
+
+    _stored_differently(client, made["plan_id"], add_order)
+    answer = client.post(
+        f"/v1/plans/{made['plan_id']}/reoptimise", json=_reopt_body(), headers=keys["oms"]
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "path.plan_id",
+            "reason": "order 'o1' of the stored plan (its scenario's orders.3.id): duplicate id "
+            "'o1'",
+        }
+    ]
+
+
+def _two_routes_of_one_courier(record: PlanRecord) -> None:
+    routes = record.plan["routes"]
+    record.plan = {**record.plan, "routes": [*routes, {**routes[0], "stops": []}]}
+
+
+def _a_stop_twice(record: PlanRecord) -> None:
+    routes = [dict(r) for r in record.plan["routes"]]
+    last = routes[-1]["stops"][-1]
+    routes[-1] = {**routes[-1], "stops": [*routes[-1]["stops"], last]}
+    record.plan = {**record.plan, "routes": routes}
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("corrupt", "reason"),
+    [
+        (_two_routes_of_one_courier, r"the route of vehicle '(courier-\d)' \(route (\d)\) of "
+         r"the stored plan \(its plan's routes\.\2\.vehicle_id\): vehicle '\1' already has "
+         r"route \d"),
+        (_a_stop_twice, r"the route of vehicle 'courier-\d' \(route (\d)\) of the stored "
+         r"plan \(its plan's routes\.\1\.stops\.(\d+)\): the delivery of order 'o\d' is "
+         r"already stop \d+ of route \1"),
+        (lambda record: setattr(record, "plan", {**record.plan, "routes": [{"stops": []}]}),
+         r"the stored plan \(its plan's routes\.0\.vehicle_id\): Field required"),
+    ],
+)  # fmt: skip
+def test_a_warm_start_the_stored_plan_gives_the_router_refused_is_422_on_the_plan(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    made: dict[str, Any],
+    corrupt: Callable[[PlanRecord], None],
+    reason: str,
+    mode: str,
+) -> None:
+    """Only corrupted stored data gets here (the request has no warm start): the 422 named
+    ``routing.initial_plan.routes.2.vehicle_id``, a field the request may not even give."""
+    _stored_differently(client, made["plan_id"], corrupt)
+    body = {**_reopt_body(), "now_s": 0, "mode": mode}
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    if mode == "async":
+        assert answer.status_code == 202, answer.text
+        job = wait_for(
+            lambda: client.get(answer.headers["location"], headers=keys["oms"]).json(),
+            lambda j: j["status"] in {"done", "failed"},
+        )
+        assert job["status"] == "failed", job
+        field, _, got = job["error"].removeprefix("bad input: ").partition(": ")
+    else:
+        assert answer.status_code == 422, answer.text
+        [error] = answer.json()["detail"]
+        field, got = error["field"], error["reason"]
+    assert field == "path.plan_id"
+    assert re.fullmatch(reason, got), got
 
 
 @pytest.mark.parametrize(
