@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from rl_agents.evaluate import (
 )
 from scenarios import Scenario
 from scenarios.errors import InputError
+from tests.conftest import benchmark_script
 
 
 def day(policy: str, seed: int, cost: float, on_time: float = 0.9) -> DayOutcome:
@@ -236,6 +238,13 @@ def test_cache_key_is_stable_when_settings_are_added(monkeypatch: pytest.MonkeyP
     )
 
 
+@pytest.fixture(scope="module")
+def rl_bench() -> Iterator[ModuleType]:
+    """``benchmarks/rl_evaluate.py`` imported as a module (nothing runs on import)."""
+    with benchmark_script("rl_evaluate.py", "rl_evaluate_options") as module:
+        yield module
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [
@@ -251,19 +260,26 @@ def test_cache_key_is_stable_when_settings_are_added(monkeypatch: pytest.MonkeyP
     ],
 )
 def test_benchmark_script_refuses_bad_options_naming_them(
-    tmp_path: Path, args: list[str], named: str
+    rl_bench: ModuleType,
+    tmp_path: Path,
+    args: list[str],
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """``benchmarks/rl_evaluate.py``: bad options are one line naming the option, exit 2."""
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "rl_evaluate.py"
-    run = subprocess.run(
-        [sys.executable, str(script), "--seeds", "1..1", *args, "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 2, run.stderr
-    assert f"error: {named}:" in run.stderr
-    assert "Traceback" not in run.stderr
+    """``benchmarks/rl_evaluate.py``: bad options are one line naming the option, exit 2.
+
+    Its ``main()`` runs in this process (a new Python importing torch took ~2.7 s per case);
+    ``test_benchmark_table_names_the_worker_count_it_ran_with`` runs the script as a command.
+    """
+    argv = ["rl_evaluate.py", "--seeds", "1..1", *args, "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as end:
+        rl_bench.main()
+    err = capsys.readouterr().err
+    assert end.value.code == 2, err
+    assert f"error: {named}:" in err
+    assert "Traceback" not in err
     assert not any(tmp_path.iterdir())  # nothing written
 
 
