@@ -7,7 +7,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from rl_agents.evaluate import (
 )
 from scenarios import Scenario
 from scenarios.errors import InputError
-from tests.conftest import benchmark_script
 
 
 def day(policy: str, seed: int, cost: float, on_time: float = 0.9) -> DayOutcome:
@@ -238,13 +236,6 @@ def test_cache_key_is_stable_when_settings_are_added(monkeypatch: pytest.MonkeyP
     )
 
 
-@pytest.fixture(scope="module")
-def rl_bench() -> Iterator[ModuleType]:
-    """``benchmarks/rl_evaluate.py`` imported as a module (nothing runs on import)."""
-    with benchmark_script("rl_evaluate.py", "rl_evaluate_options") as module:
-        yield module
-
-
 @pytest.mark.parametrize(
     ("args", "named"),
     [
@@ -260,7 +251,7 @@ def rl_bench() -> Iterator[ModuleType]:
     ],
 )
 def test_benchmark_script_refuses_bad_options_naming_them(
-    rl_bench: ModuleType,
+    rl_bench: Any,
     tmp_path: Path,
     args: list[str],
     named: str,
