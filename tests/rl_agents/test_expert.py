@@ -61,7 +61,8 @@ def test_dagger_days_follow_the_model_but_keep_expert_labels(
     tiny: Scenario, tiny_model: Path
 ) -> None:
     model = load_model(tiny_model)
-    params = model.env_params.model_copy(update={"max_steps": 15})
+    # 5 decisions (each labelled by a lookahead per allowed action, forks of this process)
+    params = model.env_params.model_copy(update={"max_steps": 5})
     d = expert_day(tiny, params, 1, horizon_s=600.0, behaviour=model, beta=0.0)
     again = expert_day(tiny, params, 1, horizon_s=600.0, behaviour=model, beta=0.0)
     assert np.array_equal(d.actions, again.actions)  # same day, same labels
