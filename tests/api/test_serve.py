@@ -133,7 +133,12 @@ def start_logged(code: str, env: dict[str, str], log: Path) -> subprocess.Popen[
         )
 
 
-@pytest.mark.parametrize("shared", [False, True], ids=["own_sockets", "shared_socket"])
+@pytest.mark.parametrize(
+    "shared",
+    # the shared socket's supervisor is the same as own_sockets' (~6 s each)
+    [False, pytest.param(True, marks=pytest.mark.slow)],
+    ids=["own_sockets", "shared_socket"],
+)
 def test_workers_failing_at_start_up_stop_the_service_with_exit_3(
     tmp_path: Path, shared: bool
 ) -> None:
@@ -280,7 +285,12 @@ def test_workers_on_a_free_port_log_the_port_they_serve_on(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     ("workers", "setup"),
-    [(1, ""), (2, ""), (2, SHARED_SOCKET)],
+    # the workers' variants (~14 s each) run the same exit path in each worker process
+    [
+        (1, ""),
+        pytest.param(2, "", marks=pytest.mark.slow),
+        pytest.param(2, SHARED_SOCKET, marks=pytest.mark.slow),
+    ],
     ids=["one_process", "own_sockets", "shared_socket"],
 )
 def test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir(
@@ -306,6 +316,10 @@ def test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir(
     assert "Traceback" not in log
 
 
+# the guard that cleans up on SIGHUP: test_a_signal_inside_the_guard_cleans_up_and_ends_the_process
+# [SIGHUP-*] (a process with a fork server); a real server's stop after a job:
+# test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir[one_process] (~9-14 s each)
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP here")
 @pytest.mark.parametrize("workers", [1, 2])
 def test_an_api_process_killed_by_sighup_after_a_job_leaves_no_pymp_dir(
@@ -359,6 +373,11 @@ def wait_gone(pids: set[int], timeout_s: float = 10.0) -> set[int]:
     return alive(pids)
 
 
+# ~12 s each: the supervisor's stop on SIGHUP and SIGQUIT is checked by
+# test_workers_on_one_shared_socket_stop_on_sighup_or_sigquit_too and (its queued signals)
+# test_no_worker_is_started_once_a_stop_signal_has_arrived; a running job re-queued at a stop
+# by tests/api/test_jobs.py's recovery tests
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", SUPERVISOR_STOP_SIGNALS, ids=lambda sig: sig.name)
 def test_sighup_or_sigquit_to_the_supervisor_stops_the_workers_and_kills_it(
     tmp_path: Path, signum: signal.Signals
@@ -389,6 +408,9 @@ def test_sighup_or_sigquit_to_the_supervisor_stops_the_workers_and_kills_it(
     assert "Traceback" not in log
 
 
+# ~12 s: SIGHUP to the supervisor of several workers, as here the whole group gets it, is
+# checked by test_workers_on_one_shared_socket_stop_on_sighup_or_sigquit_too
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP here")
 def test_a_hung_up_terminal_stops_serve_with_workers(tmp_path: Path) -> None:
     # the terminal running `serve --workers 2` closed: its shell sends SIGHUP to the whole
@@ -412,7 +434,15 @@ def test_a_hung_up_terminal_stops_serve_with_workers(tmp_path: Path) -> None:
     assert "Traceback" not in log
 
 
-@pytest.mark.parametrize("signum", SUPERVISOR_STOP_SIGNALS, ids=lambda sig: sig.name)
+@pytest.mark.parametrize(
+    "signum",
+    # one signal is enough by default: both take the same path (~3 s each)
+    [
+        *SUPERVISOR_STOP_SIGNALS[:1],
+        *(pytest.param(sig, marks=pytest.mark.slow) for sig in SUPERVISOR_STOP_SIGNALS[1:]),
+    ],
+    ids=lambda sig: sig.name,
+)
 def test_workers_on_one_shared_socket_stop_on_sighup_or_sigquit_too(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
@@ -451,6 +481,9 @@ def ignored_signals(pid: int) -> set[int]:
     return {bit + 1 for bit in range(mask.bit_length()) if mask >> bit & 1}
 
 
+# ~11 s: an ignored SIGHUP stays ignored by the guard:
+# test_the_guard_keeps_a_handler_set_by_someone_else[ignored-SIGHUP]
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGTTOU"), reason="no SIGHUP, SIGTTOU here")
 def test_serve_with_workers_under_nohup_keeps_ignoring_sighup(tmp_path: Path) -> None:
     # uvicorn's supervisor caught SIGHUP even when it started ignored: under `nohup` it

@@ -50,6 +50,10 @@ def test_real_server_answers_over_http(server: Server) -> None:
         assert 'route="/v1/routes",status="200"' in metrics
 
 
+# ~27 s (two servers, four 2 s jobs): the recovery of a job left running is checked in-process
+# by tests/api/test_jobs.py (ctx.jobs.recover(), "re-queued"); a real server's job processes
+# ending with it by test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir[one_process]
+@pytest.mark.slow
 def test_jobs_survive_a_kill_9_of_the_server(tmp_path: Path) -> None:
     env = {"DISPATCHLAB_JOB_WORKERS": "1"}
     first = Server(tmp_path, env=env)
@@ -121,6 +125,10 @@ def _listening_pids(port: int) -> set[int]:
     return pids
 
 
+# ~10 s: a listening socket per worker is checked without a server by test_serve.py's
+# test_connections_are_spread_over_the_listening_sockets_and_never_the_holder, and two real
+# workers serve in its test_workers_on_a_free_port_log_the_port_they_serve_on
+@pytest.mark.slow
 @pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT sockets are Linux only")
 def test_each_worker_process_listens_on_a_socket_of_its_own(tmp_path: Path) -> None:
     srv = Server(tmp_path, workers=2)
@@ -147,6 +155,9 @@ def _cpus_of(pid: int) -> str:
     raise AssertionError(f"no Cpus_allowed_list for {pid}")
 
 
+# ~19 s: the pinning of workers and of their job processes is checked in-process by
+# tests/api/test_cpus.py
+@pytest.mark.slow
 @pytest.mark.skipif(
     not reuse_port_supported() or len(cpus.allowed_cpus()) < 2,
     reason="needs SO_REUSEPORT, CPU affinity (Linux) and two CPUs",
