@@ -865,6 +865,10 @@ def test_batch_explanations_hold_against_brute_force(req: AllocationRequest) -> 
     check_explanations(req, allocate(req, EXACT))
 
 
+# ~5 s of examples; a lone order's online explanation is checked against its search by
+# test_online_shortcuts.py's test_lone_order_optimum_explains_as_the_search_does, batch explanations
+# by test_batch_explanations_hold_against_brute_force
+@pytest.mark.slow
 @BRUTE
 @given(tiny_requests(max_orders=1))
 def test_online_explanations_agree_with_batch_on_one_order(req: AllocationRequest) -> None:
@@ -905,6 +909,10 @@ def _facts(ex: OrderExplanation) -> list[tuple[str, str, str, str]]:
     return sorted((r.kind.value, r.node_id or "", r.sku or "", r.rule or "") for r in ex.reasons)
 
 
+# ~7 s of examples; the batched DP path's explanations are checked by default in
+# test_explain_fast.py (test_batched_path_explanations_equal_those_with_every_dp_run,
+# test_city_explanations_equal_the_validated_reference)
+@pytest.mark.slow
 @BRUTE
 @given(tiny_requests(), st.sampled_from([None, None, "nearest", "myopic"]))
 def test_large_batch_explanations_hold_against_brute_force(
@@ -923,6 +931,9 @@ def test_large_batch_explanations_hold_against_brute_force(
         check_explanations(req, allocate(req, params))
 
 
+# ~9 s of examples; rule-lifting searches that finish are checked by
+# test_batch_explanations_hold_against_brute_force
+@pytest.mark.slow
 @BRUTE
 @given(tiny_requests(), st.sampled_from([None, "nearest"]))
 def test_unsettled_rule_searches_make_no_claim(

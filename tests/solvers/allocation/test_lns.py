@@ -130,6 +130,10 @@ def test_rounding_and_neighbourhoods_give_feasible_improving_allocations() -> No
     assert search.iterations > 0
 
 
+# three 120-order batch solves with a 20 s limit (~22 s); the certificate is checked by
+# test_certificate_never_bounds_above_the_optimum, the search by
+# test_rounding_and_neighbourhoods_give_feasible_improving_allocations
+@pytest.mark.slow
 def test_literature_batch_is_certified_and_deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
     # no pool MIP raced beside the search (the exchange depends on timing)
     monkeypatch.setattr(batch, "RACE", False)
@@ -211,6 +215,9 @@ def test_a_stalled_search_reports_exhaustion_before_its_deadline() -> None:
     assert search.size == search.max_size
 
 
+# a timing-dependent batch run (~6 s); the stalled search's report is checked by
+# test_a_stalled_search_reports_exhaustion_before_its_deadline
+@pytest.mark.slow
 def test_a_stalled_search_hands_over_and_its_answer_stays_valid(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -131,6 +131,10 @@ def test_a_failed_helper_leaves_its_orders_to_this_process(started: Started) -> 
     assert started.helper.priced == 0
 
 
+# a timing-dependent capped batch run (~4 s); the helper's pricing is checked by
+# test_the_helper_prices_as_this_process_does, its failure by
+# test_a_failed_helper_leaves_its_orders_to_this_process
+@pytest.mark.slow
 def test_a_capped_batch_prices_with_a_helper_and_ends_it(
     city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -203,6 +207,9 @@ def test_the_bound_job_is_the_lagrangian_bound_at_the_loose_multipliers(
         helper.close()
 
 
+# a timing-dependent capped batch run (~6 s); the bound job's value is checked by
+# test_the_bound_job_is_the_lagrangian_bound_at_the_loose_multipliers
+@pytest.mark.slow
 def test_a_capped_batch_takes_the_bound_of_the_job_beside_its_search(
     city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

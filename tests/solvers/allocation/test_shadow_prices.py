@@ -314,7 +314,7 @@ def test_batch_prices_are_pattern_lp_duals(req: AllocationRequest, gap: float) -
     assert misplaced_prices(prob, result, pattern_lp(prob)) == []
 
 
-@CHECKS
+@settings(CHECKS, max_examples=8)  # 25 took ~12 s of the default run
 @given(scarce_requests())
 def test_capped_and_large_batch_paths_state_their_tolerance(req: AllocationRequest) -> None:
     """The paths of batches over 500 orders with capacity rows (interior point master LPs,
