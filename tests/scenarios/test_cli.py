@@ -155,6 +155,10 @@ def _shared_files() -> list[Path]:
     )  # fmt: skip
 
 
+# ~19 s (every file of ../shared/benchmarks, skipped where that folder is missing, as in CI); each
+# format's reader is shown on the bundled instances by test_show_prints_the_summary and
+# test_show_json, and tests/scenarios/test_readers.py
+@pytest.mark.slow
 @pytest.mark.skipif(
     not all((SHARED_BENCHMARKS / folder).is_dir() for folder in SHARED_SETS),
     reason="../shared/benchmarks is not present",

@@ -57,6 +57,10 @@ def test_local_pool_matches_serial(
     assert seen == list(range(1, len(_tasks()) + 1))
 
 
+# a local Ray instance starts (~8-12 s); jobs run on a local Ray instance by default in
+# tests/api/test_ray.py, and the executors' shared task path is checked by
+# test_local_pool_matches_serial
+@pytest.mark.slow
 def test_ray_matches_serial(
     ray_local: None,
     small_city: Scenario,

@@ -145,6 +145,9 @@ def _mean_waits(scenario: Scenario, seeds: range) -> np.ndarray:
 LAM, MU, C = 1 / 30, 1 / 36, 2
 
 
+# ~20 s (24 two-day replications): the Erlang C checks run in the slow subset (this one and
+# the 3 % long run below); the twin itself is checked by default by the other tests here
+@pytest.mark.slow
 def test_mmc_node_matches_erlang_c_within_its_confidence_interval() -> None:
     """Short run: 24 independent 2-day replications (~138,000 orders).
 

@@ -277,7 +277,7 @@ def test_one_order_with_small_capacities_is_valid_and_exact(req: AllocationReque
         assert online.cost.total_micros == brute_force(prob)[0]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # 40: ~6 s
 @given(tight_requests(max_orders=3))
 def test_few_orders_with_small_capacities_are_valid_on_every_path(req: AllocationRequest) -> None:
     prob = compile_request(req)

@@ -104,7 +104,7 @@ def _pickups_first(p: RoutingProblem, seq: list[int]) -> list[int]:
     return seq
 
 
-@PROPERTY
+@settings(PROPERTY, max_examples=40)  # 100 took ~5 s of the default run
 @given(routed())
 def test_closed_form_feasibility_and_duration_match_the_scheduler(
     case: tuple[Scenario, list[int]],
