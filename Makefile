@@ -18,7 +18,8 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dispatchlab demo
 
-## Install everything and run the test suite (slow tests excluded; `PYTEST_ARGS="-m slow"`: only them).
+## Install everything and run the test suite on 2 xdist workers (slow tests excluded;
+## `PYTEST_ARGS="-m slow"`: only them; `PYTEST_ARGS="-m 'slow or not slow'"`: all).
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

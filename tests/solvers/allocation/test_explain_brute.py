@@ -910,8 +910,7 @@ def _facts(ex: OrderExplanation) -> list[tuple[str, str, str, str]]:
 
 
 # ~7 s of examples; the batched DP path's explanations are checked by default in
-# test_explain_fast.py (test_batched_path_explanations_equal_those_with_every_dp_run,
-# test_city_explanations_equal_the_validated_reference)
+# test_explain_fast.py's test_batched_path_explanations_equal_those_with_every_dp_run
 @pytest.mark.slow
 @BRUTE
 @given(tiny_requests(), st.sampled_from([None, None, "nearest", "myopic"]))

@@ -214,6 +214,10 @@ def test_fixture_explanations_equal_the_validated_reference(
         assert_identical(new, ref)
 
 
+# a 300-order city (~6.5 s); the batched path's explanations are compared by default in
+# test_batched_path_explanations_equal_those_with_every_dp_run, the validated reference in
+# test_tiny_explanations_equal_the_validated_reference
+@pytest.mark.slow
 def test_city_explanations_equal_the_validated_reference() -> None:
     """A city of a few hundred orders: the batched path, with rule and capacity reasons."""
     from benchmarks.allocation import city_request
