@@ -118,7 +118,10 @@ def test_one_order_mips_run_no_later_than_the_deadline(
     result = allocate(crowd, AllocationParams(mode="online", time_limit_s=limit_s))
     assert ends, "the capped order went to a one-order MIP"
     assert len(starts) == 1
-    assert max(ends) <= starts[0] + limit_s
+    # as in test_a_few_crowded_orders_start_no_one_order_mip_past_the_limit: a MIP's end is
+    # taken a moment after its caller measured the time left (7 us over once, on two xdist
+    # workers); the defect this guards against gave MIPs a whole budget (seconds, not ms)
+    assert max(ends) <= starts[0] + limit_s + 0.1
     assert len(result.explanations) == 1
 
 
