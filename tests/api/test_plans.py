@@ -601,20 +601,15 @@ def test_an_order_id_that_is_the_id_of_another_orders_courier_job_is_422(
             "lines": [{"sku": "cups", "quantity": 1}],
         }
     )
-    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
-    assert answer.status_code == 422, answer.text
-    assert answer.json()["detail"] == [
-        {
-            "field": "scenario.orders.4.id",
-            "reason": "id 'big@dc-1' is the id of the courier job of order 'big' shipped from "
-            "node 'dc-1' (when it ships from several nodes): rename it",
-        }
-    ]
-    reopt = _reopt_body()
-    reopt["new_orders"][0]["id"] = "o1@store-1"
-    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
-    assert answer.status_code == 422, answer.text
-    assert [d["field"] for d in answer.json()["detail"]] == ["new_orders.0.id"]
+    _assert_id_refused(
+        client,
+        keys,
+        body,
+        "scenario.orders.4.id",
+        "id 'big@dc-1' is the id of the courier job of order 'big' shipped from node 'dc-1' "
+        "(when it ships from several nodes): rename it",
+    )
+    reopt = _assert_new_id_refused(client, keys, made, "o1@store-1")
     reopt["cancelled_order_ids"] = ["o1"]  # no job of o1 any more
     answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
     assert answer.status_code == 200, answer.text
@@ -633,20 +628,36 @@ def test_an_order_id_that_is_the_id_of_another_orders_pickup_task_is_422(
             "lines": [{"sku": "cups", "quantity": 1}],
         }
     )
+    _assert_id_refused(
+        client,
+        keys,
+        body,
+        "scenario.orders.3.id",
+        "id 'o1:pickup@dc-1' is the id of the pickup of order 'o1' at node 'dc-1' (when it "
+        "ships from it alone): rename it",
+    )
+    _assert_new_id_refused(client, keys, made, "o2@store-1:pickup@store-1")
+
+
+def _assert_id_refused(
+    client: TestClient, keys: dict[str, dict[str, str]], body: Any, field: str, reason: str
+) -> None:
+    """``POST /v1/plans`` refuses the body with one 422 detail naming ``field``."""
     answer = client.post("/v1/plans", json=body, headers=keys["oms"])
     assert answer.status_code == 422, answer.text
-    assert answer.json()["detail"] == [
-        {
-            "field": "scenario.orders.3.id",
-            "reason": "id 'o1:pickup@dc-1' is the id of the pickup of order 'o1' at node "
-            "'dc-1' (when it ships from it alone): rename it",
-        }
-    ]
+    assert answer.json()["detail"] == [{"field": field, "reason": reason}]
+
+
+def _assert_new_id_refused(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any], new_id: str
+) -> dict[str, Any]:
+    """A re-plan whose new order has ``new_id`` is a 422 on ``new_orders.0.id``; its body."""
     reopt = _reopt_body()
-    reopt["new_orders"][0]["id"] = "o2@store-1:pickup@store-1"
+    reopt["new_orders"][0]["id"] = new_id
     answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
     assert answer.status_code == 422, answer.text
     assert [d["field"] for d in answer.json()["detail"]] == ["new_orders.0.id"]
+    return reopt
 
 
 def test_a_task_id_clash_inside_the_stored_plan_is_422_on_the_plan(
