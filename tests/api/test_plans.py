@@ -666,24 +666,16 @@ def test_a_task_id_clash_inside_the_stored_plan_is_422_on_the_plan(
     """A plan stored before such ids were refused: the clash was not looked for among the
     stored orders, and the re-plan went on with two tasks of one id."""
 
-    def add_order(record: PlanRecord) -> None:
-        line = {"sku": "tea", "quantity": 1}
-        extra = {"id": "o1@store-1", "location": {"x": 500, "y": 500}, "lines": [line]}
-        record.scenario = {**record.scenario, "orders": [*record.scenario["orders"], extra]}
-
-    _stored_differently(client, made["plan_id"], add_order)
-    answer = client.post(
-        f"/v1/plans/{made['plan_id']}/reoptimise", json=_reopt_body(), headers=keys["oms"]
+    line = {"sku": "tea", "quantity": 1}
+    _stored_order_refused(
+        client,
+        keys,
+        made,
+        {"id": "o1@store-1", "location": {"x": 500, "y": 500}, "lines": [line]},
+        "order 'o1@store-1' of the stored plan (its scenario's orders.3.id): id 'o1@store-1' is "
+        "the id of the courier job of order 'o1' shipped from node 'store-1' (when it ships "
+        "from several nodes): rename it",
     )
-    assert answer.status_code == 422, answer.text
-    assert answer.json()["detail"] == [
-        {
-            "field": "path.plan_id",
-            "reason": "order 'o1@store-1' of the stored plan (its scenario's orders.3.id): id "
-            "'o1@store-1' is the id of the courier job of order 'o1' shipped from node "
-            "'store-1' (when it ships from several nodes): rename it",
-        }
-    ]
     body = {**_reopt_body(), "cancelled_order_ids": ["o1", "o3"]}  # no job of o1 any more
     answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
     assert answer.status_code == 200, answer.text
@@ -694,8 +686,25 @@ def test_a_stored_scenario_that_fails_validation_is_422_on_the_plan(
 ) -> None:
     """A stored order failing the scenario's checks was named ``new_orders.-3.id``."""
 
+    _stored_order_refused(
+        client,
+        keys,
+        made,
+        {"id": "o1", "location": {"x": 500, "y": 500}},
+        "order 'o1' of the stored plan (its scenario's orders.3.id): duplicate id 'o1'",
+    )
+
+
+def _stored_order_refused(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    made: dict[str, Any],
+    extra: dict[str, Any],
+    reason: str,
+) -> None:
+    """With ``extra`` added to the stored plan's orders, a re-plan is one 422 on the plan."""
+
     def add_order(record: PlanRecord) -> None:
-        extra = {"id": "o1", "location": {"x": 500, "y": 500}}
         record.scenario = {**record.scenario, "orders": [*record.scenario["orders"], extra]}
 
     _stored_differently(client, made["plan_id"], add_order)
@@ -703,13 +712,7 @@ def test_a_stored_scenario_that_fails_validation_is_422_on_the_plan(
         f"/v1/plans/{made['plan_id']}/reoptimise", json=_reopt_body(), headers=keys["oms"]
     )
     assert answer.status_code == 422, answer.text
-    assert answer.json()["detail"] == [
-        {
-            "field": "path.plan_id",
-            "reason": "order 'o1' of the stored plan (its scenario's orders.3.id): duplicate id "
-            "'o1'",
-        }
-    ]
+    assert answer.json()["detail"] == [{"field": "path.plan_id", "reason": reason}]
 
 
 def _two_routes_of_one_courier(record: PlanRecord) -> None:
