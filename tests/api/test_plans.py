@@ -594,13 +594,7 @@ def test_an_order_id_that_is_the_id_of_another_orders_courier_job_is_422(
     orders.append(
         {"id": "big", "location": {"x": 100, "y": 100}, "lines": [{"sku": "tea", "quantity": 52}]}
     )
-    orders.append(
-        {
-            "id": "big@dc-1",
-            "location": {"x": 200, "y": 100},
-            "lines": [{"sku": "cups", "quantity": 1}],
-        }
-    )
+    orders.append(_one_cup("big@dc-1"))
     _assert_id_refused(
         client,
         keys,
@@ -621,13 +615,7 @@ def test_an_order_id_that_is_the_id_of_another_orders_pickup_task_is_422(
     """The pickup of the job of ``o1`` shipped from ``dc-1`` alone is task ``o1:pickup@dc-1``:
     an order of that id made two tasks of one id in the plan."""
     body = _plan_body(replications=0)
-    body["scenario"]["orders"].append(
-        {
-            "id": "o1:pickup@dc-1",
-            "location": {"x": 200, "y": 100},
-            "lines": [{"sku": "cups", "quantity": 1}],
-        }
-    )
+    body["scenario"]["orders"].append(_one_cup("o1:pickup@dc-1"))
     _assert_id_refused(
         client,
         keys,
@@ -637,6 +625,15 @@ def test_an_order_id_that_is_the_id_of_another_orders_pickup_task_is_422(
         "ships from it alone): rename it",
     )
     _assert_new_id_refused(client, keys, made, "o2@store-1:pickup@store-1")
+
+
+def _one_cup(order_id: str) -> dict[str, Any]:
+    """An order of one cup at (200, 100)."""
+    return {
+        "id": order_id,
+        "location": {"x": 200, "y": 100},
+        "lines": [{"sku": "cups", "quantity": 1}],
+    }
 
 
 def _assert_id_refused(
