@@ -509,8 +509,13 @@ def solve_order_bb(
     # relaxation (b) and dominance need non-negative fixed costs (always the case for real
     # prices and for non-positive multipliers)
     nonneg = all(f >= 0.0 for f in fixed) and split >= 0.0
+    # relaxation (b)'s tables: without and with the split penalty (one table when it is
+    # zero; none when the relaxation is not used)
     spread: list[list[list[tuple[float, int, int]]]] = []
-    for extra in (0.0, split):
+    for extra in (0.0, split) if nonneg else ():
+        if extra == 0.0 and spread:
+            spread.append(spread[0])
+            continue
         amort = [(fixed[k] + extra) / most[k] for k in range(n_cand)]
         spread.append(
             [sorted((c + amort[k], k, u) for c, k, u, _a in entries) for entries in per_line]
