@@ -509,17 +509,18 @@ def solve_order_bb(
     # relaxation (b) and dominance need non-negative fixed costs (always the case for real
     # prices and for non-positive multipliers)
     nonneg = all(f >= 0.0 for f in fixed) and split >= 0.0
-    # relaxation (b)'s tables: without and with the split penalty (one table when it is
-    # zero; none when the relaxation is not used)
-    spread: list[list[list[tuple[float, int, int]]]] = []
-    for extra in (0.0, split) if nonneg else ():
-        if extra == 0.0 and spread:
-            spread.append(spread[0])
-            continue
+
+    def spread_table(extra: float) -> list[list[tuple[float, int, int]]]:
+        """Per line, its arcs at their unit cost plus the node's fixed cost (and ``extra``)
+        spread over the most units the node could ship, cheapest first."""
         amort = [(fixed[k] + extra) / most[k] for k in range(n_cand)]
-        spread.append(
-            [sorted((c + amort[k], k, u) for c, k, u, _a in entries) for entries in per_line]
-        )
+        return [sorted((c + amort[k], k, u) for c, k, u, _a in entries) for entries in per_line]
+
+    # relaxation (b)'s tables without and with the split penalty (only where it is used)
+    spread: list[list[list[tuple[float, int, int]]]] = []
+    if nonneg:
+        plain = spread_table(0.0)
+        spread = [plain, plain if split == 0.0 else spread_table(split)]
     dominates = [0] * n_cand  # bit j of dominates[k]: k strictly dominates j
     dominated_by = [0] * n_cand
     if nonneg and n_cand > 1:

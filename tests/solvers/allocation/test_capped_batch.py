@@ -102,10 +102,13 @@ def _calls(monkeypatch: pytest.MonkeyPatch, cls: type, name: str, keep: Any) -> 
     return seen
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+#: The tests it marks are timing-dependent capped batch runs (~4-6 s each, allocate with a time
+#: limit), in the slow subset; the capped batch path runs by default in
+#: test_capped_batch_starts_from_lp_rounding and test_lp_guided_answer_keeps_every_limit.
+TIMED_RUN = pytest.mark.slow
+
+
+@TIMED_RUN
 def test_an_lp_that_cannot_end_in_time_is_not_started(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,10 +133,7 @@ def test_an_lp_that_cannot_end_in_time_is_not_started(
     assert batch_rounds[-1] is lp_duals[0] and batch_rounds[1] is not lp_duals[0]
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+@TIMED_RUN
 def test_a_second_lp_predicted_to_outrun_its_time_is_not_started(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,10 +154,7 @@ def test_a_second_lp_predicted_to_outrun_its_time_is_not_started(
     assert res.bound is not None and res.bound <= res.cost.total + 1e-6 <= near.cost.total
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+@TIMED_RUN
 def test_the_first_lps_duals_get_no_extra_pricing_and_no_bound_job(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -175,10 +172,7 @@ def test_the_first_lps_duals_get_no_extra_pricing_and_no_bound_job(
     assert res.bound is not None and res.bound <= res.cost.total + 1e-6
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+@TIMED_RUN
 def test_a_capped_batch_of_order_classes_rounds_the_lp_once_within_its_share(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -239,10 +233,7 @@ def test_a_loose_solve_gives_near_optimal_multipliers_of_the_master_lp(
     assert np.any(master.to_vector(duals) < 0)  # binding rows priced, not all-zero duals
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+@TIMED_RUN
 def test_a_cut_off_lp_leaves_the_bound_of_the_loose_solve_beside_it(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -272,10 +263,7 @@ def test_a_cut_off_lp_leaves_the_bound_of_the_loose_solve_beside_it(
     assert res.bound is not None and res.bound <= res.cost.total + 1e-6
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+@TIMED_RUN
 def test_one_core_starts_no_loose_solve(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -289,10 +277,7 @@ def test_one_core_starts_no_loose_solve(
     assert res.stats.lp_rounds >= 2 and not started
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+@TIMED_RUN
 def test_capped_batch_searches_in_slices_carrying_the_neighbourhood_size(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -338,10 +323,7 @@ def test_the_search_takes_a_thread_per_core_unless_the_caller_limits_threads(
     assert batch.search_workers(AllocationParams()) == 1  # a process pinned to one CPU
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+@TIMED_RUN
 def test_a_stock_only_batch_on_the_interior_point_method_starts_no_loose_solve(
     stock_only_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -361,10 +343,7 @@ def test_a_stock_only_batch_on_the_interior_point_method_starts_no_loose_solve(
     assert not started and res.bound is not None
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+@TIMED_RUN
 def test_capped_batch_ends_with_an_ejection_pass_then_searches_what_is_left(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -395,10 +374,7 @@ def test_capped_batch_ends_with_an_ejection_pass_then_searches_what_is_left(
     assert windows[-1] > 0.3
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+@TIMED_RUN
 def test_capped_batch_runs_ejection_moves_after_the_rounding_and_between_turns(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -445,10 +421,7 @@ def test_partial_share_fits_the_room_and_held_back_keeps_the_least_reduced_costs
     assert batch.held_back(cols, rc, 1.0).tolist() == []
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+@TIMED_RUN
 def test_a_second_lp_that_does_not_fit_takes_the_new_columns_that_do(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -493,10 +466,7 @@ def test_a_second_lp_that_does_not_fit_takes_the_new_columns_that_do(
     assert res.bound is not None and res.bound <= res.cost.total + 1e-6
 
 
-# a timing-dependent capped batch run (~4-6 s, allocate with a time limit); the capped batch path
-# runs by default in test_capped_batch_starts_from_lp_rounding and
-# test_lp_guided_answer_keeps_every_limit
-@pytest.mark.slow
+@TIMED_RUN
 def test_no_pricing_at_an_early_lps_duals_when_no_lp_could_follow_it(
     capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
