@@ -510,11 +510,27 @@ def solve_order_bb(
     # prices and for non-positive multipliers)
     nonneg = all(f >= 0.0 for f in fixed) and split >= 0.0
 
+    # per line, (unit cost, the node's bit, units) cheapest first: the greedy fills test a
+    # bit against the open nodes' mask
+    by_bit = [[(c, 1 << k, u) for c, k, u, _a in entries] for entries in per_line]
+
     def spread_table(extra: float) -> list[list[tuple[float, int, int]]]:
-        """Per line, its arcs at their unit cost plus the node's fixed cost (and ``extra``)
-        spread over the most units the node could ship, cheapest first."""
+        """Per line, its arcs at their unit cost (bit of the node) merged with the same arcs
+        at the unit cost plus the node's fixed cost (and ``extra``) spread over the most units
+        the node could ship (bit of the node shifted by ``n_cand``; only those that gain),
+        cheapest first: relaxation (b) is one greedy fill of it."""
         amort = [(fixed[k] + extra) / most[k] for k in range(n_cand)]
-        return [sorted((c + amort[k], k, u) for c, k, u, _a in entries) for entries in per_line]
+        return [
+            sorted(
+                [(c, 1 << k, u) for c, k, u, _a in entries]
+                + [
+                    (c + amort[k], 1 << (k + n_cand), u)
+                    for c, k, u, _a in entries
+                    if c + amort[k] < 0
+                ]
+            )
+            for entries in per_line
+        ]
 
     # relaxation (b)'s tables without and with the split penalty (only where it is used)
     spread: list[list[list[tuple[float, int, int]]]] = []
@@ -548,19 +564,9 @@ def solve_order_bb(
 
     def fill(mask: int, load: list[int] | None = None) -> float:
         """Greedy fill from the open nodes ``mask``, adding their units to ``load`` if given."""
-        total = 0.0
-        for i, entries in enumerate(per_line):
-            need = qty[i]
-            for c, k, u, _ in entries:
-                if (mask >> k) & 1:
-                    take = u if u < need else need
-                    total += take * c
-                    need -= take
-                    if load is not None:
-                        load[k] += take
-                    if need == 0:
-                        break
-        return total
+        if load is not None:
+            return _greedy_load(per_line, qty, mask, load)
+        return _greedy(by_bit, qty, mask)
 
     n_flows = 0  # min-cost-flow fills run (see BB_FLOW_LIMIT)
     late = False  # past the deadline
@@ -577,30 +583,7 @@ def solve_order_bb(
 
     def fill_spread(mask: int, free: int, count: int) -> float:
         """Relaxation (b): open nodes at their unit cost, free nodes with the spread cost."""
-        table = spread[1 if count else 0]
-        total = 0.0
-        for i, entries in enumerate(per_line):
-            need = qty[i]
-            opened = [(c, u) for c, k, u, _ in entries if (mask >> k) & 1]
-            others = [(c, u) for c, k, u in table[i] if (free >> k) & 1 and c < 0]
-            j = 0
-            for c, u in opened:
-                while need and j < len(others) and others[j][0] < c:
-                    take = others[j][1] if others[j][1] < need else need
-                    total += take * others[j][0]
-                    need -= take
-                    j += 1
-                if not need:
-                    break
-                take = u if u < need else need
-                total += take * c
-                need -= take
-            while need and j < len(others):
-                take = others[j][1] if others[j][1] < need else need
-                total += take * others[j][0]
-                need -= take
-                j += 1
-        return total
+        return _greedy(spread[1 if count else 0], qty, mask | (free << n_cand))
 
     # order candidates by standalone value, most useful first
     alone = [fixed[k] + fill(1 << k) for k in range(n_cand)]
@@ -617,12 +600,15 @@ def solve_order_bb(
 
     pending: list[float] = []  # bounds of subtrees left unexplored at the node limit
 
-    def more_bound(depth: int, mask: int, free: int, fixed_sum: float, count: int) -> float:
-        """Lower bound on every completion that opens at least one more node."""
+    def more_bound(
+        depth: int, mask: int, free: int, fixed_sum: float, count: int, cut: float = math.inf
+    ) -> float:
+        """Lower bound on every completion that opens at least one more node (relaxation (a)
+        alone when it reaches ``cut``: the larger one prunes as well)."""
         extra = split * max(count - 1, 0)
         opening = suffix_min_fixed[depth] + (split if count else 0.0)
         a = fixed_sum + extra + fill(mask | free) + opening
-        if not nonneg:
+        if not nonneg or a >= cut:
             return a
         return max(a, fixed_sum + extra + fill_spread(mask, free, count))
 
@@ -652,7 +638,8 @@ def solve_order_bb(
                 best_value, best_mask = value, mask
         if depth == n_cand or count >= max_nodes or not free:
             return True
-        if more_bound(depth, mask, free, fixed_sum, count) >= best_value - 1e-12:
+        cut = best_value - 1e-12
+        if more_bound(depth, mask, free, fixed_sum, count, cut) >= cut:
             return True
         k = order_k[depth]
         if (blocked >> k) & 1:
@@ -696,6 +683,38 @@ def solve_order_bb(
                 units.append(take)
                 need -= take
     return best_value, np.asarray(arcs, dtype=np.int64), np.asarray(units, dtype=np.int64), lower
+
+
+def _greedy(table: list[list[tuple[float, int, int]]], qty: list[int], mask: int) -> float:
+    """Cost of filling each line from its cheapest entries whose bit is in ``mask``."""
+    total = 0.0
+    for entries, need in zip(table, qty, strict=True):
+        for c, bit, u in entries:
+            if mask & bit:
+                if u < need:
+                    total += u * c
+                    need -= u
+                else:
+                    total += need * c
+                    break
+    return total
+
+
+def _greedy_load(
+    per_line: list[list[tuple[float, int, int, int]]], qty: list[int], mask: int, load: list[int]
+) -> float:
+    """:func:`_greedy` over the open nodes ``mask``, adding each node's units to ``load``."""
+    total = 0.0
+    for entries, need in zip(per_line, qty, strict=True):
+        for c, k, u, _a in entries:
+            if (mask >> k) & 1:
+                take = u if u < need else need
+                total += take * c
+                need -= take
+                load[k] += take
+                if need == 0:
+                    break
+    return total
 
 
 def _capped_fill(
