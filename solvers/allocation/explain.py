@@ -81,6 +81,13 @@ SMALL_BATCH = 64
 WRITE_S_PER_ORDER = 5e-5
 #: the summary's tail of an order whose explanation the time limit cut short
 CUT_SUMMARY = "explanation cut short by the time limit"
+#: the note of an answer whose explanation searches the time stopped (own optima, lifted
+#: rules, what a cap or a baseline costs, an order's cheapest way to ship)
+SEARCHES_STOPPED = (
+    "explanation searches stopped by the time limit: some orders' own optima, rule savings "
+    "and ways to ship were not searched, so their explanations name fewer reasons and do "
+    "not call them the cheapest"
+)
 
 
 def _clock() -> float:
@@ -286,6 +293,7 @@ def explain(
     blocks_all = [] if small else build_blocks(prob, np.arange(n_orders))
     inexact: set[int] = set(range(n_orders)) if small else set()
     dp_inexact: set[tuple[int, int]] = set()  # (order, banned node) the batched DP is inexact for
+    alt_done: set[tuple[int, int]] = set()  # (order, banned node) searched to the end
     max_k = 0 if small else max((len(s) for s in chosen_nodes), default=0)
     if max_k:  # the batched DP's limits: each order's own use handed back
         ub, pair_ok, pair_cap = _own_limits(prob, world, x)
@@ -318,6 +326,7 @@ def explain(
                     inexact.add(o)
                     dp_inexact.add((o, int(banned_node[o])))
                     continue
+                alt_done.add((o, int(banned_node[o])))
                 arcs, qty = patterns.get(o, (np.zeros(0, dtype=np.int64),) * 2)
                 cost = int(costs[o])
                 if alt_cost[o] < 0 or cost < alt_cost[o]:
@@ -344,6 +353,8 @@ def explain(
                 found = _lone_alternative(
                     prob, banned_n, lone_ub, c_arc, c_pair, split, incumbent=best_value
                 )
+                if found is not None:
+                    alt_done.add((o, banned_n))
                 if found is not None and found[0].size == 0 and best_value < 0.0:
                     continue  # nothing beats the best alternative so far
             if found is None:
@@ -351,7 +362,7 @@ def explain(
                 # alternative that exists, perhaps not the best one
                 res = _order_residual(prob, world, x, o, banned_n, shared)
                 # the batched DP's limits: where it was inexact, the search alone
-                found = solve_residual(
+                arcs, qty, gap = solve_residual(
                     prob,
                     o,
                     res,
@@ -360,20 +371,33 @@ def explain(
                     split,
                     deadline=deadline,
                     dp=(o, banned_n) not in dp_inexact,
-                )[:2]
+                )
+                found = (arcs, qty)
+                if gap is None:
+                    alt_done.add((o, banned_n))
             arcs, qty = found
             cost = pattern_cost(prob, o, arcs, qty)
             if alt_cost[o] < 0 or cost < alt_cost[o]:
                 alt_cost[o] = cost
                 alt_nodes[o] = sorted(set(prob.arc_node[arcs].tolist()))
                 best_value = min(best_value, pattern_value(prob, arcs, qty, c_arc, c_pair, split))
-    unsearched = sum(1 for o in many if alt_cost[o] < 0)
+    # every order that ships: the batched DP's chunks and rounds stop with the time too
+    shipping = [o for o in range(n_orders) if chosen_nodes[o]]
+    unsearched = sum(1 for o in shipping if alt_cost[o] < 0)
+    alt_settled = [all((o, n) in alt_done for n in chosen_nodes[o]) for o in range(n_orders)]
+    partial = sum(1 for o in shipping if alt_cost[o] >= 0 and not alt_settled[o])
     if unsearched and notes is not None:
         # without a note a missing best_alternative would read as "none exists"
         notes.append(
             f"no best alternative searched for {unsearched} of {n_orders} orders: the "
             f"one-by-one searches stop at {MAX_RESIDUAL_EXPLANATIONS} orders and with the "
             "explanations' time"
+        )
+    if partial and notes is not None:
+        # without a note an alternative found so far would read as the cheapest one
+        notes.append(
+            f"best alternative searched in part for {partial} of {n_orders} orders: the "
+            "explanations' time stopped the searches, a cheaper one may exist"
         )
 
     # each order's own optimum with all stock and capacity to itself
@@ -503,6 +527,8 @@ def explain(
     for o, lifted in lifts.items():
         if lifted.free is not None:
             free_ways[o] = (lifted.free[0], _by_distance(prob, o, set(lifted.free[1])))
+    if _clock() > search_end and notes is not None:
+        notes.append(SEARCHES_STOPPED)  # a search may have stopped or not started
     explanations = []
     near: _Nearer | None = None
     for o in range(n_orders):
@@ -529,6 +555,7 @@ def explain(
                 shipless.get(o),
                 lifts.get(o),
                 free_ways.get(o),
+                alt_settled[o],
             )
         )
     done = len(explanations)
@@ -1550,9 +1577,11 @@ def _order_explanation(
     shipless: _Shipless | None = None,
     lifted: _Lifted | None = None,
     free_way: tuple[int, list[int]] | None = None,
+    alt_settled: bool = True,
 ) -> OrderExplanation:
     """One order's explanation (``free_way``: its cheapest way on what the other orders
-    leave, where known to cost less than its choice: cost in micro, nodes)."""
+    leave, where known to cost less than its choice: cost in micro, nodes;
+    ``alt_settled``: its best alternative was searched to the end)."""
     order_id = prob.order_ids[o]
     # the baseline left a cheaper way that no other order's allocation stops (a number)
     slack = free_way if baseline is not None and free_way is not None else None
@@ -1670,7 +1699,9 @@ def _order_explanation(
         )
     slack_said = None if slack is None else (_names(prob, slack[1]), cost - slack[0])
     extra = None if alternative is None else alt_cost - cost
-    summary = _summary(prob, o, nodes, arcs, x, alternative, extra, reasons, slack_said)
+    summary = _summary(
+        prob, o, nodes, arcs, x, alternative, extra, reasons, slack_said, settled=alt_settled
+    )
     return _explanation(
         order_id=order_id,
         nodes=[prob.node_ids[n] for n in nodes],
@@ -1882,9 +1913,13 @@ def _summary(
     extra: int | None,
     reasons: list[Reason],
     slack: tuple[str, int] | None = None,
+    *,
+    settled: bool = True,
 ) -> str:
     """The one-line summary (``extra``: the alternative's extra cost, micro; ``slack``: where
-    a baseline's order could ship for how much less, micro, on what the other orders leave).
+    a baseline's order could ship for how much less, micro, on what the other orders leave;
+    ``settled``: the alternative was searched to the end, else the choice is not called the
+    cheapest option).
 
     Money is written as :func:`_money` writes it (every decimal of the micro-units where two
     are not exact), so the summary states the ``extra_cost`` of the structured field: a
@@ -1919,7 +1954,7 @@ def _summary(
     elif nodes and alternative is not None and extra is not None and extra < 0:
         where = ", ".join(alternative.nodes) or "shipping nothing"
         tail.append(f"not the cheapest option: {where} costs {_money(-extra)} less")
-    elif nodes:
+    elif nodes and alternative is not None and settled:
         tail.append("cheapest option")
     return head + ("; " + "; ".join(tail) if tail else "")
 

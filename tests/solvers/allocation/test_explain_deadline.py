@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -112,11 +113,48 @@ def test_no_own_optimum_search_starts_past_the_search_deadline(
     # every explanation is written, without the alternatives the time left unsearched
     assert notes == [
         "no best alternative searched for 6 of 6 orders: the one-by-one searches stop at "
-        f"{explain_mod.MAX_RESIDUAL_EXPLANATIONS} orders and with the explanations' time"
+        f"{explain_mod.MAX_RESIDUAL_EXPLANATIONS} orders and with the explanations' time",
+        explain_mod.SEARCHES_STOPPED,
     ]
     assert [e.nodes for e in out] == [e.nodes for e in full]
     assert not any(e.summary.endswith(explain_mod.CUT_SUMMARY) for e in out)
     assert not any(r.kind == ReasonKind.CHEAPEST for e in out for r in e.reasons)
+
+
+@pytest.mark.parametrize("past", ["alternatives", "searches"])
+def test_batched_alternatives_the_time_stops_are_counted_in_the_note(
+    six_orders: AllocationRequest, monkeypatch: pytest.MonkeyPatch, past: str
+) -> None:
+    """On the batched DP's path too, every order left without a best alternative is counted
+    (not only those handed to the one-by-one searches), and none is called the cheapest."""
+    prob, x = solved(six_orders)
+    shipping = sum(1 for o in range(prob.num_orders) if x[_order_arcs(prob, o)].any())
+    clock = FakeClock()
+
+    def start_then_late() -> float:
+        now = clock.now
+        # past the alternatives' deadline (0.8 s) only, or past every search's (1 s)
+        clock.now = 0.9 if past == "alternatives" else 10.0
+        return now
+
+    monkeypatch.setattr(explain_mod, "SMALL_BATCH", 0)
+    monkeypatch.setattr(explain_mod, "_clock", start_then_late)
+    notes: list[str] = []
+    out, _ = explain_mod.explain(prob, x, budget_s=1.0, end=100.0, notes=notes)
+    assert shipping and sum(e.best_alternative is None and bool(e.nodes) for e in out) == shipping
+    assert notes[0] == (
+        f"no best alternative searched for {shipping} of {prob.num_orders} orders: the "
+        f"one-by-one searches stop at {explain_mod.MAX_RESIDUAL_EXPLANATIONS} orders and with "
+        "the explanations' time"
+    )
+    assert (explain_mod.SEARCHES_STOPPED in notes) == (past == "searches")
+    assert not any("cheapest option" in e.summary for e in out)
+    assert not any(e.summary.endswith(explain_mod.CUT_SUMMARY) for e in out)
+
+
+def _order_arcs(prob: Problem, o: int) -> np.ndarray:
+    """The arcs of order ``o``."""
+    return np.flatnonzero(prob.pair_order[prob.arc_pair] == o)
 
 
 def test_allocate_notes_explanations_cut_and_keeps_a_valid_result(
@@ -211,7 +249,21 @@ def test_the_batched_dp_stops_between_chunks_of_a_block_at_its_deadline(
         assert own_calls and max(start for start, _ in own_calls) <= 50.0
     assert [e.order_id for e in cut] == [e.order_id for e in full]
     if written_in_full:
-        assert notes == []
+        # the orders left without an alternative are counted (they once had no note), those
+        # of several nodes searched without one of them too, and the own optima stopped
+        missing = [o for o, e in enumerate(cut) if e.nodes and e.best_alternative is None]
+        assert missing == [o for o, e in enumerate(full) if e.nodes and o not in searched]
+        several = sum(1 for o in searched if len(full[o].nodes) > 1)
+        assert notes[0] == (
+            f"no best alternative searched for {len(missing)} of {prob.num_orders} orders: the "
+            f"one-by-one searches stop at {explain_mod.MAX_RESIDUAL_EXPLANATIONS} orders and "
+            "with the explanations' time"
+        )
+        assert len(notes) in (2, 3) and notes[-1] == explain_mod.SEARCHES_STOPPED
+        if len(notes) == 3:
+            said = re.match(r"best alternative searched in part for (\d+) of 90 orders", notes[1])
+            assert said is not None and 0 < int(said.group(1)) <= several, notes
+        assert not any("cheapest option" in cut[o].summary for o in missing)
         for o, (short, whole) in enumerate(zip(cut, full, strict=True)):
             assert (short.nodes, short.cost) == (whole.nodes, whole.cost)
             assert not short.summary.endswith(explain_mod.CUT_SUMMARY)
@@ -233,10 +285,13 @@ def test_the_batched_dp_stops_between_chunks_of_a_block_at_its_deadline(
             and e.reasons == []
             for e, w in zip(cut, full, strict=True)
         )
-        assert notes == [
+        # the searches' notes first (what was not searched before the cut), the cut's last
+        assert notes[0].startswith("no best alternative searched for ")
+        assert explain_mod.SEARCHES_STOPPED in notes
+        assert notes[-1] == (
             f"explanations cut by the time limit: 0 of {prob.num_orders} orders explained "
             f"in full, the other {prob.num_orders} say '{explain_mod.CUT_SUMMARY}'"
-        ]
+        )
 
 
 @pytest.mark.parametrize("work", [1, 30_000, 10**18])
