@@ -42,7 +42,7 @@ from scenarios.errors import InputError
 from scenarios.model import Scenario
 from scenarios.saved import saved_context
 from solvers.allocation.request import NO_LINES_REASON, check_order_lines, nodes_from_scenario
-from solvers.routing.from_allocation import job_id_clash
+from solvers.routing.from_allocation import job_id_clash, node_id_clash, task_id_too_long
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=ERROR_RESPONSES)
 
@@ -110,9 +110,17 @@ def create_plan(
     """
     settings = ctx.settings
     check_scenario(body.scenario, field="scenario")
-    clash = job_id_clash([o.id for o in body.scenario.orders], [n.id for n in body.scenario.nodes])
+    node_ids = [n.id for n in body.scenario.nodes]
+    node_clash = node_id_clash(node_ids)
+    if node_clash is not None:  # two courier tasks of one order of one id (see node_id_clash)
+        raise InputError(f"scenario.nodes.{node_clash[0]}.id", node_clash[1])
+    order_ids = [o.id for o in body.scenario.orders]
+    clash = job_id_clash(order_ids, node_ids)
     if clash is not None:  # two courier tasks of one id: the routes failed validation, empty
         raise InputError(f"scenario.orders.{clash[0]}.id", clash[1])
+    long_id = task_id_too_long(order_ids, node_ids)
+    if long_id is not None:  # a pickup task of an id past the limit: an error inside the job
+        raise InputError(f"scenario.orders.{long_id[0]}.id", long_id[1])
     check_initial_plan(body.routing, body.scenario, field="routing")
     try:  # values the allocation cannot take, before anything is queued
         nodes_from_scenario(body.scenario)
@@ -222,14 +230,20 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
     cancelled_ids = set(body.cancelled_order_ids)
     places = [i for i, o in enumerate(scenario.get("orders", [])) if o["id"] not in cancelled_ids]
     kept = [scenario["orders"][i]["id"] for i in places]
-    clash = job_id_clash(
-        [*kept, *(o.id for o in body.new_orders)], [n["id"] for n in scenario.get("nodes", [])]
-    )
+    node_ids = [n["id"] for n in scenario.get("nodes", [])]
+    node_clash = node_id_clash(node_ids)
+    if node_clash is not None:  # stored before such ids were refused: its re-plan would be wrong
+        place = node_clash[0]
+        raise stored_plan_error(f"node {node_ids[place]!r}", f"nodes.{place}.id", node_clash[1])
+    clash = job_id_clash([*kept, *(o.id for o in body.new_orders)], node_ids)
     if clash is not None and clash[0] >= len(kept):
         raise InputError(f"new_orders.{clash[0] - len(kept)}.id", clash[1])
     if clash is not None:  # stored before such ids were refused: its re-plan would be wrong
         place = places[clash[0]]
         raise stored_plan_error(f"order {kept[clash[0]]!r}", f"orders.{place}.id", clash[1])
+    long_id = task_id_too_long([o.id for o in body.new_orders], node_ids)
+    if long_id is not None:
+        raise InputError(f"new_orders.{long_id[0]}.id", long_id[1])
     merged = {
         **scenario,
         "orders": [

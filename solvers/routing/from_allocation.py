@@ -213,3 +213,52 @@ def job_id_clash(order_ids: Sequence[str], node_ids: Collection[str]) -> tuple[i
             longer[order_id[:k]].append(order_id)
         seen.add(order_id)
     return None
+
+
+def node_id_clash(node_ids: Sequence[str]) -> tuple[int, str] | None:
+    """The place of the first node whose id gives two tasks of one order one id, and why;
+    else None.
+
+    An order shipped from several nodes has, per node N, the job ``<order>@N`` and its pickup
+    ``<order>@N:pickup@N`` (see :func:`routing_scenario_from_allocation`). Two jobs or two
+    pickups of one order differ (their node ids do, and a pickup's id holds its node's id
+    twice around :data:`PICKUP_INFIX`), so the one clash within an order is a node whose id
+    is ``M:pickup@M`` for another node M: its job is the pickup of the job from M.
+    """
+    nodes = set(node_ids)
+    for i, node_id in enumerate(node_ids):
+        half, odd = divmod(len(node_id) - len(PICKUP_INFIX), 2)
+        other = node_id[:half]
+        if half > 0 and not odd and node_id == f"{other}{PICKUP_INFIX}{other}" and other in nodes:
+            return i, (
+                f"id {node_id!r} is node {other!r}'s id, {PICKUP_INFIX!r} and its id again: an "
+                f"order shipped from both would have two courier tasks of id "
+                f"'<order id>@{node_id}' (its job shipped from node {node_id!r} and the pickup "
+                f"of its job shipped from node {other!r}): rename it"
+            )
+    return None
+
+
+#: the longest id a task may have (:data:`scenarios.geo.Id`)
+MAX_TASK_ID = 200
+
+
+def task_id_too_long(order_ids: Sequence[str], node_ids: Sequence[str]) -> tuple[int, str] | None:
+    """The place of the first order one of whose courier tasks (see
+    :func:`routing_scenario_from_allocation`) may have an id past :data:`MAX_TASK_ID`
+    characters, and why; else None."""
+    if not node_ids:
+        return None
+    longest = max(node_ids, key=len)
+    several = len(set(node_ids)) > 1
+    for i, order_id in enumerate(order_ids):
+        job = f"{order_id}@{longest}" if several else order_id
+        pickup = f"{job}{PICKUP_INFIX}{longest}"
+        if len(pickup) > MAX_TASK_ID:
+            when = "when it ships from several nodes" if several else "when it ships"
+            return i, (
+                f"id {order_id!r} is too long for its courier tasks: {when}, the pickup of its "
+                f"job at node {longest!r} would have an id of {len(pickup)} characters (at most "
+                f"{MAX_TASK_ID}): shorten the order id or the node id"
+            )
+    return None

@@ -842,3 +842,49 @@ def test_reoptimise_allocates_new_orders_as_of_its_now(
     assert [a for a in result["plan"]["allocation"] if a["order_id"] == "o4"] == []
     [note] = [d for d in result["diagnosis"] if d.startswith("o4:")]
     assert "not allocated" in note, note
+
+
+def test_a_node_id_that_gives_two_tasks_of_one_order_one_id_is_422(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """Nodes ``dc-1`` and ``dc-1:pickup@dc-1``: an order shipped from both had its job from
+    the second and the pickup of its job from the first of one id, ``o@dc-1:pickup@dc-1``
+    (no check between orders sees it)."""
+    body = _plan_body(replications=0)
+    nodes = body["scenario"]["nodes"]
+    nodes.append({**nodes[0], "id": "dc-1:pickup@dc-1"})
+    _assert_id_refused(
+        client,
+        keys,
+        body,
+        "scenario.nodes.2.id",
+        "id 'dc-1:pickup@dc-1' is node 'dc-1''s id, ':pickup@' and its id again: an order "
+        "shipped from both would have two courier tasks of id '<order id>@dc-1:pickup@dc-1' "
+        "(its job shipped from node 'dc-1:pickup@dc-1' and the pickup of its job shipped "
+        "from node 'dc-1'): rename it",
+    )
+
+
+def test_an_order_id_too_long_for_its_courier_tasks_is_422(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """The pickup of an order shipped from both nodes is ``<id>@store-1:pickup@store-1``: past
+    200 characters it failed validation inside the job: a 422 on the field ``id`` (the
+    pickup's, a field the request does not have), not on the order's id."""
+    long_id = "o" * 178  # 178 + 1 + 7 + 8 + 7 = 201
+    body = _plan_body(replications=0)
+    big = {
+        "id": long_id,
+        "location": {"x": 100, "y": 100},
+        "lines": [{"sku": "tea", "quantity": 52}],
+    }
+    body["scenario"]["orders"].append(big)  # 52 tea: from both nodes
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"] == "scenario.orders.3.id"
+    assert "would have an id of 201 characters (at most 200)" in detail["reason"]
+    _assert_new_id_refused(client, keys, made, long_id)
+    body["scenario"]["orders"][3]["id"] = long_id[:-1]  # 200: fits
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text

@@ -6,7 +6,7 @@ import math
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from scenarios import (
@@ -231,3 +231,141 @@ def test_an_order_id_that_is_another_orders_task_id_is_found(
         assert clash is None
     else:
         assert clash is not None and clash[0] == place and clash[1].startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("node_ids", "place"),
+    [
+        (["m", "m:pickup@m"], 1),
+        (["m:pickup@m", "m"], 0),
+        (["dc", "store", "dc:pickup@dc"], 2),
+        (["m", "m:pickup@n", "n:pickup@m", "m:pickup@", ":pickup@", ":pickup@:pickup@"], None),
+        (["m:pickup@m"], None),  # no node m: the one node's tasks differ
+    ],
+)
+def test_a_node_id_that_gives_two_tasks_of_one_order_one_id_is_found(
+    node_ids: list[str], place: int | None
+) -> None:
+    """Nodes ``m`` and ``m:pickup@m``: order A shipped from both had the job ``A@m:pickup@m``
+    (from node ``m:pickup@m``) and the pickup ``A@m:pickup@m`` (of its job from ``m``); no
+    check between orders saw it, one order alone makes the clash."""
+    from solvers.routing.from_allocation import node_id_clash
+
+    clash = node_id_clash(node_ids)
+    if place is None:
+        assert clash is None
+    else:
+        assert clash is not None and clash[0] == place
+        assert clash[1].startswith(f"id {node_ids[place]!r} is node ")
+        assert clash[1].endswith(": rename it")
+
+
+def test_the_node_clash_is_two_tasks_of_one_id_when_built() -> None:
+    """What the check refuses really gives two tasks of one id."""
+    s = _id_scenario(["A"], ["m", "m:pickup@m"])
+    allocation = [
+        AllocationLine(order_id="A", sku="s", node_id=n, quantity=1) for n in ("m", "m:pickup@m")
+    ]
+    ids = _task_ids(routing_scenario_from_allocation(s, allocation))
+    assert ids.count("A@m:pickup@m") == 2
+
+
+#: pieces of ids: the separators and the word of the task ids, and a few plain characters
+_PIECES = st.sampled_from(["@", ":", "pickup", ":pickup@", "a", "b"])
+_ATOMS = st.lists(_PIECES, min_size=1, max_size=3).map("".join)
+_SEPARATORS = st.sampled_from(["@", ":pickup@", ":", ""])
+
+
+@st.composite
+def _derived_ids(draw: st.DrawFn, pool: list[str], size: int) -> list[str]:
+    """Up to ``size`` distinct ids: from ``pool`` (or new), some of them two ids of the pool
+    joined by a separator, or an id, '@', another and ':pickup@' and that one again (the
+    forms of the task ids, where clashes are)."""
+    out: list[str] = []
+    for _ in range(draw(st.integers(1, size))):
+        kind = draw(st.sampled_from(["atom", "pool", "joined", "pickup"]))
+        a, b = draw(st.sampled_from(pool)), draw(st.sampled_from(pool))
+        if kind == "atom":
+            new = draw(_ATOMS)
+        elif kind == "pool":
+            new = a
+        elif kind == "joined":
+            new = f"{a}{draw(_SEPARATORS)}{b}"
+        else:
+            new = f"{a}@{b}:pickup@{b}"
+        if new not in out:
+            out.append(new)
+    return out
+
+
+@st.composite
+def _order_and_node_ids(draw: st.DrawFn) -> tuple[list[str], list[str]]:
+    """Node ids, then order ids, grown from a few atoms and from each other."""
+    atoms = draw(st.lists(_ATOMS, min_size=1, max_size=3, unique=True))
+    node_ids = draw(_derived_ids(atoms, 4))
+    order_ids = draw(_derived_ids([*atoms, *node_ids], 4))
+    return order_ids, node_ids
+
+
+def _id_scenario(order_ids: list[str], node_ids: list[str]) -> Scenario:
+    """Orders of one line of SKU ``s`` and nodes, all at the origin."""
+    here = Location(x=0, y=0)
+    return Scenario(
+        nodes=[FulfilmentNode(id=n, location=here) for n in node_ids],
+        orders=[
+            Order(id=o, location=here, lines=[OrderLine(sku="s", quantity=9)]) for o in order_ids
+        ],
+        vehicles=[Vehicle(id="v", start_location=here, capacity=[10])],
+    )
+
+
+def _task_ids(jobs: Scenario) -> list[str]:
+    """Every courier task id of a routing scenario: its jobs and their pickups."""
+    return [o.id for o in jobs.orders] + [o.pickup_id for o in jobs.orders if o.pickup]
+
+
+@settings(max_examples=500, deadline=None)
+@given(ids=_order_and_node_ids(), data=st.data())
+def test_no_clash_found_means_distinct_task_ids(
+    ids: tuple[list[str], list[str]], data: st.DataObject
+) -> None:
+    """Ids from '@', ':' and 'pickup': where neither check finds a clash, every allocation's
+    courier tasks (built by routing_scenario_from_allocation) have distinct ids."""
+    from solvers.routing.from_allocation import node_id_clash, task_id_too_long
+
+    order_ids, node_ids = ids
+    if node_id_clash(node_ids) is not None or job_id_clash(order_ids, node_ids) is not None:
+        event("a clash is found")
+        return
+    if task_id_too_long(order_ids, node_ids) is not None:
+        event("an id is too long")
+        return
+    allocation = [
+        AllocationLine(order_id=o, sku="s", node_id=n, quantity=1)
+        for o in order_ids
+        for n in data.draw(st.lists(st.sampled_from(node_ids), unique=True), label=o)
+    ]
+    jobs = routing_scenario_from_allocation(_id_scenario(order_ids, node_ids), allocation)
+    tasks = _task_ids(jobs)
+    assert len(tasks) == len(set(tasks)), tasks
+
+
+@pytest.mark.parametrize(("order_len", "node_len", "several"), [(182, 10, False), (1, 95, True)])
+def test_an_order_whose_pickup_id_would_be_too_long_is_found(
+    order_len: int, node_len: int, several: bool
+) -> None:
+    """The pickup ``A@N:pickup@N`` of an order shipped from several nodes (``A:pickup@N``
+    alone) took a validation error past 200 characters, a server error in a plan."""
+    from solvers.routing.from_allocation import task_id_too_long
+
+    nodes = ["n" * node_len, *(["m"] if several else [])]
+    fits = "o" * order_len  # its longest task id has 200 characters
+    too_long = fits + "o"
+    assert task_id_too_long([fits], nodes) is None
+    allocation = [AllocationLine(order_id=fits, sku="s", node_id=n, quantity=1) for n in nodes]
+    jobs = routing_scenario_from_allocation(_id_scenario([fits], nodes), allocation)
+    assert max(len(t) for t in _task_ids(jobs)) == 200
+    clash = task_id_too_long(["x", too_long], nodes)
+    assert clash is not None and clash[0] == 1
+    assert clash[1].startswith(f"id {too_long!r} is too long for its courier tasks")
+    assert "would have an id of 201 characters (at most 200)" in clash[1]
