@@ -42,7 +42,12 @@ from scenarios.errors import InputError
 from scenarios.model import Scenario
 from scenarios.saved import saved_context
 from solvers.allocation.request import NO_LINES_REASON, check_order_lines, nodes_from_scenario
-from solvers.routing.from_allocation import job_id_clash, node_id_clash, task_id_too_long
+from solvers.routing.from_allocation import (
+    job_id_clash,
+    node_id_clash,
+    own_task_clash,
+    task_id_too_long,
+)
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=ERROR_RESPONSES)
 
@@ -114,13 +119,10 @@ def create_plan(
     node_clash = node_id_clash(node_ids)
     if node_clash is not None:  # two courier tasks of one order of one id (see node_id_clash)
         raise InputError(f"scenario.nodes.{node_clash[0]}.id", node_clash[1])
-    order_ids = [o.id for o in body.scenario.orders]
-    clash = job_id_clash(order_ids, node_ids)
+    tasks = [_order_tasks(o.id, o.pickup) for o in body.scenario.orders]
+    clash = courier_task_clash(tasks, node_ids)
     if clash is not None:  # two courier tasks of one id: the routes failed validation, empty
-        raise InputError(f"scenario.orders.{clash[0]}.id", clash[1])
-    long_id = task_id_too_long(order_ids, node_ids)
-    if long_id is not None:  # a pickup task of an id past the limit: an error inside the job
-        raise InputError(f"scenario.orders.{long_id[0]}.id", long_id[1])
+        raise InputError(f"scenario.orders.{clash[0]}.{clash[1]}", clash[2])
     check_initial_plan(body.routing, body.scenario, field="routing")
     try:  # values the allocation cannot take, before anything is queued
         nodes_from_scenario(body.scenario)
@@ -224,7 +226,7 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
         if order.id in known or order.id in seen:
             raise InputError(f"new_orders.{i}.id", f"order {order.id!r} already exists")
         seen.add(order.id)
-        if scenario.get("nodes") and not order.lines:
+        if scenario.get("nodes") and not order.lines and order.pickup is None:
             raise InputError(f"new_orders.{i}.lines", NO_LINES_REASON)
     # the tasks of the orders kept and the new ones must have distinct ids (see job_id_clash)
     cancelled_ids = set(body.cancelled_order_ids)
@@ -235,15 +237,17 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
     if node_clash is not None:  # stored before such ids were refused: its re-plan would be wrong
         place = node_clash[0]
         raise stored_plan_error(f"node {node_ids[place]!r}", f"nodes.{place}.id", node_clash[1])
-    clash = job_id_clash([*kept, *(o.id for o in body.new_orders)], node_ids)
+    stored = scenario["orders"] if places else []
+    tasks = [
+        *(_order_tasks(stored[i]["id"], stored[i].get("pickup")) for i in places),
+        *(_order_tasks(o.id, o.pickup) for o in body.new_orders),
+    ]
+    clash = courier_task_clash(tasks, node_ids)
     if clash is not None and clash[0] >= len(kept):
-        raise InputError(f"new_orders.{clash[0] - len(kept)}.id", clash[1])
+        raise InputError(f"new_orders.{clash[0] - len(kept)}.{clash[1]}", clash[2])
     if clash is not None:  # stored before such ids were refused: its re-plan would be wrong
         place = places[clash[0]]
-        raise stored_plan_error(f"order {kept[clash[0]]!r}", f"orders.{place}.id", clash[1])
-    long_id = task_id_too_long([o.id for o in body.new_orders], node_ids)
-    if long_id is not None:
-        raise InputError(f"new_orders.{long_id[0]}.id", long_id[1])
+        raise stored_plan_error(f"order {kept[clash[0]]!r}", f"orders.{place}.{clash[1]}", clash[2])
     merged = {
         **scenario,
         "orders": [
@@ -365,3 +369,48 @@ def reoptimise_plan(
         lane=ctx.lanes["heavy"],
         answer=answer,
     )
+
+
+#: an order's courier tasks for :func:`courier_task_clash`: its id, and with a pickup of its
+#: own (a pickup-and-delivery job, not allocated) its pickup's id and whether it is given
+OrderTasks = tuple[str, tuple[str, bool] | None]
+
+
+def _order_tasks(order_id: str, pickup: Any) -> OrderTasks:
+    """The tasks of an order whose ``pickup`` is a PickupSpec, its stored dict, or None."""
+    if pickup is None:
+        return order_id, None
+    own_id = pickup.get("id") if isinstance(pickup, dict) else pickup.id
+    return order_id, (own_id, True) if own_id is not None else (f"{order_id}:pickup", False)
+
+
+def courier_task_clash(
+    orders: list[OrderTasks], node_ids: list[str]
+) -> tuple[int, str, str] | None:
+    """The place of the first order one of whose courier tasks may have the id of another
+    task, or an id past 200 characters, the field of the order it is on (``id``,
+    ``pickup.id``) and why; else None.
+
+    The orders allocated to nodes get the tasks of
+    :func:`~solvers.routing.routing_scenario_from_allocation` (see
+    :func:`~solvers.routing.from_allocation.job_id_clash`); one with a pickup of its own keeps
+    its id and its pickup's (see :func:`~solvers.routing.from_allocation.own_task_clash`).
+    """
+    allocated = [k for k, (_, own) in enumerate(orders) if own is None]
+    allocated_ids = [orders[k][0] for k in allocated]
+    clash = job_id_clash(allocated_ids, node_ids)
+    if clash is not None:
+        return allocated[clash[0]], "id", clash[1]
+    own_tasks: list[tuple[int, str, str]] = []  # place, field, task id
+    for k, (order_id, own) in enumerate(orders):
+        if own is not None:
+            own_tasks.append((k, "id", order_id))
+            own_tasks.append((k, "pickup.id" if own[1] else "id", own[0]))
+    own_clash = own_task_clash(allocated_ids, [t for *_, t in own_tasks], node_ids)
+    if own_clash is not None:
+        k, field, _ = own_tasks[own_clash[0]]
+        return k, field, own_clash[1]
+    long_id = task_id_too_long(allocated_ids, node_ids)
+    if long_id is not None:  # a pickup task of an id past the limit: an error inside the job
+        return allocated[long_id[0]], "id", long_id[1]
+    return None

@@ -221,7 +221,9 @@ def make_plan(
             update={"baseline": "nearest", "explain": False, "shadow_prices": False}
         )
         rparams = rparams.model_copy(update={"engine": "greedy"})
-    # delivery only (no node): the orders are the courier jobs, whatever lines they list
+    # delivery only (no node): the orders are the courier jobs, whatever lines they list; an
+    # order with a pickup of its own is a pickup-and-delivery job, not allocated (the twin
+    # plays it so), see AllocationRequest.from_scenario
     to_allocate = scenario if scenario.nodes else scenario.model_copy(update={"orders": []})
     request = AllocationRequest.from_scenario(to_allocate, body.costs, body.rules)
     alloc = allocate(request, aparams)
@@ -230,7 +232,9 @@ def make_plan(
         progress(0.2)
     jobs = _routing_scenario(scenario, lines)
     # a warm start may name orders the allocation did not ship: they are not courier jobs
-    unshipped = {o.id for o in scenario.orders} - {line.order_id for line in lines}
+    unshipped = {o.id for o in scenario.orders if o.pickup is None or not scenario.nodes} - {
+        line.order_id for line in lines
+    }
     # the solver names fields of its params, and of the jobs' scenario
     with fields_under("routing"), _orders_of_jobs(scenario, jobs):
         routed, stats = solve_routes_with_stats(jobs, rparams, absent_orders=unshipped)
@@ -378,7 +382,13 @@ def reoptimise(
         scenario.model_copy(update={"orders": orders, "vehicles": vehicles}).model_dump()
     )
 
-    lines = [line for line in old.allocation if line.order_id not in cancelled]
+    # an order with a pickup of its own is not allocated (a plan stored before may hold lines)
+    own_pickup = {o.id for o in updated.orders if o.pickup is not None}
+    lines = [
+        line
+        for line in old.allocation
+        if line.order_id not in cancelled and line.order_id not in own_pickup
+    ]
     method = "kept"
     unfilled: list[str] = []
     if req.new_orders and updated.nodes:
@@ -404,7 +414,7 @@ def reoptimise(
             f"{o.id}: not planned: no lines (nothing to ship from a node; the stored plan "
             "was made before plans with nodes refused orders without lines)"
             for o in updated.orders
-            if not o.lines
+            if not o.lines and o.pickup is None
         ]
 
     finished = set(completed)

@@ -253,7 +253,9 @@ class AllocationRequest(StrictModel):
         routing and the twin agree); the promise is the end of an order's last window;
         handling costs convert from cents; SKU ``restricted_regions`` become
         ``rules.restricted_skus``. With nodes, an order without lines is an InputError on
-        ``orders.{i}.lines`` (see :func:`check_order_lines`).
+        ``orders.{i}.lines`` (see :func:`check_order_lines`). An order with a ``pickup`` of
+        its own is a courier pickup-and-delivery job (its goods are at its pickup), not
+        allocated to nodes: it is left out.
         """
         rules = rules if rules is not None else AllocationRules()
         restricted = {sku: list(regions) for sku, regions in rules.restricted_skus.items()}
@@ -266,7 +268,8 @@ class AllocationRequest(StrictModel):
         check_order_lines(scenario)
         orders = []
         for i, o in enumerate(scenario.orders):
-            if not o.lines:  # no nodes: nothing is allocated, the orders are courier jobs
+            if not o.lines or o.pickup is not None:
+                # no nodes (nothing is allocated), or its own pickup: a courier job alone
                 continue
             with _scenario_field("orders", i, {"promise_by_s": "time_windows"}):
                 orders.append(
@@ -317,17 +320,19 @@ def _scenario_field(kind: str, index: int, renamed: dict[str, str]) -> Iterator[
 #: Why an order without lines is refused in a scenario with fulfilment nodes.
 NO_LINES_REASON = (
     "has no lines: with fulfilment nodes each order is allocated line by line, so it needs at "
-    "least one (orders without lines are courier jobs only in a scenario without nodes)"
+    "least one (orders without lines are courier jobs only in a scenario without nodes, or "
+    "with a pickup of their own)"
 )
 
 
 def check_order_lines(scenario: Scenario) -> None:
     """Raise InputError naming ``orders.{i}.lines`` for an order without lines in a scenario
-    with fulfilment nodes (it has nothing to allocate, so it would get no route)."""
+    with fulfilment nodes (it has nothing to allocate, so it would get no route); an order
+    with its own ``pickup`` is a pickup-and-delivery job and needs none."""
     if not scenario.nodes:
         return
     for i, order in enumerate(scenario.orders):
-        if not order.lines:
+        if not order.lines and order.pickup is None:
             raise InputError(f"orders.{i}.lines", NO_LINES_REASON)
 
 

@@ -26,15 +26,21 @@ def routing_scenario_from_allocation(
     order's own demand vector shared among its shipments by shipped units, in integers that add
     up to it (see :func:`_split_demand`). A job's id is
     ``<order id>@<node id>`` when an order ships from several nodes, else the order id.
+
+    An order with a ``pickup`` of its own is a pickup-and-delivery job as it stands (its goods
+    are at its pickup, it is not allocated to nodes): an allocation line of it is an
+    InputError.
     """
     shipped: dict[tuple[str, str], int] = defaultdict(int)
     for i, line in enumerate(allocation):
         try:
-            scenario.order(line.order_id)
+            order = scenario.order(line.order_id)
         except KeyError:
             raise InputError(
                 f"allocation.{i}.order_id", f"unknown order {line.order_id!r}"
             ) from None
+        if order.pickup is not None:
+            raise InputError(f"allocation.{i}.order_id", own_pickup_reason(order.id))
         try:
             scenario.node(line.node_id)
         except KeyError:
@@ -52,6 +58,9 @@ def routing_scenario_from_allocation(
             split.update(zip(((order.id, n) for n in nids), parts, strict=True))
     jobs: list[Order] = []
     for order in scenario.orders:
+        if order.pickup is not None:
+            jobs.append(order)  # a pickup-and-delivery job of its own
+            continue
         for nid in nodes_per_order.get(order.id, []):
             node = scenario.node(nid)
             units = shipped[(order.id, nid)]
@@ -78,6 +87,14 @@ def routing_scenario_from_allocation(
                 )
             )
     return scenario.model_copy(update={"orders": jobs})
+
+
+def own_pickup_reason(order_id: str) -> str:
+    """Why an order with its own pickup has no allocation line."""
+    return (
+        f"order {order_id!r} has a pickup of its own: it is a pickup-and-delivery job, "
+        "not allocated to fulfilment nodes"
+    )
 
 
 def _split_demand(demand: list[int], units: list[int], total_units: int) -> list[list[int]]:
@@ -261,4 +278,23 @@ def task_id_too_long(order_ids: Sequence[str], node_ids: Sequence[str]) -> tuple
                 f"job at node {longest!r} would have an id of {len(pickup)} characters (at most "
                 f"{MAX_TASK_ID}): shorten the order id or the node id"
             )
+    return None
+
+
+def own_task_clash(
+    allocated_ids: Sequence[str], own_tasks: Sequence[str], node_ids: Collection[str]
+) -> tuple[int, str] | None:
+    """The place in ``own_tasks`` (the ids of the orders with a pickup of their own and of
+    their pickups, which keep them) of the first that may be the id of a task of an order
+    allocated to nodes (``allocated_ids``, see :func:`job_id_clash`), and why; else None."""
+    nodes = list(dict.fromkeys(node_ids))
+    node_set = set(nodes)
+    allocated = set(allocated_ids)
+    for i, task_id in enumerate(own_tasks):
+        for k, char in enumerate(task_id):
+            if char not in "@:" or task_id[:k] not in allocated:
+                continue
+            other = _task_of(task_id[:k], task_id[k:], node_set)
+            if other is not None:
+                return i, f"id {task_id!r} is the id of {other}: rename it"
     return None

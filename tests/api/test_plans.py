@@ -527,7 +527,8 @@ def test_an_order_without_lines_is_422_where_the_scenario_has_nodes(
     nodes the orders are the courier jobs, and need no lines."""
     reason = (
         "has no lines: with fulfilment nodes each order is allocated line by line, so it needs "
-        "at least one (orders without lines are courier jobs only in a scenario without nodes)"
+        "at least one (orders without lines are courier jobs only in a scenario without nodes, "
+        "or with a pickup of their own)"
     )
     plan = _plan_body(replications=0)
     plan["scenario"]["orders"][1]["lines"] = []
@@ -888,3 +889,70 @@ def test_an_order_id_too_long_for_its_courier_tasks_is_422(
     body["scenario"]["orders"][3]["id"] = long_id[:-1]  # 200: fits
     answer = client.post("/v1/plans", json=body, headers=keys["oms"])
     assert answer.status_code == 200, answer.text
+
+
+def _pickup_order(order_id: str, **extra: Any) -> dict[str, Any]:
+    """An order of one cup with a pickup of its own at (4000, -2000)."""
+    return {
+        "id": order_id,
+        "location": {"x": 3000, "y": 3000},
+        "lines": [{"sku": "cups", "quantity": 1}],
+        "pickup": {"location": {"x": 4000, "y": -2000}, **extra},
+        "service_s": 60,
+    }
+
+
+def test_an_order_with_its_own_pickup_is_a_courier_job_in_the_plan_and_the_twin(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """It was allocated to a node and picked up there in the plan, while the twin (which
+    plays it from its own pickup, nothing to pick at a node) had its courier wait at the
+    node for a parcel that never came: every order of the route unserved. Now neither
+    allocates it: one pickup-and-delivery job at its own pickup, served in the twin."""
+    body = _plan_body(replications=3)
+    body["scenario"]["orders"].append(_pickup_order("pd"))
+    no_lines = {**_pickup_order("pd-2", id="pd-2-pick"), "lines": []}  # needs no lines
+    body["scenario"]["orders"].append(no_lines)
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    made = answer.json()
+    plan = Plan.model_validate(made["plan"])
+    assert {line.order_id for line in plan.allocation} == {"o1", "o2", "o3"}
+    stops = {s.task_id: s for r in plan.routes for s in r.stops}
+    for order_id, pickup_id in (("pd", "pd:pickup"), ("pd-2", "pd-2-pick")):
+        assert stops[pickup_id].kind == StopKind.PICKUP and stops[order_id].order_id == order_id
+        where = stops[pickup_id].location
+        assert where is not None and (where.x, where.y) == (4000, -2000)
+    assert not plan.unassigned
+    assert {e["order_id"] for e in made["explanations"]["orders"]} == {"o1", "o2", "o3"}
+    kpis = made["kpis"]
+    assert kpis["orders_unserved"]["mean"] == 0.0 and kpis["orders_unfilled"]["mean"] == 0.0
+    assert kpis["on_time_rate"]["mean"] == 1.0
+    scenario = Scenario.model_validate(body["scenario"])
+    assert validate_plan(routing_scenario_from_allocation(scenario, plan.allocation), plan).ok
+    # a re-plan keeps it so, and takes a new one
+    reopt = _reopt_body()
+    reopt["new_orders"] = [_pickup_order("pd-3")]
+    again = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
+    assert again.status_code == 200, again.text
+    replan = Plan.model_validate(again.json()["plan"])
+    assert not {"pd", "pd-2", "pd-3"} & {line.order_id for line in replan.allocation}
+    picks = {s.task_id for r in replan.routes for s in r.stops if s.kind == StopKind.PICKUP}
+    assert {"pd-3:pickup"} <= picks
+
+
+def test_an_own_pickup_id_that_is_an_allocated_orders_task_id_is_422(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The pickup ``o1:pickup@dc-1`` of an order's own is the pickup task of order o1 shipped
+    from dc-1 alone: two tasks of one id."""
+    body = _plan_body(replications=0)
+    body["scenario"]["orders"].append(_pickup_order("pd", id="o1:pickup@dc-1"))
+    _assert_id_refused(
+        client,
+        keys,
+        body,
+        "scenario.orders.3.pickup.id",
+        "id 'o1:pickup@dc-1' is the id of the pickup of order 'o1' at node 'dc-1' (when it "
+        "ships from it alone): rename it",
+    )

@@ -22,7 +22,14 @@ from scenarios import (
     Vehicle,
 )
 from solvers.routing import RoutingParams, routing_scenario_from_allocation, solve_routes
-from solvers.routing.from_allocation import _split_demand, job_id_clash, order_of_job
+from solvers.routing.from_allocation import (
+    _split_demand,
+    job_id_clash,
+    node_id_clash,
+    order_of_job,
+    own_task_clash,
+    task_id_too_long,
+)
 from solvers.validate import validate_plan
 
 
@@ -249,7 +256,6 @@ def test_a_node_id_that_gives_two_tasks_of_one_order_one_id_is_found(
     """Nodes ``m`` and ``m:pickup@m``: order A shipped from both had the job ``A@m:pickup@m``
     (from node ``m:pickup@m``) and the pickup ``A@m:pickup@m`` (of its job from ``m``); no
     check between orders saw it, one order alone makes the clash."""
-    from solvers.routing.from_allocation import node_id_clash
 
     clash = node_id_clash(node_ids)
     if place is None:
@@ -307,13 +313,25 @@ def _order_and_node_ids(draw: st.DrawFn) -> tuple[list[str], list[str]]:
     return order_ids, node_ids
 
 
-def _id_scenario(order_ids: list[str], node_ids: list[str]) -> Scenario:
-    """Orders of one line of SKU ``s`` and nodes, all at the origin."""
+def _id_scenario(
+    order_ids: list[str], node_ids: list[str], own: dict[str, str | None] | None = None
+) -> Scenario:
+    """Orders of one line of SKU ``s`` and nodes, all at the origin; the orders in ``own``
+    with a pickup of their own (of that id)."""
+    from scenarios.model import PickupSpec
+
     here = Location(x=0, y=0)
+    own = own or {}
     return Scenario(
         nodes=[FulfilmentNode(id=n, location=here) for n in node_ids],
         orders=[
-            Order(id=o, location=here, lines=[OrderLine(sku="s", quantity=9)]) for o in order_ids
+            Order(
+                id=o,
+                location=here,
+                lines=[OrderLine(sku="s", quantity=9)],
+                pickup=PickupSpec(id=own[o], location=here) if o in own else None,
+            )
+            for o in order_ids
         ],
         vehicles=[Vehicle(id="v", start_location=here, capacity=[10])],
     )
@@ -331,21 +349,33 @@ def test_no_clash_found_means_distinct_task_ids(
 ) -> None:
     """Ids from '@', ':' and 'pickup': where neither check finds a clash, every allocation's
     courier tasks (built by routing_scenario_from_allocation) have distinct ids."""
-    from solvers.routing.from_allocation import node_id_clash, task_id_too_long
 
     order_ids, node_ids = ids
-    if node_id_clash(node_ids) is not None or job_id_clash(order_ids, node_ids) is not None:
+    # some orders carry a pickup of their own (its id given, from the same pieces, or not)
+    own = {
+        o: data.draw(st.none() | st.sampled_from([*order_ids, *node_ids]) | _ATOMS, label=o)
+        for o in data.draw(st.lists(st.sampled_from(order_ids), unique=True), label="own")
+    }
+    own_tasks = [t for o, p in own.items() for t in (o, f"{o}:pickup" if p is None else p)]
+    if len(own_tasks) != len(set(own_tasks)) or set(own_tasks) & (set(order_ids) - set(own)):
+        return  # the scenario refuses these (order and pickup ids all distinct)
+    allocated = [o for o in order_ids if o not in own]
+    if node_id_clash(node_ids) is not None or job_id_clash(allocated, node_ids) is not None:
         event("a clash is found")
         return
-    if task_id_too_long(order_ids, node_ids) is not None:
+    if own_task_clash(allocated, own_tasks, node_ids) is not None:
+        event("an own pickup's clash is found")
+        return
+    if task_id_too_long(allocated, node_ids) is not None:
         event("an id is too long")
         return
     allocation = [
         AllocationLine(order_id=o, sku="s", node_id=n, quantity=1)
-        for o in order_ids
+        for o in allocated
         for n in data.draw(st.lists(st.sampled_from(node_ids), unique=True), label=o)
     ]
-    jobs = routing_scenario_from_allocation(_id_scenario(order_ids, node_ids), allocation)
+    scenario = _id_scenario(order_ids, node_ids, own)
+    jobs = routing_scenario_from_allocation(scenario, allocation)
     tasks = _task_ids(jobs)
     assert len(tasks) == len(set(tasks)), tasks
 
@@ -356,7 +386,6 @@ def test_an_order_whose_pickup_id_would_be_too_long_is_found(
 ) -> None:
     """The pickup ``A@N:pickup@N`` of an order shipped from several nodes (``A:pickup@N``
     alone) took a validation error past 200 characters, a server error in a plan."""
-    from solvers.routing.from_allocation import task_id_too_long
 
     nodes = ["n" * node_len, *(["m"] if several else [])]
     fits = "o" * order_len  # its longest task id has 200 characters
@@ -369,3 +398,52 @@ def test_an_order_whose_pickup_id_would_be_too_long_is_found(
     assert clash is not None and clash[0] == 1
     assert clash[1].startswith(f"id {too_long!r} is too long for its courier tasks")
     assert "would have an id of 201 characters (at most 200)" in clash[1]
+
+
+def test_an_order_with_its_own_pickup_is_its_own_job(shop: Scenario) -> None:
+    """Not allocated (its goods are at its pickup): the job is the order as it stands, and an
+    allocation line of it is an error naming the line."""
+    from scenarios.model import PickupSpec
+    from solvers.allocation.request import AllocationRequest
+
+    pd = Order(
+        id="P",
+        location=Location(x=500, y=500),
+        lines=[OrderLine(sku="s1", quantity=1)],
+        pickup=PickupSpec(location=Location(x=-500, y=0), service_s=30),
+    )
+    s = shop.model_copy(update={"orders": [*shop.orders, pd]})
+    assert [o.id for o in AllocationRequest.from_scenario(s).orders] == ["A", "B"]
+    allocation = [AllocationLine(order_id="B", sku="s1", node_id="store", quantity=1)]
+    jobs = routing_scenario_from_allocation(s, allocation)
+    assert [j.id for j in jobs.orders] == ["B", "P"]
+    assert jobs.orders[1] == pd
+    with pytest.raises(InputError) as err:
+        routing_scenario_from_allocation(
+            s, [*allocation, AllocationLine(order_id="P", sku="s1", node_id="dc", quantity=1)]
+        )
+    assert err.value.field == "allocation.1.order_id"
+    assert "has a pickup of its own: it is a pickup-and-delivery job" in err.value.reason
+
+
+@pytest.mark.parametrize(
+    ("own", "place"),
+    [
+        (["P", "A@dc"], 1),  # the job of A shipped from several nodes
+        (["A:pickup@store"], 0),  # the pickup of A shipped from store alone
+        (["A@dc:pickup@dc", "x"], 0),
+        (["A:pickup", "A@", "A@elsewhere", "B@dc", "A@dc:pickup@store"], None),
+    ],
+)
+def test_an_own_task_id_that_is_an_allocated_orders_task_id_is_found(
+    own: list[str], place: int | None
+) -> None:
+    """Orders with a pickup of their own keep their ids and their pickups': one of them may
+    be the id of a task of an order allocated to nodes."""
+
+    clash = own_task_clash(["A", "Z"], own, ["dc", "store"])
+    if place is None:
+        assert clash is None
+    else:
+        assert clash is not None and clash[0] == place
+        assert clash[1].startswith(f"id {own[place]!r} is the id of ")
