@@ -223,30 +223,34 @@ def figures(result: SweepResult) -> dict[str, Any]:
     n_pol = len(result.policies)
     width = 0.8 / max(1, n_pol)
     for ax, metric in zip(axes[0], shown, strict=True):
+        any_ci = False
         for j, policy in enumerate(result.policies):
             xs: list[float] = []
             ys: list[float] = []
-            err: list[list[float]] = [[], []]
+            # the bars with an interval: x, mean, below, above (one replication has none,
+            # and gets no error bar: a zero-length one drew its caps at the mean, a fake CI)
+            ci_bars: list[tuple[float, float, float, float]] = []
             for i, variant in enumerate(result.variants):
                 r = rows[(variant, policy, metric)]
                 xs.append(i + (j - (n_pol - 1) / 2) * width)
                 if r["mean"] is None:  # undefined (no order due): no bar, "n/a" instead
                     ys.append(math.nan)
-                    err[0].append(0.0)
-                    err[1].append(0.0)
                     ax.text(xs[-1], 0.0, "n/a", ha="center", va="bottom", fontsize=7)
                     continue
                 ys.append(r["mean"])
-                if r["ci_low"] is None or r["ci_high"] is None:  # one replication: no bar
-                    err[0].append(0.0)
-                    err[1].append(0.0)
+                if r["ci_low"] is None or r["ci_high"] is None:  # one replication: no CI
                     continue
-                err[0].append(max(0.0, r["mean"] - r["ci_low"]))
-                err[1].append(max(0.0, r["ci_high"] - r["mean"]))
-            ax.bar(xs, ys, width=width, yerr=err, capsize=3, label=policy)
+                below = max(0.0, r["mean"] - r["ci_low"])
+                ci_bars.append((xs[-1], r["mean"], below, max(0.0, r["ci_high"] - r["mean"])))
+            ax.bar(xs, ys, width=width, label=policy)
+            if ci_bars:
+                any_ci = True
+                cx, cy, lo, hi = zip(*ci_bars, strict=True)
+                ax.errorbar(cx, cy, yerr=[lo, hi], fmt="none", ecolor="black", capsize=3)
         ax.set_xticks(range(len(result.variants)))
         ax.set_xticklabels(result.variants, rotation=30, ha="right")
-        ax.set_title(f"{LABELS.get(metric, metric)}: mean, 95% CI")
+        what = "mean, 95% CI" if any_ci else f"mean ({NO_INTERVAL[1:-1]})"
+        ax.set_title(f"{LABELS.get(metric, metric)}: {what}")
         ax.set_xlabel(f"variant ({result.base} = baseline)")
         ax.set_ylabel(UNITS.get(metric, LABELS.get(metric, metric)))
         ax.grid(axis="y", alpha=0.3)
@@ -261,6 +265,7 @@ def figures(result: SweepResult) -> dict[str, Any]:
         )
         for ax, metric in zip(axes[0], ("cost_cents", "on_time_rate"), strict=True):
             labels, y = [], 0
+            any_diff_ci = False
             for variant in others:
                 for policy in result.policies:
                     r = rows[(variant, policy, metric)]
@@ -277,6 +282,7 @@ def figures(result: SweepResult) -> dict[str, Any]:
                         if r["diff_low"] is None or r["diff_high"] is None
                         else [[r["diff"] - r["diff_low"]], [r["diff_high"] - r["diff"]]]
                     )
+                    any_diff_ci = any_diff_ci or xerr is not None
                     ax.errorbar(
                         r["diff"], y - 1, xerr=xerr, fmt="o", color=color, capsize=3,
                     )  # fmt: skip
@@ -284,7 +290,8 @@ def figures(result: SweepResult) -> dict[str, Any]:
             ax.set_yticks(range(len(labels)))
             ax.set_yticklabels(labels)
             ax.set_ylim(len(labels) - 0.5, -0.5)  # first variant on top
-            ax.set_title(f"Δ {LABELS.get(metric, metric)} vs {result.base} (95% CI; colours: Holm)")
+            ci = "95% CI" if any_diff_ci else NO_INTERVAL[1:-1]
+            ax.set_title(f"Δ {LABELS.get(metric, metric)} vs {result.base} ({ci}; colours: Holm)")
             ax.set_xlabel(f"Δ {UNITS.get(metric, metric)}")
             ax.grid(axis="x", alpha=0.3)
         handles = [

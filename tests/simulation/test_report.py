@@ -395,3 +395,30 @@ def test_one_replication_has_no_interval_in_rows_tables_and_plots(replications: 
     assert ("[no CI: n=1]" in table) == (replications == 1)
     assert ("[no CI: n=1]" in page) == (replications == 1)
     assert "nan" not in table.lower() and "n/a" not in table
+
+
+@pytest.mark.parametrize("replications", [1, 2])
+def test_one_replication_draws_no_error_bar_in_the_plots(replications: int) -> None:
+    """n = 1: the bars had zero-length error bars whose caps sat on the mean (a drawn
+    [mean, mean] interval) under a "95% CI" title; now no error bar and the title says so."""
+    import matplotlib.pyplot as plt
+    from matplotlib.container import BarContainer, ErrorbarContainer
+
+    sweep = _sweep({"base": [100.0, 120.0][:replications], "cheap": [90.0, 99.0][:replications]})
+    figs = figures(sweep)
+    try:
+        for ax in figs["kpis.png"].axes:
+            bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+            assert bars and all(c.errorbar is None for c in bars)
+            errorbars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+            if replications == 1:
+                assert not errorbars, ax.get_title()
+                assert ax.get_title().endswith(": mean (no CI: n=1)")
+            else:
+                assert errorbars and ax.get_title().endswith(": mean, 95% CI")
+        for ax in figs["differences.png"].axes:
+            assert ("(no CI: n=1;" in ax.get_title()) == (replications == 1)
+            assert ("(95% CI;" in ax.get_title()) == (replications == 2)
+    finally:
+        for fig in figs.values():
+            plt.close(fig)
