@@ -17,6 +17,7 @@ from dispatchlab.cli._common import (
     is_stdout,
     note_input,
     option_names,
+    print_warning,
     seed_option,
     with_elapsed_bar,
     write_out,
@@ -81,6 +82,13 @@ def allocate_cmd(
         loaded = load_scenario(request, "auto")
         note_input(request, type(loaded).model_fields)
         req = AllocationRequest.from_scenario(loaded)
+        own = [o.id for o in loaded.orders if o.pickup is not None] if loaded.nodes else []
+        if own and not quiet:  # left out of the request: say so, not without a word
+            listed = ", ".join(repr(o) for o in own[:5]) + (", ..." if len(own) > 5 else "")
+            print_warning(
+                f"{len(own)} order(s) with a pickup of their own left out ({listed}): "
+                "pickup-and-delivery jobs, not allocated to fulfilment nodes"
+            )
     else:
         req = _read_request(request)
         note_input(request, AllocationRequest.model_fields)

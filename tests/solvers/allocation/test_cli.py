@@ -71,3 +71,33 @@ def test_literature_command_writes_a_request(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     req = AllocationRequest.model_validate_json(out.read_text())
     assert len(req.orders) == 20 and len(req.nodes) == 3
+
+
+def test_a_scenario_order_with_its_own_pickup_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    """A pickup-and-delivery order is not allocated (the plan and the twin play it from its
+    pickup): ``--scenario`` leaves it out and says so on stderr."""
+    scenario = {
+        "nodes": [{"id": "dc", "location": {"x": 0, "y": 0}, "inventory": {"tea": 5}}],
+        "orders": [
+            {"id": "a", "location": {"x": 10, "y": 0}, "lines": [{"sku": "tea", "quantity": 1}]},
+            {
+                "id": "p",
+                "location": {"x": 20, "y": 0},
+                "lines": [{"sku": "tea", "quantity": 1}],
+                "pickup": {"location": {"x": 30, "y": 0}},
+            },
+        ],
+    }
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(scenario))
+    out = tmp_path / "result.json"
+    result = runner.invoke(
+        app, ["allocate", str(path), "--scenario", "--time-limit", "5", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    answer = AllocationResult.model_validate_json(out.read_text())
+    assert {a.order_id for a in answer.assignments} == {"a"}
+    assert [e.order_id for e in answer.explanations] == ["a"]
+    assert "warning: 1 order(s) with a pickup of their own left out ('p')" in " ".join(
+        result.stderr.split()
+    )
