@@ -370,6 +370,8 @@ def check_explanations(req: AllocationRequest, result: AllocationResult) -> None
     unsearched = _note_count(notes, "no best alternative searched for ", n_orders)
     in_part = _note_count(notes, "best alternative searched in part for ", n_orders)
     stopped = explain_mod.SEARCHES_STOPPED in notes
+    if n_cut or unsearched or in_part or stopped:
+        event("explanation searches stopped by the time (noted)")
     missing = cut_shipping = dearer = 0
     for o, ex in enumerate(result.explanations):
         assert ex.order_id == req.orders[o].id
