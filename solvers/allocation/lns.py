@@ -459,8 +459,9 @@ class Neighbourhoods:
     #: time limit of one neighbourhood MIP (seconds)
     SUB_S = 0.5
     #: with several threads (:meth:`_run_parallel`), neighbourhoods of up to this share of
-    #: the orders; larger ones overlap so often that the threads' MIPs are mostly wasted
-    #: (the 1,000-order city's search grows them to every order), and run on one thread
+    #: the orders (``parallel_share``, its default); larger ones overlap so often that the
+    #: threads' MIPs are mostly wasted (the 1,000-order city's search grows them to every
+    #: order), and run on one thread
     PARALLEL_SHARE = 0.1
 
     def __init__(self, prob: Problem, sub: SubMip, duals: Duals, *, seed: int) -> None:
@@ -498,6 +499,8 @@ class Neighbourhoods:
         self.taken = 0  # incumbents taken from the partner
         #: MIPs of the parallel search whose orders another thread moved meanwhile
         self.collisions = 0
+        #: neighbourhoods up to this share of the orders are solved in parallel
+        self.parallel_share = self.PARALLEL_SHARE
 
     def _by_sku(self) -> np.ndarray:
         """Orders sharing SKUs with a random order, breadth first."""
@@ -613,7 +616,7 @@ class Neighbourhoods:
 
     def _parallel_size(self) -> int:
         """Neighbourhoods up to this size are solved in parallel (larger ones collide)."""
-        return int(self.PARALLEL_SHARE * self.prob.num_orders)
+        return int(self.parallel_share * self.prob.num_orders)
 
     def _run_parallel(self, current: I64, deadline: float, good_enough: int, workers: int) -> I64:
         """:meth:`run` with ``workers`` threads, each solving its own neighbourhood MIPs.
@@ -656,18 +659,20 @@ class Neighbourhoods:
     ) -> bool:
         """Apply ``cand`` (the MIP's answer for the ``free`` orders of ``base``) if it gains.
 
-        The answer applies only if no other thread moved those orders since ``base``; then
-        the cost, a sum over orders, gains what it gained on ``base``, and it applies if the
-        shared rows still hold with the others' moves. A collision counts as neither a gain
-        nor a stall.
+        The orders the MIP moved take its columns on top of the allocation as it now is
+        (other threads' moves of the other orders kept): the cost, a sum over orders, and
+        the shared rows' loads are worked out against it, and the answer applies if it
+        gains and the rows hold. Where another thread moved one of the ``free`` orders since
+        ``base`` (a collision) and the answer does not apply, that counts as neither a gain
+        nor a stall. (Requiring unmoved orders for any answer to apply wasted most answers
+        of the 300-order searches, whose neighbourhoods are a sixth to half of the orders.)
         """
         now = shared.current
         if cand is None:
             self._failed()
             return False
-        if not np.array_equal(now[free], base[free]):
-            self.collisions += 1
-            return False
+        collided = not np.array_equal(now[free], base[free])
+        self.collisions += collided
         moved = np.nonzero(free & (cand != base))[0]
         old, new = now[moved], cand[moved]
         gain = int(self.sub.cost[old].sum()) - int(self.sub.cost[new].sum())
@@ -685,7 +690,8 @@ class Neighbourhoods:
                 self.stall = 0
                 log.debug("lns %s size %d improved to %.4f", kind, self.size, shared.cost / MICRO)
                 return True
-        self._failed()
+        if not collided:
+            self._failed()
         return False
 
 

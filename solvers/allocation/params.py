@@ -40,8 +40,9 @@ class AllocationParams(StrictModel):
         default=None,
         description="HiGHS threads of the solve's models (one-order and small online MIPs "
         "use one); None = HiGHS default (one per core; one for a single online order), and "
-        "a batch of 100-1999 orders that share only stock also races a pool MIP in a helper "
-        "process (a second core); the HTTP service sets 1 when it is not given",
+        "a batch of 100-1999 orders that share only stock also runs its neighbourhood search "
+        "on a thread per core (answers then depend on thread timing); the HTTP service sets "
+        "1 when it is not given",
     )
     backend: Literal["highspy", "pyomo"] = Field(
         default="highspy",

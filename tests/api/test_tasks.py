@@ -19,6 +19,7 @@ def test_the_service_batch_solve_races_no_helper_process(
         raise AssertionError("the service started a helper process")
 
     monkeypatch.setattr(PoolRace, "spawn", staticmethod(no_helper))
+    monkeypatch.setattr(batch, "RACE", True)  # off by default (batch.RACE)
     req = generate_literature(seed=7, num_orders=150, num_nodes=10)
     params = AllocationParams(mode="batch", time_limit_s=3.0, explain=False)
     # a solve outside the service would race (what the monkeypatch would refuse)

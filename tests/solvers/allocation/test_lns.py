@@ -135,8 +135,9 @@ def test_rounding_and_neighbourhoods_give_feasible_improving_allocations() -> No
 # test_rounding_and_neighbourhoods_give_feasible_improving_allocations
 @pytest.mark.slow
 def test_literature_batch_is_certified_and_deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
-    # no pool MIP raced beside the search (the exchange depends on timing)
+    # no pool MIP raced beside the search, no threads in it (both depend on timing)
     monkeypatch.setattr(batch, "RACE", False)
+    monkeypatch.setattr(batch, "PARALLEL_SEARCH", False)
     req = generate_literature(seed=2, num_orders=120, num_nodes=8, num_skus=40, max_items=6)
     params = AllocationParams(time_limit_s=20, mip_rel_gap=1e-3, explain=False, seed=1)
     a = allocate(req, params)
@@ -278,8 +279,9 @@ def test_parallel_neighbourhoods_give_feasible_improving_allocations(
     assert sum(t.tries for t in search.tally.values()) > 0
 
 
-def test_a_parallel_answer_applies_only_to_unmoved_orders_within_the_rows() -> None:
-    """:meth:`Neighbourhoods.commit`: a gain carries over; a collision or a full row does not."""
+def test_a_parallel_answer_applies_on_top_of_the_others_moves_within_the_rows() -> None:
+    """:meth:`Neighbourhoods.commit`: a gain carries over onto the allocation as it now is;
+    an answer that gains nothing there, or that a full row refuses, does not."""
     prob, master, sub, search, start = _search_from_rounding(seed=6)
     empty = {int(sub.col_order[c]): c for c in range(sub.num_cols) if master.pool.arcs[c].size == 0}
     # two shipping orders, moved to their empty patterns (all units unfilled, no row used)
@@ -291,12 +293,27 @@ def test_a_parallel_answer_applies_only_to_unmoved_orders_within_the_rows() -> N
     cand = base.copy()
     cand[a] = start[a]  # ships again: cheaper, and the rows held it in the rounding
 
-    # another thread moved order a since base: a collision, no stall
+    # another thread made the same move of order a since base: a collision that gains
+    # nothing on the allocation as it now is, neither a gain nor a stall
     shared = SharedAllocation.of(sub, start)
     stall = search.stall
     assert not search.commit(shared, "sku", free_a, base, cand)
     assert search.collisions == 1 and search.stall == stall
     assert np.array_equal(shared.current, start)
+    assert shared.cost == sub.total(start)
+
+    # another thread moved order b, also free in this neighbourhood, and the MIP left b
+    # alone: a collision, yet a's gain applies on top of b's move (b keeps it)
+    free_ab = free_a.copy()
+    free_ab[b] = True
+    moved_b = base.copy()
+    moved_b[b] = start[b]
+    shared = SharedAllocation.of(sub, moved_b)
+    assert search.commit(shared, "sku", free_ab, base, cand)
+    assert search.collisions == 2
+    assert np.array_equal(shared.current, start)
+    assert shared.cost == sub.total(start)
+    assert np.allclose(shared.load, SharedAllocation.of(sub, start).load)
 
     # others have since taken what order a's pattern needs: the rows no longer hold it
     shared = SharedAllocation.of(sub, base)
@@ -346,3 +363,25 @@ def test_a_cancelled_parallel_search_stops_its_threads_within_a_mip(
     helpers = {t.name for t in threading.enumerate()} - before
     assert not {name for name in helpers if name.startswith("lns-")}
     assert out and not prob.violations(master.allocation(out[0]))
+
+
+def test_the_stock_only_search_runs_on_a_thread_per_core_unless_a_thread_count_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """batch.PARALLEL_SEARCH: threads with ``params.threads`` unset (exact answers), one
+    search thread with it set."""
+    monkeypatch.setattr(batch, "search_workers", lambda params: 2 if params.threads is None else 1)
+    req = generate_literature(seed=7, num_orders=120, num_nodes=8)
+    # a target the search cannot certify: it runs to the time limit
+    params = AllocationParams(time_limit_s=2.5, mip_rel_gap=1e-7, explain=False)
+    threaded = allocate(req, params)
+    notes = [n for n in threaded.stats.notes if n.startswith("neighbourhood search on ")]
+    searched = any(n.startswith("integer phase:") for n in threaded.stats.notes)
+    # on a loaded machine column generation may take the whole limit: then no search
+    assert len(notes) == int(searched), threaded.stats.notes
+    if notes:
+        assert notes[0].startswith("neighbourhood search on 2 threads")
+    assert_exact_answer(req, threaded)
+    single = allocate(req, params.model_copy(update={"threads": 1}))
+    assert not any(n.startswith("neighbourhood search on ") for n in single.stats.notes)
+    assert_exact_answer(req, single)

@@ -64,6 +64,7 @@ def test_a_racing_batch_answer_is_exact_and_leaves_no_process(
 
     monkeypatch.setattr(PoolRace, "spawn", staticmethod(recorded))
     monkeypatch.setattr(PoolRace, "launch", recorded_launch)
+    monkeypatch.setattr(batch, "RACE", True)  # off by default (batch.RACE)
     req = generate_literature(seed=7, num_orders=150, num_nodes=10)
     # a target the search cannot certify: the race runs to the time limit
     res = allocate(req, AllocationParams(time_limit_s=4.0, mip_rel_gap=1e-7, explain=False))
@@ -75,9 +76,14 @@ def test_a_racing_batch_answer_is_exact_and_leaves_no_process(
     assert_exact_answer(req, res)
 
 
-def test_an_explicit_thread_count_or_capacities_turn_the_race_off() -> None:
+def test_an_explicit_thread_count_or_capacities_turn_the_race_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batch, "RACE", False)
     req = generate_literature(seed=7, num_orders=150, num_nodes=10)
     prob = compile_request(req)
+    assert not batch._races(prob, AllocationParams(mip_rel_gap=1e-3))  # off by default
+    monkeypatch.setattr(batch, "RACE", True)
     assert batch._races(prob, AllocationParams(mip_rel_gap=1e-3))
     assert not batch._races(prob, AllocationParams(mip_rel_gap=1e-3, threads=1))
     assert not batch._races(prob, AllocationParams(mip_rel_gap=1e-3, threads=2))
