@@ -133,9 +133,9 @@ CERT_MAX_SLACK = 2.5
 HANDOVER = 0.5
 #: stock-only search: the whole pool MIP runs in a helper process beside it (unless the
 #: caller sets ``params.threads``). Off: the search on two threads (PARALLEL_SEARCH) did
-#: better in paired 10 s runs of the 30 literature seeds (2026-12-02, a slow machine, where
-#: the MIP rarely got past its root in time): cheaper on 18 seeds, dearer on 8, mean
-#: certified gap 0.109 % against 0.143 %, 19/30 certified either way
+#: better in two rounds of paired 10 s runs of the 30 literature seeds (2026-12-02, a slow
+#: machine, where the MIP rarely got past its root in time): cheaper on 18 and 21 seeds,
+#: dearer on 8 and 6, mean cost -0.034 % and -0.015 %, as many certified (19 and 22)
 RACE = False
 #: stock-only search without a race: neighbourhood MIPs on a thread per core (at most
 #: SEARCH_WORKERS) when the caller leaves ``params.threads`` unset, neighbourhoods of up to
