@@ -45,7 +45,7 @@ from solvers.allocation.request import NO_LINES_REASON, check_order_lines, nodes
 from solvers.routing.from_allocation import (
     job_id_clash,
     node_id_clash,
-    own_task_clash,
+    own_task_clashes,
     task_id_too_long,
 )
 
@@ -387,29 +387,42 @@ def _order_tasks(order_id: str, pickup: Any) -> OrderTasks:
 def courier_task_clash(
     orders: list[OrderTasks], node_ids: list[str]
 ) -> tuple[int, str, str] | None:
-    """The place of the first order one of whose courier tasks may have the id of another
-    task, or an id past 200 characters, the field of the order it is on (``id``,
+    """The place of the first order one of whose courier tasks may have the id of a task of
+    an earlier order, or an id past 200 characters, the field of the order it is on (``id``,
     ``pickup.id``) and why; else None.
 
     The orders allocated to nodes get the tasks of
     :func:`~solvers.routing.routing_scenario_from_allocation` (see
     :func:`~solvers.routing.from_allocation.job_id_clash`); one with a pickup of its own keeps
     its id and its pickup's (see :func:`~solvers.routing.from_allocation.own_task_clash`).
+    A clash is put on the later of its two orders, so that a re-plan, whose new orders follow
+    the stored ones, names the new order (the stored plan only when both are stored).
     """
     allocated = [k for k, (_, own) in enumerate(orders) if own is None]
     allocated_ids = [orders[k][0] for k in allocated]
     clash = job_id_clash(allocated_ids, node_ids)
+    found: tuple[int, str, str] | None = None
     if clash is not None:
-        return allocated[clash[0]], "id", clash[1]
+        found = allocated[clash[0]], "id", clash[1]
     own_tasks: list[tuple[int, str, str]] = []  # place, field, task id
     for k, (order_id, own) in enumerate(orders):
         if own is not None:
             own_tasks.append((k, "id", order_id))
             own_tasks.append((k, "pickup.id" if own[1] else "id", own[0]))
-    own_clash = own_task_clash(allocated_ids, [t for *_, t in own_tasks], node_ids)
-    if own_clash is not None:
-        k, field, _ = own_tasks[own_clash[0]]
-        return k, field, own_clash[1]
+    task_ids = [t for *_, t in own_tasks]
+    for i, a, other in own_task_clashes(allocated_ids, task_ids, node_ids):
+        k, field, task_id = own_tasks[i]
+        if allocated[a] > k:  # the allocated order comes later: its task is the one renamed
+            own_id = orders[k][0]
+            mine = f"order {own_id!r}" if task_id == own_id else f"the pickup of order {own_id!r}"
+            mine += "" if task_id == own_id else f" ({task_id!r})"
+            candidate = allocated[a], "id", f"{other} would have the id of {mine}: rename it"
+        else:
+            candidate = k, field, f"id {task_id!r} is the id of {other}: rename it"
+        if found is None or candidate[0] < found[0]:
+            found = candidate
+    if found is not None:
+        return found
     long_id = task_id_too_long(allocated_ids, node_ids)
     if long_id is not None:  # a pickup task of an id past the limit: an error inside the job
         return allocated[long_id[0]], "id", long_id[1]

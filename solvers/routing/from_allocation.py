@@ -287,14 +287,23 @@ def own_task_clash(
     """The place in ``own_tasks`` (the ids of the orders with a pickup of their own and of
     their pickups, which keep them) of the first that may be the id of a task of an order
     allocated to nodes (``allocated_ids``, see :func:`job_id_clash`), and why; else None."""
-    nodes = list(dict.fromkeys(node_ids))
-    node_set = set(nodes)
-    allocated = set(allocated_ids)
+    for i, _, other in own_task_clashes(allocated_ids, own_tasks, node_ids):
+        return i, f"id {own_tasks[i]!r} is the id of {other}: rename it"
+    return None
+
+
+def own_task_clashes(
+    allocated_ids: Sequence[str], own_tasks: Sequence[str], node_ids: Collection[str]
+) -> Iterator[tuple[int, int, str]]:
+    """Each id in ``own_tasks`` that may be the id of a task of an order allocated to nodes
+    (see :func:`own_task_clash`): its place, the place in ``allocated_ids`` of that order,
+    and what that task is, in the order of ``own_tasks``."""
+    node_set = set(node_ids)
+    allocated = {order_id: a for a, order_id in reversed(list(enumerate(allocated_ids)))}
     for i, task_id in enumerate(own_tasks):
         for k, char in enumerate(task_id):
             if char not in "@:" or task_id[:k] not in allocated:
                 continue
             other = _task_of(task_id[:k], task_id[k:], node_set)
             if other is not None:
-                return i, f"id {task_id!r} is the id of {other}: rename it"
-    return None
+                yield i, allocated[task_id[:k]], other

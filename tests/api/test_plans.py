@@ -956,3 +956,62 @@ def test_an_own_pickup_id_that_is_an_allocated_orders_task_id_is_422(
         "id 'o1:pickup@dc-1' is the id of the pickup of order 'o1' at node 'dc-1' (when it "
         "ships from it alone): rename it",
     )
+
+
+@pytest.mark.parametrize(
+    ("stored", "new", "field", "reason"),
+    [
+        # a new order's task of the id of a stored order's own pickup
+        (
+            _pickup_order("pd", id="x@dc-1"),
+            _one_cup("x"),
+            "new_orders.0.id",
+            "the courier job of order 'x' shipped from node 'dc-1' (when it ships from several "
+            "nodes) would have the id of the pickup of order 'pd' ('x@dc-1'): rename it",
+        ),
+        # ... of the id of a stored order with a pickup of its own (its default pickup id)
+        (
+            _pickup_order("y:pickup@store-1"),
+            _one_cup("y"),
+            "new_orders.0.id",
+            "the pickup of order 'y' at node 'store-1' (when it ships from it alone) would "
+            "have the id of order 'y:pickup@store-1': rename it",
+        ),
+        # the symmetric cases: a new order's own task of the id of a stored order's task
+        (
+            None,
+            _pickup_order("pd", id="o1@dc-1"),
+            "new_orders.0.pickup.id",
+            "id 'o1@dc-1' is the id of the courier job of order 'o1' shipped from node 'dc-1' "
+            "(when it ships from several nodes): rename it",
+        ),
+        (
+            None,
+            _pickup_order("o2:pickup@store-1"),
+            "new_orders.0.id",
+            "id 'o2:pickup@store-1' is the id of the pickup of order 'o2' at node 'store-1' "
+            "(when it ships from it alone): rename it",
+        ),
+    ],
+)
+def test_a_new_orders_task_id_clash_with_a_stored_own_pickup_is_422_on_the_new_order(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    stored: dict[str, Any] | None,
+    new: dict[str, Any],
+    field: str,
+    reason: str,
+) -> None:
+    """A new order whose task had the id of a stored pickup-and-delivery order's task (its
+    id, its pickup's) was a 422 on the stored plan (``path.plan_id``), which the caller
+    cannot change: it is on the new order, as a clash with a stored allocated order is."""
+    body = _plan_body(replications=0)
+    if stored is not None:
+        body["scenario"]["orders"].append(stored)
+    made = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert made.status_code == 200, made.text
+    reopt = {**_reopt_body(), "new_orders": [new]}
+    plan_id = made.json()["plan_id"]
+    answer = client.post(f"/v1/plans/{plan_id}/reoptimise", json=reopt, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": field, "reason": reason}]
