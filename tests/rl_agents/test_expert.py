@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +21,51 @@ from rl_agents.expert import (
     save_demonstrations,
 )
 from rl_agents.model_io import load_model
+from rl_agents.scenario import dispatch_variant
 from rl_agents.train import returns_to_go, soft_targets
 from scenarios import Scenario
 from scenarios.errors import InputError
+from scenarios.generate import CityParams, generate_city
 
 HORIZON_S = 1800.0
 
 
-@pytest.fixture(scope="module")
-def tiny_day(tiny: Scenario) -> ExpertDemonstrations:
-    """The expert's labels of day 1 of the tiny city (short lookahead)."""
-    return expert_day(tiny, EnvParams(), 1, horizon_s=HORIZON_S)
+def wee_city() -> Scenario:
+    """The tiny city's smaller sister: 6 listed orders + ~4 arrivals, 2 nodes, 4 couriers."""
+    city = generate_city(
+        seed=1,
+        num_orders=6,
+        num_nodes=2,
+        num_couriers=4,
+        params=CityParams(extra_arrivals_per_day=4.0, num_skus=30, dc_days_of_cover=6.0),
+    )
+    return dispatch_variant(city, name="wee-city")
+
+
+@pytest.fixture(scope="session")
+def tiny_day(tmp_path_factory: pytest.TempPathFactory) -> ExpertDemonstrations:
+    """The expert's labels of day 1 of the wee city (short lookahead): a whole day of 12
+    decisions, each with several allowed actions (2 to 5), taken as the first slot, the
+    second, or postponed.
+
+    Made once per test run: each lookahead is a fork of the process (~35 ms in a test
+    process whatever its horizon), and the tiny city's day took 127 of them (40 here), in
+    each xdist worker that ran a test of it; the first worker stores the day, the others
+    read it.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return expert_day(wee_city(), EnvParams(), 1, horizon_s=HORIZON_S)
+    root = tmp_path_factory.getbasetemp().parent  # shared by the workers of this run
+    with (root / "tiny_day.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stored = root / "tiny_day.pickle"
+        if stored.is_file():
+            day: ExpertDemonstrations = pickle.loads(stored.read_bytes())
+            return day
+        day = expert_day(wee_city(), EnvParams(), 1, horizon_s=HORIZON_S)
+        stored.write_bytes(pickle.dumps(day))
+        return day
 
 
 def test_expert_takes_the_cheapest_lookahead(tiny_day: ExpertDemonstrations) -> None:
@@ -42,6 +79,7 @@ def test_expert_takes_the_cheapest_lookahead(tiny_day: ExpertDemonstrations) -> 
     vals = np.where(d.masks, d.values, np.inf)[several]
     assert np.all(np.isfinite(vals[np.arange(len(vals)), d.actions[several]]))
     assert np.array_equal(vals.argmin(axis=1), d.actions[several])
+    assert len(np.unique(d.actions)) > 1  # the lookaheads told the actions apart
     assert len(d.day_costs) == 1 and d.day_costs[0] > 0
 
 
