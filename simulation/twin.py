@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -43,7 +43,7 @@ import simpy
 from numpy.typing import NDArray
 
 from scenarios.errors import InputError
-from scenarios.geo import earliest_service_start
+from scenarios.geo import Location, earliest_service_start
 from scenarios.model import Scenario
 from scenarios.plan import Plan, StopKind
 from simulation.decisions import (
@@ -97,12 +97,15 @@ def check_plan_ids(scenario: Scenario, plan: Plan, *, source: str | None = None)
     node, vehicle, SKU or location), with ``source`` (the plan's file) as its source.
 
     The twin's own translation of the plan does the checking, on a world without travel
-    tables, so nothing the twin refuses passes here. A scenario that does not compile is left
-    for the twin to report (its fields are not the plan's).
+    tables, so nothing the twin refuses passes here; a plan whose ids and locations the
+    scenario all has (:func:`plan_ids_known`, set look-ups) needs no world. A scenario that
+    does not compile is left for the twin to report (its fields are not the plan's).
     """
     if not plan.routes and not plan.allocation:
         return  # nothing to look up: the orders need not be compiled
-    try:
+    if plan_ids_known(scenario, plan):
+        return  # the twin's translation takes it: no need to compile 20,000 orders for that
+    try:  # the twin's translation, for the error it raises
         world = compile_world(scenario, travel_tables=False)
     except InputError:
         return
@@ -112,8 +115,86 @@ def check_plan_ids(scenario: Scenario, plan: Plan, *, source: str | None = None)
         raise InputError(err.field, err.reason, source=source) from None
 
 
+def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
+    """Whether the twin takes every id and location of ``plan`` (see :class:`_PlanRoutes`).
+
+    The same look-ups as the twin's translation of the plan, on sets of the scenario's ids
+    and locations instead of a compiled world (which holds every order's columns): False
+    for a plan :class:`_PlanRoutes` would refuse, True otherwise.
+    """
+    loc_of: dict[Location, int] = {}
+    for loc in _scenario_locations(scenario):
+        loc_of.setdefault(loc, len(loc_of))
+    order_ids = {order.id for order in scenario.orders}
+    node_ids = {node.id for node in scenario.nodes}
+    node_locs = {loc_of[node.location] for node in scenario.nodes}
+    if not scenario.nodes:  # compile_world's depots: one per start location of a vehicle
+        for vehicle in scenario.vehicles:
+            start = loc_of[vehicle.start_location]
+            if start not in node_locs:
+                node_locs.add(start)
+                node_ids.add(f"depot:{vehicle.id}")
+    skus = {s.id for s in scenario.skus}
+    skus.update(sku for node in scenario.nodes for sku in node.inventory)
+    skus.update(line.sku for order in scenario.orders for line in order.lines)
+    alloc_nodes: dict[str, set[str]] = {}
+    for line in plan.allocation:
+        if line.order_id not in order_ids or line.node_id not in node_ids or line.sku not in skus:
+            return False
+        alloc_nodes.setdefault(line.order_id, set()).add(line.node_id)
+    vehicle_ids = {vehicle.id for vehicle in scenario.vehicles}
+    own_pickup = {o.id: loc_of[o.pickup.location] for o in scenario.orders if o.pickup}
+    routed: set[str] = set()
+    for route in plan.routes:
+        if route.vehicle_id not in vehicle_ids or route.vehicle_id in routed:
+            return False
+        routed.add(route.vehicle_id)
+        for ps in route.stops:
+            if ps.kind == StopKind.BREAK:
+                if ps.location is not None and ps.location not in loc_of:
+                    return False
+                continue
+            order_id = ps.order_id
+            if order_id is None:
+                return False
+            if order_id not in order_ids:
+                order_id = order_id.rsplit("@", 1)[0] if "@" in order_id else None
+                if order_id not in order_ids:
+                    return False
+            if ps.kind != StopKind.PICKUP:
+                continue  # a delivery is at its order's location, whatever the stop says
+            loc_idx = loc_of.get(ps.location) if ps.location is not None else None
+            if ps.location is not None and loc_idx is None:
+                return False
+            own = own_pickup.get(order_id)
+            if own is not None and (ps.location is None or loc_idx == own):
+                continue
+            if loc_idx is not None:
+                if loc_idx not in node_locs:
+                    return False
+            elif len(alloc_nodes.get(order_id, ())) != 1:
+                return False
+    return True
+
+
+def _scenario_locations(scenario: Scenario) -> Iterator[Location]:
+    """The scenario's locations in the order :func:`compile_world` numbers them."""
+    for node in scenario.nodes:
+        yield node.location
+    for vehicle in scenario.vehicles:
+        yield vehicle.start_location
+        yield vehicle.end
+    for order in scenario.orders:
+        yield order.location
+        if order.pickup is not None:
+            yield order.pickup.location
+
+
 class _PlanRoutes:
-    """A plan translated to the world's indices (validated once per simulator)."""
+    """A plan translated to the world's indices (validated once per simulator).
+
+    A check added here goes into :func:`plan_ids_known` too (``check_plan_ids`` trusts it).
+    """
 
     def __init__(self, world: World, plan: Plan) -> None:
         self.stops: dict[int, list[Stop]] = {}
