@@ -15,7 +15,7 @@ from solvers.routing.from_allocation import (
 from tests.solvers.routing.test_from_allocation import _ATOMS, _order_and_node_ids
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(ids=_order_and_node_ids(), data=st.data())
 def test_a_clash_is_on_the_first_order_that_clashes_with_an_earlier_one(
     ids: tuple[list[str], list[str]], data: st.DataObject
@@ -55,3 +55,19 @@ def test_a_clash_is_on_the_first_order_that_clashes_with_an_earlier_one(
     first = courier_task_clash(orders[: place + 1], node_ids)
     assert first is not None and first[0] == place
     assert clash[1] in ("id", "pickup.id") and clash[2].endswith(": rename it")
+
+
+def test_an_own_pickup_clashing_with_a_later_allocated_order_names_that_order() -> None:
+    """A stored order's own pickup ``x@dc`` and a new order ``x`` (its job from dc): the
+    clash was put on the earlier order's pickup, a stored one in a re-plan."""
+    nodes = ["dc", "store"]
+    later = courier_task_clash([("P", ("x@dc", True)), ("x", None)], nodes)
+    assert later == (
+        1,
+        "id",
+        "the courier job of order 'x' shipped from node 'dc' (when it ships from several "
+        "nodes) would have the id of the pickup of order 'P' ('x@dc'): rename it",
+    )
+    earlier = courier_task_clash([("x", None), ("P", ("x@dc", True))], nodes)
+    assert earlier is not None and earlier[:2] == (1, "pickup.id")
+    assert earlier[2].startswith("id 'x@dc' is the id of the courier job of order 'x'")

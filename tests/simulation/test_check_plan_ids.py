@@ -142,7 +142,7 @@ def _outcome(check: Any, scenario: Scenario, plan: Plan) -> tuple[str, str, str 
     return None
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(scenario_data=_scenario(), data=st.data())
 def test_check_plan_ids_refuses_as_it_did_and_its_set_look_ups_agree_with_the_twin(
     scenario_data: dict[str, Any], data: st.DataObject
@@ -241,3 +241,18 @@ def test_a_scenario_without_nodes_ships_from_its_vehicles_depots() -> None:
         new = _outcome(check_plan_ids, scenario, plan)
         assert new == _outcome(_old_check_plan_ids, scenario, plan)
         assert (new is None) is taken
+
+
+@pytest.mark.parametrize(("x", "taken"), [(None, True), (500, True), (_OFF, False)])
+def test_a_break_is_taken_where_it_is_or_at_a_location_of_the_scenario(
+    x: int | None, taken: bool
+) -> None:
+    """A break stays where the courier is, or goes to a location the scenario has."""
+    scenario = Scenario.model_validate(_two_nodes())
+    stop = {"kind": "break", "arrival_s": 0, "start_s": 0, "departure_s": 60}
+    stop |= {"location": _loc(x) if x is not None else None}
+    plan = Plan.model_validate({"routes": [{"vehicle_id": "v1", "stops": [stop]}]})
+    assert plan_ids_known(scenario, plan) is taken
+    new = _outcome(check_plan_ids, scenario, plan)
+    assert new == _outcome(_old_check_plan_ids, scenario, plan)
+    assert (new is None) is taken
