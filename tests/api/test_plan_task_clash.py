@@ -12,7 +12,7 @@ from solvers.routing.from_allocation import (
     own_task_clash,
     task_id_too_long,
 )
-from tests.solvers.routing.test_from_allocation import _ATOMS, _order_and_node_ids
+from tests.solvers.routing.test_from_allocation import _order_and_node_ids, _own_pickups
 
 
 @settings(max_examples=300, deadline=None)
@@ -27,12 +27,8 @@ def test_a_clash_is_on_the_first_order_that_clashes_with_an_earlier_one(
     order_ids, node_ids = ids
     if node_id_clash(node_ids) is not None:
         return  # refused before (the nodes are stored, or the scenario's)
-    own = {
-        o: data.draw(st.none() | st.sampled_from([*order_ids, *node_ids]) | _ATOMS, label=o)
-        for o in data.draw(st.lists(st.sampled_from(order_ids), unique=True), label="own")
-    }
-    own_tasks = [t for o, p in own.items() for t in (o, f"{o}:pickup" if p is None else p)]
-    if len(own_tasks) != len(set(own_tasks)) or set(own_tasks) & (set(order_ids) - set(own)):
+    own = _own_pickups(data, order_ids, node_ids)
+    if own is None:
         return  # the scenario refuses these (order and pickup ids all distinct)
     orders: list[OrderTasks] = [
         (o, None if o not in own else (own[o] or f"{o}:pickup", own[o] is not None))

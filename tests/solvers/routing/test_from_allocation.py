@@ -279,6 +279,23 @@ def test_the_node_clash_is_two_tasks_of_one_id_when_built() -> None:
 #: pieces of ids: the separators and the word of the task ids, and a few plain characters
 _PIECES = st.sampled_from(["@", ":", "pickup", ":pickup@", "a", "b"])
 _ATOMS = st.lists(_PIECES, min_size=1, max_size=3).map("".join)
+
+
+def _own_pickups(
+    data: st.DataObject, order_ids: list[str], node_ids: list[str]
+) -> dict[str, str | None] | None:
+    """Some orders' own pickup ids (None: the default ``<order>:pickup``), drawn from the same
+    pieces; None where the scenario would refuse them (order and pickup ids all distinct)."""
+    own: dict[str, str | None] = {
+        o: data.draw(st.none() | st.sampled_from([*order_ids, *node_ids]) | _ATOMS, label=o)
+        for o in data.draw(st.lists(st.sampled_from(order_ids), unique=True), label="own")
+    }
+    own_tasks = [t for o, p in own.items() for t in (o, f"{o}:pickup" if p is None else p)]
+    if len(own_tasks) != len(set(own_tasks)) or set(own_tasks) & (set(order_ids) - set(own)):
+        return None
+    return own
+
+
 _SEPARATORS = st.sampled_from(["@", ":pickup@", ":", ""])
 
 
@@ -352,17 +369,14 @@ def test_no_clash_found_means_distinct_task_ids(
 
     order_ids, node_ids = ids
     # some orders carry a pickup of their own (its id given, from the same pieces, or not)
-    own = {
-        o: data.draw(st.none() | st.sampled_from([*order_ids, *node_ids]) | _ATOMS, label=o)
-        for o in data.draw(st.lists(st.sampled_from(order_ids), unique=True), label="own")
-    }
-    own_tasks = [t for o, p in own.items() for t in (o, f"{o}:pickup" if p is None else p)]
-    if len(own_tasks) != len(set(own_tasks)) or set(own_tasks) & (set(order_ids) - set(own)):
+    own = _own_pickups(data, order_ids, node_ids)
+    if own is None:
         return  # the scenario refuses these (order and pickup ids all distinct)
     allocated = [o for o in order_ids if o not in own]
     if node_id_clash(node_ids) is not None or job_id_clash(allocated, node_ids) is not None:
         event("a clash is found")
         return
+    own_tasks = [t for o, p in own.items() for t in (o, f"{o}:pickup" if p is None else p)]
     if own_task_clash(allocated, own_tasks, node_ids) is not None:
         event("an own pickup's clash is found")
         return
