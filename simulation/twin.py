@@ -122,15 +122,13 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
     and locations instead of a compiled world (which holds every order's columns): False
     for a plan :class:`_PlanRoutes` would refuse, True otherwise.
     """
-    loc_of: dict[Location, int] = {}
-    for loc in _scenario_locations(scenario):
-        loc_of.setdefault(loc, len(loc_of))
+    locations = set(_scenario_locations(scenario))
     order_ids = {order.id for order in scenario.orders}
     node_ids = {node.id for node in scenario.nodes}
-    node_locs = {loc_of[node.location] for node in scenario.nodes}
+    node_locs = {node.location for node in scenario.nodes}
     if not scenario.nodes:  # compile_world's depots: one per start location of a vehicle
         for vehicle in scenario.vehicles:
-            start = loc_of[vehicle.start_location]
+            start = vehicle.start_location
             if start not in node_locs:
                 node_locs.add(start)
                 node_ids.add(f"depot:{vehicle.id}")
@@ -143,7 +141,7 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
             return False
         alloc_nodes.setdefault(line.order_id, set()).add(line.node_id)
     vehicle_ids = {vehicle.id for vehicle in scenario.vehicles}
-    own_pickup = {o.id: loc_of[o.pickup.location] for o in scenario.orders if o.pickup}
+    own_pickup = {o.id: o.pickup.location for o in scenario.orders if o.pickup}
     routed: set[str] = set()
     for route in plan.routes:
         if route.vehicle_id not in vehicle_ids or route.vehicle_id in routed:
@@ -151,7 +149,7 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
         routed.add(route.vehicle_id)
         for ps in route.stops:
             if ps.kind == StopKind.BREAK:
-                if ps.location is not None and ps.location not in loc_of:
+                if ps.location is not None and ps.location not in locations:
                     return False
                 continue
             order_id = ps.order_id
@@ -163,14 +161,13 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
                     return False
             if ps.kind != StopKind.PICKUP:
                 continue  # a delivery is at its order's location, whatever the stop says
-            loc_idx = loc_of.get(ps.location) if ps.location is not None else None
-            if ps.location is not None and loc_idx is None:
+            if ps.location is not None and ps.location not in locations:
                 return False
             own = own_pickup.get(order_id)
-            if own is not None and (ps.location is None or loc_idx == own):
+            if own is not None and (ps.location is None or ps.location == own):
                 continue
-            if loc_idx is not None:
-                if loc_idx not in node_locs:
+            if ps.location is not None:
+                if ps.location not in node_locs:
                     return False
             elif len(alloc_nodes.get(order_id, ())) != 1:
                 return False
@@ -178,7 +175,7 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
 
 
 def _scenario_locations(scenario: Scenario) -> Iterator[Location]:
-    """The scenario's locations in the order :func:`compile_world` numbers them."""
+    """Every location of the scenario (those :func:`compile_world` numbers)."""
     for node in scenario.nodes:
         yield node.location
     for vehicle in scenario.vehicles:

@@ -1298,7 +1298,6 @@ def _search(
     until = deadline if race_until is None else max(deadline, race_until)
     if race is not None and race.launch(sub, current, until, good_enough(), params.seed):
         search.partner = race
-        workers = 1
     else:
         race = None
     try:

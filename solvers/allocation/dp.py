@@ -522,21 +522,21 @@ def solve_order_bb(
         amort = [(fixed[k] + extra) / most[k] for k in range(n_cand)]
         return [
             sorted(
-                [(c, 1 << k, u) for c, k, u, _a in entries]
+                plain
                 + [
                     (c + amort[k], 1 << (k + n_cand), u)
                     for c, k, u, _a in entries
                     if c + amort[k] < 0
                 ]
             )
-            for entries in per_line
+            for plain, entries in zip(by_bit, per_line, strict=True)
         ]
 
     # relaxation (b)'s tables without and with the split penalty (only where it is used)
     spread: list[list[list[tuple[float, int, int]]]] = []
     if nonneg:
-        plain = spread_table(0.0)
-        spread = [plain, plain if split == 0.0 else spread_table(split)]
+        unsplit = spread_table(0.0)
+        spread = [unsplit, unsplit if split == 0.0 else spread_table(split)]
     dominates = [0] * n_cand  # bit j of dominates[k]: k strictly dominates j
     dominated_by = [0] * n_cand
     if nonneg and n_cand > 1:

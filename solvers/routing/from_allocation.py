@@ -151,6 +151,15 @@ def order_of_job(scenario: Scenario, job_id: str) -> str | None:
 PICKUP_INFIX = ":pickup@"
 
 
+def _doubled(text: str) -> str | None:
+    """``M`` where ``text`` is ``M`` + :data:`PICKUP_INFIX` + ``M`` (``M`` not empty), else None."""
+    half, odd = divmod(len(text) - len(PICKUP_INFIX), 2)
+    if half <= 0 or odd:
+        return None
+    head = text[:half]
+    return head if text == f"{head}{PICKUP_INFIX}{head}" else None
+
+
 def _task_of(order_id: str, suffix: str, nodes: Collection[str]) -> str | None:
     """What the task ``order_id + suffix`` of :func:`routing_scenario_from_allocation` is, if
     ``suffix`` names one of order ``order_id`` (``''``: the order itself, ``@N``: its job
@@ -169,11 +178,10 @@ def _task_of(order_id: str, suffix: str, nodes: Collection[str]) -> str | None:
             f"the courier job of order {order_id!r} shipped from node {rest!r} (when it ships "
             "from several nodes)"
         )
-    half, odd = divmod(len(rest) - len(PICKUP_INFIX), 2)
-    node_id = rest[:half]
-    if half > 0 and not odd and rest == f"{node_id}{PICKUP_INFIX}{node_id}" and node_id in nodes:
+    doubled = _doubled(rest)
+    if doubled is not None and doubled in nodes:
         return (
-            f"the pickup of order {order_id!r} at node {node_id!r} (when it ships from several "
+            f"the pickup of order {order_id!r} at node {doubled!r} (when it ships from several "
             "nodes)"
         )
     return None
@@ -244,9 +252,8 @@ def node_id_clash(node_ids: Sequence[str]) -> tuple[int, str] | None:
     """
     nodes = set(node_ids)
     for i, node_id in enumerate(node_ids):
-        half, odd = divmod(len(node_id) - len(PICKUP_INFIX), 2)
-        other = node_id[:half]
-        if half > 0 and not odd and node_id == f"{other}{PICKUP_INFIX}{other}" and other in nodes:
+        other = _doubled(node_id)
+        if other is not None and other in nodes:
             return i, (
                 f"id {node_id!r} is node {other!r}'s id, {PICKUP_INFIX!r} and its id again: an "
                 f"order shipped from both would have two courier tasks of id "
