@@ -24,6 +24,7 @@ from solvers.allocation.heuristics import real_costs, sequential
 from solvers.allocation.highs_model import Duals, cancel_with, reduced_costs
 from solvers.allocation.literature import generate_literature
 from solvers.allocation.lns import (
+    Certificate,
     Neighbourhoods,
     SharedAllocation,
     SubMip,
@@ -234,6 +235,60 @@ def test_a_stalled_search_hands_over_and_its_answer_stays_valid(
     # before the deadline depends on the machine's speed)
     assert any("the binding-row search takes" in note for note in res.stats.notes), res.stats.notes
     assert_exact_answer(req, res)
+
+
+def test_a_stalled_search_tries_the_certificate_before_the_hand_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a stall the certificate comes first, with CERT_FIRST_SHARE of the time left; a
+    proof ends the phase (no binding-row search), and no proof lets the hand-over follow."""
+    monkeypatch.setattr(Neighbourhoods, "MAX_SHARE", 0.0)
+    monkeypatch.setattr(Neighbourhoods, "STALL", 1)
+    calls: list[tuple[str, float]] = []
+    tried_at: list[int] = []  # the incumbent cost of every certificate
+    proves = True
+
+    def fake_certify(
+        prob: Problem,
+        master: Master,
+        duals: Duals,
+        lagrangian: float,
+        x: np.ndarray,
+        target: float,
+        deadline: float,
+        **_: object,
+    ) -> Certificate | None:
+        calls.append(("certify", deadline - time.perf_counter()))
+        tried_at.append(prob.evaluate(x).total)
+        ub = prob.evaluate(x).total / MICRO
+        return Certificate(ub * (1.0 - 0.5 * target), None, 1) if proves else None
+
+    real_lns = batch._lns
+
+    def spy_lns(*args: object, **kwargs: object) -> np.ndarray | None:
+        calls.append(("lns", 0.0))
+        return real_lns(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch, "certify", fake_certify)
+    monkeypatch.setattr(batch, "_lns", spy_lns)
+    # no time kept back for the final certificate: the rest goes to the hand-over
+    monkeypatch.setattr(batch, "CERT_SHARE", 0.0)
+    monkeypatch.setattr(batch, "CERT_MIN_S", 0.0)
+    req = generate_literature(seed=7, num_orders=100, num_nodes=10)
+    limit_s = 4.0
+    params = AllocationParams(time_limit_s=limit_s, mip_rel_gap=1e-7, explain=False, threads=1)
+    res = allocate(req, params)
+    assert [c[0] for c in calls] == ["certify"], calls
+    assert any("reduced-cost certificate" in note for note in res.stats.notes)
+
+    calls.clear()
+    tried_at.clear()
+    proves = False
+    allocate(req, params)
+    assert [c[0] for c in calls][:2] == ["certify", "lns"], calls
+    assert calls[0][1] < batch.CERT_FIRST_SHARE * limit_s + 0.1  # a share of the time left
+    # an incumbent is certified once (again only after the search improved it)
+    assert len(set(tried_at)) == len(tried_at), tried_at
 
 
 def assert_exact_answer(req: AllocationRequest, res: AllocationResult) -> None:
