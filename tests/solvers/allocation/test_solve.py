@@ -379,3 +379,32 @@ def test_a_restricted_sku_the_request_never_names_is_noted(two_dcs: AllocationRe
         }
     )
     assert not any(n.startswith("rules.restricted_skus:") for n in allocate(held_only).stats.notes)
+
+
+def test_column_generation_with_either_simplex_reaches_the_same_proven_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Small stock-only masters re-solve with primal simplex (``batch.PRIMAL_SIMPLEX``); the
+    answer is the proven optimum either way, and the master LPs ran with that simplex."""
+    from solvers.allocation import batch, generate_literature
+    from solvers.allocation.master import Master
+
+    strategies: list[int] = []
+    solve_lp = Master.solve_lp
+
+    def spy(self: Master, time_limit_s: float) -> str:
+        strategies.append(int(self.h.getOptionValue("simplex_strategy")[1]))
+        return solve_lp(self, time_limit_s)
+
+    monkeypatch.setattr(Master, "solve_lp", spy)
+    req = generate_literature(seed=3, num_orders=40, num_nodes=6)
+    params = AllocationParams(time_limit_s=30.0, mip_rel_gap=0.0, explain=False)
+    costs = []
+    for primal in (True, False):
+        monkeypatch.setattr(batch, "PRIMAL_SIMPLEX", primal)
+        strategies.clear()
+        res = allocate(req, params)
+        assert res.status == "optimal"
+        assert strategies and strategies[0] == (4 if primal else 1)
+        costs.append(res.cost.total_micros)
+    assert costs[0] == costs[1]
