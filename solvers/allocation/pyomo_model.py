@@ -23,6 +23,7 @@ with ``C = sum_l pen_l q_l`` (everything unfilled) and money in currency units.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -183,6 +184,10 @@ def solve_pyomo(prob: Problem, params: AllocationParams) -> PyomoOutcome:
         values = [model.x[a].value for a in range(prob.num_arcs)]
         x = np.clip(np.rint(np.array(values, dtype=np.float64)), 0, prob.arc_ub).astype(np.int64)
     bound = result.objective_bound
+    # a solve stopped before its root LP reports a bound of -inf: no bound, not one to
+    # report (it made the result's bound -inf and its gap inf, which the result refused)
+    if bound is not None and not math.isfinite(bound):
+        bound = None
     return PyomoOutcome(
         x=x,
         objective=None if objective is None else float(objective),

@@ -310,3 +310,16 @@ def test_large_batches_run_with_full_collections_held_back(
     assert seen[0] != PAUSED_THRESHOLD
     assert seen[1] == PAUSED_THRESHOLD
     assert gc.get_threshold()[2] != PAUSED_THRESHOLD
+
+
+def test_a_pyomo_solve_stopped_before_its_root_lp_reports_no_bound(
+    two_dcs: AllocationRequest,
+) -> None:
+    # HiGHS stopped by the limit before its root LP reports a bound of -inf: it was handed
+    # out as the result's bound (gap inf), which the result refused (a ValidationError
+    # from allocate, a 422 blaming "bound" over HTTP)
+    result = allocate(two_dcs, AllocationParams(backend="pyomo", time_limit_s=1e-6))
+    assert result.status == AllocationStatus.FEASIBLE
+    assert result.bound is None and result.gap is None
+    prob = compile_request(two_dcs)
+    assert not prob.violations(allocation_vector(prob, result))
