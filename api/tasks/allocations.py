@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.allocations import AllocationCreate
 from api.schemas.routes import SolverInfo
@@ -29,6 +31,14 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
         # the solver names the fields of the request it was given (costs.late_per_hour):
         # from the body's root they are under request
         raise err.under("request") from None
+    except ValidationError as err:
+        # the body is valid: a result the solver cannot build is its own fault, not the
+        # client's (a 422 naming the result's field, "bound: Input should be a finite
+        # number", for a pyomo solve stopped before its root LP); the fallback answers
+        raise RuntimeError(
+            f"the solver built an invalid result: {err.errors()[0]['msg']} "
+            f"({'.'.join(map(str, err.errors()[0]['loc']))})"
+        ) from err
     out = result.model_dump(mode="json")
     out["solver"] = SolverInfo(
         engine=f"allocation {result.method} ({params.backend})",

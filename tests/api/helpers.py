@@ -63,3 +63,19 @@ def recording_allocation(payload: Any, *, progress: ProgressFn | None = None) ->
 
     SOLVED_ON.append(threading.current_thread().name)
     return run(payload, progress=progress)
+
+
+def invalid_result_allocation(
+    payload: Any, *, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    """The real allocation task over a solver whose result fails its own validation."""
+    from unittest.mock import patch
+
+    from api.tasks.allocations import run
+    from solvers.allocation import AllocationResult
+
+    def invalid(*_args: Any, **_kwargs: Any) -> Any:
+        return AllocationResult.model_validate({"bound": float("-inf")})
+
+    with patch("solvers.allocation.allocate", invalid):
+        return run(payload, progress=progress)

@@ -138,6 +138,22 @@ def test_crashing_optimiser_gets_the_nearest_node_baseline(
     assert sum(a["quantity"] for a in body["assignments"]) == 3
 
 
+@pytest.mark.parametrize("bounded", [False, True])
+def test_a_result_the_solver_cannot_build_is_its_crash_not_a_422(
+    settings: Settings, make_client: Callable[..., TestClient], bounded: bool
+) -> None:
+    # a pyomo solve stopped before its root LP built a result with a bound of -inf: its
+    # ValidationError was answered as the client's, a 422 on "bound"
+    client = _with_optimiser(
+        make_client, settings, "tests.api.helpers:invalid_result_allocation", bounded=bounded
+    )
+    answer = client.post("/v1/allocations", json=_body())
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["fallback"] is True and body["method"] == "nearest"
+    assert "the solver built an invalid result" in body["fallback_reason"]
+
+
 def test_one_online_order_is_solved_on_the_event_loop_and_more_in_the_pool(
     settings: Settings, make_client: Callable[..., TestClient]
 ) -> None:
