@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Literal, Self
 
+import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from scenarios.errors import FieldError, InputError, input_error_from_validation
@@ -290,7 +291,10 @@ class AllocationRequest(StrictModel):
             order_locs = [o.location for o in scenario.orders if o.id in kept]
             matrix = scenario.travel.matrix([n.location for n in scenario.nodes], order_locs)
             distance_km = (matrix.distance_m / 1000.0).tolist()
-            travel_s = matrix.duration_s.tolist()
+            # a transit past MAX_INT s counts as MAX_INT s (late for every promise), as the
+            # request's own travel_s may say: passed on, it was a ValidationError naming
+            # travel_s.0.0, a field the scenario does not have
+            travel_s = np.minimum(matrix.duration_s, MAX_INT).tolist()
         else:  # no order has lines, or no node: no distances, but planar places need a matrix
             distance_km = [[] for _ in nodes]
             travel_s = [[] for _ in nodes]

@@ -178,6 +178,31 @@ def test_from_scenario_without_orders_on_planar_nodes_allocates_nothing() -> Non
     assert allocate(req).assignments == []
 
 
+def test_from_scenario_counts_a_transit_past_the_integer_limit_as_the_limit() -> None:
+    """A travel model whose transit passes MAX_INT s (a valid slow, far euclidean one) was
+    handed to the request as it was: a ValidationError on ``travel_s.0.0``, a field of no
+    scenario (``dispatchlab allocate --scenario`` exit 2 on it). As for a request, the
+    transit counts as MAX_INT s: late for every promise."""
+    from scenarios.model import FulfilmentNode, Order, OrderLine, Scenario
+    from scenarios.travel import EuclideanTravel
+
+    scenario = Scenario(
+        travel=EuclideanTravel(metres_per_unit=1e6, speed_m_per_s=1e-3),
+        nodes=[FulfilmentNode(id="dc", location=Location(x=0, y=0), inventory={"tea": 3})],
+        orders=[
+            Order(
+                id="far", location=Location(x=1e9, y=0), lines=[OrderLine(sku="tea", quantity=1)]
+            ),
+            Order(id="near", location=Location(x=1, y=0), lines=[OrderLine(sku="tea", quantity=1)]),
+        ],
+    )
+    req = AllocationRequest.from_scenario(scenario)
+    assert req.travel_s == [[MAX_INT, 10**9]]
+    assert req.distance_km == [[1e12, 1000.0]]
+    result = allocate(req, AllocationParams(time_limit_s=5))
+    assert sorted(a.order_id for a in result.assignments) == ["far", "near"]
+
+
 def test_from_scenario_with_nodes_refuses_an_order_without_lines() -> None:
     """With nodes, an order without lines was left out of the request: a plan gave it no
     route and no word. Without nodes the orders are courier jobs: nothing to allocate."""
