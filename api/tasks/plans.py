@@ -201,6 +201,48 @@ def unfilled_diagnosis(unfilled: list[Unfilled], lines: list[AllocationLine]) ->
     return out
 
 
+@contextmanager
+def _plan_allocation_fields(scenario: Scenario) -> Iterator[None]:
+    """Re-raise an InputError of a plan's allocation on a field of the plan request.
+
+    :meth:`~solvers.allocation.AllocationRequest.from_scenario` names the scenario's fields
+    (``orders.0.lines.1.quantity``), :func:`~solvers.allocation.allocate` those of its
+    request and params: ``costs.X`` and ``rules.X`` are the plan's own, ``params.X`` is
+    ``allocation.X``, the orders' lines as a whole are ``scenario.orders``, and a distance
+    price too large for one unit (``distance_km.N.O`` of the mapped request, a field of no
+    plan) is ``costs.per_unit_distance``, its node and order named. They were answered as
+    they were: a 422 on ``distance_km.0.0`` or ``orders.0.lines.1.quantity``.
+    """
+    try:
+        yield
+    except (ScenarioInputError, RequestInputError):
+        raise
+    except InputError as err:
+        head, _, rest = err.field.partition(".")
+        if head in ("costs", "rules"):
+            raise RequestInputError(err.field, err.reason, source=err.source) from None
+        if head == "params":
+            raise RequestInputError(f"allocation.{rest}", err.reason, source=err.source) from None
+        if head == "distance_km":
+            n, _, o = rest.partition(".")
+            ordered = [x for x in scenario.orders if x.lines and x.pickup is None]
+            where = ""
+            if (
+                n.isdigit()
+                and o.isdigit()
+                and int(n) < len(scenario.nodes)
+                and int(o) < len(ordered)
+            ):
+                node_id, order_id = scenario.nodes[int(n)].id, ordered[int(o)].id
+                where = (
+                    f" (node {node_id!r}, order {order_id!r}: their distance under scenario.travel)"
+                )
+            raise RequestInputError(
+                "costs.per_unit_distance", f"{err.reason}{where}", source=err.source
+            ) from None
+        raise RequestInputError(f"scenario.{err.field}", err.reason, source=err.source) from None
+
+
 def make_plan(
     body: PlanCreate, *, degraded: bool = False, progress: ProgressFn | None = None
 ) -> PlanResult:
@@ -225,8 +267,9 @@ def make_plan(
     # order with a pickup of its own is a pickup-and-delivery job, not allocated (the twin
     # plays it so), see AllocationRequest.from_scenario
     to_allocate = scenario if scenario.nodes else scenario.model_copy(update={"orders": []})
-    request = AllocationRequest.from_scenario(to_allocate, body.costs, body.rules)
-    alloc = allocate(request, aparams)
+    with _plan_allocation_fields(to_allocate):
+        request = AllocationRequest.from_scenario(to_allocate, body.costs, body.rules)
+        alloc = allocate(request, aparams)
     lines = alloc.to_lines()
     if progress is not None:
         progress(0.2)

@@ -192,6 +192,50 @@ def test_node_value_the_allocation_cannot_take_is_422_with_the_scenario_path(
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
 
 
+def _merged_lines_too_large(body: dict[str, Any]) -> None:
+    body["scenario"]["orders"][0]["lines"] = [
+        {"sku": "tea", "quantity": 10**12},
+        {"sku": "tea", "quantity": 1},
+    ]
+
+
+def _unfilled_total_too_large(body: dict[str, Any]) -> None:
+    body["costs"] = {"unfilled_unit": 1e7}
+    for o in body["scenario"]["orders"]:
+        o["lines"] = [{"sku": "tea", "quantity": 10**12}]
+
+
+def _distance_price_too_large(body: dict[str, Any]) -> None:
+    body["costs"] = {"per_unit_distance": 1e7, "distance_unit": "km"}
+    body["scenario"]["travel"]["metres_per_unit"] = 1e6
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "said"),
+    [
+        (_merged_lines_too_large, "scenario.orders.0.lines.1.quantity", "add up to"),
+        (_unfilled_total_too_large, "scenario.orders", "could cost"),
+        (_distance_price_too_large, "costs.per_unit_distance", "under scenario.travel"),
+    ],
+)
+def test_a_plan_the_allocation_refuses_is_422_naming_a_field_of_the_plan(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    mutate: Callable[[dict[str, Any]], None],
+    field: str,
+    said: str,
+) -> None:
+    """The allocation's errors named fields of its own request (``distance_km.0.0``,
+    ``orders``) or of the scenario without ``scenario.`` (``orders.0.lines.1.quantity``)."""
+    body = _plan_body(replications=0)
+    mutate(body)
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"] == field
+    assert said in detail["reason"]
+
+
 def test_reoptimise_diagnoses_new_orders_left_unfilled(
     client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
 ) -> None:
