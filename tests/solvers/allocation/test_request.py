@@ -203,6 +203,32 @@ def test_from_scenario_counts_a_transit_past_the_integer_limit_as_the_limit() ->
     assert sorted(a.order_id for a in result.assignments) == ["far", "near"]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    x=st.floats(-1e9, 1e9),
+    scale=st.floats(1e-3, 1e6),
+    speed=st.floats(1e-3, 1e3),
+)
+def test_from_scenario_maps_every_valid_euclidean_travel(
+    x: float, scale: float, speed: float
+) -> None:
+    """Whatever a valid euclidean travel model says, the mapped request is valid: transit
+    within MAX_INT s, distances finite."""
+    from scenarios.model import FulfilmentNode, Order, OrderLine, Scenario
+    from scenarios.travel import EuclideanTravel
+
+    scenario = Scenario(
+        travel=EuclideanTravel(metres_per_unit=scale, speed_m_per_s=speed),
+        nodes=[FulfilmentNode(id="dc", location=Location(x=0, y=0), inventory={"tea": 3})],
+        orders=[
+            Order(id="o", location=Location(x=x, y=-x), lines=[OrderLine(sku="tea", quantity=1)])
+        ],
+    )
+    req = AllocationRequest.from_scenario(scenario)
+    assert req.travel_s is not None and 0 <= req.travel_s[0][0] <= MAX_INT
+    assert req.distance_km is not None and req.distance_km[0][0] >= 0.0
+
+
 def test_from_scenario_with_nodes_refuses_an_order_without_lines() -> None:
     """With nodes, an order without lines was left out of the request: a plan gave it no
     route and no word. Without nodes the orders are courier jobs: nothing to allocate."""
