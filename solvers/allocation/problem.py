@@ -545,7 +545,9 @@ def compile_request(
             + late_cost
             + unit_costs(per_unit, handling, dist_cost)
         )
-        base_pen = np.maximum(base_pen, 2 * dearest.max(axis=0))
+        # and never zero: where every price is zero (or rounds to zero micro-units) a
+        # zero penalty pruned every way to ship, and a free request was 'infeasible'
+        base_pen = np.maximum(base_pen, np.maximum(2 * dearest.max(axis=0), 1))
     pen_f = np.floor(base_pen * vip_factor + 0.5) * (
         1 if rules.allow_unfilled else HARD_UNFILLED_FACTOR
     )

@@ -111,12 +111,12 @@ class BruteModel:
                 dearest = max(self.ship + self.unit_cost(n, o) for n in range(self.n_nodes))
                 base = max(2 * dearest, 1_000_000)
             hard = 1
-            if not rules.allow_unfilled:  # 100 x, and never below 200 x one unit alone
+            if not rules.allow_unfilled:  # 100 x, never below 200 x one unit alone, nor 0
                 dearest = max(
                     self.ship + self.split + self.late_cost(n, o, raw=True) + self.unit_cost(n, o)
                     for n in range(self.n_nodes)
                 )
-                base, hard = max(base, 2 * dearest), 100
+                base, hard = max(base, 2 * dearest, 1), 100
             self.pen.append(math.floor(base * self.vip_f[o] + 0.5) * hard)
 
     def unit_cost(self, n: int, o: int) -> int:

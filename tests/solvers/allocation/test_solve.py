@@ -14,6 +14,7 @@ from scenarios.geo import TimeWindow
 from scenarios.model import Tier
 from scenarios.plan import AllocationLine
 from solvers.allocation import (
+    AllocationCosts,
     AllocationParams,
     AllocationRequest,
     AllocationRules,
@@ -243,6 +244,52 @@ def test_allow_unfilled_false_ships_every_unit_that_can_ship(
         assert result.status == AllocationStatus.OPTIMAL, result.diagnosis
         assert not result.unfilled and not result.diagnosis
         assert sorted(a.node_id for a in result.assignments) == ["far", "near"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    unfilled_unit=st.sampled_from([None, 0.0, 1e-7]),
+    per_shipment=st.sampled_from([0.0, 1e-7, 8.759]),
+    per_unit=st.sampled_from([0.0, 1e-7]),
+    per_unit_distance=st.sampled_from([0.0, 1e-7]),
+    handling=st.sampled_from([0.0, 1e-7]),
+    tier=st.sampled_from([Tier.STANDARD, Tier.VIP]),
+)
+def test_allow_unfilled_false_ships_every_unit_of_a_free_request(
+    unfilled_unit: float | None,
+    per_shipment: float,
+    per_unit: float,
+    per_unit_distance: float,
+    handling: float,
+    tier: Tier,
+) -> None:
+    # every price zero (or below half a micro-unit, so zero once compiled) and unfilled_unit
+    # 0: the hard penalty, 200 x the dearest way to ship a unit alone, was zero too, every
+    # way to ship was pruned as no cheaper than backordering, and the stock that could ship
+    # every unit was answered 'infeasible' ("backordering costs less than any way to ship it")
+    req = AllocationRequest(
+        nodes=[
+            node("near", 52.0, 13.0, inventory={"a": 1}, handling_cost_per_unit=handling),
+            node("far", 50.0, 13.0, inventory={"a": 5}, handling_cost_per_unit=handling),
+        ],
+        orders=[order("o", 52.0, 13.0, {"a": 2}, tier=tier)],
+        costs=AllocationCosts(
+            per_shipment=per_shipment,
+            per_unit=per_unit,
+            per_unit_distance=per_unit_distance,
+            unfilled_unit=unfilled_unit,
+        ),
+        rules=AllocationRules(allow_unfilled=False),
+    )
+    for params in (EXACT, EXACT.model_copy(update={"mode": "online"})):
+        result = allocate(req, params)
+        # (a total of a few micro-units may miss a zero gap target by float noise: feasible)
+        assert result.status != AllocationStatus.INFEASIBLE, result.diagnosis
+        assert not result.unfilled and not result.diagnosis
+        assert sum(a.quantity for a in result.assignments) == 2
+    for name in ("nearest", "rule_chain", "myopic"):
+        result = allocate(req, EXACT.model_copy(update={"baseline": name}))
+        assert not result.unfilled and not result.diagnosis
 
 
 def test_a_mip_start_with_dear_units_still_gives_the_proven_optimum() -> None:
