@@ -2065,7 +2065,39 @@ def _why_unfilled(
     shipments = len({int(prob.arc_node[a]) for a in order_arcs if x[a] > 0})
     if 0 < prob.max_nodes <= shipments:
         return UnfilledReason.MAX_NODES, f"the order already ships from {shipments} node(s)"
+    usable = [n for n in open_nodes if n not in full]
+    cheaper = _ships_for_less(prob, world, x, o, arcs, usable, vip)
+    if cheaper is not None:
+        # a baseline, or the answer of a solve cut short: backordering is not what is cheaper
+        # (it was said to be, also under allow_unfilled = false beside "not proven impossible")
+        return (
+            UnfilledReason.COST,
+            f"this answer leaves it short, but shipping it from {prob.node_ids[cheaper]} costs "
+            "less than backordering it (the answer is not optimised)",
+        )
     return UnfilledReason.COST, "backordering costs less than shipping it"
+
+
+def _ships_for_less(
+    prob: Problem, world: _World, x: I64, o: int, arcs: list[int], usable: list[int], vip: bool
+) -> int | None:
+    """A node of ``usable`` that could ship one more unit of the line on one of its ``arcs``
+    for less than backordering it, on what every order's allocation leaves; else None."""
+    used = {int(prob.arc_pair[a]) for p in prob.order_pairs(o) for a in prob.pair_arcs(p) if x[a]}
+    for a in arcs:
+        n, p = int(prob.arc_node[a]), int(prob.arc_pair[a])
+        if n not in usable or x[a] >= prob.arc_ub[a]:
+            continue
+        if vip and world.vip_units_left[n] <= 0:
+            continue
+        extra = int(prob.arc_gain[a])
+        if p not in used:
+            if world.orders_left[n] <= 0 or (vip and world.vip_orders_left[n] <= 0):
+                continue
+            extra += int(prob.pair_fixed[p]) + (prob.split if used else 0)
+        if extra < 0:
+            return n
+    return None
 
 
 def _would_pay(prob: Problem, o: int, n: int, ln: int) -> bool:

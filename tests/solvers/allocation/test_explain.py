@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from solvers.allocation import (
     UnfilledReason,
     allocate,
 )
+from solvers.allocation.problem import compile_request
 
 from .conftest import SIMPLE_COSTS, node, order
 
@@ -197,6 +199,41 @@ def test_a_shut_node_that_would_pay_off_is_the_reason_not_cost() -> None:
     # a shut node that would not pay off either leaves the reason with the cost
     dear = req.model_copy(update={"distance_km": [[5000.0], [5000.0]]})
     assert _unfilled(dear)["o"][0] == UnfilledReason.COST
+
+
+def test_a_line_left_short_by_an_answer_not_optimised_does_not_blame_the_cost() -> None:
+    # b's parcel from "b-node" (fixed 10 + split 45 + 2 per unit) costs more than leaving
+    # b short (50): the optimum leaves it short, and says backordering costs less
+    req = AllocationRequest(
+        nodes=[
+            node("a-node", 0.0, 0.0, inventory={"a": 5}),
+            node("b-node", 0.0, 0.0, inventory={"b": 5}),
+        ],
+        orders=[order("o", 0.0, 0.0, {"a": 1, "b": 1})],
+        costs=SIMPLE_COSTS.model_copy(update={"split_penalty": 45.0}),
+        distance_km=[[0.0], [100.0]],
+    )
+    result = allocate(req, EXACT)
+    assert [(a.sku, a.node_id) for a in result.assignments] == [("a", "a-node")]
+    assert [(u.sku, u.reason, u.detail) for u in result.unfilled] == [
+        ("b", UnfilledReason.COST, "backordering costs less than shipping it")
+    ]
+    # an answer that ships nothing (as a baseline or a solve cut short may leave a line):
+    # either unit ships for less than its backorder, which was "backordering costs less
+    # than shipping it" all the same (under allow_unfilled = false too, beside "not proven
+    # impossible: ...")
+    prob = compile_request(req)
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    short = explain_module.unfilled_lines(prob, explain_module._world(prob, x), x)
+    assert [(u.sku, u.reason, u.detail) for u in short] == [
+        (
+            sku,
+            UnfilledReason.COST,
+            f"this answer leaves it short, but shipping it from {sku}-node costs less than "
+            "backordering it (the answer is not optimised)",
+        )
+        for sku in ("a", "b")
+    ]
 
 
 def test_a_rule_is_named_at_the_nearest_node_that_holds_what_the_order_wants() -> None:
