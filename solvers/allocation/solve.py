@@ -54,6 +54,25 @@ from solvers.gc_pause import full_collections_paused
 
 #: Relative slack on the gap test (float noise in HiGHS bounds).
 _GAP_SLACK = 1e-9
+#: float noise (micro-units) allowed on a bound read as whole micro-units, absolute and
+#: relative to the bound
+_MICRO_NOISE = 1e-3
+_MICRO_NOISE_REL = 1e-12
+
+
+def whole_micros_proved(total_micros: int, bound: float) -> bool:
+    """True when ``bound`` (currency) proves an answer of ``total_micros`` optimal.
+
+    Every allocation costs a whole number of micro-units, so a bound above
+    ``total_micros - 1`` (up to float noise) leaves no cheaper allocation: on totals of a
+    few micro-units the relative gap of such a bound is above any float slack.
+    """
+    b = bound * MICRO
+    if not math.isfinite(b):
+        return False
+    return total_micros <= math.ceil(b - _MICRO_NOISE - _MICRO_NOISE_REL * abs(b))
+
+
 #: explanation time per order, kept back from a batch solve's budget so the whole answer
 #: fits the time limit: for the first :data:`EXPLAIN_FULL_ORDERS` orders, then
 #: :data:`EXPLAIN_S_PER_EXTRA_ORDER` per order beyond (the per-order time falls with size:
@@ -283,7 +302,7 @@ def _allocate(
     total = ev.total / MICRO
     gap = None
     if bound is not None:
-        bound = min(bound, total)
+        bound = total if whole_micros_proved(ev.total, bound) else min(bound, total)
         gap = (total - bound) / total if total > 0 else 0.0
     status = AllocationStatus.FEASIBLE
     if gap is not None and gap <= params.mip_rel_gap + _GAP_SLACK:

@@ -455,3 +455,30 @@ def test_column_generation_with_either_simplex_reaches_the_same_proven_optimum(
         assert strategies and strategies[0] == (4 if primal else 1)
         costs.append(res.cost.total_micros)
     assert costs[0] == costs[1]
+
+
+def test_a_bound_within_one_micro_unit_proves_an_answer_on_a_tiny_total() -> None:
+    """Costs are whole micro-units: a bound above ``total - 1`` micro (float noise aside)
+    proves the answer optimal, where the relative gap of float noise exceeds the slack."""
+    from solvers.allocation.solve import whole_micros_proved
+
+    # a total of 14 micro-units with a bound 2.5e-9 below it in relative terms
+    assert whole_micros_proved(14, 14 * (1 - 2.5e-9) / MICRO)
+    assert whole_micros_proved(14, 13.01 / MICRO)
+    assert not whole_micros_proved(14, 13.0000000001 / MICRO)  # 13 within float noise
+    assert not whole_micros_proved(14, 13.0 / MICRO)  # 13 micro-units may exist
+    assert not whole_micros_proved(14, 12.5 / MICRO)
+    assert whole_micros_proved(0, 0.0)
+    assert not whole_micros_proved(14, float("-inf"))  # no bound
+
+
+@given(st.integers(0, 10**13), st.floats(0.0, 1.0))
+def test_a_bound_proves_an_answer_only_when_no_whole_cheaper_cost_fits_under_it(
+    total: int, below: float
+) -> None:
+    """``whole_micros_proved`` never proves a total when a cost of ``total - 1`` micro-units
+    fits under the bound (above it, with float noise, and only then)."""
+    from solvers.allocation.solve import whole_micros_proved
+
+    bound = (total - 1 - below) / MICRO  # at most total - 1 micro-units
+    assert not whole_micros_proved(total, bound) or total == 0
