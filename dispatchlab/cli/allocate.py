@@ -24,6 +24,7 @@ from dispatchlab.cli._common import (
 )
 
 if TYPE_CHECKING:
+    from scenarios.model import Scenario
     from solvers.allocation import AllocationRequest
 
 MODES = ("batch", "online")
@@ -77,9 +78,7 @@ def allocate_cmd(
     to_stdout = is_stdout(out)
     check_out_option(out)  # before the solve, not after it
     if scenario:
-        from scenarios.io import load_scenario
-
-        loaded = load_scenario(request, "auto")
+        loaded = _read_scenario(request)
         note_input(request, type(loaded).model_fields)
         req = AllocationRequest.from_scenario(loaded)
         own = [o.id for o in loaded.orders if o.pickup is not None] if loaded.nodes else []
@@ -130,6 +129,33 @@ def _read_request(path: Path) -> AllocationRequest:
             raise InputError(
                 err.field,
                 f"{err.reason} (this looks like a scenario file: add --scenario)",
+                source=err.source,
+            ) from None
+        raise
+
+
+def _read_scenario(path: Path) -> Scenario:
+    """Read a scenario for ``--scenario``; an allocation request file says to drop the flag."""
+    import json
+
+    from scenarios.errors import InputError
+    from scenarios.io import load_scenario
+    from scenarios.io.json_io import read_bytes
+    from scenarios.model import Scenario
+    from solvers.allocation import AllocationRequest
+
+    try:
+        return load_scenario(path, "auto")
+    except InputError as err:
+        try:
+            data = json.loads(read_bytes(path))
+        except (InputError, OSError, ValueError):
+            raise err from None
+        only_request = set(AllocationRequest.model_fields) - set(Scenario.model_fields)
+        if isinstance(data, dict) and only_request & set(data):
+            raise InputError(
+                err.field,
+                f"{err.reason} (this looks like an allocation request: drop --scenario)",
                 source=err.source,
             ) from None
         raise

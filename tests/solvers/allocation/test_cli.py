@@ -65,6 +65,20 @@ def test_a_scenario_order_without_lines_exits_2_naming_it(tmp_path: Path) -> Non
     assert "orders.1.lines: has no lines" in result.output
 
 
+def test_a_request_file_given_as_a_scenario_exits_2_saying_to_drop_the_flag(
+    tmp_path: Path, two_dcs: AllocationRequest
+) -> None:
+    """The mirror of the scenario-file hint: a request read with ``--scenario`` says so."""
+    req = tmp_path / "req.json"
+    req.write_text(two_dcs.model_dump_json())
+    result = runner.invoke(app, ["allocate", str(req), "--scenario", "--out", "-"])
+    assert result.exit_code == 2, result.output
+    assert "this looks like an allocation request: drop --scenario" in result.output
+    # and without the flag it allocates
+    result = runner.invoke(app, ["allocate", str(req), "--out", "-"])
+    assert result.exit_code == 0, result.output
+
+
 def test_literature_command_writes_a_request(tmp_path: Path) -> None:
     out = tmp_path / "lit.json"
     result = runner.invoke(app, ["allocate-literature", str(out), "--orders", "20", "--nodes", "3"])
