@@ -24,6 +24,7 @@ from dispatchlab.cli._common import (
 )
 
 if TYPE_CHECKING:
+    from scenarios.errors import InputError
     from scenarios.model import Scenario
     from solvers.allocation import AllocationRequest
 
@@ -110,55 +111,47 @@ def allocate_cmd(
 
 def _read_request(path: Path) -> AllocationRequest:
     """Read an allocation request; a scenario file without ``--scenario`` says to add it."""
-    import json
-
     from scenarios.errors import InputError
-    from scenarios.io.json_io import read_bytes, read_json
+    from scenarios.io.json_io import read_json
     from scenarios.model import Scenario
     from solvers.allocation import AllocationRequest
 
     try:
         return read_json(AllocationRequest, path)
     except InputError as err:
-        try:
-            data = json.loads(read_bytes(path))
-        except (InputError, OSError, ValueError):
-            raise err from None
-        only_scenario = set(Scenario.model_fields) - set(AllocationRequest.model_fields)
-        if isinstance(data, dict) and only_scenario & set(data):
-            raise InputError(
-                err.field,
-                f"{err.reason} (this looks like a scenario file: add --scenario)",
-                source=err.source,
-            ) from None
-        raise
+        only = set(Scenario.model_fields) - set(AllocationRequest.model_fields)
+        raise _hinted(err, path, only, "this looks like a scenario file: add --scenario") from None
 
 
 def _read_scenario(path: Path) -> Scenario:
     """Read a scenario for ``--scenario``; an allocation request file says to drop the flag."""
-    import json
-
     from scenarios.errors import InputError
     from scenarios.io import load_scenario
-    from scenarios.io.json_io import read_bytes
     from scenarios.model import Scenario
     from solvers.allocation import AllocationRequest
 
     try:
         return load_scenario(path, "auto")
     except InputError as err:
-        try:
-            data = json.loads(read_bytes(path))
-        except (InputError, OSError, ValueError):
-            raise err from None
-        only_request = set(AllocationRequest.model_fields) - set(Scenario.model_fields)
-        if isinstance(data, dict) and only_request & set(data):
-            raise InputError(
-                err.field,
-                f"{err.reason} (this looks like an allocation request: drop --scenario)",
-                source=err.source,
-            ) from None
-        raise
+        only = set(AllocationRequest.model_fields) - set(Scenario.model_fields)
+        hint = "this looks like an allocation request: drop --scenario"
+        raise _hinted(err, path, only, hint) from None
+
+
+def _hinted(err: InputError, path: Path, only: set[str], hint: str) -> InputError:
+    """``err`` with ``hint`` added when the file is a JSON object with a key of ``only``."""
+    import json
+
+    from scenarios.errors import InputError
+    from scenarios.io.json_io import read_bytes
+
+    try:
+        data = json.loads(read_bytes(path))
+    except (InputError, OSError, ValueError):
+        return err
+    if isinstance(data, dict) and only & set(data):
+        return InputError(err.field, f"{err.reason} ({hint})", source=err.source)
+    return err
 
 
 def _print_summary(result: object, out: Path | None) -> None:
