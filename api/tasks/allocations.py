@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import ValidationError
 
+from api.core.cpus import allowed_cpus
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.allocations import AllocationCreate
 from api.schemas.routes import SolverInfo
@@ -15,10 +18,15 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
     from solvers.allocation import allocate
 
     params = body.params
+    capped_from: int | None = None
     if params.threads is None:
         # the service solves requests side by side: one HiGHS thread each, and no helper
         # process racing a batch solve (that is for a solve that has the machine to itself)
         params = params.model_copy(update={"threads": 1})
+    elif params.threads > (cores := usable_cores()):
+        # more HiGHS threads than the machine's cores only oversubscribe them
+        capped_from = params.threads
+        params = params.model_copy(update={"threads": cores})
     if baseline:  # the degraded answer: a rule, no explanations or shadow prices
         params = params.model_copy(
             update={"baseline": "nearest", "explain": False, "shadow_prices": False}
@@ -39,6 +47,11 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
             f"the solver built an invalid result: {err.errors()[0]['msg']} "
             f"({'.'.join(map(str, err.errors()[0]['loc']))})"
         ) from err
+    if capped_from is not None:
+        result.stats.notes.append(
+            f"params.threads {capped_from} capped at {params.threads}, the cores this "
+            "service may use"
+        )
     out = result.model_dump(mode="json")
     out["solver"] = SolverInfo(
         engine=f"allocation {result.method} ({params.backend})",
@@ -48,6 +61,11 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
         runtime_s=round(result.solve_time_s, 4),
     ).model_dump(mode="json")
     return out
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (at least one)."""
+    return max(1, len(allowed_cpus()) or (os.cpu_count() or 1))
 
 
 def run(payload: JsonDict | AllocationCreate, *, progress: ProgressFn | None = None) -> JsonDict:

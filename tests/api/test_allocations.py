@@ -38,6 +38,23 @@ def test_allocation_ships_every_line_and_explains_why(
     assert body["solver"]["engine"].startswith("allocation online")
 
 
+def test_more_threads_than_cores_are_capped_with_a_note(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``params.threads`` above the cores the service may use is capped, and the answer
+    says so; a count within them is left as asked."""
+    from api.tasks import allocations as task
+
+    monkeypatch.setattr(task, "usable_cores", lambda: 2)
+    answer = client.post("/v1/allocations", json=_body(threads=256), headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    notes = answer.json()["stats"]["notes"]
+    assert "params.threads 256 capped at 2, the cores this service may use" in notes
+    answer = client.post("/v1/allocations", json=_body(threads=2), headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    assert not any("capped at" in note for note in answer.json()["stats"]["notes"])
+
+
 def test_shortage_is_reported_as_unfilled_with_the_reason(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
