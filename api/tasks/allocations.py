@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 from pydantic import ValidationError
 
-from api.core.cpus import allowed_cpus
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.allocations import AllocationCreate
 from api.schemas.routes import SolverInfo
 from api.versions import solver_versions
 from scenarios.errors import InputError
+from solvers.allocation.highs_model import usable_cpus
 
 
 def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
@@ -23,7 +21,7 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
         # the service solves requests side by side: one HiGHS thread each, and no helper
         # process racing a batch solve (that is for a solve that has the machine to itself)
         params = params.model_copy(update={"threads": 1})
-    elif params.threads > (cores := usable_cores()):
+    elif params.threads > (cores := usable_cpus()):
         # more HiGHS threads than the machine's cores only oversubscribe them
         capped_from = params.threads
         params = params.model_copy(update={"threads": cores})
@@ -61,11 +59,6 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
         runtime_s=round(result.solve_time_s, 4),
     ).model_dump(mode="json")
     return out
-
-
-def usable_cores() -> int:
-    """The CPUs this process may run on (at least one)."""
-    return max(1, len(allowed_cpus()) or (os.cpu_count() or 1))
 
 
 def run(payload: JsonDict | AllocationCreate, *, progress: ProgressFn | None = None) -> JsonDict:

@@ -40,7 +40,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -60,6 +59,7 @@ from solvers.allocation.highs_model import (
     coupling_rows,
     highs_threads,
     reduced_costs,
+    usable_cpus,
 )
 from solvers.allocation.lns import Neighbourhoods, PoolRace, SubMip, certify, lp_round
 from solvers.allocation.master import (
@@ -566,11 +566,10 @@ def _solve(
     if classes is not None and classes.num_classes == prob.num_orders:
         classes = None
     master = Master(prob, threads=params.threads, seed=params.seed, classes=classes)
-    master.h.setOptionValue("simplex_strategy", 1)  # dual simplex re-solves fastest here
-    # small stock-only masters: primal simplex (see PRIMAL_SIMPLEX)
+    # dual simplex re-solves large masters fastest, primal small stock-only ones (see
+    # PRIMAL_SIMPLEX)
     primal = PRIMAL_SIMPLEX and not large and not _has_caps(master.rows)
-    if primal:
-        master.h.setOptionValue("simplex_strategy", 4)
+    master.h.setOptionValue("simplex_strategy", 4 if primal else 1)
     pricer = Pricer(prob, threads=params.threads, orders=master.orders)
     pricer.helper = helper
     empty = np.zeros(0, dtype=np.int64)
@@ -1497,10 +1496,7 @@ def search_workers(params: AllocationParams) -> int:
 
     One unless the caller leaves HiGHS' thread count open or asks for more than one.
     """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
+    cpus = usable_cpus()
     allowed = SEARCH_WORKERS if params.threads is None else min(SEARCH_WORKERS, params.threads)
     return max(1, min(cpus, allowed))
 

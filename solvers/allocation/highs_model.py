@@ -130,6 +130,14 @@ def new_highs(threads: int | None = None) -> highspy.Highs:
     return h
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (at least one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def model_threads(threads: int | None) -> int | None:
     """The thread count :func:`new_highs` gives a model asking for ``threads``."""
     return threads if threads is not None else _call_threads.get()

@@ -45,7 +45,7 @@ def test_more_threads_than_cores_are_capped_with_a_note(
     says so; a count within them is left as asked."""
     from api.tasks import allocations as task
 
-    monkeypatch.setattr(task, "usable_cores", lambda: 2)
+    monkeypatch.setattr(task, "usable_cpus", lambda: 2)
     answer = client.post("/v1/allocations", json=_body(threads=256), headers=keys["oms"])
     assert answer.status_code == 200, answer.text
     notes = answer.json()["stats"]["notes"]

@@ -316,10 +316,10 @@ def test_capped_batch_searches_in_slices_carrying_the_neighbourhood_size(
 def test_the_search_takes_a_thread_per_core_unless_the_caller_limits_threads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    monkeypatch.setattr(batch, "usable_cpus", lambda: 4)
     assert batch.search_workers(AllocationParams()) == batch.SEARCH_WORKERS == 2
     assert batch.search_workers(AllocationParams(threads=1)) == 1
-    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda _pid: {3})
+    monkeypatch.setattr(batch, "usable_cpus", lambda: 1)
     assert batch.search_workers(AllocationParams()) == 1  # a process pinned to one CPU
 
 

@@ -140,7 +140,7 @@ def test_a_capped_batch_prices_with_a_helper_and_ends_it(
 ) -> None:
     monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)  # 150 orders count as a large batch
     monkeypatch.setattr(master_mod, "HELPER_MIN_ORDERS", 1)
-    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda _pid: {0, 1})
+    monkeypatch.setattr(batch, "usable_cpus", lambda: 2)
     helpers: list[PricingHelper] = []
     spawn = PricingHelper.spawn
 
@@ -224,7 +224,7 @@ def test_a_capped_batch_takes_the_bound_of_the_job_beside_its_search(
     monkeypatch.setattr(batch, "BOUND_JOB_WAIT_SHARE", 1.0)  # a slow helper start is no skip
     # no ejection pass before the first slice: on this small batch it can outlast the job
     monkeypatch.setattr(batch, "EJECT_FIRST_SHARE", 0.0)
-    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda _pid: {0, 1})
+    monkeypatch.setattr(batch, "usable_cpus", lambda: 2)
     answers: list[tuple[float, np.ndarray] | None] = []
     workers: list[int] = []
     answered: list[bool] = []  # per slice: had the job's answer been taken when it started

@@ -202,3 +202,19 @@ def test_a_reset_leaves_other_threads_solving() -> None:
         t.join()
     assert len(results[0]) == 90 and all(results[0])
     assert len(results[1]) == 60 and all(results[1])
+
+
+def test_usable_cpus_are_the_process_affinity_else_the_cpu_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """:func:`highs_model.usable_cpus`: a process pinned to one CPU has one; without
+    affinity (not on Linux) the CPU count; never fewer than one."""
+    from solvers.allocation import highs_model
+
+    monkeypatch.setattr(highs_model.os, "sched_getaffinity", lambda _pid: {3}, raising=False)
+    assert highs_model.usable_cpus() == 1
+    monkeypatch.delattr(highs_model.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(highs_model.os, "cpu_count", lambda: 6)
+    assert highs_model.usable_cpus() == 6
+    monkeypatch.setattr(highs_model.os, "cpu_count", lambda: None)
+    assert highs_model.usable_cpus() == 1
