@@ -7,7 +7,8 @@ allocation, and the compact MIP not finishing its root in 2 s. What works instea
 
 1. :func:`lp_round`: orders in decreasing order of their largest LP weight take their
    heaviest LP pattern that still fits, else their best pattern on what is left (priced by
-   the LP duals); then every order is re-optimised once with the others fixed.
+   the LP duals); then every order is re-optimised once with the others fixed (or, with
+   ``repass=False``, the exact per-order search where no LP pattern fits and no pass).
 2. :class:`Neighbourhoods` (large-neighbourhood search): small pattern MIPs (50-120
    orders, the others fixed, built afresh with only the free orders' columns that fit in
    the stock they leave; HiGHS presolve and root heuristics off, 20-60 ms each) over
@@ -77,8 +78,15 @@ CERT_OPTIONS: dict[str, bool | str | float] = {
 }
 
 
-def lp_round(prob: Problem, master: Master, z: F64, duals: Duals, *, deadline: float) -> I64:
-    """A feasible allocation from the master LP solution ``z`` (see the module docstring)."""
+def lp_round(
+    prob: Problem, master: Master, z: F64, duals: Duals, *, deadline: float, repass: bool = True
+) -> I64:
+    """A feasible allocation from the master LP solution ``z`` (see the module docstring).
+
+    ``repass=False``: an order none of whose LP patterns fits gets the exact search on what
+    is left (not the relaxed one), and no order is re-optimised after (see
+    ``batch.ROUND_REPASS``).
+    """
     co = np.asarray(master.col_order, dtype=np.int64)[: z.shape[0]]
     n_o = prob.num_orders
     pos = np.nonzero(z > 1e-9)[0]
@@ -101,10 +109,10 @@ def lp_round(prob: Problem, master: Master, z: F64, duals: Duals, *, deadline: f
                 chosen = (arcs, qty)
                 break
         if chosen is None:
-            chosen = solve_residual(prob, o, res, c_arc, c_pair, split, exact=False)[:2]
+            chosen = solve_residual(prob, o, res, c_arc, c_pair, split, exact=not repass)[:2]
         res.take(o, *chosen)
         x[chosen[0]] += chosen[1]
-    return polish(prob, x, deadline=deadline, only_short=False)
+    return polish(prob, x, deadline=deadline, only_short=False) if repass else x
 
 
 @dataclass

@@ -17,6 +17,7 @@ from solvers.allocation import (
     AllocationResult,
     allocate,
     batch,
+    lns,
 )
 from solvers.allocation.batch import _PoolMip
 from solvers.allocation.enumerate import near_columns
@@ -168,6 +169,30 @@ def _converged_master(seed: int, rounds: int = 30) -> tuple[Problem, Master, Dua
     assert master.solve_lp(10.0) == "Optimal"
     duals, _ = master.duals()
     return prob, master, duals
+
+
+def test_rounding_without_the_pass_takes_the_exact_search_and_no_polish(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``repass=False``: orders with no fitting LP pattern get the exact search, no pass."""
+    prob, master, duals = _converged_master(seed=5, rounds=3)
+    z = master.lp_values()
+    calls: list[bool] = []
+    real = lns.solve_residual
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(bool(kwargs.get("exact", True)))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    def no_polish(*args: object, **kwargs: object) -> object:
+        raise AssertionError("no pass after the rounding")
+
+    monkeypatch.setattr(lns, "solve_residual", spy)
+    monkeypatch.setattr(lns, "polish", no_polish)
+    x = lp_round(prob, master, z, duals, deadline=time.perf_counter() + 10.0, repass=False)
+    assert not prob.violations(x)
+    assert calls and all(calls)  # a few rounds leave orders without a fitting LP pattern
+    assert prob.evaluate(x).total / MICRO >= master.objective() - 1e-6
 
 
 def test_neighbourhood_mip_matches_the_whole_pool_mip() -> None:
