@@ -349,19 +349,21 @@ def _check_pickup_ids(orders: Sequence[Order]) -> None:
     """Order and pickup task ids are all distinct (plans key stops by task id).
 
     The error names the later of two tasks that share an id, so that orders appended to a
-    list (re-optimisation's new orders) are the ones blamed.
+    list (re-optimisation's new orders) are the ones blamed, and the earlier one by its id
+    (its place would be the place in a list the caller may not have sent, e.g. the stored
+    scenario of a re-plan).
     """
     first: dict[str, str] = {}  # task id -> what used it first
     for i, order in enumerate(orders):
         tasks: list[tuple[str, tuple[str | int, ...], str]] = [
-            (order.id, ("orders", i, "id"), f"order {i}")
+            (order.id, ("orders", i, "id"), f"order {order.id!r}")
         ]
         if order.pickup is not None:
             own = order.pickup.id is not None
             at: tuple[str | int, ...] = (
                 ("orders", i, "pickup", "id") if own else ("orders", i, "id")
             )
-            tasks.append((order.pickup_id, at, f"the pickup of order {i}"))
+            tasks.append((order.pickup_id, at, f"the pickup of order {order.id!r}"))
         for task_id, where, what in tasks:
             if task_id in first:
                 raise FieldError(where, f"id {task_id!r} is already the id of {first[task_id]}")

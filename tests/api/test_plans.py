@@ -291,7 +291,15 @@ def test_bad_changes_are_422_naming_the_field(
         (lambda b: b.update(pinned_order_ids=["o1", "o3"]), "pinned_order_ids.1",
          "order 'o3' is also in cancelled_order_ids"),
         (lambda b: b["new_orders"][0].update(pickup={"id": "o1", "location": {"x": 1, "y": 1}}),
-         "new_orders.0.pickup.id", "id 'o1' is already the id of order 0"),
+         "new_orders.0.pickup.id", "id 'o1' is already the id of order 'o1'"),
+        # the other order was named by its place in the stored scenario ("order 1")
+        (lambda b: b["new_orders"][0].update(pickup={"id": "o2", "location": {"x": 1, "y": 1}}),
+         "new_orders.0.pickup.id", "id 'o2' is already the id of order 'o2'"),
+        # two new orders: the first was "order 3", a place in no list the request holds
+        (lambda b: b["new_orders"].extend([
+            {**b["new_orders"][0], "id": "o5", "pickup": {"id": "p", "location": {"x": 1, "y": 1}}},
+            {**b["new_orders"][0], "id": "o6", "pickup": {"id": "p", "location": {"x": 2, "y": 1}}},
+        ]), "new_orders.2.pickup.id", "id 'p' is already the id of the pickup of order 'o5'"),
         # the 422 named vehicles.1.start_location, a field of the re-planned scenario
         (lambda b: b["courier_positions"][0].update(location={"lat": 52.1, "lon": 4.3}),
          "courier_positions.0.location", "euclidean travel needs planar x/y coordinates"),

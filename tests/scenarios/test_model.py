@@ -206,7 +206,7 @@ MORE_BAD_INPUTS = [
             ]
         },
         "orders.1.id",
-        "id 'o2' is already the id of the pickup of order 0",
+        "id 'o2' is already the id of the pickup of order 'o1'",
     ),
     (
         {
@@ -216,12 +216,12 @@ MORE_BAD_INPUTS = [
             ]
         },
         "orders.1.pickup.id",
-        "id 'p' is already the id of the pickup of order 0",
+        "id 'p' is already the id of the pickup of order 'o1'",
     ),
     (  # the default pickup id o1:pickup
         {"orders": [_order(pickup={"location": {"x": 0, "y": 0}}), _order(id="o1:pickup")]},
         "orders.1.id",
-        "id 'o1:pickup' is already the id of the pickup of order 0",
+        "id 'o1:pickup' is already the id of the pickup of order 'o1'",
     ),
     ({"nodes": [_node(inventory={"A": -3})]}, "nodes.0.inventory.A", "greater than or equal"),
     ({"nodes": [_node(safety_stock=-1)]}, "nodes.0.safety_stock", "greater than or equal"),
