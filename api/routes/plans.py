@@ -388,8 +388,9 @@ def courier_task_clash(
     orders: list[OrderTasks], node_ids: list[str]
 ) -> tuple[int, str, str] | None:
     """The place of the first order one of whose courier tasks may have the id of a task of
-    an earlier order, or an id past 200 characters, the field of the order it is on (``id``,
-    ``pickup.id``) and why; else None.
+    an earlier order, or an id past 200 characters whatever node ships it (see
+    :func:`~solvers.routing.from_allocation.task_id_too_long`), the field of the order it is
+    on (``id``, ``pickup.id``) and why; else None.
 
     The orders allocated to nodes get the tasks of
     :func:`~solvers.routing.routing_scenario_from_allocation` (see
@@ -424,6 +425,8 @@ def courier_task_clash(
     if found is not None:
         return found
     long_id = task_id_too_long(allocated_ids, node_ids)
-    if long_id is not None:  # a pickup task of an id past the limit: an error inside the job
+    # past the limit whatever node ships it (the ids the allocation builds are checked when
+    # they are built: shipped from several nodes, an order has longer ones)
+    if long_id is not None:
         return allocated[long_id[0]], "id", long_id[1]
     return None

@@ -273,7 +273,8 @@ def make_plan(
     lines = alloc.to_lines()
     if progress is not None:
         progress(0.2)
-    jobs = _routing_scenario(scenario, lines)
+    with fields_under("scenario"):  # an order whose task ids are too long as allocated
+        jobs = _routing_scenario(scenario, lines)
     # a warm start may name orders the allocation did not ship: they are not courier jobs
     unshipped = {o.id for o in scenario.orders if o.pickup is None or not scenario.nodes} - {
         line.order_id for line in lines
@@ -464,7 +465,9 @@ def reoptimise(
     on_board: set[str] = set()
     holders: set[str] = set()
     jobs = []
-    routing = _routing_scenario(updated, lines)
+    # an order whose task ids are too long as allocated: a new order, or one of the stored plan
+    with _reoptimise_fields([o.id for o in updated.orders], req, scenario):
+        routing = _routing_scenario(updated, lines)
     for job in routing.orders:
         if job.id in finished or (job.id, StopKind.DELIVERY) in done:
             finished.add(job.id)

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from fractions import Fraction
 
-from scenarios.errors import InputError
+from scenarios.errors import InputError, ScenarioInputError
 from scenarios.geo import TimeWindow
 from scenarios.model import Order, PickupSpec, Scenario
 from scenarios.plan import AllocationLine
@@ -29,7 +29,8 @@ def routing_scenario_from_allocation(
 
     An order with a ``pickup`` of its own is a pickup-and-delivery job as it stands (its goods
     are at its pickup, it is not allocated to nodes): an allocation line of it is an
-    InputError.
+    InputError. An order whose tasks would have an id past :data:`MAX_TASK_ID` characters
+    as allocated is a :class:`~scenarios.errors.ScenarioInputError` on its ``orders.N.id``.
     """
     shipped: dict[tuple[str, str], int] = defaultdict(int)
     for i, line in enumerate(allocation):
@@ -49,6 +50,10 @@ def routing_scenario_from_allocation(
     nodes_per_order: dict[str, list[str]] = defaultdict(list)
     for oid, nid in shipped:
         nodes_per_order[oid].append(nid)
+    for place, order in enumerate(scenario.orders):
+        reason = too_long_task(order.id, nodes_per_order.get(order.id, []))
+        if reason is not None:  # a validation error of the pickup, a server error in a plan
+            raise ScenarioInputError(f"orders.{place}.id", reason)
     dims = scenario.capacity_dims
     split: dict[tuple[str, str], list[int]] = {}
     for order in scenario.orders:
@@ -268,22 +273,48 @@ MAX_TASK_ID = 200
 
 
 def task_id_too_long(order_ids: Sequence[str], node_ids: Sequence[str]) -> tuple[int, str] | None:
-    """The place of the first order one of whose courier tasks (see
-    :func:`routing_scenario_from_allocation`) may have an id past :data:`MAX_TASK_ID`
-    characters, and why; else None."""
+    """The place of the first order whose courier tasks (see
+    :func:`routing_scenario_from_allocation`) have an id past :data:`MAX_TASK_ID` characters
+    whatever node ships it, and why; else None.
+
+    Its shortest pickup id is ``<order id>:pickup@N`` for the shortest node id N (shipped from
+    N alone). An order whose ids fit only when it ships from one node is not refused here: the
+    ids of the allocation's real shipments are checked when they are built (see
+    :func:`too_long_task`).
+    """
     if not node_ids:
         return None
-    longest = max(node_ids, key=len)
-    several = len(set(node_ids)) > 1
+    shortest = min(node_ids, key=len)
     for i, order_id in enumerate(order_ids):
-        job = f"{order_id}@{longest}" if several else order_id
-        pickup = f"{job}{PICKUP_INFIX}{longest}"
+        pickup = f"{order_id}{PICKUP_INFIX}{shortest}"
         if len(pickup) > MAX_TASK_ID:
-            when = "when it ships from several nodes" if several else "when it ships"
             return i, (
-                f"id {order_id!r} is too long for its courier tasks: {when}, the pickup of its "
-                f"job at node {longest!r} would have an id of {len(pickup)} characters (at most "
-                f"{MAX_TASK_ID}): shorten the order id or the node id"
+                f"id {order_id!r} is too long for its courier tasks: shipped from any node, the "
+                f"pickup of its job at node {shortest!r} would have an id of {len(pickup)} "
+                f"characters (at most {MAX_TASK_ID}): shorten the order id or the node id"
+            )
+    return None
+
+
+def too_long_task(order_id: str, node_ids: Sequence[str]) -> str | None:
+    """Why the courier tasks of order ``order_id`` shipped from the nodes ``node_ids`` (as an
+    allocation ships it, see :func:`routing_scenario_from_allocation`) have an id past
+    :data:`MAX_TASK_ID` characters; None when they fit."""
+    several = len(node_ids) > 1
+    for node_id in node_ids:
+        job = f"{order_id}@{node_id}" if several else order_id
+        pickup = f"{job}{PICKUP_INFIX}{node_id}"
+        if len(pickup) > MAX_TASK_ID:
+            if several:
+                shown = ", ".join(repr(n) for n in node_ids)
+                how = f"{len(node_ids)} nodes ({shown})"
+            else:
+                how = f"node {node_id!r} alone"
+            return (
+                f"id {order_id!r} is too long for its courier tasks: as allocated it ships from "
+                f"{how}, and the pickup of its job at node {node_id!r} would have an id of "
+                f"{len(pickup)} characters (at most {MAX_TASK_ID}): shorten the order id or the "
+                "node id"
             )
     return None
 

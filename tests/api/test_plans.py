@@ -918,7 +918,7 @@ def test_a_node_id_that_gives_two_tasks_of_one_order_one_id_is_422(
     )
 
 
-def test_an_order_id_too_long_for_its_courier_tasks_is_422(
+def test_an_order_id_too_long_for_its_courier_tasks_as_allocated_is_422(
     client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
 ) -> None:
     """The pickup of an order shipped from both nodes is ``<id>@store-1:pickup@store-1``: past
@@ -936,11 +936,61 @@ def test_an_order_id_too_long_for_its_courier_tasks_is_422(
     assert answer.status_code == 422, answer.text
     [detail] = answer.json()["detail"]
     assert detail["field"] == "scenario.orders.3.id"
+    assert "as allocated it ships from 2 nodes ('dc-1', 'store-1')" in detail["reason"]
     assert "would have an id of 201 characters (at most 200)" in detail["reason"]
-    _assert_new_id_refused(client, keys, made, long_id)
     body["scenario"]["orders"][3]["id"] = long_id[:-1]  # 200: fits
     answer = client.post("/v1/plans", json=body, headers=keys["oms"])
     assert answer.status_code == 200, answer.text
+    # a new order of a re-plan, 50 tea: the plan's nodes have 49 and 3 left
+    reopt = _reopt_body()
+    reopt["new_orders"][0].update(id=long_id, lines=[{"sku": "tea", "quantity": 50}])
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"] == "new_orders.0.id"
+    assert "would have an id of 201 characters (at most 200)" in detail["reason"]
+
+
+def test_an_order_id_too_long_only_when_split_is_planned_from_one_node(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """An id whose tasks fit when its order ships from one node (``<id>:pickup@dc-1``, 190
+    characters) but not from both: the request was refused whatever the allocation, now the
+    plan and the re-plan that ship it from one node are made."""
+    long_id = "o" * 178
+    body = _plan_body(replications=0)
+    one_tea = [{"sku": "tea", "quantity": 1}]
+    body["scenario"]["orders"].append(
+        {"id": long_id, "location": {"x": 100, "y": 100}, "lines": one_tea}
+    )
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    assert sum(line["order_id"] == long_id for line in answer.json()["plan"]["allocation"]) == 1
+    reopt = _reopt_body()
+    reopt["new_orders"][0]["id"] = long_id
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    assert long_id in answer.json()["changes"]["added"]
+
+
+def test_an_order_id_too_long_from_any_node_is_422_before_solving(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """``<id>:pickup@dc-1``, its shortest task id, past 200 characters: no allocation can
+    ship it, refused before anything is queued."""
+    long_id = "o" * 189  # 189 + 8 + 4 = 201
+    body = _plan_body(replications=0)
+    body["scenario"]["orders"][1]["id"] = long_id
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"] == "scenario.orders.1.id"
+    assert detail["reason"] == (
+        f"id {long_id!r} is too long for its courier tasks: shipped from any node, the pickup "
+        "of its job at node 'dc-1' would have an id of 201 characters (at most 200): shorten "
+        "the order id or the node id"
+    )
+    _assert_new_id_refused(client, keys, made, long_id)
 
 
 def _pickup_order(order_id: str, **extra: Any) -> dict[str, Any]:

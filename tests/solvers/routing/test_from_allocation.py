@@ -389,29 +389,62 @@ def test_no_clash_found_means_distinct_task_ids(
         for n in data.draw(st.lists(st.sampled_from(node_ids), unique=True), label=o)
     ]
     scenario = _id_scenario(order_ids, node_ids, own)
-    jobs = routing_scenario_from_allocation(scenario, allocation)
+    try:
+        jobs = routing_scenario_from_allocation(scenario, allocation)
+    except InputError as err:  # an id fits only when its order ships from fewer nodes
+        assert "is too long for its courier tasks: as allocated it ships" in err.reason, err
+        event("an id is too long as allocated")
+        return
     tasks = _task_ids(jobs)
     assert len(tasks) == len(set(tasks)), tasks
+    assert max(map(len, tasks), default=0) <= 200
 
 
-@pytest.mark.parametrize(("order_len", "node_len", "several"), [(182, 10, False), (1, 95, True)])
-def test_an_order_whose_pickup_id_would_be_too_long_is_found(
-    order_len: int, node_len: int, several: bool
+@pytest.mark.parametrize(
+    ("order_len", "nodes"), [(182, ["n" * 10]), (182, ["n" * 10, "m" * 90]), (1, ["n" * 191])]
+)
+def test_an_order_whose_pickup_id_is_too_long_from_any_node_is_found(
+    order_len: int, nodes: list[str]
 ) -> None:
-    """The pickup ``A@N:pickup@N`` of an order shipped from several nodes (``A:pickup@N``
-    alone) took a validation error past 200 characters, a server error in a plan."""
+    """The pickup ``A:pickup@N`` of an order shipped from the node of the shortest id alone
+    has its shortest task id: past 200 characters, no allocation can ship it."""
 
-    nodes = ["n" * node_len, *(["m"] if several else [])]
-    fits = "o" * order_len  # its longest task id has 200 characters
+    shortest = min(nodes, key=len)
+    fits = "o" * order_len  # its pickup from the shortest node alone has 200 characters
     too_long = fits + "o"
     assert task_id_too_long([fits], nodes) is None
-    allocation = [AllocationLine(order_id=fits, sku="s", node_id=n, quantity=1) for n in nodes]
+    allocation = [AllocationLine(order_id=fits, sku="s", node_id=shortest, quantity=1)]
     jobs = routing_scenario_from_allocation(_id_scenario([fits], nodes), allocation)
     assert max(len(t) for t in _task_ids(jobs)) == 200
     clash = task_id_too_long(["x", too_long], nodes)
     assert clash is not None and clash[0] == 1
     assert clash[1].startswith(f"id {too_long!r} is too long for its courier tasks")
-    assert "would have an id of 201 characters (at most 200)" in clash[1]
+    assert (
+        f"pickup of its job at node {shortest!r} would have an id of 201 characters" in (clash[1])
+    )
+
+
+def test_an_id_too_long_only_from_several_nodes_is_judged_as_allocated() -> None:
+    """``A@N:pickup@N`` past 200 characters, ``A:pickup@N`` not: the request was refused
+    whatever the allocation; now an order shipped from one node is planned, and one shipped
+    from several is an InputError on its id (it was a validation error of the pickup)."""
+
+    nodes = ["n" * 95, "m"]
+    order_id = "oo"  # "oo@nnn...:pickup@nnn..." has 201 characters, "oo:pickup@nnn..." 105
+    assert task_id_too_long([order_id], nodes) is None
+    scenario = _id_scenario(["x", order_id], nodes)
+    alone = [AllocationLine(order_id=order_id, sku="s", node_id=nodes[0], quantity=9)]
+    jobs = routing_scenario_from_allocation(scenario, alone)
+    assert _task_ids(jobs) == [order_id, f"{order_id}:pickup@{nodes[0]}"]
+    split = [AllocationLine(order_id=order_id, sku="s", node_id=n, quantity=1) for n in nodes]
+    with pytest.raises(InputError) as info:
+        routing_scenario_from_allocation(scenario, split)
+    assert info.value.field == "orders.1.id"
+    assert info.value.reason == (
+        f"id 'oo' is too long for its courier tasks: as allocated it ships from 2 nodes "
+        f"({nodes[0]!r}, 'm'), and the pickup of its job at node {nodes[0]!r} would have an id "
+        "of 201 characters (at most 200): shorten the order id or the node id"
+    )
 
 
 def test_an_order_with_its_own_pickup_is_its_own_job(shop: Scenario) -> None:
