@@ -24,6 +24,8 @@ with ``C = sum_l pen_l q_l`` (everything unfilled) and money in currency units.
 from __future__ import annotations
 
 import math
+import sys
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +46,26 @@ class PyomoOutcome:
     status: str
     build_s: float
     solve_s: float
+
+
+#: About how long importing Pyomo takes on first use (``pyomo.environ``: 0.3-1.0 s measured
+#: on a 2-core machine, about 1.5 s under load): a solve whose time left is shorter would
+#: overrun its limit by the import alone (see :func:`solvers.allocation.solve.allocate`).
+PYOMO_IMPORT_S = 1.5
+
+
+def pyomo_loaded() -> bool:
+    """Whether Pyomo (``pyomo.environ``) is imported in this process already."""
+    return "pyomo.environ" in sys.modules
+
+
+def load_pyomo() -> float:
+    """Import Pyomo and its HiGHS interface, so a solve does not pay for it; the seconds taken."""
+    t0 = time.perf_counter()
+    import pyomo.environ  # noqa: F401
+    from pyomo.contrib.solver.common.factory import SolverFactory  # noqa: F401
+
+    return time.perf_counter() - t0
 
 
 def build_pyomo_model(prob: Problem) -> Any:
@@ -143,8 +165,6 @@ def build_pyomo_model(prob: Problem) -> Any:
 
 def solve_pyomo(prob: Problem, params: AllocationParams) -> PyomoOutcome:
     """Build the reference model and solve it with HiGHS through Pyomo."""
-    import time
-
     from pyomo.contrib.solver.common.factory import SolverFactory
 
     from solvers.allocation.highs_model import new_highs, prepare_scheduler

@@ -181,6 +181,9 @@ def _allocate(
             f"rules.restricted_skus: {len(unknown)} SKU(s) in no order line or node inventory "
             f"of this request ({shown}): a misspelt SKU restricts nothing"
         )
+    import_s = 0.0  # Pyomo's import, on its first use in this process
+    if params.backend == "pyomo" and params.baseline is None:
+        params, import_s = _pyomo_in_time(params, start, stats)
     bound: float | None = None
     duals: Duals | None = None
     # which LP relaxation the duals are of, and how far from its optimal duals (currency);
@@ -218,7 +221,9 @@ def _allocate(
         from solvers.allocation.pyomo_model import solve_pyomo
 
         method = f"{params.mode}/pyomo"
-        out = solve_pyomo(prob, params)
+        # its HiGHS solve gets the time limit less the import (at least half of it)
+        limit_s = max(params.time_limit_s - import_s, 0.5 * params.time_limit_s)
+        out = solve_pyomo(prob, params.model_copy(update={"time_limit_s": limit_s}))
         x, bound = out.x, out.bound
         stats.mip_pairs = prob.num_pairs
         stats.build_s = round(stats.build_s + out.build_s, 6)
@@ -411,6 +416,28 @@ def _fallback(
         broke = f"{broke}; {name} broke " + "; ".join(failed)
     stats.notes.append(f"{method} answer broke {broke}: fell back to shipping nothing")
     return np.zeros(prob.num_arcs, dtype=np.int64)
+
+
+def _pyomo_in_time(
+    params: AllocationParams, start: float, stats: SolveStats
+) -> tuple[AllocationParams, float]:
+    """``params`` of a pyomo solve, Pyomo imported, and the seconds its import took here;
+    when it is not imported yet and the time left is shorter than its import takes
+    (:data:`~solvers.allocation.pyomo_model.PYOMO_IMPORT_S`), those of the highspy backend
+    (the import alone overran a 0.2 s limit by about 1 s), with a note."""
+    from solvers.allocation.pyomo_model import PYOMO_IMPORT_S, load_pyomo, pyomo_loaded
+
+    if pyomo_loaded():
+        return params, 0.0
+    left = params.time_limit_s - (time.perf_counter() - start)
+    if left < PYOMO_IMPORT_S:
+        stats.notes.append(
+            f"backend pyomo: Pyomo is not imported yet in this process and its import takes "
+            f"about {PYOMO_IMPORT_S:g} s, more than the {max(left, 0.0):.2g} s left of the "
+            "time limit: solved with the highspy backend"
+        )
+        return params.model_copy(update={"backend": "highspy"}), 0.0
+    return params, load_pyomo()
 
 
 def _solve_share(prob: Problem, params: AllocationParams) -> AllocationParams:

@@ -18,6 +18,7 @@ from solvers.allocation import solve as solve_mod
 from solvers.allocation.batch import solve_batch
 from solvers.allocation.heuristics import nearest
 from solvers.allocation.problem import compile_request
+from solvers.allocation.pyomo_model import load_pyomo
 
 from .conftest import allocation_vector
 from .test_properties import requests
@@ -318,8 +319,57 @@ def test_a_pyomo_solve_stopped_before_its_root_lp_reports_no_bound(
     # HiGHS stopped by the limit before its root LP reports a bound of -inf: it was handed
     # out as the result's bound (gap inf), which the result refused (a ValidationError
     # from allocate, a 422 blaming "bound" over HTTP)
+    load_pyomo()  # else the limit, shorter than Pyomo's import, solves with highspy
     result = allocate(two_dcs, AllocationParams(backend="pyomo", time_limit_s=1e-6))
+    assert result.method == "batch/pyomo"
     assert result.status == AllocationStatus.FEASIBLE
     assert result.bound is None and result.gap is None
     prob = compile_request(two_dcs)
     assert not prob.violations(allocation_vector(prob, result))
+
+
+#: a fresh interpreter's allocation of 50 literature orders at 0.2 s: which path, whether it
+#: imported Pyomo, and its notes (timing-free: the import, about 1 s, overran the limit)
+_FRESH = """
+import json, sys
+from solvers.allocation import AllocationParams, allocate, generate_literature
+req = generate_literature(seed=1, num_orders=50, num_nodes=5)
+result = allocate(req, AllocationParams(**{"time_limit_s": 0.2, **json.loads(sys.argv[1])}))
+print(json.dumps([result.method, "pyomo.environ" in sys.modules, result.stats.notes]))
+"""
+
+
+def _fresh_allocation(**params: Any) -> tuple[str, bool, list[str]]:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _FRESH, json.dumps(params)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    method, loaded, notes = json.loads(out.stdout.splitlines()[-1])
+    return method, loaded, notes
+
+
+def test_the_highspy_path_does_not_import_pyomo() -> None:
+    """The default backend never pays Pyomo's import (about 1 s on first use)."""
+    method, loaded, _ = _fresh_allocation()
+    assert method == "batch" and not loaded
+
+
+def test_a_pyomo_solve_too_short_for_its_import_solves_with_highspy() -> None:
+    """The first pyomo solve of a process took 1.0-1.5 s at a 0.2 s limit (its import): it
+    is solved by the highspy backend instead, with a note saying why."""
+    method, loaded, notes = _fresh_allocation(backend="pyomo")
+    assert method == "batch" and not loaded
+    assert any(n.startswith("backend pyomo: Pyomo is not imported yet") for n in notes), notes
+
+
+def test_a_pyomo_solve_with_time_for_its_import_imports_it() -> None:
+    """Given time for the import, a pyomo solve is one (the import counted in its limit)."""
+    method, loaded, _ = _fresh_allocation(backend="pyomo", time_limit_s=10)
+    assert method == "batch/pyomo" and loaded
