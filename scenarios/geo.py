@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from scenarios.errors import FieldError
 
@@ -20,7 +21,19 @@ MAX_COORDINATE = 1e9
 NonNegInt = Annotated[int, Field(ge=0, le=MAX_INT)]
 PosInt = Annotated[int, Field(gt=0, le=MAX_INT)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
-Id = Annotated[str, Field(min_length=1, max_length=200)]
+#: The control characters (Unicode category Cc: C0, DEL, C1): no id may hold one.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _no_control_characters(value: str) -> str:
+    """``value``, if it holds no control character (a NUL: PostgreSQL stores none, and an
+    HTTP request holding one is a 422, so the CLI and in-process models refuse them too)."""
+    if _CONTROL.search(value) is not None:
+        raise ValueError("must not contain control characters (such as NUL, tab or newline)")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_characters)]
 
 
 class StrictModel(BaseModel):

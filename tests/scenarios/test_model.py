@@ -599,3 +599,27 @@ def test_expected_arrivals_are_the_hourly_rates_over_the_horizon(
     )
     bound = base * math.prod(max(1.0, f) for f in factors)
     assert process.expected_arrivals(start_s, end_s) == pytest.approx(bound, rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["o\x001", "o\t1", "o\n1", "o\x7f1", "o\x851"])
+def test_an_id_with_a_control_character_is_refused_naming_the_field(bad: str) -> None:
+    """An id holding a NUL was taken in process and by the CLI, a 422 over HTTP (PostgreSQL
+    stores no NUL); the other control characters with it."""
+    from solvers.allocation import AllocationRequest
+
+    err = _error({"orders": [_order(), _order(id="o2", pickup={"id": bad, "location": {}})]})
+    assert err.field == "orders.1.pickup.id"
+    assert err.reason.startswith("must not contain control characters")
+    err = _error({"nodes": [_node(id=bad)]})
+    assert err.field == "nodes.0.id"
+    with pytest.raises(ValueError, match="must not contain control characters") as info:
+        AllocationRequest.model_validate(
+            {"orders": [{"id": bad, "location": {"x": 0, "y": 0}, "lines": []}]}
+        )
+    assert "orders.0.id" in str(info.value)
+
+
+def test_printable_ids_beyond_ascii_are_taken() -> None:
+    """Only control characters are refused: accents, spaces and CJK are ids as before."""
+    scenario = Scenario.model_validate({"orders": [_order(id="Ördér 1 北京")]})
+    assert scenario.orders[0].id == "Ördér 1 北京"

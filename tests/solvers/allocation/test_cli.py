@@ -115,3 +115,23 @@ def test_a_scenario_order_with_its_own_pickup_is_left_out_with_a_warning(tmp_pat
     assert "warning: 1 order(s) with a pickup of their own left out ('p')" in " ".join(
         result.stderr.split()
     )
+
+
+def test_an_id_with_a_nul_exits_2_naming_the_field(
+    tmp_path: Path, two_dcs: AllocationRequest
+) -> None:
+    """Over HTTP an id holding a NUL is a 422 (PostgreSQL stores none); the CLI allocated it
+    (and wrote it into its result): now exit 2 naming the field, as over HTTP."""
+    data = json.loads(two_dcs.model_dump_json())
+    data["orders"][1]["id"] = "o\u00002"
+    req = tmp_path / "req.json"
+    req.write_text(json.dumps(data))
+    result = runner.invoke(app, ["allocate", str(req), "--time-limit", "5", "--out", "-"])
+    assert result.exit_code == 2, result.output
+    assert "orders.1.id: must not contain control characters" in result.output
+    data["orders"][1]["id"] = "o2"
+    data["nodes"][0]["id"] = "dc\n1"
+    req.write_text(json.dumps(data))
+    result = runner.invoke(app, ["allocate", str(req), "--time-limit", "5", "--out", "-"])
+    assert result.exit_code == 2, result.output
+    assert "nodes.0.id: must not contain control characters" in result.output
