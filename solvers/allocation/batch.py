@@ -177,9 +177,10 @@ POOL_MIP_ORDERS = 500
 #: the city (60 s, certified gap; lp_round / dive at 0.6): 1,000 orders 2.38, 2.49 / 2.62,
 #: 2.75 %; 3,000 orders 5.07, 4.82 / 4.97, 5.39 %; 10,000 orders 7.18, 6.84 / 7.58, 9.56 %
 ROUND_SHARE = 0.5
-#: that rounding re-optimises every order once after it (``lns.lp_round``'s ``repass``).
-#: Off: the orders none of whose LP patterns fit take the exact per-order search instead
-#: of the relaxed one, and no pass follows. On the 10,000-order city (seed 1, a slow
+#: that rounding re-optimises every order once after it (``lns.lp_round``'s ``repass``;
+#: batches without capacity rows, e.g. with order classes, keep it). Off: the orders none
+#: of whose LP patterns fit take the exact per-order search instead of the relaxed one,
+#: and no pass follows. On the 10,000-order city (seed 1, a slow
 #: machine, the bound job on the other core) the rounding took 1.8 s for 122,827 where
 #: the relaxed fall-back and the pass took 11.9 s for 124,058; after the polish and the
 #: ejection moves 119,557 against 119,519, ten seconds earlier
@@ -997,7 +998,8 @@ def _solve(
         """The LP rounding of the last master LP solution (:func:`lns.lp_round`)."""
         assert z_last is not None and lp_duals is not None
         t_round = time.perf_counter()
-        improve(lp_round(prob, master, z_last, lp_duals, deadline=until, repass=ROUND_REPASS))
+        repass = ROUND_REPASS or not capped  # measured on the capped city only
+        improve(lp_round(prob, master, z_last, lp_duals, deadline=until, repass=repass))
         log.debug("lp_round %.4f took %.1f", best_cost / MICRO, time.perf_counter() - t_round)
 
     master.h.setOptionValue("mip_allow_restart", False)
