@@ -75,7 +75,7 @@ def routing_scenario_from_allocation(
                 demand = split[(order.id, nid)]
             else:
                 demand = [units if d == "units" else 0 for d in dims]
-            job_id = order.id if len(nodes_per_order[order.id]) == 1 else f"{order.id}@{nid}"
+            job_id, pickup_id = task_ids(order.id, nid, len(nodes_per_order[order.id]) > 1)
             jobs.append(
                 order.model_copy(
                     update={
@@ -83,7 +83,7 @@ def routing_scenario_from_allocation(
                         "lines": [],
                         "demand": demand,
                         "pickup": PickupSpec(
-                            id=f"{job_id}:pickup@{nid}",
+                            id=pickup_id,
                             location=node.location,
                             time_windows=windows,
                             service_s=0,
@@ -154,6 +154,13 @@ def order_of_job(scenario: Scenario, job_id: str) -> str | None:
 #: The pickup task of a courier job ``J`` at node ``N`` is ``J:pickup@N`` (see
 #: :func:`routing_scenario_from_allocation`).
 PICKUP_INFIX = ":pickup@"
+
+
+def task_ids(order_id: str, node_id: str, several: bool) -> tuple[str, str]:
+    """The courier job id and its pickup id for order ``order_id`` shipped from ``node_id``
+    (``several``: one of more nodes it ships from)."""
+    job_id = f"{order_id}@{node_id}" if several else order_id
+    return job_id, f"{job_id}{PICKUP_INFIX}{node_id}"
 
 
 def _doubled(text: str) -> str | None:
@@ -286,7 +293,7 @@ def task_id_too_long(order_ids: Sequence[str], node_ids: Sequence[str]) -> tuple
         return None
     shortest = min(node_ids, key=len)
     for i, order_id in enumerate(order_ids):
-        pickup = f"{order_id}{PICKUP_INFIX}{shortest}"
+        pickup = task_ids(order_id, shortest, several=False)[1]
         if len(pickup) > MAX_TASK_ID:
             return i, (
                 f"id {order_id!r} is too long for its courier tasks: shipped from any node, the "
@@ -302,8 +309,7 @@ def too_long_task(order_id: str, node_ids: Sequence[str]) -> str | None:
     :data:`MAX_TASK_ID` characters; None when they fit."""
     several = len(node_ids) > 1
     for node_id in node_ids:
-        job = f"{order_id}@{node_id}" if several else order_id
-        pickup = f"{job}{PICKUP_INFIX}{node_id}"
+        pickup = task_ids(order_id, node_id, several)[1]
         if len(pickup) > MAX_TASK_ID:
             if several:
                 shown = ", ".join(repr(n) for n in node_ids)
