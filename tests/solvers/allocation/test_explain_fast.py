@@ -252,6 +252,26 @@ def test_tiny_explanations_equal_the_validated_reference(req: AllocationRequest)
         assert_identical(*both(prob, x))
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(req=tiny_requests())
+def test_only_orders_the_lift_filter_passes_have_lift_candidates(req: AllocationRequest) -> None:
+    """``_may_lift`` passes every order ``_lift_candidates`` finds a node for (any choice)."""
+    prob = compile_request(req)
+    may = explain_mod._may_lift(prob)
+    for o in range(prob.num_orders):
+        for chosen in ([], list(range(prob.num_nodes))[:1]):
+            if explain_mod._lift_candidates(prob, o, chosen):
+                assert may[o], (o, chosen)
+
+
+def test_the_lift_filter_skips_the_city_whose_nodes_are_all_open_and_allowed() -> None:
+    """The city (no exclusions, capacity everywhere, ``penalise`` with no late node)."""
+    from benchmarks.allocation import city_request
+
+    prob = compile_request(city_request(0, num_orders=200, num_nodes=20))
+    assert not explain_mod._may_lift(prob).any()
+
+
 def test_no_batch_rule_work_when_no_explanation_is_written_in_full(
     two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
