@@ -272,8 +272,10 @@ def explain(
     t_start = _clock()
     n_orders = prob.num_orders
     end = t_start + budget_s if end is None else end
-    # the searches stop early enough for every explanation to be written by ``end``
-    search_end = min(t_start + budget_s, end - min(0.5 * budget_s, WRITE_S_PER_ORDER * n_orders))
+    # the searches stop early enough for every explanation to be written by ``end`` (at
+    # most half the time to ``end`` kept back for it)
+    write_s = min(0.5 * max(end - t_start, 0.0), WRITE_S_PER_ORDER * n_orders)
+    search_end = min(t_start + budget_s, end - write_s)
     c_arc, c_pair, split = real_costs(prob)
     world = _world(prob, x)
     used = np.nonzero(x > 0)[0]
