@@ -1016,10 +1016,7 @@ def _may_lift(prob: Problem) -> np.ndarray:
     of its lines is shut to it, ruled out, or late under ``penalise``)."""
     if prob.num_nodes == 0:
         return np.zeros(prob.num_orders, dtype=bool)
-    shut_all = (prob.cap_orders == 0) | (prob.cap_units == 0)
-    shut_vip = (prob.vip_cap_orders == 0) | (prob.vip_cap_units == 0)
-    vip = prob.order_vip.astype(bool)
-    hit = shut_all[:, None] | (shut_vip[:, None] & vip[None, :]) | (prob.node_block != OK)
+    hit = _shut_to(prob)[1] | (prob.node_block != OK)
     if prob.request.rules.promise != "forbid":
         hit = hit | (prob.late_cost > 0)
     return np.asarray((_holding(prob) & hit).any(axis=0))
@@ -1549,6 +1546,15 @@ def _holding(prob: Problem) -> np.ndarray:
     return np.asarray(counts[:, start[1:]] > counts[:, start[:-1]])
 
 
+def _shut_to(prob: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """Per node: may take no parcel at all; N x O: may take no parcel of the order (no
+    capacity at all, or no VIP share for a VIP order)."""
+    shut_all = (prob.cap_orders == 0) | (prob.cap_units == 0)
+    shut_vip = (prob.vip_cap_orders == 0) | (prob.vip_cap_units == 0)
+    vip = prob.order_vip.astype(bool)
+    return shut_all, shut_all[:, None] | (shut_vip[:, None] & vip[None, :])
+
+
 def _nearer(prob: Problem, x: I64, chosen_nodes: list[list[int]]) -> _Nearer:
     """:class:`_Nearer` of every order at once (``chosen_nodes``: by distance)."""
     n_nodes, n_orders = prob.num_nodes, prob.num_orders
@@ -1559,10 +1565,7 @@ def _nearer(prob: Problem, x: I64, chosen_nodes: list[list[int]]) -> _Nearer:
     has = first >= 0
     nearest[has] = dist[first[has], orders[has]]
     closer = _holding(prob) & (dist < nearest)
-    shut_all = (prob.cap_orders == 0) | (prob.cap_units == 0)
-    shut_vip = (prob.vip_cap_orders == 0) | (prob.vip_cap_units == 0)
-    vip = prob.order_vip.astype(bool)
-    stop = shut_all[:, None] | (shut_vip[:, None] & vip[None, :])
+    shut_all, stop = _shut_to(prob)
 
     def nearest_of(cand: np.ndarray) -> I64:
         # the first by distance, then by index (a stable sort by distance)

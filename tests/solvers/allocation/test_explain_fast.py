@@ -272,6 +272,21 @@ def test_the_lift_filter_skips_the_city_whose_nodes_are_all_open_and_allowed() -
     assert not explain_mod._may_lift(prob).any()
 
 
+def test_held_back_stock_is_the_same_found_in_blocks_of_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``_held_back`` over blocks of two lines finds what one block finds (a 200-order city)."""
+    from benchmarks.allocation import city_request
+
+    prob = compile_request(city_request(1, num_orders=200, num_nodes=20))
+    x = nearest(prob)
+    whole = explain_mod._held_back(prob, x)
+    assert (whole[0] >= 0).sum() > 10  # stores keep a floor: many orders name one
+    monkeypatch.setattr(explain_mod, "HELD_BLOCK_LINES", 2)
+    pieces = explain_mod._held_back(prob, x)
+    assert np.array_equal(whole[0], pieces[0]) and np.array_equal(whole[1], pieces[1])
+
+
 def test_no_batch_rule_work_when_no_explanation_is_written_in_full(
     two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
