@@ -81,12 +81,25 @@ def prepare_process(ctx: ServiceContext) -> None:
     gc.freeze()
 
 
+#: job kinds whose allocation parameters may ask for ``backend: "pyomo"``
+PYOMO_KINDS = frozenset({"allocations", "plans", "reoptimise"})
+#: the module whose import imports Pyomo, preloaded by the job workers' fork server
+PYOMO_PRELOAD = "solvers.allocation.pyomo_preload"
+
+
 def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
     if settings.job_executor == "ray":
         from api.jobs.executors import RayExecutor
 
         return RayExecutor(settings.job_workers, address=settings.ray_address)
     preload = sorted({spec.target.split(":")[0] for spec in registry.specs.values()})
+    if PYOMO_KINDS & set(registry.specs):
+        # each job process is forked from the fork server: Pyomo imported there once (about
+        # 1 s more on the fork server's start, which the first job waits for) is in every
+        # job process at no cost of its own, so a job's first pyomo solve does not pay for
+        # the import (nor get the highspy backend for want of time); with the spawn start
+        # method (no fork server) nothing is preloaded, or every job would pay for it
+        preload.append(PYOMO_PRELOAD)
     return LocalExecutor(settings.job_workers, preload=preload)
 
 

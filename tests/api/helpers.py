@@ -79,3 +79,12 @@ def invalid_result_allocation(
 
     with patch("solvers.allocation.allocate", invalid):
         return run(payload, progress=progress)
+
+
+def pyomo_loaded_task(
+    payload: dict[str, Any], *, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    """Whether Pyomo was imported in this worker process before its job ran."""
+    import sys
+
+    return {"pyomo": "pyomo.environ" in sys.modules}

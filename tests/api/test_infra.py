@@ -702,3 +702,105 @@ def test_the_service_start_up_imports_pyomo(tmp_path: Path) -> None:
         timeout=120,
     )
     assert json.loads(out.stdout.splitlines()[-1]) == [False, True]
+
+
+def _preload_of(registry: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    """The modules the job workers' fork server preloads for a service of ``registry``."""
+    import api.main
+
+    seen: list[list[str]] = []
+
+    def executor(capacity: int, *, preload: list[str] | None = None) -> object:
+        seen.append(list(preload or []))
+        return object()
+
+    monkeypatch.setattr(api.main, "LocalExecutor", executor)
+    api.main._make_executor(Settings(data_dir=tmp_path), registry)
+    [preload] = seen
+    return preload
+
+
+def test_the_job_workers_fork_server_preloads_pyomo(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A plan or re-plan job with ``allocation.backend`` pyomo paid Pyomo's import (about
+    1 s) in its own process (or got the highspy backend when its limit was shorter): only
+    the service process imported it as it started. Job processes are forked from the fork
+    server, which now imports it once; a service without such kinds does not."""
+    from api.jobs import TaskRegistry, TaskSpec
+    from api.main import PYOMO_PRELOAD
+    from api.tasks import default_registry
+
+    assert PYOMO_PRELOAD in _preload_of(default_registry(), monkeypatch, tmp_path)
+    other = TaskRegistry()
+    other.add(TaskSpec("test_sleep", "tests.api.helpers:sleep_task", solver="test"))
+    assert _preload_of(other, monkeypatch, tmp_path) == ["tests.api.helpers"]
+
+
+def test_importing_the_preload_module_loads_pyomo_and_never_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fork server dies on any error of a preloaded module but ImportError (and every
+    job with it): a failing import of Pyomo is logged instead."""
+    import importlib
+    import sys
+
+    from solvers.allocation import pyomo_model
+
+    name = "solvers.allocation.pyomo_preload"
+    calls: list[str] = []
+
+    def load() -> float:
+        calls.append("load")
+        return 0.25
+
+    monkeypatch.setattr(pyomo_model, "load_pyomo", load)
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    assert importlib.import_module(name).IMPORT_S == 0.25
+    assert calls == ["load"]
+
+    def broken() -> float:
+        raise AttributeError("module 'pyomo' has no attribute 'environ'")
+
+    monkeypatch.setattr(pyomo_model, "load_pyomo", broken)
+    monkeypatch.delitem(sys.modules, name)
+    assert importlib.import_module(name).IMPORT_S is None
+
+
+#: a fresh interpreter: a job process of a fork server preloading the module has Pyomo
+_WORKER = """
+import json, sys, time
+from api.jobs.executors import LocalExecutor
+
+if __name__ == "__main__":
+    executor = LocalExecutor(1, preload=[sys.argv[1]])
+    run = executor.start("j", "tests.api.helpers:pyomo_loaded_task", {})
+    while (outcome := run.poll()) is None:
+        time.sleep(0.01)
+    print(json.dumps(outcome.result))
+"""
+
+
+def test_a_job_process_has_pyomo_before_its_job_runs(tmp_path: Path) -> None:
+    import multiprocessing
+    import os
+    import subprocess
+    import sys
+
+    from api.main import PYOMO_PRELOAD
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server here: job processes are spawned, nothing preloaded")
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, str(script), PYOMO_PRELOAD],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert json.loads(out.stdout.splitlines()[-1]) == {"pyomo": True}
