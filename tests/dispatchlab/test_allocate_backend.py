@@ -1,0 +1,103 @@
+"""``dispatchlab allocate --backend pyomo``: Pyomo is imported before the solve starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import solvers.allocation
+from api.examples import ALLOCATION_EXAMPLE
+from dispatchlab.cli import main
+from solvers.allocation import pyomo_model
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(argv))
+    code = info.value.code
+    assert isinstance(code, int)
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What happened, in order: Pyomo's import ("load"), the solve (with its backend)."""
+    happened: list[Any] = []
+    real = solvers.allocation.allocate
+
+    def load() -> float:
+        happened.append("load")
+        return 0.0
+
+    def allocate(request: Any, params: Any) -> Any:
+        happened.append(("allocate", params.backend))
+        # solved by highspy: the test does not import Pyomo itself
+        return real(request, params.model_copy(update={"backend": "highspy"}))
+
+    monkeypatch.setattr(pyomo_model, "load_pyomo", load)
+    monkeypatch.setattr(solvers.allocation, "allocate", allocate)
+    return happened
+
+
+@pytest.fixture
+def request_file(tmp_path: Path) -> Path:
+    """A small allocation request."""
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(ALLOCATION_EXAMPLE["online"]["value"]["request"]))
+    return path
+
+
+def _allocate(
+    capsys: pytest.CaptureFixture[str], request_file: Path, *options: str
+) -> tuple[int, str]:
+    out = request_file.parent / "result.json"
+    return _run(capsys, "allocate", str(request_file), "--out", str(out), "-q", *options)
+
+
+def test_backend_pyomo_imports_pyomo_before_the_solve(
+    capsys: pytest.CaptureFixture[str], request_file: Path, events: list[Any]
+) -> None:
+    """The CLI could not ask for the pyomo backend; asked for, its import (about 1 s) would
+    come out of ``--time-limit`` (or a shorter limit get the highspy backend)."""
+    code, err = _allocate(capsys, request_file, "--backend", "pyomo", "--time-limit", "0.5")
+    assert code == 0, err
+    assert events == ["load", ("allocate", "pyomo")]
+
+
+@pytest.mark.parametrize(
+    "options", [(), ("--backend", "highspy"), ("--backend", "pyomo", "--baseline", "nearest")]
+)
+def test_pyomo_is_not_imported_when_the_solve_does_not_use_it(
+    capsys: pytest.CaptureFixture[str],
+    request_file: Path,
+    events: list[Any],
+    options: tuple[str, ...],
+) -> None:
+    code, err = _allocate(capsys, request_file, *options)
+    assert code == 0, err
+    assert "load" not in events and len(events) == 1
+
+
+def test_an_unknown_backend_or_a_failed_import_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    request_file: Path,
+    events: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, err = _allocate(capsys, request_file, "--backend", "gurobi")
+    assert code == 2
+    assert err.strip() == "error: --backend: unknown backend 'gurobi'; choose highspy or pyomo"
+
+    def missing() -> float:
+        raise ModuleNotFoundError("No module named 'pyomo'")
+
+    monkeypatch.setattr(pyomo_model, "load_pyomo", missing)
+    code, err = _allocate(capsys, request_file, "--backend", "pyomo")
+    assert code == 2
+    assert err.strip() == (
+        "error: --backend pyomo: Pyomo cannot be imported: No module named 'pyomo'"
+    )
+    assert events == []
