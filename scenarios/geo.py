@@ -23,13 +23,15 @@ PosInt = Annotated[int, Field(gt=0, le=MAX_INT)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 #: The control characters (Unicode category Cc: C0, DEL, C1): no id may hold one.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Why an id holding one is refused (the reason of its validation error).
+CONTROL_CHARACTERS_REASON = "must not contain control characters (such as NUL, tab or newline)"
 
 
 def _no_control_characters(value: str) -> str:
     """``value``, if it holds no control character (a NUL: PostgreSQL stores none, and an
     HTTP request holding one is a 422, so the CLI and in-process models refuse them too)."""
     if _CONTROL.search(value) is not None:
-        raise ValueError("must not contain control characters (such as NUL, tab or newline)")
+        raise ValueError(CONTROL_CHARACTERS_REASON)
     return value
 
 

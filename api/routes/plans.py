@@ -39,7 +39,9 @@ from api.solve import (
 from api.tasks.plans import log_read_notes, reoptimised_params, store_plan, stored_plan_error
 from api.versions import solver_label
 from scenarios.errors import InputError
+from scenarios.geo import CONTROL_CHARACTERS_REASON
 from scenarios.model import Scenario
+from scenarios.plan import Plan
 from scenarios.saved import saved_context
 from solvers.allocation.request import NO_LINES_REASON, check_order_lines, nodes_from_scenario
 from solvers.routing.from_allocation import (
@@ -275,13 +277,45 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
                 # it named new_orders.-1: the stored scenario fails as an older version saved it
                 what = f"order {scenario['orders'][loc[1]].get('id')!r}"
                 raise stored_plan_error(what, field_path(loc), reason) from None
-            raise stored_plan_error(None, field_path(loc) or "(root)", reason) from None
+            raise stored_plan_error(_stored_item(scenario, loc), field_path(loc), reason) from None
         raise
+    _check_stored_plan_ids(record)
     for i, position in enumerate(body.courier_positions):
         # else the re-planned scenario fails on vehicles.{k}.start_location, not in the body
         problem = travel.check_location(position.location)
         if problem is not None:
             raise InputError(f"courier_positions.{i}.location", problem)
+
+
+def _stored_item(scenario: dict[str, Any], loc: tuple[int | str, ...]) -> str | None:
+    """``vehicle 'v1'`` (or ``node``) for an error at ``vehicles.N...`` of the stored
+    ``scenario``; None for any other place (or an item without an id)."""
+    names = {"vehicles": "vehicle", "nodes": "node", "skus": "SKU"}
+    if len(loc) < 2 or loc[0] not in names or not isinstance(loc[1], int):
+        return None
+    items = scenario.get(str(loc[0]))
+    item = items[loc[1]] if isinstance(items, list) and 0 <= loc[1] < len(items) else None
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        return None
+    return f"{names[str(loc[0])]} {item['id']!r}"
+
+
+def _check_stored_plan_ids(record: PlanRecord) -> None:
+    """422 on the stored plan for an id of its plan (routes, stops, allocation lines) holding
+    a control character, taken before ids refused them: a queued re-plan (``mode: async``)
+    was accepted, then its job failed on it. Other faults of the stored plan are left to the
+    re-plan, which names them as before."""
+    from pydantic import ValidationError
+
+    from scenarios.errors import error_location, field_path
+
+    try:
+        Plan.model_validate(record.plan)
+    except ValidationError as err:
+        for error in err.errors(include_url=False):
+            loc, reason = error_location(error)
+            if reason == CONTROL_CHARACTERS_REASON:
+                raise stored_plan_error(None, field_path(loc), reason, part="plan") from None
 
 
 @router.post(

@@ -33,7 +33,7 @@ from scenarios.errors import (
     fields_under,
     input_error_from_validation,
 )
-from scenarios.geo import TimeWindow
+from scenarios.geo import CONTROL_CHARACTERS_REASON, TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import AllocationLine, Plan, Route, StopKind
 from scenarios.saved import read_saved, validate_saved
@@ -79,6 +79,11 @@ def _orders_of_jobs(scenario: Scenario, jobs: Scenario) -> Iterator[None]:
 
 #: The field of a re-optimisation request that names its stored plan (the path parameter).
 STORED_PLAN_FIELD = "path.plan_id"
+#: the end of the reason of a 422 on a stored id holding a control character
+PREDATES_ID_RULE = (
+    "the plan was stored before ids refused control characters: it can be read back, not "
+    "re-planned; make a new plan with ids without them"
+)
 
 
 def stored_plan_error(
@@ -89,6 +94,8 @@ def stored_plan_error(
     (``field`` of its ``part``: its scenario, or its plan)."""
     where = f"its {part}'s {field}"
     part = f"{what} of the stored plan ({where})" if what else f"the stored plan ({where})"
+    if CONTROL_CHARACTERS_REASON in reason:  # taken before ids refused them (session 38)
+        reason += f" ({PREDATES_ID_RULE})"
     return RequestInputError(STORED_PLAN_FIELD, f"{part}: {reason}")
 
 

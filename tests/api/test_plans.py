@@ -1117,3 +1117,64 @@ def test_a_new_orders_task_id_clash_with_a_stored_own_pickup_is_422_on_the_new_o
     answer = client.post(f"/v1/plans/{plan_id}/reoptimise", json=reopt, headers=keys["oms"])
     assert answer.status_code == 422, answer.text
     assert answer.json()["detail"] == [{"field": field, "reason": reason}]
+
+
+def _renamed(old: str, new: str, parts: tuple[str, ...]) -> Callable[[PlanRecord], None]:
+    """``old`` renamed ``new`` wherever it is an entire string of the record's ``parts``."""
+
+    def rename(record: PlanRecord) -> None:
+        for part in parts:
+            text = json.dumps(getattr(record, part)).replace(json.dumps(old), json.dumps(new))
+            setattr(record, part, json.loads(text))
+
+    return rename
+
+
+CONTROL = (
+    "must not contain control characters (such as NUL, tab or newline) (the plan was stored "
+    "before ids refused control characters: it can be read back, not re-planned; make a new "
+    "plan with ids without them)"
+)
+EVERYWHERE = ("scenario", "plan", "body")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("old", "new", "parts", "reason"),
+    [
+        ("o2", "o\t2", EVERYWHERE,
+         f"order 'o\\t2' of the stored plan (its scenario's orders.1.id): {CONTROL}"),
+        ("courier-2", "courier\n2", EVERYWHERE,
+         f"vehicle 'courier\\n2' of the stored plan (its scenario's vehicles.1.id): {CONTROL}"),
+        ("dc-1", "dc\x7f1", EVERYWHERE,
+         f"node 'dc\\x7f1' of the stored plan (its scenario's nodes.0.id): {CONTROL}"),
+        # in its plan alone: a queued re-plan was accepted (202), then its job failed
+        ("o2", "o\x002", ("plan",),
+         f"the stored plan (its plan's allocation.1.order_id): {CONTROL}"),
+        ("dc-1", "dc\x851", ("plan",),
+         f"the stored plan (its plan's allocation.1.node_id): {CONTROL}"),
+    ],
+)  # fmt: skip
+def test_a_stored_id_with_a_control_character_is_read_back_and_its_replan_is_422(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    made: dict[str, Any],
+    old: str,
+    new: str,
+    parts: tuple[str, ...],
+    reason: str,
+    mode: str,
+) -> None:
+    """A plan stored before ids refused control characters (session 38): reading it back
+    answers it as stored; a re-plan, which cannot take such an id, is one 422 on the stored
+    plan saying so, whether it would have run now or been queued."""
+    _stored_differently(client, made["plan_id"], _renamed(old, new, parts))
+    got = client.get(f"/v1/plans/{made['plan_id']}", headers=keys["oms"])
+    assert got.status_code == 200, got.text
+    if "body" in parts:  # the answer, as it was stored
+        assert json.dumps(new) in json.dumps(got.json()["result"])
+    body = {**_reopt_body(), "mode": mode}
+    del body["courier_positions"]  # of courier-2, which the stored plan may not have now
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": "path.plan_id", "reason": reason}]
