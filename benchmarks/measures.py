@@ -42,6 +42,27 @@ class Row(TypedDict):
     runs: tuple[float, ...]
 
 
+def cpu_times(stat: Path = Path("/proc/stat")) -> tuple[int, ...] | None:
+    """The machine's CPU time counters (the ``cpu`` line of ``/proc/stat``); None elsewhere."""
+    try:
+        first = stat.read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    if not first or first[0] != "cpu" or len(first) < 9:
+        return None
+    return tuple(int(v) for v in first[1:])
+
+
+def stolen_share(before: tuple[int, ...] | None, after: tuple[int, ...] | None) -> float | None:
+    """Share of the CPU time between two :func:`cpu_times` readings the host took (steal)."""
+    if before is None or after is None:
+        return None
+    # user nice system idle iowait irq softirq steal (guest time is inside user)
+    spent = [b - a for a, b in zip(before[:8], after[:8], strict=True)]
+    total = sum(spent)
+    return spent[7] / total if total > 0 else None
+
+
 def decide(ci: Interval, op: Op, limit: float) -> str:
     """``met``, ``missed`` or ``undecided``: the target ``value op limit`` on a 95% interval.
 

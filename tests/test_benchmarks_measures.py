@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.measures import Measures, decide, repeats_arg
+from benchmarks.measures import Measures, cpu_times, decide, repeats_arg, stolen_share
 from simulation.stats import mean_ci
 
 
@@ -89,3 +89,25 @@ def test_repeats_must_be_a_whole_number_of_runs(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         repeats_arg(text)
     assert repeats_arg("3") == 3
+
+
+def test_stolen_share_is_the_steal_counter_over_all_cpu_time(tmp_path: Path) -> None:
+    """The host's share (steal) of the CPU time between two readings of ``/proc/stat``."""
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 10 0 0 40 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+    before = cpu_times(stat)
+    stat.write_text("cpu  160 0 60 900 10 0 0 70 0 0\n")
+    after = cpu_times(stat)
+    assert before == (100, 0, 50, 800, 10, 0, 0, 40, 0, 0)
+    # spent: 60 user + 10 system + 100 idle + 30 steal = 200
+    assert stolen_share(before, after) == pytest.approx(30 / 200)
+    assert stolen_share(after, after) is None  # no time passed
+    assert stolen_share(None, after) is None
+
+
+def test_cpu_times_is_none_without_a_readable_cpu_line(tmp_path: Path) -> None:
+    """Elsewhere than Linux (no file) or an unexpected first line: no reading."""
+    assert cpu_times(tmp_path / "missing") is None
+    odd = tmp_path / "stat"
+    odd.write_text("intr 1 2 3\n")
+    assert cpu_times(odd) is None
