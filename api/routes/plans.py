@@ -301,10 +301,10 @@ def _stored_item(scenario: dict[str, Any], loc: tuple[int | str, ...]) -> str | 
 
 
 def _check_stored_plan_ids(record: PlanRecord) -> None:
-    """422 on the stored plan for an id of its plan (routes, stops, allocation lines) holding
-    a control character, taken before ids refused them: a queued re-plan (``mode: async``)
-    was accepted, then its job failed on it. Other faults of the stored plan are left to the
-    re-plan, which names them as before."""
+    """422 on the stored plan when its plan (routes, stops, allocation lines) no longer reads
+    as a plan: an id holding a control character, taken before ids refused them, or a
+    corrupted row. A queued re-plan (``mode: async``) was accepted, then its job failed on
+    it. Faults only the router finds (a courier with two routes) are left to the re-plan."""
     from pydantic import ValidationError
 
     from scenarios.errors import error_location, field_path
@@ -312,10 +312,11 @@ def _check_stored_plan_ids(record: PlanRecord) -> None:
     try:
         Plan.model_validate(record.plan)
     except ValidationError as err:
-        for error in err.errors(include_url=False):
-            loc, reason = error_location(error)
-            if reason == CONTROL_CHARACTERS_REASON:
-                raise stored_plan_error(None, field_path(loc), reason, part="plan") from None
+        errors = [error_location(e) for e in err.errors(include_url=False)]
+        # the control-character rule first: its reason says the plan predates it
+        errors.sort(key=lambda e: e[1] != CONTROL_CHARACTERS_REASON)
+        loc, reason = errors[0]
+        raise stored_plan_error(None, field_path(loc), reason, part="plan") from None
 
 
 @router.post(

@@ -787,8 +787,6 @@ def _a_stop_twice(record: PlanRecord) -> None:
         (_a_stop_twice, r"the route of vehicle 'courier-\d' \(route (\d)\) of the stored "
          r"plan \(its plan's routes\.\1\.stops\.(\d+)\): the delivery of order 'o\d' is "
          r"already stop \d+ of route \1"),
-        (lambda record: setattr(record, "plan", {**record.plan, "routes": [{"stops": []}]}),
-         r"the stored plan \(its plan's routes\.0\.vehicle_id\): Field required"),
     ],
 )  # fmt: skip
 def test_a_warm_start_the_stored_plan_gives_the_router_refused_is_422_on_the_plan(
@@ -818,6 +816,28 @@ def test_a_warm_start_the_stored_plan_gives_the_router_refused_is_422_on_the_pla
         field, got = error["field"], error["reason"]
     assert field == "path.plan_id"
     assert re.fullmatch(reason, got), got
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_stored_plan_that_no_longer_reads_as_a_plan_is_422_before_queueing(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any], mode: str
+) -> None:
+    """A corrupted row (a route without its courier) is refused up front in either mode: a
+    queued re-plan used to be accepted (202), then its job failed on the stored plan."""
+    _stored_differently(
+        client,
+        made["plan_id"],
+        lambda record: setattr(record, "plan", {**record.plan, "routes": [{"stops": []}]}),
+    )
+    body = {**_reopt_body(), "now_s": 0, "mode": mode}
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "path.plan_id",
+            "reason": "the stored plan (its plan's routes.0.vehicle_id): Field required",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
