@@ -279,7 +279,7 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
                 raise stored_plan_error(what, field_path(loc), reason) from None
             raise stored_plan_error(_stored_item(scenario, loc), field_path(loc), reason) from None
         raise
-    _check_stored_plan_ids(record)
+    _check_stored_plan(record)
     for i, position in enumerate(body.courier_positions):
         # else the re-planned scenario fails on vehicles.{k}.start_location, not in the body
         problem = travel.check_location(position.location)
@@ -300,7 +300,7 @@ def _stored_item(scenario: dict[str, Any], loc: tuple[int | str, ...]) -> str | 
     return f"{names[str(loc[0])]} {item['id']!r}"
 
 
-def _check_stored_plan_ids(record: PlanRecord) -> None:
+def _check_stored_plan(record: PlanRecord) -> None:
     """422 on the stored plan when its plan (routes, stops, allocation lines) no longer reads
     as a plan: an id holding a control character, taken before ids refused them, or a
     corrupted row. A queued re-plan (``mode: async``) was accepted, then its job failed on

@@ -80,7 +80,7 @@ def allocate_cmd(
     if baseline is not None and baseline not in BASELINES:
         raise fail(f"--baseline: unknown baseline {baseline!r}; choose {', '.join(BASELINES)}")
     if backend not in BACKENDS:
-        raise fail(f"--backend: unknown backend {backend!r}; choose highspy or pyomo")
+        raise fail(f"--backend: unknown backend {backend!r}; choose {' or '.join(BACKENDS)}")
     check_time_limit(time_limit)
     if not 0.0 <= gap <= 1.0:
         raise fail("--gap: must lie in [0, 1]")

@@ -1754,7 +1754,7 @@ def _order_explanation(
             for r in _binding_wants(prob, world, x, o, arcs, shipless.wants)
             if r.message not in said
         )
-    rules = _rule_reasons(prob, o, nodes, arcs, x, near)
+    rules = _rule_reasons(prob, o, near)
     # the ruled-out node named is the one whose rule costs most (with the saving), else the
     # one whose search did not finish, in place of the nearest one (whose naming says that
     # no rule lifted alone saves)
@@ -1885,10 +1885,8 @@ def _binding_wants(
     return out
 
 
-def _rule_reasons(
-    prob: Problem, o: int, nodes: list[int], arcs: I64, x: I64, near: _Nearer
-) -> list[Reason]:
-    """The rules that rule out nearer nodes or hold stock back (``arcs``: the order's)."""
+def _rule_reasons(prob: Problem, o: int, near: _Nearer) -> list[Reason]:
+    """The rules that rule out nearer nodes or hold stock back (``near``: of the answer)."""
     out: list[Reason] = []
     request = prob.request
     order = request.orders[o]

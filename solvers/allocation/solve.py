@@ -82,13 +82,13 @@ def whole_micros_proved(total_micros: int, bound: float) -> bool:
 #: garbage collections took ~2 s; with them held back (:data:`GC_PAUSE_ORDERS`) 4.1 s at
 #: 30,000 and 6.2 s at 50,000 orders (machine shared with test runs)
 EXPLAIN_S_PER_ORDER = 0.0004
+EXPLAIN_FULL_ORDERS = 10_000
+EXPLAIN_S_PER_EXTRA_ORDER = 0.000125
 #: seconds per order the answer takes to assemble once the explanations end (the unfilled
 #: lines' reasons, the cut explanations, assignments, shadow prices): 0.1-0.2 s at 10,000
 #: city orders and 0.7-1.6 s at 50,000 on a slow machine, where answers came 0.14-0.15 s
 #: (10,000) and 0.94 s (50,000) past a 60 s limit without it
 RESULT_S_PER_ORDER = 3e-5
-EXPLAIN_FULL_ORDERS = 10_000
-EXPLAIN_S_PER_EXTRA_ORDER = 0.000125
 #: an online MIP of up to this many orders runs as a one-order MIP does
 #: (:data:`~solvers.allocation.highs_model.SMALL_MIP_OPTIONS`): over groups of 3-25 orders
 #: of the literature setting (10 FCs) and the city (20 nodes), its p50 was 2-5x lower and

@@ -45,10 +45,10 @@ def validated(
     return cls(**given)
 
 
-def reference_rule_reasons(
-    prob: Problem, o: int, nodes: list[int], arcs: I64, x: I64, *_near: Any
-) -> list[Reason]:
+def reference_rule_reasons(prob: Problem, x: I64, o: int) -> list[Reason]:
     """``_rule_reasons`` as it was: node by node, every ``Reason`` validated."""
+    arcs = np.flatnonzero((x > 0) & (prob.pair_order[prob.arc_pair] == o))
+    nodes = sorted({int(n) for n in prob.arc_node[arcs]})
     out: list[Reason] = []
     order = prob.request.orders[o]
     lines = prob.order_lines(o)
@@ -172,7 +172,9 @@ def both(prob: Problem, x: I64) -> tuple[Answer, Answer]:
     new = explain_mod.explain(prob, x, budget_s=1e9)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(explain_mod, "construct", validated)
-        mp.setattr(explain_mod, "_rule_reasons", reference_rule_reasons)
+        mp.setattr(
+            explain_mod, "_rule_reasons", lambda p, o, _near: reference_rule_reasons(p, x, o)
+        )
         mp.setattr(explain_mod, "_order_residual", reference_residual)
         ref = explain_mod.explain(prob, x, budget_s=1e9)
     return new, ref
