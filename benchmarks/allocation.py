@@ -69,6 +69,7 @@ from solvers.allocation import (  # noqa: E402
     allocate,
     generate_literature,
 )
+from solvers.allocation.explain import CUT_SUMMARY  # noqa: E402
 from solvers.allocation.literature import generate_crowded_order  # noqa: E402
 from solvers.allocation.problem import MICRO, compile_request  # noqa: E402
 
@@ -657,6 +658,7 @@ def city_seeds(out_dir: Path, num_orders: int, seeds: list[int], time_limit: flo
                     f"{res.bound:.1f}" if res.bound is not None else "n/a",
                     f"{100 * (res.gap or 0):.3f}",
                     "n/a" if stolen is None else f"{100 * stolen:.1f}",
+                    sum(e.summary.endswith(CUT_SUMMARY) for e in res.explanations),
                 ]
             )
             bar.advance(task)
@@ -675,6 +677,7 @@ def city_seeds(out_dir: Path, num_orders: int, seeds: list[int], time_limit: flo
                     "certified bound",
                     "gap %",
                     "CPU stolen %",
+                    "explanations cut",
                 ],
                 rows,
                 f"`city_request(seed, num_orders={num_orders}, num_nodes=50)`; batch with a "
@@ -682,7 +685,8 @@ def city_seeds(out_dir: Path, num_orders: int, seeds: list[int], time_limit: flo
                 "settings, explanations included in 'total s'). One run per seed; the "
                 "answer depends on thread timing, so runs of a seed differ. 'CPU stolen %': "
                 "the share of the machine's CPU time the host took during the run (steal in "
-                "/proc/stat; a virtual machine whose host is busy runs the solve slower).",
+                "/proc/stat; a virtual machine whose host is busy runs the solve slower). "
+                "'explanations cut': orders whose explanation the time limit cut short.",
             )
 
 
