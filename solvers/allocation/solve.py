@@ -188,7 +188,7 @@ def _allocate(
         )
     import_s = 0.0  # Pyomo's import, on its first use in this process
     if params.backend == "pyomo" and params.baseline is None:
-        params, import_s = _pyomo_in_time(params, start, stats)
+        params, import_s = _pyomo_in_time(params, prob.num_orders, start, stats)
     bound: float | None = None
     duals: Duals | None = None
     # which LP relaxation the duals are of, and how far from its optimal duals (currency);
@@ -226,8 +226,9 @@ def _allocate(
         from solvers.allocation.pyomo_model import solve_pyomo
 
         method = f"{params.mode}/pyomo"
-        # its HiGHS solve gets the time limit less the import (at least half of it)
-        limit_s = max(params.time_limit_s - import_s, 0.5 * params.time_limit_s)
+        # its HiGHS solve gets the time limit less the import (which left it at least the
+        # optimising path's shortest time, see _pyomo_in_time)
+        limit_s = params.time_limit_s - import_s
         out = solve_pyomo(prob, params.model_copy(update={"time_limit_s": limit_s}))
         x, bound = out.x, out.bound
         stats.mip_pairs = prob.num_pairs
@@ -426,25 +427,49 @@ def _fallback(
 
 
 def _pyomo_in_time(
-    params: AllocationParams, start: float, stats: SolveStats
+    params: AllocationParams, num_orders: int, start: float, stats: SolveStats
 ) -> tuple[AllocationParams, float]:
-    """``params`` of a pyomo solve, Pyomo imported, and the seconds its import took here;
-    when it is not imported yet and the time left is shorter than its import takes
-    (:data:`~solvers.allocation.pyomo_model.PYOMO_IMPORT_S`), those of the highspy backend
-    (the import alone overran a 0.2 s limit by about 1 s), with a note."""
+    """``params`` of a pyomo solve, Pyomo imported, and the seconds its import took here.
+
+    When Pyomo is not imported yet in this process and the time left cannot cover its
+    import (:data:`~solvers.allocation.pyomo_model.PYOMO_IMPORT_S`) and the optimising
+    path's shortest run (:func:`normal_path_seconds`), or the import left less than that
+    run, those of the highspy backend, with a note: the import alone took 1.4-1.8 s, and
+    a 0.2 s limit's answer came after it. The highspy backend then answers as it does any
+    limit (a too small one by the nearest-node answer).
+    """
     from solvers.allocation.pyomo_model import PYOMO_IMPORT_S, load_pyomo, pyomo_loaded
 
     if pyomo_loaded():
         return params, 0.0
+    need = normal_path_seconds(num_orders)
     left = params.time_limit_s - (time.perf_counter() - start)
-    if left < PYOMO_IMPORT_S:
+    if left < PYOMO_IMPORT_S + need:
         stats.notes.append(
             f"backend pyomo: Pyomo is not imported yet in this process and its import takes "
             f"about {PYOMO_IMPORT_S:g} s, more than the {max(left, 0.0):.2g} s left of the "
-            "time limit: solved with the highspy backend"
+            f"time limit: solved with the highspy backend. {_PYOMO_ADVICE}"
         )
         return params.model_copy(update={"backend": "highspy"}), 0.0
-    return params, load_pyomo()
+    import_s = load_pyomo()
+    left = params.time_limit_s - (time.perf_counter() - start)
+    if left < need:
+        stats.notes.append(
+            f"backend pyomo: Pyomo's import took {import_s:.2g} s in this process, leaving "
+            f"{max(left, 0.0):.2g} s of the time limit: solved with the highspy backend. "
+            f"{_PYOMO_ADVICE}"
+        )
+        return params.model_copy(update={"backend": "highspy"}), 0.0
+    return params, import_s
+
+
+#: how a pyomo solve avoids paying for Pyomo's import (the end of the notes that say it did)
+_PYOMO_ADVICE = (
+    "To avoid this, import Pyomo once before the first solve (import "
+    "solvers.allocation.pyomo_preload, or call solvers.allocation.pyomo_model.load_pyomo(); "
+    "the service, its job workers and `dispatchlab allocate --backend pyomo` do) or use "
+    "the highspy backend"
+)
 
 
 def _solve_share(prob: Problem, params: AllocationParams) -> AllocationParams:
