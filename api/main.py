@@ -83,7 +83,8 @@ def prepare_process(ctx: ServiceContext) -> None:
 
 #: job kinds whose allocation parameters may ask for ``backend: "pyomo"``
 PYOMO_KINDS = frozenset({"allocations", "plans", "reoptimise"})
-#: the module whose import imports Pyomo, preloaded by the job workers' fork server
+#: the module whose import imports Pyomo, preloaded by the job workers' fork server (and
+#: by each Ray worker before its first job)
 PYOMO_PRELOAD = "solvers.allocation.pyomo_preload"
 
 
@@ -91,7 +92,10 @@ def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
     if settings.job_executor == "ray":
         from api.jobs.executors import RayExecutor
 
-        return RayExecutor(settings.job_workers, address=settings.ray_address)
+        # a Ray worker runs job after job: the first job on each imported Pyomo in its own
+        # solve's time limit (or got the highspy backend for want of time)
+        ray_preload = [PYOMO_PRELOAD] if PYOMO_KINDS & set(registry.specs) else []
+        return RayExecutor(settings.job_workers, address=settings.ray_address, preload=ray_preload)
     preload = sorted({spec.target.split(":")[0] for spec in registry.specs.values()})
     if PYOMO_KINDS & set(registry.specs):
         # each job process is forked from the fork server: Pyomo imported there once (about

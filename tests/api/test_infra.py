@@ -737,6 +737,70 @@ def test_the_job_workers_fork_server_preloads_pyomo(
     assert _preload_of(other, monkeypatch, tmp_path) == ["tests.api.helpers"]
 
 
+def _ray_preload_of(registry: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    """The modules each Ray worker imports before its first job, for a service of ``registry``."""
+    import api.jobs.executors
+    import api.main
+
+    seen: list[list[str]] = []
+
+    def executor(
+        capacity: int, *, address: str | None = None, preload: list[str] | None = None
+    ) -> object:
+        seen.append(list(preload or []))
+        return object()
+
+    monkeypatch.setattr(api.jobs.executors, "RayExecutor", executor)
+    api.main._make_executor(Settings(data_dir=tmp_path, job_executor="ray"), registry)
+    [preload] = seen
+    return preload
+
+
+def test_the_ray_workers_preload_pyomo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The Ray executor did not preload Pyomo, so the first pyomo job on each Ray worker paid
+    for its import (about 1.5 s) in its time limit; a service without such kinds does not."""
+    from api.jobs import TaskRegistry, TaskSpec
+    from api.main import PYOMO_PRELOAD
+    from api.tasks import default_registry
+
+    assert _ray_preload_of(default_registry(), monkeypatch, tmp_path) == [PYOMO_PRELOAD]
+    other = TaskRegistry()
+    other.add(TaskSpec("test_sleep", "tests.api.helpers:sleep_task", solver="test"))
+    assert _ray_preload_of(other, monkeypatch, tmp_path) == []
+
+
+#: a fresh interpreter: the body of a Ray task imports its preload modules before its job
+_RAY_TASK = """
+import json, sys
+from api.jobs.executors import _ray_run
+print(json.dumps(_ray_run("tests.api.helpers:pyomo_loaded_task", {}, tuple(sys.argv[1:]))))
+"""
+
+
+def test_a_ray_task_has_pyomo_before_its_job_runs() -> None:
+    """(Without Ray: the task's body, called in a fresh interpreter.)"""
+    import subprocess
+    import sys
+
+    from api.main import PYOMO_PRELOAD
+
+    repo = Path(__file__).resolve().parents[2]
+
+    def run(*preload: str) -> Any:
+        out = subprocess.run(
+            [sys.executable, "-c", _RAY_TASK, *preload],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            cwd=repo,
+        )
+        return json.loads(out.stdout.splitlines()[-1])
+
+    assert run(PYOMO_PRELOAD) == ["done", [{"pyomo": True}, []]]
+    assert run() == ["done", [{"pyomo": False}, []]]
+
+
 def test_importing_the_preload_module_loads_pyomo_and_never_raises(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

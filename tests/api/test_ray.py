@@ -10,8 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core.config import Settings
+from api.jobs import TaskSpec
 from scenarios.errors import InputError
-from tests.api.conftest import app_of, wait_for
+from tests.api.conftest import app_of, registry_with_test_kinds, wait_for
 
 
 def test_jobs_run_on_ray_when_configured(
@@ -25,7 +26,9 @@ def test_jobs_run_on_ray_when_configured(
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))  # a new local instance saved ~/.ray/auth_token
     on_ray = Settings(**{**settings.model_dump(), "job_executor": "ray", "auth_enabled": False})
-    client = make_client(on_ray)
+    registry = registry_with_test_kinds()  # with the pyomo-backed kinds (allocations, plans)
+    registry.add(TaskSpec("test_pyomo", "tests.api.helpers:pyomo_loaded_task", solver="test"))
+    client = make_client(on_ray, registry)
     ctx = app_of(client).state.ctx
     with ctx.sessions() as session:
         ok = ctx.jobs.submit(
@@ -58,6 +61,24 @@ def test_jobs_run_on_ray_when_configured(
         timeout_s=120,
     )
     assert failed["status"] == "failed" and "solver exploded" in failed["error"]
+    # a Ray worker imported Pyomo in its first pyomo job's time limit (about 1.5 s, or the
+    # highspy backend under a shorter one): it now imports it before the job runs
+    with ctx.sessions() as session:
+        pyomo = ctx.jobs.submit(
+            session,
+            kind="test_pyomo",
+            payload={},
+            key_id=None,
+            seed=None,
+            input_hash="",
+            timeout_s=120,
+        ).id
+    loaded = wait_for(
+        lambda: client.get(f"/v1/jobs/{pyomo}").json(),
+        lambda j: j["status"] in {"done", "failed"},
+        timeout_s=120,
+    )
+    assert loaded["status"] == "done" and loaded["result"] == {"pyomo": True}
     # the local instance keeps its session files in pytest's temp dir, not in /tmp/ray
     session = (ray_temp_dir / "session_latest").resolve()
     assert session.parent == ray_temp_dir.resolve() and (session / "logs").is_dir()
