@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -36,6 +36,25 @@ def _no_control_characters(value: str) -> str:
 
 
 Id = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_characters)]
+#: An id of no set length (a stop's ``task_id``, ``<order id>:pickup`` by default): no
+#: control character, as :data:`Id`.
+ControlFreeId = Annotated[str, AfterValidator(_no_control_characters)]
+
+
+def check_id_keys(mapping: Mapping[str, object], field: str) -> None:
+    """Raise FieldError naming ``field.KEY`` for a key of ``mapping`` (an id used as a key:
+    the SKU ids of a node's inventory) holding a control character, as :data:`Id` refuses
+    one in a value; the key in the field is escaped (``s\\x00``), so the error stays one line.
+    """
+    for key in mapping:
+        try:
+            _no_control_characters(key)
+        except ValueError as err:
+            raise FieldError((field, _CONTROL.sub(_escaped, key)), str(err)) from None
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
 
 
 class StrictModel(BaseModel):

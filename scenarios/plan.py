@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, model_validator
 
 from scenarios.errors import FieldError
-from scenarios.geo import Id, Location, NonNegInt, PosInt, StrictModel
+from scenarios.geo import ControlFreeId, Id, Location, NonNegInt, PosInt, StrictModel
 
 
 class PlanStatus(StrEnum):
@@ -33,7 +33,7 @@ class PlannedStop(StrictModel):
 
     order_id: Id | None = Field(default=None, description="None for breaks")
     kind: StopKind = StopKind.DELIVERY
-    task_id: str | None = Field(
+    task_id: ControlFreeId | None = Field(
         default=None,
         description="external id of the visited task: the pickup id for pickups, else the order id",
     )

@@ -24,6 +24,7 @@ from scenarios.geo import (
     PosInt,
     StrictModel,
     TimeWindow,
+    check_id_keys,
     check_windows,
 )
 from scenarios.model import NodeKind, OrderLine, Scenario, Tier
@@ -69,6 +70,14 @@ class AllocationNode(StrictModel):
     @model_validator(mode="after")
     def _windows(self) -> Self:
         check_windows(self.opening_hours, "opening_hours")
+        return self
+
+    @model_validator(mode="after")
+    def _sku_ids(self) -> Self:
+        # SKU ids as keys: no control character, as in an order line's sku
+        check_id_keys(self.inventory, "inventory")
+        if isinstance(self.safety_stock, dict):
+            check_id_keys(self.safety_stock, "safety_stock")
         return self
 
     def safety_stock_for(self, sku: str) -> int:
@@ -173,7 +182,7 @@ class AllocationRules(StrictModel):
     restricted_skus: dict[str, list[str]] = Field(
         default_factory=dict, description="SKU -> destination regions it may not be shipped to"
     )
-    excluded_nodes: dict[str, list[str]] = Field(
+    excluded_nodes: dict[str, list[Id]] = Field(
         default_factory=dict,
         description="destination region -> nodes that may not ship there (sanctions list)",
     )
@@ -182,6 +191,11 @@ class AllocationRules(StrictModel):
         description="False = every unit must ship; if that is impossible the result is "
         "'infeasible' with a diagnosis",
     )
+
+    @model_validator(mode="after")
+    def _sku_ids(self) -> Self:
+        check_id_keys(self.restricted_skus, "restricted_skus")
+        return self
 
 
 class AllocationRequest(StrictModel):

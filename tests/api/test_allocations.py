@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.core.config import Settings
 from api.db.models import Job
-from api.examples import ALLOCATION_EXAMPLE
+from api.examples import ALLOCATION_EXAMPLE, ALLOCATION_REQUEST
 from api.jobs import TaskSpec
 from api.schemas.allocations import AllocationCreate
 from tests.api import helpers
@@ -318,3 +319,96 @@ def test_a_partial_params_object_is_answered_synchronously(
     answer = client.post("/v1/allocations", json=body, headers=keys["oms"])
     assert answer.status_code == 200, answer.text
     assert answer.json()["solver"]["time_limit_s"] == 10.0
+
+
+#: Where a test puts the control character in an id.
+BAD = "<bad>"
+
+
+def _sku_key(where: str) -> Callable[[dict[str, Any]], None]:
+    """A SKU id holding BAD as the key of the first node's ``where`` (``inventory``, ...)."""
+
+    def mutate(request: dict[str, Any]) -> None:
+        request["nodes"][0][where] = {f"te{BAD}a": 1}
+
+    return mutate
+
+
+def _rules(**rules: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(request: dict[str, Any]) -> None:
+        request["rules"] = rules
+
+    return mutate
+
+
+def _update(kind: str, index: int, **values: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(request: dict[str, Any]) -> None:
+        request[kind][index].update(values)
+
+    return mutate
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\t"])
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (_sku_key("inventory"), f"nodes.0.inventory.te{BAD}a"),
+        (_sku_key("safety_stock"), f"nodes.0.safety_stock.te{BAD}a"),
+        (_rules(restricted_skus={f"te{BAD}a": ["nl"]}), f"rules.restricted_skus.te{BAD}a"),
+        (_rules(excluded_nodes={"nl": [f"dc{BAD}1"]}), "rules.excluded_nodes.nl.0"),
+        # refused before: the ids that are values
+        (_update("orders", 0, lines=[{"sku": f"te{BAD}a", "quantity": 1}]),
+         "orders.0.lines.0.sku"),
+        (_update("nodes", 1, id=f"store{BAD}1"), "nodes.1.id"),
+    ],
+)  # fmt: skip
+def test_an_allocation_id_with_a_control_character_is_refused_by_every_path(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    tmp_path: Path,
+    mutate: Callable[[dict[str, Any]], None],
+    field: str,
+    bad: str,
+) -> None:
+    """A SKU id as a key (a node's stock and safety stock, the restricted SKUs) or a node id
+    of the sanctions list holding a NUL was a 422 over HTTP, but allocated by ``dispatchlab
+    allocate`` and by ``allocate(request)``: now each path refuses it naming the field, as
+    they do an order line's sku or a node's id (a key is named with the character escaped,
+    so the CLI's error stays one line)."""
+    from pydantic import ValidationError
+    from typer.testing import CliRunner
+
+    from dispatchlab.cli import app
+    from scenarios.errors import input_error_from_validation
+    from scenarios.geo import CONTROL_CHARACTERS_REASON
+    from solvers.allocation import AllocationRequest
+
+    request = copy.deepcopy(ALLOCATION_REQUEST)
+    mutate(request)
+    request = json.loads(json.dumps(request).replace(BAD, json.dumps(bad)[1:-1]))
+    escaped = field.replace(BAD, repr(bad)[1:-1])  # ``\x00``, ``\t``: the key, escaped
+
+    answer = client.post(
+        "/v1/allocations", json={**_body(), "request": request}, headers=keys["oms"]
+    )
+    assert answer.status_code == 422, answer.text
+    if bad == "\x00":  # refused at the boundary, before the models (PostgreSQL stores none)
+        reason = "must not contain NUL (\\u0000) characters"
+        assert answer.json()["detail"] == [
+            {"field": f"request.{field.replace(BAD, bad)}", "reason": reason}
+        ]
+    else:
+        assert answer.json()["detail"] == [
+            {"field": f"request.{escaped}", "reason": CONTROL_CHARACTERS_REASON}
+        ]
+
+    with pytest.raises(ValidationError) as info:
+        AllocationRequest.model_validate(request)
+    problem = input_error_from_validation(info.value)
+    assert (problem.field, problem.reason) == (escaped, CONTROL_CHARACTERS_REASON)
+
+    path = tmp_path / "req.json"
+    path.write_text(json.dumps(request))
+    result = CliRunner().invoke(app, ["allocate", str(path), "--time-limit", "2", "--out", "-"])
+    assert result.exit_code == 2, result.output
+    assert f"{escaped}: {CONTROL_CHARACTERS_REASON}" in result.output

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenarios import InputError, MatrixTravel, Scenario
+from scenarios.geo import CONTROL_CHARACTERS_REASON
 from scenarios.io import from_json, to_json
 from scenarios.stochastic import ArrivalProcess
 
@@ -617,6 +618,29 @@ def test_an_id_with_a_control_character_is_refused_naming_the_field(bad: str) ->
             {"orders": [{"id": bad, "location": {"x": 0, "y": 0}, "lines": []}]}
         )
     assert "orders.0.id" in str(info.value)
+
+
+@pytest.mark.parametrize(("bad", "shown"), [("s\x001", "s\\x001"), ("s\t1", "s\\t1")])
+def test_a_sku_id_as_a_key_or_a_task_id_with_a_control_character_is_refused(
+    bad: str, shown: str
+) -> None:
+    """A node's stock and safety stock are keyed by SKU id, and a stop names its task: a NUL
+    there was a 422 over HTTP, taken in process and by the CLI (``dispatchlab route``, its
+    initial plan): refused as in any other id, the key escaped in the field (one line)."""
+    from scenarios.plan import Plan
+
+    err = _error({"nodes": [_node(inventory={bad: 1})]})
+    assert (err.field, err.reason) == (f"nodes.0.inventory.{shown}", CONTROL_CHARACTERS_REASON)
+    err = _error({"nodes": [_node(safety_stock={"s": 1, bad: 1})]})
+    assert (err.field, err.reason) == (f"nodes.0.safety_stock.{shown}", CONTROL_CHARACTERS_REASON)
+    stop = {"order_id": "o1", "task_id": bad, "arrival_s": 0, "start_s": 0, "departure_s": 0}
+    with pytest.raises(InputError) as info:
+        from_json(Plan, json.dumps({"routes": [{"vehicle_id": "v", "stops": [stop]}]}))
+    assert info.value.field == "routes.0.stops.0.task_id"
+    assert info.value.reason == CONTROL_CHARACTERS_REASON
+    # a task id is not an Id: no length limit (``<order id>:pickup`` of a 200-character id)
+    stop["task_id"] = "o" * 200 + ":pickup"
+    assert Plan.model_validate({"routes": [{"vehicle_id": "v", "stops": [stop]}]})
 
 
 def test_printable_ids_beyond_ascii_are_taken() -> None:
