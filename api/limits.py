@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import HTTPException
 
 from api.core.config import Settings
-from scenarios.errors import InputError
+from scenarios.errors import InputError, fields_under
 from scenarios.model import Scenario
 from scenarios.travel import RoadNetworkTravel
 from solvers.routing.params import RoutingParams
@@ -75,20 +75,19 @@ def check_scenario(scenario: Scenario, *, field: str) -> None:
 
 
 def check_initial_plan(params: RoutingParams, scenario: Scenario, *, field: str) -> None:
-    """422 for a warm start naming a vehicle the scenario lacks, with its path from the root.
+    """422 for a warm start naming a vehicle the scenario lacks, or one vehicle twice, with
+    its path from the root: the router's own check (see
+    :func:`~solvers.routing.solve.check_route_vehicles`), before anything is queued.
 
     The solver raised it as ``initial_plan.routes.{r}.vehicle_id``, without the request's
     ``params.`` (a 422 when answered now, a failed job after a 202 otherwise).
     """
+    from solvers.routing.solve import check_route_vehicles
+
     if params.initial_plan is None:
         return
-    vehicles = {v.id for v in scenario.vehicles}
-    for r, route in enumerate(params.initial_plan.routes):
-        if route.vehicle_id not in vehicles:
-            raise InputError(
-                f"{field}.initial_plan.routes.{r}.vehicle_id",
-                f"unknown vehicle {route.vehicle_id!r}",
-            )
+    with fields_under(field):
+        check_route_vehicles(params.initial_plan, {v.id for v in scenario.vehicles})
 
 
 def wants_sync(

@@ -36,7 +36,13 @@ from api.solve import (
     note_audit,
     solve_or_queue_response,
 )
-from api.tasks.plans import log_read_notes, reoptimised_params, store_plan, stored_plan_error
+from api.tasks.plans import (
+    log_read_notes,
+    reoptimised_params,
+    store_plan,
+    stored_plan_error,
+    warm_start_fields,
+)
 from api.versions import solver_label
 from scenarios.errors import InputError
 from scenarios.geo import CONTROL_CHARACTERS_REASON
@@ -303,20 +309,29 @@ def _stored_item(scenario: dict[str, Any], loc: tuple[int | str, ...]) -> str | 
 def _check_stored_plan(record: PlanRecord) -> None:
     """422 on the stored plan when its plan (routes, stops, allocation lines) no longer reads
     as a plan: an id holding a control character, taken before ids refused them, or a
-    corrupted row. A queued re-plan (``mode: async``) was accepted, then its job failed on
-    it. Faults only the router finds (a courier with two routes) are left to the re-plan."""
+    corrupted row; or when the router would refuse its routes as the re-plan's warm start: a
+    route of a courier the stored scenario lacks, or a courier with two routes. A queued
+    re-plan (``mode: async``) was accepted, then its job failed on it; the message is the
+    job's. A stop visited twice is left to the re-plan: whether the router minds depends on
+    its diagnosis (a stop of an order no courier can serve is ignored), which needs the
+    travel matrix."""
     from pydantic import ValidationError
 
     from scenarios.errors import error_location, field_path
+    from solvers.routing.solve import check_route_vehicles
 
     try:
-        Plan.model_validate(record.plan)
+        plan = Plan.model_validate(record.plan)
     except ValidationError as err:
         errors = [error_location(e) for e in err.errors(include_url=False)]
         # the control-character rule first: its reason says the plan predates it
         errors.sort(key=lambda e: e[1] != CONTROL_CHARACTERS_REASON)
         loc, reason = errors[0]
         raise stored_plan_error(None, field_path(loc), reason, part="plan") from None
+    # the re-plan's warm start has one route per stored route, in their order (see reoptimise)
+    vehicles = {v["id"] for v in record.scenario.get("vehicles", [])}
+    with warm_start_fields(plan, [[] for _ in plan.routes]):
+        check_route_vehicles(plan, vehicles)
 
 
 @router.post(

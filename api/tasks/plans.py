@@ -164,7 +164,7 @@ def _new_orders_allocation(
 
 
 @contextmanager
-def _warm_start_fields(old: Plan, stored_stops: list[list[int]]) -> Iterator[None]:
+def warm_start_fields(old: Plan, stored_stops: list[list[int]]) -> Iterator[None]:
     """Re-raise an InputError on the warm start the stored plan ``old`` gave the solver
     (``initial_plan.routes.R...``, route R being ``old.routes[R]`` with only the stops still
     to do: ``stored_stops[R]`` their places in it) on the stored plan: the request has no
@@ -546,7 +546,7 @@ def reoptimise(
     with (
         fields_under("routing"),
         _reoptimise_fields(job_orders, req, scenario),
-        _warm_start_fields(old, stored_stops),
+        warm_start_fields(old, stored_stops),
     ):
         routed, stats = solve_routes_with_stats(routing, rparams)
     plan = routed.model_copy(update={"allocation": lines})

@@ -398,15 +398,11 @@ def _settings(
         task_of: dict[tuple[str | None, StopKind], int] = {
             (problem.order_ids[t.order], t.kind): ti for ti, t in enumerate(problem.tasks)
         }
+        check_route_vehicles(params.initial_plan, vindex)
         _check_known_stops(params.initial_plan, problem.scenario, absent_orders)
         _check_unique_visits(params.initial_plan, set(task_of))
-        for ri, route in enumerate(params.initial_plan.routes):
-            vi = vindex.get(route.vehicle_id)
-            if vi is None:
-                raise InputError(
-                    f"initial_plan.routes.{ri}.vehicle_id",
-                    f"unknown vehicle {route.vehicle_id!r}",
-                )
+        for route in params.initial_plan.routes:
+            vi = vindex[route.vehicle_id]
             seq = [
                 task_of[(st.order_id, st.kind)]
                 for st in route.stops
@@ -470,6 +466,27 @@ def _settings(
 TWIN_ENGINE = "twin"
 
 
+def check_route_vehicles(plan: Plan, vehicle_ids: Collection[str]) -> None:
+    """Each route of a warm start names a vehicle of the fleet (``vehicle_ids``), no vehicle
+    twice (InputError naming ``initial_plan.routes.{r}.vehicle_id``).
+
+    Checked before the stops, and needing neither travel matrix nor diagnosis: a service
+    runs it on a stored plan before it accepts a re-plan, which would fail on it.
+    """
+    route_of: dict[str, int] = {}
+    for ri, route in enumerate(plan.routes):
+        if route.vehicle_id in route_of:
+            raise InputError(
+                f"initial_plan.routes.{ri}.vehicle_id",
+                f"vehicle {route.vehicle_id!r} already has route {route_of[route.vehicle_id]}",
+            )
+        if route.vehicle_id not in vehicle_ids:
+            raise InputError(
+                f"initial_plan.routes.{ri}.vehicle_id", f"unknown vehicle {route.vehicle_id!r}"
+            )
+        route_of[route.vehicle_id] = ri
+
+
 def _check_known_stops(plan: Plan, scenario: Scenario, absent: Collection[str] = ()) -> None:
     """Each stop visits an order of the scenario, a pickup only an order with one
     (InputError naming the stop), as a route names a vehicle of the fleet.
@@ -504,21 +521,15 @@ def _check_known_stops(plan: Plan, scenario: Scenario, absent: Collection[str] =
 
 
 def _check_unique_visits(plan: Plan, tasks: set[tuple[str | None, StopKind]]) -> None:
-    """Each vehicle has one route and each of ``tasks`` is visited once (InputError naming it).
+    """Each of ``tasks`` is visited once (InputError naming the stop; that each vehicle has
+    one route is :func:`check_route_vehicles`).
 
     Stops that are not tasks of the problem are left alone (they are ignored, see
     :func:`_check_known_stops`): orders the diagnosis left out, or a twin's executed day
     whose split orders it visits per node.
     """
-    route_of: dict[str, int] = {}
     stop_at: dict[tuple[str | None, StopKind], tuple[int, int]] = {}
     for ri, route in enumerate(plan.routes):
-        if route.vehicle_id in route_of:
-            raise InputError(
-                f"initial_plan.routes.{ri}.vehicle_id",
-                f"vehicle {route.vehicle_id!r} already has route {route_of[route.vehicle_id]}",
-            )
-        route_of[route.vehicle_id] = ri
         for si, st in enumerate(route.stops):
             key = (st.order_id, st.kind)
             if st.kind is StopKind.BREAK or st.order_id is None or key not in tasks:

@@ -16,7 +16,9 @@ from api.context import ServiceContext
 from api.core.config import Settings
 from api.db.models import PlanRecord
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
+from api.tasks.plans import run_reoptimise
 from scenarios import Plan, Scenario, StopKind
+from scenarios.errors import InputError
 from solvers.routing import routing_scenario_from_allocation
 from solvers.validate import validate_plan
 from tests.api.conftest import app_of, wait_for
@@ -399,10 +401,12 @@ def test_a_parcel_on_board_never_moves_to_another_courier(
     assert f"vehicle {route.vehicle_id}: order o1: arrives at" in line
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
 def test_an_initial_plan_the_router_refuses_is_422_from_the_request_root(
-    client: TestClient, keys: dict[str, dict[str, str]]
+    client: TestClient, keys: dict[str, dict[str, str]], mode: str
 ) -> None:
-    body = _plan_body()
+    """In either mode: a queued plan was accepted (202), then its job failed on it."""
+    body = {**_plan_body(), "mode": mode}
     stop = {"order_id": "o1", "arrival_s": 0, "start_s": 0, "departure_s": 0}
     body["routing"]["initial_plan"] = {
         "routes": [
@@ -770,6 +774,11 @@ def _two_routes_of_one_courier(record: PlanRecord) -> None:
     record.plan = {**record.plan, "routes": [*routes, {**routes[0], "stops": []}]}
 
 
+def _a_route_of_a_courier_gone(record: PlanRecord) -> None:
+    routes = record.plan["routes"]
+    record.plan = {**record.plan, "routes": [*routes, {**routes[0], "vehicle_id": "gone"}]}
+
+
 def _a_stop_twice(record: PlanRecord) -> None:
     routes = [dict(r) for r in record.plan["routes"]]
     last = routes[-1]["stops"][-1]
@@ -779,14 +788,18 @@ def _a_stop_twice(record: PlanRecord) -> None:
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize(
-    ("corrupt", "reason"),
+    ("corrupt", "reason", "up_front"),
     [
         (_two_routes_of_one_courier, r"the route of vehicle '(courier-\d)' \(route (\d)\) of "
          r"the stored plan \(its plan's routes\.\2\.vehicle_id\): vehicle '\1' already has "
-         r"route \d"),
+         r"route \d", True),
+        (_a_route_of_a_courier_gone, r"the route of vehicle 'gone' \(route (\d)\) of the "
+         r"stored plan \(its plan's routes\.\1\.vehicle_id\): unknown vehicle 'gone'", True),
+        # whether the router minds depends on its diagnosis (a stop of an order no courier
+        # can serve is ignored), which needs the travel matrix: left to the job
         (_a_stop_twice, r"the route of vehicle 'courier-\d' \(route (\d)\) of the stored "
          r"plan \(its plan's routes\.\1\.stops\.(\d+)\): the delivery of order 'o\d' is "
-         r"already stop \d+ of route \1"),
+         r"already stop \d+ of route \1", False),
     ],
 )  # fmt: skip
 def test_a_warm_start_the_stored_plan_gives_the_router_refused_is_422_on_the_plan(
@@ -795,13 +808,30 @@ def test_a_warm_start_the_stored_plan_gives_the_router_refused_is_422_on_the_pla
     made: dict[str, Any],
     corrupt: Callable[[PlanRecord], None],
     reason: str,
+    up_front: bool,
     mode: str,
 ) -> None:
     """Only corrupted stored data gets here (the request has no warm start): the 422 named
-    ``routing.initial_plan.routes.2.vehicle_id``, a field the request may not even give."""
+    ``routing.initial_plan.routes.2.vehicle_id``, a field the request may not even give.
+    The router's checks of the routes' couriers, which need no travel matrix, run before a
+    queued re-plan is accepted (it was a 202, then a failed job), with the job's message."""
     _stored_differently(client, made["plan_id"], corrupt)
     body = {**_reopt_body(), "now_s": 0, "mode": mode}
     answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    if up_front:  # the message of the job, which refused it after a 202
+        with app_of(client).state.ctx.sessions() as session:
+            record = session.get(PlanRecord, made["plan_id"])
+            assert record is not None
+            parent = {"id": record.id, "scenario": record.scenario, "plan": record.plan}
+        with pytest.raises(InputError) as job_error:
+            run_reoptimise({"request": body, "parent": parent})
+        assert job_error.value.field == "path.plan_id"
+        assert re.fullmatch(reason, job_error.value.reason), job_error.value.reason
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"] == [
+            {"field": "path.plan_id", "reason": job_error.value.reason}
+        ]
+        return
     if mode == "async":
         assert answer.status_code == 202, answer.text
         job = wait_for(

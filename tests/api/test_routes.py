@@ -165,18 +165,30 @@ def test_bad_input_is_422_naming_the_field(
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("vehicles", "field", "reason"),
+    [
+        (["nope"], "params.initial_plan.routes.0.vehicle_id", "unknown vehicle 'nope'"),
+        # two routes of one courier: a failed job after a 202 (async) too
+        (["courier-1", "courier-1"], "params.initial_plan.routes.1.vehicle_id",
+         "vehicle 'courier-1' already has route 0"),
+    ],
+)  # fmt: skip
 def test_a_warm_start_naming_an_unknown_vehicle_is_422_from_the_request_root(
-    client: TestClient, keys: dict[str, dict[str, str]], mode: str
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    mode: str,
+    vehicles: list[str],
+    field: str,
+    reason: str,
 ) -> None:
     """It was initial_plan.routes.0.vehicle_id (sync) or a failed job after a 202 (async)."""
     body = _body()
     body["mode"] = mode
-    body["params"]["initial_plan"] = {"routes": [{"vehicle_id": "nope", "stops": []}]}
+    body["params"]["initial_plan"] = {"routes": [{"vehicle_id": v, "stops": []} for v in vehicles]}
     answer = client.post("/v1/routes", json=body, headers=keys["oms"])
     assert answer.status_code == 422, answer.text
-    assert answer.json()["detail"] == [
-        {"field": "params.initial_plan.routes.0.vehicle_id", "reason": "unknown vehicle 'nope'"}
-    ]
+    assert answer.json()["detail"] == [{"field": field, "reason": reason}]
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
 
 
@@ -328,7 +340,8 @@ def test_an_initial_plan_visiting_a_stop_twice_is_422_naming_it(
 def test_a_job_failing_on_its_initial_plan_names_the_field_from_the_request_root(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
-    # a stop visited twice: only the solver finds it (an unknown vehicle is refused before)
+    # a stop visited twice: only the solver finds it (an unknown vehicle, or a vehicle with two
+    # routes, is refused before)
     routes = [
         {"vehicle_id": "courier-1", "stops": [_stop("o1")]},
         {"vehicle_id": "courier-2", "stops": [_stop("o2"), _stop("o1")]},
