@@ -31,6 +31,7 @@ from simulation.params import SimParams
 from simulation.policies import check_policy
 from simulation.result import METRICS, RATE_TRIALS, kpi_interval
 from simulation.stats import FamilyTest, holm_family, paired_diff
+from simulation.twin import order_of_task
 
 #: KPIs shown in the comparison table (the CSV has all of METRICS).
 TABLE_METRICS: tuple[str, ...] = (
@@ -182,9 +183,10 @@ def _trim_plan(plan: Plan, scenario: Scenario) -> Plan:
     """Drop routes of couriers and stops of orders the variant does not have."""
     vehicles = {v.id for v in scenario.vehicles}
     orders = {o.id for o in scenario.orders}
+    nodes = {n.id for n in scenario.nodes}
 
-    def known(order_id: str | None) -> bool:
-        return order_id is None or order_id in orders or order_id.rsplit("@", 1)[0] in orders
+    def known(order_id: str | None) -> bool:  # '<order>@<node>': a job of a split order
+        return order_id is None or order_of_task(order_id, orders, nodes) is not None
 
     routes = [
         r.model_copy(update={"stops": [s for s in r.stops if known(s.order_id)]})

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Generator, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -152,13 +152,11 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
                 if ps.location is not None and ps.location not in locations:
                     return False
                 continue
-            order_id = ps.order_id
+            if ps.order_id is None:
+                return False
+            order_id = order_of_task(ps.order_id, order_ids, node_ids)
             if order_id is None:
                 return False
-            if order_id not in order_ids:
-                order_id = order_id.rsplit("@", 1)[0] if "@" in order_id else None
-                if order_id not in order_ids:
-                    return False
             if ps.kind != StopKind.PICKUP:
                 continue  # a delivery is at its order's location, whatever the stop says
             if ps.location is not None and ps.location not in locations:
@@ -289,11 +287,27 @@ class _PlanRoutes:
 
 
 def _order_of(world: World, order_id: str) -> int | None:
-    """Index of an order id, or of ``<order id>@<node id>`` shipment jobs of a routing plan."""
-    o = world.order_index.get(order_id)
-    if o is None and "@" in order_id:
-        o = world.order_index.get(order_id.rsplit("@", 1)[0])
-    return o
+    """Index of an order id, or of ``<order id>@<node id>`` shipment jobs of a routing plan
+    (see :func:`order_of_task`)."""
+    found = order_of_task(order_id, world.order_index, world.node_index)
+    return None if found is None else world.order_index[found]
+
+
+def order_of_task(task_id: str, order_ids: Container[str], node_ids: Container[str]) -> str | None:
+    """The order a plan's stop names by ``task_id``: the order of that id, else of a courier
+    job ``<order id>@<node id>`` (an order shipped from several nodes) for a node of the
+    scenario, whose id may hold ``@`` itself (``o@st@1`` is order ``o`` shipped from node
+    ``st@1``), else ``<order id>@<anything>``; None when it names none."""
+    if task_id in order_ids:
+        return task_id
+    at = task_id.find("@")
+    while at >= 0:
+        if task_id[:at] in order_ids and task_id[at + 1 :] in node_ids:
+            return task_id[:at]
+        at = task_id.find("@", at + 1)
+    if "@" in task_id and task_id.rsplit("@", 1)[0] in order_ids:
+        return task_id.rsplit("@", 1)[0]
+    return None
 
 
 class DispatchSimulator:

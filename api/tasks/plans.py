@@ -358,10 +358,6 @@ def _on_board_skill(vehicle_id: str) -> str:
     return f"on board {vehicle_id}"
 
 
-def _base_order(job_id: str) -> str:
-    return job_id.rsplit("@", 1)[0]
-
-
 def _remaining_inventory(scenario: Scenario, lines: list[AllocationLine]) -> Scenario:
     """The scenario with the stock the kept allocation already uses taken off the shelves."""
     used: dict[tuple[str, str], int] = defaultdict(int)
@@ -398,7 +394,7 @@ def reoptimise(
     from solvers.allocation.request import AllocationRequest
     from solvers.explain import explain_routes
     from solvers.routing import solve_routes_with_stats
-    from solvers.routing.from_allocation import order_of_job
+    from solvers.routing.from_allocation import job_order_resolver
 
     t0 = time.perf_counter()
     now = req.now_s
@@ -497,6 +493,7 @@ def reoptimise(
     present = {j.id: j for j in jobs}
 
     pinned_orders = set(req.pinned_order_ids)
+    base_order = job_order_resolver(updated)  # a node id may hold '@': 'o@st@1' is o's
     initial_routes = []
     stored_stops: list[list[int]] = []  # per route, the stored place of each warm-start stop
     for route in old.routes:
@@ -513,7 +510,7 @@ def reoptimise(
             keep = (
                 stop.pinned
                 or stop.order_id in on_board
-                or _base_order(stop.order_id) in pinned_orders
+                or base_order(stop.order_id) in pinned_orders
             )
             stops.append(stop.model_copy(update={"pinned": keep}))
             places.append(place)
@@ -542,7 +539,7 @@ def reoptimise(
         rparams = rparams.model_copy(update={"engine": "greedy"})
     # the solver names fields of its params, and of the courier jobs: each job's order is a
     # new order of the request, or one of the stored plan
-    job_orders = [order_of_job(updated, job.id) or job.id for job in routing.orders]
+    job_orders = [base_order(job.id) or job.id for job in routing.orders]
     with (
         fields_under("routing"),
         _reoptimise_fields(job_orders, req, scenario),

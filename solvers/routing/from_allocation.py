@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from fractions import Fraction
 
 from scenarios.errors import InputError, ScenarioInputError
@@ -30,8 +30,13 @@ def routing_scenario_from_allocation(
     An order with a ``pickup`` of its own is a pickup-and-delivery job as it stands (its goods
     are at its pickup, it is not allocated to nodes): an allocation line of it is an
     InputError. An order whose tasks would have an id past :data:`MAX_TASK_ID` characters
-    as allocated is a :class:`~scenarios.errors.ScenarioInputError` on its ``orders.N.id``.
+    as allocated is a :class:`~scenarios.errors.ScenarioInputError` on its ``orders.N.id``;
+    so is a node id that would give two tasks of one order one id (``M:pickup@M`` next to a
+    node ``M``, see :func:`node_id_clash`) on its ``nodes.N.id``, whatever the allocation.
     """
+    node_clash = node_id_clash([node.id for node in scenario.nodes])
+    if node_clash is not None:  # two tasks of one id: the routes would fail validation
+        raise ScenarioInputError(f"nodes.{node_clash[0]}.id", node_clash[1])
     shipped: dict[tuple[str, str], int] = defaultdict(int)
     for i, line in enumerate(allocation):
         try:
@@ -141,14 +146,25 @@ def order_of_job(scenario: Scenario, job_id: str) -> str | None:
     """The id of the order of ``scenario`` a courier job of
     :func:`routing_scenario_from_allocation` ships (``<order id>`` or ``<order id>@<node
     id>``); None for an id that is neither."""
+    return job_order_resolver(scenario)(job_id)
+
+
+def job_order_resolver(scenario: Scenario) -> Callable[[str], str | None]:
+    """:func:`order_of_job` for many job ids of one scenario (its ids are read once)."""
     orders = {order.id for order in scenario.orders}
-    if job_id in orders:
-        return job_id
-    for node in scenario.nodes:
-        suffix = f"@{node.id}"
-        if job_id.endswith(suffix) and job_id[: -len(suffix)] in orders:
-            return job_id[: -len(suffix)]
-    return None
+    nodes = {node.id for node in scenario.nodes}
+
+    def order_of(job_id: str) -> str | None:
+        if job_id in orders:
+            return job_id
+        at = job_id.find("@")
+        while at >= 0:  # a node id may hold '@' too: 'o@st@1' is o shipped from 'st@1'
+            if job_id[:at] in orders and job_id[at + 1 :] in nodes:
+                return job_id[:at]
+            at = job_id.find("@", at + 1)
+        return None
+
+    return order_of
 
 
 #: The pickup task of a courier job ``J`` at node ``N`` is ``J:pickup@N`` (see

@@ -500,7 +500,14 @@ def _check_known_stops(plan: Plan, scenario: Scenario, absent: Collection[str] =
     if plan.engine == TWIN_ENGINE:
         return
     orders = {o.id: o for o in scenario.orders}
+    nodes = {n.id for n in scenario.nodes}
     split = {o.id.rsplit("@", 1)[0] for o in scenario.orders if "@" in o.id}
+    split.update(  # a node id may hold '@' too: 'o@st@1' is order o shipped from 'st@1'
+        o.id[:at]
+        for o in scenario.orders
+        for at, char in enumerate(o.id)
+        if char == "@" and o.id[at + 1 :] in nodes
+    )
     split.update(absent)
     for ri, route in enumerate(plan.routes):
         for si, st in enumerate(route.stops):

@@ -947,6 +947,46 @@ def test_reoptimise_allocates_new_orders_as_of_its_now(
     assert "not allocated" in note, note
 
 
+@pytest.mark.parametrize("node_id", ["st@1", "x:pickup@y"])
+def test_a_node_id_with_an_at_sign_is_planned_played_and_pinned(
+    client: TestClient, keys: dict[str, dict[str, str]], node_id: str
+) -> None:
+    """A node id holding '@' (no clash: no node ``x`` next to ``x:pickup@x``): the job of an
+    order shipped from it and another node, ``split@st@1``, was read back as order
+    ``split@st`` (the text before its last '@'), so the plan's own evaluation in the twin was
+    a 422 on ``plan.routes.0.stops.N.order_id`` (unknown order), and a re-plan did not pin
+    it. Its order is the one before a node's id now."""
+    body = _plan_body(replications=3)
+    scenario = body["scenario"]
+    scenario["skus"].append({"id": "jam"})
+    store = scenario["nodes"][1]
+    store.update(id=node_id, inventory={**store["inventory"], "jam": 3})
+    split = {
+        "id": "split",
+        "location": {"x": 1500, "y": 800},
+        "lines": [{"sku": "cups", "quantity": 1}, {"sku": "jam", "quantity": 1}],
+    }
+    scenario["orders"].append(split)  # cups at dc-1 alone, jam at the store alone
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    made = answer.json()
+    plan = Plan.model_validate(made["plan"])
+    assert {ln.node_id for ln in plan.allocation if ln.order_id == "split"} == {"dc-1", node_id}
+    tasks = {s.task_id for r in plan.routes for s in r.stops}
+    for node in ("dc-1", node_id):
+        assert {f"split@{node}", f"split@{node}:pickup@{node}"} <= tasks
+    assert not plan.unassigned
+    kpis = made["kpis"]
+    assert kpis["orders_unserved"]["mean"] == 0.0 and kpis["orders_unfilled"]["mean"] == 0.0
+    assert kpis["extra"]["orders_delivered"]["mean"] == 4.0  # the twin played them all
+    reopt = {"now_s": 0, "pinned_order_ids": ["split"], "routing": {"time_limit_s": 0.3}}
+    again = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=reopt, headers=keys["oms"])
+    assert again.status_code == 200, again.text
+    replan = Plan.model_validate(again.json()["plan"])
+    stops = [s for r in replan.routes for s in r.stops if (s.order_id or "").startswith("split")]
+    assert len(stops) == 4 and all(s.pinned for s in stops)
+
+
 def test_a_node_id_that_gives_two_tasks_of_one_order_one_id_is_422(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:

@@ -229,6 +229,30 @@ def test_a_pickup_is_taken_where_the_twin_takes_it(
         assert err.value.field.startswith("plan.routes.0.stops.0.")
 
 
+@pytest.mark.parametrize(("node_id", "order_id"), [("n2", "a@n2"), ("n@2", "a@n@2")])
+def test_a_job_of_a_node_whose_id_holds_an_at_sign_is_its_orders(
+    node_id: str, order_id: str
+) -> None:
+    """The job ``a@n@2`` of order a shipped from node ``n@2`` was read as order ``a@n`` (the
+    text before its last '@'): unknown, the plan refused. It is a's job, picked at n@2."""
+    data = _two_nodes()
+    data["nodes"][1]["id"] = node_id
+    scenario = Scenario.model_validate(data)
+    lines = [{"order_id": "a", "sku": "A", "node_id": n, "quantity": 1} for n in ("n1", node_id)]
+    stops = [
+        {"order_id": order_id, "kind": kind, "arrival_s": 0, "start_s": 0, "departure_s": 0}
+        | ({"location": _loc(100)} if kind == "pickup" else {})
+        for kind in ("pickup", "delivery")
+    ]
+    plan = Plan.model_validate(
+        {"allocation": lines, "routes": [{"vehicle_id": "v1", "stops": stops}]}
+    )
+    assert plan_ids_known(scenario, plan)
+    check_plan_ids(scenario, plan)
+    routes = _PlanRoutes(compile_world(scenario, travel_tables=False), plan)
+    assert [(st.order, st.node) for st in routes.stops[0]] == [(0, 1), (0, -1)]
+
+
 def test_a_scenario_without_nodes_ships_from_its_vehicles_depots() -> None:
     """The twin's depot ``depot:<vehicle>`` (one per start location) is a node of the plan."""
     data = _two_nodes() | {"nodes": []}

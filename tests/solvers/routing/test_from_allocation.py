@@ -21,14 +21,18 @@ from scenarios import (
     UnassignedReason,
     Vehicle,
 )
+from scenarios.errors import ScenarioInputError
+from simulation.twin import order_of_task
 from solvers.routing import RoutingParams, routing_scenario_from_allocation, solve_routes
 from solvers.routing.from_allocation import (
+    MAX_TASK_ID,
     _split_demand,
     job_id_clash,
     node_id_clash,
     order_of_job,
     own_task_clash,
     task_id_too_long,
+    task_ids,
 )
 from solvers.validate import validate_plan
 
@@ -266,14 +270,20 @@ def test_a_node_id_that_gives_two_tasks_of_one_order_one_id_is_found(
         assert clash[1].endswith(": rename it")
 
 
-def test_the_node_clash_is_two_tasks_of_one_id_when_built() -> None:
-    """What the check refuses really gives two tasks of one id."""
+def test_the_node_clash_is_refused_when_the_jobs_are_built() -> None:
+    """What the check refuses would give two tasks of one id (the job of A from node
+    ``m:pickup@m`` and the pickup of its job from ``m``, both ``A@m:pickup@m``): the API
+    refused such node ids, but routing_scenario_from_allocation built the two tasks for any
+    other caller. It refuses the node id itself now, whatever the allocation ships."""
     s = _id_scenario(["A"], ["m", "m:pickup@m"])
-    allocation = [
+    both = [
         AllocationLine(order_id="A", sku="s", node_id=n, quantity=1) for n in ("m", "m:pickup@m")
     ]
-    ids = _task_ids(routing_scenario_from_allocation(s, allocation))
-    assert ids.count("A@m:pickup@m") == 2
+    for allocation in (both, both[:1], []):
+        with pytest.raises(ScenarioInputError) as err:
+            routing_scenario_from_allocation(s, allocation)
+        assert err.value.field == "nodes.1.id"
+        assert err.value.reason == node_id_clash(["m", "m:pickup@m"])[1]  # type: ignore[index]
 
 
 #: pieces of ids: the separators and the word of the task ids, and a few plain characters
@@ -398,6 +408,57 @@ def test_no_clash_found_means_distinct_task_ids(
     tasks = _task_ids(jobs)
     assert len(tasks) == len(set(tasks)), tasks
     assert max(map(len, tasks), default=0) <= 200
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=_order_and_node_ids(), data=st.data())
+def test_distinct_shipments_have_distinct_task_ids_or_are_refused(
+    ids: tuple[list[str], list[str]], data: st.DataObject
+) -> None:
+    """Node and order ids from '@', ':' and 'pickup' (``m:pickup@m`` next to ``m``, ``st@1``
+    ...): the tasks of distinct (order, node, kind) of an allocation have distinct ids, each
+    naming its order back (routing's order_of_job and the twin's reading of a plan's stop),
+    or the ids are refused: a node id by routing_scenario_from_allocation itself (on
+    ``nodes.N.id``), an order id by the plan's checks between orders (job_id_clash)."""
+    order_ids, node_ids = ids
+    if max(map(len, [*order_ids, *node_ids])) > MAX_TASK_ID:
+        return  # not an id (at most 200 characters)
+    scenario = _id_scenario(order_ids, node_ids)
+    ships = {
+        o: data.draw(st.lists(st.sampled_from(node_ids), unique=True), label=o) for o in order_ids
+    }
+    allocation = [
+        AllocationLine(order_id=o, sku="s", node_id=n, quantity=1)
+        for o, nodes in ships.items()
+        for n in nodes
+    ]
+    node_clash = node_id_clash(node_ids)
+    try:
+        jobs = routing_scenario_from_allocation(scenario, allocation)
+    except ScenarioInputError as err:
+        if node_clash is not None:
+            event("a node id is refused")
+            assert (err.field, err.reason) == (f"nodes.{node_clash[0]}.id", node_clash[1])
+        else:
+            event("an id is too long")
+            assert err.field.endswith(".id") and "is too long for its courier tasks" in err.reason
+        return
+    assert node_clash is None
+    if job_id_clash(order_ids, node_ids) is not None:
+        event("an order id is refused")
+        return
+    event("built")
+    tasks: dict[str, tuple[str, str, str]] = {}  # task id -> (order, node, kind)
+    for order_id, nodes in ships.items():
+        for node_id in nodes:
+            job_id, pickup_id = task_ids(order_id, node_id, len(nodes) > 1)
+            for task_id, kind in ((job_id, "delivery"), (pickup_id, "pickup")):
+                assert task_id not in tasks, (task_id, tasks[task_id], (order_id, node_id, kind))
+                tasks[task_id] = (order_id, node_id, kind)
+            # a stop names its job (a pickup's task id aside): the job names its order back
+            assert order_of_job(scenario, job_id) == order_id
+            assert order_of_task(job_id, set(order_ids), set(node_ids)) == order_id
+    assert sorted(_task_ids(jobs)) == sorted(tasks)
 
 
 @pytest.mark.parametrize(
