@@ -135,13 +135,15 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
     skus = {s.id for s in scenario.skus}
     skus.update(sku for node in scenario.nodes for sku in node.inventory)
     skus.update(line.sku for order in scenario.orders for line in order.lines)
+    own_pickup = {o.id: o.pickup.location for o in scenario.orders if o.pickup}
     alloc_nodes: dict[str, set[str]] = {}
     for line in plan.allocation:
         if line.order_id not in order_ids or line.node_id not in node_ids or line.sku not in skus:
             return False
+        if line.order_id in own_pickup:
+            return False  # not allocated to nodes (see _PlanRoutes)
         alloc_nodes.setdefault(line.order_id, set()).add(line.node_id)
     vehicle_ids = {vehicle.id for vehicle in scenario.vehicles}
-    own_pickup = {o.id: o.pickup.location for o in scenario.orders if o.pickup}
     routed: set[str] = set()
     for route in plan.routes:
         if route.vehicle_id not in vehicle_ids or route.vehicle_id in routed:
@@ -162,8 +164,10 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
             if ps.location is not None and ps.location not in locations:
                 return False
             own = own_pickup.get(order_id)
-            if own is not None and (ps.location is None or ps.location == own):
-                continue
+            if own is not None:  # picked up at its own pickup, never at a node
+                if ps.location is None or ps.location == own:
+                    continue
+                return False
             if ps.location is not None:
                 if ps.location not in node_locs:
                     return False
@@ -214,6 +218,8 @@ class _PlanRoutes:
             sku = world.sku_index.get(line.sku)
             if sku is None:
                 raise InputError(f"{where}.sku", f"unknown SKU {line.sku!r}")
+            if world.orders.pickup_location[o] >= 0:  # the twin would pick nothing there
+                raise InputError(f"{where}.order_id", own_pickup_allocated(line.order_id))
             self.alloc.setdefault(o, {}).setdefault(n, []).append((sku, line.quantity))
         orders = world.orders
         for r, route in enumerate(plan.routes):
@@ -248,10 +254,15 @@ class _PlanRoutes:
                     self.courier_of.setdefault(o, c)
                     if ps.kind == StopKind.DELIVERY:
                         stop = Stop(DELIVERY, o, orders.location[o])
-                    elif orders.pickup_location[o] >= 0 and (
-                        ps.location is None
-                        or world.loc_of.get(ps.location) == orders.pickup_location[o]
-                    ):
+                    elif orders.pickup_location[o] >= 0:
+                        if (
+                            ps.location is not None
+                            and world.location_of(ps.location, where=f"{where}.location")
+                            != orders.pickup_location[o]
+                        ):
+                            raise InputError(
+                                f"{where}.location", own_pickup_elsewhere(world.orders.ids[o])
+                            )
                         stop = Stop(PICKUP, o, orders.pickup_location[o])
                         picked.add(o)
                     else:
@@ -308,6 +319,22 @@ def order_of_task(task_id: str, order_ids: Container[str], node_ids: Container[s
     if "@" in task_id and task_id.rsplit("@", 1)[0] in order_ids:
         return task_id.rsplit("@", 1)[0]
     return None
+
+
+def own_pickup_allocated(order_id: str) -> str:
+    """Why a plan's allocation line of an order with a pickup of its own is refused."""
+    return (
+        f"order {order_id!r} has a pickup of its own: it is a pickup-and-delivery job, not "
+        "allocated to fulfilment nodes (nothing is picked for it at a node)"
+    )
+
+
+def own_pickup_elsewhere(order_id: str) -> str:
+    """Why a plan's pickup of an order with a pickup of its own away from it is refused."""
+    return (
+        f"order {order_id!r} has a pickup of its own: its courier collects it there, not at "
+        "this location (a pickup-and-delivery job is not picked up at a fulfilment node)"
+    )
 
 
 class DispatchSimulator:

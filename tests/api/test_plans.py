@@ -19,7 +19,13 @@ from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from api.tasks.plans import run_reoptimise
 from scenarios import Plan, Scenario, StopKind
 from scenarios.errors import InputError
+from scenarios.stochastic import StochasticParams
+from simulation.decisions import StopType
+from simulation.evaluate import simulate
+from simulation.params import SimParams
+from simulation.twin import DispatchSimulator, check_plan_ids, plan_ids_known
 from solvers.routing import routing_scenario_from_allocation
+from solvers.routing.from_allocation import order_of_job
 from solvers.validate import validate_plan
 from tests.api.conftest import app_of, wait_for
 
@@ -1131,6 +1137,79 @@ def test_an_order_with_its_own_pickup_is_a_courier_job_in_the_plan_and_the_twin(
     assert not {"pd", "pd-2", "pd-3"} & {line.order_id for line in replan.allocation}
     picks = {s.task_id for r in replan.routes for s in r.stops if s.kind == StopKind.PICKUP}
     assert {"pd-3:pickup"} <= picks
+
+
+def test_a_plan_with_an_own_pickup_plays_stop_for_stop_and_one_picked_at_a_node_is_422(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The twin plays the plan POST /v1/plans makes for a scenario with nodes and an order
+    with its own pickup stop for stop (each of the plan's tasks, none unknown to it). A plan
+    that allocates such an order to a node, or picks it up at one (as plans made before it
+    was a courier job did), contradicts what the twin plays: the twin took it, and its courier
+    waited at the node for a parcel nothing picked, every order of the route unserved. It is
+    a 422 naming the allocation line, or the stop's location."""
+    body = _plan_body(replications=0)
+    body["scenario"]["orders"].append(_pickup_order("pd"))
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    plan = Plan.model_validate(answer.json()["plan"])
+    deterministic = StochasticParams.deterministic().model_dump(mode="json")
+    scenario = Scenario.model_validate({**body["scenario"], "stochastic": deterministic})
+    assert plan_ids_known(scenario, plan)
+    check_plan_ids(scenario, plan)
+    sim = DispatchSimulator(scenario, plan=plan, params=SimParams(record_routes=True))
+    day = simulate(sim.world, plan, None, seed=1, simulator=sim)
+    assert day.executed is not None and day.metrics["orders_delivered"] == 4
+    order_ids = sim.world.orders.ids
+    kinds = {StopKind.PICKUP: StopType.PICKUP, StopKind.DELIVERY: StopType.DELIVERY}
+    played: list[tuple[str | None, StopKind]] = []
+    for route in plan.routes:
+        executed = day.executed[sim.world.vehicle_index[route.vehicle_id]]
+        planned = [
+            (kinds[st.kind], order_of_job(scenario, st.order_id or ""))
+            for st in route.stops
+            if st.kind != StopKind.BREAK
+        ]
+        assert [(kind, order_ids[o]) for kind, o, *_ in executed] == planned
+        played += [(st.task_id, st.kind) for st in route.stops]
+    assert {("pd:pickup", StopKind.PICKUP), ("pd", StopKind.DELIVERY)} <= set(played)
+    # the plan as made before: pd allocated to dc-1 and picked up there
+    line = {"order_id": "pd", "sku": "cups", "node_id": "dc-1", "quantity": 1}
+    at_dc = {"x": 0, "y": 0}
+    old = json.loads(plan.model_dump_json())
+    old["allocation"].append(line)
+    [(r, k)] = [
+        (r, k)
+        for r, route in enumerate(old["routes"])
+        for k, stop in enumerate(route["stops"])
+        if stop["task_id"] == "pd:pickup"
+    ]
+    old["routes"][r]["stops"][k].update(task_id="pd:pickup@dc-1", location=at_dc)
+    sim_body = {"scenario": body["scenario"], "policy": "plan", "replications": 2}
+    own = "order 'pd' has a pickup of its own: "
+    for drop_line, field, reason in (
+        (
+            False,
+            f"plan.allocation.{len(old['allocation']) - 1}.order_id",
+            own + "it is a pickup-and-delivery job, not allocated to fulfilment nodes "
+            "(nothing is picked for it at a node)",
+        ),
+        (
+            True,
+            f"plan.routes.{r}.stops.{k}.location",
+            own + "its courier collects it there, not at this location (a "
+            "pickup-and-delivery job is not picked up at a fulfilment node)",
+        ),
+    ):
+        sent = copy.deepcopy(old)
+        if drop_line:
+            sent["allocation"].pop()
+        refused = client.post(
+            "/v1/simulations", json={**sim_body, "plan": sent}, headers=keys["planner"]
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"] == [{"field": field, "reason": reason}]
+        assert not plan_ids_known(scenario, Plan.model_validate(sent))
 
 
 def test_an_own_pickup_id_that_is_an_allocated_orders_task_id_is_422(

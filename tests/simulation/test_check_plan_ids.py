@@ -200,7 +200,9 @@ def _two_nodes() -> dict[str, Any]:
         (["n1"], "a", _OFF, False),  # not a location of the scenario
         ([], "p", None, True),  # its own pickup
         ([], "p", 500, True),
-        ([], "p", 100, True),  # elsewhere, at a node
+        # elsewhere, at a node: taken, and played at the node, where nothing is picked for p
+        # (its courier waited there for good); p is a courier job from its own pickup
+        ([], "p", 100, False),
         ([], "p", 300, False),  # elsewhere, not at a node
         ([], "p", _OFF, False),
     ],
@@ -227,6 +229,19 @@ def test_a_pickup_is_taken_where_the_twin_takes_it(
         with pytest.raises(InputError) as err:
             check_plan_ids(scenario, plan, source="p.json")
         assert err.value.field.startswith("plan.routes.0.stops.0.")
+
+
+def test_an_order_with_its_own_pickup_is_not_allocated_by_a_plan() -> None:
+    """An allocation line of order p (its own pickup) contradicts the twin, which allocates
+    nothing for it (its courier collects it at its pickup): refused, naming the line."""
+    scenario = Scenario.model_validate(_two_nodes())
+    line = {"order_id": "p", "sku": "A", "node_id": "n1", "quantity": 1}
+    plan = Plan.model_validate({"allocation": [line]})
+    assert not plan_ids_known(scenario, plan)
+    with pytest.raises(InputError) as err:
+        check_plan_ids(scenario, plan, source="p.json")
+    assert (err.value.field, err.value.source) == ("plan.allocation.0.order_id", "p.json")
+    assert err.value.reason.startswith("order 'p' has a pickup of its own: it is a pickup-")
 
 
 @pytest.mark.parametrize(("node_id", "order_id"), [("n2", "a@n2"), ("n@2", "a@n@2")])
