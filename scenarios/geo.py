@@ -53,6 +53,14 @@ def check_id_keys(mapping: Mapping[str, object], field: str) -> None:
             raise FieldError((field, _CONTROL.sub(_escaped, key)), str(err)) from None
 
 
+def check_stock_keys(inventory: Mapping[str, object], safety_stock: object) -> None:
+    """Raise FieldError for a SKU id of a node's ``inventory`` or ``safety_stock`` (a mapping
+    by SKU, or one number for every SKU) holding a control character."""
+    check_id_keys(inventory, "inventory")
+    if isinstance(safety_stock, Mapping):
+        check_id_keys(safety_stock, "safety_stock")
+
+
 def _escaped(match: re.Match[str]) -> str:
     return repr(match.group())[1:-1]
 

@@ -20,7 +20,7 @@ from scenarios.geo import (
     PosInt,
     StrictModel,
     TimeWindow,
-    check_id_keys,
+    check_stock_keys,
     check_windows,
 )
 from scenarios.saved import record_done, take_pending
@@ -170,9 +170,7 @@ class FulfilmentNode(StrictModel):
     @model_validator(mode="after")
     def _sku_ids(self) -> Self:
         # SKU ids as keys: no control character, as in an order line's sku
-        check_id_keys(self.inventory, "inventory")
-        if isinstance(self.safety_stock, dict):
-            check_id_keys(self.safety_stock, "safety_stock")
+        check_stock_keys(self.inventory, self.safety_stock)
         return self
 
     def safety_stock_for(self, sku: str) -> int:

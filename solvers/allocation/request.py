@@ -25,6 +25,7 @@ from scenarios.geo import (
     StrictModel,
     TimeWindow,
     check_id_keys,
+    check_stock_keys,
     check_windows,
 )
 from scenarios.model import NodeKind, OrderLine, Scenario, Tier
@@ -75,9 +76,7 @@ class AllocationNode(StrictModel):
     @model_validator(mode="after")
     def _sku_ids(self) -> Self:
         # SKU ids as keys: no control character, as in an order line's sku
-        check_id_keys(self.inventory, "inventory")
-        if isinstance(self.safety_stock, dict):
-            check_id_keys(self.safety_stock, "safety_stock")
+        check_stock_keys(self.inventory, self.safety_stock)
         return self
 
     def safety_stock_for(self, sku: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,54 +31,37 @@ def test_jobs_run_on_ray_when_configured(
     registry.add(TaskSpec("test_pyomo", "tests.api.helpers:pyomo_loaded_task", solver="test"))
     client = make_client(on_ray, registry)
     ctx = app_of(client).state.ctx
-    with ctx.sessions() as session:
-        ok = ctx.jobs.submit(
-            session,
-            kind="test_sleep",
-            payload={"seconds": 0.1, "value": 7},
-            key_id=None,
-            seed=None,
-            input_hash="",
+
+    def submit(kind: str, payload: dict[str, object]) -> str:
+        with ctx.sessions() as session:
+            job_id: str = ctx.jobs.submit(
+                session,
+                kind=kind,
+                payload=payload,
+                key_id=None,
+                seed=None,
+                input_hash="",
+                timeout_s=120,
+            ).id
+        return job_id
+
+    def ended(job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = wait_for(
+            lambda: client.get(f"/v1/jobs/{job_id}").json(),
+            lambda j: j["status"] in {"done", "failed"},
             timeout_s=120,
-        ).id
-        bad = ctx.jobs.submit(
-            session,
-            kind="test_crash",
-            payload={},
-            key_id=None,
-            seed=None,
-            input_hash="",
-            timeout_s=120,
-        ).id
-    done = wait_for(
-        lambda: client.get(f"/v1/jobs/{ok}").json(),
-        lambda j: j["status"] in {"done", "failed"},
-        timeout_s=120,
-    )
+        )
+        return job
+
+    ok = submit("test_sleep", {"seconds": 0.1, "value": 7})
+    bad = submit("test_crash", {})
+    done = ended(ok)
     assert done["status"] == "done" and done["result"]["value"] == 7
-    failed = wait_for(
-        lambda: client.get(f"/v1/jobs/{bad}").json(),
-        lambda j: j["status"] in {"done", "failed"},
-        timeout_s=120,
-    )
+    failed = ended(bad)
     assert failed["status"] == "failed" and "solver exploded" in failed["error"]
     # a Ray worker imported Pyomo in its first pyomo job's time limit (about 1.5 s, or the
     # highspy backend under a shorter one): it now imports it before the job runs
-    with ctx.sessions() as session:
-        pyomo = ctx.jobs.submit(
-            session,
-            kind="test_pyomo",
-            payload={},
-            key_id=None,
-            seed=None,
-            input_hash="",
-            timeout_s=120,
-        ).id
-    loaded = wait_for(
-        lambda: client.get(f"/v1/jobs/{pyomo}").json(),
-        lambda j: j["status"] in {"done", "failed"},
-        timeout_s=120,
-    )
+    loaded = ended(submit("test_pyomo", {}))
     assert loaded["status"] == "done" and loaded["result"] == {"pyomo": True}
     # the local instance keeps its session files in pytest's temp dir, not in /tmp/ray
     session = (ray_temp_dir / "session_latest").resolve()
