@@ -145,6 +145,10 @@ def start_service(ctx: ServiceContext) -> None:
         from api.demo import load_demo
 
         ctx.demo = load_demo(ctx)
+    # local job processes: their fork server starts now (in ~10 ms), not with the first job,
+    # which waited for its imports (seconds with Pyomo); it imports in a process of its own,
+    # started after the start-up's own work so as not to take CPU from it
+    executor.warm_up()
     ctx.ready = True
     log.info("dispatchlab service ready (replica %s)", ctx.jobs.instance_id)
 

@@ -57,12 +57,13 @@ def pin(cpu: int) -> None:
             os.sched_setaffinity(tid, {cpu})
 
 
-def release_pin() -> None:
-    """Give this process every CPU of the service again, if its parent was pinned."""
+def release_pin(pid: int = 0) -> None:
+    """Give this process (or process ``pid``) every CPU of the service again, if its parent
+    was pinned."""
     cpus = os.environ.get(SERVICE_CPUS_ENV)
     if not cpus or not pinning_supported():
         return
     wanted = {int(c) for c in cpus.split(",") if c.strip()}
     # a CPU gone offline or a container's set shrunk: keep the CPU it has
     with contextlib.suppress(OSError):
-        os.sched_setaffinity(0, wanted)
+        os.sched_setaffinity(pid, wanted)

@@ -7,13 +7,18 @@ and exits if the server dies, so a killed server leaves no orphan solving on.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 import traceback
 import warnings
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any, Literal, Protocol
@@ -76,6 +81,10 @@ class Executor(Protocol):
     """Starts jobs; ``capacity`` of them may run at once."""
 
     capacity: int
+
+    def warm_up(self) -> None:
+        """Get ready for the first job (called as the service starts; must not block it)."""
+        ...
 
     def start(self, job_id: str, target: str, payload: JsonDict) -> Execution:
         """Start running ``target(payload)``."""
@@ -173,18 +182,110 @@ class _ProcessExecution:
         self._conn.close()
 
 
+#: the fork server's first and last preload modules (SIGINT ignored while it imports)
+PRELOAD_BEGIN = ("api.preload_begin",)
+PRELOAD_END = ("api.preload_end",)
+
+#: what uses this process's fork server (one per process, shared): LocalExecutors, and
+#: :func:`fork_server_kept`; the last one gone stops it
+_FORK_SERVER_USERS: weakref.WeakSet[object] = weakref.WeakSet()
+_FORK_SERVER_LOCK = threading.Lock()
+
+
+class _Keeper:
+    """A user of the fork server that is no executor (see :func:`fork_server_kept`)."""
+
+
+@contextlib.contextmanager
+def fork_server_kept() -> Iterator[None]:
+    """While inside, closing the last executor leaves the fork server running, and the next
+    service started in this process uses it, its imports done (the tests start hundreds of
+    services in one process: seconds of imports each otherwise); stopped on the way out."""
+    keeper = _Keeper()
+    with _FORK_SERVER_LOCK:
+        _FORK_SERVER_USERS.add(keeper)
+    try:
+        yield
+    finally:
+        with _FORK_SERVER_LOCK:
+            _FORK_SERVER_USERS.discard(keeper)
+            if not _FORK_SERVER_USERS:
+                stop_fork_server()
+
+
+def fork_server_pid() -> int | None:
+    """The pid of this process's fork server (multiprocessing's), None if none was started."""
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    return pid if isinstance(pid, int) else None
+
+
+def stop_fork_server() -> bool:
+    """Stop this process's fork server, if it started one (True); the next job starts another.
+
+    multiprocessing has no public way: its ``ForkServer._stop_unlocked`` closes the server's
+    "alive" pipe, waits for it to exit and removes its socket. A fork server still importing
+    its preload modules (seconds after it started) sees the closed pipe only once done, so it
+    is sent SIGTERM first (it holds nothing to save; its job processes are gone by then).
+    """
+    server = getattr(forkserver, "_forkserver", None)
+    lock = getattr(server, "_lock", None)
+    stop = getattr(server, "_stop_unlocked", None)
+    if server is None or lock is None or stop is None:  # another Python: left to exit with us
+        return False
+    with lock:
+        pid = getattr(server, "_forkserver_pid", None)
+        if not isinstance(pid, int):
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        try:
+            stop()
+        except ChildProcessError:  # reaped by someone else: forget it (the next job restarts)
+            server._forkserver_pid = None
+    return True
+
+
 class LocalExecutor:
-    """A bounded pool: at most ``capacity`` worker processes, one per running job."""
+    """A bounded pool: at most ``capacity`` worker processes, one per running job.
+
+    Where the fork server start method exists, job processes are forked from multiprocessing's
+    fork server, which imports the ``preload`` modules once. :meth:`warm_up` starts it (the
+    service does as it starts), else the first job does and waits for those imports (seconds
+    with Pyomo); :meth:`close` stops it once no other executor of the process uses it.
+    """
 
     def __init__(self, capacity: int, *, preload: list[str] | None = None) -> None:
         self.capacity = capacity
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         self._ctx: BaseContext = mp.get_context(method)
-        if method == "forkserver" and preload:
-            self._ctx.set_forkserver_preload(preload)
+        self._forks = method == "forkserver"
+        if self._forks and preload:
+            # a Ctrl-C while it imports them must not interrupt it (see api.preload_begin)
+            self._ctx.set_forkserver_preload([*PRELOAD_BEGIN, *preload, *PRELOAD_END])
+
+    def warm_up(self) -> None:
+        """Start the fork server now, in about 10 ms: it imports the preload modules in its
+        own process, while the service starts and waits for clients (nothing to do without
+        a fork server: each job process is spawned)."""
+        if not self._forks:
+            return
+        with _FORK_SERVER_LOCK:
+            _FORK_SERVER_USERS.add(self)
+            forkserver.ensure_running()
+            pid = fork_server_pid()
+        if pid is not None:
+            from api.core.cpus import release_pin
+
+            # a pinned API process started it: its imports must not take that CPU from the
+            # API process's own start-up (its job processes get every CPU of the service)
+            release_pin(pid)
 
     def start(self, job_id: str, target: str, payload: JsonDict) -> Execution:
         """Start a worker process for one job."""
+        if self._forks:
+            with _FORK_SERVER_LOCK:
+                _FORK_SERVER_USERS.add(self)
         parent_conn, child_conn = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(  # type: ignore[attr-defined]
             target=_child_main,
@@ -197,7 +298,14 @@ class LocalExecutor:
         return _ProcessExecution(process, parent_conn)
 
     def close(self) -> None:
-        """Nothing to release (processes are owned by their executions)."""
+        """Stop the fork server if no other executor of this process uses it (job processes
+        are owned by their executions, and stopped before)."""
+        with _FORK_SERVER_LOCK:
+            if self not in _FORK_SERVER_USERS:
+                return
+            _FORK_SERVER_USERS.discard(self)
+            if not _FORK_SERVER_USERS:
+                stop_fork_server()
 
 
 def _ray_run(target: str, payload: JsonDict, preload: tuple[str, ...] = ()) -> tuple[str, Any]:
@@ -294,6 +402,9 @@ class RayExecutor:
                 include_dashboard=False,
             )
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_run)
+
+    def warm_up(self) -> None:
+        """Nothing to start: each Ray worker imports the preload modules before its first job."""
 
     def start(self, job_id: str, target: str, payload: JsonDict) -> Execution:
         """Submit one job to Ray."""

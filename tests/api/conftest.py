@@ -69,6 +69,17 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_job_fork_server() -> Iterator[None]:
+    """The services a test process starts share one job fork server (each service stops its
+    own as it stops, and a new one spends seconds of CPU on its imports: the suite took
+    twice the CPU); stopped when the tests are done."""
+    from api.jobs.executors import fork_server_kept
+
+    with fork_server_kept():
+        yield
+
+
 def registry_with_test_kinds() -> TaskRegistry:
     """The service's kinds plus the test kinds."""
     registry = default_registry()

@@ -868,3 +868,55 @@ def test_a_job_process_has_pyomo_before_its_job_runs(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(repo)},
     )
     assert json.loads(out.stdout.splitlines()[-1]) == {"pyomo": True}
+
+
+#: a fresh interpreter: the fork server's preload list, and SIGINT through its first and last
+_PRELOAD_GUARD = """
+import json, os, signal, time
+from multiprocessing import forkserver
+from api.jobs.executors import LocalExecutor
+
+if __name__ == "__main__":
+    LocalExecutor(1, preload=["tests.api.helpers"])
+    out = [forkserver._forkserver._preload_modules]
+    import api.preload_begin
+    os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C while the fork server imports
+    time.sleep(0.1)
+    out.append(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+    import api.preload_end
+    out.append(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    print(json.dumps(out))
+"""
+
+
+def test_a_ctrl_c_while_the_job_fork_server_imports_does_not_interrupt_it(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C reaches the whole foreground process group: the fork server, which now starts
+    with the service, printed a KeyboardInterrupt traceback when it came before its imports
+    were done. It ignores SIGINT while it imports, and its job processes get the handler
+    they had (KeyboardInterrupt)."""
+    import multiprocessing
+    import os
+    import subprocess
+    import sys
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server here: job processes are spawned, nothing preloaded")
+    script = tmp_path / "guard.py"
+    script.write_text(_PRELOAD_GUARD)
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert json.loads(out.stdout.splitlines()[-1]) == [
+        ["api.preload_begin", "tests.api.helpers", "api.preload_end"],
+        True,
+        True,
+    ]

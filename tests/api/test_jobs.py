@@ -569,3 +569,81 @@ def test_housekeeping_also_deletes_expired_idempotency_answers(client: TestClien
     with ctx.sessions() as session:
         left = set(session.scalars(select(IdempotencyRecord.idem_key)).all())
     assert left == {"fresh"}
+
+
+#: a fresh interpreter (the tests' services share one fork server, see one_job_fork_server):
+#: a service's fork server before and after its first job and after it stopped
+_FORK_SERVER_LIFE = """
+import json, os, sys, time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.core.config import Settings
+from api.db.models import Job
+from api.jobs.executors import fork_server_pid
+from api.main import create_app
+from tests.api.conftest import registry_with_test_kinds
+from tests.api.server import alive, descendants
+
+if __name__ == "__main__":
+    settings = Settings(data_dir=Path(sys.argv[1]), job_poll_s=0.05)
+    before = descendants(os.getpid())
+    out = {}
+    with TestClient(create_app(settings, registry=registry_with_test_kinds())) as client:
+        ctx = client.app.state.ctx
+        out["at_start"] = fork_server_pid()
+        out["a_child"] = out["at_start"] in alive(descendants(os.getpid()) - before)
+        with ctx.sessions() as session:
+            job = ctx.jobs.submit(session, kind="test_sleep", payload={"seconds": 0}, key_id=None,
+                                  seed=1, input_hash="h", timeout_s=120)
+            job_id = job.id
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with ctx.sessions() as session:
+                out["job"] = session.get(Job, job_id).status
+            if out["job"] in ("done", "failed"):
+                break
+            time.sleep(0.05)
+        out["after_job"] = fork_server_pid()
+        started = alive(descendants(os.getpid()) - before)
+    out["after_stop"] = fork_server_pid()
+    # multiprocessing's resource tracker, started with the fork server, serves the whole
+    # process and ends with it
+    left = alive(started)
+    trackers = {p for p in left
+                if b"resource_tracker" in Path(f"/proc/{p}/cmdline").read_bytes()}
+    out["left"] = sorted(left - trackers)
+    print(json.dumps(out))
+"""
+
+
+def test_the_job_fork_server_starts_with_the_service_and_stops_with_it(tmp_path: Path) -> None:
+    """The job processes' fork server (which imports the solvers and Pyomo, seconds) was
+    started by the first job, which waited for it. It now starts with the service (the first
+    job uses it), and stopping the service stops it: no process of it is left."""
+    import json
+    import multiprocessing
+    import os
+    import subprocess
+    import sys
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server here: job processes are spawned")
+    script = tmp_path / "life.py"
+    script.write_text(_FORK_SERVER_LIFE)
+    repo = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.splitlines()[-1])
+    assert out["at_start"] is not None and out["a_child"], out
+    assert out["job"] == "done"
+    assert out["after_job"] == out["at_start"]  # the first job used it: none started
+    assert out["after_stop"] is None and out["left"] == [], out

@@ -316,6 +316,42 @@ def test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir(
     assert "Traceback" not in log
 
 
+def _fork_servers(pids: set[int]) -> set[int]:
+    """The pids of ``pids`` that are multiprocessing fork servers."""
+    out = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if b"multiprocessing.forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                out.add(pid)
+    return out
+
+
+def test_the_job_fork_server_starts_with_the_service_and_sigterm_leaves_no_process(
+    tmp_path: Path,
+) -> None:
+    # the job processes' fork server started with the first job, which waited for its
+    # imports (seconds with Pyomo): it now starts with the service, before any job
+    server = Server(tmp_path, env={"DISPATCHLAB_AUTH_ENABLED": "false"})
+    try:
+        deadline = time.monotonic() + 30
+        while not _fork_servers(started := alive(descendants(server.process.pid))):
+            assert time.monotonic() < deadline, "no fork server after start-up"
+            time.sleep(0.1)
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(timeout=30)
+    finally:
+        server.stop()
+    log = server.log.read_text()[-2000:]
+    assert code == 0, log
+    deadline = time.monotonic() + 30
+    while alive(started):  # the fork server is stopped by the service, the rest follow it
+        assert time.monotonic() < deadline, (alive(started), log)
+        time.sleep(0.1)
+    assert not list(server.tmp_dir.glob("pymp-*")), log
+    assert "Traceback" not in log
+
+
 # the guard that cleans up on SIGHUP: test_a_signal_inside_the_guard_cleans_up_and_ends_the_process
 # [SIGHUP-*] (a process with a fork server); a real server's stop after a job:
 # test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir[one_process] (~9-14 s each)
