@@ -308,6 +308,16 @@ def test_bad_changes_are_422_naming_the_field(
             {**b["new_orders"][0], "id": "o5", "pickup": {"id": "p", "location": {"x": 1, "y": 1}}},
             {**b["new_orders"][0], "id": "o6", "pickup": {"id": "p", "location": {"x": 2, "y": 1}}},
         ]), "new_orders.2.pickup.id", "id 'p' is already the id of the pickup of order 'o5'"),
+        # a new order of a stored order's id: named by its id, never its place in the stored
+        # scenario (or in the merged list: "order 3"), also when queued, cancelled or new
+        (lambda b: b["new_orders"][0].update(id="o2"),
+         "new_orders.0.id", "order 'o2' already exists"),
+        (lambda b: (b["new_orders"][0].update(id="o2"), b.update(mode="async")),
+         "new_orders.0.id", "order 'o2' already exists"),
+        (lambda b: b["new_orders"][0].update(id="o3"),
+         "new_orders.0.id", "order 'o3' already exists"),
+        (lambda b: b["new_orders"].append({**b["new_orders"][0]}),
+         "new_orders.1.id", "order 'o4' already exists"),
         # the 422 named vehicles.1.start_location, a field of the re-planned scenario
         (lambda b: b["courier_positions"][0].update(location={"lat": 52.1, "lon": 4.3}),
          "courier_positions.0.location", "euclidean travel needs planar x/y coordinates"),
