@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -142,3 +145,23 @@ def wait_for(
         time.sleep(0.05)
         value = fetch()
     return value
+
+
+def run_fork_server_script(
+    tmp_path: Path, source: str, *args: str, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``source`` as a script in a fresh interpreter (in ``tmp_path``, the repo
+    importable); skip the test where multiprocessing has no fork server (jobs spawned)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server here: job processes are spawned, nothing preloaded")
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    repo = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )

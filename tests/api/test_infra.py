@@ -26,7 +26,7 @@ from api.db.session import current_revision, downgrade, head_revision, make_engi
 from api.examples import ALLOCATION_EXAMPLE, ROUTES_EXAMPLE, SIMULATION_EXAMPLE
 from api.keys import create_key
 from api.main import create_app
-from tests.api.conftest import app_of
+from tests.api.conftest import app_of, run_fork_server_script
 
 
 def _ctx(client: TestClient) -> ServiceContext:
@@ -846,27 +846,10 @@ if __name__ == "__main__":
 
 
 def test_a_job_process_has_pyomo_before_its_job_runs(tmp_path: Path) -> None:
-    import multiprocessing
-    import os
-    import subprocess
-    import sys
-
     from api.main import PYOMO_PRELOAD
 
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        pytest.skip("no fork server here: job processes are spawned, nothing preloaded")
-    script = tmp_path / "worker.py"
-    script.write_text(_WORKER)
-    repo = Path(__file__).resolve().parents[2]
-    out = subprocess.run(
-        [sys.executable, str(script), PYOMO_PRELOAD],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(repo)},
-    )
+    out = run_fork_server_script(tmp_path, _WORKER, PYOMO_PRELOAD)
+    assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.splitlines()[-1]) == {"pyomo": True}
 
 
@@ -896,25 +879,8 @@ def test_a_ctrl_c_while_the_job_fork_server_imports_does_not_interrupt_it(
     with the service, printed a KeyboardInterrupt traceback when it came before its imports
     were done. It ignores SIGINT while it imports, and its job processes get the handler
     they had (KeyboardInterrupt)."""
-    import multiprocessing
-    import os
-    import subprocess
-    import sys
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        pytest.skip("no fork server here: job processes are spawned, nothing preloaded")
-    script = tmp_path / "guard.py"
-    script.write_text(_PRELOAD_GUARD)
-    repo = Path(__file__).resolve().parents[2]
-    out = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(repo)},
-    )
+    out = run_fork_server_script(tmp_path, _PRELOAD_GUARD)
+    assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.splitlines()[-1]) == [
         ["api.preload_begin", "tests.api.helpers", "api.preload_end"],
         True,

@@ -16,7 +16,7 @@ from api.context import ServiceContext
 from api.core.config import Settings
 from api.db.models import IdempotencyRecord, Instance, Job, utcnow
 from api.jobs import QueueFull
-from tests.api.conftest import app_of, wait_for
+from tests.api.conftest import app_of, run_fork_server_script, wait_for
 
 
 def _ctx(client: TestClient) -> ServiceContext:
@@ -623,24 +623,8 @@ def test_the_job_fork_server_starts_with_the_service_and_stops_with_it(tmp_path:
     started by the first job, which waited for it. It now starts with the service (the first
     job uses it), and stopping the service stops it: no process of it is left."""
     import json
-    import multiprocessing
-    import os
-    import subprocess
-    import sys
 
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        pytest.skip("no fork server here: job processes are spawned")
-    script = tmp_path / "life.py"
-    script.write_text(_FORK_SERVER_LIFE)
-    repo = Path(__file__).resolve().parents[2]
-    run = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(repo)},
-    )
+    run = run_fork_server_script(tmp_path, _FORK_SERVER_LIFE, str(tmp_path), timeout_s=300)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.splitlines()[-1])
     assert out["at_start"] is not None and out["a_child"], out
