@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
@@ -26,6 +27,18 @@ class StopKind(StrEnum):
     PICKUP = "pickup"
     DELIVERY = "delivery"
     BREAK = "break"
+
+
+def shipment_order(job_id: str, order_ids: Container[str], node_ids: Container[str]) -> str | None:
+    """The order of a courier job ``<order id>@<node id>`` (an order shipped from several
+    nodes) of ``order_ids`` and ``node_ids``, either id possibly holding ``@`` itself
+    (``o@st@1`` is order ``o`` shipped from node ``st@1``); None when it names none."""
+    at = job_id.find("@")
+    while at >= 0:
+        if job_id[:at] in order_ids and job_id[at + 1 :] in node_ids:
+            return job_id[:at]
+        at = job_id.find("@", at + 1)
+    return None
 
 
 class PlannedStop(StrictModel):

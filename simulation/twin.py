@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from scenarios.errors import InputError
 from scenarios.geo import Location, earliest_service_start
 from scenarios.model import Scenario
-from scenarios.plan import Plan, StopKind
+from scenarios.plan import Plan, StopKind, shipment_order
 from simulation.decisions import (
     Action,
     ApplyResult,
@@ -311,11 +311,9 @@ def order_of_task(task_id: str, order_ids: Container[str], node_ids: Container[s
     ``st@1``), else ``<order id>@<anything>``; None when it names none."""
     if task_id in order_ids:
         return task_id
-    at = task_id.find("@")
-    while at >= 0:
-        if task_id[:at] in order_ids and task_id[at + 1 :] in node_ids:
-            return task_id[:at]
-        at = task_id.find("@", at + 1)
+    found = shipment_order(task_id, order_ids, node_ids)
+    if found is not None:
+        return found
     if "@" in task_id and task_id.rsplit("@", 1)[0] in order_ids:
         return task_id.rsplit("@", 1)[0]
     return None

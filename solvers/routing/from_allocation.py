@@ -10,7 +10,7 @@ from fractions import Fraction
 from scenarios.errors import InputError, ScenarioInputError
 from scenarios.geo import TimeWindow
 from scenarios.model import Order, PickupSpec, Scenario
-from scenarios.plan import AllocationLine
+from scenarios.plan import AllocationLine, shipment_order
 
 
 def routing_scenario_from_allocation(
@@ -155,14 +155,7 @@ def job_order_resolver(scenario: Scenario) -> Callable[[str], str | None]:
     nodes = {node.id for node in scenario.nodes}
 
     def order_of(job_id: str) -> str | None:
-        if job_id in orders:
-            return job_id
-        at = job_id.find("@")
-        while at >= 0:  # a node id may hold '@' too: 'o@st@1' is o shipped from 'st@1'
-            if job_id[:at] in orders and job_id[at + 1 :] in nodes:
-                return job_id[:at]
-            at = job_id.find("@", at + 1)
-        return None
+        return job_id if job_id in orders else shipment_order(job_id, orders, nodes)
 
     return order_of
 
