@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -51,7 +52,8 @@ def prepare_process(ctx: ServiceContext) -> None:
     """Once per process: warm the allocation path up, then freeze the heap for the GC.
 
     One example allocation imports the solver's modules and fills its caches, and Pyomo (the
-    ``pyomo`` backend's) is imported, so the first client does not pay for them.
+    ``pyomo`` backend's) and the modules of the other solves (:func:`solve_modules`) are
+    imported, so the first client does not pay for them.
     ``gc.freeze()`` then moves every object alive at start-up (modules, solver tables,
     SQLAlchemy metadata) out of the collector's reach: a full collection no longer walks
     them, which otherwise stalls every request in flight for tens of ms each time it runs.
@@ -77,6 +79,11 @@ def prepare_process(ctx: ServiceContext) -> None:
             load_pyomo()
         except Exception as err:  # a pyomo solve then fails as it would have
             log.warning("pyomo import failed: %s: %s", type(err).__name__, err)
+    for name in solve_modules(ctx.registry):
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # the solve that needs it fails as it would have
+            log.warning("import of %s failed: %s: %s", name, type(err).__name__, err)
     gc.collect()
     gc.freeze()
 
@@ -86,6 +93,27 @@ PYOMO_KINDS = frozenset({"allocations", "plans", "reoptimise"})
 #: the module whose import imports Pyomo, preloaded by the job workers' fork server (and
 #: by each Ray worker before its first job)
 PYOMO_PRELOAD = "solvers.allocation.pyomo_preload"
+#: job kinds that route couriers (and, for plans, play them in the twin)
+ROUTING_KINDS = frozenset({"routes", "plans", "reoptimise"})
+#: the modules a routing solve imports on its first call (the engines, the twin for a plan's
+#: KPIs): 0.3-0.6 s, which the first plan of a process paid within its time limit (under
+#: load a 0.3 s plan spent it all on them and returned orders unplaced)
+ROUTING_PRELOAD = (
+    "simulation.evaluate",
+    "solvers.explain",
+    "solvers.routing.engines.ortools_engine",
+    "solvers.routing.engines.pyvrp_engine",
+    "solvers.routing.greedy",
+    "solvers.routing.repair",
+)
+
+
+def solve_modules(registry: TaskRegistry) -> list[str]:
+    """The modules the registry's jobs import: their task modules, and the routing ones."""
+    names = {spec.target.split(":")[0] for spec in registry.specs.values()}
+    if ROUTING_KINDS & set(registry.specs):
+        names.update(ROUTING_PRELOAD)
+    return sorted(names)
 
 
 def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
@@ -95,8 +123,10 @@ def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
         # a Ray worker runs job after job: the first job on each imported Pyomo in its own
         # solve's time limit (or got the highspy backend for want of time)
         ray_preload = [PYOMO_PRELOAD] if PYOMO_KINDS & set(registry.specs) else []
+        if ROUTING_KINDS & set(registry.specs):
+            ray_preload.extend(ROUTING_PRELOAD)
         return RayExecutor(settings.job_workers, address=settings.ray_address, preload=ray_preload)
-    preload = sorted({spec.target.split(":")[0] for spec in registry.specs.values()})
+    preload = solve_modules(registry)
     if PYOMO_KINDS & set(registry.specs):
         # each job process is forked from the fork server: Pyomo imported there once (about
         # 1 s more on the fork server's start, which the first job waits for) is in every

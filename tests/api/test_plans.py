@@ -1126,12 +1126,12 @@ def test_an_order_with_its_own_pickup_is_a_courier_job_in_the_plan_and_the_twin(
     made = answer.json()
     plan = Plan.model_validate(made["plan"])
     assert {line.order_id for line in plan.allocation} == {"o1", "o2", "o3"}
+    assert not plan.unassigned, plan.unassigned
     stops = {s.task_id: s for r in plan.routes for s in r.stops}
     for order_id, pickup_id in (("pd", "pd:pickup"), ("pd-2", "pd-2-pick")):
         assert stops[pickup_id].kind == StopKind.PICKUP and stops[order_id].order_id == order_id
         where = stops[pickup_id].location
         assert where is not None and (where.x, where.y) == (4000, -2000)
-    assert not plan.unassigned
     assert {e["order_id"] for e in made["explanations"]["orders"]} == {"o1", "o2", "o3"}
     kpis = made["kpis"]
     assert kpis["orders_unserved"]["mean"] == 0.0 and kpis["orders_unfilled"]["mean"] == 0.0
