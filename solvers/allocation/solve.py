@@ -235,6 +235,14 @@ def _allocate(
         stats.build_s = round(stats.build_s + out.build_s, 6)
         stats.mip_s = round(out.solve_s, 6)
         stats.notes.append(f"HiGHS status {out.status}")
+        over_s = out.build_s + out.solve_s - limit_s
+        if over_s > PYOMO_OVERRUN_NOTE_S:
+            stats.notes.append(
+                f"backend pyomo overran its time limit by {over_s:.3g} s: building the Pyomo "
+                f"model ({out.build_s:.3g} s), handing it to HiGHS and HiGHS' MIP set-up do "
+                "not watch the clock, and grow faster than the model (100 s and more at "
+                "2,000 orders); use the highspy backend for large requests"
+            )
     elif params.mode == "online":
         method = "online"
         x, bound = _online(prob, params, start, stats)
@@ -462,6 +470,9 @@ def _pyomo_in_time(
         return params.model_copy(update={"backend": "highspy"}), 0.0
     return params, import_s
 
+
+#: seconds past its limit from which a pyomo solve says that it overran, and why
+PYOMO_OVERRUN_NOTE_S = 0.5
 
 #: how a pyomo solve avoids paying for Pyomo's import (the end of the notes that say it did)
 _PYOMO_ADVICE = (

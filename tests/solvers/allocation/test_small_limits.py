@@ -328,6 +328,30 @@ def test_a_pyomo_solve_stopped_before_its_root_lp_reports_no_bound(
     assert not prob.violations(allocation_vector(prob, result))
 
 
+def test_a_pyomo_solve_that_overran_its_limit_says_so(
+    two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 2,000 literature orders at a 2 s limit took 104-129 s (HiGHS' MIP set-up, the clique
+    # partition of its objective, does not watch the clock) and the answer did not say
+    from solvers.allocation import pyomo_model
+
+    load_pyomo()
+    real = pyomo_model.solve_pyomo
+
+    def slow(prob: Any, params: AllocationParams) -> pyomo_model.PyomoOutcome:
+        out = real(prob, params)
+        out.solve_s += params.time_limit_s + 3.0  # as if HiGHS had answered 3 s late
+        return out
+
+    monkeypatch.setattr(pyomo_model, "solve_pyomo", slow)
+    result = allocate(two_dcs, AllocationParams(backend="pyomo", time_limit_s=1.0))
+    [note] = [n for n in result.stats.notes if n.startswith("backend pyomo overran")]
+    assert "use the highspy backend" in note
+    monkeypatch.setattr(pyomo_model, "solve_pyomo", real)
+    on_time = allocate(two_dcs, AllocationParams(backend="pyomo", time_limit_s=1.0))
+    assert not [n for n in on_time.stats.notes if "overran" in n]
+
+
 #: a fresh interpreter's allocation of 50 literature orders at 0.2 s: which path, whether it
 #: imported Pyomo, its notes and how long ``allocate`` took (the import, 1.4-1.8 s, overran
 #: the limit); argv[2], when given, is the import time the solve assumes
