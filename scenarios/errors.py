@@ -10,6 +10,10 @@ from typing import Annotated, Any, get_args, get_origin
 from pydantic import ValidationError
 
 _UNION_TAG = re.compile(r"^(constrained-)?(int|float|str|bool)$|^\w+\[.*\]$")
+#: The control characters (Unicode category Cc: C0, DEL, C1).
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: What pydantic puts after a mapping key that failed validation (``inventory.k.[key]``).
+_KEY_MARK = "[key]"
 
 
 class DispatchlabError(Exception):
@@ -118,11 +122,18 @@ def error_location(error: Mapping[str, Any]) -> tuple[tuple[int | str, ...], str
     """
     raw = tuple(error.get("loc", ()))
     loc = tuple(p for k, p in enumerate(raw) if not _is_union_tag(raw, k))
+    if loc[-1:] == (_KEY_MARK,):  # a bad key: named by itself, escaped (the field, one line)
+        loc = (*loc[:-2], escaped(str(loc[-2])))
     ctx = error.get("ctx") or {}
     inner = ctx.get("error") if isinstance(ctx, dict) else None
     if isinstance(inner, FieldError):
         return loc + inner.path, inner.reason
     return loc, clean_reason(str(error.get("msg", "invalid value")))
+
+
+def escaped(text: str) -> str:
+    """``text`` with its control characters escaped as Python writes them (``s\\x00``)."""
+    return CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def field_path(loc: Sequence[int | str]) -> str:

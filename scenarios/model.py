@@ -15,6 +15,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 from scenarios.errors import FieldError
 from scenarios.geo import (
     Id,
+    IdKey,
     Location,
     NonNegInt,
     PosInt,
@@ -144,8 +145,8 @@ class FulfilmentNode(StrictModel):
     kind: NodeKind = NodeKind.DC
     location: Location
     region: str | None = None
-    inventory: dict[str, NonNegInt] = Field(default_factory=dict)
-    safety_stock: NonNegInt | dict[str, NonNegInt] = Field(
+    inventory: dict[IdKey, NonNegInt] = Field(default_factory=dict)
+    safety_stock: NonNegInt | dict[IdKey, NonNegInt] = Field(
         default=0, description="units per SKU that must stay on the shelf (one value or per SKU)"
     )
     capacity_units: NonNegInt | None = Field(

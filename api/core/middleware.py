@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.core import balance
 from api.core.errors import ErrorPublic, FieldProblem, error_response, invalid
 from scenarios.errors import field_path
+from scenarios.geo import NUL_REASON
 
 if TYPE_CHECKING:
     from api.context import ServiceContext
@@ -71,9 +72,7 @@ class ServiceMiddleware:
                 return
             for name, value in scope.get("headers", []):
                 if name == b"idempotency-key" and b"\x00" in value:
-                    problem = FieldProblem(
-                        field="header.Idempotency-Key", reason="must not contain NUL characters"
-                    )
+                    problem = FieldProblem(field="header.Idempotency-Key", reason=NUL_REASON)
                     await invalid([problem])(scope, receive, send_wrapper)
                     return
             if scope["method"] in {"POST", "PUT", "PATCH"}:
@@ -85,8 +84,8 @@ class ServiceMiddleware:
                 state["input_hash"] = hashlib.sha256(body).hexdigest()
                 where = nul_string_field(body) if _NUL_ESCAPE in body else None
                 if where is not None:
-                    reason = "must not contain NUL (\\u0000) characters"
-                    await invalid([FieldProblem(field=where, reason=reason)])(
+                    # the models' words (they refuse a NUL in any string too, in process)
+                    await invalid([FieldProblem(field=where, reason=NUL_REASON)])(
                         scope, receive, send_wrapper
                     )
                     return

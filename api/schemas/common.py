@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.core.security import Role
+from scenarios.geo import NUL_REASON
 
 
 def service_defaults(**defaults: Any) -> BeforeValidator:
@@ -85,7 +86,7 @@ def key_name_problem(name: str) -> str | None:
     if len(name) > KEY_NAME_MAX:
         return f"at most {KEY_NAME_MAX} characters (got {len(name)})"
     if "\x00" in name:
-        return "must not contain NUL characters"
+        return NUL_REASON
     return None
 
 

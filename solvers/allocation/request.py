@@ -19,6 +19,7 @@ from scenarios.errors import FieldError, InputError, input_error_from_validation
 from scenarios.geo import (
     MAX_INT,
     Id,
+    IdKey,
     Location,
     NonNegInt,
     PosInt,
@@ -47,8 +48,8 @@ class AllocationNode(StrictModel):
     kind: NodeKind = NodeKind.DC
     location: Location = Field(description='{"lat": .., "lon": ..}; any point if a matrix is given')
     region: str | None = Field(default=None, description="region the node lies in (informative)")
-    inventory: dict[str, NonNegInt] = Field(default_factory=dict, description="units per SKU")
-    safety_stock: NonNegInt | dict[str, NonNegInt] = Field(
+    inventory: dict[IdKey, NonNegInt] = Field(default_factory=dict, description="units per SKU")
+    safety_stock: NonNegInt | dict[IdKey, NonNegInt] = Field(
         default=0, description="units per SKU that must stay on the shelf (one value or per SKU)"
     )
     capacity_units: NonNegInt | None = Field(
@@ -178,7 +179,7 @@ class AllocationRules(StrictModel):
         description="VIP unfilled and lateness costs are multiplied by this, so VIP orders get "
         "scarce stock and capacity first",
     )
-    restricted_skus: dict[str, list[str]] = Field(
+    restricted_skus: dict[IdKey, list[str]] = Field(
         default_factory=dict, description="SKU -> destination regions it may not be shipped to"
     )
     excluded_nodes: dict[str, list[Id]] = Field(

@@ -198,3 +198,29 @@ def test_a_file_noted_under_a_path_owns_the_errors_below_it() -> None:
 @pytest.mark.parametrize("field", ["orders", "vehicles.0.cost_per_km_cents"])
 def test_no_file_is_named_without_a_command_reading_one(field: str) -> None:
     assert with_input_file(InputError(field, "x")).one_line() == f"{field}: x"
+
+
+def test_a_nul_in_a_string_that_is_not_an_id_exits_2_naming_the_field(tmp_path: Path) -> None:
+    """A region or a skill holding a NUL was a 422 over HTTP but routed and allocated by the
+    CLI: now exit 2, one line naming the file and the field, in the words of the HTTP 422."""
+    from scenarios.geo import NUL_REASON
+
+    data = json.loads(json.dumps(FAR_AND_DEAR))
+    data["vehicles"][0]["skills"] = ["bike", "c\x00ld"]
+    bad = _write(tmp_path / "skills.json", data)
+    line = _error_line(["route", str(bad), "--engine", "greedy", "--time-limit", "1", "-q"])
+    assert line == f"error: {bad}: vehicles.0.skills.1: {NUL_REASON}"
+    request = {
+        "nodes": [{"id": "dc1", "location": {"x": 0, "y": 0}, "inventory": {"a": 1}}],
+        "orders": [
+            {
+                "id": "o1",
+                "location": {"x": 1, "y": 1},
+                "region": "n\x00l",
+                "lines": [{"sku": "a", "quantity": 1}],
+            },
+        ],
+    }
+    bad = _write(tmp_path / "request.json", request)
+    line = _error_line(["allocate", str(bad), "--time-limit", "1", "--out", "-"])
+    assert line == f"error: {bad}: orders.0.region: {NUL_REASON}"
