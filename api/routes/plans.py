@@ -229,11 +229,16 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
         what="vehicle",
         suffix=".vehicle_id",
     )
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # new order id -> its place in new_orders
     for i, order in enumerate(body.new_orders):
-        if order.id in known or order.id in seen:
+        if order.id in known:
             raise InputError(f"new_orders.{i}.id", f"order {order.id!r} already exists")
-        seen.add(order.id)
+        if order.id in seen:  # not a stored order: the first of the two is named
+            raise InputError(
+                f"new_orders.{i}.id",
+                f"order {order.id!r} has the same id as new_orders.{seen[order.id]}",
+            )
+        seen[order.id] = i
         if scenario.get("nodes") and not order.lines and order.pickup is None:
             raise InputError(f"new_orders.{i}.lines", NO_LINES_REASON)
     # the tasks of the orders kept and the new ones must have distinct ids (see job_id_clash)

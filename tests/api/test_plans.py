@@ -316,8 +316,12 @@ def test_bad_changes_are_422_naming_the_field(
          "new_orders.0.id", "order 'o2' already exists"),
         (lambda b: b["new_orders"][0].update(id="o3"),
          "new_orders.0.id", "order 'o3' already exists"),
+        # two new orders of one id: it said "already exists", as of a stored order's id
         (lambda b: b["new_orders"].append({**b["new_orders"][0]}),
-         "new_orders.1.id", "order 'o4' already exists"),
+         "new_orders.1.id", "order 'o4' has the same id as new_orders.0"),
+        (lambda b: b["new_orders"].extend([{**b["new_orders"][0], "id": "o5"},
+                                           {**b["new_orders"][0]}]),
+         "new_orders.2.id", "order 'o4' has the same id as new_orders.0"),
         # the 422 named vehicles.1.start_location, a field of the re-planned scenario
         (lambda b: b["courier_positions"][0].update(location={"lat": 52.1, "lon": 4.3}),
          "courier_positions.0.location", "euclidean travel needs planar x/y coordinates"),
