@@ -37,6 +37,7 @@ from api.solve import (
     solve_or_queue_response,
 )
 from api.tasks.plans import (
+    check_stored_visits,
     log_read_notes,
     reoptimised_params,
     store_plan,
@@ -290,7 +291,7 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
                 raise stored_plan_error(what, field_path(loc), reason) from None
             raise stored_plan_error(_stored_item(scenario, loc), field_path(loc), reason) from None
         raise
-    _check_stored_plan(record)
+    _check_stored_plan(record, body)
     for i, position in enumerate(body.courier_positions):
         # else the re-planned scenario fails on vehicles.{k}.start_location, not in the body
         problem = travel.check_location(position.location)
@@ -311,15 +312,14 @@ def _stored_item(scenario: dict[str, Any], loc: tuple[int | str, ...]) -> str | 
     return f"{names[str(loc[0])]} {item['id']!r}"
 
 
-def _check_stored_plan(record: PlanRecord) -> None:
+def _check_stored_plan(record: PlanRecord, body: ReoptimiseCreate) -> None:
     """422 on the stored plan when its plan (routes, stops, allocation lines) no longer reads
     as a plan: an id holding a control character, taken before ids refused them, or a
     corrupted row; or when the router would refuse its routes as the re-plan's warm start: a
-    route of a courier the stored scenario lacks, or a courier with two routes. A queued
-    re-plan (``mode: async``) was accepted, then its job failed on it; the message is the
-    job's. A stop visited twice is left to the re-plan: whether the router minds depends on
-    its diagnosis (a stop of an order no courier can serve is ignored), which needs the
-    travel matrix."""
+    route of a courier the stored scenario lacks, a courier with two routes, a task visited
+    twice by the stops still to do (:func:`check_stored_visits`: no travel matrix needed).
+    A queued re-plan (``mode: async``) was accepted, then its job failed on it; the message
+    is the job's."""
     from pydantic import ValidationError
 
     from scenarios.errors import error_location, field_path
@@ -337,6 +337,7 @@ def _check_stored_plan(record: PlanRecord) -> None:
     vehicles = {v["id"] for v in record.scenario.get("vehicles", [])}
     with warm_start_fields(plan, [[] for _ in plan.routes]):
         check_route_vehicles(plan, vehicles)
+    check_stored_visits(plan, record.scenario, body, record.params.get("completed", []))
 
 
 @router.post(

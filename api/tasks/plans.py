@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -189,6 +189,48 @@ def warm_start_fields(old: Plan, stored_stops: list[list[int]]) -> Iterator[None
                         parts[3] = str(stored_stops[r][s])
         field = ".".join(["routes", *parts[1:]]) if parts else "routes"
         raise stored_plan_error(what, field, err.reason, part="plan") from None
+
+
+def check_stored_visits(
+    old: Plan, scenario: JsonDict, req: ReoptimiseCreate, completed: Collection[str]
+) -> None:
+    """Raise the 422 on the stored plan ``old`` if it visits a task (an order's pickup or
+    delivery) twice among the stops the re-plan ``req`` keeps as its warm start: neither
+    started before ``now_s`` (one that did makes the task done), nor of an order cancelled
+    or ``completed``. The router refuses such a warm start (a queued re-plan's job failed on
+    it); checked before the re-plan is queued, without the travel matrix: a duplicate of an
+    order the router's diagnosis would leave out (it ignores such stops) is refused too, as
+    no plan the service stored visits a task twice. Named as the job named it."""
+    from scenarios.plan import shipment_order
+
+    order_ids = {o.get("id") for o in scenario.get("orders", [])}
+    node_ids = {n.get("id") for n in scenario.get("nodes", [])}
+    gone = set(req.cancelled_order_ids)
+    stops = [
+        (ri, si, stop)
+        for ri, route in enumerate(old.routes)
+        for si, stop in enumerate(route.stops)
+        if stop.order_id is not None and stop.kind != StopKind.BREAK
+    ]
+    done = {(stop.order_id, stop.kind) for _, _, stop in stops if stop.start_s < req.now_s}
+    first: dict[tuple[str, StopKind], tuple[int, int]] = {}
+    for ri, si, stop in stops:
+        job = stop.order_id
+        assert job is not None
+        key = (job, stop.kind)
+        if key in done or (job, StopKind.DELIVERY) in done or job in completed:
+            continue  # done, or its parcel delivered: not in the warm start
+        if job in gone or shipment_order(job, order_ids, node_ids) in gone:
+            continue
+        if key in first:
+            r0, s0 = first[key]
+            raise stored_plan_error(
+                f"the route of vehicle {old.routes[ri].vehicle_id!r} (route {ri})",
+                f"routes.{ri}.stops.{si}",
+                f"the {stop.kind.value} of order {job!r} is already stop {s0} of route {r0}",
+                part="plan",
+            )
+        first[key] = (ri, si)
 
 
 def unfilled_diagnosis(unfilled: list[Unfilled], lines: list[AllocationLine]) -> list[str]:
