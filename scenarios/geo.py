@@ -101,6 +101,10 @@ _NUL_FREE = cs.custom_error_schema(
 )
 
 
+#: Keys of a core schema holding values, not schemas: left as they are (a default value).
+_NOT_SCHEMAS = frozenset({"metadata", "default", "expected", "members", "cls"})
+
+
 def _json_schema_of_string(schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
     """The JSON Schema of the string itself, as before its NUL check (no ``pattern``, in
     the serialization mode too, which shows a chain's last step)."""
@@ -128,7 +132,9 @@ def _nul_free(schema: Any) -> Any:
         return schema  # a nested model's string, checked already
     if kind == "function-after" and schema["function"]["function"] is _no_control_characters:
         return schema  # an id: control characters (NUL among them) have their own reason
-    return {key: value if key == "metadata" else _nul_free(value) for key, value in schema.items()}
+    return {
+        key: value if key in _NOT_SCHEMAS else _nul_free(value) for key, value in schema.items()
+    }
 
 
 class StrictModel(BaseModel):
