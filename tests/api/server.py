@@ -147,27 +147,35 @@ class Server:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(f"server exited: {self.log_tail()}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"server not ready: {self.log.read_text()[-2000:]}")
+        raise TimeoutError(f"server not ready: {self.log_tail()}")
 
     def kill(self) -> None:
         """SIGKILL the server (no shutdown hooks run)."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def terminate(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM the server and wait for its exit status (fails after ``timeout_s``)."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout_s)
+
+    def log_tail(self) -> str:
+        """The end of the server's log (for assertion messages)."""
+        return self.log.read_text()[-2000:]
+
     def stop(self) -> None:
         """Stop gracefully (SIGTERM), or kill after 15 s."""
         if self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=15)
+            self.terminate(15)
         except subprocess.TimeoutExpired:
             self.kill()
 

@@ -304,11 +304,10 @@ def test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir(
     server = Server(tmp_path, env=env, workers=workers, setup=setup)
     try:
         run_a_job(server)
-        server.process.send_signal(signal.SIGTERM)
-        code = server.process.wait(timeout=30)
+        code = server.terminate()
     finally:
         server.stop()
-    log = server.log.read_text()[-2000:]
+    log = server.log_tail()
     # a graceful stop, as after Ctrl-C: status 0 (one process ended killed by the signal, 143
     # in a shell, a failure to docker and kubernetes, while the supervisor of several ended 0)
     assert code == 0, log
@@ -338,11 +337,10 @@ def test_the_job_fork_server_starts_with_the_service_and_sigterm_leaves_no_proce
             assert time.monotonic() < deadline, "no fork server after start-up"
             time.sleep(0.1)
         assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
-        server.process.send_signal(signal.SIGTERM)
-        code = server.process.wait(timeout=30)
+        code = server.terminate()
     finally:
         server.stop()
-    log = server.log.read_text()[-2000:]
+    log = server.log_tail()
     assert code == 0, log
     deadline = time.monotonic() + 30
     while alive(started):  # the fork server is stopped by the service, the rest follow it
@@ -370,7 +368,7 @@ def test_an_api_process_killed_by_sighup_after_a_job_leaves_no_pymp_dir(
         if workers == 1:
             server.process.send_signal(signal.SIGHUP)
             code = server.process.wait(timeout=30)
-            assert code == -signal.SIGHUP, server.log.read_text()[-2000:]  # 129 in a shell
+            assert code == -signal.SIGHUP, server.log_tail()  # 129 in a shell
         else:  # to each worker alone (SIGHUP to the supervisor stops the service, below)
             hung_up = workers_of(server.process.pid)
             assert len(hung_up) == workers
@@ -383,7 +381,7 @@ def test_an_api_process_killed_by_sighup_after_a_job_leaves_no_pymp_dir(
         left = list(server.tmp_dir.glob("pymp-*"))
     finally:
         server.stop()
-    log = server.log.read_text()[-2000:]
+    log = server.log_tail()
     assert not left, log
     assert "Traceback" not in log
 
@@ -430,7 +428,7 @@ def test_sighup_or_sigquit_to_the_supervisor_stops_the_workers_and_kills_it(
         code = server.process.wait(timeout=30)
     finally:
         server.stop()
-    log = server.log.read_text()[-2000:]
+    log = server.log_tail()
     assert code == -signum, log  # 129 / 131 in a shell
     try:
         assert not wait_gone(tree), log
@@ -459,7 +457,7 @@ def test_a_hung_up_terminal_stops_serve_with_workers(tmp_path: Path) -> None:
         code = server.process.wait(timeout=30)
     finally:
         server.stop()
-    log = server.log.read_text()[-2000:]
+    log = server.log_tail()
     assert code == -signal.SIGHUP, log
     try:
         assert not wait_gone(tree), log
@@ -541,8 +539,7 @@ def test_serve_with_workers_under_nohup_keeps_ignoring_sighup(tmp_path: Path) ->
             time.sleep(0.05)
         assert len(now) == 1 and now < workers, (workers, now)
         assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200
-        server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(timeout=30) == 0
+        assert server.terminate() == 0
     finally:
         server.stop()
 
