@@ -108,12 +108,15 @@ ROUTING_PRELOAD = (
 )
 
 
+def routing_modules(registry: TaskRegistry) -> list[str]:
+    """:data:`ROUTING_PRELOAD` if the registry has a routing kind, else none."""
+    return list(ROUTING_PRELOAD) if ROUTING_KINDS & set(registry.specs) else []
+
+
 def solve_modules(registry: TaskRegistry) -> list[str]:
     """The modules the registry's jobs import: their task modules, and the routing ones."""
-    names = {spec.target.split(":")[0] for spec in registry.specs.values()}
-    if ROUTING_KINDS & set(registry.specs):
-        names.update(ROUTING_PRELOAD)
-    return sorted(names)
+    tasks = {spec.target.split(":")[0] for spec in registry.specs.values()}
+    return sorted(tasks.union(routing_modules(registry)))
 
 
 def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
@@ -123,8 +126,7 @@ def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
         # a Ray worker runs job after job: the first job on each imported Pyomo in its own
         # solve's time limit (or got the highspy backend for want of time)
         ray_preload = [PYOMO_PRELOAD] if PYOMO_KINDS & set(registry.specs) else []
-        if ROUTING_KINDS & set(registry.specs):
-            ray_preload.extend(ROUTING_PRELOAD)
+        ray_preload += routing_modules(registry)
         return RayExecutor(settings.job_workers, address=settings.ray_address, preload=ray_preload)
     preload = solve_modules(registry)
     if PYOMO_KINDS & set(registry.specs):
