@@ -1,0 +1,115 @@
+"""How far past its time limit the ``pyomo`` backend answers, by request size.
+
+Literature requests (``solvers.allocation.literature``, seed 0, 10 FCs) of each size are
+allocated with ``backend="pyomo"`` at the given limit, Pyomo imported first (its import is
+not what is measured). Each row: the limit, the wall time of ``allocate``, how far past the
+limit it came, the Pyomo model's build time, the HiGHS call's time (the hand-over to HiGHS
+included), HiGHS' status, and whether the answer said it overran
+(``solve.PYOMO_OVERRUN_NOTE_S``). Writes ``allocation-pyomo-limits.md`` and ``.csv``::
+
+    flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/allocation_pyomo_limits.py
+
+Sizes ``--sizes 300,600,1000,1400,2000`` at ``--limit 1`` take about four minutes on a
+2-core machine (the 2,000 orders alone some two minutes: HiGHS' MIP set-up does not watch
+the clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.allocation import progress, write_table  # noqa: E402
+from benchmarks.allocation_certify import seconds_arg  # noqa: E402
+from solvers.allocation import AllocationParams, allocate  # noqa: E402
+from solvers.allocation.literature import generate_literature  # noqa: E402
+from solvers.allocation.pyomo_model import load_pyomo  # noqa: E402
+
+HEADER = [
+    "orders",
+    "limit (s)",
+    "wall (s)",
+    "past the limit (s)",
+    "model build (s)",
+    "HiGHS call (s)",
+    "HiGHS status",
+    "overrun noted",
+]
+
+
+def sizes_arg(text: str) -> list[int]:
+    """``--sizes``: comma-separated positive order counts (argparse type: else exit 2)."""
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected positive order counts")
+    return sizes
+
+
+def measure(num_orders: int, limit_s: float) -> list[object]:
+    """One pyomo allocation of ``num_orders`` literature orders: a row of :data:`HEADER`."""
+    req = generate_literature(seed=0, num_orders=num_orders, num_nodes=10, vip_share=0.1)
+    params = AllocationParams(backend="pyomo", time_limit_s=limit_s, explain=False)
+    t0 = time.perf_counter()
+    res = allocate(req, params)
+    wall = time.perf_counter() - t0
+    status = next((n.removeprefix("HiGHS status ") for n in res.stats.notes if "HiGHS" in n), "")
+    noted = any(n.startswith("backend pyomo overran") for n in res.stats.notes)
+    return [
+        num_orders,
+        f"{limit_s:g}",
+        f"{wall:.2f}",
+        f"{wall - limit_s:+.2f}",
+        f"{res.stats.build_s:.2f}",
+        f"{res.stats.mip_s:.2f}",
+        status.split(":")[0],
+        "yes" if noted else "no",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure every size and write the table."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument(
+        "--sizes", type=sizes_arg, default=[300, 600, 1000, 1400, 2000], help="orders per request"
+    )
+    ap.add_argument("--limit", type=seconds_arg, default=1.0, help="time limit of each call (s)")
+    ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
+    args = ap.parse_args(argv)
+    load_pyomo()
+    rows = []
+    with progress() as bar:
+        task = bar.add_task("Allocation: pyomo backend against its limit", total=len(args.sizes))
+        for size in args.sizes:
+            rows.append(measure(size, args.limit))
+            bar.advance(task)
+    notes = (
+        f'Literature requests (seed 0, 10 FCs), `backend="pyomo"`, Pyomo imported before; '
+        f"one run per size on {os.cpu_count()} CPUs ({platform.machine()}), "
+        f"Python {platform.python_version()}. "
+        "'HiGHS call' is Pyomo's solve call: the hand-over of the model to HiGHS and HiGHS' "
+        "run. Command: `python benchmarks/allocation_pyomo_limits.py "
+        f"--sizes {','.join(map(str, args.sizes))} --limit {args.limit:g}`."
+    )
+    write_table(
+        args.out_dir,
+        "allocation-pyomo-limits",
+        "Allocation: the pyomo backend against its time limit",
+        HEADER,
+        rows,
+        notes,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""``benchmarks/allocation_pyomo_limits.py``: its table, and its refusal of bad sizes."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.conftest import benchmark_script
+
+
+@pytest.fixture(scope="module")
+def script() -> Iterator[ModuleType]:
+    """The benchmark script, imported as a module (nothing runs on import)."""
+    with benchmark_script("allocation_pyomo_limits.py", "allocation_pyomo_limits") as module:
+        yield module
+
+
+def test_the_table_has_a_row_per_size_with_the_time_past_the_limit(
+    script: ModuleType, tmp_path: Path
+) -> None:
+    assert script.main(["--sizes", "10,20", "--limit", "2", "--out-dir", str(tmp_path)]) == 0
+    with (tmp_path / "allocation-pyomo-limits.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["orders"] for row in rows] == ["10", "20"]
+    for row in rows:
+        wall, limit, past = (float(row[k]) for k in ("wall (s)", "limit (s)", "past the limit (s)"))
+        assert limit == 2.0 and past == pytest.approx(wall - limit, abs=0.011)
+        assert row["overrun noted"] == ("yes" if past > 0.5 else "no")
+    assert "--sizes 10,20 --limit 2" in (tmp_path / "allocation-pyomo-limits.md").read_text()
+
+
+@pytest.mark.parametrize("sizes", ["0,300", "300,x", ""])
+def test_bad_sizes_are_a_usage_error(script: ModuleType, sizes: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--sizes", sizes])
+    assert exit_info.value.code == 2
