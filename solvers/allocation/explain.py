@@ -538,6 +538,11 @@ def explain(
             free_ways[o] = (lifted.free[0], _by_distance(prob, o, set(lifted.free[1])))
     if _clock() > search_end and notes is not None:
         notes.append(SEARCHES_STOPPED)  # a search may have stopped or not started
+    # first, so that each order's explanation can say why its units are unfilled
+    unfilled = unfilled_lines(prob, world, x)
+    short_of: dict[str, list[Unfilled]] = {}
+    for u in unfilled:
+        short_of.setdefault(u.order_id, []).append(u)
     explanations = []
     near: _Nearer | None = None
     for o in range(n_orders):
@@ -565,6 +570,7 @@ def explain(
                 lifts.get(o),
                 free_ways.get(o),
                 alt_settled[o],
+                short_of.get(prob.order_ids[o], []),
             )
         )
     done = len(explanations)
@@ -577,7 +583,6 @@ def explain(
             f"explanations cut by the time limit: {done} of {n_orders} orders explained in "
             f"full, the other {n_orders - done} say '{CUT_SUMMARY}'"
         )
-    unfilled = unfilled_lines(prob, world, x)
     return explanations, unfilled
 
 
@@ -1669,10 +1674,12 @@ def _order_explanation(
     lifted: _Lifted | None = None,
     free_way: tuple[int, list[int]] | None = None,
     alt_settled: bool = True,
+    unfilled: list[Unfilled] | None = None,
 ) -> OrderExplanation:
     """One order's explanation (``free_way``: its cheapest way on what the other orders
     leave, where known to cost less than its choice: cost in micro, nodes;
-    ``alt_settled``: its best alternative was searched to the end)."""
+    ``alt_settled``: its best alternative was searched to the end; ``unfilled``: its
+    entries of the result's unfilled lines, whose reasons the explanation repeats)."""
     order_id = prob.order_ids[o]
     # the baseline left a cheaper way that no other order's allocation stops (a number)
     slack = free_way if baseline is not None and free_way is not None else None
@@ -1784,9 +1791,7 @@ def _order_explanation(
     short = int(prob.line_qty[l0:l1].sum()) - int(x[arcs].sum())
     if short:
         reasons.append(
-            _reason(
-                kind=ReasonKind.UNFILLED, message=f"{short} unit(s) left unfilled (see unfilled)"
-            )
+            _reason(kind=ReasonKind.UNFILLED, message=unfilled_message(short, unfilled or []))
         )
     slack_said = None if slack is None else (_names(prob, slack[1]), cost - slack[0])
     extra = None if alternative is None else alt_cost - cost
@@ -2026,6 +2031,21 @@ def _summary(
     elif nodes and alternative is not None and settled:
         tail.append("cheapest option")
     return head + ("; " + "; ".join(tail) if tail else "")
+
+
+#: short lines an explanation names (the result's ``unfilled`` lists them all)
+UNFILLED_SAID = 3
+
+
+def unfilled_message(short: int, lines: list[Unfilled]) -> str:
+    """An order's unfilled reason: how many units, and each short line's SKU and cause."""
+    if not lines:
+        return f"{short} unit(s) left unfilled (see unfilled)"
+    said = "; ".join(f"{u.quantity} x {u.sku} ({u.detail})" for u in lines[:UNFILLED_SAID])
+    more = len(lines) - UNFILLED_SAID
+    if more > 0:
+        said += f"; {more} more line(s) (see unfilled)"
+    return f"{short} unit(s) left unfilled: {said}"
 
 
 def unfilled_lines(prob: Problem, world: _World, x: I64) -> list[Unfilled]:

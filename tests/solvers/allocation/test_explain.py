@@ -17,6 +17,7 @@ from solvers.allocation import (
     AllocationParams,
     AllocationRequest,
     AllocationRules,
+    ReasonKind,
     UnfilledReason,
     allocate,
 )
@@ -758,3 +759,35 @@ def test_the_summary_states_the_extra_cost_of_the_best_alternative(
     # two decimals where they are exact, else every decimal of the micro-units
     digits = len(said.group(1).split(".")[1])
     assert digits == 2 or 2 < digits <= 6, ex.summary
+
+
+def test_an_order_left_short_says_which_lines_and_why_in_its_explanation() -> None:
+    req = AllocationRequest(
+        nodes=[node("n", 1.0, 1.0, inventory={"a": 1})],
+        orders=[order("o", 1.0, 1.0, {"a": 3, "b": 2})],
+        costs=SIMPLE_COSTS,
+    )
+    for mode in ("batch", "online"):
+        result = allocate(req, AllocationParams(mode=mode))
+        reasons = [r for r in result.explanations[0].reasons if r.kind == ReasonKind.UNFILLED]
+        assert len(reasons) == 1
+        message = reasons[0].message
+        # the count, then each short line with the cause the result's unfilled entry gives
+        assert message.startswith("4 unit(s) left unfilled: ")
+        for u in result.unfilled:
+            assert f"{u.quantity} x {u.sku} ({u.detail})" in message
+        assert "no node holds b" in message
+        assert "no node holds b" in result.explanations[0].summary
+
+
+def test_an_explanation_names_a_few_short_lines_and_counts_the_rest() -> None:
+    lines = [
+        explain_module.Unfilled(
+            order_id="o", sku=f"s{i}", quantity=1, reason=UnfilledReason.NO_STOCK, detail="d"
+        )
+        for i in range(explain_module.UNFILLED_SAID + 2)
+    ]
+    message = explain_module.unfilled_message(len(lines), lines)
+    assert message.count(" x s") == explain_module.UNFILLED_SAID
+    assert message.endswith("; 2 more line(s) (see unfilled)")
+    assert explain_module.unfilled_message(2, []) == "2 unit(s) left unfilled (see unfilled)"
