@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 from pydantic_core import core_schema as cs
 
 from scenarios.errors import CONTROL, FieldError, escaped
@@ -101,8 +101,35 @@ _NUL_FREE = cs.custom_error_schema(
 )
 
 
-#: Keys of a core schema holding values, not schemas: left as they are (a default value).
-_NOT_SCHEMAS = frozenset({"metadata", "default", "expected", "members", "cls"})
+#: Keys of a core schema holding values, not schemas: left as they are (a default value);
+#: and ``serialization``, whose schemas never validate an input.
+_NOT_SCHEMAS = frozenset({"metadata", "default", "expected", "members", "cls", "serialization"})
+
+
+def _holds_nul(value: object) -> bool:
+    """True when a string in ``value`` (an ``Any``-typed value: strings, keys, lists, dicts
+    and tuples in it, however deep) holds a NUL; a walk with a stack, not recursion, so a
+    deeply nested body cannot overflow it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+    return False
+
+
+def _nul_free_any(value: object) -> object:
+    """``value`` (of an ``Any``-typed field), if no string in it holds a NUL: the error is
+    the field's (the value's own location), in the words of a string's."""
+    if _holds_nul(value):
+        raise PydanticCustomError("string_nul", NUL_REASON)
+    return value
 
 
 def _json_schema_of_string(schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
@@ -112,7 +139,8 @@ def _json_schema_of_string(schema: Any, handler: GetJsonSchemaHandler) -> JsonSc
 
 
 def _nul_free(schema: Any) -> Any:
-    """``schema`` with every string in it (values and keys) refusing a NUL, ids excepted.
+    """``schema`` with every string in it (values and keys, and those in ``Any``-typed
+    values) refusing a NUL, ids excepted.
 
     A copy: the schemas of nested models, already checked by their own class, are walked
     again but not changed twice.
@@ -128,8 +156,12 @@ def _nul_free(schema: Any) -> Any:
         return cs.chain_schema(
             [schema, _NUL_FREE], metadata={"pydantic_js_functions": [_json_schema_of_string]}
         )
+    if kind == "any":  # no string schema in it: its value is walked (in Python)
+        return cs.no_info_after_validator_function(_nul_free_any, schema)
     if kind == "chain" and schema["steps"][-1] is _NUL_FREE:
         return schema  # a nested model's string, checked already
+    if kind == "function-after" and schema["function"]["function"] is _nul_free_any:
+        return schema  # a nested model's Any, checked already
     if kind == "function-after" and schema["function"]["function"] is _no_control_characters:
         return schema  # an id: control characters (NUL among them) have their own reason
     return {
@@ -137,11 +169,11 @@ def _nul_free(schema: Any) -> Any:
     }
 
 
-class StrictModel(BaseModel):
-    """Base of every domain model: unknown fields, NaN and infinities are errors, and so is a
-    NUL in any string (PostgreSQL stores none; over HTTP the middleware refuses it first)."""
-
-    model_config = ConfigDict(extra="forbid", use_enum_values=False, allow_inf_nan=False)
+class NulFreeModel(BaseModel):
+    """A model refusing a NUL in any string (values and keys, those in ``Any``-typed values
+    too), naming the field with :data:`NUL_REASON`: PostgreSQL stores none, and over HTTP
+    the middleware refuses it first. Base of :class:`StrictModel`, and of the API's request
+    bodies and params that are not domain models (their own config)."""
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
@@ -149,6 +181,13 @@ class StrictModel(BaseModel):
         0.1 us a string: a Python walk of every model's fields cost some 0.2 s on a
         10,000-order scenario, more than half its validation)."""
         return _nul_free(handler(source))
+
+
+class StrictModel(NulFreeModel):
+    """Base of every domain model: unknown fields, NaN and infinities are errors, and so is a
+    NUL in any string (:class:`NulFreeModel`)."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, allow_inf_nan=False)
 
 
 class Location(BaseModel):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from api.schemas.common import service_defaults
 from api.schemas.routes import SolverInfo
+from scenarios.geo import NulFreeModel
 from solvers.allocation import AllocationParams, AllocationRequest, AllocationResult
 
 #: The service's defaults for fields the client leaves out (the solver's time limit is 60 s).
@@ -18,7 +19,7 @@ def _default_params() -> AllocationParams:
     return AllocationParams.model_validate(PARAMS_DEFAULTS)
 
 
-class AllocationCreate(BaseModel):
+class AllocationCreate(NulFreeModel):
     """Decide which node ships each order line (``mode``: batch or online; or a baseline)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

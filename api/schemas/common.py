@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.core.security import Role
-from scenarios.geo import NUL_REASON
+from scenarios.geo import NUL_REASON, NulFreeModel
 
 
 def service_defaults(**defaults: Any) -> BeforeValidator:
@@ -97,7 +97,7 @@ def _key_name(name: str) -> str:
     return name
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(NulFreeModel):
     """A key to make."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.schemas.changes import PlanChanges
 from api.schemas.common import service_defaults
 from api.schemas.routes import MODE_DESCRIPTION, SolveMode, SolverInfo
-from scenarios.geo import Id, Location, NonNegInt, Seed
+from scenarios.geo import Id, Location, NonNegInt, NulFreeModel, Seed
 from scenarios.model import Order, Scenario
 from scenarios.plan import Kpis, Plan, PlanStatus
 from simulation.params import SimParams
@@ -29,7 +29,7 @@ def _default_allocation() -> AllocationParams:
     return AllocationParams.model_validate(PLAN_ALLOCATION_DEFAULTS)
 
 
-class EvaluationParams(BaseModel):
+class EvaluationParams(NulFreeModel):
     """How the twin checks the plan before release (0 replications = no check)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -39,7 +39,7 @@ class EvaluationParams(BaseModel):
     params: SimParams = Field(default_factory=SimParams)
 
 
-class PlanCreate(BaseModel):
+class PlanCreate(NulFreeModel):
     """Make the dispatch plan of a scenario: allocate, route, then play it in the twin."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -94,7 +94,7 @@ class PlanPublic(PlanResult):
     fallback: bool
 
 
-class CourierPosition(BaseModel):
+class CourierPosition(NulFreeModel):
     """Where a courier is now and from when it is free."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -104,7 +104,7 @@ class CourierPosition(BaseModel):
     available_s: NonNegInt
 
 
-class ReoptimiseCreate(BaseModel):
+class ReoptimiseCreate(NulFreeModel):
     """Changes since the plan was made; stops already started and pinned stops stay."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

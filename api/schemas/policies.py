@@ -8,13 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.routes import SolverInfo
 from scenarios.errors import FieldError
-from scenarios.geo import Seed
+from scenarios.geo import NulFreeModel, Seed
 from scenarios.model import Scenario
 
 PolicySpec = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class PolicyEvaluationCreate(BaseModel):
+class PolicyEvaluationCreate(NulFreeModel):
     """Run each policy (and the ``greedy`` baseline) on the same day seeds and compare."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

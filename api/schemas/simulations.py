@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.routes import SolverInfo
 from scenarios.errors import FieldError
-from scenarios.geo import Seed
+from scenarios.geo import NulFreeModel, Seed
 from scenarios.model import Scenario
 from scenarios.plan import IntervalMethod, Kpis, Plan
 from scenarios.variants import Variant
@@ -18,7 +18,7 @@ Replications = Annotated[int, Field(ge=1, le=10_000)]
 POLICY_HELP = "plan, nearest, insertion[:K|all], reopt:MIN (see docs/simulation.md)"
 
 
-class SimulationCreate(BaseModel):
+class SimulationCreate(NulFreeModel):
     """Play a scenario (and optionally a plan) forward ``replications`` times."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -44,7 +44,7 @@ class SimulationResult(BaseModel):
     solver: SolverInfo
 
 
-class WhatIfCreate(BaseModel):
+class WhatIfCreate(NulFreeModel):
     """Variants of a base scenario x policies x replications, compared with the base."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

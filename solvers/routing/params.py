@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from scenarios.geo import NonNegInt, Seed
+from scenarios.geo import NonNegInt, NulFreeModel, Seed
 from scenarios.plan import Plan
 
 EngineName = Literal["auto", "pyvrp", "ortools", "greedy"]
 
 
-class RoutingParams(BaseModel):
+class RoutingParams(NulFreeModel):
     """Which engine, how long, which seed, and re-optimisation data for :func:`solve_routes`.
 
     ``engine="auto"`` picks PyVRP when it can model every feature the scenario uses (breaks

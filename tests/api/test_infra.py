@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 from sqlalchemy import event, inspect, select
 from typer.testing import CliRunner
 
@@ -23,9 +24,10 @@ from api.core.middleware import _NUL_ESCAPE, nul_string_field
 from api.core.security import Role, hash_key, split_key
 from api.db.models import ApiKey, AuditEntry, Base
 from api.db.session import current_revision, downgrade, head_revision, make_engine, migrate
-from api.examples import ALLOCATION_EXAMPLE, ROUTES_EXAMPLE, SIMULATION_EXAMPLE
+from api.examples import ALLOCATION_EXAMPLE, ROUTES_EXAMPLE, SIMULATION_EXAMPLE, SMALL_SCENARIO
 from api.keys import create_key
 from api.main import create_app
+from scenarios.geo import NUL_REASON
 from tests.api.conftest import app_of, run_fork_server_script
 
 
@@ -234,6 +236,141 @@ def test_a_nul_is_refused_in_the_same_words_over_http_and_in_process(
     assert answer.json()["detail"][0]["reason"] == problem["reason"]
     answer = client.post("/v1/keys", json={"role": "oms", "name": "a\x00"}, headers=keys["admin"])
     assert answer.json()["detail"][0]["reason"] == problem["reason"]
+
+
+def _stochastic(values: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"name": "v", "modifiers": [{"kind": "stochastic", "values": values}]}]
+
+
+#: Request bodies (and a params object) whose own strings (not the domain models': those
+#: refused a NUL already) took one in process: (model, path on the API, body, field).
+NUL_BODIES: list[tuple[str, str, dict[str, Any], str]] = [
+    ("PolicyEvaluationCreate", "/v1/policies/evaluate",
+     {"policies": ["insertion", "greedy\x00"]}, "policies.1"),
+    ("SimulationCreate", "/v1/simulations",
+     {**SIMULATION_EXAMPLE["small"]["value"], "policy": "insertion\x00"}, "policy"),
+    ("WhatIfCreate", "/v1/whatif",
+     {"scenario": SMALL_SCENARIO, "policies": ["\x00"]}, "policies.0"),
+    ("WhatIfCreate", "/v1/whatif",  # a string in an Any-typed value
+     {"scenario": SMALL_SCENARIO, "variants": _stochastic({"travel_time_cv": "\x00"})},
+     "variants.0.modifiers.0.values.travel_time_cv"),
+    ("WhatIfCreate", "/v1/whatif",  # a key in one
+     {"scenario": SMALL_SCENARIO, "variants": _stochastic({"cv": {"a\x00": 1}})},
+     "variants.0.modifiers.0.values.cv"),
+    ("KeyCreate", "/v1/keys", {"role": "oms", "name": "k\x00"}, "name"),
+    ("ReoptimiseCreate", "/v1/plans/p/reoptimise",
+     {"now_s": 0, "routing": {"initial_plan": {"engine": "\x00"}}},
+     "routing.initial_plan.engine"),
+    ("RoutesCreate", "/v1/routes",
+     {**ROUTES_EXAMPLE["small"]["value"], "params": {"initial_plan": {"engine": "\x00"}}},
+     "params.initial_plan.engine"),
+]  # fmt: skip
+
+
+def _request_model(name: str) -> type[BaseModel]:
+    import api.schemas.allocations
+    import api.schemas.common
+    import api.schemas.plans
+    import api.schemas.policies
+    import api.schemas.routes
+    import api.schemas.simulations
+
+    modules = [api.schemas.allocations, api.schemas.common, api.schemas.plans]
+    modules += [api.schemas.policies, api.schemas.routes, api.schemas.simulations]
+    [model] = [getattr(m, name) for m in modules if name in vars(m)]
+    return model
+
+
+@pytest.mark.parametrize(("model", "path", "body", "field"), NUL_BODIES)
+def test_a_nul_in_a_request_body_string_is_refused_in_process_and_over_http(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    model: str,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    """The API's request bodies are not domain models: over HTTP the middleware refused a
+    NUL in their own strings (a policy name, a key's name) and in an ``Any``-typed value, but
+    in process (a job's payload read back, a test, a script) they took it. Both refuse it
+    now, naming the field in the same words (in an ``Any``-typed value, the model names the
+    value, the middleware the string in it: ``values.cv`` and ``values.cv.a\\x00``)."""
+    from pydantic import ValidationError
+
+    from scenarios.errors import input_error_from_validation
+
+    with pytest.raises(ValidationError) as info:
+        _request_model(model).model_validate(body)
+    in_process = input_error_from_validation(info.value)
+    assert (in_process.field, in_process.reason) == (field, NUL_REASON)
+    answer = client.post(path, json=body, headers=keys["admin"])
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["reason"] == NUL_REASON
+    # the middleware names the string itself, the model the Any-typed value holding it
+    assert problem["field"] == field or problem["field"].startswith(f"{field}.")
+
+
+def test_a_nul_in_routing_params_is_refused_in_process() -> None:
+    """``RoutingParams`` is the routing layer's own params object (not a domain model)."""
+    from pydantic import ValidationError
+
+    from scenarios.errors import input_error_from_validation
+    from solvers.routing.params import RoutingParams
+
+    with pytest.raises(ValidationError) as info:
+        RoutingParams.model_validate({"initial_plan": {"routes": [], "engine": "a\x00"}})
+    assert input_error_from_validation(info.value).one_line() == (
+        f"initial_plan.engine: {NUL_REASON}"
+    )
+
+
+def test_every_model_of_a_request_body_refuses_a_nul(client: TestClient) -> None:
+    """Every model a request body holds (read from the OpenAPI document, so a new endpoint
+    or field is covered) refuses a NUL itself: a NulFreeModel (a StrictModel is one), or a
+    model with no string (Location); enums and literals list their values."""
+    from enum import Enum
+
+    from scenarios.geo import Location, NulFreeModel
+
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+
+    def refs(item: Any) -> Iterator[str]:
+        if isinstance(item, dict):
+            if "$ref" in item:
+                yield item["$ref"].rsplit("/", 1)[-1]
+            for value in item.values():
+                yield from refs(value)
+        elif isinstance(item, list):
+            for value in item:
+                yield from refs(value)
+
+    todo = [op.get("requestBody") for ops in spec["paths"].values() for op in ops.values()]
+    todo = [body for body in todo if isinstance(body, dict)]
+    seen: set[str] = set()
+    while todo:
+        for name in refs(todo.pop()):
+            if name not in seen:
+                seen.add(name)
+                todo.append(schemas[name])
+    assert {"KeyCreate", "ReoptimiseCreate", "RoutingParams", "StochasticModifier"} <= seen
+
+    def subclasses(cls: type[Any]) -> Iterator[type[Any]]:
+        sub: type[Any]
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    ours = {"api", "scenarios", "solvers", "simulation", "rl_agents"}
+    by_name: dict[str, set[type[Any]]] = {}
+    for base in (BaseModel, Enum):
+        for cls in subclasses(base):
+            if cls.__module__.split(".")[0] in ours:
+                by_name.setdefault(cls.__name__, set()).add(cls)
+    for name in sorted(seen):
+        [cls] = by_name[name]
+        assert issubclass(cls, (NulFreeModel, Enum)) or cls is Location, name
 
 
 @settings(max_examples=200, deadline=None)

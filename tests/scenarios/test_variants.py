@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -290,3 +291,64 @@ def test_the_plan_of_a_variant_file_is_its_own_source(tmp_path: Path, city: Scen
     loaded = read_variants(path)
     assert loaded.source == str(path)
     assert loaded.plan_source == str((tmp_path / "plan.json").resolve())
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"travel_time_cv\x00": 0.5}, "values.travel_time_cv\\x00"),  # a key
+        ({"travel_time_cv": "0.5\x00"}, "values.travel_time_cv"),
+        # in a list or a mapping in the value (the error names the value: it holds one)
+        ({"node_outages": [{"node_id": "n\x00", "window": {"start_s": 0, "end_s": 1}}]},
+         "values.node_outages"),
+        ({"node_outages": [{"n\x00": 1}]}, "values.node_outages"),
+        ({"x": [[["deep", ("\x00",)]]]}, "values.x"),
+    ],
+)  # fmt: skip
+def test_a_nul_in_a_stochastic_modifier_value_is_refused_at_its_field(
+    tmp_path: Path, city: Scenario, values: dict[str, object], field: str
+) -> None:
+    """``values`` is a ``dict[str, Any]``: no string schema checked the strings in it, so a
+    NUL there was taken in process and by the CLI (a 422 over HTTP only, by the middleware)."""
+    from pydantic import ValidationError
+
+    from scenarios.errors import input_error_from_validation
+    from scenarios.geo import NUL_REASON
+    from scenarios.variants import StochasticModifier
+
+    with pytest.raises(ValidationError) as info:
+        StochasticModifier.model_validate({"values": values})
+    assert input_error_from_validation(info.value).one_line() == f"{field}: {NUL_REASON}"
+    with pytest.raises(ValidationError) as info:
+        Variant.model_validate(
+            {"name": "v", "modifiers": [{"kind": "stochastic", "values": values}]}
+        )
+    assert input_error_from_validation(info.value).one_line() == (
+        f"modifiers.0.{field}: {NUL_REASON}"
+    )
+    # a variant file (the CLI's what-if; JSON is YAML): an input error naming it
+    write_json(city, tmp_path / "city.json")
+    path = tmp_path / "v.yaml"
+    variant = {"name": "v", "modifiers": [{"kind": "stochastic", "values": values}]}
+    path.write_text(json.dumps({"base": "city.json", "variants": [variant]}), "utf-8")
+    with pytest.raises(InputError) as err:
+        read_variants(path)
+    assert (err.value.field, err.value.reason) == (f"variants.0.modifiers.0.{field}", NUL_REASON)
+
+
+def test_the_values_of_a_stochastic_modifier_are_kept_as_given_and_so_is_their_schema() -> None:
+    """The NUL check walks an ``Any`` value without changing it (a tuple stays a tuple), and
+    the JSON Schema says what it said (any object)."""
+    from scenarios.variants import StochasticModifier
+
+    values = {"a": (1, "b"), "c": {"d": [None, 2.5, "e"]}, "f": "g"}
+    assert StochasticModifier.model_validate({"values": values}).values == values
+    assert StochasticModifier.model_json_schema()["properties"]["values"] == {
+        "additionalProperties": True,
+        "title": "Values",
+        "type": "object",
+    }
+    deep: object = "x"
+    for _ in range(5000):  # no recursion: a deep value cannot overflow the walk
+        deep = [deep]
+    assert StochasticModifier.model_validate({"values": {"a": deep}})
