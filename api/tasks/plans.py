@@ -169,7 +169,8 @@ def warm_start_fields(old: Plan, stored_stops: list[list[int]]) -> Iterator[None
     (``initial_plan.routes.R...``, route R being ``old.routes[R]`` with only the stops still
     to do: ``stored_stops[R]`` their places in it) on the stored plan: the request has no
     warm start, so only corrupted stored data (a vehicle with two routes, a stop twice) gets
-    here."""
+    here. A stop visiting a task twice names its first visit in the stored plan too (the
+    warm start's numbering, which skips the stops done, was said as the stored plan's)."""
     try:
         yield
     except ScenarioInputError:
@@ -177,6 +178,12 @@ def warm_start_fields(old: Plan, stored_stops: list[list[int]]) -> Iterator[None
     except InputError as err:
         if not err.field.startswith("initial_plan."):
             raise
+        from solvers.routing.solve import DuplicateVisitError, visited_twice_reason
+
+        def stored_place(r: int, s: int) -> int | None:
+            places = stored_stops[r] if r < len(stored_stops) else []
+            return places[s] if s < len(places) else None
+
         parts = err.field.split(".")[1:]  # routes, R, stops, S, ...
         what = None
         if len(parts) >= 2 and parts[0] == "routes" and parts[1].isdigit():
@@ -184,11 +191,15 @@ def warm_start_fields(old: Plan, stored_stops: list[list[int]]) -> Iterator[None
             if r < len(old.routes):
                 what = f"the route of vehicle {old.routes[r].vehicle_id!r} (route {r})"
                 if len(parts) >= 4 and parts[2] == "stops" and parts[3].isdigit():
-                    s = int(parts[3])
-                    if s < len(stored_stops[r]):
-                        parts[3] = str(stored_stops[r][s])
+                    place = stored_place(r, int(parts[3]))
+                    if place is not None:
+                        parts[3] = str(place)
         field = ".".join(["routes", *parts[1:]]) if parts else "routes"
-        raise stored_plan_error(what, field, err.reason, part="plan") from None
+        reason = err.reason
+        if isinstance(err, DuplicateVisitError):  # its first visit, numbered as stored too
+            r0, s0 = err.first
+            reason = visited_twice_reason(err.kind, err.order_id, r0, stored_place(r0, s0))
+        raise stored_plan_error(what, field, reason, part="plan") from None
 
 
 def check_stored_visits(
@@ -202,6 +213,7 @@ def check_stored_visits(
     order the router's diagnosis would leave out (it ignores such stops) is refused too, as
     no plan the service stored visits a task twice. Named as the job named it."""
     from scenarios.plan import shipment_order
+    from solvers.routing.solve import visited_twice_reason
 
     order_ids = {o.get("id") for o in scenario.get("orders", [])}
     node_ids = {n.get("id") for n in scenario.get("nodes", [])}
@@ -227,7 +239,7 @@ def check_stored_visits(
             raise stored_plan_error(
                 f"the route of vehicle {old.routes[ri].vehicle_id!r} (route {ri})",
                 f"routes.{ri}.stops.{si}",
-                f"the {stop.kind.value} of order {job!r} is already stop {s0} of route {r0}",
+                visited_twice_reason(stop.kind, job, r0, s0),
                 part="plan",
             )
         first[key] = (ri, si)

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from scenarios.errors import InputError
 from scenarios.model import Scenario
@@ -527,6 +528,40 @@ def _check_known_stops(plan: Plan, scenario: Scenario, absent: Collection[str] =
                 )
 
 
+def visited_twice_reason(kind: StopKind, order_id: str, route: int, stop: int | None) -> str:
+    """Why a stop is refused: its task (the ``kind`` of order ``order_id``) is visited
+    before, by stop ``stop`` of route ``route`` of the plan the user gave (``stop`` None when
+    that stop's place in it is not known: the stop is not numbered rather than misnumbered)."""
+    what = f"the {kind.value} of order {order_id!r}"
+    if stop is None:
+        return f"{what} is already a stop of route {route}"
+    return f"{what} is already stop {stop} of route {route}"
+
+
+class DuplicateVisitError(InputError):
+    """An initial plan's stop visiting a task it visited before, at ``first`` (route, stop):
+    a caller whose initial plan is a part of another plan (a re-plan's warm start holds the
+    stored plan's stops still to do) numbers that place in the plan the user sees."""
+
+    def __init__(
+        self,
+        field: str,
+        kind: StopKind,
+        order_id: str,
+        first: tuple[int, int],
+        source: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.order_id = order_id
+        self.first = first
+        super().__init__(field, visited_twice_reason(kind, order_id, *first), source=source)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with the first visit's place (an error raised in a worker process)."""
+        args = (self.field, self.kind, self.order_id, self.first, self.source)
+        return (DuplicateVisitError, args)
+
+
 def _check_unique_visits(plan: Plan, tasks: set[tuple[str | None, StopKind]]) -> None:
     """Each of ``tasks`` is visited once (InputError naming the stop; that each vehicle has
     one route is :func:`check_route_vehicles`).
@@ -542,11 +577,8 @@ def _check_unique_visits(plan: Plan, tasks: set[tuple[str | None, StopKind]]) ->
             if st.kind is StopKind.BREAK or st.order_id is None or key not in tasks:
                 continue
             if key in stop_at:
-                r0, s0 = stop_at[key]
-                raise InputError(
-                    f"initial_plan.routes.{ri}.stops.{si}",
-                    f"the {st.kind.value} of order {st.order_id!r} is already stop {s0} of "
-                    f"route {r0}",
+                raise DuplicateVisitError(
+                    f"initial_plan.routes.{ri}.stops.{si}", st.kind, st.order_id, stop_at[key]
                 )
             stop_at[key] = (ri, si)
 

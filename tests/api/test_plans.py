@@ -17,7 +17,7 @@ from api.core.config import Settings
 from api.db.models import PlanRecord
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from api.tasks.plans import run_reoptimise
-from scenarios import Plan, Scenario, StopKind
+from scenarios import Plan, Route, Scenario, StopKind
 from scenarios.errors import InputError
 from scenarios.stochastic import StochasticParams
 from simulation.decisions import StopType
@@ -799,11 +799,19 @@ def _a_route_of_a_courier_gone(record: PlanRecord) -> None:
     record.plan = {**record.plan, "routes": [*routes, {**routes[0], "vehicle_id": "gone"}]}
 
 
-def _a_stop_twice(record: PlanRecord) -> None:
-    routes = [dict(r) for r in record.plan["routes"]]
-    last = routes[-1]["stops"][-1]
-    routes[-1] = {**routes[-1], "stops": [*routes[-1]["stops"], last]}
-    record.plan = {**record.plan, "routes": routes}
+def _a_stop_twice_on(route: int) -> Callable[[PlanRecord], None]:
+    """Route ``route`` of the stored plan visits its last stop again."""
+
+    def corrupt(record: PlanRecord) -> None:
+        routes = [dict(r) for r in record.plan["routes"]]
+        last = routes[route]["stops"][-1]
+        routes[route] = {**routes[route], "stops": [*routes[route]["stops"], last]}
+        record.plan = {**record.plan, "routes": routes}
+
+    return corrupt
+
+
+_a_stop_twice = _a_stop_twice_on(-1)
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -848,15 +856,59 @@ def test_a_warm_start_the_stored_plan_gives_the_router_refused_is_422_on_the_pla
     assert re.fullmatch(reason, job_error.value.reason), job_error.value.reason
     assert answer.status_code == 422, answer.text
     [problem] = answer.json()["detail"]
-    if corrupt is _a_stop_twice:
-        # the job numbers the first visit in its warm start (the stops still to do), the
-        # check before it in the stored plan, as the field: the stop before the copy
+    assert problem == {"field": "path.plan_id", "reason": job_error.value.reason}
+    if corrupt is _a_stop_twice:  # the stop before the copy, in the stored plan's numbers
         match = re.fullmatch(reason, problem["reason"])
         assert match is not None, problem
         assert problem["reason"].endswith(f"stop {int(match[2]) - 1} of route {match[1]}")
-        assert problem["field"] == "path.plan_id"
-        return
-    assert problem == {"field": "path.plan_id", "reason": job_error.value.reason}
+
+
+def test_the_job_numbers_a_stop_twice_in_the_stored_plan_past_the_stops_done(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """The job refuses a stop visited twice itself when the stored row changed after the
+    check before queueing: it named the first visit by its place in its warm start, which
+    leaves out the stops done by ``now_s`` (``already stop 0`` of stop 1 of the stored
+    route), while the field and the check before queueing number the stored plan's stops.
+    Both say the stored plan's place now, in the same words."""
+    routes = made["plan"]["routes"]
+    ri, stops = next((i, r["stops"]) for i, r in enumerate(routes) if len(r["stops"]) >= 2)
+    now_s = stops[0]["start_s"] + 1  # stop 0 done: the warm start starts at stop 1
+    assert all(stop["start_s"] >= now_s for stop in stops[1:])
+    _stored_differently(client, made["plan_id"], _a_stop_twice_on(ri))
+    body = {"now_s": now_s, "routing": {"time_limit_s": 0.3, "seed": 1}, "mode": "sync"}
+    with app_of(client).state.ctx.sessions() as session:
+        record = session.get(PlanRecord, made["plan_id"])
+        assert record is not None
+        parent = {"id": record.id, "scenario": record.scenario, "plan": record.plan}
+    with pytest.raises(InputError) as job_error:  # the job, past the check before queueing
+        run_reoptimise({"request": body, "parent": parent})
+    last = stops[-1]
+    assert (job_error.value.field, job_error.value.reason) == (
+        "path.plan_id",
+        f"the route of vehicle {routes[ri]['vehicle_id']!r} (route {ri}) of the stored plan "
+        f"(its plan's routes.{ri}.stops.{len(stops)}): the {last['kind']} of order "
+        f"{last['order_id']!r} is already stop {len(stops) - 1} of route {ri}",
+    )
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": "path.plan_id", "reason": job_error.value.reason}]
+
+
+def test_a_stop_twice_whose_stored_place_is_unknown_is_not_numbered() -> None:
+    """The warm start's places in the stored plan are known in the job; where they are not
+    (the check of the routes' couriers before queueing gives none), the first visit of a
+    stop visited twice is not numbered rather than numbered in the warm start."""
+    from api.tasks.plans import warm_start_fields
+    from solvers.routing.solve import DuplicateVisitError
+
+    old = Plan(routes=[Route(vehicle_id="v", stops=[])])
+    with pytest.raises(InputError) as info, warm_start_fields(old, [[]]):
+        raise DuplicateVisitError("initial_plan.routes.0.stops.1", StopKind.DELIVERY, "o1", (0, 0))
+    assert info.value.reason == (
+        "the route of vehicle 'v' (route 0) of the stored plan (its plan's routes.0.stops.1): "
+        "the delivery of order 'o1' is already a stop of route 0"
+    )
 
 
 @pytest.mark.parametrize("leave", ["cancelled", "done"])

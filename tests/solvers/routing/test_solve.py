@@ -341,6 +341,29 @@ def test_unknown_vehicle_in_initial_plan(city: Scenario) -> None:
         solve_routes(city, RoutingParams(initial_plan=bad, time_limit_s=FAST))
 
 
+def test_a_stop_twice_keeps_the_place_of_its_first_visit_through_pickling() -> None:
+    """A re-plan numbers the first visit in the stored plan (its warm start holds only the
+    stops still to do): the error carries the place, in a worker process's error too; a place
+    not known is not numbered rather than misnumbered."""
+    import pickle
+
+    from solvers.routing.solve import DuplicateVisitError, visited_twice_reason
+
+    err = DuplicateVisitError("initial_plan.routes.1.stops.0", StopKind.DELIVERY, "o1", (0, 2))
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, DuplicateVisitError)
+    assert (back.field, back.kind, back.order_id, back.first) == (
+        "initial_plan.routes.1.stops.0",
+        StopKind.DELIVERY,
+        "o1",
+        (0, 2),
+    )
+    assert back.reason == err.reason == "the delivery of order 'o1' is already stop 2 of route 0"
+    assert visited_twice_reason(StopKind.PICKUP, "o1", 3, None) == (
+        "the pickup of order 'o1' is already a stop of route 3"
+    )
+
+
 def _stop(order_id: str, pinned: bool = False) -> PlannedStop:
     return PlannedStop(order_id=order_id, arrival_s=0, start_s=0, departure_s=0, pinned=pinned)
 
