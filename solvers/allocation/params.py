@@ -48,9 +48,10 @@ class AllocationParams(StrictModel):
         default="highspy",
         description="highspy = arrays straight into HiGHS (fast path); pyomo = the reference "
         "Pyomo formulation solved by HiGHS (one MIP over the same pruned candidates, no "
-        "decomposition; for checking and small cases); its first use in a process with "
-        "less of the limit left than Pyomo's import takes (about 1.5 s) solves with highspy, "
-        "with a note",
+        "decomposition; for checking and small cases), in a worker process killed at the "
+        "time limit (then the nearest-node answer, with a note); a process without a "
+        "worker ready and less of the limit left than one takes to start (about 2.5 s) "
+        "solves with highspy, with a note",
     )
     initial_candidates: Annotated[int, Field(ge=1)] = Field(
         default=4,

@@ -1,23 +1,23 @@
-"""Importing this module imports Pyomo (see :func:`~solvers.allocation.pyomo_model.load_pyomo`).
+"""Importing this module starts the pyomo worker process and waits until it has imported Pyomo.
 
-For the job workers' fork server (``multiprocessing``'s ``forkserver`` preload, which can
-only import modules by name, see :mod:`api.main`): Pyomo is imported once, in the fork
-server, and every job process forked from it has it at no cost of its own, so the first
-``backend: "pyomo"`` allocation of a job does not pay for the import (about 1 s) or get the
-highspy backend for want of time. A failing import is logged, not raised: the fork server
-dies on any error of a preloaded module but ImportError, and every job with it.
+See :func:`~solvers.allocation.pyomo_worker.warm_worker`. For a process that runs solve
+after solve (a Ray worker, which imports its preload modules by name before its first job,
+see :mod:`api.main`): the ``pyomo`` backend solves in a helper process with Pyomo imported
+(about 2 s to start), kept for later solves, so the first ``backend: "pyomo"`` allocation
+does not wait for it (or get the highspy backend for want of time). A worker that fails to
+start is logged, not raised: a pyomo solve then starts one (or falls back) as it would have.
 """
 
 from __future__ import annotations
 
 import logging
 
-from solvers.allocation.pyomo_model import load_pyomo
+from solvers.allocation.pyomo_worker import WorkerStartError, warm_worker
 
-#: seconds the import took here; None when it failed
+#: seconds Pyomo's import took in the worker; None when it failed
 IMPORT_S: float | None = None
 
 try:
-    IMPORT_S = load_pyomo()
-except Exception as _err:  # a pyomo solve then fails (or falls back) as it would have
-    logging.getLogger(__name__).warning("pyomo import failed: %s: %s", type(_err).__name__, _err)
+    IMPORT_S = warm_worker()
+except WorkerStartError as _err:
+    logging.getLogger(__name__).warning("pyomo worker not started: %s", _err)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -51,6 +53,11 @@ from solvers.allocation.result import (
     construct,
 )
 from solvers.gc_pause import full_collections_paused
+
+if TYPE_CHECKING:
+    from solvers.allocation.pyomo_worker import PyomoWorker
+
+log = logging.getLogger(__name__)
 
 #: Relative slack on the gap test (float noise in HiGHS bounds).
 _GAP_SLACK = 1e-9
@@ -186,9 +193,12 @@ def _allocate(
             f"rules.restricted_skus: {len(unknown)} SKU(s) in no order line or node inventory "
             f"of this request ({shown}): a misspelt SKU restricts nothing"
         )
-    import_s = 0.0  # Pyomo's import, on its first use in this process
+    worker: PyomoWorker | None = None  # the pyomo backend's process, taken for this solve
+    worker_start_s = 0.0  # the wait for it to start, when none was ready
     if params.backend == "pyomo" and params.baseline is None:
-        params, import_s = _pyomo_in_time(params, prob.num_orders, start, stats)
+        params, worker, worker_start_s = _pyomo_in_time(params, prob.num_orders, start, stats)
+    # the baseline that made the answer when no solve did (explained as such)
+    answer_baseline: str | None = None
     bound: float | None = None
     duals: Duals | None = None
     # which LP relaxation the duals are of, and how far from its optimal duals (currency);
@@ -222,27 +232,11 @@ def _allocate(
     elif params.baseline is not None:
         method = params.baseline
         x = run_baseline(prob, params.baseline, deadline=start + params.time_limit_s)
-    elif params.backend == "pyomo":
-        from solvers.allocation.pyomo_model import solve_pyomo
-
+    elif params.backend == "pyomo" and worker is not None:
         method = f"{params.mode}/pyomo"
-        # its HiGHS solve gets the time limit less the import (which left it at least the
-        # optimising path's shortest time, see _pyomo_in_time)
-        limit_s = params.time_limit_s - import_s
-        out = solve_pyomo(prob, params.model_copy(update={"time_limit_s": limit_s}))
-        x, bound = out.x, out.bound
-        stats.mip_pairs = prob.num_pairs
-        stats.build_s = round(stats.build_s + out.build_s, 6)
-        stats.mip_s = round(out.solve_s, 6)
-        stats.notes.append(f"HiGHS status {out.status}")
-        over_s = out.build_s + out.solve_s - limit_s
-        if over_s > PYOMO_OVERRUN_NOTE_S:
-            stats.notes.append(
-                f"backend pyomo overran its time limit by {over_s:.3g} s: building the Pyomo "
-                f"model ({out.build_s:.3g} s), handing it to HiGHS and HiGHS' MIP set-up do "
-                "not watch the clock, and grow faster than the model (100 s and more at "
-                "2,000 orders); use the highspy backend for large requests"
-            )
+        x, bound, answer_baseline = _solve_in_worker(
+            prob, params, worker, worker_start_s, start, stats
+        )
     elif params.mode == "online":
         method = "online"
         x, bound = _online(prob, params, start, stats)
@@ -311,7 +305,7 @@ def _allocate(
             budget_s=_explain_budget(params, method, start),
             end=_explain_end(params, prob.num_orders, start),
             notes=stats.notes,
-            baseline=params.baseline or ("nearest" if fast else None),
+            baseline=params.baseline or ("nearest" if fast else answer_baseline),
         )
     else:
         from solvers.allocation.explain import _world, unfilled_lines
@@ -436,51 +430,120 @@ def _fallback(
 
 def _pyomo_in_time(
     params: AllocationParams, num_orders: int, start: float, stats: SolveStats
-) -> tuple[AllocationParams, float]:
-    """``params`` of a pyomo solve, Pyomo imported, and the seconds its import took here.
+) -> tuple[AllocationParams, PyomoWorker | None, float]:
+    """``params`` of a pyomo solve, the worker process to solve it in, and the seconds the
+    solve waited for that worker to start.
 
-    When Pyomo is not imported yet in this process and the time left cannot cover its
-    import (:data:`~solvers.allocation.pyomo_model.PYOMO_IMPORT_S`) and the optimising
-    path's shortest run (:func:`normal_path_seconds`), or the import left less than that
-    run, those of the highspy backend, with a note: the import alone took 1.4-1.8 s, and
-    a 0.2 s limit's answer came after it. The highspy backend then answers as it does any
-    limit (a too small one by the nearest-node answer).
+    A worker with Pyomo imported (:mod:`~solvers.allocation.pyomo_worker`) is taken at
+    once. Without one, and when the time left cannot cover a worker's start
+    (:data:`~solvers.allocation.pyomo_worker.WORKER_START_S`, Pyomo's import the most of it)
+    and the optimising path's shortest run (:func:`normal_path_seconds`), or the worker
+    did not start while leaving that run's time: ``params`` of the highspy backend, no
+    worker, and a note (a worker is left starting for later solves). The highspy backend
+    then answers as it does any limit (a too small one by the nearest-node answer).
     """
-    from solvers.allocation.pyomo_model import PYOMO_IMPORT_S, load_pyomo, pyomo_loaded
+    from solvers.allocation.pyomo_worker import WORKER_START_S, start_worker, take_worker
 
-    if pyomo_loaded():
-        return params, 0.0
+    worker = take_worker(0.0)
+    if worker is not None:
+        return params, worker, 0.0
     need = normal_path_seconds(num_orders)
     left = params.time_limit_s - (time.perf_counter() - start)
-    if left < PYOMO_IMPORT_S + need:
+    if left < WORKER_START_S + need:
+        start_worker()
         stats.notes.append(
-            f"backend pyomo: Pyomo is not imported yet in this process and its import takes "
-            f"about {PYOMO_IMPORT_S:g} s, more than the {max(left, 0.0):.2g} s left of the "
-            f"time limit: solved with the highspy backend. {_PYOMO_ADVICE}"
+            "backend pyomo: no pyomo worker process is ready in this process, and starting "
+            f"one (it imports Pyomo) takes about {WORKER_START_S:g} s, more than the "
+            f"{max(left, 0.0):.2g} s left of the time limit: solved with the highspy "
+            f"backend (a worker is starting for later solves). {_PYOMO_ADVICE}"
         )
-        return params.model_copy(update={"backend": "highspy"}), 0.0
-    import_s = load_pyomo()
-    left = params.time_limit_s - (time.perf_counter() - start)
-    if left < need:
+        return params.model_copy(update={"backend": "highspy"}), None, 0.0
+    t0 = time.perf_counter()
+    worker = take_worker(left - need)
+    waited = time.perf_counter() - t0
+    if worker is None:
+        left = params.time_limit_s - (time.perf_counter() - start)
         stats.notes.append(
-            f"backend pyomo: Pyomo's import took {import_s:.2g} s in this process, leaving "
-            f"{max(left, 0.0):.2g} s of the time limit: solved with the highspy backend. "
-            f"{_PYOMO_ADVICE}"
+            f"backend pyomo: the pyomo worker process was not ready after {waited:.2g} s, "
+            f"leaving {max(left, 0.0):.2g} s of the time limit: solved with the highspy "
+            f"backend. {_PYOMO_ADVICE}"
         )
-        return params.model_copy(update={"backend": "highspy"}), 0.0
-    return params, import_s
+        return params.model_copy(update={"backend": "highspy"}), None, 0.0
+    return params, worker, waited
 
 
-#: seconds past its limit from which a pyomo solve says that it overran, and why
-PYOMO_OVERRUN_NOTE_S = 0.5
+#: seconds past the time limit the pyomo worker is given to hand its answer back (HiGHS
+#: stops at the limit, then Pyomo loads its solution): it is killed then
+PYOMO_GRACE_S = 0.3
 
-#: how a pyomo solve avoids paying for Pyomo's import (the end of the notes that say it did)
+#: how a pyomo solve avoids waiting for its worker's start (the end of the notes that say it did)
 _PYOMO_ADVICE = (
-    "To avoid this, import Pyomo once before the first solve (import "
-    "solvers.allocation.pyomo_preload, or call solvers.allocation.pyomo_model.load_pyomo(); "
-    "the service, its job workers and `dispatchlab allocate --backend pyomo` do) or use "
-    "the highspy backend"
+    "To avoid this, start the pyomo worker once before the first solve (import "
+    "solvers.allocation.pyomo_preload, or call "
+    "solvers.allocation.pyomo_worker.warm_worker(); the service, its Ray workers and "
+    "`dispatchlab allocate --backend pyomo` do) or use the highspy backend"
 )
+
+
+def _solve_in_worker(
+    prob: Problem,
+    params: AllocationParams,
+    worker: PyomoWorker,
+    start_s: float,
+    start: float,
+    stats: SolveStats,
+) -> tuple[I64, float | None, str | None]:
+    """The pyomo backend's answer, its bound and, when the worker did not give one, the
+    baseline that made it instead.
+
+    The worker builds the Pyomo model and HiGHS solves it there, stopped at the time
+    limit; building the model and HiGHS' MIP set-up do not watch the clock, so a worker
+    that has not answered :data:`PYOMO_GRACE_S` after the limit is killed (as is a worker
+    on any exception here) and the nearest-node answer is returned, with a note: the
+    myopic baseline would cost less, but takes 0.2 s at 300 literature orders and 1-1.6 s
+    at 2,000 (past any small margin), where the nearest-node answer takes 0.05 s, computed
+    while the worker builds its model (so not after the kill). A crashed
+    worker, or a solve that raised in it, gets the same answer and a note saying so.
+    """
+    from solvers.allocation.pyomo_worker import give_back
+
+    limit_s = params.time_limit_s - start_s  # HiGHS' limit, less the wait for the worker
+    fallback: list[I64] = []
+    try:
+        answer = worker.solve(
+            prob,
+            params.model_copy(update={"time_limit_s": limit_s}),
+            end_at=start + params.time_limit_s,
+            kill_at=start + params.time_limit_s + PYOMO_GRACE_S,
+            # while the worker builds the model (the parent waits otherwise): no time is
+            # then spent on it after a kill
+            meanwhile=lambda: fallback.append(nearest(prob)),
+        )
+    finally:
+        give_back(worker)
+    out = answer.outcome
+    if out is not None:
+        stats.mip_pairs = prob.num_pairs
+        stats.build_s = round(stats.build_s + out.build_s, 6)
+        stats.mip_s = round(out.solve_s, 6)
+        stats.notes.append(f"HiGHS status {out.status}")
+        return out.x, out.bound, None
+    stats.mip_s = round(answer.waited_s, 6)
+    if answer.failure == "timeout":
+        why = (
+            f"did not finish within its time limit of {params.time_limit_s:g} s (its worker "
+            f"process was killed {PYOMO_GRACE_S:g} s past it): building the Pyomo model and "
+            "HiGHS' MIP set-up do not watch the clock, and grow faster than the model "
+            "(100 s and more at 2,000 orders)"
+        )
+    else:
+        log.warning("pyomo solve failed: %s", answer.failure)
+        why = f"gave no answer: {answer.failure}"
+    stats.notes.append(
+        f"backend pyomo: the solve {why}; nearest-node answer, not optimised. "
+        "Use the highspy backend for large requests"
+    )
+    return (fallback[0] if fallback else nearest(prob)), None, "nearest"
 
 
 def _solve_share(prob: Problem, params: AllocationParams) -> AllocationParams:

@@ -18,7 +18,7 @@ from solvers.allocation import solve as solve_mod
 from solvers.allocation.batch import solve_batch
 from solvers.allocation.heuristics import nearest
 from solvers.allocation.problem import compile_request
-from solvers.allocation.pyomo_model import load_pyomo
+from solvers.allocation.pyomo_worker import warm_worker
 
 from .conftest import allocation_vector
 from .test_properties import requests
@@ -319,7 +319,7 @@ def test_a_pyomo_solve_stopped_before_its_root_lp_reports_no_bound(
     # HiGHS stopped by the limit before its root LP reports a bound of -inf: it was handed
     # out as the result's bound (gap inf), which the result refused (a ValidationError
     # from allocate, a 422 blaming "bound" over HTTP)
-    load_pyomo()  # else the limit, shorter than Pyomo's import, solves with highspy
+    warm_worker()  # else the limit, shorter than the worker's start, solves with highspy
     result = allocate(two_dcs, AllocationParams(backend="pyomo", time_limit_s=1e-6))
     assert result.method == "batch/pyomo"
     assert result.status == AllocationStatus.FEASIBLE
@@ -328,72 +328,50 @@ def test_a_pyomo_solve_stopped_before_its_root_lp_reports_no_bound(
     assert not prob.violations(allocation_vector(prob, result))
 
 
-def test_a_pyomo_solve_that_overran_its_limit_says_so(
-    two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # 2,000 literature orders at a 2 s limit took 104-129 s (HiGHS' MIP set-up, the clique
-    # partition of its objective, does not watch the clock) and the answer did not say
-    from solvers.allocation import pyomo_model
-
-    load_pyomo()
-    real = pyomo_model.solve_pyomo
-
-    def slow(prob: Any, params: AllocationParams) -> pyomo_model.PyomoOutcome:
-        out = real(prob, params)
-        out.solve_s += params.time_limit_s + 3.0  # as if HiGHS had answered 3 s late
-        return out
-
-    monkeypatch.setattr(pyomo_model, "solve_pyomo", slow)
-    result = allocate(two_dcs, AllocationParams(backend="pyomo", time_limit_s=1.0))
-    [note] = [n for n in result.stats.notes if n.startswith("backend pyomo overran")]
-    assert "use the highspy backend" in note
-    monkeypatch.setattr(pyomo_model, "solve_pyomo", real)
-    on_time = allocate(two_dcs, AllocationParams(backend="pyomo", time_limit_s=1.0))
-    assert not [n for n in on_time.stats.notes if "overran" in n]
-
-
 #: a fresh interpreter's allocation of 50 literature orders at 0.2 s: which path, whether it
-#: imported Pyomo, its notes and how long ``allocate`` took (the import, 1.4-1.8 s, overran
-#: the limit); argv[2], when given, is the import time the solve assumes
+#: imported Pyomo itself (never: the worker process does), whether a pyomo worker was ready
+#: after it, its notes and how long ``allocate`` took (the import, 1.4-1.8 s, overran the
+#: limit); argv[2], when given, is the worker start time the solve assumes
 _FRESH = """
 import json, sys, time
 from solvers.allocation import AllocationParams, allocate, generate_literature
-from solvers.allocation import pyomo_model
+from solvers.allocation import pyomo_worker
 if len(sys.argv) > 2:
-    pyomo_model.PYOMO_IMPORT_S = float(sys.argv[2])
+    pyomo_worker.WORKER_START_S = float(sys.argv[2])
 req = generate_literature(seed=1, num_orders=50, num_nodes=5)
 params = AllocationParams(**{"time_limit_s": 0.2, **json.loads(sys.argv[1])})
 t0 = time.perf_counter()
 result = allocate(req, params)
 wall = time.perf_counter() - t0
-print(json.dumps([result.method, "pyomo.environ" in sys.modules, result.stats.notes, wall]))
+ready = pyomo_worker.worker_ready()
+print(json.dumps([result.method, "pyomo.environ" in sys.modules, ready, result.stats.notes, wall]))
 """
 
 
 def _fresh_timed(
-    import_s: float | None = None, **params: Any
-) -> tuple[str, bool, list[str], float]:
+    start_s: float | None = None, **params: Any
+) -> tuple[str, bool, bool, list[str], float]:
     import json
     import subprocess
     import sys
 
     args = [sys.executable, "-c", _FRESH, json.dumps(params)]
-    if import_s is not None:
-        args.append(str(import_s))
+    if start_s is not None:
+        args.append(str(start_s))
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120)
-    method, loaded, notes, wall = json.loads(out.stdout.splitlines()[-1])
-    return method, loaded, notes, wall
+    method, loaded, ready, notes, wall = json.loads(out.stdout.splitlines()[-1])
+    return method, loaded, ready, notes, wall
 
 
-def _fresh_allocation(**params: Any) -> tuple[str, bool, list[str]]:
-    method, loaded, notes, _ = _fresh_timed(**params)
-    return method, loaded, notes
+def _fresh_allocation(**params: Any) -> tuple[str, bool, bool, list[str]]:
+    method, loaded, ready, notes, _ = _fresh_timed(**params)
+    return method, loaded, ready, notes
 
 
 def test_the_highspy_path_does_not_import_pyomo() -> None:
     """The default backend never pays Pyomo's import (about 1 s on first use)."""
-    method, loaded, _ = _fresh_allocation()
-    assert method == "batch" and not loaded
+    method, loaded, ready, _ = _fresh_allocation()
+    assert method == "batch" and not loaded and not ready
 
 
 #: how far past its limit a fresh pyomo call may answer here: well short of Pyomo's import
@@ -402,30 +380,31 @@ _WALL_MARGIN_S = 1.0
 
 
 @pytest.mark.parametrize("mode", ["batch", "online"])
-def test_a_pyomo_solve_too_short_for_its_import_solves_with_highspy(mode: str) -> None:
-    """The first pyomo solve of a process took 1.0-1.5 s at a 0.2 s limit (its import): it
-    is solved by the highspy backend instead, within its limit, with a note saying why and
-    how to avoid it."""
-    method, loaded, notes, wall = _fresh_timed(backend="pyomo", mode=mode)
+def test_a_pyomo_solve_too_short_for_its_worker_start_solves_with_highspy(mode: str) -> None:
+    """The first pyomo solve of a process took 1.0-1.5 s at a 0.2 s limit (Pyomo's import):
+    without a pyomo worker ready, it is solved by the highspy backend instead, within its
+    limit, with a note saying why and how to avoid it."""
+    method, loaded, _, notes, wall = _fresh_timed(backend="pyomo", mode=mode)
     assert method == mode and not loaded
-    [note] = [n for n in notes if n.startswith("backend pyomo: Pyomo is not imported yet")]
-    assert "solved with the highspy backend" in note
+    [note] = [n for n in notes if n.startswith("backend pyomo: no pyomo worker process")]
+    assert "solved with the highspy backend" in note and "starting for later solves" in note
     assert "solvers.allocation.pyomo_preload" in note and "use the highspy backend" in note
     assert wall < 0.2 + _WALL_MARGIN_S
 
 
-def test_a_pyomo_solve_its_import_left_too_little_time_solves_with_highspy() -> None:
-    """An import slower than expected (here: expected to take no time) leaves the solve
-    less than the optimising path's shortest run: the highspy backend answers at once (the
+def test_a_pyomo_solve_its_worker_start_left_too_little_time_solves_with_highspy() -> None:
+    """A worker start slower than expected (here: expected to take no time) leaves the solve
+    less than the optimising path's shortest run: the highspy backend answers (the
     nearest-node answer), with a note, rather than a pyomo solve past the limit."""
-    method, loaded, notes, _ = _fresh_timed(0.0, backend="pyomo", time_limit_s=0.5)
-    assert method == "batch" and loaded
-    [note] = [n for n in notes if n.startswith("backend pyomo: Pyomo's import took")]
+    method, loaded, _, notes, _ = _fresh_timed(0.0, backend="pyomo", time_limit_s=0.5)
+    assert method == "batch" and not loaded
+    [note] = [n for n in notes if n.startswith("backend pyomo: the pyomo worker process was")]
     assert "solved with the highspy backend" in note and "pyomo_preload" in note
     assert any("nearest-node answer" in n for n in notes), notes
 
 
-def test_a_pyomo_solve_with_time_for_its_import_imports_it() -> None:
-    """Given time for the import, a pyomo solve is one (the import counted in its limit)."""
-    method, loaded, _ = _fresh_allocation(backend="pyomo", time_limit_s=10)
-    assert method == "batch/pyomo" and loaded
+def test_a_pyomo_solve_with_time_for_its_worker_start_starts_it() -> None:
+    """Given time for the worker's start, a pyomo solve is one (the start counted in its
+    limit), and the worker is kept for later solves; this process never imports Pyomo."""
+    method, loaded, ready, _ = _fresh_allocation(backend="pyomo", time_limit_s=10)
+    assert method == "batch/pyomo" and not loaded and ready

@@ -1,0 +1,327 @@
+"""The ``pyomo`` backend's solves, in a helper process that is killed at their deadline.
+
+Building the Pyomo model and HiGHS' MIP set-up (``setupCliquePartition``) do not watch the
+clock: in the calling thread, a 1 s limit took 2.8 s at 300 literature orders and 100.9 s
+at 2,000 (``benchmarks/results/allocation-pyomo-limits.md``). Each solve therefore runs in
+a spawned helper process (:class:`~solvers.allocation.helper_process.HelperProcess`) that
+imports Pyomo once, as it starts, and is kept for later solves; one that has not answered
+by its deadline is killed (a new one is spawned at once, in the background) and the caller
+answers without it (:func:`solvers.allocation.solve.allocate`: the nearest-node answer).
+
+Idle workers wait in a pool of this process (at most :data:`MAX_IDLE`): a solve takes one,
+a second solve at the same time starts another. A process forked from this one (a job
+process) does not use the pool's workers (their pipes are this process's): it starts its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from solvers.allocation.helper_process import HelperProcess
+from solvers.allocation.params import AllocationParams
+from solvers.allocation.problem import Problem
+from solvers.allocation.pyomo_model import PyomoOutcome
+
+log = logging.getLogger(__name__)
+
+#: the helper process's entry (tests point it at a stand-in)
+WORKER_ENTRY = "from solvers.allocation.pyomo_worker import worker_main; worker_main()"
+#: idle workers kept for later solves (more, after solves at the same time, are ended)
+MAX_IDLE = 2
+#: how long a worker takes to start: the interpreter, this package and Pyomo's import
+#: (measured 1.9-2.4 s on a 2-core machine, of which Pyomo's import is 1.4-1.8 s)
+WORKER_START_S = 2.5
+#: seconds between the parent's checks for a Ctrl-C (the wait for an answer is cut in these)
+_POLL_S = 0.05
+
+
+@dataclass
+class WorkerAnswer:
+    """What a solve in the worker came to: its outcome, or why there is none."""
+
+    outcome: PyomoOutcome | None
+    #: why there is no outcome ("" when there is one)
+    failure: str
+    #: seconds the parent waited for it (sending the problem included)
+    waited_s: float
+
+
+class PyomoWorker:
+    """One helper process with Pyomo imported (once it said so), solving one problem at a time."""
+
+    def __init__(self, helper: HelperProcess) -> None:
+        self.helper = helper
+        self.pid = helper.proc.pid
+        #: seconds Pyomo's import took in it; None until it said it is ready
+        self.import_s: float | None = None
+        #: why it cannot solve ("" while it can)
+        self.broken = ""
+
+    @classmethod
+    def spawn(cls) -> PyomoWorker | None:
+        """Start a worker (it imports Pyomo); None if no process can be started."""
+        helper = HelperProcess.spawn(WORKER_ENTRY)
+        return None if helper is None else cls(helper)
+
+    def alive(self) -> bool:
+        """Whether the process is still running and has not failed."""
+        return not self.broken and self.helper.proc.poll() is None
+
+    def wait_ready(self, wait_s: float) -> bool:
+        """Whether it has imported Pyomo, waiting up to ``wait_s`` seconds for it to say so."""
+        if self.import_s is not None:
+            return self.alive()
+        if not self.alive():
+            return False
+        end = time.perf_counter() + wait_s
+        while True:
+            left = end - time.perf_counter()
+            if self.helper.readable(min(max(left, 0.0), _POLL_S)):
+                message = self.helper.receive()
+                if message is not None and message[0] == "ready":
+                    self.import_s = float(message[1])
+                    return True
+                self.broken = f"{message[1]}" if message is not None else "it ended as it started"
+                log.warning("pyomo worker did not start: %s", self.broken)
+                self.kill()
+                return False
+            if left <= 0.0:
+                return False
+
+    def solve(
+        self,
+        prob: Problem,
+        params: AllocationParams,
+        *,
+        end_at: float,
+        kill_at: float,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> WorkerAnswer:
+        """Solve in the worker: HiGHS stops by ``end_at`` and the worker is killed at
+        ``kill_at`` (both ``time.perf_counter()``) if it has not answered by then.
+
+        ``meanwhile`` is called here once the problem is sent (while the worker builds the
+        model). On any exit but an answer (a Ctrl-C included) the worker is killed: it is
+        never left running an old solve.
+        """
+        t0 = time.perf_counter()
+        # the worker's clock: time.monotonic() is the same clock in every process
+        end_mono = time.monotonic() + (end_at - t0)
+        answered = False
+        try:
+            if not self.helper.send(("solve", prob, params, end_mono)):
+                return WorkerAnswer(None, self._ended("before it got the problem"), 0.0)
+            if meanwhile is not None:
+                meanwhile()
+            while not self.helper.readable(min(max(kill_at - time.perf_counter(), 0.0), _POLL_S)):
+                if time.perf_counter() >= kill_at:
+                    waited = time.perf_counter() - t0
+                    return WorkerAnswer(None, "timeout", waited)
+            message = self.helper.receive()
+            waited = time.perf_counter() - t0
+            if message is None:
+                return WorkerAnswer(None, self._ended("without an answer"), waited)
+            if message[0] == "done":
+                answered = True
+                outcome: PyomoOutcome = message[1]
+                return WorkerAnswer(outcome, "", waited)
+            answered = True  # it is fine: the solve raised, the worker goes on
+            return WorkerAnswer(None, f"the solve raised {message[1]}", waited)
+        finally:
+            if not answered:
+                self.kill()
+
+    def _ended(self, when: str) -> str:
+        """Why the worker ended ``when``, from its exit code (it is reaped here)."""
+        try:
+            code = self.helper.proc.wait(1.0)
+        except Exception:
+            code = None
+        return f"the pyomo worker process ended {when} (exit code {code})"
+
+    def kill(self) -> None:
+        """Kill the process at once (it holds nothing worth waiting for); it is reaped in a
+        thread (freeing a large model's memory took tens of ms, out of the caller's margin)."""
+        self.broken = self.broken or "killed"
+        with contextlib.suppress(OSError):
+            self.helper.proc.kill()
+        threading.Thread(target=self._reap, name="pyomo-worker-reap", daemon=True).start()
+
+    def _reap(self) -> None:
+        """Close the pipes and wait for the killed process (in a thread)."""
+        self.helper.end(0.0, 5.0)
+        with contextlib.suppress(OSError):
+            self.helper.close_output()
+
+    def end(self) -> None:
+        """End an idle worker: its input closes and it exits (killed if it lingers)."""
+        self.broken = self.broken or "ended"
+        self.helper.end(1.0, 1.0)
+        with contextlib.suppress(OSError):
+            self.helper.close_output()
+
+
+_lock = threading.Lock()
+#: idle workers (ready or still starting), and the process they belong to
+_idle: list[PyomoWorker] = []
+_owner = os.getpid()
+
+
+def _pool() -> list[PyomoWorker]:
+    """The idle workers of this process (a forked child drops its parent's: their pipes
+    are the parent's). Call with ``_lock`` held."""
+    global _owner
+    if _owner != os.getpid():
+        _idle.clear()
+        _owner = os.getpid()
+    _idle[:] = [w for w in _idle if w.alive()]
+    return _idle
+
+
+def start_worker() -> bool:
+    """Start a worker in the background unless one is idle already; False if none can start."""
+    with _lock:
+        if _pool():
+            return True
+        worker = PyomoWorker.spawn()
+        if worker is None:
+            return False
+        _idle.append(worker)
+        return True
+
+
+class WorkerStartError(RuntimeError):
+    """No pyomo worker could be started (no process, or Pyomo's import failed in it)."""
+
+
+def warm_worker(wait_s: float = 60.0) -> float:
+    """Start a worker and wait until it has imported Pyomo: the seconds its import took.
+
+    Raises :class:`WorkerStartError` (saying why) if none is ready within ``wait_s``.
+    """
+    if not start_worker():
+        raise WorkerStartError("the pyomo worker process could not be started")
+    with _lock:
+        worker = next(iter(_pool()), None)
+    if worker is None or not worker.wait_ready(wait_s):
+        why = worker.broken if worker is not None and worker.broken else ""
+        raise WorkerStartError(why or f"the pyomo worker process was not ready in {wait_s:g} s")
+    assert worker.import_s is not None
+    return worker.import_s
+
+
+def worker_ready() -> bool:
+    """Whether an idle worker of this process has Pyomo imported (a solve can use it now)."""
+    with _lock:
+        return any(w.wait_ready(0.0) for w in _pool())
+
+
+def take_worker(wait_s: float) -> PyomoWorker | None:
+    """An idle worker with Pyomo imported, for one solve (give it back with :func:`give_back`).
+
+    Without a ready one, a starting one is waited for up to ``wait_s`` seconds, and without
+    any, one is started (and waited for as long); None if none is ready in that time (the
+    one starting is left to start, for later solves).
+    """
+    with _lock:
+        pool = _pool()
+        for worker in pool:
+            if worker.wait_ready(0.0):
+                pool.remove(worker)
+                return worker
+    if wait_s <= 0.0 or not start_worker():
+        return None
+    end = time.perf_counter() + wait_s
+    while time.perf_counter() < end:
+        with _lock:
+            pool = _pool()
+            for worker in pool:
+                if worker.wait_ready(0.0):
+                    pool.remove(worker)
+                    return worker
+            if not pool:  # it failed to start
+                return None
+            starting = pool[0]
+        starting.wait_ready(min(end - time.perf_counter(), _POLL_S))
+    return None
+
+
+def give_back(worker: PyomoWorker) -> None:
+    """Return a worker after its solve: kept for later ones, or ended (broken, or pool full);
+    a killed one is replaced at once, in the background."""
+    if not worker.alive():
+        # its successor starts now, for later solves (spawned from a thread: not out of
+        # this solve's margin)
+        threading.Thread(target=start_worker, name="pyomo-worker-start", daemon=True).start()
+        return
+    with _lock:
+        pool = _pool()
+        if len(pool) < MAX_IDLE:
+            pool.append(worker)
+            return
+    worker.end()
+
+
+def end_workers() -> None:
+    """End every idle worker of this process (at exit, and for tests)."""
+    with _lock:
+        workers = list(_pool())
+        _idle.clear()
+    for worker in workers:
+        worker.end()
+
+
+atexit.register(end_workers)
+
+
+def _watch_parent(parent: int) -> None:
+    """In the worker: exit as soon as the parent is gone (a killed parent closes no pipe in
+    time: the worker would run its solve to the end, minutes at 2,000 orders)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def worker_main() -> None:
+    """Entry point of the worker process: Pyomo's import, then one solve per message."""
+    from solvers.allocation.pyomo_model import load_pyomo, solve_pyomo
+
+    serve(load_pyomo, solve_pyomo)
+
+
+def serve(load: Any, solve: Any) -> None:
+    """The worker's loop: ``load()`` (say "ready" with its seconds, or why it failed), then
+    ``solve(prob, params, end_at=...)`` per message until the parent closes the input."""
+    from solvers.allocation.helper_process import Channel
+
+    channel = Channel()
+    _watch_parent(os.getppid())
+    try:
+        import_s = load()
+    except Exception as err:
+        channel.send(("failed", f"Pyomo cannot be imported: {err}"))
+        channel.close()
+        return
+    if not channel.send(("ready", import_s)):
+        return
+    while (message := channel.receive()) is not None:
+        _, prob, params, end_at = message
+        try:
+            reply: tuple[Any, ...] = ("done", solve(prob, params, end_at=end_at))
+        except Exception as err:
+            reply = ("error", f"{type(err).__name__}: {err}")
+        if not channel.send(reply):
+            return
+    channel.close()

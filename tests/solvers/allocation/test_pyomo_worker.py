@@ -1,0 +1,199 @@
+"""The pyomo backend solves in a worker process killed at its time limit (session 42).
+
+In the calling thread, a 1 s limit took 2.8 s at 300 literature orders and 100.9 s at 2,000
+(building the Pyomo model and HiGHS' MIP set-up do not watch the clock). The timings here
+are generous (a loaded 2-core machine): the stand-in worker sleeps for ten minutes, so an
+answer within seconds is the kill's, not luck.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+
+from solvers.allocation import (
+    AllocationParams,
+    AllocationRequest,
+    AllocationStatus,
+    allocate,
+    pyomo_worker,
+)
+from solvers.allocation.problem import compile_request
+from solvers.allocation.pyomo_model import load_pyomo, solve_pyomo
+
+from .conftest import allocation_vector
+
+#: room past the limit for a loaded machine (the kill comes 0.3 s past it)
+MARGIN_S = 3.0
+
+
+def _gone(pid: int, wait_s: float = 10.0) -> bool:
+    """Whether process ``pid`` has ended (and been reaped) within ``wait_s`` seconds."""
+    end = time.perf_counter() + wait_s
+    while time.perf_counter() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _settle() -> None:
+    """Wait for the threads that start a killed worker's successor, then end every worker."""
+    for thread in threading.enumerate():
+        if thread.name == "pyomo-worker-start":
+            thread.join(30)
+    pyomo_worker.end_workers()
+
+
+@pytest.fixture
+def stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Use a stand-in worker entry of :mod:`.pyomo_stubs` (by name) from now on."""
+
+    def use(name: str) -> None:
+        _settle()
+        entry = f"from tests.solvers.allocation.pyomo_stubs import {name}; {name}()"
+        monkeypatch.setattr(pyomo_worker, "WORKER_ENTRY", entry)
+
+    yield use
+    _settle()
+
+
+def _check_fallback(request: AllocationRequest, params: AllocationParams) -> list[str]:
+    """Allocate ``request`` (its worker never answers): a valid nearest-node answer of every
+    order, not optimal, without a bound, in time; the notes about the pyomo backend."""
+    t0 = time.perf_counter()
+    result = allocate(request, params)
+    wall = time.perf_counter() - t0
+    assert wall < params.time_limit_s + MARGIN_S
+    assert result.method == "batch/pyomo"
+    assert result.status == AllocationStatus.FEASIBLE
+    assert result.bound is None and result.gap is None
+    prob = compile_request(request)
+    x = allocation_vector(prob, result)
+    assert not prob.violations(x)
+    # every ordered unit is shipped or listed as unfilled: no order silently dropped
+    shipped = sum(a.quantity for a in result.assignments)
+    unfilled = sum(u.quantity for u in result.unfilled)
+    assert shipped + unfilled == int(prob.line_qty.sum())
+    return [n for n in result.stats.notes if n.startswith("backend pyomo")]
+
+
+def test_a_solve_that_does_not_finish_in_time_is_killed_and_answered_at_the_limit(
+    two_dcs: AllocationRequest, stand_in: Callable[[str], None]
+) -> None:
+    stand_in("sleepy_main")
+    pyomo_worker.warm_worker()
+    with pyomo_worker._lock:
+        [worker] = pyomo_worker._pool()
+    params = AllocationParams(backend="pyomo", time_limit_s=1.0)
+    [note] = _check_fallback(two_dcs, params)
+    assert "did not finish within its time limit of 1 s" in note
+    assert "nearest-node answer" in note and "highspy backend for large requests" in note
+    assert _gone(worker.pid), "the killed worker is still running its solve"
+    # its successor was started at once, for later solves
+    assert pyomo_worker.warm_worker(30) == 0.0
+    assert pyomo_worker.worker_ready()
+
+
+def test_a_crashed_worker_gives_the_fallback_answer_and_is_replaced(
+    two_dcs: AllocationRequest, stand_in: Callable[[str], None]
+) -> None:
+    stand_in("crashing_main")
+    pyomo_worker.warm_worker()
+    [note] = _check_fallback(two_dcs, AllocationParams(backend="pyomo", time_limit_s=30.0))
+    assert "gave no answer: the pyomo worker process ended without an answer" in note
+    assert "(exit code 3)" in note
+    pyomo_worker.warm_worker(30)
+    assert pyomo_worker.worker_ready()
+
+
+def test_a_killed_worker_is_replaced_on_the_next_call(two_dcs: AllocationRequest) -> None:
+    """A worker killed from outside (OOM killer, kill -9) is not handed a solve: the next
+    call starts another (the time limit leaves room for its start) and solves there."""
+    pyomo_worker.end_workers()
+    pyomo_worker.warm_worker()
+    with pyomo_worker._lock:
+        [worker] = pyomo_worker._pool()
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.helper.proc.wait(10)  # dead (reaped here: the pool only sees that it ended)
+    result = allocate(two_dcs, AllocationParams(backend="pyomo", time_limit_s=60.0))
+    assert result.method == "batch/pyomo"
+    assert any(n.startswith("HiGHS status") for n in result.stats.notes), result.stats.notes
+    assert result.status == AllocationStatus.OPTIMAL
+    with pyomo_worker._lock:
+        [successor] = pyomo_worker._pool()
+    assert successor.pid != worker.pid and successor.alive()
+
+
+def test_a_solve_in_the_worker_answers_as_in_this_thread(two_dcs: AllocationRequest) -> None:
+    """The worker's answer is the reference model's, with the same bound, status and stats."""
+    pyomo_worker.warm_worker()
+    params = AllocationParams(backend="pyomo", time_limit_s=30.0, explain=False)
+    result = allocate(two_dcs, params)
+    load_pyomo()
+    prob = compile_request(two_dcs)
+    here = solve_pyomo(prob, params)
+    assert np.array_equal(allocation_vector(prob, result), here.x)
+    assert here.bound is not None and result.bound == pytest.approx(here.bound, abs=1e-6)
+    assert f"HiGHS status {here.status}" in result.stats.notes
+    assert result.stats.mip_pairs == prob.num_pairs and result.stats.mip_s > 0.0
+    assert not [n for n in result.stats.notes if n.startswith("backend pyomo")]
+    assert pyomo_worker.worker_ready()  # kept for later solves
+
+
+def test_an_interrupted_caller_kills_the_worker(
+    two_dcs: AllocationRequest, stand_in: Callable[[str], None]
+) -> None:
+    """A Ctrl-C (or any exception) in the caller while it waits must not leave the worker
+    running its solve (minutes at 2,000 orders)."""
+    stand_in("sleepy_main")
+    pyomo_worker.warm_worker()
+    worker = pyomo_worker.take_worker(0.0)
+    assert worker is not None
+    prob = compile_request(two_dcs)
+    now = time.perf_counter()
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        worker.solve(
+            prob, AllocationParams(), end_at=now + 60, kill_at=now + 60, meanwhile=interrupt
+        )
+    assert _gone(worker.pid)
+    assert not worker.alive()
+
+
+def test_a_worker_without_pyomo_says_why_and_the_solve_uses_highspy(
+    two_dcs: AllocationRequest, stand_in: Callable[[str], None]
+) -> None:
+    stand_in("no_pyomo_main")
+    with pytest.raises(pyomo_worker.WorkerStartError, match="Pyomo cannot be imported: No"):
+        pyomo_worker.warm_worker()
+    result = allocate(two_dcs, AllocationParams(backend="pyomo", time_limit_s=1.0))
+    assert result.method == "batch"
+    assert any("solved with the highspy backend" in n for n in result.stats.notes)
+
+
+def test_a_forked_child_does_not_use_its_parents_workers() -> None:
+    """Their pipes are the parent's: a job process forked from a process with a worker
+    would share it with every other one."""
+    pyomo_worker.warm_worker()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no ready worker of its own
+        os.write(write, b"1" if pyomo_worker.worker_ready() else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"0"
+    os.close(read)
+    os.close(write)
+    assert pyomo_worker.worker_ready()
