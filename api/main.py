@@ -51,9 +51,10 @@ _process_prepared = False
 def prepare_process(ctx: ServiceContext) -> None:
     """Once per process: warm the allocation path up, then freeze the heap for the GC.
 
-    One example allocation imports the solver's modules and fills its caches, and Pyomo (the
-    ``pyomo`` backend's) and the modules of the other solves (:func:`solve_modules`) are
-    imported, so the first client does not pay for them.
+    One example allocation imports the solver's modules and fills its caches, the ``pyomo``
+    backend's worker process is started (it imports Pyomo, see
+    :mod:`~solvers.allocation.pyomo_worker`) and the modules of the other solves
+    (:func:`solve_modules`) are imported, so the first client does not pay for them.
     ``gc.freeze()`` then moves every object alive at start-up (modules, solver tables,
     SQLAlchemy metadata) out of the collector's reach: a full collection no longer walks
     them, which otherwise stalls every request in flight for tens of ms each time it runs.
@@ -71,14 +72,15 @@ def prepare_process(ctx: ServiceContext) -> None:
             import_target(ctx.registry.get("allocations").target)(body, progress=None)
         except Exception as err:  # a broken solver must not stop the service (fallback)
             log.warning("allocation warm-up failed: %s: %s", type(err).__name__, err)
-        # params.backend "pyomo": its import (about 1 s) is paid here, not by the first
-        # client's solve (which overran a 0.2 s limit by it, or got the highspy backend)
-        from solvers.allocation.pyomo_model import load_pyomo
+        # params.backend "pyomo" solves in a worker process with Pyomo imported: started
+        # here (about 2 s), not by the first client's solve (which got the highspy backend
+        # for want of time, or waited for it)
+        from solvers.allocation.pyomo_worker import WorkerStartError, warm_worker
 
         try:
-            load_pyomo()
-        except Exception as err:  # a pyomo solve then fails as it would have
-            log.warning("pyomo import failed: %s: %s", type(err).__name__, err)
+            warm_worker()
+        except WorkerStartError as err:  # a pyomo solve then starts one (or falls back)
+            log.warning("pyomo worker not started: %s", err)
     for name in solve_modules(ctx.registry):
         try:
             importlib.import_module(name)
@@ -90,8 +92,9 @@ def prepare_process(ctx: ServiceContext) -> None:
 
 #: job kinds whose allocation parameters may ask for ``backend: "pyomo"``
 PYOMO_KINDS = frozenset({"allocations", "plans", "reoptimise"})
-#: the module whose import imports Pyomo, preloaded by the job workers' fork server (and
-#: by each Ray worker before its first job)
+#: the module whose import starts the pyomo worker process (it imports Pyomo), preloaded by
+#: each Ray worker before its first job (not by the local job workers' fork server: a worker
+#: started there would be of no use to the job processes forked from it)
 PYOMO_PRELOAD = "solvers.allocation.pyomo_preload"
 #: job kinds that route couriers (and, for plans, play them in the twin)
 ROUTING_KINDS = frozenset({"routes", "plans", "reoptimise"})
@@ -123,20 +126,15 @@ def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
     if settings.job_executor == "ray":
         from api.jobs.executors import RayExecutor
 
-        # a Ray worker runs job after job: the first job on each imported Pyomo in its own
-        # solve's time limit (or got the highspy backend for want of time)
+        # a Ray worker runs job after job: the first job on each started the pyomo worker
+        # process in its own solve's time limit (or got the highspy backend for want of time)
         ray_preload = [PYOMO_PRELOAD] if PYOMO_KINDS & set(registry.specs) else []
         ray_preload += routing_modules(registry)
         return RayExecutor(settings.job_workers, address=settings.ray_address, preload=ray_preload)
-    preload = solve_modules(registry)
-    if PYOMO_KINDS & set(registry.specs):
-        # each job process is forked from the fork server: Pyomo imported there once (about
-        # 1 s more on the fork server's start, which the first job waits for) is in every
-        # job process at no cost of its own, so a job's first pyomo solve does not pay for
-        # the import (nor get the highspy backend for want of time); with the spawn start
-        # method (no fork server) nothing is preloaded, or every job would pay for it
-        preload.append(PYOMO_PRELOAD)
-    return LocalExecutor(settings.job_workers, preload=preload)
+    # not PYOMO_PRELOAD: a pyomo solve runs in a worker process of the job process's own
+    # (its pipes cannot be shared by the processes forked from the fork server), which
+    # the job's first pyomo solve starts (about 2 s, or the highspy backend with a note)
+    return LocalExecutor(settings.job_workers, preload=solve_modules(registry))
 
 
 def start_service(ctx: ServiceContext) -> None:

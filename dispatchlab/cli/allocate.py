@@ -121,15 +121,16 @@ def allocate_cmd(
 
 
 def _load_pyomo() -> None:
-    """Import Pyomo before the solve starts, so ``--time-limit`` is the solve's own: on its
-    first use in a process the import (about 1 s) came out of the limit, and a limit shorter
-    than the import takes got the highspy backend instead (with a note)."""
-    from solvers.allocation.pyomo_model import load_pyomo
+    """Start the pyomo worker process (it imports Pyomo) before the solve starts, so
+    ``--time-limit`` is the solve's own: on its first use in a process the import (about
+    1 s) came out of the limit, and a limit shorter than the start takes got the highspy
+    backend instead (with a note)."""
+    from solvers.allocation.pyomo_worker import WorkerStartError, warm_worker
 
     try:
-        load_pyomo()
-    except ImportError as err:
-        raise fail(f"--backend pyomo: Pyomo cannot be imported: {err}") from None
+        warm_worker()
+    except WorkerStartError as err:
+        raise fail(f"--backend pyomo: {err}") from None
 
 
 def _read_request(path: Path) -> AllocationRequest:

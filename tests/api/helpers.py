@@ -84,7 +84,8 @@ def invalid_result_allocation(
 def pyomo_loaded_task(
     payload: dict[str, Any], *, progress: ProgressFn | None = None
 ) -> dict[str, Any]:
-    """Whether Pyomo was imported in this worker process before its job ran."""
-    import sys
+    """Whether a pyomo worker process (with Pyomo imported) was ready in this worker process
+    before its job ran."""
+    from solvers.allocation.pyomo_worker import worker_ready
 
-    return {"pyomo": "pyomo.environ" in sys.modules}
+    return {"pyomo": worker_ready()}

@@ -839,27 +839,31 @@ def test_sqlite_keeps_job_payloads_compressed_and_reads_old_rows(tmp_path: Path)
     assert payloads == {"new": body, "raw": {"a": [1, 2]}, "old": {"b": None}}
 
 
-#: a fresh interpreter: whether Pyomo, PyVRP and OR-Tools are imported before the service
-#: starts and after
+#: a fresh interpreter: whether a pyomo worker (with Pyomo imported) is ready and PyVRP and
+#: OR-Tools are imported before the service starts and after
 _START_UP = """
 import json, sys
 from fastapi.testclient import TestClient
 from api.core.config import Settings
 from api.main import create_app
+from solvers.allocation.pyomo_worker import worker_ready
 app = create_app(Settings(data_dir=sys.argv[1]))
-names = ["pyomo.environ", "pyvrp", "ortools.constraint_solver.pywrapcp"]
-before = [name in sys.modules for name in names]
+names = ["pyvrp", "ortools.constraint_solver.pywrapcp"]
+before = [worker_ready(), *(name in sys.modules for name in names)]
 with TestClient(app):
-    after = [name in sys.modules for name in names]
+    after = [worker_ready(), *(name in sys.modules for name in names)]
 print(json.dumps([before, after]))
 """
 
 
-def test_the_service_start_up_imports_pyomo_and_the_routing_engines(tmp_path: Path) -> None:
+def test_the_service_start_up_starts_the_pyomo_worker_and_imports_the_routing_engines(
+    tmp_path: Path,
+) -> None:
     """A request with ``params.backend`` pyomo paid Pyomo's import (about 1 s) in its solve:
     the first overran a 0.2 s limit by it. The first plan paid for the routing engines'
     (0.3-0.6 s; in CI, under load, all of a 0.3 s limit: orders were left unplaced). The
-    service imports them as it starts."""
+    service imports them as it starts, and starts the pyomo worker process (which imports
+    Pyomo; pyomo solves run there, killed at their limit)."""
     import subprocess
     import sys
 
@@ -889,20 +893,19 @@ def _preload_of(registry: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     return preload
 
 
-def test_the_job_workers_fork_server_preloads_pyomo(
+def test_the_job_workers_fork_server_preloads_the_routing_engines_not_the_pyomo_worker(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """A plan or re-plan job with ``allocation.backend`` pyomo paid Pyomo's import (about
-    1 s) in its own process (or got the highspy backend when its limit was shorter): only
-    the service process imported it as it started. Job processes are forked from the fork
-    server, which now imports it once (and the routing engines and the twin, which each
-    plan job imported itself); a service without such kinds does not."""
+    """Job processes are forked from the fork server, which imports the routing engines and
+    the twin once (each plan job imported them itself); a service without such kinds does
+    not. It does not start the pyomo worker: a worker's pipes cannot be shared by the job
+    processes forked from it (each starts its own on its first pyomo solve)."""
     from api.jobs import TaskRegistry, TaskSpec
     from api.main import PYOMO_PRELOAD, ROUTING_PRELOAD
     from api.tasks import default_registry
 
     preload = _preload_of(default_registry(), monkeypatch, tmp_path)
-    assert PYOMO_PRELOAD in preload and set(ROUTING_PRELOAD) <= set(preload)
+    assert PYOMO_PRELOAD not in preload and set(ROUTING_PRELOAD) <= set(preload)
     other = TaskRegistry()
     other.add(TaskSpec("test_sleep", "tests.api.helpers:sleep_task", solver="test"))
     assert _preload_of(other, monkeypatch, tmp_path) == ["tests.api.helpers"]
@@ -930,7 +933,8 @@ def _ray_preload_of(registry: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_the_ray_workers_preload_pyomo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The Ray executor did not preload Pyomo, so the first pyomo job on each Ray worker paid
     for its import (about 1.5 s) in its time limit (and the first routing job for the
-    engines'); a service without such kinds does not."""
+    engines'); it now starts the pyomo worker process before the first job (a Ray worker
+    runs job after job: the pyomo worker is kept); a service without such kinds does not."""
     from api.jobs import TaskRegistry, TaskSpec
     from api.main import PYOMO_PRELOAD, ROUTING_PRELOAD
     from api.tasks import default_registry
@@ -974,56 +978,34 @@ def test_a_ray_task_has_pyomo_before_its_job_runs() -> None:
     assert run() == ["done", [{"pyomo": False}, []]]
 
 
-def test_importing_the_preload_module_loads_pyomo_and_never_raises(
+def test_importing_the_preload_module_starts_the_pyomo_worker_and_never_raises(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The fork server dies on any error of a preloaded module but ImportError (and every
-    job with it): a failing import of Pyomo is logged instead."""
+    """A preload module that raises stops its process's jobs (a Ray task, a fork server):
+    a pyomo worker that cannot start is logged instead."""
     import importlib
     import sys
 
-    from solvers.allocation import pyomo_model
+    from solvers.allocation import pyomo_worker
 
     name = "solvers.allocation.pyomo_preload"
     calls: list[str] = []
 
-    def load() -> float:
-        calls.append("load")
+    def warm(wait_s: float = 60.0) -> float:
+        calls.append("warm")
         return 0.25
 
-    monkeypatch.setattr(pyomo_model, "load_pyomo", load)
+    monkeypatch.setattr(pyomo_worker, "warm_worker", warm)
     monkeypatch.delitem(sys.modules, name, raising=False)
     assert importlib.import_module(name).IMPORT_S == 0.25
-    assert calls == ["load"]
+    assert calls == ["warm"]
 
-    def broken() -> float:
-        raise AttributeError("module 'pyomo' has no attribute 'environ'")
+    def broken(wait_s: float = 60.0) -> float:
+        raise pyomo_worker.WorkerStartError("Pyomo cannot be imported: no attribute 'environ'")
 
-    monkeypatch.setattr(pyomo_model, "load_pyomo", broken)
+    monkeypatch.setattr(pyomo_worker, "warm_worker", broken)
     monkeypatch.delitem(sys.modules, name)
     assert importlib.import_module(name).IMPORT_S is None
-
-
-#: a fresh interpreter: a job process of a fork server preloading the module has Pyomo
-_WORKER = """
-import json, sys, time
-from api.jobs.executors import LocalExecutor
-
-if __name__ == "__main__":
-    executor = LocalExecutor(1, preload=[sys.argv[1]])
-    run = executor.start("j", "tests.api.helpers:pyomo_loaded_task", {})
-    while (outcome := run.poll()) is None:
-        time.sleep(0.01)
-    print(json.dumps(outcome.result))
-"""
-
-
-def test_a_job_process_has_pyomo_before_its_job_runs(tmp_path: Path) -> None:
-    from api.main import PYOMO_PRELOAD
-
-    out = run_fork_server_script(tmp_path, _WORKER, PYOMO_PRELOAD)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert json.loads(out.stdout.splitlines()[-1]) == {"pyomo": True}
 
 
 #: a fresh interpreter: the fork server's preload list, and SIGINT through its first and last

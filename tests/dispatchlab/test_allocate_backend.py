@@ -1,4 +1,4 @@
-"""``dispatchlab allocate --backend pyomo``: Pyomo is imported before the solve starts."""
+"""``dispatchlab allocate --backend pyomo``: its worker (Pyomo imported) starts before the solve."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import solvers.allocation
 from api.examples import ALLOCATION_EXAMPLE
 from dispatchlab.cli import main
-from solvers.allocation import pyomo_model
+from solvers.allocation import pyomo_worker
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -24,11 +24,11 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 @pytest.fixture
 def events(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """What happened, in order: Pyomo's import ("load"), the solve (with its backend)."""
+    """What happened, in order: the pyomo worker's start ("load"), the solve (its backend)."""
     happened: list[Any] = []
     real = solvers.allocation.allocate
 
-    def load() -> float:
+    def load(wait_s: float = 60.0) -> float:
         happened.append("load")
         return 0.0
 
@@ -37,7 +37,7 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         # solved by highspy: the test does not import Pyomo itself
         return real(request, params.model_copy(update={"backend": "highspy"}))
 
-    monkeypatch.setattr(pyomo_model, "load_pyomo", load)
+    monkeypatch.setattr(pyomo_worker, "warm_worker", load)
     monkeypatch.setattr(solvers.allocation, "allocate", allocate)
     return happened
 
@@ -91,10 +91,10 @@ def test_an_unknown_backend_or_a_failed_import_is_one_line(
     assert code == 2
     assert err.strip() == "error: --backend: unknown backend 'gurobi'; choose highspy or pyomo"
 
-    def missing() -> float:
-        raise ModuleNotFoundError("No module named 'pyomo'")
+    def missing(wait_s: float = 60.0) -> float:
+        raise pyomo_worker.WorkerStartError("Pyomo cannot be imported: No module named 'pyomo'")
 
-    monkeypatch.setattr(pyomo_model, "load_pyomo", missing)
+    monkeypatch.setattr(pyomo_worker, "warm_worker", missing)
     code, err = _allocate(capsys, request_file, "--backend", "pyomo")
     assert code == 2
     assert err.strip() == (
