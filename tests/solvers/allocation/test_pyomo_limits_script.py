@@ -29,7 +29,8 @@ def test_the_table_has_a_row_per_size_with_the_time_past_the_limit(
     for row in rows:
         wall, limit, past = (float(row[k]) for k in ("wall (s)", "limit (s)", "past the limit (s)"))
         assert limit == 2.0 and past == pytest.approx(wall - limit, abs=0.011)
-        assert row["overrun noted"] == ("yes" if past > 0.5 else "no")
+        # small requests: HiGHS answers within the limit, its worker is not killed
+        assert row["killed, nearest-node answer"] == "no" and row["HiGHS status"] != "killed"
     assert "--sizes 10,20 --limit 2" in (tmp_path / "allocation-pyomo-limits.md").read_text()
 
 
