@@ -184,7 +184,8 @@ def start_service(ctx: ServiceContext) -> None:
 
 
 def stop_service(ctx: ServiceContext) -> None:
-    """Stop jobs (re-queueing running ones), flush the audit log, close the database."""
+    """Stop jobs (re-queueing running ones), flush the audit log, close the database, end
+    the idle pyomo worker processes."""
     ctx.starts -= 1
     if ctx.starts > 0:
         return
@@ -197,6 +198,11 @@ def stop_service(ctx: ServiceContext) -> None:
         ctx.audit.close()
     if ctx.engine is not None:
         ctx.engine.dispose()
+    # the pyomo backend's idle worker processes: none is left behind the service (one in
+    # use by a solve still running ends with this process; a later solve starts another)
+    from solvers.allocation.pyomo_worker import end_workers
+
+    end_workers()
 
 
 def create_app(
