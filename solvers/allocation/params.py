@@ -50,7 +50,7 @@ class AllocationParams(StrictModel):
         "Pyomo formulation solved by HiGHS (one MIP over the same pruned candidates, no "
         "decomposition; for checking and small cases), in a worker process killed at the "
         "time limit (then the nearest-node answer, with a note); a process without a "
-        "worker ready and less of the limit left than one takes to start (about 2.5 s) "
+        "worker ready and less of the limit left than one takes to start (about 3 s) "
         "solves with highspy, with a note",
     )
     initial_candidates: Annotated[int, Field(ge=1)] = Field(

@@ -50,8 +50,8 @@ class PyomoOutcome:
 
 #: About how long importing Pyomo takes on first use (``pyomo.environ``: 0.3-1.0 s measured
 #: on a 2-core machine, about 1.5 s under load; 1.40-1.83 s in seven fresh interpreters on
-#: another 2-core machine, load 0.5-0.9): a solve whose time left is shorter would overrun
-#: its limit by the import alone (see :func:`solvers.allocation.solve.allocate`).
+#: another 2-core machine, load 0.5-0.9). Pyomo is imported in the pyomo worker process,
+#: whose start (:data:`solvers.allocation.pyomo_worker.WORKER_START_S`) includes it.
 PYOMO_IMPORT_S = 1.5
 
 

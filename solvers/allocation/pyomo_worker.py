@@ -37,8 +37,9 @@ WORKER_ENTRY = "from solvers.allocation.pyomo_worker import worker_main; worker_
 #: idle workers kept for later solves (more, after solves at the same time, are ended)
 MAX_IDLE = 2
 #: how long a worker takes to start: the interpreter, this package and Pyomo's import
-#: (measured 1.9-2.4 s on a 2-core machine, of which Pyomo's import is 1.4-1.8 s)
-WORKER_START_S = 2.5
+#: (measured 2.6 and 2.75 s on a busy 2-core machine, of which Pyomo's import 1.0 s; the
+#: import alone took 1.4-1.8 s in fresh interpreters elsewhere)
+WORKER_START_S = 3.0
 #: seconds between the parent's checks for a Ctrl-C (the wait for an answer is cut in these)
 _POLL_S = 0.05
 
