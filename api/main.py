@@ -63,6 +63,15 @@ def prepare_process(ctx: ServiceContext) -> None:
     if _process_prepared:
         return
     _process_prepared = True
+    if PYOMO_KINDS & set(ctx.registry.specs):
+        # params.backend "pyomo" solves in a worker process with Pyomo imported: started
+        # here, in the background (its start, 2-3 s, runs beside the warm-up below and the
+        # service's first requests; not waited for, so the service answers as soon as
+        # before), not by the first client's solve
+        from solvers.allocation.pyomo_worker import start_worker
+
+        if not start_worker():  # a pyomo solve then starts one (or falls back)
+            log.warning("pyomo worker not started")
     if "allocations" in ctx.registry:
         from api.examples import ALLOCATION_EXAMPLE
         from api.jobs.registry import import_target
@@ -72,15 +81,6 @@ def prepare_process(ctx: ServiceContext) -> None:
             import_target(ctx.registry.get("allocations").target)(body, progress=None)
         except Exception as err:  # a broken solver must not stop the service (fallback)
             log.warning("allocation warm-up failed: %s: %s", type(err).__name__, err)
-        # params.backend "pyomo" solves in a worker process with Pyomo imported: started
-        # here (about 2 s), not by the first client's solve (which got the highspy backend
-        # for want of time, or waited for it)
-        from solvers.allocation.pyomo_worker import WorkerStartError, warm_worker
-
-        try:
-            warm_worker()
-        except WorkerStartError as err:  # a pyomo solve then starts one (or falls back)
-            log.warning("pyomo worker not started: %s", err)
     for name in solve_modules(ctx.registry):
         try:
             importlib.import_module(name)

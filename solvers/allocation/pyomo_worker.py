@@ -219,6 +219,12 @@ def warm_worker(wait_s: float = 60.0) -> float:
     return worker.import_s
 
 
+def worker_started() -> bool:
+    """Whether this process has an idle worker, ready or still importing Pyomo."""
+    with _lock:
+        return bool(_pool())
+
+
 def worker_ready() -> bool:
     """Whether an idle worker of this process has Pyomo imported (a solve can use it now)."""
     with _lock:
