@@ -239,25 +239,31 @@ def take_worker(wait_s: float) -> PyomoWorker | None:
     one starting is left to start, for later solves).
     """
     with _lock:
-        pool = _pool()
-        for worker in pool:
-            if worker.wait_ready(0.0):
-                pool.remove(worker)
-                return worker
+        ready = _take_ready(_pool())
+    if ready is not None:
+        return ready
     if wait_s <= 0.0 or not start_worker():
         return None
     end = time.perf_counter() + wait_s
     while time.perf_counter() < end:
         with _lock:
             pool = _pool()
-            for worker in pool:
-                if worker.wait_ready(0.0):
-                    pool.remove(worker)
-                    return worker
+            ready = _take_ready(pool)
+            if ready is not None:
+                return ready
             if not pool:  # it failed to start
                 return None
             starting = pool[0]
         starting.wait_ready(min(end - time.perf_counter(), _POLL_S))
+    return None
+
+
+def _take_ready(pool: list[PyomoWorker]) -> PyomoWorker | None:
+    """The first worker of ``pool`` with Pyomo imported, taken out of it (``_lock`` held)."""
+    for worker in pool:
+        if worker.wait_ready(0.0):
+            pool.remove(worker)
+            return worker
     return None
 
 
