@@ -24,7 +24,6 @@ with ``C = sum_l pen_l q_l`` (everything unfilled) and money in currency units.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -48,13 +47,6 @@ class PyomoOutcome:
     solve_s: float
 
 
-#: About how long importing Pyomo takes on first use (``pyomo.environ``: 0.3-1.0 s measured
-#: on a 2-core machine, about 1.5 s under load; 1.40-1.83 s in seven fresh interpreters on
-#: another 2-core machine, load 0.5-0.9). Pyomo is imported in the pyomo worker process,
-#: whose start (:data:`solvers.allocation.pyomo_worker.WORKER_START_S`) includes it.
-PYOMO_IMPORT_S = 1.5
-
-
 #: Pyomo's checks for changes of a model already handed to its solver, all off (the model
 #: has not changed since :meth:`set_instance`: checking would walk it again)
 _NO_UPDATES = {
@@ -71,11 +63,6 @@ _NO_UPDATES = {
 
 #: the least time limit handed to HiGHS (it stops at once, before its root LP)
 MIN_HIGHS_LIMIT_S = 1e-6
-
-
-def pyomo_loaded() -> bool:
-    """Whether Pyomo (``pyomo.environ``) is imported in this process already."""
-    return "pyomo.environ" in sys.modules
 
 
 def load_pyomo() -> float:
