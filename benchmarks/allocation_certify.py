@@ -53,8 +53,11 @@ MARGIN = 0.99e-3
 MAX_PATTERNS = 2_000_000
 
 
-def certify(seed: int, recorded: float, seconds: float) -> str:
-    """One seed's proof attempt, as a line of text (proved bound or why none)."""
+def certify(seed: int, recorded: float, seconds: float, listing_s: float = 300.0) -> str:
+    """One seed's proof attempt, as a line of text (proved bound or why none).
+
+    ``listing_s`` bounds the listing of the patterns within delta (``seconds`` the MIP).
+    """
     captured: dict[str, Any] = {}
     search = batch._search
 
@@ -82,7 +85,22 @@ def certify(seed: int, recorded: float, seconds: float) -> str:
     delta = target - base.bound
     if delta <= 0:
         return f"seed {seed}: proved opt >= {base.bound:.6f} (the Lagrangian value alone)"
-    near = near_columns(prob, c_arc, c_pair, rhs, delta, per_order=10**6, total=MAX_PATTERNS)
+    t_list = time.perf_counter()
+    near = near_columns(
+        prob,
+        c_arc,
+        c_pair,
+        rhs,
+        delta,
+        per_order=10**6,
+        total=MAX_PATTERNS,
+        deadline=t_list + listing_s,
+    )
+    if near is None and time.perf_counter() > t_list + listing_s:
+        return (
+            f"seed {seed}: listing the patterns within {delta:.4f} stopped after "
+            f"{listing_s:g} s (--listing-seconds): unknown"
+        )
     if near is None or not near.complete:
         return f"seed {seed}: too many patterns within {delta:.4f} to enumerate"
     master.add(near.orders, near.arcs, near.qty)
@@ -149,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seconds", type=seconds_arg, default=300.0, help="limit of the proof's MIP")
     ap.add_argument(
+        "--listing-seconds",
+        type=seconds_arg,
+        default=300.0,
+        help="limit of the listing of the patterns within delta, before the MIP",
+    )
+    ap.add_argument(
         "--runs",
         type=Path,
         default=REPO / "benchmarks" / "results" / "allocation-literature-runs.csv",
@@ -167,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.long_solve is not None:
             print(long_solve(seed, answers[seed].cost, args.long_solve), flush=True)
         else:
-            print(certify(seed, answers[seed].cost, args.seconds), flush=True)
+            print(certify(seed, answers[seed].cost, args.seconds, args.listing_seconds), flush=True)
     return 0
 
 

@@ -22,6 +22,7 @@ then no pattern can split a line or fill it in part. Orders with more candidate 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,11 +199,13 @@ def near_columns(
     *,
     per_order: int,
     total: int,
+    deadline: float | None = None,
 ) -> NearColumns | None:
     """Every order's patterns within ``slack`` of its optimum (at most ``total`` in all).
 
     ``rhs_term`` is ``pi b`` of the multipliers behind ``c_arc``/``c_pair``. Returns None
-    when some order cannot be enumerated (too many nodes); ``complete`` is False when a
+    when some order cannot be enumerated (too many nodes) or the ``deadline``
+    (``time.perf_counter()``) passes first; ``complete`` is False when a
     limit cut a list short or some line has more than one unit. ``best`` and ``bound`` are
     exact (a certified Lagrangian bound) only when :func:`enumerable` holds: elsewhere
     patterns that split or part-fill a line are missing.
@@ -220,7 +223,7 @@ def near_columns(
     complete = True
     for o in range(prob.num_orders):
         room = min(per_order, total - len(orders))
-        if room <= 0:
+        if room <= 0 or (deadline is not None and time.perf_counter() > deadline):
             return None
         pats = order_patterns(prob, o, c_arc, c_pair, slack, limit=room)
         if pats is None:

@@ -63,9 +63,10 @@ def test_time_limits_mode_is_opt_in_and_names_its_table(
 def test_the_certify_script_refuses_a_bad_number_of_seconds(
     value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``allocation_certify.py --long-solve`` / ``--seconds``: a usage error, not a traceback."""
+    """``allocation_certify.py --long-solve`` / ``--seconds`` / ``--listing-seconds``: a usage
+    error, not a traceback."""
     with benchmark_script("allocation_certify.py", "allocation_certify_script") as module:
-        for option in ("--long-solve", "--seconds"):
+        for option in ("--long-solve", "--seconds", "--listing-seconds"):
             with pytest.raises(SystemExit) as info:
                 module.main(["--seeds", "28", option, value])
             assert info.value.code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 from hypothesis import given, settings
@@ -93,6 +94,17 @@ def test_lagrangian_value_matches_the_pricing_and_limits_are_honoured() -> None:
     assert few is not None and not few.complete
     assert np.bincount(few.orders, minlength=prob.num_orders).max() <= 2
     assert near_columns(prob, c_arc, c_pair, rhs, 50.0, per_order=10, total=20) is None
+    # a deadline already past: nothing listed (the certify script's --listing-seconds)
+    past = time.perf_counter() - 1.0
+    assert (
+        near_columns(prob, c_arc, c_pair, rhs, 1.0, per_order=10**4, total=10**6, deadline=past)
+        is None
+    )
+    later = time.perf_counter() + 600.0
+    again = near_columns(
+        prob, c_arc, c_pair, rhs, 1.0, per_order=10**4, total=10**6, deadline=later
+    )
+    assert again is not None and again.bound == near.bound and len(again.orders) == len(near.orders)
 
 
 def test_lines_of_several_units_are_not_enumerable() -> None:
