@@ -348,15 +348,21 @@ def _opt_float(text: str) -> float | None:
     return None if text in ("", "None") else float(text)
 
 
-def seed_list(text: str) -> list[int]:
-    """``--...-seeds`` as a list of seeds (argparse type: a bad list is a usage error)."""
+def int_list(text: str, *, least: int, what: str) -> list[int]:
+    """Comma-separated integers of at least ``least`` (argparse type: else a usage error
+    saying they should be ``what``)."""
     try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
+        values = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected non-negative seeds")
-    return seeds
+    if not values or min(values) < least:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
+    return values
+
+
+def seed_list(text: str) -> list[int]:
+    """``--...-seeds`` as a list of seeds (argparse type: a bad list is a usage error)."""
+    return int_list(text, least=0, what="non-negative seeds")
 
 
 def read_fast_runs(path: Path) -> dict[int, FastAnswer]:

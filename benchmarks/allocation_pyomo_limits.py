@@ -29,11 +29,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.allocation import progress, write_table  # noqa: E402
+from benchmarks.allocation import int_list, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
 from solvers.allocation.literature import generate_literature  # noqa: E402
 from solvers.allocation.pyomo_worker import warm_worker  # noqa: E402
+from solvers.allocation.solve import PYOMO_KILLED_NOTE  # noqa: E402
 
 HEADER = [
     "orders",
@@ -49,13 +50,7 @@ HEADER = [
 
 def sizes_arg(text: str) -> list[int]:
     """``--sizes``: comma-separated positive order counts (argparse type: else exit 2)."""
-    try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected positive order counts")
-    return sizes
+    return int_list(text, least=1, what="positive order counts")
 
 
 def measure(num_orders: int, limit_s: float) -> list[object]:
@@ -66,7 +61,7 @@ def measure(num_orders: int, limit_s: float) -> list[object]:
     t0 = time.perf_counter()
     res = allocate(req, params)
     wall = time.perf_counter() - t0
-    killed = any(n.startswith("backend pyomo: the solve did not finish") for n in res.stats.notes)
+    killed = any(n.startswith(PYOMO_KILLED_NOTE) for n in res.stats.notes)
     status = next(
         (n.removeprefix("HiGHS status ") for n in res.stats.notes if n.startswith("HiGHS status")),
         "killed" if killed else "",

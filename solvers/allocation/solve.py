@@ -472,6 +472,9 @@ def _pyomo_in_time(
     return params, worker, waited
 
 
+#: how the note of a pyomo solve whose worker was killed at its deadline starts
+PYOMO_KILLED_NOTE = "backend pyomo: the solve did not finish within its time limit"
+
 #: seconds past the time limit the pyomo worker is given to hand its answer back (HiGHS
 #: stops at the limit, then Pyomo loads its solution): it is killed then
 PYOMO_GRACE_S = 0.3
@@ -530,18 +533,17 @@ def _solve_in_worker(
         return out.x, out.bound, None
     stats.mip_s = round(answer.waited_s, 6)
     if answer.failure == "timeout":
-        why = (
-            f"did not finish within its time limit of {params.time_limit_s:g} s (its worker "
-            f"process was killed {PYOMO_GRACE_S:g} s past it): building the Pyomo model and "
-            "HiGHS' MIP set-up do not watch the clock, and grow faster than the model "
-            "(100 s and more at 2,000 orders)"
+        what = (
+            f"{PYOMO_KILLED_NOTE} of {params.time_limit_s:g} s (its worker process was killed "
+            f"{PYOMO_GRACE_S:g} s past it): building the Pyomo model and HiGHS' MIP set-up do "
+            "not watch the clock, and grow faster than the model (100 s and more at 2,000 "
+            "orders)"
         )
     else:
         log.warning("pyomo solve failed: %s", answer.failure)
-        why = f"gave no answer: {answer.failure}"
+        what = f"backend pyomo: the solve gave no answer: {answer.failure}"
     stats.notes.append(
-        f"backend pyomo: the solve {why}; nearest-node answer, not optimised. "
-        "Use the highspy backend for large requests"
+        f"{what}; nearest-node answer, not optimised. Use the highspy backend for large requests"
     )
     return (fallback[0] if fallback else nearest(prob)), None, "nearest"
 
