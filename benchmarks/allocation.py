@@ -258,8 +258,105 @@ def paired_table(by: dict[tuple[int, str], Run], seeds: list[int]) -> str:
     )
 
 
+#: the best bounds on each literature seed's optimum known from earlier runs and offline
+#: proofs (``allocation_certify.py``), with where each came from
+KNOWN_FILE = "allocation-literature-known.csv"
+
+
+@dataclass
+class Known:
+    """What is known of one seed's optimum: ``opt_at_least <= optimum <= opt_at_most``."""
+
+    opt_at_least: float
+    opt_at_most: float
+    lower_from: str
+    upper_from: str
+
+
+def read_known(path: Path) -> dict[int, Known]:
+    """The known bounds per seed (empty when ``path`` does not exist)."""
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as f:
+        return {
+            int(row["seed"]): Known(
+                float(row["opt_at_least"]),
+                float(row["opt_at_most"]),
+                row["lower_from"],
+                row["upper_from"],
+            )
+            for row in csv.DictReader(f)
+        }
+
+
+def merge_known(known: dict[int, Known], runs: list[Run], source: str) -> dict[int, Known]:
+    """``known`` with each batch run's bound and answer where they are better."""
+    out = dict(known)
+    for r in runs:
+        if r.method != "batch":
+            continue
+        k = out.get(r.seed, Known(-math.inf, math.inf, "", ""))
+        lower, lower_from = k.opt_at_least, k.lower_from
+        upper, upper_from = k.opt_at_most, k.upper_from
+        if r.bound is not None and r.bound > lower:
+            lower, lower_from = r.bound, f"{source}: its certified bound"
+        if r.cost < upper:
+            upper, upper_from = r.cost, f"{source}: its answer"
+        out[r.seed] = Known(lower, upper, lower_from, upper_from)
+    return out
+
+
+def write_known(path: Path, known: dict[int, Known]) -> None:
+    """Write ``known`` as :func:`read_known` reads it."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["seed", "opt_at_least", "opt_at_most", "lower_from", "upper_from"])
+        for seed in sorted(known):
+            k = known[seed]
+            writer.writerow(
+                [seed, f"{k.opt_at_least:.6f}", f"{k.opt_at_most:.6f}", k.lower_from, k.upper_from]
+            )
+
+
+def proven(cost: float, bound: float | None, known: Known | None, gap: float) -> bool | None:
+    """Whether an answer of ``cost`` is within ``gap`` of the optimum (relative to the answer,
+    as the certified gap is): True when a bound proves it, False when a known allocation
+    proves it is not, None when neither."""
+    lower = max(
+        bound if bound is not None else -math.inf, known.opt_at_least if known else -math.inf
+    )
+    if cost - lower <= gap * abs(cost) + 1e-9:
+        return True
+    if known is not None and cost - known.opt_at_most > gap * abs(cost) + 1e-9:
+        return False
+    return None
+
+
+def proven_line(runs: list[Run], seeds: list[int], known: dict[int, Known], gap: float) -> str:
+    """How many batch answers are proven within ``gap`` of the optimum, and which are not."""
+    by = {r.seed: r for r in runs if r.method == "batch"}
+    verdict = {s: proven(by[s].cost, by[s].bound, known.get(s), gap) for s in seeds}
+    yes = sum(1 for v in verdict.values() if v is True)
+    misses = [s for s, v in verdict.items() if v is False]
+    unknown = [s for s, v in verdict.items() if v is None]
+
+    def listed(xs: list[int]) -> str:
+        return f" (seeds {', '.join(map(str, xs))})" if xs else ""
+
+    return (
+        f"Against the bounds known from earlier runs and offline proofs (`{KNOWN_FILE}`, "
+        f"with this run's): **{yes}/{len(seeds)}** answers proven within {100 * gap:g} % of "
+        f"the optimum, {len(misses)} proven more than {100 * gap:g} % above it{listed(misses)}, "
+        f"{len(unknown)} unknown{listed(unknown)}."
+    )
+
+
 def quality_tables(
-    runs: list[Run], seeds: list[int], params: AllocationParams, setting: str
+    runs: list[Run],
+    seeds: list[int],
+    params: AllocationParams,
+    setting: str,
+    known: dict[int, Known] | None = None,
 ) -> tuple[list[list[Any]], str]:
     """The per-method rows and the notes (with the paired table) of :func:`compare`."""
     by = {(r.seed, r.method): r for r in runs}
@@ -279,7 +376,8 @@ def quality_tables(
         f"Batch certified gap: mean {fmt(*mean_ci(gap_vals), digits=4)} %, max "
         f"{max(gap_vals, default=math.nan):.4f} %; seeds certified within 0.1 % in <= 10 s: "
         f"{certified}/{len(seeds)}; batch time max {max(times):.2f} s.\n\n"
-        "Paired differences (batch minus baseline, per seed):\n\n"
+        + ("" if known is None else proven_line(runs, seeds, known, params.mip_rel_gap) + "\n\n")
+        + "Paired differences (batch minus baseline, per seed):\n\n"
         + paired_table(by, seeds)
         + "\n\nPer-method means:"
     )
@@ -294,8 +392,14 @@ def compare(
     seeds: Iterable[int],
     params: AllocationParams,
     setting: str,
+    known_from: Path | None = None,
 ) -> list[Run]:
-    """Batch against the baselines over seeds, with paired intervals and Holm-adjusted tests."""
+    """Batch against the baselines over seeds, with paired intervals and Holm-adjusted tests.
+
+    With ``known_from`` (a :data:`KNOWN_FILE`), the answers are also judged against the bounds
+    known before, and the file, with this run's better bounds and answers, is written to
+    ``out_dir``.
+    """
     seeds = list(seeds)
     runs: list[Run] = []
     with progress() as bar:
@@ -305,8 +409,14 @@ def compare(
             for method in METHODS:
                 runs.append(run(req, seed, method, params))
                 bar.advance(task)
-    rows, notes = quality_tables(runs, seeds, params, setting)
+    known = None
+    if known_from is not None:
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+        known = merge_known(read_known(known_from), runs, f"the run of {when} UTC")
+    rows, notes = quality_tables(runs, seeds, params, setting, known)
     write_table(out_dir, name, title, ["metric", *METHODS], rows, notes)
+    if known is not None:
+        write_known(out_dir / KNOWN_FILE, known)
     with (out_dir / f"{name}-runs.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(list(Run.__dataclass_fields__))
@@ -999,6 +1109,14 @@ def main(argv: list[str] | None = None) -> int:
         help="where the tables go (default benchmarks/results; with --quick "
         "benchmarks/results/quick, so a smoke run leaves the committed tables alone)",
     )
+    ap.add_argument(
+        "--known",
+        type=Path,
+        default=RESULTS_DIR / KNOWN_FILE,
+        help="the literature seeds' known bounds on the optimum (default "
+        f"benchmarks/results/{KNOWN_FILE}); the literature table judges its answers against "
+        "them and writes them, with its own, to the output directory",
+    )
     ap.add_argument("--time-limit", type=float, default=9.5, help="batch budget per instance")
     ap.add_argument("--scale-limit", type=float, default=60.0, help="batch budget, scaling")
     ap.add_argument(
@@ -1072,6 +1190,7 @@ def main(argv: list[str] | None = None) -> int:
                 "sqrt(T d (1-d))) at the closest carrier, 8.759 per shipment + (0.423 + "
                 "0.000541 x miles) per unit, unfilled at twice the farthest-FC cost; 10 % VIP "
                 "orders (x10 unfilled/lateness weight, no promise: on time = complete).",
+                known_from=args.known,
             )
         if "city" in only:
             compare(

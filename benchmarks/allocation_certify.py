@@ -21,13 +21,19 @@ answer is *not* within 0.1 % of the optimum (its cost depends on timing: the sea
 on the clock)::
 
     python benchmarks/allocation_certify.py --seeds 28 --long-solve 1800
+
+``--known benchmarks/results/allocation-literature-known.csv`` writes what each seed's proof
+or solve shows (a proved bound, an allocation found) into the known-bounds file that the
+literature table judges its answers by, where it is better than what the file holds.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +43,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import solvers.allocation.batch as batch  # noqa: E402
-from benchmarks.allocation import literature_request, recorded_answers, seed_list  # noqa: E402
+from benchmarks.allocation import (  # noqa: E402
+    Known,
+    literature_request,
+    read_known,
+    recorded_answers,
+    seed_list,
+    write_known,
+)
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
 from solvers.allocation.enumerate import near_columns  # noqa: E402
 from solvers.allocation.highs_model import reduced_costs, run_highs  # noqa: E402
@@ -53,8 +66,19 @@ MARGIN = 0.99e-3
 MAX_PATTERNS = 2_000_000
 
 
-def certify(seed: int, recorded: float, seconds: float, listing_s: float = 300.0) -> str:
-    """One seed's proof attempt, as a line of text (proved bound or why none).
+@dataclass
+class Finding:
+    """What a proof or a long solve showed of one seed: a line of text and the bounds."""
+
+    text: str
+    #: a proved lower bound on the optimum (None: none)
+    at_least: float | None = None
+    #: the cost of an allocation found (None: none)
+    at_most: float | None = None
+
+
+def certify(seed: int, recorded: float, seconds: float, listing_s: float = 300.0) -> Finding:
+    """One seed's proof attempt: the proved bound (and any allocation below it) or why none.
 
     ``listing_s`` bounds the listing of the patterns within delta (``seconds`` the MIP).
     """
@@ -74,17 +98,21 @@ def certify(seed: int, recorded: float, seconds: float, listing_s: float = 300.0
     finally:
         setattr(batch, "_search", search)  # noqa: B010
     if not captured:
-        return f"seed {seed}: the solve certified itself before any search (no proof needed)"
+        return Finding(
+            f"seed {seed}: the solve certified itself before any search (no proof needed)"
+        )
     prob, master, duals = captured["prob"], captured["master"], captured["duals"]
     target = recorded * (1.0 - MARGIN)
     c_arc, c_pair = reduced_costs(prob, duals)
     rhs = master.shared_rhs_term(duals)
     base = near_columns(prob, c_arc, c_pair, rhs, 0.0, per_order=10**6, total=10**8)
     if base is None:
-        return f"seed {seed}: the Lagrangian value could not be evaluated"
+        return Finding(f"seed {seed}: the Lagrangian value could not be evaluated")
     delta = target - base.bound
     if delta <= 0:
-        return f"seed {seed}: proved opt >= {base.bound:.6f} (the Lagrangian value alone)"
+        return Finding(
+            f"seed {seed}: proved opt >= {base.bound:.6f} (the Lagrangian value alone)", base.bound
+        )
     t_list = time.perf_counter()
     near = near_columns(
         prob,
@@ -97,12 +125,12 @@ def certify(seed: int, recorded: float, seconds: float, listing_s: float = 300.0
         deadline=t_list + listing_s,
     )
     if near is None and time.perf_counter() > t_list + listing_s:
-        return (
+        return Finding(
             f"seed {seed}: listing the patterns within {delta:.4f} stopped after "
             f"{listing_s:g} s (--listing-seconds): unknown"
         )
     if near is None or not near.complete:
-        return f"seed {seed}: too many patterns within {delta:.4f} to enumerate"
+        return Finding(f"seed {seed}: too many patterns within {delta:.4f} to enumerate")
     master.add(near.orders, near.arcs, near.qty)
     master.add_solution(captured["x"])
     sub = SubMip(master, seed=0, threads=None)
@@ -116,21 +144,29 @@ def certify(seed: int, recorded: float, seconds: float, listing_s: float = 300.0
     run_highs(h)
     status = h.modelStatusToString(h.getModelStatus())
     mip_bound = float(h.getInfo().mip_dual_bound)
+    # an allocation below the cutoff (HiGHS' objective includes the fixed orders' offset)
+    found = None
+    if h.getInfo().primal_solution_status == 2:
+        found = float(h.getInfo().objective_function_value)
     if status != "Optimal" and not np.isfinite(mip_bound):
-        return (
+        return Finding(
             f"seed {seed}: {len(near.orders)} patterns; HiGHS {status} after "
-            f"{time.perf_counter() - t0:.1f} s with no bound: unknown"
+            f"{time.perf_counter() - t0:.1f} s with no bound: unknown",
+            at_most=found,
         )
     proved = min(cutoff, mip_bound) - 1e-7 * max(1.0, abs(cutoff))
     gap = 100 * (recorded - proved) / recorded
-    return (
+    also = "" if found is None else f"; found an allocation of {found:.6f}"
+    return Finding(
         f"seed {seed}: {len(near.orders)} patterns, HiGHS {status} in "
         f"{time.perf_counter() - t0:.1f} s; proved opt >= {proved:.6f}; recorded "
-        f"{recorded:.6f} is within {gap:.4f} % of the optimum"
+        f"{recorded:.6f} is within {gap:.4f} % of the optimum{also}",
+        proved,
+        found,
     )
 
 
-def long_solve(seed: int, recorded: float, seconds: float) -> str:
+def long_solve(seed: int, recorded: float, seconds: float) -> Finding:
     """One seed's long one-thread batch solve as a line: does it beat the recorded cost by 0.1 %?"""
     t0 = time.perf_counter()
     params = AllocationParams(time_limit_s=seconds, mip_rel_gap=1e-9, threads=1, explain=False)
@@ -142,9 +178,11 @@ def long_solve(seed: int, recorded: float, seconds: float) -> str:
         if above > 1e-3
         else "no verdict (this allocation does not beat it by more than 0.1 %)"
     )
-    return (
+    return Finding(
         f"seed {seed}: {seconds:.0f} s solve {cost:.4f} (bound {res.bound}, {took:.1f} s); "
-        f"recorded {recorded:.4f} is {100 * above:.3f} % above it: {verdict}"
+        f"recorded {recorded:.4f} is {100 * above:.3f} % above it: {verdict}",
+        res.bound,
+        cost,
     )
 
 
@@ -185,14 +223,41 @@ def main(argv: list[str] | None = None) -> int:
         metavar="S",
         help="instead of the proof, a one-thread batch solve of S seconds per seed",
     )
+    ap.add_argument(
+        "--known",
+        type=Path,
+        default=None,
+        help="a known-bounds CSV (benchmarks/results/allocation-literature-known.csv) to "
+        "update with what each seed's proof or solve shows, where it is better",
+    )
     args = ap.parse_args(argv)
     answers = recorded_answers(ap, args.runs, args.seeds)
     for seed in args.seeds:
         if args.long_solve is not None:
-            print(long_solve(seed, answers[seed].cost, args.long_solve), flush=True)
+            found = long_solve(seed, answers[seed].cost, args.long_solve)
+            how = f"a {args.long_solve:g} s one-thread batch solve"
         else:
-            print(certify(seed, answers[seed].cost, args.seconds, args.listing_seconds), flush=True)
+            found = certify(seed, answers[seed].cost, args.seconds, args.listing_seconds)
+            how = "a reduced-cost proof (allocation_certify.py)"
+        print(found.text, flush=True)
+        if args.known is not None:
+            when = time.strftime("%Y-%m-%d", time.gmtime())
+            update_known(args.known, seed, found, f"{how}, {when}")
     return 0
+
+
+def update_known(path: Path, seed: int, found: Finding, source: str) -> None:
+    """``path`` (a known-bounds CSV) with ``seed``'s bounds improved by ``found``."""
+    known = read_known(path)
+    old = known.get(seed, Known(-math.inf, math.inf, "", ""))
+    k = old
+    if found.at_least is not None and found.at_least > k.opt_at_least:
+        k = replace(k, opt_at_least=found.at_least, lower_from=f"{source}: proved bound")
+    if found.at_most is not None and found.at_most < k.opt_at_most:
+        k = replace(k, opt_at_most=found.at_most, upper_from=f"{source}: an allocation")
+    if k != old:
+        known[seed] = k
+        write_known(path, known)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,22 @@ def test_the_certify_script_refuses_a_bad_number_of_seconds(
             assert f"argument {option}:" in capsys.readouterr().err
 
 
+def test_the_certify_script_improves_the_known_bounds_only_where_it_is_better(
+    tmp_path: Path,
+) -> None:
+    with benchmark_script("allocation_certify.py", "allocation_certify_script") as module:
+        path = tmp_path / "known.csv"
+        module.write_known(path, {7: module.Known(100.0, 110.0, "a run", "a run")})
+        module.update_known(path, 7, module.Finding("proof", 101.5, 109.0), "a proof, today")
+        module.update_known(path, 7, module.Finding("worse", 99.0, 111.0), "another, today")
+        module.update_known(path, 9, module.Finding("nothing"), "a proof, today")
+        known = module.read_known(path)
+    assert known[7] == module.Known(
+        101.5, 109.0, "a proof, today: proved bound", "a proof, today: an allocation"
+    )
+    assert 9 not in known  # nothing shown, nothing written
+
+
 def test_only_names_its_tables_in_help_and_refuses_an_unknown_one(
     bench: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -222,12 +238,8 @@ def test_a_change_that_cancels_out_is_not_shown_as_minus_zero(bench: ModuleType)
     assert bench._num(-0.0004, 3) == "0.000"
 
 
-@pytest.mark.parametrize("name", ["allocation-literature", "allocation-city"])
-def test_the_stored_quality_tables_come_out_the_same_from_their_runs(
-    bench: ModuleType, name: str
-) -> None:
-    """The stored runs CSV fed through the table code gives the stored table's every row: the
-    shared intervals change no number, the paired rows only gained their Holm column."""
+def _stored_runs(bench: ModuleType, name: str) -> list[Any]:
+    """The runs of a stored ``*-runs.csv``."""
     runs = []
     with (RESULTS / f"{name}-runs.csv").open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -238,9 +250,67 @@ def test_the_stored_quality_tables_come_out_the_same_from_their_runs(
                           float(row["unfilled_units"]), float(row["vip_on_time"]),
                           float(row["time_s"]), *opt)
             )  # fmt: skip
+    return runs
+
+
+def test_an_answer_is_proven_within_the_gap_by_a_bound_and_proven_out_by_an_allocation(
+    bench: ModuleType,
+) -> None:
+    known = bench.Known(990.0, 999.5, "proof", "long run")
+    assert bench.proven(1000.0, 999.0, None, 1e-3) is True  # its own bound
+    assert bench.proven(1000.0, 900.0, bench.Known(999.0, 1000.0, "", ""), 1e-3) is True
+    assert bench.proven(1001.0, 990.0, known, 1e-3) is False  # 1.5 above a known allocation
+    assert bench.proven(1000.0, 990.0, known, 1e-3) is None  # 0.5 above it: unknown
+    assert bench.proven(1000.0, None, None, 1e-3) is None
+    runs = [
+        bench.Run(0, "batch", 1000.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1e-3, 999.0),
+        bench.Run(1, "batch", 1001.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.01, 990.0),
+        bench.Run(2, "batch", 1000.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.01, 990.0),
+        bench.Run(1, "nearest", 5.0, 1.0, 0.0, 0.0, 1.0, 1.0, None, None),
+    ]
+    line = bench.proven_line(runs, [0, 1, 2], {1: known, 2: known}, 1e-3)
+    assert "**1/3** answers proven within 0.1 %" in line
+    assert "1 proven more than 0.1 % above it (seeds 1)" in line
+    assert "1 unknown (seeds 2)" in line
+    merged = bench.merge_known({1: known}, runs, "today")
+    # a baseline's cost is no allocation the table keeps; seed 1's run improves nothing
+    assert merged[1] == known
+    assert merged[0] == bench.Known(
+        999.0, 1000.0, "today: its certified bound", "today: its answer"
+    )
+
+
+def test_the_known_literature_bounds_agree_with_the_stored_runs_and_read_back(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    """No stored answer lies below a known lower bound, no stored bound above a known
+    allocation (the file is of these instances and this cost function), and the file reads
+    back as written."""
+    known = bench.read_known(RESULTS / bench.KNOWN_FILE)
+    assert sorted(known) == list(range(30))
+    for r in _stored_runs(bench, "allocation-literature"):
+        k = known[r.seed]
+        assert k.opt_at_least <= k.opt_at_most
+        assert r.cost >= k.opt_at_least - 1e-6
+        if r.bound is not None:
+            assert r.bound <= k.opt_at_most + 1e-6
+    bench.write_known(tmp_path / "known.csv", known)
+    assert bench.read_known(tmp_path / "known.csv") == known
+    assert bench.read_known(tmp_path / "missing.csv") == {}
+
+
+@pytest.mark.parametrize("name", ["allocation-literature", "allocation-city"])
+def test_the_stored_quality_tables_come_out_the_same_from_their_runs(
+    bench: ModuleType, name: str
+) -> None:
+    """The stored runs CSV fed through the table code gives the stored table's every row: the
+    shared intervals change no number, the paired rows only gained their Holm column."""
+    runs = _stored_runs(bench, name)
     seeds = sorted({r.seed for r in runs})
     params = bench.AllocationParams(time_limit_s=9.5, mip_rel_gap=1e-3)
-    rows, notes = bench.quality_tables(runs, seeds, params, "setting")
+    literature = name == "allocation-literature"
+    known = bench.read_known(RESULTS / bench.KNOWN_FILE) if literature else None
+    rows, notes = bench.quality_tables(runs, seeds, params, "setting", known)
     stored = (RESULTS / f"{name}.md").read_text(encoding="utf-8").splitlines()
     for row in rows:
         assert "| " + " | ".join(str(c) for c in row) + " |" in stored
@@ -248,3 +318,6 @@ def test_the_stored_quality_tables_come_out_the_same_from_their_runs(
     assert len(paired) == 4 and all(line in stored for line in paired)
     gap = next(line for line in notes.splitlines() if line.startswith("Batch certified gap"))
     assert gap in stored
+    if literature:  # the file holds the run's own bounds and answers: the same verdicts
+        line = next(x for x in notes.splitlines() if x.startswith("Against the bounds known"))
+        assert line in stored
