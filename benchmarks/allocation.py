@@ -341,7 +341,7 @@ def proven_line(runs: list[Run], seeds: list[int], known: dict[int, Known], gap:
     unknown = [s for s, v in verdict.items() if v is None]
 
     def listed(xs: list[int]) -> str:
-        return f" (seeds {', '.join(map(str, xs))})" if xs else ""
+        return f" (seed{'s' if len(xs) > 1 else ''} {', '.join(map(str, xs))})" if xs else ""
 
     return (
         f"Against the bounds known from earlier runs and offline proofs (`{KNOWN_FILE}`, "

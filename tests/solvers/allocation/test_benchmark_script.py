@@ -270,8 +270,8 @@ def test_an_answer_is_proven_within_the_gap_by_a_bound_and_proven_out_by_an_allo
     ]
     line = bench.proven_line(runs, [0, 1, 2], {1: known, 2: known}, 1e-3)
     assert "**1/3** answers proven within 0.1 %" in line
-    assert "1 proven more than 0.1 % above it (seeds 1)" in line
-    assert "1 unknown (seeds 2)" in line
+    assert "1 proven more than 0.1 % above it (seed 1)" in line
+    assert "1 unknown (seed 2)" in line
     merged = bench.merge_known({1: known}, runs, "today")
     # a baseline's cost is no allocation the table keeps; seed 1's run improves nothing
     assert merged[1] == known
