@@ -6,8 +6,10 @@ and ready first (its start, Pyomo's import, is not what is measured). Each row: 
 the wall time of ``allocate``, how far past the limit it came, the Pyomo model's build
 time, the HiGHS call's time (the hand-over to HiGHS included; the parent's wait for the
 worker where the worker was killed), HiGHS' status ("killed" where the worker did not
-answer by the limit plus ``solve.PYOMO_GRACE_S``), and whether the answer is the
-nearest-node fallback of a killed worker. Writes ``allocation-pyomo-limits.md`` and ``.csv``::
+answer by the limit plus ``solve.PYOMO_GRACE_S``), the baseline a killed worker's answer
+fell back to ("no" where the worker answered; session 43: the cheapest complete one of the
+nearest-node, myopic and rule-chain baselines computed while the worker ran), the answer's
+cost and the nearest-node answer's cost. Writes ``allocation-pyomo-limits.md`` and ``.csv``::
 
     flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/allocation_pyomo_limits.py
 
@@ -32,9 +34,11 @@ sys.path.insert(0, str(REPO))
 from benchmarks.allocation import int_list, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
+from solvers.allocation.heuristics import nearest  # noqa: E402
 from solvers.allocation.literature import generate_literature  # noqa: E402
+from solvers.allocation.problem import MICRO, compile_request  # noqa: E402
 from solvers.allocation.pyomo_worker import warm_worker  # noqa: E402
-from solvers.allocation.solve import PYOMO_KILLED_NOTE  # noqa: E402
+from solvers.allocation.solve import PYOMO_KILLED_NOTE, pyomo_fallback  # noqa: E402
 
 HEADER = [
     "orders",
@@ -44,7 +48,9 @@ HEADER = [
     "model build (s)",
     "HiGHS call (s)",
     "HiGHS status",
-    "killed, nearest-node answer",
+    "killed: fallback baseline",
+    "cost",
+    "nearest-node cost",
 ]
 
 
@@ -66,6 +72,8 @@ def measure(num_orders: int, limit_s: float) -> list[object]:
         (n.removeprefix("HiGHS status ") for n in res.stats.notes if n.startswith("HiGHS status")),
         "killed" if killed else "",
     )
+    prob = compile_request(req)
+    nearest_cost = prob.evaluate(nearest(prob)).total / MICRO
     return [
         num_orders,
         f"{limit_s:g}",
@@ -74,7 +82,9 @@ def measure(num_orders: int, limit_s: float) -> list[object]:
         f"{res.stats.build_s:.2f}",
         f"{res.stats.mip_s:.2f}",
         status.split(":")[0],
-        "yes" if killed else "no",
+        (pyomo_fallback(res.stats.notes) or "?") if killed else "no",
+        f"{res.cost.total:.2f}",
+        f"{nearest_cost:.2f}",
     ]
 
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from solvers.allocation.dp import (
     BB_NODE_LIMIT,
+    GaveUp,
     build_blocks,
     pattern_value,
     solve_blocks,
@@ -141,12 +143,17 @@ def sequential(
     seq: I64 | None = None,
     exact: bool = True,
     deadline: float | None = None,
+    give_up: Callable[[], bool] | None = None,
 ) -> I64:
     """Allocate orders one at a time, each to its best pattern under ``costs`` on residuals.
 
     ``exact=False`` accepts the DP's pattern where partial stock or a binding capacity make
     it approximate (fast warm starts); ``exact=True`` solves those orders by a MIP. Past
-    ``deadline`` no more one-order MIPs start (the search's best pattern is taken).
+    ``deadline`` no more one-order MIPs start (the search's best pattern is taken): the
+    answer still covers every order. ``give_up``, asked before each order (and in the
+    first pass over all orders), stops it instead: :class:`~solvers.allocation.dp.GaveUp`
+    is raised, there is no answer (for a caller with a hard deadline, such as the pyomo
+    backend's fallback while its worker runs).
     """
     c_arc, c_pair, split = costs
     order_seq = arrival_sequence(prob) if seq is None else seq
@@ -154,7 +161,13 @@ def sequential(
     res = Residual(prob)
     # everyone's unconstrained best at once; re-solve only the orders it no longer fits
     first = solve_blocks(
-        prob, build_blocks(prob, order_seq), c_arc, c_pair, split=split, relax_partial=not exact
+        prob,
+        build_blocks(prob, order_seq),
+        c_arc,
+        c_pair,
+        split=split,
+        relax_partial=not exact,
+        give_up=give_up,
     )
     best: dict[int, tuple[I64, I64]] = {}
     exact_orders = set(first.orders[first.exact].tolist())
@@ -170,6 +183,8 @@ def sequential(
             best[int(so[s])] = (sa[s:e], sq[s:e])
     empty = np.zeros(0, dtype=np.int64)
     for o in order_seq.tolist():
+        if give_up is not None and give_up():
+            raise GaveUp
         if prob.order_pair_start[o] == prob.order_pair_start[o + 1]:
             continue
         arcs, qty = best.get(o, (empty, empty))

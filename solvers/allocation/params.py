@@ -49,7 +49,8 @@ class AllocationParams(StrictModel):
         description="highspy = arrays straight into HiGHS (fast path); pyomo = the reference "
         "Pyomo formulation solved by HiGHS (one MIP over the same pruned candidates, no "
         "decomposition; for checking and small cases), in a worker process killed at the "
-        "time limit (then the nearest-node answer, with a note); a process without a "
+        "time limit (then the cheapest of the nearest-node, myopic and rule-chain baselines "
+        "that finished meanwhile, with a note naming it); a process without a "
         "worker ready and less of the limit left than one takes to start (about 3 s) "
         "solves with highspy, with a note",
     )

@@ -6,7 +6,8 @@ at 2,000 (``benchmarks/results/allocation-pyomo-limits.md``). Each solve therefo
 a spawned helper process (:class:`~solvers.allocation.helper_process.HelperProcess`) that
 imports Pyomo once, as it starts, and is kept for later solves; one that has not answered
 by its deadline is killed (a new one is spawned at once, in the background) and the caller
-answers without it (:func:`solvers.allocation.solve.allocate`: the nearest-node answer).
+answers without it (:func:`solvers.allocation.solve.allocate`: the cheapest baseline answer
+it found meanwhile).
 
 Idle workers wait in a pool of this process (at most :data:`MAX_IDLE`): a solve takes one,
 a second solve at the same time starts another. A process forked from this one (a job
@@ -104,14 +105,16 @@ class PyomoWorker:
         *,
         end_at: float,
         kill_at: float,
-        meanwhile: Callable[[], object] | None = None,
+        meanwhile: Callable[[Callable[[], bool]], object] | None = None,
     ) -> WorkerAnswer:
         """Solve in the worker: HiGHS stops by ``end_at`` and the worker is killed at
         ``kill_at`` (both ``time.perf_counter()``) if it has not answered by then.
 
         ``meanwhile`` is called here once the problem is sent (while the worker builds the
-        model). On any exit but an answer (a Ctrl-C included) the worker is killed: it is
-        never left running an old solve.
+        model), with a check to ask as it goes: True once the worker's answer (or its end)
+        can be read or ``kill_at`` has come, when it should return (the answer is read only
+        after it). On any exit but an answer (a Ctrl-C included) the worker is killed: it
+        is never left running an old solve.
         """
         t0 = time.perf_counter()
         # the worker's clock: time.monotonic() is the same clock in every process
@@ -121,7 +124,7 @@ class PyomoWorker:
             if not self.helper.send(("solve", prob, params, end_mono)):
                 return WorkerAnswer(None, self._ended("before it got the problem"), 0.0)
             if meanwhile is not None:
-                meanwhile()
+                meanwhile(lambda: time.perf_counter() >= kill_at or self.helper.readable(0.0))
             while not self.helper.readable(min(max(kill_at - time.perf_counter(), 0.0), _POLL_S)):
                 if time.perf_counter() >= kill_at:
                     waited = time.perf_counter() - t0

@@ -24,10 +24,17 @@ from solvers.allocation import (
     allocate,
     pyomo_worker,
 )
-from solvers.allocation.problem import compile_request
+from solvers.allocation import solve as solve_module
+from solvers.allocation.dp import GaveUp
+from solvers.allocation.heuristics import nearest
+from solvers.allocation.literature import generate_literature
+from solvers.allocation.problem import MICRO, compile_request
 from solvers.allocation.pyomo_model import load_pyomo, solve_pyomo
+from solvers.allocation.solve import pyomo_fallback, run_baseline
 
 from .conftest import allocation_vector
+
+BASELINES = ("nearest", "myopic", "rule_chain")
 
 #: room past the limit for a loaded machine (the kill comes 0.3 s past it)
 MARGIN_S = 3.0
@@ -67,7 +74,7 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]
 
 
 def _check_fallback(request: AllocationRequest, params: AllocationParams) -> list[str]:
-    """Allocate ``request`` (its worker never answers): a valid nearest-node answer of every
+    """Allocate ``request`` (its worker never answers): a valid baseline answer of every
     order, not optimal, without a bound, in time; the notes about the pyomo backend."""
     t0 = time.perf_counter()
     result = allocate(request, params)
@@ -96,7 +103,9 @@ def test_a_solve_that_does_not_finish_in_time_is_killed_and_answered_at_the_limi
     params = AllocationParams(backend="pyomo", time_limit_s=1.0)
     [note] = _check_fallback(two_dcs, params)
     assert "did not finish within its time limit of 1 s" in note
-    assert "nearest-node answer" in note and "highspy backend for large requests" in note
+    # two orders: every baseline finishes long before the kill, none cheaper than the first
+    assert "fell back to baseline nearest: the nearest-node answer, not optimised" in note
+    assert "highspy backend for large requests" in note
     assert _gone(worker.pid), "the killed worker is still running its solve"
     # its successor was started at once, for later solves
     assert pyomo_worker.warm_worker(30) == 0.0
@@ -161,7 +170,7 @@ def test_an_interrupted_caller_kills_the_worker(
     prob = compile_request(two_dcs)
     now = time.perf_counter()
 
-    def interrupt() -> None:
+    def interrupt(_stop: Callable[[], bool]) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -197,3 +206,82 @@ def test_a_forked_child_does_not_use_its_parents_workers() -> None:
     os.close(read)
     os.close(write)
     assert pyomo_worker.worker_ready()
+
+
+def test_a_killed_solve_answers_with_the_cheapest_baseline_that_finished(
+    stand_in: Callable[[str], None],
+) -> None:
+    """Session 43: the nearest-node answer was ~17 % dearer than the myopic one at 2,000
+    literature orders; the fallback now tries the myopic and rule-chain baselines while the
+    worker runs and keeps the cheapest (here the myopic one, 14 % below nearest-node)."""
+    stand_in("sleepy_main")
+    pyomo_worker.warm_worker()
+    request = generate_literature(seed=0, num_orders=60, num_nodes=10, vip_share=0.1)
+    params = AllocationParams(backend="pyomo", time_limit_s=1.0, explain=False)
+    [note] = _check_fallback(request, params)
+    prob = compile_request(request)
+    costs = {name: prob.evaluate(run_baseline(prob, name)).total for name in BASELINES}
+    assert costs["myopic"] < costs["nearest"]
+    assert pyomo_fallback([note]) == "myopic"
+    assert f"cost {costs['myopic'] / MICRO:.2f}" in note
+    assert f"nearest-node answer's {costs['nearest'] / MICRO:.2f}" in note
+    assert "did not finish in time" not in note  # both baselines finished
+
+
+def test_a_crashed_worker_leaves_the_rest_of_the_limit_to_the_fallback(
+    stand_in: Callable[[str], None],
+) -> None:
+    stand_in("crashing_main")
+    pyomo_worker.warm_worker()
+    request = generate_literature(seed=0, num_orders=60, num_nodes=10, vip_share=0.1)
+    params = AllocationParams(backend="pyomo", time_limit_s=30.0, explain=False)
+    [note] = _check_fallback(request, params)
+    assert "gave no answer" in note and pyomo_fallback([note]) == "myopic"
+
+
+def test_the_fallback_keeps_the_nearest_node_answer_when_no_other_baseline_finishes() -> None:
+    """A baseline stopped short (the deadline came, or the worker answered) is dropped: only
+    complete answers are kept, the nearest-node one always."""
+    prob = compile_request(generate_literature(seed=0, num_orders=60, num_nodes=10))
+    fallback = solve_module._Fallback(prob)
+    calls = []
+
+    def stop() -> bool:  # the worker "answers" during the myopic baseline
+        calls.append(1)
+        return len(calls) > 3
+
+    fallback.improve(time.perf_counter() + 60, stop)
+    assert fallback.name == "nearest" and fallback.cut == ["myopic"]
+    assert fallback.x is not None and np.array_equal(fallback.x, nearest(prob))
+    assert "fell back to baseline nearest: the nearest-node answer" in fallback.note()
+    assert "myopic did not finish in time" in fallback.note()
+    # a later call (a crashed worker's rest of the limit) starts it again and finishes it
+    fallback.improve(time.perf_counter() + 60, lambda: False)
+    assert fallback.name == "myopic" and not fallback.cut and not fallback.left
+    assert fallback.x is not None and np.array_equal(fallback.x, run_baseline(prob, "myopic"))
+
+
+def test_the_fallback_never_runs_past_its_deadline() -> None:
+    """The myopic baseline took 1.0 s at 2,000 literature orders: with 0.1 s left it must
+    stop (it is asked between orders and in its first pass), not run on."""
+    prob = compile_request(generate_literature(seed=0, num_orders=2000, num_nodes=10))
+    fallback = solve_module._Fallback(prob)
+    until = time.perf_counter() + 0.1
+    fallback.improve(until, lambda: False)
+    assert time.perf_counter() < until + 0.05
+    assert fallback.name == "nearest" and fallback.cut == ["myopic"]
+
+
+@pytest.mark.parametrize("name", ["myopic", "rule_chain"])
+def test_a_sequential_baseline_gives_up_when_asked(name: str) -> None:
+    prob = compile_request(generate_literature(seed=0, num_orders=60, num_nodes=10))
+    for calls_before_stop in (0, 2, 30):
+        calls: list[int] = []
+
+        def give_up(n: int = calls_before_stop, calls: list[int] = calls) -> bool:
+            calls.append(1)
+            return len(calls) > n
+
+        with pytest.raises(GaveUp):
+            run_baseline(prob, name, give_up=give_up)
+    assert np.array_equal(run_baseline(prob, name, give_up=lambda: False), run_baseline(prob, name))
