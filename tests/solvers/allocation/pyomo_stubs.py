@@ -1,7 +1,8 @@
 """Stand-in entries of the pyomo worker process (``pyomo_worker.WORKER_ENTRY`` in tests).
 
 They skip Pyomo's import (ready at once) and stand for a solve that never ends in time, a
-worker that crashes on its solve, and one whose Pyomo import fails.
+worker that crashes on its solve, one that answers with a poor incumbent, and one whose
+Pyomo import fails.
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ def _crash(*_args: Any, **_kwargs: Any) -> None:
     os._exit(3)
 
 
+def _ship_nothing(prob: Any, *_args: Any, **_kwargs: Any) -> Any:
+    import numpy as np
+
+    from solvers.allocation.pyomo_model import PyomoOutcome
+
+    # as HiGHS stopped at its limit on a poor incumbent, with a valid bound (zero: costs are
+    # never negative)
+    x = np.zeros(prob.num_arcs, dtype=np.int64)
+    time.sleep(0.5)  # the baselines finish meanwhile
+    return PyomoOutcome(x, None, 0.0, "maxTimeLimit", 0.0, 0.5)
+
+
 def _missing() -> float:
     raise ModuleNotFoundError("No module named 'pyomo'")
 
@@ -37,6 +50,11 @@ def sleepy_main() -> None:
 def crashing_main() -> None:
     """A worker that dies (exit code 3) on its first solve."""
     serve(_no_import, _crash)
+
+
+def poor_main() -> None:
+    """A worker whose solves answer late-ish with nothing shipped (a poor incumbent)."""
+    serve(_no_import, _ship_nothing)
 
 
 def no_pyomo_main() -> None:
