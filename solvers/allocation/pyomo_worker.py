@@ -62,6 +62,8 @@ class PyomoWorker:
     def __init__(self, helper: HelperProcess) -> None:
         self.helper = helper
         self.pid = helper.proc.pid
+        #: when it was started (``time.perf_counter()``)
+        self.started_at = time.perf_counter()
         #: seconds Pyomo's import took in it; None until it said it is ready
         self.import_s: float | None = None
         #: why it cannot solve ("" while it can)
@@ -226,6 +228,20 @@ def worker_started() -> bool:
     """Whether this process has an idle worker, ready or still importing Pyomo."""
     with _lock:
         return bool(_pool())
+
+
+def start_left() -> float | None:
+    """Expected seconds until an idle worker of this process can solve: 0 if one is ready,
+    :data:`WORKER_START_S` less the age of the oldest starting one (at least 0.5 s: a start
+    took up to 2.75 s, more on a busy machine), None if none is starting."""
+    with _lock:
+        pool = _pool()
+        if any(w.wait_ready(0.0) for w in pool):
+            return 0.0
+        if not pool:
+            return None
+        age = time.perf_counter() - min(w.started_at for w in pool)
+    return max(WORKER_START_S - age, 0.5)
 
 
 def worker_ready() -> bool:
