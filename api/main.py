@@ -187,7 +187,7 @@ def start_service(ctx: ServiceContext) -> None:
 
 def stop_service(ctx: ServiceContext) -> None:
     """Stop jobs (re-queueing running ones), flush the audit log, close the database, end
-    the idle pyomo worker processes."""
+    the pyomo worker processes (idle, and busy in a solve)."""
     ctx.starts -= 1
     if ctx.starts > 0:
         return
@@ -200,8 +200,9 @@ def stop_service(ctx: ServiceContext) -> None:
         ctx.audit.close()
     if ctx.engine is not None:
         ctx.engine.dispose()
-    # the pyomo backend's idle worker processes: none is left behind the service (one in
-    # use by a solve still running ends with this process; a later solve starts another)
+    # the pyomo backend's worker processes: none is left behind the service (one busy in a
+    # solve still running is killed, that solve answers with its fallback; a later solve
+    # starts another)
     from solvers.allocation.pyomo_worker import end_workers
 
     end_workers()

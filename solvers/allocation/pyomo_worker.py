@@ -147,6 +147,8 @@ class PyomoWorker:
 
     def _ended(self, when: str) -> str:
         """Why the worker ended ``when``, from its exit code (it is reaped here)."""
+        if self.broken == _ENDED:
+            return f"the pyomo worker process was ended {when}: this process is stopping"
         try:
             code = self.helper.proc.wait(1.0)
         except Exception:
@@ -169,7 +171,7 @@ class PyomoWorker:
 
     def end(self) -> None:
         """End an idle worker: its input closes and it exits (killed if it lingers)."""
-        self.broken = self.broken or "ended"
+        self.broken = self.broken or _ENDED
         self.helper.end(1.0, 1.0)
         with contextlib.suppress(OSError):
             self.helper.close_output()
@@ -178,15 +180,20 @@ class PyomoWorker:
 _lock = threading.Lock()
 #: idle workers (ready or still starting), and the process they belong to
 _idle: list[PyomoWorker] = []
+#: workers taken for a solve (until given back): :func:`end_workers` kills them
+_busy: set[PyomoWorker] = set()
 _owner = os.getpid()
+#: why a worker ended by :func:`end_workers` cannot solve (no successor is started for it)
+_ENDED = "ended"
 
 
 def _pool() -> list[PyomoWorker]:
-    """The idle workers of this process (a forked child drops its parent's: their pipes
-    are the parent's). Call with ``_lock`` held."""
+    """The idle workers of this process (a forked child drops its parent's, idle and busy:
+    their pipes are the parent's). Call with ``_lock`` held."""
     global _owner
     if _owner != os.getpid():
         _idle.clear()
+        _busy.clear()
         _owner = os.getpid()
     _idle[:] = [w for w in _idle if w.alive()]
     return _idle
@@ -282,13 +289,18 @@ def _take_ready(pool: list[PyomoWorker]) -> PyomoWorker | None:
     for worker in pool:
         if worker.wait_ready(0.0):
             pool.remove(worker)
+            _busy.add(worker)
             return worker
     return None
 
 
 def give_back(worker: PyomoWorker) -> None:
     """Return a worker after its solve: kept for later ones, or ended (broken, or pool full);
-    a killed one is replaced at once, in the background."""
+    a killed one is replaced at once, in the background (not one :func:`end_workers` ended)."""
+    with _lock:
+        _busy.discard(worker)
+    if worker.broken == _ENDED:
+        return
     if not worker.alive():
         # its successor starts now, for later solves (spawned from a thread: not out of
         # this solve's margin)
@@ -303,10 +315,18 @@ def give_back(worker: PyomoWorker) -> None:
 
 
 def end_workers() -> None:
-    """End every idle worker of this process (at exit, and for tests)."""
+    """End every worker of this process (as the service stops, at exit, and for tests): the
+    idle ones (their input closes), and those busy in a solve, killed (a solve at 2,000
+    orders runs for minutes; its caller answers with its fallback, and no successor starts).
+    """
     with _lock:
         workers = list(_pool())
         _idle.clear()
+        busy = list(_busy)
+        _busy.clear()
+    for worker in busy:
+        worker.broken = _ENDED
+        worker.kill()
     for worker in workers:
         worker.end()
 

@@ -30,6 +30,7 @@ from solvers.allocation.heuristics import nearest
 from solvers.allocation.literature import generate_literature
 from solvers.allocation.problem import MICRO, compile_request
 from solvers.allocation.pyomo_model import load_pyomo, solve_pyomo
+from solvers.allocation.result import AllocationResult
 from solvers.allocation.solve import pyomo_fallback, run_baseline
 
 from .conftest import allocation_vector
@@ -304,3 +305,40 @@ def test_a_worker_answer_dearer_than_a_baseline_gives_way_to_it_with_its_bound(
     assert result.bound == 0.0 and result.status == AllocationStatus.FEASIBLE
     [note] = [n for n in result.stats.notes if n.startswith("backend pyomo")]
     assert "HiGHS' answer at its limit cost" in note and pyomo_fallback([note]) == "myopic"
+
+
+def test_end_workers_kills_a_worker_busy_in_a_solve(
+    stand_in: Callable[[str], None],
+) -> None:
+    """Session 43: a worker busy when the service stopped ended only when its solve returned
+    (minutes at 2,000 orders) or at process exit. Now it is killed; the solve answers with
+    its fallback and no successor is started."""
+    stand_in("sleepy_main")
+    pyomo_worker.warm_worker()
+    with pyomo_worker._lock:
+        [worker] = pyomo_worker._pool()
+    request = generate_literature(seed=0, num_orders=60, num_nodes=10, vip_share=0.1)
+    results: list[AllocationResult] = []
+    solve = threading.Thread(
+        target=lambda: results.append(
+            allocate(request, AllocationParams(backend="pyomo", time_limit_s=120, explain=False))
+        )
+    )
+    solve.start()
+    end = time.perf_counter() + 30
+    while not pyomo_worker._busy:  # wait for the solve to take the worker
+        assert time.perf_counter() < end and solve.is_alive()
+        time.sleep(0.01)
+    time.sleep(0.3)  # its problem sent: the stand-in sleeps on it
+    t0 = time.perf_counter()
+    pyomo_worker.end_workers()
+    solve.join(30)
+    assert not solve.is_alive() and time.perf_counter() - t0 < 10
+    assert _gone(worker.pid)
+    [result] = results
+    assert result.status == AllocationStatus.FEASIBLE and result.bound is None
+    [note] = [n for n in result.stats.notes if n.startswith("backend pyomo")]
+    assert "was ended without an answer: this process is stopping" in note
+    assert pyomo_fallback([note]) == "myopic"
+    time.sleep(0.2)
+    assert not pyomo_worker.worker_started() and not pyomo_worker._busy
