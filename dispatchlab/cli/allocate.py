@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 MODES = ("batch", "online")
 BACKENDS = ("highspy", "pyomo")
 BASELINES = ("nearest", "rule_chain", "myopic")
+#: SKUs of an ``allocate-literature`` request (its catalogue; an order holds at most all)
+LITERATURE_SKUS = 100
 #: AllocationParams field -> the option that sets it
 _OPTIONS = {
     "mode": "--mode",
@@ -218,15 +220,25 @@ def literature_cmd(
     seed: Annotated[int, seed_option("random seed")] = 0,
     orders: Annotated[int, typer.Option(help="number of orders")] = 300,
     nodes: Annotated[int, typer.Option(help="number of fulfilment centres")] = 10,
-    max_items: Annotated[int, typer.Option("--max-items", help="largest order size")] = 10,
+    max_items: Annotated[
+        int, typer.Option("--max-items", help="largest order size (at most the 100 SKUs)")
+    ] = 10,
     carry_prob: Annotated[float, typer.Option("--carry-prob", help="P(FC carries item)")] = 0.5,
 ) -> None:
     """Write a seeded request in the Jasin & Sinha (2015) / Ma (2023) setting."""
+    from scenarios.generate import MAX_NODES, MAX_ORDERS
     from scenarios.io.json_io import write_json
     from solvers.allocation import generate_literature
 
-    if orders < 0 or nodes < 1 or max_items < 1:
-        raise fail("--orders must be >= 0, --nodes and --max-items >= 1")
+    # bounded as ``scenario generate`` is: --orders 100000000 took gigabytes of memory
+    # before it could fail, --nodes 100000000 asked numpy for a nodes x SKUs array
+    for option, value, low, high in (
+        ("--orders", orders, 0, MAX_ORDERS),
+        ("--nodes", nodes, 1, MAX_NODES),
+        ("--max-items", max_items, 1, LITERATURE_SKUS),
+    ):
+        if not low <= value <= high:
+            raise fail(f"{option}: must be an integer from {low} to {high}, got {value}")
     if not 0.0 <= carry_prob <= 1.0:
         raise fail("--carry-prob: must lie in [0, 1]")
     check_output_file(out, "OUT")

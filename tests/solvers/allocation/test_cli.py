@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from dispatchlab.cli import app
@@ -85,6 +86,29 @@ def test_literature_command_writes_a_request(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     req = AllocationRequest.model_validate_json(out.read_text())
     assert len(req.orders) == 20 and len(req.nodes) == 3
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "reason"),
+    [
+        ("--orders", "100000000", "--orders: must be an integer from 0 to 200000, got 100000000"),
+        ("--orders", "-1", "--orders: must be an integer from 0 to 200000, got -1"),
+        ("--nodes", "100000000", "--nodes: must be an integer from 1 to 1000, got 100000000"),
+        ("--nodes", "0", "--nodes: must be an integer from 1 to 1000, got 0"),
+        ("--max-items", "0", "--max-items: must be an integer from 1 to 100, got 0"),
+        ("--max-items", "101", "--max-items: must be an integer from 1 to 100, got 101"),
+    ],
+)
+def test_literature_sizes_out_of_range_exit_2_naming_the_option(
+    tmp_path: Path, option: str, value: str, reason: str
+) -> None:
+    """``--orders 100000000`` took gigabytes of memory instead of an error (and ``--nodes``
+    as many asked numpy for a nodes x SKUs array); one line named all three options."""
+    out = tmp_path / "lit.json"
+    result = runner.invoke(app, ["allocate-literature", str(out), option, value])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"error: {reason}"
+    assert not out.exists()
 
 
 def test_a_scenario_order_with_its_own_pickup_is_left_out_with_a_warning(tmp_path: Path) -> None:
