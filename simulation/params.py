@@ -9,6 +9,8 @@ from pydantic import Field
 from scenarios.geo import MAX_INT, NonNegInt, StrictModel
 
 PosInt = Annotated[int, Field(gt=0, le=MAX_INT)]
+#: Most replications (simulated days) one study runs: the HTTP service's limit and the CLI's.
+MAX_REPLICATIONS = 10_000
 #: Longest overtime the twin plays past the horizon end (a week).
 MAX_OVERTIME_S = 7 * 24 * 3600
 

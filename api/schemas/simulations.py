@@ -12,9 +12,9 @@ from scenarios.geo import NulFreeModel, Seed
 from scenarios.model import Scenario
 from scenarios.plan import IntervalMethod, Kpis, Plan
 from scenarios.variants import Variant
-from simulation.params import SimParams
+from simulation.params import MAX_REPLICATIONS, SimParams
 
-Replications = Annotated[int, Field(ge=1, le=10_000)]
+Replications = Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)]
 POLICY_HELP = "plan, nearest, insertion[:K|all], reopt:MIN (see docs/simulation.md)"
 
 

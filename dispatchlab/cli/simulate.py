@@ -34,8 +34,13 @@ def register(app: typer.Typer) -> None:
 def _check_common(
     replications: int, executor: str, workers: int | None, address: str | None
 ) -> None:
-    if replications < 1:
-        raise fail("--replications: must be at least 1")
+    from simulation.params import MAX_REPLICATIONS
+
+    # bounded as over HTTP: 100,000,000 spawned as many seed sequences (gigabytes) first
+    if not 1 <= replications <= MAX_REPLICATIONS:
+        raise fail(
+            f"--replications: must be an integer from 1 to {MAX_REPLICATIONS}, got {replications}"
+        )
     if executor not in EXECUTORS:
         raise fail(f"--executor: unknown executor {executor!r}; choose {', '.join(EXECUTORS)}")
     if workers is not None and workers < 1:

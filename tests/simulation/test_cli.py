@@ -87,6 +87,26 @@ def test_simulate_rejects_bad_input(tmp_path: Path, city_file: Path) -> None:
     )
 
 
+def test_replications_beyond_the_services_limit_exit_2_before_any_work(
+    tmp_path: Path, city_file: Path
+) -> None:
+    """``--replications 100000000`` spawned as many seed sequences (gigabytes) before the
+    first day; the CLI now takes what the HTTP service's schema takes, 1..10,000."""
+    reason = "--replications: must be an integer from 1 to 10000, got 100000000"
+    _one_line_error(
+        runner.invoke(app, ["simulate", str(city_file), "--replications", "100000000"]), reason
+    )
+    variants = _variants(tmp_path, city_file)
+    out = tmp_path / "report"
+    _one_line_error(
+        runner.invoke(
+            app, ["whatif", str(variants), "--replications", "100000000", "--out", str(out)]
+        ),
+        reason,
+    )
+    assert not out.exists()
+
+
 def test_simulate_checks_policy_plan_and_address_as_whatif_does(city_file: Path) -> None:
     # --policy plan without --plan ran and reported every order unserved; whatif rejects it
     _one_line_error(
