@@ -187,6 +187,21 @@ def option_names(names: Mapping[str, str]) -> Iterator[None]:
         raise InputError(names.get(head, error.field), error.reason) from None
 
 
+@contextmanager
+def as_option(field: str, option: str) -> Iterator[None]:
+    """Report an InputError on ``field`` (or below it) that names no file as ``option``'s.
+
+    A library checks its argument under its own name (``parse_seeds``: ``seeds``); the
+    command line names the option that gave it (``--seeds``).
+    """
+    try:
+        yield
+    except InputError as err:
+        if err.source is not None or not (err.field == field or err.field.startswith(f"{field}.")):
+            raise
+        raise InputError(option, err.reason) from None
+
+
 def check_time_limit(
     value: float, option: str = "--time-limit", *, max_s: float | None = MAX_TIME_LIMIT_S
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from dispatchlab.cli._common import (
+    as_option,
     check_output_file,
     check_output_folder,
     check_time_limit,
@@ -153,7 +154,8 @@ def train_cmd(
             eval_days=eval_days,
             scenario_name=scenario,
         )
-    scen = load_scenario_spec(scenario)
+    with as_option("scenario", "--scenario"):
+        scen = load_scenario_spec(scenario)
     if scenario.strip() != "standard":
         note_input(scenario, type(scen).model_fields)
     import shlex
@@ -264,7 +266,12 @@ def evaluate_cmd(
     """Compare dispatch policies on held-out days: cost, on-time, paired differences, gap closed."""
     from pydantic import ValidationError
 
-    from rl_agents.evaluate import evaluate_policies, report_json, table_markdown
+    from rl_agents.evaluate import (
+        check_policy_name,
+        evaluate_policies,
+        report_json,
+        table_markdown,
+    )
     from rl_agents.hindsight import HindsightParams, budget_settings, parse_iterations
     from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS, load_scenario_spec, parse_seeds
     from simulation.executors import make_executor
@@ -291,7 +298,10 @@ def evaluate_cmd(
     specs = [s.strip() for s in policies.split(",") if s.strip()]
     if not specs:
         raise fail("--policies: give at least one policy")
-    day_seeds = parse_seeds(seeds)
+    for spec in specs:  # before any work (an unknown one was named ``policies``, not the option)
+        check_policy_name(spec.partition(":")[0], "--policies")
+    with as_option("seeds", "--seeds"):
+        day_seeds = parse_seeds(seeds)
     for option, values in (("--policies", specs), ("--seeds", day_seeds)):
         for i, value in enumerate(values):  # a repeat would be counted twice in the CIs
             if value in values[:i]:
@@ -330,11 +340,16 @@ def evaluate_cmd(
         HindsightParams.model_validate(hindsight_params)
     except ValidationError as exc:
         raise fail(f"--hindsight-warm-start: {exc.errors()[0]['msg']}") from None
-    scen = load_scenario_spec(scenario)
+    with as_option("scenario", "--scenario"):
+        scen = load_scenario_spec(scenario)
     if not standard:
         note_input(scenario, type(scen).model_fields)
     executor = make_executor("local" if workers > 1 else "serial", workers=workers)
-    with progress_bar("evaluating", quiet) as progress:
+    with (
+        as_option("policies", "--policies"),
+        as_option("model", "--policies"),
+        progress_bar("evaluating", quiet) as progress,
+    ):
         summaries = evaluate_policies(
             scen,
             specs,

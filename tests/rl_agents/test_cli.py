@@ -136,17 +136,20 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
-        (["evaluate", "--seeds", "5..1"], ["seeds", "ends before"]),
-        (["evaluate", "--seeds", "a..b"], ["seeds"]),
-        (["evaluate", "--seeds=-2..1"], ["seeds", "non-negative"]),
+        (["evaluate", "--seeds", "5..1"], ["error: --seeds: ", "ends before"]),
+        (["evaluate", "--seeds", "a..b"], ["error: --seeds: "]),
+        (["evaluate", "--seeds=-2..1"], ["error: --seeds: ", "non-negative"]),
         (["evaluate", "--seeds=3,-1"], ["seeds", "non-negative"]),
         # a range was listed before it was checked: 10^11 integers, until memory ran out
-        (["evaluate", "--seeds", "0..99999999999"], ["seeds", "at most 4294967295"]),
+        (["evaluate", "--seeds", "0..99999999999"], ["--seeds: ", "at most 4294967295"]),
         (["evaluate", "--seeds", "4294967296"], ["seeds", "at most 4294967295"]),
         (["evaluate", "--seeds", "1..100001"], ["seeds", "100001 seeds; at most 100000"]),
-        (["evaluate", "--policies", "nope", "--seeds", "1"], ["policies", "unknown policy"]),
-        (["evaluate", "--policies", "model:/no/such.zip", "--seeds", "1"], ["model"]),
-        (["evaluate", "--scenario", "/no/such.json", "--seeds", "1"], ["scenario"]),
+        (["evaluate", "--policies", "nope", "--seeds", "1"], ["error: --policies: unknown policy"]),
+        (
+            ["evaluate", "--policies", "model:/no/such.zip", "--seeds", "1"],
+            ["error: --policies: model"],
+        ),
+        (["evaluate", "--scenario", "/no/such.json", "--seeds", "1"], ["error: --scenario: "]),
         (
             ["evaluate", "--seeds", "1", "--hindsight-warm-start", "nope"],
             ["--hindsight-warm-start", "unknown policy"],
@@ -177,6 +180,8 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
             ],
             ["--hindsight-search-iterations", "search is off"],
         ),
+        # the errors above named the library's argument (``seeds: ...``), not the option
+        (["train", "--scenario", "/no/such.json"], ["error: --scenario: "]),
         (["train", "--algo", "a2c"], ["--algo", "a2c"]),
         (["train", "--timesteps", "0"], ["--timesteps"]),
         (["train", "--out", "model.pt"], ["--out", ".zip"]),
