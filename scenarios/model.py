@@ -287,6 +287,16 @@ class Scenario(StrictModel):
                     f"hour); the horizon spans {span / 86_400:.4g} days",
                 )
         _check_unique(self.vehicles, "vehicles")
+        first_at: dict[str, int] = {}
+        for i, dim in enumerate(self.capacity_dims):
+            # demands and capacities are matched to dimensions by name in places (a shown
+            # scenario merged two "units")
+            if dim in first_at:
+                raise FieldError(
+                    ("capacity_dims", i),
+                    f"duplicate dimension {dim!r} (also capacity_dims.{first_at[dim]})",
+                )
+            first_at[dim] = i
         dims = len(self.capacity_dims)
         known_skus = {s.id for s in self.skus}
         for i, node in enumerate(self.nodes):

@@ -164,6 +164,11 @@ MORE_BAD_INPUTS = [
         "at least 1",
     ),
     ({"orders": [_order(demand=[1, 2])]}, "orders.0.demand", "capacity_dims has 1"),
+    (
+        {"capacity_dims": ["units", "kg", "units"]},
+        "capacity_dims.2",
+        "duplicate dimension 'units' (also capacity_dims.0)",
+    ),
     ({"orders": [_order(demand=[-1])]}, "orders.0.demand.0", "greater than or equal to 0"),
     ({"orders": [_order(penalty_cents=-10)]}, "orders.0.penalty_cents", "greater than or equal"),
     ({"orders": [_order(id="")]}, "orders.0.id", "at least 1 character"),
