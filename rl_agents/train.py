@@ -37,11 +37,15 @@ from simulation.streams import DRAWS_VERSION
 Algo = Literal["maskable-ppo", "ppo", "dqn"]
 
 
+#: the most environment steps a run may ask for (1e20 was taken and ran for ever)
+MAX_TIMESTEPS = 1_000_000_000
+
+
 class TrainParams(StrictModel):
     """Hyper-parameters of a training run (defaults: the shipped model's)."""
 
     algo: Algo = "maskable-ppo"
-    timesteps: int = Field(default=300_000, ge=1)
+    timesteps: int = Field(default=300_000, ge=1, le=MAX_TIMESTEPS)
     seed: int = 0
     num_envs: int = Field(default=2, ge=1, le=64)
     subproc: bool = Field(default=False, description="environments in subprocesses")

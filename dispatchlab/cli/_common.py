@@ -202,6 +202,12 @@ def as_option(field: str, option: str) -> Iterator[None]:
         raise InputError(option, err.reason) from None
 
 
+def check_int_range(option: str, value: int, low: int, high: int) -> None:
+    """Exit 2 naming ``option`` unless ``low <= value <= high``."""
+    if not low <= value <= high:
+        raise fail(f"{option}: must be an integer from {low} to {high}, got {value}")
+
+
 def check_time_limit(
     value: float, option: str = "--time-limit", *, max_s: float | None = MAX_TIME_LIMIT_S
 ) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dispatchlab.cli._common import (
+    check_int_range,
     check_out_option,
     check_output_file,
     check_time_limit,
@@ -232,13 +233,9 @@ def literature_cmd(
 
     # bounded as ``scenario generate`` is: --orders 100000000 took gigabytes of memory
     # before it could fail, --nodes 100000000 asked numpy for a nodes x SKUs array
-    for option, value, low, high in (
-        ("--orders", orders, 0, MAX_ORDERS),
-        ("--nodes", nodes, 1, MAX_NODES),
-        ("--max-items", max_items, 1, LITERATURE_SKUS),
-    ):
-        if not low <= value <= high:
-            raise fail(f"{option}: must be an integer from {low} to {high}, got {value}")
+    check_int_range("--orders", orders, 0, MAX_ORDERS)
+    check_int_range("--nodes", nodes, 1, MAX_NODES)
+    check_int_range("--max-items", max_items, 1, LITERATURE_SKUS)
     if not 0.0 <= carry_prob <= 1.0:
         raise fail("--carry-prob: must lie in [0, 1]")
     check_output_file(out, "OUT")

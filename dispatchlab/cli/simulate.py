@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from dispatchlab.cli._common import (
+    check_int_range,
     check_out_option,
     check_output_folder,
     cli_errors,
@@ -37,10 +38,7 @@ def _check_common(
     from simulation.params import MAX_REPLICATIONS
 
     # bounded as over HTTP: 100,000,000 spawned as many seed sequences (gigabytes) first
-    if not 1 <= replications <= MAX_REPLICATIONS:
-        raise fail(
-            f"--replications: must be an integer from 1 to {MAX_REPLICATIONS}, got {replications}"
-        )
+    check_int_range("--replications", replications, 1, MAX_REPLICATIONS)
     if executor not in EXECUTORS:
         raise fail(f"--executor: unknown executor {executor!r}; choose {', '.join(EXECUTORS)}")
     if workers is not None and workers < 1:

@@ -184,6 +184,8 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
         (["train", "--scenario", "/no/such.json"], ["error: --scenario: "]),
         (["train", "--algo", "a2c"], ["--algo", "a2c"]),
         (["train", "--timesteps", "0"], ["--timesteps"]),
+        # no upper bound ran a 1e20-step run for ever
+        (["train", "--timesteps", "99999999999999999999"], ["error: --timesteps: ", "1000000000"]),
         (["train", "--out", "model.pt"], ["--out", ".zip"]),
     ],
 )
