@@ -9,7 +9,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import ValidationError
 
-_UNION_TAG = re.compile(r"^(constrained-)?(int|float|str|bool)$|^\w+\[.*\]$")
+_UNION_TAG = re.compile(r"^(constrained-)?(int|float|str|bool)$|^[\w-]+\[.*\]$")
 #: The control characters (Unicode category Cc: C0, DEL, C1).
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: What pydantic puts after a mapping key that failed validation (``inventory.k.[key]``).

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -28,9 +29,24 @@ MAX_SEED = 2**32 - 1
 #: Largest planar coordinate (``x``/``y``).
 MAX_COORDINATE = 1e9
 
-NonNegInt = Annotated[int, Field(ge=0, le=MAX_INT)]
-PosInt = Annotated[int, Field(gt=0, le=MAX_INT)]
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+#: Why ``true``/``false`` given for a number is refused (pydantic would read it as 1/0).
+NOT_BOOL_REASON = "must be a number, not true or false"
+
+
+def not_bool(value: object) -> object:
+    """``value``, unless it is a bool (a count, price or seed never is)."""
+    if isinstance(value, bool):
+        raise ValueError(NOT_BOOL_REASON)
+    return value
+
+
+#: Before a number's own validation: ``true`` is no quantity (it was read as 1). Put it last
+#: in ``Annotated``, after the ``Field``: it still runs first, and the constraints stay in the
+#: JSON Schema as ``minimum``/``maximum``.
+NotBool = BeforeValidator(not_bool)
+NonNegInt = Annotated[int, Field(ge=0, le=MAX_INT), NotBool]
+PosInt = Annotated[int, Field(gt=0, le=MAX_INT), NotBool]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED), NotBool]
 #: Why an id holding one is refused (the reason of its validation error).
 CONTROL_CHARACTERS_REASON = "must not contain control characters (such as NUL, tab or newline)"
 

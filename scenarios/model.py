@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
@@ -18,6 +18,7 @@ from scenarios.geo import (
     IdKey,
     Location,
     NonNegInt,
+    NotBool,
     PosInt,
     StrictModel,
     TimeWindow,
@@ -98,7 +99,7 @@ class Order(StrictModel):
         description="promised delivery windows, sorted and disjoint; empty = any time",
     )
     service_s: NonNegInt = 0
-    priority: int = Field(
+    priority: Annotated[int, NotBool] = Field(
         default=0,
         description="higher = more important: when the fleet cannot serve every mandatory "
         "order, routing leaves out the lowest priorities first",

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from scenarios.geo import MAX_INT, NonNegInt, StrictModel
+from scenarios.geo import MAX_INT, NonNegInt, NotBool, StrictModel
 
-PosInt = Annotated[int, Field(gt=0, le=MAX_INT)]
+PosInt = Annotated[int, Field(gt=0, le=MAX_INT), NotBool]
 #: Most replications (simulated days) one study runs: the HTTP service's limit and the CLI's.
 MAX_REPLICATIONS = 10_000
 #: Longest overtime the twin plays past the horizon end (a week).

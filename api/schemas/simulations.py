@@ -8,13 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.routes import SolverInfo
 from scenarios.errors import FieldError
-from scenarios.geo import NulFreeModel, Seed
+from scenarios.geo import NotBool, NulFreeModel, Seed
 from scenarios.model import Scenario
 from scenarios.plan import IntervalMethod, Kpis, Plan
 from scenarios.variants import Variant
 from simulation.params import MAX_REPLICATIONS, SimParams
 
-Replications = Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)]
+Replications = Annotated[int, Field(ge=1, le=MAX_REPLICATIONS), NotBool]
 POLICY_HELP = "plan, nearest, insertion[:K|all], reopt:MIN (see docs/simulation.md)"
 
 

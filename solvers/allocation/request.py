@@ -22,6 +22,7 @@ from scenarios.geo import (
     IdKey,
     Location,
     NonNegInt,
+    NotBool,
     PosInt,
     StrictModel,
     TimeWindow,
@@ -34,8 +35,8 @@ from scenarios.model import NodeKind, OrderLine, Scenario, Tier
 #: Largest price accepted (currency units); keeps every micro-unit total inside int64.
 MAX_PRICE = 1e7
 
-Price = Annotated[float, Field(ge=0.0, le=MAX_PRICE, allow_inf_nan=False)]
-Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Price = Annotated[float, Field(ge=0.0, le=MAX_PRICE, allow_inf_nan=False), NotBool]
+Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False), NotBool]
 
 #: Kilometres per mile (the unit of ``per_unit_distance`` when ``distance_unit`` is ``mile``).
 KM_PER_MILE = 1.609344

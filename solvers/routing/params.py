@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from scenarios.geo import NonNegInt, NulFreeModel, Seed
+from scenarios.geo import NonNegInt, NotBool, NulFreeModel, Seed
 from scenarios.plan import Plan
 
 EngineName = Literal["auto", "pyvrp", "ortools", "greedy"]
@@ -28,14 +28,14 @@ class RoutingParams(NulFreeModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     engine: EngineName = "auto"
-    time_limit_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 10.0
+    time_limit_s: Annotated[float, Field(gt=0.0, le=86_400.0), NotBool] = 10.0
     seed: Seed = 0
-    num_workers: Annotated[int, Field(ge=1, le=64)] = Field(
+    num_workers: Annotated[int, Field(ge=1, le=64), NotBool] = Field(
         default=1,
         description="at most this many independent PyVRP searches in parallel (the best is "
         "kept); fewer when the machine's cores are busy",
     )
-    max_iterations: Annotated[int, Field(ge=1)] | None = Field(
+    max_iterations: Annotated[int, Field(ge=1), NotBool] | None = Field(
         default=None, description="also stop PyVRP after this many iterations (reproducible)"
     )
     initial_plan: Plan | None = None

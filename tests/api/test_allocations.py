@@ -76,6 +76,15 @@ def test_shortage_is_reported_as_unfilled_with_the_reason(
             "request.nodes.0.location",
         ),
         (lambda b: b["params"].update(mode="weekly"), "params.mode"),
+        # true is no quantity or price (it was read as 1)
+        (
+            lambda b: b["request"]["orders"][0]["lines"][0].update(quantity=True),
+            "request.orders.0.lines.0.quantity",
+        ),
+        (
+            lambda b: b["request"].update(costs={"per_shipment": True}),
+            "request.costs.per_shipment",
+        ),
         (lambda b: b["params"].update(time_limit_s=45), "params.time_limit_s"),
         # past the solver's integer range: it was a 200 with a total cost of -9.2e12
         (

@@ -164,6 +164,14 @@ MORE_BAD_INPUTS = [
         "at least 1",
     ),
     ({"orders": [_order(demand=[1, 2])]}, "orders.0.demand", "capacity_dims has 1"),
+    # true/false are no numbers (pydantic read them as 1/0)
+    (
+        {"orders": [_order(lines=[{"sku": "A", "quantity": True}])]},
+        "orders.0.lines.0.quantity",
+        "must be a number, not true or false",
+    ),
+    ({"orders": [_order(priority=False)]}, "orders.0.priority", "not true or false"),
+    ({"orders": [_order(demand=[True])]}, "orders.0.demand.0", "not true or false"),
     (
         {"capacity_dims": ["units", "kg", "units"]},
         "capacity_dims.2",
