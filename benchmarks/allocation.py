@@ -38,7 +38,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -289,20 +289,33 @@ def read_known(path: Path) -> dict[int, Known]:
         }
 
 
+NOTHING_KNOWN = Known(-math.inf, math.inf, "", "")
+
+
+def improved(
+    k: Known, at_least: float | None, lower_from: str, at_most: float | None, upper_from: str
+) -> Known:
+    """``k`` with a lower bound ``at_least`` and an allocation's cost ``at_most`` (None:
+    none) taken where they are better, each with where it came from."""
+    if at_least is not None and at_least > k.opt_at_least:
+        k = replace(k, opt_at_least=at_least, lower_from=lower_from)
+    if at_most is not None and at_most < k.opt_at_most:
+        k = replace(k, opt_at_most=at_most, upper_from=upper_from)
+    return k
+
+
 def merge_known(known: dict[int, Known], runs: list[Run], source: str) -> dict[int, Known]:
     """``known`` with each batch run's bound and answer where they are better."""
     out = dict(known)
     for r in runs:
-        if r.method != "batch":
-            continue
-        k = out.get(r.seed, Known(-math.inf, math.inf, "", ""))
-        lower, lower_from = k.opt_at_least, k.lower_from
-        upper, upper_from = k.opt_at_most, k.upper_from
-        if r.bound is not None and r.bound > lower:
-            lower, lower_from = r.bound, f"{source}: its certified bound"
-        if r.cost < upper:
-            upper, upper_from = r.cost, f"{source}: its answer"
-        out[r.seed] = Known(lower, upper, lower_from, upper_from)
+        if r.method == "batch":
+            out[r.seed] = improved(
+                out.get(r.seed, NOTHING_KNOWN),
+                r.bound,
+                f"{source}: its certified bound",
+                r.cost,
+                f"{source}: its answer",
+            )
     return out
 
 

@@ -30,10 +30,9 @@ literature table judges its answers by, where it is better than what the file ho
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,8 @@ sys.path.insert(0, str(REPO))
 
 import solvers.allocation.batch as batch  # noqa: E402
 from benchmarks.allocation import (  # noqa: E402
-    Known,
+    NOTHING_KNOWN,
+    improved,
     literature_request,
     read_known,
     recorded_answers,
@@ -251,12 +251,10 @@ def main(argv: list[str] | None = None) -> int:
 def update_known(path: Path, seed: int, found: Finding, source: str) -> None:
     """``path`` (a known-bounds CSV) with ``seed``'s bounds improved by ``found``."""
     known = read_known(path)
-    old = known.get(seed, Known(-math.inf, math.inf, "", ""))
-    k = old
-    if found.at_least is not None and found.at_least > k.opt_at_least:
-        k = replace(k, opt_at_least=found.at_least, lower_from=f"{source}: proved bound")
-    if found.at_most is not None and found.at_most < k.opt_at_most:
-        k = replace(k, opt_at_most=found.at_most, upper_from=f"{source}: an allocation")
+    old = known.get(seed, NOTHING_KNOWN)
+    k = improved(
+        old, found.at_least, f"{source}: proved bound", found.at_most, f"{source}: an allocation"
+    )
     if k != old:
         known[seed] = k
         write_known(path, known)

@@ -78,12 +78,13 @@ def test_the_certify_script_improves_the_known_bounds_only_where_it_is_better(
 ) -> None:
     with benchmark_script("allocation_certify.py", "allocation_certify_script") as module:
         path = tmp_path / "known.csv"
-        module.write_known(path, {7: module.Known(100.0, 110.0, "a run", "a run")})
+        known_type = type(module.NOTHING_KNOWN)  # benchmarks.allocation.Known
+        module.write_known(path, {7: known_type(100.0, 110.0, "a run", "a run")})
         module.update_known(path, 7, module.Finding("proof", 101.5, 109.0), "a proof, today")
         module.update_known(path, 7, module.Finding("worse", 99.0, 111.0), "another, today")
         module.update_known(path, 9, module.Finding("nothing"), "a proof, today")
         known = module.read_known(path)
-    assert known[7] == module.Known(
+    assert known[7] == known_type(
         101.5, 109.0, "a proof, today: proved bound", "a proof, today: an allocation"
     )
     assert 9 not in known  # nothing shown, nothing written
