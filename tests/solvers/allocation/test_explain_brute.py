@@ -49,6 +49,17 @@ def _micro(value: float) -> int:
     return math.floor(value * 1_000_000 + 0.5)
 
 
+def _haversine_km(a: Location, b: Location) -> float:
+    """Great-circle distance in km (haversine, R = 6371 km)."""
+    assert a.lat is not None and a.lon is not None and b.lat is not None and b.lon is not None
+    la1, lo1, la2, lo2 = map(math.radians, (a.lat, a.lon, b.lat, b.lon))
+    h = (
+        math.sin((la2 - la1) / 2) ** 2
+        + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    )
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
 class BruteModel:
     """The documented cost function and limits of one request, written from the docs."""
 
@@ -59,16 +70,25 @@ class BruteModel:
         #: ("capacity": its capacity and VIP share do not apply to the order)
         self.lift: tuple[int, int, str] | None = None
         costs, rules = req.costs, req.rules
-        assert req.distance_km is not None and req.travel_s is not None
-        self.dist: list[list[float]] = req.distance_km
-        self.travel: list[list[int]] = req.travel_s
         self.n_nodes, self.n_orders = len(req.nodes), len(req.orders)
+        # the request's matrices, else great-circle km (R = 6371) and distance / speed
+        # rounded to the second
+        self.dist: list[list[float]] = (
+            req.distance_km
+            if req.distance_km is not None
+            else [[_haversine_km(n.location, o.location) for o in req.orders] for n in req.nodes]
+        )
+        self.travel: list[list[int]] = (
+            req.travel_s
+            if req.travel_s is not None
+            else [[round(d / rules.speed_kmh * 3600.0) for d in row] for row in self.dist]
+        )
         self.ship = _micro(costs.per_shipment)
         self.unit = _micro(costs.per_unit)
         self.split = _micro(costs.split_penalty)
         self.handling = [_micro(n.handling_cost_per_unit) for n in req.nodes]
         per_km = costs.per_unit_distance / (1.609344 if costs.distance_unit == "mile" else 1.0)
-        self.dist_cost = [[_micro(d * per_km) for d in row] for row in req.distance_km]
+        self.dist_cost = [[_micro(d * per_km) for d in row] for row in self.dist]
         self.vip = [o.tier == Tier.VIP for o in req.orders]
         self.vip_f = [rules.vip_priority if v else 1.0 for v in self.vip]
         # a parcel leaves at the first opening at or after now_s, plus the lead time
