@@ -317,7 +317,9 @@ def _allocate(
     total = ev.total / MICRO
     gap = None
     if bound is not None:
-        bound = total if whole_micros_proved(ev.total, bound) else min(bound, total)
+        # the bound as reported (to the micro-unit: the optimum is whole micro-units, so it
+        # stays below it), and the gap of that bound, as a client recomputes it
+        bound = total if whole_micros_proved(ev.total, bound) else min(round(bound, 6), total)
         gap = (total - bound) / total if total > 0 else 0.0
     status = AllocationStatus.FEASIBLE
     if gap is not None and gap <= params.mip_rel_gap + _GAP_SLACK:
