@@ -453,6 +453,26 @@ def test_batch_and_online_answers_agree_with_the_joint_brute_force(req: Allocati
     check_answer(req, allocate(req, ONLINE), ONLINE, brute)
 
 
+# ~60 s (one process of two, shared machine); the default run draws the first 60 of them
+@pytest.mark.slow
+@settings(
+    max_examples=400,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(audit_requests(), st.sampled_from(BASELINES))
+def test_more_answers_agree_with_the_joint_brute_force(
+    req: AllocationRequest, baseline: str
+) -> None:
+    """The batch, online and one baseline's answers of 400 requests (a longer audit)."""
+    note(req.model_dump_json())
+    brute = JointBrute(BruteModel(req))
+    _events(req, brute)
+    for params in (BATCH, ONLINE, BATCH.model_copy(update={"baseline": baseline})):
+        check_answer(req, allocate(req, params), params, brute)
+
+
 @settings(
     max_examples=int(os.environ.get("AUDIT_N", "40")),
     derandomize=os.environ.get("AUDIT_RANDOM") is None,
