@@ -453,7 +453,7 @@ def test_batch_and_online_answers_agree_with_the_joint_brute_force(req: Allocati
     check_answer(req, allocate(req, ONLINE), ONLINE, brute)
 
 
-# ~60 s (one process of two, shared machine); the default run draws the first 60 of them
+# ~60 s (one process of two, shared machine); the default run draws 60 requests of its own
 @pytest.mark.slow
 @settings(
     max_examples=400,
