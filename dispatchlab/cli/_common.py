@@ -314,7 +314,9 @@ def progress_bar(
     """A transient count bar on stderr (none when ``quiet``); yields ``progress(done, total)``.
 
     ``label`` is plain text (not markup); ``total`` is the count expected before the first
-    call, if known.
+    call, if known. On a stderr that is not an interactive terminal (a file, a pipe) the bar
+    is not drawn, and writes nothing: Rich ends a bar there with an empty line, which came
+    before a following error message.
     """
     if quiet:
         yield lambda _done, _total: None
@@ -336,6 +338,7 @@ def progress_bar(
         TimeRemainingColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_interactive,
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda done, total: bar.update(task, completed=done, total=total)

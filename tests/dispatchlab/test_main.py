@@ -237,6 +237,29 @@ def test_progress_bar_shows_the_counts_reported_and_nothing_when_quiet(
     assert updates == [{"completed": 1, "total": 4}, {"completed": 4, "total": 4}]
 
 
+def test_evaluate_error_on_a_non_terminal_stderr_has_no_blank_line_before_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Rich ends a progress bar on a non-interactive console with an empty line: the error
+    # written to a file (2>err.txt) started with a blank line
+    code, _, err = _run(
+        capsys, "evaluate", "--policies", f"model:{tmp_path / 'nope.zip'}", "--seeds", "1"
+    )
+    assert code == 2
+    assert err == f"error: --policies: model file '{tmp_path / 'nope.zip'}' not found\n"
+
+
+def test_progress_bar_writes_nothing_on_a_non_terminal_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dispatchlab.cli._common import progress_bar
+
+    with progress_bar("simulating", quiet=False, total=2) as progress:
+        progress(1, 2)
+        progress(2, 2)
+    assert capsys.readouterr() == ("", "")
+
+
 BRACED_SOLOMON = """depot {north}
 
 VEHICLE
