@@ -31,6 +31,7 @@ import numpy as np
 from scenarios.errors import InputError
 from scenarios.files import read_limited
 from scenarios.model import Scenario
+from scenarios.saved import saved_context
 from simulation.executors import Executor, SerialExecutor
 from simulation.result import KPI_VERSION, MARKS, direction, kpi_bounds, kpi_interval
 from simulation.stats import (
@@ -164,7 +165,9 @@ def _run_day(shared: dict[str, Any], key: str, task: tuple[str, int]) -> DayOutc
     spec, seed = task
     entry = _WORLDS.get(key)
     if entry is None:
-        scenario = Scenario.model_validate_json(shared["scenario"])
+        scenario = Scenario.model_validate_json(  # validated before (maybe as stored data)
+            shared["scenario"], context=saved_context(stored=True)
+        )
         _WORLDS.clear()
         entry = _WORLDS[key] = (scenario, compile_world(scenario))
     scenario, world = entry

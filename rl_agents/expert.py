@@ -35,6 +35,7 @@ from scenarios.errors import InputError
 from scenarios.files import check_output_file_folder, read_zip_limited
 from scenarios.io.json_io import atomic_write
 from scenarios.model import Scenario
+from scenarios.saved import saved_context
 
 
 @dataclass
@@ -159,7 +160,9 @@ def _expert_task(shared: dict[str, Any], key: str, day: int) -> ExpertDemonstrat
         from simulation.world import compile_world
 
         _SCENARIOS.clear()
-        scenario = _SCENARIOS[key] = compile_world(Scenario.model_validate_json(shared["scenario"]))
+        scenario = _SCENARIOS[key] = compile_world(  # validated before (maybe as stored data)
+            Scenario.model_validate_json(shared["scenario"], context=saved_context(stored=True))
+        )
     behaviour = None
     path = shared.get("behaviour")
     if path is not None:

@@ -30,7 +30,7 @@ from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS
 from scenarios.errors import InputError
 from scenarios.geo import StrictModel
 from scenarios.model import Scenario
-from scenarios.saved import SavedDataWarning
+from scenarios.saved import SavedDataWarning, saved_context
 from simulation.result import KPI_VERSION
 from simulation.streams import DRAWS_VERSION
 
@@ -108,7 +108,8 @@ def _env_factory(
     """Build one monitored environment (module-level so subprocesses can pickle it)."""
     from stable_baselines3.common.monitor import Monitor
 
-    scenario = Scenario.model_validate_json(scenario_json)
+    # validated before (maybe as stored data)
+    scenario = Scenario.model_validate_json(scenario_json, context=saved_context(stored=True))
     env = DynamicDispatchEnv(
         scenario, EnvParams.model_validate(env_params), day_seeds=day_seeds, cycle=cycle
     )

@@ -25,7 +25,7 @@ from scenarios.geo import (
     check_stock_keys,
     check_windows,
 )
-from scenarios.saved import record_done, take_pending
+from scenarios.saved import is_stored, record_done, take_pending
 from scenarios.stochastic import (
     MAX_ARRIVALS_HORIZON_S,
     ArrivalProcess,
@@ -272,6 +272,31 @@ class Scenario(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _times_in_horizon(self, info: ValidationInfo) -> Self:
+        """Shifts inside the horizon; no order or pickup window entirely outside it.
+
+        A scenario stored by an older version (:func:`scenarios.saved.is_stored`: job
+        payloads and plans read back from the database) is kept as saved, with a note and a
+        warning per field: its jobs stay readable and re-run as they ran.
+        """
+        problems = horizon_problems(self.horizon, self.vehicles, self.orders)
+        if not problems:
+            return self
+        if not is_stored(info):
+            path, reason = problems[0]
+            raise FieldError(path, reason)
+        for path, reason in problems:
+            note = (
+                f"{'.'.join(str(p) for p in path)}: {reason} (stored before the horizon was "
+                "checked; kept as stored)"
+            )
+            notes = self.source.notes
+            if note not in (notes or ""):
+                self.source.notes = f"{notes}; {note}" if notes else note
+            record_done(info, note)
+        return self
+
+    @model_validator(mode="after")
     def _cross_references(self) -> Self:
         _check_unique(self.skus, "skus")
         _check_unique(self.nodes, "nodes")
@@ -362,6 +387,63 @@ class Scenario(StrictModel):
             cached = (key, {item.id: item for item in items})
             self._by_id[field] = cached
         return cached[1]
+
+
+def horizon_problems(
+    horizon: TimeWindow,
+    vehicles: Sequence[Vehicle],
+    orders: Sequence[Order],
+    *,
+    orders_field: str = "orders",
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Times that do not fit the horizon, as (field path, reason), in field order.
+
+    A vehicle's shift must lie inside the horizon (the twin ends every shift at the horizon
+    end, and an omitted shift is the horizon). An order's or pickup's window lying entirely
+    outside the horizon can never be used; one only partly outside is accepted (the
+    vehicles' shifts, inside the horizon, bound when it can be served).
+    """
+    lo, hi = horizon.start_s, horizon.end_s
+    span = f"the horizon [{lo}, {hi}] s"
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for i, v in enumerate(vehicles):
+        if v.shift is None:
+            continue
+        if v.shift.start_s < lo:
+            out.append(
+                (
+                    ("vehicles", i, "shift", "start_s"),
+                    f"the shift starts at {v.shift.start_s} s, before {span} starts; a shift "
+                    "must lie inside the horizon",
+                )
+            )
+        elif v.shift.end_s > hi:
+            out.append(
+                (
+                    ("vehicles", i, "shift", "end_s"),
+                    f"the shift ends at {v.shift.end_s} s, after {span} ends; a shift must "
+                    "lie inside the horizon",
+                )
+            )
+
+    def windows(tws: Sequence[TimeWindow], at: tuple[str | int, ...], what: str) -> None:
+        for j, w in enumerate(tws):
+            if w.end_s < lo or w.start_s > hi:
+                out.append(
+                    (
+                        (*at, j),
+                        f"the window [{w.start_s}, {w.end_s}] s lies entirely outside {span}: "
+                        f"the {what} could never be made in it",
+                    )
+                )
+
+    for i, order in enumerate(orders):
+        windows(order.time_windows, (orders_field, i, "time_windows"), "delivery")
+        if order.pickup is not None:
+            windows(
+                order.pickup.time_windows, (orders_field, i, "pickup", "time_windows"), "pickup"
+            )
+    return out
 
 
 def _check_pickup_ids(orders: Sequence[Order]) -> None:

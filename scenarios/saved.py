@@ -7,6 +7,11 @@ plans read back from the database) gets the diagonal set to zero, a line in the 
 ``source.notes`` and a :class:`SavedDataWarning` (:func:`read_saved` returns the notes
 instead, for a service to pass on to its client and log); new input (request bodies, model
 constructors) is still rejected naming the entry.
+
+A scenario's times outside its horizon (a shift past it, a window entirely outside it) have no
+safe correction: only data the service stored (:func:`read_saved`, :func:`validate_saved`,
+``saved_context(stored=True)``) keeps them, noted and warned about like a correction; a file
+with them is refused, as new input is.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ M = TypeVar("M", bound=BaseModel)
 
 #: validation-context key: the data was saved earlier (read leniently, corrections noted)
 SAVED = "dispatchlab_saved_data"
+#: validation-context key: the data was stored by the service (a job payload or plan read
+#: back from the database), which its user cannot edit: rules newer than the data that have
+#: no safe correction (a scenario's times against its horizon) are noted, not enforced
+STORED = "dispatchlab_stored_data"
 _PENDING = "dispatchlab_pending_corrections"
 _DONE = "dispatchlab_corrections"
 
@@ -28,15 +37,24 @@ class SavedDataWarning(UserWarning):
     """Saved data was read with a correction new input would be rejected for."""
 
 
-def saved_context() -> dict[str, Any]:
-    """A fresh validation context for data saved earlier (pass as ``context=``)."""
-    return {SAVED: True, _PENDING: [], _DONE: []}
+def saved_context(*, stored: bool = False) -> dict[str, Any]:
+    """A fresh validation context for data saved earlier (pass as ``context=``).
+
+    ``stored``: saved by the service itself (see :data:`STORED`), not a file.
+    """
+    return {SAVED: True, STORED: stored, _PENDING: [], _DONE: []}
 
 
 def is_saved(info: ValidationInfo) -> bool:
     """True when the model is validated as saved data (see :func:`saved_context`)."""
     context = info.context
     return isinstance(context, dict) and bool(context.get(SAVED))
+
+
+def is_stored(info: ValidationInfo) -> bool:
+    """True when the model is validated as data the service stored (see :data:`STORED`)."""
+    context = info.context
+    return isinstance(context, dict) and bool(context.get(STORED))
 
 
 def note_pending(info: ValidationInfo, field: str) -> None:
@@ -77,14 +95,14 @@ def read_saved(cls: type[M], data: Any) -> tuple[M, list[str]]:
 
     For callers that report the corrections themselves (a service answering a client).
     """
-    context = saved_context()
+    context = saved_context(stored=True)
     model = cls.model_validate(data, context=context)
     return model, list(context.get(_DONE) or [])
 
 
 def validate_saved(cls: type[M], data: Any, *, source: str | None = None) -> M:
     """Validate data saved earlier into ``cls``, correcting and warning as described above."""
-    context = saved_context()
+    context = saved_context(stored=True)
     model = cls.model_validate(data, context=context)
     warn_corrections(context, source)
     return model

@@ -27,7 +27,9 @@ Modifiers:
 
 - ``demand``: orders created in ``window`` (all if omitted) x ``factor``: above 1, extra orders
   are copies of randomly chosen ones (new ids ``<id>~<k>``, creation time jittered inside the
-  window); below 1, a random share is dropped. The Poisson arrival process (if any) gets a
+  window, delivery windows moved with it; a window moved entirely past the horizon end becomes
+  the horizon end, as the scenario refuses windows outside its horizon); below 1, a random
+  share is dropped. The Poisson arrival process (if any) gets a
   surge with the same factor and window. Random choices use the ``seed`` given to
   :func:`apply_variant`.
 - ``node_closed``: an outage of node ``node_id`` during ``window``.
@@ -278,6 +280,27 @@ def apply_variant(
         ) from None
 
 
+def _shifted_windows(
+    windows: list[dict[str, int]], shift: int, horizon: dict[str, int]
+) -> list[dict[str, int]]:
+    """``windows`` moved by ``shift`` s; one moved entirely outside the horizon becomes the
+    horizon's nearest end (a copy created late is due at the end of the day: a window past
+    the horizon is refused)."""
+    lo, hi = horizon["start_s"], horizon["end_s"]
+    out: list[dict[str, int]] = []
+    for w in windows:
+        start, end = w["start_s"] + shift, w["end_s"] + shift
+        if start > hi:
+            start = end = hi
+        elif end < lo:
+            start = end = lo
+        if out and start <= out[-1]["end_s"]:  # collapsed onto the previous one
+            out[-1]["end_s"] = max(out[-1]["end_s"], end)
+            continue
+        out.append({"start_s": start, "end_s": end})
+    return out
+
+
 def _in_window(t: int, window: TimeWindow | None) -> bool:
     return window is None or window.start_s <= t <= window.end_s
 
@@ -336,10 +359,9 @@ def _apply(
                     created = int(rng.integers(lo, hi + 1))
                 shift = created - copy.get("created_s", 0)
                 copy["created_s"] = created
-                copy["time_windows"] = [
-                    {"start_s": w["start_s"] + shift, "end_s": w["end_s"] + shift}
-                    for w in copy.get("time_windows", [])
-                ]
+                copy["time_windows"] = _shifted_windows(
+                    copy.get("time_windows", []), shift, data["horizon"]
+                )
                 if copy.get("pickup") is not None:
                     copy["pickup"] = None  # a copied shipment keeps no external pickup id
                 orders.append(copy)

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from scenarios.errors import InputError
 from scenarios.model import Scenario
 from scenarios.plan import Estimate, Kpis, Plan
+from scenarios.saved import saved_context
 from simulation.executors import Executor, SerialExecutor
 from simulation.params import SimParams
 from simulation.policies import Policy, make_policy
@@ -148,7 +149,8 @@ class CaseData:
 
     def simulator(self) -> DispatchSimulator:
         """A simulator of this case (compiles the world)."""
-        scenario = Scenario.model_validate_json(self.scenario)
+        # validated before it was sent here (maybe as stored data: saved_context)
+        scenario = Scenario.model_validate_json(self.scenario, context=saved_context(stored=True))
         plan = Plan.model_validate_json(self.plan) if self.plan is not None else None
         params = SimParams.model_validate_json(self.params) if self.params is not None else None
         return DispatchSimulator(scenario, plan=plan, params=params)

@@ -45,9 +45,9 @@ from api.tasks.plans import (
     warm_start_fields,
 )
 from api.versions import solver_label
-from scenarios.errors import InputError
+from scenarios.errors import InputError, field_path
 from scenarios.geo import CONTROL_CHARACTERS_REASON
-from scenarios.model import Scenario
+from scenarios.model import Scenario, horizon_problems
 from scenarios.plan import Plan
 from scenarios.saved import saved_context
 from solvers.allocation.request import NO_LINES_REASON, check_order_lines, nodes_from_scenario
@@ -270,13 +270,13 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
         ],
     }
     try:  # the stored scenario may be saved by an older version: read it as saved data
-        travel = Scenario.model_validate(merged, context=saved_context()).travel
+        replanned = Scenario.model_validate(merged, context=saved_context(stored=True))
     except InputError:
         raise
     except ValueError as err:  # pydantic ValidationError: locate it under new_orders
         from pydantic import ValidationError
 
-        from scenarios.errors import error_location, field_path
+        from scenarios.errors import error_location
 
         if isinstance(err, ValidationError):
             loc, reason = error_location(err.errors(include_url=False)[0])
@@ -291,6 +291,11 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
                 raise stored_plan_error(what, field_path(loc), reason) from None
             raise stored_plan_error(_stored_item(scenario, loc), field_path(loc), reason) from None
         raise
+    travel = replanned.travel
+    # read as stored data, times outside the horizon were noted: the new orders' are refused
+    problems = horizon_problems(replanned.horizon, [], body.new_orders, orders_field="new_orders")
+    if problems:
+        raise InputError(field_path(problems[0][0]), problems[0][1])
     _check_stored_plan(record, body)
     for i, position in enumerate(body.courier_positions):
         # else the re-planned scenario fails on vehicles.{k}.start_location, not in the body

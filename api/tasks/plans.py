@@ -36,7 +36,7 @@ from scenarios.errors import (
 from scenarios.geo import CONTROL_CHARACTERS_REASON, TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import AllocationLine, Plan, Route, StopKind
-from scenarios.saved import read_saved, validate_saved
+from scenarios.saved import read_saved, saved_context, validate_saved
 from solvers.allocation.request import AllocationCosts, AllocationRules
 from solvers.allocation.result import Unfilled
 
@@ -479,8 +479,9 @@ def reoptimise(
         update["shift"] = TimeWindow(start_s=min(start_s, shift.end_s), end_s=shift.end_s)
         vehicles.append(vehicle.model_copy(update=update))
     orders = [o for o in scenario.orders if o.id not in cancelled] + list(req.new_orders)
-    updated = Scenario.model_validate(
-        scenario.model_copy(update={"orders": orders, "vehicles": vehicles}).model_dump()
+    updated = Scenario.model_validate(  # stored: times outside the horizon stay as stored
+        scenario.model_copy(update={"orders": orders, "vehicles": vehicles}).model_dump(),
+        context=saved_context(stored=True),
     )
 
     # an order with a pickup of its own is not allocated (a plan stored before may hold lines)

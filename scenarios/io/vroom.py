@@ -547,15 +547,25 @@ class _VroomReader:
     def _horizon(
         self, tasks: list[dict[str, Any]], vehicles: list[dict[str, Any]], travel: dict[str, Any]
     ) -> tuple[int, int]:
-        """Vehicle working hours if all are given, else from 0 to a bound no route exceeds."""
+        """Vehicle working hours if all are given, else from 0 to a bound no route exceeds.
+
+        Either way it also covers every task window (the scenario refuses a window entirely
+        outside its horizon; VROOM leaves such a task unassigned, and so does routing here,
+        every vehicle's hours being given or the horizon).
+        """
         windows = [v["window"] for v in vehicles]
-        if all(w is not None for w in windows):
-            return min(w[0] for w in windows), max(w[1] for w in windows)
-        ends = [w[1] for w in windows if w is not None]
+        task_windows = []
         for t in tasks:
-            ends += [w["end_s"] for w in t["windows"]]
+            task_windows += t["windows"]
             if t["kind"] == "shipment":
-                ends += [w["end_s"] for w in t["pickup"]["windows"]]
+                task_windows += t["pickup"]["windows"]
+        if all(w is not None for w in windows):
+            return (
+                min([w[0] for w in windows] + [w["start_s"] for w in task_windows]),
+                max([w[1] for w in windows] + [w["end_s"] for w in task_windows]),
+            )
+        ends = [w[1] for w in windows if w is not None]
+        ends += [w["end_s"] for w in task_windows]
         service = sum(t["service"] + t.get("pickup", {}).get("service", 0) for t in tasks)
         steps = sum(2 if t["kind"] == "shipment" else 1 for t in tasks) + 2
         bound = service + steps * _max_leg_s(travel, tasks, vehicles)

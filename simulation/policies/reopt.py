@@ -201,9 +201,19 @@ class PeriodicReoptPolicy:
                     time_windows=[TimeWindow(start_s=earliest, end_s=math.floor(end_of_day))],
                 )
             jobs.append(Order(**job))
+        # the shifts and windows as the day has them (a stored scenario may have a shift
+        # past its horizon): the horizon covers them, so the snapshot is always valid
+        starts = [v.shift.start_s for v in vehicles if v.shift is not None]
+        ends = [v.shift.end_s for v in vehicles if v.shift is not None]
+        for made in jobs:
+            for w in [*made.time_windows, *(made.pickup.time_windows if made.pickup else [])]:
+                starts.append(w.start_s)
+                ends.append(w.end_s)
         scenario = Scenario(
             name="reopt",
-            horizon=TimeWindow(start_s=soonest, end_s=math.floor(end_of_day)),
+            horizon=TimeWindow(
+                start_s=min([soonest, *starts]), end_s=max([math.floor(end_of_day), *ends])
+            ),
             travel=scen.travel,
             capacity_dims=scen.capacity_dims,
             orders=jobs,

@@ -178,3 +178,90 @@ def test_reoptimising_an_older_plan_tells_the_client_and_logs_the_correction(
     job_id = result["job_id"] if mode == "sync" else answer.json()["job_id"]
     assert note in logged[0].getMessage() and job_id in logged[0].getMessage()
     assert not [w for w in recwarn if issubclass(w.category, SavedDataWarning)]
+
+
+def _shift_past_the_horizon(scenario: dict[str, Any]) -> dict[str, Any]:
+    """As an older version stored it: a shift ending after the horizon (not checked then)."""
+    out = copy.deepcopy(scenario)
+    end = out["horizon"]["end_s"]
+    out["vehicles"][0]["shift"] = {"start_s": 0, "end_s": end + 600}
+    return out
+
+
+def test_a_new_request_with_a_shift_past_the_horizon_is_a_422_naming_the_field(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _routes_body()
+    body["scenario"] = _shift_past_the_horizon(body["scenario"])
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"] == "scenario.vehicles.0.shift.end_s"
+    assert "after the horizon [0, 28800] s ends" in detail["reason"], detail
+
+
+def test_a_job_stored_with_a_shift_past_the_horizon_still_runs(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = _routes_body()
+    body["scenario"] = _shift_past_the_horizon(body["scenario"])
+    ctx = app_of(client).state.ctx
+    with ctx.sessions() as session:  # a queued row as the older version wrote it
+        job_id = ctx.jobs.submit(
+            session,
+            kind="routes",
+            payload=body,
+            key_id=None,
+            seed=1,
+            input_hash="",
+            timeout_s=60,
+        ).id
+    job = wait_for(
+        lambda: client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json(),
+        lambda j: j["status"] in FINISHED,
+        timeout_s=60,
+    )
+    assert job["status"] == "done" and job["fallback"] is False, job
+    assert any(
+        e["message"].startswith("read: vehicles.0.shift.end_s: the shift ends at 29400 s")
+        for e in job["events"]
+    ), job["events"]
+
+
+def test_a_plan_stored_with_a_shift_past_the_horizon_can_be_reoptimised_new_orders_checked(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+    body["routing"]["time_limit_s"] = 0.3
+    body["evaluation"]["replications"] = 2
+    made = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert made.status_code == 200, made.text
+    plan_id = made.json()["plan_id"]
+    ctx = app_of(client).state.ctx
+    with ctx.sessions() as session:  # the record as an older version stored it
+        record = session.get(PlanRecord, plan_id)
+        assert record is not None
+        record.scenario = _shift_past_the_horizon(record.scenario)
+        session.commit()
+    late = {
+        "id": "late",
+        "location": {"x": 10, "y": 10},
+        "lines": copy.deepcopy(body["scenario"]["orders"][0]["lines"]),
+        "time_windows": [{"start_s": 30_000, "end_s": 31_000}],
+    }
+    url = f"/v1/plans/{plan_id}/reoptimise"
+    refused = client.post(
+        url,
+        json={"now_s": 0, "new_orders": [late], "routing": {"time_limit_s": 0.3}},
+        headers=keys["oms"],
+    )
+    assert refused.status_code == 422, refused.text
+    [detail] = refused.json()["detail"]
+    assert detail["field"] == "new_orders.0.time_windows.0", detail
+    assert "lies entirely outside the horizon [0, 28800] s" in detail["reason"]
+    answer = client.post(
+        url, json={"now_s": 0, "routing": {"time_limit_s": 0.3}}, headers=keys["oms"]
+    )
+    assert answer.status_code == 200, answer.text
+    [note] = answer.json()["notes"]
+    assert note.startswith(f"stored plan {plan_id}: vehicles.0.shift.end_s: the shift ends")
