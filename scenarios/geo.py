@@ -122,30 +122,40 @@ _NUL_FREE = cs.custom_error_schema(
 _NOT_SCHEMAS = frozenset({"metadata", "default", "expected", "members", "cls", "serialization"})
 
 
-def _holds_nul(value: object) -> bool:
-    """True when a string in ``value`` (an ``Any``-typed value: strings, keys, lists, dicts
-    and tuples in it, however deep) holds a NUL; a walk with a stack, not recursion, so a
+def _nul_path(value: object) -> tuple[str | int, ...] | None:
+    """Where the first string in ``value`` (an ``Any``-typed value: strings, keys, lists,
+    dicts and tuples in it, however deep) holding a NUL is, in input order: the path down to
+    it (a key holding one: the key, escaped, as a typed mapping's key is named), ``()`` for
+    ``value`` itself, None if no string holds one. A walk with a stack, not recursion, so a
     deeply nested body cannot overflow it."""
-    stack = [value]
+    stack: list[tuple[tuple[str | int, ...], object, bool]] = [((), value, False)]
     while stack:
-        item = stack.pop()
+        path, item, is_key = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return True
+                return (*path[:-1], escaped(item)) if is_key else path
         elif isinstance(item, Mapping):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            stack.extend(item)
-    return False
+            for key, inner in reversed(list(item.items())):
+                at = (*path, key if isinstance(key, (str, int)) else str(key))
+                stack.append((at, inner, False))
+                stack.append((at, key, True))  # the key before its value
+        elif isinstance(item, (list, tuple)):
+            stack.extend(((*path, i), inner, False) for i, inner in reversed(list(enumerate(item))))
+        elif isinstance(item, (set, frozenset)):  # no order, no index: the set is named
+            stack.extend((path, inner, False) for inner in item)
+    return None
 
 
 def _nul_free_any(value: object) -> object:
-    """``value`` (of an ``Any``-typed field), if no string in it holds a NUL: the error is
-    the field's (the value's own location), in the words of a string's."""
-    if _holds_nul(value):
+    """``value`` (of an ``Any``-typed field), if no string in it holds a NUL: the error
+    names the string (or key) holding one, below the field, as for a typed field, in the
+    words of a string's."""
+    path = _nul_path(value)
+    if path is None:
+        return value
+    if not path:
         raise PydanticCustomError("string_nul", NUL_REASON)
-    return value
+    raise FieldError(path, NUL_REASON)
 
 
 def _json_schema_of_string(schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import balance
 from api.core.errors import ErrorPublic, FieldProblem, error_response, invalid
-from scenarios.errors import field_path
+from scenarios.errors import escaped, field_path
 from scenarios.geo import NUL_REASON
 
 if TYPE_CHECKING:
@@ -154,8 +154,8 @@ def nul_string_field(body: bytes) -> str | None:
             return field_path(path)
         if isinstance(item, dict):
             for key, inner in reversed(list(item.items())):
-                if "\x00" in key:
-                    return field_path((*path, key))
+                if "\x00" in key:  # escaped, as the models name such a key
+                    return field_path((*path, escaped(key)))
                 stack.append(((*path, key), inner))
         elif isinstance(item, list):
             stack.extend(((*path, i), inner) for i, inner in reversed(list(enumerate(item))))

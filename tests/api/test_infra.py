@@ -254,9 +254,12 @@ NUL_BODIES: list[tuple[str, str, dict[str, Any], str]] = [
     ("WhatIfCreate", "/v1/whatif",  # a string in an Any-typed value
      {"scenario": SMALL_SCENARIO, "variants": _stochastic({"travel_time_cv": "\x00"})},
      "variants.0.modifiers.0.values.travel_time_cv"),
-    ("WhatIfCreate", "/v1/whatif",  # a key in one
+    ("WhatIfCreate", "/v1/whatif",  # a key in one (named escaped)
      {"scenario": SMALL_SCENARIO, "variants": _stochastic({"cv": {"a\x00": 1}})},
-     "variants.0.modifiers.0.values.cv"),
+     "variants.0.modifiers.0.values.cv.a\\x00"),
+    ("WhatIfCreate", "/v1/whatif",  # deep in one
+     {"scenario": SMALL_SCENARIO, "variants": _stochastic({"cv": [1, {"k": ["ok", "\x00"]}]})},
+     "variants.0.modifiers.0.values.cv.1.k.1"),
     ("KeyCreate", "/v1/keys", {"role": "oms", "name": "k\x00"}, "name"),
     ("ReoptimiseCreate", "/v1/plans/p/reoptimise",
      {"now_s": 0, "routing": {"initial_plan": {"engine": "\x00"}}},
@@ -293,8 +296,8 @@ def test_a_nul_in_a_request_body_string_is_refused_in_process_and_over_http(
     """The API's request bodies are not domain models: over HTTP the middleware refused a
     NUL in their own strings (a policy name, a key's name) and in an ``Any``-typed value, but
     in process (a job's payload read back, a test, a script) they took it. Both refuse it
-    now, naming the field in the same words (in an ``Any``-typed value, the model names the
-    value, the middleware the string in it: ``values.cv`` and ``values.cv.a\\x00``)."""
+    now, naming the field in the same words and the same place (in an ``Any``-typed value
+    too: the string or key holding it, ``values.cv.a\\x00``, not the value ``values.cv``)."""
     from pydantic import ValidationError
 
     from scenarios.errors import input_error_from_validation
@@ -307,8 +310,7 @@ def test_a_nul_in_a_request_body_string_is_refused_in_process_and_over_http(
     assert answer.status_code == 422, answer.text
     [problem] = answer.json()["detail"]
     assert problem["reason"] == NUL_REASON
-    # the middleware names the string itself, the model the Any-typed value holding it
-    assert problem["field"] == field or problem["field"].startswith(f"{field}.")
+    assert problem["field"] == field
 
 
 def test_a_nul_in_routing_params_is_refused_in_process() -> None:

@@ -298,11 +298,13 @@ def test_the_plan_of_a_variant_file_is_its_own_source(tmp_path: Path, city: Scen
     [
         ({"travel_time_cv\x00": 0.5}, "values.travel_time_cv\\x00"),  # a key
         ({"travel_time_cv": "0.5\x00"}, "values.travel_time_cv"),
-        # in a list or a mapping in the value (the error names the value: it holds one)
+        # in a list or a mapping in the value: the path down to the string, as for a typed
+        # field (it named the value holding it); a key is named escaped
         ({"node_outages": [{"node_id": "n\x00", "window": {"start_s": 0, "end_s": 1}}]},
-         "values.node_outages"),
-        ({"node_outages": [{"n\x00": 1}]}, "values.node_outages"),
-        ({"x": [[["deep", ("\x00",)]]]}, "values.x"),
+         "values.node_outages.0.node_id"),
+        ({"node_outages": [{"n\x00": 1}]}, "values.node_outages.0.n\\x00"),
+        ({"x": [[["deep", ("\x00",)]]]}, "values.x.0.0.1.0"),
+        ({"x": {"a": "ok", "b\x00": {"c\x00": "\x00"}}}, "values.x.b\\x00"),
     ],
 )  # fmt: skip
 def test_a_nul_in_a_stochastic_modifier_value_is_refused_at_its_field(
