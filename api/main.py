@@ -96,6 +96,10 @@ PYOMO_KINDS = frozenset({"allocations", "plans", "reoptimise"})
 #: each Ray worker before its first job (not by the local job workers' fork server: a worker
 #: started there would be of no use to the job processes forked from it)
 PYOMO_PRELOAD = "solvers.allocation.pyomo_preload"
+#: the module whose import imports Pyomo (no worker), preloaded by the local job workers'
+#: fork server: a job process forked from it forks its pyomo worker from itself, ready in
+#: milliseconds (a spawned one took ~2.7 s, Pyomo's import the most of it)
+PYOMO_IMPORT = "solvers.allocation.pyomo_import"
 #: job kinds that route couriers (and, for plans, play them in the twin)
 ROUTING_KINDS = frozenset({"routes", "plans", "reoptimise"})
 #: the modules a routing solve imports on its first call (the engines, the twin for a plan's
@@ -132,11 +136,13 @@ def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
         ray_preload += routing_modules(registry)
         return RayExecutor(settings.job_workers, address=settings.ray_address, preload=ray_preload)
     # not PYOMO_PRELOAD: a pyomo solve runs in a worker process of the job process's own
-    # (its pipes cannot be shared by the processes forked from the fork server), which
-    # the job process starts first thing when its payload asks for the pyomo backend
-    # (executors.start_pyomo_worker; its start, ~2.7 s, is still mostly waited for: the job's
-    # own set-up before the solve took at most 0.1 s at 2,000 orders)
-    return LocalExecutor(settings.job_workers, preload=solve_modules(registry))
+    # (its pipes cannot be shared by the processes forked from the fork server), which the
+    # job process forks from itself first thing when its payload asks for the pyomo backend
+    # (executors.start_pyomo_worker), with Pyomo imported by the fork server (PYOMO_IMPORT)
+    preload = solve_modules(registry)
+    if PYOMO_KINDS & set(registry.specs):
+        preload.append(PYOMO_IMPORT)
+    return LocalExecutor(settings.job_workers, preload=preload)
 
 
 def start_service(ctx: ServiceContext) -> None:

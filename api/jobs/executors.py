@@ -8,6 +8,7 @@ and exits if the server dies, so a killed server leaves no orphan solving on.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -27,6 +28,8 @@ from api.jobs.registry import JsonDict, import_target
 
 OutcomeStatus = Literal["done", "failed", "bad_input"]
 BaseProcess = Any  # multiprocessing's process classes differ by start method
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,11 @@ def _child_main(target: str, payload: JsonDict, conn: Connection, server_pid: in
     from api.core.cpus import release_pin
 
     release_pin()  # a pinned API process started it: solve on every CPU of the service
+    # first, while this process has a single thread: its pyomo worker is forked from it
+    try:
+        start_pyomo_worker(payload)
+    except Exception as err:  # the solve starts one, or falls back, as it would have
+        log.warning("pyomo worker not started: %s: %s", type(err).__name__, err)
     threading.Thread(target=_watch_server, args=(server_pid,), daemon=True).start()
     from scenarios.errors import InputError
 
@@ -122,7 +130,6 @@ def _child_main(target: str, payload: JsonDict, conn: Connection, server_pid: in
             conn.send(("progress", float(fraction)))
 
     try:
-        start_pyomo_worker(payload)
         fn = import_target(target)
         result, notes = _run_noting(fn, payload, progress)
         for note in notes:
@@ -154,18 +161,19 @@ def asks_for_pyomo(payload: object) -> bool:
 
 
 def start_pyomo_worker(payload: object) -> bool:
-    """In a job process, start the pyomo worker process (in the background) first thing when
-    the payload asks for the pyomo backend: its start (~2.7 s, mostly Pyomo's import) then
-    overlaps the job's own set-up, and the solve waits only for the rest of it. A job
-    process is forked from the fork server, whose workers (if any) it cannot use.
+    """In a job process, start the pyomo worker process first thing when the payload asks
+    for the pyomo backend (a job process cannot use the fork server's or the service's).
 
-    True if a worker was started (or one is idle already).
+    It is forked from the job process, which must have a single thread then (called before
+    the job starts any): with Pyomo imported by the fork server (``api.main.PYOMO_IMPORT``)
+    it is ready in milliseconds; a spawned one took ~2.7 s (Pyomo's import), which the solve
+    mostly waited for. True if a worker was started (or one is idle already).
     """
     if not asks_for_pyomo(payload):
         return False
     from solvers.allocation.pyomo_worker import start_worker
 
-    return start_worker()
+    return start_worker(fork=True)
 
 
 class _ProcessExecution:

@@ -4,11 +4,16 @@ Work that must not share the GIL with the solve (HiGHS' interrupt callbacks and 
 search wait for it) runs in such a process on the second core: the whole-pool MIP beside the
 neighbourhood search (:class:`~solvers.allocation.lns.PoolRace`) and half of each pricing
 round's per-order searches (:class:`~solvers.allocation.master.PricingHelper`).
+
+Such a process is a fresh interpreter (:meth:`HelperProcess.spawn`), or a copy of this one
+(:meth:`HelperProcess.fork`: no interpreter start, no imports) where this process has one
+thread: a job process, first thing (its modules imported by the fork server it came from).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -17,6 +22,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import traceback
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -26,13 +34,124 @@ log = logging.getLogger(__name__)
 _ROOT = str(Path(__file__).resolve().parents[2])
 
 
+#: seconds between checks of a forked process's exit while :meth:`ForkedProcess.wait` waits
+_WAIT_POLL_S = 0.005
+
+
+def fork_safe() -> bool:
+    """Whether this process may fork a helper: no Python thread but the main one runs.
+
+    A thread's locks (a logging handler's, a buffered stream's, a native library's) would be
+    held for ever in the copy if it held them at the fork. Native thread pools of OpenBLAS
+    (numpy, scipy) quiesce at a fork (``pthread_atfork``), as multiprocessing's fork server,
+    which forks every job process with them alive, relies on too; a job process forked from
+    it has a single thread of any kind until it starts one.
+    """
+    return threading.active_count() == 1 and threading.current_thread() is threading.main_thread()
+
+
+class ForkedProcess:
+    """A child forked by :meth:`HelperProcess.fork`: the part of ``subprocess.Popen`` that
+    :class:`HelperProcess` uses (its pipes, ``poll``, ``wait``, ``terminate``, ``kill``)."""
+
+    def __init__(self, pid: int, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+        self.pid = pid
+        self.stdin: IO[bytes] | None = stdin
+        self.stdout: IO[bytes] | None = stdout
+        self.returncode: int | None = None
+        self._reap = threading.Lock()
+
+    def poll(self) -> int | None:
+        """The exit code once the child has ended (reaped here), else None; never blocks."""
+        with self._reap:
+            if self.returncode is None:
+                try:
+                    pid, status = os.waitpid(self.pid, os.WNOHANG)
+                except ChildProcessError:  # reaped already (by another waiter): it ended
+                    self.returncode = 0
+                else:
+                    if pid == self.pid:
+                        self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the child's end (``subprocess.TimeoutExpired`` after ``timeout`` s)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if end is not None and time.monotonic() >= end:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
+            time.sleep(_WAIT_POLL_S)
+        return code
+
+    def terminate(self) -> None:
+        """SIGTERM (nothing once it has been reaped: its pid may be another's by then)."""
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL (nothing once it has been reaped)."""
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        with self._reap:
+            if self.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, sig)
+
+
+def _forked_main(entry: str, read_fd: int, write_fd: int, parent_ends: tuple[int, int]) -> None:
+    """In a forked helper: the pipes as fds 0 and 1, then ``entry`` run; never returns
+    (``os._exit``: the parent's exit handlers, finalizers and buffered output are the
+    parent's).
+
+    The parent's ends of this helper's pipes are closed, and those of its other helpers are
+    pointed at /dev/null (their file objects here would close the fd numbers later: a
+    closed number may be another file's by then), so that each of those helpers still sees
+    the end of its input when its parent closes it. The other fds stay, as with
+    multiprocessing's fork: its resource tracker's is used by Pyomo's import (a lock).
+    """
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+        gc.freeze()  # the parent's objects out of the collector: no page of theirs copied
+        for fd in parent_ends:
+            os.close(fd)
+        null = os.open(os.devnull, os.O_RDWR)
+        for helper in list(_LIVE):
+            for stream in (helper.proc.stdin, helper.proc.stdout):
+                if stream is not None and not stream.closed:
+                    os.dup2(null, stream.fileno())
+        os.close(null)
+        os.dup2(read_fd, 0)
+        os.dup2(write_fd, 1)
+        os.close(read_fd)
+        os.close(write_fd)
+        exec(compile(entry, "<helper entry>", "exec"), {"__name__": "__helper__"})
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os._exit(code)
+
+
+#: the helper processes of this process (their pipes' parent ends: see :func:`_forked_main`)
+_LIVE: weakref.WeakSet[HelperProcess] = weakref.WeakSet()
+
+
 class HelperProcess:
     """A running helper process: pickled messages in, pickled messages out."""
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes] | ForkedProcess) -> None:
         self.proc = proc
+        #: whether it is a copy of this process (:meth:`fork`), not a fresh interpreter
+        self.forked = isinstance(proc, ForkedProcess)
         self._write = threading.Lock()
         self._ended = False
+        _LIVE.add(self)
 
     @classmethod
     def spawn(cls, entry: str) -> HelperProcess | None:
@@ -51,6 +170,39 @@ class HelperProcess:
             log.warning("helper process not started: %s", exc)
             return None
         return cls(proc)
+
+    @classmethod
+    def fork(cls, entry: str) -> HelperProcess | None:
+        """Fork this process to run ``entry`` (Python source, as :meth:`spawn`'s) in the copy:
+        in milliseconds, with this process's modules imported. Only where :func:`fork_safe`
+        (None otherwise, or if no process can be forked). The copy must not use a native
+        library whose threads ran here: it has none of them (HiGHS: the caller checks
+        :func:`~solvers.allocation.highs_model.highs_used`)."""
+        if not fork_safe():
+            return None
+        child_in, parent_out = os.pipe()
+        parent_in, child_out = os.pipe()
+        fds = (child_in, parent_out, parent_in, child_out)
+        if min(fds) < 3:  # fd 0, 1 or 2 was closed: the pipes would be moved onto themselves
+            for fd in fds:
+                os.close(fd)
+            return None
+        # what the parent has buffered would be written twice (the copy flushes at its exit)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            log.warning("helper process not forked: %s", exc)
+            return None
+        if pid == 0:
+            _forked_main(entry, child_in, child_out, (parent_out, parent_in))  # no return
+        os.close(child_in)
+        os.close(child_out)
+        return cls(ForkedProcess(pid, os.fdopen(parent_out, "wb"), os.fdopen(parent_in, "rb")))
 
     def send(self, message: tuple[Any, ...] | bytes) -> bool:
         """Send one message (or its pickle); False once the process is gone."""
@@ -130,7 +282,9 @@ class Channel:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
         self._out: IO[bytes] = os.fdopen(os.dup(1), "wb")
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-        self._in: IO[bytes] = sys.stdin.buffer
+        # fd 0, not sys.stdin: a forked helper's sys.stdin is its parent's (a job process's
+        # is /dev/null, opened by multiprocessing)
+        self._in: IO[bytes] = os.fdopen(0, "rb", closefd=False)
         self._lock = threading.Lock()
         self._reader: threading.Thread | None = None
 

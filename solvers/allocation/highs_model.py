@@ -130,6 +130,13 @@ def new_highs(threads: int | None = None) -> highspy.Highs:
     return h
 
 
+def highs_used() -> bool:
+    """Whether this process has made a HiGHS instance (:func:`new_highs`, which Pyomo's
+    solves here call first too): its runs' thread schedulers may have worker threads then,
+    which a forked copy lacks (a HiGHS run in the copy waited for them for ever)."""
+    return _banner_done
+
+
 def usable_cpus() -> int:
     """The CPUs this process may run on (at least one)."""
     try:

@@ -12,6 +12,11 @@ it found meanwhile).
 Idle workers wait in a pool of this process (at most :data:`MAX_IDLE`): a solve takes one,
 a second solve at the same time starts another. A process forked from this one (a job
 process) does not use the pool's workers (their pipes are this process's): it starts its own.
+A job process forks it from itself, first thing, while it has a single thread
+(``start_worker(fork=True)``, :meth:`HelperProcess.fork
+<solvers.allocation.helper_process.HelperProcess.fork>`): the job workers' fork server
+imported Pyomo (:mod:`solvers.allocation.pyomo_import`), so the copy is ready in
+milliseconds instead of the ~2.7 s of a fresh interpreter's start.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ import atexit
 import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from solvers.allocation.helper_process import HelperProcess
 from solvers.allocation.params import AllocationParams
@@ -41,6 +47,9 @@ MAX_IDLE = 2
 #: (measured 2.6 and 2.75 s on a busy 2-core machine, of which Pyomo's import 1.0 s; the
 #: import alone took 1.4-1.8 s in fresh interpreters elsewhere)
 WORKER_START_S = 3.0
+#: how long a worker forked from a process with Pyomo imported takes to say it is ready
+#: (7-19 ms in job processes on a 2-core machine), as :func:`start_left` counts it
+FORKED_START_S = 0.2
 #: seconds between the parent's checks for a Ctrl-C (the wait for an answer is cut in these)
 _POLL_S = 0.05
 
@@ -62,17 +71,31 @@ class PyomoWorker:
     def __init__(self, helper: HelperProcess) -> None:
         self.helper = helper
         self.pid = helper.proc.pid
+        #: whether it is a copy of this process (forked), not a fresh interpreter
+        self.forked = helper.forked
         #: when it was started (``time.perf_counter()``)
         self.started_at = time.perf_counter()
-        #: seconds Pyomo's import took in it; None until it said it is ready
+        #: seconds Pyomo's import took in it (about 0 when forked from a process that had
+        #: imported it); None until it said it is ready
         self.import_s: float | None = None
+        #: seconds from its start to its "ready", as this process saw it; None until then
+        self.ready_s: float | None = None
         #: why it cannot solve ("" while it can)
         self.broken = ""
 
     @classmethod
-    def spawn(cls) -> PyomoWorker | None:
-        """Start a worker (it imports Pyomo); None if no process can be started."""
-        helper = HelperProcess.spawn(WORKER_ENTRY)
+    def spawn(cls, *, fork: bool = False) -> PyomoWorker | None:
+        """Start a worker (it imports Pyomo); None if no process can be started.
+
+        ``fork``: a copy of this process where that is safe (one thread,
+        :func:`~solvers.allocation.helper_process.fork_safe`, and no HiGHS run here yet:
+        :func:`~solvers.allocation.highs_model.highs_used`), else a fresh interpreter.
+        """
+        from solvers.allocation.highs_model import highs_used
+
+        helper = HelperProcess.fork(WORKER_ENTRY) if fork and not highs_used() else None
+        if helper is None:
+            helper = HelperProcess.spawn(WORKER_ENTRY)
         return None if helper is None else cls(helper)
 
     def alive(self) -> bool:
@@ -92,6 +115,7 @@ class PyomoWorker:
                 message = self.helper.receive()
                 if message is not None and message[0] == "ready":
                     self.import_s = float(message[1])
+                    self.ready_s = time.perf_counter() - self.started_at
                     return True
                 self.broken = f"{message[1]}" if message is not None else "it ended as it started"
                 log.warning("pyomo worker did not start: %s", self.broken)
@@ -199,12 +223,16 @@ def _pool() -> list[PyomoWorker]:
     return _idle
 
 
-def start_worker() -> bool:
-    """Start a worker in the background unless one is idle already; False if none can start."""
+def start_worker(*, fork: bool = False) -> bool:
+    """Start a worker in the background unless one is idle already; False if none can start.
+
+    ``fork``: fork it from this process where that is safe (see :meth:`PyomoWorker.spawn`):
+    ready in milliseconds when this process has imported Pyomo (a job process).
+    """
     with _lock:
         if _pool():
             return True
-        worker = PyomoWorker.spawn()
+        worker = PyomoWorker.spawn(fork=fork)
         if worker is None:
             return False
         _idle.append(worker)
@@ -240,13 +268,16 @@ def worker_started() -> bool:
 def start_left() -> float | None:
     """Expected seconds until an idle worker of this process can solve: 0 if one is ready,
     :data:`WORKER_START_S` less the age of the oldest starting one (at least 0.5 s: a start
-    took up to 2.75 s, more on a busy machine), None if none is starting."""
+    took up to 2.75 s, more on a busy machine; a forked one: :data:`FORKED_START_S`),
+    None if none is starting."""
     with _lock:
         pool = _pool()
         if any(w.wait_ready(0.0) for w in pool):
             return 0.0
         if not pool:
             return None
+        if any(w.forked for w in pool):
+            return FORKED_START_S
         age = time.perf_counter() - min(w.started_at for w in pool)
     return max(WORKER_START_S - age, 0.5)
 
@@ -355,7 +386,8 @@ def worker_main() -> None:
 
 def serve(load: Any, solve: Any) -> None:
     """The worker's loop: ``load()`` (say "ready" with its seconds, or why it failed), then
-    ``solve(prob, params, end_at=...)`` per message until the parent closes the input."""
+    ``solve(prob, params, end_at=...)`` per message until the parent closes the input; then
+    the process exits at once (:func:`_exit_now`)."""
     from solvers.allocation.helper_process import Channel
 
     channel = Channel()
@@ -365,9 +397,9 @@ def serve(load: Any, solve: Any) -> None:
     except Exception as err:
         channel.send(("failed", f"Pyomo cannot be imported: {err}"))
         channel.close()
-        return
+        _exit_now()
     if not channel.send(("ready", import_s)):
-        return
+        _exit_now()
     while (message := channel.receive()) is not None:
         _, prob, params, end_at = message
         try:
@@ -375,5 +407,16 @@ def serve(load: Any, solve: Any) -> None:
         except Exception as err:
             reply = ("error", f"{type(err).__name__}: {err}")
         if not channel.send(reply):
-            return
+            _exit_now()
     channel.close()
+    _exit_now()
+
+
+def _exit_now() -> NoReturn:
+    """End the worker process now, its output flushed: the interpreter's own exit (freeing
+    Pyomo's modules and the last model) took ~0.5 s, which :func:`end_workers` waited for
+    (the service's stop, a CLI's exit)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)

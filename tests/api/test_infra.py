@@ -897,19 +897,21 @@ def _preload_of(registry: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     return preload
 
 
-def test_the_job_workers_fork_server_preloads_the_routing_engines_not_the_pyomo_worker(
+def test_the_job_workers_fork_server_preloads_the_routing_engines_and_pyomo_not_its_worker(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Job processes are forked from the fork server, which imports the routing engines and
     the twin once (each plan job imported them itself); a service without such kinds does
     not. It does not start the pyomo worker: a worker's pipes cannot be shared by the job
-    processes forked from it (each starts its own on its first pyomo solve)."""
+    processes forked from it. It imports Pyomo (session 44), so that a job process forks its
+    own worker with it imported (it spawned one, which took ~2.7 s to import it)."""
     from api.jobs import TaskRegistry, TaskSpec
-    from api.main import PYOMO_PRELOAD, ROUTING_PRELOAD
+    from api.main import PYOMO_IMPORT, PYOMO_PRELOAD, ROUTING_PRELOAD
     from api.tasks import default_registry
 
     preload = _preload_of(default_registry(), monkeypatch, tmp_path)
     assert PYOMO_PRELOAD not in preload and set(ROUTING_PRELOAD) <= set(preload)
+    assert PYOMO_IMPORT in preload
     other = TaskRegistry()
     other.add(TaskSpec("test_sleep", "tests.api.helpers:sleep_task", solver="test"))
     assert _preload_of(other, monkeypatch, tmp_path) == ["tests.api.helpers"]
@@ -1010,6 +1012,29 @@ def test_importing_the_preload_module_starts_the_pyomo_worker_and_never_raises(
     monkeypatch.setattr(pyomo_worker, "warm_worker", broken)
     monkeypatch.delitem(sys.modules, name)
     assert importlib.import_module(name).IMPORT_S is None
+
+
+def test_importing_the_fork_servers_pyomo_module_imports_pyomo_and_never_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fork server's :data:`api.main.PYOMO_IMPORT`: a preload module that raised would
+    stop every job; a Pyomo that cannot be imported is logged instead."""
+    import importlib
+    import sys
+
+    from api.main import PYOMO_IMPORT
+    from solvers.allocation import pyomo_model
+
+    monkeypatch.delitem(sys.modules, PYOMO_IMPORT, raising=False)
+    assert importlib.import_module(PYOMO_IMPORT).IMPORT_S is not None
+    assert "pyomo.environ" in sys.modules
+
+    def broken() -> float:
+        raise ImportError("No module named 'pyomo'")
+
+    monkeypatch.setattr(pyomo_model, "load_pyomo", broken)
+    monkeypatch.delitem(sys.modules, PYOMO_IMPORT)
+    assert importlib.import_module(PYOMO_IMPORT).IMPORT_S is None
 
 
 #: a fresh interpreter: the fork server's preload list, and SIGINT through its first and last

@@ -1,8 +1,8 @@
 """Stand-in entries of the pyomo worker process (``pyomo_worker.WORKER_ENTRY`` in tests).
 
 They skip Pyomo's import (ready at once) and stand for a solve that never ends in time, a
-worker that crashes on its solve, one that answers with a poor incumbent, and one whose
-Pyomo import fails.
+worker that crashes on its solve, one that answers with a poor incumbent, one whose
+Pyomo import fails, and one whose interpreter would take seconds to exit.
 """
 
 from __future__ import annotations
@@ -60,3 +60,12 @@ def poor_main() -> None:
 def no_pyomo_main() -> None:
     """A worker whose Pyomo import fails."""
     serve(_missing, _sleep)
+
+
+def slow_exit_main() -> None:
+    """A worker whose interpreter's exit would take 5 s (an exit handler sleeps), as freeing
+    Pyomo's modules took ~0.5 s."""
+    import atexit
+
+    atexit.register(time.sleep, 5.0)
+    serve(_no_import, _sleep)

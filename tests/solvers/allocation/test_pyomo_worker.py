@@ -9,10 +9,13 @@ answer within seconds is the kill's, not luck.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import numpy as np
 import pytest
@@ -22,6 +25,7 @@ from solvers.allocation import (
     AllocationRequest,
     AllocationStatus,
     allocate,
+    highs_model,
     pyomo_worker,
 )
 from solvers.allocation import solve as solve_module
@@ -207,6 +211,117 @@ def test_a_forked_child_does_not_use_its_parents_workers() -> None:
     os.close(read)
     os.close(write)
     assert pyomo_worker.worker_ready()
+
+
+def _in_forked_child(body: Callable[[], object]) -> object:
+    """``body()`` run in a forked copy of this process, which has a single thread as a job
+    process has at its start: its value (a failure in it fails the test)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read)
+        try:
+            out: tuple[str, object] = ("ok", body())
+        except BaseException:
+            out = ("raised", traceback.format_exc())
+        finally:
+            _settle()
+        with os.fdopen(write, "wb") as f:
+            pickle.dump(out, f)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    tag, value = pickle.loads(data)
+    if tag != "ok":
+        pytest.fail(f"in the forked child:\n{value}")
+    return value
+
+
+def _as_at_a_job_start() -> None:
+    """In a forked child: as if no HiGHS had run in this process (the tests before ran it
+    here), as in a job process at its start (the stand-in workers never run HiGHS)."""
+    highs_model._banner_done = False
+
+
+def test_a_process_that_ran_highs_spawns_its_worker(stand_in: Callable[[str], None]) -> None:
+    """A HiGHS run in a forked copy of a process that had run HiGHS waited for ever for its
+    scheduler's worker threads (they are not copied)."""
+    stand_in("sleepy_main")
+    highs_model.new_highs()
+
+    def body() -> tuple[bool, bool]:
+        assert pyomo_worker.start_worker(fork=True)
+        with pyomo_worker._lock:
+            [worker] = pyomo_worker._pool()
+        return highs_model.highs_used(), worker.forked
+
+    assert _in_forked_child(body) == (True, False)
+
+
+def test_a_forked_worker_past_its_deadline_is_killed_and_the_fallback_answers(
+    two_dcs: AllocationRequest, stand_in: Callable[[str], None]
+) -> None:
+    stand_in("sleepy_main")
+
+    def body() -> list[str]:
+        _as_at_a_job_start()
+        assert pyomo_worker.start_worker(fork=True)
+        with pyomo_worker._lock:
+            [worker] = pyomo_worker._pool()
+        assert worker.forked and worker.wait_ready(10)
+        notes = _check_fallback(two_dcs, AllocationParams(backend="pyomo", time_limit_s=1.0))
+        assert _gone(worker.pid), "the killed worker is still running its solve"
+        return notes
+
+    [note] = cast(list[str], _in_forked_child(body))
+    assert "did not finish within its time limit of 1 s" in note
+
+
+def test_a_process_with_threads_spawns_its_worker(stand_in: Callable[[str], None]) -> None:
+    """Forking a process whose other threads may hold locks could hang the copy."""
+    stand_in("sleepy_main")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, name="another")
+    other.start()
+    try:
+        assert pyomo_worker.start_worker(fork=True)
+        with pyomo_worker._lock:
+            [worker] = pyomo_worker._pool()
+        assert not worker.forked
+        assert worker.wait_ready(30)
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_ending_an_idle_worker_does_not_wait_for_its_interpreters_exit(
+    stand_in: Callable[[str], None],
+) -> None:
+    """Its input closed, a worker exits at once: the interpreter's own exit (~0.5 s with
+    Pyomo; 5 s here, an exit handler) was waited for up to 1 s, then it was terminated.
+    A worker forked after another was spawned holds no end of the other's input (which
+    would then never end)."""
+    stand_in("slow_exit_main")
+
+    def ending(worker: pyomo_worker.PyomoWorker) -> tuple[float, int | None]:
+        t0 = time.perf_counter()
+        worker.end()
+        return time.perf_counter() - t0, worker.helper.proc.poll()
+
+    def body() -> list[tuple[bool, float, int | None]]:
+        _as_at_a_job_start()
+        spawned = pyomo_worker.PyomoWorker.spawn()
+        assert spawned is not None and spawned.wait_ready(30)
+        forked = pyomo_worker.PyomoWorker.spawn(fork=True)
+        assert forked is not None and forked.wait_ready(10)
+        return [(w.forked, *ending(w)) for w in (spawned, forked)]
+
+    ends = cast(list[tuple[bool, float, int | None]], _in_forked_child(body))
+    # each exited by itself (code 0, not -15: terminated), in less than the 1 s grace
+    assert [(forked, code) for forked, _, code in ends] == [(False, 0), (True, 0)], ends
+    assert all(seconds < 0.9 for _, seconds, _ in ends), ends
 
 
 def test_a_killed_solve_answers_with_the_cheapest_baseline_that_finished(
