@@ -78,8 +78,6 @@ class PyomoWorker:
         #: seconds Pyomo's import took in it (about 0 when forked from a process that had
         #: imported it); None until it said it is ready
         self.import_s: float | None = None
-        #: seconds from its start to its "ready", as this process saw it; None until then
-        self.ready_s: float | None = None
         #: why it cannot solve ("" while it can)
         self.broken = ""
 
@@ -115,7 +113,6 @@ class PyomoWorker:
                 message = self.helper.receive()
                 if message is not None and message[0] == "ready":
                     self.import_s = float(message[1])
-                    self.ready_s = time.perf_counter() - self.started_at
                     return True
                 self.broken = f"{message[1]}" if message is not None else "it ended as it started"
                 log.warning("pyomo worker did not start: %s", self.broken)
