@@ -47,7 +47,11 @@ def fork_safe() -> bool:
     which forks every job process with them alive, relies on too; a job process forked from
     it has a single thread of any kind until it starts one.
     """
-    return threading.active_count() == 1 and threading.current_thread() is threading.main_thread()
+    return (
+        hasattr(os, "fork")  # not on Windows
+        and threading.active_count() == 1
+        and threading.current_thread() is threading.main_thread()
+    )
 
 
 class ForkedProcess:

@@ -48,7 +48,7 @@ MAX_IDLE = 2
 #: import alone took 1.4-1.8 s in fresh interpreters elsewhere)
 WORKER_START_S = 3.0
 #: how long a worker forked from a process with Pyomo imported takes to say it is ready
-#: (7-19 ms in job processes on a 2-core machine), as :func:`start_left` counts it
+#: (4-19 ms in job processes on a 2-core machine), as :func:`start_left` counts it
 FORKED_START_S = 0.2
 #: seconds between the parent's checks for a Ctrl-C (the wait for an answer is cut in these)
 _POLL_S = 0.05
@@ -322,12 +322,15 @@ def _take_ready(pool: list[PyomoWorker]) -> PyomoWorker | None:
     return None
 
 
-def give_back(worker: PyomoWorker) -> None:
+def give_back(worker: PyomoWorker, *, replace: bool = True) -> None:
     """Return a worker after its solve: kept for later ones, or ended (broken, or pool full);
-    a killed one is replaced at once, in the background (not one :func:`end_workers` ended)."""
+    a killed one is replaced at once, in the background (not one :func:`end_workers` ended,
+    nor with ``replace`` False: the caller was interrupted, a Ctrl-C to the service's
+    process group, whose job processes then started a worker that outlived them by seconds).
+    """
     with _lock:
         _busy.discard(worker)
-    if worker.broken == _ENDED:
+    if worker.broken == _ENDED or (not replace and not worker.alive()):
         return
     if not worker.alive():
         # its successor starts now, for later solves (spawned from a thread: not out of

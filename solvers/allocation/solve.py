@@ -57,7 +57,7 @@ from solvers.allocation.result import (
 from solvers.gc_pause import full_collections_paused
 
 if TYPE_CHECKING:
-    from solvers.allocation.pyomo_worker import PyomoWorker
+    from solvers.allocation.pyomo_worker import PyomoWorker, WorkerAnswer
 
 log = logging.getLogger(__name__)
 
@@ -624,6 +624,7 @@ def _solve_in_worker(
     limit_s = params.time_limit_s - start_s  # HiGHS' limit, less the wait for the worker
     kill_at = start + params.time_limit_s + PYOMO_GRACE_S
     fallback = _Fallback(prob)
+    answer: WorkerAnswer | None = None
     try:
         answer = worker.solve(
             prob,
@@ -635,7 +636,7 @@ def _solve_in_worker(
             meanwhile=lambda stop: fallback.improve(kill_at, stop),
         )
     finally:
-        give_back(worker)
+        give_back(worker, replace=answer is not None)  # no successor for an interrupted call
     out = answer.outcome
     if out is not None:
         stats.mip_pairs = prob.num_pairs

@@ -186,6 +186,28 @@ def test_an_interrupted_caller_kills_the_worker(
     assert not worker.alive()
 
 
+def test_an_interrupted_solve_starts_no_successor(
+    two_dcs: AllocationRequest, stand_in: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C to the service's process group interrupts its job processes' solves: the
+    killed worker's successor, spawned as the job process ended, outlived it by seconds."""
+    stand_in("sleepy_main")
+    pyomo_worker.warm_worker()
+    with pyomo_worker._lock:
+        [worker] = pyomo_worker._pool()
+
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(solve_module._Fallback, "improve", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        allocate(two_dcs, AllocationParams(backend="pyomo", time_limit_s=30.0))
+    assert _gone(worker.pid)
+    for thread in threading.enumerate():
+        assert thread.name != "pyomo-worker-start", "a successor is starting"
+    assert not pyomo_worker.worker_started()
+
+
 def test_a_worker_without_pyomo_says_why_and_the_solve_uses_highspy(
     two_dcs: AllocationRequest, stand_in: Callable[[str], None]
 ) -> None:
