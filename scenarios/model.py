@@ -273,13 +273,19 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _times_in_horizon(self, info: ValidationInfo) -> Self:
-        """Shifts inside the horizon; no order or pickup window entirely outside it.
+        """Shifts inside the horizon, and the other times against it (:func:`horizon_problems`).
 
         A scenario stored by an older version (:func:`scenarios.saved.is_stored`: job
         payloads and plans read back from the database) is kept as saved, with a note and a
         warning per field: its jobs stay readable and re-run as they ran.
         """
-        problems = horizon_problems(self.horizon, self.vehicles, self.orders)
+        problems = horizon_problems(
+            self.horizon,
+            self.vehicles,
+            self.orders,
+            stochastic=self.stochastic,
+            arrivals=self.arrivals,
+        )
         if not problems:
             return self
         if not is_stored(info):
@@ -395,21 +401,26 @@ def horizon_problems(
     orders: Sequence[Order],
     *,
     orders_field: str = "orders",
+    stochastic: StochasticParams | None = None,
+    arrivals: ArrivalProcess | None = None,
 ) -> list[tuple[tuple[str | int, ...], str]]:
     """Times that do not fit the horizon, as (field path, reason), in field order.
 
     A vehicle's shift must lie inside the horizon (the twin ends every shift at the horizon
-    end, and an omitted shift is the horizon). An order's or pickup's window lying entirely
-    outside the horizon can never be used; one only partly outside is accepted (the
-    vehicles' shifts, inside the horizon, bound when it can be served).
+    end, and an omitted shift is the horizon), and a break window must meet the vehicle's
+    hours (its shift, else the horizon): a break that cannot start inside them leaves the
+    vehicle unusable. An order created after the horizon ends is never released by the twin.
+    An order's or pickup's window, a node outage's, a travel slowdown's or a demand surge's
+    lying entirely outside the horizon can never be used (or has no effect); one only partly
+    outside is accepted (the vehicles' shifts, inside the horizon, bound when it can be
+    served). Nodes' opening hours are not checked: hours outside the horizon only say the
+    node is closed then.
     """
     lo, hi = horizon.start_s, horizon.end_s
     span = f"the horizon [{lo}, {hi}] s"
     out: list[tuple[tuple[str | int, ...], str]] = []
     for i, v in enumerate(vehicles):
-        if v.shift is None:
-            continue
-        if v.shift.start_s < lo:
+        if v.shift is not None and v.shift.start_s < lo:
             out.append(
                 (
                     ("vehicles", i, "shift", "start_s"),
@@ -417,7 +428,7 @@ def horizon_problems(
                     "must lie inside the horizon",
                 )
             )
-        elif v.shift.end_s > hi:
+        elif v.shift is not None and v.shift.end_s > hi:
             out.append(
                 (
                     ("vehicles", i, "shift", "end_s"),
@@ -425,10 +436,32 @@ def horizon_problems(
                     "lie inside the horizon",
                 )
             )
+        if v.shift is not None:
+            hours = (
+                v.shift.start_s,
+                v.shift.end_s,
+                f"the shift [{v.shift.start_s}, {v.shift.end_s}] s",
+            )
+        else:
+            hours = (lo, hi, f"{span} (the vehicle has no shift)")
+        for j, brk in enumerate(v.breaks):
+            w = brk.window
+            if w.end_s < hours[0] or w.start_s > hours[1]:
+                out.append(
+                    (
+                        ("vehicles", i, "breaks", j, "window"),
+                        f"the break window [{w.start_s}, {w.end_s}] s lies entirely outside "
+                        f"{hours[2]}: the break could never be taken, and the vehicle could "
+                        "not be used",
+                    )
+                )
+
+    def outside(w: TimeWindow) -> bool:
+        return w.end_s < lo or w.start_s > hi
 
     def windows(tws: Sequence[TimeWindow], at: tuple[str | int, ...], what: str) -> None:
         for j, w in enumerate(tws):
-            if w.end_s < lo or w.start_s > hi:
+            if outside(w):
                 out.append(
                     (
                         (*at, j),
@@ -438,11 +471,38 @@ def horizon_problems(
                 )
 
     for i, order in enumerate(orders):
+        if order.created_s > hi:
+            out.append(
+                (
+                    (orders_field, i, "created_s"),
+                    f"the order is created at {order.created_s} s, after {span} ends: it "
+                    "would never be released (the twin leaves it unserved)",
+                )
+            )
         windows(order.time_windows, (orders_field, i, "time_windows"), "delivery")
         if order.pickup is not None:
             windows(
                 order.pickup.time_windows, (orders_field, i, "pickup", "time_windows"), "pickup"
             )
+
+    def no_effect(w: TimeWindow | None, at: tuple[str | int, ...], what: str) -> None:
+        if w is not None and outside(w):
+            out.append(
+                (
+                    at,
+                    f"the window [{w.start_s}, {w.end_s}] s lies entirely outside {span}: "
+                    f"the {what} would have no effect",
+                )
+            )
+
+    if stochastic is not None:
+        for k, outage in enumerate(stochastic.node_outages):
+            no_effect(outage.window, ("stochastic", "node_outages", k, "window"), "outage")
+        for k, slow in enumerate(stochastic.travel_slowdowns):
+            no_effect(slow.window, ("stochastic", "travel_slowdowns", k, "window"), "slowdown")
+    if arrivals is not None:
+        for k, surge in enumerate(arrivals.surges):
+            no_effect(surge.window, ("arrivals", "surges", k, "window"), "surge")
     return out
 
 

@@ -27,8 +27,9 @@ Modifiers:
 
 - ``demand``: orders created in ``window`` (all if omitted) x ``factor``: above 1, extra orders
   are copies of randomly chosen ones (new ids ``<id>~<k>``, creation time jittered inside the
-  window, delivery windows moved with it; a window moved entirely past the horizon end becomes
-  the horizon end, as the scenario refuses windows outside its horizon); below 1, a random
+  window but not after the horizon end, delivery windows moved with it; a window moved entirely
+  past the horizon end becomes the horizon end, as the scenario refuses windows outside its
+  horizon); below 1, a random
   share is dropped. The Poisson arrival process (if any) gets a
   surge with the same factor and window. Random choices use the ``seed`` given to
   :func:`apply_variant`.
@@ -40,6 +41,10 @@ Modifiers:
   omitted). A SKU outside the scenario's ``skus`` catalogue is an error; with no catalogue any
   SKU id is accepted (as in the scenario itself).
 - ``stochastic``: override fields of the scenario's stochastic parameters (``values``).
+
+A modifier's ``window`` lying entirely outside the horizon is refused (it would have no
+effect), naming ``variants.{i}.modifiers.{k}.window``; a ``demand`` window before the
+horizon start still copies or drops the orders created then (and adds no surge).
 """
 
 from __future__ import annotations
@@ -321,6 +326,18 @@ def _apply(
             if nid not in node_ids:
                 raise InputError(f"{where}.node_ids.{i}", f"unknown node {nid!r}", source=source)
 
+    window = getattr(mod, "window", None)
+    h_lo, h_hi = data["horizon"]["start_s"], data["horizon"]["end_s"]
+    # a demand window before the horizon still copies or drops the orders created then
+    before = window is not None and window.end_s < h_lo and isinstance(mod, DemandModifier)
+    if window is not None and not before and (window.end_s < h_lo or window.start_s > h_hi):
+        raise InputError(
+            f"{where}.window",
+            f"the window [{window.start_s}, {window.end_s}] s lies entirely outside the "
+            f"horizon [{h_lo}, {h_hi}] s: the {mod.kind} modifier would have no effect",
+            source=source,
+        )
+
     if isinstance(mod, DemandModifier):
         orders = data["orders"]
         inside = [i for i, o in enumerate(orders) if _in_window(o.get("created_s", 0), mod.window)]
@@ -344,8 +361,10 @@ def _apply(
                     f"most {max_orders} per request",
                     source=source,
                 )
+            # copies are created inside the window, not after the horizon end (such an order
+            # would never be released, and is refused)
             lo = mod.window.start_s if mod.window is not None else None
-            hi = mod.window.end_s if mod.window is not None else None
+            hi = min(mod.window.end_s, h_hi) if mod.window is not None else None
             taken = {o["id"] for o in orders}
             for k, i in enumerate(rng.choice(inside, size=extra, replace=True).tolist()):
                 copy = dict(orders[i])
@@ -366,7 +385,7 @@ def _apply(
                     copy["pickup"] = None  # a copied shipment keeps no external pickup id
                 orders.append(copy)
         arrivals = data.get("arrivals")
-        if arrivals is not None:
+        if arrivals is not None and not before:  # a surge before the horizon: no effect
             arrivals.setdefault("surges", []).append(
                 DemandSurge(factor=mod.factor, window=mod.window).model_dump()
             )

@@ -200,6 +200,21 @@ def test_a_new_request_with_a_shift_past_the_horizon_is_a_422_naming_the_field(
     assert "after the horizon [0, 28800] s ends" in detail["reason"], detail
 
 
+def test_a_new_request_with_an_order_created_after_the_horizon_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """Accepted before, and the twin never served it (released after the horizon end)."""
+    body = _routes_body()
+    body["scenario"]["orders"][1]["created_s"] = 28_801
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"] == "scenario.orders.1.created_s"
+    assert detail["reason"].startswith(
+        "the order is created at 28801 s, after the horizon [0, 28800] s ends"
+    ), detail
+
+
 def test_a_job_stored_with_a_shift_past_the_horizon_still_runs(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
