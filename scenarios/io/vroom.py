@@ -12,8 +12,9 @@ Mapping into the domain model:
 - a shipment becomes an Order whose own fields are the delivery and whose ``pickup`` is the
   pickup step (order id = delivery id, pickup id = pickup id; if any id collides with a job
   id they become ``d<id>`` / ``p<id>``);
-- a vehicle keeps start/end, capacity, skills, ``time_window`` (shift), breaks (first window,
-  duration ``service``), ``costs`` (``fixed``/``per_hour``/``per_km``, read as cents) and
+- a vehicle keeps start/end, capacity, skills, ``time_window`` (shift), breaks (first window
+  meeting the ``time_window``, duration ``service``; a break none of whose windows does is an
+  error naming it), ``costs`` (``fixed``/``per_hour``/``per_km``, read as cents) and
   ``max_distance``; an omitted ``start`` or ``end`` (open route) becomes a virtual location
   with zero travel to and from everything, so open routes stay exact;
 - ``matrices.<profile>.durations`` / ``distances`` (or the legacy ``matrix``) give a
@@ -516,7 +517,19 @@ class _VroomReader:
                 raise self.fail(f"{bpath}.time_windows", "required")
             tws = self.windows(b["time_windows"], f"{bpath}.time_windows")
             service = self.uint(b, "service", bpath, 0)
-            if len(tws) > 1:
+            listed = len(tws)
+            if window is not None and service > 0:
+                # the first window that meets the vehicle's hours (a break window entirely
+                # outside them could never be taken, and the scenario refuses it)
+                meets = [w for w in tws if w["end_s"] >= window[0] and w["start_s"] <= window[1]]
+                if not meets:
+                    raise self.fail(
+                        f"{bpath}.time_windows",
+                        f"no window meets the vehicle's time_window [{window[0]}, {window[1]}]: "
+                        "the break could never be taken",
+                    )
+                tws = meets
+            if listed > 1:  # the first one meeting the vehicle's hours is kept
                 self.ignore("break windows after the first")
             if "max_load" in b:
                 self.ignore("break max_load")

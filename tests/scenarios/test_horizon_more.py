@@ -236,3 +236,31 @@ def test_generated_cities_with_arrivals_are_within_their_horizon(seed: int) -> N
         )
         == []
     )
+
+
+def _vroom(break_windows: list[list[int]]) -> dict[str, Any]:
+    return {
+        "vehicles": [
+            {
+                "id": 1,
+                "start": [0.0, 0.0],
+                "time_window": [28800, 43200],
+                "breaks": [{"id": 1, "time_windows": break_windows, "service": 600}],
+            }
+        ],
+        "jobs": [{"id": 1, "location": [0.01, 0.0]}],
+    }
+
+
+def test_vroom_keeps_the_first_break_window_meeting_the_vehicle_hours() -> None:
+    """The first window was kept even outside the vehicle's hours: the scenario was refused."""
+    from scenarios.io.vroom import parse_vroom
+
+    scenario = parse_vroom(_vroom([[20000, 21000], [30000, 31000], [32000, 33000]]))
+    [brk] = scenario.vehicles[0].breaks
+    assert (brk.window.start_s, brk.window.end_s) == (30000, 31000)
+    assert "ignored: break windows after the first" in (scenario.source.notes or "")
+    with pytest.raises(InputError) as info:
+        parse_vroom(_vroom([[20000, 21000]]))
+    assert info.value.field == "vehicles.0.breaks.0.time_windows"
+    assert "no window meets the vehicle's time_window [28800, 43200]" in info.value.reason
