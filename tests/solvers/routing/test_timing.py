@@ -66,9 +66,10 @@ def routed(draw: st.DrawFn, pickups: bool = True, brk: bool = False) -> tuple[Sc
                 pickup=pickup,
             )
         )
+    shift_end = draw(st.integers(3000, 12_000))
     breaks = []
-    if brk:
-        lo = draw(st.integers(0, 6000))
+    if brk:  # a break window meets the shift (one entirely outside it is refused)
+        lo = draw(st.integers(0, min(6000, shift_end)))
         breaks = [
             Break(
                 window=TimeWindow(start_s=lo, end_s=lo + draw(st.integers(0, 3000))),
@@ -79,7 +80,7 @@ def routed(draw: st.DrawFn, pickups: bool = True, brk: bool = False) -> tuple[Sc
         id="v",
         start_location=Location(x=1500, y=1500),
         capacity=[100],
-        shift=TimeWindow(start_s=0, end_s=draw(st.integers(3000, 12_000))),
+        shift=TimeWindow(start_s=0, end_s=shift_end),
         breaks=breaks,
     )
     s = Scenario(
