@@ -6,7 +6,7 @@ and ready first (its start, Pyomo's import, is not what is measured). Each row: 
 the wall time of ``allocate``, how far past the limit it came, the Pyomo model's build
 time, the HiGHS call's time (the hand-over to HiGHS included; the parent's wait for the
 worker where the worker was killed), HiGHS' status ("killed" where the worker did not
-answer by the limit plus ``solve.PYOMO_GRACE_S``), the baseline the answer fell back to
+answer by ``solve.pyomo_deadlines``' kill time), the baseline the answer fell back to
 ("no": HiGHS' answer; session 43: the cheapest complete one of the nearest-node, myopic and
 rule-chain baselines computed while the worker ran, taken where the worker was killed or
 HiGHS' answer cost more), the answer's cost and the nearest-node answer's cost. Writes

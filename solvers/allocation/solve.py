@@ -496,9 +496,19 @@ def _pyomo_in_time(
 #: how the note of a pyomo solve whose worker was killed at its deadline starts
 PYOMO_KILLED_NOTE = "backend pyomo: the solve did not finish within its time limit"
 
-#: seconds past the time limit the pyomo worker is given to hand its answer back (HiGHS
-#: stops at the limit, then Pyomo loads its solution): it is killed then
-PYOMO_GRACE_S = 0.3
+#: seconds past the time limit the pyomo worker is killed, less the answer's assembly after
+#: it (:data:`RESULT_S_PER_ORDER`): until session 44 it was killed 0.3 s past the limit, and
+#: answers came 0.32-0.43 s past it (literature requests of 300-2,000 orders at 1 and 5 s;
+#: the assembly after a kill took 0.06 s at 2,000 orders)
+PYOMO_KILL_GRACE_S = 0.05
+#: seconds before the kill HiGHS is told to stop (at most :data:`PYOMO_HANDBACK_SHARE` of the
+#: limit): Pyomo's loading of its solution and the answer's transfer took 0.02-0.07 s at 300
+#: literature orders, and HiGHS stopped up to 0.09 s past its own limit at 600
+PYOMO_HANDBACK_S = 0.2
+PYOMO_HANDBACK_SHARE = 0.2
+#: seconds past the time limit a fallback baseline started before the kill may run on to
+#: finish (the kill's margin until session 44)
+PYOMO_FALLBACK_GRACE_S = 0.3
 
 #: how a pyomo solve avoids waiting for its worker's start (the end of the notes that say it did)
 _PYOMO_ADVICE = (
@@ -543,8 +553,11 @@ class _Fallback:
         #: the baselines stopped short (by the deadline or the worker's answer)
         self.cut: list[str] = []
 
-    def improve(self, until: float, stop: Callable[[], bool]) -> None:
-        """Compute baselines until ``until`` (``time.perf_counter()``) or ``stop()``."""
+    def improve(
+        self, until: float, stop: Callable[[], bool], start_by: float | None = None
+    ) -> None:
+        """Compute baselines until ``until`` (``time.perf_counter()``) or ``stop()``, none
+        started past ``start_by`` (one started before may run on until ``until``)."""
         if self.x is None:
             self._keep("nearest", nearest(self.prob))
             self.nearest_cost = self.cost
@@ -552,7 +565,8 @@ class _Fallback:
         def give_up() -> bool:
             return time.perf_counter() >= until or stop()
 
-        while self.left and not give_up():
+        last = until if start_by is None else min(start_by, until)
+        while self.left and not give_up() and time.perf_counter() < last:
             name = self.left[0]
             try:
                 x = run_baseline(self.prob, name, deadline=until, give_up=give_up)
@@ -597,6 +611,19 @@ def pyomo_fallback(notes: list[str]) -> str | None:
     return None
 
 
+def pyomo_deadlines(limit_s: float, num_orders: int, start: float) -> tuple[float, float]:
+    """When a pyomo solve's worker is killed and when HiGHS is told to stop, in it
+    (``time.perf_counter()``), for a call that started at ``start`` with ``limit_s``.
+
+    The kill comes :data:`PYOMO_KILL_GRACE_S` past the limit less the answer's assembly
+    after it (:data:`RESULT_S_PER_ORDER`, at most 5 % of the limit); HiGHS stops
+    :data:`PYOMO_HANDBACK_S` before it (at most :data:`PYOMO_HANDBACK_SHARE` of the limit).
+    """
+    tail = min(RESULT_S_PER_ORDER * num_orders, 0.05 * limit_s)
+    kill_at = start + limit_s + PYOMO_KILL_GRACE_S - tail
+    return kill_at, kill_at - min(PYOMO_HANDBACK_S, PYOMO_HANDBACK_SHARE * limit_s)
+
+
 def _solve_in_worker(
     prob: Problem,
     params: AllocationParams,
@@ -609,8 +636,9 @@ def _solve_in_worker(
     baseline that made it instead.
 
     The worker builds the Pyomo model and HiGHS solves it there, stopped at the time
-    limit; building the model and HiGHS' MIP set-up do not watch the clock, so a worker
-    that has not answered :data:`PYOMO_GRACE_S` after the limit is killed (as is a worker
+    limit less the answer's hand-back; building the model and HiGHS' MIP set-up do not
+    watch the clock, so a worker that has not answered by :func:`pyomo_deadlines`' kill
+    time, about the limit, is killed (as is a worker
     on any exception here). Meanwhile this process computes the fallback (:class:`_Fallback`):
     the nearest-node answer (0.05 s at 2,000 literature orders), then the myopic and
     rule-chain baselines (1.0-1.6 s at 2,000 orders, 17 % cheaper than the nearest-node
@@ -622,18 +650,25 @@ def _solve_in_worker(
     from solvers.allocation.pyomo_worker import give_back
 
     limit_s = params.time_limit_s - start_s  # HiGHS' limit, less the wait for the worker
-    kill_at = start + params.time_limit_s + PYOMO_GRACE_S
+    kill_at, end_at = pyomo_deadlines(params.time_limit_s, prob.num_orders, start)
     fallback = _Fallback(prob)
     answer: WorkerAnswer | None = None
     try:
         answer = worker.solve(
             prob,
             params.model_copy(update={"time_limit_s": limit_s}),
-            end_at=start + params.time_limit_s,
+            end_at=end_at,
             kill_at=kill_at,
             # while the worker builds the model (the parent waits otherwise): no time is
-            # then spent on it after a kill
-            meanwhile=lambda stop: fallback.improve(kill_at, stop),
+            # then spent on it after a kill. None starts past the kill, but one running
+            # then may finish within PYOMO_FALLBACK_GRACE_S past the limit (the myopic
+            # baseline took ~1 s at 2,000 literature orders: at a 1 s limit it was the
+            # answer, 14.5 % below the nearest-node one, only so)
+            meanwhile=lambda _stop: fallback.improve(
+                start + params.time_limit_s + PYOMO_FALLBACK_GRACE_S,
+                lambda: worker.helper.readable(0.0),  # it answered (or ended)
+                start_by=kill_at,
+            ),
         )
     finally:
         give_back(worker, replace=answer is not None)  # no successor for an interrupted call
@@ -658,9 +693,9 @@ def _solve_in_worker(
     if answer.failure == "timeout":
         what = (
             f"{PYOMO_KILLED_NOTE} of {params.time_limit_s:g} s (its worker process was killed "
-            f"{PYOMO_GRACE_S:g} s past it): building the Pyomo model and HiGHS' MIP set-up do "
-            "not watch the clock, and grow faster than the model (100 s and more at 2,000 "
-            "orders)"
+            f"{kill_at - start:.3g} s after the call's start): building the Pyomo model and "
+            "HiGHS' MIP set-up do not watch the clock, and grow faster than the model (100 s "
+            "and more at 2,000 orders)"
         )
     else:
         log.warning("pyomo solve failed: %s", answer.failure)

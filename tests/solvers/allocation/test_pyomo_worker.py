@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -41,7 +41,7 @@ from .conftest import allocation_vector
 
 BASELINES = ("nearest", "myopic", "rule_chain")
 
-#: room past the limit for a loaded machine (the kill comes 0.3 s past it)
+#: room past the limit for a loaded machine (the kill comes about at the limit)
 MARGIN_S = 3.0
 
 
@@ -115,6 +115,36 @@ def test_a_solve_that_does_not_finish_in_time_is_killed_and_answered_at_the_limi
     # its successor was started at once, for later solves
     assert pyomo_worker.warm_worker(30) == 0.0
     assert pyomo_worker.worker_ready()
+
+
+def test_a_pyomo_solve_is_killed_at_its_limit_and_highs_told_to_stop_before_it(
+    two_dcs: AllocationRequest, stand_in: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 44: the worker was killed 0.3 s past the limit (HiGHS told to stop at it), and
+    answers came 0.32-0.43 s past it; now the kill comes by the limit plus 0.05 s (less the
+    answer's assembly), and HiGHS stops 0.2 s (at most a fifth of the limit) before it."""
+    stand_in("sleepy_main")
+    pyomo_worker.warm_worker()
+    seen: list[tuple[float, float]] = []
+    solve = pyomo_worker.PyomoWorker.solve
+
+    def spy(self: pyomo_worker.PyomoWorker, *args: Any, **kwargs: Any) -> Any:
+        seen.append((kwargs["end_at"], kwargs["kill_at"]))
+        return solve(self, *args, **kwargs)
+
+    monkeypatch.setattr(pyomo_worker.PyomoWorker, "solve", spy)
+    t0 = time.perf_counter()
+    [note] = _check_fallback(two_dcs, AllocationParams(backend="pyomo", time_limit_s=1.0))
+    assert "did not finish within its time limit of 1 s" in note
+    [(end_at, kill_at)] = seen
+    assert t0 + 0.95 < kill_at <= t0 + 1.0 + solve_module.PYOMO_KILL_GRACE_S
+    assert end_at == pytest.approx(kill_at - 0.2)
+    # a larger request keeps time for its answer's assembly; a short limit keeps a fifth
+    kill, end = solve_module.pyomo_deadlines(1.0, 2000, 0.0)
+    assert kill == pytest.approx(1.0 + solve_module.PYOMO_KILL_GRACE_S - 0.05)
+    assert end == pytest.approx(kill - 0.2)
+    kill, end = solve_module.pyomo_deadlines(0.5, 2, 0.0)
+    assert end == pytest.approx(kill - 0.1)
 
 
 def test_a_crashed_worker_gives_the_fallback_answer_and_is_replaced(
