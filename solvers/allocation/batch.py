@@ -1049,9 +1049,9 @@ def _solve(
             else:
                 improve(_lp_guided(prob, master, x_best, params, hard, best_lb, stats, z_last))
             polish_short()
+    # (a search that ended unproven with time left, at a few orders: the compact MIP too)
     if (
-        not small_batch
-        and not gap_ok(best_lb)
+        not gap_ok(best_lb)
         and time_left() > 0.1
         and prob.num_orders <= POOL_MIP_ORDERS
         and prob.num_pairs <= params.max_mip_pairs
@@ -1372,11 +1372,26 @@ def _search(
             # on), then this one again with no size limit
             now = time.perf_counter()
             try_certificate(now + CERT_FIRST_SHARE * (deadline - now))
-        if search.exhausted and not met(bound) and time.perf_counter() < deadline - reserve:
+        # stalled with every order free: the pool's optimum, which neither the binding-row
+        # search (its neighbourhoods are then the whole batch too) nor a resumed search can
+        # improve; the caller's compact MIP (over every pair, not the pool) may
+        whole = search.size >= n_o
+        if whole and search.exhausted and not met(bound):
+            notes.append(
+                f"neighbourhood search stalled with all {n_o} orders free (the pool's optimum): "
+                "no binding-row search"
+            )
+        if (
+            search.exhausted
+            and not whole
+            and not met(bound)
+            and time.perf_counter() < deadline - reserve
+        ):
             now = time.perf_counter()
             notes.append(
-                f"neighbourhood search stalled at {search.size} orders: the binding-row search "
-                f"takes {HANDOVER * (deadline - now):.1f} s of the {deadline - now:.1f} s left"
+                f"neighbourhood search stalled at {search.size} of {n_o} orders: the "
+                f"binding-row search may take up to {HANDOVER * (deadline - now):.1f} s of the "
+                f"{deadline - now:.1f} s left"
             )
             consider(
                 _lns(

@@ -471,3 +471,43 @@ def test_the_stock_only_search_runs_on_a_thread_per_core_unless_a_thread_count_i
     single = allocate(req, params.model_copy(update={"threads": 1}))
     assert not any(n.startswith("neighbourhood search on ") for n in single.stats.notes)
     assert_exact_answer(req, single)
+
+
+#: the audit's two-order request (test_optimum_brute, its ``lns`` path at a 1e-4 gap)
+AUDIT_TWO_ORDERS = (
+    '{"nodes":[{"id":"n0","kind":"dark_store","location":{"x":0.0,"y":0.0},'
+    '"inventory":{"a":3},"capacity_orders":2,"lead_time_s":1800},'
+    '{"id":"n1","kind":"dark_store","location":{"x":1.0,"y":0.0},"inventory":{"a":1},'
+    '"handling_cost_per_unit":0.5,"lead_time_s":1800,"opening_hours":[{"start_s":0,"end_s":500}]}],'
+    '"orders":[{"id":"o0","location":{"x":0.0,"y":1.0},"region":"r1",'
+    '"lines":[{"sku":"a","quantity":2}],"promise_by_s":4000,"created_s":0},'
+    '{"id":"o1","location":{"x":1.0,"y":1.0},"region":"r1",'
+    '"lines":[{"sku":"a","quantity":3}],"promise_by_s":5000,"created_s":0}],'
+    '"costs":{"per_shipment":10.0,"per_unit":0.0,"per_unit_distance":0.1,'
+    '"unfilled_unit":20.0,"late_per_hour":1.0},'
+    '"rules":{"now_s":1000,"speed_kmh":20.0,"excluded_nodes":{"r1":[]}},'
+    '"distance_km":[[2.0,39.0],[3.0,8.0]],"travel_s":[[180,3510],[270,720]]}'
+)
+
+
+@pytest.mark.parametrize("candidates", [1, 4])
+def test_a_tiny_batch_on_the_search_path_is_proven_not_left_to_a_bogus_budget(
+    monkeypatch: pytest.MonkeyPatch, candidates: int
+) -> None:
+    """Session 44: forced down the search path, a two-order batch stalled with both orders
+    free, noted "the binding-row search takes 29.5 s of the 58.9 s left" (half the time
+    left, whatever the batch's size: it took milliseconds) and stopped in 0.1 s at a gap
+    of 6.9 %, the compact MIP skipped on that path; that MIP now proves it."""
+    monkeypatch.setattr(batch, "LNS_MIN_ORDERS", 1)
+    req = AllocationRequest.model_validate_json(AUDIT_TWO_ORDERS)
+    params = AllocationParams(
+        mode="batch", mip_rel_gap=1e-4, time_limit_s=60.0, initial_candidates=candidates
+    )
+    result = allocate(req, params)
+    prob = compile_request(req)
+    optimum = brute_force(prob)[0] / MICRO
+    assert result.cost.total == pytest.approx(optimum, abs=1e-6)
+    assert result.status == "optimal" and result.gap is not None and result.gap <= 1e-4
+    assert not any("binding-row search takes" in n for n in result.stats.notes)
+    assert "neighbourhood search stalled with all 2 orders free" in " ".join(result.stats.notes)
+    assert any(n.startswith("compact MIP: Optimal") for n in result.stats.notes)
