@@ -226,7 +226,7 @@ def test_an_interrupted_solve_starts_no_successor(
     with pyomo_worker._lock:
         [worker] = pyomo_worker._pool()
 
-    def interrupted(*_args: object) -> None:
+    def interrupted(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(solve_module._Fallback, "improve", interrupted)
