@@ -1016,6 +1016,7 @@ def _solve(
         and z_last is not None
         and lp_duals is not None
     )
+    searched_whole = False
     if small_batch and not gap_ok(best_lb) and time_left() > 0.1:
         assert z_last is not None and lp_duals is not None
         # the pool MIP's process is killed at its end: it may run past the HiGHS margin
@@ -1027,6 +1028,7 @@ def _solve(
         if phase.bound > best_lb:
             best_lb = phase.bound
         notes.extend(phase.notes)
+        searched_whole = phase.whole
     if (
         classes is not None
         and not capped  # capped batches round below, with a share of the time left
@@ -1049,9 +1051,12 @@ def _solve(
             else:
                 improve(_lp_guided(prob, master, x_best, params, hard, best_lb, stats, z_last))
             polish_short()
-    # (a search that ended unproven with time left, at a few orders: the compact MIP too)
+    # after the neighbourhood search only where it stalled with every order free (tiny
+    # batches on that path): a 300-order compact MIP in the second left after a search
+    # that gave up neither improves nor proves, and only delays the answer
     if (
-        not gap_ok(best_lb)
+        (not small_batch or searched_whole)
+        and not gap_ok(best_lb)
         and time_left() > 0.1
         and prob.num_orders <= POOL_MIP_ORDERS
         and prob.num_pairs <= params.max_mip_pairs
@@ -1221,6 +1226,9 @@ class _SearchOutcome:
     x: I64 | None
     bound: float
     notes: list[str]
+    #: the search stalled with every order free (the pool's optimum): only the compact MIP,
+    #: over every pair, may still improve or prove it
+    whole: bool = False
 
 
 def _search(
@@ -1248,6 +1256,7 @@ def _search(
     (past ``deadline``, the HiGHS margin of the bigger MIPs).
     """
     t0 = time.perf_counter()
+    pool_optimum = False
     notes: list[str] = []
     target = params.mip_rel_gap
     x = x_best
@@ -1377,6 +1386,7 @@ def _search(
         # improve; the caller's compact MIP (over every pair, not the pool) may
         whole = search.size >= n_o
         if whole and search.exhausted and not met(bound):
+            pool_optimum = True
             notes.append(
                 f"neighbourhood search stalled with all {n_o} orders free (the pool's optimum): "
                 "no binding-row search"
@@ -1439,7 +1449,7 @@ def _search(
         f"improving{stalled}) {cost / MICRO:.4f} in {time.perf_counter() - t0:.1f} s"
     )
     log.debug("search: %s", notes[-1])
-    return _SearchOutcome(x, bound, notes)
+    return _SearchOutcome(x, bound, notes, pool_optimum)
 
 
 def _good_enough(lb: float, gap: float) -> int:
