@@ -100,6 +100,11 @@ EXTRAS: tuple[Step, ...] = (
     Step("allocation-city-seeds", "allocation.py", ("--only", "city-seeds")),
     Step("allocation-time-limits", "allocation.py", ("--only", "time-limits")),
     Step(
+        "allocation-pyomo-limits",
+        "allocation_pyomo_limits.py",
+        ("--sizes", "300,600,1000,1400,2000", "--limit", "1"),
+    ),
+    Step(
         "rl-evaluation-search",
         "rl_evaluate.py",
         (
