@@ -265,11 +265,15 @@ class Scenario(StrictModel):
                 f"{', '.join(fields)}: non-zero diagonal set to zero (saved before travel to "
                 "the same place had to be 0)"
             )
-            notes = self.source.notes
-            if note not in (notes or ""):
-                self.source.notes = f"{notes}; {note}" if notes else note
-            record_done(info, note)
+            self._note_saved(info, note)
         return self
+
+    def _note_saved(self, info: ValidationInfo, note: str) -> None:
+        """Add a note on saved data to ``source.notes`` (once) and to the corrections made."""
+        notes = self.source.notes
+        if note not in (notes or ""):
+            self.source.notes = f"{notes}; {note}" if notes else note
+        record_done(info, note)
 
     @model_validator(mode="after")
     def _times_in_horizon(self, info: ValidationInfo) -> Self:
@@ -296,10 +300,7 @@ class Scenario(StrictModel):
                 f"{'.'.join(str(p) for p in path)}: {reason} (stored before the horizon was "
                 "checked; kept as stored)"
             )
-            notes = self.source.notes
-            if note not in (notes or ""):
-                self.source.notes = f"{notes}; {note}" if notes else note
-            record_done(info, note)
+            self._note_saved(info, note)
         return self
 
     @model_validator(mode="after")

@@ -45,8 +45,9 @@ BASE: dict[str, Any] = {
 }
 
 
-def _with(change: dict[str, Any]) -> dict[str, Any]:
-    data = copy.deepcopy(BASE)
+def with_changes(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``base`` with each dotted path of ``change`` set to its value."""
+    data = copy.deepcopy(base)
     for key, value in change.items():
         *parents, last = key.split(".")
         node: Any = data
@@ -54,6 +55,10 @@ def _with(change: dict[str, Any]) -> dict[str, Any]:
             node = node[int(p)] if isinstance(node, list) else node[p]
         node[last] = value
     return data
+
+
+def _with(change: dict[str, Any]) -> dict[str, Any]:
+    return with_changes(BASE, change)
 
 
 BAD: list[tuple[dict[str, Any], str, str]] = [

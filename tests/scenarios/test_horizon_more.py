@@ -18,6 +18,7 @@ from scenarios.generate import CityParams, generate_city
 from scenarios.model import horizon_problems
 from scenarios.saved import SavedDataWarning, read_saved, validate_saved
 from scenarios.variants import Variant, apply_variant
+from tests.scenarios.test_horizon import with_changes
 
 BASE: dict[str, Any] = {
     "horizon": {"start_s": 3600, "end_s": 7200},
@@ -51,14 +52,7 @@ BASE: dict[str, Any] = {
 
 
 def _with(change: dict[str, Any]) -> dict[str, Any]:
-    data = copy.deepcopy(BASE)
-    for key, value in change.items():
-        *parents, last = key.split(".")
-        node: Any = data
-        for p in parents:
-            node = node[int(p)] if isinstance(node, list) else node[p]
-        node[last] = value
-    return data
+    return with_changes(BASE, change)
 
 
 BAD: list[tuple[dict[str, Any], str, str]] = [
