@@ -59,6 +59,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.allocation import progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
+from benchmarks.measures import count_arg  # noqa: E402
 
 HEADER = [
     "code",
@@ -94,17 +95,6 @@ def code_arg(text: str) -> Code:
     if not (root / "dispatchlab" / "cli").is_dir():
         raise argparse.ArgumentTypeError(f"{text!r}: {root} is no dispatchlab repository")
     return Code(label.strip(), root)
-
-
-def orders_arg(text: str) -> int:
-    """``--orders``: a positive count (argparse type: else a usage error, exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def _cli(code: Code, env: dict[str, str], *args: str, **kwargs: Any) -> subprocess.Popen[str]:
@@ -356,12 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="LABEL=PATH of a repository to run the service from (repeatable; default this one)",
     )
-    ap.add_argument("--runs", type=orders_arg, default=5, help="service starts per --code")
-    ap.add_argument("--orders", type=orders_arg, default=20, help="orders of the city")
+    ap.add_argument("--runs", type=count_arg, default=5, help="service starts per --code")
+    ap.add_argument("--orders", type=count_arg, default=20, help="orders of the city")
     ap.add_argument("--limit", type=seconds_arg, default=5.0, help="allocation time limit (s)")
     ap.add_argument("--short-limit", type=seconds_arg, default=1.0, help="the third job's (s)")
     ap.add_argument("--settle", type=seconds_arg, default=5.0, help="wait after /healthz (s)")
-    ap.add_argument("--ready-jobs", type=orders_arg, default=5, help="job processes per --code")
+    ap.add_argument("--ready-jobs", type=count_arg, default=5, help="job processes per --code")
     ap.add_argument("--port", type=int, default=18141, help="the service's port")
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)

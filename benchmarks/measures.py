@@ -81,8 +81,9 @@ def decide(ci: Interval, op: Op, limit: float) -> str:
     return "met" if met else "missed" if missed else "undecided"
 
 
-def repeats_arg(text: str) -> int:
-    """``--repeats``: a whole number of runs, at least 1 (a usage error otherwise)."""
+def count_arg(text: str) -> int:
+    """A count option (``--repeats``, ``--runs``, ...): a whole number, at least 1 (argparse
+    type: a usage error otherwise)."""
     try:
         value = int(text)
     except ValueError:
@@ -90,6 +91,10 @@ def repeats_arg(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+#: ``--repeats``: a whole number of runs, at least 1
+repeats_arg = count_arg
 
 
 def add_repeats_option(ap: argparse.ArgumentParser) -> None:

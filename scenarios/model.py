@@ -420,34 +420,35 @@ def horizon_problems(
     lo, hi = horizon.start_s, horizon.end_s
     span = f"the horizon [{lo}, {hi}] s"
     out: list[tuple[tuple[str | int, ...], str]] = []
+
+    def outside(w: TimeWindow, start_s: int = lo, end_s: int = hi) -> bool:
+        return w.end_s < start_s or w.start_s > end_s
+
     for i, v in enumerate(vehicles):
-        if v.shift is not None and v.shift.start_s < lo:
-            out.append(
-                (
-                    ("vehicles", i, "shift", "start_s"),
-                    f"the shift starts at {v.shift.start_s} s, before {span} starts; a shift "
-                    "must lie inside the horizon",
-                )
-            )
-        elif v.shift is not None and v.shift.end_s > hi:
-            out.append(
-                (
-                    ("vehicles", i, "shift", "end_s"),
-                    f"the shift ends at {v.shift.end_s} s, after {span} ends; a shift must "
-                    "lie inside the horizon",
-                )
-            )
-        if v.shift is not None:
-            hours = (
-                v.shift.start_s,
-                v.shift.end_s,
-                f"the shift [{v.shift.start_s}, {v.shift.end_s}] s",
-            )
-        else:
+        shift = v.shift
+        if shift is None:
             hours = (lo, hi, f"{span} (the vehicle has no shift)")
+        else:
+            hours = (shift.start_s, shift.end_s, f"the shift [{shift.start_s}, {shift.end_s}] s")
+            if shift.start_s < lo:
+                out.append(
+                    (
+                        ("vehicles", i, "shift", "start_s"),
+                        f"the shift starts at {shift.start_s} s, before {span} starts; a "
+                        "shift must lie inside the horizon",
+                    )
+                )
+            elif shift.end_s > hi:
+                out.append(
+                    (
+                        ("vehicles", i, "shift", "end_s"),
+                        f"the shift ends at {shift.end_s} s, after {span} ends; a shift must "
+                        "lie inside the horizon",
+                    )
+                )
         for j, brk in enumerate(v.breaks):
             w = brk.window
-            if w.end_s < hours[0] or w.start_s > hours[1]:
+            if outside(w, hours[0], hours[1]):
                 out.append(
                     (
                         ("vehicles", i, "breaks", j, "window"),
@@ -456,9 +457,6 @@ def horizon_problems(
                         "not be used",
                     )
                 )
-
-    def outside(w: TimeWindow) -> bool:
-        return w.end_s < lo or w.start_s > hi
 
     def windows(tws: Sequence[TimeWindow], at: tuple[str | int, ...], what: str) -> None:
         for j, w in enumerate(tws):

@@ -57,6 +57,8 @@ import numpy as np
 
 from solvers.allocation.problem import F64, I64, MICRO, Problem, ranges
 
+#: whether this process has made a HiGHS instance (its banner swallowed); also read by
+#: :func:`highs_used`, which decides whether a pyomo worker may be forked from it
 _banner_done = False
 
 #: a unit column this close to an integer is that integer (HiGHS' MIP feasibility tolerance)
