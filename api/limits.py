@@ -32,7 +32,8 @@ def check_order_count(settings: Settings, n: int, *, field: str, sync: bool) -> 
 
 def check_arrivals(settings: Settings, scenario: Scenario, *, field: str) -> None:
     """413 when the twin would play more orders than allowed: the listed ones plus those its
-    arrival process is expected to add over the horizon (surge factors above 1 included).
+    arrival process is expected to add over the horizon (surge factors above 1 included), or
+    when the process has more templates than ``max_orders``.
 
     A few bytes of ``hourly_rate`` and ``surges`` asked for hundreds of millions of orders
     per simulated day, which the job drew into memory until the machine ran out.
@@ -40,6 +41,12 @@ def check_arrivals(settings: Settings, scenario: Scenario, *, field: str) -> Non
     arrivals = scenario.arrivals
     if arrivals is None:
         return
+    if len(arrivals.templates) > settings.max_orders:  # compiled by the twin like orders
+        raise HTTPException(
+            413,
+            f"{field}.arrivals.templates: {len(arrivals.templates)} templates; at most "
+            f"{settings.max_orders} per request",
+        )
     expected = arrivals.expected_arrivals(scenario.horizon.start_s, scenario.horizon.end_s)
     n = len(scenario.orders)
     if n + expected > settings.max_orders:

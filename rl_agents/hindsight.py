@@ -273,15 +273,18 @@ def materialise_day(scenario: Scenario, *, seed: int) -> Scenario:
     extra: list[Order] = []
     for o in range(base, len(od)):
         t = math.ceil(od.created_s[o])
-        template = scenario.orders[od.template[o]]
+        template = scenario.arrival_templates[od.template[o]]
         update: dict[str, Any] = {
             "id": od.ids[o],
             "created_s": t,
             "time_windows": [TimeWindow(start_s=t, end_s=t + promise)],
         }
-        if template.pickup is not None:
+        if template.pickup is not None:  # its task id is <arrival id>:pickup, not the template's
             update["pickup"] = template.pickup.model_copy(
-                update={"time_windows": [TimeWindow(start_s=t, end_s=scenario.horizon.end_s)]}
+                update={
+                    "id": None,
+                    "time_windows": [TimeWindow(start_s=t, end_s=scenario.horizon.end_s)],
+                }
             )
         extra.append(template.model_copy(update=update))
     return scenario.model_copy(

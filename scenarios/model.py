@@ -139,6 +139,11 @@ class Order(StrictModel):
         return f"{self.id}:pickup"
 
 
+# ``ArrivalProcess.templates`` are orders: stochastic.py cannot import this module (it imports
+# stochastic.py), so the forward reference is resolved here, from this module's namespace.
+ArrivalProcess.model_rebuild()
+
+
 class FulfilmentNode(StrictModel):
     """A DC, store or dark store that can pick, pack and hand over parcels."""
 
@@ -311,6 +316,7 @@ class Scenario(StrictModel):
         _check_pickup_ids(self.orders)
         if self.arrivals is not None:
             _check_arrival_ids(self.orders)
+            _check_unique(self.arrivals.templates, "arrivals.templates")
             span = self.horizon.end_s - self.horizon.start_s
             if span > MAX_ARRIVALS_HORIZON_S:
                 raise FieldError(
@@ -337,18 +343,16 @@ class Scenario(StrictModel):
                 for sku in node.inventory:
                     if sku not in known_skus:
                         raise FieldError(("nodes", i, "inventory", sku), f"unknown SKU {sku!r}")
-        for i, order in enumerate(self.orders):
+        for at, order in self._iter_orders():
             if order.demand and len(order.demand) != dims:
                 raise FieldError(
-                    ("orders", i, "demand"),
+                    (*at, "demand"),
                     f"has {len(order.demand)} values but capacity_dims has {dims}",
                 )
             if known_skus:
                 for j, line in enumerate(order.lines):
                     if line.sku not in known_skus:
-                        raise FieldError(
-                            ("orders", i, "lines", j, "sku"), f"unknown SKU {line.sku!r}"
-                        )
+                        raise FieldError((*at, "lines", j, "sku"), f"unknown SKU {line.sku!r}")
         for i, vehicle in enumerate(self.vehicles):
             if vehicle.capacity and len(vehicle.capacity) != dims:
                 raise FieldError(
@@ -361,14 +365,29 @@ class Scenario(StrictModel):
                 raise FieldError(path, problem)
         return self
 
+    @property
+    def arrival_templates(self) -> list[Order]:
+        """The orders the twin draws arrivals from: ``arrivals.templates``, else the orders."""
+        if self.arrivals is not None and self.arrivals.templates:
+            return self.arrivals.templates
+        return self.orders
+
+    def _iter_orders(self) -> Iterator[tuple[tuple[str | int, ...], Order]]:
+        """The listed orders, then the arrival templates, each with its field path."""
+        for i, order in enumerate(self.orders):
+            yield ("orders", i), order
+        if self.arrivals is not None:
+            for i, order in enumerate(self.arrivals.templates):
+                yield ("arrivals", "templates", i), order
+
     def iter_locations(self) -> Iterator[tuple[tuple[str | int, ...], Location]]:
-        """Every location in the scenario with its field path."""
+        """Every location in the scenario with its field path (arrival templates' too)."""
         for i, node in enumerate(self.nodes):
             yield ("nodes", i, "location"), node.location
-        for i, order in enumerate(self.orders):
-            yield ("orders", i, "location"), order.location
+        for at, order in self._iter_orders():
+            yield (*at, "location"), order.location
             if order.pickup is not None:
-                yield ("orders", i, "pickup", "location"), order.pickup.location
+                yield (*at, "pickup", "location"), order.pickup.location
         for i, vehicle in enumerate(self.vehicles):
             yield ("vehicles", i, "start_location"), vehicle.start_location
             if vehicle.end_location is not None:

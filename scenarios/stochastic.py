@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
 from scenarios.geo import Id, NonNegInt, StrictModel, TimeWindow
+
+if TYPE_CHECKING:  # resolved by scenarios.model (ArrivalProcess.model_rebuild after Order)
+    from scenarios.model import Order
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -125,15 +128,22 @@ def lognormal_sigma_mu(cv: float) -> tuple[float, float]:
 class ArrivalProcess(StrictModel):
     """Orders arriving during the day on top of the listed ones (Poisson, rate per hour of day).
 
-    The listed orders are released at their ``created_s``; these extra orders are drawn like
-    the listed ones (location, lines, window length sampled from them) unless the twin is
-    given another template.
+    The listed orders are released at their ``created_s``. Each extra order copies a template
+    drawn at random (its location, lines, demand, service time, skills, penalty and pickup)
+    and is due within ``promise_s`` of its arrival. The templates are ``templates`` when
+    given (orders never released themselves: a day whose orders all arrive stochastically
+    lists none), else the listed orders.
     """
 
     hourly_rate: Annotated[list[NonNegFloat], Field(min_length=24, max_length=24)]
     promise_s: NonNegInt = 7200
     surges: list[DemandSurge] = Field(
         default_factory=list, description="rate multipliers over absolute time windows"
+    )
+    templates: list[Order] = Field(
+        default_factory=list,
+        description="orders the arrivals are drawn from, never released themselves (their "
+        "created_s and time_windows are not used); empty = the listed orders",
     )
 
     def expected_arrivals(self, start_s: int, end_s: int) -> float:

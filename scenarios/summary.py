@@ -27,6 +27,8 @@ def summarize(scenario: Scenario) -> dict[str, dict[str, Any]]:
     }
     if s.arrivals is not None:
         counts["expected_arrivals_per_day"] = round(sum(s.arrivals.hourly_rate), 1)
+        if s.arrivals.templates:
+            counts["arrival_templates"] = len(s.arrivals.templates)
 
     time: dict[str, Any] = {
         "horizon_s": [s.horizon.start_s, s.horizon.end_s],

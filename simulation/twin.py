@@ -531,27 +531,31 @@ class DispatchSimulator:
             self.env.process(self._ticks(float(p.tick_s)))
 
     def _day_orders(self, seed: int) -> OrderData:
-        """The scenario's orders followed by the day's Poisson arrivals (drawn from ``seed``)."""
+        """The scenario's orders followed by the day's Poisson arrivals (drawn from ``seed``;
+        the ``template`` of an arrival indexes ``Scenario.arrival_templates``)."""
         w = self.world
         base = w.orders
         arrivals = w.scenario.arrivals
         if arrivals is None:
             return base
-        if len(base) == 0:
+        source = w.arrival_templates  # arrivals.templates, else the listed orders
+        if len(source) == 0:
             raise InputError(
-                "arrivals", "new orders are drawn like existing ones: add at least one order"
+                "arrivals",
+                "new orders are drawn like existing ones: add at least one order (or "
+                "arrivals.templates)",
             )
         day = draw_day_arrivals(
             arrivals,
             seed=seed,
             start_s=w.horizon_start_s,
             end_s=w.horizon_end_s,
-            num_templates=len(base),
+            num_templates=len(source),
         )
         times, templates = day.times, day.templates
         if not times:
             return base
-        rows = base.subset(templates)
+        rows = source.subset(templates)
         promise = float(arrivals.promise_s)
         pickup_start = [t if rows.pickup_location[k] >= 0 else 0.0 for k, t in enumerate(times)]
         extra = OrderData(

@@ -12,6 +12,7 @@ vehicles (couriers) ``0..num_vehicles-1``; base orders ``0..num_orders-1`` in sc
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ from numpy.typing import NDArray
 
 from scenarios.errors import InputError
 from scenarios.geo import Location
-from scenarios.model import Scenario
+from scenarios.model import Order, Scenario
 from scenarios.travel import TravelModel
 
 INF = math.inf
@@ -142,6 +143,9 @@ class World:
     fixed_cost_cents: list[float]
     vehicle_skills: list[frozenset[str]]
     orders: OrderData
+    #: what the day's arrivals are drawn from (``Scenario.arrival_templates``): ``orders``
+    #: itself, or the table of ``arrivals.templates``
+    arrival_templates: OrderData
     order_index: dict[str, int]
     horizon_start_s: float
     horizon_end_s: float
@@ -206,7 +210,10 @@ def compile_world(scenario: Scenario, *, travel_tables: bool = True) -> World:
     for vehicle in scenario.vehicles:
         add(vehicle.start_location)
         add(vehicle.end)
-    for order in scenario.orders:
+    templates = scenario.arrival_templates
+    for order in (
+        scenario.orders if templates is scenario.orders else [*scenario.orders, *templates]
+    ):
         add(order.location)
         if order.pickup is not None:
             add(order.pickup.location)
@@ -256,7 +263,10 @@ def compile_world(scenario: Scenario, *, travel_tables: bool = True) -> World:
     for v, vehicle in enumerate(vehicles):
         if vehicle.capacity:
             capacity[v, :] = vehicle.capacity
-    orders = _orders(scenario, loc_of, sku_index)
+    orders = _orders(scenario, scenario.orders, loc_of, sku_index)
+    arrival_templates = (
+        orders if templates is scenario.orders else _orders(scenario, templates, loc_of, sku_index)
+    )
     return World(
         scenario=scenario,
         locations=locations,
@@ -282,6 +292,7 @@ def compile_world(scenario: Scenario, *, travel_tables: bool = True) -> World:
         fixed_cost_cents=[float(v.fixed_cost_cents) for v in vehicles],
         vehicle_skills=[frozenset(v.skills) for v in vehicles],
         orders=orders,
+        arrival_templates=arrival_templates,
         order_index={o.id: i for i, o in enumerate(scenario.orders)},
         horizon_start_s=horizon_start,
         horizon_end_s=horizon_end,
@@ -394,14 +405,24 @@ def _sku_index(scenario: Scenario) -> dict[str, int]:
     for order in scenario.orders:
         for line in order.lines:
             index.setdefault(line.sku, len(index))
+    if scenario.arrival_templates is not scenario.orders:
+        for order in scenario.arrival_templates:
+            for line in order.lines:
+                index.setdefault(line.sku, len(index))
     return index
 
 
-def _orders(scenario: Scenario, loc_of: dict[Location, int], sku_pos: dict[str, int]) -> OrderData:
+def _orders(
+    scenario: Scenario,
+    orders: Sequence[Order],
+    loc_of: dict[Location, int],
+    sku_pos: dict[str, int],
+) -> OrderData:
+    """The table of ``orders`` (the scenario's, or its arrival templates)."""
     dims = scenario.capacity_dims
     unserved = float(scenario.costs.unserved_cents)
     cols: dict[str, list[object]] = {name: [] for name in OrderData.__dataclass_fields__}
-    for i, order in enumerate(scenario.orders):
+    for i, order in enumerate(orders):
         windows = tuple((float(w.start_s), float(w.end_s)) for w in order.time_windows)
         cols["ids"].append(order.id)
         cols["location"].append(loc_of[order.location])

@@ -72,7 +72,7 @@ def test_simulate_names_the_scenario_not_the_plans(tmp_path: Path) -> None:
     line = _error_line([*args, "--plan", str(plan), "--policy", "insertion"])
     assert line == (
         f"error: {scenario}: arrivals: new orders are drawn like existing ones: "
-        "add at least one order"
+        "add at least one order (or arrivals.templates)"
     )
 
 

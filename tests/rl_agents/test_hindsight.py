@@ -35,6 +35,36 @@ def test_materialised_day_is_the_same_day(tiny: Scenario) -> None:
         assert offline["cost_cents"] == pytest.approx(online["cost_cents"], abs=50.0)
 
 
+@pytest.mark.parametrize("listed", [False, True])
+def test_a_materialised_day_copies_the_arrival_templates(listed: bool) -> None:
+    """Arrivals are written out as copies of their templates (``arrivals.templates``, else the
+    listed orders); a template's own pickup id is not copied (every arrival drawn from it had
+    the same pickup id: the materialised day was invalid)."""
+    from tests.simulation.conftest import line_scenario
+
+    line = line_scenario()
+    template = {
+        "id": "t",
+        "location": {"x": 100, "y": 0},
+        "pickup": {"id": "P", "location": {"x": 10, "y": 0}},
+    }
+    process = {"hourly_rate": [20.0] * 24, "templates": [] if listed else [template]}
+    scenario = Scenario.model_validate(
+        {**line.model_dump(), "orders": [template] if listed else [], "arrivals": process}
+    )
+    day = materialise_day(scenario, seed=1)
+    arrivals = day.orders[len(scenario.orders) :]
+    assert len(arrivals) > 3 and all(o.id.startswith("arrival-") for o in arrivals)
+    assert {(o.location.x, o.pickup.location.x if o.pickup else None) for o in arrivals} == {
+        (100.0, 10.0)
+    }
+    assert [o.pickup_id for o in arrivals] == [f"{o.id}:pickup" for o in arrivals]
+    Scenario.model_validate(day.model_dump())  # a valid day: no task id twice
+    online = simulate(scenario, None, "insertion", seed=1).metrics
+    offline = simulate(day, None, "insertion", seed=1).metrics
+    assert offline["orders_total"] == online["orders_total"] == len(day.orders)
+
+
 def test_routing_problem_has_every_order_with_node_hours(tiny: Scenario) -> None:
     day = materialise_day(tiny, seed=2)
     problem, allocation = day_routing_problem(day, pricing="shift")

@@ -403,6 +403,84 @@ def test_more_bad_inputs(data: dict[str, Any], field: str, reason: str) -> None:
     assert reason in err.reason
 
 
+def _window(start_s: int, end_s: int) -> dict[str, int]:
+    return {"start_s": start_s, "end_s": end_s}
+
+
+def _templates(*templates: dict[str, Any], **scenario: Any) -> dict[str, Any]:
+    """An arrivals-only day: no listed orders, the arrivals drawn from ``templates``."""
+    return {"arrivals": {"hourly_rate": [1.0] * 24, "templates": list(templates)}, **scenario}
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "reason"),
+    [
+        (_templates(_order(), _order()), "arrivals.templates.1.id", "duplicate id 'o1'"),
+        (
+            _templates(_order(lines=[{"sku": "b", "quantity": 1}]), skus=[{"id": "a"}]),
+            "arrivals.templates.0.lines.0.sku",
+            "unknown SKU 'b'",
+        ),
+        (
+            _templates(_order(demand=[1, 2])),
+            "arrivals.templates.0.demand",
+            "has 2 values but capacity_dims has 1",
+        ),
+        (
+            _templates(
+                _order(location={"index": 0}),
+                _order(id="o2", location={"index": 5}),
+                travel={"kind": "matrix", "duration_s": [[0]]},
+            ),
+            "arrivals.templates.1.location",
+            "index 5 is outside the 1 x 1 matrix",
+        ),
+        (
+            _templates(
+                _order(pickup={"location": {"x": 1, "y": 1}, "time_windows": [_window(9, 1)]})
+            ),
+            "arrivals.templates.0.pickup.time_windows.0.end_s",
+            "before it starts",
+        ),
+        (
+            _templates(_order(time_windows=[_window(10, 20), _window(15, 30)])),
+            "arrivals.templates.0.time_windows.1",
+            "windows must be sorted and disjoint",
+        ),
+    ],
+)
+def test_arrival_templates_are_validated_like_orders(
+    data: dict[str, Any], field: str, reason: str
+) -> None:
+    err = _error(data)
+    assert err.field == field, (err.field, err.reason)
+    assert reason in err.reason
+
+
+def test_an_arrivals_only_day_is_a_plain_file() -> None:
+    """Its one order was listed with created_s past the horizon: refused in a file since the
+    horizon is checked. A template is never released, so its times are not checked."""
+    late = _order(created_s=10**6, time_windows=[{"start_s": 10**6, "end_s": 10**6 + 60}])
+    text = json.dumps(_templates(late, horizon={"start_s": 0, "end_s": 86_400}))
+    day = from_json(Scenario, text, saved=True)
+    assert day.orders == [] and day.arrivals is not None
+    assert [t.id for t in day.arrivals.templates] == ["o1"]
+    assert day.arrival_templates == day.arrivals.templates
+    assert not day.source.notes  # nothing corrected or kept
+    assert from_json(Scenario, to_json(day)) == day
+    # listed, the same order is still refused
+    err = _error({"arrivals": {"hourly_rate": [1.0] * 24}, "orders": [late]})
+    assert err.field == "orders.0.created_s"
+
+
+def test_a_scenario_without_templates_is_written_as_before() -> None:
+    """No templates: the listed orders are the templates, and the JSON has no new key."""
+    data = {"arrivals": {"hourly_rate": [1.0] * 24}, "orders": [_order()]}
+    scenario = from_json(Scenario, json.dumps(data))
+    assert scenario.arrival_templates is scenario.orders
+    assert "templates" not in to_json(scenario)
+
+
 @pytest.mark.parametrize(
     "order_id", ["arrival-000000", "arrival-1", "arrival-0000001", "arrival-000001~0", "arrival-x"]
 )

@@ -373,26 +373,18 @@ def test_compared_plans_write_strict_json_when_a_kpi_is_undefined(tmp_path: Path
     assert payload["paired_differences"]["b"]["cost_cents"]["n"] == 2
 
 
-def test_simulate_says_over_how_many_days_an_on_time_rate_is(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_simulate_says_over_how_many_days_an_on_time_rate_is(tmp_path: Path) -> None:
     """Two of six days have no order due: the on-time interval is over n=4, and says so."""
-    import scenarios.io
-    from scenarios.saved import read_saved
     from scenarios.stochastic import ArrivalProcess
 
     from .conftest import line_scenario
 
     line = line_scenario()
-    late = line.orders[0].model_copy(update={"created_s": 10**6})  # never released: a template
-    scenario = line.model_copy(
-        update={"orders": [late], "arrivals": ArrivalProcess(hourly_rate=[0.6] * 24)}
-    )
+    # every order of the day arrives stochastically, drawn from the one template
+    arrivals = ArrivalProcess(hourly_rate=[0.6] * 24, templates=line.orders[:1])
+    scenario = Scenario.model_validate({**line.model_dump(), "orders": [], "arrivals": arrivals})
     path = tmp_path / "sparse.json"
-    path.write_text(scenario.model_dump_json())
-    # an order created after the horizon is refused in a file; as a stored scenario keeps it
-    stored, _ = read_saved(Scenario, json.loads(path.read_text()))
-    monkeypatch.setattr(scenarios.io, "load_scenario", lambda *a, **k: stored)
+    write_json(scenario, path)  # a plain file, read as any other
     args = ["simulate", str(path), "--policy", "insertion", "--replications", "6", "--seed", "1"]
     result = runner.invoke(app, [*args, "--executor", "serial", "--out", str(tmp_path / "k.json")])
     assert result.exit_code == 0, result.output

@@ -245,10 +245,9 @@ def test_the_plan_comparison_table_says_over_how_many_days_an_interval_is() -> N
     from .conftest import line_scenario
 
     line = line_scenario()
-    late = line.orders[0].model_copy(update={"created_s": 10**6})  # never released: a template
-    scenario = line.model_copy(
-        update={"orders": [late], "arrivals": ArrivalProcess(hourly_rate=[0.6] * 24)}
-    )
+    # every order of the day arrives stochastically, drawn from the one template
+    arrivals = ArrivalProcess(hourly_rate=[0.6] * 24, templates=line.orders[:1])
+    scenario = Scenario.model_validate({**line.model_dump(), "orders": [], "arrivals": arrivals})
     cmp = compare(scenario, {"a": None, "b": None}, policy="insertion", replications=6, seed=1)
     assert cmp.diffs["b"]["on_time_rate"].n == 4
     table = cmp.markdown(("cost_cents", "on_time_rate"))
