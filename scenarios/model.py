@@ -288,13 +288,7 @@ class Scenario(StrictModel):
         payloads and plans read back from the database) is kept as saved, with a note and a
         warning per field: its jobs stay readable and re-run as they ran.
         """
-        problems = horizon_problems(
-            self.horizon,
-            self.vehicles,
-            self.orders,
-            stochastic=self.stochastic,
-            arrivals=self.arrivals,
-        )
+        problems = self.times_outside_horizon()
         if not problems:
             return self
         if not is_stored(info):
@@ -307,6 +301,16 @@ class Scenario(StrictModel):
             )
             self._note_saved(info, note)
         return self
+
+    def times_outside_horizon(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """The scenario's times that do not fit its horizon (see :func:`horizon_problems`)."""
+        return horizon_problems(
+            self.horizon,
+            self.vehicles,
+            self.orders,
+            stochastic=self.stochastic,
+            arrivals=self.arrivals,
+        )
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:

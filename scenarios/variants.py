@@ -44,7 +44,10 @@ Modifiers:
 
 A modifier's ``window`` lying entirely outside the horizon is refused (it would have no
 effect), naming ``variants.{i}.modifiers.{k}.window``; a ``demand`` window before the
-horizon start still copies or drops the orders created then (and adds no surge).
+horizon start still copies or drops the orders created then (and adds no surge). A base
+read as stored data (:mod:`scenarios.saved`) may hold times outside its horizon: its variants
+keep those they inherit, and are refused for any they bring themselves (a ``stochastic``
+modifier's outage, ...), naming ``variants.{i}.modifiers``.
 """
 
 from __future__ import annotations
@@ -57,10 +60,16 @@ import numpy as np
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from scenarios.errors import InputError, input_error_from_validation, register_tagged_union
+from scenarios.errors import (
+    InputError,
+    field_path,
+    input_error_from_validation,
+    register_tagged_union,
+)
 from scenarios.geo import Id, NonNegInt, StrictModel, TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import Plan
+from scenarios.saved import saved_context
 from scenarios.stochastic import DemandSurge, NodeOutage, Slowdown, StochasticParams
 
 Factor = Annotated[float, Field(ge=0.0, le=100.0)]
@@ -274,8 +283,13 @@ def apply_variant(
     for k, mod in enumerate(variant.modifiers):
         where = f"variants.{index}.modifiers.{k}"
         _apply(data, mod, rng, where, source, max_orders)
+    # A base read as stored data may keep times outside its horizon (scenarios.saved): the
+    # variant keeps those it inherits, as stored, and is refused for any it brings itself.
+    inherited = {_problem_key(*p) for p in scenario.times_outside_horizon()}
     try:
-        return Scenario.model_validate(data)
+        result = Scenario.model_validate(
+            data, context=saved_context(stored=True) if inherited else None
+        )
     except ValidationError as err:
         e = input_error_from_validation(err)
         raise InputError(
@@ -283,6 +297,21 @@ def apply_variant(
             f"the modified scenario is invalid: {e.field}: {e.reason}",
             source=source,
         ) from None
+    for path, reason in result.times_outside_horizon() if inherited else []:
+        if _problem_key(path, reason) not in inherited:
+            raise InputError(
+                f"variants.{index}.modifiers",
+                f"the modified scenario is invalid: {field_path(path)}: {reason}",
+                source=source,
+            )
+    return result
+
+
+def _problem_key(path: tuple[str | int, ...], reason: str) -> tuple[tuple[str, ...], str]:
+    """A time outside the horizon without the list positions in its path (a variant that
+    drops orders or vehicles moves the ones it keeps): the field and the reason, which names
+    the times."""
+    return tuple(p for p in path if isinstance(p, str)), reason
 
 
 def _shifted_windows(

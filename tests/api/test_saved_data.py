@@ -280,3 +280,32 @@ def test_a_plan_stored_with_a_shift_past_the_horizon_can_be_reoptimised_new_orde
     assert answer.status_code == 200, answer.text
     [note] = answer.json()["notes"]
     assert note.startswith(f"stored plan {plan_id}: vehicles.0.shift.end_s: the shift ends")
+
+
+def test_a_whatif_job_stored_with_a_shift_past_the_horizon_still_runs(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """Each variant was validated as new input: the job failed on the stored base's shift."""
+    from api.examples import WHATIF_EXAMPLE
+
+    body = copy.deepcopy(WHATIF_EXAMPLE["small"]["value"])
+    body["scenario"] = _shift_past_the_horizon(body["scenario"])
+    body["replications"] = 2
+    ctx = app_of(client).state.ctx
+    with ctx.sessions() as session:  # a queued row as the older version wrote it
+        job_id = ctx.jobs.submit(
+            session,
+            kind="whatif",
+            payload=body,
+            key_id=None,
+            seed=1,
+            input_hash="",
+            timeout_s=60,
+        ).id
+    job = wait_for(
+        lambda: client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json(),
+        lambda j: j["status"] in FINISHED,
+        timeout_s=60,
+    )
+    assert job["status"] == "done", job
+    assert job["result"]["variants"] == ["base", "short-staffed", "slow"]

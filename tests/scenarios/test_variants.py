@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scenarios import InputError, Scenario
 from scenarios.generate import CityParams, generate_city
 from scenarios.io import write_json
+from scenarios.saved import read_saved
 from scenarios.variants import Variant, apply_variant, read_variants
 
 
@@ -354,3 +355,65 @@ def test_the_values_of_a_stochastic_modifier_are_kept_as_given_and_so_is_their_s
     for _ in range(5000):  # no recursion: a deep value cannot overflow the walk
         deep = [deep]
     assert StochasticModifier.model_validate({"values": {"a": deep}})
+
+
+def _stored_with_times_past_the_horizon() -> Scenario:
+    """As an older version stored it: a shift past the horizon, an order created after it."""
+    data = {
+        "horizon": {"start_s": 0, "end_s": 3600},
+        "nodes": [{"id": "n1", "location": {"x": 0, "y": 0}}],
+        "orders": [
+            {"id": "o1", "location": {"x": 100, "y": 0}, "created_s": 600},
+            {"id": "late", "location": {"x": 200, "y": 0}, "created_s": 5000},
+        ],
+        "vehicles": [
+            {"id": "v1", "start_location": {"x": 0, "y": 0}},
+            {
+                "id": "v2",
+                "start_location": {"x": 0, "y": 0},
+                "shift": {"start_s": 0, "end_s": 7200},
+            },
+        ],
+    }
+    scenario, notes = read_saved(Scenario, data)
+    assert [n.split(":")[0] for n in notes] == ["vehicles.1.shift.end_s", "orders.1.created_s"]
+    return scenario
+
+
+def test_a_variant_of_stored_data_keeps_the_times_it_inherits() -> None:
+    """apply_variant validated its result as new input: a what-if of a stored job was refused
+    for the stored base's own times (the variant changed none of them)."""
+    stored = _stored_with_times_past_the_horizon()
+    variant = _apply(
+        stored,
+        {"kind": "fleet", "vehicle_ids": ["v1"]},  # v2, with the stored shift, moves to 0
+        {"kind": "demand", "factor": 2.0},  # a copy of every order: "late" too, as stored
+        {"kind": "travel_slowdown", "factor": 1.5, "window": {"start_s": 0, "end_s": 1800}},
+        {"kind": "node_closed", "node_id": "n1", "window": {"start_s": 600, "end_s": 4000}},
+    )
+    assert [v.id for v in variant.vehicles] == ["v2"]
+    assert variant.vehicles[0].shift is not None and variant.vehicles[0].shift.end_s == 7200
+    assert sorted(o.created_s for o in variant.orders if o.id.startswith("late")) == [5000, 5000]
+    assert "vehicles.0.shift.end_s: the shift ends at 7200 s" in (variant.source.notes or "")
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_a_variant_is_refused_for_the_times_outside_the_horizon_it_brings(stored: bool) -> None:
+    """Whatever the base (stored or new input), the variant's own times are checked."""
+    base = _stored_with_times_past_the_horizon()
+    if not stored:  # the same scenario as new input would give it: times inside the horizon
+        data = base.model_dump(mode="json")
+        data["orders"].pop(), data["vehicles"][1].pop("shift")
+        data["source"]["notes"] = None
+        base = Scenario.model_validate(data)
+    outage = {"node_id": "n1", "window": {"start_s": 4000, "end_s": 5000}}
+    with pytest.raises(InputError) as info:
+        _apply(base, {"kind": "stochastic", "values": {"node_outages": [outage]}})
+    assert info.value.field == "variants.0.modifiers"
+    assert info.value.reason.startswith(
+        "the modified scenario is invalid: stochastic.node_outages.0.window: the window "
+        "[4000, 5000] s lies entirely outside the horizon [0, 3600] s"
+    ), info.value.reason
+    with pytest.raises(InputError) as info:  # a modifier's own window, named as before
+        _apply(base, {"kind": "travel_slowdown", "factor": 2.0, "window": outage["window"]})
+    assert info.value.field == "variants.0.modifiers.0.window"
