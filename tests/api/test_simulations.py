@@ -406,3 +406,29 @@ def test_arrivals_past_max_orders_are_413_naming_them(
     message = answer.json()["message"]
     assert message.startswith(f"{field}: ") and "at most 1000 orders per request" in message
     assert client.get("/v1/jobs").json()["count"] == 0
+
+
+def test_an_arrivals_only_day_simulates_and_its_templates_are_capped(
+    settings: Settings, make_client: Any
+) -> None:
+    """Every order drawn from ``arrivals.templates`` (none listed): the job plays the arrivals;
+    templates beyond ``max_orders`` are a 413 naming them, before anything is queued."""
+    capped = Settings(**{**settings.model_dump(), "max_orders": 100, "auth_enabled": False})
+    client = make_client(capped)
+    body = _example(SIMULATION_EXAMPLE)
+    scenario = body["scenario"]
+    template = scenario["orders"][0]
+    scenario["arrivals"] = {"hourly_rate": [2.0] * 24, "templates": [template]}
+    scenario["orders"] = []
+    body["replications"] = 3
+    result = _result(client, client.post("/v1/simulations", json=body), {})
+    kpis = result["kpis"]
+    assert kpis["per_order_on_time"] == {}  # no listed order
+    assert kpis["on_time_rate"]["n"] == 3  # but orders arrived and were due every day
+    scenario["arrivals"]["templates"] = [{**template, "id": f"t{k}"} for k in range(101)]
+    answer = client.post("/v1/simulations", json=body)
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["message"] == (
+        "scenario.arrivals.templates: 101 templates; at most 100 per request"
+    )
+    assert client.get("/v1/jobs").json()["count"] == 1
