@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import logging
 import os
+import pickle
 import sys
 import threading
 import time
@@ -36,6 +38,7 @@ from solvers.allocation.helper_process import HelperProcess
 from solvers.allocation.params import AllocationParams
 from solvers.allocation.problem import Problem
 from solvers.allocation.pyomo_model import PyomoOutcome
+from solvers.allocation.request import AllocationRequest
 
 log = logging.getLogger(__name__)
 
@@ -133,29 +136,40 @@ class PyomoWorker:
         """Solve in the worker: HiGHS stops by ``end_at`` and the worker is killed at
         ``kill_at`` (both ``time.perf_counter()``) if it has not answered by then.
 
-        ``meanwhile`` is called here once the problem is sent (while the worker builds the
-        model), with a check to ask as it goes: True once the worker's answer (or its end)
-        can be read or ``kill_at`` has come, when it should return (the answer is read only
-        after it). On any exit but an answer (a Ctrl-C included) the worker is killed: it
-        is never left running an old solve.
+        ``meanwhile`` is called here at once, while the problem is sent and the worker
+        builds the model, with a check to ask as it goes: True once the worker's answer (or
+        its end) can be read, when it should return (the answer is read only after it). The
+        worker is killed at ``kill_at`` even while ``meanwhile`` runs on (the check then
+        stays False: its answer is the timeout's). On any exit but an answer (a Ctrl-C
+        included) the worker is killed: it is never left running an old solve.
         """
         t0 = time.perf_counter()
         # the worker's clock: time.monotonic() is the same clock in every process
         end_mono = time.monotonic() + (end_at - t0)
+        courier: _Courier | None = None
         answered = False
         try:
-            if not self.helper.send(("solve", prob, params, end_mono)):
-                return WorkerAnswer(None, self._ended("before it got the problem"), 0.0)
+            # pickled here, not in the courier's thread (the fallback computes the problem's
+            # cached arrays meanwhile); written to the pipe by the courier, as the worker reads
+            data = pickle.dumps(
+                ("solve", _arrays_only(prob), params, end_mono), protocol=pickle.HIGHEST_PROTOCOL
+            )
+            courier = _Courier(self, data, kill_at)
+            courier.start()
             if meanwhile is not None:
-                meanwhile(lambda: time.perf_counter() >= kill_at or self.helper.readable(0.0))
-            while not self.helper.readable(min(max(kill_at - time.perf_counter(), 0.0), _POLL_S)):
-                if time.perf_counter() >= kill_at:
-                    waited = time.perf_counter() - t0
-                    return WorkerAnswer(None, "timeout", waited)
+                meanwhile(courier.answer_readable)
+            while not courier.answer_readable(
+                min(max(kill_at - time.perf_counter(), 0.0), _POLL_S)
+            ):
+                if courier.killed or (time.perf_counter() >= kill_at and courier.kill()):
+                    return WorkerAnswer(None, "timeout", time.perf_counter() - t0)
+            if not courier.claim():  # killed at kill_at as the answer came
+                return WorkerAnswer(None, "timeout", time.perf_counter() - t0)
             message = self.helper.receive()
             waited = time.perf_counter() - t0
             if message is None:
-                return WorkerAnswer(None, self._ended("without an answer"), waited)
+                when = "without an answer" if courier.sent(1.0) else "before it got the problem"
+                return WorkerAnswer(None, self._ended(when), waited)
             if message[0] == "done":
                 answered = True
                 outcome: PyomoOutcome = message[1]
@@ -163,6 +177,8 @@ class PyomoWorker:
             answered = True  # it is fine: the solve raised, the worker goes on
             return WorkerAnswer(None, f"the solve raised {message[1]}", waited)
         finally:
+            if courier is not None:
+                courier.stop()
             if not answered:
                 self.kill()
 
@@ -196,6 +212,89 @@ class PyomoWorker:
         self.helper.end(1.0, 1.0)
         with contextlib.suppress(OSError):
             self.helper.close_output()
+
+
+def _arrays_only(prob: Problem) -> Problem:
+    """``prob`` without its request (the worker's model reads only the arrays): pickling
+    the request's objects took half of the problem's pickle (56 of 108 ms at 2,000
+    literature orders), before the fallback could start, and its unpickling delayed the
+    worker's model build."""
+    bare = copy.copy(prob)
+    bare.request = AllocationRequest.model_construct()
+    return bare
+
+
+class _Courier:
+    """A solve's problem written to its worker from a thread, and the worker's kill at
+    ``kill_at`` unless its answer was claimed first.
+
+    The write waits for the worker to read (and unpickle) the problem: 0.12-0.29 s at
+    1,000-2,000 literature orders, which the fallback waited for before it started, so
+    that its answers came up to 0.34 s past a 1 s limit. The worker writes nothing before
+    it has read the whole problem (then its answer, or its end), so the write cannot wait
+    for the caller's read: no deadlock. A worker killed during the write ends it (a
+    broken pipe).
+    """
+
+    def __init__(self, worker: PyomoWorker, data: bytes, kill_at: float) -> None:
+        self.worker = worker
+        self.kill_at = kill_at
+        #: whether the worker was killed at ``kill_at`` (its answer, if any, is not read)
+        self.killed = False
+        self._data = data
+        self._claimed = False
+        self._lock = threading.Lock()
+        self._done = threading.Event()  # the solve is over: no kill
+        self._sent = threading.Event()  # the write is over
+        self._sent_ok = False
+        self._thread = threading.Thread(target=self._run, name="pyomo-worker-send", daemon=True)
+
+    def start(self) -> None:
+        """Start writing the problem (returns at once)."""
+        self._thread.start()
+
+    def _run(self) -> None:
+        """Write the problem, then kill the worker at ``kill_at`` unless the solve is over."""
+        self._sent_ok = self.worker.helper.send(self._data)
+        self._data = b""
+        self._sent.set()
+        if not self._sent_ok:
+            return  # the worker is gone: the caller reads its end
+        while not self._done.wait(max(self.kill_at - time.perf_counter(), 0.0)):
+            if time.perf_counter() >= self.kill_at:
+                self.kill()
+                return
+
+    def sent(self, wait_s: float) -> bool:
+        """Whether the whole problem was written (waiting up to ``wait_s`` for the write)."""
+        return self._sent.wait(wait_s) and self._sent_ok
+
+    def answer_readable(self, wait_s: float = 0.0) -> bool:
+        """Whether the worker's answer (or its end) can be read within ``wait_s`` seconds;
+        False once it was killed at ``kill_at``."""
+        if self.killed:
+            return False
+        return self.worker.helper.readable(wait_s) and not self.killed
+
+    def kill(self) -> bool:
+        """Kill the worker at ``kill_at`` unless its answer was claimed or can be read (it
+        came in time: the caller reads it): whether it was killed."""
+        with self._lock:
+            if not (self._claimed or self.killed or self.worker.helper.readable(0.0)):
+                self.killed = True
+                with contextlib.suppress(OSError):
+                    self.worker.helper.proc.kill()  # reaped by the caller (PyomoWorker.kill)
+            return self.killed
+
+    def claim(self) -> bool:
+        """Claim the worker's answer before reading it: False if it was killed already."""
+        with self._lock:
+            self._claimed = not self.killed
+            return self._claimed
+
+    def stop(self) -> None:
+        """The solve is over: no kill at ``kill_at`` (the caller kills what it must)."""
+        self._done.set()
 
 
 _lock = threading.Lock()

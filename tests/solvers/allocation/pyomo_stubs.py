@@ -2,7 +2,8 @@
 
 They skip Pyomo's import (ready at once) and stand for a solve that never ends in time, a
 worker that crashes on its solve, one that answers with a poor incumbent, one whose
-Pyomo import fails, and one whose interpreter would take seconds to exit.
+Pyomo import fails, one whose interpreter would take seconds to exit, and one that never
+reads its problem (its parent's write of it waits for ever).
 """
 
 from __future__ import annotations
@@ -69,3 +70,15 @@ def slow_exit_main() -> None:
 
     atexit.register(time.sleep, 5.0)
     serve(_no_import, _sleep)
+
+
+def deaf_main() -> None:
+    """A worker that says it is ready, then never reads its input (a problem larger than
+    the pipe's buffer is never written in full)."""
+    from solvers.allocation.helper_process import Channel
+    from solvers.allocation.pyomo_worker import _watch_parent
+
+    channel = Channel()
+    _watch_parent(os.getppid())
+    channel.send(("ready", 0.0))
+    time.sleep(600)

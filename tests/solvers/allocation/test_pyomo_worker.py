@@ -15,6 +15,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any, cast
 
 import numpy as np
@@ -509,3 +510,148 @@ def test_end_workers_kills_a_worker_busy_in_a_solve(
     assert pyomo_fallback([note]) == "myopic"
     time.sleep(0.2)
     assert not pyomo_worker.worker_started() and not pyomo_worker._busy
+
+
+def _ended(worker: pyomo_worker.PyomoWorker, wait_s: float) -> bool:
+    """Whether ``worker``'s process ended within ``wait_s`` seconds (reaped here: a killed
+    process stays a zombie until then)."""
+    end = time.perf_counter() + wait_s
+    while worker.helper.proc.poll() is None:
+        if time.perf_counter() >= end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_the_fallback_starts_while_the_problem_is_still_being_written(
+    stand_in: Callable[[str], None],
+) -> None:
+    """Session 45: the problem was written to the worker (0.12-0.29 s at 1,000-2,000
+    literature orders, as it unpickles) before the fallback started, so answers came up to
+    0.34 s past a 1 s limit. Here the worker never reads its input: the write never ends,
+    yet the fallback runs at once, and the worker's kill at its time ends the write."""
+    stand_in("deaf_main")
+    pyomo_worker.warm_worker()
+    worker = pyomo_worker.take_worker(0.0)
+    assert worker is not None
+    # far larger than a pipe's buffer (64 KiB)
+    prob = compile_request(generate_literature(seed=0, num_orders=600, num_nodes=10))
+    asked: list[bool] = []
+    answers: list[pyomo_worker.WorkerAnswer] = []
+    now = time.perf_counter()
+
+    def run() -> None:
+        answers.append(
+            worker.solve(
+                prob,
+                AllocationParams(),
+                end_at=now + 1.0,
+                kill_at=now + 2.0,
+                meanwhile=lambda answered: asked.append(answered()),
+            )
+        )
+
+    solve = threading.Thread(target=run, daemon=True)
+    solve.start()
+    solve.join(60)
+    assert not solve.is_alive(), "the solve is still waiting for the problem's write"
+    assert asked == [False]  # the fallback ran, with no answer to read
+    [answer] = answers
+    assert answer.failure == "timeout" and answer.outcome is None
+    assert _gone(worker.pid)
+    for thread in threading.enumerate():
+        if thread.name == "pyomo-worker-send":
+            thread.join(10)
+            assert not thread.is_alive(), "the write to the killed worker did not end"
+    pyomo_worker.give_back(worker, replace=False)
+
+
+def test_a_worker_is_killed_at_its_time_while_a_late_fallback_runs_on(
+    two_dcs: AllocationRequest, stand_in: Callable[[str], None]
+) -> None:
+    """Session 45: a fallback baseline running past the kill's time (it may finish within
+    0.3 s past the limit) kept the worker solving until it returned."""
+    stand_in("sleepy_main")
+    pyomo_worker.warm_worker()
+    worker = pyomo_worker.take_worker(0.0)
+    assert worker is not None
+    prob = compile_request(two_dcs)
+    seen: list[bool] = []
+
+    def late(answered: Callable[[], bool]) -> None:
+        seen.append(_ended(worker, 30.0))  # the kill comes while this still runs
+        seen.append(answered())  # a killed worker's end is no answer to stop for
+
+    now = time.perf_counter()
+    answer = worker.solve(
+        prob, AllocationParams(), end_at=now + 0.3, kill_at=now + 0.5, meanwhile=late
+    )
+    assert seen == [True, False]
+    assert answer.failure == "timeout" and answer.outcome is None
+    assert not worker.alive()
+    pyomo_worker.give_back(worker, replace=False)
+
+
+def test_the_fallback_starts_no_baseline_it_expects_to_end_past_the_kill(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At 1,400 literature orders and a 1 s limit the rule chain started 2 ms before the
+    kill (the myopic baseline had taken 0.94 s) and the answer waited 0.3 s for it to be
+    cut short. Fake clock: each baseline 'takes' 0.6 s, the kill comes at 1.0 s."""
+    prob = compile_request(generate_literature(seed=0, num_orders=60, num_nodes=10))
+    clock = [0.0]
+    monkeypatch.setattr(solve_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    real = solve_module.run_baseline
+    ran: list[str] = []
+
+    def slow(prob: Any, name: str, **_kwargs: Any) -> Any:
+        ran.append(name)
+        clock[0] += 0.6
+        return real(prob, name)
+
+    monkeypatch.setattr(solve_module, "run_baseline", slow)
+    fallback = solve_module._Fallback(prob)
+    fallback.improve(1.3, lambda: False, start_by=1.0)
+    assert ran == ["myopic"]  # the rule chain would end at 1.2 s
+    assert fallback.name == "myopic" and fallback.left == ["rule_chain"] and not fallback.cut
+    # with room for it, it runs
+    fallback.improve(10.0, lambda: False, start_by=5.0)
+    assert ran == ["myopic", "rule_chain"] and not fallback.left
+
+
+def test_a_pyomo_solve_with_explanations_keeps_their_share_of_the_limit(
+    stand_in: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 45: HiGHS in the worker aimed at the whole limit (and the kill came at it),
+    leaving the explanations nothing of it; the highspy backend keeps their share back."""
+    stand_in("sleepy_main")
+    pyomo_worker.warm_worker()
+    request = generate_literature(seed=0, num_orders=300, num_nodes=10, vip_share=0.1)
+    params = AllocationParams(backend="pyomo", time_limit_s=1.0)
+    share = solve_module._solve_seconds(compile_request(request), params)
+    assert share < params.time_limit_s - 0.1
+    seen: list[tuple[str, float]] = []
+    deadlines = solve_module.pyomo_deadlines
+
+    def spy_deadlines(limit_s: float, *args: Any) -> tuple[float, float]:
+        seen.append(("deadlines", limit_s))
+        return deadlines(limit_s, *args)
+
+    solve = pyomo_worker.PyomoWorker.solve
+
+    def spy_solve(self: pyomo_worker.PyomoWorker, prob: Any, params: Any, **kwargs: Any) -> Any:
+        seen.append(("highs", params.time_limit_s))
+        return solve(self, prob, params, **kwargs)
+
+    monkeypatch.setattr(solve_module, "pyomo_deadlines", spy_deadlines)
+    monkeypatch.setattr(pyomo_worker.PyomoWorker, "solve", spy_solve)
+    result = allocate(request, params)
+    # HiGHS' limit: the share less the wait for the worker (none: it was ready)
+    assert seen == [("deadlines", share), ("highs", share)]
+    [note] = [n for n in result.stats.notes if n.startswith("backend pyomo")]
+    assert f"of which the solve's share {share:.3g} s" in note
+    # without explanations the whole limit is the solve's
+    seen.clear()
+    pyomo_worker.warm_worker(30)  # the killed worker's successor
+    allocate(request, params.model_copy(update={"explain": False}))
+    assert seen == [("deadlines", 1.0), ("highs", 1.0)]
