@@ -405,6 +405,13 @@ def test_a_pyomo_solve_its_worker_start_left_too_little_time_solves_with_highspy
 
 def test_a_pyomo_solve_with_time_for_its_worker_start_starts_it() -> None:
     """Given time for the worker's start, a pyomo solve is one (the start counted in its
-    limit), and the worker is kept for later solves; this process never imports Pyomo."""
-    method, loaded, ready, _ = _fresh_allocation(backend="pyomo", time_limit_s=10)
-    assert method == "batch/pyomo" and not loaded and ready
+    limit), and the worker is kept for later solves; this process never imports Pyomo.
+
+    The limit is far above the start (2.6-2.75 s on a busy 2-core machine): at 10 s this
+    failed once with both cores busy, where the start (a fresh interpreter importing Pyomo)
+    and the solve after it did not fit. The 50 orders solve in well under a second, so the
+    larger limit costs no time; what is checked is unchanged: the worker started, solved
+    and was kept, in this call."""
+    method, loaded, ready, notes = _fresh_allocation(backend="pyomo", time_limit_s=60)
+    assert method == "batch/pyomo" and not loaded and ready, notes
+    assert any(n.startswith("HiGHS status") for n in notes), notes  # the worker's answer
