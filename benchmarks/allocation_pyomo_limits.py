@@ -9,8 +9,9 @@ worker where the worker was killed), HiGHS' status ("killed" where the worker di
 answer by ``solve.pyomo_deadlines``' kill time), the baseline the answer fell back to
 ("no": HiGHS' answer; session 43: the cheapest complete one of the nearest-node, myopic and
 rule-chain baselines computed while the worker ran, taken where the worker was killed or
-HiGHS' answer cost more), the answer's cost and the nearest-node answer's cost. Writes
-``allocation-pyomo-limits.md`` and ``.csv``::
+HiGHS' answer cost more), the answer's cost, the nearest-node answer's cost and the orders
+explained (``--explain``: with explanations, whose share of the limit the solve keeps
+back; without, 0). Writes ``allocation-pyomo-limits.md`` and ``.csv``::
 
     flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/allocation_pyomo_limits.py
 
@@ -52,6 +53,7 @@ HEADER = [
     "fallback baseline",
     "cost",
     "nearest-node cost",
+    "explained orders",
 ]
 
 
@@ -60,11 +62,11 @@ def sizes_arg(text: str) -> list[int]:
     return int_list(text, least=1, what="positive order counts")
 
 
-def measure(num_orders: int, limit_s: float) -> list[object]:
+def measure(num_orders: int, limit_s: float, explain: bool = False) -> list[object]:
     """One pyomo allocation of ``num_orders`` literature orders: a row of :data:`HEADER`."""
     req = generate_literature(seed=0, num_orders=num_orders, num_nodes=10, vip_share=0.1)
     warm_worker()  # the last size's worker may have been killed: its successor is starting
-    params = AllocationParams(backend="pyomo", time_limit_s=limit_s, explain=False)
+    params = AllocationParams(backend="pyomo", time_limit_s=limit_s, explain=explain)
     t0 = time.perf_counter()
     res = allocate(req, params)
     wall = time.perf_counter() - t0
@@ -86,6 +88,7 @@ def measure(num_orders: int, limit_s: float) -> list[object]:
         pyomo_fallback(res.stats.notes) or "no",
         f"{res.cost.total:.2f}",
         f"{nearest_cost:.2f}",
+        len(res.explanations),
     ]
 
 
@@ -96,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", type=sizes_arg, default=[300, 600, 1000, 1400, 2000], help="orders per request"
     )
     ap.add_argument("--limit", type=seconds_arg, default=1.0, help="time limit of each call (s)")
+    ap.add_argument(
+        "--explain", action="store_true", help="with explanations (their share kept back)"
+    )
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
     rows = []
     with progress() as bar:
         task = bar.add_task("Allocation: pyomo backend against its limit", total=len(args.sizes))
         for size in args.sizes:
-            rows.append(measure(size, args.limit))
+            rows.append(measure(size, args.limit, args.explain))
             bar.advance(task)
     notes = (
         'Literature requests (seed 0, 10 FCs), `backend="pyomo"`, its worker process ready '
@@ -112,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         "'HiGHS call' is Pyomo's solve call: the hand-over of the model to HiGHS and HiGHS' "
         "run (where the worker was killed: the parent's wait for it). "
         "Command: `python benchmarks/allocation_pyomo_limits.py "
-        f"--sizes {','.join(map(str, args.sizes))} --limit {args.limit:g}`."
+        f"--sizes {','.join(map(str, args.sizes))} --limit {args.limit:g}"
+        f"{' --explain' if args.explain else ''}`."
     )
     write_table(
         args.out_dir,

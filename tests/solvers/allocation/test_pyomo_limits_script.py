@@ -33,7 +33,21 @@ def test_the_table_has_a_row_per_size_with_the_time_past_the_limit(
         assert row["fallback baseline"] == "no" and row["HiGHS status"] != "killed"
         # the solve's answer is no dearer than the nearest-node one
         assert float(row["cost"]) <= float(row["nearest-node cost"]) + 1e-6
-    assert "--sizes 10,20 --limit 2" in (tmp_path / "allocation-pyomo-limits.md").read_text()
+        assert row["explained orders"] == "0"  # explanations off by default
+    assert "--sizes 10,20 --limit 2`" in (tmp_path / "allocation-pyomo-limits.md").read_text()
+
+
+def test_explain_measures_the_solves_with_their_explanations(
+    script: ModuleType, tmp_path: Path
+) -> None:
+    args = ["--sizes", "10", "--limit", "2", "--explain", "--out-dir", str(tmp_path)]
+    assert script.main(args) == 0
+    with (tmp_path / "allocation-pyomo-limits.csv").open(encoding="utf-8") as f:
+        [row] = list(csv.DictReader(f))
+    assert row["explained orders"] == "10"
+    assert (
+        "--sizes 10 --limit 2 --explain`" in (tmp_path / "allocation-pyomo-limits.md").read_text()
+    )
 
 
 @pytest.mark.parametrize("sizes", ["0,300", "300,x", ""])
