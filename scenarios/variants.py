@@ -29,7 +29,8 @@ Modifiers:
   are copies of randomly chosen ones (new ids ``<id>~<k>``, creation time jittered inside the
   window but not after the horizon end, delivery windows moved with it; a window moved entirely
   past the horizon end becomes the horizon end, as the scenario refuses windows outside its
-  horizon); below 1, a random
+  horizon; a copy of a shipment keeps its pickup, windows moved alike, with the task id
+  ``<copy id>:pickup``); below 1, a random
   share is dropped. The Poisson arrival process (if any) gets a
   surge with the same factor and window. Random choices use the ``seed`` given to
   :func:`apply_variant`.
@@ -52,6 +53,7 @@ modifier's outage, ...), naming ``variants.{i}.modifiers``.
 
 from __future__ import annotations
 
+import copy as copy_module
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -335,6 +337,25 @@ def _shifted_windows(
     return out
 
 
+def _task_ids(orders: list[dict[str, Any]]) -> set[str]:
+    """Every task id of ``orders``: each order's and each pickup's (``<id>:pickup`` unless
+    given)."""
+    out: set[str] = set()
+    for order in orders:
+        out.add(order["id"])
+        pickup = order.get("pickup")
+        if pickup is not None:
+            out.add(pickup["id"] if pickup.get("id") is not None else f"{order['id']}:pickup")
+    return out
+
+
+def _copy_task_ids(order: dict[str, Any], n: int | None) -> set[str]:
+    """The task ids of copy ``n`` of ``order`` (``<id>~<n>``, and ``<id>~<n>:pickup`` for a
+    shipment); ``n`` None: of ``order`` itself, already renamed."""
+    oid = order["id"] if n is None else f"{order['id']}~{n}"
+    return {oid, f"{oid}:pickup"} if order.get("pickup") is not None else {oid}
+
+
 def _in_window(t: int, window: TimeWindow | None) -> bool:
     return window is None or window.start_s <= t <= window.end_s
 
@@ -394,14 +415,14 @@ def _apply(
             # would never be released, and is refused)
             lo = mod.window.start_s if mod.window is not None else None
             hi = min(mod.window.end_s, h_hi) if mod.window is not None else None
-            taken = {o["id"] for o in orders}
+            taken = _task_ids(orders)  # order and pickup ids share one namespace
             for k, i in enumerate(rng.choice(inside, size=extra, replace=True).tolist()):
-                copy = dict(orders[i])
+                copy = copy_module.deepcopy(orders[i])
                 n = k
-                while f"{copy['id']}~{n}" in taken:  # a copy made by an earlier modifier
+                while _copy_task_ids(copy, n) & taken:  # a copy made by an earlier modifier
                     n += 1
                 copy["id"] = f"{copy['id']}~{n}"
-                taken.add(copy["id"])
+                taken |= _copy_task_ids(copy, None)
                 created = copy.get("created_s", 0)
                 if lo is not None and hi is not None:
                     created = int(rng.integers(lo, hi + 1))
@@ -410,8 +431,12 @@ def _apply(
                 copy["time_windows"] = _shifted_windows(
                     copy.get("time_windows", []), shift, data["horizon"]
                 )
-                if copy.get("pickup") is not None:
-                    copy["pickup"] = None  # a copied shipment keeps no external pickup id
+                pickup = copy.get("pickup")
+                if pickup is not None:  # a shipment stays one, from the same place
+                    pickup["id"] = None  # its task id is <copy id>:pickup, as an arrival's
+                    pickup["time_windows"] = _shifted_windows(
+                        pickup.get("time_windows", []), shift, data["horizon"]
+                    )
                 orders.append(copy)
         arrivals = data.get("arrivals")
         if arrivals is not None and not before:  # a surge before the horizon: no effect

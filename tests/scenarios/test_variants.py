@@ -417,3 +417,109 @@ def test_a_variant_is_refused_for_the_times_outside_the_horizon_it_brings(stored
     with pytest.raises(InputError) as info:  # a modifier's own window, named as before
         _apply(base, {"kind": "travel_slowdown", "factor": 2.0, "window": outage["window"]})
     assert info.value.field == "variants.0.modifiers.0.window"
+
+
+def _shipments() -> Scenario:
+    """Two courier shipments (one with its own pickup id) and an order picked at the node."""
+    pickup_window = {"start_s": 1000, "end_s": 2000}
+    return Scenario.model_validate(
+        {
+            "horizon": {"start_s": 0, "end_s": 20_000},
+            "nodes": [{"id": "n1", "location": {"x": 0, "y": 0}, "inventory": {"A": 50}}],
+            "orders": [
+                {
+                    "id": "s1",
+                    "location": {"x": 500, "y": 0},
+                    "created_s": 500,
+                    "time_windows": [{"start_s": 1500, "end_s": 4000}],
+                    "service_s": 30,
+                    "pickup": {
+                        "id": "P-s1",
+                        "location": {"x": 200, "y": 300},
+                        "time_windows": [pickup_window],
+                        "service_s": 45,
+                    },
+                },
+                {
+                    "id": "s2",
+                    "location": {"x": 0, "y": 400},
+                    "created_s": 800,
+                    "pickup": {"location": {"x": 100, "y": 100}, "service_s": 20},
+                },
+                {
+                    "id": "o1",
+                    "location": {"x": 300, "y": 300},
+                    "created_s": 600,
+                    "lines": [{"sku": "A", "quantity": 2}],
+                },
+            ],
+            "vehicles": [
+                {"id": "v1", "start_location": {"x": 0, "y": 0}},
+                {"id": "v2", "start_location": {"x": 0, "y": 0}},
+            ],
+            "stochastic": {"travel_time_cv": 0, "service_time_cv": 0, "pick_time_cv": 0},
+        }
+    )
+
+
+def test_demand_copies_of_shipments_keep_their_pickup() -> None:
+    """A copy's pickup was set to None: a copied shipment silently became an order with no
+    lines to be picked at a node. It keeps its pickup, under the copy's own task id."""
+    from simulation.evaluate import simulate
+    from solvers.routing import RoutingParams, solve_routes
+    from solvers.validate import validate_plan
+
+    base = _shipments()
+    variant = _apply(  # the second modifier copies copies too, and moves them all
+        base,
+        {"kind": "demand", "factor": 3.0, "window": {"start_s": 0, "end_s": 900}},
+        {"kind": "demand", "factor": 2.0, "window": {"start_s": 0, "end_s": 9000}},
+    )
+    by_id = {o.id: o for o in base.orders}
+    copies = [o for o in variant.orders if "~" in o.id]
+    assert len(copies) == 3 * 2 + 9 and {"s1", "s2"} <= {o.id.split("~")[0] for o in copies}
+    for copy in copies:
+        original = by_id[copy.id.split("~")[0]]
+        if original.pickup is None:
+            assert copy.pickup is None
+            continue
+        assert copy.pickup is not None, copy.id
+        assert copy.pickup.location == original.pickup.location
+        assert copy.pickup.service_s == original.pickup.service_s
+        assert copy.pickup_id == f"{copy.id}:pickup"  # not the original's "P-s1"
+        shift = copy.created_s - original.created_s
+        assert [(w.start_s - shift, w.end_s - shift) for w in copy.pickup.time_windows] == [
+            (w.start_s, w.end_s) for w in original.pickup.time_windows
+        ]  # moved with the copy, as its delivery windows
+        assert [(w.start_s - shift, w.end_s - shift) for w in copy.time_windows] == [
+            (w.start_s, w.end_s) for w in original.time_windows
+        ]
+    tasks = [t for o in variant.orders for t in (o.id, o.pickup_id)]
+    assert len(tasks) == len(set(tasks))
+    shipments = [o for o in variant.orders if o.pickup is not None]
+    assert len(shipments) == sum(  # a copy is a shipment exactly when its original is
+        by_id[o.id.split("~")[0]].pickup is not None for o in variant.orders
+    )
+
+    plan = solve_routes(variant, RoutingParams(engine="greedy", time_limit_s=1))
+    assert validate_plan(variant, plan).ok
+    picked = {st.task_id: st.location for r in plan.routes for st in r.stops if st.order_id}
+    for order in shipments:  # picked up where the original is, under its own task id
+        assert order.pickup is not None and picked[order.pickup_id] == order.pickup.location
+    result = simulate(variant, policy="insertion", seed=1)
+    assert result.metrics["orders_total"] == len(variant.orders)
+    assert result.metrics["orders_delivered"] == len(variant.orders)
+
+
+def test_a_shipment_copy_takes_a_pickup_id_no_task_has() -> None:
+    """Order and pickup ids share one namespace: ``s1~0:pickup`` is taken by a listed task, so
+    the copies of s1 skip ``s1~0``."""
+    data = _shipments().model_dump(mode="json")
+    data["orders"][1]["pickup"]["id"] = "s1~0:pickup"
+    data["orders"] = data["orders"][:2]
+    base = Scenario.model_validate(data)
+    variant = _apply(base, {"kind": "demand", "factor": 6.0})
+    copies = [o for o in variant.orders if o.id.startswith("s1~")]
+    assert copies and "s1~0" not in {o.id for o in copies}
+    tasks = [t for o in variant.orders for t in (o.id, o.pickup_id)]
+    assert len(tasks) == len(set(tasks))
