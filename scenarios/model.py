@@ -295,11 +295,7 @@ class Scenario(StrictModel):
             path, reason = problems[0]
             raise FieldError(path, reason)
         for path, reason in problems:
-            note = (
-                f"{'.'.join(str(p) for p in path)}: {reason} (stored before the horizon was "
-                "checked; kept as stored)"
-            )
-            self._note_saved(info, note)
+            self._note_saved(info, stored_time_note(path, reason))
         return self
 
     def times_outside_horizon(self) -> list[tuple[tuple[str | int, ...], str]]:
@@ -417,6 +413,14 @@ class Scenario(StrictModel):
             cached = (key, {item.id: item for item in items})
             self._by_id[field] = cached
         return cached[1]
+
+
+def stored_time_note(path: tuple[str | int, ...], reason: str) -> str:
+    """The ``source.notes`` line of a time outside the horizon kept as stored."""
+    return (
+        f"{'.'.join(str(p) for p in path)}: {reason} (stored before the horizon was checked; "
+        "kept as stored)"
+    )
 
 
 def horizon_problems(

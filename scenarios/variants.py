@@ -47,8 +47,10 @@ A modifier's ``window`` lying entirely outside the horizon is refused (it would 
 effect), naming ``variants.{i}.modifiers.{k}.window``; a ``demand`` window before the
 horizon start still copies or drops the orders created then (and adds no surge). A base
 read as stored data (:mod:`scenarios.saved`) may hold times outside its horizon: its variants
-keep those they inherit, and are refused for any they bring themselves (a ``stochastic``
-modifier's outage, ...), naming ``variants.{i}.modifiers``.
+keep those they inherit, each noted once in ``source.notes`` at its path in the variant (the
+base's notes on them are replaced: its paths may name another vehicle or order of the variant),
+and are refused for any they bring themselves (a ``stochastic`` modifier's outage, ...),
+naming ``variants.{i}.modifiers``.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ from scenarios.errors import (
     register_tagged_union,
 )
 from scenarios.geo import Id, NonNegInt, StrictModel, TimeWindow
-from scenarios.model import Scenario
+from scenarios.model import Scenario, stored_time_note
 from scenarios.plan import Plan
 from scenarios.saved import saved_context
 from scenarios.stochastic import DemandSurge, NodeOutage, Slowdown, StochasticParams
@@ -287,7 +289,12 @@ def apply_variant(
         _apply(data, mod, rng, where, source, max_orders)
     # A base read as stored data may keep times outside its horizon (scenarios.saved): the
     # variant keeps those it inherits, as stored, and is refused for any it brings itself.
-    inherited = {_problem_key(*p) for p in scenario.times_outside_horizon()}
+    problems = scenario.times_outside_horizon()
+    inherited = {_problem_key(*p) for p in problems}
+    if problems:  # noted again by the validation below, at the variant's own paths
+        data["source"]["notes"] = _without_notes(
+            data["source"].get("notes"), [stored_time_note(*p) for p in problems]
+        )
     try:
         result = Scenario.model_validate(
             data, context=saved_context(stored=True) if inherited else None
@@ -307,6 +314,21 @@ def apply_variant(
                 source=source,
             )
     return result
+
+
+def _without_notes(notes: str | None, drop: list[str]) -> str | None:
+    """``notes`` (lines joined by ``; ``, as :meth:`Scenario._note_saved` writes them)
+    without the lines ``drop``; None when none is left."""
+    for note in drop:
+        if notes is None:
+            break
+        if notes == note:
+            notes = None
+        elif notes.startswith(f"{note}; "):
+            notes = notes[len(note) + 2 :]
+        else:
+            notes = notes.replace(f"; {note}", "", 1)
+    return notes
 
 
 def _problem_key(path: tuple[str | int, ...], reason: str) -> tuple[tuple[str, ...], str]:

@@ -523,3 +523,39 @@ def test_a_shipment_copy_takes_a_pickup_id_no_task_has() -> None:
     assert copies and "s1~0" not in {o.id for o in copies}
     tasks = [t for o in variant.orders for t in (o.id, o.pickup_id)]
     assert len(tasks) == len(set(tasks))
+
+
+def _notes(scenario: Scenario) -> list[str]:
+    """The lines of ``source.notes`` on times kept as stored, each cut to its field path."""
+    marker = " (stored before the horizon was checked; kept as stored)"
+    lines = (scenario.source.notes or "").split(marker)
+    return [line.removeprefix("; ").split(":")[0] for line in lines[:-1]]
+
+
+def test_a_variant_of_stored_data_notes_each_time_it_keeps_once_at_its_own_path() -> None:
+    """The variant's notes were added next to the base's: with v1 removed, the stored shift was
+    noted at vehicles.1 (the base's path, no vehicle of the variant) and again at vehicles.0.
+    Now the notes are the variant's own: one per time it keeps, at its path in the variant; the
+    base's other notes are kept."""
+    base = _stored_with_times_past_the_horizon()
+    assert _notes(base) == ["vehicles.1.shift.end_s", "orders.1.created_s"]
+    data = base.model_dump(mode="json")
+    data["source"]["notes"] = f"from the depot export; {base.source.notes}"
+    base, _ = read_saved(Scenario, data)
+    assert _notes(base) == ["from the depot export; vehicles.1.shift.end_s", "orders.1.created_s"]
+
+    variant = _apply(
+        base, {"kind": "fleet", "vehicle_ids": ["v1"]}, {"kind": "demand", "factor": 2.0}
+    )
+    late = [i for i, o in enumerate(variant.orders) if o.created_s == 5000]
+    assert len(late) == 2  # "late" and its copy, each noted
+    assert _notes(variant) == [
+        "from the depot export; vehicles.0.shift.end_s",
+        *(f"orders.{i}.created_s" for i in late),
+    ]
+    kept = _apply(base, {"kind": "travel_slowdown", "factor": 1.5})  # nothing moves
+    assert kept.source.notes == base.source.notes
+    gone = _apply(base, {"kind": "fleet", "vehicle_ids": ["v2"]})  # the stored shift's vehicle
+    assert _notes(gone) == ["from the depot export; orders.1.created_s"]
+    again = _apply(variant, {"kind": "fleet", "remove": 0})  # a variant of a variant
+    assert again.source.notes == variant.source.notes
