@@ -32,15 +32,16 @@ Modifiers:
   horizon; a copy of a shipment keeps its pickup, windows moved alike, with the task id
   ``<copy id>:pickup``); below 1, a random
   share is dropped. The Poisson arrival process (if any) gets a
-  surge with the same factor and window. Random choices use the ``seed`` given to
+  surge with the same factor and window, and still draws from the base's orders (they become
+  its ``templates`` when it has none). Random choices use the ``seed`` given to
   :func:`apply_variant`.
 - ``node_closed``: an outage of node ``node_id`` during ``window``.
 - ``fleet``: ``remove`` couriers (the listed ``vehicle_ids``, else the last ones).
 - ``travel_slowdown``: travel takes ``factor`` x longer during ``window`` (all day if omitted).
 - ``pick_time``: pick and pack times x ``factor`` at ``node_ids`` (all nodes if omitted).
-- ``stock_shock``: inventory x ``factor`` (rounded down) at ``node_ids`` for ``skus`` (all if
-  omitted). A SKU outside the scenario's ``skus`` catalogue is an error; with no catalogue any
-  SKU id is accepted (as in the scenario itself).
+- ``stock_shock``: inventory x ``factor`` (exactly as written, rounded down) at ``node_ids``
+  for ``skus`` (all if omitted). A SKU outside the scenario's ``skus`` catalogue is an error;
+  with no catalogue any SKU id is accepted (as in the scenario itself).
 - ``stochastic``: override fields of the scenario's stochastic parameters (``values``).
 
 A modifier's ``window`` lying entirely outside the horizon is refused (it would have no
@@ -57,6 +58,7 @@ from __future__ import annotations
 
 import copy as copy_module
 import math
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -412,6 +414,11 @@ def _apply(
 
     if isinstance(mod, DemandModifier):
         orders = data["orders"]
+        arrivals = data.get("arrivals")
+        if arrivals is not None and not arrivals.get("templates") and mod.factor != 1.0:
+            # the arrivals were drawn from the listed orders: they still are from the base's
+            # (dropping orders changed their mix, copies weighed it, none left none to draw)
+            arrivals["templates"] = copy_module.deepcopy(orders)
         inside = [i for i, o in enumerate(orders) if _in_window(o.get("created_s", 0), mod.window)]
         if mod.factor < 1.0:
             drop = (
@@ -460,7 +467,6 @@ def _apply(
                         pickup.get("time_windows", []), shift, data["horizon"]
                     )
                 orders.append(copy)
-        arrivals = data.get("arrivals")
         if arrivals is not None and not before:  # a surge before the horizon: no effect
             arrivals.setdefault("surges", []).append(
                 DemandSurge(factor=mod.factor, window=mod.window).model_dump()
@@ -509,10 +515,12 @@ def _apply(
                 raise InputError(f"{where}.skus.{i}", f"unknown SKU {sku!r}", source=source)
         chosen = set(mod.node_ids) or node_ids
         skus = set(mod.skus)
+        # the factor as written: 100 x 0.29 is 28.999999999999996 in floats, floored to 28
+        factor = Fraction(repr(mod.factor))
         for node in nodes:
             if node["id"] in chosen:
                 node["inventory"] = {
-                    sku: (math.floor(q * mod.factor) if not skus or sku in skus else q)
+                    sku: (math.floor(q * factor) if not skus or sku in skus else q)
                     for sku, q in node.get("inventory", {}).items()
                 }
     elif isinstance(mod, StochasticModifier):

@@ -559,3 +559,47 @@ def test_a_variant_of_stored_data_notes_each_time_it_keeps_once_at_its_own_path(
     assert _notes(gone) == ["from the depot export; orders.1.created_s"]
     again = _apply(variant, {"kind": "fleet", "remove": 0})  # a variant of a variant
     assert again.source.notes == variant.source.notes
+
+
+def test_stock_shock_floors_the_factor_as_written() -> None:
+    """100 x 0.29 is 28.999999999999996 in floats: the shock left 28 units, not 29."""
+    base = Scenario.model_validate(
+        {
+            "nodes": [
+                {"id": "n1", "location": {"x": 0, "y": 0}, "inventory": {"A": 100, "B": 90}},
+                {"id": "n2", "location": {"x": 9, "y": 0}, "inventory": {"A": 50, "B": 7}},
+            ]
+        }
+    )
+    shocked = _apply(base, {"kind": "stock_shock", "factor": 0.29, "node_ids": ["n1"]})
+    assert shocked.nodes[0].inventory == {"A": 29, "B": 26}
+    assert shocked.nodes[1].inventory == base.nodes[1].inventory
+    shocked = _apply(base, {"kind": "stock_shock", "factor": 0.7, "skus": ["B"]})
+    assert [n.inventory for n in shocked.nodes] == [{"A": 100, "B": 63}, {"A": 50, "B": 4}]
+    none_left = _apply(base, {"kind": "stock_shock", "factor": 1e-05})
+    assert [n.inventory for n in none_left.nodes] == [{"A": 0, "B": 0}, {"A": 0, "B": 0}]
+
+
+@pytest.mark.parametrize("factor", [0.0, 0.5, 2.0])
+def test_demand_keeps_the_orders_the_arrivals_are_drawn_from(factor: float) -> None:
+    """Arrivals without templates are drawn from the listed orders: a demand modifier dropping
+    or copying orders changed what the day's arrivals looked like (factor 0 left none to draw
+    from, and the variant could not be simulated). They are drawn from the base's orders."""
+    from simulation import DispatchSimulator
+    from simulation.evaluate import simulate
+    from tests.simulation.conftest import line_scenario
+
+    line = line_scenario().model_dump(mode="json")
+    base = Scenario.model_validate({**line, "arrivals": {"hourly_rate": [3.0] * 24}})
+    window = {"start_s": 0, "end_s": 2500}  # a surge then; arrivals at the base rate after
+    variant = _apply(base, {"kind": "demand", "factor": factor, "window": window})
+    assert variant.arrival_templates == base.orders
+    assert len(variant.orders) == {0.0: 0, 0.5: 1, 2.0: 6}[factor]  # of 3 (half rounds down)
+    sim = DispatchSimulator(variant)
+    sim.reset(seed=2)
+    od = sim.orders
+    arrivals = range(sim.num_base_orders, len(od))
+    assert arrivals, "no arrival drawn"
+    where = {sim.world.locations[od.location[k]].x for k in arrivals}
+    assert where <= {o.location.x for o in base.orders}
+    assert simulate(variant, policy="insertion", seed=2).metrics["orders_total"] == len(od)
