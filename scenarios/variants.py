@@ -36,13 +36,15 @@ Modifiers:
   its ``templates`` when it has none). Random choices use the ``seed`` given to
   :func:`apply_variant`.
 - ``node_closed``: an outage of node ``node_id`` during ``window``.
-- ``fleet``: ``remove`` couriers (the listed ``vehicle_ids``, else the last ones).
+- ``fleet``: ``remove`` couriers (the listed ``vehicle_ids``, each once, else the last ones).
 - ``travel_slowdown``: travel takes ``factor`` x longer during ``window`` (all day if omitted).
 - ``pick_time``: pick and pack times x ``factor`` at ``node_ids`` (all nodes if omitted).
 - ``stock_shock``: inventory x ``factor`` (exactly as written, rounded down) at ``node_ids``
   for ``skus`` (all if omitted). A SKU outside the scenario's ``skus`` catalogue is an error;
   with no catalogue any SKU id is accepted (as in the scenario itself).
-- ``stochastic``: override fields of the scenario's stochastic parameters (``values``).
+- ``stochastic``: override fields of the scenario's stochastic parameters (``values``); a
+  ``node_outages`` or ``travel_slowdowns`` list replaces the base's, and the outages and
+  slowdowns earlier ``node_closed`` and ``travel_slowdown`` modifiers added are kept.
 
 A modifier's ``window`` lying entirely outside the horizon is refused (it would have no
 effect), naming ``variants.{i}.modifiers.{k}.window``; a ``demand`` window before the
@@ -67,6 +69,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from scenarios.errors import (
+    FieldError,
     InputError,
     field_path,
     input_error_from_validation,
@@ -108,6 +111,13 @@ class FleetModifier(StrictModel):
     def _ids_match(self) -> FleetModifier:
         if self.vehicle_ids and self.remove and self.remove != len(self.vehicle_ids):
             raise ValueError("remove must equal the number of vehicle_ids (or be omitted)")
+        first: dict[str, int] = {}
+        for i, vid in enumerate(self.vehicle_ids):  # [v1, v1] with remove 2 removed one
+            if vid in first:
+                raise FieldError(
+                    ("vehicle_ids", i), f"vehicle {vid!r} is listed twice (also {first[vid]})"
+                )
+            first[vid] = i
         return self
 
 
@@ -286,9 +296,10 @@ def apply_variant(
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(99,)))
     data = scenario.model_dump(mode="python")
+    added: dict[str, list[dict[str, Any]]] = {"node_outages": [], "travel_slowdowns": []}
     for k, mod in enumerate(variant.modifiers):
         where = f"variants.{index}.modifiers.{k}"
-        _apply(data, mod, rng, where, source, max_orders)
+        _apply(data, mod, rng, where, source, max_orders, added)
     # A base read as stored data may keep times outside its horizon (scenarios.saved): the
     # variant keeps those it inherits, as stored, and is refused for any it brings itself.
     problems = scenario.times_outside_horizon()
@@ -391,7 +402,12 @@ def _apply(
     where: str,
     source: str | None,
     max_orders: int | None = None,
+    added: dict[str, list[dict[str, Any]]] | None = None,
 ) -> None:
+    """Apply one modifier to ``data`` in place. ``added``: the outages and slowdowns earlier
+    modifiers of the variant added, which a ``stochastic`` modifier's values keep."""
+    if added is None:
+        added = {"node_outages": [], "travel_slowdowns": []}
     nodes = data["nodes"]
     node_ids = {n["id"] for n in nodes}
 
@@ -474,9 +490,9 @@ def _apply(
     elif isinstance(mod, NodeClosedModifier):
         if mod.node_id not in node_ids:
             raise InputError(f"{where}.node_id", f"unknown node {mod.node_id!r}", source=source)
-        data["stochastic"].setdefault("node_outages", []).append(
-            NodeOutage(node_id=mod.node_id, window=mod.window).model_dump()
-        )
+        outage = NodeOutage(node_id=mod.node_id, window=mod.window).model_dump()
+        data["stochastic"].setdefault("node_outages", []).append(outage)
+        added["node_outages"].append(outage)
     elif isinstance(mod, FleetModifier):
         vehicles = data["vehicles"]
         if mod.vehicle_ids:
@@ -497,9 +513,9 @@ def _apply(
                 )
             data["vehicles"] = vehicles[: len(vehicles) - mod.remove]
     elif isinstance(mod, TravelSlowdownModifier):
-        data["stochastic"].setdefault("travel_slowdowns", []).append(
-            Slowdown(factor=mod.factor, window=mod.window).model_dump()
-        )
+        slowdown = Slowdown(factor=mod.factor, window=mod.window).model_dump()
+        data["stochastic"].setdefault("travel_slowdowns", []).append(slowdown)
+        added["travel_slowdowns"].append(slowdown)
     elif isinstance(mod, PickTimeModifier):
         check_nodes(mod.node_ids)
         chosen = set(mod.node_ids) or node_ids
@@ -525,6 +541,9 @@ def _apply(
                 }
     elif isinstance(mod, StochasticModifier):
         merged = {**data["stochastic"], **mod.values}
+        for key, entries in added.items():  # values replace the base's, not a modifier's
+            if entries and isinstance(mod.values.get(key), list):
+                merged[key] = [*mod.values[key], *entries]
         try:
             data["stochastic"] = StochasticParams.model_validate(merged).model_dump()
         except ValidationError as err:

@@ -603,3 +603,51 @@ def test_demand_keeps_the_orders_the_arrivals_are_drawn_from(factor: float) -> N
     where = {sim.world.locations[od.location[k]].x for k in arrivals}
     assert where <= {o.location.x for o in base.orders}
     assert simulate(variant, policy="insertion", seed=2).metrics["orders_total"] == len(od)
+
+
+def test_a_stochastic_modifier_keeps_what_earlier_modifiers_added(city: Scenario) -> None:
+    """Its ``values`` replaced the lists whole: a travel_slowdown or node_closed modifier listed
+    before it was silently undone. The values replace the base's entries only."""
+    node = city.nodes[0].id
+    closed: dict[str, object] = {
+        "kind": "node_closed",
+        "node_id": node,
+        "window": {"start_s": 0, "end_s": 900},
+    }
+    outage = {"node_id": city.nodes[1].id, "window": {"start_s": 100, "end_s": 200}}
+    variant = _apply(
+        city,
+        {"kind": "travel_slowdown", "factor": 2.0},
+        closed,
+        {"kind": "stochastic", "values": {"travel_slowdowns": [{"factor": 1.5}]}},
+        {"kind": "stochastic", "values": {"node_outages": [outage], "travel_time_cv": 0.4}},
+    )
+    assert [s.factor for s in variant.stochastic.travel_slowdowns] == [1.5, 2.0]
+    assert [(o.node_id, o.window.start_s) for o in variant.stochastic.node_outages] == [
+        (city.nodes[1].id, 100),
+        (node, 0),
+    ]
+    assert variant.stochastic.travel_time_cv == 0.4
+    assert variant.stochastic.travel_factor_at(50) == pytest.approx(3.0)
+    cleared = _apply(  # without earlier modifiers, an empty list clears the base's
+        variant, {"kind": "stochastic", "values": {"travel_slowdowns": []}}
+    )
+    assert cleared.stochastic.travel_slowdowns == []
+
+
+def test_a_fleet_modifier_lists_each_vehicle_once(city: Scenario) -> None:
+    """``remove: 2, vehicle_ids: [v, v]`` passed, and removed one vehicle."""
+    from pydantic import ValidationError
+
+    from scenarios.errors import input_error_from_validation
+    from scenarios.variants import VariantFile
+
+    vid = city.vehicles[0].id
+    fleet = {"kind": "fleet", "remove": 2, "vehicle_ids": [vid, vid]}
+    with pytest.raises(ValidationError) as info:
+        VariantFile.model_validate(
+            {"base": "b.json", "variants": [{"name": "v", "modifiers": [fleet]}]}
+        )
+    error = input_error_from_validation(info.value)
+    assert error.field == "variants.0.modifiers.0.vehicle_ids.1"
+    assert error.reason == f"vehicle {vid!r} is listed twice (also 0)"
