@@ -56,6 +56,23 @@ def _routes_body() -> dict[str, Any]:
     return {"scenario": scenario, "params": {"time_limit_s": 0.3, "seed": 1}}
 
 
+def _run_stored(
+    client: TestClient, keys: dict[str, dict[str, str]], kind: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The finished job of a ``kind`` row queued with ``body`` as an older version wrote it."""
+    ctx = app_of(client).state.ctx
+    with ctx.sessions() as session:
+        job_id = ctx.jobs.submit(
+            session, kind=kind, payload=body, key_id=None, seed=1, input_hash="", timeout_s=60
+        ).id
+    job: dict[str, Any] = wait_for(
+        lambda: client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json(),
+        lambda j: j["status"] in FINISHED,
+        timeout_s=60,
+    )
+    return job
+
+
 def test_a_new_request_with_a_nonzero_diagonal_is_a_422_naming_the_entry(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -72,22 +89,7 @@ def test_a_job_stored_by_an_older_version_still_runs(
     """It failed with 'solver error: ValidationError' (and its fallback with it)."""
     body = _routes_body()
     body["scenario"] = _nonzero_diagonal(body["scenario"])
-    ctx = app_of(client).state.ctx
-    with ctx.sessions() as session:  # a queued row as the older version wrote it
-        job_id = ctx.jobs.submit(
-            session,
-            kind="routes",
-            payload=body,
-            key_id=None,
-            seed=1,
-            input_hash="",
-            timeout_s=60,
-        ).id
-    job = wait_for(
-        lambda: client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json(),
-        lambda j: j["status"] in FINISHED,
-        timeout_s=60,
-    )
+    job = _run_stored(client, keys, "routes", body)
     assert job["status"] == "done" and job["fallback"] is False, job
     assert job["result"]["status"] == "feasible"
     # the correction is in the job's events, where its client looks
@@ -220,22 +222,7 @@ def test_a_job_stored_with_a_shift_past_the_horizon_still_runs(
 ) -> None:
     body = _routes_body()
     body["scenario"] = _shift_past_the_horizon(body["scenario"])
-    ctx = app_of(client).state.ctx
-    with ctx.sessions() as session:  # a queued row as the older version wrote it
-        job_id = ctx.jobs.submit(
-            session,
-            kind="routes",
-            payload=body,
-            key_id=None,
-            seed=1,
-            input_hash="",
-            timeout_s=60,
-        ).id
-    job = wait_for(
-        lambda: client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json(),
-        lambda j: j["status"] in FINISHED,
-        timeout_s=60,
-    )
+    job = _run_stored(client, keys, "routes", body)
     assert job["status"] == "done" and job["fallback"] is False, job
     assert any(
         e["message"].startswith("read: vehicles.0.shift.end_s: the shift ends at 29400 s")
@@ -291,21 +278,6 @@ def test_a_whatif_job_stored_with_a_shift_past_the_horizon_still_runs(
     body = copy.deepcopy(WHATIF_EXAMPLE["small"]["value"])
     body["scenario"] = _shift_past_the_horizon(body["scenario"])
     body["replications"] = 2
-    ctx = app_of(client).state.ctx
-    with ctx.sessions() as session:  # a queued row as the older version wrote it
-        job_id = ctx.jobs.submit(
-            session,
-            kind="whatif",
-            payload=body,
-            key_id=None,
-            seed=1,
-            input_hash="",
-            timeout_s=60,
-        ).id
-    job = wait_for(
-        lambda: client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json(),
-        lambda j: j["status"] in FINISHED,
-        timeout_s=60,
-    )
+    job = _run_stored(client, keys, "whatif", body)
     assert job["status"] == "done", job
     assert job["result"]["variants"] == ["base", "short-staffed", "slow"]
