@@ -503,6 +503,12 @@ def _apply(
                         f"{where}.vehicle_ids.{i}", f"unknown vehicle {vid!r}", source=source
                     )
             gone = set(mod.vehicle_ids)
+            if len(gone) >= len(vehicles):  # as ``remove`` is: no courier left
+                raise InputError(
+                    f"{where}.vehicle_ids",
+                    f"cannot remove all {len(vehicles)} couriers (keep at least one)",
+                    source=source,
+                )
             data["vehicles"] = [v for v in vehicles if v["id"] not in gone]
         elif mod.remove:
             if mod.remove >= len(vehicles):

@@ -86,6 +86,8 @@ def test_other_modifiers(city: Scenario) -> None:
         ({"kind": "fleet", "remove": 99}, "variants.0.modifiers.0.remove", "cannot remove 99"),
         ({"kind": "fleet", "vehicle_ids": ["nope"]}, "variants.0.modifiers.0.vehicle_ids.0",
          "unknown vehicle"),
+        ({"kind": "fleet", "vehicle_ids": ["*all*"]}, "variants.0.modifiers.0.vehicle_ids",
+         "cannot remove all"),
         ({"kind": "pick_time", "factor": 2, "node_ids": ["zz"]},
          "variants.0.modifiers.0.node_ids.0", "unknown node"),
         ({"kind": "stochastic", "values": {"travel_time_cv": -1}},
@@ -95,6 +97,8 @@ def test_other_modifiers(city: Scenario) -> None:
 def test_modifier_errors_name_the_field(
     city: Scenario, mod: dict[str, object], field: str, reason: str
 ) -> None:
+    if mod.get("vehicle_ids") == ["*all*"]:  # every courier of the fixture, by name
+        mod = {**mod, "vehicle_ids": [v.id for v in city.vehicles]}
     with pytest.raises(InputError) as info:
         _apply(city, mod)
     assert info.value.field == field and reason in info.value.reason
