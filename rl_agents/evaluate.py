@@ -30,6 +30,7 @@ import numpy as np
 
 from scenarios.errors import InputError
 from scenarios.files import read_limited
+from scenarios.io.json_io import json_error_where, loads
 from scenarios.model import Scenario
 from scenarios.saved import saved_context
 from simulation.executors import Executor, SerialExecutor
@@ -342,11 +343,10 @@ def _read_cache(path: Path, key: str) -> dict[tuple[str, int], DayOutcome]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = loads(line)
         except json.JSONDecodeError as err:
-            raise InputError(
-                field, f"line {n}: not JSON ({err.msg} at column {err.colno}) in {path}"
-            ) from None
+            where = json_error_where(err, line=False)
+            raise InputError(field, f"line {n}: not JSON ({err.msg}{where}) in {path}") from None
         if not isinstance(row, dict):
             raise InputError(field, f"line {n}: expected a JSON object in {path}")
         if row.get("scenario_key") != key:

@@ -33,7 +33,7 @@ from rl_agents.env import DynamicDispatchEnv, EnvParams
 from rl_agents.model_io import LoadedModel
 from scenarios.errors import InputError
 from scenarios.files import check_output_file_folder, read_zip_limited
-from scenarios.io.json_io import atomic_write
+from scenarios.io.json_io import atomic_write, loads
 from scenarios.model import Scenario
 from scenarios.saved import saved_context
 
@@ -267,7 +267,7 @@ def read_demonstrations_file(
             day_costs=[float(x) for x in data["day_costs"]],
         )
         days = [int(x) for x in data["days"]]
-        meta = json.loads(str(data[_META])) if _META in data else None
+        meta = loads(str(data[_META])) if _META in data else None
     except _NPZ_ERRORS as exc:
         raise InputError(
             "demos", f"not a demonstrations file ({type(exc).__name__}: {exc})", source=str(path)

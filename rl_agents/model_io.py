@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from rl_agents.env import EnvParams
 from scenarios.errors import InputError, input_error_from_validation
+from scenarios.io.json_io import loads
 
 META = "dispatchlab.json"
 WEIGHTS = "actor.npz"
@@ -134,7 +135,7 @@ def load_model(path: str | Path) -> LoadedModel:
                     f"{str(path)!r} is not a dispatchlab model (no {META}); "
                     "train one with `dispatchlab train`",
                 )
-            meta = json.loads(zf.read(META))
+            meta = loads(zf.read(META))
             with np.load(io.BytesIO(zf.read(WEIGHTS))) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         return _loaded_model(str(path), meta, arrays)

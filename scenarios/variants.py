@@ -264,6 +264,9 @@ def read_variants(path: str | Path) -> LoadedVariants:
         raise InputError("yaml", f"not UTF-8 text (byte {err.start})", source=str(p)) from None
     except yaml.YAMLError as err:
         raise InputError("yaml", f"not valid YAML: {yaml_error_line(err)}", source=str(p)) from None
+    except RecursionError:  # PyYAML parses nested flow collections recursively
+        reason = "not valid YAML: sequences or mappings nested too deeply"
+        raise InputError("yaml", reason, source=str(p)) from None
     if not isinstance(data, dict):
         raise InputError("(root)", "expected a mapping with base and variants", source=str(p))
     try:

@@ -167,13 +167,11 @@ def _read_scenario(path: Path) -> Scenario:
 
 def _hinted(err: InputError, path: Path, only: set[str], hint: str) -> InputError:
     """``err`` with ``hint`` added when the file is a JSON object with a key of ``only``."""
-    import json
-
     from scenarios.errors import InputError
-    from scenarios.io.json_io import read_bytes
+    from scenarios.io.json_io import loads, read_bytes
 
     try:
-        data = json.loads(read_bytes(path))
+        data = loads(read_bytes(path))
     except (InputError, OSError, ValueError):
         return err
     if isinstance(data, dict) and only & set(data):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import codecs
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -16,6 +17,35 @@ from scenarios.files import read_limited
 from scenarios.saved import saved_context, warn_corrections
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class JsonNestingError(json.JSONDecodeError):
+    """JSON whose arrays or objects nest past the interpreter's depth (it has no position)."""
+
+    def __init__(self) -> None:
+        super().__init__("arrays or objects nested too deeply", "", 0)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text as :func:`json.loads` does, arrays or objects nested past the
+    interpreter's depth being a :class:`JsonNestingError` (a JSONDecodeError, so a
+    ValueError) as any bad JSON.
+
+    ``json.loads`` raises RecursionError on them (``[`` * 100,000 is a 200 kB file): it was
+    a traceback where the callers catch ValueError for bad JSON.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise JsonNestingError from None
+
+
+def json_error_where(err: json.JSONDecodeError, *, line: bool = True) -> str:
+    """`` at line L column C`` (``line`` False: `` at column C``) of a JSON error; empty for
+    a :class:`JsonNestingError`, which has no position."""
+    if isinstance(err, JsonNestingError):
+        return ""
+    return f" at line {err.lineno} column {err.colno}" if line else f" at column {err.colno}"
 
 
 def to_json(model: BaseModel) -> str:

@@ -10,7 +10,6 @@ the courier is.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +17,7 @@ from pydantic import Field, ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.geo import Id, NonNegInt, PosInt, StrictModel
-from scenarios.io.json_io import from_json, read_bytes
+from scenarios.io.json_io import from_json, loads, read_bytes
 from scenarios.plan import Plan, PlanStatus, StopKind, Unassigned
 
 #: A distance or time in the source's units (an integer, or a decimal when the divisor is > 1).
@@ -149,7 +148,7 @@ class RouteOutput(StrictModel):
 def is_route_output(text: str | bytes) -> bool:
     """True when ``text`` is a JSON object in the route output format (it has ``units``)."""
     try:
-        data = json.loads(text)
+        data = loads(text)
     except ValueError:
         return False
     return isinstance(data, dict) and "units" in data

@@ -42,6 +42,7 @@ from pydantic import ValidationError
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.files import read_limited
 from scenarios.geo import MAX_INT
+from scenarios.io.json_io import json_error_where, loads
 from scenarios.model import Scenario
 from scenarios.travel import haversine_m
 
@@ -63,9 +64,9 @@ def read_vroom(path: str | Path) -> Scenario:
     except UnicodeDecodeError:
         raise InputError("file", "not UTF-8 text", source=str(p)) from None
     try:
-        data = json.loads(text)
+        data = loads(text)
     except json.JSONDecodeError as err:
-        reason = f"invalid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        reason = f"invalid JSON: {err.msg}{json_error_where(err)}"
         raise InputError("file", reason, source=str(p)) from None
     return parse_vroom(data, source=str(p), name=p.stem)
 
