@@ -7,7 +7,6 @@ they declare, so load balancers and uptime checks that send ``HEAD`` got a 405.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from api.core import balance
 from api.core.errors import ErrorPublic, FieldProblem, error_response, invalid
 from scenarios.errors import escaped, field_path
 from scenarios.geo import NUL_REASON
+from scenarios.io.json_io import loads
 
 if TYPE_CHECKING:
     from api.context import ServiceContext
@@ -144,7 +144,7 @@ def nul_string_field(body: bytes) -> str | None:
     A body that is not JSON is left to the JSON errors (None).
     """
     try:
-        value = json.loads(body)
+        value = loads(body)  # arrays nested too deeply: a ValueError, not a RecursionError
     except ValueError:
         return None
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
