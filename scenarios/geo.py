@@ -216,6 +216,10 @@ class StrictModel(NulFreeModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False, allow_inf_nan=False)
 
 
+#: a planar coordinate in metres (a Location's x or y, a road grid's origin)
+PlanarCoordinate = Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE), NotBool]
+
+
 class Location(BaseModel):
     """A point: geographic (``lat``/``lon``), planar (``x``/``y``), and/or a matrix ``index``.
 
@@ -225,10 +229,10 @@ class Location(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    lat: float | None = Field(default=None, ge=-90.0, le=90.0)
-    lon: float | None = Field(default=None, ge=-180.0, le=180.0)
-    x: float | None = Field(default=None, ge=-MAX_COORDINATE, le=MAX_COORDINATE)
-    y: float | None = Field(default=None, ge=-MAX_COORDINATE, le=MAX_COORDINATE)
+    lat: Annotated[float, Field(ge=-90.0, le=90.0), NotBool] | None = None
+    lon: Annotated[float, Field(ge=-180.0, le=180.0), NotBool] | None = None
+    x: PlanarCoordinate | None = None
+    y: PlanarCoordinate | None = None
     index: NonNegInt | None = None
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, model_validator
 
 from scenarios.errors import FieldError
-from scenarios.geo import ControlFreeId, Id, Location, NonNegInt, PosInt, StrictModel
+from scenarios.geo import ControlFreeId, Id, Location, NonNegInt, NotBool, PosInt, StrictModel
 
 
 class PlanStatus(StrEnum):
@@ -56,7 +56,9 @@ class PlannedStop(StrictModel):
         description="service start: arrival, or later if waiting for a window"
     )
     departure_s: NonNegInt
-    load_after: list[int] = Field(default_factory=list, description="load per dimension on leaving")
+    load_after: list[Annotated[int, NotBool]] = Field(
+        default_factory=list, description="load per dimension on leaving"
+    )
     pinned: bool = Field(default=False, description="must stay on this vehicle at this position")
 
 
@@ -120,10 +122,10 @@ class Plan(StrictModel):
     routes: list[Route] = Field(default_factory=list)
     unassigned: list[Unassigned] = Field(default_factory=list)
     distance_m: NonNegInt = 0
-    cost_cents: int = 0
+    cost_cents: Annotated[int, NotBool] = 0
     engine: str | None = None
-    runtime_s: Annotated[float, Field(ge=0.0)] = 0.0
-    seed: int | None = None
+    runtime_s: Annotated[float, Field(ge=0.0), NotBool] = 0.0
+    seed: Annotated[int, NotBool] | None = None
 
     @property
     def num_vehicles(self) -> int:

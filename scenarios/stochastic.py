@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
-from scenarios.geo import Id, NonNegInt, StrictModel, TimeWindow
+from scenarios.geo import Id, NonNegInt, NotBool, StrictModel, TimeWindow
 
 if TYPE_CHECKING:  # resolved by scenarios.model (ArrivalProcess.model_rebuild after Order)
     from scenarios.model import Order
 
-Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+Prob = Annotated[float, Field(ge=0.0, le=1.0), NotBool]
 
 #: Every id :func:`arrival_order_id` can give (``arrival-000123``, ``arrival-surge2-000123``).
 _ARRIVAL_ID = re.compile(r"arrival-(?:surge(?:0|[1-9][0-9]*)-)?(?:[0-9]{6}|[1-9][0-9]{6,})")
@@ -37,8 +37,8 @@ MAX_ARRIVALS_HORIZON_S = 366 * SECONDS_PER_DAY
 #: Largest rate, factor or coefficient of variation accepted (beyond it the twin would draw
 #: numbers its generators reject or run for ever).
 MAX_RATE = 1e4
-NonNegFloat = Annotated[float, Field(ge=0.0, le=MAX_RATE)]
-Cv = Annotated[float, Field(ge=0.0, le=10.0)]
+NonNegFloat = Annotated[float, Field(ge=0.0, le=MAX_RATE), NotBool]
+Cv = Annotated[float, Field(ge=0.0, le=10.0), NotBool]
 
 
 class NodeOutage(StrictModel):
@@ -51,7 +51,7 @@ class NodeOutage(StrictModel):
 class Slowdown(StrictModel):
     """Travel takes ``factor`` x its usual time during ``window`` (the whole horizon if None)."""
 
-    factor: Annotated[float, Field(gt=0.0, le=10.0)]
+    factor: Annotated[float, Field(gt=0.0, le=10.0), NotBool]
     window: TimeWindow | None = None
 
     def applies_at(self, t_s: float) -> bool:
@@ -75,8 +75,8 @@ class StochasticParams(StrictModel):
     travel_time_cv: Cv = 0.15
     service_time_cv: Cv = 0.25
     pick_time_cv: Cv = 0.3
-    weather_multiplier: Annotated[float, Field(gt=0.0, le=5.0)] = 1.0
-    breakdown_rate_per_hour: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+    weather_multiplier: Annotated[float, Field(gt=0.0, le=5.0), NotBool] = 1.0
+    breakdown_rate_per_hour: Annotated[float, Field(ge=0.0, le=100.0), NotBool] = 0.0
     breakdown_duration_s: NonNegInt = 1800
     failed_delivery_prob: Prob = 0.0
     stock_discrepancy_prob: Prob = 0.0

@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from scenarios.errors import FieldError, InputError, register_tagged_union
-from scenarios.geo import Location, NonNegInt, StrictModel
+from scenarios.geo import MAX_INT, Location, NonNegInt, NotBool, PlanarCoordinate, StrictModel
 from scenarios.saved import is_saved, note_pending
 
 if TYPE_CHECKING:
@@ -47,9 +47,9 @@ Rounding = Literal["floor", "round", "ceil"]
 IntMatrix = NDArray[np.int64]
 
 #: A speed in metres (or planar units) per second: positive and finite, at most 1,000.
-Speed = Annotated[float, Field(ge=1e-3, le=1e3)]
+Speed = Annotated[float, Field(ge=1e-3, le=1e3), NotBool]
 #: A length scale (metres per planar unit, a grid's spacing): positive and finite.
-Scale = Annotated[float, Field(ge=1e-3, le=1e6)]
+Scale = Annotated[float, Field(ge=1e-3, le=1e6), NotBool]
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ class TravelMatrix:
 class SpeedPeriod(StrictModel):
     """From ``start_s`` (time of day) on, travel takes ``duration_factor`` x free-flow time."""
 
-    start_s: Annotated[int, Field(ge=0, lt=SECONDS_PER_DAY)]
-    duration_factor: Annotated[float, Field(gt=0.0, le=10.0)]
+    start_s: Annotated[int, Field(ge=0, lt=SECONDS_PER_DAY), NotBool]
+    duration_factor: Annotated[float, Field(gt=0.0, le=10.0), NotBool]
 
 
 def _round(values: NDArray[np.float64], rounding: Rounding) -> IntMatrix:
@@ -252,7 +252,7 @@ class HaversineTravel(_TravelBase):
 
     kind: Literal["haversine"] = "haversine"
     speed_m_per_s: Speed = 8.0
-    detour_factor: Annotated[float, Field(ge=1.0, le=5.0)] = 1.0
+    detour_factor: Annotated[float, Field(ge=1.0, le=5.0), NotBool] = 1.0
     rounding: Rounding = "round"
 
     def check_location(self, location: Location) -> str | None:
@@ -318,14 +318,14 @@ class GridSpec(StrictModel):
     are driven at ``arterial_speed_m_per_s``, other streets at ``street_speed_m_per_s``.
     """
 
-    rows: Annotated[int, Field(ge=2, le=2000)]
-    cols: Annotated[int, Field(ge=2, le=2000)]
+    rows: Annotated[int, Field(ge=2, le=2000), NotBool]
+    cols: Annotated[int, Field(ge=2, le=2000), NotBool]
     spacing_m: Scale = 200.0
     street_speed_m_per_s: Speed = 8.3
-    arterial_every: Annotated[int, Field(ge=1)] = 5
+    arterial_every: Annotated[int, Field(ge=1, le=MAX_INT), NotBool] = 5
     arterial_speed_m_per_s: Speed = 15.0
-    origin_x: float = 0.0
-    origin_y: float = 0.0
+    origin_x: PlanarCoordinate = 0.0
+    origin_y: PlanarCoordinate = 0.0
 
     @property
     def num_nodes(self) -> int:

@@ -75,13 +75,13 @@ from scenarios.errors import (
     input_error_from_validation,
     register_tagged_union,
 )
-from scenarios.geo import Id, NonNegInt, StrictModel, TimeWindow
+from scenarios.geo import Id, NonNegInt, NotBool, StrictModel, TimeWindow
 from scenarios.model import Scenario, stored_time_note
 from scenarios.plan import Plan
 from scenarios.saved import saved_context
 from scenarios.stochastic import DemandSurge, NodeOutage, Slowdown, StochasticParams
 
-Factor = Annotated[float, Field(ge=0.0, le=100.0)]
+Factor = Annotated[float, Field(ge=0.0, le=100.0), NotBool]
 
 
 class DemandModifier(StrictModel):
@@ -125,7 +125,7 @@ class TravelSlowdownModifier(StrictModel):
     """Travel takes ``factor`` x longer during ``window`` (the whole horizon if None)."""
 
     kind: Literal["travel_slowdown"] = "travel_slowdown"
-    factor: Annotated[float, Field(gt=0.0, le=10.0)]
+    factor: Annotated[float, Field(gt=0.0, le=10.0), NotBool]
     window: TimeWindow | None = None
 
 
@@ -141,7 +141,7 @@ class StockShockModifier(StrictModel):
     """Inventory x ``factor`` at ``node_ids`` for ``skus`` (all if empty)."""
 
     kind: Literal["stock_shock"] = "stock_shock"
-    factor: Annotated[float, Field(ge=0.0, le=1.0)]
+    factor: Annotated[float, Field(ge=0.0, le=1.0), NotBool]
     node_ids: list[Id] = Field(default_factory=list)
     skus: list[Id] = Field(default_factory=list)
 

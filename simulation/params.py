@@ -30,7 +30,7 @@ class SimParams(StrictModel):
     num_candidates: PosInt = Field(
         default=8, description="couriers offered in DecisionState.candidates for the focus order"
     )
-    max_overtime_s: int = Field(
+    max_overtime_s: Annotated[int, NotBool] = Field(
         default=6 * 3600,
         ge=0,
         le=MAX_OVERTIME_S,

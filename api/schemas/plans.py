@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.schemas.changes import PlanChanges
 from api.schemas.common import service_defaults
 from api.schemas.routes import MODE_DESCRIPTION, SolveMode, SolverInfo
-from scenarios.geo import Id, Location, NonNegInt, NulFreeModel, Seed
+from scenarios.geo import Id, Location, NonNegInt, NotBool, NulFreeModel, Seed
 from scenarios.model import Order, Scenario
 from scenarios.plan import Kpis, Plan, PlanStatus
 from simulation.params import SimParams
@@ -34,7 +34,7 @@ class EvaluationParams(NulFreeModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    replications: Annotated[int, Field(ge=0, le=10_000)] = 20
+    replications: Annotated[int, Field(ge=0, le=10_000), NotBool] = 20
     seed: Seed = 0
     params: SimParams = Field(default_factory=SimParams)
 

@@ -8,10 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.routes import SolverInfo
 from scenarios.errors import FieldError
-from scenarios.geo import NulFreeModel, Seed
+from scenarios.geo import NotBool, NulFreeModel, Seed
 from scenarios.model import Scenario
 
 PolicySpec = Annotated[str, Field(min_length=1, max_length=200)]
+#: an iteration budget of the hindsight reference
+Iterations = Annotated[int, Field(ge=1, le=1_000_000), NotBool]
 
 
 class PolicyEvaluationCreate(NulFreeModel):
@@ -35,26 +37,20 @@ class PolicyEvaluationCreate(NulFreeModel):
         max_length=1000,
         description="day seeds (held-out evaluation seeds are 1..100)",
     )
-    hindsight_iterations: int | None = Field(
+    hindsight_iterations: Iterations | None = Field(
         default=None,
-        ge=1,
-        le=1_000_000,
         description="PyVRP iterations per hindsight solver run (shift-priced and warm-started "
         "runs): the same seed then gives the same reference however busy the machine is, and "
         "hindsight:SECONDS is only a safety cap (the benchmark uses 4500); None = stop on the "
         "clock",
     )
-    hindsight_duration_iterations: int | None = Field(
+    hindsight_duration_iterations: Iterations | None = Field(
         default=None,
-        ge=1,
-        le=1_000_000,
         description="PyVRP iterations of the duration-priced hindsight run (the benchmark uses "
         "900; None = hindsight_iterations); needs hindsight_iterations",
     )
-    hindsight_search_iterations: int | None = Field(
+    hindsight_search_iterations: Iterations | None = Field(
         default=None,
-        ge=1,
-        le=1_000_000,
         description="iterations of the hindsight improvement search (the benchmark uses 1500); "
         "None = stop on the clock",
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from scenarios.geo import Seed, StrictModel
+from scenarios.geo import NotBool, Seed, StrictModel
 
 Baseline = Literal["nearest", "rule_chain", "myopic"]
 
@@ -26,17 +26,17 @@ class AllocationParams(StrictModel):
         "nearest = nearest node with full stock; rule_chain = fewest shipments, then nearest; "
         "myopic = each order's own optimum, in arrival order",
     )
-    time_limit_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = Field(
+    time_limit_s: Annotated[float, Field(gt=0.0, le=86_400.0), NotBool] = Field(
         default=60.0,
         description="wall-clock budget for the whole answer; one too small for the "
         "optimising path gets the nearest-node answer, and explanations that cannot fit are "
         "left out or cut short (stats.notes says so)",
     )
-    mip_rel_gap: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+    mip_rel_gap: Annotated[float, Field(ge=0.0, le=1.0), NotBool] = Field(
         default=1e-4, description="stop once the certified relative gap is at most this"
     )
     seed: Seed = Field(default=0, description="HiGHS random seed (same seed, same answer)")
-    threads: Annotated[int, Field(ge=1, le=256)] | None = Field(
+    threads: Annotated[int, Field(ge=1, le=256), NotBool] | None = Field(
         default=None,
         description="HiGHS threads of the solve's models (one-order and small online MIPs "
         "use one); None = HiGHS default (one per core; one for a single online order), and "
@@ -54,12 +54,12 @@ class AllocationParams(StrictModel):
         "worker ready and less of the limit left than one takes to start (about 3 s) "
         "solves with highspy, with a note",
     )
-    initial_candidates: Annotated[int, Field(ge=1)] = Field(
+    initial_candidates: Annotated[int, Field(ge=1), NotBool] = Field(
         default=4,
         description="nodes per order in the first LP; column generation adds the rest as "
         "their reduced costs require (the bound is always over every candidate)",
     )
-    max_mip_pairs: Annotated[int, Field(ge=1)] = Field(
+    max_mip_pairs: Annotated[int, Field(ge=1), NotBool] = Field(
         default=60_000,
         description="largest (order, node) pair count given to one joint MIP; larger "
         "problems fix the orders the LP already decides and solve the rest",

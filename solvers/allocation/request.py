@@ -163,7 +163,7 @@ class AllocationRules(StrictModel):
         description="a node whose lead time misses the promise is forbidden, or allowed at the "
         "late_shipment / late_per_hour cost",
     )
-    speed_kmh: Annotated[float, Field(gt=0.0, le=10_000.0)] = Field(
+    speed_kmh: Annotated[float, Field(gt=0.0, le=10_000.0), NotBool] = Field(
         default=60.0, description="door-to-door speed turning km into transit time (no travel_s)"
     )
     now_s: NonNegInt = Field(default=0, description="when the allocation is made")
@@ -175,7 +175,7 @@ class AllocationRules(StrictModel):
     vip_capacity_share: Share = Field(
         default=1.0, description="VIP orders may use at most this share of each node's capacity"
     )
-    vip_priority: Annotated[float, Field(ge=1.0, le=1000.0)] = Field(
+    vip_priority: Annotated[float, Field(ge=1.0, le=1000.0), NotBool] = Field(
         default=10.0,
         description="VIP unfilled and lateness costs are multiplied by this, so VIP orders get "
         "scarce stock and capacity first",
@@ -206,7 +206,9 @@ class AllocationRequest(StrictModel):
     orders: list[AllocationOrder] = Field(default_factory=list)
     costs: AllocationCosts = Field(default_factory=AllocationCosts)
     rules: AllocationRules = Field(default_factory=AllocationRules)
-    distance_km: list[list[Annotated[float, Field(ge=0.0, allow_inf_nan=False)]]] | None = Field(
+    distance_km: (
+        list[list[Annotated[float, Field(ge=0.0, allow_inf_nan=False), NotBool]]] | None
+    ) = Field(
         default=None,
         description="optional node x order distances in km (rows follow nodes, columns "
         "orders); default = great-circle (haversine, R = 6371 km) between lat/lon locations",

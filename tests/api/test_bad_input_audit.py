@@ -3,8 +3,34 @@
 
 from __future__ import annotations
 
+import copy
+import types
+import typing
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
+from pydantic.functional_validators import BeforeValidator
+
+from api.examples import (
+    ALLOCATION_EXAMPLE,
+    PLAN_EXAMPLE,
+    POLICY_EXAMPLE,
+    ROUTES_EXAMPLE,
+    SIMULATION_EXAMPLE,
+    WHATIF_EXAMPLE,
+)
+from api.schemas.allocations import AllocationCreate
+from api.schemas.common import KeyCreate
+from api.schemas.plans import PlanCreate, ReoptimiseCreate
+from api.schemas.policies import PolicyEvaluationCreate
+from api.schemas.routes import RoutesCreate
+from api.schemas.simulations import SimulationCreate, WhatIfCreate
+from scenarios.geo import not_bool
+from scenarios.model import Scenario
+from scenarios.variants import VariantFile
+from solvers.allocation import AllocationRequest
 
 POSTS = [
     "/v1/allocations",
@@ -35,3 +61,162 @@ def test_a_body_nested_too_deeply_with_a_nul_is_422_on_the_body(
     assert answer.json()["detail"] == [
         {"field": "(body)", "reason": "not valid JSON: arrays or objects nested too deeply"}
     ]
+
+
+#: every model a body or an input file is read into
+INPUT_MODELS: list[type[BaseModel]] = [
+    AllocationCreate,
+    RoutesCreate,
+    PlanCreate,
+    ReoptimiseCreate,
+    SimulationCreate,
+    WhatIfCreate,
+    PolicyEvaluationCreate,
+    KeyCreate,
+    Scenario,
+    VariantFile,
+    AllocationRequest,
+]
+
+
+def _numbers_taking_bools(model: type[BaseModel]) -> list[str]:
+    """``Model.field`` of every int or float (alone, optional, or in a list or dict) of
+    ``model`` and the models below it that has no :data:`~scenarios.geo.NotBool`."""
+    seen: set[type[BaseModel]] = set()
+    found: list[str] = []
+
+    def walk_type(t: Any, where: str, meta: tuple[Any, ...]) -> None:
+        origin = typing.get_origin(t)
+        if origin is typing.Annotated:
+            base, *more = typing.get_args(t)
+            walk_type(base, where, (*meta, *more))
+        elif t in (int, float):
+            if not any(isinstance(m, BeforeValidator) and m.func is not_bool for m in meta):
+                found.append(where)
+        elif isinstance(t, type) and issubclass(t, BaseModel):
+            walk_model(t)
+        elif origin is not None and origin is not typing.Literal:
+            union = origin in (typing.Union, types.UnionType)
+            for arg in typing.get_args(t):
+                if arg is not Ellipsis:
+                    walk_type(arg, where, meta if union else ())
+
+    def walk_model(m: type[BaseModel]) -> None:
+        if m not in seen:
+            seen.add(m)
+            for name, field in m.model_fields.items():
+                walk_type(field.annotation, f"{m.__name__}.{name}", tuple(field.metadata))
+
+    walk_model(model)
+    return found
+
+
+@pytest.mark.parametrize("model", INPUT_MODELS, ids=lambda m: m.__name__)
+def test_every_number_of_an_input_model_refuses_true_and_false(model: type[BaseModel]) -> None:
+    """JSON ``true`` is no number: pydantic takes it as 1 (a time limit of 1 s, a latitude
+    of 1 degree) unless the field has NotBool, as most had (``must be a number, not true or
+    false``); a coordinate, a simulation or allocation parameter, a stochastic rate had not."""
+    assert _numbers_taking_bools(model) == []
+
+
+def _set(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(body)
+    *head, last = path.split(".")
+    inner: Any = out
+    for part in head:
+        inner = inner[int(part)] if isinstance(inner, list) else inner.setdefault(part, {})
+    if isinstance(inner, list):
+        inner[int(last)] = value
+    else:
+        inner[last] = value
+    return out
+
+
+BOOL_REASON = "must be a number, not true or false"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "value", "reason"),
+    [
+        ("/v1/allocations", ALLOCATION_EXAMPLE["online"], "params.time_limit_s", True, BOOL_REASON),
+        ("/v1/allocations", ALLOCATION_EXAMPLE["online"], "params.mip_rel_gap", True, BOOL_REASON),
+        (
+            "/v1/allocations",
+            ALLOCATION_EXAMPLE["online"],
+            "request.orders.0.location.lat",
+            True,
+            BOOL_REASON,
+        ),
+        ("/v1/routes", ROUTES_EXAMPLE["small"], "scenario.orders.0.location.x", False, BOOL_REASON),
+        (
+            "/v1/simulations",
+            SIMULATION_EXAMPLE["small"],
+            "params.max_overtime_s",
+            True,
+            BOOL_REASON,
+        ),
+        (
+            "/v1/simulations",
+            SIMULATION_EXAMPLE["small"],
+            "scenario.stochastic.travel_time_cv",
+            True,
+            BOOL_REASON,
+        ),
+        ("/v1/whatif", WHATIF_EXAMPLE["small"], "variants.1.modifiers.0.factor", True, BOOL_REASON),
+        ("/v1/plans", PLAN_EXAMPLE["small"], "evaluation.replications", True, BOOL_REASON),
+        (
+            "/v1/policies/evaluate",
+            POLICY_EXAMPLE["standard"],
+            "hindsight_iterations",
+            True,
+            BOOL_REASON,
+        ),
+        # np.arange(rows) % k raised OverflowError in both the solver and its fallback: a 503
+        (
+            "/v1/routes",
+            ROUTES_EXAMPLE["small"],
+            "scenario.travel",
+            {"kind": "road_network", "grid": {"rows": 5, "cols": 5, "arterial_every": 10**30}},
+            "Input should be less than or equal to 1000000000000",
+        ),
+        (
+            "/v1/routes",
+            ROUTES_EXAMPLE["small"],
+            "scenario.travel",
+            {"kind": "road_network", "grid": {"rows": 5, "cols": 5, "origin_x": 1e300}},
+            "Input should be less than or equal to 1000000000",
+        ),
+    ],
+)
+def test_a_bad_number_is_422_naming_its_field(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    path: str,
+    body: dict[str, Any],
+    field: str,
+    value: Any,
+    reason: str,
+) -> None:
+    answer = client.post(path, json=_set(body["value"], field, value), headers=keys["admin"])
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["field"].startswith(field)
+    assert problem["reason"] == reason
+
+
+def _raw_bounds(schema: Any, path: str = "") -> list[str]:
+    """Paths of the schema's objects with ``ge``/``le``/``gt``/``lt`` keys: a Field's bounds
+    that pydantic could not apply to the type (it left them as extra keys, unchecked)."""
+    if isinstance(schema, dict):
+        found = [path] if {"ge", "le", "gt", "lt"} & set(schema) else []
+        return found + [p for k, v in schema.items() for p in _raw_bounds(v, f"{path}/{k}")]
+    if isinstance(schema, list):
+        return [p for i, v in enumerate(schema) for p in _raw_bounds(v, f"{path}/{i}")]
+    return []
+
+
+@pytest.mark.parametrize("model", INPUT_MODELS, ids=lambda m: m.__name__)
+def test_every_bound_of_an_input_model_is_applied(model: type[BaseModel]) -> None:
+    """``Annotated[float, NotBool] | None = Field(ge=..., le=...)`` drops the bounds (a
+    latitude of 1e300 was taken): bounds go inside the Annotated, beside NotBool."""
+    assert _raw_bounds(model.model_json_schema()) == []
