@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -232,6 +233,30 @@ def keys_revoke(
     console.print(f"key {row.id} revoked", markup=False)
 
 
+def _check_listen(host: str, port: int) -> None:
+    """Fail naming ``--host`` or ``--port`` unless a socket can listen there.
+
+    The server found out only after the app had started: an ``ERROR:`` line of uvicorn's
+    and exit 3 (``--host 999.1.1.1``), not the exit 2 of bad input.
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as err:
+        reason = getattr(err, "strerror", None) or err
+        raise fail(f"--host: cannot listen on {host!r} ({reason})") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as err:
+            option = "--port" if err.errno == errno.EADDRINUSE else "--host"
+            reason = err.strerror or err
+            raise fail(f"{option}: cannot listen on {host}:{port} ({reason})") from None
+
+
 def _serve(
     host: str,
     port: int,
@@ -249,6 +274,7 @@ def _serve(
     _apply_env(data_dir, database_url)
     _check_storage(data_dir, database_url)  # one line now, not a traceback per worker
     _check_job_executor()
+    _check_listen(host, port)
     if job_workers is not None:
         os.environ["DISPATCHLAB_JOB_WORKERS"] = str(job_workers)
     if demo:

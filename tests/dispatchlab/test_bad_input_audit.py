@@ -3,12 +3,14 @@ file, the field and the reason, never a traceback (session 45's audit)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from dispatchlab.cli import app
+from tests.dispatchlab.test_service_cli import _one_line, _run
 
 runner = CliRunner()
 
@@ -64,3 +66,20 @@ def test_yaml_nested_too_deeply_is_one_line_and_exit_2(files: dict[str, Path], n
     assert result.stderr == (
         f"error: {files[name]}: yaml: not valid YAML: sequences or mappings nested too deeply\n"
     )
+
+
+def test_serve_on_a_host_it_cannot_listen_on_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """uvicorn found out after the app had started: an ERROR line and exit status 3."""
+    code, err = _run("serve", "--host", "999.1.1.1", "--data-dir", str(tmp_path))
+    assert code == 2
+    _one_line(err, "--host: cannot listen on '999.1.1.1'")
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, err = _run("serve", "--port", str(port), "--data-dir", str(tmp_path))
+    assert code == 2
+    _one_line(err, f"--port: cannot listen on 127.0.0.1:{port}", "in use")
