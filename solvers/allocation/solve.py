@@ -118,6 +118,12 @@ NORMAL_PATH_S = (2.5e-3, 0.85)
 #: seconds the explanations take, as ``coef x orders ** exponent``: measured 0.16 s at 300
 #: literature orders, 0.79 s at 2,000 and 11.6 s at 50,000 (about 1 ms for one order)
 EXPLAIN_PATH_S = (1.25e-3, 0.85)
+#: seconds per order the explanations take at the least, every one of them cut short (the
+#: costs, the residual world, the DP blocks, the unfilled lines' reasons and the short
+#: explanations): measured on the nearest-node answer of literature requests with no time
+#: given (session 45, a machine shared with a test run) 17 ms at 600 orders, 39 ms at
+#: 1,000, 79 ms at 2,000 and 0.54 s at 10,000, with a margin
+EXPLAIN_FLOOR_S_PER_ORDER = 6e-5
 
 
 def normal_path_seconds(num_orders: int) -> float:
@@ -130,6 +136,27 @@ def explain_seconds(num_orders: int) -> float:
     """Expected time of the explanations of ``num_orders`` orders."""
     coef, exponent = EXPLAIN_PATH_S
     return coef * num_orders**exponent
+
+
+def explain_floor_seconds(num_orders: int) -> float:
+    """Least time the explanations of ``num_orders`` orders take, every one cut short."""
+    return EXPLAIN_FLOOR_S_PER_ORDER * num_orders
+
+
+def explain_keep_seconds(num_orders: int, limit_s: float) -> float:
+    """Seconds of a batch's time limit kept back for the explanations of its orders.
+
+    Their expected time (:data:`EXPLAIN_S_PER_ORDER`) up to :data:`EXPLAIN_SHARE_MAX` of
+    the limit: what they then use, as many orders explained in full as it fits; none where
+    even their least time (:func:`explain_floor_seconds`) does not fit that share (the solve
+    gets the whole limit and the answer has no explanations).
+    """
+    share = EXPLAIN_SHARE_MAX * limit_s
+    if explain_floor_seconds(num_orders) > share:
+        return 0.0
+    full = min(num_orders, EXPLAIN_FULL_ORDERS)
+    need = EXPLAIN_S_PER_ORDER * full + EXPLAIN_S_PER_EXTRA_ORDER * (num_orders - full)
+    return min(share, need)
 
 
 def allocate(
@@ -212,7 +239,7 @@ def _allocate(
     method: str
     # the solve's share of the limit, less the compilation, against its shortest run
     share_s = (
-        _online_share(params) * params.time_limit_s
+        _online_share(params, prob.num_orders) * params.time_limit_s
         if params.mode == "online"
         else _solve_seconds(prob, params)
     )
@@ -283,16 +310,18 @@ def _allocate(
     t_explain = time.perf_counter()
     explanations: list[OrderExplanation] = []
     unfilled: list[Unfilled] = []
-    explain_left = params.time_limit_s - (time.perf_counter() - start)
-    explain_need = explain_seconds(prob.num_orders)
-    # only where the limit is too small to keep their time back (large limits keep it)
-    explain_cut = explain_need > EXPLAIN_SHARE_MAX * params.time_limit_s and (
-        explain_left < explain_need
-    )
+    # they run when the time to their end covers their least time (every one cut short,
+    # as the time kept back for them, explain_keep_seconds, assumes): as many orders are
+    # explained in full as fit, and a note says how many were not
+    explain_end = _explain_end(params, prob.num_orders, start)
+    explain_left = explain_end - time.perf_counter()
+    explain_floor = explain_floor_seconds(prob.num_orders)
+    explain_cut = explain_left < explain_floor
     if params.explain and explain_cut:
         stats.notes.append(
             f"no explanations: {max(explain_left, 0.0):.2g} s of the time limit left, they take "
-            f"about {explain_need:.2g} s at {prob.num_orders} orders"
+            f"at least {explain_floor:.2g} s at {prob.num_orders} orders (about "
+            f"{explain_seconds(prob.num_orders):.2g} s to explain all in full)"
         )
     if params.explain and not explain_cut:
         # only a proven answer (an exact one-order solve: no bound below it) is the lone
@@ -305,7 +334,7 @@ def _allocate(
             unconstrained=lone,
             lone_uncapped=lone is not None,
             budget_s=_explain_budget(params, method, start),
-            end=_explain_end(params, prob.num_orders, start),
+            end=explain_end,
             notes=stats.notes,
             baseline=params.baseline or ("nearest" if fast else answer_baseline),
         )
@@ -742,15 +771,17 @@ def _solve_seconds(prob: Problem, params: AllocationParams) -> float:
     """The time limit of :func:`_solve_share` (without copying the parameters)."""
     if not params.explain:
         return params.time_limit_s
-    full = min(prob.num_orders, EXPLAIN_FULL_ORDERS)
-    need = EXPLAIN_S_PER_ORDER * full + EXPLAIN_S_PER_EXTRA_ORDER * (prob.num_orders - full)
-    keep = min(EXPLAIN_SHARE_MAX * params.time_limit_s, need)
-    return params.time_limit_s - keep
+    return params.time_limit_s - explain_keep_seconds(prob.num_orders, params.time_limit_s)
 
 
-def _online_share(params: AllocationParams) -> float:
-    """Share of the time limit an online solve may use (the rest is the explanation's)."""
-    return 1.0 - EXPLAIN_SHARE_MAX if params.explain else 1.0
+def _online_share(params: AllocationParams, num_orders: int) -> float:
+    """Share of the time limit an online solve may use (the rest is the explanations',
+    unless even their least time, :func:`explain_floor_seconds`, does not fit it)."""
+    if not params.explain:
+        return 1.0
+    if explain_floor_seconds(num_orders) > EXPLAIN_SHARE_MAX * params.time_limit_s:
+        return 1.0
+    return 1.0 - EXPLAIN_SHARE_MAX
 
 
 def _online(
@@ -760,7 +791,7 @@ def _online(
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     if prob.num_pairs == 0:
         return x, prob.constant / MICRO
-    solve_end = start + _online_share(params) * params.time_limit_s
+    solve_end = start + _online_share(params, prob.num_orders) * params.time_limit_s
     if prob.num_orders == 1:
         arcs, qty, lower = solve_residual(
             prob, 0, Residual(prob), *real_costs(prob), deadline=solve_end

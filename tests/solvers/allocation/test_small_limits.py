@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from solvers.allocation import AllocationParams, AllocationRequest, AllocationStatus, allocate
+from solvers.allocation import explain as explain_mod
 from solvers.allocation import solve as solve_mod
 from solvers.allocation.batch import solve_batch
 from solvers.allocation.heuristics import nearest
@@ -99,7 +100,7 @@ def test_a_compilation_that_eats_the_limit_sends_the_call_down_the_fast_path(
 def test_explanations_that_cannot_fit_a_small_limit_are_skipped_with_a_note(
     scarce: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(solve_mod, "EXPLAIN_PATH_S", NEVER_FITS)
+    monkeypatch.setattr(solve_mod, "EXPLAIN_FLOOR_S_PER_ORDER", 1e6)
     monkeypatch.setattr(solve_mod, "explain", refuse)
     result = allocate(scarce, AllocationParams(time_limit_s=1.0))
     assert result.explanations == []
@@ -130,10 +131,87 @@ def _run_with_fake_solve(
 def test_a_small_limit_spent_by_the_solve_leaves_out_the_explanations(
     scarce: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """1 s limit, the solve took 0.9 s, explanations would take 0.5 s: skipped."""
-    result = _run_with_fake_solve(scarce, 1.0, 0.9, monkeypatch)
+    """1 s limit, the solve took 0.99 s, explanations need at least 0.05 s: skipped."""
+    monkeypatch.setattr(solve_mod, "EXPLAIN_FLOOR_S_PER_ORDER", 0.025)  # 2 orders
+    result = _run_with_fake_solve(scarce, 1.0, 0.99, monkeypatch)
     assert result.explanations == []
     assert any(n.startswith("no explanations:") for n in result.stats.notes)
+
+
+def _explain_on(clock: FakeClock, monkeypatch: pytest.MonkeyPatch, write_s: float) -> None:
+    """The explanations run on ``clock``, each written one taking ``write_s`` of it."""
+    write = explain_mod._order_explanation
+
+    def slow_write(*args: Any) -> Any:
+        clock.now += write_s
+        return write(*args)
+
+    monkeypatch.setattr(explain_mod, "_clock", clock.perf_counter)
+    monkeypatch.setattr(explain_mod, "_order_explanation", slow_write)
+
+
+@pytest.mark.parametrize(("write_s", "in_full"), [(0.0, 2), (0.3, 1)])
+def test_explanations_longer_than_the_share_kept_back_use_it_and_say_what_was_cut(
+    scarce: AllocationRequest, monkeypatch: pytest.MonkeyPatch, write_s: float, in_full: int
+) -> None:
+    """1 s limit, the explanations' expected time (0.29 s, as at 600 literature orders) over
+    the quarter kept back for them, the solve used its whole share: they use what was kept,
+    as many orders explained in full as it fits, and a note counts the others (until
+    session 45 none was explained, and the time kept back was wasted)."""
+    monkeypatch.setattr(solve_mod, "EXPLAIN_S_PER_ORDER", 0.3)  # 0.6 s at 2 orders
+    monkeypatch.setattr(solve_mod, "explain_seconds", lambda _n: 0.29)
+    params = AllocationParams(time_limit_s=1.0)
+    prob = compile_request(scarce)
+    keep_s = params.time_limit_s - solve_mod._solve_seconds(prob, params)
+    assert keep_s == pytest.approx(solve_mod.EXPLAIN_SHARE_MAX * params.time_limit_s)
+    clock = FakeClock()
+    monkeypatch.setattr(solve_mod, "time", SimpleNamespace(perf_counter=clock.perf_counter))
+    _explain_on(clock, monkeypatch, write_s)
+
+    def timed_batch(prob: Any, share: AllocationParams, **kwargs: Any) -> Any:
+        out = solve_batch(prob, share.model_copy(update={"time_limit_s": 10.0}), start=0.0)
+        clock.now += share.time_limit_s  # the solve's whole share
+        return out
+
+    monkeypatch.setattr(solve_mod, "solve_batch", timed_batch)
+    result = allocate(scarce, params)
+    assert not any(n.startswith("no explanations:") for n in result.stats.notes)
+    assert len(result.explanations) == 2
+    cut = [e for e in result.explanations if e.summary.endswith(explain_mod.CUT_SUMMARY)]
+    assert len(cut) == 2 - in_full
+    noted = [n for n in result.stats.notes if n.startswith("explanations cut by the time limit")]
+    assert noted == (
+        [
+            f"explanations cut by the time limit: {in_full} of 2 orders explained in "
+            f"full, the other 1 say '{explain_mod.CUT_SUMMARY}'"
+        ]
+        if cut
+        else []
+    )
+
+
+@pytest.mark.parametrize("limit_s", [0.01, 0.2, 1.0, 10.0, 60.0])
+@pytest.mark.parametrize("num_orders", [1, 300, 600, 2_000, 10_000, 50_000, 1_000_000])
+def test_the_time_kept_back_for_explanations_is_time_they_run_in(
+    limit_s: float, num_orders: int
+) -> None:
+    """Kept back only where it covers the explanations' least time (else none: the solve
+    gets it); never more than a quarter of the limit."""
+    keep_s = solve_mod.explain_keep_seconds(num_orders, limit_s)
+    assert 0.0 <= keep_s <= solve_mod.EXPLAIN_SHARE_MAX * limit_s
+    if solve_mod.explain_floor_seconds(num_orders) > solve_mod.EXPLAIN_SHARE_MAX * limit_s:
+        assert keep_s == 0.0
+    else:
+        assert keep_s >= solve_mod.explain_floor_seconds(num_orders)
+
+
+def test_explanations_that_cannot_fit_keep_no_time_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Their least time over a quarter of the limit: the solve gets the whole limit."""
+    monkeypatch.setattr(solve_mod, "EXPLAIN_FLOOR_S_PER_ORDER", 1.0)
+    params = AllocationParams(time_limit_s=1.0)
+    prob = SimpleNamespace(num_orders=2)
+    assert solve_mod._solve_seconds(prob, params) == params.time_limit_s  # type: ignore[arg-type]
+    assert solve_mod._online_share(params, 2) == 1.0
 
 
 def test_a_large_limit_keeps_its_explanations_even_when_the_solve_ran_long(
@@ -265,7 +343,9 @@ def test_the_explanation_reserve_grows_more_slowly_beyond_ten_thousand_orders() 
     extra = 20_000 * solve_mod.EXPLAIN_S_PER_EXTRA_ORDER
     assert kept(30_000) == pytest.approx(kept(10_000) + extra)
     assert kept(30_000) < 30_000 * solve_mod.EXPLAIN_S_PER_ORDER
-    assert kept(1_000_000) == pytest.approx(solve_mod.EXPLAIN_SHARE_MAX * params.time_limit_s)
+    assert kept(200_000) == pytest.approx(solve_mod.EXPLAIN_SHARE_MAX * params.time_limit_s)
+    # where even their least time does not fit the quarter, none is kept: the solve gets it
+    assert kept(1_000_000) == 0.0
     assert (
         solve_mod._solve_seconds(  # no explanations, nothing kept back
             SimpleNamespace(num_orders=30_000),  # type: ignore[arg-type]
