@@ -102,6 +102,12 @@ def _check_database(data_dir: Path | None, database_url: str | None) -> None:
     except (SQLAlchemyError, ValueError):
         raise fail(f"{option}: not a database URL (e.g. postgresql://user@host/db)") from None
     shown = parsed.render_as_string(hide_password=True)
+    if settings.database_url and parsed.get_backend_name() == "sqlite":
+        # a given SQLite file's folder is not made (a typo's whole path was); the default
+        # one under the data dir is
+        name = parsed.database or ""
+        if name and name != ":memory:" and not Path(name).parent.is_dir():
+            raise fail(f"{option}: folder {Path(name).parent} does not exist")
     try:
         backend = parsed.get_backend_name()
         if backend == "sqlite":

@@ -67,6 +67,17 @@ def test_bad_database_url_is_one_line_before_anything_starts() -> None:
     _one_line(err, "DATABASE_URL: cannot connect to")
 
 
+def test_a_sqlite_file_in_a_missing_folder_is_one_line_and_makes_no_folder(
+    tmp_path: Path,
+) -> None:
+    # the folders were made: a typo's '/nonexistent/x.db' left /nonexistent behind
+    target = tmp_path / "missing" / "x.db"
+    code, err = _run("keys", "list", "--database-url", f"sqlite:///{target}")
+    assert code == 2
+    _one_line(err, f"--database-url: folder {target.parent} does not exist")
+    assert not target.parent.exists()
+
+
 @pytest.mark.parametrize("command", [["serve"], ["demo"], ["keys", "list"]])
 def test_data_dir_that_is_a_file_is_one_line(tmp_path: Path, command: list[str]) -> None:
     a_file = tmp_path / "a.txt"
