@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from scenarios.errors import FieldError
 from scenarios.geo import NotBool, Seed, StrictModel
 
 Baseline = Literal["nearest", "rule_chain", "myopic"]
@@ -71,3 +72,18 @@ class AllocationParams(StrictModel):
         "of the compact LP (online, pyomo), the pattern LP's best-bound multipliers (batch); "
         "the result's shadow_price_lp and shadow_price_tolerance say which and how exact",
     )
+
+    @model_validator(mode="after")
+    def _baseline_alone(self) -> AllocationParams:
+        """A baseline runs no solver: a backend or mode given with it would be ignored."""
+        if self.baseline is None:
+            return self
+        if "backend" in self.model_fields_set and self.backend != "highspy":
+            raise FieldError(
+                ("backend",), f"the {self.baseline} baseline runs no solver: omit one of the two"
+            )
+        if "mode" in self.model_fields_set and self.mode != "batch":
+            raise FieldError(
+                ("mode",), f"the {self.baseline} baseline has no online mode: omit one of the two"
+            )
+        return self

@@ -86,6 +86,8 @@ def test_shortage_is_reported_as_unfilled_with_the_reason(
             "request.costs.per_shipment",
         ),
         (lambda b: b["params"].update(time_limit_s=45), "params.time_limit_s"),
+        # a baseline runs no solver: the backend was ignored without a word
+        (lambda b: b["params"].update(baseline="nearest", backend="pyomo"), "params.backend"),
         # past the solver's integer range: it was a 200 with a total cost of -9.2e12
         (
             lambda b: b["request"].update(

@@ -68,7 +68,7 @@ def test_backend_pyomo_imports_pyomo_before_the_solve(
 
 
 @pytest.mark.parametrize(
-    "options", [(), ("--backend", "highspy"), ("--backend", "pyomo", "--baseline", "nearest")]
+    "options", [(), ("--backend", "highspy"), ("--backend", "highspy", "--baseline", "nearest")]
 )
 def test_pyomo_is_not_imported_when_the_solve_does_not_use_it(
     capsys: pytest.CaptureFixture[str],
@@ -100,4 +100,26 @@ def test_an_unknown_backend_or_a_failed_import_is_one_line(
     assert err.strip() == (
         "error: --backend pyomo: Pyomo cannot be imported: No module named 'pyomo'"
     )
+    assert events == []
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [(("--backend", "pyomo"), "--backend"), (("--mode", "online"), "--mode")],
+)
+def test_a_baseline_with_a_backend_or_mode_it_ignores_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    request_file: Path,
+    events: list[Any],
+    options: tuple[str, ...],
+    option: str,
+) -> None:
+    """``--baseline`` ran the baseline and ignored ``--backend pyomo`` / ``--mode online``."""
+    code, err = _allocate(capsys, request_file, "--baseline", "nearest", *options)
+    assert code == 2, err
+    assert err.strip().splitlines() == [
+        f"error: {option}: the nearest baseline "
+        + ("runs no solver" if option == "--backend" else "has no online mode")
+        + ": omit one of the two"
+    ]
     assert events == []
