@@ -234,7 +234,7 @@ def check_policy_name(name: str, field: str) -> None:
 
 def _validate_specs(specs: Sequence[str]) -> list[str]:
     import rl_agents  # noqa: F401
-    from simulation.policies import make_policy
+    from simulation.policies import empty_argument, make_policy
 
     out: list[str] = []
     for spec in specs:
@@ -244,6 +244,8 @@ def _validate_specs(specs: Sequence[str]) -> list[str]:
         name, _, arg = spec.partition(":")
         check_policy_name(name, "policies")
         if name == HINDSIGHT:
+            if spec.endswith(":"):
+                raise InputError("policies", empty_argument(spec))
             if arg:
                 try:
                     if float(arg) <= 0:

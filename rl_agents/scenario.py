@@ -102,7 +102,11 @@ def parse_seeds(spec: str) -> list[int]:
                 raise InputError("seeds", f"{spec!r}: the range ends before it starts")
             ends = [lo, hi]
         else:
-            ends = [int(part) for part in text.split(",") if part.strip()]
+            parts = text.split(",")
+            if len(parts) > 1 and not all(part.strip() for part in parts):
+                # '1,,2' was read as 1,2: a seed left out by a typo ran without a word
+                raise InputError("seeds", f"{spec!r}: an empty seed between commas")
+            ends = [int(part) for part in parts if part.strip()]
     except ValueError:
         raise InputError("seeds", f"{spec!r}: expected A..B, A,B,C or a number") from None
     if not ends:

@@ -40,13 +40,20 @@ def available_policies() -> list[str]:
 
 def make_policy(spec: str) -> Policy | None:
     """Build the policy a spec names (None for ``plan``: no decisions)."""
-    name, _, arg = spec.strip().partition(":")
+    name, sep, arg = spec.strip().partition(":")
     factory = _REGISTRY.get(name)
     if factory is None:
         raise InputError(
             "policies", f"unknown policy {name!r}; choose from {', '.join(available_policies())}"
         )
+    if sep and not arg:  # 'reopt:' ran the default period, as if the ':' were not there
+        raise InputError("policies", empty_argument(spec.strip()))
     return factory(arg or None)
+
+
+def empty_argument(spec: str) -> str:
+    """The reason a spec ending in ':' is refused."""
+    return f"{spec}: nothing after ':' (give an argument, or leave out the ':')"
 
 
 def check_policy(spec: str, field: str, *, has_plan: bool, hint: str = "") -> None:
@@ -137,6 +144,7 @@ __all__ = [
     "Policy",
     "PolicyFactory",
     "available_policies",
+    "empty_argument",
     "make_policy",
     "minutes_arg",
     "no_argument",

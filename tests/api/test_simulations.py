@@ -163,6 +163,9 @@ def test_union_tags_are_not_in_the_field_path(
         # dispatched to the nearest courier, under those names
         (" plan:x", "plan takes no argument"),
         ("nearest:5", "nearest takes no argument"),
+        # a spec ending in ':' ran the default (reopt: every 5 min) under that name
+        ("reopt:", "nothing after ':'"),
+        ("insertion:", "nothing after ':'"),
         # NaN and infinite periods were a 500 (ValueError / OverflowError)
         ("reopt:nan", "finite number of minutes"),
         ("reopt:inf", "finite number of minutes"),

@@ -428,3 +428,20 @@ def test_seed_specs_give_32_bit_seeds_or_an_input_error(spec: str) -> None:
         return
     assert 1 <= len(seeds) <= MAX_SEEDS
     assert all(0 <= s <= MAX_SEED for s in seeds)
+
+
+@pytest.mark.parametrize("spec", ["1,,2", "1,2,", ",3"])
+def test_an_empty_seed_between_commas_is_refused(spec: str) -> None:
+    """'1,,2' was read as 1,2: a seed dropped by a typo ran without a word."""
+    with pytest.raises(InputError) as info:
+        parse_seeds(spec)
+    assert info.value.field == "seeds" and "empty seed" in info.value.reason
+
+
+def test_a_hindsight_spec_ending_in_a_colon_is_refused() -> None:
+    """'hindsight:' ran the default time limit under that name."""
+    from rl_agents.evaluate import _validate_specs
+
+    with pytest.raises(InputError) as info:
+        _validate_specs(["hindsight:"])
+    assert info.value.field == "policies" and "nothing after ':'" in info.value.reason
