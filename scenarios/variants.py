@@ -404,13 +404,11 @@ def _apply(
     rng: np.random.Generator,
     where: str,
     source: str | None,
-    max_orders: int | None = None,
-    added: dict[str, list[dict[str, Any]]] | None = None,
+    max_orders: int | None,
+    added: dict[str, list[dict[str, Any]]],
 ) -> None:
     """Apply one modifier to ``data`` in place. ``added``: the outages and slowdowns earlier
     modifiers of the variant added, which a ``stochastic`` modifier's values keep."""
-    if added is None:
-        added = {"node_outages": [], "travel_slowdowns": []}
     nodes = data["nodes"]
     node_ids = {n["id"] for n in nodes}
 

@@ -151,12 +151,16 @@ def explain_keep_seconds(num_orders: int, limit_s: float) -> float:
     even their least time (:func:`explain_floor_seconds`) does not fit that share (the solve
     gets the whole limit and the answer has no explanations).
     """
-    share = EXPLAIN_SHARE_MAX * limit_s
-    if explain_floor_seconds(num_orders) > share:
+    if not _explanations_fit(num_orders, limit_s):
         return 0.0
     full = min(num_orders, EXPLAIN_FULL_ORDERS)
     need = EXPLAIN_S_PER_ORDER * full + EXPLAIN_S_PER_EXTRA_ORDER * (num_orders - full)
-    return min(share, need)
+    return min(EXPLAIN_SHARE_MAX * limit_s, need)
+
+
+def _explanations_fit(num_orders: int, limit_s: float) -> bool:
+    """Whether the explanations' least time fits the share of ``limit_s`` kept for them."""
+    return explain_floor_seconds(num_orders) <= EXPLAIN_SHARE_MAX * limit_s
 
 
 def allocate(
@@ -777,11 +781,9 @@ def _solve_seconds(prob: Problem, params: AllocationParams) -> float:
 def _online_share(params: AllocationParams, num_orders: int) -> float:
     """Share of the time limit an online solve may use (the rest is the explanations',
     unless even their least time, :func:`explain_floor_seconds`, does not fit it)."""
-    if not params.explain:
-        return 1.0
-    if explain_floor_seconds(num_orders) > EXPLAIN_SHARE_MAX * params.time_limit_s:
-        return 1.0
-    return 1.0 - EXPLAIN_SHARE_MAX
+    if params.explain and _explanations_fit(num_orders, params.time_limit_s):
+        return 1.0 - EXPLAIN_SHARE_MAX
+    return 1.0
 
 
 def _online(

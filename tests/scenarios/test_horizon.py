@@ -18,7 +18,6 @@ from scenarios.generate import generate_city
 from scenarios.io import load_scenario
 from scenarios.io.json_io import from_json
 from scenarios.io.vroom import parse_vroom
-from scenarios.model import horizon_problems
 from scenarios.saved import SavedDataWarning, read_saved, validate_saved
 from scenarios.variants import Variant, apply_variant
 
@@ -55,6 +54,13 @@ def with_changes(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]
             node = node[int(p)] if isinstance(node, list) else node[p]
         node[last] = value
     return data
+
+
+def refused(data: dict[str, Any]) -> InputError:
+    """The error a scenario ``data`` is refused with as new input (field and reason)."""
+    with pytest.raises(ValidationError) as info:
+        Scenario.model_validate(data)
+    return input_error_from_validation(info.value)
 
 
 def _with(change: dict[str, Any]) -> dict[str, Any]:
@@ -107,9 +113,7 @@ def test_shifts_inside_and_windows_touching_or_partly_outside_the_horizon_are_ac
 def test_times_outside_the_horizon_are_refused_naming_the_field(
     change: dict[str, Any], field: str, reason: str
 ) -> None:
-    with pytest.raises(ValidationError) as info:
-        Scenario.model_validate(_with(change))
-    error = input_error_from_validation(info.value)
+    error = refused(_with(change))
     assert error.field == field
     assert reason in error.reason
 
@@ -165,14 +169,14 @@ def test_the_cli_refuses_a_shift_past_the_horizon_with_exit_2(
 )
 def test_every_instance_in_data_is_read_within_its_horizon(path: Path) -> None:
     scenario = load_scenario(path)  # validated: a refused one raises
-    assert horizon_problems(scenario.horizon, scenario.vehicles, scenario.orders) == []
+    assert scenario.times_outside_horizon() == []
     assert all(v.shift is not None for v in scenario.vehicles)
 
 
 @pytest.mark.parametrize("seed", range(12))
 def test_generated_cities_are_within_their_horizon(seed: int) -> None:
     scenario = generate_city(seed=seed, num_orders=60, num_nodes=3, num_couriers=8)
-    assert horizon_problems(scenario.horizon, scenario.vehicles, scenario.orders) == []
+    assert scenario.times_outside_horizon() == []
 
 
 def test_a_vroom_job_outside_every_vehicle_window_is_read() -> None:
@@ -227,4 +231,4 @@ def test_demand_copies_created_late_stay_inside_the_horizon() -> None:
         assert got == want, made.created_s
         clipped += (10_000, 10_000) in got
     assert clipped > 0
-    assert horizon_problems(out.horizon, out.vehicles, out.orders) == []
+    assert out.times_outside_horizon() == []
