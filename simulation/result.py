@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from scenarios.plan import Plan, PlannedStop, PlanStatus, Route, StopKind
+from scenarios.plan import AllocationLine, Plan, PlannedStop, PlanStatus, Route, StopKind
 from simulation.decisions import OrderStatus, StopType
 from simulation.stats import Interval, mean_ci, rate_ci
 
@@ -24,7 +24,11 @@ if TYPE_CHECKING:
 #:    rate over every order due (unfilled ones not on time), NaN when none is due
 #: 3: at the day's cut-off a leg under way is driven to its end (its distance counted) and the
 #:    drive home is busy time, leaving at the cut-off at the earliest (time, distance, cost)
-KPI_VERSION = 3
+#: 4: an order none of whose lines ships (every line short at pick, nothing to re-source it)
+#:    is unfilled altogether (its penalty, not on time) instead of delivered empty; a plan's
+#:    short allocation line ships what its node has; a planned delivery-only route waits for
+#:    its orders' release (and pick)
+KPI_VERSION = 4
 
 #: KPI values of one replication, in this order in tables.
 METRICS: tuple[str, ...] = (
@@ -303,4 +307,16 @@ class SimulationResult:
                         end_s=round(sim.last_activity_s[c]),
                     )
                 )
-        return Plan(status=PlanStatus.FEASIBLE, routes=routes, engine="twin")
+        # The day's allocation (parcels at real nodes of the scenario's own orders), so a replay
+        # ships the same lines from the same nodes (without it a plan's first pickup node
+        # ships every line, and parcels are ready at other times or short).
+        sku_ids = {k: sku for sku, k in w.sku_index.items()}
+        allocation = [
+            AllocationLine(
+                order_id=self.order_ids[o], sku=sku_ids[sku], node_id=w.nodes[n].id, quantity=qty
+            )
+            for (o, n), lines in sorted(sim._parcel_lines.items())
+            if o < sim.num_base_orders and not w.nodes[n].virtual
+            for _line, sku, qty, _short in lines
+        ]
+        return Plan(status=PlanStatus.FEASIBLE, allocation=allocation, routes=routes, engine="twin")

@@ -433,6 +433,12 @@ class DispatchSimulator:
         self._ready_est: dict[tuple[int, int], float] = {}
         self._ready_ev: dict[tuple[int, int], simpy.Event] = {}
         self._lost: set[tuple[int, int]] = set()
+        # Released orders a planned route loaded at its start waits for (see _courier).
+        self._release_ev: dict[int, simpy.Event] = {}
+        # Lines that came out filled (picked, or re-sourced) and picks still to start, per
+        # order: an order none of whose lines could be filled is unfilled altogether.
+        self._lines_filled = [0] * n
+        self._picks_left = [0] * n
         self._pending: dict[int, None] = {}
         self._pending_version = 0
         self._pending_cache: tuple[tuple[int, int], NDArray[np.int64]] = (
@@ -1223,6 +1229,9 @@ class DispatchSimulator:
     def _release(self, o: int) -> None:
         self._num_released += 1
         self.released_s[o] = self.now
+        released = self._release_ev.pop(o, None)
+        if released is not None:  # a planned route loaded at its start waits for it (resumes
+            released.succeed()  # after this release: SimPy runs the waiter as a later event)
         if self._log:
             self._log_event("release", -1, o)
         if not self._alloc_nodes and self.orders.pickup_location[o] < 0:
@@ -1233,6 +1242,7 @@ class DispatchSimulator:
         parcels = self._allocate(o)
         if parcels is None:
             self.status[o] = S_UNFILLED
+            self._unplan(o)
             return
         self.parcel_nodes[o] = list(parcels)
         self._jobs.pop(o, None)
@@ -1245,7 +1255,9 @@ class DispatchSimulator:
             if node.virtual:
                 self._ready_at[(o, n)] = self.now
                 self._ready_est[(o, n)] = self.now
+                self._lines_filled[o] += len(lines)  # no stock modelled: every line ships
             else:
+                self._picks_left[o] += 1
                 queue = len(self._pickers[n].queue) + self._pickers[n].count
                 wait = max(0, queue - node.pickers + 1) * self._mean_pick_s[n] / node.pickers
                 self._ready_est[(o, n)] = (
@@ -1261,12 +1273,21 @@ class DispatchSimulator:
             self.courier_of[o] = plan.courier_of[o]
         elif orders.pickup_location[o] < 0 and not parcels:
             self.status[o] = S_UNFILLED
+            self._unplan(o)
         else:
             self.status[o] = S_PENDING
             self._pending[o] = None
             self._pending_version += 1
             if self.params.decide_on_arrival:
                 self._decisions.append((int(DecisionKind.ARRIVAL), o, -1))
+
+    def _unplan(self, o: int) -> None:
+        """Take order ``o``, unfilled at its release, off its planned route (nothing to carry)."""
+        plan = self._plan
+        c = plan.courier_of.get(o, -1) if plan is not None else -1
+        committed = self._committed[c] if c >= 0 else None
+        if c >= 0 and self._on_route(o, c) and not (committed is not None and committed.order == o):
+            self._drop(c, o, S_UNFILLED)
 
     def _on_route(self, o: int, c: int) -> bool:
         """Whether courier ``c`` still has a stop of order ``o`` (a policy may have taken the
@@ -1303,11 +1324,18 @@ class DispatchSimulator:
                         len(lines),
                     )
                     used_lines.add(line_no)
-                    short = False
-                    if w.stock_modelled:
-                        short = stock[n][sku] < qty
-                        stock[n][sku] -= min(qty, stock[n][sku])
-                    out[n].append((line_no, sku, qty, short))
+                    have = stock[n][sku] if w.stock_modelled else qty
+                    if have >= qty:
+                        if w.stock_modelled:
+                            stock[n][sku] -= qty
+                        out[n].append((line_no, sku, qty, False))
+                        continue
+                    # Short: the node ships what it has; the rest is re-sourced at pick, or
+                    # unfilled (the units it has are not taken off its shelf and lost).
+                    stock[n][sku] = 0
+                    if have > 0:
+                        out[n].append((line_no, sku, have, False))
+                    out[n].append((line_no, sku, qty - have, True))
                 self._node_orders[n] += 1
             if base in plan.alloc:
                 # An order line the plan's allocation leaves (partly) uncovered is unfilled, as
@@ -1393,16 +1421,32 @@ class DispatchSimulator:
                 self._log_event("pick_start", -1, o)
             pick = 0.0
             transfer_ready = env.now
+            filled = 0
+            previous = -1
             for line_no, sku, qty, short in lines:
                 k = offset + line_no
+                # The short rest of a line the node had in part is not picked here (the
+                # line's pick was counted with its first part).
+                rest = short and line_no == previous
+                previous = line_no
                 if k < noise.line_offset[o + 1]:
-                    pick += node.pick_time_s_per_line * noise.pick_line[k]
+                    if not rest:
+                        pick += node.pick_time_s_per_line * noise.pick_line[k]
                     discrepancy = noise.stock_u[k] < stoch.stock_discrepancy_prob
                 else:
-                    pick += node.pick_time_s_per_line
+                    if not rest:
+                        pick += node.pick_time_s_per_line
                     discrepancy = False
                 if short or discrepancy:
-                    transfer_ready = max(transfer_ready, self._resource(o, n, sku, qty))
+                    here = self._resource(o, n, sku, qty)
+                    if here is None:
+                        continue  # unfilled: nothing of this line ships
+                    transfer_ready = max(transfer_ready, here)
+                filled += 1
+            self._lines_filled[o] += filled
+            self._picks_left[o] -= 1
+            if not self._picks_left[o] and not self._lines_filled[o] and self.orders.lines[o]:
+                self._unfill(o)
             started = env.now
             if pick > 0:
                 yield env.timeout(pick)
@@ -1417,8 +1461,9 @@ class DispatchSimulator:
             yield env.timeout(transfer_ready - env.now)
         self._parcel_ready(o, n)
 
-    def _resource(self, o: int, n: int, sku: int, qty: int) -> float:
-        """Re-source a short line from the nearest other node; returns when it is here."""
+    def _resource(self, o: int, n: int, sku: int, qty: int) -> float | None:
+        """Re-source a short line from the nearest other node; returns when it is here (None:
+        no node has the stock, the line is unfilled)."""
         w = self.world
         stock = self._stock_left
         for other in self._resource_order[n]:
@@ -1432,7 +1477,7 @@ class DispatchSimulator:
         self.unfilled_lines[o] += 1
         if self._log:
             self._log_event("unfilled_line", -1, o)
-        return self.now
+        return None
 
     def _parcel_ready(self, o: int, n: int) -> None:
         key = (o, n)
@@ -1473,15 +1518,36 @@ class DispatchSimulator:
             elif c < 0:
                 self.status[o] = S_UNSERVED
 
-    def _drop(self, c: int, o: int) -> None:
-        """Courier ``c`` gives up order ``o`` (its parcel cannot be collected)."""
+    def _unfill(self, o: int) -> None:
+        """No line of order ``o`` could be filled at pick (short, and no stock to re-source
+        it): nothing ships, so the order is unfilled altogether, at its penalty, exactly as
+        when nothing could be allocated at its release (its courier, if any, drops it; one
+        already on its way to a stop of it finds out there)."""
+        status = self.status[o]
+        if status not in (S_PENDING, S_ASSIGNED, S_CARRIED):
+            return
+        if self._log:
+            self._log_event("unfilled", -1, o)
+        if status == S_PENDING:
+            del self._pending[o]
+            self._pending_version += 1
+        else:
+            c = self.courier_of[o]
+            committed = self._committed[c] if c >= 0 else None
+            if c >= 0 and not (committed is not None and committed.order == o):
+                self._drop(c, o, S_UNFILLED)
+        self.status[o] = S_UNFILLED
+
+    def _drop(self, c: int, o: int, status: int = S_UNSERVED) -> None:
+        """Courier ``c`` gives up order ``o`` (its parcel cannot be collected, or is empty);
+        the order ends ``status``."""
         self._set_route(c, tuple(st for st in self._route[c] if st.order != o))
         for key in [key for key in self._carried[c] if key[0] == o]:
             self._carried[c].discard(key)
         if o in self._loaded[c]:
             self._loaded[c].discard(o)
             self._load[c] -= self.orders.demand[o]
-        self.status[o] = S_UNSERVED
+        self.status[o] = status
         if self._log:
             self._log_event("dropped", c, o)
 
@@ -1542,12 +1608,23 @@ class DispatchSimulator:
         plan = self._plan
         if plan is not None and c in plan.stops:
             depart = plan.start_s[c]
+            real_nodes = w.has_real_nodes
             for o in plan.preload.get(c, []):
+                if self.status[o] == S_UNKNOWN and (real_nodes or orders.created_s[o] > env.now):
+                    # Not released yet: its parcels do not exist before its release (at a
+                    # node they are picked after it; at a virtual depot ready at it, so one
+                    # released at this instant is loaded now, as at its release).
+                    ev = self._release_ev.get(o)
+                    if ev is None:
+                        ev = self._release_ev[o] = env.event()
+                    yield ev
                 for n in self._wait_parcels(o):
                     ev = self._wait_ready(o, n)
                     if ev is not None:
                         yield ev
-                self._board(c, o, all_parcels=True)
+                # Not if it was lost or unfilled meanwhile, or a policy took it off the route.
+                if self.status[o] in (S_UNKNOWN, S_ASSIGNED) and self._on_route(o, c):
+                    self._board(c, o, all_parcels=True)
             if depart > env.now:
                 yield env.timeout(depart - env.now)
         elif shift_start > env.now:
@@ -1618,13 +1695,9 @@ class DispatchSimulator:
                     if ev is not None:
                         yield ev
                     t = w.nodes[stop.node].available_from(env.now)
-                    if t == INF or (o, stop.node) in self._lost:
-                        self.last_activity_s[c] = self._a_last[c] = env.now
-                        self._drop(c, o)
-                        self._committed[c] = None
-                        self._a_anchor[c] = self.loc[c]
-                        self._a_free[c] = shift_start
-                        self._version[c] += 1
+                    unfilled = self.status[o] == S_UNFILLED
+                    if t == INF or (o, stop.node) in self._lost or unfilled:
+                        self._abandon(c, o, S_UNFILLED if unfilled else S_UNSERVED)
                         continue
                     svc = float(p.node_pickup_service_s)
                 else:
@@ -1632,6 +1705,9 @@ class DispatchSimulator:
                     svc = orders.pickup_service_s[o]
                 svc *= noise.service_pickup[o]
             elif stop.kind == DELIVERY:
+                if self.status[o] == S_UNFILLED:  # nothing to hand over: its lines all failed
+                    self._abandon(c, o, S_UNFILLED)
+                    continue
                 t0 = earliest_service_start_f(orders.windows[o], env.now)
                 t = env.now if t0 is None else t0
                 svc = orders.service_s[o] * noise.service_delivery[o]
@@ -1691,6 +1767,15 @@ class DispatchSimulator:
             self._log_event("home", c, -1)
         self._home[c] = True
         self._a_home[c] = True
+
+    def _abandon(self, c: int, o: int, status: int) -> None:
+        """Courier ``c``, at the stop of order ``o`` it is committed to, gives the order up."""
+        self.last_activity_s[c] = self._a_last[c] = self.env.now
+        self._drop(c, o, status)
+        self._committed[c] = None
+        self._a_anchor[c] = self.loc[c]
+        self._a_free[c] = self.world.shift_start_s[c]
+        self._version[c] += 1
 
     def _wait_parcels(self, o: int) -> list[int]:
         return [n for n in self.parcel_nodes[o] if n >= 0]

@@ -570,6 +570,111 @@ def test_a_line_the_plans_allocation_leaves_out_is_unfilled() -> None:
         assert [e[1] for e in result.events].count("unfilled_line") == 1
 
 
+_SHORT_KEYS = (
+    "orders_delivered",
+    "orders_unfilled",
+    "orders_unserved",
+    "on_time_rate",
+    "cost_cents",
+    "unserved_cost_cents",
+)
+
+
+def _store_plan(*, pickup: bool = True, allocate: tuple[str, int] | None = ("A", 2)) -> Plan:
+    """Courier v collects o's parcel at the near node (x=0) if ``pickup``, then delivers it."""
+    stops = [PlannedStop(order_id="o", arrival_s=590, start_s=590, departure_s=590)]
+    if pickup:
+        stops.insert(
+            0,
+            PlannedStop(
+                order_id="o",
+                kind=StopKind.PICKUP,
+                location={"x": 0, "y": 0},
+                arrival_s=0,
+                start_s=90,
+                departure_s=90,
+            ),
+        )
+    allocation = (
+        [AllocationLine(order_id="o", sku=allocate[0], node_id="near", quantity=allocate[1])]
+        if allocate is not None
+        else []
+    )
+    return Plan(allocation=allocation, routes=[Route(vehicle_id="v", stops=stops)])
+
+
+def test_an_order_none_of_whose_lines_ships_is_unfilled_not_delivered_on_time() -> None:
+    """Every line short at pick with no stock to re-source it: nothing ships, so the order is
+    unfilled altogether (its penalty, not on time), as when nothing could be allocated at its
+    release. It used to be "delivered" on time as an empty parcel at no cost: a stock shock
+    under the plan policy showed an on-time rate of 1 where the twin's own allocation gave 0."""
+    near = {"id": "near", "location": {"x": 0, "y": 0}, "pick_time_s_per_line": 60}
+    no_stock = _store(nodes=[near | {"inventory": {"A": 0}}])
+    reference = simulate(no_stock, policy="insertion", seed=1).metrics  # unfilled at release
+    assert (reference["orders_delivered"], reference["on_time_rate"]) == (0, 0.0)
+    assert reference["unserved_cost_cents"] == no_stock.costs.unserved_cents
+    for plan in (_store_plan(), _store_plan(allocate=None), _store_plan(pickup=False)):
+        result = simulate(no_stock, plan, "plan", seed=1)
+        assert list(result.status) == [OrderStatus.UNFILLED]
+        assert {k: result.metrics[k] for k in _SHORT_KEYS} == {k: reference[k] for k in _SHORT_KEYS}
+    # In stock at allocation, but a discrepancy at pick and no other node has any.
+    gone = _store(
+        nodes=[near | {"inventory": {"A": 5}}],
+        stochastic={"stock_discrepancy_prob": 1.0, "travel_time_cv": 0, "pick_time_cv": 0},
+    )
+    for policy, maybe in (("insertion", None), ("plan", _store_plan())):
+        result = simulate(gone, maybe, policy, seed=1, params=SimParams(record_events=True))
+        assert list(result.status) == [OrderStatus.UNFILLED]
+        assert {k: result.metrics[k] for k in _SHORT_KEYS} == {k: reference[k] for k in _SHORT_KEYS}
+        assert result.events is not None
+        assert "deliver" not in {e[1] for e in result.events}
+
+
+def test_a_planned_line_its_node_holds_in_part_ships_that_part() -> None:
+    """The plan takes 2 A from `near`, which has 1: it ships that one and the far node (1 A)
+    the other, so nothing is unfilled. The short line used to be re-sourced whole (2 A from
+    a node with 1: unfilled) while near's unit left its shelf and was lost."""
+    scen = _store(
+        nodes=[
+            {"id": "near", "location": {"x": 0, "y": 0}, "inventory": {"A": 1}},
+            {"id": "far", "location": {"x": 2000, "y": 0}, "inventory": {"A": 1}},
+        ]
+    )
+    result = simulate(scen, _store_plan(), "plan", seed=1, params=SimParams(record_events=True))
+    assert result.metrics["orders_unfilled"] == 0
+    assert result.metrics["orders_delivered"] == 1
+    assert result.events is not None
+    assert [e[1] for e in result.events].count("resourced") == 1
+
+
+def test_a_delivery_only_planned_route_waits_for_its_orders_release() -> None:
+    """A planned route without pickups is loaded at its start, but an order's parcel does not
+    exist before its release: the courier leaves once it is released (and picked, at a node).
+    It used to leave at once and deliver before the release, after which the release put the
+    order back on the route: delivered at 100 s, yet unserved at its penalty."""
+    depotless = line_scenario().model_dump()
+    depotless["orders"] = [dict(depotless["orders"][0], created_s=1000)]  # a, at x=100
+    scen = Scenario.model_validate(depotless)
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                stops=[PlannedStop(order_id="a", arrival_s=1100, start_s=1100, departure_s=1110)],
+            )
+        ]
+    )
+    params = SimParams(record_routes=True)
+    result = simulate(scen, plan, "plan", seed=1, params=params)
+    assert list(result.status) == [OrderStatus.DELIVERED]
+    assert result.metrics["orders_unserved"] == 0
+    assert result.executed is not None
+    assert result.executed[0][0][3:] == (1100.0, 1100.0, 1110.0)  # left at the release
+    # At a node: the courier waits for the pick (60 s + 30 s), as the plan said.
+    picked = simulate(_store(), _store_plan(pickup=False), "plan", seed=1, params=params)
+    assert picked.executed is not None
+    assert picked.executed[0][0][3:] == (590.0, 590.0, 590.0)
+
+
 def test_node_outage_holds_picking_until_it_ends() -> None:
     closed = _store(
         nodes=[
