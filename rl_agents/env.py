@@ -103,9 +103,10 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
     """Dynamic dispatch of one simulated day per episode (see the module docstring).
 
     Which day a reset starts: ``options={"day_seed": s}``; else, with ``day_seeds``, one of
-    them (drawn with the env's generator, or in turn with ``cycle=True``); else the reset's
-    ``seed`` itself (so ``reset(seed=s)`` plays the same day as ``simulate(..., seed=s)``);
-    else a random day.
+    them (drawn with the env's generator, or in turn with ``cycle=True``: a reset with a
+    ``seed`` starts the cycle again from its first day, so a seeded reset is reproducible);
+    else the reset's ``seed`` itself (so ``reset(seed=s)`` plays the same day as
+    ``simulate(..., seed=s)``); else a random day.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
@@ -172,6 +173,8 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
     ) -> tuple[dict[str, NDArray[np.float32]], dict[str, Any]]:
         """Start a day: ``seed`` picks it (``options={"day_seed": s}`` names it directly)."""
         super().reset(seed=seed)
+        if seed is not None:
+            self._next_day = 0  # a seeded reset replays from the cycle's first day
         if options and "day_seed" in options:
             day = int(options["day_seed"])
         elif self.day_seeds is not None and self.cycle:

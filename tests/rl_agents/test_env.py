@@ -134,6 +134,18 @@ def test_day_seeds_draw_and_cycle(tiny: Scenario) -> None:
     assert cycling.day_seed == 42
 
 
+def test_a_seeded_reset_restarts_the_cycle(tiny: Scenario) -> None:
+    # reset(seed=s) must be reproducible (gymnasium's contract): with cycle=True it played the
+    # next day in turn, so two resets with the same seed played different days.
+    env = DynamicDispatchEnv(tiny, day_seeds=[7, 8, 9], cycle=True)
+    days = []
+    for seed in (1, None, 1, None, None, 2):
+        env.reset(seed=seed)
+        days.append(env.day_seed)
+    assert days == [7, 8, 7, 8, 9, 7]
+    check_env(DynamicDispatchEnv(tiny, day_seeds=[3, 4], cycle=True), skip_render_check=True)
+
+
 def test_step_before_reset_is_an_error(tiny: Scenario) -> None:
     with pytest.raises(RuntimeError, match="reset"):
         DynamicDispatchEnv(tiny).step(0)
