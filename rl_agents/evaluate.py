@@ -130,15 +130,21 @@ def _key(scenario_json: str, hindsight_params: dict[str, Any] | None = None) -> 
 
     The version of the twin's random draws (:data:`simulation.streams.DRAWS_VERSION`) is part
     of the key: a day cached under older draws is another day, so it is recomputed; so is the
-    version of the KPI definitions (:data:`simulation.result.KPI_VERSION`), as rows hold KPIs.
+    version of the KPI definitions (:data:`simulation.result.KPI_VERSION`), as rows hold KPIs,
+    and the version of the day the reference is replayed on
+    (:data:`rl_agents.hindsight.HINDSIGHT_VERSION`).
     """
-    from rl_agents.hindsight import HindsightParams
+    from rl_agents.hindsight import HINDSIGHT_VERSION, HindsightParams
 
     params = HindsightParams.model_validate(hindsight_params or {})
     # settings added later stay out of the key at their defaults (older cache rows still match)
     later = {"warm_start_policies", "warm_start_solve"}
     hp = params.model_dump_json(exclude=later if not params.warm_start_policies else None)
-    draws = f"draws={DRAWS_VERSION}" + (f";kpis={KPI_VERSION}" if KPI_VERSION > 1 else "")
+    draws = (
+        f"draws={DRAWS_VERSION}"
+        + (f";kpis={KPI_VERSION}" if KPI_VERSION > 1 else "")
+        + (f";day={HINDSIGHT_VERSION}" if HINDSIGHT_VERSION > 1 else "")
+    )
     return hashlib.sha1((scenario_json + hp + draws).encode()).hexdigest()[:16]
 
 

@@ -3,8 +3,10 @@
 For one day (a scenario and a day seed):
 
 1. the day is *materialised*: the scenario's orders plus that day's arrivals written out as
-   ordinary orders (``created_s`` rounded up to a whole second, windows kept; nothing else
-   random is left when the scenario has no noise);
+   ordinary orders (``created_s`` and windows rounded up to a whole second, as a scenario
+   holds whole seconds; nothing else random is left when the scenario has no noise). The
+   twin plays it with the arrival times it drew for the day, not the rounded ones
+   (:class:`DaySimulator`): every candidate is replayed on the day the online policies play;
 2. the day is run once in the twin to learn, for every order, the node(s) that ship it and when
    each parcel is ready (allocation and picking do not depend on dispatching);
 3. one routing problem holds every order of the day as a pickup-and-delivery job (pickup at
@@ -51,6 +53,7 @@ runs do not reach) the same seed gives the same reference on any machine.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
@@ -76,6 +79,7 @@ from simulation.decisions import OrderStatus
 from simulation.params import SimParams
 from simulation.result import SimulationResult
 from simulation.twin import DispatchSimulator
+from simulation.world import OrderData, compile_world
 
 ShiftPricing = Literal["shift", "duration", "both"]
 
@@ -296,6 +300,62 @@ def materialise_day(scenario: Scenario, *, seed: int) -> Scenario:
     )
 
 
+#: What a hindsight day is replayed on (part of the evaluation's cache key): 1 = the
+#: materialised day as written (arrival times and windows rounded up to whole seconds: another
+#: day, on which one ``slots`` day of the benchmark cost 12,476 cents more than on its own day);
+#: 2 = the materialised day with the twin's own arrival times (:class:`DaySimulator`).
+HINDSIGHT_VERSION = 2
+
+
+def drawn_orders(scenario: Scenario, day: Scenario, *, seed: int) -> OrderData:
+    """The orders of ``day`` (day ``seed`` of ``scenario`` materialised) at the drawn times.
+
+    Release times, windows and pickup window starts are the twin's own for day ``seed`` of
+    ``scenario`` (fractions of a second included), not the whole seconds ``day`` holds.
+    """
+    online = DispatchSimulator(scenario, params=SimParams())
+    online.reset(seed=seed)
+    drawn = online.orders
+    written = compile_world(day).orders
+    if list(drawn.ids) != list(written.ids):
+        raise ValueError(f"{day.name!r} is not day {seed} of {scenario.name!r} materialised")
+    return dataclasses.replace(
+        written,
+        created_s=list(drawn.created_s),
+        windows=list(drawn.windows),
+        tw_start=list(drawn.tw_start),
+        tw_end=list(drawn.tw_end),
+        pickup_tw_start=list(drawn.pickup_tw_start),
+    )
+
+
+class DaySimulator(DispatchSimulator):
+    """The twin on a materialised day, releasing its orders at the drawn times.
+
+    ``orders``: :func:`drawn_orders` of the day. A scenario holds whole seconds, so the
+    materialised day as written releases each arrival up to a second late with its window
+    shifted as much; played as written it is another day (decisions can diverge from the
+    first shifted tie on).
+    """
+
+    def __init__(
+        self,
+        day: Scenario,
+        orders: OrderData,
+        *,
+        plan: Plan | None = None,
+        params: SimParams | None = None,
+    ) -> None:
+        super().__init__(day, plan=plan, params=params)
+        if list(orders.ids) != list(self.world.orders.ids):
+            raise ValueError("the orders are not the materialised day's")
+        self._drawn_orders = orders
+
+    def _day_orders(self, seed: int) -> OrderData:
+        """The day's orders at their drawn times (whatever ``seed``)."""
+        return self._drawn_orders
+
+
 def day_routing_problem(
     day: Scenario, *, pricing: Literal["shift", "duration"] = "shift"
 ) -> tuple[Scenario, list[AllocationLine]]:
@@ -404,6 +464,11 @@ def hindsight(
     say = progress if progress is not None else (lambda _msg: None)
     t0 = time.perf_counter()
     day = materialise_day(scenario, seed=seed)
+    orders = drawn_orders(scenario, day, seed=seed)
+
+    def twin(plan: Plan | None = None, **params: Any) -> DaySimulator:
+        return DaySimulator(day, orders, plan=plan, params=SimParams(**params))
+
     pricings: list[Literal["shift", "duration"]] = (
         ["shift", "duration"] if p.shift_pricing == "both" else [p.shift_pricing]
     )
@@ -420,7 +485,7 @@ def hindsight(
     played_routes: list[tuple[list[list[Stop]], list[int], float]] = []
 
     def replay(plan: Plan | None, policy: str) -> tuple[SimulationResult, DispatchSimulator]:
-        sim = DispatchSimulator(day, plan=plan, params=SimParams(record_routes=True))
+        sim = twin(plan, record_routes=True)
         res = simulate(day, plan, policy, seed=seed, simulator=sim)
         routes, starts = routes_from_sim(sim)
         played_routes.append((routes, starts, float(res.metrics["cost_cents"])))
@@ -497,9 +562,7 @@ def hindsight(
             else f"{p.search_budget_s:g} s"
         )
         say(f"day {seed}: improvement search ({budget})")
-        base = DispatchSimulator(
-            day, params=SimParams(decide_on_arrival=False, decide_on_courier_free=False)
-        )
+        base = twin(decide_on_arrival=False, decide_on_courier_free=False)
         base.reset(seed=seed)
         base.run()
         model = DayModel(base)
@@ -511,7 +574,7 @@ def hindsight(
             max_iterations=p.search_iterations,
         )
         plan = plan_of(model, found.routes, found.starts)
-        res = simulate(day, plan, None, seed=seed)
+        res = simulate(day, plan, None, seed=seed, simulator=twin(plan))
         consider(
             {
                 "pricing": "search",
@@ -557,11 +620,14 @@ def _on_time_routes(plan: Plan, day: Scenario) -> Plan:
 
 
 __all__ = [
+    "HINDSIGHT_VERSION",
     "ITERATION_CAP_S",
+    "DaySimulator",
     "HindsightParams",
     "HindsightResult",
     "budget_settings",
     "day_routing_problem",
+    "drawn_orders",
     "hindsight",
     "materialise_day",
     "parse_iterations",

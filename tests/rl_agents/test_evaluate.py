@@ -128,6 +128,16 @@ def test_cache_key_changes_with_the_draws_version(monkeypatch: pytest.MonkeyPatc
     assert ev._key("{}", {"time_limit_s": 30.0}) != now
 
 
+def test_cache_key_changes_with_the_replayed_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reference replayed on the rounded materialised day (version 1) is not reused."""
+    import rl_agents.evaluate as ev
+    import rl_agents.hindsight as hs
+
+    now = ev._key("{}", {"time_limit_s": 30.0})
+    monkeypatch.setattr(hs, "HINDSIGHT_VERSION", 1)
+    assert ev._key("{}", {"time_limit_s": 30.0}) != now
+
+
 @pytest.mark.parametrize(
     "budget",
     [{"max_iterations": 100}, {"max_iterations": 100, "duration_iterations": 50},
@@ -227,6 +237,7 @@ def test_cache_key_is_stable_when_settings_are_added(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(ev, "DRAWS_VERSION", 2)  # the key of these draws, in every process
     monkeypatch.setattr(ev, "KPI_VERSION", 1)  # and of these KPI definitions
+    monkeypatch.setattr("rl_agents.hindsight.HINDSIGHT_VERSION", 1)  # and of the replayed day
     old = {"time_limit_s": 30.0, "search_s": 0}
     assert ev._key("{}", old) == "1a352fea244b73f7"
     assert ev._key("{}", {**old, "warm_start_solve": True}) == "1a352fea244b73f7"

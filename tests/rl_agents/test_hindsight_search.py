@@ -131,6 +131,7 @@ def test_search_off_keeps_the_old_cache_key_and_on_gets_a_new_one(
 
     monkeypatch.setattr(ev, "DRAWS_VERSION", 2)  # keys are per version of the twin's draws
     monkeypatch.setattr(ev, "KPI_VERSION", 1)  # and of its KPI definitions
+    monkeypatch.setattr("rl_agents.hindsight.HINDSIGHT_VERSION", 1)  # and of the replayed day
     old = "1a352fea244b73f7"  # the key of {"time_limit_s": 30} before the search existed
     assert _key("{}", {"time_limit_s": 30.0, "search_s": 0}) == old
     assert _key("{}", {"time_limit_s": 30.0}) != old
