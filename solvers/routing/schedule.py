@@ -9,7 +9,9 @@ Breaks are taken at a stop, before travelling on. A vehicle with one break (the 
 gets it exactly where the route is shortest, every position tried in closed form
 (:func:`solvers.routing.timing.place_break`): if any position works, one is found. With several
 breaks, or stops with several windows, breaks are taken greedily before travelling to the next
-stop, as late as the next stop allows.
+stop, as late as the next stop allows, and the departure is delayed as without breaks (waiting
+for a break window is waiting too), so a route does not idle from the shift start until its
+breaks.
 """
 
 from __future__ import annotations
@@ -189,25 +191,57 @@ def schedule_route(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) ->
             return sched
         # no position works: the greedy placement below names the violation
     first = _forward(problem, vehicle, seq, veh.shift[0])
-    if first.violation is None and seq and not veh.breaks:
-        # Delay the departure as long as it only removes waiting (shortest duration).
-        waited = 0
-        push = UNLIMITED
-        for st in first.stops:
-            waited += st.start_s - st.arrival_s
-            got = _window_start(problem.tasks[st.task], st.start_s)
-            hi = got[1] if got is not None else st.start_s
-            push = min(push, waited + hi - st.start_s)
-        push = min(push, waited)
-        if push > 0:
-            later = _forward(problem, vehicle, seq, veh.shift[0] + push)
-            if later.violation is None and later.end_s <= first.end_s:
-                first = later
+    if first.violation is None and (seq or veh.breaks):
+        # Delay the departure as long as it only removes waiting (shortest duration); with
+        # breaks, waiting for a break window counts too, and the breaks are placed afresh
+        # (a later departure can open new waiting: a few rounds)
+        for _ in range(1 if not veh.breaks else _BREAK_DELAY_ROUNDS):
+            push = _departure_slack(problem, first)
+            if push <= 0:
+                break
+            later = _forward(problem, vehicle, seq, first.start_s + push)
+            if later.violation is not None or later.duration_s >= first.duration_s:
+                break
+            first = later
     sched = first
     if sched.violation is None:
         sched.violation = _route_limits(problem, vehicle, sched)
     sched.cost = route_cost(problem, vehicle, sched) if seq else 0
     return sched
+
+
+#: Rounds of departure delay tried for a vehicle with breaks (see :func:`schedule_route`).
+_BREAK_DELAY_ROUNDS = 3
+
+
+def _departure_slack(problem: RoutingProblem, sched: RouteSchedule) -> int:
+    """How long the departure of a feasible forward schedule can be delayed removing only
+    waiting: the waiting in total, but no stop or break may start after its window closes."""
+    waited = 0
+    push = UNLIMITED
+    free = sched.start_s
+    # the forward pass takes the breaks in the order of the vehicle's (sorted) break list
+    closes = [hi for _, hi, _ in problem.vehicles[sched.vehicle].breaks]
+    bi = 0
+
+    def take_breaks(after: int) -> None:
+        nonlocal bi, waited, push, free
+        while bi < len(sched.breaks) and sched.breaks[bi].after == after:
+            b = sched.breaks[bi]
+            waited += b.start_s - free
+            push = min(push, waited + closes[bi] - b.start_s)
+            free = b.start_s + b.duration_s
+            bi += 1
+
+    take_breaks(-1)
+    for pos, st in enumerate(sched.stops):
+        waited += st.start_s - st.arrival_s
+        got = _window_start(problem.tasks[st.task], st.start_s)
+        hi = got[1] if got is not None else st.start_s
+        push = min(push, waited + hi - st.start_s)
+        free = st.departure_s
+        take_breaks(pos)
+    return min(push, waited)
 
 
 def structure_violation(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -> str | None:

@@ -41,3 +41,33 @@ def test_break_is_taken_inside_its_window() -> None:
     # no service overlaps the break
     for st in sched.stops:
         assert st.departure_s <= b.start_s or st.arrival_s >= b.start_s + b.duration_s
+
+
+def _two_breaks_fleet(**limits: int) -> list[Vehicle]:
+    """A vehicle whose two breaks come late in a long shift."""
+    breaks = [
+        Break(window=TimeWindow(start_s=8000, end_s=9000), duration_s=900),
+        Break(window=TimeWindow(start_s=12_000, end_s=12_500), duration_s=1800),
+    ]
+    return [
+        Vehicle(
+            id="v", start_location=Location(x=5000, y=5000), capacity=[9], breaks=breaks, **limits
+        )
+    ]
+
+
+def test_departure_is_delayed_with_several_breaks() -> None:
+    # was: with two breaks the vehicle left at the shift start and waited 8,000 s for them,
+    # so the route lasted over 15,000 s and broke a 9,000 s maximum duration
+    p = build_problem(make_city(2, vehicles=_two_breaks_fleet(max_duration_s=9000)))
+    sched = schedule_route(p, 0, [0, 1])
+    assert sched.violation is None
+    assert sched.duration_s <= 9000
+    assert [
+        8000 <= sched.breaks[0].start_s <= 9000,
+        12_000 <= sched.breaks[1].start_s <= 12_500,
+    ] == [True, True]
+    # and priced as such: the same route without the limit is as short
+    free = build_problem(make_city(2, vehicles=_two_breaks_fleet()))
+    assert schedule_route(free, 0, [0, 1]).duration_s == sched.duration_s
+    assert schedule_route(free, 0, []).violation is None
