@@ -36,16 +36,27 @@ from solvers.routing.problem import (
     RoutingProblem,
     objective_bound,
 )
-from solvers.routing.schedule import schedule_route
 
 
 def usable_vehicles(problem: RoutingProblem) -> list[int]:
-    """The vehicles whose empty route (start straight to end) is feasible."""
-    return [
-        vi
-        for vi in range(len(problem.vehicles))
-        if schedule_route(problem, vi, []).violation is None
-    ]
+    """The vehicles whose empty route (start straight to end) is feasible.
+
+    Without its breaks: a vehicle left unused takes none (the validator asks for no break
+    on a route without stops), and one whose breaks do not fit the bare trip may still fit
+    them at a stop (a break window near the shift's end, taken at a stop near the end).
+    """
+    out = []
+    for vi, veh in enumerate(problem.vehicles):
+        travel = int(problem.duration[veh.start_node, veh.end_node])
+        length = int(problem.distance[veh.start_node, veh.end_node])
+        if veh.shift[0] + travel > veh.shift[1]:
+            continue
+        if veh.max_duration_s is not None and travel > veh.max_duration_s:
+            continue
+        if veh.max_distance_m is not None and length > veh.max_distance_m:
+            continue
+        out.append(vi)
+    return out
 
 
 @contextmanager
@@ -157,7 +168,11 @@ class ORToolsEngine:
         tdim = routing.GetDimensionOrDie("time")
         for ti, t in enumerate(p.tasks):
             idx = manager.NodeToIndex(nd + ti)
-            if t.windows:
+            if t.windows and t.windows[0][0] > horizon:
+                # no vehicle of the model works when it opens (the vehicle that could was
+                # left out above): the order is left out (SetRange would fail the model)
+                routing.VehicleVar(idx).SetValues([-1])
+            elif t.windows:
                 cv = tdim.CumulVar(idx)
                 cv.SetRange(t.windows[0][0], min(t.windows[-1][1], horizon))
                 for (_, hi), (lo, _) in zip(t.windows, t.windows[1:], strict=False):

@@ -331,3 +331,59 @@ def test_drop_penalties_that_cannot_fit_int64_name_the_price() -> None:
     with pytest.raises(ScenarioInputError) as err:
         mandatory_drop_penalty(problem, EngineSettings(time_limit_s=1), wanted=10**6)
     assert err.value.field.endswith(".cost_per_km_cents")
+
+
+def _late_break_scenario() -> Scenario:
+    """'far' ends 10 km from its start with a break due near its shift's end: its bare trip
+    cannot take the break in time (break at the start, then 1,000 s of driving), but a trip
+    through the order, near the end, takes it there; 'early' is off before the order opens."""
+    brk = Break(window=TimeWindow(start_s=3500, end_s=4000), duration_s=1000)
+    return Scenario(
+        horizon=TimeWindow(start_s=0, end_s=10_000),
+        travel=EuclideanTravel(speed_m_per_s=10.0),
+        orders=[
+            Order(
+                id="late",
+                location=Location(x=9000, y=0),
+                demand=[1],
+                time_windows=[TimeWindow(start_s=3000, end_s=3400)],
+            )
+        ],
+        vehicles=[
+            Vehicle(
+                id="far",
+                start_location=Location(x=0, y=0),
+                end_location=Location(x=10_000, y=0),
+                shift=TimeWindow(start_s=0, end_s=5000),
+                breaks=[brk],
+            ),
+            Vehicle(
+                id="early",
+                start_location=Location(x=0, y=0),
+                shift=TimeWindow(start_s=0, end_s=2000),
+            ),
+        ],
+    )
+
+
+def test_a_vehicle_whose_bare_trip_cannot_take_its_break_is_still_used() -> None:
+    # was: 'far' left out of the model, the order's window past every shift left in it, and
+    # SetRange raised "CP Solver fail" out of solve_routes
+    s = _late_break_scenario()
+    assert usable_vehicles(build_problem(s)) == [0, 1]
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine="ortools", time_limit_s=1))
+    assert validate_plan(s, plan).ok
+    assert stats.fallback is None
+    assert [(r.vehicle_id, [st.order_id for st in r.stops]) for r in plan.routes] == [
+        ("far", ["late", None])
+    ]
+    assert not plan.unassigned
+
+
+def test_an_order_opening_after_every_shift_of_the_model_is_left_out() -> None:
+    # the engine alone (no diagnosis before it): the model must not fail on the window
+    s = _late_break_scenario()
+    s = s.model_copy(update={"vehicles": s.vehicles[1:]})
+    result = ORToolsEngine().solve(build_problem(s), EngineSettings(time_limit_s=1))
+    assert result.feasible
+    assert result.routes == {}
