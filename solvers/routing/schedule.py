@@ -4,6 +4,8 @@ Engines only decide *which vehicle visits which tasks in which order*; the times
 here, the same way for every engine: leave the start location at the shift start, start each
 service as early as its windows allow, then delay the departure from the start as much as the
 route allows without making it longer (so ``duration_s`` is the shortest for that sequence).
+A stop with several windows is also tried in its later windows, from a later departure (at
+most :data:`_WINDOW_JUMPS` departures per route), where that makes the route shorter.
 
 Breaks are taken at a stop, before travelling on. A vehicle with one break (the common case)
 gets it exactly where the route is shortest, every position tried in closed form
@@ -192,22 +194,76 @@ def schedule_route(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) ->
         # no position works: the greedy placement below names the violation
     first = _forward(problem, vehicle, seq, veh.shift[0])
     if first.violation is None and (seq or veh.breaks):
-        # Delay the departure as long as it only removes waiting (shortest duration); with
-        # breaks, waiting for a break window counts too, and the breaks are placed afresh
-        # (a later departure can open new waiting: a few rounds)
-        for _ in range(1 if not veh.breaks else _BREAK_DELAY_ROUNDS):
-            push = _departure_slack(problem, first)
-            if push <= 0:
-                break
-            later = _forward(problem, vehicle, seq, first.start_s + push)
-            if later.violation is not None or later.duration_s >= first.duration_s:
-                break
-            first = later
+        first = _delayed(problem, vehicle, seq, first)
+        # a stop with several windows may be served in a later one from a later departure,
+        # which the delay above (it removes waiting only) never reaches
+        several = any(len(problem.tasks[t].windows) > 1 for t in seq)
+        for depart in _window_jumps(problem, first) if several else ():
+            alt = _forward(problem, vehicle, seq, depart)
+            if alt.violation is None:
+                alt = _delayed(problem, vehicle, seq, alt)
+                if _rank(problem, alt) < _rank(problem, first):
+                    first = alt
     sched = first
     if sched.violation is None:
         sched.violation = _route_limits(problem, vehicle, sched)
     sched.cost = route_cost(problem, vehicle, sched) if seq else 0
     return sched
+
+
+def _rank(problem: RoutingProblem, sched: RouteSchedule) -> tuple[bool, int]:
+    """(breaks a route limit, duration) of a forward schedule: the smaller, the better."""
+    return _route_limits(problem, sched.vehicle, sched) is not None, sched.duration_s
+
+
+def _delayed(
+    problem: RoutingProblem, vehicle: int, seq: Sequence[int], first: RouteSchedule
+) -> RouteSchedule:
+    """A feasible forward schedule with its departure delayed as long as that only removes
+    waiting (shortest duration); with breaks, waiting for a break window counts too, and the
+    breaks are placed afresh (a later departure can open new waiting: a few rounds)."""
+    rounds = 1 if not problem.vehicles[vehicle].breaks else _BREAK_DELAY_ROUNDS
+    for _ in range(rounds):
+        push = _departure_slack(problem, first)
+        if push <= 0:
+            break
+        later = _forward(problem, vehicle, seq, first.start_s + push)
+        if later.violation is not None or _rank(problem, later) >= _rank(problem, first):
+            break
+        first = later
+    return first
+
+
+#: Most departures tried for serving stops in a later one of their windows (per route).
+_WINDOW_JUMPS = 16
+
+
+def _window_jumps(problem: RoutingProblem, sched: RouteSchedule) -> list[int]:
+    """Departures at which a stop with several windows, reached without waiting, arrives as
+    a later window than the one it uses opens (the first :data:`_WINDOW_JUMPS`, earliest
+    first)."""
+    out: set[int] = set()
+    waited = 0
+    free = sched.start_s
+    breaks = iter(sched.breaks)
+    pending = next(breaks, None)
+    for pos, st in enumerate(sched.stops):
+        while pending is not None and pending.after == pos - 1:
+            waited += pending.start_s - free
+            free = pending.start_s + pending.duration_s
+            pending = next(breaks, None)
+        task = problem.tasks[st.task]
+        offset = st.arrival_s - waited - sched.start_s  # arrival - departure without waiting
+        for lo, _ in task.windows:
+            if lo > st.start_s and lo - offset > sched.start_s:
+                out.add(lo - offset)
+        waited += st.start_s - st.arrival_s
+        free = st.departure_s
+        while pending is not None and pending.after == pos:
+            waited += pending.start_s - free
+            free = pending.start_s + pending.duration_s
+            pending = next(breaks, None)
+    return sorted(out)[:_WINDOW_JUMPS]
 
 
 #: Rounds of departure delay tried for a vehicle with breaks (see :func:`schedule_route`).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scenarios import Break, Location, Scenario, TimeWindow, Vehicle
+from scenarios import Break, EuclideanTravel, Location, Order, Scenario, TimeWindow, Vehicle
 from solvers.routing import build_problem
 from solvers.routing.schedule import schedule_route
 from tests.solvers.routing.conftest import make_city
@@ -71,3 +71,31 @@ def test_departure_is_delayed_with_several_breaks() -> None:
     free = build_problem(make_city(2, vehicles=_two_breaks_fleet()))
     assert schedule_route(free, 0, [0, 1]).duration_s == sched.duration_s
     assert schedule_route(free, 0, []).violation is None
+
+
+def test_a_later_window_is_used_when_it_makes_the_route_shorter() -> None:
+    # was: the first stop was served at the end of its first window (the delay only removes
+    # waiting), and the vehicle then waited 2,700 s for the second stop; its second window
+    # is reached with no wait at all (1,366 s instead of 3,597 s: 7,647 cents against 3,309)
+    early, late = TimeWindow(start_s=11_427, end_s=13_309), TimeWindow(start_s=15_672, end_s=16_021)
+    orders = [
+        Order(id="a", location=Location(x=1115, y=7908), demand=[1], time_windows=[early, late]),
+        Order(
+            id="b",
+            location=Location(x=633, y=3161),
+            service_s=60,
+            demand=[1],
+            time_windows=[TimeWindow(start_s=16_017, end_s=22_240)],
+        ),
+    ]
+    fleet = [Vehicle(id="v", start_location=Location(x=1441, y=1487), cost_per_hour_cents=7000)]
+    s = Scenario(
+        horizon=TimeWindow(start_s=0, end_s=28_800),
+        travel=EuclideanTravel(speed_m_per_s=10.0),
+        orders=orders,
+        vehicles=fleet,
+    )
+    sched = schedule_route(build_problem(s), 0, [0, 1])
+    assert sched.violation is None
+    assert sched.stops[0].start_s == 15_672
+    assert sched.duration_s == 1366
