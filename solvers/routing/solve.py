@@ -148,8 +148,12 @@ def solve_routes_with_stats(
     stats = SolveStats()
     full = build_problem(scenario)
     diagnosed = diagnose_orders(full)
-    if diagnosed:
-        problem = full.restrict([i for i in range(len(full.orders)) if i not in diagnosed])
+    # an order whose direct trip fails only for the breaks may fit in a route with other
+    # orders (a break due at the shift's end taken at a stop near the end depot): it is left
+    # to the search, and keeps its diagnosis should it stay out
+    left_out = {i for i, (reason, _) in diagnosed.items() if reason not in _SEARCH_ANYWAY}
+    if left_out:
+        problem = full.restrict([i for i in range(len(full.orders)) if i not in left_out])
     else:
         problem = full
     reasons = {full.order_ids[i]: r for i, r in diagnosed.items()}
@@ -285,6 +289,10 @@ def solve_routes_with_stats(
     stats.total_s = time.perf_counter() - t0
     plan.runtime_s = round(stats.total_s, 4)
     return plan, stats
+
+
+#: Diagnoses that a direct trip fails but a longer route may not: the order is searched.
+_SEARCH_ANYWAY = frozenset({UnassignedReason.BREAK_UNPLACEABLE})
 
 
 def _value(
@@ -674,7 +682,9 @@ def _assemble(
     unassigned: list[Unassigned] = []
     inside = {oid: i for i, oid in enumerate(problem.order_ids)}
     for order in scenario.orders:
-        if order.id in reasons:
+        if order.id in inside and inside[order.id] in served:
+            continue
+        if order.id in reasons:  # left out by the diagnosis, or searched and not placed
             reason, detail = reasons[order.id]
         elif order.id in inside and inside[order.id] not in served:
             if inside[order.id] in why:

@@ -787,3 +787,33 @@ def test_priorities_rank_only_mandatory_orders() -> None:
     optional = s.orders[0].model_copy(update={"priority": 9, "penalty_cents": 100})
     problem = build_problem(s.model_copy(update={"orders": [optional, *s.orders[1:]]}))
     assert [o.drop_weight for o in problem.orders] == [1, 1, 1, 3, 2, 1]
+
+
+@pytest.mark.parametrize("engine", ["greedy", "ortools", "pyvrp"])
+def test_an_order_whose_direct_trip_cannot_take_the_break_is_served_with_another(
+    engine: str,
+) -> None:
+    """The break is due at the shift's end: 'far' alone returns too late after it (the break
+    taken at its stop, 580 s from the depot), but followed by 'near' (280 s from the depot)
+    the break is taken there. 'far' was diagnosed ``break_unplaceable`` and never searched."""
+    brk = Break(window=TimeWindow(start_s=26_711, end_s=28_800), duration_s=1800)
+    depot = Location(x=4166, y=1269)
+    van = Vehicle(id="v", start_location=depot, capacity=[3], breaks=[brk])
+    orders = [
+        Order(id="far", location=Location(x=463, y=5719), service_s=120, demand=[0]),
+        Order(id="near", location=Location(x=6894, y=1954), service_s=120, demand=[2]),
+    ]
+    s = Scenario(
+        horizon=TimeWindow(start_s=0, end_s=28_800),
+        travel=EuclideanTravel(speed_m_per_s=10.0),
+        orders=orders,
+        vehicles=[van],
+    )
+    plan = _solve(s, engine)
+    assert not plan.unassigned
+    assert [st.order_id for st in plan.routes[0].stops] == ["far", "near", None]
+    # alone, 'far' is still left out with the diagnosis
+    alone = _solve(s.model_copy(update={"orders": orders[:1]}), engine)
+    [left] = alone.unassigned
+    assert left.reason is UnassignedReason.BREAK_UNPLACEABLE
+    assert "even a direct trip fails" in left.detail
