@@ -16,6 +16,7 @@ from scenarios import (
     EuclideanTravel,
     Location,
     Order,
+    PickupSpec,
     Scenario,
     TimeWindow,
     Vehicle,
@@ -446,3 +447,55 @@ def test_prizes_near_the_int64_range_stay_positive_and_in_range() -> None:
     prizes = _prizes(problem)
     assert all(prize > 10**18 for prize in prizes)
     assert sum(prizes) <= 2**61
+
+
+def _client_and_shipment() -> Scenario:
+    """A delivery and a pickup-and-delivery pair; the van with no distance limit can do both
+    on one route (15,852 m), the bike only the delivery (its own route: 20,659 m in all)."""
+    depot = Location(x=5613, y=3522)
+    return Scenario(
+        horizon=TimeWindow(start_s=0, end_s=28_800),
+        travel=EuclideanTravel(speed_m_per_s=10.0),
+        orders=[
+            Order(
+                id="pair",
+                location=Location(x=501, y=5721),
+                service_s=120,
+                demand=[1],
+                pickup=PickupSpec(location=Location(x=5971, y=6340), service_s=300),
+            ),
+            Order(id="drop", location=Location(x=7378, y=6398), service_s=60, demand=[2]),
+        ],
+        vehicles=[
+            Vehicle(
+                id="bike",
+                start_location=depot,
+                shift=TimeWindow(start_s=4121, end_s=24_310),
+                max_distance_m=11_057,
+            ),
+            Vehicle(id="van", start_location=depot, shift=TimeWindow(start_s=6123, end_s=22_738)),
+        ],
+    )
+
+
+def test_neighbour_lists_are_not_cut_short_by_shipments() -> None:
+    # was: PyVRP's lists hold (clients + shipments - 1) activities less the own delivery:
+    # with one client and one shipment both were empty
+    data, _, _ = build_data(build_problem(_client_and_shipment()))
+    got = {
+        (a.type.name, a.idx): sorted((b.type.name, b.idx) for b in near)
+        for a, near in pyvrp_engine.neighbours(data, pyvrp.search.NeighbourhoodParams()).items()
+    }
+    assert got == {
+        ("CLIENT", 0): [("DELIVERY", 0), ("PICKUP", 0)],
+        ("PICKUP", 0): [("CLIENT", 0)],
+    }
+
+
+def test_a_delivery_and_a_pair_share_a_route() -> None:
+    # was: 20,659 m on two routes whatever the iterations or the seed (the search never
+    # tried moving the delivery next to the pair's visits)
+    s = _client_and_shipment()
+    plan = solve_routes(s, RoutingParams(engine="pyvrp", time_limit_s=5, max_iterations=300))
+    assert [(r.vehicle_id, len(r.stops)) for r in plan.routes] == [("van", 3)]
+    assert plan.distance_m == 15_852
