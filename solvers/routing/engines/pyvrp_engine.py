@@ -497,7 +497,8 @@ def safe_penalty(problem: RoutingProblem, prizes: list[int] | None) -> float:
 
 
 def _prizes(problem: RoutingProblem) -> list[int]:
-    """Per order, a prize well above what serving it can cost (a dedicated vehicle); when
+    """Per order, a prize well above what serving it can cost (a dedicated vehicle) plus
+    the penalties of all optional orders; when
     mandatory orders differ in priority, the largest such prize times the order's
     :attr:`~solvers.routing.problem.OrderInfo.drop_weight`.
 
@@ -525,7 +526,10 @@ def _prizes(problem: RoutingProblem) -> list[int]:
     # every prize left uncollected is summed into PyVRP's int64 objective, on top of the
     # routes' costs (at most ENGINE_INT_LIMIT): together they stay below 2**63
     cap = _PRIZE_TOTAL // max(1, sum(info.drop_weight for info in problem.orders))
-    prizes = [int(min(x, cap)) for x in 10 * worst + 1000]
+    # above the optional orders' penalties together too: else leaving a mandatory order out
+    # to serve optional ones in its place looked cheaper to the search
+    optional = float(sum(info.penalty or 0 for info in problem.orders))
+    prizes = [int(min(x, cap)) for x in 10 * worst + 1000 + optional]
     if problem.has_priorities:
         # leaving out any one order of a higher priority costs more than any of a lower one
         top = max(prizes)

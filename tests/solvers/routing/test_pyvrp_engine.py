@@ -499,3 +499,33 @@ def test_a_delivery_and_a_pair_share_a_route() -> None:
     plan = solve_routes(s, RoutingParams(engine="pyvrp", time_limit_s=5, max_iterations=300))
     assert [(r.vehicle_id, len(r.stops)) for r in plan.routes] == [("van", 3)]
     assert plan.distance_m == 15_852
+
+
+def test_a_mandatory_order_is_not_left_out_for_an_optional_one() -> None:
+    # was: with breaks the mandatory order became optional with a prize of ten dedicated
+    # trips (about 0.1 cents per metre here), below the optional order's 1,000 euro penalty:
+    # the van took the optional order and left the mandatory one out
+    brk = Break(window=TimeWindow(start_s=27_266, end_s=28_800), duration_s=300)
+    van = Vehicle(
+        id="v",
+        start_location=Location(x=2172, y=5938),
+        capacity=[4],
+        fixed_cost_cents=100,
+        cost_per_km_cents=10,
+        cost_per_hour_cents=2500,
+        breaks=[brk],
+    )
+    s = Scenario(
+        horizon=TimeWindow(start_s=0, end_s=28_800),
+        travel=EuclideanTravel(speed_m_per_s=10.0),
+        orders=[
+            Order(id="must", location=Location(x=1396, y=6450), service_s=60, demand=[2]),
+            Order(id="may", location=Location(x=5928, y=7695), demand=[3], penalty_cents=100_000),
+        ],
+        vehicles=[van],
+    )
+    plan = solve_routes(s, RoutingParams(engine="pyvrp", time_limit_s=5, max_iterations=300))
+    assert [st.order_id for st in plan.routes[0].stops if st.order_id] == ["must"]
+    assert [u.order_id for u in plan.unassigned] == ["may"]
+    p = build_problem(s)
+    assert _prizes(p)[0] > (p.orders[1].penalty or 0) > 0
