@@ -244,6 +244,16 @@ def solve_routes_with_stats(
                     f"the {engine.name} search ended dearer than the starting plan it was "
                     "given (trimmed to its model): returning that plan, repaired"
                 )
+        origin = "greedy plan it started from"
+        if (
+            seed_routes is None
+            and _value(problem, settings, routes)[0]
+            and time.perf_counter() < deadline - reserve
+        ):
+            # mandatory orders left out by a search that did not start from the greedy plan
+            # (PyVRP with breaks plans shortened shifts): the greedy plan may place them
+            seed_routes, seed_left, late = _greedy(problem, settings, deadline - reserve, stats)
+            origin = "greedy plan built after it"
         if seed_routes is not None and _value(problem, settings, seed_routes) < _value(
             problem, settings, routes
         ):
@@ -251,7 +261,7 @@ def solve_routes_with_stats(
             # load the greedy plan, say): the greedy plan it was given is the answer
             stats.fallback = (
                 f"the {engine.name} plan serves fewer mandatory orders or costs more than the "
-                "greedy plan it started from: returning the greedy plan"
+                f"{origin}: returning the greedy plan"
             )
             routes, name = seed_routes, f"greedy (better than {engine.name})"
             why = dict.fromkeys(late, LATE)

@@ -817,3 +817,102 @@ def test_an_order_whose_direct_trip_cannot_take_the_break_is_served_with_another
     [left] = alone.unassigned
     assert left.reason is UnassignedReason.BREAK_UNPLACEABLE
     assert "even a direct trip fails" in left.detail
+
+
+#: Six orders, three vehicles with breaks: PyVRP (shifts shortened by the breaks) leaves the
+#: mandatory order o4 out, where the greedy plan serves every mandatory order.
+PYVRP_DROPS_O4 = {
+    "horizon": {"start_s": 0, "end_s": 28800},
+    "travel": {"kind": "euclidean", "speed_m_per_s": 10.0},
+    "capacity_dims": ["units", "kg"],
+    "orders": [
+        {
+            "id": "o0",
+            "location": {"x": 6597, "y": 2179},
+            "service_s": 600,
+            "demand": [0, 0],
+            "penalty_cents": 0,
+        },
+        {
+            "id": "o1",
+            "location": {"x": 1764, "y": 5410},
+            "service_s": 600,
+            "priority": 1,
+            "demand": [3, 1],
+            "time_windows": [{"start_s": 9665, "end_s": 14378}],
+        },
+        {
+            "id": "o2",
+            "location": {"x": 7008, "y": 4329},
+            "service_s": 60,
+            "priority": 2,
+            "demand": [1, 0],
+            "time_windows": [{"start_s": 109, "end_s": 2266}],
+        },
+        {
+            "id": "o3",
+            "location": {"x": 4404, "y": 7293},
+            "service_s": 120,
+            "priority": 2,
+            "demand": [0, 1],
+            "time_windows": [{"start_s": 18498, "end_s": 20879}],
+        },
+        {
+            "id": "o4",
+            "location": {"x": 6566, "y": 695},
+            "service_s": 120,
+            "priority": 1,
+            "demand": [2, 1],
+            "time_windows": [{"start_s": 17595, "end_s": 24487}],
+        },
+        {
+            "id": "o5",
+            "location": {"x": 227, "y": 4312},
+            "priority": 2,
+            "demand": [0, 1],
+            "time_windows": [{"start_s": 14815, "end_s": 18158}],
+            "penalty_cents": 5000,
+        },
+    ],
+    "vehicles": [
+        {
+            "id": "v0",
+            "start_location": {"x": 3470, "y": 2041},
+            "capacity": [6, 1],
+            "shift": {"start_s": 8298, "end_s": 24669},
+            "skills": ["cold"],
+            "max_duration_s": 8839,
+            "breaks": [
+                {"window": {"start_s": 20253, "end_s": 21796}, "duration_s": 300},
+                {"window": {"start_s": 9589, "end_s": 9939}, "duration_s": 900},
+            ],
+        },
+        {
+            "id": "v1",
+            "start_location": {"x": 3470, "y": 2041},
+            "capacity": [4, 2],
+            "breaks": [{"window": {"start_s": 7789, "end_s": 9590}, "duration_s": 900}],
+        },
+        {
+            "id": "v2",
+            "start_location": {"x": 3470, "y": 2041},
+            "capacity": [2, 3],
+            "skills": ["cold", "heavy"],
+            "max_distance_m": 27416,
+            "breaks": [{"window": {"start_s": 17284, "end_s": 19647}, "duration_s": 300}],
+        },
+    ],
+}
+
+
+def test_pyvrp_with_breaks_leaving_a_mandatory_order_out_is_checked_against_greedy() -> None:
+    # was: PyVRP with breaks builds no greedy plan, so nothing caught its plan leaving o4
+    # out; the greedy plan is now built then, and returned as it serves every mandatory order
+    s = Scenario.model_validate(PYVRP_DROPS_O4)
+    plan, stats = solve_routes_with_stats(
+        s, RoutingParams(engine="pyvrp", time_limit_s=5, max_iterations=300, seed=7)
+    )
+    assert validate_plan(s, plan).ok
+    assert [u.order_id for u in plan.unassigned] == ["o0"]
+    assert plan.status is PlanStatus.FEASIBLE
+    assert stats.fallback is not None and "greedy plan built after it" in stats.fallback
