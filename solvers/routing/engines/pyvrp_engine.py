@@ -497,10 +497,12 @@ def safe_penalty(problem: RoutingProblem, prizes: list[int] | None) -> float:
 
 
 def _prizes(problem: RoutingProblem) -> list[int]:
-    """Per order, a prize well above what serving it can cost (a dedicated vehicle) plus
-    the penalties of all optional orders; when
-    mandatory orders differ in priority, the largest such prize times the order's
-    :attr:`~solvers.routing.problem.OrderInfo.drop_weight`.
+    """Per order, the largest of the orders' prizes well above what serving them can cost
+    (a dedicated vehicle) plus the penalties of all optional orders, times the order's
+    :attr:`~solvers.routing.problem.OrderInfo.drop_weight` (1 without priorities).
+
+    One prize for all (per priority): prizes that differ per order made leaving out two
+    orders near the depot cheaper than one far away, where fewest left out is the rule.
 
     Not astronomically large: PyVRP's penalties for excess load and time warp are bounded,
     and a prize above them would make an infeasible plan look cheaper than dropping an order.
@@ -530,11 +532,9 @@ def _prizes(problem: RoutingProblem) -> list[int]:
     # to serve optional ones in its place looked cheaper to the search
     optional = float(sum(info.penalty or 0 for info in problem.orders))
     prizes = [int(min(x, cap)) for x in 10 * worst + 1000 + optional]
-    if problem.has_priorities:
-        # leaving out any one order of a higher priority costs more than any of a lower one
-        top = max(prizes)
-        prizes = [top * info.drop_weight for info in problem.orders]
-    return prizes
+    # leaving out any one order (of a higher priority) costs more than any other (of a lower)
+    top = max(prizes, default=0)
+    return [top * info.drop_weight for info in problem.orders]
 
 
 def _banned_nodes(problem: RoutingProblem) -> dict[frozenset[str], tuple[int, ...]]:
