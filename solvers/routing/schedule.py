@@ -222,8 +222,15 @@ def _delayed(
     """A feasible forward schedule with its departure delayed as long as that only removes
     waiting (shortest duration); with breaks, waiting for a break window counts too, and the
     breaks are placed afresh (a later departure can open new waiting: a few rounds)."""
-    rounds = 1 if not problem.vehicles[vehicle].breaks else _BREAK_DELAY_ROUNDS
-    for _ in range(rounds):
+    if not problem.vehicles[vehicle].breaks:
+        # removing waiting only: the same route ends no later, and is shorter
+        push = _departure_slack(problem, first)
+        if push > 0:
+            later = _forward(problem, vehicle, seq, first.start_s + push)
+            if later.violation is None and later.end_s <= first.end_s:
+                return later
+        return first
+    for _ in range(_BREAK_DELAY_ROUNDS):
         push = _departure_slack(problem, first)
         if push <= 0:
             break
@@ -275,6 +282,13 @@ def _departure_slack(problem: RoutingProblem, sched: RouteSchedule) -> int:
     waiting: the waiting in total, but no stop or break may start after its window closes."""
     waited = 0
     push = UNLIMITED
+    if not sched.breaks:
+        for st in sched.stops:
+            waited += st.start_s - st.arrival_s
+            got = _window_start(problem.tasks[st.task], st.start_s)
+            hi = got[1] if got is not None else st.start_s
+            push = min(push, waited + hi - st.start_s)
+        return min(push, waited)
     free = sched.start_s
     # the forward pass takes the breaks in the order of the vehicle's (sorted) break list
     closes = [hi for _, hi, _ in problem.vehicles[sched.vehicle].breaks]
