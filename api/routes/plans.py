@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.core.errors import ERROR_RESPONSES
-from api.db.models import PlanRecord
+from api.db.models import Job, PlanRecord
 from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, Principal, SessionDep
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from api.limits import (
@@ -94,6 +94,11 @@ def _sync_answer(
         fallback=bool(reason),
         parent_id=parent_id,
     )
+    # the job row keeps the answer, as an asynchronous plan's does (its result hook): the
+    # plan id, without the internal keys store_plan takes out (a re-plan's whole scenario)
+    job = session.get(Job, outcome.job_id)
+    if job is not None:
+        job.result = stored
     session.commit()
     note_audit(
         request,

@@ -381,6 +381,27 @@ def test_async_plan_job_stores_the_plan(
     assert stored["result"]["plan"] == job["result"]["plan"]
 
 
+def test_a_synchronous_plan_and_re_plan_job_stores_the_answer_it_gave(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """The job row kept the solver's raw result: plan_id null, no plan link, and for a
+    re-optimisation the internal ``_scenario`` and ``_completed`` (a whole scenario)."""
+    replanned = client.post(
+        f"/v1/plans/{made['plan_id']}/reoptimise", json=_reopt_body(), headers=keys["oms"]
+    )
+    assert replanned.status_code == 200, replanned.text
+    for answer in (made, replanned.json()):
+        job = client.get(f"/v1/jobs/{answer['job_id']}", headers=keys["oms"]).json()
+        assert job["mode"] == "sync" and job["status"] == "done"
+        assert job["links"]["plan"] == f"/v1/plans/{answer['plan_id']}"
+        told = {k: v for k, v in answer.items() if k not in ("job_id", "fallback")}
+        assert job["result"] == told
+        listed = client.get("/v1/jobs", headers=keys["oms"]).json()["data"]
+        assert {"self": f"/v1/jobs/{job['id']}", "plan": f"/v1/plans/{answer['plan_id']}"} in [
+            j["links"] for j in listed
+        ]
+
+
 def test_a_plan_warm_start_naming_an_unknown_vehicle_is_422_from_the_request_root(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
