@@ -126,6 +126,8 @@ class JobService:
     retention_s: float | None = None
     housekeeping: list[Callable[[Session], int]] = field(default_factory=list)
     purge_s: float = 600.0
+    #: how long :meth:`stop` waits for each thread (a dispatcher may be starting a job)
+    stop_join_s: float = 10.0
     on_finished: dict[str, Callable[[Session, Job, JsonDict], JsonDict]] = field(
         default_factory=dict
     )
@@ -160,7 +162,7 @@ class JobService:
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
-            thread.join(timeout=10)
+            thread.join(timeout=self.stop_join_s)
         if self.records is not None:
             self.records.close()
         with self._lock:
@@ -177,12 +179,20 @@ class JobService:
         for run in running:
             run.execution.kill()
         with self.sessions.begin() as session:
-            for run in running:
+            # every job this replica claimed and did not finish: those it ran, and one its
+            # dispatcher may still be starting (stuck past the join, e.g. on a fork server
+            # still importing: the executor's close below fails that start)
+            stranded = session.scalars(
+                select(Job.id).where(
+                    Job.owner == self.instance_id, Job.mode == "async", Job.status == RUNNING
+                )
+            ).all()
+            for job_id in stranded:
                 # a cancel that arrived since the last tick is honoured, not lost in the queue
                 session.execute(
                     update(Job)
                     .where(
-                        Job.id == run.job_id,
+                        Job.id == job_id,
                         Job.owner == self.instance_id,
                         Job.cancel_requested.is_(True),
                     )
@@ -190,13 +200,13 @@ class JobService:
                         status=CANCELLED,
                         finished_at=utcnow(),
                         error=CANCELLED_AT_STOP,
-                        events=_append_event(session, run.job_id, CANCELLED_AT_STOP),
+                        events=_append_event(session, job_id, CANCELLED_AT_STOP),
                     )
                 )
                 session.execute(
                     update(Job)
                     .where(
-                        Job.id == run.job_id,
+                        Job.id == job_id,
                         Job.owner == self.instance_id,
                         Job.status == RUNNING,
                     )
@@ -206,7 +216,7 @@ class JobService:
                         started_at=None,
                         progress=0.0,
                         attempts=Job.attempts - 1,
-                        events=_append_event(session, run.job_id, "re-queued: server shut down"),
+                        events=_append_event(session, job_id, "re-queued: server shut down"),
                     )
                 )
             # synchronous solves still running: their requests end with the server; say so
@@ -594,8 +604,14 @@ class JobService:
             spec = self.registry.get(kind)
             execution = self.executor.start(job_id, spec.target, payload)
         except Exception as err:
+            if self._stop.is_set():  # the executor closed under it: stop() re-queues the job
+                log.warning("job %s not started: the service is stopping (%s)", job_id, err)
+                return
             log.exception("could not start job %s", job_id)
             self._finish(job_id, kind, payload, Outcome("failed", error=f"could not start: {err}"))
+            return
+        if self._stop.is_set():  # started as the service stops: stop() re-queues the job
+            execution.kill()
             return
         with self._lock:
             self._running[job_id] = _Running(

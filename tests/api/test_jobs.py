@@ -432,6 +432,63 @@ def test_a_job_that_ended_just_before_the_server_stops_keeps_its_answer(
         engine.dispose()
 
 
+@pytest.mark.parametrize("start_ends", ["failing", "started"])
+def test_a_job_still_starting_as_the_server_stops_is_re_queued(
+    settings: Settings, start_ends: str
+) -> None:
+    """stop() waited 10 s for a dispatcher stuck starting a job (its fork server still
+    importing), then closed the executor: the start failed, and the job was failed with it
+    ("could not start: unexpected EOF") instead of re-queued; a start that succeeded late
+    left the job running in a process nobody followed."""
+    import threading
+
+    from api.db.session import make_engine, make_sessionmaker
+    from api.main import create_app
+    from tests.api.conftest import registry_with_test_kinds
+
+    entered, closed, killed = threading.Event(), threading.Event(), threading.Event()
+
+    class Late:
+        def kill(self) -> None:
+            killed.set()
+
+    with TestClient(create_app(settings, registry=registry_with_test_kinds())) as client:
+        ctx = _ctx(client)
+        assert ctx.jobs is not None
+        jobs = ctx.jobs
+        jobs.stop_join_s = 0.5
+        executor = jobs.executor
+        close = executor.close
+
+        def stuck_start(*_args: Any) -> Any:
+            entered.set()
+            closed.wait(30)
+            if start_ends == "started":
+                return Late()
+            raise EOFError("unexpected EOF")  # as a fork server stopped under it
+
+        def close_then_unblock() -> None:
+            close()
+            closed.set()
+
+        executor.start = stuck_start  # type: ignore[method-assign]
+        executor.close = close_then_unblock  # type: ignore[method-assign]
+        job_id = _submit(client, "test_sleep", {"seconds": 0, "value": "later"})
+        assert entered.wait(30)
+    for thread in jobs._threads:
+        thread.join(30)
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        with make_sessionmaker(engine)() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            assert (job.status, job.owner, job.attempts, job.error) == ("queued", None, 0, None)
+            assert job.events[-1]["message"] == "re-queued: server shut down"
+    finally:
+        engine.dispose()
+    assert killed.is_set() == (start_ends == "started")
+
+
 def test_a_synchronous_solve_running_at_a_graceful_stop_is_not_called_a_crash(
     settings: Settings,
 ) -> None:
