@@ -148,6 +148,7 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=1,  # an empty key was taken for none: its retries ran again
         max_length=255,
         description="retries with the same key and body get the first answer, not a new solve",
     ),

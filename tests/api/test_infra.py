@@ -210,6 +210,26 @@ def test_a_nul_in_a_body_string_is_422_naming_it_and_the_jobs_still_list(
     assert client.get("/v1/jobs", headers=keys["admin"]).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/simulations", SIMULATION_EXAMPLE["small"]["value"]),
+        ("/v1/allocations", ALLOCATION_EXAMPLE["online"]["value"]),
+    ],
+)
+def test_an_empty_idempotency_key_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], path: str, body: dict[str, Any]
+) -> None:
+    """An empty key was taken for no key: the request ran, and its retry ran again."""
+    headers = {**keys["admin"], "Idempotency-Key": ""}
+    answer = client.post(path, json=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "header.Idempotency-Key", "reason": "String should have at least 1 character"}
+    ]
+    assert client.get("/v1/jobs", headers=keys["admin"]).json()["count"] == 0
+
+
 def test_a_nul_is_refused_in_the_same_words_over_http_and_in_process(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
