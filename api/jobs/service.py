@@ -105,7 +105,8 @@ class _Running:
     timeout_s: float
     payload: JsonDict
     last_progress: float | None = None
-    killed_reason: str | None = None
+    #: (status, reason) of a run stopped by a limit (cancel, time limit), once killed
+    killed: tuple[str, str] | None = None
 
 
 @dataclass
@@ -170,6 +171,9 @@ class JobService:
             self._running.clear()
         unfinished = []
         for run in running:
+            if run.killed is not None:  # stopped by a limit, its end not written yet
+                self._write_killed(run)
+                continue
             outcome = run.execution.poll()  # ended since the last tick: keep its answer
             if outcome is not None:
                 self._finish(run.job_id, run.kind, run.payload, outcome)
@@ -620,7 +624,16 @@ class JobService:
         self.metrics.jobs_running.set(len(self._running))
 
     def _collect(self) -> None:
+        """Write the end of every run that has ended.
+
+        A run is forgotten only once its end is written: a write that fails (the database
+        locked past its busy timeout, a dropped connection) is tried again at the next tick,
+        not lost with the job left running for ever.
+        """
         for run in list(self._running.values()):
+            if run.killed is not None:  # stopped by a limit; its end is still to be written
+                self._write_killed(run)
+                continue
             outcome = run.execution.poll()
             if outcome is None:
                 progress = run.execution.progress()
@@ -631,11 +644,23 @@ class JobService:
                             update(Job).where(Job.id == run.job_id).values(progress=progress)
                         )
                 continue
-            with self._lock:
-                self._running.pop(run.job_id, None)
-            self.metrics.jobs_running.set(len(self._running))
-            self.metrics.job_duration.labels(run.kind).observe(time.monotonic() - run.started)
             self._finish(run.job_id, run.kind, run.payload, outcome)
+            self._forget(run)
+            self.metrics.job_duration.labels(run.kind).observe(time.monotonic() - run.started)
+
+    def _forget(self, run: _Running) -> None:
+        with self._lock:
+            self._running.pop(run.job_id, None)
+        self.metrics.jobs_running.set(len(self._running))
+
+    def _write_killed(self, run: _Running) -> None:
+        assert run.killed is not None
+        status, reason = run.killed
+        if status == CANCELLED:
+            self._write_end(run.job_id, run.kind, CANCELLED, None, reason, False, reason)
+        else:
+            self._finish(run.job_id, run.kind, run.payload, Outcome("failed", error=reason))
+        self._forget(run)
 
     def _enforce_limits(self) -> None:
         if not self._running:
@@ -652,22 +677,16 @@ class JobService:
             )
         now = time.monotonic()
         for run in list(self._running.values()):
+            if run.killed is not None:  # its end is written by the next _collect
+                continue
             if run.job_id in cancelled:
-                reason = "cancelled by the client while running"
-                status = CANCELLED
+                run.killed = (CANCELLED, "cancelled by the client while running")
             elif now - run.started > run.timeout_s:
-                reason = f"exceeded the job time limit of {run.timeout_s:g} s"
-                status = FAILED
+                run.killed = (FAILED, f"exceeded the job time limit of {run.timeout_s:g} s")
             else:
                 continue
             run.execution.kill()
-            with self._lock:
-                self._running.pop(run.job_id, None)
-            self.metrics.jobs_running.set(len(self._running))
-            if status == CANCELLED:
-                self._write_end(run.job_id, run.kind, CANCELLED, None, reason, False, reason)
-            else:
-                self._finish(run.job_id, run.kind, run.payload, Outcome("failed", error=reason))
+            self._write_killed(run)
 
     def _finish(self, job_id: str, kind: str, payload: JsonDict, outcome: Outcome) -> None:
         if outcome.status == "done":

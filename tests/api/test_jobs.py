@@ -116,6 +116,53 @@ def test_cancel_a_running_job(client: TestClient, keys: dict[str, dict[str, str]
     assert again.status_code == 200 and again.json()["status"] == "cancelled"
 
 
+@pytest.mark.parametrize(
+    ("payload", "timeout_s", "cancel", "status", "said"),
+    [
+        ({"seconds": 0, "value": "kept"}, 60.0, False, "done", None),
+        ({"seconds": 30}, 0.5, False, "failed", "exceeded the job time limit of 0.5 s"),
+        ({"seconds": 30}, 60.0, True, "cancelled", "cancelled by the client while running"),
+    ],
+)
+def test_an_end_that_could_not_be_written_is_written_at_the_next_tick(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    payload: dict[str, Any],
+    timeout_s: float,
+    cancel: bool,
+    status: str,
+    said: str | None,
+) -> None:
+    """The dispatcher forgot the job before writing its end: a write that failed once (the
+    database locked past its busy timeout, a dropped connection) left it running for ever,
+    its time limit no longer enforced."""
+    from sqlalchemy.exc import OperationalError
+
+    ctx = _ctx(client)
+    assert ctx.jobs is not None
+    jobs = ctx.jobs
+    write_end = jobs._write_end
+    failures: list[str] = []
+
+    def flaky(job_id: str, *args: Any, **kwargs: Any) -> None:
+        if not failures:
+            failures.append(job_id)
+            raise OperationalError("UPDATE jobs", {}, Exception("database is locked"))
+        write_end(job_id, *args, **kwargs)
+
+    jobs._write_end = flaky  # type: ignore[method-assign]
+    job_id = _submit(client, "test_sleep", payload, timeout_s=timeout_s)
+    if cancel:
+        wait_for(lambda: jobs._running.get(job_id), lambda run: run is not None)
+        assert client.delete(f"/v1/jobs/{job_id}", headers=keys["admin"]).status_code == 200
+    body = _finished(client, job_id, keys["admin"])
+    assert failures == [job_id]
+    assert (body["status"], body["error"]) == (status, said)
+    if status == "done":
+        assert body["result"]["value"] == "kept"
+    assert job_id not in jobs._running
+
+
 def test_cancel_a_queued_job_and_refuse_to_cancel_a_finished_one(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
