@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -202,8 +203,7 @@ class PyVRPEngine:
                 _run(data, deadline, settings.max_iterations, seeds[0], init, max_penalty, first_s)
             )
         else:
-            ctx = mp.get_context("fork")
-            with ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx) as pool:
+            with search_pool(workers - 1) as pool:
                 futures: list[Future[tuple[bool, int, pyvrp.Solution, int]]] = [
                     pool.submit(
                         _run,
@@ -253,6 +253,31 @@ class PyVRPEngine:
                 else ""
             ),
         )
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a search worker: exit as soon as the process that forked it is gone.
+
+    A job process killed by a cancel or its time limit closes no pipe in time: the busy
+    worker searched on to its deadline, and an idle one waited for work for ever.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def search_pool(workers: int) -> ProcessPoolExecutor:
+    """Forked processes for ``workers`` extra searches, each ending with this process."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context("fork"),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 def _run(

@@ -3,7 +3,10 @@ a starting plan PyVRP can search from."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -564,3 +567,57 @@ def test_the_fewest_mandatory_orders_are_left_out() -> None:
     plan = solve_routes(s, RoutingParams(engine="pyvrp", time_limit_s=5, max_iterations=300))
     assert len(plan.unassigned) == 2
     assert len(set(_prizes(build_problem(s)))) == 1
+
+
+def _search_pool_owner(pid_file: str) -> None:
+    """A job process's part: start one search worker busy for a minute, note its pid, wait."""
+    import time
+    from pathlib import Path
+
+    pool = pyvrp_engine.search_pool(1)
+    pool.submit(time.sleep, 60)
+    while not pool._processes:  # started by the submit
+        time.sleep(0.01)
+    Path(pid_file).write_text(" ".join(str(pid) for pid in pool._processes))
+    time.sleep(60)
+
+
+def _gone(pid: int) -> bool:
+    """True when no process of this pid runs (a zombie waiting for its reaper counts)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_search_worker_ends_with_the_process_that_forked_it(tmp_path: Path) -> None:
+    """A job process killed by a cancel or its time limit left its forked searches behind:
+    the busy one searched on, and an idle one waited for work for ever."""
+    import multiprocessing
+    import signal
+    import time
+
+    pid_file = tmp_path / "pids"
+    owner = multiprocessing.get_context("fork").Process(
+        target=_search_pool_owner, args=(str(pid_file),)
+    )
+    owner.start()
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and owner.is_alive()
+        time.sleep(0.02)
+    workers = [int(pid) for pid in pid_file.read_text().split()]
+    assert owner.pid is not None
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.join()
+    try:
+        deadline = time.monotonic() + 10
+        while not all(_gone(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(_gone(pid) for pid in workers)
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
