@@ -518,7 +518,7 @@ def test_a_job_still_starting_as_the_server_stops_is_re_queued(
             close()
             closed.set()
 
-        executor.start = stuck_start  # type: ignore[method-assign]
+        executor.start = stuck_start  # type: ignore[method-assign,assignment]
         executor.close = close_then_unblock  # type: ignore[method-assign]
         job_id = _submit(client, "test_sleep", {"seconds": 0, "value": "later"})
         assert entered.wait(30)
