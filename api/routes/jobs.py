@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import defer
 
 from api.context import ServiceContext
@@ -54,14 +57,52 @@ def load_job(session: SessionDep, job_id: str, principal: Principal, ctx: Servic
     return job
 
 
+#: why a ``cursor`` was refused
+BAD_CURSOR = "not a cursor of this listing; pass next_cursor as it was given"
+
+
+def encode_cursor(job: Job) -> str:
+    """The cursor of the page after ``job``: its creation time and id (opaque to clients)."""
+    raw = f"{job.created_at.astimezone(dt.UTC).isoformat()} {job.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    """The creation time and id a cursor names (InputError on ``query.cursor`` if none)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, job_id = raw.split(" ")
+        created_at = dt.datetime.fromisoformat(at)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise InputError("query.cursor", BAD_CURSOR) from None
+    if created_at.tzinfo is None or not job_id:
+        raise InputError("query.cursor", BAD_CURSOR)
+    return created_at, job_id
+
+
 def page_query(
-    where: Sequence[ColumnElement[bool]], *, offset: int, limit: int
+    where: Sequence[ColumnElement[bool]],
+    *,
+    offset: int,
+    limit: int,
+    after: tuple[dt.datetime, str] | None = None,
 ) -> Select[Job, str | None]:
     """One page of jobs (without request and result) and their plan ids, newest first.
 
     Jobs created in the same instant are ordered by id, so that offset pages neither repeat
     nor skip one; the listing indexes end with the id, so the page is read in index order.
+    ``after``: only jobs listed after the one created then with that id (a cursor's), so
+    that pages neither repeat nor skip one while jobs are added.
     """
+    if after is not None:
+        created_at, job_id = after
+        where = [
+            *where,
+            or_(
+                Job.created_at < created_at,
+                and_(Job.created_at == created_at, Job.id < job_id),
+            ),
+        ]
     return (
         select(Job, Job.result["plan_id"].as_string())
         .options(defer(Job.payload), defer(Job.result))
@@ -73,7 +114,7 @@ def page_query(
 
 
 #: the query parameters of ``GET /v1/jobs``
-_LIST_PARAMS = frozenset({"status", "kind", "limit", "offset"})
+_LIST_PARAMS = frozenset({"status", "kind", "limit", "offset", "cursor"})
 
 
 @router.get("", response_model=JobsPublic, summary="List jobs, newest first")
@@ -86,8 +127,13 @@ def list_jobs(
     kind: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobsPublic:
     """Jobs the caller submitted (every job for admin keys), without their results.
+
+    ``offset`` pages shift as jobs are added (a job is listed again on the next page); the
+    ``next_cursor`` of a page, passed as ``cursor``, gives the jobs listed after its last
+    one, however many were added since (``count`` is of every job the filters match).
 
     Neither the count nor the page reads a job's request or result (a one-order allocation's
     row keeps its ~38 KB request): only the plan id, for the link.
@@ -101,6 +147,7 @@ def list_jobs(
     if kind is not None and kind not in ctx.registry:  # a typo listed nothing, as if no jobs
         known = ", ".join(sorted(ctx.registry.specs))
         raise InputError("query.kind", f"unknown job kind {kind!r}; one of {known}")
+    after = decode_cursor(cursor) if cursor is not None else None
     settled(ctx)
     where: list[ColumnElement[bool]] = []
     if principal.key_id is not None and principal.role != "admin":
@@ -110,9 +157,10 @@ def list_jobs(
     if kind is not None:
         where.append(Job.kind == kind)
     count = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
-    page = session.execute(page_query(where, offset=offset, limit=limit))
+    page = session.execute(page_query(where, offset=offset, limit=limit, after=after)).all()
     data = [job_public(job, with_result=False, plan_id=plan) for job, plan in page]
-    return JobsPublic(data=data, count=int(count))
+    next_cursor = encode_cursor(page[-1][0]) if len(page) == limit else None
+    return JobsPublic(data=data, count=int(count), next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobPublic, summary="Status and result of a job")

@@ -63,6 +63,11 @@ class JobsPublic(BaseModel):
 
     data: list[JobPublic]
     count: int
+    next_cursor: str | None = Field(
+        default=None,
+        description="pass as `cursor` for the next page (none after a page shorter than "
+        "`limit`): pages walked by cursor neither repeat nor skip a job as jobs are added",
+    )
 
 
 class JobAccepted(BaseModel):

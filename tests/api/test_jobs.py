@@ -260,7 +260,7 @@ def test_listing_with_an_unknown_parameter_is_a_422_naming_it(
     typo = next(name for name in query if name not in {"kind"})
     assert problem == {
         "field": f"query.{typo}",
-        "reason": "unknown parameter; one of kind, limit, offset, status",
+        "reason": "unknown parameter; one of cursor, kind, limit, offset, status",
     }
 
 
@@ -307,6 +307,71 @@ def test_jobs_created_in_the_same_instant_are_listed_once_across_pages(
     assert listed == [*sorted(_SAME_INSTANT_IDS, reverse=True), "older"]
 
 
+@pytest.mark.parametrize("limit", [1, 3])
+@pytest.mark.parametrize("caller", ["admin", "admin_status", "oms"])
+def test_pages_walked_by_cursor_neither_repeat_nor_skip_a_job_as_jobs_are_added(
+    client: TestClient, keys: dict[str, dict[str, str]], caller: str, limit: int
+) -> None:
+    """By offset, every job added while a client walked the pages moved the rest one place
+    on: the next page began with a job the last one had ended with."""
+    from api.core.security import split_key
+
+    ctx = _ctx(client)
+    assert ctx.sessions is not None
+    role = "oms" if caller == "oms" else "admin"
+    key_id = split_key(keys["oms"]["X-API-Key"])
+    same = utcnow() - dt.timedelta(seconds=60)
+    added = iter(range(100))
+
+    def add(job_id: str, created_at: dt.datetime) -> None:
+        assert ctx.sessions is not None
+        with ctx.sessions.begin() as session:
+            session.add(
+                Job(
+                    id=job_id,
+                    kind="test_sleep",
+                    status="done",
+                    payload={},
+                    key_id=key_id,
+                    created_at=created_at,
+                )
+            )
+
+    for job_id in [*_SAME_INSTANT_IDS, "older"]:
+        add(job_id, same - dt.timedelta(seconds=1) if job_id == "older" else same)
+    params: dict[str, Any] = {"limit": limit}
+    if caller == "admin_status":
+        params["status"] = "done"
+    listed: list[str] = []
+    cursor: str | None = None
+    for _ in range(20):
+        query = {**params, "cursor": cursor} if cursor else params
+        page = client.get("/v1/jobs", headers=keys[role], params=query)
+        assert page.status_code == 200, page.text
+        listed += [job["id"] for job in page.json()["data"]]
+        cursor = page.json()["next_cursor"]
+        add(f"new{next(added):02d}", utcnow())  # a job added between two pages
+        if cursor is None:
+            break
+    # the jobs added since the first page are newer than it: not on the pages after it
+    assert listed == [*sorted(_SAME_INSTANT_IDS, reverse=True), "older"]
+    assert cursor is None
+
+
+def test_a_cursor_that_is_not_one_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    for cursor in ("nope", "", "bm9wZQ", "MjAyNi0wMS0wMVQwMDowMDowMCBhYmM"):  # ..., no zone
+        answer = client.get("/v1/jobs", headers=keys["admin"], params={"cursor": cursor})
+        assert answer.status_code == 422, (cursor, answer.text)
+        assert answer.json()["detail"] == [
+            {
+                "field": "query.cursor",
+                "reason": "not a cursor of this listing; pass next_cursor as it was given",
+            }
+        ]
+
+
 @pytest.mark.parametrize(
     ("filters", "index"),
     [
@@ -339,16 +404,20 @@ def test_a_listing_page_is_read_in_index_order_without_a_sort(
     engine = make_engine(f"sqlite:///{tmp_path / 'plan.sqlite3'}")
     try:
         migrate(engine)
-        query = page_query(list(filters), offset=50, limit=50)
-        sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
-        with engine.connect() as conn:
-            plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+        plans = []
+        for after in (None, (utcnow(), "tie03")):  # offset pages, and a cursor's
+            query = page_query(list(filters), offset=50, limit=50, after=after)
+            sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+            with engine.connect() as conn:
+                plans.append([row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")])
     finally:
         engine.dispose()
     names = (index,) if isinstance(index, str) else index
-    used = {m.group(1) for step in plan if (m := re.search(r"USING INDEX (\w+)", step))}
-    assert used & set(names), plan
-    assert not any("TEMP B-TREE" in step for step in plan), plan
+    for plan, after in zip(plans, (None, "cursor"), strict=True):
+        used = {m.group(1) for step in plan if (m := re.search(r"USING INDEX (\w+)", step))}
+        # a cursor's range may be read on another listing index (a tie without statistics)
+        assert used & set(names) if after is None else used, plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan
 
 
 def _orphan(
