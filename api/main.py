@@ -44,6 +44,9 @@ in a digital twin, what-if studies and policy evaluation.
 """
 
 FAST_LANE_THREADS = 32
+#: past a synchronous solve's longest wait (time limit + grace), what it may still take:
+#: a plan's twin evaluation (30 s budget), the fallback, storing the answer
+SYNC_STALE_MARGIN_S = 300.0
 
 _process_prepared = False
 
@@ -176,6 +179,9 @@ def start_service(ctx: ServiceContext) -> None:
         retention_s=settings.job_retention_s or None,
         housekeeping=[functools.partial(idempotency.purge, ttl_s=settings.idempotency_ttl_s)],
         on_finished=result_hooks(),
+        sync_stale_s=settings.max_sync_time_limit_s
+        + settings.fallback_grace_s
+        + SYNC_STALE_MARGIN_S,
     )
     ctx.jobs.start()
     prepare_process(ctx)

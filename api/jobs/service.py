@@ -41,6 +41,10 @@ ACTIVE = (QUEUED, RUNNING)
 CANCELLED_AT_STOP = "cancelled by the client; its server stopped before the job could finish"
 #: why a synchronous solve still running when its server shut down (a graceful stop) failed
 SYNC_AT_STOP = "interrupted: the server shut down (graceful stop) during this synchronous request"
+#: why a synchronous solve of a live replica, running past the longest one may take, failed
+SYNC_UNSTORED = (
+    "interrupted: no outcome of this synchronous solve was stored (its request ended in error)"
+)
 FINISHED = (DONE, FAILED, CANCELLED)
 
 
@@ -129,6 +133,9 @@ class JobService:
     purge_s: float = 600.0
     #: how long :meth:`stop` waits for each thread (a dispatcher may be starting a job)
     stop_join_s: float = 10.0
+    #: a synchronous solve of this replica still running this long after its start (past
+    #: the longest one may take) has lost its outcome: :meth:`recover` fails it (None: never)
+    sync_stale_s: float | None = None
     on_finished: dict[str, Callable[[Session, Job, JsonDict], JsonDict]] = field(
         default_factory=dict
     )
@@ -447,10 +454,45 @@ class JobService:
                 if job.owner in live:
                     continue
                 handled += self._recover_one(session, job)
+            if self.sync_stale_s is not None:
+                handled += self._fail_unstored(
+                    session, now - dt.timedelta(seconds=self.sync_stale_s)
+                )
         if handled:
             self.wake()
         self._last_recovery = time.monotonic()
         return handled
+
+    def _fail_unstored(self, session: Session, started_before: dt.datetime) -> int:
+        """Fail this replica's synchronous solves started before then and still running.
+
+        Their request wrote no outcome (a write that failed: the database locked past its
+        busy timeout, a dropped connection) and no other replica recovers a live one's rows.
+        """
+        unstored = session.scalars(
+            select(Job).where(
+                Job.owner == self.instance_id,
+                Job.mode == "sync",
+                Job.status == RUNNING,
+                Job.started_at < started_before,
+            )
+        ).all()
+        failed = 0
+        for job in unstored:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.status == RUNNING)
+                .values(
+                    status=FAILED,
+                    error=SYNC_UNSTORED,
+                    finished_at=utcnow(),
+                    events=[*job.events, event(SYNC_UNSTORED)],
+                )
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                log.warning("synchronous job %s failed: no outcome was stored", job.id)
+                failed += 1
+        return failed
 
     def _recover_one(self, session: Session, job: Job) -> int:
         old_owner = job.owner

@@ -627,6 +627,41 @@ def test_a_synchronous_solve_running_at_a_graceful_stop_is_not_called_a_crash(
     assert body["events"][-1]["message"] == SYNC_AT_STOP
 
 
+def test_a_synchronous_solve_whose_outcome_could_not_be_stored_is_not_running_for_ever(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """Its replica lives on, so no recovery looked at it: a write of the outcome that failed
+    (the database locked past its busy timeout) left the row running for ever."""
+    import copy
+
+    from sqlalchemy.exc import OperationalError
+
+    from api.examples import ROUTES_EXAMPLE
+    from api.jobs.service import SYNC_UNSTORED
+
+    ctx = _ctx(client)
+    assert ctx.jobs is not None and ctx.sessions is not None
+    jobs = ctx.jobs
+
+    def locked(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationalError("UPDATE jobs", {}, Exception("database is locked"))
+
+    jobs.record_sync_end = locked  # type: ignore[method-assign]
+    body = copy.deepcopy(ROUTES_EXAMPLE["small"]["value"])
+    body["params"]["time_limit_s"] = 0.2
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 500 and answer.json()["message"].startswith("internal error")
+    with ctx.sessions() as session:
+        job_id = session.scalar(select(Job.id).where(Job.mode == "sync"))
+        assert session.scalar(select(Job.status).where(Job.id == job_id)) == "running"
+    assert jobs.recover() == 0  # within the longest a synchronous solve may take: left
+    jobs.sync_stale_s = 0.0
+    assert jobs.recover() == 1
+    body = client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json()
+    assert (body["status"], body["error"]) == ("failed", SYNC_UNSTORED)
+    assert body["events"][-1]["message"] == SYNC_UNSTORED
+
+
 def test_a_live_replica_keeps_its_jobs(client: TestClient) -> None:
     ctx = _ctx(client)
     assert ctx.sessions is not None and ctx.jobs is not None
