@@ -432,7 +432,12 @@ class JobService:
         stale_before = now - dt.timedelta(seconds=self.lease_s)
         handled = 0
         with self.sessions.begin() as session:
-            instances = session.scalars(select(Instance).where(Instance.id != self.instance_id))
+            # only the replicas owning running jobs: every start adds a row (never deleted),
+            # which recovery read each time (10,000 rows: 0.18 s of the dispatcher's tick)
+            owners = select(Job.owner).where(Job.status == RUNNING)
+            instances = session.scalars(
+                select(Instance).where(Instance.id != self.instance_id, Instance.id.in_(owners))
+            )
             dead: set[str] = set()
             live: set[str] = set()
             for inst in instances:

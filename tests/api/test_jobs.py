@@ -662,6 +662,31 @@ def test_a_synchronous_solve_whose_outcome_could_not_be_stored_is_not_running_fo
     assert body["events"][-1]["message"] == SYNC_UNSTORED
 
 
+def test_recovery_reads_only_the_replicas_that_own_running_jobs(client: TestClient) -> None:
+    """Every start adds a replica row, never deleted: recovery read them all each time."""
+    from sqlalchemy import event as orm_event
+
+    ctx = _ctx(client)
+    assert ctx.sessions is not None and ctx.jobs is not None
+    with ctx.sessions.begin() as session:
+        for k in range(20):
+            session.add(Instance(id=f"gone{k}", host="elsewhere", pid=1, stopped_at=utcnow()))
+    job_id = _orphan(ctx, attempts=1)
+    read: list[str] = []
+
+    def loaded(target: Instance, _context: Any) -> None:
+        read.append(target.id)
+
+    orm_event.listen(Instance, "load", loaded)
+    try:
+        assert ctx.jobs.recover() == 1
+    finally:
+        orm_event.remove(Instance, "load", loaded)
+    assert read == ["dead0"]
+    with ctx.sessions() as session:  # re-queued (and maybe running here by now)
+        assert session.scalar(select(Job.owner).where(Job.id == job_id)) != "dead0"
+
+
 def test_a_live_replica_keeps_its_jobs(client: TestClient) -> None:
     ctx = _ctx(client)
     assert ctx.sessions is not None and ctx.jobs is not None
