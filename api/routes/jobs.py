@@ -185,4 +185,7 @@ def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep, ctx: C
     if job.mode == "sync":
         raise HTTPException(409, "a synchronous solve cannot be cancelled")
     assert ctx.jobs is not None
-    return job_public(ctx.jobs.cancel(session, job))
+    job = ctx.jobs.cancel(session, job)
+    if job.status in {"done", "failed"}:  # it ended since it was read: nothing was cancelled
+        raise HTTPException(409, f"job {job_id} already finished ({job.status})")
+    return job_public(job)

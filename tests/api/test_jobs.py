@@ -178,6 +178,34 @@ def test_cancel_a_queued_job_and_refuse_to_cancel_a_finished_one(
     assert client.delete(f"/v1/jobs/{done}", headers=keys["admin"]).status_code == 409
 
 
+def test_a_cancel_that_finds_the_job_finished_meanwhile_is_a_409(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The job ended between the DELETE's read and its update: the answer was a 200 whose
+    job was done, as if a finished job could be cancelled."""
+    from sqlalchemy import update
+
+    ctx = _ctx(client)
+    assert ctx.jobs is not None and ctx.sessions is not None
+    jobs, sessions = ctx.jobs, ctx.sessions
+    blockers = [_submit(client, "test_sleep", {"seconds": 30}) for _ in range(2)]
+    job_id = _submit(client, "test_sleep", {"seconds": 0})  # queued behind them
+    cancel = jobs.cancel
+
+    def finished_meanwhile(session: Any, job: Job) -> Job:
+        with sessions.begin() as other:
+            other.execute(update(Job).where(Job.id == job.id).values(status="done"))
+        return cancel(session, job)
+
+    jobs.cancel = finished_meanwhile  # type: ignore[method-assign]
+    answer = client.delete(f"/v1/jobs/{job_id}", headers=keys["admin"])
+    jobs.cancel = cancel  # type: ignore[method-assign]
+    for blocker in blockers:
+        client.delete(f"/v1/jobs/{blocker}", headers=keys["admin"])
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["message"] == f"job {job_id} already finished (done)"
+
+
 def test_queue_is_bounded(client: TestClient) -> None:
     ctx = _ctx(client)
     assert ctx.jobs is not None
