@@ -282,13 +282,6 @@ def _departure_slack(problem: RoutingProblem, sched: RouteSchedule) -> int:
     waiting: the waiting in total, but no stop or break may start after its window closes."""
     waited = 0
     push = UNLIMITED
-    if not sched.breaks:
-        for st in sched.stops:
-            waited += st.start_s - st.arrival_s
-            got = _window_start(problem.tasks[st.task], st.start_s)
-            hi = got[1] if got is not None else st.start_s
-            push = min(push, waited + hi - st.start_s)
-        return min(push, waited)
     free = sched.start_s
     # the forward pass takes the breaks in the order of the vehicle's (sorted) break list
     closes = [hi for _, hi, _ in problem.vehicles[sched.vehicle].breaks]
