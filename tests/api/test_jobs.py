@@ -312,16 +312,7 @@ def test_jobs_created_in_the_same_instant_are_listed_once_across_pages(
     with ctx.sessions.begin() as session:
         for job_id in [*_SAME_INSTANT_IDS, "older"]:
             created_at = earlier if job_id == "older" else same
-            session.add(
-                Job(
-                    id=job_id,
-                    kind="test_sleep",
-                    status="done",
-                    payload={},
-                    key_id=key_id,
-                    created_at=created_at,
-                )
-            )
+            session.add(_done_job(job_id, key_id, created_at))
             session.flush()  # one row after the other, in the list's order
     params: dict[str, Any] = {"limit": limit}
     if caller == "admin_status":
@@ -333,6 +324,18 @@ def test_jobs_created_in_the_same_instant_are_listed_once_across_pages(
         assert page.json()["count"] == 8
         listed += [job["id"] for job in page.json()["data"]]
     assert listed == [*sorted(_SAME_INSTANT_IDS, reverse=True), "older"]
+
+
+def _done_job(job_id: str, key_id: str | None, created_at: dt.datetime) -> Job:
+    """A finished test job of ``key_id`` created at ``created_at`` (for listings)."""
+    return Job(
+        id=job_id,
+        kind="test_sleep",
+        status="done",
+        payload={},
+        key_id=key_id,
+        created_at=created_at,
+    )
 
 
 @pytest.mark.parametrize("limit", [1, 3])
@@ -354,16 +357,7 @@ def test_pages_walked_by_cursor_neither_repeat_nor_skip_a_job_as_jobs_are_added(
     def add(job_id: str, created_at: dt.datetime) -> None:
         assert ctx.sessions is not None
         with ctx.sessions.begin() as session:
-            session.add(
-                Job(
-                    id=job_id,
-                    kind="test_sleep",
-                    status="done",
-                    payload={},
-                    key_id=key_id,
-                    created_at=created_at,
-                )
-            )
+            session.add(_done_job(job_id, key_id, created_at))
 
     for job_id in [*_SAME_INSTANT_IDS, "older"]:
         add(job_id, same - dt.timedelta(seconds=1) if job_id == "older" else same)
