@@ -47,7 +47,11 @@ class Settings(BaseSettings):
     job_max_attempts: PosInt = Field(
         default=2, description="runs of a job before a crash marks it failed"
     )
-    job_timeout_s: PosFloat = Field(default=3600.0, description="hard limit of any job")
+    job_timeout_s: PosFloat = Field(
+        default=3600.0,
+        description="hard limit of each run of a job without a limit of its own (a rerun "
+        "after a crash has it whole again)",
+    )
     job_lease_s: PosFloat = Field(
         default=30.0, description="a replica silent this long is dead; its jobs are recovered"
     )

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.core.audit import JobRecordWriter
@@ -111,6 +111,28 @@ class _Running:
     last_progress: float | None = None
     #: (status, reason) of a run stopped by a limit (cancel, time limit), once killed
     killed: tuple[str, str] | None = None
+    #: which run of the job this is (counted runs: a re-queue at a graceful stop is not
+    #: counted) and how many it may have
+    attempt: int = 1
+    max_attempts: int = 1
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """The execution of a job whose start failed: it has ended with ``outcome`` at once."""
+
+    outcome: Outcome
+
+    def poll(self) -> Outcome | None:
+        """The failed start."""
+        return self.outcome
+
+    def progress(self) -> float | None:
+        """No progress was made."""
+        return None
+
+    def kill(self) -> None:
+        """Nothing runs."""
 
 
 @dataclass
@@ -166,95 +188,141 @@ class JobService:
             self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop threads; running jobs are re-queued, synchronous solves still running failed."""
+        """Stop threads; running jobs are re-queued, synchronous solves still running failed.
+
+        Every step is taken whatever the one before it met: a database error (the database
+        locked, a dropped connection) is logged and the shutdown goes on, so that every
+        worker is stopped and the executor closed; a row it could not write is left to the
+        next replica's recovery (this one is marked stopped, or goes silent).
+        """
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout=self.stop_join_s)
-        if self.records is not None:
-            self.records.close()
-        with self._lock:
-            running = list(self._running.values())
-            self._running.clear()
-        unfinished = []
-        for run in running:
-            if run.killed is not None:  # stopped by a limit, its end not written yet
-                self._write_killed(run)
-                continue
-            outcome = run.execution.poll()  # ended since the last tick: keep its answer
-            if outcome is not None:
-                self._finish(run.job_id, run.kind, run.payload, outcome)
-            else:
+        try:
+            if self.records is not None:
+                self.records.close()
+            with self._lock:
+                running = list(self._running.values())
+                self._running.clear()
+            unfinished = []
+            for run in running:
+                ended = run.killed is not None  # stopped by a limit, its end not written yet
+                try:
+                    if ended:
+                        self._write_killed(run)
+                        continue
+                    outcome = run.execution.poll()  # ended since the last tick: keep its answer
+                    ended = outcome is not None
+                    if outcome is not None:
+                        self._finish(run.job_id, run.kind, run.payload, outcome)
+                        continue
+                except Exception:  # its row is re-queued (or cancelled) below
+                    log.exception("job %s: its end could not be written at shutdown", run.job_id)
+                    if ended:
+                        continue
                 unfinished.append(run)
-        running = unfinished
-        for run in running:
-            run.execution.kill()
-        with self.sessions.begin() as session:
-            # every job this replica claimed and did not finish: those it ran, and one its
-            # dispatcher may still be starting (stuck past the join, e.g. on a fork server
-            # still importing: the executor's close below fails that start)
-            stranded = session.scalars(
-                select(Job.id).where(
-                    Job.owner == self.instance_id, Job.mode == "async", Job.status == RUNNING
-                )
-            ).all()
-            for job_id in stranded:
-                # a cancel that arrived since the last tick is honoured, not lost in the queue
-                session.execute(
-                    update(Job)
-                    .where(
-                        Job.id == job_id,
-                        Job.owner == self.instance_id,
-                        Job.cancel_requested.is_(True),
+            for run in unfinished:
+                try:
+                    run.execution.kill()
+                except Exception:
+                    log.exception("job %s could not be killed at shutdown", run.job_id)
+            self._release_stranded()
+            self._fail_unanswered()
+            try:
+                with self.sessions.begin() as session:
+                    session.execute(
+                        update(Instance)
+                        .where(Instance.id == self.instance_id)
+                        .values(stopped_at=utcnow())
                     )
-                    .values(
-                        status=CANCELLED,
-                        finished_at=utcnow(),
-                        error=CANCELLED_AT_STOP,
-                        events=_append_event(session, job_id, CANCELLED_AT_STOP),
+            except Exception:
+                log.exception("replica %s could not be marked stopped", self.instance_id)
+        finally:
+            self.executor.close()
+            _LOCAL_INSTANCES.discard(self.instance_id)
+
+    def _release_stranded(self) -> None:
+        """At stop: re-queue every job this replica claimed and did not finish (each in a
+        transaction of its own), or cancel it when its cancel had reached the row."""
+        # those it ran, and one its dispatcher may still be starting (stuck past the join,
+        # e.g. on a fork server still importing: the executor's close fails that start)
+        try:
+            with self.sessions() as session:
+                stranded = session.scalars(
+                    select(Job.id).where(
+                        Job.owner == self.instance_id, Job.mode == "async", Job.status == RUNNING
                     )
-                )
-                session.execute(
-                    update(Job)
-                    .where(
-                        Job.id == job_id,
-                        Job.owner == self.instance_id,
-                        Job.status == RUNNING,
+                ).all()
+        except Exception:
+            log.exception("the jobs this replica was running could not be read at shutdown")
+            return
+        for job_id in stranded:
+            try:
+                with self.sessions.begin() as session:
+                    # a cancel that arrived since the last tick is honoured, not lost
+                    session.execute(
+                        update(Job)
+                        .where(
+                            Job.id == job_id,
+                            Job.owner == self.instance_id,
+                            Job.cancel_requested.is_(True),
+                        )
+                        .values(
+                            status=CANCELLED,
+                            finished_at=utcnow(),
+                            error=CANCELLED_AT_STOP,
+                            events=_append_event(session, job_id, CANCELLED_AT_STOP),
+                        )
                     )
-                    .values(
-                        status=QUEUED,
-                        owner=None,
-                        started_at=None,
-                        progress=0.0,
-                        attempts=Job.attempts - 1,
-                        events=_append_event(session, job_id, "re-queued: server shut down"),
+                    session.execute(
+                        update(Job)
+                        .where(
+                            Job.id == job_id,
+                            Job.owner == self.instance_id,
+                            Job.status == RUNNING,
+                        )
+                        .values(
+                            status=QUEUED,
+                            owner=None,
+                            started_at=None,
+                            progress=0.0,
+                            attempts=Job.attempts - 1,
+                            events=_append_event(session, job_id, "re-queued: server shut down"),
+                        )
                     )
-                )
-            # synchronous solves still running: their requests end with the server; say so
-            # here, else the next replica's recovery would report a crash
-            unanswered = session.scalars(
-                select(Job.id).where(
-                    Job.owner == self.instance_id, Job.mode == "sync", Job.status == RUNNING
-                )
-            ).all()
-            for job_id in unanswered:
-                session.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.status == RUNNING)
-                    .values(
-                        status=FAILED,
-                        error=SYNC_AT_STOP,
-                        finished_at=utcnow(),
-                        events=_append_event(session, job_id, SYNC_AT_STOP),
+            except Exception:
+                log.exception("job %s could not be re-queued at shutdown", job_id)
+
+    def _fail_unanswered(self) -> None:
+        """At stop: fail this replica's synchronous solves still running.
+
+        Their requests end with the server; said here, else the next replica's recovery
+        would report a crash.
+        """
+        try:
+            with self.sessions.begin() as session:
+                unanswered = session.scalars(
+                    select(Job.id).where(
+                        Job.owner == self.instance_id, Job.mode == "sync", Job.status == RUNNING
                     )
-                )
-            if unanswered:
-                log.warning("%d synchronous solve(s) interrupted by the shutdown", len(unanswered))
-            session.execute(
-                update(Instance).where(Instance.id == self.instance_id).values(stopped_at=utcnow())
-            )
-        self.executor.close()
-        _LOCAL_INSTANCES.discard(self.instance_id)
+                ).all()
+                for job_id in unanswered:
+                    session.execute(
+                        update(Job)
+                        .where(Job.id == job_id, Job.status == RUNNING)
+                        .values(
+                            status=FAILED,
+                            error=SYNC_AT_STOP,
+                            finished_at=utcnow(),
+                            events=_append_event(session, job_id, SYNC_AT_STOP),
+                        )
+                    )
+        except Exception:
+            log.exception("the synchronous solves still running could not be failed at shutdown")
+            return
+        if unanswered:
+            log.warning("%d synchronous solve(s) interrupted by the shutdown", len(unanswered))
 
     def wake(self) -> None:
         """Look for queued jobs now rather than at the next poll."""
@@ -432,8 +500,9 @@ class JobService:
         stale_before = now - dt.timedelta(seconds=self.lease_s)
         handled = 0
         with self.sessions.begin() as session:
-            # only the replicas owning running jobs: every start adds a row (never deleted),
-            # which recovery read each time (10,000 rows: 0.18 s of the dispatcher's tick)
+            # only the replicas owning running jobs: every start adds a row (deleted by the
+            # purge once gone and named by no job), which recovery read each time (10,000
+            # rows: 0.18 s of the dispatcher's tick)
             owners = select(Job.owner).where(Job.status == RUNNING)
             instances = session.scalars(
                 select(Instance).where(Instance.id != self.instance_id, Instance.id.in_(owners))
@@ -597,10 +666,12 @@ class JobService:
         By creation time, which the (status, created_at) index covers: the look-up does not
         walk every finished job (a job finishes within ``job_timeout_s`` of its creation).
         In batches of ``batch`` rows, one transaction each, so that other writers wait for
-        one batch at most. Queued and running jobs are never deleted.
+        one batch at most. Queued and running jobs are never deleted. Each batch's
+        transaction also deletes the rows of the replicas gone (stopped, or silent since
+        before the cutoff) that no job names any more as its owner.
         """
         cutoff = utcnow() - dt.timedelta(seconds=older_than_s)
-        total = 0
+        total = replicas = 0
         while not self._stop.is_set():
             with self.sessions.begin() as session:
                 ids = session.scalars(
@@ -610,12 +681,35 @@ class JobService:
                 ).all()
                 if ids:
                     session.execute(delete(Job).where(Job.id.in_(ids)))
+                replicas += self._delete_gone_replicas(session, silent_before=cutoff)
             total += len(ids)
             if len(ids) < batch:
                 break
-        if total:
-            log.info("deleted %d finished jobs older than %g s", total, older_than_s)
+        if total or replicas:
+            log.info(
+                "deleted %d finished jobs older than %g s and %d replica rows",
+                total,
+                older_than_s,
+                replicas,
+            )
         return total
+
+    def _delete_gone_replicas(self, session: Session, *, silent_before: dt.datetime) -> int:
+        """Delete the rows of replicas gone that no job names as its owner; returns how many.
+
+        Gone: marked stopped (a graceful stop, or found dead by recovery), or silent since
+        ``silent_before`` (a replica killed while it owned no running job is never marked;
+        one merely paused past its lease keeps its row, so that its heartbeat revives it).
+        """
+        named = select(Job.id).where(Job.owner == Instance.id).exists()
+        result = session.execute(
+            delete(Instance).where(
+                Instance.id != self.instance_id,
+                or_(Instance.stopped_at.is_not(None), Instance.heartbeat_at < silent_before),
+                ~named,
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     def _claim(self) -> None:
         while len(self._running) < self.executor.capacity and not self._stop.is_set():
@@ -647,10 +741,21 @@ class JobService:
                     return
                 kind, payload = claimed.kind, dict(claimed.payload)
                 timeout_s, job_id = claimed.timeout_s, claimed.id
+                attempts = (claimed.attempts, claimed.max_attempts)
                 claimed.events = [*claimed.events, event(f"started on replica {self.instance_id}")]
-            self._start(job_id, kind, payload, timeout_s)
+            self._start(job_id, kind, payload, timeout_s, attempts)
 
-    def _start(self, job_id: str, kind: str, payload: JsonDict, timeout_s: float) -> None:
+    def _start(
+        self,
+        job_id: str,
+        kind: str,
+        payload: JsonDict,
+        timeout_s: float,
+        attempts: tuple[int, int] = (1, 1),
+    ) -> None:
+        """Start a claimed job; one whose start failed is failed, its end written like a
+        run's: a write that fails is tried again at the next tick (it is not left running)."""
+        execution: Execution
         try:
             spec = self.registry.get(kind)
             execution = self.executor.start(job_id, spec.target, payload)
@@ -659,14 +764,25 @@ class JobService:
                 log.warning("job %s not started: the service is stopping (%s)", job_id, err)
                 return
             log.exception("could not start job %s", job_id)
-            self._finish(job_id, kind, payload, Outcome("failed", error=f"could not start: {err}"))
-            return
+            execution = _Ended(Outcome("failed", error=f"could not start: {err}"))
+            try:
+                self._finish(job_id, kind, payload, execution.outcome)
+                return
+            except Exception:
+                log.exception("job %s: its failed start could not be written yet", job_id)
         if self._stop.is_set():  # started as the service stops: stop() re-queues the job
             execution.kill()
             return
         with self._lock:
             self._running[job_id] = _Running(
-                job_id, kind, execution, time.monotonic(), timeout_s, payload
+                job_id,
+                kind,
+                execution,
+                time.monotonic(),
+                timeout_s,
+                payload,
+                attempt=attempts[0],
+                max_attempts=attempts[1],
             )
         self.metrics.jobs_running.set(len(self._running))
 
@@ -685,15 +801,34 @@ class JobService:
             if outcome is None:
                 progress = run.execution.progress()
                 if progress is not None and progress != run.last_progress:
-                    run.last_progress = progress
-                    with self.sessions.begin() as session:
-                        session.execute(
-                            update(Job).where(Job.id == run.job_id).values(progress=progress)
-                        )
+                    self._write_progress(run, progress)
                 continue
             self._finish(run.job_id, run.kind, run.payload, outcome)
             self._forget(run)
             self.metrics.job_duration.labels(run.kind).observe(time.monotonic() - run.started)
+
+    def _write_progress(self, run: _Running, progress: float) -> None:
+        """Write a run's progress into its row, while the row is this replica's to write.
+
+        A job taken over (recovered by another replica while this one was silent past its
+        lease, then claimed again) is left alone, as its end would be: the next
+        :meth:`_enforce_limits` stops the run. A write that fails is tried again next tick.
+        """
+        try:
+            with self.sessions.begin() as session:
+                session.execute(
+                    update(Job)
+                    .where(
+                        Job.id == run.job_id,
+                        Job.owner == self.instance_id,
+                        Job.status == RUNNING,
+                    )
+                    .values(progress=progress)
+                )
+        except Exception:
+            log.exception("the progress of job %s could not be written", run.job_id)
+            return
+        run.last_progress = progress
 
     def _forget(self, run: _Running) -> None:
         with self._lock:
@@ -713,23 +848,33 @@ class JobService:
         if not self._running:
             return
         with self.sessions.begin() as session:
-            cancelled = set(
-                session.scalars(
-                    select(Job.id).where(
-                        Job.owner == self.instance_id,
-                        Job.status == RUNNING,
-                        Job.cancel_requested.is_(True),
-                    )
-                ).all()
+            rows = session.execute(
+                select(Job.id, Job.cancel_requested).where(
+                    Job.owner == self.instance_id, Job.status == RUNNING
+                )
             )
+            owned: dict[str, bool] = dict(rows.all())  # job id -> cancel requested
         now = time.monotonic()
         for run in list(self._running.values()):
             if run.killed is not None:  # its end is written by the next _collect
                 continue
-            if run.job_id in cancelled:
+            if run.job_id not in owned:  # taken over: its end would not be written
+                log.warning(
+                    "job %s was taken over by recovery (this replica was silent past its "
+                    "lease); its run here is stopped",
+                    run.job_id,
+                )
+                run.execution.kill()
+                self._forget(run)
+                continue
+            if owned[run.job_id]:
                 run.killed = (CANCELLED, "cancelled by the client while running")
             elif now - run.started > run.timeout_s:
-                run.killed = (FAILED, f"exceeded the job time limit of {run.timeout_s:g} s")
+                run.killed = (
+                    FAILED,
+                    f"exceeded the job time limit of {run.timeout_s:g} s (per run; "
+                    f"attempt {run.attempt} of {run.max_attempts})",
+                )
             else:
                 continue
             run.execution.kill()

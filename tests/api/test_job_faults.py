@@ -1,0 +1,340 @@
+"""The job service under database faults and lost ownership, driven tick by tick.
+
+A :class:`JobService` on a fresh SQLite file with a fake executor and no threads: each test
+calls the dispatcher's steps itself, so a write made to fail fails at the moment it names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.core.metrics import Metrics
+from api.db.models import Instance, Job, utcnow
+from api.db.session import make_engine, make_sessionmaker, migrate
+from api.jobs.executors import Outcome
+from api.jobs.registry import JsonDict, TaskRegistry, TaskSpec
+from api.jobs.service import JobService
+
+
+def _locked(*_args: Any, **_kwargs: Any) -> Any:
+    raise OperationalError("UPDATE jobs", {}, Exception("database is locked"))
+
+
+@dataclass
+class FakeRun:
+    """A job 'running' until the test ends it; reports the progress the test sets."""
+
+    outcome: Outcome | None = None
+    reported: float | None = None
+    killed: bool = False
+
+    def poll(self) -> Outcome | None:
+        """The outcome once set."""
+        return self.outcome
+
+    def progress(self) -> float | None:
+        """The progress the test set."""
+        return self.reported
+
+    def kill(self) -> None:
+        """Note the kill."""
+        self.killed = True
+
+
+@dataclass
+class FakeExecutor:
+    """Starts :class:`FakeRun`\\ s (or raises ``fail_start``)."""
+
+    capacity: int = 4
+    runs: dict[str, FakeRun] = field(default_factory=dict)
+    fail_start: Exception | None = None
+    closed: bool = False
+
+    def warm_up(self) -> None:
+        """Nothing to warm."""
+
+    def start(self, job_id: str, target: str, payload: JsonDict) -> FakeRun:
+        """A new fake run (or the start failure set)."""
+        if self.fail_start is not None:
+            raise self.fail_start
+        run = self.runs[job_id] = FakeRun()
+        return run
+
+    def close(self) -> None:
+        """Note the close."""
+        self.closed = True
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh, migrated SQLite file."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def _service(sessions: sessionmaker[Session], **kw: Any) -> JobService:
+    registry = TaskRegistry()
+    registry.add(TaskSpec("t", "tests.api.helpers:sleep_task"))
+    jobs = JobService(
+        sessions=sessions, registry=registry, executor=FakeExecutor(), metrics=Metrics(), **kw
+    )
+    with sessions.begin() as session:  # registered as start() does, without its threads
+        session.add(Instance(id=jobs.instance_id, host=jobs.host, pid=1))
+    return jobs
+
+
+def _submit(jobs: JobService, timeout_s: float = 60.0) -> str:
+    with jobs.sessions() as session:
+        job = jobs.submit(
+            session, kind="t", payload={}, key_id=None, seed=1, input_hash="h", timeout_s=timeout_s
+        )
+        return job.id
+
+
+def _row(jobs: JobService, job_id: str) -> Job:
+    with jobs.sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+def _fail_once(jobs: JobService, name: str) -> list[str]:
+    """Make ``jobs.<name>`` raise a database error on its next call; returns the calls made."""
+    real: Callable[..., Any] = getattr(jobs, name)
+    calls: list[str] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        if len(calls) == 1:
+            _locked()
+        return real(*args, **kwargs)
+
+    setattr(jobs, name, flaky)
+    return calls
+
+
+def _tick(jobs: JobService) -> None:
+    """One dispatcher tick; an error ends it, as in the dispatcher's loop (which logs it)."""
+    with contextlib.suppress(Exception):  # the loop logs it and ticks again
+        jobs._tick()
+
+
+def test_a_start_failure_whose_write_fails_is_written_at_the_next_tick(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The write of a failed start raised (database locked): the job, forgotten, stayed
+    running for ever; no recovery looks at a live replica's own jobs."""
+    jobs = _service(sessions)
+    assert isinstance(jobs.executor, FakeExecutor)
+    jobs.executor.fail_start = RuntimeError("fork server gone")
+    calls = _fail_once(jobs, "_write_end")
+    job_id = _submit(jobs)
+    _tick(jobs)
+    assert calls == ["_write_end"] and _row(jobs, job_id).status == "running"
+    for _ in range(3):
+        _tick(jobs)
+        jobs.recover()
+    job = _row(jobs, job_id)
+    assert (job.status, job.error) == ("failed", "could not start: fork server gone")
+    assert job_id not in jobs._running
+
+
+def test_a_start_failure_never_written_is_re_queued_at_stop(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The database refused every write of the failed start until the server stopped."""
+    jobs = _service(sessions)
+    assert isinstance(jobs.executor, FakeExecutor)
+    jobs.executor.fail_start = RuntimeError("fork server gone")
+    write_end = jobs._write_end
+    jobs._write_end = _locked  # type: ignore[method-assign]
+    job_id = _submit(jobs)
+    _tick(jobs)
+    _tick(jobs)
+    jobs._write_end = write_end  # type: ignore[method-assign]
+    _fail_once(jobs, "_write_end")  # and once more as it stops
+    jobs.stop()
+    job = _row(jobs, job_id)
+    assert (job.status, job.owner, job.attempts) == ("queued", None, 0)
+
+
+def _running(jobs: JobService, n: int) -> list[str]:
+    """``n`` jobs claimed and running here."""
+    job_ids = [_submit(jobs) for _ in range(n)]
+    jobs._claim()
+    assert set(jobs._running) == set(job_ids)
+    return job_ids
+
+
+def test_a_database_error_while_stopping_does_not_stop_the_shutdown_half_way(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The end of a job that had just answered could not be written: stop() raised there,
+    leaving the other job's process running, its row running, the executor open and the
+    replica not marked stopped."""
+    jobs = _service(sessions)
+    assert isinstance(jobs.executor, FakeExecutor)
+    answered, still = _running(jobs, 2)
+    jobs.executor.runs[answered].outcome = Outcome("done", result={"value": 1})
+    _fail_once(jobs, "_write_end")
+    jobs.stop()
+    assert jobs.executor.runs[still].killed and jobs.executor.closed
+    for job_id in (answered, still):  # the answer not stored: run again
+        job = _row(jobs, job_id)
+        assert (job.status, job.owner, job.attempts) == ("queued", None, 0)
+    with sessions() as session:
+        assert session.scalar(select(Instance.stopped_at).where(Instance.id == jobs.instance_id))
+
+
+def test_a_failed_re_queue_at_stop_still_fails_the_sync_solves_and_closes(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-queue's transaction raised: stop() raised with it, before failing the
+    synchronous solves, marking the replica stopped and closing the executor."""
+    import api.jobs.service as service
+
+    jobs = _service(sessions)
+    assert isinstance(jobs.executor, FakeExecutor)
+    _running(jobs, 1)
+    with sessions() as session:
+        sync_id = jobs.record_sync_start(
+            session, kind="t", payload={}, key_id=None, seed=1, input_hash="h"
+        ).id
+    append_event = service._append_event
+    calls: list[str] = []
+
+    def flaky(session: Session, job_id: str, message: str) -> list[Any]:
+        calls.append(message)
+        if message == "re-queued: server shut down":
+            _locked()
+        return append_event(session, job_id, message)
+
+    monkeypatch.setattr(service, "_append_event", flaky)
+    jobs.stop()
+    assert "re-queued: server shut down" in calls
+    assert jobs.executor.closed
+    assert _row(jobs, sync_id).status == "failed"
+    with sessions() as session:
+        assert session.scalar(select(Instance.stopped_at).where(Instance.id == jobs.instance_id))
+
+
+def test_progress_is_not_written_into_a_job_another_replica_has_taken_over(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Recovery re-queued the job (this replica silent past its lease) and another replica
+    claimed it: this one's run still wrote its progress into that replica's row."""
+    jobs = _service(sessions)
+    assert isinstance(jobs.executor, FakeExecutor)
+    (job_id,) = _running(jobs, 1)
+    with sessions.begin() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.owner, job.progress, job.attempts = "other", 0.2, 2
+    run = jobs.executor.runs[job_id]
+    run.reported = 0.9
+    jobs._collect()
+    job = _row(jobs, job_id)
+    assert (job.owner, job.progress, job.status) == ("other", 0.2, "running")
+    jobs._enforce_limits()  # its end would be dropped: the run is stopped
+    assert run.killed and job_id not in jobs._running
+    jobs.stop()
+    assert (_row(jobs, job_id).owner, _row(jobs, job_id).status) == ("other", "running")
+
+
+def test_progress_of_a_job_still_owned_is_written(sessions: sessionmaker[Session]) -> None:
+    jobs = _service(sessions)
+    assert isinstance(jobs.executor, FakeExecutor)
+    (job_id,) = _running(jobs, 1)
+    jobs.executor.runs[job_id].reported = 0.5
+    jobs._collect()
+    assert _row(jobs, job_id).progress == 0.5 and job_id in jobs._running
+
+
+def test_the_time_limit_is_per_run_and_a_rerun_says_which_run_overran(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A re-queued job (its replica crashed) runs again with its whole limit: each run's
+    solver has its whole time limit, so a rerun given only what was left would overrun
+    before its solver could answer. The failure names the run that overran."""
+    jobs = _service(sessions)
+    assert isinstance(jobs.executor, FakeExecutor)
+    job_id = _submit(jobs, timeout_s=10.0)
+    long_ago = utcnow() - dt.timedelta(hours=1)
+    with sessions.begin() as session:  # its first run took 9 of its 10 s, then crashed
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.attempts, job.created_at = 1, long_ago
+    jobs._claim()
+    jobs._enforce_limits()
+    assert _row(jobs, job_id).status == "running" and not jobs.executor.runs[job_id].killed
+    jobs._running[job_id].started -= 10.5  # this run past its 10 s
+    jobs._enforce_limits()
+    job = _row(jobs, job_id)
+    assert (job.status, job.error) == (
+        "failed",
+        "exceeded the job time limit of 10 s (per run; attempt 2 of 2)",
+    )
+
+
+def _replica(session: Session, replica_id: str, *, stopped: bool, silent_s: float = 0.0) -> None:
+    at = utcnow() - dt.timedelta(seconds=silent_s)
+    session.add(
+        Instance(
+            id=replica_id,
+            host="elsewhere",
+            pid=1,
+            heartbeat_at=at,
+            stopped_at=at if stopped else None,
+        )
+    )
+
+
+def _finished_job(session: Session, job_id: str, owner: str | None, age_s: float) -> None:
+    at = utcnow() - dt.timedelta(seconds=age_s)
+    session.add(
+        Job(
+            id=job_id,
+            kind="t",
+            status="done",
+            payload={},
+            owner=owner,
+            created_at=at,
+            finished_at=at,
+        )
+    )
+
+
+def test_a_purge_deletes_the_replicas_no_job_names_any_more(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Every start adds a replica row, which was never deleted."""
+    jobs = _service(sessions)
+    day = 86_400.0
+    with sessions.begin() as session:
+        _replica(session, "gone", stopped=True, silent_s=40 * day)  # its jobs all purged
+        _replica(session, "kept", stopped=True, silent_s=40 * day)  # a job of it is kept
+        _replica(session, "idle", stopped=True)  # stopped, owned nothing
+        _replica(session, "killed", stopped=False, silent_s=40 * day)  # kill -9, never marked
+        _replica(session, "paused", stopped=False, silent_s=600)  # silent: may come back
+        _replica(session, "live", stopped=False)
+        _finished_job(session, "old1", "gone", 31 * day)
+        _finished_job(session, "old2", "gone", 35 * day)
+        _finished_job(session, "old3", "kept", 35 * day)
+        _finished_job(session, "new", "kept", day)
+    assert jobs.purge(30 * day) == 3
+    with sessions() as session:
+        left = set(session.scalars(select(Instance.id)))
+        assert session.scalar(select(func.count()).select_from(Job)) == 1
+    assert left == {jobs.instance_id, "kept", "paused", "live"}
