@@ -620,14 +620,41 @@ class JobService:
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
             try:
-                with self.sessions.begin() as session:
-                    session.execute(
-                        update(Instance)
-                        .where(Instance.id == self.instance_id)
-                        .values(heartbeat_at=utcnow())
-                    )
+                self._heartbeat()
             except Exception:
                 log.exception("heartbeat failed")
+
+    def _heartbeat(self) -> None:
+        """Tell the other replicas this one is alive, again if they had found it dead.
+
+        A heartbeat held up past the lease (the database locked, the process paused) lets
+        another replica's recovery mark this one stopped and take its running jobs over
+        (their runs here are stopped by :meth:`_enforce_limits`). Left marked, every job it
+        claimed after would be taken over in turn, an attempt burnt each time: its row is
+        marked alive again (written anew if a purge deleted it).
+        """
+        if self._stop.is_set():  # stop() marks it stopped: not to be undone
+            return
+        now = utcnow()
+        with self.sessions.begin() as session:
+            revived = session.execute(
+                update(Instance)
+                .where(Instance.id == self.instance_id, Instance.stopped_at.is_not(None))
+                .values(heartbeat_at=now, stopped_at=None)
+            )
+            if revived.rowcount == 1:  # type: ignore[attr-defined]
+                log.warning(
+                    "replica %s was found dead by another replica's recovery (silent past "
+                    "its lease; its running jobs were taken over): marked alive again",
+                    self.instance_id,
+                )
+                return
+            beat = session.execute(
+                update(Instance).where(Instance.id == self.instance_id).values(heartbeat_at=now)
+            )
+            if beat.rowcount == 0:  # type: ignore[attr-defined]
+                log.warning("replica %s had no row any more: written again", self.instance_id)
+                session.add(Instance(id=self.instance_id, host=self.host, pid=os.getpid()))
 
     def _dispatch_loop(self) -> None:
         while not self._stop.is_set():

@@ -338,3 +338,42 @@ def test_a_purge_deletes_the_replicas_no_job_names_any_more(
         left = set(session.scalars(select(Instance.id)))
         assert session.scalar(select(func.count()).select_from(Job)) == 1
     assert left == {jobs.instance_id, "kept", "paused", "live"}
+
+
+def test_a_replica_found_dead_while_alive_revives_and_keeps_the_jobs_it_claims_after(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Its heartbeat held up past the lease (the database locked), another replica's
+    recovery marked it stopped and took its job over. It went on claiming jobs, each then
+    taken over again by the next recovery (an attempt burnt each time): a job failed
+    'stopped unexpectedly 2 time(s)' with no replica ever stopped."""
+    here, other = _service(sessions), _service(sessions)
+    assert isinstance(here.executor, FakeExecutor)
+    (first,) = _running(here, 1)
+    with sessions.begin() as session:  # silent past its lease
+        replica = session.get(Instance, here.instance_id)
+        assert replica is not None
+        replica.heartbeat_at = utcnow() - dt.timedelta(seconds=2 * here.lease_s)
+    assert other.recover() == 1  # found dead: its job re-queued
+    other._claim()
+    here._heartbeat()  # its heartbeat gets through again
+    later = _submit(here)
+    here._claim()
+    here._enforce_limits()  # the run of the job taken over is stopped, the new one kept
+    assert here.executor.runs[first].killed and set(here._running) == {later}
+    assert other.recover() == 0
+    assert (_row(here, later).owner, _row(here, later).status) == (here.instance_id, "running")
+    assert _row(here, first).owner == other.instance_id
+
+
+def test_a_replica_whose_row_was_purged_writes_it_again(sessions: sessionmaker[Session]) -> None:
+    """Found dead and named by no job, its row was deleted by a purge as it lived on."""
+    jobs = _service(sessions)
+    with sessions.begin() as session:
+        replica = session.get(Instance, jobs.instance_id)
+        assert replica is not None
+        session.delete(replica)
+    jobs._heartbeat()
+    with sessions() as session:
+        replica = session.get(Instance, jobs.instance_id)
+        assert replica is not None and replica.stopped_at is None
