@@ -200,8 +200,11 @@ class JobService:
         for thread in self._threads:
             thread.join(timeout=self.stop_join_s)
         try:
-            if self.records is not None:
-                self.records.close()
+            try:
+                if self.records is not None:
+                    self.records.close()
+            except Exception:
+                log.exception("the synchronous solves' records could not be written at shutdown")
             with self._lock:
                 running = list(self._running.values())
                 self._running.clear()
