@@ -59,7 +59,12 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
-Id = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_characters)]
+#: The longest id (:data:`Id`) the domain model accepts.
+MAX_ID_LENGTH = 200
+
+Id = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_no_control_characters)
+]
 #: An id of no set length (a stop's ``task_id``, ``<order id>:pickup`` by default): no
 #: control character, as :data:`Id`.
 ControlFreeId = Annotated[str, AfterValidator(_no_control_characters)]

@@ -25,13 +25,19 @@ The base scenario is always compared as variant ``base`` (unless a variant has t
 
 Modifiers:
 
-- ``demand``: orders created in ``window`` (all if omitted) x ``factor``: above 1, extra orders
-  are copies of randomly chosen ones (new ids ``<id>~<k>``, creation time jittered inside the
-  window but not after the horizon end, delivery windows moved with it; a window moved entirely
-  past the horizon end becomes the horizon end, as the scenario refuses windows outside its
-  horizon; a copy of a shipment keeps its pickup, windows moved alike, with the task id
-  ``<copy id>:pickup``); below 1, a random
-  share is dropped. The Poisson arrival process (if any) gets a
+- ``demand``: orders created in ``window`` (all if omitted) x ``factor``: the ``n`` orders
+  created in the window become ``n x factor`` orders, rounded to the nearest whole order with
+  halves rounded up (the factor as written, in exact arithmetic: 3 x 0.5 keeps 2, 5 x 0.5
+  keeps 3, 3 x 1.5 makes 5; see :func:`scaled_count`). Above 1, the extra orders are copies
+  of randomly chosen ones (new ids ``<id>~<k>``; where that would be longer than an id may
+  be, 200 characters, ``<id cut>~<hash>~<k>``, the hash being the first 10 hex digits of the
+  SHA-256 of the whole id: see :func:`copy_id`), creation time jittered inside the window but
+  not after the horizon end, delivery windows moved with it; a copy of a shipment keeps its
+  pickup, windows moved alike, with the task id ``<copy id>:pickup``. A copy one of whose
+  windows (delivery or pickup) would be moved entirely outside the horizon is not made (it
+  could never be served as the order it copies): ``source.notes`` says how many were not
+  made, and why, at the modifier's path. Below 1, a random share is dropped. The Poisson
+  arrival process (if any) gets a
   surge with the same factor and window, and still draws from the base's orders (they become
   its ``templates`` when it has none). Random choices use the ``seed`` given to
   :func:`apply_variant`.
@@ -59,6 +65,7 @@ naming ``variants.{i}.modifiers``.
 from __future__ import annotations
 
 import copy as copy_module
+import hashlib
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -75,13 +82,35 @@ from scenarios.errors import (
     input_error_from_validation,
     register_tagged_union,
 )
-from scenarios.geo import Id, NonNegInt, NotBool, StrictModel, TimeWindow
+from scenarios.geo import MAX_ID_LENGTH, Id, NonNegInt, NotBool, StrictModel, TimeWindow
 from scenarios.model import Scenario, stored_time_note
 from scenarios.plan import Plan
 from scenarios.saved import saved_context
 from scenarios.stochastic import DemandSurge, NodeOutage, Slowdown, StochasticParams
 
 Factor = Annotated[float, Field(ge=0.0, le=100.0), NotBool]
+
+
+def scaled_count(n: int, factor: float) -> int:
+    """``n`` x ``factor`` rounded to the nearest integer, halves up, the factor as written.
+
+    Exact arithmetic on the factor's decimal text: 10 x 0.35 is 3.4999999999999996 in floats
+    but 3.5, hence 4. One rule for copies and drops, monotone in the factor; Python's
+    ``round`` (halves to even) made 3 x 0.5 keep 1 order but 5 x 0.5 keep 3.
+    """
+    return math.floor(n * Fraction(repr(factor)) + Fraction(1, 2))
+
+
+def copy_id(order_id: str, n: int) -> str:
+    """The id of copy ``n`` of an order: ``<id>~<n>``, or ``<id cut>~<hash>~<n>`` when that
+    would be longer than :data:`MAX_ID_LENGTH` (the hash: the first 10 hex digits of the
+    SHA-256 of the whole id, so two long ids with the same start get different copy ids)."""
+    plain = f"{order_id}~{n}"
+    if len(plain) <= MAX_ID_LENGTH:
+        return plain
+    digest = hashlib.sha256(order_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    tail = f"~{digest}~{n}"
+    return order_id[: MAX_ID_LENGTH - len(tail)] + tail
 
 
 class DemandModifier(StrictModel):
@@ -332,6 +361,15 @@ def apply_variant(
     return result
 
 
+def variant_notes(variant: Scenario, base: Scenario) -> list[str]:
+    """The lines of the variant's ``source.notes`` its modifiers wrote (each starting with the
+    modifier's path ``variants.{i}.modifiers.{k}: ``, e.g. the copies a ``demand`` modifier
+    did not make), those the base already had left out."""
+    had = set((base.source.notes or "").split("; "))
+    lines = (variant.source.notes or "").split("; ")
+    return [x for x in lines if x.startswith("variants.") and x not in had]
+
+
 def _without_notes(notes: str | None, drop: list[str]) -> str | None:
     """``notes`` (lines joined by ``; ``, as :meth:`Scenario._note_saved` writes them)
     without the lines ``drop``; None when none is left."""
@@ -356,21 +394,17 @@ def _problem_key(path: tuple[str | int, ...], reason: str) -> tuple[tuple[str, .
 
 def _shifted_windows(
     windows: list[dict[str, int]], shift: int, horizon: dict[str, int]
-) -> list[dict[str, int]]:
-    """``windows`` moved by ``shift`` s; one moved entirely outside the horizon becomes the
-    horizon's nearest end (a copy created late is due at the end of the day: a window past
-    the horizon is refused)."""
+) -> list[dict[str, int]] | None:
+    """``windows`` moved by ``shift`` s; None when one of them would lie entirely outside the
+    horizon (the scenario refuses such a window; it used to become ``[end, end]``, a copy due
+    at the very end of the day: another order). One only partly outside is kept, as the
+    scenario keeps it."""
     lo, hi = horizon["start_s"], horizon["end_s"]
     out: list[dict[str, int]] = []
     for w in windows:
         start, end = w["start_s"] + shift, w["end_s"] + shift
-        if start > hi:
-            start = end = hi
-        elif end < lo:
-            start = end = lo
-        if out and start <= out[-1]["end_s"]:  # collapsed onto the previous one
-            out[-1]["end_s"] = max(out[-1]["end_s"], end)
-            continue
+        if start > hi or end < lo:
+            return None
         out.append({"start_s": start, "end_s": end})
     return out
 
@@ -388,9 +422,9 @@ def _task_ids(orders: list[dict[str, Any]]) -> set[str]:
 
 
 def _copy_task_ids(order: dict[str, Any], n: int | None) -> set[str]:
-    """The task ids of copy ``n`` of ``order`` (``<id>~<n>``, and ``<id>~<n>:pickup`` for a
-    shipment); ``n`` None: of ``order`` itself, already renamed."""
-    oid = order["id"] if n is None else f"{order['id']}~{n}"
+    """The task ids of copy ``n`` of ``order`` (:func:`copy_id`, and ``<copy id>:pickup`` for
+    a shipment); ``n`` None: of ``order`` itself, already renamed."""
+    oid = order["id"] if n is None else copy_id(order["id"], n)
     return {oid, f"{oid}:pickup"} if order.get("pickup") is not None else {oid}
 
 
@@ -437,19 +471,17 @@ def _apply(
             # (dropping orders changed their mix, copies weighed it, none left none to draw)
             arrivals["templates"] = copy_module.deepcopy(orders)
         inside = [i for i, o in enumerate(orders) if _in_window(o.get("created_s", 0), mod.window)]
+        # the window's n orders become n x factor, to the nearest order (halves up)
+        target = scaled_count(len(inside), mod.factor)
         if mod.factor < 1.0:
             drop = (
-                set(
-                    rng.choice(
-                        inside, size=round(len(inside) * (1 - mod.factor)), replace=False
-                    ).tolist()
-                )
+                set(rng.choice(inside, size=len(inside) - target, replace=False).tolist())
                 if inside
                 else set()
             )
             data["orders"] = [o for i, o in enumerate(orders) if i not in drop]
         elif mod.factor > 1.0 and inside:
-            extra = round(len(inside) * (mod.factor - 1.0))
+            extra = target - len(inside)
             if max_orders is not None and len(orders) + extra > max_orders:
                 raise InputError(
                     f"{where}.factor",
@@ -462,28 +494,42 @@ def _apply(
             lo = mod.window.start_s if mod.window is not None else None
             hi = min(mod.window.end_s, h_hi) if mod.window is not None else None
             taken = _task_ids(orders)  # order and pickup ids share one namespace
+            outside = 0  # copies not made: a window of theirs moved outside the horizon
             for k, i in enumerate(rng.choice(inside, size=extra, replace=True).tolist()):
                 copy = copy_module.deepcopy(orders[i])
-                n = k
-                while _copy_task_ids(copy, n) & taken:  # a copy made by an earlier modifier
-                    n += 1
-                copy["id"] = f"{copy['id']}~{n}"
-                taken |= _copy_task_ids(copy, None)
                 created = copy.get("created_s", 0)
                 if lo is not None and hi is not None:
                     created = int(rng.integers(lo, hi + 1))
                 shift = created - copy.get("created_s", 0)
-                copy["created_s"] = created
-                copy["time_windows"] = _shifted_windows(
-                    copy.get("time_windows", []), shift, data["horizon"]
-                )
+                windows = _shifted_windows(copy.get("time_windows", []), shift, data["horizon"])
                 pickup = copy.get("pickup")
+                pickup_windows = (
+                    _shifted_windows(pickup.get("time_windows", []), shift, data["horizon"])
+                    if pickup is not None
+                    else []
+                )
+                if windows is None or pickup_windows is None:
+                    outside += 1
+                    continue
+                n = k
+                while _copy_task_ids(copy, n) & taken:  # a copy made by an earlier modifier
+                    n += 1
+                copy["id"] = copy_id(copy["id"], n)
+                taken |= _copy_task_ids(copy, None)
+                copy["created_s"] = created
+                copy["time_windows"] = windows
                 if pickup is not None:  # a shipment stays one, from the same place
                     pickup["id"] = None  # its task id is <copy id>:pickup, as an arrival's
-                    pickup["time_windows"] = _shifted_windows(
-                        pickup.get("time_windows", []), shift, data["horizon"]
-                    )
+                    pickup["time_windows"] = pickup_windows
                 orders.append(copy)
+            if outside:
+                note = (
+                    f"{where}: {outside} of {extra} copies not made: a delivery or pickup "
+                    "window of theirs, moved with the copy's creation time, would lie "
+                    f"entirely outside the horizon [{h_lo}, {h_hi}] s"
+                )
+                notes = data["source"].get("notes")
+                data["source"]["notes"] = f"{notes}; {note}" if notes else note
         if arrivals is not None and not before:  # a surge before the horizon: no effect
             arrivals.setdefault("surges", []).append(
                 DemandSurge(factor=mod.factor, window=mod.window).model_dump()

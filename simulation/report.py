@@ -122,6 +122,11 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
         "or 1 on every replication has the Clopper-Pearson interval of the pooled orders due.",
         "",
     ]
+    if result.notes:  # what the modifiers did not do as written (copies not made, ...)
+        lines += ["Variant notes:", ""]
+        for variant, notes in result.notes.items():
+            lines += [f"- `{_md(variant)}`: {_md(note)}" for note in notes]
+        lines.append("")
     for metric in metrics:
         family = [rows[(v, p, metric)] for v in result.variants for p in result.policies]
         lines += [f"## {LABELS.get(metric, metric)}", ""]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from scenarios.errors import InputError
 from scenarios.model import Scenario
 from scenarios.plan import Plan
-from scenarios.variants import LoadedVariants
+from scenarios.variants import LoadedVariants, variant_notes
 from simulation.evaluate import (
     Case,
     Progress,
@@ -59,6 +59,9 @@ class SweepResult:
     seeds: list[int]
     seed: int
     outcomes: list[ReplicationOutcome]
+    #: variant -> what its modifiers noted in its ``source.notes`` (copies a demand modifier
+    #: did not make, and why); variants without such notes are left out
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
     def samples(self, variant: str, policy: str, metric: str) -> np.ndarray:
         """Per-replication values of one KPI, in replication order."""
@@ -235,4 +238,9 @@ def run_sweep(
         seeds=seeds,
         seed=seed,
         outcomes=outcomes,
+        notes={
+            name: lines
+            for name, scenario in scenarios.items()
+            if (lines := variant_notes(scenario, variants.base))
+        },
     )

@@ -598,7 +598,7 @@ def test_demand_keeps_the_orders_the_arrivals_are_drawn_from(factor: float) -> N
     window = {"start_s": 0, "end_s": 2500}  # a surge then; arrivals at the base rate after
     variant = _apply(base, {"kind": "demand", "factor": factor, "window": window})
     assert variant.arrival_templates == base.orders
-    assert len(variant.orders) == {0.0: 0, 0.5: 1, 2.0: 6}[factor]  # of 3 (half rounds down)
+    assert len(variant.orders) == {0.0: 0, 0.5: 2, 2.0: 6}[factor]  # of 3 (1.5: half up)
     sim = DispatchSimulator(variant)
     sim.reset(seed=2)
     od = sim.orders
@@ -655,3 +655,139 @@ def test_a_fleet_modifier_lists_each_vehicle_once(city: Scenario) -> None:
     error = input_error_from_validation(info.value)
     assert error.field == "variants.0.modifiers.0.vehicle_ids.1"
     assert error.reason == f"vehicle {vid!r} is listed twice (also 0)"
+
+
+def _numbered(
+    n: int, *, ids: list[str] | None = None, window: dict[str, int] | None = None
+) -> Scenario:
+    """``n`` orders (ids ``o0``... unless given) created 100 s apart on a 20,000 s horizon."""
+    orders: list[dict[str, object]] = [
+        {
+            "id": ids[i] if ids else f"o{i}",
+            "location": {"x": 10 * i, "y": 0},
+            "created_s": 100 * i,
+            **({"time_windows": [window]} if window else {}),
+        }
+        for i in range(n)
+    ]
+    return Scenario.model_validate(
+        {
+            "horizon": {"start_s": 0, "end_s": 20_000},
+            "nodes": [{"id": "n1", "location": {"x": 0, "y": 0}}],
+            "orders": orders,
+            "vehicles": [{"id": "v1", "start_location": {"x": 0, "y": 0}}],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("n", "factor", "orders"),
+    [
+        (1, 0.5, 1),  # 0.5 -> 1
+        (3, 0.5, 2),  # 1.5 -> 2: Python's round (halves to even) kept 1
+        (5, 0.5, 3),  # 2.5 -> 3: and here 3, so 3 orders kept fewer than half, 5 more
+        (7, 0.5, 4),  # 3.5 -> 4: round kept 3
+        (1, 1.5, 2),  # 1.5 -> 2: round made no copy
+        (5, 1.5, 8),  # 7.5 -> 8: round made 7
+        (10, 0.35, 4),  # 3.5 exactly (3.4999999999999996 in floats) -> 4
+        (10, 0.34, 3),
+        (4, 0.0, 0),
+    ],
+)
+def test_demand_makes_n_x_factor_orders_rounded_half_up(n: int, factor: float, orders: int) -> None:
+    """The window's n orders become n x factor, to the nearest order with halves up: one
+    documented rule for drops and copies (it was Python's round, halves to even)."""
+    variant = _apply(_numbered(n), {"kind": "demand", "factor": factor})
+    assert len(variant.orders) == orders
+
+    from scenarios.variants import scaled_count
+
+    assert scaled_count(n, factor) == orders
+
+
+def test_demand_counts_are_the_nearest_whole_order_with_halves_up() -> None:
+    """Over many counts and factors: never more than half an order from n x factor, exact
+    halves always up (Python's round sent 1.5 up and 2.5 down), the factor as written."""
+    from fractions import Fraction
+
+    from scenarios.variants import scaled_count
+
+    halves = 0
+    for n in range(15):
+        for k in range(61):
+            factor = k / 20
+            exact = n * Fraction(k, 20)
+            count = scaled_count(n, factor)
+            assert abs(count - exact) <= Fraction(1, 2), (n, factor)
+            if exact.denominator == 2:
+                halves += 1
+                assert count == exact + Fraction(1, 2), (n, factor)
+    assert halves > 50
+
+
+def test_copies_moved_past_the_horizon_are_not_made_and_noted() -> None:
+    """A copy created late had its delivery window moved past the horizon end, and it became
+    [20000, 20000]: an order due at the very end of the day, silently not the one copied. Such
+    a copy is not made, and the variant's source.notes say how many and why."""
+    base = _numbered(3, window={"start_s": 15_000, "end_s": 19_000})
+    mod = {"kind": "demand", "factor": 3.0, "window": {"start_s": 0, "end_s": 19_000}}
+    variant = _apply(base, mod)
+    by_id = {o.id: o for o in base.orders}
+    copies = [o for o in variant.orders if "~" in o.id]
+    assert copies, "no copy made"
+    for copy in copies:  # every copy is its original, moved with its creation time
+        original = by_id[copy.id.split("~")[0]]
+        shift = copy.created_s - original.created_s
+        assert [(w.start_s - shift, w.end_s - shift) for w in copy.time_windows] == [
+            (15_000, 19_000)
+        ]
+        assert copy.time_windows[0].start_s <= 20_000
+    not_made = 6 - len(copies)
+    assert not_made > 0  # seed 1 draws late creation times too
+    assert variant.source.notes == (
+        f"variants.0.modifiers.0: {not_made} of 6 copies not made: a delivery or pickup window "
+        "of theirs, moved with the copy's creation time, would lie entirely outside the horizon "
+        "[0, 20000] s"
+    )
+
+
+def test_a_shipment_copy_whose_pickup_window_leaves_the_horizon_is_not_made() -> None:
+    data = _shipments().model_dump(mode="json")
+    data["orders"] = [data["orders"][0]]
+    data["orders"][0]["time_windows"] = []  # only the pickup's window can leave the horizon
+    data["orders"][0]["pickup"]["time_windows"] = [{"start_s": 15_000, "end_s": 19_000}]
+    base = Scenario.model_validate(data)
+    variant = _apply(
+        base, {"kind": "demand", "factor": 5.0, "window": {"start_s": 0, "end_s": 20_000}}
+    )
+    copies = [o for o in variant.orders if "~" in o.id]
+    for copy in copies:
+        assert copy.pickup is not None
+        assert (
+            copy.pickup.time_windows[0].start_s
+            <= 20_000
+            < copy.pickup.time_windows[0].end_s + 5_000
+        )
+    assert len(copies) < 4 and f"{4 - len(copies)} of 4 copies not made" in (
+        variant.source.notes or ""
+    )
+
+
+def test_copies_of_long_ids_get_a_hashed_id_within_the_limit() -> None:
+    """A 199-character id made a 201-character copy id, and the variant was refused. A copy id
+    that would be too long is the id cut, a hash of the whole id and the copy number."""
+    long_a, long_b = "a" * 195 + "xxxx", "a" * 195 + "yyyy"  # the same first 195 characters
+    base = _numbered(3, ids=[long_a, long_b, "short"])
+    variant = _apply(base, {"kind": "demand", "factor": 4.0})
+
+    from scenarios.variants import MAX_ID_LENGTH, copy_id
+
+    copies = [o.id for o in variant.orders[3:]]
+    assert len(copies) == 9 and len(set(copies)) == 9
+    assert all(len(c) <= MAX_ID_LENGTH for c in copies)
+    assert {c for c in copies if c.startswith("short")} <= {f"short~{k}" for k in range(9)}
+    assert copy_id("short", 3) == "short~3"  # unchanged where it fits
+    a, b = copy_id(long_a, 3), copy_id(long_b, 3)
+    assert a != b and len(a) == len(b) == MAX_ID_LENGTH and a.endswith("~3")
+    assert a == copy_id(long_a, 3)  # deterministic
+    assert _apply(base, {"kind": "demand", "factor": 4.0}) == variant

@@ -422,3 +422,46 @@ def test_one_replication_draws_no_error_bar_in_the_plots(replications: int) -> N
     finally:
         for fig in figs.values():
             plt.close(fig)
+
+
+def test_the_copies_a_variant_did_not_make_are_noted_in_the_report() -> None:
+    """A demand modifier skips copies whose windows would leave the horizon: the sweep carries
+    each variant's notes and the table lists them (the API's table_markdown too)."""
+    from scenarios import Scenario
+    from scenarios.variants import LoadedVariants, Variant, VariantFile
+    from simulation.executors import SerialExecutor
+    from simulation.sweep import run_sweep
+
+    base = Scenario.model_validate(
+        {
+            "horizon": {"start_s": 0, "end_s": 20_000},
+            "nodes": [{"id": "n1", "location": {"x": 0, "y": 0}}],
+            "orders": [
+                {
+                    "id": f"o{i}",
+                    "location": {"x": 10 * i, "y": 0},
+                    "created_s": 100 * i,
+                    "time_windows": [{"start_s": 15_000, "end_s": 19_000}],
+                }
+                for i in range(3)
+            ],
+            "vehicles": [{"id": "v1", "start_location": {"x": 0, "y": 0}}],
+        }
+    )
+    rush = Variant.model_validate(
+        {
+            "name": "rush",
+            "modifiers": [
+                {"kind": "demand", "factor": 3.0, "window": {"start_s": 0, "end_s": 19_000}}
+            ],
+        }
+    )
+    loaded = LoadedVariants(VariantFile(base="(test)", variants=[rush]), base, None, "test")
+    sweep = run_sweep(
+        loaded, policies=["nearest"], replications=1, seed=1, executor=SerialExecutor()
+    )
+    (note,) = sweep.notes["rush"]
+    assert note.startswith("variants.0.modifiers.0: ") and " of 6 copies not made: " in note
+    assert "base" not in sweep.notes
+    table = markdown_table(sweep, metrics=("cost_cents",))
+    assert f"- `rush`: {note}" in table
