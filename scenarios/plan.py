@@ -162,6 +162,14 @@ class Estimate(StrictModel):
         "due are not known) or none (n = 1: no interval, ci_low and ci_high None); None when "
         "not recorded (results written before it was; their n = 1 has [mean, mean])",
     )
+    constant: bool | None = Field(
+        default=None,
+        description="true when every one of the n >= 2 replications gave the same value (up "
+        "to rounding): the t-interval is then [mean, mean], zero width, which says the "
+        "replications agree, not that the mean is known exactly (a KPI that is 0 on every "
+        "simulated day may not be 0 on every day); false otherwise; None when not recorded "
+        "(results written before it was)",
+    )
 
     @model_validator(mode="after")
     def _interval_or_none(self) -> Self:
@@ -175,6 +183,12 @@ class Estimate(StrictModel):
         elif missing:
             field = "ci_low" if self.ci_low is None else "ci_high"
             raise FieldError((field,), "is None, which only method none (n = 1) allows")
+        if self.constant and (self.n < 2 or self.ci_low != self.ci_high):
+            raise FieldError(
+                ("constant",),
+                "true only for n >= 2 replications with a zero-width interval "
+                f"(n = {self.n}, [{self.ci_low}, {self.ci_high}])",
+            )
         return self
 
 

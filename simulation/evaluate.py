@@ -35,6 +35,7 @@ from simulation.result import (
     kpi_interval,
 )
 from simulation.stats import (
+    CONSTANT_EXPLAINED,
     NO_INTERVAL,
     FamilyTest,
     Interval,
@@ -365,7 +366,7 @@ class Comparison:
                     "n/a"
                     if e is None
                     else f"{fmt_num(e.mean, '.4g')} "
-                    + interval_text(e.ci_low, e.ci_high, ".4g", e.method)
+                    + interval_text(e.ci_low, e.ci_high, ".4g", e.method, constant=e.constant)
                     + ("" if e.method == "none" else fewer_note(e.n, reps))
                 )
             for m in metrics:
@@ -391,7 +392,7 @@ class Comparison:
             "of a KPI that is neither (utilisation), after Holm-Bonferroni per KPI over the "
             f"candidates' comparisons with {self.baseline} (comparisons: {sizes}). † every "
             "replication differed by the same non-zero amount: the interval is degenerate and "
-            "the exact sign test (p = 2 x 0.5^n) decides.\n"
+            f"the exact sign test (p = 2 x 0.5^n) decides. {CONSTANT_EXPLAINED}\n"
             + f"\nRule: {self.rule}.\n"
             + "".join(f"\n- {r}" for r in self.reasons)
         )

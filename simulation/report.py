@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from simulation.result import MARKS, METRICS, direction
-from simulation.stats import NO_INTERVAL, degenerate_mark, fewer_note, fmt_num, method_note
+from simulation.stats import (
+    CONSTANT_EXPLAINED,
+    CONSTANT_NOTE,
+    NO_INTERVAL,
+    degenerate_mark,
+    fewer_note,
+    fmt_num,
+    method_note,
+)
 from simulation.sweep import TABLE_METRICS, SweepResult
 
 LABELS: dict[str, str] = {
@@ -50,7 +58,8 @@ def _cell(row: dict[str, Any], replications: int) -> str:
         return f"{_fmt(row['mean'])} {NO_INTERVAL}"
     n = fewer_note(row["n"], replications)
     how = method_note(row.get("ci_method"))
-    return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]{how}{n}"
+    flat = CONSTANT_NOTE if row.get("constant") else ""
+    return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]{how}{flat}{n}"
 
 
 def _significant(row: dict[str, Any]) -> bool:
@@ -119,7 +128,8 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
         "numbers), with the t-interval of the per-replication differences; "
         "▲ significantly better, ▼ significantly worse, ◆ a significant change of a KPI "
         f"that is neither better nor worse (utilisation). {MARKS_NOTE} An on-time rate at 0 "
-        "or 1 on every replication has the Clopper-Pearson interval of the pooled orders due.",
+        "or 1 on every replication has the Clopper-Pearson interval of the pooled orders due. "
+        f"{CONSTANT_EXPLAINED}",
         "",
     ]
     if result.notes:  # what the modifiers did not do as written (copies not made, ...)
@@ -166,6 +176,7 @@ def write_csv(result: SweepResult, path: Path) -> None:
         "degenerate",
         "comparisons",
         "ci_method",
+        "constant",
     ]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
@@ -374,6 +385,7 @@ img {{ max-width: 100%; }}
 numbers), with the 95% t-interval of the per-replication differences. Green: significantly
 better, red: significantly worse, blue: a significant change of a KPI that is neither better
 nor worse (utilisation), grey: not significant. {html.escape(MARKS_NOTE)}
+{html.escape(CONSTANT_EXPLAINED)}
 Comparisons per KPI: {html.escape(_family_sizes(rows))}.</p>
 {imgs}
 <h2>All KPIs</h2>

@@ -52,10 +52,16 @@ class Interval:
     method: IntervalMethod = "t"
 
     def estimate(self) -> Estimate:
-        """As the domain model's Estimate (with the interval's method; no bounds for ``none``)."""
+        """As the domain model's Estimate (with the interval's method; no bounds for ``none``;
+        ``constant`` when the replications all gave the same value: :attr:`degenerate`)."""
         low, high = self.bounds
         return Estimate(
-            mean=self.mean, ci_low=low, ci_high=high, n=max(1, self.n), method=self.method
+            mean=self.mean,
+            ci_low=low,
+            ci_high=high,
+            n=max(1, self.n),
+            method=self.method,
+            constant=self.degenerate,
         )
 
     @property
@@ -421,6 +427,17 @@ _METHOD_NOTES = {
 #: What the tables write instead of ``[low, high]`` when there is no interval (method ``none``).
 NO_INTERVAL = "[no CI: n=1]"
 
+#: What the tables write after the zero-width interval of a KPI that had the same value in
+#: every replication (``constant``): the replications agree, the value is not known exactly.
+CONSTANT_NOTE = " (constant)"
+
+#: The tables' explanation of :data:`CONSTANT_NOTE`, one sentence.
+CONSTANT_EXPLAINED = (
+    "(constant): every replication gave this same value, so the interval has zero width; "
+    "that says the replications agree, not that the value is known exactly (no confidence "
+    "statement: another day may differ)."
+)
+
 
 def method_note(method: str | None) -> str:
     """`` (Clopper-Pearson, orders)`` (or ``days``) after an exact interval; ``""`` for ``t``.
@@ -432,12 +449,20 @@ def method_note(method: str | None) -> str:
 
 
 def interval_text(
-    low: float | None, high: float | None, spec: str = "", method: str | None = None
+    low: float | None,
+    high: float | None,
+    spec: str = "",
+    method: str | None = None,
+    *,
+    constant: bool | None = False,
 ) -> str:
-    """``[low, high]`` and its method's note, or :data:`NO_INTERVAL` without an interval."""
+    """``[low, high]`` and its method's note, or :data:`NO_INTERVAL` without an interval;
+    :data:`CONSTANT_NOTE` after the zero-width interval of a KPI ``constant`` over the
+    replications."""
     if method == "none" or low is None or high is None:
         return NO_INTERVAL
-    return f"[{fmt_num(low, spec)}, {fmt_num(high, spec)}]{method_note(method)}"
+    flat = CONSTANT_NOTE if constant else ""
+    return f"[{fmt_num(low, spec)}, {fmt_num(high, spec)}]{method_note(method)}{flat}"
 
 
 def fewer_note(n: int, replications: int) -> str:

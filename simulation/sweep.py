@@ -79,6 +79,8 @@ class SweepResult:
         None too (``diff_n`` = 0). ``ci_method``: ``t``, or ``clopper-pearson-orders`` for an
         on-time rate at 0 or 1 on every day, or ``none`` below two replications (one value: no
         interval, ``ci_low``/``ci_high`` None; likewise ``diff_low``/``diff_high`` of one pair).
+        ``constant``: two or more replications with the same value, whose interval has zero
+        width (no confidence statement; not ``degenerate``, which is the difference's).
         Each difference has its paired test:
         ``p_value`` (t-test; the sign test when ``degenerate``, every pair differing by the same
         amount), ``p_adjusted`` by Holm-Bonferroni over the KPI's family (every non-base
@@ -104,6 +106,9 @@ class SweepResult:
                         "ci_low": _bound(ci.bounds[0]),
                         "ci_high": _bound(ci.bounds[1]),
                         "n": ci.n,
+                        # every replication the same value: a zero-width interval, no
+                        # confidence statement (the rate at 0 or 1 has Clopper-Pearson's)
+                        "constant": ci.degenerate,
                     }
                     if variant != self.base:
                         d = paired_diff(x, self.samples(self.base, policy, metric))

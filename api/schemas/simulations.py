@@ -93,6 +93,13 @@ class WhatIfRow(BaseModel):
     )
     ci_high: float | None
     n: int = Field(description="replications where the KPI is defined")
+    constant: bool | None = Field(
+        default=None,
+        description="true when the n >= 2 replications all gave the same value: ci_low = "
+        "ci_high = mean, a zero-width interval that says the replications agree, not that "
+        "the mean is known exactly (not to be read as an exact estimate); None in results "
+        "written before it was recorded",
+    )
     diff: float | None = Field(
         description=f"mean paired difference, variant minus base (same seeds); {UNDEFINED}"
     )

@@ -89,7 +89,7 @@ def simulate_cmd(
     from simulation.evaluate import evaluate
     from simulation.executors import make_executor
     from simulation.policies import check_policy
-    from simulation.stats import fewer_note, fmt_num, interval_text
+    from simulation.stats import CONSTANT_EXPLAINED, fewer_note, fmt_num, interval_text
     from simulation.twin import check_plan_ids
 
     _check_common(replications, executor, workers, address)
@@ -141,6 +141,7 @@ def simulate_cmd(
         if isinstance(value, Estimate) or (value is None and name == "on_time_rate")
     ]
     rows += sorted(kpis.extra.items())
+    constant = False
     for name, est in rows:
         if est is None:  # undefined: no order was due
             table.add_row(escape(name), "n/a", "")
@@ -150,8 +151,14 @@ def simulate_cmd(
         table.add_row(
             escape(name),
             fmt_num(est.mean, ",.4g"),
-            escape(interval_text(est.ci_low, est.ci_high, ",.4g", est.method) + fewer),
+            escape(
+                interval_text(est.ci_low, est.ci_high, ",.4g", est.method, constant=est.constant)
+                + fewer
+            ),
         )
+        constant = constant or bool(est.constant)
+    if constant:  # a zero-width interval is no exact value: say what the mark means
+        table.caption = escape(CONSTANT_EXPLAINED)
     console.print(table)
     if out is not None:
         console.print(f"KPIs written to {out}", markup=False)

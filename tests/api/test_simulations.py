@@ -40,6 +40,11 @@ def test_simulation_job_estimates_kpis_with_confidence_intervals(
     on_time = kpis["on_time_rate"]
     assert on_time["ci_low"] <= on_time["mean"] <= on_time["ci_high"] and on_time["n"] == 10
     assert set(kpis["per_order_on_time"]) == {"o1", "o2", "o3", "o4"}
+    estimates = [e for e in [*kpis.values(), *kpis["extra"].values()] if isinstance(e, dict)]
+    estimates = [e for e in estimates if "mean" in e]
+    flat = [e for e in estimates if e["ci_low"] == e["ci_high"] and e["method"] == "t"]
+    assert flat, "no KPI constant over the replications"  # e.g. 0 orders failed every day
+    assert all(e["constant"] is (e in flat) for e in estimates)  # flagged, not an exact 0
     again = _result(
         client, client.post("/v1/simulations", json=body, headers=keys["planner"]), keys["planner"]
     )
@@ -77,6 +82,12 @@ def test_whatif_without_orders_shows_the_on_time_rate_as_n_a(
     assert rows[("base", "on_time_rate")]["n"] == body["replications"]
     section = result["table_markdown"].split("## on-time rate")[1].split("##")[0]
     assert "| no-demand | insertion | n/a | n/a |" in section and "▲" not in section
+    failed = rows[("no-demand", "orders_failed")]  # 0 every day: flagged, not an exact 0
+    assert (failed["mean"], failed["ci_low"], failed["ci_high"]) == (0.0, 0.0, 0.0)
+    assert failed["constant"] is True
+    assert (
+        "| no-demand | insertion | 0.000 [0.000, 0.000] (constant) |" in (result["table_markdown"])
+    )
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,24 @@ def test_simulate_shows_an_undefined_on_time_rate_as_n_a(tmp_path: Path) -> None
     assert "n/a" in row
 
 
+def test_simulate_flags_a_kpi_constant_over_the_replications(tmp_path: Path) -> None:
+    """``orders_failed 0 [0, 0]`` read as an exact zero: the table writes ``(constant)`` after
+    such an interval and says what it means; the JSON says ``constant``."""
+    from tests.simulation.conftest import line_scenario
+
+    path = tmp_path / "line.json"
+    write_json(line_scenario(), path)  # no noise: every replication the same day
+    out = tmp_path / "kpis.json"
+    args = ["simulate", str(path), "--replications", "3", "--executor", "serial"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    failed = read_json(Kpis, out).orders_failed
+    assert failed is not None and (failed.mean, failed.constant) == (0.0, True)
+    row = next(ln for ln in result.stdout.splitlines() if "orders_failed" in ln)
+    assert "[0, 0] (constant)" in row
+    assert "(constant): every replication gave this same value" in " ".join(result.stdout.split())
+
+
 def test_simulate_rejects_bad_input(tmp_path: Path, city_file: Path) -> None:
     _one_line_error(runner.invoke(app, ["simulate", str(tmp_path / "none.json")]), "file not found")
     _one_line_error(

@@ -424,6 +424,37 @@ def test_one_replication_draws_no_error_bar_in_the_plots(replications: int) -> N
             plt.close(fig)
 
 
+def test_a_kpi_constant_over_the_replications_is_flagged_in_rows_csv_and_tables(
+    tmp_path: Path,
+) -> None:
+    """A KPI with the same value in every replication showed ``90.0 [90.0, 90.0]`` (and 0 as
+    ``0.000 [0.000, 0.000]``) with no flag: read as an exact estimate. The rows, the CSV, the
+    API rows and the tables say ``constant``."""
+    from api.schemas.simulations import WhatIfRow
+    from simulation.stats import CONSTANT_EXPLAINED
+
+    sweep = _sweep({"base": [100.0, 110.0, 120.0], "flat": [90.0, 90.0, 90.0]})
+    rows = {(r["variant"], r["kpi"]): r for r in sweep.rows(("cost_cents", "orders_failed"))}
+    assert rows[("flat", "cost_cents")]["constant"] is True
+    assert rows[("base", "cost_cents")]["constant"] is False
+    assert rows[("base", "orders_failed")]["constant"] is True  # 0 in every replication
+    assert WhatIfRow.model_validate(rows[("flat", "cost_cents")]).constant is True
+    table = markdown_table(sweep, metrics=("cost_cents", "orders_failed"))
+    lines = table.splitlines()
+    assert "| flat | insertion | 90.0 [90.0, 90.0] (constant) |" in "\n".join(lines)
+    assert "| base | insertion | 0.000 [0.000, 0.000] (constant) |" in "\n".join(lines)
+    base_cost = next(x for x in lines if x.startswith("| base |"))
+    assert "(constant)" not in base_cost  # 100, 110, 120 vary
+    assert CONSTANT_EXPLAINED in table
+    path = tmp_path / "c.csv"
+    write_csv(sweep, path)
+    with path.open() as fh:
+        flags = {(r["variant"], r["kpi"]): r["constant"] for r in csv.DictReader(fh)}
+    assert flags[("flat", "cost_cents")] == "True" and flags[("base", "cost_cents")] == "False"
+    page = html_report(sweep, {}, title="t")
+    assert "90.0 [90.0, 90.0] (constant)" in page
+
+
 def test_the_copies_a_variant_did_not_make_are_noted_in_the_report() -> None:
     """A demand modifier skips copies whose windows would leave the horizon: the sweep carries
     each variant's notes and the table lists them (the API's table_markdown too)."""

@@ -568,6 +568,33 @@ def test_one_value_has_no_interval_and_says_so() -> None:
     assert old.ci_low == 4.0
 
 
+def test_a_kpi_constant_over_the_replications_is_flagged_not_an_exact_estimate() -> None:
+    """A KPI at 0 on every replication was reported as [0, 0] and nothing else, which reads as
+    an exact zero-width estimate. Its Estimate says ``constant`` and the tables write
+    ``(constant)`` after the interval."""
+    from pydantic import ValidationError
+
+    from scenarios.plan import Estimate
+    from simulation.stats import interval_text
+
+    zero = mean_ci([0.0, 0.0, 0.0], bounds=(0.0, math.inf)).estimate()
+    assert (zero.ci_low, zero.ci_high, zero.n, zero.method) == (0.0, 0.0, 3, "t")
+    assert zero.constant is True
+    assert mean_ci([7.0] * 5).estimate().constant is True  # any constant, not only 0
+    assert mean_ci([1.0, 2.0, 3.0]).estimate().constant is False
+    assert mean_ci([4.0]).estimate().constant is False  # one value: no interval at all
+    exact = rate_ci([1.0, 1.0], [5.0, 5.0])  # Clopper-Pearson: a real interval, not flat
+    assert exact.method == "clopper-pearson-orders" and exact.estimate().constant is False
+    shown = interval_text(zero.ci_low, zero.ci_high, ".4g", zero.method, constant=zero.constant)
+    assert shown == "[0, 0] (constant)"
+    assert interval_text(0.0, 1.0, ".4g", "t", constant=False) == "[0, 1]"
+    assert Estimate.model_validate_json(zero.model_dump_json()).constant is True
+    old = Estimate.model_validate_json('{"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 3}')
+    assert old.constant is None  # written before the flag: not recorded, not "not constant"
+    with pytest.raises(ValidationError, match="constant"):  # a wide interval is not flat
+        Estimate(mean=1.0, ci_low=0.0, ci_high=2.0, n=3, method="t", constant=True)
+
+
 @pytest.mark.parametrize(
     ("values", "shown"),
     [([4.0], "[no CI: n=1]"), ([4.0, 6.0], "[-7.706, 17.71]")],
