@@ -339,6 +339,18 @@ def _family_sizes(rows: dict[tuple[str, str, str], dict[str, Any]]) -> str:
     return ", ".join(f"{LABELS.get(k, k)} {n}" for k, n in sizes.items())
 
 
+def _html_notes(result: SweepResult) -> str:
+    """The variants' notes (copies a demand modifier did not make, ...) as an HTML list."""
+    if not result.notes:
+        return ""
+    items = "".join(
+        f"<li><b>{html.escape(variant)}</b>: {html.escape(note)}</li>"
+        for variant, notes in result.notes.items()
+        for note in notes
+    )
+    return f"<p>Variant notes:</p><ul>{items}</ul>\n"
+
+
 def html_report(result: SweepResult, images: dict[str, bytes], *, title: str) -> str:
     """A self-contained HTML page: the plots (embedded) and the comparison table."""
     rows = {(r["variant"], r["policy"], r["kpi"]): r for r in result.rows(TABLE_METRICS)}
@@ -387,7 +399,7 @@ better, red: significantly worse, blue: a significant change of a KPI that is ne
 nor worse (utilisation), grey: not significant. {html.escape(MARKS_NOTE)}
 {html.escape(CONSTANT_EXPLAINED)}
 Comparisons per KPI: {html.escape(_family_sizes(rows))}.</p>
-{imgs}
+{_html_notes(result)}{imgs}
 <h2>All KPIs</h2>
 <table><tr><th>variant</th><th>policy</th>{head}</tr>
 {"".join(body)}

@@ -14,7 +14,7 @@ from scenarios import InputError, Scenario
 from scenarios.generate import CityParams, generate_city
 from scenarios.io import write_json
 from scenarios.saved import read_saved
-from scenarios.variants import Variant, apply_variant, read_variants
+from scenarios.variants import Variant, apply_variant, read_variants, scaled_count
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,9 @@ def test_demand_scales_orders_in_the_window_and_the_arrival_rate(city: Scenario)
     window = {"start_s": 36_000, "end_s": 54_000}
     inside = [o for o in city.orders if 36_000 <= o.created_s <= 54_000]
     more = _apply(city, {"kind": "demand", "factor": 1.5, "window": window})
-    assert len(more.orders) == len(city.orders) + round(0.5 * len(inside))
+    made = scaled_count(len(inside), 1.5) - len(inside)
+    assert len(more.orders) == len(city.orders) + made
+    assert more.source.notes == city.source.notes  # every copy made
     copies = [o for o in more.orders if "~" in o.id]
     assert copies and all(36_000 <= o.created_s <= 54_000 for o in copies)
     assert more.arrivals is not None and more.arrivals.surges[0].factor == 1.5
@@ -47,7 +49,7 @@ def test_demand_scales_orders_in_the_window_and_the_arrival_rate(city: Scenario)
         1.5 * city.arrivals.rate_per_s_at(40_000)
     )
     fewer = _apply(city, {"kind": "demand", "factor": 0.5})
-    assert len(fewer.orders) == len(city.orders) - round(0.5 * len(city.orders))
+    assert len(fewer.orders) == scaled_count(len(city.orders), 0.5)
     assert _apply(city, {"kind": "demand", "factor": 1.5}, seed=2) != _apply(
         city, {"kind": "demand", "factor": 1.5}, seed=3
     )

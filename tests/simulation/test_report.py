@@ -496,3 +496,5 @@ def test_the_copies_a_variant_did_not_make_are_noted_in_the_report() -> None:
     assert "base" not in sweep.notes
     table = markdown_table(sweep, metrics=("cost_cents",))
     assert f"- `rush`: {note}" in table
+    page = html_report(sweep, {}, title="t")
+    assert f"<li><b>rush</b>: {note.replace(chr(39), '&#x27;')}</li>" in page
