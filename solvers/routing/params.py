@@ -18,7 +18,8 @@ class RoutingParams(NulFreeModel):
     ``engine="auto"`` picks PyVRP when it can model every feature the scenario uses (breaks
     included: they are scheduled after the search), else OR-Tools, and the greedy plan for
     problems too large for either to build. ``time_limit_s`` covers the whole call (matrices,
-    construction, search, repair, validation). With a time limit the search stops on the
+    construction, search, repair, validation; a PyVRP search still in an iteration at its end
+    is stopped there). With a time limit the search stops on the
     clock, so two runs with the same seed may differ slightly; set ``max_iterations`` (PyVRP)
     for a plan that depends on the seed only. ``initial_plan`` is a warm start: its stops with
     ``pinned=True`` stay on their vehicle in their order; ``disruption_cost_cents`` is charged

@@ -13,6 +13,7 @@ from scenarios.model import Scenario
 from scenarios.plan import Plan, PlanStatus, Route, StopKind, Unassigned, UnassignedReason
 from solvers.routing.diagnose import diagnose_orders
 from solvers.routing.engines.base import Engine, EngineSettings
+from solvers.routing.greedy import GRACE_S
 from solvers.routing.params import RoutingParams
 from solvers.routing.problem import RoutingProblem, build_problem, check_int_range
 from solvers.routing.schedule import schedule_route, to_route
@@ -27,8 +28,23 @@ log = logging.getLogger(__name__)
 RESERVE_BASE_S = 0.01
 RESERVE_PER_ORDER_S = 4e-5
 RESERVE_PER_ORDER_SQ_S = 1.5e-8
+#: When the greedy plan is built before the search, the reserve is at least this many times
+#: the time its schedule took to price (:func:`_value`), measured in the call: the phases
+#: after the search schedule the plan about that many times (comparisons, decoding,
+#: validation; 1,000-job pickup city day: 63 ms after the search, 5.5 ms per pricing), on a
+#: slow or loaded machine as on a fast one (the fixed reserve came 0.1 s short on a machine
+#: 2-3 times slower).
+RESERVE_SCHEDULES = 12
+#: Seconds past ``time_limit_s`` within which an answer counts as on time: past it,
+#: ``stats.late`` says which phases took the time (the travel matrix, the diagnosis or the
+#: construction's minimum CPU time alone can take longer than a very short limit).
+TIME_LIMIT_MARGIN_S = 0.1
 #: Share of the budget kept for repairing PyVRP routes that cannot take their breaks.
 REPAIR_SHARE = 0.03
+#: Constructions after the search that may each run :data:`~solvers.routing.greedy.GRACE_S`
+#: of CPU time past their deadline (the repairs of the search's routes and of its start, or
+#: the greedy plan built after it): their grace is kept back from the search too.
+REPAIR_GRACES = 2
 #: Unassigned details for orders the deadline cut off, and orders a repair took off a route.
 LATE = "not placed: the time limit was reached while building the plan"
 BUMPED = (
@@ -58,6 +74,9 @@ class SolveStats:
     fallback: str | None = None
     detail: str = ""
     notes: list[str] = field(default_factory=list)
+    #: set when the answer came later than the time limit + :data:`TIME_LIMIT_MARGIN_S`: by
+    #: how much, and the time of each phase (also in ``notes``)
+    late: str | None = None
     #: the notes about the pins of ``initial_plan`` (also in ``notes``): partners pinned too,
     #: pins released and why
     pin_notes: list[str] = field(default_factory=list)
@@ -139,8 +158,13 @@ def solve_routes_with_stats(
     Everything counts against ``time_limit_s``: building the matrices, the diagnosis, the
     greedy construction (the fallback plan and the search's starting point), the search, the
     repair of routes that cannot take their breaks (:data:`REPAIR_SHARE` of the budget when
-    PyVRP plans a fleet with breaks), and a reserve for decoding and validating. When no time
-    is left for the search the greedy plan is returned (``stats.fallback`` says so).
+    PyVRP plans a fleet with breaks), and a reserve for the checks after it, decoding and
+    validating (the larger of a formula in the orders and :data:`RESERVE_SCHEDULES` times
+    the pricing of the greedy plan, measured). The search gets what is left: the time spent
+    before it is taken off, and a PyVRP search still in an iteration at its end is stopped
+    there (its best solution so far kept). When no time is left for the search the greedy
+    plan is returned (``stats.fallback`` says so); an answer later than ``time_limit_s`` +
+    :data:`TIME_LIMIT_MARGIN_S` says so in ``stats.late`` (and ``stats.notes``).
     """
     t0 = time.perf_counter()
     params = params or RoutingParams()
@@ -165,9 +189,14 @@ def solve_routes_with_stats(
     stats.engine = engine.name
     n = len(problem.orders)
     reserve = RESERVE_BASE_S + RESERVE_PER_ORDER_S * n + RESERVE_PER_ORDER_SQ_S * n * n
-    search_end = deadline - reserve
-    if engine.name == "pyvrp" and problem.has_breaks:
-        search_end -= REPAIR_SHARE * params.time_limit_s
+    # after the search: the repairs (with their graces) end by repair_end, then the checks,
+    # decoding and validation take the reserve
+    repair_share_s = (
+        REPAIR_SHARE * params.time_limit_s if engine.name == "pyvrp" and problem.has_breaks else 0.0
+    )
+    graces_s = REPAIR_GRACES * GRACE_S if engine.name != "greedy" else 0.0
+    repair_end = deadline - reserve - graces_s
+    search_end = repair_end - repair_share_s
     stats.build_s = time.perf_counter() - t0
 
     # the greedy plan: the fallback, and where the search starts (built later, only if the
@@ -176,8 +205,17 @@ def solve_routes_with_stats(
     seed_routes: dict[int, list[int]] | None = None
     seed_left: list[int] = []
     late: frozenset[int] = frozenset()
+    seed_value: tuple[int, int] | None = None  # _value of seed_routes, once priced
     if engine.name != "pyvrp" or _pyvrp_needs_greedy(problem):
         seed_routes, seed_left, late = _greedy(problem, settings, search_end, stats)
+        if engine.name != "greedy" and problem.orders:
+            # the phases after the search price and schedule the plan a few times: how long
+            # one pricing takes here, now, sizes their reserve (the price is needed later)
+            t_value = time.perf_counter()
+            seed_value = _value(problem, settings, seed_routes)
+            reserve = max(reserve, RESERVE_SCHEDULES * (time.perf_counter() - t_value))
+            repair_end = min(repair_end, deadline - reserve - graces_s)
+            search_end = min(search_end, repair_end - repair_share_s)
     stats.greedy_s = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -225,16 +263,14 @@ def solve_routes_with_stats(
     t_repair = time.perf_counter()
     if routes is not None and not from_seed:
         known_notes = len(stats.notes)
-        routes, bumped = _repair(
-            problem, routes, engine.name, settings, deadline - reserve / 2, stats
-        )
+        routes, bumped = _repair(problem, routes, engine.name, settings, repair_end, stats)
         why = dict.fromkeys(bumped, BUMPED)
-        if start_routes is not None and time.perf_counter() < deadline - reserve / 2:
+        if start_routes is not None and time.perf_counter() < repair_end:
             # the search may end dearer than the start it was given once both are repaired
             # (its own objective prices the orders taken out of that start by their prizes)
             alt = SolveStats()
             start_fixed, start_bumped = _repair(
-                problem, start_routes, engine.name, settings, deadline - reserve / 2, alt
+                problem, start_routes, engine.name, settings, repair_end, alt
             )
             if _value(problem, settings, start_fixed) < _value(problem, settings, routes):
                 routes, why = start_fixed, dict.fromkeys(start_bumped, BUMPED)
@@ -248,15 +284,16 @@ def solve_routes_with_stats(
         if (
             seed_routes is None
             and _value(problem, settings, routes)[0]
-            and time.perf_counter() < deadline - reserve
+            and time.perf_counter() < repair_end
         ):
             # mandatory orders left out by a search that did not start from the greedy plan
             # (PyVRP with breaks plans shortened shifts): the greedy plan may place them
-            seed_routes, seed_left, late = _greedy(problem, settings, deadline - reserve, stats)
+            seed_routes, seed_left, late = _greedy(problem, settings, repair_end, stats)
+            seed_value = None
             origin = "greedy plan built after it"
-        if seed_routes is not None and _value(problem, settings, seed_routes) < _value(
-            problem, settings, routes
-        ):
+        if seed_routes is not None and seed_value is None:
+            seed_value = _value(problem, settings, seed_routes)
+        if seed_value is not None and seed_value < _value(problem, settings, routes):
             # the search ended worse than where it started (its clock ran out before it could
             # load the greedy plan, say): the greedy plan it was given is the answer
             stats.fallback = (
@@ -297,8 +334,22 @@ def solve_routes_with_stats(
         plan = _fallback(scenario, problem, seed_routes, reasons, settings, params.seed, name, why)
     stats.validate_s = time.perf_counter() - t4
     stats.total_s = time.perf_counter() - t0
+    if stats.total_s > params.time_limit_s + TIME_LIMIT_MARGIN_S:
+        stats.late = _late_note(stats, params.time_limit_s)
+        stats.notes.append(stats.late)
+        log.warning("routing: %s", stats.late)
     plan.runtime_s = round(stats.total_s, 4)
     return plan, stats
+
+
+def _late_note(stats: SolveStats, limit_s: float) -> str:
+    """Says by how much an answer came after its time limit, and where the time went."""
+    return (
+        f"answered {stats.total_s - limit_s:.2f} s after the time limit of {limit_s:g} s "
+        f"(build {stats.build_s:.2f} s, construction {stats.greedy_s:.2f} s, "
+        f"{stats.engine or 'search'} {stats.engine_s:.2f} s, repair {stats.repair_s:.2f} s, "
+        f"decode {stats.decode_s:.2f} s, validation {stats.validate_s:.2f} s)"
+    )
 
 
 #: Diagnoses that a direct trip fails but a longer route may not: the order is searched.

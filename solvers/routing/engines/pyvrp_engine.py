@@ -3,8 +3,10 @@
 Identical vehicles become one vehicle type; pickup-and-delivery orders become PyVRP shipments;
 optional orders get their penalty as prize; skills become routing profiles in which arcs into
 an order's tasks are missing for vehicles without the skill. ``num_workers > 1`` runs that many
-independent searches with consecutive seeds in forked processes within the same wall-clock
-budget and keeps the cheapest feasible result.
+independent searches with consecutive seeds within the same wall-clock budget and keeps the
+cheapest feasible result. Each search runs in a forked process that reports its new best
+solutions and is killed if it is still in an iteration at the deadline (PyVRP looks at the
+clock only between iterations, and one can take seconds): see :func:`collect_searches`.
 
 Driver breaks are not modelled by PyVRP: it plans with each vehicle's shift (and maximum
 duration) shortened by the length of its breaks, the scheduler then places each route's break
@@ -18,17 +20,21 @@ vehicle may not take are long, not PyVRP's ``MAX_VALUE``: see :func:`_missing_ar
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
 
 import numpy as np
 import pyvrp
 from numpy.typing import NDArray
+from pyvrp.IteratedLocalSearch import IteratedLocalSearchCallbacks
 from pyvrp.search import NeighbourhoodParams
 from pyvrp.stop import StoppingCriterion
 
@@ -197,43 +203,26 @@ class PyVRPEngine:
             # each get a fraction of a core and the best of two is worse than one full search.
             workers = max(1, min(workers, int(free_cores() + 0.3)))
         seeds = [settings.seed + k for k in range(workers)]
-        results: list[tuple[bool, int, pyvrp.Solution, int]] = []
-        if workers == 1:
-            results.append(
-                _run(data, deadline, settings.max_iterations, seeds[0], init, max_penalty, first_s)
+        # Each search runs in a forked process that reports every new best solution: PyVRP's
+        # iterations cannot be interrupted (an exhaustive search of a new best took seconds
+        # on the 1,000-job pickup city day), so at ``end`` a search still running is killed
+        # and its last reported best is the answer. A search that ends by itself (deadline
+        # or iteration budget) answers exactly as it would in this process.
+        runs = [
+            SearchRun(
+                data, decode, deadline, settings.max_iterations, s, init, max_penalty, first_s
             )
-        else:
-            with search_pool(workers - 1) as pool:
-                futures: list[Future[tuple[bool, int, pyvrp.Solution, int]]] = [
-                    pool.submit(
-                        _run,
-                        data,
-                        deadline,
-                        settings.max_iterations,
-                        s,
-                        init,
-                        max_penalty,
-                        first_s,
-                    )
-                    for s in seeds[1:]
-                ]
-                results.append(
-                    _run(
-                        data,
-                        deadline,
-                        settings.max_iterations,
-                        seeds[0],
-                        init,
-                        max_penalty,
-                        first_s,
-                    )
-                )
-                results.extend(f.result() for f in futures)
+            for s in seeds
+        ]
+        outcomes = collect_searches(runs, end)
         # Feasible first, then cheapest; ties go to the lowest seed (deterministic).
-        best = min(range(len(results)), key=lambda k: (not results[k][0], results[k][1], k))
-        feasible, cost, sol, _ = results[best]
-        iters = ", ".join(str(r[3]) for r in results)
-        routes = decode(sol)
+        best = min(
+            range(len(outcomes)), key=lambda k: (not outcomes[k].feasible, outcomes[k].cost, k)
+        )
+        won = outcomes[best]
+        feasible, cost, routes = won.feasible, won.cost, won.routes
+        iters = ", ".join(str(o.iterations) for o in outcomes)
+        killed = sum(o.killed for o in outcomes)
         start_routes = None
         if trimmed and start:
             out = set(trimmed)
@@ -246,6 +235,12 @@ class PyVRPEngine:
             feasible=feasible,
             start_routes=start_routes,
             detail=f"{workers} search(es), best seed {seeds[best]}, iterations {iters}"
+            + (
+                f"; {killed} search(es) stopped mid-iteration at the time limit (their best "
+                "so far kept)"
+                if killed
+                else ""
+            )
             + (
                 f"; {len(trimmed)} orders taken out of the starting plan to fit PyVRP's model"
                 f"{' (shifts shortened by the breaks)' if problem.has_breaks else ''}"
@@ -270,14 +265,143 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def search_pool(workers: int) -> ProcessPoolExecutor:
-    """Forked processes for ``workers`` extra searches, each ending with this process."""
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=mp.get_context("fork"),
-        initializer=_exit_with_parent,
-        initargs=(os.getpid(),),
-    )
+@dataclass
+class SearchRun:
+    """One PyVRP search to run: its data, decoder, budget (an absolute ``deadline`` for
+    :class:`Deadline`, an iteration budget), seed, start and penalty bound."""
+
+    data: pyvrp.ProblemData
+    decode: Decoder
+    deadline: float
+    max_iterations: int | None
+    seed: int
+    init: pyvrp.Solution | None
+    max_penalty: float | None = None
+    first_s: float = 0.0
+
+
+@dataclass
+class SearchOutcome:
+    """What one search gave: feasible, cost, decoded routes, iterations, and whether it was
+    killed at the hard deadline (its best reported solution so far kept)."""
+
+    feasible: bool
+    cost: int
+    routes: dict[int, list[int]]
+    iterations: int
+    killed: bool = False
+
+
+#: The cost of a search that has no feasible solution (sorts after every feasible one).
+NO_SOLUTION_COST = 2**62
+
+
+def _search_child(run: SearchRun, conn: Connection, parent: int) -> None:
+    """In a forked process: run the search, sending each new best solution (feasible) and
+    the final outcome (or the error) to ``conn``; never returns."""
+    try:
+        _exit_with_parent(parent)
+        sent = [NO_SOLUTION_COST]
+
+        def report(sol: pyvrp.Solution, iterations: int) -> None:
+            if not sol.is_feasible():
+                return
+            cost = int(pyvrp.CostEvaluator([0] * len(sol.excess_load()), 0, 0).cost(sol))
+            if cost < sent[0]:
+                sent[0] = cost
+                conn.send(("best", cost, run.decode(sol), iterations))
+
+        feasible, cost, sol, iterations = _run(
+            run.data,
+            run.deadline,
+            run.max_iterations,
+            run.seed,
+            run.init,
+            run.max_penalty,
+            run.first_s,
+            report=report,
+        )
+        conn.send(("done", feasible, cost, run.decode(sol), iterations))
+    except BaseException as exc:  # handed to the parent, which raises it
+        with contextlib.suppress(BaseException):
+            conn.send(("error", exc))
+    finally:
+        os._exit(0)
+
+
+def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcome]:
+    """Run the searches in forked processes and collect their outcomes by ``end`` (a
+    ``time.perf_counter()`` value): a search still running then is killed, and its last
+    reported best solution (none: infeasible) is its outcome.
+
+    Without ``os.fork`` the searches run one after another in this process (no hard stop).
+    """
+    if not hasattr(os, "fork"):
+        out = []
+        for run in runs:
+            feasible, cost, sol, iterations = _run(
+                run.data,
+                run.deadline,
+                run.max_iterations,
+                run.seed,
+                run.init,
+                run.max_penalty,
+                run.first_s,
+            )
+            out.append(SearchOutcome(feasible, cost, run.decode(sol), iterations))
+        return out
+    parent = os.getpid()
+    children: list[tuple[int, Connection]] = []
+    try:
+        for run in runs:
+            reader, writer = mp.Pipe(duplex=False)
+            pid = os.fork()
+            if pid == 0:  # the child
+                reader.close()
+                _search_child(run, writer, parent)
+            writer.close()
+            children.append((pid, reader))
+        return _gather(children, end)
+    finally:
+        for pid, reader in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # gone already when it ended by itself
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            reader.close()
+
+
+def _gather(children: list[tuple[int, Connection]], end: float) -> list[SearchOutcome]:
+    """Read the searches' reports until each has sent its outcome or ``end`` has come."""
+    found = [SearchOutcome(False, NO_SOLUTION_COST, {}, 0, killed=True) for _ in children]
+    index = {id(reader): k for k, (_, reader) in enumerate(children)}
+    pending = [reader for _, reader in children]
+    error: BaseException | None = None
+    while pending:
+        ready = wait(pending, timeout=max(0.0, end - time.perf_counter()))
+        if not ready:
+            break  # the hard deadline: the searches still running are killed
+        for reader in ready:
+            assert isinstance(reader, Connection)
+            k = index[id(reader)]
+            try:
+                msg = reader.recv()
+            except (EOFError, OSError):  # died without an outcome: its best so far
+                pending.remove(reader)
+                continue
+            if msg[0] == "best":
+                _, cost, routes, iterations = msg
+                found[k] = SearchOutcome(True, cost, routes, iterations, killed=True)
+            elif msg[0] == "done":
+                _, feasible, cost, routes, iterations = msg
+                found[k] = SearchOutcome(feasible, cost, routes, iterations)
+                pending.remove(reader)
+            else:
+                error = error or msg[1]
+                pending.remove(reader)
+    if error is not None:
+        raise error
+    return found
 
 
 def _run(
@@ -288,10 +412,13 @@ def _run(
     init: pyvrp.Solution | None,
     max_penalty: float | None = None,
     first_s: float = 0.0,
+    report: Reporter | None = None,
 ) -> tuple[bool, int, pyvrp.Solution, int]:
     """One PyVRP search; returns (feasible, cost, solution, iterations).
 
-    ``first_s``: the expected length of the first iteration (see :class:`Deadline`).
+    ``first_s``: the expected length of the first iteration (see :class:`Deadline`);
+    ``report``: called with each new best solution and the iterations done (it observes,
+    the search is the same).
     """
     from pyvrp.stop import MaxIterations, MultipleCriteria
 
@@ -302,9 +429,9 @@ def _run(
     with warnings.catch_warnings():
         # PenaltyBoundWarning on infeasible instances: we report those ourselves
         warnings.simplefilter("ignore")
-        res = _solve(data, stop, seed, init, max_penalty)
+        res = _solve(data, stop, seed, init, max_penalty, report)
     sol = res.best
-    cost = int(res.cost()) if sol.is_feasible() else 2**62
+    cost = int(res.cost()) if sol.is_feasible() else NO_SOLUTION_COST
     return sol.is_feasible(), cost, sol, res.num_iterations
 
 
@@ -386,8 +513,10 @@ def _solve(
     seed: int,
     init: pyvrp.Solution | None,
     max_penalty: float | None,
+    report: Reporter | None = None,
 ) -> pyvrp.Result:
-    """``pyvrp.solve`` (0.14) with the neighbourhood of :func:`neighbours`."""
+    """``pyvrp.solve`` (0.14) with the neighbourhood of :func:`neighbours`; ``report`` sees
+    the start and each new best solution (before and after its exhaustive search)."""
     from pyvrp.IteratedLocalSearch import IteratedLocalSearch
     from pyvrp.PenaltyManager import PenaltyManager
     from pyvrp.search import LocalSearch, PerturbationManager
@@ -405,8 +534,49 @@ def _solve(
     pm = PenaltyManager(params.penalty.midpoint_penalties(data), params.penalty)
     if init is None:  # as pyvrp.solve: a random solution, improved exhaustively
         init = ls(pyvrp.Solution.make_random(data, rng), pm.max_cost_evaluator(), exhaustive=True)
-    algo = IteratedLocalSearch(data, pm, ls, init, params.ils)
+    if report is None:
+        algo = IteratedLocalSearch(data, pm, ls, init, params.ils)
+    else:
+        watched = _Watched(ls, report)
+        report(init, 0)
+        ils = replace(params.ils, callbacks=_BestCallback(watched))
+        algo = IteratedLocalSearch(data, pm, watched, init, ils)  # type: ignore[arg-type]
     return algo.run(stop, False, False, params.display_interval)
+
+
+#: Sees a search's new best solution and the iterations started so far.
+Reporter = Callable[[pyvrp.Solution, int], None]
+
+
+class _Watched:
+    """PyVRP's local search, counting iterations and reporting each new best solution
+    before its exhaustive search (which can take seconds), without changing anything."""
+
+    def __init__(self, ls: Callable[..., pyvrp.Solution], report: Reporter) -> None:
+        self.ls = ls
+        self.report = report
+        self.iterations = 0
+
+    def __call__(
+        self, sol: pyvrp.Solution, cost_eval: pyvrp.CostEvaluator, exhaustive: bool = False
+    ) -> pyvrp.Solution:
+        """The local search of ``sol``; a solution searched exhaustively is a new best."""
+        if exhaustive:
+            self.report(sol, self.iterations)
+        else:
+            self.iterations += 1
+        return self.ls(sol, cost_eval, exhaustive=exhaustive)
+
+
+class _BestCallback(IteratedLocalSearchCallbacks):
+    """Reports each new best solution once its exhaustive search is done."""
+
+    def __init__(self, watched: _Watched) -> None:
+        self.watched = watched
+
+    def on_best(self, best: pyvrp.Solution) -> None:
+        """A new best solution (after its exhaustive search)."""
+        self.watched.report(best, self.watched.iterations)
 
 
 def neighbours(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -569,17 +570,20 @@ def test_the_fewest_mandatory_orders_are_left_out() -> None:
     assert len(set(_prizes(build_problem(s)))) == 1
 
 
-def _search_pool_owner(pid_file: str) -> None:
-    """A job process's part: start one search worker busy for a minute, note its pid, wait."""
-    import time
+def _search_owner(pid_file: str) -> None:
+    """A job process's part: start one search busy for a minute (its process notes its pid)
+    and wait for it."""
     from pathlib import Path
 
-    pool = pyvrp_engine.search_pool(1)
-    pool.submit(time.sleep, 60)
-    while not pool._processes:  # started by the submit
-        time.sleep(0.01)
-    Path(pid_file).write_text(" ".join(str(pid) for pid in pool._processes))
-    time.sleep(60)
+    def busy(*args: object, **kwargs: object) -> None:
+        Path(pid_file).write_text(str(os.getpid()))
+        time.sleep(60)
+
+    pyvrp_engine._solve = busy  # type: ignore[assignment]
+    problem = build_problem(make_city())
+    data, _, decode = build_data(problem)
+    end = time.perf_counter() + 120
+    pyvrp_engine.collect_searches([pyvrp_engine.SearchRun(data, decode, end, None, 1, None)], end)
 
 
 def _gone(pid: int) -> bool:
@@ -600,9 +604,7 @@ def test_a_search_worker_ends_with_the_process_that_forked_it(tmp_path: Path) ->
     import time
 
     pid_file = tmp_path / "pids"
-    owner = multiprocessing.get_context("fork").Process(
-        target=_search_pool_owner, args=(str(pid_file),)
-    )
+    owner = multiprocessing.get_context("fork").Process(target=_search_owner, args=(str(pid_file),))
     owner.start()
     deadline = time.monotonic() + 30
     while not pid_file.exists() or not pid_file.read_text():
@@ -621,3 +623,172 @@ def test_a_search_worker_ends_with_the_process_that_forked_it(tmp_path: Path) ->
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+#: Routes of iteration-budgeted PyVRP runs (seed 3, 40 iterations, a 300 s cap that never
+#: binds) as the code of session 46 answered them: "vehicle: stops", a pickup marked ^.
+ITERATION_BUDGETED_ROUTES = {
+    "c101": [
+        "1: 81 78 76 71 70 73 77 79 80",
+        "2: 32 33 31 35 37 38 39 36 34",
+        "3: 20 24 25 27 29 30 28 26 23 22 21",
+        "4: 13 17 18 19 15 16 14 12",
+        "5: 5 3 7 8 10 11 9 6 4 2 1 75",
+        "6: 98 96 95 94 92 93 97 100 99",
+        "7: 90 87 86 83 82 84 85 88 89 91",
+        "8: 67 65 63 62 74 72 61 64 68 66 69",
+        "9: 43 42 41 40 44 46 45 48 51 50 52 49 47",
+        "10: 57 55 54 53 56 58 60 59",
+    ],
+    "lc101": [
+        "1: 55^ 55 60^ 58^ 59^ 58 60 59",
+        "2: 70^ 104^ 104 73^ 77^ 70 73 77 80^ 80",
+        "3: 7^ 75^ 7 10^ 10 1^ 4^ 2^ 4 2 1 75",
+        "4: 88^ 83^ 91^ 83 85^ 89^ 85 88 89 91",
+        "5: 95^ 94^ 95 94 93^ 93 106^ 106 99^ 99",
+        "6: 24^ 24 27^ 27 26^ 21^ 22^ 26 103^ 103 22 21",
+        "7: 61^ 72^ 74^ 68^ 74 72 61 102^ 102 68 69^ 69",
+        "8: 41^ 40^ 41 40 46^ 46 48^ 48 101^ 101 52^ 52 47^ 47",
+        "9: 17^ 17 12^ 15^ 15 14^ 14 12",
+        "10: 31^ 37^ 31 39^ 37 34^ 39 105^ 105 34",
+    ],
+    "city60": [
+        (
+            "van-001: o00026 o00027 o00018 o00020 o00012 o00029 o00017 o00022 o00021 break "
+            "o00024 o00030 o00019 o00028 o00025 o00031 o00037"
+        ),
+        "bike-001: break o00035 o00033 o00040 o00034 o00032 o00045 o00038 o00039",
+        ("bike-002: o00011 o00005 o00013 o00016 o00015 o00010 o00014 o00007 o00009 o00023 break"),
+        "bike-003: o00002 o00008 o00004 o00003 o00006 break",
+    ],
+}
+
+
+def _iteration_budget_case(name: str, instances_dir: Path) -> Scenario:
+    """The scenarios of :data:`ITERATION_BUDGETED_ROUTES`: Solomon C101, Li & Lim lc101 and
+    a generated city day of 60 orders with breaks."""
+    from scenarios.generate import generate_city
+    from scenarios.io import load_scenario
+
+    if name == "c101":
+        return load_scenario(instances_dir / "solomon" / "C101.txt")
+    if name == "lc101":
+        return load_scenario(instances_dir / "lilim" / "lc101.txt")
+    return generate_city(seed=2, num_orders=60, num_nodes=3, num_couriers=4)
+
+
+def _route_lines(plan: Plan) -> list[str]:
+    """Each route as "vehicle: stops" (order ids, a pickup marked ^, a break as 'break')."""
+    lines = []
+    for route in plan.routes:
+        stops = [
+            "break"
+            if st.kind.value == "break"
+            else f"{st.order_id}{'^' if st.kind.value == 'pickup' else ''}"
+            for st in route.stops
+        ]
+        lines.append(f"{route.vehicle_id}: {' '.join(stops)}")
+    return lines
+
+
+@pytest.mark.parametrize("name", sorted(ITERATION_BUDGETED_ROUTES))
+def test_iteration_budgeted_searches_answer_as_before(name: str, instances_dir: Path) -> None:
+    """A search stopped by its iteration budget (the RL hindsight's runs) gives the routes it
+    gave before its searches ran in killable processes under a hard deadline."""
+    scenario = _iteration_budget_case(name, instances_dir)
+    params = RoutingParams(engine="pyvrp", time_limit_s=300, seed=3, max_iterations=40)
+    plan, stats = solve_routes_with_stats(scenario, params)
+    assert "iterations 40" in stats.detail
+    assert _route_lines(plan) == ITERATION_BUDGETED_ROUTES[name]
+
+
+def test_a_search_in_its_own_process_answers_as_in_this_one(c101_25: Scenario) -> None:
+    """The forked search, reporting its best solutions, is the same search: same seed, same
+    iterations, same routes as :func:`pyvrp_engine._run` here."""
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    far = time.perf_counter() + 300
+    feasible, cost, sol, iterations = pyvrp_engine._run(data, far, 60, 5, None)
+    run = pyvrp_engine.SearchRun(data, decode, far, 60, 5, None)
+    [outcome] = pyvrp_engine.collect_searches([run], far)
+    assert (outcome.feasible, outcome.cost, outcome.iterations) == (feasible, cost, iterations)
+    assert outcome.routes == decode(sol)
+    assert not outcome.killed
+
+
+def _stuck_search(monkeypatch: pytest.MonkeyPatch, stuck_s: float) -> None:
+    """Make each PyVRP search report a feasible solution after 5 iterations and then spend
+    ``stuck_s`` in one iteration (an exhaustive search of a new best that does not watch the
+    clock)."""
+    real = pyvrp_engine._solve
+
+    def stuck(
+        data: pyvrp.ProblemData,
+        stop: object,
+        seed: int,
+        init: pyvrp.Solution | None,
+        max_penalty: float | None,
+        report: pyvrp_engine.Reporter | None = None,
+    ) -> pyvrp.Result:
+        from pyvrp.stop import MaxIterations
+
+        res = real(data, MaxIterations(5), seed, init, max_penalty)
+        if report is not None:
+            report(res.best, 5)
+        time.sleep(stuck_s)
+        return res
+
+    monkeypatch.setattr(pyvrp_engine, "_solve", stuck)
+
+
+def test_a_search_stuck_in_an_iteration_at_its_end_is_stopped_with_its_best_so_far(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyVRP looks at the clock only between iterations, and one iteration (the exhaustive
+    search of a new best) took seconds on the 1,000-job pickup city day: the 10 s solve
+    answered after 13 s. The search runs in a process killed at its end, its best so far
+    kept."""
+    _stuck_search(monkeypatch, stuck_s=30.0)
+    t = time.perf_counter()
+    params = RoutingParams(engine="pyvrp", time_limit_s=1.5, seed=1, num_workers=1)
+    plan, stats = solve_routes_with_stats(c101_25, params)
+    took = time.perf_counter() - t
+    assert took < 1.5 + 1.0, took  # not the 30 s the iteration takes
+    assert plan.engine == "pyvrp"
+    assert "1 search(es) stopped mid-iteration at the time limit" in stats.detail
+    assert "iterations 5" in stats.detail
+    assert validate_plan(c101_25, plan).ok
+    assert not plan.unassigned
+    assert stats.late is None
+
+
+def test_a_stuck_search_without_a_solution_gives_the_greedy_plan(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed before it found any feasible plan, a search is a failed one: the greedy plan."""
+
+    def stuck(*args: object, **kwargs: object) -> pyvrp.Result:
+        time.sleep(30.0)
+        raise AssertionError("killed before")
+
+    monkeypatch.setattr(pyvrp_engine, "_solve", stuck)
+    plan, stats = solve_routes_with_stats(
+        c101_25, RoutingParams(engine="pyvrp", time_limit_s=1.0, seed=1)
+    )
+    assert stats.engine_s < 1.0 + 0.5, stats.engine_s
+    assert plan.engine == "greedy (fallback from pyvrp)"
+    assert stats.fallback is not None and "no feasible solution" in stats.fallback
+    assert validate_plan(c101_25, plan).ok
+
+
+def test_an_error_in_a_search_process_is_raised_here(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception in the forked search reaches the caller, as it did in this process."""
+
+    def broken(*args: object, **kwargs: object) -> pyvrp.Result:
+        raise ValueError("broken search")
+
+    monkeypatch.setattr(pyvrp_engine, "_solve", broken)
+    with pytest.raises(ValueError, match="broken search"):
+        solve_routes(c101_25, RoutingParams(engine="pyvrp", time_limit_s=1.0))

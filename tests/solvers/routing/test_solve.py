@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -916,3 +917,99 @@ def test_pyvrp_with_breaks_leaving_a_mandatory_order_out_is_checked_against_gree
     assert [u.order_id for u in plan.unassigned] == ["o0"]
     assert plan.status is PlanStatus.FEASIBLE
     assert stats.fallback is not None and "greedy plan built after it" in stats.fallback
+
+
+def _formula_reserve(n: int) -> float:
+    """The reserve for the phases after the search before any measurement (``n`` orders)."""
+    m = solve_module
+    return m.RESERVE_BASE_S + m.RESERVE_PER_ORDER_S * n + m.RESERVE_PER_ORDER_SQ_S * n * n
+
+
+def _capture_search(
+    monkeypatch: pytest.MonkeyPatch, engine: str
+) -> list[tuple[float, EngineSettings]]:
+    """Replace the engine's search by one that notes when it was called and with which
+    settings, and answers at once with the greedy plan it was given."""
+    calls: list[tuple[float, EngineSettings]] = []
+
+    def stub(self: object, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
+        calls.append((time.perf_counter(), settings))
+        return EngineResult(routes=dict(settings.seed_routes or {}), detail="stub")
+
+    monkeypatch.setattr(PyVRPEngine if engine == "pyvrp" else ORToolsEngine, "solve", stub)
+    # PyVRP builds the greedy plan before its search on large problems only
+    monkeypatch.setattr(solve_module, "_pyvrp_needs_greedy", lambda problem: True)
+    return calls
+
+
+@pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
+def test_the_search_gets_what_the_construction_left_of_the_budget(
+    c101_25: Scenario, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow construction (here 1 s) is taken off the search's budget: the search ends at
+    the time limit less the reserve for the phases after it, whenever it starts."""
+    calls = _capture_search(monkeypatch, engine)
+    real_build = greedy.GreedyBuilder.build
+
+    def slow_build(self: greedy.GreedyBuilder) -> tuple[dict[int, list[int]], list[int]]:
+        time.sleep(1.0)
+        return real_build(self)
+
+    monkeypatch.setattr(greedy.GreedyBuilder, "build", slow_build)
+    limit = 3.0
+    t0 = time.perf_counter()
+    plan, stats = solve_routes_with_stats(c101_25, RoutingParams(engine=engine, time_limit_s=limit))
+    [(called, settings)] = calls
+    assert settings.deadline is not None
+    # (t0 is taken just before the call, which starts its clock a moment later)
+    # the phases after the search: the reserve, and the repairs' graces
+    after = _formula_reserve(len(c101_25.orders)) + solve_module.REPAIR_GRACES * greedy.GRACE_S
+    assert settings.deadline <= t0 + 0.01 + limit - after
+    assert settings.time_limit_s <= limit - 1.0  # the construction's second is gone
+    assert settings.time_limit_s == pytest.approx(settings.deadline - called, abs=0.05)
+    assert validate_plan(c101_25, plan).ok
+    assert stats.greedy_s >= 1.0
+
+
+def test_the_reserve_after_the_search_follows_the_measured_pricing_of_the_plan(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a machine 2-3 times slower the fixed reserve for the checks, decoding and
+    validation after the search came 0.1 s short: it is at least RESERVE_SCHEDULES times
+    what pricing the greedy plan took in this call (here made 50 ms)."""
+    calls = _capture_search(monkeypatch, "ortools")
+    real_value = solve_module._value
+
+    def slow_value(*args: Any) -> tuple[int, int]:
+        time.sleep(0.05)
+        return real_value(*args)
+
+    monkeypatch.setattr(solve_module, "_value", slow_value)
+    limit = 3.0
+    t0 = time.perf_counter()
+    plan, _ = solve_routes_with_stats(c101_25, RoutingParams(engine="ortools", time_limit_s=limit))
+    [(_, settings)] = calls
+    assert settings.deadline is not None
+    assert settings.deadline <= t0 + 0.01 + limit - solve_module.RESERVE_SCHEDULES * 0.05
+    assert validate_plan(c101_25, plan).ok
+
+
+def test_an_answer_past_its_time_limit_says_so(
+    city: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A travel matrix that alone takes longer than the limit makes a late answer: never a
+    silent one."""
+    real_build = solve_module.build_problem
+
+    def slow_matrix(scenario: Scenario) -> RoutingProblem:
+        time.sleep(0.5)
+        return real_build(scenario)
+
+    monkeypatch.setattr(solve_module, "build_problem", slow_matrix)
+    plan, stats = solve_routes_with_stats(city, RoutingParams(engine="greedy", time_limit_s=0.2))
+    assert validate_plan(city, plan).ok
+    assert stats.late is not None
+    assert "after the time limit of 0.2 s (build 0.5" in stats.late
+    assert stats.late in stats.notes
+    on_time = solve_routes_with_stats(city, RoutingParams(engine="greedy", time_limit_s=5))[1]
+    assert on_time.late is None
