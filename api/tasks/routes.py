@@ -50,8 +50,13 @@ def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
     body = validate_saved(RoutesCreate, payload)
     with fields_under("params"):  # the solver names fields of its params
         plan, stats = solve_routes_with_stats(body.scenario, body.params)
+    late = [stats.late] if stats.late else []  # an answer past its time limit says so
     result = routes_result(
-        body.scenario, plan, body.params, fallback_reason=stats.fallback, notes=stats.pin_notes
+        body.scenario,
+        plan,
+        body.params,
+        fallback_reason=stats.fallback,
+        notes=[*stats.pin_notes, *late],
     )
     return result.model_dump(mode="json")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -355,3 +356,24 @@ def test_a_job_failing_on_its_initial_plan_names_the_field_from_the_request_root
     )
     assert job["status"] == "failed"
     assert "bad input: params.initial_plan.routes.1.stops.1: the delivery of order 'o1'" in str(job)
+
+
+def test_an_answer_past_its_time_limit_says_so_in_the_diagnosis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A solve later than its time limit (here a travel matrix slower than the whole limit)
+    is never silently late: the answer's diagnosis says by how much."""
+    from api.tasks import routes
+    from solvers.routing import solve as solve_module
+
+    real_build = solve_module.build_problem
+
+    def slow_matrix(scenario: Scenario) -> Any:
+        time.sleep(0.5)
+        return real_build(scenario)
+
+    monkeypatch.setattr(solve_module, "build_problem", slow_matrix)
+    result = routes.run(_body(time_limit_s=0.2, engine="greedy"))
+    [line] = [d for d in result["diagnosis"] if "after the time limit" in d]
+    assert line.startswith("answered ") and "of 0.2 s (build 0.5" in line
+    assert result["solver"]["runtime_s"] > 0.2
