@@ -197,6 +197,9 @@ def solve_routes_with_stats(
     graces_s = REPAIR_GRACES * GRACE_S if engine.name != "greedy" else 0.0
     repair_end = deadline - reserve - graces_s
     search_end = repair_end - repair_share_s
+    # the greedy plan before the search is not followed by a repair when it is the answer:
+    # its deadline keeps no grace for one (as before the graces were kept back)
+    construction_end = deadline - reserve - repair_share_s
     stats.build_s = time.perf_counter() - t0
 
     # the greedy plan: the fallback, and where the search starts (built later, only if the
@@ -207,7 +210,7 @@ def solve_routes_with_stats(
     late: frozenset[int] = frozenset()
     seed_value: tuple[int, int] | None = None  # _value of seed_routes, once priced
     if engine.name != "pyvrp" or _pyvrp_needs_greedy(problem):
-        seed_routes, seed_left, late = _greedy(problem, settings, search_end, stats)
+        seed_routes, seed_left, late = _greedy(problem, settings, construction_end, stats)
         if engine.name != "greedy" and problem.orders:
             # the phases after the search price and schedule the plan a few times: how long
             # one pricing takes here, now, sizes their reserve (the price is needed later)
@@ -233,7 +236,7 @@ def solve_routes_with_stats(
         need_s = engine.min_time_s(problem)
         if left_s < need_s:
             if seed_routes is None:
-                seed_routes, seed_left, late = _greedy(problem, settings, search_end, stats)
+                seed_routes, seed_left, late = _greedy(problem, settings, construction_end, stats)
             routes = seed_routes
             name = f"greedy (no time left for {engine.name})"
             stats.fallback = (
