@@ -378,7 +378,11 @@ def make_plan(
         explanations=Explanations(orders=alloc.explanations, routes=explain_routes(jobs, plan)),
         # one line per order the plan does not serve in full (allocation.diagnosis keeps the
         # allocation's own lines): orders with nothing allocated are not among the routes
-        diagnosis=[*unfilled_diagnosis(alloc.unfilled, lines), *route_diagnosis(plan)],
+        diagnosis=[
+            *unfilled_diagnosis(alloc.unfilled, lines),
+            *route_diagnosis(plan),
+            *([stats.late] if stats.late else []),  # routing past its time limit says so
+        ],
         solver=SolverInfo(
             engine=f"{alloc.method} + {plan.engine}",
             versions=solver_versions(),
@@ -607,7 +611,12 @@ def reoptimise(
         plan=plan,
         changes=plan_changes(previous, plan),
         completed_order_ids=sorted(finished),
-        diagnosis=[*unfilled, *route_diagnosis(plan), *stats.pin_notes],
+        diagnosis=[
+            *unfilled,
+            *route_diagnosis(plan),
+            *stats.pin_notes,
+            *([stats.late] if stats.late else []),  # routing past its time limit says so
+        ],
         explanations=Explanations(routes=explain_routes(routing, plan)),
         solver=SolverInfo(
             engine=f"{method} + {plan.engine}",

@@ -1494,3 +1494,38 @@ def test_a_stored_sku_key_or_task_id_with_a_control_character_is_read_back_and_r
     [detail] = answer.json()["detail"]
     assert detail["field"] == "path.plan_id"
     assert re.fullmatch(reason, detail["reason"]), detail["reason"]
+
+
+@pytest.fixture
+def late_routing(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Routing that answers past its time limit (``stats.late`` set): the note it gives."""
+    import solvers.routing
+    from solvers.routing import solve_routes_with_stats as real
+
+    note = "answered 1.2 s after the time limit of 0.3 s (stand-in)"
+
+    def late(*args: Any, **kwargs: Any) -> Any:
+        plan, stats = real(*args, **kwargs)
+        stats.late = note
+        return plan, stats
+
+    monkeypatch.setattr(solvers.routing, "solve_routes_with_stats", late)
+    return note
+
+
+def test_a_plan_whose_routing_ran_late_says_so_in_its_diagnosis(late_routing: str) -> None:
+    """A routing answer past its time limit is never silently late, in a plan as in /v1/routes."""
+    from api.tasks.plans import run_plan
+
+    assert late_routing in run_plan(_plan_body())["diagnosis"]
+
+
+def test_a_re_plan_whose_routing_ran_late_says_so_in_its_diagnosis(
+    client: TestClient, made: dict[str, Any], late_routing: str
+) -> None:
+    with app_of(client).state.ctx.sessions() as session:
+        record = session.get(PlanRecord, made["plan_id"])
+        assert record is not None
+        parent = {"id": record.id, "scenario": record.scenario, "plan": record.plan}
+    answer = run_reoptimise({"request": _reopt_body(), "parent": parent})
+    assert late_routing in answer["diagnosis"]
