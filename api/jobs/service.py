@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.core.audit import JobRecordWriter
@@ -261,38 +261,30 @@ class JobService:
             log.exception("the jobs this replica was running could not be read at shutdown")
             return
         for job_id in stranded:
+            mine = (Job.owner == self.instance_id, Job.status == RUNNING)
             try:
                 with self.sessions.begin() as session:
                     # a cancel that arrived since the last tick is honoured, not lost
-                    session.execute(
-                        update(Job)
-                        .where(
-                            Job.id == job_id,
-                            Job.owner == self.instance_id,
-                            Job.cancel_requested.is_(True),
-                        )
-                        .values(
-                            status=CANCELLED,
-                            finished_at=utcnow(),
-                            error=CANCELLED_AT_STOP,
-                            events=_append_event(session, job_id, CANCELLED_AT_STOP),
-                        )
-                    )
-                    session.execute(
-                        update(Job)
-                        .where(
-                            Job.id == job_id,
-                            Job.owner == self.instance_id,
-                            Job.status == RUNNING,
-                        )
-                        .values(
-                            status=QUEUED,
-                            owner=None,
-                            started_at=None,
-                            progress=0.0,
-                            attempts=Job.attempts - 1,
-                            events=_append_event(session, job_id, "re-queued: server shut down"),
-                        )
+                    if _transition(
+                        session,
+                        job_id,
+                        (*mine, Job.cancel_requested.is_(True)),
+                        {"status": CANCELLED, "finished_at": utcnow(), "error": CANCELLED_AT_STOP},
+                        CANCELLED_AT_STOP,
+                    ):
+                        continue
+                    _transition(
+                        session,
+                        job_id,
+                        mine,
+                        {
+                            "status": QUEUED,
+                            "owner": None,
+                            "started_at": None,
+                            "progress": 0.0,
+                            "attempts": Job.attempts - 1,
+                        },
+                        "re-queued: server shut down",
                     )
             except Exception:
                 log.exception("job %s could not be re-queued at shutdown", job_id)
@@ -311,15 +303,12 @@ class JobService:
                     )
                 ).all()
                 for job_id in unanswered:
-                    session.execute(
-                        update(Job)
-                        .where(Job.id == job_id, Job.status == RUNNING)
-                        .values(
-                            status=FAILED,
-                            error=SYNC_AT_STOP,
-                            finished_at=utcnow(),
-                            events=_append_event(session, job_id, SYNC_AT_STOP),
-                        )
+                    _transition(
+                        session,
+                        job_id,
+                        (Job.status == RUNNING,),
+                        {"status": FAILED, "error": SYNC_AT_STOP, "finished_at": utcnow()},
+                        SYNC_AT_STOP,
                     )
         except Exception:
             log.exception("the synchronous solves still running could not be failed at shutdown")
@@ -386,17 +375,14 @@ class JobService:
 
     def cancel(self, session: Session, job: Job) -> Job:
         """Cancel a queued job at once; ask the owner of a running one to kill it; commits."""
-        done = session.execute(
-            update(Job)
-            .where(Job.id == job.id, Job.status == QUEUED)
-            .values(
-                status=CANCELLED,
-                finished_at=utcnow(),
-                error="cancelled by the client",
-                events=[*job.events, event("cancelled while queued")],
-            )
+        done = _transition(  # the events as they are now, not as ``job`` was read
+            session,
+            job.id,
+            (Job.status == QUEUED,),
+            {"status": CANCELLED, "finished_at": utcnow(), "error": "cancelled by the client"},
+            "cancelled while queued",
         )
-        if done.rowcount == 0:  # type: ignore[attr-defined]
+        if not done:
             session.execute(
                 update(Job)
                 .where(Job.id == job.id, Job.status == RUNNING)
@@ -485,7 +471,13 @@ class JobService:
             self.records.flush()
 
     def record_sync_end(self, session: Session, job: Job, outcome: SyncOutcome) -> None:
-        """Store the outcome of a synchronous solve; commits."""
+        """Store the outcome of a synchronous solve; commits.
+
+        The row is taken (written) first and ``job`` read again under it, so that an event
+        written since the solve started (a recovery's) is kept, not overwritten.
+        """
+        _hold(session, job.id)
+        session.refresh(job)
         job.status = outcome.status
         job.result = outcome.result
         job.error = outcome.error
@@ -556,17 +548,13 @@ class JobService:
         ).all()
         failed = 0
         for job in unstored:
-            result = session.execute(
-                update(Job)
-                .where(Job.id == job.id, Job.status == RUNNING)
-                .values(
-                    status=FAILED,
-                    error=SYNC_UNSTORED,
-                    finished_at=utcnow(),
-                    events=[*job.events, event(SYNC_UNSTORED)],
-                )
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
+            if _transition(
+                session,
+                job.id,
+                (Job.status == RUNNING,),
+                {"status": FAILED, "error": SYNC_UNSTORED, "finished_at": utcnow()},
+                SYNC_UNSTORED,
+            ):
                 log.warning("synchronous job %s failed: no outcome was stored", job.id)
                 failed += 1
         return failed
@@ -578,21 +566,15 @@ class JobService:
                 "status": CANCELLED,
                 "error": CANCELLED_AT_STOP,
                 "finished_at": utcnow(),
-                "events": [*job.events, event(CANCELLED_AT_STOP)],
             }
+            message = CANCELLED_AT_STOP
             action = "cancelled"
         elif job.mode == "async" and job.attempts < job.max_attempts:
             message = (
                 f"re-queued: the server running it stopped unexpectedly "
                 f"(attempt {job.attempts} of {job.max_attempts})"
             )
-            values = {
-                "status": QUEUED,
-                "owner": None,
-                "started_at": None,
-                "progress": 0.0,
-                "events": [*job.events, event(message)],
-            }
+            values = {"status": QUEUED, "owner": None, "started_at": None, "progress": 0.0}
             action = "requeued"
         else:
             reason = (
@@ -601,19 +583,12 @@ class JobService:
                 else f"interrupted: the server running it stopped unexpectedly "
                 f"{job.attempts} time(s); not retried again"
             )
-            values = {
-                "status": FAILED,
-                "error": reason,
-                "finished_at": utcnow(),
-                "events": [*job.events, event(reason)],
-            }
+            values = {"status": FAILED, "error": reason, "finished_at": utcnow()}
+            message = reason
             action = "failed"
-        result = session.execute(
-            update(Job)
-            .where(Job.id == job.id, Job.status == RUNNING, Job.owner == old_owner)
-            .values(**values)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if _transition(
+            session, job.id, (Job.status == RUNNING, Job.owner == old_owner), values, message
+        ):
             log.warning("job %s %s after a crash of replica %s", job.id, action, old_owner)
             self.metrics.jobs_recovered.labels(action).inc()
             return 1
@@ -950,9 +925,17 @@ class JobService:
         notes: Sequence[str] = (),
     ) -> None:
         with self.sessions.begin() as session:
-            job = session.get(Job, job_id)
-            if job is None or job.owner != self.instance_id or job.status != RUNNING:
+            # the row taken (written) first, then read: as read before, it could be
+            # recovered by another replica before this write, whose events it would drop
+            held = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.owner == self.instance_id, Job.status == RUNNING)
+                .values(finished_at=utcnow())
+            )
+            if held.rowcount != 1:  # type: ignore[attr-defined]
                 return  # recovered by another replica meanwhile; its answer wins
+            job = session.get(Job, job_id, populate_existing=True)
+            assert job is not None
             job.fallback = fallback
             hook = self.on_finished.get(kind)
             if status == DONE and result is not None and hook is not None:
@@ -972,6 +955,31 @@ class JobService:
         self.metrics.jobs_finished.labels(kind, status).inc()
 
 
-def _append_event(session: Session, job_id: str, message: str) -> list[Any]:
+def _hold(session: Session, job_id: str) -> None:
+    """Take a job's row for this transaction: written, so that no other writer changes it
+    until the commit (PostgreSQL's row lock; SQLite's single writer, whose driver begins the
+    transaction only at its first write: a row read before it may change before the write)."""
+    session.execute(update(Job).where(Job.id == job_id).values(events=Job.events))
+
+
+def _append_event(session: Session, job_id: str, message: str) -> None:
+    """Add an event to a job's list; the transaction has written the row (it holds it), so
+    the list read here is the latest and no event another writer adds is lost."""
     events = session.scalar(select(Job.events).where(Job.id == job_id)) or []
-    return [*events, event(message)]
+    session.execute(update(Job).where(Job.id == job_id).values(events=[*events, event(message)]))
+
+
+def _transition(
+    session: Session,
+    job_id: str,
+    where: Sequence[ColumnElement[bool]],
+    values: dict[str, Any],
+    message: str,
+) -> bool:
+    """Write ``values`` into the job's row if ``where`` holds there, and then add the event
+    ``message`` to its list (read under the row's lock); True if the row was written."""
+    result = session.execute(update(Job).where(Job.id == job_id, *where).values(**values))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    _append_event(session, job_id, message)
+    return True

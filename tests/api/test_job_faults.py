@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,13 @@ from api.db.models import Instance, Job, utcnow
 from api.db.session import make_engine, make_sessionmaker, migrate
 from api.jobs.executors import Outcome
 from api.jobs.registry import JsonDict, TaskRegistry, TaskSpec
-from api.jobs.service import JobService
+from api.jobs.service import (
+    CANCELLED_AT_STOP,
+    SYNC_AT_STOP,
+    SYNC_UNSTORED,
+    JobService,
+    SyncOutcome,
+)
 
 
 def _locked(*_args: Any, **_kwargs: Any) -> Any:
@@ -215,11 +223,11 @@ def test_a_failed_re_queue_at_stop_still_fails_the_sync_solves_and_closes(
     append_event = service._append_event
     calls: list[str] = []
 
-    def flaky(session: Session, job_id: str, message: str) -> list[Any]:
+    def flaky(session: Session, job_id: str, message: str) -> None:
         calls.append(message)
         if message == "re-queued: server shut down":
             _locked()
-        return append_event(session, job_id, message)
+        append_event(session, job_id, message)
 
     monkeypatch.setattr(service, "_append_event", flaky)
     jobs.stop()
@@ -377,3 +385,187 @@ def test_a_replica_whose_row_was_purged_writes_it_again(sessions: sessionmaker[S
     with sessions() as session:
         replica = session.get(Instance, jobs.instance_id)
         assert replica is not None and replica.stopped_at is None
+
+
+# ----------------------------------------------------------------- events of concurrent writers
+OTHER = "written by another writer"
+
+
+def _messages(jobs: JobService, job_id: str) -> list[str]:
+    return [e["message"] for e in _row(jobs, job_id).events]
+
+
+def _append_elsewhere(database: str, job_id: str, *, busy_s: float) -> None:
+    """Append :data:`OTHER` to the job's events on a connection of its own (another writer)."""
+    conn = sqlite3.connect(database, timeout=busy_s)
+    try:
+        conn.execute(
+            "UPDATE jobs SET events = json_insert(events, '$[#]', json(?)) WHERE id = ?",
+            (json.dumps({"at": utcnow().isoformat(), "message": OTHER}), job_id),
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _another_writer_at(
+    monkeypatch: pytest.MonkeyPatch, sessions: sessionmaker[Session], job_id: str, message: str
+) -> Iterator[list[str]]:
+    """Another writer appends an event to the job as the service makes its event ``message``
+    (after it read the row): at once if the database lets it, else (the service holds the
+    row) once the service's write is over. Yields what happened: 'between' or 'after'."""
+    import api.jobs.service as service
+
+    database = sessions.kw["bind"].url.database
+    real = service.event
+    seen: list[str] = []
+
+    def hooked(text: str) -> dict[str, str]:
+        if text.startswith(message) and not seen:
+            try:
+                _append_elsewhere(database, job_id, busy_s=0.2)
+                seen.append("between")
+            except sqlite3.OperationalError:  # locked: the service holds the row
+                seen.append("after")
+        return real(text)
+
+    monkeypatch.setattr(service, "event", hooked)
+    yield seen
+    monkeypatch.setattr(service, "event", real)
+    assert seen, f"no event {message!r} was made"
+    if seen == ["after"]:
+        _append_elsewhere(database, job_id, busy_s=5.0)
+
+
+def test_a_cancel_keeps_the_events_written_since_the_request_read_the_job(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The cancel of a queued job wrote back the events of the row as its request had read
+    it: the re-queue written in between (its replica stopped) was lost."""
+    jobs = _service(sessions)
+    (job_id,) = _running(jobs, 1)
+    with sessions() as session:
+        job = session.get(Job, job_id)  # the DELETE request reads the job, running
+        assert job is not None
+        jobs.stop()  # its replica stops: re-queued
+        job = jobs.cancel(session, job)
+        assert job.status == "cancelled"
+    assert _messages(jobs, job_id)[-2:] == ["re-queued: server shut down", "cancelled while queued"]
+
+
+Hook = Callable[[str, str], contextlib.AbstractContextManager[list[str]]]
+
+
+def _cancel_queued(jobs: JobService, hook: Hook) -> str:
+    job_id = _submit(jobs)
+    with jobs.sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        with hook(job_id, "cancelled while queued"):
+            jobs.cancel(session, job)
+    return job_id
+
+
+def _cancel_at_stop(jobs: JobService, hook: Hook) -> str:
+    (job_id,) = _running(jobs, 1)
+    with jobs.sessions.begin() as session:  # its DELETE reached the row as it stopped
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.cancel_requested = True
+    with hook(job_id, CANCELLED_AT_STOP):
+        jobs.stop()
+    return job_id
+
+
+def _re_queue_at_stop(jobs: JobService, hook: Hook) -> str:
+    (job_id,) = _running(jobs, 1)
+    with hook(job_id, "re-queued: server shut down"):
+        jobs.stop()
+    return job_id
+
+
+def _end(jobs: JobService, hook: Hook) -> str:
+    assert isinstance(jobs.executor, FakeExecutor)
+    (job_id,) = _running(jobs, 1)
+    jobs.executor.runs[job_id].outcome = Outcome("done", result={"value": 1})
+    with hook(job_id, "done"):
+        jobs._collect()
+    return job_id
+
+
+def _recovery(jobs: JobService, hook: Hook) -> str:
+    (job_id,) = _running(jobs, 1)
+    with jobs.sessions.begin() as session:  # its replica found dead
+        replica = session.get(Instance, jobs.instance_id)
+        assert replica is not None
+        replica.stopped_at = utcnow()
+    other = _service(jobs.sessions)
+    with hook(job_id, "re-queued: the server running it stopped"):
+        assert other.recover() == 1
+    return job_id
+
+
+def _sync_start(jobs: JobService) -> tuple[Session, Job]:
+    session = jobs.sessions()
+    job = jobs.record_sync_start(session, kind="t", payload={}, key_id=None, seed=1, input_hash="h")
+    return session, job
+
+
+def _sync_end(jobs: JobService, hook: Hook) -> str:
+    session, job = _sync_start(jobs)
+    with session, hook(job.id, "done"):
+        jobs.record_sync_end(session, job, SyncOutcome("done", {"value": 1}))
+    return job.id
+
+
+def _sync_at_stop(jobs: JobService, hook: Hook) -> str:
+    session, job = _sync_start(jobs)
+    session.close()
+    with hook(job.id, SYNC_AT_STOP):
+        jobs.stop()
+    return job.id
+
+
+def _sync_unstored(jobs: JobService, hook: Hook) -> str:
+    session, job = _sync_start(jobs)
+    session.close()
+    jobs.sync_stale_s = 0.0
+    with hook(job.id, SYNC_UNSTORED):
+        assert jobs.recover() == 1
+    return job.id
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        _cancel_queued,
+        _cancel_at_stop,
+        _re_queue_at_stop,
+        _end,
+        _recovery,
+        _sync_end,
+        _sync_at_stop,
+        _sync_unstored,
+    ],
+)
+def test_an_event_another_writer_appends_as_the_service_writes_one_is_kept(
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    write: Callable[[JobService, Hook], str],
+) -> None:
+    """Each write of an event read the job's event list, then wrote it back with its event
+    added: an event another writer appended in between was lost (the read was not under the
+    row's lock: SQLite's driver begins its transaction at the first write, PostgreSQL's
+    READ COMMITTED does not lock a row it reads)."""
+    jobs = _service(sessions)
+    made: list[str] = []
+
+    def hook(job_id: str, message: str) -> contextlib.AbstractContextManager[list[str]]:
+        made.append(message)
+        return _another_writer_at(monkeypatch, sessions, job_id, message)
+
+    job_id = write(jobs, hook)
+    messages = _messages(jobs, job_id)
+    assert OTHER in messages, messages
+    assert any(m.startswith(made[0]) for m in messages), messages
