@@ -209,6 +209,7 @@ class JobService:
                 running = list(self._running.values())
                 self._running.clear()
             unfinished = []
+            overran: dict[str, _Running] = {}  # stopped at their time limit, end not written
             for run in running:
                 ended = run.killed is not None  # stopped by a limit, its end not written yet
                 try:
@@ -222,6 +223,8 @@ class JobService:
                         continue
                 except Exception:  # its row is re-queued (or cancelled) below
                     log.exception("job %s: its end could not be written at shutdown", run.job_id)
+                    if run.killed is not None and run.killed[0] == FAILED:
+                        overran[run.job_id] = run
                     if ended:
                         continue
                 unfinished.append(run)
@@ -230,7 +233,7 @@ class JobService:
                     run.execution.kill()
                 except Exception:
                     log.exception("job %s could not be killed at shutdown", run.job_id)
-            self._release_stranded()
+            self._release_stranded(overran)
             self._fail_unanswered()
             try:
                 with self.sessions.begin() as session:
@@ -245,9 +248,15 @@ class JobService:
             self.executor.close()
             _LOCAL_INSTANCES.discard(self.instance_id)
 
-    def _release_stranded(self) -> None:
+    def _release_stranded(self, overran: dict[str, _Running] | None = None) -> None:
         """At stop: re-queue every job this replica claimed and did not finish (each in a
-        transaction of its own), or cancel it when its cancel had reached the row."""
+        transaction of its own), or cancel it when its cancel had reached the row.
+
+        A run of ``overran`` (stopped at its time limit, its failure not written) ran: it is
+        re-queued with the run counted, or failed with the reason if it was its last run
+        (without the fallback plan the failure gets when written by the dispatcher).
+        """
+        overran = overran or {}
         # those it ran, and one its dispatcher may still be starting (stuck past the join,
         # e.g. on a fork server still importing: the executor's close fails that start)
         try:
@@ -262,6 +271,7 @@ class JobService:
             return
         for job_id in stranded:
             mine = (Job.owner == self.instance_id, Job.status == RUNNING)
+            run = overran.get(job_id)
             try:
                 with self.sessions.begin() as session:
                     # a cancel that arrived since the last tick is honoured, not lost
@@ -273,19 +283,35 @@ class JobService:
                         CANCELLED_AT_STOP,
                     ):
                         continue
-                    _transition(
+                    requeue: dict[str, Any] = {
+                        "status": QUEUED,
+                        "owner": None,
+                        "started_at": None,
+                        "progress": 0.0,
+                    }
+                    if run is None:  # this run is not counted
+                        requeue["attempts"] = Job.attempts - 1
+                        _transition(session, job_id, mine, requeue, "re-queued: server shut down")
+                        continue
+                    assert run.killed is not None
+                    reason = run.killed[1]
+                    if _transition(
+                        session,
+                        job_id,
+                        (*mine, Job.attempts < Job.max_attempts),
+                        requeue,
+                        f"re-queued: {reason}; its failure could not be written before the "
+                        "server shut down (this run counted)",
+                    ):
+                        continue
+                    if _transition(
                         session,
                         job_id,
                         mine,
-                        {
-                            "status": QUEUED,
-                            "owner": None,
-                            "started_at": None,
-                            "progress": 0.0,
-                            "attempts": Job.attempts - 1,
-                        },
-                        "re-queued: server shut down",
-                    )
+                        {"status": FAILED, "finished_at": utcnow(), "error": reason},
+                        f"failed: {reason}",
+                    ):
+                        self.metrics.jobs_finished.labels(run.kind, FAILED).inc()
             except Exception:
                 log.exception("job %s could not be re-queued at shutdown", job_id)
 

@@ -569,3 +569,44 @@ def test_an_event_another_writer_appends_as_the_service_writes_one_is_kept(
     messages = _messages(jobs, job_id)
     assert OTHER in messages, messages
     assert any(m.startswith(made[0]) for m in messages), messages
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_a_run_stopped_at_its_time_limit_whose_failure_was_not_written_counts_as_a_run(
+    sessions: sessionmaker[Session], attempt: int
+) -> None:
+    """Its failure could not be written (the database locked) up to the server's stop,
+    which re-queued it as if it had not run (``attempts - 1``): it could overrun its limit
+    again at every restart, for ever. It ran: re-queued with the run counted, or failed
+    with the reason on its last attempt."""
+    jobs = _service(sessions)
+    assert isinstance(jobs.executor, FakeExecutor)
+    job_id = _submit(jobs, timeout_s=10.0)
+    with sessions.begin() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.attempts = attempt - 1  # its earlier run crashed
+    jobs._claim()
+    jobs._running[job_id].started -= 10.5  # past its 10 s
+    jobs._write_end = _locked  # type: ignore[method-assign]
+    with pytest.raises(OperationalError):
+        jobs._enforce_limits()
+    assert jobs.executor.runs[job_id].killed and _row(jobs, job_id).status == "running"
+    jobs.stop()  # its failure still not written
+    job = _row(jobs, job_id)
+    reason = f"exceeded the job time limit of 10 s (per run; attempt {attempt} of 2)"
+    if attempt == 2:
+        assert (job.status, job.error, job.attempts) == ("failed", reason, 2)
+        assert _messages(jobs, job_id)[-1] == f"failed: {reason}"
+        return
+    assert (job.status, job.owner, job.attempts) == ("queued", None, 1)
+    assert reason in _messages(jobs, job_id)[-1]
+    after = _service(sessions)  # the next start runs it again, and it overruns again
+    after._claim()
+    after._running[job_id].started -= 10.5
+    after._enforce_limits()
+    job = _row(jobs, job_id)
+    assert (job.status, job.error) == (
+        "failed",
+        "exceeded the job time limit of 10 s (per run; attempt 2 of 2)",
+    )
