@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.core.config import Settings
 from api.core.metrics import Metrics
 from api.db.models import Instance, Job, utcnow
 from api.db.session import make_engine, make_sessionmaker, migrate
@@ -87,6 +88,15 @@ class FakeExecutor:
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     """Sessions on a fresh, migrated SQLite file."""
     engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def any_sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh, migrated database: SQLite, and PostgreSQL when configured."""
+    engine = make_engine(settings.resolved_database_url())
     migrate(engine)
     yield make_sessionmaker(engine)
     engine.dispose()
@@ -395,13 +405,28 @@ def _messages(jobs: JobService, job_id: str) -> list[str]:
     return [e["message"] for e in _row(jobs, job_id).events]
 
 
-def _append_elsewhere(database: str, job_id: str, *, busy_s: float) -> None:
-    """Append :data:`OTHER` to the job's events on a connection of its own (another writer)."""
-    conn = sqlite3.connect(database, timeout=busy_s)
+def _append_elsewhere(sessions: sessionmaker[Session], job_id: str, *, busy_s: float) -> None:
+    """Append :data:`OTHER` to the job's events on a connection of its own (another writer),
+    waiting up to ``busy_s`` for the row: raises OperationalError past it."""
+    engine = sessions.kw["bind"]
+    entry = json.dumps({"at": utcnow().isoformat(), "message": OTHER})
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            conn.execute(text(f"SET LOCAL lock_timeout = '{int(busy_s * 1000)}ms'"))
+            conn.execute(
+                text(
+                    "UPDATE jobs SET events = (events::jsonb || jsonb_build_array("
+                    "CAST(:entry AS jsonb)))::json WHERE id = :id"
+                ),
+                {"entry": entry, "id": job_id},
+            )
+        return
+    # not through the engine: its write gate is held by the service, in this very thread
+    conn = sqlite3.connect(engine.url.database, timeout=busy_s)
     try:
         conn.execute(
             "UPDATE jobs SET events = json_insert(events, '$[#]', json(?)) WHERE id = ?",
-            (json.dumps({"at": utcnow().isoformat(), "message": OTHER}), job_id),
+            (entry, job_id),
         )
         conn.commit()
     finally:
@@ -417,16 +442,15 @@ def _another_writer_at(
     row) once the service's write is over. Yields what happened: 'between' or 'after'."""
     import api.jobs.service as service
 
-    database = sessions.kw["bind"].url.database
     real = service.event
     seen: list[str] = []
 
     def hooked(text: str) -> dict[str, str]:
         if text.startswith(message) and not seen:
             try:
-                _append_elsewhere(database, job_id, busy_s=0.2)
+                _append_elsewhere(sessions, job_id, busy_s=0.2)
                 seen.append("between")
-            except sqlite3.OperationalError:  # locked: the service holds the row
+            except (sqlite3.OperationalError, OperationalError):  # the service holds the row
                 seen.append("after")
         return real(text)
 
@@ -435,7 +459,7 @@ def _another_writer_at(
     monkeypatch.setattr(service, "event", real)
     assert seen, f"no event {message!r} was made"
     if seen == ["after"]:
-        _append_elsewhere(database, job_id, busy_s=5.0)
+        _append_elsewhere(sessions, job_id, busy_s=5.0)
 
 
 def test_a_cancel_keeps_the_events_written_since_the_request_read_the_job(
@@ -550,7 +574,7 @@ def _sync_unstored(jobs: JobService, hook: Hook) -> str:
     ],
 )
 def test_an_event_another_writer_appends_as_the_service_writes_one_is_kept(
-    sessions: sessionmaker[Session],
+    any_sessions: sessionmaker[Session],
     monkeypatch: pytest.MonkeyPatch,
     write: Callable[[JobService, Hook], str],
 ) -> None:
@@ -558,6 +582,7 @@ def test_an_event_another_writer_appends_as_the_service_writes_one_is_kept(
     added: an event another writer appended in between was lost (the read was not under the
     row's lock: SQLite's driver begins its transaction at the first write, PostgreSQL's
     READ COMMITTED does not lock a row it reads)."""
+    sessions = any_sessions
     jobs = _service(sessions)
     made: list[str] = []
 
