@@ -279,12 +279,11 @@ class ModelPolicy(_EnvironmentRules):
     in numpy (well under a millisecond). ``guards`` (:class:`DecisionGuards`, on by default)
     leave out orders whose lateness would cost more than their penalty and keep valuable
     orders from being lost by postponing; ``NO_GUARDS`` plays the network alone, exactly as
-    in the environment (``model-plain:PATH``).
+    in the environment (``model-plain:PATH``). The network acts greedily: the allowed action
+    of the highest score (no sampling; a ``deterministic`` switch that did nothing is gone).
     """
 
-    def __init__(
-        self, path: str, *, deterministic: bool = True, guards: DecisionGuards | None = None
-    ) -> None:
+    def __init__(self, path: str, *, guards: DecisionGuards | None = None) -> None:
         from rl_agents.model_io import load_model
 
         self.path = path
@@ -293,7 +292,6 @@ class ModelPolicy(_EnvironmentRules):
         self.model: LoadedModel = load_model(path)
         self.env_params = self.model.env_params
         self.featurizer = Featurizer(self.env_params.feature_params())
-        self.deterministic = deterministic
         self._view: DispatchView | None = None
         self._left_out: set[int] = set()
 
