@@ -15,8 +15,31 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from scenarios.geo import Location, TimeWindow
-from scenarios.model import Order, Scenario, Vehicle
-from scenarios.plan import Plan, PlanStatus, Route, StopKind
+from scenarios.model import Break, Order, Scenario, Vehicle
+from scenarios.plan import Plan, PlannedStop, PlanStatus, Route, StopKind
+
+
+def _match_breaks(stops: Sequence[PlannedStop], breaks: Sequence[Break]) -> dict[int, Break]:
+    """A maximum matching of break stops to the breaks they fit (window and length), by
+    augmenting paths; keys are ``id(stop)``."""
+    owner: dict[int, int] = {}  # break index -> stop index
+
+    def fits(stop: PlannedStop, b: Break) -> bool:
+        return b.window.contains(stop.start_s) and stop.departure_s - stop.start_s >= b.duration_s
+
+    def augment(si: int, seen: set[int]) -> bool:
+        for bi, b in enumerate(breaks):
+            if bi in seen or not fits(stops[si], b):
+                continue
+            seen.add(bi)
+            if bi not in owner or augment(owner[bi], seen):
+                owner[bi] = si
+                return True
+        return False
+
+    for si in range(len(stops)):
+        augment(si, set())
+    return {id(stops[si]): breaks[bi] for bi, si in owner.items()}
 
 
 class Violation(BaseModel):
@@ -136,6 +159,9 @@ class _Checker:
         self._capacity(veh, load, vid, None, "at the start")
 
         pending_breaks = sorted(veh.breaks, key=lambda b: b.window.start_s)
+        matching = _match_breaks(
+            [st for st in route.stops if st.kind is StopKind.BREAK], pending_breaks
+        )
         free = route.start_s  # when the vehicle is free to move (after service/breaks)
         k = 0  # index into locs of the current position
         route_dist = 0
@@ -145,14 +171,20 @@ class _Checker:
                 if not pending_breaks:
                     self.bad("break", f"unexpected break at {st.start_s} s", vid, None)
                     continue
-                # the break this stop takes: the first one it fits (a vehicle's windows may
-                # overlap, so the breaks need not come in window order), else the next one
+                # the break this stop takes: the one a matching of the route's break stops to
+                # the vehicle's breaks gives it (a vehicle's windows may overlap, so the breaks
+                # need not come in window order), else the first one it fits, else the next one
+                matched = matching.get(id(st))
                 fits = [
                     i
                     for i, c in enumerate(pending_breaks)
                     if c.window.contains(st.start_s) and st.departure_s - st.start_s >= c.duration_s
                 ]
-                b = pending_breaks.pop(fits[0] if fits else 0)
+                if matched is not None and matched in pending_breaks:
+                    b = matched
+                    pending_breaks.remove(b)
+                else:
+                    b = pending_breaks.pop(fits[0] if fits else 0)
                 if st.start_s < free:
                     self.bad("break", f"starts at {st.start_s} s, before {free} s", vid, None)
                 if not b.window.contains(st.start_s):
