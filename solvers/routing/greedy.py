@@ -468,7 +468,8 @@ class GreedyBuilder:
             seq = self._apply(col, oi, int(pos1[oi, c]), int(pos2[oi, c]))
             new = self._column(col.vehicle, seq)
             if not new.tm.feasible or (
-                col.confirm and schedule_route(p, col.vehicle, seq).violation is not None
+                col.confirm
+                and schedule_route(p, col.vehicle, seq, exact_breaks=False).violation is not None
             ):
                 cost[oi, c] = INF
                 reargmin(np.array([oi]))

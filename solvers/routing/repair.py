@@ -101,7 +101,7 @@ class _Check:
     def duration(self, seq: Sequence[int]) -> tuple[bool, int]:
         """(fits, shortest duration) of ``seq`` on the vehicle."""
         if not self.fast:
-            sched = schedule_route(self.p, self.v, seq)
+            sched = schedule_route(self.p, self.v, seq, exact_breaks=False)
             return sched.violation is None, sched.duration_s
         veh = self.p.vehicles[self.v]
         tm = route_timing(self.p, self.v, list(seq))

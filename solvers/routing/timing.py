@@ -24,6 +24,9 @@ array here is int64; the vectorised evaluators take numpy index arrays of any sh
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,14 +144,19 @@ def build_timing(
     vehicle: int,
     seq: list[int] | I64,
     break_after: int | None = None,
+    placements: Sequence[tuple[int, int]] = (),
 ) -> Timing:
     """Timing of ``seq`` (task indices) on ``vehicle``, with its single break after visit
-    ``break_after`` (``0`` = at the start, ``len(seq)`` = after the last visit) if given."""
+    ``break_after`` (``0`` = at the start, ``len(seq)`` = after the last visit) if given, or
+    with ``placements``: (position as ``break_after``, index of the vehicle's break) in route
+    order (breaks at the same position are taken in the order listed)."""
     veh = problem.vehicles[vehicle]
     ta = problem.arrays
     seq_a = np.asarray(seq, dtype=np.int64)
     n = seq_a.shape[0]
-    m = n + 2 + (break_after is not None)
+    if break_after is not None:
+        placements = [(break_after, 0)]
+    m = n + 2 + len(placements)
     task = np.full(m, -1, dtype=np.int64)
     node = np.empty(m, dtype=np.int64)
     service = np.zeros(m, dtype=np.int64)
@@ -156,18 +164,20 @@ def build_timing(
     late = np.empty(m, dtype=np.int64)
     change = np.zeros((m, problem.dims), dtype=np.int64)
     body = np.arange(1, n + 1)
-    if break_after is not None:
-        body[break_after:] += 1
-        b = break_after + 1
-        lo, hi, length = veh.breaks[0]
+    brk_items: list[int] = []
+    for j, (pos, which) in enumerate(placements):
+        body[pos:] += 1
+        b = pos + 1 + j
+        brk_items.append(b)
+        lo, hi, length = veh.breaks[which]
         task[b] = -2
         service[b] = length
         early[b], late[b] = lo, hi
     task[body] = seq_a
     node[0], node[-1] = veh.start_node, veh.end_node
     node[body] = ta.node[seq_a]
-    if break_after is not None:
-        node[break_after + 1] = node[break_after]
+    for b in brk_items:  # in route order: a break after a break is at the same place
+        node[b] = node[b - 1]
     service[body] = ta.service[seq_a]
     early[body] = ta.early[seq_a]
     late[body] = ta.late[seq_a]
@@ -278,6 +288,69 @@ def place_break(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) -> 
         return base
     best = int(np.argmin(np.where(ok, dur, _POS)))
     return build_timing(problem, vehicle, seq, break_after=best)
+
+
+#: Most timings :func:`place_breaks` builds for one route (break orders times positions of
+#: all breaks but the last, which is placed in closed form); past it the caller places the
+#: breaks greedily.
+MAX_BREAK_LAYOUTS = 96
+
+
+def place_breaks(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) -> Timing | None:
+    """Timing of ``seq`` with all the vehicle's breaks where the route is shortest (exact).
+
+    Every order of the breaks and every position of all but the last are tried, the last one
+    in every gap at once (closed form, as :func:`place_break`). A timing with
+    ``feasible=False`` when no layout works; None when there are more than
+    :data:`MAX_BREAK_LAYOUTS` layouts to try (the caller falls back to a heuristic).
+    """
+    veh = problem.vehicles[vehicle]
+    nb = len(veh.breaks)
+    n = len(seq)
+    layouts = math.factorial(nb) * math.comb(n + nb - 1, nb - 1) if nb else 1
+    if layouts > MAX_BREAK_LAYOUTS:
+        return None
+    base = build_timing(problem, vehicle, seq)
+    if not base.feasible or nb == 0:
+        return base
+    best: tuple[int, list[tuple[int, int]]] | None = None
+    max_dur = veh.max_duration_s
+    for order in itertools.permutations(range(nb)):
+        last = order[-1]
+        for pos in itertools.combinations_with_replacement(range(n + 1), nb - 1):
+            fixed = list(zip(pos, order[:-1], strict=True))
+            tm = build_timing(problem, vehicle, seq, placements=fixed)
+            if not tm.feasible:
+                continue
+            lo, hi, length = veh.breaks[last]
+            g = np.arange(tm.num_gaps)
+            tau_b = tm.tau[g] + tm.service[g]
+            ab = hi - tau_b
+            rm = tm.pmax_b[g]
+            ok = rm <= ab
+            rm = np.maximum(rm, lo - tau_b)
+            amin = np.minimum(tm.pmin_a[g], ab)
+            a_s = tm.smin_a[g + 1] - length
+            ok &= rm <= a_s
+            rm = np.maximum(rm, tm.smax_b[g + 1] - length)
+            amin = np.minimum(amin, a_s)
+            dur = tm.tau[-1] + length + np.maximum(0, rm - amin)
+            if max_dur is not None:
+                ok &= dur <= max_dur
+            if not ok.any():
+                continue
+            k = int(np.argmin(np.where(ok, dur, _POS)))
+            if best is not None and int(dur[k]) >= best[0]:
+                continue
+            # gap k lies after item k: the new break follows the fixed breaks among items 1..k
+            at = int(tm.task_position()[k])
+            before = int((tm.task[1 : k + 1] == -2).sum())
+            layout = [*fixed[:before], (at, last), *fixed[before:]]
+            best = (int(dur[k]), layout)
+    if best is None:
+        base.feasible = False
+        return base
+    return build_timing(problem, vehicle, seq, placements=best[1])
 
 
 def route_timing(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) -> Timing:
@@ -460,6 +533,7 @@ __all__ = [
     "insert_pair_same_gap",
     "load_ok_range",
     "place_break",
+    "place_breaks",
     "route_timing",
     "visits",
 ]
