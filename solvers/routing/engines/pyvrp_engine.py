@@ -21,6 +21,7 @@ vehicle may not take are long, not PyVRP's ``MAX_VALUE``: see :func:`_missing_ar
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -325,7 +326,10 @@ def _search_child(run: SearchRun, conn: Connection, parent: int) -> None:
         conn.send(("done", feasible, cost, run.decode(sol), iterations))
     except BaseException as exc:  # handed to the parent, which raises it
         with contextlib.suppress(BaseException):
-            conn.send(("error", exc))
+            try:
+                conn.send(("error", exc))
+            except BaseException:  # cannot be pickled (nothing was sent): by its text
+                conn.send(("error", RuntimeError(f"PyVRP search: {type(exc).__name__}: {exc}")))
     finally:
         os._exit(0)
 
@@ -356,20 +360,59 @@ def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcom
     try:
         for run in runs:
             reader, writer = mp.Pipe(duplex=False)
-            pid = os.fork()
-            if pid == 0:  # the child
-                reader.close()
-                _search_child(run, writer, parent)
+            pid = _fork_quietly()
+            if pid == 0:  # the child: never returns into the caller's code
+                try:
+                    reader.close()
+                    _search_child(run, writer, parent)
+                finally:
+                    os._exit(1)
+            children.append((pid, reader))  # first: killed and reaped whatever comes next
             writer.close()
-            children.append((pid, reader))
         return _gather(children, end)
     finally:
-        for pid, reader in children:
+        for pid, _ in children:  # all killed first: a search ended by itself is gone already
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)  # gone already when it ended by itself
+                os.kill(pid, signal.SIGKILL)
+        for pid, reader in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
             reader.close()
+
+
+def _fork_quietly() -> int:
+    """``os.fork()``, the child cut off from this process's signal handlers and garbage.
+
+    A forked child inherits the Python signal handlers of the process it was forked from
+    (the service's: SIGTERM raising SystemExit, SIGHUP / SIGQUIT ending the service's job
+    processes and removing its temp folder), which its main thread would run: a search
+    process sent SIGTERM handed SystemExit to the solve that forked it. In the child each
+    signal with a Python handler gets its default action (SIGINT is ignored: the parent,
+    interrupted itself, kills it), with those signals blocked until then. And the objects
+    it inherits are frozen out of the garbage collector: a collection in the child ran the
+    finalizers of the parent's garbage (a pooled database connection given back, a file
+    flushed) on resources it shares with the parent.
+    """
+    handled = set()
+    for sig in signal.valid_signals():
+        with contextlib.suppress(OSError, ValueError):
+            if callable(signal.getsignal(sig)):
+                handled.add(sig)
+    block = hasattr(signal, "pthread_sigmask") and bool(handled)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, handled) if block else set()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                gc.freeze()
+                for sig in handled:
+                    signal.signal(sig, signal.SIG_IGN if sig == signal.SIGINT else signal.SIG_DFL)
+            except BaseException:
+                os._exit(1)
+        return pid
+    finally:
+        if block:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _gather(children: list[tuple[int, Connection]], end: float) -> list[SearchOutcome]:

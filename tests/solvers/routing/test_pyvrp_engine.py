@@ -829,3 +829,242 @@ def test_an_error_in_a_search_process_is_raised_here(
     monkeypatch.setattr(pyvrp_engine, "_solve", broken)
     with pytest.raises(ValueError, match="broken search"):
         solve_routes(c101_25, RoutingParams(engine="pyvrp", time_limit_s=1.0))
+
+
+def _children() -> set[int]:
+    """The pids of this process's children (zombies included), from /proc."""
+    me, out = os.getpid(), set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with (
+                contextlib.suppress(OSError, IndexError, ValueError),
+                open(f"/proc/{name}/stat", encoding="ascii") as fh,
+            ):
+                if int(fh.read().rsplit(")", 1)[1].split()[1]) == me:
+                    out.add(int(name))
+    return out
+
+
+def _search_noting_its_pid(
+    monkeypatch: pytest.MonkeyPatch, pid_file: Path, stuck_s: float = 30.0
+) -> None:
+    """Make each PyVRP search report a feasible solution after 5 iterations, note its pid in
+    ``pid_file`` and then spend ``stuck_s`` in one iteration."""
+    real = pyvrp_engine._solve
+
+    def stuck(
+        data: pyvrp.ProblemData,
+        stop: object,
+        seed: int,
+        init: pyvrp.Solution | None,
+        max_penalty: float | None,
+        report: pyvrp_engine.Reporter | None = None,
+    ) -> pyvrp.Result:
+        from pyvrp.stop import MaxIterations
+
+        res = real(data, MaxIterations(5), seed, init, max_penalty)
+        if report is not None:
+            report(res.best, 5)
+        pid_file.write_text(str(os.getpid()))
+        time.sleep(stuck_s)
+        return res
+
+    monkeypatch.setattr(pyvrp_engine, "_solve", stuck)
+
+
+def _when_written(path: Path, then: Any) -> Any:
+    """A started thread that calls ``then(int(path's text))`` once ``path`` has a pid."""
+    import threading
+
+    def watch() -> None:
+        limit = time.monotonic() + 30
+        while time.monotonic() < limit:
+            with contextlib.suppress(OSError, ValueError):
+                then(int(path.read_text()))
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_search_process_runs_none_of_the_parents_signal_handlers(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A search process inherited the service's signal handlers: sent SIGTERM, it ran the
+    handler (the service's raises SystemExit), and the solve that forked it raised SystemExit.
+    Now it dies by the signal and its best so far is kept."""
+    import signal
+
+    ran_in = tmp_path / "handler"
+
+    def handler(signum: int, frame: object) -> None:
+        ran_in.write_text(str(os.getpid()))
+        raise SystemExit(0)
+
+    pid_file = tmp_path / "pid"
+    _search_noting_its_pid(monkeypatch, pid_file)
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    end = time.perf_counter() + 30
+    run = pyvrp_engine.SearchRun(data, decode, end, None, 1, None)
+    before = _children()
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        _when_written(pid_file, lambda pid: os.kill(pid, signal.SIGTERM))
+        t = time.perf_counter()
+        [outcome] = pyvrp_engine.collect_searches([run], end)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not ran_in.exists()
+    assert time.perf_counter() - t < 20
+    assert outcome.feasible and outcome.killed and outcome.iterations == 5
+    assert _children() == before
+
+
+def test_a_collection_in_a_search_process_finalizes_none_of_the_parents_objects(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The parent's garbage (a cycle whose finalizer gives back a pooled connection, say) was
+    finalized by a garbage collection in the search process, on resources it shares."""
+    import gc
+
+    finalized = tmp_path / "finalized"
+
+    class Pooled:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            with open(finalized, "a", encoding="ascii") as fh:
+                fh.write(f"{os.getpid()}\n")
+
+    real = pyvrp_engine._solve
+
+    def collecting(*args: Any, **kwargs: Any) -> pyvrp.Result:
+        gc.collect()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pyvrp_engine, "_solve", collecting)
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    far = time.perf_counter() + 300
+    run = pyvrp_engine.SearchRun(data, decode, far, 5, 1, None)
+    gc.collect()
+    gc.disable()
+    try:
+        Pooled()  # garbage (a cycle) not yet collected here
+        [outcome] = pyvrp_engine.collect_searches([run], far)
+    finally:
+        gc.enable()
+    gc.collect()
+    assert outcome.feasible and not outcome.killed
+    assert finalized.read_text().split() == [str(os.getpid())]
+
+
+class _Unpicklable(Exception):
+    """An error that cannot be sent between processes (it holds a lambda)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.hook = lambda: None
+
+
+def test_an_error_that_cannot_be_pickled_is_still_raised_here(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search error that could not be pickled was lost: the search counted as one that
+    found nothing. It is raised by its type and text."""
+
+    def broken(*args: object, **kwargs: object) -> pyvrp.Result:
+        raise _Unpicklable("no pickle for me")
+
+    monkeypatch.setattr(pyvrp_engine, "_solve", broken)
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    end = time.perf_counter() + 30
+    run = pyvrp_engine.SearchRun(data, decode, end, None, 1, None)
+    with pytest.raises(RuntimeError, match="_Unpicklable: no pickle for me"):
+        pyvrp_engine.collect_searches([run], end)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_no_search_process_outlives_its_solve(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Ended by itself, killed at its end, or its parent interrupted (Ctrl-C) while it
+    gathers: no search process is left running or unreaped."""
+    import signal
+
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    before = _children()
+    far = time.perf_counter() + 300
+    runs = [pyvrp_engine.SearchRun(data, decode, far, 5, s, None) for s in (1, 2)]
+    assert all(not o.killed for o in pyvrp_engine.collect_searches(runs, far))
+    assert _children() == before
+    pid_file = tmp_path / "pid"
+    _search_noting_its_pid(monkeypatch, pid_file)
+    end = time.perf_counter() + 1.0
+    runs = [pyvrp_engine.SearchRun(data, decode, end, None, s, None) for s in (1, 2)]
+    assert all(o.killed for o in pyvrp_engine.collect_searches(runs, end))
+    assert _children() == before
+    pid_file.unlink()
+    end = time.perf_counter() + 30
+    _when_written(pid_file, lambda pid: os.kill(os.getpid(), signal.SIGINT))
+    t = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        pyvrp_engine.collect_searches(runs, end)
+    assert time.perf_counter() - t < 20
+    assert _children() == before
+
+
+def test_a_search_forked_while_another_thread_holds_the_log_lock_answers(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forked from a process whose other thread holds a log handler's lock (the service's
+    threads log), the search process logs and answers: its locks are not held by a thread
+    it does not have."""
+    import io
+    import logging
+    import threading
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    log = logging.getLogger("tests.pyvrp_fork")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    real = pyvrp_engine._solve
+
+    def logging_solve(*args: Any, **kwargs: Any) -> pyvrp.Result:
+        log.info("search starts in %s", os.getpid())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pyvrp_engine, "_solve", logging_solve)
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    far = time.perf_counter() + 300
+    feasible, cost, sol, iterations = pyvrp_engine._run(data, far, 20, 5, None)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with handler.lock:  # type: ignore[union-attr]
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    held.wait(10)
+    try:
+        end = time.perf_counter() + 20
+        run = pyvrp_engine.SearchRun(data, decode, end, 20, 5, None)
+        [outcome] = pyvrp_engine.collect_searches([run], end)
+    finally:
+        release.set()
+        holder.join()
+        log.removeHandler(handler)
+    assert not outcome.killed
+    assert (outcome.feasible, outcome.cost, outcome.iterations) == (feasible, cost, iterations)
+    assert outcome.routes == decode(sol)
