@@ -364,6 +364,7 @@ def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcom
             if pid == 0:  # the child: never returns into the caller's code
                 try:
                     reader.close()
+                    _close_inherited_fds(keep=writer.fileno())
                     _search_child(run, writer, parent)
                 finally:
                     os._exit(1)
@@ -378,6 +379,21 @@ def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcom
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
             reader.close()
+
+
+def _close_inherited_fds(keep: int) -> None:
+    """In a search process: close every file descriptor but the standard streams and ``keep``.
+
+    It inherited all of its parent's: a service's listening socket, closed by the service at
+    its shutdown, stayed open in a search running on and took connections that nobody
+    accepted (they hung until the search ended); and another search's pipe, forked by a
+    concurrent solve, stayed open, so that a search dying without an outcome was only noticed
+    at the deadline. Closing a descriptor in the child does nothing to the parent's (no
+    socket is shut down, no file lock of the parent's released).
+    """
+    top = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65_536
+    os.closerange(3, keep)
+    os.closerange(keep + 1, max(keep + 1, top))
 
 
 def _fork_quietly() -> int:
@@ -405,6 +421,7 @@ def _fork_quietly() -> int:
         if pid == 0:
             try:
                 gc.freeze()
+                signal.set_wakeup_fd(-1)  # an event loop's (closed: see _close_inherited_fds)
                 for sig in handled:
                     signal.signal(sig, signal.SIG_IGN if sig == signal.SIGINT else signal.SIG_DFL)
             except BaseException:

@@ -1068,3 +1068,37 @@ def test_a_search_forked_while_another_thread_holds_the_log_lock_answers(
     assert not outcome.killed
     assert (outcome.feasible, outcome.cost, outcome.iterations) == (feasible, cost, iterations)
     assert outcome.routes == decode(sol)
+
+
+def test_a_socket_closed_here_takes_no_connection_while_a_search_runs(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The search process inherited every descriptor: the service's listening socket, closed
+    at its shutdown, still took connections that nobody accepted while a search ran on."""
+    import signal
+    import socket
+
+    pid_file = tmp_path / "pid"
+    _search_noting_its_pid(monkeypatch, pid_file, stuck_s=10.0)
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    address = listener.getsockname()
+    connected: list[bool] = []
+
+    def close_and_connect(pid: int) -> None:
+        listener.close()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
+            client.settimeout(5)
+            connected.append(client.connect_ex(address) == 0)
+        os.kill(pid, signal.SIGKILL)  # the search need not run on
+
+    end = time.perf_counter() + 30
+    run = pyvrp_engine.SearchRun(data, decode, end, None, 1, None)
+    watcher = _when_written(pid_file, close_and_connect)
+    [outcome] = pyvrp_engine.collect_searches([run], end)
+    watcher.join(10)
+    assert connected == [False]
+    assert outcome.feasible and outcome.killed
