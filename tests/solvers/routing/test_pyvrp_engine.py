@@ -1102,3 +1102,35 @@ def test_a_socket_closed_here_takes_no_connection_while_a_search_runs(
     watcher.join(10)
     assert connected == [False]
     assert outcome.feasible and outcome.killed
+
+
+def test_a_search_forked_while_another_thread_imports_answers(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Forked while another thread is inside an import (holding that module's import lock,
+    which no thread of the search process would ever release), the search answers: it
+    imports nothing."""
+    import sys
+    import threading
+
+    (tmp_path / "slow_import_h6.py").write_text(
+        "import time\nSTARTED = True\ntime.sleep(2.0)\n", encoding="ascii"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    far = time.perf_counter() + 300
+    importer = threading.Thread(target=lambda: __import__("slow_import_h6"), daemon=True)
+    importer.start()
+    limit = time.monotonic() + 10
+    while "slow_import_h6" not in sys.modules and time.monotonic() < limit:
+        time.sleep(0.01)
+    end = time.perf_counter() + 20
+    run = pyvrp_engine.SearchRun(data, decode, end, 20, 5, None)
+    [outcome] = pyvrp_engine.collect_searches([run], end)
+    importer.join(10)
+    sys.modules.pop("slow_import_h6", None)
+    feasible, cost, sol, iterations = pyvrp_engine._run(data, far, 20, 5, None)
+    assert not outcome.killed
+    assert (outcome.feasible, outcome.cost, outcome.iterations) == (feasible, cost, iterations)
+    assert outcome.routes == decode(sol)
