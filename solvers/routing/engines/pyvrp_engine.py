@@ -360,16 +360,17 @@ def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcom
     try:
         for run in runs:
             reader, writer = mp.Pipe(duplex=False)
-            pid = _fork_quietly()
-            if pid == 0:  # the child: never returns into the caller's code
-                try:
-                    reader.close()
-                    _close_inherited_fds(keep=writer.fileno())
-                    _search_child(run, writer, parent)
-                finally:
-                    os._exit(1)
-            children.append((pid, reader))  # first: killed and reaped whatever comes next
-            writer.close()
+            try:
+                pid = _fork_quietly(lambda pid: children.append((pid, reader)))  # noqa: B023
+                if pid == 0:  # the child: never returns into the caller's code
+                    try:
+                        reader.close()
+                        _close_inherited_fds(keep=writer.fileno())
+                        _search_child(run, writer, parent)
+                    finally:
+                        os._exit(1)
+            finally:
+                writer.close()
         return _gather(children, end)
     finally:
         for pid, _ in children:  # all killed first: a search ended by itself is gone already
@@ -396,8 +397,10 @@ def _close_inherited_fds(keep: int) -> None:
     os.closerange(keep + 1, max(keep + 1, top))
 
 
-def _fork_quietly() -> int:
-    """``os.fork()``, the child cut off from this process's signal handlers and garbage.
+def _fork_quietly(forked: Callable[[int], None]) -> int:
+    """``os.fork()``, the child cut off from this process's signal handlers and garbage;
+    ``forked`` is called here with the child's pid before any signal handler can run (an
+    interrupt right after the fork lost the pid: the search ran on, never reaped).
 
     A forked child inherits the Python signal handlers of the process it was forked from
     (the service's: SIGTERM raising SystemExit, SIGHUP / SIGQUIT ending the service's job
@@ -426,6 +429,8 @@ def _fork_quietly() -> int:
                     signal.signal(sig, signal.SIG_IGN if sig == signal.SIGINT else signal.SIG_DFL)
             except BaseException:
                 os._exit(1)
+        else:
+            forked(pid)
         return pid
     finally:
         if block:

@@ -1134,3 +1134,37 @@ def test_a_search_forked_while_another_thread_imports_answers(
     assert not outcome.killed
     assert (outcome.feasible, outcome.cost, outcome.iterations) == (feasible, cost, iterations)
     assert outcome.routes == decode(sol)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_an_interrupt_right_after_the_fork_leaves_no_search_behind(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Ctrl-C arriving as the search was forked raised before its pid was noted: the search
+    ran on to its end, and stayed unreaped."""
+    import signal
+
+    real_fork = os.fork
+
+    def fork_then_interrupt() -> int:
+        pid = real_fork()
+        if pid != 0:
+            os.kill(os.getpid(), signal.SIGINT)
+        return pid
+
+    pid_file = tmp_path / "pid"
+    _search_noting_its_pid(monkeypatch, pid_file, stuck_s=30.0)
+    monkeypatch.setattr(os, "fork", fork_then_interrupt)
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    before = _children()
+    end = time.perf_counter() + 60
+    run = pyvrp_engine.SearchRun(data, decode, end, None, 1, None)
+    with pytest.raises(KeyboardInterrupt):
+        pyvrp_engine.collect_searches([run], end)
+    monkeypatch.undo()
+    left = _children() - before
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert not left
