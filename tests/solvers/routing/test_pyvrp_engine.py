@@ -1168,3 +1168,46 @@ def test_an_interrupt_right_after_the_fork_leaves_no_search_behind(
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     assert not left
+
+
+def test_large_reports_do_not_hold_up_the_deadline(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New best solutions of a 10,000-order day, many times the pipe's buffer each, sent up
+    to the deadline: the answer still comes at the deadline, with the last one sent."""
+    real = pyvrp_engine._solve
+
+    def flooding(
+        data: pyvrp.ProblemData,
+        stop: object,
+        seed: int,
+        init: pyvrp.Solution | None,
+        max_penalty: float | None,
+        report: pyvrp_engine.Reporter | None = None,
+    ) -> pyvrp.Result:
+        from pyvrp.stop import MaxIterations
+
+        res = real(data, MaxIterations(5), seed, init, max_penalty)
+        assert report is not None
+        for k in range(10**6):
+            report(res.best, k)  # each one a new best (see decode below)
+        return res
+
+    sent = [0]
+
+    def big_decode(sol: pyvrp.Solution) -> dict[int, list[int]]:
+        sent[0] += 1
+        return {v: list(range(sent[0], sent[0] + 40)) for v in range(250)}  # 10,000 stops
+
+    cheaper = iter(range(10**9, 0, -1))
+    monkeypatch.setattr(pyvrp_engine, "_solve", flooding)
+    monkeypatch.setattr(pyvrp.CostEvaluator, "cost", lambda self, sol: next(cheaper))
+    problem = build_problem(c101_25)
+    data, _, _ = build_data(problem)
+    end = time.perf_counter() + 1.5
+    run = pyvrp_engine.SearchRun(data, big_decode, end, None, 1, None)
+    [outcome] = pyvrp_engine.collect_searches([run], end)
+    late = time.perf_counter() - end
+    assert late < 0.3, late
+    assert outcome.killed and outcome.iterations > 10
+    assert outcome.routes[0] == list(range(outcome.routes[0][0], outcome.routes[0][0] + 40))
