@@ -257,6 +257,29 @@ def visits(problem: RoutingProblem, tasks: I64, column: bool = False) -> Visit:
     return arrays
 
 
+def _break_in_each_gap(
+    tm: Timing, brk: tuple[int, int, int], max_dur: int | None
+) -> tuple[Mask, I64]:
+    """Per gap of ``tm``: whether one more break ``(lo, hi, length)`` fits there, and the
+    route's duration with it (closed form)."""
+    lo, hi, length = brk
+    g = np.arange(tm.num_gaps)
+    tau_b = tm.tau[g] + tm.service[g]
+    ab = hi - tau_b
+    rm = tm.pmax_b[g]
+    ok = rm <= ab
+    rm = np.maximum(rm, lo - tau_b)
+    amin = np.minimum(tm.pmin_a[g], ab)
+    a_s = tm.smin_a[g + 1] - length
+    ok &= rm <= a_s
+    rm = np.maximum(rm, tm.smax_b[g + 1] - length)
+    amin = np.minimum(amin, a_s)
+    dur = tm.tau[-1] + length + np.maximum(0, rm - amin)
+    if max_dur is not None:
+        ok &= dur <= max_dur
+    return ok, dur
+
+
 def place_break(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) -> Timing:
     """Timing of ``seq`` with the vehicle's single break where the route is shortest.
 
@@ -266,23 +289,8 @@ def place_break(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) -> 
     base = build_timing(problem, vehicle, seq)
     if not base.feasible:
         return base
-    lo, hi, length = problem.vehicles[vehicle].breaks[0]
-    g = np.arange(base.num_gaps)
-    tau_b = base.tau[g] + base.service[g]
-    bb = lo - tau_b
-    ab = hi - tau_b
-    rm = base.pmax_b[g]
-    ok = rm <= ab
-    rm = np.maximum(rm, bb)
-    amin = np.minimum(base.pmin_a[g], ab)
-    a_s = base.smin_a[g + 1] - length
-    ok &= rm <= a_s
-    rm = np.maximum(rm, base.smax_b[g + 1] - length)
-    amin = np.minimum(amin, a_s)
-    dur = base.tau[-1] + length + np.maximum(0, rm - amin)
-    max_dur = problem.vehicles[vehicle].max_duration_s
-    if max_dur is not None:
-        ok &= dur <= max_dur
+    veh = problem.vehicles[vehicle]
+    ok, dur = _break_in_each_gap(base, veh.breaks[0], veh.max_duration_s)
     if not ok.any():
         base.feasible = False
         return base
@@ -322,21 +330,7 @@ def place_breaks(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) ->
             tm = build_timing(problem, vehicle, seq, placements=fixed)
             if not tm.feasible:
                 continue
-            lo, hi, length = veh.breaks[last]
-            g = np.arange(tm.num_gaps)
-            tau_b = tm.tau[g] + tm.service[g]
-            ab = hi - tau_b
-            rm = tm.pmax_b[g]
-            ok = rm <= ab
-            rm = np.maximum(rm, lo - tau_b)
-            amin = np.minimum(tm.pmin_a[g], ab)
-            a_s = tm.smin_a[g + 1] - length
-            ok &= rm <= a_s
-            rm = np.maximum(rm, tm.smax_b[g + 1] - length)
-            amin = np.minimum(amin, a_s)
-            dur = tm.tau[-1] + length + np.maximum(0, rm - amin)
-            if max_dur is not None:
-                ok &= dur <= max_dur
+            ok, dur = _break_in_each_gap(tm, veh.breaks[last], max_dur)
             if not ok.any():
                 continue
             k = int(np.argmin(np.where(ok, dur, _POS)))
