@@ -36,6 +36,7 @@ from simulation.result import (
 )
 from simulation.stats import (
     CONSTANT_EXPLAINED,
+    CONSTANT_NOTE,
     NO_INTERVAL,
     FamilyTest,
     Interval,
@@ -45,6 +46,7 @@ from simulation.stats import (
     holm_family,
     interval_text,
     paired_diff,
+    zero_difference,
 )
 from simulation.twin import DispatchSimulator
 from simulation.world import World
@@ -378,9 +380,8 @@ class Comparison:
                     if d.n == 0
                     else f"{fmt_num(d.mean, '+.4g')} {NO_INTERVAL}"
                     if d.method == "none"
-                    else f"{fmt_num(d.mean, '+.4g')} [{fmt_num(d.low, '+.4g')}, "
-                    f"{fmt_num(d.high, '+.4g')}]"
-                    f"{self._flat(name, m)}{fewer_note(d.n, reps)}{self._mark(name, m)}"
+                    else _diff_text(d)
+                    + f"{self._flat(name, m)}{fewer_note(d.n, reps)}{self._mark(name, m)}"
                 )
             cells.append(fmt_num(self.risk_adjusted_cost[name], ".4g"))
             lines.append("| " + " | ".join(cells) + " |")
@@ -412,6 +413,15 @@ class Comparison:
     def _family_size(self, metric: str) -> int:
         """How many comparisons the KPI's Holm family has."""
         return next((t[metric].family_size for t in self.tests.values() if metric in t), 0)
+
+
+def _diff_text(d: Interval) -> str:
+    """``+d [+low, +high]``; a difference the same in every replication is ``(constant)``, and
+    one of 0 every time plainly none: ``0 [0, 0] (constant)``, not ``+0 [+0, +0]``."""
+    if d.degenerate and zero_difference(d.mean):
+        return f"0 [0, 0]{CONSTANT_NOTE}"
+    flat = CONSTANT_NOTE if d.degenerate else ""
+    return f"{fmt_num(d.mean, '+.4g')} [{fmt_num(d.low, '+.4g')}, {fmt_num(d.high, '+.4g')}]{flat}"
 
 
 def _estimate(k: Kpis, metric: str) -> Estimate | None:

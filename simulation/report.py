@@ -20,6 +20,7 @@ from simulation.stats import (
     fewer_note,
     fmt_num,
     method_note,
+    zero_difference,
 )
 from simulation.sweep import TABLE_METRICS, SweepResult
 
@@ -86,10 +87,13 @@ def _diff_cell(row: dict[str, Any], replications: int) -> str:
     if lo is None or hi is None:  # one pair: no interval, no test
         return f"{_fmt(d, signed=True)} {NO_INTERVAL}"
     n = fewer_note(row.get("diff_n", replications), replications)
-    flat = degenerate_mark(bool(row.get("degenerate")), row.get("p_value"))
-    return (
-        f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]{flat}{n}{mark}"
-    )
+    constant = bool(row.get("degenerate"))  # every pair the same difference: zero width
+    if constant and zero_difference(d):  # plainly no difference: 0, not +0 [+0, +0]
+        shown = f"{_fmt(0.0)} [{_fmt(0.0)}, {_fmt(0.0)}]"
+    else:
+        shown = f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]"
+    flat = (CONSTANT_NOTE if constant else "") + degenerate_mark(constant, row.get("p_value"))
+    return f"{shown}{flat}{n}{mark}"
 
 
 #: How the marks are decided, for the tables' preambles (one sentence each).
@@ -213,6 +217,19 @@ UNITS: dict[str, str] = {
 }
 
 
+#: The plots' note under a figure with a constant KPI or difference (drawn without error bar).
+CONSTANT_PLOTTED = (
+    "constant: every replication gave the same value, a zero-width interval: no error bar is "
+    "drawn (the replications agree; the value is not known exactly)"
+)
+
+
+def _no_ci(single: bool, flat: bool) -> str:
+    """Why a plot shows no interval: one replication (``no CI: n=1``), ``constant``, or both."""
+    why = [NO_INTERVAL[1:-1]] if single or not flat else []
+    return "; ".join([*why, "constant"] if flat else why)
+
+
 def plots(result: SweepResult) -> dict[str, bytes]:
     """PNG images: KPI bars with CIs per variant and policy, and Δ-vs-base forest plots."""
     import matplotlib.pyplot as plt
@@ -238,14 +255,16 @@ def figures(result: SweepResult) -> dict[str, Any]:
     fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 4.0), squeeze=False)
     n_pol = len(result.policies)
     width = 0.8 / max(1, n_pol)
+    any_constant = False
     for ax, metric in zip(axes[0], shown, strict=True):
-        any_ci = False
+        any_ci = any_flat = any_single = False
         for j, policy in enumerate(result.policies):
             xs: list[float] = []
             ys: list[float] = []
             # the bars with an interval: x, mean, below, above (one replication has none,
             # and gets no error bar: a zero-length one drew its caps at the mean, a fake CI)
             ci_bars: list[tuple[float, float, float, float]] = []
+            flat: list[tuple[float, float]] = []  # constant bars: x, mean
             for i, variant in enumerate(result.variants):
                 r = rows[(variant, policy, metric)]
                 xs.append(i + (j - (n_pol - 1) / 2) * width)
@@ -255,6 +274,10 @@ def figures(result: SweepResult) -> dict[str, Any]:
                     continue
                 ys.append(r["mean"])
                 if r["ci_low"] is None or r["ci_high"] is None:  # one replication: no CI
+                    any_single = True
+                    continue
+                if r.get("constant"):  # zero width: a zero-length bar would read as exact
+                    flat.append((xs[-1], r["mean"]))
                     continue
                 below = max(0.0, r["mean"] - r["ci_low"])
                 ci_bars.append((xs[-1], r["mean"], below, max(0.0, r["ci_high"] - r["mean"])))
@@ -263,15 +286,23 @@ def figures(result: SweepResult) -> dict[str, Any]:
                 any_ci = True
                 cx, cy, lo, hi = zip(*ci_bars, strict=True)
                 ax.errorbar(cx, cy, yerr=[lo, hi], fmt="none", ecolor="black", capsize=3)
+            for x, y in flat:
+                any_flat = True
+                ax.text(x, y, "constant", ha="center", va="bottom", fontsize=7, rotation=90)
+        any_constant = any_constant or any_flat
         ax.set_xticks(range(len(result.variants)))
         ax.set_xticklabels(result.variants, rotation=30, ha="right")
-        what = "mean, 95% CI" if any_ci else f"mean ({NO_INTERVAL[1:-1]})"
+        what = "mean, 95% CI" if any_ci else f"mean ({_no_ci(any_single, any_flat)})"
         ax.set_title(f"{LABELS.get(metric, metric)}: {what}")
         ax.set_xlabel(f"variant ({result.base} = baseline)")
         ax.set_ylabel(UNITS.get(metric, LABELS.get(metric, metric)))
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(title="policy", fontsize=8)
-    fig.tight_layout()
+    if any_constant:
+        fig.text(0.5, 0.01, CONSTANT_PLOTTED, ha="center", va="bottom", fontsize=8)
+        fig.tight_layout(rect=(0.0, 0.06, 1.0, 1.0))
+    else:
+        fig.tight_layout()
     out["kpis.png"] = fig
 
     others = [v for v in result.variants if v != result.base]
@@ -279,9 +310,10 @@ def figures(result: SweepResult) -> dict[str, Any]:
         fig, axes = plt.subplots(
             1, 2, figsize=(11, 0.6 + 0.45 * len(others) * n_pol + 1.6), squeeze=False
         )
+        any_constant = False
         for ax, metric in zip(axes[0], ("cost_cents", "on_time_rate"), strict=True):
             labels, y = [], 0
-            any_diff_ci = False
+            any_diff_ci = any_flat = any_single = False
             for variant in others:
                 for policy in result.policies:
                     r = rows[(variant, policy, metric)]
@@ -293,20 +325,31 @@ def figures(result: SweepResult) -> dict[str, Any]:
                     sig = _significant(r)
                     colors = {"better": "tab:green", "worse": "tab:red", "changed": "tab:blue"}
                     color = colors[_direction(metric, r["diff"])] if sig else "tab:gray"
-                    xerr = (  # one pair: a point without an interval
+                    # one pair: a point without an interval; every pair the same difference
+                    # (degenerate): none either, a zero-length bar would read as exact
+                    single = r["diff_low"] is None or r["diff_high"] is None
+                    constant = not single and bool(r.get("degenerate"))
+                    xerr = (
                         None
-                        if r["diff_low"] is None or r["diff_high"] is None
+                        if single or constant
                         else [[r["diff"] - r["diff_low"]], [r["diff_high"] - r["diff"]]]
                     )
                     any_diff_ci = any_diff_ci or xerr is not None
+                    any_single, any_flat = any_single or single, any_flat or constant
                     ax.errorbar(
                         r["diff"], y - 1, xerr=xerr, fmt="o", color=color, capsize=3,
                     )  # fmt: skip
+                    if constant:
+                        ax.annotate(
+                            "constant", (r["diff"], y - 1), xytext=(5, 3),
+                            textcoords="offset points", fontsize=7,
+                        )  # fmt: skip
+            any_constant = any_constant or any_flat
             ax.axvline(0.0, color="black", lw=0.8)
             ax.set_yticks(range(len(labels)))
             ax.set_yticklabels(labels)
             ax.set_ylim(len(labels) - 0.5, -0.5)  # first variant on top
-            ci = "95% CI" if any_diff_ci else NO_INTERVAL[1:-1]
+            ci = "95% CI" if any_diff_ci else _no_ci(any_single, any_flat)
             ax.set_title(f"Δ {LABELS.get(metric, metric)} vs {result.base} ({ci}; colours: Holm)")
             ax.set_xlabel(f"Δ {UNITS.get(metric, metric)}")
             ax.grid(axis="x", alpha=0.3)
@@ -319,8 +362,17 @@ def figures(result: SweepResult) -> dict[str, Any]:
                 ("tab:gray", "not significant"),
             )
         ]
-        fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
-        fig.tight_layout(rect=(0.0, 0.08, 1.0, 1.0))
+        if any_constant:  # the note under the legend (a quarter inch)
+            note = 0.25 / fig.get_figheight()
+            fig.legend(
+                handles=handles, loc="lower center", ncol=2, fontsize=8,
+                bbox_to_anchor=(0.5, note),
+            )  # fmt: skip
+            fig.text(0.5, 0.01 * note, CONSTANT_PLOTTED, ha="center", va="bottom", fontsize=8)
+            fig.tight_layout(rect=(0.0, 0.08 + note, 1.0, 1.0))
+        else:
+            fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
+            fig.tight_layout(rect=(0.0, 0.08, 1.0, 1.0))
         out["differences.png"] = fig
     return out
 

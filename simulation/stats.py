@@ -431,12 +431,29 @@ NO_INTERVAL = "[no CI: n=1]"
 #: every replication (``constant``): the replications agree, the value is not known exactly.
 CONSTANT_NOTE = " (constant)"
 
-#: The tables' explanation of :data:`CONSTANT_NOTE`, one sentence.
-CONSTANT_EXPLAINED = (
-    "(constant): every replication gave this same value, so the interval has zero width; "
-    "that says the replications agree, not that the value is known exactly (no confidence "
-    "statement: another day may differ)."
-)
+
+def constant_explained(unit: str = "replication") -> str:
+    """The tables' explanation of :data:`CONSTANT_NOTE`, one sentence (``unit``: what agreed,
+    ``replication`` in the twin's tables, ``day`` in the RL evaluation's)."""
+    return (
+        f"(constant): every {unit} gave this same value, so the interval has zero width; "
+        f"that says the {unit}s agree, not that the value is known exactly (no confidence "
+        "statement: another day may differ)."
+    )
+
+
+#: The twin's tables' explanation of :data:`CONSTANT_NOTE`, one sentence.
+CONSTANT_EXPLAINED = constant_explained()
+
+
+def zero_difference(mean: float) -> bool:
+    """True for a mean difference that is 0 up to rounding.
+
+    A constant difference that is 0 has the sign test's p = 1 (:meth:`Interval.p_value_against`
+    with the same tolerance): plainly no difference, which the tables write unsigned,
+    ``0 [0, 0] (constant)``, not ``+0 [+0, +0]``.
+    """
+    return abs(mean) <= _REL_TOL
 
 
 def method_note(method: str | None) -> str:

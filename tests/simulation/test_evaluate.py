@@ -253,6 +253,8 @@ def test_compare_judges_a_constant_saving_by_the_sign_test(
     assert cmp.diffs["cheap"]["cost_cents"].degenerate
     assert cmp.recommended == ("cheap" if switch else "base")
     assert cmp.tests["cheap"]["cost_cents"].p_value == pytest.approx(2 * 0.5**n)
+    row = next(x for x in cmp.markdown(("cost_cents",)).splitlines() if x.startswith("| cheap"))
+    assert "| -10 [-10, -10] (constant) †" in row  # zero width: the days agree, said so
 
 
 def test_kpis_of_an_on_time_rate_of_one_every_day_have_the_exact_interval() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -315,7 +316,7 @@ def test_a_constant_difference_is_marked_only_when_the_sign_test_rejects(
     assert row["p_value"] == pytest.approx(2 * 0.5**n) and row["significant"] is marked
     table = markdown_table(sweep, metrics=("cost_cents",))
     cell = next(line for line in table.splitlines() if line.startswith("| dear |"))
-    assert "+10.0 [+10.0, +10.0] †" in cell and ("▼" in cell) is marked
+    assert "+10.0 [+10.0, +10.0] (constant) †" in cell and ("▼" in cell) is marked
 
 
 def test_an_on_time_rate_of_one_every_day_has_the_pooled_orders_exact_interval() -> None:
@@ -355,7 +356,7 @@ def test_a_difference_of_zero_every_time_is_degenerate_but_not_marked() -> None:
     assert row["degenerate"] and row["p_value"] == 1.0 and not row["significant"]
     table = markdown_table(sweep, metrics=("cost_cents",))
     line = next(x for x in table.splitlines() if x.startswith("| same |"))
-    assert line.endswith("| +0.000 [+0.000, +0.000] |")
+    assert line.endswith("| 0.000 [0.000, 0.000] (constant) |")
 
 
 def test_the_base_alone_has_no_holm_family_to_report() -> None:
@@ -407,6 +408,8 @@ def test_one_replication_draws_no_error_bar_in_the_plots(replications: int) -> N
     sweep = _sweep({"base": [100.0, 120.0][:replications], "cheap": [90.0, 99.0][:replications]})
     figs = figures(sweep)
     try:
+        # with 2 replications lateness and unserved (0 every time) are constant: no bar either
+        flat = {"lateness p95 (s)", "orders unserved"} if replications == 2 else set()
         for ax in figs["kpis.png"].axes:
             bars = [c for c in ax.containers if isinstance(c, BarContainer)]
             assert bars and all(c.errorbar is None for c in bars)
@@ -414,11 +417,15 @@ def test_one_replication_draws_no_error_bar_in_the_plots(replications: int) -> N
             if replications == 1:
                 assert not errorbars, ax.get_title()
                 assert ax.get_title().endswith(": mean (no CI: n=1)")
+            elif ax.get_title().split(":")[0] in flat:
+                assert not errorbars and ax.get_title().endswith(": mean (constant)")
             else:
                 assert errorbars and ax.get_title().endswith(": mean, 95% CI")
-        for ax in figs["differences.png"].axes:
-            assert ("(no CI: n=1;" in ax.get_title()) == (replications == 1)
-            assert ("(95% CI;" in ax.get_title()) == (replications == 2)
+        cost, on_time = figs["differences.png"].axes  # on-time: 0 - 0 every time, constant
+        assert ("(no CI: n=1;" in cost.get_title()) == (replications == 1)
+        assert ("(95% CI;" in cost.get_title()) == (replications == 2)
+        assert ("(no CI: n=1;" in on_time.get_title()) == (replications == 1)
+        assert ("(constant;" in on_time.get_title()) == (replications == 2)
     finally:
         for fig in figs.values():
             plt.close(fig)
@@ -453,6 +460,82 @@ def test_a_kpi_constant_over_the_replications_is_flagged_in_rows_csv_and_tables(
     assert flags[("flat", "cost_cents")] == "True" and flags[("base", "cost_cents")] == "False"
     page = html_report(sweep, {}, title="t")
     assert "90.0 [90.0, 90.0] (constant)" in page
+
+
+def _error_bar_xs(ax: Any) -> list[float]:
+    """The x of every vertical error bar drawn on ``ax`` (one segment per bar)."""
+    from matplotlib.container import ErrorbarContainer
+
+    return [
+        float(seg[0][0])
+        for c in ax.containers
+        if isinstance(c, ErrorbarContainer)
+        for col in c.lines[2]
+        for seg in col.get_segments()
+    ]
+
+
+def test_a_constant_kpi_gets_no_error_bar_in_the_kpis_plot_but_a_constant_note() -> None:
+    """90 cents in every replication drew a zero-length error bar with its caps on the mean,
+    which reads as an exact estimate: the bar now has no error bar, the word ``constant`` on it
+    and the figure a note saying what that means."""
+    import matplotlib.pyplot as plt
+
+    from simulation.report import CONSTANT_PLOTTED
+
+    sweep = _sweep({"base": [100.0, 110.0, 120.0], "flat": [90.0, 90.0, 90.0]})
+    figs = figures(sweep)
+    try:
+        fig = figs["kpis.png"]
+        cost = fig.axes[0]
+        assert _error_bar_xs(cost) == [0.0]  # the base's; none at x = 1 (flat)
+        (mark,) = (t for t in cost.texts if t.get_text() == "constant")
+        assert mark.get_position() == (1.0, 90.0)
+        assert cost.get_title() == "cost (cents): mean, 95% CI"  # the base has one
+        unserved = fig.axes[3]  # 0 in every replication of both variants
+        assert _error_bar_xs(unserved) == [] and len(unserved.texts) == 2
+        assert unserved.get_title() == "orders unserved: mean (constant)"
+        assert [t.get_text() for t in fig.texts] == [CONSTANT_PLOTTED]
+    finally:
+        for f in figs.values():
+            plt.close(f)
+    varied = _sweep({"base": [100.0, 110.0, 120.0], "v": [90.0, 95.0, 91.0]})
+    figs = figures(varied)
+    try:
+        assert _error_bar_xs(figs["kpis.png"].axes[0]) == [0.0, 1.0]
+        assert not figs["kpis.png"].axes[0].texts  # nothing constant: as before
+    finally:
+        for f in figs.values():
+            plt.close(f)
+
+
+def test_a_constant_difference_gets_no_error_bar_in_the_differences_plot() -> None:
+    """+10 cents (and 0) in every replication drew zero-length error bars in the forest plot:
+    now points without an interval, each marked ``constant``."""
+    import matplotlib.pyplot as plt
+    from matplotlib.container import ErrorbarContainer
+
+    from simulation.report import CONSTANT_PLOTTED
+
+    costs = {
+        "base": BASE6,
+        "same": list(BASE6),
+        "dear": [b + 10.0 for b in BASE6],
+        "v1": [b + s for b, s in zip(BASE6, SHIFTS["v1"], strict=True)],
+    }
+    figs = figures(_sweep(costs))
+    try:
+        fig = figs["differences.png"]
+        cost = fig.axes[0]
+        points = [c for c in cost.containers if isinstance(c, ErrorbarContainer)]
+        assert [c.has_xerr for c in points] == [False, False, True]  # same, dear, v1
+        marks = [t for t in cost.texts if t.get_text() == "constant"]
+        assert sorted(t.xy[0] for t in marks) == [0.0, 10.0]
+        assert "(95% CI;" in cost.get_title()
+        assert CONSTANT_PLOTTED in [t.get_text() for t in fig.texts]
+    finally:
+        for f in figs.values():
+            plt.close(f)
 
 
 def test_the_copies_a_variant_did_not_make_are_noted_in_the_report() -> None:

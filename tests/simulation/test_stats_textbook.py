@@ -254,8 +254,9 @@ def test_the_plan_comparison_table_says_over_how_many_days_an_interval_is() -> N
     row_b = next(line for line in table.splitlines() if line.startswith("| b "))
     cells = [c.strip() for c in row_b.strip("|").split("|")]
     assert cells[1].endswith("]") and cells[2].endswith("(n=4)")  # cost, on-time
-    # their differences (the same plans: 0 on every day, degenerate but plainly no difference)
-    assert cells[3].endswith("]") and cells[4].endswith("(n=4)")
+    # their differences (the same plans: 0 on every day, degenerate but plainly no difference;
+    # it read "+0 [+0, +0]", now unsigned and constant like the what-if table's)
+    assert cells[3] == "0 [0, 0] (constant)" and cells[4] == "0 [0, 0] (constant) (n=4)"
     assert cmp.tests["b"]["cost_cents"].degenerate
 
 
