@@ -56,6 +56,7 @@ from rl_agents.evaluate import (  # noqa: E402
     DayOutcome,
     PolicySummary,
     cap_counts,
+    diff_text,
     report_json,
     run_days,
     summarise,
@@ -70,7 +71,13 @@ from rl_agents.hindsight import (  # noqa: E402
 from rl_agents.scenario import parse_seeds, standard_scenario  # noqa: E402
 from scenarios.errors import InputError  # noqa: E402
 from simulation.executors import make_executor  # noqa: E402
-from simulation.stats import RatioInterval, fmt_num, paired_diff, ratio_ci  # noqa: E402
+from simulation.stats import (  # noqa: E402
+    CONSTANT_NOTE,
+    RatioInterval,
+    fmt_num,
+    paired_diff,
+    ratio_ci,
+)
 
 DEFAULT = (
     "greedy,insertion,insertion:12,slots,slots-drop,euro-greedy:5,euro-lazy:5,reopt:2,reopt:5,"
@@ -117,7 +124,8 @@ def _ratio_text(ci: RatioInterval, lower: bool) -> str:
     else:
         value, pair, spec = fmt_num(ci.ratio, ".3f"), (ci.low, ci.high), ".3f"
     if ci.bounded:
-        return f"{value} [95% CI {fmt_num(pair[0], spec)}, {fmt_num(pair[1], spec)}]"
+        flat = CONSTANT_NOTE if ci.degenerate else ""  # the same ratio on every day
+        return f"{value} [95% CI {fmt_num(pair[0], spec)}, {fmt_num(pair[1], spec)}]{flat}"
     return value + (" [unbounded]" if ci.n >= 2 else f" (n={ci.n})")
 
 
@@ -143,10 +151,8 @@ def targets(summaries: dict[str, PolicySummary], model: str, hind: str | None) -
         on_time = f"on-time {shown[0]} vs greedy {shown[1]}"
         d, d_ci, test = s.on_time_diff_vs_greedy, s.on_time_diff_ci, s.on_time_diff_test
         if d is not None and d_ci is not None:
-            on_time += (
-                f", paired difference {fmt_num(d, '+.3f')} "
-                f"[{fmt_num(d_ci[0], '+.3f')}, {fmt_num(d_ci[1], '+.3f')}]"
-            )
+            pair = diff_text(d, d_ci, "+.3f", s.on_time_diff_n, s.on_time_diff_constant)
+            on_time += f", paired difference {pair}"
             if test is not None and test["p_adjusted"] is not None:
                 on_time += f", Holm p {test['p_adjusted']:.2g}"
         if not on_time_not_worse(s):

@@ -36,16 +36,20 @@ from scenarios.saved import saved_context
 from simulation.executors import Executor, SerialExecutor
 from simulation.result import KPI_VERSION, MARKS, direction, kpi_bounds, kpi_interval
 from simulation.stats import (
+    CONSTANT_NOTE,
     NO_INTERVAL,
     Interval,
     RatioInterval,
+    constant_explained,
     degenerate_mark,
     fewer_note,
     fmt_num,
     holm_family,
     mean_ci,
+    method_note,
     paired_diff,
     ratio_ci,
+    zero_difference,
 )
 from simulation.streams import DRAWS_VERSION
 
@@ -117,6 +121,18 @@ class PolicySummary:
     cost_vs_hindsight_n: int = 0
     gap_closed_ci: tuple[float, float] | None = None
     gap_closed_n: int = 0
+    #: ``constant``: the interval has zero width because every day gave the same value (two
+    #: or more days: the days agree, no confidence statement; ``(constant)`` in the table) --
+    #: of the mean cost, the on-time rate (one at 0 or 1 every day has Clopper-Pearson's
+    #: instead), the two paired differences (greedy's to itself always) and the three ratios
+    #: (greedy's cost/greedy and gap closed, hindsight's cost/hindsight and gap closed always)
+    cost_constant: bool = False
+    on_time_constant: bool = False
+    diff_constant: bool = False
+    on_time_diff_constant: bool = False
+    cost_vs_greedy_constant: bool = False
+    cost_vs_hindsight_constant: bool = False
+    gap_closed_constant: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready dict (``costs`` keyed by seed as text)."""
@@ -409,12 +425,13 @@ def summarise(
         diff = diff_ci = None
         on_time_d: Interval | None = None
         diff_n = 0
+        d_flat = False
         none = RatioInterval(math.nan, math.nan, math.nan, 0)
         vs_greedy_ci = vs_hind_ci = gap_ci = none
         common = [s for s in seeds if base is not None and s in base]
         if base is not None and common:
             d = paired_diff(_costs(days, common), _costs(base, common))
-            diff, diff_ci, diff_n = d.mean, _pair(d), d.n
+            diff, diff_ci, diff_n, d_flat = d.mean, _pair(d), d.n, d.degenerate
             on_time_d = paired_diff(_on_time(days, common), _on_time(base, common))
             if policy != baseline:
                 cost_diffs[policy] = d
@@ -470,12 +487,24 @@ def summarise(
             cost_vs_hindsight_n=vs_hind_ci.n if vs_hind is not None else 0,
             gap_closed_ci=gap_ci.pair() if gap is not None else None,
             gap_closed_n=gap_ci.n if gap is not None else 0,
+            cost_constant=ci.degenerate,
+            on_time_constant=rate_ci.degenerate,
+            diff_constant=d_flat,
+            on_time_diff_constant=on_time_d is not None and on_time_d.degenerate,
+            cost_vs_greedy_constant=_flat(vs_greedy_ci),
+            cost_vs_hindsight_constant=_flat(vs_hind_ci),
+            gap_closed_constant=_flat(gap_ci),
         )
     for diffs, attr in ((cost_diffs, "diff_test"), (on_time_diffs, "on_time_diff_test")):
         names = list(diffs)
         for name, test in zip(names, holm_family([diffs[n] for n in names]), strict=True):
             setattr(summaries[name], attr, test.as_json())
     return summaries
+
+
+def _flat(ratio: RatioInterval) -> bool:
+    """True for a ratio the same on every day (two or more): its Fieller interval is a point."""
+    return ratio.degenerate and ratio.bounded
 
 
 def _costs(days: dict[int, DayOutcome], seeds: Sequence[int]) -> list[float]:
@@ -506,13 +535,20 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def _ratio(
-    value: float | None, ci: tuple[float, float] | None, n: int, days: int, spec: str
+    value: float | None,
+    ci: tuple[float, float] | None,
+    n: int,
+    days: int,
+    spec: str,
+    constant: bool = False,
 ) -> str:
-    """A ratio with its Fieller interval, ``(n=k)`` when fewer days define it ("-": none)."""
+    """A ratio with its Fieller interval, ``(n=k)`` when fewer days define it ("-": none);
+    ``(constant)`` after the point interval of a ratio the same on every day."""
     if value is None or math.isnan(value):
         return "-"
     if ci is not None:
         shown = f"{fmt_num(value, spec)} [{fmt_num(ci[0], spec)}, {fmt_num(ci[1], spec)}]"
+        shown += CONSTANT_NOTE if constant else ""
     elif n >= 2:
         shown = f"{fmt_num(value, spec)} [unbounded]"
     else:
@@ -526,11 +562,25 @@ def _pair(ci: Interval) -> tuple[float, float] | None:
     return None if low is None or high is None else (low, high)
 
 
-def _interval(mean: str, pair: tuple[float, float] | None, spec: str, n: int) -> str:
-    """``mean [low, high]``, or ``mean [no CI: n=1]`` for one day (no interval)."""
+def _interval(
+    mean: str, pair: tuple[float, float] | None, spec: str, n: int, constant: bool = False
+) -> str:
+    """``mean [low, high]``, or ``mean [no CI: n=1]`` for one day (no interval);
+    ``(constant)`` after the zero-width interval of a value the same on every day."""
     if pair is None:
         return f"{mean} {NO_INTERVAL}" if n == 1 else mean
-    return f"{mean} [{_fmt(pair[0], spec)}, {_fmt(pair[1], spec)}]"
+    flat = CONSTANT_NOTE if constant else ""
+    return f"{mean} [{_fmt(pair[0], spec)}, {_fmt(pair[1], spec)}]{flat}"
+
+
+def diff_text(
+    value: float, pair: tuple[float, float] | None, spec: str, n: int, constant: bool
+) -> str:
+    """A paired difference and its interval (:func:`_interval`); one that is 0 on every day
+    is plainly none, written unsigned: ``0 [0, 0] (constant)``, not ``+0 [+0, +0]``."""
+    if constant and pair is not None and zero_difference(value):
+        spec, value, pair = spec.replace("+", ""), 0.0, (0.0, 0.0)
+    return _interval(_fmt(value, spec), pair, spec, n, constant)
 
 
 def _mark(test: dict[str, Any] | None, kpi: str, diff: float | None) -> str:
@@ -551,6 +601,29 @@ def _family(summaries: dict[str, PolicySummary], attr: str) -> int:
     )
 
 
+#: The table's explanation of ``(constant)`` (written under it when a cell has one).
+CONSTANT_DAYS = constant_explained("day") + (
+    " A policy against itself is constant by construction: greedy's differences (0 every "
+    "day), cost/greedy (1) and gap closed (0), hindsight's cost/hindsight and gap closed (1)."
+)
+
+#: the summary's ``*_constant`` flags (:class:`PolicySummary`)
+_CONSTANT_FLAGS = (
+    "cost_constant",
+    "on_time_constant",
+    "diff_constant",
+    "on_time_diff_constant",
+    "cost_vs_greedy_constant",
+    "cost_vs_hindsight_constant",
+    "gap_closed_constant",
+)
+
+
+def _constant(s: PolicySummary) -> bool:
+    """True when one of the summary's intervals is ``constant`` (the table writes so)."""
+    return any(getattr(s, flag) for flag in _CONSTANT_FLAGS)
+
+
 def table_markdown(summaries: dict[str, PolicySummary]) -> str:
     """The comparison as a markdown table (costs in cents), with how its marks are decided."""
     head = (
@@ -563,31 +636,48 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
     rows = []
     for s in summaries.values():
         diff = (
-            _interval(_fmt(s.diff_vs_greedy, ",.0f"), s.diff_ci, ",.0f", s.diff_n)
+            diff_text(s.diff_vs_greedy, s.diff_ci, ",.0f", s.diff_n, s.diff_constant)
             + fewer_note(s.diff_n, s.n)  # greedy did not play some of the policy's days
             + _mark(s.diff_test, "cost_cents", s.diff_vs_greedy)
             if s.diff_vs_greedy is not None
             else "-"
         )
         on_time = (
-            _interval(_fmt(s.on_time_rate, ".3f"), s.on_time_ci, ".3f", s.on_time_n)
+            _interval(
+                _fmt(s.on_time_rate, ".3f"), s.on_time_ci, ".3f", s.on_time_n, s.on_time_constant
+            )
+            + method_note(s.on_time_ci_method)  # a rate at 0 or 1 every day: Clopper-Pearson
             + fewer_note(s.on_time_n, s.n)
             if s.on_time_rate is not None
             else _fmt(s.on_time_rate, ".3f")
         )
         d_on = s.on_time_diff_vs_greedy
         on_time_diff = (
-            _interval(_fmt(d_on, "+.3f"), s.on_time_diff_ci, "+.3f", s.on_time_diff_n)
+            diff_text(d_on, s.on_time_diff_ci, "+.3f", s.on_time_diff_n, s.on_time_diff_constant)
             + fewer_note(s.on_time_diff_n, s.n)
             + _mark(s.on_time_diff_test, "on_time_rate", d_on)
             if d_on is not None
             else "-"
         )
-        vs_greedy = _ratio(s.cost_vs_greedy, s.cost_vs_greedy_ci, s.cost_vs_greedy_n, s.n, ".3f")
-        vs_hind = _ratio(
-            s.cost_vs_hindsight, s.cost_vs_hindsight_ci, s.cost_vs_hindsight_n, s.n, ".3f"
+        vs_greedy = _ratio(
+            s.cost_vs_greedy,
+            s.cost_vs_greedy_ci,
+            s.cost_vs_greedy_n,
+            s.n,
+            ".3f",
+            s.cost_vs_greedy_constant,
         )
-        gap = _ratio(s.gap_closed, s.gap_closed_ci, s.gap_closed_n, s.n, ".1%")
+        vs_hind = _ratio(
+            s.cost_vs_hindsight,
+            s.cost_vs_hindsight_ci,
+            s.cost_vs_hindsight_n,
+            s.n,
+            ".3f",
+            s.cost_vs_hindsight_constant,
+        )
+        gap = _ratio(
+            s.gap_closed, s.gap_closed_ci, s.gap_closed_n, s.n, ".1%", s.gap_closed_constant
+        )
         lat = (
             f"{_fmt(s.latency_p50_ms, '.3f')} / {_fmt(s.latency_p99_ms, '.3f')}"
             if s.latency_p50_ms is not None
@@ -595,12 +685,13 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
         )
         rows.append(
             f"| {s.policy} | {s.n} | {_fmt(s.mean_cost, ',.0f')} | "
-            f"{_interval('', s.cost_ci, ',.0f', s.n).strip()} | {on_time} | "
+            f"{_interval('', s.cost_ci, ',.0f', s.n, s.cost_constant).strip()} | {on_time} | "
             f"{_fmt(s.mean_unserved, '.2f')} | "
             f"{diff} | {on_time_diff} | "
             f"{vs_greedy} | {vs_hind} | {gap} | {lat} |"
         )
     k_cost, k_on_time = _family(summaries, "diff_test"), _family(summaries, "on_time_diff_test")
+    flat = f" {CONSTANT_DAYS}" if any(_constant(s) for s in summaries.values()) else ""
     foot = (
         "\nDifferences are paired by day (policy minus greedy) with unadjusted 95% "
         "t-intervals; on-time intervals are t-intervals over the days with an order due "
@@ -610,7 +701,7 @@ def table_markdown(summaries: dict[str, PolicySummary]) -> str:
         "▼ significantly worse than greedy after Holm-Bonferroni (5%) over the table's "
         f"{k_cost} cost and {k_on_time} on-time comparisons with greedy (one family per KPI). "
         "† every day differed by the same non-zero amount: the interval is degenerate and "
-        "the exact sign test (p = 2 x 0.5^n, n >= 6 days needed) decides. Cost/greedy, "
+        f"the exact sign test (p = 2 x 0.5^n, n >= 6 days needed) decides.{flat} Cost/greedy, "
         "cost/hindsight and gap closed = mean(greedy - policy) / mean(greedy - hindsight) are "
         "ratios of mean costs over the days the policies share ((n=k): k days), with Fieller's "
         "95% interval: the ratios r for which the paired t-test of mean(numerator - r x "
@@ -742,6 +833,7 @@ __all__ = [
     "PolicySummary",
     "cap_counts",
     "day_cap_counts",
+    "diff_text",
     "evaluate_policies",
     "report_json",
     "run_days",

@@ -61,7 +61,7 @@ def test_days_without_orders_have_no_on_time_rate() -> None:
     assert summaries["greedy"].on_time_rate == pytest.approx(0.8)
     assert summaries["agent"].on_time_rate is None
     assert report_json(summaries)["agent"]["on_time_rate"] is None
-    assert "| agent | 2 | 90 | [90, 90] | - |" in table_markdown(summaries)
+    assert "| agent | 2 | 90 | [90, 90] (constant) | - |" in table_markdown(summaries)
 
 
 def test_the_cost_interval_is_cut_at_zero_as_the_twin_cuts_its_kpis() -> None:
@@ -424,7 +424,7 @@ def test_policy_marks_are_holm_adjusted_and_a_constant_difference_needs_the_sign
     )["cheap"]  # fmt: skip
     assert flat.diff_test is not None and flat.diff_test["degenerate"]
     assert flat.diff_test["p_value"] == pytest.approx(0.0625) and not flat.diff_test["significant"]
-    assert "-10 [-10, -10] † |" in table_markdown({"cheap": flat})
+    assert "-10 [-10, -10] (constant) † |" in table_markdown({"cheap": flat})
 
 
 def test_a_cost_difference_over_fewer_days_than_the_policy_played_says_so() -> None:
@@ -582,7 +582,71 @@ def test_a_cost_difference_below_half_a_cent_is_not_shown_as_minus_zero() -> Non
          day("agent", 1, 99.7), day("agent", 2, 199.7)]
     )  # fmt: skip
     row = next(x for x in table_markdown(s).splitlines() if x.startswith("| agent |"))
-    assert "| 0 [0, 0] †" in row and "-0" not in row  # † the same -0.3 every day
+    assert "| 0 [0, 0] (constant) †" in row and "-0" not in row  # † the same -0.3 every day
+
+
+def _cells(table: str, policy: str) -> list[str]:
+    """The cells of ``policy``'s row of a :func:`table_markdown` table."""
+    row = next(x for x in table.splitlines() if x.startswith(f"| {policy} |"))
+    return [c.strip() for c in row.strip("|").split("|")]
+
+
+def test_a_difference_of_zero_every_day_is_written_constant_not_plus_zero() -> None:
+    """Greedy against itself (and a policy that plays greedy's days) printed ``0 [0, 0]``,
+    ``+0.000 [+0.000, +0.000]`` and ``1.000 [1.000, 1.000]``: zero-width intervals with no word
+    on them, and a signed zero. Now unsigned, ``(constant)``, with the twin's explanation."""
+    s = summarise(
+        [*_days("greedy", GREEDY_COSTS, GREEDY_RATES), *_days("copy", GREEDY_COSTS, GREEDY_RATES)]
+    )
+    table = table_markdown(s)
+    for policy in ("greedy", "copy"):
+        cells = _cells(table, policy)
+        assert cells[6:9] == [
+            "0 [0, 0] (constant)",
+            "0.000 [0.000, 0.000] (constant)",
+            "1.000 [1.000, 1.000] (constant)",
+        ]
+        assert "(constant)" not in cells[3] + cells[4]  # the days' costs and rates vary
+        data = report_json(s)[policy]
+        assert data["diff_constant"] and data["on_time_diff_constant"]
+        assert data["cost_vs_greedy_constant"] and not data["cost_constant"]
+    from rl_agents.evaluate import CONSTANT_DAYS
+
+    assert CONSTANT_DAYS in table and "(constant): every day gave this same value" in table
+    assert s["copy"].diff_test is not None and not s["copy"].diff_test["significant"]
+
+
+def test_values_constant_over_the_days_are_flagged_in_the_rl_table() -> None:
+    """A policy that costs the same every day, is on time at 0.5 every day, or at 1.0 every
+    day: the first two printed zero-width intervals with no word on them, the last its exact
+    interval without saying it is one (the twin's tables say both)."""
+    flat = summarise(
+        [*_days("greedy", GREEDY_COSTS, GREEDY_RATES),
+         *_days("flat", [700.0] * 6, [0.5] * 6),
+         *_days("punctual", [c - 10.0 for c in GREEDY_COSTS], [1.0] * 6)]
+    )  # fmt: skip
+    table = table_markdown(flat)
+    cells = _cells(table, "flat")
+    assert cells[3] == "[700, 700] (constant)"
+    assert cells[4] == "0.500 [0.500, 0.500] (constant)"
+    assert flat["flat"].cost_constant and flat["flat"].on_time_constant
+    cells = _cells(table, "punctual")
+    assert cells[4] == "1.000 [0.970, 1.000] (Clopper-Pearson, orders)"  # 120 of 120 orders
+    assert not flat["punctual"].on_time_constant  # not zero width: the exact interval
+    assert cells[6] == "-10 [-10, -10] (constant) † ▲"  # the sign test: 6 days, p = 0.031
+    varied = {"p": flat["punctual"]}
+    varied["p"].diff_constant = False  # unflagged: no word, no explanation (as before)
+    assert "(constant)" not in table_markdown(varied)
+    assert "| -10 [-10, -10] † ▲ |" in table_markdown(varied)
+
+
+def test_a_constant_target_difference_and_ratio_say_so(rl_bench: Any) -> None:
+    """The model on time exactly as greedy every day and hindsight at exactly model / 1.09:
+    the targets printed ``+0.000 [+0.000, +0.000]`` and ``1.090 [95% CI 1.090, 1.090]``."""
+    s = summarise(_target_days([0.0] * 6, [0.0] * 6))
+    lines = rl_bench.targets(s, "model:m", "hindsight")
+    assert "paired difference 0.000 [0.000, 0.000] (constant)," in lines[1]
+    assert "| 1.090 [95% CI 1.090, 1.090] (constant) |" in lines[2]
 
 
 def test_a_ratio_of_one_is_not_shown_as_minus_zero_percent_lower(rl_bench: Any) -> None:
