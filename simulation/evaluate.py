@@ -424,6 +424,15 @@ def _diff_text(d: Interval) -> str:
     return f"{fmt_num(d.mean, '+.4g')} [{fmt_num(d.low, '+.4g')}, {fmt_num(d.high, '+.4g')}]{flat}"
 
 
+def _ci_text(d: Interval, spec: str) -> str:
+    """``[low, high]`` of a difference for the reasons; ``[x, x] (constant)`` when every
+    replication differed by the same amount (``[0, 0] (constant)``, unsigned, by none)."""
+    if d.degenerate and zero_difference(d.mean):
+        return f"[0, 0]{CONSTANT_NOTE}"
+    flat = CONSTANT_NOTE if d.degenerate else ""
+    return f"[{fmt_num(d.low, spec)}, {fmt_num(d.high, spec)}]{flat}"
+
+
 def _estimate(k: Kpis, metric: str) -> Estimate | None:
     value = getattr(k, metric, None)
     if isinstance(value, Estimate) or metric in Kpis.model_fields:
@@ -494,7 +503,7 @@ def compare(
         if n != baseline and d.below(-rule.max_on_time_drop):
             reasons.append(
                 f"{n} excluded: on-time rate {fmt_num(d.mean, '+.3f')} vs {baseline} "
-                f"(CI [{fmt_num(d.low, '+.3f')}, {fmt_num(d.high, '+.3f')}])"
+                f"(CI {_ci_text(d, '+.3f')})"
             )
         else:
             admissible.append(n)
@@ -511,15 +520,14 @@ def compare(
             recommended = best
             reasons.append(
                 f"{best} is significantly cheaper than {baseline}: {fmt_num(d.mean, '+.0f')} "
-                f"cents (95% CI [{fmt_num(d.low, '+.0f')}, {fmt_num(d.high, '+.0f')}], "
+                f"cents (95% CI {_ci_text(d, '+.0f')}, "
                 f"{_p_text(tests[best]['cost_cents'])}) "
                 "with the lowest risk-adjusted cost"
             )
         else:
             reasons.append(
                 f"{best} has the lowest risk-adjusted cost but its cost difference vs {baseline} "
-                f"is not significant (95% CI [{fmt_num(d.low, '+.0f')}, "
-                f"{fmt_num(d.high, '+.0f')}], "
+                f"is not significant (95% CI {_ci_text(d, '+.0f')}, "
                 f"{_p_text(tests[best]['cost_cents'])}): keep {baseline}"
             )
     else:

@@ -255,6 +255,7 @@ def test_compare_judges_a_constant_saving_by_the_sign_test(
     assert cmp.tests["cheap"]["cost_cents"].p_value == pytest.approx(2 * 0.5**n)
     row = next(x for x in cmp.markdown(("cost_cents",)).splitlines() if x.startswith("| cheap"))
     assert "| -10 [-10, -10] (constant) †" in row  # zero width: the days agree, said so
+    assert any("(95% CI [-10, -10] (constant), sign test p = " in r for r in cmp.reasons)
 
 
 def test_kpis_of_an_on_time_rate_of_one_every_day_have_the_exact_interval() -> None:
