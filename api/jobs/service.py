@@ -46,6 +46,12 @@ SYNC_UNSTORED = (
     "interrupted: no outcome of this synchronous solve was stored (its request ended in error)"
 )
 FINISHED = (DONE, FAILED, CANCELLED)
+#: the event that begins each run of a job (followed by the replica's id)
+STARTED_ON = "started on replica "
+#: the event written before a run is killed at its job time limit (followed by the reason):
+#: a recovery that finds it in the last run's events ends the job as that time-limit failure
+#: (its server was killed before it could write it), not as a crash
+STOPPING_AT_LIMIT = "stopping the run: "
 
 
 #: pg_advisory_xact_lock id that serialises job submissions (the queue bound) on PostgreSQL
@@ -100,6 +106,18 @@ class SyncOutcome:
         return event(self.note or self.status)
 
 
+@dataclass(frozen=True)
+class _End:
+    """What the end of a run writes into its job's row (the fallback plan computed once)."""
+
+    status: str
+    result: JsonDict | None
+    error: str | None
+    fallback: bool
+    note: str
+    notes: tuple[str, ...] = ()
+
+
 @dataclass
 class _Running:
     job_id: str
@@ -115,6 +133,8 @@ class _Running:
     #: counted) and how many it may have
     attempt: int = 1
     max_attempts: int = 1
+    #: its end once decided, until written (a write that failed is tried again with it)
+    end: _End | None = None
 
 
 @dataclass(frozen=True)
@@ -216,12 +236,15 @@ class JobService:
                     if ended:
                         self._write_killed(run)
                         continue
-                    outcome = run.execution.poll()  # ended since the last tick: keep its answer
-                    ended = outcome is not None
-                    if outcome is not None:
-                        self._finish(run.job_id, run.kind, run.payload, outcome)
+                    if run.end is None:  # ended since the last tick: keep its answer
+                        outcome = run.execution.poll()
+                        if outcome is not None:
+                            run.end = self._end_of(run.job_id, run.kind, run.payload, outcome)
+                    ended = run.end is not None
+                    if run.end is not None:
+                        self._write_end(run.job_id, run.kind, run.end)
                         continue
-                except Exception:  # its row is re-queued (or cancelled) below
+                except Exception:  # its row is re-queued (or cancelled, or failed) below
                     log.exception("job %s: its end could not be written at shutdown", run.job_id)
                     if run.killed is not None and run.killed[0] == FAILED:
                         overran[run.job_id] = run
@@ -252,9 +275,11 @@ class JobService:
         """At stop: re-queue every job this replica claimed and did not finish (each in a
         transaction of its own), or cancel it when its cancel had reached the row.
 
-        A run of ``overran`` (stopped at its time limit, its failure not written) ran: it is
-        re-queued with the run counted, or failed with the reason if it was its last run
-        (without the fallback plan the failure gets when written by the dispatcher).
+        A run of ``overran`` (stopped at its time limit, its failure not written) ran: its
+        job ends as the dispatcher would have ended it (the time-limit failure, answered
+        with the fallback plan where the kind has one), not re-queued to overrun again. If
+        that write fails too, the row is left running for the next replica's recovery,
+        which finds the run's stop in its events and writes the same end.
         """
         overran = overran or {}
         # those it ran, and one its dispatcher may still be starting (stuck past the join,
@@ -283,37 +308,26 @@ class JobService:
                         CANCELLED_AT_STOP,
                     ):
                         continue
-                    requeue: dict[str, Any] = {
-                        "status": QUEUED,
-                        "owner": None,
-                        "started_at": None,
-                        "progress": 0.0,
-                    }
                     if run is None:  # this run is not counted
-                        requeue["attempts"] = Job.attempts - 1
+                        requeue = {
+                            "status": QUEUED,
+                            "owner": None,
+                            "started_at": None,
+                            "progress": 0.0,
+                            "attempts": Job.attempts - 1,
+                        }
                         _transition(session, job_id, mine, requeue, "re-queued: server shut down")
                         continue
-                    assert run.killed is not None
-                    reason = run.killed[1]
-                    if _transition(
-                        session,
-                        job_id,
-                        (*mine, Job.attempts < Job.max_attempts),
-                        requeue,
-                        f"re-queued: {reason}; its failure could not be written before the "
-                        "server shut down (this run counted)",
-                    ):
-                        continue
-                    if _transition(
-                        session,
-                        job_id,
-                        mine,
-                        {"status": FAILED, "finished_at": utcnow(), "error": reason},
-                        f"failed: {reason}",
-                    ):
-                        self.metrics.jobs_finished.labels(run.kind, FAILED).inc()
+                self._write_killed(run)  # stopped at its time limit: its end, decided before
             except Exception:
-                log.exception("job %s could not be re-queued at shutdown", job_id)
+                if run is None:
+                    log.exception("job %s could not be re-queued at shutdown", job_id)
+                else:
+                    log.exception(
+                        "job %s: its time-limit failure could not be written at shutdown "
+                        "(the next recovery writes it)",
+                        job_id,
+                    )
 
     def _fail_unanswered(self) -> None:
         """At stop: fail this replica's synchronous solves still running.
@@ -516,10 +530,17 @@ class JobService:
 
     # ----------------------------------------------------------------- recovery
     def recover(self) -> int:
-        """Find jobs of dead replicas: re-queue them or mark them failed; returns how many."""
+        """Find jobs of dead replicas: re-queue them or mark them failed; returns how many.
+
+        A job whose run its replica was stopping at its time limit (the event written before
+        the kill) ends as that time-limit failure, as the replica would have ended it: with
+        the fallback plan where the kind has one (computed after the transaction that found
+        it, so as not to hold the database meanwhile).
+        """
         now = utcnow()
         stale_before = now - dt.timedelta(seconds=self.lease_s)
         handled = 0
+        overran: list[tuple[str, str, JsonDict, str, str]] = []  # id, kind, payload, why, owner
         with self.sessions.begin() as session:
             # only the replicas owning running jobs: every start adds a row (deleted by the
             # purge once gone and named by no job), which recovery read each time (10,000
@@ -548,11 +569,18 @@ class JobService:
             for job in orphans:
                 if job.owner in live:
                     continue
+                reason = _stopped_at_limit(job.events)
+                if reason is not None and job.mode == "async" and not job.cancel_requested:
+                    assert job.owner is not None
+                    overran.append((job.id, job.kind, dict(job.payload), reason, job.owner))
+                    continue
                 handled += self._recover_one(session, job)
             if self.sync_stale_s is not None:
                 handled += self._fail_unstored(
                     session, now - dt.timedelta(seconds=self.sync_stale_s)
                 )
+        for job_id, kind, payload, reason, owner in overran:
+            handled += self._end_overran(job_id, kind, payload, reason, owner)
         if handled:
             self.wake()
         self._last_recovery = time.monotonic()
@@ -584,6 +612,26 @@ class JobService:
                 log.warning("synchronous job %s failed: no outcome was stored", job.id)
                 failed += 1
         return failed
+
+    def _end_overran(
+        self, job_id: str, kind: str, payload: JsonDict, reason: str, owner: str
+    ) -> int:
+        """End a job of a dead replica that was stopping its run at its time limit: the
+        time-limit failure (or its fallback plan) its replica did not write; 1 if written."""
+        said = (
+            f"its replica {owner} stopped before it wrote the end of this run (stopped at "
+            "its job time limit); written by recovery"
+        )
+        try:
+            end = self._end_of(job_id, kind, payload, Outcome("failed", error=reason))
+            if not self._write_end(job_id, kind, end, owner=owner, said=said):
+                return 0  # ended by another replica's recovery meanwhile
+        except Exception:
+            log.exception("job %s: its time-limit failure could not be written yet", job_id)
+            return 0
+        log.warning("job %s: its time-limit failure written after a crash of %s", job_id, owner)
+        self.metrics.jobs_recovered.labels("failed").inc()
+        return 1
 
     def _recover_one(self, session: Session, job: Job) -> int:
         old_owner = job.owner
@@ -773,7 +821,7 @@ class JobService:
                 kind, payload = claimed.kind, dict(claimed.payload)
                 timeout_s, job_id = claimed.timeout_s, claimed.id
                 attempts = (claimed.attempts, claimed.max_attempts)
-                claimed.events = [*claimed.events, event(f"started on replica {self.instance_id}")]
+                claimed.events = [*claimed.events, event(f"{STARTED_ON}{self.instance_id}")]
             self._start(job_id, kind, payload, timeout_s, attempts)
 
     def _start(
@@ -787,6 +835,7 @@ class JobService:
         """Start a claimed job; one whose start failed is failed, its end written like a
         run's: a write that fails is tried again at the next tick (it is not left running)."""
         execution: Execution
+        end: _End | None = None  # a failed start's, not written yet
         try:
             spec = self.registry.get(kind)
             execution = self.executor.start(job_id, spec.target, payload)
@@ -796,8 +845,9 @@ class JobService:
                 return
             log.exception("could not start job %s", job_id)
             execution = _Ended(Outcome("failed", error=f"could not start: {err}"))
+            end = self._end_of(job_id, kind, payload, execution.outcome)
             try:
-                self._finish(job_id, kind, payload, execution.outcome)
+                self._write_end(job_id, kind, end)
                 return
             except Exception:
                 log.exception("job %s: its failed start could not be written yet", job_id)
@@ -814,6 +864,7 @@ class JobService:
                 payload,
                 attempt=attempts[0],
                 max_attempts=attempts[1],
+                end=end,
             )
         self.metrics.jobs_running.set(len(self._running))
 
@@ -828,13 +879,15 @@ class JobService:
             if run.killed is not None:  # stopped by a limit; its end is still to be written
                 self._write_killed(run)
                 continue
-            outcome = run.execution.poll()
-            if outcome is None:
-                progress = run.execution.progress()
-                if progress is not None and progress != run.last_progress:
-                    self._write_progress(run, progress)
-                continue
-            self._finish(run.job_id, run.kind, run.payload, outcome)
+            if run.end is None:
+                outcome = run.execution.poll()
+                if outcome is None:
+                    progress = run.execution.progress()
+                    if progress is not None and progress != run.last_progress:
+                        self._write_progress(run, progress)
+                    continue
+                run.end = self._end_of(run.job_id, run.kind, run.payload, outcome)
+            self._write_end(run.job_id, run.kind, run.end)
             self._forget(run)
             self.metrics.job_duration.labels(run.kind).observe(time.monotonic() - run.started)
 
@@ -867,13 +920,34 @@ class JobService:
         self.metrics.jobs_running.set(len(self._running))
 
     def _write_killed(self, run: _Running) -> None:
+        """Write the end of a run stopped by a limit: cancelled, or the time-limit failure
+        (answered with the fallback plan where the kind has one, computed once)."""
         assert run.killed is not None
         status, reason = run.killed
-        if status == CANCELLED:
-            self._write_end(run.job_id, run.kind, CANCELLED, None, reason, False, reason)
-        else:
-            self._finish(run.job_id, run.kind, run.payload, Outcome("failed", error=reason))
+        if run.end is None:
+            if status == CANCELLED:
+                run.end = _End(CANCELLED, None, reason, False, reason)
+            else:
+                failed = Outcome("failed", error=reason)
+                run.end = self._end_of(run.job_id, run.kind, run.payload, failed)
+        self._write_end(run.job_id, run.kind, run.end)
         self._forget(run)
+
+    def _mark_stopping(self, run: _Running, reason: str) -> None:
+        """Write into the job's events, before its run is killed at its time limit, that it
+        is: a crash of this server before the failure is written is then recovered as that
+        failure. A write that fails is logged (the run is killed all the same)."""
+        try:
+            with self.sessions.begin() as session:
+                _transition(
+                    session,
+                    run.job_id,
+                    (Job.owner == self.instance_id, Job.status == RUNNING),
+                    {"events": Job.events},
+                    f"{STOPPING_AT_LIMIT}{reason}",
+                )
+        except Exception:
+            log.exception("job %s: the stop of its run could not be written", run.job_id)
 
     def _enforce_limits(self) -> None:
         if not self._running:
@@ -901,26 +975,25 @@ class JobService:
             if owned[run.job_id]:
                 run.killed = (CANCELLED, "cancelled by the client while running")
             elif now - run.started > run.timeout_s:
-                run.killed = (
-                    FAILED,
+                reason = (
                     f"exceeded the job time limit of {run.timeout_s:g} s (per run; "
-                    f"attempt {run.attempt} of {run.max_attempts})",
+                    f"attempt {run.attempt} of {run.max_attempts})"
                 )
+                run.killed = (FAILED, reason)
+                self._mark_stopping(run, reason)
             else:
                 continue
             run.execution.kill()
             self._write_killed(run)
 
-    def _finish(self, job_id: str, kind: str, payload: JsonDict, outcome: Outcome) -> None:
+    def _end_of(self, job_id: str, kind: str, payload: JsonDict, outcome: Outcome) -> _End:
+        """The end a run's ``outcome`` writes: a failure is answered with the kind's fallback
+        plan, when it has one (computed here, counted in the metrics once)."""
         if outcome.status == "done":
-            self._write_end(
-                job_id, kind, DONE, outcome.result, None, False, "done", notes=outcome.notes
-            )
-            return
+            return _End(DONE, outcome.result, None, False, "done", outcome.notes)
         if outcome.status == "bad_input":
             message = f"{outcome.field}: {outcome.error}" if outcome.field else outcome.error
-            self._write_end(job_id, kind, FAILED, None, f"bad input: {message}", False, "bad input")
-            return
+            return _End(FAILED, None, f"bad input: {message}", False, "bad input")
         reason = outcome.error or "unknown failure"
         self.metrics.solver_failures.labels(kind, "job").inc()
         spec = self.registry.specs.get(kind)
@@ -934,35 +1007,32 @@ class JobService:
             else:
                 self.metrics.fallbacks.labels(kind, "job_failed").inc()
                 note = f"solver failed ({reason}); answered with the fallback plan"
-                self._write_end(job_id, kind, DONE, result, reason, True, note)
-                return
-        self._write_end(job_id, kind, FAILED, None, reason, False, f"failed: {reason}")
+                return _End(DONE, result, reason, True, note)
+        return _End(FAILED, None, reason, False, f"failed: {reason}")
 
     def _write_end(
-        self,
-        job_id: str,
-        kind: str,
-        status: str,
-        result: JsonDict | None,
-        error: str | None,
-        fallback: bool,
-        note: str,
-        *,
-        notes: Sequence[str] = (),
-    ) -> None:
+        self, job_id: str, kind: str, end: _End, *, owner: str | None = None, said: str = ""
+    ) -> bool:
+        """Write ``end`` into the job's row if ``owner`` (this replica by default) still runs
+        it, after the event ``said`` if any; True if written."""
+        status, result, error, note = end.status, end.result, end.error, end.note
         with self.sessions.begin() as session:
             # the row taken (written) first, then read: as read before, it could be
             # recovered by another replica before this write, whose events it would drop
             held = session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.owner == self.instance_id, Job.status == RUNNING)
+                .where(
+                    Job.id == job_id,
+                    Job.owner == (owner or self.instance_id),
+                    Job.status == RUNNING,
+                )
                 .values(finished_at=utcnow())
             )
             if held.rowcount != 1:  # type: ignore[attr-defined]
-                return  # recovered by another replica meanwhile; its answer wins
+                return False  # recovered by another replica meanwhile; its answer wins
             job = session.get(Job, job_id, populate_existing=True)
             assert job is not None
-            job.fallback = fallback
+            job.fallback = end.fallback
             hook = self.on_finished.get(kind)
             if status == DONE and result is not None and hook is not None:
                 try:
@@ -974,11 +1044,29 @@ class JobService:
             job.status = status
             job.result = result
             job.error = error
-            job.fallback = fallback
+            job.fallback = end.fallback
             job.progress = 1.0 if status == DONE else job.progress
             job.finished_at = utcnow()
-            job.events = [*job.events, *(event(f"read: {n}") for n in notes), event(note)]
+            job.events = [
+                *job.events,
+                *(event(f"read: {n}") for n in end.notes),
+                *([event(said)] if said else []),
+                event(note),
+            ]
         self.metrics.jobs_finished.labels(kind, status).inc()
+        return True
+
+
+def _stopped_at_limit(events: Sequence[dict[str, Any]]) -> str | None:
+    """The reason its replica gave for stopping the last run of these job events at its
+    time limit, None if that run was not being stopped."""
+    for entry in reversed(events):
+        message = str(entry.get("message", ""))
+        if message.startswith(STOPPING_AT_LIMIT):
+            return message[len(STOPPING_AT_LIMIT) :]
+        if message.startswith(STARTED_ON):
+            return None
+    return None
 
 
 def _hold(session: Session, job_id: str) -> None:

@@ -102,9 +102,10 @@ def any_sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def _service(sessions: sessionmaker[Session], **kw: Any) -> JobService:
+def _service(sessions: sessionmaker[Session], *, fallback: bool = False, **kw: Any) -> JobService:
     registry = TaskRegistry()
-    registry.add(TaskSpec("t", "tests.api.helpers:sleep_task"))
+    answer = "tests.api.helpers:fallback_task" if fallback else None
+    registry.add(TaskSpec("t", "tests.api.helpers:sleep_task", fallback=answer))
     jobs = JobService(
         sessions=sessions, registry=registry, executor=FakeExecutor(), metrics=Metrics(), **kw
     )
@@ -596,42 +597,136 @@ def test_an_event_another_writer_appends_as_the_service_writes_one_is_kept(
     assert any(m.startswith(made[0]) for m in messages), messages
 
 
-@pytest.mark.parametrize("attempt", [1, 2])
-def test_a_run_stopped_at_its_time_limit_whose_failure_was_not_written_counts_as_a_run(
-    sessions: sessionmaker[Session], attempt: int
-) -> None:
-    """Its failure could not be written (the database locked) up to the server's stop,
-    which re-queued it as if it had not run (``attempts - 1``): it could overrun its limit
-    again at every restart, for ever. It ran: re-queued with the run counted, or failed
-    with the reason on its last attempt."""
-    jobs = _service(sessions)
-    assert isinstance(jobs.executor, FakeExecutor)
-    job_id = _submit(jobs, timeout_s=10.0)
-    with sessions.begin() as session:
+def _fallbacks(jobs: JobService) -> float:
+    """How many fallback answers of failed jobs this service computed."""
+    value = jobs.metrics.registry.get_sample_value(
+        "dispatchlab_fallback_plans_total", {"endpoint": "t", "reason": "job_failed"}
+    )
+    return value or 0.0
+
+
+def _overrun(jobs: JobService, timeout_s: float = 10.0, *, attempt: int = 1) -> str:
+    """A job on its ``attempt``-th run, claimed here and now past its time limit."""
+    job_id = _submit(jobs, timeout_s=timeout_s)
+    with jobs.sessions.begin() as session:
         job = session.get(Job, job_id)
         assert job is not None
-        job.attempts = attempt - 1  # its earlier run crashed
+        job.attempts = attempt - 1  # its earlier runs crashed
     jobs._claim()
-    jobs._running[job_id].started -= 10.5  # past its 10 s
+    jobs._running[job_id].started -= timeout_s + 0.5
+    return job_id
+
+
+def _ended_at_the_limit(jobs: JobService, job_id: str, reason: str, *, fallback: bool) -> None:
+    """The job ended as a run stopped at its time limit ends: its fallback plan, else failed."""
+    job = _row(jobs, job_id)
+    if fallback:
+        assert (job.status, job.fallback, job.error) == ("done", True, reason)
+        assert job.result == {"value": "fallback", "reason": reason}
+        assert _messages(jobs, job_id)[-1] == (
+            f"solver failed ({reason}); answered with the fallback plan"
+        )
+    else:
+        assert (job.status, job.fallback, job.error, job.result) == ("failed", False, reason, None)
+        assert _messages(jobs, job_id)[-1] == f"failed: {reason}"
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_a_run_stopped_at_its_time_limit_whose_failure_was_not_written_ends_so_at_stop(
+    sessions: sessionmaker[Session], attempt: int, fallback: bool
+) -> None:
+    """Its failure could not be written (the database locked) up to the server's stop. It
+    was re-queued as if it had not run (``attempts - 1``), overrunning again at every
+    restart; then re-queued with the run counted on an earlier attempt (a rerun a run
+    stopped at its limit never gets otherwise) and failed without the fallback plan of a
+    time-limit failure on its last. Now it ends as the dispatcher would have ended it, its
+    fallback plan computed once."""
+    jobs = _service(sessions, fallback=fallback)
+    assert isinstance(jobs.executor, FakeExecutor)
+    job_id = _overrun(jobs, attempt=attempt)
+    write_end = jobs._write_end
     jobs._write_end = _locked  # type: ignore[method-assign]
     with pytest.raises(OperationalError):
         jobs._enforce_limits()
     assert jobs.executor.runs[job_id].killed and _row(jobs, job_id).status == "running"
-    jobs.stop()  # its failure still not written
-    job = _row(jobs, job_id)
+    jobs._write_end = write_end  # type: ignore[method-assign]
+    calls = _fail_once(jobs, "_write_end")  # still locked as stop() tries again at first
+    jobs.stop()
+    assert calls  # stop() tried, and failed, first
     reason = f"exceeded the job time limit of 10 s (per run; attempt {attempt} of 2)"
-    if attempt == 2:
-        assert (job.status, job.error, job.attempts) == ("failed", reason, 2)
-        assert _messages(jobs, job_id)[-1] == f"failed: {reason}"
-        return
-    assert (job.status, job.owner, job.attempts) == ("queued", None, 1)
-    assert reason in _messages(jobs, job_id)[-1]
-    after = _service(sessions)  # the next start runs it again, and it overruns again
-    after._claim()
-    after._running[job_id].started -= 10.5
-    after._enforce_limits()
+    _ended_at_the_limit(jobs, job_id, reason, fallback=fallback)
+    assert _row(jobs, job_id).attempts == attempt
+    assert _fallbacks(jobs) == float(fallback)
+
+
+def test_a_time_limit_failure_never_written_is_left_to_recovery_which_writes_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The database refused every write up to the end of the stop: the row stays running
+    (the next replica's recovery ends it), not re-queued to overrun again."""
+    jobs = _service(sessions, fallback=True)
+    job_id = _overrun(jobs)
+    jobs._write_end = _locked  # type: ignore[method-assign]
+    _tick(jobs)
+    jobs.stop()
+    assert _row(jobs, job_id).status == "running"
+    after = _service(sessions, fallback=True)
+    assert after.recover() == 1
+    reason = "exceeded the job time limit of 10 s (per run; attempt 1 of 2)"
+    _ended_at_the_limit(after, job_id, reason, fallback=True)
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_a_run_stopped_at_its_time_limit_whose_server_was_killed_is_recovered_so(
+    sessions: sessionmaker[Session], attempt: int, fallback: bool
+) -> None:
+    """Its server was killed (kill -9) between the run's kill and the write of its failure:
+    recovery re-queued it as a crash ('stopped unexpectedly'; a run stopped at its limit is
+    not run again otherwise) or failed it as one on its last attempt. The run's stop is
+    written before the kill, and recovery ends the job as the time-limit failure it was."""
+    jobs = _service(sessions, fallback=fallback)
+    assert isinstance(jobs.executor, FakeExecutor)
+    job_id = _overrun(jobs, attempt=attempt)
+    jobs._write_killed = lambda run: None  # type: ignore[method-assign]  # killed right after
+    jobs._enforce_limits()
+    assert jobs.executor.runs[job_id].killed and _row(jobs, job_id).status == "running"
+    with sessions.begin() as session:  # silent since: its lease runs out
+        replica = session.get(Instance, jobs.instance_id)
+        assert replica is not None
+        replica.heartbeat_at = utcnow() - dt.timedelta(seconds=2 * jobs.lease_s)
+    other = _service(sessions, fallback=fallback)
+    assert other.recover() == 1
+    reason = f"exceeded the job time limit of 10 s (per run; attempt {attempt} of 2)"
+    _ended_at_the_limit(other, job_id, reason, fallback=fallback)
+    messages = _messages(other, job_id)
+    assert f"stopping the run: {reason}" in messages
+    assert not any("unexpectedly" in m for m in messages), messages
+    assert other.recover() == 0
+
+
+def test_an_earlier_run_stopped_at_its_limit_does_not_make_a_crash_a_time_limit_failure(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Only the last run's stop counts: a rerun that crashed is re-queued as a crash."""
+    jobs = _service(sessions)
+    job_id = _submit(jobs)
+    with sessions.begin() as session:  # its first run was being stopped at its limit
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.events = [
+            *job.events,
+            {"at": "2026-12-04T00:00:00", "message": "started on replica a"},
+            {"at": "2026-12-04T00:00:00", "message": "stopping the run: exceeded it"},
+            {"at": "2026-12-04T00:00:00", "message": "re-queued: server shut down"},
+        ]
+    jobs._claim()  # its second run, then its replica is found dead
+    with sessions.begin() as session:
+        replica = session.get(Instance, jobs.instance_id)
+        assert replica is not None
+        replica.stopped_at = utcnow()
+    assert _service(sessions).recover() == 1
     job = _row(jobs, job_id)
-    assert (job.status, job.error) == (
-        "failed",
-        "exceeded the job time limit of 10 s (per run; attempt 2 of 2)",
-    )
+    assert job.status == "queued"
+    assert "stopped unexpectedly" in _messages(jobs, job_id)[-1]

@@ -150,11 +150,11 @@ def test_an_end_that_could_not_be_written_is_written_at_the_next_tick(
     write_end = jobs._write_end
     failures: list[str] = []
 
-    def flaky(job_id: str, *args: Any, **kwargs: Any) -> None:
+    def flaky(job_id: str, *args: Any, **kwargs: Any) -> bool:
         if not failures:
             failures.append(job_id)
             raise OperationalError("UPDATE jobs", {}, Exception("database is locked"))
-        write_end(job_id, *args, **kwargs)
+        return write_end(job_id, *args, **kwargs)
 
     jobs._write_end = flaky  # type: ignore[method-assign]
     job_id = _submit(client, "test_sleep", payload, timeout_s=timeout_s)
