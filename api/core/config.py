@@ -61,8 +61,8 @@ class Settings(BaseSettings):
         default=30 * 86_400.0,
         ge=0.0,
         description="finished jobs (request, result, events) are deleted this long after they "
-        "were created, looked for every 10 minutes; 0 = kept for ever (plans, the audit log "
-        "and idempotency records have their own lifetimes)",
+        "were created, looked for every 10 minutes; 0 = kept for ever (plans, the audit log, "
+        "idempotency records and the rows of replicas gone have their own lifetimes)",
     )
 
     # limits

@@ -52,6 +52,9 @@ STARTED_ON = "started on replica "
 #: a recovery that finds it in the last run's events ends the job as that time-limit failure
 #: (its server was killed before it could write it), not as a crash
 STOPPING_AT_LIMIT = "stopping the run: "
+#: a replica silent this long and never marked stopped (killed while it ran no job) is gone:
+#: its row is deleted when no job names it (see :meth:`JobService.purge_replicas`)
+REPLICA_GRACE_S = 86_400.0
 
 
 #: pg_advisory_xact_lock id that serialises job submissions (the queue bound) on PostgreSQL
@@ -169,8 +172,11 @@ class JobService:
     heartbeat_s: float = 5.0
     poll_s: float = 1.0
     #: every ``purge_s``: finished jobs created longer ago than ``retention_s`` are deleted
-    #: (None = kept), and each ``housekeeping`` call deletes what else has expired
+    #: (None = kept), the rows of replicas gone (stopped, or silent ``replica_grace_s``)
+    #: that no job names, whatever ``retention_s``, and each ``housekeeping`` call deletes
+    #: what else has expired
     retention_s: float | None = None
+    replica_grace_s: float = REPLICA_GRACE_S
     housekeeping: list[Callable[[Session], int]] = field(default_factory=list)
     purge_s: float = 600.0
     #: how long :meth:`stop` waits for each thread (a dispatcher may be starting a job)
@@ -732,8 +738,10 @@ class JobService:
             self.housekeep()
 
     def housekeep(self) -> int:
-        """Delete what has outlived its time: old finished jobs, then ``housekeeping``'s rows."""
+        """Delete what has outlived its time: old finished jobs, the rows of replicas gone,
+        then ``housekeeping``'s rows; returns how many rows."""
         total = 0 if self.retention_s is None else self.purge(self.retention_s)
+        total += self.purge_replicas()
         for expire in self.housekeeping:
             with self.sessions() as session:
                 total += expire(session)
@@ -745,12 +753,10 @@ class JobService:
         By creation time, which the (status, created_at) index covers: the look-up does not
         walk every finished job (a job finishes within ``job_timeout_s`` of its creation).
         In batches of ``batch`` rows, one transaction each, so that other writers wait for
-        one batch at most. Queued and running jobs are never deleted. Each batch's
-        transaction also deletes the rows of the replicas gone (stopped, or silent since
-        before the cutoff) that no job names any more as its owner.
+        one batch at most. Queued and running jobs are never deleted.
         """
         cutoff = utcnow() - dt.timedelta(seconds=older_than_s)
-        total = replicas = 0
+        total = 0
         while not self._stop.is_set():
             with self.sessions.begin() as session:
                 ids = session.scalars(
@@ -760,35 +766,37 @@ class JobService:
                 ).all()
                 if ids:
                     session.execute(delete(Job).where(Job.id.in_(ids)))
-                replicas += self._delete_gone_replicas(session, silent_before=cutoff)
             total += len(ids)
             if len(ids) < batch:
                 break
-        if total or replicas:
-            log.info(
-                "deleted %d finished jobs older than %g s and %d replica rows",
-                total,
-                older_than_s,
-                replicas,
-            )
+        if total:
+            log.info("deleted %d finished jobs older than %g s", total, older_than_s)
         return total
 
-    def _delete_gone_replicas(self, session: Session, *, silent_before: dt.datetime) -> int:
+    def purge_replicas(self) -> int:
         """Delete the rows of replicas gone that no job names as its owner; returns how many.
 
-        Gone: marked stopped (a graceful stop, or found dead by recovery), or silent since
-        ``silent_before`` (a replica killed while it owned no running job is never marked;
-        one merely paused past its lease keeps its row, so that its heartbeat revives it).
+        Every start adds a row, kept while a job names it (the replica that ran it). Gone:
+        marked stopped (a graceful stop, or found dead by recovery), or silent for
+        ``replica_grace_s`` (a replica killed while it ran no job is never marked; one
+        merely paused writes its row again at its next heartbeat). Independent of the job
+        retention: with jobs kept for ever, a server in a crash loop still adds a row at
+        each start.
         """
+        silent_before = utcnow() - dt.timedelta(seconds=self.replica_grace_s)
         named = select(Job.id).where(Job.owner == Instance.id).exists()
-        result = session.execute(
-            delete(Instance).where(
-                Instance.id != self.instance_id,
-                or_(Instance.stopped_at.is_not(None), Instance.heartbeat_at < silent_before),
-                ~named,
+        with self.sessions.begin() as session:
+            result = session.execute(
+                delete(Instance).where(
+                    Instance.id != self.instance_id,
+                    or_(Instance.stopped_at.is_not(None), Instance.heartbeat_at < silent_before),
+                    ~named,
+                )
             )
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        deleted = int(result.rowcount)  # type: ignore[attr-defined]
+        if deleted:
+            log.info("deleted %d rows of replicas gone", deleted)
+        return deleted
 
     def _claim(self) -> None:
         while len(self._running) < self.executor.capacity and not self._stop.is_set():

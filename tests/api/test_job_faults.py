@@ -339,8 +339,8 @@ def test_a_purge_deletes_the_replicas_no_job_names_any_more(
     sessions: sessionmaker[Session],
 ) -> None:
     """Every start adds a replica row, which was never deleted."""
-    jobs = _service(sessions)
     day = 86_400.0
+    jobs = _service(sessions, retention_s=30 * day)
     with sessions.begin() as session:
         _replica(session, "gone", stopped=True, silent_s=40 * day)  # its jobs all purged
         _replica(session, "kept", stopped=True, silent_s=40 * day)  # a job of it is kept
@@ -352,11 +352,34 @@ def test_a_purge_deletes_the_replicas_no_job_names_any_more(
         _finished_job(session, "old2", "gone", 35 * day)
         _finished_job(session, "old3", "kept", 35 * day)
         _finished_job(session, "new", "kept", day)
-    assert jobs.purge(30 * day) == 3
+    assert jobs.housekeep() == 3 + 3  # jobs, replica rows
     with sessions() as session:
         left = set(session.scalars(select(Instance.id)))
         assert session.scalar(select(func.count()).select_from(Job)) == 1
     assert left == {jobs.instance_id, "kept", "paused", "live"}
+
+
+@pytest.mark.parametrize("retention_s", [None, 30 * 86_400.0])
+def test_the_rows_of_replicas_gone_are_deleted_whatever_the_job_retention(
+    sessions: sessionmaker[Session], retention_s: float | None
+) -> None:
+    """With ``job_retention_s=0`` (no job purge) the rows of replicas gone were kept for
+    ever (a server in a crash loop adds one every few seconds); a replica killed while it
+    owned no job (never marked stopped) kept its row as long as the job retention."""
+    day = 86_400.0
+    jobs = _service(sessions, retention_s=retention_s)
+    assert jobs.replica_grace_s == day
+    with sessions.begin() as session:
+        _replica(session, "idle", stopped=True)  # stopped, owned nothing
+        _replica(session, "killed", stopped=False, silent_s=day + 60)  # kill -9, never marked
+        _replica(session, "paused", stopped=False, silent_s=600)  # silent: may come back
+        _replica(session, "named", stopped=True, silent_s=40 * day)  # a job of it is kept
+        _replica(session, "live", stopped=False)
+        _finished_job(session, "recent", "named", day)
+    assert jobs.housekeep() == 2
+    with sessions() as session:
+        left = set(session.scalars(select(Instance.id)))
+    assert left == {jobs.instance_id, "paused", "named", "live"}
 
 
 def test_a_replica_found_dead_while_alive_revives_and_keeps_the_jobs_it_claims_after(

@@ -809,6 +809,43 @@ def test_a_retention_of_zero_keeps_every_job(
     assert jobs is not None and jobs.retention_s is None
 
 
+def test_a_retention_of_zero_still_deletes_the_rows_of_replicas_gone(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    """No purge ran with ``job_retention_s=0``: the row every server start adds (a crash
+    loop: one every few seconds) was kept for ever, though no job named it."""
+    keep = make_client(Settings(**{**settings.model_dump(), "job_retention_s": 0}))
+    ctx = _ctx(keep)
+    assert ctx.sessions is not None and ctx.jobs is not None
+    long_ago = utcnow() - dt.timedelta(days=400)
+    with ctx.sessions.begin() as session:
+        for replica_id, stopped in (("stopped", True), ("killed", False), ("ran", True)):
+            session.add(
+                Instance(
+                    id=replica_id,
+                    host="elsewhere",
+                    pid=1,
+                    heartbeat_at=long_ago,
+                    stopped_at=long_ago if stopped else None,
+                )
+            )
+        session.add(
+            Job(
+                id="old",
+                kind="test_sleep",
+                status="done",
+                payload={},
+                owner="ran",
+                created_at=long_ago,
+                finished_at=long_ago,
+            )
+        )
+    assert ctx.jobs.housekeep() == 2
+    with ctx.sessions() as session:
+        assert set(session.scalars(select(Instance.id))) == {ctx.jobs.instance_id, "ran"}
+        assert session.get(Job, "old") is not None  # jobs kept for ever
+
+
 def test_housekeeping_also_deletes_expired_idempotency_answers(client: TestClient) -> None:
     ctx = _ctx(client)
     assert ctx.sessions is not None and ctx.jobs is not None
