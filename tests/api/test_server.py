@@ -104,6 +104,56 @@ def test_jobs_survive_a_kill_9_of_the_server(tmp_path: Path) -> None:
         second.stop()
 
 
+#: run in the server before it starts: it is killed (SIGKILL) as it would write the end of a
+#: run it has just stopped at its time limit
+_DIE_AT_THE_TIME_LIMIT = """
+import os, signal
+from api.jobs.service import JobService
+_write_killed = JobService._write_killed
+def _die(self, run):
+    if run.killed[0] == "failed":
+        os.kill(os.getpid(), signal.SIGKILL)
+    _write_killed(self, run)
+JobService._write_killed = _die
+"""
+
+
+# ~8 s (two servers): the same path is checked in-process by tests/api/test_job_faults.py's
+# test_a_run_stopped_at_its_time_limit_whose_server_was_killed_is_recovered_so
+@pytest.mark.slow
+def test_a_run_stopped_at_its_time_limit_whose_server_is_killed_is_not_called_a_crash(
+    tmp_path: Path,
+) -> None:
+    """The server was killed between the kill of a run at its job time limit and the write
+    of the failure: the next server re-queued the job as a crash ('stopped unexpectedly')
+    and ran it again, to overrun again (attempt 2 of 2)."""
+    from api.examples import SIMULATION_EXAMPLE
+
+    env = {"DISPATCHLAB_JOB_WORKERS": "1", "DISPATCHLAB_JOB_TIMEOUT_S": "0.01"}
+    first = Server(tmp_path, env=env, setup=_DIE_AT_THE_TIME_LIMIT)
+    headers = {"X-API-Key": make_key(tmp_path, "planner")}
+    body = {**copy.deepcopy(SIMULATION_EXAMPLE["small"]["value"]), "replications": 50}
+    try:
+        with httpx.Client(base_url=first.url, headers=headers, timeout=30) as http:
+            answer = http.post("/v1/simulations", json=body)
+            assert answer.status_code == 202, answer.text
+            job_id = answer.json()["job_id"]
+        first.process.wait(timeout=60)  # killed at the run's time limit
+    finally:
+        first.stop()
+    second = Server(tmp_path, env=env)  # its start-up recovers the job
+    try:
+        with httpx.Client(base_url=second.url, headers=headers, timeout=30) as http:
+            job = http.get(f"/v1/jobs/{job_id}").json()
+    finally:
+        second.stop()
+    reason = "exceeded the job time limit of 0.01 s (per run; attempt 1 of 2)"
+    assert (job["status"], job["error"], job["attempts"]) == ("failed", reason, 1), job
+    messages = [e["message"] for e in job["events"]]
+    assert f"stopping the run: {reason}" in messages and messages[-1] == f"failed: {reason}"
+    assert not any("unexpectedly" in m for m in messages), messages
+
+
 def _listening_pids(port: int) -> set[int]:
     """Pids of the processes holding a listening TCP socket on ``port`` (from /proc)."""
     inodes: set[str] = set()
