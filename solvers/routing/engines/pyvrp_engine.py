@@ -21,16 +21,22 @@ vehicle may not take are long, not PyVRP's ``MAX_VALUE``: see :func:`_missing_ar
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import gc
-import multiprocessing as mp
+import logging
 import os
+import pickle
 import signal
+import struct
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
+from typing import Any
 
 import numpy as np
 import pyvrp
@@ -43,6 +49,8 @@ from scenarios.errors import ScenarioInputError
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
 from solvers.routing.problem import UNLIMITED, RoutingProblem, objective_bound
+
+log = logging.getLogger(__name__)
 
 Decoder = Callable[[pyvrp.Solution], dict[int, list[int]]]
 _MAX_VALUE = 1 << 44  # pyvrp.constants.MAX_VALUE: the largest distance or duration
@@ -225,6 +233,7 @@ class PyVRPEngine:
         feasible, cost, routes = won.feasible, won.cost, won.routes
         iters = ", ".join(str(o.iterations) for o in outcomes)
         killed = sum(o.killed for o in outcomes)
+        ended = [f"seed {s}: {o.ended}" for s, o in zip(seeds, outcomes, strict=True) if o.ended]
         start_routes = None
         if trimmed and start:
             out = set(trimmed)
@@ -244,6 +253,12 @@ class PyVRPEngine:
                 else ""
             )
             + (
+                f"; {len(ended)} search process(es) ended unexpectedly ({'; '.join(ended)}; "
+                "their best so far kept)"
+                if ended
+                else ""
+            )
+            + (
                 f"; {len(trimmed)} orders taken out of the starting plan to fit PyVRP's model"
                 f"{' (shifts shortened by the breaks)' if problem.has_breaks else ''}"
                 if trimmed
@@ -253,7 +268,8 @@ class PyVRPEngine:
 
 
 def _exit_with_parent(parent: int) -> None:
-    """In a search worker: exit as soon as the process that forked it is gone.
+    """In a search worker: exit as soon as the process that forked it is gone (polled every
+    0.5 s: the fallback where :func:`_die_with_parent` cannot ask the kernel).
 
     A job process killed by a cancel or its time limit closes no pipe in time: the busy
     worker searched on to its deadline, and an idle one waited for work for ever.
@@ -265,6 +281,42 @@ def _exit_with_parent(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+#: prctl(2) options (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+PR_GET_PDEATHSIG = 2
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` on Linux (None elsewhere), loaded before any fork: a search process
+    imports and loads nothing (see :func:`_fork_quietly`)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _die_with_parent(parent: int) -> bool:
+    """In a search process, right after the fork: have the kernel SIGKILL it when the thread
+    that forked it ends (Linux's ``PR_SET_PDEATHSIG``); True if it could. Exits at once if
+    ``parent`` is gone already (it may have died before the call).
+
+    The thread that forks the searches waits for them in :func:`collect_searches`, which
+    kills and reaps them before it returns: it cannot end while they run but by its process
+    ending (a job process killed by a cancel or its time limit), which is when they must go.
+    """
+    prctl = _prctl()
+    done = prctl is not None and prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    if os.getppid() != parent:
+        os._exit(0)
+    return done
 
 
 @dataclass
@@ -284,25 +336,38 @@ class SearchRun:
 
 @dataclass
 class SearchOutcome:
-    """What one search gave: feasible, cost, decoded routes, iterations, and whether it was
-    killed at the hard deadline (its best reported solution so far kept)."""
+    """What one search gave: feasible, cost, decoded routes, iterations, whether it was
+    killed at the hard deadline (its best reported solution so far kept), and how its
+    process ended when it died before sending its outcome (``ended``, e.g. "killed by
+    SIGSEGV"; its best reported solution so far kept)."""
 
     feasible: bool
     cost: int
     routes: dict[int, list[int]]
     iterations: int
     killed: bool = False
+    ended: str | None = None
 
 
 #: The cost of a search that has no feasible solution (sorts after every feasible one).
 NO_SOLUTION_COST = 2**62
+#: A message's length before its pickled bytes on a search's pipe.
+_FRAME = struct.Struct("!Q")
 
 
-def _search_child(run: SearchRun, conn: Connection, parent: int) -> None:
+def _send(fd: int, msg: object) -> None:
+    """In a search process: write ``msg`` (its length, then its pickled bytes) to ``fd``."""
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    for part in (_FRAME.pack(len(data)), data):
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def _search_child(run: SearchRun, fd: int) -> None:
     """In a forked process: run the search, sending each new best solution (feasible) and
-    the final outcome (or the error) to ``conn``; never returns."""
+    the final outcome (or the error) to the pipe ``fd``; never returns."""
     try:
-        _exit_with_parent(parent)
         sent = [NO_SOLUTION_COST]
 
         def report(sol: pyvrp.Solution, iterations: int) -> None:
@@ -311,7 +376,7 @@ def _search_child(run: SearchRun, conn: Connection, parent: int) -> None:
             cost = int(pyvrp.CostEvaluator([0] * len(sol.excess_load()), 0, 0).cost(sol))
             if cost < sent[0]:
                 sent[0] = cost
-                conn.send(("best", cost, run.decode(sol), iterations))
+                _send(fd, ("best", cost, run.decode(sol), iterations))
 
         feasible, cost, sol, iterations = _run(
             run.data,
@@ -323,21 +388,85 @@ def _search_child(run: SearchRun, conn: Connection, parent: int) -> None:
             run.first_s,
             report=report,
         )
-        conn.send(("done", feasible, cost, run.decode(sol), iterations))
+        _send(fd, ("done", feasible, cost, run.decode(sol), iterations))
     except BaseException as exc:  # handed to the parent, which raises it
         with contextlib.suppress(BaseException):
             try:
-                conn.send(("error", exc))
+                _send(fd, ("error", exc))
             except BaseException:  # cannot be pickled (nothing was sent): by its text
-                conn.send(("error", RuntimeError(f"PyVRP search: {type(exc).__name__}: {exc}")))
+                _send(fd, ("error", RuntimeError(f"PyVRP search: {type(exc).__name__}: {exc}")))
     finally:
         os._exit(0)
+
+
+class _Child:
+    """A search process seen from the process that forked it: its pid, the reading end of
+    its pipe (non-blocking) with the bytes of a message not yet whole, and its exit status
+    once reaped."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid = pid
+        self.fd = fd
+        self.pending = bytearray()
+        self.eof = False
+        self.reaped = False
+        self.status: int | None = None  # waitpid's; None if reaped by someone else
+
+    def read(self, until: float | None = None) -> list[Any]:
+        """The whole messages that can be read now (without waiting), stopping at ``until``
+        (a ``time.perf_counter()`` value) if the search keeps writing; ``eof`` once its
+        pipe is closed (the process has ended)."""
+        while not self.eof and (until is None or time.perf_counter() < until):
+            try:
+                chunk = os.read(self.fd, 1 << 20)
+            except BlockingIOError:
+                break
+            self.pending += chunk
+            self.eof = not chunk
+        out = []
+        start = 0
+        while len(self.pending) - start >= _FRAME.size:
+            (size,) = _FRAME.unpack_from(self.pending, start)
+            body = start + _FRAME.size
+            if len(self.pending) - body < size:
+                break
+            out.append(pickle.loads(memoryview(self.pending)[body : body + size]))
+            start = body + size
+        del self.pending[:start]
+        return out
+
+    def kill(self) -> None:
+        """SIGKILL the process (not once reaped: its pid could be another's by then)."""
+        if not self.reaped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def reap(self) -> None:
+        """Wait for the process to end (killed, or its pipe at end of file) and keep its
+        status."""
+        if not self.reaped:
+            with contextlib.suppress(ChildProcessError):  # SIGCHLD ignored: reaped already
+                self.status = os.waitpid(self.pid, 0)[1]
+            self.reaped = True
+
+    def how_ended(self) -> str:
+        """How the process ended, from its status: "killed by SIGSEGV", "exit status 1"."""
+        if self.status is None:
+            return "exit status unknown"
+        if os.WIFSIGNALED(self.status):
+            num = os.WTERMSIG(self.status)
+            try:
+                return f"killed by {signal.Signals(num).name}"
+            except ValueError:
+                return f"killed by signal {num}"
+        return f"exit status {os.waitstatus_to_exitcode(self.status)}"
 
 
 def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcome]:
     """Run the searches in forked processes and collect their outcomes by ``end`` (a
     ``time.perf_counter()`` value): a search still running then is killed, and its last
-    reported best solution (none: infeasible) is its outcome.
+    reported best solution (none: infeasible) is its outcome; so is it of a search whose
+    process died before (``ended`` says how).
 
     Without ``os.fork`` the searches run one after another in this process (no hard stop).
     """
@@ -356,30 +485,40 @@ def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcom
             out.append(SearchOutcome(feasible, cost, run.decode(sol), iterations))
         return out
     parent = os.getpid()
-    children: list[tuple[int, Connection]] = []
+    _prctl()  # loaded here: the search process loads nothing
+    children: list[_Child] = []
     try:
         for run in runs:
-            reader, writer = mp.Pipe(duplex=False)
+            reader, writer = os.pipe()
             try:
-                pid = _fork_quietly(lambda pid: children.append((pid, reader)))  # noqa: B023
+                pid = _fork_quietly(lambda pid: children.append(_Child(pid, reader)))  # noqa: B023
                 if pid == 0:  # the child: never returns into the caller's code
                     try:
-                        reader.close()
-                        _close_inherited_fds(keep=writer.fileno())
-                        _search_child(run, writer, parent)
+                        if not _die_with_parent(parent):
+                            _exit_with_parent(parent)
+                        os.close(reader)
+                        _close_inherited_fds(keep=writer)
+                        _search_child(run, writer)
                     finally:
                         os._exit(1)
+                os.set_blocking(reader, False)
+            except BaseException:
+                if not any(c.fd == reader for c in children):
+                    os.close(reader)
+                raise
             finally:
-                writer.close()
-        return _gather(children, end)
+                os.close(writer)
+        outcomes = _gather(children, end)
+        for run, o in zip(runs, outcomes, strict=True):
+            if o.ended is not None:
+                log.warning("PyVRP search of seed %d ended unexpectedly (%s)", run.seed, o.ended)
+        return outcomes
     finally:
-        for pid, _ in children:  # all killed first: a search ended by itself is gone already
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        for pid, reader in children:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-            reader.close()
+        for child in children:  # all killed first: a search ended by itself is gone already
+            child.kill()
+        for child in children:
+            child.reap()
+            os.close(child.fd)
 
 
 def _close_inherited_fds(keep: int) -> None:
@@ -437,36 +576,57 @@ def _fork_quietly(forked: Callable[[int], None]) -> int:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
-def _gather(children: list[tuple[int, Connection]], end: float) -> list[SearchOutcome]:
-    """Read the searches' reports until each has sent its outcome or ``end`` has come."""
+def _gather(children: list[_Child], end: float) -> list[SearchOutcome]:
+    """Read the searches' reports until each has sent its outcome or ended, or ``end`` has
+    come: the searches still running then are killed, and what they sent before is read.
+
+    No read waits: a message is put together from what its pipe holds (one that had started
+    to arrive was read to its end, past ``end`` while a search stalled in the middle of it).
+    A search whose pipe is at end of file without its outcome has died: it is reaped at once
+    (its status says how it ended), not waited for until ``end``.
+    """
     found = [SearchOutcome(False, NO_SOLUTION_COST, {}, 0, killed=True) for _ in children]
-    index = {id(reader): k for k, (_, reader) in enumerate(children)}
-    pending = [reader for _, reader in children]
-    error: BaseException | None = None
-    while pending:
-        ready = wait(pending, timeout=max(0.0, end - time.perf_counter()))
-        if not ready:
-            break  # the hard deadline: the searches still running are killed
-        for reader in ready:
-            assert isinstance(reader, Connection)
-            k = index[id(reader)]
-            try:
-                msg = reader.recv()
-            except (EOFError, OSError):  # died without an outcome: its best so far
-                pending.remove(reader)
-                continue
+    errors: list[BaseException] = []
+
+    def take(k: int, msgs: list[Any]) -> bool:
+        """Note search ``k``'s messages; True once it has sent its outcome or its error."""
+        for msg in msgs:
             if msg[0] == "best":
                 _, cost, routes, iterations = msg
                 found[k] = SearchOutcome(True, cost, routes, iterations, killed=True)
             elif msg[0] == "done":
                 _, feasible, cost, routes, iterations = msg
                 found[k] = SearchOutcome(feasible, cost, routes, iterations)
-                pending.remove(reader)
+                return True
             else:
-                error = error or msg[1]
-                pending.remove(reader)
-    if error is not None:
-        raise error
+                errors.append(msg[1])
+                return True
+        return False
+
+    running = dict(enumerate(children))
+    while running:
+        left = end - time.perf_counter()
+        if left <= 0:
+            break
+        ready = set(wait([child.fd for child in running.values()], timeout=left))
+        for k, child in list(running.items()):
+            if child.fd not in ready:
+                continue
+            if take(k, child.read(until=end)):
+                del running[k]
+            elif child.eof:  # died without its outcome: its best so far
+                child.reap()
+                found[k] = replace(found[k], killed=False, ended=child.how_ended())
+                del running[k]
+    # the hard deadline: the searches still running are killed, and once they are gone
+    # (their pipes closed) what they sent before is read: no more than their pipes hold
+    for child in running.values():
+        child.kill()
+    for k, child in running.items():
+        child.reap()
+        take(k, child.read())
+    if errors:
+        raise errors[0]
     return found
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -607,10 +608,13 @@ def test_the_fewest_mandatory_orders_are_left_out() -> None:
     assert len(set(_prizes(build_problem(s)))) == 1
 
 
-def _search_owner(pid_file: str) -> None:
+def _search_owner(pid_file: str, poll: bool = True) -> None:
     """A job process's part: start one search busy for a minute (its process notes its pid)
-    and wait for it."""
+    and wait for it; without ``poll`` the search does not watch for its parent's end."""
     from pathlib import Path
+
+    if not poll:
+        pyvrp_engine._exit_with_parent = lambda parent: None
 
     def busy(*args: object, **kwargs: object) -> None:
         Path(pid_file).write_text(str(os.getpid()))
@@ -633,15 +637,30 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
-def test_a_search_worker_ends_with_the_process_that_forked_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "poll",
+    [
+        True,
+        pytest.param(
+            False,
+            marks=pytest.mark.skipif(
+                not sys.platform.startswith("linux"), reason="the kernel's parent-death signal"
+            ),
+        ),
+    ],
+)
+def test_a_search_worker_ends_with_the_process_that_forked_it(tmp_path: Path, poll: bool) -> None:
     """A job process killed by a cancel or its time limit left its forked searches behind:
-    the busy one searched on, and an idle one waited for work for ever."""
+    the busy one searched on, and an idle one waited for work for ever. On Linux the kernel
+    kills the search with its parent, without its poll of the parent's pid (every 0.5 s)."""
     import multiprocessing
     import signal
     import time
 
     pid_file = tmp_path / "pids"
-    owner = multiprocessing.get_context("fork").Process(target=_search_owner, args=(str(pid_file),))
+    owner = multiprocessing.get_context("fork").Process(
+        target=_search_owner, args=(str(pid_file), poll)
+    )
     owner.start()
     deadline = time.monotonic() + 30
     while not pid_file.exists() or not pid_file.read_text():
@@ -920,7 +939,8 @@ def test_a_search_process_runs_none_of_the_parents_signal_handlers(
         signal.signal(signal.SIGTERM, previous)
     assert not ran_in.exists()
     assert time.perf_counter() - t < 20
-    assert outcome.feasible and outcome.killed and outcome.iterations == 5
+    assert outcome.feasible and outcome.iterations == 5
+    assert not outcome.killed and outcome.ended == "killed by SIGTERM"  # not by the deadline
     assert _children() == before
 
 
@@ -1101,7 +1121,7 @@ def test_a_socket_closed_here_takes_no_connection_while_a_search_runs(
     [outcome] = pyvrp_engine.collect_searches([run], end)
     watcher.join(10)
     assert connected == [False]
-    assert outcome.feasible and outcome.killed
+    assert outcome.feasible and outcome.ended == "killed by SIGKILL"
 
 
 def test_a_search_forked_while_another_thread_imports_answers(
@@ -1215,3 +1235,183 @@ def test_large_reports_do_not_hold_up_the_deadline(
     assert late < 0.3, late
     assert outcome.killed and outcome.iterations > 10
     assert outcome.routes[0] == list(range(outcome.routes[0][0], outcome.routes[0][0] + 40))
+
+
+def _dying_search(monkeypatch: pytest.MonkeyPatch, how: str, report_first: bool = True) -> None:
+    """Make each PyVRP search report a feasible solution after 5 iterations (if
+    ``report_first``) and then die without its outcome: by a segmentation fault ("segfault")
+    or by ``os._exit(3)`` ("exit")."""
+    import signal
+
+    real = pyvrp_engine._solve
+
+    def dying(
+        data: pyvrp.ProblemData,
+        stop: object,
+        seed: int,
+        init: pyvrp.Solution | None,
+        max_penalty: float | None,
+        report: pyvrp_engine.Reporter | None = None,
+    ) -> pyvrp.Result:
+        from pyvrp.stop import MaxIterations
+
+        res = real(data, MaxIterations(5), seed, init, max_penalty)
+        if report is not None and report_first:
+            report(res.best, 5)
+        if how == "segfault":
+            os.kill(os.getpid(), signal.SIGSEGV)
+            time.sleep(30)
+        os._exit(3)
+
+    monkeypatch.setattr(pyvrp_engine, "_solve", dying)
+
+
+@pytest.mark.parametrize(
+    ("how", "status"), [("segfault", "killed by SIGSEGV"), ("exit", "exit status 3")]
+)
+def test_a_search_process_that_dies_is_told_apart_from_one_stopped_at_its_end(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, how: str, status: str
+) -> None:
+    """A search process that died without its outcome (a crash, the OOM killer) counted as
+    one stopped mid-iteration at the time limit: its outcome says how it ended (its best so
+    far kept), and the searches are not waited for until the deadline."""
+    _dying_search(monkeypatch, how)
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    end = time.perf_counter() + 30
+    runs = [pyvrp_engine.SearchRun(data, decode, end, None, s, None) for s in (1, 2)]
+    t = time.perf_counter()
+    outcomes = pyvrp_engine.collect_searches(runs, end)
+    assert time.perf_counter() - t < 15
+    for outcome in outcomes:
+        assert outcome.feasible and outcome.iterations == 5
+        assert not outcome.killed and outcome.ended == status
+
+
+def test_a_solve_whose_search_process_dies_says_so(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The detail (and, when the search found nothing, the fallback) says the search process
+    ended unexpectedly and how, not that it was stopped at the time limit; the answer comes
+    when it died, not at the deadline."""
+    params = RoutingParams(engine="pyvrp", time_limit_s=20, seed=1, num_workers=1)
+    _dying_search(monkeypatch, "segfault")
+    t = time.perf_counter()
+    plan, stats = solve_routes_with_stats(c101_25, params)
+    assert time.perf_counter() - t < 10
+    assert plan.engine == "pyvrp" and validate_plan(c101_25, plan).ok
+    assert "1 search process(es) ended unexpectedly (seed 1: killed by SIGSEGV" in stats.detail
+    assert "stopped mid-iteration" not in stats.detail
+    monkeypatch.undo()
+    _dying_search(monkeypatch, "exit", report_first=False)
+    t = time.perf_counter()
+    plan, stats = solve_routes_with_stats(c101_25, params)
+    assert time.perf_counter() - t < 10
+    assert plan.engine == "greedy (fallback from pyvrp)" and validate_plan(c101_25, plan).ok
+    assert stats.fallback is not None
+    assert "ended unexpectedly (seed 1: exit status 3" in stats.fallback
+
+
+def _pipes() -> list[int]:
+    """This process's file descriptors past the standard streams that are pipes."""
+    import stat
+
+    out = []
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if int(name) > 2 and stat.S_ISFIFO(os.fstat(int(name)).st_mode):
+                out.append(int(name))
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_search_stalled_in_the_middle_of_a_report_does_not_hold_up_the_deadline(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A report that had started to arrive was read to its end, however long its search took
+    to write the rest: a search stalled (or stopped) in the middle of one held the answer up
+    past the deadline. The answer comes at the deadline, with the last whole report."""
+    import signal
+    import struct
+    import threading
+
+    real = pyvrp_engine._solve
+    pid_file = tmp_path / "pid"
+
+    def stalling(
+        data: pyvrp.ProblemData,
+        stop: object,
+        seed: int,
+        init: pyvrp.Solution | None,
+        max_penalty: float | None,
+        report: pyvrp_engine.Reporter | None = None,
+    ) -> pyvrp.Result:
+        from pyvrp.stop import MaxIterations
+
+        res = real(data, MaxIterations(5), seed, init, max_penalty)
+        assert report is not None
+        report(res.best, 5)
+        [pipe] = _pipes()  # the search's own: it keeps no other descriptor
+        # the length of a message of 1 MiB first (incomplete whether it is read as 4 bytes
+        # or 8), then 64 bytes of it; the rest never comes
+        os.write(pipe, struct.pack("!i", 1 << 20) + bytes(64))
+        pid_file.write_text(str(os.getpid()))
+        time.sleep(30)
+        return res
+
+    monkeypatch.setattr(pyvrp_engine, "_solve", stalling)
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    end = time.perf_counter() + 1.5
+    returned = threading.Event()
+
+    def kill_late(pid: int) -> None:  # only if the reading waits on: the test fails, not hangs
+        if not returned.wait(max(0.0, end + 8 - time.perf_counter())):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    watcher = _when_written(pid_file, kill_late)
+    run = pyvrp_engine.SearchRun(data, decode, end, None, 1, None)
+    try:
+        [outcome] = pyvrp_engine.collect_searches([run], end)
+    finally:
+        returned.set()
+    late = time.perf_counter() - end
+    watcher.join(10)
+    assert late < 1.0, late
+    assert outcome.feasible and outcome.killed and outcome.iterations == 5
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_a_search_process_asks_the_kernel_to_kill_it_with_its_parent() -> None:
+    """A search process whose parent died searched on until its poll of the parent's pid
+    (every 0.5 s) noticed: it now has the kernel send it SIGKILL then (PR_SET_PDEATHSIG), and
+    exits at once if its parent died before it could ask."""
+    import ctypes
+    import signal
+
+    def in_child(parent_of: Any) -> tuple[bytes, int]:
+        """What a forked process calling ``_die_with_parent(parent_of())`` writes (whether
+        it could and its parent-death signal after) and its exit code."""
+        pyvrp_engine._prctl()  # loaded before the fork, as collect_searches does
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(r)
+                done = pyvrp_engine._die_with_parent(parent_of())
+                sig = ctypes.c_int(-1)
+                ctypes.CDLL(None).prctl(pyvrp_engine.PR_GET_PDEATHSIG, ctypes.byref(sig), 0, 0, 0)
+                os.write(w, f"{done} {sig.value}".encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        got = b""
+        with open(r, "rb") as fh:
+            got = fh.read()
+        return got, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+    assert in_child(os.getppid) == (f"True {int(signal.SIGKILL)}".encode(), 0)
+    assert in_child(os.getpid) == (b"", 0)  # its "parent" is not its parent: gone
