@@ -346,6 +346,19 @@ class SearchRun:
     max_penalty: float | None = None
     first_s: float = 0.0
 
+    def run(self, report: Reporter | None = None) -> tuple[bool, int, pyvrp.Solution, int]:
+        """Run the search here: (feasible, cost, best solution, iterations)."""
+        return _run(
+            self.data,
+            self.deadline,
+            self.max_iterations,
+            self.seed,
+            self.init,
+            self.max_penalty,
+            self.first_s,
+            report=report,
+        )
+
 
 @dataclass
 class SearchOutcome:
@@ -391,16 +404,7 @@ def _search_child(run: SearchRun, fd: int) -> None:
                 sent[0] = cost
                 _send(fd, ("best", cost, run.decode(sol), iterations))
 
-        feasible, cost, sol, iterations = _run(
-            run.data,
-            run.deadline,
-            run.max_iterations,
-            run.seed,
-            run.init,
-            run.max_penalty,
-            run.first_s,
-            report=report,
-        )
+        feasible, cost, sol, iterations = run.run(report)
         _send(fd, ("done", feasible, cost, run.decode(sol), iterations))
     except BaseException as exc:  # handed to the parent, which raises it
         with contextlib.suppress(BaseException):
@@ -486,15 +490,7 @@ def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcom
     if not hasattr(os, "fork"):
         out = []
         for run in runs:
-            feasible, cost, sol, iterations = _run(
-                run.data,
-                run.deadline,
-                run.max_iterations,
-                run.seed,
-                run.init,
-                run.max_penalty,
-                run.first_s,
-            )
+            feasible, cost, sol, iterations = run.run()
             out.append(SearchOutcome(feasible, cost, run.decode(sol), iterations))
         return out
     parent = os.getpid()
