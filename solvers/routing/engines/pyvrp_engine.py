@@ -503,6 +503,7 @@ def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcom
                 pid = _fork_quietly(lambda pid: children.append(_Child(pid, reader)))  # noqa: B023
                 if pid == 0:  # the child: never returns into the caller's code
                     try:
+                        _send(writer, (_HELLO, os.getpid()))
                         if not _die_with_parent(parent):
                             _exit_with_parent(parent)
                         os.close(reader)
@@ -513,10 +514,13 @@ def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcom
                 os.set_blocking(reader, False)
             except BaseException:
                 if not any(c.fd == reader for c in children):
-                    os.close(reader)
+                    os.close(writer)
+                    writer = -1
+                    _end_unnoted(reader)
                 raise
             finally:
-                os.close(writer)
+                if writer >= 0:
+                    os.close(writer)
         outcomes = _gather(children, end)
         for run, o in zip(runs, outcomes, strict=True):
             if o.ended is not None:
@@ -528,6 +532,39 @@ def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcom
         for child in children:
             child.reap()
             os.close(child.fd)
+
+
+#: the first message of every search process: its pid (see :func:`_end_unnoted`)
+_HELLO = "pid"
+
+
+def _end_unnoted(fd: int, wait_s: float = 5.0) -> None:
+    """Kill and reap the search process, if one was forked, whose pid an exception kept the
+    caller from noting, and close ``fd``, the reading end of its pipe (ours of the writing
+    end closed).
+
+    Blocking the signals in the forking thread is not enough where the process has other
+    threads: an interrupt delivered to one of them is raised in the main thread at its next
+    check, which can fall between the fork and the pid being noted (measured: the search of
+    a test run under pytest-xdist, whose workers have threads, stayed unreaped once in five
+    runs). The process's pid is its first message, written as it starts; end of file first
+    means no process was forked.
+    """
+    child = _Child(-1, fd)
+    try:
+        os.set_blocking(fd, False)
+        until = time.perf_counter() + wait_s
+        while not child.eof and time.perf_counter() < until:
+            if not wait([fd], timeout=max(0.0, until - time.perf_counter())):
+                break
+            for msg in child.read():
+                if msg[0] == _HELLO:
+                    child.pid = msg[1]
+                    child.kill()
+                    child.reap()
+                    return
+    finally:
+        os.close(fd)
 
 
 def _close_inherited_fds(keep: int) -> None:
@@ -600,6 +637,8 @@ def _gather(children: list[_Child], end: float) -> list[SearchOutcome]:
     def take(k: int, msgs: list[Any]) -> bool:
         """Note search ``k``'s messages; True once it has sent its outcome or its error."""
         for msg in msgs:
+            if msg[0] == _HELLO:  # its pid: known already
+                continue
             if msg[0] == "best":
                 _, cost, routes, iterations = msg
                 found[k] = SearchOutcome(True, cost, routes, iterations, killed=True)

@@ -772,10 +772,12 @@ def test_a_search_in_its_own_process_answers_as_in_this_one(c101_25: Scenario) -
     assert not outcome.killed
 
 
-def _stuck_search(monkeypatch: pytest.MonkeyPatch, stuck_s: float) -> None:
-    """Make each PyVRP search report a feasible solution after 5 iterations and then spend
-    ``stuck_s`` in one iteration (an exhaustive search of a new best that does not watch the
-    clock)."""
+def _stuck_search(
+    monkeypatch: pytest.MonkeyPatch, stuck_s: float, pid_file: Path | None = None
+) -> None:
+    """Make each PyVRP search report a feasible solution after 5 iterations, note its pid in
+    ``pid_file`` (if given) and then spend ``stuck_s`` in one iteration (an exhaustive search
+    of a new best that does not watch the clock)."""
     real = pyvrp_engine._solve
 
     def stuck(
@@ -791,6 +793,8 @@ def _stuck_search(monkeypatch: pytest.MonkeyPatch, stuck_s: float) -> None:
         res = real(data, MaxIterations(5), seed, init, max_penalty)
         if report is not None:
             report(res.best, 5)
+        if pid_file is not None:
+            pid_file.write_text(str(os.getpid()))
         time.sleep(stuck_s)
         return res
 
@@ -864,33 +868,6 @@ def _children() -> set[int]:
     return out
 
 
-def _search_noting_its_pid(
-    monkeypatch: pytest.MonkeyPatch, pid_file: Path, stuck_s: float = 30.0
-) -> None:
-    """Make each PyVRP search report a feasible solution after 5 iterations, note its pid in
-    ``pid_file`` and then spend ``stuck_s`` in one iteration."""
-    real = pyvrp_engine._solve
-
-    def stuck(
-        data: pyvrp.ProblemData,
-        stop: object,
-        seed: int,
-        init: pyvrp.Solution | None,
-        max_penalty: float | None,
-        report: pyvrp_engine.Reporter | None = None,
-    ) -> pyvrp.Result:
-        from pyvrp.stop import MaxIterations
-
-        res = real(data, MaxIterations(5), seed, init, max_penalty)
-        if report is not None:
-            report(res.best, 5)
-        pid_file.write_text(str(os.getpid()))
-        time.sleep(stuck_s)
-        return res
-
-    monkeypatch.setattr(pyvrp_engine, "_solve", stuck)
-
-
 def _when_written(path: Path, then: Any) -> Any:
     """A started thread that calls ``then(int(path's text))`` once ``path`` has a pid."""
     import threading
@@ -924,7 +901,7 @@ def test_a_search_process_runs_none_of_the_parents_signal_handlers(
         raise SystemExit(0)
 
     pid_file = tmp_path / "pid"
-    _search_noting_its_pid(monkeypatch, pid_file)
+    _stuck_search(monkeypatch, 30.0, pid_file)
     problem = build_problem(c101_25)
     data, _, decode = build_data(problem)
     end = time.perf_counter() + 30
@@ -1026,7 +1003,7 @@ def test_no_search_process_outlives_its_solve(
     assert all(not o.killed for o in pyvrp_engine.collect_searches(runs, far))
     assert _children() == before
     pid_file = tmp_path / "pid"
-    _search_noting_its_pid(monkeypatch, pid_file)
+    _stuck_search(monkeypatch, 30.0, pid_file)
     end = time.perf_counter() + 1.0
     runs = [pyvrp_engine.SearchRun(data, decode, end, None, s, None) for s in (1, 2)]
     assert all(o.killed for o in pyvrp_engine.collect_searches(runs, end))
@@ -1099,7 +1076,7 @@ def test_a_socket_closed_here_takes_no_connection_while_a_search_runs(
     import socket
 
     pid_file = tmp_path / "pid"
-    _search_noting_its_pid(monkeypatch, pid_file, stuck_s=10.0)
+    _stuck_search(monkeypatch, 10.0, pid_file)
     problem = build_problem(c101_25)
     data, _, decode = build_data(problem)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -1157,12 +1134,21 @@ def test_a_search_forked_while_another_thread_imports_answers(
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+@pytest.mark.parametrize("threaded", [False, True], ids=["one thread", "another thread"])
 def test_an_interrupt_right_after_the_fork_leaves_no_search_behind(
-    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, threaded: bool
 ) -> None:
     """Ctrl-C arriving as the search was forked raised before its pid was noted: the search
-    ran on to its end, and stayed unreaped."""
+    ran on to its end, and stayed unreaped. With another thread in the process the signal
+    goes to that thread (the forking one blocks it) and is raised in the main thread at once,
+    before the pid is noted: the search is found by its first message."""
     import signal
+    import threading
+
+    if threaded:
+        idle = threading.Event()
+        other = threading.Thread(target=idle.wait, daemon=True)
+        other.start()
 
     real_fork = os.fork
     forked: list[int] = []
@@ -1172,17 +1158,23 @@ def test_an_interrupt_right_after_the_fork_leaves_no_search_behind(
         if pid != 0:
             forked.append(pid)
             os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # another thread takes the signal meanwhile, if there is one
         return pid
 
     pid_file = tmp_path / "pid"
-    _search_noting_its_pid(monkeypatch, pid_file, stuck_s=30.0)
+    _stuck_search(monkeypatch, 30.0, pid_file)
     monkeypatch.setattr(os, "fork", fork_then_interrupt)
     problem = build_problem(c101_25)
     data, _, decode = build_data(problem)
     end = time.perf_counter() + 60
     run = pyvrp_engine.SearchRun(data, decode, end, None, 1, None)
-    with pytest.raises(KeyboardInterrupt):
-        pyvrp_engine.collect_searches([run], end)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pyvrp_engine.collect_searches([run], end)
+    finally:
+        if threaded:
+            idle.set()
+            other.join()
     monkeypatch.undo()
     # the search itself, not any child: another test's helper process started in the
     # background may appear meanwhile (this test counted every child and failed under load)
