@@ -253,36 +253,141 @@ def fork_server_kept() -> Iterator[None]:
                 stop_fork_server()
 
 
+#: what the command line of multiprocessing's fork server runs (how it is found among this
+#: process's children where multiprocessing does not say its pid)
+FORK_SERVER_COMMAND = b"from multiprocessing.forkserver import main"
+#: seconds :func:`stop_fork_server` waits for multiprocessing's lock (held while the fork
+#: server is being started) before it stops the fork server by its pid instead
+FORK_SERVER_LOCK_S = 10.0
+#: seconds a fork server stopped by its pid gets to exit after SIGTERM before SIGKILL
+FORK_SERVER_STOP_S = 5.0
+
+
+def _multiprocessing_fork_server() -> Any:
+    """multiprocessing's fork server object (private: ``forkserver._forkserver``), if any."""
+    return getattr(forkserver, "_forkserver", None)
+
+
+def _fork_server_children() -> list[int] | None:
+    """The live children of this process that are fork servers, the latest started first
+    (read from ``/proc``); None where that cannot be read (no ``/proc``)."""
+    me = os.getpid()
+    try:
+        names = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    found: list[tuple[int, int]] = []
+    for name in names:
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            if int(fields[1]) != me or fields[0] == b"Z":
+                continue
+            with open(f"/proc/{name}/cmdline", "rb") as fh:
+                command = fh.read()
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+        if FORK_SERVER_COMMAND in command:
+            found.append((int(fields[19]), int(name)))  # its start time, its pid
+    return [pid for _, pid in sorted(found, reverse=True)]
+
+
 def fork_server_pid() -> int | None:
-    """The pid of this process's fork server (multiprocessing's), None if none was started."""
-    server = getattr(forkserver, "_forkserver", None)
-    pid = getattr(server, "_forkserver_pid", None)
-    return pid if isinstance(pid, int) else None
+    """The pid of this process's fork server (multiprocessing's), None if none was started.
+
+    multiprocessing keeps it in a private attribute; a Python without that attribute has it
+    looked for among this process's children (``/proc``; None where there is none).
+    """
+    server = _multiprocessing_fork_server()
+    if server is not None and hasattr(server, "_forkserver_pid"):
+        pid = getattr(server, "_forkserver_pid", None)
+        return pid if isinstance(pid, int) else None
+    found = _fork_server_children()
+    return found[0] if found else None
 
 
-def stop_fork_server() -> bool:
+def _end_by_pid(pid: int, wait_s: float = FORK_SERVER_STOP_S) -> None:
+    """SIGTERM to the fork server ``pid``, SIGKILL if it still runs ``wait_s`` later.
+
+    It is not reaped here: multiprocessing reaps it (and starts a new one for the next job),
+    as it does a fork server that died.
+    """
+    from api.jobs.service import pid_alive
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        end = time.monotonic() + (wait_s if sig == signal.SIGTERM else 1.0)
+        while pid_alive(pid):
+            if time.monotonic() >= end:
+                break
+            time.sleep(0.01)
+        else:
+            return
+
+
+def stop_fork_server(*, lock_s: float = FORK_SERVER_LOCK_S) -> bool:
     """Stop this process's fork server, if it started one (True); the next job starts another.
 
     multiprocessing has no public way: its ``ForkServer._stop_unlocked`` closes the server's
     "alive" pipe, waits for it to exit and removes its socket. A fork server still importing
     its preload modules (seconds after it started) sees the closed pipe only once done, so it
     is sent SIGTERM first (it holds nothing to save; its job processes are gone by then).
+
+    Where those private parts are missing or fail (another Python version), or their lock is
+    not free within ``lock_s`` seconds, the fork server is found by its pid
+    (:func:`fork_server_pid`) and stopped by signal (:func:`_end_by_pid`); one that cannot be
+    found is reported (a warning; it exits with this process, its "alive" pipe closed). Never
+    raises.
     """
-    server = getattr(forkserver, "_forkserver", None)
+    server = _multiprocessing_fork_server()
     lock = getattr(server, "_lock", None)
     stop = getattr(server, "_stop_unlocked", None)
-    if server is None or lock is None or stop is None:  # another Python: left to exit with us
-        return False
-    with lock:
-        pid = getattr(server, "_forkserver_pid", None)
-        if not isinstance(pid, int):
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+    private = server is not None and hasattr(server, "_forkserver_pid")
+    pid: int | None = None
+    if private and callable(stop) and lock is not None and lock.acquire(timeout=lock_s):
         try:
-            stop()
-        except ChildProcessError:  # reaped by someone else: forget it (the next job restarts)
-            server._forkserver_pid = None
+            pid = getattr(server, "_forkserver_pid", None)
+            if not isinstance(pid, int):
+                return False
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            try:
+                stop()
+                return True
+            except ChildProcessError:  # reaped by someone else: forget it (the next job restarts)
+                server._forkserver_pid = None
+                return True
+            except Exception as err:  # another version's internals: stopped by signal below
+                log.warning(
+                    "fork server %d: multiprocessing's stop failed (%s: %s); stopped by signal",
+                    pid,
+                    type(err).__name__,
+                    err,
+                )
+        finally:
+            lock.release()
+    elif private:
+        pid = fork_server_pid()
+    else:
+        found = _fork_server_children()
+        if found is None:  # cannot tell whether one runs
+            log.warning(
+                "the job processes' fork server could not be looked for (this Python's "
+                "multiprocessing does not say its pid, and there is no /proc): if one runs, "
+                "it exits with this process"
+            )
+            return False
+        pid = found[0] if found else None
+    if pid is None:
+        return False
+    try:
+        _end_by_pid(pid)
+    except Exception as err:  # a stop never raises
+        log.warning("fork server %d could not be stopped: %s: %s", pid, type(err).__name__, err)
+        return False
     return True
 
 

@@ -1,0 +1,105 @@
+"""Stopping the job processes' fork server without multiprocessing's private parts (session 48).
+
+multiprocessing has no public way to stop its fork server: :func:`stop_fork_server` uses
+``ForkServer._stop_unlocked`` and ``_forkserver_pid``. A Python without them (or whose
+``_stop_unlocked`` fails) left the fork server running until the process exited, or raised
+from the service's stop; now it is found by its pid and stopped by signal, or reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from multiprocessing import forkserver
+from types import SimpleNamespace
+
+import pytest
+
+from api.jobs import executors
+from api.jobs.executors import fork_server_pid, stop_fork_server
+from api.jobs.service import pid_alive
+
+pytestmark = pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods(), reason="no fork server here"
+)
+
+
+def _running_fork_server() -> int:
+    """The pid of this process's fork server, started if it was not running."""
+    forkserver.ensure_running()
+    pid = fork_server_pid()
+    assert pid is not None and pid_alive(pid)
+    return pid
+
+
+def _gone(pid: int, wait_s: float = 10.0) -> bool:
+    """Whether process ``pid`` has ended (or is a zombie) within ``wait_s`` seconds."""
+    end = time.monotonic() + wait_s
+    while pid_alive(pid):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _restarts() -> None:
+    """multiprocessing starts a new fork server after one stopped by signal (reaping it)."""
+    forkserver.ensure_running()
+    pid = fork_server_pid()
+    assert pid is not None and pid_alive(pid)
+
+
+def test_a_python_without_forkservers_stop_has_it_stopped_by_signal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ForkServer._stop_unlocked missing: the fork server was left running ("left to exit
+    # with us") and stop_fork_server said False
+    pid = _running_fork_server()
+    with monkeypatch.context() as patch:
+        patch.delattr(forkserver.ForkServer, "_stop_unlocked")
+        assert stop_fork_server() is True
+    assert _gone(pid)
+    _restarts()
+
+
+def test_a_python_that_keeps_the_pid_elsewhere_has_it_found_among_the_children(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # no forkserver._forkserver with a _forkserver_pid: the pid was None (the CPU pin of the
+    # fork server was skipped) and the fork server was never stopped
+    pid = _running_fork_server()
+    with monkeypatch.context() as patch:
+        patch.setattr(forkserver, "_forkserver", SimpleNamespace())
+        assert fork_server_pid() == pid  # found in /proc, as this process's child
+        assert stop_fork_server() is True
+        assert fork_server_pid() is None
+    assert _gone(pid)
+    _restarts()
+
+
+def test_a_failing_private_stop_does_not_raise_and_the_server_is_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a changed _stop_unlocked raising: the exception came out of the service's stop
+    def broken(self: object) -> None:
+        raise OSError("changed internals")
+
+    pid = _running_fork_server()
+    with monkeypatch.context() as patch:
+        patch.setattr(forkserver.ForkServer, "_stop_unlocked", broken)
+        assert stop_fork_server() is True
+    assert _gone(pid)
+    _restarts()
+
+
+def test_a_fork_server_that_cannot_be_looked_for_is_reported(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _running_fork_server()
+    with monkeypatch.context() as patch:
+        patch.setattr(forkserver, "_forkserver", SimpleNamespace())
+        patch.setattr(executors, "_fork_server_children", lambda: None)  # no /proc
+        with caplog.at_level(logging.WARNING, logger="api.jobs.executors"):
+            assert stop_fork_server() is False
+    assert "could not be looked for" in caplog.text
