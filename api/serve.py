@@ -85,12 +85,41 @@ def remove_multiprocessing_temp_dir() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+#: seconds the SIGHUP / SIGQUIT clean-up waits for multiprocessing's fork server lock (held
+#: while the fork server is being started, perhaps by the thread the signal interrupted)
+#: before it stops the fork server by its pid
+FORK_SERVER_LOCK_S = 1.0
+
+
+def stop_helper_processes() -> None:
+    """Stop the job processes' fork server and end the pyomo backend's worker processes,
+    where this process started them (their modules imported; nothing is imported here).
+
+    Neither is a multiprocessing child: a death by signal left the fork server importing its
+    preload modules for seconds (it sees its "alive" pipe closed only once done) and a
+    pyomo worker still importing Pyomo as long. A failure is logged, never raised.
+    """
+    executors = sys.modules.get("api.jobs.executors")
+    workers = sys.modules.get("solvers.allocation.pyomo_worker")
+    steps = []
+    if executors is not None:
+        steps.append(lambda: executors.stop_fork_server(lock_s=FORK_SERVER_LOCK_S))
+    if workers is not None:
+        steps.append(workers.end_workers)
+    for step in steps:
+        try:
+            step()
+        except Exception:
+            logging.getLogger(__name__).exception("a helper process could not be stopped")
+
+
 def clean_up_before_signal_death() -> None:
     """What Python's exit would do and a death by signal skips: children, temp dir, logs.
 
     Daemonic child processes (running jobs) are terminated and every child joined (at most
-    :data:`CHILD_JOIN_S` each), multiprocessing's temporary folder is removed, and the logs
-    and standard streams are flushed.
+    :data:`CHILD_JOIN_S` each), the job processes' fork server and the pyomo workers are
+    stopped (:func:`stop_helper_processes`), multiprocessing's temporary folder is removed,
+    and the logs and standard streams are flushed.
     """
     children = multiprocessing.active_children()
     for child in children:
@@ -98,6 +127,7 @@ def clean_up_before_signal_death() -> None:
             child.terminate()
     for child in children:
         child.join(CHILD_JOIN_S)
+    stop_helper_processes()
     remove_multiprocessing_temp_dir()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -207,8 +207,13 @@ class PyomoWorker:
             self.helper.close_output()
 
     def end(self) -> None:
-        """End an idle worker: its input closes and it exits (killed if it lingers)."""
+        """End an idle worker: its input closes and it exits (killed if it lingers); one
+        still importing Pyomo is killed at once (it reads its input only once that is done,
+        seconds later: the service's stop, or a death by signal, waited a second for it)."""
         self.broken = self.broken or _ENDED
+        if self.import_s is None and not self.helper.readable(0.0):  # it has said nothing
+            self.kill()
+            return
         self.helper.end(1.0, 1.0)
         with contextlib.suppress(OSError):
             self.helper.close_output()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import multiprocessing
 import os
 import re
 import shutil
@@ -608,6 +609,72 @@ def test_a_signal_inside_the_guard_cleans_up_and_ends_the_process(
     finally:
         for pid in alive(child):
             os.kill(pid, signal.SIGKILL)
+
+
+HELPERS_SCRIPT = textwrap.dedent(
+    """
+    import resource, signal, sys, time
+    from api.jobs.executors import LocalExecutor, fork_server_pid
+    from api.serve import exit_cleanly_on_signals
+    from solvers.allocation import pyomo_worker
+
+    if __name__ == "__main__":
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGQUIT: no core file
+        signum = getattr(signal, sys.argv[1])
+        # a pyomo worker still importing Pyomo, as the service starts one
+        pyomo_worker.WORKER_ENTRY = "import time; time.sleep(120)"
+        assert pyomo_worker.start_worker()
+        with pyomo_worker._lock:
+            [worker] = pyomo_worker._pool()
+        executor = LocalExecutor(1, preload=["slow_preload_probe"])
+        executor.warm_up()  # the fork server imports for two minutes
+        print(fork_server_pid(), worker.pid, flush=True)
+        time.sleep(0.5)
+        with exit_cleanly_on_signals():
+            signal.raise_signal(signum)
+        print("not killed", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("signum", DEATH_SIGNALS, ids=lambda sig: sig.name)
+def test_a_signal_death_during_the_fork_servers_imports_leaves_no_helper_running(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # SIGHUP or SIGQUIT to an API process while its job fork server was still importing
+    # its preload modules (seconds after the start, with Pyomo): the process died, and the
+    # fork server imported on, an orphan, until it found its "alive" pipe closed (2.5-6 s
+    # after a real service's death), as did the pyomo worker still importing Pyomo
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server here")
+    script = tmp_path / "die_importing.py"
+    script.write_text(HELPERS_SCRIPT)
+    (tmp_path / "slow_preload_probe.py").write_text("import time\ntime.sleep(120)\n")
+    temp, short = socket_tmp_dir(tmp_path / "tmp")
+    out, err = tmp_path / "out", tmp_path / "err"
+    helpers: set[int] = set()
+    try:
+        with out.open("w") as stdout, err.open("w") as stderr:
+            code = subprocess.run(
+                [sys.executable, str(script), signum.name],
+                env={**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(REPO)},
+                cwd=tmp_path,
+                stdout=stdout,
+                stderr=stderr,
+                timeout=120,
+            ).returncode
+        lines = out.read_text().split()
+        helpers = {int(pid) for pid in lines[:2]}
+        assert code == -signum, err.read_text()[-2000:]
+        assert "Traceback" not in err.read_text(), err.read_text()[-2000:]
+        assert len(helpers) == 2 and "not" not in lines, lines
+        assert not wait_gone(helpers, 5.0), "a helper process outlived the API process"
+        assert not list(temp.iterdir()), "multiprocessing's temp dir was left"
+    finally:
+        for pid in alive(helpers):
+            os.kill(pid, signal.SIGKILL)
+        if short:
+            shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.mark.parametrize("signum", GUARDED_SIGNALS, ids=lambda sig: sig.name)
