@@ -25,6 +25,7 @@ import atexit
 import contextlib
 import copy
 import logging
+import math
 import os
 import pickle
 import sys
@@ -310,27 +311,49 @@ _busy: set[PyomoWorker] = set()
 _owner = os.getpid()
 #: why a worker ended by :func:`end_workers` cannot solve (no successor is started for it)
 _ENDED = "ended"
+#: when :func:`end_workers` last ran in this process (``time.perf_counter()``)
+_ended_at = -math.inf
 
 
 def _pool() -> list[PyomoWorker]:
     """The idle workers of this process (a forked child drops its parent's, idle and busy:
     their pipes are the parent's). Call with ``_lock`` held."""
-    global _owner
+    global _owner, _ended_at
     if _owner != os.getpid():
         _idle.clear()
         _busy.clear()
         _owner = os.getpid()
+        _ended_at = -math.inf
     _idle[:] = [w for w in _idle if w.alive()]
     return _idle
 
 
-def start_worker(*, fork: bool = False) -> bool:
+def _stopping(begun: float | None) -> bool:
+    """Whether :func:`end_workers` ran after a solve ``begun`` then (``time.perf_counter()``;
+    None: no solve). Call with ``_lock`` held."""
+    _pool()
+    return begun is not None and _ended_at >= begun
+
+
+def ended_since(begun: float) -> bool:
+    """Whether this process's workers were ended (:func:`end_workers`: the service is
+    stopping, the process exits) since ``begun`` (``time.perf_counter()``): a solve begun
+    before gets no worker."""
+    with _lock:
+        return _stopping(begun)
+
+
+def start_worker(*, fork: bool = False, begun: float | None = None) -> bool:
     """Start a worker in the background unless one is idle already; False if none can start.
 
     ``fork``: fork it from this process where that is safe (see :meth:`PyomoWorker.spawn`):
     ready in milliseconds when this process has imported Pyomo (a job process).
+    ``begun``: when the solve that asks began (``time.perf_counter()``); none is started
+    for a solve begun before :func:`end_workers` last ran (:func:`ended_since`).
     """
     with _lock:
+        if _stopping(begun):
+            return False
         if _pool():
             return True
         worker = PyomoWorker.spawn(fork=fork)
@@ -389,22 +412,27 @@ def worker_ready() -> bool:
         return any(w.wait_ready(0.0) for w in _pool())
 
 
-def take_worker(wait_s: float) -> PyomoWorker | None:
+def take_worker(wait_s: float, *, begun: float | None = None) -> PyomoWorker | None:
     """An idle worker with Pyomo imported, for one solve (give it back with :func:`give_back`).
 
     Without a ready one, a starting one is waited for up to ``wait_s`` seconds, and without
     any, one is started (and waited for as long); None if none is ready in that time (the
-    one starting is left to start, for later solves).
+    one starting is left to start, for later solves). ``begun``: when the solve began
+    (``time.perf_counter()``): None once :func:`end_workers` has run since (a solve of a
+    stopping service, still running in its thread, started a worker after the stop that
+    solved on until its time limit).
     """
     with _lock:
-        ready = _take_ready(_pool())
+        ready = None if _stopping(begun) else _take_ready(_pool())
     if ready is not None:
         return ready
-    if wait_s <= 0.0 or not start_worker():
+    if wait_s <= 0.0 or not start_worker(begun=begun):
         return None
     end = time.perf_counter() + wait_s
     while time.perf_counter() < end:
         with _lock:
+            if _stopping(begun):
+                return None
             pool = _pool()
             ready = _take_ready(pool)
             if ready is not None:
@@ -453,12 +481,16 @@ def end_workers() -> None:
     """End every worker of this process (as the service stops, at exit, and for tests): the
     idle ones (their input closes), and those busy in a solve, killed (a solve at 2,000
     orders runs for minutes; its caller answers with its fallback, and no successor starts).
+    A solve begun before this call gets no worker after it (:func:`ended_since`): it is
+    solved with the highspy backend.
     """
+    global _ended_at
     with _lock:
         workers = list(_pool())
         _idle.clear()
         busy = list(_busy)
         _busy.clear()
+        _ended_at = time.perf_counter()  # the solves begun before take no worker now
     for worker in busy:
         worker.broken = _ENDED
         worker.kill()

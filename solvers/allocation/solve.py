@@ -473,6 +473,13 @@ def _fallback(
     return np.zeros(prob.num_arcs, dtype=np.int64)
 
 
+#: the note of a pyomo solve begun before its process's pyomo workers were ended
+PYOMO_STOPPING_NOTE = (
+    "backend pyomo: this process's pyomo worker processes were ended after the solve began "
+    "(the service is stopping): solved with the highspy backend"
+)
+
+
 def _pyomo_in_time(
     params: AllocationParams, num_orders: int, start: float, stats: SolveStats
 ) -> tuple[AllocationParams, PyomoWorker | None, float]:
@@ -485,18 +492,24 @@ def _pyomo_in_time(
     and the optimising path's shortest run (:func:`normal_path_seconds`), or the worker
     did not start while leaving that run's time: ``params`` of the highspy backend, no
     worker, and a note (a worker is left starting for later solves). The highspy backend
-    then answers as it does any limit (a too small one by the nearest-node answer).
+    then answers as it does any limit (a too small one by the nearest-node answer). So too,
+    with :data:`PYOMO_STOPPING_NOTE` and no worker started, once the process's workers were
+    ended (the service's stop) after the call's ``start``.
     """
     from solvers.allocation.pyomo_worker import (
         WORKER_START_S,
+        ended_since,
         start_left,
         start_worker,
         take_worker,
     )
 
-    worker = take_worker(0.0)
+    worker = take_worker(0.0, begun=start)
     if worker is not None:
         return params, worker, 0.0
+    if ended_since(start):
+        stats.notes.append(PYOMO_STOPPING_NOTE)
+        return params.model_copy(update={"backend": "highspy"}), None, 0.0
     need = normal_path_seconds(num_orders)
     left = params.time_limit_s - (time.perf_counter() - start)
     # a worker started earlier (a job process starts one as it reads its payload) is part
@@ -504,7 +517,7 @@ def _pyomo_in_time(
     starting = start_left()
     expect = WORKER_START_S if starting is None else starting
     if left < expect + need:
-        start_worker()
+        start_worker(begun=start)
         stats.notes.append(
             "backend pyomo: no pyomo worker process is ready in this process, and starting "
             f"one (it imports Pyomo) takes about {WORKER_START_S:g} s (about {expect:.2g} s "
@@ -513,8 +526,11 @@ def _pyomo_in_time(
         )
         return params.model_copy(update={"backend": "highspy"}), None, 0.0
     t0 = time.perf_counter()
-    worker = take_worker(left - need)
+    worker = take_worker(left - need, begun=start)
     waited = time.perf_counter() - t0
+    if worker is None and ended_since(start):
+        stats.notes.append(PYOMO_STOPPING_NOTE)
+        return params.model_copy(update={"backend": "highspy"}), None, 0.0
     if worker is None:
         left = params.time_limit_s - (time.perf_counter() - start)
         stats.notes.append(

@@ -520,6 +520,43 @@ def test_end_workers_kills_a_worker_busy_in_a_solve(
     assert not pyomo_worker.worker_started() and not pyomo_worker._busy
 
 
+def test_a_solve_begun_before_end_workers_starts_no_worker_after_it(
+    stand_in: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 48: the service's stop ended the workers, but a solve of its still running
+    in a thread (past uvicorn's 10 s for requests in flight) that had not yet taken one
+    started a new worker after the stop, which solved on until the solve's time limit (and
+    the process's exit waited for it). Now a solve begun before :func:`end_workers` gets
+    no worker: it is solved with the highspy backend, at once, and none is started."""
+    stand_in("sleepy_main")  # a worker's solve would never answer: only the kill ends it
+    compile_request = solve_module.compile_request
+
+    def stopped_meanwhile(request: AllocationRequest) -> Any:
+        pyomo_worker.end_workers()  # the service stops while the solve compiles its request
+        return compile_request(request)
+
+    monkeypatch.setattr(solve_module, "compile_request", stopped_meanwhile)
+    request = generate_literature(seed=0, num_orders=8, num_nodes=3)
+    results: list[AllocationResult] = []
+    solve = threading.Thread(
+        target=lambda: results.append(
+            allocate(request, AllocationParams(backend="pyomo", time_limit_s=120, explain=False))
+        ),
+        daemon=True,
+    )
+    solve.start()
+    solve.join(30)
+    assert not solve.is_alive(), "the solve waited on a worker started after the stop"
+    [result] = results
+    assert solve_module.PYOMO_STOPPING_NOTE in result.stats.notes
+    assert result.status == AllocationStatus.OPTIMAL  # the highspy backend's
+    assert not pyomo_worker.worker_started() and not pyomo_worker._busy
+    # a solve begun after the stop (the next service of this process) uses the backend
+    monkeypatch.setattr(solve_module, "compile_request", compile_request)
+    assert pyomo_worker.take_worker(0.0, begun=time.perf_counter()) is None  # none idle
+    assert pyomo_worker.start_worker(begun=time.perf_counter())
+
+
 def _ended(worker: pyomo_worker.PyomoWorker, wait_s: float) -> bool:
     """Whether ``worker``'s process ended within ``wait_s`` seconds (reaped here: a killed
     process stays a zombie until then)."""
