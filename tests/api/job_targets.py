@@ -62,3 +62,10 @@ def pyomo_worker_pid_then_sleep(payload: dict[str, Any], *, progress: Any = None
     assert worker is not None, "no pyomo worker"
     Path(payload["pid_file"]).write_text(str(worker.pid))
     time.sleep(600)
+
+
+def preload_probe_imported_at(payload: dict[str, Any], *, progress: Any = None) -> dict[str, Any]:
+    """When this worker imported :mod:`tests.api.ray_preload_probe` (``time.time()``)."""
+    from tests.api import ray_preload_probe
+
+    return {"imported_at": ray_preload_probe.IMPORTED_AT}
