@@ -320,12 +320,13 @@ def test_the_stored_tables_are_what_their_per_day_runs_give_now(
     assert _without(fresh) == _without(json.loads((RESULTS / f"{name}.json").read_text()))
 
 
-@pytest.mark.parametrize("name", NO_CAP_COLUMN)
-def test_a_stored_pages_hindsight_cap_count_is_said_to_be_carried_over(
+@pytest.mark.parametrize("name", STORED)
+def test_a_stored_pages_hindsight_cap_count_says_where_it_comes_from(
     bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    """The stored CSVs have no per-day cap counts: a re-render copied the original run's count
-    in its description without saying it was not recomputed."""
+    """A re-render gives the stored page's cap count again, recomputed from a CSV that has
+    per-day cap counts, else carried over from the original run and said to be (it copied
+    the count into its description without saying it was not recomputed)."""
     for suffix in (".csv", ".json", ".md"):
         shutil.copy(RESULTS / f"{name}{suffix}", tmp_path)
     stored = bench._CAPPED.search((RESULTS / f"{name}.md").read_text())
@@ -333,34 +334,18 @@ def test_a_stored_pages_hindsight_cap_count_is_said_to_be_carried_over(
     _rerender(bench, monkeypatch, name, "--out", str(tmp_path))
     md = (tmp_path / f"{name}.md").read_text()
     said = f"{stored.group(1)} of {stored.group(2)}"
-    assert (
-        f"stopped by the wall-clock safety cap ({said}, in the description below) is carried "
-        f"over from the original run, not recomputed: `{name}.csv` does not record it per day"
-    ) in md
-    assert stored.group(0) in md  # the same count as stored
     info = json.loads((tmp_path / f"{name}.json").read_text())["hindsight"]["rerendered"]
-    assert info["hindsight_cap_count"]["source"].startswith("carried over")
-    assert (info["hindsight_cap_count"]["capped"], info["hindsight_cap_count"]["runs"]) == (
-        int(stored.group(1)),
-        int(stored.group(2)),
-    )
-
-
-@pytest.mark.parametrize("name", [n for n in STORED if n not in NO_CAP_COLUMN])
-def test_a_stored_pages_hindsight_cap_count_is_recomputed_from_its_csv(
-    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
-) -> None:
-    """A CSV with per-day cap counts gives the count again on a re-render, said to be so."""
-    for suffix in (".csv", ".json", ".md"):
-        shutil.copy(RESULTS / f"{name}{suffix}", tmp_path)
-    stored = bench._CAPPED.search((RESULTS / f"{name}.md").read_text())
-    assert stored is not None
-    _rerender(bench, monkeypatch, name, "--out", str(tmp_path))
-    md = (tmp_path / f"{name}.md").read_text()
-    said = f"({stored.group(1)} of {stored.group(2)}) is recomputed from `{name}.csv`"
-    assert said in md
-    info = json.loads((tmp_path / f"{name}.json").read_text())["hindsight"]["rerendered"]
-    assert info["hindsight_cap_count"]["source"] == f"recomputed from {name}.csv"
+    if name in NO_CAP_COLUMN:
+        assert (
+            f"stopped by the wall-clock safety cap ({said}, in the description below) is "
+            f"carried over from the original run, not recomputed: `{name}.csv` does not "
+            "record it per day"
+        ) in md
+        assert stored.group(0) in md  # the same count as stored
+        assert info["hindsight_cap_count"]["source"].startswith("carried over")
+    else:
+        assert f"({said}) is recomputed from `{name}.csv`" in md
+        assert info["hindsight_cap_count"]["source"] == f"recomputed from {name}.csv"
     assert (info["hindsight_cap_count"]["capped"], info["hindsight_cap_count"]["runs"]) == (
         int(stored.group(1)),
         int(stored.group(2)),
