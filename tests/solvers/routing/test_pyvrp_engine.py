@@ -8,6 +8,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -772,15 +773,15 @@ def test_a_search_in_its_own_process_answers_as_in_this_one(c101_25: Scenario) -
     assert not outcome.killed
 
 
-def _stuck_search(
-    monkeypatch: pytest.MonkeyPatch, stuck_s: float, pid_file: Path | None = None
+def _after_five_iterations(
+    monkeypatch: pytest.MonkeyPatch,
+    then: Callable[[pyvrp.Result, pyvrp_engine.Reporter | None], None],
 ) -> None:
-    """Make each PyVRP search report a feasible solution after 5 iterations, note its pid in
-    ``pid_file`` (if given) and then spend ``stuck_s`` in one iteration (an exhaustive search
-    of a new best that does not watch the clock)."""
+    """Make each PyVRP search run 5 iterations, then call ``then`` with its result and its
+    reporter (in the search process) before it returns the result."""
     real = pyvrp_engine._solve
 
-    def stuck(
+    def after_five(
         data: pyvrp.ProblemData,
         stop: object,
         seed: int,
@@ -791,14 +792,27 @@ def _stuck_search(
         from pyvrp.stop import MaxIterations
 
         res = real(data, MaxIterations(5), seed, init, max_penalty)
+        then(res, report)
+        return res
+
+    monkeypatch.setattr(pyvrp_engine, "_solve", after_five)
+
+
+def _stuck_search(
+    monkeypatch: pytest.MonkeyPatch, stuck_s: float, pid_file: Path | None = None
+) -> None:
+    """Make each PyVRP search report a feasible solution after 5 iterations, note its pid in
+    ``pid_file`` (if given) and then spend ``stuck_s`` in one iteration (an exhaustive search
+    of a new best that does not watch the clock)."""
+
+    def stuck(res: pyvrp.Result, report: pyvrp_engine.Reporter | None) -> None:
         if report is not None:
             report(res.best, 5)
         if pid_file is not None:
             pid_file.write_text(str(os.getpid()))
         time.sleep(stuck_s)
-        return res
 
-    monkeypatch.setattr(pyvrp_engine, "_solve", stuck)
+    _after_five_iterations(monkeypatch, stuck)
 
 
 def test_a_search_stuck_in_an_iteration_at_its_end_is_stopped_with_its_best_so_far(
@@ -1191,23 +1205,11 @@ def test_large_reports_do_not_hold_up_the_deadline(
 ) -> None:
     """New best solutions of a 10,000-order day, many times the pipe's buffer each, sent up
     to the deadline: the answer still comes at the deadline, with the last one sent."""
-    real = pyvrp_engine._solve
 
-    def flooding(
-        data: pyvrp.ProblemData,
-        stop: object,
-        seed: int,
-        init: pyvrp.Solution | None,
-        max_penalty: float | None,
-        report: pyvrp_engine.Reporter | None = None,
-    ) -> pyvrp.Result:
-        from pyvrp.stop import MaxIterations
-
-        res = real(data, MaxIterations(5), seed, init, max_penalty)
+    def flooding(res: pyvrp.Result, report: pyvrp_engine.Reporter | None) -> None:
         assert report is not None
         for k in range(10**6):
             report(res.best, k)  # each one a new best (see decode below)
-        return res
 
     sent = [0]
 
@@ -1216,7 +1218,7 @@ def test_large_reports_do_not_hold_up_the_deadline(
         return {v: list(range(sent[0], sent[0] + 40)) for v in range(250)}  # 10,000 stops
 
     cheaper = iter(range(10**9, 0, -1))
-    monkeypatch.setattr(pyvrp_engine, "_solve", flooding)
+    _after_five_iterations(monkeypatch, flooding)
     monkeypatch.setattr(pyvrp.CostEvaluator, "cost", lambda self, sol: next(cheaper))
     problem = build_problem(c101_25)
     data, _, _ = build_data(problem)
@@ -1235,19 +1237,7 @@ def _dying_search(monkeypatch: pytest.MonkeyPatch, how: str, report_first: bool 
     or by ``os._exit(3)`` ("exit")."""
     import signal
 
-    real = pyvrp_engine._solve
-
-    def dying(
-        data: pyvrp.ProblemData,
-        stop: object,
-        seed: int,
-        init: pyvrp.Solution | None,
-        max_penalty: float | None,
-        report: pyvrp_engine.Reporter | None = None,
-    ) -> pyvrp.Result:
-        from pyvrp.stop import MaxIterations
-
-        res = real(data, MaxIterations(5), seed, init, max_penalty)
+    def dying(res: pyvrp.Result, report: pyvrp_engine.Reporter | None) -> None:
         if report is not None and report_first:
             report(res.best, 5)
         if how == "segfault":
@@ -1255,7 +1245,7 @@ def _dying_search(monkeypatch: pytest.MonkeyPatch, how: str, report_first: bool 
             time.sleep(30)
         os._exit(3)
 
-    monkeypatch.setattr(pyvrp_engine, "_solve", dying)
+    _after_five_iterations(monkeypatch, dying)
 
 
 @pytest.mark.parametrize(
@@ -1327,20 +1317,9 @@ def test_a_search_stalled_in_the_middle_of_a_report_does_not_hold_up_the_deadlin
     import struct
     import threading
 
-    real = pyvrp_engine._solve
     pid_file = tmp_path / "pid"
 
-    def stalling(
-        data: pyvrp.ProblemData,
-        stop: object,
-        seed: int,
-        init: pyvrp.Solution | None,
-        max_penalty: float | None,
-        report: pyvrp_engine.Reporter | None = None,
-    ) -> pyvrp.Result:
-        from pyvrp.stop import MaxIterations
-
-        res = real(data, MaxIterations(5), seed, init, max_penalty)
+    def stalling(res: pyvrp.Result, report: pyvrp_engine.Reporter | None) -> None:
         assert report is not None
         report(res.best, 5)
         [pipe] = _pipes()  # the search's own: it keeps no other descriptor
@@ -1349,9 +1328,8 @@ def test_a_search_stalled_in_the_middle_of_a_report_does_not_hold_up_the_deadlin
         os.write(pipe, struct.pack("!i", 1 << 20) + bytes(64))
         pid_file.write_text(str(os.getpid()))
         time.sleep(30)
-        return res
 
-    monkeypatch.setattr(pyvrp_engine, "_solve", stalling)
+    _after_five_iterations(monkeypatch, stalling)
     problem = build_problem(c101_25)
     data, _, decode = build_data(problem)
     end = time.perf_counter() + 1.5
