@@ -142,6 +142,20 @@ def _forked_main(entry: str, read_fd: int, write_fd: int, parent_ends: tuple[int
         os._exit(code)
 
 
+#: the environment variable that gives a helper process the pid of the process that started
+#: it (:func:`parent_pid`)
+PARENT_ENV = "DISPATCHLAB_HELPER_PARENT"
+
+
+def parent_pid() -> int:
+    """In a helper process: the pid of the process that started it, as that process noted it
+    (read later, ``os.getppid()`` is already another process's if that one died meanwhile:
+    its orphan would take the new parent for its own)."""
+    with contextlib.suppress(KeyError, ValueError):
+        return int(os.environ[PARENT_ENV])
+    return os.getppid()
+
+
 #: the helper processes of this process (their pipes' parent ends: see :func:`_forked_main`)
 _LIVE: weakref.WeakSet[HelperProcess] = weakref.WeakSet()
 
@@ -162,6 +176,7 @@ class HelperProcess:
         """Start ``python -c entry`` with this package importable (None if it cannot start)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
+        env[PARENT_ENV] = str(os.getpid())
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-c", entry],
@@ -195,6 +210,7 @@ class HelperProcess:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
+        parent = os.getpid()
         try:
             pid = os.fork()
         except OSError as exc:
@@ -203,6 +219,7 @@ class HelperProcess:
             log.warning("helper process not forked: %s", exc)
             return None
         if pid == 0:
+            os.environ[PARENT_ENV] = str(parent)
             _forked_main(entry, child_in, child_out, (parent_out, parent_in))  # no return
         os.close(child_in)
         os.close(child_out)

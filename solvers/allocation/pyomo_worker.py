@@ -524,10 +524,10 @@ def serve(load: Any, solve: Any) -> None:
     """The worker's loop: ``load()`` (say "ready" with its seconds, or why it failed), then
     ``solve(prob, params, end_at=...)`` per message until the parent closes the input; then
     the process exits at once (:func:`_exit_now`)."""
-    from solvers.allocation.helper_process import Channel
+    from solvers.allocation.helper_process import Channel, parent_pid
 
     channel = Channel()
-    _watch_parent(os.getppid())
+    _watch_parent(parent_pid())
     try:
         import_s = load()
     except Exception as err:

@@ -700,3 +700,29 @@ def test_a_pyomo_solve_with_explanations_keeps_their_share_of_the_limit(
     pyomo_worker.warm_worker(30)  # the killed worker's successor
     allocate(request, params.model_copy(update={"explain": False}))
     assert seen == [("deadlines", 1.0), ("highs", 1.0)]
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["spawned", "forked"])
+def test_a_helper_knows_its_parent_from_before_it_started(
+    fork: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker read its parent's pid (``os.getppid()``) only after its imports: a parent
+    dead by then was already another process, whose death its watch would have waited for.
+    The pid is noted by the parent as it starts the helper."""
+    from solvers.allocation.helper_process import PARENT_ENV, HelperProcess
+
+    monkeypatch.setenv(PARENT_ENV, "1")  # a grandparent's note is not taken over
+    entry = (
+        "from solvers.allocation.helper_process import Channel, parent_pid\n"
+        "channel = Channel()\n"
+        "channel.send(('parent', parent_pid()))\n"
+        "channel.close()\n"
+    )
+    helper = (HelperProcess.fork if fork else HelperProcess.spawn)(entry)
+    if helper is None:
+        pytest.skip("no helper process could be started here")
+    try:
+        assert helper.readable(30)
+        assert helper.receive() == ("parent", os.getpid())
+    finally:
+        helper.end(grace_s=1.0, join_s=5.0)
