@@ -84,13 +84,6 @@ FIRST_SEARCH_S_PER_TASK = 1e-3
 #: (shared 2-core machine); with 1 ms the search started with too little time left and ended
 #: up to 1 s after a 4-5 s budget.
 FIRST_SEARCH_S_PER_PAIRED_TASK = 2.5e-3
-#: Seconds per task, from the greedy plan, to build PyVRP's data and load the plan in this
-#: process (neither watches the clock) and, in the forked search, to set up its local search
-#: and report that plan, its first best solution (see :meth:`PyVRPEngine.min_time_s`).
-#: Measured on generated city days with breaks on a shared 2-core machine: 0.38 ms per visit
-#: for the 1,000-job pickup day (1,770 visits: 0.28 s data, 0.09 s start, 0.30 s to its
-#: report), 0.78 ms for 2,000 deliveries (0.63 s, 0.20 s, 0.73 s).
-START_S_PER_TASK = 1e-3
 #: Orders timed per removal when a starting route is infeasible in PyVRP's model (the ones
 #: whose visits take the route the most time).
 TRIM_CANDIDATES = 32
@@ -167,18 +160,12 @@ class PyVRPEngine:
         return unsupported(problem, settings)
 
     def min_time_s(self, problem: RoutingProblem) -> float:
-        """Rough time to build the PyVRP data and run its first local search, or, for a
-        search forked from the greedy plan, to get as far as its first report.
+        """Rough time to build the PyVRP data and run its first local search.
 
-        Neither the data nor the first local search watches the clock: run here (no
-        ``os.fork``) with less time left, the plan would come late. A forked search is killed
-        at its deadline, its best so far kept, and reports the greedy plan it starts from
-        before its first iteration: an iteration cut short costs CPU time, never the deadline
-        (the first from the greedy plan of the 1,000-job pickup day took up to 5.5 s, and
-        waiting for time to finish one returned that plan unsearched with 2.6 s left).
+        Neither watches the clock: with less time left the plan would come late.
         """
         build_s = 0.05 + 4e-9 * problem.num_nodes**2 * num_profiles(problem)
-        return build_s + start_s(problem)
+        return build_s + first_search_s(problem)
 
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
         """Search until the time limit (or iteration limit) and decode the best solution."""
@@ -210,7 +197,7 @@ class PyVRPEngine:
             type_vehicles,
             start,
             optional=lambda o: prizes is not None or problem.orders[o].penalty is not None,
-            deadline=end - start_s(problem),
+            deadline=end - first_search_s(problem),
         )
         # An absolute deadline (CLOCK_MONOTONIC is shared by forked workers) so PyVRP's own
         # initial local search counts too; a small margin for collecting the results. PyVRP
@@ -753,15 +740,6 @@ def first_search_s(problem: RoutingProblem) -> float:
     and :data:`FIRST_SEARCH_S_PER_PAIRED_TASK`)."""
     per_task = FIRST_SEARCH_S_PER_PAIRED_TASK if problem.has_pickups else FIRST_SEARCH_S_PER_TASK
     return per_task * len(problem.tasks)
-
-
-def start_s(problem: RoutingProblem) -> float:
-    """Expected time from the PyVRP data to a search's first solution that is not lost when
-    it is stopped: PyVRP's first local search (:func:`first_search_s`), or for a forked search
-    from the greedy plan, loading that plan and reporting it (:data:`START_S_PER_TASK`)."""
-    if hasattr(os, "fork") and len(problem.tasks) >= GREEDY_START_TASKS:
-        return START_S_PER_TASK * len(problem.tasks)
-    return first_search_s(problem)
 
 
 class Deadline:

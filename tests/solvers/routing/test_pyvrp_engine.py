@@ -1385,35 +1385,3 @@ def test_a_search_process_asks_the_kernel_to_kill_it_with_its_parent() -> None:
 
     assert in_child(os.getppid) == (f"True {int(signal.SIGKILL)}".encode(), 0)
     assert in_child(os.getpid) == (b"", 0)  # its "parent" is not its parent: gone
-
-
-def test_a_forked_search_from_the_greedy_plan_need_not_have_time_for_an_iteration(
-    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A search was started only with the time for its first iteration left (estimated at
-    2.5 ms per visit with pickups): the 1,000-job pickup city day returned its greedy plan
-    unsearched with 2.59 s left. A forked search reports the greedy plan it starts from and is
-    killed at its deadline: it needs the time to get there, not a whole iteration; and the
-    start is trimmed to PyVRP's model as carefully as with more time (past a deadline that
-    kept a whole iteration, it lost 174 orders of that day, not 38). In this process (no
-    ``os.fork``) nothing can cut an iteration short: it must fit."""
-    monkeypatch.setattr(pyvrp_engine, "GREEDY_START_TASKS", 10)  # c101_25: 25 visits
-    monkeypatch.setattr(pyvrp_engine, "FIRST_SEARCH_S_PER_TASK", 1.0)  # 25 s
-    trim_left: list[float] = []
-    real = pyvrp_engine._initial_solution
-
-    def initial(*args: Any, **kwargs: Any) -> Any:
-        trim_left.append(kwargs["deadline"] - time.perf_counter())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pyvrp_engine, "_initial_solution", initial)
-    params = RoutingParams(engine="pyvrp", time_limit_s=2, seed=1, num_workers=1)
-    plan, stats = solve_routes_with_stats(c101_25, params)
-    assert plan.engine == "pyvrp", stats.fallback
-    assert stats.late is None
-    assert validate_plan(c101_25, plan).ok and not plan.unassigned
-    assert len(trim_left) == 1 and trim_left[0] > 0.5, trim_left
-    monkeypatch.delattr(os, "fork")
-    plan, stats = solve_routes_with_stats(c101_25, params)
-    assert plan.engine == "greedy (no time left for pyvrp)"
-    assert validate_plan(c101_25, plan).ok
