@@ -352,7 +352,11 @@ async def solve_fast(
         waiter = asyncio.wrap_future(future)
         # a solve that overruns keeps its thread; its late answer or error is dropped here
         waiter.add_done_callback(lambda w: w.cancelled() or w.exception())
-        await asyncio.wait({waiter}, timeout=time_limit_s + ctx.settings.fallback_grace_s)
+        try:
+            await asyncio.wait({waiter}, timeout=time_limit_s + ctx.settings.fallback_grace_s)
+        except asyncio.CancelledError:  # the server's shutdown cut the request (503)
+            attempt.record(FAILED, None, error=SYNC_AT_STOP)
+            raise
     if future is not None and future.done() and future.exception() is None:
         return _settle(attempt, future, time_limit_s, wait=False)
     return await run_in_threadpool(

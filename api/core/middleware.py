@@ -6,11 +6,13 @@ they declare, so load balancers and uptime checks that send ``HEAD`` got a 405.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import balance
@@ -91,6 +93,17 @@ class ServiceMiddleware:
                     return
                 receive = _replay(body, receive)
             await self.app(inner, receive, send_wrapper)
+        except asyncio.CancelledError:
+            if started[0]:  # cut mid-answer: nothing more can be said
+                raise
+            # the server stopped waiting for it (uvicorn cancels the requests still running
+            # when its graceful shutdown's timeout ends, and lets their answers out): a clear
+            # 503, not uvicorn's bare 500 with a traceback
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # answered: this task ends normally
+            response = self._stopping_answer(scope, state)
+            await response(scope, receive, send_wrapper)
         except Exception:
             if started[0]:
                 raise
@@ -109,6 +122,26 @@ class ServiceMiddleware:
             path: str = scope.get("path", "")
             if path.startswith(AUDITED_PREFIX):
                 self._audit(scope, state, status, elapsed)
+
+    def _stopping_answer(self, scope: Scope, state: dict[str, Any]) -> JSONResponse:
+        """The 503 for a request the server's shutdown cut before its answer; one log line."""
+        job_id = state.get("audit_job_id")
+        job = f" (job {job_id}, marked failed)" if job_id else ""
+        log.warning(
+            "%s %s%s not answered: cut by the server's shutdown (graceful timeout); answered 503",
+            scope["method"],
+            scope.get("path", ""),
+            job,
+        )
+        self.ctx.metrics.rejections.labels("shutting_down").inc()
+        state["audit_result"] = "shutting_down"
+        retry_s = self.ctx.settings.retry_after_s
+        return error_response(
+            503,
+            f"the server is shutting down and stopped this request before it was completed"
+            f"{job}; send it again (in {retry_s} s, or now to another replica)",
+            {"Retry-After": str(retry_s), "Connection": "close"},
+        )
 
     def _audit(self, scope: Scope, state: dict[str, Any], status: int, elapsed: float) -> None:
         writer = self.ctx.audit
