@@ -97,6 +97,10 @@ class ServiceContext:
     demo: dict[str, Any] | None = None
     ready: bool = False
     starts: int = 0
+    #: set when the service stops: synchronous requests stop waiting for their solves, and
+    #: the solves see it as their cancel (:mod:`solvers.cancel`), so that the process's exit
+    #: does not wait for them to run to their time limits (a fresh one per start)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def breaker(self, name: str) -> CircuitBreaker:
         """The circuit breaker of one solver (created on first use)."""

@@ -159,6 +159,7 @@ def start_service(ctx: ServiceContext) -> None:
     except BaseException:
         ctx.starts -= 1
         raise
+    ctx.stopping = threading.Event()  # the one set by a previous stop stays set
     ctx.engine = make_engine(settings.resolved_database_url())
     migrate(ctx.engine)
     ctx.sessions = make_sessionmaker(ctx.engine)
@@ -198,12 +199,17 @@ def start_service(ctx: ServiceContext) -> None:
 
 
 def stop_service(ctx: ServiceContext) -> None:
-    """Stop jobs (re-queueing running ones), flush the audit log, close the database, end
-    the pyomo worker processes (idle, and busy in a solve)."""
+    """Stop the synchronous solves still running (:attr:`ServiceContext.stopping`) and jobs
+    (re-queueing running ones), flush the audit log, close the database, end the pyomo
+    worker processes (idle, and busy in a solve)."""
     ctx.starts -= 1
     if ctx.starts > 0:
         return
     ctx.ready = False
+    # first: the synchronous solves still running stop (their requests were answered 503,
+    # or the server gave up on them), rather than run on to their time limits with the
+    # process's exit waiting for them
+    ctx.stopping.set()
     if ctx.jobs is not None:
         ctx.jobs.stop()
     if ctx.solver_pool is not None:

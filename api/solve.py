@@ -14,6 +14,8 @@ import datetime as dt
 import functools
 import json
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -232,7 +234,7 @@ def _submit(
         if inline and spec.bounded:
             future = ctx.loop_runner.submit(functools.partial(_call, spec.target, task_input))
         else:
-            future = ctx.solver_pool.submit(_call, spec.target, task_input)
+            future = ctx.solver_pool.submit(_call, spec.target, task_input, ctx.stopping)
     except RuntimeError:  # pool shut down
         lane.slots.release()
         if attempt.job is not None:  # its row is written: not left running, as after a crash
@@ -253,7 +255,14 @@ def _settle(
     if future is None:
         return _fallback(attempt, "circuit_open", "circuit breaker open")
     try:
-        result = future.result(timeout=time_limit_s + grace_s if wait else 0.0)
+        result = _result(future, time_limit_s + grace_s if wait else 0.0, ctx.stopping)
+    except ServiceStopping:
+        future.cancel()  # still queued: it will not run
+        breaker.release_probe()
+        attempt.record(FAILED, None, error=SYNC_AT_STOP)
+        raise HTTPException(
+            503, "the service is shutting down: this request was not completed"
+        ) from None
     except FutureTimeout:
         future.cancel()  # still queued: it will not run
         breaker.record_failure()
@@ -364,10 +373,41 @@ async def solve_fast(
     )
 
 
-def _call(target: str, payload: JsonDict | BaseModel) -> JsonDict:
-    from api.jobs.registry import import_target
+class ServiceStopping(Exception):
+    """The service stopped (:attr:`ServiceContext.stopping`) before the solve answered."""
 
-    result: JsonDict = import_target(target)(payload, progress=None)
+
+#: seconds between two looks at :attr:`ServiceContext.stopping` while a request waits for
+#: its solve (the answer itself is not delayed: the wait ends as soon as it is there)
+STOP_POLL_S = 0.25
+
+
+def _result(future: Future[JsonDict], timeout_s: float, stopping: threading.Event) -> JsonDict:
+    """``future.result(timeout_s)``, or :class:`ServiceStopping` once ``stopping`` is set."""
+    end = time.monotonic() + timeout_s
+    while True:
+        left = end - time.monotonic()
+        try:
+            return future.result(timeout=max(min(left, STOP_POLL_S), 0.0))
+        except FutureTimeout:
+            if stopping.is_set():
+                raise ServiceStopping from None
+            if left <= STOP_POLL_S:
+                raise
+
+
+def _call(
+    target: str, payload: JsonDict | BaseModel, stopping: threading.Event | None = None
+) -> JsonDict:
+    """Run task ``target`` on ``payload``; ``stopping`` set cancels its solves."""
+    from api.jobs.registry import import_target
+    from solvers.cancel import cancel_with
+
+    cancel_with(stopping)  # the solvers end promptly once it is set (solvers.cancel)
+    try:
+        result: JsonDict = import_target(target)(payload, progress=None)
+    finally:
+        cancel_with(None)
     return result
 
 

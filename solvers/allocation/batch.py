@@ -488,6 +488,8 @@ def solve_batch(
         worker.start()
         while worker.is_alive():
             worker.join(0.05)
+            if cancelled():  # this thread's solve was cancelled: so is the worker's
+                cancel.set()
     except BaseException:
         cancel.set()
         race.stop()

@@ -56,6 +56,7 @@ import highspy
 import numpy as np
 
 from solvers.allocation.problem import F64, I64, MICRO, Problem, ranges
+from solvers.cancel import cancel_with, cancelled, current_cancel  # re-exported here too
 
 #: whether this process has made a HiGHS instance (its banner swallowed); also read by
 #: :func:`highs_used`, which decides whether a pyomo worker may be forked from it
@@ -192,26 +193,6 @@ def run_highs(h: highspy.Highs) -> highspy.HighsStatus:
         prepare_scheduler(want)
         status = h.run()
     return status
-
-
-_cancel = threading.local()
-
-
-def cancel_with(event: threading.Event | None) -> None:
-    """Every HiGHS call of this thread stops (as at its deadline) once ``event`` is set."""
-    _cancel.event = event
-
-
-def current_cancel() -> threading.Event | None:
-    """This thread's cancellation event (:func:`cancel_with`), to hand to a helper thread."""
-    event: threading.Event | None = getattr(_cancel, "event", None)
-    return event
-
-
-def cancelled() -> bool:
-    """Whether this thread's solve was cancelled (see :func:`cancel_with`)."""
-    event = current_cancel()
-    return event is not None and event.is_set()
 
 
 def run_in_threads(step: Callable[[], bool], workers: int, name: str) -> None:

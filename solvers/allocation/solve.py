@@ -26,6 +26,7 @@ from solvers.allocation.highs_model import (
     SMALL_MIP_OPTIONS,
     AllocationModel,
     Duals,
+    cancelled,
     highs_threads,
     shared_rows_bind,
 )
@@ -307,10 +308,11 @@ def _allocate(
             duals = Duals.zeros(prob)
         elif fast:  # no time for a solve, none for an LP over every candidate either
             pass
-        elif left > 0.0 and prob.num_pairs <= params.max_mip_pairs:
+        elif left > 0.0 and prob.num_pairs <= params.max_mip_pairs and not cancelled():
             duals = _lp_duals(prob, params, left)
         if duals is None:
-            stats.notes.append("no shadow prices: no LP duals within the time limit")
+            why = "the solve was cancelled" if cancelled() else "no LP duals within the time limit"
+            stats.notes.append(f"no shadow prices: {why}")
     t_explain = time.perf_counter()
     explanations: list[OrderExplanation] = []
     unfilled: list[Unfilled] = []
@@ -321,13 +323,15 @@ def _allocate(
     explain_left = explain_end - time.perf_counter()
     explain_floor = explain_floor_seconds(prob.num_orders)
     explain_cut = explain_left < explain_floor
-    if params.explain and explain_cut:
+    if params.explain and cancelled():  # its caller stopped it (a service shutting down)
+        stats.notes.append("no explanations: the solve was cancelled")
+    elif params.explain and explain_cut:
         stats.notes.append(
             f"no explanations: {max(explain_left, 0.0):.2g} s of the time limit left, they take "
             f"at least {explain_floor:.2g} s at {prob.num_orders} orders (about "
             f"{explain_seconds(prob.num_orders):.2g} s to explain all in full)"
         )
-    if params.explain and not explain_cut:
+    if params.explain and not explain_cut and not cancelled():
         # only a proven answer (an exact one-order solve: no bound below it) is the lone
         # order's own optimum; a fast-path or cut-short one is searched as in a batch
         proven = method == "online" and not fast and bound == math.inf
@@ -347,6 +351,8 @@ def _allocate(
 
         unfilled = unfilled_lines(prob, _world(prob, x), x)
     stats.explain_s = round(time.perf_counter() - t_explain, 6)
+    if cancelled():
+        stats.notes.append(CANCELLED_NOTE)
     total = ev.total / MICRO
     gap = None
     if bound is not None:
@@ -389,6 +395,11 @@ def _allocate(
         diagnosis=diagnosis,
         stats=stats,
     )
+
+
+#: the note of a solve its caller cancelled (:func:`solvers.cancel.cancel_with`:
+#: a service stopping) before its shadow prices or explanations: they are left out
+CANCELLED_NOTE = "the solve was cancelled (its caller is stopping): the answer found so far"
 
 
 def _round_up(value: float) -> float:
@@ -618,7 +629,7 @@ class _Fallback:
             self.nearest_cost = self.cost
 
         def give_up() -> bool:
-            return time.perf_counter() >= until or stop()
+            return time.perf_counter() >= until or stop() or cancelled()
 
         last = until if start_by is None else min(start_by, until)
         while self.left and not give_up():

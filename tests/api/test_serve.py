@@ -32,6 +32,7 @@ import uvicorn
 from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from api.examples import SMALL_SCENARIO
+from api.jobs.service import SYNC_AT_STOP
 from api.serve import (
     DEATH_SIGNALS,
     GUARDED_SIGNALS,
@@ -349,6 +350,81 @@ def test_the_job_fork_server_starts_with_the_service_and_sigterm_leaves_no_proce
         time.sleep(0.1)
     assert not list(server.tmp_dir.glob("pymp-*")), log
     assert "Traceback" not in log
+
+
+#: Python statements that give the served app a graceful shutdown timeout of 2 s (10 s in
+#: ``dispatchlab serve``)
+SHORT_GRACE = (
+    "import api.serve as s; _f = s.serve_workers; "
+    "s.serve_workers = lambda *a, **k: _f(*a, **{**k, 'timeout_graceful_shutdown': 2}); "
+)
+
+
+def _long_sync_request(kind: str) -> tuple[str, dict[str, object], dict[str, str]]:
+    """A synchronous request of ``kind`` with a 30 s time limit: its path, body, headers."""
+    if kind == "routes":  # answered in a worker thread; with an Idempotency-Key (its claim)
+        from scenarios.generate import generate_city
+
+        scenario = generate_city(seed=1, num_orders=300, num_nodes=4, num_couriers=15)
+        body: dict[str, object] = {
+            "scenario": scenario.model_dump(mode="json"),
+            "params": {"time_limit_s": 30.0},
+            "mode": "sync",
+        }
+        return "/v1/routes", body, {"Idempotency-Key": "cut-by-sigterm"}
+    from solvers.allocation.literature import generate_literature
+
+    req = generate_literature(seed=0, num_orders=1000, num_nodes=10, vip_share=0.1)
+    backend = kind.split("-")[1]
+    params = {"mode": "batch", "backend": backend, "time_limit_s": 30.0}
+    return "/v1/allocations", {"request": req.model_dump(mode="json"), "params": params}, {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["allocations-highspy", "allocations-pyomo", "routes"])
+def test_a_sync_solve_cut_by_sigterm_is_answered_503_and_the_exit_does_not_wait_for_it(
+    tmp_path: Path, kind: str
+) -> None:
+    # a 30 s synchronous solve still running at the end of uvicorn's graceful timeout got a
+    # 500 with a CancelledError traceback in the log, and the process's exit waited for its
+    # solve thread: 26-27 s after SIGTERM for a 1,000-order pyomo allocation (its worker
+    # killed at 10.2 s, the solve went on into the shadow-price LP, run to the time limit)
+    # and for a 300-order route plan
+    path, body, headers = _long_sync_request(kind)
+    env = {"DISPATCHLAB_AUTH_ENABLED": "false"}
+    server = Server(tmp_path, env=env, setup=SHORT_GRACE, args=("--log-level", "info"))
+    answer: list[httpx.Response] = []
+    try:
+        call = threading.Thread(
+            target=lambda: answer.append(
+                httpx.post(f"{server.url}{path}", json=body, headers=headers, timeout=120)
+            )
+        )
+        call.start()
+        time.sleep(3.0)  # solving
+        t0 = time.monotonic()
+        code = server.terminate(timeout_s=60)
+        exit_s = time.monotonic() - t0
+        call.join(60)
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert code == 0, log
+    assert "Traceback" not in log
+    # the 2 s of the graceful timeout, then the stop: not the solve's 27 s left
+    assert exit_s < 12.0, (exit_s, log)
+    response = answer[0]
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "5"
+    assert "shutting down" in response.json()["message"]
+    job_id = response.json()["message"].split("(job ")[1].split(",")[0]
+    lines = [line for line in log.splitlines() if "cut by the server's shutdown" in line]
+    assert len(lines) == 1 and job_id in lines[0], log
+    with contextlib.closing(sqlite3.connect(tmp_path / "dispatchlab.sqlite3")) as db:
+        rows = db.execute("select id, status, error from jobs").fetchall()
+        claims = db.execute("select count(*) from idempotency_keys").fetchone()[0]
+    assert rows == [(job_id, "failed", SYNC_AT_STOP)], rows
+    assert claims == 0  # released: a retry with the same key solves again
 
 
 # the guard that cleans up on SIGHUP: test_a_signal_inside_the_guard_cleans_up_and_ends_the_process

@@ -103,3 +103,84 @@ def test_a_request_cut_by_the_servers_shutdown_is_answered_503_with_retry_after(
         "dispatchlab_rejections_total", {"reason": "shutting_down"}
     )
     assert rejected == 1.0
+
+
+def test_a_request_waiting_for_its_solve_stops_waiting_when_the_service_stops() -> None:
+    # a synchronous request waited for its solve up to its time limit + grace whatever the
+    # service did; its (non-daemon) thread held the process's exit that long
+    import threading
+    import time
+    from concurrent.futures import Future
+
+    from api.solve import ServiceStopping, _result
+
+    never: Future[dict[str, Any]] = Future()
+    stopping = threading.Event()
+    threading.Timer(0.3, stopping.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(ServiceStopping):
+        _result(never, 30.0, stopping)
+    assert time.monotonic() - t0 < 5.0
+    done: Future[dict[str, Any]] = Future()
+    done.set_result({"ok": True})
+    assert _result(done, 0.0, stopping) == {"ok": True}  # an answer there is kept
+    with pytest.raises(TimeoutError):  # no stop: the time limit as before
+        _result(Future(), 0.3, threading.Event())
+
+
+@pytest.mark.parametrize("backend", ["highspy", "pyomo"])
+def test_an_allocation_in_the_solver_pool_ends_soon_once_the_service_stops(backend: str) -> None:
+    # a 30 s synchronous allocation still running at the stop ran on to its time limit (a
+    # pyomo one went on without its killed worker: the fallback baselines, then the
+    # shadow-price LP to the limit), and the process's exit joined its pool thread
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.schemas.allocations import AllocationCreate
+    from api.solve import _call
+    from solvers.allocation.literature import generate_literature
+    from solvers.allocation.pyomo_worker import end_workers
+
+    req = generate_literature(seed=0, num_orders=1000, num_nodes=10, vip_share=0.1)
+    params = {"mode": "batch", "backend": backend, "time_limit_s": 30.0}
+    body = AllocationCreate.model_validate({"request": req.model_dump(), "params": params})
+    stopping = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(_call, "api.tasks.allocations:run", body, stopping)
+        time.sleep(2.0)
+        t0 = time.monotonic()
+        stopping.set()
+        if backend == "pyomo":
+            end_workers()  # as the service's stop does
+        result = future.result(timeout=60)
+    assert time.monotonic() - t0 < 8.0, result["stats"]["notes"]
+    assert result["assignments"]  # an answer all the same (nobody waits for it)
+    assert any("cancelled" in note for note in result["stats"]["notes"])
+
+
+@pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
+def test_a_route_plan_in_the_solver_pool_ends_soon_once_the_service_stops(engine: str) -> None:
+    # a synchronous route plan still running at the stop searched on to its time limit
+    # (26-27 s after SIGTERM at 300 orders and 30 s), and the process's exit joined it
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.solve import _call
+    from scenarios.generate import generate_city
+
+    scenario = generate_city(seed=1, num_orders=300, num_nodes=4, num_couriers=15)
+    body = {
+        "scenario": scenario.model_dump(mode="json"),
+        "params": {"time_limit_s": 30.0, "engine": engine},
+    }
+    stopping = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(_call, "api.tasks.routes:run", body, stopping)
+        time.sleep(3.0)  # searching
+        t0 = time.monotonic()
+        stopping.set()
+        result = future.result(timeout=60)
+    assert time.monotonic() - t0 < 8.0
+    assert result["plan"]["routes"]  # its best so far (nobody waits for it)

@@ -27,6 +27,7 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from scenarios.errors import InputError, ScenarioInputError
 from scenarios.geo import MAX_INT
+from solvers.cancel import current_cancel
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
 from solvers.routing.problem import (
@@ -298,10 +299,16 @@ class ORToolsEngine:
         assignment = None
         seeded = "no greedy plan to start from"
         interrupted = threading.Event()
+        # the caller's cancellation (solvers.cancel: a service stopping) stops it there too,
+        # with its best so far
+        cancel = current_cancel()
         with _ctrl_c_sets(interrupted) as watched:
-            if watched:
+            if watched or cancel is not None:
                 routing.AddAtSolutionCallback(
-                    lambda: interrupted.is_set() and routing.CancelSearch()
+                    lambda: (
+                        (interrupted.is_set() or (cancel is not None and cancel.is_set()))
+                        and routing.CancelSearch()
+                    )
                 )
             if seed_routes:
                 routes = [

@@ -46,6 +46,7 @@ from pyvrp.search import NeighbourhoodParams
 from pyvrp.stop import StoppingCriterion
 
 from scenarios.errors import ScenarioInputError
+from solvers.cancel import cancelled
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
 from solvers.routing.problem import UNLIMITED, RoutingProblem, objective_bound
@@ -609,6 +610,10 @@ def _fork_quietly(forked: Callable[[int], None]) -> int:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
+#: seconds between two looks at the caller's cancellation while the searches run
+CANCEL_POLL_S = 0.25
+
+
 def _gather(children: list[_Child], end: float) -> list[SearchOutcome]:
     """Read the searches' reports until each has sent its outcome or ended, or ``end`` has
     come: the searches still running then are killed, and what they sent before is read.
@@ -641,9 +646,10 @@ def _gather(children: list[_Child], end: float) -> list[SearchOutcome]:
     running = dict(enumerate(children))
     while running:
         left = end - time.perf_counter()
-        if left <= 0:
+        if left <= 0 or cancelled():  # cancelled: as at the deadline (solvers.cancel)
             break
-        ready = set(wait([child.fd for child in running.values()], timeout=left))
+        fds = [child.fd for child in running.values()]
+        ready = set(wait(fds, timeout=min(left, CANCEL_POLL_S)))
         for k, child in list(running.items()):
             if child.fd not in ready:
                 continue

@@ -1,0 +1,31 @@
+"""A solve's cancellation: an event its caller sets to have the solve end promptly.
+
+Set for a thread with :func:`cancel_with`; the solvers look at it with :func:`cancelled`:
+HiGHS' interrupt callbacks and the allocation search's loops (as at their deadline), the
+routing engines (PyVRP's searches are killed, OR-Tools' search stops at its next
+solution, each with its best so far). The service sets it for the solves of its synchronous
+requests when it stops, so that they do not run on to their time limits.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_cancel = threading.local()
+
+
+def cancel_with(event: threading.Event | None) -> None:
+    """Every solve of this thread stops (as at its deadline) once ``event`` is set."""
+    _cancel.event = event
+
+
+def current_cancel() -> threading.Event | None:
+    """This thread's cancellation event (:func:`cancel_with`), to hand to a helper thread."""
+    event: threading.Event | None = getattr(_cancel, "event", None)
+    return event
+
+
+def cancelled() -> bool:
+    """Whether this thread's solve was cancelled (see :func:`cancel_with`)."""
+    event = current_cancel()
+    return event is not None and event.is_set()
