@@ -50,6 +50,7 @@ from simulation.stats import (
 )
 from simulation.twin import DispatchSimulator
 from simulation.world import World
+from solvers.cancel import SolveCancelled, cancelled
 
 Progress = Callable[[int, int], None]
 
@@ -165,7 +166,13 @@ _PREPARED: dict[tuple[str, str], DispatchSimulator] = {}
 def run_replication(
     shared: Mapping[str, CaseData], key: str, task: ReplicationTask
 ) -> ReplicationOutcome:
-    """Worker body (any executor): simulate one task, reusing the compiled world of its case."""
+    """Worker body (any executor): simulate one task, reusing the compiled world of its case.
+
+    Raises :class:`~solvers.cancel.SolveCancelled` once this thread's solve is cancelled
+    (:func:`solvers.cancel.cancel_with`: a service stopping), before it or during it.
+    """
+    if cancelled():
+        raise SolveCancelled("the evaluation was cancelled")
     memo = (key, task.case)
     sim = _PREPARED.get(memo)
     if sim is None:
@@ -174,7 +181,11 @@ def run_replication(
         sim = shared[task.case].simulator()
         _PREPARED[memo] = sim
     t0 = time.perf_counter()
-    result = simulate(sim.world, policy=task.policy, seed=task.seed, simulator=sim)
+    try:
+        result = simulate(sim.world, policy=task.policy, seed=task.seed, simulator=sim)
+    except SolveCancelled:
+        _PREPARED.pop(memo, None)  # left mid-day
+        raise
     return ReplicationOutcome(
         case=task.case,
         policy=task.policy,

@@ -73,6 +73,7 @@ from simulation.params import SimParams
 from simulation.result import SimulationResult
 from simulation.streams import draw_day_arrivals, draw_noise
 from simulation.world import INF, OrderData, World, compile_world
+from solvers.cancel import CHECK_EVERY_STEPS, SolveCancelled, cancelled
 
 PICKUP = int(StopType.PICKUP)
 DELIVERY = int(StopType.DELIVERY)
@@ -597,7 +598,8 @@ class DispatchSimulator:
         ``screen`` lets a caller pass over decisions without building their state: it is
         called with the focus order (-1 for none) of each order or tick decision; None stops
         there as usual, a time ``t`` goes on (the order is postponed until ``t``, exactly as
-        ``apply(Postpone(o, until_s=t))`` would).
+        ``apply(Postpone(o, until_s=t))`` would). Raises :class:`~solvers.cancel.SolveCancelled`
+        once this thread's solve is cancelled (:func:`solvers.cancel.cancel_with`).
         """
         if self._seed is None:
             raise RuntimeError("call reset(seed=...) first")
@@ -639,6 +641,8 @@ class DispatchSimulator:
                 return None
             env.step()
             self._num_steps += 1
+            if not self._num_steps % CHECK_EVERY_STEPS and cancelled():  # solvers.cancel
+                raise SolveCancelled("the simulation was cancelled")
 
     def run(self) -> SimulationResult:
         """Run to the end without taking decisions (unplanned orders stay pending)."""

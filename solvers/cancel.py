@@ -3,7 +3,9 @@
 Set for a thread with :func:`cancel_with`; the solvers look at it with :func:`cancelled`:
 HiGHS' interrupt callbacks and the allocation search's loops (as at their deadline), the
 routing engines (PyVRP's searches are killed, OR-Tools' search stops at its next
-solution, each with its best so far). The service sets it for the solves of its synchronous
+solution, each with its best so far), the twin (between two replications of an evaluation
+and every :data:`CHECK_EVERY_STEPS` of its SimPy steps, raising :class:`SolveCancelled`:
+a part-played day has no answer). The service sets it for the solves of its synchronous
 requests when it stops, so that they do not run on to their time limits.
 """
 
@@ -29,3 +31,11 @@ def cancelled() -> bool:
     """Whether this thread's solve was cancelled (see :func:`cancel_with`)."""
     event = current_cancel()
     return event is not None and event.is_set()
+
+
+#: SimPy steps between two looks of the twin at the cancellation (a step is ~0.1 ms)
+CHECK_EVERY_STEPS = 1024
+
+
+class SolveCancelled(Exception):
+    """Raised by a run that has no answer so far to give once its caller cancelled it."""

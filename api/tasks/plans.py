@@ -304,6 +304,10 @@ def _plan_allocation_fields(scenario: Scenario) -> Iterator[None]:
         raise RequestInputError(f"scenario.{err.field}", err.reason, source=err.source) from None
 
 
+#: the diagnosis line of a plan whose twin evaluation was cancelled (no KPIs)
+EVALUATION_CANCELLED = "no KPIs: the twin evaluation was cancelled (the service is stopping)"
+
+
 def make_plan(
     body: PlanCreate, *, degraded: bool = False, progress: ProgressFn | None = None
 ) -> PlanResult:
@@ -312,6 +316,7 @@ def make_plan(
     from simulation.executors import SerialExecutor
     from solvers.allocation import allocate
     from solvers.allocation.request import AllocationRequest
+    from solvers.cancel import SolveCancelled
     from solvers.explain import explain_routes
     from solvers.routing import solve_routes_with_stats
 
@@ -347,6 +352,7 @@ def make_plan(
     if progress is not None:
         progress(0.5)
     kpis = None
+    not_evaluated: list[str] = []
     if body.evaluation.replications > 0:
         reps = min(body.evaluation.replications, 5) if degraded else body.evaluation.replications
 
@@ -354,16 +360,19 @@ def make_plan(
             if progress is not None:
                 progress(0.5 + 0.5 * done / max(1, total))
 
-        kpis = evaluate(
-            scenario,
-            plan,
-            policy="plan",
-            replications=reps,
-            seed=body.evaluation.seed,
-            params=body.evaluation.params,
-            executor=SerialExecutor(),
-            progress=tick,
-        )
+        try:
+            kpis = evaluate(
+                scenario,
+                plan,
+                policy="plan",
+                replications=reps,
+                seed=body.evaluation.seed,
+                params=body.evaluation.params,
+                executor=SerialExecutor(),
+                progress=tick,
+            )
+        except SolveCancelled:  # its caller is stopping (solvers.cancel): the plan, no KPIs
+            not_evaluated = [EVALUATION_CANCELLED]
     return PlanResult(
         status=plan.status,
         plan=plan,
@@ -382,6 +391,7 @@ def make_plan(
             *unfilled_diagnosis(alloc.unfilled, lines),
             *route_diagnosis(plan),
             *([stats.late] if stats.late else []),  # routing past its time limit says so
+            *not_evaluated,
         ],
         solver=SolverInfo(
             engine=f"{alloc.method} + {plan.engine}",

@@ -184,3 +184,55 @@ def test_a_route_plan_in_the_solver_pool_ends_soon_once_the_service_stops(engine
         result = future.result(timeout=60)
     assert time.monotonic() - t0 < 8.0
     assert result["plan"]["routes"]  # its best so far (nobody waits for it)
+
+
+@pytest.mark.parametrize("where", ["between_replications", "inside_a_replication"])
+def test_a_plans_twin_evaluation_ends_soon_once_the_service_stops(where: str) -> None:
+    # the twin evaluation of a synchronous plan did not look at the cancellation: 200
+    # replications (or a few of 10 s each, with a 1 s tick) ran on after the stop, and the
+    # process's exit joined the plan's pool thread for as long
+    import threading
+    import time
+
+    from api.schemas.plans import PlanCreate
+    from api.tasks.plans import EVALUATION_CANCELLED, make_plan
+    from scenarios.generate import generate_city
+    from solvers.cancel import cancel_with
+
+    scenario = generate_city(seed=1, num_orders=300, num_nodes=4, num_couriers=15)
+    evaluation: dict[str, object] = {"replications": 200}
+    if where == "inside_a_replication":  # a 1 s tick: ~90,000 SimPy steps, ~10 s a day
+        evaluation = {"replications": 3, "params": {"tick_s": 1, "max_overtime_s": 604800}}
+    body = PlanCreate.model_validate(
+        {
+            "scenario": scenario.model_dump(mode="json"),
+            "allocation": {"time_limit_s": 1.0},
+            "routing": {"engine": "greedy", "time_limit_s": 1.0},
+            "evaluation": evaluation,
+        }
+    )
+    stopping = threading.Event()
+    set_at: list[float] = []
+
+    def stop() -> None:
+        set_at.append(time.monotonic())
+        stopping.set()
+
+    def progress(share: float) -> None:  # the first replication is over: stop now, or soon
+        if share > 0.5 and not set_at and not stopping.is_set():
+            if where == "between_replications":
+                stop()
+            else:
+                set_at.append(0.0)
+                threading.Timer(1.0, stop).start()
+
+    cancel_with(stopping)
+    try:
+        result = make_plan(body, progress=progress)
+    finally:
+        cancel_with(None)
+    assert stopping.is_set()
+    assert time.monotonic() - set_at[-1] < 5.0
+    assert result.kpis is None  # a part of the replications is no estimate
+    assert EVALUATION_CANCELLED in result.diagnosis
+    assert result.plan.routes  # the plan all the same (nobody waits for it)
