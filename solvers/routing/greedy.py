@@ -22,6 +22,7 @@ dropped at the end).
 With a deadline, a construction stops there only once it has had :data:`GRACE_S` of CPU time
 (its thread's): one that starts at or past it, or loses the CPU on a busy machine, still
 inserts: an order that fits in a moment is not left out for want of time that was never had.
+A cancelled solve (:mod:`solvers.cancel`: the service stopping) stops as at its deadline.
 
 Exact for single-window tasks and vehicles with at most one break (the break is re-placed where
 the route is shortest after each insertion, as the scheduler does); with several windows or
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from solvers.cancel import cancelled
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.problem import UNLIMITED, RoutingProblem
 from solvers.routing.schedule import schedule_route
@@ -430,11 +432,9 @@ class GreedyBuilder:
             return out
 
         while True:
-            if (
-                self.deadline is not None
-                and time.perf_counter() > self.deadline
-                and time.thread_time() >= cpu_from
-            ):
+            late = self.deadline is not None and time.perf_counter() > self.deadline
+            # cancelled (solvers.cancel): as at the deadline
+            if (late or cancelled()) and time.thread_time() >= cpu_from:
                 self.timed_out = True
                 break
             open_rows = ~routed & np.isfinite(row_min)

@@ -11,11 +11,11 @@ the same treatment, so a plan is never thrown away for one bad route. Orders the
 out (``extra``) are offered to the same insertion.
 
 Removals are checked in closed form (:mod:`solvers.routing.timing`) for vehicles with at most
-one break and stops with one window, else with the scheduler. Past the ``deadline`` the
-remaining bad routes lose their last stops instead (no search); the orders taken off and
-those the engine left out still get the construction's grace
-(:data:`solvers.routing.greedy.GRACE_S`) of cheapest insertion, so a solve that lost the CPU
-does not drop an order that fits in a moment.
+one break and stops with one window, else with the scheduler. Past the ``deadline`` (or once
+the solve is cancelled, :mod:`solvers.cancel`) the remaining bad routes lose their last stops
+instead (no search); the orders taken off and those the engine left out still get the
+construction's grace (:data:`solvers.routing.greedy.GRACE_S`) of cheapest insertion, so a
+solve that lost the CPU does not drop an order that fits in a moment.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solvers.cancel import cancelled
 from solvers.routing.greedy import GreedyBuilder
 from solvers.routing.problem import RoutingProblem
 from solvers.routing.schedule import schedule_route, structure_violation
@@ -64,7 +65,8 @@ def repair_routes(
         seq = out[v]
         check = _Check(problem, v, seq)
         while seq and not check.fits(seq):
-            late = deadline is not None and time.perf_counter() > deadline
+            # past it, or cancelled (solvers.cancel), the last orders go: no search for the worst
+            late = (deadline is not None and time.perf_counter() > deadline) or cancelled()
             drop = _last_order(problem, seq, pinned) if late else _worst_order(check, seq, pinned)
             if drop is None:  # only pinned stops left and they do not fit: give the route up
                 removed.extend(sorted({problem.tasks[t].order for t in seq}))

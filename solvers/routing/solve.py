@@ -11,6 +11,7 @@ from typing import Any
 from scenarios.errors import InputError
 from scenarios.model import Scenario
 from scenarios.plan import Plan, PlanStatus, Route, StopKind, Unassigned, UnassignedReason
+from solvers.cancel import cancelled
 from solvers.routing.diagnose import diagnose_orders
 from solvers.routing.engines.base import Engine, EngineSettings
 from solvers.routing.greedy import GRACE_S
@@ -408,9 +409,8 @@ def _greedy(
     routes, left = builder.build()
     late = frozenset(left) if builder.timed_out else frozenset()
     if late:
-        stats.notes.append(
-            f"time limit reached while building the greedy plan: {len(left)} orders not placed"
-        )
+        why = "the solve was cancelled" if cancelled() else "time limit reached"
+        stats.notes.append(f"{why} while building the greedy plan: {len(left)} orders not placed")
     return routes, left, late
 
 

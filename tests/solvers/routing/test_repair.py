@@ -169,3 +169,27 @@ def test_orders_bumped_for_a_break_with_nowhere_else_to_go_say_so() -> None:
     assert any("driver breaks" in note for note in stats.notes), stats.notes
     bumped = [u for u in plan.unassigned if "make room for a driver break" in u.detail]
     assert bumped and all(u.reason is UnassignedReason.NO_SOLUTION for u in bumped)
+
+
+def test_a_cancelled_repair_drops_the_last_stops_as_past_its_deadline() -> None:
+    # the repair looked only at its deadline: a solve cancelled by the service's stop still
+    # searched for the worst order of each bad route (the scheduler run once per order)
+    import threading
+
+    from solvers.cancel import cancel_with
+
+    p = build_problem(_shift_with_break(2))
+    everything = list(range(len(p.tasks)))
+    at_deadline = repair_routes(p, {0: everything}, deadline=0.0)
+    searched = repair_routes(p, {0: everything})
+    assert searched.routes != at_deadline.routes  # the test tells the two apart
+    stop = threading.Event()
+    stop.set()
+    cancel_with(stop)
+    try:
+        cancelled = repair_routes(p, {0: everything})
+    finally:
+        cancel_with(None)
+    assert cancelled.routes == at_deadline.routes
+    assert (cancelled.moved, cancelled.lost) == (at_deadline.moved, at_deadline.lost)
+    assert repair_routes(p, {0: everything}).routes == searched.routes  # not cancelled: as before
