@@ -236,3 +236,45 @@ def test_a_plans_twin_evaluation_ends_soon_once_the_service_stops(where: str) ->
     assert result.kpis is None  # a part of the replications is no estimate
     assert EVALUATION_CANCELLED in result.diagnosis
     assert result.plan.routes  # the plan all the same (nobody waits for it)
+
+
+def test_a_plans_fallback_in_the_request_thread_ends_soon_once_the_service_stops() -> None:
+    # a plan that overran its time limit + grace is answered with the degraded plan, made in
+    # the request's own (non-daemon) thread with up to 5 replications: not cancelled by the
+    # stop, 2 days with a 1 s tick (~10 s each) held the process's exit ~20 s
+    import threading
+    import time
+
+    from api.jobs.registry import TaskRegistry, TaskSpec
+    from api.solve import _fallback
+    from api.tasks.plans import EVALUATION_CANCELLED
+    from scenarios.generate import generate_city
+    from solvers.cancel import current_cancel
+
+    scenario = generate_city(seed=1, num_orders=300, num_nodes=4, num_couriers=15)
+    payload = {
+        "scenario": scenario.model_dump(mode="json"),
+        "evaluation": {"replications": 2, "params": {"tick_s": 1, "max_overtime_s": 604800}},
+    }
+    registry = TaskRegistry()
+    registry.add(
+        TaskSpec("plans", "api.tasks.plans:run_plan", fallback="api.tasks.plans:fallback_plan")
+    )
+    stopping = threading.Event()
+    ctx = SimpleNamespace(registry=registry, stopping=stopping, metrics=Metrics())
+    recorded: list[str] = []
+    attempt = SimpleNamespace(
+        ctx=ctx,
+        kind="plans",
+        payload=payload,
+        job_id="j",
+        record=lambda status, result, **kw: recorded.append(status),
+    )
+    threading.Timer(3.0, stopping.set).start()  # the fallback's evaluation is running
+    t0 = time.monotonic()
+    outcome = _fallback(cast(Any, attempt), "timeout", "no answer within 30 s + 5 s")
+    assert time.monotonic() - t0 < 10.0
+    assert outcome.fallback and recorded == ["done"]
+    assert outcome.result["kpis"] is None
+    assert EVALUATION_CANCELLED in outcome.result["diagnosis"]
+    assert current_cancel() is None  # the request thread's own cancellation is left as it was
