@@ -8,9 +8,13 @@ from the service's stop; now it is found by its pid and stopped by signal, or re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
+import signal
 import time
+from collections.abc import Iterator
 from multiprocessing import forkserver
 from types import SimpleNamespace
 
@@ -23,6 +27,33 @@ from api.jobs.service import pid_alive
 pytestmark = pytest.mark.skipif(
     "forkserver" not in multiprocessing.get_all_start_methods(), reason="no fork server here"
 )
+
+
+@pytest.fixture(autouse=True)
+def own_fork_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[forkserver.ForkServer]:
+    """A fork server of this test's own in multiprocessing's place: that one is one per
+    process, shared with every test this worker ran before (whose stops or preload lists
+    left it dead or exiting: these tests failed in full-suite runs, never alone)."""
+    server = forkserver.ForkServer()
+    for name in (
+        "ensure_running",
+        "get_inherited_fds",
+        "connect_to_new_process",
+        "set_forkserver_preload",
+    ):
+        monkeypatch.setattr(forkserver, name, getattr(server, name))
+    monkeypatch.setattr(forkserver, "_forkserver", server)
+    yield server
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    alive_fd = getattr(server, "_forkserver_alive_fd", None)
+    if alive_fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(alive_fd)
 
 
 def _running_fork_server() -> int:
