@@ -105,7 +105,12 @@ def _pid_elsewhere() -> None:
 
     pid = _running_fork_server()
     with mock.patch.object(forkserver, "_forkserver", SimpleNamespace()):
-        assert fork_server_pid() == pid  # found in /proc, as this process's child
+        # found in /proc, as this process's child, once it runs the fork server's code (just
+        # forked, before its exec, its command line is still this process's)
+        end = time.monotonic() + 10.0
+        while fork_server_pid() != pid and time.monotonic() < end:
+            time.sleep(0.02)
+        assert fork_server_pid() == pid
         assert stop_fork_server() is True
         assert fork_server_pid() is None
     assert _gone(pid)
