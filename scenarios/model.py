@@ -14,6 +14,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
 from scenarios.errors import FieldError
 from scenarios.geo import (
+    MAX_ID_LENGTH,
     Id,
     IdKey,
     Location,
@@ -550,6 +551,14 @@ def _check_pickup_ids(orders: Sequence[Order]) -> None:
             at: tuple[str | int, ...] = (
                 ("orders", i, "pickup", "id") if own else ("orders", i, "id")
             )
+            if not own and len(order.pickup_id) > MAX_ID_LENGTH:
+                # a plan's stop would carry an id no request could name back
+                raise FieldError(
+                    ("orders", i, "pickup", "id"),
+                    f"missing, and the default '<order id>:pickup' would have "
+                    f"{len(order.pickup_id)} characters (at most {MAX_ID_LENGTH}): give the "
+                    "pickup an id or shorten the order id",
+                )
             tasks.append((order.pickup_id, at, f"the pickup of order {order.id!r}"))
         for task_id, where, what in tasks:
             if task_id in first:

@@ -237,6 +237,11 @@ MORE_BAD_INPUTS = [
         "orders.1.id",
         "id 'o1:pickup' is already the id of the pickup of order 'o1'",
     ),
+    (  # the default pickup id of a 195-character order id: a stop id no request could name
+        {"orders": [_order(id="o" * 195, pickup={"location": {"x": 0, "y": 0}})]},
+        "orders.0.pickup.id",
+        "the default '<order id>:pickup' would have 202 characters (at most 200)",
+    ),
     ({"nodes": [_node(inventory={"A": -3})]}, "nodes.0.inventory.A", "greater than or equal"),
     ({"nodes": [_node(safety_stock=-1)]}, "nodes.0.safety_stock", "greater than or equal"),
     ({"nodes": [_node(pickers=0)]}, "nodes.0.pickers", "greater than 0"),

@@ -22,6 +22,7 @@ from scenarios import (
     Vehicle,
 )
 from scenarios.errors import ScenarioInputError
+from scenarios.geo import MAX_ID_LENGTH
 from simulation.twin import order_of_task
 from solvers.routing import RoutingParams, routing_scenario_from_allocation, solve_routes
 from solvers.routing.from_allocation import (
@@ -303,6 +304,8 @@ def _own_pickups(
     own_tasks = [t for o, p in own.items() for t in (o, f"{o}:pickup" if p is None else p)]
     if len(own_tasks) != len(set(own_tasks)) or set(own_tasks) & (set(order_ids) - set(own)):
         return None
+    if any(p is None and len(f"{o}:pickup") > MAX_ID_LENGTH for o, p in own.items()):
+        return None  # the default pickup id would be too long: refused
     return own
 
 
