@@ -34,9 +34,10 @@ from api.db.models import Job, utcnow
 from api.db.session import RawJson
 from api.deps import Principal
 from api.jobs import QueueFull
-from api.jobs.registry import FallbackFn, JsonDict
+from api.jobs.registry import JsonDict
 from api.jobs.service import DONE, FAILED, SYNC_AT_STOP, SyncOutcome, new_id
 from scenarios.errors import InputError, input_error_from_validation
+from solvers.cancel import cancelling
 
 log = logging.getLogger("api.solve")
 
@@ -401,13 +402,9 @@ def _call(
 ) -> JsonDict:
     """Run task ``target`` on ``payload``; ``stopping`` set cancels its solves."""
     from api.jobs.registry import import_target
-    from solvers.cancel import cancel_with
 
-    cancel_with(stopping)  # the solvers end promptly once it is set (solvers.cancel)
-    try:
+    with cancelling(stopping):  # the solvers end promptly once it is set (solvers.cancel)
         result: JsonDict = import_target(target)(payload, progress=None)
-    finally:
-        cancel_with(None)
     return result
 
 
@@ -418,7 +415,10 @@ def _fallback(attempt: _Attempt, label: str, reason: str) -> SolveOutcome:
         attempt.record(FAILED, None, error=reason)
         raise HTTPException(503, f"solver unavailable ({reason}) and no fallback for {kind}")
     try:
-        result = _cancellable(ctx.stopping, fallback, payload, reason)
+        # its solves cancelled by the stop, as a pool solve's (see _call): a degraded plan's
+        # evaluation does not hold the process's exit
+        with cancelling(ctx.stopping):
+            result = fallback(payload, reason=reason)
     except InputError:
         attempt.record(FAILED, None, error=reason)
         raise
@@ -430,21 +430,6 @@ def _fallback(attempt: _Attempt, label: str, reason: str) -> SolveOutcome:
     note = f"answered with the fallback ({reason})"
     attempt.record(DONE, result, error=reason, fallback=True, note=note)
     return SolveOutcome(result=result, job_id=attempt.job_id, fallback=True, fallback_reason=reason)
-
-
-def _cancellable(
-    stopping: threading.Event, fallback: FallbackFn, payload: JsonDict | BaseModel, reason: str
-) -> JsonDict:
-    """``fallback(payload, reason=reason)``, its solves cancelled once ``stopping`` is set (as
-    a pool solve's, see :func:`_call`): a degraded plan's evaluation does not hold the exit."""
-    from solvers.cancel import cancel_with, current_cancel
-
-    outer = current_cancel()
-    cancel_with(stopping)
-    try:
-        return fallback(payload, reason=reason)
-    finally:
-        cancel_with(outer)
 
 
 def submit_job(

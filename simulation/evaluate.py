@@ -427,12 +427,10 @@ class Comparison:
 
 
 def _diff_text(d: Interval) -> str:
-    """``+d [+low, +high]``; a difference the same in every replication is ``(constant)``, and
-    one of 0 every time plainly none: ``0 [0, 0] (constant)``, not ``+0 [+0, +0]``."""
-    if d.degenerate and zero_difference(d.mean):
-        return f"0 [0, 0]{CONSTANT_NOTE}"
-    flat = CONSTANT_NOTE if d.degenerate else ""
-    return f"{fmt_num(d.mean, '+.4g')} [{fmt_num(d.low, '+.4g')}, {fmt_num(d.high, '+.4g')}]{flat}"
+    """``+d [+low, +high]``; one of 0 in every replication is plainly none, ``0 [0, 0]
+    (constant)``, not ``+0 [+0, +0]`` (see :func:`_ci_text`)."""
+    flat_zero = d.degenerate and zero_difference(d.mean)
+    return f"{'0' if flat_zero else fmt_num(d.mean, '+.4g')} {_ci_text(d, '+.4g')}"
 
 
 def _ci_text(d: Interval, spec: str) -> str:

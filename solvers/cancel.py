@@ -11,7 +11,9 @@ requests when it stops, so that they do not run on to their time limits.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 _cancel = threading.local()
 
@@ -25,6 +27,18 @@ def current_cancel() -> threading.Event | None:
     """This thread's cancellation event (:func:`cancel_with`), to hand to a helper thread."""
     event: threading.Event | None = getattr(_cancel, "event", None)
     return event
+
+
+@contextlib.contextmanager
+def cancelling(event: threading.Event | None) -> Iterator[None]:
+    """Within the block, this thread's solves are cancelled by ``event``; the thread's own
+    cancellation (if any) is back after it."""
+    outer = current_cancel()
+    cancel_with(event)
+    try:
+        yield
+    finally:
+        cancel_with(outer)
 
 
 def cancelled() -> bool:
