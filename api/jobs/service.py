@@ -48,9 +48,10 @@ SYNC_UNSTORED = (
 FINISHED = (DONE, FAILED, CANCELLED)
 #: the event that begins each run of a job (followed by the replica's id)
 STARTED_ON = "started on replica "
-#: the event written before a run is killed at its job time limit (followed by the reason):
-#: a recovery that finds it in the last run's events ends the job as that time-limit failure
-#: (its server was killed before it could write it), not as a crash
+#: the event written once a run is killed at its job time limit, before its end is computed
+#: and written (followed by the reason): a recovery that finds it in the last run's events
+#: ends the job as that time-limit failure (its server was killed before it could write
+#: it), not as a crash
 STOPPING_AT_LIMIT = "stopping the run: "
 #: a replica silent this long and never marked stopped (killed while it ran no job) is gone:
 #: its row is deleted when no job names it (see :meth:`JobService.purge_replicas`)
@@ -111,7 +112,12 @@ class SyncOutcome:
 
 @dataclass(frozen=True)
 class _End:
-    """What the end of a run writes into its job's row (the fallback plan computed once)."""
+    """What the end of a run writes into its job's row (the fallback plan computed once).
+
+    ``failure``: the run failed (not bad input): counted in the metrics, as its fallback
+    answer is, when the end is written, not when computed (a write that fails is tried
+    again with the same end, by this replica or another's recovery).
+    """
 
     status: str
     result: JsonDict | None
@@ -119,6 +125,7 @@ class _End:
     fallback: bool
     note: str
     notes: tuple[str, ...] = ()
+    failure: bool = False
 
 
 @dataclass
@@ -199,6 +206,10 @@ class JobService:
         self._last_recovery = 0.0
         self._last_purge = -math.inf
         self.records: JobRecordWriter | None = None
+        #: the ends recovery computed for runs of dead replicas stopped at their time limit,
+        #: by (job id, owner, reason), until written: a write that failed is tried again by
+        #: the next recovery pass with the same end (its fallback plan not computed again)
+        self._overran_ends: dict[tuple[str, str, str], _End] = {}
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -538,10 +549,11 @@ class JobService:
     def recover(self) -> int:
         """Find jobs of dead replicas: re-queue them or mark them failed; returns how many.
 
-        A job whose run its replica was stopping at its time limit (the event written before
-        the kill) ends as that time-limit failure, as the replica would have ended it: with
-        the fallback plan where the kind has one (computed after the transaction that found
-        it, so as not to hold the database meanwhile).
+        A job whose run its replica was stopping at its time limit (the event written after
+        the kill, before the end) ends as that time-limit failure, as the replica would have
+        ended it: with the fallback plan where the kind has one (computed after the
+        transaction that found it, so as not to hold the database meanwhile; once, a write
+        that fails is tried again with it at the next pass).
         """
         now = utcnow()
         stale_before = now - dt.timedelta(seconds=self.lease_s)
@@ -585,6 +597,9 @@ class JobService:
                 handled += self._fail_unstored(
                     session, now - dt.timedelta(seconds=self.sync_stale_s)
                 )
+        found = {(job_id, owner, reason) for job_id, _, _, reason, owner in overran}
+        for key in set(self._overran_ends) - found:  # ended meanwhile (another's recovery)
+            del self._overran_ends[key]
         for job_id, kind, payload, reason, owner in overran:
             handled += self._end_overran(job_id, kind, payload, reason, owner)
         if handled:
@@ -623,18 +638,28 @@ class JobService:
         self, job_id: str, kind: str, payload: JsonDict, reason: str, owner: str
     ) -> int:
         """End a job of a dead replica that was stopping its run at its time limit: the
-        time-limit failure (or its fallback plan) its replica did not write; 1 if written."""
+        time-limit failure (or its fallback plan) its replica did not write; 1 if written.
+
+        The end is computed once: a write that fails keeps it for the next recovery pass,
+        which writes the same end (the fallback plan is not made, nor counted, again).
+        """
         said = (
             f"its replica {owner} stopped before it wrote the end of this run (stopped at "
             "its job time limit); written by recovery"
         )
+        key = (job_id, owner, reason)
         try:
-            end = self._end_of(job_id, kind, payload, Outcome("failed", error=reason))
-            if not self._write_end(job_id, kind, end, owner=owner, said=said):
-                return 0  # ended by another replica's recovery meanwhile
+            end = self._overran_ends.get(key)
+            if end is None:
+                end = self._end_of(job_id, kind, payload, Outcome("failed", error=reason))
+                self._overran_ends[key] = end
+            written = self._write_end(job_id, kind, end, owner=owner, said=said)
         except Exception:
             log.exception("job %s: its time-limit failure could not be written yet", job_id)
             return 0
+        del self._overran_ends[key]
+        if not written:
+            return 0  # ended by another replica's recovery meanwhile
         log.warning("job %s: its time-limit failure written after a crash of %s", job_id, owner)
         self.metrics.jobs_recovered.labels("failed").inc()
         return 1
@@ -942,9 +967,10 @@ class JobService:
         self._forget(run)
 
     def _mark_stopping(self, run: _Running, reason: str) -> None:
-        """Write into the job's events, before its run is killed at its time limit, that it
-        is: a crash of this server before the failure is written is then recovered as that
-        failure. A write that fails is logged (the run is killed all the same)."""
+        """Write into the job's events, once its run is killed at its time limit and before
+        its end is computed and written, that it was: a crash of this server before the
+        failure is written is then recovered as that failure. A write that fails is logged
+        (the failure is written all the same when the database lets it)."""
         try:
             with self.sessions.begin() as session:
                 _transition(
@@ -988,22 +1014,25 @@ class JobService:
                     f"attempt {run.attempt} of {run.max_attempts})"
                 )
                 run.killed = (FAILED, reason)
-                self._mark_stopping(run, reason)
             else:
                 continue
+            # killed first: a write held up by a locked database (its write gate, then its
+            # busy timeout) does not keep the run going past its limit meanwhile
             run.execution.kill()
+            if run.killed[0] == FAILED:
+                self._mark_stopping(run, run.killed[1])
             self._write_killed(run)
 
     def _end_of(self, job_id: str, kind: str, payload: JsonDict, outcome: Outcome) -> _End:
         """The end a run's ``outcome`` writes: a failure is answered with the kind's fallback
-        plan, when it has one (computed here, counted in the metrics once)."""
+        plan, when it has one (computed here, once a run: counted in the metrics when the end
+        is written, see :meth:`_write_end`)."""
         if outcome.status == "done":
             return _End(DONE, outcome.result, None, False, "done", outcome.notes)
         if outcome.status == "bad_input":
             message = f"{outcome.field}: {outcome.error}" if outcome.field else outcome.error
             return _End(FAILED, None, f"bad input: {message}", False, "bad input")
         reason = outcome.error or "unknown failure"
-        self.metrics.solver_failures.labels(kind, "job").inc()
         spec = self.registry.specs.get(kind)
         fallback = spec.fallback_function() if spec is not None else None
         if fallback is not None:
@@ -1013,10 +1042,9 @@ class JobService:
                 log.exception("fallback of job %s failed", job_id)
                 reason = f"{reason}; the fallback failed too: {err}"
             else:
-                self.metrics.fallbacks.labels(kind, "job_failed").inc()
                 note = f"solver failed ({reason}); answered with the fallback plan"
-                return _End(DONE, result, reason, True, note)
-        return _End(FAILED, None, reason, False, f"failed: {reason}")
+                return _End(DONE, result, reason, True, note, failure=True)
+        return _End(FAILED, None, reason, False, f"failed: {reason}", failure=True)
 
     def _write_end(
         self, job_id: str, kind: str, end: _End, *, owner: str | None = None, said: str = ""
@@ -1062,6 +1090,10 @@ class JobService:
                 event(note),
             ]
         self.metrics.jobs_finished.labels(kind, status).inc()
+        if end.failure:  # counted once written: a write tried again is not counted again
+            self.metrics.solver_failures.labels(kind, "job").inc()
+        if end.fallback:
+            self.metrics.fallbacks.labels(kind, "job_failed").inc()
         return True
 
 

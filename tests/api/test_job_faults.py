@@ -10,6 +10,8 @@ import contextlib
 import datetime as dt
 import json
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -727,6 +729,85 @@ def test_a_run_stopped_at_its_time_limit_whose_server_was_killed_is_recovered_so
     assert f"stopping the run: {reason}" in messages
     assert not any("unexpectedly" in m for m in messages), messages
     assert other.recover() == 0
+
+
+def test_a_run_at_its_time_limit_is_killed_without_waiting_for_a_locked_database(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The `stopping the run` event was written before the kill: with the database locked
+    (its write gate held by another writer), the run went on past its limit for as long as
+    that write waited (up to 30 s for the gate, then SQLite's busy timeout). It is killed
+    first now, and the event and the end are written once the database lets them."""
+    from api.db.session import write_gate
+
+    jobs = _service(sessions, fallback=True)
+    assert isinstance(jobs.executor, FakeExecutor)
+    job_id = _overrun(jobs)
+    run = jobs.executor.runs[job_id]
+    gate = write_gate(sessions.kw["bind"].url.database)
+    assert gate.acquire()  # another writer holds the database
+    worker = threading.Thread(target=jobs._enforce_limits, daemon=True)
+    try:
+        worker.start()
+        until = time.monotonic() + 5.0
+        while not run.killed and time.monotonic() < until:
+            time.sleep(0.01)
+        killed, waiting = run.killed, worker.is_alive()
+    finally:
+        gate.release()
+        worker.join(timeout=60.0)
+    assert killed and waiting  # killed while its writes wait for the database
+    assert not worker.is_alive()
+    reason = "exceeded the job time limit of 10 s (per run; attempt 1 of 2)"
+    _ended_at_the_limit(jobs, job_id, reason, fallback=True)
+    assert f"stopping the run: {reason}" in _messages(jobs, job_id)
+
+
+def _job_failures(jobs: JobService) -> float:
+    """How many failed runs of jobs this service counted."""
+    value = jobs.metrics.registry.get_sample_value(
+        "dispatchlab_solver_failures_total", {"solver": "t", "reason": "job"}
+    )
+    return value or 0.0
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_a_time_limit_end_recovery_could_not_write_is_computed_and_counted_once(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, fallback: bool
+) -> None:
+    """Recovery's write of the time-limit end of a killed server's run failed (the database
+    locked): its next pass made the fallback plan again and counted it, and the failure,
+    again in the metrics. The end is now kept until written, and counted once written."""
+    import tests.api.helpers as helpers
+
+    made: list[str] = []
+    real = helpers.fallback_task
+
+    def counting(payload: dict[str, Any], *, reason: str) -> dict[str, Any]:
+        made.append(reason)
+        return real(payload, reason=reason)
+
+    monkeypatch.setattr(helpers, "fallback_task", counting)
+    jobs = _service(sessions, fallback=fallback)
+    job_id = _overrun(jobs)
+    jobs._write_killed = lambda run: None  # type: ignore[method-assign]  # killed right after
+    jobs._enforce_limits()
+    with sessions.begin() as session:  # silent since: its lease runs out
+        replica = session.get(Instance, jobs.instance_id)
+        assert replica is not None
+        replica.heartbeat_at = utcnow() - dt.timedelta(seconds=2 * jobs.lease_s)
+    other = _service(sessions, fallback=fallback)
+    calls = _fail_once(other, "_write_end")
+    assert other.recover() == 0  # its write failed: left for the next pass
+    assert _row(other, job_id).status == "running"
+    assert (_fallbacks(other), _job_failures(other)) == (0.0, 0.0)  # not written yet
+    assert other.recover() == 1
+    assert calls == ["_write_end", "_write_end"]
+    reason = "exceeded the job time limit of 10 s (per run; attempt 1 of 2)"
+    _ended_at_the_limit(other, job_id, reason, fallback=fallback)
+    assert made == ([reason] if fallback else [])  # made once, by the first pass
+    assert (_fallbacks(other), _job_failures(other)) == (float(fallback), 1.0)
+    assert other.recover() == 0 and not other._overran_ends
 
 
 def test_an_earlier_run_stopped_at_its_limit_does_not_make_a_crash_a_time_limit_failure(
