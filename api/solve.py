@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import idempotency
 from api.context import Lane, ServiceContext
+from api.core.errors import shutting_down
 from api.db.models import Job, utcnow
 from api.db.session import RawJson
 from api.deps import Principal
@@ -238,9 +239,10 @@ def _submit(
             future = ctx.solver_pool.submit(_call, spec.target, task_input, ctx.stopping)
     except RuntimeError:  # pool shut down
         lane.slots.release()
-        if attempt.job is not None:  # its row is written: not left running, as after a crash
-            attempt.record(FAILED, None, error=SYNC_AT_STOP)
-        raise HTTPException(503, "the service is shutting down") from None
+        if attempt.job is None:  # no row written (the fast lane's is written at the end)
+            raise _shutting_down(ctx, None) from None
+        # its row is written: not left running, as after a crash
+        raise _stopped(attempt) from None
     future.add_done_callback(lambda _f: lane.slots.release())
     return future
 
@@ -260,10 +262,7 @@ def _settle(
     except ServiceStopping:
         future.cancel()  # still queued: it will not run
         breaker.release_probe()
-        attempt.record(FAILED, None, error=SYNC_AT_STOP)
-        raise HTTPException(
-            503, "the service is shutting down: this request was not completed"
-        ) from None
+        raise _stopped(attempt) from None
     except FutureTimeout:
         future.cancel()  # still queued: it will not run
         breaker.record_failure()
@@ -375,7 +374,20 @@ async def solve_fast(
 
 
 class ServiceStopping(Exception):
-    """The service stopped (:attr:`ServiceContext.stopping`) before the solve answered."""
+    """The service stopped (:attr:`ServiceContext.stopping`) before the solve answered, or
+    while it ran: its answer (if any) is what the cancellation left (see :func:`_call`)."""
+
+
+def _shutting_down(ctx: ServiceContext, job_id: str | None) -> HTTPException:
+    """The 503 (``Retry-After``) of a request the service's stop cut short."""
+    message, headers = shutting_down(job_id, ctx.settings.retry_after_s)
+    return HTTPException(503, message, headers)
+
+
+def _stopped(attempt: _Attempt) -> HTTPException:
+    """Record the solve failed with the stop's reason; the 503 for its request."""
+    attempt.record(FAILED, None, error=SYNC_AT_STOP)
+    return _shutting_down(attempt.ctx, attempt.job_id)
 
 
 #: seconds between two looks at :attr:`ServiceContext.stopping` while a request waits for
@@ -400,11 +412,26 @@ def _result(future: Future[JsonDict], timeout_s: float, stopping: threading.Even
 def _call(
     target: str, payload: JsonDict | BaseModel, stopping: threading.Event | None = None
 ) -> JsonDict:
-    """Run task ``target`` on ``payload``; ``stopping`` set cancels its solves."""
+    """Run task ``target`` on ``payload``; ``stopping`` set cancels its solves.
+
+    A run that ends (with an answer or an error) once ``stopping`` is set raises
+    :class:`ServiceStopping`: its answer is what the cancellation left, and its request
+    ends as one the stop cut short (failed, 503), whether its answer came before the
+    request's next look at the stop or after it. Bad input stays bad input.
+    """
     from api.jobs.registry import import_target
 
-    with cancelling(stopping):  # the solvers end promptly once it is set (solvers.cancel)
-        result: JsonDict = import_target(target)(payload, progress=None)
+    try:
+        with cancelling(stopping):  # the solvers end promptly once it is set (solvers.cancel)
+            result: JsonDict = import_target(target)(payload, progress=None)
+    except (InputError, ValidationError):
+        raise
+    except Exception as err:
+        if stopping is not None and stopping.is_set():
+            raise ServiceStopping from err
+        raise
+    if stopping is not None and stopping.is_set():
+        raise ServiceStopping
     return result
 
 
@@ -416,16 +443,20 @@ def _fallback(attempt: _Attempt, label: str, reason: str) -> SolveOutcome:
         raise HTTPException(503, f"solver unavailable ({reason}) and no fallback for {kind}")
     try:
         # its solves cancelled by the stop, as a pool solve's (see _call): a degraded plan's
-        # evaluation does not hold the process's exit
+        # evaluation does not hold the process's exit; its request ends as the stop's (503)
         with cancelling(ctx.stopping):
             result = fallback(payload, reason=reason)
     except InputError:
         attempt.record(FAILED, None, error=reason)
         raise
     except Exception as err:
+        if ctx.stopping.is_set():
+            raise _stopped(attempt) from None
         log.exception("fallback for %s failed", kind)
         attempt.record(FAILED, None, error=str(err))
         raise HTTPException(503, f"solver and fallback both failed ({reason})") from None
+    if ctx.stopping.is_set():  # made (cut short) while the service stops: not an answer
+        raise _stopped(attempt)
     ctx.metrics.fallbacks.labels(kind, label).inc()
     note = f"answered with the fallback ({reason})"
     attempt.record(DONE, result, error=reason, fallback=True, note=note)

@@ -71,6 +71,17 @@ def error_response(
     )
 
 
+def shutting_down(job_id: str | None, retry_after_s: int) -> tuple[str, dict[str, str]]:
+    """The message and headers of the 503 for a request the server's stop cut short: its
+    job (if it has a row) marked failed, to be sent again (``Retry-After``)."""
+    job = f" (job {job_id}, marked failed)" if job_id else ""
+    message = (
+        f"the server is shutting down and stopped this request before it was completed"
+        f"{job}; send it again (in {retry_after_s} s, or now to another replica)"
+    )
+    return message, {"Retry-After": str(retry_after_s), "Connection": "close"}
+
+
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()

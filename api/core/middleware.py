@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import balance
-from api.core.errors import ErrorPublic, FieldProblem, error_response, invalid
+from api.core.errors import ErrorPublic, FieldProblem, error_response, invalid, shutting_down
 from scenarios.errors import escaped, field_path
 from scenarios.geo import NUL_REASON
 from scenarios.io.json_io import loads
@@ -135,13 +135,8 @@ class ServiceMiddleware:
         )
         self.ctx.metrics.rejections.labels("shutting_down").inc()
         state["audit_result"] = "shutting_down"
-        retry_s = self.ctx.settings.retry_after_s
-        return error_response(
-            503,
-            f"the server is shutting down and stopped this request before it was completed"
-            f"{job}; send it again (in {retry_s} s, or now to another replica)",
-            {"Retry-After": str(retry_s), "Connection": "close"},
-        )
+        message, headers = shutting_down(job_id, self.ctx.settings.retry_after_s)
+        return error_response(503, message, headers)
 
     def _audit(self, scope: Scope, state: dict[str, Any], status: int, elapsed: float) -> None:
         writer = self.ctx.audit

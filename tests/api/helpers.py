@@ -47,6 +47,23 @@ def fallback_task(payload: dict[str, Any], *, reason: str) -> dict[str, Any]:
     return {"value": "fallback", "reason": reason}
 
 
+def cancellable_task(
+    payload: dict[str, Any], *, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    """A solve that runs until its cancellation (:mod:`solvers.cancel`) and then answers
+    with what it has at once (or raises, with ``raise``); ``seconds`` at most."""
+    from solvers.cancel import SolveCancelled, cancelled
+
+    until = time.monotonic() + float(payload.get("seconds", 30.0))
+    while time.monotonic() < until:
+        if cancelled():
+            if payload.get("raise"):
+                raise SolveCancelled("cancelled before it had an answer")
+            return {"partial": True}
+        time.sleep(0.001)
+    return {"partial": False}
+
+
 def slow_task(payload: dict[str, Any], *, progress: ProgressFn | None = None) -> dict[str, Any]:
     """A solver that ignores its time limit."""
     time.sleep(3.0)

@@ -128,6 +128,79 @@ def test_a_request_waiting_for_its_solve_stops_waiting_when_the_service_stops() 
         _result(Future(), 0.3, threading.Event())
 
 
+@pytest.mark.parametrize("cancelled", ["answers", "raises"])
+def test_a_solve_cancelled_by_the_stop_fails_its_request_whatever_the_timing(
+    monkeypatch: pytest.MonkeyPatch, cancelled: str
+) -> None:
+    # a synchronous solve cancelled by the service's stop that answered what it had before
+    # the request thread's next look at the stop (every 0.25 s) was recorded done, its cut
+    # answer kept, where one answering after that look was failed with the stop's reason
+    # (503); one that raised at its cancellation was a solver crash: a breaker failure, and
+    # answered with the fallback
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi import HTTPException
+
+    import api.solve as solve
+    from api.context import KeyCache
+    from api.core.config import Settings
+    from api.jobs.registry import TaskRegistry, TaskSpec
+    from api.jobs.service import SYNC_AT_STOP
+
+    registry = TaskRegistry()
+    target = "tests.api.helpers:cancellable_task"
+    registry.add(TaskSpec("t", target, fallback="tests.api.helpers:fallback_task"))
+    ctx = ServiceContext(
+        settings=Settings(auth_enabled=False, retry_after_s=7),
+        metrics=Metrics(),
+        registry=registry,
+        key_cache=KeyCache(ttl_s=5),
+    )
+    recorded: list[tuple[str, str | None]] = []
+    attempt = SimpleNamespace(
+        ctx=ctx,
+        kind="t",
+        payload={},
+        job_id="j",
+        record=lambda status, result, **kw: recorded.append((status, kw.get("error"))),
+    )
+    # the request's next look at the stop comes long after the cut answer: no race
+    monkeypatch.setattr(solve, "STOP_POLL_S", 30.0)
+    payload = {"raise": cancelled == "raises"}
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(solve._call, target, payload, ctx.stopping)
+        threading.Timer(0.2, ctx.stopping.set).start()
+        with pytest.raises(HTTPException) as cut:
+            solve._settle(cast(Any, attempt), future, 60.0)
+    assert cut.value.status_code == 503
+    assert cut.value.headers == {"Retry-After": "7", "Connection": "close"}
+    assert "shutting down" in cut.value.detail and "job j, marked failed" in cut.value.detail
+    assert recorded == [("failed", SYNC_AT_STOP)]
+    assert ctx.breaker("t").state.value == "closed"  # no failure of the solver
+
+
+def test_a_solve_answered_before_the_stop_keeps_its_answer() -> None:
+    # only a solve still running at the stop ends as the stop's: one over before it answers
+    import threading
+
+    from api.solve import _call
+
+    stopping = threading.Event()
+    assert _call("tests.api.helpers:sleep_task", {"value": 3}, stopping)["value"] == 3
+
+
+def _cancellable(target: str, body: Any, stopping: Any) -> dict[str, Any]:
+    """Task ``target`` on ``body``, its solves cancelled by ``stopping`` (as in
+    ``api.solve._call``, which then fails the request instead of keeping the answer)."""
+    from api.jobs.registry import import_target
+    from solvers.cancel import cancelling
+
+    with cancelling(stopping):
+        result: dict[str, Any] = import_target(target)(body, progress=None)
+    return result
+
+
 @pytest.mark.parametrize("backend", ["highspy", "pyomo"])
 def test_an_allocation_in_the_solver_pool_ends_soon_once_the_service_stops(backend: str) -> None:
     # a 30 s synchronous allocation still running at the stop ran on to its time limit (a
@@ -138,7 +211,6 @@ def test_an_allocation_in_the_solver_pool_ends_soon_once_the_service_stops(backe
     from concurrent.futures import ThreadPoolExecutor
 
     from api.schemas.allocations import AllocationCreate
-    from api.solve import _call
     from solvers.allocation.literature import generate_literature
     from solvers.allocation.pyomo_worker import end_workers
 
@@ -147,7 +219,7 @@ def test_an_allocation_in_the_solver_pool_ends_soon_once_the_service_stops(backe
     body = AllocationCreate.model_validate({"request": req.model_dump(), "params": params})
     stopping = threading.Event()
     with ThreadPoolExecutor(1) as pool:
-        future = pool.submit(_call, "api.tasks.allocations:run", body, stopping)
+        future = pool.submit(_cancellable, "api.tasks.allocations:run", body, stopping)
         time.sleep(2.0)
         t0 = time.monotonic()
         stopping.set()
@@ -167,7 +239,6 @@ def test_a_route_plan_in_the_solver_pool_ends_soon_once_the_service_stops(engine
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from api.solve import _call
     from scenarios.generate import generate_city
 
     scenario = generate_city(seed=1, num_orders=300, num_nodes=4, num_couriers=15)
@@ -177,7 +248,7 @@ def test_a_route_plan_in_the_solver_pool_ends_soon_once_the_service_stops(engine
     }
     stopping = threading.Event()
     with ThreadPoolExecutor(1) as pool:
-        future = pool.submit(_call, "api.tasks.routes:run", body, stopping)
+        future = pool.submit(_cancellable, "api.tasks.routes:run", body, stopping)
         time.sleep(3.0)  # searching
         t0 = time.monotonic()
         stopping.set()
@@ -238,18 +309,35 @@ def test_a_plans_twin_evaluation_ends_soon_once_the_service_stops(where: str) ->
     assert result.plan.routes  # the plan all the same (nobody waits for it)
 
 
-def test_a_plans_fallback_in_the_request_thread_ends_soon_once_the_service_stops() -> None:
+def test_a_plans_fallback_in_the_request_thread_ends_soon_once_the_service_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # a plan that overran its time limit + grace is answered with the degraded plan, made in
     # the request's own (non-daemon) thread with up to 5 replications: not cancelled by the
-    # stop, 2 days with a 1 s tick (~10 s each) held the process's exit ~20 s
+    # stop, 2 days with a 1 s tick (~10 s each) held the process's exit ~20 s. Cut short by
+    # the stop, it ends the request as the stop's (failed, 503), as a cancelled solve does
     import threading
     import time
 
+    from fastapi import HTTPException
+
+    import api.tasks.plans as plans
+    from api.core.config import Settings
     from api.jobs.registry import TaskRegistry, TaskSpec
+    from api.jobs.service import SYNC_AT_STOP
     from api.solve import _fallback
     from api.tasks.plans import EVALUATION_CANCELLED
     from scenarios.generate import generate_city
     from solvers.cancel import current_cancel
+
+    made: list[dict[str, Any]] = []
+    real = plans.fallback_plan
+
+    def recording(payload: Any, *, reason: str) -> dict[str, Any]:
+        made.append(real(payload, reason=reason))
+        return made[-1]
+
+    monkeypatch.setattr(plans, "fallback_plan", recording)
 
     scenario = generate_city(seed=1, num_orders=300, num_nodes=4, num_couriers=15)
     payload = {
@@ -261,20 +349,24 @@ def test_a_plans_fallback_in_the_request_thread_ends_soon_once_the_service_stops
         TaskSpec("plans", "api.tasks.plans:run_plan", fallback="api.tasks.plans:fallback_plan")
     )
     stopping = threading.Event()
-    ctx = SimpleNamespace(registry=registry, stopping=stopping, metrics=Metrics())
-    recorded: list[str] = []
+    ctx = SimpleNamespace(
+        registry=registry, stopping=stopping, metrics=Metrics(), settings=Settings()
+    )
+    recorded: list[tuple[str, str | None]] = []
     attempt = SimpleNamespace(
         ctx=ctx,
         kind="plans",
         payload=payload,
         job_id="j",
-        record=lambda status, result, **kw: recorded.append(status),
+        record=lambda status, result, **kw: recorded.append((status, kw.get("error"))),
     )
     threading.Timer(3.0, stopping.set).start()  # the fallback's evaluation is running
     t0 = time.monotonic()
-    outcome = _fallback(cast(Any, attempt), "timeout", "no answer within 30 s + 5 s")
+    with pytest.raises(HTTPException) as cut:  # the stop's answer, its cut plan not kept
+        _fallback(cast(Any, attempt), "timeout", "no answer within 30 s + 5 s")
     assert time.monotonic() - t0 < 10.0
-    assert outcome.fallback and recorded == ["done"]
-    assert outcome.result["kpis"] is None
-    assert EVALUATION_CANCELLED in outcome.result["diagnosis"]
+    assert cut.value.status_code == 503
+    assert cut.value.headers == {"Retry-After": "5", "Connection": "close"}
+    assert recorded == [("failed", SYNC_AT_STOP)]
+    assert EVALUATION_CANCELLED in made[0]["diagnosis"]  # cut short by the stop
     assert current_cancel() is None  # the request thread's own cancellation is left as it was
