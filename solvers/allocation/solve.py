@@ -55,6 +55,7 @@ from solvers.allocation.result import (
     Unfilled,
     construct,
 )
+from solvers.cancel import SolveCancelled
 from solvers.gc_pause import full_collections_paused
 
 if TYPE_CHECKING:
@@ -331,22 +332,30 @@ def _allocate(
             f"at least {explain_floor:.2g} s at {prob.num_orders} orders (about "
             f"{explain_seconds(prob.num_orders):.2g} s to explain all in full)"
         )
+    explained = False
     if params.explain and not explain_cut and not cancelled():
         # only a proven answer (an exact one-order solve: no bound below it) is the lone
         # order's own optimum; a fast-path or cut-short one is searched as in a batch
         proven = method == "online" and not fast and bound == math.inf
         lone = lone_order_optimum(prob, x) if proven else None
-        explanations, unfilled = explain(
-            prob,
-            x,
-            unconstrained=lone,
-            lone_uncapped=lone is not None,
-            budget_s=_explain_budget(params, method, start),
-            end=explain_end,
-            notes=stats.notes,
-            baseline=params.baseline or ("nearest" if fast else answer_baseline),
-        )
-    else:
+        explain_notes: list[str] = []
+        try:
+            explanations, unfilled = explain(
+                prob,
+                x,
+                unconstrained=lone,
+                lone_uncapped=lone is not None,
+                budget_s=_explain_budget(params, method, start),
+                end=explain_end,
+                notes=explain_notes,
+                baseline=params.baseline or ("nearest" if fast else answer_baseline),
+            )
+        except SolveCancelled:  # cancelled while they ran: left out, as when cancelled before
+            stats.notes.append("no explanations: the solve was cancelled")
+        else:
+            explained = True
+            stats.notes.extend(explain_notes)
+    if not explained:
         from solvers.allocation.explain import _world, unfilled_lines
 
         unfilled = unfilled_lines(prob, _world(prob, x), x)
