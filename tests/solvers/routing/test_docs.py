@@ -31,7 +31,7 @@ def test_thresholds_in_the_text_are_the_code_s() -> None:
     assert solve_module.PYVRP_AUTO_MAX_BYTES == 4 * 2**30 and "fit in 4 GiB" in text
     assert solve_module.ORTOOLS_AUTO_MAX_NODES == 2_500 and "up to 2,500 visits" in text
     assert GREEDY_START_TASKS == 1_200 and "from 1,200 visits on" in text
-    assert TRIM_CANDIDATES == 32 and "among the 32 whose visits take it the most time" in text
+    assert TRIM_CANDIDATES == 8 and "PyVRP times the 8 ranked best" in text
     assert solve_module.REPAIR_SHARE == 0.03 and "keeps 3 % of the budget" in text
     quoted = "taken off its route to make room for a driver break"
     assert solve_module.BUMPED.startswith(quoted) and f'"{quoted}"' in text
