@@ -85,6 +85,16 @@ FIRST_SEARCH_S_PER_TASK = 1e-3
 #: (shared 2-core machine); with 1 ms the search started with too little time left and ended
 #: up to 1 s after a 4-5 s budget.
 FIRST_SEARCH_S_PER_PAIRED_TASK = 2.5e-3
+#: Seconds of :func:`build_data` whatever the size (start-up of the solve's PyVRP phase).
+BUILD_S_FIXED = 0.05
+#: Seconds per byte of PyVRP's matrices (:func:`matrix_bytes`: ours, one distance/duration
+#: pair per profile, and PyVRP's copy) in :func:`build_data`, which is bound by writing them:
+#: the matrix copies took 1.6 of its 2.2 s at 3,000 orders. The first build in a solve took
+#: 0.4-1.3 ns of CPU per byte from 600 to 3,000 orders (city days, 4 profiles) and up to 2 ns
+#: of wall time on a loaded 2-core machine; the earlier 0.125 ns per byte gave 0.067 s at
+#: 1,000 pickup orders where 0.28 s were seen (docs/routing.md, "Construction and search,
+#: inside the budget", has the measurements).
+BUILD_S_PER_BYTE = 1e-9
 #: Orders timed by PyVRP per removal when a starting route is infeasible in its model: those
 #: whose removal :func:`removal_violations` predicts leaves the least violation (it matched
 #: PyVRP on every order of the 1,000-order pickup day's routes, so more would mostly cost
@@ -167,8 +177,7 @@ class PyVRPEngine:
 
         Neither watches the clock: with less time left the plan would come late.
         """
-        build_s = 0.05 + 4e-9 * problem.num_nodes**2 * num_profiles(problem)
-        return build_s + first_search_s(problem)
+        return build_s(problem.num_nodes, num_profiles(problem)) + first_search_s(problem)
 
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
         """Search until the time limit (or iteration limit) and decode the best solution."""
@@ -1037,7 +1046,19 @@ def num_profiles(problem: RoutingProblem) -> int:
 
 def data_bytes(problem: RoutingProblem) -> int:
     """Rough peak memory of PyVRP's data: our matrices and PyVRP's copy of every profile."""
-    return 2 * 2 * 8 * num_profiles(problem) * problem.num_nodes**2
+    return matrix_bytes(problem.num_nodes, num_profiles(problem))
+
+
+def matrix_bytes(num_nodes: int, profiles: int) -> int:
+    """Bytes of the distance and duration matrices of ``profiles`` profiles, ours and PyVRP's
+    copy (int64)."""
+    return 2 * 2 * 8 * profiles * num_nodes**2
+
+
+def build_s(num_nodes: int, profiles: int) -> float:
+    """Expected time to build PyVRP's data (:func:`build_data`): :data:`BUILD_S_FIXED` plus
+    :data:`BUILD_S_PER_BYTE` per byte of its matrices (:func:`matrix_bytes`)."""
+    return BUILD_S_FIXED + BUILD_S_PER_BYTE * matrix_bytes(num_nodes, profiles)
 
 
 def _skilled_tasks(problem: RoutingProblem) -> int:
