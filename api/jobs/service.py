@@ -145,6 +145,9 @@ class _Running:
     max_attempts: int = 1
     #: its end once decided, until written (a write that failed is tried again with it)
     end: _End | None = None
+    #: the ``stopping the run`` event of a run killed at its time limit is written (a write
+    #: that failed is tried again, before its end, until it is)
+    stop_said: bool = False
 
 
 @dataclass(frozen=True)
@@ -957,6 +960,10 @@ class JobService:
         (answered with the fallback plan where the kind has one, computed once)."""
         assert run.killed is not None
         status, reason = run.killed
+        if status == FAILED and not run.stop_said:
+            # its stop first, each time until written: a server killed before the end is
+            # written is then recovered as this failure, not as a crash (raises if it fails)
+            self._mark_stopping(run)
         if run.end is None:
             if status == CANCELLED:
                 run.end = _End(CANCELLED, None, reason, False, reason)
@@ -966,11 +973,18 @@ class JobService:
         self._write_end(run.job_id, run.kind, run.end)
         self._forget(run)
 
-    def _mark_stopping(self, run: _Running, reason: str) -> None:
+    def _mark_stopping(self, run: _Running) -> None:
         """Write into the job's events, once its run is killed at its time limit and before
         its end is computed and written, that it was: a crash of this server before the
-        failure is written is then recovered as that failure. A write that fails is logged
-        (the failure is written all the same when the database lets it)."""
+        failure is written is then recovered as that failure.
+
+        A write that fails raises (logged): the run's end is not written before it, and
+        :meth:`_write_killed` tries it again, first, each time it tries the end (each tick,
+        and at stop), so that a kill -9 between the two is still recovered as the time-limit
+        failure (it was written once, its failure left unretried while the end was retried:
+        such a crash was recovered as a crash, the job re-queued to overrun again).
+        """
+        assert run.killed is not None
         try:
             with self.sessions.begin() as session:
                 _transition(
@@ -978,10 +992,16 @@ class JobService:
                     run.job_id,
                     (Job.owner == self.instance_id, Job.status == RUNNING),
                     {"events": Job.events},
-                    f"{STOPPING_AT_LIMIT}{reason}",
+                    f"{STOPPING_AT_LIMIT}{run.killed[1]}",
                 )
         except Exception:
-            log.exception("job %s: the stop of its run could not be written", run.job_id)
+            log.exception(
+                "job %s: the stop of its run could not be written yet (tried again, before "
+                "its end)",
+                run.job_id,
+            )
+            raise
+        run.stop_said = True
 
     def _enforce_limits(self) -> None:
         if not self._running:
@@ -1020,7 +1040,10 @@ class JobService:
             # busy timeout) does not keep the run going past its limit meanwhile
             run.execution.kill()
             if run.killed[0] == FAILED:
-                self._mark_stopping(run, run.killed[1])
+                try:
+                    self._mark_stopping(run)
+                except Exception:  # logged: the next _collect writes it, then the end
+                    continue
             self._write_killed(run)
 
     def _end_of(self, job_id: str, kind: str, payload: JsonDict, outcome: Outcome) -> _End:

@@ -763,6 +763,78 @@ def test_a_run_at_its_time_limit_is_killed_without_waiting_for_a_locked_database
     assert f"stopping the run: {reason}" in _messages(jobs, job_id)
 
 
+def _stop_event_locked(monkeypatch: pytest.MonkeyPatch, times: int) -> list[str]:
+    """Make the next ``times`` writes of a `stopping the run` event fail (database locked);
+    returns the writes of it tried."""
+    import api.jobs.service as service
+
+    real = service._transition
+    tried: list[str] = []
+
+    def flaky(session: Session, job_id: str, where: Any, values: Any, message: str) -> bool:
+        if message.startswith("stopping the run: "):
+            tried.append(message)
+            if len(tried) <= times:
+                _locked()
+        return real(session, job_id, where, values, message)
+
+    monkeypatch.setattr(service, "_transition", flaky)
+    return tried
+
+
+def test_a_stop_event_whose_write_failed_is_written_again_before_a_crash(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `stopping the run` event's write failed (the database locked) and was never tried
+    again, while the end was tried at each tick: the server killed (kill -9) before the end
+    was written, recovery took the run for a crash and re-queued it to overrun again. The
+    event is now tried again, first, each time the end is."""
+    jobs = _service(sessions, fallback=True)
+    job_id = _overrun(jobs)
+    tried = _stop_event_locked(monkeypatch, times=1)
+    jobs._write_end = _locked  # type: ignore[method-assign]  # the end's writes fail too
+    with contextlib.suppress(OperationalError):
+        jobs._enforce_limits()  # killed; its stop could not be written
+    with contextlib.suppress(OperationalError):
+        jobs._collect()  # the next tick: its stop is written, its end is not
+    assert _row(jobs, job_id).status == "running"
+    with sessions.begin() as session:  # killed (kill -9): silent since, its lease runs out
+        replica = session.get(Instance, jobs.instance_id)
+        assert replica is not None
+        replica.heartbeat_at = utcnow() - dt.timedelta(seconds=2 * jobs.lease_s)
+    other = _service(sessions, fallback=True)
+    assert other.recover() == 1
+    reason = "exceeded the job time limit of 10 s (per run; attempt 1 of 2)"
+    _ended_at_the_limit(other, job_id, reason, fallback=True)
+    messages = _messages(other, job_id)
+    assert f"stopping the run: {reason}" in messages
+    assert not any("unexpectedly" in m for m in messages), messages
+    assert len(tried) == 2  # failed, then written by the next tick
+
+
+@pytest.mark.parametrize("written_by", ["next_tick", "stop"])
+def test_a_stop_event_whose_write_failed_is_written_before_the_end(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, written_by: str
+) -> None:
+    """Its write failed once: the end was written without it (the job's events not saying
+    the run was being stopped), and an end's write failing then was not covered by it."""
+    jobs = _service(sessions)
+    assert isinstance(jobs.executor, FakeExecutor)
+    job_id = _overrun(jobs)
+    tried = _stop_event_locked(monkeypatch, times=1)
+    jobs._enforce_limits()  # killed; its stop could not be written (logged), nor its end
+    assert jobs.executor.runs[job_id].killed and _row(jobs, job_id).status == "running"
+    if written_by == "stop":
+        jobs.stop()
+    else:
+        jobs._collect()
+    reason = "exceeded the job time limit of 10 s (per run; attempt 1 of 2)"
+    _ended_at_the_limit(jobs, job_id, reason, fallback=False)
+    messages = _messages(jobs, job_id)
+    assert messages[-2:] == [f"stopping the run: {reason}", f"failed: {reason}"], messages
+    assert len(tried) == 2 and not jobs._running
+
+
 def _job_failures(jobs: JobService) -> float:
     """How many failed runs of jobs this service counted."""
     value = jobs.metrics.registry.get_sample_value(
