@@ -139,6 +139,7 @@ class _Attempt:
     session: Session | None = None
     job: Job | None = None
     stored: RawJson | None = None  # the job row's payload, when not ``payload`` itself
+    request: Request | None = None  # its request, for the audit's note of a stop's 503
 
     def record(
         self,
@@ -196,6 +197,7 @@ def _begin(
         started_at=utcnow(),
         session=session,
         stored=stored,
+        request=request,
     )
     if session is not None:
         try:
@@ -240,7 +242,7 @@ def _submit(
     except RuntimeError:  # pool shut down
         lane.slots.release()
         if attempt.job is None:  # no row written (the fast lane's is written at the end)
-            raise _shutting_down(ctx, None) from None
+            raise _shutting_down(attempt, None) from None
         # its row is written: not left running, as after a crash
         raise _stopped(attempt) from None
     future.add_done_callback(lambda _f: lane.slots.release())
@@ -378,16 +380,23 @@ class ServiceStopping(Exception):
     while it ran: its answer (if any) is what the cancellation left (see :func:`_call`)."""
 
 
-def _shutting_down(ctx: ServiceContext, job_id: str | None) -> HTTPException:
-    """The 503 (``Retry-After``) of a request the service's stop cut short."""
-    message, headers = shutting_down(job_id, ctx.settings.retry_after_s)
+def _shutting_down(attempt: _Attempt, job_id: str | None) -> HTTPException:
+    """The 503 (``Retry-After``) of a request the service's stop cut short.
+
+    Noted in the request's audit as ``shutting_down``, which the middleware counts (once a
+    request, whichever path answered its 503: this one, or its own when the server cut the
+    request) in ``dispatchlab_rejections_total{reason="shutting_down"}``.
+    """
+    if attempt.request is not None:
+        note_audit(attempt.request, result="shutting_down")
+    message, headers = shutting_down(job_id, attempt.ctx.settings.retry_after_s)
     return HTTPException(503, message, headers)
 
 
 def _stopped(attempt: _Attempt) -> HTTPException:
     """Record the solve failed with the stop's reason; the 503 for its request."""
     attempt.record(FAILED, None, error=SYNC_AT_STOP)
-    return _shutting_down(attempt.ctx, attempt.job_id)
+    return _shutting_down(attempt, attempt.job_id)
 
 
 #: seconds between two looks at :attr:`ServiceContext.stopping` while a request waits for

@@ -118,6 +118,10 @@ class ServiceMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             status = status_box[0]
             self.ctx.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            if status == 503 and state.get("audit_result") == "shutting_down":
+                # counted here, once a request, whichever answered it: this middleware (the
+                # server cut it) or its solve's path (api.solve: the stop ended its solve)
+                self.ctx.metrics.rejections.labels("shutting_down").inc()
             self.ctx.metrics.latency.labels(scope["method"], template).observe(elapsed)
             path: str = scope.get("path", "")
             if path.startswith(AUDITED_PREFIX):
@@ -133,8 +137,7 @@ class ServiceMiddleware:
             scope.get("path", ""),
             job,
         )
-        self.ctx.metrics.rejections.labels("shutting_down").inc()
-        state["audit_result"] = "shutting_down"
+        state["audit_result"] = "shutting_down"  # counted in the rejections (see __call__)
         message, headers = shutting_down(job_id, self.ctx.settings.retry_after_s)
         return error_response(503, message, headers)
 

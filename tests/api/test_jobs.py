@@ -690,6 +690,49 @@ def test_a_synchronous_solve_whose_outcome_could_not_be_stored_is_not_running_fo
     assert body["events"][-1]["message"] == SYNC_UNSTORED
 
 
+def _shutdown_rejections(ctx: ServiceContext) -> float:
+    value = ctx.metrics.registry.get_sample_value(
+        "dispatchlab_rejections_total", {"reason": "shutting_down"}
+    )
+    return value or 0.0
+
+
+def _small_routes() -> dict[str, Any]:
+    import copy
+
+    from api.examples import ROUTES_EXAMPLE
+
+    body: dict[str, Any] = copy.deepcopy(ROUTES_EXAMPLE["small"]["value"])
+    body["params"]["time_limit_s"] = 0.2
+    return body
+
+
+def test_a_synchronous_solve_the_stop_cut_is_counted_a_shutdown_rejection(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 503 of a solve the service's stop ended (api.solve) was not counted in
+    `dispatchlab_rejections_total{reason="shutting_down"}`, as the middleware's is."""
+    import api.solve as solve
+    from api.jobs.service import SYNC_AT_STOP
+
+    ctx = _ctx(client)
+    assert ctx.sessions is not None
+
+    def stopped(*_args: Any) -> Any:
+        ctx.stopping.set()  # the service's stop begins during the solve
+        raise solve.ServiceStopping
+
+    monkeypatch.setattr(solve, "_call", stopped)
+    try:
+        answer = client.post("/v1/routes", json=_small_routes(), headers=keys["oms"])
+    finally:
+        ctx.stopping.clear()
+    assert answer.status_code == 503 and "shutting down" in answer.json()["message"]
+    with ctx.sessions() as session:
+        assert session.scalars(select(Job.error).where(Job.mode == "sync")).one() == SYNC_AT_STOP
+    assert _shutdown_rejections(ctx) == 1.0
+
+
 def test_recovery_reads_only_the_replicas_that_own_running_jobs(client: TestClient) -> None:
     """Every start adds a replica row, never deleted: recovery read them all each time."""
     from sqlalchemy import event as orm_event

@@ -105,6 +105,58 @@ def test_a_request_cut_by_the_servers_shutdown_is_answered_503_with_retry_after(
     assert rejected == 1.0
 
 
+@pytest.mark.parametrize("solve_said", [False, True])
+def test_a_request_cut_by_the_shutdown_is_counted_once_whichever_paths_saw_it(
+    solve_said: bool,
+) -> None:
+    # the middleware counts the rejection of a request the server cut, and of one whose
+    # solve's path (api.solve) answered the stop's 503: one both saw (its solve failed by
+    # the stop as the server cut it) is counted once
+    import asyncio
+
+    from starlette.requests import Request
+
+    import api.solve as solve
+    from api.core.config import Settings
+    from api.core.middleware import ServiceMiddleware
+
+    settings = Settings(auth_enabled=False, retry_after_s=7)
+    ctx = cast(
+        ServiceContext, cast(Any, SimpleNamespace(settings=settings, metrics=Metrics(), audit=None))
+    )
+    entered = asyncio.Event()
+
+    async def solving(scope: Any, receive: Any, send: Any) -> None:
+        scope["state"]["audit_job_id"] = "job-1"
+        if solve_said:  # its solve's thread made the stop's 503 (not sent: the server cut it)
+            attempt = SimpleNamespace(ctx=ctx, request=Request(scope))
+            assert solve._shutting_down(cast(Any, attempt), "job-1").status_code == 503
+        entered.set()
+        await asyncio.sleep(3600)
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def main() -> None:
+        scope = {"type": "http", "method": "POST", "path": "/v1/routes", "headers": []}
+        task = asyncio.ensure_future(ServiceMiddleware(solving, ctx)(scope, receive, send))
+        await entered.wait()
+        task.cancel()
+        await task
+
+    asyncio.run(main())
+    assert sent[0]["status"] == 503
+    rejected = ctx.metrics.registry.get_sample_value(
+        "dispatchlab_rejections_total", {"reason": "shutting_down"}
+    )
+    assert rejected == 1.0
+
+
 def test_a_request_waiting_for_its_solve_stops_waiting_when_the_service_stops() -> None:
     # a synchronous request waited for its solve up to its time limit + grace whatever the
     # service did; its (non-daemon) thread held the process's exit that long
@@ -164,6 +216,7 @@ def test_a_solve_cancelled_by_the_stop_fails_its_request_whatever_the_timing(
         payload={},
         job_id="j",
         record=lambda status, result, **kw: recorded.append((status, kw.get("error"))),
+        request=None,
     )
     # the request's next look at the stop comes long after the cut answer: no race
     monkeypatch.setattr(solve, "STOP_POLL_S", 30.0)
@@ -359,6 +412,7 @@ def test_a_plans_fallback_in_the_request_thread_ends_soon_once_the_service_stops
         payload=payload,
         job_id="j",
         record=lambda status, result, **kw: recorded.append((status, kw.get("error"))),
+        request=None,
     )
     threading.Timer(3.0, stopping.set).start()  # the fallback's evaluation is running
     t0 = time.monotonic()
