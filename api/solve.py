@@ -150,12 +150,18 @@ class _Attempt:
         fallback: bool = False,
         note: str | None = None,
     ) -> None:
-        """Store the outcome as the job's final state."""
+        """Store the outcome as the job's final state.
+
+        A job row that ended meanwhile (failed by the service's stop, or by a recovery) is
+        left as it is, and the request gets the 503 of that end (:func:`_ended_meanwhile`),
+        not an answer its job contradicts.
+        """
         jobs = self.ctx.jobs
         assert jobs is not None
         outcome = SyncOutcome(status, result, error=error, fallback=fallback, note=note)
         if self.job is not None and self.session is not None:
-            jobs.record_sync_end(self.session, self.job, outcome)
+            if not jobs.record_sync_end(self.session, self.job, outcome):
+                raise _ended_meanwhile(self)
             return
         jobs.record_sync(
             job_id=self.job_id,
@@ -399,6 +405,21 @@ def _stopped(attempt: _Attempt) -> HTTPException:
     return _shutting_down(attempt, attempt.job_id)
 
 
+def _ended_meanwhile(attempt: _Attempt) -> HTTPException:
+    """The 503 of a synchronous solve whose job row ended before its outcome was stored:
+    the stop's (its job failed by the service's stop), else one naming the job's end."""
+    job = attempt.job
+    assert job is not None
+    if job.error == SYNC_AT_STOP:
+        return _shutting_down(attempt, attempt.job_id)
+    retry_after_s = attempt.ctx.settings.retry_after_s
+    message = (
+        f"this request's job {attempt.job_id} ended before its outcome was stored "
+        f"({job.status}: {job.error}); send it again (in {retry_after_s} s)"
+    )
+    return HTTPException(503, message, {"Retry-After": str(retry_after_s)})
+
+
 #: seconds between two looks at :attr:`ServiceContext.stopping` while a request waits for
 #: its solve (the answer itself is not delayed: the wait ends as soon as it is there)
 STOP_POLL_S = 0.25
@@ -466,9 +487,9 @@ def _fallback(attempt: _Attempt, label: str, reason: str) -> SolveOutcome:
         raise HTTPException(503, f"solver and fallback both failed ({reason})") from None
     if ctx.stopping.is_set():  # made (cut short) while the service stops: not an answer
         raise _stopped(attempt)
-    ctx.metrics.fallbacks.labels(kind, label).inc()
     note = f"answered with the fallback ({reason})"
     attempt.record(DONE, result, error=reason, fallback=True, note=note)
+    ctx.metrics.fallbacks.labels(kind, label).inc()  # once the answer's job is stored
     return SolveOutcome(result=result, job_id=attempt.job_id, fallback=True, fallback_reason=reason)
 
 

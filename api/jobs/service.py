@@ -530,13 +530,34 @@ class JobService:
         if self.records is not None and self.records.pending(job_id):
             self.records.flush()
 
-    def record_sync_end(self, session: Session, job: Job, outcome: SyncOutcome) -> None:
-        """Store the outcome of a synchronous solve; commits.
+    def record_sync_end(self, session: Session, job: Job, outcome: SyncOutcome) -> bool:
+        """Store the outcome of a synchronous solve if its row is still running; commits.
 
         The row is taken (written) first and ``job`` read again under it, so that an event
-        written since the solve started (a recovery's) is kept, not overwritten.
+        written since the solve started (a recovery's) is kept, not overwritten. A row
+        already finished (failed by this replica's stop, :meth:`stop`, its request answered
+        503 meanwhile, or by a recovery) is left as it is: False, ``job`` read as it is.
         """
-        _hold(session, job.id)
+        # the row taken by a write, so that no other writer changes it until the commit
+        # (PostgreSQL's row lock, which re-reads the condition once it has the row; SQLite's
+        # single writer, whose driver begins the transaction only at its first write: a row
+        # read before it may change before the write)
+        held = session.execute(
+            update(Job).where(Job.id == job.id, Job.status == RUNNING).values(events=Job.events)
+        )
+        if held.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            session.refresh(job)
+            if (job.status, job.error) == (outcome.status, outcome.error):
+                return False  # the same end (the stop's failure, written by the stop)
+            log.warning(
+                "synchronous job %s: its outcome (%s) not stored, the job had ended (%s: %s)",
+                job.id,
+                outcome.status,
+                job.status,
+                job.error,
+            )
+            return False
         session.refresh(job)
         job.status = outcome.status
         job.result = outcome.result
@@ -547,6 +568,7 @@ class JobService:
         job.events = [*job.events, outcome.event()]
         session.commit()
         self.metrics.jobs_finished.labels(job.kind, outcome.status).inc()
+        return True
 
     # ----------------------------------------------------------------- recovery
     def recover(self) -> int:
@@ -1130,13 +1152,6 @@ def _stopped_at_limit(events: Sequence[dict[str, Any]]) -> str | None:
         if message.startswith(STARTED_ON):
             return None
     return None
-
-
-def _hold(session: Session, job_id: str) -> None:
-    """Take a job's row for this transaction: written, so that no other writer changes it
-    until the commit (PostgreSQL's row lock; SQLite's single writer, whose driver begins the
-    transaction only at its first write: a row read before it may change before the write)."""
-    session.execute(update(Job).where(Job.id == job_id).values(events=Job.events))
 
 
 def _append_event(session: Session, job_id: str, message: str) -> None:

@@ -622,6 +622,22 @@ def test_an_event_another_writer_appends_as_the_service_writes_one_is_kept(
     assert any(m.startswith(made[0]) for m in messages), messages
 
 
+def test_a_synchronous_outcome_recorded_after_the_stop_failed_its_job_is_not_stored(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The stop failed the running synchronous solve (its request answered 503, `marked
+    failed`), and its outcome, recorded just after, overwrote that failure with `done`."""
+    jobs = _service(sessions)
+    session, job = _sync_start(jobs)
+    with session:
+        jobs.stop()
+        assert jobs.record_sync_end(session, job, SyncOutcome("done", {"value": 1})) is False
+        assert (job.status, job.error) == ("failed", SYNC_AT_STOP)  # read as it is
+    row = _row(jobs, job.id)
+    assert (row.status, row.error, row.result) == ("failed", SYNC_AT_STOP, None)
+    assert _messages(jobs, job.id)[-1] == SYNC_AT_STOP
+
+
 def _fallbacks(jobs: JobService) -> float:
     """How many fallback answers of failed jobs this service computed."""
     value = jobs.metrics.registry.get_sample_value(

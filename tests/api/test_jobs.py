@@ -671,7 +671,7 @@ def test_a_synchronous_solve_whose_outcome_could_not_be_stored_is_not_running_fo
     assert ctx.jobs is not None and ctx.sessions is not None
     jobs = ctx.jobs
 
-    def locked(*_args: Any, **_kwargs: Any) -> None:
+    def locked(*_args: Any, **_kwargs: Any) -> bool:
         raise OperationalError("UPDATE jobs", {}, Exception("database is locked"))
 
     jobs.record_sync_end = locked  # type: ignore[method-assign]
@@ -705,6 +705,72 @@ def _small_routes() -> dict[str, Any]:
     body: dict[str, Any] = copy.deepcopy(ROUTES_EXAMPLE["small"]["value"])
     body["params"]["time_limit_s"] = 0.2
     return body
+
+
+def test_a_synchronous_solve_recorded_after_the_stop_failed_its_job_keeps_that_failure(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its solve answered just before the stop, its outcome recorded just after the stop
+    failed its job (its request answered 503, `marked failed`): the row was overwritten
+    `done`. It keeps the stop's failure, and the request gets the stop's 503."""
+    import api.solve as solve
+    from api.jobs.service import SYNC_AT_STOP
+
+    ctx = _ctx(client)
+    assert ctx.jobs is not None and ctx.sessions is not None
+    jobs = ctx.jobs
+    real = solve._call
+
+    def answered_then_stopped(target: str, payload: Any, stopping: Any = None) -> Any:
+        result = real(target, payload, stopping)
+        jobs._fail_unanswered()  # the stop's, before the request records the answer
+        return result
+
+    monkeypatch.setattr(solve, "_call", answered_then_stopped)
+    answer = client.post("/v1/routes", json=_small_routes(), headers=keys["oms"])
+    with ctx.sessions() as session:
+        job = session.scalars(select(Job).where(Job.mode == "sync")).one()
+        assert (job.status, job.error, job.result) == ("failed", SYNC_AT_STOP, None)
+        assert job.events[-1]["message"] == SYNC_AT_STOP
+        job_id = job.id
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == str(ctx.settings.retry_after_s)
+    message = answer.json()["message"]
+    assert "shutting down" in message and f"job {job_id}, marked failed" in message
+    assert _shutdown_rejections(ctx) == 1.0
+
+
+def test_a_synchronous_solve_whose_job_a_recovery_ended_is_answered_503_naming_that_end(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its row was failed by another replica's recovery while it solved (this replica silent
+    past its lease): its answer overwrote that failure (200, with a job_id whose row said
+    `done`). The row is kept, and the request answered 503 naming its end."""
+    import api.solve as solve
+
+    ctx = _ctx(client)
+    assert ctx.sessions is not None
+    sessions = ctx.sessions
+    reason = "interrupted: the server stopped unexpectedly during this synchronous request"
+    real = solve._call
+
+    def answered_then_recovered(target: str, payload: Any, stopping: Any = None) -> Any:
+        result = real(target, payload, stopping)
+        with sessions.begin() as session:  # as another replica's recovery fails it
+            job = session.scalars(select(Job).where(Job.mode == "sync")).one()
+            job.status, job.error, job.finished_at = "failed", reason, utcnow()
+        return result
+
+    monkeypatch.setattr(solve, "_call", answered_then_recovered)
+    answer = client.post("/v1/routes", json=_small_routes(), headers=keys["oms"])
+    with sessions() as session:
+        job = session.scalars(select(Job).where(Job.mode == "sync")).one()
+        assert (job.status, job.error, job.result) == ("failed", reason, None)
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == str(ctx.settings.retry_after_s)
+    message = answer.json()["message"]
+    assert f"job {job.id} ended before its outcome was stored (failed: {reason})" in message
+    assert _shutdown_rejections(ctx) == 0.0  # not the stop's
 
 
 def test_a_synchronous_solve_the_stop_cut_is_counted_a_shutdown_rejection(
