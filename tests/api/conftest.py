@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,47 @@ TEST_SPECS = (
 
 
 #: PostgreSQL for the ``postgres`` variants, e.g. ``postgresql://postgres@127.0.0.1:5432/test``
-#: (its public schema is wiped before each test); unset = those variants are skipped.
+#: (its public schema is wiped before each test; each pytest-xdist worker uses a database of
+#: its own next to it, see :func:`worker_database_url`); unset = those variants are skipped.
 POSTGRES_URL = os.environ.get("DISPATCHLAB_TEST_DATABASE_URL")
+
+
+def worker_database_url(url: str, worker: str | None) -> str:
+    """The database URL of one pytest-xdist worker: ``url``'s database name suffixed with the
+    worker id (``test`` -> ``test_gw0``), ``url`` itself outside xdist (``worker`` None)."""
+    if not worker:
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+@lru_cache(maxsize=1)
+def _worker_postgres(url: str) -> str:
+    """This process's PostgreSQL URL (:func:`worker_database_url`), its database created on the
+    server of ``url`` if missing: two workers on one database wiped each other's tables
+    mid-test (``-n 2`` failed dozens of tests)."""
+    worker_url = worker_database_url(url, os.environ.get("PYTEST_XDIST_WORKER"))
+    if worker_url == url:
+        return url
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from api.db.session import make_engine
+
+    name = make_url(worker_url).database
+    engine = make_engine(Settings(database_url=url).resolved_database_url())
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if found is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return worker_url
 
 
 def _fresh_postgres(url: str) -> str:
@@ -45,6 +85,7 @@ def _fresh_postgres(url: str) -> str:
 
     from api.db.session import make_engine
 
+    url = _worker_postgres(url)
     engine = make_engine(Settings(database_url=url).resolved_database_url())
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))

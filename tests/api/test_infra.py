@@ -28,7 +28,13 @@ from api.examples import ALLOCATION_EXAMPLE, ROUTES_EXAMPLE, SIMULATION_EXAMPLE,
 from api.keys import create_key
 from api.main import create_app
 from scenarios.geo import NUL_REASON
-from tests.api.conftest import app_of, run_fork_server_script
+from tests.api.conftest import (
+    POSTGRES_URL,
+    _worker_postgres,
+    app_of,
+    run_fork_server_script,
+    worker_database_url,
+)
 
 
 def _ctx(client: TestClient) -> ServiceContext:
@@ -572,20 +578,64 @@ def test_audit_log_records_who_asked_what(
     assert denied.result == "forbidden" and denied.role == "oms"
 
 
-def test_migrations_build_the_models_schema_and_go_back_down(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
-    migrate(engine)
-    assert current_revision(engine) == head_revision()
-    tables = set(inspect(engine).get_table_names())
-    assert set(Base.metadata.tables) <= tables
-    from alembic.autogenerate import compare_metadata
+def test_migrations_build_the_models_schema_and_go_back_down(settings: Settings) -> None:
+    """On a fresh database (SQLite, PostgreSQL): up to the head, the models' schema exactly
+    (column types compared too), down to nothing, and up again."""
     from alembic.migration import MigrationContext
 
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    assert diff == []
-    downgrade(engine, "base")
-    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        for _ in range(2):
+            migrate(engine)
+            assert current_revision(engine) == head_revision()
+            tables = set(inspect(engine).get_table_names())
+            assert set(Base.metadata.tables) <= tables
+            with engine.connect() as conn:
+                context = MigrationContext.configure(conn, opts={"compare_type": True})
+                diff = compare_metadata(context, Base.metadata)
+            assert diff == []
+            downgrade(engine, "base")
+            assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_each_xdist_worker_names_a_postgres_database_of_its_own() -> None:
+    """The postgres variants of two pytest-xdist workers (``-n 2``, the default) shared one
+    database, each test wiping its schema: the other worker's tests lost their tables."""
+    url = "postgresql://u:se%40cret@db.example:5432/test"
+    assert worker_database_url(url, None) == url
+    assert worker_database_url(url, "gw0") == "postgresql://u:se%40cret@db.example:5432/test_gw0"
+    assert worker_database_url(url, "gw1").endswith("/test_gw1")
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="set DISPATCHLAB_TEST_DATABASE_URL to test on it")
+def test_an_xdist_worker_creates_its_postgres_database_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker's database is created on the configured server where missing, and found
+    the next time (a second worker start, a second pytest run)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    assert POSTGRES_URL
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw99")
+    name = f"{make_url(POSTGRES_URL).database}_gw99"
+    server = make_engine(Settings(database_url=POSTGRES_URL).resolved_database_url())
+    try:
+        with server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        for _ in range(2):
+            url = _worker_postgres.__wrapped__(POSTGRES_URL)
+            assert make_url(url).database == name
+            engine = make_engine(Settings(database_url=url).resolved_database_url())
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT current_database()")).scalar() == name
+            engine.dispose()
+    finally:
+        with server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        server.dispose()
 
 
 _DDL = ("CREATE", "DROP", "ALTER")
@@ -645,12 +695,14 @@ def test_a_second_start_runs_no_migration_again(
         assert MigrationContext.configure(conn).get_current_revision() == head_revision()
 
 
-def test_a_migration_that_fails_half_way_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+def test_a_migration_that_fails_half_way_leaves_the_database_as_it_was(
+    settings: Settings,
+) -> None:
     """SQLite ran each migration's DDL outside its transaction: a migration failing half way
     kept the statements before the failure, and the next start-up ran it again from its
     first statement (here: dropping an index already dropped), so the service could not start.
     """
-    engine = make_engine(f"sqlite:///{tmp_path / 'half.sqlite3'}")
+    engine = make_engine(settings.resolved_database_url())
     try:
         migrate(engine, "0003")
         with engine.begin() as conn:  # in the way of 0004's last index: 0004 fails there
