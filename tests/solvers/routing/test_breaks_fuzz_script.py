@@ -1,0 +1,63 @@
+"""``benchmarks/routing_breaks_fuzz.py``: usage errors, and a tiny run writes its tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from solvers.routing import build_problem
+from tests.conftest import benchmark_script
+
+
+@pytest.fixture(scope="module")
+def script() -> Iterator[ModuleType]:
+    """The benchmark script, imported as a module (nothing runs on import)."""
+    with benchmark_script("routing_breaks_fuzz.py", "routing_breaks_fuzz_script") as module:
+        yield module
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--cases", "0", "'0' is not a positive integer"),
+        ("--ortools-time", "nan", "'nan' is not a positive number"),
+        ("--engines", "pyvpr", "'pyvpr' is not an engine"),
+        ("--engines", ",", "give at least one engine"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(
+    script: ModuleType,
+    option: str,
+    value: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        script.main([option, value])
+    assert info.value.code == 2
+    assert f"argument {option}: {message}" in capsys.readouterr().err
+
+
+def test_cases_are_seeded_and_brute_force_is_a_lower_bound(script: ModuleType) -> None:
+    a, b = script.make_case(1, 7), script.make_case(1, 7)
+    assert a == b and a != script.make_case(2, 7)
+    problem = build_problem(a)
+    best = script.best_routes(problem)
+    assert best is not None
+    _, routes = best
+    served = sorted(t for seq in routes.values() for t in seq)
+    assert served == [info.delivery for info in problem.orders]
+
+
+def test_a_tiny_run_writes_its_tables(script: ModuleType, tmp_path: Path) -> None:
+    code = script.main(
+        ["--cases", "3", "--engines", "greedy", "--out-dir", str(tmp_path), "--out-prefix", "f"]
+    )
+    assert code == 0
+    table = (tmp_path / "f.md").read_text(encoding="utf-8")
+    assert "--out-prefix f`" in table and "| greedy |" in table
+    rows = (tmp_path / "f.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("case,engine,") and len(rows) > 1
