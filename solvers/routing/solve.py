@@ -42,6 +42,10 @@ RESERVE_SCHEDULES = 12
 TIME_LIMIT_MARGIN_S = 0.1
 #: Share of the budget kept for repairing PyVRP routes that cannot take their breaks.
 REPAIR_SHARE = 0.03
+#: Share of the budget kept, when some vehicle has breaks, for the break-aware
+#: post-optimisation of the search's plan (:mod:`solvers.routing.polish`): the engines do not
+#: price the breaks, the moves of that pass do.
+POLISH_SHARE = 0.1
 #: Constructions after the search that may each run :data:`~solvers.routing.greedy.GRACE_S`
 #: of CPU time past their deadline (the repairs of the search's routes and of its start, or
 #: the greedy plan built after it): their grace is kept back from the search too.
@@ -68,6 +72,7 @@ class SolveStats:
     greedy_s: float = 0.0
     engine_s: float = 0.0
     repair_s: float = 0.0
+    polish_s: float = 0.0
     decode_s: float = 0.0
     validate_s: float = 0.0
     total_s: float = 0.0
@@ -84,8 +89,9 @@ class SolveStats:
 
     @property
     def overhead_s(self) -> float:
-        """Time not spent constructing, searching or repairing (build + decode + validate)."""
-        return self.total_s - self.engine_s - self.greedy_s - self.repair_s
+        """Time not spent constructing, searching, repairing or polishing (build + decode +
+        validate)."""
+        return self.total_s - self.engine_s - self.greedy_s - self.repair_s - self.polish_s
 
 
 def _engine(name: str) -> Engine:
@@ -195,9 +201,15 @@ def solve_routes_with_stats(
     repair_share_s = (
         REPAIR_SHARE * params.time_limit_s if engine.name == "pyvrp" and problem.has_breaks else 0.0
     )
+    # the break-aware post-optimisation runs after the repair, until repair_end
+    polish_share_s = (
+        POLISH_SHARE * params.time_limit_s
+        if engine.name != "greedy" and problem.has_breaks
+        else 0.0
+    )
     graces_s = REPAIR_GRACES * GRACE_S if engine.name != "greedy" else 0.0
     repair_end = deadline - reserve - graces_s
-    search_end = repair_end - repair_share_s
+    search_end = repair_end - repair_share_s - polish_share_s
     # the greedy plan before the search is not followed by a repair when it is the answer:
     # its deadline keeps no grace for one (as before the graces were kept back)
     construction_end = deadline - reserve - repair_share_s
@@ -219,7 +231,7 @@ def solve_routes_with_stats(
             seed_value = _value(problem, settings, seed_routes)
             reserve = max(reserve, RESERVE_SCHEDULES * (time.perf_counter() - t_value))
             repair_end = min(repair_end, deadline - reserve - graces_s)
-            search_end = min(search_end, repair_end - repair_share_s)
+            search_end = min(search_end, repair_end - repair_share_s - polish_share_s)
     stats.greedy_s = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -308,6 +320,12 @@ def solve_routes_with_stats(
             why = dict.fromkeys(late, LATE)
     stats.repair_s = time.perf_counter() - t_repair
 
+    t_polish = time.perf_counter()
+    unpolished = routes
+    if routes and engine.name != "greedy" and problem.has_breaks and t_polish < repair_end:
+        routes = _polish(problem, routes, settings, repair_end, stats)
+    stats.polish_s = time.perf_counter() - t_polish
+
     t3 = time.perf_counter()
     plan = None
     if routes is not None:
@@ -327,6 +345,15 @@ def solve_routes_with_stats(
     t4 = time.perf_counter()
     if plan is not None:
         check = validate_plan(scenario, plan)
+        if not check.ok and unpolished is not routes and unpolished is not None:
+            # the post-optimisation's moves are kept only if the validator accepts them
+            log.warning("polished plan failed validation: %s", check.summary(3))
+            stats.notes.append(
+                "the break-aware post-optimisation's plan failed validation: its moves "
+                f"were undone ({check.summary(1)})"
+            )
+            plan = _decode(problem, unpolished, reasons, settings, name, params.seed, why)
+            check = validate_plan(scenario, plan) if plan is not None else check
         if not check.ok:
             stats.fallback = f"{engine.name} plan failed validation: {check.summary(3)}"
             plan = None
@@ -352,6 +379,7 @@ def _late_note(stats: SolveStats, limit_s: float) -> str:
         f"answered {stats.total_s - limit_s:.2f} s after the time limit of {limit_s:g} s "
         f"(build {stats.build_s:.2f} s, construction {stats.greedy_s:.2f} s, "
         f"{stats.engine or 'search'} {stats.engine_s:.2f} s, repair {stats.repair_s:.2f} s, "
+        f"polish {stats.polish_s:.2f} s, "
         f"decode {stats.decode_s:.2f} s, validation {stats.validate_s:.2f} s)"
     )
 
@@ -412,6 +440,36 @@ def _greedy(
         why = "the solve was cancelled" if cancelled() else "time limit reached"
         stats.notes.append(f"{why} while building the greedy plan: {len(left)} orders not placed")
     return routes, left, late
+
+
+def _polish(
+    problem: RoutingProblem,
+    routes: dict[int, list[int]],
+    settings: EngineSettings,
+    deadline: float,
+    stats: SolveStats,
+) -> dict[int, list[int]]:
+    """The routes after the break-aware post-optimisation (:mod:`solvers.routing.polish`),
+    by ``deadline``; a note says what it saved."""
+    from solvers.routing.polish import polish_routes
+
+    done = polish_routes(
+        problem,
+        routes,
+        deadline=deadline,
+        pinned=settings.pinned,
+        original_vehicle=settings.original_vehicle,
+        disruption_cost=settings.disruption_cost,
+    )
+    if done.moves:
+        stats.notes.append(
+            f"break-aware post-optimisation: {done.moves} moves"
+            f"{f', {done.placed} orders left out placed' if done.placed else ''}, objective "
+            f"{done.before} -> {done.after} milli-cents (routes and penalties)"
+            f"{' (stopped at its deadline)' if done.timed_out else ''}"
+        )
+        return done.routes
+    return routes
 
 
 def _repair(
