@@ -10,6 +10,7 @@ import pytest
 from scenarios.plan import PlanStatus
 from solvers.routing import solve as solve_module
 from solvers.routing.engines.pyvrp_engine import GREEDY_START_TASKS, TRIM_CANDIDATES
+from solvers.routing.polish import EXACT_STOPS, SWAP_NEIGHBOURS
 
 REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "routing.md"
@@ -33,5 +34,8 @@ def test_thresholds_in_the_text_are_the_code_s() -> None:
     assert GREEDY_START_TASKS == 1_200 and "from 1,200 visits on" in text
     assert TRIM_CANDIDATES == 8 and "PyVRP times the 8 ranked best" in text
     assert solve_module.REPAIR_SHARE == 0.03 and "keeps 3 % of the budget" in text
+    assert solve_module.POLISH_SHARE == 0.1 and "(10 % of the budget when a vehicle" in text
+    assert EXACT_STOPS == 6 and "every order of its visits up to 6 stops" in text
+    assert SWAP_NEIGHBOURS == 8 and "(each with its 8 nearest orders)" in text
     quoted = "taken off its route to make room for a driver break"
     assert solve_module.BUMPED.startswith(quoted) and f'"{quoted}"' in text
