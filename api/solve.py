@@ -36,7 +36,7 @@ from api.db.session import RawJson
 from api.deps import Principal
 from api.jobs import QueueFull
 from api.jobs.registry import JsonDict
-from api.jobs.service import DONE, FAILED, SYNC_AT_STOP, SyncOutcome, new_id
+from api.jobs.service import DONE, FAILED, QUEUED, RUNNING, SYNC_AT_STOP, SyncOutcome, new_id
 from scenarios.errors import InputError, input_error_from_validation
 from solvers.cancel import cancelling
 
@@ -114,7 +114,11 @@ async def body_as_sent(request: Request) -> RawJson | None:
 
 
 def note_audit(request: Request, **fields: Any) -> None:
-    """Attach outcome details (result, solver, seed, job_id) to this request's audit row."""
+    """Attach outcome details (result, solver, seed, job_id) to this request's audit row.
+
+    ``job_status``: its job's state as this request last knew it (running, queued, done,
+    failed), which the answer of a request the server's shutdown cuts tells (not audited).
+    """
     for name, value in fields.items():
         setattr(request.state, f"audit_{name}", value)
 
@@ -162,6 +166,7 @@ class _Attempt:
         if self.job is not None and self.session is not None:
             if not jobs.record_sync_end(self.session, self.job, outcome):
                 raise _ended_meanwhile(self)
+            self._noted(outcome)
             return
         jobs.record_sync(
             job_id=self.job_id,
@@ -173,6 +178,12 @@ class _Attempt:
             started_at=self.started_at,
             outcome=outcome,
         )
+        self._noted(outcome)
+
+    def _noted(self, outcome: SyncOutcome) -> None:
+        """Note the job's stored end in its request's state (for the answer of a cut)."""
+        if self.request is not None:
+            note_audit(self.request, job_status=outcome.status)
 
 
 def _begin(
@@ -219,7 +230,7 @@ def _begin(
             lane.slots.release()
             raise
         attempt.job_id = attempt.job.id
-    note_audit(request, job_id=attempt.job_id, seed=seed)
+    note_audit(request, job_id=attempt.job_id, seed=seed, job_status=RUNNING)
     return attempt
 
 
@@ -522,7 +533,7 @@ def submit_job(
             f"the job queue is full ({ctx.settings.max_queued_jobs} jobs waiting)",
             ctx.settings.retry_after_s,
         ) from None
-    note_audit(request, job_id=job.id, seed=seed, result="queued")
+    note_audit(request, job_id=job.id, seed=seed, result="queued", job_status=QUEUED)
     return job
 
 

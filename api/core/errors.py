@@ -71,15 +71,46 @@ def error_response(
     )
 
 
-def shutting_down(job_id: str | None, retry_after_s: int) -> tuple[str, dict[str, str]]:
-    """The message and headers of the 503 for a request the server's stop cut short: its
-    job (if it has a row) marked failed, to be sent again (``Retry-After``)."""
-    job = f" (job {job_id}, marked failed)" if job_id else ""
+def shutting_down(
+    job_id: str | None, retry_after_s: int, job_status: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """The message and headers of the 503 for a request the server's stop cut short.
+
+    Its job (if it has a row) marked failed, to be sent again (``Retry-After``); but a job
+    it had queued (``job_status`` ``queued``) is left queued and runs (on another replica,
+    or here after the restart): not to be sent again, a re-send would run it twice (unless
+    it carries the same ``Idempotency-Key``); one whose solve was done has its result.
+    """
+    stopped = "the server is shutting down and stopped this request before it was completed"
+    close = {"Connection": "close"}
+    if job_id and job_status == "queued":
+        message = (
+            f"{stopped}, after its job {job_id} was queued: the job stays queued and will run "
+            f"(on another replica, or here after the restart), follow it at /v1/jobs/{job_id}; "
+            "do not send the request again: a re-send would run the job twice, unless it "
+            "carries the same Idempotency-Key"
+        )
+        return message, close
+    if job_id and job_status == "done":
+        message = (
+            f"{stopped}, after its job {job_id} was done: its result is at /v1/jobs/{job_id} "
+            "(no need to send the request again)"
+        )
+        return message, close
     message = (
-        f"the server is shutting down and stopped this request before it was completed"
-        f"{job}; send it again (in {retry_after_s} s, or now to another replica)"
+        f"{stopped}{job_at_stop(job_id, job_status)}; send it again (in {retry_after_s} s, "
+        "or now to another replica)"
     )
-    return message, {"Retry-After": str(retry_after_s), "Connection": "close"}
+    return message, {"Retry-After": str(retry_after_s), **close}
+
+
+def job_at_stop(job_id: str | None, job_status: str | None) -> str:
+    """How the 503 of a request the server's stop cut short names its job: `` (job X, marked
+    failed)``, `` (job X, queued: it will run)``, `` (job X, done)``, or nothing."""
+    if not job_id:
+        return ""
+    state = {"queued": "queued: it will run", "done": "done"}.get(job_status or "", "marked failed")
+    return f" (job {job_id}, {state})"
 
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:

@@ -16,7 +16,14 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import balance
-from api.core.errors import ErrorPublic, FieldProblem, error_response, invalid, shutting_down
+from api.core.errors import (
+    ErrorPublic,
+    FieldProblem,
+    error_response,
+    invalid,
+    job_at_stop,
+    shutting_down,
+)
 from scenarios.errors import escaped, field_path
 from scenarios.geo import NUL_REASON
 from scenarios.io.json_io import loads
@@ -130,15 +137,17 @@ class ServiceMiddleware:
     def _stopping_answer(self, scope: Scope, state: dict[str, Any]) -> JSONResponse:
         """The 503 for a request the server's shutdown cut before its answer; one log line."""
         job_id = state.get("audit_job_id")
-        job = f" (job {job_id}, marked failed)" if job_id else ""
+        # as its request last knew it: a job it queued stays queued (and runs), a synchronous
+        # solve's is failed by the stop unless its outcome was stored (api.solve note_audit)
+        job_status = state.get("audit_job_status")
         log.warning(
             "%s %s%s not answered: cut by the server's shutdown (graceful timeout); answered 503",
             scope["method"],
             scope.get("path", ""),
-            job,
+            job_at_stop(job_id, job_status),
         )
         state["audit_result"] = "shutting_down"  # counted in the rejections (see __call__)
-        message, headers = shutting_down(job_id, self.ctx.settings.retry_after_s)
+        message, headers = shutting_down(job_id, self.ctx.settings.retry_after_s, job_status)
         return error_response(503, message, headers)
 
     def _audit(self, scope: Scope, state: dict[str, Any], status: int, elapsed: float) -> None:

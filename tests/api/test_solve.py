@@ -424,3 +424,97 @@ def test_a_plans_fallback_in_the_request_thread_ends_soon_once_the_service_stops
     assert recorded == [("failed", SYNC_AT_STOP)]
     assert EVALUATION_CANCELLED in made[0]["diagnosis"]  # cut short by the stop
     assert current_cancel() is None  # the request thread's own cancellation is left as it was
+
+
+@pytest.mark.parametrize("job_status", ["queued", "done", "running"])
+def test_the_503_of_a_request_cut_by_the_shutdown_tells_what_became_of_its_job(
+    caplog: pytest.LogCaptureFixture, job_status: str
+) -> None:
+    # the middleware's 503 said "marked failed, send it again" for any request naming a
+    # job: an async submit cut after its job was queued left the job queued (it runs on
+    # another replica or after the restart), and a re-send ran it twice; a synchronous
+    # solve cut after its outcome was stored done was not failed either
+    import asyncio
+    import datetime as dt
+    import json
+    import logging
+
+    from starlette.requests import Request
+
+    from api.core.config import Settings
+    from api.core.middleware import ServiceMiddleware
+    from api.solve import _Attempt, submit_job
+
+    settings = Settings(auth_enabled=False, retry_after_s=7)
+    jobs = SimpleNamespace(
+        submit=lambda session, **kw: SimpleNamespace(id="job-1"),
+        record_sync_end=lambda session, job, outcome: True,
+    )
+    ctx = cast(
+        ServiceContext,
+        cast(Any, SimpleNamespace(settings=settings, metrics=Metrics(), audit=None, jobs=jobs)),
+    )
+    principal = cast(Any, SimpleNamespace(key_id=None))
+    entered = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope)
+        if job_status == "queued":  # an async submit (mode async, or a job-only kind)
+            submit_job(
+                ctx,
+                cast(Any, None),
+                request,
+                kind="routes",
+                payload={},
+                principal=principal,
+                seed=None,
+            )
+        else:  # a synchronous solve, its row written at its start (api.solve._begin)
+            scope["state"].update(audit_job_id="job-1", audit_job_status="running")
+            if job_status == "done":  # its outcome stored, its answer not yet sent
+                attempt = _Attempt(
+                    ctx, "routes", {}, principal, None, "h", "job-1", dt.datetime.now(dt.UTC),
+                    session=cast(Any, object()), job=cast(Any, object()), request=request,
+                )  # fmt: skip
+                attempt.record("done", {"routes": []})
+        entered.set()
+        await asyncio.sleep(3600)  # the rest of its answer (its idempotency record, say)
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def main() -> None:
+        scope = {"type": "http", "method": "POST", "path": "/v1/routes", "headers": []}
+        task = asyncio.ensure_future(ServiceMiddleware(app, ctx)(scope, receive, send))
+        await entered.wait()
+        task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        await task
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(main())
+    assert sent[0]["status"] == 503
+    headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    assert headers["connection"] == "close"
+    message = json.loads(sent[1]["body"])["message"]
+    assert "shutting down" in message
+    line = [r.getMessage() for r in caplog.records if r.name == "api.core.middleware"]
+    if job_status == "running":  # failed by the stop (api.solve; JobService.stop)
+        assert "job job-1, marked failed" in message and "send it again" in message
+        assert headers["retry-after"] == "7"
+        assert "(job job-1, marked failed)" in line[0]
+        return
+    assert "marked failed" not in message and "send it again" not in message
+    assert "retry-after" not in headers  # nothing to send again
+    assert "/v1/jobs/job-1" in message
+    if job_status == "queued":
+        assert "job job-1 was queued" in message and "will run" in message
+        assert "run the job twice, unless it carries the same Idempotency-Key" in message
+        assert "(job job-1, queued: it will run)" in line[0]
+    else:
+        assert "job job-1 was done" in message
+        assert "(job job-1, done)" in line[0]
