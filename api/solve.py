@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from fastapi import HTTPException, Request
@@ -144,6 +144,10 @@ class _Attempt:
     job: Job | None = None
     stored: RawJson | None = None  # the job row's payload, when not ``payload`` itself
     request: Request | None = None  # its request, for the audit's note of a stop's 503
+    #: the fast lane's end, once stored: the first one stored is the job's (its request's
+    #: cut by the server, :func:`_cut`, or its fallback's thread, whichever comes first)
+    ended: SyncOutcome | None = None
+    _ending: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(
         self,
@@ -168,17 +172,32 @@ class _Attempt:
                 raise _ended_meanwhile(self)
             self._noted(outcome)
             return
-        jobs.record_sync(
-            job_id=self.job_id,
-            kind=self.kind,
-            payload=self.payload if self.stored is None else self.stored,
-            key_id=self.principal.key_id,
-            seed=self.seed,
-            input_hash=self.input_hash,
-            started_at=self.started_at,
-            outcome=outcome,
-        )
-        self._noted(outcome)
+        if self.end_once(outcome) is not outcome:
+            raise _ended_meanwhile(self)
+
+    def end_once(self, outcome: SyncOutcome) -> SyncOutcome:
+        """The fast lane: store ``outcome`` unless an end was stored first; the end stored.
+
+        Its job row is written behind the answer (one insert): a second end (the fallback's
+        thread finishing after the server cut the request, see :func:`_cut`) is not stored.
+        """
+        jobs = self.ctx.jobs
+        assert jobs is not None
+        with self._ending:
+            if self.ended is None:
+                jobs.record_sync(
+                    job_id=self.job_id,
+                    kind=self.kind,
+                    payload=self.payload if self.stored is None else self.stored,
+                    key_id=self.principal.key_id,
+                    seed=self.seed,
+                    input_hash=self.input_hash,
+                    started_at=self.started_at,
+                    outcome=outcome,
+                )
+                self.ended = outcome
+                self._noted(outcome)
+            return self.ended
 
     def _noted(self, outcome: SyncOutcome) -> None:
         """Note the job's stored end in its request's state (for the answer of a cut)."""
@@ -383,13 +402,38 @@ async def solve_fast(
         try:
             await asyncio.wait({waiter}, timeout=time_limit_s + ctx.settings.fallback_grace_s)
         except asyncio.CancelledError:  # the server's shutdown cut the request (503)
-            attempt.record(FAILED, None, error=SYNC_AT_STOP)
+            _cut(attempt)
             raise
     if future is not None and future.done() and future.exception() is None:
         return _settle(attempt, future, time_limit_s, wait=False)
-    return await run_in_threadpool(
-        functools.partial(_settle, attempt, future, time_limit_s, wait=False)
-    )
+    try:
+        return await run_in_threadpool(
+            functools.partial(_settle, attempt, future, time_limit_s, wait=False)
+        )
+    except asyncio.CancelledError:
+        # the server's shutdown cut the request while the fallback ran in its thread, which
+        # runs on: its job failed now, as the cut's 503 says (the fallback's answer, if it
+        # comes before the stop, is not stored over it); unless the thread stored its end
+        # first: then that answer is the request's
+        answer = _cut(attempt)
+        if answer is None:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()  # answered: the request ends normally
+        return answer
+
+
+def _cut(attempt: _Attempt) -> SolveOutcome | None:
+    """A fast-lane request the server's shutdown cut: its job failed with the stop's reason
+    (None: its request answered 503 by the middleware), unless its end was stored first:
+    then the answer it stored, if done (None if it failed)."""
+    stop = SyncOutcome(FAILED, None, error=SYNC_AT_STOP, note=SYNC_AT_STOP)
+    end = attempt.end_once(stop)
+    if end is stop or end.status != DONE or end.result is None:
+        return None
+    reason = end.error if end.fallback else None
+    return SolveOutcome(end.result, attempt.job_id, fallback=end.fallback, fallback_reason=reason)
 
 
 class ServiceStopping(Exception):
@@ -419,14 +463,14 @@ def _stopped(attempt: _Attempt) -> HTTPException:
 def _ended_meanwhile(attempt: _Attempt) -> HTTPException:
     """The 503 of a synchronous solve whose job row ended before its outcome was stored:
     the stop's (its job failed by the service's stop), else one naming the job's end."""
-    job = attempt.job
-    assert job is not None
-    if job.error == SYNC_AT_STOP:
+    end = attempt.job if attempt.job is not None else attempt.ended
+    assert end is not None
+    if end.error == SYNC_AT_STOP:
         return _shutting_down(attempt, attempt.job_id)
     retry_after_s = attempt.ctx.settings.retry_after_s
     message = (
         f"this request's job {attempt.job_id} ended before its outcome was stored "
-        f"({job.status}: {job.error}); send it again (in {retry_after_s} s)"
+        f"({end.status}: {end.error}); send it again (in {retry_after_s} s)"
     )
     return HTTPException(503, message, {"Retry-After": str(retry_after_s)})
 

@@ -426,6 +426,149 @@ def test_a_plans_fallback_in_the_request_thread_ends_soon_once_the_service_stops
     assert current_cancel() is None  # the request thread's own cancellation is left as it was
 
 
+def _cut_by_the_server(
+    ctx: ServiceContext,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    stored_first: bool,
+) -> tuple[Any, dict[str, Any]]:
+    """Run a fast-lane solve whose solver crashes, its fallback (in a worker thread) held
+    until the server's shutdown has cut the request (its task cancelled, as uvicorn does at
+    the end of its graceful timeout), or, ``stored_first``, let finish and store its end
+    before the cut reaches the request: what ``solve_fast`` ended with, and the request's
+    state. The service's stop (``ctx.stopping``) has not begun: the thread ends before it."""
+    import asyncio
+    import threading
+    import time
+
+    from pydantic import BaseModel
+    from starlette.requests import Request
+
+    import api.solve as solve
+    import tests.api.helpers as helpers
+
+    entered, release, settled = threading.Event(), threading.Event(), threading.Event()
+    real_fallback, real_settle = helpers.fallback_task, solve._settle
+
+    def held_fallback(payload: Any, *, reason: str) -> dict[str, Any]:
+        entered.set()
+        assert release.wait(10)
+        return real_fallback(payload, reason=reason)
+
+    def settle(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return real_settle(*args, **kwargs)
+        finally:
+            settled.set()
+
+    monkeypatch.setattr(helpers, "fallback_task", held_fallback)
+    monkeypatch.setattr(solve, "_settle", settle)
+
+    class Body(BaseModel):
+        x: int = 1
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b'{"x": 1}', "more_body": False}
+
+    state: dict[str, Any] = {"input_hash": "h"}
+    scope = {"type": "http", "method": "POST", "path": "/v1/allocations", "headers": []}
+    request = Request({**scope, "state": state}, receive)
+
+    async def main() -> Any:
+        task = asyncio.ensure_future(
+            solve.solve_fast(
+                ctx,
+                request,
+                kind="test_crash_fallback",
+                body=Body(),
+                principal=cast(Any, SimpleNamespace(key_id=None)),
+                seed=None,
+                time_limit_s=5.0,
+                lane=ctx.lanes["fast"],
+            )
+        )
+        deadline = time.monotonic() + 20
+        while not entered.is_set():  # the fallback runs in its thread
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        if stored_first:
+            release.set()
+            assert settled.wait(10)  # the loop held: the request has not seen the answer
+            task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+            return await task
+        task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        with pytest.raises(asyncio.CancelledError):
+            await task  # the middleware answers its 503
+        release.set()  # the fallback ends now, before the service's stop
+        while not settled.is_set():
+            await asyncio.sleep(0.01)
+        return None
+
+    ended = asyncio.run(main())
+    return ended, state
+
+
+def _job_row(ctx: ServiceContext, job_id: str) -> Any:
+    from api.db.models import Job
+
+    assert ctx.jobs is not None and ctx.sessions is not None
+    ctx.jobs.settle_records(job_id)
+    with ctx.sessions() as session:
+        return session.get(Job, job_id)
+
+
+def _fallbacks(ctx: ServiceContext) -> float:
+    value = ctx.metrics.registry.get_sample_value(
+        "dispatchlab_fallback_plans_total", {"endpoint": "test_crash_fallback", "reason": "crash"}
+    )
+    return value or 0.0
+
+
+def test_a_fast_solve_cut_during_its_fallback_is_failed_as_its_503_says(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the server's shutdown cut a fast-lane request while its fallback ran in a worker
+    # thread: nothing recorded its job failed, though the middleware's 503 said "marked
+    # failed"; the thread, ending before the service's stop, stored the job done with the
+    # fallback's answer (counted as served), which nobody received
+    from api.jobs.service import SYNC_AT_STOP
+    from tests.api.conftest import app_of
+
+    ctx = app_of(make_client(settings)).state.ctx
+    ended, state = _cut_by_the_server(ctx, monkeypatch, stored_first=False)
+    assert ended is None
+    job = _job_row(ctx, state["audit_job_id"])
+    assert job is not None
+    assert (job.status, job.error, job.result, job.fallback) == (
+        "failed",
+        SYNC_AT_STOP,
+        None,
+        False,
+    )
+    assert [e["message"] for e in job.events][-1] == SYNC_AT_STOP
+    assert state["audit_job_status"] == "failed"  # the middleware's 503: "marked failed"
+    assert _fallbacks(ctx) == 0.0  # its answer was served to nobody
+
+
+def test_a_fast_solve_whose_fallback_answer_was_stored_before_the_cut_is_answered(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the fallback's thread stored the job done just before the cut reached the request:
+    # the request got the 503 "marked failed" for a job stored done; now it gets the answer
+    from tests.api.conftest import app_of
+
+    ctx = app_of(make_client(settings)).state.ctx
+    ended, state = _cut_by_the_server(ctx, monkeypatch, stored_first=True)
+    assert ended is not None and ended.job_id == state["audit_job_id"]
+    assert ended.fallback and ended.result["value"] == "fallback"
+    assert ended.fallback_reason == ended.result["reason"]
+    job = _job_row(ctx, ended.job_id)
+    assert job is not None
+    assert (job.status, job.result, job.fallback) == ("done", ended.result, True)
+    assert state["audit_job_status"] == "done"
+    assert _fallbacks(ctx) == 1.0
+
+
 @pytest.mark.parametrize("job_status", ["queued", "done", "running"])
 def test_the_503_of_a_request_cut_by_the_shutdown_tells_what_became_of_its_job(
     caplog: pytest.LogCaptureFixture, job_status: str
