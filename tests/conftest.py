@@ -7,9 +7,11 @@ import importlib.util
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -32,6 +34,25 @@ def benchmark_script(file: str, name: str) -> Iterator[ModuleType]:
         yield module
     finally:
         del sys.modules[name]
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
+    """An xdist worker ignores SIGINT once it has reported its session finished.
+
+    The controller then closes the worker's gateway, and execnet gives the worker's last
+    steps (pytest's unconfigure: garbage collections of the whole heap, hypothesis's gc
+    callback in each) 5 s before it sends the worker SIGINT: on a loaded machine that
+    KeyboardInterrupt came inside a gc callback, a ``PytestUnraisableExceptionWarning`` at
+    the end of a passing run. Every test and fixture has ended by then (the worker's report
+    is sent); execnet still ends a worker that is not done 10 s later.
+    """
+    yield  # xdist's own wrapper, inside this one, has sent "workerfinished"
+    if (
+        hasattr(session.config, "workerinput")
+        and threading.current_thread() is threading.main_thread()
+    ):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @pytest.fixture
