@@ -8,7 +8,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -963,21 +963,47 @@ def _children() -> set[int]:
     return out
 
 
-def _when_written(path: Path, then: Any) -> Any:
-    """A started thread that calls ``then(int(path's text))`` once ``path`` has a pid."""
+@contextlib.contextmanager
+def _when_written(path: Path, then: Any) -> Iterator[None]:
+    """While inside, a thread calls ``then(int(path's text))`` once ``path`` has a pid; never
+    after: it is stopped and joined on the way out (it once could signal a later test)."""
     import threading
+
+    stop = threading.Event()
 
     def watch() -> None:
         limit = time.monotonic() + 30
-        while time.monotonic() < limit:
+        while time.monotonic() < limit and not stop.is_set():
             with contextlib.suppress(OSError, ValueError):
                 then(int(path.read_text()))
                 return
-            time.sleep(0.02)
+            stop.wait(0.02)
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
-    return thread
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_when_written_calls_nothing_once_left(tmp_path: Path) -> None:
+    """A pid written only after the block (the solve ended, or failed, before its search
+    wrote it) is not acted on: the watcher sent the test process SIGINT up to 30 s later,
+    into whatever test ran then."""
+    pid_file = tmp_path / "pid"
+    called: list[int] = []
+    with _when_written(pid_file, called.append):
+        pass
+    pid_file.write_text("123")
+    time.sleep(0.2)
+    assert called == []
+    with _when_written(pid_file, called.append):
+        deadline = time.monotonic() + 10
+        while not called and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert called == [123]
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
@@ -1004,9 +1030,9 @@ def test_a_search_process_runs_none_of_the_parents_signal_handlers(
     before = _children()
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        _when_written(pid_file, lambda pid: os.kill(pid, signal.SIGTERM))
-        t = time.perf_counter()
-        [outcome] = pyvrp_engine.collect_searches([run], end)
+        with _when_written(pid_file, lambda pid: os.kill(pid, signal.SIGTERM)):
+            t = time.perf_counter()
+            [outcome] = pyvrp_engine.collect_searches([run], end)
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert not ran_in.exists()
@@ -1105,9 +1131,11 @@ def test_no_search_process_outlives_its_solve(
     assert _children() == before
     pid_file.unlink()
     end = time.perf_counter() + 30
-    _when_written(pid_file, lambda pid: os.kill(os.getpid(), signal.SIGINT))
     t = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
+    with (
+        pytest.raises(KeyboardInterrupt),
+        _when_written(pid_file, lambda pid: os.kill(os.getpid(), signal.SIGINT)),
+    ):
         pyvrp_engine.collect_searches(runs, end)
     assert time.perf_counter() - t < 20
     assert _children() == before
@@ -1189,9 +1217,8 @@ def test_a_socket_closed_here_takes_no_connection_while_a_search_runs(
 
     end = time.perf_counter() + 30
     run = pyvrp_engine.SearchRun(data, decode, end, None, 1, None)
-    watcher = _when_written(pid_file, close_and_connect)
-    [outcome] = pyvrp_engine.collect_searches([run], end)
-    watcher.join(10)
+    with _when_written(pid_file, close_and_connect):
+        [outcome] = pyvrp_engine.collect_searches([run], end)
     assert connected == [False]
     assert outcome.feasible and outcome.ended == "killed by SIGKILL"
 
@@ -1421,14 +1448,13 @@ def test_a_search_stalled_in_the_middle_of_a_report_does_not_hold_up_the_deadlin
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
-    watcher = _when_written(pid_file, kill_late)
     run = pyvrp_engine.SearchRun(data, decode, end, None, 1, None)
-    try:
-        [outcome] = pyvrp_engine.collect_searches([run], end)
-    finally:
-        returned.set()
-    late = time.perf_counter() - end
-    watcher.join(10)
+    with _when_written(pid_file, kill_late):
+        try:
+            [outcome] = pyvrp_engine.collect_searches([run], end)
+        finally:
+            returned.set()
+        late = time.perf_counter() - end
     assert late < 1.0, late
     assert outcome.feasible and outcome.killed and outcome.iterations == 5
 
