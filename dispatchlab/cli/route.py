@@ -29,6 +29,7 @@ _OPTIONS = {
     "time_limit_s": "--time-limit",
     "seed": "--seed",
     "num_workers": "--workers",
+    "max_iterations": "--max-iterations",
 }
 
 
@@ -49,6 +50,14 @@ def route_cmd(
     time_limit: Annotated[float, typer.Option("--time-limit", help="seconds of search")] = 10.0,
     seed: Annotated[int, seed_option("random seed")] = 0,
     workers: Annotated[int, typer.Option(help="parallel PyVRP searches (best kept)")] = 1,
+    max_iterations: Annotated[
+        int | None,
+        typer.Option(
+            "--max-iterations",
+            help="also stop PyVRP after this many iterations (the plan then depends on the "
+            "seed only)",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="write the plan JSON here ('-' = stdout)")
     ] = None,
@@ -76,6 +85,7 @@ def route_cmd(
             time_limit_s=time_limit,
             seed=seed,
             num_workers=workers,
+            max_iterations=max_iterations,
         )
     to_stdout = is_stdout(out)
     label = f"routing {escape(scenario.name)} ({len(scenario.orders)} orders)"
