@@ -17,6 +17,16 @@ from scenarios import (
 )
 from scenarios.io import load_scenario
 
+#: PyVRP iterations of a test about what the search finds, under :data:`UNHURRIED_S`: the
+#: search ends after its iterations (milliseconds on these instances, 0.2 s on all of C101),
+#: not on the clock. At the tests' 0.4 s limits a loaded machine (the suite on 2 busy cores)
+#: left PyVRP no time to start, or killed it before its first iteration ended, and the
+#: greedy plan answered: a test asserting PyVRP's engine or its plan failed.
+SEARCH_ITERATIONS = 200
+#: A time limit only a machine loaded far beyond the suite's own load reaches, for searches
+#: that stop after :data:`SEARCH_ITERATIONS`.
+UNHURRIED_S = 60.0
+
 
 @pytest.fixture(scope="session")
 def c101_25(instances_dir: Path) -> Scenario:
