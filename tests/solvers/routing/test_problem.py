@@ -17,6 +17,7 @@ from solvers.routing.engines.pyvrp_engine import PyVRPEngine
 from solvers.routing.problem import ENGINE_INT_LIMIT, check_int_range, objective_bound
 from solvers.validate import validate_plan
 from tests.solvers.routing.conftest import (
+    ORTOOLS_S,
     SEARCH_ITERATIONS,
     UNHURRIED_S,
     make_city,
@@ -82,12 +83,12 @@ def test_restricting_keeps_the_parent_matrices() -> None:
 @pytest.mark.parametrize("engine", ["ortools", "pyvrp", "greedy"])
 def test_engines_route_orders_that_share_a_node(engine: str) -> None:
     s = _two_at_one_door()
-    # PyVRP stops after its iterations: on the clock, a loaded machine left it no time and
-    # the greedy plan (which splits the door's orders) answered
+    # PyVRP stops after its iterations, OR-Tools searches ORTOOLS_S: on the clock, a loaded
+    # machine left PyVRP no time and the greedy plan (which splits the door's orders) answered
     budget = (
         {"time_limit_s": UNHURRIED_S, "max_iterations": SEARCH_ITERATIONS}
         if engine == "pyvrp"
-        else {"time_limit_s": 0.4}
+        else {"time_limit_s": ORTOOLS_S if engine == "ortools" else 0.4}
     )
     plan = solve_routes(s, RoutingParams(engine=engine, seed=1, **budget))
     assert plan.engine == engine
@@ -200,7 +201,7 @@ def test_large_but_safe_prices_are_routed(engine: str) -> None:
     budget = (
         {"time_limit_s": UNHURRIED_S, "max_iterations": SEARCH_ITERATIONS}
         if engine == "pyvrp"
-        else {"time_limit_s": 1.0}
+        else {"time_limit_s": ORTOOLS_S}
     )
     plan = solve_routes(s, RoutingParams(engine=engine, seed=1, **budget))
     assert validate_plan(s, plan).ok

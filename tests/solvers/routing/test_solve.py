@@ -44,6 +44,7 @@ from solvers.routing.engines.ortools_engine import ORToolsEngine
 from solvers.routing.engines.pyvrp_engine import PyVRPEngine, free_cores
 from solvers.validate import validate_plan
 from tests.solvers.routing.conftest import (
+    ORTOOLS_S,
     SEARCH_ITERATIONS,
     UNHURRIED_S,
     make_city,
@@ -54,16 +55,31 @@ ENGINES = ["greedy", "pyvrp", "ortools"]
 FAST = 0.4
 
 
-def _solve(s: Scenario, engine: str = "auto", **kw: object) -> Plan:
-    """The plan at the :data:`FAST` limit, validated; given ``max_iterations``, PyVRP stops
-    after them under the :data:`UNHURRIED_S` limit (a test about what PyVRP finds: at 0.4 s
-    a loaded machine left it no time, and the greedy plan answered)."""
+def _solve(
+    s: Scenario, engine: str = "auto", *, time_limit_s: float | None = None, **kw: object
+) -> Plan:
+    """The plan at the :data:`FAST` limit (or ``time_limit_s``), validated; given
+    ``max_iterations``, PyVRP stops after them under the :data:`UNHURRIED_S` limit (a test
+    about what PyVRP finds: at 0.4 s a loaded machine left it no time, and the greedy plan
+    answered)."""
     limit = FAST if kw.get("max_iterations") is None else UNHURRIED_S
+    limit = limit if time_limit_s is None else time_limit_s
     plan = solve_routes(s, RoutingParams(engine=engine, time_limit_s=limit, **kw))
     check = validate_plan(s, plan)
     assert check.ok, check.summary()
     assert check.distance_m == plan.distance_m
     return plan
+
+
+def _searched(engine: str) -> dict[str, Any]:
+    """:func:`_solve`'s budget for a test about what ``engine`` finds: PyVRP stops after
+    :data:`SEARCH_ITERATIONS`, OR-Tools searches :data:`ORTOOLS_S` (FAST on a loaded machine
+    left either no time to start, or OR-Tools too little to search)."""
+    if engine == "pyvrp":
+        return {"max_iterations": SEARCH_ITERATIONS}
+    if engine == "ortools":
+        return {"time_limit_s": ORTOOLS_S}
+    return {}
 
 
 def _served(plan: Plan) -> set[str]:
@@ -74,7 +90,7 @@ def _served(plan: Plan) -> set[str]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_c101_subset_all_served(c101_25: Scenario, engine: str) -> None:
-    plan = _solve(c101_25, engine, max_iterations=SEARCH_ITERATIONS if engine == "pyvrp" else None)
+    plan = _solve(c101_25, engine, **_searched(engine))
     assert plan.status is PlanStatus.FEASIBLE
     assert _served(plan) == {o.id for o in c101_25.orders}
     assert plan.engine == engine
@@ -115,7 +131,7 @@ def test_auto_picks_pyvrp_also_for_breaks(city: Scenario) -> None:
 
 
 def test_ortools_still_models_breaks(city: Scenario) -> None:
-    plan = _solve(_with_breaks(city), "ortools")
+    plan = _solve(_with_breaks(city), "ortools", time_limit_s=ORTOOLS_S)
     assert plan.engine == "ortools"
     assert _served(plan) == {o.id for o in city.orders}
     assert _every_route_has_its_break(plan)
@@ -163,7 +179,7 @@ def test_pyvrp_refuses_what_it_cannot_model(city: Scenario) -> None:
     s = city.model_copy(update={"orders": orders})
     with pytest.raises(InputError, match="several time windows"):
         solve_routes(s, RoutingParams(engine="pyvrp", time_limit_s=FAST))
-    plan = _solve(s)  # auto -> ortools
+    plan = _solve(s, time_limit_s=ORTOOLS_S)  # auto -> ortools
     assert plan.engine == "ortools"
     first = next(st for r in plan.routes for st in r.stops if st.order_id == "o0")
     assert first.start_s <= 1000 or 5000 <= first.start_s <= 9000
@@ -587,7 +603,7 @@ def test_auto_leaves_pyvrp_when_its_data_would_not_fit_in_memory(
     city: Scenario, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(solve_module, "PYVRP_AUTO_MAX_BYTES", 0)
-    assert _solve(city).engine == "ortools"
+    assert _solve(city, time_limit_s=ORTOOLS_S).engine == "ortools"
     monkeypatch.setattr(solve_module, "ORTOOLS_AUTO_MAX_NODES", 0)
     assert _solve(city).engine == "greedy"
 
@@ -772,12 +788,10 @@ def _ranked_orders() -> Scenario:
 def _check_ranked_plan(engine: str) -> None:
     """The plan of :func:`_ranked_orders` by ``engine`` serves the highest priorities."""
     s = _ranked_orders()
-    # PyVRP ends at its SEARCH_ITERATIONS (well under a second); its time limit is only a
-    # loaded machine's margin: at FAST its search was stopped before its first solution under
-    # load (iterations 0), and the plan was the greedy fallback
-    plan = _solve(
-        s, engine, seed=1, max_iterations=SEARCH_ITERATIONS if engine == "pyvrp" else None
-    )
+    # PyVRP ends at its SEARCH_ITERATIONS (well under a second), OR-Tools searches ORTOOLS_S:
+    # at FAST a loaded machine stopped PyVRP's search before its first solution (iterations
+    # 0), and the plan was the greedy fallback
+    plan = _solve(s, engine, seed=1, **_searched(engine))
     assert plan.engine == engine
     assert _served(plan) == {"near-a", "far-1", "far-2a"}
     assert {u.order_id for u in plan.unassigned} == {"near-b", "near-c", "far-2b"}
