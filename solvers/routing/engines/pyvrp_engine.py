@@ -95,11 +95,14 @@ BUILD_S_FIXED = 0.05
 #: 1,000 pickup orders where 0.28 s were seen (docs/routing.md, "Construction and search,
 #: inside the budget", has the measurements).
 BUILD_S_PER_BYTE = 1e-9
-#: Orders timed by PyVRP per removal when a starting route is infeasible in its model: those
-#: whose removal :func:`removal_violations` predicts leaves the least violation (it matched
-#: PyVRP on every order of the 1,000-order pickup day's routes, so more would mostly cost
-#: time: 32 took 0.5 s of CPU per trim on the 3,000-order pickup day, 8 take 0.2 s).
-TRIM_CANDIDATES = 8
+#: Orders timed by PyVRP per removal when a starting route is infeasible in its model: the
+#: ones whose visits take the route the most time (past the trim's deadline, only the one of
+#: them :func:`removal_violations` ranks best, untimed). Ranking every order of the route by
+#: that prediction and timing the best 8 (session 49) took fewer orders out (city days of
+#: 1,500 / 2,400 orders, seeds 1-3: 46-73 / 81-91 instead of 70-113 / 152-153) but the 10 s
+#: plans came out dearer on three of five (+6.1 %, +0.9 %, and +40 % where PyVRP's plan lost
+#: to the greedy one) and cheaper on two (-1.3 %, -5.1 %).
+TRIM_CANDIDATES = 32
 
 
 def unsupported(problem: RoutingProblem, settings: EngineSettings) -> str | None:
@@ -1250,10 +1253,10 @@ def _initial_solution(
 
     A route PyVRP deems infeasible (with breaks: a route that uses its shift in full, which
     PyVRP sees shortened by the breaks) loses, one at a time, an order for which ``optional``
-    is true (a prize in PyVRP's data): the one whose removal leaves the least violation, of
-    the :data:`TRIM_CANDIDATES` that :func:`removal_violations` ranks best (in one numpy pass
-    over all the route's orders) timed by PyVRP; past ``deadline`` (a ``time.perf_counter()``
-    value) the first of them, untimed. PyVRP only searches around the stops it perturbs and
+    is true (a prize in PyVRP's data): among the :data:`TRIM_CANDIDATES` whose visits take the
+    most time, the one whose removal leaves the least violation, timed by PyVRP; past
+    ``deadline`` (a ``time.perf_counter()`` value) the one of them :func:`removal_violations`
+    predicts so (one numpy pass), untimed. PyVRP only searches around the stops it perturbs and
     keeps a new best solution only when it is feasible, so from an infeasible start it can run
     out of time without a feasible plan.
     """
@@ -1296,11 +1299,11 @@ def _initial_solution(
             route = pyvrp.Route(data, activities(seq), vtype[v])
             while optional is not None and seq and not route.is_feasible():
                 late = deadline is not None and time.perf_counter() > deadline
-                ranked = _trim_candidates(problem, v, seq, optional)
+                ranked = _trim_candidates(problem, v, seq, optional, late=late)
                 if not ranked:
                     break
                 best: tuple[int, int, list[int], pyvrp.Route] | None = None
-                for rank, o in enumerate(ranked[: 1 if late else TRIM_CANDIDATES]):
+                for rank, o in enumerate(ranked):
                     rest = [t for t in seq if problem.tasks[t].order != o]
                     shorter = pyvrp.Route(data, activities(rest), vtype[v])
                     if best is None or (_violation(shorter), rank) < best[:2]:
@@ -1318,19 +1321,25 @@ def _initial_solution(
 
 
 def _trim_candidates(
-    problem: RoutingProblem, vehicle: int, seq: Sequence[int], optional: Callable[[int], bool]
+    problem: RoutingProblem,
+    vehicle: int,
+    seq: Sequence[int],
+    optional: Callable[[int], bool],
+    *,
+    late: bool,
 ) -> list[int]:
-    """The orders of a route PyVRP may do without (``optional``), those whose removal leaves
-    the least violation in PyVRP's model first (:func:`removal_violations`; ties: the order
-    whose visits take the route the most time first)."""
+    """The orders of a route PyVRP may do without (``optional``) to try removing: the
+    :data:`TRIM_CANDIDATES` whose visits take the route the most time, most first; ``late``
+    (past the trim's deadline), only the one of them whose removal leaves the least violation
+    as :func:`removal_violations` predicts it (ties: the one taking the most time)."""
     from solvers.routing.repair import costliest_orders
 
     by_time = [o for o in costliest_orders(problem, vehicle, seq) if optional(o)]
-    if len(by_time) <= 1:
+    by_time = by_time[:TRIM_CANDIDATES]
+    if not late or len(by_time) <= 1:
         return by_time
     predicted = removal_violations(problem, vehicle, seq, by_time)
-    order = np.lexsort((np.arange(len(by_time)), predicted))
-    return [by_time[int(k)] for k in order]
+    return [by_time[int(np.argmin(predicted))]]  # argmin: the first of equal ones
 
 
 def removal_violations(

@@ -32,7 +32,7 @@ def test_thresholds_in_the_text_are_the_code_s() -> None:
     assert solve_module.PYVRP_AUTO_MAX_BYTES == 4 * 2**30 and "fit in 4 GiB" in text
     assert solve_module.ORTOOLS_AUTO_MAX_NODES == 2_500 and "up to 2,500 visits" in text
     assert GREEDY_START_TASKS == 1_200 and "from 1,200 visits on" in text
-    assert TRIM_CANDIDATES == 8 and "PyVRP times the 8 ranked best" in text
+    assert TRIM_CANDIDATES == 32 and "Among the 32 orders whose visits take the" in text
     assert solve_module.REPAIR_SHARE == 0.03 and "keeps 3 % of the budget" in text
     assert solve_module.POLISH_SHARE == 0.1 and "(10 % of the budget when a vehicle" in text
     assert EXACT_STOPS == 6 and "every order of its visits up to 6 stops" in text
