@@ -271,7 +271,8 @@ def solve_routes_with_stats(
                 routes = result.routes
                 start_routes = result.start_routes
             else:
-                stats.fallback = f"{engine.name} found no feasible solution ({result.detail})"
+                when = " before its time limit" if result.out_of_time else ""
+                stats.fallback = f"{engine.name} found no feasible solution{when} ({result.detail})"
     stats.engine_s = time.perf_counter() - t2
 
     # why some orders are left out, when it is not the usual (no place, or not worth it)

@@ -113,6 +113,7 @@ def test_a_plan_whose_search_finds_nothing_in_time_is_the_greedy_plan_saying_so(
     assert answer.status_code == 200, answer.text
     made = answer.json()
     assert made["fallback"] is True and made["plan"]["engine"] == "greedy (fallback from pyvrp)"
+    assert "found no feasible solution before its time limit" in made["fallback_reason"]
     _check_made(made)
 
 

@@ -50,6 +50,9 @@ class EngineResult:
     #: the engine's own starting plan where it differs from the one it was given (PyVRP's
     #: start trimmed to its model): a candidate answer too, should the search end dearer
     start_routes: dict[int, list[int]] | None = None
+    #: no feasible solution because the time limit stopped every search before it found one
+    #: (not because the model has none)
+    out_of_time: bool = False
 
 
 class Engine(Protocol):

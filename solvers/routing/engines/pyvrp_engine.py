@@ -260,6 +260,7 @@ class PyVRPEngine:
             objective=cost,
             feasible=feasible,
             start_routes=start_routes,
+            out_of_time=not feasible and all(o.killed for o in outcomes),
             detail=f"{workers} search(es), best seed {seeds[best]}, iterations {iters}"
             + (
                 f"; {killed} search(es) stopped mid-iteration at the time limit (their best "
