@@ -41,6 +41,7 @@ from rich.progress import (  # noqa: E402
     TimeElapsedColumn,
 )
 
+from benchmarks.measures import count_arg  # noqa: E402
 from scenarios import (  # noqa: E402
     Break,
     EuclideanTravel,
@@ -273,25 +274,15 @@ def _positive(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the cases and write the CSV and Markdown tables."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--cases", type=_count, default=300)
+    ap.add_argument("--cases", type=count_arg, default=300)
     ap.add_argument("--seed", type=int, default=1, help="seeds the cases and the engines")
     ap.add_argument("--engines", type=_engines, default="pyvrp,ortools")
-    ap.add_argument("--pyvrp-iterations", type=_count, default=200)
+    ap.add_argument("--pyvrp-iterations", type=count_arg, default=200)
     ap.add_argument("--ortools-time", type=_positive, default=2.0, help="seconds")
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     ap.add_argument("--out-prefix", default="routing-breaks-fuzz")

@@ -90,3 +90,17 @@ def with_pickups(s: Scenario) -> Scenario:
         for o in s.orders
     ]
     return s.model_copy(update={"orders": orders})
+
+
+def depot_orders(orders: list[tuple[int, int, int, tuple[int, int] | None]]) -> list[Order]:
+    """Orders ``o0, o1, ...`` of one unit from (x, y, service s, window or None)."""
+    return [
+        Order(
+            id=f"o{i}",
+            location=Location(x=x, y=y),
+            demand=[1],
+            service_s=service,
+            time_windows=[] if w is None else [TimeWindow(start_s=w[0], end_s=w[1])],
+        )
+        for i, (x, y, service, w) in enumerate(orders)
+    ]

@@ -22,7 +22,7 @@ def script() -> Iterator[ModuleType]:
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--cases", "0", "'0' is not a positive integer"),
+        ("--cases", "0", "must be at least 1, got 0"),
         ("--ortools-time", "nan", "'nan' is not a positive number"),
         ("--engines", "pyvpr", "'pyvpr' is not an engine"),
         ("--engines", ",", "give at least one engine"),

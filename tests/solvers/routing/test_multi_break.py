@@ -14,13 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scenarios import Break, EuclideanTravel, Location, Order, Scenario, TimeWindow, Vehicle
+from scenarios import Break, EuclideanTravel, Location, Scenario, TimeWindow, Vehicle
 from scenarios.plan import Plan
 from solvers.routing import build_problem
 from solvers.routing.params import RoutingParams
 from solvers.routing.schedule import greedy_schedule, schedule_route, to_route
 from solvers.routing.solve import solve_routes
 from solvers.validate import validate_plan
+from tests.solvers.routing.conftest import depot_orders
 
 DEPOT = Location(x=5000, y=5000)
 
@@ -36,16 +37,7 @@ def _scenario(
         name="breaks",
         horizon=TimeWindow(start_s=0, end_s=28_800),
         travel=EuclideanTravel(speed_m_per_s=8.0),
-        orders=[
-            Order(
-                id=f"o{i}",
-                location=Location(x=x, y=y),
-                demand=[1],
-                service_s=service,
-                time_windows=[] if w is None else [TimeWindow(start_s=w[0], end_s=w[1])],
-            )
-            for i, (x, y, service, w) in enumerate(orders)
-        ],
+        orders=depot_orders(orders),
         vehicles=[
             Vehicle(
                 id="v",

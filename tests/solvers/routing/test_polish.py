@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scenarios import Break, EuclideanTravel, Location, Order, Scenario, TimeWindow, Vehicle
+from scenarios import Break, EuclideanTravel, Location, Scenario, TimeWindow, Vehicle
 from scenarios.plan import Plan, StopKind
 from solvers.cancel import cancelling
 from solvers.routing import RoutingParams, build_problem, solve_routes_with_stats
@@ -23,6 +23,7 @@ from solvers.routing.polish import polish_routes
 from solvers.routing.problem import RoutingProblem
 from solvers.routing.schedule import schedule_route
 from solvers.validate import validate_plan
+from tests.solvers.routing.conftest import depot_orders
 
 DEPOT = Location(x=5000, y=5000)
 
@@ -39,16 +40,7 @@ def _scenario(
         name="polish",
         horizon=TimeWindow(start_s=0, end_s=28_800),
         travel=EuclideanTravel(speed_m_per_s=8.0),
-        orders=[
-            Order(
-                id=f"o{i}",
-                location=Location(x=x, y=y),
-                demand=[1],
-                service_s=service,
-                time_windows=[] if w is None else [TimeWindow(start_s=w[0], end_s=w[1])],
-            )
-            for i, (x, y, service, w) in enumerate(orders)
-        ],
+        orders=depot_orders(orders),
         vehicles=[
             Vehicle(
                 id=f"v{k}",
