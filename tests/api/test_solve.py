@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -48,31 +49,22 @@ def test_engine_fallback_reason_is_the_services_else_the_engines_and_counted_onc
     assert _engine_fallbacks(metrics, "plans") == 0.0
 
 
-def test_a_request_cut_by_the_servers_shutdown_is_answered_503_with_retry_after(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # uvicorn cancels the requests still running when its graceful shutdown's timeout
-    # (10 s) ends: the CancelledError reached uvicorn, which logged a traceback and sent
-    # its bare 500 "Internal Server Error"
+def _cut_by_the_shutdown(ctx: ServiceContext, begin: Callable[[Any], None]) -> list[Any]:
+    """What the middleware sends for a POST /v1/routes whose handler ran ``begin(scope)`` and
+    was then cancelled as uvicorn cancels the requests still running when its graceful
+    shutdown's timeout ends."""
     import asyncio
-    import json
-    import logging
 
-    from api.core.config import Settings
     from api.core.middleware import ServiceMiddleware
 
-    settings = Settings(auth_enabled=False, retry_after_s=7)
-    ctx = cast(
-        ServiceContext, cast(Any, SimpleNamespace(settings=settings, metrics=Metrics(), audit=None))
-    )
     entered = asyncio.Event()
 
     async def solving(scope: Any, receive: Any, send: Any) -> None:
-        scope["state"]["audit_job_id"] = "job-1"  # as note_audit does
+        begin(scope)
         entered.set()
         await asyncio.sleep(3600)  # a synchronous solve
 
-    sent: list[dict[str, Any]] = []
+    sent: list[Any] = []
 
     async def send(message: Any) -> None:
         sent.append(message)
@@ -87,8 +79,31 @@ def test_a_request_cut_by_the_servers_shutdown_is_answered_503_with_retry_after(
         task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")  # as uvicorn
         await task  # answered, not re-raised (uvicorn would log it with a traceback)
 
+    asyncio.run(main())
+    return sent
+
+
+def test_a_request_cut_by_the_servers_shutdown_is_answered_503_with_retry_after(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # uvicorn cancels the requests still running when its graceful shutdown's timeout
+    # (10 s) ends: the CancelledError reached uvicorn, which logged a traceback and sent
+    # its bare 500 "Internal Server Error"
+    import json
+    import logging
+
+    from api.core.config import Settings
+
+    settings = Settings(auth_enabled=False, retry_after_s=7)
+    ctx = cast(
+        ServiceContext, cast(Any, SimpleNamespace(settings=settings, metrics=Metrics(), audit=None))
+    )
+
+    def begin(scope: Any) -> None:
+        scope["state"]["audit_job_id"] = "job-1"  # as note_audit does
+
     with caplog.at_level(logging.WARNING):
-        asyncio.run(main())
+        sent = _cut_by_the_shutdown(ctx, begin)
     assert sent[0]["status"] == 503
     headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
     assert headers["retry-after"] == "7"
@@ -112,44 +127,23 @@ def test_a_request_cut_by_the_shutdown_is_counted_once_whichever_paths_saw_it(
     # the middleware counts the rejection of a request the server cut, and of one whose
     # solve's path (api.solve) answered the stop's 503: one both saw (its solve failed by
     # the stop as the server cut it) is counted once
-    import asyncio
-
     from starlette.requests import Request
 
     import api.solve as solve
     from api.core.config import Settings
-    from api.core.middleware import ServiceMiddleware
 
     settings = Settings(auth_enabled=False, retry_after_s=7)
     ctx = cast(
         ServiceContext, cast(Any, SimpleNamespace(settings=settings, metrics=Metrics(), audit=None))
     )
-    entered = asyncio.Event()
 
-    async def solving(scope: Any, receive: Any, send: Any) -> None:
+    def begin(scope: Any) -> None:
         scope["state"]["audit_job_id"] = "job-1"
         if solve_said:  # its solve's thread made the stop's 503 (not sent: the server cut it)
             attempt = SimpleNamespace(ctx=ctx, request=Request(scope))
             assert solve._shutting_down(cast(Any, attempt), "job-1").status_code == 503
-        entered.set()
-        await asyncio.sleep(3600)
 
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
-    async def receive() -> Any:
-        return {"type": "http.request", "body": b"{}", "more_body": False}
-
-    async def main() -> None:
-        scope = {"type": "http", "method": "POST", "path": "/v1/routes", "headers": []}
-        task = asyncio.ensure_future(ServiceMiddleware(solving, ctx)(scope, receive, send))
-        await entered.wait()
-        task.cancel()
-        await task
-
-    asyncio.run(main())
+    sent = _cut_by_the_shutdown(ctx, begin)
     assert sent[0]["status"] == 503
     rejected = ctx.metrics.registry.get_sample_value(
         "dispatchlab_rejections_total", {"reason": "shutting_down"}
@@ -577,7 +571,6 @@ def test_the_503_of_a_request_cut_by_the_shutdown_tells_what_became_of_its_job(
     # job: an async submit cut after its job was queued left the job queued (it runs on
     # another replica or after the restart), and a re-send ran it twice; a synchronous
     # solve cut after its outcome was stored done was not failed either
-    import asyncio
     import datetime as dt
     import json
     import logging
@@ -585,7 +578,6 @@ def test_the_503_of_a_request_cut_by_the_shutdown_tells_what_became_of_its_job(
     from starlette.requests import Request
 
     from api.core.config import Settings
-    from api.core.middleware import ServiceMiddleware
     from api.solve import _Attempt, submit_job
 
     settings = Settings(auth_enabled=False, retry_after_s=7)
@@ -598,9 +590,8 @@ def test_the_503_of_a_request_cut_by_the_shutdown_tells_what_became_of_its_job(
         cast(Any, SimpleNamespace(settings=settings, metrics=Metrics(), audit=None, jobs=jobs)),
     )
     principal = cast(Any, SimpleNamespace(key_id=None))
-    entered = asyncio.Event()
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
+    def begin(scope: Any) -> None:
         request = Request(scope)
         if job_status == "queued":  # an async submit (mode async, or a job-only kind)
             submit_job(
@@ -620,26 +611,9 @@ def test_the_503_of_a_request_cut_by_the_shutdown_tells_what_became_of_its_job(
                     session=cast(Any, object()), job=cast(Any, object()), request=request,
                 )  # fmt: skip
                 attempt.record("done", {"routes": []})
-        entered.set()
-        await asyncio.sleep(3600)  # the rest of its answer (its idempotency record, say)
-
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
-    async def receive() -> Any:
-        return {"type": "http.request", "body": b"{}", "more_body": False}
-
-    async def main() -> None:
-        scope = {"type": "http", "method": "POST", "path": "/v1/routes", "headers": []}
-        task = asyncio.ensure_future(ServiceMiddleware(app, ctx)(scope, receive, send))
-        await entered.wait()
-        task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
-        await task
 
     with caplog.at_level(logging.WARNING):
-        asyncio.run(main())
+        sent = _cut_by_the_shutdown(ctx, begin)
     assert sent[0]["status"] == 503
     headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
     assert headers["connection"] == "close"
