@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import idempotency
 from api.context import Lane, ServiceContext
-from api.core.errors import shutting_down
+from api.core.errors import REQUEST_CUT, RequestCut, shutting_down
 from api.db.models import Job, utcnow
 from api.db.session import RawJson
 from api.deps import Principal
@@ -559,25 +559,35 @@ def submit_job(
     seed: int | None,
     timeout_s: float | None = None,
 ) -> Job:
-    """Queue job ``kind`` (429 with Retry-After when the queue is full)."""
+    """Queue job ``kind`` (429 with Retry-After when the queue is full).
+
+    Not queued once the server's stop has cut the request (its 503, sent, said to send it
+    again): the cut waits for a submit in progress, whose job its 503 then names queued.
+    """
     assert ctx.jobs is not None
-    try:
-        job = ctx.jobs.submit(
-            session,
-            kind=kind,
-            payload=payload,
-            key_id=principal.key_id,
-            seed=seed,
-            input_hash=input_hash(request),
-            timeout_s=timeout_s or ctx.settings.job_timeout_s,
-        )
-    except QueueFull:
-        ctx.metrics.rejections.labels("queue_full").inc()
-        raise Busy(
-            f"the job queue is full ({ctx.settings.max_queued_jobs} jobs waiting)",
-            ctx.settings.retry_after_s,
-        ) from None
-    note_audit(request, job_id=job.id, seed=seed, result="queued", job_status=QUEUED)
+    cut = getattr(request.state, REQUEST_CUT, None)
+    guard = cut.submitting() if isinstance(cut, RequestCut) else contextlib.nullcontext(False)
+    with guard as already_cut:
+        if already_cut:  # answered 503 (send it again) by the middleware: nobody waits
+            message, headers = shutting_down(None, ctx.settings.retry_after_s)
+            raise HTTPException(503, message, headers)
+        try:
+            job = ctx.jobs.submit(
+                session,
+                kind=kind,
+                payload=payload,
+                key_id=principal.key_id,
+                seed=seed,
+                input_hash=input_hash(request),
+                timeout_s=timeout_s or ctx.settings.job_timeout_s,
+            )
+        except QueueFull:
+            ctx.metrics.rejections.labels("queue_full").inc()
+            raise Busy(
+                f"the job queue is full ({ctx.settings.max_queued_jobs} jobs waiting)",
+                ctx.settings.retry_after_s,
+            ) from None
+        note_audit(request, job_id=job.id, seed=seed, result="queued", job_status=QUEUED)
     return job
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -69,6 +72,42 @@ def error_response(
         content=ErrorPublic(message=message).model_dump(),
         headers=headers,
     )
+
+
+#: the key of a request's :class:`RequestCut` in its ASGI scope's state
+REQUEST_CUT = "request_cut"
+
+
+class RequestCut:
+    """Whether the server's stop has cut this request, decided against its job's submit.
+
+    A submit (:func:`api.solve.submit_job`) holds :attr:`lock` from its look at :attr:`cut`
+    to its commit (and noting its job in the request's state); the middleware's cut takes
+    it to set :attr:`cut` and read the job: the job is queued before the cut (its 503 names
+    it queued) or not at all (its 503 says send it again), never queued after a 503 that
+    said send it again.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.cut = False
+
+    @contextlib.contextmanager
+    def submitting(self) -> Iterator[bool]:
+        """Held while a job is submitted; yields whether the request was cut already."""
+        with self.lock:
+            yield self.cut
+
+    @contextlib.asynccontextmanager
+    async def cutting(self) -> AsyncIterator[None]:
+        """Mark the request cut, once a submit in progress has committed (or not)."""
+        while not self.lock.acquire(blocking=False):  # the event loop not held meanwhile
+            await asyncio.sleep(0.005)
+        try:
+            self.cut = True
+            yield
+        finally:
+            self.lock.release()
 
 
 def shutting_down(

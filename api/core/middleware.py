@@ -17,8 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import balance
 from api.core.errors import (
+    REQUEST_CUT,
     ErrorPublic,
     FieldProblem,
+    RequestCut,
     error_response,
     invalid,
     job_at_stop,
@@ -50,6 +52,7 @@ class ServiceMiddleware:
             return
         start = time.perf_counter()
         state: dict[str, Any] = scope.setdefault("state", {})
+        cut = state[REQUEST_CUT] = RequestCut()
         status_box = [500]
         limit = self.ctx.settings.max_body_bytes
         # HEAD runs the GET route (its key check included) in a copy of the scope: the
@@ -109,7 +112,10 @@ class ServiceMiddleware:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()  # answered: this task ends normally
-            response = self._stopping_answer(scope, state)
+            # a submit still in its thread queues its job before this (the 503 names it
+            # queued) or not at all (api.solve.submit_job): not after a "send it again"
+            async with cut.cutting():
+                response = self._stopping_answer(scope, state)
             await response(scope, receive, send_wrapper)
         except Exception:
             if started[0]:

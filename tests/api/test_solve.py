@@ -635,3 +635,100 @@ def test_the_503_of_a_request_cut_by_the_shutdown_tells_what_became_of_its_job(
     else:
         assert "job job-1 was done" in message
         assert "(job job-1, done)" in line[0]
+
+
+@pytest.mark.parametrize("held", ["before_its_submit", "in_its_submit"])
+def test_an_async_submit_cut_by_the_shutdown_is_queued_only_if_its_503_says_so(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, held: str
+) -> None:
+    # the server's shutdown cut an async submit while its thread had not committed its
+    # job: the 503 said "send it again", but the thread carried on and queued the job, so
+    # the re-send (no Idempotency-Key) ran it twice. Now a submit the cut reaches first
+    # does not queue its job, and a cut that reaches a submit committing waits for it and
+    # names the job queued
+    import asyncio
+    import json
+    import threading
+    import time
+
+    from sqlalchemy import func, select
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+
+    import api.solve as solve
+    from api.core.middleware import ServiceMiddleware
+    from api.db.models import Job
+    from tests.api.conftest import app_of
+
+    ctx = app_of(make_client(settings)).state.ctx
+    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
+    real_submit_job, real_submit = solve.submit_job, ctx.jobs.submit
+
+    def hold(real: Any) -> Any:
+        def held_call(*args: Any, **kwargs: Any) -> Any:
+            entered.set()
+            assert release.wait(10)
+            return real(*args, **kwargs)
+
+        return held_call
+
+    if held == "before_its_submit":  # its thread not yet at the submit when the cut comes
+        monkeypatch.setattr(solve, "submit_job", hold(real_submit_job))
+    else:  # its thread in the submit (inserting, committing) when the cut comes
+        monkeypatch.setattr(ctx.jobs, "submit", hold(real_submit))
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+
+        def queue() -> Any:  # a sync route (POST /v1/simulations), in a worker thread
+            try:
+                with ctx.sessions() as session:
+                    return solve.queue_job(
+                        ctx,
+                        session,
+                        request,
+                        principal=cast(Any, SimpleNamespace(key_id=None)),
+                        idem_key=None,
+                        kind="test_sleep",
+                        payload={"seconds": 0},
+                        seed=None,
+                    )
+            finally:
+                finished.set()
+
+        await run_in_threadpool(queue)
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def main() -> None:
+        scope = {"type": "http", "method": "POST", "path": "/v1/simulations", "headers": []}
+        task = asyncio.ensure_future(ServiceMiddleware(app, ctx)(scope, receive, send))
+        deadline = time.monotonic() + 20
+        while not entered.is_set():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")  # as uvicorn
+        await asyncio.sleep(0.05)  # the cut reaches the request while its thread is held
+        release.set()  # the thread carries on
+        await task
+        while not finished.is_set():
+            await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    assert sent[0]["status"] == 503
+    message = json.loads(sent[1]["body"])["message"]
+    with ctx.sessions() as session:
+        ids = list(session.scalars(select(Job.id).where(Job.kind == "test_sleep")))
+        assert session.scalar(select(func.count()).select_from(Job)) == len(ids)
+    if held == "before_its_submit":  # cut first: not queued, to be sent again
+        assert ids == [], message
+        assert "send it again" in message and "job" not in message
+    else:  # cut while committing: queued, and its 503 says so
+        assert len(ids) == 1, message
+        assert f"its job {ids[0]} was queued" in message and "do not send" in message
