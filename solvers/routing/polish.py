@@ -33,8 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from solvers.cancel import cancelled
-from solvers.routing.problem import RoutingProblem
-from solvers.routing.schedule import schedule_route
+from solvers.routing.problem import RoutingProblem, left_out
+from solvers.routing.schedule import disruption, route_value, schedule_route
 
 #: Routes of at most this many stops are reordered exactly (every order of their visits):
 #: 720 orders at 6 stops, 0.1-0.5 ms each with two breaks (measured), so about 0.3 s for a
@@ -97,13 +97,7 @@ class _Polisher:
         if not seq:
             return 0
         self.tick()
-        sched = schedule_route(self.p, v, seq)
-        if sched.violation is not None:
-            return None
-        cost = sched.cost
-        if self.disruption:
-            cost += self.disruption * sum(1 for t in seq if self.original.get(t, v) != v)
-        return cost
+        return route_value(self.p, v, seq, self.original, self.disruption)
 
     def bound(self, v: int, seq: Sequence[int]) -> int | None:
         """A lower bound of :meth:`value` without scheduling: the distance, and a duration
@@ -135,9 +129,7 @@ class _Polisher:
         metres += int(p.distance[node, veh.end_node])
         busy += leg + sum(b[2] for b in veh.breaks)
         cost = veh.fixed_cost + veh.unit_distance_cost * metres + veh.unit_duration_cost * busy
-        if self.disruption:
-            cost += self.disruption * sum(1 for t in seq if self.original.get(t, v) != v)
-        return cost
+        return cost + disruption(seq, v, self.original, self.disruption)
 
     def cheapest(
         self, v: int, candidates: Iterable[list[int]], below: int | None = None
@@ -168,13 +160,7 @@ class _Polisher:
 
     def total(self) -> int:
         """Objective of the plan: routes and the penalties of the optional orders left out."""
-        served = self.served()
-        penalties = sum(
-            info.penalty
-            for o, info in enumerate(self.p.orders)
-            if o not in served and info.penalty is not None
-        )
-        return sum(self.values.values()) + penalties
+        return sum(self.values.values()) + left_out(self.p, self.served())[1]
 
     def served(self) -> set[int]:
         return {self.p.tasks[t].order for seq in self.seqs.values() for t in seq}
@@ -238,9 +224,7 @@ class _Polisher:
         current = self.values[v]
         best: tuple[int, list[int]] | None
         if len(seq) <= EXACT_STOPS:
-            best = self.cheapest(
-                v, (c for c in self._permutations(v, seq) if self.pins_kept(seq, c)), current
-            )
+            best = self.best_order(v, seq, current)
         else:
             best = None
             for cand in self._local(seq):  # first improvement on long routes

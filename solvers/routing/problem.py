@@ -36,7 +36,7 @@ that takes it there) when that bound passes :data:`ENGINE_INT_LIMIT`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -259,6 +259,21 @@ def build_problem(scenario: Scenario) -> RoutingProblem:
     problem = _build(scenario, list(scenario.orders), None)
     check_int_range(problem)
     return problem
+
+
+def left_out(problem: RoutingProblem, served: Collection[int]) -> tuple[int, int]:
+    """What the orders not in ``served`` cost a plan: (the mandatory ones, each weighted by
+    its priority's :attr:`~OrderInfo.drop_weight`; the penalties of the optional ones,
+    milli-cents)."""
+    missing = penalties = 0
+    for o, info in enumerate(problem.orders):
+        if o in served:
+            continue
+        if info.penalty is None:
+            missing += info.drop_weight
+        else:
+            penalties += info.penalty
+    return missing, penalties
 
 
 def objective_bound(

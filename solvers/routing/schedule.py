@@ -21,7 +21,7 @@ until its breaks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from scenarios.errors import ScenarioInputError
@@ -440,6 +440,31 @@ def route_cost(problem: RoutingProblem, vehicle: int, sched: RouteSchedule) -> i
         + veh.unit_distance_cost * sched.distance_m
         + veh.unit_duration_cost * sched.duration_s
     )
+
+
+def disruption(
+    seq: Sequence[int], vehicle: int, original_vehicle: Mapping[int, int], cost: int
+) -> int:
+    """Disruption cost of a route (milli-cents): ``cost`` for each visit of ``seq`` that
+    ``original_vehicle`` (task -> vehicle of the plan before) puts on another vehicle."""
+    if not cost:
+        return 0
+    return cost * sum(1 for t in seq if original_vehicle.get(t, vehicle) != vehicle)
+
+
+def route_value(
+    problem: RoutingProblem,
+    vehicle: int,
+    seq: Sequence[int],
+    original_vehicle: Mapping[int, int],
+    disruption_cost: int,
+) -> int | None:
+    """A non-empty route's part of the plan objective (milli-cents): its scheduled cost and
+    its :func:`disruption`; None when it breaks a constraint."""
+    sched = schedule_route(problem, vehicle, seq)
+    if sched.violation is not None:
+        return None
+    return sched.cost + disruption(seq, vehicle, original_vehicle, disruption_cost)
 
 
 def _check_route_range(

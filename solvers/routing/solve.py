@@ -16,8 +16,8 @@ from solvers.routing.diagnose import diagnose_orders
 from solvers.routing.engines.base import Engine, EngineSettings
 from solvers.routing.greedy import GRACE_S
 from solvers.routing.params import RoutingParams
-from solvers.routing.problem import RoutingProblem, build_problem, check_int_range
-from solvers.routing.schedule import schedule_route, to_route
+from solvers.routing.problem import RoutingProblem, build_problem, check_int_range, left_out
+from solvers.routing.schedule import route_value, schedule_route, to_route
 from solvers.validate import validate_plan
 
 log = logging.getLogger(__name__)
@@ -400,23 +400,13 @@ def _value(
     for vi, seq in routes.items():
         if not seq:
             continue
-        sched = schedule_route(problem, vi, seq)
-        if sched.violation is not None:
+        value = route_value(problem, vi, seq, settings.original_vehicle, settings.disruption_cost)
+        if value is None:
             return sum(info.drop_weight for info in problem.orders) + 1, 0
-        cost += sched.cost
+        cost += value
         served.update(problem.tasks[t].order for t in seq)
-        for t in seq:
-            if settings.original_vehicle.get(t, vi) != vi:
-                cost += settings.disruption_cost
-    missing = 0
-    for o, info in enumerate(problem.orders):
-        if o in served:
-            continue
-        if info.penalty is None:
-            missing += info.drop_weight
-        else:
-            cost += info.penalty
-    return missing, cost
+    missing, penalties = left_out(problem, served)
+    return missing, cost + penalties
 
 
 def _pyvrp_needs_greedy(problem: RoutingProblem) -> bool:
