@@ -57,6 +57,14 @@ def check_arrivals(settings: Settings, scenario: Scenario, *, field: str) -> Non
         )
 
 
+def check_played_scenario(settings: Settings, scenario: Scenario, *, field: str) -> None:
+    """422/413 for a scenario the twin plays in a job: fields a remote caller may not use,
+    more orders than a job may hold, or more arrivals (see :func:`check_arrivals`)."""
+    check_scenario(scenario, field=field)
+    check_orders(settings, scenario, field=f"{field}.orders", sync=False)
+    check_arrivals(settings, scenario, field=field)
+
+
 def check_time_limit(settings: Settings, time_limit_s: float, *, field: str) -> None:
     """422 when a time limit is above the cap."""
     if time_limit_s > settings.max_time_limit_s:
@@ -120,3 +128,11 @@ def check_replications(settings: Settings, replications: int, *, field: str) -> 
     """422 when more replications are asked than allowed."""
     if replications > settings.max_replications:
         raise InputError(field, f"at most {settings.max_replications} replications are accepted")
+
+
+def check_simulated_days(settings: Settings, days: int, *, field: str, counted: str) -> None:
+    """422 when a study would play more than ``max_whatif_runs`` days (``counted``: of what)."""
+    if days > settings.max_whatif_runs:
+        raise InputError(
+            field, f"{days} simulated days ({counted}); at most {settings.max_whatif_runs}"
+        )

@@ -13,7 +13,7 @@ from api.core.config import Settings
 from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, ResearcherDep, SessionDep
 from api.examples import POLICY_EXAMPLE
-from api.limits import check_arrivals, check_orders, check_scenario, check_time_limit
+from api.limits import check_played_scenario, check_simulated_days, check_time_limit
 from api.schemas.common import JobAccepted
 from api.schemas.policies import PolicyEvaluationCreate
 from api.solve import queue_job
@@ -102,20 +102,18 @@ def evaluate_policies(
     cost / hindsight and gap closed, per policy, on the same day seeds."""
     settings = ctx.settings
     if body.scenario is not None:
-        check_scenario(body.scenario, field="scenario")
-        check_orders(settings, body.scenario, field="scenario.orders", sync=False)
-        check_arrivals(settings, body.scenario, field="scenario")
+        check_played_scenario(settings, body.scenario, field="scenario")
     from rl_agents.evaluate import BASELINE
 
     specs = check_specs(body, settings)
     played = len(specs) + (BASELINE not in specs)  # greedy is added only when not asked for
     runs = played * len(body.seeds)
-    if runs > settings.max_whatif_runs:
-        raise InputError(
-            "seeds",
-            f"{runs} simulated days ({played} policies with the {BASELINE} baseline x seeds); "
-            f"at most {settings.max_whatif_runs}",
-        )
+    check_simulated_days(
+        settings,
+        runs,
+        field="seeds",
+        counted=f"{played} policies with the {BASELINE} baseline x seeds",
+    )
     payload = body.model_dump(mode="json")
     payload["policies"] = specs
     return queue_job(

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, PlannerDep, SessionDep
 from api.examples import SIMULATION_EXAMPLE
-from api.limits import check_arrivals, check_orders, check_replications, check_scenario
+from api.limits import check_played_scenario, check_replications
 from api.schemas.common import JobAccepted
 from api.schemas.simulations import SimulationCreate
 from api.solve import queue_job
@@ -36,9 +36,7 @@ def create_simulation(
     """Queue a twin study; the job's result has KPIs with 95% confidence intervals."""
     from simulation.policies import check_policy
 
-    check_scenario(body.scenario, field="scenario")
-    check_orders(ctx.settings, body.scenario, field="scenario.orders", sync=False)
-    check_arrivals(ctx.settings, body.scenario, field="scenario")
+    check_played_scenario(ctx.settings, body.scenario, field="scenario")
     check_replications(ctx.settings, body.replications, field="replications")
     policy = default_policy(body)
     # 422 for an unknown policy, or plan without a plan, before queueing

@@ -11,11 +11,15 @@ from api.core.config import Settings
 from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, PlannerDep, SessionDep
 from api.examples import WHATIF_EXAMPLE
-from api.limits import check_arrivals, check_orders, check_replications, check_scenario
+from api.limits import (
+    check_arrivals,
+    check_played_scenario,
+    check_replications,
+    check_simulated_days,
+)
 from api.schemas.common import JobAccepted
 from api.schemas.simulations import WhatIfCreate
 from api.solve import queue_job
-from scenarios.errors import InputError
 
 router = APIRouter(prefix="/v1/whatif", tags=["simulations"], responses=ERROR_RESPONSES)
 
@@ -49,21 +53,19 @@ def create_whatif(
     """Queue a sweep; the job's result compares each variant with the base (paired CIs)."""
     from simulation.policies import check_policy
 
-    check_scenario(body.scenario, field="scenario")
-    check_orders(ctx.settings, body.scenario, field="scenario.orders", sync=False)
-    check_arrivals(ctx.settings, body.scenario, field="scenario")
+    check_played_scenario(ctx.settings, body.scenario, field="scenario")
     check_replications(ctx.settings, body.replications, field="replications")
     for i, policy in enumerate(body.policies):
         check_policy(policy, f"policies.{i}", has_plan=body.plan is not None)
     # the base is played first; a variant named base redefines it and is not played twice
     played = len({v.name for v in body.variants} | {"base"})
     runs = played * len(body.policies) * body.replications
-    if runs > ctx.settings.max_whatif_runs:
-        raise InputError(
-            "replications",
-            f"{runs} simulated days ({played} variants with the base x policies x "
-            f"replications); at most {ctx.settings.max_whatif_runs}",
-        )
+    check_simulated_days(
+        ctx.settings,
+        runs,
+        field="replications",
+        counted=f"{played} variants with the base x policies x replications",
+    )
     # the job applies them the same way: fail here, not in the job
     check_variants(body, settings=ctx.settings)
     if body.plan is not None:

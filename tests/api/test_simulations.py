@@ -334,7 +334,10 @@ def test_the_day_cap_counts_a_redefined_base_once(settings: Settings, make_clien
     refused = client.post("/v1/whatif", json=body)
     assert refused.status_code == 422, refused.text
     detail = refused.json()["detail"][0]
-    assert detail["field"] == "replications" and "15 simulated days" in detail["reason"], detail
+    assert detail["field"] == "replications", detail
+    assert detail["reason"] == (
+        "15 simulated days (3 variants with the base x policies x replications); at most 10"
+    )
 
 
 def test_a_whatif_rows_interval_method_is_one_the_project_names() -> None:
