@@ -16,19 +16,18 @@ from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, authorise, get_ctx, o
 from api.examples import ALLOCATION_EXAMPLE
 from api.fastpath import fast_route, is_plain_json
 from api.limits import check_time_limit
+from api.routes.answers import public_answer
 from api.schemas.allocations import AllocationCreate, AllocationsPublic
 from api.solve import (
     SolveOutcome,
     admitted,
     body_as_sent,
     json_response,
-    note_audit,
     respond,
     run_in_lane,
     solve_fast,
     solve_sync,
 )
-from api.versions import solver_label
 from scenarios.errors import InputError
 from scenarios.model import Tier
 
@@ -183,17 +182,10 @@ async def create_allocation(
 
 def _public(request: Request, outcome: SolveOutcome) -> AllocationsPublic:
     """The answer's public form, noted in the request's audit row."""
-    public = AllocationsPublic.model_validate(
-        {
-            **outcome.result,
-            "job_id": outcome.job_id,
-            "fallback": outcome.fallback,
-            "fallback_reason": outcome.fallback_reason,
-        }
-    )
-    note_audit(
+    return public_answer(
+        AllocationsPublic,
         request,
-        result=("fallback:" if outcome.fallback else "") + public.status.value,
-        solver=solver_label(public.solver.engine),
+        outcome,
+        fallback=outcome.fallback,
+        reason=outcome.fallback_reason,
     )
-    return public

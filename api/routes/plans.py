@@ -22,6 +22,7 @@ from api.limits import (
     check_time_limit,
     wants_sync,
 )
+from api.routes.answers import note_answer
 from api.schemas.common import JobAccepted
 from api.schemas.plans import (
     PlanCreate,
@@ -33,7 +34,6 @@ from api.schemas.plans import (
 from api.solve import (
     SolveOutcome,
     engine_fallback_reason,
-    note_audit,
     solve_or_queue_response,
 )
 from api.tasks.plans import (
@@ -44,7 +44,6 @@ from api.tasks.plans import (
     stored_plan_error,
     warm_start_fields,
 )
-from api.versions import solver_label
 from scenarios.errors import InputError, field_path
 from scenarios.geo import CONTROL_CHARACTERS_REASON
 from scenarios.model import Scenario, horizon_problems
@@ -100,10 +99,11 @@ def _sync_answer(
     if job is not None:
         job.result = stored
     session.commit()
-    note_audit(
+    note_answer(
         request,
-        result=("fallback:" if reason else "") + str(stored.get("status")),
-        solver=solver_label(stored.get("solver", {}).get("engine")),
+        fallback=bool(reason),
+        status=str(stored.get("status")),
+        engine=stored.get("solver", {}).get("engine"),
     )
     return {**stored, "job_id": outcome.job_id, "fallback": bool(reason), "fallback_reason": reason}
 

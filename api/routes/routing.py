@@ -18,15 +18,14 @@ from api.limits import (
     check_time_limit,
     wants_sync,
 )
+from api.routes.answers import public_answer
 from api.schemas.common import JobAccepted
 from api.schemas.routes import RoutesCreate, RoutesPublic
 from api.solve import (
     SolveOutcome,
     engine_fallback_reason,
-    note_audit,
     solve_or_queue_response,
 )
-from api.versions import solver_label
 
 router = APIRouter(prefix="/v1/routes", tags=["routes"], responses=ERROR_RESPONSES)
 
@@ -69,20 +68,7 @@ def create_routes(
 
     def answer(outcome: SolveOutcome) -> BaseModel:
         reason = engine_fallback_reason(ctx, outcome, "routes")
-        public = RoutesPublic.model_validate(
-            {
-                **outcome.result,
-                "job_id": outcome.job_id,
-                "fallback": bool(reason),
-                "fallback_reason": reason,
-            }
-        )
-        note_audit(
-            request,
-            result=("fallback:" if reason else "") + public.status.value,
-            solver=solver_label(public.solver.engine),
-        )
-        return public
+        return public_answer(RoutesPublic, request, outcome, fallback=bool(reason), reason=reason)
 
     return solve_or_queue_response(
         ctx,

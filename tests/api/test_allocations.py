@@ -421,3 +421,27 @@ def test_an_allocation_id_with_a_control_character_is_refused_by_every_path(
     result = CliRunner().invoke(app, ["allocate", str(path), "--time-limit", "2", "--out", "-"])
     assert result.exit_code == 2, result.output
     assert f"{escaped}: {CONTROL_CHARACTERS_REASON}" in result.output
+
+
+def test_a_fallback_answer_is_audited_as_a_fallback_with_its_solver(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    """The audit row of an allocation names its status, ``fallback:`` first when the
+    baseline answered, and the solver that answered (:func:`api.routes.answers.note_answer`)."""
+    from sqlalchemy import select
+
+    from api.context import ServiceContext
+    from api.db.models import AuditEntry
+
+    client = _with_optimiser(make_client, settings, "tests.api.helpers:crash_task")
+    answer = client.post("/v1/allocations", json=_body())
+    assert answer.status_code == 200 and answer.json()["fallback"] is True, answer.text
+    ctx: ServiceContext = app_of(client).state.ctx
+    assert ctx.audit is not None and ctx.sessions is not None
+    ctx.audit.flush()
+    with ctx.sessions() as session:
+        row = session.scalars(select(AuditEntry).where(AuditEntry.path == "/v1/allocations")).one()
+    assert row.job_id == answer.json()["job_id"]
+    assert row.result == f"fallback:{answer.json()['status']}", row.result
+    engine = answer.json()["solver"]["engine"]
+    assert row.solver is not None and row.solver.startswith(f"{engine} ("), row.solver

@@ -1590,3 +1590,23 @@ def test_a_re_plan_whose_routing_ran_late_says_so_in_its_diagnosis(
         parent = {"id": record.id, "scenario": record.scenario, "plan": record.plan}
     answer = run_reoptimise({"request": _reopt_body(), "parent": parent})
     assert late_routing in answer["diagnosis"]
+
+
+def test_a_synchronous_plan_is_audited_with_its_status_and_solver(
+    client: TestClient, made: dict[str, Any]
+) -> None:
+    """The audit row of a plan answered now names its status (``fallback:`` first when the
+    greedy plan answered) and its solver (:func:`api.routes.answers.note_answer`)."""
+    from sqlalchemy import select
+
+    from api.db.models import AuditEntry
+
+    ctx: ServiceContext = app_of(client).state.ctx
+    assert ctx.audit is not None and ctx.sessions is not None
+    ctx.audit.flush()
+    with ctx.sessions() as session:
+        row = session.scalars(select(AuditEntry).where(AuditEntry.path == "/v1/plans")).one()
+    assert row.job_id == made["job_id"]
+    assert row.result == ("fallback:" if made["fallback"] else "") + made["status"], row.result
+    engine = made["solver"]["engine"]
+    assert engine and row.solver is not None and row.solver.startswith(f"{engine} ("), row.solver
