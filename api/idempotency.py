@@ -55,21 +55,13 @@ def claim(
             IdempotencyRecord.key_id == owner, IdempotencyRecord.idem_key == idem_key
         )
     )
-    if found is None:  # deleted meanwhile: try once more
-        return claim(
-            session,
-            key_id=key_id,
-            idem_key=idem_key,
-            endpoint=endpoint,
-            request_hash=request_hash,
-            ttl_s=ttl_s,
-            pending_stale_s=pending_stale_s,
-        )
-    age_s = (utcnow() - found.created_at).total_seconds()
-    expired = age_s > ttl_s or (found.state == "pending" and age_s > pending_stale_s)
-    if expired:
-        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == found.id))
-        session.commit()
+    if found is not None:
+        age_s = (utcnow() - found.created_at).total_seconds()
+        if age_s > ttl_s or (found.state == "pending" and age_s > pending_stale_s):  # expired
+            session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == found.id))
+            session.commit()
+            found = None
+    if found is None:  # deleted meanwhile, or expired and deleted now: try once more
         return claim(
             session,
             key_id=key_id,

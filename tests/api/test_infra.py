@@ -811,7 +811,12 @@ def test_idempotency_claims_conflicts_and_stale_takeover(client: TestClient) -> 
     assert ctx.sessions is not None
 
     def claim(
-        session: Session, request_hash: str, *, stale_s: float = 60, key_id: str = "k1"
+        session: Session,
+        request_hash: str,
+        *,
+        stale_s: float = 60,
+        key_id: str = "k1",
+        ttl_s: float = 60.0,
     ) -> idempotency.Slot | JSONResponse:
         return idempotency.claim(
             session,
@@ -819,7 +824,7 @@ def test_idempotency_claims_conflicts_and_stale_takeover(client: TestClient) -> 
             idem_key="abc",
             endpoint="POST /v1/x",
             request_hash=request_hash,
-            ttl_s=60.0,
+            ttl_s=ttl_s,
             pending_stale_s=stale_s,
         )
 
@@ -838,6 +843,8 @@ def test_idempotency_claims_conflicts_and_stale_takeover(client: TestClient) -> 
         assert isinstance(replay, JSONResponse) and replay.body == b'{"answer":42}'
         assert replay.headers[idempotency.REPLAY_HEADER] == "true"
         assert isinstance(claim(session, "h9", key_id="k2"), idempotency.Slot)  # per API key
+        expired = claim(session, "h2", ttl_s=0)  # an answer past its TTL: the key is free again
+        assert isinstance(expired, idempotency.Slot) and expired != again
 
 
 def test_demo_mode_serves_a_scenario_and_bodies_that_work(
