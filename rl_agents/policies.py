@@ -32,6 +32,7 @@ from rl_agents.features import COURIER_FEATURES, Decision, Featurizer
 from simulation.decisions import Action, Assign, DecisionKind, DecisionState, Postpone, Quote
 from simulation.policies import NearestIdlePolicy, minutes_arg, no_argument, register_policy
 from simulation.policies.base import DispatchView, Policy
+from simulation.policies.insertion import cheapest_quote
 
 if TYPE_CHECKING:
     from rl_agents.model_io import LoadedModel
@@ -252,13 +253,10 @@ class EpochDispatchPolicy:
             return None
         if state.kind != DecisionKind.TICK:
             return Postpone(o)
-        best_c, best_q = -1, None
-        for c in view.nearest_couriers(o, self.num_candidates):
-            q = view.quote(o, int(c))
-            if q.feasible and (best_q is None or q.cost_delta_cents < best_q.cost_delta_cents):
-                best_c, best_q = int(c), q
-        if best_q is None:
+        found = cheapest_quote(view, o, view.nearest_couriers(o, self.num_candidates))
+        if found is None:
             return Postpone(o)
+        best_c, best_q = found
         if self.lazy:
             end = view.orders.tw_end[o]
             must_go = (

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from simulation.decisions import Action, Assign, DecisionState, Postpone
+from simulation.decisions import Action, Assign, DecisionState, Postpone, Quote
 from simulation.policies.base import DispatchView
+
+
+def cheapest_quote(view: DispatchView, o: int, couriers: Iterable[int]) -> tuple[int, Quote] | None:
+    """The courier of ``couriers`` whose feasible insertion of ``o`` costs least, and its quote."""
+    best: tuple[int, Quote] | None = None
+    for c in couriers:
+        q = view.quote(o, int(c))
+        if q.feasible and (best is None or q.cost_delta_cents < best[1].cost_delta_cents):
+            best = int(c), q
+    return best
 
 
 class CheapestInsertionPolicy:
@@ -69,15 +78,11 @@ class CheapestInsertionPolicy:
         retry = self._retry_at.get(o)
         if retry is not None and state.time_s < retry[0]:
             return Postpone(o, until_s=retry[0])
-        best_c, best = -1, math.inf
-        for c in self._couriers(o):
-            q = view.quote(o, c)
-            if q.feasible and q.cost_delta_cents < best:
-                best_c, best = c, q.cost_delta_cents
-        if best_c < 0:
+        found = cheapest_quote(view, o, self._couriers(o))
+        if found is None:
             wait = float(self.retry_s or 300) if retry is None else retry[1] * 2.0
             wait = min(wait, float(self.max_backoff_s))
             self._retry_at[o] = (state.time_s + wait - 1e-6, wait)
             return Postpone(o, until_s=state.time_s + wait - 1e-6)
         self._retry_at.pop(o, None)
-        return Assign(o, best_c, resequence=self.resequence)
+        return Assign(o, found[0], resequence=self.resequence)

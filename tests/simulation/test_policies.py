@@ -106,3 +106,30 @@ def test_other_packages_can_register_policies() -> None:
     register_policy("lazy-test", lambda arg: NearestIdlePolicy())
     assert "lazy-test" in available_policies()
     assert isinstance(make_policy("lazy-test:anything"), NearestIdlePolicy)
+
+
+def test_cheapest_quote_is_the_first_of_the_cheapest_feasible_insertions() -> None:
+    """The insertion and epoch policies' choice (:func:`cheapest_quote`): an infeasible quote
+    is never taken however cheap, the first of equal costs is, and no feasible one is None."""
+    from typing import Any, cast
+
+    import numpy as np
+
+    from simulation.decisions import Quote
+    from simulation.policies.base import DispatchView
+    from simulation.policies.insertion import cheapest_quote
+
+    class Quotes:
+        def __init__(self, costs: dict[int, tuple[bool, float]]) -> None:
+            self.costs = costs
+
+        def quote(self, o: int, c: int) -> Quote:
+            assert type(c) is int and o == 7
+            return Quote(*self.costs[c])
+
+    view: Any = Quotes({0: (False, 1.0), 1: (True, 30.0), 2: (True, 20.0), 3: (True, 20.0)})
+    found = cheapest_quote(cast(DispatchView, view), 7, np.array([0, 1, 2, 3], dtype=np.int64))
+    assert found is not None and found[0] == 2 and type(found[0]) is int
+    assert found[1].cost_delta_cents == 20.0
+    assert cheapest_quote(cast(DispatchView, view), 7, [0]) is None
+    assert cheapest_quote(cast(DispatchView, view), 7, []) is None
