@@ -43,6 +43,13 @@ class SimParams(StrictModel):
         default=False,
         description="never start a planned stop before its planned start_s (plan replay)",
     )
+    idle_couriers_go_home: bool = Field(
+        default=False,
+        description="an idle courier ends its shift and drives home as soon as no order can "
+        "still be given to it: every order of the day released and none waiting (its courier "
+        "hours and time available end at its return); False: it stays available until its "
+        "shift end or the day's close, as before",
+    )
     record_events: bool = Field(default=False, description="keep the full event log")
     record_routes: bool = Field(
         default=False, description="keep executed stops (to export the day as a Plan)"

@@ -140,13 +140,18 @@ def courier_utilisation(sim: DispatchSimulator, c: int) -> float:
     Available = from the shift start (not before the horizon start; earlier if the courier
     left earlier) to the shift end (not after the horizon end, which also ends a shift with
     no end; later if the courier worked on: its last activity, which for a courier out at the
-    day's cut-off is its arrival home after finishing what it was doing). Busy time (driving,
-    the drive home included, serving, broken down) lies inside that interval, so the share is
-    in [0, 1] without clipping; a courier with no available time and no work has 0.
+    day's cut-off is its arrival home after finishing what it was doing). A courier that ended
+    its shift early (``SimParams.idle_couriers_go_home``) was available until then, and until
+    its return home after it. Busy time (driving, the drive home included, serving, broken
+    down) lies inside that interval, so the share is in [0, 1] without clipping; a courier with
+    no available time and no work has 0.
     """
     w = sim.world
     start = max(w.horizon_start_s, w.shift_start_s[c])
     end = min(w.horizon_end_s, w.shift_end_s[c])
+    ended = sim.shift_ended_s[c]
+    if not math.isnan(ended):
+        end = min(end, ended)
     first = sim.first_departure_s[c]
     if not math.isnan(first):
         start = min(start, first)

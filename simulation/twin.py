@@ -474,6 +474,11 @@ class DispatchSimulator:
         self._load = np.zeros((v, w.num_dims))
         self._version = [0] * v
         self._wake: list[simpy.Event | None] = [None] * v
+        # When each courier ended its shift early (SimParams.idle_couriers_go_home; NaN: it
+        # did not), and the shift end in force: the scenario's, or that time.
+        self.shift_ended_s = [math.nan] * v
+        self._shift_end_now = list(w.shift_end_s)
+        self._shift_end = np.asarray(self._shift_end_now, dtype=np.float64)
         self.first_departure_s = [math.nan] * v
         self.last_activity_s = [math.nan] * v
         self.busy_s = [0.0] * v
@@ -804,7 +809,7 @@ class DispatchSimulator:
         """Cheapest feasible insertion of pending order ``o`` into courier ``c``'s route."""
         if not 0 <= c < self._num_vehicles:
             return Quote(False, INF, reason=f"no courier {c}")
-        if self._home[c] or self.world.shift_end_s[c] <= self.now:
+        if self._home[c] or self._shift_end_now[c] <= self.now:
             return Quote(False, INF, reason="courier is off shift")
         skills = self.orders.skills[o]
         if skills and not skills <= self.world.vehicle_skills[c]:
@@ -841,7 +846,7 @@ class DispatchSimulator:
         considers), so it is a cheap, conservative action mask.
         """
         w = self.world
-        if self._home[c] or w.shift_end_s[c] <= self.now:
+        if self._home[c] or self._shift_end_now[c] <= self.now:
             return False
         skills = self.orders.skills[o]
         if skills and not skills <= w.vehicle_skills[c]:
@@ -1514,6 +1519,7 @@ class DispatchSimulator:
             del self._pending[o]
             self._pending_version += 1
             self.status[o] = S_UNSERVED
+            self._send_idle_home()
         elif status == S_ASSIGNED:
             c = self.courier_of[o]
             committed = self._committed[c] if c >= 0 else None
@@ -1535,6 +1541,7 @@ class DispatchSimulator:
         if status == S_PENDING:
             del self._pending[o]
             self._pending_version += 1
+            self._send_idle_home()
         else:
             c = self.courier_of[o]
             committed = self._committed[c] if c >= 0 else None
@@ -1639,6 +1646,13 @@ class DispatchSimulator:
             route = self._route[c]
             if not route:
                 if self._closing or env.now >= shift_end:
+                    break
+                if self._no_work_left():  # idle_couriers_go_home: its shift ends now
+                    self.shift_ended_s[c] = self._shift_end_now[c] = env.now
+                    self._shift_end[c] = env.now
+                    if self._log:
+                        self._log_event("shift_ended", c, -1)
+                    self._maybe_close()
                     break
                 self._idle[c] = True
                 self._a_idle[c] = True
@@ -1848,8 +1862,23 @@ class DispatchSimulator:
             self._log_event("deliver", c, o)
 
     # -------------------------------------------------------------- closing
+    def _no_work_left(self) -> bool:
+        """With ``SimParams.idle_couriers_go_home``: no order can still be given to an idle
+        courier (every order of the day is released and none waits), so it may go home."""
+        return self.params.idle_couriers_go_home and self._released_all and not self._pending
+
+    def _send_idle_home(self) -> None:
+        """Wake the idle couriers once no order can still be given to them (they go home)."""
+        if not self._no_work_left():
+            return
+        for c, ev in enumerate(self._wake):
+            if ev is not None and not ev.triggered and not self._route[c]:
+                self._wake[c] = None
+                ev.succeed()
+
     def _maybe_close(self) -> None:
         """Close the day once nothing more can happen: send idle couriers home."""
+        self._send_idle_home()
         if self._closing or not self._released_all:
             return
         if self._pending and self.now < self.world.horizon_end_s:

@@ -90,6 +90,27 @@ def test_whatif_without_orders_shows_the_on_time_rate_as_n_a(
     )
 
 
+def test_studies_take_the_option_to_send_idle_couriers_home(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    # params.idle_couriers_go_home: a courier done with its orders ends its shift (every order
+    # is created at the start), so its utilisation is over the time it was on duty, not the
+    # whole shift; the what-if base plays the same days with the same params.
+    planner = keys["planner"]
+    body = _example(SIMULATION_EXAMPLE) | {"replications": 3}
+    utilisation = {}
+    for on in (False, True):
+        body["params"] = {"idle_couriers_go_home": on}
+        answer = client.post("/v1/simulations", json=body, headers=planner)
+        utilisation[on] = _result(client, answer, planner)["kpis"]["courier_utilisation"]["mean"]
+    assert utilisation[True] > 2 * utilisation[False]
+    go_home = {"idle_couriers_go_home": True}
+    study = _example(WHATIF_EXAMPLE) | {"replications": 3, "params": go_home}
+    rows = _result(client, client.post("/v1/whatif", json=study, headers=planner), planner)["rows"]
+    base = next(r for r in rows if r["variant"] == "base" and r["kpi"] == "courier_utilisation")
+    assert base["mean"] == pytest.approx(utilisation[True])
+
+
 @pytest.mark.parametrize(
     ("path", "mutate", "field"),
     [
@@ -98,6 +119,11 @@ def test_whatif_without_orders_shows_the_on_time_rate_as_n_a(
         ("/v1/simulations", lambda b: b.update(replications=100_000), "replications"),
         ("/v1/simulations", lambda b: b.update(replications=201), "replications"),
         ("/v1/simulations", lambda b: b.update(seed=2**63), "seed"),
+        (
+            "/v1/simulations",
+            lambda b: b.update(params={"idle_couriers_go_home": "maybe"}),
+            "params.idle_couriers_go_home",
+        ),
         ("/v1/whatif", lambda b: b.update(seed=-1), "seed"),
         ("/v1/whatif", lambda b: b["variants"].append(dict(b["variants"][0])), "variants.2.name"),
         ("/v1/whatif", lambda b: b.update(policies=["insertion", "nope"]), "policies.1"),
