@@ -1278,8 +1278,11 @@ class DispatchSimulator:
                 self.env.process(self._pick(o, n))
         plan = self._plan
         if plan is not None and o in plan.courier_of and self._on_route(o, plan.courier_of[o]):
-            self.status[o] = S_ASSIGNED
-            self.courier_of[o] = plan.courier_of[o]
+            c = plan.courier_of[o]
+            # loaded at its route's start already (a virtual depot's parcel is ready at the
+            # release, so one released then was boarded first): on board, not to be collected
+            self.status[o] = S_CARRIED if o in self._loaded[c] else S_ASSIGNED
+            self.courier_of[o] = c
         elif orders.pickup_location[o] < 0 and not parcels:
             self.status[o] = S_UNFILLED
             self._unplan(o)

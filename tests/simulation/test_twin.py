@@ -128,6 +128,34 @@ def test_replace_routes_moves_an_order_and_rejects_bad_routes(line: Scenario) ->
     assert dropped.ok and 1 in sim.state().pending
 
 
+def test_a_planned_order_loaded_at_the_start_is_on_board_from_its_release(line: Scenario) -> None:
+    # No nodes: v2's parcels for c and b are loaded at the depot when its route starts, at
+    # 0 s, the instant they are released. They are on board from then (CARRIED): a re-plan
+    # may not give b to v1, which drove back to the depot for a second parcel of b (it was
+    # ASSIGNED, with a depot pickup to make: 1,300 m driven instead of the planned 800 m).
+    def stop(order: str, t: int) -> PlannedStop:
+        return PlannedStop(order_id=order, arrival_s=t, start_s=t, departure_s=t)
+
+    plan = Plan(
+        routes=[
+            Route(vehicle_id="v1", stops=[stop("a", 100)]),
+            Route(vehicle_id="v2", stops=[stop("c", 250), stop("b", 500)]),
+        ]
+    )
+    sim = DispatchSimulator(line, plan=plan, params=SimParams(tick_s=150))
+    sim.reset(seed=1)
+    assert sim.next_decision() is not None
+    b = sim.orders.ids.index("b")
+    assert sim.order_status(b) == OrderStatus.CARRIED and sim.pickup_stops(b) == ()
+    to_v1 = [Stop(int(StopType.DELIVERY), b, sim.orders.location[b])]
+    moved = sim.apply(ReplaceRoutes({0: to_v1, 1: []}))
+    assert moved.rejected == ((b, "parcel is on board another courier"),)
+    while sim.next_decision() is not None:
+        pass
+    m = sim.result().metrics
+    assert m["orders_delivered"] == 3 and m["distance_m"] == 800
+
+
 def test_noise_draws_do_not_depend_on_the_number_of_new_orders() -> None:
     """Common random numbers: base orders keep their noise whatever else changes."""
     params = line_scenario(travel_time_cv=0.2, pick_time_cv=0.3).stochastic
