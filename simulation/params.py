@@ -46,9 +46,9 @@ class SimParams(StrictModel):
     idle_couriers_go_home: bool = Field(
         default=False,
         description="an idle courier ends its shift and drives home as soon as no order can "
-        "still be given to it: every order of the day released and none waiting (its courier "
-        "hours and time available end at its return); False: it stays available until its "
-        "shift end or the day's close, as before",
+        "still be given to it: every order of the day released, none waiting and every one "
+        "assigned collected (its courier hours and time available end at its return home); "
+        "False: it stays available until its shift end or the day's close",
     )
     record_events: bool = Field(default=False, description="keep the full event log")
     record_routes: bool = Field(

@@ -1522,7 +1522,6 @@ class DispatchSimulator:
             del self._pending[o]
             self._pending_version += 1
             self.status[o] = S_UNSERVED
-            self._send_idle_home()
         elif status == S_ASSIGNED:
             c = self.courier_of[o]
             committed = self._committed[c] if c >= 0 else None
@@ -1530,6 +1529,7 @@ class DispatchSimulator:
                 self._drop(c, o)
             elif c < 0:
                 self.status[o] = S_UNSERVED
+        self._send_idle_home()  # it no longer waits (or is no longer to be collected)
 
     def _unfill(self, o: int) -> None:
         """No line of order ``o`` could be filled at pick (short, and no stock to re-source
@@ -1544,13 +1544,13 @@ class DispatchSimulator:
         if status == S_PENDING:
             del self._pending[o]
             self._pending_version += 1
-            self._send_idle_home()
         else:
             c = self.courier_of[o]
             committed = self._committed[c] if c >= 0 else None
             if c >= 0 and not (committed is not None and committed.order == o):
                 self._drop(c, o, S_UNFILLED)
         self.status[o] = S_UNFILLED
+        self._send_idle_home()
 
     def _drop(self, c: int, o: int, status: int = S_UNSERVED) -> None:
         """Courier ``c`` gives up order ``o`` (its parcel cannot be collected, or is empty);
@@ -1564,6 +1564,7 @@ class DispatchSimulator:
         self.status[o] = status
         if self._log:
             self._log_event("dropped", c, o)
+        self._send_idle_home()
 
     def _wait_ready(self, o: int, n: int) -> simpy.Event | None:
         key = (o, n)
@@ -1828,6 +1829,7 @@ class DispatchSimulator:
         if self.status[o] in (S_ASSIGNED, S_PENDING):
             self.status[o] = S_CARRIED
             self.courier_of[o] = c
+            self._send_idle_home()  # maybe the last order a re-plan could still move
 
     def _collect(self, c: int, o: int, n: int) -> None:
         self._board(c, o, all_parcels=False, node=n)
@@ -1867,8 +1869,15 @@ class DispatchSimulator:
     # -------------------------------------------------------------- closing
     def _no_work_left(self) -> bool:
         """With ``SimParams.idle_couriers_go_home``: no order can still be given to an idle
-        courier (every order of the day is released and none waits), so it may go home."""
-        return self.params.idle_couriers_go_home and self._released_all and not self._pending
+        courier, so it may go home. Every order of the day is released, none waits, and every
+        one assigned is collected (a policy may still move an order not collected yet to
+        another courier: ``ReplaceRoutes``)."""
+        return (
+            self.params.idle_couriers_go_home
+            and self._released_all
+            and not self._pending
+            and S_ASSIGNED not in self.status  # a list of ints: a C loop over the day's orders
+        )
 
     def _send_idle_home(self) -> None:
         """Wake the idle couriers once no order can still be given to them (they go home)."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from scenarios import Plan, PlannedStop, Route, Scenario
-from simulation.decisions import Assign, ReplaceRoutes
+from scenarios.io import load_scenario
+from simulation.decisions import StopType
 from simulation.evaluate import simulate
 from simulation.params import SimParams
 from simulation.twin import DispatchSimulator
+from tests.conftest import REPO
 from tests.simulation.conftest import line_scenario
 
 
@@ -80,9 +82,9 @@ def test_an_idle_courier_stays_until_the_last_order_is_released() -> None:
     assert min(sim.shift_ended_s) >= 2000  # nobody left while an order was still to come
 
 
-def test_a_courier_gone_off_duty_takes_no_more_work() -> None:
-    # v1 ends its shift at 110 s and drives home until 210 s. At the 150 s tick a policy
-    # takes b off v2's route: b waits again, but v1 (on its way home) is off shift for it.
+def test_a_courier_gone_off_duty_is_off_shift_for_policies() -> None:
+    # v1 ends its shift at 110 s and drives home until 210 s: at the 150 s tick it is no
+    # longer offered to policies (it was on shift, and quotable, until it got home).
     scenario = line_scenario()
     sim = DispatchSimulator(
         scenario, plan=_line_plan(), params=SimParams(idle_couriers_go_home=True, tick_s=150)
@@ -92,12 +94,73 @@ def test_a_courier_gone_off_duty_takes_no_more_work() -> None:
     assert state is not None and state.time_s == 150
     assert list(state.courier_on_shift) == [False, True]
     b = sim.orders.ids.index("b")
-    sim.apply(ReplaceRoutes({1: []}))  # c is committed (v2 drives to it): kept
     assert sim.quote(b, 0).reason == "courier is off shift" and not sim.can_append(b, 0)
-    assert sim.apply(Assign(b, 0)).rejected
-    assert sim.apply(Assign(b, 1)).assigned == (b,)
-    while (state := sim.next_decision()) is not None:
+    while sim.next_decision() is not None:
         pass
-    m = sim.result().metrics
-    assert m["orders_delivered"] == 3
-    assert sim.last_activity_s[0] == 210.0
+    assert sim.result().metrics["orders_delivered"] == 3
+    assert sim.last_activity_s == [210.0, 820.0]
+
+
+def test_an_order_not_collected_yet_keeps_idle_couriers_available() -> None:
+    # The orders' parcels are picked at a node, one at a time (one picker, 600 s a line), and
+    # insertion gives them out at 0 s. Until an order is collected a re-plan could still move
+    # it to an idle courier (ReplaceRoutes), so no courier ends its shift before the last
+    # parcel is on board; after that each leaves once it is done, before the day closes.
+    data = line_scenario().model_dump(mode="json")
+    data["skus"] = [{"id": "tea"}]
+    data["nodes"] = [
+        {
+            "id": "n",
+            "location": {"x": 0, "y": 0},
+            "inventory": {"tea": 10},
+            "pickers": 1,
+            "pick_time_s_per_line": 600,
+            "pack_time_s_per_order": 0,
+        }
+    ]
+    for order in data["orders"]:
+        order["lines"] = [{"sku": "tea", "quantity": 1}]
+        order["time_windows"] = [{"start_s": 0, "end_s": 5000}]
+    scenario = Scenario.model_validate(data)
+    params = SimParams(idle_couriers_go_home=True, record_routes=True)
+    sim = DispatchSimulator(scenario, params=params)
+    result = simulate(scenario, None, "insertion", seed=1, simulator=sim)
+    assert result.metrics["orders_delivered"] == 3
+    pickups = [st for stops in sim.executed for st in stops if st[0] == StopType.PICKUP]
+    last_collected = max(depart for *_, depart in pickups)
+    assert last_collected >= 1800  # the third parcel is ready at 1,800 s
+    assert min(sim.shift_ended_s) >= last_collected
+
+
+#: The KPIs the option may move: the idle couriers' drives home (and their hours) only.
+HOURS = {
+    "courier_hours",
+    "time_cost_cents",
+    "cost_cents",
+    "courier_utilisation",
+    "node_utilisation",
+}
+
+
+@pytest.mark.parametrize(
+    ("policy", "saves"),
+    # on this day nearest keeps orders waiting for an idle courier to the end: none leaves
+    [("nearest", False), ("insertion", True), ("reopt:10", True)],
+)
+def test_the_option_changes_the_hours_not_the_dispatch(policy: str, saves: bool) -> None:
+    # Solomon C101: 100 orders known at 0 s, 25 couriers on shift all day. Nobody is sent
+    # home while an order could still reach it, so every policy dispatches the same day
+    # (a re-plan included: it may move an order until it is collected).
+    scenario = load_scenario(REPO / "data" / "instances" / "solomon" / "C101.txt")
+    default = simulate(scenario, None, policy, seed=3).metrics
+    early = simulate(scenario, None, policy, seed=3, params=SimParams(idle_couriers_go_home=True))
+    m = early.metrics
+    assert {k: v for k, v in m.items() if k not in HOURS} == {
+        k: v for k, v in default.items() if k not in HOURS
+    }
+    if saves:
+        assert m["courier_hours"] < default["courier_hours"]
+        assert m["courier_utilisation"] > default["courier_utilisation"]
+    else:
+        assert m["courier_hours"] == default["courier_hours"]
+    assert m["cost_cents"] == pytest.approx(default["cost_cents"])  # C101: no hourly price
