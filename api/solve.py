@@ -30,13 +30,23 @@ from starlette.concurrency import run_in_threadpool
 
 from api import idempotency
 from api.context import Lane, ServiceContext
-from api.core.errors import REQUEST_CUT, RequestCut, shutting_down
+from api.core.errors import JOB_BEING_QUEUED, REQUEST_CUT, RequestCut, shutting_down
 from api.db.models import Job, utcnow
 from api.db.session import RawJson
 from api.deps import Principal
 from api.jobs import QueueFull
 from api.jobs.registry import JsonDict
-from api.jobs.service import DONE, FAILED, QUEUED, RUNNING, SYNC_AT_STOP, SyncOutcome, new_id
+from api.jobs.service import (
+    DONE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SYNC_AT_STOP,
+    WITHDRAWN_AT_CUT,
+    SubmitWithdrawn,
+    SyncOutcome,
+    new_id,
+)
 from scenarios.errors import InputError, input_error_from_validation
 from solvers.cancel import cancelling
 
@@ -116,8 +126,9 @@ async def body_as_sent(request: Request) -> RawJson | None:
 def note_audit(request: Request, **fields: Any) -> None:
     """Attach outcome details (result, solver, seed, job_id) to this request's audit row.
 
-    ``job_status``: its job's state as this request last knew it (running, queued, done,
-    failed), which the answer of a request the server's shutdown cuts tells (not audited).
+    ``job_status``: its job's state as this request last knew it (running, queueing, queued,
+    done, failed), which the answer of a request the server's shutdown cuts tells (not
+    audited).
     """
     for name, value in fields.items():
         setattr(request.state, f"audit_{name}", value)
@@ -162,15 +173,23 @@ class _Attempt:
 
         A job row that ended meanwhile (failed by the service's stop, or by a recovery) is
         left as it is, and the request gets the 503 of that end (:func:`_ended_meanwhile`),
-        not an answer its job contradicts.
+        not an answer its job contradicts. A request the server's shutdown cut before its
+        outcome was stored (its 503 said marked failed, send it again: the stop's failure
+        comes milliseconds later) stores that failure, not a ``done`` nobody received; the
+        cut waits for an outcome being stored (:class:`~api.core.errors.RequestCut`).
         """
         jobs = self.ctx.jobs
         assert jobs is not None
         outcome = SyncOutcome(status, result, error=error, fallback=fallback, note=note)
         if self.job is not None and self.session is not None:
-            if not jobs.record_sync_end(self.session, self.job, outcome):
-                raise _ended_meanwhile(self)
-            self._noted(outcome)
+            with _deciding(self.request) as already_cut:
+                if already_cut and outcome.status == DONE:
+                    outcome = SyncOutcome(FAILED, None, error=SYNC_AT_STOP, note=SYNC_AT_STOP)
+                if not jobs.record_sync_end(self.session, self.job, outcome):
+                    raise _ended_meanwhile(self)
+                self._noted(outcome)
+            if already_cut:  # answered by the cut's 503 (nobody hears this one)
+                raise _shutting_down(self, self.job_id)
             return
         if self.end_once(outcome) is not outcome:
             raise _ended_meanwhile(self)
@@ -203,6 +222,12 @@ class _Attempt:
         """Note the job's stored end in its request's state (for the answer of a cut)."""
         if self.request is not None:
             note_audit(self.request, job_status=outcome.status)
+
+
+def _deciding(request: Request | None) -> contextlib.AbstractContextManager[bool]:
+    """:meth:`RequestCut.deciding` of ``request``'s cut (no cut: never cut)."""
+    cut = None if request is None else getattr(request.state, REQUEST_CUT, None)
+    return cut.deciding() if isinstance(cut, RequestCut) else contextlib.nullcontext(False)
 
 
 def _begin(
@@ -562,15 +587,20 @@ def submit_job(
     """Queue job ``kind`` (429 with Retry-After when the queue is full).
 
     Not queued once the server's stop has cut the request (its 503, sent, said to send it
-    again): the cut waits for a submit in progress, whose job its 503 then names queued.
+    again): the cut waits for a submit in progress, whose job its 503 then names queued; up
+    to :data:`~api.core.errors.CUT_WAIT_S` (a hung database): then its 503 said the job
+    will not run, and a submit that ends later does not queue it (rolled back before its
+    commit, or cancelled at once after it).
     """
     assert ctx.jobs is not None
     cut = getattr(request.state, REQUEST_CUT, None)
-    guard = cut.submitting() if isinstance(cut, RequestCut) else contextlib.nullcontext(False)
-    with guard as already_cut:
+    job_id = new_id()  # named by the cut's 503 should the commit not end in time
+    job: Job | None = None
+    with _deciding(request) as already_cut:
         if already_cut:  # answered 503 (send it again) by the middleware: nobody waits
             message, headers = shutting_down(None, ctx.settings.retry_after_s)
             raise HTTPException(503, message, headers)
+        note_audit(request, job_id=job_id, seed=seed, job_status=JOB_BEING_QUEUED)
         try:
             job = ctx.jobs.submit(
                 session,
@@ -580,14 +610,41 @@ def submit_job(
                 seed=seed,
                 input_hash=input_hash(request),
                 timeout_s=timeout_s or ctx.settings.job_timeout_s,
+                job_id=job_id,
+                withdrawn=lambda: isinstance(cut, RequestCut) and cut.unconfirmed,
             )
+        except SubmitWithdrawn:
+            pass  # not queued (rolled back), as the cut's 503 said
         except QueueFull:
+            note_audit(request, job_id=None, job_status=None)
             ctx.metrics.rejections.labels("queue_full").inc()
             raise Busy(
                 f"the job queue is full ({ctx.settings.max_queued_jobs} jobs waiting)",
                 ctx.settings.retry_after_s,
             ) from None
-        note_audit(request, job_id=job.id, seed=seed, result="queued", job_status=QUEUED)
+        except BaseException:
+            note_audit(request, job_id=None, job_status=None)  # no job
+            raise
+        else:
+            note_audit(request, job_id=job.id, result="queued", job_status=QUEUED)
+    if isinstance(cut, RequestCut) and cut.unconfirmed:
+        # the cut stopped waiting for this submit: its 503 (sent) said the job will not run
+        # and to send the request again; one committed meanwhile is cancelled at once
+        if job is not None:
+            try:
+                ctx.jobs.cancel(session, job, reason=WITHDRAWN_AT_CUT)
+                log.warning("job %s %s", job_id, WITHDRAWN_AT_CUT)
+            except Exception:
+                log.exception(
+                    "job %s could not be withdrawn (its request's 503 said it will "
+                    "not run): it stays queued",
+                    job_id,
+                )
+        message, headers = shutting_down(
+            job_id, ctx.settings.retry_after_s, JOB_BEING_QUEUED, unconfirmed=True
+        )
+        raise HTTPException(503, message, headers)  # nobody waits (an Idempotency-Key freed)
+    assert job is not None
     return job
 
 

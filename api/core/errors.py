@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -77,41 +79,80 @@ def error_response(
 #: the key of a request's :class:`RequestCut` in its ASGI scope's state
 REQUEST_CUT = "request_cut"
 
+#: the longest the server's cut of a request waits for the decision it reaches in progress
+#: (an async submit committing its job, a synchronous solve storing its outcome), seconds.
+#: Both take milliseconds (a commit); past this the database is taken to be hung, and the
+#: request is answered without the decision's end (:func:`shutting_down`, ``unconfirmed``)
+#: rather than never: the server's exit does not wait for it either
+CUT_WAIT_S = 2.0
+
+#: a request's job status while its async submit is queueing the job (not committed yet)
+JOB_BEING_QUEUED = "queueing"
+
 
 class RequestCut:
-    """Whether the server's stop has cut this request, decided against its job's submit.
+    """Whether the server's stop has cut this request, decided against its job's decisions.
 
-    A submit (:func:`api.solve.submit_job`) holds :attr:`lock` from its look at :attr:`cut`
-    to its commit (and noting its job in the request's state); the middleware's cut takes
-    it to set :attr:`cut` and read the job: the job is queued before the cut (its 503 names
-    it queued) or not at all (its 503 says send it again), never queued after a 503 that
-    said send it again.
+    A decision (:func:`api.solve.submit_job` queueing its job, a synchronous solve storing its
+    outcome, :meth:`api.solve._Attempt.record`) runs in :meth:`deciding`, from its look at
+    :attr:`cut` to its commit (and noting the job in the request's state); the middleware's
+    cut (:meth:`cut_now`) waits for a decision in progress, up to :data:`CUT_WAIT_S`: the job
+    is queued (or the outcome stored) before the cut, and its 503 says so, or not at all
+    (the cut's 503 says send it again, and the decision, which sees :attr:`cut`, keeps to
+    it); never after a 503 that said send it again. A decision still in progress when the
+    wait ends is :attr:`unconfirmed`: its holder sees that once it ends, and keeps to what
+    the cut's 503 said (:func:`shutting_down`).
     """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self._mutex = threading.Lock()  # held for a few instructions, never across a wait
+        self._deciding = False
         self.cut = False
+        #: the cut answered while a decision was in progress (it waited :data:`CUT_WAIT_S`)
+        self.unconfirmed = False
 
     @contextlib.contextmanager
-    def submitting(self) -> Iterator[bool]:
-        """Held while a job is submitted; yields whether the request was cut already."""
-        with self.lock:
-            yield self.cut
+    def deciding(self) -> Iterator[bool]:
+        """Held while a decision is made; yields whether the request was cut already.
 
-    @contextlib.asynccontextmanager
-    async def cutting(self) -> AsyncIterator[None]:
-        """Mark the request cut, once a submit in progress has committed (or not)."""
-        while not self.lock.acquire(blocking=False):  # the event loop not held meanwhile
-            await asyncio.sleep(0.005)
+        Once it has exited, :attr:`unconfirmed` is final (the cut no longer changes it).
+        """
+        with self._mutex:
+            already = self.cut
+            self._deciding = not already
         try:
-            self.cut = True
-            yield
+            yield already
         finally:
-            self.lock.release()
+            with self._mutex:
+                self._deciding = False
+
+    async def cut_now(self, wait_s: float | None = None) -> bool:
+        """Mark the request cut once no decision is in progress (True), or once ``wait_s``
+        (default :data:`CUT_WAIT_S`) has passed with one still in progress (False: it is
+        :attr:`unconfirmed`). The event loop is not held meanwhile; a second cancellation
+        of the request's task (the event loop ending) ends the wait at once."""
+        deadline = time.monotonic() + (CUT_WAIT_S if wait_s is None else wait_s)
+        while True:
+            with self._mutex:
+                if not self._deciding or time.monotonic() >= deadline:
+                    self.cut = True
+                    self.unconfirmed = self._deciding
+                    return not self.unconfirmed
+            try:
+                await asyncio.sleep(0.005)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()  # the answer is still sent, now
+                deadline = -math.inf
 
 
 def shutting_down(
-    job_id: str | None, retry_after_s: int, job_status: str | None = None
+    job_id: str | None,
+    retry_after_s: int,
+    job_status: str | None = None,
+    *,
+    unconfirmed: bool = False,
 ) -> tuple[str, dict[str, str]]:
     """The message and headers of the 503 for a request the server's stop cut short.
 
@@ -119,9 +160,29 @@ def shutting_down(
     it had queued (``job_status`` ``queued``) is left queued and runs (on another replica,
     or here after the restart): not to be sent again, a re-send would run it twice (unless
     it carries the same ``Idempotency-Key``); one whose solve was done has its result.
+    ``unconfirmed``: the cut stopped waiting (:data:`CUT_WAIT_S`) for its job's decision in
+    progress (:class:`RequestCut`): a job being queued will not run (cancelled at once if its
+    queueing completes), to be sent again; a synchronous solve's outcome being stored is to
+    be read at its job.
     """
     stopped = "the server is shutting down and stopped this request before it was completed"
     close = {"Connection": "close"}
+    again = f"send it again (in {retry_after_s} s, or now to another replica)"
+    if job_id and unconfirmed:
+        waited = f"the database had not confirmed it within {CUT_WAIT_S:g} s"
+        if job_status in (JOB_BEING_QUEUED, "queued"):
+            message = (
+                f"{stopped}, while its job {job_id} was being queued ({waited}): the job will "
+                "not run (if its queueing completes, it is cancelled at once, see "
+                f"/v1/jobs/{job_id}); {again}"
+            )
+        else:
+            message = (
+                f"{stopped}, while the outcome of its job {job_id} was being stored ({waited}):"
+                f" follow it at /v1/jobs/{job_id}: once done, its result is there; if failed, "
+                f"{again}"
+            )
+        return message, {"Retry-After": str(retry_after_s), **close}
     if job_id and job_status == "queued":
         message = (
             f"{stopped}, after its job {job_id} was queued: the job stays queued and will run "
@@ -136,18 +197,20 @@ def shutting_down(
             "(no need to send the request again)"
         )
         return message, close
-    message = (
-        f"{stopped}{job_at_stop(job_id, job_status)}; send it again (in {retry_after_s} s, "
-        "or now to another replica)"
-    )
+    message = f"{stopped}{job_at_stop(job_id, job_status)}; {again}"
     return message, {"Retry-After": str(retry_after_s), **close}
 
 
-def job_at_stop(job_id: str | None, job_status: str | None) -> str:
+def job_at_stop(job_id: str | None, job_status: str | None, *, unconfirmed: bool = False) -> str:
     """How the 503 of a request the server's stop cut short names its job: `` (job X, marked
-    failed)``, `` (job X, queued: it will run)``, `` (job X, done)``, or nothing."""
+    failed)``, `` (job X, queued: it will run)``, `` (job X, done)``, one the cut stopped
+    waiting for (``unconfirmed``), or nothing."""
     if not job_id:
         return ""
+    if unconfirmed:
+        if job_status in (JOB_BEING_QUEUED, "queued"):
+            return f" (job {job_id}, being queued, unconfirmed: it will not run)"
+        return f" (job {job_id}, its outcome being stored, unconfirmed)"
     state = {"queued": "queued: it will run", "done": "done"}.get(job_status or "", "marked failed")
     return f" (job {job_id}, {state})"
 

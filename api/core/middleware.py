@@ -113,9 +113,11 @@ class ServiceMiddleware:
             if task is not None:
                 task.uncancel()  # answered: this task ends normally
             # a submit still in its thread queues its job before this (the 503 names it
-            # queued) or not at all (api.solve.submit_job): not after a "send it again"
-            async with cut.cutting():
-                response = self._stopping_answer(scope, state)
+            # queued) or not at all (api.solve.submit_job), and a synchronous solve's outcome
+            # is stored before it or is the stop's failure: not after a "send it again"; the
+            # cut waits for them up to CUT_WAIT_S (a hung database: the 503 says unconfirmed)
+            confirmed = await cut.cut_now()
+            response = self._stopping_answer(scope, state, unconfirmed=not confirmed)
             await response(scope, receive, send_wrapper)
         except Exception:
             if started[0]:
@@ -140,8 +142,14 @@ class ServiceMiddleware:
             if path.startswith(AUDITED_PREFIX):
                 self._audit(scope, state, status, elapsed)
 
-    def _stopping_answer(self, scope: Scope, state: dict[str, Any]) -> JSONResponse:
-        """The 503 for a request the server's shutdown cut before its answer; one log line."""
+    def _stopping_answer(
+        self, scope: Scope, state: dict[str, Any], *, unconfirmed: bool = False
+    ) -> JSONResponse:
+        """The 503 for a request the server's shutdown cut before its answer; one log line.
+
+        ``unconfirmed``: its job's decision in progress (queueing it, storing its outcome)
+        was not waited for to its end (:class:`~api.core.errors.RequestCut`).
+        """
         job_id = state.get("audit_job_id")
         # as its request last knew it: a job it queued stays queued (and runs), a synchronous
         # solve's is failed by the stop unless its outcome was stored (api.solve note_audit)
@@ -150,10 +158,12 @@ class ServiceMiddleware:
             "%s %s%s not answered: cut by the server's shutdown (graceful timeout); answered 503",
             scope["method"],
             scope.get("path", ""),
-            job_at_stop(job_id, job_status),
+            job_at_stop(job_id, job_status, unconfirmed=unconfirmed),
         )
         state["audit_result"] = "shutting_down"  # counted in the rejections (see __call__)
-        message, headers = shutting_down(job_id, self.ctx.settings.retry_after_s, job_status)
+        message, headers = shutting_down(
+            job_id, self.ctx.settings.retry_after_s, job_status, unconfirmed=unconfirmed
+        )
         return error_response(503, message, headers)
 
     def _audit(self, scope: Scope, state: dict[str, Any], status: int, elapsed: float) -> None:

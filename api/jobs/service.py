@@ -45,6 +45,13 @@ SYNC_AT_STOP = "interrupted: the server shut down (graceful stop) during this sy
 SYNC_UNSTORED = (
     "interrupted: no outcome of this synchronous solve was stored (its request ended in error)"
 )
+#: why a job whose request the server's shutdown cut while it was being queued is cancelled:
+#: the cut stopped waiting for its commit (api.core.errors.CUT_WAIT_S) and its 503 said
+#: the job will not run, send the request again
+WITHDRAWN_AT_CUT = (
+    "cancelled: its request was answered 503 (send it again) by the server's shutdown "
+    "before the database confirmed the job queued"
+)
 FINISHED = (DONE, FAILED, CANCELLED)
 #: the event that begins each run of a job (followed by the replica's id)
 STARTED_ON = "started on replica "
@@ -68,6 +75,10 @@ _LOCAL_INSTANCES: set[str] = set()
 
 class QueueFull(Exception):
     """The queue holds as many jobs as allowed; retry later."""
+
+
+class SubmitWithdrawn(Exception):
+    """The submit was withdrawn before its commit: nothing was queued."""
 
 
 def new_id() -> str:
@@ -395,8 +406,14 @@ class JobService:
         seed: int | None,
         input_hash: str,
         timeout_s: float,
+        job_id: str | None = None,
+        withdrawn: Callable[[], bool] | None = None,
     ) -> Job:
         """Queue a job (raises QueueFull when the queue is at its bound); commits.
+
+        ``job_id``: its id (default a new one). ``withdrawn``: asked just before the commit;
+        True rolls the job back and raises :class:`SubmitWithdrawn` (its request was told
+        the job will not run).
 
         The bound holds under concurrent submits, from threads and replicas alike: the row
         is inserted first and the queue counted after it in the same transaction, which
@@ -409,7 +426,7 @@ class JobService:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(select(func.pg_advisory_xact_lock(_PG_SUBMIT_LOCK)))
         job = Job(
-            id=new_id(),
+            id=job_id or new_id(),
             kind=kind,
             mode="async",
             status=QUEUED,
@@ -428,19 +445,29 @@ class JobService:
             session.rollback()
             self.metrics.queue_depth.set(depth - 1)
             raise QueueFull
+        if withdrawn is not None and withdrawn():
+            session.rollback()
+            raise SubmitWithdrawn
         session.commit()
         self.metrics.queue_depth.set(depth)
         self.wake()
         return job
 
-    def cancel(self, session: Session, job: Job) -> Job:
-        """Cancel a queued job at once; ask the owner of a running one to kill it; commits."""
+    def cancel(self, session: Session, job: Job, *, reason: str | None = None) -> Job:
+        """Cancel a queued job at once; ask the owner of a running one to kill it; commits.
+
+        ``reason``: the queued job's error and event (default: cancelled by the client).
+        """
         done = _transition(  # the events as they are now, not as ``job`` was read
             session,
             job.id,
             (Job.status == QUEUED,),
-            {"status": CANCELLED, "finished_at": utcnow(), "error": "cancelled by the client"},
-            "cancelled while queued",
+            {
+                "status": CANCELLED,
+                "finished_at": utcnow(),
+                "error": reason or "cancelled by the client",
+            },
+            reason or "cancelled while queued",
         )
         if not done:
             session.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
@@ -637,66 +638,44 @@ def test_the_503_of_a_request_cut_by_the_shutdown_tells_what_became_of_its_job(
         assert "(job job-1, done)" in line[0]
 
 
-@pytest.mark.parametrize("held", ["before_its_submit", "in_its_submit"])
-def test_an_async_submit_cut_by_the_shutdown_is_queued_only_if_its_503_says_so(
-    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, held: str
-) -> None:
-    # the server's shutdown cut an async submit while its thread had not committed its
-    # job: the 503 said "send it again", but the thread carried on and queued the job, so
-    # the re-send (no Idempotency-Key) ran it twice. Now a submit the cut reaches first
-    # does not queue its job, and a cut that reaches a submit committing waits for it and
-    # names the job queued
+def _cut_in_its_thread(
+    ctx: Any,
+    work: Callable[[Any], Any],
+    entered: threading.Event,
+    release: threading.Event,
+    *,
+    hold_s: float = 0.05,
+) -> tuple[list[dict[str, Any]], bool, list[Any]]:
+    """A POST whose route (a sync one, in a worker thread) runs ``work(request)``, cut by the
+    server's shutdown (as uvicorn cuts it) once ``entered`` is set; ``release`` is set (the
+    thread carries on) ``hold_s`` after the cut, or once its 503 is sent if sooner.
+
+    Returns, once the thread has ended: what the middleware sent, whether it was sent before
+    the release, and what ``work`` returned or raised (nobody hears it).
+    """
     import asyncio
-    import json
-    import threading
     import time
 
-    from sqlalchemy import func, select
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
 
-    import api.solve as solve
     from api.core.middleware import ServiceMiddleware
-    from api.db.models import Job
-    from tests.api.conftest import app_of
 
-    ctx = app_of(make_client(settings)).state.ctx
-    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
-    real_submit_job, real_submit = solve.submit_job, ctx.jobs.submit
-
-    def hold(real: Any) -> Any:
-        def held_call(*args: Any, **kwargs: Any) -> Any:
-            entered.set()
-            assert release.wait(10)
-            return real(*args, **kwargs)
-
-        return held_call
-
-    if held == "before_its_submit":  # its thread not yet at the submit when the cut comes
-        monkeypatch.setattr(solve, "submit_job", hold(real_submit_job))
-    else:  # its thread in the submit (inserting, committing) when the cut comes
-        monkeypatch.setattr(ctx.jobs, "submit", hold(real_submit))
+    finished = threading.Event()
+    ended: list[Any] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
 
-        def queue() -> Any:  # a sync route (POST /v1/simulations), in a worker thread
+        def run() -> None:
             try:
-                with ctx.sessions() as session:
-                    return solve.queue_job(
-                        ctx,
-                        session,
-                        request,
-                        principal=cast(Any, SimpleNamespace(key_id=None)),
-                        idem_key=None,
-                        kind="test_sleep",
-                        payload={"seconds": 0},
-                        seed=None,
-                    )
+                ended.append(work(request))
+            except Exception as err:
+                ended.append(err)
             finally:
                 finished.set()
 
-        await run_in_threadpool(queue)
+        await run_in_threadpool(run)
 
     sent: list[dict[str, Any]] = []
 
@@ -706,7 +685,7 @@ def test_an_async_submit_cut_by_the_shutdown_is_queued_only_if_its_503_says_so(
     async def receive() -> Any:
         return {"type": "http.request", "body": b"{}", "more_body": False}
 
-    async def main() -> None:
+    async def main() -> bool:
         scope = {"type": "http", "method": "POST", "path": "/v1/simulations", "headers": []}
         task = asyncio.ensure_future(ServiceMiddleware(app, ctx)(scope, receive, send))
         deadline = time.monotonic() + 20
@@ -714,13 +693,102 @@ def test_an_async_submit_cut_by_the_shutdown_is_queued_only_if_its_503_says_so(
             assert time.monotonic() < deadline
             await asyncio.sleep(0.01)
         task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")  # as uvicorn
-        await asyncio.sleep(0.05)  # the cut reaches the request while its thread is held
+        await asyncio.wait({task}, timeout=hold_s)
+        answered_first = task.done()
         release.set()  # the thread carries on
         await task
         while not finished.is_set():
             await asyncio.sleep(0.01)
+        return answered_first
 
-    asyncio.run(main())
+    answered_first = asyncio.run(main())
+    return sent, answered_first, ended
+
+
+def _queue_test_job(ctx: Any) -> Callable[[Any], Any]:
+    """``work`` for :func:`_cut_in_its_thread`: an async submit, as POST /v1/simulations."""
+    import api.solve as solve
+
+    def queue(request: Any) -> Any:
+        with ctx.sessions() as session:
+            return solve.queue_job(
+                ctx,
+                session,
+                request,
+                principal=cast(Any, SimpleNamespace(key_id=None)),
+                idem_key=None,
+                kind="test_sleep",
+                payload={"seconds": 0},
+                seed=None,
+            )
+
+    return queue
+
+
+def _solve_now(ctx: Any, kind: str) -> Callable[[Any], Any]:
+    """``work`` for :func:`_cut_in_its_thread`: a synchronous solve of ``kind``, as POST
+    /v1/routes runs it in its worker thread."""
+    import api.solve as solve
+
+    def solve_it(request: Any) -> Any:
+        with ctx.sessions() as session:
+            return solve.solve_sync(
+                ctx,
+                session,
+                request,
+                kind=kind,
+                payload={"value": 1},
+                principal=cast(Any, SimpleNamespace(key_id=None)),
+                seed=None,
+                time_limit_s=30.0,
+                lane=ctx.lanes["heavy"],
+            )
+
+    return solve_it
+
+
+def _held(
+    entered: threading.Event, release: threading.Event, real: Any, *, after: bool = False
+) -> Any:
+    """``real``, its call held (``entered`` set) until ``release``: before it, or ``after``."""
+
+    def held_call(*args: Any, **kwargs: Any) -> Any:
+        if not after:
+            entered.set()
+            assert release.wait(20)
+        result = real(*args, **kwargs)
+        if after:
+            entered.set()
+            assert release.wait(20)
+        return result
+
+    return held_call
+
+
+@pytest.mark.parametrize("held", ["before_its_submit", "in_its_submit"])
+def test_an_async_submit_cut_by_the_shutdown_is_queued_only_if_its_503_says_so(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, held: str
+) -> None:
+    # the server's shutdown cut an async submit while its thread had not committed its
+    # job: the 503 said "send it again", but the thread carried on and queued the job, so
+    # the re-send (no Idempotency-Key) ran it twice. Now a submit the cut reaches first
+    # does not queue its job, and a cut that reaches a submit committing waits for it and
+    # names the job queued
+    import json
+
+    from sqlalchemy import func, select
+
+    import api.solve as solve
+    from api.db.models import Job
+    from tests.api.conftest import app_of
+
+    ctx = app_of(make_client(settings)).state.ctx
+    entered, release = threading.Event(), threading.Event()
+    if held == "before_its_submit":  # its thread not yet at the submit when the cut comes
+        monkeypatch.setattr(solve, "submit_job", _held(entered, release, solve.submit_job))
+    else:  # its thread in the submit (inserting, committing) when the cut comes
+        monkeypatch.setattr(ctx.jobs, "submit", _held(entered, release, ctx.jobs.submit))
+    sent, _, _ = _cut_in_its_thread(ctx, _queue_test_job(ctx), entered, release)
     assert sent[0]["status"] == 503
     message = json.loads(sent[1]["body"])["message"]
     with ctx.sessions() as session:
@@ -732,3 +800,159 @@ def test_an_async_submit_cut_by_the_shutdown_is_queued_only_if_its_503_says_so(
     else:  # cut while committing: queued, and its 503 says so
         assert len(ids) == 1, message
         assert f"its job {ids[0]} was queued" in message and "do not send" in message
+
+
+@pytest.mark.parametrize("kind", ["test_sleep", "test_crash_fallback"])
+def test_a_synchronous_solve_ending_between_the_cut_and_the_stop_is_failed_as_its_503_says(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # uvicorn's cut answered the request 503 (its job marked failed, send it again) and the
+    # service's stop (ctx.stopping) begins milliseconds later: a solve (or fallback) that
+    # answered in between was stored done, an answer nobody received, while the client
+    # sent the request again
+    import json
+
+    from fastapi import HTTPException
+    from sqlalchemy import select
+
+    import api.solve as solve
+    from api.db.models import Job
+    from api.jobs.service import SYNC_AT_STOP
+    from tests.api.conftest import app_of
+
+    ctx = app_of(make_client(settings)).state.ctx
+    entered, release = threading.Event(), threading.Event()
+    monkeypatch.setattr(solve, "_call", _held(entered, release, solve._call))  # solving
+    sent, _, ended = _cut_in_its_thread(ctx, _solve_now(ctx, kind), entered, release)
+    assert not ctx.stopping.is_set()  # the window: cut, the stop not begun
+    assert sent[0]["status"] == 503
+    message = json.loads(sent[1]["body"])["message"]
+    with ctx.sessions() as session:
+        job = session.scalars(select(Job).where(Job.kind == kind)).one()
+    assert f"job {job.id}, marked failed" in message and "send it again" in message
+    assert (job.status, job.error, job.result) == ("failed", SYNC_AT_STOP, None)
+    assert job.events[-1]["message"] == SYNC_AT_STOP
+    assert isinstance(ended[0], HTTPException) and ended[0].status_code == 503
+    fallbacks = ctx.metrics.registry.get_sample_value(
+        "dispatchlab_fallback_plans_total", {"endpoint": kind, "reason": "crash"}
+    )
+    assert not fallbacks  # no fallback answer was given
+
+
+def test_a_synchronous_solve_storing_its_outcome_as_the_cut_comes_is_answered_as_stored(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the cut waits for an outcome being stored: the 503 points to the job's result
+    import json
+
+    from sqlalchemy import select
+
+    from api.db.models import Job
+    from tests.api.conftest import app_of
+
+    ctx = app_of(make_client(settings)).state.ctx
+    entered, release = threading.Event(), threading.Event()
+    held = _held(entered, release, ctx.jobs.record_sync_end, after=True)  # committed
+    monkeypatch.setattr(ctx.jobs, "record_sync_end", held)
+    sent, _, ended = _cut_in_its_thread(ctx, _solve_now(ctx, "test_sleep"), entered, release)
+    message = json.loads(sent[1]["body"])["message"]
+    with ctx.sessions() as session:
+        job = session.scalars(select(Job).where(Job.kind == "test_sleep")).one()
+    assert (job.status, job.result["value"]) == ("done", 1)
+    assert f"its job {job.id} was done: its result is at /v1/jobs/{job.id}" in message
+    assert ended[0].job_id == job.id  # answered (nobody hears it)
+
+
+@pytest.mark.parametrize("hung", ["before_its_commit", "in_its_commit", "storing_an_outcome"])
+def test_the_cut_waits_for_a_hung_database_only_so_long_and_its_503_holds(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, hung: str
+) -> None:
+    # the cut waited for an async submit committing with no time limit: a hung database
+    # held its 503 for ever. It waits CUT_WAIT_S; then the 503 says the job will not run
+    # (send it again), and the submit keeps to it when it ends: rolled back before its
+    # commit, or its job cancelled at once after it; an outcome being stored is pointed to
+    import json
+
+    from sqlalchemy import select
+
+    import api.core.errors as errors
+    from api.db.models import Job
+    from api.jobs.service import WITHDRAWN_AT_CUT
+    from tests.api.conftest import app_of
+
+    monkeypatch.setattr(errors, "CUT_WAIT_S", 0.3)
+    ctx = app_of(make_client(settings)).state.ctx
+    entered, release = threading.Event(), threading.Event()
+    if hung == "storing_an_outcome":
+        held = _held(entered, release, ctx.jobs.record_sync_end)
+        monkeypatch.setattr(ctx.jobs, "record_sync_end", held)
+        work = _solve_now(ctx, "test_sleep")
+    elif hung == "before_its_commit":  # waiting for a lock (the write gate, the queue's)
+        monkeypatch.setattr(ctx.jobs, "submit", _held(entered, release, ctx.jobs.submit))
+        work = _queue_test_job(ctx)
+    else:  # in its commit, which lands once the database answers
+        real_submit = ctx.jobs.submit
+
+        def hung_in_its_commit(session: Any, **kwargs: Any) -> Any:
+            session.commit = _held(entered, release, session.commit)
+            try:
+                return real_submit(session, **kwargs)
+            finally:
+                del session.commit
+
+        monkeypatch.setattr(ctx.jobs, "submit", hung_in_its_commit)
+        # no dispatcher claims it between its commit and its cancel (milliseconds)
+        monkeypatch.setattr(ctx.jobs, "_claim", lambda: None)
+        work = _queue_test_job(ctx)
+    sent, answered_first, ended = _cut_in_its_thread(ctx, work, entered, release, hold_s=5.0)
+    assert answered_first  # within CUT_WAIT_S, not once the database answered
+    assert sent[0]["status"] == 503
+    headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    assert headers["retry-after"] == str(ctx.settings.retry_after_s)
+    message = json.loads(sent[1]["body"])["message"]
+    assert "the database had not confirmed it within 0.3 s" in message
+    with ctx.sessions() as session:
+        jobs = list(session.scalars(select(Job)))
+    if hung == "storing_an_outcome":  # stored once the database answered: pointed to
+        assert [(j.status, j.result["value"]) for j in jobs] == [("done", 1)]
+        assert f"outcome of its job {jobs[0].id} was being stored" in message
+        assert f"follow it at /v1/jobs/{jobs[0].id}" in message
+        return
+    assert "the job will not run" in message and "send it again" in message
+    assert ended[0].status_code == 503  # not a 202 (kept for an Idempotency-Key)
+    job_id = message.split("its job ")[1].split()[0]
+    if hung == "before_its_commit":  # rolled back: never queued
+        assert jobs == []
+    else:  # committed after the cut answered: cancelled at once, never run
+        assert [(j.id, j.status, j.error) for j in jobs] == [
+            (job_id, "cancelled", WITHDRAWN_AT_CUT)
+        ]
+        assert jobs[0].started_at is None
+
+
+def test_the_cuts_wait_ends_at_once_when_its_task_is_cancelled_again() -> None:
+    # the event loop ending (asyncio.run's teardown once the lifespan's stop is done)
+    # cancels the request's task again while its cut waits for a decision: the 503 is sent
+    # at once, the decision unconfirmed, rather than the task ending unanswered
+    import asyncio
+    import time
+
+    from api.core.errors import RequestCut
+
+    cut = RequestCut()
+
+    async def main() -> tuple[bool, float]:
+        task = asyncio.ensure_future(cut.cut_now(60.0))
+        await asyncio.sleep(0.05)
+        t0 = time.monotonic()
+        task.cancel()
+        confirmed = await task
+        return confirmed, time.monotonic() - t0
+
+    with cut.deciding() as already_cut:
+        assert not already_cut
+        confirmed, waited_s = asyncio.run(main())
+    assert (confirmed, cut.cut, cut.unconfirmed) == (False, True, True)
+    assert waited_s < 1.0
+    with cut.deciding() as already_cut:  # a decision after the cut: the cut's 503 stands
+        assert already_cut
