@@ -163,7 +163,7 @@ def start_service(ctx: ServiceContext) -> None:
     ctx.engine = make_engine(settings.resolved_database_url())
     migrate(ctx.engine)
     ctx.sessions = make_sessionmaker(ctx.engine)
-    ctx.audit = AuditWriter(ctx.sessions)
+    ctx.audit = AuditWriter(ctx.sessions, metrics=ctx.metrics)
     ctx.solver_pool = ThreadPoolExecutor(
         max_workers=settings.max_sync_solves + FAST_LANE_THREADS, thread_name_prefix="solver"
     )

@@ -69,6 +69,14 @@ class Metrics:
         self.queue_depth = Gauge(
             "dispatchlab_jobs_queued", "Jobs waiting in the shared queue", registry=r
         )
+        self.rows_not_written = Counter(
+            "dispatchlab_rows_not_written",
+            "Rows the write-behind writers (the audit log, the records of fast synchronous "
+            "solves) did not write, by table and reason (failed: the insert failed; closed: "
+            "put after the writer closed at shutdown)",
+            ["table", "reason"],
+            registry=r,
+        )
         self.rejections = Counter(
             "dispatchlab_rejections",
             "Requests refused by a limit (413 body size, 429 busy, ...)",

@@ -231,7 +231,7 @@ class JobService:
         with self.sessions.begin() as session:
             session.add(Instance(id=self.instance_id, host=self.host, pid=os.getpid()))
         _LOCAL_INSTANCES.add(self.instance_id)
-        self.records = JobRecordWriter(self.sessions)
+        self.records = JobRecordWriter(self.sessions, metrics=self.metrics)
         self.recover()
         for name, target in (("job-dispatcher", self._dispatch_loop), ("heartbeat", self._beat)):
             thread = threading.Thread(target=target, name=name, daemon=True)

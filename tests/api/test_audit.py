@@ -99,3 +99,21 @@ def test_a_row_the_database_rejects_costs_only_itself(sessions: sessionmaker[Ses
     writer.close()
     assert writer.batches == [6, 1, 1, 1, 1, 1, 1]  # the batch, then row by row
     assert _paths(sessions) == sorted(f"/x/{i}" for i in range(5))
+
+
+def test_a_row_not_written_is_counted(sessions: sessionmaker[Session]) -> None:
+    # a row the database rejected was logged, not counted: /metrics did not show it
+    from api.core.metrics import Metrics
+
+    metrics = Metrics()
+    writer = AuditWriter(sessions, flush_s=30.0, metrics=metrics)
+    writer.record(**_row(1))
+    writer.record(**{**_row(99), "status_code": 2**63})  # too large for an SQLite INTEGER
+    writer.close()
+    writer.record(**_row(2))  # after the close: not written either
+    assert _paths(sessions) == ["/x/1"]
+    for reason in ("failed", "closed"):
+        lost = metrics.registry.get_sample_value(
+            "dispatchlab_rows_not_written_total", {"table": "audit_log", "reason": reason}
+        )
+        assert lost == 1.0, reason

@@ -922,3 +922,43 @@ def test_an_earlier_run_stopped_at_its_limit_does_not_make_a_crash_a_time_limit_
     job = _row(jobs, job_id)
     assert job.status == "queued"
     assert "stopped unexpectedly" in _messages(jobs, job_id)[-1]
+
+
+def test_a_synchronous_record_put_after_the_stop_closed_its_writer_is_logged_and_counted(
+    any_sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The end of a fast-lane solve recorded after the service's stop had closed the job
+    records' writer was queued for a thread that had ended: lost without a word (and a
+    read of its job waited 5 s for it). It is logged, naming the job, and counted."""
+    import logging
+
+    registry = TaskRegistry()
+    registry.add(TaskSpec("t", "tests.api.helpers:sleep_task"))
+    jobs = JobService(
+        sessions=any_sessions, registry=registry, executor=FakeExecutor(), metrics=Metrics()
+    )
+    jobs.start()
+    jobs.stop()
+    with caplog.at_level(logging.ERROR, logger="api.audit"):
+        jobs.record_sync(
+            job_id="late",
+            kind="t",
+            payload={},
+            key_id=None,
+            seed=None,
+            input_hash="h",
+            started_at=utcnow(),
+            outcome=SyncOutcome("done", {"value": 1}),
+        )
+    lines = [r.getMessage() for r in caplog.records if r.name == "api.audit"]
+    assert lines == [
+        "record of job late (t, done) not written: put after its writer closed "
+        "(the service is stopping)"
+    ]
+    lost = jobs.metrics.registry.get_sample_value(
+        "dispatchlab_rows_not_written_total", {"table": "jobs", "reason": "closed"}
+    )
+    assert lost == 1.0
+    t0 = time.monotonic()
+    jobs.settle_records("late")  # nothing to wait for: it will not be written
+    assert time.monotonic() - t0 < 1.0
