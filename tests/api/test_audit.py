@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,14 +12,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.core import audit
 from api.core.audit import AuditWriter
+from api.core.config import Settings
 from api.db.models import AuditEntry
 from api.db.session import make_engine, make_sessionmaker, migrate
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    """Sessions on a migrated SQLite file."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh, migrated database: SQLite, and PostgreSQL when configured."""
+    engine = make_engine(settings.resolved_database_url())
     migrate(engine)
     yield make_sessionmaker(engine)
     engine.dispose()
@@ -94,7 +94,7 @@ def test_a_row_the_database_rejects_costs_only_itself(sessions: sessionmaker[Ses
     writer = CountingWriter(sessions, flush_s=30.0)
     for i in range(5):
         writer.record(**_row(i))
-    writer.record(**{**_row(99), "status_code": 2**63})  # too large for an SQLite INTEGER
+    writer.record(**{**_row(99), "status_code": 2**63})  # past any INTEGER column
     writer.flush()
     writer.close()
     assert writer.batches == [6, 1, 1, 1, 1, 1, 1]  # the batch, then row by row

@@ -1,6 +1,7 @@
 """The job service under database faults and lost ownership, driven tick by tick.
 
-A :class:`JobService` on a fresh SQLite file with a fake executor and no threads: each test
+A :class:`JobService` on a fresh database (SQLite; PostgreSQL too when configured, see
+``tests/api/conftest.py``) with a fake executor and no threads: each test
 calls the dispatcher's steps itself, so a write made to fail fails at the moment it names.
 """
 
@@ -87,18 +88,18 @@ class FakeExecutor:
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    """Sessions on a fresh, migrated SQLite file."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh, migrated database: SQLite, and PostgreSQL when configured."""
+    engine = make_engine(settings.resolved_database_url())
     migrate(engine)
     yield make_sessionmaker(engine)
     engine.dispose()
 
 
 @pytest.fixture
-def any_sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    """Sessions on a fresh, migrated database: SQLite, and PostgreSQL when configured."""
-    engine = make_engine(settings.resolved_database_url())
+def sqlite_sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh, migrated SQLite file (for what only SQLite has: its write gate)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
     migrate(engine)
     yield make_sessionmaker(engine)
     engine.dispose()
@@ -600,7 +601,7 @@ def _sync_unstored(jobs: JobService, hook: Hook) -> str:
     ],
 )
 def test_an_event_another_writer_appends_as_the_service_writes_one_is_kept(
-    any_sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session],
     monkeypatch: pytest.MonkeyPatch,
     write: Callable[[JobService, Hook], str],
 ) -> None:
@@ -608,7 +609,6 @@ def test_an_event_another_writer_appends_as_the_service_writes_one_is_kept(
     added: an event another writer appended in between was lost (the read was not under the
     row's lock: SQLite's driver begins its transaction at the first write, PostgreSQL's
     READ COMMITTED does not lock a row it reads)."""
-    sessions = any_sessions
     jobs = _service(sessions)
     made: list[str] = []
 
@@ -748,7 +748,7 @@ def test_a_run_stopped_at_its_time_limit_whose_server_was_killed_is_recovered_so
 
 
 def test_a_run_at_its_time_limit_is_killed_without_waiting_for_a_locked_database(
-    sessions: sessionmaker[Session],
+    sqlite_sessions: sessionmaker[Session],
 ) -> None:
     """The `stopping the run` event was written before the kill: with the database locked
     (its write gate held by another writer), the run went on past its limit for as long as
@@ -756,6 +756,7 @@ def test_a_run_at_its_time_limit_is_killed_without_waiting_for_a_locked_database
     first now, and the event and the end are written once the database lets them."""
     from api.db.session import write_gate
 
+    sessions = sqlite_sessions  # the locked database is SQLite's write gate, held here
     jobs = _service(sessions, fallback=True)
     assert isinstance(jobs.executor, FakeExecutor)
     job_id = _overrun(jobs)
