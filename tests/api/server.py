@@ -14,6 +14,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -51,14 +52,23 @@ def socket_tmp_dir(preferred: Path) -> tuple[Path, bool]:
     return Path(tempfile.mkdtemp(prefix="dl-", dir=base)), True
 
 
-def make_key(data_dir: Path, role: str) -> str:
-    """An API key from ``dispatchlab keys create`` (its last line)."""
+def database_env(database_url: str | None) -> dict[str, str]:
+    """The environment that points a server (or the command line) at ``database_url``: its
+    SQLite file under ``--data-dir`` when None (a ``DATABASE_URL`` of the caller's shell
+    ignored), else that database (the ``settings`` fixture's PostgreSQL one)."""
+    return {"DATABASE_URL": database_url or ""}
+
+
+def make_key(data_dir: Path, role: str, *, database_url: str | None = None) -> str:
+    """An API key from ``dispatchlab keys create`` (its last line), in the database of
+    ``data_dir`` or ``database_url`` (see :func:`database_env`)."""
     out = subprocess.run(
         [*CLI, "keys", "create", "--role", role, "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
+        env={**os.environ, **database_env(database_url)},
     )
     return out.stdout.strip().splitlines()[-1]
 
@@ -88,7 +98,8 @@ class Server:
 
     ``ignored``: signals the server starts with ignored (SIGHUP as under ``nohup``);
     ``core_dumps=False``: it starts with a core file size limit of 0; ``setup``: Python
-    statements run before the command line (a patch, say).
+    statements run before the command line (a patch, say); ``database_url``: its database
+    (None: the SQLite file in ``data_dir``; see :func:`database_env`).
 
     Its temporary files go to ``data_dir/tmp`` (its ``TMPDIR``; a short folder of its own
     where that path is too long for a socket, see :func:`socket_tmp_dir`), not the system's: a
@@ -106,8 +117,10 @@ class Server:
         ignored: tuple[signal.Signals, ...] = (),
         core_dumps: bool = True,
         setup: str = "",
+        database_url: str | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / f"server-{self.port}.log"
@@ -118,6 +131,7 @@ class Server:
             **os.environ,
             "DISPATCHLAB_JOB_POLL_S": "0.2",
             "TMPDIR": str(self.tmp_dir),
+            **database_env(database_url),
             **(env or {}),
         }
         with self.log.open("w") as fh, inherited(ignored, core_dumps=core_dumps):
@@ -165,6 +179,21 @@ class Server:
         """SIGTERM the server and wait for its exit status (fails after ``timeout_s``)."""
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=timeout_s)
+
+    def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` read from the server's database (SQLite file or PostgreSQL)."""
+        from sqlalchemy import text
+
+        from api.core.config import Settings
+        from api.db.session import make_engine
+
+        settings = Settings(data_dir=self.data_dir, database_url=self.database_url)
+        engine = make_engine(settings.resolved_database_url())
+        try:
+            with engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(text(sql), params)]
+        finally:
+            engine.dispose()
 
     def log_tail(self) -> str:
         """The end of the server's log (for assertion messages)."""

@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import pytest
 import uvicorn
 from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
+from api.core.config import Settings
 from api.examples import SMALL_SCENARIO
 from api.jobs.service import SYNC_AT_STOP
 from api.serve import (
@@ -383,7 +383,7 @@ def _long_sync_request(kind: str) -> tuple[str, dict[str, object], dict[str, str
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["allocations-highspy", "allocations-pyomo", "routes"])
 def test_a_sync_solve_cut_by_sigterm_is_answered_503_and_the_exit_does_not_wait_for_it(
-    tmp_path: Path, kind: str
+    settings: Settings, kind: str
 ) -> None:
     # a 30 s synchronous solve still running at the end of uvicorn's graceful timeout got a
     # 500 with a CancelledError traceback in the log, and the process's exit waited for its
@@ -392,7 +392,13 @@ def test_a_sync_solve_cut_by_sigterm_is_answered_503_and_the_exit_does_not_wait_
     # and for a 300-order route plan
     path, body, headers = _long_sync_request(kind)
     env = {"DISPATCHLAB_AUTH_ENABLED": "false"}
-    server = Server(tmp_path, env=env, setup=SHORT_GRACE, args=("--log-level", "info"))
+    server = Server(
+        settings.data_dir,
+        env=env,
+        setup=SHORT_GRACE,
+        args=("--log-level", "info"),
+        database_url=settings.database_url,
+    )
     answer: list[httpx.Response] = []
     try:
         call = threading.Thread(
@@ -420,9 +426,8 @@ def test_a_sync_solve_cut_by_sigterm_is_answered_503_and_the_exit_does_not_wait_
     job_id = response.json()["message"].split("(job ")[1].split(",")[0]
     lines = [line for line in log.splitlines() if "cut by the server's shutdown" in line]
     assert len(lines) == 1 and job_id in lines[0], log
-    with contextlib.closing(sqlite3.connect(tmp_path / "dispatchlab.sqlite3")) as db:
-        rows = db.execute("select id, status, error from jobs").fetchall()
-        claims = db.execute("select count(*) from idempotency_keys").fetchone()[0]
+    rows = server.query("select id, status, error from jobs")
+    claims = server.query("select count(*) from idempotency_keys")[0][0]
     assert rows == [(job_id, "failed", SYNC_AT_STOP)], rows
     assert claims == 0  # released: a retry with the same key solves again
 
@@ -469,11 +474,10 @@ def start_a_long_job(server: Server) -> str:
 
 
 def job_row(server: Server, job_id: str) -> tuple[str, str]:
-    """Status and events (JSON text) of a job, read from the stopped server's SQLite file."""
-    with contextlib.closing(sqlite3.connect(server.data_dir / "dispatchlab.sqlite3")) as db:
-        row = db.execute("SELECT status, events FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    assert row is not None, job_id
-    return str(row[0]), str(row[1])
+    """Status and events (JSON text) of a job, read from the stopped server's database."""
+    rows = server.query("SELECT status, events FROM jobs WHERE id = :id", id=job_id)
+    assert rows, job_id
+    return str(rows[0][0]), str(rows[0][1])
 
 
 def wait_gone(pids: set[int], timeout_s: float = 10.0) -> set[int]:
@@ -491,12 +495,18 @@ def wait_gone(pids: set[int], timeout_s: float = 10.0) -> set[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", SUPERVISOR_STOP_SIGNALS, ids=lambda sig: sig.name)
 def test_sighup_or_sigquit_to_the_supervisor_stops_the_workers_and_kills_it(
-    tmp_path: Path, signum: signal.Signals
+    settings: Settings, signum: signal.Signals
 ) -> None:
     # uvicorn's supervisor of `serve --workers 2` replaced its workers on SIGHUP (the service
     # outlived its terminal) and did nothing on SIGQUIT
     env = {"DISPATCHLAB_AUTH_ENABLED": "false", "DISPATCHLAB_JOB_WORKERS": "1"}
-    server = Server(tmp_path, env=env, workers=2, core_dumps=False)
+    server = Server(
+        settings.data_dir,
+        env=env,
+        workers=2,
+        core_dumps=False,
+        database_url=settings.database_url,
+    )
     try:
         job = start_a_long_job(server)
         tree = descendants(server.process.pid)  # workers, fork servers, the job's process

@@ -13,15 +13,16 @@ import httpx
 import pytest
 
 from api.core import cpus
+from api.core.config import Settings
 from api.examples import SMALL_SCENARIO
 from api.serve import reuse_port_supported
 from tests.api.server import Server, alive, descendants, make_key
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """A running service on a fresh SQLite file."""
-    srv = Server(tmp_path)
+def server(settings: Settings) -> Iterator[Server]:
+    """A running service on a fresh database (SQLite; PostgreSQL too when configured)."""
+    srv = Server(settings.data_dir, database_url=settings.database_url)
     yield srv
     srv.stop()
 
@@ -34,8 +35,8 @@ def _routes(time_limit_s: float, seed: int, mode: str = "auto") -> dict[str, Any
     }
 
 
-def test_real_server_answers_over_http(server: Server) -> None:
-    key = make_key(server.data_dir, "oms")
+def test_real_server_answers_over_http(server: Server, settings: Settings) -> None:
+    key = make_key(server.data_dir, "oms", database_url=settings.database_url)
     with httpx.Client(base_url=server.url, headers={"X-API-Key": key}, timeout=30) as http:
         assert http.get("/healthz").json()["status"] == "ok"
         assert http.get("/docs").status_code == 200
@@ -54,10 +55,11 @@ def test_real_server_answers_over_http(server: Server) -> None:
 # by tests/api/test_jobs.py (ctx.jobs.recover(), "re-queued"); a real server's job processes
 # ending with it by test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir[one_process]
 @pytest.mark.slow
-def test_jobs_survive_a_kill_9_of_the_server(tmp_path: Path) -> None:
+def test_jobs_survive_a_kill_9_of_the_server(settings: Settings) -> None:
+    tmp_path, database_url = settings.data_dir, settings.database_url
     env = {"DISPATCHLAB_JOB_WORKERS": "1"}
-    first = Server(tmp_path, env=env)
-    key = make_key(tmp_path, "oms")
+    first = Server(tmp_path, env=env, database_url=database_url)
+    key = make_key(tmp_path, "oms", database_url=database_url)
     headers = {"X-API-Key": key}
     job_ids: list[str] = []
     try:
@@ -81,7 +83,7 @@ def test_jobs_survive_a_kill_9_of_the_server(tmp_path: Path) -> None:
         assert list(first.tmp_dir.glob("pymp-*/listener-*")), "no fork server socket kept"
     finally:
         first.stop()
-    second = Server(tmp_path, env=env)
+    second = Server(tmp_path, env=env, database_url=database_url)
     try:
         with httpx.Client(base_url=second.url, headers=headers, timeout=30) as http:
             deadline = time.monotonic() + 60
@@ -122,16 +124,17 @@ JobService._write_killed = _die
 # test_a_run_stopped_at_its_time_limit_whose_server_was_killed_is_recovered_so
 @pytest.mark.slow
 def test_a_run_stopped_at_its_time_limit_whose_server_is_killed_is_not_called_a_crash(
-    tmp_path: Path,
+    settings: Settings,
 ) -> None:
     """The server was killed between the kill of a run at its job time limit and the write
     of the failure: the next server re-queued the job as a crash ('stopped unexpectedly')
     and ran it again, to overrun again (attempt 2 of 2)."""
     from api.examples import SIMULATION_EXAMPLE
 
+    tmp_path, database_url = settings.data_dir, settings.database_url
     env = {"DISPATCHLAB_JOB_WORKERS": "1", "DISPATCHLAB_JOB_TIMEOUT_S": "0.01"}
-    first = Server(tmp_path, env=env, setup=_DIE_AT_THE_TIME_LIMIT)
-    headers = {"X-API-Key": make_key(tmp_path, "planner")}
+    first = Server(tmp_path, env=env, setup=_DIE_AT_THE_TIME_LIMIT, database_url=database_url)
+    headers = {"X-API-Key": make_key(tmp_path, "planner", database_url=database_url)}
     body = {**copy.deepcopy(SIMULATION_EXAMPLE["small"]["value"]), "replications": 50}
     try:
         with httpx.Client(base_url=first.url, headers=headers, timeout=30) as http:
@@ -141,7 +144,7 @@ def test_a_run_stopped_at_its_time_limit_whose_server_is_killed_is_not_called_a_
         first.process.wait(timeout=60)  # killed at the run's time limit
     finally:
         first.stop()
-    second = Server(tmp_path, env=env)  # its start-up recovers the job
+    second = Server(tmp_path, env=env, database_url=database_url)  # its start-up recovers it
     try:
         with httpx.Client(base_url=second.url, headers=headers, timeout=30) as http:
             job = http.get(f"/v1/jobs/{job_id}").json()
