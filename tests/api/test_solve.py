@@ -956,3 +956,115 @@ def test_the_cuts_wait_ends_at_once_when_its_task_is_cancelled_again() -> None:
     assert waited_s < 1.0
     with cut.deciding() as already_cut:  # a decision after the cut: the cut's 503 stands
         assert already_cut
+
+
+def test_a_cut_reaching_a_submit_that_waits_for_the_submit_lock_waits_with_it(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the submit the cut reaches waits for the lock that serialises submits (PostgreSQL's
+    # advisory transaction lock, SQLite's write lock), held by another submit between its
+    # insert and its commit: the cut waits for both, and its 503 names the job queued
+    import asyncio
+    import json
+    import threading
+    import time
+
+    from sqlalchemy import select
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+
+    import api.solve as solve
+    from api.core.middleware import ServiceMiddleware
+    from api.db.models import Job
+    from api.jobs.service import JobService
+    from tests.api.conftest import app_of
+
+    ctx = app_of(make_client(settings)).state.ctx
+    assert ctx.jobs is not None and ctx.sessions is not None
+    ctx.jobs.executor.capacity = 0  # the jobs stay queued
+    holding, let_go, entered, submitted = (threading.Event() for _ in range(4))
+    counted, real_submit = JobService.queue_depth, ctx.jobs.submit
+
+    def held_count(self: JobService, session: Any) -> int:
+        depth = counted(self, session)
+        if threading.current_thread().name == "holder":  # inserted, the lock held
+            holding.set()
+            assert let_go.wait(20)
+        return depth
+
+    monkeypatch.setattr(JobService, "queue_depth", held_count)
+
+    def other_submit() -> None:
+        with ctx.sessions() as session:
+            ctx.jobs.submit(
+                session, kind="test_sleep", payload={}, key_id=None, seed=None,
+                input_hash="other", timeout_s=60.0,
+            )  # fmt: skip
+
+    holder = threading.Thread(target=other_submit, name="holder")
+    holder.start()
+    assert holding.wait(20)
+
+    def entering(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        try:
+            return real_submit(*args, **kwargs)
+        finally:
+            submitted.set()
+
+    monkeypatch.setattr(ctx.jobs, "submit", entering)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+
+        def queue() -> Any:  # a sync route (POST /v1/simulations), in a worker thread
+            with ctx.sessions() as session:
+                return solve.queue_job(
+                    ctx,
+                    session,
+                    request,
+                    principal=cast(Any, SimpleNamespace(key_id=None)),
+                    idem_key=None,
+                    kind="test_sleep",
+                    payload={"seconds": 0},
+                    seed=None,
+                )
+
+        await run_in_threadpool(queue)
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def main() -> None:
+        scope = {"type": "http", "method": "POST", "path": "/v1/simulations", "headers": []}
+        task = asyncio.ensure_future(ServiceMiddleware(app, ctx)(scope, receive, send))
+        deadline = time.monotonic() + 20
+        while not entered.is_set():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # at the submit lock, the other submit holding it
+        assert not submitted.is_set()
+        task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")  # as uvicorn
+        await asyncio.sleep(0.1)
+        assert not task.done()  # the cut waits for the submit, which waits for the lock
+        let_go.set()
+        await task
+
+    try:
+        asyncio.run(main())
+    finally:
+        let_go.set()
+        holder.join(20)
+    assert submitted.is_set()
+    assert sent[0]["status"] == 503
+    message = json.loads(sent[1]["body"])["message"]
+    with ctx.sessions() as session:
+        jobs = dict(session.execute(select(Job.input_hash, Job.id)).all())
+    assert len(jobs) == 2 and "other" in jobs, jobs
+    ours = next(job_id for hashed, job_id in jobs.items() if hashed != "other")
+    assert f"its job {ours} was queued" in message and "do not send" in message
