@@ -146,8 +146,17 @@ def json_dumps(value: Any) -> str:
     return pydantic_core.to_json(value, inf_nan_mode="constants").decode()
 
 
+def json_dumps_null_nan(value: Any) -> str:
+    """JSON text of a JSON column's value on PostgreSQL, whose ``json`` type refuses NaN and
+    infinities: they are written null (as the service's answers give them)."""
+    if isinstance(value, RawJson):
+        return str(value)
+    return pydantic_core.to_json(value, inf_nan_mode="null").decode()
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout, a write gate, its folder created."""
+    """An engine for ``url``; SQLite gets WAL, a busy timeout, a write gate, its folder created;
+    other databases' JSON columns get NaN and infinities as null (:func:`json_dumps_null_nan`)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -187,7 +196,11 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=json_dumps
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        json_serializer=json_dumps_null_nan,
     )
 
 

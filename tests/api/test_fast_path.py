@@ -86,13 +86,39 @@ def test_writers_in_threads_and_engines_queue_at_one_gate(tmp_path: Path) -> Non
         engine.dispose()
 
 
-def test_json_columns_keep_nan_and_infinity(tmp_path: Path) -> None:
-    import json
+def test_json_columns_keep_nan_and_infinity_where_the_database_can(settings: Settings) -> None:
+    """SQLite keeps them; PostgreSQL's json type refuses them (the write of a job's end
+    holding one failed at every try, its job left running): they are stored null there, as
+    the service's answers give them."""
+    from sqlalchemy.orm import Session
+
+    from api.db.models import Job
+    from api.db.session import migrate
 
     value = {"a": math.nan, "b": [math.inf, -math.inf], "c": "é", 1: (2, 3)}
     back = json.loads(json_dumps(value))
     assert math.isnan(back["a"]) and back["b"] == [math.inf, -math.inf]
     assert back["c"] == "é" and back["1"] == [2, 3]
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        migrate(engine)
+        with Session(engine) as session:
+            row = {"kind": "k", "status": "done", "input_hash": "h", "events": []}
+            session.add(Job(id="j", **row, payload=value, result=value))
+            session.commit()
+        with Session(engine) as session:
+            job = session.get(Job, "j")
+            assert job is not None
+            assert job.result is not None
+            stored = [job.payload, job.result]
+    finally:
+        engine.dispose()
+    for got in stored:
+        assert got["c"] == "é" and got["1"] == [2, 3]
+        if engine.dialect.name == "sqlite":
+            assert math.isnan(got["a"]) and got["b"] == [math.inf, -math.inf]
+        else:
+            assert got["a"] is None and got["b"] == [None, None]
 
 
 def test_fast_lane_admits_in_arrival_order_and_refuses_past_its_queue(tmp_path: Path) -> None:

@@ -284,6 +284,22 @@ def test_progress_of_a_job_still_owned_is_written(sessions: sessionmaker[Session
     assert _row(jobs, job_id).progress == 0.5 and job_id in jobs._running
 
 
+def test_an_answer_holding_nan_or_infinity_ends_its_job(sessions: sessionmaker[Session]) -> None:
+    """On PostgreSQL, whose json type refuses NaN and infinities, the write of the end
+    failed at every tick: the job stayed running, re-queued at the stop to run again."""
+    import math
+
+    jobs = _service(sessions)
+    assert isinstance(jobs.executor, FakeExecutor)
+    (job_id,) = _running(jobs, 1)
+    answer = {"value": math.nan, "bounds": [-math.inf, math.inf]}
+    jobs.executor.runs[job_id].outcome = Outcome("done", result=answer)
+    jobs._collect()
+    job = _row(jobs, job_id)
+    assert job.status == "done" and job_id not in jobs._running
+    assert job.result is not None and set(job.result) == {"value", "bounds"}
+
+
 def test_the_time_limit_is_per_run_and_a_rerun_says_which_run_overran(
     sessions: sessionmaker[Session],
 ) -> None:
