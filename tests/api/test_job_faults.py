@@ -942,7 +942,7 @@ def test_an_earlier_run_stopped_at_its_limit_does_not_make_a_crash_a_time_limit_
 
 
 def test_a_synchronous_record_put_after_the_stop_closed_its_writer_is_logged_and_counted(
-    any_sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The end of a fast-lane solve recorded after the service's stop had closed the job
     records' writer was queued for a thread that had ended: lost without a word (and a
@@ -952,7 +952,7 @@ def test_a_synchronous_record_put_after_the_stop_closed_its_writer_is_logged_and
     registry = TaskRegistry()
     registry.add(TaskSpec("t", "tests.api.helpers:sleep_task"))
     jobs = JobService(
-        sessions=any_sessions, registry=registry, executor=FakeExecutor(), metrics=Metrics()
+        sessions=sessions, registry=registry, executor=FakeExecutor(), metrics=Metrics()
     )
     jobs.start()
     jobs.stop()
