@@ -1257,9 +1257,9 @@ def _initial_solution(
     is true (a prize in PyVRP's data): among the :data:`TRIM_CANDIDATES` whose visits take the
     most time, the one whose removal leaves the least violation, timed by PyVRP; past
     ``deadline`` (a ``time.perf_counter()`` value) the one of them :func:`removal_violations`
-    predicts so (one numpy pass), untimed. PyVRP only searches around the stops it perturbs and
-    keeps a new best solution only when it is feasible, so from an infeasible start it can run
-    out of time without a feasible plan.
+    predicts so (PyVRP's evaluation, in numpy), untimed. PyVRP only searches around the stops
+    it perturbs and keeps a new best solution only when it is feasible, so from an infeasible
+    start it can run out of time without a feasible plan.
     """
     if not initial:
         return None, []
@@ -1343,91 +1343,132 @@ def _trim_candidates(
     return [by_time[int(np.argmin(predicted))]]  # argmin: the first of equal ones
 
 
+#: "No bound" in :func:`removal_violations`' duration segments: far above any time (PyVRP's
+#: durations are at most 2**44) and far below int64's limit, so their sums cannot overflow.
+_SEG_INF = 2**52
+
+_Segment = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
+
+
+def _merge(a: _Segment, b: _Segment) -> _Segment:
+    """PyVRP's concatenation of two duration segments (``DurationSegment.merge``, one trip, no
+    release times), element-wise; the travel between them is counted in ``a``'s duration."""
+    dur_a, warp_a, early_a, late_a = a
+    dur_b, warp_b, early_b, late_b = b
+    at = dur_a - warp_a  # when b starts, counted from a's start
+    diff_warp = np.maximum(early_a + at - late_b, 0)
+    diff_wait = np.maximum(early_b - at - late_a, 0)
+    return (
+        dur_a + dur_b + diff_wait,
+        warp_a + warp_b + diff_warp,
+        np.maximum(early_a, early_b - at) - diff_wait,
+        np.minimum(late_a, late_b - at) + diff_warp,
+    )
+
+
+def _range_segments(
+    levels: list[_Segment], lo: NDArray[np.int64], hi: NDArray[np.int64]
+) -> _Segment:
+    """The merged segments of items ``lo .. hi - 1`` (element-wise; empty ranges give the
+    identity), from ``levels[l][i]`` = the merge of items ``i .. i + 2**l - 1``."""
+    zero = np.zeros_like(lo)
+    acc: _Segment = (zero, zero, zero - _SEG_INF, zero + _SEG_INF)
+    pos = lo.copy()
+    length = np.maximum(hi - lo, 0)
+    for level in range(len(levels) - 1, -1, -1):
+        take = ((length >> level) & 1).astype(bool)
+        if not take.any():
+            continue
+        dur, warp, early, late = levels[level]
+        idx = np.minimum(pos, dur.shape[0] - 1)
+        merged = _merge(acc, (dur[idx], warp[idx], early[idx], late[idx]))
+        acc = (
+            np.where(take, merged[0], acc[0]),
+            np.where(take, merged[1], acc[1]),
+            np.where(take, merged[2], acc[2]),
+            np.where(take, merged[3], acc[3]),
+        )
+        pos = pos + np.where(take, 1 << level, 0)
+    return acc
+
+
 def removal_violations(
     problem: RoutingProblem, vehicle: int, seq: Sequence[int], orders: Sequence[int]
 ) -> NDArray[np.int64]:
     """For each of ``orders`` (served on ``seq``), the violation PyVRP would see on the route
-    without it: lateness at the end of the shift PyVRP sees (shortened by the breaks) +
-    duration past its maximum (also shortened) + distance past its maximum, in one numpy pass.
+    without it: its time warp (lateness at the visits' windows and at the end of the shift
+    PyVRP sees, shortened by the breaks) + duration past its maximum (also shortened) +
+    distance past its maximum, in a few numpy passes.
 
-    Closed form over the route's no-wait timing without breaks (see
-    :mod:`solvers.routing.timing`): removing a visit moves every later visit earlier by the
-    time it saved, waiting absorbs it. Lateness at a visit's window is not counted (a route that
-    fitted with its breaks is on time without them): a ranking, which the caller confirms with
-    PyVRP's own route evaluation.
+    Exact (PyVRP's own route evaluation, load aside: removing an order never adds load): the
+    route's visits are PyVRP's duration segments, merged as PyVRP merges them; a table of the
+    merges of every run of 2**l visits gives each removal's route as at most three runs
+    (before the order, between its pickup and its delivery, after it) in O(log n) steps.
     """
     p = problem
     veh = p.vehicles[vehicle]
-    ta = p.arrays
     rest = sum(length for _, _, length in veh.breaks)
-    end_late = max(veh.shift[0], veh.shift[1] - rest)
+    end_late = max(veh.shift[0], veh.shift[1] - rest)  # PyVRP's tw_late (and start_late)
     seq_a = np.asarray(seq, dtype=np.int64)
     n = seq_a.shape[0]
-    node = np.concatenate([[veh.start_node], ta.node[seq_a], [veh.end_node]])
-    service = np.concatenate([[0], ta.service[seq_a], [0]])
-    tau = np.zeros(n + 2, dtype=np.int64)
-    np.cumsum(service[:-1] + p.duration[node[:-1], node[1:]], out=tau[1:])
-    # the start and the visits (the end's own window is the lateness counted below)
-    beta = np.concatenate([[veh.shift[0]], ta.early[seq_a]]) - tau[:-1]
-    alpha = np.concatenate([[veh.shift[1]], ta.late[seq_a]]) - tau[:-1]
-    neg, pos = np.int64(-(2**52)), np.int64(2**52)
-    pmax_b = np.maximum.accumulate(beta)
-    pmin_a = np.minimum.accumulate(alpha)
-    # suffix extremes from item k on, with an empty suffix past the last visit
-    smax_b = np.append(np.maximum.accumulate(beta[::-1])[::-1], neg)
-    smin_a = np.append(np.minimum.accumulate(alpha[::-1])[::-1], pos)
-    dist = p.distance
+    items = n + 2  # the start, the visits, the end
+    node = np.concatenate([[veh.start_node], p.arrays.node[seq_a], [veh.end_node]])
+    windows = [p.tasks[t].windows[0] if p.tasks[t].windows else (0, _SEG_INF) for t in seq]
+    early = np.array([veh.shift[0], *(lo for lo, _ in windows), veh.shift[0]], dtype=np.int64)
+    late = np.array([end_late, *(min(hi, _SEG_INF) for _, hi in windows), end_late], np.int64)
+    edge = np.zeros(items, dtype=np.int64)
+    edge[:-1] = p.duration[node[:-1], node[1:]]
+    service = np.concatenate([[0], p.arrays.service[seq_a], [0]]).astype(np.int64)
+    # each item with the travel to the next one in its duration
+    levels: list[_Segment] = [(service + edge, np.zeros(items, np.int64), early, late)]
+    while 2 ** len(levels) <= items:
+        half = 2 ** (len(levels) - 1)
+        dur, warp, early_l, late_l = levels[-1]
+        levels.append(
+            _merge(
+                (dur[:-half], warp[:-half], early_l[:-half], late_l[:-half]),
+                (dur[half:], warp[half:], early_l[half:], late_l[half:]),
+            )
+        )
 
     pos_of: dict[int, list[int]] = {}
     for k, t in enumerate(seq):
         pos_of.setdefault(p.tasks[t].order, []).append(k + 1)  # item index
     first = np.array([pos_of[o][0] for o in orders], dtype=np.int64)
     last = np.array([pos_of[o][-1] for o in orders], dtype=np.int64)
-    two = last > first
-
-    def saved(a: NDArray[np.int64], b: NDArray[np.int64]) -> tuple[NDArray[np.int64], ...]:
-        """Time and distance saved by cutting items a..b out (both kept neighbours stay)."""
-        inner_t = tau[b] + service[b] - tau[a] + p.duration[node[a - 1], node[a]]
-        inner_d = np.zeros_like(a)
-        for k, (lo, hi) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
-            if hi > lo:
-                inner_d[k] = int(dist[node[lo:hi], node[lo + 1 : hi + 1]].sum())
-        t = inner_t + p.duration[node[b], node[b + 1]] - p.duration[node[a - 1], node[b + 1]]
-        d = (
-            dist[node[a - 1], node[a]]
-            + inner_d
-            + dist[node[b], node[b + 1]]
-            - dist[node[a - 1], node[b + 1]]
-        )
-        return t, d
-
-    adjacent = last == first + 1
-    s_a, d_a = saved(first, first)
-    s_b, d_b = saved(last, last)
-    s_ab, d_ab = saved(first, np.where(adjacent, last, first))
-    one_gap = ~two | adjacent
-    s_first = np.where(one_gap, s_ab, s_a)
-    total = np.where(one_gap, s_ab, s_a + s_b)
-    total_d = np.where(one_gap, d_ab, d_a + d_b)
-    # between the two visits (items first+1 .. last-1), moved by what the first saved
-    mid_b = np.full(len(orders), neg)
-    mid_a = np.full(len(orders), pos)
-    for k in np.flatnonzero(two & ~adjacent).tolist():
-        lo, hi = int(first[k]) + 1, int(last[k])
-        mid_b[k] = beta[lo:hi].max()
-        mid_a[k] = alpha[lo:hi].min()
-    max_b = np.maximum.reduce([pmax_b[first - 1], mid_b + s_first, smax_b[last + 1] + total])
-    min_a = np.minimum.reduce([pmin_a[first - 1], mid_a + s_first, smin_a[last + 1] + total])
-    end_tau = tau[-1] - total
-    end = end_tau + max_b  # the earliest arrival at the end
-    out = np.maximum(0, end - end_late)
+    between = last > first + 1  # visits between the order's two
+    travel = p.duration
+    before = _range_segments(levels, np.zeros_like(first), first)
+    after_first = np.where(between, first + 1, last + 1)
+    before = (
+        before[0] + travel[node[first - 1], node[after_first]] - edge[first - 1],
+        *before[1:],
+    )
+    middle = _range_segments(levels, first + 1, np.where(between, last, first + 1))
+    middle = (
+        middle[0] + np.where(between, travel[node[last - 1], node[last + 1]] - edge[last - 1], 0),
+        *middle[1:],
+    )
+    after = _range_segments(levels, last + 1, np.full_like(last, items))
+    duration, warp, _, _ = _merge(_merge(before, middle), after)
+    out = warp.copy()
     if veh.max_duration_s is not None:
-        # PyVRP counts the lateness once: the route's span is cut at the shift end
-        duration = end_tau + np.maximum(0, max_b - min_a) - out
-        out += np.maximum(0, duration - max(0, veh.max_duration_s - rest))
+        # PyVRP counts the time warp once: the duration past the maximum is net of it
+        out += np.maximum(0, duration - warp - max(0, veh.max_duration_s - rest))
     if veh.max_distance_m is not None:
-        length = int(dist[node[:-1], node[1:]].sum()) - total_d
-        out += np.maximum(0, length - veh.max_distance_m)
+        dist = p.distance
+        along = np.zeros(items, dtype=np.int64)
+        np.cumsum(dist[node[:-1], node[1:]], out=along[1:])
+
+        def saved(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
+            """Distance saved by cutting items a..b out (both kept neighbours stay)."""
+            return along[b + 1] - along[a - 1] - dist[node[a - 1], node[b + 1]]
+
+        adjacent_or_one = last <= first + 1
+        total_d = np.where(
+            adjacent_or_one, saved(first, last), saved(first, first) + saved(last, last)
+        )
+        out += np.maximum(0, along[-1] - total_d - veh.max_distance_m)
     result: NDArray[np.int64] = out.astype(np.int64)
     return result
 
