@@ -15,6 +15,13 @@ left out):
   position there, an unused vehicle included (one per kind of vehicle);
 - *swap* two orders of two routes, each at its best position in the other route (an order
   with one of the :data:`SWAP_NEIGHBOURS` orders closest to it);
+- *give* a route to another vehicle (an unused one, or in exchange for its route), or merge
+  it into another route;
+- *relocate a pair*: two orders next to each other on a route moved together (their visits
+  in their order, one after the other) next to an order near them on another route, or to
+  an unused vehicle;
+- *exchange a pair* for one order or two next to each other of another route (one of them
+  near the pair), each group's visits together in the other's place;
 - *insert* an order left out where the cheapest position is (a mandatory one first; a
   mandatory one that fits nowhere may take another order's place, that order moving to
   another vehicle).
@@ -101,9 +108,10 @@ class _Polisher:
 
     def bound(self, v: int, seq: Sequence[int]) -> int | None:
         """A lower bound of :meth:`value` without scheduling: the distance, and a duration
-        of at least the travel, the service and the breaks; None when the route cannot be
-        feasible (it misses a window or its shift's end even without breaks, which only
-        delay)."""
+        of at least the travel, the service and the breaks, and at least from the latest
+        departure the windows and the breaks allow to the earliest end they allow; None when
+        the route cannot be feasible (it misses a window or its shift's end even without
+        breaks, which only delay)."""
         if not seq:
             return 0
         p = self.p
@@ -111,24 +119,36 @@ class _Polisher:
         node = veh.start_node
         metres = busy = 0
         clock = veh.shift[0]
+        # the latest opening and the earliest closing of the stops' windows (a stop's windows
+        # taken as one), counted back to the departure of a route that never waits
+        opens, closes = veh.shift[0], veh.shift[1]
         for t in seq:
             task = p.tasks[t]
             leg = int(p.duration[node, task.node])
             metres += int(p.distance[node, task.node])
-            busy += leg + task.service_s
+            busy += leg
             clock += leg
             if task.windows:
                 if clock > task.windows[-1][1]:
                     return None
                 clock = max(clock, task.windows[0][0])
+                opens = max(opens, task.windows[0][0] - busy)
+                closes = min(closes, task.windows[-1][1] - busy)
             clock += task.service_s
+            busy += task.service_s
             node = task.node
         leg = int(p.duration[node, veh.end_node])
         if clock + leg > veh.shift[1]:
             return None
         metres += int(p.distance[node, veh.end_node])
-        busy += leg + sum(b[2] for b in veh.breaks)
-        cost = veh.fixed_cost + veh.unit_distance_cost * metres + veh.unit_duration_cost * busy
+        busy += leg
+        # leaving at the latest by the earliest closing (counted without waiting) and by the
+        # latest start of each break, the route ends at the earliest after the busy time from
+        # the latest opening and after the end of each break at its earliest
+        depart = min([closes, veh.shift[1] - busy, *(hi for _, hi, _ in veh.breaks)])
+        end = max([opens + busy, *(lo + length for lo, _, length in veh.breaks)])
+        duration = max(end - depart, busy + sum(length for _, _, length in veh.breaks))
+        cost = veh.fixed_cost + veh.unit_distance_cost * metres + veh.unit_duration_cost * duration
         return cost + disruption(seq, v, self.original, self.disruption)
 
     def cheapest(
@@ -385,6 +405,106 @@ class _Polisher:
                     return True
         return False
 
+    def orders_of(self, seq: Sequence[int]) -> list[int]:
+        """The orders of ``seq``, in the order of their first visits."""
+        return list(dict.fromkeys(self.p.tasks[t].order for t in seq))
+
+    def pairs(self, seq: Sequence[int]) -> list[tuple[int, int]]:
+        """Pairs of orders next to each other in ``seq`` (by their first visits), both
+        movable."""
+        pairs = itertools.pairwise(self.orders_of(seq))
+        return [(o1, o2) for o1, o2 in pairs if self.movable(o1) and self.movable(o2)]
+
+    def cut(self, seq: Sequence[int], group: Iterable[int]) -> tuple[list[int], list[int], int]:
+        """(``seq`` without the visits of the orders of ``group``, those visits in their order,
+        the position of the first of them)."""
+        mine = set(group)
+        tasks = self.p.tasks
+        kept = [t for t in seq if tasks[t].order not in mine]
+        taken = [t for t in seq if tasks[t].order in mine]
+        return kept, taken, next(k for k, t in enumerate(seq) if tasks[t].order in mine)
+
+    def serves(self, v: int, block: Iterable[int]) -> bool:
+        return all(self.p.vehicles[v].can_serve(self.p.orders[o]) for o in block)
+
+    def relocate_pair(self, a: int) -> bool:
+        """Move two orders next to each other on route ``a``, their visits together in their
+        order, to the vehicle and place where that saves the most: next to an order near
+        them on a used route, or alone on an unused vehicle (one per kind)."""
+        seq_a = self.seqs.get(a)
+        if not seq_a:
+            return False
+        tasks = self.p.tasks
+        for pair in self.pairs(seq_a):
+            rest, block, _ = self.cut(seq_a, pair)
+            value_a = self.value(a, rest)
+            if value_a is None:
+                continue
+            near = self.nearest(pair[0]) | self.nearest(pair[1])
+            limit = self.values[a] - value_a  # extra cost allowed, lowered by each find
+            best: tuple[int, list[int], int] | None = None  # vehicle, seq, value
+            for b in self.targets(a):
+                if not self.serves(b, pair):
+                    continue
+                seq_b = self.seqs.get(b, [])
+                places = [
+                    i
+                    for i in range(len(seq_b) + 1)
+                    if not seq_b
+                    or (i > 0 and tasks[seq_b[i - 1]].order in near)
+                    or (i < len(seq_b) and tasks[seq_b[i]].order in near)
+                ]
+                old_b = self.values.get(b, 0)
+                got = self.cheapest(
+                    b, ([*seq_b[:i], *block, *seq_b[i:]] for i in places), old_b + limit
+                )
+                if got is not None:
+                    limit = got[0] - old_b
+                    best = (b, got[1], got[0])
+            if best is not None:
+                self.set_route(a, rest, value_a)
+                self.set_route(*best)
+                return True
+        return False
+
+    def exchange_pair(self, a: int) -> bool:
+        """Exchange two orders next to each other on route ``a`` with one order or two next
+        to each other on another route (one of them near the two), each group's visits
+        together in their order, in the other's place."""
+        seq_a = self.seqs.get(a)
+        if not seq_a:
+            return False
+        for pair in self.pairs(seq_a):
+            rest_a, block_a, at_a = self.cut(seq_a, pair)
+            near = self.nearest(pair[0]) | self.nearest(pair[1])
+            for b in [v for v in self.seqs if v != a]:
+                seq_b = self.seqs[b]
+                if not self.serves(b, pair):
+                    continue
+                current = self.values[a] + self.values[b]
+                ords = [o for o in self.orders_of(seq_b) if self.movable(o)]
+                groups: list[tuple[int, ...]] = [(o,) for o in ords]
+                groups += self.pairs(seq_b)
+                for group in groups:
+                    if not near.intersection(group) or not self.serves(a, group):
+                        continue
+                    rest_b, block_b, at_b = self.cut(seq_b, group)
+                    new_a = [*rest_a[:at_a], *block_b, *rest_a[at_a:]]
+                    new_b = [*rest_b[:at_b], *block_a, *rest_b[at_b:]]
+                    low_a, low_b = self.bound(a, new_a), self.bound(b, new_b)
+                    if low_a is None or low_b is None or low_a + low_b >= current:
+                        continue
+                    value_a = self.value(a, new_a)
+                    if value_a is None or value_a + low_b >= current:
+                        continue
+                    value_b = self.value(b, new_b)
+                    if value_b is None or value_a + value_b >= current:
+                        continue
+                    self.set_route(a, new_a, value_a)
+                    self.set_route(b, new_b, value_b)
+                    return True
+        return False
+
     def nearest(self, o: int) -> set[int]:
         """The :data:`SWAP_NEIGHBOURS` orders whose visits are closest to order ``o``'s (by
         travel time between their places, the closest pair of visits)."""
@@ -475,7 +595,13 @@ class _Polisher:
                     self.moves += 1
                     improved = True
             for v in self.waiting_first():
-                while self.exchange(v) or self.relocate(v) or self.swap(v):
+                while (
+                    self.exchange(v)
+                    or self.relocate(v)
+                    or self.swap(v)
+                    or self.relocate_pair(v)
+                    or self.exchange_pair(v)
+                ):
                     self.moves += 1
                     improved = True
             while self.insert_left_out():
