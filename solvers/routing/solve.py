@@ -441,7 +441,7 @@ def _polish(
     stats: SolveStats,
 ) -> dict[int, list[int]]:
     """The routes after the break-aware post-optimisation (:mod:`solvers.routing.polish`),
-    by ``deadline``; a note says what it saved."""
+    by ``deadline``; a note says what it saved, or that its deadline came before any move."""
     from solvers.routing.polish import polish_routes
 
     done = polish_routes(
@@ -460,6 +460,8 @@ def _polish(
             f"{' (stopped at its deadline)' if done.timed_out else ''}"
         )
         return done.routes
+    if done.timed_out:
+        stats.notes.append("break-aware post-optimisation: no move found before its deadline")
     return routes
 
 

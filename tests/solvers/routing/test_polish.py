@@ -305,6 +305,23 @@ def test_the_pass_stops_at_its_deadline_and_when_cancelled() -> None:
     assert done.after == _optimum(problem) < done.before
 
 
+def test_a_pass_cut_before_any_move_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass its deadline stopped before it made a move left no note (OR-Tools on fuzz case
+    219: 2 s leave the pass 0.2 s): the plan looked as if no move could save."""
+    import solvers.routing.polish as polish_module
+
+    real = polish_module.polish_routes
+
+    def out_of_time(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return real(*args, **{**kwargs, "deadline": time.perf_counter() - 1})
+
+    monkeypatch.setattr(polish_module, "polish_routes", out_of_time)
+    params = RoutingParams(engine="pyvrp", seed=1, max_iterations=200)
+    plan, stats = solve_routes_with_stats(FAR_BREAK, params)
+    assert validate_plan(FAR_BREAK, plan).ok
+    assert "break-aware post-optimisation: no move found before its deadline" in stats.notes
+
+
 def test_a_polished_plan_the_validator_refuses_is_undone(monkeypatch: pytest.MonkeyPatch) -> None:
     """The moves are kept only if the validator accepts the plan: else the plan before them
     (not the greedy fallback)."""
