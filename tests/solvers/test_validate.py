@@ -277,3 +277,31 @@ def test_breaks_with_overlapping_windows_may_come_in_any_order() -> None:
     assert [str(v) for v in check.violations] == [
         "break (vehicle v): starts at 4700 s, outside its window"
     ]
+
+
+def test_a_break_outside_its_route_is_refused() -> None:
+    """OR-Tools' model lets a break lie before a route's start or after its end; a plan may
+    not: every break of a used vehicle lies between the route's start and its end (a break
+    after the last stop comes before the travel to the end)."""
+    courier = Vehicle(
+        id="v",
+        start_location=Location(x=0, y=0),
+        breaks=[Break(window=TimeWindow(start_s=0, end_s=9000), duration_s=600)],
+    )
+    s = Scenario(orders=[Order(id="a", location=Location(x=100, y=0))], vehicles=[courier])
+    visit = PlannedStop(order_id="a", arrival_s=1100, start_s=1100, departure_s=1100)
+
+    def plan(*stops: PlannedStop, end_s: int = 1200) -> Plan:
+        route = Route(vehicle_id="v", stops=list(stops), start_s=1000, end_s=end_s, distance_m=200)
+        return Plan(routes=[route], distance_m=200)
+
+    assert validate_plan(s, plan(visit, _brk(1100, 600), end_s=1800)).ok
+    assert [str(v) for v in validate_plan(s, plan(_brk(200, 600), visit)).violations] == [
+        "break (vehicle v): starts at 200 s, before 1000 s"
+    ]
+    assert [str(v) for v in validate_plan(s, plan(visit, _brk(1200, 600))).violations] == [
+        "travel_time (vehicle v): ends at 1200 s, earliest 1900 s"
+    ]
+    assert [str(v) for v in validate_plan(s, plan(visit)).violations] == [
+        "break (vehicle v): break in window 0-9000 missing"
+    ]
