@@ -344,6 +344,7 @@ class SearchResult:
     iterations: int
     accepted: int
     violation: float = 0.0
+    start_index: int = 0  # which of the starts the search began from
 
 
 class _State:
@@ -679,12 +680,30 @@ def improve_day(
     time_limit_s: float,
     seed: int,
     max_iterations: int | None = None,
+    replayed_cents: Sequence[float] | None = None,
 ) -> SearchResult:
-    """Ruin-and-recreate from the cheapest of ``starts`` ((routes, departures) pairs, by the
-    evaluator) for ``time_limit_s`` seconds (or ``max_iterations``)."""
+    """Ruin-and-recreate from the cheapest of ``starts`` ((routes, departures) pairs) for
+    ``time_limit_s`` seconds (or ``max_iterations``).
+
+    ``replayed_cents``: each start's cost as the twin replayed it; the cheapest by it is the
+    start (ties: the lower evaluator objective, then the earlier start). Without it, the
+    evaluator's objective (its cost plus violations at :data:`_HARD`) decides. The evaluator
+    can rank starts otherwise than the twin: it takes a courier home after its shift end (the
+    twin's paid overtime) as a violation, and prices a played day's flattened routes.
+    """
+    if replayed_cents is not None and len(replayed_cents) != len(starts):
+        raise ValueError(f"replayed_cents has {len(replayed_cents)} costs for {len(starts)} starts")
     rng = random.Random(seed)
     states = [_State(model, [list(r) for r in routes], st) for routes, st in starts]
-    first = min(states, key=lambda s: s.objective())
+    if not states:
+        raise ValueError("no start to search from")
+
+    def rank(i: int) -> tuple[float, ...]:
+        own = states[i].objective()
+        return (own, i) if replayed_cents is None else (float(replayed_cents[i]), own, i)
+
+    start_index = min(range(len(states)), key=rank)
+    first = states[start_index]
     start_cost = first.cost
     # departures re-chosen per route, kept where they were better
     cur = _State.__new__(_State)
@@ -749,6 +768,7 @@ def improve_day(
         iterations=it,
         accepted=accepted,
         violation=cur.violation,
+        start_index=start_index,
     )
 
 

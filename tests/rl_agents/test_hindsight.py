@@ -257,6 +257,23 @@ def test_a_run_stopped_by_the_clock_cap_is_marked(tiny: Scenario) -> None:
     assert len(search) == 1 and search[0]["capped"] is True
 
 
+def test_the_search_starts_from_the_cheapest_replayed_candidate(tiny: Scenario) -> None:
+    """Day 24: the duration-priced plan replays cheapest (87,230.72 cents, slots and insertion
+    repair tie) but brings a courier home 23.5 s after its shift, which the search's evaluator
+    takes as a violation; the search started from the shift-priced plan (90,681.47) instead."""
+    ref = hindsight(tiny, seed=24, params=_budgeted())
+    search = next(r for r in ref.runs if r["pricing"] == "search")
+    candidates = ref.runs[: ref.runs.index(search)]
+    cheapest = min(r["cost_cents"] for r in candidates)
+    first = next(k for k, r in enumerate(candidates) if r["cost_cents"] == cheapest)
+    assert sum(r["cost_cents"] == cheapest for r in candidates) == 2  # a tie: the first one
+    # the evaluator's cost of the start (the violation apart) is that candidate's replay
+    assert search["start_cents"] == pytest.approx(cheapest, abs=1e-6)
+    assert search["start_run"] == first
+    assert (candidates[first]["pricing"], candidates[first]["repair"]) == ("duration", "slots")
+    assert ref.cost_cents == min(r["cost_cents"] for r in ref.runs) <= cheapest
+
+
 @pytest.mark.parametrize(
     ("settings", "reason"),
     [

@@ -84,6 +84,37 @@ def test_search_never_gets_worse_and_its_plan_replays_to_its_cost(
                 assert model.can_serve(c, o)
 
 
+def test_search_starts_from_the_start_the_twin_prices_cheapest(tiny: Scenario) -> None:
+    """Given the replayed costs, they rank the starts; ties go to the lower evaluator
+    objective, then to the earlier start; without them the evaluator ranks."""
+    day = materialise_day(tiny, seed=2)
+    starts = []
+    for policy in ("slots", "greedy"):
+        sim = DispatchSimulator(day, params=SimParams(record_routes=True))
+        simulate(day, None, policy, seed=2, simulator=sim)
+        starts.append(routes_from_sim(sim))
+    model = DayModel(sim)
+    own = [_evaluate(model, routes, st) for routes, st in starts]
+    assert own[0] < own[1]  # the evaluator prefers slots' day
+
+    def start(replayed: list[float] | None, of: list = starts) -> tuple[int, float]:
+        found = improve_day(
+            model, of, time_limit_s=60.0, seed=0, max_iterations=1, replayed_cents=replayed
+        )
+        return found.start_index, found.start_cost_cents
+
+    assert start(None) == (0, pytest.approx(own[0], abs=1e-6))
+    assert start([2.0, 1.0]) == (1, pytest.approx(own[1], abs=1e-6))
+    assert start([1.0, 2.0])[0] == 0
+    assert start([5.0, 5.0])[0] == 0  # a tie: the lower evaluator objective
+    assert start([5.0, 5.0], [starts[1], starts[0]])[0] == 1
+    assert start([5.0, 5.0], [starts[0], starts[0]])[0] == 0  # the same day twice: the first
+    with pytest.raises(ValueError, match="2 costs for 1 starts"):
+        start([1.0, 2.0], starts[:1])
+    with pytest.raises(ValueError, match="no start"):
+        start(None, [])
+
+
 def test_search_is_deterministic_with_a_seed(tiny: Scenario) -> None:
     day, model, _cost = _played(tiny, 2)
     sim = DispatchSimulator(day, params=SimParams(record_routes=True))
