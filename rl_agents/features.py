@@ -332,11 +332,10 @@ class Featurizer:
 
         # Focus order.
         ready = max((view.ready_estimate(o, st.node) for st in stops), default=now)
-        nodes = view.world.nodes
-        closes = min(
-            (open_until(nodes[st.node], max(now, ready)) for st in stops if st.node >= 0),
-            default=math.inf,
-        )
+        # when the first node holding one of its parcels closes for good (the parcel is lost
+        # then); a closing it reopens after (a lunch break, an outage) only delays the pickup
+        node_final = self._node_final
+        closes = min((node_final[st.node] for st in stops if st.node >= 0), default=math.inf)
         trip_s = float(self._duration[stops[-1].location if stops else loc_o, loc_o])
         tw_start = self._tw_start_list[o]
         tw_end = self._tw_end_list[o]

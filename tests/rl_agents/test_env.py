@@ -212,6 +212,56 @@ def test_orders_are_released_before_their_node_closes(tiny: Scenario) -> None:
     assert checked > 0
 
 
+def test_pickup_features_use_the_closing_for_good(tiny: Scenario) -> None:
+    """The store closes 12:00-13:00 for lunch and at 22:00 for good: an order whose parcel waits
+    there is lost at 22:00, not at noon (it was seen as closing at noon, and a decision while the
+    store was at lunch as closing right away)."""
+    from rl_agents.features import COURIER_FEATURES, ORDER_FEATURES, open_until
+    from scenarios.geo import TimeWindow
+
+    lunch = [
+        TimeWindow(start_s=8 * 3600, end_s=12 * 3600),
+        TimeWindow(start_s=13 * 3600, end_s=22 * 3600),
+    ]
+    nodes = [
+        n.model_copy(update={"opening_hours": lunch}) if n.opening_hours else n for n in tiny.nodes
+    ]
+    env = DynamicDispatchEnv(tiny.model_copy(update={"nodes": nodes}))
+    obs, _ = env.reset(seed=2)  # three decisions on such orders before 12:00 or at lunch
+    sim = env.sim
+    world = env.world
+    final = {
+        n: next(a for a, b in node.closed if math.isinf(b))
+        for n, node in enumerate(world.nodes)
+        if node.closed
+    }
+    assert set(final.values()) == {22 * 3600}
+    closes_in = ORDER_FEATURES.index("pickup_closes_in_h")
+    margin = COURIER_FEATURES.index("pickup_margin_h")
+    checked = before_lunch = 0
+    done = False
+    while not done:
+        assert env._state is not None and env._decision is not None
+        o, now = env._state.focus_order, env._state.time_s
+        stops = sim.pickup_stops(o)
+        at = [st.node for st in stops if st.node >= 0 and st.node in final]
+        if at:
+            closes = min(final[n] for n in at)
+            assert obs["order"][closes_in] == pytest.approx(min(24.0, (closes - now) / 3600.0))
+            trip = float(world.travel.duration_s[stops[-1].location, sim.orders.location[o]])
+            for i, q in enumerate(env._decision.quotes):
+                if q.feasible:
+                    hours = (closes - (q.delivery_start_s - trip)) / 3600.0
+                    assert obs["couriers"][i, margin] == pytest.approx(max(-24.0, hours))
+            ready = max(sim.ready_estimate(o, st.node) for st in stops)
+            nxt = min(open_until(world.nodes[n], max(now, ready)) for n in at)
+            before_lunch += nxt < closes  # the next closing is not the closing for good
+            checked += 1
+        obs, _, term, trunc, _ = env.step(int(np.flatnonzero(env.action_masks())[0]))
+        done = term or trunc
+    assert before_lunch > 0 and checked > before_lunch
+
+
 def test_a_day_without_decisions_ends_at_the_first_step() -> None:
     # The only order's window opens after the only courier's shift: the day is over in reset().
     day = Scenario.model_validate(
