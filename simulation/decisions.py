@@ -144,7 +144,7 @@ class ReplaceRoutes:
 
     Orders that were assigned to a listed courier but do not appear in any new route become
     pending again. Parcels already on board must stay on their courier; a committed stop is
-    kept and not part of the new route.
+    kept and not part of the new route. A courier off shift gets no stop it does not have.
     """
 
     routes: Mapping[int, Sequence[Stop]] = field(default_factory=dict)

@@ -298,6 +298,11 @@ class _PlanRoutes:
                     self.pickup_nodes.setdefault(st.order, []).append(st.node)
 
 
+def _stop_key(st: Stop) -> tuple[bool, int]:
+    """What a stop is for: its break (by index) or its order."""
+    return (True, st.aux) if st.kind == BREAK else (False, st.order)
+
+
 def _order_of(world: World, order_id: str) -> int | None:
     """Index of an order id, or of ``<order id>@<node id>`` shipment jobs of a routing plan
     (see :func:`order_of_task`)."""
@@ -1153,8 +1158,14 @@ class DispatchSimulator:
             seen_pick: set[int] = set(self._loaded[c])
             if committed is not None and committed.kind == PICKUP:
                 seen_pick.add(committed.order)
+            # Off shift (past its shift end, or gone home): like Assign, no new work for it. It
+            # may keep the stops it has (reordered, or some dropped), not take up others.
+            off = self._off_shift(c)
+            own = {_stop_key(st) for st in self._route[c]} if off else set()
             for st in stops:
                 o = st.order
+                if off and _stop_key(st) not in own:
+                    return [(o, off)]
                 if st.kind == BREAK:
                     continue
                 if not 0 <= o < len(self.status):
@@ -1211,6 +1222,14 @@ class DispatchSimulator:
                     self.courier_of[o] = c
             self._wake_courier(c)
         return errors
+
+    def _off_shift(self, c: int) -> str:
+        """Why courier ``c`` takes no new work ("" if it is on shift)."""
+        if self._home[c]:
+            return f"courier {c} is off shift (gone home)"
+        if self._shift_end_now[c] <= self.now:
+            return f"courier {c} is off shift"
+        return ""
 
     def _wake_courier(self, c: int) -> None:
         ev = self._wake[c]

@@ -156,6 +156,40 @@ def test_a_planned_order_loaded_at_the_start_is_on_board_from_its_release(line: 
     assert m["orders_delivered"] == 3 and m["distance_m"] == 800
 
 
+@pytest.mark.parametrize(
+    ("tick_s", "reason"),
+    [(350, "courier 0 is off shift"), (700, "courier 0 is off shift (gone home)")],
+)
+def test_replace_routes_gives_no_new_stop_to_an_off_shift_courier(tick_s: int, reason: str) -> None:
+    # v1's shift ends at 300 s: it delivers a (100-110 s), waits, drives home 300-400 s. b is
+    # created at 340 s. Like Assign, a re-plan may not give b to v1 while it drives home
+    # (tick at 350 s) or once it is home (700 s): its stops sat there, b was unserved and the
+    # day ran on to the cut-off, keeping v2 out (paid) until then.
+    data = line_scenario().model_dump(mode="json")
+    data["vehicles"][0]["shift"] = {"start_s": 0, "end_s": 300}
+    data["orders"][1]["created_s"] = 340
+    scenario = Scenario.model_validate(data)
+    sim = DispatchSimulator(scenario, params=SimParams(tick_s=tick_s, decide_on_courier_free=False))
+    sim.reset(seed=1)
+    a, b = sim.orders.ids.index("a"), sim.orders.ids.index("b")
+    rejected: tuple[tuple[int, str], ...] = ()
+    while (state := sim.next_decision()) is not None:
+        if state.time_s == 0:
+            sim.apply(Assign(state.focus_order, 0 if state.focus_order == a else 1))
+        elif state.focus_order == b and state.time_s >= tick_s and not rejected:
+            assert not state.courier_on_shift[0]
+            deliver_b = Stop(int(StopType.DELIVERY), b, sim.orders.location[b])
+            to_v1 = sim.apply(ReplaceRoutes({0: [*sim.pickup_stops(b), deliver_b]}))
+            rejected = to_v1.rejected
+            assert sim.state().routes[0] == () and b in sim.state().pending
+            # v1 may still be listed with the stops it has (none): a re-plan of every courier
+            assert sim.apply(ReplaceRoutes({0: [], 1: [*sim.pickup_stops(b), deliver_b]})).ok
+    assert rejected == ((b, reason),)
+    m = sim.result().metrics
+    assert m["orders_delivered"] == 3
+    assert sim.last_activity_s[0] == 400.0 and sim.last_activity_s[1] < 5000
+
+
 def test_noise_draws_do_not_depend_on_the_number_of_new_orders() -> None:
     """Common random numbers: base orders keep their noise whatever else changes."""
     params = line_scenario(travel_time_cv=0.2, pick_time_cv=0.3).stochastic
