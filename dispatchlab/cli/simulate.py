@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,7 +23,23 @@ from dispatchlab.cli._common import (
     write_out,
 )
 
+if TYPE_CHECKING:
+    from simulation.params import SimParams
+
 EXECUTORS = ("local", "ray", "serial")
+
+#: ``--idle-couriers-go-home``: SimParams.idle_couriers_go_home (both commands).
+IDLE_HOME_HELP = (
+    "idle couriers go home once no order can still be given to them (default: they wait "
+    "until their shift end or the day's close)"
+)
+
+
+def _sim_params(idle_couriers_go_home: bool) -> SimParams | None:
+    """The twin's parameters the options ask for (None: the defaults, as before the option)."""
+    from simulation.params import SimParams
+
+    return SimParams(idle_couriers_go_home=True) if idle_couriers_go_home else None
 
 
 def register(app: typer.Typer) -> None:
@@ -78,6 +94,9 @@ def simulate_cmd(
         str | None, typer.Option(help="Ray cluster address (with --executor ray)")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="scenario format (auto detects)")] = "auto",
+    idle_couriers_go_home: Annotated[
+        bool, typer.Option("--idle-couriers-go-home", help=IDLE_HOME_HELP)
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
 ) -> None:
     """Play a plan forward in the digital twin: KPIs with 95% confidence intervals."""
@@ -111,8 +130,9 @@ def simulate_cmd(
     plan = plans[0] if plans else None
     spec = policy if policy is not None else ("plan" if plan is not None else "insertion")
     ex = make_executor(executor, workers=workers, address=address)
+    params = _sim_params(idle_couriers_go_home)
     if len(plans) > 1:
-        _compare(scenario, paths, plans, spec, replications, seed, ex, out, quiet)
+        _compare(scenario, paths, plans, spec, replications, seed, ex, out, quiet, params)
         return
     t0 = time.perf_counter()
     with progress_bar(f"simulating {scenario.name} ({spec})", quiet, replications) as progress:
@@ -124,6 +144,7 @@ def simulate_cmd(
             seed=seed,
             executor=ex,
             progress=progress,
+            params=params,
         )
     wall = time.perf_counter() - t0
     write_out(to_json(kpis) + "\n", out)
@@ -174,6 +195,7 @@ def _compare(
     executor: Any,
     out: Path | None,
     quiet: bool,
+    params: SimParams | None,
 ) -> None:
     """Several --plan files: paired comparison and a risk-adjusted recommendation."""
     from simulation.evaluate import compare
@@ -194,6 +216,7 @@ def _compare(
             seed=seed,
             executor=executor,
             progress=progress,
+            params=params,
         )
     if out is not None:
         payload = {
@@ -247,6 +270,9 @@ def whatif_cmd(
     out: Annotated[
         Path, typer.Option("--out", help="folder for comparison.md/.csv, PNG plots, report.html")
     ] = Path("whatif-report"),
+    idle_couriers_go_home: Annotated[
+        bool, typer.Option("--idle-couriers-go-home", help=IDLE_HOME_HELP)
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
 ) -> None:
     """Run variants x policies x seeds and write a comparison against the base variant."""
@@ -286,6 +312,7 @@ def whatif_cmd(
             seed=seed,
             executor=ex,
             progress=progress,
+            params=_sim_params(idle_couriers_go_home),
         )
     wall = time.perf_counter() - t0
     written = write_report(result, out, title=f"What-if: {variants_path.name}")

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dispatchlab.cli import app
-from scenarios import Kpis, Scenario
+from scenarios import Kpis, Plan, PlannedStop, Route, Scenario
 from scenarios.io import read_json, write_json
 
 runner = CliRunner()
@@ -90,6 +90,59 @@ def test_simulate_flags_a_kpi_constant_over_the_replications(tmp_path: Path) -> 
     row = next(ln for ln in result.stdout.splitlines() if "orders_failed" in ln)
     assert "[0, 0] (constant)" in row
     assert "(constant): every replication gave this same value" in " ".join(result.stdout.split())
+
+
+def test_idle_couriers_go_home_is_an_option_of_simulate_and_whatif(tmp_path: Path) -> None:
+    """``--idle-couriers-go-home`` sets SimParams.idle_couriers_go_home (off by default). On
+    the line day (no noise) insertion gives a, b and c to v1 at 0 s (busy 635 s, home at 830
+    s), v2 has nothing to do; the plan has v1 deliver a (busy 0-210 s) and v2 c then b (busy
+    625 s, home at 820 s). By default both stay available until the day closes (5,000 s);
+    with the option each one's time available ends at its return home (v2 unused: at once)."""
+    from tests.simulation.conftest import line_scenario
+
+    def stop(order: str, t: int) -> PlannedStop:
+        return PlannedStop(order_id=order, arrival_s=t, start_s=t, departure_s=t)
+
+    write_json(line_scenario(), tmp_path / "line.json")
+    v1 = Route(vehicle_id="v1", stops=[stop("a", 100)])
+    v2 = Route(vehicle_id="v2", stops=[stop("c", 250), stop("b", 500)])
+    write_json(Plan(routes=[v1, v2]), tmp_path / "plan.json")
+    (tmp_path / "variants.yaml").write_text(
+        "base: line.json\nvariants:\n  - name: slow\n    modifiers:\n"
+        "      - {kind: travel_slowdown, factor: 1.5}\n",
+        encoding="utf-8",
+    )
+    common = ["--replications", "2", "--executor", "serial", "-q"]
+    utilisation: dict[str, list[float]] = {}
+    for flag in ([], ["--idle-couriers-go-home"]):
+        out = tmp_path / f"kpis{len(flag)}.json"
+        result = runner.invoke(
+            app, ["simulate", str(tmp_path / "line.json"), *common, *flag, "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        est = read_json(Kpis, out).courier_utilisation
+        assert est is not None
+        report = tmp_path / f"report{len(flag)}"
+        args = ["whatif", str(tmp_path / "variants.yaml"), *common, *flag, "--out", str(report)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        rows = (report / "comparison.csv").read_text().splitlines()
+        base = next(r for r in rows if r.startswith("base,insertion,courier_utilisation,"))
+        # several plans: compared under the same option
+        plans = ["--plan", str(tmp_path / "plan.json")] * 2
+        out = tmp_path / f"compared{len(flag)}.json"
+        result = runner.invoke(
+            app,
+            ["simulate", str(tmp_path / "line.json"), *plans, *common, *flag, "--out", str(out)],
+        )
+        assert result.exit_code == 0, result.output
+        compared = json.loads(out.read_text())["kpis"]["plan-2"]["courier_utilisation"]["mean"]
+        utilisation[" ".join(flag)] = [est.mean, float(base.split(",")[3]), compared]
+    # the mean over the couriers of busy time / time available (v2: 0)
+    default = [635 / 5000 / 2] * 2 + [(210 / 5000 + 625 / 5000) / 2]
+    assert utilisation[""] == pytest.approx(default)
+    go_home = [635 / 830 / 2] * 2 + [(210 / 210 + 625 / 820) / 2]
+    assert utilisation["--idle-couriers-go-home"] == pytest.approx(go_home)
 
 
 def test_simulate_rejects_bad_input(tmp_path: Path, city_file: Path) -> None:
