@@ -54,8 +54,10 @@ sys.path.insert(0, str(REPO))
 from benchmarks.measures import cpu_times, stolen_share  # noqa: E402
 from scenarios.generate import generate_city  # noqa: E402
 from simulation.stats import (  # noqa: E402
+    CONSTANT_NOTE,
     FamilyTest,
     Interval,
+    constant_explained,
     degenerate_mark,
     fmt_num,
     holm_family,
@@ -95,11 +97,6 @@ def half_width(ci: Interval) -> tuple[float, float]:
     return ci.mean, ci.high - ci.mean
 
 
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of the 95 % t interval (``simulation.stats.mean_ci``)."""
-    return half_width(shared_mean_ci(values))
-
-
 def p_text(test: FamilyTest) -> str:
     """A Holm-adjusted p-value for a table (``< 0.001``; † when the sign test decided)."""
     if test.p_adjusted is None:
@@ -115,6 +112,19 @@ def fmt(m: float, half: float, digits: int = 3) -> str:
     if math.isnan(half):
         return fmt_num(m, f".{digits}f")
     return f"{fmt_num(m, f'.{digits}f')} ± {fmt_num(half, f'.{digits}f')}"
+
+
+def fmt_ci(ci: Interval, digits: int = 3, unit: str = "") -> str:
+    """An interval of ``simulation.stats`` as ``mean ± half-width`` (:func:`fmt`) and its unit,
+    with the twin's ``(constant)`` after the zero-width interval of values all the same."""
+    text = fmt(*half_width(ci), digits=digits)
+    if unit and ci.n > 0:
+        text += f" {unit}"
+    return text + (CONSTANT_NOTE if ci.degenerate else "")
+
+
+#: What ``(constant)`` after an interval of the allocation tables means (one sentence).
+CONSTANT_SEEDS = constant_explained("seed", "another instance")
 
 
 def write_table(
@@ -184,14 +194,15 @@ def progress() -> Progress:
 
 # ------------------------------------------------------------------ quality comparison
 def method_rows(by: dict[tuple[int, str], Run], seeds: list[int]) -> list[list[Any]]:
-    """Per metric, each method's ``mean ± half-width`` over the seeds (NaN values left out)."""
+    """Per metric, each method's ``mean ± half-width`` over the seeds (NaN values left out;
+    ``(constant)`` when every seed gave the same value)."""
     rows: list[list[Any]] = []
     for key, label in METRICS:
         row: list[Any] = [label]
         for method in METHODS:
             vals = [getattr(by[(s, method)], key) for s in seeds]
             vals = [v for v in vals if not math.isnan(v)]
-            row.append(fmt(*mean_ci(vals), digits=2 if key == "cost" else 3))
+            row.append(fmt_ci(shared_mean_ci(vals), digits=2 if key == "cost" else 3))
         rows.append(row)
     return rows
 
@@ -240,7 +251,7 @@ def paired_table(by: dict[tuple[int, str], Run], seeds: list[int]) -> str:
     ]
     for i, method in enumerate(methods):
         cells = [
-            fmt(*half_width(iv), digits=digits) + (" %" if k == 0 else "")
+            fmt_ci(iv, digits, "%" if k == 0 else "")
             for k, (iv, (_label, digits)) in enumerate(zip(intervals[method], PAIRED, strict=True))
         ]
         p = " / ".join(p_text(tests[k][i]) for k in range(len(PAIRED)))
@@ -380,18 +391,22 @@ def quality_tables(
         1 for g, t in zip(gaps, times, strict=True) if g is not None and g <= 1e-3 and t <= 10.0
     )
     gap_vals = [100.0 * g for g in gaps if g is not None]
+    gap = fmt_ci(shared_mean_ci(gap_vals), 4, "%")
+    paired = paired_table(by, seeds)
+    flagged = [str(c) for row in rows for c in row] + [gap, paired]
+    constant = f" {CONSTANT_SEEDS}" if any(CONSTANT_NOTE in text for text in flagged) else ""
     notes = (
         f"{setting}\n\n{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}); mean ± half-width of the "
-        "95 % t interval. Same cost function for every method (exact integer micro-units). "
-        f"Batch: time limit {params.time_limit_s} s, stop at a certified relative gap of "
-        f"{params.mip_rel_gap} (bound = Lagrangian/Dantzig-Wolfe lower bound), explanations "
-        "included in the time.\n\n"
-        f"Batch certified gap: mean {fmt(*mean_ci(gap_vals), digits=4)} %, max "
+        f"95 % t interval.{constant} Same cost function for every method (exact integer "
+        f"micro-units). Batch: time limit {params.time_limit_s} s, stop at a certified relative "
+        f"gap of {params.mip_rel_gap} (bound = Lagrangian/Dantzig-Wolfe lower bound), "
+        "explanations included in the time.\n\n"
+        f"Batch certified gap: mean {gap}, max "
         f"{max(gap_vals, default=math.nan):.4f} %; seeds certified within 0.1 % in <= 10 s: "
         f"{certified}/{len(seeds)}; batch time max {max(times):.2f} s.\n\n"
         + ("" if known is None else proven_line(runs, seeds, known, params.mip_rel_gap) + "\n\n")
         + "Paired differences (batch minus baseline, per seed):\n\n"
-        + paired_table(by, seeds)
+        + paired
         + "\n\nPer-method means:"
     )
     return rows, notes

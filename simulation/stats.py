@@ -432,13 +432,14 @@ NO_INTERVAL = "[no CI: n=1]"
 CONSTANT_NOTE = " (constant)"
 
 
-def constant_explained(unit: str = "replication") -> str:
+def constant_explained(unit: str = "replication", other: str = "another day") -> str:
     """The tables' explanation of :data:`CONSTANT_NOTE`, one sentence (``unit``: what agreed,
-    ``replication`` in the twin's tables, ``day`` in the RL evaluation's)."""
+    ``replication`` in the twin's tables, ``day`` in the RL evaluation's, ``seed`` in the
+    allocation benchmark's; ``other``: what may differ)."""
     return (
         f"(constant): every {unit} gave this same value, so the interval has zero width; "
         f"that says the {unit}s agree, not that the value is known exactly (no confidence "
-        "statement: another day may differ)."
+        f"statement: {other} may differ)."
     )
 
 

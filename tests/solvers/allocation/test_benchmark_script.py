@@ -148,6 +148,7 @@ def test_the_paired_table_has_mean_half_width_and_holm_p_worked_by_hand(
     (mean -2.40, s = 6.005, half-width 9.556). Split rate: -0.1 on every seed against nearest
     (degenerate: the sign test, p = 2 x 0.5^4 = 0.125, marked †), 0 every seed against myopic
     (p = 1, no mark). Shipments: -0.5, -0.4, -0.6, -0.5 against nearest (half-width 0.130).
+    A change the same on every seed has a zero-width interval, flagged ``(constant)``.
     """
     runs = _runs(bench)
     by = {(r.seed, r.method): r for r in runs}
@@ -165,21 +166,67 @@ def test_the_paired_table_has_mean_half_width_and_holm_p_worked_by_hand(
     q_split = _holm_by_hand(p_split)  # 3 x 0.125 = 0.375, 2 x 0.495 = 0.990, 1
     assert q_split == pytest.approx([0.375, 0.990, 1.0], abs=1e-3)
     assert rows == [
-        "| batch - nearest | -10.00 ± 2.60 % | -0.1000 ± 0.0000 | -0.500 ± 0.130 | 4/4 "
-        f"| {q_cost[0]:.3f} / {q_split[0]:.3f} † / 0.004 |",
-        "| batch - rule_chain | -2.40 ± 9.56 % | -0.0250 ± 0.1027 | 0.000 ± 0.000 | 3/4 "
-        f"| {q_cost[1]:.3f} / {q_split[1]:.3f} / 1.000 |",
-        "| batch - myopic | -10.00 ± 2.60 % | 0.0000 ± 0.0000 | 0.000 ± 0.000 | 4/4 "
-        f"| {q_cost[2]:.3f} / 1.000 / 1.000 |",
+        "| batch - nearest | -10.00 ± 2.60 % | -0.1000 ± 0.0000 (constant) | -0.500 ± 0.130 "
+        f"| 4/4 | {q_cost[0]:.3f} / {q_split[0]:.3f} † / 0.004 |",
+        "| batch - rule_chain | -2.40 ± 9.56 % | -0.0250 ± 0.1027 | 0.000 ± 0.000 (constant) "
+        f"| 3/4 | {q_cost[1]:.3f} / {q_split[1]:.3f} / 1.000 |",
+        "| batch - myopic | -10.00 ± 2.60 % | 0.0000 ± 0.0000 (constant) "
+        f"| 0.000 ± 0.000 (constant) | 4/4 | {q_cost[2]:.3f} / 1.000 / 1.000 |",
     ]
     assert "over the 3 baselines of that column" in table and "unadjusted" in table
 
 
 def test_mean_ci_is_the_shared_t_interval_as_mean_and_half_width(bench: ModuleType) -> None:
-    assert bench.fmt(*bench.mean_ci([10.0, 12.0])) == "11.000 ± 12.706"  # t_{0.975,1} = 12.706
-    assert bench.fmt(*bench.mean_ci([3.0])) == "3.000"  # one value: no half-width
-    assert bench.fmt(*bench.mean_ci([])) == "n/a"
-    assert bench.fmt(*bench.mean_ci([2.0, 2.0, 2.0])) == "2.000 ± 0.000"
+    def cell(values: list[float], unit: str = "") -> str:
+        return str(bench.fmt_ci(bench.shared_mean_ci(values), unit=unit))
+
+    assert cell([10.0, 12.0]) == "11.000 ± 12.706"  # t_{0.975,1} = 12.706
+    assert cell([3.0], "%") == "3.000 %"  # one value: no half-width
+    assert cell([], "%") == "n/a"
+    # the same value on every seed: a zero-width interval, flagged as the twin's tables do
+    assert cell([2.0, 2.0, 2.0], "%") == "2.000 ± 0.000 % (constant)"
+
+
+def test_the_quality_tables_flag_a_metric_constant_over_the_seeds(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    """A metric the same on every seed (unfilled units 0, VIP on-time share 1, a baseline's
+    cost 100) was written ``0.000 ± 0.000``, read as an exact value; it is flagged
+    ``(constant)`` and the notes say what that means, as the twin's tables do."""
+    from simulation.stats import CONSTANT_NOTE
+
+    runs = _runs(bench)
+    params = bench.AllocationParams(time_limit_s=9.5, mip_rel_gap=1e-3)
+    rows, notes = bench.quality_tables(runs, [0, 1, 2, 3], params, "setting")
+    by_label = {row[0]: row[1:] for row in rows}
+    assert by_label["unfilled units"] == ["0.000 ± 0.000 (constant)"] * 4
+    assert by_label["VIP on-time share"] == ["1.000 ± 0.000 (constant)"] * 4
+    # batch 90, 88, 92, 90 (half-width 2.60); the baselines' costs: 100 on every seed but the
+    # rule chain's 95, 90, 100, 85 (s = 6.455, half-width 10.27)
+    assert by_label["cost"] == [
+        "90.00 ± 2.60",
+        "100.00 ± 0.00 (constant)",
+        "92.50 ± 10.27",
+        "100.00 ± 0.00 (constant)",
+    ]
+    bench.write_table(tmp_path, "tiny", "Tiny", ["metric", *bench.METHODS], rows, notes)
+    md = (tmp_path / "tiny.md").read_text(encoding="utf-8")
+    assert "| unfilled units | 0.000 ± 0.000 (constant) |" in md
+    assert bench.CONSTANT_SEEDS in md
+    assert "every seed gave this same value" in bench.CONSTANT_SEEDS
+    assert "another instance may differ" in bench.CONSTANT_SEEDS
+    csv_rows = (tmp_path / "tiny.csv").read_text(encoding="utf-8").splitlines()
+    assert "unfilled units," + ",".join(["0.000 ± 0.000 (constant)"] * 4) in csv_rows
+    # no metric and no change constant (each method's figures scaled by its own factor per
+    # seed): no flag, no note
+    varied = []
+    for r in runs:
+        f = 1.0 + 0.1 * r.seed * (1 + bench.METHODS.index(r.method))
+        varied.append(bench.Run(r.seed, r.method, r.cost * f, r.shipments_per_order * f,
+                                r.split_rate * f, r.seed * f, 1.0 / f, f, None, None))  # fmt: skip
+    rows, notes = bench.quality_tables(varied, [0, 1, 2, 3], params, "setting")
+    assert all(CONSTANT_NOTE not in str(c) for row in rows for c in row)
+    assert bench.CONSTANT_SEEDS not in notes
 
 
 @pytest.mark.parametrize(
