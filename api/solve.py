@@ -30,7 +30,13 @@ from starlette.concurrency import run_in_threadpool
 
 from api import idempotency
 from api.context import Lane, ServiceContext
-from api.core.errors import JOB_BEING_QUEUED, REQUEST_CUT, RequestCut, shutting_down
+from api.core.errors import (
+    JOB_BEING_QUEUED,
+    JOB_BEING_STARTED,
+    REQUEST_CUT,
+    RequestCut,
+    shutting_down,
+)
 from api.db.models import Job, utcnow
 from api.db.session import RawJson
 from api.deps import Principal
@@ -242,7 +248,16 @@ def _begin(
     lane: Lane,
     stored: RawJson | None = None,
 ) -> _Attempt:
-    """Take a solver slot of ``lane`` (429 when none is free) and start the job's record."""
+    """Take a solver slot of ``lane`` (429 when none is free) and start the job's record.
+
+    With a ``session``, the job's first (running) row is written in
+    :meth:`~api.core.errors.RequestCut.deciding`, as an outcome is stored: a request the
+    server's shutdown cut before writes none (its 503 said send it again, naming no job);
+    a cut that reaches the write waits for it (up to
+    :data:`~api.core.errors.CUT_WAIT_S`) and names the job, marked failed; past that wait
+    its 503 said the solve will not run: the row is rolled back before its commit, or
+    failed at once after it, and the solve is not run.
+    """
     assert ctx.jobs is not None and ctx.solver_pool is not None
     if not lane.slots.acquire(blocking=False):
         ctx.metrics.rejections.labels(f"busy_{lane.name}").inc()
@@ -262,20 +277,61 @@ def _begin(
     )
     if session is not None:
         try:
-            attempt.job = ctx.jobs.record_sync_start(
-                session,
-                kind=kind,
-                payload=cast(JsonDict, payload if stored is None else stored),
-                key_id=principal.key_id,
-                seed=seed,
-                input_hash=attempt.input_hash,
-            )
+            _start_record(attempt, session)
         except BaseException:
             lane.slots.release()
             raise
-        attempt.job_id = attempt.job.id
     note_audit(request, job_id=attempt.job_id, seed=seed, job_status=RUNNING)
     return attempt
+
+
+def _start_record(attempt: _Attempt, session: Session) -> None:
+    """Write the running row of a synchronous solve, against its request's cut (see
+    :func:`_begin`); raises the 503 of a request the cut answered first."""
+    ctx, request = attempt.ctx, attempt.request
+    assert ctx.jobs is not None and request is not None
+    cut = getattr(request.state, REQUEST_CUT, None)
+    payload = attempt.payload if attempt.stored is None else attempt.stored
+    with _deciding(request) as already_cut:
+        if already_cut:  # answered 503 (send it again, no job) by the middleware
+            raise _shutting_down(attempt, None)
+        note_audit(request, job_id=attempt.job_id, job_status=JOB_BEING_STARTED)
+        try:
+            attempt.job = ctx.jobs.record_sync_start(
+                session,
+                kind=attempt.kind,
+                payload=cast(JsonDict, payload),
+                key_id=attempt.principal.key_id,
+                seed=attempt.seed,
+                input_hash=attempt.input_hash,
+                job_id=attempt.job_id,
+                withdrawn=lambda: isinstance(cut, RequestCut) and cut.unconfirmed,
+            )
+        except SubmitWithdrawn:
+            pass  # not written (rolled back), as the cut's 503 said
+        except BaseException:
+            note_audit(request, job_id=None, job_status=None)  # no job
+            raise
+        else:
+            note_audit(request, job_status=RUNNING)  # the cut's 503: marked failed
+    if isinstance(cut, RequestCut) and cut.unconfirmed:
+        # the cut stopped waiting for the write: its 503 (sent) said the solve will not run;
+        # a row written meanwhile is failed at once (else the service's stop fails it)
+        if attempt.job is not None:
+            stop = SyncOutcome(FAILED, None, error=SYNC_AT_STOP, note=SYNC_AT_STOP)
+            try:
+                ctx.jobs.record_sync_end(session, attempt.job, stop)
+            except Exception:
+                log.exception(
+                    "synchronous job %s could not be failed (its request's 503 said it "
+                    "will not run): the service's stop fails it",
+                    attempt.job_id,
+                )
+        note_audit(request, result="shutting_down")
+        message, headers = shutting_down(
+            attempt.job_id, ctx.settings.retry_after_s, JOB_BEING_STARTED, unconfirmed=True
+        )
+        raise HTTPException(503, message, headers)  # nobody waits
 
 
 def _submit(

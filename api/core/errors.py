@@ -88,6 +88,8 @@ CUT_WAIT_S = 2.0
 
 #: a request's job status while its async submit is queueing the job (not committed yet)
 JOB_BEING_QUEUED = "queueing"
+#: a request's job status while its synchronous solve writes the job's first (running) row
+JOB_BEING_STARTED = "starting"
 
 
 class RequestCut:
@@ -162,8 +164,9 @@ def shutting_down(
     it carries the same ``Idempotency-Key``); one whose solve was done has its result.
     ``unconfirmed``: the cut stopped waiting (:data:`CUT_WAIT_S`) for its job's decision in
     progress (:class:`RequestCut`): a job being queued will not run (cancelled at once if its
-    queueing completes), to be sent again; a synchronous solve's outcome being stored is to
-    be read at its job.
+    queueing completes), nor a synchronous solve whose job was being started (failed at once
+    if its row is written), to be sent again; a synchronous solve's outcome being stored is
+    to be read at its job.
     """
     stopped = "the server is shutting down and stopped this request before it was completed"
     close = {"Connection": "close"}
@@ -174,6 +177,12 @@ def shutting_down(
             message = (
                 f"{stopped}, while its job {job_id} was being queued ({waited}): the job will "
                 "not run (if its queueing completes, it is cancelled at once, see "
+                f"/v1/jobs/{job_id}); {again}"
+            )
+        elif job_status == JOB_BEING_STARTED:
+            message = (
+                f"{stopped}, while its job {job_id} was being started ({waited}): the solve "
+                "will not run (if the job's row is written, it is marked failed at once, see "
                 f"/v1/jobs/{job_id}); {again}"
             )
         else:
@@ -204,12 +213,14 @@ def shutting_down(
 def job_at_stop(job_id: str | None, job_status: str | None, *, unconfirmed: bool = False) -> str:
     """How the 503 of a request the server's stop cut short names its job: `` (job X, marked
     failed)``, `` (job X, queued: it will run)``, `` (job X, done)``, one the cut stopped
-    waiting for (``unconfirmed``), or nothing."""
+    waiting for (``unconfirmed``: being queued, started, or its outcome stored), or nothing."""
     if not job_id:
         return ""
     if unconfirmed:
         if job_status in (JOB_BEING_QUEUED, "queued"):
             return f" (job {job_id}, being queued, unconfirmed: it will not run)"
+        if job_status == JOB_BEING_STARTED:
+            return f" (job {job_id}, being started, unconfirmed: it will not run)"
         return f" (job {job_id}, its outcome being stored, unconfirmed)"
     state = {"queued": "queued: it will run", "done": "done"}.get(job_status or "", "marked failed")
     return f" (job {job_id}, {state})"

@@ -490,10 +490,17 @@ class JobService:
         key_id: str | None,
         seed: int | None,
         input_hash: str,
+        job_id: str | None = None,
+        withdrawn: Callable[[], bool] | None = None,
     ) -> Job:
-        """Store a synchronous solve as a running job owned by this replica; commits."""
+        """Store a synchronous solve as a running job owned by this replica; commits.
+
+        ``job_id``: its id (default a new one). ``withdrawn``: asked just before the commit;
+        True rolls the row back and raises :class:`SubmitWithdrawn` (its request was told
+        the solve will not run).
+        """
         job = Job(
-            id=new_id(),
+            id=job_id or new_id(),
             kind=kind,
             mode="sync",
             status=RUNNING,
@@ -508,6 +515,9 @@ class JobService:
             events=[event("solving synchronously")],
         )
         session.add(job)
+        if withdrawn is not None and withdrawn():
+            session.rollback()
+            raise SubmitWithdrawn
         session.commit()
         return job
 

@@ -1068,3 +1068,128 @@ def test_a_cut_reaching_a_submit_that_waits_for_the_submit_lock_waits_with_it(
     assert len(jobs) == 2 and "other" in jobs, jobs
     ours = next(job_id for hashed, job_id in jobs.items() if hashed != "other")
     assert f"its job {ours} was queued" in message and "do not send" in message
+
+
+@pytest.mark.parametrize("held", ["before_its_write", "in_its_write"])
+def test_a_synchronous_solve_cut_while_writing_its_first_row_is_named_in_its_503(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, held: str
+) -> None:
+    # the cut reached a synchronous solve while its thread wrote its job's first (running)
+    # row: it did not wait for the write, and its 503 said "send it again" naming no job,
+    # though the row was written all the same (then failed by the stop). Now the cut waits
+    # for the write (up to CUT_WAIT_S) and names the job, marked failed
+    import json
+
+    from sqlalchemy import select
+
+    import api.solve as solve
+    from api.core.errors import RequestCut
+    from api.db.models import Job
+    from api.jobs.service import SYNC_AT_STOP
+    from tests.api.conftest import app_of
+
+    ctx = app_of(make_client(settings)).state.ctx
+    entered, release, cut = threading.Event(), threading.Event(), threading.Event()
+    after = held == "in_its_write"  # committed, not yet returned
+    start = _held(entered, release, ctx.jobs.record_sync_start, after=after)
+    monkeypatch.setattr(ctx.jobs, "record_sync_start", start)
+    cut_now = RequestCut.cut_now
+
+    async def cutting(self: RequestCut, wait_s: float | None = None) -> bool:
+        confirmed = await cut_now(self, wait_s)
+        cut.set()
+        return confirmed
+
+    monkeypatch.setattr(RequestCut, "cut_now", cutting)
+    # the solve ends once the cut has answered (not in the milliseconds between the write
+    # and the cut's next look, which would store it done, and the 503 say so)
+    monkeypatch.setattr(solve, "_call", lambda *a: cut.wait(20) and {"value": 1})
+    sent, _, ended = _cut_in_its_thread(ctx, _solve_now(ctx, "test_sleep"), entered, release)
+    assert sent[0]["status"] == 503
+    message = json.loads(sent[1]["body"])["message"]
+    with ctx.sessions() as session:
+        jobs = list(session.scalars(select(Job).where(Job.kind == "test_sleep")))
+    assert len(jobs) == 1, message
+    assert f"job {jobs[0].id}, marked failed" in message and "send it again" in message
+    assert (jobs[0].status, jobs[0].error, jobs[0].result) == ("failed", SYNC_AT_STOP, None)
+    assert ended[0].status_code == 503  # its thread ended as the cut's 503 said
+
+
+def test_a_synchronous_solve_cut_before_it_began_writes_no_row(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the cut came before the solve's thread began (its 503, sent, said send it again and
+    # named no job): the thread wrote a running row all the same and solved on
+    from sqlalchemy import func, select
+
+    import api.solve as solve
+    from api.db.models import Job
+    from tests.api.conftest import app_of
+
+    ctx = app_of(make_client(settings)).state.ctx
+    entered, release = threading.Event(), threading.Event()
+    monkeypatch.setattr(solve, "solve_sync", _held(entered, release, solve.solve_sync))
+    sent, _, ended = _cut_in_its_thread(ctx, _solve_now(ctx, "test_sleep"), entered, release)
+    assert sent[0]["status"] == 503
+    with ctx.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
+    assert ended[0].status_code == 503
+    assert ctx.lanes["heavy"].slots.acquire(blocking=False)  # its slot given back
+
+
+@pytest.mark.parametrize("hung", ["before_its_commit", "in_its_commit"])
+def test_a_synchronous_solve_whose_first_row_the_database_holds_past_the_cut_wait(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, hung: str
+) -> None:
+    # the cut waits CUT_WAIT_S for a hung database writing the solve's first row; then its
+    # 503 names the job, not confirmed, to be sent again, and the thread keeps to it: the
+    # row rolled back before its commit, or failed at once after it; the solve not run
+    import json
+
+    from sqlalchemy import select
+
+    import api.core.errors as errors
+    import api.solve as solve
+    from api.db.models import Job
+    from api.jobs.service import SYNC_AT_STOP
+    from tests.api.conftest import app_of
+
+    monkeypatch.setattr(errors, "CUT_WAIT_S", 0.3)
+    ctx = app_of(make_client(settings)).state.ctx
+    entered, release = threading.Event(), threading.Event()
+    real_start = ctx.jobs.record_sync_start
+
+    def hung_start(session: Any, **kwargs: Any) -> Any:
+        if hung == "before_its_commit":  # waiting for the write lock
+            entered.set()
+            assert release.wait(20)
+            return real_start(session, **kwargs)
+        session.commit = _held(entered, release, session.commit)
+        try:
+            return real_start(session, **kwargs)
+        finally:
+            del session.commit
+
+    monkeypatch.setattr(ctx.jobs, "record_sync_start", hung_start)
+    calls: list[Any] = []
+
+    def solving(*args: Any) -> Any:
+        calls.append(args)
+        return {"value": 1}
+
+    monkeypatch.setattr(solve, "_call", solving)
+    sent, answered_first, ended = _cut_in_its_thread(
+        ctx, _solve_now(ctx, "test_sleep"), entered, release, hold_s=5.0
+    )
+    assert answered_first and sent[0]["status"] == 503
+    message = json.loads(sent[1]["body"])["message"]
+    assert "the database had not confirmed it within 0.3 s" in message
+    assert "send it again" in message
+    job_id = message.split("its job ")[1].split()[0]
+    with ctx.sessions() as session:
+        jobs = list(session.scalars(select(Job)))
+    if hung == "before_its_commit":
+        assert jobs == [], message
+    else:
+        assert [(j.id, j.status, j.error) for j in jobs] == [(job_id, "failed", SYNC_AT_STOP)]
+    assert ended[0].status_code == 503 and calls == []
