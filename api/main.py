@@ -7,7 +7,7 @@ import gc
 import importlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
@@ -210,20 +210,35 @@ def stop_service(ctx: ServiceContext) -> None:
     # or the server gave up on them), rather than run on to their time limits with the
     # process's exit waiting for them
     ctx.stopping.set()
+    # each step taken whatever the one before it raised (a database error, a fork server
+    # gone): logged, and the shutdown goes on (an error escaping one step left the audit
+    # writer open, its rows lost, and the pyomo worker processes running)
+    steps: list[tuple[str, Callable[[], object]]] = []
     if ctx.jobs is not None:
-        ctx.jobs.stop()
+        steps.append(("the job service", ctx.jobs.stop))
     if ctx.solver_pool is not None:
-        ctx.solver_pool.shutdown(wait=False, cancel_futures=True)
+        pool = ctx.solver_pool
+        steps.append(("the solver pool", lambda: pool.shutdown(wait=False, cancel_futures=True)))
     if ctx.audit is not None:
-        ctx.audit.close()
+        steps.append(("the audit writer", ctx.audit.close))
     if ctx.engine is not None:
-        ctx.engine.dispose()
+        steps.append(("the database engine", ctx.engine.dispose))
     # the pyomo backend's worker processes: none is left behind the service (one busy in a
     # solve still running is killed, that solve answers with its fallback; a later solve
     # starts another)
-    from solvers.allocation.pyomo_worker import end_workers
+    steps.append(("the pyomo worker processes", _end_pyomo_workers))
+    for name, step in steps:
+        try:
+            step()
+        except Exception:
+            log.exception("%s could not be stopped cleanly at shutdown", name)
 
-    end_workers()
+
+def _end_pyomo_workers() -> None:
+    """End the pyomo backend's worker processes of this process."""
+    from solvers.allocation import pyomo_worker
+
+    pyomo_worker.end_workers()
 
 
 def create_app(

@@ -244,7 +244,8 @@ class JobService:
         Every step is taken whatever the one before it met: a database error (the database
         locked, a dropped connection) is logged and the shutdown goes on, so that every
         worker is stopped and the executor closed; a row it could not write is left to the
-        next replica's recovery (this one is marked stopped, or goes silent).
+        next replica's recovery (this one is marked stopped, or goes silent). An executor
+        that fails to close is logged too: nothing is raised.
         """
         self._stop.set()
         self._wake.set()
@@ -299,8 +300,11 @@ class JobService:
             except Exception:
                 log.exception("replica %s could not be marked stopped", self.instance_id)
         finally:
-            self.executor.close()
             _LOCAL_INSTANCES.discard(self.instance_id)
+            try:
+                self.executor.close()
+            except Exception:  # logged: the service's later stop steps still run
+                log.exception("the job executor could not be closed at shutdown")
 
     def _release_stranded(self, overran: dict[str, _Running] | None = None) -> None:
         """At stop: re-queue every job this replica claimed and did not finish (each in a

@@ -979,3 +979,47 @@ def test_a_synchronous_record_put_after_the_stop_closed_its_writer_is_logged_and
     t0 = time.monotonic()
     jobs.settle_records("late")  # nothing to wait for: it will not be written
     assert time.monotonic() - t0 < 1.0
+
+
+def test_an_executor_that_fails_to_close_is_logged_and_the_stop_completes(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The executor's close raised (its fork server, Ray): stop() raised with it, the
+    replica left among this process's live ones, and the service's later stop steps undone."""
+    from api.jobs.service import _LOCAL_INSTANCES
+
+    jobs = _service(sessions)
+    assert isinstance(jobs.executor, FakeExecutor)
+    _LOCAL_INSTANCES.add(jobs.instance_id)  # as start() does
+
+    def close() -> None:
+        raise OSError("fork server gone")
+
+    jobs.executor.close = close  # type: ignore[method-assign]
+    with caplog.at_level("ERROR", logger="api.jobs"):
+        jobs.stop()
+    assert jobs.instance_id not in _LOCAL_INSTANCES
+    assert any("fork server gone" in (r.exc_text or "") for r in caplog.records)
+
+
+def test_every_step_of_the_services_stop_runs_whatever_an_earlier_one_raised(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The job service's stop raised (a database error): stop_service raised with it, the
+    audit writer left open (its rows lost), the solver pool, the engine and the pyomo
+    worker processes left as they were."""
+    import solvers.allocation.pyomo_worker as pyomo_worker
+    from api.main import create_app, start_service, stop_service
+
+    ctx = create_app(settings).state.ctx
+    start_service(ctx)
+    assert ctx.jobs is not None and ctx.audit is not None and ctx.solver_pool is not None
+    stop_jobs, stop_audit, ended = ctx.jobs.stop, ctx.audit.close, []
+    monkeypatch.setattr(ctx.jobs, "stop", lambda: (stop_jobs(), _locked()))
+    monkeypatch.setattr(ctx.audit, "close", lambda: (stop_audit(), _locked()))
+    monkeypatch.setattr(pyomo_worker, "end_workers", lambda: ended.append(True))
+    with caplog.at_level("ERROR", logger="api"):
+        stop_service(ctx)
+    assert ctx.audit._closed and ctx.solver_pool._shutdown and ended == [True]
+    errors = [r.exc_text or "" for r in caplog.records if r.name == "api"]
+    assert len(errors) == 2 and all("database is locked" in e for e in errors)
