@@ -202,6 +202,8 @@ def stop_service(ctx: ServiceContext) -> None:
     """Stop the synchronous solves still running (:attr:`ServiceContext.stopping`) and jobs
     (re-queueing running ones), flush the audit log, close the database, end the pyomo
     worker processes (idle, and busy in a solve)."""
+    if ctx.starts <= 0:  # never started, or stopped already: nothing left to stop
+        return
     ctx.starts -= 1
     if ctx.starts > 0:
         return

@@ -1023,3 +1023,25 @@ def test_every_step_of_the_services_stop_runs_whatever_an_earlier_one_raised(
     assert ctx.audit._closed and ctx.solver_pool._shutdown and ended == [True]
     errors = [r.exc_text or "" for r in caplog.records if r.name == "api"]
     assert len(errors) == 2 and all("database is locked" in e for e in errors)
+
+
+def test_a_second_stop_of_the_service_does_nothing(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop without a start left to match (a second stop) ran the whole stop again, and
+    the count of starts went below zero, so the next start was taken as a nested one."""
+    import solvers.allocation.pyomo_worker as pyomo_worker
+    from api.main import create_app, start_service, stop_service
+
+    ctx = create_app(settings).state.ctx
+    start_service(ctx)
+    stop_service(ctx)
+    ended: list[bool] = []
+    monkeypatch.setattr(pyomo_worker, "end_workers", lambda: ended.append(True))
+    stop_service(ctx)
+    assert ended == [] and ctx.starts == 0
+    start_service(ctx)  # a full start again, not a nested one
+    try:
+        assert ctx.ready and ctx.starts == 1
+    finally:
+        stop_service(ctx)
