@@ -48,7 +48,8 @@ REPAIR_SHARE = 0.03
 POLISH_SHARE = 0.1
 #: Constructions after the search that may each run :data:`~solvers.routing.greedy.GRACE_S`
 #: of CPU time past their deadline (the repairs of the search's routes and of its start, or
-#: the greedy plan built after it): their grace is kept back from the search too.
+#: the greedy plan built after it): their grace is kept back from the search too, where one
+#: can run (:func:`_constructions_after`).
 REPAIR_GRACES = 2
 #: Unassigned details for orders the deadline cut off, and orders a repair took off a route.
 LATE = "not placed: the time limit was reached while building the plan"
@@ -207,7 +208,7 @@ def solve_routes_with_stats(
         if engine.name != "greedy" and problem.has_breaks
         else 0.0
     )
-    graces_s = REPAIR_GRACES * GRACE_S if engine.name != "greedy" else 0.0
+    graces_s = REPAIR_GRACES * GRACE_S if _constructions_after(problem, engine.name) else 0.0
     repair_end = deadline - reserve - graces_s
     search_end = repair_end - repair_share_s - polish_share_s
     # the greedy plan before the search is not followed by a repair when it is the answer:
@@ -230,6 +231,8 @@ def solve_routes_with_stats(
             t_value = time.perf_counter()
             seed_value = _value(problem, settings, seed_routes)
             reserve = max(reserve, RESERVE_SCHEDULES * (time.perf_counter() - t_value))
+            if _constructions_after(problem, engine.name, seed_left):
+                graces_s = REPAIR_GRACES * GRACE_S
             repair_end = min(repair_end, deadline - reserve - graces_s)
             search_end = min(search_end, repair_end - repair_share_s - polish_share_s)
     stats.greedy_s = time.perf_counter() - t1
@@ -407,6 +410,29 @@ def _value(
         served.update(problem.tasks[t].order for t in seq)
     missing, penalties = left_out(problem, served)
     return missing, cost + penalties
+
+
+def _constructions_after(
+    problem: RoutingProblem, engine: str, seed_left: Collection[int] = ()
+) -> bool:
+    """Whether a construction (cheapest insertion, which may run its
+    :data:`~solvers.routing.greedy.GRACE_S` past its deadline) can follow the search of
+    ``engine``, given the orders the greedy plan left out (``seed_left``).
+
+    The repairs insert the orders taken off routes that break a constraint once scheduled and
+    the mandatory orders the engine left out; the greedy plan is built after the search when
+    one that did not start from it left mandatory orders out. With breaks all of them can
+    happen (PyVRP plans shifts shortened by the breaks). Without breaks the engines model
+    every constraint of the routes they return, and leave out a mandatory order only where
+    they were allowed to: PyVRP's mandatory orders get a prize only when the greedy plan
+    left one out (else every order fits a vehicle of its own and PyVRP must serve them all),
+    and OR-Tools starts from the greedy plan with a drop penalty above any complete plan.
+    """
+    if engine == "greedy":
+        return False
+    if problem.has_breaks:
+        return True
+    return any(problem.orders[o].penalty is None for o in seed_left)
 
 
 def _pyvrp_needs_greedy(problem: RoutingProblem) -> bool:

@@ -160,6 +160,75 @@ def test_no_time_left_for_the_search_returns_the_greedy_plan(
     assert _served(plan) == {o.id for o in c101_25.orders}
 
 
+def _graces_longer_than_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The graces kept back for the constructions after the search: 500 s, more than any
+    budget of these tests (kept, they leave the search no time at all)."""
+    monkeypatch.setattr(solve_module, "REPAIR_GRACES", 10_000)
+
+
+def test_without_breaks_no_grace_is_kept_back_from_pyvrps_search(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without breaks and with every mandatory order placeable (the greedy plan leaves none
+    out, or PyVRP must serve them all), no construction follows the search: the 2 x 0.05 s
+    of CPU grace kept back for the repairs' insertions went unused and came off the search
+    at every limit (10 % of a 1 s budget). Graces longer than the budget show it: the search
+    runs."""
+    _graces_longer_than_the_budget(monkeypatch)
+    plan, stats = solve_routes_with_stats(
+        c101_25,
+        RoutingParams(
+            engine="pyvrp", time_limit_s=UNHURRIED_S, seed=1, max_iterations=SEARCH_ITERATIONS
+        ),
+    )
+    assert stats.fallback is None, stats.fallback
+    assert plan.engine == "pyvrp"
+    assert validate_plan(c101_25, plan).ok
+
+
+def test_without_breaks_no_grace_is_kept_back_from_ortools_search(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for PyVRP: OR-Tools starts from the greedy plan, which placed every order here, and
+    leaving a mandatory order out costs it more than any complete plan."""
+    _graces_longer_than_the_budget(monkeypatch)
+    given: list[EngineSettings] = []
+
+    def search(self: ORToolsEngine, problem: RoutingProblem, run: EngineSettings) -> EngineResult:
+        given.append(run)
+        assert run.seed_routes is not None
+        return EngineResult(routes=run.seed_routes, detail="its seed")
+
+    monkeypatch.setattr(ORToolsEngine, "solve", search)
+    plan, stats = solve_routes_with_stats(
+        c101_25, RoutingParams(engine="ortools", time_limit_s=UNHURRIED_S, seed=1)
+    )
+    assert len(given) == 1 and given[0].time_limit_s > UNHURRIED_S / 2
+    assert plan.engine == "ortools" and stats.fallback is None
+    assert _served(plan) == {o.id for o in c101_25.orders}
+
+
+@pytest.mark.parametrize("case", ["breaks", "fleet too small"])
+def test_the_graces_are_kept_back_where_a_construction_can_follow_the_search(
+    city: Scenario, c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """With breaks (PyVRP's routes are repaired, its left-out orders inserted) or when the
+    greedy plan left a mandatory order out (the search may too, and the repair inserts it),
+    the graces stay kept back from the search."""
+    _graces_longer_than_the_budget(monkeypatch)
+    if case == "breaks":
+        s = _with_breaks(city)
+    else:
+        fleet = [Vehicle(id="only", start_location=Location(x=5000, y=5000), capacity=[3])]
+        s = make_city(6, vehicles=fleet)
+    plan, stats = solve_routes_with_stats(
+        s, RoutingParams(engine="pyvrp", time_limit_s=5, seed=1, max_iterations=SEARCH_ITERATIONS)
+    )
+    assert plan.engine == "greedy (no time left for pyvrp)"
+    assert stats.fallback is not None and "needs about" in stats.fallback
+    assert validate_plan(s, plan).ok
+
+
 @pytest.mark.parametrize("engine", ["auto", "ortools"])
 def test_tiny_time_limit_still_returns_a_validated_plan(instances_dir: Path, engine: str) -> None:
     s = load_scenario(instances_dir / "solomon" / "C101.txt")  # 100 customers
@@ -1026,8 +1095,9 @@ def test_the_search_gets_what_the_construction_left_of_the_budget(
     [(called, settings)] = calls
     assert settings.deadline is not None
     # (t0 is taken just before the call, which starts its clock a moment later)
-    # the phases after the search: the reserve, and the repairs' graces
-    after = _formula_reserve(len(c101_25.orders)) + solve_module.REPAIR_GRACES * greedy.GRACE_S
+    # the phases after the search: the reserve (no repair's grace: without breaks, with every
+    # order placed by the greedy plan, no construction follows the search)
+    after = _formula_reserve(len(c101_25.orders))
     assert settings.deadline <= t0 + 0.01 + limit - after
     assert settings.time_limit_s <= limit - 1.0  # the construction's second is gone
     assert settings.time_limit_s == pytest.approx(settings.deadline - called, abs=0.05)
