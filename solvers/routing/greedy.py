@@ -590,6 +590,10 @@ class GreedyEngine:
         """No set-up: the construction is the whole engine."""
         return 0.0
 
+    def min_start_s(self, problem: RoutingProblem) -> float | None:
+        """None: the greedy plan is this engine's start and its answer."""
+        return None
+
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
         """Cheapest insertion from the warm-start routes, within the time limit."""
         if settings.seed_routes is not None:

@@ -242,6 +242,7 @@ def solve_routes_with_stats(
     start_routes: dict[int, list[int]] | None = None  # the engine's own start, if it made one
     name = engine.name
     from_seed = True  # the routes are the greedy plan's
+    start_only = False  # the engine made its start and did not search
     if not problem.orders:
         routes = {}
     elif engine.name == "greedy":
@@ -250,7 +251,11 @@ def solve_routes_with_stats(
     else:
         left_s = search_end - time.perf_counter()
         need_s = engine.min_time_s(problem)
-        if left_s < need_s:
+        # too little time for the search, maybe enough for the engine's own start made of
+        # the greedy plan (PyVRP's, trimmed to its model: repaired, it can beat the greedy plan)
+        start_s = engine.min_start_s(problem) if seed_routes is not None else None
+        start_only = left_s < need_s and start_s is not None and left_s >= start_s
+        if left_s < need_s and not start_only:
             if seed_routes is None:
                 seed_routes, seed_left, late = _greedy(problem, settings, construction_end, stats)
             routes = seed_routes
@@ -266,10 +271,18 @@ def solve_routes_with_stats(
                 deadline=search_end,
                 seed_routes=seed_routes,
                 seed_left=tuple(seed_left),
+                search=not start_only,
             )
             result = engine.solve(problem, run)
             from_seed = False
             stats.detail = result.detail
+            if start_only:
+                name = f"greedy ({engine.name}'s start, no time left for its search)"
+                stats.fallback = (
+                    f"{left_s:.2f} s left of the budget, {engine.name} needs about {need_s:.2f} s "
+                    f"to start its search: returning its start (the greedy plan trimmed to its "
+                    f"model, about {start_s:.2f} s), repaired"
+                )
             if result.feasible:
                 routes = result.routes
                 start_routes = result.start_routes
@@ -316,8 +329,9 @@ def solve_routes_with_stats(
         if seed_value is not None and seed_value < _value(problem, settings, routes):
             # the search ended worse than where it started (its clock ran out before it could
             # load the greedy plan, say): the greedy plan it was given is the answer
+            made = f"{engine.name} start, repaired," if start_only else f"{engine.name} plan"
             stats.fallback = (
-                f"the {engine.name} plan serves fewer mandatory orders or costs more than the "
+                f"the {made} serves fewer mandatory orders or costs more than the "
                 f"{origin}: returning the greedy plan"
             )
             routes, name = seed_routes, f"greedy (better than {engine.name})"

@@ -17,7 +17,9 @@ class EngineSettings:
     return (``time_limit_s`` is what was left of the budget when the settings were made).
     ``seed_routes``/``seed_left`` are the greedy plan already built within the budget (the
     warm start extended by cheapest insertion) and the orders it could not place; engines
-    start from it instead of building their own.
+    start from it instead of building their own. ``search=False`` (only where
+    :meth:`Engine.min_start_s` is not None): return the engine's own start made from
+    ``seed_routes``, without searching.
     """
 
     time_limit_s: float
@@ -31,6 +33,7 @@ class EngineSettings:
     deadline: float | None = None
     seed_routes: dict[int, list[int]] | None = None
     seed_left: tuple[int, ...] = ()
+    search: bool = True
 
     def end(self) -> float:
         """The absolute deadline (``time.perf_counter()``)."""
@@ -66,6 +69,12 @@ class Engine(Protocol):
 
     def min_time_s(self, problem: RoutingProblem) -> float:
         """Rough time the engine needs to set up before its search can start."""
+        ...
+
+    def min_start_s(self, problem: RoutingProblem) -> float | None:
+        """Rough time to make the engine's own start from the greedy plan without searching
+        (``EngineSettings.search=False``), when that start can differ from the greedy plan
+        (None when it cannot)."""
         ...
 
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:

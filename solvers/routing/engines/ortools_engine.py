@@ -102,6 +102,11 @@ class ORToolsEngine:
         matrices = 2 + len({v.unit_distance_cost for v in problem.vehicles})
         return 0.05 + 1.5e-7 * n * n * matrices + 2e-4 * n + completion_s(problem)
 
+    def min_start_s(self, problem: RoutingProblem) -> float | None:
+        """None: OR-Tools starts from the greedy plan itself (completed, which is its search's
+        first step)."""
+        return None
+
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
         """Build the model, seed it, run guided local search until the time limit."""
         end = settings.end()

@@ -9,7 +9,11 @@ import pytest
 
 from scenarios.plan import PlanStatus
 from solvers.routing import solve as solve_module
-from solvers.routing.engines.pyvrp_engine import GREEDY_START_TASKS, TRIM_CANDIDATES
+from solvers.routing.engines.pyvrp_engine import (
+    GREEDY_START_TASKS,
+    START_S_PER_TASK,
+    TRIM_CANDIDATES,
+)
 from solvers.routing.polish import EXACT_STOPS, SWAP_NEIGHBOURS
 
 REPO = Path(__file__).resolve().parents[3]
@@ -35,6 +39,7 @@ def test_thresholds_in_the_text_are_the_code_s() -> None:
     assert TRIM_CANDIDATES == 32 and "Among the 32 orders whose visits take the" in text
     assert solve_module.REPAIR_SHARE == 0.03 and "keeps 3 % of the budget" in text
     assert solve_module.POLISH_SHARE == 0.1 and "(10 % of the budget when a vehicle" in text
+    assert START_S_PER_TASK == 5e-5 and "the build estimate + 0.05 ms per visit" in text
     assert solve_module.REPAIR_GRACES == 2 and "0.05 s of CPU grace each, two of them" in text
     assert EXACT_STOPS == 6 and "every order of its visits up to 6 stops" in text
     assert SWAP_NEIGHBOURS == 8 and "(each with its 8 nearest orders)" in text

@@ -312,6 +312,76 @@ def test_the_first_local_search_counts_in_the_time_pyvrp_needs_to_start(
     assert validate_plan(c101_25, plan).ok
 
 
+def _no_time_for_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyVRP searches from the greedy plan (as from 1,200 visits on) and its first local
+    search is taken to need 1 s per visit (no budget of these tests fits it); a search that
+    starts anyway fails the test."""
+    monkeypatch.setattr(pyvrp_engine, "GREEDY_START_TASKS", 1)
+    monkeypatch.setattr(pyvrp_engine, "FIRST_SEARCH_S_PER_TASK", 1.0)
+
+    def no_search(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a search was started without the time for it")
+
+    monkeypatch.setattr(pyvrp_engine, "collect_searches", no_search)
+
+
+def test_with_time_for_pyvrps_start_but_not_its_search_its_start_is_repaired(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With time to build PyVRP's data and trim the greedy plan to its model but not for the
+    first local search (the 1,500-order city day of ``routing_budget.py`` at 3 s: 1.69 s left,
+    1.84 s estimated), the greedy plan was returned (1,722,950 cents); its trimmed start,
+    repaired, is the answer now (1,631,397 cents, as when a search ended in its first
+    iteration), or the greedy plan where that is cheaper."""
+    from solvers.routing import solve as solve_module
+
+    s = _busy_day(100, 2, 4)
+    greedy = solve_routes(s, RoutingParams(engine="greedy", seed=1))
+    _no_time_for_the_search(monkeypatch)
+    # the break-aware pass would improve either plan until its deadline: left out here
+    monkeypatch.setattr(solve_module, "_polish", lambda problem, routes, *args: routes)
+    problem = build_problem(s)
+    engine = PyVRPEngine()
+    start_s = engine.min_start_s(problem)
+    assert start_s is not None and start_s < 10 < engine.min_time_s(problem)
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine="pyvrp", seed=1, time_limit_s=10))
+    assert plan.engine == "greedy (pyvrp's start, no time left for its search)"
+    assert stats.fallback is not None and "returning its start" in stats.fallback
+    assert stats.detail.startswith("no search: the greedy plan, 2 orders taken out")
+    assert validate_plan(s, plan).ok
+    assert plan.cost_cents < greedy.cost_cents
+    assert len(plan.unassigned) <= len(greedy.unassigned)
+
+
+def test_without_time_for_pyvrps_start_the_greedy_plan_is_returned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the data build does not fit either, the greedy plan is the answer, as before."""
+    s = _busy_day(100, 2, 4)
+    _no_time_for_the_search(monkeypatch)
+    monkeypatch.setattr(pyvrp_engine, "BUILD_S_FIXED", 1e9)
+
+    def no_build(*args: object, **kwargs: object) -> None:
+        raise AssertionError("PyVRP's data were built without the time for it")
+
+    monkeypatch.setattr(pyvrp_engine, "build_data", no_build)
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine="pyvrp", seed=1, time_limit_s=5))
+    assert plan.engine == "greedy (no time left for pyvrp)"
+    assert stats.fallback is not None and stats.fallback.endswith("returning the greedy plan")
+    assert validate_plan(s, plan).ok
+
+
+def test_without_breaks_pyvrps_start_is_the_greedy_plan(c101_25: Scenario) -> None:
+    """Without breaks PyVRP's model is the plan's: its start is the greedy plan itself, so
+    there is no start to make without a search."""
+    assert PyVRPEngine().min_start_s(build_problem(c101_25)) is None
+    busy = build_problem(_busy_day(100, 2, 4))
+    assert PyVRPEngine().min_start_s(busy) == pytest.approx(
+        pyvrp_engine.build_s(busy.num_nodes, num_profiles(busy))
+        + pyvrp_engine.START_S_PER_TASK * len(busy.tasks)
+    )
+
+
 def test_the_data_build_estimate_follows_the_bytes_of_the_matrices() -> None:
     """The build of PyVRP's data is bound by writing its matrices (a distance and a duration
     matrix per skill profile, ours and PyVRP's copy): its estimate grows with them, linearly,
