@@ -36,6 +36,18 @@ def benchmark_script(file: str, name: str) -> Iterator[ModuleType]:
         del sys.modules[name]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C and SIGQUIT keep their usual effect in the tests when the run was started
+    with them ignored (a non-interactive shell's background job, ``make test &``): the
+    tests of interrupts and signals send them, and the processes they start inherit them."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) is signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
     """An xdist worker ignores SIGINT once it has reported its session finished.

@@ -53,3 +53,37 @@ def test_a_worker_slow_to_end_is_not_interrupted(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "2 passed" in out.stdout
     assert not interrupted.exists(), f"worker {interrupted.read_text()} got SIGINT at its end"
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+
+
+def test_a_run_started_with_interrupts_ignored_gives_the_tests_their_usual_signals(
+    tmp_path: Path,
+) -> None:
+    """A run started as a non-interactive shell's background job (``make test &``) inherits
+    SIGINT and SIGQUIT ignored: the tests that send them failed (no KeyboardInterrupt, a
+    server not ended by SIGQUIT). The suite's conftest restores their usual effect."""
+    (tmp_path / "test_dispositions.py").write_text(
+        "import signal\n\n\ndef test_usual():\n"
+        "    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n"
+        "    assert signal.getsignal(signal.SIGQUIT) is signal.SIG_DFL\n"
+    )
+    for workers in ("0", "2"):
+        out = subprocess.run(
+            [
+                *(sys.executable, "-m", "pytest", "-p", "tests.conftest"),
+                *("-p", "no:cacheprovider", "-n", workers, "-q"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            preexec_fn=_ignore_interrupts,
+        )
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
