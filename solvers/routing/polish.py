@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from solvers.cancel import cancelled
@@ -289,7 +289,7 @@ class _Polisher:
             merged = self.best_order(b, [*seq_b, *seq_a], current)
             if merged is None and len(seq_a) + len(seq_b) > EXACT_STOPS:
                 merged = (self.values[b], list(seq_b))
-                for o in dict.fromkeys(self.p.tasks[t].order for t in seq_a):
+                for o in self.orders_of(seq_a):
                     merged = self.best_insertion(b, merged[1], o, current)
                     if merged is None:
                         break
@@ -351,34 +351,54 @@ class _Polisher:
         seq_a = self.seqs.get(a)
         if not seq_a:
             return False
-        for o in dict.fromkeys(self.p.tasks[t].order for t in seq_a):
+        for o in self.orders_of(seq_a):
             if not self.movable(o):
                 continue
             rest = self.without(seq_a, o)
             value_a = self.value(a, rest)
             if value_a is None:
                 continue
-            # the cheapest insertion elsewhere that costs less than the removal saves
-            limit = self.values[a] - value_a  # extra cost allowed, lowered by each find
-            best: tuple[int, list[int], int] | None = None  # vehicle, seq, value
-            for b in self.targets(a):
-                old_b = self.values.get(b, 0)
-                got = self.best_insertion(b, self.seqs.get(b, []), o, old_b + limit)
-                if got is not None:
-                    limit = got[0] - old_b
-                    best = (b, got[1], got[0])
-            if best is not None:
-                self.set_route(a, rest, value_a)
-                self.set_route(*best)
+
+            def insert(
+                b: int, seq_b: list[int], below: int, o: int = o
+            ) -> tuple[int, list[int]] | None:
+                """The cheapest insertion of order ``o`` on ``b``."""
+                return self.best_insertion(b, seq_b, o, below)
+
+            if self.move_out(a, rest, value_a, insert):
                 return True
         return False
+
+    def move_out(
+        self,
+        a: int,
+        rest: list[int],
+        value_a: int,
+        insert: Callable[[int, list[int], int], tuple[int, list[int]] | None],
+    ) -> bool:
+        """Route ``a`` becomes ``rest`` (worth ``value_a``) and what it gave up goes to the
+        target vehicle where ``insert(vehicle, its seq, below)`` finds the cheapest place, if
+        that costs less than the removal saves."""
+        limit = self.values[a] - value_a  # extra cost allowed, lowered by each find
+        best: tuple[int, list[int], int] | None = None  # vehicle, seq, value
+        for b in self.targets(a):
+            old_b = self.values.get(b, 0)
+            got = insert(b, self.seqs.get(b, []), old_b + limit)
+            if got is not None:
+                limit = got[0] - old_b
+                best = (b, got[1], got[0])
+        if best is None:
+            return False
+        self.set_route(a, rest, value_a)
+        self.set_route(*best)
+        return True
 
     def swap(self, a: int) -> bool:
         """Exchange an order of route ``a`` with one of another route, if that saves."""
         seq_a = self.seqs.get(a)
         if not seq_a:
             return False
-        for oa in dict.fromkeys(self.p.tasks[t].order for t in seq_a):
+        for oa in self.orders_of(seq_a):
             if not self.movable(oa):
                 continue
             rest_a = self.without(seq_a, oa)
@@ -387,7 +407,7 @@ class _Polisher:
             for b in [v for v in self.seqs if v != a]:
                 seq_b = self.seqs[b]
                 current = self.values[a] + self.values[b]
-                for ob in dict.fromkeys(self.p.tasks[t].order for t in seq_b):
+                for ob in self.orders_of(seq_b):
                     if ob not in near or not self.movable(ob):
                         continue
                     rest_b = self.without(seq_b, ob)
@@ -425,6 +445,7 @@ class _Polisher:
         return kept, taken, next(k for k, t in enumerate(seq) if tasks[t].order in mine)
 
     def serves(self, v: int, block: Iterable[int]) -> bool:
+        """Whether vehicle ``v`` may serve every order of ``block`` (skills, kind)."""
         return all(self.p.vehicles[v].can_serve(self.p.orders[o]) for o in block)
 
     def relocate_pair(self, a: int) -> bool:
@@ -441,12 +462,18 @@ class _Polisher:
             if value_a is None:
                 continue
             near = self.nearest(pair[0]) | self.nearest(pair[1])
-            limit = self.values[a] - value_a  # extra cost allowed, lowered by each find
-            best: tuple[int, list[int], int] | None = None  # vehicle, seq, value
-            for b in self.targets(a):
+
+            def insert(
+                b: int,
+                seq_b: list[int],
+                below: int,
+                pair: tuple[int, int] = pair,
+                block: list[int] = block,
+                near: set[int] = near,
+            ) -> tuple[int, list[int]] | None:
+                """The cheapest place of ``block`` on ``b``, next to an order near ``pair``."""
                 if not self.serves(b, pair):
-                    continue
-                seq_b = self.seqs.get(b, [])
+                    return None
                 places = [
                     i
                     for i in range(len(seq_b) + 1)
@@ -454,16 +481,9 @@ class _Polisher:
                     or (i > 0 and tasks[seq_b[i - 1]].order in near)
                     or (i < len(seq_b) and tasks[seq_b[i]].order in near)
                 ]
-                old_b = self.values.get(b, 0)
-                got = self.cheapest(
-                    b, ([*seq_b[:i], *block, *seq_b[i:]] for i in places), old_b + limit
-                )
-                if got is not None:
-                    limit = got[0] - old_b
-                    best = (b, got[1], got[0])
-            if best is not None:
-                self.set_route(a, rest, value_a)
-                self.set_route(*best)
+                return self.cheapest(b, ([*seq_b[:i], *block, *seq_b[i:]] for i in places), below)
+
+            if self.move_out(a, rest, value_a, insert):
                 return True
         return False
 
@@ -556,7 +576,7 @@ class _Polisher:
         where one exists)."""
         for b in list(self.seqs):
             seq_b = self.seqs[b]
-            for ob in dict.fromkeys(self.p.tasks[t].order for t in seq_b):
+            for ob in self.orders_of(seq_b):
                 if not self.movable(ob):
                     continue
                 new_b = self.best_insertion(b, self.without(seq_b, ob), o)
