@@ -6,9 +6,9 @@ that carries a unit says it (``service_s``, ``capacity_units``, ``fixed_cost_cen
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Literal, Self
 
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
@@ -71,13 +71,11 @@ class OrderLine(StrictModel):
     quantity: PosInt
 
 
-class PickupSpec(StrictModel):
-    """The pickup half of a pickup-and-delivery job (the order's own fields are the delivery)."""
+class TimeWindowed:
+    """Mixin of a model with ``time_windows`` (an order, a pickup): sorted and disjoint."""
 
-    id: Id | None = Field(default=None, description="external id of the pickup task")
-    location: Location
-    time_windows: list[TimeWindow] = Field(default_factory=list)
-    service_s: NonNegInt = 0
+    if TYPE_CHECKING:  # the model's field (an annotation here would make a pydantic field)
+        time_windows: list[TimeWindow]
 
     @model_validator(mode="after")
     def _windows(self) -> Self:
@@ -85,7 +83,46 @@ class PickupSpec(StrictModel):
         return self
 
 
-class Order(StrictModel):
+class StockedNode:
+    """Mixin of a node with stock and opening hours: the checks and the safety stock that
+    :class:`FulfilmentNode` and the allocation request's node share.
+
+    ``opening_hours`` sorted and disjoint; the SKU ids keying ``inventory`` and
+    ``safety_stock`` free of control characters (as an order line's ``sku``).
+    """
+
+    if TYPE_CHECKING:  # the model's fields (an annotation here would make pydantic fields)
+        inventory: dict[str, int]
+        safety_stock: int | dict[str, int]
+        opening_hours: list[TimeWindow]
+
+    @model_validator(mode="after")
+    def _opening_hours(self) -> Self:
+        check_windows(self.opening_hours, "opening_hours")
+        return self
+
+    @model_validator(mode="after")
+    def _sku_ids(self) -> Self:
+        check_stock_keys(self.inventory, self.safety_stock)
+        return self
+
+    def safety_stock_for(self, sku: str) -> int:
+        """Units of ``sku`` that must stay on the shelf."""
+        if isinstance(self.safety_stock, int):
+            return self.safety_stock
+        return self.safety_stock.get(sku, 0)
+
+
+class PickupSpec(TimeWindowed, StrictModel):
+    """The pickup half of a pickup-and-delivery job (the order's own fields are the delivery)."""
+
+    id: Id | None = Field(default=None, description="external id of the pickup task")
+    location: Location
+    time_windows: list[TimeWindow] = Field(default_factory=list)
+    service_s: NonNegInt = 0
+
+
+class Order(TimeWindowed, StrictModel):
     """A customer order: what to deliver, where, when, and how much it matters."""
 
     id: Id
@@ -116,11 +153,6 @@ class Order(StrictModel):
         default=None, description="cost of leaving the order unserved; None = must be served"
     )
 
-    @model_validator(mode="after")
-    def _windows(self) -> Self:
-        check_windows(self.time_windows, "time_windows")
-        return self
-
     @property
     def units(self) -> int:
         """Total units over all lines."""
@@ -145,7 +177,7 @@ class Order(StrictModel):
 ArrivalProcess.model_rebuild()
 
 
-class FulfilmentNode(StrictModel):
+class FulfilmentNode(StockedNode, StrictModel):
     """A DC, store or dark store that can pick, pack and hand over parcels."""
 
     id: Id
@@ -169,23 +201,6 @@ class FulfilmentNode(StrictModel):
     packing_stations: PosInt = 1
     pick_time_s_per_line: NonNegInt = 60
     pack_time_s_per_order: NonNegInt = 120
-
-    @model_validator(mode="after")
-    def _windows(self) -> Self:
-        check_windows(self.opening_hours, "opening_hours")
-        return self
-
-    @model_validator(mode="after")
-    def _sku_ids(self) -> Self:
-        # SKU ids as keys: no control character, as in an order line's sku
-        check_stock_keys(self.inventory, self.safety_stock)
-        return self
-
-    def safety_stock_for(self, sku: str) -> int:
-        """Units of ``sku`` that must stay on the shelf."""
-        if isinstance(self.safety_stock, int):
-            return self.safety_stock
-        return self.safety_stock.get(sku, 0)
 
     def available(self, sku: str) -> int:
         """Units of ``sku`` that may be shipped (inventory minus safety stock, never negative)."""
@@ -311,13 +326,13 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:
-        _check_unique(self.skus, "skus")
-        _check_unique(self.nodes, "nodes")
-        _check_unique(self.orders, "orders")
+        check_unique_ids((s.id for s in self.skus), "skus")
+        check_unique_ids((n.id for n in self.nodes), "nodes")
+        check_unique_ids((o.id for o in self.orders), "orders")
         _check_pickup_ids(self.orders)
         if self.arrivals is not None:
             _check_arrival_ids(self.orders)
-            _check_unique(self.arrivals.templates, "arrivals.templates")
+            check_unique_ids((o.id for o in self.arrivals.templates), "arrivals.templates")
             span = self.horizon.end_s - self.horizon.start_s
             if span > MAX_ARRIVALS_HORIZON_S:
                 raise FieldError(
@@ -326,7 +341,7 @@ class Scenario(StrictModel):
                     f"{MAX_ARRIVALS_HORIZON_S // 86_400} days (the twin draws arrivals hour by "
                     f"hour); the horizon spans {span / 86_400:.4g} days",
                 )
-        _check_unique(self.vehicles, "vehicles")
+        check_unique_ids((v.id for v in self.vehicles), "vehicles")
         first_at: dict[str, int] = {}
         for i, dim in enumerate(self.capacity_dims):
             # demands and capacities are matched to dimensions by name in places (a shown
@@ -588,9 +603,10 @@ def _check_arrival_ids(orders: Sequence[Order]) -> None:
                 )
 
 
-def _check_unique(items: Sequence[Sku | FulfilmentNode | Order | Vehicle], field: str) -> None:
+def check_unique_ids(ids: Iterable[str], field: str) -> None:
+    """Raise FieldError naming ``field.{i}.id`` for the first id that repeats an earlier one."""
     seen: set[str] = set()
-    for i, item in enumerate(items):
-        if item.id in seen:
-            raise FieldError((field, i, "id"), f"duplicate id {item.id!r}")
-        seen.add(item.id)
+    for i, item_id in enumerate(ids):
+        if item_id in seen:
+            raise FieldError((field, i, "id"), f"duplicate id {item_id!r}")
+        seen.add(item_id)

@@ -27,10 +27,8 @@ from scenarios.geo import (
     StrictModel,
     TimeWindow,
     check_id_keys,
-    check_stock_keys,
-    check_windows,
 )
-from scenarios.model import NodeKind, OrderLine, Scenario, Tier
+from scenarios.model import NodeKind, OrderLine, Scenario, StockedNode, Tier, check_unique_ids
 
 #: Largest price accepted (currency units); keeps every micro-unit total inside int64.
 MAX_PRICE = 1e7
@@ -42,7 +40,7 @@ Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False), NotBool]
 KM_PER_MILE = 1.609344
 
 
-class AllocationNode(StrictModel):
+class AllocationNode(StockedNode, StrictModel):
     """A DC, store or dark store that can ship parcels, with its stock and limits."""
 
     id: Id
@@ -69,23 +67,6 @@ class AllocationNode(StrictModel):
         default_factory=list,
         description="when the node works (seconds from the horizon start); empty = always open",
     )
-
-    @model_validator(mode="after")
-    def _windows(self) -> Self:
-        check_windows(self.opening_hours, "opening_hours")
-        return self
-
-    @model_validator(mode="after")
-    def _sku_ids(self) -> Self:
-        # SKU ids as keys: no control character, as in an order line's sku
-        check_stock_keys(self.inventory, self.safety_stock)
-        return self
-
-    def safety_stock_for(self, sku: str) -> int:
-        """Units of ``sku`` that must stay on the shelf."""
-        if isinstance(self.safety_stock, int):
-            return self.safety_stock
-        return self.safety_stock.get(sku, 0)
 
 
 class AllocationOrder(StrictModel):
@@ -221,8 +202,8 @@ class AllocationRequest(StrictModel):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:
-        _unique([n.id for n in self.nodes], "nodes")
-        _unique([o.id for o in self.orders], "orders")
+        check_unique_ids((n.id for n in self.nodes), "nodes")
+        check_unique_ids((o.id for o in self.orders), "orders")
         node_ids = {n.id for n in self.nodes}
         for region, ids in self.rules.excluded_nodes.items():
             for i, node_id in enumerate(ids):
@@ -394,11 +375,3 @@ def nodes_from_scenario(scenario: Scenario) -> list[AllocationNode]:
                 )
             )
     return nodes
-
-
-def _unique(ids: list[str], field: str) -> None:
-    seen: set[str] = set()
-    for i, item_id in enumerate(ids):
-        if item_id in seen:
-            raise FieldError((field, i, "id"), f"duplicate id {item_id!r}")
-        seen.add(item_id)

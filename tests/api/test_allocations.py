@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.core.config import Settings
 from api.db.models import Job
-from api.examples import ALLOCATION_EXAMPLE, ALLOCATION_REQUEST
+from api.examples import ALLOCATION_EXAMPLE, ALLOCATION_REQUEST, PLAN_EXAMPLE
 from api.jobs import TaskSpec
 from api.schemas.allocations import AllocationCreate
 from tests.api import helpers
@@ -76,6 +76,10 @@ def test_shortage_is_reported_as_unfilled_with_the_reason(
             "request.nodes.0.location",
         ),
         (lambda b: b["params"].update(mode="weekly"), "params.mode"),
+        (
+            lambda b: b["request"]["orders"].append(copy.deepcopy(b["request"]["orders"][0])),
+            "request.orders.1.id",
+        ),
         # true is no quantity or price (it was read as 1)
         (
             lambda b: b["request"]["orders"][0]["lines"][0].update(quantity=True),
@@ -119,6 +123,44 @@ def test_bad_allocation_input_is_422_naming_the_field(
     answer = client.post("/v1/allocations", json=body, headers=keys["oms"])
     assert answer.status_code == 422, answer.text
     assert field in [d["field"] for d in answer.json()["detail"]]
+
+
+@pytest.mark.parametrize(
+    ("node", "field", "reason"),
+    [
+        (
+            {"opening_hours": [{"start_s": 0, "end_s": 60}, {"start_s": 50, "end_s": 90}]},
+            "nodes.0.opening_hours.1",
+            "windows must be sorted and disjoint; starts at 50 s, not after the previous "
+            "window's end 60 s",
+        ),
+        (
+            {"safety_stock": {"te\ta": 1}},
+            "nodes.0.safety_stock.te\\ta",
+            "must not contain control characters (such as NUL, tab or newline)",
+        ),
+    ],
+)
+def test_a_bad_node_is_the_same_422_in_an_allocation_request_and_in_a_scenario(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    node: dict[str, Any],
+    field: str,
+    reason: str,
+) -> None:
+    """An allocation request's nodes and a scenario's share their checks
+    (:class:`scenarios.model.StockedNode`): one bad node is one 422, named under
+    ``request.`` by POST /v1/allocations and under ``scenario.`` by POST /v1/plans."""
+    body = _body()
+    body["request"]["nodes"][0].update(node)
+    answer = client.post("/v1/allocations", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": f"request.{field}", "reason": reason}]
+    plan = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+    plan["scenario"]["nodes"][0].update(node)
+    answer = client.post("/v1/plans", json=plan, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": f"scenario.{field}", "reason": reason}]
 
 
 def test_orders_per_synchronous_request_are_capped(

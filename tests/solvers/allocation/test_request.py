@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.generate import generate_city
-from scenarios.geo import MAX_INT, Location
+from scenarios.geo import CONTROL_CHARACTERS_REASON, MAX_INT, Location
 from scenarios.io.json_io import from_json
+from scenarios.model import FulfilmentNode, Scenario
 from solvers.allocation import (
     AllocationCosts,
     AllocationParams,
@@ -20,6 +21,7 @@ from solvers.allocation import (
     AllocationRules,
     allocate,
 )
+from solvers.allocation.request import AllocationNode, nodes_from_scenario
 
 from .conftest import node, order
 
@@ -34,6 +36,84 @@ def test_duplicate_node_id_names_the_field(two_dcs: AllocationRequest) -> None:
     data = two_dcs.model_dump(mode="json")
     data["nodes"][1]["id"] = data["nodes"][0]["id"]
     assert _field_of(data) == "nodes.1.id"
+
+
+def _hours(*pairs: tuple[int, int]) -> list[dict[str, int]]:
+    return [{"start_s": a, "end_s": b} for a, b in pairs]
+
+
+def _disjoint(start: int, end: int) -> str:
+    return (
+        f"windows must be sorted and disjoint; starts at {start} s, not after the previous "
+        f"window's end {end} s"
+    )
+
+
+@pytest.mark.parametrize("model", [FulfilmentNode, AllocationNode])
+@pytest.mark.parametrize(
+    ("extra", "field", "reason"),
+    [
+        # closed windows: two that touch share their end second
+        ({"opening_hours": _hours((0, 50), (50, 90))}, "opening_hours.1", _disjoint(50, 50)),
+        ({"opening_hours": _hours((0, 60), (50, 90))}, "opening_hours.1", _disjoint(50, 60)),
+        ({"opening_hours": _hours((0, 50), (0, 50))}, "opening_hours.1", _disjoint(0, 50)),
+        ({"opening_hours": _hours((100, 200), (0, 50))}, "opening_hours.1", _disjoint(0, 200)),
+        ({"inventory": {"a\tb": 1}}, "inventory.a\\tb", CONTROL_CHARACTERS_REASON),
+        ({"safety_stock": {"a\nb": 1}}, "safety_stock.a\\nb", CONTROL_CHARACTERS_REASON),
+        # both wrong: the hours are named first
+        (
+            {"opening_hours": _hours((0, 60), (50, 90)), "inventory": {"a\x01": 1}},
+            "opening_hours.1",
+            _disjoint(50, 60),
+        ),
+    ],
+)
+def test_the_scenario_node_and_the_allocation_node_refuse_alike(
+    model: type[FulfilmentNode | AllocationNode], extra: dict[str, Any], field: str, reason: str
+) -> None:
+    """The two node models share their checks (:class:`scenarios.model.StockedNode`): a bad
+    node is refused with the same field and reason by both, so a request and a scenario
+    report it alike (each once had its own copy of the checks)."""
+    with pytest.raises(ValidationError) as err:
+        model.model_validate({"id": "n", "location": {"lat": 1.0, "lon": 2.0}, **extra})
+    problem = input_error_from_validation(err.value)
+    assert (problem.field, problem.reason) == (field, reason)
+
+
+@pytest.mark.parametrize("model", [FulfilmentNode, AllocationNode])
+def test_the_scenario_node_and_the_allocation_node_keep_the_same_safety_stock(
+    model: type[FulfilmentNode | AllocationNode],
+) -> None:
+    """No hours is always open, no safety stock is 0, one number holds for every SKU, a
+    mapping for its SKUs (0 for the others): in both node models. The store floor is no
+    part of it (an allocation rule, applied when the request is compiled)."""
+    at = {"id": "n", "kind": "store", "location": {"lat": 1.0, "lon": 2.0}}
+    bare = model.model_validate({**at, "opening_hours": []})
+    assert bare.opening_hours == [] and bare.safety_stock == 0
+    assert bare.safety_stock_for("a") == 0
+    one = model.model_validate({**at, "inventory": {"a": 5}, "safety_stock": 2})
+    assert [one.safety_stock_for(s) for s in ("a", "z")] == [2, 2]
+    per_sku = model.model_validate({**at, "inventory": {"a": 5}, "safety_stock": {"a": 7}})
+    assert [per_sku.safety_stock_for(s) for s in ("a", "z")] == [7, 0]
+
+
+def test_a_mapped_scenario_node_keeps_its_safety_stock() -> None:
+    """:func:`nodes_from_scenario` hands each node's safety stock on unchanged: the
+    allocation node keeps the same units of every SKU on the shelf as the scenario's."""
+    at = {"location": {"x": 1, "y": 2}, "inventory": {"a": 5, "b": 1}}
+    scenario = Scenario.model_validate(
+        {
+            "nodes": [
+                {"id": "dc", **at, "safety_stock": 3},
+                {"id": "store", "kind": "store", **at, "safety_stock": {"a": 2}},
+            ]
+        }
+    )
+    mapped = nodes_from_scenario(scenario)
+    for ours, theirs in zip(scenario.nodes, mapped, strict=True):
+        for sku in ("a", "b", "z"):
+            assert theirs.safety_stock_for(sku) == ours.safety_stock_for(sku), (ours.id, sku)
+    assert [n.safety_stock_for("b") for n in mapped] == [3, 0]
 
 
 def test_matrix_shape_is_checked(two_dcs: AllocationRequest) -> None:
