@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, get_args, get_origin
 
@@ -98,8 +98,16 @@ def register_tagged_union(field: str, union: Any, discriminator: str = "kind") -
     ``travel.speed_m_per_s``: the path in the input, where the tag is a value, not a key.
     """
     members = get_args(union)[0] if get_origin(union) is Annotated else union
-    tags = {str(m.model_fields[discriminator].default) for m in get_args(members)}
-    _TAGGED_FIELDS[field] = _TAGGED_FIELDS.get(field, frozenset()) | tags
+    register_union_tags(
+        field, {str(m.model_fields[discriminator].default) for m in get_args(members)}
+    )
+
+
+def register_union_tags(field: str, tags: Iterable[str]) -> None:
+    """Let error paths skip these tags after ``field``: the :class:`~pydantic.Tag` names of
+    a union told apart by a callable :class:`~pydantic.Discriminator` (``safety_stock``:
+    ``safety_stock.per_sku.a`` reads ``safety_stock.a``)."""
+    _TAGGED_FIELDS[field] = _TAGGED_FIELDS.get(field, frozenset()) | frozenset(tags)
 
 
 def _is_union_tag(loc: Sequence[int | str], k: int) -> bool:

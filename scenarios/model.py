@@ -6,13 +6,13 @@ that carries a unit says it (``service_s``, ``capacity_units``, ``fixed_cost_cen
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, ValidationInfo, model_validator
 
-from scenarios.errors import FieldError
+from scenarios.errors import FieldError, register_union_tags
 from scenarios.geo import (
     MAX_ID_LENGTH,
     Id,
@@ -69,6 +69,34 @@ class OrderLine(StrictModel):
 
     sku: Id
     quantity: PosInt
+
+
+def _safety_stock_kind(value: Any) -> str | None:
+    """Which form of :data:`SafetyStock` ``value`` is given in (None: neither)."""
+    if isinstance(value, Mapping):
+        return "per_sku"
+    if value is None or isinstance(value, list | tuple | set | frozenset):
+        return None
+    return "units"  # a number, or what the number's validation may take or explain
+
+
+#: Why a safety stock that is neither a number nor a mapping by SKU is refused.
+SAFETY_STOCK_REASON = "must be a number of units (for every SKU) or an object of units per SKU"
+
+#: A node's safety stock: one number for every SKU, or units per SKU (0 for the others). The
+#: form is told from the input (a mapping or not), so a bad value is reported by the form it
+#: was given in, at its own place (``safety_stock.sku-1``): a smart union reported the
+#: number's error first (``safety_stock: Input should be a valid integer``) for a mapping.
+SafetyStock = Annotated[
+    Annotated[NonNegInt, Tag("units")] | Annotated[dict[IdKey, NonNegInt], Tag("per_sku")],
+    Discriminator(
+        _safety_stock_kind,
+        custom_error_type="safety_stock_type",
+        custom_error_message=SAFETY_STOCK_REASON,
+    ),
+    Field(description="units per SKU that must stay on the shelf (one value or per SKU)"),
+]
+register_union_tags("safety_stock", ("units", "per_sku"))
 
 
 class TimeWindowed:
@@ -185,9 +213,7 @@ class FulfilmentNode(StockedNode, StrictModel):
     location: Location
     region: str | None = None
     inventory: dict[IdKey, NonNegInt] = Field(default_factory=dict)
-    safety_stock: NonNegInt | dict[IdKey, NonNegInt] = Field(
-        default=0, description="units per SKU that must stay on the shelf (one value or per SKU)"
-    )
+    safety_stock: SafetyStock = 0
     capacity_units: NonNegInt | None = Field(
         default=None, description="units per day; None = no limit"
     )

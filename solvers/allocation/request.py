@@ -28,7 +28,15 @@ from scenarios.geo import (
     TimeWindow,
     check_id_keys,
 )
-from scenarios.model import NodeKind, OrderLine, Scenario, StockedNode, Tier, check_unique_ids
+from scenarios.model import (
+    NodeKind,
+    OrderLine,
+    SafetyStock,
+    Scenario,
+    StockedNode,
+    Tier,
+    check_unique_ids,
+)
 
 #: Largest price accepted (currency units); keeps every micro-unit total inside int64.
 MAX_PRICE = 1e7
@@ -48,9 +56,7 @@ class AllocationNode(StockedNode, StrictModel):
     location: Location = Field(description='{"lat": .., "lon": ..}; any point if a matrix is given')
     region: str | None = Field(default=None, description="region the node lies in (informative)")
     inventory: dict[IdKey, NonNegInt] = Field(default_factory=dict, description="units per SKU")
-    safety_stock: NonNegInt | dict[IdKey, NonNegInt] = Field(
-        default=0, description="units per SKU that must stay on the shelf (one value or per SKU)"
-    )
+    safety_stock: SafetyStock = 0
     capacity_units: NonNegInt | None = Field(
         default=None, description="units the node can ship in this wave; None = no limit"
     )

@@ -134,6 +134,13 @@ def test_bad_allocation_input_is_422_naming_the_field(
             "windows must be sorted and disjoint; starts at 50 s, not after the previous "
             "window's end 60 s",
         ),
+        # a bad value of one SKU: was "safety_stock: Input should be a valid integer (and
+        # 1 more error)", the error of the one-number form
+        (
+            {"safety_stock": {"tea": -1}},
+            "nodes.0.safety_stock.tea",
+            "Input should be greater than or equal to 0",
+        ),
         (
             {"safety_stock": {"te\ta": 1}},
             "nodes.0.safety_stock.te\\ta",

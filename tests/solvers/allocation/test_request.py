@@ -11,9 +11,9 @@ from pydantic import ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.generate import generate_city
-from scenarios.geo import CONTROL_CHARACTERS_REASON, MAX_INT, Location
+from scenarios.geo import CONTROL_CHARACTERS_REASON, MAX_INT, NOT_BOOL_REASON, Location
 from scenarios.io.json_io import from_json
-from scenarios.model import FulfilmentNode, Scenario
+from scenarios.model import SAFETY_STOCK_REASON, FulfilmentNode, Scenario
 from solvers.allocation import (
     AllocationCosts,
     AllocationParams,
@@ -78,6 +78,38 @@ def test_the_scenario_node_and_the_allocation_node_refuse_alike(
         model.model_validate({"id": "n", "location": {"lat": 1.0, "lon": 2.0}, **extra})
     problem = input_error_from_validation(err.value)
     assert (problem.field, problem.reason) == (field, reason)
+
+
+_AT_LEAST_0 = "Input should be greater than or equal to 0"
+
+
+@pytest.mark.parametrize("model", [FulfilmentNode, AllocationNode])
+@pytest.mark.parametrize(
+    ("safety_stock", "field", "reason"),
+    [
+        ({"a": 1, "b": -1}, "safety_stock.b", _AT_LEAST_0),
+        ({"a": True}, "safety_stock.a", NOT_BOOL_REASON),
+        ({"a": "x"}, "safety_stock.a", "Input should be a valid integer, unable to parse string"),
+        (-1, "safety_stock", _AT_LEAST_0),
+        (True, "safety_stock", NOT_BOOL_REASON),
+        ([1], "safety_stock", SAFETY_STOCK_REASON),
+        (None, "safety_stock", SAFETY_STOCK_REASON),
+    ],
+)
+def test_a_bad_safety_stock_is_named_in_the_form_it_was_given(
+    model: type[FulfilmentNode | AllocationNode], safety_stock: object, field: str, reason: str
+) -> None:
+    """A safety stock by SKU with a bad value was reported by the one-number form, on the
+    whole field (``safety_stock: Input should be a valid integer (and 1 more error)`` for
+    ``{"b": -1}``); a bad number carried the other form's "(and 1 more error)". Now the form
+    is told from the input: the error names the SKU's value, and says what it is."""
+    with pytest.raises(ValidationError) as err:
+        model.model_validate(
+            {"id": "n", "location": {"lat": 1.0, "lon": 2.0}, "safety_stock": safety_stock}
+        )
+    problem = input_error_from_validation(err.value)
+    assert problem.field == field
+    assert problem.reason.startswith(reason) and "more error" not in problem.reason
 
 
 @pytest.mark.parametrize("model", [FulfilmentNode, AllocationNode])
