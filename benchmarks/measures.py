@@ -2,7 +2,9 @@
 
 A timed measurement with a target can be repeated (:meth:`Measures.record_runs`): the table
 then shows the mean of the runs with its 95% t-interval (``simulation.stats.mean_ci``) and
-decides the target on the interval (:func:`decide`); the CSV keeps every run's figure.
+decides the target on the interval (:func:`decide`); the CSV keeps every run's figure. Runs
+that all gave the same figure have an interval of zero width, written ``[x, x] (constant)`` as
+the twin's tables do, with what that means under the title (:data:`CONSTANT_RUNS`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, TypedDict
 
-from simulation.stats import Interval, fmt_num, mean_ci
+from simulation.stats import CONSTANT_NOTE, Interval, constant_explained, fmt_num, mean_ci
 
 #: ``value <= limit`` or ``value >= limit``
 Op = Literal["<=", ">="]
@@ -28,9 +30,14 @@ DECISION_NOTE = (
     "otherwise (one run: decided on its value, no interval)."
 )
 
+#: What ``(constant)`` after an interval of the table means (written under the title when a
+#: row has one); such a target is decided on that one value, the interval being a point.
+CONSTANT_RUNS = constant_explained("run", "another run")
+
 
 class Row(TypedDict):
-    """One measurement (``ci_low``/``ci_high``/``runs`` empty unless it was repeated)."""
+    """One measurement (``ci_low``/``ci_high``/``runs`` empty unless it was repeated;
+    ``constant``: two or more runs, all the same figure, so the interval has zero width)."""
 
     measure: str
     value: float
@@ -40,6 +47,12 @@ class Row(TypedDict):
     ci_low: float | None
     ci_high: float | None
     runs: tuple[float, ...]
+    constant: bool
+
+
+#: The CSV's columns: a row's fields but ``constant`` (the ``runs`` column shows it, and the
+#: stored tables keep their columns)
+CSV_FIELDS = [f for f in Row.__annotations__ if f != "constant"]
 
 
 def cpu_times(stat: Path = Path("/proc/stat")) -> tuple[int, ...] | None:
@@ -129,6 +142,7 @@ class Measures:
                 "ci_low": None,
                 "ci_high": None,
                 "runs": (),
+                "constant": False,
             }
         )
         print(f"{measure}: {fmt_num(value, ',.4g')} {unit} {target} {status}", flush=True)
@@ -150,6 +164,7 @@ class Measures:
                 "ci_low": ci.low if two else None,
                 "ci_high": ci.high if two else None,
                 "runs": tuple(float(r) for r in runs),
+                "constant": two and ci.degenerate,
             }
         )
         parts = [fmt_num(ci.mean, ",.4g"), _ci_text(self.rows[-1]), unit, target, status]
@@ -160,12 +175,12 @@ class Measures:
         """``out/name.csv`` and ``out/name.md`` (title, preamble, machine line, the table)."""
         out.mkdir(parents=True, exist_ok=True)
         with (out / f"{name}.csv").open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(Row.__annotations__))
+            writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
             writer.writeheader()
             for row in self.rows:
                 writer.writerow(
                     {
-                        **row,
+                        **{k: v for k, v in row.items() if k in CSV_FIELDS},
                         "value": fmt_num(row["value"], ".6g"),
                         "ci_low": _csv_num(row["ci_low"]),
                         "ci_high": _csv_num(row["ci_high"]),
@@ -177,10 +192,13 @@ class Measures:
             f"shared, Python {platform.python_version()}."
         )
         repeated = any(r["runs"] for r in self.rows)
+        constant = any(r["constant"] for r in self.rows)
         lines = [
             f"# {title}",
             "",
-            f"{preamble} {machine}" + (f" {DECISION_NOTE}" if repeated else ""),
+            f"{preamble} {machine}"
+            + (f" {DECISION_NOTE}" if repeated else "")
+            + (f" {CONSTANT_RUNS}" if constant else ""),
             "",
             "| measure | value | 95% CI | unit | target | status |",
             "|---|---|---|---|---|---|",
@@ -200,8 +218,10 @@ def _csv_num(x: float | None) -> str:
 
 
 def _ci_text(row: Row) -> str:
-    """``[low, high] (5 runs)`` for a repeated measurement, ``(1 run)`` for one, else empty."""
+    """``[low, high] (5 runs)`` for a repeated measurement, ``(1 run)`` for one, else empty;
+    ``[x, x] (constant) (5 runs)`` when every run gave the same figure (zero width)."""
     k = len(row["runs"])
     if row["ci_low"] is None or row["ci_high"] is None:
         return "(1 run)" if k == 1 else ""
-    return f"[{fmt_num(row['ci_low'], ',.4g')}, {fmt_num(row['ci_high'], ',.4g')}] ({k} runs)"
+    flat = CONSTANT_NOTE if row["constant"] else ""
+    return f"[{fmt_num(row['ci_low'], ',.4g')}, {fmt_num(row['ci_high'], ',.4g')}]{flat} ({k} runs)"

@@ -13,7 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.measures import Measures, cpu_times, decide, repeats_arg, stolen_share
+from benchmarks.measures import (
+    CONSTANT_RUNS,
+    Measures,
+    cpu_times,
+    decide,
+    repeats_arg,
+    stolen_share,
+)
 from simulation.stats import mean_ci
 
 
@@ -82,6 +89,38 @@ def test_repeated_runs_keep_every_figure_in_the_csv(tmp_path: Path) -> None:
     assert "| one replication | 1 | [0.7516, 1.248] (3 runs) | s | <= 2 s | met |" in text
     assert "| plan stops | 125 |  |  |  |  |" in text
     assert "undecided otherwise" in text  # the rule is stated under the title
+
+
+def test_runs_all_the_same_are_flagged_constant(tmp_path: Path) -> None:
+    """Identical runs gave ``[2, 2] (3 runs)``, an interval of zero width read as an exact
+    figure; it is written ``(constant)`` with what that means under the title, as the twin's,
+    the RL evaluation's and the allocation benchmark's tables do. The CSV keeps its columns."""
+    table = Measures()
+    status = table.record_runs("plan stops, 3 builds", [2.0, 2.0, 2.0], "s", "<=", 2.0, "<= 2 s")
+    assert status == "met"  # a point interval at the limit: decided on that figure
+    table.record_runs("varied", [1.0, 1.1, 0.9], "s", "<=", 2.0, "<= 2 s")
+    table.record_runs("one run", [2.0], "s", "<=", 2.0, "<= 2 s")  # no interval, not constant
+    table.write(tmp_path, "t", "Title", "Preamble.")
+    text = (tmp_path / "t.md").read_text(encoding="utf-8")
+    assert "| plan stops, 3 builds | 2 | [2, 2] (constant) (3 runs) | s | <= 2 s | met |" in text
+    assert "| varied | 1 | [0.7516, 1.248] (3 runs) | s | <= 2 s | met |" in text
+    assert "| one run | 2 | (1 run) | s | <= 2 s | met |" in text
+    assert text.count("(constant)") == 2  # the cell and the explanation under the title
+    assert CONSTANT_RUNS in text and "every run gave this same value" in CONSTANT_RUNS
+    assert "another run may differ" in CONSTANT_RUNS
+    with (tmp_path / "t.csv").open(encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows = {row["measure"]: row for row in reader}
+    assert reader.fieldnames == [
+        "measure", "value", "unit", "target", "status", "ci_low", "ci_high", "runs"
+    ]  # fmt: skip
+    flat = rows["plan stops, 3 builds"]
+    assert (flat["ci_low"], flat["ci_high"], flat["runs"]) == ("2", "2", "2 2 2")
+    # no constant row: no note
+    plain = Measures()
+    plain.record_runs("varied", [1.0, 1.1, 0.9], "s", "<=", 2.0, "<= 2 s")
+    plain.write(tmp_path, "p", "Title", "Preamble.")
+    assert "(constant)" not in (tmp_path / "p.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("text", ["0", "-2", "two", "1.5"])
