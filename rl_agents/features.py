@@ -33,6 +33,23 @@ CLIP = 50.0
 HOUR = 3600.0
 DAY = 86_400.0
 
+#: The layout and meaning of the observation features. A model file (``features_version`` in
+#: its record, :mod:`rl_agents.model_io`) and a demonstrations file (:mod:`rl_agents.train`)
+#: record the version they were made under: a model of another version is refused, stale
+#: demonstrations are recomputed. Bump it whenever a feature is added, dropped, reordered or
+#: computed differently. 1: up to 2026-12-04 (a file without the record is taken as 1);
+#: 2: ``pickup_closes_in_h`` and ``pickup_margin_h`` take the time a node holding the parcel
+#: closes for good, not its next closing (a lunch break, an outage).
+FEATURES_VERSION = 2
+#: The version of a model or demonstrations file whose record has no ``features_version``
+UNRECORDED_FEATURES_VERSION = 1
+
+#: What each version changed, for the messages that name them.
+FEATURES_VERSIONS = {
+    1: "the pickup features at a node's next closing",
+    2: "the pickup features at a node's closing for good",
+}
+
 #: Features of the focus order.
 ORDER_FEATURES = (
     "to_window_start_h",
@@ -505,9 +522,12 @@ class Featurizer:
 __all__ = [
     "CLIP",
     "COURIER_FEATURES",
+    "FEATURES_VERSION",
+    "FEATURES_VERSIONS",
     "GLOBAL_FEATURES",
     "ORDER_FEATURES",
     "PENDING_FEATURES",
+    "UNRECORDED_FEATURES_VERSION",
     "Decision",
     "FeatureParams",
     "Featurizer",

@@ -5,6 +5,8 @@ A dispatch model file is the ordinary SB3 ``.zip`` (``MaskablePPO.load`` / ``PPO
 
 - ``dispatchlab.json``: the algorithm, the environment parameters the model was trained with
   (tick, candidate slots, dispatch horizon), the observation keys in network order, the
+  version of the observation features (``features_version``,
+  :data:`rl_agents.features.FEATURES_VERSION`; a model of another version is refused), the
   activation, and how it was trained;
 - ``actor.npz``: the weights of the decision network (policy MLP and action head for PPO,
   Q-network for DQN; or the shared slot scorer of :mod:`rl_agents.slot_policy`) as numpy
@@ -30,6 +32,7 @@ from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from rl_agents.env import EnvParams
+from rl_agents.features import FEATURES_VERSION, FEATURES_VERSIONS, UNRECORDED_FEATURES_VERSION
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.io.json_io import loads
 
@@ -115,8 +118,9 @@ def load_model(path: str | Path) -> LoadedModel:
     """Read a dispatch model file (``standard`` = the shipped model).
 
     Bad input is an InputError on ``model``: a missing file or a folder, a file past the input
-    size cap or a zip unpacking past it (:func:`scenarios.files.read_zip_limited`), and a zip
-    that is not a dispatchlab model or whose members cannot be read.
+    size cap or a zip unpacking past it (:func:`scenarios.files.read_zip_limited`), a zip
+    that is not a dispatchlab model or whose members cannot be read, and a model trained on
+    other observation features than this code computes (:func:`check_features_version`).
     """
     from scenarios.files import read_zip_limited
 
@@ -168,6 +172,7 @@ def _loaded_model(path: str, meta: Any, arrays: dict[str, NDArray[Any]]) -> Load
         raise InputError(
             "model", f"{path!r}: unsupported model format {meta.get('format_version')!r}"
         )
+    check_features_version(path, meta)
     arch = str(meta.get("arch", "mlp"))
     if arch not in ("mlp", "slots"):
         raise InputError("model", f"{path!r}: unknown network architecture {arch!r}")
@@ -187,6 +192,26 @@ def _loaded_model(path: str, meta: Any, arrays: dict[str, NDArray[Any]]) -> Load
         meta=meta,
         arch=arch,
         arrays={k: v.astype(np.float64) for k, v in arrays.items()} if arch == "slots" else {},
+    )
+
+
+def check_features_version(path: str, meta: dict[str, Any]) -> None:
+    """Refuse a model trained on observation features of another version than
+    :data:`~rl_agents.features.FEATURES_VERSION` (an InputError on ``model`` naming the file
+    and both versions): its network would read numbers that mean something else. A record
+    without ``features_version`` is :data:`UNRECORDED_FEATURES_VERSION`."""
+    recorded = "features_version" in meta
+    version = meta.get("features_version", UNRECORDED_FEATURES_VERSION)
+    if version == FEATURES_VERSION and type(version) is int:
+        return
+    known = FEATURES_VERSIONS.get(version) if type(version) is int else None
+    shown = f"{version!r} ({known or 'unknown'}"
+    shown += ")" if recorded else f": its {META} records no features_version)"
+    raise InputError(
+        "model",
+        f"{path!r} was trained on observation features version {shown}; this code computes "
+        f"version {FEATURES_VERSION} ({FEATURES_VERSIONS[FEATURES_VERSION]}), so the model "
+        "would read features it was not trained on: train a new one (`dispatchlab train`)",
     )
 
 
@@ -267,6 +292,7 @@ def save_model(
         "algo": algo,
         "env_params": env_params.model_dump(),
         "obs_keys": list(model.observation_space.spaces),
+        "features_version": FEATURES_VERSION,
         "activation": activation,
         "info": info or {},
     }
@@ -281,6 +307,7 @@ def save_model(
 __all__ = [
     "LoadedModel",
     "actor_layers",
+    "check_features_version",
     "load_model",
     "save_model",
     "shipped_model_path",

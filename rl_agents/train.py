@@ -26,6 +26,7 @@ from pydantic import Field
 
 from rl_agents.env import DynamicDispatchEnv, EnvParams
 from rl_agents.expert import ExpertDemonstrations, concat, expert_demonstrations
+from rl_agents.features import FEATURES_VERSION, UNRECORDED_FEATURES_VERSION
 from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS
 from scenarios.errors import InputError
 from scenarios.geo import StrictModel
@@ -450,9 +451,15 @@ class StaleDemonstrationsWarning(SavedDataWarning):
     """A ``--demos`` file made by an older twin (or without a record of it) is recomputed."""
 
 
-#: What a demonstrations file records about its making; the first two tell a stale file
+#: What a demonstrations file records about its making; the first three tell a stale file
 #: (made by other code: recomputed), the others a file made for another run (refused).
-_VERSIONS = {"draws_version": "the twin's random draws", "kpi_version": "the KPI definitions"}
+_VERSIONS = {
+    "draws_version": "the twin's random draws",
+    "kpi_version": "the KPI definitions",
+    "features_version": "the observation features",
+}
+#: The version a record written before it held that version is taken to have
+_UNRECORDED = {"features_version": UNRECORDED_FEATURES_VERSION}
 _INPUTS = {
     "scenario": "scenario",
     "days": "days",
@@ -481,6 +488,7 @@ def demonstrations_meta(
         "env": params.env.model_copy(update={"reward_scale": 1.0}).model_dump(mode="json"),
         "draws_version": DRAWS_VERSION,
         "kpi_version": KPI_VERSION,
+        "features_version": FEATURES_VERSION,  # the observations recorded
     }
 
 
@@ -525,11 +533,12 @@ def _cached_demonstrations(path: Path, meta: Mapping[str, Any]) -> ExpertDemonst
     if stored is None:
         why = "it has no record of the twin's versions it was made with (an older file)"
     else:
-        old = [f for f in _VERSIONS if stored.get(f) != meta[f]]
+        made = {f: stored.get(f, _UNRECORDED.get(f)) for f in _VERSIONS}
+        old = [f for f in _VERSIONS if made[f] != meta[f]]
         if not old:
             return demos
         why = "; ".join(
-            f"it was made under {_VERSIONS[f]} version {stored.get(f)}, now {meta[f]}" for f in old
+            f"it was made under {_VERSIONS[f]} version {made[f]}, now {meta[f]}" for f in old
         )
     warnings.warn(
         StaleDemonstrationsWarning(f"{path}: {why}: recomputing the demonstrations into it"),
@@ -620,8 +629,9 @@ def train(
     The file records what it was made for (:func:`demonstrations_meta`): one made for another
     scenario, other days (another seed or ``imitation_days``), another expert or lookahead, or
     other environment parameters is refused (:class:`InputError`, field ``demos``); one made
-    under another version of the twin's draws or KPI definitions, or without that record, is
-    recomputed and rewritten, with a :class:`StaleDemonstrationsWarning`.
+    under another version of the twin's draws, KPI definitions or observation features
+    (:data:`~rl_agents.features.FEATURES_VERSION`), or without that record, is recomputed and
+    rewritten, with a :class:`StaleDemonstrationsWarning`.
 
     The folders of ``out`` and of a ``demos_path`` to write must exist (an InputError on
     ``out`` / ``demos`` before any work); ``logdir``, the run's own folder, is made if missing.

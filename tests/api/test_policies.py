@@ -119,6 +119,41 @@ def test_model_names_resolve_inside_the_models_folder_only(
     assert "is not a zip file" in reason and str(models) not in reason  # found, then checked
 
 
+def test_a_model_of_other_features_is_a_422_naming_both_versions(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A model trained on other observation features (no features_version in its record:
+    version 1) was used silently; it is refused, the folder not echoed back."""
+    import json
+    import zipfile
+
+    from rl_agents.model_io import META, shipped_model_path
+    from tests.api.conftest import app_of
+
+    models = app_of(client).state.ctx.settings.models_dir
+    models.mkdir(parents=True, exist_ok=True)
+    with (
+        zipfile.ZipFile(shipped_model_path()) as zin,
+        zipfile.ZipFile(models / "old.zip", "w") as zout,
+    ):
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == META:
+                meta = json.loads(data)
+                del meta["features_version"]
+                data = json.dumps(meta).encode()
+            zout.writestr(info, data)
+    answer = client.post(
+        "/v1/policies/evaluate", json=_body(policies=["model:old"]), headers=keys["researcher"]
+    )
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"][0]
+    assert detail["field"] == "policies.0"
+    reason = detail["reason"]
+    assert "'old' was trained on observation features version 1" in reason
+    assert "this code computes version 2" in reason and str(models) not in reason
+
+
 @pytest.mark.parametrize(
     ("extra", "field", "reason"),
     [

@@ -18,6 +18,7 @@ from rl_agents.expert import (
     load_demonstrations_meta,
     save_demonstrations,
 )
+from rl_agents.features import FEATURES_VERSION
 from rl_agents.model_io import META, WEIGHTS, load_model
 from rl_agents.scenario import TRAIN_SEEDS
 from rl_agents.train import (
@@ -244,6 +245,9 @@ def test_demos_file_made_for_another_run_is_refused(
     [
         ("DRAWS_VERSION", "the twin's random draws version"),
         ("KPI_VERSION", "the KPI definitions version"),
+        ("FEATURES_VERSION", "the observation features version 1, now 2"),
+        # a record written before it held the features' version: version 1
+        ("features_version:unrecorded", "the observation features version 1, now 2"),
         (None, "no record of the twin's versions"),
     ],
 )
@@ -259,7 +263,9 @@ def test_stale_demos_file_is_recomputed_with_a_warning(
     # the same days, but other decisions (what an older twin would have recorded)
     stale = dataclasses.replace(good, actions=np.full_like(good.actions, 5))
     meta = demonstrations_meta(tiny, TrainParams(expert="slots", imitation_days=1), days)
-    if version is not None:
+    if version == "features_version:unrecorded":
+        del meta["features_version"]
+    elif version is not None:
         meta[version.lower()] -= 1
     path = save_demonstrations(
         tmp_path / "demos.npz", stale, days, meta=meta if version is not None else None
@@ -271,6 +277,7 @@ def test_stale_demos_file_is_recomputed_with_a_warning(
     fresh = load_demonstrations_meta(path)
     assert fresh is not None
     assert (fresh["draws_version"], fresh["kpi_version"]) == (DRAWS_VERSION, KPI_VERSION)
+    assert fresh["features_version"] == FEATURES_VERSION
 
 
 def test_old_demos_file_of_other_days_is_refused(
