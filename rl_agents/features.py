@@ -237,9 +237,7 @@ class Featurizer:
         low = float(per_km.min()) if per_km.size else 0.0
         self._van_list = [1.0 if x > low else 0.0 for x in per_km.tolist()]
         self._cap_list = [float(x) for x in cap_units.tolist()]
-        self._node_final = [
-            next((a for a, b in node.closed if math.isinf(b)), math.inf) for node in w.nodes
-        ]
+        self._node_final = [node.closes_for_good_s() for node in w.nodes]
 
     def release_s(self, o: int, horizon_s: float | None) -> float:
         """When order ``o`` may be dispatched (``-inf``: at once).

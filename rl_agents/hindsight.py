@@ -10,8 +10,8 @@ For one day (a scenario and a day seed):
 2. the day is run once in the twin to learn, for every order, the node(s) that ship it and when
    each parcel is ready (allocation and picking do not depend on dispatching);
 3. one routing problem holds every order of the day as a pickup-and-delivery job (pickup at
-   its node between the time the parcel is ready and the node's closing, delivery in its
-   promised window, optional
+   its node between the time the parcel is ready and the node's closing for good, delivery in
+   its promised window, optional
    with the order's penalty) and is solved offline with :func:`solvers.routing.solve_routes`
    (PyVRP, ``time_limit_s`` per run, or ``max_iterations`` / ``duration_iterations``
    iterations with ``time_limit_s`` as a safety cap; ``num_runs`` seeds);
@@ -69,7 +69,6 @@ from pydantic import (
     model_validator,
 )
 
-from rl_agents.features import open_until
 from rl_agents.hindsight_search import DayModel, Stop, improve_day, plan_of, routes_from_sim
 from scenarios.errors import InputError
 from scenarios.geo import MAX_SEED, Seed, StrictModel, TimeWindow
@@ -306,8 +305,12 @@ def materialise_day(scenario: Scenario, *, seed: int) -> Scenario:
 #: ``slots`` day of the benchmark cost 12,476 cents more than on its own day); 2 = replayed with
 #: the twin's own arrival times (:class:`DaySimulator`); 3 = the improvement search starts from
 #: the candidate the twin's replay prices cheapest (2: the one its own evaluator did, which takes
-#: a courier home after its shift end as a violation and can misprice a played day).
-HINDSIGHT_VERSION = 3
+#: a courier home after its shift end as a violation and can misprice a played day); 4 = a
+#: parcel's pickup window in the routing problem runs to the last second before its node
+#: closes for good (3: to its next closing, so a lunch break or an outage ended it, and a
+#: parcel ready while its node was closed had to be collected at that instant), from when the
+#: node works, and an order with a lost parcel (ready after its node closed for good) is no job.
+HINDSIGHT_VERSION = 4
 
 
 def drawn_orders(scenario: Scenario, day: Scenario, *, seed: int) -> OrderData:
@@ -364,7 +367,12 @@ def day_routing_problem(
 ) -> tuple[Scenario, list[AllocationLine]]:
     """Every order of a materialised day as a pickup-and-delivery job, and the allocation.
 
-    Runs the day once in the twin (no decisions) to read each parcel's node and ready time.
+    Runs the day once in the twin (no decisions) to read each parcel's node and ready time. A
+    parcel's pickup window runs from when it is ready and its node works to the last second
+    before the node closes for good (when the twin loses it), within the delivery's latest
+    end: a lunch break or an outage does not end it (up to ``HINDSIGHT_VERSION`` 3 the next
+    closing did, and a parcel ready while its node was closed had to be collected then). An
+    order with a parcel the twin loses (ready after its node closed for good) is no job.
     """
     if day.arrivals is not None:
         raise InputError("scenario", "materialise the day first (it still has an arrival process)")
@@ -379,6 +387,7 @@ def day_routing_problem(
         sim, "_parcel_lines", {}
     )
     end_of_day = int(w.horizon_end_s + sim.params.max_overtime_s)
+    final_closing = [node.closes_for_good_s() for node in w.nodes]
     jobs: list[Order] = []
     allocation: list[AllocationLine] = []
     for o, base in enumerate(day.orders):
@@ -392,6 +401,8 @@ def day_routing_problem(
         if not nodes:
             continue
         latest = max((tw.end_s for tw in base.time_windows), default=end_of_day)
+        parcels: list[Order] = []
+        lost = False
         for n in nodes:
             node = w.nodes[n]
             for _line, sku, qty, _short in lines_of.get((o, n), []):
@@ -400,16 +411,22 @@ def day_routing_problem(
                         order_id=base.id, sku=sku_ids[sku], node_id=node.id, quantity=qty
                     )
                 )
+            # collected once the node works (a pick can run into a lunch break or an outage),
+            # up to the second before it closes for good: the twin loses the parcel then; a
+            # closing it reopens after only delays the pickup, as in the twin's own quotes
+            # (one window: PyVRP takes no more; a pickup planned while the node is closed waits)
             ready = sim.ready_estimate(o, n)
-            if not math.isfinite(ready):
+            opens = node.available_from(float(math.ceil(ready))) if math.isfinite(ready) else ready
+            if not math.isfinite(opens):
+                # lost (ready after its node closed for good, or never): the twin takes the
+                # whole order out of the day, so none of its parcels is a job
+                lost = True
                 continue
-            start = min(math.ceil(ready), end_of_day)
-            closes = open_until(node, float(start))  # a parcel left at a closed node is lost
-            if closes < start:
-                continue
-            last = min(latest, end_of_day, math.floor(closes) if math.isfinite(closes) else latest)
+            start = min(math.ceil(opens), end_of_day)
+            final = final_closing[n]
+            last = min(latest, end_of_day, math.ceil(final) - 1 if math.isfinite(final) else latest)
             job_id = base.id if len(nodes) == 1 else f"{base.id}@{node.id}"
-            jobs.append(
+            parcels.append(
                 base.model_copy(
                     update={
                         "id": job_id,
@@ -422,6 +439,8 @@ def day_routing_problem(
                     }
                 )
             )
+        if not lost:
+            jobs.extend(parcels)
     vehicles = []
     for v in day.vehicles:
         if pricing == "shift" and v.shift is not None:

@@ -463,9 +463,7 @@ class DispatchSimulator:
         self._stock_left: list[list[int]] = np.maximum(0, w.inventory - w.safety_stock).tolist()
         self._node_orders = [0] * w.num_nodes
         # When each node stops handing over parcels for good (its parcels are lost then).
-        self._node_final_s = [
-            next((a for a, b in nd.closed if math.isinf(b)), INF) for nd in w.nodes
-        ]
+        self._node_final_s = [nd.closes_for_good_s() for nd in w.nodes]
         # Couriers.
         v = w.num_vehicles
         self.loc = list(w.vehicle_start_loc)

@@ -67,6 +67,11 @@ class NodeInfo:
                 break
         return t_s
 
+    def closes_for_good_s(self) -> float:
+        """When the node stops working for good (inf: never): the twin loses the parcels it
+        still holds then; a closing it reopens after (a lunch break, an outage) only delays."""
+        return next((a for a, b in self.closed if math.isinf(b)), math.inf)
+
     def open_s(self, start_s: float, end_s: float) -> float:
         """Seconds of ``[start_s, end_s]`` during which the node is open (no outage)."""
         total = max(0.0, end_s - start_s)
