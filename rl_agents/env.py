@@ -155,9 +155,7 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         self._dur_rows = matrix_rows(w.travel.duration_s)
         self._late_per_s = float(w.scenario.costs.lateness_cents_per_min) / 60.0
         # When each node stops working for good (a parcel not collected by then is lost).
-        self._node_final = [
-            next((a for a, b in node.closed if math.isinf(b)), math.inf) for node in w.nodes
-        ]
+        self._node_final = [node.closes_for_good_s() for node in w.nodes]
         finite = [t for t in self._node_final if math.isfinite(t)]
         self._check_losses_from = min(finite) - 6 * 3600.0 if finite else math.inf
         self._decision: Decision | None = None
