@@ -1160,11 +1160,25 @@ class DispatchSimulator:
             # may keep the stops it has (reordered, or some dropped), not take up others.
             off = self._off_shift(c)
             own = {_stop_key(st) for st in self._route[c]} if off else set()
+            # A break is the courier's own: it keeps every break its route has (moved within the
+            # route at will: the twin gives a break an earliest start only, as Assign does),
+            # and takes none it does not have (another courier's, one taken, or unknown).
+            breaks = {st.aux: st for st in self._route[c] if st.kind == BREAK}
+            kept: set[int] = set()
             for st in stops:
                 o = st.order
                 if off and _stop_key(st) not in own:
                     return [(o, off)]
                 if st.kind == BREAK:
+                    if st.aux not in breaks:
+                        why = f"courier {c} has no break {st.aux} (a re-plan adds no break)"
+                        return [(-1, why)]
+                    if breaks[st.aux] != st:
+                        why = f"break {st.aux} of courier {c} is not the stop its route has"
+                        return [(-1, why)]
+                    if st.aux in kept:
+                        return [(-1, f"break {st.aux} is on courier {c}'s route twice")]
+                    kept.add(st.aux)
                     continue
                 if not 0 <= o < len(self.status):
                     return [(o, "unknown order")]
@@ -1177,10 +1191,22 @@ class DispatchSimulator:
                     return [(o, "parcel is on board another courier")]
                 if new_owner.setdefault(o, c) != c:
                     return [(o, "order is on two routes")]
+                if self.courier_of[o] != c:  # a new order for c: its skills, as with Assign
+                    missing = self.orders.skills[o] - w.vehicle_skills[c]
+                    if missing:
+                        need = ", ".join(sorted(missing))
+                        return [(o, f"courier {c} lacks a required skill ({need})")]
                 if st.kind == PICKUP:
                     seen_pick.add(o)
                 elif o not in seen_pick and self._pickup_stops(o):
                     return [(o, "delivery before pickup")]
+            if len(kept) < len(breaks):
+                gone = min(set(breaks) - kept)
+                return [(-1, f"courier {c}'s break {gone} is missing (a break stays on its route)")]
+            if tuple(stops) != self._route[c]:  # an unchanged route is left as it is
+                over = self._overload(c, stops)
+                if over is not None:
+                    return [over]
         # Every parcel on board a listed courier must stay there.
         for c in listed:
             for o in self._loaded[c]:
@@ -1220,6 +1246,44 @@ class DispatchSimulator:
                     self.courier_of[o] = c
             self._wake_courier(c)
         return errors
+
+    def _overload(self, c: int, stops: Sequence[Stop]) -> tuple[int, str] | None:
+        """The first pickup of ``stops`` after which courier ``c`` would carry more than its
+        capacity, with why (None if the load fits all along).
+
+        The load is what ``c`` will carry: the parcels on board (less the one its committed
+        delivery hands over, plus the one its committed pickup collects), then each order's
+        demand from its first pickup on the route to its delivery, in route order.
+        """
+        demand = self.orders.demand
+        cap = self._capacity_rows[c]
+        load: list[float] = self._load[c].tolist()
+        loaded = set(self._loaded[c])
+        committed = self._committed[c]
+        if committed is not None and committed.kind != BREAK:
+            o = committed.order
+            if committed.kind == PICKUP and o not in loaded:
+                loaded.add(o)
+                load = [x + q for x, q in zip(load, demand[o], strict=True)]
+            elif committed.kind == DELIVERY and o in loaded:
+                loaded.discard(o)
+                load = [x - q for x, q in zip(load, demand[o], strict=True)]
+        for st in stops:
+            o = st.order
+            if st.kind == PICKUP and o not in loaded:
+                loaded.add(o)
+                load = [x + q for x, q in zip(load, demand[o], strict=True)]
+                for k, q in enumerate(demand[o]):
+                    if q > 0 and load[k] > cap[k] + 1e-6:
+                        dim = self.world.scenario.capacity_dims[k]
+                        return o, (
+                            f"courier {c} would carry more than its capacity after this pickup "
+                            f"({dim}: {load[k]:g} > {cap[k]:g})"
+                        )
+            elif st.kind == DELIVERY and o in loaded:
+                loaded.discard(o)
+                load = [x - q for x, q in zip(load, demand[o], strict=True)]
+        return None
 
     def _off_shift(self, c: int) -> str:
         """Why courier ``c`` takes no new work ("" if it is on shift)."""

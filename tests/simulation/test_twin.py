@@ -190,6 +190,189 @@ def test_replace_routes_gives_no_new_stop_to_an_off_shift_courier(tick_s: int, r
     assert sim.last_activity_s[0] == 400.0 and sim.last_activity_s[1] < 5000
 
 
+def _skilled_line() -> Scenario:
+    """The line day with b needing a fridge, which v1 has and v2 has not."""
+    data = line_scenario().model_dump(mode="json")
+    data["orders"][1]["required_skills"] = ["fridge"]
+    data["vehicles"][0]["skills"] = ["fridge"]
+    return Scenario.model_validate(data)
+
+
+def test_replace_routes_gives_no_order_to_a_courier_without_its_skill() -> None:
+    # Assign refuses b for v2 (no fridge); a re-plan giving b to v2 was accepted, and v2
+    # delivered b at 500 s without the skill. Now it is refused the same way.
+    sim = DispatchSimulator(_skilled_line(), params=SimParams(record_routes=True))
+    sim.reset(seed=1)
+    assert sim.next_decision() is not None
+    a, b, c = (sim.orders.ids.index(x) for x in "abc")
+    deliver_b = Stop(int(StopType.DELIVERY), b, sim.orders.location[b])
+    assert sim.apply(Assign(b, 1)).rejected == ((b, "courier lacks a required skill"),)
+    to_v2 = sim.apply(ReplaceRoutes({1: [*sim.pickup_stops(b), deliver_b]}))
+    assert to_v2.rejected == ((b, "courier 1 lacks a required skill (fridge)"),)
+    assert sim.state().routes[1] == () and b in sim.state().pending
+    assert sim.apply(ReplaceRoutes({0: [*sim.pickup_stops(b), deliver_b]})).ok
+    assert sim.apply([Assign(a, 1), Assign(c, 1)]).ok
+    while sim.next_decision() is not None:
+        pass
+    assert sim.result().status[b] == OrderStatus.DELIVERED
+    assert [(kind, o) for kind, o, *_ in sim.executed[0]] == [(0, b), (1, b)]
+
+
+def test_replace_routes_lets_a_courier_keep_an_order_it_lacks_the_skill_for() -> None:
+    # A plan (not checked for skills) puts b on v2: a re-plan may reorder what v2 has.
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v2",
+                stops=[
+                    PlannedStop(order_id=o, arrival_s=t, start_s=t, departure_s=t)
+                    for o, t in (("a", 100), ("c", 250), ("b", 500))
+                ],
+            )
+        ]
+    )
+    sim = DispatchSimulator(_skilled_line(), plan=plan, params=SimParams(tick_s=50))
+    sim.reset(seed=1)
+    while (state := sim.next_decision()) is not None and state.time_s < 50:
+        sim.apply(None)
+    assert state is not None
+    b, c = sim.orders.ids.index("b"), sim.orders.ids.index("c")
+    assert [st.order for st in state.routes[1]] == [c, b]
+    assert sim.apply(ReplaceRoutes({1: list(state.routes[1])[::-1]})).ok
+    while sim.next_decision() is not None:
+        pass
+    assert sim.result().status[b] == OrderStatus.DELIVERED
+
+
+def _vans(capacity: int) -> Scenario:
+    """The line day with every order a parcel of 1 unit and vans of ``capacity`` units."""
+    data = line_scenario().model_dump(mode="json")
+    for vehicle in data["vehicles"]:
+        vehicle["capacity"] = [capacity]
+    for order in data["orders"]:
+        order["demand"] = [1]
+    return Scenario.model_validate(data)
+
+
+def test_replace_routes_refuses_a_route_that_overloads_its_courier() -> None:
+    # v1 carries one parcel at a time. A re-plan collecting a and c before delivering either
+    # was accepted: v1 drove both at once (load 2, and 3 with b too, capacity 1). Now the
+    # pickup that overloads it is refused, whether the orders are new or its own reordered.
+    sim = DispatchSimulator(_vans(1), params=SimParams(tick_s=50))
+    sim.reset(seed=1)
+    assert sim.next_decision() is not None
+    a, b, c = (sim.orders.ids.index(x) for x in "abc")
+
+    def deliver(o: int) -> Stop:
+        return Stop(int(StopType.DELIVERY), o, sim.orders.location[o])
+
+    both = [*sim.pickup_stops(a), *sim.pickup_stops(c), deliver(a), deliver(c)]
+    over = sim.apply(ReplaceRoutes({0: both}))
+    why = "courier 0 would carry more than its capacity after this pickup (units: 2 > 1)"
+    assert over.rejected == ((c, why),)
+    assert sim.state().routes[0] == () and set(sim.state().pending) == {a, b, c}
+    one_by_one = [*sim.pickup_stops(a), deliver(a), *sim.pickup_stops(c), deliver(c)]
+    assert sim.apply(ReplaceRoutes({0: one_by_one})).ok
+    assert sim.apply(ReplaceRoutes({0: both})).rejected == ((c, why),)  # its own, reordered
+    assert sim.state().routes[0][-3:] == tuple(one_by_one[-3:])
+    assert sim.apply(ReplaceRoutes({0: [st for st in one_by_one if st.order == a]})).ok
+    assert sim.apply(Assign(b, 1)).ok
+    peak = 0.0
+    while (state := sim.next_decision()) is not None:
+        peak = max(peak, float(state.courier_load.max()))
+        if state.time_s == 50:
+            # v1 is driving a to its customer (on board, 1 unit): a leaves the van there, so
+            # the van has room for c after it (the load judged is the one it will carry).
+            assert state.committed[0] == deliver(a) and state.courier_load[0][0] == 1
+            assert sim.apply(ReplaceRoutes({0: [*sim.pickup_stops(c), deliver(c)]})).ok
+    assert peak == 1.0
+    assert sim.result().metrics["orders_delivered"] == 3
+
+
+def test_replace_routes_lets_an_overloaded_courier_reorder_its_deliveries() -> None:
+    # A plan may load a van beyond its capacity (the twin plays plans as given): its courier
+    # may still keep its route, or reorder its deliveries (which only unload it).
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                stops=[
+                    PlannedStop(order_id=o, arrival_s=t, start_s=t, departure_s=t)
+                    for o, t in (("a", 100), ("c", 250), ("b", 500))
+                ],
+            )
+        ]
+    )
+    sim = DispatchSimulator(_vans(1), plan=plan, params=SimParams(tick_s=50))
+    sim.reset(seed=1)
+    while (state := sim.next_decision()) is not None and state.time_s < 50:
+        sim.apply(None)
+    assert state is not None and state.courier_load[0][0] == 3
+    route = list(state.routes[0])
+    assert len(route) == 2 and sim.apply(ReplaceRoutes({0: route})).ok
+    assert sim.apply(ReplaceRoutes({0: route[::-1]})).ok
+    while sim.next_decision() is not None:
+        pass
+    assert sim.result().metrics["orders_delivered"] == 3
+
+
+def _break_plan() -> Plan:
+    """v1 delivers a (100-110 s), takes a break from 200 s to 1,100 s, then delivers c."""
+    return Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                stops=[
+                    PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
+                    PlannedStop(kind=StopKind.BREAK, arrival_s=110, start_s=200, departure_s=1100),
+                    PlannedStop(order_id="c", arrival_s=1250, start_s=1250, departure_s=1255),
+                ],
+            )
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("drop", "courier 0's break 0 is missing (a break stays on its route)"),
+        ("move", "courier 1 has no break 0 (a re-plan adds no break)"),
+        ("twice", "break 0 is on courier 0's route twice"),
+        ("unknown", "courier 1 has no break 7 (a re-plan adds no break)"),
+        ("elsewhere", "break 0 of courier 0 is not the stop its route has"),
+    ],
+)
+def test_replace_routes_keeps_each_break_on_its_courier(
+    line: Scenario, change: str, reason: str
+) -> None:
+    # A re-plan could drop v1's break (it took none), give it to v2 (v2 took it, v1 none),
+    # put it twice (v1 took two) or give a break the plan does not have (IndexError out of
+    # next_decision). Each is refused now; moving the break within v1's route is not.
+    sim = DispatchSimulator(line, plan=_break_plan(), params=SimParams(record_routes=True))
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert state is not None
+    route = state.routes[0]
+    brk = next(st for st in route if st.kind == StopType.BREAK)
+    rest = [st for st in route if st.kind != StopType.BREAK]
+    routes = {
+        "drop": {0: rest},
+        "move": {0: list(route), 1: [brk]},
+        "twice": {0: [brk, *rest, brk]},
+        "unknown": {1: [brk._replace(aux=7)]},
+        "elsewhere": {0: [brk._replace(location=sim.orders.location[1]), *rest]},
+    }[change]
+    assert sim.apply(ReplaceRoutes(routes)).rejected == ((-1, reason),)
+    assert sim.state().routes == state.routes
+    assert sim.apply(ReplaceRoutes({0: [*rest, brk]})).ok  # the break after c
+    while (state := sim.next_decision()) is not None:
+        if state.focus_order >= 0:
+            sim.apply(Assign(state.focus_order, 1))
+    c = sim.orders.ids.index("c")
+    assert [(kind, o) for kind, o, *_ in sim.executed[0]] == [(1, 0), (1, c), (2, -1)]
+    assert all(kind != StopType.BREAK for kind, *_ in sim.executed[1])
+
+
 def test_noise_draws_do_not_depend_on_the_number_of_new_orders() -> None:
     """Common random numbers: base orders keep their noise whatever else changes."""
     params = line_scenario(travel_time_cv=0.2, pick_time_cv=0.3).stochastic
