@@ -144,10 +144,12 @@ class ReplaceRoutes:
 
     Orders that were assigned to a listed courier but do not appear in any new route become
     pending again. Parcels already on board must stay on their courier; a committed stop is
-    kept and not part of the new route. A courier off shift gets no stop it does not have;
-    as with :class:`Assign`, no courier gets an order needing a skill it lacks or a route
-    on which it would carry more than its capacity; each courier keeps its breaks (in any
-    place of its route). A rejected action changes no route.
+    kept and not part of the new route. An order's stops are its pickups (as
+    ``pickup_stops`` gives them, those of parcels not on board all there), then its delivery
+    at its location, once. A courier off shift gets no stop it does not have; as with
+    :class:`Assign`, no courier gets an order needing a skill it lacks or a route on which it
+    would carry more than its capacity; each courier keeps its breaks (in any place of its
+    route). A rejected action changes no route.
     """
 
     routes: Mapping[int, Sequence[Stop]] = field(default_factory=dict)

@@ -1152,10 +1152,6 @@ class DispatchSimulator:
         for c, stops in act.routes.items():
             if not 0 <= c < w.num_vehicles:
                 return [(-1, f"no courier {c}")]
-            committed = self._committed[c]
-            seen_pick: set[int] = set(self._loaded[c])
-            if committed is not None and committed.kind == PICKUP:
-                seen_pick.add(committed.order)
             # Off shift (past its shift end, or gone home): like Assign, no new work for it. It
             # may keep the stops it has (reordered, or some dropped), not take up others.
             off = self._off_shift(c)
@@ -1165,6 +1161,8 @@ class DispatchSimulator:
             # and takes none it does not have (another courier's, one taken, or unknown).
             breaks = {st.aux: st for st in self._route[c] if st.kind == BREAK}
             kept: set[int] = set()
+            picked: dict[int, set[int]] = {}  # nodes each order is collected at on the route
+            delivered: set[int] = set()
             for st in stops:
                 o = st.order
                 if off and _stop_key(st) not in own:
@@ -1196,10 +1194,26 @@ class DispatchSimulator:
                     if missing:
                         need = ", ".join(sorted(missing))
                         return [(o, f"courier {c} lacks a required skill ({need})")]
+                # A stop the twin can serve: one of the order's pickups, or its delivery.
                 if st.kind == PICKUP:
-                    seen_pick.add(o)
-                elif o not in seen_pick and self._pickup_stops(o):
-                    return [(o, "delivery before pickup")]
+                    if tuple(st) not in map(tuple, self._pickup_stops(o)):
+                        return [(o, "no parcel of the order to collect at this stop")]
+                    if o in delivered:
+                        return [(o, "pickup after delivery")]
+                    picked.setdefault(o, set()).add(st.node)
+                elif st.kind == DELIVERY:
+                    if tuple(st) != (DELIVERY, o, self.orders.location[o], -1, -1):
+                        return [(o, "delivery not at the order's location")]
+                    if o in delivered:
+                        return [(o, "two deliveries of the order")]
+                    if self._to_collect(c, o) - picked.get(o, set()):
+                        return [(o, "delivery before pickup")]
+                    delivered.add(o)
+                else:
+                    return [(o, f"unknown stop kind {st.kind}")]
+            for o in picked:
+                if o not in delivered:
+                    return [(o, "pickup without delivery")]
             if len(kept) < len(breaks):
                 gone = min(set(breaks) - kept)
                 return [(-1, f"courier {c}'s break {gone} is missing (a break stays on its route)")]
@@ -1246,6 +1260,20 @@ class DispatchSimulator:
                     self.courier_of[o] = c
             self._wake_courier(c)
         return errors
+
+    def _to_collect(self, c: int, o: int) -> set[int]:
+        """The nodes (-1: its own pickup) courier ``c`` has still to collect order ``o`` at
+        before delivering it: none of its parcels on board, nor the one being collected (a
+        parcel on board at node -1 is all of them: a planned route's load at its start)."""
+        nodes = {st.node for st in self._pickup_stops(o)}
+        on_board = {n for k, n in self._carried[c] if k == o}
+        if not nodes or -1 in on_board:
+            return set()
+        nodes -= on_board
+        committed = self._committed[c]
+        if committed is not None and committed.kind == PICKUP and committed.order == o:
+            nodes.discard(committed.node)
+        return nodes
 
     def _overload(self, c: int, stops: Sequence[Stop]) -> tuple[int, str] | None:
         """The first pickup of ``stops`` after which courier ``c`` would carry more than its

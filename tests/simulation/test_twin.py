@@ -373,6 +373,65 @@ def test_replace_routes_keeps_each_break_on_its_courier(
     assert all(kind != StopType.BREAK for kind, *_ in sim.executed[1])
 
 
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        # a was delivered at b's door, at 300 s, and counted on time
+        ("elsewhere", "delivery not at the order's location"),
+        # IndexError out of next_decision
+        ("off the map", "delivery not at the order's location"),
+        # v1 waited at the depot for a parcel that never came; a unserved
+        ("no parcel", "no parcel of the order to collect at this stop"),
+        # a carried until the cut-off, unserved
+        ("never delivered", "pickup without delivery"),
+        # a wasted stop at a's door (nothing left to hand over), or at the depot
+        ("twice", "two deliveries of the order"),
+        ("after", "pickup after delivery"),
+        ("kind", "unknown stop kind 7"),
+    ],
+)
+def test_replace_routes_refuses_stops_the_twin_cannot_serve(
+    line: Scenario, change: str, reason: str
+) -> None:
+    sim = DispatchSimulator(line)
+    sim.reset(seed=1)
+    assert sim.next_decision() is not None
+    a, b = sim.orders.ids.index("a"), sim.orders.ids.index("b")
+    pick = list(sim.pickup_stops(a))
+    deliver = Stop(int(StopType.DELIVERY), a, sim.orders.location[a])
+    route = {
+        "elsewhere": [*pick, deliver._replace(location=sim.orders.location[b])],
+        "off the map": [*pick, deliver._replace(location=99)],
+        "no parcel": [pick[0]._replace(node=1), deliver],
+        "never delivered": pick,
+        "twice": [*pick, deliver, deliver],
+        "after": [*pick, deliver, *pick],
+        "kind": [*pick, deliver._replace(kind=7)],
+    }[change]
+    assert sim.apply(ReplaceRoutes({0: route})).rejected == ((a, reason),)
+    assert sim.state().routes[0] == () and a in sim.state().pending
+    assert sim.apply(ReplaceRoutes({0: [*pick, deliver]})).ok
+
+
+def test_replace_routes_refuses_delivering_an_order_before_all_its_parcels() -> None:
+    # o (8 units of A) ships from both nodes (5 each in stock): a re-plan collecting only the
+    # near parcel before the delivery was accepted; the courier handed over half the order at
+    # 590 s and o ended unserved, its far parcel never collected.
+    data = _store().model_dump(mode="json")
+    data["orders"][0]["lines"][0]["quantity"] = 8
+    sim = DispatchSimulator(Scenario.model_validate(data))
+    sim.reset(seed=1)
+    assert sim.next_decision() is not None
+    near, far = sim.pickup_stops(0)
+    deliver = Stop(int(StopType.DELIVERY), 0, sim.orders.location[0])
+    half = sim.apply(ReplaceRoutes({0: [near, deliver]}))
+    assert half.rejected == ((0, "delivery before pickup"),)
+    assert sim.apply(ReplaceRoutes({0: [near, far, deliver]})).ok
+    while sim.next_decision() is not None:
+        pass
+    assert sim.result().status[0] == OrderStatus.DELIVERED
+
+
 def test_noise_draws_do_not_depend_on_the_number_of_new_orders() -> None:
     """Common random numbers: base orders keep their noise whatever else changes."""
     params = line_scenario(travel_time_cv=0.2, pick_time_cv=0.3).stochastic
