@@ -130,13 +130,18 @@ def error_location(error: Mapping[str, Any]) -> tuple[tuple[int | str, ...], str
     """
     raw = tuple(error.get("loc", ()))
     loc = tuple(p for k, p in enumerate(raw) if not _is_union_tag(raw, k))
+    reason = clean_reason(str(error.get("msg", "invalid value")))
     if loc[-1:] == (_KEY_MARK,):  # a bad key: named by itself, escaped (the field, one line)
         loc = (*loc[:-2], escaped(str(loc[-2])))
+        # the field ends with the key ("inventory." for an empty one): the reason says the
+        # key is what is too short or too long ("Key should have at least 1 character")
+        if reason.startswith("String "):
+            reason = "Key " + reason.removeprefix("String ")
     ctx = error.get("ctx") or {}
     inner = ctx.get("error") if isinstance(ctx, dict) else None
     if isinstance(inner, FieldError):
         return loc + inner.path, inner.reason
-    return loc, clean_reason(str(error.get("msg", "invalid value")))
+    return loc, reason
 
 
 def escaped(text: str) -> str:

@@ -88,9 +88,11 @@ class _IdKey:
         return {**schema, "metadata": {**schema.get("metadata", {}), _OWN_CHECK: True}}
 
 
-#: An id as a key of a mapping (a SKU id of a node's ``inventory``): the model calls
-#: :func:`check_id_keys` on it.
-IdKey = Annotated[str, _IdKey]
+#: An id as a key of a mapping (a SKU id of a node's ``inventory``): 1 to
+#: :data:`MAX_ID_LENGTH` characters, as :data:`Id` (an order line's ``sku``), checked by
+#: pydantic (the error names the key: ``inventory.<key>``); the model calls
+#: :func:`check_id_keys` on it for control characters.
+IdKey = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), _IdKey]
 
 
 def check_id_keys(mapping: Mapping[str, object], field: str) -> None:

@@ -146,6 +146,13 @@ def test_bad_allocation_input_is_422_naming_the_field(
             "nodes.0.safety_stock.te\\ta",
             "must not contain control characters (such as NUL, tab or newline)",
         ),
+        # a SKU id as a key: 1 to 200 characters, as an order line's sku (both were taken)
+        ({"inventory": {"": 1}}, "nodes.0.inventory.", "Key should have at least 1 character"),
+        (
+            {"safety_stock": {"s" * 201: 1}},
+            f"nodes.0.safety_stock.{'s' * 201}",
+            "Key should have at most 200 characters",
+        ),
     ],
 )
 def test_a_bad_node_is_the_same_422_in_an_allocation_request_and_in_a_scenario(

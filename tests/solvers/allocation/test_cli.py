@@ -66,6 +66,44 @@ def test_a_scenario_order_without_lines_exits_2_naming_it(tmp_path: Path) -> Non
     assert "orders.1.lines: has no lines" in result.output
 
 
+_NODE = {"id": "dc", "location": {"lat": 1.0, "lon": 2.0}, "inventory": {"tea": 3}}
+_ORDER = {
+    "id": "o1",
+    "location": {"lat": 1.0, "lon": 2.1},
+    "lines": [{"sku": "tea", "quantity": 1}],
+}
+
+
+@pytest.mark.parametrize("scenario", [False, True])
+@pytest.mark.parametrize(
+    ("node", "error"),
+    [
+        (
+            {"inventory": {"tea": 3, "": 1}},
+            "nodes.0.inventory.: Key should have at least 1 character",
+        ),
+        (
+            {"safety_stock": {"t" * 201: 1}},
+            f"nodes.0.safety_stock.{'t' * 201}: Key should have at most 200 characters",
+        ),
+    ],
+)
+def test_a_sku_key_no_order_line_can_name_exits_2_naming_it(
+    tmp_path: Path, scenario: bool, node: dict[str, object], error: str
+) -> None:
+    """An empty or 201-character SKU key of a node's stock was taken, from a request file
+    and a scenario file alike: an order line's ``sku`` (1 to 200 characters) never names it."""
+    path = tmp_path / "in.json"
+    data: dict[str, object] = {"nodes": [{**_NODE, **node}], "orders": [_ORDER]}
+    flags = ["--scenario"] if scenario else []
+    if scenario:
+        data["travel"] = {"kind": "haversine"}
+    path.write_text(json.dumps(data))
+    result = runner.invoke(app, ["allocate", str(path), *flags, "--out", "-"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"error: {path}: {error}"
+
+
 def test_a_request_file_given_as_a_scenario_exits_2_saying_to_drop_the_flag(
     tmp_path: Path, two_dcs: AllocationRequest
 ) -> None:

@@ -11,9 +11,15 @@ from pydantic import ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.generate import generate_city
-from scenarios.geo import CONTROL_CHARACTERS_REASON, MAX_INT, NOT_BOOL_REASON, Location
+from scenarios.geo import (
+    CONTROL_CHARACTERS_REASON,
+    MAX_ID_LENGTH,
+    MAX_INT,
+    NOT_BOOL_REASON,
+    Location,
+)
 from scenarios.io.json_io import from_json
-from scenarios.model import SAFETY_STOCK_REASON, FulfilmentNode, Scenario
+from scenarios.model import SAFETY_STOCK_REASON, FulfilmentNode, OrderLine, Scenario
 from solvers.allocation import (
     AllocationCosts,
     AllocationParams,
@@ -49,6 +55,10 @@ def _disjoint(start: int, end: int) -> str:
     )
 
 
+_KEY_TOO_SHORT = "Key should have at least 1 character"
+_KEY_TOO_LONG = f"Key should have at most {MAX_ID_LENGTH} characters"
+
+
 @pytest.mark.parametrize("model", [FulfilmentNode, AllocationNode])
 @pytest.mark.parametrize(
     ("extra", "field", "reason"),
@@ -60,6 +70,12 @@ def _disjoint(start: int, end: int) -> str:
         ({"opening_hours": _hours((100, 200), (0, 50))}, "opening_hours.1", _disjoint(0, 200)),
         ({"inventory": {"a\tb": 1}}, "inventory.a\\tb", CONTROL_CHARACTERS_REASON),
         ({"safety_stock": {"a\nb": 1}}, "safety_stock.a\\nb", CONTROL_CHARACTERS_REASON),
+        # a SKU id as a key is an order line's sku: 1 to 200 characters (no line names
+        # another: an empty or longer key was taken, stock no order could ever be given)
+        ({"inventory": {"a": 1, "": 2}}, "inventory.", _KEY_TOO_SHORT),
+        ({"safety_stock": {"": 1}}, "safety_stock.", _KEY_TOO_SHORT),
+        ({"inventory": {"s" * 201: 1}}, f"inventory.{'s' * 201}", _KEY_TOO_LONG),
+        ({"safety_stock": {"s" * 201: 1}}, f"safety_stock.{'s' * 201}", _KEY_TOO_LONG),
         # both wrong: the hours are named first
         (
             {"opening_hours": _hours((0, 60), (50, 90)), "inventory": {"a\x01": 1}},
@@ -81,6 +97,46 @@ def test_the_scenario_node_and_the_allocation_node_refuse_alike(
 
 
 _AT_LEAST_0 = "Input should be greater than or equal to 0"
+
+
+@pytest.mark.parametrize("model", [FulfilmentNode, AllocationNode])
+def test_a_sku_key_of_the_longest_id_is_taken_by_both_node_models(
+    model: type[FulfilmentNode | AllocationNode],
+) -> None:
+    """The key's rule is the order line's ``sku`` rule: 200 characters is an id, as a key."""
+    sku = "s" * MAX_ID_LENGTH
+    node = model.model_validate(
+        {
+            "id": "n",
+            "location": {"lat": 1.0, "lon": 2.0},
+            "inventory": {sku: 3},
+            "safety_stock": {sku: 1},
+        }
+    )
+    assert node.inventory == {sku: 3} and node.safety_stock_for(sku) == 1
+    assert OrderLine(sku=sku, quantity=1).sku == sku
+
+
+@pytest.mark.parametrize(
+    ("sku", "field", "reason"),
+    [
+        ("", "rules.restricted_skus.", _KEY_TOO_SHORT),
+        ("s" * 201, f"rules.restricted_skus.{'s' * 201}", _KEY_TOO_LONG),
+    ],
+)
+def test_a_restricted_sku_key_is_an_order_line_sku(
+    two_dcs: AllocationRequest, sku: str, field: str, reason: str
+) -> None:
+    """``rules.restricted_skus`` is keyed by SKU id: an empty or 201-character key (no order
+    line can name it) was taken, and restricted nothing."""
+    data = two_dcs.model_dump(mode="json")
+    data["rules"]["restricted_skus"] = {sku: ["east"]}
+    assert _field_of(data) == field
+    with pytest.raises(ValidationError) as err:
+        AllocationRequest.model_validate(data)
+    assert input_error_from_validation(err.value).reason == reason
+    data["rules"]["restricted_skus"] = {"s" * MAX_ID_LENGTH: ["east"]}
+    assert AllocationRequest.model_validate(data).rules.restricted_skus
 
 
 @pytest.mark.parametrize("model", [FulfilmentNode, AllocationNode])
