@@ -382,9 +382,13 @@ class Scenario(StrictModel):
         known_skus = {s.id for s in self.skus}
         for i, node in enumerate(self.nodes):
             if known_skus:
-                for sku in node.inventory:
-                    if sku not in known_skus:
-                        raise FieldError(("nodes", i, "inventory", sku), f"unknown SKU {sku!r}")
+                # a safety stock by SKU too: one for a SKU outside the catalogue is a typo
+                # (it keeps nothing on the shelf: no order line may name that SKU)
+                per_sku = node.safety_stock if isinstance(node.safety_stock, dict) else {}
+                for field, skus in (("inventory", node.inventory), ("safety_stock", per_sku)):
+                    for sku in skus:
+                        if sku not in known_skus:
+                            raise FieldError(("nodes", i, field, sku), f"unknown SKU {sku!r}")
         for at, order in self._iter_orders():
             if order.demand and len(order.demand) != dims:
                 raise FieldError(

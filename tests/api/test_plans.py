@@ -54,6 +54,21 @@ def _diagnosis(result: dict[str, Any]) -> list[str]:
 LATE = re.compile(r"answered \d+\.\d+ s after the time limit of ")
 
 
+@pytest.mark.parametrize("field", ["inventory", "safety_stock"])
+def test_a_node_stock_of_a_sku_outside_the_catalogue_is_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], field: str
+) -> None:
+    """A per-SKU safety stock is checked against the scenario's ``skus`` as the inventory
+    is, in the same words (one for an unknown SKU was taken, and kept nothing back)."""
+    body = _plan_body()
+    body["scenario"]["nodes"][0][field] = {"tea": 5, "teaa": 1}
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": f"scenario.nodes.0.{field}.teaa", "reason": "unknown SKU 'teaa'"}
+    ]
+
+
 @pytest.fixture
 def made(client: TestClient, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
     """A plan made (and stored) by POST /v1/plans."""

@@ -93,6 +93,23 @@ def _error(data: dict[str, Any]) -> InputError:
             "nodes.0.inventory.Z",
             "unknown SKU 'Z'",
         ),
+        # a safety stock by SKU, as the inventory: one for a SKU outside the catalogue
+        # was taken, and kept nothing on the shelf (a typo: no order line may name it)
+        (
+            {
+                "skus": [{"id": "A"}],
+                "nodes": [
+                    {
+                        "id": "n",
+                        "location": {"x": 0, "y": 0},
+                        "inventory": {"A": 3},
+                        "safety_stock": {"A": 1, "Z": 2},
+                    }
+                ],
+            },
+            "nodes.0.safety_stock.Z",
+            "unknown SKU 'Z'",
+        ),
         (
             {"orders": [_order(location={"lat": 95.0, "lon": 4.0})]},
             "orders.0.location.lat",

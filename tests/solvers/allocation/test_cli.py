@@ -104,6 +104,17 @@ def test_a_sku_key_no_order_line_can_name_exits_2_naming_it(
     assert result.stderr.strip() == f"error: {path}: {error}"
 
 
+def test_a_scenario_safety_stock_of_a_sku_outside_the_catalogue_exits_2(tmp_path: Path) -> None:
+    """A scenario's per-SKU safety stock names catalogue SKUs, as its inventory does."""
+    node = {**_NODE, "safety_stock": {"tea": 1, "taa": 1}}
+    data = {"skus": [{"id": "tea"}], "nodes": [node], "orders": [_ORDER]}
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps({**data, "travel": {"kind": "haversine"}}))
+    result = runner.invoke(app, ["allocate", str(path), "--scenario", "--out", "-"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"error: {path}: nodes.0.safety_stock.taa: unknown SKU 'taa'"
+
+
 def test_a_request_file_given_as_a_scenario_exits_2_saying_to_drop_the_flag(
     tmp_path: Path, two_dcs: AllocationRequest
 ) -> None:
