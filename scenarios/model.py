@@ -633,10 +633,12 @@ def _check_arrival_ids(orders: Sequence[Order]) -> None:
                 )
 
 
-def check_unique_ids(ids: Iterable[str], field: str) -> None:
-    """Raise FieldError naming ``field.{i}.id`` for the first id that repeats an earlier one."""
+def check_unique_ids(ids: Iterable[str], field: str, key: str = "id") -> None:
+    """Raise FieldError naming ``field.{i}.{key}`` for the first id (``key``: what names an
+    item of ``field``, its ``id``, a variant's ``name``) that repeats an earlier one:
+    ``nodes.1.id: duplicate id 'dc'``, ``variants.1.name: duplicate name 'rush'``."""
     seen: set[str] = set()
     for i, item_id in enumerate(ids):
         if item_id in seen:
-            raise FieldError((field, i, "id"), f"duplicate id {item_id!r}")
+            raise FieldError((field, i, key), f"duplicate {key} {item_id!r}")
         seen.add(item_id)

@@ -22,6 +22,7 @@ A variant file::
           - {kind: stock_shock, factor: 0.5, node_ids: [dc-01]}
 
 The base scenario is always compared as variant ``base`` (unless a variant has that name).
+Variant names are unique (``variants.1.name: duplicate name 'rush'``).
 
 Modifiers:
 
@@ -83,7 +84,7 @@ from scenarios.errors import (
     register_tagged_union,
 )
 from scenarios.geo import MAX_ID_LENGTH, Id, NonNegInt, NotBool, StrictModel, TimeWindow
-from scenarios.model import Scenario, stored_time_note
+from scenarios.model import Scenario, check_unique_ids, stored_time_note
 from scenarios.plan import Plan
 from scenarios.saved import saved_context
 from scenarios.stochastic import DemandSurge, NodeOutage, Slowdown, StochasticParams
@@ -211,11 +212,7 @@ class VariantFile(StrictModel):
 
     @model_validator(mode="after")
     def _unique(self) -> VariantFile:
-        seen: set[str] = set()
-        for i, v in enumerate(self.variants):
-            if v.name in seen:
-                raise ValueError(f"variants.{i}.name: duplicate variant name {v.name!r}")
-            seen.add(v.name)
+        check_unique_ids((v.name for v in self.variants), "variants", "name")
         return self
 
 

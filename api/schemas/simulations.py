@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.schemas.routes import SolverInfo
 from scenarios.errors import FieldError
 from scenarios.geo import NotBool, NulFreeModel, Seed
-from scenarios.model import Scenario
+from scenarios.model import Scenario, check_unique_ids
 from scenarios.plan import IntervalMethod, Kpis, Plan
 from scenarios.variants import Variant
 from simulation.params import MAX_REPLICATIONS, SimParams
@@ -66,11 +66,7 @@ class WhatIfCreate(NulFreeModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
-        seen: set[str] = set()
-        for i, variant in enumerate(self.variants):
-            if variant.name in seen:
-                raise FieldError(("variants", i, "name"), f"duplicate variant {variant.name!r}")
-            seen.add(variant.name)
+        check_unique_ids((v.name for v in self.variants), "variants", "name")
         for i, policy in enumerate(self.policies):
             if policy in self.policies[:i]:  # its runs would be pooled: the CIs too narrow
                 raise FieldError(("policies", i), f"policy {policy!r} is given twice")

@@ -220,6 +220,20 @@ def test_bad_simulation_policy_is_422_naming_policy_before_queueing(
     assert client.get("/v1/jobs", headers=keys["planner"]).json()["count"] == 0
 
 
+def test_a_repeated_variant_name_is_422_as_in_a_variant_file(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The check and the words of ``dispatchlab whatif`` (:func:`check_unique_ids`): it said
+    ``duplicate variant 'x'`` here and ``duplicate variant name 'x'`` there."""
+    body = _example(WHATIF_EXAMPLE)
+    body["variants"].append(copy.deepcopy(body["variants"][0]))
+    answer = client.post("/v1/whatif", json=body, headers=keys["planner"])
+    assert answer.status_code == 422, answer.text
+    name = body["variants"][0]["name"]
+    field = f"variants.{len(body['variants']) - 1}.name"
+    assert answer.json()["detail"] == [{"field": field, "reason": f"duplicate name {name!r}"}]
+
+
 @pytest.mark.parametrize(
     ("modifier", "field", "reason"),
     [

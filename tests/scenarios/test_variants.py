@@ -161,7 +161,6 @@ def test_read_variants_resolves_the_base_and_validates(tmp_path: Path, city: Sce
             "base: city.json\nvariants:\n  - {name: a, modifiers: [{kind: warp}]}\n",
             "variants.0.modifiers.0",
         ),
-        ("base: city.json\nvariants:\n  - {name: a}\n  - {name: a}\n", "(root)"),
         ("base: city.json\nvariants: [\n", "yaml"),
         ("base: missing.json\n", "path"),
     ]:
@@ -170,6 +169,18 @@ def test_read_variants_resolves_the_base_and_validates(tmp_path: Path, city: Sce
         with pytest.raises(InputError) as info:
             read_variants(bad)
         assert info.value.field.startswith(field), (info.value.field, field)
+
+
+def test_a_repeated_variant_name_is_named_at_its_field(tmp_path: Path, city: Scenario) -> None:
+    """It was a plain ValueError: field ``(root)``, the path inside the reason
+    (``variants.1.name: duplicate variant name 'a'``), in words of its own; one check now
+    (:func:`scenarios.model.check_unique_ids`), as for the request of ``POST /v1/whatif``."""
+    write_json(city, tmp_path / "city.json")
+    path = tmp_path / "v.yaml"
+    path.write_text("base: city.json\nvariants:\n  - {name: a}\n  - {name: a}\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_variants(path)
+    assert (info.value.field, info.value.reason) == ("variants.1.name", "duplicate name 'a'")
 
 
 def test_a_redefined_base_is_still_the_first_variant(tmp_path: Path, city: Scenario) -> None:

@@ -234,6 +234,16 @@ def test_whatif_writes_tables_plots_and_html(tmp_path: Path, city_file: Path) ->
     assert printed and all(row.endswith("|") for row in printed), result.stdout  # not wrapped
 
 
+def test_whatif_names_a_repeated_variant_name_at_its_field(tmp_path: Path, city_file: Path) -> None:
+    """It was ``(root): variants.2.name: duplicate variant name 'rush'`` (a plain ValueError),
+    where ``POST /v1/whatif`` said ``variants.2.name: duplicate variant 'rush'``: one check,
+    one line, in both."""
+    again = _variants(tmp_path, city_file, "  - name: rush\n")
+    result = runner.invoke(app, ["whatif", str(again), "--out", str(tmp_path / "r")])
+    _one_line_error(result)
+    assert result.stderr.strip() == f"error: {again}: variants.2.name: duplicate name 'rush'"
+
+
 def test_whatif_names_the_bad_field(tmp_path: Path, city_file: Path) -> None:
     bad_node = _variants(
         tmp_path,
