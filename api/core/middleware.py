@@ -1,5 +1,8 @@
 """One ASGI middleware for limits and observability: body cap (413), input hash, metrics, audit.
 
+A JSON body holding a NUL in a string, or an object giving a key twice, is a 422 naming it here,
+before the routes (their parsers would take the NUL, and keep a repeated key's last value).
+
 It also answers ``HEAD`` wherever ``GET`` is answered: FastAPI's routes take only the methods
 they declare, so load balancers and uptime checks that send ``HEAD`` got a 405.
 """
@@ -28,7 +31,7 @@ from api.core.errors import (
 )
 from scenarios.errors import escaped, field_path
 from scenarios.geo import NUL_REASON
-from scenarios.io.json_io import loads
+from scenarios.io.json_io import loads, repeated_key, repeated_key_field
 
 if TYPE_CHECKING:
     from api.context import ServiceContext
@@ -98,6 +101,13 @@ class ServiceMiddleware:
                 if where is not None:
                     # the models' words (they refuse a NUL in any string too, in process)
                     await invalid([FieldProblem(field=where, reason=NUL_REASON)])(
+                        scope, receive, send_wrapper
+                    )
+                    return
+                at = repeated_key(body)  # FastAPI's parser (and pydantic's) keep the last
+                if at is not None:
+                    field, reason = repeated_key_field(at)
+                    await invalid([FieldProblem(field=field, reason=reason)])(
                         scope, receive, send_wrapper
                     )
                     return

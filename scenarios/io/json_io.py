@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from scenarios.errors import InputError, input_error_from_validation
+from scenarios.errors import InputError, escaped, field_path, input_error_from_validation
 from scenarios.files import read_limited
 from scenarios.saved import saved_context, warn_corrections
 
@@ -40,6 +40,79 @@ def loads(text: str | bytes) -> Any:
         raise JsonNestingError from None
 
 
+class _Repeated(dict[str, Any]):
+    """A JSON object that gave a key more than once (``repeated``, the first such key); its
+    value is the last one given, as :func:`json.loads` keeps it."""
+
+    repeated: str
+
+
+def repeated_key(text: str | bytes) -> tuple[tuple[str | int, ...], str] | None:
+    """Where a JSON object of ``text`` gives a key more than once: the path down to that
+    object and the key (outer objects first, then in input order), None if none does.
+
+    :func:`json.loads` and pydantic's JSON parser keep the last value of a repeated key
+    without a word: ``{"a": 1, "a": 2}`` in a node's ``inventory`` was 2 units of ``a``.
+    Text that is not JSON gives None (its own error is reported by the caller's parser).
+    One parse with a Python hook per object, about three times :func:`json.loads` (0.13 s of
+    CPU for a 3 MB, 10,000-order scenario; 0.45 s is its validation); the walk down to the
+    object runs only when one repeats a key.
+    """
+    found = False
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal found
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        found = True
+        marked = _Repeated(obj)
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                marked.repeated = key
+                break
+            seen.add(key)
+        return marked
+
+    try:
+        value = json.loads(text, object_pairs_hook=pairs_hook)
+    except (ValueError, RecursionError):  # not JSON: left to the caller's parser
+        return None
+    if not found:
+        return None
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:  # a stack, not recursion: a deeply nested body cannot overflow it
+        path, item = stack.pop()
+        if isinstance(item, _Repeated):
+            return path, item.repeated
+        if isinstance(item, dict):
+            stack.extend(((*path, k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(item))))
+    return None  # unreachable: a marked object is kept in the value (last wins)
+
+
+#: Why a JSON object giving a key more than once is refused.
+REPEATED_KEY_REASON = "given more than once in one JSON object (which value counts is ambiguous)"
+
+
+def repeated_key_field(at: tuple[tuple[str | int, ...], str]) -> tuple[str, str]:
+    """The field (the key's path, the key escaped as the models name a key) and the reason of
+    a repeated key found by :func:`repeated_key`."""
+    path, key = at
+    return field_path((*path, escaped(key))), f"duplicate key {key!r}: {REPEATED_KEY_REASON}"
+
+
+def check_unique_keys(text: str | bytes, *, source: str | None = None) -> None:
+    """Raise InputError naming the first key a JSON object of ``text`` gives more than once
+    (``nodes.0.inventory.a: duplicate key 'a': ...``); text that is not JSON passes."""
+    at = repeated_key(text)
+    if at is not None:
+        field, reason = repeated_key_field(at)
+        raise InputError(field, reason, source=source)
+
+
 def json_error_where(err: json.JSONDecodeError, *, line: bool = True) -> str:
     """`` at line L column C`` (``line`` False: `` at column C``) of a JSON error; empty for
     a :class:`JsonNestingError`, which has no position."""
@@ -56,11 +129,13 @@ def to_json(model: BaseModel) -> str:
 def from_json(
     cls: type[M], text: str | bytes, *, source: str | None = None, saved: bool = False
 ) -> M:
-    """Parse and validate JSON into ``cls``; bad input raises InputError naming the field.
+    """Parse and validate JSON into ``cls``; bad input raises InputError naming the field (a
+    key given twice in one object too: :func:`check_unique_keys`).
 
     ``saved``: the text was saved earlier (a file), so what older versions accepted and the
     model now rejects is corrected with a note and a warning (:mod:`scenarios.saved`).
     """
+    check_unique_keys(text, source=source)  # the parser would keep the last value silently
     context = saved_context() if saved else None
     try:
         model = cls.model_validate_json(text, context=context)

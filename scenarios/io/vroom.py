@@ -42,7 +42,7 @@ from pydantic import ValidationError
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.files import read_limited
 from scenarios.geo import MAX_INT
-from scenarios.io.json_io import json_error_where, loads
+from scenarios.io.json_io import check_unique_keys, json_error_where, loads
 from scenarios.model import Scenario
 from scenarios.travel import haversine_m
 
@@ -68,6 +68,7 @@ def read_vroom(path: str | Path) -> Scenario:
     except json.JSONDecodeError as err:
         reason = f"invalid JSON: {err.msg}{json_error_where(err)}"
         raise InputError("file", reason, source=str(p)) from None
+    check_unique_keys(text, source=str(p))  # ``loads`` keeps a repeated key's last value
     return parse_vroom(data, source=str(p), name=p.stem)
 
 

@@ -177,6 +177,37 @@ def test_a_bad_node_is_the_same_422_in_an_allocation_request_and_in_a_scenario(
     assert answer.json()["detail"] == [{"field": f"scenario.{field}", "reason": reason}]
 
 
+@pytest.mark.parametrize("field", ["inventory", "safety_stock"])
+def test_a_stock_key_given_twice_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], field: str
+) -> None:
+    """FastAPI's parser (and pydantic's, on the fast path) kept a repeated key's last value:
+    ``{"tea": 3, "tea": 1}`` in a node's stock was 1 unit of tea. The middleware names it,
+    for every route: an allocation request and a scenario alike."""
+    reason = (
+        "duplicate key 'TWICE': given more than once in one JSON object (which value counts "
+        "is ambiguous)"
+    )
+    body = _body()
+    body["request"]["nodes"][0][field] = {"TWICE": 3, "other": 1}
+    text = json.dumps(body).replace('"other"', '"TWICE"')
+    headers = {**keys["oms"], "content-type": "application/json"}
+    answer = client.post("/v1/allocations", content=text, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": f"request.nodes.0.{field}.TWICE", "reason": reason}
+    ]
+    plan = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+    plan["scenario"]["nodes"][0][field] = {"TWICE": 3, "other": 1}
+    text = json.dumps(plan).replace('"other"', '"TWICE"')
+    answer = client.post("/v1/plans", content=text, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": f"scenario.nodes.0.{field}.TWICE", "reason": reason}
+    ]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+
+
 def test_orders_per_synchronous_request_are_capped(
     settings: Settings, make_client: Callable[..., TestClient]
 ) -> None:

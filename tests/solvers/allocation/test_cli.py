@@ -115,6 +115,25 @@ def test_a_scenario_safety_stock_of_a_sku_outside_the_catalogue_exits_2(tmp_path
     assert result.stderr.strip() == f"error: {path}: nodes.0.safety_stock.taa: unknown SKU 'taa'"
 
 
+@pytest.mark.parametrize("scenario", [False, True])
+@pytest.mark.parametrize("field", ["inventory", "safety_stock"])
+def test_a_stock_key_given_twice_exits_2_naming_it(
+    tmp_path: Path, scenario: bool, field: str
+) -> None:
+    """``{"tea": 3, "tea": 1}`` was 1 unit of tea, without a word (the last value kept)."""
+    node = {**_NODE, field: {"tea": 3, "TWICE": 1}}
+    data: dict[str, object] = {"nodes": [node], "orders": [_ORDER]}
+    if scenario:
+        data["travel"] = {"kind": "haversine"}
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(data).replace('"TWICE"', '"tea"'))
+    flags = ["--scenario"] if scenario else []
+    result = runner.invoke(app, ["allocate", str(path), *flags, "--out", "-"])
+    assert result.exit_code == 2, result.output
+    reason = "duplicate key 'tea': given more than once in one JSON object"
+    assert result.stderr.strip().startswith(f"error: {path}: nodes.0.{field}.tea: {reason}")
+
+
 def test_a_request_file_given_as_a_scenario_exits_2_saying_to_drop_the_flag(
     tmp_path: Path, two_dcs: AllocationRequest
 ) -> None:
