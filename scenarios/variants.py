@@ -269,6 +269,33 @@ class LoadedVariants:
         return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader refusing a mapping that gives a key more than once (it kept the
+    last value: ``{kind: demand, factor: 1.3, factor: 2}`` was a factor of 2, without a
+    word). Keys merged in by ``<<`` may be overridden, as YAML says."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """The mapping, unless one of its own keys repeats an earlier one."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                repeated = key in seen
+            except TypeError:  # an unhashable key: the safe loader's own error says so
+                break
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def yaml_error_line(err: yaml.YAMLError) -> str:
     """A YAML error on one line: ``line L, column C: problem`` (PyYAML's spans several)."""
     if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
@@ -285,7 +312,7 @@ def read_variants(path: str | Path) -> LoadedVariants:
 
     p = Path(path)
     try:  # read_bytes: a missing file or a folder is an InputError naming it
-        data = yaml.safe_load(read_bytes(p).decode("utf-8"))
+        data = yaml.load(read_bytes(p).decode("utf-8"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError as err:  # a ValueError: it was a traceback
         raise InputError("yaml", f"not UTF-8 text (byte {err.start})", source=str(p)) from None
     except yaml.YAMLError as err:

@@ -183,6 +183,36 @@ def test_a_repeated_variant_name_is_named_at_its_field(tmp_path: Path, city: Sce
     assert (info.value.field, info.value.reason) == ("variants.1.name", "duplicate name 'a'")
 
 
+def test_a_variant_file_giving_a_key_twice_is_one_line_naming_it(
+    tmp_path: Path, city: Scenario
+) -> None:
+    """PyYAML kept a repeated key's last value: ``factor: 1.3, factor: 2`` was a factor of 2,
+    without a word (as JSON's parsers did; see :func:`scenarios.io.json_io.repeated_key`).
+    A key merged in by ``<<`` may still be overridden, as YAML says."""
+    write_json(city, tmp_path / "city.json")
+    path = tmp_path / "v.yaml"
+    path.write_text(
+        "base: city.json\nvariants:\n"
+        "  - {name: a, modifiers: [{kind: demand, factor: 1.3, factor: 2}]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as info:
+        read_variants(path)
+    assert (info.value.field, info.value.reason) == (
+        "yaml",
+        "not valid YAML: line 3, column 55: while constructing a mapping: found duplicate "
+        "key 'factor'",
+    )
+    path.write_text(
+        "base: city.json\nvariants:\n  - name: a\n    modifiers:\n"
+        "      - &slow {kind: travel_slowdown, factor: 1.2}\n"
+        "      - <<: *slow\n        factor: 1.5\n",
+        encoding="utf-8",
+    )
+    modifiers = read_variants(path).spec.variants[0].modifiers
+    assert [m.factor for m in modifiers] == [1.2, 1.5]  # type: ignore[union-attr]
+
+
 def test_a_redefined_base_is_still_the_first_variant(tmp_path: Path, city: Scenario) -> None:
     # a variant named base (the baseline with modifiers) sat wherever it was in the file
     write_json(city, tmp_path / "city.json")
