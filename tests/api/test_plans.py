@@ -1531,6 +1531,19 @@ def _a_sku_key_with_a_tab(record: PlanRecord) -> None:
     record.scenario = {**record.scenario, "skus": [], "nodes": nodes}
 
 
+def _an_empty_sku_key(record: PlanRecord) -> None:
+    """The stored scenario without a catalogue, a node's stock of 1 unit under ``""``."""
+    nodes = [dict(n) for n in record.scenario["nodes"]]
+    nodes[0]["inventory"] = {**nodes[0]["inventory"], "": 1}
+    record.scenario = {**record.scenario, "skus": [], "nodes": nodes}
+
+
+def _a_safety_stock_outside_the_catalogue(record: PlanRecord) -> None:
+    nodes = [dict(n) for n in record.scenario["nodes"]]
+    nodes[0]["safety_stock"] = {"teaa": 1}
+    record.scenario = {**record.scenario, "nodes": nodes}
+
+
 def _a_task_id_with_a_tab(record: PlanRecord) -> None:
     routes = [dict(r) for r in record.plan["routes"]]
     route = next(r for r in routes if r["stops"])
@@ -1547,6 +1560,13 @@ def _a_task_id_with_a_tab(record: PlanRecord) -> None:
          + re.escape(CONTROL)),
         (_a_task_id_with_a_tab,
          r"the stored plan \(its plan's routes\.\d+\.stops\.0\.task_id\): " + re.escape(CONTROL)),
+        # the SKU key rules of session 51: a stored scenario breaking them is no 500
+        (_an_empty_sku_key,
+         r"node 'dc-1' of the stored plan \(its scenario's nodes\.0\.inventory\.\): "
+         r"Key should have at least 1 character"),
+        (_a_safety_stock_outside_the_catalogue,
+         r"node 'dc-1' of the stored plan \(its scenario's nodes\.0\.safety_stock\.teaa\): "
+         r"unknown SKU 'teaa'"),
     ],
 )  # fmt: skip
 def test_a_stored_sku_key_or_task_id_with_a_control_character_is_read_back_and_replan_422(
@@ -1560,7 +1580,8 @@ def test_a_stored_sku_key_or_task_id_with_a_control_character_is_read_back_and_r
     """SKU ids as a node's stock keys and a stop's task id refuse control characters now, as
     the other ids do (they were taken by the CLI and in process, a 422 over HTTP for a NUL):
     a plan stored before reads back as stored; its re-plan is the 422 saying it predates
-    the rule, in either mode."""
+    the rule, in either mode. A stored SKU key no order line can name (empty) and a stored
+    safety stock outside the catalogue, refused since, are the same 422 on the stored plan."""
     _stored_differently(client, made["plan_id"], corrupt)
     got = client.get(f"/v1/plans/{made['plan_id']}", headers=keys["oms"])
     assert got.status_code == 200, got.text
