@@ -113,6 +113,92 @@ def test_certificate_never_bounds_above_the_optimum(
         assert proof.bound >= opt / MICRO - 1e-5 * max(1.0, opt / MICRO)
 
 
+def _presolve_start_case() -> tuple[Problem, Master, Duals, np.ndarray]:
+    """Three one-unit orders, two units of ``a`` (n0, n2): the optimum, 9.0, leaves one short.
+
+    Found by the property test above: HiGHS 1.16, with presolve and the greedy allocation
+    (10.0) as MIP start, ended this pattern MIP "Optimal" at the start's columns with an
+    objective and bound of 4.0.
+    """
+    costs = AllocationCosts(
+        per_shipment=1.0, per_unit=1.0, per_unit_distance=0.0, distance_unit="km", unfilled_unit=4.0
+    )
+    req = AllocationRequest(
+        nodes=[
+            node("n0", 50.0, 10.0, inventory={"a": 1}),
+            node("n1", 50.0, 10.0, inventory={"b": 1}),
+            node("n2", 50.0, 10.0, inventory={"a": 1, "b": 1}),
+        ],
+        orders=[
+            order("o0", 50.0, 10.0, {"a": 1}),
+            order("o1", 50.0, 10.0, {"a": 1}),
+            order("o2", 50.0, 10.0, {"a": 1, "b": 1}),
+        ],
+        costs=costs,
+    )
+    prob = compile_request(req)
+    master = Master(prob)
+    duals = master.to_duals(-np.array([6.36961687, 2.69786714]))
+    x = sequential(prob, real_costs(prob))
+    return prob, master, duals, x
+
+
+def test_certificate_at_a_zero_target_proves_the_optimum_where_a_start_misled_highs() -> None:
+    prob, master, duals, x = _presolve_start_case()
+    opt, _ = brute_force(prob)
+    assert opt == 9 * MICRO and prob.evaluate(x).total == 10 * MICRO
+    c_arc, c_pair = reduced_costs(prob, duals)
+    near = near_columns(
+        prob, c_arc, c_pair, master.shared_rhs_term(duals), 0.0, per_order=10**4, total=10**6
+    )
+    assert near is not None
+    proof = certify(
+        prob,
+        master,
+        duals,
+        near.bound,
+        x,
+        0.0,
+        time.perf_counter() + 10.0,
+        max_slack=1e9,
+        seed=0,
+        threads=None,
+    )
+    assert proof is not None and proof.columns
+    # it was 4.63, the Lagrangian bound, and its allocation the start's (10.0)
+    assert proof.bound == pytest.approx(9.0, abs=1e-5)
+    assert proof.x is not None and prob.evaluate(proof.x).total == opt
+
+
+def test_a_pattern_mip_bound_is_kept_only_when_highs_objective_is_its_answers_cost() -> None:
+    prob, master, duals, x = _presolve_start_case()
+    master.add_solution(x)
+    near = near_columns(
+        prob,
+        *reduced_costs(prob, duals),
+        master.shared_rhs_term(duals),
+        100.0,
+        per_order=10**4,
+        total=10**6,
+    )
+    assert near is not None
+    master.add(near.orders, near.arcs, near.qty)
+    sub = SubMip(master, seed=0, threads=None)
+    everyone = np.ones(prob.num_orders, dtype=bool)
+    current = master.column_of(x)
+    # HiGHS' defaults (presolve on) from the greedy start: the case that misled HiGHS 1.16
+    choice, bound = sub.solve(everyone, current, 10.0, options={"mip_rel_gap": 0.0})
+    assert choice is not None
+    # HiGHS 1.16 hands back the start's columns (10.0) reporting 4.0 as objective and bound:
+    # figures not the answer's, so no bound (a HiGHS without the fault proves the optimum)
+    assert sub.total(choice) >= 9 * MICRO
+    assert bound == -np.inf or bound == pytest.approx(9.0, abs=1e-6)
+    # without the start it solves the MIP
+    choice, bound = sub.solve(everyone, current, 10.0, options={"mip_rel_gap": 0.0}, start=False)
+    assert choice is not None and sub.total(choice) == 9 * MICRO
+    assert bound == pytest.approx(9.0, abs=1e-6)
+
+
 def test_rounding_and_neighbourhoods_give_feasible_improving_allocations() -> None:
     prob, master, duals = _converged_master(seed=5, rounds=15)
     z = master.lp_values()
