@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from api import idempotency
 from api.context import Lane, ServiceContext
 from api.core.errors import (
+    JOB_BEING_CONFIRMED,
     JOB_BEING_QUEUED,
     JOB_BEING_STARTED,
     REQUEST_CUT,
@@ -645,13 +646,19 @@ def submit_job(
     Not queued once the server's stop has cut the request (its 503, sent, said to send it
     again): the cut waits for a submit in progress, whose job its 503 then names queued; up
     to :data:`~api.core.errors.CUT_WAIT_S` (a hung database): then its 503 said the job
-    will not run, and a submit that ends later does not queue it (rolled back before its
-    commit, or cancelled at once after it).
+    will not run, and a submit that ends later does not queue it. The job is written held
+    (``JobService.submit``: no dispatcher claims it) and let go (``JobService.confirm``)
+    only if the cut had not said so by then: rolled back before its commit, or withdrawn
+    (cancelled, never started) after it; one the server stops before letting go is
+    cancelled by its stop, or by the next replica's recovery. A cut that stops waiting
+    while it is let go points to it (:data:`~api.core.errors.JOB_BEING_CONFIRMED`).
     """
     assert ctx.jobs is not None
-    cut = getattr(request.state, REQUEST_CUT, None)
+    found = getattr(request.state, REQUEST_CUT, None)
+    cut = found if isinstance(found, RequestCut) else None  # None: no server cuts it
     job_id = new_id()  # named by the cut's 503 should the commit not end in time
     job: Job | None = None
+    let_go = False  # queued, for any dispatcher to claim
     with _deciding(request) as already_cut:
         if already_cut:  # answered 503 (send it again) by the middleware: nobody waits
             message, headers = shutting_down(None, ctx.settings.retry_after_s)
@@ -667,7 +674,8 @@ def submit_job(
                 input_hash=input_hash(request),
                 timeout_s=timeout_s or ctx.settings.job_timeout_s,
                 job_id=job_id,
-                withdrawn=lambda: isinstance(cut, RequestCut) and cut.unconfirmed,
+                withdrawn=lambda: cut is not None and cut.unconfirmed,
+                held=cut is not None,
             )
         except SubmitWithdrawn:
             pass  # not queued (rolled back), as the cut's 503 said
@@ -679,29 +687,62 @@ def submit_job(
                 ctx.settings.retry_after_s,
             ) from None
         except BaseException:
-            note_audit(request, job_id=None, job_status=None)  # no job
+            # no job; one whose failed commit landed all the same is held (never claimed),
+            # cancelled by this replica's next recovery (not here: the database is failing)
+            note_audit(request, job_id=None, job_status=None)
             raise
+        if job is not None and cut is not None:
+            # noted before the look at the cut: a cut that stops waiting from here on
+            # points to the job (let go, or withdrawn), not "it will not run"
+            note_audit(request, job_status=JOB_BEING_CONFIRMED)
+            if not cut.unconfirmed:
+                try:
+                    let_go = ctx.jobs.confirm(session, job)
+                except BaseException:  # held, as above
+                    note_audit(request, job_id=None, job_status=None)
+                    raise
+                if not let_go:  # cancelled meanwhile (see JobService.confirm)
+                    note_audit(request, job_status=job.status)
         else:
+            let_go = job is not None
+        if let_go:
+            assert job is not None
             note_audit(request, job_id=job.id, result="queued", job_status=QUEUED)
-    if isinstance(cut, RequestCut) and cut.unconfirmed:
+    if job is not None and let_go:
+        # answered 202, or, once the cut had waited for this submit, by its 503 naming the
+        # job queued (or to follow, had it stopped waiting): kept for an Idempotency-Key
+        return job
+    if cut is not None and cut.unconfirmed:
         # the cut stopped waiting for this submit: its 503 (sent) said the job will not run
-        # and to send the request again; one committed meanwhile is cancelled at once
+        # and to send the request again; one committed meanwhile (held) is cancelled
         if job is not None:
-            try:
-                ctx.jobs.cancel(session, job, reason=WITHDRAWN_AT_CUT)
-                log.warning("job %s %s", job_id, WITHDRAWN_AT_CUT)
-            except Exception:
-                log.exception(
-                    "job %s could not be withdrawn (its request's 503 said it will "
-                    "not run): it stays queued",
-                    job_id,
-                )
+            _withdraw(ctx, session, job_id, WITHDRAWN_AT_CUT)
         message, headers = shutting_down(
             job_id, ctx.settings.retry_after_s, JOB_BEING_QUEUED, unconfirmed=True
         )
         raise HTTPException(503, message, headers)  # nobody waits (an Idempotency-Key freed)
-    assert job is not None
-    return job
+    assert job is not None  # held, and cancelled before it was let go
+    message = (
+        f"its job {job_id} was cancelled before it was confirmed queued ({job.error}): it "
+        "will not run; send the request again"
+    )
+    raise HTTPException(503, message, {"Retry-After": str(ctx.settings.retry_after_s)})
+
+
+def _withdraw(ctx: ServiceContext, session: Session, job_id: str, reason: str) -> None:
+    """Cancel job ``job_id``, submitted held, with ``reason`` if still held (its request was
+    not told it is queued); a failure is logged (its replica's recovery cancels it)."""
+    assert ctx.jobs is not None
+    try:
+        if ctx.jobs.withdraw(session, job_id, reason):
+            log.warning("job %s %s", job_id, reason)
+    except Exception:
+        log.exception(
+            "job %s could not be withdrawn (%s): held, it is never run, and its replica's "
+            "next recovery (or its stop) cancels it",
+            job_id,
+            reason,
+        )
 
 
 def solve_or_queue(

@@ -88,6 +88,9 @@ CUT_WAIT_S = 2.0
 
 #: a request's job status while its async submit is queueing the job (not committed yet)
 JOB_BEING_QUEUED = "queueing"
+#: a request's job status while its async submit lets its job, committed held (no
+#: dispatcher claims it), go: it runs, unless the server stops first (then cancelled)
+JOB_BEING_CONFIRMED = "confirming"
 #: a request's job status while its synchronous solve writes the job's first (running) row
 JOB_BEING_STARTED = "starting"
 
@@ -163,21 +166,30 @@ def shutting_down(
     or here after the restart): not to be sent again, a re-send would run it twice (unless
     it carries the same ``Idempotency-Key``); one whose solve was done has its result.
     ``unconfirmed``: the cut stopped waiting (:data:`CUT_WAIT_S`) for its job's decision in
-    progress (:class:`RequestCut`): a job being queued will not run (cancelled at once if its
-    queueing completes), nor a synchronous solve whose job was being started (failed at once
-    if its row is written), to be sent again; a synchronous solve's outcome being stored is
-    to be read at its job.
+    progress (:class:`RequestCut`): a job being queued will not run (its row, should its
+    commit land, is held: no dispatcher claims it, and it is cancelled), nor a synchronous
+    solve whose job was being started (failed at once if its row is written), to be sent
+    again; a job being let go (:data:`JOB_BEING_CONFIRMED`) runs unless it ends cancelled,
+    and a synchronous solve's outcome being stored is to be read at its job. A job the
+    request noted queued (let go) is named queued, as without ``unconfirmed``.
     """
     stopped = "the server is shutting down and stopped this request before it was completed"
     close = {"Connection": "close"}
     again = f"send it again (in {retry_after_s} s, or now to another replica)"
-    if job_id and unconfirmed:
+    twice = "a re-send would run the job twice, unless it carries the same Idempotency-Key"
+    if job_id and unconfirmed and job_status != "queued":
         waited = f"the database had not confirmed it within {CUT_WAIT_S:g} s"
-        if job_status in (JOB_BEING_QUEUED, "queued"):
+        if job_status == JOB_BEING_QUEUED:
             message = (
                 f"{stopped}, while its job {job_id} was being queued ({waited}): the job will "
-                "not run (if its queueing completes, it is cancelled at once, see "
-                f"/v1/jobs/{job_id}); {again}"
+                "not run (if its queueing completes, it is cancelled at once, never started, "
+                f"see /v1/jobs/{job_id}); {again}"
+            )
+        elif job_status == JOB_BEING_CONFIRMED:
+            message = (
+                f"{stopped}, while its job {job_id}, written, was being confirmed queued "
+                f"({waited}): follow it at /v1/jobs/{job_id}: it runs unless it ends "
+                f"cancelled (never started); if cancelled, {again}; else do not: {twice}"
             )
         elif job_status == JOB_BEING_STARTED:
             message = (
@@ -196,8 +208,7 @@ def shutting_down(
         message = (
             f"{stopped}, after its job {job_id} was queued: the job stays queued and will run "
             f"(on another replica, or here after the restart), follow it at /v1/jobs/{job_id}; "
-            "do not send the request again: a re-send would run the job twice, unless it "
-            "carries the same Idempotency-Key"
+            f"do not send the request again: {twice}"
         )
         return message, close
     if job_id and job_status == "done":
@@ -212,18 +223,21 @@ def shutting_down(
 
 def job_at_stop(job_id: str | None, job_status: str | None, *, unconfirmed: bool = False) -> str:
     """How the 503 of a request the server's stop cut short names its job: `` (job X, marked
-    failed)``, `` (job X, queued: it will run)``, `` (job X, done)``, one the cut stopped
-    waiting for (``unconfirmed``: being queued, started, or its outcome stored), or nothing."""
+    failed)``, `` (job X, queued: it will run)``, `` (job X, done)``, `` (job X,
+    cancelled)``, one the cut stopped waiting for (``unconfirmed``: being queued, let go,
+    started, or its outcome stored), or nothing."""
     if not job_id:
         return ""
-    if unconfirmed:
-        if job_status in (JOB_BEING_QUEUED, "queued"):
+    if unconfirmed and job_status != "queued":
+        if job_status == JOB_BEING_QUEUED:
             return f" (job {job_id}, being queued, unconfirmed: it will not run)"
+        if job_status == JOB_BEING_CONFIRMED:
+            return f" (job {job_id}, being confirmed queued, unconfirmed: it runs unless cancelled)"
         if job_status == JOB_BEING_STARTED:
             return f" (job {job_id}, being started, unconfirmed: it will not run)"
         return f" (job {job_id}, its outcome being stored, unconfirmed)"
-    state = {"queued": "queued: it will run", "done": "done"}.get(job_status or "", "marked failed")
-    return f" (job {job_id}, {state})"
+    states = {"queued": "queued: it will run", "done": "done", "cancelled": "cancelled"}
+    return f" (job {job_id}, {states.get(job_status or '', 'marked failed')})"
 
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:

@@ -1,7 +1,8 @@
 """The job service: a queue in the database, a dispatcher thread, crash recovery, cancellation.
 
 The ``jobs`` table is the queue. Any replica claims a queued job with a conditional UPDATE
-(so two replicas never run the same job), runs it on its executor and writes the outcome.
+(so two replicas never run the same job; not one still held by the replica submitting it,
+see :meth:`JobService.submit`), runs it on its executor and writes the outcome.
 Each replica heartbeats in ``instances``; a replica that stops heartbeating (or, on the same
 host, whose process is gone) is dead, and the jobs it was running are re-queued (up to
 ``max_attempts`` runs) or marked failed with the reason. This runs at start-up and then
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.core.audit import JobRecordWriter
@@ -51,6 +52,19 @@ SYNC_UNSTORED = (
 WITHDRAWN_AT_CUT = (
     "cancelled: its request was answered 503 (send it again) by the server's shutdown "
     "before the database confirmed the job queued"
+)
+#: why a job submitted ``held`` (:meth:`JobService.submit`) is cancelled by its replica's
+#: stop, or by the recovery of any replica once its replica is gone: its request was not
+#: answered 202 (a 503 of the server's shutdown said it will not run, or the server died)
+UNCONFIRMED_AT_STOP = (
+    "cancelled: its server stopped before it confirmed the job queued to its request "
+    "(which was not answered 202 Accepted: it will not run)"
+)
+#: why a job submitted ``held`` is cancelled when its request ended in error before it
+#: confirmed the job (its commit, or its confirmation, failed)
+UNCONFIRMED_IN_ERROR = (
+    "cancelled: its request ended in error before the job was confirmed queued (it was not "
+    "answered 202 Accepted: it will not run)"
 )
 FINISHED = (DONE, FAILED, CANCELLED)
 #: the event that begins each run of a job (followed by the replica's id)
@@ -220,6 +234,9 @@ class JobService:
         self._last_recovery = 0.0
         self._last_purge = -math.inf
         self.records: JobRecordWriter | None = None
+        #: the jobs this replica submitted ``held`` whose submit has not confirmed them nor
+        #: withdrawn them yet (its recovery leaves them to it; see :meth:`submit`)
+        self._holding: set[str] = set()
         #: the ends recovery computed for runs of dead replicas stopped at their time limit,
         #: by (job id, owner, reason), until written: a write that failed is tried again by
         #: the next recovery pass with the same end (its fallback plan not computed again)
@@ -290,6 +307,7 @@ class JobService:
                     log.exception("job %s could not be killed at shutdown", run.job_id)
             self._release_stranded(overran)
             self._fail_unanswered()
+            self._withdraw_held()
             try:
                 with self.sessions.begin() as session:
                     session.execute(
@@ -391,6 +409,30 @@ class JobService:
         if unanswered:
             log.warning("%d synchronous solve(s) interrupted by the shutdown", len(unanswered))
 
+    def _withdraw_held(self) -> None:
+        """At stop: cancel the jobs this replica submitted ``held`` and never confirmed.
+
+        Their requests were not answered 202 (the server's cut answered them 503, saying the
+        job will not run, or they ended in error): no dispatcher claims them, and they would
+        stay queued for ever. A submit still committing one (a hung database) leaves it to
+        the recovery of the next replica that starts (this one is marked stopped).
+        """
+        try:
+            with self.sessions.begin() as session:
+                held = session.scalars(
+                    select(Job.id).where(Job.status == QUEUED, Job.owner == self.instance_id)
+                ).all()
+                withdrawn = [
+                    job_id
+                    for job_id in held
+                    if _withdraw(session, job_id, self.instance_id, UNCONFIRMED_AT_STOP)
+                ]
+        except Exception:
+            log.exception("the jobs being queued could not be withdrawn at shutdown")
+            return
+        for job_id in withdrawn:
+            log.warning("job %s %s", job_id, UNCONFIRMED_AT_STOP)
+
     def wake(self) -> None:
         """Look for queued jobs now rather than at the next poll."""
         self._wake.set()
@@ -412,12 +454,23 @@ class JobService:
         timeout_s: float,
         job_id: str | None = None,
         withdrawn: Callable[[], bool] | None = None,
+        held: bool = False,
     ) -> Job:
         """Queue a job (raises QueueFull when the queue is at its bound); commits.
 
         ``job_id``: its id (default a new one). ``withdrawn``: asked just before the commit;
         True rolls the job back and raises :class:`SubmitWithdrawn` (its request was told
         the job will not run).
+
+        ``held``: the job is written queued but held by this replica (its ``owner``), which
+        no dispatcher claims, until :meth:`confirm` lets it go (its request can be told it is
+        queued) or :meth:`withdraw` cancels it (its request was told it will not run). A
+        commit that lands after its request was answered (the database hung past the
+        server's cut) can then never start the job; a held job this replica's stop finds,
+        or the recovery of any replica once this one is gone (a commit that landed after
+        its process ended), is cancelled (:data:`UNCONFIRMED_AT_STOP`), and one whose submit
+        gave it up (its request ended in error) by this replica's next recovery
+        (:data:`UNCONFIRMED_IN_ERROR`).
 
         The bound holds under concurrent submits, from threads and replicas alike: the row
         is inserted first and the queue counted after it in the same transaction, which
@@ -427,51 +480,92 @@ class JobService:
         """
         if kind not in self.registry:
             raise KeyError(kind)
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(select(func.pg_advisory_xact_lock(_PG_SUBMIT_LOCK)))
-        job = Job(
-            id=job_id or new_id(),
-            kind=kind,
-            mode="async",
-            status=QUEUED,
-            payload=payload,
-            key_id=key_id,
-            seed=seed,
-            input_hash=input_hash,
-            timeout_s=timeout_s,
-            max_attempts=self.max_attempts,
-            events=[event("queued")],
-        )
-        session.add(job)
-        session.flush()
-        depth = self.queue_depth(session)  # this job included
-        if depth > self.max_queued:
-            session.rollback()
-            self.metrics.queue_depth.set(depth - 1)
-            raise QueueFull
-        if withdrawn is not None and withdrawn():
-            session.rollback()
-            raise SubmitWithdrawn
-        session.commit()
+        job_id = job_id or new_id()
+        if held:
+            with self._lock:
+                self._holding.add(job_id)
+        try:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(select(func.pg_advisory_xact_lock(_PG_SUBMIT_LOCK)))
+            job = Job(
+                id=job_id,
+                kind=kind,
+                mode="async",
+                status=QUEUED,
+                payload=payload,
+                key_id=key_id,
+                seed=seed,
+                input_hash=input_hash,
+                timeout_s=timeout_s,
+                max_attempts=self.max_attempts,
+                owner=self.instance_id if held else None,
+                events=[event("queued")],
+            )
+            session.add(job)
+            session.flush()
+            depth = self.queue_depth(session)  # this job included
+            if depth > self.max_queued:
+                session.rollback()
+                self.metrics.queue_depth.set(depth - 1)
+                raise QueueFull
+            if withdrawn is not None and withdrawn():
+                session.rollback()
+                raise SubmitWithdrawn
+            session.commit()
+        except BaseException:
+            if held:  # none, or one its submit withdraws (else this replica's recovery)
+                with self._lock:
+                    self._holding.discard(job_id)
+            raise
         self.metrics.queue_depth.set(depth)
-        self.wake()
+        if not held:
+            self.wake()
         return job
 
-    def cancel(self, session: Session, job: Job, *, reason: str | None = None) -> Job:
-        """Cancel a queued job at once; ask the owner of a running one to kill it; commits.
+    def confirm(self, session: Session, job: Job) -> bool:
+        """Let a job submitted ``held`` go: any dispatcher may claim it now; commits.
 
-        ``reason``: the queued job's error and event (default: cancelled by the client).
+        False (``job`` read again): it was no longer held, cancelled meanwhile (by its
+        client, by this replica's stop, or by the recovery of a replica that took this one
+        for dead, its heartbeat held up past its lease).
         """
+        try:
+            released = session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.status == QUEUED, Job.owner == self.instance_id)
+                .values(owner=None)
+            )
+            session.commit()
+        finally:
+            with self._lock:
+                self._holding.discard(job.id)
+        if released.rowcount != 1:  # type: ignore[attr-defined]
+            session.refresh(job)
+            return False
+        self.wake()
+        return True
+
+    def withdraw(self, session: Session, job_id: str, reason: str) -> bool:
+        """Cancel a job submitted ``held`` with ``reason``, if it is still held; commits.
+
+        Its request was told it will not run. True if cancelled here.
+        """
+        try:
+            done = _withdraw(session, job_id, self.instance_id, reason)
+            session.commit()
+        finally:
+            with self._lock:
+                self._holding.discard(job_id)
+        return done
+
+    def cancel(self, session: Session, job: Job) -> Job:
+        """Cancel a queued job at once; ask the owner of a running one to kill it; commits."""
         done = _transition(  # the events as they are now, not as ``job`` was read
             session,
             job.id,
             (Job.status == QUEUED,),
-            {
-                "status": CANCELLED,
-                "finished_at": utcnow(),
-                "error": reason or "cancelled by the client",
-            },
-            reason or "cancelled while queued",
+            {"status": CANCELLED, "finished_at": utcnow(), "error": "cancelled by the client"},
+            "cancelled while queued",
         )
         if not done:
             session.execute(
@@ -615,6 +709,9 @@ class JobService:
     def recover(self) -> int:
         """Find jobs of dead replicas: re-queue them or mark them failed; returns how many.
 
+        Held jobs (:meth:`submit`) no submit will let go any more, of dead replicas or of
+        this one, are cancelled (:meth:`_withdraw_unconfirmed`).
+
         A job whose run its replica was stopping at its time limit (the event written after
         the kill, before the end) ends as that time-limit failure, as the replica would have
         ended it: with the fallback plan where the kind has one (computed after the
@@ -629,7 +726,10 @@ class JobService:
             # only the replicas owning running jobs: every start adds a row (deleted by the
             # purge once gone and named by no job), which recovery read each time (10,000
             # rows: 0.18 s of the dispatcher's tick)
-            owners = select(Job.owner).where(Job.status == RUNNING)
+            # (and the replicas holding queued jobs: their submits not confirmed, see submit)
+            owners = select(Job.owner).where(
+                or_(Job.status == RUNNING, and_(Job.status == QUEUED, Job.owner.is_not(None)))
+            )
             instances = session.scalars(
                 select(Instance).where(Instance.id != self.instance_id, Instance.id.in_(owners))
             )
@@ -659,6 +759,7 @@ class JobService:
                     overran.append((job.id, job.kind, dict(job.payload), reason, job.owner))
                     continue
                 handled += self._recover_one(session, job)
+            handled += self._withdraw_unconfirmed(session, live)
             if self.sync_stale_s is not None:
                 handled += self._fail_unstored(
                     session, now - dt.timedelta(seconds=self.sync_stale_s)
@@ -672,6 +773,32 @@ class JobService:
             self.wake()
         self._last_recovery = time.monotonic()
         return handled
+
+    def _withdraw_unconfirmed(self, session: Session, live: set[str]) -> int:
+        """Cancel the held jobs (:meth:`submit`) no submit will confirm any more: those of
+        replicas gone (not in ``live``: a commit that landed after its process ended, or a
+        server killed before it confirmed or withdrew its job), and those of this replica
+        whose submit gave them up (its request ended in error); returns how many."""
+        held = session.execute(
+            select(Job.id, Job.owner).where(Job.status == QUEUED, Job.owner.is_not(None))
+        ).all()
+        withdrawn = 0
+        for job_id, owner in held:
+            assert owner is not None
+            if owner == self.instance_id:
+                with self._lock:
+                    if job_id in self._holding:  # its submit confirms or withdraws it
+                        continue
+                reason = UNCONFIRMED_IN_ERROR
+            elif owner in live:
+                continue
+            else:
+                reason = UNCONFIRMED_AT_STOP
+            if _withdraw(session, job_id, owner, reason):
+                log.warning("job %s %s (held by replica %s)", job_id, reason, owner)
+                self.metrics.jobs_recovered.labels("cancelled").inc()
+                withdrawn += 1
+        return withdrawn
 
     def _fail_unstored(self, session: Session, started_before: dt.datetime) -> int:
         """Fail this replica's synchronous solves started before then and still running.
@@ -896,14 +1023,17 @@ class JobService:
                 self.metrics.queue_depth.set(depth)
                 if depth == 0:
                     return
+                # a job held by the replica submitting it (its request not yet told it is
+                # queued, see submit) is not claimed: the guard is in the claim's UPDATE
+                claimable = (Job.status == QUEUED, Job.owner.is_(None))
                 candidates = session.scalars(
-                    select(Job.id).where(Job.status == QUEUED).order_by(Job.created_at).limit(8)
+                    select(Job.id).where(*claimable).order_by(Job.created_at).limit(8)
                 ).all()
                 claimed: Job | None = None
                 for job_id in candidates:
                     res = session.execute(
                         update(Job)
-                        .where(Job.id == job_id, Job.status == QUEUED)
+                        .where(Job.id == job_id, *claimable)
                         .values(
                             status=RUNNING,
                             owner=self.instance_id,
@@ -1200,6 +1330,18 @@ def _append_event(session: Session, job_id: str, message: str) -> None:
     the list read here is the latest and no event another writer adds is lost."""
     events = session.scalar(select(Job.events).where(Job.id == job_id)) or []
     session.execute(update(Job).where(Job.id == job_id).values(events=[*events, event(message)]))
+
+
+def _withdraw(session: Session, job_id: str, holder: str, reason: str) -> bool:
+    """Cancel the job with ``reason`` if it is still queued and held by replica ``holder``
+    (submitted ``held``, see :meth:`JobService.submit`); True if cancelled."""
+    return _transition(
+        session,
+        job_id,
+        (Job.status == QUEUED, Job.owner == holder),
+        {"status": CANCELLED, "owner": None, "finished_at": utcnow(), "error": reason},
+        reason,
+    )
 
 
 def _transition(

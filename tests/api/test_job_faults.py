@@ -33,6 +33,8 @@ from api.jobs.service import (
     CANCELLED_AT_STOP,
     SYNC_AT_STOP,
     SYNC_UNSTORED,
+    UNCONFIRMED_AT_STOP,
+    UNCONFIRMED_IN_ERROR,
     JobService,
     SyncOutcome,
 )
@@ -1045,3 +1047,70 @@ def test_a_second_stop_of_the_service_does_nothing(
         assert ctx.ready and ctx.starts == 1
     finally:
         stop_service(ctx)
+
+
+def _submit_held(jobs: JobService) -> str:
+    with jobs.sessions() as session:
+        job = jobs.submit(
+            session, kind="t", payload={}, key_id=None, seed=1, input_hash="h",
+            timeout_s=60.0, held=True,
+        )  # fmt: skip
+        return job.id
+
+
+def _held_row(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    assert job is not None
+    return job
+
+
+def test_a_held_job_is_never_claimed_and_is_cancelled_once_no_submit_can_confirm_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A job submitted held (its request not yet told it is queued: the server's cut may
+    still answer that it will not run) was queued at once: a dispatcher could start it in
+    the milliseconds before its submit cancelled it, and one whose submit never went on (its
+    server ended first) stayed queued and ran on the next start."""
+    jobs, other, gone = _service(sessions), _service(sessions), _service(sessions)
+    mine, theirs, orphan = _submit_held(jobs), _submit_held(other), _submit_held(gone)
+    for service in (jobs, other, gone):
+        service._claim()
+    assert all(not s.executor.runs for s in (jobs, other, gone))  # type: ignore[attr-defined]
+    with sessions.begin() as session:  # its server stopped before its submit went on
+        replica = session.get(Instance, gone.instance_id)
+        assert replica is not None
+        replica.stopped_at = utcnow()
+    assert jobs.recover() == 1  # that one alone: the others' submits may still confirm them
+    assert (_row(jobs, orphan).status, _row(jobs, orphan).error) == (
+        "cancelled",
+        UNCONFIRMED_AT_STOP,
+    )
+    assert {_row(jobs, j).status for j in (mine, theirs)} == {"queued"}
+    with sessions() as session:  # its submit confirms it: any replica claims it now
+        assert other.confirm(session, _held_row(session, theirs))
+    jobs._claim()
+    assert set(jobs.executor.runs) == {theirs}  # type: ignore[attr-defined]
+    jobs._holding.discard(mine)  # its submit gave it up (its request ended in error)
+    assert jobs.recover() == 1
+    assert (_row(jobs, mine).status, _row(jobs, mine).error) == ("cancelled", UNCONFIRMED_IN_ERROR)
+    with sessions() as session:  # too late to confirm: its request is answered in error
+        late = _held_row(session, mine)
+        assert not jobs.confirm(session, late)
+        assert late.status == "cancelled"  # read again
+        assert not gone.withdraw(session, orphan, "again")  # cancelled once
+    assert [e["message"] for e in _row(jobs, orphan).events] == ["queued", UNCONFIRMED_AT_STOP]
+    assert _row(jobs, orphan).started_at is None
+
+
+def test_the_stop_cancels_the_jobs_its_submits_never_confirmed(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A job committed held whose submit's thread had not gone on when the service stopped
+    (its request answered 503 by the server's cut) stayed queued for the next start."""
+    jobs = _service(sessions)
+    held, confirmed = _submit_held(jobs), _submit_held(jobs)
+    with sessions() as session:
+        assert jobs.confirm(session, _held_row(session, confirmed))
+    jobs.stop()
+    assert (_row(jobs, held).status, _row(jobs, held).error) == ("cancelled", UNCONFIRMED_AT_STOP)
+    assert (_row(jobs, confirmed).status, _row(jobs, confirmed).owner) == ("queued", None)

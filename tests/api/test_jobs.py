@@ -198,10 +198,10 @@ def test_a_cancel_that_finds_the_job_finished_meanwhile_is_a_409(
     job_id = _submit(client, "test_sleep", {"seconds": 0})  # queued behind them
     cancel = jobs.cancel
 
-    def finished_meanwhile(session: Any, job: Job, *, reason: str | None = None) -> Job:
+    def finished_meanwhile(session: Any, job: Job) -> Job:
         with sessions.begin() as other:
             other.execute(update(Job).where(Job.id == job.id).values(status="done"))
-        return cancel(session, job, reason=reason)
+        return cancel(session, job)
 
     jobs.cancel = finished_meanwhile  # type: ignore[method-assign]
     answer = client.delete(f"/v1/jobs/{job_id}", headers=keys["admin"])

@@ -584,6 +584,7 @@ def test_the_503_of_a_request_cut_by_the_shutdown_tells_what_became_of_its_job(
     settings = Settings(auth_enabled=False, retry_after_s=7)
     jobs = SimpleNamespace(
         submit=lambda session, **kw: SimpleNamespace(id="job-1"),
+        confirm=lambda session, job: True,  # its held job let go (JobService.confirm)
         record_sync_end=lambda session, job, outcome: True,
     )
     ctx = cast(
@@ -894,15 +895,22 @@ def test_the_cut_waits_for_a_hung_database_only_so_long_and_its_503_holds(
         real_submit = ctx.jobs.submit
 
         def hung_in_its_commit(session: Any, **kwargs: Any) -> Any:
-            session.commit = _held(entered, release, session.commit)
+            real_commit = _held(entered, release, session.commit)
+
+            def commit() -> None:
+                real_commit()
+                # a dispatcher looks for queued jobs in the milliseconds between the late
+                # commit and the submit's look at the cut: it claimed and started the job,
+                # then killed it as "cancelled by the client while running"
+                ctx.jobs._claim()
+
+            session.commit = commit
             try:
                 return real_submit(session, **kwargs)
             finally:
                 del session.commit
 
         monkeypatch.setattr(ctx.jobs, "submit", hung_in_its_commit)
-        # no dispatcher claims it between its commit and its cancel (milliseconds)
-        monkeypatch.setattr(ctx.jobs, "_claim", lambda: None)
         work = _queue_test_job(ctx)
     sent, answered_first, ended = _cut_in_its_thread(ctx, work, entered, release, hold_s=5.0)
     assert answered_first  # within CUT_WAIT_S, not once the database answered
@@ -923,11 +931,253 @@ def test_the_cut_waits_for_a_hung_database_only_so_long_and_its_503_holds(
     job_id = message.split("its job ")[1].split()[0]
     if hung == "before_its_commit":  # rolled back: never queued
         assert jobs == []
-    else:  # committed after the cut answered: cancelled at once, never run
+    else:  # committed after the cut answered: held, never claimed, cancelled at once
         assert [(j.id, j.status, j.error) for j in jobs] == [
             (job_id, "cancelled", WITHDRAWN_AT_CUT)
         ]
-        assert jobs[0].started_at is None
+        assert jobs[0].started_at is None and jobs[0].attempts == 0
+        assert [e["message"] for e in jobs[0].events] == ["queued", WITHDRAWN_AT_CUT]
+
+
+def _request_cut_by(cut: Any) -> Any:
+    """A POST /v1/simulations request whose server's cut is ``cut`` (as the middleware's)."""
+    from starlette.requests import Request
+
+    from api.core.errors import REQUEST_CUT
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/simulations", "headers": []}
+    return Request({**scope, "state": {REQUEST_CUT: cut}}, receive)
+
+
+@pytest.mark.parametrize("server", ["stopped", "killed", "stopped_before_the_commit"])
+def test_a_submit_whose_late_commit_outlives_its_server_never_runs(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, server: str
+) -> None:
+    # the cut stopped waiting for an async submit's commit (a hung database) and its 503
+    # said the job will not run; the server ended before the commit returned (its thread
+    # never saw it): the job stayed queued and ran on the next start (or on this server
+    # before its stop). Now it is held, never claimed, and the stop (if the commit landed
+    # before it) or the next start's recovery cancels it
+    import asyncio
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from api.core.errors import RequestCut
+    from api.db.models import Job
+    from api.jobs.service import _LOCAL_INSTANCES, STARTED_ON, UNCONFIRMED_AT_STOP
+    from api.main import create_app
+    from tests.api.conftest import registry_with_test_kinds
+
+    if server == "stopped_before_the_commit" and settings.database_url is None:
+        pytest.skip("SQLite: the open write holds its lock (the stop would wait on it)")
+    first = TestClient(create_app(settings, registry=registry_with_test_kinds()))
+    first.__enter__()
+    running = [first]  # the clients not yet exited
+
+    def exit_first() -> None:
+        running.remove(first)
+        first.__exit__(None, None, None)  # the service's stop
+
+    ctx = cast(Any, first.app).state.ctx
+    entered, release, landed, gone = (threading.Event() for _ in range(4))
+    real_submit = ctx.jobs.submit
+
+    def hung_in_its_commit(session: Any, **kwargs: Any) -> Any:
+        real_commit = session.commit
+
+        def commit() -> None:
+            entered.set()
+            assert release.wait(20)
+            real_commit()  # it lands
+            landed.set()
+            gone.wait(60)  # its server has ended: this thread never goes on
+
+        session.commit = commit
+        try:
+            return real_submit(session, **kwargs)
+        finally:
+            del session.commit
+
+    monkeypatch.setattr(ctx.jobs, "submit", hung_in_its_commit)
+    cut = RequestCut()
+    queue = _queue_test_job(ctx)
+    ended: list[Any] = []
+
+    def submitting() -> None:
+        try:
+            ended.append(queue(_request_cut_by(cut)))
+        except Exception as err:
+            ended.append(err)
+
+    thread = threading.Thread(target=submitting)
+    thread.start()
+    try:
+        assert entered.wait(20)
+        assert asyncio.run(cut.cut_now(0.0)) is False  # the cut stopped waiting: unconfirmed
+        if server == "stopped_before_the_commit":  # PostgreSQL lands it after the stop
+            exit_first()
+        release.set()
+        assert landed.wait(20)
+        if server == "stopped":  # landed before the stop, its thread still held up
+            exit_first()
+        elif server == "killed":  # kill -9: no stop; its heartbeat ends
+            jobs = ctx.jobs
+            jobs._stop.set()
+            jobs._wake.set()
+            for worker in jobs._threads:
+                worker.join(20)
+            _LOCAL_INSTANCES.discard(jobs.instance_id)
+        with ctx.sessions() as session:
+            job = session.scalars(select(Job).where(Job.kind == "test_sleep")).one()
+        if server == "stopped":  # cancelled by the stop
+            assert (job.status, job.error) == ("cancelled", UNCONFIRMED_AT_STOP)
+        else:  # left to the next start: held, not claimed
+            assert (job.status, job.started_at) == ("queued", None)
+        following = TestClient(create_app(settings, registry=registry_with_test_kinds()))
+        following.__enter__()  # its recovery, at start
+        running.append(following)
+        after = cast(Any, following.app).state.ctx
+        with after.sessions() as session:
+            job = session.get(Job, job.id)
+        assert (job.status, job.error, job.started_at) == ("cancelled", UNCONFIRMED_AT_STOP, None)
+        assert not any(e["message"].startswith(STARTED_ON) for e in job.events), job.events
+    finally:
+        release.set()
+        gone.set()
+        thread.join(20)
+        for client in reversed(running):
+            client.__exit__(None, None, None)
+    assert ended[0].status_code == 503  # the thread, had it gone on, kept to its 503
+
+
+def test_a_cut_that_stops_waiting_while_the_job_is_let_go_points_to_it(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the submit's job was committed held, and the cut stopped waiting while the submit let
+    # it go (a second commit, the database hung again): the job runs, so the 503 does not
+    # say it will not run, it points to it (a cancel at the stop, were it still held)
+    import json
+
+    from sqlalchemy import select
+
+    import api.core.errors as errors
+    from api.db.models import Job
+    from tests.api.conftest import app_of
+
+    monkeypatch.setattr(errors, "CUT_WAIT_S", 0.3)
+    ctx = app_of(make_client(settings)).state.ctx
+    ctx.jobs.executor.capacity = 0  # it stays queued
+    entered, release = threading.Event(), threading.Event()
+    real_confirm = ctx.jobs.confirm
+
+    def hung_confirm(session: Any, job: Any) -> bool:
+        session.commit = _held(entered, release, session.commit)
+        try:
+            return bool(real_confirm(session, job))
+        finally:
+            del session.commit
+
+    monkeypatch.setattr(ctx.jobs, "confirm", hung_confirm)
+    sent, answered_first, ended = _cut_in_its_thread(
+        ctx, _queue_test_job(ctx), entered, release, hold_s=5.0
+    )
+    assert answered_first and sent[0]["status"] == 503
+    message = json.loads(sent[1]["body"])["message"]
+    with ctx.sessions() as session:
+        job = session.scalars(select(Job)).one()
+    assert (job.status, job.owner) == ("queued", None)  # let go: any dispatcher claims it
+    assert f"its job {job.id}, written, was being confirmed queued" in message
+    assert f"follow it at /v1/jobs/{job.id}: it runs unless it ends cancelled" in message
+    assert ended[0].status_code == 202  # kept for an Idempotency-Key: not queued twice
+
+
+@pytest.mark.parametrize("failing", ["its_commit", "its_confirmation"])
+def test_a_submit_that_fails_after_writing_its_job_leaves_it_held_then_cancelled(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    # its request ends in error (a 500), not told the job is queued: a commit whose answer
+    # was lost had queued the job all the same, to run. Now it stays held (never claimed)
+    # and its replica's next recovery cancels it
+    from sqlalchemy import select
+    from sqlalchemy.exc import OperationalError
+
+    from api.core.errors import RequestCut
+    from api.db.models import Job
+    from api.jobs.service import UNCONFIRMED_IN_ERROR
+    from tests.api.conftest import app_of
+
+    ctx = app_of(make_client(settings)).state.ctx
+    real_submit = ctx.jobs.submit
+
+    def failed(session: Any, *, landed: bool) -> Any:
+        real_commit = session.commit
+
+        def commit() -> None:
+            if landed:
+                real_commit()  # it landed, its answer lost
+            raise OperationalError("COMMIT", {}, Exception("connection lost"))
+
+        return commit
+
+    def submit(session: Any, **kwargs: Any) -> Any:
+        if failing == "its_commit":
+            session.commit = failed(session, landed=True)
+        try:
+            return real_submit(session, **kwargs)
+        finally:
+            session.__dict__.pop("commit", None)
+            if failing == "its_confirmation":  # the next commit, the confirmation's
+                session.commit = failed(session, landed=False)
+
+    monkeypatch.setattr(ctx.jobs, "submit", submit)
+    with pytest.raises(OperationalError):
+        _queue_test_job(ctx)(_request_cut_by(RequestCut()))
+    with ctx.sessions() as session:
+        job = session.scalars(select(Job)).one()
+    if job.status == "queued":  # unless the dispatcher's recovery came first
+        assert job.owner == ctx.jobs.instance_id  # held: no dispatcher claims it
+        ctx.jobs.recover()
+        with ctx.sessions() as session:
+            job = session.get(Job, job.id)
+    assert (job.status, job.error, job.started_at) == ("cancelled", UNCONFIRMED_IN_ERROR, None)
+
+
+def test_a_submit_whose_held_job_was_cancelled_before_it_was_let_go_is_a_503(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cancelled between its commit and its confirmation (a DELETE of a client that listed
+    # its jobs, or the recovery of a replica that took this one for dead): not a 202
+    from fastapi import HTTPException
+
+    from api.core.errors import RequestCut
+    from api.db.models import Job
+    from tests.api.conftest import app_of
+
+    ctx = app_of(make_client(settings)).state.ctx
+    real_confirm = ctx.jobs.confirm
+
+    def cancelled_first(session: Any, job: Any) -> bool:
+        with ctx.sessions() as other:
+            found = other.get(Job, job.id)
+            ctx.jobs.cancel(other, found)
+        return bool(real_confirm(session, job))
+
+    monkeypatch.setattr(ctx.jobs, "confirm", cancelled_first)
+    with pytest.raises(HTTPException) as raised:
+        _queue_test_job(ctx)(_request_cut_by(RequestCut()))
+    assert raised.value.status_code == 503
+    job_id = str(raised.value.detail).split("its job ")[1].split()[0]
+    assert raised.value.detail == (
+        f"its job {job_id} was cancelled before it was confirmed queued (cancelled by the "
+        "client): it will not run; send the request again"
+    )
+    with ctx.sessions() as session:
+        job = session.get(Job, job_id)
+    assert (job.status, job.started_at) == ("cancelled", None)
 
 
 def test_the_cuts_wait_ends_at_once_when_its_task_is_cancelled_again() -> None:
