@@ -74,6 +74,7 @@ from simulation.result import SimulationResult
 from simulation.streams import draw_day_arrivals, draw_noise
 from simulation.world import INF, OrderData, World, compile_world
 from solvers.cancel import CHECK_EVERY_STEPS, SolveCancelled, cancelled
+from solvers.validate import _match_breaks
 
 PICKUP = int(StopType.PICKUP)
 DELIVERY = int(StopType.DELIVERY)
@@ -202,7 +203,10 @@ class _PlanRoutes:
         self.planned_start: dict[tuple[int, int, int, int], float] = {}
         self.courier_of: dict[int, int] = {}
         self.preload: dict[int, list[int]] = {}
-        self.breaks: list[tuple[float, float]] = []
+        # Each break stop's (earliest start, latest start, duration): it starts at its planned
+        # start at the earliest (as before) and by the end of the window of the vehicle's break
+        # it takes (matched as the validator matches them; INF when it matches none).
+        self.breaks: list[tuple[float, float, float]] = []
         self.alloc: dict[int, dict[int, list[tuple[int, int]]]] = {}
         node_at: dict[int, int] = {}
         for n, node in enumerate(world.nodes):
@@ -236,6 +240,8 @@ class _PlanRoutes:
             stops: list[Stop] = []
             picked: set[int] = set()
             prev_loc = world.vehicle_start_loc[c]
+            break_stops = [ps for ps in route.stops if ps.kind == StopKind.BREAK]
+            matched = _match_breaks(break_stops, world.scenario.vehicles[c].breaks)
             for s, ps in enumerate(route.stops):
                 where = f"plan.routes.{r}.stops.{s}"
                 if ps.kind == StopKind.BREAK:
@@ -244,7 +250,11 @@ class _PlanRoutes:
                         if ps.location is not None
                         else prev_loc
                     )
-                    self.breaks.append((float(ps.start_s), float(ps.departure_s - ps.start_s)))
+                    brk = matched.get(id(ps))
+                    latest = float(brk.window.end_s) if brk is not None else INF
+                    self.breaks.append(
+                        (float(ps.start_s), latest, float(ps.departure_s - ps.start_s))
+                    )
                     stop = Stop(BREAK, -1, loc, -1, len(self.breaks) - 1)
                 else:
                     if ps.order_id is None:
@@ -525,6 +535,8 @@ class DispatchSimulator:
         self._finished = False
         self._result: SimulationResult | None = None
         self.events: list[tuple[float, str, int, int]] = []
+        #: Breaks started after their latest start: (courier, break, start_s, latest_s).
+        self.break_violations: list[tuple[int, int, float, float]] = []
         self._log = p.record_events
         self.executed: list[list[tuple[int, int, int, float, float, float]]] = [
             [] for _ in range(v)
@@ -947,9 +959,9 @@ class DispatchSimulator:
                     deltas.append(zero)
             else:
                 assert self._plan is not None
-                b_start, b_dur = self._plan.breaks[st.aux]
+                b_start, b_latest, b_dur = self._plan.breaks[st.aux]
                 earliest.append(b_start)
-                latest.append(INF)
+                latest.append(b_latest)
                 service.append(b_dur)
                 deltas.append(zero)
         cache = build_route_cache(
@@ -987,6 +999,12 @@ class DispatchSimulator:
         if n < 0:
             return self.orders.pickup_tw_start[o]
         return self._ready_est.get((o, n), INF)
+
+    def break_window(self, b: int) -> tuple[float, float, float]:
+        """Break ``b``'s (the ``aux`` of its stop) earliest start, latest start and duration."""
+        if self._plan is None or not 0 <= b < len(self._plan.breaks):
+            raise IndexError(f"no break {b}")
+        return self._plan.breaks[b]
 
     def first_departure(self, c: int) -> float:
         """When courier ``c`` first left (NaN if it has not worked yet)."""
@@ -1820,6 +1838,7 @@ class DispatchSimulator:
                 self._log_event("arrive", c, stop.order)
             # When may service start?
             o = stop.order
+            b_latest = INF
             if stop.kind == PICKUP:
                 if stop.node >= 0:
                     ev = self._wait_ready(o, stop.node)
@@ -1844,13 +1863,19 @@ class DispatchSimulator:
                 svc = orders.service_s[o] * noise.service_delivery[o]
             else:
                 assert plan is not None
-                b_start, svc = plan.breaks[stop.aux]
+                b_start, b_latest, svc = plan.breaks[stop.aux]
                 t = max(env.now, b_start)
             if p.hold_to_plan and plan is not None:
                 t = max(t, plan.planned_start.get((c, stop.kind, o, stop.node), t))
             if t > env.now:
                 yield env.timeout(t - env.now)
             start = env.now
+            if stop.kind == BREAK and start > b_latest + 1e-6:
+                # Taken late (noise, or a re-plan: ReplaceRoutes checks no times): a violation
+                # of the driver's break window, reported (the break is still taken in full).
+                self.break_violations.append((c, stop.aux, start, b_latest))
+                if self._log:
+                    self._log_event("break_late", c, -1)
             self._est_free[c] = self._a_free[c] = start + (
                 orders.service_s[o] if stop.kind == DELIVERY else (svc if svc > 0 else 0.0)
             )
@@ -1923,7 +1948,7 @@ class DispatchSimulator:
                 return max(arrival, ready) + self.params.node_pickup_service_s
             return max(arrival, orders.pickup_tw_start[o]) + orders.pickup_service_s[o]
         assert self._plan is not None
-        b_start, b_dur = self._plan.breaks[stop.aux]
+        b_start, _, b_dur = self._plan.breaks[stop.aux]
         return max(arrival, b_start) + b_dur
 
     def _board(self, c: int, o: int, *, all_parcels: bool, node: int = -1) -> None:

@@ -53,6 +53,10 @@ class DispatchView(Protocol):
         """Expected time the parcel of order ``o`` at node ``n`` is ready."""
         ...
 
+    def break_window(self, b: int) -> tuple[float, float, float]:
+        """Break ``b``'s (its stop's ``aux``) earliest start, latest start and duration (s)."""
+        ...
+
     def first_departure(self, c: int) -> float:
         """When courier ``c`` first left (NaN if it has not worked yet)."""
         ...

@@ -332,6 +332,71 @@ def _break_plan() -> Plan:
     )
 
 
+def _line_with_break(latest_s: int = 300) -> Scenario:
+    """The line day with v1's break: 900 s, to start between 200 s and ``latest_s``."""
+    data = line_scenario().model_dump(mode="json")
+    data["vehicles"][0]["breaks"] = [
+        {"window": {"start_s": 200, "end_s": latest_s}, "duration_s": 900}
+    ]
+    return Scenario.model_validate(data)
+
+
+def test_a_break_has_the_latest_start_of_its_window() -> None:
+    # The twin gave a planned break its planned start as earliest start and no latest: an
+    # insertion could push it past its window. Now it has its vehicle break's window end.
+    sim = DispatchSimulator(_line_with_break(), plan=_break_plan())
+    sim.reset(seed=1)
+    assert sim.break_window(0) == (200.0, 300.0, 900.0)
+    unmatched = DispatchSimulator(line_scenario(), plan=_break_plan())  # v1 has no break
+    unmatched.reset(seed=1)
+    assert unmatched.break_window(0) == (200.0, math.inf, 900.0)
+    with pytest.raises(IndexError, match="no break 1"):
+        sim.break_window(1)
+
+
+def test_assign_does_not_push_a_break_past_its_window() -> None:
+    # b (x=300, window 500-900) fits before v1's break only by starting the break at 520 s,
+    # past its latest start of 300 s: it used to be quoted (and assigned) there, the break
+    # taken late. Now only after the break (b late) or on v2.
+    plan = _break_plan()
+    plan.routes[0].stops.pop()  # v1: a, then its break
+    sim = DispatchSimulator(_line_with_break(), plan=plan)
+    sim.reset(seed=1)
+    b = sim.orders.ids.index("b")
+    wide = DispatchSimulator(_line_with_break(5000), plan=plan)
+    wide.reset(seed=1)
+    before = wide.quote(b, 0)
+    assert before.feasible and before.delivery_after <= 1 and before.delivery_start_s == 500
+    q = sim.quote(b, 0)
+    assert q.feasible and q.delivery_after == 2 and q.delivery_start_s == 1300  # after it
+
+
+def test_a_break_taken_after_its_latest_start_is_reported() -> None:
+    # A re-plan checks no times: v1 serving b and c before its break starts it past its
+    # window (200-300 s). The twin takes it (a courier's break is taken where its
+    # route has it) and reports the violation: sim.break_violations, a break_late event.
+    sim = DispatchSimulator(
+        _line_with_break(), plan=_break_plan(), params=SimParams(record_events=True, tick_s=50)
+    )
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert state is not None
+    b, c = (sim.orders.ids.index(x) for x in "bc")
+    brk = next(st for st in state.routes[0] if st.kind == StopType.BREAK)
+    deliver_c = next(st for st in state.routes[0] if st.order == c)
+    deliver_b = Stop(int(StopType.DELIVERY), b, sim.orders.location[b])
+    assert sim.apply(ReplaceRoutes({0: [*sim.pickup_stops(b), deliver_b, deliver_c, brk]})).ok
+    while sim.next_decision() is not None:
+        pass
+    (late,) = sim.break_violations
+    assert late[:2] == (0, 0) and late[2] > late[3] == 300.0
+    assert (late[2], "break_late", 0, -1) in (sim.result().events or [])
+    ok = DispatchSimulator(_line_with_break(), plan=_break_plan(), params=SimParams(tick_s=50))
+    ok.reset(seed=1)
+    ok.run()
+    assert ok.break_violations == []
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
