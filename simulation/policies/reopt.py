@@ -6,6 +6,11 @@ situation and calls :func:`solvers.routing.solve_routes`:
 - each courier on shift becomes a vehicle that starts where (and when) it will be after its
   *locked* stops: the stop it is committed to and the remaining stops of the orders it already
   carries, kept in their current order (couriers deliver what is on board first);
+- a courier's breaks still to take are the vehicle's breaks (window: from the later of the
+  break's earliest start and the vehicle's start to its latest start), and each goes where the
+  solver's plan takes it (the routing layer schedules breaks exactly); a break the solver does
+  not place (a vehicle left unused, or out of the solver's reach) goes right after the locked
+  stops, or before them when it could no longer start in its window after them;
 - every other open order (waiting, or assigned but not collected) becomes a
   pickup-and-delivery job: pickup at its node once the parcel is expected ready, delivery in
   its promised window (a window already out of reach is widened to "as soon as possible",
@@ -22,7 +27,7 @@ import math
 from typing import Any
 
 from scenarios.geo import TimeWindow
-from scenarios.model import Order, PickupSpec, Scenario, Vehicle
+from scenarios.model import Break, Order, PickupSpec, Scenario, Vehicle
 from simulation.decisions import (
     Action,
     DecisionKind,
@@ -34,6 +39,7 @@ from simulation.decisions import (
 )
 from simulation.policies.base import DispatchView
 from simulation.policies.insertion import CheapestInsertionPolicy
+from solvers.validate import _match_breaks
 
 
 class PeriodicReoptPolicy:
@@ -90,7 +96,7 @@ class PeriodicReoptPolicy:
         built = self.routing_scenario(state)
         if built is None:
             return None
-        scenario, prefixes, open_orders = built
+        scenario, prefixes, open_orders, breaks, placeable = built
         params = RoutingParams(
             engine=self.engine,
             time_limit_s=self.time_limit_s,
@@ -99,10 +105,23 @@ class PeriodicReoptPolicy:
         plan = solve_routes(scenario, params)
         self.num_solves += 1
         routes: dict[int, list[Stop]] = {c: list(stops) for c, stops in prefixes.items()}
+        placed: set[tuple[int, int]] = set()
+        by_vehicle = {v.id: v for v in scenario.vehicles}
         for route in plan.routes:
             c = int(route.vehicle_id)
             out = routes.setdefault(c, [])
+            mine = placeable.get(c, [])  # the stops of the vehicle's breaks, in order
+            vehicle_breaks = by_vehicle[route.vehicle_id].breaks
+            break_stops = [st for st in route.stops if st.kind.value == "break"]
+            matched = _match_breaks(break_stops, vehicle_breaks)
             for st in route.stops:
+                if st.kind.value == "break":  # the courier's break the solver placed here
+                    brk = matched.get(id(st))
+                    if brk is not None:
+                        stop = mine[next(i for i, b in enumerate(vehicle_breaks) if b is brk)]
+                        out.append(stop)
+                        placed.add((c, stop.aux))
+                    continue
                 if st.order_id is None:
                     continue
                 o = int(st.order_id)
@@ -111,12 +130,29 @@ class PeriodicReoptPolicy:
                 elif st.kind.value == "delivery":
                     out.append(Stop(int(StopType.DELIVERY), o, view.orders.location[o]))
         _ = open_orders
+        for c, stops in breaks.items():  # breaks the solver did not place
+            left = [bs for bs in stops if (c, bs.aux) not in placed]
+            if not left:
+                continue
+            prefix = prefixes.get(c, [])
+            _, after = view.expected_after(c, prefix)
+            late = [bs for bs in left if after > view.break_window(bs.aux)[1]]
+            on_time = [bs for bs in left if bs not in late]
+            rest = routes.setdefault(c, [])[len(prefix) :]
+            routes[c] = [*late, *prefix, *on_time, *rest]
         return ReplaceRoutes(routes=routes)
 
     def routing_scenario(
         self, state: DecisionState
-    ) -> tuple[Scenario, dict[int, list[Stop]], list[int]] | None:
-        """The routing problem of the current situation, the locked prefixes, the open orders."""
+    ) -> (
+        tuple[
+            Scenario, dict[int, list[Stop]], list[int], dict[int, list[Stop]], dict[int, list[Stop]]
+        ]
+        | None
+    ):
+        """The routing problem of the current situation, the locked prefixes, the open orders,
+        each courier's breaks still to take, and those of them the solver may place (the
+        stops of its vehicle's ``breaks``, in that order)."""
         view = self._view
         assert view is not None
         world = view.world
@@ -124,6 +160,7 @@ class PeriodicReoptPolicy:
         now = state.time_s
         status = view.order_status
         locked_stops: dict[int, list[Stop]] = {}
+        break_stops: dict[int, list[Stop]] = {}
         open_orders: list[int] = [int(o) for o in state.pending]
         for c in range(state.num_couriers):
             committed = state.committed[c]
@@ -133,10 +170,12 @@ class PeriodicReoptPolicy:
             for st in state.routes[c]:
                 if st.order >= 0 and status(st.order) == OrderStatus.CARRIED:
                     locked.add(st.order)
-            prefix = [
-                st for st in state.routes[c] if st.kind == StopType.BREAK or st.order in locked
+            locked_stops[c] = [
+                st for st in state.routes[c] if st.kind != StopType.BREAK and st.order in locked
             ]
-            locked_stops[c] = prefix
+            brk = [st for st in state.routes[c] if st.kind == StopType.BREAK]
+            if brk:
+                break_stops[c] = brk
             for st in state.routes[c]:
                 if (
                     st.kind == StopType.DELIVERY
@@ -149,6 +188,7 @@ class PeriodicReoptPolicy:
         end_of_day = world.horizon_end_s + 6 * 3600.0
         vehicles = []
         scen = world.scenario
+        placeable: dict[int, list[Stop]] = {}
         for c in range(state.num_couriers):
             if not state.courier_on_shift[c]:
                 continue
@@ -157,6 +197,21 @@ class PeriodicReoptPolicy:
             if t >= shift_end:
                 continue
             src = scen.vehicles[c]
+            # The breaks the solver can place: those that can still start in their window
+            # after the locked stops and before the shift ends (the others are placed after).
+            vehicle_breaks: list[Break] = []
+            for st in break_stops.get(c, []):
+                earliest, latest, duration = view.break_window(st.aux)
+                lo = max(math.ceil(earliest), math.ceil(t))
+                hi = min(latest, shift_end)
+                if lo <= hi and duration >= 1:
+                    vehicle_breaks.append(
+                        Break(
+                            window=TimeWindow(start_s=lo, end_s=math.floor(hi)),
+                            duration_s=math.ceil(duration),
+                        )
+                    )
+                    placeable.setdefault(c, []).append(st)
             vehicles.append(
                 Vehicle(
                     id=str(c),
@@ -170,6 +225,7 @@ class PeriodicReoptPolicy:
                     else (src.fixed_cost_cents),
                     cost_per_km_cents=src.cost_per_km_cents,
                     cost_per_hour_cents=src.cost_per_hour_cents,
+                    breaks=vehicle_breaks,
                 )
             )
         if not vehicles:
@@ -220,4 +276,4 @@ class PeriodicReoptPolicy:
             vehicles=vehicles,
             costs=scen.costs,
         )
-        return scenario, locked_stops, open_orders
+        return scenario, locked_stops, open_orders, break_stops, placeable

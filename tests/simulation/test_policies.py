@@ -133,3 +133,53 @@ def test_cheapest_quote_is_the_first_of_the_cheapest_feasible_insertions() -> No
     assert found[1].cost_delta_cents == 20.0
     assert cheapest_quote(cast(DispatchView, view), 7, [0]) is None
     assert cheapest_quote(cast(DispatchView, view), 7, []) is None
+
+
+def test_reopt_puts_breaks_where_the_solver_takes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # reopt gave the solver no breaks and put every courier's breaks at the head of the route
+    # it sent back: on the demo city's planned day (seed 7) bike-001 stopped at 34,014 s with
+    # 8 stops to go and sat there until its break's window opened at 43,200 s. The solver
+    # now gets the breaks and each goes where its plan takes it (after the same orders).
+    import solvers.routing
+    from api.schemas.plans import PlanCreate
+    from api.tasks.plans import make_plan
+    from scenarios.generate import generate_city
+    from scenarios.plan import Plan, StopKind
+    from simulation.decisions import ReplaceRoutes, StopType
+    from simulation.twin import DispatchSimulator
+
+    scen = generate_city(seed=7, num_orders=40, num_nodes=4, num_couriers=6)
+    body = {"scenario": scen.model_dump(mode="json"), "routing": {"engine": "greedy"}}
+    plan = make_plan(PlanCreate.model_validate(body | {"evaluation": {"replications": 0}})).plan
+    solved: list[Plan] = []
+    solve = solvers.routing.solve_routes
+
+    def solve_and_keep(*args: object, **kwargs: object) -> Plan:
+        solved.append(solve(*args, **kwargs))  # type: ignore[arg-type]
+        return solved[-1]
+
+    monkeypatch.setattr(solvers.routing, "solve_routes", solve_and_keep)
+    sim = DispatchSimulator(scen, plan=plan)
+    checked = 0
+    apply = sim.apply
+
+    def check(action: object) -> object:
+        nonlocal checked
+        if isinstance(action, ReplaceRoutes) and solved:
+            for route in solved[-1].routes:
+                sent = list(action.routes[int(route.vehicle_id)])
+                ours = {int(st.order_id) for st in route.stops if st.order_id is not None}
+                where = [i for i, st in enumerate(route.stops) if st.kind == StopKind.BREAK]
+                sent_where = [i for i, st in enumerate(sent) if st.kind == StopType.BREAK]
+                assert len(sent_where) == len(where)
+                for i, k in zip(where, sent_where, strict=True):
+                    before = {int(st.order_id) for st in route.stops[:i] if st.order_id}
+                    sent_before = {st.order for st in sent[:k] if st.order >= 0}
+                    assert sent_before & ours == before  # the others: the locked stops
+                    checked += 1
+            solved.clear()
+        return apply(action)  # type: ignore[arg-type]
+
+    sim.apply = check  # type: ignore[method-assign,assignment]
+    result = simulate(scen, plan, "reopt:10", seed=1, simulator=sim)
+    assert checked > 0 and result.metrics["orders_delivered"] == 28
