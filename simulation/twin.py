@@ -925,9 +925,13 @@ class DispatchSimulator:
         zero = (0.0,) * w.num_dims
         loaded = self._loaded[c]
         load0: list[float] = self._load[c].tolist()
+        # The load after the committed stop: its pickup's parcel on board, its delivery's off.
         if committed is not None and committed.kind == PICKUP and committed.order not in loaded:
             loaded = {*loaded, committed.order}
             load0 = [x + q for x, q in zip(load0, orders.demand[committed.order], strict=True)]
+        elif committed is not None and committed.kind == DELIVERY and committed.order in loaded:
+            loaded = loaded - {committed.order}
+            load0 = [x - q for x, q in zip(load0, orders.demand[committed.order], strict=True)]
         elif route:
             loaded = set(loaded)  # a copy: the loop below updates it
         node_svc = float(self.params.node_pickup_service_s)

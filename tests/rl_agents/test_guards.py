@@ -103,12 +103,17 @@ def test_the_shipped_model_leaves_out_a_night_order_it_could_only_deliver_hours_
 
 
 def test_the_shipped_model_plays_its_stored_benchmark_day() -> None:
-    """Day 3 of the stored benchmark to the cent, with and without the guards. Its pickup
+    """Day 3 of the benchmark to the cent, with and without the guards. Its pickup
     features now take a node's closing for good: on the standard scenario every node has one
     opening a day, so that is the next closing whenever a slot is feasible (the states the
     network and the guards read); they differ only on an order whose store has closed, which
     no courier can take and which waits without the network (93 decisions of
-    `model:standard` on day 3)."""
+    `model:standard` on day 3).
+
+    The stored row predates session 51's capacity fix (a courier's committed delivery no
+    longer counts as on board for its whole route when quoting: docs/rl.md, "Rows that
+    predate the capacity fix"), which moved the day: the stored costs are checked to be the
+    ones docs/rl.md names, and the day is played to today's costs."""
     import csv
     from pathlib import Path
 
@@ -120,8 +125,11 @@ def test_the_shipped_model_plays_its_stored_benchmark_day() -> None:
     world = compile_world(standard_scenario())
     # closed until it opens and from its closing on, nothing in between
     assert all(all(a == 0 or math.isinf(b) for a, b in n.closed) for n in world.nodes)
+    before_fix = {"model:standard": 89478.1574444941, "model-plain:standard": 88518.0264}
+    now = {"model:standard": 83816.46418094929, "model-plain:standard": 82856.33714290608}
     for policy in ("model:standard", "model-plain:standard"):
-        assert simulate(world, None, policy, seed=3).metrics["cost_cents"] == stored[policy]
+        assert stored[policy] == pytest.approx(before_fix[policy], abs=0.01)
+        assert simulate(world, None, policy, seed=3).metrics["cost_cents"] == now[policy]
 
 
 def test_slots_drop_leaves_out_the_same_night_order_and_slots_is_unchanged() -> None:

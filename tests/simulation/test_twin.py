@@ -289,6 +289,30 @@ def test_replace_routes_refuses_a_route_that_overloads_its_courier() -> None:
     assert sim.result().metrics["orders_delivered"] == 3
 
 
+def test_quote_counts_the_committed_delivery_as_handed_over() -> None:
+    # v1 carries one parcel at a time. While it drives a to its customer, a leaves the van
+    # there, so c fits after it: quote, can_append and Assign used to count a as on board for
+    # the whole remaining route and refused c on v1 ("infeasible"), though ReplaceRoutes took
+    # the same route (it judges the load the courier will carry).
+    sim = DispatchSimulator(_vans(1), params=SimParams(tick_s=50))
+    sim.reset(seed=1)
+    assert sim.next_decision() is not None
+    a, b, c = (sim.orders.ids.index(x) for x in "abc")
+    deliver_a = Stop(int(StopType.DELIVERY), a, sim.orders.location[a])
+    assert sim.apply(ReplaceRoutes({0: [*sim.pickup_stops(a), deliver_a]})).ok
+    assert sim.apply(Assign(b, 1)).ok
+    while (state := sim.next_decision()) is not None and state.time_s < 50:
+        sim.apply(None)
+    assert state is not None and state.committed[0] == deliver_a
+    assert state.courier_load[0][0] == 1 and state.routes[0] == ()
+    q = sim.quote(c, 0)
+    assert q.feasible and sim.can_append(c, 0)
+    assert sim.apply(Assign(c, 0)).ok
+    while sim.next_decision() is not None:
+        pass
+    assert sim.result().metrics["orders_delivered"] == 3
+
+
 def test_replace_routes_lets_an_overloaded_courier_reorder_its_deliveries() -> None:
     # A plan may load a van beyond its capacity (the twin plays plans as given): its courier
     # may still keep its route, or reorder its deliveries (which only unload it).
