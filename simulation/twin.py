@@ -1184,6 +1184,8 @@ class DispatchSimulator:
             breaks = {st.aux: st for st in self._route[c] if st.kind == BREAK}
             kept: set[int] = set()
             picked: dict[int, set[int]] = {}  # nodes each order is collected at on the route
+            unreleased: dict[int, set[tuple[int, ...]]] = {}  # stops an unreleased order has
+            seen_unreleased: set[Stop] = set()
             delivered: set[int] = set()
             for st in stops:
                 o = st.order
@@ -1203,7 +1205,23 @@ class DispatchSimulator:
                 if not 0 <= o < len(self.status):
                     return [(o, "unknown order")]
                 s = self.status[o]
-                if s in (S_DELIVERED, S_FAILED, S_UNFILLED, S_UNSERVED, S_UNKNOWN):
+                if s == S_UNKNOWN:
+                    # Not released yet: a plan made before its release has it on a route. It
+                    # may keep the stops that route has (moved within it, or dropped together:
+                    # it is then pending at its release), nothing else before its release.
+                    if tuple(st) not in unreleased.setdefault(o, self._unreleased_stops(c, o)):
+                        return [
+                            (o, "order is not released yet (a re-plan may only keep its stops)")
+                        ]
+                    if new_owner.setdefault(o, c) != c:
+                        return [(o, "order is on two routes")]
+                    if st in seen_unreleased:
+                        return [
+                            (o, "order is not released yet (a re-plan may only keep its stops)")
+                        ]
+                    seen_unreleased.add(st)
+                    continue
+                if s in (S_DELIVERED, S_FAILED, S_UNFILLED, S_UNSERVED):
                     return [(o, f"order is {OrderStatus(s).name.lower()}")]
                 if s in (S_ASSIGNED, S_CARRIED) and self.courier_of[o] not in listed:
                     return [(o, "order belongs to a courier whose route is not replaced")]
@@ -1236,6 +1254,15 @@ class DispatchSimulator:
             for o in picked:
                 if o not in delivered:
                     return [(o, "pickup without delivery")]
+            for o, had in unreleased.items():
+                kept_stops = [st for st in stops if st.order == o and st.kind != BREAK]
+                if {tuple(st) for st in kept_stops} != had:  # all its stops, or none
+                    why = "order is not released yet (a re-plan keeps all its stops or none)"
+                    return [(o, why)]
+                if [st.kind for st in kept_stops] != [
+                    x.kind for x in self._route[c] if x.order == o and x.kind != BREAK
+                ]:
+                    return [(o, "order is not released yet (its pickups stay before its delivery)")]
             if len(kept) < len(breaks):
                 gone = min(set(breaks) - kept)
                 return [(-1, f"courier {c}'s break {gone} is missing (a break stays on its route)")]
@@ -1278,10 +1305,14 @@ class DispatchSimulator:
                     self.status[o] = S_ASSIGNED
                     self._pending.pop(o, None)
                     self._pending_version += 1
-                if st.kind != BREAK:
+                if st.kind != BREAK and self.status[o] != S_UNKNOWN:  # (set at its release)
                     self.courier_of[o] = c
             self._wake_courier(c)
         return errors
+
+    def _unreleased_stops(self, c: int, o: int) -> set[tuple[int, ...]]:
+        """The stops courier ``c``'s route has of order ``o``, not released yet (a plan's)."""
+        return {tuple(st) for st in self._route[c] if st.order == o and st.kind != BREAK}
 
     def _to_collect(self, c: int, o: int) -> set[int]:
         """The nodes (-1: its own pickup) courier ``c`` has still to collect order ``o`` at

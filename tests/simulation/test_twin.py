@@ -313,6 +313,47 @@ def test_quote_counts_the_committed_delivery_as_handed_over() -> None:
     assert sim.result().metrics["orders_delivered"] == 3
 
 
+def test_replace_routes_keeps_a_planned_order_not_released_yet() -> None:
+    # v1's plan delivers a then c, released at 300 s. A re-plan of v1 before then, even of
+    # its route unchanged, was refused ((c, "order is unknown")): a plan made before the
+    # release knows the order. v1 may now keep c's stops (reordered, or dropped: c is then
+    # pending at its release), not give them to another courier or invent others.
+    data = line_scenario().model_dump(mode="json")
+    data["orders"][2]["created_s"] = 300
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                stops=[
+                    PlannedStop(order_id=o, arrival_s=t, start_s=t, departure_s=t)
+                    for o, t in (("a", 100), ("c", 300))
+                ],
+            )
+        ]
+    )
+    sim = DispatchSimulator(Scenario.model_validate(data), plan=plan, params=SimParams(tick_s=50))
+    sim.reset(seed=1)
+    while (state := sim.next_decision()) is not None and state.time_s < 50:
+        sim.apply(None)
+    assert state is not None
+    a, c = sim.orders.ids.index("a"), sim.orders.ids.index("c")
+    assert sim.order_status(c) == OrderStatus.UNKNOWN
+    route = list(state.routes[0])
+    assert c in [st.order for st in route]
+    assert sim.apply(ReplaceRoutes({0: route})).ok
+    assert sim.apply(ReplaceRoutes({0: route[::-1]})).ok
+    not_yet = "order is not released yet (a re-plan may only keep its stops)"
+    moved = sim.apply(ReplaceRoutes({0: [st for st in route if st.order != c], 1: route[-1:]}))
+    assert moved.rejected == ((c, not_yet),)
+    wrong = Stop(int(StopType.DELIVERY), c, sim.orders.location[a])
+    assert sim.apply(ReplaceRoutes({0: [*route, wrong]})).rejected == ((c, not_yet),)
+    assert sim.state().routes[0] == tuple(route[::-1])
+    while sim.next_decision() is not None:
+        pass
+    result = sim.result()
+    assert result.status[c] == OrderStatus.DELIVERED and result.status[a] == OrderStatus.DELIVERED
+
+
 def test_replace_routes_lets_an_overloaded_courier_reorder_its_deliveries() -> None:
     # A plan may load a van beyond its capacity (the twin plays plans as given): its courier
     # may still keep its route, or reorder its deliveries (which only unload it).
