@@ -17,10 +17,8 @@ from solvers.routing.engines.pyvrp_engine import PyVRPEngine
 from solvers.routing.problem import ENGINE_INT_LIMIT, check_int_range, objective_bound
 from solvers.validate import validate_plan
 from tests.solvers.routing.conftest import (
-    ORTOOLS_S,
-    SEARCH_ITERATIONS,
-    UNHURRIED_S,
     make_city,
+    unhurried,
     with_pickups,
 )
 
@@ -81,16 +79,13 @@ def test_restricting_keeps_the_parent_matrices() -> None:
 
 
 @pytest.mark.parametrize("engine", ["ortools", "pyvrp", "greedy"])
-def test_engines_route_orders_that_share_a_node(engine: str) -> None:
+def test_engines_route_orders_that_share_a_node(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = _two_at_one_door()
-    # PyVRP stops after its iterations, OR-Tools searches ORTOOLS_S: on the clock, a loaded
-    # machine left PyVRP no time and the greedy plan (which splits the door's orders) answered
-    budget = (
-        {"time_limit_s": UNHURRIED_S, "max_iterations": SEARCH_ITERATIONS}
-        if engine == "pyvrp"
-        else {"time_limit_s": ORTOOLS_S if engine == "ortools" else 0.4}
-    )
-    plan = solve_routes(s, RoutingParams(engine=engine, seed=1, **budget))
+    # the searches stop after their iterations or solutions: on the clock, a loaded machine
+    # left PyVRP no time and the greedy plan (which splits the door's orders) answered
+    plan = solve_routes(s, RoutingParams(engine=engine, seed=1, **unhurried(monkeypatch)))
     assert plan.engine == engine
     check = validate_plan(s, plan)
     assert check.ok, check.summary()
@@ -104,9 +99,11 @@ def test_engines_route_orders_that_share_a_node(engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ["ortools", "pyvrp"])
-def test_engines_route_pickups_from_one_store(engine: str) -> None:
+def test_engines_route_pickups_from_one_store(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     s = with_pickups(make_city(6))
-    plan = solve_routes(s, RoutingParams(engine=engine, time_limit_s=0.4, seed=1))
+    # the engine's plan on any machine (at 0.4 s a loaded one could leave it no time to start)
+    plan = solve_routes(s, RoutingParams(engine=engine, seed=1, **unhurried(monkeypatch)))
+    assert plan.engine == engine
     check = validate_plan(s, plan)
     assert check.ok, check.summary()
     assert not plan.unassigned
@@ -192,18 +189,14 @@ def test_no_engine_runs_on_a_problem_past_int64(
 
 
 @pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
-def test_large_but_safe_prices_are_routed(engine: str) -> None:
+def test_large_but_safe_prices_are_routed(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """10**10 cents per km on the 10 km city: 1e17 milli-cents of bound, within int64."""
     s = make_city(4)
     fleet = [v.model_copy(update={"cost_per_km_cents": 10**10}) for v in s.vehicles]
     s = s.model_copy(update={"vehicles": fleet})
-    # PyVRP stops after its iterations, not on a 1 s clock a loaded machine may use up
-    budget = (
-        {"time_limit_s": UNHURRIED_S, "max_iterations": SEARCH_ITERATIONS}
-        if engine == "pyvrp"
-        else {"time_limit_s": ORTOOLS_S}
-    )
-    plan = solve_routes(s, RoutingParams(engine=engine, seed=1, **budget))
+    # the searches stop after their iterations or solutions, not on a 1 s clock a loaded
+    # machine may use up
+    plan = solve_routes(s, RoutingParams(engine=engine, seed=1, **unhurried(monkeypatch)))
     assert validate_plan(s, plan).ok
     assert not plan.unassigned
     assert plan.engine == engine
