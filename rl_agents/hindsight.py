@@ -11,8 +11,9 @@ For one day (a scenario and a day seed):
    each parcel is ready (allocation and picking do not depend on dispatching);
 3. one routing problem holds every order of the day as a pickup-and-delivery job (pickup at
    its node between the time the parcel is ready and the node's closing for good, delivery in
-   its promised window, optional
-   with the order's penalty) and is solved offline with :func:`solvers.routing.solve_routes`
+   its promised window, optional with the order's penalty; an order shipped from several
+   nodes is a job per parcel, the jobs sharing its penalty) and is solved offline with
+   :func:`solvers.routing.solve_routes`
    (PyVRP, ``time_limit_s`` per run, or ``max_iterations`` / ``duration_iterations``
    iterations with ``time_limit_s`` as a safety cap; ``num_runs`` seeds);
 4. each solution is replayed in the twin on the materialised day, with a cheapest-insertion
@@ -57,6 +58,7 @@ import dataclasses
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
@@ -77,7 +79,7 @@ from scenarios.plan import AllocationLine, Plan, StopKind
 from simulation.decisions import OrderStatus
 from simulation.params import SimParams
 from simulation.result import SimulationResult
-from simulation.twin import DispatchSimulator
+from simulation.twin import DispatchSimulator, order_of_task
 from simulation.world import OrderData, compile_world
 
 ShiftPricing = Literal["shift", "duration", "both"]
@@ -309,8 +311,11 @@ def materialise_day(scenario: Scenario, *, seed: int) -> Scenario:
 #: parcel's pickup window in the routing problem runs to the last second before its node
 #: closes for good (3: to its next closing, so a lunch break or an outage ended it, and a
 #: parcel ready while its node was closed had to be collected at that instant), from when the
-#: node works, and an order with a lost parcel (ready after its node closed for good) is no job.
-HINDSIGHT_VERSION = 4
+#: node works, and an order with a lost parcel (ready after its node closed for good) is no job;
+#: 5 = the jobs of an order shipped from several nodes share its penalty (4: each had all of
+#: it, so leaving out an order of k parcels cost the solver k penalties), and an order a solver
+#: plan serves only in part is left out of it for the replay (the twin would deliver it never).
+HINDSIGHT_VERSION = 5
 
 
 def drawn_orders(scenario: Scenario, day: Scenario, *, seed: int) -> OrderData:
@@ -362,6 +367,14 @@ class DaySimulator(DispatchSimulator):
         return self._drawn_orders
 
 
+def split_penalty(penalty_cents: int, parcels: int) -> list[int]:
+    """An order's penalty shared by its ``parcels`` jobs: whole cents summing to it."""
+    if parcels < 1:
+        raise ValueError(f"an order has at least one parcel, got {parcels}")
+    share, extra = divmod(penalty_cents, parcels)
+    return [share + (1 if k < extra else 0) for k in range(parcels)]
+
+
 def day_routing_problem(
     day: Scenario, *, pricing: Literal["shift", "duration"] = "shift"
 ) -> tuple[Scenario, list[AllocationLine]]:
@@ -373,6 +386,13 @@ def day_routing_problem(
     end: a lunch break or an outage does not end it (up to ``HINDSIGHT_VERSION`` 3 the next
     closing did, and a parcel ready while its node was closed had to be collected then). An
     order with a parcel the twin loses (ready after its node closed for good) is no job.
+
+    An order shipped from several nodes is a job per parcel (``<order id>@<node id>``), the
+    jobs sharing the order's penalty in whole cents (:func:`split_penalty`): the twin charges
+    it once, unless the last parcel is delivered (up to ``HINDSIGHT_VERSION`` 4 each job had
+    all of it, so leaving out an order of k parcels cost the solver k penalties). A job
+    served alone still earns its share, which the twin does not pay: PyVRP has no group of
+    jobs served all or none.
     """
     if day.arrivals is not None:
         raise InputError("scenario", "materialise the day first (it still has an arrival process)")
@@ -403,7 +423,11 @@ def day_routing_problem(
         latest = max((tw.end_s for tw in base.time_windows), default=end_of_day)
         parcels: list[Order] = []
         lost = False
-        for n in nodes:
+        # The twin delivers an order (and stops charging its penalty) only once its last
+        # parcel is handed over, and charges the penalty once: the jobs share it (each had all
+        # of it, so leaving out an order of k parcels cost k penalties)
+        shares = split_penalty(penalty, len(nodes))
+        for n, share in zip(nodes, shares, strict=True):
             node = w.nodes[n]
             for _line, sku, qty, _short in lines_of.get((o, n), []):
                 allocation.append(
@@ -431,7 +455,7 @@ def day_routing_problem(
                     update={
                         "id": job_id,
                         "lines": [],
-                        "penalty_cents": penalty,
+                        "penalty_cents": share,
                         "pickup": PickupSpec(
                             location=w.locations[node.location],
                             time_windows=[TimeWindow(start_s=start, end_s=max(start, last))],
@@ -524,6 +548,7 @@ def hindsight(
             max_iterations=budget,
         )
         plan, stats = solve_routes_with_stats(problem, routing)
+        plan, partial = _whole_orders(plan, problem, day)
         plan = Plan.model_validate(
             {**plan.model_dump(), "allocation": [a.model_dump() for a in allocation]}
         )
@@ -539,6 +564,7 @@ def hindsight(
                 "repair": repair,
                 "cost_cents": float(res.metrics["cost_cents"]),
                 "left_out": len(plan.unassigned),
+                "partial": partial,
                 "solver": stats.detail,
                 **extra,
             }
@@ -625,6 +651,45 @@ def hindsight(
     return best
 
 
+def _whole_orders(plan: Plan, problem: Scenario, day: Scenario) -> tuple[Plan, int]:
+    """``plan`` without the jobs of the orders it serves only in part, and how many orders.
+
+    The twin delivers an order only with its last parcel, and a planned order's parcel the
+    plan does not collect is collected by no one (the repair policies leave a planned order
+    alone): such an order pays its whole penalty and the trips to its other parcels. Left out
+    of the plan, the repair policies place it whole (or not at all).
+    """
+    order_ids = {o.id for o in day.orders}
+    node_ids = {n.id for n in day.nodes}
+
+    def order_of(job_id: str) -> str:
+        return order_of_task(job_id, order_ids, node_ids) or job_id
+
+    jobs = Counter(order_of(job.id) for job in problem.orders)
+    served = Counter(
+        order_of(st.order_id)
+        for r in plan.routes
+        for st in r.stops
+        if st.kind is StopKind.DELIVERY and st.order_id is not None
+    )
+    partial = {o for o, n in served.items() if n < jobs[o]}
+    if not partial:
+        return plan, 0
+    routes = [
+        r.model_copy(
+            update={
+                "stops": [
+                    st
+                    for st in r.stops
+                    if st.order_id is None or order_of(st.order_id) not in partial
+                ]
+            }
+        )
+        for r in plan.routes
+    ]
+    return plan.model_copy(update={"routes": [r for r in routes if r.stops]}), len(partial)
+
+
 def _on_time_routes(plan: Plan, day: Scenario) -> Plan:
     """``plan`` without the orders it delivered after their window (a solver start is on time)."""
     latest = {o.id: max(tw.end_s for tw in o.time_windows) for o in day.orders if o.time_windows}
@@ -656,4 +721,5 @@ __all__ = [
     "hindsight",
     "materialise_day",
     "parse_iterations",
+    "split_penalty",
 ]

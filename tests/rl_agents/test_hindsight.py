@@ -11,20 +11,35 @@ from rl_agents.hindsight import (
     ITERATION_CAP_S,
     DaySimulator,
     HindsightParams,
+    _whole_orders,
     budget_settings,
     day_routing_problem,
     drawn_orders,
     hindsight,
     materialise_day,
     parse_iterations,
+    split_penalty,
 )
-from scenarios import Scenario
+from scenarios import (
+    AllocationLine,
+    FulfilmentNode,
+    Location,
+    Order,
+    OrderLine,
+    Plan,
+    PlannedStop,
+    Route,
+    Scenario,
+    StopKind,
+    Vehicle,
+)
 from scenarios.errors import InputError
 from scenarios.geo import TimeWindow
 from simulation import DispatchSimulator, simulate
 from simulation.decisions import OrderStatus
 from simulation.params import SimParams
 from simulation.world import compile_world
+from solvers.routing import RoutingParams, solve_routes
 
 
 def test_materialised_day_is_the_same_day(tiny: Scenario) -> None:
@@ -152,6 +167,141 @@ def test_routing_problem_leaves_out_an_order_whose_parcel_is_lost() -> None:
             sim.ready_estimate(o, n) > sim.world.nodes[n].closes_for_good_s()
             for n in sim.parcel_nodes[o]
         )
+
+
+def _split_order_day(fixed_cost_cents: int) -> Scenario:
+    """One order whose two lines are stocked at two nodes (a parcel at each, the twin delivers
+    the order with the second), a 1,000-cent penalty, one courier paid only its fixed cost."""
+    return Scenario(
+        nodes=[
+            FulfilmentNode(id="a", location=Location(x=0, y=0), inventory={"s1": 5}),
+            FulfilmentNode(id="b", location=Location(x=1000, y=0), inventory={"s2": 5}),
+        ],
+        orders=[
+            Order(
+                id="X",
+                location=Location(x=500, y=500),
+                lines=[OrderLine(sku="s1", quantity=1), OrderLine(sku="s2", quantity=1)],
+                time_windows=[TimeWindow(start_s=0, end_s=20_000)],
+                penalty_cents=1000,
+            )
+        ],
+        vehicles=[
+            Vehicle(
+                id="v",
+                start_location=Location(x=0, y=0),
+                capacity=[10],
+                fixed_cost_cents=fixed_cost_cents,
+                shift=TimeWindow(start_s=0, end_s=20_000),
+            )
+        ],
+        horizon=TimeWindow(start_s=0, end_s=20_000),
+    )
+
+
+def test_a_split_order_costs_the_routing_problem_its_penalty_once() -> None:
+    """The twin charges an order's penalty once, unless its last parcel is delivered (a parcel
+    delivered alone earns nothing). Each parcel's job had the whole penalty, so leaving out
+    this two-parcel order cost the solver 2,000 cents: it served it for the courier's 1,500,
+    and the twin paid 1,500 for a day it prices at 1,000 with the order left out."""
+    day = _split_order_day(fixed_cost_cents=1500)
+    problem, _allocation = day_routing_problem(day)
+    assert sorted((job.id, job.penalty_cents) for job in problem.orders) == [
+        ("X@a", 500),
+        ("X@b", 500),
+    ]
+    plan = solve_routes(
+        problem, RoutingParams(engine="pyvrp", time_limit_s=60.0, seed=0, max_iterations=200)
+    )
+    assert not plan.routes
+    assert sorted(u.order_id for u in plan.unassigned) == ["X@a", "X@b"]
+    # the twin's prices: the order served (by an online policy) or left out
+    served = simulate(day, None, "insertion", seed=0).metrics
+    assert (served["orders_delivered"], served["cost_cents"]) == (1, 1500)
+    left_out = simulate(day, Plan(), None, seed=0).metrics
+    assert (left_out["orders_unserved"], left_out["cost_cents"]) == (1, 1000)
+
+
+def _half_served() -> Plan:
+    """The order of :func:`_split_order_day`: its parcel at ``a`` collected and delivered, the
+    one at ``b`` not."""
+    return Plan(
+        allocation=[
+            AllocationLine(order_id="X", sku="s1", node_id="a", quantity=1),
+            AllocationLine(order_id="X", sku="s2", node_id="b", quantity=1),
+        ],
+        routes=[
+            Route(
+                vehicle_id="v",
+                stops=[
+                    PlannedStop(
+                        order_id="X@a",
+                        kind=kind,
+                        location=where,
+                        arrival_s=0,
+                        start_s=0,
+                        departure_s=0,
+                    )
+                    for kind, where in (
+                        (StopKind.PICKUP, Location(x=0, y=0)),
+                        (StopKind.DELIVERY, Location(x=500, y=500)),
+                    )
+                ],
+                start_s=0,
+                end_s=0,
+            )
+        ],
+    )
+
+
+def test_a_half_served_split_order_is_replayed_whole() -> None:
+    """What the shared penalty cannot say (PyVRP 0.14 has no group of jobs served all or
+    none): a job served alone earns its share. In the twin the order with one parcel delivered
+    and the other never collected is not delivered, pays its whole penalty and the trip (here
+    free), and no repair policy completes it; so a solver's plan that serves an order in part
+    is replayed without it, and the repair policy places it whole."""
+    day = _split_order_day(fixed_cost_cents=0)
+    half = _half_served()
+    for repair in (None, "slots", "insertion"):
+        metrics = simulate(day, half, repair, seed=0).metrics
+        assert (metrics["orders_delivered"], metrics["cost_cents"]) == (0, 1000)
+    problem, _allocation = day_routing_problem(day)
+    whole, partial = _whole_orders(half, problem, day)
+    assert partial == 1 and not whole.routes and whole.allocation == half.allocation
+    for repair in ("slots", "insertion"):
+        metrics = simulate(day, whole, repair, seed=0).metrics
+        assert (metrics["orders_delivered"], metrics["cost_cents"]) == (1, 0)
+    assert _whole_orders(whole, problem, day) == (whole, 0)
+
+
+@pytest.mark.parametrize(
+    ("penalty", "parcels", "shares"),
+    [(1000, 1, [1000]), (1000, 2, [500, 500]), (4600, 3, [1534, 1533, 1533]), (1, 2, [1, 0])],
+)
+def test_an_orders_penalty_is_shared_in_whole_cents(
+    penalty: int, parcels: int, shares: list[int]
+) -> None:
+    assert split_penalty(penalty, parcels) == shares
+
+
+def test_split_orders_of_a_benchmark_day_share_their_penalties() -> None:
+    """Day 2 of the standard scenario has orders of two and of three parcels."""
+    from rl_agents.scenario import standard_scenario
+
+    day = materialise_day(standard_scenario(), seed=2)
+    problem, _allocation = day_routing_problem(day)
+    penalty = {
+        o.id: o.penalty_cents if o.penalty_cents is not None else day.costs.unserved_cents
+        for o in day.orders
+    }
+    total: dict[str, int] = {}
+    parcels: dict[str, int] = {}
+    for job in problem.orders:
+        order_id = job.id.split("@")[0]
+        total[order_id] = total.get(order_id, 0) + (job.penalty_cents or 0)
+        parcels[order_id] = parcels.get(order_id, 0) + 1
+    assert {n for n in parcels.values() if n > 1} == {2, 3}
+    assert total == {order_id: penalty[order_id] for order_id in total}
 
 
 def test_routing_problem_needs_a_materialised_day(tiny: Scenario) -> None:
