@@ -203,9 +203,9 @@ class _PlanRoutes:
         self.planned_start: dict[tuple[int, int, int, int], float] = {}
         self.courier_of: dict[int, int] = {}
         self.preload: dict[int, list[int]] = {}
-        # Each break stop's (earliest start, latest start, duration): it starts at its planned
-        # start at the earliest (as before) and by the end of the window of the vehicle's break
-        # it takes (matched as the validator matches them; INF when it matches none).
+        # Each break stop's (earliest start, latest start, duration): the window of the
+        # vehicle's break it takes (matched as the validator matches them), so a courier there
+        # early starts it as the window opens; one matching none: its planned start, INF.
         self.breaks: list[tuple[float, float, float]] = []
         self.alloc: dict[int, dict[int, list[tuple[int, int]]]] = {}
         node_at: dict[int, int] = {}
@@ -251,10 +251,11 @@ class _PlanRoutes:
                         else prev_loc
                     )
                     brk = matched.get(id(ps))
-                    latest = float(brk.window.end_s) if brk is not None else INF
-                    self.breaks.append(
-                        (float(ps.start_s), latest, float(ps.departure_s - ps.start_s))
-                    )
+                    if brk is not None:  # its window, as the routing layer's schedule has it
+                        earliest, latest = float(brk.window.start_s), float(brk.window.end_s)
+                    else:
+                        earliest, latest = float(ps.start_s), INF
+                    self.breaks.append((earliest, latest, float(ps.departure_s - ps.start_s)))
                     stop = Stop(BREAK, -1, loc, -1, len(self.breaks) - 1)
                 else:
                     if ps.order_id is None:
@@ -908,8 +909,9 @@ class DispatchSimulator:
         now = self.now
         w = self.world
         committed = self._committed[c]
-        if committed is not None:
-            anchor, t0 = committed.location, max(now, self._est_free[c])
+        if committed is not None:  # a break is taken where the courier is
+            where = self.loc[c] if committed.kind == BREAK else committed.location
+            anchor, t0 = where, max(now, self._est_free[c])
         else:
             anchor, t0 = self.loc[c], max(now, w.shift_start_s[c])
         if hit is not None and hit[0] == version and hit[1] == t0:
@@ -937,7 +939,8 @@ class DispatchSimulator:
         node_svc = float(self.params.node_pickup_service_s)
         for st in route:
             o = st.order
-            locs.append(st.location)
+            # A break is taken where the courier is (after the stop before it), no travel.
+            locs.append((locs[-1] if locs else anchor) if st.kind == BREAK else st.location)
             if st.kind == DELIVERY:
                 earliest.append(orders.tw_start[o])
                 latest.append(orders.tw_end[o])
@@ -1840,11 +1843,14 @@ class DispatchSimulator:
             stop = route[0]
             self._committed[c] = stop
             self._route[c] = route[1:]
-            self._a_anchor[c] = stop.location
+            # A break is taken where the courier is (as in the routing layer: no travel for a
+            # break), not at its stop's location (a re-plan may have moved it in the route).
+            a = self.loc[c]
+            b = a if stop.kind == BREAK else stop.location
+            self._a_anchor[c] = b
             self._a_nstops[c] = len(route) - 1
             self._version[c] += 1
             now = env.now
-            a, b = self.loc[c], stop.location
             base = float(dur[a, b])
             if stop.kind == PICKUP:
                 nf = noise.travel_to_pickup[stop.order]

@@ -462,6 +462,43 @@ def test_a_break_taken_after_its_latest_start_is_reported() -> None:
     assert ok.break_violations == []
 
 
+def test_a_courier_early_at_its_break_starts_it_as_its_window_opens() -> None:
+    # v1's plan starts its break at 250 s (window 200-300 s); v1 is there at 110 s. The twin
+    # gave a break its planned start as earliest start, so v1 idled until 250 s; the routing
+    # layer's earliest start is the window's (solvers/routing/schedule.py): 200 s now.
+    plan = _break_plan()
+    plan.routes[0].stops[1] = PlannedStop(
+        kind=StopKind.BREAK, arrival_s=110, start_s=250, departure_s=1150
+    )
+    sim = DispatchSimulator(_line_with_break(), plan=plan, params=SimParams(record_routes=True))
+    sim.reset(seed=1)
+    assert sim.break_window(0) == (200.0, 300.0, 900.0)
+    sim.run()
+    (brk,) = [x for x in sim.executed[0] if x[0] == StopType.BREAK]
+    assert brk[3:] == (110.0, 200.0, 1100.0)
+    assert sim.break_violations == []
+
+
+def test_a_moved_break_is_taken_where_the_courier_is(line: Scenario) -> None:
+    # The plan's break stop is at a's door (x=100). A re-plan moving it after c (x=250) kept
+    # that location: v1 drove back 150 m to take it, then 100 m home. The routing layer takes
+    # a break where the courier is (no travel): now right after c, at c's door.
+    sim = DispatchSimulator(line, plan=_break_plan(), params=SimParams(record_routes=True))
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert state is not None
+    brk = next(st for st in state.routes[0] if st.kind == StopType.BREAK)
+    rest = [st for st in state.routes[0] if st.kind != StopType.BREAK]
+    assert brk.location == sim.orders.location[0]  # a's door
+    assert sim.apply(ReplaceRoutes({0: [*rest, brk]})).ok
+    while (state := sim.next_decision()) is not None:
+        if state.focus_order >= 0:
+            sim.apply(Assign(state.focus_order, 1))
+    (_, _, _, c_at, _, c_left), (kind, _, _, b_at, b_start, _) = sim.executed[0][1:]
+    assert kind == StopType.BREAK and b_at == c_left == c_at + 5 and b_start == b_at
+    assert sim.executed[0][0][3] == 100.0  # (a at x=100, c at 250: the way home passes 100)
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
