@@ -52,6 +52,8 @@ METRICS: tuple[str, ...] = (
     "failed_cost_cents",
     "unserved_cost_cents",
     "mean_pick_wait_s",
+    "breaks_late",
+    "break_late_s",
 )
 
 #: KPIs where more is neither better nor worse: a significant change is shown, not judged
@@ -76,6 +78,8 @@ LOWER_IS_BETTER = frozenset(
         "failed_cost_cents",
         "unserved_cost_cents",
         "mean_pick_wait_s",
+        "breaks_late",
+        "break_late_s",
     }
 )
 
@@ -258,6 +262,11 @@ class SimulationResult:
             "failed_cost_cents": sim.cost_failed,
             "unserved_cost_cents": unserved_cost,
             "mean_pick_wait_s": float(np.mean(sim.pick_waits_s)) if sim.pick_waits_s else 0.0,
+            # Planned breaks started after their window's latest start, and by how much in all.
+            "breaks_late": float(len(sim.break_violations)),
+            "break_late_s": float(
+                sum(start - latest for _, _, start, latest in sim.break_violations)
+            ),
         }
         _ = costs
         nb = sim.num_base_orders

@@ -456,10 +456,14 @@ def test_a_break_taken_after_its_latest_start_is_reported() -> None:
     (late,) = sim.break_violations
     assert late[:2] == (0, 0) and late[2] > late[3] == 300.0
     assert (late[2], "break_late", 0, -1) in (sim.result().events or [])
+    # A KPI now (it was only in sim.break_violations and the events).
+    kpis = sim.result().metrics
+    assert (kpis["breaks_late"], kpis["break_late_s"]) == (1.0, late[2] - 300.0)
     ok = DispatchSimulator(_line_with_break(), plan=_break_plan(), params=SimParams(tick_s=50))
     ok.reset(seed=1)
     ok.run()
     assert ok.break_violations == []
+    assert (ok.result().metrics["breaks_late"], ok.result().metrics["break_late_s"]) == (0, 0)
 
 
 def test_a_courier_early_at_its_break_starts_it_as_its_window_opens() -> None:
