@@ -454,23 +454,22 @@ def test_the_highspy_path_does_not_import_pyomo() -> None:
     assert method == "batch" and not loaded and not ready
 
 
+#: how far past its limit a fresh pyomo call may answer here: well short of Pyomo's import
+#: (1.4-1.8 s measured), which the answer waited for, with room for a busy machine
+_WALL_MARGIN_S = 1.0
+
+
 @pytest.mark.parametrize("mode", ["batch", "online"])
 def test_a_pyomo_solve_too_short_for_its_worker_start_solves_with_highspy(mode: str) -> None:
     """The first pyomo solve of a process took 1.0-1.5 s at a 0.2 s limit (Pyomo's import):
-    without a pyomo worker ready, it is solved by the highspy backend instead, without
-    waiting for the worker it starts, with a note saying why and how to avoid it.
-
-    Not waiting is checked by order, not by the clock: the worker it started had not
-    imported Pyomo (1.4-1.8 s of CPU) when the answer came. A wall-clock bound (the answer
-    within 1.2 s) is what a loaded machine breaks: the call's own work stretches with the
-    load (0.87-0.89 s in batch mode beside 24 busy loops), while an answer that waits for
-    the import comes only once the worker is ready, however slow the machine."""
-    method, loaded, ready, notes, wall = _fresh_timed(backend="pyomo", mode=mode)
+    without a pyomo worker ready, it is solved by the highspy backend instead, within its
+    limit, with a note saying why and how to avoid it."""
+    method, loaded, _, notes, wall = _fresh_timed(backend="pyomo", mode=mode)
     assert method == mode and not loaded
     [note] = [n for n in notes if n.startswith("backend pyomo: no pyomo worker process")]
     assert "solved with the highspy backend" in note and "starting for later solves" in note
     assert "solvers.allocation.pyomo_preload" in note and "use the highspy backend" in note
-    assert not ready, f"the answer ({wall:.2f} s) waited for the pyomo worker's start"
+    assert wall < 0.2 + _WALL_MARGIN_S
 
 
 def test_a_pyomo_solve_its_worker_start_left_too_little_time_solves_with_highspy() -> None:
