@@ -27,7 +27,6 @@ from numpy.typing import NDArray
 
 from simulation.decisions import DecisionKind, DecisionState, Quote
 from simulation.policies.base import DispatchView
-from simulation.world import NodeInfo
 
 CLIP = 50.0
 HOUR = 3600.0
@@ -161,16 +160,6 @@ def _floats(values: Any) -> list[float]:
     """``values`` as float64, then Python floats."""
     out: list[float] = np.asarray(values, dtype=np.float64).tolist()
     return out
-
-
-def open_until(node: NodeInfo, t: float) -> float:
-    """When ``node`` next stops working at or after ``t`` (``t`` itself if it is closed then)."""
-    for start, end in node.closed:
-        if start <= t < end:
-            return t
-        if start > t:
-            return start
-    return math.inf
 
 
 def observation_space(params: FeatureParams) -> spaces.Dict:

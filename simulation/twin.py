@@ -74,7 +74,7 @@ from simulation.result import SimulationResult
 from simulation.streams import draw_day_arrivals, draw_noise
 from simulation.world import INF, OrderData, World, compile_world
 from solvers.cancel import CHECK_EVERY_STEPS, SolveCancelled, cancelled
-from solvers.validate import _match_breaks
+from solvers.validate import match_breaks
 
 PICKUP = int(StopType.PICKUP)
 DELIVERY = int(StopType.DELIVERY)
@@ -241,7 +241,7 @@ class _PlanRoutes:
             picked: set[int] = set()
             prev_loc = world.vehicle_start_loc[c]
             break_stops = [ps for ps in route.stops if ps.kind == StopKind.BREAK]
-            matched = _match_breaks(break_stops, world.scenario.vehicles[c].breaks)
+            matched = match_breaks(break_stops, world.scenario.vehicles[c].breaks)
             for s, ps in enumerate(route.stops):
                 where = f"plan.routes.{r}.stops.{s}"
                 if ps.kind == StopKind.BREAK:
@@ -925,16 +925,8 @@ class DispatchSimulator:
         service: list[float] = []
         deltas: list[tuple[float, ...]] = []
         zero = (0.0,) * w.num_dims
-        loaded = self._loaded[c]
-        load0: list[float] = self._load[c].tolist()
-        # The load after the committed stop: its pickup's parcel on board, its delivery's off.
-        if committed is not None and committed.kind == PICKUP and committed.order not in loaded:
-            loaded = {*loaded, committed.order}
-            load0 = [x + q for x, q in zip(load0, orders.demand[committed.order], strict=True)]
-        elif committed is not None and committed.kind == DELIVERY and committed.order in loaded:
-            loaded = loaded - {committed.order}
-            load0 = [x - q for x, q in zip(load0, orders.demand[committed.order], strict=True)]
-        elif route:
+        loaded, load0 = self._after_committed(c)
+        if route and loaded is self._loaded[c]:
             loaded = set(loaded)  # a copy: the loop below updates it
         node_svc = float(self.params.node_pickup_service_s)
         for st in route:
@@ -1331,6 +1323,22 @@ class DispatchSimulator:
             nodes.discard(committed.node)
         return nodes
 
+    def _after_committed(self, c: int) -> tuple[set[int], list[float]]:
+        """The orders on board courier ``c`` and its load once its committed stop is done: a
+        pickup's parcel on board, a delivery's handed over (the set may be the courier's
+        own: copy it before changing it)."""
+        loaded = self._loaded[c]
+        load: list[float] = self._load[c].tolist()
+        committed = self._committed[c]
+        if committed is None or committed.kind == BREAK:
+            return loaded, load
+        o = committed.order
+        if committed.kind == PICKUP and o not in loaded:
+            return {*loaded, o}, [x + q for x, q in zip(load, self.orders.demand[o], strict=True)]
+        if committed.kind == DELIVERY and o in loaded:
+            return loaded - {o}, [x - q for x, q in zip(load, self.orders.demand[o], strict=True)]
+        return loaded, load
+
     def _overload(self, c: int, stops: Sequence[Stop]) -> tuple[int, str] | None:
         """The first pickup of ``stops`` after which courier ``c`` would carry more than its
         capacity, with why (None if the load fits all along).
@@ -1341,17 +1349,8 @@ class DispatchSimulator:
         """
         demand = self.orders.demand
         cap = self._capacity_rows[c]
-        load: list[float] = self._load[c].tolist()
-        loaded = set(self._loaded[c])
-        committed = self._committed[c]
-        if committed is not None and committed.kind != BREAK:
-            o = committed.order
-            if committed.kind == PICKUP and o not in loaded:
-                loaded.add(o)
-                load = [x + q for x, q in zip(load, demand[o], strict=True)]
-            elif committed.kind == DELIVERY and o in loaded:
-                loaded.discard(o)
-                load = [x - q for x, q in zip(load, demand[o], strict=True)]
+        after, load = self._after_committed(c)
+        loaded = set(after)  # a copy: the loop below updates it
         for st in stops:
             o = st.order
             if st.kind == PICKUP and o not in loaded:

@@ -19,9 +19,11 @@ from scenarios.model import Break, Order, Scenario, Vehicle
 from scenarios.plan import Plan, PlannedStop, PlanStatus, Route, StopKind
 
 
-def _match_breaks(stops: Sequence[PlannedStop], breaks: Sequence[Break]) -> dict[int, Break]:
+def match_breaks(stops: Sequence[PlannedStop], breaks: Sequence[Break]) -> dict[int, Break]:
     """A maximum matching of break stops to the breaks they fit (window and length), by
-    augmenting paths; keys are ``id(stop)``."""
+    augmenting paths; keys are ``id(stop)``. The breaks are tried by window start, so every
+    caller (the validator, the twin, the re-optimisation policy) gets the same matching."""
+    breaks = sorted(breaks, key=lambda b: b.window.start_s)
     owner: dict[int, int] = {}  # break index -> stop index
 
     def fits(stop: PlannedStop, b: Break) -> bool:
@@ -159,7 +161,7 @@ class _Checker:
         self._capacity(veh, load, vid, None, "at the start")
 
         pending_breaks = sorted(veh.breaks, key=lambda b: b.window.start_s)
-        matching = _match_breaks(
+        matching = match_breaks(
             [st for st in route.stops if st.kind is StopKind.BREAK], pending_breaks
         )
         free = route.start_s  # when the vehicle is free to move (after service/breaks)

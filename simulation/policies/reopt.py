@@ -39,7 +39,7 @@ from simulation.decisions import (
 )
 from simulation.policies.base import DispatchView
 from simulation.policies.insertion import CheapestInsertionPolicy
-from solvers.validate import _match_breaks
+from solvers.validate import match_breaks
 
 
 class PeriodicReoptPolicy:
@@ -113,7 +113,7 @@ class PeriodicReoptPolicy:
             mine = placeable.get(c, [])  # the stops of the vehicle's breaks, in order
             vehicle_breaks = by_vehicle[route.vehicle_id].breaks
             break_stops = [st for st in route.stops if st.kind.value == "break"]
-            matched = _match_breaks(break_stops, vehicle_breaks)
+            matched = match_breaks(break_stops, vehicle_breaks)
             for st in route.stops:
                 if st.kind.value == "break":  # the courier's break the solver placed here
                     brk = matched.get(id(st))

@@ -15,6 +15,7 @@ import rl_agents
 from rl_agents.env import ENV_ID, DynamicDispatchEnv, EnvParams
 from scenarios import Scenario
 from simulation import DispatchSimulator, OrderStatus, simulate
+from simulation.world import NodeInfo
 
 
 def run_day(
@@ -216,7 +217,7 @@ def test_pickup_features_use_the_closing_for_good(tiny: Scenario) -> None:
     """The store closes 12:00-13:00 for lunch and at 22:00 for good: an order whose parcel waits
     there is lost at 22:00, not at noon (it was seen as closing at noon, and a decision while the
     store was at lunch as closing right away)."""
-    from rl_agents.features import COURIER_FEATURES, ORDER_FEATURES, open_until
+    from rl_agents.features import COURIER_FEATURES, ORDER_FEATURES
     from scenarios.geo import TimeWindow
 
     lunch = [
@@ -254,7 +255,7 @@ def test_pickup_features_use_the_closing_for_good(tiny: Scenario) -> None:
                     hours = (closes - (q.delivery_start_s - trip)) / 3600.0
                     assert obs["couriers"][i, margin] == pytest.approx(max(-24.0, hours))
             ready = max(sim.ready_estimate(o, st.node) for st in stops)
-            nxt = min(open_until(world.nodes[n], max(now, ready)) for n in at)
+            nxt = min(_next_closing(world.nodes[n], max(now, ready)) for n in at)
             before_lunch += nxt < closes  # the next closing is not the closing for good
             checked += 1
         obs, _, term, trunc, _ = env.step(int(np.flatnonzero(env.action_masks())[0]))
@@ -300,3 +301,14 @@ def test_a_day_without_decisions_ends_at_the_first_step() -> None:
         with pytest.raises(RuntimeError, match="reset"):
             env.step(0)
     check_env(env, skip_render_check=True)
+
+
+def _next_closing(node: NodeInfo, t: float) -> float:
+    """When ``node`` next stops working at or after ``t`` (``t`` itself if it is closed then):
+    what the pickup features took before they took the closing for good."""
+    for start, end in node.closed:
+        if start <= t < end:
+            return t
+        if start > t:
+            return start
+    return math.inf
