@@ -151,6 +151,60 @@ class SweepResult:
         tests[None] = FamilyTest(None, None, False, False, size)
         return tests
 
+    def sample_records(self) -> list[dict[str, Any]]:
+        """Every replication's KPIs as JSON-ready records (undefined KPIs None), in table order."""
+        variant_at = {v: i for i, v in enumerate(self.variants)}
+        policy_at = {p: i for i, p in enumerate(self.policies)}
+        outcomes = sorted(
+            self.outcomes, key=lambda o: (variant_at[o.case], policy_at[o.policy], o.replication)
+        )
+        return [
+            {
+                "variant": o.case,
+                "policy": o.policy,
+                "replication": o.replication,
+                "seed": o.seed,
+                "metrics": {k: None if math.isnan(v) else v for k, v in o.metrics.items()},
+            }
+            for o in outcomes
+        ]
+
+    @classmethod
+    def from_records(
+        cls,
+        *,
+        base: str,
+        variants: Sequence[str],
+        policies: Sequence[str],
+        seed: int,
+        records: Sequence[Mapping[str, Any]],
+        notes: Mapping[str, Sequence[str]] | None = None,
+    ) -> SweepResult:
+        """The sweep whose :meth:`sample_records` are ``records`` (for its tables and plots)."""
+        outcomes = [
+            ReplicationOutcome(
+                case=str(r["variant"]),
+                policy=str(r["policy"]),
+                replication=int(r["replication"]),
+                seed=int(r["seed"]),
+                metrics={k: math.nan if v is None else float(v) for k, v in r["metrics"].items()},
+                base_on_time=np.zeros(0, dtype=bool),
+                num_events=0,
+                wall_s=0.0,
+            )
+            for r in records
+        ]
+        seeds = sorted({(o.replication, o.seed) for o in outcomes})
+        return cls(
+            base=base,
+            variants=list(variants),
+            policies=list(policies),
+            seeds=[s for _, s in seeds],
+            seed=seed,
+            outcomes=outcomes,
+            notes={k: list(v) for k, v in (notes or {}).items()},
+        )
+
     @property
     def events_per_s(self) -> float:
         """Simulated events per wall-clock second of simulation work (summed over workers)."""

@@ -39,6 +39,8 @@ def job_public(job: Job, *, with_result: bool = True, plan_id: str | None = None
     public.links = {"self": f"/v1/jobs/{job.id}"}
     if plan_id:
         public.links["plan"] = f"/v1/plans/{plan_id}"
+    if job.kind == "whatif" and job.status == "done":
+        public.links["report"] = f"/v1/whatif/{job.id}/report"
     return public
 
 

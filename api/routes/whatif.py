@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 
 from api.core.config import Settings
 from api.core.errors import ERROR_RESPONSES
-from api.deps import CtxDep, IdempotencyKeyHeader, PlannerDep, SessionDep
+from api.deps import CtxDep, IdempotencyKeyHeader, PlannerDep, PrincipalDep, SessionDep
 from api.examples import WHATIF_EXAMPLE
 from api.limits import (
     check_arrivals,
@@ -17,8 +19,9 @@ from api.limits import (
     check_replications,
     check_simulated_days,
 )
+from api.routes.jobs import load_job
 from api.schemas.common import JobAccepted
-from api.schemas.simulations import WhatIfCreate
+from api.schemas.simulations import WhatIfCreate, WhatIfResult
 from api.solve import queue_job
 
 router = APIRouter(prefix="/v1/whatif", tags=["simulations"], responses=ERROR_RESPONSES)
@@ -83,3 +86,48 @@ def create_whatif(
         payload=payload,
         seed=body.seed,
     )
+
+
+#: matplotlib's pyplot keeps global state: one report is drawn at a time
+_DRAWING = threading.Lock()
+
+
+@router.get(
+    "/{job_id}/report",
+    response_class=HTMLResponse,
+    summary="A what-if study's report page (plots and table)",
+    responses={409: {"description": "the study is not done, or its result has no samples"}},
+)
+def whatif_report(job_id: str, session: SessionDep, principal: PrincipalDep, ctx: CtxDep) -> str:
+    """The study's page: KPI plots with CIs, paired differences, the whole table (HTML)."""
+    from simulation.report import html_report, plots
+    from simulation.sweep import SweepResult
+
+    job = load_job(session, job_id, principal, ctx)
+    if job.kind != "whatif":
+        raise HTTPException(404, f"job {job_id!r} is a {job.kind} job, not a what-if study")
+    if job.status != "done" or not job.result:
+        raise HTTPException(
+            409, f"job {job_id} is {job.status}: its report exists once the study is done"
+        )
+    try:
+        result: WhatIfResult | None = WhatIfResult.model_validate(job.result)
+    except ValidationError:  # a result of an older version
+        result = None
+    if result is None or not result.samples or result.seed is None:
+        raise HTTPException(
+            409,
+            f"job {job_id}'s result was stored before reports kept each replication's KPIs; "
+            "run the study again for its report",
+        )
+    sweep = SweepResult.from_records(
+        base=result.base,
+        variants=result.variants,
+        policies=result.policies,
+        seed=result.seed,
+        records=[r.model_dump() for r in result.samples],
+        notes=result.notes,
+    )
+    with _DRAWING:
+        images = plots(sweep)
+    return html_report(sweep, images, title=f"What-if study {job_id}")

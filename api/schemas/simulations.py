@@ -133,6 +133,18 @@ class WhatIfRow(BaseModel):
     )
 
 
+class WhatIfSample(BaseModel):
+    """One replication's KPI values (what the table's intervals and tests are computed from)."""
+
+    variant: str
+    policy: str
+    replication: int = Field(description="replication index, 0-based")
+    seed: int = Field(description="the replication's seed (the same for every variant)")
+    metrics: dict[str, float | None] = Field(
+        description="KPI values of this replication; None where undefined (no order due)"
+    )
+
+
 class WhatIfResult(BaseModel):
     """The comparison table of a what-if sweep (base = the unmodified scenario)."""
 
@@ -143,4 +155,14 @@ class WhatIfResult(BaseModel):
     rows: list[WhatIfRow]
     table_markdown: str
     solver: SolverInfo
+    seed: int | None = Field(default=None, description="the study's seed")
+    samples: list[WhatIfSample] = Field(
+        default_factory=list,
+        description="every (variant, policy, replication)'s KPIs, base first (empty in "
+        "results stored before 2026-12-04)",
+    )
+    notes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="variant -> what its modifiers did not do as written (copies not made)",
+    )
     extra: dict[str, Any] = Field(default_factory=dict)

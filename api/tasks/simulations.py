@@ -13,6 +13,7 @@ from api.schemas.simulations import (
     WhatIfCreate,
     WhatIfResult,
     WhatIfRow,
+    WhatIfSample,
 )
 from api.versions import solver_versions
 from scenarios.saved import validate_saved
@@ -96,4 +97,7 @@ def run_whatif(payload: JsonDict, *, progress: ProgressFn | None = None) -> Json
         rows=[WhatIfRow.model_validate(r) for r in result.rows(TABLE_METRICS)],
         table_markdown=markdown_table(result),
         solver=solver,
+        seed=body.seed,
+        samples=[WhatIfSample.model_validate(r) for r in result.sample_records()],
+        notes=result.notes,
     ).model_dump(mode="json")

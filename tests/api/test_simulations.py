@@ -9,8 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core.config import Settings
+from api.db.models import Job
 from api.examples import PLAN_SCENARIO, SIMULATION_EXAMPLE, WHATIF_EXAMPLE
-from tests.api.conftest import wait_for
+from tests.api.conftest import app_of, wait_for
 
 
 def _example(examples: dict[str, Any]) -> dict[str, Any]:
@@ -64,6 +65,59 @@ def test_whatif_job_compares_variants_with_the_base(
     slow = rows[("slow", "courier_hours")]
     assert slow["diff"] > 0 and slow["diff_low"] <= slow["diff"] <= slow["diff_high"]
     assert "## on-time rate" in result["table_markdown"]
+    assert {(s["variant"], s["policy"]) for s in result["samples"]} == {
+        (v, p) for v in result["variants"] for p in result["policies"]
+    }
+    assert len(result["samples"]) == 3 * len(result["policies"]) * result["replications"]
+
+
+def test_a_done_whatif_study_has_a_report_page_with_plots_and_the_table(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The planner's page: what ``dispatchlab whatif --out`` writes as report.html, served."""
+    planner = keys["planner"]
+    answer = client.post("/v1/whatif", json=_example(WHATIF_EXAMPLE), headers=planner)
+    result = _result(client, answer, planner)
+    job = client.get(answer.headers["location"], headers=planner).json()
+    page = client.get(job["links"]["report"], headers=planner)
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    text = page.text
+    assert text.count("<img ") == 2 and "data:image/png;base64," in text  # KPIs and Δ plots
+    assert "<th>short-staffed</th>" in text and "(baseline)" in text and "Δ " in text
+    assert f"{result['replications']} replications per variant and policy" in text
+    # another owner's key sees no such job; a simulation job has no report
+    assert client.get(job["links"]["report"], headers=keys["researcher"]).status_code == 404
+    sim = client.post("/v1/simulations", json=_example(SIMULATION_EXAMPLE), headers=planner)
+    _result(client, sim, planner)
+    sim_id = sim.headers["location"].rsplit("/", 1)[-1]
+    other = client.get(f"/v1/whatif/{sim_id}/report", headers=planner)
+    assert other.status_code == 404 and "not a what-if study" in other.json()["message"]
+
+
+def test_a_whatif_report_is_409_until_done_and_for_results_stored_without_samples(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    planner = keys["planner"]
+    answer = client.post("/v1/whatif", json=_example(WHATIF_EXAMPLE), headers=planner)
+    _result(client, answer, planner)
+    job_id = answer.headers["location"].rsplit("/", 1)[-1]
+    with app_of(client).state.ctx.sessions() as session:
+        row = session.get(Job, job_id)
+        assert row is not None and row.result is not None
+        legacy = {k: v for k, v in row.result.items() if k not in ("samples", "seed", "notes")}
+        row.result = legacy  # as a version before the report page stored it
+        session.commit()
+    stale = client.get(f"/v1/whatif/{job_id}/report", headers=planner)
+    assert stale.status_code == 409 and "run the study again" in stale.json()["message"]
+    with app_of(client).state.ctx.sessions() as session:
+        row = session.get(Job, job_id)
+        assert row is not None
+        row.status, row.result = "running", None
+        session.commit()
+    running = client.get(f"/v1/whatif/{job_id}/report", headers=planner)
+    assert running.status_code == 409 and "is running" in running.json()["message"]
+    assert "report" not in client.get(f"/v1/jobs/{job_id}", headers=planner).json()["links"]
 
 
 def test_whatif_without_orders_shows_the_on_time_rate_as_n_a(

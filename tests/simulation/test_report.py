@@ -581,3 +581,31 @@ def test_the_copies_a_variant_did_not_make_are_noted_in_the_report() -> None:
     assert f"- `rush`: {note}" in table
     page = html_report(sweep, {}, title="t")
     assert f"<li><b>rush</b>: {note.replace(chr(39), '&#x27;')}</li>" in page
+
+
+def test_a_sweep_rebuilt_from_its_records_gives_the_same_tables_and_page() -> None:
+    """The service keeps a what-if job's per-replication KPIs (``sample_records``) and draws
+    its report page from them later: the rebuilt sweep has the same rows, table and page."""
+    nan = float("nan")
+    sweep = _sweep({"base": [0.9, 0.8, nan], "late": [0.7, nan, 0.6]}, metric="on_time_rate")
+    sweep.seeds, sweep.seed = [11, 12, 13], 5
+    for o in sweep.outcomes:
+        o.seed = sweep.seeds[o.replication]
+    sweep.notes = {"late": ["variants.0.modifiers.0: 1 of 3 copies not made: outside"]}
+    records = sweep.sample_records()
+    assert (
+        records[1]["metrics"]["on_time_rate"] == 0.8
+        and records[2]["metrics"]["on_time_rate"] is None
+    )
+    rebuilt = SweepResult.from_records(
+        base="base",
+        variants=sweep.variants,
+        policies=sweep.policies,
+        seed=5,
+        records=records,
+        notes=sweep.notes,
+    )
+    assert rebuilt.seeds == [11, 12, 13]
+    assert rebuilt.rows(METRICS) == sweep.rows(METRICS)
+    assert markdown_table(rebuilt) == markdown_table(sweep)
+    assert html_report(rebuilt, {}, title="t") == html_report(sweep, {}, title="t")
