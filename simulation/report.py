@@ -230,6 +230,12 @@ def _no_ci(single: bool, flat: bool) -> str:
     return "; ".join([*why, "constant"] if flat else why)
 
 
+#: share of a KPI plot's height added above its bars for their rotated "constant" labels
+FLAT_HEADROOM = 0.3
+#: height (inches) kept under the differences plot for its two-row legend
+LEGEND_IN = 0.55
+
+
 def plots(result: SweepResult) -> dict[str, bytes]:
     """PNG images: KPI bars with CIs per variant and policy, and Δ-vs-base forest plots."""
     import matplotlib.pyplot as plt
@@ -289,6 +295,9 @@ def figures(result: SweepResult) -> dict[str, Any]:
             for x, y in flat:
                 any_flat = True
                 ax.text(x, y, "constant", ha="center", va="bottom", fontsize=7, rotation=90)
+        if any_flat:  # room above the highest bar for its label (it ran into the title)
+            low, high = ax.get_ylim()
+            ax.set_ylim(low, high + FLAT_HEADROOM * (high - low))
         any_constant = any_constant or any_flat
         ax.set_xticks(range(len(result.variants)))
         ax.set_xticklabels(result.variants, rotation=30, ha="right")
@@ -350,7 +359,7 @@ def figures(result: SweepResult) -> dict[str, Any]:
             ax.set_yticklabels(labels)
             ax.set_ylim(len(labels) - 0.5, -0.5)  # first variant on top
             ci = "95% CI" if any_diff_ci else _no_ci(any_single, any_flat)
-            ax.set_title(f"Δ {LABELS.get(metric, metric)} vs {result.base} ({ci}; colours: Holm)")
+            ax.set_title(f"Δ {LABELS.get(metric, metric)} vs {result.base}\n({ci}; colours: Holm)")
             ax.set_xlabel(f"Δ {UNITS.get(metric, metric)}")
             ax.grid(axis="x", alpha=0.3)
         handles = [
@@ -362,17 +371,20 @@ def figures(result: SweepResult) -> dict[str, Any]:
                 ("tab:gray", "not significant"),
             )
         ]
-        if any_constant:  # the note under the legend (a quarter inch)
+        # the legend's two rows take ~0.5 inch at the bottom (a fixed share of the figure
+        # overlapped the axis labels of a short figure), the constant note a quarter inch more
+        legend = LEGEND_IN / fig.get_figheight()
+        if any_constant:
             note = 0.25 / fig.get_figheight()
             fig.legend(
                 handles=handles, loc="lower center", ncol=2, fontsize=8,
                 bbox_to_anchor=(0.5, note),
             )  # fmt: skip
             fig.text(0.5, 0.01 * note, CONSTANT_PLOTTED, ha="center", va="bottom", fontsize=8)
-            fig.tight_layout(rect=(0.0, 0.08 + note, 1.0, 1.0))
+            fig.tight_layout(rect=(0.0, legend + note, 1.0, 1.0))
         else:
             fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
-            fig.tight_layout(rect=(0.0, 0.08, 1.0, 1.0))
+            fig.tight_layout(rect=(0.0, legend, 1.0, 1.0))
         out["differences.png"] = fig
     return out
 

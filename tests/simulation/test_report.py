@@ -609,3 +609,51 @@ def test_a_sweep_rebuilt_from_its_records_gives_the_same_tables_and_page() -> No
     assert rebuilt.rows(METRICS) == sweep.rows(METRICS)
     assert markdown_table(rebuilt) == markdown_table(sweep)
     assert html_report(rebuilt, {}, title="t") == html_report(sweep, {}, title="t")
+
+
+@pytest.mark.parametrize("variants", [1, 2, 6])
+@pytest.mark.parametrize("constant", [False, True])
+def test_the_differences_plot_keeps_titles_inside_and_the_legend_clear_of_the_axes(
+    variants: int, constant: bool
+) -> None:
+    """A short differences plot (few variants) cut its right-hand title at the figure's edge
+    and drew the legend over the axis labels."""
+    costs = {"base": [100.0, 110.0, 120.0]}
+    for i in range(variants):
+        costs[f"variant-{i}"] = (
+            [100.0 + 5 * i, 110.0, 123.0] if not constant else [107.0, 117.0, 127.0]
+        )
+    fig = figures(_sweep(costs))["differences.png"]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    page = fig.bbox
+    (legend,) = fig.legends
+    box = legend.get_window_extent(renderer)
+    for ax in fig.axes:
+        title = ax.title.get_window_extent(renderer)
+        assert page.x0 <= title.x0 and title.x1 <= page.x1 and title.y1 <= page.y1, ax.get_title()
+        below = ax.xaxis.label.get_window_extent(renderer)
+        assert box.y1 <= below.y0 + 1, (ax.get_xlabel(), box, below)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_constant_labels_stay_inside_their_kpi_plot() -> None:
+    """The rotated "constant" label over the tallest bar of a constant KPI ran past the axes
+    into the plot's title (orders unserved, the same in every replication)."""
+    sweep = _sweep({"base": [9.0, 9.0, 9.0], "rain": [9.0, 9.0, 9.0]}, metric="orders_unserved")
+    fig = figures(sweep)["kpis.png"]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    labels = 0
+    for ax in fig.axes:
+        frame = ax.get_window_extent(renderer)
+        for text in ax.texts:
+            if text.get_text() == "constant":
+                labels += 1
+                assert text.get_window_extent(renderer).y1 <= frame.y1, ax.get_title()
+    assert labels >= 2
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
