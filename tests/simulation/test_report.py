@@ -625,7 +625,7 @@ def test_the_differences_plot_keeps_titles_inside_and_the_legend_clear_of_the_ax
         )
     fig = figures(_sweep(costs))["differences.png"]
     fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    renderer = fig.canvas.get_renderer()
     page = fig.bbox
     (legend,) = fig.legends
     box = legend.get_window_extent(renderer)
@@ -645,7 +645,7 @@ def test_constant_labels_stay_inside_their_kpi_plot() -> None:
     sweep = _sweep({"base": [9.0, 9.0, 9.0], "rain": [9.0, 9.0, 9.0]}, metric="orders_unserved")
     fig = figures(sweep)["kpis.png"]
     fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    renderer = fig.canvas.get_renderer()
     labels = 0
     for ax in fig.axes:
         frame = ax.get_window_extent(renderer)
