@@ -44,6 +44,15 @@ def demo_requests(scenario: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "replications": 10,
             "seed": 1,
         },
+        "POST /v1/simulations/compare": {
+            "scenario": scenario,
+            "candidates": [
+                {"name": "insertion", "policy": "insertion"},
+                {"name": "re-plan every 10 min", "policy": "reopt:10"},
+            ],
+            "replications": 5,
+            "seed": 1,
+        },
         "POST /v1/whatif": {
             "scenario": scenario,
             "variants": [

@@ -10,10 +10,12 @@ differences are paired: common random numbers.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -358,6 +360,34 @@ class Comparison:
     #: candidates (one family per KPI); the baseline has none
     tests: dict[str, dict[str, FamilyTest]] = field(default_factory=dict)
 
+    def as_json(self) -> dict[str, Any]:
+        """The comparison as JSON: recommendation, rule, reasons, KPIs, paired differences."""
+        return {
+            "baseline": self.baseline,
+            "recommended": self.recommended,
+            "rule": self.rule,
+            "reasons": self.reasons,
+            "risk_adjusted_cost_cents": self.risk_adjusted_cost,
+            "kpis": {n: json.loads(k.model_dump_json()) for n, k in self.kpis.items()},
+            "paired_differences": {
+                n: {
+                    # null where undefined (no pair with both sides defined): NaN is not JSON
+                    m: {
+                        "mean": None if d.n == 0 else d.mean,
+                        # null without an interval (method none: fewer than two pairs)
+                        "ci_low": d.bounds[0],
+                        "ci_high": d.bounds[1],
+                        "n": d.n,
+                        # the paired test, Holm-adjusted over the candidates (one family per KPI)
+                        **self.tests[n][m].as_json(),
+                    }
+                    for m, d in self.diffs[n].items()
+                }
+                for n in self.names
+                if n != self.baseline
+            },
+        }
+
     def markdown(
         self, metrics: Sequence[str] = ("cost_cents", "on_time_rate", "lateness_p95_s")
     ) -> str:
@@ -461,11 +491,14 @@ def compare(
     progress: Progress | None = None,
     rule: RiskRule | None = None,
     scenarios: Mapping[str, Scenario] | None = None,
+    policies: Mapping[str, str] | None = None,
 ) -> Comparison:
     """Simulate candidate plans on the same replication seeds and recommend one.
 
     The first candidate is the baseline. ``scenarios`` may give a candidate its own scenario
-    (e.g. buffered time windows); by default every candidate uses ``scenario``.
+    (e.g. buffered time windows); by default every candidate uses ``scenario``. ``policies``
+    may give a candidate its own dispatch policy (else ``policy``; by default ``plan`` for a
+    candidate with a plan, ``insertion`` without).
     """
     if not candidates:
         raise InputError("candidates", "give at least one plan to compare")
@@ -475,7 +508,8 @@ def compare(
     cases = {n: Case((scenarios or {}).get(n, scenario), candidates[n], params) for n in names}
     seeds = replication_seeds(seed, replications)
     specs = {
-        n: policy if policy is not None else ("plan" if candidates[n] is not None else "insertion")
+        n: (policies or {}).get(n)
+        or (policy if policy is not None else "plan" if candidates[n] is not None else "insertion")
         for n in names
     }
     tasks = [ReplicationTask(n, specs[n], k, s) for n in names for k, s in enumerate(seeds)]

@@ -73,6 +73,84 @@ class WhatIfCreate(NulFreeModel):
         return self
 
 
+class Candidate(NulFreeModel):
+    """A plan to compare, under a name."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: str = Field(min_length=1, max_length=100, description="how tables and reasons name it")
+    plan: Plan | None = Field(
+        default=None, description="the plan; none: the policy dispatches the day without one"
+    )
+    policy: str | None = Field(
+        default=None,
+        max_length=100,
+        description="this candidate's dispatch policy (e.g. insertion against reopt:10 on no "
+        "plan); default the comparison's policy",
+    )
+
+
+class ComparisonCreate(NulFreeModel):
+    """Candidate plans of one scenario on the same replication seeds, and a recommendation."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    scenario: Scenario
+    candidates: list[Candidate] = Field(
+        min_length=2, max_length=20, description="the plans to compare; the first is the baseline"
+    )
+    policy: str | None = Field(
+        default=None,
+        max_length=100,
+        description=f"dispatch policy during the day: {POLICY_HELP}; a candidate's own "
+        "policy overrides it; default plan for a candidate with a plan, else insertion",
+    )
+    replications: Replications = 30
+    seed: Seed = Field(default=0, description="study seed; replication seeds derive from it")
+    params: SimParams = Field(default_factory=SimParams)
+    risk_aversion: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=100.0,
+        description="risk-adjusted cost = mean + this x standard deviation of the daily cost",
+    )
+    max_on_time_drop: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="a candidate whose on-time rate is significantly more than this share "
+        "below the baseline's is not recommended",
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        check_unique_ids((c.name for c in self.candidates), "candidates", "name")
+        return self
+
+
+class ComparisonResult(BaseModel):
+    """Each candidate's KPIs, paired differences against the baseline, the recommended plan."""
+
+    baseline: str
+    recommended: str = Field(
+        description="the baseline unless a candidate is significantly "
+        "cheaper and not significantly later (see rule)"
+    )
+    rule: str
+    reasons: list[str]
+    risk_adjusted_cost_cents: dict[str, float]
+    kpis: dict[str, Kpis]
+    paired_differences: dict[str, dict[str, dict[str, Any]]] = Field(
+        description="candidate -> KPI -> mean, ci_low, ci_high, n of the paired differences "
+        "(candidate minus baseline, same seeds) and the Holm-adjusted test (p_value, "
+        "p_adjusted, significant, degenerate, comparisons)"
+    )
+    policies: dict[str, str] = Field(description="candidate -> the policy its days ran")
+    replications: int
+    table_markdown: str
+    solver: SolverInfo
+
+
 UNDEFINED = "None when the KPI is undefined in every replication (on-time rate: no order due)"
 
 

@@ -38,6 +38,7 @@ SPECS: tuple[TaskSpec, ...] = (
     ),
     TaskSpec("simulations", "api.tasks.simulations:run_simulation", solver="twin"),
     TaskSpec("whatif", "api.tasks.simulations:run_whatif", solver="twin"),
+    TaskSpec("comparisons", "api.tasks.simulations:run_comparison", solver="twin"),
     TaskSpec("policies", "api.tasks.policies:run_evaluation", solver="twin"),
 )
 

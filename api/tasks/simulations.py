@@ -8,6 +8,8 @@ from collections.abc import Callable
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.routes import SolverInfo
 from api.schemas.simulations import (
+    ComparisonCreate,
+    ComparisonResult,
     SimulationCreate,
     SimulationResult,
     WhatIfCreate,
@@ -61,6 +63,49 @@ def run_simulation(payload: JsonDict, *, progress: ProgressFn | None = None) -> 
         runtime_s=round(time.perf_counter() - t0, 4),
     )
     return SimulationResult(policy=policy, kpis=kpis, solver=solver).model_dump(mode="json")
+
+
+def candidate_policies(body: ComparisonCreate) -> dict[str, str]:
+    """The policy each candidate of a comparison runs under."""
+    return {
+        c.name: c.policy or body.policy or ("plan" if c.plan is not None else "insertion")
+        for c in body.candidates
+    }
+
+
+def run_comparison(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
+    """Compare a :class:`ComparisonCreate`'s plans on the same seeds and recommend one."""
+    from simulation.evaluate import RiskRule, compare
+    from simulation.executors import SerialExecutor
+
+    body = validate_saved(ComparisonCreate, payload)
+    t0 = time.perf_counter()
+    result = compare(
+        body.scenario,
+        {c.name: c.plan for c in body.candidates},
+        policies=candidate_policies(body),
+        replications=body.replications,
+        seed=body.seed,
+        params=body.params,
+        executor=SerialExecutor(),
+        progress=_progress(progress),
+        rule=RiskRule(risk_aversion=body.risk_aversion, max_on_time_drop=body.max_on_time_drop),
+    )
+    solver = SolverInfo(
+        engine="twin (plan comparison)",
+        versions=solver_versions(),
+        seed=body.seed,
+        runtime_s=round(time.perf_counter() - t0, 4),
+    )
+    return ComparisonResult.model_validate(
+        {
+            **result.as_json(),
+            "policies": candidate_policies(body),
+            "replications": body.replications,
+            "table_markdown": result.markdown(),
+            "solver": solver,
+        }
+    ).model_dump(mode="json")
 
 
 def run_whatif(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:

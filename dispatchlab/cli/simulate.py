@@ -219,31 +219,7 @@ def _compare(
             params=params,
         )
     if out is not None:
-        payload = {
-            "baseline": cmp.baseline,
-            "recommended": cmp.recommended,
-            "rule": cmp.rule,
-            "reasons": cmp.reasons,
-            "risk_adjusted_cost_cents": cmp.risk_adjusted_cost,
-            "kpis": {n: json.loads(k.model_dump_json()) for n, k in cmp.kpis.items()},
-            "paired_differences": {
-                n: {
-                    # null where undefined (no pair with both sides defined): NaN is not JSON
-                    m: {
-                        "mean": None if d.n == 0 else d.mean,
-                        # null without an interval (method none: fewer than two pairs)
-                        "ci_low": d.bounds[0],
-                        "ci_high": d.bounds[1],
-                        "n": d.n,
-                        # the paired test, Holm-adjusted over the candidates (one family per KPI)
-                        **cmp.tests[n][m].as_json(),
-                    }
-                    for m, d in cmp.diffs[n].items()
-                }
-                for n in cmp.names
-                if n != cmp.baseline
-            },
-        }
+        payload = cmp.as_json()
         write_out(json.dumps(payload, indent=1) + "\n", out)
     if not quiet:
         from rich.markup import escape

@@ -886,6 +886,8 @@ def test_demo_has_a_body_for_every_solve_endpoint_and_they_work(
     assert reopt.json()["parent_id"] == plan.json()["plan_id"]
     evaluate = client.post("/v1/policies/evaluate", json=requests["POST /v1/policies/evaluate"])
     assert evaluate.status_code == 202, evaluate.text
+    body = requests["POST /v1/simulations/compare"]
+    assert client.post("/v1/simulations/compare", json=body).status_code == 202
 
 
 def test_sqlite_keeps_job_payloads_compressed_and_reads_old_rows(tmp_path: Path) -> None:

@@ -543,3 +543,119 @@ def test_an_arrivals_only_day_simulates_and_its_templates_are_capped(
         "scenario.arrivals.templates: 101 templates; at most 100 per request"
     )
     assert client.get("/v1/jobs").json()["count"] == 1
+
+
+def _comparison(client: TestClient, admin: dict[str, str]) -> dict[str, Any]:
+    """A comparison body: the plan ``POST /v1/plans`` makes of the plan example, against no
+    plan (insertion dispatch)."""
+    from api.examples import PLAN_EXAMPLE
+
+    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+    body["evaluation"]["replications"] = 2
+    made = client.post("/v1/plans", json=body, headers=admin)
+    assert made.status_code == 200, made.text
+    return {
+        "scenario": body["scenario"],
+        "candidates": [
+            {"name": "optimised", "plan": made.json()["plan"]},
+            {"name": "insertion"},
+        ],
+        "replications": 4,
+        "seed": 3,
+    }
+
+
+def test_plans_are_compared_on_the_same_seeds_as_the_cli_compares_them(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """``POST /v1/simulations/compare``: what ``dispatchlab simulate --plan A --plan B`` does."""
+    from scenarios.model import Scenario
+    from scenarios.plan import Plan
+    from simulation.evaluate import compare
+
+    body = _comparison(client, keys["admin"])
+    planner = keys["planner"]
+    result = _result(
+        client, client.post("/v1/simulations/compare", json=body, headers=planner), planner
+    )
+    assert result["baseline"] == "optimised" and result["recommended"] in {"optimised", "insertion"}
+    assert result["policies"] == {"optimised": "plan", "insertion": "insertion"}
+    assert set(result["kpis"]) == {"optimised", "insertion"}
+    assert set(result["paired_differences"]) == {"insertion"}
+    cost = result["paired_differences"]["insertion"]["cost_cents"]
+    assert cost["n"] == 4 and cost["ci_low"] <= cost["mean"] <= cost["ci_high"]
+    assert "insertion" in result["table_markdown"] and result["reasons"]
+    direct = compare(
+        Scenario.model_validate(body["scenario"]),
+        {"optimised": Plan.model_validate(body["candidates"][0]["plan"]), "insertion": None},
+        replications=4,
+        seed=3,
+    ).as_json()
+    assert {k: result[k] for k in direct} == direct
+    again = _result(
+        client, client.post("/v1/simulations/compare", json=body, headers=planner), planner
+    )
+    assert {k: v for k, v in again.items() if k != "solver"} == {
+        k: v for k, v in result.items() if k != "solver"
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        (lambda b: b["candidates"].pop(), "candidates", "at least 2"),
+        (lambda b: b["candidates"][1].update(name="optimised"), "candidates.1.name",
+         "duplicate name 'optimised'"),
+        (lambda b: b.update(policy="plan"), "candidates.1.plan", "policy 'plan' needs a plan"),
+        (lambda b: b.update(policy="nope"), "policy", "nope"),
+        (lambda b: b["candidates"][0]["plan"]["routes"][0].update(vehicle_id="ghost"),
+         "candidates.0.plan.routes.0.vehicle_id", "unknown vehicle 'ghost'"),
+        (lambda b: b.update(replications=0), "replications", "greater than or equal to 1"),
+        (lambda b: b.update(risk_aversion=-1), "risk_aversion", "greater than or equal to 0"),
+    ],
+)  # fmt: skip
+def test_a_bad_comparison_is_422_naming_the_field_before_queueing(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    change: Any,
+    field: str,
+    reason: str,
+) -> None:
+    body = _comparison(client, keys["admin"])
+    change(body)
+    answer = client.post("/v1/simulations/compare", json=body, headers=keys["planner"])
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()["detail"][0]
+    assert problem["field"] == field and reason in problem["reason"], problem
+    assert client.get("/v1/jobs", headers=keys["planner"]).json()["count"] == 0
+
+
+def test_candidates_may_each_bring_their_own_dispatch_policy(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """Two ways to dispatch the same day without a plan, compared on the same seeds."""
+    body = _example(SIMULATION_EXAMPLE)
+    study = {
+        "scenario": body["scenario"],
+        "candidates": [
+            {"name": "insertion", "policy": "insertion"},
+            {"name": "nearest", "policy": "nearest"},
+        ],
+        "policy": "reopt:10",  # each candidate's own policy wins
+        "replications": 3,
+        "seed": 2,
+    }
+    planner = keys["planner"]
+    answer = client.post("/v1/simulations/compare", json=study, headers=planner)
+    result = _result(client, answer, planner)
+    assert result["policies"] == {"insertion": "insertion", "nearest": "nearest"}
+    from scenarios.model import Scenario
+    from simulation.evaluate import compare
+
+    scenario = Scenario.model_validate(body["scenario"])
+    mine = {"insertion": "insertion", "nearest": "nearest"}
+    direct = compare(scenario, dict.fromkeys(mine), policies=mine, replications=3, seed=2)
+    assert {k: result[k] for k in direct.as_json()} == direct.as_json()
+    # not what the study's own policy gives every candidate
+    reopt = compare(scenario, dict.fromkeys(mine), policy="reopt:10", replications=3, seed=2)
+    assert reopt.as_json()["kpis"]["nearest"] != result["kpis"]["nearest"]
