@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Request
@@ -90,6 +91,10 @@ def create_whatif(
 
 #: matplotlib's pyplot keeps global state: one report is drawn at a time
 _DRAWING = threading.Lock()
+#: the last pages drawn, by job id (a done study's result never changes; the largest study
+#: the limits allow takes ~14 s of CPU to draw, its page ~3 MB)
+_PAGES: OrderedDict[str, str] = OrderedDict()
+PAGES_KEPT = 8
 
 
 @router.get(
@@ -129,5 +134,11 @@ def whatif_report(job_id: str, session: SessionDep, principal: PrincipalDep, ctx
         notes=result.notes,
     )
     with _DRAWING:
-        images = plots(sweep)
-    return html_report(sweep, images, title=f"What-if study {job_id}")
+        page = _PAGES.get(job_id)
+        if page is None:
+            page = html_report(sweep, plots(sweep), title=f"What-if study {job_id}")
+            _PAGES[job_id] = page
+            while len(_PAGES) > PAGES_KEPT:
+                _PAGES.popitem(last=False)
+        _PAGES.move_to_end(job_id)
+    return page

@@ -659,3 +659,29 @@ def test_candidates_may_each_bring_their_own_dispatch_policy(
     # not what the study's own policy gives every candidate
     reopt = compare(scenario, dict.fromkeys(mine), policy="reopt:10", replications=3, seed=2)
     assert reopt.as_json()["kpis"]["nearest"] != result["kpis"]["nearest"]
+
+
+def test_a_report_page_is_drawn_once_and_served_again_from_memory(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A done study never changes: its page (seconds of matplotlib for a large study) is kept."""
+    import simulation.report
+
+    drawn: list[int] = []
+    plots = simulation.report.plots
+
+    def counting(result: Any) -> dict[str, bytes]:
+        drawn.append(1)
+        return plots(result)
+
+    monkeypatch.setattr(simulation.report, "plots", counting)
+    planner = keys["planner"]
+    answer = client.post("/v1/whatif", json=_example(WHATIF_EXAMPLE), headers=planner)
+    _result(client, answer, planner)
+    job_id = answer.headers["location"].rsplit("/", 1)[-1]
+    first = client.get(f"/v1/whatif/{job_id}/report", headers=planner)
+    second = client.get(f"/v1/whatif/{job_id}/report", headers=planner)
+    assert first.status_code == second.status_code == 200 and first.text == second.text
+    assert len(drawn) == 1
+    # the access check still runs first: another key gets no page from the cache
+    assert client.get(f"/v1/whatif/{job_id}/report", headers=keys["researcher"]).status_code == 404
