@@ -1810,6 +1810,9 @@ class DispatchSimulator:
             yield env.timeout(shift_start - env.now)
         per_km = w.cost_per_km_cents[c]
         fail_p = w.scenario.stochastic.failed_delivery_prob
+        # (break aux, since when) while the courier stands at the break first in its route,
+        # not committed to it before its window opens
+        standing: tuple[int, float] | None = None
         while True:
             route = self._route[c]
             if not route:
@@ -1840,6 +1843,25 @@ class DispatchSimulator:
                 self._idle[c] = False
                 self._a_idle[c] = False
             stop = route[0]
+            if stop.kind == BREAK:
+                assert plan is not None
+                opens = plan.breaks[stop.aux][0]
+                if standing is None or standing[0] != stop.aux:
+                    # At its break (taken where it is, no travel): since now.
+                    standing = (stop.aux, env.now)
+                    if self._log:
+                        self._log_event("arrive", c, -1)
+                if opens > env.now:
+                    # A break is committed only once its window opens: until then the courier
+                    # stands where it is with the break first in its (changeable) route, so an
+                    # order may still be put before it; a route change wakes it.
+                    if self.first_departure_s[c] != self.first_departure_s[c]:
+                        self.first_departure_s[c] = self._a_first[c] = env.now
+                        self.cost_fixed += w.fixed_cost_cents[c]
+                    ev = self._wake[c] = env.event()
+                    yield ev | env.timeout(opens - env.now)
+                    self._wake[c] = None
+                    continue
             self._committed[c] = stop
             self._route[c] = route[1:]
             # A break is taken where the courier is (as in the routing layer: no travel for a
@@ -1874,8 +1896,11 @@ class DispatchSimulator:
                 self.cost_distance += per_km * d / 1000.0
             self.loc[c] = b
             arrival = env.now
-            if self._log:
+            if stop.kind == BREAK and standing is not None:
+                arrival = standing[1]  # (its arrival was logged then)
+            elif self._log:
                 self._log_event("arrive", c, stop.order)
+            standing = None
             # When may service start?
             o = stop.order
             b_latest = INF

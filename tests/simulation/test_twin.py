@@ -397,11 +397,11 @@ def _break_plan() -> Plan:
     )
 
 
-def _line_with_break(latest_s: int = 300) -> Scenario:
-    """The line day with v1's break: 900 s, to start between 200 s and ``latest_s``."""
+def _line_with_break(latest_s: int = 300, earliest_s: int = 200) -> Scenario:
+    """The line day with v1's break: 900 s, to start between ``earliest_s`` and ``latest_s``."""
     data = line_scenario().model_dump(mode="json")
     data["vehicles"][0]["breaks"] = [
-        {"window": {"start_s": 200, "end_s": latest_s}, "duration_s": 900}
+        {"window": {"start_s": earliest_s, "end_s": latest_s}, "duration_s": 900}
     ]
     return Scenario.model_validate(data)
 
@@ -481,6 +481,105 @@ def test_a_courier_early_at_its_break_starts_it_as_its_window_opens() -> None:
     (brk,) = [x for x in sim.executed[0] if x[0] == StopType.BREAK]
     assert brk[3:] == (110.0, 200.0, 1100.0)
     assert sim.break_violations == []
+
+
+def _standing_at_break(**params: Any) -> tuple[DispatchSimulator, DecisionState]:
+    """v1 delivers a (100-110 s), then only its break is left (window 600-1,000 s): the first
+    tick after that, v1 standing at a's door (x=100); b (x=300, 500-900 s) and c wait."""
+    plan = _break_plan()
+    plan.routes[0].stops = [
+        PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
+        PlannedStop(kind=StopKind.BREAK, arrival_s=110, start_s=600, departure_s=1500),
+    ]
+    sim = DispatchSimulator(
+        _line_with_break(1000, earliest_s=600), plan=plan, params=SimParams(tick_s=150, **params)
+    )
+    sim.reset(seed=1)
+    while (state := sim.next_decision()) is not None and state.time_s < 150:
+        pass
+    assert state is not None and state.time_s == 150
+    return sim, state
+
+
+def test_a_courier_is_not_committed_to_a_break_before_its_window_opens() -> None:
+    # v1, done with a at 110 s, has only its break left, whose window opens at 600 s. The
+    # twin committed it to the break at 110 s and it stood there until 600 s: no order could
+    # be put before the break, so b (x=300, 500-900 s) could only follow it (delivered at
+    # 1,900 s, 1,000 s late). The break is committed once its window opens: b fits before it
+    # (depot, then b at 550 s) and v1 takes its break at b's door at 600 s, on time. (The
+    # quote still prices a drive back to x=100 for the break, 200 s: the window's end of
+    # 1,000 s leaves room for it.)
+    sim, state = _standing_at_break(record_routes=True)
+    assert state.committed[0] is None
+    assert [st.kind for st in state.routes[0]] == [StopType.BREAK]
+    assert state.courier_num_stops[0] == 1 and not state.courier_idle[0]
+    assert state.courier_location[0] == sim.orders.location[0]  # a's door
+    b = sim.orders.ids.index("b")
+    q = sim.quote(b, 0)
+    assert q.feasible and (q.pickup_after, q.delivery_after) == (0, 0)
+    assert q.delivery_start_s == 550.0 and q.lateness_s == 0.0
+    assert sim.apply(Assign(b, 0)).ok
+    while sim.next_decision() is not None:
+        pass
+    served = [(kind, o, start, depart) for kind, o, _, _, start, depart in sim.executed[0]]
+    assert served[-2:] == [
+        (StopType.DELIVERY, b, 550.0, 570.0),
+        (StopType.BREAK, -1, 600.0, 1500.0),
+    ]
+    assert sim.loc[0] == sim.world.vehicle_end_loc[0]  # home, after its break at b's door
+    assert sim.break_violations == []
+    assert sim.result().metrics["breaks_late"] == 0.0
+
+
+def test_a_break_is_committed_once_its_window_opens() -> None:
+    # From its window's start the break is the courier's committed stop: nothing goes before
+    # it (b can only follow it), and a re-plan can no longer move it.
+    sim, _ = _standing_at_break()
+    while (state := sim.next_decision()) is not None and state.time_s <= 600:
+        pass
+    assert state is not None and state.time_s == 750
+    assert state.committed[0] is not None and state.committed[0].kind == StopType.BREAK
+    assert state.routes[0] == ()
+    b = sim.orders.ids.index("b")
+    q = sim.quote(b, 0)
+    assert q.feasible and q.delivery_start_s >= 1500.0
+
+
+def test_a_re_plan_before_a_break_whose_window_has_not_opened_counts_its_lateness() -> None:
+    # A re-plan (no time checks) puts b before v1's waiting break: the break starts at 570 s,
+    # when b is delivered, not at 600 s; with a window of 200-300 s instead it starts 270 s
+    # late: one late break, 270 s (the KPIs). Before, the break was committed and such a
+    # re-plan was refused ("courier 0 has no break 0").
+    for earliest, latest, late in ((600, 700, 0.0), (200, 300, 270.0)):
+        plan = _break_plan()
+        plan.routes[0].stops = [
+            PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
+            PlannedStop(kind=StopKind.BREAK, arrival_s=110, start_s=600, departure_s=1500),
+        ]
+        if earliest == 200:
+            plan.routes[0].stops[1] = PlannedStop(
+                kind=StopKind.BREAK, arrival_s=110, start_s=200, departure_s=1100
+            )
+        sim = DispatchSimulator(
+            _line_with_break(latest, earliest_s=earliest),
+            plan=plan,
+            params=SimParams(tick_s=150, record_routes=True),
+        )
+        sim.reset(seed=1)
+        while (state := sim.next_decision()) is not None and state.time_s < 150:
+            pass
+        assert state is not None and state.committed[0] is None
+        (brk,) = state.routes[0]
+        b = sim.orders.ids.index("b")
+        deliver_b = Stop(int(StopType.DELIVERY), b, sim.orders.location[b])
+        assert sim.apply(ReplaceRoutes({0: [*sim.pickup_stops(b), deliver_b, brk]})).ok
+        while sim.next_decision() is not None:
+            pass
+        start = max(570.0, float(earliest))
+        assert (StopType.BREAK, -1, start) in [(*x[:2], x[4]) for x in sim.executed[0]]
+        kpis = sim.result().metrics
+        assert (kpis["breaks_late"], kpis["break_late_s"]) == (float(late > 0), late)
+        assert sim.break_violations == ([(0, 0, 570.0, 300.0)] if late else [])
 
 
 def test_a_moved_break_is_taken_where_the_courier_is(line: Scenario) -> None:
