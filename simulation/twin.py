@@ -200,7 +200,7 @@ class _PlanRoutes:
     def __init__(self, world: World, plan: Plan) -> None:
         self.stops: dict[int, list[Stop]] = {}
         self.start_s: dict[int, float] = {}
-        self.planned_start: dict[tuple[int, int, int, int], float] = {}
+        self.planned_start: dict[tuple[int, int, int, int, int], float] = {}
         self.courier_of: dict[int, int] = {}
         self.preload: dict[int, list[int]] = {}
         # Each break stop's (earliest start, latest start, duration): the window of the
@@ -295,7 +295,7 @@ class _PlanRoutes:
                         stop = Stop(PICKUP, o, world.nodes[n].location, n)
                         picked.add(o)
                 stops.append(stop)
-                self.planned_start[(c, stop.kind, stop.order, stop.node)] = float(ps.start_s)
+                self.planned_start[_planned_key(c, stop)] = float(ps.start_s)
                 prev_loc = stop.location
             self.stops[c] = stops
             self.start_s[c] = float(route.start_s)
@@ -307,6 +307,12 @@ class _PlanRoutes:
             for st in stops:
                 if st.kind == PICKUP and st.node >= 0:
                     self.pickup_nodes.setdefault(st.order, []).append(st.node)
+
+
+def _planned_key(c: int, st: Stop) -> tuple[int, int, int, int, int]:
+    """Key of courier ``c``'s stop ``st`` in the plan's planned starts (a break by its
+    ``aux``: the breaks of a courier all have order -1 and node -1)."""
+    return (c, st.kind, st.order, st.node, st.aux)
 
 
 def _stop_key(st: Stop) -> tuple[bool, int]:
@@ -1931,7 +1937,7 @@ class DispatchSimulator:
                 b_start, b_latest, svc = plan.breaks[stop.aux]
                 t = max(env.now, b_start)
             if p.hold_to_plan and plan is not None:
-                t = max(t, plan.planned_start.get((c, stop.kind, o, stop.node), t))
+                t = max(t, plan.planned_start.get(_planned_key(c, stop), t))
             if t > env.now:
                 yield env.timeout(t - env.now)
             start = env.now

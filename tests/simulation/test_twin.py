@@ -582,6 +582,39 @@ def test_a_re_plan_before_a_break_whose_window_has_not_opened_counts_its_latenes
         assert sim.break_violations == ([(0, 0, 570.0, 300.0)] if late else [])
 
 
+def test_hold_to_plan_holds_each_break_to_its_own_planned_start() -> None:
+    # The planned starts were keyed by (courier, kind, order, node), the same for all of a
+    # courier's breaks: with hold_to_plan the first break (planned at 200 s) was held to the
+    # second's planned start (1,000 s), and both were taken late.
+    data = line_scenario().model_dump(mode="json")
+    data["vehicles"][0]["breaks"] = [
+        {"window": {"start_s": 200, "end_s": 300}, "duration_s": 100},
+        {"window": {"start_s": 1000, "end_s": 1100}, "duration_s": 100},
+    ]
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                stops=[
+                    PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
+                    PlannedStop(kind=StopKind.BREAK, arrival_s=110, start_s=200, departure_s=300),
+                    PlannedStop(order_id="b", arrival_s=500, start_s=500, departure_s=520),
+                    PlannedStop(kind=StopKind.BREAK, arrival_s=520, start_s=1000, departure_s=1100),
+                ],
+            )
+        ]
+    )
+    sim = DispatchSimulator(
+        Scenario.model_validate(data),
+        plan=plan,
+        params=SimParams(record_routes=True, hold_to_plan=True),
+    )
+    sim.reset(seed=1)
+    sim.run()
+    assert [x[4] for x in sim.executed[0]] == [100.0, 200.0, 500.0, 1000.0]  # as planned
+    assert sim.break_violations == []
+
+
 def test_a_moved_break_is_taken_where_the_courier_is(line: Scenario) -> None:
     # The plan's break stop is at a's door (x=100). A re-plan moving it after c (x=250) kept
     # that location: v1 drove back 150 m to take it, then 100 m home. The routing layer takes
