@@ -24,6 +24,7 @@ insertion when they come up for a decision (``insert_between_ticks``) or wait fo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from scenarios.geo import TimeWindow
@@ -40,6 +41,22 @@ from simulation.decisions import (
 from simulation.policies.base import DispatchView
 from simulation.policies.insertion import CheapestInsertionPolicy
 from solvers.validate import match_breaks
+
+
+@dataclass(frozen=True)
+class ReoptProblem:
+    """The routing problem of one re-optimisation and what maps its plan back to routes."""
+
+    #: the routing scenario: a vehicle per courier on shift, a job per open order
+    scenario: Scenario
+    #: each courier's locked stops (its committed order's and those on board), in order
+    locked: dict[int, list[Stop]]
+    #: the orders re-planned: waiting, or assigned and not collected
+    open_orders: list[int]
+    #: each courier's break stops still to take
+    breaks: dict[int, list[Stop]]
+    #: those of them the solver may place: the stops of its vehicle's ``breaks``, in order
+    placeable: dict[int, list[Stop]]
 
 
 class PeriodicReoptPolicy:
@@ -93,10 +110,10 @@ class PeriodicReoptPolicy:
 
         view = self._view
         assert view is not None, "call reset() first"
-        built = self.routing_scenario(state)
-        if built is None:
+        problem = self.routing_scenario(state)
+        if problem is None:
             return None
-        scenario, prefixes, open_orders, breaks, placeable = built
+        scenario, prefixes, placeable = problem.scenario, problem.locked, problem.placeable
         params = RoutingParams(
             engine=self.engine,
             time_limit_s=self.time_limit_s,
@@ -129,8 +146,7 @@ class PeriodicReoptPolicy:
                     out.extend(view.pickup_stops(o))
                 elif st.kind.value == "delivery":
                     out.append(Stop(int(StopType.DELIVERY), o, view.orders.location[o]))
-        _ = open_orders
-        for c, stops in breaks.items():  # breaks the solver did not place
+        for c, stops in problem.breaks.items():  # breaks the solver did not place
             left = [bs for bs in stops if (c, bs.aux) not in placed]
             if not left:
                 continue
@@ -142,17 +158,9 @@ class PeriodicReoptPolicy:
             routes[c] = [*late, *prefix, *on_time, *rest]
         return ReplaceRoutes(routes=routes)
 
-    def routing_scenario(
-        self, state: DecisionState
-    ) -> (
-        tuple[
-            Scenario, dict[int, list[Stop]], list[int], dict[int, list[Stop]], dict[int, list[Stop]]
-        ]
-        | None
-    ):
-        """The routing problem of the current situation, the locked prefixes, the open orders,
-        each courier's breaks still to take, and those of them the solver may place (the
-        stops of its vehicle's ``breaks``, in that order)."""
+    def routing_scenario(self, state: DecisionState) -> ReoptProblem | None:
+        """The routing problem of the current situation (None: no open order, or no courier
+        on shift to take one), with the locked stops and breaks that map its plan back."""
         view = self._view
         assert view is not None
         world = view.world
@@ -276,4 +284,10 @@ class PeriodicReoptPolicy:
             vehicles=vehicles,
             costs=scen.costs,
         )
-        return scenario, locked_stops, open_orders, break_stops, placeable
+        return ReoptProblem(
+            scenario=scenario,
+            locked=locked_stops,
+            open_orders=open_orders,
+            breaks=break_stops,
+            placeable=placeable,
+        )

@@ -212,3 +212,46 @@ def test_reopt_serves_orders_before_a_break_whose_window_opens_later() -> None:
             free = depart
     assert len(standing) == 2 and max(standing) < 600.0
     assert result.metrics["breaks_late"] == 0.0
+
+
+def test_reopt_routing_scenario_names_its_parts() -> None:
+    # routing_scenario returned a 5-tuple (scenario, prefixes, open orders, breaks, placeable
+    # breaks) that its caller unpacked by position; it is a frozen ReoptProblem now. v1 stands
+    # at a's door at 150 s with only its break left (window 600-1,000 s): not committed to it,
+    # so the break goes to the solver as v1's vehicle's break, with b and c waiting.
+    import dataclasses
+
+    from scenarios import Plan, PlannedStop, Route, StopKind
+    from simulation.params import SimParams
+    from simulation.policies.reopt import ReoptProblem
+    from simulation.twin import DispatchSimulator
+    from tests.simulation.conftest import line_scenario
+
+    data = line_scenario().model_dump(mode="json")
+    data["vehicles"][0]["breaks"] = [{"window": {"start_s": 600, "end_s": 1000}, "duration_s": 900}]
+    stops = [
+        PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
+        PlannedStop(kind=StopKind.BREAK, arrival_s=110, start_s=600, departure_s=1500),
+    ]
+    plan = Plan(routes=[Route(vehicle_id="v1", stops=stops)])
+    sim = DispatchSimulator(Scenario.model_validate(data), plan=plan, params=SimParams(tick_s=150))
+    sim.reset(seed=1)
+    policy = PeriodicReoptPolicy(every_s=150)
+    policy.reset(sim, seed=1)
+    while (state := sim.next_decision()) is not None and state.time_s < 150:
+        pass
+    assert state is not None and state.time_s == 150
+    problem = policy.routing_scenario(state)
+    assert isinstance(problem, ReoptProblem)
+    b, c = (sim.orders.ids.index(x) for x in "bc")
+    (brk,) = state.routes[0]
+    assert problem.open_orders == [b, c]
+    assert [o.id for o in problem.scenario.orders] == [str(b), str(c)]
+    assert problem.locked == {0: [], 1: []}
+    assert problem.breaks == problem.placeable == {0: [brk]}
+    (vehicle_break,) = problem.scenario.vehicles[0].breaks
+    assert (vehicle_break.window.start_s, vehicle_break.window.end_s) == (600, 1000)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        problem.open_orders = []  # type: ignore[misc]
+    action = policy.reoptimise(state)
+    assert action is not None and brk in action.routes[0]
