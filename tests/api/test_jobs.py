@@ -280,7 +280,9 @@ def test_listing_by_an_unknown_kind_is_a_422_naming_it(
     assert answer.status_code == 422
     [problem] = answer.json()["detail"]
     assert problem["field"] == "query.kind"
-    assert problem["reason"].startswith("unknown job kind 'route'; one of allocations, plans")
+    assert problem["reason"].startswith(
+        "unknown job kind 'route'; one of allocations, comparisons, plans"
+    )
 
 
 @pytest.mark.parametrize("query", [{"staus": "failed"}, {"kind": "routes", "limt": "5"}])
