@@ -12,14 +12,24 @@ A scenario's times outside its horizon (a shift past it, a window entirely outsi
 safe correction: only data the service stored (:func:`read_saved`, :func:`validate_saved`,
 ``saved_context(stored=True)``) keeps them, noted and warned about like a correction; a file
 with them is refused, as new input is.
+
+Rules newer than data the service stored that have no safe correction either (an id holding
+a control character, a SKU key of 0 or 201 characters, a per-SKU safety stock outside the
+catalogue) are not relaxed: such data is read back as stored, and running it is refused
+naming the field, as new input is; :func:`newer_rule` says which rule the data predates, for
+the message.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationInfo
+
+from scenarios.geo import CONTROL_CHARACTERS_REASON
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -106,3 +116,42 @@ def validate_saved(cls: type[M], data: Any, *, source: str | None = None) -> M:
     model = cls.model_validate(data, context=context)
     warn_corrections(context, source)
     return model
+
+
+@dataclass(frozen=True)
+class NewerRule:
+    """A rule of the model newer than data the service may have stored (see :func:`newer_rule`)."""
+
+    #: what the rule asks, after "stored before": ``SKU keys had to be 1 to 200 characters``
+    what: str
+    #: how new data meets it, after "make a new plan": ``with SKU keys of 1 to 200 characters``
+    fix: str
+
+
+#: ids refused control characters (session 38)
+CONTROL_CHARACTERS_RULE = NewerRule("ids refused control characters", "with ids without them")
+#: a SKU id as a key (a node's inventory or safety_stock, rules.restricted_skus) had to be 1 to
+#: 200 characters, as an order line's sku (session 51)
+SKU_KEY_LENGTH_RULE = NewerRule(
+    "SKU keys had to be 1 to 200 characters", "with SKU keys of 1 to 200 characters"
+)
+#: a node's per-SKU safety stock had to name a SKU of the catalogue (session 51)
+SAFETY_STOCK_SKU_RULE = NewerRule(
+    "a per-SKU safety stock had to name a SKU of the catalogue",
+    "whose per-SKU safety stocks name SKUs of the catalogue",
+)
+
+_SKU_KEY = re.compile(r"(?:^|\.)(?:inventory|safety_stock|restricted_skus)\.")
+_SAFETY_STOCK_KEY = re.compile(r"(?:^|\.)nodes\.\d+\.safety_stock\.")
+
+
+def newer_rule(field: str, reason: str) -> NewerRule | None:
+    """The rule, newer than data the service may have stored, that the error ``reason`` on
+    ``field`` (a dotted path, as a 422 names it) enforces; None for any other error."""
+    if CONTROL_CHARACTERS_REASON in reason:
+        return CONTROL_CHARACTERS_RULE
+    if _SKU_KEY.search(field) and reason.startswith("Key should have"):
+        return SKU_KEY_LENGTH_RULE
+    if _SAFETY_STOCK_KEY.search(field) and reason.startswith("unknown SKU "):
+        return SAFETY_STOCK_SKU_RULE
+    return None

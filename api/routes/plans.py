@@ -41,6 +41,7 @@ from api.tasks.plans import (
     log_read_notes,
     reoptimised_params,
     store_plan,
+    stored_allocation_terms,
     stored_plan_error,
     warm_start_fields,
 )
@@ -327,7 +328,8 @@ def _check_stored_plan(record: PlanRecord, body: ReoptimiseCreate) -> None:
     as a plan: an id holding a control character, taken before ids refused them, or a
     corrupted row; or when the router would refuse its routes as the re-plan's warm start: a
     route of a courier the stored scenario lacks, a courier with two routes, a task visited
-    twice by the stops still to do (:func:`check_stored_visits`: no travel matrix needed).
+    twice by the stops still to do (:func:`check_stored_visits`: no travel matrix needed); or
+    when its allocation prices or rules no longer read as such (:func:`stored_allocation_terms`).
     A queued re-plan (``mode: async``) was accepted, then its job failed on it; the message
     is the job's."""
     from pydantic import ValidationError
@@ -348,6 +350,9 @@ def _check_stored_plan(record: PlanRecord, body: ReoptimiseCreate) -> None:
     with warm_start_fields(plan, [[] for _ in plan.routes]):
         check_route_vehicles(plan, vehicles)
     check_stored_visits(plan, record.scenario, body, record.params.get("completed", []))
+    # the allocation prices and rules its new orders are allocated under (a restricted_skus
+    # key of 0 characters, taken before session 51: it failed the job, a 500 synchronously)
+    stored_allocation_terms(record.params)
 
 
 @router.post(

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.allocations import AllocationCreate
 from api.schemas.routes import SolverInfo
+from api.tasks.stored import read_payload
 from api.versions import solver_versions
 from scenarios.errors import InputError
 from solvers.allocation.highs_model import usable_cpus
@@ -63,9 +64,9 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
 
 def run(payload: JsonDict | AllocationCreate, *, progress: ProgressFn | None = None) -> JsonDict:
     """Allocate an :class:`AllocationCreate` payload (or the already validated body)."""
-    return _answer(AllocationCreate.model_validate(payload), baseline=False)
+    return _answer(read_payload(AllocationCreate, payload), baseline=False)
 
 
 def fallback(payload: JsonDict | AllocationCreate, *, reason: str) -> JsonDict:
     """The nearest-node baseline, when the optimiser crashed or overran."""
-    return _answer(AllocationCreate.model_validate(payload), baseline=True)
+    return _answer(read_payload(AllocationCreate, payload), baseline=True)

@@ -25,6 +25,7 @@ from api.schemas.plans import (
 from api.schemas.routes import SolverInfo
 from api.tasks.changes import plan_changes
 from api.tasks.routes import diagnosis as route_diagnosis
+from api.tasks.stored import read_payload
 from api.versions import solver_versions
 from scenarios.errors import (
     InputError,
@@ -33,10 +34,17 @@ from scenarios.errors import (
     fields_under,
     input_error_from_validation,
 )
-from scenarios.geo import CONTROL_CHARACTERS_REASON, TimeWindow
+from scenarios.geo import TimeWindow
 from scenarios.model import Scenario
 from scenarios.plan import AllocationLine, Plan, Route, StopKind
-from scenarios.saved import read_saved, saved_context, validate_saved
+from scenarios.saved import (
+    CONTROL_CHARACTERS_RULE,
+    NewerRule,
+    newer_rule,
+    read_saved,
+    saved_context,
+    validate_saved,
+)
 from solvers.allocation.request import AllocationCosts, AllocationRules
 from solvers.allocation.result import Unfilled
 
@@ -79,11 +87,18 @@ def _orders_of_jobs(scenario: Scenario, jobs: Scenario) -> Iterator[None]:
 
 #: The field of a re-optimisation request that names its stored plan (the path parameter).
 STORED_PLAN_FIELD = "path.plan_id"
+
+
+def predates(rule: NewerRule) -> str:
+    """The end of the reason of a 422 on a stored plan that breaks ``rule``, newer than it."""
+    return (
+        f"the plan was stored before {rule.what}: it can be read back, not re-planned; make a "
+        f"new plan {rule.fix}"
+    )
+
+
 #: the end of the reason of a 422 on a stored id holding a control character
-PREDATES_ID_RULE = (
-    "the plan was stored before ids refused control characters: it can be read back, not "
-    "re-planned; make a new plan with ids without them"
-)
+PREDATES_ID_RULE = predates(CONTROL_CHARACTERS_RULE)
 
 
 def stored_plan_error(
@@ -91,11 +106,15 @@ def stored_plan_error(
 ) -> RequestInputError:
     """An error on a part of the stored plan, which no field of the request holds: named by
     the plan id, the reason saying which part (``order 'o2' of the stored plan``) and where
-    (``field`` of its ``part``: its scenario, or its plan)."""
-    where = f"its {part}'s {field}"
+    (``field`` of its ``part``: its scenario, its plan, its allocation rules), and, when it
+    breaks a rule newer than the plan (:func:`~scenarios.saved.newer_rule`: an id holding a
+    control character, a SKU key of 0 characters), that the plan predates it."""
+    possessive = "'" if part.endswith("s") else "'s"  # its plan's, its allocation rules'
+    where = f"its {part}{possessive} {field}"
     part = f"{what} of the stored plan ({where})" if what else f"the stored plan ({where})"
-    if CONTROL_CHARACTERS_REASON in reason:  # taken before ids refused them (session 38)
-        reason += f" ({PREDATES_ID_RULE})"
+    rule = newer_rule(field, reason)
+    if rule is not None:
+        reason += f" ({predates(rule)})"
     return RequestInputError(STORED_PLAN_FIELD, f"{part}: {reason}")
 
 
@@ -406,13 +425,13 @@ def make_plan(
 
 def run_plan(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
     """Make the plan of a :class:`PlanCreate` payload."""
-    body = validate_saved(PlanCreate, payload)
+    body = read_payload(PlanCreate, payload)
     return make_plan(body, progress=progress).model_dump(mode="json")
 
 
 def fallback_plan(payload: JsonDict, *, reason: str) -> JsonDict:
     """Nearest-node allocation and greedy routes (few replications), when the solvers failed."""
-    body = validate_saved(PlanCreate, payload)
+    body = read_payload(PlanCreate, payload)
     result = make_plan(body, degraded=True)
     result.fallback_reason = reason
     return result.model_dump(mode="json")
@@ -655,8 +674,25 @@ def _stored_part(part: str) -> Iterator[None]:
         ) from None
 
 
+def stored_allocation_terms(
+    parent: JsonDict,
+) -> tuple[AllocationCosts | None, AllocationRules | None]:
+    """The allocation prices and rules a stored plan (``parent``: its record's ``costs`` and
+    ``rules``) was made under, None where it holds none (stored before they were carried);
+    terms that fail today's checks (a ``restricted_skus`` key of 0 characters, taken before
+    session 51) are an error on the stored plan (:func:`stored_plan_error`)."""
+    costs = parent.get("costs")
+    rules = parent.get("rules")
+    with _stored_part("allocation costs"):
+        read_costs = None if costs is None else validate_saved(AllocationCosts, costs)
+    with _stored_part("allocation rules"):
+        read_rules = None if rules is None else validate_saved(AllocationRules, rules)
+    return read_costs, read_rules
+
+
 def _reoptimise_payload(payload: JsonDict, *, degraded: bool, reason: str | None) -> JsonDict:
-    req = ReoptimiseCreate.model_validate(payload["request"])
+    # the request, queued before a rule of its model was added, may break it now
+    req = read_payload(ReoptimiseCreate, payload["request"])
     parent = payload["parent"]
     # no SavedDataWarning: a synchronous solve runs in a server thread (warnings are
     # process-wide); the corrections go to the answer's notes and the service's log
@@ -665,16 +701,15 @@ def _reoptimise_payload(payload: JsonDict, *, degraded: bool, reason: str | None
     with _stored_part("plan"):
         old = Plan.model_validate(parent["plan"])
     # plans stored before the prices and rules were carried hold none: the defaults
-    costs = parent.get("costs")
-    rules = parent.get("rules")
+    costs, rules = stored_allocation_terms(parent)
     answer, updated, finished = reoptimise(
         scenario,
         old,
         set(parent.get("completed", [])),
         req,
         degraded=degraded,
-        costs=None if costs is None else validate_saved(AllocationCosts, costs),
-        rules=None if rules is None else validate_saved(AllocationRules, rules),
+        costs=costs,
+        rules=rules,
     )
     answer.parent_id = parent["id"]
     answer.notes = [f"stored plan {parent['id']}: {note}" for note in notes]

@@ -7,8 +7,8 @@ import time
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.policies import PolicyEvaluationCreate, PolicyEvaluationResult
 from api.schemas.routes import SolverInfo
+from api.tasks.stored import read_payload
 from api.versions import solver_versions
-from scenarios.saved import validate_saved
 
 
 def run_evaluation(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
@@ -17,7 +17,7 @@ def run_evaluation(payload: JsonDict, *, progress: ProgressFn | None = None) -> 
     from rl_agents.evaluate import evaluate_policies, report_json, table_markdown
     from simulation.executors import SerialExecutor
 
-    body = validate_saved(PolicyEvaluationCreate, payload)
+    body = read_payload(PolicyEvaluationCreate, payload)
     scenario = body.scenario if body.scenario is not None else rl_agents.standard_scenario()
 
     def tick(done: int, total: int) -> None:

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.routes import RoutesCreate, RoutesResult, SolverInfo
+from api.tasks.stored import read_payload
 from api.versions import solver_versions
 from scenarios.errors import fields_under
 from scenarios.model import Scenario
 from scenarios.plan import Plan
-from scenarios.saved import validate_saved
 from solvers.explain import explain_routes
 from solvers.routing import RoutingParams, SolveStats, solve_routes_with_stats
 
@@ -47,7 +47,7 @@ def routes_result(
 
 def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
     """Solve a :class:`RoutesCreate` payload."""
-    body = validate_saved(RoutesCreate, payload)
+    body = read_payload(RoutesCreate, payload)
     with fields_under("params"):  # the solver names fields of its params
         plan, stats = solve_routes_with_stats(body.scenario, body.params)
     late = [stats.late] if stats.late else []  # an answer past its time limit says so
@@ -70,7 +70,7 @@ def greedy_plan(body: RoutesCreate) -> tuple[Plan, SolveStats]:
 
 def fallback(payload: JsonDict, *, reason: str) -> JsonDict:
     """The greedy plan, when the solver crashed or overran."""
-    body = validate_saved(RoutesCreate, payload)
+    body = read_payload(RoutesCreate, payload)
     plan, stats = greedy_plan(body)
     result = routes_result(
         body.scenario, plan, body.params, fallback_reason=reason, notes=stats.pin_notes

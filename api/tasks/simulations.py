@@ -17,8 +17,8 @@ from api.schemas.simulations import (
     WhatIfRow,
     WhatIfSample,
 )
+from api.tasks.stored import read_payload
 from api.versions import solver_versions
-from scenarios.saved import validate_saved
 
 
 def _progress(progress: ProgressFn | None) -> Callable[[int, int], None] | None:
@@ -43,7 +43,7 @@ def run_simulation(payload: JsonDict, *, progress: ProgressFn | None = None) -> 
     from simulation.evaluate import evaluate
     from simulation.executors import SerialExecutor
 
-    body = validate_saved(SimulationCreate, payload)
+    body = read_payload(SimulationCreate, payload)
     policy = default_policy(body)
     t0 = time.perf_counter()
     kpis = evaluate(
@@ -115,7 +115,7 @@ def run_whatif(payload: JsonDict, *, progress: ProgressFn | None = None) -> Json
     from simulation.report import markdown_table
     from simulation.sweep import TABLE_METRICS, run_sweep
 
-    body = validate_saved(WhatIfCreate, payload)
+    body = read_payload(WhatIfCreate, payload)
     spec = VariantFile(base="(request)", variants=body.variants)
     loaded = LoadedVariants(spec, body.scenario, body.plan, "request")
     t0 = time.perf_counter()

@@ -1563,10 +1563,14 @@ def _a_task_id_with_a_tab(record: PlanRecord) -> None:
         # the SKU key rules of session 51: a stored scenario breaking them is no 500
         (_an_empty_sku_key,
          r"node 'dc-1' of the stored plan \(its scenario's nodes\.0\.inventory\.\): "
-         r"Key should have at least 1 character"),
+         r"Key should have at least 1 character \(the plan was stored before SKU keys had to "
+         r"be 1 to 200 characters: it can be read back, not re-planned; make a new plan with "
+         r"SKU keys of 1 to 200 characters\)"),
         (_a_safety_stock_outside_the_catalogue,
          r"node 'dc-1' of the stored plan \(its scenario's nodes\.0\.safety_stock\.teaa\): "
-         r"unknown SKU 'teaa'"),
+         r"unknown SKU 'teaa' \(the plan was stored before a per-SKU safety stock had to name "
+         r"a SKU of the catalogue: it can be read back, not re-planned; make a new plan whose "
+         r"per-SKU safety stocks name SKUs of the catalogue\)"),
     ],
 )  # fmt: skip
 def test_a_stored_sku_key_or_task_id_with_a_control_character_is_read_back_and_replan_422(
@@ -1581,7 +1585,8 @@ def test_a_stored_sku_key_or_task_id_with_a_control_character_is_read_back_and_r
     the other ids do (they were taken by the CLI and in process, a 422 over HTTP for a NUL):
     a plan stored before reads back as stored; its re-plan is the 422 saying it predates
     the rule, in either mode. A stored SKU key no order line can name (empty) and a stored
-    safety stock outside the catalogue, refused since, are the same 422 on the stored plan."""
+    safety stock outside the catalogue, refused since, are the same 422 on the stored plan,
+    saying the plan predates their rules (it said nothing of it)."""
     _stored_differently(client, made["plan_id"], corrupt)
     got = client.get(f"/v1/plans/{made['plan_id']}", headers=keys["oms"])
     assert got.status_code == 200, got.text
