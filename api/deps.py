@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, Security
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -144,12 +145,77 @@ PlannerDep = Annotated[Principal, Depends(require(Role.PLANNER))]
 ResearcherDep = Annotated[Principal, Depends(require(Role.RESEARCHER))]
 AdminDep = Annotated[Principal, Depends(require(Role.ADMIN))]
 
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,  # an empty key was taken for none: its retries ran again
-        max_length=255,
-        description="retries with the same key and body get the first answer, not a new solve",
-    ),
-]
+
+async def idempotency_key(
+    request: Request,
+    ctx: CtxDep,
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,  # an empty key was taken for none: its retries ran again
+            max_length=255,
+            description="retries with the same key and body get the first answer, not a new solve",
+        ),
+    ] = None,
+) -> str | None:
+    """The ``Idempotency-Key`` header; a retry of a request answered before (same key,
+    endpoint and body) is answered here with the stored answer (:class:`~api.idempotency.
+    Replayed`), before its body is checked: a body taken before a rule of the model was
+    added is a 422 now, and its retry got that 422 instead of the answer it was given.
+
+    Resolved after the endpoint's key and role check (its parameter comes after them), whose
+    caller it reads from the request's state; without one (none checked yet) it answers
+    nothing here, and the endpoint's own claim replays as before.
+    """
+    principal = getattr(request.state, "principal", None)
+    if key is None or not isinstance(principal, Principal):
+        return key
+    from api.idempotency import Replayed
+
+    answer = await stored_answer_of(request, ctx, principal, key)
+    if answer is not None:
+        raise Replayed(answer)
+    return key
+
+
+async def stored_answer_of(
+    request: Request, ctx: ServiceContext, principal: Principal, key: str
+) -> JSONResponse | None:
+    """The stored answer of a retry of ``request`` by ``principal`` with Idempotency-Key
+    ``key`` (same endpoint and body, see :func:`api.idempotency.stored_answer`), else None."""
+    from api.idempotency import stored_answer
+
+    if ctx.sessions is None:
+        return None
+
+    def look_up() -> JSONResponse | None:
+        with open_session(ctx) as session:
+            return stored_answer(
+                session,
+                key_id=principal.key_id,
+                idem_key=key,
+                endpoint=f"{request.method} {request.url.path}",
+                request_hash=str(getattr(request.state, "input_hash", "")),
+                ttl_s=ctx.settings.idempotency_ttl_s,
+            )
+
+    return await run_in_threadpool(look_up)
+
+
+async def replay_before_checks(request: Request, ctx: ServiceContext) -> JSONResponse | None:
+    """For a check made before the routes (the body middleware's): the stored answer of a
+    retry of ``request`` whose ``X-API-Key`` is valid and whose ``Idempotency-Key`` was used
+    with the same endpoint and body (see :func:`idempotency_key`), else None."""
+    key = request.headers.get("idempotency-key")
+    if not key or len(key) > 255:
+        return None
+    try:
+        api_key = request.headers.get(api_key_header.model.name)
+        principal = await get_principal(request, ctx, api_key)
+    except HTTPException:  # no valid key: the check's own answer
+        return None
+    return await stored_answer_of(request, ctx, principal, key)
+
+
+IdempotencyKeyHeader = Annotated[str | None, Depends(idempotency_key)]

@@ -82,12 +82,60 @@ def claim(
             "a request with this Idempotency-Key is still being answered; retry shortly",
             {"Retry-After": "1"},
         )
+    return _replay(found)
+
+
+def _replay(found: IdempotencyRecord) -> JSONResponse:
+    """The stored answer of ``found`` (done), as sent the first time."""
+    assert found.status_code is not None
     headers = {REPLAY_HEADER: "true"}
     location = (found.response or {}).get("__location__")
     body = {k: v for k, v in (found.response or {}).items() if k != "__location__"}
     if location:
         headers["Location"] = str(location)
     return JSONResponse(status_code=found.status_code, content=body, headers=headers)
+
+
+class Replayed(Exception):
+    """Raised by the ``Idempotency-Key`` dependency with the stored answer of a retry, before
+    its body is checked; the app answers with ``response``, audited as a replay."""
+
+    def __init__(self, response: JSONResponse) -> None:
+        super().__init__("idempotent replay")
+        self.response = response
+
+
+def stored_answer(
+    session: Session,
+    *,
+    key_id: str | None,
+    idem_key: str,
+    endpoint: str,
+    request_hash: str,
+    ttl_s: float,
+) -> JSONResponse | None:
+    """The stored answer to replay for a retry of a request answered before (the same key,
+    endpoint and body, not expired), else None (:func:`claim` decides the rest).
+
+    Looked up before the body is checked: a body answered before a rule of the model was
+    added (a SKU key of 0 characters, before session 51) is a 422 now, and its retry got that
+    422, as if the first request had not been answered (its plan stored, its job queued).
+    """
+    found = session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.key_id == (key_id or "-"), IdempotencyRecord.idem_key == idem_key
+        )
+    )
+    if (
+        found is None
+        or found.state != "done"
+        or found.status_code is None
+        or found.endpoint != endpoint
+        or found.request_hash != request_hash
+        or (utcnow() - found.created_at).total_seconds() > ttl_s
+    ):
+        return None
+    return _replay(found)
 
 
 def finish(

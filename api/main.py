@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import idempotency
@@ -299,6 +299,7 @@ def create_app(
     app.state.ctx = ctx
     app.add_middleware(ServiceMiddleware, ctx=ctx)
     install_error_handlers(app)
+    app.add_exception_handler(idempotency.Replayed, _replayed)
     install_docs(app)
     # the solve endpoints first: routes are matched in order, and they carry the load
     for router in _solve_routers(ctx.registry):
@@ -311,6 +312,16 @@ def create_app(
 
         app.include_router(demo.router)
     return app
+
+
+async def _replayed(request: Request, exc: Exception) -> Response:
+    """The stored answer of a retry the ``Idempotency-Key`` dependency found (see
+    :func:`api.deps.idempotency_key`), audited as a replay."""
+    from api.solve import note_audit
+
+    assert isinstance(exc, idempotency.Replayed)
+    note_audit(request, result="idempotent_replay")
+    return exc.response
 
 
 def _solve_routers(registry: TaskRegistry) -> list[APIRouter]:

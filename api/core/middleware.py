@@ -105,6 +105,10 @@ class ServiceMiddleware:
                     )
                     return
                 at = repeated_key(body)  # FastAPI's parser (and pydantic's) keep the last
+                replay = None if at is None else await self._replay(scope, state)
+                if replay is not None:  # answered before such bodies were refused
+                    await replay(scope, receive, send_wrapper)
+                    return
                 if at is not None:
                     field, reason = repeated_key_field(at)
                     await invalid([FieldProblem(field=field, reason=reason)])(
@@ -151,6 +155,22 @@ class ServiceMiddleware:
             path: str = scope.get("path", "")
             if path.startswith(AUDITED_PREFIX):
                 self._audit(scope, state, status, elapsed)
+
+    async def _replay(self, scope: Scope, state: dict[str, Any]) -> JSONResponse | None:
+        """The stored answer of a retry (a valid key, an ``Idempotency-Key`` used with the
+        same endpoint and body) of a body refused here: taken before JSON objects repeating
+        a key were refused (session 51), its retry got the 422, as if the first request had
+        not been answered (its plan stored, its job queued)."""
+        from starlette.requests import Request
+
+        from api.deps import replay_before_checks
+
+        if not any(name == b"idempotency-key" for name, _ in scope.get("headers", [])):
+            return None
+        answer = await replay_before_checks(Request(scope), self.ctx)
+        if answer is not None:
+            state["audit_result"] = "idempotent_replay"
+        return answer
 
     def _stopping_answer(
         self, scope: Scope, state: dict[str, Any], *, unconfirmed: bool = False

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -346,3 +348,108 @@ def test_the_newer_rules_are_told_from_other_errors() -> None:
     # an unknown SKU in a node's stock or an order line was refused before session 51
     assert newer_rule("nodes.0.inventory.teaa", "unknown SKU 'teaa'") is None
     assert newer_rule("orders.0.lines.0.sku", "unknown SKU 'teaa'") is None
+
+
+# ------------------------------------------------------------------ idempotent retries
+
+
+def _answered_before(
+    client: TestClient, headers: dict[str, str], endpoint: str, raw: bytes, answer: Any
+) -> None:
+    """The idempotency record of ``raw`` POSTed to ``endpoint`` with ``headers``, answered
+    (``answer``: status, body, Location) by an older version that took the body."""
+    from api.core.security import split_key
+    from api.db.models import IdempotencyRecord
+
+    status, body, location = answer
+    with app_of(client).state.ctx.sessions() as session:
+        session.add(
+            IdempotencyRecord(
+                key_id=split_key(headers["X-API-Key"]),
+                idem_key=headers["Idempotency-Key"],
+                endpoint=f"POST {endpoint}",
+                request_hash=hashlib.sha256(raw).hexdigest(),
+                state="done",
+                status_code=status,
+                response={**body, "__location__": location} if location else body,
+            )
+        )
+        session.commit()
+
+
+def _repeated_key() -> bytes:
+    """An allocation body whose node's inventory gives ``tea`` twice (3, then 1 unit)."""
+    raw = json.dumps(ALLOCATION_EXAMPLE["online"]["value"]).encode()
+    return raw.replace(b'"tea": 50', b'"tea": 3, "tea": 50', 1)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "answer"),
+    [
+        (
+            "/v1/plans",
+            lambda: _plans(_empty_key),
+            (200, {"plan_id": "p-before", "status": "feasible"}, None),
+        ),
+        (
+            "/v1/routes",
+            lambda: {**_routes(_long_key), "mode": "async"},
+            (202, {"job_id": "j-before", "status": "queued"}, "/v1/jobs/j-before"),
+        ),
+        (
+            "/v1/allocations",
+            lambda: _allocations("rules"),
+            (200, {"status": "optimal", "note": "as answered"}, None),
+        ),
+        (  # refused before the routes (the body middleware), 1 unit of tea before
+            "/v1/allocations",
+            _repeated_key,
+            (200, {"status": "optimal", "note": "as answered"}, None),
+        ),
+    ],
+)
+def test_a_retry_of_a_request_answered_before_a_rule_gets_its_answer(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    endpoint: str,
+    body: Callable[[], dict[str, Any] | bytes],
+    answer: tuple[int, dict[str, Any], str | None],
+) -> None:
+    """A request answered before session 51 (its plan stored, its job queued), retried after
+    it with its Idempotency-Key: the retry got the 422 its body gets now, as if the first had
+    not been answered; it gets the stored answer, as any retry does (a key's owner only)."""
+    made = body()
+    raw = made if isinstance(made, bytes) else json.dumps(made).encode()
+    headers = {**keys["admin"], "Idempotency-Key": "k-1", "Content-Type": "application/json"}
+    _answered_before(client, headers, endpoint, raw, answer)
+    retry = client.post(endpoint, content=raw, headers=headers)
+    status, stored, location = answer
+    assert retry.status_code == status, retry.text
+    assert retry.json() == stored
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.headers.get("location") == location
+    # a new request with that body (another Idempotency-Key, or another API key) is the 422
+    # it is now
+    headers["Idempotency-Key"] = "k-2"
+    fresh = client.post(endpoint, content=raw, headers=headers)
+    assert fresh.status_code == 422, fresh.text
+    other = {**headers, **keys["oms"], "Idempotency-Key": "k-1"}
+    assert client.post(endpoint, content=raw, headers=other).status_code == 422
+
+
+def test_a_retry_of_a_replan_whose_stored_plan_predates_a_rule_gets_its_answer(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """The re-plan was answered; its plan, stored before a rule, breaks it: the retry was the
+    422 of a new re-plan of that plan, though the first one had made and stored its plan."""
+    url = f"/v1/plans/{made['plan_id']}/reoptimise"
+    headers = {**keys["oms"], "Idempotency-Key": "replan-1"}
+    first = client.post(url, json=_reopt_body("sync"), headers=headers)
+    assert first.status_code == 200, first.text
+    _stored_differently(client, made["plan_id"], _long_key_in_its_scenario)
+    retry = client.post(url, json=_reopt_body("sync"), headers=headers)
+    assert retry.status_code == 200, retry.text
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    other = client.post(url, json=_reopt_body("sync"), headers=keys["oms"])
+    assert other.status_code == 422, other.text
