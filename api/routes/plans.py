@@ -351,7 +351,8 @@ def _check_stored_plan(record: PlanRecord, body: ReoptimiseCreate) -> None:
         check_route_vehicles(plan, vehicles)
     check_stored_visits(plan, record.scenario, body, record.params.get("completed", []))
     # the allocation prices and rules its new orders are allocated under (a restricted_skus
-    # key of 0 characters, taken before session 51: it failed the job, a 500 synchronously)
+    # key of 0 characters, taken before session 51: a 422 on "restricted_skus.", no field of
+    # the request, or with mode async a 202 and a crashed job)
     stored_allocation_terms(record.params)
 
 
