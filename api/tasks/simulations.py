@@ -78,7 +78,7 @@ def run_comparison(payload: JsonDict, *, progress: ProgressFn | None = None) -> 
     from simulation.evaluate import RiskRule, compare
     from simulation.executors import SerialExecutor
 
-    body = validate_saved(ComparisonCreate, payload)
+    body = read_payload(ComparisonCreate, payload)
     t0 = time.perf_counter()
     result = compare(
         body.scenario,
