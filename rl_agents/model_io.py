@@ -32,7 +32,12 @@ from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from rl_agents.env import EnvParams
-from rl_agents.features import FEATURES_VERSION, FEATURES_VERSIONS, UNRECORDED_FEATURES_VERSION
+from rl_agents.features import (
+    FEATURES_VERSION,
+    FEATURES_VERSIONS,
+    UNRECORDED_FEATURES_VERSION,
+    observation_space,
+)
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.io.json_io import loads
 
@@ -119,8 +124,10 @@ def load_model(path: str | Path) -> LoadedModel:
 
     Bad input is an InputError on ``model``: a missing file or a folder, a file past the input
     size cap or a zip unpacking past it (:func:`scenarios.files.read_zip_limited`), a zip
-    that is not a dispatchlab model or whose members cannot be read, and a model trained on
-    other observation features than this code computes (:func:`check_features_version`).
+    that is not a dispatchlab model or whose members cannot be read, a model trained on
+    other observation features than this code computes (:func:`check_features_version`), and
+    a network whose input is not the size of the observation of the environment parameters
+    it records (:func:`check_mlp_shapes`, :func:`check_slot_shapes`).
     """
     from scenarios.files import read_zip_limited
 
@@ -183,16 +190,138 @@ def _loaded_model(path: str, meta: Any, arrays: dict[str, NDArray[Any]]) -> Load
     layers = [
         (arrays[f"w{i}"].astype(np.float64), arrays[f"b{i}"].astype(np.float64)) for i in range(n)
     ]
+    env_params = EnvParams.model_validate(meta["env_params"])
+    obs_keys = list(meta["obs_keys"])
+    if arch == "mlp":
+        check_mlp_shapes(path, env_params, obs_keys, layers)
+    else:
+        check_slot_shapes(path, env_params, arrays)
     return LoadedModel(
         algo=meta["algo"],
-        env_params=EnvParams.model_validate(meta["env_params"]),
-        obs_keys=list(meta["obs_keys"]),
+        env_params=env_params,
+        obs_keys=obs_keys,
         layers=layers,
         activation=activation,
         meta=meta,
         arch=arch,
         arrays={k: v.astype(np.float64) for k, v in arrays.items()} if arch == "slots" else {},
     )
+
+
+def _sizes_note(env_params: EnvParams) -> str:
+    """What the observation's size follows from (for the shape errors)."""
+    return (
+        f"features version {FEATURES_VERSION}, {env_params.num_candidates} candidate slots, "
+        f"{env_params.num_pending} waiting orders"
+    )
+
+
+def check_mlp_shapes(
+    path: str,
+    env_params: EnvParams,
+    obs_keys: list[str],
+    layers: list[tuple[NDArray[np.float64], NDArray[np.float64]]],
+) -> None:
+    """Refuse a flat network whose input is not the size of the observation of its
+    ``env_params`` (an InputError on ``model`` naming the file and both sizes), or whose
+    layers do not chain into one score per action: it would fail at its first decision."""
+    space = observation_space(env_params.feature_params())
+    known = set(space.spaces)
+    unknown = [k for k in obs_keys if k not in known]
+    if unknown or len(set(obs_keys)) != len(obs_keys) or set(obs_keys) != known:
+        raise InputError(
+            "model",
+            f"{path!r}: its network reads the observation parts {obs_keys}, but the "
+            f"observation has {sorted(known)}: train a new one (`dispatchlab train`)",
+        )
+    size = sum(int(np.prod(space[k].shape or ())) for k in obs_keys)
+    if not layers:
+        raise InputError("model", f"{path!r}: its network has no layers (no w0 in {WEIGHTS})")
+    actions = env_params.num_candidates + 1
+    width = size
+    for i, (w, b) in enumerate(layers):
+        if w.ndim != 2 or b.shape != (w.shape[0],):
+            raise InputError(
+                "model",
+                f"{path!r}: layer {i} of its network has weights of shape {w.shape} and bias "
+                f"of shape {b.shape}, which do not fit together",
+            )
+        if w.shape[1] != width:
+            what = (
+                f"the observation has {size} values ({_sizes_note(env_params)})"
+                if i == 0
+                else f"layer {i - 1} gives {width}"
+            )
+            raise InputError(
+                "model",
+                f"{path!r}: its network takes {w.shape[1]} inputs at layer {i}, but {what}: "
+                "it was not trained for this observation; train a new one (`dispatchlab train`)",
+            )
+        width = w.shape[0]
+    if width != actions:
+        raise InputError(
+            "model",
+            f"{path!r}: its network gives {width} scores, but the environment has {actions} "
+            f"actions ({env_params.num_candidates} candidate slots and postpone)",
+        )
+
+
+#: The slot scorer's arrays (:func:`slot_logits`) and what each takes, by name: the input width
+#: (``courier + context`` per slot, ``context + hidden`` for the postpone head, else the hidden
+#: width of the layer before) and the output width (``hidden`` or one score).
+_SLOT_LAYERS = (
+    ("slot_b0", "slot", "hidden"),
+    ("slot_b1", "hidden", "hidden"),
+    ("slot_h", "hidden", "one"),
+    ("slot_w0", "wait", "wait_hidden"),
+    ("slot_w1", "wait_hidden", "one"),
+)
+
+
+def check_slot_shapes(path: str, env_params: EnvParams, arrays: dict[str, NDArray[Any]]) -> None:
+    """Refuse a slot scorer (:mod:`rl_agents.slot_policy`) whose inputs are not the sizes of
+    the observation of its ``env_params`` (an InputError on ``model`` naming the file and both
+    sizes), or whose layers do not chain: it would fail at its first decision."""
+    space = observation_space(env_params.feature_params())
+    courier = int((space["couriers"].shape or (0, 0))[1])
+    context = sum(int((space[k].shape or (0,))[-1]) for k in ("order", "global", "pending")) + 1
+    missing = [
+        f"{name}_{part}"
+        for name, _in, _out in _SLOT_LAYERS
+        for part in ("w", "b")
+        if f"{name}_{part}" not in arrays
+    ]
+    if missing:
+        raise InputError("model", f"{path!r}: its slot scorer has no {', '.join(missing)}")
+    hidden = int(arrays["slot_b0_w"].shape[0]) if arrays["slot_b0_w"].ndim == 2 else -1
+    wait_hidden = int(arrays["slot_w0_w"].shape[0]) if arrays["slot_w0_w"].ndim == 2 else -1
+    widths = {
+        "slot": courier + context,
+        "wait": context + hidden,
+        "hidden": hidden,
+        "wait_hidden": wait_hidden,
+        "one": 1,
+    }
+    shown = {
+        "slot": f"{courier} courier features + {context} of context per slot",
+        "wait": f"{context} of context + {hidden} hidden",
+    }
+    for name, takes, gives in _SLOT_LAYERS:
+        w, b = arrays[f"{name}_w"], arrays[f"{name}_b"]
+        want = (widths[gives], widths[takes])
+        if w.ndim == 2 and w.shape[1] != want[1] and takes in shown:
+            raise InputError(
+                "model",
+                f"{path!r}: its slot scorer takes {w.shape[1]} inputs at {name}, but the "
+                f"observation gives {want[1]} ({shown[takes]}; {_sizes_note(env_params)}): it "
+                "was not trained for this observation; train a new one (`dispatchlab train`)",
+            )
+        if w.shape != want or b.shape != (want[0],):
+            raise InputError(
+                "model",
+                f"{path!r}: {name} of its slot scorer has weights of shape {w.shape} and bias "
+                f"of shape {b.shape}, expected {want} and {(want[0],)}",
+            )
 
 
 def check_features_version(path: str, meta: dict[str, Any]) -> None:
@@ -308,6 +437,8 @@ __all__ = [
     "LoadedModel",
     "actor_layers",
     "check_features_version",
+    "check_mlp_shapes",
+    "check_slot_shapes",
     "load_model",
     "save_model",
     "shipped_model_path",

@@ -154,6 +154,29 @@ def test_a_model_of_other_features_is_a_422_naming_both_versions(
     assert "this code computes version 2" in reason and str(models) not in reason
 
 
+def test_a_model_of_another_input_size_is_a_422_naming_both_sizes(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A model whose network takes another number of inputs than the observation has was
+    accepted (202) and failed at the job's first decision with a numpy shape error."""
+    from rl_agents.model_io import shipped_model_path
+    from tests.api.conftest import app_of
+    from tests.rl_agents.test_model_shapes import narrower_slot_scorer, with_arrays
+
+    models = app_of(client).state.ctx.settings.models_dir
+    models.mkdir(parents=True, exist_ok=True)
+    with_arrays(shipped_model_path(), models / "narrow.zip", narrower_slot_scorer)
+    answer = client.post(
+        "/v1/policies/evaluate", json=_body(policies=["model:narrow"]), headers=keys["researcher"]
+    )
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"][0]
+    assert detail["field"] == "policies.0"
+    reason = detail["reason"]
+    assert "'narrow': its slot scorer takes 49 inputs" in reason
+    assert "the observation gives 52" in reason and str(models) not in reason
+
+
 @pytest.mark.parametrize(
     ("extra", "field", "reason"),
     [
