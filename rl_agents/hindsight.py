@@ -12,13 +12,16 @@ For one day (a scenario and a day seed):
 3. one routing problem holds every order of the day as a pickup-and-delivery job (pickup at
    its node between the time the parcel is ready and the node's closing for good, delivery in
    its promised window, optional with the order's penalty; an order shipped from several
-   nodes is a job per parcel, the jobs sharing its penalty) and is solved offline with
+   nodes is a job per parcel, the jobs sharing its penalty and each carrying its parcel's
+   share of the order's demand) and is solved offline with
    :func:`solvers.routing.solve_routes`
    (PyVRP, ``time_limit_s`` per run, or ``max_iterations`` / ``duration_iterations``
    iterations with ``time_limit_s`` as a safety cap; ``num_runs`` seeds);
 4. each solution is replayed in the twin on the materialised day, with a cheapest-insertion
    policy (``slots``, then ``insertion``) placing the orders the solver left out (it cannot plan
-   a late delivery, the twin can);
+   a late delivery, the twin can); a delivery stop that would hand over nothing (a split
+   order's parcels delivered together: the twin's first stop hands over all it carries) is
+   left out;
 5. optionally (``warm_start_policies``), the day as an online policy (``slots``, say) played
    it is a candidate: it is a feasible answer to the offline problem, so the reference is
    never worse than that policy on that day; with ``warm_start_solve`` its executed routes
@@ -314,8 +317,15 @@ def materialise_day(scenario: Scenario, *, seed: int) -> Scenario:
 #: node works, and an order with a lost parcel (ready after its node closed for good) is no job;
 #: 5 = the jobs of an order shipped from several nodes share its penalty (4: each had all of
 #: it, so leaving out an order of k parcels cost the solver k penalties), and an order a solver
-#: plan serves only in part is left out of it for the replay (the twin would deliver it never).
-HINDSIGHT_VERSION = 5
+#: plan serves only in part is left out of it for the replay (the twin would deliver it never);
+#: 6 = each parcel job carries its parcel's share of the order's demand (5: every job the whole
+#: demand, or none for an order without an explicit one), and a solver plan's delivery stop that
+#: would hand over nothing in the twin (a split order's second delivery with no pickup of it
+#: since the first) is left out of the replay (5: the twin served it, service time and all),
+#: and the search's evaluator charges a split order's lateness where its last parcel is handed
+#: over (5: only where one delivery handed over every parcel, so a parcel-by-parcel route went
+#: without it).
+HINDSIGHT_VERSION = 6
 
 
 def drawn_orders(scenario: Scenario, day: Scenario, *, seed: int) -> OrderData:
@@ -375,6 +385,29 @@ def split_penalty(penalty_cents: int, parcels: int) -> list[int]:
     return [share + (1 if k < extra else 0) for k in range(parcels)]
 
 
+def split_demand(demand: list[int], units: list[int]) -> list[list[int]]:
+    """An order's ``demand`` (per capacity dimension) shared by its parcels of ``units`` units
+    each, as :func:`solvers.routing.routing_scenario_from_allocation` shares it among an
+    order's shipments: in each dimension a parcel gets its units' share in whole numbers (the
+    largest remainders get the extra ones, ties to the first parcel), the shares adding up to
+    the order's; parcels of no units at all share it equally."""
+    if not units:
+        raise ValueError("an order has at least one parcel, got none")
+    weights = [max(0, u) for u in units]
+    whole = sum(weights)
+    if whole == 0:
+        weights, whole = [1] * len(units), len(units)
+    out = [[0] * len(demand) for _ in units]
+    for k, total in enumerate(demand):
+        shares = [divmod(total * w, whole) for w in weights]
+        for p, (q, _r) in enumerate(shares):
+            out[p][k] = q
+        left = total - sum(q for q, _r in shares)
+        for p in sorted(range(len(units)), key=lambda p: (-shares[p][1], p))[:left]:
+            out[p][k] += 1
+    return out
+
+
 def day_routing_problem(
     day: Scenario, *, pricing: Literal["shift", "duration"] = "shift"
 ) -> tuple[Scenario, list[AllocationLine]]:
@@ -392,7 +425,12 @@ def day_routing_problem(
     it once, unless the last parcel is delivered (up to ``HINDSIGHT_VERSION`` 4 each job had
     all of it, so leaving out an order of k parcels cost the solver k penalties). A job
     served alone still earns its share, which the twin does not pay: PyVRP has no group of
-    jobs served all or none.
+    jobs served all or none. Each job carries its parcel's share of the order's demand by
+    units (:func:`split_demand`; up to ``HINDSIGHT_VERSION`` 5 every job carried the order's
+    whole demand, so a k-parcel order took k times its load in the solver's capacity). The
+    demand shared is the order's demand vector (:meth:`scenarios.model.Order.demand_vector`,
+    what the twin loads), set on the job: an order without an explicit ``demand`` is its line
+    units (up to version 5 its jobs, written without lines, carried none).
     """
     if day.arrivals is not None:
         raise InputError("scenario", "materialise the day first (it still has an arrival process)")
@@ -403,6 +441,7 @@ def day_routing_problem(
     result = sim.run()
     w = sim.world
     sku_ids = {k: sku for sku, k in w.sku_index.items()}
+    dims = day.capacity_dims
     lines_of: dict[tuple[int, int], list[tuple[int, int, int, bool]]] = getattr(
         sim, "_parcel_lines", {}
     )
@@ -427,7 +466,11 @@ def day_routing_problem(
         # parcel is handed over, and charges the penalty once: the jobs share it (each had all
         # of it, so leaving out an order of k parcels cost k penalties)
         shares = split_penalty(penalty, len(nodes))
-        for n, share in zip(nodes, shares, strict=True):
+        # the twin loads the order's whole demand (with its first parcel); the solver carries
+        # each parcel's share of it, by units, from its node to the customer
+        units = [sum(qty for _line, _sku, qty, _short in lines_of.get((o, n), [])) for n in nodes]
+        loads = split_demand(base.demand_vector(dims), units)
+        for n, share, load in zip(nodes, shares, loads, strict=True):
             node = w.nodes[n]
             for _line, sku, qty, _short in lines_of.get((o, n), []):
                 allocation.append(
@@ -455,6 +498,7 @@ def day_routing_problem(
                     update={
                         "id": job_id,
                         "lines": [],
+                        "demand": load,
                         "penalty_cents": share,
                         "pickup": PickupSpec(
                             location=w.locations[node.location],
@@ -549,6 +593,7 @@ def hindsight(
         )
         plan, stats = solve_routes_with_stats(problem, routing)
         plan, partial = _whole_orders(plan, problem, day)
+        plan, empty = _one_delivery_per_visit(plan, day)
         plan = Plan.model_validate(
             {**plan.model_dump(), "allocation": [a.model_dump() for a in allocation]}
         )
@@ -565,6 +610,7 @@ def hindsight(
                 "cost_cents": float(res.metrics["cost_cents"]),
                 "left_out": len(plan.unassigned),
                 "partial": partial,
+                "empty_deliveries": empty,
                 "solver": stats.detail,
                 **extra,
             }
@@ -690,6 +736,45 @@ def _whole_orders(plan: Plan, problem: Scenario, day: Scenario) -> tuple[Plan, i
     return plan.model_copy(update={"routes": [r for r in routes if r.stops]}), len(partial)
 
 
+def _one_delivery_per_visit(plan: Plan, day: Scenario) -> tuple[Plan, int]:
+    """``plan`` without the delivery stops that would hand over nothing in the twin, and how
+    many there were (a run's ``empty_deliveries``).
+
+    A solver plan delivers each parcel job of a split order (``<order id>@<node id>``) at its
+    own stop; the twin delivers by order, and its delivery stop hands over every parcel of
+    the order the courier carries. A second delivery of an order with no pickup of it since
+    the first (both parcels collected, then two deliveries in a row) has nothing left to hand
+    over, but the twin still waits for the window there and serves it for the order's service
+    time (up to ``HINDSIGHT_VERSION`` 5): such a stop is dropped. A delivery after another
+    pickup of the order (a parcel delivered, the next collected, then delivered) stays.
+    """
+    order_ids = {o.id for o in day.orders}
+    node_ids = {n.id for n in day.nodes}
+    dropped = 0
+    routes = []
+    for r in plan.routes:
+        stops = []
+        delivered: set[str] = set()
+        on_board: set[str] = set()  # orders collected since their last delivery on the route
+        for st in r.stops:
+            o = (
+                None
+                if st.order_id is None
+                else order_of_task(st.order_id, order_ids, node_ids) or st.order_id
+            )
+            if o is not None and st.kind is StopKind.PICKUP:
+                on_board.add(o)
+            elif o is not None and st.kind is StopKind.DELIVERY:
+                if o in delivered and o not in on_board:
+                    continue
+                delivered.add(o)
+                on_board.discard(o)
+            stops.append(st)
+        dropped += len(r.stops) - len(stops)
+        routes.append(r.model_copy(update={"stops": stops}) if len(stops) < len(r.stops) else r)
+    return (plan.model_copy(update={"routes": routes}) if dropped else plan), dropped
+
+
 def _on_time_routes(plan: Plan, day: Scenario) -> Plan:
     """``plan`` without the orders it delivered after their window (a solver start is on time)."""
     latest = {o.id: max(tw.end_s for tw in o.time_windows) for o in day.orders if o.time_windows}
@@ -721,5 +806,6 @@ __all__ = [
     "hindsight",
     "materialise_day",
     "parse_iterations",
+    "split_demand",
     "split_penalty",
 ]

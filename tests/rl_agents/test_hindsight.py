@@ -18,6 +18,7 @@ from rl_agents.hindsight import (
     hindsight,
     materialise_day,
     parse_iterations,
+    split_demand,
     split_penalty,
 )
 from scenarios import (
@@ -30,13 +31,15 @@ from scenarios import (
     PlannedStop,
     Route,
     Scenario,
+    Sku,
     StopKind,
     Vehicle,
 )
 from scenarios.errors import InputError
 from scenarios.geo import TimeWindow
+from scenarios.stochastic import StochasticParams
 from simulation import DispatchSimulator, simulate
-from simulation.decisions import OrderStatus
+from simulation.decisions import OrderStatus, StopType
 from simulation.params import SimParams
 from simulation.world import compile_world
 from solvers.routing import RoutingParams, solve_routes
@@ -302,6 +305,170 @@ def test_split_orders_of_a_benchmark_day_share_their_penalties() -> None:
         parcels[order_id] = parcels.get(order_id, 0) + 1
     assert {n for n in parcels.values() if n > 1} == {2, 3}
     assert total == {order_id: penalty[order_id] for order_id in total}
+
+
+def _parcels_day(
+    *,
+    demand: list[int] | None = None,
+    capacity: int = 10,
+    service_s: int = 0,
+    dims: tuple[str, ...] = ("units",),
+) -> Scenario:
+    """One order of 3 x ``s1`` (stocked at ``a`` only) and 1 x ``s2`` (at ``b`` only): two
+    parcels; one courier paid 1 cent per second and per 10 m; no noise."""
+    cap = [capacity] + [1_000_000] * (len(dims) - 1)
+    return Scenario(
+        stochastic=StochasticParams.deterministic(),
+        capacity_dims=list(dims),
+        skus=[Sku(id="s1"), Sku(id="s2")],
+        nodes=[
+            FulfilmentNode(id="a", location=Location(x=0, y=0), inventory={"s1": 5}),
+            FulfilmentNode(id="b", location=Location(x=1000, y=0), inventory={"s2": 5}),
+        ],
+        orders=[
+            Order(
+                id="X",
+                location=Location(x=500, y=500),
+                lines=[OrderLine(sku="s1", quantity=3), OrderLine(sku="s2", quantity=1)],
+                demand=demand or [],
+                time_windows=[TimeWindow(start_s=0, end_s=20_000)],
+                service_s=service_s,
+                penalty_cents=100_000,
+            )
+        ],
+        vehicles=[
+            Vehicle(
+                id="v",
+                start_location=Location(x=0, y=0),
+                capacity=cap,
+                cost_per_km_cents=100,
+                cost_per_hour_cents=3600,
+                shift=TimeWindow(start_s=0, end_s=20_000),
+            )
+        ],
+        horizon=TimeWindow(start_s=0, end_s=20_000),
+    )
+
+
+@pytest.mark.parametrize(
+    ("dims", "demand", "loads"),
+    [
+        # the generator's dimensions, each shared by the parcels' units (3 + 1), as routing
+        # from an allocation shares an order's demand among its shipments
+        (
+            ("units", "weight_g", "volume_cm3"),
+            [4, 1300, 30],
+            {"X@a": [3, 975, 23], "X@b": [1, 325, 7]},
+        ),
+        # an explicit demand in another proportion than the lines: whole units adding up to it
+        (("units",), [7], {"X@a": [5], "X@b": [2]}),
+        # no explicit demand: the line units (the jobs, written without lines, carried none)
+        (("units",), None, {"X@a": [3], "X@b": [1]}),
+    ],
+)
+def test_each_parcel_job_carries_its_parcels_share_of_the_demand(
+    dims: tuple[str, ...], demand: list[int] | None, loads: dict[str, list[int]]
+) -> None:
+    """Every parcel job carried the order's whole demand (4 units twice for a 4-unit order),
+    or none when the order gave no explicit demand."""
+    day = _parcels_day(demand=demand, dims=dims)
+    problem, _allocation = day_routing_problem(day)
+    assert {job.id: job.demand_vector(list(dims)) for job in problem.orders} == loads
+
+
+def test_a_single_parcel_job_without_explicit_demand_carries_the_line_units() -> None:
+    day = _parcels_day()
+    one = day.model_copy(
+        update={
+            "orders": [
+                day.orders[0].model_copy(update={"lines": [OrderLine(sku="s1", quantity=3)]})
+            ]
+        }
+    )
+    problem, _allocation = day_routing_problem(one)
+    assert [(job.id, job.demand_vector(["units"])) for job in problem.orders] == [("X", [3])]
+
+
+@pytest.mark.parametrize(
+    ("demand", "units", "shares"),
+    [
+        ([4], [3, 1], [[3], [1]]),
+        ([7], [3, 1], [[5], [2]]),
+        ([5], [1, 1, 1], [[2], [2], [1]]),
+        ([3, 0], [0, 0], [[2, 0], [1, 0]]),
+        ([4, 9], [2, 2], [[2, 5], [2, 4]]),
+        ([4, 1300, 30], [3, 1], [[3, 975, 23], [1, 325, 7]]),
+    ],
+)
+def test_an_orders_demand_is_shared_in_whole_units(
+    demand: list[int], units: list[int], shares: list[list[int]]
+) -> None:
+    assert split_demand(demand, units) == shares
+    assert [sum(col) for col in zip(*shares, strict=True)] == demand
+
+
+def test_the_demand_is_shared_as_routing_from_an_allocation_shares_it() -> None:
+    """The same rule as :func:`solvers.routing.routing_scenario_from_allocation` (every unit
+    shipped), so a split order weighs the same in both routing problems."""
+    from solvers.routing import routing_scenario_from_allocation
+
+    day = _parcels_day(demand=[4, 1300, 30], dims=("units", "weight_g", "volume_cm3"))
+    problem, allocation = day_routing_problem(day)
+    shipped = routing_scenario_from_allocation(day, allocation)
+    assert {j.id: j.demand for j in problem.orders} == {j.id: j.demand for j in shipped.orders}
+
+
+def test_a_courier_that_fits_the_order_collects_both_parcels_before_delivering() -> None:
+    """A courier of capacity 4 and a 4-unit order in two parcels (3 + 1): with each job at 4
+    units, the solver could not hold both (8 > 4) and had to deliver the first parcel before
+    collecting the second, a trip the twin does not need."""
+    day = _parcels_day(demand=[4], capacity=4)
+    problem, _allocation = day_routing_problem(day)
+    plan = solve_routes(
+        problem, RoutingParams(engine="pyvrp", time_limit_s=60.0, seed=0, max_iterations=200)
+    )
+    assert [st.kind for r in plan.routes for st in r.stops] == [
+        StopKind.PICKUP,
+        StopKind.PICKUP,
+        StopKind.DELIVERY,
+        StopKind.DELIVERY,
+    ]
+
+
+def test_a_split_order_is_replayed_with_one_delivery_when_its_parcels_arrive_together() -> None:
+    """The solver delivers each parcel job at its own stop; the twin's first delivery stop
+    hands over both parcels, and its second, with nothing left to hand over, still waited
+    for the window and took the order's 10 min of service (600 cents of courier time here):
+    the replay drops it."""
+    day = _parcels_day(demand=[4], service_s=600)
+    params = HindsightParams(
+        num_runs=1,
+        shift_pricing="duration",
+        max_iterations=200,
+        search_s=0,
+        repair_policies=("slots",),
+    )
+    ref = hindsight(day, seed=0, params=params)
+    [row] = ref.runs
+    assert (row["left_out"], row["partial"], row["empty_deliveries"]) == (0, 0, 1)
+    # the same solver run, replayed as the solver wrote it and without its second delivery
+    problem, allocation = day_routing_problem(day, pricing="duration")
+    routing = RoutingParams(engine="pyvrp", time_limit_s=60.0, seed=0, max_iterations=200)
+    solved = solve_routes(problem, routing)
+    [route] = solved.routes
+    kinds = [st.kind for st in route.stops]
+    assert kinds == [StopKind.PICKUP, StopKind.PICKUP, StopKind.DELIVERY, StopKind.DELIVERY]
+    costs = []
+    for stops in (route.stops, route.stops[:-1]):
+        plan = Plan(allocation=allocation, routes=[route.model_copy(update={"stops": list(stops)})])
+        sim = DispatchSimulator(day, plan=plan, params=SimParams(record_routes=True))
+        costs.append(simulate(day, plan, "slots", seed=0, simulator=sim).metrics["cost_cents"])
+        assert sim.executed is not None
+        executed = [st[0] for st in sim.executed[0]]
+        assert executed.count(StopType.DELIVERY) == len(stops) - 2
+    as_written, one_delivery = costs
+    assert as_written == pytest.approx(one_delivery + 600.0)  # the twin serves an empty stop
+    assert row["cost_cents"] == pytest.approx(one_delivery)
 
 
 def test_routing_problem_needs_a_materialised_day(tiny: Scenario) -> None:
