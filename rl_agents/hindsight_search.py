@@ -166,7 +166,8 @@ class DayModel:
         cap = self.v_cap[c]
         load = [0.0] * len(cap)
         loaded: set[int] = set()
-        carried: dict[int, int] = {}
+        carried: dict[int, int] = {}  # parcels on board per order
+        handed: dict[int, int] = {}  # parcels handed over per order
         for kind, o, n in stops:
             b = self.node_loc[n] if kind == PICK else self.o_loc[o]
             base = dur[loc][b]
@@ -193,7 +194,13 @@ class DayModel:
                 windows = self.o_windows[o]
                 t0 = earliest_service_start_f(windows, t)
                 s = t if t0 is None else t0
-                if carried.get(o, 0) >= len(self.o_nodes[o]):
+                # the twin delivers the order (and measures its lateness) where its last
+                # parcel is handed over, maybe after an earlier delivery of another parcel
+                # (an order of no node's parcel: at every delivery, as before)
+                now = carried.pop(o, 0)
+                handed[o] = handed.get(o, 0) + now
+                needed = len(self.o_nodes[o])
+                if (now or not needed) and handed[o] >= needed:
                     late = lateness(windows, s)
                     if late > 0:
                         late_cents += self.late_per_min * late / 60.0
@@ -201,7 +208,6 @@ class DayModel:
                     loaded.discard(o)
                     for k, x in enumerate(self.o_demand[o]):
                         load[k] -= x
-                carried.pop(o, None)
                 t = s + self.o_service[o]
         return metres, late_cents, t, loc, violation
 

@@ -56,6 +56,39 @@ def test_evaluator_is_the_twins_cost_of_a_played_day(
     assert replay.metrics["cost_cents"] == pytest.approx(res.metrics["cost_cents"], abs=1e-6)
 
 
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_evaluator_prices_a_split_order_delivered_parcel_by_parcel_as_the_twin(
+    interleaved: bool,
+) -> None:
+    """A two-parcel order due by 25 min, one courier: its parcels collected together, or the
+    first delivered before the second is collected (a solver plan of its two jobs can do
+    that). The twin measures the order's lateness at the delivery that hands over its last
+    parcel; the evaluator charged it only when one delivery handed over every parcel, so it
+    priced the parcel-by-parcel route without its lateness (3,410.8 cents, the twin 3,697.8)."""
+    from scenarios.geo import TimeWindow
+    from tests.rl_agents.test_hindsight import _parcels_day
+
+    day = _parcels_day(demand=[4], service_s=60)
+    due = day.orders[0].model_copy(update={"time_windows": [TimeWindow(start_s=0, end_s=1500)]})
+    day = day.model_copy(update={"orders": [due]})
+    base = DispatchSimulator(
+        day, params=SimParams(decide_on_arrival=False, decide_on_courier_free=False)
+    )
+    base.reset(seed=0)
+    base.run()
+    model = DayModel(base)
+    drop = (1 - PICK, 0, -1)
+    route = (
+        [(PICK, 0, 0), drop, (PICK, 0, 1), drop]
+        if interleaved
+        else [(PICK, 0, 0), (PICK, 0, 1), drop]
+    )
+    plan = plan_of(model, [route], [0])
+    replay = simulate(day, plan, None, seed=0).metrics
+    assert replay["orders_delivered"] == 1 and replay["lateness_cost_cents"] > 0
+    assert _evaluate(model, [route], [0]) == pytest.approx(replay["cost_cents"], abs=1e-6)
+
+
 @pytest.mark.parametrize("seed", [1, 3])
 def test_search_never_gets_worse_and_its_plan_replays_to_its_cost(
     tiny: Scenario, seed: int
