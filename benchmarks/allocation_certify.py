@@ -10,7 +10,7 @@ least ``T`` and the recorded answer is within 0.099 % of it.
 
 Usage::
 
-    python benchmarks/allocation_certify.py --seeds 7,18,29 --seconds 300 \
+    python benchmarks/allocation_certify.py --seeds 7,18,29 --seconds 300 \\
         --runs benchmarks/results/allocation-literature-runs.csv
 
 The duals come from a fresh 9.5 s solve of the same seed (any duals give a valid bound).
