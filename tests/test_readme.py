@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, benchmark_script
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 VENV_PYTHON = ".venv/bin/python"
@@ -36,6 +36,17 @@ def test_benchmark_list_command_runs_as_written() -> None:
         run = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, f"{command}: {run.stderr}"
         assert "routing-solomon:" in run.stdout and "allocation:" in run.stdout
+
+
+def test_every_extra_benchmark_step_is_named_where_the_readme_describes_extras() -> None:
+    """``--extras`` was said to add three kinds of table; it adds eight steps, among them the
+    allocation time limits and the RL decision latencies that the list left out."""
+    paragraph = next(p for p in README.split("\n\n") if "`--extras`" in p)
+    spans = set(re.findall(r"`([^`]+)`", " ".join(paragraph.split())))
+    with benchmark_script("run_all.py", "run_all_readme_extras") as run_all:
+        names = {step.name for step in run_all.EXTRAS}
+    assert names, "run_all has variant steps"
+    assert names <= spans, f"not named: {sorted(names - spans)}"
 
 
 def test_the_rerender_command_runs_as_written(tmp_path: Path) -> None:
