@@ -1,0 +1,114 @@
+"""Every command line of README.md and docs/*.md names a command and options that exist.
+
+The ``dispatchlab ...`` lines (in code blocks and in inline code) are checked against the CLI's
+own command tree, the ``benchmarks/*.py`` lines against the options each script's parser
+declares. What the commands do is checked by the tests of each page; this catches a renamed
+option or command that a page still names.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+
+from dispatchlab.cli import app
+from tests.conftest import REPO
+from tests.test_benchmarks_usage import _options
+
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def _command_lines(page: Path) -> list[tuple[int, str]]:
+    """(line number, text) of each code-block line and inline code span of ``page``."""
+    text = page.read_text(encoding="utf-8")
+    found: list[tuple[int, str]] = []
+    for block in re.finditer(r"^```[a-z]*\n(.*?)^```", text, flags=re.S | re.M):
+        first = text.count("\n", 0, block.start(1)) + 1
+        command, start = "", first
+        for i, line in enumerate(block.group(1).split("\n")):
+            if not command:
+                start = first + i
+            command += line.split("  #")[0]
+            if command.endswith("\\"):  # continued: the next line is more of this command
+                command = command[:-1] + " "
+                continue
+            found.append((start, command))
+            command = ""
+    prose = re.sub(r"^```.*?^```", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S | re.M)
+    for span in re.finditer(r"`([^`]+)`", prose):
+        found.append((prose.count("\n", 0, span.start()) + 1, " ".join(span.group(1).split())))
+    return found
+
+
+def _cli_options(command: Any) -> set[str]:
+    """The long options of a command of the CLI (typer's own click objects)."""
+    return {o for p in command.params for o in (*p.opts, *p.secondary_opts) if o.startswith("--")}
+
+
+def _words(line: str) -> list[str]:
+    """The words of a command line as a shell splits them."""
+    try:
+        return shlex.split(line)
+    except ValueError:  # an unbalanced quote of a fragment in prose
+        return line.split()
+
+
+CLI = typer.main.get_command(app)
+DISPATCHLAB = [
+    (page, number, line)
+    for page in PAGES
+    for number, line in _command_lines(page)
+    if re.match(r"^(\$ )?(\w+=\S+ )?(\S+/)?dispatchlab [a-z]", line.strip())
+]
+BENCHMARKS = [
+    (page, number, line)
+    for page in PAGES
+    for number, line in _command_lines(page)
+    if re.search(r"(^|\s|/)benchmarks/\w+\.py\b", line) and OPTION.search(line)
+]
+
+
+def test_the_pages_hold_commands() -> None:
+    assert len(DISPATCHLAB) >= 30 and len(BENCHMARKS) >= 10
+
+
+@pytest.mark.parametrize(
+    ("page", "number", "line"), DISPATCHLAB, ids=[f"{p.name}:{n}" for p, n, _ in DISPATCHLAB]
+)
+def test_a_dispatchlab_line_names_a_command_and_its_options(
+    page: Path, number: int, line: str
+) -> None:
+    words = _words(line)
+    program = next(w for w in words if w.split("/")[-1] == "dispatchlab" and "=" not in w)
+    words = words[words.index(program) + 1 :]
+    command: Any = CLI
+    while hasattr(command, "commands") and words and not words[0].startswith("-"):
+        if words[0] == "...":
+            return  # "dispatchlab ..." stands for any command
+        names = words[0].split("|")  # "keys list|revoke": either
+        for name in names:
+            assert name in command.commands, f"{page.name}:{number}: no command {name!r}: {line!r}"
+        command, words = command.commands[names[0]], words[1:]
+    unknown = set(OPTION.findall(" ".join(words))) - _cli_options(command) - {"--help"}
+    assert not unknown, f"{page.name}:{number}: {line!r}: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize(
+    ("page", "number", "line"), BENCHMARKS, ids=[f"{p.name}:{n}" for p, n, _ in BENCHMARKS]
+)
+def test_a_benchmark_line_names_a_script_and_its_options(
+    page: Path, number: int, line: str
+) -> None:
+    name = re.search(r"benchmarks/(\w+)\.py", line)
+    assert name is not None
+    script = REPO / "benchmarks" / f"{name.group(1)}.py"
+    assert script.is_file(), f"{page.name}:{number}: no {script.name}"
+    after = line[name.end() :]
+    unknown = set(OPTION.findall(after)) - _options(script)
+    assert not unknown, f"{page.name}:{number}: {line!r}: {sorted(unknown)}"
