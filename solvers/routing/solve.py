@@ -61,7 +61,8 @@ BUMPED = (
 #: takes integer matrices as Python lists (quadratic build time and memory).
 ORTOOLS_AUTO_MAX_NODES = 2_500
 #: Problems whose PyVRP data would take more memory than this are not given to PyVRP by
-#: ``auto`` (a distance and a duration matrix per skill profile, held twice while building).
+#: ``auto`` (a distance and a duration matrix per skill profile, counted twice: PyVRP's copy
+#: and ours, of which at most one is alive at a time since session 52: a bound).
 PYVRP_AUTO_MAX_BYTES = 4 * 2**30
 
 

@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pyvrp
@@ -93,7 +93,9 @@ BUILD_S_FIXED = 0.05
 #: 0.4-1.3 ns of CPU per byte from 600 to 3,000 orders (city days, 4 profiles) and up to 2 ns
 #: of wall time on a loaded 2-core machine; the earlier 0.125 ns per byte gave 0.067 s at
 #: 1,000 pickup orders where 0.28 s were seen (docs/routing.md, "Construction and search,
-#: inside the budget", has the measurements).
+#: inside the budget", has the measurements). Since session 52 our copies are made one at a
+#: time as PyVRP reads them (:class:`ProfileMatrices`): 0.26 s of CPU at 2,400 orders where
+#: 0.43-0.73 s were measured before, so the estimate errs on the long side.
 BUILD_S_PER_BYTE = 1e-9
 #: Seconds per task to trim the greedy plan to PyVRP's model by the trim's fast rule, once its
 #: data are built (:meth:`PyVRPEngine.start`): 0.023 / 0.046 s of CPU for 70 / 153 orders
@@ -1107,13 +1109,16 @@ def num_profiles(problem: RoutingProblem) -> int:
 
 
 def data_bytes(problem: RoutingProblem) -> int:
-    """Rough peak memory of PyVRP's data: our matrices and PyVRP's copy of every profile."""
+    """A bound of the peak memory of PyVRP's data: our matrices and PyVRP's copy of every
+    profile (:func:`matrix_bytes`; since session 52 at most one of ours is alive at a time,
+    see :class:`ProfileMatrices`: the bound, which ``auto`` compares with its 4 GiB, is kept
+    as it was measured)."""
     return matrix_bytes(problem.num_nodes, num_profiles(problem))
 
 
 def matrix_bytes(num_nodes: int, profiles: int) -> int:
     """Bytes of the distance and duration matrices of ``profiles`` profiles, ours and PyVRP's
-    copy (int64)."""
+    copy (int64): what :data:`BUILD_S_PER_BYTE` was measured against."""
     return 2 * 2 * 8 * profiles * num_nodes**2
 
 
@@ -1147,6 +1152,47 @@ def _missing_arc(problem: RoutingProblem) -> int:
     price = max((v.unit_distance_cost + v.unit_duration_cost for v in p.vehicles), default=1)
     safe = _MISSING_TOTAL // (max(1, _skilled_tasks(p)) * max(1, price))
     return int(min(_MAX_VALUE, wanted, safe))
+
+
+class ProfileMatrices(Sequence[NDArray[np.int64]]):
+    """The distance or duration matrix of each routing profile, made when it is read: ``base``
+    with the arcs into the nodes a profile bans (``bans[k]``) set to ``missing`` (the
+    diagonal 0); ``base`` itself for a profile that bans none.
+
+    PyVRP copies every matrix into its own data when :class:`pyvrp.ProblemData` is built, one
+    item of the list at a time: made on reading, each of ours is freed once PyVRP holds its
+    copy, so at most one of ours is alive, not one per profile (on the 2,400-order city day,
+    4 profiles, 44 MB a matrix: six of ours and PyVRP's eight at once before).
+    """
+
+    def __init__(
+        self, base: NDArray[np.int64], bans: Sequence[tuple[int, ...]], missing: int
+    ) -> None:
+        self.base = base
+        self.bans = list(bans)
+        self.missing = missing
+
+    def __len__(self) -> int:
+        """The number of profiles."""
+        return len(self.bans)
+
+    @overload
+    def __getitem__(self, k: int) -> NDArray[np.int64]: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[NDArray[np.int64]]: ...
+
+    def __getitem__(self, k: int | slice) -> NDArray[np.int64] | list[NDArray[np.int64]]:
+        """Profile ``k``'s matrix (a new one, but for a profile that bans nothing)."""
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        banned = self.bans[k]
+        if not banned:
+            return self.base
+        out = self.base.copy()
+        out[:, list(banned)] = self.missing
+        np.fill_diagonal(out, 0)
+        return out
 
 
 def build_data(
@@ -1221,22 +1267,11 @@ def build_data(
     dist = np.ascontiguousarray(p.distance, dtype=np.int64)
     dur = np.ascontiguousarray(p.duration, dtype=np.int64)
     banned_by_skills = _banned_nodes(p)
-    index: dict[tuple[int, ...], int] = {}
-    dist_mats: list[NDArray[np.int64]] = []
-    dur_mats: list[NDArray[np.int64]] = []
-    for banned in sorted(set(banned_by_skills.values()), key=len):
-        index[banned] = len(dist_mats)
-        if not banned:
-            dist_mats.append(dist)
-            dur_mats.append(dur)
-            continue
-        d2, t2 = dist.copy(), dur.copy()
-        d2[:, list(banned)] = missing
-        t2[:, list(banned)] = missing
-        np.fill_diagonal(d2, 0)
-        np.fill_diagonal(t2, 0)
-        dist_mats.append(d2)
-        dur_mats.append(t2)
+    bans = sorted(set(banned_by_skills.values()), key=len)
+    index = {banned: k for k, banned in enumerate(bans)}
+    # each profile's matrix made as PyVRP reads it, and freed once PyVRP has its copy
+    dist_mats = ProfileMatrices(dist, bans, missing)
+    dur_mats = ProfileMatrices(dur, bans, missing)
     profiles = {skills: index[banned] for skills, banned in banned_by_skills.items()}
 
     groups: dict[tuple[object, ...], list[int]] = {}
