@@ -4,8 +4,9 @@ It shares no code with the routing engines or their schedule builder: it reads t
 :class:`~scenarios.model.Scenario` and the :class:`~scenarios.plan.Plan` only, asks the
 scenario's travel model for the matrix, re-derives every constraint from the domain model and
 recomputes distance and cost; a route's duration and cost, and each stop's location and task
-id, are checked when the plan gives them. Every plan leaving
-:func:`solvers.routing.solve_routes` passes it.
+id, are checked when the plan gives them. The courier jobs of an order shipped from several
+nodes (``X@N``, pickup ``X@N:pickup@N``) are served all or nothing, their penalty counted
+once. Every plan leaving :func:`solvers.routing.solve_routes` passes it.
 """
 
 from __future__ import annotations
@@ -301,8 +302,32 @@ class _Checker:
             if q < 0:
                 self.bad("capacity", f"negative load {q} {where}", vid, oid)
 
+    def split_orders(self) -> dict[str, list[str]]:
+        """The courier jobs ``X@N`` (pickup ``X@N:pickup@N`` at node N) of each order ``X``
+        shipped from several nodes, keyed by job id: copies of one order (the same penalty
+        and priority), delivered whole or not at all."""
+        nodes = {n.id for n in self.s.nodes}
+        jobs: dict[str, list[Order]] = {}
+        for order in self.s.orders:
+            pickup = order.pickup.id if order.pickup is not None else None
+            prefix = order.id + ":pickup@"
+            if pickup is None or not pickup.startswith(prefix):
+                continue
+            node = pickup[len(prefix) :]
+            if node in nodes and order.id.endswith("@" + node) and len(order.id) > len(node) + 1:
+                jobs.setdefault(order.id[: -len(node) - 1], []).append(order)
+        out: dict[str, list[str]] = {}
+        for group in jobs.values():
+            same = {(o.penalty_cents, o.priority) for o in group}
+            if len(group) > 1 and len(same) == 1:
+                for o in group:
+                    out[o.id] = [g.id for g in group]
+        return out
+
     def coverage(self, plan: Plan) -> None:
         unassigned: set[str] = set()
+        split = self.split_orders()
+        charged: set[str] = set()  # an order split over nodes left out costs its penalty once
         for u in plan.unassigned:
             if u.order_id not in self.orders:
                 self.bad(
@@ -315,11 +340,28 @@ class _Checker:
             if u.order_id in self.delivered:
                 self.bad("coverage", "both served and unassigned", None, u.order_id)
             order = self.orders[u.order_id]
+            group = split.get(u.order_id)
+            if group is not None and group[0] in charged:
+                continue
+            if group is not None:
+                charged.add(group[0])
             self.cost += (
                 order.penalty_cents
                 if order.penalty_cents is not None
                 else self.s.costs.unserved_cents
             )
+        for first in charged:
+            group = split[first]
+            served = [j for j in group if j in self.delivered]
+            if served:
+                self.bad(
+                    "split_order",
+                    f"jobs {served} of an order shipped from {len(group)} nodes are served, "
+                    f"{[j for j in group if j not in self.delivered]} not: the order is "
+                    "delivered once all its parcels are (all or nothing)",
+                    None,
+                    first,
+                )
         for oid, order in self.orders.items():
             if oid not in self.delivered and oid not in unassigned:
                 self.bad("coverage", "neither served nor reported unassigned", None, oid)

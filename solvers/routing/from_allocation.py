@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Container, Iterator, Sequence
 from fractions import Fraction
 
 from scenarios.errors import InputError, ScenarioInputError
@@ -170,6 +170,43 @@ def task_ids(order_id: str, node_id: str, several: bool) -> tuple[str, str]:
     (``several``: one of more nodes it ships from)."""
     job_id = f"{order_id}@{node_id}" if several else order_id
     return job_id, f"{job_id}{PICKUP_INFIX}{node_id}"
+
+
+def split_order_of(job: Order, node_ids: Container[str]) -> str | None:
+    """The id ``X`` of the order whose courier job ``job`` is, when it is a job ``X@N`` of
+    :func:`routing_scenario_from_allocation` for an order shipped from several nodes (its
+    pickup ``X@N:pickup@N`` at node ``N`` of ``node_ids``); else None."""
+    pickup = job.pickup.id if job.pickup is not None else None
+    head = f"{job.id}{PICKUP_INFIX}"
+    if pickup is None or not pickup.startswith(head):
+        return None
+    node = pickup[len(head) :]
+    if node not in node_ids or not job.id.endswith(f"@{node}"):
+        return None
+    return job.id[: -len(node) - 1] or None
+
+
+def split_order_groups(orders: Sequence[Order], node_ids: Collection[str]) -> list[list[int]]:
+    """Positions in ``orders`` of the courier jobs of each order shipped from several nodes
+    (see :func:`split_order_of`), two or more each, in order: an order is delivered once all
+    its parcels are, so the routing serves such a group all or nothing and charges its
+    penalty once. Jobs of one order are copies of it: a group whose jobs differ in
+    ``penalty_cents`` or ``priority`` (a hand-made scenario) is not one."""
+    nodes = set(node_ids)
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, job in enumerate(orders):
+        order_id = split_order_of(job, nodes)
+        if order_id is not None:
+            members[order_id].append(i)
+    groups = []
+    for group in members.values():
+        first = orders[group[0]]
+        if len(group) > 1 and all(
+            orders[i].penalty_cents == first.penalty_cents and orders[i].priority == first.priority
+            for i in group
+        ):
+            groups.append(group)
+    return groups
 
 
 def _doubled(text: str) -> str | None:

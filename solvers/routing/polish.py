@@ -548,10 +548,13 @@ class _Polisher:
 
     def insert_left_out(self) -> bool:
         """Insert an order left out at its cheapest position (mandatory orders first; an
-        optional one where it costs less than its penalty)."""
+        optional one where it costs less than its penalty). Not a courier job of an order
+        split over nodes: one alone saves no penalty (see
+        :func:`~solvers.routing.repair.whole_orders`)."""
         served = self.served()
         orders = self.p.orders
-        left = [o for o in range(len(orders)) if o not in served]
+        grouped = self.p.group_of
+        left = [o for o in range(len(orders)) if o not in served and o not in grouped]
         left.sort(key=lambda o: (orders[o].penalty is not None, -orders[o].drop_weight))
         for o in left:
             limit = orders[o].penalty  # extra cost allowed (None: any), lowered by each find

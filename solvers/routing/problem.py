@@ -212,6 +212,22 @@ class RoutingProblem:
         return _build(self.scenario, [self.orders[i].order for i in keep], self)
 
     @cached_property
+    def groups(self) -> tuple[tuple[int, ...], ...]:
+        """Orders served all or nothing, their penalty charged once: the courier jobs of one
+        order shipped from several nodes (positions in :attr:`orders`, see
+        :func:`~solvers.routing.from_allocation.split_order_groups`)."""
+        from solvers.routing.from_allocation import split_order_groups
+
+        nodes = [node.id for node in self.scenario.nodes]
+        found = split_order_groups([info.order for info in self.orders], nodes)
+        return tuple(tuple(group) for group in found)
+
+    @cached_property
+    def group_of(self) -> dict[int, int]:
+        """The place in :attr:`groups` of each order in one."""
+        return {o: g for g, group in enumerate(self.groups) for o in group}
+
+    @cached_property
     def longest_arcs(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Per node, the longest distance (m) and the longest travel time (s) out of it."""
         return (
@@ -264,11 +280,18 @@ def build_problem(scenario: Scenario) -> RoutingProblem:
 def left_out(problem: RoutingProblem, served: Collection[int]) -> tuple[int, int]:
     """What the orders not in ``served`` cost a plan: (the mandatory ones, each weighted by
     its priority's :attr:`~OrderInfo.drop_weight`; the penalties of the optional ones,
-    milli-cents)."""
+    milli-cents). A group of :attr:`RoutingProblem.groups` not served in full counts once."""
     missing = penalties = 0
+    charged: set[int] = set()
     for o, info in enumerate(problem.orders):
-        if o in served:
-            continue
+        g = problem.group_of.get(o)
+        if g is None:
+            if o in served:
+                continue
+        else:  # an order split over nodes is served whole or not at all: charged once
+            if g in charged or all(m in served for m in problem.groups[g]):
+                continue
+            charged.add(g)
         if info.penalty is None:
             missing += info.drop_weight
         else:

@@ -29,7 +29,7 @@ import numpy as np
 from solvers.cancel import cancelled
 from solvers.routing.greedy import GreedyBuilder
 from solvers.routing.problem import RoutingProblem
-from solvers.routing.schedule import schedule_route, structure_violation
+from solvers.routing.schedule import route_value, schedule_route, structure_violation
 from solvers.routing.timing import route_timing
 
 #: Orders timed exactly per removal (the ones whose visits save the most time).
@@ -166,3 +166,105 @@ def _last_order(problem: RoutingProblem, seq: list[int], pinned: frozenset[int])
         if t not in pinned:
             return problem.tasks[t].order
     return None
+
+
+@dataclass
+class Whole:
+    """Routes serving every order split over nodes whole or not at all, and what changed."""
+
+    routes: dict[int, list[int]]
+    #: orders taken off their route with the rest of their group, and why
+    dropped: dict[int, str]
+    completed: int = 0  # groups served in part whose missing jobs were inserted
+    removed: int = 0  # groups taken off (served in part, or dearer than their penalty)
+
+
+def whole_orders(
+    problem: RoutingProblem,
+    routes: Mapping[int, Sequence[int]],
+    *,
+    original_vehicle: Mapping[int, int] | None = None,
+    disruption_cost: int = 0,
+    deadline: float | None = None,
+) -> Whole:
+    """Every group of :attr:`~solvers.routing.problem.RoutingProblem.groups` (the courier
+    jobs of an order shipped from several nodes) served in full or not at all.
+
+    The twin delivers such an order once all its parcels arrive, and charges its penalty
+    once otherwise: a part served is a route for nothing. A group served in part gets its
+    missing jobs inserted by cheapest insertion when they fit and that is cheaper than taking
+    its served jobs off (a mandatory order always, when they fit), else loses them (pinned
+    stops too: a pin says where the order goes when it is served). An optional group served
+    in full is taken off when its visits cost the routes more than its penalty (each job was
+    inserted against the whole penalty). Moves only whole groups, so other orders keep their
+    places; routes that break a constraint are left to the repair.
+    """
+    out = {v: list(seq) for v, seq in routes.items() if seq}
+    if not problem.groups:
+        return Whole(out, {})
+    original = original_vehicle or {}
+
+    known: dict[tuple[int, tuple[int, ...]], int | None] = {}  # each route priced once
+
+    def value(v: int, seq: Sequence[int]) -> int | None:
+        key = (v, tuple(seq))
+        if key not in known:
+            known[key] = route_value(problem, v, seq, original, disruption_cost) if seq else 0
+        return known[key]
+
+    def total(rs: Mapping[int, Sequence[int]], vs: Collection[int]) -> int | None:
+        values = [value(v, rs.get(v, ())) for v in vs]
+        return None if any(x is None for x in values) else sum(x for x in values if x)
+
+    def late() -> bool:
+        return (deadline is not None and time.perf_counter() > deadline) or cancelled()
+
+    where = {problem.tasks[t].order: v for v, seq in out.items() for t in seq}
+    done = Whole(out, {})
+    for group in problem.groups:
+        served = [o for o in group if o in where]
+        missing = [o for o in group if o not in where]
+        penalty = problem.orders[group[0]].penalty
+        if not served or (not missing and (penalty is None or late())):
+            continue  # past the deadline a whole group is left as it is
+        members = set(group)
+        affected = {where[o] for o in served}
+        without = {
+            v: [t for t in out[v] if problem.tasks[t].order not in members] for v in affected
+        }
+        now, after = total(out, affected), total(without, affected)
+        saving = now - after if now is not None and after is not None else None
+        if not missing:
+            if penalty is None or saving is None or saving <= penalty:
+                continue
+            why = f"serving all {len(group)} shipments of its order costs more than its penalty"
+        else:
+            if not late():
+                fixed, left = GreedyBuilder(
+                    problem, orders=missing, initial=out, deadline=deadline
+                ).build()
+                if not left:
+                    changed = {v for v in set(fixed) | set(out) if fixed.get(v) != out.get(v)}
+                    before, added = total(out, changed), total(fixed, changed)
+                    delta = None if before is None or added is None else added - before
+                    worth = penalty is None or (
+                        delta is not None and (saving is None or penalty - delta > saving)
+                    )
+                    if delta is not None and worth:
+                        out = {v: seq for v, seq in fixed.items() if seq}
+                        where = {problem.tasks[t].order: v for v, seq in out.items() for t in seq}
+                        done.completed += 1
+                        continue
+            names = ", ".join(problem.order_ids[o] for o in missing)
+            why = f"left out with {names}, a shipment of the same order that found no place"
+        for v, seq in without.items():
+            if seq:
+                out[v] = seq
+            else:
+                del out[v]
+        for o in served:
+            del where[o]
+            done.dropped[o] = why
+        done.removed += 1
+    done.routes = out
+    return done

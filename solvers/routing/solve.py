@@ -14,6 +14,7 @@ from scenarios.plan import Plan, PlanStatus, Route, StopKind, Unassigned, Unassi
 from solvers.cancel import cancelled
 from solvers.routing.diagnose import diagnose_orders
 from solvers.routing.engines.base import Engine, EngineSettings
+from solvers.routing.from_allocation import split_order_groups
 from solvers.routing.greedy import GRACE_S
 from solvers.routing.params import RoutingParams
 from solvers.routing.problem import RoutingProblem, build_problem, check_int_range, left_out
@@ -185,6 +186,15 @@ def solve_routes_with_stats(
     # orders (a break due at the shift's end taken at a stop near the end depot): it is left
     # to the search, and keeps its diagnosis should it stay out
     left_out = {i for i, (reason, _) in diagnosed.items() if reason not in _SEARCH_ANYWAY}
+    # an order split over nodes is served whole or not at all: a job left out takes the
+    # other jobs of its order with it
+    for group in full.groups:
+        out = [o for o in group if o in left_out]
+        for o in group:
+            if out and o not in left_out:
+                reason, detail = diagnosed[out[0]]
+                diagnosed[o] = (reason, f"{full.order_ids[out[0]]}: {detail}")
+                left_out.add(o)
     if left_out:
         problem = full.restrict([i for i in range(len(full.orders)) if i not in left_out])
     else:
@@ -339,10 +349,15 @@ def solve_routes_with_stats(
             why = dict.fromkeys(late, LATE)
     stats.repair_s = time.perf_counter() - t_repair
 
+    if routes is not None and not from_seed:  # the greedy plan is whole already
+        routes = _whole(problem, routes, settings, repair_end, stats)
+
     t_polish = time.perf_counter()
     unpolished = routes
     if routes and engine.name != "greedy" and problem.has_breaks and t_polish < repair_end:
         routes = _polish(problem, routes, settings, repair_end, stats)
+        if routes is not unpolished:
+            routes = _whole(problem, routes, settings, repair_end, stats)
     stats.polish_s = time.perf_counter() - t_polish
 
     t3 = time.perf_counter()
@@ -471,7 +486,42 @@ def _greedy(
     if late:
         why = "the solve was cancelled" if cancelled() else "time limit reached"
         stats.notes.append(f"{why} while building the greedy plan: {len(left)} orders not placed")
-    return routes, left, late
+    # each job was inserted on its own: orders split over nodes served whole or not at all
+    whole = _whole(problem, routes, settings, deadline, stats)
+    if whole is not routes:
+        served = {problem.tasks[t].order for seq in whole.values() for t in seq}
+        left = sorted(set(range(len(problem.orders))) - served)
+    return whole, left, late
+
+
+def _whole(
+    problem: RoutingProblem,
+    routes: dict[int, list[int]],
+    settings: EngineSettings,
+    deadline: float,
+    stats: SolveStats,
+) -> dict[int, list[int]]:
+    """The routes with every order split over nodes served whole or not at all
+    (:func:`~solvers.routing.repair.whole_orders`); a note says what changed. The same
+    routes when there is nothing to change."""
+    if not problem.groups:
+        return routes
+    from solvers.routing.repair import whole_orders
+
+    done = whole_orders(
+        problem,
+        routes,
+        original_vehicle=settings.original_vehicle,
+        disruption_cost=settings.disruption_cost,
+        deadline=deadline,
+    )
+    if not (done.completed or done.removed):
+        return routes
+    stats.notes.append(
+        "orders split over several nodes are served whole or not at all: "
+        f"{done.completed} completed, {done.removed} taken off their routes"
+    )
+    return done.routes
 
 
 def _polish(
@@ -837,6 +887,10 @@ def _assemble(
     why = why or {}
     unassigned: list[Unassigned] = []
     inside = {oid: i for i, oid in enumerate(problem.order_ids)}
+    # the jobs of an order split over nodes: its penalty once, on the first left out
+    split = split_order_groups(scenario.orders, [node.id for node in scenario.nodes])
+    group_of = {scenario.orders[i].id: [scenario.orders[k].id for k in g] for g in split for i in g}
+    charged: dict[str, str] = {}  # a group's first job id -> the job charged
     for order in scenario.orders:
         if order.id in inside and inside[order.id] in served:
             continue
@@ -859,6 +913,15 @@ def _assemble(
             if order.penalty_cents is not None
             else scenario.costs.unserved_cents
         )
+        group = group_of.get(order.id)
+        if group is not None:
+            first = charged.setdefault(group[0], order.id)
+            if first != order.id:
+                penalty = 0
+            detail += (
+                f" (its order ships from {len(group)} nodes and is delivered whole or not at "
+                f"all: {', '.join(group)}; its penalty counted once, on {first})"
+            )
         unassigned.append(
             Unassigned(order_id=order.id, reason=reason, detail=detail, penalty_cents=penalty)
         )

@@ -8,6 +8,8 @@ complete seed lets guided local search spend the whole budget improving. Mandato
 disjunctions with a penalty larger than any complete plan (times 1 + the rank of the order's
 priority, so the lowest priorities are dropped first), so a solution always exists and
 orders that cannot be fitted come back as dropped (reported as unassigned, never silently).
+The courier jobs of an order split over several nodes are one disjunction, its penalty
+charged once, their visits active together (all or nothing).
 A vehicle whose empty route is already infeasible (it cannot drive from its start to its end
 within its shift, duration or distance limit) is left out of the model, which it would make
 infeasible for the whole fleet; it stays unused.
@@ -252,6 +254,13 @@ class ORToolsEngine:
             if vi in slot
         }
         pinned_orders = {p.tasks[t].order for pins in pinned_routes.values() for t in pins}
+        # an order split over nodes (its courier jobs, p.groups) is served whole or not at
+        # all: one disjunction over all its visits, its penalty charged once when any is
+        # left out (PENALIZE_ONCE), and every visit active together; a group with a pinned
+        # job keeps a disjunction per job (the pass after the search makes it whole)
+        group_idxs: dict[int, list[int]] = {
+            g: [] for g, group in enumerate(p.groups) if not pinned_orders.intersection(group)
+        }
         for oi, info in enumerate(p.orders):
             idxs = [manager.NodeToIndex(nd + t) for t in info.tasks]
             if info.pickup is not None:
@@ -268,7 +277,17 @@ class ORToolsEngine:
                 continue
             # a higher-priority mandatory order costs more to leave out
             penalty = info.penalty if info.penalty is not None else big * info.drop_weight
+            g = p.group_of.get(oi)
+            if g in group_idxs:
+                group_idxs[g].extend(idxs)
+                continue
             routing.AddDisjunction(idxs, penalty, len(idxs))
+        for g, idxs in group_idxs.items():
+            first = p.orders[p.groups[g][0]]  # the jobs of one order share its penalty
+            penalty = first.penalty if first.penalty is not None else big * first.drop_weight
+            routing.AddDisjunction(idxs, penalty, len(idxs), routing.PENALIZE_ONCE)
+            for idx in idxs[1:]:
+                solver.Add(routing.ActiveVar(idxs[0]) == routing.ActiveVar(idx))
 
         # --- pinned stops: stay on their vehicle, in their order
         if pinned_orders:

@@ -1195,6 +1195,29 @@ class ProfileMatrices(Sequence[NDArray[np.int64]]):
         return out
 
 
+def prize_shares(problem: RoutingProblem) -> dict[int, int]:
+    """PyVRP's prize of each courier job of an optional order split over several nodes
+    (:attr:`~solvers.routing.problem.RoutingProblem.groups`): the order's penalty shared
+    among its jobs in integers that add up to it (the first get the remainder).
+
+    PyVRP 0.14 has no all-or-nothing group (its client groups are mutually exclusive: at
+    most one client served), and the twin delivers an order once all its parcels arrive. With
+    shares, serving all jobs or none is priced as the plan prices it (the penalty once); a
+    part served earns its shares, where the plan earns nothing: the pass after the search
+    (:func:`solvers.routing.repair.whole_orders`) completes or drops such an order. Each job
+    at the full penalty priced leaving the order out at k times it, and served more orders.
+    """
+    shares: dict[int, int] = {}
+    for group in problem.groups:
+        penalty = problem.orders[group[0]].penalty
+        if penalty is None:  # mandatory: the prizes of mandatory orders stay as they are
+            continue
+        base, extra = divmod(penalty, len(group))
+        for k, o in enumerate(group):
+            shares[o] = base + (1 if k < extra else 0)
+    return shares
+
+
 def build_data(
     problem: RoutingProblem, mandatory_prizes: list[int] | None = None
 ) -> tuple[pyvrp.ProblemData, list[list[int]], Decoder]:
@@ -1215,9 +1238,10 @@ def build_data(
     shipments: list[pyvrp.Shipment] = []
     client_task: list[int] = []
     shipment_tasks: list[tuple[int, int]] = []
+    shares = prize_shares(p)
     for oi, info in enumerate(p.orders):
         if info.penalty is not None:
-            prize, required = info.penalty, False
+            prize, required = shares.get(oi, info.penalty), False
         elif mandatory_prizes is not None:
             prize, required = mandatory_prizes[oi], False
         else:
