@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -140,6 +141,10 @@ class Instance(Base):
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: its own graceful stop marked it stopped (migration 0005); False while it runs and
+    #: when a recovery found it dead (a crash, or silent past its lease): a row of its
+    #: still running is then one its stop could not end, or committed after it
+    stopped_gracefully: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Job(Base):

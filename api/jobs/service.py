@@ -41,7 +41,12 @@ ACTIVE = (QUEUED, RUNNING)
 #: why a running job whose cancel its server could not carry out (it stopped) is cancelled
 CANCELLED_AT_STOP = "cancelled by the client; its server stopped before the job could finish"
 #: why a synchronous solve still running when its server shut down (a graceful stop) failed
+#: (by the stop, or by recovery for a row the stop could not fail, or whose commit landed
+#: after it)
 SYNC_AT_STOP = "interrupted: the server shut down (graceful stop) during this synchronous request"
+#: the event of an async job re-queued because its server shut down (a graceful stop; by the
+#: stop, or by recovery for one the stop could not re-queue): that run is not counted
+REQUEUED_AT_STOP = "re-queued: server shut down"
 #: why a synchronous solve of a live replica, running past the longest one may take, failed
 SYNC_UNSTORED = (
     "interrupted: no outcome of this synchronous solve was stored (its request ended in error)"
@@ -313,7 +318,7 @@ class JobService:
                     session.execute(
                         update(Instance)
                         .where(Instance.id == self.instance_id)
-                        .values(stopped_at=utcnow())
+                        .values(stopped_at=utcnow(), stopped_gracefully=True)
                     )
             except Exception:
                 log.exception("replica %s could not be marked stopped", self.instance_id)
@@ -369,7 +374,7 @@ class JobService:
                             "progress": 0.0,
                             "attempts": Job.attempts - 1,
                         }
-                        _transition(session, job_id, mine, requeue, "re-queued: server shut down")
+                        _transition(session, job_id, mine, requeue, REQUEUED_AT_STOP)
                         continue
                 self._write_killed(run)  # stopped at its time limit: its end, decided before
             except Exception:
@@ -712,6 +717,11 @@ class JobService:
         Held jobs (:meth:`submit`) no submit will let go any more, of dead replicas or of
         this one, are cancelled (:meth:`_withdraw_unconfirmed`).
 
+        A running job of a replica whose graceful stop marked it stopped (one its stop could
+        not end, the database locked, or a synchronous solve whose first row was committed
+        after the stop) ends as the stop would have ended it: re-queued uncounted, failed
+        :data:`SYNC_AT_STOP`, or cancelled; after a crash, as a crash.
+
         A job whose run its replica was stopping at its time limit (the event written after
         the kill, before the end) ends as that time-limit failure, as the replica would have
         ended it: with the fallback plan where the kind has one (computed after the
@@ -735,9 +745,12 @@ class JobService:
             )
             dead: set[str] = set()
             live: set[str] = set()
+            graceful: set[str] = set()  # marked stopped by their own graceful stop
             for inst in instances:
                 if inst.stopped_at is not None:
                     dead.add(inst.id)
+                    if inst.stopped_gracefully:
+                        graceful.add(inst.id)
                 elif inst.heartbeat_at < stale_before or (
                     inst.host == self.host
                     and inst.id not in _LOCAL_INSTANCES
@@ -758,7 +771,7 @@ class JobService:
                     assert job.owner is not None
                     overran.append((job.id, job.kind, dict(job.payload), reason, job.owner))
                     continue
-                handled += self._recover_one(session, job)
+                handled += self._recover_one(session, job, graceful=job.owner in graceful)
             handled += self._withdraw_unconfirmed(session, live)
             if self.sync_stale_s is not None:
                 handled += self._fail_unstored(
@@ -857,7 +870,13 @@ class JobService:
         self.metrics.jobs_recovered.labels("failed").inc()
         return 1
 
-    def _recover_one(self, session: Session, job: Job) -> int:
+    def _recover_one(self, session: Session, job: Job, *, graceful: bool = False) -> int:
+        """End or re-queue a running job of a dead replica; 1 if written.
+
+        ``graceful``: its replica's graceful stop marked it stopped, so the job is one that
+        stop could not end (its write failed) or whose row was committed after it: it ends
+        as the stop ends its jobs, not as a crash (``stopped unexpectedly``, a run counted).
+        """
         old_owner = job.owner
         if job.cancel_requested:  # re-queued, the claim would clear the flag and run it again
             values: dict[str, Any] = {
@@ -867,6 +886,20 @@ class JobService:
             }
             message = CANCELLED_AT_STOP
             action = "cancelled"
+        elif graceful and job.mode == "async":  # as its stop re-queues: the run not counted
+            message = REQUEUED_AT_STOP
+            values = {
+                "status": QUEUED,
+                "owner": None,
+                "started_at": None,
+                "progress": 0.0,
+                "attempts": Job.attempts - 1,
+            }
+            action = "requeued"
+        elif graceful:  # a synchronous solve, as its stop fails it
+            values = {"status": FAILED, "error": SYNC_AT_STOP, "finished_at": utcnow()}
+            message = SYNC_AT_STOP
+            action = "failed"
         elif job.mode == "async" and job.attempts < job.max_attempts:
             message = (
                 f"re-queued: the server running it stopped unexpectedly "
@@ -887,7 +920,8 @@ class JobService:
         if _transition(
             session, job.id, (Job.status == RUNNING, Job.owner == old_owner), values, message
         ):
-            log.warning("job %s %s after a crash of replica %s", job.id, action, old_owner)
+            after = "the graceful stop" if graceful else "a crash"
+            log.warning("job %s %s after %s of replica %s", job.id, action, after, old_owner)
             self.metrics.jobs_recovered.labels(action).inc()
             return 1
         return 0

@@ -254,6 +254,75 @@ def test_a_failed_re_queue_at_stop_still_fails_the_sync_solves_and_closes(
         assert session.scalar(select(Instance.stopped_at).where(Instance.id == jobs.instance_id))
 
 
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_a_job_its_graceful_stop_could_not_end_is_ended_by_recovery_as_the_stop_would(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The stop's write failed (the database locked) and left the row running for the next
+    replica's recovery, which took it for a crash: an async job re-queued 'stopped
+    unexpectedly', its run counted; a synchronous solve failed 'stopped unexpectedly'. Now
+    its replica's row says it stopped gracefully, and recovery ends the job as the stop
+    does (re-queued uncounted; failed with the stop's reason)."""
+    import api.jobs.service as service
+
+    jobs = _service(sessions)
+    if mode == "async":
+        (job_id,) = _running(jobs, 1)
+        said = "re-queued: server shut down"
+    else:
+        with sessions() as session:
+            job_id = jobs.record_sync_start(
+                session, kind="t", payload={}, key_id=None, seed=1, input_hash="h"
+            ).id
+        said = SYNC_AT_STOP
+    append_event = service._append_event
+    failed: list[str] = []
+
+    def flaky(session: Session, job_id: str, message: str) -> None:
+        if message == said and not failed:  # the stop's write, not recovery's
+            failed.append(message)
+            _locked()
+        append_event(session, job_id, message)
+
+    monkeypatch.setattr(service, "_append_event", flaky)
+    jobs.stop()
+    assert failed == [said]
+    assert (_row(jobs, job_id).status, _row(jobs, job_id).owner) == ("running", jobs.instance_id)
+    assert _service(sessions).recover() == 1
+    job = _row(jobs, job_id)
+    if mode == "async":
+        assert (job.status, job.owner, job.attempts) == ("queued", None, 0)
+    else:
+        assert (job.status, job.error, job.result) == ("failed", SYNC_AT_STOP, None)
+    assert _messages(jobs, job_id)[-1] == said
+
+
+def test_a_job_of_a_replica_found_dead_after_a_graceful_stop_of_another_is_a_crash(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Only its own stop makes a replica's jobs ended as at a stop: one found dead by a
+    recovery (silent past its lease) has its jobs recovered as a crash's."""
+    jobs = _service(sessions)
+    (job_id,) = _running(jobs, 1)
+    with sessions.begin() as session:  # silent since: its lease runs out
+        replica = session.get(Instance, jobs.instance_id)
+        assert replica is not None
+        replica.heartbeat_at = utcnow() - dt.timedelta(seconds=2 * jobs.lease_s)
+    other = _service(sessions)
+    assert other.recover() == 1
+    job = _row(jobs, job_id)
+    assert (job.status, job.attempts) == ("queued", 1)  # the run counted
+    assert "stopped unexpectedly" in _messages(jobs, job_id)[-1]
+    with sessions() as session:
+        replica = session.get(Instance, jobs.instance_id)
+        assert replica is not None
+        assert replica.stopped_at is not None and not replica.stopped_gracefully
+    other.stop()
+    with sessions() as session:
+        replica = session.get(Instance, other.instance_id)
+        assert replica is not None and replica.stopped_gracefully
+
+
 def test_progress_is_not_written_into_a_job_another_replica_has_taken_over(
     sessions: sessionmaker[Session],
 ) -> None:

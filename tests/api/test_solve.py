@@ -1443,3 +1443,99 @@ def test_a_synchronous_solve_whose_first_row_the_database_holds_past_the_cut_wai
     else:
         assert [(j.id, j.status, j.error) for j in jobs] == [(job_id, "failed", SYNC_AT_STOP)]
     assert ended[0].status_code == 503 and calls == []
+
+
+@pytest.mark.parametrize("server", ["stopped", "stopped_before_the_commit", "killed"])
+def test_a_synchronous_solve_whose_late_first_row_outlives_its_server_has_the_stops_reason(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, server: str
+) -> None:
+    # the cut stopped waiting for a synchronous solve's first (running) row, its commit held
+    # up by the database, and its 503 said the solve will not run; the row landed after its
+    # server's graceful stop had failed its running solves (its thread never went on): the
+    # next start's recovery failed it as a crash ("stopped unexpectedly"). Now it carries
+    # the stop's reason, as a row the stop found does; after a kill -9, still a crash
+    import asyncio
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from api.core.errors import RequestCut
+    from api.db.models import Job
+    from api.jobs.service import _LOCAL_INSTANCES, SYNC_AT_STOP
+    from api.main import create_app
+    from tests.api.conftest import registry_with_test_kinds
+
+    first = TestClient(create_app(settings, registry=registry_with_test_kinds()))
+    first.__enter__()
+    running = [first]  # the clients not yet exited
+
+    def exit_first() -> None:
+        running.remove(first)
+        first.__exit__(None, None, None)  # the service's stop
+
+    ctx = cast(Any, first.app).state.ctx
+    entered, release, landed, gone = (threading.Event() for _ in range(4))
+    real_start = ctx.jobs.record_sync_start
+
+    def hung_in_its_commit(session: Any, **kwargs: Any) -> Any:
+        real_commit = session.commit
+
+        def commit() -> None:  # nothing written yet: the row is flushed by the commit
+            entered.set()
+            assert release.wait(20)
+            real_commit()  # it lands
+            landed.set()
+            gone.wait(60)  # its server has ended: this thread never goes on
+
+        session.commit = commit
+        try:
+            return real_start(session, **kwargs)
+        finally:
+            del session.commit
+
+    monkeypatch.setattr(ctx.jobs, "record_sync_start", hung_in_its_commit)
+    cut = RequestCut()
+    solve_it = _solve_now(ctx, "test_sleep")
+    ended: list[Any] = []
+
+    def solving() -> None:
+        try:
+            ended.append(solve_it(_request_cut_by(cut)))
+        except Exception as err:
+            ended.append(err)
+
+    thread = threading.Thread(target=solving)
+    thread.start()
+    try:
+        assert entered.wait(20)
+        assert asyncio.run(cut.cut_now(0.0)) is False  # the cut stopped waiting: unconfirmed
+        if server == "stopped_before_the_commit":
+            exit_first()
+        release.set()
+        assert landed.wait(20)
+        if server == "stopped":  # landed before the stop, its thread still held up
+            exit_first()
+        elif server == "killed":  # kill -9: no stop; its heartbeat ends
+            jobs = ctx.jobs
+            jobs._stop.set()
+            jobs._wake.set()
+            for worker in jobs._threads:
+                worker.join(20)
+            _LOCAL_INSTANCES.discard(jobs.instance_id)
+        following = TestClient(create_app(settings, registry=registry_with_test_kinds()))
+        following.__enter__()  # its recovery, at start
+        running.append(following)
+        after = cast(Any, following.app).state.ctx
+        with after.sessions() as session:
+            job = session.scalars(select(Job).where(Job.kind == "test_sleep")).one()
+        crash = "interrupted: the server stopped unexpectedly during this synchronous request"
+        reason = crash if server == "killed" else SYNC_AT_STOP
+        assert (job.mode, job.status, job.error, job.result) == ("sync", "failed", reason, None)
+        assert job.events[-1]["message"] == reason
+    finally:
+        release.set()
+        gone.set()
+        thread.join(20)
+        for client in reversed(running):
+            client.__exit__(None, None, None)
+    assert ended[0].status_code == 503  # the thread, had it gone on, kept to its 503
