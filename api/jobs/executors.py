@@ -109,9 +109,16 @@ def _watch_server(server_pid: int) -> None:
 
 
 def _child_main(target: str, payload: JsonDict, conn: Connection, server_pid: int) -> None:
-    """Body of a worker process: run the task, send ("done"|"error"|"bad_input", ...) back."""
+    """Body of a worker process: run the task, send ("done"|"error"|"bad_input", ...) back.
+
+    SIGINT is ignored (its server stops it, and its processes inherit that): a Ctrl-C in the
+    terminal of ``serve`` reaches the whole process group, and a KeyboardInterrupt ended the
+    solve at once, its job failed (or answered with the fallback plan) before the server's
+    graceful stop came to re-queue it; an OR-Tools search was cut short and answered.
+    """
     from api.core.cpus import release_pin
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: before any thread, any fork
     release_pin()  # a pinned API process started it: solve on every CPU of the service
     # first, while this process has a single thread: its pyomo worker is forked from it
     try:

@@ -32,6 +32,7 @@ from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from api.core.config import Settings
 from api.examples import SMALL_SCENARIO
+from api.jobs.executors import FORK_SERVER_COMMAND
 from api.jobs.service import SYNC_AT_STOP
 from api.serve import (
     DEATH_SIGNALS,
@@ -527,6 +528,56 @@ def test_sighup_or_sigquit_to_the_supervisor_stops_the_workers_and_kills_it(
     status, events = job_row(server, job)
     assert status == "queued" and "re-queued: server shut down" in events, (status, events)
     assert "Traceback" not in log
+
+
+def solving_job_process(server: Server, timeout_s: float = 60.0) -> int:
+    """The pid of the job process of ``server``'s one running job, once it is solving (the
+    worker-process side of :mod:`api.jobs.executors` has started its watcher thread)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for pid in alive(descendants(server.process.pid)):
+            try:
+                parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+                forked = FORK_SERVER_COMMAND in Path(f"/proc/{parent}/cmdline").read_bytes()
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            threads = int(status.split("Threads:")[1].split()[0])
+            if forked and int(parent) != server.process.pid and threads >= 2:
+                return pid
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.05)
+
+
+def test_ctrl_c_to_the_whole_process_group_re_queues_the_running_job(
+    settings: Settings,
+) -> None:
+    # Ctrl-C in the terminal of `serve` sends SIGINT to its whole foreground process group:
+    # the job's process got it too, and its solve ended at once, failed ('solver error:
+    # KeyboardInterrupt', written by the dispatcher before the stop came to re-queue the
+    # job: a graceful stop burnt an attempt, or answered the job with the fallback plan),
+    # or, an OR-Tools search, cut short and answered 'done'. A job process now leaves
+    # SIGINT to its server, whose stop kills it and re-queues the job
+    env = {"DISPATCHLAB_AUTH_ENABLED": "false", "DISPATCHLAB_JOB_WORKERS": "1"}
+    server = Server(settings.data_dir, env=env, database_url=settings.database_url)
+    try:
+        job = start_a_long_job(server)
+        solving_job_process(server)
+        tree = descendants(server.process.pid)  # the fork server, the job's process
+        os.killpg(server.process.pid, signal.SIGINT)  # its session's group, as a terminal's
+        code = server.process.wait(timeout=30)
+    finally:
+        server.stop()
+    log = server.log_tail()
+    assert code == 0, log
+    try:
+        assert not wait_gone(tree), log
+    finally:
+        for pid in alive(tree):
+            os.kill(pid, signal.SIGKILL)
+    status, events = job_row(server, job)
+    assert status == "queued" and "re-queued: server shut down" in events, (status, events)
+    assert "KeyboardInterrupt" not in events, events
 
 
 # ~12 s: SIGHUP to the supervisor of several workers, as here the whole group gets it, is
