@@ -747,6 +747,8 @@ def _one_delivery_per_visit(plan: Plan, day: Scenario) -> tuple[Plan, int]:
     over, but the twin still waits for the window there and serves it for the order's service
     time (up to ``HINDSIGHT_VERSION`` 5): such a stop is dropped. A delivery after another
     pickup of the order (a parcel delivered, the next collected, then delivered) stays.
+    Redundant since the twin passes a delivery stop with nothing on board through (no wait,
+    no service, session 52): kept for the ``empty_deliveries`` count and the recorded routes.
     """
     order_ids = {o.id for o in day.orders}
     node_ids = {n.id for n in day.nodes}

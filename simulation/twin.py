@@ -24,7 +24,8 @@ Model (one operating day, or any horizon):
 - couriers drive their routes: travel = free-flow time x time-of-day profile x weather x
   slowdowns x a lognormal multiplier; they wait for windows, parcels and node outages; service
   times are noisy; breakdowns stop them for ``breakdown_duration_s``; deliveries fail with
-  ``failed_delivery_prob``;
+  ``failed_delivery_prob``; a delivery stop hands over every parcel of the order on board,
+  and one with none on board is passed through (no wait, no service);
 - scenarios without nodes get one virtual depot per distinct vehicle start (parcels ready at
   release), so a plan's delivery-only routes are loaded at the start; without vehicles either,
   orders are unserved at release.
@@ -1886,7 +1887,10 @@ class DispatchSimulator:
             else:
                 nf = 1.0
             planned = base * w.travel_factor(now)
-            self._est_free[c] = self._a_free[c] = self._estimate_departure(stop, now + planned)
+            if stop.kind == DELIVERY and not self._on_board(c, stop.order):
+                self._est_free[c] = self._a_free[c] = now + planned  # passed through
+            else:
+                self._est_free[c] = self._a_free[c] = self._estimate_departure(stop, now + planned)
             if self.first_departure_s[c] != self.first_departure_s[c]:
                 self.first_departure_s[c] = self._a_first[c] = now
                 self.cost_fixed += w.fixed_cost_cents[c]
@@ -1928,6 +1932,13 @@ class DispatchSimulator:
             elif stop.kind == DELIVERY:
                 if self.status[o] == S_UNFILLED:  # nothing to hand over: its lines all failed
                     self._abandon(c, o, S_UNFILLED)
+                    continue
+                if not self._on_board(c, o):
+                    # No parcel of the order on board (all handed over at an earlier delivery
+                    # stop of it, e.g. a split order's jobs delivered back to back, or a
+                    # failed delivery): passed through, no wait for the window, no service,
+                    # the order's KPIs untouched.
+                    self._pass_through(c, stop, arrival)
                     continue
                 t0 = earliest_service_start_f(orders.windows[o], env.now)
                 t = env.now if t0 is None else t0
@@ -2004,6 +2015,22 @@ class DispatchSimulator:
         self._a_free[c] = self.world.shift_start_s[c]
         self._version[c] += 1
 
+    def _on_board(self, c: int, o: int) -> bool:
+        """Whether courier ``c`` carries a parcel of order ``o``."""
+        return any(k == o for k, _n in self._carried[c])
+
+    def _pass_through(self, c: int, stop: Stop, arrival: float) -> None:
+        """Courier ``c``, at a delivery stop with nothing of its order on board, leaves at once."""
+        self.last_activity_s[c] = self._a_last[c] = arrival
+        if self.params.record_routes:
+            self.executed[c].append((stop.kind, stop.order, stop.node, arrival, arrival, arrival))
+        if self._log:
+            self._log_event("nothing_to_deliver", c, stop.order)
+        self._committed[c] = None
+        self._a_anchor[c] = self.loc[c]
+        self._a_free[c] = self.world.shift_start_s[c]
+        self._version[c] += 1
+
     def _wait_parcels(self, o: int) -> list[int]:
         return [n for n in self.parcel_nodes[o] if n >= 0]
 
@@ -2041,9 +2068,7 @@ class DispatchSimulator:
 
     def _deliver(self, c: int, o: int, start: float, fail_p: float) -> None:
         carried = [key for key in self._carried[c] if key[0] == o]
-        if not carried:
-            if self._log:
-                self._log_event("nothing_to_deliver", c, o)
+        if not carried:  # (the courier passes such a stop through, before its service)
             return
         for key in carried:
             self._carried[c].discard(key)

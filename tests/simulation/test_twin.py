@@ -1640,3 +1640,147 @@ def test_a_planned_order_dropped_before_its_release_is_pending_at_release() -> N
             sim.apply(Assign(1, 1))
     assert released == OrderStatus.PENDING
     assert sim.result().status[1] == OrderStatus.DELIVERED
+
+
+def _split_day(windows: list[tuple[int, int]] | None = None) -> Scenario:
+    """Order X at x=500 in two parcels (s1 at node a, x=0; s2 at node b, x=200; picked and
+    packed at once), its window 1,000-2,000 s, 100 s of service; order Y at x=800 (no
+    window, no service); one courier at x=0 paid 1 cent a second and a cent per 10 m."""
+    node = {"pick_time_s_per_line": 0, "pack_time_s_per_order": 0}
+    x_windows = [{"start_s": s, "end_s": e} for s, e in windows or [(1000, 2000)]]
+    return Scenario.model_validate(
+        {
+            "horizon": {"start_s": 0, "end_s": 20_000},
+            "skus": [{"id": "s1"}, {"id": "s2"}],
+            "nodes": [
+                node | {"id": "a", "location": {"x": 0, "y": 0}, "inventory": {"s1": 5}},
+                node | {"id": "b", "location": {"x": 200, "y": 0}, "inventory": {"s2": 5}},
+            ],
+            "orders": [
+                {
+                    "id": "X",
+                    "location": {"x": 500, "y": 0},
+                    "lines": [{"sku": "s1", "quantity": 1}, {"sku": "s2", "quantity": 1}],
+                    "time_windows": x_windows,
+                    "service_s": 100,
+                },
+                {
+                    "id": "Y",
+                    "location": {"x": 800, "y": 0},
+                    "lines": [{"sku": "s1", "quantity": 1}],
+                },
+            ],
+            "vehicles": [
+                {
+                    "id": "v",
+                    "start_location": {"x": 0, "y": 0},
+                    "cost_per_km_cents": 100,
+                    "cost_per_hour_cents": 3600,
+                }
+            ],
+            "stochastic": StochasticParams.deterministic().model_dump(),
+        }
+    )
+
+
+def _split_plan(*stops: tuple[str, StopKind]) -> Plan:
+    """A plan of ``(job id, kind)`` stops; X's parcels are allocated to a (s1) and b (s2)."""
+    pickup_x = {"a": 0, "b": 200}
+    return Plan(
+        allocation=[
+            AllocationLine(order_id="X", sku="s1", node_id="a", quantity=1),
+            AllocationLine(order_id="X", sku="s2", node_id="b", quantity=1),
+            AllocationLine(order_id="Y", sku="s1", node_id="a", quantity=1),
+        ],
+        routes=[
+            Route(
+                vehicle_id="v",
+                stops=[
+                    PlannedStop(
+                        order_id=job,
+                        kind=kind,
+                        location={"x": pickup_x[job.split("@")[1]], "y": 0}
+                        if kind is StopKind.PICKUP
+                        else None,
+                        arrival_s=0,
+                        start_s=0,
+                        departure_s=0,
+                    )
+                    for job, kind in stops
+                ],
+            )
+        ],
+    )
+
+
+def _play_split(day: Scenario, plan: Plan) -> tuple[DispatchSimulator, Any]:
+    sim = DispatchSimulator(
+        day, plan=plan, params=SimParams(record_routes=True, record_events=True)
+    )
+    return sim, simulate(day, plan, "plan", seed=0, simulator=sim)
+
+
+_P, _D = StopKind.PICKUP, StopKind.DELIVERY
+
+
+def test_a_delivery_stop_with_nothing_on_board_is_passed_through() -> None:
+    """A split order routed as two shipment jobs (X@a, X@b): both parcels collected, then its
+    two deliveries back to back. The first hands over both parcels; the second has nothing
+    to hand over and is passed through (no service, the order's KPIs as after the first).
+    It used to serve the order again for its 100 s (100 cents here), as the hindsight replay
+    noticed (``rl_agents.hindsight._one_delivery_per_visit``)."""
+    day = _split_day()
+    both = [("X@a", _P), ("X@b", _P), ("X@a", _D), ("X@b", _D)]
+    sim, result = _play_split(day, _split_plan(*both))
+    _, once = _play_split(day, _split_plan(*both[:-1]))
+    assert sim.executed is not None and result.events is not None
+    # a at 0 (s1 ready at 0), b at 200, X at 500: waits for 1,000, serves till 1,100
+    assert [x[3:] for x in sim.executed[0]] == [
+        (0.0, 0.0, 0.0),
+        (200.0, 200.0, 200.0),
+        (500.0, 1000.0, 1100.0),
+        (1100.0, 1100.0, 1100.0),  # passed through (it served till 1,200)
+    ]
+    assert (1100.0, "nothing_to_deliver", 0, 0) in result.events
+    assert [e[1] for e in result.events if e[1] in ("deliver", "nothing_to_deliver")] == [
+        "deliver",
+        "nothing_to_deliver",
+    ]
+    assert result.metrics["cost_cents"] == once.metrics["cost_cents"]
+    assert (result.completed_s[0], result.lateness_s[0]) == (1000.0, 0.0)
+    assert list(result.status[:1]) == [OrderStatus.DELIVERED]
+
+
+def test_a_delivery_stop_with_nothing_on_board_does_not_wait_for_a_later_window() -> None:
+    """X delivered (both parcels) in its first window, then Y, then X's delivery again, after
+    that window closed: the second X stop has nothing to hand over and used to wait for X's
+    next window (5,000 s) and serve it there; it is passed through at 1,700 s."""
+    day = _split_day(windows=[(1000, 1200), (5000, 6000)])
+    sim, result = _play_split(
+        day,
+        _split_plan(("Y@a", _P), ("X@a", _P), ("X@b", _P), ("X@a", _D), ("Y@a", _D), ("X@a", _D)),
+    )
+    assert sim.executed is not None and result.events is not None
+    *_, x_again = sim.executed[0]
+    assert x_again[3:] == (1700.0, 1700.0, 1700.0)  # X left at 1,100, Y at x=800 at 1,400
+    assert (1700.0, "nothing_to_deliver", 0, 0) in result.events
+    assert [e for e in result.events if e[1] == "home"] == [(2200.0, "home", 0, -1)]
+    assert (result.completed_s[0], result.lateness_s[0]) == (1000.0, 0.0)
+    assert result.metrics["orders_delivered"] == 2
+
+
+def test_a_delivery_stop_before_a_parcel_still_to_collect_hands_over_what_is_on_board() -> None:
+    """Deliberate: X's parcel a delivered (with service, in the window), parcel b collected
+    after it and delivered at a second stop, served as well; the order is complete (its
+    completion time and lateness) only where its last parcel is handed over."""
+    day = _split_day(windows=[(1000, 1500)])
+    sim, result = _play_split(day, _split_plan(("X@a", _P), ("X@a", _D), ("X@b", _P), ("X@b", _D)))
+    assert sim.executed is not None and result.events is not None
+    assert [x[3:] for x in sim.executed[0]] == [
+        (0.0, 0.0, 0.0),
+        (500.0, 1000.0, 1100.0),  # parcel a handed over (the order not complete yet)
+        (1400.0, 1400.0, 1400.0),
+        (1700.0, 1700.0, 1800.0),  # parcel b: the order delivered, 200 s late
+    ]
+    assert "nothing_to_deliver" not in {e[1] for e in result.events}
+    assert (result.completed_s[0], result.lateness_s[0]) == (1700.0, 200.0)
