@@ -1,7 +1,8 @@
 """A solve's cancellation: an event its caller sets to have the solve end promptly.
 
 Set for a thread with :func:`cancel_with`; the solvers look at it with :func:`cancelled`:
-HiGHS' interrupt callbacks and the allocation search's loops (as at their deadline), the
+HiGHS' interrupt callbacks and the allocation search's loops (as at their deadline; the
+batch's warm start, Lagrangian warm-up and polish stop at their next order), the
 routing engines (PyVRP's searches are killed, OR-Tools' search stops at its next
 solution, each with its best so far), the twin (between two replications of an evaluation
 and every :data:`CHECK_EVERY_STEPS` of its SimPy steps, raising :class:`SolveCancelled`:

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solvers.allocation.compact import solve_compact
+from solvers.allocation.dp import GaveUp
 from solvers.allocation.eject import Ejector
 from solvers.allocation.enumerate import enumerable, near_columns
 from solvers.allocation.heuristics import nearest, polish, real_costs, sequential
@@ -378,10 +379,21 @@ def _blend(a: Duals, b: Duals, alpha: float) -> Duals:
 
 
 def _warm_start(prob: Problem, *, myopic: bool = True, deadline: float | None = None) -> I64:
-    """The cheaper of the myopic and the nearest-node allocations (neither always wins)."""
+    """The cheaper of the myopic and the nearest-node allocations (neither always wins).
+
+    Once this thread's solve is cancelled (:mod:`solvers.cancel`) the myopic pass stops at
+    its next order and the nearest-node allocation is the warm start.
+    """
     tries = [nearest(prob)]
-    if myopic:
-        tries.insert(0, sequential(prob, real_costs(prob), exact=False, deadline=deadline))
+    if myopic and not cancelled():
+        try:
+            myopic_x = sequential(
+                prob, real_costs(prob), exact=False, deadline=deadline, give_up=cancelled
+            )
+        except GaveUp:  # cancelled while it ran: it has no answer
+            pass
+        else:
+            tries.insert(0, myopic_x)
     ok = [x for x in tries if not prob.violations(x)]
     if not ok:
         return np.zeros(prob.num_arcs, dtype=np.int64)  # shipping nothing is always allowed
@@ -623,7 +635,11 @@ def _solve(
         sub.step_s = price_s
         ub = best_cost / MICRO
         # no step that would end past the warm-up's share (at 50,000 orders one takes seconds)
-        while master.rows.num_coupling and time.perf_counter() + sub.step_s < warm_end:
+        while (
+            master.rows.num_coupling
+            and time.perf_counter() + sub.step_s < warm_end
+            and not cancelled()
+        ):
             climbing = sub.step(ub, WARMUP_NEAR, warm_end)
             if not climbing or ub - sub.best <= target * max(abs(ub), 1e-9):
                 break
@@ -637,8 +653,15 @@ def _solve(
         # the myopic policy on costs that charge the multipliers for stock (bid prices; the
         # plain myopic policy when too few steps were taken for the multipliers to settle)
         bid = sub.duals if sub.steps >= BID_PRICE_STEPS else zero
-        priced = sequential(prob, _priced_costs(prob, bid), exact=False)
-        if not prob.violations(priced) and prob.evaluate(priced).total < best_cost:
+        try:
+            priced = sequential(prob, _priced_costs(prob, bid), exact=False, give_up=cancelled)
+        except GaveUp:  # cancelled while it ran: no answer, the warm start stays
+            priced = None
+        if (
+            priced is not None
+            and not prob.violations(priced)
+            and prob.evaluate(priced).total < best_cost
+        ):
             x_best, best_cost = priced, prob.evaluate(priced).total
             master.add_solution(x_best)
         notes.append(f"Lagrangian warm-up: {sub.steps} subgradient steps")

@@ -29,6 +29,7 @@ from solvers.allocation.dp import (
 )
 from solvers.allocation.highs_model import SMALL_MIP_OPTIONS, AllocationModel, coupling_rows
 from solvers.allocation.problem import F64, I64, MICRO, Problem
+from solvers.cancel import cancelled
 
 log = logging.getLogger(__name__)
 
@@ -375,9 +376,12 @@ def polish(prob: Problem, x: I64, *, deadline: float, only_short: bool = True) -
     """Re-optimise orders one at a time with everyone else fixed (exact per order).
 
     Catches what the pattern master cannot express: partial fills of lines squeezed by
-    stock or capacity. ``only_short`` limits the pass to orders with unfilled units.
+    stock or capacity. ``only_short`` limits the pass to orders with unfilled units. Once
+    this thread's solve is cancelled (:mod:`solvers.cancel`) it stops as at ``deadline``.
     """
     x = x.copy()
+    if cancelled():
+        return x
     c_arc, c_pair, split = real_costs(prob)
     res = Residual(prob)
     by_order = _arcs_by_order(prob, x)
@@ -390,7 +394,7 @@ def polish(prob: Problem, x: I64, *, deadline: float, only_short: bool = True) -
     from solvers.allocation.master import pattern_cost
 
     for o in todo.tolist():
-        if time.perf_counter() > deadline:
+        if time.perf_counter() > deadline or cancelled():  # a cancelled solve: as at its deadline
             break
         old = by_order.get(o, np.zeros(0, dtype=np.int64))
         res.take(o, old, x[old], sign=-1)
