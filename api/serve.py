@@ -62,7 +62,7 @@ def port_socket(host: str, port: int, *, backlog: int | None = None) -> socket.s
     return sock
 
 
-#: seconds the SIGHUP / SIGQUIT clean-up waits for each child still running after terminate()
+#: seconds the SIGHUP / SIGQUIT clean-up waits for each child still running after kill()
 CHILD_JOIN_S = 5.0
 
 
@@ -116,7 +116,8 @@ def stop_helper_processes() -> None:
 def clean_up_before_signal_death() -> None:
     """What Python's exit would do and a death by signal skips: children, temp dir, logs.
 
-    Daemonic child processes (running jobs) are terminated and every child joined (at most
+    Daemonic child processes (running jobs) are killed (they ignore SIGTERM: SIGTERM sent to
+    the whole process group is their server's to act on) and every child joined (at most
     :data:`CHILD_JOIN_S` each), the job processes' fork server and the pyomo workers are
     stopped (:func:`stop_helper_processes`), multiprocessing's temporary folder is removed,
     and the logs and standard streams are flushed.
@@ -124,7 +125,7 @@ def clean_up_before_signal_death() -> None:
     children = multiprocessing.active_children()
     for child in children:
         if child.daemon:
-            child.terminate()
+            child.kill()
     for child in children:
         child.join(CHILD_JOIN_S)
     stop_helper_processes()

@@ -108,17 +108,25 @@ def _watch_server(server_pid: int) -> None:
             os._exit(3)
 
 
+#: the signals a job process (and its helper processes) ignores: they stop its server,
+#: which ends it (SIGKILL), and reach it too when sent to the whole process group or cgroup
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+
+
 def _child_main(target: str, payload: JsonDict, conn: Connection, server_pid: int) -> None:
     """Body of a worker process: run the task, send ("done"|"error"|"bad_input", ...) back.
 
-    SIGINT is ignored (its server stops it, and its processes inherit that): a Ctrl-C in the
-    terminal of ``serve`` reaches the whole process group, and a KeyboardInterrupt ended the
-    solve at once, its job failed (or answered with the fallback plan) before the server's
-    graceful stop came to re-queue it; an OR-Tools search was cut short and answered.
+    SIGINT and SIGTERM are ignored (its server stops it, with SIGKILL, and its processes
+    inherit that): a Ctrl-C in the terminal of ``serve`` reaches the whole process group, and
+    a KeyboardInterrupt ended the solve at once, its job failed (or answered with the
+    fallback plan) before the server's graceful stop came to re-queue it; an OR-Tools search
+    was cut short and answered. SIGTERM to the whole group (systemd's ``KillMode=
+    control-group``, ``kill -TERM -PGID``) killed it (``worker process died``) as early.
     """
     from api.core.cpus import release_pin
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: before any thread, any fork
+    for sig in STOP_SIGNALS:  # first: before any thread, any fork
+        signal.signal(sig, signal.SIG_IGN)
     release_pin()  # a pinned API process started it: solve on every CPU of the service
     # first, while this process has a single thread: its pyomo worker is forked from it
     try:
@@ -229,7 +237,8 @@ class _ProcessExecution:
         self._conn.close()
 
 
-#: the fork server's first and last preload modules (SIGINT ignored while it imports)
+#: the fork server's first and last preload modules (SIGINT ignored while it imports;
+#: SIGTERM once done, see :mod:`api.preload_end`)
 PRELOAD_BEGIN = ("api.preload_begin",)
 PRELOAD_END = ("api.preload_end",)
 
@@ -313,8 +322,22 @@ def fork_server_pid() -> int | None:
     return found[0] if found else None
 
 
+def ignores_sigterm(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGTERM (``SigIgn`` of ``/proc/PID/status``; False
+    where that cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("SigIgn:"):
+                    return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def _end_by_pid(pid: int, wait_s: float = FORK_SERVER_STOP_S) -> None:
-    """SIGTERM to the fork server ``pid``, SIGKILL if it still runs ``wait_s`` later.
+    """SIGTERM to the fork server ``pid``, SIGKILL if it still runs ``wait_s`` later (at once
+    if it ignores SIGTERM: one done with its preload modules does, see :mod:`api.preload_end`).
 
     It is not reaped here: multiprocessing reaps it (and starts a new one for the next job),
     as it does a fork server that died.
@@ -322,6 +345,8 @@ def _end_by_pid(pid: int, wait_s: float = FORK_SERVER_STOP_S) -> None:
     from api.jobs.service import pid_alive
 
     for sig in (signal.SIGTERM, signal.SIGKILL):
+        if sig == signal.SIGTERM and ignores_sigterm(pid):
+            continue
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
@@ -341,7 +366,8 @@ def stop_fork_server(*, lock_s: float = FORK_SERVER_LOCK_S) -> bool:
     multiprocessing has no public way: its ``ForkServer._stop_unlocked`` closes the server's
     "alive" pipe, waits for it to exit and removes its socket. A fork server still importing
     its preload modules (seconds after it started) sees the closed pipe only once done, so it
-    is sent SIGTERM first (it holds nothing to save; its job processes are gone by then).
+    is sent SIGTERM first (it holds nothing to save; its job processes are gone by then;
+    one done with them ignores SIGTERM and sees the closed pipe).
 
     Where those private parts are missing or fail (another Python version), or their lock is
     not free within ``lock_s`` seconds, the fork server is found by its pid

@@ -115,7 +115,7 @@ def _forked_main(entry: str, read_fd: int, write_fd: int, parent_ends: tuple[int
     """
     code = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+        ignore_stop_signals()  # the parent stops us
         gc.freeze()  # the parent's objects out of the collector: no page of theirs copied
         for fd in parent_ends:
             os.close(fd)
@@ -140,6 +140,25 @@ def _forked_main(entry: str, read_fd: int, write_fd: int, parent_ends: tuple[int
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         os._exit(code)
+
+
+#: the signals a helper process ignores (:func:`ignore_stop_signals`)
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+
+
+def ignore_stop_signals() -> None:
+    """In a helper process: ignore SIGINT and SIGTERM, which its parent's stop handles.
+
+    Sent to the whole process group or cgroup (a terminal's Ctrl-C, systemd's
+    ``KillMode=control-group``, ``kill -TERM -PGID``) they reached the helpers of a job
+    process (which ignores them, its server's graceful stop re-queueing the job) or of a
+    synchronous solve: the solve lost its MIP race, pricing helper or pyomo worker, and
+    answered worse or with the fallback plan before the stop came. Its parent ends it by
+    closing its input, then SIGKILL (:meth:`HelperProcess.end`); it also ends when its input
+    closes, as when its parent dies.
+    """
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 #: the environment variable that gives a helper process the pid of the process that started
@@ -268,8 +287,9 @@ class HelperProcess:
             return True  # closed: receive() says so
         return bool(ready)
 
-    def end(self, grace_s: float, join_s: float) -> None:
-        """Close its input, wait ``grace_s`` for it to end, then SIGTERM, then SIGKILL."""
+    def end(self, grace_s: float) -> None:
+        """Close its input, wait ``grace_s`` for it to end, then SIGKILL (it ignores SIGTERM:
+        :func:`ignore_stop_signals`; with SIGTERM's default action it died as abruptly)."""
         with self._write:
             if self._ended:
                 return
@@ -280,12 +300,8 @@ class HelperProcess:
         try:
             self.proc.wait(grace_s)
         except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(join_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.proc.kill()
+            self.proc.wait()
 
     def close_output(self) -> None:
         """Close the pipe the process wrote to (after its reader is done)."""
@@ -294,13 +310,14 @@ class HelperProcess:
 
 
 class Channel:
-    """In the helper process: the parent's messages in, ours out (Ctrl-C is the parent's).
+    """In the helper process: the parent's messages in, ours out (Ctrl-C and SIGTERM are the
+    parent's: :func:`ignore_stop_signals`).
 
     File descriptor 1 is pointed at /dev/null so that HiGHS' prints keep out of the channel.
     """
 
     def __init__(self) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+        ignore_stop_signals()  # the parent stops us
         self._out: IO[bytes] = os.fdopen(os.dup(1), "wb")
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
         # fd 0, not sys.stdin: a forked helper's sys.stdin is its parent's (a job process's

@@ -324,8 +324,8 @@ class SubModel:
 #: HiGHS options of the whole-pool MIP that runs beside the neighbourhood search (HiGHS'
 #: defaults otherwise: presolve, cuts and its primal heuristics are what it is there for)
 RACE_OPTIONS: dict[str, bool | str | float] = {"mip_rel_gap": 0.0, "threads": 1}
-#: seconds :meth:`PoolRace.stop` waits for the helper process to end by itself, then after
-#: SIGTERM (then SIGKILL)
+#: seconds :meth:`PoolRace.stop` waits for the helper process to end by itself (then it is
+#: killed), then for its reader thread
 RACE_GRACE_S = 0.05
 RACE_JOIN_S = 2.0
 #: the process interrupts HiGHS this long before the end it was given, so that the
@@ -346,7 +346,7 @@ class PoolRace:
 
     The process is started early (:meth:`spawn`, ~0.5 s of imports on the other core) and
     given the model later (:meth:`launch`); :meth:`stop` ends it (a stop message, then
-    SIGTERM after ``RACE_GRACE_S``, SIGKILL after ``RACE_JOIN_S`` more). It ignores SIGINT
+    SIGKILL after ``RACE_GRACE_S``). It ignores SIGINT and SIGTERM
     (the parent stops it) and stops by itself when its input closes.
     """
 
@@ -437,7 +437,7 @@ class PoolRace:
         self.helper.send(("stop",))
         # HiGHS notices the stop only between its sub-MIP heuristics (up to ~1 s): the
         # process holds nothing worth waiting for
-        self.helper.end(RACE_GRACE_S, RACE_JOIN_S)
+        self.helper.end(RACE_GRACE_S)
         if self._reader is not None:
             self._reader.join(RACE_JOIN_S)
         self.helper.close_output()

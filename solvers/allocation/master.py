@@ -1096,13 +1096,13 @@ class PricingHelper:
 
     def close(self) -> None:
         """End the process (idempotent)."""
-        self.helper.end(HELPER_GRACE_S, HELPER_JOIN_S)
+        self.helper.end(HELPER_GRACE_S)
         self._sender.join(HELPER_JOIN_S)
         self.helper.close_output()
 
 
-#: seconds :meth:`PricingHelper.close` waits for the process to end by itself, then after
-#: SIGTERM (then SIGKILL)
+#: seconds :meth:`PricingHelper.close` waits for the process to end by itself (then it is
+#: killed), then for its sender thread
 HELPER_GRACE_S = 0.5
 HELPER_JOIN_S = 2.0
 

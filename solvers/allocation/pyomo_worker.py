@@ -203,7 +203,7 @@ class PyomoWorker:
 
     def _reap(self) -> None:
         """Close the pipes and wait for the killed process (in a thread)."""
-        self.helper.end(0.0, 5.0)
+        self.helper.end(0.0)
         with contextlib.suppress(OSError):
             self.helper.close_output()
 
@@ -215,7 +215,7 @@ class PyomoWorker:
         if self.import_s is None and not self.helper.readable(0.0):  # it has said nothing
             self.kill()
             return
-        self.helper.end(1.0, 1.0)
+        self.helper.end(1.0)
         with contextlib.suppress(OSError):
             self.helper.close_output()
 

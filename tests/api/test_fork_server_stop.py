@@ -154,3 +154,28 @@ def test_a_fork_server_that_cannot_be_looked_for_is_reported(
         with caplog.at_level(logging.WARNING, logger="api.jobs.executors"):
             assert stop_fork_server() is False
     assert "could not be looked for" in caplog.text
+
+
+def test_a_fork_server_done_with_its_preload_ignores_sigterm_and_is_still_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # SIGTERM to the whole process group or cgroup (systemd's KillMode=control-group) killed
+    # the service's fork server, and multiprocessing then reported the running job's process
+    # dead (exit code 255) before the graceful stop re-queued the job. Once done with its
+    # preload modules it ignores SIGTERM; stopped by its pid it is killed at once, not after
+    # FORK_SERVER_STOP_S of a SIGTERM it ignores
+    forkserver.set_forkserver_preload([*executors.PRELOAD_BEGIN, *executors.PRELOAD_END])
+    pid = _running_fork_server()
+    end = time.monotonic() + 30
+    while not executors.ignores_sigterm(pid):  # its preload modules imported
+        assert time.monotonic() < end, "the fork server does not ignore SIGTERM"
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGTERM)
+    assert not _gone(pid, wait_s=0.5)
+    with monkeypatch.context() as patch:
+        patch.delattr(forkserver.ForkServer, "_stop_unlocked")
+        t0 = time.monotonic()
+        assert stop_fork_server() is True
+        assert time.monotonic() - t0 < executors.FORK_SERVER_STOP_S / 2
+    assert _gone(pid)
+    _restarts()

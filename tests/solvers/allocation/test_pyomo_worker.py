@@ -725,4 +725,4 @@ def test_a_helper_knows_its_parent_from_before_it_started(
         assert helper.readable(30)
         assert helper.receive() == ("parent", os.getpid())
     finally:
-        helper.end(grace_s=1.0, join_s=5.0)
+        helper.end(grace_s=1.0)
