@@ -192,15 +192,10 @@ def write_csv(result: SweepResult, path: Path) -> None:
 def write_replications_csv(result: SweepResult, path: Path) -> None:
     """Raw per-replication KPI values, in table order (base first); undefined KPIs empty."""
     fields = ["variant", "policy", "replication", "seed", *METRICS, "num_events", "wall_s"]
-    variant_at = {v: i for i, v in enumerate(result.variants)}
-    policy_at = {p: i for i, p in enumerate(result.policies)}
-    outcomes = sorted(
-        result.outcomes, key=lambda o: (variant_at[o.case], policy_at[o.policy], o.replication)
-    )
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(fields)
-        for o in outcomes:
+        for o in result.ordered_outcomes():
             values = [None if math.isnan(o.metrics[m]) else o.metrics[m] for m in METRICS]
             writer.writerow(
                 [o.case, o.policy, o.replication, o.seed, *values, o.num_events, f"{o.wall_s:.4f}"]

@@ -151,13 +151,16 @@ class SweepResult:
         tests[None] = FamilyTest(None, None, False, False, size)
         return tests
 
-    def sample_records(self) -> list[dict[str, Any]]:
-        """Every replication's KPIs as JSON-ready records (undefined KPIs None), in table order."""
+    def ordered_outcomes(self) -> list[ReplicationOutcome]:
+        """The outcomes in table order: by variant (base first), policy, replication."""
         variant_at = {v: i for i, v in enumerate(self.variants)}
         policy_at = {p: i for i, p in enumerate(self.policies)}
-        outcomes = sorted(
+        return sorted(
             self.outcomes, key=lambda o: (variant_at[o.case], policy_at[o.policy], o.replication)
         )
+
+    def sample_records(self) -> list[dict[str, Any]]:
+        """Every replication's KPIs as JSON-ready records (undefined KPIs None), in table order."""
         return [
             {
                 "variant": o.case,
@@ -166,7 +169,7 @@ class SweepResult:
                 "seed": o.seed,
                 "metrics": {k: None if math.isnan(v) else v for k, v in o.metrics.items()},
             }
-            for o in outcomes
+            for o in self.ordered_outcomes()
         ]
 
     @classmethod

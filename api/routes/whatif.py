@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -105,9 +105,6 @@ PAGES_KEPT = 8
 )
 def whatif_report(job_id: str, session: SessionDep, principal: PrincipalDep, ctx: CtxDep) -> str:
     """The study's page: KPI plots with CIs, paired differences, the whole table (HTML)."""
-    from simulation.report import html_report, plots
-    from simulation.sweep import SweepResult
-
     job = load_job(session, job_id, principal, ctx)
     if job.kind != "whatif":
         raise HTTPException(404, f"job {job_id!r} is a {job.kind} job, not a what-if study")
@@ -115,8 +112,24 @@ def whatif_report(job_id: str, session: SessionDep, principal: PrincipalDep, ctx
         raise HTTPException(
             409, f"job {job_id} is {job.status}: its report exists once the study is done"
         )
+    with _DRAWING:  # a page drawn before: the result is read and the plots drawn once
+        page = _PAGES.get(job_id)
+        if page is None:
+            page = _draw(job_id, job.result)
+            _PAGES[job_id] = page
+            while len(_PAGES) > PAGES_KEPT:
+                _PAGES.popitem(last=False)
+        _PAGES.move_to_end(job_id)
+    return page
+
+
+def _draw(job_id: str, stored: dict[str, Any]) -> str:
+    """The report page of a done what-if job's stored result; 409 for one without samples."""
+    from simulation.report import html_report, plots
+    from simulation.sweep import SweepResult
+
     try:
-        result: WhatIfResult | None = WhatIfResult.model_validate(job.result)
+        result: WhatIfResult | None = WhatIfResult.model_validate(stored)
     except ValidationError:  # a result of an older version
         result = None
     if result is None or not result.samples or result.seed is None:
@@ -133,12 +146,4 @@ def whatif_report(job_id: str, session: SessionDep, principal: PrincipalDep, ctx
         records=[r.model_dump() for r in result.samples],
         notes=result.notes,
     )
-    with _DRAWING:
-        page = _PAGES.get(job_id)
-        if page is None:
-            page = html_report(sweep, plots(sweep), title=f"What-if study {job_id}")
-            _PAGES[job_id] = page
-            while len(_PAGES) > PAGES_KEPT:
-                _PAGES.popitem(last=False)
-        _PAGES.move_to_end(job_id)
-    return page
+    return html_report(sweep, plots(sweep), title=f"What-if study {job_id}")
