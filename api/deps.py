@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.context import ServiceContext
+from api.core.errors import error_response
 from api.core.security import Role, allows, hash_key, key_matches, split_key
 from api.db.models import ApiKey
+from scenarios.errors import InputError
 
 # Dependencies that never block are ``async def``: FastAPI runs a plain ``def`` dependency in
 # a worker thread, and each such hop costs more than the check itself.
@@ -68,6 +70,9 @@ api_key_header = APIKeyHeader(
 
 UNAUTHENTICATED = {"WWW-Authenticate": "X-API-Key"}
 
+#: The reason of an ``Idempotency-Key`` header given twice with different values (422).
+IDEMPOTENCY_KEY_TWICE = "given more than once, with different values"
+
 
 async def get_principal(
     request: Request,
@@ -102,6 +107,34 @@ async def get_principal(
         principal = Principal(key_id=row.id, role=Role(row.role))
     request.state.principal = principal
     return principal
+
+
+#: The endpoints that take no API key under ``/v1/`` (everything else there takes one).
+OPEN_V1_PATHS = frozenset({"/v1/demo"})
+
+
+def needs_key(path: str) -> bool:
+    """True when the endpoint at ``path`` takes an API key (every ``/v1/`` one but the demo)."""
+    return path.startswith("/v1/") and path.rstrip("/") not in OPEN_V1_PATHS
+
+
+async def unauthenticated(request: Request, ctx: ServiceContext) -> JSONResponse | None:
+    """The 401 answer of a request to an endpoint that takes an API key, when it has no valid
+    one; else None (a valid key, an open endpoint, auth disabled).
+
+    For the checks answered before the endpoint's own key check (the body middleware's, the
+    JSON parse FastAPI makes before the dependencies): a caller without a valid key gets the
+    401, never a 422 about its body or ``Idempotency-Key``.
+    """
+    if not ctx.settings.auth_enabled or not needs_key(request.url.path):
+        return None
+    if isinstance(getattr(request.state, "principal", None), Principal):
+        return None
+    try:
+        await get_principal(request, ctx, request.headers.get(api_key_header.model.name))
+    except HTTPException as exc:
+        return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+    return None
 
 
 def _lookup_key(ctx: ServiceContext, key_id: str) -> ApiKey | None:
@@ -166,8 +199,11 @@ async def idempotency_key(
 
     Resolved after the endpoint's key and role check (its parameter comes after them), whose
     caller it reads from the request's state; without one (none checked yet) it answers
-    nothing here, and the endpoint's own claim replays as before.
+    nothing here, and the endpoint's own claim replays as before. The header given twice with
+    different values is a 422 naming it (the first was taken, the second ignored).
     """
+    if len(set(request.headers.getlist("idempotency-key"))) > 1:
+        raise InputError("header.Idempotency-Key", IDEMPOTENCY_KEY_TWICE)
     principal = getattr(request.state, "principal", None)
     if key is None or not isinstance(principal, Principal):
         return key
@@ -208,7 +244,7 @@ async def replay_before_checks(request: Request, ctx: ServiceContext) -> JSONRes
     retry of ``request`` whose ``X-API-Key`` is valid and whose ``Idempotency-Key`` was used
     with the same endpoint and body (see :func:`idempotency_key`), else None."""
     key = request.headers.get("idempotency-key")
-    if not key or len(key) > 255:
+    if not key or len(key) > 255 or len(set(request.headers.getlist("idempotency-key"))) > 1:
         return None
     try:
         api_key = request.headers.get(api_key_header.model.name)

@@ -240,8 +240,20 @@ def job_at_stop(job_id: str | None, job_status: str | None, *, unconfirmed: bool
     return f" (job {job_id}, {states.get(job_status or '', 'marked failed')})"
 
 
+async def _key_first(request: Request) -> JSONResponse | None:
+    """The 401 of a request refused before its endpoint's key check (FastAPI parses the JSON
+    body before it resolves the dependencies) that has no valid key, else None."""
+    from api.deps import unauthenticated
+
+    ctx = getattr(request.app.state, "ctx", None)
+    return None if ctx is None else await unauthenticated(request, ctx)
+
+
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    denied = await _key_first(request)
+    if denied is not None:  # a caller without a valid key learns nothing about its body
+        return denied
     errors = exc.errors()
     body_errors = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
     if body_errors and isinstance(exc.body, bytes | bytearray):
@@ -282,9 +294,12 @@ def unparsed_body_reason(error: BaseException) -> str:
     return f"not valid JSON: {error}"
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        denied = await _key_first(request)
+        if denied is not None:
+            return denied
         # FastAPI's "There was an error parsing the body": bad input like any other JSON error
         return invalid([FieldProblem(field="(body)", reason=unparsed_body_reason(exc.__cause__))])
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)

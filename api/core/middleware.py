@@ -88,7 +88,8 @@ class ServiceMiddleware:
             for name, value in scope.get("headers", []):
                 if name == b"idempotency-key" and b"\x00" in value:
                     problem = FieldProblem(field="header.Idempotency-Key", reason=NUL_REASON)
-                    await invalid([problem])(scope, receive, send_wrapper)
+                    answer = await self._unauthenticated(scope) or invalid([problem])
+                    await answer(scope, receive, send_wrapper)
                     return
             if scope["method"] in {"POST", "PUT", "PATCH"}:
                 body = await _read_body(scope, receive, limit)
@@ -100,9 +101,10 @@ class ServiceMiddleware:
                 where = nul_string_field(body) if _NUL_ESCAPE in body else None
                 if where is not None:
                     # the models' words (they refuse a NUL in any string too, in process)
-                    await invalid([FieldProblem(field=where, reason=NUL_REASON)])(
-                        scope, receive, send_wrapper
+                    answer = await self._unauthenticated(scope) or invalid(
+                        [FieldProblem(field=where, reason=NUL_REASON)]
                     )
+                    await answer(scope, receive, send_wrapper)
                     return
                 at = repeated_key(body)  # FastAPI's parser (and pydantic's) keep the last
                 replay = None if at is None else await self._replay(scope, state)
@@ -111,9 +113,10 @@ class ServiceMiddleware:
                     return
                 if at is not None:
                     field, reason = repeated_key_field(at)
-                    await invalid([FieldProblem(field=field, reason=reason)])(
-                        scope, receive, send_wrapper
+                    answer = await self._unauthenticated(scope) or invalid(
+                        [FieldProblem(field=field, reason=reason)]
                     )
+                    await answer(scope, receive, send_wrapper)
                     return
                 receive = _replay(body, receive)
             await self.app(inner, receive, send_wrapper)
@@ -155,6 +158,16 @@ class ServiceMiddleware:
             path: str = scope.get("path", "")
             if path.startswith(AUDITED_PREFIX):
                 self._audit(scope, state, status, elapsed)
+
+    async def _unauthenticated(self, scope: Scope) -> JSONResponse | None:
+        """The 401 of a request refused here whose endpoint takes an API key it lacks: the
+        key is checked first (a caller without one got the 422 about its body or its
+        ``Idempotency-Key``, the retry of an answered request included), else None."""
+        from starlette.requests import Request
+
+        from api.deps import unauthenticated
+
+        return await unauthenticated(Request(scope), self.ctx)
 
     async def _replay(self, scope: Scope, state: dict[str, Any]) -> JSONResponse | None:
         """The stored answer of a retry (a valid key, an ``Idempotency-Key`` used with the

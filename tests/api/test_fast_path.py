@@ -227,7 +227,10 @@ def test_short_path_answers_as_fastapi_does(
         (None, ALLOCATION_EXAMPLE["online"]["value"], 401),  # valid body, no key
         ("planner", ALLOCATION_EXAMPLE["online"]["value"], 403),  # valid body, wrong role
         (None, {"request": {}}, 401),  # FastAPI checks the key before the body's fields
-        (None, "{not json", 422),  # ... but a body that is not JSON before the key
+        # ... and before a body that is not JSON (FastAPI parses it before the key's check:
+        # it was a 422 to any caller, see test_auth_first)
+        (None, "{not json", 401),
+        ("oms", "{not json", 422),
     ],
 )
 def test_short_path_keeps_fastapis_order_of_checks(

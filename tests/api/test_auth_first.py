@@ -1,0 +1,133 @@
+"""The API key is checked before anything about a request is answered (401 before 422).
+
+A retry with an ``Idempotency-Key`` whose body the service refuses before its routes (a JSON
+object repeating a key, a NUL) was answered with that body's 422 when its API key was not
+valid: the service looked the retry up (for its stored answer) and, finding no caller, told
+the body's fault instead of the missing key. A client without a valid key learns nothing
+about the request: it gets the 401.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.examples import ALLOCATION_EXAMPLE, ROUTES_EXAMPLE
+
+BAD_KEY = {"X-API-Key": "dlk_nosuchkey.nosuchsecret"}
+JSON = {"Content-Type": "application/json"}
+
+
+def _allocation() -> bytes:
+    return json.dumps(ALLOCATION_EXAMPLE["online"]["value"]).encode()
+
+
+def _repeated_key() -> bytes:
+    """An allocation body whose node's inventory gives ``tea`` twice."""
+    return _allocation().replace(b'"tea": 50', b'"tea": 3, "tea": 50', 1)
+
+
+def _nul_string() -> bytes:
+    body = ROUTES_EXAMPLE["small"]["value"]
+    return json.dumps({**body, "mode": "sync"}).replace('"o1"', '"o\\u00001"').encode()
+
+
+#: bodies refused before the routes (the body middleware) or before the key check (FastAPI
+#: parses the JSON before it resolves the endpoint's dependencies): (name, path, body, header)
+REFUSED_EARLY: list[tuple[str, str, bytes, str]] = [
+    ("repeated JSON key", "/v1/allocations", _repeated_key(), "k-1"),
+    ("NUL in a string", "/v1/routes", _nul_string(), "k-1"),
+    ("NUL in the Idempotency-Key", "/v1/allocations", _allocation(), "k\x001"),
+    ("not JSON", "/v1/allocations", b'{"request": ', "k-1"),
+    ("not UTF-8", "/v1/allocations", b'{"request": "\xff"}', "k-1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "body", "idem"), REFUSED_EARLY, ids=[case[0] for case in REFUSED_EARLY]
+)
+@pytest.mark.parametrize(
+    "key", [BAD_KEY, {}, {"X-API-Key": "not-a-key"}], ids=["unknown", "missing", "malformed"]
+)
+def test_a_body_refused_early_without_a_valid_key_is_401_not_422(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    name: str,
+    path: str,
+    body: bytes,
+    idem: str,
+    key: dict[str, str],
+) -> None:
+    """With or without ``Idempotency-Key``, a caller with no valid key gets the 401; the same
+    request with a valid key is the 422 naming the fault."""
+    for headers in ({**JSON, **key, "Idempotency-Key": idem}, {**JSON, **key}):
+        answer = client.post(path, content=body, headers=headers)
+        assert answer.status_code == 401, (name, answer.text)
+        assert answer.headers["www-authenticate"] == "X-API-Key"
+    valid = {**JSON, **keys["admin"], "Idempotency-Key": idem}
+    assert client.post(path, content=body, headers=valid).status_code == 422
+
+
+def test_a_retry_of_an_answered_request_without_a_valid_key_is_401(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """Whatever the body (the same, another, one refused early), a retry of an answered request
+    with its ``Idempotency-Key`` and no valid key is the 401, and its answer is not replayed."""
+    headers = {**JSON, **keys["oms"], "Idempotency-Key": "k-1"}
+    first = client.post("/v1/allocations", content=_allocation(), headers=headers)
+    assert first.status_code == 200, first.text
+    for body in (_allocation(), _allocation().replace(b'"tea": 50', b'"tea": 49'), _repeated_key()):
+        for key in (BAD_KEY, {}):
+            retry = client.post(
+                "/v1/allocations", content=body, headers={**JSON, **key, "Idempotency-Key": "k-1"}
+            )
+            assert retry.status_code == 401, retry.text
+            assert "idempotent-replayed" not in retry.headers
+
+
+def test_open_endpoints_still_answer_without_a_key(client: TestClient) -> None:
+    """The checks made before the routes ask for a key only where the endpoint does."""
+    assert client.get("/healthz", headers={"Idempotency-Key": "k\x001"}).status_code == 422
+    assert client.post("/nowhere", content=_repeated_key(), headers=JSON).status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/v1/allocations", "/v1/routes"])
+def test_an_idempotency_key_given_twice_with_different_values_is_a_422_after_the_key(
+    client: TestClient, keys: dict[str, dict[str, str]], path: str
+) -> None:
+    """Two ``Idempotency-Key`` headers with different values: the first was taken silently (a
+    proxy's or client's second value ignored, its retries not recognised); now a 422 naming
+    the header, and a 401 for a caller without a valid key."""
+    body: Any = (
+        ALLOCATION_EXAMPLE["online"]["value"]
+        if path == "/v1/allocations"
+        else ROUTES_EXAMPLE["small"]["value"]
+    )
+    raw = json.dumps(body).encode()
+    twice = [("Idempotency-Key", "k-1"), ("Idempotency-Key", "k-2"), *JSON.items()]
+    answer = client.post(path, content=raw, headers=[*keys["oms"].items(), *twice])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "header.Idempotency-Key", "reason": "given more than once, with different values"}
+    ]
+    assert client.post(path, content=raw, headers=[*BAD_KEY.items(), *twice]).status_code == 401
+    # the same value twice is one key (a proxy that repeats the header): answered as usual
+    same = [("Idempotency-Key", "k-3"), ("Idempotency-Key", "k-3"), *JSON.items()]
+    first = client.post(path, content=raw, headers=[*keys["oms"].items(), *same])
+    again = client.post(path, content=raw, headers=[*keys["oms"].items(), *same])
+    assert first.status_code == again.status_code == 200, first.text
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+def test_a_body_not_sent_as_json_without_a_valid_key_is_401_not_415(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The 415 (a body of another content type) is said to a caller with a valid key only."""
+    plain = {"Content-Type": "text/plain"}
+    answer = client.post("/v1/routes", content=b"hello", headers={**plain, **BAD_KEY})
+    assert answer.status_code == 401, answer.text
+    answer = client.post("/v1/routes", content=b"hello", headers={**plain, **keys["oms"]})
+    assert answer.status_code == 415, answer.text
