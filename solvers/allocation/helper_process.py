@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -161,6 +161,34 @@ def ignore_stop_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
+#: the first line of a spawned helper's entry: SIGINT and SIGTERM ignored, then unblocked
+#: (blocked by :func:`stop_signals_blocked` in the parent's thread that started it)
+IGNORE_STOP_SIGNALS_FIRST = (
+    "import signal as _s; [_s.signal(_x, _s.SIG_IGN) for _x in (_s.SIGINT, _s.SIGTERM)]; "
+    "hasattr(_s, 'pthread_sigmask') and _s.pthread_sigmask(_s.SIG_UNBLOCK, "
+    "(_s.SIGINT, _s.SIGTERM)); del _s\n"
+)
+
+
+@contextlib.contextmanager
+def stop_signals_blocked() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM are blocked in the calling thread (where the platform
+    has signal masks): a process started meanwhile starts with them blocked.
+
+    The process's handlers are left alone (a signal for it goes to another thread, or waits
+    here until the block ends): setting them to ``SIG_IGN`` around the start, as a process of
+    one thread may, would drop a stop meant for this multi-threaded server.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 #: the environment variable that gives a helper process the pid of the process that started
 #: it (:func:`parent_pid`)
 PARENT_ENV = "DISPATCHLAB_HELPER_PARENT"
@@ -192,18 +220,27 @@ class HelperProcess:
 
     @classmethod
     def spawn(cls, entry: str) -> HelperProcess | None:
-        """Start ``python -c entry`` with this package importable (None if it cannot start)."""
+        """Start ``python -c entry`` with this package importable (None if it cannot start).
+
+        The new interpreter ignores SIGINT and SIGTERM from its first instant: they are
+        blocked in this thread while it starts (a signal mask is inherited through the fork
+        and the exec; the process's handlers, other threads' masks are untouched), and its
+        entry first ignores them, then unblocks them (one that came meanwhile is dropped).
+        It set them only in :class:`Channel`, after its imports (~0.5 s; seconds for Pyomo):
+        SIGTERM to the whole group then killed a synchronous solve's helper.
+        """
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
         env[PARENT_ENV] = str(os.getpid())
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", entry],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
-                cwd=_ROOT,
-            )
+            with stop_signals_blocked():
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", IGNORE_STOP_SIGNALS_FIRST + entry],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env=env,
+                    cwd=_ROOT,
+                )
         except OSError as exc:
             log.warning("helper process not started: %s", exc)
             return None

@@ -47,3 +47,45 @@ def test_a_helper_outlives_sigterm_and_its_parent_still_ends_it(fork: bool) -> N
     finally:
         helper.end(grace_s=0.0)
         helper.close_output()
+
+
+#: a helper whose start takes a while (its imports: ~0.5 s for the MIP race's, seconds for
+#: Pyomo's) before it makes its channel
+_SLOW_START_ENTRY = "import time\ntime.sleep(1.0)\n" + _ENTRY
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.3], ids=["at-once", "while-importing"])
+def test_a_spawned_helper_outlives_sigterm_from_its_first_instant(delay_s: float) -> None:
+    """The synchronous solves' helpers are spawned (the API process has threads, so it does not
+    fork): a fresh interpreter that set its disposition only in :class:`Channel`, after its
+    imports; SIGTERM to the group in that ~0.5 s killed it (exit code -15) and the solve lost
+    its MIP race or pricing helper. SIGINT and SIGTERM are now blocked across its start and
+    ignored before anything of its entry runs."""
+    helper = HelperProcess.spawn(_SLOW_START_ENTRY)
+    if helper is None:
+        pytest.skip("no helper process could be started here")
+    try:
+        time.sleep(delay_s)
+        for sig in (signal.SIGTERM, signal.SIGINT):  # as sent to the whole group
+            os.kill(helper.proc.pid, sig)
+        assert helper.readable(30), helper.proc.poll()
+        assert helper.receive() == ("ready",)
+        assert helper.proc.poll() is None
+    finally:
+        helper.end(grace_s=0.0)
+        helper.close_output()
+
+
+def test_spawning_a_helper_leaves_the_callers_signal_mask_as_it_was() -> None:
+    """The stop signals are blocked in the calling thread only while the helper starts."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    helper = HelperProcess.spawn(_ENTRY)
+    if helper is None:
+        pytest.skip("no helper process could be started here")
+    try:
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+        assert helper.readable(30)
+        assert helper.receive() == ("ready",)
+    finally:
+        helper.end(grace_s=0.0)
+        helper.close_output()
