@@ -322,22 +322,65 @@ def fork_server_pid() -> int | None:
     return found[0] if found else None
 
 
-def ignores_sigterm(pid: int) -> bool:
-    """Whether process ``pid`` ignores SIGTERM (``SigIgn`` of ``/proc/PID/status``; False
-    where that cannot be read)."""
+def _sigterm_bit(pid: int, field: str) -> bool:
+    """SIGTERM's bit of the signal set ``field`` (``SigIgn``, ``SigBlk``) of
+    ``/proc/PID/status``; False where that cannot be read."""
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
-                if line.startswith("SigIgn:"):
+                if line.startswith(f"{field}:"):
                     return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
     except (OSError, ValueError, IndexError):
         pass
     return False
 
 
+def ignores_sigterm(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGTERM (``SigIgn`` of ``/proc/PID/status``; False
+    where that cannot be read)."""
+    return _sigterm_bit(pid, "SigIgn")
+
+
+def blocks_sigterm(pid: int) -> bool:
+    """Whether process ``pid`` (its main thread) blocks SIGTERM (``SigBlk`` of
+    ``/proc/PID/status``; False where that cannot be read): a fork server still importing its
+    preload modules does (:mod:`api.preload_begin`)."""
+    return _sigterm_bit(pid, "SigBlk")
+
+
+def _end_if_importing(pid: int) -> None:
+    """End the fork server ``pid`` at once unless it is done with its preload modules (it
+    then ignores SIGTERM and exits when its "alive" pipe closes): one still importing them
+    sees the closed pipe only once done, seconds later. It blocks SIGTERM meanwhile
+    (:mod:`api.preload_begin`: SIGTERM to the whole group killed it), so it is killed
+    (SIGKILL; it holds nothing to save, its job processes are gone by then); one that neither
+    ignores nor blocks SIGTERM (another preload list) gets SIGTERM, as before."""
+    if ignores_sigterm(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL if blocks_sigterm(pid) else signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_signals_blocked() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM are blocked in the calling thread (where there are
+    signal masks): the fork server multiprocessing starts meanwhile starts with them blocked,
+    until its last preload module (:mod:`api.preload_end`) ignores them. Other threads and the
+    process's handlers are left alone."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _end_by_pid(pid: int, wait_s: float = FORK_SERVER_STOP_S) -> None:
     """SIGTERM to the fork server ``pid``, SIGKILL if it still runs ``wait_s`` later (at once
-    if it ignores SIGTERM: one done with its preload modules does, see :mod:`api.preload_end`).
+    if it ignores or blocks SIGTERM: one done with its preload modules ignores it, one still
+    importing them blocks it, see :mod:`api.preload_begin`).
 
     It is not reaped here: multiprocessing reaps it (and starts a new one for the next job),
     as it does a fork server that died.
@@ -345,7 +388,7 @@ def _end_by_pid(pid: int, wait_s: float = FORK_SERVER_STOP_S) -> None:
     from api.jobs.service import pid_alive
 
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        if sig == signal.SIGTERM and ignores_sigterm(pid):
+        if sig == signal.SIGTERM and (ignores_sigterm(pid) or blocks_sigterm(pid)):
             continue
         try:
             os.kill(pid, sig)
@@ -366,8 +409,8 @@ def stop_fork_server(*, lock_s: float = FORK_SERVER_LOCK_S) -> bool:
     multiprocessing has no public way: its ``ForkServer._stop_unlocked`` closes the server's
     "alive" pipe, waits for it to exit and removes its socket. A fork server still importing
     its preload modules (seconds after it started) sees the closed pipe only once done, so it
-    is sent SIGTERM first (it holds nothing to save; its job processes are gone by then;
-    one done with them ignores SIGTERM and sees the closed pipe).
+    is killed first (:func:`_end_if_importing`; one done with them ignores SIGTERM and sees
+    the closed pipe).
 
     Where those private parts are missing or fail (another Python version), or their lock is
     not free within ``lock_s`` seconds, the fork server is found by its pid
@@ -385,8 +428,7 @@ def stop_fork_server(*, lock_s: float = FORK_SERVER_LOCK_S) -> bool:
             pid = getattr(server, "_forkserver_pid", None)
             if not isinstance(pid, int):
                 return False
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+            _end_if_importing(pid)
             try:
                 stop()
                 return True
@@ -450,7 +492,8 @@ class LocalExecutor:
             return
         with _FORK_SERVER_LOCK:
             _FORK_SERVER_USERS.add(self)
-            forkserver.ensure_running()
+            with stop_signals_blocked():  # SIGTERM to the group must not end its imports
+                forkserver.ensure_running()
             pid = fork_server_pid()
         if pid is not None:
             from api.core.cpus import release_pin
@@ -471,7 +514,8 @@ class LocalExecutor:
             name=f"dispatchlab-job-{job_id}",
             daemon=True,
         )
-        process.start()
+        with stop_signals_blocked():  # a fork server (re)started here: see warm_up
+            process.start()
         child_conn.close()
         return _ProcessExecution(process, parent_conn)
 

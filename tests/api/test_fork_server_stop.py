@@ -179,3 +179,85 @@ def test_a_fork_server_done_with_its_preload_ignores_sigterm_and_is_still_stoppe
         assert time.monotonic() - t0 < executors.FORK_SERVER_STOP_S / 2
     assert _gone(pid)
     _restarts()
+
+
+def _slow_preload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: float) -> str:
+    """The name of a preload module whose import takes ``seconds`` (Pyomo's takes 2.5-6 s)."""
+    (tmp_path / "slow_preload_probe.py").write_text(f"import time\ntime.sleep({seconds})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "slow_preload_probe"
+
+
+def test_sigterm_while_the_fork_server_imports_does_not_end_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SIGTERM to the whole process group or cgroup in the seconds the fork server imports its
+    # preload modules (right after the service started) killed it: SIGTERM was ignored only
+    # once they were imported (api.preload_end), and the first job's process was reported
+    # dead. It is blocked from the fork server's first instant (the service starts it with
+    # SIGTERM blocked) and dropped when its imports are done
+    executor = executors.LocalExecutor(1, preload=[_slow_preload(tmp_path, monkeypatch, 2.0)])
+    try:
+        executor.warm_up()
+        pid = fork_server_pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGTERM)  # at once: before it runs any of its own code
+        os.kill(pid, signal.SIGINT)
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGTERM)  # while it imports
+        end = time.monotonic() + 60
+        while not executors.ignores_sigterm(pid):  # its preload modules imported
+            assert pid_alive(pid), "the fork server died of SIGTERM while importing"
+            assert time.monotonic() < end, "the fork server does not ignore SIGTERM"
+            time.sleep(0.02)
+        assert not executors.blocks_sigterm(pid)  # unblocked once ignored
+        assert pid_alive(pid)
+        job = executor.start("j-1", "tests.api.helpers:sleep_task", {"seconds": 0.0})
+        end = time.monotonic() + 60
+        while (outcome := job.poll()) is None:
+            assert time.monotonic() < end
+            time.sleep(0.02)
+        assert outcome.status == "done", outcome
+        assert fork_server_pid() == pid  # the same fork server: it was not restarted
+    finally:
+        executor.close()
+        stop_fork_server()
+
+
+def test_a_fork_server_still_importing_is_stopped_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it blocks SIGTERM while it imports: its server kills it (it sent SIGTERM, which ended an
+    # importing fork server; blocked, that would wait for the imports to end)
+    executor = executors.LocalExecutor(1, preload=[_slow_preload(tmp_path, monkeypatch, 120.0)])
+    try:
+        executor.warm_up()
+        pid = fork_server_pid()
+        assert pid is not None
+        end = time.monotonic() + 30
+        while not executors.blocks_sigterm(pid):
+            assert time.monotonic() < end
+            time.sleep(0.02)
+        cpu0 = time.process_time()
+        t0 = time.monotonic()
+        assert stop_fork_server() is True
+        # the imports would take 120 s: a stop that waited for them (loose: a loaded machine)
+        assert time.monotonic() - t0 < 60
+        assert time.process_time() - cpu0 < 5
+        assert _gone(pid)
+        with monkeypatch.context() as patch:  # and stopped by its pid (no private stop)
+            patch.delattr(forkserver.ForkServer, "_stop_unlocked")
+            executor.warm_up()
+            pid = fork_server_pid()
+            assert pid is not None
+            end = time.monotonic() + 30
+            while not executors.blocks_sigterm(pid):
+                assert time.monotonic() < end
+                time.sleep(0.02)
+            t0 = time.monotonic()
+            assert stop_fork_server() is True
+            assert time.monotonic() - t0 < executors.FORK_SERVER_STOP_S
+            assert _gone(pid)
+    finally:
+        executor.close()
+        stop_fork_server()
