@@ -1,6 +1,6 @@
-"""Last module the job processes' fork server imports: SIGTERM ignored, SIGINT's handler as
-before :mod:`api.preload_begin` (job processes get the fork server's handlers), and both
-unblocked, a SIGINT or SIGTERM sent during the imports dropped.
+"""Last module the job processes' fork server imports: SIGTERM (and SIGHUP, SIGQUIT)
+ignored, SIGINT's handler as before :mod:`api.preload_begin` (job processes get the fork
+server's handlers), and all unblocked, one sent during the imports dropped.
 
 SIGTERM sent to the whole process group or cgroup (systemd's ``KillMode=control-group``,
 ``kill -TERM -PGID``) killed the fork server, and multiprocessing then reported the running
@@ -18,7 +18,9 @@ import threading
 from api.preload_begin import BEGUN, BLOCKED, PREVIOUS
 
 if threading.current_thread() is threading.main_thread():
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for sig in BLOCKED:  # SIGINT: its handler put back below (after the unblock)
+        if sig != signal.SIGINT:
+            signal.signal(sig, signal.SIG_IGN)
     if BEGUN:
         # both ignored at the unblock: one sent while they were blocked is dropped
         signal.signal(signal.SIGINT, signal.SIG_IGN)

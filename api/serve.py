@@ -116,12 +116,18 @@ def stop_helper_processes() -> None:
 def clean_up_before_signal_death() -> None:
     """What Python's exit would do and a death by signal skips: children, temp dir, logs.
 
-    Daemonic child processes (running jobs) are killed (they ignore SIGTERM: SIGTERM sent to
-    the whole process group is their server's to act on) and every child joined (at most
+    The job dispatchers stop writing first (``api.jobs.service.stop_writing_before_death``:
+    the running jobs stay running, for crash recovery to re-queue, not failed by the deaths
+    caused here). Daemonic child processes (running jobs) are killed (they ignore SIGTERM,
+    SIGHUP and SIGQUIT: sent to the whole process group they are their server's to act on)
+    and every child joined (at most
     :data:`CHILD_JOIN_S` each), the job processes' fork server and the pyomo workers are
     stopped (:func:`stop_helper_processes`), multiprocessing's temporary folder is removed,
     and the logs and standard streams are flushed.
     """
+    service = sys.modules.get("api.jobs.service")
+    if service is not None:  # first: no job's end is written from the deaths caused here
+        service.stop_writing_before_death()
     children = multiprocessing.active_children()
     for child in children:
         if child.daemon:

@@ -109,19 +109,28 @@ def _watch_server(server_pid: int) -> None:
 
 
 #: the signals a job process (and its helper processes) ignores: they stop its server,
-#: which ends it (SIGKILL), and reach it too when sent to the whole process group or cgroup
-STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+#: which ends it (SIGKILL), and reach it too when sent to the whole process group or cgroup;
+#: SIGHUP (a closed terminal's shell signals the group) and SIGQUIT (Ctrl-\) as well, where
+#: the platform has them: its server dies of them, and its clean-up ends it
+STOP_SIGNALS: tuple[signal.Signals, ...] = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    *(getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)),
+)
 
 
 def _child_main(target: str, payload: JsonDict, conn: Connection, server_pid: int) -> None:
     """Body of a worker process: run the task, send ("done"|"error"|"bad_input", ...) back.
 
-    SIGINT and SIGTERM are ignored (its server stops it, with SIGKILL, and its processes
-    inherit that): a Ctrl-C in the terminal of ``serve`` reaches the whole process group, and
-    a KeyboardInterrupt ended the solve at once, its job failed (or answered with the
-    fallback plan) before the server's graceful stop came to re-queue it; an OR-Tools search
-    was cut short and answered. SIGTERM to the whole group (systemd's ``KillMode=
-    control-group``, ``kill -TERM -PGID``) killed it (``worker process died``) as early.
+    SIGINT, SIGTERM, SIGHUP and SIGQUIT are ignored (:data:`STOP_SIGNALS`: its server stops
+    it, with SIGKILL, and its processes inherit that): a Ctrl-C in the terminal of ``serve``
+    reaches the whole process group, and a KeyboardInterrupt ended the solve at once, its job
+    failed (or answered with the fallback plan) before the server's graceful stop came to
+    re-queue it; an OR-Tools search was cut short and answered. SIGTERM to the whole group
+    (systemd's ``KillMode=control-group``, ``kill -TERM -PGID``) killed it (``worker process
+    died``) as early, and so did SIGHUP and SIGQUIT to the group (a closed terminal, Ctrl-\\):
+    its job was recorded failed, or answered with the fallback plan, before its server's own
+    death by the signal (which leaves the job running, for crash recovery to re-queue).
     """
     from api.core.cpus import release_pin
 

@@ -91,6 +91,22 @@ _PG_SUBMIT_LOCK = 7_305_117_204
 #: with this host and pid is a previous life of the process (pid reuse after a restart).
 _LOCAL_INSTANCES: set[str] = set()
 
+#: set when this process is about to die by a signal (:func:`stop_writing_before_death`)
+_DYING = threading.Event()
+
+
+def stop_writing_before_death() -> None:
+    """This process is about to die by a signal (SIGHUP, SIGQUIT: ``api.serve``): from now on
+    its dispatchers claim no job and write no run's end.
+
+    Its clean-up kills the job processes and stops their fork server before it dies; a
+    dispatcher that saw one of those deaths first recorded it as the job's end (``worker
+    process died (exit code -9)``, or 255 with the fork server gone: failed, or answered with
+    the fallback plan), an attempt burnt on the process's own death. The jobs are left
+    running instead, as after a crash: the next replica's recovery re-queues them.
+    """
+    _DYING.set()
+
 
 class QueueFull(Exception):
     """The queue holds as many jobs as allowed; retry later."""
@@ -980,6 +996,8 @@ class JobService:
                 time.sleep(0.5)
 
     def _tick(self) -> None:
+        if _DYING.is_set():  # the process dies: its runs are left to recovery
+            return
         self._collect()
         self._enforce_limits()
         self._claim()
@@ -1051,7 +1069,11 @@ class JobService:
         return deleted
 
     def _claim(self) -> None:
-        while len(self._running) < self.executor.capacity and not self._stop.is_set():
+        while (
+            len(self._running) < self.executor.capacity
+            and not self._stop.is_set()
+            and not _DYING.is_set()
+        ):
             with self.sessions.begin() as session:
                 depth = self.queue_depth(session)
                 self.metrics.queue_depth.set(depth)
@@ -1149,6 +1171,8 @@ class JobService:
                     if progress is not None and progress != run.last_progress:
                         self._write_progress(run, progress)
                     continue
+                if _DYING.is_set():  # after the poll: a death the clean-up caused
+                    return
                 run.end = self._end_of(run.job_id, run.kind, run.payload, outcome)
             self._write_end(run.job_id, run.kind, run.end)
             self._forget(run)

@@ -142,12 +142,18 @@ def _forked_main(entry: str, read_fd: int, write_fd: int, parent_ends: tuple[int
         os._exit(code)
 
 
-#: the signals a helper process ignores (:func:`ignore_stop_signals`)
-STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+#: the signals a helper process ignores (:func:`ignore_stop_signals`): SIGINT, SIGTERM, and
+#: SIGHUP and SIGQUIT where the platform has them
+STOP_SIGNALS: tuple[signal.Signals, ...] = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    *(getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)),
+)
 
 
 def ignore_stop_signals() -> None:
-    """In a helper process: ignore SIGINT and SIGTERM, which its parent's stop handles.
+    """In a helper process: ignore SIGINT, SIGTERM, SIGHUP and SIGQUIT (:data:`STOP_SIGNALS`),
+    which its parent's stop (or death, and its clean-up) handles.
 
     Sent to the whole process group or cgroup (a terminal's Ctrl-C, systemd's
     ``KillMode=control-group``, ``kill -TERM -PGID``) they reached the helpers of a job
@@ -161,19 +167,20 @@ def ignore_stop_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
-#: the first line of a spawned helper's entry: SIGINT and SIGTERM ignored, then unblocked
+#: the first line of a spawned helper's entry: :data:`STOP_SIGNALS` ignored, then unblocked
 #: (blocked by :func:`stop_signals_blocked` in the parent's thread that started it)
 IGNORE_STOP_SIGNALS_FIRST = (
-    "import signal as _s; [_s.signal(_x, _s.SIG_IGN) for _x in (_s.SIGINT, _s.SIGTERM)]; "
-    "hasattr(_s, 'pthread_sigmask') and _s.pthread_sigmask(_s.SIG_UNBLOCK, "
-    "(_s.SIGINT, _s.SIGTERM)); del _s\n"
+    "import signal as _s; _x = [getattr(_s, _n) for _n in "
+    f"{tuple(sig.name for sig in STOP_SIGNALS)!r}]; "
+    "[_s.signal(_y, _s.SIG_IGN) for _y in _x]; "
+    "hasattr(_s, 'pthread_sigmask') and _s.pthread_sigmask(_s.SIG_UNBLOCK, _x); del _s, _x\n"
 )
 
 
 @contextlib.contextmanager
 def stop_signals_blocked() -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM are blocked in the calling thread (where the platform
-    has signal masks): a process started meanwhile starts with them blocked.
+    """While inside, :data:`STOP_SIGNALS` are blocked in the calling thread (where the
+    platform has signal masks): a process started meanwhile starts with them blocked.
 
     The process's handlers are left alone (a signal for it goes to another thread, or waits
     here until the block ends): setting them to ``SIG_IGN`` around the start, as a process of

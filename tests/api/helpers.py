@@ -106,3 +106,11 @@ def pyomo_loaded_task(
     from solvers.allocation.pyomo_worker import worker_ready
 
     return {"pyomo": worker_ready()}
+
+
+def ignored_signals_task(
+    payload: dict[str, Any], *, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    """The names of the signals of ``payload["names"]`` this job process ignores."""
+    names = [str(name) for name in payload.get("names", [])]
+    return {"ignored": [n for n in names if signal.getsignal(getattr(signal, n)) is signal.SIG_IGN]}

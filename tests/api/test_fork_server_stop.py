@@ -181,6 +181,14 @@ def test_a_fork_server_done_with_its_preload_ignores_sigterm_and_is_still_stoppe
     _restarts()
 
 
+def _signal_bit(pid: int, field: str, sig: signal.Signals) -> bool:
+    """Whether ``sig`` is in the set ``field`` (``SigIgn``, ``SigBlk``) of ``/proc/PID/status``."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
 def _slow_preload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: float) -> str:
     """The name of a preload module whose import takes ``seconds`` (Pyomo's takes 2.5-6 s)."""
     (tmp_path / "slow_preload_probe.py").write_text(f"import time\ntime.sleep({seconds})\n")
@@ -201,10 +209,11 @@ def test_sigterm_while_the_fork_server_imports_does_not_end_it(
         executor.warm_up()
         pid = fork_server_pid()
         assert pid is not None
-        os.kill(pid, signal.SIGTERM)  # at once: before it runs any of its own code
-        os.kill(pid, signal.SIGINT)
+        for sig in executors.STOP_SIGNALS:  # at once: before it runs any of its own code
+            os.kill(pid, sig)
         time.sleep(0.5)
-        os.kill(pid, signal.SIGTERM)  # while it imports
+        for sig in executors.STOP_SIGNALS:  # while it imports
+            os.kill(pid, sig)
         end = time.monotonic() + 60
         while not executors.ignores_sigterm(pid):  # its preload modules imported
             assert pid_alive(pid), "the fork server died of SIGTERM while importing"
@@ -212,12 +221,16 @@ def test_sigterm_while_the_fork_server_imports_does_not_end_it(
             time.sleep(0.02)
         assert not executors.blocks_sigterm(pid)  # unblocked once ignored
         assert pid_alive(pid)
-        job = executor.start("j-1", "tests.api.helpers:sleep_task", {"seconds": 0.0})
+        for sig in executors.STOP_SIGNALS:  # SIGHUP and SIGQUIT too (a closed terminal)
+            assert _signal_bit(pid, "SigIgn", sig), sig.name
+        names = [sig.name for sig in executors.STOP_SIGNALS]
+        job = executor.start("j-1", "tests.api.helpers:ignored_signals_task", {"names": names})
         end = time.monotonic() + 60
         while (outcome := job.poll()) is None:
             assert time.monotonic() < end
             time.sleep(0.02)
         assert outcome.status == "done", outcome
+        assert outcome.result == {"ignored": names}  # its job processes ignore them too
         assert fork_server_pid() == pid  # the same fork server: it was not restarted
     finally:
         executor.close()

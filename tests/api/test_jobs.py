@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -1040,3 +1041,36 @@ def test_the_job_fork_server_starts_with_the_service_and_stops_with_it(tmp_path:
     assert out["job"] == "done"
     assert out["after_job"] == out["at_start"]  # the first job used it: none started
     assert out["after_stop"] is None and out["left"] == [], out
+
+
+def test_a_process_dying_by_a_signal_writes_no_end_of_the_runs_it_kills(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGHUP or SIGQUIT to an API process: its clean-up kills its job processes before it
+    dies (``api.serve.clean_up_before_signal_death``), and its dispatcher, still running,
+    recorded those deaths as the jobs' ends ('worker process died (exit code -9)', or 255
+    with the fork server stopped: failed, or answered with the fallback plan). Told first
+    (``stop_writing_before_death``), it leaves them running, for crash recovery."""
+    import threading
+
+    from api.jobs import service
+
+    monkeypatch.setattr(service, "_DYING", threading.Event())  # this test's process lives on
+    job_id = _submit(client, "test_sleep", {"seconds": 30})
+    status = wait_for(
+        lambda: client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json()["status"],
+        lambda s: s == "running",
+    )
+    jobs = _ctx(client).jobs
+    assert jobs is not None and status == "running"
+    [run] = wait_for(lambda: list(jobs._running.values()), bool)  # its process started
+    service.stop_writing_before_death()
+    run.execution.kill()  # as the clean-up does
+    queued = _submit(client, "test_sleep", {"seconds": 0})
+    jobs.wake()
+    for _ in range(10):  # ten of the dispatcher's ticks (0.05 s while it runs a job)
+        jobs.wake()
+        time.sleep(0.1)
+    body = client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json()
+    assert body["status"] == "running" and body["error"] is None, body
+    assert client.get(f"/v1/jobs/{queued}", headers=keys["admin"]).json()["status"] == "queued"

@@ -1227,3 +1227,53 @@ def test_the_supervisor_drops_a_sigttou_the_terminal_sent(tmp_path: Path) -> Non
     assert out.split()[-1] == "0", text[-2000:]
     assert "after the terminal's: []" in text, text[-2000:]
     assert "after kill: ['ttou']" in text, text[-2000:]
+
+
+def signal_death_of_the_group_during_a_job(
+    settings: Settings, signum: signal.Signals
+) -> tuple[str, str]:
+    """Send ``signum`` (SIGHUP or SIGQUIT) to the whole process group of a one-process
+    server while its one job solves; the job's status and events once every process ended
+    (the server dead by the signal, nothing left running)."""
+    env = {"DISPATCHLAB_AUTH_ENABLED": "false", "DISPATCHLAB_JOB_WORKERS": "1"}
+    server = Server(
+        settings.data_dir, env=env, core_dumps=False, database_url=settings.database_url
+    )
+    try:
+        job = start_a_long_job(server)
+        job_process = solving_job_process(server)
+        tree = descendants(server.process.pid)  # the fork server, the job's process
+        assert job_process in tree
+        os.killpg(server.process.pid, signum)  # as a closed terminal's shell, or Ctrl-\
+        code = server.process.wait(timeout=30)
+    finally:
+        server.stop()
+    log = server.log_tail()
+    assert code == -signum, log  # 129 / 131 in a shell
+    try:
+        assert not wait_gone(tree), log
+    finally:
+        for pid in alive(tree):
+            os.kill(pid, signal.SIGKILL)
+    assert not list(server.tmp_dir.glob("pymp-*")), log
+    return job_row(server, job)
+
+
+@pytest.mark.parametrize(
+    "signum",
+    # one signal is enough by default: both take the same path (~20 s each)
+    [*DEATH_SIGNALS[:1], *(pytest.param(sig, marks=pytest.mark.slow) for sig in DEATH_SIGNALS[1:])],
+    ids=lambda sig: sig.name,
+)
+def test_sighup_or_sigquit_to_the_whole_group_leaves_the_running_job_to_recovery(
+    settings: Settings, signum: signal.Signals
+) -> None:
+    # a closed terminal (its shell sends SIGHUP to the job's process group) or Ctrl-\ reaches
+    # the job's process and the fork server too: the job's process died at once, and the
+    # dispatcher recorded the job failed ('worker process died (exit code -1)' / -3), an
+    # attempt burnt, before the server's own death; now the job's process, the fork server
+    # and the helpers leave these signals to the server, whose death leaves the job running
+    # for the next start's crash recovery to re-queue
+    status, events = signal_death_of_the_group_during_a_job(settings, signum)
+    assert status == "running", (status, events)
+    assert "worker process died" not in events, events

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from solvers.allocation.helper_process import HelperProcess
+from solvers.allocation.helper_process import STOP_SIGNALS, HelperProcess
 
 #: a helper that says it is ready, then waits for its parent's stop (the end of its input)
 _ENTRY = (
@@ -36,7 +36,7 @@ def test_a_helper_outlives_sigterm_and_its_parent_still_ends_it(fork: bool) -> N
     try:
         assert helper.readable(30)
         assert helper.receive() == ("ready",)
-        for sig in (signal.SIGTERM, signal.SIGINT):  # as sent to the whole group
+        for sig in STOP_SIGNALS:  # as sent to the whole group (SIGHUP, SIGQUIT too)
             os.kill(helper.proc.pid, sig)
         time.sleep(0.3)
         assert helper.proc.poll() is None  # still running: died by SIGTERM (-15)
@@ -66,7 +66,7 @@ def test_a_spawned_helper_outlives_sigterm_from_its_first_instant(delay_s: float
         pytest.skip("no helper process could be started here")
     try:
         time.sleep(delay_s)
-        for sig in (signal.SIGTERM, signal.SIGINT):  # as sent to the whole group
+        for sig in STOP_SIGNALS:  # as sent to the whole group
             os.kill(helper.proc.pid, sig)
         assert helper.readable(30), helper.proc.poll()
         assert helper.receive() == ("ready",)
