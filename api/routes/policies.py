@@ -17,6 +17,7 @@ from api.limits import check_played_scenario, check_simulated_days, check_time_l
 from api.schemas.common import JobAccepted
 from api.schemas.policies import PolicyEvaluationCreate
 from api.solve import queue_job
+from api.tasks.policies import MODEL_POLICIES
 from scenarios.errors import InputError
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"], responses=ERROR_RESPONSES)
@@ -38,10 +39,6 @@ def resolve_model(name: str, settings: Settings, *, field: str) -> str:
         if Path(candidate).is_file():
             return str(Path(candidate).resolve())
     raise InputError(field, f"no model named {name!r}")
-
-
-#: policies whose argument is a model file: the caller names it, the service finds it
-MODEL_POLICIES = ("model", "model-plain")
 
 
 def _hindsight_default_s() -> float:

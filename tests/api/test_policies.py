@@ -258,3 +258,118 @@ def test_the_day_cap_counts_greedy_once_when_it_is_asked_for(
     assert detail["reason"] == (
         "30 simulated days (3 policies with the greedy baseline x seeds); at most 20"
     )
+
+
+def _no_server_path(job: dict[str, Any], *paths: str) -> None:
+    """None of ``paths`` (server folders) anywhere in what a client sees of ``job``."""
+    import json
+
+    seen = json.dumps(job)
+    for path in paths:
+        assert path not in seen, (path, seen[:2000])
+
+
+def test_a_model_policy_is_shown_by_its_name_never_by_a_server_path(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The job held the model's resolved file path as the policy's name: its result (the
+    policies, the summaries' keys and ``policy`` fields, the markdown table) showed the
+    service's models folder to the client."""
+    import shutil
+
+    from rl_agents.model_io import shipped_model_path
+    from tests.api.conftest import app_of
+
+    models = app_of(client).state.ctx.settings.models_dir
+    models.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shipped_model_path(), models / "mine.zip")
+    answer = client.post(
+        "/v1/policies/evaluate",
+        json=_body(policies=["model:mine", "model-plain:mine"], seeds=[1]),
+        headers=keys["researcher"],
+    )
+    assert answer.status_code == 202, answer.text
+    job = wait_for(
+        lambda: client.get(answer.headers["location"], headers=keys["researcher"]).json(),
+        lambda j: j["status"] in {"done", "failed"},
+        timeout_s=120,
+    )
+    assert job["status"] == "done", job
+    _no_server_path(job, str(models), str(shipped_model_path().parent))
+    result = job["result"]
+    assert result["policies"] == ["greedy", "model:mine", "model-plain:mine"]
+    assert set(result["summaries"]) == {"greedy", "model:mine", "model-plain:mine"}
+    assert result["summaries"]["model:mine"]["policy"] == "model:mine"
+    assert "| model:mine |" in result["table_markdown"]
+    listed = client.get("/v1/jobs", headers=keys["researcher"]).json()
+    _no_server_path(listed, str(models))
+
+
+def test_a_model_gone_before_its_job_ran_fails_naming_the_model_not_its_path(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A model file deleted (or replaced by a broken one) between the 202 and the job's run:
+    the job's error quoted the file's path ('solver error: FileNotFoundError: ... No such file
+    or directory: '/srv/.../models/mine.zip'')."""
+    import shutil
+
+    from rl_agents.model_io import shipped_model_path
+    from tests.api.conftest import app_of
+
+    ctx = app_of(client).state.ctx
+    models = ctx.settings.models_dir
+    models.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shipped_model_path(), models / "mine.zip")
+    assert ctx.jobs is not None
+    ctx.jobs.max_queued = 100
+    from api.routes.policies import check_specs
+    from api.schemas.policies import PolicyEvaluationCreate
+
+    body = PolicyEvaluationCreate.model_validate(_body(policies=["model:mine"], seeds=[1]))
+    payload = body.model_dump(mode="json")
+    payload["policies"] = check_specs(body, ctx.settings)  # as the route queues it
+    (models / "mine.zip").unlink()  # gone before the job runs
+    with ctx.sessions() as session:
+        job_id = ctx.jobs.submit(
+            session,
+            kind="policies",
+            payload=payload,
+            key_id=None,
+            seed=1,
+            input_hash="h",
+            timeout_s=60.0,
+        ).id
+    job = wait_for(
+        lambda: client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json(),
+        lambda j: j["status"] in {"done", "failed"},
+        timeout_s=120,
+    )
+    assert job["status"] == "failed", job
+    _no_server_path(job, str(models))
+    assert "mine" in job["error"], job["error"]
+
+
+def test_an_error_naming_a_model_file_names_the_model() -> None:
+    """Whatever the error's type, its message shows the model's name, not the server's path."""
+    from api.tasks.policies import SERVER_FOLDER, _scrubbed, public_spec
+    from scenarios.errors import InputError
+
+    path = "/srv/dispatchlab/models/mine.zip"
+    files = {path: "mine"}
+    gone = _scrubbed(FileNotFoundError(2, "No such file or directory", path), files)
+    assert isinstance(gone, FileNotFoundError) and str(gone).endswith("'mine'")
+    bad = _scrubbed(InputError("policies.0", f"model file {path!r} not found"), files)
+    assert isinstance(bad, InputError) and bad.field == "policies.0"
+    assert bad.reason == "model file 'mine' not found"
+
+    class Odd(Exception):
+        def __init__(self, a: str, b: str) -> None:
+            super().__init__(f"{a} {b}")
+
+    odd = _scrubbed(Odd("in", "/srv/dispatchlab/models/other.bin"), files)
+    assert str(odd) == f"Odd: in {SERVER_FOLDER}/other.bin"
+    untouched = ValueError("no path here")
+    assert _scrubbed(untouched, files) is untouched
+    assert public_spec(f"model-plain:{path}") == "model-plain:mine"
+    assert public_spec("model:standard") == "model:standard"
+    assert public_spec("euro-lazy:5") == "euro-lazy:5"
