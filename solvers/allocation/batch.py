@@ -306,7 +306,8 @@ class BatchOutcome:
 
     x: I64
     cost: int  # micro
-    bound: float  # currency
+    #: currency; None when the solve was cancelled before its first pricing round ended
+    bound: float | None
     lp_value: float | None
     duals: Duals | None
     proven: bool
@@ -378,6 +379,21 @@ def pool_minimum(prob: Problem, master: Master, duals: Duals) -> F64:
     return out
 
 
+def _unbounded(x: I64, cost: int, notes: list[str]) -> BatchOutcome:
+    """The answer of a solve cancelled before its first pricing round ended: the warm start
+    ``x`` (``cost`` micro), no bound and no multipliers."""
+    return BatchOutcome(
+        x=x,
+        cost=cost,
+        bound=None,
+        lp_value=None,
+        duals=None,
+        proven=False,
+        warm_start_cost=cost,
+        notes=notes,
+    )
+
+
 def _blend(a: Duals, b: Duals, alpha: float) -> Duals:
     """``alpha a + (1 - alpha) b``."""
     return Duals(
@@ -407,6 +423,8 @@ def _warm_start(prob: Problem, *, myopic: bool = True, deadline: float | None = 
     ok = [x for x in tries if not prob.violations(x)]
     if not ok:
         return np.zeros(prob.num_arcs, dtype=np.int64)  # shipping nothing is always allowed
+    if len(ok) == 1:  # nothing to compare (a large batch's, a cancelled one's)
+        return ok[0]
     return min(ok, key=lambda x: prob.evaluate(x).total)
 
 
@@ -435,9 +453,15 @@ class _Subgradient:
         self.near = deque(maxlen=keep)
 
     def step(self, target: float, near_share: float, deadline: float | None = None) -> bool:
-        """One step towards ``target``; False when the multipliers cannot move any more."""
+        """One step towards ``target``; False when the multipliers cannot move any more.
+
+        Raises :class:`~solvers.allocation.dp.GaveUp` (the step not taken) once this
+        thread's solve is cancelled while it prices.
+        """
         t0 = time.perf_counter()
-        pricing = self.pricer.price(self.master.to_duals(self.pi), deadline=deadline)
+        pricing = self.pricer.price(
+            self.master.to_duals(self.pi), deadline=deadline, give_up=cancelled
+        )
         value = self.master.total(pricing.value) + float(np.dot(self.pi, self.rhs))
         self.steps += 1
         if value > self.best:
@@ -557,6 +581,7 @@ def _solve_batch(
     helper = (
         PricingHelper.spawn(prob)
         if PRICING_HELPER
+        and not cancelled()
         and prob.num_orders > POOL_MIP_ORDERS
         and _has_caps(coupling_rows(prob, kind="shared"))
         and search_workers(params) > 1
@@ -566,7 +591,8 @@ def _solve_batch(
         return _solve(prob, params, start=start, x_start=x_start, race=race, helper=helper)
     finally:
         if helper is not None:
-            helper.close()
+            # a cancelled solve's helper may be pricing, bounding or still starting
+            helper.close(kill=cancelled())
 
 
 def _solve(
@@ -592,6 +618,8 @@ def _solve(
     best_cost = prob.evaluate(x_best).total
     warm = best_cost
     target = params.mip_rel_gap
+    if cancelled():  # its caller stopped it (a service stopping): the warm start, no bound
+        return _unbounded(x_best, best_cost, notes)
 
     # large batches: one master row and one pricing per class of identical orders (exact)
     classes = order_classes(prob) if large else None
@@ -613,7 +641,12 @@ def _solve(
     zero = Duals.zeros(prob)
     t_price = time.perf_counter()
     # at scale an exact pricing round can take seconds: this one must end within the warm-up
-    first = pricer.price(zero, deadline=warm_end if large else deadline - keep_s)
+    try:
+        first = pricer.price(
+            zero, deadline=warm_end if large else deadline - keep_s, give_up=cancelled
+        )
+    except GaveUp:  # cancelled while it ran: no bound yet
+        return _unbounded(x_best, best_cost, notes)
     price_s = time.perf_counter() - t_price  # a pricing round takes about this long
     master.add(master.orders, first.arcs, first.qty)
     best_lb = master.total(first.value)
@@ -650,7 +683,10 @@ def _solve(
             and time.perf_counter() + sub.step_s < warm_end
             and not cancelled()
         ):
-            climbing = sub.step(ub, WARMUP_NEAR, warm_end)
+            try:
+                climbing = sub.step(ub, WARMUP_NEAR, warm_end)
+            except GaveUp:  # cancelled while it priced: the steps so far stand
+                break
             if not climbing or ub - sub.best <= target * max(abs(ub), 1e-9):
                 break
         sub.add_near()
@@ -696,6 +732,28 @@ def _solve(
     def gap_ok(lb: float) -> bool:
         ub = best_cost / MICRO
         return ub - lb <= target * max(abs(ub), 1e-9) + 1e-9
+
+    stats = _IntStats()
+
+    def outcome(lp_s: float, mip_s: float) -> BatchOutcome:
+        """The best allocation so far, its certified bound and what it took."""
+        return BatchOutcome(
+            x=x_best,
+            cost=best_cost,
+            bound=min(best_lb, best_cost / MICRO),
+            lp_value=lp_value if converged else None,
+            duals=price_duals,
+            proven=gap_ok(best_lb),
+            duals_gap=max(0.0, min(best_cost / MICRO, lp_min) - price_lb),
+            lp_rounds=rounds,
+            warm_start_cost=warm,
+            mip_nodes=stats.nodes,
+            fixed_orders=stats.fixed,
+            mip_columns=len(master.pool),
+            lp_s=lp_s,
+            mip_s=mip_s,
+            notes=notes,
+        )
 
     # large masters with capacity rows: interior point from the start (see IPM_AFTER_S)
     ipm = capped
@@ -839,9 +897,15 @@ def _solve(
         sep = _blend(center, out, alpha) if alpha > 0 else out
         priced_at = sep
         t_price = time.perf_counter()
-        pricing = pricer.price(
-            sep, pool_minimum(prob, master, sep), deadline - keep if large else deadline - keep_s
-        )
+        try:
+            pricing = pricer.price(
+                sep,
+                pool_minimum(prob, master, sep),
+                deadline - keep if large else deadline - keep_s,
+                give_up=cancelled,
+            )
+        except GaveUp:  # cancelled while it priced: the round gives nothing
+            break
         price_s = time.perf_counter() - t_price
         longest_price_s = max(longest_price_s, price_s)
         if not pricing.exact:
@@ -855,7 +919,10 @@ def _solve(
             # upper bound on the Lagrangian dual): cheap bound gains between LP re-solves
             sub.restart(center, best_lb, ROUND_KEEP)
             for _ in range(ROUND_STEPS):
-                if not sub.step(lp_value, ROUND_NEAR, deadline - keep):
+                try:
+                    if not sub.step(lp_value, ROUND_NEAR, deadline - keep):
+                        break
+                except GaveUp:  # cancelled while it priced: the steps so far stand
                     break
             keep_prices(sub.duals, sub.best)
             if sub.best > best_lb:
@@ -898,6 +965,7 @@ def _solve(
         else:
             alpha = smoothing
     left = deadline - time.perf_counter()
+    last: Pricing | None = None  # a pricing at the last master LP's duals
     if (
         not converged
         and lp_duals is not None
@@ -914,11 +982,16 @@ def _solve(
         and not cancelled()
     ):
         t_price = time.perf_counter()
-        last = pricer.price(
-            lp_duals,
-            pool_minimum(prob, master, lp_duals),
-            t_price + min(LAST_PRICE_SHARE * left, 2.0 * longest_price_s + 0.05),
-        )
+        try:
+            last = pricer.price(
+                lp_duals,
+                pool_minimum(prob, master, lp_duals),
+                t_price + min(LAST_PRICE_SHARE * left, 2.0 * longest_price_s + 0.05),
+                give_up=cancelled,
+            )
+        except GaveUp:  # cancelled while it priced: no bound from it
+            last = None
+    if last is not None and lp_duals is not None:
         lb = master.total(last.value) + master.shared_rhs_term(lp_duals)
         log.debug("bound at the last LP duals %.2f (best %.2f)", lb, best_lb)
         keep_prices(lp_duals, lb)
@@ -956,6 +1029,8 @@ def _solve(
         ):
             bound_job = helper.submit_bound(BoundJob.of(master, room))
             log.debug("bound job %s (%.1f s)", "submitted" if bound_job else "refused", room)
+    if cancelled():  # its caller stopped it (a service stopping): the answer so far
+        return outcome(time.perf_counter() - t_lp, 0.0)
     cg_master = master  # the multipliers of the bound job are over its shared rows
     if ipm:
         master.h.setOptionValue("solver", "choose")
@@ -974,7 +1049,6 @@ def _solve(
     # (2) the compact MIP over all pairs from the incumbent: its dual bound is certified;
     # (3) large-neighbourhood search on the pattern pool with the time left.
     t_mip = time.perf_counter()
-    stats = _IntStats()
     # HiGHS calls end this early (they may overrun); polishing uses the full budget
     hard = deadline - margin_s
 
@@ -1020,6 +1094,8 @@ def _solve(
 
     def polish_short() -> None:
         """Re-fill the orders left short, one at a time, within a share of the time left."""
+        if cancelled():
+            return
         t_pol, before = time.perf_counter(), best_cost
         improve(polish(prob, x_best, deadline=t_pol + POLISH_SHARE * time_left()))
         log.debug(
@@ -1034,7 +1110,14 @@ def _solve(
         assert z_last is not None and lp_duals is not None
         t_round = time.perf_counter()
         repass = ROUND_REPASS or not capped  # measured on the capped city only
-        improve(lp_round(prob, master, z_last, lp_duals, deadline=until, repass=repass))
+        try:
+            improve(
+                lp_round(
+                    prob, master, z_last, lp_duals, deadline=until, repass=repass, give_up=cancelled
+                )
+            )
+        except GaveUp:  # cancelled while it ran: no rounding
+            return
         log.debug("lp_round %.4f took %.1f", best_cost / MICRO, time.perf_counter() - t_round)
 
     master.h.setOptionValue("mip_allow_restart", False)
@@ -1052,7 +1135,7 @@ def _solve(
         and lp_duals is not None
     )
     searched_whole = False
-    if small_batch and not gap_ok(best_lb) and time_left() > 0.1:
+    if small_batch and not gap_ok(best_lb) and time_left() > 0.1 and not cancelled():
         assert z_last is not None and lp_duals is not None
         # the pool MIP's process is killed at its end: it may run past the HiGHS margin
         until = deadline - RACE_MARGIN_S
@@ -1071,9 +1154,10 @@ def _solve(
         and lp_duals is not None
         and not gap_ok(best_lb)
         and time_left() > 0.1
+        and not cancelled()
     ):
         round_lp(hard)
-    if not small_batch and not gap_ok(best_lb) and time_left() > 0.1:
+    if not small_batch and not gap_ok(best_lb) and time_left() > 0.1 and not cancelled():
         if (
             prob.num_orders <= POOL_MIP_ORDERS
             and len(master.pool) + prob.num_orders <= params.max_mip_pairs
@@ -1095,6 +1179,7 @@ def _solve(
         and time_left() > 0.1
         and prob.num_orders <= POOL_MIP_ORDERS
         and prob.num_pairs <= params.max_mip_pairs
+        and not cancelled()
     ):
         comp = solve_compact(
             prob,
@@ -1117,6 +1202,8 @@ def _solve(
             best_cost / MICRO,
             time.perf_counter() - start,
         )
+    if cancelled():  # its caller stopped it: no search (nor its set-up), the answer so far
+        return outcome(lp_s, time.perf_counter() - t_mip)
     # the search works on the pool's patterns; between its slices, orders left short get
     # the partial fills the pool cannot express (and their patterns join the pool)
     # (only in large batches with capacity rows: elsewhere one search ends the solve, as
@@ -1193,7 +1280,7 @@ def _solve(
     else:
         # a search slice, then repairs for REPAIR_SHARE of the pair's time, in turns
         per_search_s = REPAIR_SHARE / (1.0 - REPAIR_SHARE)  # repair seconds per search second
-        if ejector is not None and EJECT_FIRST_SHARE > 0 and time_left() > 0.1:
+        if ejector is not None and EJECT_FIRST_SHARE > 0 and time_left() > 0.1 and not cancelled():
             eject_until(min(hard, time.perf_counter() + EJECT_FIRST_SHARE * params.time_limit_s))
         last_s = EJECT_LAST_SHARE * params.time_limit_s if ejector is not None else 0.0
         turns_end = hard - last_s
@@ -1201,13 +1288,19 @@ def _solve(
             t_slice = time.perf_counter()
             search(min(turns_end, t_slice + slice_s))
             spent = time.perf_counter() - t_slice
-            if gap_ok(best_lb) or turns_end - time.perf_counter() <= 0.1:
+            if gap_ok(best_lb) or turns_end - time.perf_counter() <= 0.1 or cancelled():
                 break
             repair_until(min(turns_end, time.perf_counter() + max(spent, 0.5) * per_search_s))
-            if ejector is not None and turns_end - time.perf_counter() > 0.1:
+            if ejector is not None and turns_end - time.perf_counter() > 0.1 and not cancelled():
                 turn_s = EJECT_SHARE * max(spent, 0.5) * per_search_s
                 eject_until(min(turns_end, time.perf_counter() + turn_s))
-        if ejector is not None and last_s > 0 and not gap_ok(best_lb) and time_left() > 0.1:
+        if (
+            ejector is not None
+            and last_s > 0
+            and not gap_ok(best_lb)
+            and time_left() > 0.1
+            and not cancelled()
+        ):
             eject_until(hard)  # ends sooner when no order is left to try: search the rest
             search(hard)
         notes.append(
@@ -1222,40 +1315,24 @@ def _solve(
     if sliced is not None and sliced.search is not None:
         stats.nodes += sliced.nodes
         notes.append(sliced.note())
-    poll_bound(hard - time.perf_counter())
-    # orders left short may fit partial fills the pattern pool cannot express
-    t_pol = time.perf_counter()
-    polished = polish(
-        prob,
-        x_best,
-        deadline=max(
-            deadline,
-            time.perf_counter() + min(POLISH_FLOOR_S, POLISH_FLOOR_SHARE * params.time_limit_s),
-        ),
-    )
-    log.debug("polish took %.1f", time.perf_counter() - t_pol)
-    improve(polished)
-    if REASSIGN and not cancelled() and time_left() > REASSIGN_S_PER_ORDER * prob.num_orders:
-        improve(reassign_lines(prob, x_best))
-    mip_s = time.perf_counter() - t_mip
-    bound = min(best_lb, best_cost / MICRO)
-    return BatchOutcome(
-        x=x_best,
-        cost=best_cost,
-        bound=bound,
-        lp_value=lp_value if converged else None,
-        duals=price_duals,
-        proven=gap_ok(best_lb),
-        duals_gap=max(0.0, min(best_cost / MICRO, lp_min) - price_lb),
-        lp_rounds=rounds,
-        warm_start_cost=warm,
-        mip_nodes=stats.nodes,
-        fixed_orders=stats.fixed,
-        mip_columns=len(master.pool),
-        lp_s=lp_s,
-        mip_s=mip_s,
-        notes=notes,
-    )
+    poll_bound(0.0 if cancelled() else hard - time.perf_counter())
+    # orders left short may fit partial fills the pattern pool cannot express (none once
+    # its solve is cancelled)
+    if not cancelled():
+        t_pol = time.perf_counter()
+        polished = polish(
+            prob,
+            x_best,
+            deadline=max(
+                deadline,
+                time.perf_counter() + min(POLISH_FLOOR_S, POLISH_FLOOR_SHARE * params.time_limit_s),
+            ),
+        )
+        log.debug("polish took %.1f", time.perf_counter() - t_pol)
+        improve(polished)
+        if REASSIGN and time_left() > REASSIGN_S_PER_ORDER * prob.num_orders:
+            improve(reassign_lines(prob, x_best))
+    return outcome(lp_s, time.perf_counter() - t_mip)
 
 
 @dataclass
@@ -1536,7 +1613,10 @@ class _SlicedSearch:
         self.nodes = 0
 
     def run(self, x: I64, deadline: float, lb: float) -> I64:
-        """``x`` improved until ``deadline`` or the certified gap target to ``lb``."""
+        """``x`` improved until ``deadline`` or the certified gap target to ``lb`` (``x`` as
+        it is once this thread's solve is cancelled)."""
+        if cancelled():  # as past its deadline, without the search's set-up
+            return x
         prob, master = self.prob, self.master
         search = _fresh_search(prob, master, x, self.duals, self.params, self.search, self.slices)
         self.search = search

@@ -333,7 +333,13 @@ class HelperProcess:
 
     def end(self, grace_s: float) -> None:
         """Close its input, wait ``grace_s`` for it to end, then SIGKILL (it ignores SIGTERM:
-        :func:`ignore_stop_signals`; with SIGTERM's default action it died as abruptly)."""
+        :func:`ignore_stop_signals`; with SIGTERM's default action it died as abruptly).
+
+        ``grace_s <= 0``: SIGKILL first, so that a message still being written to it (a
+        problem sent while it starts) fails at once instead of waiting for it to read.
+        """
+        if grace_s <= 0.0:
+            self.proc.kill()  # (nothing once it has been reaped)
         with self._write:
             if self._ended:
                 return

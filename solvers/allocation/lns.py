@@ -31,6 +31,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ import highspy
 import numpy as np
 from scipy import sparse
 
+from solvers.allocation.dp import GaveUp
 from solvers.allocation.enumerate import near_columns
 from solvers.allocation.helper_process import Channel, HelperProcess
 from solvers.allocation.heuristics import Residual, polish, solve_residual
@@ -78,14 +80,27 @@ CERT_OPTIONS: dict[str, bool | str | float] = {
 }
 
 
+#: orders :func:`lp_round` places between two looks at its ``give_up``
+ROUND_CHECK_ORDERS = 64
+
+
 def lp_round(
-    prob: Problem, master: Master, z: F64, duals: Duals, *, deadline: float, repass: bool = True
+    prob: Problem,
+    master: Master,
+    z: F64,
+    duals: Duals,
+    *,
+    deadline: float,
+    repass: bool = True,
+    give_up: Callable[[], bool] | None = None,
 ) -> I64:
     """A feasible allocation from the master LP solution ``z`` (see the module docstring).
 
     ``repass=False``: an order none of whose LP patterns fits gets the exact search on what
     is left (not the relaxed one), and no order is re-optimised after (see
-    ``batch.ROUND_REPASS``).
+    ``batch.ROUND_REPASS``). ``give_up`` (a solve's cancellation) is asked every
+    :data:`ROUND_CHECK_ORDERS` orders: once it says True,
+    :class:`~solvers.allocation.dp.GaveUp` is raised (the rounding has no answer).
     """
     co = np.asarray(master.col_order, dtype=np.int64)[: z.shape[0]]
     n_o = prob.num_orders
@@ -99,7 +114,9 @@ def lp_round(
     split = prob.split / MICRO
     res = Residual(prob)
     x = np.zeros(prob.num_arcs, dtype=np.int64)
-    for o in np.lexsort((np.arange(n_o), -z_max)).tolist():
+    for i, o in enumerate(np.lexsort((np.arange(n_o), -z_max)).tolist()):
+        if give_up is not None and not i % ROUND_CHECK_ORDERS and give_up():
+            raise GaveUp
         if prob.order_pair_start[o] == prob.order_pair_start[o + 1]:
             continue
         chosen: tuple[I64, I64] | None = None

@@ -27,6 +27,7 @@ import logging
 import pickle
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from scipy import sparse
 
 from solvers.allocation.dp import (
     DpAnswer,
+    GaveUp,
     OrderBlock,
     build_blocks,
     pattern_value,
@@ -57,6 +59,7 @@ from solvers.allocation.highs_model import (
 )
 from solvers.allocation.problem import F64, I64, MICRO, Problem, ranges
 from solvers.allocation.request import AllocationRequest
+from solvers.cancel import cancel_with, current_cancel
 
 log = logging.getLogger(__name__)
 
@@ -676,10 +679,12 @@ class LooseLp:
         self.h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
         #: seconds the solve took (None while it runs)
         self.seconds: float | None = None
+        self._cancel = current_cancel()  # the solve's cancellation stops it too
         self._thread = threading.Thread(target=self._run, name="loose-master-lp", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        cancel_with(self._cancel)
         t = time.perf_counter()
         try:
             run_highs(self.h)
@@ -850,7 +855,12 @@ class Pricer:
         return _subset_reduced_costs(self.prob, duals, self._arcs, self._pairs)
 
     def price(
-        self, duals: Duals, pool_best: F64 | None = None, deadline: float | None = None
+        self,
+        duals: Duals,
+        pool_best: F64 | None = None,
+        deadline: float | None = None,
+        *,
+        give_up: Callable[[], bool] | None = None,
     ) -> Pricing:
         """Best pattern of every priced order under ``duals`` (shared-row multipliers).
 
@@ -860,12 +870,22 @@ class Pricer:
         new column and their pool value. Past ``deadline`` (``time.perf_counter()``), orders
         the relaxation values keep that value (a valid bound) and get no new column; the
         others get the search's best pattern so far and its bound, without a MIP.
+        ``give_up`` (a solve's cancellation) is asked between DP blocks, before every
+        one-order search and while the helper process's answer is awaited: once it says
+        True, :class:`~solvers.allocation.dp.GaveUp` is raised (the round has no answer)
+        and the helper, if it had a share of the round, is ended (:meth:`PricingHelper.abort`).
         """
         prob = self.prob
         c_arc, c_pair = self._reduced_costs(duals)
         # partial stock is relaxed to whole lines: a valid bound, feasible (clipped) patterns
         ans = solve_blocks(
-            prob, self.blocks, c_arc, c_pair, split=prob.split / MICRO, relax_partial=True
+            prob,
+            self.blocks,
+            c_arc,
+            c_pair,
+            split=prob.split / MICRO,
+            relax_partial=True,
+            give_up=give_up,
         )
         value = self.constant_o.copy()
         arcs: list[I64] = [np.zeros(0, dtype=np.int64)] * prob.num_orders
@@ -897,10 +917,20 @@ class Pricer:
             helper.submit(theirs, c_arc, c_pair)
         else:
             mine = job
-        answers = price_orders(prob, mine, c_arc, c_pair)
-        if helper is not None and theirs is not None:
-            more = helper.collect()  # None: the helper failed, its orders are priced here
-            answers += more if more is not None else price_orders(prob, theirs, c_arc, c_pair)
+        try:
+            answers = price_orders(prob, mine, c_arc, c_pair, give_up=give_up)
+            if helper is not None and theirs is not None:
+                # None: the helper failed, its orders are priced here
+                more = helper.collect(give_up)
+                answers += (
+                    more
+                    if more is not None
+                    else price_orders(prob, theirs, c_arc, c_pair, give_up=give_up)
+                )
+        except GaveUp:
+            if helper is not None and theirs is not None:
+                helper.abort()  # its answer to this round would be read as the next one's
+            raise
         inexact = 0
         for o, v, a, q, exact in answers:
             value[o] = self.constant_o[o] + v
@@ -948,14 +978,27 @@ class PricingJob:
 PricedOrder = tuple[int, float, I64, I64, bool]
 
 
-def price_orders(prob: Problem, job: PricingJob, c_arc: F64, c_pair: F64) -> list[PricedOrder]:
-    """The best pattern (or a bound) of each order of ``job`` under the reduced costs."""
+def price_orders(
+    prob: Problem,
+    job: PricingJob,
+    c_arc: F64,
+    c_pair: F64,
+    *,
+    give_up: Callable[[], bool] | None = None,
+) -> list[PricedOrder]:
+    """The best pattern (or a bound) of each order of ``job`` under the reduced costs.
+
+    Raises :class:`~solvers.allocation.dp.GaveUp` once ``give_up`` says True (asked before
+    each order's search).
+    """
     out: list[PricedOrder] = []
     empty = np.zeros(0, dtype=np.int64)
     deadline = job.deadline
     for o, known, relaxed in zip(
         job.orders.tolist(), job.known.tolist(), job.relaxed.tolist(), strict=True
     ):
+        if give_up is not None and give_up():
+            raise GaveUp
         if relaxed >= known - 1e-9:
             # relaxed value (a lower bound) reaches a pattern in the pool: that is optimal
             out.append((o, known, empty, empty, True))
@@ -1044,8 +1087,16 @@ class PricingHelper:
         if not self.helper.send(("price", job, c_arc, c_pair, left)):
             self._failed = True
 
-    def collect(self) -> list[PricedOrder] | None:
-        """The answers to the last job (None if the process failed: price them here)."""
+    def collect(self, give_up: Callable[[], bool] | None = None) -> list[PricedOrder] | None:
+        """The answers to the last job (None if the process failed: price them here).
+
+        Raises :class:`~solvers.allocation.dp.GaveUp` once ``give_up`` says True while the
+        answers are awaited (asked every :data:`COLLECT_POLL_S`).
+        """
+        if give_up is not None and not self._failed:
+            while not self.helper.readable(COLLECT_POLL_S):
+                if give_up():
+                    raise GaveUp
         message = None if self._failed else self.helper.receive()
         if message is None or message[0] != "priced":
             self._failed = True
@@ -1094,9 +1145,15 @@ class PricingHelper:
         """Whether a bound job is running."""
         return self._bounding
 
-    def close(self) -> None:
-        """End the process (idempotent)."""
-        self.helper.end(HELPER_GRACE_S)
+    def abort(self) -> None:
+        """End the process at once (SIGKILL), its job unanswered: the helper is failed."""
+        self._failed = True
+        self.helper.end(0.0)
+
+    def close(self, *, kill: bool = False) -> None:
+        """End the process (idempotent); ``kill``: at once, not after its grace (a cancelled
+        solve: the process may be pricing or bounding, or still starting)."""
+        self.helper.end(0.0 if kill else HELPER_GRACE_S)
         self._sender.join(HELPER_JOIN_S)
         self.helper.close_output()
 
@@ -1105,6 +1162,8 @@ class PricingHelper:
 #: killed), then for its sender thread
 HELPER_GRACE_S = 0.5
 HELPER_JOIN_S = 2.0
+#: seconds between two looks at the cancellation while :meth:`PricingHelper.collect` waits
+COLLECT_POLL_S = 0.02
 
 
 def pricing_main() -> None:

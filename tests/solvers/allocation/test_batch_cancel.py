@@ -1,17 +1,27 @@
-"""A batch solve cancelled during its warm start stops there (a service stopping)."""
+"""A batch solve cancelled anywhere stops there (a service stopping): its warm start, its
+pricing (and the pricing helper process), master LP, LP rounding and search."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 
-from solvers.allocation import AllocationParams, allocate, batch, heuristics
+from scenarios.generate import generate_city
+from solvers.allocation import AllocationParams, AllocationRequest, allocate, batch, heuristics
+from solvers.allocation import eject as eject_mod
+from solvers.allocation import master as master_mod
+from solvers.allocation import repair as repair_mod
+from solvers.allocation.dp import GaveUp
 from solvers.allocation.heuristics import nearest
+from solvers.allocation.highs_model import Duals
 from solvers.allocation.literature import generate_literature
-from solvers.allocation.problem import compile_request
+from solvers.allocation.master import Pricer, PricingHelper
+from solvers.allocation.problem import Problem, compile_request
 from solvers.allocation.solve import CANCELLED_NOTE
 from solvers.cancel import cancelled, cancelling
 
@@ -88,3 +98,190 @@ def test_a_cancelled_polish_leaves_the_allocation_as_it_is() -> None:
         out = heuristics.polish(prob, x, deadline=time.perf_counter() + 60.0)
     assert (out == x).all()
     assert out is not x
+
+
+# ------------------------------------------------------------------ capped batches
+@pytest.fixture
+def capped_city() -> AllocationRequest:
+    """150 city orders over 10 nodes (stores hold a few units: lines split over nodes)."""
+    scenario = generate_city(seed=4, num_orders=150, num_nodes=10, num_couriers=5)
+    return AllocationRequest.from_scenario(scenario)
+
+
+def stock_prices(prob: Problem) -> Duals:
+    """Multipliers as in a pricing round: stock priced at 0-3 per unit (seeded)."""
+    duals = Duals.zeros(prob)
+    duals.stock = -np.random.default_rng(7).uniform(0.0, 3.0, size=prob.avail.shape)
+    return duals
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, seen: list[bool]) -> None:
+    """Record, per call of ``owner.name``, whether this thread's solve was cancelled then."""
+    real = getattr(owner, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        seen.append(cancelled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+
+
+def test_a_pricing_round_gives_up_at_its_next_order(capped_city: AllocationRequest) -> None:
+    """A round asked to give up raises GaveUp before its next order's search (it searched
+    every order the DP leaves open, then answered)."""
+    prob = compile_request(capped_city)
+    duals = stock_prices(prob)
+    searched: list[int] = []
+    real = master_mod.solve_order_bb
+
+    def search(prob: Problem, order: int, *args: Any, **kwargs: Any) -> Any:
+        searched.append(order)
+        return real(prob, order, *args, **kwargs)
+
+    pricer = Pricer(prob, threads=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(master_mod, "solve_order_bb", search)
+        whole = pricer.price(duals)
+        assert len(searched) > 3  # the DP leaves orders open here
+        searched.clear()
+        with pytest.raises(GaveUp):
+            pricer.price(duals, give_up=lambda: len(searched) >= 3)
+        assert len(searched) == 3
+        searched.clear()
+        with pytest.raises(GaveUp):  # before the DP's first block
+            pricer.price(duals, give_up=lambda: True)
+        assert searched == []
+    assert whole.exact
+
+
+def test_a_cancelled_round_ends_the_pricing_helper_at_once(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round that gives up while the helper prices its share kills the helper (its
+    answer would be read as the next round's), and the rounds after price here alone."""
+    monkeypatch.setattr(master_mod, "HELPER_MIN_ORDERS", 1)
+    prob = compile_request(capped_city)
+    duals = stock_prices(prob)
+    alone = Pricer(prob).price(duals)
+    helper = PricingHelper.spawn(prob)
+    assert helper is not None
+    try:
+        end = time.perf_counter() + 30.0
+        while not helper.ready() and time.perf_counter() < end:
+            time.sleep(0.01)
+        assert helper.ready()
+        pricer = Pricer(prob)
+        pricer.helper = helper
+        searched: list[int] = []
+        real = master_mod.solve_order_bb
+
+        def search(prob: Problem, order: int, *args: Any, **kwargs: Any) -> Any:
+            searched.append(order)
+            return real(prob, order, *args, **kwargs)
+
+        # after this process's first search, while the helper prices its share
+        with pytest.MonkeyPatch.context() as mp, pytest.raises(GaveUp):
+            mp.setattr(master_mod, "solve_order_bb", search)
+            pricer.price(duals, give_up=lambda: bool(searched))
+        assert len(searched) == 1
+        proc = helper.helper.proc
+        assert proc.poll() == -signal.SIGKILL  # killed, not waited for
+        assert not helper.ready()
+        again = pricer.price(duals)
+        assert np.allclose(again.value, alone.value, rtol=0.0, atol=1e-9)
+    finally:
+        helper.close()
+
+
+def test_a_helper_closed_on_cancel_is_killed_at_once(capped_city: AllocationRequest) -> None:
+    """``close(kill=True)`` (a cancelled solve) kills the helper while it still starts,
+    without waiting for it to take the problem (it took the problem, then ended)."""
+    prob = compile_request(capped_city)
+    helper = PricingHelper.spawn(prob)
+    assert helper is not None
+    helper.close(kill=True)
+    assert helper.helper.proc.poll() == -signal.SIGKILL
+
+
+#: the points of a capped batch solve at which the tests below cancel it: the owner and
+#: name of the call whose ``nth`` call sets the cancellation as it starts
+CANCEL_POINTS: dict[str, tuple[Any, str, int]] = {
+    "pricing": (master_mod, "solve_order_bb", 2),
+    "master LP": (master_mod.Master, "solve_lp", 1),
+    "LP rounding": (batch, "lp_round", 1),
+    "search": (batch._SlicedSearch, "run", 1),
+    "repair": (repair_mod.Repair, "run", 1),
+}
+
+
+@pytest.mark.parametrize("point", list(CANCEL_POINTS))
+def test_a_capped_batch_cancelled_anywhere_stops_there(
+    capped_city: AllocationRequest, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    """Cancelled in its pricing, a master LP, the LP rounding, the search or a repair, a
+    capped batch (the pricing helper beside it) does no more work: no pricing search, no
+    pool growth, no rounding, ejection, repair or search step after the cancel (they ran
+    on: pricing every order left, the LP-guided dive after an interrupted LP, the rounding
+    over every order, repairs and ejection after the search: 0.3-1.2 s of CPU after the
+    cancel at 10,000 city orders), and the helper is killed. CPU time, not wall clock: the
+    machine is shared."""
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)  # 150 orders count as a large batch
+    monkeypatch.setattr(batch, "usable_cpus", lambda: 2)  # the pricing helper beside it
+    helpers: list[PricingHelper] = []
+    spawn = PricingHelper.spawn
+
+    def recorded(prob: Problem) -> PricingHelper | None:
+        helper = spawn(prob)
+        if helper is not None:
+            helpers.append(helper)
+        return helper
+
+    monkeypatch.setattr(PricingHelper, "spawn", staticmethod(recorded))
+    work: dict[str, list[bool]] = {}
+    for owner, name in (
+        (master_mod, "solve_order_bb"),
+        (master_mod.Master, "add"),
+        (heuristics.Residual, "take"),
+        (repair_mod.Repair, "run"),
+        (eject_mod.Ejector, "run"),
+        (batch, "_lp_guided"),
+        (batch._SlicedSearch, "run"),
+    ):
+        work[f"{owner.__name__}.{name}"] = seen = []
+        _counting(monkeypatch, owner, name, seen)
+    cancel = threading.Event()
+    cpu_at_cancel: list[float] = []
+    owner, name, nth = CANCEL_POINTS[point]
+    real = getattr(owner, name)
+    calls: list[int] = []
+
+    def cancelling_call(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == nth:
+            cpu_at_cancel.append(time.process_time())
+            cancel.set()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, cancelling_call)
+    params = AllocationParams(time_limit_s=8.0, mip_rel_gap=0.0, seed=0)
+    with cancelling(cancel):
+        res = allocate(capped_city, params)
+    cpu_after = time.process_time() - cpu_at_cancel[0]
+    assert cpu_at_cancel, f"the solve never reached its {point}"
+    after = {what: sum(seen) for what, seen in work.items()}
+    # the call that set the cancellation as it started is counted as one after it
+    hooked = f"{owner.__name__}.{name}"
+    after[hooked] = max(0, after.get(hooked, 0) - 1)
+    assert not any(after.values()), f"work after the cancel: {after}"
+    assert cpu_after < 1.0, f"{cpu_after:.2f} s of CPU after the cancel"
+    assert CANCELLED_NOTE in res.stats.notes
+    assert len(helpers) == 1
+    assert helpers[0].helper.proc.returncode == -signal.SIGKILL
+    prob = compile_request(capped_city)
+    near = prob.evaluate(nearest(prob)).total / 1e6
+    assert res.cost.total <= near + 1e-6
+    if point == "pricing":  # cancelled in the first round: the warm start, no bound
+        assert res.bound is None
+        assert res.cost.total == pytest.approx(near, abs=1e-6)
+    else:
+        assert res.bound is not None and res.bound <= res.cost.total + 1e-6
