@@ -2,7 +2,8 @@
 
 Set for a thread with :func:`cancel_with`; the solvers look at it with :func:`cancelled`:
 HiGHS' interrupt callbacks and the allocation search's loops (as at their deadline; the
-batch's warm start, Lagrangian warm-up and polish stop at their next order), the
+batch's warm start, Lagrangian warm-up, pricing rounds, LP rounding and polish stop at their
+next order or few, its pricing helper process is killed and no later phase starts), the
 routing engines (PyVRP's searches are killed, OR-Tools' search stops at its next
 solution, each with its best so far), the twin (between two replications of an evaluation
 and every :data:`CHECK_EVERY_STEPS` of its SimPy steps, raising :class:`SolveCancelled`:
