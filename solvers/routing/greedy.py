@@ -19,6 +19,12 @@ only while their insertion costs less than their penalty (a vehicle's fixed cost
 of that test, and routes of optional orders that cost more than the penalties they save are
 dropped at the end).
 
+The courier jobs of an order split over several nodes
+(:attr:`~solvers.routing.problem.RoutingProblem.groups`) are inserted all or nothing: once the
+first is inserted the others come next, each at its cheapest place; a group one of whose jobs
+fits nowhere, or an optional one whose insertions together cost its penalty or more (charged
+once), is taken out again and left out whole.
+
 With a deadline, a construction stops there only once it has had :data:`GRACE_S` of CPU time
 (its thread's): one that starts at or past it, or loses the CPU on a busy machine, still
 inserts: an order that fits in a moment is not left out for want of time that was never had.
@@ -40,7 +46,7 @@ from numpy.typing import NDArray
 
 from solvers.cancel import cancelled
 from solvers.routing.engines.base import EngineResult, EngineSettings
-from solvers.routing.problem import UNLIMITED, RoutingProblem
+from solvers.routing.problem import UNLIMITED, RoutingProblem, left_out
 from solvers.routing.schedule import schedule_route
 from solvers.routing.timing import (
     Timing,
@@ -362,8 +368,8 @@ class GreedyBuilder:
     def _score(self, routes: Mapping[int, Sequence[int]], left: Sequence[int]) -> tuple[int, int]:
         """(drop weight of the mandatory orders left out, cost incl. optional penalties)."""
         p = self.p
-        missing = sum(p.orders[o].drop_weight for o in left if p.orders[o].penalty is None)
-        cost = sum(p.orders[o].penalty or 0 for o in left)
+        served = {p.tasks[t].order for seq in routes.values() for t in seq}
+        missing, cost = left_out(p, served)  # a split order's penalty once
         for v, seq in routes.items():
             veh = p.vehicles[v]
             tm = route_timing(p, v, list(seq))
@@ -418,6 +424,21 @@ class GreedyBuilder:
         is_empty = np.zeros(width, dtype=bool)
         is_empty[: len(cols)] = [c.empty for c in cols]
         mandatory = np.isinf(self.penalty)
+        # the jobs of an order split over nodes (p.groups) still to insert go in together: the
+        # first by the usual rule, then the others before anything else; a group whose jobs
+        # do not all fit, or (optional) cost more than its penalty together, is taken out
+        # again and left out whole
+        together: dict[int, list[int]] = {}
+        for o in np.flatnonzero(~routed):
+            g = p.group_of.get(int(o))
+            if g is not None:
+                together.setdefault(g, []).append(int(o))
+        together = {g: members for g, members in together.items() if len(members) > 1}
+        blocked = np.zeros(n, dtype=bool)  # groups given up: left out whole
+        pending: list[int] = []  # the jobs of the group being inserted still to insert
+        placed: list[int] = []  # and those inserted
+        before: dict[int, _Col] = {}  # the columns the group changed, as they were
+        spent = 0.0  # what the group's insertions cost (a vehicle's fixed cost left out)
 
         def reargmin(rows: I64) -> None:
             m = len(cols)
@@ -431,26 +452,62 @@ class GreedyBuilder:
             out: I64 = rows[np.argpartition(key[rows], limit - 1)[:limit]]
             return out
 
+        def give_up() -> None:
+            """Take the group being inserted out again, and leave it out whole."""
+            nonlocal spent
+            for c, old in before.items():
+                cols[c] = _Col(old.vehicle, old.seq, old.tm, old.confirm, cols[c].version + 1)
+                is_empty[c] = old.empty
+            group = [*placed, *pending]
+            routed[placed] = False
+            blocked[group] = True
+            row_min[group] = INF
+            unrouted = ~routed & ~blocked
+            if full:
+                rows = np.flatnonzero(unrouted)
+            else:
+                near = np.zeros(n, dtype=bool)
+                for o in placed:
+                    near[self._near(o)] = True
+                rows = np.flatnonzero(unrouted & near)
+            for c in before:
+                price(c, rows)
+            if len(rows):
+                reargmin(rows)
+            pending.clear()
+            placed.clear()
+            before.clear()
+            spent = 0.0
+
         while True:
             late = self.deadline is not None and time.perf_counter() > self.deadline
             # cancelled (solvers.cancel): as at the deadline
             if (late or cancelled()) and time.thread_time() >= cpu_from:
+                if pending:  # a group inserted in part is no plan: out with it
+                    give_up()
                 self.timed_out = True
                 break
-            open_rows = ~routed & np.isfinite(row_min)
-            due = open_rows & mandatory
-            if self.by_priority and due.any():  # the highest priority first
-                due &= self.rank == self.rank[due].max()
-            pick = due & self.skilled  # restricted orders first
-            if not pick.any():
-                pick = due
-            if pick.any():
-                key = np.where(pick, row_min, INF)
+            open_rows = ~routed & ~blocked & np.isfinite(row_min)
+            if pending:  # the rest of a group before anything else
+                key = np.full(n, INF)
+                key[pending] = row_min[pending]
+                if not np.isfinite(key[pending]).any():
+                    give_up()  # a job of it fits nowhere
+                    continue
             else:
-                with np.errstate(invalid="ignore"):
-                    gain = row_min - np.where(is_empty[row_arg], fixed[row_arg], 0.0)
-                    gain -= self.penalty
-                key = np.where(open_rows & (gain < 0), gain, INF)
+                due = open_rows & mandatory
+                if self.by_priority and due.any():  # the highest priority first
+                    due &= self.rank == self.rank[due].max()
+                pick = due & self.skilled  # restricted orders first
+                if not pick.any():
+                    pick = due
+                if pick.any():
+                    key = np.where(pick, row_min, INF)
+                else:
+                    with np.errstate(invalid="ignore"):
+                        gain = row_min - np.where(is_empty[row_arg], fixed[row_arg], 0.0)
+                        gain -= self.penalty
+                    key = np.where(open_rows & (gain < 0), gain, INF)
             oi = int(np.argmin(key))
             if not np.isfinite(key[oi]):
                 break
@@ -474,6 +531,17 @@ class GreedyBuilder:
                 cost[oi, c] = INF
                 reargmin(np.array([oi]))
                 continue
+            cost_oi = float(cost[oi, c]) - (fixed[c] if col.empty else 0.0)
+            g = p.group_of.get(oi)
+            if not pending and g in together:  # the first job of a group: the rest follow
+                pending.extend(o for o in together[g] if o != oi)
+                spent = 0.0
+            if pending or placed:
+                before.setdefault(c, col)
+                if oi in pending:
+                    pending.remove(oi)
+                placed.append(oi)
+                spent += cost_oi
             was_empty = col.empty
             new.version = col.version + 1
             cols[c] = new
@@ -496,7 +564,7 @@ class GreedyBuilder:
                     fixed[len(cols) - 1] = p.vehicles[cols[-1].vehicle].fixed_cost
                     is_empty[len(cols) - 1] = True
                     changed.append(len(cols) - 1)
-            unrouted = ~routed
+            unrouted = ~routed & ~blocked
             if full:
                 rows = np.flatnonzero(unrouted)
             else:
@@ -504,6 +572,7 @@ class GreedyBuilder:
                 # others' prices on this route are stale and re-priced when they come up
                 near = np.zeros(n, dtype=bool)
                 near[self._near(oi)] = True
+                near[pending] = True  # the rest of its group, next (to the same customer)
                 was = np.flatnonzero(unrouted & (row_arg == c) & ~near)
                 near[first(was, key, STALE_BATCH)] = True
                 rows = np.flatnonzero(unrouted & near)
@@ -515,9 +584,16 @@ class GreedyBuilder:
             if len(was_best):
                 reargmin(was_best)
             for cc in changed:
-                better = unrouted & (cost[:, cc] < row_min)
+                better = unrouted & ~blocked & (cost[:, cc] < row_min)
                 row_arg[better] = cc
                 row_min[better] = cost[better, cc]
+            if placed:
+                first_job = self.penalty[placed[0]]
+                if not np.isinf(first_job) and spent >= first_job:
+                    give_up()  # together dearer than the penalty they save
+                elif not pending:  # the whole group is in
+                    placed.clear()
+                    before.clear()
         routes = {col.vehicle: col.seq for col in cols if col.seq}
         left = [int(o) for o in np.flatnonzero(~routed)]
         return self._prune(routes, left)
@@ -528,12 +604,16 @@ class GreedyBuilder:
         """Drop routes of optional orders that cost more than the penalties they avoid."""
         p = self.p
         dropped: list[int] = []
+        where = {p.tasks[t].order: v for v, seq in routes.items() for t in seq}
         for v, seq in list(routes.items()):
             if v in self.initial:
                 continue
             orders = {p.tasks[t].order for t in seq}
             if any(p.orders[o].penalty is None for o in orders):
                 continue
+            groups = {p.group_of[o] for o in orders if o in p.group_of}
+            if any(where.get(m, v) != v for g in groups for m in p.groups[g]):
+                continue  # a split order served on other routes too: not this route's to drop
             veh = p.vehicles[v]
             tm = route_timing(p, v, seq)
             total = (
@@ -541,7 +621,9 @@ class GreedyBuilder:
                 + veh.unit_distance_cost * tm.distance
                 + veh.unit_duration_cost * tm.duration
             )
-            saved = sum(p.orders[o].penalty or 0 for o in orders)
+            # a split order's penalty once (its jobs all here), the others' each
+            saved = sum(p.orders[o].penalty or 0 for o in orders if o not in p.group_of)
+            saved += sum(p.orders[p.groups[g][0]].penalty or 0 for g in groups)
             if total > saved:
                 del routes[v]
                 dropped.append(v)
