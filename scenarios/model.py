@@ -180,6 +180,12 @@ class Order(TimeWindowed, StrictModel):
     penalty_cents: NonNegInt | None = Field(
         default=None, description="cost of leaving the order unserved; None = must be served"
     )
+    split_of: Id | None = Field(
+        default=None,
+        description="the order this courier job ships part of, when that order ships from "
+        "several nodes (set by routing from an allocation): the jobs of one split_of are "
+        "served all or nothing and share one penalty and priority; None = a job of its own",
+    )
 
     @property
     def units(self) -> int:
@@ -356,6 +362,7 @@ class Scenario(StrictModel):
         check_unique_ids((n.id for n in self.nodes), "nodes")
         check_unique_ids((o.id for o in self.orders), "orders")
         _check_pickup_ids(self.orders)
+        _check_split_jobs(self.orders)
         if self.arrivals is not None:
             _check_arrival_ids(self.orders)
             check_unique_ids((o.id for o in self.arrivals.templates), "arrivals.templates")
@@ -576,6 +583,31 @@ def horizon_problems(
         for k, surge in enumerate(arrivals.surges):
             no_effect(surge.window, ("arrivals", "surges", k, "window"), "surge")
     return out
+
+
+def _check_split_jobs(orders: Sequence[Order]) -> None:
+    """The courier jobs of one split order (one ``split_of``) share its penalty and priority.
+
+    They are served all or nothing and charged one penalty (see
+    :func:`solvers.routing.from_allocation.split_order_groups`): jobs that disagree would
+    leave the penalty of a group to whichever job is read first. The error names the later
+    job's field and the first job of the group.
+    """
+    first: dict[str, int] = {}
+    for i, order in enumerate(orders):
+        if order.split_of is None:
+            continue
+        k = first.setdefault(order.split_of, i)
+        lead = orders[k]
+        for field in ("penalty_cents", "priority"):
+            mine, theirs = getattr(order, field), getattr(lead, field)
+            if mine != theirs:
+                raise FieldError(
+                    ("orders", i, field),
+                    f"{mine} on job {order.id!r} of split order {order.split_of!r}, "
+                    f"{theirs} on its job {lead.id!r} (orders.{k}): the jobs of one order "
+                    f"share its {field}",
+                )
 
 
 def _check_pickup_ids(orders: Sequence[Order]) -> None:

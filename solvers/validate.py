@@ -5,8 +5,9 @@ It shares no code with the routing engines or their schedule builder: it reads t
 scenario's travel model for the matrix, re-derives every constraint from the domain model and
 recomputes distance and cost; a route's duration and cost, and each stop's location and task
 id, are checked when the plan gives them. The courier jobs of an order shipped from several
-nodes (``X@N``, pickup ``X@N:pickup@N``) are served all or nothing, their penalty counted
-once. Every plan leaving :func:`solvers.routing.solve_routes` passes it.
+nodes (the orders of one ``split_of``) are served all or nothing (a job with a pinned stop
+excepted), their penalty counted once. Every plan leaving
+:func:`solvers.routing.solve_routes` passes it.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class _Checker:
         self.violations: list[Violation] = []
         self.delivered: dict[str, str] = {}
         self.picked: dict[str, str] = {}
+        self.pinned: set[str] = set()  # orders with a pinned stop
         self.distance = 0
         self.cost = 0
         self.used = 0
@@ -236,6 +238,8 @@ class _Checker:
             demand = order.demand_vector(self.s.capacity_dims)
             if not set(order.required_skills) <= set(veh.skills):
                 self.bad("skill", f"needs {sorted(order.required_skills)}", vid, oid)
+            if st.pinned:
+                self.pinned.add(oid)
             if st.kind is StopKind.PICKUP:
                 if oid in self.picked:
                     self.bad("coverage", "picked up twice", vid, oid)
@@ -303,19 +307,13 @@ class _Checker:
                 self.bad("capacity", f"negative load {q} {where}", vid, oid)
 
     def split_orders(self) -> dict[str, list[str]]:
-        """The courier jobs ``X@N`` (pickup ``X@N:pickup@N`` at node N) of each order ``X``
-        shipped from several nodes, keyed by job id: copies of one order (the same penalty
-        and priority), delivered whole or not at all."""
-        nodes = {n.id for n in self.s.nodes}
+        """The courier jobs of each order shipped from several nodes (the orders of one
+        ``split_of``), keyed by job id: copies of one order (the same penalty and priority),
+        delivered whole or not at all."""
         jobs: dict[str, list[Order]] = {}
         for order in self.s.orders:
-            pickup = order.pickup.id if order.pickup is not None else None
-            prefix = order.id + ":pickup@"
-            if pickup is None or not pickup.startswith(prefix):
-                continue
-            node = pickup[len(prefix) :]
-            if node in nodes and order.id.endswith("@" + node) and len(order.id) > len(node) + 1:
-                jobs.setdefault(order.id[: -len(node) - 1], []).append(order)
+            if order.split_of is not None:
+                jobs.setdefault(order.split_of, []).append(order)
         out: dict[str, list[str]] = {}
         for group in jobs.values():
             same = {(o.penalty_cents, o.priority) for o in group}
@@ -353,7 +351,9 @@ class _Checker:
         for first in charged:
             group = split[first]
             served = [j for j in group if j in self.delivered]
-            if served:
+            # a pinned stop stays where it is pinned: its job is served even when the rest of
+            # its order found no place (the plan lists them unassigned, the penalty charged)
+            if served and not all(j in self.pinned for j in served):
                 self.bad(
                     "split_order",
                     f"jobs {served} of an order shipped from {len(group)} nodes are served, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Collection, Container, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from fractions import Fraction
 
 from scenarios.errors import InputError, ScenarioInputError
@@ -25,7 +25,9 @@ def routing_scenario_from_allocation(
     order's promised windows. Demand is the shipped units (on a ``units`` dimension), or the
     order's own demand vector shared among its shipments by shipped units, in integers that add
     up to it (see :func:`_split_demand`). A job's id is
-    ``<order id>@<node id>`` when an order ships from several nodes, else the order id.
+    ``<order id>@<node id>`` when an order ships from several nodes, else the order id; the
+    jobs of an order shipped from several nodes have ``split_of`` = its id (one group, see
+    :func:`split_order_groups`).
 
     An order with a ``pickup`` of its own is a pickup-and-delivery job as it stands (its goods
     are at its pickup, it is not allocated to nodes): an allocation line of it is an
@@ -80,11 +82,13 @@ def routing_scenario_from_allocation(
                 demand = split[(order.id, nid)]
             else:
                 demand = [units if d == "units" else 0 for d in dims]
-            job_id, pickup_id = task_ids(order.id, nid, len(nodes_per_order[order.id]) > 1)
+            several = len(nodes_per_order[order.id]) > 1
+            job_id, pickup_id = task_ids(order.id, nid, several)
             jobs.append(
                 order.model_copy(
                     update={
                         "id": job_id,
+                        "split_of": order.id if several else None,
                         "lines": [],
                         "demand": demand,
                         "pickup": PickupSpec(
@@ -172,32 +176,21 @@ def task_ids(order_id: str, node_id: str, several: bool) -> tuple[str, str]:
     return job_id, f"{job_id}{PICKUP_INFIX}{node_id}"
 
 
-def split_order_of(job: Order, node_ids: Container[str]) -> str | None:
-    """The id ``X`` of the order whose courier job ``job`` is, when it is a job ``X@N`` of
-    :func:`routing_scenario_from_allocation` for an order shipped from several nodes (its
-    pickup ``X@N:pickup@N`` at node ``N`` of ``node_ids``); else None."""
-    pickup = job.pickup.id if job.pickup is not None else None
-    head = f"{job.id}{PICKUP_INFIX}"
-    if pickup is None or not pickup.startswith(head):
-        return None
-    node = pickup[len(head) :]
-    if node not in node_ids or not job.id.endswith(f"@{node}"):
-        return None
-    return job.id[: -len(node) - 1] or None
-
-
-def split_order_groups(orders: Sequence[Order], node_ids: Collection[str]) -> list[list[int]]:
+def split_order_groups(orders: Sequence[Order]) -> list[list[int]]:
     """Positions in ``orders`` of the courier jobs of each order shipped from several nodes
-    (see :func:`split_order_of`), two or more each, in order: an order is delivered once all
-    its parcels are, so the routing serves such a group all or nothing and charges its
-    penalty once. Jobs of one order are copies of it: a group whose jobs differ in
-    ``penalty_cents`` or ``priority`` (a hand-made scenario) is not one."""
-    nodes = set(node_ids)
+    (the jobs of one :attr:`~scenarios.model.Order.split_of`, set by
+    :func:`routing_scenario_from_allocation`), two or more each, in order: an order is
+    delivered once all its parcels are, so the routing serves such a group all or nothing and
+    charges its penalty once.
+
+    Only the field groups jobs, never their ids: a hand-made scenario whose ids look like
+    ``X@N`` is a set of orders of their own. Jobs of one order share its penalty and priority
+    (a validated scenario's rule, :class:`~scenarios.model.Scenario`); a group whose jobs
+    differ (a scenario built without validation) is not one."""
     members: dict[str, list[int]] = defaultdict(list)
     for i, job in enumerate(orders):
-        order_id = split_order_of(job, nodes)
-        if order_id is not None:
-            members[order_id].append(i)
+        if job.split_of is not None:
+            members[job.split_of].append(i)
     groups = []
     for group in members.values():
         first = orders[group[0]]

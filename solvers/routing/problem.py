@@ -218,8 +218,7 @@ class RoutingProblem:
         :func:`~solvers.routing.from_allocation.split_order_groups`)."""
         from solvers.routing.from_allocation import split_order_groups
 
-        nodes = [node.id for node in self.scenario.nodes]
-        found = split_order_groups([info.order for info in self.orders], nodes)
+        found = split_order_groups([info.order for info in self.orders])
         return tuple(tuple(group) for group in found)
 
     @cached_property

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -177,32 +177,41 @@ class Whole:
     dropped: dict[int, str]
     completed: int = 0  # groups served in part whose missing jobs were inserted
     removed: int = 0  # groups taken off (served in part, or dearer than their penalty)
+    held: int = 0  # groups left served in part: their pinned jobs kept, the others not placed
+    #: groups left served in part, their pinned jobs kept (the rest found no place): the
+    #: missing jobs, and why
+    partial: dict[int, str] = field(default_factory=dict)
 
 
 def whole_orders(
     problem: RoutingProblem,
     routes: Mapping[int, Sequence[int]],
     *,
+    pinned: Collection[int] = (),
     original_vehicle: Mapping[int, int] | None = None,
     disruption_cost: int = 0,
     deadline: float | None = None,
 ) -> Whole:
     """Every group of :attr:`~solvers.routing.problem.RoutingProblem.groups` (the courier
-    jobs of an order shipped from several nodes) served in full or not at all.
+    jobs of an order shipped from several nodes) served in full or not at all, pinned stops
+    (``pinned``, tasks) kept.
 
     The twin delivers such an order once all its parcels arrive, and charges its penalty
     once otherwise: a part served is a route for nothing. A group served in part gets its
     missing jobs inserted by cheapest insertion when they fit and that is cheaper than taking
-    its served jobs off (a mandatory order always, when they fit), else loses them (pinned
-    stops too: a pin says where the order goes when it is served). An optional group served
-    in full is taken off when its visits cost the routes more than its penalty (each job was
-    inserted against the whole penalty). Moves only whole groups, so other orders keep their
-    places; routes that break a constraint are left to the repair.
+    its served jobs off (a mandatory order, or one with a pinned stop, always), else loses
+    them. A pinned stop is never taken off: a group with one whose missing jobs find no place
+    keeps its pinned jobs (its other served jobs go) and is reported in :attr:`Whole.partial`.
+    An optional group served in full without a pin is taken off when its visits cost the
+    routes more than its penalty (each job was inserted against the whole penalty). Moves
+    only whole groups, so other orders keep their places; routes that break a constraint are
+    left to the repair.
     """
     out = {v: list(seq) for v, seq in routes.items() if seq}
     if not problem.groups:
         return Whole(out, {})
     original = original_vehicle or {}
+    pins = frozenset(pinned)
 
     known: dict[tuple[int, tuple[int, ...]], int | None] = {}  # each route priced once
 
@@ -219,13 +228,17 @@ def whole_orders(
     def late() -> bool:
         return (deadline is not None and time.perf_counter() > deadline) or cancelled()
 
+    def is_pinned(o: int) -> bool:
+        return any(t in pins for t in problem.orders[o].tasks)
+
     where = {problem.tasks[t].order: v for v, seq in out.items() for t in seq}
     done = Whole(out, {})
     for group in problem.groups:
         served = [o for o in group if o in where]
         missing = [o for o in group if o not in where]
         penalty = problem.orders[group[0]].penalty
-        if not served or (not missing and (penalty is None or late())):
+        held = [o for o in served if is_pinned(o)]  # a pin says the job is served
+        if not served or (not missing and (penalty is None or held or late())):
             continue  # past the deadline a whole group is left as it is
         members = set(group)
         affected = {where[o] for o in served}
@@ -239,7 +252,9 @@ def whole_orders(
                 continue
             why = f"serving all {len(group)} shipments of its order costs more than its penalty"
         else:
-            if not late():
+            # a pinned job's group is completed whatever the cost, even past the deadline
+            # (its construction's grace): the other way loses the pinned stop
+            if not late() or held:
                 fixed, left = GreedyBuilder(
                     problem, orders=missing, initial=out, deadline=deadline
                 ).build()
@@ -247,8 +262,10 @@ def whole_orders(
                     changed = {v for v in set(fixed) | set(out) if fixed.get(v) != out.get(v)}
                     before, added = total(out, changed), total(fixed, changed)
                     delta = None if before is None or added is None else added - before
-                    worth = penalty is None or (
-                        delta is not None and (saving is None or penalty - delta > saving)
+                    worth = (
+                        penalty is None
+                        or bool(held)
+                        or (delta is not None and (saving is None or penalty - delta > saving))
                     )
                     if delta is not None and worth:
                         out = {v: seq for v, seq in fixed.items() if seq}
@@ -257,14 +274,65 @@ def whole_orders(
                         continue
             names = ", ".join(problem.order_ids[o] for o in missing)
             why = f"left out with {names}, a shipment of the same order that found no place"
+        if held:
+            # the pinned jobs stay where they are pinned; the group's other jobs go
+            kept = set(held)
+            without = {
+                v: [
+                    t
+                    for t in out[v]
+                    if problem.tasks[t].order not in members or problem.tasks[t].order in kept
+                ]
+                for v in affected
+            }
+            pinned_names = ", ".join(problem.order_ids[o] for o in held)
+            for o in missing:
+                done.partial[o] = (
+                    f"no place found for it, and {pinned_names} of its order pinned "
+                    "(kept): the order is served in part"
+                )
         for v, seq in without.items():
             if seq:
                 out[v] = seq
             else:
                 del out[v]
         for o in served:
+            if o in held:
+                continue
             del where[o]
             done.dropped[o] = why
-        done.removed += 1
+        if held:
+            done.held += 1
+        else:
+            done.removed += 1
     done.routes = out
     return done
+
+
+def reinsert_groups(
+    problem: RoutingProblem,
+    routes: Mapping[int, Sequence[int]],
+    *,
+    deadline: float | None = None,
+) -> tuple[dict[int, list[int]], int]:
+    """The routes with the groups of :attr:`~solvers.routing.problem.RoutingProblem.groups`
+    left out whole offered to cheapest insertion, each inserted whole or not at all (an
+    optional one only when its insertions cost less than its penalty), and how many groups
+    went in.
+
+    OR-Tools ties a group's visits (one disjunction, their active variables equal): no move
+    of its local search inserts several visits of one disjunction at once, so a group its
+    start leaves out stays out. The routes given are kept as they are (new visits go between
+    their stops); the caller keeps the result only when the plan objective says it is
+    cheaper. No construction time past ``deadline`` (no grace).
+    """
+    out = {v: list(seq) for v, seq in routes.items() if seq}
+    served = {problem.tasks[t].order for seq in out.values() for t in seq}
+    todo = sorted(o for group in problem.groups if served.isdisjoint(group) for o in group)
+    if not todo or (deadline is not None and time.perf_counter() > deadline):
+        return out, 0
+    fixed, left = GreedyBuilder(
+        problem, orders=todo, initial=out, deadline=deadline, grace_s=0.0
+    ).build()
+    placed = sum(1 for group in problem.groups if set(group) <= set(todo) - set(left))
+    return fixed, placed

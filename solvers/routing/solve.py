@@ -187,20 +187,35 @@ def solve_routes_with_stats(
     # to the search, and keeps its diagnosis should it stay out
     left_out = {i for i, (reason, _) in diagnosed.items() if reason not in _SEARCH_ANYWAY}
     # an order split over nodes is served whole or not at all: a job left out takes the
-    # other jobs of its order with it
-    for group in full.groups:
-        out = [o for o in group if o in left_out]
-        for o in group:
-            if out and o not in left_out:
-                reason, detail = diagnosed[out[0]]
-                diagnosed[o] = (reason, f"{full.order_ids[out[0]]}: {detail}")
-                left_out.add(o)
-    if left_out:
-        problem = full.restrict([i for i in range(len(full.orders)) if i not in left_out])
-    else:
-        problem = full
+    # other jobs of its order with it, but for a job with a pinned stop (a pin says it is
+    # served: it stays, its order served in part), unless that pin is released
+    asked = _pinned_ids(params)
+    while True:
+        taken: dict[int, tuple[UnassignedReason, str]] = {}
+        for group in full.groups:
+            out = [o for o in group if o in left_out]
+            for o in group:
+                if out and o not in left_out and full.order_ids[o] not in asked:
+                    reason, detail = diagnosed[out[0]]
+                    taken[o] = (reason, f"{full.order_ids[out[0]]}: {detail}")
+        keep = [i for i in range(len(full.orders)) if i not in left_out and i not in taken]
+        problem = full.restrict(keep) if len(keep) < len(full.orders) else full
+        notes: list[str] = []
+        settings = _settings(problem, params, notes, absent_orders)
+        pinned = {problem.order_ids[problem.tasks[t].order] for t in settings.pinned}
+        held = {
+            full.order_ids[o]
+            for group in full.groups
+            if left_out.intersection(group)
+            for o in group
+            if o not in left_out and o not in taken
+        }
+        if held <= pinned:  # every job kept for its pin is still pinned
+            break
+        asked &= pinned  # a pin released (it no longer fits): its job goes with its order
+    diagnosed.update(taken)
+    stats.pin_notes.extend(notes)
     reasons = {full.order_ids[i]: r for i, r in diagnosed.items()}
-    settings = _settings(problem, params, stats.pin_notes, absent_orders)
     if settings.disruption_cost:
         check_int_range(problem, settings.disruption_cost, len(settings.original_vehicle))
     stats.notes.extend(stats.pin_notes)
@@ -309,6 +324,8 @@ def solve_routes_with_stats(
         known_notes = len(stats.notes)
         routes, bumped = _repair(problem, routes, engine.name, settings, repair_end, stats)
         why = dict.fromkeys(bumped, BUMPED)
+        if engine.name == "ortools" and problem.groups:
+            routes = _reinsert_groups(problem, routes, settings, repair_end, stats)
         if start_routes is not None and time.perf_counter() < repair_end:
             # the search may end dearer than the start it was given once both are repaired
             # (its own objective prices the orders taken out of that start by their prizes)
@@ -405,6 +422,18 @@ def solve_routes_with_stats(
         log.warning("routing: %s", stats.late)
     plan.runtime_s = round(stats.total_s, 4)
     return plan, stats
+
+
+def _pinned_ids(params: RoutingParams) -> set[str]:
+    """The order ids of the pinned stops of ``params.initial_plan``."""
+    if params.initial_plan is None:
+        return set()
+    return {
+        st.order_id
+        for route in params.initial_plan.routes
+        for st in route.stops
+        if st.pinned and st.order_id is not None
+    }
 
 
 def _late_note(stats: SolveStats, limit_s: float) -> str:
@@ -511,17 +540,49 @@ def _whole(
     done = whole_orders(
         problem,
         routes,
+        pinned=settings.pinned,
         original_vehicle=settings.original_vehicle,
         disruption_cost=settings.disruption_cost,
         deadline=deadline,
     )
-    if not (done.completed or done.removed):
+    if not (done.completed or done.removed or done.held):
         return routes
+    held = (
+        f", {done.held} served in part: their pinned jobs kept, the others found no place "
+        f"({_some({problem.order_ids[o] for o in done.partial})} unassigned)"
+        if done.held
+        else ""
+    )
     stats.notes.append(
         "orders split over several nodes are served whole or not at all: "
-        f"{done.completed} completed, {done.removed} taken off their routes"
+        f"{done.completed} completed, {done.removed} taken off their routes{held}"
     )
     return done.routes
+
+
+def _reinsert_groups(
+    problem: RoutingProblem,
+    routes: dict[int, list[int]],
+    settings: EngineSettings,
+    deadline: float,
+    stats: SolveStats,
+) -> dict[int, list[int]]:
+    """The routes with the split orders left out whole inserted whole where that makes the
+    plan cheaper (:func:`~solvers.routing.repair.reinsert_groups`, after OR-Tools, whose
+    search never inserts one); a note says how many. The same routes otherwise."""
+    from solvers.routing.repair import reinsert_groups
+
+    fixed, placed = reinsert_groups(problem, routes, deadline=deadline)
+    if not placed:
+        return routes
+    now, after = _value(problem, settings, routes), _value(problem, settings, fixed)
+    if after >= now:  # a route that breaks a constraint is priced above any plan
+        return routes
+    stats.notes.append(
+        f"{placed} orders split over several nodes that the search left out inserted whole "
+        f"afterwards (objective {now[1]} -> {after[1]} milli-cents)"
+    )
+    return fixed
 
 
 def _polish(
@@ -888,7 +949,7 @@ def _assemble(
     unassigned: list[Unassigned] = []
     inside = {oid: i for i, oid in enumerate(problem.order_ids)}
     # the jobs of an order split over nodes: its penalty once, on the first left out
-    split = split_order_groups(scenario.orders, [node.id for node in scenario.nodes])
+    split = split_order_groups(scenario.orders)
     group_of = {scenario.orders[i].id: [scenario.orders[k].id for k in g] for g in split for i in g}
     charged: dict[str, str] = {}  # a group's first job id -> the job charged
     for order in scenario.orders:
@@ -918,9 +979,15 @@ def _assemble(
             first = charged.setdefault(group[0], order.id)
             if first != order.id:
                 penalty = 0
+            kept = [j for j in group if j in inside and inside[j] in served]
+            how = (
+                f"; {', '.join(kept)} pinned and kept: the order is served in part"
+                if kept  # only pinned jobs stay when the rest of their order finds no place
+                else ""
+            )
             detail += (
                 f" (its order ships from {len(group)} nodes and is delivered whole or not at "
-                f"all: {', '.join(group)}; its penalty counted once, on {first})"
+                f"all: {', '.join(group)}{how}; its penalty counted once, on {first})"
             )
         unassigned.append(
             Unassigned(order_id=order.id, reason=reason, detail=detail, penalty_cents=penalty)

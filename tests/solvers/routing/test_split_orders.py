@@ -8,8 +8,11 @@ one penalty per unserved order). The routing model of its courier jobs does the 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scenarios import (
     AllocationLine,
@@ -30,8 +33,11 @@ from solvers.routing.engines.base import EngineSettings
 from solvers.routing.engines.ortools_engine import ORToolsEngine
 from solvers.routing.engines.pyvrp_engine import PyVRPEngine, prize_shares
 from solvers.routing.from_allocation import split_order_groups
+from solvers.routing.greedy import GreedyBuilder, GreedyEngine, greedy_routes
 from solvers.routing.polish import polish_routes
-from solvers.routing.problem import left_out
+from solvers.routing.problem import RoutingProblem, left_out
+from solvers.routing.repair import reinsert_groups, whole_orders
+from solvers.routing.schedule import route_value
 from solvers.validate import validate_plan
 from tests.solvers.routing.conftest import SEARCH_ITERATIONS, UNHURRIED_S, unhurried
 
@@ -97,12 +103,62 @@ def _served(plan: Plan) -> set[str]:
 
 def test_the_jobs_of_a_split_order_are_one_group() -> None:
     jobs = _jobs(_shop(1500))
-    assert split_order_groups(jobs.orders, [n.id for n in jobs.nodes]) == [[0, 1]]
+    assert [job.split_of for job in jobs.orders] == ["S", "S"]
+    assert split_order_groups(jobs.orders) == [[0, 1]]
     # an order shipped from one node is no group
     one = routing_scenario_from_allocation(
         _shop(1500), [AllocationLine(order_id="S", sku="a", node_id="west", quantity=2)]
     )
-    assert split_order_groups(one.orders, [n.id for n in one.nodes]) == []
+    assert [job.split_of for job in one.orders] == [None]
+    assert split_order_groups(one.orders) == []
+
+
+def _look_alike(penalty: int | None = 3000) -> Scenario:
+    """Two hand-made pickup-and-delivery orders whose ids look like the jobs of an order S
+    shipped from nodes west and east (``S@west``, pickup ``S@west:pickup@west``), without
+    ``split_of``: orders of their own."""
+    jobs = _jobs(_shop(penalty, far=20_000))
+    return jobs.model_copy(
+        update={"orders": [job.model_copy(update={"split_of": None}) for job in jobs.orders]}
+    )
+
+
+def test_ids_that_look_like_split_jobs_are_no_group() -> None:
+    """Grouped from the ids, these two orders were one split order by accident: the west one
+    (1,052 cents, below its own 3,000 penalty) was left out with the east one (4,052)."""
+    scenario = _look_alike()
+    assert [o.id for o in scenario.orders] == ["S@west", "S@east"]
+    assert split_order_groups(scenario.orders) == []
+    assert build_problem(scenario).groups == ()
+    plan, _ = solve(scenario, RoutingParams(engine="greedy", seed=1))
+    check = validate_plan(scenario, plan)
+    assert check.ok, check.summary()
+    assert _served(plan) == {"S@west"}
+    assert plan.cost_cents == 1052 + 3000  # the west route, and the east order's own penalty
+
+
+def test_the_jobs_of_one_split_order_share_its_penalty_and_priority() -> None:
+    """Bad input naming the field: which job's penalty the group charged was an accident."""
+    from pydantic import ValidationError
+
+    from scenarios.errors import input_error_from_validation
+
+    jobs = _jobs(_shop(1500))
+    data = jobs.model_dump(mode="json")
+    data["orders"][1]["penalty_cents"] = 900
+    with pytest.raises(ValidationError) as info:
+        Scenario.model_validate(data)
+    err = input_error_from_validation(info.value)
+    assert err.field == "orders.1.penalty_cents"
+    assert "'S@east'" in err.reason and "'S@west'" in err.reason
+    data["orders"][1]["penalty_cents"] = 1500
+    data["orders"][1]["priority"] = 2
+    with pytest.raises(ValidationError) as info:
+        Scenario.model_validate(data)
+    assert input_error_from_validation(info.value).field == "orders.1.priority"
+    # the field is kept through a saved scenario
+    data["orders"][1]["priority"] = 0
+    assert split_order_groups(Scenario.model_validate(data).orders) == [[0, 1]]
 
 
 def test_a_split_order_left_out_costs_its_penalty_once() -> None:
@@ -253,3 +309,268 @@ def test_the_validator_charges_a_dropped_split_order_once() -> None:
     check = validate_plan(jobs, plan)
     assert check.ok, check.summary()
     assert check.cost_cents == 1500
+
+
+# --- the greedy construction on its own (the fallback plan, OR-Tools' seed, the repairs)
+
+
+def _too_big_east(penalty: int | None) -> Scenario:
+    """S split over west (1 unit) and east (11 units, more than the courier's 10)."""
+    shop = _shop(penalty)
+    big = shop.orders[0].model_copy(
+        update={"lines": [OrderLine(sku="a", quantity=1), OrderLine(sku="b", quantity=11)]}
+    )
+    return routing_scenario_from_allocation(
+        shop.model_copy(update={"orders": [big]}),
+        [
+            AllocationLine(order_id="S", sku="a", node_id="west", quantity=1),
+            AllocationLine(order_id="S", sku="b", node_id="east", quantity=11),
+        ],
+    )
+
+
+def _orders_served(problem: RoutingProblem, routes: Mapping[int, Sequence[int]]) -> set[int]:
+    return {problem.tasks[t].order for seq in routes.values() for t in seq}
+
+
+@pytest.mark.parametrize("penalty", [None, 100_000])
+def test_the_greedy_construction_leaves_out_a_group_one_of_whose_jobs_fits_nowhere(
+    penalty: int | None,
+) -> None:
+    """The east parcel is too big for the courier: inserted job by job, the west one was
+    served alone (an order the twin never delivers)."""
+    problem = build_problem(_too_big_east(penalty))
+    routes, left = greedy_routes(problem)
+    assert routes == {} and left == [0, 1]
+    result = GreedyEngine().solve(problem, EngineSettings(time_limit_s=UNHURRIED_S))
+    assert result.routes == {}
+
+
+def test_the_greedy_construction_prices_a_group_against_its_penalty_once() -> None:
+    """West alone 1,052 cents, east alone 4,052, the penalty 3,000: job by job the west one
+    went in (below the penalty) and the east one stayed out. Together 5,052: neither."""
+    problem = build_problem(_jobs(_shop(3000, far=20_000)))
+    assert greedy_routes(problem) == ({}, [0, 1])
+    # worth it together (2,052 cents against 2,500): both, on one route
+    problem = build_problem(_jobs(_shop(2500)))
+    routes, left = greedy_routes(problem)
+    assert left == [] and _orders_served(problem, routes) == {0, 1}
+
+
+def test_the_greedy_construction_drops_a_route_dearer_than_its_split_order() -> None:
+    """A 1,000-cent fixed cost (left out of the insertion test) makes the route 3,052 cents,
+    more than the 2,500 penalty, charged once: the route goes. Counted per job (5,000 saved)
+    it stayed."""
+    shop = _shop(2500)
+    vehicle = shop.vehicles[0].model_copy(update={"fixed_cost_cents": 1000})
+    problem = build_problem(_jobs(shop.model_copy(update={"vehicles": [vehicle]})))
+    assert greedy_routes(problem) == ({}, [0, 1])
+
+
+# --- OR-Tools: a group its start leaves out
+
+
+def _with_errand(penalty: int) -> Scenario:
+    """S (split over west and east, 2,052 cents whole) and T, a mandatory order shipped from
+    east next to the depot."""
+    shop = _shop(penalty)
+    errand = Order(id="T", location=Location(x=100, y=200), lines=[OrderLine(sku="a", quantity=1)])
+    return routing_scenario_from_allocation(
+        shop.model_copy(update={"orders": [*shop.orders, errand]}),
+        [
+            AllocationLine(order_id="S", sku="a", node_id="west", quantity=1),
+            AllocationLine(order_id="S", sku="b", node_id="east", quantity=1),
+            AllocationLine(order_id="T", sku="a", node_id="east", quantity=1),
+        ],
+    )
+
+
+def test_ortools_never_inserts_a_group_its_start_left_out() -> None:
+    """Why the pass after it exists: started from T alone, OR-Tools kept S out at any
+    penalty (its moves insert one visit or one pickup-and-delivery pair of a disjunction)."""
+    problem = build_problem(_with_errand(100_000))
+    start = {0: list(problem.orders[2].tasks)}
+    result = ORToolsEngine().solve(
+        problem,
+        EngineSettings(time_limit_s=0.5, deadline=time.perf_counter() + 0.5, seed_routes=start),
+    )
+    assert _orders_served(problem, result.routes) == {2}
+
+
+def test_a_split_order_left_out_by_ortools_is_inserted_whole_afterwards(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The greedy plan OR-Tools starts from serves T only (S made dear for it); OR-Tools
+    keeps S out, the pass after it inserts S whole (2,052 cents < 2,500) and says so."""
+    jobs = _with_errand(2500)
+    real = GreedyBuilder.build
+
+    def without_s(self: GreedyBuilder) -> tuple[dict[int, list[int]], list[int]]:
+        if self.todo == [0, 1, 2]:  # the greedy plan before the search: T alone
+            self.todo = [2]
+            routes, _ = real(self)
+            return routes, [0, 1]
+        return real(self)
+
+    monkeypatch.setattr(GreedyBuilder, "build", without_s)
+    plan, stats = solve(jobs, RoutingParams(engine="ortools", seed=1, **unhurried(monkeypatch)))
+    assert validate_plan(jobs, plan).ok
+    assert _served(plan) == {"S@west", "S@east", "T"}, stats.notes
+    assert any("inserted whole afterwards" in note for note in stats.notes)
+
+
+def test_reinsert_groups_leaves_a_group_dearer_than_its_penalty_out() -> None:
+    problem = build_problem(_jobs(_shop(1500)))
+    assert reinsert_groups(problem, {}) == ({}, 0)
+    problem = build_problem(_jobs(_shop(2500)))
+    routes, placed = reinsert_groups(problem, {})
+    assert placed == 1 and _orders_served(problem, routes) == {0, 1}
+
+
+# --- pinned stops
+
+
+def _pinned_west(jobs: Scenario) -> Plan:
+    """A warm start serving the west shipment, its stops pinned."""
+    stops = [
+        PlannedStop(
+            order_id="S@west",
+            kind=kind,
+            arrival_s=0,
+            start_s=0,
+            departure_s=0,
+            pinned=True,
+        )
+        for kind in (StopKind.PICKUP, StopKind.DELIVERY)
+    ]
+    return Plan(routes=[Route(vehicle_id="v", stops=stops, start_s=0, end_s=0)])
+
+
+def test_whole_orders_keeps_a_pinned_job_whose_order_cannot_be_completed() -> None:
+    """The east parcel fits no courier: the pinned west job stays (it was taken off with
+    its order), the partial order reported."""
+    problem = build_problem(_too_big_east(None))
+    west = list(problem.orders[0].tasks)
+    done = whole_orders(problem, {0: west}, pinned=frozenset(west))
+    assert done.routes == {0: west}
+    assert done.held == 1 and done.removed == 0 and set(done.partial) == {1}
+    # unpinned, the order goes whole
+    done = whole_orders(problem, {0: west})
+    assert done.routes == {} and done.removed == 1
+
+
+def test_whole_orders_completes_a_pinned_job_s_order_whatever_it_costs() -> None:
+    """Whole, S costs 2,052 cents against its 1,500 penalty: unpinned it is taken off, with
+    the west job pinned the east one is added."""
+    problem = build_problem(_jobs(_shop(1500)))
+    west = list(problem.orders[0].tasks)
+    assert whole_orders(problem, {0: west}).routes == {}
+    done = whole_orders(problem, {0: west}, pinned=frozenset(west))
+    assert done.completed == 1 and _orders_served(problem, done.routes) == {0, 1}
+    # a pinned order served whole is not taken off for its cost
+    done = whole_orders(problem, done.routes, pinned=frozenset(west))
+    assert done.removed == 0 and _orders_served(problem, done.routes) == {0, 1}
+
+
+@pytest.mark.parametrize("engine", ["greedy", "ortools"])  # PyVRP models no pins
+def test_a_pinned_job_stays_when_its_order_cannot_be_completed(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan keeps the pinned west stops, lists the east job unassigned saying why, and
+    passes the validator (a pin overrides all or nothing). The diagnosis leaves the east job
+    out (too big for any courier) and took the pinned west job along, without a word."""
+    jobs = _too_big_east(None)
+    params = RoutingParams(
+        engine=engine, seed=1, initial_plan=_pinned_west(jobs), **unhurried(monkeypatch)
+    )
+    plan, _ = solve(jobs, params)
+    check = validate_plan(jobs, plan)
+    assert check.ok, check.summary()
+    assert _served(plan) == {"S@west"}
+    assert all(st.pinned for r in plan.routes for st in r.stops if st.order_id)
+    (east,) = plan.unassigned
+    assert east.order_id == "S@east" and "S@west pinned and kept" in east.detail
+    assert plan.cost_cents == plan.routes[0].cost_cents + jobs.costs.unserved_cents
+
+
+def test_the_validator_accepts_a_split_order_served_in_part_by_pinned_stops_only() -> None:
+    jobs = _jobs(_shop(1500))
+    plan = _plan_serving_west()
+    pinned = [
+        route.model_copy(
+            update={"stops": [st.model_copy(update={"pinned": True}) for st in route.stops]}
+        )
+        for route in plan.routes
+    ]
+    check = validate_plan(jobs, plan.model_copy(update={"routes": pinned}))
+    assert "split_order" not in {v.constraint for v in check.violations}
+    assert "split_order" in {v.constraint for v in validate_plan(jobs, plan).violations}
+
+
+@st.composite
+def _split_days(draw: st.DrawFn) -> Scenario:
+    """Up to 10 orders shipped from 1-3 of 3 nodes (penalties from none to generous, windows
+    at times), 1-3 couriers of small capacity: some jobs fit nowhere."""
+    coord = st.integers(min_value=-5000, max_value=5000)
+    nodes = [
+        FulfilmentNode(id=f"n{k}", location=Location(x=draw(coord), y=draw(coord)))
+        for k in range(3)
+    ]
+    orders, lines = [], []
+    for i in range(draw(st.integers(min_value=1, max_value=10))):
+        ships = draw(st.lists(st.sampled_from(["n0", "n1", "n2"]), min_size=1, unique=True))
+        units = [draw(st.integers(min_value=1, max_value=6)) for _ in ships]
+        start = draw(st.integers(min_value=0, max_value=20_000))
+        orders.append(
+            Order(
+                id=f"o{i}",
+                location=Location(x=draw(coord), y=draw(coord)),
+                lines=[OrderLine(sku=f"s{k}", quantity=q) for k, q in enumerate(units)],
+                time_windows=[TimeWindow(start_s=start, end_s=start + 3600)]
+                if draw(st.booleans())
+                else [],
+                penalty_cents=draw(st.one_of(st.none(), st.integers(0, 8000))),
+            )
+        )
+        lines += [
+            AllocationLine(order_id=f"o{i}", sku=f"s{k}", node_id=node, quantity=q)
+            for k, (node, q) in enumerate(zip(ships, units, strict=True))
+        ]
+    vehicles = [
+        Vehicle(
+            id=f"v{k}",
+            start_location=Location(x=0, y=0),
+            capacity=[draw(st.integers(min_value=3, max_value=12))],
+            cost_per_km_cents=100,
+            fixed_cost_cents=draw(st.sampled_from([0, 500])),
+        )
+        for k in range(draw(st.integers(min_value=1, max_value=3)))
+    ]
+    day = Scenario(nodes=nodes, orders=orders, vehicles=vehicles)
+    return routing_scenario_from_allocation(day, lines)
+
+
+@pytest.mark.parametrize("full", [True, False])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(day=_split_days())
+def test_the_greedy_construction_serves_every_group_whole_or_not_at_all(
+    day: Scenario, full: bool
+) -> None:
+    """Whatever fits: every route feasible, every group served whole or not at all, an
+    optional group whose insertions cost its penalty or more left out. ``full``: every
+    insertion re-prices every order (small days), else only those near it (large days)."""
+    import solvers.routing.greedy as greedy
+
+    problem = build_problem(day)
+    old = greedy.FULL_UPDATE
+    greedy.FULL_UPDATE = old if full else 0  # hypothesis runs examples in one test call
+    try:
+        routes, left = greedy_routes(problem)
+    finally:
+        greedy.FULL_UPDATE = old
+    served = _orders_served(problem, routes)
+    assert served.isdisjoint(left) and served | set(left) == set(range(len(problem.orders)))
+    for v, seq in routes.items():
+        assert route_value(problem, v, seq, {}, 0) is not None
+    for group in problem.groups:
+        assert set(group) <= served or served.isdisjoint(group), (group, routes)
