@@ -23,7 +23,8 @@ The courier jobs of an order split over several nodes
 (:attr:`~solvers.routing.problem.RoutingProblem.groups`) are inserted all or nothing: once the
 first is inserted the others come next, each at its cheapest place; a group one of whose jobs
 fits nowhere, or an optional one whose insertions together cost its penalty or more (charged
-once), is taken out again and left out whole.
+once), is taken out again and left out whole (one taken out for its cost is tried once more
+when nothing else goes in: the routes may have come near it).
 
 With a deadline, a construction stops there only once it has had :data:`GRACE_S` of CPU time
 (its thread's): one that starts at or past it, or loses the CPU on a busy machine, still
@@ -452,8 +453,12 @@ class GreedyBuilder:
             out: I64 = rows[np.argpartition(key[rows], limit - 1)[:limit]]
             return out
 
-        def give_up() -> None:
-            """Take the group being inserted out again, and leave it out whole."""
+        later: list[int] = []  # groups given up for their cost, offered once more at the end
+        again = False  # the end's offer made
+
+        def give_up(dear: bool = False) -> None:
+            """Take the group being inserted out again, and leave it out whole (``dear``: for
+            its cost, until the end, when the routes have grown near it)."""
             nonlocal spent
             for c, old in before.items():
                 cols[c] = _Col(old.vehicle, old.seq, old.tm, old.confirm, cols[c].version + 1)
@@ -461,6 +466,8 @@ class GreedyBuilder:
             group = [*placed, *pending]
             routed[placed] = False
             blocked[group] = True
+            if dear and not again:
+                later.extend(group)
             row_min[group] = INF
             unrouted = ~routed & ~blocked
             if full:
@@ -510,6 +517,15 @@ class GreedyBuilder:
                     key = np.where(open_rows & (gain < 0), gain, INF)
             oi = int(np.argmin(key))
             if not np.isfinite(key[oi]):
+                if later:  # the groups given up for their cost, once more
+                    again = True
+                    rows = np.array(later, dtype=np.int64)
+                    later.clear()
+                    blocked[rows] = False
+                    for c in range(len(cols)):
+                        price(c, rows)
+                    reargmin(rows)
+                    continue
                 break
             c = int(row_arg[oi])
             col = cols[c]
@@ -590,7 +606,7 @@ class GreedyBuilder:
             if placed:
                 first_job = self.penalty[placed[0]]
                 if not np.isinf(first_job) and spent >= first_job:
-                    give_up()  # together dearer than the penalty they save
+                    give_up(dear=True)  # together dearer than the penalty they save
                 elif not pending:  # the whole group is in
                     placed.clear()
                     before.clear()
