@@ -367,6 +367,34 @@ def test_the_greedy_construction_drops_a_route_dearer_than_its_split_order() -> 
     assert greedy_routes(problem) == ({}, [0, 1])
 
 
+def test_the_greedy_construction_tries_a_split_order_too_dear_alone_once_more() -> None:
+    """S (2,052 cents alone, penalty 1,900) comes first and is too dear; O (from east to
+    (5,000, 500) m) goes in after it, and next to O's route S is worth it: it was left out."""
+    shop = _shop(1900)
+    errand = Order(
+        id="O",
+        location=Location(x=5000, y=500),
+        lines=[OrderLine(sku="a", quantity=1)],
+        penalty_cents=1100,
+    )
+    jobs = routing_scenario_from_allocation(
+        shop.model_copy(update={"orders": [*shop.orders, errand]}),
+        [
+            AllocationLine(order_id="S", sku="a", node_id="west", quantity=1),
+            AllocationLine(order_id="S", sku="b", node_id="east", quantity=1),
+            AllocationLine(order_id="O", sku="a", node_id="east", quantity=1),
+        ],
+    )
+    problem = build_problem(jobs)
+    routes, left = greedy_routes(problem)
+    assert left == [] and _orders_served(problem, routes) == {0, 1, 2}
+    (seq,) = routes.values()
+    with_s = route_value(problem, 0, seq, {}, 0)
+    alone = route_value(problem, 0, list(problem.orders[2].tasks), {}, 0)
+    assert with_s is not None and alone is not None
+    assert with_s < alone + 1900 * 1000  # cheaper than leaving S out
+
+
 # --- OR-Tools: a group its start leaves out
 
 
