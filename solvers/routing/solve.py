@@ -190,6 +190,7 @@ def solve_routes_with_stats(
     # other jobs of its order with it, but for a job with a pinned stop (a pin says it is
     # served: it stays, its order served in part), unless that pin is released
     asked = _pinned_ids(params)
+    released: set[str] = set()  # jobs kept for a pin that was then released
     while True:
         taken: dict[int, tuple[UnassignedReason, str]] = {}
         for group in full.groups:
@@ -212,8 +213,14 @@ def solve_routes_with_stats(
         }
         if held <= pinned:  # every job kept for its pin is still pinned
             break
+        released |= held - pinned
         asked &= pinned  # a pin released (it no longer fits): its job goes with its order
     diagnosed.update(taken)
+    if released:
+        notes.append(
+            "pins released, the pinned stops no longer fit their vehicle, and the other jobs "
+            f"of their split order are left out: {_some(released)} left out with them"
+        )
     stats.pin_notes.extend(notes)
     reasons = {full.order_ids[i]: r for i, r in diagnosed.items()}
     if settings.disruption_cost:

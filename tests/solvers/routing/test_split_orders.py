@@ -602,3 +602,48 @@ def test_the_greedy_construction_serves_every_group_whole_or_not_at_all(
         assert route_value(problem, v, seq, {}, 0) is not None
     for group in problem.groups:
         assert set(group) <= served or served.isdisjoint(group), (group, routes)
+
+
+def test_a_pinned_job_whose_pin_is_released_goes_with_its_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The warm start pins T (east, 10.5 km) then the west job (10.5 km alone) on a courier
+    limited to 12 km: the west job's pin is released (a note says so) and it is left out with
+    the east job the diagnosis leaves out (too big), not served alone."""
+    shop = _too_big_east(None)
+    errand = Order(id="T", location=Location(x=5000, y=500), lines=[OrderLine(sku="a", quantity=1)])
+    east = AllocationLine(order_id="T", sku="a", node_id="east", quantity=1)
+    base = _shop(None)
+    big = base.orders[0].model_copy(
+        update={"lines": [OrderLine(sku="a", quantity=1), OrderLine(sku="b", quantity=11)]}
+    )
+    vehicle = base.vehicles[0].model_copy(update={"max_distance_m": 12_000})
+    jobs = routing_scenario_from_allocation(
+        base.model_copy(update={"orders": [big, errand], "vehicles": [vehicle]}),
+        [
+            AllocationLine(order_id="S", sku="a", node_id="west", quantity=1),
+            AllocationLine(order_id="S", sku="b", node_id="east", quantity=11),
+            east,
+        ],
+    )
+    assert [o.id for o in jobs.orders] == [*(o.id for o in shop.orders), "T"]
+    warm = _pinned_west(jobs)
+    stops = [
+        PlannedStop(order_id="T", kind=kind, arrival_s=0, start_s=0, departure_s=0, pinned=True)
+        for kind in (StopKind.PICKUP, StopKind.DELIVERY)
+    ]
+    route = warm.routes[0].model_copy(update={"stops": [*stops, *warm.routes[0].stops]})
+    params = RoutingParams(
+        engine="ortools",
+        seed=1,
+        initial_plan=warm.model_copy(update={"routes": [route]}),
+        **unhurried(monkeypatch),
+    )
+    plan, stats = solve(jobs, params)
+    assert validate_plan(jobs, plan).ok
+    assert _served(plan) == {"T"}
+    left = {u.order_id: u for u in plan.unassigned}
+    assert set(left) == {"S@west", "S@east"}
+    assert left["S@west"].reason is UnassignedReason.OVER_CAPACITY
+    assert "S@east" in left["S@west"].detail
+    assert any("pins released" in note and "S@west" in note for note in stats.notes), stats.notes
