@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 #:    is unfilled altogether (its penalty, not on time) instead of delivered empty; a plan's
 #:    short allocation line ships what its node has; a planned delivery-only route waits for
 #:    its orders' release (and pick)
-KPI_VERSION = 4
+#: 5: a driver break is not busy time (nor working time: no breakdown during it), and a
+#:    courier's clock starts at its first departure: one whose route holds only breaks (it
+#:    never leaves its start) counts no courier hours, no fixed cost
+KPI_VERSION = 5
 
 #: KPI values of one replication, in this order in tables.
 METRICS: tuple[str, ...] = (

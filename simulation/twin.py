@@ -489,6 +489,9 @@ class DispatchSimulator:
         self._route: list[tuple[Stop, ...]] = [()] * v
         self._est_free = list(w.shift_start_s)
         self._idle = [False] * v
+        # Standing where it is until the window of the break first in its route opens (not
+        # committed to it yet: work may still be put before it).
+        self._standing = [False] * v
         self._home = [False] * v
         self._carried: list[set[tuple[int, int]]] = [set() for _ in range(v)]
         self._loaded: list[set[int]] = [set() for _ in range(v)]
@@ -647,7 +650,9 @@ class DispatchSimulator:
                             continue
                     return self.state(focus_order=o, focus_courier=c, kind=DecisionKind(kind))
                 if kind == DecisionKind.COURIER_FREE:
-                    if self._pending and self._idle[c] and not self._route[c]:
+                    if self._pending and (
+                        (self._idle[c] and not self._route[c]) or self._standing_at_break(c)
+                    ):
                         return self.state(focus_order=-1, focus_courier=c, kind=DecisionKind(kind))
                     continue
                 if self._pending:
@@ -843,7 +848,9 @@ class DispatchSimulator:
         if hit is not None and hit[0] == self._version[c] and hit[1] == cache.t0:
             return hit[2]
         rates = self._rates[c]
-        if self.first_departure_s[c] != self.first_departure_s[c] and not self._route[c]:
+        if self.first_departure_s[c] != self.first_departure_s[c] and all(
+            st.kind == BREAK for st in self._route[c]
+        ):  # not used yet (a route holding only breaks leaves no start): its fixed cost too
             rates = self._rates_first[c]
         w = self.world
         q = quote_insertion(
@@ -1383,6 +1390,12 @@ class DispatchSimulator:
             return f"courier {c} is off shift"
         return ""
 
+    def _standing_at_break(self, c: int) -> bool:
+        """Whether courier ``c`` stands waiting for the window of the break first in its route
+        to open (free: nothing committed, the break still changeable)."""
+        route = self._route[c]
+        return self._standing[c] and bool(route) and route[0].kind == BREAK
+
     def _wake_courier(self, c: int) -> None:
         ev = self._wake[c]
         if ev is not None and not ev.triggered and self._route[c]:
@@ -1861,12 +1874,15 @@ class DispatchSimulator:
                 if opens > env.now:
                     # A break is committed only once its window opens: until then the courier
                     # stands where it is with the break first in its (changeable) route, so an
-                    # order may still be put before it; a route change wakes it.
-                    if self.first_departure_s[c] != self.first_departure_s[c]:
-                        self.first_departure_s[c] = self._a_first[c] = env.now
-                        self.cost_fixed += w.fixed_cost_cents[c]
+                    # order may still be put before it; a route change wakes it. (Standing
+                    # is no departure: a courier that has not left yet is not on the clock.)
                     ev = self._wake[c] = env.event()
+                    self._standing[c] = True
+                    if p.decide_on_courier_free:
+                        # Free until its break: a policy may give it work that fits before it.
+                        self._decisions.append((int(DecisionKind.COURIER_FREE), -1, c))
                     yield ev | env.timeout(opens - env.now)
+                    self._standing[c] = False
                     self._wake[c] = None
                     continue
             self._committed[c] = stop
@@ -1891,9 +1907,13 @@ class DispatchSimulator:
                 self._est_free[c] = self._a_free[c] = now + planned  # passed through
             else:
                 self._est_free[c] = self._a_free[c] = self._estimate_departure(stop, now + planned)
-            if self.first_departure_s[c] != self.first_departure_s[c]:
+            # A courier's clock starts when it leaves for its first stop: a break taken where
+            # it stands before that (a route holding only its break) is no departure.
+            departed = self.first_departure_s[c] == self.first_departure_s[c]
+            if not departed and stop.kind != BREAK:
                 self.first_departure_s[c] = self._a_first[c] = now
                 self.cost_fixed += w.fixed_cost_cents[c]
+                departed = True
             if base > 0:
                 travel = self._work_time(c, now, planned * nf)
                 self.busy_s[c] += travel
@@ -1961,13 +1981,20 @@ class DispatchSimulator:
             self._est_free[c] = self._a_free[c] = start + (
                 orders.service_s[o] if stop.kind == DELIVERY else (svc if svc > 0 else 0.0)
             )
-            if svc > 0:
+            if svc > 0 and stop.kind == BREAK:
+                # A break is not work: no breakdown, not busy time (it counts in the courier's
+                # hours between its first departure and its return, as waiting does).
+                if departed:
+                    self.busy_end_s[c] = start + svc
+                yield env.timeout(svc)
+            elif svc > 0:
                 svc = self._work_time(c, start, svc)
                 self.busy_s[c] += svc
                 self.busy_end_s[c] = start + svc
                 yield env.timeout(svc)
             depart = env.now
-            self.last_activity_s[c] = self._a_last[c] = depart
+            if departed:
+                self.last_activity_s[c] = self._a_last[c] = depart
             if p.record_routes:
                 self.executed[c].append((stop.kind, o, stop.node, arrival, start, depart))
             if stop.kind == PICKUP:

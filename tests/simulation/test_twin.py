@@ -44,6 +44,7 @@ from simulation.decisions import (
 )
 from simulation.evaluate import evaluate, simulate
 from simulation.params import SimParams
+from simulation.result import courier_utilisation
 from simulation.streams import DayArrivals, draw_day_arrivals, draw_noise
 from simulation.twin import DispatchSimulator, check_plan_ids
 from tests.simulation.conftest import line_scenario
@@ -543,6 +544,94 @@ def test_a_break_is_committed_once_its_window_opens() -> None:
     b = sim.orders.ids.index("b")
     q = sim.quote(b, 0)
     assert q.feasible and q.delivery_start_s >= 1500.0
+
+
+def test_a_courier_standing_before_its_break_is_offered_as_free() -> None:
+    # v1, done with a at 110 s, stands at a's door until its break's window opens (600 s)
+    # while b and c wait. No COURIER_FREE was raised for it (only for couriers without
+    # stops), so `nearest` left c waiting for v2 (busy with b) and delivered it at 1,070 s,
+    # 670 s late. Now v1 is offered at 110 s and takes c before its break (c at 460 s).
+    sim, _ = _standing_at_break()
+    free = DispatchSimulator(sim.world, plan=sim.plan, params=SimParams(tick_s=150))
+    free.reset(seed=1)
+    seen = []
+    while (state := free.next_decision()) is not None:
+        if state.kind == DecisionKind.COURIER_FREE:
+            seen.append((state.time_s, state.focus_courier, state.routes[state.focus_courier]))
+    brk = Stop(int(StopType.BREAK), -1, sim.orders.location[0], aux=0)
+    assert seen[0] == (110.0, 0, (brk,))
+    off = DispatchSimulator(
+        sim.world, plan=sim.plan, params=SimParams(decide_on_courier_free=False)
+    )
+    off.reset(seed=1)
+    kinds = set()
+    while (state := off.next_decision()) is not None:
+        kinds.add(state.kind)
+    assert DecisionKind.COURIER_FREE not in kinds
+    result = simulate(
+        sim.world.scenario, sim.plan, "nearest", seed=1, params=SimParams(record_routes=True)
+    )
+    assert result.executed is not None
+    c = sim.orders.ids.index("c")
+    v1 = [(kind, o, start) for kind, o, _, _, start, _ in result.executed[0]]
+    assert v1[1:] == [
+        (StopType.PICKUP, c, 210.0),
+        (StopType.DELIVERY, c, 460.0),
+        (StopType.BREAK, -1, 600.0),
+    ]
+    assert result.metrics["breaks_late"] == 0.0
+
+
+def _break_only_day(fixed_cents: int = 500) -> tuple[Scenario, Plan]:
+    """v1 delivers a, b and c, then takes its break (600-2,400 s) at c's door; v2's route
+    holds only its break (same window): it has nothing to do."""
+    data = line_scenario().model_dump(mode="json")
+    for v in data["vehicles"]:
+        v["breaks"] = [{"window": {"start_s": 600, "end_s": 1000}, "duration_s": 1800}]
+        v["fixed_cost_cents"] = fixed_cents
+    brk = PlannedStop(kind=StopKind.BREAK, arrival_s=575, start_s=600, departure_s=2400)
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                stops=[
+                    PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
+                    PlannedStop(order_id="b", arrival_s=310, start_s=500, departure_s=520),
+                    PlannedStop(order_id="c", arrival_s=570, start_s=570, departure_s=575),
+                    brk,
+                ],
+            ),
+            Route(vehicle_id="v2", stops=[brk.model_copy(update={"arrival_s": 0})]),
+        ]
+    )
+    return Scenario.model_validate(data), plan
+
+
+@pytest.mark.parametrize("go_home", [False, True])
+def test_a_route_holding_only_a_break_uses_no_courier(go_home: bool) -> None:
+    # v2's route holds only its break: it never leaves its start. It was counted as used
+    # from the moment it stood waiting for its break (0 s) to the break's end (2,400 s):
+    # 0.67 courier hours, its fixed cost, and the break as busy time. A courier's clock
+    # starts at its first departure: v2 now counts as unused (no hours, no fixed cost, no
+    # busy time), and a break is no busy time (v1: 635 s of driving and serving).
+    scenario, plan = _break_only_day()
+    sim = DispatchSimulator(
+        scenario, plan=plan, params=SimParams(record_routes=True, idle_couriers_go_home=go_home)
+    )
+    sim.reset(seed=1)
+    kpis = sim.run().metrics
+    assert [x[4:] for x in sim.executed[1]] == [(600.0, 2400.0)]  # the break is still taken
+    assert math.isnan(sim.first_departure_s[1]) and math.isnan(sim.last_activity_s[1])
+    assert sim.busy_s == [100 + 10 + 200 + 20 + 50 + 5 + 250, 0.0]  # legs and services of v1
+    assert kpis["courier_hours"] == (sim.last_activity_s[0] - sim.first_departure_s[0]) / 3600
+    assert kpis["fixed_cost_cents"] == 500.0
+    assert courier_utilisation(sim, 1) == 0.0
+    assert kpis["courier_utilisation"] == courier_utilisation(sim, 0) / 2
+    # A courier that never left quotes with its fixed cost, as a courier with no route does.
+    b = sim.orders.ids.index("b")
+    fresh = DispatchSimulator(scenario, plan=plan)
+    fresh.reset(seed=1)
+    assert fresh.quote(b, 1).cost_delta_cents >= 500.0
 
 
 def test_a_re_plan_before_a_break_whose_window_has_not_opened_counts_its_lateness() -> None:
