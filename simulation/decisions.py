@@ -149,7 +149,10 @@ class ReplaceRoutes:
     at its location, once. A courier off shift gets no stop it does not have; as with
     :class:`Assign`, no courier gets an order needing a skill it lacks or a route on which it
     would carry more than its capacity; each courier keeps its breaks (in any place of its
-    route). A rejected action changes no route.
+    route); as with :class:`Assign`, a changed route starts no break late, reaches no node
+    after it closes for good and brings the courier home by its shift end, in expected times,
+    unless its current route already breaks that limit (an order's window stays soft). A
+    rejected action changes no route.
     """
 
     routes: Mapping[int, Sequence[Stop]] = field(default_factory=dict)

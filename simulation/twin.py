@@ -316,6 +316,11 @@ def _planned_key(c: int, st: Stop) -> tuple[int, int, int, int, int]:
     return (c, st.kind, st.order, st.node, st.aux)
 
 
+def _stop_key_full(st: Stop) -> tuple[int, ...]:
+    """A stop as a plain tuple (one per stop of a route: a break by its index)."""
+    return (st.kind, st.order, st.node, st.aux)
+
+
 def _stop_key(st: Stop) -> tuple[bool, int]:
     """What a stop is for: its break (by index) or its order."""
     return (True, st.aux) if st.kind == BREAK else (False, st.order)
@@ -1280,6 +1285,9 @@ class DispatchSimulator:
                 over = self._overload(c, stops)
                 if over is not None:
                     return [over]
+                late = self._too_late(c, stops)
+                if late is not None:
+                    return [late]
         # Every parcel on board a listed courier must stay there.
         for c in listed:
             for o in self._loaded[c]:
@@ -1382,6 +1390,67 @@ class DispatchSimulator:
                 loaded.discard(o)
                 load = [x - q for x, q in zip(load, demand[o], strict=True)]
         return None
+
+    def _schedule(self, c: int, stops: Sequence[Stop]) -> RouteCache:
+        """Courier ``c``'s expected timing (route cache) were ``stops`` its remaining route."""
+        saved = self._route[c]
+        self._route[c] = tuple(stops)
+        self._version[c] += 1
+        try:
+            return self._cache(c)
+        finally:
+            self._route[c] = saved
+            self._version[c] += 1
+
+    def _too_late(self, c: int, stops: Sequence[Stop]) -> tuple[int, str] | None:
+        """The first hard time limit courier ``c``'s route ``stops`` would break that its
+        current route keeps, with why (None if there is none).
+
+        The limits ``Assign`` keeps besides the order's own window (soft, priced): a break
+        starts by its latest start, a node's parcel is collected before the node closes for
+        good, the courier is home by its shift end; in expected times (no noise), as quoted.
+        One the current route already breaks may stay broken (a re-plan may not always mend
+        it).
+        """
+        now = self._cache(c)
+        new = self._schedule(c, stops)
+        eps = 1e-6
+        late_now: set[tuple[int, ...]] = set()  # limits the current route breaks
+        for k, st in enumerate(self._route[c]):
+            if now.start_list[k + 1] > self._hard_latest(st) + eps:
+                late_now.add(_stop_key_full(st))
+        for k, st in enumerate(stops):
+            latest = self._hard_latest(st)
+            start = new.start_list[k + 1]
+            if start <= latest + eps:
+                continue
+            if _stop_key_full(st) in late_now:
+                continue  # late already
+            if st.kind == BREAK:
+                return -1, (
+                    f"courier {c}'s break {st.aux} would start at {start:.0f} s, after its "
+                    f"latest start {latest:.0f} s"
+                )
+            node = self.world.nodes[st.node].id
+            return st.order, (
+                f"courier {c} would reach node {node} at {start:.0f} s, after it closes for "
+                f"good ({latest:.0f} s)"
+            )
+        end = self._shift_end_now[c]
+        if new.end_s > end + eps and now.end_s <= end + eps:
+            return -1, (
+                f"courier {c} would be home at {new.end_s:.0f} s, after its shift end {end:.0f} s"
+            )
+        return None
+
+    def _hard_latest(self, st: Stop) -> float:
+        """The latest start of a stop that ``Assign`` never exceeds (INF: none, or soft)."""
+        if st.kind == BREAK:
+            assert self._plan is not None
+            return self._plan.breaks[st.aux][1]
+        if st.kind == PICKUP and st.node >= 0:
+            return self._node_final_s[st.node]
+        return INF
 
     def _off_shift(self, c: int) -> str:
         """Why courier ``c`` takes no new work ("" if it is on shift)."""
@@ -1974,7 +2043,7 @@ class DispatchSimulator:
                 yield env.timeout(t - env.now)
             start = env.now
             if stop.kind == BREAK and start > b_latest + 1e-6:
-                # Taken late (noise, or a re-plan: ReplaceRoutes checks no times): a violation
+                # Taken late (noise, breakdowns, or a plan that has it late): a violation
                 # of the driver's break window, reported (the break is still taken in full).
                 self.break_violations.append((c, stop.aux, start, b_latest))
                 if self._log:
