@@ -82,7 +82,7 @@ from scenarios.plan import AllocationLine, Plan, StopKind
 from simulation.decisions import OrderStatus
 from simulation.params import SimParams
 from simulation.result import SimulationResult
-from simulation.twin import DispatchSimulator, order_of_task
+from simulation.twin import DispatchSimulator, order_of_task, split_demand
 from simulation.world import OrderData, compile_world
 
 ShiftPricing = Literal["shift", "duration", "both"]
@@ -385,29 +385,6 @@ def split_penalty(penalty_cents: int, parcels: int) -> list[int]:
     return [share + (1 if k < extra else 0) for k in range(parcels)]
 
 
-def split_demand(demand: list[int], units: list[int]) -> list[list[int]]:
-    """An order's ``demand`` (per capacity dimension) shared by its parcels of ``units`` units
-    each, as :func:`solvers.routing.routing_scenario_from_allocation` shares it among an
-    order's shipments: in each dimension a parcel gets its units' share in whole numbers (the
-    largest remainders get the extra ones, ties to the first parcel), the shares adding up to
-    the order's; parcels of no units at all share it equally."""
-    if not units:
-        raise ValueError("an order has at least one parcel, got none")
-    weights = [max(0, u) for u in units]
-    whole = sum(weights)
-    if whole == 0:
-        weights, whole = [1] * len(units), len(units)
-    out = [[0] * len(demand) for _ in units]
-    for k, total in enumerate(demand):
-        shares = [divmod(total * w, whole) for w in weights]
-        for p, (q, _r) in enumerate(shares):
-            out[p][k] = q
-        left = total - sum(q for q, _r in shares)
-        for p in sorted(range(len(units)), key=lambda p: (-shares[p][1], p))[:left]:
-            out[p][k] += 1
-    return out
-
-
 def day_routing_problem(
     day: Scenario, *, pricing: Literal["shift", "duration"] = "shift"
 ) -> tuple[Scenario, list[AllocationLine]]:
@@ -466,8 +443,8 @@ def day_routing_problem(
         # parcel is handed over, and charges the penalty once: the jobs share it (each had all
         # of it, so leaving out an order of k parcels cost k penalties)
         shares = split_penalty(penalty, len(nodes))
-        # the twin loads the order's whole demand (with its first parcel); the solver carries
-        # each parcel's share of it, by units, from its node to the customer
+        # each parcel carries its share of the order's demand, by units, from its node to the
+        # customer (in the twin too, since session 53)
         units = [sum(qty for _line, _sku, qty, _short in lines_of.get((o, n), [])) for n in nodes]
         loads = split_demand(base.demand_vector(dims), units)
         for n, share, load in zip(nodes, shares, loads, strict=True):

@@ -499,7 +499,11 @@ class DispatchSimulator:
         self._standing = [False] * v
         self._home = [False] * v
         self._carried: list[set[tuple[int, int]]] = [set() for _ in range(v)]
-        self._loaded: list[set[int]] = [set() for _ in range(v)]
+        # The load each order on board takes (its demand, or the shares of its parcels on
+        # board when it ships from several nodes; a failed delivery's parcel takes none).
+        self._loaded: list[dict[int, tuple[float, ...]]] = [{} for _ in range(v)]
+        # Each parcel's share of its order's demand, for orders shipped from several nodes.
+        self._shares: dict[tuple[int, int], tuple[float, ...]] = {}
         self._load = np.zeros((v, w.num_dims))
         self._version = [0] * v
         self._wake: list[simpy.Event | None] = [None] * v
@@ -944,9 +948,9 @@ class DispatchSimulator:
         service: list[float] = []
         deltas: list[tuple[float, ...]] = []
         zero = (0.0,) * w.num_dims
-        loaded, load0 = self._after_committed(c)
-        if route and loaded is self._loaded[c]:
-            loaded = set(loaded)  # a copy: the loop below updates it
+        loaded, parcels, load0 = self._after_committed(c)
+        if route:  # copies: the loop below updates them
+            loaded, parcels = dict(loaded), set(parcels)
         node_svc = float(self.params.node_pickup_service_s)
         for st in route:
             o = st.order
@@ -956,11 +960,8 @@ class DispatchSimulator:
                 earliest.append(orders.tw_start[o])
                 latest.append(orders.tw_end[o])
                 service.append(orders.service_s[o])
-                if o in loaded:
-                    deltas.append(tuple(-x for x in orders.demand[o]))
-                    loaded.discard(o)
-                else:
-                    deltas.append(zero)
+                taken = loaded.pop(o, None)
+                deltas.append(tuple(-x for x in taken) if taken is not None else zero)
             elif st.kind == PICKUP:
                 if st.node >= 0:
                     earliest.append(self._ready_est.get((o, st.node), 0.0))
@@ -970,11 +971,7 @@ class DispatchSimulator:
                     earliest.append(orders.pickup_tw_start[o])
                     service.append(orders.pickup_service_s[o])
                     latest.append(INF)
-                if o not in loaded:
-                    loaded.add(o)
-                    deltas.append(orders.demand[o])
-                else:
-                    deltas.append(zero)
+                deltas.append(self._pickup_load(o, st.node, loaded, parcels) or zero)
             else:
                 assert self._plan is not None
                 b_start, b_latest, b_dur = self._plan.breaks[st.aux]
@@ -1346,21 +1343,54 @@ class DispatchSimulator:
             nodes.discard(committed.node)
         return nodes
 
-    def _after_committed(self, c: int) -> tuple[set[int], list[float]]:
-        """The orders on board courier ``c`` and its load once its committed stop is done: a
-        pickup's parcel on board, a delivery's handed over (the set may be the courier's
-        own: copy it before changing it)."""
+    def _after_committed(
+        self, c: int
+    ) -> tuple[dict[int, tuple[float, ...]], set[tuple[int, int]], list[float]]:
+        """The load each order on board courier ``c`` takes, the parcels on board and the
+        courier's load once its committed stop is done: a pickup's parcel on board, a
+        delivery's handed over (the dict and set may be the courier's own: copy them before
+        changing them)."""
         loaded = self._loaded[c]
+        parcels = self._carried[c]
         load: list[float] = self._load[c].tolist()
         committed = self._committed[c]
         if committed is None or committed.kind == BREAK:
-            return loaded, load
+            return loaded, parcels, load
         o = committed.order
-        if committed.kind == PICKUP and o not in loaded:
-            return {*loaded, o}, [x + q for x, q in zip(load, self.orders.demand[o], strict=True)]
+        if committed.kind == PICKUP:
+            loaded, parcels = dict(loaded), set(parcels)
+            add = self._pickup_load(o, committed.node, loaded, parcels)
+            if add is not None:
+                load = [x + q for x, q in zip(load, add, strict=True)]
+            return loaded, parcels, load
         if committed.kind == DELIVERY and o in loaded:
-            return loaded - {o}, [x - q for x, q in zip(load, self.orders.demand[o], strict=True)]
-        return loaded, load
+            loaded = dict(loaded)
+            taken = loaded.pop(o)
+            return loaded, parcels, [x - q for x, q in zip(load, taken, strict=True)]
+        return loaded, parcels, load
+
+    def _pickup_load(
+        self,
+        o: int,
+        node: int,
+        loaded: dict[int, tuple[float, ...]],
+        parcels: set[tuple[int, int]],
+    ) -> tuple[float, ...] | None:
+        """The load a pickup of order ``o`` at ``node`` puts on board (None: none), recorded
+        in ``loaded`` and ``parcels``: the parcel's share of the demand for an order shipped
+        from several nodes, else the whole demand with its first pickup."""
+        share = self._shares.get((o, node))
+        if share is None:
+            if o in loaded:
+                return None
+            loaded[o] = self.orders.demand[o]
+            return loaded[o]
+        if (o, node) in parcels:
+            return None
+        parcels.add((o, node))
+        had = loaded.get(o)
+        loaded[o] = share if had is None else tuple(a + b for a, b in zip(had, share, strict=True))
+        return share
 
     def _overload(self, c: int, stops: Sequence[Stop]) -> tuple[int, str] | None:
         """The first pickup of ``stops`` after which courier ``c`` would carry more than its
@@ -1370,16 +1400,15 @@ class DispatchSimulator:
         delivery hands over, plus the one its committed pickup collects), then each order's
         demand from its first pickup on the route to its delivery, in route order.
         """
-        demand = self.orders.demand
         cap = self._capacity_rows[c]
-        after, load = self._after_committed(c)
-        loaded = set(after)  # a copy: the loop below updates it
+        after, on_board, load = self._after_committed(c)
+        loaded, parcels = dict(after), set(on_board)  # copies: the loop below updates them
         for st in stops:
             o = st.order
-            if st.kind == PICKUP and o not in loaded:
-                loaded.add(o)
-                load = [x + q for x, q in zip(load, demand[o], strict=True)]
-                for k, q in enumerate(demand[o]):
+            add = self._pickup_load(o, st.node, loaded, parcels) if st.kind == PICKUP else None
+            if add is not None:
+                load = [x + q for x, q in zip(load, add, strict=True)]
+                for k, q in enumerate(add):
                     if q > 0 and load[k] > cap[k] + 1e-6:
                         dim = self.world.scenario.capacity_dims[k]
                         return o, (
@@ -1387,8 +1416,8 @@ class DispatchSimulator:
                             f"({dim}: {load[k]:g} > {cap[k]:g})"
                         )
             elif st.kind == DELIVERY and o in loaded:
-                loaded.discard(o)
-                load = [x - q for x, q in zip(load, demand[o], strict=True)]
+                taken = loaded.pop(o)
+                load = [x - q for x, q in zip(load, taken, strict=True)]
         return None
 
     def _schedule(self, c: int, stops: Sequence[Stop]) -> RouteCache:
@@ -1508,6 +1537,11 @@ class DispatchSimulator:
             self._unplan(o)
             return
         self.parcel_nodes[o] = list(parcels)
+        if len(parcels) > 1:  # each parcel carries its share of the demand, by units
+            units = [sum(qty for _k, _sku, qty, _short in lines) for lines in parcels.values()]
+            demand = [round(x) for x in self.orders.demand[o]]
+            for n, share in zip(parcels, split_demand(demand, units), strict=True):
+                self._shares[(o, n)] = tuple(float(x) for x in share)
         self._jobs.pop(o, None)
         self._ready_version += 1
         self.parcels_left[o] = max(1, len(parcels))
@@ -1812,9 +1846,9 @@ class DispatchSimulator:
         self._set_route(c, tuple(st for st in self._route[c] if st.order != o))
         for key in [key for key in self._carried[c] if key[0] == o]:
             self._carried[c].discard(key)
-        if o in self._loaded[c]:
-            self._loaded[c].discard(o)
-            self._load[c] -= self.orders.demand[o]
+        taken = self._loaded[c].pop(o, None)
+        if taken is not None:
+            self._load[c] -= taken
         self.status[o] = status
         if self._log:
             self._log_event("dropped", c, o)
@@ -2147,14 +2181,15 @@ class DispatchSimulator:
         return max(arrival, b_start) + b_dur
 
     def _board(self, c: int, o: int, *, all_parcels: bool, node: int = -1) -> None:
-        if all_parcels:
-            for n in self.parcel_nodes[o] or [-1]:
-                self._carried[c].add((o, n))
-        else:
-            self._carried[c].add((o, node))
-        if o not in self._loaded[c]:
-            self._loaded[c].add(o)
-            self._load[c] += self.orders.demand[o]
+        """Courier ``c`` takes order ``o``'s parcel at ``node`` on board (all its parcels:
+        a planned route's load at its start); each takes its share of the demand."""
+        nodes = (self.parcel_nodes[o] or [-1]) if all_parcels else [node]
+        carried = self._carried[c]
+        for n in nodes:
+            add = self._pickup_load(o, n, self._loaded[c], carried)
+            carried.add((o, n))
+            if add is not None:
+                self._load[c] += add
         if self.status[o] in (S_ASSIGNED, S_PENDING):
             self.status[o] = S_CARRIED
             self.courier_of[o] = c
@@ -2169,9 +2204,9 @@ class DispatchSimulator:
             return
         for key in carried:
             self._carried[c].discard(key)
-        if o in self._loaded[c]:
-            self._loaded[c].discard(o)
-            self._load[c] -= self.orders.demand[o]
+        taken = self._loaded[c].pop(o, None)
+        if taken is not None:
+            self._load[c] -= taken
         if self.noise.fail_u[o] < fail_p:
             self.status[o] = S_FAILED
             self.num_failed += 1
@@ -2300,6 +2335,29 @@ def _nearest(
     return best[np.isfinite(eta[best])]
 
 
+def split_demand(demand: list[int], units: list[int]) -> list[list[int]]:
+    """An order's ``demand`` (per capacity dimension) shared by its parcels of ``units`` units
+    each, as :func:`solvers.routing.routing_scenario_from_allocation` shares it among an
+    order's shipments: in each dimension a parcel gets its units' share in whole numbers (the
+    largest remainders get the extra ones, ties to the first parcel), the shares adding up to
+    the order's; parcels of no units at all share it equally."""
+    if not units:
+        raise ValueError("an order has at least one parcel, got none")
+    weights = [max(0, u) for u in units]
+    whole = sum(weights)
+    if whole == 0:
+        weights, whole = [1] * len(units), len(units)
+    out = [[0] * len(demand) for _ in units]
+    for k, total in enumerate(demand):
+        shares = [divmod(total * w, whole) for w in weights]
+        for p, (q, _r) in enumerate(shares):
+            out[p][k] = q
+        left = total - sum(q for q, _r in shares)
+        for p in sorted(range(len(units)), key=lambda p: (-shares[p][1], p))[:left]:
+            out[p][k] += 1
+    return out
+
+
 def earliest_service_start_f(
     windows: tuple[tuple[float, float], ...], arrival: float
 ) -> float | None:
@@ -2330,4 +2388,5 @@ __all__ = [
     "earliest_service_start",
     "earliest_service_start_f",
     "lateness",
+    "split_demand",
 ]

@@ -1957,3 +1957,40 @@ def test_a_delivery_stop_before_a_parcel_still_to_collect_hands_over_what_is_on_
     ]
     assert "nothing_to_deliver" not in {e[1] for e in result.events}
     assert (result.completed_s[0], result.lateness_s[0]) == (1700.0, 200.0)
+
+
+def test_each_parcel_of_a_split_order_takes_its_share_of_the_load() -> None:
+    """X (2 units: s1 at a, s2 at b) routed as its two shipment jobs, each collected and
+    delivered in turn, by a courier of capacity 1: the routing layer's jobs carry 1 unit
+    each. The twin loaded X's whole demand with each first parcel on board (2 units, over
+    the capacity): each parcel takes its share now, and a re-plan that fits the courier by
+    the parcels' shares is taken (it was refused, 2 > 1)."""
+    data = _split_day().model_dump(mode="json")
+    data["vehicles"][0]["capacity"] = [1]
+    day = Scenario.model_validate(data)
+    plan = _split_plan(("X@a", _P), ("X@a", _D), ("X@b", _P), ("X@b", _D))
+    sim = DispatchSimulator(day, plan=plan, params=SimParams(tick_s=100))
+    sim.reset(seed=0)
+    loads: list[float] = []
+    while (state := sim.next_decision()) is not None:
+        if state.kind == DecisionKind.TICK and sim.order_status(0) == OrderStatus.CARRIED:
+            loads.append(float(state.courier_load[0, 0]))
+    assert max(loads) == 1.0 and loads[0] == 1.0  # X@a's 1 unit, never X's 2
+    assert sim.result().status[0] == OrderStatus.DELIVERED
+    # At 100 s the courier drives X@a's parcel to X's door; Y (1 unit at a) waits. Y first,
+    # then X@b's parcel to X: 1 unit on board at a time.
+    sim = DispatchSimulator(day, plan=plan, params=SimParams(tick_s=100))
+    sim.reset(seed=0)
+    while (state := sim.next_decision()) is not None and state.time_s < 100:
+        pass
+    assert state is not None and state.committed[0] is not None
+    assert state.committed[0].kind == StopType.DELIVERY and state.courier_load[0, 0] == 1.0
+    (pick_b,) = [st for st in state.routes[0] if st.kind == StopType.PICKUP]
+    deliver_x = state.committed[0]
+    y = sim.orders.ids.index("Y")
+    deliver_y = Stop(int(StopType.DELIVERY), y, sim.orders.location[y])
+    done = sim.apply(ReplaceRoutes({0: [*sim.pickup_stops(y), deliver_y, pick_b, deliver_x]}))
+    assert done.ok, done.rejected
+    while sim.next_decision() is not None:
+        pass
+    assert list(sim.result().status[:2]) == [OrderStatus.DELIVERED, OrderStatus.DELIVERED]
