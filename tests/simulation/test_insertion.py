@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -326,7 +327,11 @@ def test_an_insertion_before_a_break_costs_what_was_quoted(data: tuple[Case, lis
     # (when no stop was late; an upper bound otherwise) and keeps every promise.
     case, flags = data
     before = _break_cache(case, case.stops, flags)
-    kw = {"capacity": case.capacity, "duration": case.duration, "distance": case.distance}
+    kw: dict[str, Any] = {
+        "capacity": case.capacity,
+        "duration": case.duration,
+        "distance": case.distance,
+    }
     rows = (case.duration.tolist(), case.distance.tolist())
     for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
         q = _quote_loops(before, job, rates=case.rates, **kw)
