@@ -150,8 +150,8 @@ def courier_utilisation(sim: DispatchSimulator, c: int) -> float:
     day's cut-off is its arrival home after finishing what it was doing). A courier that ended
     its shift early (``SimParams.idle_couriers_go_home``) was available until then, and until
     its return home after it. Busy time (driving, the drive home included, serving, broken
-    down) lies inside that interval, so the share is in [0, 1] without clipping; a courier with
-    no available time and no work has 0.
+    down; a driver break is not busy) lies inside that interval, so the share is in [0, 1]
+    without clipping; a courier with no available time and no work has 0.
     """
     w = sim.world
     start = max(w.horizon_start_s, w.shift_start_s[c])
