@@ -25,7 +25,7 @@ order, so the answers are identical bit for bit.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, overload
@@ -764,10 +764,11 @@ def _quote_loops(
                 continue
             if exact is not None and brk is not None and brk.is_break[i + 1]:
                 # The pickups right before a break (moved to their door): priced exactly.
-                for j in range(i + 1, m + 1):
+                for j, found in exact.evaluations(i, m):
+                    if j == i:
+                        continue  # (case A)
                     if not fits[j]:
                         break
-                    found = exact.evaluate(i, j)
                     if found is not None and found[0] < best:
                         best, best_pos, best_info = found[0], (i, j), found[1:]
                 continue
@@ -1052,6 +1053,10 @@ def _quote_numpy(
     )
 
 
+#: (cost, delivery start, lateness, extra metres, end delay) of one insertion.
+Priced = tuple[float, float, float, float, float]
+
+
 class _ExactInsertion:
     """Insertions right before a driver break, priced by playing the changed route forward.
 
@@ -1078,18 +1083,31 @@ class _ExactInsertion:
         self.job = job
         self.dur, self.dist = travel
         self.rates = rates
+        # The old route's metres from its anchor to each node.
+        loc = cache.loc_list
+        cum = [0.0]
+        for a, b in pairwise(loc):
+            cum.append(cum[-1] + float(self.dist[a][b]))
+        self._metres = cum
 
     def _leg(self, a: int, b: int) -> tuple[float, float]:
         return float(self.dur[a][b]) * self.cache.factor, float(self.dist[a][b])
 
-    def evaluate(self, i: int, j: int) -> tuple[float, float, float, float, float] | None:
+    def evaluate(self, i: int, j: int) -> Priced | None:
         """(cost, delivery start, lateness, extra metres, end delay) of the pickups after node
         ``i`` and the delivery after node ``j`` (``j >= i``), None if infeasible."""
+        for jj, found in self.evaluations(i, j):
+            if jj == j:
+                return found
+        return None
+
+    def evaluations(self, i: int, last: int) -> Iterator[tuple[int, Priced | None]]:
+        """:meth:`evaluate` of the pickups after node ``i`` with the delivery after each node
+        ``j = i..last`` in turn (the route played once up to each ``j``); it stops early when
+        no later ``j`` can be feasible."""
         c = self.cache
-        b = self.brk
         job = self.job
         loc = c.loc_list
-        m = len(loc) - 2
         t = c.dep_list[i]
         cur = loc[i]
         metres = 0.0
@@ -1101,18 +1119,29 @@ class _ExactInsertion:
             ce = job.chain_earliest[e]
             t = t if t >= ce else ce
             if t > job.latest(e) + EPS:
-                return None  # the node has closed for good by then
+                return  # the node has closed for good by then
             t += job.chain_service[e]
             cur = x
-        k = i + 1
-        while k <= j:  # the route's own stops between the pickups and the delivery
-            step = self._visit(k, t, cur)
-            if step is None:
-                return None
-            t, cur, extra, dm = step
-            late += extra
-            metres += dm
-            k += 1
+        for j in range(i, last + 1):
+            if j > i:  # the route's own stop j between the pickups and the delivery
+                step = self._visit(j, t, cur)
+                if step is None:
+                    return  # late now: so with every later delivery
+                t, cur, extra, dm = step
+                late += extra
+                metres += dm
+            yield j, self._deliver(i, j, t, cur, metres, late)
+
+    def _deliver(
+        self, i: int, j: int, t: float, cur: int, metres: float, late: float
+    ) -> Priced | None:
+        """The delivery after node ``j``, leaving ``cur`` at ``t``, then the rest of the route
+        (``metres`` and ``late`` so far, from node ``i`` on)."""
+        c = self.cache
+        b = self.brk
+        job = self.job
+        loc = c.loc_list
+        m = len(loc) - 2
         d = job.delivery_loc
         dt, dm = self._leg(cur, d)
         metres += dm
@@ -1123,6 +1152,7 @@ class _ExactInsertion:
         late += own if own > 0.0 else 0.0
         t = start_d + job.delivery_service
         cur = d
+        k = j + 1
         while k <= m and b.is_break[k]:  # breaks after the delivery: taken at its door
             step = self._visit(k, t, cur)
             if step is None:
@@ -1151,10 +1181,7 @@ class _ExactInsertion:
             t, cur, extra, _ = step
             late += extra
             k += 1
-        old = 0.0
-        for q in range(i, k):
-            old += self._leg(loc[q], loc[q + 1])[1]
-        metres -= old
+        metres -= self._metres[k] - self._metres[i]  # the old route's from node i to k
         r = self.rates
         # _cost_cents inlined (as in _quote_loops)
         cost = (
