@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,7 +40,8 @@ from scenarios.errors import InputError, input_error_from_validation
 from scenarios.geo import StrictModel
 from scenarios.model import Scenario
 
-GENERATOR_VERSION = 1
+#: The latest generator version (the default of ``CityParams.generator_version``).
+GENERATOR_VERSION: Final = 2
 DAY_S = 86_400
 HOUR_S = 3_600
 MAX_ORDERS = 200_000
@@ -114,6 +115,12 @@ class CityParams(StrictModel):
         description="expected orders arriving during the day on top of the listed ones "
         "(the twin draws them from `arrivals`); 0 = no arrival process",
     )
+    generator_version: Literal[1, 2] = Field(
+        default=GENERATOR_VERSION,
+        description="2 = couriers' shifts follow the day's delivery windows and cover every "
+        "order; 1 = shifts from fixed patterns, independent of the orders (scenarios made "
+        "before session 53); nodes, SKUs, stock and orders are the same in both",
+    )
 
     @model_validator(mode="after")
     def _profile_has_orders(self) -> CityParams:
@@ -181,7 +188,10 @@ def generate_city(
     )  # fmt: skip
 
     say("fleet")
-    vehicles = _fleet(rng, num_couriers, kinds, nodes, p)
+    if p.generator_version == 1:
+        vehicles = _fleet(rng, num_couriers, kinds, nodes, p)
+    else:
+        vehicles = _fleet_v2(rng, num_couriers, kinds, nodes, orders, p)
 
     say("validate")
     profile = np.asarray(p.hourly_profile, dtype=np.float64)
@@ -220,7 +230,7 @@ def generate_city(
             "format": "generated",
             "name": f"generate_city(seed={seed})",
             "notes": (
-                f"dispatchlab generate_city v{GENERATOR_VERSION}; planar metres "
+                f"dispatchlab generate_city v{p.generator_version}; planar metres "
                 f"(x east, y north), {side / 1000:g} km square city, street grid every "
                 f"{p.block_m:g} m with arterials every {p.arterial_every}; horizon = one day "
                 "from midnight"
@@ -531,9 +541,8 @@ def _fleet(
     nodes: list[dict[str, Any]],
     p: CityParams,
 ) -> list[dict[str, Any]]:
-    """Bikes based at stores / dark stores and vans based at DCs."""
-    # At least one van (bulky orders); a single courier drives a van, so all is servable.
-    num_vans = max(1, round(num_couriers * p.van_share)) if num_couriers >= 2 else num_couriers
+    """Version 1: bikes at stores / dark stores, vans at DCs, shifts from fixed patterns."""
+    num_vans = _num_vans(num_couriers, p)
     dcs = [i for i, k in enumerate(kinds) if k == "dc"]
     shops = [i for i, k in enumerate(kinds) if k != "dc"] or dcs
     vehicles = []
@@ -542,34 +551,200 @@ def _fleet(
         is_van = c < num_vans
         base = nodes[int(rng.choice(dcs if is_van else shops))]
         start_h, end_h = _SHIFTS[int(shift_idx[c])]
-        shift = {"start_s": start_h * HOUR_S, "end_s": min(DAY_S, end_h * HOUR_S)}
         skills = ["bulky"] if is_van else []
         # The first van is always age-checked, so every order has a courier with its skills.
         if rng.random() < p.age_check_share or c == 0:
             skills.append("age_check")
-        vehicle: dict[str, Any] = {
-            "id": f"van-{c + 1:03d}" if is_van else f"bike-{c - num_vans + 1:03d}",
-            "start_location": base["location"],
-            "shift": shift,
-            "capacity": [250, 700_000, 3_000_000] if is_van else [25, 20_000, 60_000],
-            "skills": skills,
-            "fixed_cost_cents": 3_500 if is_van else 1_500,
-            "cost_per_km_cents": 30 if is_van else 4,
-            "cost_per_hour_cents": 2_000 if is_van else 1_600,
-            "max_duration_s": shift["end_s"] - shift["start_s"],
-        }
-        if end_h - start_h >= 6:
-            vehicle["breaks"] = [
-                {
-                    "window": {
-                        "start_s": shift["start_s"] + 3 * HOUR_S,
-                        "end_s": shift["start_s"] + 5 * HOUR_S,
-                    },
-                    "duration_s": 30 * 60,
-                }
-            ]
-        vehicles.append(vehicle)
+        vehicles.append(
+            _vehicle(
+                c,
+                num_vans,
+                base,
+                start_h * HOUR_S,
+                min(DAY_S, end_h * HOUR_S),
+                skills,
+                with_break=end_h - start_h >= 6,
+            )
+        )
     return vehicles
+
+
+def _num_vans(num_couriers: int, p: CityParams) -> int:
+    """Vans in the fleet: at least one (bulky orders); a single courier drives a van."""
+    return max(1, round(num_couriers * p.van_share)) if num_couriers >= 2 else num_couriers
+
+
+def _vehicle(
+    c: int,
+    num_vans: int,
+    base: dict[str, Any],
+    start_s: int,
+    end_s: int,
+    skills: list[str],
+    *,
+    with_break: bool,
+) -> dict[str, Any]:
+    """The record of courier ``c`` (vans first): capacity, costs, shift and break."""
+    is_van = c < num_vans
+    vehicle: dict[str, Any] = {
+        "id": f"van-{c + 1:03d}" if is_van else f"bike-{c - num_vans + 1:03d}",
+        "start_location": base["location"],
+        "shift": {"start_s": start_s, "end_s": end_s},
+        "capacity": [250, 700_000, 3_000_000] if is_van else [25, 20_000, 60_000],
+        "skills": skills,
+        "fixed_cost_cents": 3_500 if is_van else 1_500,
+        "cost_per_km_cents": 30 if is_van else 4,
+        "cost_per_hour_cents": 2_000 if is_van else 1_600,
+        "max_duration_s": end_s - start_s,
+    }
+    if with_break:
+        vehicle["breaks"] = [
+            {
+                "window": {"start_s": start_s + 3 * HOUR_S, "end_s": start_s + 5 * HOUR_S},
+                "duration_s": 30 * 60,
+            }
+        ]
+    return vehicle
+
+
+#: Version 2 shift lengths (hours) and their shares: full shifts and short peak shifts.
+_V2_LENGTHS_H = (8, 4)
+_V2_LENGTH_WEIGHTS = (0.84, 0.16)
+#: A shift stretched to reach an order starts and ends on a quarter hour.
+_QUARTER_S = 900
+#: Travel allowance: Manhattan metres at street speed times the worst congestion factor.
+_TRAVEL_SLACK = max(f for _, f in CONGESTION)
+
+
+def _fleet_v2(
+    rng: np.random.Generator,
+    num_couriers: int,
+    kinds: list[str],
+    nodes: list[dict[str, Any]],
+    orders: list[dict[str, Any]],
+    p: CityParams,
+) -> list[dict[str, Any]]:
+    """Version 2: vans and bikes as in version 1, shifts following and covering the orders.
+
+    Shift starts are drawn where the courier hours on shift fall furthest short of the
+    hourly delivery demand (the orders' windows); then every order that no courier with its
+    skills can reach in its window (leaving its base at the shift start, home by the shift
+    end) stretches the shift of the courier that needs the fewest extra minutes.
+    """
+    num_vans = _num_vans(num_couriers, p)
+    dcs = [i for i, k in enumerate(kinds) if k == "dc"]
+    shops = [i for i, k in enumerate(kinds) if k != "dc"] or dcs
+    base_idx = np.asarray(
+        [int(rng.choice(dcs if c < num_vans else shops)) for c in range(num_couriers)],
+        dtype=np.int64,
+    )
+    age = rng.random(num_couriers) < p.age_check_share
+    age[0] = True  # the first courier (a van) can serve every order's skills
+    lengths_h = np.asarray(_V2_LENGTHS_H)[
+        rng.choice(len(_V2_LENGTHS_H), size=num_couriers, p=np.asarray(_V2_LENGTH_WEIGHTS))
+    ]
+    win_start = np.asarray([o["time_windows"][0]["start_s"] for o in orders], dtype=np.int64)
+    win_end = np.asarray([o["time_windows"][0]["end_s"] for o in orders], dtype=np.int64)
+    starts_h = _shift_starts(rng, lengths_h, win_start, win_end)
+    start = starts_h * HOUR_S
+    end = np.minimum(DAY_S, (starts_h + lengths_h) * HOUR_S)
+
+    node_xy = np.asarray([[n["location"]["x"], n["location"]["y"]] for n in nodes])
+    order_xy = np.asarray([[o["location"]["x"], o["location"]["y"]] for o in orders])
+    service = np.asarray([o["service_s"] for o in orders], dtype=np.int64)
+    needs_age = np.asarray(["age_check" in o.get("required_skills", ()) for o in orders])
+    needs_bulky = np.asarray(["bulky" in o.get("required_skills", ()) for o in orders])
+    has_bulky = np.arange(num_couriers) < num_vans
+
+    def reach(
+        b: NDArray[np.int64], idx: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Latest shift start and earliest shift end (quarter hours) reaching orders ``idx``
+        in their windows from nodes ``b``: out from the base at the shift start, home by its
+        end."""
+        metres = np.abs(node_xy[b] - order_xy[idx]).sum(axis=-1)
+        travel = np.ceil(metres / p.street_speed_m_per_s * _TRAVEL_SLACK).astype(np.int64)
+        latest = np.maximum(0, (win_end[idx] - travel) // _QUARTER_S * _QUARTER_S)
+        earliest = -(-(win_start[idx] + service[idx] + travel) // _QUARTER_S) * _QUARTER_S
+        return latest, np.minimum(DAY_S, earliest)
+
+    def reaches(c: int, idx: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Which orders ``idx`` courier ``c`` has the skills and the hours for."""
+        latest, earliest = reach(base_idx[c : c + 1], idx)
+        ok = (start[c] <= latest) & (end[c] >= earliest)
+        ok &= (age[c] | ~needs_age[idx]) & (has_bulky[c] | ~needs_bulky[idx])
+        return np.asarray(ok)
+
+    uncovered = np.arange(len(orders), dtype=np.int64)
+    for c in range(num_couriers):
+        uncovered = uncovered[~reaches(c, uncovered)]
+    uncovered = uncovered[np.argsort(win_start[uncovered], kind="stable")]
+    while uncovered.size:
+        o = uncovered[:1]
+        able = np.flatnonzero((age | ~needs_age[o]) & (has_bulky | ~needs_bulky[o]))
+        latest, earliest = reach(base_idx[able], np.repeat(o, able.size))
+        extra = np.maximum(0, start[able] - latest) + np.maximum(0, earliest - end[able])
+        pick = int(np.argmin(extra))
+        c = int(able[pick])
+        start[c] = min(int(start[c]), int(latest[pick]))
+        end[c] = max(int(end[c]), int(earliest[pick]))
+        uncovered = uncovered[~reaches(c, uncovered)]
+
+    vehicles = []
+    for c in range(num_couriers):
+        skills = (["bulky"] if has_bulky[c] else []) + (["age_check"] if age[c] else [])
+        s, e = int(start[c]), int(end[c])
+        base = nodes[int(base_idx[c])]
+        vehicles.append(_vehicle(c, num_vans, base, s, e, skills, with_break=e - s >= 6 * HOUR_S))
+    return vehicles
+
+
+def _delivery_profile(
+    win_start: NDArray[np.int64], win_end: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """Orders to deliver per hour of day: each order spread evenly over its window."""
+    hours = np.arange(24, dtype=np.int64) * HOUR_S
+    lo = np.maximum(win_start[:, None], hours[None, :])
+    hi = np.minimum(win_end[:, None], hours[None, :] + HOUR_S)
+    width = np.maximum(1, win_end - win_start)[:, None]
+    return np.asarray((np.maximum(0, hi - lo) / width).sum(axis=0), dtype=np.float64)
+
+
+def _shift_starts(
+    rng: np.random.Generator,
+    lengths_h: NDArray[np.int64],
+    win_start: NDArray[np.int64],
+    win_end: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """Whole-hour shift starts drawn where courier hours fall short of the delivery demand.
+
+    The target is the delivery demand scaled to the fleet's hours; each start is drawn with
+    weight (how much a shift there brings the hours on shift closer to the target, in squared
+    error) ** 4, which favours the best starts and still varies with the seed.
+    """
+    demand = _delivery_profile(win_start, win_end)
+    first_h = int(win_start.min()) // HOUR_S
+    last_h = -(-int(win_end.max()) // HOUR_S)
+    target = demand / demand.sum() * float(lengths_h.sum())
+    on_shift = np.zeros(24, dtype=np.float64)
+    starts = np.empty(len(lengths_h), dtype=np.int64)
+    for c in np.argsort(-lengths_h, kind="stable"):  # long shifts first, short ones fill gaps
+        length = int(lengths_h[c])
+        # starts keeping the shift inside the delivery hours when they are long enough
+        hi = max(first_h, last_h - length)
+        options = np.arange(first_h, hi + 1)
+        stop = np.minimum(options + length, 24)
+        gain = np.concatenate([[0.0], np.cumsum(2.0 * (target - on_shift) - 1.0)])
+        weight = np.clip(gain[stop] - gain[options], 0.0, None) ** 4  # squared error saved
+        if weight.sum() <= 0:
+            cum = np.concatenate([[0.0], np.cumsum(demand)])
+            weight = cum[stop] - cum[options]
+        if weight.sum() <= 0:
+            weight = np.ones(len(options))
+        s = int(options[int(rng.choice(len(options), p=weight / weight.sum()))])
+        starts[c] = s
+        on_shift[s : s + length] += 1.0
+    return starts
 
 
 __all__ = ["DEFAULT_HOURLY_PROFILE", "GENERATOR_VERSION", "CityParams", "generate_city"]

@@ -50,12 +50,22 @@ def register(app: typer.Typer) -> None:
 
 
 def _generate(
-    seed: int, orders: int, nodes: int, couriers: int, *, label: str = "generating"
+    seed: int,
+    orders: int,
+    nodes: int,
+    couriers: int,
+    *,
+    label: str = "generating",
+    generator_version: int | None = None,
 ) -> Scenario:
     """generate_city with a spinner on stderr and CLI option names in errors."""
     from scenarios.errors import InputError
-    from scenarios.generate import generate_city
+    from scenarios.generate import GENERATOR_VERSION, CityParams, generate_city
 
+    version = GENERATOR_VERSION if generator_version is None else generator_version
+    if version not in (1, 2):
+        raise InputError("--generator-version", f"must be 1 or 2, got {version}")
+    params = CityParams(generator_version=1 if version == 1 else 2)
     with err_console.status(f"{label}…") as status:
         try:
             return generate_city(
@@ -63,6 +73,7 @@ def _generate(
                 num_orders=orders,
                 num_nodes=nodes,
                 num_couriers=couriers,
+                params=params,
                 progress=lambda stage: status.update(f"{label}: {stage}…"),
             )
         except InputError as err:
@@ -79,6 +90,13 @@ def generate(
     out: Annotated[
         Path | None, typer.Option(help="output JSON file (default: stdout)", dir_okay=False)
     ] = None,
+    generator_version: Annotated[
+        int | None,
+        typer.Option(
+            help="2 (default): couriers' shifts cover the day's orders; 1: the fleet of "
+            "scenarios generated before session 53 (same nodes, stock and orders)"
+        ),
+    ] = None,
 ) -> None:
     """Generate a seeded omnichannel city scenario as JSON."""
     from scenarios.io import to_json
@@ -86,7 +104,7 @@ def generate(
     out = None if is_stdout(out) else out  # no --out (or '-'): stdout
     if out is not None:
         check_output_file(out)
-    scenario = _generate(seed, orders, nodes, couriers)
+    scenario = _generate(seed, orders, nodes, couriers, generator_version=generator_version)
     write_text(to_json(scenario) + "\n", out)
     if out is not None:
         err_console.print(

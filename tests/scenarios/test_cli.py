@@ -58,6 +58,21 @@ def test_generate_rejects_bad_sizes(option: str, value: str) -> None:
     _one_line_error(result, f"{option}: ")
 
 
+def test_generate_can_give_version_1s_fleet(tmp_path: Path) -> None:
+    args = ["scenario", "generate", "--seed", "7", "--orders", "40", "--nodes", "4"]
+    args += ["--couriers", "6"]
+    old, new = tmp_path / "v1.json", tmp_path / "v2.json"
+    assert runner.invoke(app, [*args, "--generator-version", "1", "--out", str(old)]).exit_code == 0
+    assert runner.invoke(app, [*args, "--out", str(new)]).exit_code == 0
+    a, b = read_json(Scenario, old), read_json(Scenario, new)
+    assert a.source.notes is not None and b.source.notes is not None
+    assert a.source.notes.startswith("dispatchlab generate_city v1;")
+    assert b.source.notes.startswith("dispatchlab generate_city v2;")
+    assert a.orders == b.orders and a.nodes == b.nodes and a.vehicles != b.vehicles
+    result = runner.invoke(app, [*args, "--generator-version", "3"])
+    _one_line_error(result, "--generator-version: must be 1 or 2, got 3")
+
+
 def test_generate_into_a_missing_folder(tmp_path: Path) -> None:
     out = tmp_path / "nope" / "x.json"
     result = runner.invoke(app, ["scenario", "generate", "--orders", "10", "--out", str(out)])
