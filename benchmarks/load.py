@@ -452,9 +452,10 @@ def allocation_bodies(n: int, *, seed: int, explain: bool) -> list[dict[str, Any
 def route_body(instance: str, *, seed: int, time_limit_s: float) -> dict[str, Any]:
     """A 100-order routing request: a bundled Solomon instance, or ``city`` (generated)."""
     if instance == "city":
-        from scenarios.generate import generate_city
+        from scenarios.generate import CityParams, generate_city
 
-        scenario = generate_city(seed=seed, num_orders=100, num_nodes=5, num_couriers=15)
+        v1 = CityParams(generator_version=1)  # the stored results' fleets (generator version 1)
+        scenario = generate_city(seed=seed, num_orders=100, num_nodes=5, num_couriers=15, params=v1)
     else:
         from scenarios.io import load_scenario
 

@@ -54,7 +54,7 @@ from rich.progress import (  # noqa: E402
     TimeElapsedColumn,
 )
 
-from scenarios.generate import generate_city  # noqa: E402
+from scenarios.generate import CityParams, generate_city  # noqa: E402
 from scenarios.io import load_scenario  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from scenarios.plan import AllocationLine  # noqa: E402
@@ -593,7 +593,13 @@ def run_city(args: argparse.Namespace) -> int:
     jobs = [j.strip() for j in args.city_jobs.split(",") if j.strip()]
     for n in sizes:
         nodes, couriers = CITY_SIZES.get(n, (max(3, n // 400), max(2, n // 25)))
-        city = generate_city(seed=args.seed, num_orders=n, num_nodes=nodes, num_couriers=couriers)
+        city = generate_city(
+            seed=args.seed,
+            num_orders=n,
+            num_nodes=nodes,
+            num_couriers=couriers,
+            params=CityParams(generator_version=1),  # the stored results' fleets
+        )
         for kind in jobs:
             scenario = nearest_node_jobs(city) if kind == "pickup" else city
             console.print(f"city {n} {kind}: travel matrix alone")

@@ -27,7 +27,7 @@ from typing import TypeVar
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from scenarios.generate import generate_city  # noqa: E402
+from scenarios.generate import CityParams, generate_city  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from solvers.routing import RoutingParams, solve_routes_with_stats  # noqa: E402
 
@@ -38,7 +38,10 @@ CITY_SIZES = {10: (3, 2), 1_000: (10, 40), 10_000: (25, 300), 50_000: (40, 800)}
 def city(orders: int, seed: int) -> Scenario:
     """The seeded city day of ``orders`` orders (nodes and couriers grow with it)."""
     nodes, couriers = CITY_SIZES.get(orders, (max(3, orders // 400), max(2, orders // 25)))
-    return generate_city(seed=seed, num_orders=orders, num_nodes=nodes, num_couriers=couriers)
+    v1 = CityParams(generator_version=1)  # the stored results' fleets (generator version 1)
+    return generate_city(
+        seed=seed, num_orders=orders, num_nodes=nodes, num_couriers=couriers, params=v1
+    )
 
 
 def fresh(scenario: Scenario) -> Scenario:

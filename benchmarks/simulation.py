@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.measures import Measures, add_repeats_option  # noqa: E402
-from scenarios.generate import generate_city  # noqa: E402
+from scenarios.generate import CityParams, generate_city  # noqa: E402
 from scenarios.io import read_json  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from scenarios.plan import Plan  # noqa: E402
@@ -59,10 +59,15 @@ from simulation.params import SimParams  # noqa: E402
 from simulation.twin import DispatchSimulator  # noqa: E402
 from simulation.world import compile_world  # noqa: E402
 
+#: the generator version of the stored results (v1 fleets); v2 on their next re-run
+CITY_PARAMS = CityParams(generator_version=1)
+
 
 def city(seed: int, orders: int, nodes: int, couriers: int) -> Scenario:
     """A generated city day with exactly its own orders (no extra Poisson arrivals)."""
-    scenario = generate_city(seed=seed, num_orders=orders, num_nodes=nodes, num_couriers=couriers)
+    scenario = generate_city(
+        seed=seed, num_orders=orders, num_nodes=nodes, num_couriers=couriers, params=CITY_PARAMS
+    )
     return scenario.model_copy(update={"arrivals": None})
 
 
@@ -258,7 +263,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "simulation-twin",
         "Digital twin benchmark",
         f"`generate_city(seed={args.seed}, num_orders={args.orders}, num_nodes={args.nodes}, "
-        f"num_couriers={args.couriers})`, the day's own orders (Poisson arrivals off). "
+        f"num_couriers={args.couriers}, params=CityParams(generator_version=1))`, the day's "
+        "own orders (Poisson arrivals off). "
         f"Plan replayed: {plan_source}. "
         "Command: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/simulation.py"
         + "".join(f" {a}" for a in given)

@@ -143,12 +143,14 @@ def test_reopt_puts_breaks_where_the_solver_takes_them(monkeypatch: pytest.Monke
     import solvers.routing
     from api.schemas.plans import PlanCreate
     from api.tasks.plans import make_plan
-    from scenarios.generate import generate_city
+    from scenarios.generate import CityParams, generate_city
     from scenarios.plan import Plan, StopKind
     from simulation.decisions import ReplaceRoutes, StopType
     from simulation.twin import DispatchSimulator
 
-    scen = generate_city(seed=7, num_orders=40, num_nodes=4, num_couriers=6)
+    # the demo day as generated until session 53 (generator version 1: its fleet)
+    v1 = CityParams(generator_version=1)
+    scen = generate_city(seed=7, num_orders=40, num_nodes=4, num_couriers=6, params=v1)
     body = {"scenario": scen.model_dump(mode="json"), "routing": {"engine": "greedy"}}
     plan = make_plan(PlanCreate.model_validate(body | {"evaluation": {"replications": 0}})).plan
     solved: list[Plan] = []
@@ -196,12 +198,14 @@ def test_reopt_serves_orders_before_a_break_whose_window_opens_later() -> None:
     # once its window opens, so the re-plans put orders before it meanwhile.
     from api.schemas.plans import PlanCreate
     from api.tasks.plans import make_plan
-    from scenarios.generate import generate_city
+    from scenarios.generate import CityParams, generate_city
     from simulation.decisions import StopType
     from simulation.params import SimParams
     from simulation.twin import DispatchSimulator
 
-    scen = generate_city(seed=7, num_orders=40, num_nodes=4, num_couriers=6)
+    # the demo day as generated until session 53 (generator version 1: its fleet)
+    v1 = CityParams(generator_version=1)
+    scen = generate_city(seed=7, num_orders=40, num_nodes=4, num_couriers=6, params=v1)
     body = {"scenario": scen.model_dump(mode="json"), "routing": {"engine": "greedy"}}
     plan = make_plan(PlanCreate.model_validate(body | {"evaluation": {"replications": 0}})).plan
     sim = DispatchSimulator(scen, plan=plan, params=SimParams(record_routes=True))
