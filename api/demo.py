@@ -10,6 +10,11 @@ from api.context import ServiceContext
 log = logging.getLogger("api.demo")
 
 DEMO_ORDERS, DEMO_NODES, DEMO_COURIERS = 40, 4, 6
+#: Node capacities of the demo day: the generator sizes them for 1.4 x the expected orders,
+#: which on a 40-order day leaves the only node stocking the long tail (the DC) 24 orders,
+#: too few for the orders only it can fill; 2.0 gives it 35. Only the capacities (and the
+#: pickers and packing stations sized from them) move: stock and orders stay the same.
+DEMO_NODE_CAPACITY_FACTOR = 2.0
 NOON_S = 12 * 3600
 
 
@@ -76,13 +81,14 @@ def demo_requests(scenario: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def load_demo(ctx: ServiceContext) -> dict[str, Any]:
     """Generate the demo scenario (seeded) and the example requests built on it."""
-    from scenarios.generate import generate_city
+    from scenarios.generate import CityParams, generate_city
 
     scenario = generate_city(
         seed=ctx.settings.demo_seed,
         num_orders=DEMO_ORDERS,
         num_nodes=DEMO_NODES,
         num_couriers=DEMO_COURIERS,
+        params=CityParams(node_capacity_factor=DEMO_NODE_CAPACITY_FACTOR),
     )
     data = scenario.model_dump(mode="json", exclude_defaults=True)
     log.info(
