@@ -626,8 +626,8 @@ def _fleet_v2(
 ) -> list[dict[str, Any]]:
     """Version 2: vans and bikes as in version 1, shifts following and covering the orders.
 
-    Shift starts are drawn where the courier hours on shift fall furthest short of the
-    hourly delivery demand (the orders' windows); then every order that no courier with its
+    Shift starts are drawn to bring the couriers on shift per hour close to the hourly
+    delivery demand (the orders' windows); then every order that no courier with its
     skills can reach in its window (leaving its base at the shift start, home by the shift
     end) stretches the shift of the courier that needs the fewest extra minutes.
     """
