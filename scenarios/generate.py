@@ -659,9 +659,11 @@ def _fleet_v2(
     def reach(
         b: NDArray[np.int64], idx: NDArray[np.int64]
     ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Latest shift start and earliest shift end (quarter hours) reaching orders ``idx``
-        in their windows from nodes ``b``: out from the base at the shift start, home by its
-        end."""
+        """Latest shift start and earliest shift end reaching orders ``idx`` from nodes ``b``.
+
+        Out from the base at the shift start, the order served in its window, home by the
+        shift end; rounded to quarter hours (earlier starts, later ends) and cut to the day.
+        """
         metres = np.abs(node_xy[b] - order_xy[idx]).sum(axis=-1)
         travel = np.ceil(metres / p.street_speed_m_per_s * _TRAVEL_SLACK).astype(np.int64)
         latest = np.maximum(0, (win_end[idx] - travel) // _QUARTER_S * _QUARTER_S)
@@ -716,7 +718,7 @@ def _shift_starts(
     win_start: NDArray[np.int64],
     win_end: NDArray[np.int64],
 ) -> NDArray[np.int64]:
-    """Whole-hour shift starts drawn where courier hours fall short of the delivery demand.
+    """Whole-hour shift starts drawn so that couriers on shift follow the delivery demand.
 
     The target is the delivery demand scaled to the fleet's hours; each start is drawn with
     weight (how much a shift there brings the hours on shift closer to the target, in squared

@@ -1033,14 +1033,15 @@ ITERATION_BUDGETED_ROUTES = {
 def _iteration_budget_case(name: str, instances_dir: Path) -> Scenario:
     """The scenarios of :data:`ITERATION_BUDGETED_ROUTES`: Solomon C101, Li & Lim lc101 and
     a generated city day of 60 orders with breaks."""
-    from scenarios.generate import generate_city
+    from scenarios.generate import CityParams, generate_city
     from scenarios.io import load_scenario
 
     if name == "c101":
         return load_scenario(instances_dir / "solomon" / "C101.txt")
     if name == "lc101":
         return load_scenario(instances_dir / "lilim" / "lc101.txt")
-    return generate_city(seed=2, num_orders=60, num_nodes=3, num_couriers=4)
+    v1 = CityParams(generator_version=1)  # the fleet the routes above were recorded on
+    return generate_city(seed=2, num_orders=60, num_nodes=3, num_couriers=4, params=v1)
 
 
 def _route_lines(plan: Plan) -> list[str]:
