@@ -224,3 +224,26 @@ def priced_one_order(
         [[draw(prices) for _ in range(duals.stock.shape[1])] for _ in range(len(nodes))]
     )
     return prob, duals
+
+
+def small_city_request(seed: int, *, tight: bool, vip_share: bool) -> AllocationRequest:
+    """A 60-order, 6-node city day; ``vip_share``: VIP orders may use a tenth of each node's
+    capacity; ``tight``: capacities that bind (a third of what the nodes carry)."""
+    from scenarios.generate import generate_city
+
+    scenario = generate_city(seed=seed, num_orders=60, num_nodes=6, num_couriers=3)
+    request = AllocationRequest.from_scenario(scenario)
+    if vip_share:
+        request = request.model_copy(
+            update={"rules": request.rules.model_copy(update={"vip_capacity_share": 0.1})}
+        )
+    if tight:
+        request = request.model_copy(
+            update={
+                "nodes": [
+                    n.model_copy(update={"capacity_units": max(1, (n.capacity_units or 30) // 3)})
+                    for n in request.nodes
+                ]
+            }
+        )
+    return request

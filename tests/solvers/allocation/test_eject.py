@@ -7,14 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios.generate import generate_city
 from scenarios.model import NodeKind
 from solvers.allocation import AllocationRequest
 from solvers.allocation.eject import Ejector
 from solvers.allocation.heuristics import nearest
 from solvers.allocation.problem import compile_request
 
-from .conftest import SIMPLE_COSTS, brute_force, node, order
+from .conftest import SIMPLE_COSTS, brute_force, node, order, small_city_request
 from .test_repair import arcs_of
 
 
@@ -87,22 +86,7 @@ def test_no_move_when_the_room_costs_more_than_it_saves(full_dc: AllocationReque
 def test_ejection_keeps_every_limit_and_never_costs_more(
     seed: int, tight: bool, vip_share: bool
 ) -> None:
-    scenario = generate_city(seed=seed, num_orders=60, num_nodes=6, num_couriers=3)
-    request = AllocationRequest.from_scenario(scenario)
-    if vip_share:  # VIP orders may use a tenth of each node's capacity
-        request = request.model_copy(
-            update={"rules": request.rules.model_copy(update={"vip_capacity_share": 0.1})}
-        )
-    if tight:  # capacities that bind: a third of what the nodes carry
-        request = request.model_copy(
-            update={
-                "nodes": [
-                    n.model_copy(update={"capacity_units": max(1, (n.capacity_units or 30) // 3)})
-                    for n in request.nodes
-                ]
-            }
-        )
-    prob = compile_request(request)
+    prob = compile_request(small_city_request(seed, tight=tight, vip_share=vip_share))
     x = nearest(prob)
     assert not prob.violations(x)
     ejector = Ejector(prob, np.zeros(prob.num_orders))  # every order a candidate

@@ -9,14 +9,13 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
-from scenarios.generate import generate_city
 from solvers.allocation import AllocationRequest
 from solvers.allocation.heuristics import nearest
 from solvers.allocation.literature import generate_literature
 from solvers.allocation.problem import I64, Problem, compile_request
 from solvers.allocation.reassign import reassign_lines
 
-from .conftest import SIMPLE_COSTS, node, order
+from .conftest import SIMPLE_COSTS, node, order, small_city_request
 from .test_repair import arcs_of
 
 
@@ -128,22 +127,7 @@ def _check(prob: Problem, x: I64) -> I64:
 def test_city_answers_stay_feasible_and_get_the_restricted_optimum(
     seed: int, tight: bool, vip_share: bool
 ) -> None:
-    scenario = generate_city(seed=seed, num_orders=60, num_nodes=6, num_couriers=3)
-    request = AllocationRequest.from_scenario(scenario)
-    if vip_share:  # VIP orders may use a tenth of each node's capacity
-        request = request.model_copy(
-            update={"rules": request.rules.model_copy(update={"vip_capacity_share": 0.1})}
-        )
-    if tight:  # capacities that bind: a third of what the nodes carry
-        request = request.model_copy(
-            update={
-                "nodes": [
-                    n.model_copy(update={"capacity_units": max(1, (n.capacity_units or 30) // 3)})
-                    for n in request.nodes
-                ]
-            }
-        )
-    prob = compile_request(request)
+    prob = compile_request(small_city_request(seed, tight=tight, vip_share=vip_share))
     out = _check(prob, nearest(prob))
     # a second pass has nothing left to move
     assert prob.evaluate(reassign_lines(prob, out)).total == prob.evaluate(out).total
