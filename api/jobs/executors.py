@@ -25,6 +25,7 @@ from multiprocessing.context import BaseContext
 from typing import Any, Literal, Protocol
 
 from api.jobs.registry import JsonDict, import_target
+from solvers.stop_signals import STOP_SIGNALS, stop_signals_blocked
 
 OutcomeStatus = Literal["done", "failed", "bad_input"]
 BaseProcess = Any  # multiprocessing's process classes differ by start method
@@ -108,17 +109,10 @@ def _watch_server(server_pid: int) -> None:
             os._exit(3)
 
 
-#: the signals a job process (and its helper processes) ignores: they stop its server,
-#: which ends it (SIGKILL), and reach it too when sent to the whole process group or cgroup;
-#: SIGHUP (a closed terminal's shell signals the group) and SIGQUIT (Ctrl-\) as well, where
-#: the platform has them: its server dies of them, and its clean-up ends it
-STOP_SIGNALS: tuple[signal.Signals, ...] = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    *(getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)),
-)
-
-
+# A job process (and its helper processes) ignores STOP_SIGNALS (solvers.stop_signals): they
+# stop its server, which ends it (SIGKILL), and reach it too when sent to the whole process
+# group or cgroup; SIGHUP (a closed terminal's shell signals the group) and SIGQUIT (Ctrl-\)
+# as well, where the platform has them: its server dies of them, and its clean-up ends it.
 def _child_main(target: str, payload: JsonDict, conn: Connection, server_pid: int) -> None:
     """Body of a worker process: run the task, send ("done"|"error"|"bad_input", ...) back.
 
@@ -368,22 +362,6 @@ def _end_if_importing(pid: int) -> None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL if blocks_sigterm(pid) else signal.SIGTERM)
-
-
-@contextlib.contextmanager
-def stop_signals_blocked() -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM are blocked in the calling thread (where there are
-    signal masks): the fork server multiprocessing starts meanwhile starts with them blocked,
-    until its last preload module (:mod:`api.preload_end`) ignores them. Other threads and the
-    process's handlers are left alone."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _end_by_pid(pid: int, wait_s: float = FORK_SERVER_STOP_S) -> None:

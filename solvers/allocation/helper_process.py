@@ -25,9 +25,11 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+from solvers.stop_signals import STOP_SIGNALS, stop_signals_blocked
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +144,6 @@ def _forked_main(entry: str, read_fd: int, write_fd: int, parent_ends: tuple[int
         os._exit(code)
 
 
-#: the signals a helper process ignores (:func:`ignore_stop_signals`): SIGINT, SIGTERM, and
-#: SIGHUP and SIGQUIT where the platform has them
-STOP_SIGNALS: tuple[signal.Signals, ...] = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    *(getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)),
-)
-
-
 def ignore_stop_signals() -> None:
     """In a helper process: ignore SIGINT, SIGTERM, SIGHUP and SIGQUIT (:data:`STOP_SIGNALS`),
     which its parent's stop (or death, and its clean-up) handles.
@@ -175,25 +168,6 @@ IGNORE_STOP_SIGNALS_FIRST = (
     "[_s.signal(_y, _s.SIG_IGN) for _y in _x]; "
     "hasattr(_s, 'pthread_sigmask') and _s.pthread_sigmask(_s.SIG_UNBLOCK, _x); del _s, _x\n"
 )
-
-
-@contextlib.contextmanager
-def stop_signals_blocked() -> Iterator[None]:
-    """While inside, :data:`STOP_SIGNALS` are blocked in the calling thread (where the
-    platform has signal masks): a process started meanwhile starts with them blocked.
-
-    The process's handlers are left alone (a signal for it goes to another thread, or waits
-    here until the block ends): setting them to ``SIG_IGN`` around the start, as a process of
-    one thread may, would drop a stop meant for this multi-threaded server.
-    """
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 #: the environment variable that gives a helper process the pid of the process that started
