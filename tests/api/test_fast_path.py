@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import math
 import threading
@@ -18,6 +19,7 @@ from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 
+from api.context import Lane
 from api.core.config import Settings
 from api.db.session import GatedConnection, json_dumps, make_engine, write_gate
 from api.examples import ALLOCATION_EXAMPLE
@@ -121,20 +123,38 @@ def test_json_columns_keep_nan_and_infinity_where_the_database_can(settings: Set
             assert got["a"] is None and got["b"] == [None, None]
 
 
+async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Yield to the event loop until ``condition()`` holds (AssertionError after ``timeout_s``:
+    a deadline for a hang, not a speed bound)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout_s:g} s: {what}"
+        await asyncio.sleep(0.001)
+
+
+def _waiting(lane: Lane, n: int) -> bool:
+    """Whether ``n`` requests wait for ``lane``'s admission."""
+    return lane.waiting == n
+
+
 def test_fast_lane_admits_in_arrival_order_and_refuses_past_its_queue(tmp_path: Path) -> None:
+    """One admitted, two queued, the fourth refused. The first holds its admission until the
+    fourth was refused (an event, not a sleep: under load a 50 ms job ended before the fourth
+    arrived, which was then queued and answered, in 1 of 20 runs)."""
     settings = Settings(data_dir=tmp_path, fast_lane_concurrency=1, fast_lane_queue=2)
     ctx = create_app(settings).state.ctx
     lane = ctx.lanes["fast"]
     started: list[int] = []
     running = [0]
     most = [0]
+    release = threading.Event()
 
     def work(k: int) -> Callable[[], int]:
         def run() -> int:
             running[0] += 1
             most[0] = max(most[0], running[0])
             started.append(k)
-            time.sleep(0.05)
+            assert release.wait(30.0), "never released"
             running[0] -= 1
             return k
 
@@ -142,9 +162,18 @@ def test_fast_lane_admits_in_arrival_order_and_refuses_past_its_queue(tmp_path: 
 
     async def scenario() -> list[Any]:
         tasks = []
-        for k in range(4):
-            tasks.append(asyncio.create_task(run_in_lane(ctx, lane, work(k))))
-            await asyncio.sleep(0.005)  # arrive in this order
+        try:
+            # each arrives once the one before it is admitted (running) or queued
+            tasks.append(asyncio.create_task(run_in_lane(ctx, lane, work(0))))
+            await _until(lambda: started == [0], "the first admitted")
+            for k in (1, 2):
+                tasks.append(asyncio.create_task(run_in_lane(ctx, lane, work(k))))
+                await _until(functools.partial(_waiting, lane, k), f"request {k} queued")
+            tasks.append(asyncio.create_task(run_in_lane(ctx, lane, work(3))))
+            await _until(tasks[3].done, "the fourth answered")
+            assert started == [0] and lane.waiting == 2  # the first still held its admission
+        finally:
+            release.set()
         return await asyncio.gather(*tasks, return_exceptions=True)
 
     results = asyncio.run(scenario())
