@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from api.jobs.registry import ProgressFn
@@ -64,10 +66,42 @@ def cancellable_task(
     return {"partial": False}
 
 
-def slow_task(payload: dict[str, Any], *, progress: ProgressFn | None = None) -> dict[str, Any]:
-    """A solver that ignores its time limit."""
-    time.sleep(3.0)
-    raise RuntimeError("too late anyway")
+#: :func:`held_task` has started / has ended; the test lets it end (see :func:`solver_held`)
+HELD_STARTED = threading.Event()
+HELD_ENDED = threading.Event()
+_HOLDING = threading.Event()
+_HELD_RELEASE = threading.Event()
+
+
+def held_task(payload: dict[str, Any], *, progress: ProgressFn | None = None) -> dict[str, Any]:
+    """A solver that ignores its time limit: inside :func:`solver_held` it runs until let go
+    (60 s at most), then raises; outside (the service's start-up warm-up, which calls the
+    allocation task once per process) it raises at once."""
+    if not _HOLDING.is_set():
+        raise RuntimeError("not held: called outside solver_held()")
+    HELD_STARTED.set()
+    try:
+        _HELD_RELEASE.wait(60.0)
+        raise RuntimeError("too late anyway")
+    finally:
+        HELD_ENDED.set()
+
+
+@contextlib.contextmanager
+def solver_held() -> Iterator[None]:
+    """While inside, :func:`held_task` (started in this process's threads) runs on: an answer
+    that comes while ``HELD_STARTED`` is set and ``HELD_ENDED`` is not did not wait for it,
+    however slow the machine (a sleeping solver left that to the clock). Released on the way
+    out."""
+    HELD_STARTED.clear()
+    HELD_ENDED.clear()
+    _HELD_RELEASE.clear()
+    _HOLDING.set()
+    try:
+        yield
+    finally:
+        _HOLDING.clear()
+        _HELD_RELEASE.set()
 
 
 #: Names of the threads :func:`recording_allocation` ran on, in call order.
