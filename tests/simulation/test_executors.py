@@ -102,13 +102,17 @@ def no_ray_init(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_ray_executor_refuses_a_closed_port_in_seconds(no_ray_init: None) -> None:
+    """Refused by the address check (``ray.init``, which retries for minutes, is never
+    called), at once: the port's refusal is the reason, not the check's 3 s timeout. The
+    wall-clock bound only catches a hang: it was 5 s, the 3 s timeout plus 2 s, which a
+    loaded machine could take from the thread that waits for the probe."""
     port = _closed_port()
     t0 = time.monotonic()
     with pytest.raises(InputError) as err:
         RayExecutor(f"127.0.0.1:{port}").run(lambda shared, key, task: task, None, "k", [1])
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 60
     assert err.value.field == "--address"
-    assert err.value.reason.startswith(f"no Ray cluster answers at 127.0.0.1:{port}")
+    assert err.value.reason == f"no Ray cluster answers at 127.0.0.1:{port} (connection refused)"
 
 
 def test_ray_address_check_wants_a_gcs_behind_the_port() -> None:
