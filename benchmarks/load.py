@@ -534,7 +534,9 @@ PHASES = ("allocations", "routes")
 
 def main(argv: list[str] | None = None) -> None:
     """Run the phases and write the tables."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", help="target a running service (loopback only)")
     parser.add_argument("--key", help="oms key for --url")
     parser.add_argument(

@@ -5,6 +5,10 @@ then shows the mean of the runs with its 95% t-interval (``simulation.stats.mean
 decides the target on the interval (:func:`decide`); the CSV keeps every run's figure. Runs
 that all gave the same figure have an interval of zero width, written ``[x, x] (constant)`` as
 the twin's tables do, with what that means under the title (:data:`CONSTANT_RUNS`).
+
+A module the benchmark scripts import, not a benchmark: run as a script it only says so::
+
+    .venv/bin/python benchmarks/measures.py --help
 """
 
 from __future__ import annotations
@@ -14,11 +18,30 @@ import csv
 import math
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, TypedDict
 
-from simulation.stats import CONSTANT_NOTE, Interval, constant_explained, fmt_num, mean_ci
+REPO = Path(__file__).resolve().parents[1]
+# run as a script, this folder comes first on sys.path, and its simulation.py would shadow
+# the simulation package
+sys.path.insert(0, str(REPO))
+
+from simulation.stats import (  # noqa: E402
+    CONSTANT_NOTE,
+    Interval,
+    constant_explained,
+    fmt_num,
+    mean_ci,
+)
+
+#: What running this module says: it is imported by the benchmarks, which are run instead
+NOT_A_BENCHMARK = (
+    "a module the benchmark scripts import (benchmarks.measures), not a benchmark: it runs "
+    "nothing. `.venv/bin/python benchmarks/run_all.py --list` lists the benchmarks and "
+    "their commands."
+)
 
 #: ``value <= limit`` or ``value >= limit``
 Op = Literal["<=", ">="]
@@ -225,3 +248,19 @@ def _ci_text(row: Row) -> str:
         return "(1 run)" if k == 1 else ""
     flat = CONSTANT_NOTE if row["constant"] else ""
     return f"[{fmt_num(row['ci_low'], ',.4g')}, {fmt_num(row['ci_high'], ',.4g')}]{flat} ({k} runs)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Say what this module is (``--help``: its docstring too); exit status 2, as it runs
+    nothing, unless asked for ``--help``."""
+    ap = argparse.ArgumentParser(
+        description=__doc__,
+        epilog=NOT_A_BENCHMARK,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.parse_args(argv)
+    ap.error(NOT_A_BENCHMARK)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -623,7 +623,9 @@ def rerender(folder: Path, name: str, write_as: str, command: str) -> str:
 
 def main() -> None:
     """Run the comparison and write the result files."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--policies", default=DEFAULT)
     ap.add_argument("--seeds", default="1..100")
     ap.add_argument("--workers", type=int, default=2)
@@ -674,8 +676,8 @@ def main() -> None:
         FROM,
         metavar="NAME",
         default=None,
-        help="re-render <out>/NAME.md and .json with the current statistics from the stored "
-        "per-day runs in NAME.csv (and NAME.json), without running any day",
+        help="re-render NAME.md and NAME.json in OUT (--out) with the current statistics from "
+        "the stored per-day runs in NAME.csv (and NAME.json) there, without running any day",
     )
     args = ap.parse_args()
     if args.from_results is not None:

@@ -121,7 +121,9 @@ def latencies(world: Any, spec: str, days: list[int]) -> np.ndarray:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run every measurement and write the result files."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--days", type=int, default=20, help="days for the environment speed")
     ap.add_argument("--latency-days", type=int, default=20)
     ap.add_argument("--model", default="standard", help="model file (default: the shipped one)")

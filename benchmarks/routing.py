@@ -3,7 +3,7 @@
 One command reproduces a table::
 
     flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/routing.py \\
-        --set solomon --engine auto --time-limit 5 --workers 2 --anchors pyvrp,ortools,vroom \\
+        --set solomon --engine auto --time-limit 5 --workers 2 --seed 1 --anchors pyvrp \\
         --bench-dir ../shared/benchmarks --out-prefix routing-solomon-5s
 
 writes ``benchmarks/results/<out-prefix>.csv`` (one row per instance and solver) and
@@ -26,7 +26,7 @@ travel matrix alone; greedy; search; repair; decode; validate; JSON) and our ove
 decode + validate + JSON) as a share of the time limit::
 
     flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/routing.py --set city \\
-        --city-orders 1000 --time-limit 10 --city-jobs delivery,pickup \\
+        --city-orders 1000 --time-limit 10 --workers 2 --city-jobs delivery,pickup \\
         --out-prefix routing-city-1000-10s
 """
 

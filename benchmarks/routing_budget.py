@@ -7,7 +7,8 @@ fresh travel model so the matrices are built inside the budget, and reports the 
 the call, how far it went over the budget, and where the time went::
 
     flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/routing_budget.py \\
-        --orders 600,1500 --budgets 0.3,1,3 --engines pyvrp,ortools --out-prefix routing-budget
+        --orders 600,1500,2400 --budgets 0.3,1,3,10 --engines pyvrp,ortools \\
+        --out-prefix routing-budget
 
 writes ``benchmarks/results/<out-prefix>.csv`` and ``.md``. On a shared machine the numbers are
 indicative: take the lock exclusively (``flock -x``) for numbers worth quoting.
@@ -116,7 +117,9 @@ def _engine(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the grid and write the CSV and Markdown tables."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument(
         "--orders",
         type=lambda t: _comma_list(t, _order_count, "a positive order count"),
@@ -162,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Routing time limits: wall time against the budget",
         "",
-        f"Command: `python benchmarks/routing_budget.py --orders {args.orders} "
-        f"--budgets {args.budgets} --engines {args.engines} --seed {args.seed}`",
+        f"Command: `python benchmarks/routing_budget.py --orders {','.join(map(str, args.orders))} "
+        f"--budgets {','.join(f'{b:g}' for b in args.budgets)} --engines {','.join(args.engines)} "
+        f"--seed {args.seed} --out-prefix {args.out_prefix}`",
         "",
         "One cold `solve_routes_with_stats` per row (fresh travel model), seeded city day.",
         "",

@@ -190,7 +190,9 @@ def _run(step: Step, bench_dir: Path) -> int:
 
 def main() -> int:
     """Run the selected steps; exit code 1 if any failed, 2 on bad arguments."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--only", default="", help="comma list of step names (default all)")
     ap.add_argument("--skip", default="", help="comma list of step names to leave out")
     ap.add_argument("--list", action="store_true", help="print the steps and exit")

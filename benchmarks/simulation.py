@@ -117,7 +117,9 @@ def local_ray(num_cpus: int) -> Iterator[float]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run every measurement and write the result files."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--orders", type=int, default=5000)
     ap.add_argument("--nodes", type=int, default=20)
     ap.add_argument("--couriers", type=int, default=100)

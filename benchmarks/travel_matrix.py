@@ -155,7 +155,9 @@ def write(rows: list[dict[str, Any]], prefix: str, args: argparse.Namespace) -> 
 
 def main() -> None:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--grids", type=int, nargs="+", default=list(GRIDS))
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))

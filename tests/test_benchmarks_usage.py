@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
+import contextlib
+import io
 import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, benchmark_script
 
 SCRIPTS = sorted((REPO / "benchmarks").glob("*.py"))
 COMMAND = re.compile(r"^\s*(?:flock \S+ \S+ )?(?:\.venv/bin/)?python \S*benchmarks/(\w+)\.py\b")
@@ -20,7 +29,8 @@ def _docstring(script: Path) -> str:
 
 
 def _options(script: Path) -> set[str]:
-    """The ``--options`` the script's argparse parser declares (literally or by a constant)."""
+    """The ``--options`` the script's argparse parser declares (literally or by a constant),
+    and argparse's own ``--help``."""
     tree = ast.parse(script.read_text(encoding="utf-8"))
     constants = {
         target.id: node.value.value
@@ -29,7 +39,7 @@ def _options(script: Path) -> set[str]:
         for target in node.targets
         if isinstance(target, ast.Name)
     }
-    found: set[str] = set()
+    found = {"--help"}
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
@@ -81,3 +91,155 @@ def test_a_usage_line_names_only_options_its_script_has(script: Path) -> None:
         assert target.is_file(), command
         unknown = set(re.findall(r"(?<!\S)--[a-z][a-z0-9-]*", command)) - _options(target)
         assert not unknown, f"{script.name}: {command}: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
+def test_help_prints_the_docstring(script: Path) -> None:
+    """``--help`` shows the whole docstring, its command lines with it: most scripts printed
+    only its first line, and ``measures.py`` (a module, ``simulation`` shadowed by its
+    folder's ``simulation.py``) a traceback."""
+    done = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: {script.name}")
+    assert " ".join(_docstring(script).split()) in " ".join(done.stdout.split())
+
+
+def test_measures_run_as_a_script_says_it_is_a_module() -> None:
+    done = subprocess.run(
+        [sys.executable, "benchmarks/measures.py"], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "not a benchmark" in done.stderr and "benchmarks/run_all.py --list" in done.stderr
+
+
+class _Parsed(Exception):
+    """What a script's parser made of its arguments (raised instead of running it)."""
+
+    def __init__(self, namespace: argparse.Namespace) -> None:
+        super().__init__()
+        self.namespace = namespace
+
+
+_PARSE_ARGS = argparse.ArgumentParser.parse_args
+
+
+def _parse_and_stop(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+    raise _Parsed(_PARSE_ARGS(self, *args, **kwargs))
+
+
+#: the benchmark scripts imported so far by :func:`_parsed` (``usage_<name>``), while the
+#: tests of this module run (:func:`_scripts_loaded`)
+_LOADED: dict[str, Any] = {}
+_KEEP = contextlib.ExitStack()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _scripts_loaded() -> Iterator[None]:
+    """The scripts :func:`_parsed` imports stay imported until this module's tests end."""
+    with _KEEP:
+        yield
+    _LOADED.clear()
+
+
+def _parsed(name: str, args: list[str]) -> dict[str, Any]:
+    """``args`` as ``benchmarks/<name>.py``'s own parser reads them (its ``main()`` stopped
+    once they are parsed); AssertionError with argparse's message if it refuses them."""
+    if name not in _LOADED:
+        _LOADED[name] = _KEEP.enter_context(benchmark_script(f"{name}.py", f"usage_{name}"))
+    err = io.StringIO()
+    with (
+        patch.object(argparse.ArgumentParser, "parse_args", _parse_and_stop),
+        patch.object(sys, "argv", [f"{name}.py", *args]),
+        contextlib.redirect_stderr(err),
+    ):
+        try:
+            _LOADED[name].main()
+        except _Parsed as parsed:
+            return vars(parsed.namespace)
+        except SystemExit:
+            raise AssertionError(f"{name}.py {shlex.join(args)}: {err.getvalue()}") from None
+    raise AssertionError(f"{name}.py: main() returned without parsing its arguments")
+
+
+#: a value that stands for one the reader fills in (not parsed)
+PLACEHOLDER = re.compile(r"<[^>]+>|/path/to/|=PATH\b")
+
+
+def _script_and_args(command: str) -> tuple[str, list[str]]:
+    """The benchmark script a command line runs and its arguments."""
+    words = shlex.split(command)
+    at = next(i for i, w in enumerate(words) if re.search(r"(^|/)benchmarks/\w+\.py$", w))
+    return Path(words[at]).stem, words[at + 1 :]
+
+
+USAGE_LINES = [
+    (script.name, command)
+    for script in SCRIPTS
+    for _, command in _commands(_docstring(script))
+    if not PLACEHOLDER.search(command) and "--help" not in command.split()  # (it exits 0)
+]
+TABLE_LINES = [
+    (table.name, command)
+    for table in sorted((REPO / "benchmarks" / "results").glob("*.md"))
+    for command in re.findall(r"Command: `([^`]*benchmarks/\w+\.py[^`]*)`", table.read_text())
+    if not PLACEHOLDER.search(command)
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "command"), USAGE_LINES + TABLE_LINES, ids=[w for w, _ in USAGE_LINES + TABLE_LINES]
+)
+def test_a_command_line_parses(where: str, command: str) -> None:
+    """Each usage line and each committed table's ``Command:`` line is one its script's
+    parser takes, values included (routing_budget's tables gave ``--orders [600, 1500]``)."""
+    _parsed(*_script_and_args(command))
+
+
+def test_the_commands_parsed_are_many() -> None:
+    assert len(USAGE_LINES) >= 15 and len(TABLE_LINES) >= 20
+
+
+#: usage lines that are not a run_all step on purpose: re-rendering a stored table
+NOT_A_STEP = ("--from-results",)
+
+
+def test_a_usage_line_that_reproduces_a_table_is_its_run_all_step() -> None:
+    """A script's usage line writes the committed table of its ``make bench`` step with that
+    step's arguments (the routing lines wrote ``routing-solomon-5s`` with other anchors,
+    ``routing-city-1000-10s`` with one worker, ``routing-budget`` with a smaller grid)."""
+    with benchmark_script("run_all.py", "usage_run_all_steps") as run_all:
+        steps = [(s.script, s.name, list(s.args)) for s in (*run_all.STEPS, *run_all.EXTRAS)]
+    checked = 0
+    for where, command in USAGE_LINES:
+        name, args = _script_and_args(command)
+        mine = [(step, a) for script, step, a in steps if script == f"{name}.py"]
+        if not mine or any(flag in args for flag in NOT_A_STEP):
+            continue
+        got = {k: v for k, v in _parsed(name, args).items() if k != "bench_dir"}
+        wanted = {
+            step: {k: v for k, v in _parsed(name, a).items() if k != "bench_dir"}
+            for step, a in mine
+        }
+        assert got in wanted.values(), f"{where}: {command}: no step has these arguments"
+        checked += 1
+    assert checked >= 10
+
+
+def test_a_placeholder_names_the_option_it_stands_for() -> None:
+    """``<out-prefix>`` is the value of ``--out-prefix``, in the docstrings and the pages
+    alike (docs/routing.md wrote ``benchmarks/results/<prefix>.csv``: no script has
+    ``--prefix``)."""
+    found = 0
+    for script in SCRIPTS:
+        for name in re.findall(r"<([a-z][a-z-]*)>", _docstring(script)):
+            assert f"--{name}" in _options(script), f"{script.name}: <{name}>"
+            found += 1
+    every = set().union(*(_options(s) for s in SCRIPTS))
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for name in re.findall(r"benchmarks/results/<([a-z][a-z-]*)>", text):
+            assert f"--{name}" in every, f"{page.name}: <{name}>"
+            found += 1
+    assert found >= 5

@@ -1,8 +1,12 @@
-"""``benchmarks/routing_budget.py``: bad arguments are usage errors, not tracebacks."""
+"""``benchmarks/routing_budget.py``: bad arguments are usage errors, not tracebacks; its
+table names the command that made it."""
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -39,3 +43,17 @@ def test_bad_arguments_are_usage_errors(
         script.main([option, value])
     assert info.value.code == 2
     assert f"argument {option}: {message}" in capsys.readouterr().err
+
+
+def test_the_tables_command_line_is_the_one_that_was_run(
+    script: ModuleType, tmp_path: Path
+) -> None:
+    """The table's ``Command:`` line gave Python lists (``--orders [10, 20]``), which no shell
+    or parser takes; it is now the run's own arguments, ``--out-prefix`` included."""
+    args = ["--orders", "10,12", "--budgets", "0.5,2", "--engines", "greedy", "--seed", "3"]
+    args += ["--out-dir", str(tmp_path), "--out-prefix", "tiny"]
+    assert script.main(args) == 0
+    table = (tmp_path / "tiny.md").read_text(encoding="utf-8")
+    command = re.search(r"^Command: `python benchmarks/routing_budget.py (.*)`$", table, re.M)
+    assert command is not None
+    assert shlex.split(command.group(1)) == [*args[:8], *args[10:]]  # all but --out-dir
