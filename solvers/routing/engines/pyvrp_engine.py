@@ -667,6 +667,14 @@ def _fork_quietly(forked: Callable[[int], None]) -> int:
                 handled.add(sig)
     block = hasattr(signal, "pthread_sigmask") and bool(handled)
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, handled) if block else set()
+    # The block holds in this thread only: a signal another thread takes meanwhile runs its
+    # Python handler in the main thread at its next check, which may fall inside the fork's
+    # own hooks (logging's), where an exception is printed and dropped: a Ctrl-C was lost
+    # there and the solve ran on to its deadline. So the handlers only note their signals
+    # until the fork is done, and the caller's handlers then run for them.
+    noted: list[int] = []
+    kept = _note_signals(handled, noted)
+    pid = -1
     try:
         pid = os.fork()
         if pid == 0:
@@ -681,8 +689,28 @@ def _fork_quietly(forked: Callable[[int], None]) -> int:
             forked(pid)
         return pid
     finally:
+        if pid != 0:  # the child has its own handlers (above)
+            for num, handler in kept.items():
+                signal.signal(num, handler)
         if block:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if pid != 0:
+            for num in dict.fromkeys(noted):  # each once, in the order they came
+                handler = kept[num]
+                if callable(handler):
+                    handler(num, None)
+
+
+def _note_signals(sigs: set[signal.Signals], noted: list[int]) -> dict[int, Any]:
+    """Replace the Python handlers of ``sigs`` by ones that append their signal to ``noted``
+    (in the main thread only, where handlers can be set); the handlers replaced, by signal."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    kept: dict[int, Any] = {}
+    for sig in sigs:
+        with contextlib.suppress(OSError, ValueError):
+            kept[sig] = signal.signal(sig, lambda num, _frame: noted.append(num))
+    return kept
 
 
 #: seconds between two looks at the caller's cancellation while the searches run

@@ -1747,3 +1747,32 @@ def test_a_search_process_asks_the_kernel_to_kill_it_with_its_parent() -> None:
 
     assert in_child(os.getppid) == (f"True {int(signal.SIGKILL)}".encode(), 0)
     assert in_child(os.getpid) == (b"", 0)  # its "parent" is not its parent: gone
+
+
+def test_an_interrupt_taken_during_the_fork_is_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A SIGINT another thread took while the main thread forked ran its handler inside the
+    # fork's own hooks (logging's), which print and drop an exception: the KeyboardInterrupt
+    # was lost and the solve ran on to its deadline. Here the fork runs the handler then and
+    # drops what it raises, as those hooks do; the interrupt must still reach the caller,
+    # after the child's pid was noted.
+    import signal
+
+    from solvers.routing.engines import pyvrp_engine
+
+    def fork_with_a_hook() -> int:
+        handler = signal.getsignal(signal.SIGINT)
+        assert callable(handler)
+        with contextlib.suppress(BaseException):
+            handler(signal.SIGINT, None)
+        return 4_000_000  # the parent's side: a pid, never a real process's
+
+    monkeypatch.setattr(pyvrp_engine.os, "fork", fork_with_a_hook)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal's
+    try:
+        pids: list[int] = []
+        with pytest.raises(KeyboardInterrupt):
+            pyvrp_engine._fork_quietly(pids.append)
+        assert pids == [4_000_000]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
