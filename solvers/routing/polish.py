@@ -114,6 +114,7 @@ class _Polisher:
         breaks, which only delay)."""
         if not seq:
             return 0
+        self.tick()  # thousands of candidates may be bounded out between two pricings
         p = self.p
         veh = p.vehicles[v]
         node = veh.start_node

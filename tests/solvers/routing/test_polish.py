@@ -9,6 +9,7 @@ import itertools
 import random
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -311,6 +312,40 @@ def test_the_pass_stops_at_its_deadline_and_when_cancelled() -> None:
     assert stopped.routes == routes and stopped.moves == 0
     done = polish_routes(problem, routes, deadline=time.perf_counter() + 60)
     assert done.after == _optimum(problem) < done.before
+
+
+def test_the_pass_looks_at_its_deadline_before_each_pricing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A clock that counts the pricings (bounds and schedules), not seconds: the pass ends
+    within one pricing of its deadline. Only the schedules looked at the clock, and thousands
+    of candidates bounded out between two of them (an insertion into a long merged route)
+    took 0.7 s of CPU on a generated allocation day: the answer came 0.6-2.9 s late on a
+    loaded machine."""
+    import solvers.routing.polish as polish_module
+
+    now = [0.0]
+    real_bound = polish_module._Polisher.bound
+    real_value = polish_module.route_value
+
+    def bound(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        now[0] += 1
+        return real_bound(self, *args, **kwargs)
+
+    def value(*args, **kwargs):  # type: ignore[no-untyped-def]
+        now[0] += 1
+        return real_value(*args, **kwargs)
+
+    monkeypatch.setattr(polish_module._Polisher, "bound", bound)
+    monkeypatch.setattr(polish_module, "route_value", value)
+    monkeypatch.setattr(polish_module, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    problem = build_problem(ALL_TO_THE_OTHER)
+    routes = {0: [problem.orders[o].delivery for o in (3, 5, 2, 0, 1, 4)]}
+    for deadline in (5, 40, 200):
+        now[0] = 0.0
+        done = polish_routes(problem, routes, deadline=deadline)
+        assert done.timed_out
+        assert now[0] <= deadline + 1
 
 
 def test_a_pass_cut_before_any_move_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
