@@ -250,13 +250,15 @@ def solve_routes_with_stats(
     stats.build_s = time.perf_counter() - t0
 
     # the greedy plan: the fallback, and where the search starts (built later, only if the
-    # search fails, when PyVRP has no use for it)
+    # search fails, when PyVRP has no use for it); with an iteration cap PyVRP may stop long
+    # before its time at a plan the greedy plan beats: it is built before the search to be
+    # compared with its plan (deterministic: the plan still depends on the seed only)
     t1 = time.perf_counter()
     seed_routes: dict[int, list[int]] | None = None
     seed_left: list[int] = []
     late: frozenset[int] = frozenset()
     seed_value: tuple[int, int] | None = None  # _value of seed_routes, once priced
-    if engine.name != "pyvrp" or _pyvrp_needs_greedy(problem):
+    if engine.name != "pyvrp" or params.max_iterations is not None or _pyvrp_needs_greedy(problem):
         seed_routes, seed_left, late = _greedy(problem, settings, construction_end, stats)
         if engine.name != "greedy" and problem.orders:
             # the phases after the search price and schedule the plan a few times: how long
@@ -326,6 +328,8 @@ def solve_routes_with_stats(
 
     # why some orders are left out, when it is not the usual (no place, or not worth it)
     why: dict[int, str] = dict.fromkeys(late, LATE) if from_seed else {}
+    origin = "greedy plan it started from"
+    compare_after = False  # the greedy plan compared with the search's once polished
     t_repair = time.perf_counter()
     if routes is not None and not from_seed:
         known_notes = len(stats.notes)
@@ -348,7 +352,15 @@ def solve_routes_with_stats(
                     f"the {engine.name} search ended dearer than the starting plan it was "
                     "given (trimmed to its model): returning that plan, repaired"
                 )
-        origin = "greedy plan it started from"
+        # PyVRP with an iteration cap is given the greedy plan to be compared with, not
+        # (under GREEDY_START_TASKS visits) to start from
+        built_before = (
+            engine.name == "pyvrp"
+            and seed_routes is not None
+            and not start_only
+            and _pyvrp_compares_only(problem)
+        )
+        origin = "greedy plan built before it" if built_before else "greedy plan it started from"
         if (
             seed_routes is None
             and _value(problem, settings, routes)[0]
@@ -359,16 +371,17 @@ def solve_routes_with_stats(
             seed_routes, seed_left, late = _greedy(problem, settings, repair_end, stats)
             seed_value = None
             origin = "greedy plan built after it"
+            built_before = False
         if seed_routes is not None and seed_value is None:
             seed_value = _value(problem, settings, seed_routes)
-        if seed_value is not None and seed_value < _value(problem, settings, routes):
+        # a search that did not start from the greedy plan (PyVRP with an iteration cap) is
+        # compared with it once post-optimised: the break-aware pass may make it the cheaper
+        compare_after = built_before and problem.has_breaks
+        better = seed_value is not None and seed_value < _value(problem, settings, routes)
+        if better and seed_routes is not None and not compare_after:
             # the search ended worse than where it started (its clock ran out before it could
             # load the greedy plan, say): the greedy plan it was given is the answer
-            made = f"{engine.name} start, repaired," if start_only else f"{engine.name} plan"
-            stats.fallback = (
-                f"the {made} serves fewer mandatory orders or costs more than the "
-                f"{origin}: returning the greedy plan"
-            )
+            stats.fallback = _worse_than_greedy(engine.name, start_only, origin)
             routes, name = seed_routes, f"greedy (better than {engine.name})"
             why = dict.fromkeys(late, LATE)
     stats.repair_s = time.perf_counter() - t_repair
@@ -382,6 +395,20 @@ def solve_routes_with_stats(
         routes = _polish(problem, routes, settings, repair_end, stats)
         if routes is not unpolished:
             routes = _whole(problem, routes, settings, repair_end, stats)
+    if (
+        compare_after
+        and routes is not None
+        and seed_routes is not None
+        and seed_value is not None
+        and seed_value < _value(problem, settings, routes)
+    ):
+        stats.fallback = _worse_than_greedy(engine.name, start_only, origin, polished=True)
+        routes = unpolished = seed_routes
+        name, why = f"greedy (better than {engine.name})", dict.fromkeys(late, LATE)
+        if time.perf_counter() < repair_end:  # the pass ended before its deadline
+            routes = _polish(problem, routes, settings, repair_end, stats)
+            if routes is not unpolished:
+                routes = _whole(problem, routes, settings, repair_end, stats)
     stats.polish_s = time.perf_counter() - t_polish
 
     t3 = time.perf_counter()
@@ -429,6 +456,17 @@ def solve_routes_with_stats(
         log.warning("routing: %s", stats.late)
     plan.runtime_s = round(stats.total_s, 4)
     return plan, stats
+
+
+def _worse_than_greedy(engine: str, start_only: bool, origin: str, polished: bool = False) -> str:
+    """``stats.fallback`` when the greedy plan is returned for being better than the search's."""
+    made = f"{engine} start, repaired," if start_only else f"{engine} plan"
+    if polished:
+        made += " (repaired and post-optimised)"
+    return (
+        f"the {made} serves fewer mandatory orders or costs more than the {origin}: "
+        "returning the greedy plan"
+    )
 
 
 def _pinned_ids(params: RoutingParams) -> set[str]:
@@ -499,6 +537,14 @@ def _constructions_after(
     if problem.has_breaks:
         return True
     return any(problem.orders[o].penalty is None for o in seed_left)
+
+
+def _pyvrp_compares_only(problem: RoutingProblem) -> bool:
+    """Whether PyVRP's search does not start from the greedy plan (fewer visits than
+    :data:`~solvers.routing.engines.pyvrp_engine.GREEDY_START_TASKS`)."""
+    from solvers.routing.engines.pyvrp_engine import GREEDY_START_TASKS
+
+    return len(problem.tasks) < GREEDY_START_TASKS
 
 
 def _pyvrp_needs_greedy(problem: RoutingProblem) -> bool:

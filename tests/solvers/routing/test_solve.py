@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -1081,17 +1082,33 @@ PYVRP_DROPS_O4 = {
 }
 
 
-def test_pyvrp_with_breaks_leaving_a_mandatory_order_out_is_checked_against_greedy() -> None:
+def test_pyvrp_with_breaks_leaving_a_mandatory_order_out_is_checked_against_greedy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # was: PyVRP with breaks builds no greedy plan, so nothing caught its plan leaving o4
     # out; the greedy plan is now built then, and returned as it serves every mandatory order
+    # (a search stopped on the clock: its 300 iterations given to the engine only, as since
+    # session 53 an iteration cap has the greedy plan built before the search)
     s = Scenario.model_validate(PYVRP_DROPS_O4)
-    plan, stats = solve_routes_with_stats(
-        s, RoutingParams(engine="pyvrp", time_limit_s=5, max_iterations=300, seed=7)
-    )
+    real = solve_module._settings
+
+    def capped(*args: Any, **kwargs: Any) -> EngineSettings:
+        return replace(real(*args, **kwargs), max_iterations=300)
+
+    monkeypatch.setattr(solve_module, "_settings", capped)
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine="pyvrp", time_limit_s=5, seed=7))
     assert validate_plan(s, plan).ok
     assert [u.order_id for u in plan.unassigned] == ["o0"]
     assert plan.status is PlanStatus.FEASIBLE
     assert stats.fallback is not None and "greedy plan built after it" in stats.fallback
+    # with the cap in the params the greedy plan is built before the search and compared
+    # with its plan once post-optimised (here the break-aware pass places o4)
+    monkeypatch.undo()
+    params = RoutingParams(engine="pyvrp", time_limit_s=5, max_iterations=300, seed=7)
+    capped_plan = solve_routes(s, params)
+    assert validate_plan(s, capped_plan).ok
+    assert [u.order_id for u in capped_plan.unassigned] == ["o0"]
+    assert capped_plan.status is PlanStatus.FEASIBLE
 
 
 def _formula_reserve(n: int) -> float:
@@ -1204,3 +1221,26 @@ def test_an_answer_past_its_time_limit_says_so(
         assert on_time.late in on_time.notes
     else:
         assert not any("after the time limit" in note for note in on_time.notes)
+
+
+def test_an_iteration_capped_pyvrp_search_is_compared_with_the_greedy_plan() -> None:
+    """PyVRP stopped by ``max_iterations`` (under 1,200 visits, with breaks) returned its
+    plan even where the greedy plan was cheaper: that plan was not built (here 32,412 cents
+    against the greedy engine's 30,202). It is now built before the search, compared with the
+    search's plan once both are post-optimised, and the cheaper kept: the same on every run
+    (the greedy plan is deterministic), never dearer than the greedy engine's plan."""
+    from scenarios.generate import generate_city
+
+    for seed in (1, 2, 3):
+        city = generate_city(seed=seed, num_orders=20, num_nodes=3, num_couriers=4)
+        params = RoutingParams(engine="pyvrp", seed=1, time_limit_s=UNHURRIED_S, max_iterations=1)
+        plan, stats = solve_routes_with_stats(city, params)
+        assert validate_plan(city, plan).ok
+        greedy_plan = solve_routes(city, RoutingParams(engine="greedy", seed=1))
+        assert plan.cost_cents <= greedy_plan.cost_cents
+        if seed == 2:
+            assert plan.engine == "greedy (better than pyvrp)"
+            assert plan.cost_cents < 32_412
+            assert stats.fallback is not None and "greedy plan built before it" in stats.fallback
+            again = solve_routes(city, params)
+            assert again.model_dump(exclude={"runtime_s"}) == plan.model_dump(exclude={"runtime_s"})
