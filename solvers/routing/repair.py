@@ -253,10 +253,16 @@ def whole_orders(
             why = f"serving all {len(group)} shipments of its order costs more than its penalty"
         else:
             # a pinned job's group is completed whatever the cost, even past the deadline
-            # (its construction's grace): the other way loses the pinned stop
+            # (its construction's grace): the other way loses the pinned stop; a mandatory
+            # one gets the grace too (a solve that lost the CPU leaves no mandatory order out
+            # that fits in a moment), an optional one no construction time past the deadline
             if not late() or held:
                 fixed, left = GreedyBuilder(
-                    problem, orders=missing, initial=out, deadline=deadline
+                    problem,
+                    orders=missing,
+                    initial=out,
+                    deadline=deadline,
+                    grace_s=None if held or penalty is None else 0.0,
                 ).build()
                 if not left:
                     changed = {v for v in set(fixed) | set(out) if fixed.get(v) != out.get(v)}

@@ -7,8 +7,10 @@ one penalty per unserved order). The routing model of its courier jobs does the 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -498,6 +500,30 @@ def test_whole_orders_completes_a_pinned_job_s_order_whatever_it_costs() -> None
     # a pinned order served whole is not taken off for its cost
     done = whole_orders(problem, done.routes, pinned=frozenset(west))
     assert done.removed == 0 and _orders_served(problem, done.routes) == {0, 1}
+
+
+def test_whole_orders_completes_no_group_past_its_deadline_but_a_pinned_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A deadline that passes as a completion starts (the constructions' clock says it is
+    late, their CPU clock never moves): an optional group got the construction's grace of
+    CPU time past the deadline, which a loaded machine stretches many times over; it now
+    gets none and is taken off. A pinned job's group, or a mandatory one, is still completed
+    on that grace."""
+    import solvers.routing.greedy as greedy_module
+
+    fake = SimpleNamespace(perf_counter=lambda: math.inf, thread_time=lambda: 0.0)
+    monkeypatch.setattr(greedy_module, "time", fake)
+    deadline = time.perf_counter() + 60  # whole_orders' own clock: not late
+    problem = build_problem(_jobs(_shop(3000)))  # whole, S costs 2,052 cents: worth it
+    west = list(problem.orders[0].tasks)
+    done = whole_orders(problem, {0: west}, deadline=deadline)
+    assert done.completed == 0 and done.removed == 1 and done.routes == {}
+    done = whole_orders(problem, {0: west}, pinned=frozenset(west), deadline=deadline)
+    assert done.completed == 1 and _orders_served(problem, done.routes) == {0, 1}
+    mandatory = build_problem(_jobs(_shop(None)))
+    done = whole_orders(mandatory, {0: list(mandatory.orders[0].tasks)}, deadline=deadline)
+    assert done.completed == 1 and _orders_served(mandatory, done.routes) == {0, 1}
 
 
 @pytest.mark.parametrize("engine", ["greedy", "ortools"])  # PyVRP models no pins
