@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from typing import Literal
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenarios import InputError, Scenario
+from scenarios.generate import CityParams, generate_city
 from scenarios.geo import MAX_INT
+from simulation import twin
+from simulation.decisions import Action, DecisionState
 from simulation.evaluate import simulate
 from simulation.policies import (
     CheapestInsertionPolicy,
@@ -263,3 +270,62 @@ def test_reopt_routing_scenario_names_its_parts() -> None:
         problem.open_orders = []  # type: ignore[misc]
     action = policy.reoptimise(state)
     assert action is not None and brk in action.routes[0]
+
+
+def _insertion_day(
+    num_candidates: int | None, generator_version: Literal[1, 2]
+) -> tuple[list[str], dict[str, float], str]:
+    """Decisions, KPIs and a digest of the KPIs and per-order outcomes of a seeded day."""
+    params = CityParams(generator_version=generator_version)
+    day = generate_city(seed=5, num_orders=400, num_nodes=4, num_couriers=12, params=params)
+    log: list[str] = []
+
+    class Recording(CheapestInsertionPolicy):
+        def decide(self, state: DecisionState) -> Action | None:
+            action = super().decide(state)
+            log.append(repr(action))
+            return action
+
+    result = simulate(
+        day.model_copy(update={"arrivals": None}),
+        policy=Recording(num_candidates=num_candidates),
+        seed=7,
+    )
+    outcome = hashlib.sha256(json.dumps(result.metrics, sort_keys=True).encode())
+    for arr in (result.status, result.completed_s, result.lateness_s):
+        outcome.update(arr.tobytes())
+    return log, result.metrics, outcome.hexdigest()[:16]
+
+
+# Recorded on the code before session 53's port of the quote speed-ups (exact pricing before
+# breaks, KPI version 5); a change that moves any of these is a change of answers, not of
+# speed (re-record only for a deliberate change). Keys: (num_candidates, generator version).
+PINNED_INSERTION_DAYS: dict[tuple[int | None, int], tuple[int, str, str, float, float, float]] = {
+    # decisions, their digest, KPIs and outcomes digest, cost, on-time rate, delivered
+    (8, 1): (1124, "0a5f147582c872e8", "2cc12e0e59aa1c44", 367813.55950445053, 0.7325, 351.0),
+    (None, 1): (1051, "7d3f1acf55e7d710", "de2ae4af4c9b7e13", 294779.231378361, 0.785, 364.0),
+    (8, 2): (926, "a9f01693082fdd07", "b55b16590a91034d", 203024.79592816182, 0.84, 387.0),
+    (None, 2): (929, "e4a46f44d11967f8", "fd40800087cb22f2", 216755.1812698191, 0.8325, 387.0),
+}
+
+
+@pytest.mark.parametrize("generator_version", [1, 2])
+@pytest.mark.parametrize("num_candidates", [8, None])
+@pytest.mark.parametrize("list_matrices", [True, False])
+def test_cheapest_insertion_decides_a_seeded_day_as_pinned(
+    num_candidates: int | None,
+    generator_version: Literal[1, 2],
+    list_matrices: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same seed, same decisions and KPIs to the bit, with the matrices as lists or arrays."""
+    if not list_matrices:  # as on days with more than ROWS_MAX_LOCATIONS locations
+        monkeypatch.setattr(twin, "matrix_rows", lambda matrix: None)
+    log, metrics, outcome = _insertion_day(num_candidates, generator_version)
+    pinned = PINNED_INSERTION_DAYS[num_candidates, generator_version]
+    decisions, digest, outcomes, cost, on_time, delivered = pinned
+    assert len(log) == decisions
+    assert hashlib.sha256("\n".join(log).encode()).hexdigest()[:16] == digest
+    assert (metrics["cost_cents"], metrics["on_time_rate"]) == (cost, on_time)
+    assert metrics["orders_delivered"] == delivered
+    assert outcome == outcomes
