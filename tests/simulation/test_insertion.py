@@ -22,6 +22,7 @@ from simulation.insertion import (
     build_route_cache,
     route_cost_cents,
 )
+from tests.simulation.reference_insertion import quote_loops_reference
 
 NUM_LOC = 9
 #: A stop of a case: location, earliest, latest, service, load change.
@@ -44,7 +45,8 @@ class Case:
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> Case:
+def cases(draw: st.DrawFn, max_stops: int = 7, never: bool = False) -> Case:
+    """A random case; ``never``: some pickups may never be ready (infinite earliest start)."""
     pts = np.asarray(
         draw(
             st.lists(
@@ -55,11 +57,13 @@ def cases(draw: st.DrawFn) -> Case:
         )
     )
     d = np.rint(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int32)
-    m = draw(st.integers(0, 7))
+    m = draw(st.integers(0, max_stops))
     stops = []
     for _ in range(m):
         loc = draw(st.integers(1, NUM_LOC - 1))
         early = float(draw(st.integers(0, 2000)))
+        if never and draw(st.integers(0, 9)) == 0:
+            early = math.inf
         late = early + float(draw(st.integers(0, 2000))) if draw(st.booleans()) else math.inf
         stops.append(
             (loc, early, late, float(draw(st.integers(0, 120))), float(draw(st.integers(-2, 3))))
@@ -69,7 +73,12 @@ def cases(draw: st.DrawFn) -> Case:
     closes = [draw(st.sampled_from([math.inf, 500.0, 1500.0, 3000.0])) for _ in chain]
     job = JobSpec(
         chain_loc=chain,
-        chain_earliest=tuple(float(draw(st.integers(0, 1500))) for _ in chain),
+        chain_earliest=tuple(
+            math.inf
+            if never and draw(st.integers(0, 9)) == 0
+            else float(draw(st.integers(0, 1500)))
+            for _ in chain
+        ),
         chain_latest=tuple(closes) if draw(st.booleans()) else (),
         chain_service=tuple(float(draw(st.integers(0, 60))) for _ in chain),
         delivery_loc=draw(st.integers(0, NUM_LOC - 1)),
@@ -90,6 +99,50 @@ def cases(draw: st.DrawFn) -> Case:
             per_km=30.0, per_hour=float(draw(st.sampled_from([0, 2000]))), lateness_per_min=25.0
         ),
         factor=draw(st.sampled_from([1.0, 1.3])),
+    )
+
+
+@st.composite
+def tight_cases(draw: st.DrawFn) -> Case:
+    """A longer route whose windows and shift end sit close to its schedule (little slack)."""
+    case = draw(cases(max_stops=0))
+    m = draw(st.integers(3, 25))
+    t, prev, stops = case.t0, 0, []
+    for _ in range(m):
+        loc = draw(st.integers(1, NUM_LOC - 1))
+        t += float(case.duration[prev, loc]) * case.factor
+        early = max(0.0, t + float(draw(st.integers(-300, 60))))
+        t = max(t, early)
+        late = t + float(draw(st.integers(-30, 200))) if draw(st.integers(0, 5)) else math.inf
+        service = float(draw(st.integers(0, 120)))
+        stops.append((loc, early, late, service, float(draw(st.integers(0, 2)))))
+        t += service
+        prev = loc
+    end = t + float(case.duration[prev, 0]) * case.factor
+    job = case.job
+    e_d = float(draw(st.integers(0, int(end))))
+    job = JobSpec(
+        chain_loc=job.chain_loc,
+        chain_earliest=tuple(float(draw(st.integers(0, int(end)))) for _ in job.chain_loc),
+        chain_latest=job.chain_latest,
+        chain_service=job.chain_service,
+        delivery_loc=job.delivery_loc,
+        delivery_earliest=e_d,
+        delivery_latest=e_d + float(draw(st.integers(0, 1500))),
+        delivery_service=job.delivery_service,
+        demand=job.demand,
+    )
+    shift_end = end + float(draw(st.integers(0, 900)))
+    return Case(
+        duration=case.duration,
+        distance=case.distance,
+        stops=stops,
+        t0=case.t0,
+        shift_end=shift_end,
+        job=job,
+        capacity=np.asarray([draw(st.sampled_from([math.inf, 10.0, 30.0]))]),
+        rates=case.rates,
+        factor=case.factor,
     )
 
 
@@ -280,9 +333,11 @@ def test_cost_cents_prices_distance_time_and_lateness_alike_for_floats_and_array
 
 
 @st.composite
-def break_cases(draw: st.DrawFn) -> tuple[Case, list[bool]]:
+def break_cases(
+    draw: st.DrawFn, base: st.SearchStrategy[Case] | None = None
+) -> tuple[Case, list[bool]]:
     """A case whose route has driver breaks (taken where the courier is: no location)."""
-    case = draw(cases())
+    case = draw(cases() if base is None else base)
     flags = [draw(st.booleans()) for _ in case.stops]
     if case.stops and not any(flags):
         flags[draw(st.integers(0, len(case.stops) - 1))] = True
@@ -387,3 +442,25 @@ def test_a_delivery_right_before_a_break_is_priced_with_the_break_at_its_door() 
     )
     assert (q.pickup_after, q.delivery_after) == (0, 0)
     assert q.distance_delta_m == 0.0 and q.cost_delta_cents == 0.0
+
+
+_PRUNING_CASES = st.one_of(tight_cases(), cases(max_stops=25), cases(max_stops=25, never=True))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_PRUNING_CASES.map(lambda c: (c, None)), break_cases(_PRUNING_CASES)))
+def test_pruned_quotes_match_the_unpruned_reference_bit_for_bit(
+    data: tuple[Case, list[bool] | None],
+) -> None:
+    """Skipping positions a bound proves infeasible or too dear changes no answer (breaks too)."""
+    case, flags = data
+    with np.errstate(invalid="ignore"):  # inf - inf when a pickup never comes: NaN, as ever
+        cache = _cache(case, case.stops) if flags is None else _break_cache(case, case.stops, flags)
+    rows = (case.duration.tolist(), case.distance.tolist())
+    kw = {"capacity": case.capacity, "duration": case.duration, "distance": case.distance}
+    for rates in (case.rates, CostRates(per_km=4.0, per_hour=0.0, lateness_per_min=0.0)):
+        for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
+            for listed in (None, rows):
+                got = _quote_loops(cache, job, rates=rates, rows=listed, **kw)
+                want = quote_loops_reference(cache, job, rates=rates, rows=listed, **kw)
+                assert repr(got) == repr(want)

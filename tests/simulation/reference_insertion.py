@@ -1,0 +1,293 @@
+"""The scalar cheapest-insertion quote as it was before session 53's pruning was ported.
+
+A verbatim copy (only renamed) of main's :func:`simulation.insertion._quote_loops` with the
+exact pricing before driver breaks, taken before h1's speed-ups were ported: the pruned quote
+must match it bit for bit (pruning may skip work, never change an answer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from simulation.decisions import Quote
+from simulation.insertion import (
+    EPS,
+    INF,
+    CostRates,
+    FloatArray,
+    JobSpec,
+    RouteCache,
+    Rows,
+    _ExactInsertion,
+    _quote_empty,
+)
+
+
+def quote_loops_reference(
+    cache: RouteCache,
+    job: JobSpec,
+    *,
+    capacity: FloatArray | Sequence[float],
+    duration: NDArray[np.int32],
+    distance: NDArray[np.int32],
+    rates: CostRates,
+    rows: tuple[Rows, Rows] | None = None,
+) -> Quote:
+    """Current main's :func:`simulation.insertion._quote_loops`, before the pruning."""
+    q = job.demand
+    cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
+    for qk, ck in zip(q, cap, strict=True):
+        if qk > ck + EPS:
+            return Quote(False, INF, reason="demand exceeds capacity")
+    brk = cache.breaks
+    # (An insertion right before a break moves the break, which may save time after it.)
+    if cache.max_slack + EPS < job.delivery_service and brk is None:
+        return Quote(False, INF, reason="no slack left in the route (shift end)")
+    loc = cache.loc_list
+    m = len(loc) - 2
+    if m == 0 and rows is not None:
+        return _quote_empty(cache, job, cap=cap, rates=rates, rows=rows)
+    big_m = m + 1
+    f = cache.factor
+    arr = cache.arr_list
+    dep = cache.dep_list
+    wc = cache.wait_cum_list
+    slack_cum = cache.slack_cum_list
+    max_delay = cache.max_delay_list
+    late_after = cache.late_after_list
+    chain = job.chain_loc
+    n_chain = len(chain)
+    d = job.delivery_loc
+    prev = loc[: m + 1]
+    nxt = loc[1:]
+    k = m + 1
+    t_to_p: list[int] = []
+    t_from_pr: list[int] = []
+    s_to_p: list[int] = []
+    s_from_pr: list[int] = []
+    chain_t: list[float] = []
+    chain_dist = t_pr_d = s_pr_d = 0.0
+    if rows is not None:
+        dur_rows, dist_rows = rows
+        prev_dur = [dur_rows[a] for a in prev]
+        prev_dist = [dist_rows[a] for a in prev]
+        row_d = dur_rows[d]
+        dist_d = dist_rows[d]
+        t_to_d = [r[d] for r in prev_dur]
+        t_from_d = [row_d[b] for b in nxt]
+        s_to_d = [r[d] for r in prev_dist]
+        s_from_d = [dist_d[b] for b in nxt]
+        s_next = [r[b] for r, b in zip(prev_dist, nxt, strict=True)]
+        if chain:
+            p1, pr = chain[0], chain[-1]
+            row_pr = dur_rows[pr]
+            dist_pr = dist_rows[pr]
+            t_to_p = [r[p1] for r in prev_dur]
+            t_from_pr = [row_pr[b] for b in nxt]
+            s_to_p = [r[p1] for r in prev_dist]
+            s_from_pr = [dist_pr[b] for b in nxt]
+            for e in range(n_chain - 1):
+                chain_t.append(float(dur_rows[chain[e]][chain[e + 1]]))
+                chain_dist += float(dist_rows[chain[e]][chain[e + 1]])
+            t_pr_d = float(row_pr[d])
+            s_pr_d = float(dist_pr[d])
+    else:
+        prev_a = np.asarray(prev, dtype=np.int64)
+        nxt_a = np.asarray(nxt, dtype=np.int64)
+        if chain:
+            p1, pr = chain[0], chain[-1]
+            rows_i = np.concatenate((prev_a, np.full(k, pr), prev_a, np.full(k, d), prev_a))
+            cols_i = np.concatenate((np.full(k, p1), nxt_a, np.full(k, d), nxt_a, nxt_a))
+        else:
+            rows_i = np.concatenate((prev_a, np.full(k, d), prev_a))
+            cols_i = np.concatenate((np.full(k, d), nxt_a, nxt_a))
+        tt: list[int] = duration[rows_i, cols_i].tolist()
+        ss: list[int] = distance[rows_i, cols_i].tolist()
+        if chain:
+            t_to_p, t_from_pr, t_to_d, t_from_d = (
+                tt[:k],
+                tt[k : 2 * k],
+                tt[2 * k : 3 * k],
+                tt[3 * k : 4 * k],
+            )
+            s_to_p, s_from_pr, s_to_d, s_from_d = (
+                ss[:k],
+                ss[k : 2 * k],
+                ss[2 * k : 3 * k],
+                ss[3 * k : 4 * k],
+            )
+            s_next = ss[4 * k :]
+            chain_t = [float(duration[chain[e], chain[e + 1]]) for e in range(n_chain - 1)]
+            for e in range(n_chain - 1):
+                chain_dist += float(distance[chain[e], chain[e + 1]])
+            t_pr_d = float(duration[pr, d])
+            s_pr_d = float(distance[pr, d])
+        else:
+            t_to_d, t_from_d, s_next = tt[:k], tt[k : 2 * k], ss[2 * k :]
+            s_to_d, s_from_d = ss[:k], ss[k : 2 * k]
+    e_d = job.delivery_earliest
+    l_d = job.delivery_latest
+    s_d = job.delivery_service
+    per_km = rates.per_km
+    per_hour = rates.per_hour
+    per_min = rates.lateness_per_min
+    total_wait = wc[big_m]
+    fits = [True] * k
+    if chain and q:
+        cap_eps = [ck + EPS for ck in cap]
+        # Float addition is monotone: if the heaviest load of each dimension fits, all do.
+        if any(mx + qk > ce for mx, qk, ce in zip(cache.load_max, q, cap_eps, strict=True)):
+            fits = [
+                all(lr + qk <= ce for lr, qk, ce in zip(row, q, cap_eps, strict=True))
+                for row in cache.load_rows
+            ]
+    best = INF
+    best_pos = (-1, -1)
+    best_info = (INF, 0.0, 0.0, 0.0)
+    # Departure from the pickup chain inserted after node i, and whether every node is open.
+    dep_p = [0.0] * k
+    chain_ok = [True] * k
+    if n_chain == 1:  # the loop below for one pickup
+        ce, lim, svc = job.chain_earliest[0], job.latest(0) + EPS, job.chain_service[0]
+        for i in range(k):
+            t = dep[i] + t_to_p[i] * f
+            t = t if t >= ce else ce
+            if t > lim:
+                chain_ok[i] = False  # the node has closed for good by then
+            dep_p[i] = t + svc
+    elif chain:
+        limits = [job.latest(e) + EPS for e in range(n_chain)]
+        for i in range(k):
+            t = dep[i] + t_to_p[i] * f
+            for e in range(n_chain):
+                ce = job.chain_earliest[e]
+                t = t if t >= ce else ce
+                if t > limits[e]:
+                    chain_ok[i] = False
+                t = t + job.chain_service[e]
+                if e + 1 < n_chain:
+                    t = t + chain_t[e] * f
+            dep_p[i] = t
+    exact = None
+    if brk is not None:
+        travel = (rows[0], rows[1]) if rows is not None else (duration, distance)
+        exact = _ExactInsertion(cache, brk, job, travel, rates)
+    # Case A: delivery right after the pickup chain (or alone when the parcel is on board).
+    for i in range(k):
+        if exact is not None and brk is not None and brk.is_break[i + 1]:
+            if fits[i]:
+                found = exact.evaluate(i, i)
+                if found is not None and found[0] < best:
+                    best, best_pos, best_info = found[0], (i, i), found[1:]
+            continue
+        if chain:
+            arr_d = dep_p[i] + t_pr_d * f
+            dist_a = s_to_p[i] + chain_dist + s_pr_d + s_from_d[i] - s_next[i]
+        else:
+            arr_d = dep[i] + t_to_d[i] * f
+            dist_a = s_to_d[i] + s_from_d[i] - s_next[i]
+        if not fits[i] or not chain_ok[i]:
+            continue
+        start_d = arr_d if arr_d >= e_d else e_d
+        delta = start_d + s_d + t_from_d[i] * f - arr[i + 1]
+        if delta < 0.0:
+            delta = 0.0
+        if delta > max_delay[i + 1] + EPS:
+            continue
+        end = delta - (total_wait - wc[i])
+        if end < 0.0:
+            end = 0.0
+        late = start_d - l_d
+        if late < 0.0:
+            late = 0.0
+        late += delta * late_after[i + 1]
+        # _cost_cents inlined (hot path)
+        cost = per_km * dist_a / 1000.0 + per_hour * end / 3600.0 + per_min * late / 60.0
+        if cost < best:
+            best = cost
+            best_pos = (i, i)
+            best_info = (start_d, late, dist_a, end)
+    # Case B: pickup after node i, delivery after node j > i.
+    if chain and m >= 1:
+        # Distance lower bounds: cost(i, j) >= per_km * (dist_p[i] + dd[j]) / 1000.
+        dd = [s_to_d[j] + s_from_d[j] - s_next[j] for j in range(k)]
+        dd_min = dd[:]
+        for j in range(k - 2, -1, -1):
+            if dd_min[j + 1] < dd_min[j]:
+                dd_min[j] = dd_min[j + 1]
+        km = per_km / 1000.0
+        for i in range(m):
+            if not fits[i] or not chain_ok[i]:
+                continue
+            if exact is not None and brk is not None and brk.is_break[i + 1]:
+                # The pickups right before a break (moved to their door): priced exactly.
+                for j, found in exact.evaluations(i, m):
+                    if j == i:
+                        continue  # (case A)
+                    if not fits[j]:
+                        break
+                    if found is not None and found[0] < best:
+                        best, best_pos, best_info = found[0], (i, j), found[1:]
+                continue
+            dist_p = s_to_p[i] + chain_dist + s_from_pr[i] - s_next[i]
+            if km * (dist_p + dd_min[i + 1]) >= best:
+                continue
+            delta_1 = dep_p[i] + t_from_pr[i] * f - arr[i + 1]
+            if delta_1 < 0.0:
+                delta_1 = 0.0
+            lim = delta_1 + wc[i]
+            wci = wc[i]
+            seg = INF
+            for j in range(i + 1, m + 1):
+                sc = slack_cum[j]
+                if sc < seg:
+                    seg = sc
+                if lim > seg + EPS or not fits[j]:
+                    break  # later j only tighten both conditions
+                if exact is not None and brk is not None and brk.is_break[j + 1]:
+                    found = exact.evaluate(i, j)  # the delivery right before a break
+                    if found is not None and found[0] < best:
+                        best, best_pos, best_info = found[0], (i, j), found[1:]
+                    continue
+                if km * (dist_p + dd[j]) >= best:
+                    continue
+                sd = delta_1 - (wc[j] - wci)
+                if sd < 0.0:
+                    sd = 0.0
+                arr_d = dep[j] + sd + t_to_d[j] * f
+                start_d = arr_d if arr_d >= e_d else e_d
+                delta_2 = start_d + s_d + t_from_d[j] * f - arr[j + 1]
+                if delta_2 < 0.0:
+                    delta_2 = 0.0
+                if delta_2 > max_delay[j + 1] + EPS:
+                    continue
+                end = delta_2 - (total_wait - wc[j])
+                if end < 0.0:
+                    end = 0.0
+                late = start_d - l_d
+                if late < 0.0:
+                    late = 0.0
+                late += delta_1 * (late_after[i + 1] - late_after[j + 1])
+                late += delta_2 * late_after[j + 1]
+                dist_b = dist_p + dd[j]
+                # _cost_cents inlined (hot path)
+                cost = per_km * dist_b / 1000.0 + per_hour * end / 3600.0 + per_min * late / 60.0
+                if cost < best:
+                    best = cost
+                    best_pos = (i, j)
+                    best_info = (start_d, late, dist_b, end)
+    if best == INF:
+        return Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
+    return Quote(
+        feasible=True,
+        cost_delta_cents=best + rates.fixed,
+        pickup_after=best_pos[0],
+        delivery_after=best_pos[1],
+        delivery_start_s=best_info[0],
+        lateness_s=best_info[1],
+        distance_delta_m=best_info[2],
+        end_delay_s=best_info[3],
+    )
