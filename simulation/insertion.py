@@ -9,7 +9,10 @@ is now on time late, nor make a late stop later (soft windows stay soft for the 
 only); waiting time absorbs delay, so the start delay at stop ``k`` caused by an arrival delay
 ``d`` at stop ``i+1`` is ``max(0, d - (W[k] - W[i]))`` with ``W`` the cumulative waiting time.
 That makes every test O(1) per position pair, and the whole (pickup, delivery) position matrix
-is evaluated with a handful of numpy operations.
+is evaluated with a handful of numpy operations. The scalar quote skips the pairs that lower
+bounds prove infeasible or no cheaper than the best so far (float rounding is monotone, so a
+bound computed as the exact test is can only skip what that test rejects); the positions right
+before a driver break, priced by playing the route forward, are never skipped by those bounds.
 
 Costs are in cents: ``cost_per_km x extra metres / 1000 + cost_per_hour x extra route time /
 3600 + lateness_cents_per_min x lateness of the new order / 60 (+ the vehicle's fixed cost if
@@ -488,7 +491,8 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class CostRates:
-    """Prices of one courier plus the lateness price (cents)."""
+    """Prices of one courier plus the lateness price (cents; non-negative, as the quote's
+    lower bounds assume)."""
 
     per_km: float
     per_hour: float
@@ -752,17 +756,81 @@ def _quote_loops(
             best_info = (start_d, late, dist_a, end)
     # Case B: pickup after node i, delivery after node j > i.
     if chain and m >= 1:
-        # Distance lower bounds: cost(i, j) >= per_km * (dist_p[i] + dd[j]) / 1000.
+        is_brk = brk.is_break if exact is not None and brk is not None else None
         dd = [s_to_d[j] + s_from_d[j] - s_next[j] for j in range(k)]
-        dd_min = dd[:]
+        # Distance bounds over every j, as the quote has always skipped with them (kept, so
+        # that the answers stay what they were to the bit).
+        dd_all = dd[:]
         for j in range(k - 2, -1, -1):
-            if dd_min[j + 1] < dd_min[j]:
-                dd_min[j] = dd_min[j + 1]
+            if dd_all[j + 1] < dd_all[j]:
+                dd_all[j] = dd_all[j + 1]
         km = per_km / 1000.0
+        # The delivery's start delay at node j+1 is at least the one it causes without the
+        # pickup chain before it (sd = 0); float rounding is monotone, so a j whose bound
+        # already exceeds what the rest of the route absorbs fails the exact test for every
+        # i. Only the other j ("candidates") are priced; a j right before a break is priced
+        # by `exact` (no formula, so no bound): always a candidate. nxt_c[p]: the first
+        # candidate after node p (k: none); gap[p]: the tightest slack_cum + EPS over nodes
+        # p+1..nxt_c[p] (-INF if one of them cannot carry the parcel), which is what the
+        # pickup's delay must not exceed to reach that candidate; brk_after[p]: a candidate
+        # before a break after node p.
+        nxt_c = [k] * k
+        gap = [INF] * k
+        brk_after = [False] * k
+        # Lower bounds of a formula-priced candidate's time and lateness cost terms (sd = 0,
+        # delta_1 = 0: each term is monotone in them), and their least values (and dd's)
+        # over such candidates from node j on.
+        t_lb = [INF] * k
+        l_lb = [INF] * k
+        dd_min = [INF] * (k + 1)
+        t_min = [INF] * (k + 1)
+        l_min = [INF] * (k + 1)
+        nc, g, lo, lo_t, lo_l, ex = k, INF, INF, INF, INF, False
+        for j in range(m, 0, -1):
+            x = slack_cum[j] + EPS
+            if is_brk is not None and is_brk[j + 1]:
+                nc = j
+                g = x if x < INF else INF  # a NaN slack constrains nothing (as `sc < seg`)
+                ex = True
+            else:
+                s0 = dep[j] + t_to_d[j] * f
+                s0 = s0 if s0 >= e_d else e_d
+                d0 = s0 + s_d + t_from_d[j] * f - arr[j + 1]
+                if d0 > max_delay[j + 1] + EPS:
+                    if x < g:
+                        g = x
+                else:
+                    nc = j
+                    g = x if x < INF else INF
+                    if d0 < 0.0:
+                        d0 = 0.0
+                    end = d0 - (total_wait - wc[j])
+                    if end < 0.0:
+                        end = 0.0
+                    late = s0 - l_d
+                    if late < 0.0:
+                        late = 0.0
+                    late = late + d0 * late_after[j + 1]
+                    tj = t_lb[j] = per_hour * end / 3600.0
+                    lj = l_lb[j] = per_min * late / 60.0
+                    if dd[j] < lo:
+                        lo = dd[j]
+                    if tj < lo_t:
+                        lo_t = tj
+                    if lj < lo_l:
+                        lo_l = lj
+            if not fits[j]:
+                g = -INF
+            nxt_c[j - 1] = nc
+            gap[j - 1] = g
+            brk_after[j - 1] = ex
+            dd_min[j] = lo
+            t_min[j] = lo_t
+            l_min[j] = lo_l
         for i in range(m):
             if not fits[i] or not chain_ok[i]:
                 continue
-            if exact is not None and brk is not None and brk.is_break[i + 1]:
+            if exact is not None and is_brk is not None and is_brk[i + 1]:
                 # The pickups right before a break (moved to their door): priced exactly.
                 for j, found in exact.evaluations(i, m):
                     if j == i:
@@ -772,52 +840,75 @@ def _quote_loops(
                     if found is not None and found[0] < best:
                         best, best_pos, best_info = found[0], (i, j), found[1:]
                 continue
+            j = nxt_c[i]
+            if j > m:
+                break  # no candidate after node i, nor after any later node (nor a break)
             dist_p = s_to_p[i] + chain_dist + s_from_pr[i] - s_next[i]
-            if km * (dist_p + dd_min[i + 1]) >= best:
+            if km * (dist_p + dd_all[i + 1]) >= best:
+                continue
+            # Cost lower bound over the formula-priced candidates after node i.
+            lb = per_km * (dist_p + dd_min[i + 1]) / 1000.0 + t_min[i + 1] + l_min[i + 1]
+            only_exact = lb >= best
+            if only_exact and not brk_after[i]:
                 continue
             delta_1 = dep_p[i] + t_from_pr[i] * f - arr[i + 1]
             if delta_1 < 0.0:
                 delta_1 = 0.0
             lim = delta_1 + wc[i]
+            if lim != lim:
+                # NaN: every formula cost of this i is NaN, never below best; the positions
+                # before a break are reached up to the first stop that cannot carry the parcel.
+                if exact is not None and is_brk is not None and brk_after[i]:
+                    for j in range(i + 1, m + 1):
+                        if not fits[j]:
+                            break
+                        if is_brk[j + 1]:
+                            found = exact.evaluate(i, j)
+                            if found is not None and found[0] < best:
+                                best, best_pos, best_info = found[0], (i, j), found[1:]
+                continue
             wci = wc[i]
-            seg = INF
-            for j in range(i + 1, m + 1):
-                sc = slack_cum[j]
-                if sc < seg:
-                    seg = sc
-                if lim > seg + EPS or not fits[j]:
-                    break  # later j only tighten both conditions
-                if exact is not None and brk is not None and brk.is_break[j + 1]:
-                    found = exact.evaluate(i, j)  # the delivery right before a break
+            p = i
+            while j <= m:
+                if lim > gap[p]:
+                    break  # a stop before the delivery cannot absorb the delay: later j too
+                p = j
+                j = nxt_c[j]
+                if exact is not None and is_brk is not None and is_brk[p + 1]:
+                    found = exact.evaluate(i, p)  # the delivery right before a break
                     if found is not None and found[0] < best:
-                        best, best_pos, best_info = found[0], (i, j), found[1:]
+                        best, best_pos, best_info = found[0], (i, p), found[1:]
                     continue
-                if km * (dist_p + dd[j]) >= best:
+                if only_exact:
                     continue
-                sd = delta_1 - (wc[j] - wci)
+                dist_b = dist_p + dd[p]
+                if km * dist_b >= best:
+                    continue
+                if per_km * dist_b / 1000.0 + t_lb[p] + l_lb[p] >= best:
+                    continue
+                sd = delta_1 - (wc[p] - wci)
                 if sd < 0.0:
                     sd = 0.0
-                arr_d = dep[j] + sd + t_to_d[j] * f
+                arr_d = dep[p] + sd + t_to_d[p] * f
                 start_d = arr_d if arr_d >= e_d else e_d
-                delta_2 = start_d + s_d + t_from_d[j] * f - arr[j + 1]
+                delta_2 = start_d + s_d + t_from_d[p] * f - arr[p + 1]
                 if delta_2 < 0.0:
                     delta_2 = 0.0
-                if delta_2 > max_delay[j + 1] + EPS:
+                if delta_2 > max_delay[p + 1] + EPS:
                     continue
-                end = delta_2 - (total_wait - wc[j])
+                end = delta_2 - (total_wait - wc[p])
                 if end < 0.0:
                     end = 0.0
                 late = start_d - l_d
                 if late < 0.0:
                     late = 0.0
-                late += delta_1 * (late_after[i + 1] - late_after[j + 1])
-                late += delta_2 * late_after[j + 1]
-                dist_b = dist_p + dd[j]
+                late += delta_1 * (late_after[i + 1] - late_after[p + 1])
+                late += delta_2 * late_after[p + 1]
                 # _cost_cents inlined (hot path)
                 cost = per_km * dist_b / 1000.0 + per_hour * end / 3600.0 + per_min * late / 60.0
                 if cost < best:
                     best = cost
-                    best_pos = (i, j)
+                    best_pos = (i, p)
                     best_info = (start_d, late, dist_b, end)
     if best == INF:
         return Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
