@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import Any, overload
 
 import numpy as np
@@ -71,12 +71,17 @@ def _exact_sum(values: list[float]) -> float:
 class RouteCache:
     """Planned timing of one courier's remaining route (see the module docstring).
 
-    The per-node values are kept as Python lists (``loc_list``, ``arr_list``, ...,
-    ``load_rows``); the numpy arrays (``loc``, ``arr``, ...) are built on first use.
+    The per-node values are kept as Python lists (``loc_list``, ``arr_list``, ...); the loads
+    (``load_cols``, ``load_rows``) are summed and the numpy arrays (``loc``, ``arr``, ...)
+    built on first use (most quotes of a route end at its slack, before any load is read).
     """
 
     __slots__ = (
+        "_load0",
+        "_load_cols",
+        "_load_delta",
         "_load_max",
+        "_load_rows",
         "_np",
         "arr_list",
         "breaks",
@@ -85,7 +90,6 @@ class RouteCache:
         "late_after_list",
         "lateness_list",
         "lateness_total",
-        "load_rows",
         "loc_list",
         "max_delay_list",
         "max_slack",
@@ -104,13 +108,17 @@ class RouteCache:
         wait_cum: list[float],
         slack_cum: list[float],
         max_arrival_delay: list[float],
-        load: list[list[float]],
+        load0: Sequence[float],
+        load_delta: Sequence[Sequence[float]],
         lateness: list[float],
         late_after: list[float],
         factor: float,
         max_slack: float,
         lateness_total: float,
+        load_cols: list[list[float]] | None = None,
     ) -> None:
+        """``load0``: the load at the anchor; ``load_delta``: its change at each stop (kept,
+        not copied); ``load_cols``: the load per dimension after each node if already known."""
         self.loc_list = loc
         self.arr_list = arr
         self.start_list = start
@@ -118,7 +126,10 @@ class RouteCache:
         self.wait_cum_list = wait_cum
         self.slack_cum_list = slack_cum
         self.max_delay_list = max_arrival_delay
-        self.load_rows = load
+        self._load0 = load0
+        self._load_delta = load_delta
+        self._load_cols = load_cols
+        self._load_rows: list[list[float]] | None = None
         self.lateness_list = lateness
         self.late_after_list = late_after
         self.factor = factor
@@ -192,10 +203,34 @@ class RouteCache:
         return self._array("late_after", self.late_after_list)
 
     @property
+    def load_cols(self) -> list[list[float]]:
+        """Load of each dimension after each node but home (``load_cols[d][k]``)."""
+        cols = self._load_cols
+        if cols is None:
+            cols = []
+            deltas = self._load_delta
+            for d, x in enumerate(self._load0):
+                a0 = float(x)
+                col = [a0]
+                # The running sum of the deltas, as build_route_cache always added them.
+                col.extend([a0 + c for c in accumulate([float(row[d]) for row in deltas])])
+                cols.append(col)
+            self._load_cols = cols
+        return cols
+
+    @property
+    def load_rows(self) -> list[list[float]]:
+        """Load after each node but home, one row of dimensions per node."""
+        rows = self._load_rows
+        if rows is None:
+            rows = self._load_rows = [list(r) for r in zip(*self.load_cols, strict=True)]
+        return rows
+
+    @property
     def load_max(self) -> list[float]:
         """Heaviest load of each dimension over the route's nodes (but home)."""
         if self._load_max is None:
-            self._load_max = [max(col) for col in zip(*self.load_rows, strict=True)]
+            self._load_max = [max(col) for col in self.load_cols]
         return self._load_max
 
     def as_lists(self) -> tuple[list[float], ...]:
@@ -313,12 +348,18 @@ def _build_route_cache(
     lat = [INF] * (m + 2)
     prev = anchor_loc
     t = t0
+    # Without nested lists, the legs' durations in one numpy gather (not one per leg).
+    hops: list[int] = (
+        duration[[anchor_loc, *stop_loc], [*stop_loc, end_loc]].tolist()
+        if duration_rows is None
+        else []
+    )
     for k in range(m):
         loc = stop_loc[k]
         if duration_rows is not None:
             a = t + float(duration_rows[prev][loc]) * factor
         else:
-            a = t + float(duration[prev, loc]) * factor
+            a = t + float(hops[k]) * factor
         s = a if a >= earliest[k] else earliest[k]
         arr[k + 1] = a
         start[k + 1] = s
@@ -329,7 +370,7 @@ def _build_route_cache(
     if duration_rows is not None:
         a = t + float(duration_rows[prev][end_loc]) * factor
     else:
-        a = t + float(duration[prev, end_loc]) * factor
+        a = t + float(hops[m]) * factor
     arr[m + 1] = start[m + 1] = dep[m + 1] = a
     lat[m + 1] = shift_end_s
     if not math.isfinite(a):
@@ -350,7 +391,8 @@ def _build_route_cache(
             wait_cum=[w0, w1],
             slack_cum=[INF + w0, sc1],
             max_arrival_delay=[INF, md1],
-            load=[[float(x) for x in load0]],
+            load0=load0,
+            load_delta=load_delta,
             lateness=[0.0, 0.0],
             late_after=[0.0, 0.0],
             factor=factor,
@@ -389,14 +431,6 @@ def _build_route_cache(
         if sc < suffix:
             suffix = sc
         max_delay[k] = suffix - wait_cum[k - 1]
-    row = [float(x) for x in load0]
-    load = [row]
-    if m:
-        cum = [float(x) for x in load_delta[0]]
-        load.append([a0 + c for a0, c in zip(row, cum, strict=True)])
-        for k in range(1, m):
-            cum = [c + float(x) for c, x in zip(cum, load_delta[k], strict=True)]
-            load.append([a0 + c for a0, c in zip(row, cum, strict=True)])
     return RouteCache(
         loc=locs,
         arr=arr,
@@ -405,7 +439,8 @@ def _build_route_cache(
         wait_cum=wait_cum,
         slack_cum=slack_cum,
         max_arrival_delay=max_delay,
-        load=load,
+        load0=load0,
+        load_delta=load_delta,
         lateness=lateness,
         late_after=late_after,
         factor=factor,
@@ -456,12 +491,14 @@ def _build_arrays(
         wait_cum=wait_cum.tolist(),
         slack_cum=slack_cum.tolist(),
         max_arrival_delay=max_delay.tolist(),
-        load=load.tolist(),
+        load0=load0,
+        load_delta=load_delta,
         lateness=lateness.tolist(),
         late_after=late_after.tolist(),
         factor=factor,
         max_slack=float(max_delay[1:].max()),
         lateness_total=float(lateness.sum()),
+        load_cols=load.T.tolist(),
     )
 
 
@@ -684,10 +721,10 @@ def _quote_loops(
         cap_eps = [ck + EPS for ck in cap]
         # Float addition is monotone: if the heaviest load of each dimension fits, all do.
         if any(mx + qk > ce for mx, qk, ce in zip(cache.load_max, q, cap_eps, strict=True)):
-            fits = [
-                all(lr + qk <= ce for lr, qk, ce in zip(row, q, cap_eps, strict=True))
-                for row in cache.load_rows
-            ]
+            cols = cache.load_cols
+            fits = [x + q[0] <= cap_eps[0] for x in cols[0]]
+            for col, qk, ce in zip(cols[1:], q[1:], cap_eps[1:], strict=True):
+                fits = [ok and x + qk <= ce for ok, x in zip(fits, col, strict=True)]
     best = INF
     best_pos = (-1, -1)
     best_info = (INF, 0.0, 0.0, 0.0)
@@ -966,9 +1003,8 @@ def _quote_empty(
             return Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
         q = job.demand
         if q:
-            row = cache.load_rows[0]
-            for lr, qk, ck in zip(row, q, cap, strict=True):
-                if not lr + qk <= ck + EPS:
+            for col, qk, ck in zip(cache.load_cols, q, cap, strict=True):
+                if not col[0] + qk <= ck + EPS:
                     return Quote(
                         False, INF, reason="no feasible position (windows, capacity or shift end)"
                     )

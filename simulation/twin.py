@@ -913,8 +913,8 @@ class DispatchSimulator:
         if t - cache.arr_list[m + 1] > cache.max_delay_list[m + 1] + 1e-6:
             return False
         cap = w.capacity[c]
-        load = cache.load_rows[m]
-        return all(load[k] + job.demand[k] <= cap[k] + 1e-6 for k in range(len(job.demand)))
+        cols = cache.load_cols
+        return all(cols[k][m] + job.demand[k] <= cap[k] + 1e-6 for k in range(len(job.demand)))
 
     def action_mask(
         self, o: int, couriers: Iterable[int], *, exact: bool = False
