@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from hypothesis import given, settings
@@ -118,7 +118,7 @@ def test_other_packages_can_register_policies() -> None:
 def test_cheapest_quote_is_the_first_of_the_cheapest_feasible_insertions() -> None:
     """The insertion and epoch policies' choice (:func:`cheapest_quote`): an infeasible quote
     is never taken however cheap, the first of equal costs is, and no feasible one is None."""
-    from typing import Any, cast
+    from typing import cast
 
     import numpy as np
 
@@ -324,6 +324,73 @@ def test_cheapest_insertion_decides_a_seeded_day_as_pinned(
     log, metrics, outcome = _insertion_day(num_candidates, generator_version)
     pinned = PINNED_INSERTION_DAYS[num_candidates, generator_version]
     decisions, digest, outcomes, cost, on_time, delivered = pinned
+    assert len(log) == decisions
+    assert hashlib.sha256("\n".join(log).encode()).hexdigest()[:16] == digest
+    assert (metrics["cost_cents"], metrics["on_time_rate"]) == (cost, on_time)
+    assert metrics["orders_delivered"] == delivered
+    assert outcome == outcomes
+
+
+def _planned_insertion_day() -> tuple[list[str], dict[str, float], str, int]:
+    """:func:`_insertion_day` on a generator-v1 day whose first 40 orders were planned (routes
+    with driver breaks), the rest inserted; also how many quotes priced a break exactly."""
+    from api.schemas.plans import PlanCreate
+    from api.tasks.plans import make_plan
+    from simulation import insertion
+
+    params = CityParams(generator_version=1)
+    day = generate_city(seed=7, num_orders=160, num_nodes=4, num_couriers=8, params=params)
+    day = day.model_copy(update={"arrivals": None})
+    part = day.model_copy(update={"orders": day.orders[:40]})
+    body = {"scenario": part.model_dump(mode="json"), "routing": {"engine": "greedy"}}
+    plan = make_plan(PlanCreate.model_validate(body | {"evaluation": {"replications": 0}})).plan
+    log: list[str] = []
+    exact = [0]
+    init = insertion._ExactInsertion.__init__
+
+    class Recording(CheapestInsertionPolicy):
+        def decide(self, state: DecisionState) -> Action | None:
+            action = super().decide(state)
+            log.append(repr(action))
+            return action
+
+    def counting(self: insertion._ExactInsertion, *args: Any, **kwargs: Any) -> None:
+        exact[0] += 1
+        init(self, *args, **kwargs)
+
+    insertion._ExactInsertion.__init__ = counting  # type: ignore[method-assign]
+    try:
+        result = simulate(day, plan, Recording(), seed=7)
+    finally:
+        insertion._ExactInsertion.__init__ = init  # type: ignore[method-assign]
+    outcome = hashlib.sha256(json.dumps(result.metrics, sort_keys=True).encode())
+    for arr in (result.status, result.completed_s, result.lateness_s):
+        outcome.update(arr.tobytes())
+    return log, result.metrics, outcome.hexdigest()[:16], exact[0]
+
+
+# As PINNED_INSERTION_DAYS (recorded before the port), for the planned day with breaks:
+# decisions, their digest, KPIs and outcomes digest, cost, on-time rate, delivered.
+PINNED_PLANNED_DAY = (
+    493,
+    "b8b33d0c37a98343",
+    "e57b95181ab2db8e",
+    220367.05711680982,
+    0.5875,
+    139.0,
+)
+
+
+@pytest.mark.parametrize("list_matrices", [True, False])
+def test_cheapest_insertion_decides_a_planned_day_with_breaks_as_pinned(
+    list_matrices: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quotes on routes with driver breaks (priced exactly before them): same answers."""
+    if not list_matrices:
+        monkeypatch.setattr(twin, "matrix_rows", lambda matrix: None)
+    log, metrics, outcome, exact = _planned_insertion_day()
+    decisions, digest, outcomes, cost, on_time, delivered = PINNED_PLANNED_DAY
+    assert exact > 0  # the day does quote insertions right before breaks
     assert len(log) == decisions
     assert hashlib.sha256("\n".join(log).encode()).hexdigest()[:16] == digest
     assert (metrics["cost_cents"], metrics["on_time_rate"]) == (cost, on_time)
