@@ -534,6 +534,8 @@ class DispatchSimulator:
         self._caches: dict[int, _CacheEntry] = {}
         self._quotes: dict[tuple[int, int], tuple[int, float, Quote]] = {}
         self._jobs: dict[int, JobSpec] = {}  # dropped when the order's parcels change
+        # Per courier: the stop lists of its last route cache build and what they depend on.
+        self._stops_memo: dict[int, tuple[Any, ...]] = {}
         self._route_costs: dict[int, tuple[RouteCache, float]] = {}
         self._factors: dict[float, float] = {}  # travel factor by departure time
         # Bumped whenever a parcel's ready estimate changes; _cache_ready[c] is its value
@@ -940,15 +942,74 @@ class DispatchSimulator:
         if hit is not None and hit[0] == version and hit[1] == t0:
             self._caches[c] = (version, t0, hit[2], self._num_steps)
             return hit[2]
-        orders = self.orders
         route = self._route[c]
+        loaded, parcels, load0 = self._after_committed(c)
+        memo = self._stops_memo.get(c)
+        if (
+            memo is not None
+            and memo[0] is route
+            and memo[1] == anchor
+            and memo[2] == loaded
+            and memo[3] == parcels
+        ):
+            # The same stops from the same place with the same parcels on board (only the
+            # time moved on): only the pickups' ready estimates may have changed.
+            locs, earliest, latest, service, deltas, is_break, ready_keys = memo[4:]
+            if ready_keys:
+                ready = self._ready_est
+                earliest = earliest[:]
+                for k, key in ready_keys:
+                    earliest[k] = ready.get(key, 0.0)
+        else:
+            stops = self._stop_lists(route, anchor, loaded, parcels)
+            locs, earliest, latest, service, deltas, is_break, ready_keys = stops
+            self._stops_memo[c] = (route, anchor, dict(loaded), frozenset(parcels), *stops)
+        cache = build_route_cache(
+            anchor_loc=anchor,
+            t0=t0,
+            stop_loc=locs,
+            earliest=earliest,
+            latest=latest,
+            service=service,
+            load_delta=deltas,
+            load0=load0,
+            end_loc=w.vehicle_end_loc[c],
+            shift_end_s=w.shift_end_s[c],
+            duration=w.travel.duration_s,
+            factor=self.travel_factor(t0),
+            duration_rows=self._dur_rows,
+            is_break=is_break,
+        )
+        self._caches[c] = (version, t0, cache, self._num_steps)
+        self._cache_ready[c] = self._ready_version
+        return cache
+
+    def _stop_lists(
+        self,
+        route: tuple[Stop, ...],
+        anchor: int,
+        loaded: dict[int, tuple[float, ...]],
+        parcels: set[tuple[int, int]],
+    ) -> tuple[
+        list[int],
+        list[float],
+        list[float],
+        list[float],
+        list[tuple[float, ...]],
+        list[bool] | None,
+        list[tuple[int, tuple[int, int]]],
+    ]:
+        """Locations, earliest and latest starts, service times, load changes and break flags
+        of ``route``'s stops, and where each node pickup's ready estimate sits in ``earliest``."""
+        w = self.world
+        orders = self.orders
         locs: list[int] = []
         earliest: list[float] = []
         latest: list[float] = []
         service: list[float] = []
         deltas: list[tuple[float, ...]] = []
+        ready_keys: list[tuple[int, tuple[int, int]]] = []
         zero = (0.0,) * w.num_dims
-        loaded, parcels, load0 = self._after_committed(c)
         if route:  # copies: the loop below updates them
             loaded, parcels = dict(loaded), set(parcels)
         node_svc = float(self.params.node_pickup_service_s)
@@ -964,6 +1025,7 @@ class DispatchSimulator:
                 deltas.append(tuple(-x for x in taken) if taken is not None else zero)
             elif st.kind == PICKUP:
                 if st.node >= 0:
+                    ready_keys.append((len(earliest), (o, st.node)))
                     earliest.append(self._ready_est.get((o, st.node), 0.0))
                     service.append(node_svc)
                     latest.append(self._node_final_s[st.node])
@@ -979,25 +1041,8 @@ class DispatchSimulator:
                 latest.append(b_latest)
                 service.append(b_dur)
                 deltas.append(zero)
-        cache = build_route_cache(
-            anchor_loc=anchor,
-            t0=t0,
-            stop_loc=locs,
-            earliest=earliest,
-            latest=latest,
-            service=service,
-            load_delta=deltas,
-            load0=load0,
-            end_loc=w.vehicle_end_loc[c],
-            shift_end_s=w.shift_end_s[c],
-            duration=w.travel.duration_s,
-            factor=self.travel_factor(t0),
-            duration_rows=self._dur_rows,
-            is_break=[st.kind == BREAK for st in route] if self._plan is not None else None,
-        )
-        self._caches[c] = (version, t0, cache, self._num_steps)
-        self._cache_ready[c] = self._ready_version
-        return cache
+        is_break = [st.kind == BREAK for st in route] if self._plan is not None else None
+        return locs, earliest, latest, service, deltas, is_break, ready_keys
 
     def travel_factor(self, t: float) -> float:
         """``world.travel_factor(t)`` (remembered for the day)."""

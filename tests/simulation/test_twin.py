@@ -24,6 +24,7 @@ from scenarios import (
     StopKind,
 )
 from scenarios.errors import input_error_from_validation
+from scenarios.generate import CityParams, generate_city
 from scenarios.saved import saved_context
 from scenarios.stochastic import (
     ArrivalProcess,
@@ -44,6 +45,7 @@ from simulation.decisions import (
 )
 from simulation.evaluate import evaluate, simulate
 from simulation.params import SimParams
+from simulation.policies import make_policy
 from simulation.result import courier_utilisation
 from simulation.streams import DayArrivals, draw_day_arrivals, draw_noise
 from simulation.twin import DispatchSimulator, check_plan_ids
@@ -1994,3 +1996,99 @@ def test_each_parcel_of_a_split_order_takes_its_share_of_the_load() -> None:
     while sim.next_decision() is not None:
         pass
     assert list(sim.result().status[:2]) == [OrderStatus.DELIVERED, OrderStatus.DELIVERED]
+
+
+@pytest.mark.parametrize("day_kind", ["v1", "v2", "planned"])
+def test_route_caches_rebuilt_from_remembered_stops_equal_fresh_ones(day_kind: str) -> None:
+    """A route cache whose stop lists are reused (same route, anchor and parcels on board, a
+    later time) is the one built from scratch: ready estimates refreshed, breaks, loads and
+    timings alike (``planned``: a quarter of the orders planned, routes with driver breaks)."""
+    from api.schemas.plans import PlanCreate
+    from api.tasks.plans import make_plan
+
+    params = CityParams(generator_version=2 if day_kind == "v2" else 1)
+    if day_kind == "planned":  # (test_policies' planned day: its plan has two breaks)
+        day = generate_city(seed=7, num_orders=160, num_nodes=4, num_couriers=8, params=params)
+    else:
+        day = generate_city(seed=5, num_orders=150, num_nodes=3, num_couriers=6, params=params)
+    day = day.model_copy(update={"arrivals": None})
+    plan: Plan | None = None
+    if day_kind == "planned":
+        part = day.model_copy(update={"orders": day.orders[:40]})
+        body = {"scenario": part.model_dump(mode="json"), "routing": {"engine": "greedy"}}
+        made = make_plan(PlanCreate.model_validate(body | {"evaluation": {"replications": 0}}))
+        plan = made.plan
+    sim = DispatchSimulator(day, plan=plan)
+    checked = {"reused": 0, "breaks": 0}
+    cache_of = sim._cache
+
+    def fields(cache: Any) -> tuple[Any, ...]:
+        return (
+            cache.loc_list,
+            cache.arr_list,
+            cache.start_list,
+            cache.dep_list,
+            cache.slack_cum_list,
+            cache.max_delay_list,
+            cache.late_after_list,
+            cache.lateness_list,
+            cache.load_cols,
+            cache.breaks,
+        )
+
+    def checking(c: int) -> Any:
+        memo = sim._stops_memo.get(c)
+        before = sim._caches.get(c)
+        cache = cache_of(c)
+        if before is None or cache is before[2] or memo is None:
+            return cache
+        if sim._stops_memo.get(c) is memo:  # built from remembered stop lists
+            checked["reused"] += 1
+            checked["breaks"] += cache.breaks is not None
+            sim._stops_memo.pop(c)
+            sim._caches.pop(c)
+            fresh = cache_of(c)
+            assert repr(fields(fresh)) == repr(fields(cache))
+            sim._caches[c] = (sim._version[c], cache.t0, cache, sim._num_steps)
+        return cache
+
+    sim._cache = checking  # type: ignore[method-assign]
+    simulate(day, plan, policy="insertion", seed=3, simulator=sim)
+    assert checked["reused"] > 0
+    assert (checked["breaks"] > 0) == (day_kind == "planned")
+
+
+def test_a_route_cache_from_remembered_stops_takes_the_new_ready_estimate() -> None:
+    """Same route, same place, a pickup's parcel now expected later: the rebuilt cache waits
+    for it (the remembered stop lists are refreshed), as one built from scratch does."""
+    day = generate_city(seed=5, num_orders=150, num_nodes=3, num_couriers=6)
+    sim = DispatchSimulator(day.model_copy(update={"arrivals": None}))
+    sim.params = sim.base_params.model_copy(update={"tick_s": 300})
+    sim.reset(seed=3)
+    policy = make_policy("insertion")
+    assert policy is not None
+    policy.reset(sim, seed=3)
+    found: tuple[int, int, tuple[int, int]] | None = None
+    while found is None and (state := sim.next_decision()) is not None:
+        sim.apply(policy.decide(state))
+        for c, route in enumerate(sim._route):
+            for k, stop in enumerate(route):
+                if stop.kind == StopType.PICKUP and stop.node >= 0:
+                    found = c, k, (stop.order, stop.node)
+                    break
+            if found is not None:
+                break
+    assert found is not None, "no courier was given a node pickup"
+    c, k, key = found
+    before = sim._cache(c)
+    assert sim._stops_memo[c][0] is sim._route[c]
+    sim._ready_est[key] = before.start_list[k + 1] + 3600.0  # an hour later than planned
+    sim._caches[c] = (sim._version[c], math.nan, before, -1)  # as if the time moved on
+    reused = sim._cache(c)
+    sim._caches.pop(c)
+    sim._stops_memo.pop(c)
+    fresh = sim._cache(c)
+    assert reused.start_list[k + 1] == before.start_list[k + 1] + 3600.0
+    for name in ("arr_list", "start_list", "dep_list", "slack_cum_list", "max_delay_list"):
+        assert getattr(reused, name) == getattr(fresh, name), name
+    assert reused.load_cols == fresh.load_cols
