@@ -12,7 +12,8 @@ That makes every test O(1) per position pair, and the whole (pickup, delivery) p
 is evaluated with a handful of numpy operations. The scalar quote skips the pairs that lower
 bounds prove infeasible or no cheaper than the best so far (float rounding is monotone, so a
 bound computed as the exact test is can only skip what that test rejects); the positions right
-before a driver break, priced by playing the route forward, are never skipped by those bounds.
+before a driver break, priced by playing the route forward, are not skipped by those bounds
+(they are priced exactly when the quote before the pruning priced them).
 
 Costs are in cents: ``cost_per_km x extra metres / 1000 + cost_per_hour x extra route time /
 3600 + lateness_cents_per_min x lateness of the new order / 60 (+ the vehicle's fixed cost if
