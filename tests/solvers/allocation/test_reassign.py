@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
+from scipy.sparse import vstack as sparse_vstack
 
 from solvers.allocation import AllocationRequest
 from solvers.allocation.heuristics import nearest
@@ -76,29 +77,16 @@ def _restricted_lp(prob: Problem, x: I64) -> float:
     free = used[prob.arc_pair] & ~held
     lo = np.where(held, x, 0).astype(float)
     hi = np.where(free, prob.arc_ub, np.where(held, x, 0)).astype(float)
-    n_a = prob.num_arcs
-    rows, cols, vals, rhs = [], [], [], []
-    r = 0
-    for lines in (prob.arc_line,):  # units per line at most its quantity
-        rows += lines.tolist()
-        cols += list(range(n_a))
-        vals += [1.0] * n_a
-        rhs += prob.line_qty.astype(float).tolist()
-        r += prob.num_lines
-    n_sku = prob.avail.shape[1]
-    key = prob.arc_node * n_sku + prob.arc_sku  # stock per node and SKU
-    rows += (r + key).tolist()
-    cols += list(range(n_a))
-    vals += [1.0] * n_a
-    rhs += prob.avail.reshape(-1).astype(float).tolist()
-    r += prob.avail.size
-    rows += (r + prob.arc_node).tolist()  # units per node
-    cols += list(range(n_a))
-    vals += [1.0] * n_a
-    cap = np.where(prob.cap_units >= 0, prob.cap_units, 10**9)
-    rhs += cap.astype(float).tolist()
-    r += prob.num_nodes
-    a_ub = coo_matrix((vals, (rows, cols)), shape=(r, n_a))
+    n_a, n_sku = prob.num_arcs, prob.avail.shape[1]
+    blocks = [  # (row of each arc, rows, right-hand sides)
+        (prob.arc_line, prob.num_lines, prob.line_qty),  # units per line: its quantity
+        (prob.arc_node * n_sku + prob.arc_sku, prob.avail.size, prob.avail.reshape(-1)),  # stock
+        (prob.arc_node, prob.num_nodes, np.where(prob.cap_units >= 0, prob.cap_units, 10**9)),
+    ]
+    a_ub = sparse_vstack(
+        [coo_matrix((np.ones(n_a), (row, np.arange(n_a))), shape=(n, n_a)) for row, n, _ in blocks]
+    )
+    rhs = np.concatenate([b for _, _, b in blocks]).astype(float)
     res = linprog(
         prob.arc_gain.astype(float),
         A_ub=a_ub,
