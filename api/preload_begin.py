@@ -20,15 +20,13 @@ import signal
 import threading
 from typing import Any
 
+from solvers.stop_signals import STOP_SIGNALS
+
 #: the signals blocked while the fork server imports (dropped by :mod:`api.preload_end`,
-#: which ignores them): SIGINT, SIGTERM, and SIGHUP and SIGQUIT where the platform has them
-#: (a closed terminal's shell and Ctrl-\ signal the whole group: its server dies of them,
-#: and its clean-up stops the fork server)
-BLOCKED: tuple[signal.Signals, ...] = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    *(getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)),
-)
+#: which ignores them): the stop signals, SIGHUP and SIGQUIT among them where the platform
+#: has them (a closed terminal's shell and Ctrl-\ signal the whole group: its server dies of
+#: them, and its clean-up stops the fork server)
+BLOCKED = STOP_SIGNALS
 
 #: SIGINT's handler before this import (None: not the main thread, left alone)
 PREVIOUS: Any = None
