@@ -15,6 +15,8 @@ left out):
   position there, an unused vehicle included (one per kind of vehicle);
 - *swap* two orders of two routes, each at its best position in the other route (an order
   with one of the :data:`SWAP_NEIGHBOURS` orders closest to it);
+- an order moved or swapped into a route that then has at most :data:`REORDER_INSERT_STOPS`
+  stops takes the best order of all that route's visits instead of its best insertion;
 - *give* a route to another vehicle (an unused one, or in exchange for its route), or merge
   it into another route;
 - *relocate a pair*: two orders next to each other on a route moved together (their visits
@@ -47,6 +49,12 @@ from solvers.routing.schedule import disruption, route_value, schedule_route
 #: 720 orders at 6 stops, 0.1-0.5 ms each with two breaks (measured), so about 0.3 s for a
 #: full one; longer routes get single-visit moves and 2-opt.
 EXACT_STOPS = 6
+
+
+#: An order moved to a route that then has at most this many stops takes the best order of
+#: all its visits there, not only the best insertion (24 orders at 4 stops): a move that
+#: pays only together with a new order of the other visits is found too.
+REORDER_INSERT_STOPS = 4
 
 
 #: An order is swapped only with the orders whose visits are closest to its own.
@@ -214,6 +222,11 @@ class _Polisher:
         one cheaper than ``below``, if given)."""
         if not self.p.vehicles[v].can_serve(self.p.orders[o]):
             return None
+        info = self.p.orders[o]
+        visits = [info.delivery] if info.pickup is None else [info.pickup, info.delivery]
+        if len(seq) + len(visits) <= REORDER_INSERT_STOPS:
+            # every order of the visits: a better order of the others may make room
+            return self.best_order(v, [*seq, *visits], below)
         return self.cheapest(v, self.insertions(seq, o), below)
 
     def without(self, seq: Sequence[int], o: int) -> list[int]:

@@ -238,6 +238,37 @@ def test_two_orders_move_together(
     assert done.before > done.after == optimum
 
 
+#: Fuzz seed 1, case 68: both engines served o0, o1, o3 with v0 and o2, o5, o4 with v1
+#: (1.003x); the optimum swaps o0 and o5, which pays only with v0's visits reordered
+#: (o5, o3, o1), not at o5's best insertion into o1, o3.
+SWAP_AND_REORDER = _scenario(
+    [
+        (14_400, [(0, 1800, 600), (10_200, 10_200, 600)], 6, 0, 100, 2000),
+        (28_800, [(9600, 13_200, 1800), (12_600, 16_200, 600)], 3, 500, 50, 1000),
+    ],
+    [
+        (6500, 9500, 0, None),
+        (3000, 7000, 600, (7200, 14_400)),
+        (6500, 0, 0, (12_600, 14_400)),
+        (4500, 2000, 300, None),
+        (8500, 7500, 0, (15_900, 17_700)),
+        (8000, 3000, 300, None),
+    ],
+)
+
+
+def test_a_swap_into_a_short_route_reorders_it() -> None:
+    """Before: the swap priced o5 at its best insertion into v0's o1, o3 only, which costs
+    more than the engines' plan, so the plan stayed 1.003x the optimum."""
+    problem = build_problem(SWAP_AND_REORDER)
+    assert _optimum(problem) == 9_639_534
+    seqs = {0: [0, 1, 3], 1: [2, 5, 4]}
+    routes = {v: [problem.orders[o].delivery for o in seq] for v, seq in seqs.items()}
+    done = polish_routes(problem, routes, deadline=time.perf_counter() + 60)
+    assert done.before == 9_671_458
+    assert done.after == 9_639_534
+
+
 #: Fuzz seed 1, case 219: OR-Tools served all six orders with v0 (1.050x); the optimum serves
 #: them with v1, whose breaks make most orders of the visits dear.
 ALL_TO_THE_OTHER = _scenario(
