@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solvers.cancel import cancelled
-from solvers.routing.greedy import GreedyBuilder
+from solvers.routing.greedy import GRACE_S, GreedyBuilder
 from solvers.routing.problem import RoutingProblem
 from solvers.routing.schedule import route_value, schedule_route, structure_violation
 from solvers.routing.timing import route_timing
@@ -205,7 +205,10 @@ def whole_orders(
     An optional group served in full without a pin is taken off when its visits cost the
     routes more than its penalty (each job was inserted against the whole penalty). Moves
     only whole groups, so other orders keep their places; routes that break a constraint are
-    left to the repair.
+    left to the repair. Past ``deadline`` only a group with a pinned job is still completed,
+    or a mandatory one whose completion started before it: their constructions share one
+    :data:`~solvers.routing.greedy.GRACE_S` of CPU time from the call's start, which a caller
+    keeps back from its budget where :func:`graced_groups` says so.
     """
     out = {v: list(seq) for v, seq in routes.items() if seq}
     if not problem.groups:
@@ -231,6 +234,9 @@ def whole_orders(
     def is_pinned(o: int) -> bool:
         return any(t in pins for t in problem.orders[o].tasks)
 
+    # the completions past the deadline of pinned and mandatory groups share one grace of
+    # CPU time (the caller keeps it back from its budget, see :func:`graced_groups`)
+    cpu_until = time.thread_time() + GRACE_S
     where = {problem.tasks[t].order: v for v, seq in out.items() for t in seq}
     done = Whole(out, {})
     for group in problem.groups:
@@ -253,16 +259,17 @@ def whole_orders(
             why = f"serving all {len(group)} shipments of its order costs more than its penalty"
         else:
             # a pinned job's group is completed whatever the cost, even past the deadline
-            # (its construction's grace): the other way loses the pinned stop; a mandatory
-            # one gets the grace too (a solve that lost the CPU leaves no mandatory order out
+            # (on the call's grace): the other way loses the pinned stop; a mandatory one
+            # gets the grace too (a solve that lost the CPU leaves no mandatory order out
             # that fits in a moment), an optional one no construction time past the deadline
+            graced = bool(held) or penalty is None
             if not late() or held:
                 fixed, left = GreedyBuilder(
                     problem,
                     orders=missing,
                     initial=out,
                     deadline=deadline,
-                    grace_s=None if held or penalty is None else 0.0,
+                    grace_s=max(0.0, cpu_until - time.thread_time()) if graced else 0.0,
                 ).build()
                 if not left:
                     changed = {v for v in set(fixed) | set(out) if fixed.get(v) != out.get(v)}
@@ -313,6 +320,17 @@ def whole_orders(
             done.removed += 1
     done.routes = out
     return done
+
+
+def graced_groups(problem: RoutingProblem, pinned: Collection[int] = ()) -> bool:
+    """Whether :func:`whole_orders` may complete a group past its deadline, on its grace: the
+    problem has a mandatory group, or one with a pinned job (``pinned``: tasks)."""
+    pins = frozenset(pinned)
+    return any(
+        problem.orders[group[0]].penalty is None
+        or any(t in pins for o in group for t in problem.orders[o].tasks)
+        for group in problem.groups
+    )
 
 
 def reinsert_groups(

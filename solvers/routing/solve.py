@@ -18,6 +18,7 @@ from solvers.routing.from_allocation import split_order_groups
 from solvers.routing.greedy import GRACE_S
 from solvers.routing.params import RoutingParams
 from solvers.routing.problem import RoutingProblem, build_problem, check_int_range, left_out
+from solvers.routing.repair import graced_groups
 from solvers.routing.schedule import route_value, schedule_route, to_route
 from solvers.validate import validate_plan
 
@@ -242,11 +243,14 @@ def solve_routes_with_stats(
         else 0.0
     )
     graces_s = REPAIR_GRACES * GRACE_S if _constructions_after(problem, engine.name) else 0.0
-    repair_end = deadline - reserve - graces_s
+    # whole_orders, after every construction, search and post-optimisation, may complete
+    # pinned and mandatory split orders past its deadline on one grace: kept back too
+    whole_s = GRACE_S if graced_groups(problem, settings.pinned) else 0.0
+    repair_end = deadline - reserve - graces_s - whole_s
     search_end = repair_end - repair_share_s - polish_share_s
     # the greedy plan before the search is not followed by a repair when it is the answer:
     # its deadline keeps no grace for one (as before the graces were kept back)
-    construction_end = deadline - reserve - repair_share_s
+    construction_end = deadline - reserve - repair_share_s - whole_s
     stats.build_s = time.perf_counter() - t0
 
     # the greedy plan: the fallback, and where the search starts (built later, only if the
@@ -268,7 +272,7 @@ def solve_routes_with_stats(
             reserve = max(reserve, RESERVE_SCHEDULES * (time.perf_counter() - t_value))
             if _constructions_after(problem, engine.name, seed_left):
                 graces_s = REPAIR_GRACES * GRACE_S
-            repair_end = min(repair_end, deadline - reserve - graces_s)
+            repair_end = min(repair_end, deadline - reserve - graces_s - whole_s)
             search_end = min(search_end, repair_end - repair_share_s - polish_share_s)
     stats.greedy_s = time.perf_counter() - t1
 

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -524,6 +525,107 @@ def test_whole_orders_completes_no_group_past_its_deadline_but_a_pinned_one(
     mandatory = build_problem(_jobs(_shop(None)))
     done = whole_orders(mandatory, {0: list(mandatory.orders[0].tasks)}, deadline=deadline)
     assert done.completed == 1 and _orders_served(mandatory, done.routes) == {0, 1}
+
+
+def _shops(count: int) -> Scenario:
+    """``count`` mandatory orders S0, S1, ... like :func:`_shop`'s S (one shipment from
+    ``west``, one from ``east``), at (0, 500 + 10 k) m; one courier takes them all."""
+    one = _shop(None)
+    orders = [
+        one.orders[0].model_copy(update={"id": f"S{k}", "location": Location(x=0, y=500 + 10 * k)})
+        for k in range(count)
+    ]
+    lines = [
+        AllocationLine(order_id=f"S{k}", sku=sku, node_id=node, quantity=1)
+        for k in range(count)
+        for sku, node in (("a", "west"), ("b", "east"))
+    ]
+    return routing_scenario_from_allocation(one.model_copy(update={"orders": orders}), lines)
+
+
+def test_whole_orders_past_its_deadline_completes_groups_on_one_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each completion of a mandatory (or pinned) group had the construction's grace of CPU
+    time of its own past the deadline, and the solve did not keep it back from its budget:
+    with many groups an answer came that many graces late. The completions of one call now
+    share one grace. Here the constructions' clock says it is late from their start, and
+    their CPU clock counts 20 ms per insertion."""
+    import solvers.routing.greedy as greedy_module
+    import solvers.routing.repair as repair_module
+    from solvers.routing.greedy import GRACE_S
+
+    cpu = [0.0]
+    insert = GreedyBuilder._apply
+
+    def counted(self: GreedyBuilder, *args: Any) -> list[int]:
+        cpu[0] += 0.02
+        return insert(self, *args)
+
+    def thread_time() -> float:
+        return cpu[0]
+
+    monkeypatch.setattr(GreedyBuilder, "_apply", counted)
+    late = SimpleNamespace(perf_counter=lambda: math.inf, thread_time=thread_time)
+    on_time = SimpleNamespace(perf_counter=time.perf_counter, thread_time=thread_time)
+    monkeypatch.setattr(greedy_module, "time", late)
+    monkeypatch.setattr(repair_module, "time", on_time)  # whole_orders' own clock: not late
+    problem = build_problem(_shops(6))
+    west = [
+        t
+        for o, info in enumerate(problem.orders)
+        if problem.order_ids[o].endswith("@west")
+        for t in info.tasks
+    ]
+    assert len(problem.groups) == 6 and len(west) == 12  # a pickup and a delivery each
+    done = whole_orders(problem, {0: west}, deadline=time.perf_counter() + 60)
+    # one grace (and the insertion that ends it), not one per group: before, the 6 groups
+    # (a shipment missing each) were completed on 6 graces, 0.12 s of this CPU clock
+    assert cpu[0] <= GRACE_S + 0.02 + 1e-9, cpu[0]
+    assert 1 <= done.completed < 6 and done.completed + done.removed == 6
+
+
+def test_the_solve_keeps_whole_orders_grace_back_for_pinned_and_mandatory_groups() -> None:
+    """``graced_groups``: a mandatory split order, or one with a pinned job, may be completed
+    past the deadline on whole_orders' grace, which the solve keeps back from its budget;
+    optional groups without a pin get no grace (nothing to keep back)."""
+    from solvers.routing.repair import graced_groups
+
+    assert graced_groups(build_problem(_shops(2)))
+    optional = build_problem(_jobs(_shop(3000)))
+    assert not graced_groups(optional)
+    assert graced_groups(optional, pinned=optional.orders[0].tasks)
+
+
+def test_the_search_ends_a_grace_before_the_reserve_with_mandatory_split_orders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """whole_orders after the search may complete a mandatory split order past its deadline
+    on its grace: the search's budget keeps that grace back (it did not: the answer could
+    come that much late)."""
+    import solvers.routing.solve as solve_module
+    from solvers.routing.engines.base import EngineResult
+    from solvers.routing.greedy import GRACE_S
+
+    calls: list[EngineSettings] = []
+
+    def stub(self: object, problem: RoutingProblem, run: EngineSettings) -> EngineResult:
+        calls.append(run)
+        return EngineResult(routes=dict(run.seed_routes or {}), detail="stub")
+
+    monkeypatch.setattr(ORToolsEngine, "solve", stub)
+    scenario = _shops(3)
+    limit = 3.0
+    t0 = time.perf_counter()
+    plan, _ = solve(scenario, RoutingParams(engine="ortools", time_limit_s=limit))
+    [run] = calls
+    n = len(scenario.orders)
+    m = solve_module
+    formula = m.RESERVE_BASE_S + m.RESERVE_PER_ORDER_S * n + m.RESERVE_PER_ORDER_SQ_S * n * n
+    # no breaks and every mandatory order placed by the greedy plan: no repair's grace
+    assert run.deadline is not None
+    assert run.deadline <= t0 + limit - formula - GRACE_S + 1e-3
+    assert validate_plan(scenario, plan).ok
 
 
 @pytest.mark.parametrize("engine", ["greedy", "ortools"])  # PyVRP models no pins
