@@ -21,8 +21,9 @@ class RoutingParams(NulFreeModel):
     construction, search, repair, validation; a PyVRP search still in an iteration at its end
     is stopped there). With a time limit the search stops on the
     clock, so two runs with the same seed may differ slightly; set ``max_iterations`` (PyVRP)
-    for a plan that depends on the seed only (with driver breaks, as long as the break-aware
-    post-optimisation after the search ends before its deadline). ``initial_plan`` is a warm
+    for a plan that depends on the seed only (with driver breaks, the break-aware
+    post-optimisation after the search then stops after a set amount of work: the plan
+    depends on the seed only unless its deadline comes first). ``initial_plan`` is a warm
     start: its stops with ``pinned=True`` stay on their vehicle in their order;
     ``disruption_cost_cents`` is charged (OR-Tools) for each stop of the initial plan that
     moves to another vehicle.

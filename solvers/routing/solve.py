@@ -48,6 +48,13 @@ REPAIR_SHARE = 0.03
 #: post-optimisation of the search's plan (:mod:`solvers.routing.polish`): the engines do not
 #: price the breaks, the moves of that pass do.
 POLISH_SHARE = 0.1
+#: With ``max_iterations`` (a run reproducible from its seed) the break-aware
+#: post-optimisation also stops after :data:`POLISH_SHARE` of the budget times this many
+#: units of work (:mod:`solvers.routing.polish`: 1 per bound, 10 per pricing), not only on
+#: the clock: about half what the machine of session 54 did per CPU second (77,000 units on a
+#: seeded 200-order city day with breaks, loaded), so it ends the same on a machine twice
+#: as slow, and on one slower still while the time the search left it lasts.
+POLISH_WORK_PER_S = 40_000
 #: Constructions after the search that may each run :data:`~solvers.routing.greedy.GRACE_S`
 #: of CPU time past their deadline (the repairs of the search's routes and of its start, or
 #: the greedy plan built after it): their grace is kept back from the search too, where one
@@ -395,24 +402,51 @@ def solve_routes_with_stats(
 
     t_polish = time.perf_counter()
     unpolished = routes
-    if routes and engine.name != "greedy" and problem.has_breaks and t_polish < repair_end:
-        routes = _polish(problem, routes, settings, repair_end, stats)
+    # a reproducible run (max_iterations) stops the pass on its work, as the search stops on
+    # its iterations: the same plan on a slow machine as on a fast one
+    work = (
+        int(POLISH_SHARE * params.time_limit_s * POLISH_WORK_PER_S)
+        if params.max_iterations is not None
+        else None
+    )
+    polish = bool(routes) and engine.name != "greedy" and problem.has_breaks
+    # the greedy plan compared with the search's gets the same pass (half the time left each,
+    # the greedy plan what the first leaves): compared unpolished, it lost to a plan that
+    # only the pass made cheaper, and won with less time left for its own pass
+    both = compare_after and seed_routes is not None and seed_value is not None
+    if routes and polish and t_polish < repair_end:
+        first_end = t_polish + (repair_end - t_polish) / 2 if both else repair_end
+        known_notes = len(stats.notes)
+        routes = _polish(problem, routes, settings, first_end, stats, work)
         if routes is not unpolished:
             routes = _whole(problem, routes, settings, repair_end, stats)
-    if (
-        compare_after
+        rival = rival_unpolished = seed_routes
+        alt = SolveStats()
+        if both and rival and time.perf_counter() < repair_end:
+            rival = _polish(problem, rival, settings, repair_end, alt, work)
+            if rival is not rival_unpolished:
+                rival = _whole(problem, rival, settings, repair_end, alt)
+        if (
+            both
+            and routes is not None
+            and rival is not None
+            and _value(problem, settings, rival) < _value(problem, settings, routes)
+        ):
+            stats.fallback = _worse_than_greedy(engine.name, start_only, origin, polished=True)
+            del stats.notes[known_notes:]  # the pass over the search's plan, not returned
+            stats.notes.extend(alt.notes)
+            routes, unpolished = rival, rival_unpolished
+            name, why = f"greedy (better than {engine.name})", dict.fromkeys(late, LATE)
+    elif (
+        both
         and routes is not None
         and seed_routes is not None
         and seed_value is not None
         and seed_value < _value(problem, settings, routes)
-    ):
-        stats.fallback = _worse_than_greedy(engine.name, start_only, origin, polished=True)
+    ):  # no time left for either pass
+        stats.fallback = _worse_than_greedy(engine.name, start_only, origin)
         routes = unpolished = seed_routes
         name, why = f"greedy (better than {engine.name})", dict.fromkeys(late, LATE)
-        if time.perf_counter() < repair_end:  # the pass ended before its deadline
-            routes = _polish(problem, routes, settings, repair_end, stats)
-            if routes is not unpolished:
-                routes = _whole(problem, routes, settings, repair_end, stats)
     stats.polish_s = time.perf_counter() - t_polish
 
     t3 = time.perf_counter()
@@ -648,9 +682,11 @@ def _polish(
     settings: EngineSettings,
     deadline: float,
     stats: SolveStats,
+    max_work: int | None = None,
 ) -> dict[int, list[int]]:
     """The routes after the break-aware post-optimisation (:mod:`solvers.routing.polish`),
-    by ``deadline``; a note says what it saved, or that its deadline came before any move."""
+    by ``deadline`` (and within ``max_work`` units of work, if given); a note says what it
+    saved, or that its deadline or work budget came before any move."""
     from solvers.routing.polish import polish_routes
 
     done = polish_routes(
@@ -660,17 +696,29 @@ def _polish(
         pinned=settings.pinned,
         original_vehicle=settings.original_vehicle,
         disruption_cost=settings.disruption_cost,
+        max_work=max_work,
+    )
+    stop = (
+        " (stopped at its deadline)"
+        if done.timed_out
+        else f" (stopped after its work budget, {max_work} units)"
+        if done.worked_out
+        else ""
     )
     if done.moves:
         stats.notes.append(
             f"break-aware post-optimisation: {done.moves} moves"
             f"{f', {done.placed} orders left out placed' if done.placed else ''}, objective "
-            f"{done.before} -> {done.after} milli-cents (routes and penalties)"
-            f"{' (stopped at its deadline)' if done.timed_out else ''}"
+            f"{done.before} -> {done.after} milli-cents (routes and penalties){stop}"
         )
         return done.routes
     if done.timed_out:
         stats.notes.append("break-aware post-optimisation: no move found before its deadline")
+    elif done.worked_out:
+        stats.notes.append(
+            f"break-aware post-optimisation: no move found within its work budget ({max_work} "
+            "units)"
+        )
     return routes
 
 

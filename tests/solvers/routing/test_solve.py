@@ -1244,3 +1244,58 @@ def test_an_iteration_capped_pyvrp_search_is_compared_with_the_greedy_plan() -> 
             assert stats.fallback is not None and "greedy plan built before it" in stats.fallback
             again = solve_routes(city, params)
             assert again.model_dump(exclude={"runtime_s"}) == plan.model_dump(exclude={"runtime_s"})
+
+
+def test_the_greedy_plan_is_compared_with_the_search_s_once_both_are_post_optimised() -> None:
+    """PyVRP stopped by ``max_iterations`` with breaks: its plan was compared, post-optimised,
+    with the greedy plan as built, which the break-aware pass then polished only when it won
+    already (and only in the time the first pass left). Here the search's polished plan
+    (26,322 cents) beat the raw greedy plan and was returned, where the greedy plan
+    polished costs 24,628: both plans now get the same pass before the comparison."""
+    from scenarios.generate import generate_city
+
+    city = generate_city(seed=1, num_orders=20, num_nodes=3, num_couriers=4)
+    params = RoutingParams(engine="pyvrp", seed=1, time_limit_s=UNHURRIED_S, max_iterations=1)
+    plan, stats = solve_routes_with_stats(city, params)
+    assert validate_plan(city, plan).ok
+    assert plan.engine == "greedy (better than pyvrp)"
+    assert plan.cost_cents < 26_322
+    assert stats.fallback is not None and "post-optimised" in stats.fallback
+    # the note of the pass is the returned plan's (the greedy plan's), not the search's
+    [note] = [n for n in stats.notes if n.startswith("break-aware post-optimisation")]
+    raw = solve_routes(city, RoutingParams(engine="greedy", seed=1))
+    assert plan.cost_cents < raw.cost_cents  # the pass made it cheaper
+    before, after = re.search(r"objective (\d+) -> (\d+) milli-cents", note).groups()  # type: ignore[union-attr]
+    assert int(after) < int(before)
+    again = solve_routes(city, params)
+    assert again.model_dump(exclude={"runtime_s"}) == plan.model_dump(exclude={"runtime_s"})
+
+
+def test_an_iteration_capped_run_with_breaks_is_the_same_on_a_slow_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``max_iterations`` asks for a plan that depends on the seed only; with breaks, the
+    break-aware pass after the search stopped on the clock, so a slower machine stopped it
+    earlier (a different plan: here the clock of a machine that takes 10 ms per reading of
+    it stopped the pass after about 5,900 of the 12,000 it took). It now stops after a set
+    amount of work (made small here, so that it binds), the same on either machine."""
+    from types import SimpleNamespace
+
+    import solvers.routing.polish as polish_module
+    from scenarios.generate import generate_city
+
+    monkeypatch.setattr(solve_module, "POLISH_WORK_PER_S", 250, raising=False)
+    city = generate_city(seed=24, num_orders=20, num_nodes=3, num_couriers=4)
+    params = RoutingParams(engine="pyvrp", seed=1, time_limit_s=UNHURRIED_S, max_iterations=1)
+    fast = solve_routes(city, params)
+    start, readings = time.perf_counter(), [0]
+
+    def slow_clock() -> float:
+        readings[0] += 1
+        return start + 0.01 * readings[0]
+
+    monkeypatch.setattr(polish_module, "time", SimpleNamespace(perf_counter=slow_clock))
+    slow = solve_routes(city, params)
+    assert readings[0] > 0  # the pass ran under the slow clock
+    assert validate_plan(city, slow).ok
+    assert slow.model_dump(exclude={"runtime_s"}) == fast.model_dump(exclude={"runtime_s"})
