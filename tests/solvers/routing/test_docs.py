@@ -14,7 +14,7 @@ from solvers.routing.engines.pyvrp_engine import (
     START_S_PER_TASK,
     TRIM_CANDIDATES,
 )
-from solvers.routing.polish import EXACT_STOPS, SWAP_NEIGHBOURS
+from solvers.routing.polish import BOUND_WORK, EXACT_STOPS, SWAP_NEIGHBOURS, VALUE_WORK
 
 REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "routing.md"
@@ -43,5 +43,7 @@ def test_thresholds_in_the_text_are_the_code_s() -> None:
     assert solve_module.REPAIR_GRACES == 2 and "0.05 s of CPU grace each, two of them" in text
     assert EXACT_STOPS == 6 and "every order of its visits up to 6 stops" in text
     assert SWAP_NEIGHBOURS == 8 and "(each with its 8 nearest orders)" in text
+    assert (BOUND_WORK, VALUE_WORK) == (1, 10) and "(1 per bound, 10 per schedule:" in text
+    assert solve_module.POLISH_WORK_PER_S == 40_000 and "`POLISH_WORK_PER_S` (40,000:" in text
     quoted = "taken off its route to make room for a driver break"
     assert solve_module.BUMPED.startswith(quoted) and f'"{quoted}"' in text
