@@ -12,9 +12,10 @@ situation and calls :func:`solvers.routing.solve_routes`:
   not place (a vehicle left unused, or out of the solver's reach) goes right after the locked
   stops, or before them when it could no longer start in its window after them;
 - every other open order (waiting, or assigned but not collected) becomes a
-  pickup-and-delivery job: pickup at its node once the parcel is expected ready, delivery in
-  its promised window (a window already out of reach is widened to "as soon as possible",
-  because the solver's windows are hard);
+  pickup-and-delivery job: pickup at its node once the parcel is expected ready and before
+  the first of its nodes closes for good (an order whose node closes before that is left
+  out: its parcels are lost), delivery in its promised window (a window already out of
+  reach is widened to "as soon as possible", because the solver's windows are hard);
 - the solver's routes replace the couriers' remaining routes (after the locked stops).
 
 Orders the solver leaves out, and orders arriving between ticks, are inserted by cheapest
@@ -260,9 +261,16 @@ class PeriodicReoptPolicy:
                 earliest = max(soonest, math.ceil(max(ready)))
                 if not math.isfinite(max(ready)):
                     continue
+                # picked before the first of its nodes closes for good (the twin loses the
+                # parcels a closed node still holds)
+                closes = min(
+                    [end_of_day, *(world.nodes[st.node].closes_for_good_s() for st in stops)]
+                )
+                if closes < earliest:
+                    continue
                 job["pickup"] = PickupSpec(
                     location=world.locations[stops[0].location],
-                    time_windows=[TimeWindow(start_s=earliest, end_s=math.floor(end_of_day))],
+                    time_windows=[TimeWindow(start_s=earliest, end_s=math.floor(closes))],
                 )
             jobs.append(Order(**job))
         # the shifts and windows as the day has them (a stored scenario may have a shift

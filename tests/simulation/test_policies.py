@@ -396,3 +396,40 @@ def test_cheapest_insertion_decides_a_planned_day_with_breaks_as_pinned(
     assert (metrics["cost_cents"], metrics["on_time_rate"]) == (cost, on_time)
     assert metrics["orders_delivered"] == delivered
     assert outcome == outcomes
+
+
+def test_reopt_picks_up_before_the_node_closes_for_good() -> None:
+    # The pickup window ran to the end of the day, so the solver planned pickups after the
+    # node had closed for good (the twin then refused such re-plans, or lost the parcels):
+    # it ends at the node's final closing now, and an order whose node has closed for good
+    # before it could be picked is left out.
+    from simulation.policies.reopt import ReoptProblem
+    from simulation.twin import DispatchSimulator
+    from tests.simulation.test_twin import _store
+
+    def first_problem(closes_s: int) -> ReoptProblem | None:
+        nodes = [
+            {
+                "id": "near",
+                "location": {"x": 0, "y": 0},
+                "inventory": {"A": 5},
+                "opening_hours": [{"start_s": 0, "end_s": closes_s}],
+            }
+        ]
+        sim = DispatchSimulator(_store(nodes=nodes))
+        sim.reset(seed=1)
+        policy = PeriodicReoptPolicy(every_s=60)
+        policy.reset(sim, seed=1)
+        state = sim.next_decision()
+        assert state is not None
+        return policy.routing_scenario(state)
+
+    problem = first_problem(3000)
+    assert problem is not None
+    (job,) = problem.scenario.orders
+    assert job.pickup is not None
+    (window,) = job.pickup.time_windows
+    assert window.end_s == 3000
+    # closed before its parcel can be ready (picking takes 60 + 30 s): nothing to plan
+    problem = first_problem(30)
+    assert problem is None or not problem.scenario.orders
