@@ -806,6 +806,36 @@ class DispatchSimulator:
         self._route_costs[c] = (cache, cost)
         return cost
 
+    def planned_cost_cents(self, c: int, stops: Sequence[Stop] | None = None) -> float:
+        """Planned cost of courier ``c``'s remaining route, or of ``stops`` were they its route
+        (after its committed stop), priced as quotes price them, with its fixed cost if it
+        has not left yet and the penalty of each order it would reach a closed node for."""
+        route = self._route[c] if stops is None else tuple(stops)
+        cache = self._cache(c) if stops is None else self._schedule(c, route)
+        cost = (
+            self._route_cost(c)
+            if stops is None
+            else route_cost_cents(
+                cache,
+                distance=self.world.travel.distance_m,
+                rates=self._rates[c],
+                distance_rows=self._dist_rows,
+            )
+        )
+        if self.first_departure_s[c] != self.first_departure_s[c] and any(
+            st.kind != BREAK for st in route
+        ):  # not used yet: its first departure costs its fixed cost (as its first quote)
+            cost += self._rates_first[c].fixed
+        lost: set[int] = set()  # expected at a node after it closed for good: parcels lost
+        for k, st in enumerate(route):
+            if (
+                st.kind == PICKUP
+                and st.node >= 0
+                and cache.start_list[k + 1] > self._node_final_s[st.node] + 1e-6
+            ):
+                lost.add(st.order)
+        return cost + sum(self.orders.penalty_cents[o] for o in lost)
+
     # ------------------------------------------------------------- quoting
     def job_spec(self, o: int) -> JobSpec:
         """The pickup chain and delivery of order ``o`` as an insertion job."""

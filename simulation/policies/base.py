@@ -65,6 +65,10 @@ class DispatchView(Protocol):
         """Where and when courier ``c`` is expected to be after its committed stop and ``stops``."""
         ...
 
+    def planned_cost_cents(self, c: int, stops: Sequence[Stop] | None = None) -> float:
+        """Planned cost of courier ``c``'s remaining route, or of ``stops`` were they its route."""
+        ...
+
 
 @runtime_checkable
 class Policy(Protocol):

@@ -16,7 +16,13 @@ situation and calls :func:`solvers.routing.solve_routes`:
   the first of its nodes closes for good (an order whose node closes before that is left
   out: its parcels are lost), delivery in its promised window (a window already out of
   reach is widened to "as soon as possible", because the solver's windows are hard);
-- the solver's routes replace the couriers' remaining routes (after the locked stops).
+- the solver's routes replace the couriers' remaining routes (after the locked stops), but
+  only when they are projected cheaper than the routes the couriers have (``keep_if_cheaper``):
+  both are priced by the twin's planned cost (:meth:`DispatchSimulator.planned_cost_cents`,
+  the model quotes price by: expected times, no noise), the current routes with each waiting
+  order at its cheapest insertion (what the fallback will do with it), the re-plan with each
+  open order it leaves out at its penalty; a re-plan that is not cheaper is dropped and the
+  tick's order goes to the fallback.
 
 Orders the solver leaves out, and orders arriving between ticks, are inserted by cheapest
 insertion when they come up for a decision (``insert_between_ticks``) or wait for the next tick.
@@ -40,7 +46,7 @@ from simulation.decisions import (
     StopType,
 )
 from simulation.policies.base import DispatchView
-from simulation.policies.insertion import CheapestInsertionPolicy
+from simulation.policies.insertion import CheapestInsertionPolicy, cheapest_quote
 from solvers.validate import match_breaks
 
 
@@ -70,8 +76,10 @@ class PeriodicReoptPolicy:
         engine: str = "greedy",
         time_limit_s: float = 1.0,
         insert_between_ticks: bool = True,
+        keep_if_cheaper: bool = True,
     ) -> None:
         self.every_s = every_s
+        self.keep_if_cheaper = keep_if_cheaper
         self.engine = engine
         self.time_limit_s = time_limit_s
         self.insert_between_ticks = insert_between_ticks
@@ -81,6 +89,8 @@ class PeriodicReoptPolicy:
         self._last_tick = -math.inf
         self._seed = 0
         self.num_solves = 0
+        #: re-plans dropped because the current routes were projected no dearer
+        self.num_kept = 0
 
     @property
     def tick_s(self) -> int | None:
@@ -94,19 +104,24 @@ class PeriodicReoptPolicy:
         self._last_tick = -math.inf
         self._seed = seed
         self.num_solves = 0
+        self.num_kept = 0
 
     def decide(self, state: DecisionState) -> Action | None:
-        """Re-plan on the first decision of each tick; insert stragglers in between."""
+        """Re-plan on the first decision of each tick; insert stragglers in between (and the
+        tick's order when the re-plan is dropped)."""
         if state.kind == DecisionKind.TICK and state.time_s > self._last_tick:
             self._last_tick = state.time_s
-            return self.reoptimise(state)
+            action = self.reoptimise(state)
+            if action is not None:
+                return action
         if self.insert_between_ticks and state.focus_order >= 0:
             return self._fallback.decide(state)
         return None
 
     # ------------------------------------------------------------------
     def reoptimise(self, state: DecisionState) -> ReplaceRoutes | None:
-        """Solve the current situation and return the new routes."""
+        """Solve the current situation and return the new routes (None: nothing to re-plan,
+        or, with ``keep_if_cheaper``, a re-plan not projected cheaper than the current routes)."""
         from solvers.routing import RoutingParams, solve_routes
 
         view = self._view
@@ -157,7 +172,42 @@ class PeriodicReoptPolicy:
             on_time = [bs for bs in left if bs not in late]
             rest = routes.setdefault(c, [])[len(prefix) :]
             routes[c] = [*late, *prefix, *on_time, *rest]
+        if self.keep_if_cheaper and self.replan_saving_cents(state, routes) <= 1.0:
+            self.num_kept += 1
+            return None
         return ReplaceRoutes(routes=routes)
+
+    def replan_saving_cents(self, state: DecisionState, routes: dict[int, list[Stop]]) -> float:
+        """Projected cost of the couriers' current routes minus that of ``routes``, both by the
+        twin's planned cost: a waiting order the re-plan serves at its cheapest insertion now
+        (else its penalty) on the current side, an order the re-plan takes off the routes at
+        what it costs where it is on the new side, at least its penalty once released (one
+        waiting on both sides counts on neither)."""
+        view = self._view
+        assert view is not None
+        penalty = view.orders.penalty_cents
+        changed = [c for c, stops in routes.items() if tuple(stops) != state.routes[c]]
+        placed = {st.order for c in changed for st in routes[c] if st.order >= 0}
+        current_cost = {c: view.planned_cost_cents(c) for c in changed}
+        current = sum(current_cost.values())
+        for o in (int(o) for o in state.pending if int(o) in placed):
+            found = cheapest_quote(view, o, range(view.world.num_vehicles))
+            current += found[1].cost_delta_cents if found is not None else penalty[o]
+        new = sum(view.planned_cost_cents(c, routes[c]) for c in changed)
+        waiting = {int(o) for o in state.pending}
+        for c in changed:
+            had = state.routes[c]
+            for o in sorted({st.order for st in had if st.order >= 0} - placed - waiting):
+                # Taken off the routes: what serving it where it is costs (the fallback inserts
+                # it again: a drop is never a saving), and at least its penalty once released
+                # (the solver left it out: it may fit nowhere). One not released yet (a plan's)
+                # was not the solver's to place: it is inserted at its release.
+                without = [st for st in had if st.order != o]
+                serving = current_cost[c] - view.planned_cost_cents(c, without)
+                if view.order_status(o) != OrderStatus.UNKNOWN:
+                    serving = max(penalty[o], serving)
+                new += serving
+        return current - new
 
     def routing_scenario(self, state: DecisionState) -> ReoptProblem | None:
         """The routing problem of the current situation (None: no open order, or no courier
@@ -192,6 +242,8 @@ class PeriodicReoptPolicy:
                     and status(st.order) == OrderStatus.ASSIGNED
                 ):
                     open_orders.append(st.order)
+        # once each (a planned route delivers a split order's parcels at one stop each)
+        open_orders = list(dict.fromkeys(open_orders))
         if not open_orders:
             return None
         end_of_day = world.horizon_end_s + 6 * 3600.0
