@@ -994,6 +994,13 @@ class DispatchSimulator:
             stops = self._stop_lists(route, anchor, loaded, parcels)
             locs, earliest, latest, service, deltas, is_break, ready_keys = stops
             self._stops_memo[c] = (route, anchor, dict(loaded), frozenset(parcels), *stops)
+        if self.params.hold_to_plan and self._plan is not None:
+            # A courier holding to the plan starts no planned stop before its planned start.
+            held = self._plan.planned_start
+            earliest = [
+                max(e, held.get(_planned_key(c, st), e))
+                for e, st in zip(earliest, route, strict=True)
+            ]
         cache = build_route_cache(
             anchor_loc=anchor,
             t0=t0,
@@ -2085,7 +2092,9 @@ class DispatchSimulator:
             if stop.kind == DELIVERY and not self._on_board(c, stop.order):
                 self._est_free[c] = self._a_free[c] = now + planned  # passed through
             else:
-                self._est_free[c] = self._a_free[c] = self._estimate_departure(stop, now + planned)
+                self._est_free[c] = self._a_free[c] = self._estimate_departure(
+                    c, stop, now + planned
+                )
             # A courier's clock starts when it leaves for its first stop: a break taken where
             # it stands before that (a route holding only its break) is no departure.
             departed = self.first_departure_s[c] == self.first_departure_s[c]
@@ -2240,10 +2249,13 @@ class DispatchSimulator:
     def _wait_parcels(self, o: int) -> list[int]:
         return [n for n in self.parcel_nodes[o] if n >= 0]
 
-    def _estimate_departure(self, stop: Stop, arrival: float) -> float:
-        """Expected departure from ``stop`` given an expected arrival (no noise)."""
+    def _estimate_departure(self, c: int, stop: Stop, arrival: float) -> float:
+        """Expected departure of courier ``c`` from ``stop`` given an expected arrival (no
+        noise; held to the stop's planned start with ``hold_to_plan``)."""
         orders = self.orders
         o = stop.order
+        if self.params.hold_to_plan and self._plan is not None:
+            arrival = max(arrival, self._plan.planned_start.get(_planned_key(c, stop), arrival))
         if stop.kind == DELIVERY:
             return max(arrival, orders.tw_start[o]) + orders.service_s[o]
         if stop.kind == PICKUP:

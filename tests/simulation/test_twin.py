@@ -790,6 +790,43 @@ def test_hold_to_plan_holds_each_break_to_its_own_planned_start() -> None:
     assert sim.break_violations == []
 
 
+@pytest.mark.parametrize("hold", [False, True])
+def test_a_replan_is_timed_as_a_courier_holding_to_the_plan_keeps_it(hold: bool) -> None:
+    # ReplaceRoutes' time checks (and quotes) timed a route without the planned starts a
+    # courier holds to with hold_to_plan: moving c (planned at 1,250 s) before v1's break
+    # (latest start 300 s) was accepted, then c was held to 1,250 s and the break taken at
+    # 1,255 s. The expected times keep the planned starts now, so that re-plan is refused.
+    sim = DispatchSimulator(
+        _line_with_break(), plan=_break_plan(), params=SimParams(hold_to_plan=hold)
+    )
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert state is not None and state.time_s == 0.0
+    assert state.committed[0] is not None and state.committed[0].order == 0  # delivering a
+    brk, deliver_c = state.routes[0]
+    rejected = sim.apply(ReplaceRoutes(routes={0: [deliver_c, brk]})).rejected
+    if hold:
+        assert rejected == (
+            (-1, "courier 0's break 0 would start at 1255 s, after its latest start 300 s"),
+        )
+    else:
+        assert rejected == ()
+    while sim.next_decision() is not None:
+        pass
+    assert sim.break_violations == []
+
+
+def test_a_committed_stop_is_timed_to_its_planned_start_when_held() -> None:
+    # The expected departure from the stop a courier is on ignored hold_to_plan too.
+    stops = [PlannedStop(order_id="a", arrival_s=100, start_s=150, departure_s=160)]
+    plan = Plan(routes=[Route(vehicle_id="v1", stops=stops)])
+    for hold, free in ((False, 110.0), (True, 160.0)):
+        sim = DispatchSimulator(line_scenario(), plan=plan, params=SimParams(hold_to_plan=hold))
+        sim.reset(seed=1)
+        assert sim.next_decision() is not None
+        assert sim.expected_after(0, [])[1] == free
+
+
 def test_a_moved_break_is_taken_where_the_courier_is(line: Scenario) -> None:
     # The plan's break stop is at a's door (x=100). A re-plan moving it after c (x=250) kept
     # that location: v1 drove back 150 m to take it, then 100 m home. The routing layer takes
