@@ -180,9 +180,9 @@ class PeriodicReoptPolicy:
     def replan_saving_cents(self, state: DecisionState, routes: dict[int, list[Stop]]) -> float:
         """Projected cost of the couriers' current routes minus that of ``routes``, both by the
         twin's planned cost: a waiting order the re-plan serves at its cheapest insertion now
-        (else its penalty) on the current side, an order the re-plan takes off the routes at
-        what it costs where it is on the new side, at least its penalty once released (one
-        waiting on both sides counts on neither)."""
+        (else its penalty) on the current side, the orders it takes off a route at what they
+        cost there on the new side, at least their penalties once released (one waiting on
+        both sides counts on neither)."""
         view = self._view
         assert view is not None
         penalty = view.orders.penalty_cents
@@ -197,16 +197,18 @@ class PeriodicReoptPolicy:
         waiting = {int(o) for o in state.pending}
         for c in changed:
             had = state.routes[c]
-            for o in sorted({st.order for st in had if st.order >= 0} - placed - waiting):
-                # Taken off the routes: what serving it where it is costs (the fallback inserts
-                # it again: a drop is never a saving), and at least its penalty once released
-                # (the solver left it out: it may fit nowhere). One not released yet (a plan's)
-                # was not the solver's to place: it is inserted at its release.
-                without = [st for st in had if st.order != o]
-                serving = current_cost[c] - view.planned_cost_cents(c, without)
-                if view.order_status(o) != OrderStatus.UNKNOWN:
-                    serving = max(penalty[o], serving)
-                new += serving
+            dropped = {st.order for st in had if st.order >= 0} - placed - waiting
+            if not dropped:
+                continue
+            # Taken off the routes: what serving them where they are costs (together: one by
+            # one, each of many on a route looks nearly free), since the fallback inserts them
+            # again, so a drop is never a saving; and at least their penalties once released
+            # (the solver left them out: they may fit nowhere). One not released yet (a
+            # plan's) was not the solver's to place: it is inserted at its release.
+            without = [st for st in had if st.order not in dropped]
+            serving = current_cost[c] - view.planned_cost_cents(c, without)
+            released = [o for o in dropped if view.order_status(o) != OrderStatus.UNKNOWN]
+            new += max(serving, sum(penalty[o] for o in released))
         return current - new
 
     def routing_scenario(self, state: DecisionState) -> ReoptProblem | None:
