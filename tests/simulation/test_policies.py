@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 from typing import Any, Literal
 
 import pytest
@@ -572,3 +573,40 @@ def test_reopt_guard_prices_orders_taken_off_a_route_together() -> None:
         together += sim.planned_cost_cents(c) - sim.planned_cost_cents(c, routes[c])
     assert alone < together - 10_000
     assert policy.replan_saving_cents(state, routes) <= 1.0
+
+
+def test_reopt_replans_a_planned_day_that_delivers_a_split_order_twice() -> None:
+    """A planned route delivering one order at two stops (shipped from two nodes) gave the
+    re-plan two jobs of one id: a ValidationError ('duplicate id') ended the simulation
+    (found by an end-to-end fuzz of generated days, session 54)."""
+    from api.schemas.plans import PlanCreate
+    from api.tasks.plans import make_plan
+    from scenarios.plan import StopKind
+
+    params = CityParams(
+        generator_version=1,
+        van_share=0.0,
+        express_share=0.8,
+        scheduled_share=0.1,
+        node_capacity_factor=0.3,
+        store_days_of_cover=0.05,
+        restricted_sku_share=0.0,
+    )
+    day = generate_city(seed=4, num_orders=2, num_nodes=4, num_couriers=5, params=params)
+    body = {
+        "scenario": day.model_dump(mode="json"),
+        "allocation": {"time_limit_s": 1.0},
+        "routing": {"time_limit_s": 30.0, "seed": 4, "max_iterations": 100},
+        "evaluation": {"replications": 0},
+    }
+    plan = make_plan(PlanCreate.model_validate(body)).plan
+    # the case: o00001 ships from two nodes, and one route delivers both its parcels
+    per_order = Counter(
+        str(s.order_id).split("@")[0]
+        for r in plan.routes
+        for s in r.stops
+        if s.kind is StopKind.DELIVERY
+    )
+    assert per_order["o00001"] == 2
+    result = simulate(day, plan, policy="reopt", seed=4)
+    assert result.metrics["orders_delivered"] + result.metrics["orders_unserved"] >= 1
