@@ -50,6 +50,7 @@ from api.jobs.service import (
     RUNNING,
     SYNC_AT_STOP,
     WITHDRAWN_AT_CUT,
+    ProcessDying,
     SubmitWithdrawn,
     SyncOutcome,
     new_id,
@@ -183,23 +184,27 @@ class _Attempt:
         not an answer its job contradicts. A request the server's shutdown cut before its
         outcome was stored (its 503 said marked failed, send it again: the stop's failure
         comes milliseconds later) stores that failure, not a ``done`` nobody received; the
-        cut waits for an outcome being stored (:class:`~api.core.errors.RequestCut`).
+        cut waits for an outcome being stored (:class:`~api.core.errors.RequestCut`). Once
+        the process is about to die by a signal nothing is stored (:func:`_dying`).
         """
         jobs = self.ctx.jobs
         assert jobs is not None
         outcome = SyncOutcome(status, result, error=error, fallback=fallback, note=note)
-        if self.job is not None and self.session is not None:
-            with _deciding(self.request) as already_cut:
-                if already_cut and outcome.status == DONE:
-                    outcome = SyncOutcome(FAILED, None, error=SYNC_AT_STOP, note=SYNC_AT_STOP)
-                if not jobs.record_sync_end(self.session, self.job, outcome):
-                    raise _ended_meanwhile(self)
-                self._noted(outcome)
-            if already_cut:  # answered by the cut's 503 (nobody hears this one)
-                raise _shutting_down(self, self.job_id)
-            return
-        if self.end_once(outcome) is not outcome:
-            raise _ended_meanwhile(self)
+        try:
+            if self.job is not None and self.session is not None:
+                with _deciding(self.request) as already_cut:
+                    if already_cut and outcome.status == DONE:
+                        outcome = SyncOutcome(FAILED, None, error=SYNC_AT_STOP, note=SYNC_AT_STOP)
+                    if not jobs.record_sync_end(self.session, self.job, outcome):
+                        raise _ended_meanwhile(self)
+                    self._noted(outcome)
+                if already_cut:  # answered by the cut's 503 (nobody hears this one)
+                    raise _shutting_down(self, self.job_id)
+                return
+            if self.end_once(outcome) is not outcome:
+                raise _ended_meanwhile(self)
+        except ProcessDying:  # nobody hears the answer: stored, it would be nobody's
+            raise _dying(self) from None
 
     def end_once(self, outcome: SyncOutcome) -> SyncOutcome:
         """The fast lane: store ``outcome`` unless an end was stored first; the end stored.
@@ -310,6 +315,9 @@ def _start_record(attempt: _Attempt, session: Session) -> None:
             )
         except SubmitWithdrawn:
             pass  # not written (rolled back), as the cut's 503 said
+        except ProcessDying:  # not written: the solve would answer nobody
+            note_audit(request, job_id=None, job_status=None)  # no job
+            raise _dying(attempt) from None
         except BaseException:
             note_audit(request, job_id=None, job_status=None)  # no job
             raise
@@ -322,6 +330,8 @@ def _start_record(attempt: _Attempt, session: Session) -> None:
             stop = SyncOutcome(FAILED, None, error=SYNC_AT_STOP, note=SYNC_AT_STOP)
             try:
                 ctx.jobs.record_sync_end(session, attempt.job, stop)
+            except ProcessDying:
+                pass  # left running: crash recovery fails it
             except Exception:
                 log.exception(
                     "synchronous job %s could not be failed (its request's 503 said it "
@@ -511,7 +521,10 @@ def _cut(attempt: _Attempt) -> SolveOutcome | None:
     (None: its request answered 503 by the middleware), unless its end was stored first:
     then the answer it stored, if done (None if it failed)."""
     stop = SyncOutcome(FAILED, None, error=SYNC_AT_STOP, note=SYNC_AT_STOP)
-    end = attempt.end_once(stop)
+    try:
+        end = attempt.end_once(stop)
+    except ProcessDying:  # no row, as after a crash: nobody hears an answer any more
+        return None
     if end is stop or end.status != DONE or end.result is None:
         return None
     reason = end.error if end.fallback else None
@@ -534,6 +547,19 @@ def _shutting_down(attempt: _Attempt, job_id: str | None) -> HTTPException:
         note_audit(attempt.request, result="shutting_down")
     message, headers = shutting_down(job_id, attempt.ctx.settings.retry_after_s)
     return HTTPException(503, message, headers)
+
+
+def _dying(attempt: _Attempt) -> HTTPException:
+    """The 503 of a synchronous solve that ended once its process was about to die by a
+    signal (:class:`~api.jobs.service.ProcessDying`), which no client receives.
+
+    Its outcome is not stored: a row written at its start stays ``running`` and the next
+    replica's recovery fails it (``stopped unexpectedly``), and the request's
+    ``Idempotency-Key``, released on this error if the process lives long enough (else
+    taken over once its claim is stale), gets a fresh solve when sent again.
+    """
+    log.warning("synchronous job %s: not stored, its process dies by a signal", attempt.job_id)
+    return _shutting_down(attempt, None)
 
 
 def _stopped(attempt: _Attempt) -> HTTPException:

@@ -108,6 +108,18 @@ def stop_writing_before_death() -> None:
     _DYING.set()
 
 
+class ProcessDying(Exception):
+    """This process is about to die by a signal (:func:`stop_writing_before_death`): the
+    outcome of a synchronous solve decided from now on is not stored, nor its start.
+
+    No answer is sent once the death is decided (the signal's handler holds the event loop
+    until the process dies), so an outcome stored then was one nobody received (a solve
+    that ended during the clean-up, or the fallback plan of one that the clean-up's kill of
+    its helper processes made fail). Its row is left ``running``, as after a crash: the next
+    replica's recovery fails it, and the retry with the same ``Idempotency-Key`` solves again.
+    """
+
+
 class QueueFull(Exception):
     """The queue holds as many jobs as allowed; retry later."""
 
@@ -616,8 +628,11 @@ class JobService:
 
         ``job_id``: its id (default a new one). ``withdrawn``: asked just before the commit;
         True rolls the row back and raises :class:`SubmitWithdrawn` (its request was told
-        the solve will not run).
+        the solve will not run). Raises :class:`ProcessDying` (nothing written) once this
+        process is about to die by a signal.
         """
+        if _DYING.is_set():
+            raise ProcessDying
         job = Job(
             id=job_id or new_id(),
             kind=kind,
@@ -652,8 +667,14 @@ class JobService:
         started_at: dt.datetime,
         outcome: SyncOutcome,
     ) -> None:
-        """Store a finished synchronous solve behind its answer (see :class:`JobRecordWriter`)."""
+        """Store a finished synchronous solve behind its answer (see :class:`JobRecordWriter`).
+
+        Raises :class:`ProcessDying` (nothing stored) once this process is about to die by
+        a signal: no answer is sent any more, and a crash leaves no row of this lane either.
+        """
         assert self.records is not None, "the job service is not started"
+        if _DYING.is_set():
+            raise ProcessDying
         started = {"at": started_at.isoformat(), "message": "solving synchronously"}
         self.records.put(
             {
@@ -693,7 +714,11 @@ class JobService:
         written since the solve started (a recovery's) is kept, not overwritten. A row
         already finished (failed by this replica's stop, :meth:`stop`, its request answered
         503 meanwhile, or by a recovery) is left as it is: False, ``job`` read as it is.
+        Once this process is about to die by a signal, nothing is written: the row stays
+        ``running`` for crash recovery (:class:`ProcessDying` raised).
         """
+        if _DYING.is_set():
+            raise ProcessDying
         # the row taken by a write, so that no other writer changes it until the commit
         # (PostgreSQL's row lock, which re-reads the condition once it has the row; SQLite's
         # single writer, whose driver begins the transaction only at its first write: a row

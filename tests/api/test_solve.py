@@ -1595,3 +1595,151 @@ def test_a_synchronous_solve_whose_late_first_row_outlives_its_server_has_the_st
         for client in reversed(running):
             client.__exit__(None, None, None)
     assert ended[0].status_code == 503  # the thread, had it gone on, kept to its 503
+
+
+def _plain_request(path: str) -> Any:
+    """A POST request to ``path`` with an empty JSON body, as a route's thread gets it."""
+    from starlette.requests import Request
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+    return Request({**scope, "state": {"input_hash": "h"}}, receive)
+
+
+@pytest.mark.parametrize("kind", ["test_sleep", "test_crash_fallback"])
+def test_a_synchronous_solve_ending_once_its_process_dies_stores_no_outcome(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # SIGHUP or SIGQUIT to an API process: its clean-up (job processes joined, the fork server
+    # and the pyomo workers stopped: up to seconds) went on while a synchronous solve ran in
+    # its pool thread, and the solve's end (or the fallback plan of a solve the clean-up's
+    # kills made fail) was stored done, with its Idempotency-Key's answer: no answer is sent
+    # once the death is decided (the handler holds the event loop), so the retry after the
+    # restart was replayed an answer nobody had received, or (the key's answer not stored
+    # before the death) a 409 and then a fresh solve beside a done job. Now nothing is
+    # stored: the row stays running for the next replica's recovery, the key is released
+    from pydantic import BaseModel
+    from sqlalchemy import select
+
+    import api.solve as solve
+    from api import idempotency
+    from api.db.models import IdempotencyRecord, Job
+    from api.jobs import service
+    from tests.api.conftest import app_of
+
+    monkeypatch.setattr(service, "_DYING", threading.Event())  # this test's process lives on
+    ctx = app_of(make_client(settings)).state.ctx
+    entered, release = threading.Event(), threading.Event()
+    monkeypatch.setattr(solve, "_call", _held(entered, release, solve._call))  # solving
+    request = _plain_request("/v1/routes")
+
+    class Answer(BaseModel):
+        job_id: str
+
+    def compute() -> tuple[int, BaseModel, str | None]:
+        outcome = _solve_now(ctx, kind)(request)
+        return 200, Answer(job_id=outcome.job_id), None
+
+    ended: list[Any] = []
+
+    def run() -> None:
+        with ctx.sessions() as session:
+            try:
+                ended.append(
+                    solve.respond(
+                        ctx,
+                        session,
+                        request,
+                        principal=cast(Any, SimpleNamespace(key_id=None)),
+                        idem_key="order-42",
+                        compute=compute,
+                    )
+                )
+            except Exception as err:
+                ended.append(err)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert entered.wait(20)
+    service.stop_writing_before_death()  # the signal's handler, first thing
+    release.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    [err] = ended
+    assert getattr(err, "status_code", None) == 503, err  # which nobody receives
+    with ctx.sessions() as session:
+        job = session.scalars(select(Job).where(Job.kind == kind)).one()
+        assert (job.status, job.result, job.error, job.fallback) == ("running", None, None, False)
+        assert session.scalars(select(IdempotencyRecord)).all() == []  # released
+        claimed = idempotency.claim(
+            session,
+            key_id=None,
+            idem_key="order-42",
+            endpoint="POST /v1/routes",
+            request_hash="h",
+            ttl_s=60,
+            pending_stale_s=60,
+        )
+    assert isinstance(claimed, idempotency.Slot)  # the retry solves again
+    fallbacks = ctx.metrics.registry.get_sample_value(
+        "dispatchlab_fallback_plans_total", {"endpoint": kind, "reason": "crash"}
+    )
+    assert not fallbacks  # no fallback answer was given
+
+
+def test_a_fast_solve_ending_once_its_process_dies_writes_no_row(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the fast lane's row is written behind its answer: one decided once the process is
+    # about to die by a signal (here the fallback plan, in its worker thread) was queued
+    # and written done, an answer nobody received; now none is, as after a crash
+    import asyncio
+
+    from fastapi import HTTPException
+    from pydantic import BaseModel
+
+    import api.solve as solve
+    import tests.api.helpers as helpers
+    from api.jobs import service
+    from tests.api.conftest import app_of
+
+    monkeypatch.setattr(service, "_DYING", threading.Event())  # this test's process lives on
+    ctx = app_of(make_client(settings)).state.ctx
+    entered, release = threading.Event(), threading.Event()
+    monkeypatch.setattr(helpers, "fallback_task", _held(entered, release, helpers.fallback_task))
+    request = _plain_request("/v1/allocations")
+
+    class Body(BaseModel):
+        x: int = 1
+
+    async def main() -> Any:
+        task = asyncio.ensure_future(
+            solve.solve_fast(
+                ctx,
+                request,
+                kind="test_crash_fallback",
+                body=Body(),
+                principal=cast(Any, SimpleNamespace(key_id=None)),
+                seed=None,
+                time_limit_s=5.0,
+                lane=ctx.lanes["fast"],
+            )
+        )
+        deadline = time.monotonic() + 20
+        while not entered.is_set():  # the fallback runs in its thread
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        service.stop_writing_before_death()
+        release.set()
+        with pytest.raises(HTTPException) as dying:
+            await task
+        return dying.value
+
+    dying = asyncio.run(main())
+    assert dying.status_code == 503
+    job_id = request.state.audit_job_id
+    assert job_id is not None
+    assert _job_row(ctx, job_id) is None
+    assert _fallbacks(ctx) == 0.0
