@@ -18,6 +18,7 @@ from api.core.errors import error_response
 from api.core.security import Role, allows, hash_key, key_matches, split_key
 from api.db.models import ApiKey
 from scenarios.errors import InputError
+from scenarios.geo import NUL_REASON
 
 # Dependencies that never block are ``async def``: FastAPI runs a plain ``def`` dependency in
 # a worker thread, and each such hop costs more than the check itself.
@@ -200,10 +201,14 @@ async def idempotency_key(
     Resolved after the endpoint's key and role check (its parameter comes after them), whose
     caller it reads from the request's state; without one (none checked yet) it answers
     nothing here, and the endpoint's own claim replays as before. The header given twice with
-    different values is a 422 naming it (the first was taken, the second ignored).
+    different values is a 422 naming it (the first was taken, the second ignored), and so is
+    one holding a NUL (PostgreSQL stores none: a 500 there). Only the endpoints that take the
+    header check it: the others ignore it, whatever it holds.
     """
     if len(set(request.headers.getlist("idempotency-key"))) > 1:
         raise InputError("header.Idempotency-Key", IDEMPOTENCY_KEY_TWICE)
+    if key is not None and "\x00" in key:
+        raise InputError("header.Idempotency-Key", NUL_REASON)
     principal = getattr(request.state, "principal", None)
     if key is None or not isinstance(principal, Principal):
         return key
@@ -242,9 +247,15 @@ async def stored_answer_of(
 async def replay_before_checks(request: Request, ctx: ServiceContext) -> JSONResponse | None:
     """For a check made before the routes (the body middleware's): the stored answer of a
     retry of ``request`` whose ``X-API-Key`` is valid and whose ``Idempotency-Key`` was used
-    with the same endpoint and body (see :func:`idempotency_key`), else None."""
+    with the same endpoint and body (see :func:`idempotency_key`), else None: none for a key
+    that endpoint refuses (empty, too long, given twice, holding a NUL), never looked up."""
     key = request.headers.get("idempotency-key")
-    if not key or len(key) > 255 or len(set(request.headers.getlist("idempotency-key"))) > 1:
+    if (
+        not key
+        or len(key) > 255
+        or "\x00" in key
+        or len(set(request.headers.getlist("idempotency-key"))) > 1
+    ):
         return None
     try:
         api_key = request.headers.get(api_key_header.model.name)

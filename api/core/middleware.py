@@ -85,12 +85,6 @@ class ServiceMiddleware:
                     scope, receive, send_wrapper
                 )
                 return
-            for name, value in scope.get("headers", []):
-                if name == b"idempotency-key" and b"\x00" in value:
-                    problem = FieldProblem(field="header.Idempotency-Key", reason=NUL_REASON)
-                    answer = await self._unauthenticated(scope) or invalid([problem])
-                    await answer(scope, receive, send_wrapper)
-                    return
             if scope["method"] in {"POST", "PUT", "PATCH"}:
                 body = await _read_body(scope, receive, limit)
                 if body is None:

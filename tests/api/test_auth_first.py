@@ -90,8 +90,55 @@ def test_a_retry_of_an_answered_request_without_a_valid_key_is_401(
 
 def test_open_endpoints_still_answer_without_a_key(client: TestClient) -> None:
     """The checks made before the routes ask for a key only where the endpoint does."""
-    assert client.get("/healthz", headers={"Idempotency-Key": "k\x001"}).status_code == 422
     assert client.post("/nowhere", content=_repeated_key(), headers=JSON).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "key_role"),
+    [
+        ("GET", "/healthz", None),
+        ("GET", "/readyz", None),
+        ("GET", "/metrics", None),
+        ("GET", "/openapi.json", None),
+        ("GET", "/v1/jobs", "admin"),
+        ("GET", "/v1/keys", "admin"),
+    ],
+)
+def test_an_endpoint_that_ignores_the_idempotency_key_ignores_a_nul_in_it(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    method: str,
+    path: str,
+    key_role: str | None,
+) -> None:
+    """An ``Idempotency-Key`` holding a NUL was a 422 on every request, open endpoints
+    included (``/healthz``), and on the keyed ones that take no such header (``GET /v1/jobs``),
+    whose answer it does not change; as an empty key or one given twice, it is refused only
+    where the endpoint takes the header (422 naming it there, after the API key's 401)."""
+    key = keys[key_role] if key_role else {}
+    plain = client.request(method, path, headers=key)
+    for idem in ("k\x001", "", "k-1"):
+        answer = client.request(method, path, headers={**key, "Idempotency-Key": idem})
+        assert answer.status_code == plain.status_code == 200, (idem, answer.text)
+    twice = [*key.items(), ("Idempotency-Key", "k\x001"), ("Idempotency-Key", "k-2")]
+    assert client.request(method, path, headers=twice).status_code == 200
+
+
+def test_a_nul_in_the_idempotency_key_of_a_body_refused_early_is_no_500(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A body the middleware refuses (a repeated JSON key) is looked up as a retry first (its
+    stored answer, by its ``Idempotency-Key``): a key holding a NUL is never looked up
+    (PostgreSQL stores no NUL), and the body's 422 answers."""
+    headers = {**JSON, **keys["oms"], "Idempotency-Key": "k\x001"}
+    answer = client.post("/v1/allocations", content=_repeated_key(), headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert "duplicate key 'tea'" in answer.json()["detail"][0]["reason"]
+    answer = client.post("/v1/allocations", content=_allocation(), headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "header.Idempotency-Key", "reason": "must not contain NUL (\\u0000) characters"}
+    ]
 
 
 @pytest.mark.parametrize("path", ["/v1/allocations", "/v1/routes"])
