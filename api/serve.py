@@ -42,6 +42,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess
 
 from api.core import balance, cpus
+from solvers.stop_signals import DEATH_SIGNALS, STOP_SIGNALS
 
 
 def reuse_port_supported() -> bool:
@@ -142,14 +143,9 @@ def clean_up_before_signal_death() -> None:
             stream.flush()
 
 
-#: the signals that kill a serving process at once by their default action, where the
-#: platform has them: SIGHUP (the terminal closed) and SIGQUIT (uvicorn does not catch them)
-DEATH_SIGNALS: tuple[signal.Signals, ...] = tuple(
-    getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)
-)
-
 #: the signals :func:`exit_cleanly_on_signals` takes over: SIGTERM (raised again by uvicorn
-#: once it has shut the app down) and :data:`DEATH_SIGNALS`
+#: once it has shut the app down) and :data:`~solvers.stop_signals.DEATH_SIGNALS`, SIGHUP and
+#: SIGQUIT (uvicorn does not catch them in a serving process: their default action kills it)
 GUARDED_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, *DEATH_SIGNALS)
 
 
@@ -292,19 +288,10 @@ class OwnSocketProcess(Worker):
         super().target([own])
 
 
-#: the signals that stop the supervisor of several workers as SIGTERM does and then kill it,
-#: where the platform has them: SIGHUP (the terminal closed; uvicorn's supervisor replaced its
-#: workers) and SIGQUIT (uvicorn's did nothing)
-SUPERVISOR_STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
-    getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)
-)
-
-
-#: the signals whose arrival stops the supervisor of several workers (uvicorn's stop it too)
+#: the signals whose arrival stops the supervisor of several workers (uvicorn's stop it too):
+#: :data:`~solvers.stop_signals.STOP_SIGNALS`, and SIGBREAK where the platform has it
 STOPPING_SIGNALS: frozenset[int] = frozenset(
-    getattr(signal, name)
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK", "SIGHUP", "SIGQUIT")
-    if hasattr(signal, name)
+    (*STOP_SIGNALS, *(getattr(signal, name) for name in ("SIGBREAK",) if hasattr(signal, name)))
 )
 
 
@@ -331,7 +318,7 @@ class Supervisor(multiprocess.Multiprocess):
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
         kept = {
             sig: handler
-            for sig in SUPERVISOR_STOP_SIGNALS
+            for sig in DEATH_SIGNALS
             if (handler := signal.getsignal(sig)) not in {signal.SIG_DFL, None}
         }
         #: the signal that stopped the service (to be raised again once it has stopped)

@@ -12,13 +12,15 @@ import contextlib
 import signal
 from collections.abc import Iterator
 
-#: the signals job and helper processes ignore: SIGINT, SIGTERM, and SIGHUP and SIGQUIT where
-#: the platform has them
-STOP_SIGNALS: tuple[signal.Signals, ...] = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    *(getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)),
+#: the stop signals whose default action kills a process at once, where the platform has
+#: them: SIGHUP (the terminal closed) and SIGQUIT (Ctrl-\); a server stopped by one of them
+#: ends killed by it (``api.serve``: at once after its clean-up, or once its workers stopped)
+DEATH_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)
 )
+
+#: the signals job and helper processes ignore: SIGINT, SIGTERM and :data:`DEATH_SIGNALS`
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, *DEATH_SIGNALS)
 
 
 @contextlib.contextmanager

@@ -37,7 +37,6 @@ from api.jobs.service import SYNC_AT_STOP
 from api.serve import (
     DEATH_SIGNALS,
     GUARDED_SIGNALS,
-    SUPERVISOR_STOP_SIGNALS,
     Supervisor,
     Worker,
     exit_cleanly_on_signals,
@@ -494,7 +493,7 @@ def wait_gone(pids: set[int], timeout_s: float = 10.0) -> set[int]:
 # test_no_worker_is_started_once_a_stop_signal_has_arrived; a running job re-queued at a stop
 # by tests/api/test_jobs.py's recovery tests
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", SUPERVISOR_STOP_SIGNALS, ids=lambda sig: sig.name)
+@pytest.mark.parametrize("signum", DEATH_SIGNALS, ids=lambda sig: sig.name)
 def test_sighup_or_sigquit_to_the_supervisor_stops_the_workers_and_kills_it(
     settings: Settings, signum: signal.Signals
 ) -> None:
@@ -628,8 +627,8 @@ def test_a_hung_up_terminal_stops_serve_with_workers(tmp_path: Path) -> None:
     "signum",
     # one signal is enough by default: both take the same path (~3 s each)
     [
-        *SUPERVISOR_STOP_SIGNALS[:1],
-        *(pytest.param(sig, marks=pytest.mark.slow) for sig in SUPERVISOR_STOP_SIGNALS[1:]),
+        *DEATH_SIGNALS[:1],
+        *(pytest.param(sig, marks=pytest.mark.slow) for sig in DEATH_SIGNALS[1:]),
     ],
     ids=lambda sig: sig.name,
 )
@@ -930,7 +929,7 @@ def supervisor_signals() -> Iterator[None]:
 
 @pytest.mark.usefixtures("supervisor_signals")
 @pytest.mark.parametrize(
-    "signum", [signal.SIGINT, signal.SIGTERM, *SUPERVISOR_STOP_SIGNALS], ids=lambda s: s.name
+    "signum", [signal.SIGINT, signal.SIGTERM, *DEATH_SIGNALS], ids=lambda s: s.name
 )
 def test_no_worker_is_started_once_a_stop_signal_has_arrived(
     monkeypatch: pytest.MonkeyPatch, signum: signal.Signals
@@ -949,7 +948,7 @@ def test_no_worker_is_started_once_a_stop_signal_has_arrived(
     supervisor.handle_signals()
     assert not started
     assert supervisor.should_exit.is_set()
-    expected = signum if signum in SUPERVISOR_STOP_SIGNALS else None
+    expected = signum if signum in DEATH_SIGNALS else None
     assert supervisor.stopped_by == expected
 
 
