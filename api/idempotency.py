@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,16 +34,25 @@ def claim(
     request_hash: str,
     ttl_s: float,
     pending_stale_s: float,
+    replica: str | None = None,
+    replica_gone: Callable[[Session, str], bool] | None = None,
 ) -> Slot | JSONResponse:
     """Claim the key for this request, or return the stored answer of the first one.
 
     Raises 422 when the key was used with a different request and 409 while the first
     request with this key is still being answered. A claim still pending after
-    ``pending_stale_s`` belonged to a request that died with its server, and is taken over.
+    ``pending_stale_s`` belonged to a request that died with its server, and is taken over;
+    so is at once the pending claim of another replica that ``replica_gone`` says is gone
+    (``JobService.replica_gone``: stopped, or dead as recovery finds it). ``replica``: the
+    claiming replica's id, stored with the claim.
     """
     owner = key_id or "-"
     record = IdempotencyRecord(
-        key_id=owner, idem_key=idem_key, endpoint=endpoint, request_hash=request_hash
+        key_id=owner,
+        idem_key=idem_key,
+        endpoint=endpoint,
+        request_hash=request_hash,
+        owner=replica,
     )
     session.add(record)
     try:
@@ -57,7 +67,16 @@ def claim(
     )
     if found is not None:
         age_s = (utcnow() - found.created_at).total_seconds()
-        if age_s > ttl_s or (found.state == "pending" and age_s > pending_stale_s):  # expired
+        abandoned = found.state == "pending" and (
+            age_s > pending_stale_s
+            or (
+                replica_gone is not None
+                and found.owner is not None
+                and found.owner != replica
+                and replica_gone(session, found.owner)
+            )
+        )
+        if age_s > ttl_s or abandoned:  # expired
             session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == found.id))
             session.commit()
             found = None
@@ -70,6 +89,8 @@ def claim(
             request_hash=request_hash,
             ttl_s=ttl_s,
             pending_stale_s=pending_stale_s,
+            replica=replica,
+            replica_gone=replica_gone,
         )
     if found.endpoint != endpoint or found.request_hash != request_hash:
         raise HTTPException(

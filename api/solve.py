@@ -874,6 +874,8 @@ def respond(
             pending_stale_s=ctx.settings.max_sync_time_limit_s
             + ctx.settings.fallback_grace_s
             + 60.0,
+            replica=None if ctx.jobs is None else ctx.jobs.instance_id,
+            replica_gone=None if ctx.jobs is None else ctx.jobs.replica_gone,
         )
         if isinstance(claimed, JSONResponse):
             note_audit(request, result="idempotent_replay")

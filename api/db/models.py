@@ -221,6 +221,9 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    #: the replica that claimed the key (migration 0006; null for older rows): the pending
+    #: claim of a replica gone is taken over at once by a retry (its request died with it)
+    owner: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class AuditEntry(Base):

@@ -792,11 +792,7 @@ class JobService:
                     dead.add(inst.id)
                     if inst.stopped_gracefully:
                         graceful.add(inst.id)
-                elif inst.heartbeat_at < stale_before or (
-                    inst.host == self.host
-                    and inst.id not in _LOCAL_INSTANCES
-                    and (inst.pid == os.getpid() or not pid_alive(inst.pid))
-                ):
+                elif self._found_dead(inst, stale_before):
                     dead.add(inst.id)
                     inst.stopped_at = now
                 else:
@@ -827,6 +823,25 @@ class JobService:
             self.wake()
         self._last_recovery = time.monotonic()
         return handled
+
+    def _found_dead(self, inst: Instance, stale_before: dt.datetime) -> bool:
+        """True when replica ``inst``, not marked stopped, is dead: silent since before
+        ``stale_before``, or, on this host, its process gone (its pid reused by this one)."""
+        return inst.heartbeat_at < stale_before or (
+            inst.host == self.host
+            and inst.id not in _LOCAL_INSTANCES
+            and (inst.pid == os.getpid() or not pid_alive(inst.pid))
+        )
+
+    def replica_gone(self, session: Session, replica_id: str) -> bool:
+        """True when replica ``replica_id`` is gone: marked stopped, dead as :meth:`recover`
+        finds it (not yet marked), or its row deleted; reads, writes nothing."""
+        if replica_id == self.instance_id:
+            return False
+        inst = session.get(Instance, replica_id)
+        if inst is None or inst.stopped_at is not None:
+            return True
+        return self._found_dead(inst, utcnow() - dt.timedelta(seconds=self.lease_s))
 
     def _withdraw_unconfirmed(self, session: Session, live: set[str]) -> int:
         """Cancel the held jobs (:meth:`submit`) no submit will confirm any more: those of

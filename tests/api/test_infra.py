@@ -847,6 +847,70 @@ def test_idempotency_claims_conflicts_and_stale_takeover(client: TestClient) -> 
         assert isinstance(expired, idempotency.Slot) and expired != again
 
 
+def test_a_pending_idempotency_claim_of_a_replica_gone_is_taken_over_at_once(
+    client: TestClient,
+) -> None:
+    """A request whose server died before it answered (a crash, SIGHUP, SIGQUIT) left its key
+    claimed, and every retry after the restart got 409 ("still being answered") for
+    ``max_sync_time_limit_s`` + ``fallback_grace_s`` + 60 s (92 s by default); now a retry
+    takes over at once the claim of a replica gone, and still waits for a live one's."""
+    import datetime as dt
+    import os
+    import subprocess
+
+    from fastapi import HTTPException
+    from sqlalchemy.orm import Session
+
+    from api import idempotency
+    from api.db.models import Instance, utcnow
+
+    ctx = _ctx(client)
+    jobs = ctx.jobs
+    assert ctx.sessions is not None and jobs is not None
+    gone = subprocess.Popen(["true"])  # a pid no process has any more, once reaped
+    gone.wait()
+    now = utcnow()
+    long_ago = now - dt.timedelta(seconds=jobs.lease_s * 3)
+    replicas = {
+        "live-here": (jobs.host, os.getppid(), now, None),
+        "live-elsewhere": ("other-host", 1, now, None),
+        "stopped": ("other-host", 1, now, now),
+        "silent": ("other-host", 1, long_ago, None),
+        "its-process-gone": (jobs.host, gone.pid, now, None),
+    }
+    with ctx.sessions() as session:
+        for rid, (host, pid, beat, stopped) in replicas.items():
+            session.add(Instance(id=rid, host=host, pid=pid, heartbeat_at=beat, stopped_at=stopped))
+        session.commit()
+
+    def claim(session: Session, idem_key: str, replica: str | None) -> Any:
+        return idempotency.claim(
+            session,
+            key_id="k1",
+            idem_key=idem_key,
+            endpoint="POST /v1/x",
+            request_hash="h1",
+            ttl_s=3600.0,
+            pending_stale_s=3600.0,
+            replica=replica,
+            replica_gone=jobs.replica_gone,
+        )
+
+    owners = [*replicas, "deleted", None, jobs.instance_id]
+    taken_over = {"stopped", "silent", "its-process-gone", "deleted"}
+    with ctx.sessions() as session:
+        for owner in owners:
+            assert isinstance(claim(session, f"key-{owner}", owner), idempotency.Slot)
+        for owner in owners:
+            if owner in taken_over:  # its request died with its replica: solved again
+                again = claim(session, f"key-{owner}", jobs.instance_id)
+                assert isinstance(again, idempotency.Slot), owner
+            else:  # still being answered (or a claim naming no replica: until stale)
+                with pytest.raises(HTTPException) as busy:
+                    claim(session, f"key-{owner}", jobs.instance_id)
+                assert busy.value.status_code == 409, owner
+
+
 def test_demo_mode_serves_a_scenario_and_bodies_that_work(
     settings: Settings, make_client: Any
 ) -> None:

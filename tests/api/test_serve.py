@@ -1276,3 +1276,100 @@ def test_sighup_or_sigquit_to_the_whole_group_leaves_the_running_job_to_recovery
     status, events = signal_death_of_the_group_during_a_job(settings, signum)
     assert status == "running", (status, events)
     assert "worker process died" not in events, events
+
+
+#: run in the server before it starts: its synchronous solves answer only once the process
+#: has decided to die by a signal, and its clean-up takes a second (as a fork server or a
+#: pyomo worker being stopped does): the solve's end comes during the clean-up
+_SOLVE_ENDS_AS_THE_SERVER_DIES = """
+import time
+import api.serve, api.solve
+from api.jobs import service
+_call, _stop = api.solve._call, api.serve.stop_helper_processes
+def _ends_at_the_death(*args, **kwargs):
+    while not service._DYING.is_set():
+        time.sleep(0.01)
+    return _call(*args, **kwargs)
+def _slow_stop():
+    time.sleep(1.0)
+    _stop()
+api.solve._call = _ends_at_the_death
+api.serve.stop_helper_processes = _slow_stop
+"""
+
+#: added to :data:`_SOLVE_ENDS_AS_THE_SERVER_DIES`: the request's Idempotency-Key is not
+#: released before the process dies (its release waits for ever): the claim stays pending
+_KEY_NOT_RELEASED = """
+import threading
+import api.idempotency
+api.idempotency.abandon = lambda session, slot: threading.Event().wait()
+"""
+
+
+# ~15 s each (two servers): the parts are checked in-process by tests/api/test_solve.py's
+# test_a_synchronous_solve_ending_once_its_process_dies_stores_no_outcome and
+# tests/api/test_infra.py's test_a_pending_idempotency_claim_of_a_replica_gone_is_taken_over_at_once
+@pytest.mark.slow
+@pytest.mark.parametrize("released", [True, False], ids=["key_released", "key_left_claimed"])
+def test_a_retry_after_a_death_by_sighup_during_a_synchronous_solve_solves_again(
+    settings: Settings, released: bool
+) -> None:
+    # a synchronous solve that ended while its server was dying of SIGHUP (its clean-up
+    # under way) was stored done, with its Idempotency-Key's answer, though no answer left
+    # the process: the OMS's retry after the restart was replayed an answer it never had
+    # (or, the key's answer not stored in time, got 409 for 92 s and then a fresh solve
+    # beside a done job). Now the first solve is failed by the next server's recovery and
+    # the retry with the same key solves again at once, also when the dying request could
+    # not release its key (its claim, of a replica gone, is taken over: it was a 409 for 92 s)
+    env = {"DISPATCHLAB_AUTH_ENABLED": "false"}
+    body = {"scenario": copy.deepcopy(SMALL_SCENARIO), "params": {"time_limit_s": 0.3}}
+    headers = {"Idempotency-Key": "order-batch-17"}
+    first = Server(
+        settings.data_dir,
+        env=env,
+        core_dumps=False,
+        setup=_SOLVE_ENDS_AS_THE_SERVER_DIES + ("" if released else _KEY_NOT_RELEASED),
+        database_url=settings.database_url,
+    )
+    answered: list[object] = []
+
+    def send() -> None:
+        try:
+            answered.append(httpx.post(f"{first.url}/v1/routes", json=body, headers=headers))
+        except httpx.HTTPError as err:
+            answered.append(err)
+
+    try:
+        sender = threading.Thread(target=send)
+        sender.start()
+        deadline = time.monotonic() + 30
+        while not first.query("SELECT id FROM jobs WHERE mode = 'sync' AND status = 'running'"):
+            assert time.monotonic() < deadline, first.log_tail()
+            time.sleep(0.05)
+        first.process.send_signal(signal.SIGHUP)
+        code = first.process.wait(timeout=30)
+        sender.join(30)
+    finally:
+        first.stop()
+    assert code == -signal.SIGHUP, first.log_tail()
+    [lost] = answered
+    assert isinstance(lost, httpx.HTTPError), lost  # no answer left the dying server
+    [(job_id, status)] = first.query("SELECT id, status FROM jobs")
+    assert status == "running", first.log_tail()  # nothing stored after the death decided
+    claims = first.query("SELECT state FROM idempotency_keys")
+    assert claims == ([] if released else [("pending",)]), claims
+    second = Server(settings.data_dir, env=env, database_url=settings.database_url)
+    try:
+        retry = httpx.post(f"{second.url}/v1/routes", json=body, headers=headers, timeout=60)
+        assert retry.status_code == 200, retry.text
+        assert "idempotent-replayed" not in retry.headers  # solved again, not replayed
+        assert retry.json()["job_id"] != job_id
+        with httpx.Client(base_url=second.url, timeout=30) as http:
+            failed = http.get(f"/v1/jobs/{job_id}").json()
+            again = http.post("/v1/routes", json=body, headers=headers)
+    finally:
+        second.stop()
+    assert failed["status"] == "failed", failed
+    assert "stopped unexpectedly during this synchronous request" in failed["error"], failed
+    assert again.headers["idempotent-replayed"] == "true"  # the retry's answer is the key's
+    assert again.json() == retry.json()
