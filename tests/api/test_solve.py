@@ -477,6 +477,39 @@ def test_a_plans_fallback_in_the_request_thread_ends_soon_once_the_service_stops
     assert current_cancel() is None  # the request thread's own cancellation is left as it was
 
 
+async def _fast_solve_in_its_fallback(
+    ctx: ServiceContext, request: Any, entered: threading.Event
+) -> Any:
+    """A fast-lane solve of ``test_crash_fallback`` for ``request`` (its task, on the running
+    loop), once its fallback, held by the caller, has set ``entered`` in its worker thread."""
+    import asyncio
+
+    from pydantic import BaseModel
+
+    import api.solve as solve
+
+    class Body(BaseModel):
+        x: int = 1
+
+    task = asyncio.ensure_future(
+        solve.solve_fast(
+            ctx,
+            request,
+            kind="test_crash_fallback",
+            body=Body(),
+            principal=cast(Any, SimpleNamespace(key_id=None)),
+            seed=None,
+            time_limit_s=5.0,
+            lane=ctx.lanes["fast"],
+        )
+    )
+    deadline = time.monotonic() + 20
+    while not entered.is_set():  # the fallback runs in its thread
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    return task
+
+
 def _cut_by_the_server(
     ctx: ServiceContext,
     monkeypatch: pytest.MonkeyPatch,
@@ -490,9 +523,7 @@ def _cut_by_the_server(
     state. The service's stop (``ctx.stopping``) has not begun: the thread ends before it."""
     import asyncio
     import threading
-    import time
 
-    from pydantic import BaseModel
     from starlette.requests import Request
 
     import api.solve as solve
@@ -515,9 +546,6 @@ def _cut_by_the_server(
     monkeypatch.setattr(helpers, "fallback_task", held_fallback)
     monkeypatch.setattr(solve, "_settle", settle)
 
-    class Body(BaseModel):
-        x: int = 1
-
     async def receive() -> Any:
         return {"type": "http.request", "body": b'{"x": 1}', "more_body": False}
 
@@ -526,22 +554,7 @@ def _cut_by_the_server(
     request = Request({**scope, "state": state}, receive)
 
     async def main() -> Any:
-        task = asyncio.ensure_future(
-            solve.solve_fast(
-                ctx,
-                request,
-                kind="test_crash_fallback",
-                body=Body(),
-                principal=cast(Any, SimpleNamespace(key_id=None)),
-                seed=None,
-                time_limit_s=5.0,
-                lane=ctx.lanes["fast"],
-            )
-        )
-        deadline = time.monotonic() + 20
-        while not entered.is_set():  # the fallback runs in its thread
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.01)
+        task = await _fast_solve_in_its_fallback(ctx, request, entered)
         if stored_first:
             release.set()
             assert settled.wait(10)  # the loop held: the request has not seen the answer
@@ -568,9 +581,10 @@ def _job_row(ctx: ServiceContext, job_id: str) -> Any:
         return session.get(Job, job_id)
 
 
-def _fallbacks(ctx: ServiceContext) -> float:
+def _fallbacks(ctx: ServiceContext, kind: str = "test_crash_fallback") -> float:
+    """The fallback answers counted for ``kind``'s crashes."""
     value = ctx.metrics.registry.get_sample_value(
-        "dispatchlab_fallback_plans_total", {"endpoint": "test_crash_fallback", "reason": "crash"}
+        "dispatchlab_fallback_plans_total", {"endpoint": kind, "reason": "crash"}
     )
     return value or 0.0
 
@@ -890,10 +904,7 @@ def test_a_synchronous_solve_ending_between_the_cut_and_the_stop_is_failed_as_it
     assert (job.status, job.error, job.result) == ("failed", SYNC_AT_STOP, None)
     assert job.events[-1]["message"] == SYNC_AT_STOP
     assert isinstance(ended[0], HTTPException) and ended[0].status_code == 503
-    fallbacks = ctx.metrics.registry.get_sample_value(
-        "dispatchlab_fallback_plans_total", {"endpoint": kind, "reason": "crash"}
-    )
-    assert not fallbacks  # no fallback answer was given
+    assert _fallbacks(ctx, kind) == 0.0  # no fallback answer was given
 
 
 def test_a_synchronous_solve_storing_its_outcome_as_the_cut_comes_is_answered_as_stored(
@@ -1683,10 +1694,7 @@ def test_a_synchronous_solve_ending_once_its_process_dies_stores_no_outcome(
             pending_stale_s=60,
         )
     assert isinstance(claimed, idempotency.Slot)  # the retry solves again
-    fallbacks = ctx.metrics.registry.get_sample_value(
-        "dispatchlab_fallback_plans_total", {"endpoint": kind, "reason": "crash"}
-    )
-    assert not fallbacks  # no fallback answer was given
+    assert _fallbacks(ctx, kind) == 0.0  # no fallback answer was given
 
 
 def test_a_fast_solve_ending_once_its_process_dies_writes_no_row(
@@ -1698,9 +1706,7 @@ def test_a_fast_solve_ending_once_its_process_dies_writes_no_row(
     import asyncio
 
     from fastapi import HTTPException
-    from pydantic import BaseModel
 
-    import api.solve as solve
     import tests.api.helpers as helpers
     from api.jobs import service
     from tests.api.conftest import app_of
@@ -1711,26 +1717,8 @@ def test_a_fast_solve_ending_once_its_process_dies_writes_no_row(
     monkeypatch.setattr(helpers, "fallback_task", _held(entered, release, helpers.fallback_task))
     request = _plain_request("/v1/allocations")
 
-    class Body(BaseModel):
-        x: int = 1
-
     async def main() -> Any:
-        task = asyncio.ensure_future(
-            solve.solve_fast(
-                ctx,
-                request,
-                kind="test_crash_fallback",
-                body=Body(),
-                principal=cast(Any, SimpleNamespace(key_id=None)),
-                seed=None,
-                time_limit_s=5.0,
-                lane=ctx.lanes["fast"],
-            )
-        )
-        deadline = time.monotonic() + 20
-        while not entered.is_set():  # the fallback runs in its thread
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.01)
+        task = await _fast_solve_in_its_fallback(ctx, request, entered)
         service.stop_writing_before_death()
         release.set()
         with pytest.raises(HTTPException) as dying:
