@@ -47,6 +47,9 @@ HOUR_S = 3_600
 MAX_ORDERS = 200_000
 MAX_NODES = 1_000
 MAX_COURIERS = 10_000
+#: the largest ``CityParams.node_capacity_factor``: far above any real day (2.0 sizes a node
+#: for twice its expected orders), and small enough that no capacity overflows the model
+MAX_NODE_CAPACITY_FACTOR = 100.0
 CAPACITY_DIMS = ["units", "weight_g", "volume_cm3"]
 REGIONS = ("sw", "se", "nw", "ne")
 DELIVERY_OPENS_S = 7 * HOUR_S
@@ -108,7 +111,7 @@ class CityParams(StrictModel):
     dc_days_of_cover: Annotated[float, Field(ge=0.0)] = 1.5
     dark_store_days_of_cover: Annotated[float, Field(ge=0.0)] = 0.4
     store_days_of_cover: Annotated[float, Field(ge=0.0)] = 0.25
-    node_capacity_factor: Annotated[float, Field(gt=0.0)] = 1.4
+    node_capacity_factor: Annotated[float, Field(gt=0.0, le=MAX_NODE_CAPACITY_FACTOR)] = 1.4
     neighbourhoods: Annotated[int, Field(ge=1, le=200)] | None = None
     extra_arrivals_per_day: Annotated[float, Field(ge=0.0)] = Field(
         default=0.0,

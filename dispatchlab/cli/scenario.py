@@ -20,6 +20,7 @@ from dispatchlab.cli._common import (
     err_console,
     is_stdout,
     note_input,
+    option_names,
     seed_option,
     write_text,
 )
@@ -41,6 +42,11 @@ _CLI_NAMES = {
     "num_couriers": "--couriers",
     "seed": "--seed",
 }
+#: the CityParams fields ``generate`` sets from options, and those options
+_PARAM_OPTIONS = {
+    "generator_version": "--generator-version",
+    "node_capacity_factor": "--node-capacity-factor",
+}
 FORMAT_HELP = "input format: auto, json, solomon, lilim, vrplib or vroom"
 
 
@@ -57,6 +63,7 @@ def _generate(
     *,
     label: str = "generating",
     generator_version: int | None = None,
+    node_capacity_factor: float | None = None,
 ) -> Scenario:
     """generate_city with a spinner on stderr and CLI option names in errors."""
     from scenarios.errors import InputError
@@ -65,7 +72,11 @@ def _generate(
     version = GENERATOR_VERSION if generator_version is None else generator_version
     if version not in (1, 2):
         raise InputError("--generator-version", f"must be 1 or 2, got {version}")
-    params = CityParams(generator_version=1 if version == 1 else 2)
+    knobs: dict[str, Any] = {"generator_version": 1 if version == 1 else 2}
+    if node_capacity_factor is not None:
+        knobs["node_capacity_factor"] = node_capacity_factor
+    with option_names(_PARAM_OPTIONS):
+        params = CityParams(**knobs)
     with err_console.status(f"{label}…") as status:
         try:
             return generate_city(
@@ -97,6 +108,14 @@ def generate(
             "scenarios generated before session 53 (same nodes, stock and orders)"
         ),
     ] = None,
+    node_capacity_factor: Annotated[
+        float | None,
+        typer.Option(
+            help="size the nodes' order capacities (and their pickers and packing stations) "
+            "for this many times the expected orders, in (0, 100] (default 1.4; the service's "
+            "demo day: 2.0); stock and orders do not change"
+        ),
+    ] = None,
 ) -> None:
     """Generate a seeded omnichannel city scenario as JSON."""
     from scenarios.io import to_json
@@ -104,7 +123,14 @@ def generate(
     out = None if is_stdout(out) else out  # no --out (or '-'): stdout
     if out is not None:
         check_output_file(out)
-    scenario = _generate(seed, orders, nodes, couriers, generator_version=generator_version)
+    scenario = _generate(
+        seed,
+        orders,
+        nodes,
+        couriers,
+        generator_version=generator_version,
+        node_capacity_factor=node_capacity_factor,
+    )
     write_text(to_json(scenario) + "\n", out)
     if out is not None:
         err_console.print(

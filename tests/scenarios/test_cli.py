@@ -73,6 +73,52 @@ def test_generate_can_give_version_1s_fleet(tmp_path: Path) -> None:
     _one_line_error(result, "--generator-version: must be 1 or 2, got 3")
 
 
+def test_generate_sizes_the_nodes_with_node_capacity_factor(tmp_path: Path) -> None:
+    # session 54: no option gave the node capacities the service's demo day is made with
+    args = ["scenario", "generate", "--seed", "7", "--orders", "40", "--nodes", "4"]
+    args += ["--couriers", "6"]
+    base, wide = tmp_path / "base.json", tmp_path / "wide.json"
+    assert runner.invoke(app, [*args, "--out", str(base)]).exit_code == 0
+    result = runner.invoke(app, [*args, "--node-capacity-factor", "2", "--out", str(wide)])
+    assert result.exit_code == 0, result.output
+    a, b = read_json(Scenario, base), read_json(Scenario, wide)
+    assert a.orders == b.orders and a.vehicles == b.vehicles
+    # the DC, the one node stocking the long tail: 24 orders at 1.4 (docs/api.md), 35 at 2.0
+    assert {n.id: n.capacity_orders for n in a.nodes}["dc-01"] == 24
+    assert {n.id: n.capacity_orders for n in b.nodes}["dc-01"] == 35
+    for x, y in zip(a.nodes, b.nodes, strict=True):
+        assert x.capacity_orders is not None and y.capacity_orders is not None
+        assert y.capacity_orders >= x.capacity_orders and y.inventory == x.inventory
+    # the generator's default, given: the same bytes as no option
+    same = tmp_path / "same.json"
+    assert (
+        runner.invoke(app, [*args, "--node-capacity-factor", "1.4", "--out", str(same)]).exit_code
+        == 0
+    )
+    assert same.read_bytes() == base.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("0", "greater than 0"),
+        ("-1", "greater than 0"),
+        ("nan", "finite number"),
+        ("inf", "finite number"),
+        ("101", "less than or equal to 100"),
+        ("1e30", "less than or equal to 100"),  # was a field of the output: nodes.0.capacity_units
+    ],
+)
+def test_generate_rejects_a_bad_node_capacity_factor(
+    value: str, reason: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "x.json"
+    cmd = ["scenario", "generate", "--orders", "10", "--node-capacity-factor", value]
+    result = runner.invoke(app, [*cmd, "--out", str(out)])
+    _one_line_error(result, "--node-capacity-factor: ", reason)
+    assert not out.exists()
+
+
 def test_generate_into_a_missing_folder(tmp_path: Path) -> None:
     out = tmp_path / "nope" / "x.json"
     result = runner.invoke(app, ["scenario", "generate", "--orders", "10", "--out", str(out)])

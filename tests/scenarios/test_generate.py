@@ -333,3 +333,38 @@ def test_version_1_is_the_fleet_it_was() -> None:
     ]
     with pytest.raises(ValueError, match="generator_version"):
         CityParams.model_validate({"generator_version": 3})
+
+
+# ---------------------------------------------------------------------- node capacities
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    num_orders=st.integers(1, 120),
+    factor=st.floats(min_value=0.01, max_value=100.0),
+)
+@example(seed=7, num_orders=40, factor=2.0)  # the demo day (api/demo.py)
+def test_the_node_capacity_factor_moves_only_node_capacities_and_staff(
+    seed: int, num_orders: int, factor: float
+) -> None:
+    def city(params: CityParams) -> Scenario:
+        return generate_city(
+            seed=seed, num_orders=num_orders, num_nodes=4, num_couriers=6, params=params
+        )
+
+    base, scaled = city(CityParams()), city(CityParams(node_capacity_factor=factor))
+    sized = {"capacity_orders", "capacity_units", "pickers", "packing_stations"}
+    assert scaled.orders == base.orders and scaled.vehicles == base.vehicles
+    for a, b in zip(base.nodes, scaled.nodes, strict=True):
+        assert a.model_dump(exclude=sized) == b.model_dump(exclude=sized)
+        assert b.capacity_orders is not None and b.capacity_units == 3 * b.capacity_orders
+        assert b.capacity_orders >= 10  # the floor of a node's daily orders
+
+
+@pytest.mark.parametrize("factor", [0.0, -1.0, math.nan, math.inf, 100.5, 1e30])
+def test_a_bad_node_capacity_factor_is_named(factor: float) -> None:
+    # 1e30 gave "generate_city: nodes.0.capacity_units: ... less than or equal to
+    # 1000000000000 (and 15 more errors)", naming a field of the output, not the knob
+    with pytest.raises(ValueError, match="node_capacity_factor"):
+        CityParams(node_capacity_factor=factor)
