@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from rl_agents.env import DynamicDispatchEnv, EnvParams
 from rl_agents.expert import ExpertDemonstrations, concat, expert_demonstrations
@@ -56,7 +56,9 @@ class TrainParams(StrictModel):
     )
     expert_horizon_s: float = Field(default=7200.0, gt=0.0, description="expert's lookahead")
     expert_workers: int = Field(default=2, ge=1, le=64)
-    imitation_days: int = Field(default=10, ge=0, description="expert days for the warm start")
+    imitation_days: int = Field(
+        default=10, ge=0, le=len(TRAIN_SEEDS), description="expert days for the warm start"
+    )
     imitation_epochs: int = Field(default=30, ge=0)
     imitation_tau_cents: float | None = Field(
         default=300.0, gt=0.0, description="soft targets from the expert's values (None: hard)"
@@ -64,7 +66,9 @@ class TrainParams(StrictModel):
     dagger_rounds: int = Field(
         default=0, ge=0, le=20, description="DAgger rounds after the warm start (rollout expert)"
     )
-    dagger_days: int = Field(default=20, ge=1, description="days the model plays per round")
+    dagger_days: int = Field(
+        default=20, ge=1, le=len(TRAIN_SEEDS), description="days the model plays per round"
+    )
     dagger_beta: float = Field(
         default=0.2, ge=0.0, le=1.0, description="chance of following the expert in DAgger days"
     )
@@ -89,6 +93,19 @@ class TrainParams(StrictModel):
     reward_scale: float = Field(default=1e-3, gt=0.0, description="rewards are cents x this")
     env: EnvParams = Field(default_factory=EnvParams)
     scenario_name: str = "standard"
+
+    @field_validator("dagger_days")
+    @classmethod
+    def _days_exist(cls, dagger_days: int, info: ValidationInfo) -> int:
+        # the run's days are drawn from TRAIN_SEEDS without repeats: more of them was numpy's
+        # ValueError (a traceback on the command line) once the scenario was loaded
+        days = info.data.get("imitation_days", 0) + info.data.get("dagger_rounds", 0) * dagger_days
+        if days > len(TRAIN_SEEDS):
+            raise ValueError(
+                f"the imitation days and the DAgger rounds' days are {days:,} training days; "
+                f"there are {len(TRAIN_SEEDS):,}"
+            )
+        return dagger_days
 
 
 @dataclass

@@ -37,6 +37,9 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 #: the longest time limit the solvers take (their params' ``time_limit_s``)
 MAX_TIME_LIMIT_S = 86_400.0
+#: the most worker processes of ``simulate``, ``whatif`` and ``evaluate`` (a pool no larger
+#: than its tasks; with Ray, the CPUs asked of the cluster)
+MAX_WORKERS = 1_024
 
 
 def print_error(message: str) -> None:

@@ -12,6 +12,9 @@ import typer
 from dispatchlab.cli._common import cli_errors, console, err_console, fail, os_error_line
 
 ROLES = ("oms", "planner", "researcher", "admin")
+#: the most API processes ``serve --workers`` starts (as many as the other worker options'
+#: 64): 10**20 was taken, and uvicorn spawned replicas until the machine ran out of memory
+MAX_API_WORKERS = 64
 
 keys_app = typer.Typer(help="Manage API keys (stored hashed; a key is shown only when made).")
 
@@ -318,7 +321,9 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
         port: PortOpt = 8000,
-        workers: Annotated[int, typer.Option(min=1, help="API processes (replicas)")] = 1,
+        workers: Annotated[
+            int, typer.Option(min=1, max=MAX_API_WORKERS, help="API processes (replicas)")
+        ] = 1,
         job_workers: Annotated[
             int | None, typer.Option(min=1, help="jobs run at once per replica")
         ] = None,

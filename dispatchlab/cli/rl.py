@@ -10,7 +10,10 @@ from typing import Annotated
 import typer
 
 from dispatchlab.cli._common import (
+    MAX_TIME_LIMIT_S,
+    MAX_WORKERS,
     as_option,
+    check_int_range,
     check_output_file,
     check_output_folder,
     check_time_limit,
@@ -276,14 +279,18 @@ def evaluate_cmd(
     from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS, load_scenario_spec, parse_seeds
     from simulation.executors import make_executor
 
-    if workers < 1:
-        raise fail("--workers: must be at least 1")
+    check_int_range("--workers", workers, 1, MAX_WORKERS)  # 10**20 was taken
     if hindsight_time_limit is not None:
-        check_time_limit(hindsight_time_limit, "--hindsight-time-limit", max_s=None)
+        # a solver run's time limit: above the routing solvers' 86,400 s it failed only once
+        # the other policies' days were played, as 'time_limit_s: ...'
+        check_time_limit(hindsight_time_limit, "--hindsight-time-limit")
     if hindsight_search_s is not None and not (
-        math.isfinite(hindsight_search_s) and hindsight_search_s >= 0
+        math.isfinite(hindsight_search_s) and 0 <= hindsight_search_s <= MAX_TIME_LIMIT_S
     ):
-        raise fail("--hindsight-search-s: must be a finite number of seconds, 0 or more")
+        raise fail(
+            "--hindsight-search-s: must be a finite number of seconds in "
+            f"[0, {MAX_TIME_LIMIT_S:g}] (0: no search)"
+        )
     try:
         iterations = (
             parse_iterations(hindsight_iterations) if hindsight_iterations is not None else None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from dispatchlab.cli._common import (
+    MAX_WORKERS,
     check_int_range,
     check_out_option,
     check_output_folder,
@@ -57,8 +58,8 @@ def _check_common(
     check_int_range("--replications", replications, 1, MAX_REPLICATIONS)
     if executor not in EXECUTORS:
         raise fail(f"--executor: unknown executor {executor!r}; choose {', '.join(EXECUTORS)}")
-    if workers is not None and workers < 1:
-        raise fail("--workers: must be at least 1")
+    if workers is not None:  # 10**20 was taken (a pool no larger than its tasks)
+        check_int_range("--workers", workers, 1, MAX_WORKERS)
     if address is not None and executor != "ray":
         raise fail("--address: only with --executor ray")
 

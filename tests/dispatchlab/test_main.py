@@ -172,7 +172,48 @@ TIME_LIMIT = "--time-limit: must be a finite number of seconds in (0, 86400]"
         (["train", "--envs", "65"], "--envs: Input should be less than or equal to 64"),
         (
             ["evaluate", "--seeds", "1", "--hindsight-time-limit", "nan"],
-            "--hindsight-time-limit: must be a finite number of seconds above 0",
+            "--hindsight-time-limit: must be a finite number of seconds in (0, 86400]",
+        ),
+        # session 54's audit: above the routing solvers' 86,400 s it failed once the other
+        # policies' days were played, as 'time_limit_s: Input should be less than or equal to
+        # 86400'
+        (
+            ["evaluate", "--seeds", "1", "--hindsight-time-limit", "86401"],
+            "--hindsight-time-limit: must be a finite number of seconds in (0, 86400]",
+        ),
+        (
+            ["evaluate", "--seeds", "1", "--hindsight-search-s", "1e20"],
+            "--hindsight-search-s: must be a finite number of seconds in [0, 86400] (0: no search)",
+        ),
+        # worker counts of 10**20 were taken (a pool no larger than its tasks; `serve` spawned
+        # uvicorn replicas until the machine ran out of memory)
+        (
+            ["evaluate", "--seeds", "1", "--workers", "99999999999999999999"],
+            "--workers: must be an integer from 1 to 1024, got 99999999999999999999",
+        ),
+        (
+            ["simulate", "C101", "--workers", "1025"],
+            "--workers: must be an integer from 1 to 1024, got 1025",
+        ),
+        (
+            ["whatif", "v.yaml", "--workers", "1025"],
+            "--workers: must be an integer from 1 to 1024, got 1025",
+        ),
+        (
+            ["serve", "--workers", "99999999999999999999"],
+            "Invalid value for '--workers': Input should be less than or equal to 64 "
+            "(try 'dispatchlab serve --help')",
+        ),
+        # more training days than TRAIN_SEEDS holds: numpy's ValueError (or OverflowError), a
+        # traceback once the scenario was loaded
+        (
+            ["train", "--imitation-days", "99999999999999999999"],
+            "--imitation-days: Input should be less than or equal to 1000000",
+        ),
+        (
+            ["train", "--expert", "rollout", "--dagger-rounds", "2", "--dagger-days", "600000"],
+            "--dagger-days: the imitation days and the DAgger rounds' days are 1,200,010 "
+            "training days; there are 1,000,000",
         ),
     ],
 )
