@@ -15,7 +15,11 @@ Each job is timed from its submit to ``GET /v1/jobs/{id}`` reading ``done`` (pol
 20 ms). The service is then stopped with SIGTERM; every process of the run (they all carry
 the run's tag in their environment: the service, its fork server, job processes, pyomo
 workers) still there a second after its exit is counted. The fork server's RSS and PSS are
-read before the first job. With several ``--code``, runs alternate between them.
+read before the first job. With several ``--code``, runs alternate between them. A
+``--code LABEL=REV`` names a commit of this repository (``4c0fd0a``, ``HEAD~3``): its files
+(``git archive``) are measured from a temporary folder, and the table's ``Command:`` line
+gives the commit, so the run can be repeated; a folder given as ``LABEL=PATH`` is ``PATH``
+there.
 
 A second table times the worker's start inside job processes (the HTTP answer does
 not show it): the service's job executor (``api.main._make_executor``, its fork server's
@@ -27,7 +31,7 @@ Writes ``allocation-pyomo-jobs.md`` (both tables) and ``.csv`` (the first); hold
 lock while it runs::
 
     flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/allocation_pyomo_jobs.py \\
-        --code before=/path/to/old/clone --code after=.
+        --code before=4c0fd0a --code after=.
 
 A city of 20 orders, because HiGHS solves its pyomo model in ~0.3 s: 60 literature or city
 orders ran to a 5 s limit, so the job took the limit whatever the worker's start took from
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import platform
@@ -45,6 +50,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -80,21 +86,67 @@ POLL_S = 0.02
 
 @dataclass(frozen=True)
 class Code:
-    """A version of the code to measure: its label and its folder (the repository root)."""
+    """A version of the code to measure: its label, its folder (the repository root) and the
+    commit of this repository it was given as (None: given as a folder)."""
 
     label: str
     root: Path
+    commit: str | None = None
+
+
+def _commit(rev: str) -> str | None:
+    """The full hash of the commit ``rev`` names in this repository (None: no such commit)."""
+    if not rev or rev.startswith("-"):
+        return None
+    try:
+        found = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+            capture_output=True,
+            text=True,
+        )
+    except OSError:  # no git
+        return None
+    if found.returncode != 0:
+        return None
+    return found.stdout.strip() or None
 
 
 def code_arg(text: str) -> Code:
-    """``--code LABEL=PATH`` (argparse type: a folder without ``dispatchlab`` is an error)."""
+    """``--code LABEL=PATH`` or ``LABEL=REV`` (argparse type: a folder without
+    ``dispatchlab`` that names no commit of this repository is an error)."""
     label, sep, path = text.partition("=")
     if not sep or not label.strip():
-        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=PATH")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=PATH or LABEL=REV")
     root = Path(path).resolve()
-    if not (root / "dispatchlab" / "cli").is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r}: {root} is no dispatchlab repository")
-    return Code(label.strip(), root)
+    if (root / "dispatchlab" / "cli").is_dir():
+        return Code(label.strip(), root)
+    commit = _commit(path)
+    if commit is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: {root} is no dispatchlab repository, and {path!r} no commit of {REPO}"
+        )
+    return Code(label.strip(), root, commit)
+
+
+def checked_out(code: Code, folder: Path) -> Code:
+    """``code`` with its files: a commit's written into ``folder`` (``git archive``)."""
+    if code.commit is None:
+        return code
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", code.commit],
+        capture_output=True,
+        check=True,
+    )
+    root = folder / code.commit[:12]
+    root.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(root, filter="data")
+    return Code(code.label, root, code.commit)
+
+
+def command_code(code: Code) -> str:
+    """``--code`` as the table's ``Command:`` line gives it: the commit, else ``PATH``."""
+    return f"--code {code.label}={code.commit[:7] if code.commit else 'PATH'}"
 
 
 def _cli(code: Code, env: dict[str, str], *args: str, **kwargs: Any) -> subprocess.Popen[str]:
@@ -344,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         "--code",
         type=code_arg,
         action="append",
-        help="LABEL=PATH of a repository to run the service from (repeatable; default this one)",
+        help="LABEL=PATH of a repository, or LABEL=REV of a commit of this one, to run the "
+        "service from (repeatable; default this checkout)",
     )
     ap.add_argument("--runs", type=count_arg, default=5, help="service starts per --code")
     ap.add_argument("--orders", type=count_arg, default=20, help="orders of the city")
@@ -355,7 +408,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=18141, help="the service's port")
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
-    codes: list[Code] = args.code or [Code("this", REPO)]
+    with tempfile.TemporaryDirectory(prefix="pyomo-jobs-code-") as folder:
+        codes = [checked_out(c, Path(folder)) for c in args.code or [Code("this", REPO)]]
+        return _measure_all(codes, args)
+
+
+def _measure_all(codes: list[Code], args: argparse.Namespace) -> int:
+    """Measure every run of ``codes`` and write the tables."""
     from scenarios.generate import generate_city
 
     city = generate_city(seed=1, num_orders=args.orders, num_nodes=4, num_couriers=6)
@@ -391,9 +450,12 @@ def main(argv: list[str] | None = None) -> int:
         "'processes left': the run's processes still there 1 s after the service exited on "
         f"SIGTERM. One service start per row, on {os.cpu_count()} CPUs ({platform.machine()}), "
         f"Python {platform.python_version()}. Codes: "
-        + ", ".join(f"{c.label} = `{c.root}`" for c in codes)
+        + ", ".join(
+            f"{c.label} = " + (f"commit {c.commit[:7]}" if c.commit else f"`{c.root}`")
+            for c in codes
+        )
         + ". Command: `python benchmarks/allocation_pyomo_jobs.py "
-        + " ".join(f"--code {c.label}=PATH" for c in codes)
+        + " ".join(command_code(c) for c in codes)
         + f" --runs {args.runs} --orders {args.orders} --limit {args.limit:g} "
         f"--short-limit {args.short_limit:g} --settle {args.settle:g}`."
     )

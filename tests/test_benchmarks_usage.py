@@ -243,3 +243,43 @@ def test_a_placeholder_names_the_option_it_stands_for() -> None:
             assert f"--{name}" in every, f"{page.name}: <{name}>"
             found += 1
     assert found >= 5
+
+
+def test_every_usage_line_is_parsed() -> None:
+    """No usage line is left out of :func:`test_a_command_line_parses` for a placeholder:
+    allocation_pyomo_jobs's ``--code before=/path/to/old/clone`` was never checked (session
+    54: a ``--code`` takes a commit of this repository, ``before=4c0fd0a``)."""
+    for script in SCRIPTS:
+        for _, command in _commands(_docstring(script)):
+            if "--help" not in command.split():
+                assert (script.name, command) in USAGE_LINES, f"{script.name}: {command}"
+
+
+def test_a_code_given_as_a_commit_is_measured_from_its_files(tmp_path: Path) -> None:
+    """``--code LABEL=REV``: the commit's files (``git archive``), and the table's
+    ``Command:`` line gives the commit, where a folder is ``PATH``."""
+    found = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    assert found.returncode == 0, "the tests run in a git checkout of the repository"
+    head = found.stdout.strip()
+    with benchmark_script("allocation_pyomo_jobs.py", "pyomo_jobs_code") as jobs:
+        code = jobs.code_arg("before=HEAD")
+        assert (code.label, code.commit) == ("before", head)
+        here = jobs.code_arg(f"after={REPO}")
+        assert here.commit is None and here.root == REPO
+        assert jobs.command_code(code) == f"--code before={head[:7]}"
+        assert jobs.command_code(here) == "--code after=PATH"
+        files = jobs.checked_out(code, tmp_path)
+        assert files.root.parent == tmp_path and files.commit == head
+        assert (files.root / "benchmarks" / "allocation_pyomo_jobs.py").read_bytes() == (
+            subprocess.run(
+                ["git", "-C", str(REPO), "show", "HEAD:benchmarks/allocation_pyomo_jobs.py"],
+                capture_output=True,
+                check=True,
+            ).stdout
+        )
+        with pytest.raises(argparse.ArgumentTypeError, match="no commit of"):
+            jobs.code_arg("before=no-such-rev-0000")
+        with pytest.raises(argparse.ArgumentTypeError, match="expected LABEL=PATH or LABEL=REV"):
+            jobs.code_arg("HEAD")
