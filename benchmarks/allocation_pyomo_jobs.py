@@ -28,10 +28,10 @@ payload asks for the pyomo backend and whose body takes the worker at once: the 
 the worker's start (the job asking for it) until the body had it ready, and the body's wait.
 
 Writes ``allocation-pyomo-jobs.md`` (both tables) and ``.csv`` (the first); hold the CPU
-lock while it runs::
+lock while it runs (here the last commit against the working tree)::
 
     flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/allocation_pyomo_jobs.py \\
-        --code before=4c0fd0a --code after=.
+        --code before=HEAD --code after=.
 
 A city of 20 orders, because HiGHS solves its pyomo model in ~0.3 s: 60 literature or city
 orders ran to a 5 s limit, so the job took the limit whatever the worker's start took from

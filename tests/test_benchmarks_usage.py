@@ -248,7 +248,8 @@ def test_a_placeholder_names_the_option_it_stands_for() -> None:
 def test_every_usage_line_is_parsed() -> None:
     """No usage line is left out of :func:`test_a_command_line_parses` for a placeholder:
     allocation_pyomo_jobs's ``--code before=/path/to/old/clone`` was never checked (session
-    54: a ``--code`` takes a commit of this repository, ``before=4c0fd0a``)."""
+    54: a ``--code`` takes a commit of this repository, ``before=HEAD``, which a shallow clone
+    has too)."""
     for script in SCRIPTS:
         for _, command in _commands(_docstring(script)):
             if "--help" not in command.split():
