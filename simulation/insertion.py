@@ -42,19 +42,35 @@ from simulation.decisions import Quote
 INF = math.inf
 EPS = 1e-6
 
+# The infeasible answers (a quote is frozen: one object each serves every quote).
+NO_CAPACITY = Quote(False, INF, reason="demand exceeds capacity")
+NO_SLACK = Quote(False, INF, reason="no slack left in the route (shift end)")
+NO_POSITION = Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 #: A travel matrix as nested Python lists (``rows[a][b]``), see :func:`matrix_rows`.
 Rows = Sequence[Sequence[int]]
 
-#: Travel matrices up to this many locations are also kept as nested lists by the twin.
+#: (duration rows, distance rows, their rows of a route's nodes but home, its legs' metres)
+_TravelRows = tuple[Rows, Rows, list[Sequence[int]], list[Sequence[int]], list[int]]
+
+#: Travel matrices up to this many locations are kept as nested lists by the twin; larger
+#: ones as one memoryview per row (as fast to index, without copying the matrix).
 ROWS_MAX_LOCATIONS = 1500
 
 
-def matrix_rows(matrix: NDArray[np.int32]) -> list[list[int]] | None:
-    """``matrix`` as nested Python lists, or None when it is too large to be worth it."""
+def matrix_rows(matrix: NDArray[np.int32]) -> Rows:
+    """``matrix`` as rows indexed like nested lists (``rows[a][b]`` a Python int).
+
+    Up to :data:`ROWS_MAX_LOCATIONS` locations, nested lists (a copy); beyond, a list of
+    memoryviews of the matrix's rows (no copy: the matrix must not change afterwards), slices
+    of one view of the whole (fewer objects for the garbage collector to visit).
+    """
     if matrix.shape[0] > ROWS_MAX_LOCATIONS:
-        return None
+        n = matrix.shape[1]
+        flat = np.ascontiguousarray(matrix).reshape(-1).data
+        return [flat[a * n : (a + 1) * n] for a in range(matrix.shape[0])]
     rows: list[list[int]] = matrix.tolist()
     return rows
 
@@ -84,6 +100,7 @@ class RouteCache:
         "_load_max",
         "_load_rows",
         "_np",
+        "_travel_rows",
         "arr_list",
         "breaks",
         "dep_list",
@@ -142,6 +159,7 @@ class RouteCache:
         self._load_max: list[float] | None = None
         #: Set by :func:`build_route_cache` for a route with driver breaks, else None.
         self.breaks: BreakNodes | None = None
+        self._travel_rows: _TravelRows | None = None
 
     def _array(
         self, name: str, values: list[float] | list[int] | list[list[float]]
@@ -233,6 +251,18 @@ class RouteCache:
         if self._load_max is None:
             self._load_max = [max(col) for col in self.load_cols]
         return self._load_max
+
+    def travel_rows(self, dur_rows: Rows, dist_rows: Rows) -> _TravelRows:
+        """The matrices' rows of the route's nodes but home (durations, metres) and each
+        leg's metres, remembered for the last matrices asked for."""
+        memo = self._travel_rows
+        if memo is None or memo[0] is not dur_rows or memo[1] is not dist_rows:
+            prev = self.loc_list[:-1]
+            prev_dist = [dist_rows[a] for a in prev]
+            legs = [r[b] for r, b in zip(prev_dist, self.loc_list[1:], strict=True)]
+            memo = (dur_rows, dist_rows, [dur_rows[a] for a in prev], prev_dist, legs)
+            self._travel_rows = memo
+        return memo
 
     def as_lists(self) -> tuple[list[float], ...]:
         """(arr, dep, wait_cum, slack_cum, max_arrival_delay, late_after) as Python lists."""
@@ -589,6 +619,13 @@ def quote_insertion(
     ``rows``: the (duration, distance) matrices as nested lists (see :func:`matrix_rows`).
     """
     if len(cache.loc_list) - 2 <= SMALL_ROUTE or cache.breaks is not None:
+        if cache.max_slack + EPS < job.delivery_service and cache.breaks is None:
+            # _quote_loops's first two answers without the call (most quotes of full routes)
+            cap = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
+            for qk, ck in zip(job.demand, cap, strict=True):
+                if qk > ck + EPS:
+                    return NO_CAPACITY
+            return NO_SLACK
         return _quote_loops(
             cache,
             job,
@@ -608,6 +645,28 @@ def quote_insertion(
     )
 
 
+def _first_delivery_position(cache: RouteCache, job: JobSpec) -> int:
+    """The first node after which the job's delivery may go (``m + 1``: none).
+
+    The delivery's start is at least its earliest start, so the arrival delay it causes at
+    the next node is at least ``(delivery_earliest + delivery_service) - arr``: float rounding
+    is monotone and the travel times added to it are not negative, so where that already
+    exceeds what the route absorbs, the exact test rejects the position whatever comes before
+    it (for a route without breaks, a positive finite travel factor). 0 when nothing is known.
+    """
+    f = cache.factor
+    if not 0.0 < f < INF:
+        return 0
+    arr = cache.arr_list
+    max_delay = cache.max_delay_list
+    e_s = job.delivery_earliest + job.delivery_service
+    k = len(arr) - 1
+    j = 0
+    while j < k and e_s - arr[j + 1] > max_delay[j + 1] + EPS:
+        j += 1
+    return j
+
+
 def _quote_loops(
     cache: RouteCache,
     job: JobSpec,
@@ -623,11 +682,11 @@ def _quote_loops(
     cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
     for qk, ck in zip(q, cap, strict=True):
         if qk > ck + EPS:
-            return Quote(False, INF, reason="demand exceeds capacity")
+            return NO_CAPACITY
     brk = cache.breaks
     # (An insertion right before a break moves the break, which may save time after it.)
     if cache.max_slack + EPS < job.delivery_service and brk is None:
-        return Quote(False, INF, reason="no slack left in the route (shift end)")
+        return NO_SLACK
     loc = cache.loc_list
     m = len(loc) - 2
     if m == 0 and rows is not None:
@@ -652,17 +711,23 @@ def _quote_loops(
     s_from_pr: list[int] = []
     chain_t: list[float] = []
     chain_dist = t_pr_d = s_pr_d = 0.0
+    # Delivery positions before `first` are infeasible whatever the pickups: see below.
+    first = _first_delivery_position(cache, job) if brk is None else 0
     if rows is not None:
         dur_rows, dist_rows = rows
-        prev_dur = [dur_rows[a] for a in prev]
-        prev_dist = [dist_rows[a] for a in prev]
+        _, _, prev_dur, prev_dist, s_next = cache.travel_rows(dur_rows, dist_rows)
         row_d = dur_rows[d]
         dist_d = dist_rows[d]
-        t_to_d = [r[d] for r in prev_dur]
-        t_from_d = [row_d[b] for b in nxt]
+        if first:  # (durations to and from the delivery only where it may go)
+            t_to_d = [0] * first
+            t_to_d += [r[d] for r in prev_dur[first:]]
+            t_from_d = [0] * first
+            t_from_d += [row_d[b] for b in nxt[first:]]
+        else:
+            t_to_d = [r[d] for r in prev_dur]
+            t_from_d = [row_d[b] for b in nxt]
         s_to_d = [r[d] for r in prev_dist]
         s_from_d = [dist_d[b] for b in nxt]
-        s_next = [r[b] for r, b in zip(prev_dist, nxt, strict=True)]
         if chain:
             p1, pr = chain[0], chain[-1]
             row_pr = dur_rows[pr]
@@ -758,7 +823,7 @@ def _quote_loops(
         travel = (rows[0], rows[1]) if rows is not None else (duration, distance)
         exact = _ExactInsertion(cache, brk, job, travel, rates)
     # Case A: delivery right after the pickup chain (or alone when the parcel is on board).
-    for i in range(k):
+    for i in range(first, k):
         if exact is not None and brk is not None and brk.is_break[i + 1]:
             if fits[i]:
                 found = exact.evaluate(i, i)
@@ -824,7 +889,7 @@ def _quote_loops(
         t_min = [INF] * (k + 1)
         l_min = [INF] * (k + 1)
         nc, g, lo, lo_t, lo_l, ex = k, INF, INF, INF, INF, False
-        for j in range(m, 0, -1):
+        for j in range(m, first - 1 if first > 1 else 0, -1):
             x = slack_cum[j] + EPS
             if is_brk is not None and is_brk[j + 1]:
                 nc = j
@@ -857,6 +922,18 @@ def _quote_loops(
                         lo_t = tj
                     if lj < lo_l:
                         lo_l = lj
+            if not fits[j]:
+                g = -INF
+            nxt_c[j - 1] = nc
+            gap[j - 1] = g
+            brk_after[j - 1] = ex
+            dd_min[j] = lo
+            t_min[j] = lo_t
+            l_min[j] = lo_l
+        for j in range(min(first - 1, m), 0, -1):  # the loop above where j is no candidate
+            x = slack_cum[j] + EPS
+            if x < g:
+                g = x
             if not fits[j]:
                 g = -INF
             nxt_c[j - 1] = nc
@@ -949,7 +1026,7 @@ def _quote_loops(
                     best_pos = (i, p)
                     best_info = (start_d, late, dist_b, end)
     if best == INF:
-        return Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
+        return NO_POSITION
     return Quote(
         feasible=True,
         cost_delta_cents=best + rates.fixed,
@@ -1001,14 +1078,12 @@ def _quote_empty(
         dist_a = dist_a0[chain[0]] + chain_dist + float(dist_rows[pr][d])
         dist_a = dist_a + dist_rows[d][home] - dist_a0[home]
         if not chain_ok:
-            return Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
+            return NO_POSITION
         q = job.demand
         if q:
             for col, qk, ck in zip(cache.load_cols, q, cap, strict=True):
                 if not col[0] + qk <= ck + EPS:
-                    return Quote(
-                        False, INF, reason="no feasible position (windows, capacity or shift end)"
-                    )
+                    return NO_POSITION
     else:
         arr_d = cache.dep_list[0] + dur_a0[d] * f
         dist_a = dist_a0[d] + dist_rows[d][home] - dist_a0[home]
@@ -1018,7 +1093,7 @@ def _quote_empty(
     if delta < 0.0:
         delta = 0.0
     if delta > cache.max_delay_list[1] + EPS:
-        return Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
+        return NO_POSITION
     wc = cache.wait_cum_list
     end = delta - (wc[1] - wc[0])
     if end < 0.0:
@@ -1034,7 +1109,7 @@ def _quote_empty(
         + rates.lateness_per_min * late / 60.0
     )
     if not cost < INF:
-        return Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
+        return NO_POSITION
     return Quote(
         feasible=True,
         cost_delta_cents=cost + rates.fixed,
@@ -1069,7 +1144,7 @@ def _quote_numpy(
     arr = cache.arr
     wc = cache.wait_cum
     if np.any(np.asarray(job.demand) > capacity + EPS):
-        return Quote(False, INF, reason="demand exceeds capacity")
+        return NO_CAPACITY
     prev = loc[: m + 1]
     nxt = loc[1:]
     d = job.delivery_loc
@@ -1168,7 +1243,7 @@ def _quote_numpy(
             best_dist = float(dist_b[bi, bj])
             best_end = float(end_b[bi, bj])
     if not math.isfinite(best[0]):
-        return Quote(False, INF, reason="no feasible position (windows, capacity or shift end)")
+        return NO_POSITION
     return Quote(
         feasible=True,
         cost_delta_cents=best[0] + rates.fixed,

@@ -65,6 +65,7 @@ from simulation.insertion import (
     CostRates,
     JobSpec,
     RouteCache,
+    Rows,
     build_route_cache,
     matrix_rows,
     quote_insertion,
@@ -76,6 +77,10 @@ from simulation.streams import draw_day_arrivals, draw_noise
 from simulation.world import INF, OrderData, World, compile_world
 from solvers.cancel import CHECK_EVERY_STEPS, SolveCancelled, cancelled
 from solvers.validate import match_breaks
+
+# Quotes of couriers that cannot take an order (a quote is frozen: one object serves all).
+OFF_SHIFT = Quote(False, INF, reason="courier is off shift")
+NO_SKILL = Quote(False, INF, reason="courier lacks a required skill")
 
 PICKUP = int(StopType.PICKUP)
 DELIVERY = int(StopType.DELIVERY)
@@ -413,9 +418,10 @@ class DispatchSimulator:
         ]
         self._seed: int | None = None
         self._shift_end = np.asarray(w.shift_end_s, dtype=np.float64)
-        # The travel matrices as nested lists: short routes are quoted without numpy.
-        dur_rows = matrix_rows(w.travel.duration_s)
-        dist_rows = matrix_rows(w.travel.distance_m)
+        # The travel matrices as rows of Python ints (nested lists, or memoryviews of a large
+        # matrix's rows): routes are quoted without numpy gathers.
+        dur_rows: Rows | None = matrix_rows(w.travel.duration_s)
+        dist_rows: Rows | None = matrix_rows(w.travel.distance_m)
         self._rows = (
             (dur_rows, dist_rows) if dur_rows is not None and dist_rows is not None else None
         )
@@ -544,6 +550,7 @@ class DispatchSimulator:
         self._cache_ready: dict[int, int] = {}
         # realised_cost_cents only changes when SimPy processes run: (steps, finished, cost).
         self._realised: tuple[int, bool, float] = (-1, False, 0.0)
+        self._fleet: tuple[int, bool, NDArray[np.float64], NDArray[np.bool_]] | None = None
         # Costs (cents).
         self.cost_distance = 0.0
         self.cost_lateness = 0.0
@@ -710,9 +717,10 @@ class DispatchSimulator:
         """A fresh DecisionState at the current time (policies may call it between applies)."""
         w = self.world
         now = self.now
-        avail = np.maximum(now, self._a_free)
+        avail, on_shift = self._fleet_now()
+        avail = avail.copy()  # (the state's own arrays)
         anchor = self._a_anchor.copy()
-        on_shift = ~self._a_home & (self._shift_end > now)
+        on_shift = on_shift.copy()
         find: Callable[[], NDArray[np.int64]] = no_candidates
         if focus_order >= 0 and self._num_vehicles:
             find = partial(
@@ -747,16 +755,27 @@ class DispatchSimulator:
 
     def nearest_couriers(self, o: int, k: int) -> NDArray[np.int64]:
         """Up to ``k`` on-shift couriers that can reach order ``o``'s first pickup soonest."""
-        now = self.now
-        on_shift = ~self._a_home & (self._shift_end > now)
+        avail, on_shift = self._fleet_now()
         return _nearest(
             self._first_pickup_loc(o),
             k,
             self._a_anchor,
-            np.maximum(now, self._a_free),
+            avail,
             on_shift,
             self.world.travel.duration_s,
         )
+
+    def _fleet_now(self) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """When each courier is available, and who is on shift, now: remembered until the next
+        SimPy event (nothing else changes them); not to be written to."""
+        memo = self._fleet
+        if memo is not None and memo[0] == self._num_steps and memo[1] == self._finished:
+            return memo[2], memo[3]
+        now = self.now
+        avail = np.maximum(now, self._a_free)
+        on_shift = ~self._a_home & (self._shift_end > now)
+        self._fleet = (self._num_steps, self._finished, avail, on_shift)
+        return avail, on_shift
 
     def _pending_array(self) -> NDArray[np.int64]:
         """The waiting orders as an array (rebuilt only when the set changed)."""
@@ -878,16 +897,16 @@ class DispatchSimulator:
         """Cheapest feasible insertion of pending order ``o`` into courier ``c``'s route."""
         if not 0 <= c < self._num_vehicles:
             return Quote(False, INF, reason=f"no courier {c}")
-        if self._home[c] or self._shift_end_now[c] <= self.now:
-            return Quote(False, INF, reason="courier is off shift")
+        if self._home[c] or self._shift_end_now[c] <= self.env.now:
+            return OFF_SHIFT
         skills = self.orders.skills[o]
         if skills and not skills <= self.world.vehicle_skills[c]:
-            return Quote(False, INF, reason="courier lacks a required skill")
+            return NO_SKILL
         cache = self._cache(c)
         key = (o, c)
         hit = self._quotes.get(key)
-        if hit is not None and hit[0] == self._version[c] and hit[1] == cache.t0:
-            return hit[2]
+        if hit is not None and hit[0] == self._version[c] and hit[1] == cache.dep_list[0]:
+            return hit[2]  # (dep_list[0]: the cache's t0)
         rates = self._rates[c]
         if self.first_departure_s[c] != self.first_departure_s[c] and all(
             st.kind == BREAK for st in self._route[c]
@@ -903,7 +922,7 @@ class DispatchSimulator:
             rates=rates,
             rows=self._rows,
         )
-        self._quotes[key] = (self._version[c], cache.t0, q)
+        self._quotes[key] = (self._version[c], cache.dep_list[0], q)
         return q
 
     def quote_many(self, o: int, couriers: Iterable[int]) -> list[Quote]:

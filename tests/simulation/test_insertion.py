@@ -20,6 +20,7 @@ from simulation.insertion import (
     _quote_loops,
     _quote_numpy,
     build_route_cache,
+    matrix_rows,
     route_cost_cents,
 )
 from tests.simulation.reference_insertion import quote_loops_reference
@@ -464,3 +465,41 @@ def test_pruned_quotes_match_the_unpruned_reference_bit_for_bit(
                 got = _quote_loops(cache, job, rates=rates, rows=listed, **kw)
                 want = quote_loops_reference(cache, job, rates=rates, rows=listed, **kw)
                 assert repr(got) == repr(want)
+
+
+def test_matrix_rows_of_a_large_matrix_are_views_indexed_like_nested_lists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import simulation.insertion as insertion
+
+    matrix = np.arange(30, dtype=np.int32).reshape(5, 6)
+    assert matrix_rows(matrix) == matrix.tolist()  # small: nested lists
+    monkeypatch.setattr(insertion, "ROWS_MAX_LOCATIONS", 4)
+    rows = matrix_rows(matrix)
+    assert all(isinstance(r, memoryview) for r in rows)
+    got = [[rows[a][b] for b in range(6)] for a in range(5)]
+    assert got == matrix.tolist()
+    assert all(type(x) is int for row in got for x in row)  # Python ints, as tolist() gives
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PRUNING_CASES)
+def test_quotes_from_memoryview_rows_match_nested_lists_bit_for_bit(case: Case) -> None:
+    """The rows a day with more than ROWS_MAX_LOCATIONS locations is quoted with change no bit
+    (the route's remembered rows are reused by the next quote)."""
+    import simulation.insertion as insertion
+
+    with np.errstate(invalid="ignore"):
+        cache = _cache(case, case.stops)
+    listed = (case.duration.tolist(), case.distance.tolist())
+    saved = insertion.ROWS_MAX_LOCATIONS
+    insertion.ROWS_MAX_LOCATIONS = 0
+    try:
+        views = (matrix_rows(case.duration), matrix_rows(case.distance))
+    finally:
+        insertion.ROWS_MAX_LOCATIONS = saved
+    kw = {"capacity": case.capacity, "duration": case.duration, "distance": case.distance}
+    for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
+        want = quote_loops_reference(cache, job, rates=case.rates, rows=listed, **kw)
+        for _ in range(2):  # the second time from the rows the cache remembers
+            assert repr(_quote_loops(cache, job, rates=case.rates, rows=views, **kw)) == repr(want)

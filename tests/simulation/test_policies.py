@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scenarios import InputError, Scenario
 from scenarios.generate import CityParams, generate_city
 from scenarios.geo import MAX_INT
-from simulation import twin
+from simulation import insertion, twin
 from simulation.decisions import Action, DecisionState
 from simulation.evaluate import simulate
 from simulation.policies import (
@@ -319,15 +319,18 @@ PINNED_INSERTION_DAYS: dict[tuple[int | None, int], tuple[int, str, str, float, 
 
 @pytest.mark.parametrize("generator_version", [1, 2])
 @pytest.mark.parametrize("num_candidates", [8, None])
-@pytest.mark.parametrize("list_matrices", [True, False])
+@pytest.mark.parametrize("matrices", ["lists", "views", "arrays"])
 def test_cheapest_insertion_decides_a_seeded_day_as_pinned(
     num_candidates: int | None,
     generator_version: Literal[1, 2],
-    list_matrices: bool,
+    matrices: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Same seed, same decisions and KPIs to the bit, with the matrices as lists or arrays."""
-    if not list_matrices:  # as on days with more than ROWS_MAX_LOCATIONS locations
+    """Same seed, same decisions and KPIs to the bit, with the matrices as nested lists, rows
+    of memoryviews (days with more than ROWS_MAX_LOCATIONS locations) or numpy arrays."""
+    if matrices == "views":
+        monkeypatch.setattr(insertion, "ROWS_MAX_LOCATIONS", 0)
+    elif matrices == "arrays":  # as those days were quoted before session 54
         monkeypatch.setattr(twin, "matrix_rows", lambda matrix: None)
     log, metrics, outcome = _insertion_day(num_candidates, generator_version)
     pinned = PINNED_INSERTION_DAYS[num_candidates, generator_version]
@@ -344,7 +347,6 @@ def _planned_insertion_day() -> tuple[list[str], dict[str, float], str, int]:
     with driver breaks), the rest inserted; also how many quotes priced a break exactly."""
     from api.schemas.plans import PlanCreate
     from api.tasks.plans import make_plan
-    from simulation import insertion
 
     params = CityParams(generator_version=1)
     day = generate_city(seed=7, num_orders=160, num_nodes=4, num_couriers=8, params=params)
@@ -389,12 +391,14 @@ PINNED_PLANNED_DAY = (
 )
 
 
-@pytest.mark.parametrize("list_matrices", [True, False])
+@pytest.mark.parametrize("matrices", ["lists", "views", "arrays"])
 def test_cheapest_insertion_decides_a_planned_day_with_breaks_as_pinned(
-    list_matrices: bool, monkeypatch: pytest.MonkeyPatch
+    matrices: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Quotes on routes with driver breaks (priced exactly before them): same answers."""
-    if not list_matrices:
+    if matrices == "views":
+        monkeypatch.setattr(insertion, "ROWS_MAX_LOCATIONS", 0)
+    elif matrices == "arrays":
         monkeypatch.setattr(twin, "matrix_rows", lambda matrix: None)
     log, metrics, outcome, exact = _planned_insertion_day()
     decisions, digest, outcomes, cost, on_time, delivered = PINNED_PLANNED_DAY
