@@ -377,31 +377,28 @@ def _build_route_cache(
     start = [t0] * (m + 2)
     dep = [t0] * (m + 2)
     lat = [INF] * (m + 2)
-    prev = anchor_loc
     t = t0
-    # Without nested lists, the legs' durations in one numpy gather (not one per leg).
-    hops: list[int] = (
-        duration[[anchor_loc, *stop_loc], [*stop_loc, end_loc]].tolist()
-        if duration_rows is None
-        else []
-    )
+    # The legs' durations (Python ints: ``int * float`` is ``float(int) * float``), from the
+    # nested lists or, without them, in one numpy gather (not one per leg).
+    if duration_rows is not None:
+        hops: list[int] = [duration_rows[a][b] for a, b in pairwise(locs)]
+    else:
+        hops = duration[locs[:-1], locs[1:]].tolist()
+    # The cumulative waiting time, as _build_arrays sums it (start - arr, node by node).
+    wait_cum = [0.0] * (m + 2)
+    acc = wait_cum[0] = t0 - t0
     for k in range(m):
-        loc = stop_loc[k]
-        if duration_rows is not None:
-            a = t + float(duration_rows[prev][loc]) * factor
-        else:
-            a = t + float(hops[k]) * factor
-        s = a if a >= earliest[k] else earliest[k]
+        a = t + hops[k] * factor
+        e = earliest[k]
+        s = a if a >= e else e
         arr[k + 1] = a
         start[k + 1] = s
         t = s + service[k]
         dep[k + 1] = t
         lat[k + 1] = latest[k]
-        prev = loc
-    if duration_rows is not None:
-        a = t + float(duration_rows[prev][end_loc]) * factor
-    else:
-        a = t + float(hops[m]) * factor
+        acc = acc + (s - a)
+        wait_cum[k + 1] = acc
+    a = t + hops[m] * factor
     arr[m + 1] = start[m + 1] = dep[m + 1] = a
     lat[m + 1] = shift_end_s
     if not math.isfinite(a):
@@ -431,37 +428,43 @@ def _build_route_cache(
             lateness_total=0.0,
         )
     n = m + 2
-    wait_cum = [0.0] * n
-    acc = start[0] - arr[0]
-    wait_cum[0] = acc
-    for k in range(1, n):
-        acc = acc + (start[k] - arr[k])
-        wait_cum[k] = acc
+    wait_cum[m + 1] = acc + (a - a)
     # Stops already late may be delayed further at a price (see quote_insertion); stops on
     # time may not become late; the way home may not pass the shift end.
+    # max_delay[k]: the least slack_cum from node k on, less the waiting before node k.
     slack_cum = [0.0] * n
     late_after = [0.0] * n
     lateness = [0.0] * n
+    max_delay = [INF] * n
+    # Home (k = n - 1): never late, no lateness.
+    s = start[n - 1]
+    lk = lat[n - 1]
+    sc = slack_cum[n - 1] = ((lk if lk >= s else s) - s) + wait_cum[n - 1]
+    suffix = sc if sc < INF else INF
+    max_delay[n - 1] = suffix - wait_cum[n - 2]
     count = 0
-    for k in range(n - 1, -1, -1):
+    for k in range(n - 2, 0, -1):
         s = start[k]
         lk = lat[k]
-        late = k != n - 1 and s > lk + EPS
-        if late:
+        if s > lk + EPS:
             count += 1
-        late_after[k] = float(count)
-        slack = INF if late or k == 0 else (lk if lk >= s else s) - s
-        slack_cum[k] = slack + wait_cum[k]
-        if k != n - 1:
+            late_after[k] = float(count)
+            sc = INF + wait_cum[k]
+            lateness[k] = s - lk  # (> EPS)
+        else:
+            late_after[k] = float(count)
+            sc = ((lk if lk >= s else s) - s) + wait_cum[k]
             x = s - lk
             lateness[k] = x if x > 0.0 else 0.0
-    max_delay = [INF] * n
-    suffix = INF
-    for k in range(n - 1, 0, -1):
-        sc = slack_cum[k]
+        slack_cum[k] = sc
         if sc < suffix:
             suffix = sc
         max_delay[k] = suffix - wait_cum[k - 1]
+    # The anchor (k = 0): no slack, never late.
+    late_after[0] = float(count)
+    slack_cum[0] = INF + wait_cum[0]
+    x = start[0] - lat[0]
+    lateness[0] = x if x > 0.0 else 0.0
     return RouteCache(
         loc=locs,
         arr=arr,
@@ -610,13 +613,17 @@ def quote_insertion(
     distance: NDArray[np.int32],
     rates: CostRates,
     rows: tuple[Rows, Rows] | None = None,
+    symmetric: bool = False,
 ) -> Quote:
     """Best feasible (pickup, delivery) positions for ``job`` in the route, with its cost.
 
     Short routes use scalar loops with early exits, long ones numpy over all position pairs;
     both give the same answer (ties go to the first position in (case, i, j) order).
     ``capacity``: the courier's capacity per dimension (an array or Python floats);
-    ``rows``: the (duration, distance) matrices as nested lists (see :func:`matrix_rows`).
+    ``rows``: the (duration, distance) matrices as nested lists (see :func:`matrix_rows`);
+    ``symmetric``: both matrices are symmetric (``rows[a][b] == rows[b][a]``), so the travel
+    to the job's stops is read from their rows (close together in memory) instead of down
+    their columns.
     """
     if len(cache.loc_list) - 2 <= SMALL_ROUTE or cache.breaks is not None:
         if cache.max_slack + EPS < job.delivery_service and cache.breaks is None:
@@ -634,6 +641,7 @@ def quote_insertion(
             distance=distance,
             rates=rates,
             rows=rows,
+            symmetric=symmetric,
         )
     return _quote_numpy(
         cache,
@@ -676,8 +684,10 @@ def _quote_loops(
     distance: NDArray[np.int32],
     rates: CostRates,
     rows: tuple[Rows, Rows] | None = None,
+    symmetric: bool = False,
 ) -> Quote:
-    """Scalar version of :func:`_quote_numpy` (fast for short routes)."""
+    """Scalar version of :func:`_quote_numpy` (fast for short routes; ``symmetric``: see
+    :func:`quote_insertion`)."""
     q = job.demand
     cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
     for qk, ck in zip(q, cap, strict=True):
@@ -718,23 +728,29 @@ def _quote_loops(
         _, _, prev_dur, prev_dist, s_next = cache.travel_rows(dur_rows, dist_rows)
         row_d = dur_rows[d]
         dist_d = dist_rows[d]
-        if first:  # (durations to and from the delivery only where it may go)
-            t_to_d = [0] * first
-            t_to_d += [r[d] for r in prev_dur[first:]]
-            t_from_d = [0] * first
-            t_from_d += [row_d[b] for b in nxt[first:]]
+        # (to and from the delivery only where it may go)
+        pad = [0] * first
+        if symmetric:
+            t_to_d = pad + [row_d[a] for a in prev[first:]]
+            s_to_d = pad + [dist_d[a] for a in prev[first:]]
         else:
-            t_to_d = [r[d] for r in prev_dur]
-            t_from_d = [row_d[b] for b in nxt]
-        s_to_d = [r[d] for r in prev_dist]
-        s_from_d = [dist_d[b] for b in nxt]
+            t_to_d = pad + [r[d] for r in prev_dur[first:]]
+            s_to_d = pad + [r[d] for r in prev_dist[first:]]
+        t_from_d = pad + [row_d[b] for b in nxt[first:]]
+        s_from_d = pad + [dist_d[b] for b in nxt[first:]]
         if chain:
             p1, pr = chain[0], chain[-1]
             row_pr = dur_rows[pr]
             dist_pr = dist_rows[pr]
-            t_to_p = [r[p1] for r in prev_dur]
+            if symmetric:
+                row_p1 = dur_rows[p1]
+                dist_p1 = dist_rows[p1]
+                t_to_p = [row_p1[a] for a in prev]
+                s_to_p = [dist_p1[a] for a in prev]
+            else:
+                t_to_p = [r[p1] for r in prev_dur]
+                s_to_p = [r[p1] for r in prev_dist]
             t_from_pr = [row_pr[b] for b in nxt]
-            s_to_p = [r[p1] for r in prev_dist]
             s_from_pr = [dist_pr[b] for b in nxt]
             for e in range(n_chain - 1):
                 chain_t.append(float(dur_rows[chain[e]][chain[e + 1]]))
@@ -860,13 +876,18 @@ def _quote_loops(
     # Case B: pickup after node i, delivery after node j > i.
     if chain and m >= 1:
         is_brk = brk.is_break if exact is not None and brk is not None else None
-        dd = [s_to_d[j] + s_from_d[j] - s_next[j] for j in range(k)]
-        # Distance bounds over every j, as the quote has always skipped with them (kept, so
-        # that the answers stay what they were to the bit).
+        dd = [0.0] * first
+        dd += [s_to_d[j] + s_from_d[j] - s_next[j] for j in range(first, k)]
+        # Distance bounds over every j the delivery may follow, as the quote has always
+        # skipped with them (kept, so that the answers stay what they were to the bit; the j
+        # before `first`, only on routes without breaks, are never priced: leaving them out
+        # skips only an i whose every candidate the same bound at that j would skip).
         dd_all = dd[:]
-        for j in range(k - 2, -1, -1):
+        for j in range(k - 2, first - 1, -1):
             if dd_all[j + 1] < dd_all[j]:
                 dd_all[j] = dd_all[j + 1]
+        if 0 < first < k:
+            dd_all[:first] = [dd_all[first]] * first
         km = per_km / 1000.0
         # The delivery's start delay at node j+1 is at least the one it causes without the
         # pickup chain before it (sd = 0); float rounding is monotone, so a j whose bound

@@ -427,6 +427,8 @@ class DispatchSimulator:
         )
         self._dur_rows = dur_rows
         self._dist_rows = dist_rows
+        # Symmetric tables: quotes read the travel to a stop from the stop's own rows.
+        self._symmetric = self._rows is not None and w.travel.symmetric
         self._hour_rate = np.asarray(w.cost_per_hour_cents, dtype=np.float64)
         self._num_vehicles = w.num_vehicles
         self._capacity_rows: list[list[float]] = w.capacity.tolist()
@@ -921,6 +923,7 @@ class DispatchSimulator:
             distance=w.travel.distance_m,
             rates=rates,
             rows=self._rows,
+            symmetric=self._symmetric,
         )
         self._quotes[key] = (self._version[c], cache.dep_list[0], q)
         return q
@@ -1078,7 +1081,7 @@ class DispatchSimulator:
                 latest.append(orders.tw_end[o])
                 service.append(orders.service_s[o])
                 taken = loaded.pop(o, None)
-                deltas.append(tuple(-x for x in taken) if taken is not None else zero)
+                deltas.append(tuple([-x for x in taken]) if taken is not None else zero)
             elif st.kind == PICKUP:
                 if st.node >= 0:
                     ready_keys.append((len(earliest), (o, st.node)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +43,12 @@ class TravelTable:
     def size(self) -> int:
         """Number of locations."""
         return int(self.duration_s.shape[0])
+
+    @cached_property
+    def symmetric(self) -> bool:
+        """Whether both tables are symmetric (the way back is the way there), checked once."""
+        d, m = self.duration_s, self.distance_m
+        return bool(np.array_equal(d, d.T) and np.array_equal(m, m.T))
 
 
 @dataclass(frozen=True)

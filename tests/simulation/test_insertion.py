@@ -299,7 +299,11 @@ def test_list_paths_match_the_numpy_reference_bit_for_bit(case: Case) -> None:
     assert fast.max_slack == ref.max_slack
     assert fast.lateness_total == ref.lateness_total
     rows = (case.duration.tolist(), case.distance.tolist())
-    kw = {"capacity": case.capacity, "duration": case.duration, "distance": case.distance}
+    kw: dict[str, Any] = {
+        "capacity": case.capacity,
+        "duration": case.duration,
+        "distance": case.distance,
+    }
     for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
         plain = _quote_loops(fast, job, rates=case.rates, rows=None, **kw)
         listed = _quote_loops(fast, job, rates=case.rates, rows=rows, **kw)
@@ -458,7 +462,11 @@ def test_pruned_quotes_match_the_unpruned_reference_bit_for_bit(
     with np.errstate(invalid="ignore"):  # inf - inf when a pickup never comes: NaN, as ever
         cache = _cache(case, case.stops) if flags is None else _break_cache(case, case.stops, flags)
     rows = (case.duration.tolist(), case.distance.tolist())
-    kw = {"capacity": case.capacity, "duration": case.duration, "distance": case.distance}
+    kw: dict[str, Any] = {
+        "capacity": case.capacity,
+        "duration": case.duration,
+        "distance": case.distance,
+    }
     for rates in (case.rates, CostRates(per_km=4.0, per_hour=0.0, lateness_per_min=0.0)):
         for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
             for listed in (None, rows):
@@ -486,7 +494,8 @@ def test_matrix_rows_of_a_large_matrix_are_views_indexed_like_nested_lists(
 @given(_PRUNING_CASES)
 def test_quotes_from_memoryview_rows_match_nested_lists_bit_for_bit(case: Case) -> None:
     """The rows a day with more than ROWS_MAX_LOCATIONS locations is quoted with change no bit
-    (the route's remembered rows are reused by the next quote)."""
+    (the route's remembered rows are reused by the next quote), nor does reading a symmetric
+    table's columns from its rows."""
     import simulation.insertion as insertion
 
     with np.errstate(invalid="ignore"):
@@ -498,8 +507,18 @@ def test_quotes_from_memoryview_rows_match_nested_lists_bit_for_bit(case: Case) 
         views = (matrix_rows(case.duration), matrix_rows(case.distance))
     finally:
         insertion.ROWS_MAX_LOCATIONS = saved
-    kw = {"capacity": case.capacity, "duration": case.duration, "distance": case.distance}
+    kw: dict[str, Any] = {
+        "capacity": case.capacity,
+        "duration": case.duration,
+        "distance": case.distance,
+    }
+    assert np.array_equal(case.duration, case.duration.T)  # (the cases' tables are symmetric)
     for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
         want = quote_loops_reference(cache, job, rates=case.rates, rows=listed, **kw)
         for _ in range(2):  # the second time from the rows the cache remembers
             assert repr(_quote_loops(cache, job, rates=case.rates, rows=views, **kw)) == repr(want)
+            for symmetric in (False, True):  # read down the columns or along the rows
+                got = _quote_loops(
+                    cache, job, rates=case.rates, rows=views, symmetric=symmetric, **kw
+                )
+                assert repr(got) == repr(want)
