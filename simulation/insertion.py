@@ -12,8 +12,9 @@ That makes every test O(1) per position pair, and the whole (pickup, delivery) p
 is evaluated with a handful of numpy operations. The scalar quote skips the pairs that lower
 bounds prove infeasible or no cheaper than the best so far (float rounding is monotone, so a
 bound computed as the exact test is can only skip what that test rejects); the positions right
-before a driver break, priced by playing the route forward, are not skipped by those bounds
-(they are priced exactly when the quote before the pruning priced them).
+before a driver break, priced by playing the route forward, are not skipped by those bounds:
+their cost may be below any distance bound (the route may get home earlier, late stops less
+late), so they are always priced.
 
 Costs are in cents: ``cost_per_km x extra metres / 1000 + cost_per_hour x extra route time /
 3600 + lateness_cents_per_min x lateness of the new order / 60 (+ the vehicle's fixed cost if
@@ -980,7 +981,8 @@ def _quote_loops(
             if j > m:
                 break  # no candidate after node i, nor after any later node (nor a break)
             dist_p = s_to_p[i] + chain_dist + s_from_pr[i] - s_next[i]
-            if km * (dist_p + dd_all[i + 1]) >= best:
+            if km * (dist_p + dd_all[i + 1]) >= best and not brk_after[i]:
+                # (Not before a break: priced exactly, its time and lateness may be negative.)
                 continue
             # Cost lower bound over the formula-priced candidates after node i.
             lb = per_km * (dist_p + dd_min[i + 1]) / 1000.0 + t_min[i + 1] + l_min[i + 1]

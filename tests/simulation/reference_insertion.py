@@ -233,7 +233,11 @@ def quote_loops_reference(
                         best, best_pos, best_info = found[0], (i, j), found[1:]
                 continue
             dist_p = s_to_p[i] + chain_dist + s_from_pr[i] - s_next[i]
-            if km * (dist_p + dd_min[i + 1]) >= best:
+            # Session 54: the distance bound no longer skips an i with a delivery right before a
+            # break after it (priced exactly: time and lateness may be negative there).
+            if km * (dist_p + dd_min[i + 1]) >= best and not (
+                brk is not None and any(brk.is_break[i + 2 :])
+            ):
                 continue
             delta_1 = dep_p[i] + t_from_pr[i] * f - arr[i + 1]
             if delta_1 < 0.0:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from simulation.decisions import Quote
@@ -17,6 +17,7 @@ from simulation.insertion import (
     CostRates,
     JobSpec,
     RouteCache,
+    _ExactInsertion,
     _quote_loops,
     _quote_numpy,
     build_route_cache,
@@ -522,3 +523,99 @@ def test_quotes_from_memoryview_rows_match_nested_lists_bit_for_bit(case: Case) 
                     cache, job, rates=case.rates, rows=views, symmetric=symmetric, **kw
                 )
                 assert repr(got) == repr(want)
+
+
+def _fits_all(cache: RouteCache, job: JobSpec, capacity: np.ndarray) -> list[bool]:
+    """Whether the parcel fits on board after each node but home (as the quote tests it)."""
+    cap = capacity.tolist()
+    return [
+        all(x + q <= c + 1e-6 for x, q, c in zip(row, job.demand, cap, strict=True))
+        for row in cache.load_rows
+    ]
+
+
+# Found by the test below (session 54): the pickups after node 0 and the delivery right
+# before the break after node 2 cost -410.28 cents (home 250 s earlier, late stops less late),
+# but the distance bound (0.69 cents >= the best so far) skipped node 0's pickups: the quote
+# said -244.57 (both after node 2).
+_SKIPPED_BREAK = (
+    Case(
+        duration=np.asarray(
+            [
+                [0, 202, 307, 145, 531, 408, 154, 46, 200],
+                [202, 0, 366, 188, 520, 530, 72, 167, 344],
+                [307, 366, 0, 440, 243, 194, 297, 282, 161],
+                [145, 188, 440, 0, 647, 553, 193, 158, 345],
+                [531, 520, 243, 647, 0, 345, 470, 497, 404],
+                [408, 530, 194, 553, 345, 0, 457, 403, 207],
+                [154, 72, 297, 193, 470, 457, 0, 111, 273],
+                [46, 167, 282, 158, 497, 403, 111, 0, 199],
+                [200, 344, 161, 345, 404, 207, 273, 199, 0],
+            ],
+            dtype=np.int32,
+        ),
+        distance=np.zeros((9, 9), dtype=np.int32),  # (set below: the same table)
+        stops=[
+            (3, 290.0, math.inf, 19.0, 0.0),
+            (6, 546.0, math.inf, 120.0, 3.0),
+            (7, 1780.0, 2128.0, 313.0, 0.0),
+            (5, 660.0, math.inf, 67.0, -1.0),
+            (7, 805.0, 843.0, 218.0, 0.0),
+            (5, 82.0, 762.0, 212.0, 0.0),
+            (8, 1239.0, 2277.0, 245.0, 0.0),
+            (2, 366.0, 2086.0, 27.0, -1.0),
+            (3, 568.0, 793.0, 268.0, 0.0),
+            (1, 631.0, 1079.0, 230.0, 0.0),
+        ],
+        t0=430.0,
+        shift_end=3000.0,
+        job=JobSpec((0, 3), (21.0, 378.0), (23.0, 15.0), 8, 202.0, 371.0, 78.0, (3.0,)),
+        capacity=np.asarray([math.inf]),
+        rates=CostRates(per_km=30.0, per_hour=2000.0, lateness_per_min=25.0),
+        factor=1.0,
+    ),
+    [False, False, True, False, True, True, True, False, True, True],
+)
+_SKIPPED_BREAK[0].distance = _SKIPPED_BREAK[0].duration
+
+
+@settings(max_examples=1500, deadline=None)
+@given(break_cases(_PRUNING_CASES))
+@example(_SKIPPED_BREAK)
+def test_no_delivery_before_a_break_is_cheaper_than_the_quote(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """The quote's distance bounds skip no delivery right before a break that is cheaper.
+
+    Every (pickups after node i, delivery right before the break after node j) the parcel
+    can be carried through is priced exactly (played forward, :class:`_ExactInsertion`, with
+    no bound): none may cost less than the quote's answer.
+    """
+    case, flags = data
+    with np.errstate(invalid="ignore"):
+        cache = _break_cache(case, case.stops, flags)
+    brk = cache.breaks
+    if brk is None or not case.job.chain_loc:
+        return
+    kw: dict[str, Any] = {
+        "capacity": case.capacity,
+        "duration": case.duration,
+        "distance": case.distance,
+    }
+    for rates in (case.rates, CostRates(per_km=4.0, per_hour=0.0, lateness_per_min=0.0)):
+        q = _quote_loops(cache, case.job, rates=rates, **kw)
+        best = q.cost_delta_cents - rates.fixed if q.feasible else math.inf
+        exact = _ExactInsertion(cache, brk, case.job, (case.duration, case.distance), rates)
+        fits = _fits_all(cache, case.job, case.capacity)
+        m = cache.num_stops
+        for i in range(m):
+            if brk.is_break[i + 1]:
+                continue  # (the quote prices every delivery after these pickups exactly)
+            for j in range(i, m + 1):
+                if not fits[j]:
+                    break
+                if j == i or not brk.is_break[j + 1]:
+                    continue
+                found = exact.evaluate(i, j)
+                if found is not None and fits[i]:  # (a NaN cost is never taken)
+                    assert not found[0] < best - 1e-6, (i, j, found, q)
