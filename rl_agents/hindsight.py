@@ -328,7 +328,9 @@ def materialise_day(scenario: Scenario, *, seed: int) -> Scenario:
 #: that is cheaper than PyVRP's (the routing layer since session 53; 6: PyVRP's plan always);
 #: 8 = in such a run with driver breaks both plans get the break-aware post-optimisation
 #: before they are compared, and it stops after a set amount of work, not on the clock
-#: (session 54; 7: the greedy plan compared as built, the pass stopped on the clock).
+#: (session 54; 7: the greedy plan compared as built, the pass stopped on the clock), and
+#: the pass gives an order moved into a route of at most four stops the best order of all
+#: its visits (``polish.REORDER_INSERT_STOPS``; 7: its best insertion only).
 HINDSIGHT_VERSION = 8
 
 
