@@ -40,6 +40,9 @@ Algo = Literal["maskable-ppo", "ppo", "dqn"]
 
 #: the most environment steps a run may ask for (1e20 was taken and ran for ever)
 MAX_TIMESTEPS = 1_000_000_000
+#: the most passes over the expert's days the warm start may ask for (10**20 was taken and
+#: trained for ever; the shipped model used 30)
+MAX_IMITATION_EPOCHS = 10_000
 
 
 class TrainParams(StrictModel):
@@ -59,7 +62,7 @@ class TrainParams(StrictModel):
     imitation_days: int = Field(
         default=10, ge=0, le=len(TRAIN_SEEDS), description="expert days for the warm start"
     )
-    imitation_epochs: int = Field(default=30, ge=0)
+    imitation_epochs: int = Field(default=30, ge=0, le=MAX_IMITATION_EPOCHS)
     imitation_tau_cents: float | None = Field(
         default=300.0, gt=0.0, description="soft targets from the expert's values (None: hard)"
     )

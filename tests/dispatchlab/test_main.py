@@ -210,6 +210,11 @@ TIME_LIMIT = "--time-limit: must be a finite number of seconds in (0, 86400]"
             ["train", "--imitation-days", "99999999999999999999"],
             "--imitation-days: Input should be less than or equal to 1000000",
         ),
+        # 10**20 passes over the expert's days were taken and trained for ever
+        (
+            ["train", "--imitation-epochs", "99999999999999999999"],
+            "--imitation-epochs: Input should be less than or equal to 10000",
+        ),
         (
             ["train", "--expert", "rollout", "--dagger-rounds", "2", "--dagger-days", "600000"],
             "--dagger-days: the imitation days and the DAgger rounds' days are 1,200,010 "
