@@ -29,12 +29,12 @@ STORED = (
 #: the day each stored page's per-day runs were made (the two variant tables not re-run since)
 RUNS_OF = {
     "rl-evaluation": "2026-12-04",
-    "rl-evaluation-reopt": "2026-12-01",
+    "rl-evaluation-reopt": "2026-12-05",
     "rl-evaluation-search": "2026-12-04",
     "rl-evaluation-warm-solve": "2026-12-01",
 }
 #: stored pages whose CSV has no per-day cap counts (runs from before they were recorded)
-NO_CAP_COLUMN = ("rl-evaluation-reopt", "rl-evaluation-warm-solve")
+NO_CAP_COLUMN = ("rl-evaluation-warm-solve",)
 TODAY = "2030-01-02"
 FROM = "--from-results"
 
