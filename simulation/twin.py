@@ -1017,12 +1017,7 @@ class DispatchSimulator:
             locs, earliest, latest, service, deltas, is_break, ready_keys = stops
             self._stops_memo[c] = (route, anchor, dict(loaded), frozenset(parcels), *stops)
         if self.params.hold_to_plan and self._plan is not None:
-            # A courier holding to the plan starts no planned stop before its planned start.
-            held = self._plan.planned_start
-            earliest = [
-                max(e, held.get(_planned_key(c, st), e))
-                for e, st in zip(earliest, route, strict=True)
-            ]
+            earliest = [self._held(c, st, e) for e, st in zip(earliest, route, strict=True)]
         cache = build_route_cache(
             anchor_loc=anchor,
             t0=t0,
@@ -2177,8 +2172,7 @@ class DispatchSimulator:
                 assert plan is not None
                 b_start, b_latest, svc = plan.breaks[stop.aux]
                 t = max(env.now, b_start)
-            if p.hold_to_plan and plan is not None:
-                t = max(t, plan.planned_start.get(_planned_key(c, stop), t))
+            t = self._held(c, stop, t)
             if t > env.now:
                 yield env.timeout(t - env.now)
             start = env.now
@@ -2271,13 +2265,19 @@ class DispatchSimulator:
     def _wait_parcels(self, o: int) -> list[int]:
         return [n for n in self.parcel_nodes[o] if n >= 0]
 
+    def _held(self, c: int, stop: Stop, t: float) -> float:
+        """``t``, or courier ``c``'s planned start of ``stop`` if later, when it holds to the
+        plan (``hold_to_plan``: it starts no planned stop before its planned start)."""
+        if not self.params.hold_to_plan or self._plan is None:
+            return t
+        return max(t, self._plan.planned_start.get(_planned_key(c, stop), t))
+
     def _estimate_departure(self, c: int, stop: Stop, arrival: float) -> float:
         """Expected departure of courier ``c`` from ``stop`` given an expected arrival (no
         noise; held to the stop's planned start with ``hold_to_plan``)."""
         orders = self.orders
         o = stop.order
-        if self.params.hold_to_plan and self._plan is not None:
-            arrival = max(arrival, self._plan.planned_start.get(_planned_key(c, stop), arrival))
+        arrival = self._held(c, stop, arrival)
         if stop.kind == DELIVERY:
             return max(arrival, orders.tw_start[o]) + orders.service_s[o]
         if stop.kind == PICKUP:

@@ -148,11 +148,17 @@ def tight_cases(draw: st.DrawFn) -> Case:
     )
 
 
-def _cache(case: Case, stops: list[tuple[int, float, float, float, float]]) -> RouteCache:
+def _cache(
+    case: Case,
+    stops: list[tuple[int, float, float, float, float]],
+    *,
+    stop_loc: list[int] | None = None,
+    is_break: list[bool] | None = None,
+) -> RouteCache:
     return build_route_cache(
         anchor_loc=0,
         t0=case.t0,
-        stop_loc=[s[0] for s in stops],
+        stop_loc=[s[0] for s in stops] if stop_loc is None else stop_loc,
         earliest=[s[1] for s in stops],
         latest=[s[2] for s in stops],
         service=[s[3] for s in stops],
@@ -162,6 +168,7 @@ def _cache(case: Case, stops: list[tuple[int, float, float, float, float]]) -> R
         shift_end_s=case.shift_end,
         duration=case.duration,
         factor=case.factor,
+        is_break=is_break,
     )
 
 
@@ -361,21 +368,7 @@ def _break_cache(case: Case, stops: list[Stop5], flags: list[bool]) -> RouteCach
     locs: list[int] = []
     for s, b in zip(stops, flags, strict=True):
         locs.append((locs[-1] if locs else 0) if b else s[0])
-    return build_route_cache(
-        anchor_loc=0,
-        t0=case.t0,
-        stop_loc=locs,
-        earliest=[s[1] for s in stops],
-        latest=[s[2] for s in stops],
-        service=[s[3] for s in stops],
-        load_delta=[(s[4],) for s in stops],
-        load0=[1.0],
-        end_loc=0,
-        shift_end_s=case.shift_end,
-        duration=case.duration,
-        factor=case.factor,
-        is_break=flags,
-    )
+    return _cache(case, stops, stop_loc=locs, is_break=flags)
 
 
 @settings(max_examples=300, deadline=None)
