@@ -678,6 +678,7 @@ def submit_job(
     (cancelled, never started) after it; one the server stops before letting go is
     cancelled by its stop, or by the next replica's recovery. A cut that stops waiting
     while it is let go points to it (:data:`~api.core.errors.JOB_BEING_CONFIRMED`).
+    Nor is it queued once the process is about to die by a signal (:func:`_dying_submit`).
     """
     assert ctx.jobs is not None
     found = getattr(request.state, REQUEST_CUT, None)
@@ -705,6 +706,8 @@ def submit_job(
             )
         except SubmitWithdrawn:
             pass  # not queued (rolled back), as the cut's 503 said
+        except ProcessDying:  # not queued (rolled back): its 202 would reach nobody
+            raise _dying_submit(ctx, request, job_id) from None
         except QueueFull:
             note_audit(request, job_id=None, job_status=None)
             ctx.metrics.rejections.labels("queue_full").inc()
@@ -724,6 +727,8 @@ def submit_job(
             if not cut.unconfirmed:
                 try:
                     let_go = ctx.jobs.confirm(session, job)
+                except ProcessDying:  # held: the next replica's recovery cancels it
+                    raise _dying_submit(ctx, request, job_id) from None
                 except BaseException:  # held, as above
                     note_audit(request, job_id=None, job_status=None)
                     raise
@@ -753,6 +758,23 @@ def submit_job(
         "will not run; send the request again"
     )
     raise HTTPException(503, message, {"Retry-After": str(ctx.settings.retry_after_s)})
+
+
+def _dying_submit(ctx: ServiceContext, request: Request, job_id: str) -> HTTPException:
+    """The 503 (``Retry-After``, naming no job) of an async submit that reached its commit
+    or its confirmation once its process was about to die by a signal
+    (:class:`~api.jobs.service.ProcessDying`).
+
+    Nobody receives it (the signal's handler holds the event loop until the process dies);
+    it ends the request as an error, so that its ``Idempotency-Key`` is released (else taken
+    over at once, its replica gone) and the retry queues the job on another replica. The job
+    was not queued: rolled back, or, committed held, never let go (the next replica's
+    recovery cancels it, :data:`~api.jobs.service.UNCONFIRMED_AT_STOP`).
+    """
+    log.warning("job %s: not queued, its process dies by a signal", job_id)
+    note_audit(request, job_id=None, job_status=None, result="shutting_down")
+    message, headers = shutting_down(None, ctx.settings.retry_after_s)
+    return HTTPException(503, message, headers)
 
 
 def _withdraw(ctx: ServiceContext, session: Session, job_id: str, reason: str) -> None:

@@ -117,6 +117,14 @@ class ProcessDying(Exception):
     that ended during the clean-up, or the fallback plan of one that the clean-up's kill of
     its helper processes made fail). Its row is left ``running``, as after a crash: the next
     replica's recovery fails it, and the retry with the same ``Idempotency-Key`` solves again.
+
+    Nor is an asynchronous job queued from then on (:meth:`JobService.submit`,
+    :meth:`JobService.confirm`): its 202 would reach nobody, so its client could not follow
+    a job that ran on another replica, and its retry queued it twice. A submit not yet
+    committed is rolled back; a job already committed held by this replica is not let go
+    (the next replica's recovery cancels it, :data:`UNCONFIRMED_AT_STOP`). Its request ends
+    in a 503 naming no job, and its ``Idempotency-Key`` is released (or, the process gone
+    first, taken over at once), so that the retry queues the job on another replica.
     """
 
 
@@ -510,9 +518,14 @@ class JobService:
         rolls back when the count is past the bound. Concurrent submits are serialised
         from the insert to the commit: on SQLite by its single writer (the insert takes
         the write lock), on PostgreSQL by a transaction-level advisory lock taken first.
+
+        Raises :class:`ProcessDying` (nothing queued: rolled back) once this process is
+        about to die by a signal, looked at first and again just before the commit.
         """
         if kind not in self.registry:
             raise KeyError(kind)
+        if _DYING.is_set():
+            raise ProcessDying
         job_id = job_id or new_id()
         if held:
             with self._lock:
@@ -544,6 +557,9 @@ class JobService:
             if withdrawn is not None and withdrawn():
                 session.rollback()
                 raise SubmitWithdrawn
+            if _DYING.is_set():  # its 202 would reach nobody (see ProcessDying)
+                session.rollback()
+                raise ProcessDying
             session.commit()
         except BaseException:
             if held:  # none, or one its submit withdraws (else this replica's recovery)
@@ -561,8 +577,14 @@ class JobService:
         False (``job`` read again): it was no longer held, cancelled meanwhile (by its
         client, by this replica's stop, or by the recovery of a replica that took this one
         for dead, its heartbeat held up past its lease).
+
+        Raises :class:`ProcessDying` (the job left held, nothing written) once this process
+        is about to die by a signal: its request is answered by nobody, and the next
+        replica's recovery cancels the job (:data:`UNCONFIRMED_AT_STOP`).
         """
         try:
+            if _DYING.is_set():
+                raise ProcessDying
             released = session.execute(
                 update(Job)
                 .where(Job.id == job.id, Job.status == QUEUED, Job.owner == self.instance_id)

@@ -41,6 +41,30 @@ def _submit(client: TestClient, kind: str, payload: dict[str, Any], **kw: Any) -
         return job.id
 
 
+def _queued_row(client: TestClient, kind: str, payload: dict[str, Any]) -> str:
+    """Insert a queued job row, as another replica's submit writes it; its id."""
+    from api.jobs.service import event, new_id
+
+    ctx = _ctx(client)
+    assert ctx.sessions is not None
+    job_id = new_id()
+    with ctx.sessions.begin() as session:
+        session.add(
+            Job(
+                id=job_id,
+                kind=kind,
+                mode="async",
+                status="queued",
+                payload=payload,
+                input_hash="h",
+                timeout_s=60.0,
+                max_attempts=2,
+                events=[event("queued")],
+            )
+        )
+    return job_id
+
+
 def _finished(client: TestClient, job_id: str, admin: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = wait_for(
         lambda: client.get(f"/v1/jobs/{job_id}", headers=admin).json(),
@@ -1077,7 +1101,9 @@ def test_a_process_dying_by_a_signal_writes_no_end_of_the_runs_it_kills(
     [run] = wait_for(lambda: list(jobs._running.values()), bool)  # its process started
     service.stop_writing_before_death()
     run.execution.kill()  # as the clean-up does
-    queued = _submit(client, "test_sleep", {"seconds": 0})
+    # a job queued meanwhile (by another replica: this one queues none once dying) is
+    # not claimed here
+    queued = _queued_row(client, "test_sleep", {"seconds": 0})
     jobs.wake()
     for _ in range(10):  # ten of the dispatcher's ticks (0.05 s while it runs a job)
         jobs.wake()

@@ -1731,3 +1731,85 @@ def test_a_fast_solve_ending_once_its_process_dies_writes_no_row(
     assert job_id is not None
     assert _job_row(ctx, job_id) is None
     assert _fallbacks(ctx) == 0.0
+
+
+@pytest.mark.parametrize(
+    "dies", ["before_the_submit", "before_its_commit", "before_its_confirmation"]
+)
+def test_an_async_submit_once_its_process_dies_queues_no_job_and_frees_its_key(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, dies: str
+) -> None:
+    # SIGHUP or SIGQUIT to an API process: an async submit still in its route's thread
+    # committed its job and let it go (queued for any replica) once the death was decided,
+    # and stored its Idempotency-Key's 202, which nobody received (the handler holds the
+    # event loop until the process dies). Now it is refused as the synchronous solves are:
+    # a 503 with Retry-After naming no job, no job queued (rolled back, or left held, which
+    # no dispatcher claims and the next replica's recovery cancels), the key released so
+    # that the retry queues the job on another replica
+    from fastapi import HTTPException
+    from sqlalchemy import select
+
+    import api.solve as solve
+    from api import idempotency
+    from api.core.errors import RequestCut
+    from api.db.models import IdempotencyRecord, Job
+    from api.jobs import service
+    from tests.api.conftest import app_of
+
+    monkeypatch.setattr(service, "_DYING", threading.Event())  # this test's process lives on
+    ctx = app_of(make_client(settings)).state.ctx
+    jobs = ctx.jobs
+    if dies == "before_the_submit":
+        service.stop_writing_before_death()
+    elif dies == "before_its_commit":  # after the insert, as the queue is counted
+        real_depth = jobs.queue_depth
+
+        def depth(session: Any) -> int:
+            service.stop_writing_before_death()
+            return int(real_depth(session))
+
+        monkeypatch.setattr(jobs, "queue_depth", depth)
+    else:
+        real_confirm = jobs.confirm
+
+        def confirm(session: Any, job: Any) -> bool:
+            service.stop_writing_before_death()
+            return bool(real_confirm(session, job))
+
+        monkeypatch.setattr(jobs, "confirm", confirm)
+    request = _request_cut_by(RequestCut())  # as the middleware gives every request one
+    with ctx.sessions() as session, pytest.raises(HTTPException) as raised:
+        solve.queue_job(
+            ctx,
+            session,
+            request,
+            principal=cast(Any, SimpleNamespace(key_id=None)),
+            idem_key="order-43",
+            kind="test_sleep",
+            payload={"seconds": 0},
+            seed=None,
+        )
+    assert raised.value.status_code == 503  # which nobody receives
+    assert raised.value.headers is not None
+    assert raised.value.headers["Retry-After"] == str(ctx.settings.retry_after_s)
+    assert "job" not in str(raised.value.detail), raised.value.detail  # names none
+    assert request.state.audit_result == "shutting_down"
+    assert request.state.audit_job_id is None
+    with ctx.sessions() as session:
+        rows = session.scalars(select(Job)).all()
+        if dies == "before_its_confirmation":  # committed held: never let go
+            [job] = rows
+            assert (job.status, job.owner) == ("queued", jobs.instance_id)
+        else:
+            assert rows == []  # rolled back
+        assert session.scalars(select(IdempotencyRecord)).all() == []  # released
+        claimed = idempotency.claim(
+            session,
+            key_id=None,
+            idem_key="order-43",
+            endpoint="POST /v1/simulations",
+            request_hash="h",
+            ttl_s=60,
+            pending_stale_s=60,
+        )
+    assert isinstance(claimed, idempotency.Slot)  # the retry queues the job again
