@@ -15,12 +15,20 @@ ROLES = ("oms", "planner", "researcher", "admin")
 #: the most API processes ``serve --workers`` starts (as many as the other worker options'
 #: 64): 10**20 was taken, and uvicorn spawned replicas until the machine ran out of memory
 MAX_API_WORKERS = 64
+#: the most jobs ``serve --job-workers`` runs at once per replica (a job process, or a Ray
+#: task, each): 10**12 was taken (the pool is sized from it, and on Ray as many warm-up
+#: tasks are submitted at start)
+MAX_JOB_WORKERS = 64
 
 keys_app = typer.Typer(help="Manage API keys (stored hashed; a key is shown only when made).")
 
 DataDirOpt = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="folder of the SQLite database (default data/runtime)"),
+    typer.Option(
+        "--data-dir",
+        help="folder of the SQLite database (default data/runtime); made if missing, not its "
+        "parents",
+    ),
 ]
 #: uvicorn's log levels
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
@@ -99,6 +107,13 @@ def _check_database(data_dir: Path | None, database_url: str | None) -> None:
         folder = settings.data_dir
         if folder.exists() and not folder.is_dir():
             raise fail(f"{option}: {folder} is not a folder")
+        given = data_dir is not None or bool(os.environ.get("DISPATCHLAB_DATA_DIR"))
+        if given and not folder.exists() and not folder.parent.is_dir():
+            # the folder itself is made, not its parents: a typo's whole path was
+            raise fail(
+                f"{option}: the folder {folder.parent} does not exist (only the data dir "
+                "itself is made, not its parents)"
+            )
     url = settings.resolved_database_url()
     try:
         parsed = make_url(url)
@@ -325,7 +340,8 @@ def register(app: typer.Typer) -> None:
             int, typer.Option(min=1, max=MAX_API_WORKERS, help="API processes (replicas)")
         ] = 1,
         job_workers: Annotated[
-            int | None, typer.Option(min=1, help="jobs run at once per replica")
+            int | None,
+            typer.Option(min=1, max=MAX_JOB_WORKERS, help="jobs run at once per replica"),
         ] = None,
         demo: Annotated[bool, typer.Option(help="load a generated demo scenario")] = False,
         data_dir: DataDirOpt = None,

@@ -87,6 +87,51 @@ def test_data_dir_that_is_a_file_is_one_line(tmp_path: Path, command: list[str])
     _one_line(err, f"--data-dir: {a_file} is not a folder")
 
 
+@pytest.mark.parametrize("command", [["serve"], ["demo"], ["keys", "list"]])
+def test_a_data_dir_whose_parent_is_missing_is_one_line_and_makes_no_folder(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # the missing parents were made: a typo's '--data-dir /srv/dispatchlb/data' built the
+    # tree and served from an empty database
+    target = tmp_path / "typo" / "deeper" / "data"
+    port = ["--port", str(_closed_port())] if command[0] != "keys" else []
+    code, err = _run(*command, *port, "--data-dir", str(target))
+    assert code == 2
+    _one_line(err, f"--data-dir: the folder {target.parent} does not exist")
+    assert not (tmp_path / "typo").exists()
+    code, err = _run("keys", "list", env={"DISPATCHLAB_DATA_DIR": str(target)})
+    assert code == 2
+    _one_line(err, f"DISPATCHLAB_DATA_DIR: the folder {target.parent} does not exist")
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_missing_data_dir_whose_parent_exists_is_made(tmp_path: Path) -> None:
+    target = tmp_path / "data"
+    code, err = _run("keys", "list", "--data-dir", str(target))
+    assert code == 0, err
+    assert (target / "dispatchlab.sqlite3").is_file()
+
+
+@pytest.mark.parametrize("value", ["65", "1000000000000", "0"])
+def test_serve_job_workers_is_bounded_before_anything_starts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # 10**12 was taken: the job pool is sized from it (on Ray, as many warm-up tasks are
+    # submitted at start); the option's range is checked by the parser, no server started
+    import dispatchlab.cli.api as api_cli
+    from dispatchlab.cli import main
+
+    def serve(*args: object, **kwargs: object) -> None:
+        pytest.fail(f"the server was started with --job-workers {value}")
+
+    monkeypatch.setattr(api_cli, "_serve", serve)
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--job-workers", value])
+    assert info.value.code == 2
+    bound = "less than or equal to 64" if value != "0" else "greater than or equal to 1"
+    _one_line(capsys.readouterr().err, "'--job-workers'", bound)
+
+
 @pytest.mark.parametrize(
     ("argv", "needles"),
     [
