@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PosFloat = Annotated[float, Field(gt=0.0)]
 PosInt = Annotated[int, Field(gt=0)]
+#: the most jobs a replica runs at once (``job_workers``; ``serve --job-workers``): its pool
+#: is sized from it, and on Ray as many warm-up tasks are submitted at start
+MAX_JOB_WORKERS = 64
 
 
 class Settings(BaseSettings):
@@ -42,7 +45,9 @@ class Settings(BaseSettings):
         default="local", description="local = bounded pool of worker processes; ray = Ray tasks"
     )
     ray_address: str | None = Field(default=None, description="Ray cluster address; None = local")
-    job_workers: PosInt = Field(default=2, description="jobs running at once on this replica")
+    job_workers: int = Field(
+        default=2, gt=0, le=MAX_JOB_WORKERS, description="jobs running at once on this replica"
+    )
     max_queued_jobs: PosInt = Field(default=100, description="queued jobs before 429")
     job_max_attempts: PosInt = Field(
         default=2, description="runs of a job before a crash marks it failed"

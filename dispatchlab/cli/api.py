@@ -17,7 +17,8 @@ ROLES = ("oms", "planner", "researcher", "admin")
 MAX_API_WORKERS = 64
 #: the most jobs ``serve --job-workers`` runs at once per replica (a job process, or a Ray
 #: task, each): 10**12 was taken (the pool is sized from it, and on Ray as many warm-up
-#: tasks are submitted at start)
+#: tasks are submitted at start); ``api.core.config.MAX_JOB_WORKERS`` (not imported here:
+#: the command line starts without the service's modules)
 MAX_JOB_WORKERS = 64
 
 keys_app = typer.Typer(help="Manage API keys (stored hashed; a key is shown only when made).")

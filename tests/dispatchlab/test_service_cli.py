@@ -132,6 +132,23 @@ def test_serve_job_workers_is_bounded_before_anything_starts(
     _one_line(capsys.readouterr().err, "'--job-workers'", bound)
 
 
+def test_the_job_workers_setting_has_the_options_bound(tmp_path: Path) -> None:
+    # DISPATCHLAB_JOB_WORKERS=10**12 was taken as the option was
+    from api.core.config import MAX_JOB_WORKERS
+    from dispatchlab.cli.api import MAX_JOB_WORKERS as OPTION_MAX
+
+    assert MAX_JOB_WORKERS == OPTION_MAX
+    code, err = _run(
+        "keys",
+        "list",
+        "--data-dir",
+        str(tmp_path),
+        env={"DISPATCHLAB_JOB_WORKERS": str(10**12)},
+    )
+    assert code == 2
+    _one_line(err, "job_workers: Input should be less than or equal to 64")
+
+
 @pytest.mark.parametrize(
     ("argv", "needles"),
     [
