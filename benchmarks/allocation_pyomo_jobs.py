@@ -18,8 +18,11 @@ workers) still there a second after its exit is counted. The fork server's RSS a
 read before the first job. With several ``--code``, runs alternate between them. A
 ``--code LABEL=REV`` names a commit of this repository (``4c0fd0a``, ``HEAD~3``): its files
 (``git archive``) are measured from a temporary folder, and the table's ``Command:`` line
-gives the commit, so the run can be repeated; a folder given as ``LABEL=PATH`` is ``PATH``
-there.
+gives the commit, so the run can be repeated; a folder given as ``LABEL=PATH`` is given
+there as the commit its checkout is at when that is a commit of this repository and the
+checkout has no uncommitted changes (the same files), else as it was typed; the table's
+``Codes:`` names the folder and the commit its checkout was at (with uncommitted changes, if
+it had any).
 
 A second table times the worker's start inside job processes (the HTTP answer does
 not show it): the service's job executor (``api.main._make_executor``, its fork server's
@@ -46,6 +49,7 @@ import io
 import json
 import os
 import platform
+import shlex
 import signal
 import statistics
 import subprocess
@@ -86,12 +90,14 @@ POLL_S = 0.02
 
 @dataclass(frozen=True)
 class Code:
-    """A version of the code to measure: its label, its folder (the repository root) and the
-    commit of this repository it was given as (None: given as a folder)."""
+    """A version of the code to measure: its label, its folder (the repository root), the
+    commit of this repository it was given as (None: given as a folder) and the text it was
+    given as (after ``LABEL=``)."""
 
     label: str
     root: Path
     commit: str | None = None
+    given: str = ""
 
 
 def _commit(rev: str) -> str | None:
@@ -119,13 +125,13 @@ def code_arg(text: str) -> Code:
         raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=PATH or LABEL=REV")
     root = Path(path).resolve()
     if (root / "dispatchlab" / "cli").is_dir():
-        return Code(label.strip(), root)
+        return Code(label.strip(), root, given=path)
     commit = _commit(path)
     if commit is None:
         raise argparse.ArgumentTypeError(
             f"{text!r}: {root} is no dispatchlab repository, and {path!r} no commit of {REPO}"
         )
-    return Code(label.strip(), root, commit)
+    return Code(label.strip(), root, commit, given=path)
 
 
 def checked_out(code: Code, folder: Path) -> Code:
@@ -141,12 +147,68 @@ def checked_out(code: Code, folder: Path) -> Code:
     root.mkdir()
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(root, filter="data")
-    return Code(code.label, root, code.commit)
+    return Code(code.label, root, code.commit, code.given)
 
 
 def command_code(code: Code) -> str:
-    """``--code`` as the table's ``Command:`` line gives it: the commit, else ``PATH``."""
-    return f"--code {code.label}={code.commit[:7] if code.commit else 'PATH'}"
+    """``--code`` as the table's ``Command:`` line gives it, with its label and revision: a
+    commit as its hash (``HEAD`` names another one later); a folder whose checkout is a
+    commit of this repository without uncommitted changes as that commit (the same files,
+    and a command that still runs once the folder is gone); any other folder as it was
+    given (as run: no commit holds its files)."""
+    if code.commit:
+        value = code.commit[:7]
+    else:
+        head, clean = folder_revision(code.root)
+        known = head is not None and clean and _commit(head) == head
+        value = head[:7] if known and head else code.given or str(code.root)
+    return "--code " + shlex.quote(f"{code.label}={value}")
+
+
+def folder_revision(root: Path) -> tuple[str | None, bool]:
+    """The commit the git checkout at ``root`` is at (None: no checkout, or no git) and
+    whether its tracked files are that commit's (no uncommitted changes)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD"],
+            capture_output=True,
+            text=True,
+        )
+        if head.returncode != 0 or not head.stdout.strip():
+            return None, False
+        changed = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+        )
+    except OSError:  # no git
+        return None, False
+    return head.stdout.strip(), changed.returncode == 0 and not changed.stdout.strip()
+
+
+def describe_code(code: Code) -> str:
+    """``code`` as the table's ``Codes:`` names it: its commit, or its folder and the commit
+    that folder's checkout was at (with uncommitted changes, if it had any)."""
+    if code.commit:
+        return f"{code.label} = commit {code.commit[:7]}"
+    head, clean = folder_revision(code.root)
+    if head is None:
+        return f"{code.label} = `{code.root}` (no git checkout)"
+    changes = "" if clean else " + uncommitted changes"
+    return f"{code.label} = `{code.root}` (commit {head[:7]}{changes})"
+
+
+def command_line(codes: list[Code], args: argparse.Namespace) -> str:
+    """The command of a run of ``codes`` with ``args``, as the table's ``Command:`` gives it:
+    as run, each ``--code`` with its label and revision (:func:`command_code`; none for the
+    default, this checkout), and the options that shape the tables."""
+    return (
+        "python benchmarks/allocation_pyomo_jobs.py "
+        + "".join(f"{command_code(c)} " for c in codes if c.given)
+        + f"--runs {args.runs} --orders {args.orders} --limit {args.limit:g} "
+        f"--short-limit {args.short_limit:g} --settle {args.settle:g} "
+        f"--ready-jobs {args.ready_jobs}"
+    )
 
 
 def _cli(code: Code, env: dict[str, str], *args: str, **kwargs: Any) -> subprocess.Popen[str]:
@@ -417,6 +479,9 @@ def _measure_all(codes: list[Code], args: argparse.Namespace) -> int:
     """Measure every run of ``codes`` and write the tables."""
     from scenarios.generate import generate_city
 
+    # the folders' commits as the runs begin
+    described = [describe_code(c) for c in codes]
+    commands = command_line(codes, args)
     city = generate_city(seed=1, num_orders=args.orders, num_nodes=4, num_couriers=6)
     scenario = json.loads(city.model_dump_json(exclude_defaults=True))
     rows = []
@@ -449,15 +514,8 @@ def _measure_all(codes: list[Code], args: argparse.Namespace) -> int:
         f"submit to `done`, {args.settle:g} s after the service's `/healthz` first answered. "
         "'processes left': the run's processes still there 1 s after the service exited on "
         f"SIGTERM. One service start per row, on {os.cpu_count()} CPUs ({platform.machine()}), "
-        f"Python {platform.python_version()}. Codes: "
-        + ", ".join(
-            f"{c.label} = " + (f"commit {c.commit[:7]}" if c.commit else f"`{c.root}`")
-            for c in codes
-        )
-        + ". Command: `python benchmarks/allocation_pyomo_jobs.py "
-        + " ".join(command_code(c) for c in codes)
-        + f" --runs {args.runs} --orders {args.orders} --limit {args.limit:g} "
-        f"--short-limit {args.short_limit:g} --settle {args.settle:g}`."
+        f"Python {platform.python_version()}. Codes: {', '.join(described)}. Command: "
+        f"`{commands}`."
     )
     ready: list[list[Any]] = []
     for code in codes:

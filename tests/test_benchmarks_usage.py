@@ -258,7 +258,9 @@ def test_every_usage_line_is_parsed() -> None:
 
 def test_a_code_given_as_a_commit_is_measured_from_its_files(tmp_path: Path) -> None:
     """``--code LABEL=REV``: the commit's files (``git archive``), and the table's
-    ``Command:`` line gives the commit, where a folder is ``PATH``."""
+    ``Command:`` line gives the commit; a folder it gives as the commit its checkout is at,
+    or, with uncommitted changes, as it was given (it said ``PATH``, a placeholder, whatever
+    was run: session 55), and its ``Codes:`` the commit that folder was at."""
     found = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
     )
@@ -270,7 +272,37 @@ def test_a_code_given_as_a_commit_is_measured_from_its_files(tmp_path: Path) -> 
         here = jobs.code_arg(f"after={REPO}")
         assert here.commit is None and here.root == REPO
         assert jobs.command_code(code) == f"--code before={head[:7]}"
-        assert jobs.command_code(here) == "--code after=PATH"
+        clone = tmp_path / "clone"  # a folder given as --code: a checkout of HEAD
+        subprocess.run(["git", "clone", "-q", "--shared", str(REPO), str(clone)], check=True)
+        folder = jobs.code_arg(f"after={clone}")
+        assert folder.commit is None and folder.given == str(clone)
+        # its commit (the same files; the line runs once the folder is gone), not 'PATH'
+        assert jobs.command_code(folder) == f"--code after={head[:7]}"
+        assert jobs.describe_code(folder) == f"after = `{clone}` (commit {head[:7]})"
+        args = argparse.Namespace(
+            runs=5, orders=20, limit=5.0, short_limit=1.0, settle=5.0, ready_jobs=5
+        )
+        assert jobs.command_line([code, folder], args) == (
+            f"python benchmarks/allocation_pyomo_jobs.py --code before={head[:7]} "
+            f"--code after={head[:7]} --runs 5 --orders 20 --limit 5 --short-limit 1 "
+            "--settle 5 --ready-jobs 5"
+        )
+        this = jobs.Code("this", REPO)  # no --code: this checkout, none in the command
+        assert jobs.command_line([this], args).startswith(
+            "python benchmarks/allocation_pyomo_jobs.py --runs 5 "
+        )
+        # with uncommitted changes no commit holds its files: the folder as it was given
+        readme = clone / "README.md"
+        readme.write_text(readme.read_text() + "changed\n")
+        assert jobs.command_code(folder) == f"--code after={clone}"
+        spaced = jobs.Code("after", clone, given="my clone")
+        assert jobs.command_code(spaced) == "--code 'after=my clone'"
+        assert jobs.describe_code(folder) == (
+            f"after = `{clone}` (commit {head[:7]} + uncommitted changes)"
+        )
+        outside = tmp_path / "not-a-checkout"
+        outside.mkdir()
+        assert jobs.folder_revision(outside) == (None, False)
         files = jobs.checked_out(code, tmp_path)
         assert files.root.parent == tmp_path and files.commit == head
         assert (files.root / "benchmarks" / "allocation_pyomo_jobs.py").read_bytes() == (
