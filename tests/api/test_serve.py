@@ -1373,3 +1373,93 @@ def test_a_retry_after_a_death_by_sighup_during_a_synchronous_solve_solves_again
     assert "stopped unexpectedly during this synchronous request" in failed["error"], failed
     assert again.headers["idempotent-replayed"] == "true"  # the retry's answer is the key's
     assert again.json() == retry.json()
+
+
+#: run in the server before it starts: its async submits reach their commit only once the
+#: process has decided to die by a signal (their route's thread carries on during the
+#: clean-up, made to take a second as a fork server's stop may)
+_SUBMIT_COMMITS_AS_THE_SERVER_DIES = """
+import os, time
+import api.serve
+from api.jobs import service
+_submit, _stop = service.JobService.submit, api.serve.stop_helper_processes
+def _at_the_death(self, *args, **kwargs):
+    open(os.environ["SUBMIT_MARKER"], "w").close()  # the test sends SIGHUP once it is there
+    while not service._DYING.is_set():
+        time.sleep(0.01)
+    return _submit(self, *args, **kwargs)
+def _slow_stop():
+    time.sleep(1.0)
+    _stop()
+service.JobService.submit = _at_the_death
+api.serve.stop_helper_processes = _slow_stop
+"""
+
+
+# ~15 s (two servers): the parts are checked in-process by tests/api/test_solve.py's
+# test_an_async_submit_once_its_process_dies_queues_no_job_and_frees_its_key
+@pytest.mark.slow
+def test_a_retry_after_a_death_by_sighup_during_an_async_submit_queues_the_job_once(
+    settings: Settings,
+) -> None:
+    # an async submit whose commit came once its server was dying of SIGHUP (its clean-up
+    # under way) queued its job and stored its Idempotency-Key's 202, though no answer left
+    # the process. Now nothing is queued: the retry with the same key queues the job on the
+    # next server, once
+    marker = settings.data_dir / "submitting"
+    env = {"DISPATCHLAB_AUTH_ENABLED": "false", "SUBMIT_MARKER": str(marker)}
+    body = {
+        "scenario": copy.deepcopy(SMALL_SCENARIO),
+        "params": {"time_limit_s": 0.2, "seed": 1},
+        "mode": "async",
+    }
+    headers = {"Idempotency-Key": "order-batch-18"}
+    first = Server(
+        settings.data_dir,
+        env=env,
+        core_dumps=False,
+        setup=_SUBMIT_COMMITS_AS_THE_SERVER_DIES,
+        database_url=settings.database_url,
+    )
+    answered: list[object] = []
+
+    def send() -> None:
+        try:
+            answered.append(httpx.post(f"{first.url}/v1/routes", json=body, headers=headers))
+        except httpx.HTTPError as err:
+            answered.append(err)
+
+    try:
+        sender = threading.Thread(target=send)
+        sender.start()
+        deadline = time.monotonic() + 30
+        while not marker.exists():  # the submit waits in the hook for the death
+            assert time.monotonic() < deadline, first.log_tail()
+            time.sleep(0.05)
+        first.process.send_signal(signal.SIGHUP)
+        code = first.process.wait(timeout=30)
+        sender.join(30)
+    finally:
+        first.stop()
+    assert code == -signal.SIGHUP, first.log_tail()
+    [lost] = answered
+    assert isinstance(lost, httpx.HTTPError), lost  # no answer left the dying server
+    assert first.query("SELECT id, status FROM jobs") == [], first.log_tail()  # none queued
+    assert first.query("SELECT state FROM idempotency_keys") == []  # released
+    second = Server(settings.data_dir, env=env, database_url=settings.database_url)
+    try:
+        with httpx.Client(base_url=second.url, timeout=60) as http:
+            retry = http.post("/v1/routes", json=body, headers=headers)
+            assert retry.status_code == 202, retry.text
+            assert "idempotent-replayed" not in retry.headers  # queued now, not replayed
+            job_id = retry.json()["job_id"]
+            deadline = time.monotonic() + 60
+            while (status := http.get(f"/v1/jobs/{job_id}").json()["status"]) != "done":
+                assert status in {"queued", "running"} and time.monotonic() < deadline, status
+                time.sleep(0.1)
+            again = http.post("/v1/routes", json=body, headers=headers)
+    finally:
+        second.stop()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["job_id"] == job_id
+    assert [row[0] for row in second.query("SELECT id FROM jobs")] == [job_id]  # once
