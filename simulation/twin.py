@@ -96,7 +96,13 @@ S_UNFILLED = int(OrderStatus.UNFILLED)
 S_UNSERVED = int(OrderStatus.UNSERVED)
 
 ParcelLine = tuple[int, int, int, bool]  # (line number, sku, quantity, short at allocation)
-_CacheEntry = tuple[int, float, RouteCache, int]  # (route version, t0, cache, SimPy steps)
+#: What a route cache's node pickups were built with: the ready version then, and each
+#: pickup's (parcel key, ready estimate used).
+_ReadyStamp = tuple[int, tuple[tuple[tuple[int, int], float], ...]]
+#: (route version, t0, cache, SimPy steps when t0 was last checked, ready stamp)
+_CacheEntry = tuple[int, float, RouteCache, int, _ReadyStamp]
+#: A courier's quotes on one route cache: order -> (its job spec, the rates, the quote).
+_QuoteMemo = tuple[RouteCache, dict[int, tuple[JobSpec, CostRates, Quote]]]
 SimGen = Generator[simpy.Event, Any, None]
 
 
@@ -538,18 +544,21 @@ class DispatchSimulator:
         self._a_home = np.zeros(v, dtype=bool)
         self._a_first = np.full(v, np.nan)
         self._a_last = np.full(v, np.nan)
-        # Route caches: (route version, t0, cache, SimPy steps when t0 was last checked).
+        # Route caches: (route version, t0, cache, SimPy steps when t0 was last checked,
+        # the ready estimates of the route's node pickups it was built with).
         self._caches: dict[int, _CacheEntry] = {}
-        self._quotes: dict[tuple[int, int], tuple[int, float, Quote]] = {}
+        # Per courier, its quotes on its current route cache only (see quote): an entry is
+        # reused while the cache, the order's job spec and the rates are the same objects,
+        # and dropped with the cache (at most one cache's quotes per courier are kept).
+        self._quotes: dict[int, _QuoteMemo] = {}
         self._jobs: dict[int, JobSpec] = {}  # dropped when the order's parcels change
         # Per courier: the stop lists of its last route cache build and what they depend on.
         self._stops_memo: dict[int, tuple[Any, ...]] = {}
         self._route_costs: dict[int, tuple[RouteCache, float]] = {}
         self._factors: dict[float, float] = {}  # travel factor by departure time
-        # Bumped whenever a parcel's ready estimate changes; _cache_ready[c] is its value
-        # when courier c's cache was built (a cache built since the last change is fresh).
+        # Bumped whenever a parcel's ready estimate changes (a route cache checked since is
+        # fresh; an older one is if the estimates its pickups were built with are unchanged).
         self._ready_version = 0
-        self._cache_ready: dict[int, int] = {}
         # realised_cost_cents only changes when SimPy processes run: (steps, finished, cost).
         self._realised: tuple[int, bool, float] = (-1, False, 0.0)
         self._fleet: tuple[int, bool, NDArray[np.float64], NDArray[np.bool_]] | None = None
@@ -904,20 +913,24 @@ class DispatchSimulator:
         skills = self.orders.skills[o]
         if skills and not skills <= self.world.vehicle_skills[c]:
             return NO_SKILL
+        # A quote is a function of the route cache (the route, its anchor, t0, travel factor,
+        # loads and the ready estimates of its pickups: see _cache), the order's job spec
+        # (its parcels' nodes and ready estimates: rebuilt when they change) and the rates
+        # (the fixed cost of an unused courier), the rest being fixed for the day: it is
+        # reused while those three are the same objects.
         cache = self._cache(c)
-        key = (o, c)
-        hit = self._quotes.get(key)
-        if hit is not None and hit[0] == self._version[c] and hit[1] == cache.dep_list[0]:
-            return hit[2]  # (dep_list[0]: the cache's t0)
-        rates = self._rates[c]
-        if self.first_departure_s[c] != self.first_departure_s[c] and all(
-            st.kind == BREAK for st in self._route[c]
-        ):  # not used yet (a route holding only breaks leaves no start): its fixed cost too
-            rates = self._rates_first[c]
+        job = self.job_spec(o)
+        rates = self._quote_rates(c)
+        memo = self._quotes.get(c)
+        if memo is None or memo[0] is not cache:
+            memo = self._quotes[c] = (cache, {})
+        hit = memo[1].get(o)
+        if hit is not None and hit[0] is job and hit[1] is rates:
+            return hit[2]
         w = self.world
         q = quote_insertion(
             cache,
-            self.job_spec(o),
+            job,
             capacity=self._capacity_rows[c],
             duration=w.travel.duration_s,
             distance=w.travel.distance_m,
@@ -925,8 +938,16 @@ class DispatchSimulator:
             rows=self._rows,
             symmetric=self._symmetric,
         )
-        self._quotes[key] = (self._version[c], cache.dep_list[0], q)
+        memo[1][o] = (job, rates, q)
         return q
+
+    def _quote_rates(self, c: int) -> CostRates:
+        """Courier ``c``'s prices for a quote: with its fixed cost while it is unused."""
+        if self.first_departure_s[c] != self.first_departure_s[c] and all(
+            st.kind == BREAK for st in self._route[c]
+        ):  # not used yet (a route holding only breaks leaves no start): its fixed cost too
+            return self._rates_first[c]
+        return self._rates[c]
 
     def quote_many(self, o: int, couriers: Iterable[int]) -> list[Quote]:
         """Quotes of order ``o`` for several couriers."""
@@ -981,8 +1002,14 @@ class DispatchSimulator:
     def _cache(self, c: int) -> RouteCache:
         hit = self._caches.get(c)
         version = self._version[c]
-        if hit is not None and hit[0] == version and hit[3] == self._num_steps:
-            return hit[2]  # no SimPy event ran since: same time, same anchor
+        ready_version = self._ready_version
+        if (
+            hit is not None
+            and hit[0] == version
+            and hit[3] == self._num_steps
+            and hit[4][0] == ready_version
+        ):
+            return hit[2]  # no SimPy event ran since: same time, same anchor, same estimates
         now = self.now
         w = self.world
         committed = self._committed[c]
@@ -992,8 +1019,14 @@ class DispatchSimulator:
         else:
             anchor, t0 = self.loc[c], max(now, w.shift_start_s[c])
         if hit is not None and hit[0] == version and hit[1] == t0:
-            self._caches[c] = (version, t0, hit[2], self._num_steps)
-            return hit[2]
+            # Same route from the same place and time: only a ready estimate of one of its
+            # node pickups may have changed since (a parcel ready earlier or later than
+            # expected while the courier drives on, or lost) - then it is rebuilt.
+            stamp = hit[4]
+            ready = self._ready_est
+            if stamp[0] == ready_version or all(ready.get(key, 0.0) == e for key, e in stamp[1]):
+                self._caches[c] = (version, t0, hit[2], self._num_steps, (ready_version, stamp[1]))
+                return hit[2]
         route = self._route[c]
         loaded, parcels, load0 = self._after_committed(c)
         memo = self._stops_memo.get(c)
@@ -1016,6 +1049,7 @@ class DispatchSimulator:
             stops = self._stop_lists(route, anchor, loaded, parcels)
             locs, earliest, latest, service, deltas, is_break, ready_keys = stops
             self._stops_memo[c] = (route, anchor, dict(loaded), frozenset(parcels), *stops)
+        stamp = (ready_version, tuple((key, earliest[k]) for k, key in ready_keys))
         if self.params.hold_to_plan and self._plan is not None:
             earliest = [self._held(c, st, e) for e, st in zip(earliest, route, strict=True)]
         cache = build_route_cache(
@@ -1034,8 +1068,7 @@ class DispatchSimulator:
             duration_rows=self._dur_rows,
             is_break=is_break,
         )
-        self._caches[c] = (version, t0, cache, self._num_steps)
-        self._cache_ready[c] = self._ready_version
+        self._caches[c] = (version, t0, cache, self._num_steps, stamp)
         return cache
 
     def _stop_lists(
@@ -1203,8 +1236,7 @@ class DispatchSimulator:
         del self._pending[o]
         self._pending_version += 1
         if act.resequence:
-            fresh = self._cache_ready.get(c) == self._ready_version
-            self._resequence(c, before if fresh else None)
+            self._resequence(c, before)  # (the cache quote just checked is fresh)
         self._wake_courier(c)
         return True, "", q.cost_delta_cents
 
@@ -1238,10 +1270,10 @@ class DispatchSimulator:
     ) -> None:
         """One pass of relocating each not-yet-collected order of the route to its best place.
 
-        ``known``: the order just assigned, the route before, that route's cache (built at this
-        time, since the last change of a ready estimate) and the order's quote on it: when
-        taking the order out gives that route again, they are exactly what building the cache
-        and quoting would give, so they are reused.
+        ``known``: the order just assigned, the route before, that route's cache (checked at
+        this time, with the current ready estimates) and the order's quote on it: when taking
+        the order out gives that route again, they are exactly what building the cache and
+        quoting would give, so they are reused.
         """
         committed = self._committed[c]
         movable = [
@@ -1257,9 +1289,10 @@ class DispatchSimulator:
             old = self._route[c]
             self._set_route(c, tuple(st for st in old if st.order != o))
             if known is not None and o == known[0] and self._route[c] == known[1]:
-                t0, cache = known[2][1], known[2][2]
-                self._caches[c] = (self._version[c], t0, cache, self._num_steps)
-                self._quotes[(o, c)] = (self._version[c], t0, known[3])
+                _, t0, cache, _, stamp = known[2]
+                self._caches[c] = (self._version[c], t0, cache, self._num_steps, stamp)
+                memo = (cache, {o: (self.job_spec(o), self._quote_rates(c), known[3])})
+                self._quotes[c] = memo
             without = self._route_cost(c)
             self.status[o] = S_PENDING
             q = self.quote(o, c)
@@ -1273,7 +1306,8 @@ class DispatchSimulator:
             else:
                 self._set_route(c, old)
                 # Nothing but the route changed since `before`: its cache is still exact.
-                self._caches[c] = (self._version[c], kept[0][1], kept[0][2], self._num_steps)
+                _, t0, cache, _, stamp = kept[0]
+                self._caches[c] = (self._version[c], t0, cache, self._num_steps, stamp)
                 self._route_costs[c] = kept[1]
 
     def _replace(self, act: ReplaceRoutes) -> list[tuple[int, str]]:
@@ -1641,6 +1675,13 @@ class DispatchSimulator:
             demand = [round(x) for x in self.orders.demand[o]]
             for n, share in zip(parcels, split_demand(demand, units), strict=True):
                 self._shares[(o, n)] = tuple(float(x) for x in share)
+            # A route planned with the order's pickups loads each parcel's share from now on
+            # (its whole demand at its first pickup until now): its remembered stop lists,
+            # route cache and quotes are stale.
+            for c, route in enumerate(self._route):
+                if any(st.order == o for st in route):
+                    self._stops_memo.pop(c, None)
+                    self._version[c] += 1
         self._jobs.pop(o, None)
         self._ready_version += 1
         self.parcels_left[o] = max(1, len(parcels))

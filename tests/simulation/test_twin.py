@@ -2086,7 +2086,8 @@ def test_route_caches_rebuilt_from_remembered_stops_equal_fresh_ones(day_kind: s
             sim._caches.pop(c)
             fresh = cache_of(c)
             assert repr(fields(fresh)) == repr(fields(cache))
-            sim._caches[c] = (sim._version[c], cache.t0, cache, sim._num_steps)
+            stamp = sim._caches[c][4]  # (fresh's ready estimates: the same as cache's)
+            sim._caches[c] = (sim._version[c], cache.t0, cache, sim._num_steps, stamp)
         return cache
 
     sim._cache = checking  # type: ignore[method-assign]
@@ -2120,7 +2121,7 @@ def test_a_route_cache_from_remembered_stops_takes_the_new_ready_estimate() -> N
     before = sim._cache(c)
     assert sim._stops_memo[c][0] is sim._route[c]
     sim._ready_est[key] = before.start_list[k + 1] + 3600.0  # an hour later than planned
-    sim._caches[c] = (sim._version[c], math.nan, before, -1)  # as if the time moved on
+    sim._caches[c] = (sim._version[c], math.nan, before, -1, (-1, ()))  # as if time moved on
     reused = sim._cache(c)
     sim._caches.pop(c)
     sim._stops_memo.pop(c)
@@ -2129,3 +2130,130 @@ def test_a_route_cache_from_remembered_stops_takes_the_new_ready_estimate() -> N
     for name in ("arr_list", "start_list", "dep_list", "slack_cum_list", "max_delay_list"):
         assert getattr(reused, name) == getattr(fresh, name), name
     assert reused.load_cols == fresh.load_cols
+
+
+def _early_parcel_day() -> Scenario:
+    """One picker at node "slow" (x=0, 600 s a line): o1 (created at 0) is picked 0-600 s,
+    o2 (created at 10, behind it) is expected at 1,510 s (the queue counts a mean pick of
+    1.5 lines) but is ready at 1,200 s. o0 (at node "quick", ready at once, created at
+    1,100 s) is delivered at x=50 with 150 s of service. One courier at x=0, 1 m/s."""
+    slow = {"pick_time_s_per_line": 600, "pack_time_s_per_order": 0}
+    quick = {"pick_time_s_per_line": 0, "pack_time_s_per_order": 0}
+    a, b = [{"sku": "A", "quantity": 1}], [{"sku": "B", "quantity": 1}]
+    return Scenario.model_validate(
+        {
+            "horizon": {"start_s": 0, "end_s": 20_000},
+            "skus": [{"id": "A"}, {"id": "B"}],
+            "nodes": [
+                slow | {"id": "slow", "location": {"x": 0, "y": 0}, "inventory": {"A": 5}},
+                quick | {"id": "quick", "location": {"x": 0, "y": 0}, "inventory": {"B": 5}},
+            ],
+            "orders": [
+                {"id": "o1", "location": {"x": 500, "y": 0}, "lines": a},
+                {"id": "o2", "location": {"x": 500, "y": 0}, "lines": a, "created_s": 10},
+                {
+                    "id": "o0",
+                    "location": {"x": 50, "y": 0},
+                    "lines": b,
+                    "created_s": 1100,
+                    "service_s": 150,
+                },
+            ],
+            "vehicles": [{"id": "v", "start_location": {"x": 0, "y": 0}}],
+            "stochastic": {"travel_time_cv": 0, "service_time_cv": 0, "pick_time_cv": 0},
+        }
+    )
+
+
+def _from_scratch(sim: DispatchSimulator, ask: Any) -> Any:
+    """``ask()`` with the twin's route caches, stop lists and quotes forgotten (then restored)."""
+    saved = sim._caches, sim._quotes, sim._stops_memo
+    sim._caches, sim._quotes, sim._stops_memo = {}, {}, {}
+    try:
+        return ask()
+    finally:
+        sim._caches, sim._quotes, sim._stops_memo = saved
+
+
+@pytest.mark.parametrize("assigned", [False, True])
+def test_quotes_and_route_caches_follow_a_parcel_ready_earlier_than_expected(
+    assigned: bool,
+) -> None:
+    # From 1,100 s the courier delivers o0 (free at 1,300 s, back at the node at 1,350 s):
+    # its route version and start (t0) stay the same until 1,300 s. o2's parcel, expected at
+    # 1,510 s, is ready at 1,200 s. The quote of o2 (pending) and the route cache (o2 on the
+    # route) kept the pickup at 1,510 s: quotes were reused by (route version, t0) and caches
+    # by (route version, t0) alone, so o2's delivery was quoted at 2,010 s instead of 1,850 s.
+    sim = DispatchSimulator(_early_parcel_day(), params=SimParams(tick_s=10))
+    sim.reset(seed=1)
+    o2, o0 = (sim.orders.ids.index(x) for x in ("o2", "o0"))
+    seen: list[tuple[float, float, float, float]] = []
+    while (state := sim.next_decision()) is not None:
+        t = state.time_s
+        if sim.order_status(o0) == OrderStatus.PENDING:
+            assert sim.apply(Assign(o0, 0)).ok
+            continue
+        if assigned and t >= 1110 and sim.order_status(o2) == OrderStatus.PENDING:
+            assert sim.apply(Assign(o2, 0)).ok
+        if 1110 <= t < 1300:
+            if assigned:
+                got = sim.route_end_s(0)
+                want = _from_scratch(sim, lambda: sim.route_end_s(0))
+            else:
+                got = sim.quote(o2, 0).delivery_start_s
+                want = _from_scratch(sim, lambda: sim.quote(o2, 0).delivery_start_s)
+            seen.append((t, sim.ready_estimate(o2, 0), got, want))
+        sim.apply(None)
+    assert {est for _, est, _, _ in seen} == {1510.0, 1200.0}  # the estimate changed meanwhile
+    assert all(got == want for _, _, got, want in seen), seen
+    if not assigned:  # at the node at 1,350 s, at o2's customer 500 s later
+        assert {got for t, _, got, _ in seen if t >= 1210} == {1850.0}
+
+
+def test_the_quote_memo_keeps_one_route_cache_per_courier(small_city: Scenario) -> None:
+    # It kept every (order, courier) quote of the day (55,170 entries at the end of the
+    # benchmark's 5,000-order day), those of delivered orders and old routes included.
+    sim = DispatchSimulator(small_city)
+    policy = make_policy("insertion")
+    assert policy is not None
+    sim.params = sim.base_params.model_copy(update={"tick_s": policy.tick_s})
+    sim.reset(seed=1)
+    policy.reset(sim, seed=1)
+    kept: set[tuple[int, int]] = set()  # every (order, courier) quote memoised in the day
+    while (state := sim.next_decision()) is not None:
+        for o in state.pending:
+            q = sim.quote(int(o), 0)
+            assert sim.quote(int(o), 0) is q  # asked again, nothing changed: reused
+        for c, (cache, quotes) in sim._quotes.items():
+            # only quotes on the courier's current cache (or its last, until it is rebuilt)
+            assert cache is sim._caches[c][2] or sim._version[c] != sim._caches[c][0]
+            kept.update((o, c) for o in quotes)
+        sim.apply(policy.decide(state))
+    entries = sum(len(quotes) for _, quotes in sim._quotes.values())
+    assert entries > 0 and 10 * entries < len(kept), (entries, len(kept))
+
+
+def test_a_planned_route_loads_a_split_order_by_shares_once_it_is_released() -> None:
+    # v's plan: Y (1 unit), then X (2 units: one parcel at a, one at b), released at 300 s
+    # while v drives Y to x=800 (same route from the same place meanwhile). The route cache
+    # was rebuilt from the stop lists remembered before the release, which loaded X's whole
+    # demand at its first pickup: 2 units after it instead of X's share, 1.
+    data = _split_day().model_dump(mode="json")
+    for order in data["orders"]:
+        order["demand"] = [2] if order["id"] == "X" else [1]
+        order["created_s"] = 300 if order["id"] == "X" else 0
+    plan = _split_plan(("Y@a", _P), ("Y@a", _D), ("X@a", _P), ("X@b", _P), ("X@a", _D))
+    sim = DispatchSimulator(Scenario.model_validate(data), plan=plan, params=SimParams(tick_s=50))
+    sim.reset(seed=0)
+    x = sim.orders.ids.index("X")
+    loads: dict[float, tuple[Any, Any]] = {}
+    while (state := sim.next_decision()) is not None:
+        stop = state.committed[0]
+        driving_y = stop is not None and stop.kind == StopType.DELIVERY and stop.order != x
+        if state.time_s <= 600 and driving_y:
+            got = sim._cache(0).load_cols
+            loads[state.time_s] = got, _from_scratch(sim, lambda: sim._cache(0).load_cols)
+        sim.apply(None)
+    assert loads[250.0][0] == [[0.0, 2.0, 2.0, 0.0]]  # before the release: all at a
+    assert loads[350.0][0] == [[0.0, 1.0, 2.0, 0.0]]  # X's share at a, then the rest at b
+    assert all(got == want for got, want in loads.values()), loads
