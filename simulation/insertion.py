@@ -615,6 +615,7 @@ def quote_insertion(
     rates: CostRates,
     rows: tuple[Rows, Rows] | None = None,
     symmetric: bool = False,
+    metric: bool = False,
 ) -> Quote:
     """Best feasible (pickup, delivery) positions for ``job`` in the route, with its cost.
 
@@ -624,10 +625,17 @@ def quote_insertion(
     ``rows``: the (duration, distance) matrices as nested lists (see :func:`matrix_rows`);
     ``symmetric``: both matrices are symmetric (``rows[a][b] == rows[b][a]``), so the travel
     to the job's stops is read from their rows (close together in memory) instead of down
-    their columns.
+    their columns; ``metric``: the durations are known to obey the triangle inequality
+    (:attr:`simulation.world.TravelTable.metric`), so a route whose slack is below the
+    delivery's service time is refused at once (otherwise only when no leg of the route is
+    shorter through the job's stops, see :func:`_no_slack`).
     """
     if len(cache.loc_list) - 2 <= SMALL_ROUTE or cache.breaks is not None:
-        if cache.max_slack + EPS < job.delivery_service and cache.breaks is None:
+        if (
+            cache.max_slack + EPS < job.delivery_service
+            and cache.breaks is None
+            and (metric or _no_shortcut(cache, job, duration, rows))
+        ):
             # _quote_loops's first two answers without the call (most quotes of full routes)
             cap = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
             for qk, ck in zip(job.demand, cap, strict=True):
@@ -643,6 +651,7 @@ def quote_insertion(
             rates=rates,
             rows=rows,
             symmetric=symmetric,
+            metric=metric,
         )
     return _quote_numpy(
         cache,
@@ -651,6 +660,33 @@ def quote_insertion(
         duration=duration,
         distance=distance,
         rates=rates,
+    )
+
+
+def _no_shortcut(
+    cache: RouteCache, job: JobSpec, duration: NDArray[np.int32], rows: tuple[Rows, Rows] | None
+) -> bool:
+    """Whether no leg ``a -> b`` of the route is quicker through the job's stops (``a -> d ->
+    b``, ``a -> pickups -> d -> b``) than direct: then putting the delivery anywhere delays the
+    node after it by at least its service time, which is what refusing a route whose slack is
+    below that service time assumes. Always so under the triangle inequality; real matrices
+    (time-of-day profiles, one-way streets, rounding) may break it."""
+    dur: Rows | NDArray[np.int32] = rows[0] if rows is not None else duration
+    loc = cache.loc_list
+    d = job.delivery_loc
+    chain = job.chain_loc
+    to_d = [int(dur[a][d]) for a in loc[:-1]]
+    row_d = dur[d]
+    from_d = [int(row_d[b]) for b in loc[1:]]
+    direct = [int(dur[a][b]) for a, b in pairwise(loc)]
+    if any(x + y < t for x, y, t in zip(to_d, from_d, direct, strict=True)):
+        return False
+    if not chain:
+        return True
+    p1 = chain[0]
+    through = sum(int(dur[a][b]) for a, b in pairwise(chain)) + int(dur[chain[-1]][d])
+    return all(
+        int(dur[a][p1]) + through + y >= t for a, y, t in zip(loc[:-1], from_d, direct, strict=True)
     )
 
 
@@ -686,9 +722,10 @@ def _quote_loops(
     rates: CostRates,
     rows: tuple[Rows, Rows] | None = None,
     symmetric: bool = False,
+    metric: bool = False,
 ) -> Quote:
-    """Scalar version of :func:`_quote_numpy` (fast for short routes; ``symmetric``: see
-    :func:`quote_insertion`)."""
+    """Scalar version of :func:`_quote_numpy` (fast for short routes; ``symmetric`` and
+    ``metric``: see :func:`quote_insertion`)."""
     q = job.demand
     cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
     for qk, ck in zip(q, cap, strict=True):
@@ -696,7 +733,11 @@ def _quote_loops(
             return NO_CAPACITY
     brk = cache.breaks
     # (An insertion right before a break moves the break, which may save time after it.)
-    if cache.max_slack + EPS < job.delivery_service and brk is None:
+    if (
+        cache.max_slack + EPS < job.delivery_service
+        and brk is None
+        and (metric or _no_shortcut(cache, job, duration, rows))
+    ):
         return NO_SLACK
     loc = cache.loc_list
     m = len(loc) - 2

@@ -27,6 +27,9 @@ from scenarios.travel import TravelModel
 INF = math.inf
 BLOCK_ROWS = 512
 MAX_DENSE_LOCATIONS = 20_000
+#: Travel tables up to this many locations are checked for the triangle inequality (about
+#: 0.1 s at the limit; see TravelTable.metric).
+METRIC_CHECK_MAX_LOCATIONS = 600
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -49,6 +52,17 @@ class TravelTable:
         """Whether both tables are symmetric (the way back is the way there), checked once."""
         d, m = self.duration_s, self.distance_m
         return bool(np.array_equal(d, d.T) and np.array_equal(m, m.T))
+
+    @cached_property
+    def metric(self) -> bool:
+        """Whether the durations are known to obey the triangle inequality (``d[a, c] <= d[a, b]
+        + d[b, c]``), checked once; False when one is broken, and for tables over
+        :data:`METRIC_CHECK_MAX_LOCATIONS` locations (not checked: the check is cubic)."""
+        n = self.size
+        if n > METRIC_CHECK_MAX_LOCATIONS:
+            return False
+        d = self.duration_s.astype(np.int64)
+        return all(bool((d[:, b, None] + d[None, b, :] >= d).all()) for b in range(n))
 
 
 @dataclass(frozen=True)

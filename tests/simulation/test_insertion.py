@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import replace as dataclasses_replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from simulation.insertion import (
     _quote_numpy,
     build_route_cache,
     matrix_rows,
+    quote_insertion,
     route_cost_cents,
 )
 from tests.simulation.reference_insertion import quote_loops_reference
@@ -464,7 +466,9 @@ def test_pruned_quotes_match_the_unpruned_reference_bit_for_bit(
     for rates in (case.rates, CostRates(per_km=4.0, per_hour=0.0, lateness_per_min=0.0)):
         for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
             for listed in (None, rows):
-                got = _quote_loops(cache, job, rates=rates, rows=listed, **kw)
+                # (metric: the reference refuses a route without slack at once, as if the
+                # table obeyed the triangle inequality; see test_no_slack_exit_...)
+                got = _quote_loops(cache, job, rates=rates, rows=listed, metric=True, **kw)
                 want = quote_loops_reference(cache, job, rates=rates, rows=listed, **kw)
                 assert repr(got) == repr(want)
 
@@ -505,10 +509,12 @@ def test_quotes_from_memoryview_rows_match_nested_lists_bit_for_bit(case: Case) 
         "capacity": case.capacity,
         "duration": case.duration,
         "distance": case.distance,
+        "metric": True,  # (as the reference assumes)
     }
+    ref_kw = {k: v for k, v in kw.items() if k != "metric"}
     assert np.array_equal(case.duration, case.duration.T)  # (the cases' tables are symmetric)
     for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
-        want = quote_loops_reference(cache, job, rates=case.rates, rows=listed, **kw)
+        want = quote_loops_reference(cache, job, rates=case.rates, rows=listed, **ref_kw)
         for _ in range(2):  # the second time from the rows the cache remembers
             assert repr(_quote_loops(cache, job, rates=case.rates, rows=views, **kw)) == repr(want)
             for symmetric in (False, True):  # read down the columns or along the rows
@@ -612,3 +618,82 @@ def test_no_delivery_before_a_break_is_cheaper_than_the_quote(
                 found = exact.evaluate(i, j)
                 if found is not None and fits[i]:  # (a NaN cost is never taken)
                     assert not found[0] < best - 1e-6, (i, j, found, q)
+
+
+def test_no_slack_exit_does_not_assume_the_triangle_inequality() -> None:
+    """A route with no slack left may still take a job whose stop is a shortcut of one of its
+    legs: 0 -> 1 takes 100 s, 0 -> 2 -> 1 only 20 s (a one-way street, a time-of-day matrix).
+    The quote used to refuse it at once ("no slack left") as the exhaustive evaluation of
+    every position (_quote_numpy, no early exit) finds it feasible."""
+    d = np.asarray([[0, 100, 10], [100, 0, 10], [10, 10, 0]], dtype=np.int32)
+    cache = build_route_cache(
+        anchor_loc=0, t0=0.0, stop_loc=[1], earliest=[0.0], latest=[100.0], service=[0.0],
+        load_delta=[(0.0,)], load0=[0.0], end_loc=0, shift_end_s=200.0, duration=d, factor=1.0,
+    )  # fmt: skip
+    assert cache.max_slack == 0.0  # stop 1 at its latest start, home at the shift end
+    rates = CostRates(per_km=30.0, per_hour=100.0, lateness_per_min=25.0)
+    on_board = JobSpec((), (), (), 2, 0.0, 1000.0, 30.0, (1.0,))
+    from_node = JobSpec((2,), (0.0,), (5.0,), 2, 0.0, 1000.0, 30.0, (1.0,))
+    kw: dict[str, Any] = {"capacity": [5.0], "duration": d, "distance": d, "rates": rates}
+    for job in (on_board, from_node):
+        oracle = _quote_numpy(cache, job, **{**kw, "capacity": np.asarray([5.0])})
+        assert oracle.feasible and oracle.cost_delta_cents < 0.0  # a shortcut: cheaper too
+        old = quote_loops_reference(cache, job, **kw)
+        assert not old.feasible and old.reason.startswith("no slack left")
+        for rows in (None, (d.tolist(), d.tolist())):
+            for impl in (quote_insertion, _quote_loops):
+                got = impl(cache, job, rows=rows, **kw)
+                assert got.feasible
+                assert got.cost_delta_cents == oracle.cost_delta_cents
+                assert (got.pickup_after, got.delivery_after) == (
+                    oracle.pickup_after,
+                    oracle.delivery_after,
+                )
+                # told the table is metric, the exit is taken as before
+                assert impl(cache, job, rows=rows, metric=True, **kw) == old
+    metric = np.asarray([[0, 100, 50], [100, 0, 50], [50, 50, 0]], dtype=np.int32)
+    cache = build_route_cache(
+        anchor_loc=0, t0=0.0, stop_loc=[1], earliest=[0.0], latest=[100.0], service=[0.0],
+        load_delta=[(0.0,)], load0=[0.0], end_loc=0, shift_end_s=200.0, duration=metric,
+        factor=1.0,
+    )  # fmt: skip
+    kw |= {"duration": metric, "distance": metric}
+    assert quote_insertion(cache, on_board, **kw).reason.startswith("no slack left")
+
+
+@st.composite
+def shortcut_cases(draw: st.DrawFn) -> Case:
+    """A case on a table with some legs made slower (so detours may be quicker)."""
+    case = draw(st.one_of(tight_cases(), cases(max_stops=10)))
+    d = case.duration.copy()
+    for _ in range(draw(st.integers(1, 12))):
+        a, b = draw(st.integers(0, NUM_LOC - 1)), draw(st.integers(0, NUM_LOC - 1))
+        if a != b:
+            d[a, b] += draw(st.integers(1, 600))
+    return Case(
+        duration=d,
+        distance=case.distance,
+        stops=case.stops,
+        t0=case.t0,
+        shift_end=case.shift_end,
+        job=case.job,
+        capacity=case.capacity,
+        rates=case.rates,
+        factor=case.factor,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(shortcut_cases())
+def test_quotes_on_tables_breaking_the_triangle_inequality_match_every_position(
+    case: Case,
+) -> None:
+    """On any table (one-way slow legs: detours quicker) the loops with their early exits
+    quote what evaluating every position pair does."""
+    for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
+        with np.errstate(invalid="ignore"):
+            a = _quote(dataclasses_replace(case, job=job), quote_insertion)
+            b = _quote(dataclasses_replace(case, job=job), _quote_numpy)
+        assert a.feasible == b.feasible
+        if a.feasible:
+            assert math.isclose(a.cost_delta_cents, b.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-9)
