@@ -634,7 +634,7 @@ def quote_insertion(
         if (
             cache.max_slack + EPS < job.delivery_service
             and cache.breaks is None
-            and (metric or _no_shortcut(cache, job, duration, rows))
+            and (metric or _no_shortcut(cache, job, duration, rows, symmetric))
         ):
             # _quote_loops's first two answers without the call (most quotes of full routes)
             cap = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
@@ -664,30 +664,63 @@ def quote_insertion(
 
 
 def _no_shortcut(
-    cache: RouteCache, job: JobSpec, duration: NDArray[np.int32], rows: tuple[Rows, Rows] | None
+    cache: RouteCache,
+    job: JobSpec,
+    duration: NDArray[np.int32],
+    rows: tuple[Rows, Rows] | None,
+    symmetric: bool,
 ) -> bool:
     """Whether no leg ``a -> b`` of the route is quicker through the job's stops (``a -> d ->
     b``, ``a -> pickups -> d -> b``) than direct: then putting the delivery anywhere delays the
     node after it by at least its service time, which is what refusing a route whose slack is
     below that service time assumes. Always so under the triangle inequality; real matrices
-    (time-of-day profiles, one-way streets, rounding) may break it."""
-    dur: Rows | NDArray[np.int32] = rows[0] if rows is not None else duration
+    (time-of-day profiles, one-way streets, rounding) may break it. False when unsure.
+
+    A leg's own duration ``h`` is read from the cache (``arr[i+1] - dep[i] = h * f``): the
+    durations are whole seconds, so ``x + y >= h`` exactly when ``(x + y) * f > (h - 0.5) * f``,
+    which float rounding (far below ``f / 2``) cannot turn over.
+    """
+    f = cache.factor
+    if not 0.0 < f < INF:
+        return False
     loc = cache.loc_list
     d = job.delivery_loc
+    to_d: Sequence[int]
+    from_d: Sequence[int]
+    if rows is not None:
+        dur_rows = rows[0]
+        row_d = dur_rows[d]
+        if symmetric:
+            to_d = [row_d[x] for x in loc]  # (its last entry, home, is not read)
+            from_d = to_d[1:]
+        else:
+            to_d = [dur_rows[a][d] for a in loc[:-1]]
+            from_d = [row_d[b] for b in loc[1:]]
+    else:
+        to_d = duration[loc[:-1], d].tolist()
+        from_d = duration[d, loc[1:]].tolist()
+    arr = cache.arr_list
+    dep = cache.dep_list
+    half = 0.5 * f
+    for i, y in enumerate(from_d):
+        if not (to_d[i] + y) * f > arr[i + 1] - dep[i] - half:  # (NaN: unsure)
+            return False
     chain = job.chain_loc
-    to_d = [int(dur[a][d]) for a in loc[:-1]]
-    row_d = dur[d]
-    from_d = [int(row_d[b]) for b in loc[1:]]
-    direct = [int(dur[a][b]) for a, b in pairwise(loc)]
-    if any(x + y < t for x, y, t in zip(to_d, from_d, direct, strict=True)):
-        return False
     if not chain:
         return True
     p1 = chain[0]
-    through = sum(int(dur[a][b]) for a, b in pairwise(chain)) + int(dur[chain[-1]][d])
-    return all(
-        int(dur[a][p1]) + through + y >= t for a, y, t in zip(loc[:-1], from_d, direct, strict=True)
-    )
+    if rows is not None:
+        dur_rows = rows[0]
+        through = sum(dur_rows[a][b] for a, b in pairwise(chain)) + dur_rows[chain[-1]][d]
+        row_p1 = dur_rows[p1]
+        to_p1 = [row_p1[a] for a in loc] if symmetric else [dur_rows[a][p1] for a in loc[:-1]]
+    else:
+        through = sum(int(duration[a, b]) for a, b in pairwise(chain)) + int(duration[chain[-1], d])
+        to_p1 = duration[loc[:-1], p1].tolist()
+    for i, y in enumerate(from_d):
+        if not (to_p1[i] + through + y) * f > arr[i + 1] - dep[i] - half:
+            return False
+    return True
 
 
 def _first_delivery_position(cache: RouteCache, job: JobSpec) -> int:
@@ -736,7 +769,7 @@ def _quote_loops(
     if (
         cache.max_slack + EPS < job.delivery_service
         and brk is None
-        and (metric or _no_shortcut(cache, job, duration, rows))
+        and (metric or _no_shortcut(cache, job, duration, rows, symmetric))
     ):
         return NO_SLACK
     loc = cache.loc_list

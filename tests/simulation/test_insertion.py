@@ -640,9 +640,10 @@ def test_no_slack_exit_does_not_assume_the_triangle_inequality() -> None:
         assert oracle.feasible and oracle.cost_delta_cents < 0.0  # a shortcut: cheaper too
         old = quote_loops_reference(cache, job, **kw)
         assert not old.feasible and old.reason.startswith("no slack left")
-        for rows in (None, (d.tolist(), d.tolist())):
+        listed = (d.tolist(), d.tolist())
+        for rows, symmetric in ((None, False), (listed, False), (listed, True)):
             for impl in (quote_insertion, _quote_loops):
-                got = impl(cache, job, rows=rows, **kw)
+                got = impl(cache, job, rows=rows, symmetric=symmetric, **kw)
                 assert got.feasible
                 assert got.cost_delta_cents == oracle.cost_delta_cents
                 assert (got.pickup_after, got.delivery_after) == (
@@ -650,7 +651,7 @@ def test_no_slack_exit_does_not_assume_the_triangle_inequality() -> None:
                     oracle.delivery_after,
                 )
                 # told the table is metric, the exit is taken as before
-                assert impl(cache, job, rows=rows, metric=True, **kw) == old
+                assert impl(cache, job, rows=rows, metric=True, symmetric=symmetric, **kw) == old
     metric = np.asarray([[0, 100, 50], [100, 0, 50], [50, 50, 0]], dtype=np.int32)
     cache = build_route_cache(
         anchor_loc=0, t0=0.0, stop_loc=[1], earliest=[0.0], latest=[100.0], service=[0.0],
@@ -658,7 +659,9 @@ def test_no_slack_exit_does_not_assume_the_triangle_inequality() -> None:
         factor=1.0,
     )  # fmt: skip
     kw |= {"duration": metric, "distance": metric}
-    assert quote_insertion(cache, on_board, **kw).reason.startswith("no slack left")
+    for rows in (None, (metric.tolist(), metric.tolist())):
+        for job in (on_board, from_node):  # no shortcut: refused at once, as before
+            assert quote_insertion(cache, job, rows=rows, **kw).reason.startswith("no slack")
 
 
 @st.composite
