@@ -95,6 +95,7 @@ class RouteCache:
     """
 
     __slots__ = (
+        "_leg_room",
         "_load0",
         "_load_cols",
         "_load_delta",
@@ -161,6 +162,7 @@ class RouteCache:
         #: Set by :func:`build_route_cache` for a route with driver breaks, else None.
         self.breaks: BreakNodes | None = None
         self._travel_rows: _TravelRows | None = None
+        self._leg_room: list[float] | None = None
 
     def _array(
         self, name: str, values: list[float] | list[int] | list[list[float]]
@@ -264,6 +266,18 @@ class RouteCache:
             memo = (dur_rows, dist_rows, [dur_rows[a] for a in prev], prev_dist, legs)
             self._travel_rows = memo
         return memo
+
+    def leg_room(self) -> list[float]:
+        """Per leg ``i`` (node ``i`` to ``i + 1``): its travel time plus the arrival delay node
+        ``i + 1`` absorbs (``arr[i+1] - dep[i] + max_delay[i+1]``), remembered: a stop put
+        into the leg that delays the next node by at least its service time less the leg's
+        travel cannot fit there if its service time is above this."""
+        room = self._leg_room
+        if room is None:
+            arr, dep, md = self.arr_list, self.dep_list, self.max_delay_list
+            room = [arr[i + 1] - dep[i] + md[i + 1] for i in range(len(arr) - 1)]
+            self._leg_room = room
+        return room
 
     def as_lists(self) -> tuple[list[float], ...]:
         """(arr, dep, wait_cum, slack_cum, max_arrival_delay, late_after) as Python lists."""
@@ -683,43 +697,36 @@ def _no_shortcut(
     f = cache.factor
     if not 0.0 < f < INF:
         return False
+    # The delivery delays the node after it by at least its service time less the leg's travel
+    # (the travel to and from it is not negative): legs whose room is below that take no
+    # delivery whatever the table says. (1 ms: far above the float rounding of these times.)
+    s_d = job.delivery_service - 1e-3
+    room = cache.leg_room()
+    legs = [i for i, r in enumerate(room) if not r < s_d]  # (NaN: unsure, checked)
+    if not legs:
+        return True
     loc = cache.loc_list
     d = job.delivery_loc
-    to_d: Sequence[int]
-    from_d: Sequence[int]
-    if rows is not None:
-        dur_rows = rows[0]
-        row_d = dur_rows[d]
-        if symmetric:
-            to_d = [row_d[x] for x in loc]  # (its last entry, home, is not read)
-            from_d = to_d[1:]
-        else:
-            to_d = [dur_rows[a][d] for a in loc[:-1]]
-            from_d = [row_d[b] for b in loc[1:]]
-    else:
-        to_d = duration[loc[:-1], d].tolist()
-        from_d = duration[d, loc[1:]].tolist()
+    chain = job.chain_loc
     arr = cache.arr_list
     dep = cache.dep_list
     half = 0.5 * f
-    for i, y in enumerate(from_d):
-        if not (to_d[i] + y) * f > arr[i + 1] - dep[i] - half:  # (NaN: unsure)
+    dur: Rows | NDArray[np.int32] = rows[0] if rows is not None else duration
+    row_d = dur[d]
+    through = 0
+    if chain:
+        through = sum(int(dur[a][b]) for a, b in pairwise(chain)) + int(dur[chain[-1]][d])
+    for i in legs:
+        a = loc[i]
+        y = int(row_d[loc[i + 1]])
+        x = int(row_d[a]) if symmetric else int(dur[a][d])
+        h = arr[i + 1] - dep[i]
+        if not (x + y) * f > h - half:  # (NaN: unsure)
             return False
-    chain = job.chain_loc
-    if not chain:
-        return True
-    p1 = chain[0]
-    if rows is not None:
-        dur_rows = rows[0]
-        through = sum(dur_rows[a][b] for a, b in pairwise(chain)) + dur_rows[chain[-1]][d]
-        row_p1 = dur_rows[p1]
-        to_p1 = [row_p1[a] for a in loc] if symmetric else [dur_rows[a][p1] for a in loc[:-1]]
-    else:
-        through = sum(int(duration[a, b]) for a, b in pairwise(chain)) + int(duration[chain[-1], d])
-        to_p1 = duration[loc[:-1], p1].tolist()
-    for i, y in enumerate(from_d):
-        if not (to_p1[i] + through + y) * f > arr[i + 1] - dep[i] - half:
-            return False
+        if chain:
+            x = int(dur[chain[0]][a]) if symmetric else int(dur[a][chain[0]])
+            if not (x + through + y) * f > h - half:
+                return False
     return True
 
 
