@@ -95,7 +95,6 @@ class RouteCache:
     """
 
     __slots__ = (
-        "_leg_room",
         "_load0",
         "_load_cols",
         "_load_delta",
@@ -162,7 +161,6 @@ class RouteCache:
         #: Set by :func:`build_route_cache` for a route with driver breaks, else None.
         self.breaks: BreakNodes | None = None
         self._travel_rows: _TravelRows | None = None
-        self._leg_room: list[float] | None = None
 
     def _array(
         self, name: str, values: list[float] | list[int] | list[list[float]]
@@ -266,18 +264,6 @@ class RouteCache:
             memo = (dur_rows, dist_rows, [dur_rows[a] for a in prev], prev_dist, legs)
             self._travel_rows = memo
         return memo
-
-    def leg_room(self) -> list[float]:
-        """Per leg ``i`` (node ``i`` to ``i + 1``): its travel time plus the arrival delay node
-        ``i + 1`` absorbs (``arr[i+1] - dep[i] + max_delay[i+1]``), remembered: a stop put
-        into the leg that delays the next node by at least its service time less the leg's
-        travel cannot fit there if its service time is above this."""
-        room = self._leg_room
-        if room is None:
-            arr, dep, md = self.arr_list, self.dep_list, self.max_delay_list
-            room = [arr[i + 1] - dep[i] + md[i + 1] for i in range(len(arr) - 1)]
-            self._leg_room = room
-        return room
 
     def as_lists(self) -> tuple[list[float], ...]:
         """(arr, dep, wait_cum, slack_cum, max_arrival_delay, late_after) as Python lists."""
@@ -698,33 +684,35 @@ def _no_shortcut(
     if not 0.0 < f < INF:
         return False
     # The delivery delays the node after it by at least its service time less the leg's travel
-    # (the travel to and from it is not negative): legs whose room is below that take no
-    # delivery whatever the table says. (1 ms: far above the float rounding of these times.)
+    # (the travel to and from it is not negative): a leg whose travel plus the next node's
+    # slack (max_delay) is below that takes no delivery whatever the table says, and is not
+    # read. (1 ms: far above the float rounding of these times.)
     s_d = job.delivery_service - 1e-3
-    room = cache.leg_room()
-    legs = [i for i, r in enumerate(room) if not r < s_d]  # (NaN: unsure, checked)
-    if not legs:
-        return True
     loc = cache.loc_list
-    d = job.delivery_loc
-    chain = job.chain_loc
     arr = cache.arr_list
     dep = cache.dep_list
+    md = cache.max_delay_list
+    d = job.delivery_loc
+    chain = job.chain_loc
     half = 0.5 * f
     dur: Rows | NDArray[np.int32] = rows[0] if rows is not None else duration
     row_d = dur[d]
     through = 0
+    p1 = chain[0] if chain else d
+    row_p1 = dur[p1]
     if chain:
-        through = sum(int(dur[a][b]) for a, b in pairwise(chain)) + int(dur[chain[-1]][d])
-    for i in legs:
-        a = loc[i]
-        y = int(row_d[loc[i + 1]])
-        x = int(row_d[a]) if symmetric else int(dur[a][d])
+        through = sum(dur[a][b] for a, b in pairwise(chain)) + dur[chain[-1]][d]
+    for i in range(len(loc) - 1):
         h = arr[i + 1] - dep[i]
+        if h + md[i + 1] < s_d:
+            continue
+        a = loc[i]
+        y = row_d[loc[i + 1]]
+        x = row_d[a] if symmetric else dur[a][d]
         if not (x + y) * f > h - half:  # (NaN: unsure)
             return False
         if chain:
-            x = int(dur[chain[0]][a]) if symmetric else int(dur[a][chain[0]])
+            x = row_p1[a] if symmetric else dur[a][p1]
             if not (x + through + y) * f > h - half:
                 return False
     return True
