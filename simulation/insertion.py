@@ -615,7 +615,7 @@ def quote_insertion(
     rates: CostRates,
     rows: tuple[Rows, Rows] | None = None,
     symmetric: bool = False,
-    metric: bool = False,
+    shortcut_s: int | None = None,
 ) -> Quote:
     """Best feasible (pickup, delivery) positions for ``job`` in the route, with its cost.
 
@@ -625,16 +625,17 @@ def quote_insertion(
     ``rows``: the (duration, distance) matrices as nested lists (see :func:`matrix_rows`);
     ``symmetric``: both matrices are symmetric (``rows[a][b] == rows[b][a]``), so the travel
     to the job's stops is read from their rows (close together in memory) instead of down
-    their columns; ``metric``: the durations are known to obey the triangle inequality
-    (:attr:`simulation.world.TravelTable.metric`), so a route whose slack is below the
-    delivery's service time is refused at once (otherwise only when no leg of the route is
-    shorter through the job's stops, see :func:`_no_slack`).
+    their columns; ``shortcut_s``: the most a detour through a third location can be quicker
+    than the direct way (:attr:`simulation.world.TravelTable.shortcut_s`; 0: the durations obey
+    the triangle inequality; None: unknown), which bounds how little the job's stops can delay
+    the route: a route whose slack is below the delivery's service time less that is refused at
+    once (see :func:`_detour_free`).
     """
     if len(cache.loc_list) - 2 <= SMALL_ROUTE or cache.breaks is not None:
         if (
             cache.max_slack + EPS < job.delivery_service
             and cache.breaks is None
-            and (metric or _no_shortcut(cache, job, duration, rows, symmetric))
+            and (shortcut_s == 0 or _detour_free(cache, job, duration, rows, symmetric, shortcut_s))
         ):
             # _quote_loops's first two answers without the call (most quotes of full routes)
             cap = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
@@ -651,7 +652,7 @@ def quote_insertion(
             rates=rates,
             rows=rows,
             symmetric=symmetric,
-            metric=metric,
+            shortcut_s=shortcut_s,
         )
     return _quote_numpy(
         cache,
@@ -663,18 +664,23 @@ def quote_insertion(
     )
 
 
-def _no_shortcut(
+def _detour_free(
     cache: RouteCache,
     job: JobSpec,
     duration: NDArray[np.int32],
     rows: tuple[Rows, Rows] | None,
     symmetric: bool,
+    shortcut_s: int | None,
 ) -> bool:
-    """Whether no leg ``a -> b`` of the route is quicker through the job's stops (``a -> d ->
-    b``, ``a -> pickups -> d -> b``) than direct: then putting the delivery anywhere delays the
-    node after it by at least its service time, which is what refusing a route whose slack is
-    below that service time assumes. Always so under the triangle inequality; real matrices
-    (time-of-day profiles, one-way streets, rounding) may break it. False when unsure.
+    """Whether the job's stops, wherever they go, delay the node after its delivery by more
+    than the route's slack allows, given that its slack is below the delivery's service time.
+
+    So when no leg ``a -> b`` of the route is quicker through them (``a -> d -> b``, ``a ->
+    pickups -> d -> b``) than direct, as under the triangle inequality. Real tables may break
+    it (one-way streets, time-of-day matrices, rounding to whole seconds): by at most
+    ``shortcut_s`` per detour when that is known (the delay is then at least the service time
+    less ``shortcut_s`` per stop put in, times the travel factor), else each leg is read.
+    False when unsure.
 
     A leg's own duration ``h`` is read from the cache (``arr[i+1] - dep[i] = h * f``): the
     durations are whole seconds, so ``x + y >= h`` exactly when ``(x + y) * f > (h - 0.5) * f``,
@@ -683,6 +689,10 @@ def _no_shortcut(
     f = cache.factor
     if not 0.0 < f < INF:
         return False
+    if shortcut_s is not None:
+        gain = (len(job.chain_loc) + 1) * shortcut_s * f
+        if cache.max_slack + EPS < job.delivery_service - gain:
+            return True
     # The delivery delays the node after it by at least its service time less the leg's travel
     # (the travel to and from it is not negative): a leg whose travel plus the next node's
     # slack (max_delay) is below that takes no delivery whatever the table says, and is not
@@ -750,10 +760,10 @@ def _quote_loops(
     rates: CostRates,
     rows: tuple[Rows, Rows] | None = None,
     symmetric: bool = False,
-    metric: bool = False,
+    shortcut_s: int | None = None,
 ) -> Quote:
     """Scalar version of :func:`_quote_numpy` (fast for short routes; ``symmetric`` and
-    ``metric``: see :func:`quote_insertion`)."""
+    ``shortcut_s``: see :func:`quote_insertion`)."""
     q = job.demand
     cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
     for qk, ck in zip(q, cap, strict=True):
@@ -764,7 +774,7 @@ def _quote_loops(
     if (
         cache.max_slack + EPS < job.delivery_service
         and brk is None
-        and (metric or _no_shortcut(cache, job, duration, rows, symmetric))
+        and (shortcut_s == 0 or _detour_free(cache, job, duration, rows, symmetric, shortcut_s))
     ):
         return NO_SLACK
     loc = cache.loc_list

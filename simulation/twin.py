@@ -435,8 +435,8 @@ class DispatchSimulator:
         self._dist_rows = dist_rows
         # Symmetric tables: quotes read the travel to a stop from the stop's own rows.
         self._symmetric = self._rows is not None and w.travel.symmetric
-        # Travel times known to obey the triangle inequality (see quote_insertion's metric).
-        self._metric = w.travel.metric
+        # How much quicker a detour can be than the direct way (see quote_insertion).
+        self._shortcut_s = w.travel.shortcut_s
         self._hour_rate = np.asarray(w.cost_per_hour_cents, dtype=np.float64)
         self._num_vehicles = w.num_vehicles
         self._capacity_rows: list[list[float]] = w.capacity.tolist()
@@ -939,7 +939,7 @@ class DispatchSimulator:
             rates=rates,
             rows=self._rows,
             symmetric=self._symmetric,
-            metric=self._metric,
+            shortcut_s=self._shortcut_s,
         )
         memo[1][o] = (job, rates, q)
         return q

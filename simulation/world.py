@@ -28,7 +28,7 @@ INF = math.inf
 BLOCK_ROWS = 512
 MAX_DENSE_LOCATIONS = 20_000
 #: Travel tables up to this many locations are checked for the triangle inequality (about
-#: 0.1 s at the limit; see TravelTable.metric).
+#: 0.2 s at the limit; see TravelTable.shortcut_s).
 METRIC_CHECK_MAX_LOCATIONS = 600
 
 FloatArray = NDArray[np.float64]
@@ -37,10 +37,14 @@ IntArray = NDArray[np.int64]
 
 @dataclass(frozen=True)
 class TravelTable:
-    """Free-flow travel durations (s) and distances (m) between every pair of world locations."""
+    """Free-flow travel durations (s) and distances (m) between every pair of world locations.
+
+    ``shortcut_bound_s``: what the travel model guarantees of :attr:`shortcut_s` (None: nothing).
+    """
 
     duration_s: NDArray[np.int32]
     distance_m: NDArray[np.int32]
+    shortcut_bound_s: int | None = None
 
     @property
     def size(self) -> int:
@@ -54,15 +58,26 @@ class TravelTable:
         return bool(np.array_equal(d, d.T) and np.array_equal(m, m.T))
 
     @cached_property
-    def metric(self) -> bool:
-        """Whether the durations are known to obey the triangle inequality (``d[a, c] <= d[a, b]
-        + d[b, c]``), checked once; False when one is broken, and for tables over
-        :data:`METRIC_CHECK_MAX_LOCATIONS` locations (not checked: the check is cubic)."""
+    def shortcut_s(self) -> int | None:
+        """The most a detour through a third location is quicker than the direct way
+        (``max(d[a, c] - d[a, b] - d[b, c], 0)`` over all locations; 0: the durations obey the
+        triangle inequality): the model's bound, else computed once for tables of at most
+        :data:`METRIC_CHECK_MAX_LOCATIONS` locations (the check is cubic), else None (unknown)."""
+        if self.shortcut_bound_s is not None:
+            return self.shortcut_bound_s
         n = self.size
         if n > METRIC_CHECK_MAX_LOCATIONS:
-            return False
+            return None
         d = self.duration_s.astype(np.int64)
-        return all(bool((d[:, b, None] + d[None, b, :] >= d).all()) for b in range(n))
+        worst = 0
+        for b in range(n):
+            worst = max(worst, int((d - (d[:, b, None] + d[None, b, :])).max()))
+        return worst
+
+    @property
+    def metric(self) -> bool:
+        """Whether the durations are known to obey the triangle inequality (see shortcut_s)."""
+        return self.shortcut_s == 0
 
 
 @dataclass(frozen=True)
@@ -362,7 +377,10 @@ def _compute_table(model: TravelModel, locations: list[Location]) -> TravelTable
         dist[start:stop] = np.minimum(block.distance_m, np.iinfo(np.int32).max)
     dur.flags.writeable = False
     dist.flags.writeable = False
-    return TravelTable(dur, dist)
+    # Fastest paths on a road graph (and straight access legs) obey the triangle inequality;
+    # their rounding to whole seconds can break it by 1 s at most (see docs/scenarios.md).
+    bound = 1 if model.kind == "road_network" else None
+    return TravelTable(dur, dist, bound)
 
 
 def _closed_intervals(

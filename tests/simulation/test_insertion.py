@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import replace as dataclasses_replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from simulation.insertion import (
     quote_insertion,
     route_cost_cents,
 )
+from simulation.world import TravelTable
 from tests.simulation.reference_insertion import quote_loops_reference
 
 NUM_LOC = 9
@@ -468,7 +470,7 @@ def test_pruned_quotes_match_the_unpruned_reference_bit_for_bit(
             for listed in (None, rows):
                 # (metric: the reference refuses a route without slack at once, as if the
                 # table obeyed the triangle inequality; see test_no_slack_exit_...)
-                got = _quote_loops(cache, job, rates=rates, rows=listed, metric=True, **kw)
+                got = _quote_loops(cache, job, rates=rates, rows=listed, shortcut_s=0, **kw)
                 want = quote_loops_reference(cache, job, rates=rates, rows=listed, **kw)
                 assert repr(got) == repr(want)
 
@@ -509,9 +511,9 @@ def test_quotes_from_memoryview_rows_match_nested_lists_bit_for_bit(case: Case) 
         "capacity": case.capacity,
         "duration": case.duration,
         "distance": case.distance,
-        "metric": True,  # (as the reference assumes)
+        "shortcut_s": 0,  # (as the reference assumes)
     }
-    ref_kw = {k: v for k, v in kw.items() if k != "metric"}
+    ref_kw = {k: v for k, v in kw.items() if k != "shortcut_s"}
     assert np.array_equal(case.duration, case.duration.T)  # (the cases' tables are symmetric)
     for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
         want = quote_loops_reference(cache, job, rates=case.rates, rows=listed, **ref_kw)
@@ -651,7 +653,11 @@ def test_no_slack_exit_does_not_assume_the_triangle_inequality() -> None:
                     oracle.delivery_after,
                 )
                 # told the table is metric, the exit is taken as before
-                assert impl(cache, job, rows=rows, metric=True, symmetric=symmetric, **kw) == old
+                assert impl(cache, job, rows=rows, shortcut_s=0, symmetric=symmetric, **kw) == old
+                # told the most a detour gains (80 s: 0 -> 2 -> 1), the quote is exact again
+                exact = impl(cache, job, rows=rows, shortcut_s=80, symmetric=symmetric, **kw)
+                assert exact == got
+    assert TravelTable(d, d).shortcut_s == 80
     metric = np.asarray([[0, 100, 50], [100, 0, 50], [50, 50, 0]], dtype=np.int32)
     cache = build_route_cache(
         anchor_loc=0, t0=0.0, stop_loc=[1], earliest=[0.0], latest=[100.0], service=[0.0],
@@ -693,10 +699,15 @@ def test_quotes_on_tables_breaking_the_triangle_inequality_match_every_position(
 ) -> None:
     """On any table (one-way slow legs: detours quicker) the loops with their early exits
     quote what evaluating every position pair does."""
+    gain = TravelTable(case.duration, case.distance).shortcut_s
     for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
         with np.errstate(invalid="ignore"):
-            a = _quote(dataclasses_replace(case, job=job), quote_insertion)
             b = _quote(dataclasses_replace(case, job=job), _quote_numpy)
-        assert a.feasible == b.feasible
-        if a.feasible:
-            assert math.isclose(a.cost_delta_cents, b.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-9)
+            for known in (None, gain):  # leg by leg, or the table's largest detour gain
+                quote = partial(quote_insertion, shortcut_s=known)
+                a = _quote(dataclasses_replace(case, job=job), quote)
+                assert a.feasible == b.feasible
+                if a.feasible:
+                    assert math.isclose(
+                        a.cost_delta_cents, b.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-9
+                    )
