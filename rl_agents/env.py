@@ -380,7 +380,14 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
             if not on_shift[c]:
                 continue
             unused = math.isnan(sim.first_departure(c))
-            if unused and not routes[c] and committed[c] is None:
+            # (an unused courier with only its breaks to take takes them where it stands: no
+            # departure, no cost)
+            doing = committed[c]
+            if (
+                unused
+                and (doing is None or doing.kind == StopType.BREAK)
+                and all(st.kind == StopType.BREAK for st in routes[c])
+            ):
                 continue
             end = shift_end[c]
             if unused:

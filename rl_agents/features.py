@@ -25,7 +25,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from simulation.decisions import DecisionKind, DecisionState, Quote
+from simulation.decisions import DecisionKind, DecisionState, Quote, Stop, StopType
 from simulation.policies.base import DispatchView
 
 CLIP = 50.0
@@ -283,7 +283,9 @@ class Featurizer:
         for c, on_c in enumerate(on):
             if not on_c:
                 continue
-            if first_dep[c] == first_dep[c] or num_stops[c] > 0 or committed[c] is not None:
+            if first_dep[c] == first_dep[c] or _has_work(
+                state.routes[c], committed[c], num_stops[c]
+            ):
                 busy.append(c)
             else:
                 fresh.append(c)
@@ -520,3 +522,11 @@ __all__ = [
     "Featurizer",
     "observation_space",
 ]
+
+
+def _has_work(route: tuple[Stop, ...], committed: Stop | None, num_stops: int) -> bool:
+    """Whether a courier has a stop to serve: committed to one, or an order's in its route (a
+    courier that has not left with only its driver breaks to take is still new)."""
+    if committed is not None and committed.kind != StopType.BREAK:
+        return True
+    return num_stops > 0 and any(st.kind != StopType.BREAK for st in route)

@@ -50,6 +50,13 @@ class SimParams(StrictModel):
         "assigned collected (its courier hours and time available end at its return home); "
         "False: it stays available until its shift end or the day's close",
     )
+    take_vehicle_breaks: bool = Field(
+        default=True,
+        description="every courier takes its vehicle's breaks whatever the policy: one the "
+        "plan does not give it (no plan, no planned route, or a route without that break) "
+        "is added to its route at the start of the day; False: only a plan's breaks are "
+        "taken (the twin until session 55)",
+    )
     record_events: bool = Field(default=False, description="keep the full event log")
     record_routes: bool = Field(
         default=False, description="keep executed stops (to export the day as a Plan)"

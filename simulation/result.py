@@ -297,13 +297,27 @@ class SimulationResult:
         routes = []
         for c, stops in enumerate(self.executed):
             planned = []
+            at = w.vehicle_start_loc[c]  # where the courier is (a break is taken there)
             for kind, o, node, arrival, start, depart in stops:
                 if kind == StopType.BREAK:
+                    # Its length kept whole, so the replay matches it to its vehicle's break.
+                    begin = round(start)
+                    length = math.ceil(depart - start - 1e-6)
+                    planned.append(
+                        PlannedStop(
+                            kind=StopKind.BREAK,
+                            location=w.locations[at],
+                            arrival_s=min(round(arrival), begin),  # (standing since)
+                            start_s=begin,
+                            departure_s=max(round(depart), begin + length),
+                        )
+                    )
                     continue
                 if kind == StopType.PICKUP:
                     loc = w.nodes[node].location if node >= 0 else sim.orders.pickup_location[o]
                 else:
                     loc = sim.orders.location[o]
+                at = loc
                 planned.append(
                     PlannedStop(
                         order_id=self.order_ids[o],
@@ -314,7 +328,10 @@ class SimulationResult:
                         departure_s=round(depart),
                     )
                 )
-            if planned:
+            # A courier that never left has no route (an unused vehicle takes no break). A
+            # break taken where the courier stood before it first left starts before its
+            # route (the twin replays it so: from the shift start, the departure held).
+            if any(ps.kind != StopKind.BREAK for ps in planned):
                 first = sim.first_departure_s[c]
                 routes.append(
                     Route(

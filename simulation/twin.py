@@ -33,6 +33,7 @@ Model (one operating day, or any horizon):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable, Container, Generator, Iterable, Iterator, Sequence
@@ -80,6 +81,7 @@ from solvers.validate import match_breaks
 
 # Quotes of couriers that cannot take an order (a quote is frozen: one object serves all).
 OFF_SHIFT = Quote(False, INF, reason="courier is off shift")
+NO_ROUTE = Quote(False, INF, reason="no route")  # (a start value, never returned)
 NO_SKILL = Quote(False, INF, reason="courier lacks a required skill")
 
 PICKUP = int(StopType.PICKUP)
@@ -219,6 +221,8 @@ class _PlanRoutes:
         # vehicle's break it takes (matched as the validator matches them), so a courier there
         # early starts it as the window opens; one matching none: its planned start, INF.
         self.breaks: list[tuple[float, float, float]] = []
+        # Per courier, the indices (in its vehicle's ``breaks``) of the breaks its route has.
+        self.matched: dict[int, set[int]] = {}
         self.alloc: dict[int, dict[int, list[tuple[int, int]]]] = {}
         node_at: dict[int, int] = {}
         for n, node in enumerate(world.nodes):
@@ -253,7 +257,10 @@ class _PlanRoutes:
             picked: set[int] = set()
             prev_loc = world.vehicle_start_loc[c]
             break_stops = [ps for ps in route.stops if ps.kind == StopKind.BREAK]
-            matched = match_breaks(break_stops, world.scenario.vehicles[c].breaks)
+            vehicle_breaks = world.scenario.vehicles[c].breaks
+            matched = match_breaks(break_stops, vehicle_breaks)
+            found = {id(b) for b in matched.values()}
+            self.matched[c] = {k for k, b in enumerate(vehicle_breaks) if id(b) in found}
             for s, ps in enumerate(route.stops):
                 where = f"plan.routes.{r}.stops.{s}"
                 if ps.kind == StopKind.BREAK:
@@ -390,6 +397,11 @@ class DispatchSimulator:
         self.base_params = self.params
         self.plan = plan
         self._plan = _PlanRoutes(self.world, plan) if plan is not None else None
+        # Every break stop's (earliest start, latest start, duration), by its ``aux``: the
+        # plan's, then the vehicles' breaks no route of it has (set at each reset).
+        self._breaks: list[tuple[float, float, float]] = []
+        # Breaks 0.. of that list are the plan's; the rest the twin added.
+        self._num_plan_breaks = len(self._plan.breaks) if self._plan is not None else 0
         w = self.world
         real = [n for n, node in enumerate(w.nodes) if not node.virtual]
         self._alloc_nodes = real if real else list(range(w.num_nodes))
@@ -584,11 +596,11 @@ class DispatchSimulator:
             [] for _ in range(v)
         ]
         self._num_steps = 0
-        if self._plan is not None:
-            for c, stops in self._plan.stops.items():
-                self._route[c] = tuple(stops)
-                self._a_nstops[c] = len(stops)
-                self._version[c] += 1
+        self._breaks, start_routes = self._start_routes()
+        for c, stops in start_routes.items():
+            self._route[c] = stops
+            self._a_nstops[c] = len(stops)
+            self._version[c] += 1
         for c in range(v):
             # Couriers without a planned route are idle (and can be given work) from the start.
             if not self._route[c]:
@@ -598,6 +610,45 @@ class DispatchSimulator:
         self.env.process(self._releases())
         if p.tick_s is not None:
             self.env.process(self._ticks(float(p.tick_s)))
+
+    def _start_routes(
+        self,
+    ) -> tuple[list[tuple[float, float, float]], dict[int, tuple[Stop, ...]]]:
+        """Every break's window and length (by its stop's ``aux``) and each courier's route at
+        the start of the day: its planned stops, plus (with ``SimParams.take_vehicle_breaks``)
+        every break of its vehicle the plan does not give it, before the first planned stop
+        starting at or after the break's window opens (a courier without a planned route: a
+        route holding only its breaks)."""
+        w = self.world
+        plan = self._plan
+        breaks = list(plan.breaks) if plan is not None else []
+        routes = {c: tuple(stops) for c, stops in plan.stops.items()} if plan is not None else {}
+        if not self.params.take_vehicle_breaks:
+            return breaks, routes
+        for c, vehicle in enumerate(w.scenario.vehicles):
+            taken = plan.matched.get(c, ()) if plan is not None else ()
+            missing = [b for k, b in enumerate(vehicle.breaks) if k not in taken]
+            if not missing:
+                continue
+            route = list(routes.get(c, ()))
+            for brk in sorted(missing, key=lambda b: b.window.start_s):
+                opens = float(brk.window.start_s)
+                breaks.append((opens, float(brk.window.end_s), float(brk.duration_s)))
+                at = len(route)
+                if plan is not None:
+                    at = next(
+                        (
+                            k
+                            for k, st in enumerate(route)
+                            # (a break added here has no planned start: passed over)
+                            if plan.planned_start.get(_planned_key(c, st), -INF) >= opens
+                        ),
+                        at,
+                    )
+                loc = route[at - 1].location if at > 0 else w.vehicle_start_loc[c]
+                route.insert(at, Stop(BREAK, -1, loc, -1, len(breaks) - 1))
+            routes[c] = tuple(route)
+        return breaks, routes
 
     def _day_orders(self, seed: int) -> OrderData:
         """The scenario's orders followed by the day's Poisson arrivals (drawn from ``seed``;
@@ -818,8 +869,8 @@ class DispatchSimulator:
         """Realised cost plus the planned cost of every remaining route and pending penalties."""
         total = self.realised_cost_cents()
         for c in range(self.world.num_vehicles):
-            if self._route[c] or self._committed[c] is not None:
-                total += self._route_cost(c)
+            if (self._route[c] or self._committed[c] is not None) and not self._never_leaves(c):
+                total += self._route_cost(c) - self._unpaid_start(c, self._route[c], self._cache(c))
         total += sum(self.orders.penalty_cents[o] for o in self._pending)
         return total
 
@@ -843,6 +894,8 @@ class DispatchSimulator:
         (after its committed stop), priced as quotes price them, with its fixed cost if it
         has not left yet and the penalty of each order it would reach a closed node for."""
         route = self._route[c] if stops is None else tuple(stops)
+        if self._never_leaves(c, route):
+            return 0.0  # it takes its breaks where it stands: no departure, nothing charged
         cache = self._cache(c) if stops is None else self._schedule(c, route)
         cost = (
             self._route_cost(c)
@@ -857,7 +910,7 @@ class DispatchSimulator:
         if self.first_departure_s[c] != self.first_departure_s[c] and any(
             st.kind != BREAK for st in route
         ):  # not used yet: its first departure costs its fixed cost (as its first quote)
-            cost += self._rates_first[c].fixed
+            cost += self._rates_first[c].fixed - self._unpaid_start(c, route, cache)
         lost: set[int] = set()  # expected at a node after it closed for good: parcels lost
         for k, st in enumerate(route):
             if (
@@ -930,16 +983,21 @@ class DispatchSimulator:
         if hit is not None and hit[0] is job and hit[1] is rates:
             return hit[2]
         w = self.world
-        q = quote_insertion(
-            cache,
-            job,
-            capacity=self._capacity_rows[c],
-            duration=w.travel.duration_s,
-            distance=w.travel.distance_m,
-            rates=rates,
-            rows=self._rows,
-            symmetric=self._symmetric,
-            shortcut_s=self._shortcut_s,
+        lead = self._leading_breaks(c)
+        q = (
+            self._quote_before_leaving(o, c, cache, lead)
+            if lead
+            else quote_insertion(
+                cache,
+                job,
+                capacity=self._capacity_rows[c],
+                duration=w.travel.duration_s,
+                distance=w.travel.distance_m,
+                rates=rates,
+                rows=self._rows,
+                symmetric=self._symmetric,
+                shortcut_s=self._shortcut_s,
+            )
         )
         memo[1][o] = (job, rates, q)
         return q
@@ -951,6 +1009,133 @@ class DispatchSimulator:
         ):  # not used yet (a route holding only breaks leaves no start): its fixed cost too
             return self._rates_first[c]
         return self._rates[c]
+
+    def _leading_breaks(self, c: int, route: Sequence[Stop] | None = None) -> int:
+        """How many breaks open courier ``c``'s route (or ``route``) while it has not left yet
+        (it takes them where it stands, before its clock starts; 0 once it has left)."""
+        if self.first_departure_s[c] == self.first_departure_s[c]:
+            return 0
+        committed = self._committed[c]
+        if committed is not None and committed.kind != BREAK:
+            return 0
+        k = 0
+        for st in self._route[c] if route is None else route:
+            if st.kind != BREAK:
+                break
+            k += 1
+        return k
+
+    def _unpaid_start(self, c: int, route: Sequence[Stop], cache: RouteCache) -> float:
+        """What the route cost of courier ``c``'s ``route`` (timed by ``cache``) counts for
+        the time before it leaves, taking the breaks that open it where it stands, which the
+        twin does not charge (cents; 0 once it has left)."""
+        lead = self._leading_breaks(c, route)
+        if not lead:
+            return 0.0
+        dep = cache.dep_list
+        return self._rates[c].per_hour * (dep[lead] - dep[0]) / 3600.0
+
+    def _quote_before_leaving(self, o: int, c: int, cache: RouteCache, lead: int) -> Quote:
+        """``quote(o, c)`` for a courier that has not left and whose route opens with
+        ``lead`` breaks, taken where it stands before its clock starts.
+
+        With only breaks to take it was to cost nothing: the order costs its fixed cost and
+        the whole route from now, as for a courier without a route (a courier given work
+        leaves at once; a place after a break is priced with the time it stands before it).
+        Otherwise its hours start when it leaves after those breaks: put before its first
+        ``i`` of them, the order makes it leave earlier, which costs that much more time.
+        Each split ``i`` is quoted on the route from that departure (exact where the order's
+        first stop comes first, dearer elsewhere: those places are another split's), and the
+        cheapest is the quote.
+        """
+        w = self.world
+        route = self._route[c]
+        dep = cache.dep_list
+        only_breaks = lead == len(route)
+        r = self._rates_first[c] if only_breaks else self._rates[c]
+        job = self.job_spec(o)
+        best = NO_ROUTE
+        for i in range(1 if only_breaks else lead + 1):
+            sub = cache if i == 0 else self._cache_after_breaks(c, cache, i)
+            if only_breaks:  # its fixed cost and the whole route from now
+                extra = r.fixed + route_cost_cents(
+                    sub,
+                    distance=w.travel.distance_m,
+                    rates=self._rates[c],
+                    distance_rows=self._dist_rows,
+                )
+            else:  # its hours from an earlier departure
+                extra = r.per_hour * (dep[lead] - dep[i]) / 3600.0
+            q = quote_insertion(
+                sub,
+                job,
+                capacity=self._capacity_rows[c],
+                duration=w.travel.duration_s,
+                distance=w.travel.distance_m,
+                rates=CostRates(r.per_km, r.per_hour, r.lateness_per_min, extra),
+                rows=self._rows,
+                symmetric=self._symmetric,
+                shortcut_s=self._shortcut_s,
+            )
+            if i == 0 or (
+                q.feasible and (not best.feasible or q.cost_delta_cents < best.cost_delta_cents)
+            ):
+                best = (
+                    dataclasses.replace(
+                        q, pickup_after=q.pickup_after + i, delivery_after=q.delivery_after + i
+                    )
+                    if i
+                    else q  # (an infeasible one too: its reason)
+                )
+        return best
+
+    def _cache_after_breaks(self, c: int, cache: RouteCache, i: int) -> RouteCache:
+        """Courier ``c``'s route cache from its departure after the first ``i`` breaks of its
+        route (taken where it stands), by ``cache``'s timing."""
+        route = self._route[c][i:]
+        anchor = cache.loc_list[0]
+        t0 = cache.dep_list[i]
+        loaded, parcels, load0 = self._after_committed(c)
+        locs, earliest, latest, service, deltas, is_break, _ = self._stop_lists(
+            route, anchor, loaded, parcels
+        )
+        if self.params.hold_to_plan and self._plan is not None:
+            earliest = [self._held(c, st, e) for e, st in zip(earliest, route, strict=True)]
+        w = self.world
+        return build_route_cache(
+            anchor_loc=anchor,
+            t0=t0,
+            stop_loc=locs,
+            earliest=earliest,
+            latest=latest,
+            service=service,
+            load_delta=deltas,
+            load0=load0,
+            end_loc=w.vehicle_end_loc[c],
+            shift_end_s=w.shift_end_s[c],
+            duration=w.travel.duration_s,
+            factor=self.travel_factor(t0),
+            duration_rows=self._dur_rows,
+            is_break=is_break,
+        )
+
+    def _added_breaks_only(self, c: int) -> bool:
+        """Whether courier ``c`` never left and has only breaks the twin added to take (one
+        holding a plan's break takes it, as before)."""
+        first_added = self._num_plan_breaks
+        return self._never_leaves(c) and all(st.aux >= first_added for st in self._route[c])
+
+    def _never_leaves(self, c: int, route: Sequence[Stop] | None = None) -> bool:
+        """Whether courier ``c`` has not left and (with ``route`` as its route) has nothing
+        but driver breaks to take, where it stands: it costs nothing."""
+        if route is None:
+            route = self._route[c]
+        committed = self._committed[c]
+        return (
+            self.first_departure_s[c] != self.first_departure_s[c]
+            and (committed is None or committed.kind == BREAK)
+            and all(st.kind == BREAK for st in route)
+        )
 
     def quote_many(self, o: int, couriers: Iterable[int]) -> list[Quote]:
         """Quotes of order ``o`` for several couriers."""
@@ -1125,13 +1310,15 @@ class DispatchSimulator:
                     latest.append(INF)
                 deltas.append(self._pickup_load(o, st.node, loaded, parcels) or zero)
             else:
-                assert self._plan is not None
-                b_start, b_latest, b_dur = self._plan.breaks[st.aux]
+                b_start, b_latest, b_dur = self._breaks[st.aux]
                 earliest.append(b_start)
                 latest.append(b_latest)
                 service.append(b_dur)
                 deltas.append(zero)
-        is_break = [st.kind == BREAK for st in route] if self._plan is not None else None
+        # (None without a plan or breaks, as before breaks came without a plan: same caches)
+        is_break = (
+            [st.kind == BREAK for st in route] if self._plan is not None or self._breaks else None
+        )
         return locs, earliest, latest, service, deltas, is_break, ready_keys
 
     def travel_factor(self, t: float) -> float:
@@ -1153,9 +1340,9 @@ class DispatchSimulator:
 
     def break_window(self, b: int) -> tuple[float, float, float]:
         """Break ``b``'s (the ``aux`` of its stop) earliest start, latest start and duration."""
-        if self._plan is None or not 0 <= b < len(self._plan.breaks):
+        if not 0 <= b < len(self._breaks):
             raise IndexError(f"no break {b}")
-        return self._plan.breaks[b]
+        return self._breaks[b]
 
     def first_departure(self, c: int) -> float:
         """When courier ``c`` first left (NaN if it has not worked yet)."""
@@ -1611,8 +1798,7 @@ class DispatchSimulator:
     def _hard_latest(self, st: Stop) -> float:
         """The latest start of a stop that ``Assign`` never exceeds (INF: none, or soft)."""
         if st.kind == BREAK:
-            assert self._plan is not None
-            return self._plan.breaks[st.aux][1]
+            return self._breaks[st.aux][1]
         if st.kind == PICKUP and st.node >= 0:
             return self._node_final_s[st.node]
         return INF
@@ -2052,6 +2238,9 @@ class DispatchSimulator:
         shift_start = w.shift_start_s[c]
         shift_end = w.shift_end_s[c]
         plan = self._plan
+        # Before its first departure a courier waits for this (a planned route's start, when
+        # it opens with a break the plan has before that start: see below).
+        hold = -INF
         if plan is not None and c in plan.stops:
             depart = plan.start_s[c]
             real_nodes = w.has_real_nodes
@@ -2071,7 +2260,19 @@ class DispatchSimulator:
                 # Not if it was lost or unfilled meanwhile, or a policy took it off the route.
                 if self.status[o] in (S_UNKNOWN, S_ASSIGNED) and self._on_route(o, c):
                     self._board(c, o, all_parcels=True)
-            if depart > env.now:
+            first = self._route[c][0] if self._route[c] else None
+            if (
+                first is not None
+                and first.kind == BREAK
+                and plan.planned_start.get(_planned_key(c, first), INF) < depart
+            ):
+                # A break before the route's start (an executed day written as a plan: a
+                # courier that took its break where it stood before it first left): taken
+                # there from the shift start, the first departure held to the route's start.
+                hold = depart
+                if shift_start > env.now:
+                    yield env.timeout(shift_start - env.now)
+            elif depart > env.now:
                 yield env.timeout(depart - env.now)
         elif shift_start > env.now:
             yield env.timeout(shift_start - env.now)
@@ -2111,8 +2312,7 @@ class DispatchSimulator:
                 self._a_idle[c] = False
             stop = route[0]
             if stop.kind == BREAK:
-                assert plan is not None
-                opens = plan.breaks[stop.aux][0]
+                opens = self._breaks[stop.aux][0]
                 if standing is None or standing[0] != stop.aux:
                     # At its break (taken where it is, no travel): since now.
                     standing = (stop.aux, env.now)
@@ -2132,6 +2332,12 @@ class DispatchSimulator:
                     self._standing[c] = False
                     self._wake[c] = None
                     continue
+            if hold > env.now and stop.kind != BREAK:
+                # Not before the route's start (until a route change wakes it).
+                ev = self._wake[c] = env.event()
+                yield ev | env.timeout(hold - env.now)
+                self._wake[c] = None
+                continue
             self._committed[c] = stop
             self._route[c] = route[1:]
             # A break is taken where the courier is (as in the routing layer: no travel for a
@@ -2213,8 +2419,7 @@ class DispatchSimulator:
                 t = env.now if t0 is None else t0
                 svc = orders.service_s[o] * noise.service_delivery[o]
             else:
-                assert plan is not None
-                b_start, b_latest, svc = plan.breaks[stop.aux]
+                b_start, b_latest, svc = self._breaks[stop.aux]
                 t = max(env.now, b_start)
             t = self._held(c, stop, t)
             if t > env.now:
@@ -2329,8 +2534,7 @@ class DispatchSimulator:
                 ready = self._ready_est.get((o, stop.node), arrival)
                 return max(arrival, ready) + self.params.node_pickup_service_s
             return max(arrival, orders.pickup_tw_start[o]) + orders.pickup_service_s[o]
-        assert self._plan is not None
-        b_start, _, b_dur = self._plan.breaks[stop.aux]
+        b_start, _, b_dur = self._breaks[stop.aux]
         return max(arrival, b_start) + b_dur
 
     def _board(self, c: int, o: int, *, all_parcels: bool, node: int = -1) -> None:
@@ -2398,10 +2602,21 @@ class DispatchSimulator:
         """Wake the idle couriers once no order can still be given to them (they go home)."""
         if not self._no_work_left():
             return
+        self._drop_unused_breaks()
         for c, ev in enumerate(self._wake):
             if ev is not None and not ev.triggered and not self._route[c]:
                 self._wake[c] = None
                 ev.succeed()
+
+    def _drop_unused_breaks(self) -> None:
+        """Take the breaks the twin added (``SimParams.take_vehicle_breaks``; not a plan's)
+        off the route of every courier that never left and has nothing else to do: its day
+        is over (an unused vehicle takes no break, as in the routing layer), so it goes home."""
+        for c, route in enumerate(self._route):
+            if route and self._committed[c] is None and self._added_breaks_only(c):
+                self._route[c] = ()
+                self._a_nstops[c] = 0
+                self._version[c] += 1
 
     def _maybe_close(self) -> None:
         """Close the day once nothing more can happen: send idle couriers home."""
@@ -2410,9 +2625,12 @@ class DispatchSimulator:
             return
         if self._pending and self.now < self.world.horizon_end_s:
             return
-        if any(self._route) or any(x is not None for x in self._committed):
+        if any(x is not None for x in self._committed) or any(
+            route and not self._added_breaks_only(c) for c, route in enumerate(self._route)
+        ):
             return
         self._closing = True
+        self._drop_unused_breaks()
         for o in list(self._pending):
             self.status[o] = S_UNSERVED
         self._pending.clear()

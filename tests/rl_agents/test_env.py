@@ -312,3 +312,25 @@ def _next_closing(node: NodeInfo, t: float) -> float:
         if start > t:
             return start
     return math.inf
+
+
+def test_unused_couriers_with_only_their_breaks_add_nothing_to_the_potential() -> None:
+    # Since session 55 every courier takes its vehicle's breaks without a plan: one that has
+    # not left starts the day with a route holding only its break, taken where it stands at
+    # no cost. The potential counted such a courier as working (its fixed cost and shift
+    # hours: 59,800 cents on this day's first decision); it adds nothing, as without breaks.
+    from scenarios.generate import CityParams, generate_city
+
+    v1 = CityParams(generator_version=1)
+    city = generate_city(seed=11, num_orders=60, num_nodes=3, num_couriers=6, params=v1)
+    vehicles = [v.model_copy(update={"breaks": []}) for v in city.vehicles]
+    potentials = []
+    for day in (city, city.model_copy(update={"vehicles": vehicles})):
+        env = DynamicDispatchEnv(day, day_seeds=[1])
+        env.reset(seed=0)
+        state = env._state
+        assert state is not None
+        potentials.append(env._potential())
+        routes = [len(r) for r in state.routes]
+        assert routes == ([1] * 6 if day is city else [0] * 6)
+    assert potentials[0] == potentials[1]

@@ -18,6 +18,7 @@ from scenarios.geo import MAX_INT
 from simulation import insertion, twin
 from simulation.decisions import Action, DecisionState
 from simulation.evaluate import simulate
+from simulation.params import SimParams
 from simulation.policies import (
     CheapestInsertionPolicy,
     NearestIdlePolicy,
@@ -225,7 +226,8 @@ def test_reopt_serves_orders_before_a_break_whose_window_opens_later() -> None:
     result = simulate(scen, plan, "reopt:5", seed=1, simulator=sim)
     assert sim.executed is not None
     # before each break: from the end of the courier's last stop to its start (NaN: a
-    # courier that never left, taking its break where it starts)
+    # courier that never left, taking its break where it starts; below 0: one that took its
+    # break where it stood before it first left, off the clock)
     standing = []
     for c, executed in enumerate(sim.executed):
         free = sim.first_departure_s[c]
@@ -233,7 +235,9 @@ def test_reopt_serves_orders_before_a_break_whose_window_opens_later() -> None:
             if kind == StopType.BREAK:
                 standing.append(start - free)
             free = depart
-    assert len(standing) == 2 and all(s < 1800.0 or math.isnan(s) for s in standing)
+    # The plan's two breaks, and (since session 55) the breaks of the two vehicles with
+    # breaks the plan leaves unused, which the twin gives them (SimParams.take_vehicle_breaks).
+    assert len(standing) == 4 and all(s < 1800.0 or math.isnan(s) for s in standing)
     assert result.metrics["breaks_late"] == 0.0
 
 
@@ -281,7 +285,9 @@ def test_reopt_routing_scenario_names_its_parts() -> None:
 
 
 def _insertion_day(
-    num_candidates: int | None, generator_version: Literal[1, 2]
+    num_candidates: int | None,
+    generator_version: Literal[1, 2],
+    params_: SimParams | None = None,
 ) -> tuple[list[str], dict[str, float], str]:
     """Decisions, KPIs and a digest of the KPIs and per-order outcomes of a seeded day."""
     params = CityParams(generator_version=generator_version)
@@ -298,12 +304,16 @@ def _insertion_day(
         day.model_copy(update={"arrivals": None}),
         policy=Recording(num_candidates=num_candidates),
         seed=7,
+        params=params_,
     )
     outcome = hashlib.sha256(json.dumps(result.metrics, sort_keys=True).encode())
     for arr in (result.status, result.completed_s, result.lateness_s):
         outcome.update(arr.tobytes())
     return log, result.metrics, outcome.hexdigest()[:16]
 
+
+#: Only a plan's breaks taken, as these days were pinned (before session 55).
+OLD_BREAKS = SimParams(take_vehicle_breaks=False)
 
 # Recorded on the code before session 53's port of the quote speed-ups (exact pricing before
 # breaks, KPI version 5); a change that moves any of these is a change of answers, not of
@@ -332,7 +342,7 @@ def test_cheapest_insertion_decides_a_seeded_day_as_pinned(
         monkeypatch.setattr(insertion, "ROWS_MAX_LOCATIONS", 0)
     elif matrices == "arrays":  # as those days were quoted before session 54
         monkeypatch.setattr(twin, "matrix_rows", lambda matrix: None)
-    log, metrics, outcome = _insertion_day(num_candidates, generator_version)
+    log, metrics, outcome = _insertion_day(num_candidates, generator_version, OLD_BREAKS)
     pinned = PINNED_INSERTION_DAYS[num_candidates, generator_version]
     decisions, digest, outcomes, cost, on_time, delivered = pinned
     assert len(log) == decisions
@@ -342,7 +352,9 @@ def test_cheapest_insertion_decides_a_seeded_day_as_pinned(
     assert outcome == outcomes
 
 
-def _planned_insertion_day() -> tuple[list[str], dict[str, float], str, int]:
+def _planned_insertion_day(
+    params_: SimParams | None = None,
+) -> tuple[list[str], dict[str, float], str, int]:
     """:func:`_insertion_day` on a generator-v1 day whose first 40 orders were planned (routes
     with driver breaks), the rest inserted; also how many quotes priced a break exactly."""
     from api.schemas.plans import PlanCreate
@@ -370,7 +382,7 @@ def _planned_insertion_day() -> tuple[list[str], dict[str, float], str, int]:
 
     insertion._ExactInsertion.__init__ = counting  # type: ignore[method-assign]
     try:
-        result = simulate(day, plan, Recording(), seed=7)
+        result = simulate(day, plan, Recording(), seed=7, params=params_)
     finally:
         insertion._ExactInsertion.__init__ = init  # type: ignore[method-assign]
     outcome = hashlib.sha256(json.dumps(result.metrics, sort_keys=True).encode())
@@ -404,7 +416,7 @@ def test_cheapest_insertion_decides_a_planned_day_with_breaks_as_pinned(
         monkeypatch.setattr(insertion, "ROWS_MAX_LOCATIONS", 0)
     elif matrices == "arrays":
         monkeypatch.setattr(twin, "matrix_rows", lambda matrix: None)
-    log, metrics, outcome, exact = _planned_insertion_day()
+    log, metrics, outcome, exact = _planned_insertion_day(OLD_BREAKS)
     decisions, digest, outcomes, cost, on_time, delivered = PINNED_PLANNED_DAY
     assert exact > 0  # the day does quote insertions right before breaks
     assert len(log) == decisions
