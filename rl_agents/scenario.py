@@ -13,8 +13,9 @@ with three changes, each chosen so that the benchmark measures *dispatching*:
 - the noise is off (``StochasticParams.deterministic()``): travel, service and pick times are
   their expected values, like the EURO Meets NeurIPS 2022 dynamic VRPTW, so the only uncertainty
   is which orders arrive when, and the hindsight reference is an exact replay;
-- drivers' breaks are removed (the twin only executes breaks that come from a plan, so a dynamic
-  policy would never take them while a hindsight plan would);
+- drivers' breaks are removed (until session 55 the twin took only a plan's breaks, so a
+  dynamic policy never took them while a hindsight plan did; the trained models and every
+  stored RL table were made on days without breaks, which play as before);
 - a 50-SKU catalogue with three times the default stock cover (the generator sizes stock for
   the listed orders only, and a day has twice as many), so that few orders are unfillable
   (their penalty is the same for every policy and only dilutes differences).
