@@ -263,6 +263,12 @@ class Vehicle(StrictModel):
     max_duration_s: PosInt | None = None
     max_distance_m: PosInt | None = None
     breaks: list[Break] = Field(default_factory=list)
+    latest_start_s: NonNegInt | None = Field(
+        default=None,
+        description="latest departure from the start (None = any time in the shift); the "
+        "route's duration counts from its departure, so a route leaving at its shift start "
+        "pays its waiting",
+    )
 
     @property
     def end(self) -> Location:
@@ -526,6 +532,15 @@ def horizon_problems(
                         "lie inside the horizon",
                     )
                 )
+        late = v.latest_start_s
+        if late is not None and not hours[0] <= late <= hours[1]:
+            out.append(
+                (
+                    ("vehicles", i, "latest_start_s"),
+                    f"the latest start {late} s lies outside {hours[2]}: the vehicle could "
+                    "never leave its start",
+                )
+            )
         for j, brk in enumerate(v.breaks):
             w = brk.window
             if outside(w, hours[0], hours[1]):

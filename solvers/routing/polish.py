@@ -176,7 +176,9 @@ class _Polisher:
         # leaving at the latest by the earliest closing (counted without waiting) and by the
         # latest start of each break, the route ends at the earliest after the busy time from
         # the latest opening and after the end of each break at its earliest
-        depart = min([closes, veh.shift[1] - busy, *(hi for _, hi, _ in veh.breaks)])
+        depart = min(
+            [closes, veh.start_late, veh.shift[1] - busy, *(hi for _, hi, _ in veh.breaks)]
+        )
         end = max([opens + busy, *(lo + length for lo, _, length in veh.breaks)])
         duration = max(end - depart, busy + sum(length for _, _, length in veh.breaks))
         cost = veh.fixed_cost + veh.unit_distance_cost * metres + veh.unit_duration_cost * duration

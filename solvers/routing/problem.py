@@ -126,6 +126,13 @@ class VehicleInfo:
     max_duration_s: int | None
     max_distance_m: int | None
     breaks: tuple[tuple[int, int, int], ...]
+    #: latest departure from the start (the vehicle's ``latest_start_s``; None: the shift end)
+    latest_start: int | None = None
+
+    @property
+    def start_late(self) -> int:
+        """Latest departure from the start: the latest start, else the shift end."""
+        return self.shift[1] if self.latest_start is None else min(self.latest_start, self.shift[1])
 
     @property
     def type_key(self) -> tuple[object, ...]:
@@ -142,6 +149,7 @@ class VehicleInfo:
             self.max_duration_s,
             self.max_distance_m,
             self.breaks,
+            self.latest_start,
         )
 
     def can_serve(self, info: OrderInfo) -> bool:
@@ -492,6 +500,7 @@ def _build(
             unit_duration_cost=round(v.cost_per_hour_cents * MILLI / 3600),
             max_duration_s=v.max_duration_s,
             max_distance_m=v.max_distance_m,
+            latest_start=v.latest_start_s,
             breaks=tuple(
                 (b.window.start_s, b.window.end_s, b.duration_s)
                 for b in sorted(v.breaks, key=lambda b: b.window.start_s)

@@ -3,7 +3,9 @@
 Engines only decide *which vehicle visits which tasks in which order*; the times are computed
 here, the same way for every engine: leave the start location at the shift start, start each
 service as early as its windows allow, then delay the departure from the start as much as the
-route allows without making it longer (so ``duration_s`` is the shortest for that sequence).
+route allows without making it longer (so ``duration_s`` is the shortest for that sequence),
+but not past the vehicle's latest start (``latest_start_s``: a route that must leave by then
+pays its waiting).
 A stop with several windows is also tried in its later windows, from a later departure (at
 most :data:`_WINDOW_JUMPS` departures per route), where that makes the route shorter.
 
@@ -234,6 +236,8 @@ def greedy_schedule(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -
         # which the delay above (it removes waiting only) never reaches
         several = any(len(problem.tasks[t].windows) > 1 for t in seq)
         for depart in _window_jumps(problem, first) if several else ():
+            if depart > veh.start_late:
+                break  # sorted: the later ones leave after the latest start too
             alt = _forward(problem, vehicle, seq, depart)
             if alt.violation is None:
                 alt = _delayed(problem, vehicle, seq, alt)
@@ -316,7 +320,8 @@ def _departure_slack(problem: RoutingProblem, sched: RouteSchedule) -> int:
     """How long the departure of a feasible forward schedule can be delayed removing only
     waiting: the waiting in total, but no stop or break may start after its window closes."""
     waited = 0
-    push = UNLIMITED
+    # never past the vehicle's latest start
+    push = problem.vehicles[sched.vehicle].start_late - sched.start_s
     free = sched.start_s
     # the forward pass takes the breaks in the order of the vehicle's (sorted) break list
     closes = [hi for _, hi, _ in problem.vehicles[sched.vehicle].breaks]

@@ -182,7 +182,7 @@ def build_timing(
     early[body] = ta.early[seq_a]
     late[body] = ta.late[seq_a]
     early[0] = early[-1] = veh.shift[0]
-    late[0] = late[-1] = veh.shift[1]
+    late[0], late[-1] = veh.start_late, veh.shift[1]
     change[body] = ta.load_change[seq_a]
     travel = problem.duration[node[:-1], node[1:]]
     tau = np.zeros(m, dtype=np.int64)

@@ -91,6 +91,17 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
         "arrivals.surges.0.window",
         "the surge would have no effect",
     ),
+    (
+        {"vehicles.1.latest_start_s": 6001},
+        "vehicles.1.latest_start_s",
+        "the latest start 6001 s lies outside the shift [4000, 6000] s: the vehicle could never "
+        "leave its start",
+    ),
+    (
+        {"vehicles.0.latest_start_s": 3599},
+        "vehicles.0.latest_start_s",
+        "lies outside the horizon [3600, 7200] s (the vehicle has no shift)",
+    ),
 ]
 
 

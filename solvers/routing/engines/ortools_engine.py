@@ -187,7 +187,7 @@ class ORToolsEngine:
                     if lo - 1 >= hi + 1:
                         cv.RemoveInterval(hi + 1, lo - 1)
         for k, veh in enumerate(vehicles):
-            tdim.CumulVar(routing.Start(k)).SetRange(veh.shift[0], veh.shift[1])
+            tdim.CumulVar(routing.Start(k)).SetRange(veh.shift[0], veh.start_late)
             tdim.CumulVar(routing.End(k)).SetRange(veh.shift[0], veh.shift[1])
             if veh.max_duration_s is not None:
                 tdim.SetSpanUpperBoundForVehicle(veh.max_duration_s, k)

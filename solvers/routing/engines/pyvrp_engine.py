@@ -1347,6 +1347,9 @@ def build_data(
                 fixed_cost=veh.fixed_cost,
                 tw_early=veh.shift[0],
                 tw_late=max(veh.shift[0], veh.shift[1] - rest),
+                start_late=None
+                if veh.latest_start is None
+                else min(veh.start_late, max(veh.shift[0], veh.shift[1] - rest)),
                 shift_duration=duration if duration == _BIG_TW else max(0, duration - rest),
                 max_distance=veh.max_distance_m if veh.max_distance_m is not None else _BIG_TW,
                 unit_distance_cost=veh.unit_distance_cost,
@@ -1560,7 +1563,8 @@ def removal_violations(
     node = np.concatenate([[veh.start_node], p.arrays.node[seq_a], [veh.end_node]])
     windows = [p.tasks[t].windows[0] if p.tasks[t].windows else (0, _SEG_INF) for t in seq]
     early = np.array([veh.shift[0], *(lo for lo, _ in windows), veh.shift[0]], dtype=np.int64)
-    late = np.array([end_late, *(min(hi, _SEG_INF) for _, hi in windows), end_late], np.int64)
+    start_late = end_late if veh.latest_start is None else min(veh.start_late, end_late)
+    late = np.array([start_late, *(min(hi, _SEG_INF) for _, hi in windows), end_late], np.int64)
     edge = np.zeros(items, dtype=np.int64)
     edge[:-1] = p.duration[node[:-1], node[1:]]
     service = np.concatenate([[0], p.arrays.service[seq_a], [0]]).astype(np.int64)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from scenarios import Break, EuclideanTravel, Location, Order, Scenario, TimeWindow, Vehicle
 from solvers.routing import build_problem
 from solvers.routing.schedule import schedule_route
@@ -99,3 +101,56 @@ def test_a_later_window_is_used_when_it_makes_the_route_shorter() -> None:
     assert sched.violation is None
     assert sched.stops[0].start_s == 15_672
     assert sched.duration_s == 1366
+
+
+def _waiting_city(latest_start_s: int | None) -> Scenario:
+    """One order whose window opens at 5,000 s, 300 s from a vehicle whose shift starts at
+    0 s (paid 3,600 cents an hour: a cent a second), with the given latest start."""
+    depot = Location(x=5000, y=5000)
+    order = Order(
+        id="o",
+        location=Location(x=8000, y=5000),
+        time_windows=[TimeWindow(start_s=5000, end_s=6000)],
+        service_s=60,
+    )
+    fleet = [
+        Vehicle(
+            id="v",
+            start_location=depot,
+            shift=TimeWindow(start_s=0, end_s=36_000),
+            cost_per_hour_cents=3600,
+            latest_start_s=latest_start_s,
+        )
+    ]
+    return Scenario(
+        horizon=TimeWindow(start_s=0, end_s=36_000),
+        travel=EuclideanTravel(speed_m_per_s=10.0),
+        orders=[order],
+        vehicles=fleet,
+    )
+
+
+def test_a_latest_start_keeps_the_waiting_in_the_route_duration() -> None:
+    # A courier of the digital twin leaves for its next stop at once and waits there, but the
+    # routing layer delayed every departure to cut waiting, so a re-plan (reopt) priced 0 s
+    # of what the twin charged as 4,700 s of waiting. A vehicle's latest start bounds it.
+    free = schedule_route(build_problem(_waiting_city(None)), 0, [0])
+    assert (free.start_s, free.duration_s) == (4700, 300 + 60 + 300)
+    for latest, start in ((0, 0), (1000, 1000)):
+        sched = schedule_route(build_problem(_waiting_city(latest)), 0, [0])
+        assert sched.violation is None and sched.start_s == start
+        assert sched.stops[0].arrival_s == start + 300 and sched.stops[0].start_s == 5000
+        assert sched.duration_s == 5000 + 60 + 300 - start
+        assert sched.cost == sched.duration_s * 1000  # milli-cents: a cent a second
+
+
+def test_a_latest_start_is_honoured_by_every_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from solvers.routing import RoutingParams, solve_routes
+    from tests.solvers.routing.conftest import unhurried
+
+    budget = unhurried(monkeypatch)
+    for engine in ("greedy", "pyvrp", "ortools"):
+        plan = solve_routes(_waiting_city(0), RoutingParams(engine=engine, **budget))
+        (route,) = plan.routes
+        assert route.start_s == 0 and route.duration_s == 5360, engine
+        assert plan.cost_cents == 5360, engine  # a cent a second, no distance price
