@@ -1137,6 +1137,43 @@ class DispatchSimulator:
             and all(st.kind == BREAK for st in route)
         )
 
+    def quote_on(self, o: int, c: int, stops: Sequence[Stop]) -> Quote:
+        """Cheapest feasible insertion of pending order ``o`` into ``stops`` were they courier
+        ``c``'s remaining route (as :meth:`quote`, uncached)."""
+        if tuple(stops) == self._route[c]:
+            return self.quote(o, c)
+        if not 0 <= c < self._num_vehicles:
+            return Quote(False, INF, reason=f"no courier {c}")
+        if self._home[c] or self._shift_end_now[c] <= self.env.now:
+            return OFF_SHIFT
+        skills = self.orders.skills[o]
+        if skills and not skills <= self.world.vehicle_skills[c]:
+            return NO_SKILL
+        rates = self._rates[c]
+        if self.first_departure_s[c] != self.first_departure_s[c] and all(
+            st.kind == BREAK for st in stops
+        ):
+            rates = self._rates_first[c]
+        w = self.world
+        return quote_insertion(
+            self._schedule(c, stops),
+            self.job_spec(o),
+            capacity=self._capacity_rows[c],
+            duration=w.travel.duration_s,
+            distance=w.travel.distance_m,
+            rates=rates,
+            rows=self._rows,
+            symmetric=self._symmetric,
+        )
+
+    def with_order(self, o: int, stops: Sequence[Stop], q: Quote) -> tuple[Stop, ...]:
+        """``stops`` with pending order ``o``'s pickups and delivery inserted where quote
+        ``q`` (of ``o`` on ``stops``) puts them."""
+        route = list(stops)
+        i, j = q.pickup_after, q.delivery_after
+        delivery = Stop(DELIVERY, o, self.orders.location[o])
+        return (*route[:i], *self._pickup_stops(o), *route[i:j], delivery, *route[j:])
+
     def quote_many(self, o: int, couriers: Iterable[int]) -> list[Quote]:
         """Quotes of order ``o`` for several couriers."""
         return [self.quote(o, c) for c in couriers]
@@ -1410,17 +1447,7 @@ class DispatchSimulator:
             return False, q.reason, 0.0
         # The route without o, its cache and o's quote on it (see _resequence).
         before = (o, self._route[c], self._caches[c], q)
-        chain = self._pickup_stops(o)
-        route = list(self._route[c])
-        i, j = q.pickup_after, q.delivery_after
-        new = (
-            route[:i]
-            + chain
-            + route[i:j]
-            + [Stop(DELIVERY, o, self.orders.location[o])]
-            + (route[j:])
-        )
-        self._set_route(c, tuple(new))
+        self._set_route(c, self.with_order(o, self._route[c], q))
         self.status[o] = S_ASSIGNED
         self.courier_of[o] = c
         del self._pending[o]

@@ -69,6 +69,14 @@ class DispatchView(Protocol):
         """Planned cost of courier ``c``'s remaining route, or of ``stops`` were they its route."""
         ...
 
+    def quote_on(self, o: int, c: int, stops: Sequence[Stop]) -> Quote:
+        """Cheapest feasible insertion of order ``o`` into ``stops`` were they ``c``'s route."""
+        ...
+
+    def with_order(self, o: int, stops: Sequence[Stop], q: Quote) -> tuple[Stop, ...]:
+        """``stops`` with order ``o`` inserted where quote ``q`` (on ``stops``) puts it."""
+        ...
+
 
 @runtime_checkable
 class Policy(Protocol):

@@ -31,23 +31,47 @@ insertion when they come up for a decision (``insert_between_ticks``) or wait fo
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from scenarios.geo import TimeWindow
+import numpy as np
+
+from scenarios.geo import Location, TimeWindow
 from scenarios.model import Break, Order, PickupSpec, Scenario, Vehicle
+from scenarios.travel import MatrixTravel
 from simulation.decisions import (
     Action,
     DecisionKind,
     DecisionState,
     OrderStatus,
+    Quote,
     ReplaceRoutes,
     Stop,
     StopType,
 )
 from simulation.policies.base import DispatchView
-from simulation.policies.insertion import CheapestInsertionPolicy, cheapest_quote
+from simulation.policies.insertion import CheapestInsertionPolicy
+from simulation.world import World
 from solvers.validate import match_breaks
+
+
+def courier_skill(c: int) -> str:
+    """The skill that binds an order on board to courier ``c``'s vehicle."""
+    return f"reopt.on-board.{c}"
+
+
+def travel_at(world: World, used: dict[int, Location], t: float) -> MatrixTravel:
+    """The travel between the ``used`` world locations (each at its ``index``) as the twin
+    expects it for a route leaving at ``t``: free-flow durations x the travel factor then
+    (rounded to seconds), the distances as they are."""
+    rows = np.fromiter(used.keys(), dtype=np.int64, count=len(used))
+    cut = np.ix_(rows, rows)
+    factor = world.travel_factor(t)
+    duration = np.floor(world.travel.duration_s[cut] * factor + 0.5).astype(np.int64)
+    return MatrixTravel(
+        duration_s=duration.tolist(), distance_m=world.travel.distance_m[cut].tolist()
+    )
 
 
 @dataclass(frozen=True)
@@ -56,8 +80,12 @@ class ReoptProblem:
 
     #: the routing scenario: a vehicle per courier on shift, a job per open order
     scenario: Scenario
-    #: each courier's locked stops (its committed order's and those on board), in order
+    #: each courier's locked stops (those of its committed order or of one on board with
+    #: pickups still to make), in order
     locked: dict[int, list[Stop]]
+    #: the orders with only their delivery left (on board, or the committed order's last
+    #: pickup under way): a delivery-only job of their courier each, which the solver places
+    bound: dict[int, int]
     #: the orders re-planned: waiting, or assigned and not collected
     open_orders: list[int]
     #: each courier's break stops still to take
@@ -162,6 +190,18 @@ class PeriodicReoptPolicy:
                     out.extend(view.pickup_stops(o))
                 elif st.kind.value == "delivery":
                     out.append(Stop(int(StopType.DELIVERY), o, view.orders.location[o]))
+        # the deliveries on board the solver did not place go last, in their order
+        served = {st.order for stops in routes.values() for st in stops}
+        for c in range(state.num_couriers):
+            left = [
+                st
+                for st in state.routes[c]
+                if st.kind == StopType.DELIVERY
+                and problem.bound.get(st.order) == c
+                and st.order not in served
+            ]
+            if left:
+                routes.setdefault(c, []).extend(left)
         for c, stops in problem.breaks.items():  # breaks the solver did not place
             left = [bs for bs in stops if (c, bs.aux) not in placed]
             if not left:
@@ -189,10 +229,9 @@ class PeriodicReoptPolicy:
         changed = [c for c, stops in routes.items() if tuple(stops) != state.routes[c]]
         placed = {st.order for c in changed for st in routes[c] if st.order >= 0}
         current_cost = {c: view.planned_cost_cents(c) for c in changed}
-        current = sum(current_cost.values())
-        for o in (int(o) for o in state.pending if int(o) in placed):
-            found = cheapest_quote(view, o, range(view.world.num_vehicles))
-            current += found[1].cost_delta_cents if found is not None else penalty[o]
+        current = sum(current_cost.values()) + self.waiting_cost_cents(
+            state, [int(o) for o in state.pending if int(o) in placed]
+        )
         new = sum(view.planned_cost_cents(c, routes[c]) for c in changed)
         waiting = {int(o) for o in state.pending}
         for c in changed:
@@ -211,6 +250,28 @@ class PeriodicReoptPolicy:
             new += max(serving, sum(penalty[o] for o in released))
         return current - new
 
+    def waiting_cost_cents(self, state: DecisionState, waiting: list[int]) -> float:
+        """What the fallback's cheapest insertion of the ``waiting`` orders adds to the current
+        routes: each in turn at its cheapest insertion into the routes with the ones before it
+        inserted (else its penalty), so two orders are not both priced at one route's slack."""
+        view = self._view
+        assert view is not None
+        routes: dict[int, tuple[Stop, ...]] = {}  # the routes changed by the insertions so far
+        total = 0.0
+        for o in waiting:
+            best: tuple[int, Quote] | None = None
+            for c in range(view.world.num_vehicles):
+                q = view.quote_on(o, c, routes[c]) if c in routes else view.quote(o, c)
+                if q.feasible and (best is None or q.cost_delta_cents < best[1].cost_delta_cents):
+                    best = c, q
+            if best is None:
+                total += view.orders.penalty_cents[o]
+                continue
+            c, q = best
+            total += q.cost_delta_cents
+            routes[c] = view.with_order(o, routes.get(c, state.routes[c]), q)
+        return total
+
     def routing_scenario(self, state: DecisionState) -> ReoptProblem | None:
         """The routing problem of the current situation (None: no open order, or no courier
         on shift to take one), with the locked stops and breaks that map its plan back."""
@@ -223,6 +284,7 @@ class PeriodicReoptPolicy:
         locked_stops: dict[int, list[Stop]] = {}
         break_stops: dict[int, list[Stop]] = {}
         open_orders: list[int] = [int(o) for o in state.pending]
+        bound: dict[int, int] = {}  # on board (all but its delivery done) -> its courier
         for c in range(state.num_couriers):
             committed = state.committed[c]
             locked: set[int] = set()
@@ -231,8 +293,17 @@ class PeriodicReoptPolicy:
             for st in state.routes[c]:
                 if st.order >= 0 and status(st.order) == OrderStatus.CARRIED:
                     locked.add(st.order)
+            # an order whose only stop left is its delivery is a delivery-only job of its
+            # courier (its parcels on board from the start), placed by the solver like any
+            # other; one with pickups left keeps its stops in front, in their order
+            left = Counter(st.order for st in state.routes[c] if st.order in locked)
+            for st in state.routes[c]:
+                if st.kind == StopType.DELIVERY and st.order in locked and left[st.order] == 1:
+                    bound[st.order] = c
             locked_stops[c] = [
-                st for st in state.routes[c] if st.kind != StopType.BREAK and st.order in locked
+                st
+                for st in state.routes[c]
+                if st.kind != StopType.BREAK and st.order in locked and st.order not in bound
             ]
             brk = [st for st in state.routes[c] if st.kind == StopType.BREAK]
             if brk:
@@ -248,7 +319,13 @@ class PeriodicReoptPolicy:
         open_orders = list(dict.fromkeys(open_orders))
         if not open_orders:
             return None
+        # the open orders, then those on board: a job each
         end_of_day = world.horizon_end_s + 6 * 3600.0
+        used: dict[int, Location] = {}  # world location -> its row in the problem's matrices
+
+        def place(loc: int) -> Location:
+            return used.setdefault(loc, Location(index=len(used)))
+
         vehicles = []
         scen = world.scenario
         placeable: dict[int, list[Stop]] = {}
@@ -278,11 +355,17 @@ class PeriodicReoptPolicy:
             vehicles.append(
                 Vehicle(
                     id=str(c),
-                    start_location=world.locations[loc],
-                    end_location=world.locations[world.vehicle_end_loc[c]],
+                    start_location=place(loc),
+                    end_location=place(world.vehicle_end_loc[c]),
                     shift=TimeWindow(start_s=math.ceil(t), end_s=math.floor(shift_end)),
+                    # the twin's courier leaves for its next stop at once and waits there, so
+                    # its planned cost counts the time from now: the solver's may not start
+                    # later either. Not with breaks: the twin counts the wait for a break in
+                    # the route whether or not orders come before it, the solver only on a
+                    # vehicle it uses (it would leave such a courier idle).
+                    latest_start_s=None if vehicle_breaks else math.ceil(t),
                     capacity=src.capacity,
-                    skills=src.skills,
+                    skills=[*src.skills, courier_skill(c)],
                     fixed_cost_cents=0
                     if not math.isnan(view.first_departure(c))
                     else (src.fixed_cost_cents),
@@ -295,16 +378,20 @@ class PeriodicReoptPolicy:
             return None
         jobs = []
         soonest = math.ceil(now)
-        for o in open_orders:
-            stops = view.pickup_stops(o)
+        on_road = {int(v.id) for v in vehicles}  # (a courier without a vehicle keeps them)
+        for o in [*open_orders, *(o for o, c in bound.items() if c in on_road)]:
+            stops = () if o in bound else view.pickup_stops(o)
             job: dict[str, Any] = {
                 "id": str(o),
-                "location": world.locations[orders.location[o]],
+                "location": place(orders.location[o]),
                 "service_s": round(orders.service_s[o]),
                 "demand": [round(x) for x in orders.demand[o]],
                 "required_skills": sorted(orders.skills[o]),
                 "penalty_cents": round(orders.penalty_cents[o]),
             }
+            if o in bound:  # on its courier's vehicle only, and served (mandatory)
+                job["required_skills"].append(courier_skill(bound[o]))
+                job["penalty_cents"] = None
             start, end = orders.tw_start[o], orders.tw_end[o]
             if math.isfinite(end) and end > now + 600:
                 job["time_windows"] = [
@@ -323,7 +410,7 @@ class PeriodicReoptPolicy:
                 if closes < earliest:
                     continue
                 job["pickup"] = PickupSpec(
-                    location=world.locations[stops[0].location],
+                    location=place(stops[0].location),
                     time_windows=[TimeWindow(start_s=earliest, end_s=math.floor(closes))],
                 )
             jobs.append(Order(**job))
@@ -340,7 +427,7 @@ class PeriodicReoptPolicy:
             horizon=TimeWindow(
                 start_s=min([soonest, *starts]), end_s=max([math.floor(end_of_day), *ends])
             ),
-            travel=scen.travel,
+            travel=travel_at(world, used, now),
             capacity_dims=scen.capacity_dims,
             orders=jobs,
             vehicles=vehicles,
@@ -349,6 +436,7 @@ class PeriodicReoptPolicy:
         return ReoptProblem(
             scenario=scenario,
             locked=locked_stops,
+            bound=bound,
             open_orders=open_orders,
             breaks=break_stops,
             placeable=placeable,
