@@ -4,8 +4,14 @@ At each tick the policy builds a routing :class:`~scenarios.model.Scenario` of t
 situation and calls :func:`solvers.routing.solve_routes`:
 
 - each courier on shift becomes a vehicle that starts where (and when) it will be after its
-  *locked* stops: the stop it is committed to and the remaining stops of the orders it already
-  carries, kept in their current order (couriers deliver what is on board first);
+  *locked* stops: the stop it is committed to and, for an order whose parcels are collected at
+  several nodes, its pickups still to make (in their order);
+- an order with only its delivery left (on board, or the committed stop's order) becomes a
+  delivery-only job of its courier's vehicle (a skill only that vehicle has, mandatory: its
+  parcels are on board from the vehicle's start), placed among the others by the solver; one
+  the solver does not place is delivered last (until session 55 these deliveries were locked
+  in front, in their order, so a courier carrying a parcel promised for the afternoon waited
+  for it before anything else);
 - a courier's breaks still to take are the vehicle's breaks (window: from the later of the
   break's earliest start and the vehicle's start to its latest start), and each goes where the
   solver's plan takes it (the routing layer schedules breaks exactly); a break the solver does
@@ -16,13 +22,21 @@ situation and calls :func:`solvers.routing.solve_routes`:
   the first of its nodes closes for good (an order whose node closes before that is left
   out: its parcels are lost), delivery in its promised window (a window already out of
   reach is widened to "as soon as possible", because the solver's windows are hard);
+- the problem is priced as the twin's planned cost prices routes (:meth:`routing_scenario`):
+  the vehicles' own prices per metre and per hour, the fixed cost of a courier that has not
+  left yet, each order's penalty; travel times are the free-flow times x the twin's travel
+  factor at the tick (as the twin expects them; the routing layer has no time-of-day
+  profile); a vehicle without breaks must leave at once (``latest_start_s``: the twin's
+  courier leaves for its next stop and waits there, so its time counts from now). The
+  routing layer has no price for lateness (its windows are hard) and a vehicle with breaks
+  may still leave later;
 - the solver's routes replace the couriers' remaining routes (after the locked stops), but
   only when they are projected cheaper than the routes the couriers have (``keep_if_cheaper``):
   both are priced by the twin's planned cost (:meth:`DispatchSimulator.planned_cost_cents`,
-  the model quotes price by: expected times, no noise), the current routes with each waiting
-  order at its cheapest insertion (what the fallback will do with it), the re-plan with each
-  open order it leaves out at its penalty; a re-plan that is not cheaper is dropped and the
-  tick's order goes to the fallback.
+  the model quotes price by: expected times, no noise), the current routes with the waiting
+  orders the re-plan serves inserted in turn at their cheapest insertion (what the fallback
+  will do with them), the re-plan with each open order it leaves out at its penalty; a
+  re-plan that is not cheaper is dropped and the tick's order goes to the fallback.
 
 Orders the solver leaves out, and orders arriving between ticks, are inserted by cheapest
 insertion when they come up for a decision (``insert_between_ticks``) or wait for the next tick.
