@@ -33,6 +33,7 @@ Model (one operating day, or any horizon):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections import deque
@@ -982,25 +983,29 @@ class DispatchSimulator:
         hit = memo[1].get(o)
         if hit is not None and hit[0] is job and hit[1] is rates:
             return hit[2]
-        w = self.world
-        lead = self._leading_breaks(c)
-        q = (
-            self._quote_before_leaving(o, c, cache, lead)
-            if lead
-            else quote_insertion(
-                cache,
-                job,
-                capacity=self._capacity_rows[c],
-                duration=w.travel.duration_s,
-                distance=w.travel.distance_m,
-                rates=rates,
-                rows=self._rows,
-                symmetric=self._symmetric,
-                shortcut_s=self._shortcut_s,
-            )
-        )
+        q = self._quote_fresh(o, c, cache, job, rates)
         memo[1][o] = (job, rates, q)
         return q
+
+    def _quote_fresh(
+        self, o: int, c: int, cache: RouteCache, job: JobSpec, rates: CostRates
+    ) -> Quote:
+        """``quote(o, c)`` on courier ``c``'s current route timed by ``cache`` (uncached)."""
+        lead = self._leading_breaks(c)
+        if lead:
+            return self._quote_before_leaving(o, c, cache, lead)
+        w = self.world
+        return quote_insertion(
+            cache,
+            job,
+            capacity=self._capacity_rows[c],
+            duration=w.travel.duration_s,
+            distance=w.travel.distance_m,
+            rates=rates,
+            rows=self._rows,
+            symmetric=self._symmetric,
+            shortcut_s=self._shortcut_s,
+        )
 
     def _quote_rates(self, c: int) -> CostRates:
         """Courier ``c``'s prices for a quote: with its fixed cost while it is unused."""
@@ -1149,22 +1154,8 @@ class DispatchSimulator:
         skills = self.orders.skills[o]
         if skills and not skills <= self.world.vehicle_skills[c]:
             return NO_SKILL
-        rates = self._rates[c]
-        if self.first_departure_s[c] != self.first_departure_s[c] and all(
-            st.kind == BREAK for st in stops
-        ):
-            rates = self._rates_first[c]
-        w = self.world
-        return quote_insertion(
-            self._schedule(c, stops),
-            self.job_spec(o),
-            capacity=self._capacity_rows[c],
-            duration=w.travel.duration_s,
-            distance=w.travel.distance_m,
-            rates=rates,
-            rows=self._rows,
-            symmetric=self._symmetric,
-        )
+        with self._as_route(c, stops):
+            return self._quote_fresh(o, c, self._cache(c), self.job_spec(o), self._quote_rates(c))
 
     def with_order(self, o: int, stops: Sequence[Stop], q: Quote) -> tuple[Stop, ...]:
         """``stops`` with pending order ``o``'s pickups and delivery inserted where quote
@@ -1772,11 +1763,17 @@ class DispatchSimulator:
 
     def _schedule(self, c: int, stops: Sequence[Stop]) -> RouteCache:
         """Courier ``c``'s expected timing (route cache) were ``stops`` its remaining route."""
+        with self._as_route(c, stops):
+            return self._cache(c)
+
+    @contextlib.contextmanager
+    def _as_route(self, c: int, stops: Sequence[Stop]) -> Iterator[None]:
+        """Courier ``c``'s remaining route is ``stops`` inside the block (its caches too)."""
         saved = self._route[c]
         self._route[c] = tuple(stops)
         self._version[c] += 1
         try:
-            return self._cache(c)
+            yield
         finally:
             self._route[c] = saved
             self._version[c] += 1
