@@ -922,7 +922,11 @@ def kpis(prob: Problem, ev: Evaluation) -> Kpis:
     ships = ev.shipments_per_order
     shipped_orders = ships > 0
     short = np.bincount(prob.line_order, weights=ev.unfilled_per_line, minlength=prob.num_orders)
-    late_pair = ev.used_pairs & (prob.pair_late > 0)
+    # late = arriving after the promise, whatever lateness costs (free lateness, or a price
+    # that rounds to 0 micro-units, left late parcels uncounted and a late VIP order on time)
+    promise = prob.order_promise_s[prob.pair_order]
+    arrival = prob.arrival_s[prob.pair_node, prob.pair_order]
+    late_pair = ev.used_pairs & (promise >= 0) & (arrival > promise)
     late_orders = np.bincount(prob.pair_order[late_pair], minlength=prob.num_orders) > 0
     vip = prob.order_vip
     n_vip = int(vip.sum())

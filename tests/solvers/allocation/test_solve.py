@@ -130,6 +130,34 @@ def test_max_nodes_split_penalty_and_capacity(two_dcs: AllocationRequest) -> Non
     assert sum(a.quantity for a in result.assignments if a.node_id == "north") <= 1
 
 
+def test_a_late_parcel_counts_as_late_when_lateness_is_free() -> None:
+    """A parcel arriving after the promise is a late shipment and a VIP order it serves is
+    not on time, also where lateness costs nothing (`late_shipment` and `late_per_hour`
+    0, or a price that rounds to 0 micro-units): the KPIs counted only priced lateness."""
+    nodes = [node("far", 50.0, 13.0, inventory={"a": 5}, lead_time_s=3600)]
+    orders = [
+        order("vip", 52.0, 13.0, {"a": 1}, promise_by_s=3600, tier=Tier.VIP),
+        order("std", 52.0, 13.1, {"a": 1}, promise_by_s=3600),
+    ]
+    for late_per_hour in (0.0, 1e-8):  # free, and a price that rounds to 0 micro-units
+        costs = SIMPLE_COSTS.model_copy(
+            update={"late_shipment": 0.0, "late_per_hour": late_per_hour}
+        )
+        req = AllocationRequest(nodes=nodes, orders=orders, costs=costs)
+        for params in (EXACT, EXACT.model_copy(update={"mode": "online"})):
+            result = allocate(req, params)
+            assert len(result.assignments) == 2 and result.cost.lateness == 0.0
+            assert result.kpis.late_shipments == 2
+            assert result.kpis.vip_orders == 1 and result.kpis.vip_on_time_share == 0.0
+    on_time = AllocationRequest(
+        nodes=nodes,
+        orders=[o.model_copy(update={"promise_by_s": 10**9}) for o in orders],
+        costs=SIMPLE_COSTS,
+    )
+    result = allocate(on_time, EXACT)
+    assert result.kpis.late_shipments == 0 and result.kpis.vip_on_time_share == 1.0
+
+
 def test_promise_penalise_or_forbid() -> None:
     nodes = [node("far", 50.0, 13.0, inventory={"a": 5}, lead_time_s=3600)]
     orders = [order("o", 52.0, 13.0, {"a": 1}, promise_by_s=3600)]
