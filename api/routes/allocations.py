@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Request
@@ -30,6 +29,7 @@ from api.solve import (
 )
 from scenarios.errors import InputError
 from scenarios.model import Tier
+from solvers.allocation.problem import vip_share_of
 
 #: A one-order online allocation up to these sizes is solved on the event loop (see
 #: :func:`_inline`); larger ones, more orders and batch mode go to the solver pool.
@@ -72,7 +72,7 @@ def _capacity_may_bind(body: AllocationCreate) -> bool:
     share = req.rules.vip_capacity_share if req.orders[0].tier == Tier.VIP else 1.0
     # a node that may ship nothing at all (capacity 0) is closed, not binding
     return any(
-        n.capacity_units is not None and 0 < math.floor(n.capacity_units * share) < units
+        n.capacity_units is not None and 0 < vip_share_of(n.capacity_units, share) < units
         for n in req.nodes
     )
 

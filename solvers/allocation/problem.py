@@ -21,6 +21,7 @@ opening (dropping it from any solution never costs more).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import cached_property
 
 import numpy as np
@@ -373,6 +374,13 @@ MAX_TOTAL_MICRO = 2.0**62
 MAX_PRICE_MICRO = 2.0**59
 
 
+def vip_share_of(capacity: int, share: float) -> int:
+    """The VIP share of a capacity: ``share x capacity`` rounded down, exactly for the share
+    as written (0.35 x 700 = 245 VIP units; the float product 244.99999999999997 gave 244)."""
+    num, den = Fraction(repr(share)).as_integer_ratio()
+    return capacity * num // den
+
+
 def _check_prices(prices: F64, field: str, what: str, matrix: str | None = None) -> None:
     """Raise :class:`InputError` when a node x order price (micro-units, floats) is too large.
 
@@ -445,10 +453,12 @@ def compile_request(
     )
     share = rules.vip_capacity_share
     if share < 1.0:
-        vip_cap_units = np.where(cap_units >= 0, np.floor(cap_units * share), -1).astype(np.int64)
-        vip_cap_orders = np.where(cap_orders >= 0, np.floor(cap_orders * share), -1).astype(
-            np.int64
-        )
+        vip_cap_units = np.array(
+            [-1 if c < 0 else vip_share_of(c, share) for c in cap_units.tolist()], dtype=np.int64
+        ).reshape(n_nodes)
+        vip_cap_orders = np.array(
+            [-1 if c < 0 else vip_share_of(c, share) for c in cap_orders.tolist()], dtype=np.int64
+        ).reshape(n_nodes)
     else:
         vip_cap_units = np.full(n_nodes, -1, dtype=np.int64)
         vip_cap_orders = np.full(n_nodes, -1, dtype=np.int64)

@@ -8,6 +8,8 @@ rules and candidate arcs were built with whole-array numpy steps: every array of
 from __future__ import annotations
 
 import dataclasses
+import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -98,9 +100,13 @@ def reference_compile(request: AllocationRequest, *, prune: bool = True) -> Prob
     )
     share = rules.vip_capacity_share
     if share < 1.0:
-        vip_cap_units = np.where(cap_units >= 0, np.floor(cap_units * share), -1).astype(np.int64)
-        vip_cap_orders = np.where(cap_orders >= 0, np.floor(cap_orders * share), -1).astype(
-            np.int64
+        # rounded down from the share as written (0.35 x 700 = 245, not the float's 244)
+        exact = Fraction(repr(share))
+        vip_cap_units = np.array(
+            [-1 if c < 0 else math.floor(exact * c) for c in cap_units.tolist()], dtype=np.int64
+        )
+        vip_cap_orders = np.array(
+            [-1 if c < 0 else math.floor(exact * c) for c in cap_orders.tolist()], dtype=np.int64
         )
     else:
         vip_cap_units = np.full(n_nodes, -1, dtype=np.int64)

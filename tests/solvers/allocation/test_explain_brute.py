@@ -14,6 +14,7 @@ import math
 import re
 import time
 from collections import Counter
+from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, event, given, note, settings
@@ -113,7 +114,8 @@ class BruteModel:
         share = rules.vip_capacity_share
 
         def vip_cap(cap: int | None) -> int | None:
-            return None if cap is None or share >= 1.0 else math.floor(cap * share)
+            # rounded down from the share as written: 0.35 x 700 = 245 (244.99999999999997)
+            return None if cap is None or share >= 1.0 else math.floor(Fraction(repr(share)) * cap)
 
         self.vip_cap_units = [vip_cap(n.capacity_units) for n in req.nodes]
         self.vip_cap_orders = [vip_cap(n.capacity_orders) for n in req.nodes]

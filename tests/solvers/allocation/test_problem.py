@@ -7,8 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenarios.geo import TimeWindow
-from scenarios.model import NodeKind
-from solvers.allocation import AllocationCosts, AllocationRequest, AllocationRules
+from scenarios.model import NodeKind, Tier
+from solvers.allocation import (
+    AllocationCosts,
+    AllocationParams,
+    AllocationRequest,
+    AllocationRules,
+    allocate,
+)
 from solvers.allocation.problem import MICRO, Problem, compile_request, to_micro
 
 from .conftest import SIMPLE_COSTS, brute_force, node, order
@@ -184,3 +190,28 @@ def test_stock_is_what_each_node_holds_above_its_floor(req: AllocationRequest) -
     assert np.array_equal(given_stock.inventory, alone.inventory)
     assert np.array_equal(given_stock.avail, alone.avail)
     assert np.array_equal(given_stock.arc_ub, alone.arc_ub)
+
+
+def test_the_vip_share_is_rounded_down_from_the_decimal_share() -> None:
+    """0.35 x 700 = 245 VIP units and 0.35 x 180 = 63 VIP parcels: in floats the products
+    are 244.99999999999997 and 62.99999999999999, which the VIP rows took as 244 and 62;
+    a VIP order of 245 units at the node left one unit unfilled."""
+    dc = node("dc", 52.0, 13.0, inventory={"a": 1000}, capacity_units=700, capacity_orders=180)
+    req = AllocationRequest(
+        nodes=[dc],
+        orders=[order("vip", 52.0, 13.0, {"a": 245}, tier=Tier.VIP)],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(vip_capacity_share=0.35),
+    )
+    prob = compile_request(req)
+    assert prob.vip_cap_units.tolist() == [245]
+    assert prob.vip_cap_orders.tolist() == [63]
+    # shares exact in floats are unchanged, and the share is still rounded down
+    for share, cap, want in ((0.5, 7, 3), (0.29, 100, 29), (0.1, 3, 0), (0.57, 7, 3)):
+        capped = dc.model_copy(update={"capacity_units": cap})
+        rules = AllocationRules(vip_capacity_share=share)
+        one = compile_request(req.model_copy(update={"rules": rules, "nodes": [capped]}))
+        assert one.vip_cap_units.tolist() == [want], (share, cap)
+    result = allocate(req, AllocationParams(mip_rel_gap=0.0))
+    assert [(a.node_id, a.quantity) for a in result.assignments] == [("dc", 245)]
+    assert result.unfilled == []
