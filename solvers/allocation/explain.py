@@ -89,6 +89,9 @@ WRITE_S_PER_ORDER = 1e-4
 WRITE_SHARE_MAX = 0.75
 #: the summary's tail of an order whose explanation the time limit cut short
 CUT_SUMMARY = "explanation cut short by the time limit"
+#: the reason of an order that an answer within its optimality gap leaves dearer than its
+#: own optimum, where no other order's allocation stops that optimum
+WITHIN_GAP = "within the optimality gap of the batch answer"
 #: the note of an answer whose explanation searches the time stopped (own optima, lifted
 #: rules, what a cap or a baseline costs, an order's cheapest way to ship)
 SEARCHES_STOPPED = (
@@ -560,34 +563,64 @@ def explain(
         short_of.setdefault(u.order_id, []).append(u)
     explanations = []
     near: _Nearer | None = None
+
+    def explain_one(o: int, near: _Nearer) -> OrderExplanation:
+        return _order_explanation(
+            prob,
+            world,
+            x,
+            o,
+            chosen_arcs[o],
+            chosen_nodes[o],
+            int(chosen_cost[o]),
+            int(alt_cost[o]),
+            alt_nodes[o],
+            unconstrained.get(o),
+            int(own_cost[o]),
+            near,
+            baseline,
+            capped.get(o),
+            shipless.get(o),
+            lifts.get(o),
+            free_ways.get(o),
+            alt_settled[o],
+            short_of.get(prob.order_ids[o], []),
+        )
+
     for o in range(n_orders):
         if _past(end):
             break
         if near is None:  # only when an explanation is written in full (0.1 s at 50,000)
             near = _nearer(prob, x, chosen_nodes)
-        explanations.append(
-            _order_explanation(
-                prob,
-                world,
-                x,
-                o,
-                chosen_arcs[o],
-                chosen_nodes[o],
-                int(chosen_cost[o]),
-                int(alt_cost[o]),
-                alt_nodes[o],
-                unconstrained.get(o),
-                int(own_cost[o]),
-                near,
-                baseline,
-                capped.get(o),
-                shipless.get(o),
-                lifts.get(o),
-                free_ways.get(o),
-                alt_settled[o],
-                short_of.get(prob.order_ids[o], []),
-            )
+        explanations.append(explain_one(o, near))
+    # an answer within its gap can leave an order dearer than its cheapest way on what the
+    # others leave, a way that may keep its chosen nodes (so the best alternative, which
+    # avoids one, does not show it): found where the time allows, and named with its cost
+    # (those not searched are not called the cheapest option)
+    within_gap = [
+        o
+        for o, ex in enumerate(explanations)
+        if chosen_nodes[o]
+        and o not in free_ways
+        and any(r.message == WITHIN_GAP for r in ex.reasons)
+    ]
+    if within_gap and near is not None and not _past(search_end):
+        settled_ways = _free_ways(
+            prob,
+            world,
+            x,
+            within_gap,
+            chosen_cost,
+            {o: int(own_cost[o]) for o in unconstrained},
+            shared,
+            blocks_all,
+            (c_arc, c_pair, split),
+            search_end,
         )
+        for o, (cost, nodes) in settled_ways.items():
+            if cost < chosen_cost[o]:
+                free_ways[o] = (cost, nodes)
+                explanations[o] = explain_one(o, near)
     done = len(explanations)
     explanations.extend(
         _cut_explanation(prob, o, chosen_nodes[o], int(chosen_cost[o]))
@@ -1696,8 +1729,14 @@ def _order_explanation(
     ``alt_settled``: its best alternative was searched to the end; ``unfilled``: its
     entries of the result's unfilled lines, whose reasons the explanation repeats)."""
     order_id = prob.order_ids[o]
-    # the baseline left a cheaper way that no other order's allocation stops (a number)
-    slack = free_way if baseline is not None and free_way is not None else None
+    # the answer left a cheaper way that no other order's allocation stops (a number): a
+    # baseline's, or a solve's within its gap (that way may keep the chosen nodes)
+    slack = (
+        free_way
+        if free_way is not None and (baseline is not None or (nodes and free_way[0] < cost))
+        else None
+    )
+    within_gap = False  # said to be within the gap without a cheaper way found
     reasons: list[Reason] = []
     alternative = None
     if alt_cost >= 0 and nodes:
@@ -1741,20 +1780,16 @@ def _order_explanation(
                     )
                 )
             elif unexplained:
-                reasons.append(
-                    _reason(
-                        kind=ReasonKind.CHEAPEST,
-                        message="within the optimality gap of the batch answer",
-                    )
-                )
+                within_gap = True
+                reasons.append(_reason(kind=ReasonKind.CHEAPEST, message=WITHIN_GAP))
     if slack is not None:
         free_cost, free_nodes = slack
+        why = f"the {baseline} baseline does not optimise" if baseline is not None else WITHIN_GAP
         reasons.append(
             _reason(
                 kind=ReasonKind.CHEAPEST,
-                message=f"the {baseline} baseline does not optimise: on what the other orders "
-                f"leave this order could ship from {_names(prob, free_nodes)} for "
-                f"{_money(cost - free_cost)} less",
+                message=f"{why}: on what the other orders leave this order could ship from "
+                f"{_names(prob, free_nodes)} for {_money(cost - free_cost)} less",
             )
         )
     if capped is not None:
@@ -1811,7 +1846,16 @@ def _order_explanation(
     slack_said = None if slack is None else (_names(prob, slack[1]), cost - slack[0])
     extra = None if alternative is None else alt_cost - cost
     summary = _summary(
-        prob, o, nodes, arcs, x, alternative, extra, reasons, slack_said, settled=alt_settled
+        prob,
+        o,
+        nodes,
+        arcs,
+        x,
+        alternative,
+        extra,
+        reasons,
+        slack_said,
+        settled=alt_settled and not within_gap,
     )
     return _explanation(
         order_id=order_id,

@@ -17,6 +17,7 @@ from solvers.allocation import (
     AllocationParams,
     AllocationRequest,
     AllocationRules,
+    AllocationStatus,
     ReasonKind,
     UnfilledReason,
     allocate,
@@ -791,3 +792,43 @@ def test_an_explanation_names_a_few_short_lines_and_counts_the_rest() -> None:
     assert message.count(" x s") == explain_module.UNFILLED_SAID
     assert message.endswith("; 2 more line(s) (see unfilled)")
     assert explain_module.unfilled_message(2, []) == "2 unit(s) left unfilled (see unfilled)"
+
+
+def test_an_order_left_dearer_within_the_gap_is_not_called_the_cheapest() -> None:
+    """A batch answer within its gap (1e-4 of a total of ~70) ships o's two units from n0,
+    0.005 dearer than one from n0 and one from n1: that cheaper way keeps n0, so the best
+    alternative (avoiding n0) is dearer, and the summary called the choice the "cheapest
+    option" while its reason said "within the optimality gap"; the cheaper way is named."""
+    far = {"lat": 52.0, "lon": 13.0}
+    req = AllocationRequest.model_validate(
+        {
+            "nodes": [
+                {"id": "n0", "location": far, "inventory": {"a": 2}},
+                {"id": "n1", "location": far, "inventory": {"a": 1}},
+            ],
+            "orders": [
+                {"id": "o", "location": far, "lines": [{"sku": "a", "quantity": 2}]},
+                {"id": "short", "location": far, "lines": [{"sku": "z", "quantity": 7}]},
+            ],
+            "distance_km": [[30.0, 30.0], [20.0, 20.0]],
+            "costs": {
+                "per_shipment": 0.0,
+                "per_unit": 0.4,
+                "per_unit_distance": 0.0005,
+                "distance_unit": "km",
+                "unfilled_unit": 10.0,
+            },
+        }
+    )
+    result = allocate(req, AllocationParams(mip_rel_gap=1e-4, time_limit_s=30))
+    ex = next(e for e in result.explanations if e.order_id == "o")
+    shipped = sorted((a.node_id, a.quantity) for a in result.assignments)
+    # the batch stops at its warm start (n0 holds both units), within its gap of the optimum
+    assert result.status == AllocationStatus.OPTIMAL and result.gap is not None
+    assert shipped == [("n0", 2)] and ex.cost == pytest.approx(0.83)
+    assert "cheapest option" not in ex.summary.replace("not the cheapest option", "")
+    assert ex.summary.endswith("not the cheapest option: n1, n0 costs 0.005 less")
+    assert [r.message for r in ex.reasons] == [
+        "within the optimality gap of the batch answer: on what the other orders leave this "
+        "order could ship from n1, n0 for 0.005 less"
+    ]

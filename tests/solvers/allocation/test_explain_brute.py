@@ -843,8 +843,14 @@ def _check_reasons(
     if not lifts_named and not stopped:
         for n, rule in _lift_candidates(m, o, chosen):
             assert _lifted_best(m, o, allocs, n, rule)[0] >= here, (ex, n, rule)
-    # a baseline that leaves a cheaper way on what the others leave says so, with the number
-    slack = [r for r in ex.reasons if "baseline does not optimise: on what" in r.message]
+    # a baseline (or a solve within its gap) that leaves a cheaper way on what the others
+    # leave says so, with the number
+    slack = [
+        r
+        for r in ex.reasons
+        if "baseline does not optimise: on what" in r.message
+        or "within the optimality gap of the batch answer: on what" in r.message
+    ]
     if slack:
         said = re.search(r"could ship from (.*) for ([\d.]+) less", slack[0].message)
         assert said is not None and _micro(float(said.group(2))) == cost - here > 0, (ex, here)
@@ -854,6 +860,9 @@ def _check_reasons(
         event("a baseline's slack is named")
     if baseline and here < cost and not stopped:
         assert slack, (ex, "the baseline's slack is not named", here, cost)
+    # the cheapest option only where nothing cheaper fits what the others leave
+    if ex.summary.endswith("; cheapest option") or "; cheapest option;" in ex.summary:
+        assert here >= cost, (ex, "called the cheapest option", here, cost)
     # the cap on nodes per order is named wherever it costs the order's own optimum
     if req.rules.max_nodes_per_order is not None:
         free, _ = m.best(o, allocs, full=True, cap_nodes=False)
