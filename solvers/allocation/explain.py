@@ -597,12 +597,14 @@ def explain(
     # others leave, a way that may keep its chosen nodes (so the best alternative, which
     # avoids one, does not show it): found where the time allows, and named with its cost
     # (those not searched are not called the cheapest option)
+    # (said only of an order whose own optimum costs less than its choice: a few at most)
+    dearer = np.nonzero(own_cost[: len(explanations)] < chosen_cost[: len(explanations)])[0]
     within_gap = [
         o
-        for o, ex in enumerate(explanations)
+        for o in dearer.tolist()
         if chosen_nodes[o]
         and o not in free_ways
-        and any(r.message == WITHIN_GAP for r in ex.reasons)
+        and any(r.message == WITHIN_GAP for r in explanations[o].reasons)
     ]
     if within_gap and near is not None and not _past(search_end):
         settled_ways = _free_ways(
