@@ -558,11 +558,13 @@ def compile_request(
         # and never zero: where every price is zero (or rounds to zero micro-units) a
         # zero penalty pruned every way to ship, and a free request was 'infeasible'
         base_pen = np.maximum(base_pen, np.maximum(2 * dearest.max(axis=0), 1))
-    pen_f = np.floor(base_pen * vip_factor + 0.5) * (
-        1 if rules.allow_unfilled else HARD_UNFILLED_FACTOR
-    )
+    factor = 1 if rules.allow_unfilled else HARD_UNFILLED_FACTOR
+    pen_vip = np.floor(base_pen * vip_factor + 0.5)
+    pen_f = pen_vip * factor
     _check_totals(l_qty, pen_f[l_order] if n_orders else np.zeros(0))
-    pen_o = pen_f.astype(np.int64)
+    # the hard factor in integers: in floats a penalty past 2^53 micro-units came out off
+    # by up to 64 (111111112395099008 for 100 x 1111111123950990)
+    pen_o = pen_vip.astype(np.int64) * factor
     l_pen = pen_o[l_order] if n_orders else np.zeros(0, dtype=np.int64)
 
     l_restricted = np.zeros(n_lines, dtype=bool)

@@ -181,11 +181,13 @@ def reference_compile(request: AllocationRequest, *, prune: bool = True) -> Prob
         )
         # and never zero (all prices zero: a zero penalty pruned every way to ship)
         base_pen = np.maximum(base_pen, np.maximum(2 * dearest.max(axis=0), 1))
-    pen_f = np.floor(base_pen * vip_factor + 0.5) * (
-        1 if rules.allow_unfilled else HARD_UNFILLED_FACTOR
-    )
+    factor = 1 if rules.allow_unfilled else HARD_UNFILLED_FACTOR
+    pen_vip = np.floor(base_pen * vip_factor + 0.5)
+    pen_f = pen_vip * factor
     _check_totals(l_qty, pen_f[l_order] if n_orders else np.zeros(0))
-    pen_o = pen_f.astype(np.int64)
+    # the hard factor in integers: in floats a penalty past 2^53 micro-units came out off
+    # by up to 64 (111111112395099008 for 100 x 1111111123950990)
+    pen_o = pen_vip.astype(np.int64) * factor
     l_pen = pen_o[l_order] if n_orders else np.zeros(0, dtype=np.int64)
 
     restricted_sets = {sku: set(regions) for sku, regions in rules.restricted_skus.items()}

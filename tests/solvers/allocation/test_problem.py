@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -215,3 +217,22 @@ def test_the_vip_share_is_rounded_down_from_the_decimal_share() -> None:
     result = allocate(req, AllocationParams(mip_rel_gap=0.0))
     assert [(a.node_id, a.quantity) for a in result.assignments] == [("dc", 245)]
     assert result.unfilled == []
+
+
+def test_the_hard_unfilled_penalty_is_exactly_100_times_the_penalty() -> None:
+    """Under ``allow_unfilled: false`` a unit costs 100 x its (VIP) penalty, in integers: a
+    VIP penalty of ~1e16 micro-units multiplied in floats came out off by up to 64 (not a
+    multiple of 100), so a total cost no longer matched its documented parts."""
+    req = AllocationRequest(
+        nodes=[node("dc", 52.0, 13.0, inventory={"b": 1})],
+        orders=[order("o", 52.0, 13.0, {"a": 1, "b": 1}, tier=Tier.VIP)],
+        costs=SIMPLE_COSTS.model_copy(update={"unfilled_unit": 9_999_999.999999}),
+        rules=AllocationRules(allow_unfilled=False, vip_priority=999.7),
+    )
+    prob = compile_request(req)
+    vip_penalty = math.floor(9_999_999_999_999 * 999.7 + 0.5)  # micro-units, rounded once
+    assert prob.line_pen.tolist() == [100 * vip_penalty] * 2
+    result = allocate(req, AllocationParams(mip_rel_gap=0.0))
+    assert [u.sku for u in result.unfilled] == ["a"]
+    assert result.cost.total_micros == prob.evaluate(np.array([1])).total
+    assert prob.evaluate(np.zeros(1, dtype=np.int64)).unfilled == 2 * 100 * vip_penalty
