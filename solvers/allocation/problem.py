@@ -381,12 +381,15 @@ def vip_share_of(capacity: int, share: float) -> int:
     return capacity * num // den
 
 
-def _check_prices(prices: F64, field: str, what: str, matrix: str | None = None) -> None:
+def _check_prices(
+    prices: F64, field: str, what: str, matrix: str | None = None, remedy: str = "the distance"
+) -> None:
     """Raise :class:`InputError` when a node x order price (micro-units, floats) is too large.
 
     Such a price came out of the int64 cast as garbage (a lateness cost of -9.2e12, a total
     below zero) instead of an error. ``what`` describes the entry; ``matrix`` names a node x
-    order matrix field whose entry ``.{n}.{o}`` is blamed instead of ``field``.
+    order matrix field whose entry ``.{n}.{o}`` is blamed instead of ``field``; ``remedy``
+    names what besides the price would bring it down.
     """
     if not prices.size or prices.max() <= MAX_PRICE_MICRO:
         return
@@ -396,7 +399,7 @@ def _check_prices(prices: F64, field: str, what: str, matrix: str | None = None)
         field if matrix is None else f"{matrix}.{n}.{o}",
         f"{what} would cost {worst / MICRO:.4g} currency units (node {n}, order {o}), more "
         f"than the {MAX_PRICE_MICRO / MICRO:.4g} the solver takes for one unit or parcel: "
-        "lower the price or the distance",
+        f"lower the price or {remedy}",
     )
 
 
@@ -504,6 +507,7 @@ def compile_request(
             late_f,
             "costs.late_per_hour" if costs.late_per_hour > 0 else "costs.late_shipment",
             f"a parcel {worst_s} s late",
+            remedy="the lateness (the promise or the nodes' lead times)",
         )
     late_cost = late_f.astype(np.int64)
 

@@ -448,14 +448,18 @@ def test_a_transit_past_the_integer_range_is_late_not_early(scarce: AllocationRe
 
 
 @pytest.mark.parametrize(
-    ("change", "field"),
+    ("change", "field", "remedy"),
     [
-        ({"distance_km": [[1e308, 1.0, 1.0], [1.0, 1.0, 1.0]]}, "distance_km.0.0"),
-        ({"travel_s": [[MAX_INT] * 3] * 2, "costs": {"late_per_hour": 1e7}}, "costs.late_per_hour"),
+        ({"distance_km": [[1e308, 1.0, 1.0], [1.0, 1.0, 1.0]]}, "distance_km.0.0", "the distance"),
+        (
+            {"travel_s": [[MAX_INT] * 3] * 2, "costs": {"late_per_hour": 1e7}},
+            "costs.late_per_hour",
+            "the lateness",
+        ),
     ],
 )  # fmt: skip
 def test_prices_past_the_solver_range_are_input_errors(
-    two_dcs: AllocationRequest, change: dict[str, Any], field: str
+    two_dcs: AllocationRequest, change: dict[str, Any], field: str, remedy: str
 ) -> None:
     """They were cast to int64 as garbage: a negative total cost, answered as optimal."""
     data = two_dcs.model_dump(mode="json")
@@ -466,6 +470,8 @@ def test_prices_past_the_solver_range_are_input_errors(
     with pytest.raises(InputError) as err:
         allocate(AllocationRequest.model_validate(data))
     assert err.value.field == field and "more than" in err.value.reason
+    # (the lateness case said "lower the price or the distance")
+    assert f"lower the price or {remedy}" in err.value.reason
 
 
 @settings(
