@@ -1104,6 +1104,29 @@ class DispatchSimulator:
         locs, earliest, latest, service, deltas, is_break, _ = self._stop_lists(
             route, anchor, loaded, parcels
         )
+        return self._build_cache(
+            c, route, anchor, t0, (locs, earliest, latest, service, deltas, is_break), load0
+        )
+
+    def _build_cache(
+        self,
+        c: int,
+        route: Sequence[Stop],
+        anchor: int,
+        t0: float,
+        lists: tuple[
+            list[int],
+            list[float],
+            list[float],
+            list[float],
+            Sequence[Sequence[float]],
+            Sequence[bool] | None,
+        ],
+        load0: Sequence[float],
+    ) -> RouteCache:
+        """Courier ``c``'s route cache of ``route`` from ``anchor`` at ``t0``, from its stop
+        lists (locations, earliest, latest, service, load deltas, breaks)."""
+        locs, earliest, latest, service, deltas, is_break = lists
         if self.params.hold_to_plan and self._plan is not None:
             earliest = [self._held(c, st, e) for e, st in zip(earliest, route, strict=True)]
         w = self.world
@@ -1266,23 +1289,8 @@ class DispatchSimulator:
             locs, earliest, latest, service, deltas, is_break, ready_keys = stops
             self._stops_memo[c] = (route, anchor, dict(loaded), frozenset(parcels), *stops)
         stamp = (ready_version, tuple((key, earliest[k]) for k, key in ready_keys))
-        if self.params.hold_to_plan and self._plan is not None:
-            earliest = [self._held(c, st, e) for e, st in zip(earliest, route, strict=True)]
-        cache = build_route_cache(
-            anchor_loc=anchor,
-            t0=t0,
-            stop_loc=locs,
-            earliest=earliest,
-            latest=latest,
-            service=service,
-            load_delta=deltas,
-            load0=load0,
-            end_loc=w.vehicle_end_loc[c],
-            shift_end_s=w.shift_end_s[c],
-            duration=w.travel.duration_s,
-            factor=self.travel_factor(t0),
-            duration_rows=self._dur_rows,
-            is_break=is_break,
+        cache = self._build_cache(
+            c, route, anchor, t0, (locs, earliest, latest, service, deltas, is_break), load0
         )
         self._caches[c] = (version, t0, cache, self._num_steps, stamp)
         return cache

@@ -530,12 +530,14 @@ def explain(
         free[o] = way.cost if cheaper else int(chosen_cost[o])
         if cheaper:
             free_ways[o] = (way.cost, _by_distance(prob, o, set(way.nodes)))
-    if baseline is not None:  # what the baseline leaves on the table, order by order
-        settled = _free_ways(
+
+    def _settle(orders: list[int]) -> dict[int, tuple[int, list[int]]]:
+        """The cheapest ways of ``orders`` on what the others leave (see :func:`_free_ways`)."""
+        return _free_ways(
             prob,
             world,
             x,
-            [o for o in range(n_orders) if chosen_nodes[o]],
+            orders,
             chosen_cost,
             {o: int(own_cost[o]) for o in unconstrained},
             shared,
@@ -543,6 +545,9 @@ def explain(
             (c_arc, c_pair, split),
             search_end,
         )
+
+    if baseline is not None:  # what the baseline leaves on the table, order by order
+        settled = _settle([o for o in range(n_orders) if chosen_nodes[o]])
         for o, (cost, nodes) in settled.items():
             free[o] = cost
             if cost < chosen_cost[o]:
@@ -607,18 +612,7 @@ def explain(
         and any(r.message == WITHIN_GAP for r in explanations[o].reasons)
     ]
     if within_gap and near is not None and not _past(search_end):
-        settled_ways = _free_ways(
-            prob,
-            world,
-            x,
-            within_gap,
-            chosen_cost,
-            {o: int(own_cost[o]) for o in unconstrained},
-            shared,
-            blocks_all,
-            (c_arc, c_pair, split),
-            search_end,
-        )
+        settled_ways = _settle(within_gap)
         for o, (cost, nodes) in settled_ways.items():
             if cost < chosen_cost[o]:
                 free_ways[o] = (cost, nodes)
