@@ -960,8 +960,9 @@ class DispatchSimulator:
             demand=orders.demand[o],
         )
 
-    def quote(self, o: int, c: int) -> Quote:
-        """Cheapest feasible insertion of pending order ``o`` into courier ``c``'s route."""
+    def _unquotable(self, o: int, c: int) -> Quote | None:
+        """Why courier ``c`` cannot take order ``o`` at all (no such courier, off shift, skills
+        missing), or None."""
         if not 0 <= c < self._num_vehicles:
             return Quote(False, INF, reason=f"no courier {c}")
         if self._home[c] or self._shift_end_now[c] <= self.env.now:
@@ -969,6 +970,13 @@ class DispatchSimulator:
         skills = self.orders.skills[o]
         if skills and not skills <= self.world.vehicle_skills[c]:
             return NO_SKILL
+        return None
+
+    def quote(self, o: int, c: int) -> Quote:
+        """Cheapest feasible insertion of pending order ``o`` into courier ``c``'s route."""
+        refused = self._unquotable(o, c)
+        if refused is not None:
+            return refused
         # A quote is a function of the route cache (the route, its anchor, t0, travel factor,
         # loads and the ready estimates of its pickups: see _cache), the order's job spec
         # (its parcels' nodes and ready estimates: rebuilt when they change) and the rates
@@ -1168,15 +1176,11 @@ class DispatchSimulator:
     def quote_on(self, o: int, c: int, stops: Sequence[Stop]) -> Quote:
         """Cheapest feasible insertion of pending order ``o`` into ``stops`` were they courier
         ``c``'s remaining route (as :meth:`quote`, uncached)."""
+        refused = self._unquotable(o, c)
+        if refused is not None:
+            return refused
         if tuple(stops) == self._route[c]:
             return self.quote(o, c)
-        if not 0 <= c < self._num_vehicles:
-            return Quote(False, INF, reason=f"no courier {c}")
-        if self._home[c] or self._shift_end_now[c] <= self.env.now:
-            return OFF_SHIFT
-        skills = self.orders.skills[o]
-        if skills and not skills <= self.world.vehicle_skills[c]:
-            return NO_SKILL
         with self._as_route(c, stops):
             return self._quote_fresh(o, c, self._cache(c), self.job_spec(o), self._quote_rates(c))
 

@@ -784,3 +784,7 @@ def test_quote_on_a_copy_of_a_route_is_the_quote_of_that_route() -> None:
     assert sim.planned_cost_cents(0, with_b) - base == pytest.approx(qb.cost_delta_cents)
     assert sim.apply(Assign(a, 0)).ok and sim._route[0] == with_a
     assert sim.quote(b, 0) == qb
+    # a courier that does not exist is refused as by quote (quote_on read its route first:
+    # IndexError)
+    missing = sim.quote_on(b, 99, with_a)
+    assert not missing.feasible and missing.reason == "no courier 99"
