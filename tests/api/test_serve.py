@@ -21,7 +21,7 @@ import termios
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -1306,6 +1306,23 @@ api.idempotency.abandon = lambda session, slot: threading.Event().wait()
 """
 
 
+def _post_in_background(
+    url: str, body: Mapping[str, object], headers: dict[str, str], answered: list[object]
+) -> threading.Thread:
+    """POST ``body`` to ``url`` in a started thread that appends the response (or the
+    transport error) to ``answered``."""
+
+    def send() -> None:
+        try:
+            answered.append(httpx.post(url, json=body, headers=headers))
+        except httpx.HTTPError as err:
+            answered.append(err)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    return sender
+
+
 # ~15 s each (two servers): the parts are checked in-process by tests/api/test_solve.py's
 # test_a_synchronous_solve_ending_once_its_process_dies_stores_no_outcome and
 # tests/api/test_infra.py's test_a_pending_idempotency_claim_of_a_replica_gone_is_taken_over_at_once
@@ -1332,16 +1349,8 @@ def test_a_retry_after_a_death_by_sighup_during_a_synchronous_solve_solves_again
         database_url=settings.database_url,
     )
     answered: list[object] = []
-
-    def send() -> None:
-        try:
-            answered.append(httpx.post(f"{first.url}/v1/routes", json=body, headers=headers))
-        except httpx.HTTPError as err:
-            answered.append(err)
-
     try:
-        sender = threading.Thread(target=send)
-        sender.start()
+        sender = _post_in_background(f"{first.url}/v1/routes", body, headers, answered)
         deadline = time.monotonic() + 30
         while not first.query("SELECT id FROM jobs WHERE mode = 'sync' AND status = 'running'"):
             assert time.monotonic() < deadline, first.log_tail()
@@ -1422,16 +1431,8 @@ def test_a_retry_after_a_death_by_sighup_during_an_async_submit_queues_the_job_o
         database_url=settings.database_url,
     )
     answered: list[object] = []
-
-    def send() -> None:
-        try:
-            answered.append(httpx.post(f"{first.url}/v1/routes", json=body, headers=headers))
-        except httpx.HTTPError as err:
-            answered.append(err)
-
     try:
-        sender = threading.Thread(target=send)
-        sender.start()
+        sender = _post_in_background(f"{first.url}/v1/routes", body, headers, answered)
         deadline = time.monotonic() + 30
         while not marker.exists():  # the submit waits in the hook for the death
             assert time.monotonic() < deadline, first.log_tail()

@@ -1619,6 +1619,22 @@ def _plain_request(path: str) -> Any:
     return Request({**scope, "state": {"input_hash": "h"}}, receive)
 
 
+def _retry_claim(session: Any, idem_key: str, endpoint: str) -> object:
+    """What a retry with ``idem_key`` on ``endpoint`` gets from the key store now (a Slot:
+    it runs)."""
+    from api import idempotency
+
+    return idempotency.claim(
+        session,
+        key_id=None,
+        idem_key=idem_key,
+        endpoint=endpoint,
+        request_hash="h",
+        ttl_s=60,
+        pending_stale_s=60,
+    )
+
+
 @pytest.mark.parametrize("kind", ["test_sleep", "test_crash_fallback"])
 def test_a_synchronous_solve_ending_once_its_process_dies_stores_no_outcome(
     settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, kind: str
@@ -1684,15 +1700,7 @@ def test_a_synchronous_solve_ending_once_its_process_dies_stores_no_outcome(
         job = session.scalars(select(Job).where(Job.kind == kind)).one()
         assert (job.status, job.result, job.error, job.fallback) == ("running", None, None, False)
         assert session.scalars(select(IdempotencyRecord)).all() == []  # released
-        claimed = idempotency.claim(
-            session,
-            key_id=None,
-            idem_key="order-42",
-            endpoint="POST /v1/routes",
-            request_hash="h",
-            ttl_s=60,
-            pending_stale_s=60,
-        )
+        claimed = _retry_claim(session, "order-42", "POST /v1/routes")
     assert isinstance(claimed, idempotency.Slot)  # the retry solves again
     assert _fallbacks(ctx, kind) == 0.0  # no fallback answer was given
 
@@ -1803,13 +1811,5 @@ def test_an_async_submit_once_its_process_dies_queues_no_job_and_frees_its_key(
         else:
             assert rows == []  # rolled back
         assert session.scalars(select(IdempotencyRecord)).all() == []  # released
-        claimed = idempotency.claim(
-            session,
-            key_id=None,
-            idem_key="order-43",
-            endpoint="POST /v1/simulations",
-            request_hash="h",
-            ttl_s=60,
-            pending_stale_s=60,
-        )
+        claimed = _retry_claim(session, "order-43", "POST /v1/simulations")
     assert isinstance(claimed, idempotency.Slot)  # the retry queues the job again
