@@ -47,8 +47,8 @@ from numpy.typing import NDArray
 
 from scenarios.errors import InputError
 from scenarios.geo import Location, earliest_service_start
-from scenarios.model import Scenario
-from scenarios.plan import Plan, StopKind, shipment_order
+from scenarios.model import Break, Scenario
+from scenarios.plan import Plan, PlannedStop, StopKind, shipment_order
 from simulation.decisions import (
     Action,
     ApplyResult,
@@ -259,7 +259,7 @@ class _PlanRoutes:
             prev_loc = world.vehicle_start_loc[c]
             break_stops = [ps for ps in route.stops if ps.kind == StopKind.BREAK]
             vehicle_breaks = world.scenario.vehicles[c].breaks
-            matched = match_breaks(break_stops, vehicle_breaks)
+            matched = _match_plan_breaks(break_stops, vehicle_breaks)
             found = {id(b) for b in matched.values()}
             self.matched[c] = {k for k, b in enumerate(vehicle_breaks) if id(b) in found}
             for s, ps in enumerate(route.stops):
@@ -327,6 +327,25 @@ class _PlanRoutes:
             for st in stops:
                 if st.kind == PICKUP and st.node >= 0:
                     self.pickup_nodes.setdefault(st.order, []).append(st.node)
+
+
+def _match_plan_breaks(stops: Sequence[PlannedStop], breaks: Sequence[Break]) -> dict[int, Break]:
+    """The vehicle break each of a route's break stops takes (keys ``id(stop)``): matched by
+    window and length as the validator matches them, then each stop left over, in route
+    order, takes the first break left over (by window start) whose length it covers: a
+    break taken outside its window (``to_plan`` exports a late one as taken) is still that
+    vehicle break, so a replay neither adds it again nor forgets that it is late."""
+    matched = match_breaks(stops, breaks)
+    taken = {id(b) for b in matched.values()}
+    left = [b for b in sorted(breaks, key=lambda b: b.window.start_s) if id(b) not in taken]
+    for ps in stops:
+        if id(ps) in matched:
+            continue
+        brk = next((b for b in left if ps.departure_s - ps.start_s >= b.duration_s), None)
+        if brk is not None:
+            matched[id(ps)] = brk
+            left.remove(brk)
+    return matched
 
 
 def _planned_key(c: int, st: Stop) -> tuple[int, int, int, int, int]:

@@ -196,3 +196,48 @@ def test_every_break_is_taken_once_in_full(
     sim = DispatchSimulator(scenario, params=SimParams(record_routes=True))
     result = simulate(scenario, None, policy, seed=seed, simulator=sim)
     _check_breaks(scenario, sim, result)
+
+
+@pytest.mark.parametrize("take", [True, False])
+def test_a_late_break_exported_replays_as_the_vehicles_break(take: bool) -> None:
+    # v1's plan delivers a and b before its break (window 200-300 s): the twin takes it late,
+    # at 520 s, and to_plan exports it there. Replayed, that stop matched no break of v1 (by
+    # window): the twin added v1's break again (taken at 200 s, then the exported one: two),
+    # or with the opt-out took it with no latest start (breaks_late 0, the day's was 1). The
+    # stop is now v1's break taken late: the replay is the day.
+    scenario = _line_with_breaks([[(200, 300, 900)], []])
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                stops=[
+                    PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
+                    PlannedStop(order_id="b", arrival_s=310, start_s=500, departure_s=520),
+                    PlannedStop(kind=StopKind.BREAK, arrival_s=520, start_s=200, departure_s=1100),
+                ],
+            )
+        ]
+    )
+    params = SimParams(record_routes=True, take_vehicle_breaks=take)
+    sim = DispatchSimulator(scenario, plan=plan, params=params)
+    day = simulate(scenario, plan, "plan", seed=1, simulator=sim)
+    assert _taken(sim, 0) == [(520.0, 1420.0)] and day.metrics["breaks_late"] == 1
+    exported = day.to_plan(sim)
+    assert [(ps.kind, ps.start_s) for ps in exported.routes[0].stops][-1] == (StopKind.BREAK, 520)
+    again = DispatchSimulator(scenario, plan=exported, params=params)
+    replay = simulate(scenario, exported, "plan", seed=1, simulator=again)
+    assert _taken(again, 0) == [(520.0, 1420.0)]
+    assert again.break_violations == [(0, 0, 520.0, 300.0)]
+    assert replay.metrics == day.metrics
+
+
+def test_a_break_stop_shorter_than_the_vehicles_break_is_not_it() -> None:
+    # A leftover break stop takes a leftover break only if it covers its length: a 60 s pause
+    # outside the window is not v1's 900 s break, which the twin still adds (in its window).
+    scenario = _line_with_breaks([[(200, 300, 900)], []])
+    pause = PlannedStop(kind=StopKind.BREAK, arrival_s=110, start_s=110, departure_s=170)
+    a = PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110)
+    plan = Plan(routes=[Route(vehicle_id="v1", stops=[a, pause])])
+    sim = DispatchSimulator(scenario, plan=plan, params=SimParams(record_routes=True))
+    simulate(scenario, plan, "plan", seed=1, simulator=sim)
+    assert _taken(sim, 0) == [(110.0, 170.0), (200.0, 1100.0)]
