@@ -35,12 +35,22 @@ IDLE_HOME_HELP = (
     "until their shift end or the day's close)"
 )
 
+#: ``--take-vehicle-breaks/--no-take-vehicle-breaks``: SimParams.take_vehicle_breaks (both).
+BREAKS_HELP = (
+    "every courier takes its vehicle's breaks whatever the policy (default); "
+    "--no-take-vehicle-breaks: only a plan's breaks are taken (the twin until session 55)"
+)
 
-def _sim_params(idle_couriers_go_home: bool) -> SimParams | None:
-    """The twin's parameters the options ask for (None: the defaults, as before the option)."""
+
+def _sim_params(idle_couriers_go_home: bool, take_vehicle_breaks: bool) -> SimParams | None:
+    """The twin's parameters the options ask for (None: the defaults, as before the options)."""
     from simulation.params import SimParams
 
-    return SimParams(idle_couriers_go_home=True) if idle_couriers_go_home else None
+    if not idle_couriers_go_home and take_vehicle_breaks:
+        return None
+    return SimParams(
+        idle_couriers_go_home=idle_couriers_go_home, take_vehicle_breaks=take_vehicle_breaks
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -98,6 +108,9 @@ def simulate_cmd(
     idle_couriers_go_home: Annotated[
         bool, typer.Option("--idle-couriers-go-home", help=IDLE_HOME_HELP)
     ] = False,
+    take_vehicle_breaks: Annotated[
+        bool, typer.Option("--take-vehicle-breaks/--no-take-vehicle-breaks", help=BREAKS_HELP)
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
 ) -> None:
     """Play a plan forward in the digital twin: KPIs with 95% confidence intervals."""
@@ -131,7 +144,7 @@ def simulate_cmd(
     plan = plans[0] if plans else None
     spec = policy if policy is not None else ("plan" if plan is not None else "insertion")
     ex = make_executor(executor, workers=workers, address=address)
-    params = _sim_params(idle_couriers_go_home)
+    params = _sim_params(idle_couriers_go_home, take_vehicle_breaks)
     if len(plans) > 1:
         _compare(scenario, paths, plans, spec, replications, seed, ex, out, quiet, params)
         return
@@ -250,6 +263,9 @@ def whatif_cmd(
     idle_couriers_go_home: Annotated[
         bool, typer.Option("--idle-couriers-go-home", help=IDLE_HOME_HELP)
     ] = False,
+    take_vehicle_breaks: Annotated[
+        bool, typer.Option("--take-vehicle-breaks/--no-take-vehicle-breaks", help=BREAKS_HELP)
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
 ) -> None:
     """Run variants x policies x seeds and write a comparison against the base variant."""
@@ -289,7 +305,7 @@ def whatif_cmd(
             seed=seed,
             executor=ex,
             progress=progress,
-            params=_sim_params(idle_couriers_go_home),
+            params=_sim_params(idle_couriers_go_home, take_vehicle_breaks),
         )
     wall = time.perf_counter() - t0
     written = write_report(result, out, title=f"What-if: {variants_path.name}")

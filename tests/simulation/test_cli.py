@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dispatchlab.cli import app
+from dispatchlab.cli import app, main
 from scenarios import Kpis, Plan, PlannedStop, Route, Scenario
 from scenarios.io import read_json, write_json
 
@@ -143,6 +143,62 @@ def test_idle_couriers_go_home_is_an_option_of_simulate_and_whatif(tmp_path: Pat
     assert utilisation[""] == pytest.approx(default)
     go_home = [635 / 830 / 2] * 2 + [(210 / 210 + 625 / 820) / 2]
     assert utilisation["--idle-couriers-go-home"] == pytest.approx(go_home)
+
+
+def test_take_vehicle_breaks_is_an_option_of_simulate_and_whatif(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--no-take-vehicle-breaks`` sets SimParams(take_vehicle_breaks=False) (the API's params
+    had it, the CLI had no way to). On the line day where v1 has a 600 s break (window 100-200
+    s) insertion gives v1 every order: by default it takes its break, with the opt-out it
+    works through it, as on the day without breaks; ``--take-vehicle-breaks`` is the default."""
+    from tests.simulation.conftest import line_scenario
+
+    data = line_scenario().model_dump(mode="json")
+    write_json(Scenario.model_validate(data), tmp_path / "plain.json")
+    brk = {"window": {"start_s": 100, "end_s": 200}, "duration_s": 600}
+    data["vehicles"][0]["breaks"] = [brk]
+    write_json(Scenario.model_validate(data), tmp_path / "line.json")
+    (tmp_path / "variants.yaml").write_text(
+        "base: line.json\nvariants:\n  - name: slow\n    modifiers:\n"
+        "      - {kind: travel_slowdown, factor: 1.5}\n",
+        encoding="utf-8",
+    )
+    common = ["--replications", "2", "--executor", "serial", "-q"]
+    hours: dict[str, tuple[float, str]] = {}
+    for name, day, flag in [
+        ("default", "line.json", []),
+        ("on", "line.json", ["--take-vehicle-breaks"]),
+        ("off", "line.json", ["--no-take-vehicle-breaks"]),
+        ("plain", "plain.json", []),
+    ]:
+        out = tmp_path / f"{name}.json"
+        result = runner.invoke(
+            app, ["simulate", str(tmp_path / day), *common, *flag, "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        est = read_json(Kpis, out).courier_hours
+        assert est is not None
+        row = ""
+        if day == "line.json":
+            report = tmp_path / f"report-{name}"
+            args = ["whatif", str(tmp_path / "variants.yaml"), *common, *flag, "--out", str(report)]
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, result.output
+            rows = (report / "comparison.csv").read_text().splitlines()
+            row = next(r for r in rows if r.startswith("base,insertion,courier_hours,"))
+        hours[name] = (est.mean, row)
+    assert hours["default"] == hours["on"]
+    assert hours["off"][0] == hours["plain"][0] < hours["default"][0]
+    assert hours["off"][1] != hours["default"][1]
+    assert float(hours["off"][1].split(",")[3]) == pytest.approx(hours["off"][0])
+    # a flag takes no value: one line, exit 2 (the entry point's usage errors)
+    for command in (["simulate", str(tmp_path / "line.json")], ["whatif", "variants.yaml"]):
+        with pytest.raises(SystemExit) as info:
+            main([*command, "--no-take-vehicle-breaks=1"])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "'--no-take-vehicle-breaks' does not take a value" in err
 
 
 def test_simulate_rejects_bad_input(tmp_path: Path, city_file: Path) -> None:
