@@ -141,14 +141,18 @@ class PolicySummary:
         return out
 
 
-def _key(scenario_json: str, hindsight_params: dict[str, Any] | None = None) -> str:
+def _key(
+    scenario_json: str, hindsight_params: dict[str, Any] | None = None, *, twin: int = 1
+) -> str:
     """Cache key of a scenario, the hindsight settings (defaults filled in) and the draws.
 
     The version of the twin's random draws (:data:`simulation.streams.DRAWS_VERSION`) is part
     of the key: a day cached under older draws is another day, so it is recomputed; so is the
     version of the KPI definitions (:data:`simulation.result.KPI_VERSION`), as rows hold KPIs,
-    and the version of the day the reference is replayed on
-    (:data:`rl_agents.hindsight.HINDSIGHT_VERSION`).
+    the version of the day the reference is replayed on
+    (:data:`rl_agents.hindsight.HINDSIGHT_VERSION`) and ``twin``, the version of how the twin
+    plays the scenario's days (:func:`simulation.twin.twin_version`; 1 leaves the key as it
+    was before it existed).
     """
     from rl_agents.hindsight import HINDSIGHT_VERSION, HindsightParams
 
@@ -160,6 +164,7 @@ def _key(scenario_json: str, hindsight_params: dict[str, Any] | None = None) -> 
         f"draws={DRAWS_VERSION}"
         + (f";kpis={KPI_VERSION}" if KPI_VERSION > 1 else "")
         + (f";day={HINDSIGHT_VERSION}" if HINDSIGHT_VERSION > 1 else "")
+        + (f";twin={twin}" if twin > 1 else "")
     )
     return hashlib.sha1((scenario_json + hp + draws).encode()).hexdigest()[:16]
 
@@ -305,8 +310,11 @@ def run_days(
     if cache is not None:
         check_output_file_folder(cache, "--hindsight-cache")  # named as _read_cache names it
     specs = _validate_specs(specs)
+    from simulation.twin import twin_version
+
     scenario_json = scenario.model_dump_json()
-    key = _key(scenario_json, hindsight_params)
+    twin = twin_version(scenario)
+    key = _key(scenario_json, hindsight_params, twin=twin)
     cached: dict[tuple[str, int], DayOutcome] = {}
     if cache is not None and cache.exists():
         cached = _read_cache(cache, key)
@@ -330,7 +338,7 @@ def run_days(
     cold_params = _cold_params(hindsight_params)
     if cold_params is not None and cache is not None and cache.exists():
         # warm-started runs add to the cold runs of the same days: reuse those from the cache
-        cold = _read_cache(cache, _key(scenario_json, cold_params))
+        cold = _read_cache(cache, _key(scenario_json, cold_params, twin=twin))
         shared["hindsight_cold"] = {
             spec: {
                 str(seed): {"metrics": out.metrics, "runs": out.detail.get("runs", [])}

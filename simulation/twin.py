@@ -98,6 +98,26 @@ S_FAILED = int(OrderStatus.FAILED)
 S_UNFILLED = int(OrderStatus.UNFILLED)
 S_UNSERVED = int(OrderStatus.UNSERVED)
 
+#: The version of how the twin plays a day (beyond what a seed draws, DRAWS_VERSION, and how
+#: KPIs are computed, KPI_VERSION). BUMP IT WITH EVERY CHANGE THAT PLAYS SOME SEEDED DAY
+#: DIFFERENTLY (other decisions, times, costs): it enters the keys of caches of simulated
+#: days (``rl_agents.evaluate``'s hindsight days) through :func:`twin_version`, which gives
+#: the version a scenario's days are played under. A change that can only alter some days
+#: (those whose vehicles have breaks, say) says so there, so the others keep their cached
+#: rows; one that can alter any day: :func:`twin_version` returns it for every scenario.
+#: 1: until session 55
+#: 2: session 55: every courier takes its vehicle's breaks whatever the policy, and a courier
+#:    that has not left prices the breaks it takes where it stands (days with breaks only)
+TWIN_VERSION = 2
+
+
+def twin_version(scenario: Scenario) -> int:
+    """The twin version (:data:`TWIN_VERSION`) that days of ``scenario`` are played under."""
+    if any(vehicle.breaks for vehicle in scenario.vehicles):
+        return TWIN_VERSION  # 2
+    return 1  # (version 2 changed only days with breaks)
+
+
 ParcelLine = tuple[int, int, int, bool]  # (line number, sku, quantity, short at allocation)
 #: What a route cache's node pickups were built with: the ready version then, and each
 #: pickup's (parcel key, ready estimate used).

@@ -21,6 +21,7 @@ from rl_agents.evaluate import (
 )
 from scenarios import Scenario
 from scenarios.errors import InputError
+from scenarios.model import Break
 
 
 def day(policy: str, seed: int, cost: float, on_time: float = 0.9) -> DayOutcome:
@@ -136,6 +137,56 @@ def test_cache_key_changes_with_the_replayed_day(monkeypatch: pytest.MonkeyPatch
     now = ev._key("{}", {"time_limit_s": 30.0})
     monkeypatch.setattr(hs, "HINDSIGHT_VERSION", 1)
     assert ev._key("{}", {"time_limit_s": 30.0}) != now
+
+
+def _with_a_break(scenario: Scenario) -> Scenario:
+    """``scenario`` with a 30 min break (window 12:00-14:00) for its first vehicle."""
+    brk = {"window": {"start_s": 43200, "end_s": 50400}, "duration_s": 1800}
+    first = scenario.vehicles[0].model_copy(update={"breaks": [Break.model_validate(brk)]})
+    return scenario.model_copy(update={"vehicles": [first, *scenario.vehicles[1:]]})
+
+
+def test_days_with_breaks_cached_before_the_twin_changed_are_recomputed(
+    tiny: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 55 changed how the twin plays days whose vehicles have breaks (every courier
+    takes them, whatever the policy): a row cached before (its key had no twin version) was
+    reused, stale. Days without breaks play as before: their key, so their rows, unchanged."""
+    import json
+
+    import rl_agents.evaluate as ev
+    import simulation.twin as twin
+
+    params = {"engine": "greedy", "shift_pricing": "shift"}
+    day = _with_a_break(tiny)
+    assert (twin.twin_version(tiny), twin.twin_version(day)) == (1, twin.TWIN_VERSION)
+    stale = {"cost_cents": -1.0, "on_time_rate": 0.5}
+    for scenario, reused in ((day, False), (tiny, True)):
+        old_key = ev._key(scenario.model_dump_json(), params)  # as keyed until session 56
+        cache = tmp_path / f"{reused}.jsonl"
+        row = {"scenario_key": old_key, "policy": "hindsight:1", "seed": 1, "metrics": stale}
+        cache.write_text(json.dumps({**row, "wall_s": 0.0, "detail": {}}) + "\n")
+        out = run_days(scenario, ["hindsight:1"], [1], hindsight_params=params, cache=cache)
+        assert (out[0].metrics["cost_cents"] == -1.0) is reused
+        assert cache.read_text().count("\n") == (1 if reused else 2)
+    # the next bump changes the key of days with breaks again
+    now = ev._key("{}", params, twin=twin.twin_version(day))
+    monkeypatch.setattr(twin, "TWIN_VERSION", twin.TWIN_VERSION + 1)
+    assert ev._key("{}", params, twin=twin.twin_version(day)) != now
+    assert ev._key("{}", params, twin=twin.twin_version(tiny)) == ev._key("{}", params)
+
+
+def test_the_standard_scenarios_cached_days_keep_their_key() -> None:
+    """The RL benchmark's scenario has no breaks (dispatch_variant removes them): its stored
+    hindsight days (benchmarks/results/rl-hindsight-days.jsonl) are not invalidated."""
+    import rl_agents.evaluate as ev
+    from rl_agents.scenario import standard_scenario
+    from simulation.twin import twin_version
+
+    standard = standard_scenario()
+    assert twin_version(standard) == 1
+    text = standard.model_dump_json()
+    assert ev._key(text, {"time_limit_s": 30.0}, twin=1) == ev._key(text, {"time_limit_s": 30.0})
 
 
 @pytest.mark.parametrize(
