@@ -653,6 +653,7 @@ def quote_insertion(
             rows=rows,
             symmetric=symmetric,
             shortcut_s=shortcut_s,
+            slack_checked=True,
         )
     return _quote_numpy(
         cache,
@@ -761,9 +762,11 @@ def _quote_loops(
     rows: tuple[Rows, Rows] | None = None,
     symmetric: bool = False,
     shortcut_s: int | None = None,
+    slack_checked: bool = False,
 ) -> Quote:
     """Scalar version of :func:`_quote_numpy` (fast for short routes; ``symmetric`` and
-    ``shortcut_s``: see :func:`quote_insertion`)."""
+    ``shortcut_s``: see :func:`quote_insertion`; ``slack_checked``: the caller took the
+    no-slack exit where it could, so its leg check is not read again)."""
     q = job.demand
     cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
     for qk, ck in zip(q, cap, strict=True):
@@ -772,7 +775,8 @@ def _quote_loops(
     brk = cache.breaks
     # (An insertion right before a break moves the break, which may save time after it.)
     if (
-        cache.max_slack + EPS < job.delivery_service
+        not slack_checked
+        and cache.max_slack + EPS < job.delivery_service
         and brk is None
         and (shortcut_s == 0 or _detour_free(cache, job, duration, rows, symmetric, shortcut_s))
     ):

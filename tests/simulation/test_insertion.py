@@ -14,6 +14,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from simulation import insertion
 from simulation.decisions import Quote
 from simulation.insertion import (
     CostRates,
@@ -658,6 +659,21 @@ def test_no_slack_exit_does_not_assume_the_triangle_inequality() -> None:
                 exact = impl(cache, job, rows=rows, shortcut_s=80, symmetric=symmetric, **kw)
                 assert exact == got
     assert TravelTable(d, d).shortcut_s == 80
+    # the leg check that finds the shortcut is read once per quote (quote_insertion read it,
+    # then _quote_loops again: twice)
+    calls: list[int] = []
+    real = insertion._detour_free
+
+    def counted(*args: Any) -> bool:
+        calls.append(1)
+        return real(*args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(insertion, "_detour_free", counted)
+        for job in (on_board, from_node):
+            for impl in (quote_insertion, _quote_loops):
+                calls.clear()
+                assert impl(cache, job, **kw).feasible and len(calls) == 1
     metric = np.asarray([[0, 100, 50], [100, 0, 50], [50, 50, 0]], dtype=np.int32)
     cache = build_route_cache(
         anchor_loc=0, t0=0.0, stop_loc=[1], earliest=[0.0], latest=[100.0], service=[0.0],
