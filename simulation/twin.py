@@ -107,7 +107,8 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #: rows; one that can alter any day: :func:`twin_version` returns it for every scenario.
 #: 1: until session 55
 #: 2: session 55: every courier takes its vehicle's breaks whatever the policy, and a courier
-#:    that has not left prices the breaks it takes where it stands (days with breaks only)
+#:    that has not left prices the breaks it takes where it stands; session 56: a plan's break
+#:    stop taken outside its window is its vehicle's break (days with breaks only)
 TWIN_VERSION = 2
 
 
@@ -561,6 +562,9 @@ class DispatchSimulator:
         self._committed: list[Stop | None] = [None] * v
         self._route: list[tuple[Stop, ...]] = [()] * v
         self._est_free = list(w.shift_start_s)
+        # When the courier was expected to reach its committed stop as it left for it (its
+        # expected departure is re-estimated from it when a parcel it goes for becomes ready).
+        self._est_arrival = list(w.shift_start_s)
         self._idle = [False] * v
         # Standing where it is until the window of the break first in its route opens (not
         # committed to it yet: work may still be put before it).
@@ -2189,11 +2193,24 @@ class DispatchSimulator:
         self._ready_est[key] = self.now
         self._jobs.pop(o, None)
         self._ready_version += 1
+        self._follow_ready(o, n)
         if self._log:
             self._log_event("parcel_ready", -1, o)
         ev = self._ready_ev.pop(key, None)
         if ev is not None:
             ev.succeed()
+
+    def _follow_ready(self, o: int, n: int) -> None:
+        """Re-estimate, from the parcel's ready time, the departure of the courier on its way
+        to collect order ``o``'s parcel at node ``n``: it was estimated from the ready
+        estimate as the courier left for the node and kept until it started collecting, so
+        its route's quotes started from a parcel ready later (or earlier) than it was."""
+        c = self.courier_of[o]
+        stop = self._committed[c] if c >= 0 else None
+        if stop is not None and stop.kind == PICKUP and stop.order == o and stop.node == n:
+            self._est_free[c] = self._a_free[c] = self._estimate_departure(
+                c, stop, self._est_arrival[c]
+            )
 
     def _lose_parcel(self, o: int, n: int) -> None:
         """The node closed for good before the parcel could be picked: it never comes."""
@@ -2431,6 +2448,7 @@ class DispatchSimulator:
             else:
                 nf = 1.0
             planned = base * w.travel_factor(now)
+            self._est_arrival[c] = now + planned
             if stop.kind == DELIVERY and not self._on_board(c, stop.order):
                 self._est_free[c] = self._a_free[c] = now + planned  # passed through
             else:

@@ -2260,3 +2260,61 @@ def test_a_planned_route_loads_a_split_order_by_shares_once_it_is_released() -> 
     assert loads[250.0][0] == [[0.0, 2.0, 2.0, 0.0]]  # before the release: all at a
     assert loads[350.0][0] == [[0.0, 1.0, 2.0, 0.0]]  # X's share at a, then the rest at b
     assert all(got == want for got, want in loads.values()), loads
+
+
+def _two_picks(courier_x: int) -> Scenario:
+    """One node (x=0, one picker: 60 s a line, 60 s packing) picking o1 (released at 0 s)
+    then o2 (at 10 s): o2 is estimated ready at 280 s (a queue of one counted as 150 s) and
+    ready at 180 s; courier v starts at ``courier_x`` (1 m/s)."""
+    return _store(
+        nodes=[
+            {
+                "id": "near",
+                "location": {"x": 0, "y": 0},
+                "inventory": {"A": 5},
+                "pickers": 1,
+                "pick_time_s_per_line": 60,
+                "pack_time_s_per_order": 60,
+            }
+        ],
+        orders=[
+            {
+                "id": o,
+                "created_s": t,
+                "location": {"x": 500, "y": 0},
+                "lines": [{"sku": "A", "quantity": 1}],
+            }
+            for o, t in (("o1", 0), ("o2", 10))
+        ],
+        vehicles=[{"id": "v", "start_location": {"x": courier_x, "y": 0}}],
+    )
+
+
+def test_a_committed_couriers_departure_follows_its_parcels_ready_time() -> None:
+    # v's plan: collect o2 at the node, deliver it (o1 is nobody's). v leaves x=250 at 20 s
+    # (after o2's release: its parcel estimated ready at 280 s), reaches the node at 270 s and
+    # leaves after 100 s of handover. Its expected departure from the node (what the state
+    # says and its route's quotes start from) was estimated as it left, 280 + 100 s, and kept
+    # until it started collecting: the parcel ready at 180 s left it at 380 s where it leaves
+    # at 370 s. It now follows the parcel's ready time.
+    pickup = PlannedStop(
+        order_id="o2", kind=StopKind.PICKUP, location={"x": 0, "y": 0},
+        arrival_s=20, start_s=20, departure_s=20,
+    )  # fmt: skip
+    deliver = PlannedStop(order_id="o2", arrival_s=900, start_s=900, departure_s=900)
+    plan = Plan(
+        routes=[Route(vehicle_id="v", stops=[pickup, deliver], start_s=20)],
+        allocation=[AllocationLine(order_id="o2", sku="A", node_id="near", quantity=1)],
+    )
+    params = SimParams(tick_s=10, node_pickup_service_s=100, record_routes=True)
+    sim = DispatchSimulator(_two_picks(250), plan=plan, params=params)
+    sim.reset(seed=1)
+    said: dict[float, float] = {}
+    while (state := sim.next_decision()) is not None:
+        if state.committed[0] is not None and state.committed[0].kind == StopType.PICKUP:
+            said[state.time_s] = float(state.courier_available_s[0])
+    assert sim.executed[0][0][3:] == (270.0, 270.0, 370.0)  # arrival, start, departure
+    assert sim.ready_estimate(sim.orders.ids.index("o2"), 0) == 180.0
+    # (ticks at the instants of events left out: either order is right)
+    assert {t for t in said if 20 < t < 180} and {a for t, a in said.items() if t < 180} == {380.0}
+    assert {t for t in said if 180 < t < 370} and {a for t, a in said.items() if t > 180} == {370.0}
