@@ -109,14 +109,15 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #: 2: session 55: every courier takes its vehicle's breaks whatever the policy, and a courier
 #:    that has not left prices the breaks it takes where it stands; session 56: a plan's break
 #:    stop taken outside its window is its vehicle's break (days with breaks only)
-TWIN_VERSION = 2
+#: 3: session 56: a courier on its way to a node pickup re-estimates its departure when the
+#:    parcel is ready (any day: its quotes, so a policy's decisions, may change)
+TWIN_VERSION = 3
 
 
 def twin_version(scenario: Scenario) -> int:
     """The twin version (:data:`TWIN_VERSION`) that days of ``scenario`` are played under."""
-    if any(vehicle.breaks for vehicle in scenario.vehicles):
-        return TWIN_VERSION  # 2
-    return 1  # (version 2 changed only days with breaks)
+    del scenario  # version 3 may change any day (version 2 changed only days with breaks)
+    return TWIN_VERSION
 
 
 ParcelLine = tuple[int, int, int, bool]  # (line number, sku, quantity, short at allocation)
