@@ -55,7 +55,7 @@ class SimParams(StrictModel):
         description="every courier takes its vehicle's breaks whatever the policy: one the "
         "plan does not give it (no plan, no planned route, or a route without that break) "
         "is added to its route at the start of the day; False: only a plan's breaks are "
-        "taken (the twin until session 55)",
+        "taken, as before session 55 (other twin changes of that session stay)",
     )
     record_events: bool = Field(default=False, description="keep the full event log")
     record_routes: bool = Field(

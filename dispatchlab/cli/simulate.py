@@ -38,7 +38,7 @@ IDLE_HOME_HELP = (
 #: ``--take-vehicle-breaks/--no-take-vehicle-breaks``: SimParams.take_vehicle_breaks (both).
 BREAKS_HELP = (
     "every courier takes its vehicle's breaks whatever the policy (default); "
-    "--no-take-vehicle-breaks: only a plan's breaks are taken (the twin until session 55)"
+    "--no-take-vehicle-breaks: only a plan's breaks are taken, as before session 55"
 )
 
 
