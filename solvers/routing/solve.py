@@ -595,12 +595,46 @@ def _greedy(
     problem: RoutingProblem, settings: EngineSettings, deadline: float, stats: SolveStats
 ) -> tuple[dict[int, list[int]], list[int], frozenset[int]]:
     """The greedy plan by ``deadline``: routes, orders left out, and those of them left out
-    because the deadline came first."""
-    from solvers.routing.greedy import GreedyBuilder
+    because the deadline came first.
 
+    With a warm start (``settings.initial``) it is the cheaper by the objective (mandatory
+    orders first, :func:`_value`) of two constructions: the warm start's routes with the other
+    orders inserted, and, when the warm start has stops that are not pinned and time is left,
+    the pinned stops only with every other order inserted (a plan made afresh): the warm
+    start is where the plan starts, not a cap on how far it may move from it.
+    """
     if not problem.orders:
         return {}, [], frozenset()
-    builder = GreedyBuilder(problem, initial=settings.initial or None, deadline=deadline)
+    routes, left, late = _construct(problem, settings, settings.initial, deadline, stats)
+    pins = {
+        vi: kept
+        for vi, seq in settings.initial.items()
+        if (kept := [t for t in seq if t in settings.pinned])
+    }
+    if late or pins == settings.initial or time.perf_counter() >= deadline:
+        return routes, left, late
+    afresh = _construct(problem, settings, pins, deadline, SolveStats())
+    if not afresh[2] and _value(problem, settings, afresh[0]) < _value(problem, settings, routes):
+        stats.notes.append(
+            "the greedy plan made afresh (pinned stops kept) is cheaper than the warm start's "
+            "routes with the other orders inserted: it is the greedy plan"
+        )
+        return afresh
+    return routes, left, late
+
+
+def _construct(
+    problem: RoutingProblem,
+    settings: EngineSettings,
+    initial: dict[int, list[int]],
+    deadline: float,
+    stats: SolveStats,
+) -> tuple[dict[int, list[int]], list[int], frozenset[int]]:
+    """Cheapest insertion of every order into the ``initial`` routes by ``deadline``, split
+    orders made whole: routes, orders left out, those left out for the deadline."""
+    from solvers.routing.greedy import GreedyBuilder
+
+    builder = GreedyBuilder(problem, initial=initial or None, deadline=deadline)
     routes, left = builder.build()
     late = frozenset(left) if builder.timed_out else frozenset()
     if late:

@@ -545,6 +545,33 @@ def test_stops_of_unknown_orders_in_initial_plan_may_repeat(city: Scenario) -> N
     assert any(st.order_id == "o1" and st.pinned for r in plan.routes for st in r.stops)
 
 
+def test_a_poor_warm_start_does_not_cap_the_greedy_plan() -> None:
+    """The greedy engine inserted the other orders into the warm start's routes and returned
+    that, however poor the warm start: re-optimisation (``reopt``) warm-started from routes
+    that had grown poor got a plan no better than them. The greedy plan is now the cheaper of
+    that and the plan made afresh (the pins kept)."""
+    depot = Location(x=5000, y=5000)
+    fleet = [
+        Vehicle(id=f"v{k}", start_location=depot, capacity=[4], cost_per_km_cents=100)
+        for k in range(3)
+    ]
+    s = make_city(vehicles=fleet)
+    afresh = _solve(s, "greedy")
+    # o0 and o5 on one route: the far corners of the ring, the greedy plan serves them apart
+    poor = Plan(routes=[Route(vehicle_id="v0", stops=[_stop("o0"), _stop("o5")])])
+    warm, stats = solve_routes_with_stats(
+        s, RoutingParams(engine="greedy", time_limit_s=FAST, initial_plan=poor)
+    )
+    assert validate_plan(s, warm).ok
+    assert warm.cost_cents == afresh.cost_cents < 2000  # 2,614 cents from the warm start
+    assert any("made afresh" in note for note in stats.notes)
+    # a good warm start stays: a pin keeps its stop where the plan made afresh would not
+    pinned = Plan(routes=[Route(vehicle_id="v2", stops=[_stop("o0", pinned=True)])])
+    plan = _solve(s, "greedy", initial_plan=pinned)
+    (route,) = (r for r in plan.routes if r.vehicle_id == "v2")
+    assert [st.order_id for st in route.stops if st.pinned] == ["o0"]
+
+
 def test_stops_naming_a_split_order_are_ignored_in_any_initial_plan(city: Scenario) -> None:
     jobs = with_pickups(city)
     split = [
