@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,7 @@ import numpy as np
 
 from scenarios.geo import Location, TimeWindow
 from scenarios.model import Break, Order, PickupSpec, Scenario, Vehicle
+from scenarios.plan import Plan, PlannedStop, Route, StopKind
 from scenarios.travel import MatrixTravel
 from simulation.decisions import (
     Action,
@@ -88,6 +90,124 @@ def travel_at(world: World, used: dict[int, Location], t: float) -> MatrixTravel
     )
 
 
+#: A courier's visits in the solver's terms: (job id, pickup or delivery), in route order.
+Visits = list[tuple[str, StopKind]]
+
+
+def current_visits(
+    state: DecisionState, bound: dict[int, int], jobs: Collection[str], couriers: Collection[int]
+) -> dict[int, Visits]:
+    """The ``couriers``' current routes after their locked stops as visits of the solver's
+    ``jobs``: a split order's first pickup stop is its job's pickup, breaks and the stops of
+    orders without a job (locked, or left out of the problem) are left out."""
+    out: dict[int, Visits] = {}
+    for c in sorted(couriers):
+        seq: Visits = []
+        for st in state.routes[c]:
+            if st.kind == StopType.BREAK or str(st.order) not in jobs:
+                continue
+            pickup = st.kind == StopType.PICKUP and st.order not in bound
+            visit = (str(st.order), StopKind.PICKUP if pickup else StopKind.DELIVERY)
+            if visit not in seq:  # a split order: its later pickups, its deliveries after one
+                seq.append(visit)
+        if seq:
+            out[c] = seq
+    return out
+
+
+def fit_current(
+    snapshot: Callable[[list[Order]], Scenario],
+    jobs: list[Order],
+    current: dict[int, Visits],
+    far: int,
+) -> tuple[list[Order], dict[int, Visits]]:
+    """The jobs with the delivery windows the ``current`` routes miss widened to the solver's
+    arrival there, and the current routes the solver can follow (its windows are hard).
+
+    The current routes are scheduled by the solver's scheduler with every window open until
+    ``far`` at least: a delivery reached after its window closes keeps its window until that
+    arrival (the solver may deliver it as late as the current routes do, no later, and the
+    twin prices the lateness of either plan when the re-plan is judged); an order whose
+    pickup is reached after its node closes is taken off its current route (the twin loses
+    its parcels there); a route that breaks another constraint (a break, the shift, the
+    capacity) is no warm start."""
+    from solvers.routing.problem import build_problem
+    from solvers.routing.schedule import schedule_route
+
+    if not current:
+        return jobs, current
+
+    def opened(job: Order) -> Order:
+        update: dict[str, Any] = {
+            "time_windows": [
+                TimeWindow(start_s=w.start_s, end_s=max(far, w.end_s)) for w in job.time_windows
+            ]
+        }
+        if job.pickup is not None:
+            update["pickup"] = job.pickup.model_copy(
+                update={
+                    "time_windows": [
+                        TimeWindow(start_s=w.start_s, end_s=max(far, w.end_s))
+                        for w in job.pickup.time_windows
+                    ]
+                }
+            )
+        return job.model_copy(update=update)
+
+    problem = build_problem(snapshot([opened(j) for j in jobs]))
+    vindex = {v.vehicle.id: i for i, v in enumerate(problem.vehicles)}
+    task_of = {(problem.order_ids[t.order], t.kind): ti for ti, t in enumerate(problem.tasks)}
+    by_id = {j.id: j for j in jobs}
+    widened: dict[str, int] = {}
+    fitted: dict[int, Visits] = {}
+    for c, visits in current.items():
+        sched = schedule_route(problem, vindex[str(c)], [task_of[v] for v in visits])
+        if sched.violation is not None:
+            continue
+        arrival = {stop.task: stop.arrival_s for stop in sched.stops}
+        lost: set[str] = set()
+        for visit in visits:
+            job, at = by_id[visit[0]], arrival[task_of[visit]]
+            if visit[1] is StopKind.PICKUP:
+                assert job.pickup is not None
+                windows = job.pickup.time_windows
+                if windows and at > max(w.end_s for w in windows):
+                    lost.add(job.id)
+            elif job.time_windows and at > max(w.end_s for w in job.time_windows):
+                widened[job.id] = at
+        fitted[c] = [v for v in visits if v[0] not in lost]
+    if not widened:
+        return jobs, fitted
+    out = []
+    for job in jobs:
+        end = widened.get(job.id)
+        if end is not None:
+            (w,) = job.time_windows  # the snapshot's jobs have one window at most
+            job = job.model_copy(
+                update={"time_windows": [TimeWindow(start_s=w.start_s, end_s=end)]}
+            )
+        out.append(job)
+    return out, fitted
+
+
+def warm_start(current: dict[int, Visits]) -> Plan | None:
+    """The current routes as the solver's initial plan (None: no route to start from)."""
+    if not current:
+        return None
+    return Plan(
+        routes=[
+            Route(
+                vehicle_id=str(c),
+                stops=[
+                    PlannedStop(order_id=o, kind=k, arrival_s=0, start_s=0, departure_s=0)
+                    for o, k in visits
+                ],
+            )
+            for c, visits in current.items()
+        ]
+    )
+
+
 @dataclass(frozen=True)
 class ReoptProblem:
     """The routing problem of one re-optimisation and what maps its plan back to routes."""
@@ -106,6 +226,8 @@ class ReoptProblem:
     breaks: dict[int, list[Stop]]
     #: those of them the solver may place: the stops of its vehicle's ``breaks``, in order
     placeable: dict[int, list[Stop]]
+    #: the couriers' current routes (after the locked stops) as the solver's warm start
+    current: Plan | None = None
 
 
 class PeriodicReoptPolicy:
@@ -176,6 +298,7 @@ class PeriodicReoptPolicy:
             engine=self.engine,
             time_limit_s=self.time_limit_s,
             seed=self._seed + self.num_solves,
+            initial_plan=problem.current,
         )
         plan = solve_routes(scenario, params)
         self.num_solves += 1
@@ -331,7 +454,7 @@ class PeriodicReoptPolicy:
                     open_orders.append(st.order)
         # once each (a planned route delivers a split order's parcels at one stop each)
         open_orders = list(dict.fromkeys(open_orders))
-        if not open_orders:
+        if not open_orders and not bound:
             return None
         # the open orders, then those on board: a job each
         end_of_day = world.horizon_end_s + 6 * 3600.0
@@ -428,30 +551,43 @@ class PeriodicReoptPolicy:
                     time_windows=[TimeWindow(start_s=earliest, end_s=math.floor(closes))],
                 )
             jobs.append(Order(**job))
-        # the shifts and windows as the day has them (a stored scenario may have a shift
-        # past its horizon): the horizon covers them, so the snapshot is always valid
-        starts = [v.shift.start_s for v in vehicles if v.shift is not None]
-        ends = [v.shift.end_s for v in vehicles if v.shift is not None]
-        for made in jobs:
-            for w in [*made.time_windows, *(made.pickup.time_windows if made.pickup else [])]:
-                starts.append(w.start_s)
-                ends.append(w.end_s)
-        scenario = Scenario(
-            name="reopt",
-            horizon=TimeWindow(
-                start_s=min([soonest, *starts]), end_s=max([math.floor(end_of_day), *ends])
-            ),
-            travel=travel_at(world, used, now),
-            capacity_dims=scen.capacity_dims,
-            orders=jobs,
-            vehicles=vehicles,
-            costs=scen.costs,
-        )
+        if not open_orders and not any(
+            len(placeable.get(int(v.id), [])) + sum(1 for c in bound.values() if c == int(v.id))
+            >= 2
+            for v in vehicles
+        ):
+            return None  # no open order, and no courier with two stops the solver could reorder
+        travel = travel_at(world, used, now)
+
+        def snapshot(orders: list[Order]) -> Scenario:
+            # the shifts and windows as the day has them (a stored scenario may have a shift
+            # past its horizon): the horizon covers them, so the snapshot is always valid
+            starts = [v.shift.start_s for v in vehicles if v.shift is not None]
+            ends = [v.shift.end_s for v in vehicles if v.shift is not None]
+            for made in orders:
+                for w in [*made.time_windows, *(made.pickup.time_windows if made.pickup else [])]:
+                    starts.append(w.start_s)
+                    ends.append(w.end_s)
+            return Scenario(
+                name="reopt",
+                horizon=TimeWindow(
+                    start_s=min([soonest, *starts]), end_s=max([math.floor(end_of_day), *ends])
+                ),
+                travel=travel,
+                capacity_dims=scen.capacity_dims,
+                orders=orders,
+                vehicles=vehicles,
+                costs=scen.costs,
+            )
+
+        current = current_visits(state, bound, {j.id for j in jobs}, on_road)
+        jobs, current = fit_current(snapshot, jobs, current, math.floor(end_of_day))
         return ReoptProblem(
-            scenario=scenario,
+            scenario=snapshot(jobs),
             locked=locked_stops,
             bound=bound,
             open_orders=open_orders,
             breaks=break_stops,
             placeable=placeable,
+            current=warm_start(current),
         )

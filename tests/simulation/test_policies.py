@@ -788,3 +788,128 @@ def test_quote_on_a_copy_of_a_route_is_the_quote_of_that_route() -> None:
     # IndexError)
     missing = sim.quote_on(b, 99, with_a)
     assert not missing.feasible and missing.reason == "no courier 99"
+
+
+def _line_day(
+    route: str, windows: dict[str, tuple[int, int]] | None = None, tick_s: int | None = None
+) -> Any:
+    """The priced line day at 0 s (``windows``: some orders' delivery windows changed; a
+    twin ticking every ``tick_s`` if given) with v1 given the orders ``route`` (every parcel
+    collected at the depot, then delivered in that order) and v2 nothing: the twin, its
+    state, and the orders' indices by id."""
+    from simulation.decisions import ReplaceRoutes, Stop, StopType
+    from simulation.twin import DispatchSimulator
+
+    data = _priced_line().model_dump(mode="json")
+    for order in data["orders"]:
+        if order["id"] in (windows or {}):
+            start, end = (windows or {})[order["id"]]
+            order["time_windows"] = [{"start_s": start, "end_s": end}]
+    params = SimParams(tick_s=tick_s) if tick_s is not None else None
+    sim = DispatchSimulator(Scenario.model_validate(data), params=params)
+    sim.reset(seed=1)
+    assert sim.next_decision() is not None
+    index = {x: sim.orders.ids.index(x) for x in "abc"}
+    stops = [st for x in route for st in sim.pickup_stops(index[x])]
+    stops += [Stop(int(StopType.DELIVERY), index[x], sim.orders.location[index[x]]) for x in route]
+    assert sim.apply(ReplaceRoutes(routes={0: stops, 1: []})).rejected == ()
+    return sim, sim.state(), index
+
+
+def test_reopt_warm_starts_the_solver_from_the_current_routes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each re-plan was solved from scratch: the greedy engine's plan beat the couriers'
+    # current routes by its own objective in 64 of 281 ticks (RL standard day 1, reopt:5),
+    # and PyVRP searched from its own start. The current routes (after the locked stops)
+    # are now the solver's warm start.
+    import solvers.routing
+    from scenarios.plan import StopKind
+
+    sim, state, index = _line_day("cab")
+    policy = PeriodicReoptPolicy(every_s=60)
+    policy.reset(sim, seed=1)
+    problem = policy.routing_scenario(state)
+    assert problem is not None and problem.current is not None
+    (route,) = problem.current.routes
+    ids = [str(index[x]) for x in "cab"]
+    assert route.vehicle_id == "0"
+    assert [(st.order_id, st.kind) for st in route.stops] == [
+        *((o, StopKind.PICKUP) for o in ids),
+        *((o, StopKind.DELIVERY) for o in ids),
+    ]
+    given: list[Any] = []
+    solve = solvers.routing.solve_routes
+
+    def spy(scenario: Scenario, params: Any) -> Any:
+        given.append(params.initial_plan)
+        return solve(scenario, params)
+
+    monkeypatch.setattr(solvers.routing, "solve_routes", spy)
+    policy.reoptimise(state)
+    assert given == [problem.current]
+
+
+def test_reopt_widens_the_windows_the_current_routes_miss_to_their_arrival() -> None:
+    # The solver's windows are hard: a courier's current route reaching an order after its
+    # window closed was no solution of the solver's problem (63 of 281 ticks on the RL
+    # standard day 1, reopt:5), so it could be neither reproduced nor warm-started from.
+    # Such a delivery's window now ends at the solver's arrival there on the current route.
+    from solvers.routing import build_problem
+    from solvers.routing.schedule import schedule_route
+
+    # b waits for its window (500 s); a then c: c arrives well after 650 s
+    sim, state, index = _line_day("bac", {"c": (0, 650)})
+    policy = PeriodicReoptPolicy(every_s=60)
+    policy.reset(sim, seed=1)
+    problem = policy.routing_scenario(state)
+    assert problem is not None and problem.current is not None
+    jobs = {j.id: j for j in problem.scenario.orders}
+    (late,) = jobs[str(index["c"])].time_windows
+    (on_time,) = jobs[str(index["b"])].time_windows
+    assert late.end_s > 650 and on_time.end_s == 900  # b's is as promised
+    rp = build_problem(problem.scenario)
+    task_of = {(rp.order_ids[t.order], t.kind): ti for ti, t in enumerate(rp.tasks)}
+    (route,) = problem.current.routes
+    seq = [task_of[(str(st.order_id), st.kind)] for st in route.stops]
+    (vi,) = (i for i, v in enumerate(rp.vehicles) if v.vehicle.id == "0")
+    sched = schedule_route(rp, vi, seq)
+    assert sched.violation is None  # the solver can follow the current route
+    (c_stop,) = (s for s in sched.stops if s.task == seq[-1])
+    assert c_stop.arrival_s == late.end_s  # no later than the current route delivers it
+    # with c's window as promised, the current route breaks it
+    promised = problem.scenario.model_copy(
+        update={
+            "orders": [
+                j.model_copy(update={"time_windows": [late.model_copy(update={"end_s": 650})]})
+                if j.id == str(index["c"])
+                else j
+                for j in problem.scenario.orders
+            ]
+        }
+    )
+    assert schedule_route(build_problem(promised), vi, seq).violation is not None
+
+
+def test_reopt_reorders_the_deliveries_on_board_with_no_order_waiting() -> None:
+    # routing_scenario returned None when no order was open, even with a courier carrying
+    # several parcels whose order of delivery the solver could improve: nothing was re-planned.
+    from simulation.decisions import OrderStatus, ReplaceRoutes, StopType
+
+    sim, state, index = _line_day("bac", tick_s=10)
+    while (state := sim.next_decision()) is not None and not all(
+        sim.order_status(o) == OrderStatus.CARRIED for o in index.values()
+    ):
+        sim.apply(None)
+    assert state is not None and len(state.pending) == 0
+    policy = PeriodicReoptPolicy(every_s=60)
+    policy.reset(sim, seed=1)
+    problem = policy.routing_scenario(state)
+    assert problem is not None and problem.open_orders == []
+    assert len(problem.bound) >= 2 and set(problem.bound.values()) == {0}
+    assert {j.id for j in problem.scenario.orders} == {str(o) for o in problem.bound}
+    action = policy.reoptimise(state)
+    assert policy.num_solves == 1
+    if isinstance(action, ReplaceRoutes):  # every parcel on board still delivered by v1
+        sent = [st.order for st in action.routes[0] if st.kind == StopType.DELIVERY]
+        assert set(problem.bound) <= set(sent)
