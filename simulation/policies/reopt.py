@@ -21,7 +21,18 @@ situation and calls :func:`solvers.routing.solve_routes`:
   pickup-and-delivery job: pickup at its node once the parcel is expected ready and before
   the first of its nodes closes for good (an order whose node closes before that is left
   out: its parcels are lost), delivery in its promised window (a window already out of
-  reach is widened to "as soon as possible", because the solver's windows are hard);
+  reach is widened to "as soon as possible", because the solver's windows are hard; one the
+  courier's current route reaches only after it closes ends at that arrival, as the solver
+  schedules the route, so that the current routes are a solution: :func:`fit_current`);
+- the solver starts from the couriers' current routes after the locked stops (the warm
+  start, ``initial_plan``: PyVRP's initial solution, the greedy construction's and OR-Tools'
+  start; the greedy plan is the cheaper, by the solver's objective, of those routes with the
+  waiting orders inserted and a plan made afresh, so it is never dearer than the first);
+  an order whose pickup the current route reaches after its node closes is taken off the
+  warm start, and a route that breaks another of the solver's constraints is not one;
+- with no open order, a courier with at least two stops the solver places (deliveries on
+  board, breaks) is still re-planned: the order of its drops may improve (until session 56
+  nothing was re-planned then);
 - the problem is priced as the twin's planned cost prices routes (:meth:`routing_scenario`):
   the vehicles' own prices per metre and per hour, the fixed cost of a courier that has not
   left yet, each order's penalty; travel times are the free-flow times x the twin's travel
@@ -410,8 +421,9 @@ class PeriodicReoptPolicy:
         return total
 
     def routing_scenario(self, state: DecisionState) -> ReoptProblem | None:
-        """The routing problem of the current situation (None: no open order, or no courier
-        on shift to take one), with the locked stops and breaks that map its plan back."""
+        """The routing problem of the current situation (None: no courier on shift, or no
+        open order and no courier with two stops to reorder), with the locked stops and
+        breaks that map its plan back and the current routes as its warm start."""
         view = self._view
         assert view is not None
         world = view.world

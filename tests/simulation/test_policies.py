@@ -816,8 +816,9 @@ def _line_day(
     return sim, sim.state(), index
 
 
+@pytest.mark.parametrize("engine", ["greedy", "pyvrp", "ortools"])
 def test_reopt_warm_starts_the_solver_from_the_current_routes(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
     # Each re-plan was solved from scratch: the greedy engine's plan beat the couriers'
     # current routes by its own objective in 64 of 281 ticks (RL standard day 1, reopt:5),
@@ -827,7 +828,7 @@ def test_reopt_warm_starts_the_solver_from_the_current_routes(
     from scenarios.plan import StopKind
 
     sim, state, index = _line_day("cab")
-    policy = PeriodicReoptPolicy(every_s=60)
+    policy = PeriodicReoptPolicy(every_s=60, engine=engine, time_limit_s=0.5)
     policy.reset(sim, seed=1)
     problem = policy.routing_scenario(state)
     assert problem is not None and problem.current is not None
@@ -843,11 +844,13 @@ def test_reopt_warm_starts_the_solver_from_the_current_routes(
 
     def spy(scenario: Scenario, params: Any) -> Any:
         given.append(params.initial_plan)
-        return solve(scenario, params)
+        plan = solve(scenario, params)
+        given.append(plan.routes and not plan.unassigned)
+        return plan
 
     monkeypatch.setattr(solvers.routing, "solve_routes", spy)
     policy.reoptimise(state)
-    assert given == [problem.current]
+    assert given == [problem.current, True]  # every order served
 
 
 def test_reopt_widens_the_windows_the_current_routes_miss_to_their_arrival() -> None:
