@@ -93,11 +93,37 @@ _LOCAL_INSTANCES: set[str] = set()
 
 #: set when this process is about to die by a signal (:func:`stop_writing_before_death`)
 _DYING = threading.Event()
+#: held by the death decision and around a submit's or a confirmation's last look at
+#: :data:`_DYING` and its commit, so that the death is decided before the look or after the
+#: commit, never in between (reentrant: the signal's handler runs on the main thread, which
+#: it may have interrupted inside)
+_DEATH_LOCK = threading.RLock()
+#: seconds the death decision waits for a commit in progress under :data:`_DEATH_LOCK` (a
+#: hung database: the decision is then taken all the same)
+DEATH_WAIT_S = 2.0
+
+
+def _commit_unless_dying(session: Session) -> None:
+    """Commit ``session`` unless this process is about to die by a signal (then rolled back,
+    :class:`ProcessDying` raised); the death is not decided between the look and the commit.
+
+    Only the look and the commit hold :data:`_DEATH_LOCK`: a statement that waits for a
+    database lock (SQLite's writer, a row lock) runs before, so no thread waits for one
+    while it holds the lock that the death decision waits for.
+    """
+    with _DEATH_LOCK:
+        if _DYING.is_set():
+            session.rollback()
+            raise ProcessDying
+        session.commit()
 
 
 def stop_writing_before_death() -> None:
     """This process is about to die by a signal (SIGHUP, SIGQUIT: ``api.serve``): from now on
     its dispatchers claim no job and write no run's end.
+
+    Decided once a job's submit or confirmation committing in another thread has committed
+    (up to :data:`DEATH_WAIT_S`): what was let go before is answered, what was not is not.
 
     Its clean-up kills the job processes and stops their fork server before it dies; a
     dispatcher that saw one of those deaths first recorded it as the job's end (``worker
@@ -105,7 +131,12 @@ def stop_writing_before_death() -> None:
     the fallback plan), an attempt burnt on the process's own death. The jobs are left
     running instead, as after a crash: the next replica's recovery re-queues them.
     """
-    _DYING.set()
+    got = _DEATH_LOCK.acquire(timeout=DEATH_WAIT_S)
+    try:
+        _DYING.set()
+    finally:
+        if got:
+            _DEATH_LOCK.release()
 
 
 class ProcessDying(Exception):
@@ -557,10 +588,7 @@ class JobService:
             if withdrawn is not None and withdrawn():
                 session.rollback()
                 raise SubmitWithdrawn
-            if _DYING.is_set():  # its 202 would reach nobody (see ProcessDying)
-                session.rollback()
-                raise ProcessDying
-            session.commit()
+            _commit_unless_dying(session)  # else its 202 would reach nobody (ProcessDying)
         except BaseException:
             if held:  # none, or one its submit withdraws (else this replica's recovery)
                 with self._lock:
@@ -590,7 +618,7 @@ class JobService:
                 .where(Job.id == job.id, Job.status == QUEUED, Job.owner == self.instance_id)
                 .values(owner=None)
             )
-            session.commit()
+            _commit_unless_dying(session)  # nor a death decided since the look above
         finally:
             with self._lock:
                 self._holding.discard(job.id)

@@ -1742,7 +1742,13 @@ def test_a_fast_solve_ending_once_its_process_dies_writes_no_row(
 
 
 @pytest.mark.parametrize(
-    "dies", ["before_the_submit", "before_its_commit", "before_its_confirmation"]
+    "dies",
+    [
+        "before_the_submit",
+        "before_its_commit",
+        "before_its_confirmation",
+        "between_its_confirmations_look_and_commit",
+    ],
 )
 def test_an_async_submit_once_its_process_dies_queues_no_job_and_frees_its_key(
     settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, dies: str
@@ -1777,6 +1783,22 @@ def test_an_async_submit_once_its_process_dies_queues_no_job_and_frees_its_key(
             return int(real_depth(session))
 
         monkeypatch.setattr(jobs, "queue_depth", depth)
+    elif dies == "between_its_confirmations_look_and_commit":
+        # decided by the signal's handler (another thread) as the confirmation, past its
+        # first look, lets the job go: it was committed all the same (queued, its 202
+        # stored for nobody)
+        from sqlalchemy import event
+
+        assert ctx.engine is not None
+
+        def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.startswith("UPDATE jobs SET owner"):
+                handler = threading.Thread(target=service.stop_writing_before_death)
+                handler.start()
+                handler.join(10)  # decided unless it waits for a commit in progress
+                assert not handler.is_alive()
+
+        event.listen(ctx.engine, "before_cursor_execute", on_statement)  # this test's engine
     else:
         real_confirm = jobs.confirm
 
@@ -1805,7 +1827,7 @@ def test_an_async_submit_once_its_process_dies_queues_no_job_and_frees_its_key(
     assert request.state.audit_job_id is None
     with ctx.sessions() as session:
         rows = session.scalars(select(Job)).all()
-        if dies == "before_its_confirmation":  # committed held: never let go
+        if dies.endswith("confirmation") or dies.startswith("between"):  # held: not let go
             [job] = rows
             assert (job.status, job.owner) == ("queued", jobs.instance_id)
         else:
@@ -1813,3 +1835,46 @@ def test_an_async_submit_once_its_process_dies_queues_no_job_and_frees_its_key(
         assert session.scalars(select(IdempotencyRecord)).all() == []  # released
         claimed = _retry_claim(session, "order-43", "POST /v1/simulations")
     assert isinstance(claimed, idempotency.Slot)  # the retry queues the job again
+
+
+def test_a_death_decided_while_a_confirmation_commits_waits_for_the_commit(
+    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the signal's handler (another thread) decided the death while a confirmation was
+    # committing: the job was let go once the death was decided. Now the decision waits for
+    # the commit (at most service.DEATH_WAIT_S): the job was let go before the death
+    from sqlalchemy import event
+
+    from api.jobs import service
+    from tests.api.conftest import app_of
+
+    monkeypatch.setattr(service, "_DYING", threading.Event())  # this test's process lives on
+    ctx = app_of(make_client(settings)).state.ctx
+    jobs = ctx.jobs
+    dying_at_commit: list[bool] = []
+    handler = threading.Thread(target=service.stop_writing_before_death)
+
+    def on_commit(conn: Any) -> None:
+        handler.start()
+        handler.join(0.3)  # ended at once unless it waits for this commit
+        dying_at_commit.append(service._DYING.is_set())
+
+    with ctx.sessions() as session:
+        job = jobs.submit(
+            session,
+            kind="test_sleep",
+            payload={"seconds": 0},
+            key_id=None,
+            seed=None,
+            input_hash="h",
+            timeout_s=60.0,
+            held=True,
+        )
+        assert ctx.engine is not None
+        event.listen(ctx.engine, "commit", on_commit, once=True)  # the confirmation's
+        let_go = jobs.confirm(session, job)
+    handler.join(10)
+    assert not handler.is_alive()
+    assert let_go and job.owner is None
+    assert dying_at_commit == [False]  # decided after the commit, not during it
+    assert service._DYING.is_set()
