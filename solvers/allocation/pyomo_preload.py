@@ -16,8 +16,11 @@ from solvers.allocation.pyomo_worker import WorkerStartError, warm_worker
 
 #: seconds Pyomo's import took in the worker; None when it failed
 IMPORT_S: float | None = None
+#: why no worker was ready (:class:`WorkerStartError`'s message); None when one was
+NOT_READY: str | None = None
 
 try:
     IMPORT_S = warm_worker()
 except WorkerStartError as _err:
+    NOT_READY = str(_err)
     logging.getLogger(__name__).warning("pyomo worker not started: %s", _err)

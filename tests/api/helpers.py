@@ -136,10 +136,16 @@ def pyomo_loaded_task(
     payload: dict[str, Any], *, progress: ProgressFn | None = None
 ) -> dict[str, Any]:
     """Whether a pyomo worker process (with Pyomo imported) was ready in this worker process
-    before its job ran."""
+    before its job ran, and what its preload said (``preload``: the seconds Pyomo's import
+    took, why no worker was ready in its wait, or None: not preloaded)."""
+    import sys
+
     from solvers.allocation.pyomo_worker import worker_ready
 
-    return {"pyomo": worker_ready()}
+    ready = worker_ready()
+    preload = sys.modules.get("solvers.allocation.pyomo_preload")
+    said = None if preload is None else preload.NOT_READY or preload.IMPORT_S
+    return {"pyomo": ready, "preload": said}
 
 
 def ignored_signals_task(

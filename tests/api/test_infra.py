@@ -1151,8 +1151,10 @@ def test_a_ray_task_has_pyomo_before_its_job_runs() -> None:
         )
         return json.loads(out.stdout.splitlines()[-1])
 
-    assert run(PYOMO_PRELOAD) == ["done", [{"pyomo": True}, []]]
-    assert run() == ["done", [{"pyomo": False}, []]]
+    status, [loaded, _] = run(PYOMO_PRELOAD)
+    assert status == "done" and loaded["pyomo"] is True, loaded  # else what its preload said
+    assert isinstance(loaded["preload"], float), loaded  # seconds of its Pyomo import
+    assert run() == ["done", [{"pyomo": False, "preload": None}, []]]
 
 
 def test_importing_the_preload_module_starts_the_pyomo_worker_and_never_raises(
@@ -1175,6 +1177,7 @@ def test_importing_the_preload_module_starts_the_pyomo_worker_and_never_raises(
     monkeypatch.setattr(pyomo_worker, "warm_worker", warm)
     monkeypatch.delitem(sys.modules, name, raising=False)
     assert importlib.import_module(name).IMPORT_S == 0.25
+    assert importlib.import_module(name).NOT_READY is None
     assert calls == ["warm"]
 
     def broken(wait_s: float = 60.0) -> float:
@@ -1182,7 +1185,9 @@ def test_importing_the_preload_module_starts_the_pyomo_worker_and_never_raises(
 
     monkeypatch.setattr(pyomo_worker, "warm_worker", broken)
     monkeypatch.delitem(sys.modules, name)
-    assert importlib.import_module(name).IMPORT_S is None
+    preload = importlib.import_module(name)
+    assert preload.IMPORT_S is None
+    assert preload.NOT_READY == "Pyomo cannot be imported: no attribute 'environ'"  # said why
 
 
 def test_importing_the_fork_servers_pyomo_module_imports_pyomo_and_never_raises(

@@ -69,7 +69,10 @@ def test_jobs_run_on_ray_when_configured(
     # a Ray worker imported Pyomo in its first pyomo job's time limit (about 1.5 s, or the
     # highspy backend under a shorter one): it now imports it before the job runs
     loaded = ended(submit("test_pyomo", {}))
-    assert loaded["status"] == "done" and loaded["result"] == {"pyomo": True}
+    assert loaded["status"] == "done", loaded
+    # else the preload's wait for the worker's ready message ended without it (its
+    # WorkerStartError's message, in "preload")
+    assert loaded["result"]["pyomo"] is True, loaded["result"]
     # the local instance keeps its session files in pytest's temp dir, not in /tmp/ray
     session = (ray_temp_dir / "session_latest").resolve()
     assert session.parent == ray_temp_dir.resolve() and (session / "logs").is_dir()
