@@ -8,6 +8,7 @@ from scenarios import EuclideanTravel, Location, Order, Scenario, UnassignedReas
 from solvers.routing import RoutingParams, build_problem, solve_routes
 from solvers.routing.greedy import GreedyBuilder
 from solvers.validate import validate_plan
+from tests.solvers.routing.conftest import unhurried
 
 
 def _one_van_not_worth_it() -> Scenario:
@@ -36,9 +37,15 @@ def test_prune_dropping_the_only_vehicle_leaves_the_order_out() -> None:
 
 
 @pytest.mark.parametrize("engine", ["greedy", "ortools"])
-def test_order_not_worth_the_only_vehicle_is_dropped_for_cost(engine: str) -> None:
+def test_order_not_worth_the_only_vehicle_is_dropped_for_cost(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = _one_van_not_worth_it()
-    plan = solve_routes(s, RoutingParams(engine=engine, time_limit_s=1))
+    # OR-Tools stops after its first solution, not on a 1 s clock a slow machine may use up
+    # (with no move left, its search never reaches a second: it searched to its cap, 10 s)
+    budget = unhurried(monkeypatch, ortools_solutions=1)
+    plan = solve_routes(s, RoutingParams(engine=engine, **budget))
+    assert plan.engine == engine  # its own plan, not the greedy fallback's
     assert validate_plan(s, plan).ok
     assert not plan.routes
     assert [(u.order_id, u.reason) for u in plan.unassigned] == [
