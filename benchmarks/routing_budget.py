@@ -4,14 +4,18 @@ An OMS that calls with ``time_limit_s`` needs the plan within it. For each order
 and engine this solves one seeded ``generate_city`` day (couriers with breaks, skills, three
 capacity dimensions; nodes and couriers as in ``benchmarks/routing.py --set city``), with a
 fresh travel model so the matrices are built inside the budget, and reports the wall time of
-the call, how far it went over the budget, and where the time went::
+the call, how far it went over the budget, where the time went, the CPU time of the call
+(``cpu_s``: this process's, so the figure holds on a loaded machine where the wall time does
+not), the orders served, and whether the budget bound (``budget_binds``: the construction
+stopped at its deadline, leaving orders not placed, or the answer came past the budget)::
 
     flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/routing_budget.py \\
         --orders 600,1500,2400 --budgets 0.3,1,3,10 --engines pyvrp,ortools \\
         --out-prefix routing-budget
 
-writes ``benchmarks/results/<out-prefix>.csv`` and ``.md``. On a shared machine the numbers are
-indicative: take the lock exclusively (``flock -x``) for numbers worth quoting.
+writes ``benchmarks/results/<out-prefix>.csv`` and ``.md`` (``--seed 1,2,3``: one day per
+seed). On a shared machine the wall times are indicative: take the lock exclusively
+(``flock -x``) for wall times worth quoting.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ sys.path.insert(0, str(REPO))
 from scenarios.generate import CityParams, generate_city  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from solvers.routing import RoutingParams, solve_routes_with_stats  # noqa: E402
+from solvers.routing.solve import LATE  # noqa: E402
 
 #: generated city sizes: orders -> (nodes, couriers), as in benchmarks/routing.py
 CITY_SIZES = {10: (3, 2), 1_000: (10, 40), 10_000: (25, 300), 50_000: (40, 800)}
@@ -52,19 +57,27 @@ def fresh(scenario: Scenario) -> Scenario:
 
 
 def measure(scenario: Scenario, engine: str, budget_s: float, seed: int) -> dict[str, str]:
-    """One cold solve: wall time against the budget and where the time went."""
+    """One cold solve: wall and CPU time against the budget, where the time went, whether the
+    budget bound."""
     params = RoutingParams(engine=engine, time_limit_s=budget_s, seed=seed)
+    cpu = time.process_time()
     t = time.perf_counter()
     plan, stats = solve_routes_with_stats(fresh(scenario), params)
     wall = time.perf_counter() - t
+    cpu = time.process_time() - cpu
+    not_placed = sum(u.detail == LATE for u in plan.unassigned)
     return {
         "orders": str(len(scenario.orders)),
+        "seed": str(seed),
         "engine_asked": engine,
         "budget_s": f"{budget_s:g}",
         "wall_s": f"{wall:.3f}",
+        "cpu_s": f"{cpu:.3f}",
         "over_s": f"{wall - budget_s:+.3f}",
         "within": str(wall <= budget_s),
+        "budget_binds": str(not_placed > 0 or stats.late is not None),
         "plan_engine": str(plan.engine),
+        "served": str(len(scenario.orders) - len(plan.unassigned)),
         "unassigned": str(len(plan.unassigned)),
         "cost_cents": str(plan.cost_cents),
         "build_s": f"{stats.build_s:.3f}",
@@ -138,23 +151,29 @@ def main(argv: list[str] | None = None) -> int:
         default="pyvrp,ortools",
         help="comma list of engines",
     )
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--seed",
+        type=lambda t: _comma_list(t, int, "an integer seed"),
+        default="1",
+        help="comma list of seeds: one day (and solver seed) each",
+    )
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     ap.add_argument("--out-prefix", default="routing-budget")
     args = ap.parse_args(argv)
     rows: list[dict[str, str]] = []
     for n in args.orders:
-        scenario = city(n, args.seed)
-        for engine in args.engines:
-            for budget in args.budgets:
-                row = measure(scenario, engine, budget, args.seed)
-                rows.append(row)
-                print(
-                    f"{n} orders, {engine} @ {budget:g} s: wall {row['wall_s']} s "
-                    f"({row['over_s']}), {row['plan_engine']}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        for seed in args.seed:
+            scenario = city(n, seed)
+            for engine in args.engines:
+                for budget in args.budgets:
+                    row = measure(scenario, engine, budget, seed)
+                    rows.append(row)
+                    print(
+                        f"{n} orders, seed {seed}, {engine} @ {budget:g} s: wall {row['wall_s']} "
+                        f"s ({row['over_s']}), CPU {row['cpu_s']} s, {row['plan_engine']}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     base = Path(args.out_dir) / args.out_prefix
     base.parent.mkdir(parents=True, exist_ok=True)
     with base.with_suffix(".csv").open("w", newline="") as fh:
@@ -167,16 +186,20 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `python benchmarks/routing_budget.py --orders {','.join(map(str, args.orders))} "
         f"--budgets {','.join(f'{b:g}' for b in args.budgets)} --engines {','.join(args.engines)} "
-        f"--seed {args.seed} --out-prefix {args.out_prefix}`",
+        f"--seed {','.join(map(str, args.seed))} --out-prefix {args.out_prefix}`",
         "",
-        "One cold `solve_routes_with_stats` per row (fresh travel model), seeded city day.",
+        "One cold `solve_routes_with_stats` per row (fresh travel model), seeded city day; "
+        "`cpu_s` is this process's CPU time over the call.",
         "",
         "| " + " | ".join(cols) + " |",
         "|" + "---|" * len(cols),
     ]
     lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
     lines += ["", "Notes:", ""]
-    lines += [f"- {r['orders']} {r['engine_asked']} @ {r['budget_s']} s: {r['note']}" for r in rows]
+    lines += [
+        f"- {r['orders']} seed {r['seed']} {r['engine_asked']} @ {r['budget_s']} s: {r['note']}"
+        for r in rows
+    ]
     base.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"wrote {base}.csv and .md", file=sys.stderr)
     return 0

@@ -30,6 +30,7 @@ def script() -> Iterator[ModuleType]:
         ("--orders", "0", "'0' is not a positive order count"),
         ("--orders", ",", "give at least one value"),
         ("--engines", "foo", "'foo' is not an engine"),
+        ("--seed", "1,x", "'x' is not an integer seed"),
     ],
 )
 def test_bad_arguments_are_usage_errors(
@@ -57,3 +58,21 @@ def test_the_tables_command_line_is_the_one_that_was_run(
     command = re.search(r"^Command: `python benchmarks/routing_budget.py (.*)`$", table, re.M)
     assert command is not None
     assert shlex.split(command.group(1)) == [*args[:8], *args[10:]]  # all but --out-dir
+
+
+def test_one_day_per_seed_with_its_cpu_time_and_whether_the_budget_bound(
+    script: ModuleType, tmp_path: Path
+) -> None:
+    """Session 56: ``--seed 1,2`` runs a day per seed; each row gives the call's CPU time, the
+    orders served and whether the budget bound (orders not placed at the deadline)."""
+    import csv
+
+    args = ["--orders", "30", "--budgets", "10", "--engines", "greedy", "--seed", "1,2"]
+    assert script.main([*args, "--out-dir", str(tmp_path), "--out-prefix", "seeds"]) == 0
+    with (tmp_path / "seeds.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [row["seed"] for row in rows] == ["1", "2"]
+    for row in rows:
+        assert float(row["cpu_s"]) > 0.0
+        assert int(row["served"]) + int(row["unassigned"]) == 30
+        assert row["budget_binds"] == "False"  # 30 orders in 10 s: built long before
