@@ -608,7 +608,9 @@ class JobService:
 
         Raises :class:`ProcessDying` (the job left held, nothing written) once this process
         is about to die by a signal: its request is answered by nobody, and the next
-        replica's recovery cancels the job (:data:`UNCONFIRMED_AT_STOP`).
+        replica's recovery cancels the job (:data:`UNCONFIRMED_AT_STOP`). The death is
+        decided before the last look at it or after the commit (:func:`_commit_unless_dying`),
+        never in between: a job let go is let go before the death.
         """
         try:
             if _DYING.is_set():
