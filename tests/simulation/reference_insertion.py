@@ -3,11 +3,17 @@
 A verbatim copy (only renamed) of main's :func:`simulation.insertion._quote_loops` with the
 exact pricing before driver breaks, taken before h1's speed-ups were ported: the pruned quote
 must match it bit for bit (pruning may skip work, never change an answer).
+
+:class:`ExactInsertionReference` is session 55's ``_ExactInsertion`` (verbatim, renamed): the
+brute-force forward play of an insertion right before a break, every delivery position played
+from the route's node ``i`` on with no bound and no memo (session 56 made the quote's copy
+resume plays and skip positions that a bound proves no cheaper).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,12 +22,13 @@ from simulation.decisions import Quote
 from simulation.insertion import (
     EPS,
     INF,
+    BreakNodes,
     CostRates,
     FloatArray,
     JobSpec,
+    Priced,
     RouteCache,
     Rows,
-    _ExactInsertion,
     _quote_empty,
 )
 
@@ -174,7 +181,7 @@ def quote_loops_reference(
     exact = None
     if brk is not None:
         travel = (rows[0], rows[1]) if rows is not None else (duration, distance)
-        exact = _ExactInsertion(cache, brk, job, travel, rates)
+        exact = ExactInsertionReference(cache, brk, job, travel, rates)
     # Case A: delivery right after the pickup chain (or alone when the parcel is on board).
     for i in range(k):
         if exact is not None and brk is not None and brk.is_break[i + 1]:
@@ -295,3 +302,155 @@ def quote_loops_reference(
         distance_delta_m=best_info[2],
         end_delay_s=best_info[3],
     )
+
+
+class ExactInsertionReference:
+    """Insertions right before a driver break, priced by playing the changed route forward.
+
+    Such an insertion moves the break to the inserted stop's door (a break is taken where the
+    courier is), which changes the leg after the break: the forward-slack formulas, which
+    delay the rest of the route by one amount, do not apply there. The new route is played
+    from the insertion on until it rejoins the old one, at the first stop that is not a
+    break after the delivery: from there a delay is absorbed as the formulas say (an earlier
+    arrival is played on to the end). The answer is the change of :func:`route_cost_cents`
+    (exact when no stop was late; a late stop's extra lateness from the rejoin on is bounded
+    as for the other positions).
+    """
+
+    def __init__(
+        self,
+        cache: RouteCache,
+        brk: BreakNodes,
+        job: JobSpec,
+        travel: tuple[Rows | NDArray[np.int32], Rows | NDArray[np.int32]],
+        rates: CostRates,
+    ) -> None:
+        self.cache = cache
+        self.brk = brk
+        self.job = job
+        self.dur, self.dist = travel
+        self.rates = rates
+        # The old route's metres from its anchor to each node.
+        loc = cache.loc_list
+        cum = [0.0]
+        for a, b in pairwise(loc):
+            cum.append(cum[-1] + float(self.dist[a][b]))
+        self._metres = cum
+
+    def _leg(self, a: int, b: int) -> tuple[float, float]:
+        return float(self.dur[a][b]) * self.cache.factor, float(self.dist[a][b])
+
+    def evaluate(self, i: int, j: int) -> Priced | None:
+        """(cost, delivery start, lateness, extra metres, end delay) of the pickups after node
+        ``i`` and the delivery after node ``j`` (``j >= i``), None if infeasible."""
+        for jj, found in self.evaluations(i, j):
+            if jj == j:
+                return found
+        return None
+
+    def evaluations(self, i: int, last: int) -> Iterator[tuple[int, Priced | None]]:
+        """:meth:`evaluate` of the pickups after node ``i`` with the delivery after each node
+        ``j = i..last`` in turn (the route played once up to each ``j``); it stops early when
+        no later ``j`` can be feasible."""
+        c = self.cache
+        job = self.job
+        loc = c.loc_list
+        t = c.dep_list[i]
+        cur = loc[i]
+        metres = 0.0
+        late = 0.0
+        for e, x in enumerate(job.chain_loc):
+            dt, dm = self._leg(cur, x)
+            metres += dm
+            t += dt
+            ce = job.chain_earliest[e]
+            t = t if t >= ce else ce
+            if t > job.latest(e) + EPS:
+                return  # the node has closed for good by then
+            t += job.chain_service[e]
+            cur = x
+        for j in range(i, last + 1):
+            if j > i:  # the route's own stop j between the pickups and the delivery
+                step = self._visit(j, t, cur)
+                if step is None:
+                    return  # late now: so with every later delivery
+                t, cur, extra, dm = step
+                late += extra
+                metres += dm
+            yield j, self._deliver(i, j, t, cur, metres, late)
+
+    def _deliver(
+        self, i: int, j: int, t: float, cur: int, metres: float, late: float
+    ) -> Priced | None:
+        """The delivery after node ``j``, leaving ``cur`` at ``t``, then the rest of the route
+        (``metres`` and ``late`` so far, from node ``i`` on)."""
+        c = self.cache
+        b = self.brk
+        job = self.job
+        loc = c.loc_list
+        m = len(loc) - 2
+        d = job.delivery_loc
+        dt, dm = self._leg(cur, d)
+        metres += dm
+        start_d = t + dt
+        if start_d < job.delivery_earliest:
+            start_d = job.delivery_earliest
+        own = start_d - job.delivery_latest
+        late += own if own > 0.0 else 0.0
+        t = start_d + job.delivery_service
+        cur = d
+        k = j + 1
+        while k <= m and b.is_break[k]:  # breaks after the delivery: taken at its door
+            step = self._visit(k, t, cur)
+            if step is None:
+                return None
+            t, cur, extra, dm = step
+            late += extra
+            metres += dm
+            k += 1
+        wc = c.wait_cum_list
+        while True:  # back on the old route at node k (a stop that is not a break, or home)
+            dt, dm = self._leg(cur, loc[k])
+            metres += dm
+            delta = t + dt - c.arr_list[k]
+            if delta >= 0.0 or k == m + 1:
+                if delta > c.max_delay_list[k] + EPS:
+                    return None
+                if delta >= 0.0:
+                    end = delta - (wc[m + 1] - wc[k - 1])
+                    end = end if end > 0.0 else 0.0
+                    late += delta * c.late_after_list[k]
+                else:
+                    end = delta  # home earlier
+                break
+            step = self._visit(k, t, cur)  # there earlier than before: played on
+            assert step is not None  # (an earlier arrival makes no stop late)
+            t, cur, extra, _ = step
+            late += extra
+            k += 1
+        metres -= self._metres[k] - self._metres[i]  # the old route's from node i to k
+        r = self.rates
+        # _cost_cents inlined (as in _quote_loops)
+        cost = (
+            r.per_km * metres / 1000.0
+            + r.per_hour * end / 3600.0
+            + r.lateness_per_min * late / 60.0
+        )
+        return cost, start_d, late, metres, end
+
+    def _visit(self, k: int, t: float, cur: int) -> tuple[float, int, float, float] | None:
+        """Serve old node ``k`` after leaving ``cur`` at ``t``: (departure, location, extra
+        lateness, metres), None if a stop on time would be late."""
+        c = self.cache
+        b = self.brk
+        here = cur if b.is_break[k] else c.loc_list[k]
+        dt, dm = self._leg(cur, here)
+        s = t + dt
+        if s < b.earliest[k]:
+            s = b.earliest[k]
+        lk = b.latest[k]
+        if s > lk + EPS and c.start_list[k] <= lk + EPS:
+            return None  # on time before, late now
+        x = s - lk
+        extra = (x if x > 0.0 else 0.0) - c.lateness_list[k]
+        return s + b.service[k], here, extra, dm
