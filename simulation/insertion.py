@@ -736,7 +736,9 @@ def _first_delivery_position(cache: RouteCache, job: JobSpec) -> int:
     the next node is at least ``(delivery_earliest + delivery_service) - arr``: float rounding
     is monotone and the travel times added to it are not negative, so where that already
     exceeds what the route absorbs, the exact test rejects the position whatever comes before
-    it (for a route without breaks, a positive finite travel factor). 0 when nothing is known.
+    it (for a positive finite travel factor). 0 when nothing is known. On a route with breaks
+    this holds for the positions priced by that test, not for those right before a break
+    (priced by playing the route forward, :class:`_ExactInsertion`).
     """
     f = cache.factor
     if not 0.0 < f < INF:
@@ -773,13 +775,16 @@ def _quote_loops(
         if qk > ck + EPS:
             return NO_CAPACITY
     brk = cache.breaks
-    # (An insertion right before a break moves the break, which may save time after it.)
-    if (
-        not slack_checked
+    # No position priced by the forward-slack formulas is feasible (see _detour_free); on a
+    # route with breaks those right before a break may still be (moving the break may save
+    # time after it): only they are priced. A caller that took the exit (``slack_checked``)
+    # found it not to hold on a route without breaks.
+    no_slack = (
+        not (slack_checked and brk is None)
         and cache.max_slack + EPS < job.delivery_service
-        and brk is None
         and (shortcut_s == 0 or _detour_free(cache, job, duration, rows, symmetric, shortcut_s))
-    ):
+    )
+    if no_slack and brk is None:
         return NO_SLACK
     loc = cache.loc_list
     m = len(loc) - 2
@@ -805,8 +810,9 @@ def _quote_loops(
     s_from_pr: list[int] = []
     chain_t: list[float] = []
     chain_dist = t_pr_d = s_pr_d = 0.0
-    # Delivery positions before `first` are infeasible whatever the pickups: see below.
-    first = _first_delivery_position(cache, job) if brk is None else 0
+    # Delivery positions before `first` are infeasible whatever the pickups: see below (but
+    # those right before a break, which are priced by playing the route forward).
+    first = m + 1 if no_slack else _first_delivery_position(cache, job)
     if rows is not None:
         dur_rows, dist_rows = rows
         _, _, prev_dur, prev_dist, s_next = cache.travel_rows(dur_rows, dist_rows)
@@ -921,15 +927,17 @@ def _quote_loops(
     exact = None
     if brk is not None:
         travel = (rows[0], rows[1]) if rows is not None else (duration, distance)
-        exact = _ExactInsertion(cache, brk, job, travel, rates)
+        exact = _ExactInsertion(cache, brk, job, travel, rates, shortcut_s)
     # Case A: delivery right after the pickup chain (or alone when the parcel is on board).
-    for i in range(first, k):
+    for i in range(first if exact is None else 0, k):
         if exact is not None and brk is not None and brk.is_break[i + 1]:
             if fits[i]:
                 found = exact.evaluate(i, i)
                 if found is not None and found[0] < best:
                     best, best_pos, best_info = found[0], (i, i), found[1:]
             continue
+        if i < first:
+            continue  # (with breaks: the formula's test rejects it, see _first_delivery_position)
         if chain:
             arr_d = dep_p[i] + t_pr_d * f
             dist_a = s_to_p[i] + chain_dist + s_pr_d + s_from_d[i] - s_next[i]
@@ -964,8 +972,9 @@ def _quote_loops(
         dd += [s_to_d[j] + s_from_d[j] - s_next[j] for j in range(first, k)]
         # Distance bounds over every j the delivery may follow, as the quote has always
         # skipped with them (kept, so that the answers stay what they were to the bit; the j
-        # before `first`, only on routes without breaks, are never priced: leaving them out
-        # skips only an i whose every candidate the same bound at that j would skip).
+        # before `first` are never priced by them: leaving them out skips only an i whose
+        # every candidate the same bound at that j would skip, and no i with a delivery right
+        # before a break after it, see brk_after).
         dd_all = dd[:]
         for j in range(k - 2, first - 1, -1):
             if dd_all[j + 1] < dd_all[j]:
@@ -1037,7 +1046,11 @@ def _quote_loops(
             l_min[j] = lo_l
         for j in range(min(first - 1, m), 0, -1):  # the loop above where j is no candidate
             x = slack_cum[j] + EPS
-            if x < g:
+            if is_brk is not None and is_brk[j + 1]:
+                nc = j  # (but right before a break)
+                g = x if x < INF else INF
+                ex = True
+            elif x < g:
                 g = x
             if not fits[j]:
                 g = -INF
@@ -1047,6 +1060,25 @@ def _quote_loops(
             dd_min[j] = lo
             t_min[j] = lo_t
             l_min[j] = lo_l
+        # With breaks: nxt_x[p], the first candidate before a break reached from node p
+        # through nxt_c (k: none), and gap_x[p] the least gap on the way, so that an i whose
+        # formula candidates are all too dear goes from one such candidate to the next at once
+        # (the walk through nxt_c would stop where lim > gap: before it, when lim > gap_x).
+        nxt_x = [k] * k
+        gap_x = [INF] * k
+        if is_brk is not None:
+            for p in range(m - 1, -1, -1):
+                nc = nxt_c[p]
+                if nc > m:
+                    continue
+                g = gap[p]
+                if is_brk[nc + 1]:
+                    nxt_x[p] = nc
+                    gap_x[p] = g
+                else:
+                    nxt_x[p] = nxt_x[nc]
+                    gx = gap_x[nc]
+                    gap_x[p] = g if g < gx else gx
         for i in range(m):
             if not fits[i] or not chain_ok[i]:
                 continue
@@ -1091,11 +1123,17 @@ def _quote_loops(
             wci = wc[i]
             p = i
             while j <= m:
-                if lim > gap[p]:
+                if only_exact:  # (so brk_after[i]) to the next candidate before a break
+                    j = nxt_x[p]
+                    if j > m or lim > gap_x[p]:
+                        break
+                elif lim > gap[p]:
                     break  # a stop before the delivery cannot absorb the delay: later j too
                 p = j
                 j = nxt_c[j]
                 if exact is not None and is_brk is not None and is_brk[p + 1]:
+                    if best < INF and exact.bound(i, p) >= best:
+                        continue  # (no cheaper: see _ExactInsertion.bound)
                     found = exact.evaluate(i, p)  # the delivery right before a break
                     if found is not None and found[0] < best:
                         best, best_pos, best_info = found[0], (i, p), found[1:]
@@ -1365,6 +1403,12 @@ def _quote_numpy(
 #: (cost, delivery start, lateness, extra metres, end delay) of one insertion.
 Priced = tuple[float, float, float, float, float]
 
+#: Margins of :meth:`_ExactInsertion.bound`: seconds taken off the times it starts from and
+#: the relative (and absolute, cents) part taken off its cost, both far above float rounding
+#: (times of a day are below 1e6 s, where a double's step is about 1e-10 s).
+TIME_MARGIN_S = 1e-3
+COST_MARGIN = 1e-6
+
 
 class _ExactInsertion:
     """Insertions right before a driver break, priced by playing the changed route forward.
@@ -1386,7 +1430,10 @@ class _ExactInsertion:
         job: JobSpec,
         travel: tuple[Rows | NDArray[np.int32], Rows | NDArray[np.int32]],
         rates: CostRates,
+        shortcut_s: int | None = None,
     ) -> None:
+        """``shortcut_s``: see :func:`quote_insertion` (None: unknown, :meth:`bound` knows
+        nothing)."""
         self.cache = cache
         self.brk = brk
         self.job = job
@@ -1398,6 +1445,19 @@ class _ExactInsertion:
         for a, b in pairwise(loc):
             cum.append(cum[-1] + float(self.dist[a][b]))
         self._metres = cum
+        # The plays of _play_to for the pickups after node _i: _plays[j - _i] leaves node j.
+        self._i = -1
+        self._plays: list[tuple[float, int, float, float]] = []
+        self._dead = False
+        self._synced = False  # the play of _i is back on the old route (see _play_to)
+        self._regular_ok: bool | None = None
+        # How much earlier than the old route the pickups can make it, plus a margin for
+        # float rounding (see bound); INF: unknown.
+        f = cache.factor
+        n_chain = len(job.chain_loc)
+        self._gain = INF
+        if shortcut_s is not None and 0.0 <= f < INF and all(x >= 0.0 for x in job.chain_service):
+            self._gain = n_chain * shortcut_s * f + TIME_MARGIN_S
 
     def _leg(self, a: int, b: int) -> tuple[float, float]:
         return float(self.dur[a][b]) * self.cache.factor, float(self.dist[a][b])
@@ -1405,41 +1465,175 @@ class _ExactInsertion:
     def evaluate(self, i: int, j: int) -> Priced | None:
         """(cost, delivery start, lateness, extra metres, end delay) of the pickups after node
         ``i`` and the delivery after node ``j`` (``j >= i``), None if infeasible."""
-        for jj, found in self.evaluations(i, j):
-            if jj == j:
-                return found
-        return None
+        state = self._play_to(i, j)
+        return None if state is None else self._deliver(i, j, *state)
 
     def evaluations(self, i: int, last: int) -> Iterator[tuple[int, Priced | None]]:
         """:meth:`evaluate` of the pickups after node ``i`` with the delivery after each node
-        ``j = i..last`` in turn (the route played once up to each ``j``); it stops early when
-        no later ``j`` can be feasible."""
+        ``j = i..last`` in turn; it stops early when no later ``j`` can be feasible."""
+        for j in range(i, last + 1):
+            state = self._play_to(i, j)
+            if state is None:
+                return  # late now: so with every later delivery
+            yield j, self._deliver(i, j, *state)
+
+    def _play_to(self, i: int, j: int) -> tuple[float, int, float, float] | None:
+        """(departure, location, metres, lateness so far) after the pickups inserted after node
+        ``i`` and the route's own stops ``i+1..j`` (None: a pickup closed or a stop on time
+        would be late). The plays of the last ``i`` are kept, so that each is done once.
+
+        Once the play leaves a node from where and at the very time the old route did (the
+        delay absorbed by waiting), it goes on as the old route did, bit for bit: the same
+        operations on the same values (see :meth:`_regular`). From there on each stop's
+        lateness is what it was (no extra) and each leg the old one, so the state at a later
+        node is read from the cache instead of played (the metres are sums of whole numbers:
+        exact in any order).
+        """
+        if i != self._i:
+            self._i = i
+            self._plays = plays = []
+            self._dead = False
+            self._synced = False
+            c = self.cache
+            job = self.job
+            t = c.dep_list[i]
+            cur = c.loc_list[i]
+            metres = 0.0
+            for e, x in enumerate(job.chain_loc):
+                dt, dm = self._leg(cur, x)
+                metres += dm
+                t += dt
+                ce = job.chain_earliest[e]
+                t = t if t >= ce else ce
+                if t > job.latest(e) + EPS:
+                    self._dead = True  # the node has closed for good by then
+                    return None
+                t += job.chain_service[e]
+                cur = x
+            plays.append((t, cur, metres, 0.0))
+        plays = self._plays
+        n = j - i
+        if n < len(plays):
+            return plays[n]
+        if self._dead:
+            return None
+        if self._synced:  # on the old route since node i + len(plays) - 1
+            k0 = i + len(plays) - 1
+            _, _, metres, late = plays[-1]
+            c = self.cache
+            return c.dep_list[j], c.loc_list[j], metres + (self._metres[j] - self._metres[k0]), late
         c = self.cache
-        job = self.job
+        b = self.brk
+        dep = c.dep_list
         loc = c.loc_list
-        t = c.dep_list[i]
+        start = c.start_list
+        lateness = c.lateness_list
+        is_break = b.is_break
+        earliest = b.earliest
+        latest = b.latest
+        service = b.service
+        dur = self.dur
+        dist = self.dist
+        f = c.factor
+        t, cur, metres, late = plays[-1]
+        k = i + len(plays) - 1
+        while k < j:
+            k += 1
+            # _visit inlined (the same operations: the same bits)
+            here = cur if is_break[k] else loc[k]
+            s = t + float(dur[cur][here]) * f
+            metres += float(dist[cur][here])
+            ek = earliest[k]
+            if s < ek:
+                s = ek
+            lk = latest[k]
+            if s > lk + EPS and start[k] <= lk + EPS:
+                self._dead = True  # on time before, late now
+                return None
+            over = s - lk
+            late += (over if over > 0.0 else 0.0) - lateness[k]
+            t = s + service[k]
+            cur = here
+            plays.append((t, cur, metres, late))
+            # (a break taken at the pickups' door is not where the old route took it)
+            if t == dep[k] and cur == loc[k] and self._regular():
+                self._synced = True
+                return self._play_to(i, j)
+        return plays[n]
+
+    def _regular(self) -> bool:
+        """Whether a play that leaves a node from where and when the old route did goes on as
+        it did, bit for bit, with no extra lateness (remembered: one answer per route).
+
+        It does when every time of the route is finite (so a stop's extra lateness, its
+        lateness less the same value, is exactly 0.0, never ``inf - inf``) and every break's
+        location is the one before it (as :class:`BreakNodes` says: the play takes a break
+        where the courier is, the cache at its location). :func:`_build_route_cache` computes
+        the times with the operations the play does (``t + hop * factor``, the earliest
+        start, ``+ service``), and the old legs' metres are whole numbers.
+        """
+        ok = self._regular_ok
+        if ok is None:
+            c = self.cache
+            loc = c.loc_list
+            ok = (
+                math.isfinite(c.dep_list[0])
+                and math.isfinite(c.arr_list[-1])
+                and math.isfinite(c.lateness_total)
+                and all(
+                    loc[k] == loc[k - 1] for k in range(1, len(loc) - 1) if self.brk.is_break[k]
+                )
+            )
+            self._regular_ok = ok
+        return ok
+
+    def bound(self, i: int, j: int) -> float:
+        """A lower bound of :meth:`evaluate`'s cost (``-inf``: none known) for pickups after
+        node ``i`` that is not right before a break and the delivery after node ``j > i``:
+        :meth:`evaluate` (``>= bound``, or None) is not needed where ``bound >= best``.
+
+        Why it is one (``G``: ``len(chain) * shortcut_s * factor``, how much quicker the way
+        ``i -> pickups -> i+1`` can be than the leg ``i -> i+1``; 0 for a metric table):
+
+        * the play reaches node ``i+1`` at least ``G`` earlier than the old route did (its
+          pickups' services and earliest starts only delay it); waiting (the earliest start of
+          a stop or break) and the same legs on to node ``j`` (a break between is where it was)
+          keep that, so it leaves node ``j``, at ``loc[j]``, no earlier than ``dep[j] - G``,
+          and no stop up to ``j`` starts more than ``G`` earlier: each one's extra lateness
+          is at least ``-G``;
+        * its metres are the old legs' and the pickups', whole numbers: exact;
+        * :meth:`_deliver` is non-decreasing in its start time ``t`` and lateness (later
+          starts, arrivals, delays, lateness; where the later play rejoins the old route
+          sooner, its delay there is at least what the earlier one's is at its rejoin after the
+          waiting between, with fewer late stops after it: the end delay and lateness formulas
+          do not decrease), and infeasible when the earlier start is.
+
+        So :meth:`_deliver` from ``loc[j]`` at ``dep[j] - G``, with those exact metres and
+        lateness ``-G`` per stop, costs no more than the real play. ``G`` carries a margin
+        (:data:`TIME_MARGIN_S`) far above the float rounding of these times, the answer one
+        (:data:`COST_MARGIN`) far above that of the costs. Without ``shortcut_s``, with a
+        non-finite time or a break away from the location before it: ``-inf``.
+        """
+        g = self._gain
+        brk = self.brk
+        if g == INF or brk.is_break[i + 1] or not self._regular():
+            return -INF
+        c = self.cache
+        loc = c.loc_list
+        dist = self.dist
         cur = loc[i]
         metres = 0.0
-        late = 0.0
-        for e, x in enumerate(job.chain_loc):
-            dt, dm = self._leg(cur, x)
-            metres += dm
-            t += dt
-            ce = job.chain_earliest[e]
-            t = t if t >= ce else ce
-            if t > job.latest(e) + EPS:
-                return  # the node has closed for good by then
-            t += job.chain_service[e]
+        for x in self.job.chain_loc:
+            metres += float(dist[cur][x])
             cur = x
-        for j in range(i, last + 1):
-            if j > i:  # the route's own stop j between the pickups and the delivery
-                step = self._visit(j, t, cur)
-                if step is None:
-                    return  # late now: so with every later delivery
-                t, cur, extra, dm = step
-                late += extra
-                metres += dm
-            yield j, self._deliver(i, j, t, cur, metres, late)
+        metres += float(dist[cur][loc[i + 1]])
+        metres += self._metres[j] - self._metres[i + 1]
+        found = self._deliver(i, j, c.dep_list[j] - g, loc[j], metres, -g * (j - i))
+        if found is None:
+            return -INF
+        cost = found[0]
+        lb = cost - (COST_MARGIN + COST_MARGIN * abs(cost))
+        return lb if lb == lb else -INF  # (NaN: none known)
 
     def _deliver(
         self, i: int, j: int, t: float, cur: int, metres: float, late: float
@@ -1452,9 +1646,11 @@ class _ExactInsertion:
         loc = c.loc_list
         m = len(loc) - 2
         d = job.delivery_loc
-        dt, dm = self._leg(cur, d)
-        metres += dm
-        start_d = t + dt
+        dur = self.dur
+        dist = self.dist
+        f = c.factor
+        metres += float(dist[cur][d])
+        start_d = t + float(dur[cur][d]) * f
         if start_d < job.delivery_earliest:
             start_d = job.delivery_earliest
         own = start_d - job.delivery_latest
@@ -1462,7 +1658,8 @@ class _ExactInsertion:
         t = start_d + job.delivery_service
         cur = d
         k = j + 1
-        while k <= m and b.is_break[k]:  # breaks after the delivery: taken at its door
+        is_break = b.is_break
+        while k <= m and is_break[k]:  # breaks after the delivery: taken at its door
             step = self._visit(k, t, cur)
             if step is None:
                 return None
@@ -1471,10 +1668,11 @@ class _ExactInsertion:
             metres += dm
             k += 1
         wc = c.wait_cum_list
+        arr = c.arr_list
         while True:  # back on the old route at node k (a stop that is not a break, or home)
-            dt, dm = self._leg(cur, loc[k])
-            metres += dm
-            delta = t + dt - c.arr_list[k]
+            here = loc[k]
+            metres += float(dist[cur][here])
+            delta = t + float(dur[cur][here]) * f - arr[k]
             if delta >= 0.0 or k == m + 1:
                 if delta > c.max_delay_list[k] + EPS:
                     return None

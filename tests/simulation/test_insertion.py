@@ -29,7 +29,7 @@ from simulation.insertion import (
     route_cost_cents,
 )
 from simulation.world import TravelTable
-from tests.simulation.reference_insertion import quote_loops_reference
+from tests.simulation.reference_insertion import ExactInsertionReference, quote_loops_reference
 
 NUM_LOC = 9
 #: A stop of a case: location, earliest, latest, service, load change.
@@ -727,3 +727,130 @@ def test_quotes_on_tables_breaking_the_triangle_inequality_match_every_position(
                     assert math.isclose(
                         a.cost_delta_cents, b.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-9
                     )
+
+
+#: Break routes on metric tables, tight ones and tables with slow one-way legs (detours quicker).
+_BREAK_TABLES = st.one_of(_PRUNING_CASES, shortcut_cases())
+
+
+@settings(max_examples=400, deadline=None)
+@given(break_cases(_BREAK_TABLES), st.randoms(use_true_random=False))
+def test_resumed_plays_price_as_the_brute_force_play_bit_for_bit(
+    data: tuple[Case, list[bool]], rnd: Any
+) -> None:
+    """A play kept per pickup position, and read from the cache once it is back on the old
+    route, prices every position as session 55's play from node i did, in any order asked."""
+    case, flags = data
+    with np.errstate(invalid="ignore"):
+        cache = _break_cache(case, case.stops, flags)
+    brk = cache.breaks
+    if brk is None:
+        return
+    m = cache.num_stops
+    rows = (case.duration.tolist(), case.distance.tolist())
+    pairs = [(i, j) for i in range(m + 1) for j in range(i, m + 1)]
+    shuffled = rnd.sample(pairs, len(pairs))
+    for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
+        for travel in ((case.duration, case.distance), rows):
+            want = ExactInsertionReference(cache, brk, job, travel, case.rates)
+            for order in (pairs, shuffled):
+                got = _ExactInsertion(cache, brk, job, travel, case.rates)
+                with np.errstate(invalid="ignore"):
+                    for i, j in order:
+                        assert repr(got.evaluate(i, j)) == repr(want.evaluate(i, j)), (i, j)
+            got = _ExactInsertion(cache, brk, job, travel, case.rates)
+            with np.errstate(invalid="ignore"):
+                for i in range(m + 1):
+                    assert repr(list(got.evaluations(i, m))) == repr(list(want.evaluations(i, m)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(break_cases(_BREAK_TABLES))
+def test_the_bound_of_a_position_before_a_break_is_never_above_its_price(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """_ExactInsertion.bound is a lower bound of the played price (metric tables or not, any
+    break windows, late stops, waiting), so the quote may skip a play it proves no cheaper."""
+    case, flags = data
+    with np.errstate(invalid="ignore"):
+        cache = _break_cache(case, case.stops, flags)
+    brk = cache.breaks
+    if brk is None:
+        return
+    gain = TravelTable(case.duration, case.distance).shortcut_s
+    m = cache.num_stops
+    rates = (
+        case.rates,
+        CostRates(per_km=4.0, per_hour=0.0, lateness_per_min=0.0),
+        CostRates(per_km=0.0, per_hour=3600.0, lateness_per_min=600.0),
+    )
+    for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
+        for r in rates:
+            exact = _ExactInsertion(cache, brk, job, (case.duration, case.distance), r, gain)
+            with np.errstate(invalid="ignore"):
+                for i in range(m):
+                    if brk.is_break[i + 1]:
+                        continue
+                    for j in range(i + 1, m + 1):
+                        lb = exact.bound(i, j)
+                        found = exact.evaluate(i, j)
+                        if found is not None and not math.isnan(found[0]):
+                            assert lb <= found[0], (i, j, lb, found)
+
+
+@settings(max_examples=400, deadline=None)
+@given(break_cases(shortcut_cases()))
+def test_pruned_quotes_on_non_metric_tables_with_breaks_match_the_reference_bit_for_bit(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """On tables breaking the triangle inequality, told the table's largest detour gain or not,
+    the quote with its bounds and exits answers as the brute-force quote does (breaks)."""
+    case, flags = data
+    with np.errstate(invalid="ignore"):
+        cache = _break_cache(case, case.stops, flags)
+    rows = (case.duration.tolist(), case.distance.tolist())
+    gain = TravelTable(case.duration, case.distance).shortcut_s
+    kw: dict[str, Any] = {
+        "capacity": case.capacity,
+        "duration": case.duration,
+        "distance": case.distance,
+    }
+    for rates in (case.rates, CostRates(per_km=4.0, per_hour=0.0, lateness_per_min=0.0)):
+        for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
+            for listed in (None, rows):
+                want = quote_loops_reference(cache, job, rates=rates, rows=listed, **kw)
+                for known in (None, gain):
+                    with np.errstate(invalid="ignore"):
+                        got = _quote_loops(
+                            cache, job, rates=rates, rows=listed, shortcut_s=known, **kw
+                        )
+                    assert repr(got) == repr(want)
+
+
+def test_evaluate_prices_only_the_position_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Session 55's evaluate(i, j) priced every delivery after nodes i..j on its way to j (2.2 M
+    deliveries for 119 k quotes on the benchmark day): one now, and the play is kept."""
+    x = np.asarray([0, 100, 200, 300, 400, 500])
+    d = np.abs(x[:, None] - x[None, :]).astype(np.int32)
+    stops = [(k, 0.0, math.inf, 10.0, 0.0) for k in (1, 2, 3, 4)] + [(4, 0.0, 9000.0, 600.0, 0.0)]
+    case = Case(
+        duration=d, distance=d, stops=stops, t0=0.0, shift_end=math.inf,
+        job=JobSpec((5,), (0.0,), (5.0,), 5, 0.0, math.inf, 5.0, (0.0,)),
+        capacity=np.asarray([math.inf]),
+        rates=CostRates(per_km=100.0, per_hour=600.0, lateness_per_min=0.0), factor=1.0,
+    )  # fmt: skip
+    cache = _break_cache(case, stops, [False, False, False, False, True])
+    assert cache.breaks is not None
+    calls: list[tuple[int, int]] = []
+    deliver = _ExactInsertion._deliver
+
+    def counting(self: _ExactInsertion, i: int, j: int, *args: Any) -> Any:
+        calls.append((i, j))
+        return deliver(self, i, j, *args)
+
+    monkeypatch.setattr(_ExactInsertion, "_deliver", counting)
+    exact = _ExactInsertion(cache, cache.breaks, case.job, (d, d), case.rates)
+    want = ExactInsertionReference(cache, cache.breaks, case.job, (d, d), case.rates)
+    for j in (4, 2, 3):
+        assert exact.evaluate(0, j) == want.evaluate(0, j)
+    assert calls == [(0, 4), (0, 2), (0, 3)]
