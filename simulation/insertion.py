@@ -1132,8 +1132,8 @@ def _quote_loops(
                 p = j
                 j = nxt_c[j]
                 if exact is not None and is_brk is not None and is_brk[p + 1]:
-                    if best < INF and exact.bound(i, p) >= best:
-                        continue  # (no cheaper: see _ExactInsertion.bound)
+                    if exact.bound(i, p) >= best:
+                        continue  # (infeasible or no cheaper: see _ExactInsertion.bound)
                     found = exact.evaluate(i, p)  # the delivery right before a break
                     if found is not None and found[0] < best:
                         best, best_pos, best_info = found[0], (i, p), found[1:]
@@ -1606,13 +1606,19 @@ class _ExactInsertion:
           starts, arrivals, delays, lateness; where the later play rejoins the old route
           sooner, its delay there is at least what the earlier one's is at its rejoin after the
           waiting between, with fewer late stops after it: the end delay and lateness formulas
-          do not decrease), and infeasible when the earlier start is.
+          do not decrease), and infeasible when the earlier start is: a break after the
+          delivery late from a later start too; a delay at the earlier play's rejoin ``k``
+          beyond ``max_delay[k]`` came, in the later play, from a delay at its own rejoin
+          ``k' <= k`` at least that plus the waiting between, beyond ``max_delay[k']`` (the
+          least slack from ``k'`` on is at most that from ``k`` on plus that waiting).
 
         So :meth:`_deliver` from ``loc[j]`` at ``dep[j] - G``, with those exact metres and
-        lateness ``-G`` per stop, costs no more than the real play. ``G`` carries a margin
-        (:data:`TIME_MARGIN_S`) far above the float rounding of these times, the answer one
-        (:data:`COST_MARGIN`) far above that of the costs. Without ``shortcut_s``, with a
-        non-finite time or a break away from the location before it: ``-inf``.
+        lateness ``-G`` per stop, costs no more than the real play, and where it is infeasible
+        by more than ``G`` (its limits loosened by that much) the real play is infeasible:
+        ``inf``. ``G`` carries a margin (:data:`TIME_MARGIN_S`) far above the float rounding of
+        these times, the cost one (:data:`COST_MARGIN`) far above that of the costs. Without
+        ``shortcut_s``, with a non-finite time or a break away from the location before it:
+        ``-inf``.
         """
         g = self._gain
         brk = self.brk
@@ -1628,18 +1634,19 @@ class _ExactInsertion:
             cur = x
         metres += float(dist[cur][loc[i + 1]])
         metres += self._metres[j] - self._metres[i + 1]
-        found = self._deliver(i, j, c.dep_list[j] - g, loc[j], metres, -g * (j - i))
+        found = self._deliver(i, j, c.dep_list[j] - g, loc[j], metres, -g * (j - i), g)
         if found is None:
-            return -INF
+            return INF  # (infeasible by more than the margin: so is the real play)
         cost = found[0]
         lb = cost - (COST_MARGIN + COST_MARGIN * abs(cost))
         return lb if lb == lb else -INF  # (NaN: none known)
 
     def _deliver(
-        self, i: int, j: int, t: float, cur: int, metres: float, late: float
+        self, i: int, j: int, t: float, cur: int, metres: float, late: float, tol: float = 0.0
     ) -> Priced | None:
         """The delivery after node ``j``, leaving ``cur`` at ``t``, then the rest of the route
-        (``metres`` and ``late`` so far, from node ``i`` on)."""
+        (``metres`` and ``late`` so far, from node ``i`` on); ``tol``: what a stop's lateness
+        or a delay may exceed its limit by before it is refused (for :meth:`bound`)."""
         c = self.cache
         b = self.brk
         job = self.job
@@ -1660,7 +1667,7 @@ class _ExactInsertion:
         k = j + 1
         is_break = b.is_break
         while k <= m and is_break[k]:  # breaks after the delivery: taken at its door
-            step = self._visit(k, t, cur)
+            step = self._visit(k, t, cur, tol)
             if step is None:
                 return None
             t, cur, extra, dm = step
@@ -1674,7 +1681,10 @@ class _ExactInsertion:
             metres += float(dist[cur][here])
             delta = t + float(dur[cur][here]) * f - arr[k]
             if delta >= 0.0 or k == m + 1:
-                if delta > c.max_delay_list[k] + EPS:
+                limit = c.max_delay_list[k] + EPS
+                if tol:
+                    limit += tol
+                if delta > limit:
                     return None
                 if delta >= 0.0:
                     end = delta - (wc[m + 1] - wc[k - 1])
@@ -1698,7 +1708,9 @@ class _ExactInsertion:
         )
         return cost, start_d, late, metres, end
 
-    def _visit(self, k: int, t: float, cur: int) -> tuple[float, int, float, float] | None:
+    def _visit(
+        self, k: int, t: float, cur: int, tol: float = 0.0
+    ) -> tuple[float, int, float, float] | None:
         """Serve old node ``k`` after leaving ``cur`` at ``t``: (departure, location, extra
         lateness, metres), None if a stop on time would be late."""
         c = self.cache
@@ -1709,7 +1721,10 @@ class _ExactInsertion:
         if s < b.earliest[k]:
             s = b.earliest[k]
         lk = b.latest[k]
-        if s > lk + EPS and c.start_list[k] <= lk + EPS:
+        limit = lk + EPS
+        if tol:
+            limit += tol
+        if s > limit and c.start_list[k] <= lk + EPS:
             return None  # on time before, late now
         x = s - lk
         extra = (x if x > 0.0 else 0.0) - c.lateness_list[k]
