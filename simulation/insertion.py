@@ -14,7 +14,9 @@ bounds prove infeasible or no cheaper than the best so far (float rounding is mo
 bound computed as the exact test is can only skip what that test rejects); the positions right
 before a driver break, priced by playing the route forward, are not skipped by those bounds:
 their cost may be below any distance bound (the route may get home earlier, late stops less
-late), so they are always priced.
+late). They have their own (:meth:`_ExactInsertion.bound`: the play from the earliest the
+route can leave the delivery's predecessor, with the time margins that float rounding needs),
+and a play is done once per pickup position and read from the route once it is back on it.
 
 Costs are in cents: ``cost_per_km x extra metres / 1000 + cost_per_hour x extra route time /
 3600 + lateness_cents_per_min x lateness of the new order / 60 (+ the vehicle's fixed cost if
@@ -1439,25 +1441,25 @@ class _ExactInsertion:
         self.job = job
         self.dur, self.dist = travel
         self.rates = rates
-        # The old route's metres from its anchor to each node.
-        loc = cache.loc_list
-        cum = [0.0]
-        for a, b in pairwise(loc):
-            cum.append(cum[-1] + float(self.dist[a][b]))
-        self._metres = cum
+        # The old route's metres from its anchor to each node (whole numbers: summed as ints
+        # from the legs the cache remembers, or as floats, the same values).
+        if isinstance(self.dist, np.ndarray) or isinstance(self.dur, np.ndarray):
+            loc = cache.loc_list
+            cum = [0.0]
+            for a, b in pairwise(loc):
+                cum.append(cum[-1] + float(self.dist[a][b]))
+            self._metres = cum
+        else:
+            legs = cache.travel_rows(self.dur, self.dist)[4]
+            self._metres = [0.0, *map(float, accumulate(legs))]
         # The plays of _play_to for the pickups after node _i: _plays[j - _i] leaves node j.
         self._i = -1
         self._plays: list[tuple[float, int, float, float]] = []
         self._dead = False
         self._synced = False  # the play of _i is back on the old route (see _play_to)
         self._regular_ok: bool | None = None
-        # How much earlier than the old route the pickups can make it, plus a margin for
-        # float rounding (see bound); INF: unknown.
-        f = cache.factor
-        n_chain = len(job.chain_loc)
-        self._gain = INF
-        if shortcut_s is not None and 0.0 <= f < INF and all(x >= 0.0 for x in job.chain_service):
-            self._gain = n_chain * shortcut_s * f + TIME_MARGIN_S
+        self._shortcut_s = shortcut_s
+        self._gain: float | None = None  # see _pickup_gain
 
     def _leg(self, a: int, b: int) -> tuple[float, float]:
         return float(self.dur[a][b]) * self.cache.factor, float(self.dist[a][b])
@@ -1587,6 +1589,15 @@ class _ExactInsertion:
             self._regular_ok = ok
         return ok
 
+    def _pickup_gain(self) -> float:
+        """How much earlier than the old route the pickups can make it reach the node after
+        them, plus a margin for float rounding (see :meth:`bound`); INF: unknown."""
+        f = self.cache.factor
+        s = self._shortcut_s
+        if s is None or not 0.0 <= f < INF or any(not x >= 0.0 for x in self.job.chain_service):
+            return INF
+        return len(self.job.chain_loc) * s * f + TIME_MARGIN_S
+
     def bound(self, i: int, j: int) -> float:
         """A lower bound of :meth:`evaluate`'s cost (``-inf``: none known) for pickups after
         node ``i`` that is not right before a break and the delivery after node ``j > i``:
@@ -1621,6 +1632,8 @@ class _ExactInsertion:
         ``-inf``.
         """
         g = self._gain
+        if g is None:
+            g = self._gain = self._pickup_gain()
         brk = self.brk
         if g == INF or brk.is_break[i + 1] or not self._regular():
             return -INF
