@@ -411,6 +411,81 @@ PINNED_PLANNED_DAY = (
 )
 
 
+def _day_digests(day: Scenario, seed: int) -> dict[str, str]:
+    """Digests of a day under cheapest insertion: KPIs and outcomes, event log, executed
+    routes, and every quote of a route with driver breaks (``_quote_loops``' answers)."""
+    quotes = hashlib.sha256()
+    loops = insertion._quote_loops
+    count = [0]
+
+    def recording(cache: Any, job: Any, **kw: Any) -> Any:
+        q = loops(cache, job, **kw)
+        if cache.breaks is not None:
+            quotes.update(repr(q).encode())
+            count[0] += 1
+        return q
+
+    params = SimParams(record_events=True, record_routes=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(insertion, "_quote_loops", recording)
+        result = simulate(day, policy="insertion", seed=seed, params=params)
+    outcome = hashlib.sha256(json.dumps(result.metrics, sort_keys=True).encode())
+    for arr in (result.status, result.completed_s, result.lateness_s):
+        outcome.update(arr.tobytes())
+    return {
+        "outcome": outcome.hexdigest(),
+        "events": hashlib.sha256(repr(result.events).encode()).hexdigest(),
+        "routes": hashlib.sha256(repr(result.executed).encode()).hexdigest(),
+        "quotes": quotes.hexdigest(),
+        "break quotes": str(count[0]),
+    }
+
+
+def _brute_force_breaks(cache: Any, job: Any, **kw: Any) -> Any:
+    """Session 55's quote (no pruning, every position before a break played from its
+    pickups on, see reference_insertion) for a route with breaks; the quote else."""
+    from tests.simulation.reference_insertion import quote_loops_reference
+
+    if cache.breaks is None:
+        return _QUOTE_LOOPS(cache, job, **kw)
+    kw.pop("symmetric", None)
+    kw.pop("shortcut_s", None)
+    return quote_loops_reference(cache, job, **kw)
+
+
+_QUOTE_LOOPS = insertion._quote_loops
+
+
+@pytest.mark.parametrize(
+    ("seed", "orders", "nodes", "couriers"),
+    [
+        (5, 150, 4, 8),
+        (1, 500, 20, 10),
+        pytest.param(2, 500, 20, 10, marks=pytest.mark.slow),
+        pytest.param(3, 500, 20, 10, marks=pytest.mark.slow),
+        pytest.param(1, 5000, 20, 100, marks=pytest.mark.slow),  # benchmarks/simulation.py's
+    ],
+)
+def test_insertion_days_with_breaks_are_those_of_the_brute_force_quote(
+    seed: int, orders: int, nodes: int, couriers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 56's pruning of the positions before a break (plays kept and read from the
+    route, bounds, the formula positions' exits) changes no quote, decision, event or route
+    of a day whose couriers take their breaks (the others and the benchmark's day: -m slow)."""
+    day = generate_city(
+        seed=seed,
+        num_orders=orders,
+        num_nodes=nodes,
+        num_couriers=couriers,
+        params=CityParams(generator_version=1),
+    ).model_copy(update={"arrivals": None})
+    fast = _day_digests(day, seed)
+    monkeypatch.setattr(insertion, "_quote_loops", _brute_force_breaks)
+    slow = _day_digests(day, seed)
+    assert fast == slow
+    assert int(fast["break quotes"]) > 100  # (the day does quote routes with breaks)
+
+
 @pytest.mark.parametrize("matrices", ["lists", "views", "arrays"])
 def test_cheapest_insertion_decides_a_planned_day_with_breaks_as_pinned(
     matrices: str, monkeypatch: pytest.MonkeyPatch
