@@ -448,8 +448,8 @@ def _brute_force_breaks(cache: Any, job: Any, **kw: Any) -> Any:
 
     if cache.breaks is None:
         return _QUOTE_LOOPS(cache, job, **kw)
-    kw.pop("symmetric", None)
-    kw.pop("shortcut_s", None)
+    for only_pruning in ("symmetric", "shortcut_s", "slack_checked"):
+        kw.pop(only_pruning, None)
     return quote_loops_reference(cache, job, **kw)
 
 
