@@ -6,12 +6,16 @@ Every setting can be given as an environment variable ``DISPATCHLAB_<NAME>`` (fo
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scenarios.errors import InputError, error_location
 
 PosFloat = Annotated[float, Field(gt=0.0)]
 PosInt = Annotated[int, Field(gt=0)]
@@ -135,7 +139,41 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'dispatchlab.sqlite3').resolve()}"
 
 
+ENV_PREFIX = "DISPATCHLAB_"
+
+
+def setting_env_name(field: str, environ: Mapping[str, str] | None = None) -> str:
+    """The environment variable that gives setting ``field`` (of its aliases, the one set)."""
+    env = os.environ if environ is None else environ
+    info = Settings.model_fields.get(field)
+    if info is None:  # an alias already (a location pydantic gave by the name it read)
+        return field if field.isupper() else ENV_PREFIX + field.upper()
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        names = [c for c in alias.choices if isinstance(c, str) and c.isupper()]
+        given = {k.upper() for k in env}  # pydantic-settings reads names in any case
+        for name in names:
+            if name in given:
+                return name
+        if names:
+            return names[0]
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings() -> Settings:
+    """The settings of the environment; a bad value is an InputError naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        errors = err.errors(include_url=False)
+        loc, reason = error_location(errors[0])
+        field = str(loc[0]) if loc else ""
+        if len(errors) > 1:
+            reason += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+        raise InputError(setting_env_name(field), reason) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
-    return Settings()
+    return load_settings()

@@ -146,7 +146,79 @@ def test_the_job_workers_setting_has_the_options_bound(tmp_path: Path) -> None:
         env={"DISPATCHLAB_JOB_WORKERS": str(10**12)},
     )
     assert code == 2
-    _one_line(err, "job_workers: Input should be less than or equal to 64")
+    _one_line(err, "DISPATCHLAB_JOB_WORKERS: Input should be less than or equal to 64")
+
+
+def _bad_value(annotation: object) -> str | None:
+    """A value the environment may give that a setting of this type refuses (None: any)."""
+    text = str(annotation)
+    if "Path" in text or annotation is str or text in ("str | None", "typing.Optional[str]"):
+        return None  # any string is a path or a URL: the service checks those itself
+    return "not-a-value"
+
+
+def _settings_cases() -> list[tuple[str, str, str]]:
+    """(setting, variable, bad value) of every setting whose type can refuse a value."""
+    from api.core.config import Settings, setting_env_name
+
+    cases = []
+    for name, info in Settings.model_fields.items():
+        bad = _bad_value(info.annotation)
+        if bad is not None:
+            cases.append((name, setting_env_name(name, {}), bad))
+    return cases
+
+
+def test_every_setting_that_can_refuse_a_value_is_checked() -> None:
+    names = {name for name, _, _ in _settings_cases()}
+    assert {"job_workers", "job_executor", "auth_enabled", "demo_seed", "heartbeat_s"} <= names
+    assert "data_dir" not in names and "database_url" not in names
+
+
+@pytest.mark.parametrize(("name", "variable", "bad"), _settings_cases())
+def test_a_bad_setting_names_its_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, variable: str, bad: str
+) -> None:
+    # the error named the settings field (job_workers), which no user sets
+    from api.core.config import load_settings
+    from scenarios.errors import InputError
+
+    for key in list(os.environ):
+        if key.startswith("DISPATCHLAB_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv(variable, bad)
+    with pytest.raises(InputError) as info:
+        load_settings()
+    assert info.value.field == variable, (name, info.value.one_line())
+    assert variable.startswith("DISPATCHLAB_") and name.upper() in variable
+
+
+def test_a_settings_alias_is_named_as_given() -> None:
+    from api.core.config import setting_env_name
+
+    assert setting_env_name("database_url", {}) == "DATABASE_URL"
+    assert setting_env_name("database_url", {"DISPATCHLAB_DATABASE_URL": "x"}) == (
+        "DISPATCHLAB_DATABASE_URL"
+    )
+    assert setting_env_name("models_dir_override", {}) == "DISPATCHLAB_MODELS_DIR"
+    assert setting_env_name("job_workers", {}) == "DISPATCHLAB_JOB_WORKERS"
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo"], ["keys", "list"]])
+def test_a_bad_environment_setting_is_one_line_naming_the_variable(
+    tmp_path: Path, command: list[str]
+) -> None:
+    port = ["--port", str(_closed_port())] if command[0] != "keys" else []
+    code, err = _run(
+        *command, *port, "--data-dir", str(tmp_path), env={"DISPATCHLAB_JOB_WORKERS": "abc"}
+    )
+    assert code == 2
+    line = _one_line(err, "DISPATCHLAB_JOB_WORKERS: Input should be a valid integer")
+    assert "job_workers:" not in line
+    # lower case is read too (pydantic-settings ignores the case): named as documented
+    code, err = _run(*command, *port, "--data-dir", str(tmp_path), env={"dispatchlab_demo": "x"})
+    assert code == 2
+    _one_line(err, "DISPATCHLAB_DEMO: Input should be a valid boolean")
 
 
 @pytest.mark.parametrize(
