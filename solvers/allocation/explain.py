@@ -2073,11 +2073,11 @@ def _summary(
             tail.append(f"cheapest way to ship: {where}, {signed}")
         else:
             tail.append(f"next best: {where}, {signed}")
-    forced = [r.message for r in reasons if r.kind not in (ReasonKind.CHEAPEST,)]
+    forced = [r for r in reasons if r.kind not in (ReasonKind.CHEAPEST,)]
     if slack is not None:
         tail.append(f"not the cheapest option: {slack[0]} costs {_money(slack[1])} less")
     if forced:
-        tail.append("because " + forced[0])
+        tail.append("because " + "; also ".join(_causes(forced)))
     elif slack is not None:
         pass
     elif nodes and alternative is not None and extra is not None and extra < 0:
@@ -2086,6 +2086,25 @@ def _summary(
     elif nodes and alternative is not None and settled:
         tail.append("cheapest option")
     return head + ("; " + "; ".join(tail) if tail else "")
+
+
+#: limits that bar an order's own optimum: a summary names the first of each kind
+LIMIT_KINDS = (ReasonKind.STOCK, ReasonKind.CAPACITY, ReasonKind.VIP_SHARE, ReasonKind.MAX_NODES)
+
+
+def _causes(forced: list[Reason]) -> list[str]:
+    """The summary's causes: the first forced reason, then the first of each other limit kind.
+
+    Stock taken by other orders was named alone where the order's optimum was also barred
+    by a full capacity, a VIP share or the cap on nodes per order (the reasons listed both).
+    """
+    said = {forced[0].kind}
+    out = [forced[0].message]
+    for r in forced[1:]:
+        if r.kind in LIMIT_KINDS and r.kind not in said:
+            said.add(r.kind)
+            out.append(r.message)
+    return out
 
 
 #: short lines an explanation names (the result's ``unfilled`` lists them all)
@@ -2112,6 +2131,12 @@ def unfilled_lines(prob: Problem, world: _World, x: I64) -> list[Unfilled]:
         o = int(prob.line_order[ln])
         s = int(prob.line_sku[ln])
         reason, detail = _why_unfilled(prob, world, x, ln, o, s)
+        also: list[UnfilledReason] = []
+        if reason == UnfilledReason.STOCK_EXHAUSTED:
+            causes = _also_barred(prob, world, x, ln, o, s)
+            also = list(dict.fromkeys(kind for kind, _ in causes))
+            if causes:
+                detail += "; also: " + "; ".join(text for _, text in causes)
         out.append(
             Unfilled(
                 order_id=prob.order_ids[o],
@@ -2119,6 +2144,7 @@ def unfilled_lines(prob: Problem, world: _World, x: I64) -> list[Unfilled]:
                 quantity=int(short[ln]),
                 reason=reason,
                 detail=detail,
+                also=also,
             )
         )
     return out
@@ -2220,6 +2246,68 @@ def _why_unfilled(
             "less than backordering it (the answer is not optimised)",
         )
     return UnfilledReason.COST, "backordering costs less than shipping it"
+
+
+def _also_barred(
+    prob: Problem, world: _World, x: I64, ln: int, o: int, s: int
+) -> list[tuple[UnfilledReason, str]]:
+    """The other limits that bar line ``ln`` where its stock went to other orders.
+
+    A node whose stock of the SKU is gone would also be barred by its parcel or unit
+    capacity, its VIP share or the order's ``max_nodes_per_order``; a node holding free
+    stock of the SKU that the rules allow has no candidate arc when it may take no parcel
+    (no capacity, or no VIP share, in this wave). Each such cause is named, so the stock
+    taken by other orders is not read as the only one.
+    """
+    sku = prob.sku_ids[s]
+    vip = bool(prob.order_vip[o])
+    arcs = [
+        a for p in prob.order_pairs(o) for a in prob.pair_arcs(p) if int(prob.arc_line[a]) == ln
+    ]
+    own_nodes = {
+        int(prob.arc_node[a]) for p in prob.order_pairs(o) for a in prob.pair_arcs(p) if x[a] > 0
+    }
+    out: list[tuple[UnfilledReason, str]] = []
+    full: list[int] = []
+    vip_full: list[int] = []
+    capped: list[int] = []
+    for n in dict.fromkeys(int(prob.arc_node[a]) for a in arcs):
+        mine = n in own_nodes
+        if (not mine and world.orders_left[n] <= 0) or world.units_left[n] <= 0:
+            full.append(n)
+        elif vip and ((not mine and world.vip_orders_left[n] <= 0) or world.vip_units_left[n] <= 0):
+            vip_full.append(n)
+        if not mine and 0 < prob.max_nodes <= len(own_nodes):
+            capped.append(n)
+    if full:
+        out.append((UnfilledReason.CAPACITY, f"{_names(prob, full)} at capacity"))
+    if vip_full:
+        out.append((UnfilledReason.CAPACITY, f"the VIP share of {_names(prob, vip_full)} used up"))
+    if capped:
+        out.append(
+            (
+                UnfilledReason.MAX_NODES,
+                f"the order already ships from {len(own_nodes)} node(s) "
+                f"(max_nodes_per_order), so not from {_names(prob, capped)}",
+            )
+        )
+    holding = np.nonzero(prob.avail[:, s] > 0)[0].tolist()
+    with_arcs = {int(prob.arc_node[a]) for a in arcs}
+    shut = [
+        n
+        for n in holding
+        if n not in with_arcs and prob.node_block[n, o] == OK and _no_room(prob, n, vip)
+    ]
+    if shut:
+        what = "capacity" if any(_no_room(prob, n, False) for n in shut) else "VIP capacity"
+        out.append(
+            (
+                UnfilledReason.CAPACITY,
+                f"{_names(prob, shut)} {'holds' if len(shut) == 1 else 'hold'} {sku} but "
+                f"{'has' if len(shut) == 1 else 'have'} no {what} in this wave",
+            )
+        )
+    return out
 
 
 def _ships_for_less(

@@ -73,6 +73,11 @@ class Unfilled(StrictModel):
     quantity: PosInt
     reason: UnfilledReason
     detail: str = ""
+    also: list[UnfilledReason] = Field(
+        default_factory=list,
+        description="other limits that bar the line as well (e.g. stock_exhausted at one "
+        "node while another holding the SKU has no VIP capacity); the detail names them",
+    )
 
 
 class CostBreakdown(StrictModel):

@@ -14,6 +14,7 @@ import solvers.allocation.explain as explain_module
 from scenarios.geo import TimeWindow
 from scenarios.model import NodeKind, Tier
 from solvers.allocation import (
+    AllocationNode,
     AllocationParams,
     AllocationRequest,
     AllocationRules,
@@ -832,3 +833,87 @@ def test_an_order_left_dearer_within_the_gap_is_not_called_the_cheapest() -> Non
         "within the optimality gap of the batch answer: on what the other orders leave this "
         "order could ship from n1, n0 for 0.005 less"
     ]
+
+
+def _two_stores(**second: Any) -> list[AllocationNode]:
+    """n1 (one unit of a, next to the orders) and n2 (five units of a, 5 km away)."""
+    return [
+        node("n1", 0.0, 0.0, inventory={"a": 1}),
+        node("n2", 0.0, 0.0, inventory={"a": 5}, **second),
+    ]
+
+
+def test_stock_taken_by_others_names_a_node_without_vip_room_too() -> None:
+    # the nearest baseline gives n1's unit to the standard order; n2 holds a but its VIP
+    # share of one unit of capacity is zero: "stock of a at n1 went to other orders" was
+    # the whole reason, hiding that the VIP order could not ship from n2 either
+    req = AllocationRequest(
+        nodes=_two_stores(capacity_units=1),
+        orders=[
+            order("std", 0.0, 0.0, {"a": 1}),
+            order("vip", 0.0, 0.0, {"a": 1}, tier=Tier.VIP),
+        ],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(vip_capacity_share=0.5),
+        distance_km=[[0.0, 0.0], [5.0, 5.0]],
+    )
+    result = allocate(req, AllocationParams(baseline="nearest"))
+    [short] = result.unfilled
+    assert (short.order_id, short.reason) == ("vip", UnfilledReason.STOCK_EXHAUSTED)
+    assert short.also == [UnfilledReason.CAPACITY]
+    assert short.detail == (
+        "stock of a at n1 went to other orders; also: n2 holds a but has no VIP capacity "
+        "in this wave"
+    )
+    ex = result.explanations[1]
+    kinds = [r.kind.value for r in ex.reasons]
+    assert "stock" in kinds and "vip_share" in kinds
+    said = [r.message for r in ex.reasons if r.kind.value in ("stock", "vip_share")]
+    assert ex.summary.endswith("because " + "; also ".join(said)), ex.summary
+
+
+def test_stock_taken_by_others_names_the_cap_on_nodes_too() -> None:
+    # o1 ships b from n2 (the only node with b); a's only unit at n1 went to o0, and one
+    # node per order bars n1 as well: both are named, in the unfilled line and the summary
+    req = AllocationRequest(
+        nodes=[
+            node("n1", 0.0, 0.0, inventory={"a": 1}),
+            node("n2", 0.0, 0.0, inventory={"b": 5}),
+        ],
+        orders=[order("o0", 0.0, 0.0, {"a": 1}), order("o1", 0.0, 0.0, {"a": 1, "b": 1})],
+        costs=SIMPLE_COSTS,
+        rules=AllocationRules(max_nodes_per_order=1),
+        distance_km=[[0.0, 0.0], [5.0, 5.0]],
+    )
+    result = allocate(req, EXACT)
+    assert {(a.order_id, a.node_id) for a in result.assignments} == {("o0", "n1"), ("o1", "n2")}
+    [short] = result.unfilled
+    assert (short.order_id, short.sku, short.reason) == ("o1", "a", UnfilledReason.STOCK_EXHAUSTED)
+    assert short.also == [UnfilledReason.MAX_NODES]
+    assert short.detail.endswith(
+        "; also: the order already ships from 1 node(s) (max_nodes_per_order), so not from n1"
+    )
+    ex = result.explanations[1]
+    stock = [r.message for r in ex.reasons if r.kind.value == "stock"]
+    capped = [r.message for r in ex.reasons if r.kind.value == "max_nodes"]
+    assert stock and capped
+    assert ex.summary.endswith(f"because {stock[0]}; also {capped[0]}"), ex.summary
+
+
+def test_stock_taken_by_others_alone_has_no_second_cause() -> None:
+    # n2 has room for every order: the stock taken at n1 is the only limit named
+    req = AllocationRequest(
+        nodes=[node("n1", 0.0, 0.0, inventory={"a": 1})],
+        orders=[order("o0", 0.0, 0.0, {"a": 1}), order("o1", 0.0, 0.0, {"a": 1})],
+        costs=SIMPLE_COSTS,
+        distance_km=[[0.0, 1.0]],
+    )
+    result = allocate(req, EXACT)
+    [short] = result.unfilled
+    assert (short.order_id, short.reason, short.also) == (
+        "o1",
+        UnfilledReason.STOCK_EXHAUSTED,
+        [],
+    )
+    assert short.detail == "stock of a at n1 went to other orders"
+    assert "; also" not in result.explanations[1].summary

@@ -32,7 +32,13 @@ from solvers.allocation import (
     allocate,
 )
 from solvers.allocation import explain as explain_mod
-from solvers.allocation.result import AllocationResult, OrderExplanation, Reason, ReasonKind
+from solvers.allocation.result import (
+    AllocationResult,
+    OrderExplanation,
+    Reason,
+    ReasonKind,
+    UnfilledReason,
+)
 
 #: one order's allocation: (node index, SKU) -> units
 Alloc = dict[tuple[int, str], int]
@@ -657,7 +663,17 @@ def _check_unfilled(
             assert free and not allowed, u
         elif reason == "stock_exhausted":
             assert not set(pays) & set(plus_one), (u, pays, plus_one)
-            named = [node_of[n] for n in re.findall(r"n\d+", u.detail)]
+            # the nodes whose stock is gone, then ("; also: ") the other limits barring the
+            # line: no node they name may ship one more unit of it
+            head, _, rest = u.detail.partition("; also: ")
+            assert bool(rest) == bool(u.also), u
+            assert set(u.also) <= {UnfilledReason.CAPACITY, UnfilledReason.MAX_NODES}, u
+            for n in [node_of[n] for n in re.findall(r"n\d+", rest)]:
+                assert n not in plus_one, (u, n)
+            if UnfilledReason.MAX_NODES in u.also:
+                k = len(_nodes_of(allocs[o]))
+                assert k == req.rules.max_nodes_per_order and f"from {k} node" in rest, u
+            named = [node_of[n] for n in re.findall(r"n\d+", head)]
             assert named, u
             for n in named:
                 assert (
