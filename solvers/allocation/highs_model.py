@@ -83,6 +83,16 @@ NO_PRIMAL_HEURISTICS: dict[str, bool] = {
 #: 6 ms. One thread: with HiGHS' default (2 on 2 cores) the same models took ~3x as long,
 #: and alternating with runs of other counts in one thread costs nothing measurable
 SMALL_MIP_OPTIONS: dict[str, Any] = {"threads": 1, **NO_PRIMAL_HEURISTICS}
+#: MIP options of every allocation HiGHS instance (:func:`new_highs`), finer than one
+#: micro-unit (1e-6 currency, the grid of every allocation's cost): HiGHS' defaults of 1e-6
+#: for both prune a node whose LP bound is within one micro-unit of the incumbent and stop
+#: at an absolute gap of one, so at gap 0 an answer one micro-unit above the optimum was
+#: called optimal with its (exhausted tree's) bound above the optimum, and an optimal one
+#: feasible with a bound one micro-unit below it (session 56's fuzz, 600 small requests at
+#: prices of a few micro-units: 4 of each). Half a micro-unit leaves a bound within half
+#: a micro-unit of the incumbent, which :func:`~solvers.allocation.solve.grid_bound` rounds
+#: up to it.
+MIP_GRID_OPTIONS: dict[str, Any] = {"mip_abs_gap": 5e-7, "mip_feasibility_tolerance": 1e-7}
 #: HiGHS threads of the solve running in this context (:func:`highs_threads`; None = default)
 _call_threads: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "highs_threads", default=None
@@ -127,6 +137,8 @@ def new_highs(threads: int | None = None) -> highspy.Highs:
     else:
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    for name, value in MIP_GRID_OPTIONS.items():
+        h.setOptionValue(name, value)
     count = model_threads(threads)
     if count is not None:
         h.setOptionValue("threads", int(count))

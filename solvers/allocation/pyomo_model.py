@@ -179,7 +179,7 @@ def solve_pyomo(
     """
     from pyomo.contrib.solver.common.factory import SolverFactory
 
-    from solvers.allocation.highs_model import new_highs, prepare_scheduler
+    from solvers.allocation.highs_model import MIP_GRID_OPTIONS, new_highs, prepare_scheduler
 
     new_highs()  # swallow the HiGHS banner before Pyomo creates its own instance
     t0 = time.perf_counter()
@@ -195,7 +195,7 @@ def solve_pyomo(
             0.0,
         )
     solver = SolverFactory("highs")
-    options: dict[str, Any] = {"random_seed": params.seed}
+    options: dict[str, Any] = {"random_seed": params.seed, **MIP_GRID_OPTIONS}
     limit_s = params.time_limit_s
     updates: dict[str, Any] = {}
     t1 = time.perf_counter()

@@ -65,23 +65,39 @@ log = logging.getLogger(__name__)
 
 #: Relative slack on the gap test (float noise in HiGHS bounds).
 _GAP_SLACK = 1e-9
-#: float noise (micro-units) allowed on a bound read as whole micro-units, absolute and
-#: relative to the bound
-_MICRO_NOISE = 1e-3
-_MICRO_NOISE_REL = 1e-12
+#: float error (micro-units) allowed on a bound before it is rounded up to whole micro-units,
+#: absolute and relative to the bound. A bound is a float sum of currency-unit prices (a
+#: Lagrangian value, a HiGHS dual bound): far below 2^53 micro-units, its rounding error is
+#: orders of magnitude below a thousandth of a micro-unit, and relative to it below 1e-12
+#: (before session 56 the same slack only decided whether the bound proved the answer; the
+#: bound was reported rounded to the nearest micro-unit). HiGHS' MIPs stop within half a
+#: micro-unit of their incumbent (``highs_model.MIP_GRID_OPTIONS``), well above this slack.
+_GRID_TOL = 1e-3
+_GRID_TOL_REL = 1e-12
+
+
+def grid_bound(bound: float) -> float:
+    """``bound`` (currency) in micro-units, rounded up to a whole one where float error allows.
+
+    Every allocation costs a whole number of micro-units, so the optimum is at least the
+    bound rounded up; it is rounded up from ``bound`` less its float error
+    (:data:`_GRID_TOL`), so a bound computed a little above the optimum is not rounded past
+    it. A bound that is not finite stays so (``-inf``: no bound; ``inf``: exact).
+    """
+    b = bound * MICRO
+    if not math.isfinite(b):
+        return b
+    return float(math.ceil(b - _GRID_TOL - _GRID_TOL_REL * abs(b)))
 
 
 def whole_micros_proved(total_micros: int, bound: float) -> bool:
     """True when ``bound`` (currency) proves an answer of ``total_micros`` optimal.
 
-    Every allocation costs a whole number of micro-units, so a bound above
-    ``total_micros - 1`` (up to float noise) leaves no cheaper allocation: on totals of a
-    few micro-units the relative gap of such a bound is above any float slack.
+    Every allocation costs a whole number of micro-units: a bound whose :func:`grid_bound`
+    reaches the total leaves no cheaper allocation (on totals of a few micro-units the
+    relative gap of such a bound is above any float slack).
     """
-    b = bound * MICRO
-    if not math.isfinite(b):
-        return False
-    return total_micros <= math.ceil(b - _MICRO_NOISE - _MICRO_NOISE_REL * abs(b))
+    return math.isfinite(bound) and total_micros <= grid_bound(bound)
 
 
 #: explanation time per order, kept back from a batch solve's budget so the whole answer
@@ -365,9 +381,10 @@ def _allocate(
     total = ev.total / MICRO
     gap = None
     if bound is not None:
-        # the bound as reported (to the micro-unit: the optimum is whole micro-units, so it
-        # stays below it), and the gap of that bound, as a client recomputes it
-        bound = total if whole_micros_proved(ev.total, bound) else min(round(bound, 6), total)
+        # the bound as reported (rounded up to whole micro-units, as the optimum is: an
+        # optimal answer proven to within float error reads gap 0), and the gap of that
+        # bound, as a client recomputes it
+        bound = min(grid_bound(bound), ev.total) / MICRO
         gap = (total - bound) / total if total > 0 else 0.0
     status = AllocationStatus.FEASIBLE
     if gap is not None and gap <= params.mip_rel_gap + _GAP_SLACK:
