@@ -88,10 +88,10 @@ SMALL_MIP_OPTIONS: dict[str, Any] = {"threads": 1, **NO_PRIMAL_HEURISTICS}
 #: for both prune a node whose LP bound is within one micro-unit of the incumbent and stop
 #: at an absolute gap of one, so at gap 0 an answer one micro-unit above the optimum was
 #: called optimal with its (exhausted tree's) bound above the optimum, and an optimal one
-#: feasible with a bound one micro-unit below it (session 56's fuzz, 600 small requests at
-#: prices of a few micro-units: 4 of each). Half a micro-unit leaves a bound within half
-#: a micro-unit of the incumbent, which :func:`~solvers.allocation.solve.grid_bound` rounds
-#: up to it.
+#: feasible with a bound one micro-unit below it (session 56's fuzz, 600 small requests
+#: priced in micro-units, online and batch: 1 and 3 requests; none with these options, nor
+#: in 600 more). Half a micro-unit leaves a bound within half a micro-unit of the
+#: incumbent, which :func:`~solvers.allocation.solve.grid_bound` rounds up to it.
 MIP_GRID_OPTIONS: dict[str, Any] = {"mip_abs_gap": 5e-7, "mip_feasibility_tolerance": 1e-7}
 #: HiGHS threads of the solve running in this context (:func:`highs_threads`; None = default)
 _call_threads: contextvars.ContextVar[int | None] = contextvars.ContextVar(
