@@ -18,7 +18,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from solvers.allocation import AllocationParams, AllocationRequest, AllocationStatus, allocate
 from solvers.allocation.problem import MICRO, Problem, compile_request
 
-from .test_shadow_prices import arc_use, pair_use, shared_rows
+from .test_shadow_prices import compact_rows, shared_rows
 
 #: online: an optimal answer read feasible (bound one micro-unit below)
 OPTIMUM_READ_FEASIBLE = (
@@ -73,31 +73,11 @@ def compact_optimum(prob: Problem) -> int:
     micro-units and solved by scipy's ``milp``: integer costs, so exact."""
     n_p, n_a, n_o = prob.num_pairs, prob.num_arcs, prob.num_orders
     cost = np.concatenate([prob.pair_fixed, prob.arc_gain, np.full(n_o, prob.split)]).astype(float)
-    mat: list[np.ndarray] = []
-    rhs: list[float] = []
-    for line in range(prob.num_lines):  # sum x <= q
-        mat.append(np.concatenate([np.zeros(n_p), prob.arc_line == line, np.zeros(n_o)]))
-        rhs.append(float(prob.line_qty[line]))
-    for row in shared_rows(prob):  # stock, capacity and VIP share rows
-        mat.append(np.concatenate([pair_use(prob, row), arc_use(prob, row), np.zeros(n_o)]))
-        rhs.append(float(row[3]))
-    for o in range(n_o):  # max nodes; parcels - s <= 1
-        y_o = (prob.pair_order == o).astype(float)
-        if prob.max_nodes > 0:
-            mat.append(np.concatenate([y_o, np.zeros(n_a + n_o)]))
-            rhs.append(float(prob.max_nodes))
-        mat.append(np.concatenate([y_o, np.zeros(n_a), -(np.arange(n_o) == o).astype(float)]))
-        rhs.append(1.0)
-    for a in range(n_a):  # x_a <= ub_a y_p
-        link = np.zeros(n_p + n_a + n_o)
-        link[prob.arc_pair[a]] = -float(prob.arc_ub[a])
-        link[n_p + a] = 1.0
-        mat.append(link)
-        rhs.append(0.0)
+    mat, rhs = compact_rows(prob, shared_rows(prob))
     upper = np.concatenate([np.ones(n_p), prob.arc_ub.astype(float), np.full(n_o, np.inf)])
     res = milp(
         cost,
-        constraints=[LinearConstraint(np.array(mat), -np.inf, np.array(rhs))],
+        constraints=[LinearConstraint(mat, -np.inf, rhs)],
         integrality=np.ones(n_p + n_a + n_o),
         bounds=Bounds(np.zeros(n_p + n_a + n_o), upper),
         options={"mip_rel_gap": 0.0},

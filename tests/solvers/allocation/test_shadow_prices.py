@@ -103,13 +103,11 @@ def _solve(cost: F64, a_ub: F64, b_ub: F64, **kw: object) -> float:
     return float(res.fun)
 
 
-def compact_lp(prob: Problem) -> Callable[[dict[int, int]], float]:
-    """V of the compact LP (allocation.md, Model) over the limits of :func:`shared_rows`."""
-    rows = shared_rows(prob)
+def compact_rows(prob: Problem, rows: list[Row]) -> tuple[F64, F64]:
+    """The compact model's rows ``A x <= b`` over (pairs, arcs, splits) (allocation.md,
+    Model): lines, the shared ``rows`` (right after the lines), max nodes, parcels less the
+    split, arc links."""
     n_p, n_a, n_o = prob.num_pairs, prob.num_arcs, prob.num_orders
-    cost = np.concatenate(
-        [prob.pair_fixed / MICRO, prob.arc_gain / MICRO, np.full(n_o, prob.split / MICRO)]
-    )
     mat: list[F64] = []
     rhs: list[float] = []
     for line in range(prob.num_lines):  # sum x <= q
@@ -131,8 +129,18 @@ def compact_lp(prob: Problem) -> Callable[[dict[int, int]], float]:
         link[n_p + a] = 1.0
         mat.append(link)
         rhs.append(0.0)
+    return np.array(mat), np.array(rhs)
+
+
+def compact_lp(prob: Problem) -> Callable[[dict[int, int]], float]:
+    """V of the compact LP (allocation.md, Model) over the limits of :func:`shared_rows`."""
+    rows = shared_rows(prob)
+    n_p, n_o = prob.num_pairs, prob.num_orders
+    cost = np.concatenate(
+        [prob.pair_fixed / MICRO, prob.arc_gain / MICRO, np.full(n_o, prob.split / MICRO)]
+    )
+    a_ub, b = compact_rows(prob, rows)
     bounds = [(0.0, 1.0)] * n_p + [(0.0, float(u)) for u in prob.arc_ub] + [(0.0, None)] * n_o
-    a_ub, b = np.array(mat), np.array(rhs)
     first = prob.num_lines
 
     def value(change: dict[int, int]) -> float:
