@@ -21,7 +21,7 @@ import termios
 import textwrap
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -1306,21 +1306,38 @@ api.idempotency.abandon = lambda session, slot: threading.Event().wait()
 """
 
 
-def _post_in_background(
-    url: str, body: Mapping[str, object], headers: dict[str, str], answered: list[object]
-) -> threading.Thread:
-    """POST ``body`` to ``url`` in a started thread that appends the response (or the
-    transport error) to ``answered``."""
+def _sighup_during_post(
+    server: Server,
+    body: Mapping[str, object],
+    headers: dict[str, str],
+    ready: Callable[[], bool],
+) -> None:
+    """POST ``body`` to ``server``'s ``/v1/routes`` from a thread, send SIGHUP once
+    ``ready()`` (within 30 s), stop the server, and check that it died of the signal with no
+    answer out."""
+    answered: list[object] = []
 
     def send() -> None:
         try:
-            answered.append(httpx.post(url, json=body, headers=headers))
+            answered.append(httpx.post(f"{server.url}/v1/routes", json=body, headers=headers))
         except httpx.HTTPError as err:
             answered.append(err)
 
     sender = threading.Thread(target=send)
-    sender.start()
-    return sender
+    try:
+        sender.start()
+        deadline = time.monotonic() + 30
+        while not ready():
+            assert time.monotonic() < deadline, server.log_tail()
+            time.sleep(0.05)
+        server.process.send_signal(signal.SIGHUP)
+        code = server.process.wait(timeout=30)
+        sender.join(30)
+    finally:
+        server.stop()
+    assert code == -signal.SIGHUP, server.log_tail()
+    [lost] = answered
+    assert isinstance(lost, httpx.HTTPError), lost  # no answer left the dying server
 
 
 # ~15 s each (two servers): the parts are checked in-process by tests/api/test_solve.py's
@@ -1348,21 +1365,8 @@ def test_a_retry_after_a_death_by_sighup_during_a_synchronous_solve_solves_again
         setup=_SOLVE_ENDS_AS_THE_SERVER_DIES + ("" if released else _KEY_NOT_RELEASED),
         database_url=settings.database_url,
     )
-    answered: list[object] = []
-    try:
-        sender = _post_in_background(f"{first.url}/v1/routes", body, headers, answered)
-        deadline = time.monotonic() + 30
-        while not first.query("SELECT id FROM jobs WHERE mode = 'sync' AND status = 'running'"):
-            assert time.monotonic() < deadline, first.log_tail()
-            time.sleep(0.05)
-        first.process.send_signal(signal.SIGHUP)
-        code = first.process.wait(timeout=30)
-        sender.join(30)
-    finally:
-        first.stop()
-    assert code == -signal.SIGHUP, first.log_tail()
-    [lost] = answered
-    assert isinstance(lost, httpx.HTTPError), lost  # no answer left the dying server
+    running = "SELECT id FROM jobs WHERE mode = 'sync' AND status = 'running'"
+    _sighup_during_post(first, body, headers, lambda: bool(first.query(running)))
     [(job_id, status)] = first.query("SELECT id, status FROM jobs")
     assert status == "running", first.log_tail()  # nothing stored after the death decided
     claims = first.query("SELECT state FROM idempotency_keys")
@@ -1430,21 +1434,8 @@ def test_a_retry_after_a_death_by_sighup_during_an_async_submit_queues_the_job_o
         setup=_SUBMIT_COMMITS_AS_THE_SERVER_DIES,
         database_url=settings.database_url,
     )
-    answered: list[object] = []
-    try:
-        sender = _post_in_background(f"{first.url}/v1/routes", body, headers, answered)
-        deadline = time.monotonic() + 30
-        while not marker.exists():  # the submit waits in the hook for the death
-            assert time.monotonic() < deadline, first.log_tail()
-            time.sleep(0.05)
-        first.process.send_signal(signal.SIGHUP)
-        code = first.process.wait(timeout=30)
-        sender.join(30)
-    finally:
-        first.stop()
-    assert code == -signal.SIGHUP, first.log_tail()
-    [lost] = answered
-    assert isinstance(lost, httpx.HTTPError), lost  # no answer left the dying server
+    # the submit waits in the hook for the death
+    _sighup_during_post(first, body, headers, marker.exists)
     assert first.query("SELECT id, status FROM jobs") == [], first.log_tail()  # none queued
     assert first.query("SELECT state FROM idempotency_keys") == []  # released
     second = Server(settings.data_dir, env=env, database_url=settings.database_url)

@@ -695,17 +695,7 @@ def shortcut_cases(draw: st.DrawFn) -> Case:
         a, b = draw(st.integers(0, NUM_LOC - 1)), draw(st.integers(0, NUM_LOC - 1))
         if a != b:
             d[a, b] += draw(st.integers(1, 600))
-    return Case(
-        duration=d,
-        distance=case.distance,
-        stops=case.stops,
-        t0=case.t0,
-        shift_end=case.shift_end,
-        job=case.job,
-        capacity=case.capacity,
-        rates=case.rates,
-        factor=case.factor,
-    )
+    return dataclasses_replace(case, duration=d)
 
 
 @settings(max_examples=300, deadline=None)
