@@ -1070,10 +1070,7 @@ class DispatchSimulator:
     def _leading_breaks(self, c: int, route: Sequence[Stop] | None = None) -> int:
         """How many breaks open courier ``c``'s route (or ``route``) while it has not left yet
         (it takes them where it stands, before its clock starts; 0 once it has left)."""
-        if self.first_departure_s[c] == self.first_departure_s[c]:
-            return 0
-        committed = self._committed[c]
-        if committed is not None and committed.kind != BREAK:
+        if not self._not_left(c):
             return 0
         k = 0
         for st in self._route[c] if route is None else route:
@@ -1210,11 +1207,14 @@ class DispatchSimulator:
         but driver breaks to take, where it stands: it costs nothing."""
         if route is None:
             route = self._route[c]
+        return self._not_left(c) and all(st.kind == BREAK for st in route)
+
+    def _not_left(self, c: int) -> bool:
+        """Whether courier ``c`` has not left its start yet and is at most taking a break
+        there (committed to nothing else)."""
         committed = self._committed[c]
-        return (
-            self.first_departure_s[c] != self.first_departure_s[c]
-            and (committed is None or committed.kind == BREAK)
-            and all(st.kind == BREAK for st in route)
+        return self.first_departure_s[c] != self.first_departure_s[c] and (
+            committed is None or committed.kind == BREAK
         )
 
     def quote_on(self, o: int, c: int, stops: Sequence[Stop]) -> Quote:
