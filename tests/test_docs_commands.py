@@ -2,8 +2,9 @@
 
 The ``dispatchlab ...`` lines (in code blocks and in inline code) are checked against the CLI's
 own command tree, the ``benchmarks/*.py`` lines against the options each script's parser
-declares. What the commands do is checked by the tests of each page; this catches a renamed
-option or command that a page still names.
+declares; the whole ``dispatchlab`` lines of code blocks are parsed by the CLI's parser too.
+What the commands do is checked by the tests of each page; this catches a renamed option or
+command that a page still names, a missing argument and an option value of the wrong type.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import typer.main
+from typer._click.exceptions import ClickException
 
 from dispatchlab.cli import app
 from tests.conftest import REPO
@@ -24,8 +26,8 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 
-def _command_lines(page: Path) -> list[tuple[int, str]]:
-    """(line number, text) of each code-block line and inline code span of ``page``."""
+def _command_lines(page: Path, *, inline: bool = True) -> list[tuple[int, str]]:
+    """(line number, text) of each code-block line and (``inline``) inline code span of ``page``."""
     text = page.read_text(encoding="utf-8")
     found: list[tuple[int, str]] = []
     for block in re.finditer(r"^```[a-z]*\n(.*?)^```", text, flags=re.S | re.M):
@@ -40,6 +42,8 @@ def _command_lines(page: Path) -> list[tuple[int, str]]:
                 continue
             found.append((start, command))
             command = ""
+    if not inline:
+        return found
     prose = re.sub(r"^```.*?^```", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S | re.M)
     for span in re.finditer(r"`([^`]+)`", prose):
         found.append((prose.count("\n", 0, span.start()) + 1, " ".join(span.group(1).split())))
@@ -66,6 +70,14 @@ DISPATCHLAB = [
     for number, line in _command_lines(page)
     if re.match(r"^(\$ )?(\w+=\S+ )?(\S+/)?dispatchlab [a-z]", line.strip())
 ]
+#: the whole command lines of the code blocks (not a synopsis: no ``[--option]``, ``a|b``, ``...``)
+DISPATCHLAB_BLOCKS = [
+    (page, number, line)
+    for page in PAGES
+    for number, line in _command_lines(page, inline=False)
+    if re.match(r"^(\$ )?(\w+=\S+ )?(\S+/)?dispatchlab [a-z]", line.strip())
+    and not any(mark in word for word in _words(line) for mark in ("[", "|", "..."))
+]
 BENCHMARKS = [
     (page, number, line)
     for page in PAGES
@@ -75,7 +87,7 @@ BENCHMARKS = [
 
 
 def test_the_pages_hold_commands() -> None:
-    assert len(DISPATCHLAB) >= 30 and len(BENCHMARKS) >= 10
+    assert len(DISPATCHLAB) >= 30 and len(BENCHMARKS) >= 10 and len(DISPATCHLAB_BLOCKS) >= 20
 
 
 @pytest.mark.parametrize(
@@ -112,3 +124,25 @@ def test_a_benchmark_line_names_a_script_and_its_options(
     after = line[name.end() :]
     unknown = set(OPTION.findall(after)) - _options(script)
     assert not unknown, f"{page.name}:{number}: {line!r}: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize(
+    ("page", "number", "line"),
+    DISPATCHLAB_BLOCKS,
+    ids=[f"{p.name}:{n}" for p, n, _ in DISPATCHLAB_BLOCKS],
+)
+def test_a_dispatchlab_line_of_a_code_block_parses(page: Path, number: int, line: str) -> None:
+    """Its arguments are all there and its option values have their type and range (the CLI's
+    own parser, nothing run; choices a command checks itself are not seen here)."""
+    words = _words(line)
+    program = next(w for w in words if w.split("/")[-1] == "dispatchlab" and "=" not in w)
+    words = words[words.index(program) + 1 :]
+    command: Any = CLI
+    path = ["dispatchlab"]
+    while hasattr(command, "commands") and words and not words[0].startswith("-"):
+        command, words = command.commands[words[0]], words[1:]
+        path.append(command.name)
+    try:
+        command.make_context(" ".join(path), list(words))
+    except ClickException as err:
+        pytest.fail(f"{page.name}:{number}: {line!r}: {err.format_message()}")
