@@ -23,6 +23,7 @@ as by SIGTERM (workers stopped with SIGTERM), then ends killed by the signal.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import multiprocessing
 import os
@@ -38,11 +39,17 @@ from types import FrameType
 from typing import Any, ClassVar
 
 import uvicorn
-from uvicorn.config import STARTUP_FAILURE
+from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess
 
 from api.core import balance, cpus
 from solvers.stop_signals import DEATH_SIGNALS, STOP_SIGNALS
+
+#: uvicorn's logging with the access log on stderr, with its other lines: uvicorn writes it to
+#: stdout, where ``serve`` prints the demo key and the docs address (``--access-log`` is
+#: documented as a stderr line per request)
+LOG_CONFIG: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+LOG_CONFIG["handlers"]["access"]["stream"] = "ext://sys.stderr"
 
 
 def reuse_port_supported() -> bool:
@@ -479,8 +486,9 @@ def serve_workers(
     that fails at start-up stops the service with exit status 3, as ``uvicorn.run`` does.
     SIGINT and SIGTERM stop it (exit status 0, one process or several), SIGHUP and SIGQUIT
     too, and it then ends killed by the signal (:func:`exit_cleanly_on_signals`,
-    :class:`Supervisor`).
+    :class:`Supervisor`). Its log, the access log included, goes to stderr (:data:`LOG_CONFIG`).
     """
+    options.setdefault("log_config", LOG_CONFIG)
     if workers <= 1:
         with exit_cleanly_on_signals():  # one process: this one serves
             uvicorn.run(app, host=host, port=port, workers=workers, **options)

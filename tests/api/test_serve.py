@@ -285,6 +285,53 @@ def test_workers_on_a_free_port_log_the_port_they_serve_on(tmp_path: Path) -> No
             proc.wait(timeout=10)
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["one_process", "workers"])
+def test_the_access_log_goes_to_stderr_not_stdout(tmp_path: Path, workers: int) -> None:
+    """``serve --access-log`` (and ``dispatchlab demo``) is documented as a stderr line per
+    request: uvicorn wrote it to stdout, among the demo key and the docs address."""
+    (tmp_path / "ok_app.py").write_text(OK_APP)
+    code = (
+        "from api.serve import serve_workers; serve_workers('ok_app:create_app', factory=True, "
+        f"host='127.0.0.1', port=0, workers={workers}, log_level='info', access_log=True)"
+    )
+    path = os.pathsep.join([str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])
+    out, err = tmp_path / "out.log", tmp_path / "err.log"
+    with out.open("w") as out_fh, err.open("w") as err_fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONPATH": path},
+            stdout=out_fh,
+            stderr=err_fh,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        port = None
+        while port is None:
+            assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
+            found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+) ", err.read_text())
+            port = int(found.group(1)) if found else None
+            time.sleep(0.1)
+        answer = None
+        while answer is None:
+            assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                answer = httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1)
+            time.sleep(0.1)
+        assert answer.status_code == 200
+        while '"GET /ping HTTP/1.1" 200' not in err.read_text():
+            assert time.monotonic() < deadline, (out.read_text(), err.read_text())
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    assert "GET /ping" not in out.read_text()
+
+
 @pytest.mark.parametrize(
     ("workers", "setup"),
     # the workers' variants (~14 s each) run the same exit path in each worker process
