@@ -60,6 +60,7 @@ from solvers.allocation.highs_model import (
     coupling_rows,
     highs_threads,
     reduced_costs,
+    status_text,
     usable_cpus,
 )
 from solvers.allocation.lns import Neighbourhoods, PoolRace, SubMip, certify, lp_round
@@ -1710,7 +1711,7 @@ class _PoolMip:
             int(free.sum()),
             seconds,
             time.perf_counter() - t_sub,
-            master.h.modelStatusToString(master.h.getModelStatus()),
+            status_text(master.h),
         )
         self.nodes += int(info.mip_node_count)
         if int(info.primal_solution_status) != 2:

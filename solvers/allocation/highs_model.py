@@ -266,6 +266,18 @@ class Deadline:
         event.interrupt((self.at is not None and time.perf_counter() > self.at) or cancelled())
 
 
+def status_text(h: highspy.Highs) -> str:
+    """HiGHS' model status text, an interrupt named for its cause (the deadline or a cancel).
+
+    :class:`Deadline` stops HiGHS through its interrupt callbacks, which HiGHS reports as
+    "Interrupted by user", as if someone had pressed Ctrl-C.
+    """
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kInterrupt:
+        return "Cancelled" if cancelled() else "Time limit reached"
+    return str(h.modelStatusToString(status))
+
+
 @contextlib.contextmanager
 def _quiet_stdout() -> Iterator[None]:
     """Silence file descriptor 1 for a moment (HiGHS prints its banner from C++)."""
@@ -638,7 +650,7 @@ class AllocationModel:
             self.h.setOptionValue("time_limit", self.h.getRunTime() + left)
             run_highs(self.h)
             self.h.setOptionValue("presolve", presolve)
-        return str(self.h.modelStatusToString(self.h.getModelStatus()))
+        return status_text(self.h)
 
     def set_start(self, x: I64) -> None:
         """Give HiGHS a feasible start (units per problem arc; arcs outside are zero)."""

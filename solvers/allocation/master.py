@@ -56,6 +56,7 @@ from solvers.allocation.highs_model import (
     new_highs,
     reduced_costs,
     run_highs,
+    status_text,
 )
 from solvers.allocation.problem import F64, I64, MICRO, Problem, ranges
 from solvers.allocation.request import AllocationRequest
@@ -564,7 +565,7 @@ class Master:
         self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit_s), 0.01))
         self.deadline.at = time.perf_counter() + max(float(time_limit_s), 0.01)
         run_highs(self.h)
-        return str(self.h.modelStatusToString(self.h.getModelStatus()))
+        return status_text(self.h)
 
     def duals(self) -> tuple[Duals, F64]:
         """Shared-row multipliers (non-positive) and convexity duals per order."""
@@ -777,7 +778,7 @@ def loose_bound(prob: Problem, job: BoundJob, pricer: Pricer | None = None) -> t
     run_highs(h)
     sol = h.getSolution()
     if not sol.dual_valid:
-        raise ValueError(f"no duals: {h.modelStatusToString(h.getModelStatus())}")
+        raise ValueError(f"no duals: {status_text(h)}")
     n_o = job.num_classes
     pi = shared_multipliers(sol.row_dual, n_o)
     duals = shared_duals(prob, job.rows, pi)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from solvers.allocation import AllocationParams, allocate, batch
-from solvers.allocation.highs_model import cancel_with, cancelled
+from solvers.allocation.highs_model import cancel_with, cancelled, run_highs, status_text
 from solvers.allocation.literature import generate_literature
 from solvers.allocation.lns import PoolRace, SubMip, lp_round
 from solvers.allocation.problem import compile_request
@@ -109,10 +109,25 @@ def test_a_cancelled_thread_interrupts_its_highs_calls() -> None:
         h, _ = sub.load(model.arrays, 60.0, {"mip_rel_gap": 0.0})
         h.run()
         out["status"] = h.modelStatusToString(h.getModelStatus())
+        out["text"] = status_text(h)
 
     worker = threading.Thread(target=work)
     worker.start()
     worker.join()
     assert out["cancelled"] is True
     assert out["status"] == "Interrupted by user"
+    assert out["text"] == "Cancelled"  # what the answer's notes say, not HiGHS' Ctrl-C text
     assert not cancelled()  # other threads are not affected
+
+
+def test_a_highs_run_stopped_at_its_deadline_reads_time_limit_reached() -> None:
+    prob, master, duals = _converged_master(seed=4)
+    x = lp_round(prob, master, master.lp_values(), duals, deadline=time.perf_counter() + 10.0)
+    master.add_solution(x)
+    sub = SubMip(master, seed=0, threads=1)
+    model = sub.build(np.ones(prob.num_orders, dtype=bool), master.column_of(x))
+    h, deadline = sub.load(model.arrays, 60.0, {"mip_rel_gap": 0.0})
+    deadline.at = time.perf_counter() - 1.0  # passed before the run: the first callback stops it
+    run_highs(h)
+    assert h.modelStatusToString(h.getModelStatus()) == "Interrupted by user"
+    assert status_text(h) == "Time limit reached"
