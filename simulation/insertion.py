@@ -1085,10 +1085,11 @@ def _quote_loops(
             if not fits[i] or not chain_ok[i]:
                 continue
             if exact is not None and is_brk is not None and is_brk[i + 1]:
-                # The pickups right before a break (moved to their door): priced exactly.
-                for j, found in exact.evaluations(i, m):
-                    if j == i:
-                        continue  # (case A)
+                # The pickups right before a break (moved to their door): priced exactly
+                # (but where the play is back on the old route and the delivery after node j
+                # is no candidate: see _ExactInsertion.evaluations_after).
+                maybe = [False, *[nc == j for j, nc in enumerate(nxt_c, 1)]] if 0.0 < f < INF else None
+                for j, found in exact.evaluations_after(i, m, maybe):
                     if not fits[j]:
                         break
                     if found is not None and found[0] < best:
@@ -1478,6 +1479,40 @@ class _ExactInsertion:
             if state is None:
                 return  # late now: so with every later delivery
             yield j, self._deliver(i, j, *state)
+
+    def evaluations_after(
+        self, i: int, last: int, maybe: Sequence[bool] | None
+    ) -> Iterator[tuple[int, Priced | None]]:
+        """:meth:`evaluations` of the pickups after node ``i`` for ``j = i+1..last``, but None
+        without pricing where ``maybe[j]`` is False and the play leaves node ``j`` from
+        ``loc[j]`` no earlier than the old route did (``dep[j]``); it stops early when no
+        later ``j`` can be feasible.
+
+        ``maybe[j]``: whether :func:`_quote_loops` counts node ``j`` a candidate (None: every
+        node is one): the delivery after it is right before a break, or ``j >= first`` and
+        its forward-slack test from the old route's departure passes (the delay ``d0`` it
+        causes at node ``j+1`` is within ``max_delay[j+1] + EPS``); the travel factor must be
+        positive and finite. Why None is then exact: node ``j+1`` is no break, so
+        :meth:`_deliver` from ``loc[j]`` at ``t`` computes the delay at node ``j+1`` with
+        the operations of ``d0`` (``t + dur * f``, the earliest start, ``+ service``, ``+ dur
+        * f``, ``- arr[j+1]``), each non-decreasing in ``t`` (float rounding is monotone; no
+        NaN: the travel is finite), so from ``t >= dep[j]`` that delay is at least ``d0``.
+        Where ``d0`` exceeds ``max_delay[j+1] + EPS`` (which is ``>= 0``: a slack_cum is at
+        least the waiting before it), so does the delay, which is then ``>= 0`` and refused.
+        Where ``j < first`` the delay is at least ``(delivery_earliest + delivery_service) -
+        arr[j+1]`` whatever ``t`` (travel not negative), which
+        :func:`_first_delivery_position` found above that limit: refused too.
+        """
+        loc = self.cache.loc_list
+        dep = self.cache.dep_list
+        for j in range(i + 1, last + 1):
+            state = self._play_to(i, j)
+            if state is None:
+                return  # late now: so with every later delivery
+            if maybe is not None and not maybe[j] and state[1] == loc[j] and state[0] >= dep[j]:
+                yield j, None
+            else:
+                yield j, self._deliver(i, j, *state)
 
     def _play_to(self, i: int, j: int) -> tuple[float, int, float, float] | None:
         """(departure, location, metres, lateness so far) after the pickups inserted after node

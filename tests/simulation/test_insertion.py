@@ -754,6 +754,57 @@ def test_resumed_plays_price_as_the_brute_force_play_bit_for_bit(
                     assert repr(list(got.evaluations(i, m))) == repr(list(want.evaluations(i, m)))
 
 
+def _quote_candidates(case: Case, cache: RouteCache, job: JobSpec) -> list[bool] | None:
+    """Which nodes ``j`` the quote counts candidates for the delivery after them (index 0
+    unused), by their definition in ``_ExactInsertion.evaluations_after`` (None: the travel
+    factor is not positive and finite, nothing is skipped)."""
+    f = cache.factor
+    brk = cache.breaks
+    if not 0.0 < f < math.inf or brk is None:
+        return None
+    loc, dep, arr, md = cache.loc_list, cache.dep_list, cache.arr_list, cache.max_delay_list
+    first = insertion._first_delivery_position(cache, job)
+    d = job.delivery_loc
+    out = [False] * (cache.num_stops + 1)
+    for j in range(1, len(out)):
+        if brk.is_break[j + 1]:
+            out[j] = True
+        elif j >= first:
+            s0 = dep[j] + int(case.duration[loc[j], d]) * f
+            s0 = s0 if s0 >= job.delivery_earliest else job.delivery_earliest
+            d0 = s0 + job.delivery_service + int(case.duration[d, loc[j + 1]]) * f - arr[j + 1]
+            out[j] = not d0 > md[j + 1] + insertion.EPS
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(break_cases(_BREAK_TABLES))
+def test_plays_skip_only_deliveries_the_brute_force_play_refuses(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """evaluations_after answers None without pricing only where the brute-force play from
+    node i (ExactInsertionReference) is refused: a play leaving node j from where and no
+    earlier than the old route did cannot take a delivery the forward-slack test refuses
+    there (metric tables or not, any break windows, waiting, late stops, factors)."""
+    case, flags = data
+    with np.errstate(invalid="ignore"):
+        cache = _break_cache(case, case.stops, flags)
+    brk = cache.breaks
+    if brk is None:
+        return
+    m = cache.num_stops
+    rows = (case.duration.tolist(), case.distance.tolist())
+    for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
+        maybe = _quote_candidates(case, cache, job)
+        for travel in ((case.duration, case.distance), rows):
+            want = ExactInsertionReference(cache, brk, job, travel, case.rates)
+            got = _ExactInsertion(cache, brk, job, travel, case.rates)
+            with np.errstate(invalid="ignore"):
+                for i in range(m + 1):
+                    expected = list(want.evaluations(i, m))[1:]
+                    assert repr(list(got.evaluations_after(i, m, maybe))) == repr(expected), i
+
+
 @settings(max_examples=400, deadline=None)
 @given(break_cases(_BREAK_TABLES))
 def test_the_bound_of_a_position_before_a_break_is_never_above_its_price(
