@@ -32,9 +32,10 @@ order, so the answers are identical bit for bit.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
+from operator import itemgetter
 from typing import Any, overload
 
 import numpy as np
@@ -57,6 +58,18 @@ Rows = Sequence[Sequence[int]]
 
 #: (duration rows, distance rows, their rows of a route's nodes but home, its legs' metres)
 _TravelRows = tuple[Rows, Rows, list[Sequence[int]], list[Sequence[int]], list[int]]
+#: A function giving a row's entries at fixed columns, in order (see RouteCache.gathers).
+Gather = Callable[[Sequence[int]], Sequence[int]]
+
+
+def _gather(columns: Sequence[int]) -> Gather:
+    """A function giving a row's entries at ``columns`` as a tuple (``operator.itemgetter``,
+    which gives a tuple only for two or more)."""
+    if len(columns) == 1:
+        only = columns[0]
+        return lambda row: (row[only],)
+    return itemgetter(*columns)
+
 
 #: Travel matrices up to this many locations are kept as nested lists by the twin; larger
 #: ones as one memoryview per row (as fast to index, without copying the matrix).
@@ -97,6 +110,7 @@ class RouteCache:
     """
 
     __slots__ = (
+        "_gathers",
         "_load0",
         "_load_cols",
         "_load_delta",
@@ -163,6 +177,7 @@ class RouteCache:
         #: Set by :func:`build_route_cache` for a route with driver breaks, else None.
         self.breaks: BreakNodes | None = None
         self._travel_rows: _TravelRows | None = None
+        self._gathers: tuple[Gather, Gather] | None = None
 
     def _array(
         self, name: str, values: list[float] | list[int] | list[list[float]]
@@ -266,6 +281,15 @@ class RouteCache:
             memo = (dur_rows, dist_rows, [dur_rows[a] for a in prev], prev_dist, legs)
             self._travel_rows = memo
         return memo
+
+    def gathers(self) -> tuple[Gather, Gather]:
+        """Functions giving a travel row's entries at the route's nodes but home and at its
+        nodes but the anchor, in order (remembered)."""
+        g = self._gathers
+        if g is None:
+            loc = self.loc_list
+            g = self._gathers = (_gather(loc[:-1]), _gather(loc[1:]))
+        return g
 
     def as_lists(self) -> tuple[list[float], ...]:
         """(arr, dep, wait_cum, slack_cum, max_arrival_delay, late_after) as Python lists."""
@@ -806,10 +830,12 @@ def _quote_loops(
     prev = loc[: m + 1]
     nxt = loc[1:]
     k = m + 1
-    t_to_p: list[int] = []
-    t_from_pr: list[int] = []
-    s_to_p: list[int] = []
-    s_from_pr: list[int] = []
+    t_to_p: Sequence[int] = []
+    t_from_pr: Sequence[int] = []
+    s_to_p: Sequence[int] = []
+    s_from_pr: Sequence[int] = []
+    t_to_d: Sequence[int]
+    s_to_d: Sequence[int]
     chain_t: list[float] = []
     chain_dist = t_pr_d = s_pr_d = 0.0
     # Delivery positions before `first` are infeasible whatever the pickups: see below (but
@@ -820,30 +846,31 @@ def _quote_loops(
         _, _, prev_dur, prev_dist, s_next = cache.travel_rows(dur_rows, dist_rows)
         row_d = dur_rows[d]
         dist_d = dist_rows[d]
-        # (to and from the delivery only where it may go)
-        pad = [0] * first
+        # Rows read at the route's nodes in C (operator.itemgetter); the entries before
+        # `first` are read too (cheaper than leaving them out) but never used: no delivery is
+        # priced there by the formulas.
+        from_prev, to_nxt = cache.gathers()
         if symmetric:
-            t_to_d = pad + [row_d[a] for a in prev[first:]]
-            s_to_d = pad + [dist_d[a] for a in prev[first:]]
+            t_to_d = from_prev(row_d)
+            s_to_d = from_prev(dist_d)
         else:
+            pad = [0] * first  # (down the columns: only where the delivery may go)
             t_to_d = pad + [r[d] for r in prev_dur[first:]]
             s_to_d = pad + [r[d] for r in prev_dist[first:]]
-        t_from_d = pad + [row_d[b] for b in nxt[first:]]
-        s_from_d = pad + [dist_d[b] for b in nxt[first:]]
+        t_from_d = to_nxt(row_d)
+        s_from_d = to_nxt(dist_d)
         if chain:
             p1, pr = chain[0], chain[-1]
             row_pr = dur_rows[pr]
             dist_pr = dist_rows[pr]
             if symmetric:
-                row_p1 = dur_rows[p1]
-                dist_p1 = dist_rows[p1]
-                t_to_p = [row_p1[a] for a in prev]
-                s_to_p = [dist_p1[a] for a in prev]
+                t_to_p = from_prev(dur_rows[p1])
+                s_to_p = from_prev(dist_rows[p1])
             else:
                 t_to_p = [r[p1] for r in prev_dur]
                 s_to_p = [r[p1] for r in prev_dist]
-            t_from_pr = [row_pr[b] for b in nxt]
-            s_from_pr = [dist_pr[b] for b in nxt]
+            t_from_pr = to_nxt(row_pr)
+            s_from_pr = to_nxt(dist_pr)
             for e in range(n_chain - 1):
                 chain_t.append(float(dur_rows[chain[e]][chain[e + 1]]))
                 chain_dist += float(dist_rows[chain[e]][chain[e + 1]])
@@ -1088,7 +1115,9 @@ def _quote_loops(
                 # The pickups right before a break (moved to their door): priced exactly
                 # (but where the play is back on the old route and the delivery after node j
                 # is no candidate: see _ExactInsertion.evaluations_after).
-                maybe = [False, *[nc == j for j, nc in enumerate(nxt_c, 1)]] if 0.0 < f < INF else None
+                maybe = (
+                    [False, *[nc == j for j, nc in enumerate(nxt_c, 1)]] if 0.0 < f < INF else None
+                )
                 for j, found in exact.evaluations_after(i, m, maybe):
                     if not fits[j]:
                         break
