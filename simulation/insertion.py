@@ -116,6 +116,7 @@ class RouteCache:
         "_load_delta",
         "_load_max",
         "_load_rows",
+        "_metres",
         "_np",
         "_travel_rows",
         "arr_list",
@@ -178,6 +179,7 @@ class RouteCache:
         self.breaks: BreakNodes | None = None
         self._travel_rows: _TravelRows | None = None
         self._gathers: tuple[Gather, Gather] | None = None
+        self._metres: tuple[list[int], list[float]] | None = None
 
     def _array(
         self, name: str, values: list[float] | list[int] | list[list[float]]
@@ -290,6 +292,15 @@ class RouteCache:
             loc = self.loc_list
             g = self._gathers = (_gather(loc[:-1]), _gather(loc[1:]))
         return g
+
+    def metres_to_nodes(self, dur_rows: Rows, dist_rows: Rows) -> list[float]:
+        """The route's metres from its anchor to each node (floats of whole numbers, summed
+        from :meth:`travel_rows`' legs), remembered for the last matrices asked for."""
+        legs = self.travel_rows(dur_rows, dist_rows)[4]
+        memo = self._metres
+        if memo is None or memo[0] is not legs:
+            memo = self._metres = (legs, [0.0, *map(float, accumulate(legs))])
+        return memo[1]
 
     def as_lists(self) -> tuple[list[float], ...]:
         """(arr, dep, wait_cum, slack_cum, max_arrival_delay, late_after) as Python lists."""
@@ -923,9 +934,16 @@ def _quote_loops(
         # Float addition is monotone: if the heaviest load of each dimension fits, all do.
         if any(mx + qk > ce for mx, qk, ce in zip(cache.load_max, q, cap_eps, strict=True)):
             cols = cache.load_cols
-            fits = [x + q[0] <= cap_eps[0] for x in cols[0]]
-            for col, qk, ce in zip(cols[1:], q[1:], cap_eps[1:], strict=True):
-                fits = [ok and x + qk <= ce for ok, x in zip(fits, col, strict=True)]
+            if len(cols) == 3:  # (the loop below in one pass: the same tests)
+                (q0, q1, q2), (c0, c1, c2) = q, cap_eps
+                fits = [
+                    a + q0 <= c0 and b + q1 <= c1 and x + q2 <= c2
+                    for a, b, x in zip(*cols, strict=True)
+                ]
+            else:
+                fits = [x + q[0] <= cap_eps[0] for x in cols[0]]
+                for col, qk, ce in zip(cols[1:], q[1:], cap_eps[1:], strict=True):
+                    fits = [ok and x + qk <= ce for ok, x in zip(fits, col, strict=True)]
     best = INF
     best_pos = (-1, -1)
     best_info = (INF, 0.0, 0.0, 0.0)
@@ -1480,8 +1498,7 @@ class _ExactInsertion:
                 cum.append(cum[-1] + float(self.dist[a][b]))
             self._metres = cum
         else:
-            legs = cache.travel_rows(self.dur, self.dist)[4]
-            self._metres = [0.0, *map(float, accumulate(legs))]
+            self._metres = cache.metres_to_nodes(self.dur, self.dist)
         # The plays of _play_to for the pickups after node _i: _plays[j - _i] leaves node j.
         self._i = -1
         self._plays: list[tuple[float, int, float, float]] = []
