@@ -1548,14 +1548,27 @@ class _ExactInsertion:
         Where ``j < first`` the delay is at least ``(delivery_earliest + delivery_service) -
         arr[j+1]`` whatever ``t`` (travel not negative), which
         :func:`_first_delivery_position` found above that limit: refused too.
+
+        It stops at such a ``j`` after the last candidate when every time of the route is
+        finite and each break at the location before it (:meth:`_regular`): from there the
+        play goes on through the old route's locations no earlier than it did (the same
+        legs, earliest starts and services from a time no earlier: float rounding is
+        monotone), so every later ``j``, no candidate either, is refused as above (or the
+        play dies first: None too).
         """
         loc = self.cache.loc_list
         dep = self.cache.dep_list
+        last_maybe = last
+        if maybe is not None:
+            while last_maybe > i and not maybe[last_maybe]:
+                last_maybe -= 1
         for j in range(i + 1, last + 1):
             state = self._play_to(i, j)
             if state is None:
                 return  # late now: so with every later delivery
             if maybe is not None and not maybe[j] and state[1] == loc[j] and state[0] >= dep[j]:
+                if j > last_maybe and self._regular():
+                    return  # (so is every later delivery)
                 yield j, None
             else:
                 yield j, self._deliver(i, j, *state)

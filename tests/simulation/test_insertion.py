@@ -782,10 +782,11 @@ def _quote_candidates(case: Case, cache: RouteCache, job: JobSpec) -> list[bool]
 def test_plays_skip_only_deliveries_the_brute_force_play_refuses(
     data: tuple[Case, list[bool]],
 ) -> None:
-    """evaluations_after answers None without pricing only where the brute-force play from
-    node i (ExactInsertionReference) is refused: a play leaving node j from where and no
-    earlier than the old route did cannot take a delivery the forward-slack test refuses
-    there (metric tables or not, any break windows, waiting, late stops, factors)."""
+    """evaluations_after answers None without pricing, or stops, only where the brute-force
+    play from node i (ExactInsertionReference) is refused: a play leaving node j from where
+    and no earlier than the old route did cannot take a delivery the forward-slack test
+    refuses there, nor, after the last candidate, any later one (metric tables or not, any
+    break windows, waiting, late stops, factors)."""
     case, flags = data
     with np.errstate(invalid="ignore"):
         cache = _break_cache(case, case.stops, flags)
@@ -802,7 +803,10 @@ def test_plays_skip_only_deliveries_the_brute_force_play_refuses(
             with np.errstate(invalid="ignore"):
                 for i in range(m + 1):
                     expected = list(want.evaluations(i, m))[1:]
-                    assert repr(list(got.evaluations_after(i, m, maybe))) == repr(expected), i
+                    found = list(got.evaluations_after(i, m, maybe))
+                    assert repr(found) == repr(expected[: len(found)]), i
+                    # (stopped early: every later delivery refused)
+                    assert all(price is None for _, price in expected[len(found) :]), i
 
 
 @settings(max_examples=400, deadline=None)
