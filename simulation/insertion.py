@@ -17,15 +17,19 @@ their cost may be below any distance bound (the route may get home earlier, late
 late). They have their own (:meth:`_ExactInsertion.bound`: the play from the earliest the
 route can leave the delivery's predecessor, with the time margins that float rounding needs),
 and a play is done once per pickup position and read from the route once it is back on it.
+The play of pickups right before a break does not price a delivery the forward-slack test
+refuses where it leaves that node from there and no earlier than the old route did, and stops
+after the last one that test may take (:meth:`_ExactInsertion.evaluations_after`).
 
 Costs are in cents: ``cost_per_km x extra metres / 1000 + cost_per_hour x extra route time /
 3600 + lateness_cents_per_min x lateness of the new order / 60 (+ the vehicle's fixed cost if
 it is unused)``.
 
-Routes in dynamic dispatch are short (a handful of stops), where numpy's per-call overhead
-dominates: a cache is built as Python lists (its numpy arrays are made on first use), and
-callers may pass the travel matrices as nested lists (``rows``) so that short routes are
-quoted without numpy at all. Every path computes the same floating-point values in the same
+Routes in dynamic dispatch are short (a handful of stops, some tens with breaks), where
+numpy's per-call overhead dominates: a cache is built as Python lists (its numpy arrays are
+made on first use), and callers may pass the travel matrices as nested lists (``rows``) so that
+routes are quoted without numpy at all (a row is read at the route's nodes by one
+``operator.itemgetter`` per cache). Every path computes the same floating-point values in the same
 order, so the answers are identical bit for bit.
 """
 
