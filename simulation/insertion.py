@@ -29,8 +29,8 @@ Routes in dynamic dispatch are short (a handful of stops, some tens with breaks)
 numpy's per-call overhead dominates: a cache is built as Python lists (its numpy arrays are
 made on first use), and callers may pass the travel matrices as nested lists (``rows``) so that
 routes are quoted without numpy at all (a row is read at the route's nodes by one
-``operator.itemgetter`` per cache). Every path computes the same floating-point values in the same
-order, so the answers are identical bit for bit.
+``operator.itemgetter`` per cache). Every path computes the same floating-point values in the
+same order, so the answers are identical bit for bit.
 """
 
 from __future__ import annotations
@@ -1539,19 +1539,18 @@ class _ExactInsertion:
         later ``j`` can be feasible.
 
         ``maybe[j]``: whether :func:`_quote_loops` counts node ``j`` a candidate (None: every
-        node is one): the delivery after it is right before a break, or ``j >= first`` and
-        its forward-slack test from the old route's departure passes (the delay ``d0`` it
-        causes at node ``j+1`` is within ``max_delay[j+1] + EPS``); the travel factor must be
-        positive and finite. Why None is then exact: node ``j+1`` is no break, so
-        :meth:`_deliver` from ``loc[j]`` at ``t`` computes the delay at node ``j+1`` with
-        the operations of ``d0`` (``t + dur * f``, the earliest start, ``+ service``, ``+ dur
-        * f``, ``- arr[j+1]``), each non-decreasing in ``t`` (float rounding is monotone; no
-        NaN: the travel is finite), so from ``t >= dep[j]`` that delay is at least ``d0``.
-        Where ``d0`` exceeds ``max_delay[j+1] + EPS`` (which is ``>= 0``: a slack_cum is at
-        least the waiting before it), so does the delay, which is then ``>= 0`` and refused.
-        Where ``j < first`` the delay is at least ``(delivery_earliest + delivery_service) -
-        arr[j+1]`` whatever ``t`` (travel not negative), which
-        :func:`_first_delivery_position` found above that limit: refused too.
+        node is one): the delivery after it is right before a break, or the forward-slack
+        test does not refuse the delay ``d0`` it causes at node ``j+1`` from the old route's
+        departure ``dep[j]`` (refused: ``d0 > max_delay[j+1] + EPS``, computed for ``j >=
+        first``; before ``first`` known without it, see :func:`_first_delivery_position`, or
+        no slack at all, :func:`_detour_free`); the travel factor must be positive and
+        finite. Why None is then exact: node ``j+1`` is no break, so :meth:`_deliver` from
+        ``loc[j]`` at ``t`` computes the delay at node ``j+1`` with the operations of ``d0``
+        (``t + dur * f``, the earliest start, ``+ service``, ``+ dur * f``, ``- arr[j+1]``),
+        each non-decreasing in ``t`` (float rounding is monotone; no NaN: the travel is
+        finite), so from ``t >= dep[j]`` that delay is at least ``d0``, above ``max_delay[j+1]
+        + EPS`` (which is ``>= 0``: a slack_cum is at least the waiting before it): it is
+        ``>= 0`` and refused.
 
         It stops at such a ``j`` after the last candidate when every time of the route is
         finite and each break at the location before it (:meth:`_regular`): from there the

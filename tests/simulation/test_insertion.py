@@ -764,6 +764,10 @@ def _quote_candidates(case: Case, cache: RouteCache, job: JobSpec) -> list[bool]
         return None
     loc, dep, arr, md = cache.loc_list, cache.dep_list, cache.arr_list, cache.max_delay_list
     first = insertion._first_delivery_position(cache, job)
+    if cache.max_slack + insertion.EPS < job.delivery_service and insertion._detour_free(
+        cache, job, case.duration, None, False, None
+    ):
+        first = cache.num_stops + 1  # no slack: the formulas refuse every delivery
     d = job.delivery_loc
     out = [False] * (cache.num_stops + 1)
     for j in range(1, len(out)):
