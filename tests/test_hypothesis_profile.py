@@ -1,0 +1,16 @@
+"""The property tests' Hypothesis settings: no wall-clock deadline (``tests/conftest.py``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import settings
+
+
+def test_property_tests_have_no_deadline_unless_they_ask() -> None:
+    """Hypothesis' default deadline (200 ms of wall clock per example) failed examples of
+    0-15 ms on a held-up process; the suite's profile has none, and a test's own
+    ``@settings`` keeps that unless it sets one."""
+    assert settings.default is not None and settings.default.deadline is None
+    assert settings(max_examples=5).deadline is None
+    assert settings(deadline=timedelta(seconds=1)).deadline == timedelta(seconds=1)
