@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -69,6 +70,23 @@ def unhurried(
     and 1.79x the optimum)."""
     cap_ortools(monkeypatch, ortools_solutions)
     return {"time_limit_s": UNHURRIED_S, "max_iterations": SEARCH_ITERATIONS}
+
+
+def solve_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The readings of :mod:`solvers.routing.solve`'s clock from now on, in order: the first
+    is a solve's start, from which its time limit counts. (A test's own reading before the
+    call is no stand-in: a loaded machine can deschedule the thread for milliseconds between
+    the two.)"""
+    from solvers.routing import solve as solve_module
+
+    readings: list[float] = []
+
+    def perf_counter() -> float:
+        readings.append(time.perf_counter())
+        return readings[-1]
+
+    monkeypatch.setattr(solve_module, "time", SimpleNamespace(perf_counter=perf_counter))
+    return readings
 
 
 @pytest.fixture(scope="session")

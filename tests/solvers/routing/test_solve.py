@@ -48,6 +48,7 @@ from tests.solvers.routing.conftest import (
     SEARCH_ITERATIONS,
     UNHURRIED_S,
     make_city,
+    solve_clock,
     unhurried,
     with_pickups,
 )
@@ -1146,19 +1147,21 @@ def _formula_reserve(n: int) -> float:
 
 def _capture_search(
     monkeypatch: pytest.MonkeyPatch, engine: str
-) -> list[tuple[float, EngineSettings]]:
-    """Replace the engine's search by one that notes when it was called and with which
-    settings, and answers at once with the greedy plan it was given."""
+) -> tuple[list[float], list[tuple[float, EngineSettings]]]:
+    """Replace the engine's search by one that notes when it was called (the solve's last
+    look at its clock before it) and with which settings, and answers at once with the
+    greedy plan it was given; the readings of the solve's clock (:func:`solve_clock`)."""
+    clock = solve_clock(monkeypatch)
     calls: list[tuple[float, EngineSettings]] = []
 
     def stub(self: object, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
-        calls.append((time.perf_counter(), settings))
+        calls.append((clock[-1], settings))
         return EngineResult(routes=dict(settings.seed_routes or {}), detail="stub")
 
     monkeypatch.setattr(PyVRPEngine if engine == "pyvrp" else ORToolsEngine, "solve", stub)
     # PyVRP builds the greedy plan before its search on large problems only
     monkeypatch.setattr(solve_module, "_pyvrp_needs_greedy", lambda problem: True)
-    return calls
+    return clock, calls
 
 
 @pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
@@ -1167,7 +1170,7 @@ def test_the_search_gets_what_the_construction_left_of_the_budget(
 ) -> None:
     """A slow construction (here 1 s) is taken off the search's budget: the search ends at
     the time limit less the reserve for the phases after it, whenever it starts."""
-    calls = _capture_search(monkeypatch, engine)
+    clock, calls = _capture_search(monkeypatch, engine)
     real_build = greedy.GreedyBuilder.build
 
     def slow_build(self: greedy.GreedyBuilder) -> tuple[dict[int, list[int]], list[int]]:
@@ -1176,17 +1179,16 @@ def test_the_search_gets_what_the_construction_left_of_the_budget(
 
     monkeypatch.setattr(greedy.GreedyBuilder, "build", slow_build)
     limit = 3.0
-    t0 = time.perf_counter()
     plan, stats = solve_routes_with_stats(c101_25, RoutingParams(engine=engine, time_limit_s=limit))
     [(called, settings)] = calls
     assert settings.deadline is not None
-    # (t0 is taken just before the call, which starts its clock a moment later)
     # the phases after the search: the reserve (no repair's grace: without breaks, with every
     # order placed by the greedy plan, no construction follows the search)
     after = _formula_reserve(len(c101_25.orders))
-    assert settings.deadline <= t0 + 0.01 + limit - after
+    assert settings.deadline <= clock[0] + limit - after + 1e-9  # from the solve's start
     assert settings.time_limit_s <= limit - 1.0  # the construction's second is gone
-    assert settings.time_limit_s == pytest.approx(settings.deadline - called, abs=0.05)
+    assert called - clock[0] >= 1.0
+    assert settings.time_limit_s == pytest.approx(settings.deadline - called, abs=1e-9)
     assert validate_plan(c101_25, plan).ok
     assert stats.greedy_s >= 1.0
 
@@ -1197,7 +1199,7 @@ def test_the_reserve_after_the_search_follows_the_measured_pricing_of_the_plan(
     """On a machine 2-3 times slower the fixed reserve for the checks, decoding and
     validation after the search came 0.1 s short: it is at least RESERVE_SCHEDULES times
     what pricing the greedy plan took in this call (here made 50 ms)."""
-    calls = _capture_search(monkeypatch, "ortools")
+    clock, calls = _capture_search(monkeypatch, "ortools")
     real_value = solve_module._value
 
     def slow_value(*args: Any) -> tuple[int, int]:
@@ -1206,11 +1208,11 @@ def test_the_reserve_after_the_search_follows_the_measured_pricing_of_the_plan(
 
     monkeypatch.setattr(solve_module, "_value", slow_value)
     limit = 3.0
-    t0 = time.perf_counter()
     plan, _ = solve_routes_with_stats(c101_25, RoutingParams(engine="ortools", time_limit_s=limit))
     [(_, settings)] = calls
     assert settings.deadline is not None
-    assert settings.deadline <= t0 + 0.01 + limit - solve_module.RESERVE_SCHEDULES * 0.05
+    reserve = solve_module.RESERVE_SCHEDULES * 0.05
+    assert settings.deadline <= clock[0] + limit - reserve + 1e-9  # from the solve's start
     assert validate_plan(c101_25, plan).ok
 
 
