@@ -1615,7 +1615,11 @@ def test_large_reports_do_not_hold_up_the_deadline(
     run = pyvrp_engine.SearchRun(data, big_decode, end, None, 1, None)
     [outcome] = pyvrp_engine.collect_searches([run], end)
     late = time.perf_counter() - end
-    assert late < 0.3, late
+    # held up, the answer would wait for the flood's end (10**6 reports: 16-20 min at the
+    # 840-1,030 a second sent here); at the deadline it came 0.007-0.013 s late alone at a
+    # load of 12, and 0.59 s late once in the whole suite beside two busy loops (a bound of
+    # 0.3 s then failed): 5 s is far from both
+    assert late < 5.0, late
     assert outcome.killed and outcome.iterations > 10
     assert outcome.routes[0] == list(range(outcome.routes[0][0], outcome.routes[0][0] + 40))
 
