@@ -1740,7 +1740,9 @@ def test_a_search_stalled_in_the_middle_of_a_report_does_not_hold_up_the_deadlin
         finally:
             returned.set()
         late = time.perf_counter() - end
-    assert late < 1.0, late
+    # held up, the reading waits for the kill 8 s after the deadline; at the deadline it came
+    # 0.011-0.013 s late alone at a load of 12 (its sibling above, 0.59 s once in the suite)
+    assert late < 5.0, late
     assert outcome.feasible and outcome.killed and outcome.iterations == 5
 
 
