@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parent.parent
 INSTANCES = REPO / "data" / "instances"
@@ -24,10 +24,13 @@ SHARED_BENCHMARKS = REPO.parent / "shared" / "benchmarks"
 
 # No property test has a deadline: Hypothesis' default of 200 ms of wall clock per example
 # timed the machine, not the code (examples of 0-15 ms failed as "Unreliable test timings"
-# when the process was held up for 0.3 s, as on a machine loaded far beyond its cores).
+# when the process was held up for 0.3 s, as on a machine loaded far beyond its cores); nor
+# the health check that times the drawing of examples (a test's own list adds it too).
 # Speed is measured by the benchmark scripts. Loaded here, before any test module is
 # imported, so that every ``@settings(...)`` of the tests starts from it.
-settings.register_profile("dispatchlab", deadline=None)
+settings.register_profile(
+    "dispatchlab", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile("dispatchlab")
 
 

@@ -1,10 +1,11 @@
-"""The property tests' Hypothesis settings: no wall-clock deadline (``tests/conftest.py``)."""
+"""The property tests' Hypothesis settings: no wall-clock deadline, no health check timing
+the drawing of examples (``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 
 def test_property_tests_have_no_deadline_unless_they_ask() -> None:
@@ -14,3 +15,4 @@ def test_property_tests_have_no_deadline_unless_they_ask() -> None:
     assert settings.default is not None and settings.default.deadline is None
     assert settings(max_examples=5).deadline is None
     assert settings(deadline=timedelta(seconds=1)).deadline == timedelta(seconds=1)
+    assert HealthCheck.too_slow in settings.default.suppress_health_check

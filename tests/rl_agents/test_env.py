@@ -164,7 +164,9 @@ def test_reward_scale_and_truncation(tiny: Scenario) -> None:
 
 
 @settings(
-    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(seed=st.integers(0, 10_000), rng_seed=st.integers(0, 100))
 def test_observations_stay_in_the_space(tiny: Scenario, seed: int, rng_seed: int) -> None:

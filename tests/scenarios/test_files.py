@@ -34,7 +34,10 @@ def test_a_bad_override_names_the_variable(monkeypatch: pytest.MonkeyPatch, raw:
     assert repr(raw) in err.value.reason
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(size=st.integers(0, 300), cap=st.integers(1, 200))
 def test_a_file_is_read_whole_up_to_the_cap_and_refused_past_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, cap: int

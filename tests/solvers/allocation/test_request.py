@@ -475,7 +475,9 @@ def test_prices_past_the_solver_range_are_input_errors(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     speed=st.floats(min_value=1e-300, max_value=1e4, exclude_min=False),
