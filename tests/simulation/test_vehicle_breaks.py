@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from scenarios import Plan, PlannedStop, Route, Scenario, StopKind
 from scenarios.generate import CityParams, generate_city
-from simulation.decisions import Stop, StopType
+from simulation.decisions import Assign, Stop, StopType
 from simulation.evaluate import simulate
 from simulation.params import SimParams
 from simulation.result import SimulationResult
@@ -155,6 +155,41 @@ def test_a_courier_that_has_not_left_is_quoted_what_the_twin_charges(lead: bool)
     deliver_a = Stop(int(StopType.DELIVERY), a, sim.orders.location[a])
     new = route[:i] + list(sim.pickup_stops(a)) + route[i:j] + [deliver_a] + route[j:]
     assert q.cost_delta_cents == pytest.approx(sim.planned_cost_cents(0, new) - before)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="session 57 (h5): _quote_before_leaving quotes a courier holding only its breaks "
+    "from now (split 0 only), so an order placed after its break is charged the standing and "
+    "the break, which the twin never charges (it leaves after the break); fix on hold while "
+    "the RL hindsight run needs the twin unchanged",
+)
+def test_an_order_after_the_break_of_a_courier_that_never_left_is_quoted_its_planned_cost() -> None:
+    # v1 stands before its break (window 100-200 s, 300 s long) with nothing else to do; b
+    # (window 500-900 s, 300 m out) fits only after the break. The twin then has v1 take the
+    # break where it stands, off the clock, and leave at 400 s; its planned cost with b
+    # counts its hours from there. The quote (and Assign's cost_delta_cents) priced the route
+    # from now, the 100 s standing and the 300 s break at 1 cent/s included: 400 cents more.
+    scenario = _line_with_breaks(
+        [[(100, 200, 300)], []], cost_per_hour_cents=3600, fixed_cost_cents=500
+    )
+    sim = DispatchSimulator(scenario, params=SimParams(record_routes=True))
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert state is not None and [s.kind for s in state.routes[0]] == [StopType.BREAK]
+    b = sim.orders.ids.index("b")
+    assert sim.planned_cost_cents(0) == 0.0  # never leaves: costs nothing
+    q = sim.quote(b, 0)
+    assert q.feasible and q.pickup_after >= 1  # after the break
+    new = sim.with_order(b, state.routes[0], q)
+    planned = sim.planned_cost_cents(0, new)
+    assert planned == pytest.approx(500 + 60 + (1020 - 400))  # fixed, 600 m, 400-1020 s
+    applied = sim.apply(Assign(b, 0))
+    assert applied.assigned == (b,)
+    while sim.next_decision() is not None:
+        sim.apply(None)
+    assert sim.first_departure_s[0] == 400.0  # the twin: it left after its break
+    assert q.cost_delta_cents == pytest.approx(planned)  # 1,580 cents before the fix
 
 
 def test_an_unused_courier_does_not_hold_the_day_for_its_break() -> None:
