@@ -111,13 +111,19 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #:    stop taken outside its window is its vehicle's break (days with breaks only)
 #: 3: session 56: a courier on its way to a node pickup re-estimates its departure when the
 #:    parcel is ready (any day: its quotes, so a policy's decisions, may change)
-TWIN_VERSION = 3
+#: 4: session 57: a courier that never left and holds only breaks is quoted an order put
+#:    after its first breaks from its departure after them, as the twin charges it, not with
+#:    the standing and the breaks (days with breaks only)
+TWIN_VERSION = 4
 
 
 def twin_version(scenario: Scenario) -> int:
     """The twin version (:data:`TWIN_VERSION`) that days of ``scenario`` are played under."""
-    del scenario  # version 3 may change any day (version 2 changed only days with breaks)
-    return TWIN_VERSION
+    # version 3 may change any day (version 2 changed only days with breaks); version 4 only
+    # days whose vehicles have breaks
+    if any(v.breaks for v in scenario.vehicles):
+        return TWIN_VERSION
+    return 3
 
 
 ParcelLine = tuple[int, int, int, bool]  # (line number, sku, quantity, short at allocation)
@@ -1094,8 +1100,9 @@ class DispatchSimulator:
         ``lead`` breaks, taken where it stands before its clock starts.
 
         With only breaks to take it was to cost nothing: the order costs its fixed cost and
-        the whole route from now, as for a courier without a route (a courier given work
-        leaves at once; a place after a break is priced with the time it stands before it).
+        the whole route it then drives from its departure, as for a courier without a route:
+        put after its first ``i`` breaks, the courier takes them where it stands, off the
+        clock, and leaves after them (``i`` = 0: it leaves now).
         Otherwise its hours start when it leaves after those breaks: put before its first
         ``i`` of them, the order makes it leave earlier, which costs that much more time.
         Each split ``i`` is quoted on the route from that departure (exact where the order's
@@ -1109,9 +1116,9 @@ class DispatchSimulator:
         r = self._rates_first[c] if only_breaks else self._rates[c]
         job = self.job_spec(o)
         best = NO_ROUTE
-        for i in range(1 if only_breaks else lead + 1):
+        for i in range(lead + 1):
             sub = cache if i == 0 else self._cache_after_breaks(c, cache, i)
-            if only_breaks:  # its fixed cost and the whole route from now
+            if only_breaks:  # its fixed cost and the whole route from its departure
                 extra = r.fixed + route_cost_cents(
                     sub,
                     distance=w.travel.distance_m,

@@ -147,9 +147,12 @@ def test_a_courier_that_has_not_left_is_quoted_what_the_twin_charges(lead: bool)
     before = sim.planned_cost_cents(0)
     q = sim.quote(a, 0)
     assert q.feasible
-    if not lead:  # priced as leaving now (a place after the break: with its standing)
+    if not lead:
         assert before == 0.0  # a courier that never leaves costs nothing
-        assert q.pickup_after == q.delivery_after == 0
+        # a (window 0-1000 s) is cheaper after the break, 700 s late, than before it with
+        # the courier on the clock from now through its standing and its break (until
+        # session 57 a place after the break was priced from now too: before it won)
+        assert q.pickup_after == q.delivery_after == 1 and q.lateness_s == 700.0
     route = list(state.routes[0])
     i, j = q.pickup_after, q.delivery_after  # (as Assign puts it)
     deliver_a = Stop(int(StopType.DELIVERY), a, sim.orders.location[a])
@@ -157,13 +160,6 @@ def test_a_courier_that_has_not_left_is_quoted_what_the_twin_charges(lead: bool)
     assert q.cost_delta_cents == pytest.approx(sim.planned_cost_cents(0, new) - before)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session 57 (h5): _quote_before_leaving quotes a courier holding only its breaks "
-    "from now (split 0 only), so an order placed after its break is charged the standing and "
-    "the break, which the twin never charges (it leaves after the break); fix on hold while "
-    "the RL hindsight run needs the twin unchanged",
-)
 def test_an_order_after_the_break_of_a_courier_that_never_left_is_quoted_its_planned_cost() -> None:
     # v1 stands before its break (window 100-200 s, 300 s long) with nothing else to do; b
     # (window 500-900 s, 300 m out) fits only after the break. The twin then has v1 take the
