@@ -15,7 +15,9 @@ from scenarios.variants import Variant
 from simulation.params import MAX_REPLICATIONS, SimParams
 
 Replications = Annotated[int, Field(ge=1, le=MAX_REPLICATIONS), NotBool]
-POLICY_HELP = "plan, nearest, insertion[:K|all], reopt:MIN (see docs/simulation.md)"
+POLICY_HELP = (
+    "plan, nearest, insertion[:K|all], reopt:MIN[:ENGINE[:BUDGET]] (see docs/simulation.md)"
+)
 
 
 class SimulationCreate(NulFreeModel):

@@ -88,8 +88,8 @@ def simulate_cmd(
     policy: Annotated[
         str | None,
         typer.Option(
-            help="dispatch policy during the day: plan, nearest, insertion, reopt:MIN "
-            "(default: plan with --plan, else insertion)"
+            help="dispatch policy during the day: plan, nearest, insertion, "
+            "reopt:MIN[:ENGINE[:BUDGET]] (default: plan with --plan, else insertion)"
         ),
     ] = None,
     replications: Annotated[int, typer.Option(help="simulated days")] = 30,

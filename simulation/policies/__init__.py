@@ -5,8 +5,14 @@ A policy spec is ``name`` or ``name:argument``:
 - ``plan``: no decisions (replay the plan; orders outside it stay unserved);
 - ``nearest``: nearest idle courier;
 - ``insertion`` / ``insertion:K``: cheapest insertion (over the K couriers nearest the pickup);
-- ``reopt:MIN`` / ``reopt:MIN:ENGINE``: re-plan all open orders with the routing solver every
-  MIN minutes (engine ``greedy`` by default; ``pyvrp``, ``ortools``, ``auto``).
+- ``reopt:MIN`` / ``reopt:MIN:ENGINE`` / ``reopt:MIN:ENGINE:BUDGET``: re-plan all open orders
+  with the routing solver every MIN minutes (engine ``greedy`` by default: one construction,
+  no search, deterministic; ``pyvrp``, ``ortools``, ``auto``). PyVRP stops each re-plan after
+  1,000 iterations by default (about 1 s of CPU on the RL standard scenario's larger
+  re-plans; 30 s of wall time is only a safety cap), so the day depends on the seed only;
+  ``BUDGET`` ``N`` sets the iterations (``reopt:5:pyvrp:3000``), ``Ns`` a wall-clock limit of
+  N seconds instead (``reopt:5:pyvrp:1s``: as before session 57, the day then depends on the
+  machine's load). ``ortools`` and ``auto`` stop on the clock (1 s per re-plan by default).
 
 Other packages add their own with :func:`register_policy` (the RL agents do).
 """
@@ -14,6 +20,7 @@ Other packages add their own with :func:`register_policy` (the RL agents do).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 
 from scenarios.errors import InputError
@@ -21,7 +28,7 @@ from scenarios.geo import MAX_INT
 from simulation.policies.base import DispatchView, Policy
 from simulation.policies.insertion import CheapestInsertionPolicy
 from simulation.policies.nearest import NearestIdlePolicy
-from simulation.policies.reopt import PeriodicReoptPolicy
+from simulation.policies.reopt import REOPT_CAP_S, REOPT_ITERATIONS, PeriodicReoptPolicy
 
 PolicyFactory = Callable[[str | None], Policy | None]
 
@@ -122,13 +129,65 @@ def _insertion(arg: str | None) -> Policy:
     return CheapestInsertionPolicy(num_candidates=k)
 
 
+#: Seconds per re-plan of an engine that stops on the clock (``reopt:MIN:ortools``, ``auto``).
+REOPT_CLOCK_S = 1.0
+#: Longest wall-clock budget a ``reopt`` spec may give (RoutingParams' bound).
+REOPT_MAX_S = 86_400.0
+
+
 def _reopt(arg: str | None) -> Policy:
-    minutes_s, _, engine = (arg or "5").partition(":")
-    every_s = minutes_arg(f"reopt:{arg}", minutes_s, "period")
+    spec = f"reopt:{arg}"
+    minutes_s, _, rest = (arg or "5").partition(":")
+    every_s = minutes_arg(spec, minutes_s, "period")
+    engine, sep, budget = rest.partition(":")
     engine = engine or "greedy"
     if engine not in ("greedy", "pyvrp", "ortools", "auto"):
-        raise InputError("policies", f"reopt:{arg}: unknown engine {engine!r}")
-    return PeriodicReoptPolicy(every_s=every_s, engine=engine)
+        raise InputError("policies", f"{spec}: unknown engine {engine!r}")
+    if sep and not budget:
+        raise InputError("policies", empty_argument(spec))
+    if not budget:
+        if engine == "pyvrp":
+            return PeriodicReoptPolicy(every_s=every_s, engine=engine)
+        if engine == "greedy":  # no search: the time limit only caps the construction
+            return PeriodicReoptPolicy(
+                every_s=every_s, engine=engine, max_iterations=None, time_limit_s=REOPT_CAP_S
+            )
+        return PeriodicReoptPolicy(
+            every_s=every_s, engine=engine, max_iterations=None, time_limit_s=REOPT_CLOCK_S
+        )
+    if engine == "greedy":
+        raise InputError(
+            "policies", f"{spec}: the greedy engine builds one plan and takes no budget"
+        )
+    if re.fullmatch(r"[0-9]+(\.[0-9]*)?s", budget):
+        seconds = float(budget[:-1])
+        if not 0 < seconds <= REOPT_MAX_S:
+            raise InputError(
+                "policies", f"{spec}: the time limit must be above 0 and at most {REOPT_MAX_S:g} s"
+            )
+        return PeriodicReoptPolicy(
+            every_s=every_s, engine=engine, max_iterations=None, time_limit_s=seconds
+        )
+    if engine != "pyvrp":
+        raise InputError(
+            "policies",
+            f"{spec}: {engine} stops on the clock: give seconds (e.g. reopt:{minutes_s}:"
+            f"{engine}:1s); an iteration budget is PyVRP's (reopt:{minutes_s}:pyvrp:N)",
+        )
+    if not re.fullmatch(r"[0-9]+", budget):
+        raise InputError(
+            "policies",
+            f"{spec}: expected a number of iterations (reopt:{minutes_s}:pyvrp:{REOPT_ITERATIONS}) "
+            f"or seconds (reopt:{minutes_s}:pyvrp:1s)",
+        )
+    iterations = int(budget)
+    if not 1 <= iterations <= MAX_INT:
+        raise InputError(
+            "policies", f"{spec}: the iterations must be at least 1 and at most {MAX_INT:.0e}"
+        )
+    return PeriodicReoptPolicy(
+        every_s=every_s, engine=engine, max_iterations=iterations, time_limit_s=REOPT_CAP_S
+    )
 
 
 register_policy("plan", _plan)
@@ -137,6 +196,9 @@ register_policy("insertion", _insertion)
 register_policy("reopt", _reopt)
 
 __all__ = [
+    "REOPT_CAP_S",
+    "REOPT_CLOCK_S",
+    "REOPT_ITERATIONS",
     "CheapestInsertionPolicy",
     "DispatchView",
     "NearestIdlePolicy",

@@ -51,15 +51,25 @@ situation and calls :func:`solvers.routing.solve_routes`:
 
 Orders the solver leaves out, and orders arriving between ticks, are inserted by cheapest
 insertion when they come up for a decision (``insert_between_ticks``) or wait for the next tick.
+
+Each re-plan's search stops on its work, not on the clock, so a day is the same on a busy
+machine as on an idle one (same seed, same day): PyVRP after :data:`REOPT_ITERATIONS`
+iterations by default (``max_iterations``), with ``time_limit_s`` (:data:`REOPT_CAP_S`) only
+a safety cap; a re-plan the cap stops first is counted in ``num_capped`` (and logged), and
+that day is no longer reproducible. ``max_iterations=None`` stops the search on the clock
+instead (``time_limit_s`` is then the budget; the day depends on the machine's load). The
+greedy engine builds one plan and does not search: it is deterministic.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -81,6 +91,22 @@ from simulation.policies.base import DispatchView
 from simulation.policies.insertion import CheapestInsertionPolicy
 from simulation.world import World
 from solvers.validate import match_breaks
+
+if TYPE_CHECKING:
+    from solvers.routing.solve import SolveStats
+
+log = logging.getLogger(__name__)
+
+#: PyVRP iterations per re-plan by default: about 1 s of CPU on the larger re-plans of the RL
+#: standard scenario (session 57, days 1-3 under ``reopt:5``, a loaded 2-core machine: 1,000
+#: iterations took 0.26-2.5 s of CPU at 15-35 orders, 0.95 s on average; a 1 s wall-clock
+#: limit did 130-1,000 iterations there, with 0.3-0.5 s of CPU under that load). Smaller
+#: re-plans (a handful of orders) take a few hundredths of a second.
+REOPT_ITERATIONS = 1_000
+#: Wall-clock safety cap (seconds) of a re-plan whose search stops on its work: about ten
+#: times the longest the default budget took on that loaded machine (6.9 s at load 11 on the
+#: 2 cores), so only a machine many times slower reaches it.
+REOPT_CAP_S = 30.0
 
 
 def courier_skill(c: int) -> str:
@@ -219,6 +245,17 @@ def warm_start(current: dict[int, Visits]) -> Plan | None:
     )
 
 
+def stopped_by_clock(stats: SolveStats, max_iterations: int) -> bool:
+    """Whether a PyVRP search given ``max_iterations`` was stopped by the clock first (or had
+    no time to start): its plan then depends on the machine's speed."""
+    if stats.engine != "pyvrp":
+        return False
+    if stats.fallback is not None and "left of the budget" in stats.fallback:
+        return True  # no time left for the search
+    done = re.search(r"iterations (\d+)", stats.detail or "")
+    return done is not None and int(done.group(1)) < max_iterations
+
+
 @dataclass(frozen=True)
 class ReoptProblem:
     """The routing problem of one re-optimisation and what maps its plan back to routes."""
@@ -249,13 +286,17 @@ class PeriodicReoptPolicy:
         *,
         every_s: int = 300,
         engine: str = "greedy",
-        time_limit_s: float = 1.0,
+        max_iterations: int | None = REOPT_ITERATIONS,
+        time_limit_s: float = REOPT_CAP_S,
         insert_between_ticks: bool = True,
         keep_if_cheaper: bool = True,
     ) -> None:
         self.every_s = every_s
         self.keep_if_cheaper = keep_if_cheaper
         self.engine = engine
+        #: PyVRP iterations per re-plan (None: stop on the clock, after ``time_limit_s``)
+        self.max_iterations = max_iterations
+        #: seconds per re-plan: the safety cap with an iteration budget, else the budget
         self.time_limit_s = time_limit_s
         self.insert_between_ticks = insert_between_ticks
         self.name = f"reopt:{every_s // 60 if every_s % 60 == 0 else every_s / 60:g}"
@@ -266,6 +307,9 @@ class PeriodicReoptPolicy:
         self.num_solves = 0
         #: re-plans dropped because the current routes were projected no dearer
         self.num_kept = 0
+        #: re-plans the safety cap stopped before their iterations (the day is then not
+        #: reproducible)
+        self.num_capped = 0
 
     @property
     def tick_s(self) -> int | None:
@@ -280,6 +324,7 @@ class PeriodicReoptPolicy:
         self._seed = seed
         self.num_solves = 0
         self.num_kept = 0
+        self.num_capped = 0
 
     def decide(self, state: DecisionState) -> Action | None:
         """Re-plan on the first decision of each tick; insert stragglers in between (and the
@@ -297,7 +342,7 @@ class PeriodicReoptPolicy:
     def reoptimise(self, state: DecisionState) -> ReplaceRoutes | None:
         """Solve the current situation and return the new routes (None: nothing to re-plan,
         or, with ``keep_if_cheaper``, a re-plan not projected cheaper than the current routes)."""
-        from solvers.routing import RoutingParams, solve_routes
+        from solvers.routing import RoutingParams, solve_routes_with_stats
 
         view = self._view
         assert view is not None, "call reset() first"
@@ -310,9 +355,19 @@ class PeriodicReoptPolicy:
             time_limit_s=self.time_limit_s,
             seed=self._seed + self.num_solves,
             initial_plan=problem.current,
+            max_iterations=self.max_iterations,
         )
-        plan = solve_routes(scenario, params)
+        plan, stats = solve_routes_with_stats(scenario, params)
         self.num_solves += 1
+        if self.max_iterations is not None and stopped_by_clock(stats, self.max_iterations):
+            self.num_capped += 1
+            log.warning(
+                "reopt: a re-plan at t=%.0f s was stopped by its %g s safety cap before its "
+                "%d iterations: this day is not reproducible",
+                state.time_s,
+                self.time_limit_s,
+                self.max_iterations,
+            )
         routes: dict[int, list[Stop]] = {c: list(stops) for c, stops in prefixes.items()}
         placed: set[tuple[int, int]] = set()
         by_vehicle = {v.id: v for v in scenario.vehicles}

@@ -68,6 +68,8 @@ def test_user_text_is_printed_as_given_not_as_markup_or_emoji(
     shutil.copy(instances_dir / "solomon" / "C101.txt", scenario)
     code, _, err = _run(capsys, "simulate", str(scenario), "--policy", "reopt:abc")
     assert code == 2 and "reopt:abc: expected minutes" in err
+    code, _, err = _run(capsys, "simulate", str(scenario), "--policy", "reopt:5:pyvrp:fast")
+    assert code == 2 and "reopt:5:pyvrp:fast: expected a number of iterations" in err
     assert len(err.strip().splitlines()) == 1
     monkeypatch.chdir(tmp_path)  # a short title: the table does not wrap it
     code, out, _ = _run(capsys, "scenario", "show", scenario.name)

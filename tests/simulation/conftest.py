@@ -71,3 +71,10 @@ def ray_local() -> Iterator[None]:
     yield
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_city() -> Scenario:
+    """A tiny generated city day (12 orders, 2 nodes, 3 couriers): re-plans of 1-5 orders."""
+    city = generate_city(seed=5, num_orders=12, num_nodes=2, num_couriers=3)
+    return city.model_copy(update={"arrivals": None})

@@ -249,6 +249,10 @@ def test_simulate_checks_policy_plan_and_address_as_whatif_does(city_file: Path)
         runner.invoke(app, ["simulate", str(city_file), "--policy", "reopt:x"]),
         "--policy: reopt:x: expected minutes",
     )
+    _one_line_error(
+        runner.invoke(app, ["simulate", str(city_file), "--policy", "reopt:5:greedy:9"]),
+        "--policy: reopt:5:greedy:9: the greedy engine builds one plan and takes no budget",
+    )
 
 
 def _variants(tmp_path: Path, city_file: Path, extra: str = "") -> Path:

@@ -20,6 +20,8 @@ from simulation.decisions import Action, DecisionState
 from simulation.evaluate import simulate
 from simulation.params import SimParams
 from simulation.policies import (
+    REOPT_CAP_S,
+    REOPT_ITERATIONS,
     CheapestInsertionPolicy,
     NearestIdlePolicy,
     PeriodicReoptPolicy,
@@ -27,6 +29,7 @@ from simulation.policies import (
     make_policy,
     register_policy,
 )
+from solvers.routing import SolveStats
 
 
 @pytest.mark.parametrize("spec", ["nearest", "insertion", "insertion:all", "reopt:30"])
@@ -164,13 +167,14 @@ def test_reopt_puts_breaks_where_the_solver_takes_them(monkeypatch: pytest.Monke
     body = {"scenario": scen.model_dump(mode="json"), "routing": {"engine": "greedy"}}
     plan = make_plan(PlanCreate.model_validate(body | {"evaluation": {"replications": 0}})).plan
     solved: list[Plan] = []
-    solve = solvers.routing.solve_routes
+    solve = solvers.routing.solve_routes_with_stats
 
-    def solve_and_keep(*args: object, **kwargs: object) -> Plan:
-        solved.append(solve(*args, **kwargs))  # type: ignore[arg-type]
-        return solved[-1]
+    def solve_and_keep(*args: object, **kwargs: object) -> tuple[Plan, SolveStats]:
+        plan, stats = solve(*args, **kwargs)  # type: ignore[arg-type]
+        solved.append(plan)
+        return plan, stats
 
-    monkeypatch.setattr(solvers.routing, "solve_routes", solve_and_keep)
+    monkeypatch.setattr(solvers.routing, "solve_routes_with_stats", solve_and_keep)
     sim = DispatchSimulator(scen, plan=plan)
     checked = 0
     apply = sim.apply
@@ -567,7 +571,7 @@ def _line_replan(
 
     assert sim.apply(ReplaceRoutes(routes={0: stops("cab"), 1: []})).rejected == ()
 
-    def solve(*_args: object, **_kwargs: object) -> Plan:
+    def solve(*_args: object, **_kwargs: object) -> tuple[Plan, SolveStats]:
         planned = [
             PlannedStop(
                 order_id=str(index[x]), kind=StopKind.PICKUP, arrival_s=0, start_s=0, departure_s=0
@@ -577,9 +581,9 @@ def _line_replan(
         planned += [
             PlannedStop(order_id=str(index[x]), arrival_s=0, start_s=0, departure_s=0) for x in sent
         ]
-        return Plan(routes=[Route(vehicle_id="0", stops=planned)])
+        return Plan(routes=[Route(vehicle_id="0", stops=planned)]), SolveStats()
 
-    monkeypatch.setattr(solvers.routing, "solve_routes", solve)
+    monkeypatch.setattr(solvers.routing, "solve_routes_with_stats", solve)
     policy = PeriodicReoptPolicy(every_s=60, keep_if_cheaper=keep_if_cheaper)
     policy.reset(sim, seed=1)
     state = sim.state()
@@ -915,15 +919,15 @@ def test_reopt_warm_starts_the_solver_from_the_current_routes(
         *((o, StopKind.DELIVERY) for o in ids),
     ]
     given: list[Any] = []
-    solve = solvers.routing.solve_routes
+    solve = solvers.routing.solve_routes_with_stats
 
     def spy(scenario: Scenario, params: Any) -> Any:
         given.append(params.initial_plan)
-        plan = solve(scenario, params)
+        plan, stats = solve(scenario, params)
         given.append(plan.routes and not plan.unassigned)
-        return plan
+        return plan, stats
 
-    monkeypatch.setattr(solvers.routing, "solve_routes", spy)
+    monkeypatch.setattr(solvers.routing, "solve_routes_with_stats", spy)
     policy.reoptimise(state)
     assert given == [problem.current, True]  # every order served
 
@@ -991,3 +995,106 @@ def test_reopt_reorders_the_deliveries_on_board_with_no_order_waiting() -> None:
     if isinstance(action, ReplaceRoutes):  # every parcel on board still delivered by v1
         sent = [st.order for st in action.routes[0] if st.kind == StopType.DELIVERY]
         assert set(problem.bound) <= set(sent)
+
+
+def _day(
+    monkeypatch: pytest.MonkeyPatch, city: Scenario, spec: str, *, clock_speed: float = 1.0
+) -> tuple[Any, ...]:
+    """The day ``spec`` plays on ``city`` (seed 3): its KPIs and executed routes, with the
+    wall clock running ``clock_speed`` times as fast (a machine that much slower)."""
+    import time
+
+    real = time.perf_counter
+    with monkeypatch.context() as patch:
+        if clock_speed != 1.0:
+            t0 = real()
+            patch.setattr(time, "perf_counter", lambda: t0 + (real() - t0) * clock_speed)
+        policy = make_policy(spec)
+        result = simulate(city, policy=policy, seed=3, params=SimParams(record_routes=True))
+    assert isinstance(policy, PeriodicReoptPolicy) and policy.num_solves > 0
+    assert policy.num_capped == 0
+    return result.metrics, result.executed
+
+
+@pytest.mark.parametrize("spec", ["reopt:60:pyvrp", "reopt:60"])
+def test_reopt_days_depend_on_the_seed_not_the_clock(
+    monkeypatch: pytest.MonkeyPatch, tiny_city: Scenario, spec: str
+) -> None:
+    """Same seed, same day, on a machine 20 times slower too. Before session 57 PyVRP's
+    re-plans stopped after 1 s of wall time: under this clock ``reopt:60:pyvrp`` cost
+    31,643 cents instead of 31,231 (its searches cut to 50 ms, some answered by the greedy
+    plan). They now stop after their iterations; the greedy engine does not search."""
+    first = _day(monkeypatch, tiny_city, spec)
+    assert _day(monkeypatch, tiny_city, spec) == first
+    assert _day(monkeypatch, tiny_city, spec, clock_speed=20.0) == first
+
+
+def test_reopt_counts_the_replans_its_safety_cap_stops(tiny_city: Scenario) -> None:
+    """A budget the cap cuts short is counted (that day is not reproducible)."""
+    policy = PeriodicReoptPolicy(
+        every_s=3600, engine="pyvrp", max_iterations=10**9, time_limit_s=0.2
+    )
+    simulate(tiny_city, policy=policy, seed=3)
+    assert policy.num_solves > 0 and policy.num_capped == policy.num_solves
+
+
+def test_stopped_by_clock_reads_the_search_s_iterations() -> None:
+    from simulation.policies.reopt import stopped_by_clock
+    from solvers.routing import SolveStats
+
+    done = SolveStats(engine="pyvrp", detail="1 search(es), best seed 3, iterations 1000")
+    cut = SolveStats(engine="pyvrp", detail="1 search(es), best seed 3, iterations 999")
+    late = SolveStats(engine="pyvrp", fallback="0.01 s left of the budget, pyvrp needs ...")
+    greedy = SolveStats(engine="greedy", detail="cheapest insertion")
+    assert not stopped_by_clock(done, 1000) and stopped_by_clock(cut, 1000)
+    assert stopped_by_clock(late, 1000) and not stopped_by_clock(greedy, 1000)
+    assert not stopped_by_clock(SolveStats(engine="pyvrp"), 1000)  # nothing to search
+
+
+@pytest.mark.parametrize(
+    ("spec", "engine", "iterations", "limit_s"),
+    [
+        ("reopt:5", "greedy", None, REOPT_CAP_S),
+        ("reopt:5:greedy", "greedy", None, REOPT_CAP_S),
+        ("reopt:5:pyvrp", "pyvrp", REOPT_ITERATIONS, REOPT_CAP_S),
+        ("reopt:5:pyvrp:300", "pyvrp", 300, REOPT_CAP_S),
+        ("reopt:5:pyvrp:1s", "pyvrp", None, 1.0),
+        ("reopt:5:pyvrp:2.5s", "pyvrp", None, 2.5),
+        ("reopt:5:ortools", "ortools", None, 1.0),
+        ("reopt:5:auto:3s", "auto", None, 3.0),
+    ],
+)
+def test_reopt_specs_set_the_solver_budget(
+    spec: str, engine: str, iterations: int | None, limit_s: float
+) -> None:
+    policy = make_policy(spec)
+    assert isinstance(policy, PeriodicReoptPolicy) and policy.every_s == 300
+    assert (policy.engine, policy.max_iterations, policy.time_limit_s) == (
+        engine,
+        iterations,
+        limit_s,
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("reopt:5:pyvrp:", "nothing after ':'"),
+        ("reopt:5:greedy:100", "takes no budget"),
+        ("reopt:5:greedy:1s", "takes no budget"),
+        ("reopt:5:ortools:100", "give seconds"),
+        ("reopt:5:auto:100", "give seconds"),
+        ("reopt:5:pyvrp:0", "at least 1"),
+        ("reopt:5:pyvrp:10000000000000", "at most"),
+        ("reopt:5:pyvrp:0s", "above 0"),
+        ("reopt:5:pyvrp:86401s", "at most 86400 s"),
+        ("reopt:5:pyvrp:1e3", "expected a number of iterations"),
+        ("reopt:5:pyvrp:-3", "expected a number of iterations"),
+        ("reopt:5:pyvrp:nans", "expected a number of iterations"),
+        ("reopt:5:pyvrp:100:1", "expected a number of iterations"),
+    ],
+)
+def test_bad_reopt_budgets_are_input_errors(spec: str, words: str) -> None:
+    with pytest.raises(InputError) as info:
+        make_policy(spec)
+    assert info.value.field == "policies" and words in info.value.reason
