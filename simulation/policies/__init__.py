@@ -7,12 +7,13 @@ A policy spec is ``name`` or ``name:argument``:
 - ``insertion`` / ``insertion:K``: cheapest insertion (over the K couriers nearest the pickup);
 - ``reopt:MIN`` / ``reopt:MIN:ENGINE`` / ``reopt:MIN:ENGINE:BUDGET``: re-plan all open orders
   with the routing solver every MIN minutes (engine ``greedy`` by default: one construction,
-  no search, deterministic; ``pyvrp``, ``ortools``, ``auto``). PyVRP stops each re-plan after
-  1,000 iterations by default (about 1 s of CPU on the RL standard scenario's larger
-  re-plans; 30 s of wall time is only a safety cap), so the day depends on the seed only;
-  ``BUDGET`` ``N`` sets the iterations (``reopt:5:pyvrp:3000``), ``Ns`` a wall-clock limit of
-  N seconds instead (``reopt:5:pyvrp:1s``: as before session 57, the day then depends on the
-  machine's load). ``ortools`` and ``auto`` stop on the clock (1 s per re-plan by default).
+  no search, deterministic; ``pyvrp``, ``ortools``, ``auto``). The searches stop on their
+  work, about 1 s of CPU on the RL standard scenario's larger re-plans, so the day depends
+  on the seed only: PyVRP after 1,000 iterations, OR-Tools after 100 solutions (``auto``:
+  whichever runs), 120 s of wall time only a safety cap. ``BUDGET`` ``N`` sets the iterations
+  (``reopt:5:pyvrp:3000``) or solutions (``reopt:5:ortools:300``; not for ``auto``), ``Ns``
+  a wall-clock limit of N seconds instead (``reopt:5:pyvrp:1s``: as every engine but greedy
+  ran before session 57; the day then depends on the machine's load).
 
 Other packages add their own with :func:`register_policy` (the RL agents do).
 """
@@ -28,7 +29,12 @@ from scenarios.geo import MAX_INT
 from simulation.policies.base import DispatchView, Policy
 from simulation.policies.insertion import CheapestInsertionPolicy
 from simulation.policies.nearest import NearestIdlePolicy
-from simulation.policies.reopt import REOPT_CAP_S, REOPT_ITERATIONS, PeriodicReoptPolicy
+from simulation.policies.reopt import (
+    REOPT_CAP_S,
+    REOPT_ITERATIONS,
+    REOPT_SOLUTIONS,
+    PeriodicReoptPolicy,
+)
 
 PolicyFactory = Callable[[str | None], Policy | None]
 
@@ -129,8 +135,6 @@ def _insertion(arg: str | None) -> Policy:
     return CheapestInsertionPolicy(num_candidates=k)
 
 
-#: Seconds per re-plan of an engine that stops on the clock (``reopt:MIN:ortools``, ``auto``).
-REOPT_CLOCK_S = 1.0
 #: Longest wall-clock budget a ``reopt`` spec may give (RoutingParams' bound).
 REOPT_MAX_S = 86_400.0
 
@@ -145,20 +149,20 @@ def _reopt(arg: str | None) -> Policy:
         raise InputError("policies", f"{spec}: unknown engine {engine!r}")
     if sep and not budget:
         raise InputError("policies", empty_argument(spec))
-    if not budget:
-        if engine == "pyvrp":
-            return PeriodicReoptPolicy(every_s=every_s, engine=engine)
-        if engine == "greedy":  # no search: the time limit only caps the construction
-            return PeriodicReoptPolicy(
-                every_s=every_s, engine=engine, max_iterations=None, time_limit_s=REOPT_CAP_S
+    if engine == "greedy":  # no search: the time limit only caps the construction
+        if budget:
+            raise InputError(
+                "policies", f"{spec}: the greedy engine builds one plan and takes no budget"
             )
         return PeriodicReoptPolicy(
-            every_s=every_s, engine=engine, max_iterations=None, time_limit_s=REOPT_CLOCK_S
+            every_s=every_s,
+            engine=engine,
+            max_iterations=None,
+            max_solutions=None,
+            time_limit_s=REOPT_CAP_S,
         )
-    if engine == "greedy":
-        raise InputError(
-            "policies", f"{spec}: the greedy engine builds one plan and takes no budget"
-        )
+    if not budget:  # the engine's work budget (auto: both), the clock only a safety cap
+        return PeriodicReoptPolicy(every_s=every_s, engine=engine)
     if re.fullmatch(r"[0-9]+(\.[0-9]*)?s", budget):
         seconds = float(budget[:-1])
         if not 0 < seconds <= REOPT_MAX_S:
@@ -166,27 +170,38 @@ def _reopt(arg: str | None) -> Policy:
                 "policies", f"{spec}: the time limit must be above 0 and at most {REOPT_MAX_S:g} s"
             )
         return PeriodicReoptPolicy(
-            every_s=every_s, engine=engine, max_iterations=None, time_limit_s=seconds
+            every_s=every_s,
+            engine=engine,
+            max_iterations=None,
+            max_solutions=None,
+            time_limit_s=seconds,
         )
-    if engine != "pyvrp":
+    what = {"pyvrp": "iterations", "ortools": "solutions"}.get(engine)
+    if what is None:
         raise InputError(
             "policies",
-            f"{spec}: {engine} stops on the clock: give seconds (e.g. reopt:{minutes_s}:"
-            f"{engine}:1s); an iteration budget is PyVRP's (reopt:{minutes_s}:pyvrp:N)",
+            f"{spec}: auto may run PyVRP or OR-Tools, whose budgets count different things: "
+            f"name the engine (reopt:{minutes_s}:pyvrp:N iterations, reopt:{minutes_s}:"
+            f"ortools:N solutions) or give seconds (reopt:{minutes_s}:auto:1s)",
         )
+    default = REOPT_ITERATIONS if engine == "pyvrp" else REOPT_SOLUTIONS
     if not re.fullmatch(r"[0-9]+", budget):
         raise InputError(
             "policies",
-            f"{spec}: expected a number of iterations (reopt:{minutes_s}:pyvrp:{REOPT_ITERATIONS}) "
-            f"or seconds (reopt:{minutes_s}:pyvrp:1s)",
+            f"{spec}: expected a number of {what} (reopt:{minutes_s}:{engine}:{default}) "
+            f"or seconds (reopt:{minutes_s}:{engine}:1s)",
         )
-    iterations = int(budget)
-    if not 1 <= iterations <= MAX_INT:
+    count = int(budget)
+    if not 1 <= count <= MAX_INT:
         raise InputError(
-            "policies", f"{spec}: the iterations must be at least 1 and at most {MAX_INT:.0e}"
+            "policies", f"{spec}: the {what} must be at least 1 and at most {MAX_INT:.0e}"
         )
     return PeriodicReoptPolicy(
-        every_s=every_s, engine=engine, max_iterations=iterations, time_limit_s=REOPT_CAP_S
+        every_s=every_s,
+        engine=engine,
+        max_iterations=count if engine == "pyvrp" else None,
+        max_solutions=count if engine == "ortools" else None,
+        time_limit_s=REOPT_CAP_S,
     )
 
 
@@ -197,8 +212,8 @@ register_policy("reopt", _reopt)
 
 __all__ = [
     "REOPT_CAP_S",
-    "REOPT_CLOCK_S",
     "REOPT_ITERATIONS",
+    "REOPT_SOLUTIONS",
     "CheapestInsertionPolicy",
     "DispatchView",
     "NearestIdlePolicy",

@@ -54,11 +54,13 @@ insertion when they come up for a decision (``insert_between_ticks``) or wait fo
 
 Each re-plan's search stops on its work, not on the clock, so a day is the same on a busy
 machine as on an idle one (same seed, same day): PyVRP after :data:`REOPT_ITERATIONS`
-iterations by default (``max_iterations``), with ``time_limit_s`` (:data:`REOPT_CAP_S`) only
-a safety cap; a re-plan the cap stops first is counted in ``num_capped`` (and logged), and
-that day is no longer reproducible. ``max_iterations=None`` stops the search on the clock
-instead (``time_limit_s`` is then the budget; the day depends on the machine's load). The
-greedy engine builds one plan and does not search: it is deterministic.
+iterations by default (``max_iterations``), OR-Tools after :data:`REOPT_SOLUTIONS` solutions
+(``max_solutions``; ``auto`` gets both), with ``time_limit_s`` (:data:`REOPT_CAP_S`) only a
+safety cap; a re-plan the cap stops first is counted in ``num_capped`` (and logged), and that
+day is no longer reproducible. ``max_iterations=None`` (PyVRP) or ``max_solutions=None``
+(OR-Tools) stops the search on the clock instead (``time_limit_s`` is then the budget; the
+day depends on the machine's load). The greedy engine builds one plan and does not search:
+it is deterministic.
 """
 
 from __future__ import annotations
@@ -103,10 +105,16 @@ log = logging.getLogger(__name__)
 #: limit did 130-1,000 iterations there, with 0.3-0.5 s of CPU under that load). Smaller
 #: re-plans (a handful of orders) take a few hundredths of a second.
 REOPT_ITERATIONS = 1_000
-#: Wall-clock safety cap (seconds) of a re-plan whose search stops on its work: about ten
-#: times the longest the default budget took on that loaded machine (6.9 s at load 11 on the
-#: 2 cores), so only a machine many times slower reaches it.
-REOPT_CAP_S = 30.0
+#: OR-Tools solutions (moves its search accepts) per re-plan by default: about 1 s of CPU on
+#: the larger re-plans of the RL standard scenario (session 57, the same re-plans and machine:
+#: 100 solutions took 0.45-3.2 s of CPU at 17-34 orders, 0.8 s at the median; 1,000 did not
+#: end within 30 s of wall time at load 14).
+REOPT_SOLUTIONS = 100
+#: Wall-clock safety cap (seconds) of a re-plan whose search stops on its work: the default
+#: PyVRP budget took up to 6.9 s of wall time at load 11 on the 2 cores, but 30 s (the first
+#: cap) stopped 4 re-plans of the session-57 benchmark run at load 10-16 (other sessions'
+#: runs and busy loops): four times that, so only a machine many times slower reaches it.
+REOPT_CAP_S = 120.0
 
 
 def courier_skill(c: int) -> str:
@@ -245,15 +253,23 @@ def warm_start(current: dict[int, Visits]) -> Plan | None:
     )
 
 
-def stopped_by_clock(stats: SolveStats, max_iterations: int) -> bool:
-    """Whether a PyVRP search given ``max_iterations`` was stopped by the clock first (or had
-    no time to start): its plan then depends on the machine's speed."""
-    if stats.engine != "pyvrp":
+def stopped_by_clock(
+    stats: SolveStats, max_iterations: int | None, max_solutions: int | None = None
+) -> bool:
+    """Whether a search given a work budget (PyVRP ``max_iterations``, OR-Tools
+    ``max_solutions``) was stopped by the clock first (or had no time to start): its plan
+    then depends on the machine's speed. False for a search on the clock (no budget)."""
+    from solvers.routing.engines.base import STOPPED_BY_CLOCK
+
+    budget = {"pyvrp": max_iterations, "ortools": max_solutions}.get(stats.engine)
+    if budget is None:
         return False
     if stats.fallback is not None and "left of the budget" in stats.fallback:
         return True  # no time left for the search
+    if stats.engine == "ortools":
+        return STOPPED_BY_CLOCK in (stats.detail or "")
     done = re.search(r"iterations (\d+)", stats.detail or "")
-    return done is not None and int(done.group(1)) < max_iterations
+    return done is not None and int(done.group(1)) < budget
 
 
 @dataclass(frozen=True)
@@ -287,6 +303,7 @@ class PeriodicReoptPolicy:
         every_s: int = 300,
         engine: str = "greedy",
         max_iterations: int | None = REOPT_ITERATIONS,
+        max_solutions: int | None = REOPT_SOLUTIONS,
         time_limit_s: float = REOPT_CAP_S,
         insert_between_ticks: bool = True,
         keep_if_cheaper: bool = True,
@@ -294,8 +311,12 @@ class PeriodicReoptPolicy:
         self.every_s = every_s
         self.keep_if_cheaper = keep_if_cheaper
         self.engine = engine
-        #: PyVRP iterations per re-plan (None: stop on the clock, after ``time_limit_s``)
-        self.max_iterations = max_iterations
+        #: PyVRP iterations per re-plan (None: stop on the clock, after ``time_limit_s``;
+        #: always None when the engine is not PyVRP or ``auto``)
+        self.max_iterations = max_iterations if engine in ("pyvrp", "auto") else None
+        #: OR-Tools solutions per re-plan (None: stop on the clock, after ``time_limit_s``;
+        #: always None when the engine is not OR-Tools or ``auto``)
+        self.max_solutions = max_solutions if engine in ("ortools", "auto") else None
         #: seconds per re-plan: the safety cap with an iteration budget, else the budget
         self.time_limit_s = time_limit_s
         self.insert_between_ticks = insert_between_ticks
@@ -307,8 +328,8 @@ class PeriodicReoptPolicy:
         self.num_solves = 0
         #: re-plans dropped because the current routes were projected no dearer
         self.num_kept = 0
-        #: re-plans the safety cap stopped before their iterations (the day is then not
-        #: reproducible)
+        #: re-plans the safety cap stopped before their iterations or solutions (the day is
+        #: then not reproducible)
         self.num_capped = 0
 
     @property
@@ -356,17 +377,18 @@ class PeriodicReoptPolicy:
             seed=self._seed + self.num_solves,
             initial_plan=problem.current,
             max_iterations=self.max_iterations,
+            max_solutions=self.max_solutions,
         )
         plan, stats = solve_routes_with_stats(scenario, params)
         self.num_solves += 1
-        if self.max_iterations is not None and stopped_by_clock(stats, self.max_iterations):
+        if stopped_by_clock(stats, self.max_iterations, self.max_solutions):
             self.num_capped += 1
             log.warning(
                 "reopt: a re-plan at t=%.0f s was stopped by its %g s safety cap before its "
-                "%d iterations: this day is not reproducible",
+                "%s's budget: this day is not reproducible",
                 state.time_s,
                 self.time_limit_s,
-                self.max_iterations,
+                stats.engine,
             )
         routes: dict[int, list[Stop]] = {c: list(stops) for c, stops in prefixes.items()}
         placed: set[tuple[int, int]] = set()

@@ -21,7 +21,8 @@ class RoutingParams(NulFreeModel):
     construction, search, repair, validation; a PyVRP search still in an iteration at its end
     is stopped there). With a time limit the search stops on the
     clock, so two runs with the same seed may differ slightly; set ``max_iterations`` (PyVRP)
-    for a plan that depends on the seed only (with driver breaks, the break-aware
+    or ``max_solutions`` (OR-Tools; both for ``auto``) for a plan that depends on the seed
+    only (with driver breaks, the break-aware
     post-optimisation after the search then stops after a set amount of work: the plan
     depends on the seed only unless its deadline comes first). ``initial_plan`` is a warm
     start: its stops with ``pinned=True`` stay on their vehicle in their order;
@@ -41,6 +42,11 @@ class RoutingParams(NulFreeModel):
     )
     max_iterations: Annotated[int, Field(ge=1), NotBool] | None = Field(
         default=None, description="also stop PyVRP after this many iterations (reproducible)"
+    )
+    max_solutions: Annotated[int, Field(ge=1), NotBool] | None = Field(
+        default=None,
+        description="also stop OR-Tools after this many solutions, the moves its search "
+        "accepts (reproducible)",
     )
     initial_plan: Plan | None = None
     disruption_cost_cents: NonNegInt = Field(

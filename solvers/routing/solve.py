@@ -402,11 +402,12 @@ def solve_routes_with_stats(
 
     t_polish = time.perf_counter()
     unpolished = routes
-    # a reproducible run (max_iterations) stops the pass on its work, as the search stops on
-    # its iterations: the same plan on a slow machine as on a fast one
+    # a reproducible run (max_iterations for PyVRP, max_solutions for OR-Tools) stops the
+    # pass on its work, as the search stops on its iterations: the same plan on a slow
+    # machine as on a fast one
     work = (
         int(POLISH_SHARE * params.time_limit_s * POLISH_WORK_PER_S)
-        if params.max_iterations is not None
+        if params.max_iterations is not None or params.max_solutions is not None
         else None
     )
     polish = bool(routes) and engine.name != "greedy" and problem.has_breaks
@@ -870,6 +871,7 @@ def _settings(
         seed=params.seed,
         num_workers=params.num_workers,
         max_iterations=params.max_iterations,
+        max_solutions=params.max_solutions,
         initial=initial,
         pinned=frozenset(pinned),
         original_vehicle=original,

@@ -62,7 +62,7 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
         (["reopt:nan"], "policies.0", "finite number of minutes"),
         # session 57: a re-plan's budget (PyVRP iterations, or seconds on the clock)
         (["greedy", "reopt:5:pyvrp:0"], "policies.1", "at least 1"),
-        (["reopt:5:ortools:500"], "policies.0", "give seconds"),
+        (["reopt:5:auto:500"], "policies.0", "name the engine"),
         # counted twice, its days narrowed the CIs
         (["insertion", "greedy", "insertion"], "policies.2", "'insertion' is given twice"),
         (["insertion", " insertion "], "policies.1", "'insertion' is given twice"),

@@ -22,6 +22,7 @@ from simulation.params import SimParams
 from simulation.policies import (
     REOPT_CAP_S,
     REOPT_ITERATIONS,
+    REOPT_SOLUTIONS,
     CheapestInsertionPolicy,
     NearestIdlePolicy,
     PeriodicReoptPolicy,
@@ -1016,23 +1017,28 @@ def _day(
     return result.metrics, result.executed
 
 
-@pytest.mark.parametrize("spec", ["reopt:60:pyvrp", "reopt:60"])
+@pytest.mark.parametrize(
+    "spec", ["reopt:60:pyvrp", "reopt:60:ortools:20", "reopt:60:auto", "reopt:60"]
+)
 def test_reopt_days_depend_on_the_seed_not_the_clock(
     monkeypatch: pytest.MonkeyPatch, tiny_city: Scenario, spec: str
 ) -> None:
-    """Same seed, same day, on a machine 20 times slower too. Before session 57 PyVRP's
-    re-plans stopped after 1 s of wall time: under this clock ``reopt:60:pyvrp`` cost
-    31,643 cents instead of 31,231 (its searches cut to 50 ms, some answered by the greedy
-    plan). They now stop after their iterations; the greedy engine does not search."""
+    """Same seed, same day, on a machine 10 times slower too. Before session 57 the PyVRP
+    and OR-Tools re-plans stopped after 1 s of wall time: under a 20 times faster clock
+    ``reopt:60:pyvrp`` cost 31,643 cents instead of 31,231 (its searches cut to 50 ms, some
+    answered by the greedy plan), ``reopt:60:ortools`` 35,331. They now stop after their
+    iterations (PyVRP) or solutions (OR-Tools; ``auto`` runs PyVRP here); the greedy engine
+    does not search."""
     first = _day(monkeypatch, tiny_city, spec)
     assert _day(monkeypatch, tiny_city, spec) == first
-    assert _day(monkeypatch, tiny_city, spec, clock_speed=20.0) == first
+    assert _day(monkeypatch, tiny_city, spec, clock_speed=10.0) == first
 
 
-def test_reopt_counts_the_replans_its_safety_cap_stops(tiny_city: Scenario) -> None:
+@pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
+def test_reopt_counts_the_replans_its_safety_cap_stops(tiny_city: Scenario, engine: str) -> None:
     """A budget the cap cuts short is counted (that day is not reproducible)."""
     policy = PeriodicReoptPolicy(
-        every_s=3600, engine="pyvrp", max_iterations=10**9, time_limit_s=0.2
+        every_s=3600, engine=engine, max_iterations=10**9, max_solutions=10**9, time_limit_s=0.2
     )
     simulate(tiny_city, policy=policy, seed=3)
     assert policy.num_solves > 0 and policy.num_capped == policy.num_solves
@@ -1041,39 +1047,46 @@ def test_reopt_counts_the_replans_its_safety_cap_stops(tiny_city: Scenario) -> N
 def test_stopped_by_clock_reads_the_search_s_iterations() -> None:
     from simulation.policies.reopt import stopped_by_clock
     from solvers.routing import SolveStats
+    from solvers.routing.engines.base import STOPPED_BY_CLOCK
 
     done = SolveStats(engine="pyvrp", detail="1 search(es), best seed 3, iterations 1000")
     cut = SolveStats(engine="pyvrp", detail="1 search(es), best seed 3, iterations 999")
     late = SolveStats(engine="pyvrp", fallback="0.01 s left of the budget, pyvrp needs ...")
     greedy = SolveStats(engine="greedy", detail="cheapest insertion")
     assert not stopped_by_clock(done, 1000) and stopped_by_clock(cut, 1000)
-    assert stopped_by_clock(late, 1000) and not stopped_by_clock(greedy, 1000)
+    assert stopped_by_clock(late, 1000) and not stopped_by_clock(greedy, 1000, 100)
     assert not stopped_by_clock(SolveStats(engine="pyvrp"), 1000)  # nothing to search
+    assert not stopped_by_clock(cut, None)  # on the clock: nothing to stop first
+    ortools = "status 1; started from the greedy plan; model built in 0.01 s; solutions "
+    ended = SolveStats(engine="ortools", detail=ortools + "100 of 100")
+    capped = SolveStats(engine="ortools", detail=ortools + f"14 of 100; {STOPPED_BY_CLOCK}")
+    assert not stopped_by_clock(ended, None, 100) and stopped_by_clock(capped, None, 100)
+    assert not stopped_by_clock(capped, 1000, None)  # OR-Tools on the clock
 
 
 @pytest.mark.parametrize(
-    ("spec", "engine", "iterations", "limit_s"),
+    ("spec", "engine", "iterations", "solutions", "limit_s"),
     [
-        ("reopt:5", "greedy", None, REOPT_CAP_S),
-        ("reopt:5:greedy", "greedy", None, REOPT_CAP_S),
-        ("reopt:5:pyvrp", "pyvrp", REOPT_ITERATIONS, REOPT_CAP_S),
-        ("reopt:5:pyvrp:300", "pyvrp", 300, REOPT_CAP_S),
-        ("reopt:5:pyvrp:1s", "pyvrp", None, 1.0),
-        ("reopt:5:pyvrp:2.5s", "pyvrp", None, 2.5),
-        ("reopt:5:ortools", "ortools", None, 1.0),
-        ("reopt:5:auto:3s", "auto", None, 3.0),
+        ("reopt:5", "greedy", None, None, REOPT_CAP_S),
+        ("reopt:5:greedy", "greedy", None, None, REOPT_CAP_S),
+        ("reopt:5:pyvrp", "pyvrp", REOPT_ITERATIONS, None, REOPT_CAP_S),
+        ("reopt:5:pyvrp:300", "pyvrp", 300, None, REOPT_CAP_S),
+        ("reopt:5:pyvrp:1s", "pyvrp", None, None, 1.0),
+        ("reopt:5:pyvrp:2.5s", "pyvrp", None, None, 2.5),
+        ("reopt:5:ortools", "ortools", None, REOPT_SOLUTIONS, REOPT_CAP_S),
+        ("reopt:5:ortools:40", "ortools", None, 40, REOPT_CAP_S),
+        ("reopt:5:ortools:1s", "ortools", None, None, 1.0),
+        ("reopt:5:auto", "auto", REOPT_ITERATIONS, REOPT_SOLUTIONS, REOPT_CAP_S),
+        ("reopt:5:auto:3s", "auto", None, None, 3.0),
     ],
 )
 def test_reopt_specs_set_the_solver_budget(
-    spec: str, engine: str, iterations: int | None, limit_s: float
+    spec: str, engine: str, iterations: int | None, solutions: int | None, limit_s: float
 ) -> None:
     policy = make_policy(spec)
     assert isinstance(policy, PeriodicReoptPolicy) and policy.every_s == 300
-    assert (policy.engine, policy.max_iterations, policy.time_limit_s) == (
-        engine,
-        iterations,
-        limit_s,
-    )
+    got = (policy.engine, policy.max_iterations, policy.max_solutions, policy.time_limit_s)
+    assert got == (engine, iterations, solutions, limit_s)
 
 
 @pytest.mark.parametrize(
@@ -1082,8 +1095,9 @@ def test_reopt_specs_set_the_solver_budget(
         ("reopt:5:pyvrp:", "nothing after ':'"),
         ("reopt:5:greedy:100", "takes no budget"),
         ("reopt:5:greedy:1s", "takes no budget"),
-        ("reopt:5:ortools:100", "give seconds"),
-        ("reopt:5:auto:100", "give seconds"),
+        ("reopt:5:auto:100", "name the engine"),
+        ("reopt:5:ortools:0", "the solutions must be at least 1"),
+        ("reopt:5:ortools:many", "expected a number of solutions"),
         ("reopt:5:pyvrp:0", "at least 1"),
         ("reopt:5:pyvrp:10000000000000", "at most"),
         ("reopt:5:pyvrp:0s", "above 0"),

@@ -8,6 +8,10 @@ from typing import Protocol
 
 from solvers.routing.problem import RoutingProblem
 
+#: In ``EngineResult.detail`` of an OR-Tools search given ``max_solutions`` that its time
+#: limit stopped first (its plan then depends on the machine's speed).
+STOPPED_BY_CLOCK = "stopped by its time limit before its solutions"
+
 
 @dataclass(frozen=True)
 class EngineSettings:
@@ -26,6 +30,7 @@ class EngineSettings:
     seed: int = 0
     num_workers: int = 1
     max_iterations: int | None = None
+    max_solutions: int | None = None
     initial: dict[int, list[int]] = field(default_factory=dict)
     pinned: frozenset[int] = frozenset()
     original_vehicle: dict[int, int] = field(default_factory=dict)

@@ -30,7 +30,7 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from scenarios.errors import InputError, ScenarioInputError
 from scenarios.geo import MAX_INT
 from solvers.cancel import current_cancel
-from solvers.routing.engines.base import EngineResult, EngineSettings
+from solvers.routing.engines.base import STOPPED_BY_CLOCK, EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
 from solvers.routing.problem import (
     DISRUPTION_FIELD,
@@ -316,6 +316,8 @@ class ORToolsEngine:
         )
         params.log_search = False
         _set_budget(params, end, p)  # for closing the model; set again right before searching
+        if settings.max_solutions is not None:  # reproducible: stops on its solutions
+            params.solution_limit = settings.max_solutions
         # Ctrl-C stops the search at its next solution (the flag is set by our handler, which
         # Python runs when the search calls back), then raises KeyboardInterrupt as usual
         routing.CloseModelWithParameters(params)
@@ -326,6 +328,11 @@ class ORToolsEngine:
         # the caller's cancellation (solvers.cancel: a service stopping) stops it there too,
         # with its best so far
         cancel = current_cancel()
+        # with a solution budget: its solutions counted, and whether the clock came first
+        solutions = [0]
+        clock_s: list[float] = []  # the search's time limit (s) and when it started
+        if settings.max_solutions is not None:
+            routing.AddAtSolutionCallback(lambda: solutions.__setitem__(0, solutions[0] + 1))
         with _ctrl_c_sets(interrupted) as watched:
             if watched or cancel is not None:
                 routing.AddAtSolutionCallback(
@@ -347,6 +354,7 @@ class ORToolsEngine:
                 seeded = "the greedy plan could not be read"
                 if read and not interrupted.is_set():
                     _set_budget(params, end, p)
+                    clock_s[:] = [params.time_limit.ToMilliseconds() / 1000, time.perf_counter()]
                     assignment = routing.SolveFromAssignmentWithParameters(initial, params)
                     seeded = (
                         "started from the greedy plan"
@@ -355,6 +363,7 @@ class ORToolsEngine:
                     )
             if assignment is None and not interrupted.is_set():
                 _set_budget(params, end, p)
+                clock_s[:] = [params.time_limit.ToMilliseconds() / 1000, time.perf_counter()]
                 assignment = routing.SolveWithParameters(params)
         if interrupted.is_set():
             raise KeyboardInterrupt
@@ -376,11 +385,19 @@ class ORToolsEngine:
                 idx = assignment.Value(routing.NextVar(idx))
             if found:
                 out[vi] = found
+        budget = ""
+        if settings.max_solutions is not None:
+            budget = f"; solutions {solutions[0]} of {settings.max_solutions}"
+            limit_s, started = clock_s or [0.0, time.perf_counter()]
+            if solutions[0] < settings.max_solutions and (
+                time.perf_counter() - started >= 0.99 * limit_s
+            ):
+                budget += f"; {STOPPED_BY_CLOCK}"
         return EngineResult(
             routes=out,
             objective=int(assignment.ObjectiveValue()),
             feasible=True,
-            detail=f"status {routing.status()}; {seeded}; model built in {build_s:.2f} s",
+            detail=f"status {routing.status()}; {seeded}; model built in {build_s:.2f} s{budget}",
         )
 
 

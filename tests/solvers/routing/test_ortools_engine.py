@@ -27,7 +27,7 @@ from scenarios.plan import Plan, PlannedStop, Route, StopKind
 from solvers.routing import RoutingParams, build_problem, solve_routes_with_stats
 from solvers.routing import solve as solve_module
 from solvers.routing.engines import ortools_engine
-from solvers.routing.engines.base import EngineSettings
+from solvers.routing.engines.base import STOPPED_BY_CLOCK, EngineSettings
 from solvers.routing.engines.ortools_engine import (
     ORToolsEngine,
     mandatory_drop_penalty,
@@ -443,3 +443,33 @@ def test_an_order_opening_after_every_shift_of_the_model_is_left_out(
     result = ORToolsEngine().solve(build_problem(s), EngineSettings(time_limit_s=UNHURRIED_S))
     assert result.feasible
     assert result.routes == {}
+
+
+def test_a_solution_budget_makes_the_plan_depend_on_the_seed_only(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``max_solutions`` stops OR-Tools after its solutions, not on the clock: the same plan
+    under a clock 10 times faster (a machine 10 times slower); its detail counts them."""
+    params = RoutingParams(engine="ortools", time_limit_s=UNHURRIED_S, max_solutions=30)
+
+    def solve(clock_speed: float = 1.0) -> tuple[Plan, str]:
+        real = time.perf_counter
+        with monkeypatch.context() as patch:
+            if clock_speed != 1.0:
+                t0 = real()
+                patch.setattr(time, "perf_counter", lambda: t0 + (real() - t0) * clock_speed)
+            plan, stats = solve_routes_with_stats(c101_25, params)
+        return plan.model_copy(update={"runtime_s": 0.0}), stats.detail or ""
+
+    plan, detail = solve()
+    assert plan.engine == "ortools" and "solutions 30 of 30" in detail
+    assert STOPPED_BY_CLOCK not in detail
+    assert solve()[0] == plan
+    plan_slow, detail_slow = solve(clock_speed=10.0)
+    assert plan_slow == plan and "solutions 30 of 30" in detail_slow
+
+
+def test_a_solution_budget_the_clock_cuts_short_says_so(c101_25: Scenario) -> None:
+    params = RoutingParams(engine="ortools", time_limit_s=0.5, max_solutions=10**9)
+    _, stats = solve_routes_with_stats(c101_25, params)
+    assert stats.engine == "ortools" and STOPPED_BY_CLOCK in (stats.detail or "")
