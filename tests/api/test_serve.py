@@ -262,27 +262,38 @@ def test_workers_on_a_free_port_log_the_port_they_serve_on(tmp_path: Path) -> No
     log = tmp_path / "serve.log"
     proc = start_logged(code, env, log)
     try:
-        deadline = time.monotonic() + 60
-        port = None
-        while port is None:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+) ", log.read_text())
-            port = int(found.group(1)) if found else None
-            time.sleep(0.1)
-        answer = None
-        while answer is None:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                answer = httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1)
-            time.sleep(0.1)
-        assert answer.json() == "pong"
+        assert _ping_the_logged_port(proc, log, time.monotonic() + 60).json() == "pong"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        _stop_server(proc)
+
+
+def _ping_the_logged_port(
+    proc: subprocess.Popen[bytes], log: Path, deadline: float
+) -> httpx.Response:
+    """The answer to ``GET /ping`` on the port uvicorn's log in ``log`` names."""
+    port = None
+    while port is None:
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+) ", log.read_text())
+        port = int(found.group(1)) if found else None
+        time.sleep(0.1)
+    answer = None
+    while answer is None:
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        with contextlib.suppress(httpx.HTTPError):
+            answer = httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1)
+        time.sleep(0.1)
+    return answer
+
+
+def _stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL to its process group if it is not gone in 30 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["one_process", "workers"])
@@ -306,29 +317,12 @@ def test_the_access_log_goes_to_stderr_not_stdout(tmp_path: Path, workers: int) 
         )
     try:
         deadline = time.monotonic() + 60
-        port = None
-        while port is None:
-            assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
-            found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+) ", err.read_text())
-            port = int(found.group(1)) if found else None
-            time.sleep(0.1)
-        answer = None
-        while answer is None:
-            assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                answer = httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1)
-            time.sleep(0.1)
-        assert answer.status_code == 200
+        assert _ping_the_logged_port(proc, err, deadline).status_code == 200
         while '"GET /ping HTTP/1.1" 200' not in err.read_text():
             assert time.monotonic() < deadline, (out.read_text(), err.read_text())
             time.sleep(0.1)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        _stop_server(proc)
     assert "GET /ping" not in out.read_text()
 
 
