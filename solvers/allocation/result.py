@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from scenarios.geo import Id, NonNegInt, PosInt, StrictModel
 from scenarios.plan import AllocationLine
+from solvers.allocation.params import ONLINE_MAX_ORDERS
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _set = object.__setattr__
@@ -227,7 +228,10 @@ class AllocationResult(StrictModel):
     """Answer of :func:`solvers.allocation.allocate`."""
 
     status: AllocationStatus
-    method: str = Field(description="batch, online, or the baseline name")
+    method: str = Field(
+        description="batch, online, or the baseline name (an online request of more than "
+        f"{ONLINE_MAX_ORDERS} orders is solved as a batch: batch)"
+    )
     assignments: list[Assignment] = Field(default_factory=list)
     unfilled: list[Unfilled] = Field(default_factory=list)
     cost: CostBreakdown

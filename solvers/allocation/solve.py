@@ -30,7 +30,7 @@ from solvers.allocation.highs_model import (
     highs_threads,
     shared_rows_bind,
 )
-from solvers.allocation.params import AllocationParams
+from solvers.allocation.params import ONLINE_MAX_ORDERS, AllocationParams
 from solvers.allocation.problem import (
     F64,
     I64,
@@ -192,7 +192,9 @@ def allocate(
 
     Every HiGHS model of the call asks for ``params.threads`` (:func:`highs_threads`); left
     unset, a one-order online call asks for one (its models are tiny, see
-    :data:`~solvers.allocation.highs_model.SMALL_MIP_OPTIONS`).
+    :data:`~solvers.allocation.highs_model.SMALL_MIP_OPTIONS`). An online request of more
+    than :data:`ONLINE_MAX_ORDERS` orders is solved as a batch (``method`` ``batch``, with
+    a note).
     """
     start = time.perf_counter()
     if not isinstance(request, AllocationRequest):
@@ -206,6 +208,15 @@ def allocate(
         full_collections_paused(len(request.orders) >= GC_PAUSE_ORDERS),
     ):
         return _allocate(request, params, start)
+
+
+def online_as_batch_note(num_orders: int) -> str:
+    """The note of an online request of ``num_orders`` orders solved as a batch."""
+    return (
+        f"online mode with {num_orders} orders: solved as a batch (online mode's joint MIP "
+        f"is for up to {ONLINE_MAX_ORDERS} orders; on more it stops far from the optimum, "
+        "where the batch path's decomposition answers close to its bound)"
+    )
 
 
 def unknown_rule_skus(request: AllocationRequest, demanded: list[str]) -> list[str]:
@@ -248,6 +259,16 @@ def _allocate(
     worker_start_s = 0.0  # the wait for it to start, when none was ready
     if params.backend == "pyomo" and params.baseline is None:
         params, worker, worker_start_s = _pyomo_in_time(params, prob.num_orders, start, stats)
+    if (
+        params.mode == "online"
+        and params.backend == "highspy"
+        and params.baseline is None
+        and prob.num_orders > ONLINE_MAX_ORDERS
+    ):
+        # the joint compact MIP of a few orders stalls far from the optimum on many
+        # (:data:`ONLINE_MAX_ORDERS`): the batch path answers them, and says so
+        stats.notes.append(online_as_batch_note(prob.num_orders))
+        params = params.model_copy(update={"mode": "batch"})
     # the baseline that made the answer when no solve did (explained as such)
     answer_baseline: str | None = None
     bound: float | None = None
@@ -842,7 +863,8 @@ def _online_share(params: AllocationParams, num_orders: int) -> float:
 def _online(
     prob: Problem, params: AllocationParams, start: float, stats: SolveStats
 ) -> tuple[I64, float | None]:
-    """Exact answer for one order (DP or a one-order MIP) or a few (the joint compact MIP)."""
+    """Exact answer for one order (DP or a one-order MIP) or a few (the joint compact MIP;
+    more than :data:`ONLINE_MAX_ORDERS` are solved as a batch instead)."""
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     if prob.num_pairs == 0:
         return x, prob.constant / MICRO
