@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -206,3 +207,18 @@ def run_fork_server_script(
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(repo)},
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the cases that send SIGHUP when this run ignores it (``nohup make test``): the
+    servers they start inherit the ignored SIGHUP and keep it so, as they should."""
+    del config
+    if not hasattr(signal, "SIGHUP") or signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        return
+    skip = pytest.mark.skip(
+        reason="SIGHUP is ignored in this run (nohup): the servers started keep it ignored"
+    )
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if any(value is signal.SIGHUP for value in params.values()):
+            item.add_marker(skip)
