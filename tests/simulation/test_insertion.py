@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from simulation import insertion
 from simulation.decisions import Quote
 from simulation.insertion import (
+    BreakNodes,
     CostRates,
     JobSpec,
     RouteCache,
@@ -368,6 +369,16 @@ def break_cases(
     return case, flags
 
 
+def _drawn_break_route(
+    data: tuple[Case, list[bool]],
+) -> tuple[Case, RouteCache, BreakNodes] | None:
+    """A drawn case, its route's cache and the cache's breaks (None: the route has none)."""
+    case, flags = data
+    with np.errstate(invalid="ignore"):
+        cache = _break_cache(case, case.stops, flags)
+    return None if cache.breaks is None else (case, cache, cache.breaks)
+
+
 def _break_cache(case: Case, stops: list[Stop5], flags: list[bool]) -> RouteCache:
     """The cache of ``stops``, each break at the location before it (as the twin builds it)."""
     locs: list[int] = []
@@ -593,12 +604,10 @@ def test_no_delivery_before_a_break_is_cheaper_than_the_quote(
     can be carried through is priced exactly (played forward, :class:`_ExactInsertion`, with
     no bound): none may cost less than the quote's answer.
     """
-    case, flags = data
-    with np.errstate(invalid="ignore"):
-        cache = _break_cache(case, case.stops, flags)
-    brk = cache.breaks
-    if brk is None or not case.job.chain_loc:
+    drawn = _drawn_break_route(data)
+    if drawn is None or not drawn[0].job.chain_loc:
         return
+    case, cache, brk = drawn
     kw: dict[str, Any] = {
         "capacity": case.capacity,
         "duration": case.duration,
@@ -730,12 +739,10 @@ def test_resumed_plays_price_as_the_brute_force_play_bit_for_bit(
 ) -> None:
     """A play kept per pickup position, and read from the cache once it is back on the old
     route, prices every position as session 55's play from node i did, in any order asked."""
-    case, flags = data
-    with np.errstate(invalid="ignore"):
-        cache = _break_cache(case, case.stops, flags)
-    brk = cache.breaks
-    if brk is None:
+    drawn = _drawn_break_route(data)
+    if drawn is None:
         return
+    case, cache, brk = drawn
     m = cache.num_stops
     rows = (case.duration.tolist(), case.distance.tolist())
     pairs = [(i, j) for i in range(m + 1) for j in range(i, m + 1)]
@@ -791,12 +798,10 @@ def test_plays_skip_only_deliveries_the_brute_force_play_refuses(
     and no earlier than the old route did cannot take a delivery the forward-slack test
     refuses there, nor, after the last candidate, any later one (metric tables or not, any
     break windows, waiting, late stops, factors)."""
-    case, flags = data
-    with np.errstate(invalid="ignore"):
-        cache = _break_cache(case, case.stops, flags)
-    brk = cache.breaks
-    if brk is None:
+    drawn = _drawn_break_route(data)
+    if drawn is None:
         return
+    case, cache, brk = drawn
     m = cache.num_stops
     rows = (case.duration.tolist(), case.distance.tolist())
     for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
@@ -820,12 +825,10 @@ def test_the_bound_of_a_position_before_a_break_is_never_above_its_price(
 ) -> None:
     """_ExactInsertion.bound is a lower bound of the played price (metric tables or not, any
     break windows, late stops, waiting), so the quote may skip a play it proves no cheaper."""
-    case, flags = data
-    with np.errstate(invalid="ignore"):
-        cache = _break_cache(case, case.stops, flags)
-    brk = cache.breaks
-    if brk is None:
+    drawn = _drawn_break_route(data)
+    if drawn is None:
         return
+    case, cache, brk = drawn
     gain = TravelTable(case.duration, case.distance).shortcut_s
     m = cache.num_stops
     rates = (
