@@ -1130,16 +1130,18 @@ def _quote_loops(
                     nxt_x[p] = nxt_x[nc]
                     gx = gap_x[nc]
                     gap_x[p] = g if g < gx else gx
+        # The nodes j whose delivery after them is a candidate (for the plays before a
+        # break, which need not price the others: see _ExactInsertion.evaluations_after).
+        maybe: list[bool] | None = None
+        if exact is not None and is_brk is not None and 0.0 < f < INF:
+            maybe = [False, *[nc == j for j, nc in enumerate(nxt_c, 1)]]
         for i in range(m):
             if not fits[i] or not chain_ok[i]:
                 continue
             if exact is not None and is_brk is not None and is_brk[i + 1]:
                 # The pickups right before a break (moved to their door): priced exactly
                 # (but where the play is back on the old route and the delivery after node j
-                # is no candidate: see _ExactInsertion.evaluations_after).
-                maybe = (
-                    [False, *[nc == j for j, nc in enumerate(nxt_c, 1)]] if 0.0 < f < INF else None
-                )
+                # is no candidate, `maybe`).
                 for j, found in exact.evaluations_after(i, m, maybe):
                     if not fits[j]:
                         break
@@ -1524,11 +1526,11 @@ class _ExactInsertion:
     def evaluations(self, i: int, last: int) -> Iterator[tuple[int, Priced | None]]:
         """:meth:`evaluate` of the pickups after node ``i`` with the delivery after each node
         ``j = i..last`` in turn; it stops early when no later ``j`` can be feasible."""
-        for j in range(i, last + 1):
-            state = self._play_to(i, j)
-            if state is None:
-                return  # late now: so with every later delivery
-            yield j, self._deliver(i, j, *state)
+        state = self._play_to(i, i)
+        if state is None:
+            return  # late now: so with every later delivery
+        yield i, self._deliver(i, i, *state)
+        yield from self.evaluations_after(i, last, None)
 
     def evaluations_after(
         self, i: int, last: int, maybe: Sequence[bool] | None
