@@ -182,20 +182,14 @@ def fit_current(
     if not current:
         return jobs, current
 
+    def open_until_far(windows: list[TimeWindow]) -> list[TimeWindow]:
+        return [TimeWindow(start_s=w.start_s, end_s=max(far, w.end_s)) for w in windows]
+
     def opened(job: Order) -> Order:
-        update: dict[str, Any] = {
-            "time_windows": [
-                TimeWindow(start_s=w.start_s, end_s=max(far, w.end_s)) for w in job.time_windows
-            ]
-        }
+        update: dict[str, Any] = {"time_windows": open_until_far(job.time_windows)}
         if job.pickup is not None:
             update["pickup"] = job.pickup.model_copy(
-                update={
-                    "time_windows": [
-                        TimeWindow(start_s=w.start_s, end_s=max(far, w.end_s))
-                        for w in job.pickup.time_windows
-                    ]
-                }
+                update={"time_windows": open_until_far(job.pickup.time_windows)}
             )
         return job.model_copy(update=update)
 
