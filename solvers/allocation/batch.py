@@ -29,8 +29,10 @@
    thread with single-threaded HiGHS calls, see :func:`solve_batch`). Others: HiGHS MIP
    over the generated patterns, started from the best known allocation (pools too large
    for one MIP start from rounding the last LP answer: with capacity rows by
-   :func:`~solvers.allocation.lns.lp_round`, without by diving and sub-MIPs); then the
-   compact MIP over all pairs from the incumbent, whose dual bound is certified too; then
+   :func:`~solvers.allocation.lns.lp_round`, without by diving and sub-MIPs); below
+   ``LNS_MIN_ORDERS`` orders without capacity rows, the reduced-cost certificate of its
+   answer (``SMALL_CERTIFICATE``); then the compact MIP over all pairs from the incumbent,
+   whose dual bound is certified too; then
    large-neighbourhood search on the pool (batches above ``POOL_MIP_ORDERS`` orders with
    capacity rows: the neighbourhoods of :mod:`solvers.allocation.lns`, in slices between
    which the orders left short are re-filled, taking turns with compact MIPs around the
@@ -63,7 +65,14 @@ from solvers.allocation.highs_model import (
     status_text,
     usable_cpus,
 )
-from solvers.allocation.lns import Neighbourhoods, PoolRace, SubMip, certify, lp_round
+from solvers.allocation.lns import (
+    Certificate,
+    Neighbourhoods,
+    PoolRace,
+    SubMip,
+    certify,
+    lp_round,
+)
 from solvers.allocation.master import (
     BoundJob,
     LooseLp,
@@ -132,6 +141,16 @@ ENRICH_PER_ORDER = 64
 #: below this many orders the pattern and compact MIPs prove optimality in moments, while
 #: the search below, unable to certify multi-unit lines, would run to the time limit
 LNS_MIN_ORDERS = 100
+#: below LNS_MIN_ORDERS (no capacity rows, every line a single unit), the pool MIP's answer
+#: outside the gap target gets the reduced-cost certificate (:func:`lns.certify`) before
+#: the compact MIP, which on 50-99 literature orders often ran to the time limit at gaps of
+#: 0.1-0.6 % (benchmarks/allocation_small.py measures both; False = the compact MIP only)
+SMALL_CERTIFICATE = True
+#: ... when its threshold is at most this many enrichment slacks, the patterns below it
+#: number at most SMALL_CERT_PATTERNS in all, within SMALL_CERT_SHARE of the time left
+SMALL_CERT_MAX_SLACK = 2.5
+SMALL_CERT_PATTERNS = 20_000
+SMALL_CERT_SHARE = 0.5
 #: time kept for the reduced-cost certificate: this share of the phase, at least CERT_MIN_S
 CERT_SHARE = 0.3
 CERT_MIN_S = 1.0
@@ -1164,6 +1183,25 @@ def _solve(
             and len(master.pool) + prob.num_orders <= params.max_mip_pairs
         ):
             improve(_pool_mip(prob, master, x_best, params, time_left() * 0.55, best_lb, stats))
+            if (
+                SMALL_CERTIFICATE
+                and not has_caps
+                and params.mip_rel_gap > 0.0
+                and lp_duals is not None
+                and not gap_ok(best_lb)
+                and time_left() > 0.1
+                and not cancelled()
+            ):
+                until = time.perf_counter() + SMALL_CERT_SHARE * time_left()
+                proof = _small_certificate(prob, master, params, x_best, lp_duals, until)
+                if proof is not None:
+                    improve(proof.x)
+                    if proof.bound > best_lb:
+                        best_lb = proof.bound
+                    notes.append(
+                        f"reduced-cost certificate: bound {proof.bound:.4f} "
+                        f"({proof.columns} patterns)"
+                    )
         else:
             if capped and z_last is not None and lp_duals is not None:
                 now = time.perf_counter()
@@ -1846,6 +1884,42 @@ def _dive(
     finally:
         master.to_integer()
     return out
+
+
+def _small_certificate(
+    prob: Problem,
+    master: Master,
+    params: AllocationParams,
+    x: I64,
+    duals: Duals,
+    deadline: float,
+) -> Certificate | None:
+    """The reduced-cost certificate of ``x`` at the master LP's ``duals`` (small batches)."""
+    if not enumerable(prob):
+        return None
+    c_arc, c_pair = reduced_costs(prob, duals)
+    # the per-order optima at the duals: their Lagrangian value is the certificate's base
+    base = near_columns(
+        prob, c_arc, c_pair, master.shared_rhs_term(duals), 0.0, per_order=1, total=prob.num_orders
+    )
+    if base is None:
+        return None
+    per_order = ENRICH_SLACK * abs(base.bound) / max(prob.num_orders, 1)
+    proof = certify(
+        prob,
+        master,
+        duals,
+        base.bound,
+        x,
+        params.mip_rel_gap,
+        deadline,
+        max_slack=SMALL_CERT_MAX_SLACK * per_order,
+        seed=params.seed,
+        threads=params.threads,
+        max_patterns=SMALL_CERT_PATTERNS,
+    )
+    log.debug("small certificate %s", None if proof is None else (proof.bound, proof.columns))
+    return proof
 
 
 def _pool_mip(

@@ -794,12 +794,14 @@ def certify(
     max_slack: float,
     seed: int,
     threads: int | None,
+    max_patterns: int | None = None,
 ) -> Certificate | None:
     """Try to prove that ``x`` is within ``target`` of the optimum (module docstring, 3).
 
     ``lagrangian`` is the Lagrangian bound at the multipliers ``duals``. Returns None when
-    the threshold exceeds ``max_slack``, the patterns below it cannot all be listed (too
-    many, or lines with several units) or the time is up first.
+    the threshold exceeds ``max_slack``, the patterns below it cannot all be listed (more
+    than ``max_patterns``, by default CERT_PER_ORDER per order, or lines with several units)
+    or the time is up first.
     """
     ub = prob.evaluate(x).total / MICRO
     # aim a little past the target so the proved bound clears it
@@ -811,14 +813,15 @@ def certify(
     c_arc, c_pair = reduced_costs(prob, duals)
     rhs_term = master.shared_rhs_term(duals)
     n_o = prob.num_orders
+    cap = CERT_PER_ORDER * n_o if max_patterns is None else max_patterns
     near = near_columns(
         prob,
         c_arc,
         c_pair,
         rhs_term,
         delta,
-        per_order=10 * CERT_PER_ORDER,
-        total=CERT_PER_ORDER * n_o,
+        per_order=10 * CERT_PER_ORDER if max_patterns is None else max_patterns,
+        total=cap,
         deadline=deadline - 0.05,
     )
     if near is None or not near.complete or time.perf_counter() > deadline - 0.05:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import cast
 
 import hypothesis
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -535,6 +536,47 @@ def test_batch_paths_agree_with_the_joint_brute_force(
         for name, value in PATHS[path].items():
             mp.setattr(batch_mod, name, value)
         result = allocate(req, params)
+    check_answer(req, result, params, brute)
+
+
+def single_units(req: AllocationRequest) -> AllocationRequest:
+    """``req`` with every order line a single unit (the reduced-cost certificate lists those)."""
+    data = req.model_dump()
+    for order in data["orders"]:
+        for line in order["lines"]:
+            line["quantity"] = 1
+    return AllocationRequest.model_validate(data)
+
+
+@settings(
+    max_examples=int(os.environ.get("AUDIT_N", "40")),
+    derandomize=os.environ.get("AUDIT_RANDOM") is None,
+    phases=PHASES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(audit_requests())
+def test_the_small_batch_certificate_agrees_with_the_joint_brute_force(
+    req: AllocationRequest,
+) -> None:
+    """(1)-(3), (5), (6) where the reduced-cost certificate follows a small batch's pool MIP
+    (session 58), handed the empty allocation instead of the warm start and that MIP's answer
+    (both skipped) and any threshold: what it proves or finds is the joint optimum."""
+    req = single_units(req)
+    note(req.model_dump_json())
+    params = BATCH.model_copy(update={"mip_rel_gap": 1e-4, "time_limit_s": 60.0})
+    brute = JointBrute(BruteModel(req))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(batch_mod, "_pool_mip", lambda *args, **kwargs: None)
+        mp.setattr(
+            batch_mod,
+            "_warm_start",
+            lambda prob, **kwargs: np.zeros(prob.num_arcs, dtype=np.int64),
+        )
+        mp.setattr(batch_mod, "SMALL_CERT_MAX_SLACK", 1e12)
+        result = allocate(req, params)
+    certified = any(n.startswith("reduced-cost certificate") for n in result.stats.notes)
+    event("certificate" if certified else "no certificate (within the target, or caps)")
     check_answer(req, result, params, brute)
 
 
