@@ -123,6 +123,11 @@ EXTRAS: tuple[Step, ...] = (
         ("--sizes", "300,600,1000,1400,2000", "--limit", "1"),
     ),
     Step(
+        "allocation-small",
+        "allocation_small.py",
+        ("--sizes", "30,50,70,90", "--seeds", "1..30", "--limit", "10"),
+    ),
+    Step(
         "rl-evaluation-search",
         "rl_evaluate.py",
         (
