@@ -294,6 +294,12 @@ def solve_routes_with_stats(
     elif engine.name == "greedy":
         routes = seed_routes
         stats.detail = "cheapest insertion"
+    elif seed_routes is not None and len(settings.pinned) == len(problem.tasks):
+        # every stop pinned to its vehicle, in its order: no search can change the plan, and
+        # OR-Tools ran on to its solution limit or its clock (8 orders, 100 solutions: 3.6 s)
+        routes = seed_routes
+        name = f"greedy (every stop pinned: no {engine.name} search)"
+        stats.detail = "every stop pinned: the warm start's routes, no search"
     else:
         left_s = search_end - time.perf_counter()
         need_s = engine.min_time_s(problem)

@@ -818,14 +818,18 @@ def test_pinning_one_half_of_a_pair_pins_its_partner(
     settings = solve_module._settings(build_problem(s), RoutingParams(initial_plan=initial))
     assert settings.pinned == {0, 1}  # both tasks of the order
 
-    # every stop pinned: OR-Tools has no move to make, and stops at its first solution (its
-    # guided local search would look for a second until its limit)
-    budget = unhurried(monkeypatch, ortools_solutions=1)
+    # every stop pinned: no search runs (session 58; OR-Tools had no move to make and looked
+    # for more solutions until its limit)
+    budget = unhurried(monkeypatch)
     plan, stats = solve_routes_with_stats(
         s, RoutingParams(engine=engine, initial_plan=initial, **budget)
     )
     assert validate_plan(s, plan).ok
-    assert plan.engine == engine
+    if engine == "greedy":
+        assert plan.engine == "greedy"
+    else:
+        assert plan.engine == f"greedy (every stop pinned: no {engine} search)"
+        assert stats.detail == "every stop pinned: the warm start's routes, no search"
     (mine,) = plan.routes
     assert mine.vehicle_id == "dear"  # not moved to the cheap vehicle
     assert [(st.kind, st.pinned) for st in mine.stops] == [
@@ -833,6 +837,50 @@ def test_pinning_one_half_of_a_pair_pins_its_partner(
         (StopKind.DELIVERY, True),
     ]
     assert any("a pair stays on one vehicle" in note and "o1" in note for note in stats.notes)
+
+
+@pytest.mark.parametrize("engine", ["ortools", "auto"])
+def test_a_plan_with_every_stop_pinned_is_the_warm_start_without_a_search(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 58: with every stop of an 8-order day pinned, OR-Tools searched on until its
+    solution limit (100 solutions: 3.6 s) or its clock for a plan no move can change; the
+    warm start's routes are now the answer at once (the same plan, its stops in their order)."""
+    from scenarios.generate import generate_city
+
+    s = generate_city(seed=3, num_orders=8, num_nodes=2, num_couriers=3)
+    first = _solve(s, "greedy")
+    initial = first.model_copy(
+        update={
+            "routes": [
+                r.model_copy(
+                    update={"stops": [st.model_copy(update={"pinned": True}) for st in r.stops]}
+                )
+                for r in first.routes
+            ]
+        }
+    )
+    params = RoutingParams(
+        engine=engine, initial_plan=initial, **unhurried(monkeypatch, ortools_solutions=10**6)
+    )
+
+    def no_search(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("OR-Tools searched a plan whose every stop is pinned")
+
+    monkeypatch.setattr(ORToolsEngine, "solve", no_search)
+    plan, stats = solve_routes_with_stats(s, params)
+    assert validate_plan(s, plan).ok
+    assert stats.detail == "every stop pinned: the warm start's routes, no search"
+    assert plan.engine == "greedy (every stop pinned: no ortools search)"
+    got = [
+        (r.vehicle_id, [(st.order_id, st.kind) for st in r.stops]) for r in plan.routes if r.stops
+    ]
+    want = [
+        (r.vehicle_id, [(st.order_id, st.kind) for st in r.stops])
+        for r in initial.routes
+        if r.stops
+    ]
+    assert got == want
 
 
 def _pinned_route_scenario() -> tuple[Scenario, Plan]:
