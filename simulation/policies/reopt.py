@@ -314,7 +314,7 @@ class PeriodicReoptPolicy:
         #: seconds per re-plan: the safety cap with an iteration budget, else the budget
         self.time_limit_s = time_limit_s
         self.insert_between_ticks = insert_between_ticks
-        self.name = f"reopt:{every_s // 60 if every_s % 60 == 0 else every_s / 60:g}"
+        self.name = self._spec()
         self._fallback = CheapestInsertionPolicy(retry_s=None, dispatch_horizon_s=None)
         self._view: DispatchView | None = None
         self._last_tick = -math.inf
@@ -325,6 +325,22 @@ class PeriodicReoptPolicy:
         #: re-plans the safety cap stopped before their iterations or solutions (the day is
         #: then not reproducible)
         self.num_capped = 0
+
+    def _spec(self) -> str:
+        """The ``reopt`` spec that makes this policy (engine and budget where not the defaults)."""
+        every_s = self.every_s
+        name = f"reopt:{every_s // 60 if every_s % 60 == 0 else every_s / 60:g}"
+        if self.engine == "greedy":
+            return name
+        name += f":{self.engine}"
+        if self.max_iterations is None and self.max_solutions is None:
+            return f"{name}:{self.time_limit_s:g}s"  # on the clock
+        count, default = (
+            (self.max_iterations, REOPT_ITERATIONS)
+            if self.engine == "pyvrp"
+            else (self.max_solutions, REOPT_SOLUTIONS)
+        )
+        return name if self.engine == "auto" or count == default else f"{name}:{count}"
 
     @property
     def tick_s(self) -> int | None:

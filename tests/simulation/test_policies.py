@@ -48,6 +48,28 @@ def test_insertion_beats_nearest_idle_on_cost(small_city: Scenario) -> None:
     assert sum(ins) < sum(near)
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "reopt:5",
+        "reopt:2.5",
+        "reopt:2:pyvrp",
+        "reopt:2:pyvrp:500",
+        "reopt:10:ortools",
+        "reopt:10:ortools:50",
+        "reopt:5:pyvrp:7.5s",
+        "reopt:5:ortools:30s",
+        "reopt:5:auto",
+        "reopt:5:auto:12s",
+    ],
+)
+def test_a_reopt_policy_is_named_by_its_spec(spec: str) -> None:
+    """Session 58: every ``reopt`` policy was named ``reopt:MIN``, whatever its engine and
+    budget, so ``reopt:10:pyvrp:500`` and ``reopt:10`` had the same name."""
+    policy = make_policy(spec)
+    assert isinstance(policy, PeriodicReoptPolicy) and policy.name == spec
+
+
 def test_reopt_calls_the_routing_solver_each_tick(small_city: Scenario) -> None:
     policy = PeriodicReoptPolicy(every_s=3600, engine="greedy")
     simulate(small_city, policy=policy, seed=1)
