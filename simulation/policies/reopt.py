@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -253,17 +252,8 @@ def stopped_by_clock(
     """Whether a search given a work budget (PyVRP ``max_iterations``, OR-Tools
     ``max_solutions``) was stopped by the clock first (or had no time to start): its plan
     then depends on the machine's speed. False for a search on the clock (no budget)."""
-    from solvers.routing.engines.base import STOPPED_BY_CLOCK
-
     budget = {"pyvrp": max_iterations, "ortools": max_solutions}.get(stats.engine)
-    if budget is None:
-        return False
-    if stats.fallback is not None and "left of the budget" in stats.fallback:
-        return True  # no time left for the search
-    if stats.engine == "ortools":
-        return STOPPED_BY_CLOCK in (stats.detail or "")
-    done = re.search(r"iterations (\d+)", stats.detail or "")
-    return done is not None and int(done.group(1)) < budget
+    return budget is not None and stats.clock_cut
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,9 @@ class SolveStats:
     #: the notes about the pins of ``initial_plan`` (also in ``notes``): partners pinned too,
     #: pins released and why
     pin_notes: list[str] = field(default_factory=list)
+    #: the clock, not a work budget, ended the search (:attr:`EngineResult.clock_cut`), or
+    #: left no time to start it: the plan then depends on the machine's speed
+    clock_cut: bool = False
 
     @property
     def overhead_s(self) -> float:
@@ -312,6 +315,7 @@ def solve_routes_with_stats(
                 seed_routes, seed_left, late = _greedy(problem, settings, construction_end, stats)
             routes = seed_routes
             name = f"greedy (no time left for {engine.name})"
+            stats.clock_cut = True
             stats.fallback = (
                 f"{left_s:.2f} s left of the budget, {engine.name} needs about {need_s:.2f} s "
                 "to start: returning the greedy plan"
@@ -328,6 +332,7 @@ def solve_routes_with_stats(
             result = engine.solve(problem, run)
             from_seed = False
             stats.detail = result.detail
+            stats.clock_cut = result.clock_cut or start_only
             if start_only:
                 name = f"greedy ({engine.name}'s start, no time left for its search)"
                 stats.fallback = (

@@ -61,6 +61,9 @@ class EngineResult:
     #: no feasible solution because the time limit stopped every search before it found one
     #: (not because the model has none)
     out_of_time: bool = False
+    #: a work budget was set (PyVRP ``max_iterations``, OR-Tools ``max_solutions``) and the
+    #: clock stopped a search before it (its plan then depends on the machine's speed)
+    clock_cut: bool = False
 
 
 class Engine(Protocol):

@@ -386,17 +386,20 @@ class ORToolsEngine:
             if found:
                 out[vi] = found
         budget = ""
+        clock_cut = False
         if settings.max_solutions is not None:
             budget = f"; solutions {solutions[0]} of {settings.max_solutions}"
             limit_s, started = clock_s or [0.0, time.perf_counter()]
-            if solutions[0] < settings.max_solutions and (
+            clock_cut = solutions[0] < settings.max_solutions and (
                 time.perf_counter() - started >= 0.99 * limit_s
-            ):
+            )
+            if clock_cut:
                 budget += f"; {STOPPED_BY_CLOCK}"
         return EngineResult(
             routes=out,
             objective=int(assignment.ObjectiveValue()),
             feasible=True,
+            clock_cut=clock_cut,
             detail=f"status {routing.status()}; {seeded}; model built in {build_s:.2f} s{budget}",
         )
 

@@ -281,6 +281,8 @@ class PyVRPEngine:
             feasible=feasible,
             start_routes=start_routes,
             out_of_time=not feasible and all(o.killed for o in outcomes),
+            clock_cut=settings.max_iterations is not None
+            and any(o.iterations < settings.max_iterations for o in outcomes),
             detail=f"{workers} search(es), best seed {seeds[best]}, iterations {iters}"
             + (
                 f"; {killed} search(es) stopped mid-iteration at the time limit (their best "

@@ -464,6 +464,7 @@ def test_a_solution_budget_makes_the_plan_depend_on_the_seed_only(
     plan, detail = solve()
     assert plan.engine == "ortools" and "solutions 30 of 30" in detail
     assert STOPPED_BY_CLOCK not in detail
+    assert not solve_routes_with_stats(c101_25, params)[1].clock_cut
     assert solve()[0] == plan
     plan_slow, detail_slow = solve(clock_speed=10.0)
     assert plan_slow == plan and "solutions 30 of 30" in detail_slow
@@ -473,3 +474,4 @@ def test_a_solution_budget_the_clock_cuts_short_says_so(c101_25: Scenario) -> No
     params = RoutingParams(engine="ortools", time_limit_s=0.5, max_solutions=10**9)
     _, stats = solve_routes_with_stats(c101_25, params)
     assert stats.engine == "ortools" and STOPPED_BY_CLOCK in (stats.detail or "")
+    assert stats.clock_cut

@@ -1808,3 +1808,13 @@ def test_an_interrupt_taken_during_the_fork_is_not_lost(monkeypatch: pytest.Monk
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_pyvrp_iteration_budget_the_clock_cuts_short_sets_clock_cut(
+    c101_25: Scenario,
+) -> None:
+    """Every search of the solve is looked at (the detail's first count was, before)."""
+    cut = RoutingParams(engine="pyvrp", time_limit_s=0.5, max_iterations=10**9, num_workers=2)
+    assert solve_routes_with_stats(c101_25, cut)[1].clock_cut
+    whole = RoutingParams(engine="pyvrp", time_limit_s=60, max_iterations=20, num_workers=2)
+    assert not solve_routes_with_stats(c101_25, whole)[1].clock_cut
