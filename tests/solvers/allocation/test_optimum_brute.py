@@ -66,6 +66,15 @@ PHASES = tuple(
     if p != hypothesis.Phase.shrink or not os.environ.get("AUDIT_NOSHRINK")
 )
 
+#: the hypothesis settings of the audits over drawn requests (AUDIT_N examples)
+AUDIT = settings(
+    max_examples=int(os.environ.get("AUDIT_N", "40")),
+    derandomize=os.environ.get("AUDIT_RANDOM") is None,
+    phases=PHASES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
 
 # ---------------------------------------------------------------------------- brute force
 
@@ -474,13 +483,7 @@ def test_more_answers_agree_with_the_joint_brute_force(
         check_answer(req, allocate(req, params), params, brute)
 
 
-@settings(
-    max_examples=int(os.environ.get("AUDIT_N", "40")),
-    derandomize=os.environ.get("AUDIT_RANDOM") is None,
-    phases=PHASES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@AUDIT
 @given(audit_requests(), st.sampled_from(BASELINES))
 def test_baselines_are_feasible_and_cost_what_they_report(
     req: AllocationRequest, baseline: str
@@ -502,13 +505,7 @@ PATHS: dict[str, dict[str, int]] = {
 }
 
 
-@settings(
-    max_examples=int(os.environ.get("AUDIT_N", "40")),
-    derandomize=os.environ.get("AUDIT_RANDOM") is None,
-    phases=PHASES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@AUDIT
 @given(
     audit_requests(),
     st.sampled_from(sorted(PATHS)),
@@ -548,13 +545,7 @@ def single_units(req: AllocationRequest) -> AllocationRequest:
     return AllocationRequest.model_validate(data)
 
 
-@settings(
-    max_examples=int(os.environ.get("AUDIT_N", "40")),
-    derandomize=os.environ.get("AUDIT_RANDOM") is None,
-    phases=PHASES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@AUDIT
 @given(audit_requests())
 def test_the_small_batch_certificate_agrees_with_the_joint_brute_force(
     req: AllocationRequest,
