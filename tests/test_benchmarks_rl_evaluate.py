@@ -26,15 +26,16 @@ STORED = (
     "rl-evaluation-search",
     "rl-evaluation-warm-solve",
 )
-#: the day each stored page's per-day runs were made (the two variant tables not re-run since)
+#: the day each stored page's per-day runs were made
 RUNS_OF = {
-    "rl-evaluation": "2026-12-04",
+    "rl-evaluation": "2026-12-05",
     "rl-evaluation-reopt": "2026-12-05",
-    "rl-evaluation-search": "2026-12-04",
-    "rl-evaluation-warm-solve": "2026-12-01",
+    "rl-evaluation-search": "2026-12-05",
+    "rl-evaluation-warm-solve": "2026-12-05",
 }
-#: stored pages whose CSV has no per-day cap counts (runs from before they were recorded)
-NO_CAP_COLUMN = ("rl-evaluation-warm-solve",)
+#: stored pages whose CSV has no per-day cap counts (runs from before they were recorded;
+#: none since session 58 re-ran the warm-solve table)
+NO_CAP_COLUMN: tuple[str, ...] = ()
 TODAY = "2030-01-02"
 FROM = "--from-results"
 
