@@ -149,19 +149,11 @@ def _reopt(arg: str | None) -> Policy:
         raise InputError("policies", f"{spec}: unknown engine {engine!r}")
     if sep and not budget:
         raise InputError("policies", empty_argument(spec))
-    if engine == "greedy":  # no search: the time limit only caps the construction
-        if budget:
-            raise InputError(
-                "policies", f"{spec}: the greedy engine builds one plan and takes no budget"
-            )
-        return PeriodicReoptPolicy(
-            every_s=every_s,
-            engine=engine,
-            max_iterations=None,
-            max_solutions=None,
-            time_limit_s=REOPT_CAP_S,
+    if engine == "greedy" and budget:  # no search: the time limit only caps the construction
+        raise InputError(
+            "policies", f"{spec}: the greedy engine builds one plan and takes no budget"
         )
-    if not budget:  # the engine's work budget (auto: both), the clock only a safety cap
+    if not budget:  # the engine's work budget (auto: both; greedy: none), the clock a cap
         return PeriodicReoptPolicy(every_s=every_s, engine=engine)
     if re.fullmatch(r"[0-9]+(\.[0-9]*)?s", budget):
         seconds = float(budget[:-1])

@@ -813,15 +813,19 @@ def certify(
     c_arc, c_pair = reduced_costs(prob, duals)
     rhs_term = master.shared_rhs_term(duals)
     n_o = prob.num_orders
-    cap = CERT_PER_ORDER * n_o if max_patterns is None else max_patterns
+    per_order, total = (
+        (10 * CERT_PER_ORDER, CERT_PER_ORDER * n_o)
+        if max_patterns is None
+        else (max_patterns, max_patterns)
+    )
     near = near_columns(
         prob,
         c_arc,
         c_pair,
         rhs_term,
         delta,
-        per_order=10 * CERT_PER_ORDER if max_patterns is None else max_patterns,
-        total=cap,
+        per_order=per_order,
+        total=total,
         deadline=deadline - 0.05,
     )
     if near is None or not near.complete or time.perf_counter() > deadline - 0.05:
