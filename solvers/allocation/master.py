@@ -56,6 +56,7 @@ from solvers.allocation.highs_model import (
     new_highs,
     reduced_costs,
     run_highs,
+    set_time_limit,
     status_text,
 )
 from solvers.allocation.problem import F64, I64, MICRO, Problem, ranges
@@ -561,8 +562,7 @@ class Master:
     # ------------------------------------------------------------------ solving
     def solve_lp(self, time_limit_s: float) -> str:
         """Solve the master LP; return the HiGHS status text."""
-        # HiGHS measures its time limit on a clock that runs across calls
-        self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit_s), 0.01))
+        set_time_limit(self.h, time_limit_s, self.integer)
         self.deadline.at = time.perf_counter() + max(float(time_limit_s), 0.01)
         run_highs(self.h)
         return status_text(self.h)
