@@ -561,7 +561,7 @@ class Master:
 
     # ------------------------------------------------------------------ solving
     def solve_lp(self, time_limit_s: float) -> str:
-        """Solve the master LP; return the HiGHS status text."""
+        """Solve the master (its LP, or its MIP once integer); return the HiGHS status text."""
         set_time_limit(self.h, time_limit_s, self.integer)
         self.deadline.at = time.perf_counter() + max(float(time_limit_s), 0.01)
         run_highs(self.h)
