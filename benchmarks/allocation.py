@@ -127,10 +127,24 @@ def fmt_ci(ci: Interval, digits: int = 3, unit: str = "") -> str:
 CONSTANT_SEEDS = constant_explained("seed", "another instance")
 
 
+#: A results table's lines from this one on are written by hand (earlier runs, notes on a
+#: re-run) and are carried over when the script writes the table again
+KEPT_BELOW = "<!-- written by hand from here on: kept when the table is re-run -->"
+
+
+def kept_text(path: Path) -> str:
+    """The hand-written end of a results table (from :data:`KEPT_BELOW` on), else ''."""
+    if not path.is_file():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    at = text.find(KEPT_BELOW)
+    return "" if at < 0 else text[at:].rstrip("\n")
+
+
 def write_table(
     out_dir: Path, name: str, title: str, header: list[str], rows: list[list[Any]], notes: str
 ) -> None:
-    """Write ``<name>.md`` and ``<name>.csv``."""
+    """Write ``<name>.md`` (keeping its hand-written end, :data:`KEPT_BELOW`) and ``.csv``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / f"{name}.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -139,6 +153,9 @@ def write_table(
     lines = [f"# {title}", "", notes.strip(), "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    kept = kept_text(out_dir / f"{name}.md")
+    if kept:
+        lines += ["", kept]
     (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     console.print(f"wrote {out_dir / name}.md and .csv")
 

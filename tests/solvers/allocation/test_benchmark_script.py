@@ -369,3 +369,31 @@ def test_the_stored_quality_tables_come_out_the_same_from_their_runs(
     if literature:  # the file holds the run's own bounds and answers: the same verdicts
         line = next(x for x in notes.splitlines() if x.startswith("Against the bounds known"))
         assert line in stored
+
+
+def test_a_rewritten_table_keeps_its_hand_written_end(bench: ModuleType, tmp_path: Path) -> None:
+    """Notes below ``KEPT_BELOW`` survive a re-run; the table and its script notes are new."""
+    bench.write_table(tmp_path, "t", "T", ["a"], [[1]], "first run")
+    md = tmp_path / "t.md"
+    hand = f"{bench.KEPT_BELOW}\n\nEarlier: a run that gave 1."
+    md.write_text(md.read_text(encoding="utf-8") + "\n" + hand + "\n", encoding="utf-8")
+    bench.write_table(tmp_path, "t", "T", ["a"], [[2]], "second run")
+    text = md.read_text(encoding="utf-8")
+    assert "second run" in text and "first run" not in text
+    assert "| 2 |" in text and "| 1 |" not in text
+    assert text.endswith(hand + "\n")
+    assert text.index("| 2 |") < text.index(bench.KEPT_BELOW)
+    # without the marker the table is written whole, as before
+    bench.write_table(tmp_path, "u", "U", ["a"], [[3]], "notes")
+    bench.write_table(tmp_path, "u", "U", ["a"], [[4]], "notes")
+    assert "| 3 |" not in (tmp_path / "u.md").read_text(encoding="utf-8")
+
+
+def test_the_stored_tables_with_hand_written_notes_carry_the_marker(bench: ModuleType) -> None:
+    """The tables whose earlier runs are noted by hand keep them through a re-run."""
+    for name, earlier in (
+        ("allocation-online", "Earlier: Run on 2026-12-03 17:20"),
+        ("allocation-scaling", "The city rows from 1,000 orders were re-run on 2026-12-02"),
+    ):
+        kept = bench.kept_text(RESULTS / f"{name}.md")
+        assert kept.startswith(bench.KEPT_BELOW) and earlier in kept
