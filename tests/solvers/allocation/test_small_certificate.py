@@ -18,3 +18,15 @@ def test_a_fifty_order_literature_batch_is_certified_without_the_compact_mip() -
     notes = result.stats.notes
     assert any(n.startswith("reduced-cost certificate: bound") for n in notes), notes
     assert not any(n.startswith("compact MIP") for n in notes), notes
+
+
+def test_a_wide_certificate_proves_what_the_narrow_one_left_to_the_compact_mip() -> None:
+    """From SMALL_CERT_WIDE_ORDERS orders the threshold may reach 30 slacks: the 50 orders of
+    literature seed 17, whose threshold was past the narrow 2.5 slacks (the compact MIP then
+    ran to the 10 s limit: 1,403.36, feasible), are proved optimal by the certificate."""
+    req = generate_literature(seed=17, num_orders=50)
+    result = allocate(req, AllocationParams(mode="batch", time_limit_s=60.0, threads=1))
+    assert result.status == "optimal"
+    notes = result.stats.notes
+    assert any(n.startswith("reduced-cost certificate: bound") for n in notes), notes
+    assert not any(n.startswith("compact MIP") for n in notes), notes
