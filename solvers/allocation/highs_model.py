@@ -247,8 +247,8 @@ def run_in_threads(step: Callable[[], bool], workers: int, name: str) -> None:
         raise errors[0]
 
 
-def set_time_limit(h: highspy.Highs, seconds: float, integer: bool) -> None:
-    """Give HiGHS' next run of ``h`` ``seconds`` (at least 0.01) from now.
+def set_time_limit(h: highspy.Highs, seconds: float, integer: bool) -> float:
+    """Give HiGHS' next run of ``h`` ``seconds`` (at least 0.01) from now; return them.
 
     HiGHS (1.16) counts an LP's ``time_limit`` on a run clock that accumulates over all runs
     of ``h``, but a MIP's from the start of its own run. A MIP given the accumulated clock
@@ -258,6 +258,7 @@ def set_time_limit(h: highspy.Highs, seconds: float, integer: bool) -> None:
     """
     limit = max(float(seconds), 0.01)
     h.setOptionValue("time_limit", limit if integer else h.getRunTime() + limit)
+    return limit
 
 
 class Deadline:
@@ -640,8 +641,7 @@ class AllocationModel:
 
     def run(self, time_limit_s: float) -> str:
         """Solve with a time limit; return the HiGHS model status as text."""
-        self.deadline.at = time.perf_counter() + max(float(time_limit_s), 0.01)
-        set_time_limit(self.h, time_limit_s, self.integer)
+        self.deadline.at = time.perf_counter() + set_time_limit(self.h, time_limit_s, self.integer)
         run_highs(self.h)
         left = self.deadline.at - time.perf_counter()
         if (

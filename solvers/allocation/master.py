@@ -562,8 +562,7 @@ class Master:
     # ------------------------------------------------------------------ solving
     def solve_lp(self, time_limit_s: float) -> str:
         """Solve the master (its LP, or its MIP once integer); return the HiGHS status text."""
-        set_time_limit(self.h, time_limit_s, self.integer)
-        self.deadline.at = time.perf_counter() + max(float(time_limit_s), 0.01)
+        self.deadline.at = time.perf_counter() + set_time_limit(self.h, time_limit_s, self.integer)
         run_highs(self.h)
         return status_text(self.h)
 

@@ -66,14 +66,22 @@ PHASES = tuple(
     if p != hypothesis.Phase.shrink or not os.environ.get("AUDIT_NOSHRINK")
 )
 
-#: the hypothesis settings of the audits over drawn requests (AUDIT_N examples)
-AUDIT = settings(
-    max_examples=int(os.environ.get("AUDIT_N", "40")),
-    derandomize=os.environ.get("AUDIT_RANDOM") is None,
-    phases=PHASES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+
+def audit_settings(examples: int) -> settings:
+    """Hypothesis settings of an audit over drawn requests (``AUDIT_N`` examples if set)."""
+    return settings(
+        max_examples=int(os.environ.get("AUDIT_N", str(examples))),
+        derandomize=os.environ.get("AUDIT_RANDOM") is None,
+        phases=PHASES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+#: the audits of the baselines, the batch paths and the small-batch certificate
+AUDIT = audit_settings(40)
+#: the audit of the default batch and online answers
+AUDIT_ANSWERS = audit_settings(60)
 
 
 # ---------------------------------------------------------------------------- brute force
@@ -427,15 +435,6 @@ def audit_requests(draw: st.DrawFn, max_orders: int = 4) -> AllocationRequest:
     )
 
 
-AUDIT = settings(
-    max_examples=int(os.environ.get("AUDIT_N", "60")),
-    derandomize=os.environ.get("AUDIT_RANDOM") is None,
-    phases=PHASES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-
-
 def _events(req: AllocationRequest, brute: JointBrute) -> None:
     """Label what the request exercises (shown with --hypothesis-show-statistics)."""
     rules = req.rules
@@ -452,7 +451,7 @@ def _events(req: AllocationRequest, brute: JointBrute) -> None:
         event("optimum splits an order")
 
 
-@AUDIT
+@AUDIT_ANSWERS
 @given(audit_requests())
 def test_batch_and_online_answers_agree_with_the_joint_brute_force(req: AllocationRequest) -> None:
     """(1)-(3), (5), (6): batch (highspy) and online answers against the joint optimum."""
