@@ -1518,6 +1518,7 @@ def _search(
             max_slack=CERT_MAX_SLACK * per_order,
             seed=params.seed,
             threads=params.threads,
+            reduced=(c_arc, c_pair),
         )
         log.debug(
             "certificate %s t %.1f",
@@ -1927,6 +1928,7 @@ def _small_certificate(
         seed=params.seed,
         threads=params.threads,
         max_patterns=SMALL_CERT_WIDE_PATTERNS if wide else SMALL_CERT_PATTERNS,
+        reduced=(c_arc, c_pair),
     )
     log.debug("small certificate %s", None if proof is None else (proof.bound, proof.columns))
     return proof

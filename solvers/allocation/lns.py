@@ -795,13 +795,15 @@ def certify(
     seed: int,
     threads: int | None,
     max_patterns: int | None = None,
+    reduced: tuple[F64, F64] | None = None,
 ) -> Certificate | None:
     """Try to prove that ``x`` is within ``target`` of the optimum (module docstring, 3).
 
     ``lagrangian`` is the Lagrangian bound at the multipliers ``duals``. Returns None when
     the threshold exceeds ``max_slack``, the patterns below it cannot all be listed (more
     than ``max_patterns``, by default CERT_PER_ORDER per order, or lines with several units)
-    or the time is up first.
+    or the time is up first. ``reduced``: the arc and pair reduced costs at ``duals``
+    (:func:`reduced_costs`), where the caller has them.
     """
     ub = prob.evaluate(x).total / MICRO
     # aim a little past the target so the proved bound clears it
@@ -810,7 +812,7 @@ def certify(
         return Certificate(lagrangian, None, 0)
     if delta > max_slack:
         return None  # far too many patterns below the threshold
-    c_arc, c_pair = reduced_costs(prob, duals)
+    c_arc, c_pair = reduced_costs(prob, duals) if reduced is None else reduced
     rhs_term = master.shared_rhs_term(duals)
     n_o = prob.num_orders
     per_order, total = (
