@@ -348,7 +348,8 @@ def progress_bar(
 
 
 def write_text(text: str, out: Path | None, option: str = "--out") -> None:
-    """Write to ``out`` atomically (temp file + rename), or to stdout when None."""
+    """Write to ``out`` atomically (temp file + rename; a symlink, device or FIFO is written
+    through), or to stdout when None."""
     if out is None:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -153,8 +153,18 @@ def write_json(model: BaseModel, path: str | Path) -> None:
 
 @contextmanager
 def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
-    """A binary file that replaces ``path`` when the block ends (an interrupted write leaves it)."""
+    """A binary file that replaces ``path`` when the block ends (an interrupted write leaves it).
+
+    A ``path`` that is a symlink (``/dev/stdout``, ``latest.json``) or not a regular file (a
+    device such as ``/dev/null``, a FIFO) is written through, as a shell's ``>`` does, not
+    replaced: the rename put a regular file in its place (run as root, ``--out /dev/null``
+    replaced the null device).
+    """
     out = Path(path)
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        with out.open("wb") as fh:
+            yield fh
+        return
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         with tmp.open("wb") as fh:

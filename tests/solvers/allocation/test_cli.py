@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -227,3 +229,56 @@ def test_an_id_with_a_nul_exits_2_naming_the_field(
     result = runner.invoke(app, ["allocate", str(req), "--time-limit", "5", "--out", "-"])
     assert result.exit_code == 2, result.output
     assert "nodes.0.id: must not contain control characters" in result.output
+
+
+def test_out_through_a_symlink_writes_its_target_and_keeps_the_link(
+    tmp_path: Path, two_dcs: AllocationRequest
+) -> None:
+    """``--out latest.json`` (a symlink to this run's file): the rename of the atomic write
+    put a regular file in the link's place, and the file it pointed to kept its old text."""
+    req = tmp_path / "req.json"
+    req.write_text(two_dcs.model_dump_json())
+    target = tmp_path / "run-1.json"
+    target.write_text("old")
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+    result = runner.invoke(app, ["allocate", str(req), "-q", "--out", str(link)])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert AllocationResult.model_validate_json(target.read_text()).assignments
+
+
+def test_out_into_a_fifo_writes_through_it(tmp_path: Path, two_dcs: AllocationRequest) -> None:
+    """A FIFO (as ``/dev/stdout`` of a pipeline) is written, not replaced by a regular file."""
+    req = tmp_path / "req.json"
+    req.write_text(two_dcs.model_dump_json())
+    fifo = tmp_path / "result.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the writer's open then never blocks
+    try:
+        result = runner.invoke(app, ["allocate", str(req), "-q", "--out", str(fifo)])
+        assert result.exit_code == 0, result.output
+        assert stat.S_ISFIFO(fifo.lstat().st_mode), "the FIFO was replaced"
+        data = b""
+        while chunk := os.read(reader, 1 << 16):
+            data += chunk
+    finally:
+        os.close(reader)
+    assert AllocationResult.model_validate_json(data).assignments
+
+
+def test_out_into_a_device_writes_through_it(tmp_path: Path, two_dcs: AllocationRequest) -> None:
+    """``--out /dev/null`` run as root replaced the null device with a regular file holding the
+    result (every later ``> /dev/null`` on the machine then wrote into it); a null device made
+    in ``tmp_path`` stands in for it."""
+    req = tmp_path / "req.json"
+    req.write_text(two_dcs.model_dump_json())
+    null = tmp_path / "null"
+    try:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, OSError):
+        pytest.skip("making a device node needs CAP_MKNOD")
+    result = runner.invoke(app, ["allocate", str(req), "-q", "--out", str(null)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISCHR(null.lstat().st_mode), "the device was replaced by a regular file"
+    assert not list(tmp_path.glob(".null.tmp-*"))
