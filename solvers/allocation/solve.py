@@ -235,6 +235,29 @@ def unknown_rule_skus(request: AllocationRequest, demanded: list[str]) -> list[s
     ]
 
 
+def unknown_rule_regions(request: AllocationRequest) -> dict[str, list[str]]:
+    """Regions of ``rules.excluded_nodes`` and ``rules.restricted_skus`` that no order or node
+    of the request is in, by rule (in the order the rules name them; rules without any left
+    out)."""
+    known = {o.region for o in request.orders} | {n.region for n in request.nodes}
+    rules = request.rules
+    named = {
+        "excluded_nodes": list(rules.excluded_nodes),
+        "restricted_skus": [r for regions in rules.restricted_skus.values() for r in regions],
+    }
+    out: dict[str, list[str]] = {}
+    for rule, regions in named.items():
+        unknown = [r for r in dict.fromkeys(regions) if r not in known]
+        if unknown:
+            out[rule] = unknown
+    return out
+
+
+def _shown(names: list[str]) -> str:
+    """Up to five of ``names``, quoted, with ``...`` for the rest."""
+    return ", ".join(repr(name) for name in names[:5]) + (", ..." if len(names) > 5 else "")
+
+
 def _allocate(
     request: AllocationRequest, params: AllocationParams, start: float
 ) -> AllocationResult:
@@ -250,10 +273,16 @@ def _allocate(
     )
     unknown = unknown_rule_skus(request, prob.sku_ids)
     if unknown:
-        shown = ", ".join(repr(sku) for sku in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
         stats.notes.append(
             f"rules.restricted_skus: {len(unknown)} SKU(s) in no order line or node inventory "
-            f"of this request ({shown}): a misspelt SKU restricts nothing"
+            f"of this request ({_shown(unknown)}): a misspelt SKU restricts nothing"
+        )
+    # a sanctions list keyed by a misspelt region ("East" for "east") bars nothing either
+    verbs = {"excluded_nodes": "excludes", "restricted_skus": "restricts"}
+    for rule, regions in unknown_rule_regions(request).items():
+        stats.notes.append(
+            f"rules.{rule}: {len(regions)} region(s) of no order or node of this request "
+            f"({_shown(regions)}): a misspelt region {verbs[rule]} nothing"
         )
     worker: PyomoWorker | None = None  # the pyomo backend's process, taken for this solve
     worker_start_s = 0.0  # the wait for it to start, when none was ready

@@ -439,7 +439,7 @@ def test_a_restricted_sku_the_request_never_names_is_noted(two_dcs: AllocationRe
     # of the catalogue that this request only holds in stock, or orders, is no note)
     rules = AllocationRules(restricted_skus={"C": ["eu"], "b": ["eu"], "a": ["eu"], "zz": []})
     res = allocate(two_dcs.model_copy(update={"rules": rules}))
-    notes = [n for n in res.stats.notes if n.startswith("rules.restricted_skus:")]
+    notes = [n for n in res.stats.notes if n.startswith("rules.restricted_skus:") and "SKU" in n]
     assert notes == [
         "rules.restricted_skus: 2 SKU(s) in no order line or node inventory of this request "
         "('C', 'zz'): a misspelt SKU restricts nothing"
@@ -453,7 +453,32 @@ def test_a_restricted_sku_the_request_never_names_is_noted(two_dcs: AllocationRe
             "rules": AllocationRules(restricted_skus={"d": ["eu"], "c": ["eu"]}),
         }
     )
-    assert not any(n.startswith("rules.restricted_skus:") for n in allocate(held_only).stats.notes)
+    notes = allocate(held_only).stats.notes
+    assert not any(n.startswith("rules.restricted_skus:") and "SKU" in n for n in notes)
+
+
+def test_a_rule_region_no_order_or_node_is_in_is_noted(two_dcs: AllocationRequest) -> None:
+    """A sanctions list keyed by a misspelt region (``"East"`` for ``"east"``) excluded nothing
+    and restricted nothing, without a word; a region of an order or of a node is no note (rules
+    may cover regions this batch has no order in)."""
+    orders = [o.model_copy(update={"region": "east"}) for o in two_dcs.orders]
+    nodes = [two_dcs.nodes[0].model_copy(update={"region": "north"}), two_dcs.nodes[1]]
+    rules = AllocationRules(
+        excluded_nodes={"East": ["north"], "east": ["south"], "north": ["south"], "Nord": []},
+        restricted_skus={"a": ["Eest", "east", "Nord"], "b": ["north"]},
+    )
+    req = two_dcs.model_copy(update={"orders": orders, "nodes": nodes, "rules": rules})
+    for mode in ("batch", "online"):
+        notes = allocate(req, AllocationParams(mode=mode)).stats.notes
+        assert [n for n in notes if n.startswith("rules.") and "region" in n] == [
+            "rules.excluded_nodes: 2 region(s) of no order or node of this request ('East', "
+            "'Nord'): a misspelt region excludes nothing",
+            "rules.restricted_skus: 2 region(s) of no order or node of this request ('Eest', "
+            "'Nord'): a misspelt region restricts nothing",
+        ]
+    known = AllocationRules(excluded_nodes={"east": ["south"]}, restricted_skus={"a": ["north"]})
+    notes = allocate(req.model_copy(update={"rules": known})).stats.notes
+    assert not any(n.startswith("rules.") for n in notes)
 
 
 def test_column_generation_with_either_simplex_reaches_the_same_proven_optimum(
