@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
 from pytest import MonkeyPatch
 
+from scenarios.errors import InputError, input_error_from_validation
 from scenarios.generate import generate_city
 from scenarios.io import write_json
+from scenarios.io.json_io import read_json
 from solvers.allocation import AllocationParams, AllocationRequest, allocate
 from solvers.allocation.schema import BEGIN, END, schema_markdown
 
@@ -66,3 +70,23 @@ def test_schema_printed_into_a_pipe_closed_early_is_no_traceback() -> None:
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=60) == 0
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_bad_input_raises_as_the_doc_says(tmp_path: Path) -> None:
+    """The doc said every bad request raises InputError; validating one in Python raises
+    pydantic's ValidationError, which ``input_error_from_validation`` names by its field."""
+    text = DOC.read_text(encoding="utf-8")
+    block = re.search(r"```json\n(\{\n  \"nodes\".*?)```", text, re.S)
+    assert block is not None
+    data = json.loads(block.group(1))
+    data["nodes"].append(data["nodes"][0])
+    with pytest.raises(ValidationError) as raised:
+        AllocationRequest.model_validate(data)
+    assert input_error_from_validation(raised.value).one_line() == (
+        "nodes.2.id: duplicate id 'dc-north'"
+    )
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(InputError, match=r"nodes\.2\.id: duplicate id 'dc-north'"):
+        read_json(AllocationRequest, path)
+    assert "`AllocationRequest.model_validate*` raises pydantic's\n`ValidationError`" in text
