@@ -209,7 +209,11 @@ class SolveStats(StrictModel):
     pruned_pairs: NonNegInt = Field(
         default=0, description="pairs removed because they can never pay off (exact)"
     )
-    mip_pairs: NonNegInt = Field(default=0, description="pairs in the final MIP")
+    mip_pairs: NonNegInt = Field(
+        default=0,
+        description="(order, node) pairs in the final MIP (online, pyomo); for a batch, the "
+        "pattern columns of its master MIP (one complete allocation of an order each)",
+    )
     fixed_orders: NonNegInt = Field(
         default=0, description="orders fixed to their integral LP answer before the MIP"
     )
@@ -229,8 +233,9 @@ class AllocationResult(StrictModel):
 
     status: AllocationStatus
     method: str = Field(
-        description="batch, online, or the baseline name (an online request of more than "
-        f"{ONLINE_MAX_ORDERS} orders is solved as a batch: batch)"
+        description="batch, online, batch/pyomo or online/pyomo (the pyomo backend), or the "
+        f"baseline name (an online request of more than {ONLINE_MAX_ORDERS} orders is solved "
+        "as a batch: batch)"
     )
     assignments: list[Assignment] = Field(default_factory=list)
     unfilled: list[Unfilled] = Field(default_factory=list)

@@ -16,8 +16,17 @@ from scenarios.errors import InputError, input_error_from_validation
 from scenarios.generate import generate_city
 from scenarios.io import write_json
 from scenarios.io.json_io import read_json
-from solvers.allocation import AllocationParams, AllocationRequest, allocate
+from scenarios.model import Tier
+from solvers.allocation import (
+    AllocationParams,
+    AllocationRequest,
+    AllocationResult,
+    SolveStats,
+    allocate,
+)
 from solvers.allocation.schema import BEGIN, END, schema_markdown
+
+from .conftest import SIMPLE_COSTS, node, order
 
 REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "allocation.md"
@@ -90,3 +99,27 @@ def test_bad_input_raises_as_the_doc_says(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"nodes\.2\.id: duplicate id 'dc-north'"):
         read_json(AllocationRequest, path)
     assert "`AllocationRequest.model_validate*` raises pydantic's\n`ValidationError`" in text
+
+
+def test_result_fields_say_what_each_path_reports() -> None:
+    """``stats.mip_pairs`` was described as the (order, node) pairs of the final MIP, while a
+    batch reports the pattern columns of its master MIP (more than the candidate pairs here);
+    ``method`` left out the pyomo backend's ``batch/pyomo`` and ``online/pyomo``."""
+    req = AllocationRequest(
+        nodes=[
+            node("dc", 52.52, 13.40, inventory={"tea": 10, "cups": 1}, capacity_units=100),
+            node("st", 52.50, 13.45, inventory={"tea": 3, "cups": 5}, safety_stock=1),
+        ],
+        orders=[
+            order("o1", 52.51, 13.42, {"tea": 2, "cups": 2}, tier=Tier.VIP),
+            order("o2", 52.49, 13.46, {"cups": 3}),
+        ],
+        costs=SIMPLE_COSTS,
+    )
+    batch = allocate(req, AllocationParams(mode="batch", time_limit_s=10))
+    online = allocate(req, AllocationParams(mode="online", time_limit_s=10))
+    assert online.stats.mip_pairs <= online.stats.candidate_pairs < batch.stats.mip_pairs
+    mip_pairs = SolveStats.model_fields["mip_pairs"].description or ""
+    assert "pattern columns" in mip_pairs and "batch" in mip_pairs
+    method = AllocationResult.model_fields["method"].description or ""
+    assert "batch/pyomo" in method and "online/pyomo" in method
