@@ -34,6 +34,8 @@ BACKENDS = ("highspy", "pyomo")
 BASELINES = ("nearest", "rule_chain", "myopic")
 #: SKUs of an ``allocate-literature`` request (its catalogue; an order holds at most all)
 LITERATURE_SKUS = 100
+#: notes of the answer (``stats.notes``) the summary prints; the rest are counted
+SHOWN_NOTES = 5
 #: AllocationParams field -> the option that sets it
 _OPTIONS = {
     "mode": "--mode",
@@ -205,12 +207,22 @@ def _print_summary(result: object, out: Path | None) -> None:
     if out is not None:
         table.add_row("result", escape(str(out)))
     console.print(table)
+    # without --out the notes (a misspelt rule, a limit too short to optimise) were nowhere
+    notes = result.stats.notes
+    for note in notes[:SHOWN_NOTES]:
+        console.print(f"  note: {note}", highlight=False, markup=False)
+    where = "in the result JSON" if out is not None else "(--out RESULT.json writes them all)"
+    if len(notes) > SHOWN_NOTES:
+        console.print(
+            f"  ... {len(notes) - SHOWN_NOTES} more notes {where}", highlight=False, markup=False
+        )
     for line in result.diagnosis[:10]:
         console.print(f"  {line}", highlight=False, markup=False)
     for e in result.explanations[:5]:
         console.print(f"  {e.order_id}: {e.summary}", highlight=False, markup=False)
     if len(result.explanations) > 5:
-        console.print(f"  ... {len(result.explanations) - 5} more explanations in the result JSON")
+        more = len(result.explanations) - 5
+        console.print(f"  ... {more} more explanations {where}", highlight=False, markup=False)
 
 
 @cli_errors

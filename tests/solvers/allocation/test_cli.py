@@ -282,3 +282,47 @@ def test_out_into_a_device_writes_through_it(tmp_path: Path, two_dcs: Allocation
     assert result.exit_code == 0, result.output
     assert stat.S_ISCHR(null.lstat().st_mode), "the device was replaced by a regular file"
     assert not list(tmp_path.glob(".null.tmp-*"))
+
+
+def _six_orders(tmp_path: Path, **rules: object) -> Path:
+    """A request of six one-line orders next to one DC, with these rules."""
+    data = {
+        "nodes": [{"id": "dc", "location": {"lat": 52.0, "lon": 13.0}, "inventory": {"a": 50}}],
+        "orders": [
+            {
+                "id": f"o{k}",
+                "location": {"lat": 52.0, "lon": 13.0 + k / 100},
+                "region": "east",
+                "lines": [{"sku": "a", "quantity": 1}],
+            }
+            for k in range(6)
+        ],
+        "rules": rules,
+    }
+    path = tmp_path / "req.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_the_summary_shows_the_answers_notes(tmp_path: Path) -> None:
+    """The notes (a misspelt rule, a time limit too short to optimise, online solved as a
+    batch) were only in the result JSON: without ``--out`` nowhere."""
+    req = _six_orders(tmp_path, restricted_skus={"A": ["east"]}, excluded_nodes={"East": ["dc"]})
+    result = runner.invoke(app, ["allocate", str(req), "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())  # the console wraps long lines
+    assert "note: rules.restricted_skus: 1 SKU(s) in no order line" in text
+    assert "note: rules.excluded_nodes: 1 region(s) of no order or node" in text
+
+
+def test_the_summary_says_where_the_other_explanations_are(tmp_path: Path) -> None:
+    """ "... N more explanations in the result JSON" was printed with no ``--out``: there was
+    no result JSON; now it names the option that writes one."""
+    req = _six_orders(tmp_path)
+    result = runner.invoke(app, ["allocate", str(req), "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert "... 1 more explanations (--out RESULT.json writes them all)" in result.stdout
+    out = tmp_path / "res.json"
+    result = runner.invoke(app, ["allocate", str(req), "--time-limit", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "... 1 more explanations in the result JSON" in result.stdout
