@@ -235,6 +235,19 @@ def unknown_rule_skus(request: AllocationRequest, demanded: list[str]) -> list[s
     ]
 
 
+def unknown_safety_skus(request: AllocationRequest, demanded: list[str]) -> dict[str, list[str]]:
+    """SKUs of the nodes' per-SKU ``safety_stock`` that no order line or node inventory names,
+    each with the nodes that give it (in request order)."""
+    known = set(demanded).union(*(node.inventory for node in request.nodes))
+    out: dict[str, list[str]] = {}
+    for node in request.nodes:
+        if isinstance(node.safety_stock, dict):
+            for sku in node.safety_stock:
+                if sku not in known:
+                    out.setdefault(sku, []).append(node.id)
+    return out
+
+
 def unknown_rule_regions(request: AllocationRequest) -> dict[str, list[str]]:
     """Regions of ``rules.excluded_nodes`` and ``rules.restricted_skus`` that no order or node
     of the request is in, by rule (in the order the rules name them; rules without any left
@@ -276,6 +289,15 @@ def _allocate(
         stats.notes.append(
             f"rules.restricted_skus: {len(unknown)} SKU(s) in no order line or node inventory "
             f"of this request ({_shown(unknown)}): a misspelt SKU restricts nothing"
+        )
+    # nor does a node's safety stock of a misspelt SKU keep anything on the shelf
+    kept = unknown_safety_skus(request, prob.sku_ids)
+    if kept:
+        where = [f"{sku!r} at {', '.join(ids)}" for sku, ids in list(kept.items())[:5]]
+        stats.notes.append(
+            f"nodes.*.safety_stock: {len(kept)} SKU(s) in no order line or node inventory of "
+            f"this request ({'; '.join(where)}{'; ...' if len(kept) > 5 else ''}): a misspelt "
+            "SKU keeps nothing on the shelf"
         )
     # a sanctions list keyed by a misspelt region ("East" for "east") bars nothing either
     verbs = {"excluded_nodes": "excludes", "restricted_skus": "restricts"}

@@ -481,6 +481,25 @@ def test_a_rule_region_no_order_or_node_is_in_is_noted(two_dcs: AllocationReques
     assert not any(n.startswith("rules.") for n in notes)
 
 
+def test_a_safety_stock_sku_the_request_never_names_is_noted(two_dcs: AllocationRequest) -> None:
+    """A node's safety stock keyed by a misspelt SKU (``"A"`` for ``"a"``) kept nothing on the
+    shelf, without a word; a SKU some order line or node inventory names is no note."""
+    nodes = [
+        two_dcs.nodes[0].model_copy(update={"safety_stock": {"A": 2, "b": 1, "c": 1}}),
+        two_dcs.nodes[1].model_copy(update={"safety_stock": {"A": 1, "zz": 3}}),
+    ]
+    req = two_dcs.model_copy(update={"nodes": nodes})
+    for mode in ("batch", "online"):
+        notes = allocate(req, AllocationParams(mode=mode)).stats.notes
+        assert [n for n in notes if n.startswith("nodes.")] == [
+            "nodes.*.safety_stock: 2 SKU(s) in no order line or node inventory of this request "
+            "('A' at north, south; 'zz' at south): a misspelt SKU keeps nothing on the shelf"
+        ]
+    named = [n.model_copy(update={"safety_stock": {"a": 1, "c": 1}}) for n in two_dcs.nodes]
+    notes = allocate(two_dcs.model_copy(update={"nodes": named})).stats.notes
+    assert not any(n.startswith("nodes.") for n in notes)
+
+
 def test_column_generation_with_either_simplex_reaches_the_same_proven_optimum(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
