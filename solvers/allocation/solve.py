@@ -238,26 +238,35 @@ def unknown_rule_skus(request: AllocationRequest, demanded: list[str]) -> list[s
 def unknown_safety_skus(request: AllocationRequest, demanded: list[str]) -> dict[str, list[str]]:
     """SKUs of the nodes' per-SKU ``safety_stock`` that no order line or node inventory names,
     each with the nodes that give it (in request order)."""
-    known = set(demanded).union(*(node.inventory for node in request.nodes))
+    wanted: set[str] | None = None
     out: dict[str, list[str]] = {}
     for node in request.nodes:
-        if isinstance(node.safety_stock, dict):
-            for sku in node.safety_stock:
-                if sku not in known:
-                    out.setdefault(sku, []).append(node.id)
-    return out
+        if not isinstance(node.safety_stock, dict) or not node.safety_stock:
+            continue
+        wanted = set(demanded) if wanted is None else wanted
+        for sku in node.safety_stock:
+            # the usual key, a SKU of the node's own stock, costs one look-up
+            if sku not in node.inventory and sku not in wanted:
+                out.setdefault(sku, []).append(node.id)
+    return {
+        sku: ids
+        for sku, ids in out.items()
+        if not any(sku in node.inventory for node in request.nodes)
+    }
 
 
 def unknown_rule_regions(request: AllocationRequest) -> dict[str, list[str]]:
     """Regions of ``rules.excluded_nodes`` and ``rules.restricted_skus`` that no order or node
     of the request is in, by rule (in the order the rules name them; rules without any left
     out)."""
-    known = {o.region for o in request.orders} | {n.region for n in request.nodes}
     rules = request.rules
     named = {
         "excluded_nodes": list(rules.excluded_nodes),
         "restricted_skus": [r for regions in rules.restricted_skus.values() for r in regions],
     }
+    if not any(named.values()):
+        return {}
+    known = {o.region for o in request.orders} | {n.region for n in request.nodes}
     out: dict[str, list[str]] = {}
     for rule, regions in named.items():
         unknown = [r for r in dict.fromkeys(regions) if r not in known]
