@@ -60,6 +60,23 @@ class PlannedStop(StrictModel):
         default_factory=list, description="load per dimension on leaving"
     )
     pinned: bool = Field(default=False, description="must stay on this vehicle at this position")
+    break_index: NonNegInt | None = Field(
+        default=None,
+        description="break stops only: the index in the vehicle's breaks of the break this "
+        "stop takes (taken outside that break's window it is that break taken early or late); "
+        "None: the break is found by window and length, as for plans written before it",
+    )
+
+    @model_validator(mode="after")
+    def _break_index_on_breaks(self) -> Self:
+        """Only a break stop names a vehicle break."""
+        if self.break_index is not None and self.kind is not StopKind.BREAK:
+            raise FieldError(
+                ("break_index",),
+                f"names a vehicle break, which only a break stop takes (this stop is a "
+                f"{self.kind.value})",
+            )
+        return self
 
 
 class Route(StrictModel):

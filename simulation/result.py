@@ -138,6 +138,9 @@ def kpi_interval(
     return mean_ci(values, bounds=kpi_bounds(metric))
 
 
+#: One stop a courier executed: (kind, order, node, arrival, start, departure); for a break
+#: the order's place holds the index of the vehicle break it took (-1: a plan's break stop
+#: that takes none of them).
 ExecutedStop = tuple[int, int, int, float, float, float]
 
 
@@ -310,6 +313,9 @@ class SimulationResult:
                             arrival_s=min(round(arrival), begin),  # (standing since)
                             start_s=begin,
                             departure_s=max(round(depart), begin + length),
+                            # which of its vehicle's breaks it is: a late one may start in
+                            # another's window (matched by window, their labels swapped)
+                            break_index=o if o >= 0 else None,
                         )
                     )
                     continue

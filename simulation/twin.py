@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 from scenarios.errors import InputError
 from scenarios.geo import Location, earliest_service_start
 from scenarios.model import Break, Scenario
-from scenarios.plan import Plan, PlannedStop, StopKind, shipment_order
+from scenarios.plan import Plan, PlannedStop, Route, StopKind, shipment_order
 from simulation.decisions import (
     Action,
     ApplyResult,
@@ -189,11 +189,14 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
             return False  # not allocated to nodes (see _PlanRoutes)
         alloc_nodes.setdefault(line.order_id, set()).add(line.node_id)
     vehicle_ids = {vehicle.id for vehicle in scenario.vehicles}
+    num_breaks = {vehicle.id: len(vehicle.breaks) for vehicle in scenario.vehicles}
     routed: set[str] = set()
     for route in plan.routes:
         if route.vehicle_id not in vehicle_ids or route.vehicle_id in routed:
             return False
         routed.add(route.vehicle_id)
+        if not _break_indices_ok(route, num_breaks[route.vehicle_id]):
+            return False
         for ps in route.stops:
             if ps.kind == StopKind.BREAK:
                 if ps.location is not None and ps.location not in locations:
@@ -250,6 +253,8 @@ class _PlanRoutes:
         # vehicle's break it takes (matched as the validator matches them), so a courier there
         # early starts it as the window opens; one matching none: its planned start, INF.
         self.breaks: list[tuple[float, float, float]] = []
+        # Each break stop's vehicle break (its index in the vehicle's ``breaks``; -1: none).
+        self.break_of: list[int] = []
         # Per courier, the indices (in its vehicle's ``breaks``) of the breaks its route has.
         self.matched: dict[int, set[int]] = {}
         self.alloc: dict[int, dict[int, list[tuple[int, int]]]] = {}
@@ -287,9 +292,10 @@ class _PlanRoutes:
             prev_loc = world.vehicle_start_loc[c]
             break_stops = [ps for ps in route.stops if ps.kind == StopKind.BREAK]
             vehicle_breaks = world.scenario.vehicles[c].breaks
+            _check_break_indices(r, route, len(vehicle_breaks))
             matched = _match_plan_breaks(break_stops, vehicle_breaks)
-            found = {id(b) for b in matched.values()}
-            self.matched[c] = {k for k, b in enumerate(vehicle_breaks) if id(b) in found}
+            number = {id(b): k for k, b in enumerate(vehicle_breaks)}
+            self.matched[c] = {number[id(b)] for b in matched.values()}
             for s, ps in enumerate(route.stops):
                 where = f"plan.routes.{r}.stops.{s}"
                 if ps.kind == StopKind.BREAK:
@@ -304,6 +310,7 @@ class _PlanRoutes:
                     else:
                         earliest, latest = float(ps.start_s), INF
                     self.breaks.append((earliest, latest, float(ps.departure_s - ps.start_s)))
+                    self.break_of.append(number[id(brk)] if brk is not None else -1)
                     stop = Stop(BREAK, -1, loc, -1, len(self.breaks) - 1)
                 else:
                     if ps.order_id is None:
@@ -357,17 +364,47 @@ class _PlanRoutes:
                     self.pickup_nodes.setdefault(st.order, []).append(st.node)
 
 
+def _check_break_indices(r: int, route: Route, num_breaks: int) -> None:
+    """Raise InputError naming ``plan.routes.{r}.stops.{s}.break_index`` for a break stop of
+    ``route`` naming no break of its vehicle (``num_breaks`` of them), or one an earlier stop
+    names."""
+    named: dict[int, int] = {}
+    for s, ps in enumerate(route.stops):
+        k = ps.break_index
+        if k is None:
+            continue
+        field = f"plan.routes.{r}.stops.{s}.break_index"
+        if k >= num_breaks:
+            raise InputError(
+                field,
+                f"break {k} of vehicle {route.vehicle_id!r}, which has {num_breaks} "
+                f"break{'s' if num_breaks != 1 else ''} (indices from 0)",
+            )
+        if k in named:
+            raise InputError(
+                field, f"break {k} of vehicle {route.vehicle_id!r} is stop {named[k]}'s already"
+            )
+        named[k] = s
+
+
+def _break_indices_ok(route: Route, num_breaks: int) -> bool:
+    """Whether :func:`_check_break_indices` takes ``route``'s break indices."""
+    seen = [ps.break_index for ps in route.stops if ps.break_index is not None]
+    return len(set(seen)) == len(seen) and all(k < num_breaks for k in seen)
+
+
 def _match_plan_breaks(stops: Sequence[PlannedStop], breaks: Sequence[Break]) -> dict[int, Break]:
-    """The vehicle break each of a route's break stops takes (keys ``id(stop)``): matched by
-    window and length as the validator matches them, then each stop left over, in route
-    order, takes the first break left over (by window start) whose length it covers: a
-    break taken outside its window (``to_plan`` exports a late one as taken) is still that
-    vehicle break, so a replay neither adds it again nor forgets that it is late."""
+    """The vehicle break each of a route's break stops takes (keys ``id(stop)``): the break
+    a stop names (``break_index``), else matched by window and length as the validator
+    matches them, then each stop left over, in route order, takes the first break left over
+    (by window start) whose length it covers: a break taken outside its window (``to_plan``
+    exports a late one as taken, naming it since session 60) is still that vehicle break, so
+    a replay neither adds it again nor forgets that it is late."""
     matched = match_breaks(stops, breaks)
     taken = {id(b) for b in matched.values()}
     left = [b for b in sorted(breaks, key=lambda b: b.window.start_s) if id(b) not in taken]
     for ps in stops:
-        if id(ps) in matched:
+        if id(ps) in matched or ps.break_index is not None:
             continue
         brk = next((b for b in left if ps.departure_s - ps.start_s >= b.duration_s), None)
         if brk is not None:
@@ -448,6 +485,9 @@ class DispatchSimulator:
         # Every break stop's (earliest start, latest start, duration), by its ``aux``: the
         # plan's, then the vehicles' breaks no route of it has (set at each reset).
         self._breaks: list[tuple[float, float, float]] = []
+        # By the same ``aux``, the break's index in its courier's vehicle's ``breaks`` (-1: a
+        # plan's break stop that takes none of them).
+        self._break_of: list[int] = []
         # Breaks 0.. of that list are the plan's; the rest the twin added.
         self._num_plan_breaks = len(self._plan.breaks) if self._plan is not None else 0
         w = self.world
@@ -647,7 +687,7 @@ class DispatchSimulator:
             [] for _ in range(v)
         ]
         self._num_steps = 0
-        self._breaks, start_routes = self._start_routes()
+        self._breaks, self._break_of, start_routes = self._start_routes()
         for c, stops in start_routes.items():
             self._route[c] = stops
             self._a_nstops[c] = len(stops)
@@ -664,8 +704,9 @@ class DispatchSimulator:
 
     def _start_routes(
         self,
-    ) -> tuple[list[tuple[float, float, float]], dict[int, tuple[Stop, ...]]]:
-        """Every break's window and length (by its stop's ``aux``) and each courier's route at
+    ) -> tuple[list[tuple[float, float, float]], list[int], dict[int, tuple[Stop, ...]]]:
+        """Every break's window and length and its index in its vehicle's breaks (by its
+        stop's ``aux``; -1: a plan's break stop taking none), and each courier's route at
         the start of the day: its planned stops, plus (with ``SimParams.take_vehicle_breaks``)
         every break of its vehicle the plan does not give it, before the first planned stop
         starting at or after the break's window opens (a courier without a planned route: a
@@ -673,18 +714,21 @@ class DispatchSimulator:
         w = self.world
         plan = self._plan
         breaks = list(plan.breaks) if plan is not None else []
+        break_of = list(plan.break_of) if plan is not None else []
         routes = {c: tuple(stops) for c, stops in plan.stops.items()} if plan is not None else {}
         if not self.params.take_vehicle_breaks:
-            return breaks, routes
+            return breaks, break_of, routes
         for c, vehicle in enumerate(w.scenario.vehicles):
             taken = plan.matched.get(c, ()) if plan is not None else ()
-            missing = [b for k, b in enumerate(vehicle.breaks) if k not in taken]
+            missing = [k for k in range(len(vehicle.breaks)) if k not in taken]
             if not missing:
                 continue
             route = list(routes.get(c, ()))
-            for brk in sorted(missing, key=lambda b: b.window.start_s):
+            for k in sorted(missing, key=lambda k: vehicle.breaks[k].window.start_s):
+                brk = vehicle.breaks[k]
                 opens = float(brk.window.start_s)
                 breaks.append((opens, float(brk.window.end_s), float(brk.duration_s)))
+                break_of.append(k)
                 at = len(route)
                 if plan is not None:
                     at = next(
@@ -699,7 +743,7 @@ class DispatchSimulator:
                 loc = route[at - 1].location if at > 0 else w.vehicle_start_loc[c]
                 route.insert(at, Stop(BREAK, -1, loc, -1, len(breaks) - 1))
             routes[c] = tuple(route)
-        return breaks, routes
+        return breaks, break_of, routes
 
     def _day_orders(self, seed: int) -> OrderData:
         """The scenario's orders followed by the day's Poisson arrivals (drawn from ``seed``;
@@ -2550,7 +2594,9 @@ class DispatchSimulator:
             if departed:
                 self.last_activity_s[c] = self._a_last[c] = depart
             if p.record_routes:
-                self.executed[c].append((stop.kind, o, stop.node, arrival, start, depart))
+                # (a break: the index of its vehicle break in the order's place, -1 for none)
+                of = self._break_of[stop.aux] if stop.kind == BREAK else o
+                self.executed[c].append((stop.kind, of, stop.node, arrival, start, depart))
             if stop.kind == PICKUP:
                 self._collect(c, o, stop.node)
             elif stop.kind == DELIVERY:

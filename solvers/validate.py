@@ -22,18 +22,37 @@ from scenarios.plan import Plan, PlannedStop, PlanStatus, Route, StopKind
 
 
 def match_breaks(stops: Sequence[PlannedStop], breaks: Sequence[Break]) -> dict[int, Break]:
-    """A maximum matching of break stops to the breaks they fit (window and length), by
-    augmenting paths; keys are ``id(stop)``. The breaks are tried by window start, so every
-    caller (the validator, the twin, the re-optimisation policy) gets the same matching."""
-    breaks = sorted(breaks, key=lambda b: b.window.start_s)
-    owner: dict[int, int] = {}  # break index -> stop index
+    """The vehicle break each of a route's break stops takes (keys ``id(stop)``); ``breaks``
+    are the vehicle's, in its order.
+
+    A stop naming its break (``break_index``) takes that break, whatever its times (taken
+    outside the window, it is that break taken early or late); a stop naming a break out of
+    range, or one an earlier stop named, takes none (the callers report it). The stops naming
+    none (plans written before ``break_index``) get a maximum matching to the breaks no stop
+    names whose window holds their start and whose length they cover, by augmenting paths;
+    the breaks are tried by window start, so every caller (the validator, the twin, the
+    re-optimisation policy) gets the same matching."""
+    out: dict[int, Break] = {}
+    named: set[int] = set()
+    unnamed: list[PlannedStop] = []
+    for stop in stops:
+        k = stop.break_index
+        if k is None:
+            unnamed.append(stop)
+        elif k < len(breaks) and k not in named:
+            named.add(k)
+            out[id(stop)] = breaks[k]
+    free = sorted(
+        (b for k, b in enumerate(breaks) if k not in named), key=lambda b: b.window.start_s
+    )
+    owner: dict[int, int] = {}  # break index (in free) -> stop index (in unnamed)
 
     def fits(stop: PlannedStop, b: Break) -> bool:
         return b.window.contains(stop.start_s) and stop.departure_s - stop.start_s >= b.duration_s
 
     def augment(si: int, seen: set[int]) -> bool:
-        for bi, b in enumerate(breaks):
-            if bi in seen or not fits(stops[si], b):
+        for bi, b in enumerate(free):
+            if bi in seen or not fits(unnamed[si], b):
                 continue
             seen.add(bi)
             if bi not in owner or augment(owner[bi], seen):
@@ -41,9 +60,10 @@ def match_breaks(stops: Sequence[PlannedStop], breaks: Sequence[Break]) -> dict[
                 return True
         return False
 
-    for si in range(len(stops)):
+    for si in range(len(unnamed)):
         augment(si, set())
-    return {id(stops[si]): breaks[bi] for bi, si in owner.items()}
+    out.update({id(unnamed[si]): free[bi] for bi, si in owner.items()})
+    return out
 
 
 class Violation(BaseModel):
@@ -163,39 +183,81 @@ class _Checker:
                     load[d] += q
         self._capacity(veh, load, vid, None, "at the start")
 
-        pending_breaks = sorted(veh.breaks, key=lambda b: b.window.start_s)
-        matching = match_breaks(
-            [st for st in route.stops if st.kind is StopKind.BREAK], pending_breaks
-        )
+        # the vehicle's breaks not taken yet (by index in ``veh.breaks``), by window start
+        pending_breaks = sorted(range(len(veh.breaks)), key=lambda i: veh.breaks[i].window.start_s)
+        break_stops = [st for st in route.stops if st.kind is StopKind.BREAK]
+        matching = match_breaks(break_stops, veh.breaks)
+        number = {id(b): i for i, b in enumerate(veh.breaks)}
+        # breaks a stop names (``break_index``): no other stop takes them
+        named = {st.break_index for st in break_stops if st.break_index is not None}
         free = route.start_s  # when the vehicle is free to move (after service/breaks)
         k = 0  # index into locs of the current position
         route_dist = 0
         on_board: set[str] = set()
-        for st in route.stops:
+        for pos, st in enumerate(route.stops):
             if st.kind is StopKind.BREAK:
-                if not pending_breaks:
-                    self.bad("break", f"unexpected break at {st.start_s} s", vid, None)
-                    continue
-                # the break this stop takes: the one a matching of the route's break stops to
-                # the vehicle's breaks gives it (a vehicle's windows may overlap, so the breaks
-                # need not come in window order), else the first one it fits, else the next one
-                matched = matching.get(id(st))
-                fits = [
-                    i
-                    for i, c in enumerate(pending_breaks)
-                    if c.window.contains(st.start_s) and st.departure_s - st.start_s >= c.duration_s
-                ]
-                if matched is not None and matched in pending_breaks:
-                    b = matched
-                    pending_breaks.remove(b)
+                if st.break_index is not None:
+                    # the break the stop names, whatever its times
+                    bi = st.break_index
+                    if bi >= len(veh.breaks):
+                        self.bad(
+                            "break_index",
+                            f"stop {pos}: break_index {bi} names no break of the vehicle "
+                            f"(it has {len(veh.breaks)})",
+                            vid,
+                            None,
+                        )
+                        free = max(free, st.departure_s)
+                        continue
+                    if bi not in pending_breaks:
+                        self.bad(
+                            "break_index",
+                            f"stop {pos}: break_index {bi} names a break an earlier stop takes",
+                            vid,
+                            None,
+                        )
+                        free = max(free, st.departure_s)
+                        continue
                 else:
-                    b = pending_breaks.pop(fits[0] if fits else 0)
+                    # the break this stop takes: the one a matching of the route's break stops
+                    # to the vehicle's breaks gives it (a vehicle's windows may overlap, so the
+                    # breaks need not come in window order), else the first one it fits, else
+                    # the next one (never one a stop names)
+                    unnamed = [i for i in pending_breaks if i not in named]
+                    if not unnamed:
+                        self.bad("break", f"unexpected break at {st.start_s} s", vid, None)
+                        continue
+                    matched = matching.get(id(st))
+                    fits = [
+                        i
+                        for i in unnamed
+                        if veh.breaks[i].window.contains(st.start_s)
+                        and st.departure_s - st.start_s >= veh.breaks[i].duration_s
+                    ]
+                    if matched is not None and number[id(matched)] in unnamed:
+                        bi = number[id(matched)]
+                    else:
+                        bi = fits[0] if fits else unnamed[0]
+                pending_breaks.remove(bi)
+                b = veh.breaks[bi]
+                lo, hi = b.window.start_s, b.window.end_s
                 if st.start_s < free:
                     self.bad("break", f"starts at {st.start_s} s, before {free} s", vid, None)
                 if not b.window.contains(st.start_s):
-                    self.bad("break", f"starts at {st.start_s} s, outside its window", vid, None)
+                    self.bad(
+                        "break",
+                        f"break {bi} starts at {st.start_s} s, outside its window {lo}-{hi}",
+                        vid,
+                        None,
+                    )
                 if st.departure_s - st.start_s < b.duration_s:
-                    self.bad("break", "shorter than its duration", vid, None)
+                    self.bad(
+                        "break",
+                        f"break {bi} lasts {st.departure_s - st.start_s} s, shorter than its "
+                        f"{b.duration_s} s",
+                        vid,
+                        None,
+                    )
                 free = max(free, st.departure_s)
                 continue
             oid = st.order_id or ""
@@ -262,10 +324,9 @@ class _Checker:
                 self.bad("load", f"load_after {st.load_after} but recomputed {load}", vid, oid)
         for oid in on_board:
             self.bad("pairing", "picked up but not delivered on the same route", vid, oid)
-        for b in pending_breaks:
-            self.bad(
-                "break", f"break in window {b.window.start_s}-{b.window.end_s} missing", vid, None
-            )
+        for bi in pending_breaks:
+            w = veh.breaks[bi].window
+            self.bad("break", f"break {bi} in window {w.start_s}-{w.end_s} missing", vid, None)
         end_travel = int(dur[k, k + 1])
         route_dist += int(dist[k, k + 1])
         if route.end_s < free + end_travel:

@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 
 from scenarios.errors import InputError, ScenarioInputError
 from scenarios.geo import Location
-from scenarios.model import Order, Scenario, Vehicle
+from scenarios.model import Break, Order, Scenario, Vehicle
 from scenarios.plan import StopKind
 
 MILLI = 1000
@@ -110,6 +110,12 @@ class OrderInfo:
         return self.tasks[0] if len(self.tasks) == 2 else None
 
 
+def break_order(breaks: Sequence[Break]) -> list[int]:
+    """The indices of a vehicle's ``breaks`` by window start (the order of
+    :attr:`VehicleInfo.breaks`; equal starts keep the vehicle's order)."""
+    return sorted(range(len(breaks)), key=lambda k: breaks[k].window.start_s)
+
+
 @dataclass(frozen=True)
 class VehicleInfo:
     """A vehicle as the engines see it; costs in objective units (milli-cents)."""
@@ -125,6 +131,7 @@ class VehicleInfo:
     unit_duration_cost: int
     max_duration_s: int | None
     max_distance_m: int | None
+    #: (window start, window end, duration) of each break, by window start (:func:`break_order`)
     breaks: tuple[tuple[int, int, int], ...]
     #: latest departure from the start (the vehicle's ``latest_start_s``; None: the shift end)
     latest_start: int | None = None
@@ -502,8 +509,8 @@ def _build(
             max_distance_m=v.max_distance_m,
             latest_start=v.latest_start_s,
             breaks=tuple(
-                (b.window.start_s, b.window.end_s, b.duration_s)
-                for b in sorted(v.breaks, key=lambda b: b.window.start_s)
+                (v.breaks[k].window.start_s, v.breaks[k].window.end_s, v.breaks[k].duration_s)
+                for k in break_order(v.breaks)
             ),
         )
         for v, s, e, shift in vehicle_stubs

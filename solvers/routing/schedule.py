@@ -30,7 +30,7 @@ from scenarios.errors import ScenarioInputError
 from scenarios.geo import MAX_INT
 from scenarios.model import Vehicle
 from scenarios.plan import PlannedStop, Route, StopKind, UnassignedReason
-from solvers.routing.problem import UNLIMITED, RoutingProblem, Task
+from solvers.routing.problem import UNLIMITED, RoutingProblem, Task, break_order
 from solvers.routing.timing import Timing, place_break, place_breaks
 
 
@@ -47,11 +47,13 @@ class StopTime:
 
 @dataclass
 class BreakTime:
-    """A break taken after stop ``after`` (-1 = at the start location)."""
+    """Break ``index`` of the vehicle (in its sorted ``VehicleInfo.breaks``) taken after stop
+    ``after`` (-1 = at the start location)."""
 
     after: int
     start_s: int
     duration_s: int
+    index: int
 
 
 @dataclass
@@ -104,7 +106,7 @@ def _forward(
                 f"capacity dimension {d} exceeded at the start ({q} > {veh.capacity[d]})"
             )
             return out
-    pending = list(veh.breaks)
+    pending = list(enumerate(veh.breaks))
     prev_node = veh.start_node
     t_free = depart_s
     for pos, t in enumerate(seq):
@@ -155,15 +157,16 @@ def _forward(
 
 def _take_breaks(
     out: RouteSchedule,
-    pending: list[tuple[int, int, int]],
+    pending: list[tuple[int, tuple[int, int, int]]],
     after: int,
     t_free: int,
     travel: int,
     nxt: Task | None,
 ) -> int:
-    """Take the pending breaks that are due before travelling to ``nxt``; new free time."""
+    """Take the pending breaks (index, (window start, window end, length)) that are due
+    before travelling to ``nxt``; new free time."""
     while pending:
-        lo, hi, length = pending[0]
+        index, (lo, hi, length) = pending[0]
         start = max(t_free, lo)
         if start > hi:
             return t_free  # missed: reported as a violation at the end
@@ -175,7 +178,7 @@ def _take_breaks(
             fits = start + length + travel <= service and lo <= service
             if not (must or (fits and idle >= length)):
                 return t_free
-        out.breaks.append(BreakTime(after, start, length))
+        out.breaks.append(BreakTime(after, start, length, index))
         pending.pop(0)
         t_free = start + length
     return t_free
@@ -384,6 +387,7 @@ def _from_timing(problem: RoutingProblem, vehicle: int, tm: Timing) -> RouteSche
     task = tm.task.tolist()
     node = tm.node.tolist()
     service = tm.service.tolist()
+    break_of = tm.break_of.tolist()
     load = tm.load.tolist()
     dur = problem.duration
     out = RouteSchedule(vehicle=vehicle, start_s=tm.depart, distance_m=tm.distance)
@@ -391,7 +395,7 @@ def _from_timing(problem: RoutingProblem, vehicle: int, tm: Timing) -> RouteSche
     visits = 0
     for k in range(1, len(task) - 1):
         if task[k] == -2:
-            out.breaks.append(BreakTime(visits - 1, starts[k], service[k]))
+            out.breaks.append(BreakTime(visits - 1, starts[k], service[k], break_of[k]))
             free = starts[k] + service[k]
             continue
         arrival = free + int(dur[node[k - 1], node[k]])
@@ -506,6 +510,7 @@ def to_route(problem: RoutingProblem, sched: RouteSchedule, pinned: set[int]) ->
     veh = problem.vehicles[sched.vehicle]
     stops: list[PlannedStop] = []
     breaks = sorted(sched.breaks, key=lambda b: b.start_s)
+    number = break_order(veh.vehicle.breaks)  # index in veh.breaks -> in the Vehicle's
     bi = 0
 
     def flush(after: int) -> None:
@@ -520,6 +525,7 @@ def to_route(problem: RoutingProblem, sched: RouteSchedule, pinned: set[int]) ->
                     start_s=b.start_s,
                     departure_s=b.start_s + b.duration_s,
                     load_after=list(stops[-1].load_after) if stops else [],
+                    break_index=number[b.index],
                 )
             )
             bi += 1

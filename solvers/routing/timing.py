@@ -68,7 +68,9 @@ def _query(table: I64, lo: I64, hi: I64, op: np.ufunc) -> I64:
 class Timing:
     """Closed-form timing of one route (items: start, visits, breaks, end).
 
-    ``task[k]`` is the task index of item ``k`` (-1 for the start/end, -2 for a break).
+    ``task[k]`` is the task index of item ``k`` (-1 for the start/end, -2 for a break);
+    ``break_of[k]`` the index of a break item's break in the vehicle's (sorted)
+    ``VehicleInfo.breaks`` (-1 for the other items).
     Gap ``g`` lies between items ``g`` and ``g + 1``; ``nxt[g]`` is the first item after the
     gap that is not a break and ``hb[g]`` says whether item ``g + 1`` is a break.
     """
@@ -91,6 +93,7 @@ class Timing:
     leg_d: I64
     free_at: I64
     latest: I64
+    break_of: I64
     feasible: bool
     duration: int
     distance: int
@@ -158,6 +161,7 @@ def build_timing(
         placements = [(break_after, 0)]
     m = n + 2 + len(placements)
     task = np.full(m, -1, dtype=np.int64)
+    break_of = np.full(m, -1, dtype=np.int64)
     node = np.empty(m, dtype=np.int64)
     service = np.zeros(m, dtype=np.int64)
     early = np.empty(m, dtype=np.int64)
@@ -171,6 +175,7 @@ def build_timing(
         brk_items.append(b)
         lo, hi, length = veh.breaks[which]
         task[b] = -2
+        break_of[b] = which
         service[b] = length
         early[b], late[b] = lo, hi
     task[body] = seq_a
@@ -231,6 +236,7 @@ def build_timing(
         leg_d=leg_d,
         free_at=tau + pmax_b + service,
         latest=tau + smin_a,
+        break_of=break_of,
         feasible=feasible,
         duration=duration,
         distance=distance,

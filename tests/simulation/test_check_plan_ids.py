@@ -41,6 +41,12 @@ def _scenario(draw: st.DrawFn) -> dict[str, Any]:
     vehicles = [
         {"id": v, "start_location": _loc(draw(xs))}
         | ({"end_location": _loc(draw(xs))} if draw(st.booleans()) else {})
+        | {
+            "breaks": [
+                {"window": {"start_s": 100 * k, "end_s": 100 * k + 50}, "duration_s": 60}
+                for k in range(draw(st.integers(0, 2)))
+            ]
+        }
         for v in vehicle_ids
     ]
     order_ids = draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, unique=True))
@@ -78,7 +84,8 @@ def _rarely(draw: st.DrawFn, known: list[str], unknown: list[str]) -> str:
 def _plan(draw: st.DrawFn, scenario: dict[str, Any]) -> dict[str, Any]:
     """Allocation lines and routes of ``scenario``'s ids and locations, now and then an
     unknown one (an order, node, SKU, vehicle, location), a vehicle twice, a shipment job
-    ``<order>@<node>``, a pickup at a node, at its order's own pickup or elsewhere."""
+    ``<order>@<node>``, a pickup at a node, at its order's own pickup or elsewhere, a break
+    stop naming a break of its vehicle, one it lacks or one another stop names."""
     orders = [o["id"] for o in scenario["orders"]]
     nodes = [n["id"] for n in scenario["nodes"]] or [
         f"depot:{v['id']}" for v in scenario["vehicles"]
@@ -115,6 +122,11 @@ def _plan(draw: st.DrawFn, scenario: dict[str, Any]) -> dict[str, Any]:
                     "start_s": 0,
                     "departure_s": 0,
                 }
+                | (
+                    {"break_index": draw(st.sampled_from([None, 0, 1, 2]))}
+                    if kind == "break"
+                    else {}
+                )
             )
         routes.append({"vehicle_id": _rarely(draw, vehicles, ["vq"]), "stops": stops})
     return {"allocation": allocation, "routes": routes}

@@ -272,3 +272,42 @@ def test_a_break_stop_shorter_than_the_vehicles_break_is_not_it() -> None:
     sim = DispatchSimulator(scenario, plan=plan, params=SimParams(record_routes=True))
     simulate(scenario, plan, "plan", seed=1, simulator=sim)
     assert _taken(sim, 0) == [(110.0, 170.0), (200.0, 1100.0)]
+
+
+@pytest.mark.parametrize("take", [True, False])
+def test_a_very_late_break_exported_keeps_its_identity(take: bool) -> None:
+    # The break-label swap: v1's first break (window 100-200 s) is taken very late, at 520 s,
+    # inside its second break's window (500-700 s), which it then takes on time at 620 s.
+    # Exported by to_plan, neither stop said which break it was: a replay matched the 520 s
+    # stop to the second break (it fits that window) and the 620 s stop to the first, so it
+    # reported the first break late by 420 s where the day had it late by 320 s. The stops
+    # now carry ``break_index``: the replay is the day.
+    scenario = _line_with_breaks([[(100, 200, 100), (500, 700, 100)], []])
+    plan = Plan(
+        routes=[
+            Route(
+                vehicle_id="v1",
+                stops=[
+                    PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
+                    PlannedStop(order_id="b", arrival_s=310, start_s=500, departure_s=520),
+                    PlannedStop(kind=StopKind.BREAK, arrival_s=520, start_s=150, departure_s=250),
+                    PlannedStop(kind=StopKind.BREAK, arrival_s=520, start_s=550, departure_s=650),
+                ],
+            )
+        ]
+    )
+    params = SimParams(record_routes=True, take_vehicle_breaks=take)
+    sim = DispatchSimulator(scenario, plan=plan, params=params)
+    day = simulate(scenario, plan, "plan", seed=1, simulator=sim)
+    assert _taken(sim, 0) == [(520.0, 620.0), (620.0, 720.0)]
+    # the first break (latest start 200 s) is the late one, by 320 s
+    assert sim.break_violations == [(0, 0, 520.0, 200.0)]
+    assert (day.metrics["breaks_late"], day.metrics["break_late_s"]) == (1, 320)
+    exported = day.to_plan(sim)
+    breaks = [ps for ps in exported.routes[0].stops if ps.kind == StopKind.BREAK]
+    assert [(ps.start_s, ps.break_index) for ps in breaks] == [(520, 0), (620, 1)]
+    again = DispatchSimulator(scenario, plan=exported, params=params)
+    replay = simulate(scenario, exported, "plan", seed=1, simulator=again)
+    assert _taken(again, 0) == [(520.0, 620.0), (620.0, 720.0)]
+    assert again.break_violations == [(0, 0, 520.0, 200.0)]
+    assert replay.metrics == day.metrics

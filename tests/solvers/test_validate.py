@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from scenarios import (
     Break,
@@ -17,6 +18,7 @@ from scenarios import (
     TimeWindow,
     Vehicle,
 )
+from scenarios.errors import error_location
 from scenarios.io import load_scenario
 from scenarios.plan import PlanStatus, StopKind, Unassigned, UnassignedReason
 from solvers.validate import validate_plan
@@ -275,7 +277,7 @@ def test_breaks_with_overlapping_windows_may_come_in_any_order() -> None:
     # the long break, then one in neither window: the short one is out of its window
     check = validate_plan(s, plan(_brk(4000, 600), _brk(4700, 300)))
     assert [str(v) for v in check.violations] == [
-        "break (vehicle v): starts at 4700 s, outside its window"
+        "break (vehicle v): break 1 starts at 4700 s, outside its window 2000-3000"
     ]
 
 
@@ -303,5 +305,74 @@ def test_a_break_outside_its_route_is_refused() -> None:
         "travel_time (vehicle v): ends at 1200 s, earliest 1900 s"
     ]
     assert [str(v) for v in validate_plan(s, plan(visit)).violations] == [
-        "break (vehicle v): break in window 0-9000 missing"
+        "break (vehicle v): break 0 in window 0-9000 missing"
     ]
+
+
+def _two_break_courier() -> Scenario:
+    """Vehicle v with a first break (window 1000-2000 s) and a second (5000-7000 s)."""
+    courier = Vehicle(
+        id="v",
+        start_location=Location(x=0, y=0),
+        breaks=[
+            Break(window=TimeWindow(start_s=1000, end_s=2000), duration_s=300),
+            Break(window=TimeWindow(start_s=5000, end_s=7000), duration_s=300),
+        ],
+    )
+    return Scenario(orders=[Order(id="a", location=Location(x=100, y=0))], vehicles=[courier])
+
+
+def _route_plan(*breaks: PlannedStop) -> Plan:
+    visit = PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=100)
+    route = Route(vehicle_id="v", stops=[visit, *breaks], start_s=0, end_s=9000, distance_m=200)
+    return Plan(routes=[route], distance_m=200)
+
+
+def _named(start_s: int, index: int) -> PlannedStop:
+    return _brk(start_s, 300).model_copy(update={"break_index": index})
+
+
+def test_a_break_stop_naming_its_break_is_checked_against_that_break() -> None:
+    # The break-label swap: the first break taken very late (at 5000 s, inside the second
+    # break's window), the second at 6000 s. Matched by window, the 5000 s stop took the
+    # second break and the 6000 s one the first: one violation, blaming the 6000 s stop.
+    # Named, each stop is checked against its own break: the first is late, the second on
+    # time.
+    s = _two_break_courier()
+    unnamed = validate_plan(s, _route_plan(_brk(5000, 300), _brk(6000, 300)))
+    assert [str(v) for v in unnamed.violations] == [
+        "break (vehicle v): break 0 starts at 6000 s, outside its window 1000-2000"
+    ]
+    named = validate_plan(s, _route_plan(_named(5000, 0), _named(6000, 1)))
+    assert [str(v) for v in named.violations] == [
+        "break (vehicle v): break 0 starts at 5000 s, outside its window 1000-2000"
+    ]
+    # named as the matching has them: the same verdict as unnamed
+    assert validate_plan(s, _route_plan(_named(5000, 1), _named(6000, 0))) == unnamed
+    # one named, one not: the unnamed stop takes the break left (never the named one)
+    mixed = validate_plan(s, _route_plan(_named(5000, 0), _brk(6000, 300)))
+    assert mixed.violations == named.violations
+    assert validate_plan(s, _route_plan(_named(1500, 0), _named(6000, 1))).ok
+
+
+def test_a_bad_break_index_is_a_violation_naming_the_field() -> None:
+    s = _two_break_courier()
+    out_of_range = validate_plan(s, _route_plan(_named(1500, 0), _named(6000, 2)))
+    assert [str(v) for v in out_of_range.violations] == [
+        "break_index (vehicle v): stop 2: break_index 2 names no break of the vehicle (it has 2)",
+        "break (vehicle v): break 1 in window 5000-7000 missing",
+    ]
+    twice = validate_plan(s, _route_plan(_named(1500, 0), _named(6000, 0)))
+    assert [str(v) for v in twice.violations] == [
+        "break_index (vehicle v): stop 2: break_index 0 names a break an earlier stop takes",
+        "break (vehicle v): break 1 in window 5000-7000 missing",
+    ]
+
+
+def test_only_a_break_stop_names_a_break() -> None:
+    with pytest.raises(ValidationError) as err:
+        PlannedStop(order_id="a", arrival_s=0, start_s=0, departure_s=0, break_index=0)
+    assert error_location(err.value.errors()[0]) == (
+        ("break_index",),
+        "names a vehicle break, which only a break stop takes (this stop is a delivery)",
+    )

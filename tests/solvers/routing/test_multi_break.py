@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scenarios import Break, EuclideanTravel, Location, Scenario, TimeWindow, Vehicle
-from scenarios.plan import Plan
+from scenarios.plan import Plan, Route, StopKind
 from solvers.routing import build_problem
 from solvers.routing.params import RoutingParams
 from solvers.routing.schedule import greedy_schedule, schedule_route, to_route
@@ -172,8 +172,42 @@ def test_multi_break_schedule_is_optimal_and_validates(
         route = to_route(p, sched, set())
         plan = Plan(routes=[route], distance_m=route.distance_m, cost_cents=route.cost_cents)
         assert validate_plan(s, plan).ok
+        _assert_names_its_breaks(s.vehicles[0], route)
     else:
         assert best is None
+    if greedy.violation is None:
+        _assert_names_its_breaks(s.vehicles[0], to_route(p, greedy, set()))
+
+
+def _assert_names_its_breaks(vehicle: Vehicle, route: Route) -> None:
+    """Each break stop of ``route`` names (``break_index``) a break of ``vehicle`` of its
+    own, in whose window it starts and whose length it covers."""
+    stops = [stop for stop in route.stops if stop.kind is StopKind.BREAK]
+    named = [stop.break_index for stop in stops]
+    assert sorted(k for k in named if k is not None) == list(range(len(vehicle.breaks)))
+    for stop in stops:
+        assert stop.break_index is not None
+        b = vehicle.breaks[stop.break_index]
+        assert b.window.contains(stop.start_s)
+        assert stop.departure_s - stop.start_s >= b.duration_s
+
+
+@pytest.mark.parametrize("how", ["exact", "greedy", "pyvrp", "ortools"])
+def test_break_stops_name_their_breaks_in_the_vehicles_order(how: str) -> None:
+    """The routing layer sorts a vehicle's breaks by window start; a break stop names its
+    break by its index in the vehicle's own list (here the later window is listed first)."""
+    s = _scenario(FAR_APART[::-1], FAR_APART_ORDERS, shift_end=14_400)
+    if how in ("exact", "greedy"):
+        p = build_problem(s)
+        sched = (schedule_route if how == "exact" else greedy_schedule)(p, 0, [0, 1])
+        assert sched.violation is None
+        route = to_route(p, sched, set())
+    else:
+        params = RoutingParams(engine=how, seed=5, time_limit_s=2, max_iterations=100)
+        route = solve_routes(s, params).routes[0]
+    _assert_names_its_breaks(s.vehicles[0], route)
+    # the break in window 3000-3000 is the vehicle's second, taken first
+    assert [st.break_index for st in route.stops if st.kind is StopKind.BREAK] == [1, 0]
 
 
 def test_routes_without_breaks_are_unchanged(instances_dir: Path) -> None:
@@ -196,7 +230,7 @@ def test_routes_without_breaks_are_unchanged(instances_dir: Path) -> None:
 def test_validator_matches_break_stops_to_breaks() -> None:
     """The first break stop fits both breaks (the validator gave it the first in window order,
     leaving the second stop outside the other break's window)."""
-    from scenarios.plan import PlannedStop, Route, StopKind
+    from scenarios.plan import PlannedStop
 
     s = _scenario([(4200, 7800, 600), (5100, 5700, 2700)], [(5800, 5000, 0, None)])
     brk = StopKind.BREAK
