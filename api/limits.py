@@ -90,19 +90,21 @@ def check_scenario(scenario: Scenario, *, field: str) -> None:
 
 
 def check_initial_plan(params: RoutingParams, scenario: Scenario, *, field: str) -> None:
-    """422 for a warm start naming a vehicle the scenario lacks, or one vehicle twice, with
-    its path from the root: the router's own check (see
-    :func:`~solvers.routing.solve.check_route_vehicles`), before anything is queued.
+    """422 for a warm start naming a vehicle the scenario lacks, or one vehicle twice, or a
+    break its vehicle lacks, with its path from the root: the router's own checks (see
+    :func:`~solvers.routing.solve.check_route_vehicles` and ``check_route_breaks``), before
+    anything is queued.
 
     The solver raised it as ``initial_plan.routes.{r}.vehicle_id``, without the request's
     ``params.`` (a 422 when answered now, a failed job after a 202 otherwise).
     """
-    from solvers.routing.solve import check_route_vehicles
+    from solvers.routing.solve import check_route_breaks, check_route_vehicles
 
     if params.initial_plan is None:
         return
     with fields_under(field):
         check_route_vehicles(params.initial_plan, {v.id for v in scenario.vehicles})
+        check_route_breaks(params.initial_plan, scenario)
 
 
 def wants_sync(

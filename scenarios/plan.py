@@ -91,6 +91,25 @@ class Route(StrictModel):
     cost_cents: NonNegInt = 0
 
 
+def bad_break_index(route: Route, num_breaks: int) -> tuple[int, str] | None:
+    """The first stop of ``route`` whose ``break_index`` names no break of its vehicle (which
+    has ``num_breaks``) or one an earlier stop names, and why; None when there is none."""
+    named: dict[int, int] = {}
+    for s, stop in enumerate(route.stops):
+        k = stop.break_index
+        if k is None:
+            continue
+        if k >= num_breaks:
+            return s, (
+                f"break {k} of vehicle {route.vehicle_id!r}, which has {num_breaks} "
+                f"break{'s' if num_breaks != 1 else ''} (indices from 0)"
+            )
+        if k in named:
+            return s, f"break {k} of vehicle {route.vehicle_id!r} is stop {named[k]}'s already"
+        named[k] = s
+    return None
+
+
 class AllocationLine(StrictModel):
     """``quantity`` units of ``sku`` of order ``order_id`` ship from node ``node_id``."""
 

@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 from scenarios.errors import InputError
 from scenarios.geo import Location, earliest_service_start
 from scenarios.model import Break, Scenario
-from scenarios.plan import Plan, PlannedStop, Route, StopKind, shipment_order
+from scenarios.plan import Plan, PlannedStop, StopKind, bad_break_index, shipment_order
 from simulation.decisions import (
     Action,
     ApplyResult,
@@ -114,13 +114,16 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #: 4: session 57: a courier that never left and holds only breaks is quoted an order put
 #:    after its first breaks from its departure after them, as the twin charges it, not with
 #:    the standing and the breaks (days with breaks only)
-TWIN_VERSION = 4
+#: 5: session 60: a plan's break stop naming its break (``break_index``, which the routing
+#:    engines and ``to_plan`` set) takes that break, not the one its window matches; the
+#:    re-optimisation policy's re-plans name theirs (days with breaks only)
+TWIN_VERSION = 5
 
 
 def twin_version(scenario: Scenario) -> int:
     """The twin version (:data:`TWIN_VERSION`) that days of ``scenario`` are played under."""
-    # version 3 may change any day (version 2 changed only days with breaks); version 4 only
-    # days whose vehicles have breaks
+    # version 3 may change any day (version 2 changed only days with breaks); versions 4 and
+    # 5 only days whose vehicles have breaks
     if any(v.breaks for v in scenario.vehicles):
         return TWIN_VERSION
     return 3
@@ -195,7 +198,7 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
         if route.vehicle_id not in vehicle_ids or route.vehicle_id in routed:
             return False
         routed.add(route.vehicle_id)
-        if not _break_indices_ok(route, num_breaks[route.vehicle_id]):
+        if bad_break_index(route, num_breaks[route.vehicle_id]) is not None:
             return False
         for ps in route.stops:
             if ps.kind == StopKind.BREAK:
@@ -292,7 +295,9 @@ class _PlanRoutes:
             prev_loc = world.vehicle_start_loc[c]
             break_stops = [ps for ps in route.stops if ps.kind == StopKind.BREAK]
             vehicle_breaks = world.scenario.vehicles[c].breaks
-            _check_break_indices(r, route, len(vehicle_breaks))
+            bad = bad_break_index(route, len(vehicle_breaks))
+            if bad is not None:
+                raise InputError(f"plan.routes.{r}.stops.{bad[0]}.break_index", bad[1])
             matched = _match_plan_breaks(break_stops, vehicle_breaks)
             number = {id(b): k for k, b in enumerate(vehicle_breaks)}
             self.matched[c] = {number[id(b)] for b in matched.values()}
@@ -362,35 +367,6 @@ class _PlanRoutes:
             for st in stops:
                 if st.kind == PICKUP and st.node >= 0:
                     self.pickup_nodes.setdefault(st.order, []).append(st.node)
-
-
-def _check_break_indices(r: int, route: Route, num_breaks: int) -> None:
-    """Raise InputError naming ``plan.routes.{r}.stops.{s}.break_index`` for a break stop of
-    ``route`` naming no break of its vehicle (``num_breaks`` of them), or one an earlier stop
-    names."""
-    named: dict[int, int] = {}
-    for s, ps in enumerate(route.stops):
-        k = ps.break_index
-        if k is None:
-            continue
-        field = f"plan.routes.{r}.stops.{s}.break_index"
-        if k >= num_breaks:
-            raise InputError(
-                field,
-                f"break {k} of vehicle {route.vehicle_id!r}, which has {num_breaks} "
-                f"break{'s' if num_breaks != 1 else ''} (indices from 0)",
-            )
-        if k in named:
-            raise InputError(
-                field, f"break {k} of vehicle {route.vehicle_id!r} is stop {named[k]}'s already"
-            )
-        named[k] = s
-
-
-def _break_indices_ok(route: Route, num_breaks: int) -> bool:
-    """Whether :func:`_check_break_indices` takes ``route``'s break indices."""
-    seen = [ps.break_index for ps in route.stops if ps.break_index is not None]
-    return len(set(seen)) == len(seen) and all(k < num_breaks for k in seen)
 
 
 def _match_plan_breaks(stops: Sequence[PlannedStop], breaks: Sequence[Break]) -> dict[int, Break]:

@@ -41,6 +41,10 @@ class RouteOutputStop(StrictModel):
     start: SourceValue
     departure: SourceValue | None = None
     end: SourceValue | None = Field(default=None, description="end of a break")
+    break_index: NonNegInt | None = Field(
+        default=None,
+        description="a break: the index in its vehicle's breaks of the break it takes",
+    )
     load_after: list[int] = Field(default_factory=list)
     pinned: bool = False
 
@@ -99,12 +103,19 @@ class RouteOutput(StrictModel):
                             "start_s": secs(st.start),
                             "departure_s": secs(end),
                             "load_after": list(stops[-1]["load_after"]) if stops else [],
+                            "break_index": st.break_index,
                         }
                     )
                     continue
                 order = st.order or st.order_id
                 if order is None:
                     raise InputError(f"{where}.order", "a pickup or delivery needs an order")
+                if st.break_index is not None:
+                    raise InputError(
+                        f"{where}.break_index",
+                        f"names a vehicle break, which only a break stop takes (this stop is a "
+                        f"{st.kind.value})",
+                    )
                 if st.departure is None:
                     raise InputError(f"{where}.departure", "Field required")
                 stops.append(

@@ -37,6 +37,7 @@ def plan_to_dict(scenario: Scenario, plan: Plan) -> dict[str, Any]:
                         "kind": "break",
                         "start": _units(st.start_s, tdiv),
                         "end": _units(st.departure_s, tdiv),
+                        **({"break_index": st.break_index} if st.break_index is not None else {}),
                     }
                 )
                 continue

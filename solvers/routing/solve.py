@@ -10,7 +10,15 @@ from typing import Any
 
 from scenarios.errors import InputError
 from scenarios.model import Scenario
-from scenarios.plan import Plan, PlanStatus, Route, StopKind, Unassigned, UnassignedReason
+from scenarios.plan import (
+    Plan,
+    PlanStatus,
+    Route,
+    StopKind,
+    Unassigned,
+    UnassignedReason,
+    bad_break_index,
+)
 from solvers.cancel import cancelled
 from solvers.routing.diagnose import diagnose_orders
 from solvers.routing.engines.base import Engine, EngineSettings
@@ -826,6 +834,7 @@ def _settings(
             (problem.order_ids[t.order], t.kind): ti for ti, t in enumerate(problem.tasks)
         }
         check_route_vehicles(params.initial_plan, vindex)
+        check_route_breaks(params.initial_plan, problem.scenario)
         _check_known_stops(params.initial_plan, problem.scenario, absent_orders)
         _check_unique_visits(params.initial_plan, set(task_of))
         for route in params.initial_plan.routes:
@@ -913,6 +922,20 @@ def check_route_vehicles(plan: Plan, vehicle_ids: Collection[str]) -> None:
                 f"initial_plan.routes.{ri}.vehicle_id", f"unknown vehicle {route.vehicle_id!r}"
             )
         route_of[route.vehicle_id] = ri
+
+
+def check_route_breaks(plan: Plan, scenario: Scenario) -> None:
+    """InputError naming ``initial_plan.routes.{r}.stops.{s}.break_index`` for a break stop
+    naming a break its route's vehicle lacks, or one an earlier stop names (the solver places
+    the breaks afresh, but a plan saying so is wrong). Routes of unknown vehicles are
+    :func:`check_route_vehicles`' to refuse."""
+    num_breaks = {v.id: len(v.breaks) for v in scenario.vehicles}
+    for ri, route in enumerate(plan.routes):
+        if route.vehicle_id not in num_breaks:
+            continue
+        bad = bad_break_index(route, num_breaks[route.vehicle_id])
+        if bad is not None:
+            raise InputError(f"initial_plan.routes.{ri}.stops.{bad[0]}.break_index", bad[1])
 
 
 def _check_known_stops(plan: Plan, scenario: Scenario, absent: Collection[str] = ()) -> None:

@@ -199,6 +199,37 @@ def test_a_warm_start_naming_an_unknown_vehicle_is_422_from_the_request_root(
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("stop", "field", "reason"),
+    [
+        # courier-1 has no break: a break stop naming one names none
+        ({"kind": "break", "break_index": 0}, "params.initial_plan.routes.0.stops.0.break_index",
+         "break 0 of vehicle 'courier-1', which has 0 breaks (indices from 0)"),
+        ({"order_id": "o1", "break_index": 0}, "params.initial_plan.routes.0.stops.0.break_index",
+         "names a vehicle break, which only a break stop takes (this stop is a delivery)"),
+    ],
+)  # fmt: skip
+def test_a_warm_start_break_stop_naming_no_break_is_422(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    mode: str,
+    stop: dict[str, Any],
+    field: str,
+    reason: str,
+) -> None:
+    """A stop's ``break_index`` names a break of its route's vehicle, on a break stop only."""
+    body = _body()
+    body["mode"] = mode
+    stop |= {"arrival_s": 0, "start_s": 0, "departure_s": 60}
+    route = {"vehicle_id": "courier-1", "stops": [stop]}
+    body["params"]["initial_plan"] = {"routes": [route]}
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": field, "reason": reason}]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+
+
 def test_roles_of_the_routes_endpoint(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
     assert client.post("/v1/routes", json=_body()).status_code == 401
     assert client.post("/v1/routes", json=_body(), headers=keys["planner"]).status_code == 403

@@ -343,6 +343,17 @@ def test_whatif_modifier_not_fitting_the_scenario_is_422_before_queueing(
              "start_s": 0, "departure_s": 0}]}]},
          "plan.routes.0.stops.0.location",
          "location {'x': 7.0, 'y': 7.0} is not a location of the scenario"),
+        # a break stop naming a break its vehicle lacks (the twin would take it as none)
+        ({"routes": [{"vehicle_id": "courier-1", "stops": [
+            {"kind": "break", "arrival_s": 0, "start_s": 0, "departure_s": 60,
+             "break_index": 2}]}]},
+         "plan.routes.0.stops.0.break_index",
+         "break 2 of vehicle 'courier-1', which has 0 breaks (indices from 0)"),
+        ({"routes": [{"vehicle_id": "courier-1", "stops": [
+            {"order_id": "o1", "arrival_s": 0, "start_s": 0, "departure_s": 60,
+             "break_index": 0}]}]},
+         "plan.routes.0.stops.0.break_index",
+         "names a vehicle break, which only a break stop takes (this stop is a delivery)"),
     ],
 )  # fmt: skip
 def test_a_plan_not_fitting_the_scenario_is_422_before_queueing(

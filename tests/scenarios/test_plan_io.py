@@ -37,7 +37,7 @@ ROUTE_OUTPUT = {
                     "departure": 3.1,
                     "load_after": [1],
                 },
-                {"kind": "break", "start": 4, "end": 10},
+                {"kind": "break", "start": 4, "end": 10, "break_index": 1},
                 {
                     "order_id": "a",
                     "order": "a",
@@ -66,6 +66,7 @@ def test_read_plan_converts_the_route_output_to_seconds_and_metres(tmp_path: Pat
     assert (pickup.order_id, pickup.task_id, pickup.kind.value) == ("a", "7", "pickup")
     assert (pickup.arrival_s, pickup.start_s, pickup.departure_s) == (15, 20, 31)
     assert (brk.kind.value, brk.start_s, brk.departure_s, brk.load_after) == ("break", 40, 100, [1])
+    assert brk.break_index == 1 and pickup.break_index is None
     assert delivery.pinned and delivery.order_id == "a"
     assert plan.unassigned[0].order_id == "b" and plan.unassigned[0].penalty_cents == 5
 
@@ -93,5 +94,12 @@ def test_bad_route_output_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         read_plan(path)
     assert err.value.field == "routes.0.stops.0.departure" and err.value.reason == "Field required"
+    doc["routes"][0]["stops"][0]["departure"] = 3
+    doc["routes"][0]["stops"][0]["break_index"] = 0
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError) as err:
+        read_plan(path)
+    assert err.value.field == "routes.0.stops.0.break_index"
+    assert err.value.reason.endswith("only a break stop takes (this stop is a pickup)")
     with pytest.raises(InputError, match="file not found"):
         read_plan(tmp_path / "missing.json")
