@@ -138,10 +138,12 @@ def kpi_interval(
     return mean_ci(values, bounds=kpi_bounds(metric))
 
 
-#: One stop a courier executed: (kind, order, node, arrival, start, departure); for a break
-#: the order's place holds the index of the vehicle break it took (-1: a plan's break stop
-#: that takes none of them).
 ExecutedStop = tuple[int, int, int, float, float, float]
+
+
+def _named_break(k: int) -> int | None:
+    """A recorded break index as a plan's ``break_index`` (-1: none, None)."""
+    return k if k >= 0 else None
 
 
 def courier_utilisation(sim: DispatchSimulator, c: int) -> float:
@@ -187,6 +189,9 @@ class SimulationResult:
     events: list[tuple[float, str, int, int]] | None = None
     executed: list[list[ExecutedStop]] | None = None
     executed_locations: list[Any] | None = None
+    #: per courier, for each break of ``executed`` in order, the index in its vehicle's
+    #: ``breaks`` of the break it took (-1: none of them); None: not recorded
+    executed_breaks: list[list[int]] | None = None
 
     @property
     def num_orders(self) -> int:
@@ -290,6 +295,9 @@ class SimulationResult:
             events=list(sim.events) if sim.params.record_events else None,
             executed=[list(x) for x in sim.executed] if sim.params.record_routes else None,
             executed_locations=list(w.locations) if sim.params.record_routes else None,
+            executed_breaks=[list(x) for x in sim.executed_breaks]
+            if sim.params.record_routes
+            else None,
         )
 
     def to_plan(self, sim: DispatchSimulator) -> Plan:
@@ -301,6 +309,9 @@ class SimulationResult:
         for c, stops in enumerate(self.executed):
             planned = []
             at = w.vehicle_start_loc[c]  # where the courier is (a break is taken there)
+            # which of its vehicle's breaks each break is: a late one may start in another's
+            # window (matched by window on a replay, their labels swapped)
+            named = iter(self.executed_breaks[c] if self.executed_breaks is not None else ())
             for kind, o, node, arrival, start, depart in stops:
                 if kind == StopType.BREAK:
                     # Its length kept whole, so the replay matches it to its vehicle's break.
@@ -313,9 +324,7 @@ class SimulationResult:
                             arrival_s=min(round(arrival), begin),  # (standing since)
                             start_s=begin,
                             departure_s=max(round(depart), begin + length),
-                            # which of its vehicle's breaks it is: a late one may start in
-                            # another's window (matched by window, their labels swapped)
-                            break_index=o if o >= 0 else None,
+                            break_index=_named_break(next(named, -1)),
                         )
                     )
                     continue

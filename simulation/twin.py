@@ -662,6 +662,9 @@ class DispatchSimulator:
         self.executed: list[list[tuple[int, int, int, float, float, float]]] = [
             [] for _ in range(v)
         ]
+        #: Per courier, for each break in ``executed`` (in order): the index in its vehicle's
+        #: ``breaks`` of the break it took (-1: a plan's break stop that takes none of them).
+        self.executed_breaks: list[list[int]] = [[] for _ in range(v)]
         self._num_steps = 0
         self._breaks, self._break_of, start_routes = self._start_routes()
         for c, stops in start_routes.items():
@@ -2570,9 +2573,9 @@ class DispatchSimulator:
             if departed:
                 self.last_activity_s[c] = self._a_last[c] = depart
             if p.record_routes:
-                # (a break: the index of its vehicle break in the order's place, -1 for none)
-                of = self._break_of[stop.aux] if stop.kind == BREAK else o
-                self.executed[c].append((stop.kind, of, stop.node, arrival, start, depart))
+                self.executed[c].append((stop.kind, o, stop.node, arrival, start, depart))
+                if stop.kind == BREAK:
+                    self.executed_breaks[c].append(self._break_of[stop.aux])
             if stop.kind == PICKUP:
                 self._collect(c, o, stop.node)
             elif stop.kind == DELIVERY:

@@ -192,6 +192,12 @@ def test_an_executed_day_exported_as_a_plan_replays_exactly(small_city: Scenario
     day = simulate(det, policy="insertion", seed=3, simulator=sim)
     plan = day.to_plan(sim)
     assert sum(len(r.stops) for r in plan.routes) >= 2 * day.metrics["orders_delivered"]
+    # each break stop names its vehicle's break (a used courier takes each once)
+    breaks = {v.id: len(v.breaks) for v in det.vehicles}
+    assert any(breaks[r.vehicle_id] for r in plan.routes)
+    for route in plan.routes:
+        named = [ps.break_index for ps in route.stops if ps.kind == StopKind.BREAK]
+        assert sorted(k for k in named if k is not None) == list(range(breaks[route.vehicle_id]))
     replay = _replay_times(det, plan)
     mismatches = [(p, got) for p, got in replay if got != (p.arrival_s, p.start_s, p.departure_s)]
     assert mismatches == []

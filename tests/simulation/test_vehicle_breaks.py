@@ -254,7 +254,8 @@ def test_a_late_break_exported_replays_as_the_vehicles_break(take: bool) -> None
     day = simulate(scenario, plan, "plan", seed=1, simulator=sim)
     assert _taken(sim, 0) == [(520.0, 1420.0)] and day.metrics["breaks_late"] == 1
     exported = day.to_plan(sim)
-    assert [(ps.kind, ps.start_s) for ps in exported.routes[0].stops][-1] == (StopKind.BREAK, 520)
+    last = exported.routes[0].stops[-1]
+    assert (last.kind, last.start_s, last.break_index) == (StopKind.BREAK, 520, 0)
     again = DispatchSimulator(scenario, plan=exported, params=params)
     replay = simulate(scenario, exported, "plan", seed=1, simulator=again)
     assert _taken(again, 0) == [(520.0, 1420.0)]
