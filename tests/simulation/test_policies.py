@@ -219,6 +219,11 @@ def test_reopt_puts_breaks_where_the_solver_takes_them(monkeypatch: pytest.Monke
                     before = {int(st.order_id) for st in route.stops[:i] if st.order_id}
                     sent_before = {st.order for st in sent[:k] if st.order >= 0}
                     assert sent_before & ours == before  # the others: the locked stops
+                    # the courier's break the solver's stop names (``break_index``): the
+                    # solver placed it in that break's window
+                    assert route.stops[i].break_index is not None
+                    earliest, latest, _ = sim.break_window(sent[k].aux)
+                    assert earliest <= route.stops[i].start_s <= latest
                     checked += 1
             solved.clear()
         return apply(action)  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from scenarios import (
 from scenarios.errors import error_location
 from scenarios.io import load_scenario
 from scenarios.plan import PlanStatus, StopKind, Unassigned, UnassignedReason
-from solvers.validate import validate_plan
+from solvers.validate import match_breaks, validate_plan
 
 
 def _plan_from_sequences(s: Scenario, routes: list[list[str]]) -> Plan:
@@ -376,3 +376,20 @@ def test_only_a_break_stop_names_a_break() -> None:
         ("break_index",),
         "names a vehicle break, which only a break stop takes (this stop is a delivery)",
     )
+
+
+def test_match_breaks_gives_a_stop_naming_its_break_that_break() -> None:
+    """Named stops take their breaks whatever their times; the others are matched (window and
+    length) to the breaks no stop names; a stop naming no break of the vehicle, or one an
+    earlier stop names, takes none."""
+    breaks = _two_break_courier().vehicles[0].breaks
+    late, on_time = _named(5000, 0), _named(6000, 1)
+    assert match_breaks([late, on_time], breaks) == {id(late): breaks[0], id(on_time): breaks[1]}
+    unnamed = _brk(5000, 300)
+    assert match_breaks([unnamed, on_time], breaks) == {id(on_time): breaks[1]}
+    assert match_breaks([late, unnamed], breaks) == {id(late): breaks[0], id(unnamed): breaks[1]}
+    # by window alone the late first break is taken for the second (the swap), as before
+    alone = _brk(5000, 300)
+    assert match_breaks([alone], breaks) == {id(alone): breaks[1]}
+    again, beyond = _named(1500, 0), _named(1600, 2)
+    assert match_breaks([late, again, beyond], breaks) == {id(late): breaks[0]}
