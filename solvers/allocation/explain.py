@@ -82,6 +82,12 @@ SMALL_BATCH = 64
 #: on a slow machine (0.16 ms before the rule reasons were found for all orders at once,
 #: when 57-74 % of a 60 s answer's explanations were cut), with a margin
 WRITE_S_PER_ORDER = 1e-4
+#: ... and at least this many seconds, for the searches' stopping latency: a one-order MIP
+#: or branch and bound returns after its deadline (one crowded order, 200 capped nodes x 20
+#: lines: 5-15 ms, and 31 ms for a MIP begun 2 ms before it), and with only the per-order
+#: reserve a single order's explanation was then cut and the answer came late (10.005 s at
+#: a 10 s limit, 1.03 s at 1 s)
+WRITE_FLOOR_S = 0.05
 #: at most this share of the explanations' time is kept back for writing them (a cut
 #: explanation says less than one whose searches stopped early): 50,000 city orders, 60 s,
 #: a slow machine: with half, 2,845 of 50,000 were cut (the rule-reason tables 0.4 s, the
@@ -297,7 +303,10 @@ def explain(
     end = t_start + budget_s if end is None else end
     # the searches stop early enough for every explanation to be written by ``end`` (at
     # most WRITE_SHARE_MAX of the time to ``end`` kept back for it)
-    write_s = min(WRITE_SHARE_MAX * max(end - t_start, 0.0), WRITE_S_PER_ORDER * n_orders)
+    write_s = min(
+        WRITE_SHARE_MAX * max(end - t_start, 0.0),
+        max(WRITE_FLOOR_S, WRITE_S_PER_ORDER * n_orders),
+    )
     search_end = min(t_start + budget_s, end - write_s)
     c_arc, c_pair, split = real_costs(prob)
     world = _world(prob, x)
