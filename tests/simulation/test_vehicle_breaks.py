@@ -113,6 +113,14 @@ def test_the_opt_out_plays_a_day_without_a_plan_as_before(policy: str) -> None:
     assert tuple(result.metrics[k] for k in _KEYS) == NO_BREAK_DAY[policy]
 
 
+def _a_then_b() -> list[PlannedStop]:
+    """v1's deliveries of a and b on the line, as the twin plays them without noise."""
+    return [
+        PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
+        PlannedStop(order_id="b", arrival_s=310, start_s=500, departure_s=520),
+    ]
+
+
 def _line_with_breaks(breaks: list[list[tuple[int, int, int]]], **vehicle: Any) -> Scenario:
     """The line scenario with each vehicle's breaks as (window start, window end, length)."""
     data = line_scenario().model_dump(mode="json")
@@ -242,8 +250,7 @@ def test_a_late_break_exported_replays_as_the_vehicles_break(take: bool) -> None
             Route(
                 vehicle_id="v1",
                 stops=[
-                    PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
-                    PlannedStop(order_id="b", arrival_s=310, start_s=500, departure_s=520),
+                    *_a_then_b(),
                     PlannedStop(kind=StopKind.BREAK, arrival_s=520, start_s=200, departure_s=1100),
                 ],
             )
@@ -289,8 +296,7 @@ def test_a_very_late_break_exported_keeps_its_identity(take: bool) -> None:
             Route(
                 vehicle_id="v1",
                 stops=[
-                    PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110),
-                    PlannedStop(order_id="b", arrival_s=310, start_s=500, departure_s=520),
+                    *_a_then_b(),
                     PlannedStop(kind=StopKind.BREAK, arrival_s=520, start_s=150, departure_s=250),
                     PlannedStop(kind=StopKind.BREAK, arrival_s=520, start_s=550, departure_s=650),
                 ],
