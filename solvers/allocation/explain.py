@@ -1766,8 +1766,11 @@ def _order_explanation(
                 reasons.append(
                     _reason(
                         kind=ReasonKind.CHEAPEST,
+                        # its own optimum keeps the request's rules (a node cap, a
+                        # compliance rule): a reason beside it may say what a rule costs
                         message=f"{_names(prob, nodes)} is the cheapest way to ship this "
-                        "order even with all stock and capacity to itself",
+                        "order within the request's rules, even with all stock and capacity "
+                        "to itself",
                     )
                 )
         else:

@@ -317,6 +317,12 @@ def test_a_binding_cap_on_nodes_per_order_is_named() -> None:
     assert [r.rule for r in capped] == ["max_nodes_per_order"]
     # unfilled b costs 50, shipping it from n2 costs 10 + 1 + 0.02 + the split (0)
     assert "shipping from n1, n2 would cost 38.98 less" in capped[0].message
+    # n1 is the order's own optimum under the cap: "cheapest" says so, not that nothing
+    # cheaper exists (it read as a contradiction of the cap's reason beside it)
+    assert [r.message for r in ex.reasons if r.kind.value == "cheapest"] == [
+        "n1 is the cheapest way to ship this order within the request's rules, even with all "
+        "stock and capacity to itself"
+    ]
     assert ex.summary.endswith("because " + capped[0].message)
     assert [u.reason for u in result.unfilled] == [UnfilledReason.MAX_NODES]
     # two nodes allowed: the cap stops nothing and is not named
