@@ -15,6 +15,7 @@ import io
 import os
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 from scenarios.errors import InputError
 
@@ -65,20 +66,26 @@ def read_limited(path: str | Path, *, field: str = "path") -> bytes:
     A longer file raises InputError(``field``) naming the file and the cap; a file that
     cannot be opened raises the OSError ``open`` raises.
     """
-    cap = max_input_bytes()
     p = Path(path)
-    data = bytearray()
     with p.open("rb") as fh:
-        while len(data) <= cap:
-            chunk = fh.read(min(_CHUNK, cap + 1 - len(data)))
-            if not chunk:
-                return bytes(data)
-            data += chunk
+        return read_stream_limited(fh, source=str(p), field=field)
+
+
+def read_stream_limited(stream: BinaryIO, *, source: str, field: str = "path") -> bytes:
+    """The bytes of an open input (standard input, a file) up to its end, read under the cap
+    as :func:`read_limited` reads a file; a longer one raises InputError naming ``source``."""
+    cap = max_input_bytes()
+    data = bytearray()
+    while len(data) <= cap:
+        chunk = stream.read(min(_CHUNK, cap + 1 - len(data)))
+        if not chunk:
+            return bytes(data)
+        data += chunk
     raise InputError(
         field,
         f"file is larger than the {cap:,} bytes an input may have "
         f"(set {MAX_INPUT_ENV} to allow more)",
-        source=str(p),
+        source=source,
     )
 
 

@@ -238,6 +238,27 @@ def check_output_file(out: Path, option: str = "--out") -> None:
     if out.exists() and not os.access(out, os.W_OK):
         raise InputError(option, "file is not writable", source=str(out))
     usable_folder(out.parent, option, out)
+    if not out.is_symlink() and (out.is_file() or not out.exists()):
+        _probe_folder(out, option)  # a symlink, device or FIFO is written through, not here
+
+
+def _probe_folder(out: Path, option: str) -> None:
+    """Fail unless a file can be made next to ``out``, as its atomic write makes one.
+
+    ``os.access`` is no test of that: for root a folder such as ``/proc`` is writable, yet
+    no file can be made there (``--out /proc/x.json`` failed after the solve).
+    """
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.probe-", dir=out.parent)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise InputError(
+            option, f"cannot make a file in folder {out.parent} ({reason})", source=str(out)
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def check_output_folder(out: Path, option: str = "--out") -> None:
@@ -253,6 +274,37 @@ def check_output_folder(out: Path, option: str = "--out") -> None:
 
 #: the ``--out`` value that means standard output
 STDOUT = "-"
+#: the input file argument that means standard input
+STDIN = "-"
+#: how errors name standard input (where they name an input file)
+STDIN_NAME = "<stdin>"
+
+
+def is_stdin(path: Path | str) -> bool:
+    """Whether an input file argument asks for standard input (``-``)."""
+    return str(path) == STDIN
+
+
+def input_name(path: Path | str) -> str:
+    """How errors name an input file argument: its path, ``<stdin>`` for ``-``."""
+    return STDIN_NAME if is_stdin(path) else str(path)
+
+
+def read_input(path: Path | str) -> bytes:
+    """The bytes of an input file argument (without a UTF-8 BOM), ``-`` being standard input.
+
+    Standard input is read under the input size cap, as a file is; a missing file, a folder
+    or a file past the cap is an InputError naming it (:func:`scenarios.io.json_io.read_bytes`).
+    """
+    import codecs
+
+    from scenarios.files import read_stream_limited
+    from scenarios.io.json_io import read_bytes
+
+    if not is_stdin(path):
+        return read_bytes(path)
+    data = read_stream_limited(sys.stdin.buffer, source=STDIN_NAME)
+    return data.removeprefix(codecs.BOM_UTF8)
 
 
 def is_stdout(out: Path | None) -> bool:

@@ -15,10 +15,13 @@ from dispatchlab.cli._common import (
     cli_errors,
     console,
     fail,
+    input_name,
+    is_stdin,
     is_stdout,
     note_input,
     option_names,
     print_warning,
+    read_input,
     seed_option,
     with_elapsed_bar,
     write_out,
@@ -45,6 +48,7 @@ _OPTIONS = {
     "seed": "--seed",
     "explain": "--explain",
     "backend": "--backend",
+    "threads": "--threads",
 }
 
 
@@ -56,7 +60,10 @@ def register(app: typer.Typer) -> None:
 
 @cli_errors
 def allocate_cmd(
-    request: Annotated[Path, typer.Argument(help="allocation request JSON (or a scenario file)")],
+    request: Annotated[
+        Path,
+        typer.Argument(help="allocation request JSON (or a scenario file); '-' = stdin"),
+    ],
     mode: Annotated[str, typer.Option(help="batch|online")] = "batch",
     time_limit: Annotated[float, typer.Option("--time-limit", help="seconds")] = 60.0,
     gap: Annotated[float, typer.Option("--gap", help="stop at this certified relative gap")] = 1e-4,
@@ -64,6 +71,14 @@ def allocate_cmd(
         str | None, typer.Option(help="run a baseline instead: nearest|rule_chain|myopic")
     ] = None,
     seed: Annotated[int, seed_option("HiGHS random seed")] = 0,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            help="HiGHS threads (1: reproducible answers, the service's default; "
+            "default: one per core)",
+        ),
+    ] = None,
     backend: Annotated[
         str,
         typer.Option(help="highspy (fast path) | pyomo (the reference Pyomo formulation)"),
@@ -79,6 +94,7 @@ def allocate_cmd(
 ) -> None:
     """Allocate order lines to fulfilment nodes and print (or write) the result."""
     from solvers.allocation import AllocationParams, AllocationRequest, allocate
+    from solvers.allocation.params import MAX_THREADS
 
     if mode not in MODES:
         raise fail(f"--mode: unknown mode {mode!r}; choose batch or online")
@@ -89,11 +105,14 @@ def allocate_cmd(
     check_time_limit(time_limit)
     if not 0.0 <= gap <= 1.0:
         raise fail("--gap: must lie in [0, 1]")
+    if threads is not None:
+        check_int_range("--threads", threads, 1, MAX_THREADS)
     to_stdout = is_stdout(out)
     check_out_option(out)  # before the solve, not after it
+    source = input_name(request)
     if scenario:
         loaded = _read_scenario(request)
-        note_input(request, type(loaded).model_fields)
+        note_input(source, type(loaded).model_fields)
         req = AllocationRequest.from_scenario(loaded)
         own = [o.id for o in loaded.orders if o.pickup is not None] if loaded.nodes else []
         if own and not quiet:  # left out of the request: say so, not without a word
@@ -104,7 +123,7 @@ def allocate_cmd(
             )
     else:
         req = _read_request(request)
-        note_input(request, AllocationRequest.model_fields)
+        note_input(source, AllocationRequest.model_fields)
     with option_names(_OPTIONS):
         params = AllocationParams(
             mode=mode,
@@ -114,6 +133,7 @@ def allocate_cmd(
             seed=seed,
             explain=explain,
             backend=backend,
+            threads=threads,
         )
     if params.backend == "pyomo" and params.baseline is None:
         _load_pyomo()
@@ -139,44 +159,66 @@ def _load_pyomo() -> None:
 
 
 def _read_request(path: Path) -> AllocationRequest:
-    """Read an allocation request; a scenario file without ``--scenario`` says to add it."""
+    """Read an allocation request (``-``: from stdin); a scenario file without
+    ``--scenario`` says to add it."""
     from scenarios.errors import InputError
-    from scenarios.io.json_io import read_json
+    from scenarios.io.json_io import from_json
     from scenarios.model import Scenario
     from solvers.allocation import AllocationRequest
 
+    data = read_input(path)
     try:
-        return read_json(AllocationRequest, path)
+        return from_json(AllocationRequest, data, source=input_name(path), saved=True)
     except InputError as err:
         only = set(Scenario.model_fields) - set(AllocationRequest.model_fields)
-        raise _hinted(err, path, only, "this looks like a scenario file: add --scenario") from None
+        raise _hinted(err, data, only, "this looks like a scenario file: add --scenario") from None
 
 
 def _read_scenario(path: Path) -> Scenario:
-    """Read a scenario for ``--scenario``; an allocation request file says to drop the flag."""
+    """Read a scenario for ``--scenario`` (``-``: JSON from stdin); an allocation request
+    file says to drop the flag."""
     from scenarios.errors import InputError
     from scenarios.io import load_scenario
+    from scenarios.io.json_io import from_json
     from scenarios.model import Scenario
     from solvers.allocation import AllocationRequest
 
+    only = set(AllocationRequest.model_fields) - set(Scenario.model_fields)
+    hint = "this looks like an allocation request: drop --scenario"
+    if is_stdin(path):  # JSON only: the other formats are told apart by a second read
+        data = read_input(path)
+        try:
+            return from_json(Scenario, data, source=input_name(path), saved=True)
+        except InputError as err:
+            raise _hinted(err, data, only, hint) from None
     try:
         return load_scenario(path, "auto")
     except InputError as err:
-        only = set(AllocationRequest.model_fields) - set(Scenario.model_fields)
-        hint = "this looks like an allocation request: drop --scenario"
-        raise _hinted(err, path, only, hint) from None
+        raise _hinted(err, _file_bytes(path), only, hint) from None
 
 
-def _hinted(err: InputError, path: Path, only: set[str], hint: str) -> InputError:
-    """``err`` with ``hint`` added when the file is a JSON object with a key of ``only``."""
+def _file_bytes(path: Path) -> bytes | None:
+    """The bytes of the input file ``path``, None if it cannot be read."""
     from scenarios.errors import InputError
-    from scenarios.io.json_io import loads, read_bytes
 
     try:
-        data = loads(read_bytes(path))
-    except (InputError, OSError, ValueError):
+        return read_input(path)
+    except (InputError, OSError):
+        return None
+
+
+def _hinted(err: InputError, data: bytes | None, only: set[str], hint: str) -> InputError:
+    """``err`` with ``hint`` added when ``data`` is a JSON object with a key of ``only``."""
+    from scenarios.errors import InputError
+    from scenarios.io.json_io import loads
+
+    if data is None:
         return err
-    if isinstance(data, dict) and only & set(data):
+    try:
+        parsed = loads(data)
+    except ValueError:
+        return err
+    if isinstance(parsed, dict) and only & set(parsed):
         return InputError(err.field, f"{err.reason} ({hint})", source=err.source)
     return err
 

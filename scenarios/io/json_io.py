@@ -167,11 +167,24 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
         return
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
-        with tmp.open("wb") as fh:
+        try:
+            fh = tmp.open("wb")
+        except OSError as err:  # named ``path``: the temp file is no name the caller knows
+            raise _on_target(err, out, f"making the temp file {tmp.name} to write it") from None
+        with fh:
             yield fh
-        tmp.replace(out)
+        try:
+            tmp.replace(out)
+        except OSError as err:
+            raise _on_target(err, out, f"renaming the temp file {tmp.name} to it") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _on_target(err: OSError, target: Path, doing: str) -> OSError:
+    """``err`` (of the same class) naming ``target`` alone, what was being done in its reason."""
+    reason = err.strerror or str(err) or type(err).__name__
+    return OSError(err.errno, f"{reason} ({doing})", str(target))
 
 
 def read_bytes(path: str | Path) -> bytes:

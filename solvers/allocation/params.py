@@ -20,6 +20,8 @@ Baseline = Literal["nearest", "rule_chain", "myopic"]
 #: 18.0 % where the batch's were 0.007 % and 0.6 %. Up to 25 orders online answered as the
 #: batch did, in 0.002-0.07 s
 ONLINE_MAX_ORDERS = 25
+#: the most HiGHS threads ``threads`` may ask for
+MAX_THREADS = 256
 
 
 class AllocationParams(StrictModel):
@@ -48,7 +50,7 @@ class AllocationParams(StrictModel):
         default=1e-4, description="stop once the certified relative gap is at most this"
     )
     seed: Seed = Field(default=0, description="HiGHS random seed (same seed, same answer)")
-    threads: Annotated[int, Field(ge=1, le=256), NotBool] | None = Field(
+    threads: Annotated[int, Field(ge=1, le=MAX_THREADS), NotBool] | None = Field(
         default=None,
         description="HiGHS threads of the solve's models (one-order and small online MIPs "
         "use one); None = HiGHS default (one per core; one for a single online order), and "

@@ -132,3 +132,18 @@ def test_an_endless_zip_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv(MAX_INPUT_ENV, "4096")
     with pytest.raises(InputError, match="larger than the 4,096 bytes"):
         read_zip_limited(DEV_ZERO, field="model")
+
+
+def test_a_stream_is_read_whole_up_to_the_cap_and_refused_past_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Standard input (``dispatchlab allocate -``) is capped as a file is."""
+    import io
+
+    from scenarios.files import read_stream_limited
+
+    monkeypatch.setenv(MAX_INPUT_ENV, "8")
+    assert read_stream_limited(io.BytesIO(b"12345678"), source="<stdin>") == b"12345678"
+    with pytest.raises(InputError) as caught:
+        read_stream_limited(io.BytesIO(b"123456789"), source="<stdin>")
+    assert caught.value.source == "<stdin>" and "larger than the 8 bytes" in caught.value.reason

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dispatchlab.cli import app
-from solvers.allocation import AllocationRequest, AllocationResult
+from solvers.allocation import AllocationParams, AllocationRequest, AllocationResult
 
 runner = CliRunner()
 
@@ -326,3 +326,113 @@ def test_the_summary_says_where_the_other_explanations_are(tmp_path: Path) -> No
     result = runner.invoke(app, ["allocate", str(req), "--time-limit", "5", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "... 1 more explanations in the result JSON" in result.stdout
+
+
+def test_threads_reaches_the_params_and_a_bad_count_exits_2_naming_it(
+    tmp_path: Path, two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``AllocationParams.threads`` (``threads=1``: reproducible answers, the service's default)
+    had no option: the command always ran with HiGHS' default of one thread per core."""
+    import solvers.allocation as allocation
+
+    req = tmp_path / "req.json"
+    req.write_text(two_dcs.model_dump_json())
+    asked: list[int | None] = []
+    solve = allocation.allocate
+
+    def recording(request: AllocationRequest, params: AllocationParams) -> AllocationResult:
+        asked.append(params.threads)
+        return solve(request, params)
+
+    monkeypatch.setattr(allocation, "allocate", recording)
+    for extra, want in (([], None), (["--threads", "1"], 1), (["--threads", "2"], 2)):
+        result = runner.invoke(app, ["allocate", str(req), "-q", "--out", "-", *extra])
+        assert result.exit_code == 0, result.output
+        assert AllocationResult.model_validate_json(result.stdout).assignments
+        assert asked[-1] == want
+    for bad in ("0", "-1", "257", "two"):
+        result = runner.invoke(app, ["allocate", str(req), "-q", "--threads", bad])
+        assert result.exit_code == 2, (bad, result.output)
+        assert "--threads" in result.output
+    assert len(asked) == 3  # no solve for a bad count
+
+
+def test_a_request_on_stdin_is_read_as_a_file_is(
+    tmp_path: Path, two_dcs: AllocationRequest
+) -> None:
+    """``allocate -`` was refused with ``-: path: file not found``."""
+    text = two_dcs.model_dump_json()
+    result = runner.invoke(app, ["allocate", "-", "-q", "--out", "-"], input=text)
+    assert result.exit_code == 0, result.output
+    from_stdin = AllocationResult.model_validate_json(result.stdout)
+    req = tmp_path / "req.json"
+    req.write_text(text)
+    result = runner.invoke(app, ["allocate", str(req), "-q", "--out", "-"])
+    from_file = AllocationResult.model_validate_json(result.stdout)
+    assert from_stdin.assignments == from_file.assignments
+    assert from_stdin.cost == from_file.cost
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "<stdin>: (root): Invalid JSON: EOF while parsing a value"),
+        ("{not json", "<stdin>: (root): Invalid JSON: key must be a string at line 1 column 2"),
+        (
+            '{"orders": [{"id": "o", "location": {"lat": 1, "lon": 2}, "lines": []}]}',
+            "<stdin>: orders.0.lines",
+        ),
+        ('{"nodes": [], "orders": [], "vehicles": []}', "add --scenario"),
+    ],
+)
+def test_bad_json_on_stdin_exits_2_naming_the_problem(text: str, says: str) -> None:
+    result = runner.invoke(app, ["allocate", "-", "-q"], input=text)
+    assert result.exit_code == 2, result.output
+    assert says in " ".join(result.output.split()), result.output
+
+
+def test_a_scenario_on_stdin_is_mapped_as_a_file_is(tmp_path: Path) -> None:
+    scenario = {
+        "nodes": [{"id": "dc", "location": {"x": 0, "y": 0}, "inventory": {"tea": 3}}],
+        "orders": [
+            {"id": "o1", "location": {"x": 10, "y": 0}, "lines": [{"sku": "tea", "quantity": 1}]}
+        ],
+    }
+    args = ["allocate", "-", "--scenario", "-q", "--out", "-"]
+    result = runner.invoke(app, args, input=json.dumps(scenario))
+    assert result.exit_code == 0, result.output
+    assert [a.node_id for a in AllocationResult.model_validate_json(result.stdout).assignments] == [
+        "dc"
+    ]
+    del scenario["orders"][0]["lines"]
+    result = runner.invoke(app, args, input=json.dumps(scenario))
+    assert result.exit_code == 2, result.output
+    assert "<stdin>: orders.0.lines: has no lines" in " ".join(result.output.split())
+
+
+def test_out_where_no_file_can_be_made_exits_2_naming_it_before_the_solve(
+    tmp_path: Path, two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out /proc/x.json`` (a folder root may "write" but where no file can be made) failed
+    after the solve, naming the temp file ``/proc/.x.json.tmp-PID``."""
+    import solvers.allocation as allocation
+
+    req = tmp_path / "req.json"
+    req.write_text(two_dcs.model_dump_json())
+    solves: list[object] = []
+    monkeypatch.setattr(allocation, "allocate", lambda *args: solves.append(args))
+    result = runner.invoke(app, ["allocate", str(req), "-q", "--out", "/proc/x.json"])
+    assert result.exit_code == 2, result.output
+    assert "/proc/x.json" in result.output and ".tmp-" not in result.output
+    assert not solves, "the solve ran before the --out check"
+
+
+def test_stdin_past_the_input_cap_exits_2_naming_it(
+    two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenarios.files import MAX_INPUT_ENV
+
+    monkeypatch.setenv(MAX_INPUT_ENV, "100")
+    result = runner.invoke(app, ["allocate", "-", "-q"], input=two_dcs.model_dump_json())
+    assert result.exit_code == 2, result.output
+    assert "<stdin>: path: file is larger than the 100 bytes" in " ".join(result.output.split())
