@@ -265,7 +265,45 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
             "send the body as JSON with Content-Type: application/json "
             f"(got {f'Content-Type: {got}' if got else 'no Content-Type'})",
         )
+    whole = _whole_body_problem(errors)
+    if whole is not None:
+        return invalid([whole])
     return invalid(problems_from_errors(errors, strip_body=True))
+
+
+#: why an empty body is refused (FastAPI's words were ``(root): Field required``)
+EMPTY_BODY_REASON = "the request body is empty: send a JSON object"
+
+
+def _whole_body_problem(errors: Sequence[Any]) -> FieldProblem | None:
+    """The problem of a body that is empty or JSON but no object (``null``, ``[]``, ``3``),
+    on the field ``(body)`` as a body that is not JSON; None for errors inside an object."""
+    for error in errors:
+        if tuple(error.get("loc", ())) != ("body",):
+            continue
+        if error.get("type") == "missing":
+            return FieldProblem(field="(body)", reason=EMPTY_BODY_REASON)
+        if error.get("type") in ("model_attributes_type", "model_type", "dict_type"):
+            got = _json_kind(error.get("input"))
+            return FieldProblem(
+                field="(body)", reason=f"the request body must be a JSON object, got {got}"
+            )
+    return None
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in words: ``null``, ``an array``, ``a number``, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:

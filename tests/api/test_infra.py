@@ -1246,3 +1246,35 @@ def test_a_ctrl_c_while_the_job_fork_server_imports_does_not_interrupt_it(
         True,
         True,
     ]
+
+
+@pytest.mark.parametrize("path", ["/v1/allocations", "/v1/routes", "/v1/plans", "/v1/keys"])
+@pytest.mark.parametrize("content_type", ["application/json", None])
+def test_an_empty_body_is_422_saying_so(
+    client: TestClient, keys: dict[str, dict[str, str]], path: str, content_type: str | None
+) -> None:
+    """It was ``(root): Field required`` on every endpoint, naming no field a caller sent."""
+    headers = {**keys["admin"], **({"Content-Type": content_type} if content_type else {})}
+    answer = client.post(path, content=b"", headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "(body)", "reason": "the request body is empty: send a JSON object"}
+    ]
+    assert answer.json()["message"] == "(body): the request body is empty: send a JSON object"
+
+
+@pytest.mark.parametrize("path", ["/v1/allocations", "/v1/routes", "/v1/keys"])
+@pytest.mark.parametrize(
+    ("raw", "got"), [(b"null", "null"), (b"[]", "an array"), (b"3", "a number")]
+)
+def test_a_body_that_is_no_json_object_is_422_saying_so(
+    client: TestClient, keys: dict[str, dict[str, str]], path: str, raw: bytes, got: str
+) -> None:
+    """``null`` and ``[]`` were ``(root): Input should be a valid dictionary or object to
+    extract fields from``."""
+    headers = {**keys["admin"], "Content-Type": "application/json"}
+    answer = client.post(path, content=raw, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "(body)", "reason": f"the request body must be a JSON object, got {got}"}
+    ]
