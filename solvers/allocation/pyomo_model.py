@@ -47,6 +47,32 @@ class PyomoOutcome:
     solve_s: float
 
 
+#: Pyomo's names of HiGHS' termination (``TerminationCondition``) in plain words, for the
+#: answer's note: ``convergenceCriteriaSatisfied`` is HiGHS' "optimal" (within the gap asked)
+STATUS_WORDS = {
+    "convergenceCriteriaSatisfied": "optimal",
+    "maxTimeLimit": "time limit reached",
+    "iterationLimit": "iteration limit reached",
+    "objectiveLimit": "objective limit reached",
+    "minStepLength": "stopped at its minimum step length",
+    "unbounded": "unbounded",
+    "provenInfeasible": "infeasible",
+    "locallyInfeasible": "locally infeasible",
+    "infeasibleOrUnbounded": "infeasible or unbounded",
+    "error": "error",
+    "interrupted": "interrupted",
+    "licensingProblems": "licensing problem",
+    "emptyModel": "empty model",
+    "unknown": "unknown",
+}
+
+
+def status_words(status: str) -> str:
+    """A :class:`PyomoOutcome` status in plain words (``optimal``, ``time limit reached``);
+    one without words of its own as it is."""
+    return STATUS_WORDS.get(status, status)
+
+
 #: Pyomo's checks for changes of a model already handed to its solver, all off (the model
 #: has not changed since :meth:`set_instance`: checking would walk it again)
 _NO_UPDATES = {

@@ -827,6 +827,7 @@ def _solve_in_worker(
     or whose solve raised gets the cheapest complete one, with a note naming it (a crashed
     one's fallback goes on computing until the time limit).
     """
+    from solvers.allocation.pyomo_model import status_words
     from solvers.allocation.pyomo_worker import give_back
 
     # the solve's share of the limit: with explanations, their time is kept back after it
@@ -861,7 +862,7 @@ def _solve_in_worker(
         stats.mip_pairs = prob.num_pairs
         stats.build_s = round(stats.build_s + out.build_s, 6)
         stats.mip_s = round(out.solve_s, 6)
-        stats.notes.append(f"HiGHS status {out.status}")
+        stats.notes.append(f"HiGHS status {status_words(out.status)}")
         highs_cost = prob.evaluate(out.x).total
         if fallback.x is not None and fallback.cost < highs_cost:
             # HiGHS stopped at its limit on a worse incumbent (at 300 literature orders and

@@ -201,7 +201,9 @@ def test_a_solve_in_the_worker_answers_as_in_this_thread(two_dcs: AllocationRequ
     here = solve_pyomo(prob, params)
     assert np.array_equal(allocation_vector(prob, result), here.x)
     assert here.bound is not None and result.bound == pytest.approx(here.bound, abs=1e-6)
-    assert f"HiGHS status {here.status}" in result.stats.notes
+    # Pyomo's name of HiGHS' optimal, "convergenceCriteriaSatisfied", was the note's
+    assert here.status == "convergenceCriteriaSatisfied"
+    assert "HiGHS status optimal" in result.stats.notes
     assert result.stats.mip_pairs == prob.num_pairs and result.stats.mip_s > 0.0
     assert not [n for n in result.stats.notes if n.startswith("backend pyomo")]
     assert pyomo_worker.worker_ready()  # kept for later solves
@@ -743,3 +745,16 @@ def test_a_helper_knows_its_parent_from_before_it_started(
         assert helper.receive() == ("parent", os.getpid())
     finally:
         helper.end(grace_s=1.0)
+
+
+def test_every_pyomo_termination_has_plain_words() -> None:
+    """The note read "HiGHS status convergenceCriteriaSatisfied" (Pyomo's name for optimal);
+    each of Pyomo's termination conditions now has words, and HiGHS' optimal is "optimal"."""
+    from pyomo.contrib.solver.common.results import TerminationCondition
+
+    from solvers.allocation.pyomo_model import STATUS_WORDS, status_words
+
+    assert {t.name for t in TerminationCondition} <= set(STATUS_WORDS)
+    assert status_words("convergenceCriteriaSatisfied") == "optimal"
+    assert status_words("maxTimeLimit") == "time limit reached"
+    assert status_words("optimal") == "optimal"  # the empty model's own word, kept
