@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, ParamSpec, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TextIO, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -26,6 +26,9 @@ from rich.markup import escape
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.files import usable_folder
 from scenarios.geo import MAX_SEED
+
+if TYPE_CHECKING:
+    from scenarios.model import Scenario
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -305,6 +308,16 @@ def read_input(path: Path | str) -> bytes:
         return read_bytes(path)
     data = read_stream_limited(sys.stdin.buffer, source=STDIN_NAME)
     return data.removeprefix(codecs.BOM_UTF8)
+
+
+def load_scenario_input(path: Path | str, fmt: str = "auto") -> Scenario:
+    """Read a scenario file argument in any supported format, ``-`` being standard input
+    (its format told from its first characters, or ``fmt``)."""
+    from scenarios.io import load_scenario, scenario_from_bytes
+
+    if is_stdin(path):
+        return scenario_from_bytes(read_input(path), fmt, source=STDIN_NAME)
+    return load_scenario(path, fmt)
 
 
 def is_stdout(out: Path | None) -> bool:

@@ -175,26 +175,22 @@ def _read_request(path: Path) -> AllocationRequest:
 
 
 def _read_scenario(path: Path) -> Scenario:
-    """Read a scenario for ``--scenario`` (``-``: JSON from stdin); an allocation request
-    file says to drop the flag."""
+    """Read a scenario for ``--scenario`` (``-``: from stdin); an allocation request file
+    says to drop the flag."""
     from scenarios.errors import InputError
-    from scenarios.io import load_scenario
-    from scenarios.io.json_io import from_json
+    from scenarios.io import load_scenario, scenario_from_bytes
     from scenarios.model import Scenario
     from solvers.allocation import AllocationRequest
 
-    only = set(AllocationRequest.model_fields) - set(Scenario.model_fields)
-    hint = "this looks like an allocation request: drop --scenario"
-    if is_stdin(path):  # JSON only: the other formats are told apart by a second read
-        data = read_input(path)
-        try:
-            return from_json(Scenario, data, source=input_name(path), saved=True)
-        except InputError as err:
-            raise _hinted(err, data, only, hint) from None
+    data = read_input(path) if is_stdin(path) else None  # stdin can be read once only
     try:
+        if data is not None:  # any format, told from its first characters
+            return scenario_from_bytes(data, "auto", source=input_name(path))
         return load_scenario(path, "auto")
     except InputError as err:
-        raise _hinted(err, _file_bytes(path), only, hint) from None
+        only = set(AllocationRequest.model_fields) - set(Scenario.model_fields)
+        hint = "this looks like an allocation request: drop --scenario"
+        raise _hinted(err, data if data is not None else _file_bytes(path), only, hint) from None
 
 
 def _file_bytes(path: Path) -> bytes | None:

@@ -14,7 +14,9 @@ from dispatchlab.cli._common import (
     cli_errors,
     console,
     fail,
+    input_name,
     is_stdout,
+    load_scenario_input,
     note_input,
     option_names,
     seed_option,
@@ -41,7 +43,8 @@ def register(app: typer.Typer) -> None:
 @cli_errors
 def route_cmd(
     instance: Annotated[
-        Path, typer.Argument(help="scenario file (Solomon, Li & Lim, VRPLIB, VROOM or JSON)")
+        Path,
+        typer.Argument(help="scenario file (Solomon, Li & Lim, VRPLIB, VROOM or JSON); - = stdin"),
     ],
     fmt: Annotated[
         str, typer.Option("--format", help="auto|solomon|lilim|vrplib|vroom|json")
@@ -67,7 +70,6 @@ def route_cmd(
     from rich.markup import escape
     from rich.table import Table
 
-    from scenarios.io import load_scenario
     from solvers.routing import RoutingParams, solve_routes
     from solvers.routing.output import plan_to_dict
 
@@ -77,8 +79,8 @@ def route_cmd(
     if workers < 1:
         raise fail("--workers: must be at least 1")
     check_out_option(out)  # before the solve, not after it
-    scenario = load_scenario(instance, fmt)
-    note_input(instance, type(scenario).model_fields)
+    scenario = load_scenario_input(instance, fmt)
+    note_input(input_name(instance), type(scenario).model_fields)
     with option_names(_OPTIONS):
         params = RoutingParams(
             engine=engine,

@@ -18,7 +18,9 @@ from dispatchlab.cli._common import (
     cli_errors,
     console,
     err_console,
+    input_name,
     is_stdout,
+    load_scenario_input,
     note_input,
     option_names,
     seed_option,
@@ -145,21 +147,20 @@ def generate(
 @scenario_app.command("show")
 @cli_errors
 def show(
-    file: Annotated[Path, typer.Argument(help="scenario file (any supported format)")],
+    file: Annotated[Path, typer.Argument(help="scenario file (any supported format); - = stdin")],
     format: Annotated[str, typer.Option("--format", "-f", help=FORMAT_HELP)] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Print a summary of a scenario file: counts, horizon, travel, load, windows, source."""
-    from scenarios.io import load_scenario
     from scenarios.summary import summarize
 
-    scenario = load_scenario(file, format)
-    note_input(file, type(scenario).model_fields)
+    scenario = load_scenario_input(file, format)
+    note_input(input_name(file), type(scenario).model_fields)
     summary = summarize(scenario)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    print_summary(summary, title=str(file))
+    print_summary(summary, title=input_name(file))
 
 
 def print_summary(summary: dict[str, dict[str, Any]], *, title: str) -> None:
@@ -195,7 +196,7 @@ def _fmt(value: Any) -> str:
 @scenario_app.command("convert")
 @cli_errors
 def convert(
-    file: Annotated[Path, typer.Argument(help="scenario file to convert")],
+    file: Annotated[Path, typer.Argument(help="scenario file to convert; - = stdin")],
     to: Annotated[str, typer.Option("--to", help="output format (json)")] = "json",
     out: Annotated[
         Path | None, typer.Option(help="output file (default: stdout)", dir_okay=False)
@@ -204,15 +205,15 @@ def convert(
 ) -> None:
     """Convert a scenario file (Solomon, Li & Lim, VRPLIB, VROOM, JSON) to dispatchlab JSON."""
     from scenarios.errors import InputError
-    from scenarios.io import load_scenario, to_json
+    from scenarios.io import to_json
 
     if to.lower() != "json":
         raise InputError("--to", f"unknown output format {to!r}; only json is supported")
     out = None if is_stdout(out) else out  # no --out (or '-'): stdout
     if out is not None:
         check_output_file(out)
-    scenario = load_scenario(file, format)
-    note_input(file, type(scenario).model_fields)
+    scenario = load_scenario_input(file, format)
+    note_input(input_name(file), type(scenario).model_fields)
     write_text(to_json(scenario) + "\n", out)
     if out is not None:
         err_console.print(

@@ -17,7 +17,9 @@ from dispatchlab.cli._common import (
     cli_errors,
     console,
     fail,
+    input_name,
     is_stdout,
+    load_scenario_input,
     note_input,
     progress_bar,
     seed_option,
@@ -76,7 +78,9 @@ def _check_common(
 
 @cli_errors
 def simulate_cmd(
-    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario file")],
+    scenario_path: Annotated[
+        Path, typer.Argument(metavar="SCENARIO", help="scenario file; - = stdin")
+    ],
     plan_paths: Annotated[
         list[Path] | None,
         typer.Option(
@@ -117,7 +121,7 @@ def simulate_cmd(
     from rich.markup import escape
     from rich.table import Table
 
-    from scenarios.io import load_scenario, read_plan, to_json
+    from scenarios.io import read_plan, to_json
     from scenarios.plan import Estimate
     from simulation.evaluate import evaluate
     from simulation.executors import make_executor
@@ -130,8 +134,8 @@ def simulate_cmd(
         check_policy(policy, "--policy", has_plan=bool(plan_paths), hint=" (give one with --plan)")
     check_out_option(out)  # before the runs, not after them
     quiet = quiet or is_stdout(out)  # stdout carries the JSON alone
-    scenario = load_scenario(scenario_path, fmt)
-    note_input(scenario_path, type(scenario).model_fields)
+    scenario = load_scenario_input(scenario_path, fmt)
+    note_input(input_name(scenario_path), type(scenario).model_fields)
     paths = plan_paths or []
     plans = [read_plan(p) for p in paths]
     for path, each in zip(paths, plans, strict=True):  # the twin names them plan.routes...

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.io.json_io import from_json, read_json, to_json, write_json
-from scenarios.io.lilim import read_lilim
+from scenarios.io.lilim import parse_lilim, read_lilim
 from scenarios.io.plan_io import plan_from_json, read_plan
-from scenarios.io.solomon import read_solomon
-from scenarios.io.vroom import parse_vroom, read_vroom
-from scenarios.io.vrplib import read_vrplib
+from scenarios.io.solomon import parse_solomon, read_solomon
+from scenarios.io.vroom import parse_vroom, read_vroom, vroom_from_bytes
+from scenarios.io.vrplib import parse_vrplib, read_vrplib
 from scenarios.model import Scenario
 
 Format = Literal["auto", "json", "solomon", "lilim", "vrplib", "vroom"]
@@ -45,11 +45,19 @@ def detect_format(path: str | Path) -> str:
         raise InputError(
             "format", "cannot tell the format of a pipe or device; pass --format", source=str(p)
         )
-    suffix = p.suffix.lower()
-    if suffix in {".vrp", ".vrptw"}:
+    if p.suffix.lower() in {".vrp", ".vrptw"}:
         return "vrplib"
     with p.open("r", encoding="utf-8-sig", errors="replace") as fh:
         head = fh.read(4096)
+    return detect_text_format(head, suffix=p.suffix, source=str(p))
+
+
+def detect_text_format(head: str, *, suffix: str = "", source: str) -> str:
+    """Guess the format of a scenario from its first characters (and its file's suffix);
+    an InputError naming ``source`` when none fits."""
+    suffix = suffix.lower()
+    if suffix in {".vrp", ".vrptw"}:
+        return "vrplib"
     stripped = head.lstrip()
     if suffix == ".json" or stripped.startswith("{"):
         vroom_keys = ('"jobs"', '"shipments"', '"matrices"', '"start_index"', '"location_index"')
@@ -64,7 +72,41 @@ def detect_format(path: str | Path) -> str:
     first = stripped.splitlines()[0].split() if stripped else []
     if len(first) == 3 and all(tok.replace(".", "", 1).isdigit() for tok in first):
         return "lilim"
-    raise InputError("format", "cannot tell the file format; pass --format", source=str(p))
+    raise InputError("format", "cannot tell the file format; pass --format", source=source)
+
+
+def scenario_from_bytes(
+    data: bytes, fmt: str = "auto", *, source: str, name: str = "stdin"
+) -> Scenario:
+    """Parse a scenario given as bytes (standard input) in any supported format, as
+    :func:`load_scenario` reads a file (``fmt="auto"`` detects it from the first characters);
+    errors name ``source``."""
+    if fmt == "auto":
+        head = data[:4096].decode("utf-8-sig", errors="replace")
+        chosen = detect_text_format(head, source=source)
+    else:
+        chosen = fmt
+    try:
+        if chosen == "json":
+            return from_json(Scenario, data, source=source, saved=True)
+        if chosen == "vroom":
+            return vroom_from_bytes(data, source=source, name=name)
+        text = data.decode("utf-8", errors="replace")
+        if chosen == "solomon":
+            return parse_solomon(text, source=source)
+        if chosen == "lilim":
+            return parse_lilim(text, source=source, name=name)
+        if chosen == "vrplib":
+            return parse_vrplib(text, source=source)
+    except ValidationError as err:  # a value the model rejects: name the input, at least
+        raise input_error_from_validation(err, source=source) from None
+    raise _unknown_format(fmt, source)
+
+
+def _unknown_format(fmt: str, source: str) -> InputError:
+    return InputError(
+        "format", f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", source=source
+    )
 
 
 def load_scenario(path: str | Path, fmt: str = "auto") -> Scenario:
@@ -72,11 +114,7 @@ def load_scenario(path: str | Path, fmt: str = "auto") -> Scenario:
     chosen = detect_format(path) if fmt == "auto" else fmt
     reader = READERS.get(chosen)
     if reader is None:
-        raise InputError(
-            "format",
-            f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}",
-            source=str(path),
-        )
+        raise _unknown_format(fmt, str(path))
     try:
         return reader(path)
     except ValidationError as err:  # a value the model rejects: name the file, at least
@@ -87,6 +125,7 @@ __all__ = [
     "FORMATS",
     "READERS",
     "detect_format",
+    "detect_text_format",
     "from_json",
     "load_scenario",
     "parse_vroom",
@@ -97,6 +136,7 @@ __all__ = [
     "read_solomon",
     "read_vroom",
     "read_vrplib",
+    "scenario_from_bytes",
     "to_json",
     "write_json",
 ]

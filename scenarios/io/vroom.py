@@ -56,20 +56,28 @@ def read_vroom(path: str | Path) -> Scenario:
     """Read a VROOM-style JSON problem file into a Scenario."""
     p = Path(path)
     try:
-        text = read_limited(p).decode("utf-8-sig")  # a BOM, as editors on Windows save it
+        raw = read_limited(p)
     except FileNotFoundError:
         raise InputError("path", "file not found", source=str(p)) from None
     except IsADirectoryError:
         raise InputError("path", "is a directory, expected a file", source=str(p)) from None
+    return vroom_from_bytes(raw, source=str(p), name=p.stem)
+
+
+def vroom_from_bytes(raw: bytes, *, source: str, name: str = "vroom") -> Scenario:
+    """Parse the bytes of a VROOM-style JSON problem (a file's, stdin's) into a Scenario;
+    errors name ``source``."""
+    try:
+        text = raw.decode("utf-8-sig")  # a BOM, as editors on Windows save it
     except UnicodeDecodeError:
-        raise InputError("file", "not UTF-8 text", source=str(p)) from None
+        raise InputError("file", "not UTF-8 text", source=source) from None
     try:
         data = loads(text)
     except json.JSONDecodeError as err:
         reason = f"invalid JSON: {err.msg}{json_error_where(err)}"
-        raise InputError("file", reason, source=str(p)) from None
-    check_unique_keys(text, source=str(p))  # ``loads`` keeps a repeated key's last value
-    return parse_vroom(data, source=str(p), name=p.stem)
+        raise InputError("file", reason, source=source) from None
+    check_unique_keys(text, source=source)  # ``loads`` keeps a repeated key's last value
+    return parse_vroom(data, source=source, name=name)
 
 
 def parse_vroom(data: Any, *, source: str = "<json>", name: str = "vroom") -> Scenario:

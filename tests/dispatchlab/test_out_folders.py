@@ -76,6 +76,38 @@ def test_a_file_in_a_missing_folder_names_the_folder_and_makes_none(
     assert not (work / "missing").exists()
 
 
+PROC = Path("/proc")
+
+
+@pytest.mark.skipif(not PROC.is_dir(), reason="no /proc here")
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["route", "small.json", "--engine", "greedy", "--out"], "--out"),
+        (["allocate", "small.json", "--scenario", "--out"], "--out"),
+        (
+            ["simulate", "small.json", "--replications", "1", "--executor", "serial", "--out"],
+            "--out",
+        ),
+        (["scenario", "convert", "small.json", "--out"], "--out"),
+        (["allocate-literature"], "OUT"),
+        (["train", "--out"], "--out"),
+        (["evaluate", "--seeds", "1", "--out"], "--out"),
+    ],
+)
+def test_a_file_in_a_folder_where_none_can_be_made_is_refused_before_the_work(
+    work: Path, command: list[str], option: str
+) -> None:
+    """Root may write to ``/proc`` by its permissions, yet no file can be made there:
+    ``--out /proc/x.json`` passed the check, ran the work, then failed naming the atomic
+    write's temp file (``/proc/.x.json.tmp-PID``), not the path given."""
+    target = PROC / ("x.zip" if command[0] == "train" else "x.json")
+    line = _one_line(runner.invoke(app, [*command, str(target)]))
+    assert line.startswith(f"error: {target}: {option}: "), line
+    assert "tmp-" not in line and "probe-" not in line, line
+    assert not list(PROC.glob(".x.*"))
+
+
 def test_whatif_makes_its_report_folder(work: Path) -> None:
     args = ["whatif", "variants.yaml", "--replications", "1", "--executor", "serial", "-q"]
     result = runner.invoke(app, [*args, "--out", str(work / "report")])

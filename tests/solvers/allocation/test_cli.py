@@ -392,11 +392,14 @@ def test_bad_json_on_stdin_exits_2_naming_the_problem(text: str, says: str) -> N
 
 
 def test_a_scenario_on_stdin_is_mapped_as_a_file_is(tmp_path: Path) -> None:
+    order: dict[str, object] = {
+        "id": "o1",
+        "location": {"x": 10, "y": 0},
+        "lines": [{"sku": "tea", "quantity": 1}],
+    }
     scenario = {
         "nodes": [{"id": "dc", "location": {"x": 0, "y": 0}, "inventory": {"tea": 3}}],
-        "orders": [
-            {"id": "o1", "location": {"x": 10, "y": 0}, "lines": [{"sku": "tea", "quantity": 1}]}
-        ],
+        "orders": [order],
     }
     args = ["allocate", "-", "--scenario", "-q", "--out", "-"]
     result = runner.invoke(app, args, input=json.dumps(scenario))
@@ -404,7 +407,7 @@ def test_a_scenario_on_stdin_is_mapped_as_a_file_is(tmp_path: Path) -> None:
     assert [a.node_id for a in AllocationResult.model_validate_json(result.stdout).assignments] == [
         "dc"
     ]
-    del scenario["orders"][0]["lines"]
+    del order["lines"]
     result = runner.invoke(app, args, input=json.dumps(scenario))
     assert result.exit_code == 2, result.output
     assert "<stdin>: orders.0.lines: has no lines" in " ".join(result.output.split())
