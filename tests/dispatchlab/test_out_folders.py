@@ -9,18 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from dispatchlab.cli import app
+from tests.dispatchlab.small import SMALL
 
 runner = CliRunner()
-
-#: two orders, one courier: a what-if run of one replication takes a moment
-SMALL: dict[str, object] = {
-    "nodes": [{"id": "n0", "location": {"x": 0, "y": 0}}],
-    "orders": [
-        {"id": f"o{k}", "location": {"x": 100 * k, "y": 50}, "lines": [{"sku": "a", "quantity": 1}]}
-        for k in (1, 2)
-    ],
-    "vehicles": [{"id": "v0", "start_location": {"x": 0, "y": 0}}],
-}
 
 
 @pytest.fixture

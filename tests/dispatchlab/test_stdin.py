@@ -11,19 +11,11 @@ from typer.testing import CliRunner
 from dispatchlab.cli import app
 from scenarios.io import load_scenario, scenario_from_bytes, to_json
 from tests.conftest import REPO
+from tests.dispatchlab.small import SMALL
 
 runner = CliRunner()
 
 C101 = REPO / "data" / "instances" / "solomon" / "C101.txt"
-#: two orders, one courier, one node
-SMALL: dict[str, object] = {
-    "nodes": [{"id": "n0", "location": {"x": 0, "y": 0}}],
-    "orders": [
-        {"id": f"o{k}", "location": {"x": 100 * k, "y": 50}, "lines": [{"sku": "a", "quantity": 1}]}
-        for k in (1, 2)
-    ],
-    "vehicles": [{"id": "v0", "start_location": {"x": 0, "y": 0}}],
-}
 
 
 @pytest.mark.parametrize(
