@@ -53,13 +53,11 @@ def detect_format(path: str | Path) -> str:
 
 
 def detect_text_format(head: str, *, suffix: str = "", source: str) -> str:
-    """Guess the format of a scenario from its first characters (and its file's suffix);
-    an InputError naming ``source`` when none fits."""
-    suffix = suffix.lower()
-    if suffix in {".vrp", ".vrptw"}:
-        return "vrplib"
+    """Guess the format of a scenario from its first characters (a ``.json`` file's suffix
+    says JSON; :func:`detect_format` tells VRPLIB files by theirs before reading); an
+    InputError naming ``source`` when none fits."""
     stripped = head.lstrip()
-    if suffix == ".json" or stripped.startswith("{"):
+    if suffix.lower() == ".json" or stripped.startswith("{"):
         vroom_keys = ('"jobs"', '"shipments"', '"matrices"', '"start_index"', '"location_index"')
         if '"orders"' not in head and any(key in head for key in vroom_keys):
             return "vroom"
