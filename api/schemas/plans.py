@@ -76,7 +76,10 @@ class Explanations(BaseModel):
 class PlanResult(BaseModel):
     """A dispatch plan with its allocation, KPIs from the twin and explanations."""
 
-    status: PlanStatus = Field(description="routing status ('infeasible' = mandatory orders out)")
+    status: PlanStatus = Field(
+        description="routing status ('infeasible' = mandatory orders out; 'no_solution' = "
+        "the only ones out are those the routing's time limit cut off)"
+    )
     plan: Plan = Field(description="allocation lines + routes (pickup at node, delivery)")
     allocation: AllocationSummary
     kpis: Kpis | None = Field(default=None, description="twin estimates with 95% CIs")

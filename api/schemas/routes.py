@@ -43,7 +43,10 @@ class RoutesCreate(NulFreeModel):
 class RoutesResult(BaseModel):
     """A routing answer: the plan, its status and why orders were left out."""
 
-    status: PlanStatus = Field(description="'infeasible' when mandatory orders are unserved")
+    status: PlanStatus = Field(
+        description="'infeasible' when mandatory orders are unserved; 'no_solution' when the "
+        "only ones unserved are those the time limit cut off (a longer limit may place them)"
+    )
     plan: Plan
     diagnosis: list[str] = Field(
         default_factory=list, description="one line per unserved order: why"

@@ -29,7 +29,12 @@ when nothing else goes in: the routes may have come near it).
 With a deadline, a construction stops there only once it has had :data:`GRACE_S` of CPU time
 (its thread's): one that starts at or past it, or loses the CPU on a busy machine, still
 inserts: an order that fits in a moment is not left out for want of time that was never had.
-A cancelled solve (:mod:`solvers.cancel`: the service stopping) stops as at its deadline.
+A construction on a small problem (:func:`always_completes`: at most
+:data:`ALWAYS_COMPLETE_SIZE` visits and vehicles) does not look at its deadline at all: its
+work is bounded by the problem's size, a few hundredths of a second of CPU, and a clock that
+says the grace is gone (a starved process's, whose CPU clock also counts what the collector or
+the hypervisor took) made a plan of 3 orders come back with no route. A cancelled solve
+(:mod:`solvers.cancel`: the service stopping) stops as at its deadline.
 
 Exact for single-window tasks and vehicles with at most one break (the break is re-placed where
 the route is shortest after each insertion, as the scheduler does); with several windows or
@@ -74,6 +79,19 @@ FULL_UPDATE = 250
 #: seconds of CPU time a construction gets whatever its deadline (its thread's CPU time: a
 #: construction starved of the CPU past the deadline still gets them)
 GRACE_S = 0.05
+#: Problems with at most this many visits (tasks) and vehicles together are constructed whole
+#: whatever the clock says (:func:`always_completes`): a whole construction measured 0.021 s
+#: of CPU at 100 delivery orders and 5 vehicles, 0.028 s at 50 pickup-and-delivery orders and
+#: 2 vehicles (seeded city days with breaks, the least of 3 runs, a machine at load ~1), under
+#: :data:`GRACE_S`, which a construction past its deadline had anyway.
+ALWAYS_COMPLETE_SIZE = 120
+
+
+def always_completes(problem: RoutingProblem) -> bool:
+    """Whether constructions on ``problem`` ignore their deadline (small: its visits and
+    vehicles number at most :data:`ALWAYS_COMPLETE_SIZE`)."""
+    return len(problem.tasks) + len(problem.vehicles) <= ALWAYS_COMPLETE_SIZE
+
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -126,6 +144,8 @@ class GreedyBuilder:
         self.grace_s = GRACE_S if grace_s is None else grace_s
         self.allowed = set(range(len(problem.vehicles)) if vehicles is None else vehicles)
         self.multi_windows = problem.has_multiple_windows
+        #: a small problem is constructed whole: its deadline is not looked at
+        self.whole = always_completes(problem)
         self.timed_out = False
         self._prepare()
 
@@ -487,7 +507,9 @@ class GreedyBuilder:
             spent = 0.0
 
         while True:
-            late = self.deadline is not None and time.perf_counter() > self.deadline
+            late = (
+                self.deadline is not None and not self.whole and time.perf_counter() > self.deadline
+            )
             # cancelled (solvers.cancel): as at the deadline
             if (late or cancelled()) and time.thread_time() >= cpu_from:
                 if pending:  # a group inserted in part is no plan: out with it
@@ -666,13 +688,20 @@ def greedy_routes(
 ) -> tuple[dict[int, list[int]], list[int]]:
     """Cheapest feasible insertion of every order, starting from ``initial`` routes if given.
 
-    With a ``deadline`` (a ``time.perf_counter()`` value) the construction stops there and
-    the orders not yet inserted come back as left over.
+    With a ``deadline`` (a ``time.perf_counter()`` value) the construction stops there (once
+    it has had its grace, and never on a small problem, see the module docstring) and the
+    orders not yet inserted come back as left over.
     """
     return GreedyBuilder(problem, initial=initial, deadline=deadline).build()
 
 
-__all__ = ["UNLIMITED", "GreedyBuilder", "greedy_routes"]
+__all__ = [
+    "ALWAYS_COMPLETE_SIZE",
+    "UNLIMITED",
+    "GreedyBuilder",
+    "always_completes",
+    "greedy_routes",
+]
 
 
 class GreedyEngine:

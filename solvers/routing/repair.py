@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solvers.cancel import cancelled
-from solvers.routing.greedy import GRACE_S, GreedyBuilder
+from solvers.routing.greedy import GRACE_S, GreedyBuilder, always_completes
 from solvers.routing.problem import RoutingProblem
 from solvers.routing.schedule import route_value, schedule_route, structure_violation
 from solvers.routing.timing import route_timing
@@ -208,7 +208,9 @@ def whole_orders(
     left to the repair. Past ``deadline`` only a group with a pinned job is still completed,
     or a mandatory one whose completion started before it: their constructions share one
     :data:`~solvers.routing.greedy.GRACE_S` of CPU time from the call's start, which a caller
-    keeps back from its budget where :func:`graced_groups` says so.
+    keeps back from its budget where :func:`graced_groups` says so. On a small problem
+    (:func:`~solvers.routing.greedy.always_completes`) every mandatory group is completed
+    whatever the clock, its constructions bounded by the problem's size.
     """
     out = {v: list(seq) for v, seq in routes.items() if seq}
     if not problem.groups:
@@ -237,6 +239,7 @@ def whole_orders(
     # the completions past the deadline of pinned and mandatory groups share one grace of
     # CPU time (the caller keeps it back from its budget, see :func:`graced_groups`)
     cpu_until = time.thread_time() + GRACE_S
+    small = always_completes(problem)
     where = {problem.tasks[t].order: v for v, seq in out.items() for t in seq}
     done = Whole(out, {})
     for group in problem.groups:
@@ -263,7 +266,10 @@ def whole_orders(
             # gets the grace too (a solve that lost the CPU leaves no mandatory order out
             # that fits in a moment), an optional one no construction time past the deadline
             graced = bool(held) or penalty is None
-            if not late() or held:
+            # a small problem's mandatory group too: its construction is bounded by the
+            # problem's size (it ignores the deadline), and taking it off leaves a mandatory
+            # order out for the clock's sake
+            if not late() or held or (penalty is None and small):
                 fixed, left = GreedyBuilder(
                     problem,
                     orders=missing,
@@ -348,12 +354,14 @@ def reinsert_groups(
     of its local search inserts several visits of one disjunction at once, so a group its
     start leaves out stays out. The routes given are kept as they are (new visits go between
     their stops); the caller keeps the result only when the plan objective says it is
-    cheaper. No construction time past ``deadline`` (no grace).
+    cheaper. No construction time past ``deadline`` (no grace), but on a small problem
+    (:func:`~solvers.routing.greedy.always_completes`), whose construction ignores the clock.
     """
     out = {v: list(seq) for v, seq in routes.items() if seq}
     served = {problem.tasks[t].order for seq in out.values() for t in seq}
     todo = sorted(o for group in problem.groups if served.isdisjoint(group) for o in group)
-    if not todo or (deadline is not None and time.perf_counter() > deadline):
+    late = deadline is not None and time.perf_counter() > deadline
+    if not todo or (late and not always_completes(problem)):
         return out, 0
     fixed, left = GreedyBuilder(
         problem, orders=todo, initial=out, deadline=deadline, grace_s=0.0

@@ -23,7 +23,7 @@ from solvers.cancel import cancelled
 from solvers.routing.diagnose import diagnose_orders
 from solvers.routing.engines.base import Engine, EngineSettings
 from solvers.routing.from_allocation import split_order_groups
-from solvers.routing.greedy import GRACE_S
+from solvers.routing.greedy import GRACE_S, always_completes
 from solvers.routing.params import RoutingParams
 from solvers.routing.problem import RoutingProblem, build_problem, check_int_range, left_out
 from solvers.routing.repair import graced_groups
@@ -394,10 +394,11 @@ def solve_routes_with_stats(
         if (
             seed_routes is None
             and _value(problem, settings, routes)[0]
-            and time.perf_counter() < repair_end
+            and (time.perf_counter() < repair_end or always_completes(problem))
         ):
             # mandatory orders left out by a search that did not start from the greedy plan
-            # (PyVRP with breaks plans shortened shifts): the greedy plan may place them
+            # (PyVRP with breaks plans shortened shifts): the greedy plan may place them (on a
+            # small problem even past the deadline: its construction is bounded by its size)
             seed_routes, seed_left, late = _greedy(problem, settings, repair_end, stats)
             seed_value = None
             origin = "greedy plan built after it"
@@ -1127,6 +1128,7 @@ def _assemble(
     split = split_order_groups(scenario.orders)
     group_of = {scenario.orders[i].id: [scenario.orders[k].id for k in g] for g in split for i in g}
     charged: dict[str, str] = {}  # a group's first job id -> the job charged
+    cut: set[str] = set()  # orders not placed because the time limit came first
     for order in scenario.orders:
         if order.id in inside and inside[order.id] in served:
             continue
@@ -1136,6 +1138,8 @@ def _assemble(
             if inside[order.id] in why:
                 reason = UnassignedReason.NO_SOLUTION
                 detail = why[inside[order.id]]
+                if detail == LATE:
+                    cut.add(order.id)
             elif order.penalty_cents is not None:
                 reason = UnassignedReason.DROPPED_FOR_COST
                 detail = f"serving it costs more than its penalty of {order.penalty_cents} cents"
@@ -1167,9 +1171,11 @@ def _assemble(
         unassigned.append(
             Unassigned(order_id=order.id, reason=reason, detail=detail, penalty_cents=penalty)
         )
-    mandatory_left = any(scenario.order(u.order_id).penalty_cents is None for u in unassigned)
+    mandatory_left = {
+        u.order_id for u in unassigned if scenario.order(u.order_id).penalty_cents is None
+    }
     return Plan(
-        status=PlanStatus.INFEASIBLE if mandatory_left else PlanStatus.FEASIBLE,
+        status=_status(mandatory_left, cut),
         routes=routes,
         unassigned=unassigned,
         distance_m=sum(r.distance_m for r in routes),
@@ -1177,6 +1183,18 @@ def _assemble(
         engine=engine,
         seed=seed,
     )
+
+
+def _status(mandatory_left: set[str], cut: set[str]) -> PlanStatus:
+    """The plan's status given the mandatory orders it leaves out and the orders the time
+    limit cut off: ``infeasible`` only when a mandatory order is out for another reason (no
+    place found, the diagnosis), ``no_solution`` when the time limit came before every
+    mandatory order was placed (a longer limit may place them), else ``feasible``."""
+    if mandatory_left - cut:
+        return PlanStatus.INFEASIBLE
+    if mandatory_left:
+        return PlanStatus.NO_SOLUTION
+    return PlanStatus.FEASIBLE
 
 
 def _fallback(

@@ -18,6 +18,7 @@ from scenarios import Plan, Scenario
 from solvers.validate import validate_plan
 from tests.api.conftest import app_of, registry_with_test_kinds, wait_for
 from tests.api.helpers import HELD_ENDED, HELD_STARTED, solver_held
+from tests.solvers.routing.conftest import starve_clocks
 
 
 def _body(**params: Any) -> dict[str, Any]:
@@ -30,6 +31,25 @@ def _body(**params: Any) -> dict[str, Any]:
 def _ctx(client: TestClient) -> ServiceContext:
     ctx: ServiceContext = app_of(client).state.ctx
     return ctx
+
+
+def test_a_starved_sync_route_of_a_small_scenario_serves_every_order(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every clock of the routing layer says the time is up, the construction's grace
+    included (a starved process): the answer was "infeasible" with no route; a small problem
+    is constructed whole whatever the clock, and the greedy plan answers, saying why."""
+    starve_clocks(monkeypatch)
+    answer = client.post("/v1/routes", json=_body(time_limit_s=0.3), headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "feasible" and body["plan"]["unassigned"] == []
+    assert body["plan"]["engine"] == "greedy (no time left for pyvrp)"
+    assert "returning the greedy plan" in body["fallback_reason"]
+    plan = Plan.model_validate(body["plan"])
+    assert validate_plan(Scenario.model_validate(SMALL_SCENARIO), plan).ok
+    served = {st.order_id for r in plan.routes for st in r.stops}
+    assert served == {o["id"] for o in SMALL_SCENARIO["orders"]}
 
 
 def test_sync_route_returns_a_valid_plan(

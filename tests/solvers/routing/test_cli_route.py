@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from dispatchlab.cli import app
@@ -97,3 +98,28 @@ def test_route_errors_exit_2(tmp_path: Path) -> None:
     res = runner.invoke(app, ["route", str(bad), "--engine", "magic"])
     assert res.exit_code == 2
     assert "unknown engine" in res.output
+
+
+def test_route_answers_a_small_scenario_whole_when_every_clock_says_time_is_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A starved process (every clock of the routing layer past its deadline, each
+    construction's grace gone at its first look): the plan came back ``infeasible`` with no
+    route; a small problem is now constructed whole, and the greedy plan answers."""
+    from scenarios.io.json_io import write_json
+    from tests.solvers.routing.conftest import make_city, starve_clocks, with_pickups
+
+    s = with_pickups(make_city())
+    scenario = tmp_path / "city.json"
+    write_json(s, scenario)
+    starve_clocks(monkeypatch)
+    out = tmp_path / "plan.json"
+    res = runner.invoke(
+        app, ["route", str(scenario), "--time-limit", "0.3", "-q", "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    plan = json.loads(out.read_text())
+    assert plan["status"] == "feasible" and plan["unassigned"] == []
+    assert plan["engine"] == "greedy (no time left for pyvrp)"
+    served = {st["order"] for r in plan["routes"] for st in r["stops"] if st["kind"] == "delivery"}
+    assert served == {o.id for o in s.orders}

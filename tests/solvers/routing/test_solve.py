@@ -620,15 +620,35 @@ def test_initial_plan_stops_the_scenario_does_not_have_are_bad_input(
 def test_orders_the_deadline_cut_off_are_reported_as_such(
     c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a budget gone before the construction starts, and no grace: nothing is placed, each
-    # order says why
+    # a budget gone before the construction starts, and no grace, on a problem taken to be
+    # too large to be constructed whole whatever the clock: nothing is placed, each order
+    # says why, and the status says the time limit came first, not "infeasible"
     monkeypatch.setattr(greedy, "GRACE_S", 0.0)
+    monkeypatch.setattr(greedy, "ALWAYS_COMPLETE_SIZE", 0)
     plan, stats = solve_routes_with_stats(c101_25, RoutingParams(time_limit_s=1e-6))
     assert validate_plan(c101_25, plan).ok
+    assert plan.status is PlanStatus.NO_SOLUTION
     assert not plan.routes
     assert len(plan.unassigned) == len(c101_25.orders)
     assert all("time limit" in u.detail for u in plan.unassigned)
     assert any("time limit" in note for note in stats.notes)
+
+
+def test_a_time_cut_plan_with_an_order_no_vehicle_can_serve_stays_infeasible(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ``no_solution`` says only that the time limit came first: an order the diagnosis
+    # leaves out (too big for every vehicle) keeps the plan ``infeasible``
+    monkeypatch.setattr(greedy, "GRACE_S", 0.0)
+    monkeypatch.setattr(greedy, "ALWAYS_COMPLETE_SIZE", 0)
+    big = c101_25.orders[0].model_copy(update={"demand": [10_000]})
+    s = c101_25.model_copy(update={"orders": [big, *c101_25.orders[1:]]})
+    plan, _ = solve_routes_with_stats(s, RoutingParams(time_limit_s=1e-6))
+    assert validate_plan(s, plan).ok
+    assert plan.status is PlanStatus.INFEASIBLE
+    reasons = {u.order_id: u.reason for u in plan.unassigned}
+    assert reasons[big.id] is UnassignedReason.OVER_CAPACITY
+    assert len(reasons) == len(s.orders)
 
 
 def test_a_construction_that_starts_past_its_deadline_still_places_orders(

@@ -42,7 +42,13 @@ from solvers.routing.problem import RoutingProblem, left_out
 from solvers.routing.repair import reinsert_groups, whole_orders
 from solvers.routing.schedule import route_value
 from solvers.validate import validate_plan
-from tests.solvers.routing.conftest import SEARCH_ITERATIONS, UNHURRIED_S, solve_clock, unhurried
+from tests.solvers.routing.conftest import (
+    SEARCH_ITERATIONS,
+    UNHURRIED_S,
+    solve_clock,
+    starve_clocks,
+    unhurried,
+)
 
 ENGINES = ["greedy", "ortools", "pyvrp"]
 
@@ -515,6 +521,8 @@ def test_whole_orders_completes_no_group_past_its_deadline_but_a_pinned_one(
 
     fake = SimpleNamespace(perf_counter=lambda: math.inf, thread_time=lambda: 0.0)
     monkeypatch.setattr(greedy_module, "time", fake)
+    # a problem taken to be too large to be constructed whole whatever the clock
+    monkeypatch.setattr(greedy_module, "ALWAYS_COMPLETE_SIZE", 0)
     deadline = time.perf_counter() + 60  # whole_orders' own clock: not late
     problem = build_problem(_jobs(_shop(3000)))  # whole, S costs 2,052 cents: worth it
     west = list(problem.orders[0].tasks)
@@ -570,6 +578,8 @@ def test_whole_orders_past_its_deadline_completes_groups_on_one_grace(
     on_time = SimpleNamespace(perf_counter=time.perf_counter, thread_time=thread_time)
     monkeypatch.setattr(greedy_module, "time", late)
     monkeypatch.setattr(repair_module, "time", on_time)  # whole_orders' own clock: not late
+    # a problem taken to be too large to be constructed whole whatever the clock
+    monkeypatch.setattr(greedy_module, "ALWAYS_COMPLETE_SIZE", 0)
     problem = build_problem(_shops(6))
     west = [
         t
@@ -583,6 +593,37 @@ def test_whole_orders_past_its_deadline_completes_groups_on_one_grace(
     # (a shipment missing each) were completed on 6 graces, 0.12 s of this CPU clock
     assert cpu[0] <= GRACE_S + 0.02 + 1e-9, cpu[0]
     assert 1 <= done.completed < 6 and done.completed + done.removed == 6
+
+
+def test_whole_orders_completes_a_small_problems_mandatory_groups_past_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every clock says the time is up, the constructions' grace included (a starved
+    process): a mandatory group met past the deadline was taken off, its order left out
+    "infeasible" for the clock's sake. A small problem's construction ignores the clock
+    (``always_completes``): every group is completed."""
+    starve_clocks(monkeypatch)
+    problem = build_problem(_shops(6))
+    west = [
+        t
+        for o, info in enumerate(problem.orders)
+        if problem.order_ids[o].endswith("@west")
+        for t in info.tasks
+    ]
+    done = whole_orders(problem, {0: west}, deadline=0.0)
+    assert done.completed == 6 and done.removed == 0
+    assert _orders_served(problem, done.routes) == set(range(12))
+
+
+def test_reinsert_groups_past_its_deadline_on_a_small_problem(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past its deadline ``reinsert_groups`` inserted nothing, so a mandatory group OR-Tools
+    left out stayed out; on a small problem it is inserted whatever the clock."""
+    starve_clocks(monkeypatch)
+    problem = build_problem(_shops(2))
+    routes, placed = reinsert_groups(problem, {}, deadline=0.0)
+    assert placed == 2 and _orders_served(problem, routes) == {0, 1, 2, 3}
 
 
 def test_the_solve_keeps_whole_orders_grace_back_for_pinned_and_mandatory_groups() -> None:

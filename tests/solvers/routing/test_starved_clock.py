@@ -1,0 +1,82 @@
+"""A small feasible problem always gets a validated plan, however starved the solve: its
+construction is bounded by the problem's size, not by the clock (``always_completes``)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from scenarios import Scenario
+from scenarios.plan import PlanStatus
+from solvers.routing import RoutingParams, solve_routes_with_stats
+from solvers.routing import solve as solve_module
+from solvers.routing.engines.base import EngineResult, EngineSettings
+from solvers.routing.engines.ortools_engine import ORToolsEngine
+from solvers.routing.engines.pyvrp_engine import PyVRPEngine
+from solvers.routing.greedy import always_completes
+from solvers.routing.problem import RoutingProblem, build_problem
+from solvers.validate import validate_plan
+from tests.solvers.routing.conftest import make_city, starve_clocks, with_pickups
+
+ENGINES = ["auto", "pyvrp", "ortools", "greedy"]
+
+
+def _deliveries() -> Scenario:
+    """Six delivery orders, three vans (the ``city`` fixture)."""
+    return make_city()
+
+
+def _pickups() -> Scenario:
+    """The same orders as pickup-and-delivery jobs, as an allocation's courier jobs are."""
+    return with_pickups(make_city())
+
+
+SCENARIOS = {"deliveries": _deliveries, "pickups": _pickups}
+
+
+@pytest.mark.parametrize("kind", sorted(SCENARIOS))
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_small_problem_is_planned_whole_when_every_clock_says_time_is_up(
+    engine: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: every construction stopped at its first look at the clock (its grace gone),
+    no order was placed, and the plan came back ``infeasible`` with no route, each order
+    "not placed: the time limit was reached", whichever the engine."""
+    s = SCENARIOS[kind]()
+    assert always_completes(build_problem(s))
+    starve_clocks(monkeypatch)
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine=engine, time_limit_s=0.3))
+    assert validate_plan(s, plan).ok
+    assert plan.status is PlanStatus.FEASIBLE, plan.unassigned
+    assert not plan.unassigned
+    served = {st.order_id for r in plan.routes for st in r.stops if st.order_id is not None}
+    assert served == {o.id for o in s.orders}
+    assert not any("time limit reached" in note for note in stats.notes), stats.notes
+    if engine != "greedy":  # no time for a search: the greedy plan, saying why
+        assert (plan.engine or "").startswith("greedy (no time left for ")
+        assert stats.fallback is not None and "returning the greedy plan" in stats.fallback
+
+
+def _nothing_in_time(self: object, problem: RoutingProblem, settings: EngineSettings) -> object:
+    """A search stopped by its time limit before its first solution."""
+    return EngineResult(routes={}, feasible=False, detail="stand-in", out_of_time=True)
+
+
+@pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
+def test_a_search_that_finds_nothing_in_time_falls_back_to_a_whole_greedy_plan(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search is given its time (the solve's own clock is not starved) and finds nothing
+    before its limit, while the constructions' clocks say their time is up: the fallback is
+    the whole greedy plan (before: no route, ``infeasible``)."""
+    s = _pickups()
+    starve_clocks(monkeypatch)
+    monkeypatch.setattr(solve_module, "time", time)  # the solve's own clock: on time
+    monkeypatch.setattr(PyVRPEngine, "solve", _nothing_in_time)
+    monkeypatch.setattr(ORToolsEngine, "solve", _nothing_in_time)
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine=engine, time_limit_s=30))
+    assert validate_plan(s, plan).ok
+    assert plan.status is PlanStatus.FEASIBLE and not plan.unassigned
+    assert plan.engine == f"greedy (fallback from {engine})"
+    assert stats.fallback == f"{engine} found no feasible solution before its time limit (stand-in)"
