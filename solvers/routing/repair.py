@@ -181,6 +181,9 @@ class Whole:
     #: groups left served in part, their pinned jobs kept (the rest found no place): the
     #: missing jobs, and why
     partial: dict[int, str] = field(default_factory=dict)
+    #: the jobs of groups left out because the deadline came before their completion (not
+    #: because a job found no place): the clock's doing, not the problem's
+    cut: set[int] = field(default_factory=set)
 
 
 def whole_orders(
@@ -269,14 +272,17 @@ def whole_orders(
             # a small problem's mandatory group too: its construction is bounded by the
             # problem's size (it ignores the deadline), and taking it off leaves a mandatory
             # order out for the clock's sake
+            clock_cut = True  # no completion tried: the deadline came first
             if not late() or held or (penalty is None and small):
-                fixed, left = GreedyBuilder(
+                builder = GreedyBuilder(
                     problem,
                     orders=missing,
                     initial=out,
                     deadline=deadline,
                     grace_s=max(0.0, cpu_until - time.thread_time()) if graced else 0.0,
-                ).build()
+                )
+                fixed, left = builder.build()
+                clock_cut = builder.timed_out
                 if not left:
                     changed = {v for v in set(fixed) | set(out) if fixed.get(v) != out.get(v)}
                     before, added = total(out, changed), total(fixed, changed)
@@ -293,6 +299,9 @@ def whole_orders(
                         continue
             names = ", ".join(problem.order_ids[o] for o in missing)
             why = f"left out with {names}, a shipment of the same order that found no place"
+            if clock_cut:
+                why = f"left out with {names}: the deadline came before the order was completed"
+                done.cut.update(o for o in group if o not in held)
         if held:
             # the pinned jobs stay where they are pinned; the group's other jobs go
             kept = set(held)

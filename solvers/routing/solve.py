@@ -418,7 +418,7 @@ def solve_routes_with_stats(
     stats.repair_s = time.perf_counter() - t_repair
 
     if routes is not None and not from_seed:  # the greedy plan is whole already
-        routes = _whole(problem, routes, settings, repair_end, stats)
+        routes = _whole(problem, routes, settings, repair_end, stats, why)
 
     t_polish = time.perf_counter()
     unpolished = routes
@@ -440,13 +440,14 @@ def solve_routes_with_stats(
         known_notes = len(stats.notes)
         routes = _polish(problem, routes, settings, first_end, stats, work)
         if routes is not unpolished:
-            routes = _whole(problem, routes, settings, repair_end, stats)
+            routes = _whole(problem, routes, settings, repair_end, stats, why)
         rival = rival_unpolished = seed_routes
+        rival_why = dict.fromkeys(late, LATE)
         alt = SolveStats()
         if both and rival and time.perf_counter() < repair_end:
             rival = _polish(problem, rival, settings, repair_end, alt, work)
             if rival is not rival_unpolished:
-                rival = _whole(problem, rival, settings, repair_end, alt)
+                rival = _whole(problem, rival, settings, repair_end, alt, rival_why)
         if (
             both
             and routes is not None
@@ -457,7 +458,7 @@ def solve_routes_with_stats(
             del stats.notes[known_notes:]  # the pass over the search's plan, not returned
             stats.notes.extend(alt.notes)
             routes, unpolished = rival, rival_unpolished
-            name, why = f"greedy (better than {engine.name})", dict.fromkeys(late, LATE)
+            name, why = f"greedy (better than {engine.name})", rival_why
     elif (
         both
         and routes is not None
@@ -662,11 +663,12 @@ def _construct(
         why = "the solve was cancelled" if cancelled() else "time limit reached"
         stats.notes.append(f"{why} while building the greedy plan: {len(left)} orders not placed")
     # each job was inserted on its own: orders split over nodes served whole or not at all
-    whole = _whole(problem, routes, settings, deadline, stats)
+    cut: dict[int, str] = {}
+    whole = _whole(problem, routes, settings, deadline, stats, cut)
     if whole is not routes:
         served = {problem.tasks[t].order for seq in whole.values() for t in seq}
         left = sorted(set(range(len(problem.orders))) - served)
-    return whole, left, late
+    return whole, left, late | frozenset(o for o in cut if o in left)
 
 
 def _whole(
@@ -675,10 +677,12 @@ def _whole(
     settings: EngineSettings,
     deadline: float,
     stats: SolveStats,
+    why: dict[int, str] | None = None,
 ) -> dict[int, list[int]]:
     """The routes with every order split over nodes served whole or not at all
     (:func:`~solvers.routing.repair.whole_orders`); a note says what changed. The same
-    routes when there is nothing to change."""
+    routes when there is nothing to change. The jobs taken off because the deadline came
+    before their order's completion are marked :data:`LATE` in ``why``, if given."""
     if not problem.groups:
         return routes
     from solvers.routing.repair import whole_orders
@@ -691,6 +695,8 @@ def _whole(
         disruption_cost=settings.disruption_cost,
         deadline=deadline,
     )
+    if why is not None:
+        why.update(dict.fromkeys(done.cut, LATE))
     if not (done.completed or done.removed or done.held):
         return routes
     held = (

@@ -615,6 +615,33 @@ def test_whole_orders_completes_a_small_problems_mandatory_groups_past_its_deadl
     assert _orders_served(problem, done.routes) == set(range(12))
 
 
+def test_a_group_the_deadline_left_uncompleted_is_marked_cut_by_the_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a problem too large to be constructed whole whatever the clock, a mandatory group
+    met past the deadline is still taken off; it was then reported as if a shipment found
+    no place ("no feasible position in any route", the plan ``infeasible``). Its jobs are
+    now marked cut by the clock, and the solve reports them "not placed: the time limit
+    was reached" (the plan ``no_solution`` when nothing else is out)."""
+    import solvers.routing.greedy as greedy_module
+    from solvers.routing import solve as solve_module
+    from solvers.routing.engines.base import EngineSettings
+    from solvers.routing.solve import LATE, SolveStats
+
+    monkeypatch.setattr(greedy_module, "ALWAYS_COMPLETE_SIZE", 0)
+    starve_clocks(monkeypatch)
+    problem = build_problem(_shops(2))
+    west = list(problem.orders[0].tasks)  # S0@west served, S0@east missing
+    done = whole_orders(problem, {0: west}, deadline=0.0)
+    assert done.removed == 1 and done.routes == {}
+    assert done.cut == {0, 1}
+    assert all("the deadline came before" in why for why in done.dropped.values())
+    why: dict[int, str] = {}
+    settings = EngineSettings(time_limit_s=1.0)
+    routes = solve_module._whole(problem, {0: west}, settings, 0.0, SolveStats(), why)
+    assert routes == {} and why == {0: LATE, 1: LATE}
+
+
 def test_reinsert_groups_past_its_deadline_on_a_small_problem(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
