@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
 
-from scenarios import Scenario
+from scenarios import Plan, Scenario
 from scenarios.plan import PlanStatus
 from solvers.routing import RoutingParams, solve_routes_with_stats
 from solvers.routing import solve as solve_module
@@ -18,6 +19,7 @@ from solvers.routing.greedy import always_completes
 from solvers.routing.problem import RoutingProblem, build_problem
 from solvers.validate import validate_plan
 from tests.solvers.routing.conftest import make_city, starve_clocks, with_pickups
+from tests.solvers.routing.test_properties import scenarios
 
 ENGINES = ["auto", "pyvrp", "ortools", "greedy"]
 
@@ -80,3 +82,24 @@ def test_a_search_that_finds_nothing_in_time_falls_back_to_a_whole_greedy_plan(
     assert plan.status is PlanStatus.FEASIBLE and not plan.unassigned
     assert plan.engine == f"greedy (fallback from {engine})"
     assert stats.fallback == f"{engine} found no feasible solution before its time limit (stand-in)"
+
+
+def _stops(plan: Plan) -> list[tuple[str, list[tuple[str | None, str]]]]:
+    return [(r.vehicle_id, [(st.order_id, st.kind.value) for st in r.stops]) for r in plan.routes]
+
+
+@settings(max_examples=25, deadline=None)
+@given(s=scenarios())
+def test_a_starved_greedy_plan_is_the_unhurried_one(s: Scenario) -> None:
+    """Property: on a small problem the clock changes nothing in the greedy plan, however
+    starved the solve (the construction is deterministic and no longer looks at it)."""
+    calm, _ = solve_routes_with_stats(s, RoutingParams(engine="greedy", time_limit_s=60))
+    with pytest.MonkeyPatch.context() as mp:
+        starve_clocks(mp)
+        starved, _ = solve_routes_with_stats(s, RoutingParams(engine="greedy", time_limit_s=0.3))
+    assert validate_plan(s, starved).ok
+    assert _stops(starved) == _stops(calm)
+    assert [(u.order_id, u.reason) for u in starved.unassigned] == [
+        (u.order_id, u.reason) for u in calm.unassigned
+    ]
+    assert starved.status is calm.status and starved.cost_cents == calm.cost_cents
