@@ -282,7 +282,7 @@ def whole_orders(
                     grace_s=max(0.0, cpu_until - time.thread_time()) if graced else 0.0,
                 )
                 fixed, left = builder.build()
-                clock_cut = builder.timed_out
+                clock_cut = builder.timed_out and bool(left)
                 if not left:
                     changed = {v for v in set(fixed) | set(out) if fixed.get(v) != out.get(v)}
                     before, added = total(out, changed), total(fixed, changed)
