@@ -72,7 +72,7 @@ from solvers.allocation import (  # noqa: E402
     generate_literature,
 )
 from solvers.allocation.explain import CUT_SUMMARY  # noqa: E402
-from solvers.allocation.literature import generate_crowded_order  # noqa: E402
+from solvers.allocation.literature import generate_crowded_order, literature_costs  # noqa: E402
 from solvers.allocation.problem import MICRO, compile_request  # noqa: E402
 
 console = Console(stderr=True)
@@ -480,7 +480,8 @@ def city_request(seed: int, num_orders: int = 300, num_nodes: int = 10) -> Alloc
     scenario = generate_city(
         seed=seed, num_orders=num_orders, num_nodes=num_nodes, num_couriers=max(4, num_orders // 25)
     )
-    return AllocationRequest.from_scenario(scenario)
+    # the literature prices per mile (the default before session 61): the recorded runs' costs
+    return AllocationRequest.from_scenario(scenario, literature_costs())
 
 
 # ------------------------------------------------------------------------ references
@@ -1247,8 +1248,9 @@ def main(argv: list[str] | None = None) -> int:
                 params,
                 "`scenarios.generate.generate_city` (DCs, stores, dark stores; capacities; "
                 "restricted SKUs; VIP and promised windows) mapped by "
-                "`AllocationRequest.from_scenario` with the default prices; road-network "
-                "distances; promise = penalise (default lateness prices are 0).",
+                "`AllocationRequest.from_scenario` with the literature prices "
+                "(`literature_costs()`: 0.000541 per unit-mile); road-network distances; "
+                "promise = penalise (default lateness prices are 0).",
             )
         if "reference" in only:
             default_s = 30.0 if args.quick else 60.0

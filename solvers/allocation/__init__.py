@@ -10,7 +10,7 @@ Public entry points::
 See ``docs/allocation.md`` for the model, the request/result JSON schema and the benchmarks.
 """
 
-from solvers.allocation.literature import generate_literature
+from solvers.allocation.literature import generate_literature, literature_costs
 from solvers.allocation.params import AllocationParams, Baseline
 from solvers.allocation.request import (
     AllocationCosts,
@@ -59,4 +59,5 @@ __all__ = [
     "UnfilledReason",
     "allocate",
     "generate_literature",
+    "literature_costs",
 ]

@@ -2,8 +2,9 @@
 
 This is the JSON body of ``dispatchlab allocate`` and ``POST /v1/allocations``. Money is in
 request currency units as floats at this boundary (the literature prices are fractional:
-8.759 per shipment, 0.000541 per unit-mile); the solver turns every price into exact integer
-micro-units (1e-6 currency units) once, when it compiles the request.
+8.759 per shipment, 0.000541 per unit-mile, by default 0.000336 per unit-km); the solver
+turns every price into exact integer micro-units (1e-6 currency units) once, when it
+compiles the request.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False), NotBool]
 
 #: Kilometres per mile (the unit of ``per_unit_distance`` when ``distance_unit`` is ``mile``).
 KM_PER_MILE = 1.609344
+
+#: The literature fit's distance price (Jasin & Sinha 2015, Ma 2023), per unit per mile.
+LITERATURE_PER_UNIT_MILE = 0.000541
+
+#: The default distance price: the literature fit per unit per km (0.000541 / 1.609344).
+DEFAULT_PER_UNIT_KM = LITERATURE_PER_UNIT_MILE / KM_PER_MILE
 
 
 class AllocationNode(StockedNode, StrictModel):
@@ -110,17 +117,19 @@ class AllocationOrder(StrictModel):
 class AllocationCosts(StrictModel):
     """Prices of the allocation objective, in request currency units.
 
-    The defaults are the cost fit used by Jasin & Sinha (2015) and Ma (2023): 8.759 per
-    shipment plus 0.423 + 0.000541 x miles per unit.
+    The defaults are the cost fit used by Jasin & Sinha (2015) and Ma (2023), with its distance
+    price per km: 8.759 per shipment plus 0.423 + 0.000541 x miles (0.000336 x km) per unit.
     """
 
     per_shipment: Price = Field(default=8.759, description="per parcel (node x order)")
     per_unit: Price = Field(default=0.423, description="per shipped unit")
     per_unit_distance: Price = Field(
-        default=0.000541, description="per shipped unit per distance unit (see distance_unit)"
+        default=DEFAULT_PER_UNIT_KM,
+        description="per shipped unit per km (per mile with distance_unit 'mile'); default = "
+        "the literature's 0.000541 per unit-mile in km (with 'mile', give 0.000541)",
     )
     distance_unit: Literal["km", "mile"] = Field(
-        default="mile", description="unit of per_unit_distance"
+        default="km", description="unit of per_unit_distance: 'km' or 'mile'"
     )
     unfilled_unit: Price | None = Field(
         default=None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from solvers.allocation import AllocationCosts, generate_literature
+from solvers.allocation import generate_literature, literature_costs
+from solvers.allocation.literature import generate_crowded_order
 
 
 def test_same_seed_same_request_and_the_setting_holds() -> None:
@@ -15,8 +16,16 @@ def test_same_seed_same_request_and_the_setting_holds() -> None:
     assert len(a.nodes) == 6 and len(a.orders) == 50
     assert all(1 <= len(o.lines) <= 6 for o in a.orders)
     assert all(line.quantity == 1 for o in a.orders for line in o.lines)
-    assert a.costs == AllocationCosts()  # 8.759 per shipment + 0.423 + 0.000541 x miles
-    assert a.costs.distance_unit == "mile" and a.costs.unfilled_unit is None
+    assert a.costs == literature_costs()  # 8.759 per shipment + 0.423 + 0.000541 x miles
+    assert a.costs.distance_unit == "mile" and a.costs.per_unit_distance == 0.000541
+    assert a.costs.unfilled_unit is None
+    assert (a.costs.per_shipment, a.costs.per_unit) == (8.759, 0.423)
+
+
+def test_the_crowded_order_keeps_its_price_per_mile() -> None:
+    """Its recorded benchmark runs priced 0.05 per unit-mile (the old default unit)."""
+    costs = generate_crowded_order(0, num_nodes=3, num_lines=2).costs
+    assert (costs.per_unit_distance, costs.distance_unit) == (0.05, "mile")
 
 
 def test_carry_probability_shapes_the_assortment() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,8 +17,10 @@ from solvers.allocation import (
     AllocationRequest,
     AllocationRules,
     allocate,
+    literature_costs,
 )
 from solvers.allocation.problem import MICRO, Problem, compile_request, to_micro
+from solvers.allocation.request import KM_PER_MILE
 
 from .conftest import SIMPLE_COSTS, brute_force, node, order
 
@@ -35,6 +38,7 @@ def test_literature_prices_become_exact_micro_units() -> None:
     req = AllocationRequest(
         nodes=[node("fc", 40.0, -75.0, inventory={"a": 3})],
         orders=[order("o", 40.0, -74.0, {"a": 2})],
+        costs=literature_costs(),
     )
     prob = compile_request(req)
     assert prob.pair_ship.tolist() == [8_759_000]
@@ -44,6 +48,49 @@ def test_literature_prices_become_exact_micro_units() -> None:
     ev = prob.evaluate(np.array([2]))
     assert ev.total == 8_759_000 + 2 * 423_000 + 2 * int(prob.dist_cost[0, 0])
     assert to_micro(8.759) == 8_759_000
+
+
+def _one_pair(costs: dict[str, object], km: float) -> AllocationRequest:
+    """One node and one order ``km`` apart (a distance matrix), priced by ``costs`` (JSON)."""
+    return AllocationRequest.model_validate(
+        {
+            "nodes": [{"id": "n", "location": {"x": 0, "y": 0}, "inventory": {"a": 1}}],
+            "orders": [
+                {"id": "o", "location": {"x": 0, "y": 0}, "lines": [{"sku": "a", "quantity": 1}]}
+            ],
+            "costs": costs,
+            "distance_km": [[km]],
+        }
+    )
+
+
+def test_a_distance_price_without_a_unit_is_per_km() -> None:
+    """Issue 4 defines per_unit_distance per unit per km; without distance_unit it was read
+    per mile (the old default), charging 1.609x too little per km: 621,371 micro-units here."""
+    prob = compile_request(_one_pair({"per_unit_distance": 0.01}, 100.0))
+    assert prob.dist_cost[0, 0] == 1_000_000  # 0.01 x 100 km
+    miles = compile_request(_one_pair({"per_unit_distance": 0.01, "distance_unit": "mile"}, 100.0))
+    assert miles.dist_cost[0, 0] == round(0.01 * 100.0 / KM_PER_MILE * MICRO)
+
+
+def test_the_default_distance_price_is_the_literature_fit_per_km() -> None:
+    """The default prices 0.000541 per unit-mile in km: 541,000 micro-units over 1000 miles."""
+    default = AllocationCosts()
+    assert default.distance_unit == "km"
+    assert default.per_unit_distance * KM_PER_MILE == pytest.approx(0.000541, rel=1e-12)
+    assert literature_costs().per_unit_distance == 0.000541
+    assert compile_request(_one_pair({}, 1609.344)).dist_cost[0, 0] == 541_000
+
+
+@given(km=st.floats(0.0, 5000.0))
+@settings(max_examples=60, derandomize=True, deadline=None)
+def test_the_default_prices_cost_what_the_literature_prices_cost(km: float) -> None:
+    """Per km or per mile, the literature fit compiles to the same micro-units, give or take
+    the one rounding."""
+    per_km = compile_request(_one_pair({}, km)).dist_cost[0, 0]
+    literature = {"per_unit_distance": 0.000541, "distance_unit": "mile"}
+    per_mile = compile_request(_one_pair(literature, km)).dist_cost[0, 0]
+    assert abs(int(per_km) - int(per_mile)) <= 1
 
 
 def test_rules_remove_candidates() -> None:
