@@ -58,7 +58,7 @@ DEFAULT_PER_UNIT_KM = LITERATURE_PER_UNIT_MILE / KM_PER_MILE
 class AllocationNode(StockedNode, StrictModel):
     """A DC, store or dark store that can ship parcels, with its stock and limits."""
 
-    id: Id
+    id: Id = Field(description="unique among the request's nodes")
     kind: NodeKind = NodeKind.DC
     location: Location = Field(description='{"lat": .., "lon": ..}; any point if a matrix is given')
     region: str | None = Field(default=None, description="region the node lies in (informative)")
@@ -85,13 +85,16 @@ class AllocationNode(StockedNode, StrictModel):
 class AllocationOrder(StrictModel):
     """An order to allocate: where it goes, what it holds, how much it matters, when it is due."""
 
-    id: Id
-    location: Location
+    id: Id = Field(description="unique among the request's orders")
+    location: Location = Field(description='{"lat": .., "lon": ..}; any point if a matrix is given')
     region: str | None = Field(
         default=None, description="destination region (compliance rules are keyed by it)"
     )
     tier: Tier = Tier.STANDARD
-    lines: list[OrderLine] = Field(min_length=1)
+    lines: list[OrderLine] = Field(
+        min_length=1,
+        description='[{"sku": .., "quantity": ..}, ..]: at least one; lines of one SKU merge',
+    )
     promise_by_s: NonNegInt | None = Field(
         default=None,
         description="promised delivery deadline, seconds from the horizon start; None = no promise",

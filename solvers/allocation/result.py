@@ -244,7 +244,7 @@ class AllocationResult(StrictModel):
         default=None, description="certified lower bound on the optimal total (currency)"
     )
     gap: float | None = Field(default=None, description="(total - bound) / total")
-    solve_time_s: float
+    solve_time_s: float = Field(description="wall time of the solve, seconds")
     kpis: Kpis
     explanations: list[OrderExplanation] = Field(default_factory=list)
     shadow_prices: list[ShadowPrice] = Field(

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pytest import MonkeyPatch
 
 from scenarios.errors import InputError, input_error_from_validation
@@ -24,7 +24,15 @@ from solvers.allocation import (
     SolveStats,
     allocate,
 )
-from solvers.allocation.schema import BEGIN, END, schema_markdown
+from solvers.allocation.request import (
+    DEFAULT_PER_UNIT_KM,
+    AllocationCosts,
+    AllocationNode,
+    AllocationOrder,
+    AllocationRules,
+)
+from solvers.allocation.schema import BEGIN, END, readme_markdown, schema_markdown, schemas
+from solvers.allocation.schema import main as schema_main
 
 from .conftest import SIMPLE_COSTS, node, order
 
@@ -64,6 +72,50 @@ def test_schema_section_is_current() -> None:
     text = DOC.read_text(encoding="utf-8")
     section = text[text.index(BEGIN) : text.index(END) + len(END)]
     assert section == schema_markdown(), "run: python -m solvers.allocation.schema"
+
+
+def _readme_rows() -> dict[str, list[str]]:
+    """The cells after the field of each row of the README tables, by field path."""
+    rows = [line for line in readme_markdown().splitlines() if line.startswith("| `")]
+    cells = [[c.strip() for c in row.strip("|").split(" | ")] for row in rows]
+    return {c[0].strip("`"): c[1:] for c in cells}
+
+
+def test_readme_tables_list_every_field_with_its_default() -> None:
+    rows = _readme_rows()
+    expanded: dict[str, type[BaseModel]] = {
+        "nodes[].": AllocationNode,
+        "orders[].": AllocationOrder,
+        "costs.": AllocationCosts,
+        "rules.": AllocationRules,
+        "": AllocationRequest,
+    }
+    for prefix, model in expanded.items():
+        for name, field in model.model_fields.items():
+            _, default, description = rows[prefix + name]
+            assert description, f"{prefix}{name} has no description"
+            if field.is_required():
+                assert default == "required"
+            elif field.default_factory is None:
+                assert json.loads(default.strip("`")) == json.loads(
+                    json.dumps(field.default, default=str)
+                ), prefix + name
+    for name in AllocationResult.model_fields:
+        assert len(rows[name]) == 2 and rows[name][1], name  # type, description
+    assert rows["costs.distance_unit"][:2] == ['`"km" / "mile"`', '`"km"`']
+    assert rows["costs.per_unit_distance"][1] == f"`{DEFAULT_PER_UNIT_KM!r}`"
+    assert rows["nodes[].safety_stock"][0] == "`integer or {string: integer}`"
+    assert rows["distance_km"][0] == "`number[][] or null`"
+    assert rows["orders"][1] == "`[]`" and rows["costs"][1] == "`{}`"
+
+
+def test_schema_module_prints_each_form(capsys: pytest.CaptureFixture[str]) -> None:
+    schema_main(["--readme"])
+    assert capsys.readouterr().out == readme_markdown() + "\n"
+    schema_main(["--json"])
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(schemas()))
+    schema_main([])
+    assert capsys.readouterr().out == schema_markdown() + "\n"
 
 
 def test_schema_printed_into_a_pipe_closed_early_is_no_traceback() -> None:
