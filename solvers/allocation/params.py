@@ -56,7 +56,8 @@ class AllocationParams(StrictModel):
         "use one); None = HiGHS default (one per core; one for a single online order), and "
         "a batch of 100-1999 orders that share only stock also runs its neighbourhood search "
         "on a thread per core (answers then depend on thread timing); the HTTP service sets "
-        "1 when it is not given and caps it at the cores it may use (with a note)",
+        "1 when it is not given and caps it at the cores it may use (with a note); "
+        "elsewhere more than the cores are used as asked, with a note",
     )
     backend: Literal["highspy", "pyomo"] = Field(
         default="highspy",

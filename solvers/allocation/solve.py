@@ -29,6 +29,7 @@ from solvers.allocation.highs_model import (
     cancelled,
     highs_threads,
     shared_rows_bind,
+    usable_cpus,
 )
 from solvers.allocation.params import ONLINE_MAX_ORDERS, AllocationParams
 from solvers.allocation.problem import (
@@ -194,7 +195,7 @@ def allocate(
     unset, a one-order online call asks for one (its models are tiny, see
     :data:`~solvers.allocation.highs_model.SMALL_MIP_OPTIONS`). An online request of more
     than :data:`ONLINE_MAX_ORDERS` orders is solved as a batch (``method`` ``batch``, with
-    a note).
+    a note). More ``params.threads`` than the process's cores are used as asked, with a note.
     """
     start = time.perf_counter()
     if not isinstance(request, AllocationRequest):
@@ -207,7 +208,21 @@ def allocate(
         highs_threads(threads),
         full_collections_paused(len(request.orders) >= GC_PAUSE_ORDERS),
     ):
-        return _allocate(request, params, start)
+        result = _allocate(request, params, start)
+    note = oversubscribed_note(params.threads, usable_cpus())
+    if note is not None:
+        result.stats.notes.append(note)
+    return result
+
+
+def oversubscribed_note(threads: int | None, cores: int) -> str | None:
+    """The note of a solve asked for more HiGHS threads than ``cores`` (None: not more)."""
+    if threads is None or threads <= cores:
+        return None
+    return (
+        f"threads {threads}: more than the {cores} cores this process may use; "
+        f"{threads} kept as asked, but threads beyond the cores only oversubscribe them"
+    )
 
 
 def online_as_batch_note(num_orders: int) -> str:

@@ -357,6 +357,31 @@ def test_threads_reaches_the_params_and_a_bad_count_exits_2_naming_it(
     assert len(asked) == 3  # no solve for a bad count
 
 
+def test_more_threads_than_cores_run_as_asked_with_a_note(
+    tmp_path: Path, two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--threads`` takes 1-256 on any machine; past the cores it was silent that the extra
+    threads only oversubscribe them (the service caps them, with a note; the CLI keeps them)."""
+    import solvers.allocation.solve as solve
+
+    monkeypatch.setattr(solve, "usable_cpus", lambda: 1)  # a 1-core machine
+    req = tmp_path / "req.json"
+    req.write_text(two_dcs.model_dump_json())
+    out = tmp_path / "res.json"
+    note = "threads 2: more than the 1 cores this process may use; 2 kept as asked"
+    result = runner.invoke(app, ["allocate", str(req), "--threads", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert note in " ".join(result.stdout.split())
+    notes = AllocationResult.model_validate_json(out.read_text()).stats.notes
+    assert [n for n in notes if n.startswith(note)] == [
+        note + ", but threads beyond the cores only oversubscribe them"
+    ]
+    result = runner.invoke(app, ["allocate", str(req), "--threads", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "oversubscribe" not in result.stdout
+    assert not AllocationResult.model_validate_json(out.read_text()).stats.notes
+
+
 def test_a_request_on_stdin_is_read_as_a_file_is(
     tmp_path: Path, two_dcs: AllocationRequest
 ) -> None:

@@ -24,9 +24,10 @@ from solvers.allocation import (
     allocate,
     generate_literature,
 )
-from solvers.allocation.highs_model import AllocationModel
+from solvers.allocation.highs_model import AllocationModel, usable_cpus
 from solvers.allocation.problem import MICRO, Problem, compile_request
 from solvers.allocation.result import Assignment
+from solvers.allocation.solve import oversubscribed_note
 
 from .conftest import SIMPLE_COSTS, brute_force, node, order
 
@@ -554,3 +555,21 @@ def test_a_bound_proves_an_answer_only_when_no_whole_cheaper_cost_fits_under_it(
 
     bound = (total - 1 - below) / MICRO  # at most total - 1 micro-units
     assert not whole_micros_proved(total, bound) or total == 0
+
+
+def test_oversubscribed_note_only_past_the_cores() -> None:
+    assert oversubscribed_note(None, 2) is None
+    assert oversubscribed_note(2, 2) is None
+    assert oversubscribed_note(3, 2) == (
+        "threads 3: more than the 2 cores this process may use; 3 kept as asked, but threads "
+        "beyond the cores only oversubscribe them"
+    )
+
+
+def test_more_threads_than_cores_are_kept_with_a_note(two_dcs: AllocationRequest) -> None:
+    """The answer says that threads past the cores only oversubscribe them; the count stays."""
+    cores = usable_cpus()
+    over = allocate(two_dcs, AllocationParams(mode="online", threads=cores + 1))
+    assert over.stats.notes == [oversubscribed_note(cores + 1, cores)]
+    fits = allocate(two_dcs, AllocationParams(mode="online", threads=cores))
+    assert fits.stats.notes == [] and fits.assignments == over.assignments
