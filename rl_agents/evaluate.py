@@ -55,6 +55,8 @@ from simulation.streams import DRAWS_VERSION
 
 BASELINE = "greedy"
 HINDSIGHT = "hindsight"
+#: most seconds per solver run ``hindsight:SECONDS`` takes (the routing solvers' limit)
+MAX_HINDSIGHT_S = 86_400.0
 
 Progress = Callable[[int, int], None]
 
@@ -275,12 +277,17 @@ def _validate_specs(specs: Sequence[str]) -> list[str]:
                 raise InputError("policies", empty_argument(spec))
             if arg:
                 try:
-                    if float(arg) <= 0:
-                        raise ValueError
+                    seconds = float(arg)
                 except ValueError:
+                    seconds = math.nan
+                # NaN, inf and more than the routing solvers' limit failed later, in the
+                # solver's parameters, as 'time_limit_s: ...' (not naming the policy list)
+                if not (math.isfinite(seconds) and 0 < seconds <= MAX_HINDSIGHT_S):
                     raise InputError(
-                        "policies", f"{spec}: expected seconds per solver run, e.g. hindsight:30"
-                    ) from None
+                        "policies",
+                        f"{spec}: expected seconds per solver run in (0, {MAX_HINDSIGHT_S:g}], "
+                        "e.g. hindsight:30",
+                    )
         else:
             make_policy(spec)  # raises a clear error for unknown names or bad models
         if spec not in out:

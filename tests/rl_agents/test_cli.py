@@ -445,3 +445,26 @@ def test_a_hindsight_spec_ending_in_a_colon_is_refused() -> None:
     with pytest.raises(InputError) as info:
         _validate_specs(["hindsight:"])
     assert info.value.field == "policies" and "nothing after ':'" in info.value.reason
+
+
+@pytest.mark.parametrize(
+    "spec", ["hindsight:nan", "hindsight:inf", "hindsight:-inf", "hindsight:100000"]
+)
+def test_a_hindsight_time_limit_out_of_range_names_the_policies(spec: str) -> None:
+    """'hindsight:nan' and 'hindsight:100000' passed the check and failed in the solver's
+    parameters as 'time_limit_s: ...' (the CLI printed that, not --policies); the API
+    refused them already."""
+    from rl_agents.evaluate import _validate_specs
+
+    with pytest.raises(InputError) as info:
+        _validate_specs([spec])
+    assert info.value.field == "policies", info.value.field
+    assert spec in info.value.reason and "86400" in info.value.reason
+
+
+def test_evaluate_refuses_a_hindsight_time_limit_out_of_range_naming_the_option() -> None:
+    """The CLI line of the case above: exit 2 naming --policies, before any day is played."""
+    result = runner.invoke(app, ["evaluate", "--policies", "greedy,hindsight:nan", "--seeds", "1"])
+    assert result.exit_code == 2, result.output
+    assert "--policies: hindsight:nan" in result.output
+    assert "time_limit_s" not in result.output
