@@ -34,6 +34,7 @@ from scenarios.model import Scenario
 from scenarios.saved import SavedDataWarning, saved_context
 from simulation.result import KPI_VERSION
 from simulation.streams import DRAWS_VERSION
+from simulation.twin import twin_version
 
 Algo = Literal["maskable-ppo", "ppo", "dqn"]
 
@@ -388,6 +389,9 @@ def _save(model: Any, out: Path, params: TrainParams, state: dict[str, Any], *, 
         "selected": note,
         "command": state.get("command"),
         "imitation": state.get("imitation"),
+        # the twin the model was trained and validated on: its validation cost is a figure of
+        # that twin only (the shipped standard model, trained before this record, has none)
+        "twin": state.get("twin"),
     }
     return save_model(model, out, algo=params.algo, env_params=params.env, info=info)
 
@@ -477,9 +481,12 @@ _VERSIONS = {
     "draws_version": "the twin's random draws",
     "kpi_version": "the KPI definitions",
     "features_version": "the observation features",
+    "twin_version": "the twin (how the twin plays the scenario's days)",
 }
-#: The version a record written before it held that version is taken to have
-_UNRECORDED = {"features_version": UNRECORDED_FEATURES_VERSION}
+#: The version a record written before it held that version is taken to have (a file that
+#: records no twin version was made before session 61, under twin version 1 or 2: the days it
+#: holds are not the ones the twin plays now, see :func:`simulation.twin.twin_version`)
+_UNRECORDED = {"features_version": UNRECORDED_FEATURES_VERSION, "twin_version": 1}
 _INPUTS = {
     "scenario": "scenario",
     "days": "days",
@@ -487,6 +494,15 @@ _INPUTS = {
     "expert_horizon_s": "expert lookahead (s)",
     "env": "environment parameters",
 }
+
+
+def twin_record(scenario: Scenario) -> dict[str, int]:
+    """The versions of the twin that play ``scenario``'s days: draws, KPIs, the twin itself."""
+    return {
+        "draws_version": DRAWS_VERSION,
+        "kpi_version": KPI_VERSION,
+        "twin_version": twin_version(scenario),
+    }
 
 
 def demonstrations_meta(
@@ -509,6 +525,7 @@ def demonstrations_meta(
         "draws_version": DRAWS_VERSION,
         "kpi_version": KPI_VERSION,
         "features_version": FEATURES_VERSION,  # the observations recorded
+        "twin_version": twin_version(scenario),  # how the twin played the days
     }
 
 
@@ -702,7 +719,12 @@ def train(
     torch.set_num_threads(1)
     vec = make_vec_env(scenario, p.env, num_envs=p.num_envs, seed=p.seed, subproc=p.subproc)
     model = _build_model(p, vec, log_path)
-    state: dict[str, Any] = {"best": None, "validation": [], "command": command}
+    state: dict[str, Any] = {
+        "best": None,
+        "validation": [],
+        "command": command,
+        "twin": twin_record(scenario),
+    }
     accuracy = None
     masked = p.algo == "maskable-ppo"
     if demos is not None:
@@ -762,5 +784,6 @@ __all__ = [
     "returns_to_go",
     "soft_targets",
     "train",
+    "twin_record",
     "validate",
 ]

@@ -34,6 +34,7 @@ from rl_agents.train import (
 from scenarios import InputError, Scenario
 from simulation.result import KPI_VERSION
 from simulation.streams import DRAWS_VERSION
+from simulation.twin import twin_version
 
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn"])
@@ -106,6 +107,18 @@ def test_maskable_ppo_keeps_the_best_validated_model(tiny_model: Path) -> None:
     assert info["validation_cost_cents"] > 0
     assert info["selected"]
     assert any((tiny_model.parent / "logs" / "checkpoints").glob("*.zip"))
+
+
+def test_a_model_records_the_twin_it_was_trained_on(tiny: Scenario, tiny_model: Path) -> None:
+    """A model file did not say which twin its training days and validation cost were played
+    on, so a model trained before a twin change (as the shipped standard one) could not be
+    told from one trained on the current twin."""
+    twin = load_model(tiny_model).meta["info"]["twin"]
+    assert twin == {
+        "draws_version": DRAWS_VERSION,
+        "kpi_version": KPI_VERSION,
+        "twin_version": twin_version(tiny),
+    }
 
 
 def test_demonstrations_are_cheapest_insertion(tiny: Scenario) -> None:
@@ -248,6 +261,10 @@ def test_demos_file_made_for_another_run_is_refused(
         ("FEATURES_VERSION", "the observation features version 1, now 2"),
         # a record written before it held the features' version: version 1
         ("features_version:unrecorded", "the observation features version 1, now 2"),
+        ("twin_version", "how the twin plays the scenario's days\\) version"),
+        # a record written before it held the twin's version (the ones of sessions 55-60,
+        # reused as if the twin still played their days): version 1
+        ("twin_version:unrecorded", "how the twin plays the scenario's days\\) version 1, now"),
         (None, "no record of the twin's versions"),
     ],
 )
@@ -263,8 +280,8 @@ def test_stale_demos_file_is_recomputed_with_a_warning(
     # the same days, but other decisions (what an older twin would have recorded)
     stale = dataclasses.replace(good, actions=np.full_like(good.actions, 5))
     meta = demonstrations_meta(tiny, TrainParams(expert="slots", imitation_days=1), days)
-    if version == "features_version:unrecorded":
-        del meta["features_version"]
+    if version is not None and version.endswith(":unrecorded"):
+        meta.pop(version.partition(":")[0], None)
     elif version is not None:
         meta[version.lower()] -= 1
     path = save_demonstrations(
@@ -278,6 +295,7 @@ def test_stale_demos_file_is_recomputed_with_a_warning(
     assert fresh is not None
     assert (fresh["draws_version"], fresh["kpi_version"]) == (DRAWS_VERSION, KPI_VERSION)
     assert fresh["features_version"] == FEATURES_VERSION
+    assert fresh["twin_version"] == twin_version(tiny)
 
 
 def test_old_demos_file_of_other_days_is_refused(
