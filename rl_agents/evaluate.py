@@ -247,8 +247,9 @@ def evaluation_policies() -> list[str]:
     return sorted({*available_policies(), HINDSIGHT} - {"plan"})
 
 
-def check_policy_name(name: str, field: str) -> None:
-    """InputError under ``field`` for a policy name evaluation does not take.
+def check_policy_name(name: str, field: str, *, online: bool = False) -> None:
+    """InputError under ``field`` for a policy name evaluation does not take (``online``: nor
+    ``hindsight``, the offline reference, e.g. for a hindsight warm start).
 
     ``plan`` replays a given plan; evaluated days have none, so every order went unserved.
     """
@@ -256,9 +257,9 @@ def check_policy_name(name: str, field: str) -> None:
         raise InputError(
             field, "policy 'plan' needs a plan; the evaluated days are played without one"
         )
-    if name not in evaluation_policies():
-        known = ", ".join(evaluation_policies())
-        raise InputError(field, f"unknown policy {name!r}; choose from {known}")
+    names = [p for p in evaluation_policies() if not (online and p == HINDSIGHT)]
+    if name not in names:
+        raise InputError(field, f"unknown policy {name!r}; choose from {', '.join(names)}")
 
 
 def _validate_specs(specs: Sequence[str]) -> list[str]:

@@ -173,10 +173,17 @@ class HindsightParams(StrictModel):
     @field_validator("warm_start_policies")
     @classmethod
     def _known_policies(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        from rl_agents.evaluate import HINDSIGHT, check_policy_name
         from simulation.policies import make_policy
 
         for name in names:
+            base = name.partition(":")[0]
+            if base == HINDSIGHT:
+                raise ValueError(f"{name!r} is the reference, not an online policy to start from")
             try:
+                # as evaluation takes them: 'plan' has no plan to play here, and an unknown
+                # name lists the online policies (neither 'plan' nor the reference)
+                check_policy_name(base, "warm_start_policies", online=True)
                 make_policy(name)
             except InputError as exc:
                 raise ValueError(exc.reason) from None

@@ -346,7 +346,8 @@ def evaluate_cmd(
     try:
         HindsightParams.model_validate(hindsight_params)
     except ValidationError as exc:
-        raise fail(f"--hindsight-warm-start: {exc.errors()[0]['msg']}") from None
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")  # pydantic's prefix
+        raise fail(f"--hindsight-warm-start: {message}") from None
     with as_option("scenario", "--scenario"):
         scen = load_scenario_spec(scenario)
     if not standard:

@@ -709,3 +709,35 @@ def test_iteration_budgets_default_the_clock_to_a_safety_cap() -> None:
         default_time_limit_s=30.0,
     )  # fmt: skip
     assert mixed["time_limit_s"] == ITERATION_CAP_S and mixed["search_s"] == 30.0
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("plan", "policy 'plan' needs a plan"),
+        ("hindsight", "the reference"),
+        ("nope", "unknown policy 'nope'"),
+    ],
+)
+def test_a_warm_start_is_an_online_policy_evaluation_plays(name: str, needle: str) -> None:
+    """'plan' (no plan on an evaluated day: every order unserved) was taken as a warm start and
+    offered among the choices of a typo; the offline reference is not an online policy."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=needle) as info:
+        HindsightParams.model_validate({"warm_start_policies": [name]})
+    choices = str(info.value).partition("choose from ")[2]
+    assert "plan" not in choices.split(", ") and "hindsight" not in choices
+
+
+def test_evaluate_names_a_bad_warm_start_without_pydantics_prefix() -> None:
+    """The CLI printed '--hindsight-warm-start: Value error, unknown policy ...'."""
+    from typer.testing import CliRunner
+
+    from dispatchlab.cli import app
+
+    result = CliRunner().invoke(
+        app, ["evaluate", "--seeds", "1", "--hindsight-warm-start", "plan", "--quiet"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "error: --hindsight-warm-start: policy 'plan' needs a plan" in result.output
