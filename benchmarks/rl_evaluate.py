@@ -51,6 +51,8 @@ sys.path.insert(0, str(REPO))
 
 from pydantic import ValidationError  # noqa: E402
 
+from benchmarks.measures import count_arg  # noqa: E402
+from dispatchlab.cli._common import MAX_WORKERS  # noqa: E402
 from rl_agents.evaluate import (  # noqa: E402
     CAP_COLUMNS,
     DayOutcome,
@@ -186,6 +188,16 @@ _HINDSIGHT_OPTIONS = {
 #: on an idle core about the 30 s each of the wall-clock budgets they replace (docs/rl.md).
 DEFAULT_ITERATIONS = "4500,900"
 DEFAULT_SEARCH_ITERATIONS = "1500"
+
+
+def workers_arg(text: str) -> int:
+    """``--workers``: a whole number from 1 to the CLI's limit (argparse type: a usage error
+    otherwise; 0 and below ran serially without a word, and a huge number sized the process
+    pool to every policy-day)."""
+    value = count_arg(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_WORKERS}, got {value}")
+    return value
 
 
 def _hindsight_sentence(args: argparse.Namespace, hindsight: HindsightParams) -> str:
@@ -628,7 +640,12 @@ def main() -> None:
     )
     ap.add_argument("--policies", default=DEFAULT)
     ap.add_argument("--seeds", default="1..100")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--workers",
+        type=workers_arg,
+        default=2,
+        help=f"worker processes, 1 to {MAX_WORKERS} (never more than the policy-days)",
+    )
     ap.add_argument(
         "--hindsight-time-limit",
         type=float,
@@ -729,7 +746,7 @@ def main() -> None:
         bad = err.errors(include_url=False)[0]
         name = str(bad["loc"][0]) if bad["loc"] else "hindsight"
         option = _HINDSIGHT_OPTIONS.get(name, name)
-        ap.error(f"{option}: {bad['msg']}")  # exit 2
+        ap.error(f"{option}: {bad['msg'].removeprefix('Value error, ')}")  # exit 2
     specs = [s.strip() for s in args.policies.split(",") if s.strip()]
     scenario = standard_scenario()
     cache = args.out / "rl-hindsight-days.jsonl"

@@ -431,3 +431,42 @@ def test_a_bad_cap_count_in_the_csv_exits_2_naming_the_line(
     err = capsys.readouterr().err
     assert f"--from-results: rl-evaluation.csv line {at + 1}: " in err and says in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--workers", "0"], "--workers: must be at least 1"),
+        (["--workers", "-3"], "--workers: must be at least 1"),
+        (["--workers", "100000"], "--workers: at most"),
+        (["--workers", "two"], "--workers: expected a whole number"),
+        (["--hindsight-warm-start", "nope"], "--hindsight-warm-start: unknown policy 'nope'"),
+    ],
+)
+def test_bad_run_options_exit_2_before_any_day_is_played(
+    rl_bench: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    says: str,
+) -> None:
+    """--workers 0 or -3 ran serially without a word, and 100000 sized the process pool to
+    every policy-day (1,200 processes for the default run); the warm start's error carried
+    pydantic's 'Value error, ' prefix."""
+
+    def must_not_run(*_args: object, **_kw: object) -> None:
+        raise AssertionError("a day was played")
+
+    monkeypatch.setattr(rl_bench, "run_days", must_not_run)
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["rl_evaluate.py", "--policies", "greedy", "--seeds", "1", "--out", str(tmp_path), *args],
+    )
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as end:
+        rl_bench.main()
+    assert end.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err and "Value error" not in err, err
