@@ -55,6 +55,7 @@ from benchmarks.measures import count_arg  # noqa: E402
 from dispatchlab.cli._common import MAX_WORKERS  # noqa: E402
 from rl_agents.evaluate import (  # noqa: E402
     CAP_COLUMNS,
+    HINDSIGHT,
     DayOutcome,
     PolicySummary,
     cap_counts,
@@ -774,6 +775,13 @@ def main() -> None:
     summaries = summarise(outcomes)
     args.out.mkdir(parents=True, exist_ok=True)
     write_days_csv(args.out / f"{out_name}.csv", outcomes)
+    # the reference's settings only where it was played (a run without it described it)
+    played_hindsight = any(o.policy.partition(":")[0] == HINDSIGHT for o in outcomes)
+    reference = (
+        f"{_hindsight_sentence(args, hindsight)} {_capped_sentence(outcomes)}"
+        if played_hindsight
+        else ""
+    )
     preamble = [
         f"`rl_agents.scenario.standard_scenario()`, day seeds {args.seeds} (held out: training "
         "days are seeds 1,000,000 and up). Costs in cents (the twin's `cost_cents`), means over "
@@ -782,7 +790,7 @@ def main() -> None:
         f"{args.workers}-worker run on a shared machine; the reported latency figures are in "
         "`rl-speed.md` and, for the model with its "
         "decision guards, `rl-speed-latency.md` (exclusive lock). "
-        f"{_hindsight_sentence(args, hindsight)} {_capped_sentence(outcomes)}"
+        f"{reference}"
         f"Run on {_today()} (UTC), wall time {wall / 60:.0f} min, Python "
         f"{platform.python_version()}. Command: "
         "`flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_evaluate.py "

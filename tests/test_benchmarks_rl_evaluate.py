@@ -470,3 +470,15 @@ def test_bad_run_options_exit_2_before_any_day_is_played(
     assert end.value.code == 2
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err and "Value error" not in err, err
+
+
+def test_a_run_without_the_reference_does_not_describe_it(
+    bench: ModuleType, four_days: list[DayOutcome], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of online policies only described the hindsight reference's budgets in its
+    preamble ("Hindsight = per day, the best of offline PyVRP runs ..."), as if it had run."""
+    _live_run(bench, tmp_path, [d for d in four_days if d.policy != "hindsight"], monkeypatch)
+    md = (tmp_path / "rl-evaluation.md").read_text()
+    assert "| greedy | 4 |" in md and "Hindsight = " not in md and "PyVRP" not in md
+    _live_run(bench, tmp_path, four_days, monkeypatch)  # with it, it is described
+    assert "Hindsight = per day" in (tmp_path / "rl-evaluation.md").read_text()
