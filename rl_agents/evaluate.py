@@ -262,6 +262,34 @@ def check_policy_name(name: str, field: str, *, online: bool = False) -> None:
         raise InputError(field, f"unknown policy {name!r}; choose from {', '.join(names)}")
 
 
+def model_twin_notes(scenario: Scenario, specs: Sequence[str]) -> list[str]:
+    """One line per model policy in ``specs`` trained on another twin than plays ``scenario``.
+
+    A model file records the twin it was trained on (``info.twin``, since session 61); a model
+    without that record (the shipped standard one, see docs/rl.md) gets no line.
+    """
+    from rl_agents.model_io import load_model
+    from rl_agents.train import twin_record
+
+    now = twin_record(scenario)
+    notes: list[str] = []
+    for spec in dict.fromkeys(s.strip() for s in specs):
+        name, _, arg = spec.partition(":")
+        if name not in ("model", "model-plain"):
+            continue
+        recorded = load_model(arg).meta.get("info", {}).get("twin")
+        if not isinstance(recorded, dict) or recorded == now:
+            continue
+        differ = ", ".join(
+            f"{k} {recorded.get(k)} (now {v})" for k, v in now.items() if recorded.get(k) != v
+        )
+        notes.append(
+            f"{spec}: trained on another twin ({differ}): it learnt that twin's days, and "
+            "its recorded validation cost is a figure of that twin, not of this one"
+        )
+    return notes
+
+
 def _validate_specs(specs: Sequence[str]) -> list[str]:
     import rl_agents  # noqa: F401
     from simulation.policies import empty_argument, make_policy
@@ -845,12 +873,14 @@ __all__ = [
     "CAP_COLUMNS",
     "CSV_METRICS",
     "HINDSIGHT",
+    "MAX_HINDSIGHT_S",
     "DayOutcome",
     "PolicySummary",
     "cap_counts",
     "day_cap_counts",
     "diff_text",
     "evaluate_policies",
+    "model_twin_notes",
     "report_json",
     "run_days",
     "summarise",

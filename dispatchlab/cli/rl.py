@@ -272,6 +272,7 @@ def evaluate_cmd(
     from rl_agents.evaluate import (
         check_policy_name,
         evaluate_policies,
+        model_twin_notes,
         report_json,
         table_markdown,
     )
@@ -352,6 +353,9 @@ def evaluate_cmd(
         scen = load_scenario_spec(scenario)
     if not standard:
         note_input(scenario, type(scen).model_fields)
+    with as_option("model", "--policies"):
+        for note in model_twin_notes(scen, specs):  # a model of another twin, before the days
+            print_warning(note)
     executor = make_executor("local" if workers > 1 else "serial", workers=workers)
     with (
         as_option("policies", "--policies"),

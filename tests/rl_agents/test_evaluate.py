@@ -735,3 +735,42 @@ def test_one_day_has_no_interval_in_the_summary_json_and_table(days: int) -> Non
         assert agent["on_time_ci_method"] == "t" and agent["cost_ci"] is not None
         assert "[no CI: n=1]" not in md
     assert "nan" not in md.lower()
+
+
+def _with_twin(model: Path, out: Path, twin: dict[str, int] | None) -> Path:
+    """A copy of ``model`` whose metadata records ``twin`` (None: no record)."""
+    import json
+    import zipfile
+
+    from rl_agents.model_io import META
+
+    with zipfile.ZipFile(model) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == META:
+                meta = json.loads(data)
+                meta["info"].pop("twin", None)
+                if twin is not None:
+                    meta["info"]["twin"] = twin
+                data = json.dumps(meta).encode()
+            dst.writestr(item, data)
+    return out
+
+
+def test_a_model_of_another_twin_is_named_before_the_days(
+    tiny: Scenario, tiny_model: Path, tmp_path: Path
+) -> None:
+    """Nothing said that a model was trained on another twin than the one evaluating it (the
+    shipped model is, and its file does not say so: no line for a model without the record)."""
+    from rl_agents.evaluate import model_twin_notes
+    from rl_agents.train import twin_record
+
+    now = twin_record(tiny)
+    assert model_twin_notes(tiny, [f"model:{tiny_model}", "greedy"]) == []
+    older = _with_twin(tiny_model, tmp_path / "old.zip", {**now, "twin_version": 1})
+    notes = model_twin_notes(tiny, ["greedy", f"model-plain:{older}", f"model:{older}"])
+    assert len(notes) == 2 and notes[0].startswith(f"model-plain:{older}: trained on another twin")
+    assert f"twin_version 1 (now {now['twin_version']})" in notes[0]
+    assert "draws_version" not in notes[0]
+    unrecorded = _with_twin(tiny_model, tmp_path / "none.zip", None)
+    assert model_twin_notes(tiny, [f"model:{unrecorded}", "model:standard"]) == []
