@@ -297,6 +297,10 @@ def whatif_cmd(
     if loaded.plan is not None:  # the twin names its fields plan.routes...: the plan's file
         note_input(loaded.plan_source, type(loaded.plan).model_fields, under="plan")
     check_variant_plan(loaded)  # before the executor starts (run_sweep checks it too)
+    for spec in specs:  # now that the variant file is read: 'plan' needs its plan
+        check_policy(
+            spec, "--policies", has_plan=loaded.plan is not None, hint=" in the variant file"
+        )
     ex = make_executor(executor, workers=workers, address=address)
     total = len(loaded.names) * len(specs) * replications
     t0 = time.perf_counter()

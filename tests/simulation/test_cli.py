@@ -461,6 +461,29 @@ def test_whatif_refuses_a_plan_of_another_scenario_as_simulate_does(
     assert not out.exists()  # refused before any run
 
 
+def test_whatif_names_its_option_for_plan_without_a_plan_before_the_executor_is_made(
+    tmp_path: Path, city_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--policies plan`` with a variant file that has no ``plan`` said ``error: policies:
+    ...`` (the library's field, not the option) and was refused inside the sweep, after the
+    executor had been made; ``simulate --policy plan`` names its option before any work."""
+    from simulation import executors
+
+    monkeypatch.setattr(
+        executors, "make_executor", lambda *a, **k: pytest.fail("the executor was made")
+    )
+    variants = _variants(tmp_path, city_file)
+    out = tmp_path / "report"
+    for policies in ("plan", "insertion,plan"):
+        args = ["whatif", str(variants), "--policies", policies, "-q", "--out", str(out)]
+        result = runner.invoke(app, args)
+        _one_line_error(result)
+        assert result.stderr.strip() == (
+            "error: --policies: policy 'plan' needs a plan in the variant file"
+        )
+    assert not out.exists()
+
+
 def test_simulate_refuses_a_plan_of_another_scenario_before_the_pool_starts(
     tmp_path: Path, city_file: Path, instances_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
