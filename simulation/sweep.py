@@ -276,8 +276,9 @@ def run_sweep(
     """Run variants x policies x replications and collect the outcomes."""
     if not policies:
         raise InputError("policies", "give at least one policy")
-    for i, spec in enumerate(policies):
-        if spec in policies[:i]:  # its runs would be pooled with the first: CIs too narrow
+    specs = [spec.strip() for spec in policies]  # as make_policy reads them
+    for i, spec in enumerate(specs):
+        if spec in specs[:i]:  # the same runs twice: a Holm family twice the size
             raise InputError(f"policies.{i}", f"policy {spec!r} is given twice")
     has_plan = variants.plan is not None
     for spec in policies:

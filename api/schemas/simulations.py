@@ -69,9 +69,10 @@ class WhatIfCreate(NulFreeModel):
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
         check_unique_ids((v.name for v in self.variants), "variants", "name")
-        for i, policy in enumerate(self.policies):
-            if policy in self.policies[:i]:  # its runs would be pooled: the CIs too narrow
-                raise FieldError(("policies", i), f"policy {policy!r} is given twice")
+        specs = [policy.strip() for policy in self.policies]  # as the policies read them
+        for i, spec in enumerate(specs):
+            if spec in specs[:i]:  # the same runs twice: a Holm family twice the size
+                raise FieldError(("policies", i), f"policy {spec!r} is given twice")
         return self
 
 

@@ -183,6 +183,9 @@ def test_studies_take_the_option_to_send_idle_couriers_home(
         ("/v1/whatif", lambda b: b.update(policies=["insertion", "nope"]), "policies.1"),
         # its runs were pooled with the first: n doubled, the CIs too narrow
         ("/v1/whatif", lambda b: b.update(policies=["insertion", "insertion"]), "policies.1"),
+        # the same policy with spaces around it ran twice (two identical rows, a Holm family
+        # of twice the size: the adjusted p-values doubled), as /v1/policies/evaluate refuses
+        ("/v1/whatif", lambda b: b.update(policies=["insertion", " insertion "]), "policies.1"),
         ("/v1/whatif", lambda b: b.update(policies=["plan"]), "policies.0"),
         (
             "/v1/whatif",

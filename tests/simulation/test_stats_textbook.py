@@ -214,6 +214,10 @@ def test_a_policy_given_twice_to_run_sweep_is_refused_not_pooled(
     with pytest.raises(InputError) as err:
         run_sweep(loaded, policies=["nearest", "nearest"], replications=2, seed=1)
     assert err.value.field == "policies.1" and "given twice" in err.value.reason
+    # spaces around it: the same policy (make_policy strips them), run twice as two rows
+    with pytest.raises(InputError) as err:
+        run_sweep(loaded, policies=["nearest", " nearest"], replications=2, seed=1)
+    assert err.value.field == "policies.1" and "'nearest' is given twice" in err.value.reason
 
 
 def _route(vehicle: str, orders: list[str]) -> Route:
