@@ -63,6 +63,17 @@ def check_played_scenario(settings: Settings, scenario: Scenario, *, field: str)
     check_scenario(scenario, field=field)
     check_orders(settings, scenario, field=f"{field}.orders", sync=False)
     check_arrivals(settings, scenario, field=field)
+    check_outages(scenario, field=field)
+
+
+def check_outages(scenario: Scenario, *, field: str) -> None:
+    """422 for a node outage at a node the scenario lacks (the twin refused it in the job)."""
+    from simulation.world import check_outage_nodes
+
+    try:
+        check_outage_nodes(scenario)
+    except InputError as err:
+        raise InputError(f"{field}.{err.field}", err.reason) from None
 
 
 def check_time_limit(settings: Settings, time_limit_s: float, *, field: str) -> None:

@@ -626,3 +626,12 @@ def _apply(
         except ValidationError as err:
             e = input_error_from_validation(err, source=source)
             raise InputError(f"{where}.values.{e.field}", e.reason, source=source) from None
+        given = mod.values.get("node_outages")
+        if isinstance(given, list):  # the twin refused it in the job, naming the base's field
+            for j, outage in enumerate(data["stochastic"]["node_outages"][: len(given)]):
+                if outage["node_id"] not in node_ids:
+                    raise InputError(
+                        f"{where}.values.node_outages.{j}.node_id",
+                        f"unknown node {outage['node_id']!r}",
+                        source=source,
+                    )

@@ -405,16 +405,22 @@ def _closed_intervals(
     return tuple(merged)
 
 
-def _nodes(
-    scenario: Scenario, loc_of: dict[Location, int]
-) -> tuple[list[NodeInfo], dict[str, int]]:
-    outages: dict[str, list[tuple[float, float]]] = {}
+def check_outage_nodes(scenario: Scenario) -> None:
+    """InputError for a node outage at a node the scenario does not have."""
     node_ids = {n.id for n in scenario.nodes}
     for k, outage in enumerate(scenario.stochastic.node_outages):
         if outage.node_id not in node_ids:
             raise InputError(
                 f"stochastic.node_outages.{k}.node_id", f"unknown node {outage.node_id!r}"
             )
+
+
+def _nodes(
+    scenario: Scenario, loc_of: dict[Location, int]
+) -> tuple[list[NodeInfo], dict[str, int]]:
+    outages: dict[str, list[tuple[float, float]]] = {}
+    check_outage_nodes(scenario)
+    for outage in scenario.stochastic.node_outages:
         # A closed window [start, end] blocks work until ``end`` (closed intervals, +1 s).
         outages.setdefault(outage.node_id, []).append(
             (float(outage.window.start_s), float(outage.window.end_s))

@@ -533,6 +533,52 @@ def test_arrivals_past_max_orders_are_413_naming_them(
     assert client.get("/v1/jobs").json()["count"] == 0
 
 
+_NOWHERE = [{"node_id": "nowhere", "window": {"start_s": 0, "end_s": 600}}]
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/simulations", "scenario.stochastic.node_outages.0.node_id"),
+        ("/v1/simulations/compare", "scenario.stochastic.node_outages.0.node_id"),
+        ("/v1/whatif", "scenario.stochastic.node_outages.0.node_id"),
+        ("/v1/whatif", "variants.1.modifiers.1.values.node_outages.0.node_id"),
+        ("/v1/plans", "scenario.stochastic.node_outages.0.node_id"),
+        ("/v1/policies/evaluate", "scenario.stochastic.node_outages.0.node_id"),
+    ],
+)
+def test_a_node_outage_at_an_unknown_node_is_422_before_anything_is_queued(
+    settings: Settings, make_client: Any, path: str, field: str
+) -> None:
+    """The twin refused it when the job compiled the day: a 202, then a failed job (``bad
+    input: stochastic.node_outages.0.node_id``, a variant's outage named as the base's)."""
+    client = make_client(Settings(**{**settings.model_dump(), "auth_enabled": False}))
+    body = _example(WHATIF_EXAMPLE if path == "/v1/whatif" else SIMULATION_EXAMPLE)
+    if path == "/v1/simulations/compare":
+        body = {
+            "scenario": body["scenario"],
+            "candidates": [
+                {"name": "a", "policy": "insertion"},
+                {"name": "b", "policy": "nearest"},
+            ],
+            "replications": 2,
+        }
+    if path == "/v1/plans":
+        body = {"scenario": copy.deepcopy(PLAN_SCENARIO), "mode": "async"}
+    if path == "/v1/policies/evaluate":
+        body = {"scenario": body["scenario"], "policies": ["greedy"], "seeds": [1]}
+    if field.startswith("variants"):
+        body["variants"][1]["modifiers"].append(
+            {"kind": "stochastic", "values": {"node_outages": copy.deepcopy(_NOWHERE)}}
+        )
+    else:
+        body["scenario"]["stochastic"] = {"node_outages": copy.deepcopy(_NOWHERE)}
+    answer = client.post(path, json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": field, "reason": "unknown node 'nowhere'"}]
+    assert client.get("/v1/jobs").json()["count"] == 0
+
+
 def test_an_arrivals_only_day_simulates_and_its_templates_are_capped(
     settings: Settings, make_client: Any
 ) -> None:

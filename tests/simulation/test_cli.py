@@ -461,6 +461,29 @@ def test_whatif_refuses_a_plan_of_another_scenario_as_simulate_does(
     assert not out.exists()  # refused before any run
 
 
+def test_whatif_names_a_variants_outage_at_an_unknown_node_in_the_variant_file(
+    tmp_path: Path, city_file: Path
+) -> None:
+    """It was ``error: /abs/city.json: stochastic.node_outages.0.node_id: unknown node``:
+    the base file and the base's field, raised when the twin compiled the variant's day."""
+    variants = _variants(
+        tmp_path,
+        city_file,
+        "  - name: outage\n    modifiers:\n      - kind: stochastic\n        values:\n"
+        "          node_outages: [{node_id: nowhere, window: {start_s: 0, end_s: 600}}]\n",
+    )
+    out = tmp_path / "report"
+    result = runner.invoke(
+        app, ["whatif", str(variants), "--executor", "serial", "-q", "--out", str(out)]
+    )
+    _one_line_error(result)
+    assert result.stderr.strip() == (
+        f"error: {variants}: variants.2.modifiers.0.values.node_outages.0.node_id: "
+        "unknown node 'nowhere'"
+    )
+    assert not out.exists()
+
+
 def test_whatif_names_its_option_for_plan_without_a_plan_before_the_executor_is_made(
     tmp_path: Path, city_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
