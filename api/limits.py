@@ -63,15 +63,16 @@ def check_played_scenario(settings: Settings, scenario: Scenario, *, field: str)
     check_scenario(scenario, field=field)
     check_orders(settings, scenario, field=f"{field}.orders", sync=False)
     check_arrivals(settings, scenario, field=field)
-    check_outages(scenario, field=field)
+    check_twin_input(scenario, field=field)
 
 
-def check_outages(scenario: Scenario, *, field: str) -> None:
-    """422 for a node outage at a node the scenario lacks (the twin refused it in the job)."""
-    from simulation.world import check_outage_nodes
+def check_twin_input(scenario: Scenario, *, field: str) -> None:
+    """422 for a day the twin cannot play (arrivals with no order to draw them from, a node
+    outage at a node the scenario lacks): the job refused it, after the 202."""
+    from simulation import world
 
     try:
-        check_outage_nodes(scenario)
+        world.check_twin_input(scenario)
     except InputError as err:
         raise InputError(f"{field}.{err.field}", err.reason) from None
 

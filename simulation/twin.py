@@ -76,7 +76,7 @@ from simulation.insertion import (
 from simulation.params import SimParams
 from simulation.result import SimulationResult
 from simulation.streams import draw_day_arrivals, draw_noise
-from simulation.world import INF, OrderData, World, compile_world
+from simulation.world import INF, NO_ARRIVAL_TEMPLATES, OrderData, World, compile_world
 from solvers.cancel import CHECK_EVERY_STEPS, SolveCancelled, cancelled
 from solvers.validate import match_breaks
 
@@ -734,11 +734,7 @@ class DispatchSimulator:
             return base
         source = w.arrival_templates  # arrivals.templates, else the listed orders
         if len(source) == 0:
-            raise InputError(
-                "arrivals",
-                "new orders are drawn like existing ones: add at least one order (or "
-                "arrivals.templates)",
-            )
+            raise InputError("arrivals", NO_ARRIVAL_TEMPLATES)
         day = draw_day_arrivals(
             arrivals,
             seed=seed,

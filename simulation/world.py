@@ -405,6 +405,20 @@ def _closed_intervals(
     return tuple(merged)
 
 
+#: Why a scenario with arrivals but no order to draw them from cannot be played.
+NO_ARRIVAL_TEMPLATES = (
+    "new orders are drawn like existing ones: add at least one order (or arrivals.templates)"
+)
+
+
+def check_twin_input(scenario: Scenario) -> None:
+    """InputError for what the twin refuses when it plays the day: arrivals with no order to
+    draw them from, a node outage at a node the scenario does not have."""
+    if scenario.arrivals is not None and not scenario.arrival_templates:
+        raise InputError("arrivals", NO_ARRIVAL_TEMPLATES)
+    check_outage_nodes(scenario)
+
+
 def check_outage_nodes(scenario: Scenario) -> None:
     """InputError for a node outage at a node the scenario does not have."""
     node_ids = {n.id for n in scenario.nodes}

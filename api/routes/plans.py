@@ -17,10 +17,10 @@ from api.limits import (
     check_initial_plan,
     check_order_count,
     check_orders,
-    check_outages,
     check_replications,
     check_scenario,
     check_time_limit,
+    check_twin_input,
     wants_sync,
 )
 from api.routes.answers import note_answer
@@ -160,7 +160,7 @@ def create_plan(
     check_orders(settings, body.scenario, field="scenario.orders", sync=sync)
     if body.evaluation.replications:  # the twin plays the day's arrivals too
         check_arrivals(settings, body.scenario, field="scenario")
-        check_outages(body.scenario, field="scenario")  # and its node outages
+        check_twin_input(body.scenario, field="scenario")  # what the twin refuses
     payload = body.model_dump(mode="json")
 
     def answer(outcome: SolveOutcome) -> BaseModel:

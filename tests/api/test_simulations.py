@@ -579,6 +579,46 @@ def test_a_node_outage_at_an_unknown_node_is_422_before_anything_is_queued(
     assert client.get("/v1/jobs").json()["count"] == 0
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/simulations",
+        "/v1/simulations/compare",
+        "/v1/whatif",
+        "/v1/plans",
+        "/v1/policies/evaluate",
+    ],
+)
+def test_arrivals_with_no_order_to_draw_from_are_422_before_anything_is_queued(
+    settings: Settings, make_client: Any, path: str
+) -> None:
+    """No order listed and no ``arrivals.templates``: the twin refused the day in the job (a
+    202, then ``bad input: arrivals: ...``); ``dispatchlab simulate`` said so at once."""
+    client = make_client(Settings(**{**settings.model_dump(), "auth_enabled": False}))
+    body = _example(WHATIF_EXAMPLE if path == "/v1/whatif" else SIMULATION_EXAMPLE)
+    if path == "/v1/simulations/compare":
+        body = {
+            "scenario": body["scenario"],
+            "candidates": [
+                {"name": "a", "policy": "insertion"},
+                {"name": "b", "policy": "nearest"},
+            ],
+            "replications": 2,
+        }
+    if path == "/v1/plans":
+        body = {"scenario": copy.deepcopy(PLAN_SCENARIO), "mode": "async"}
+    if path == "/v1/policies/evaluate":
+        body = {"scenario": body["scenario"], "policies": ["greedy"], "seeds": [1]}
+    body["scenario"]["orders"] = []
+    body["scenario"]["arrivals"] = {"hourly_rate": [2.0] * 24}
+    answer = client.post(path, json=body)
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"] == "scenario.arrivals", detail
+    assert detail["reason"].startswith("new orders are drawn like existing ones"), detail
+    assert client.get("/v1/jobs").json()["count"] == 0
+
+
 def test_an_arrivals_only_day_simulates_and_its_templates_are_capped(
     settings: Settings, make_client: Any
 ) -> None:
