@@ -39,8 +39,11 @@ LABELS: dict[str, str] = {
 }
 
 
-def _fmt(x: float | None, *, signed: bool = False) -> str:
-    """A number in fixed notation with thousands separators (never 1.23e+04); n/a if undefined."""
+def _fmt(x: float | None, *, signed: bool = False, places: int = 3) -> str:
+    """A number in fixed notation with thousands separators (never 1.23e+04); n/a if undefined.
+
+    ``places``: decimals below 10 (3; more for a narrow interval, see :func:`_places`).
+    """
     if x is None or not math.isfinite(x):
         return "n/a"
     sign = "+" if signed else ""
@@ -48,7 +51,25 @@ def _fmt(x: float | None, *, signed: bool = False) -> str:
         return fmt_num(x, f"{sign},.0f")
     if abs(x) >= 10:
         return fmt_num(x, f"{sign}.1f")
-    return fmt_num(x, f"{sign}.3f")  # a zero is never "-0.000"
+    return fmt_num(x, f"{sign}.{places}f")  # a zero is never "-0.000"
+
+
+#: The most decimals a table shows (a width below 1e-8 is shown at 3, as a point).
+MAX_PLACES = 8
+
+
+def _places(low: float, high: float) -> int:
+    """Decimals for an interval: 3, or, when 3 cannot show its width (below 0.001), enough to
+    show that width to two significant digits.
+
+    A significant change of a small KPI (picker utilisation 0.0103 -> 0.0106) read
+    ``+0.000 [+0.000, +0.000] ◆`` at three decimals: a zero, and an interval that looked
+    constant.
+    """
+    width = high - low
+    if not 1e-8 < width < 0.001:  # NaN too
+        return 3
+    return min(MAX_PLACES, 1 - math.floor(math.log10(width)))
 
 
 def _cell(row: dict[str, Any], replications: int) -> str:
@@ -60,7 +81,9 @@ def _cell(row: dict[str, Any], replications: int) -> str:
     n = fewer_note(row["n"], replications)
     how = method_note(row.get("ci_method"))
     flat = CONSTANT_NOTE if row.get("constant") else ""
-    return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]{how}{flat}{n}"
+    k = _places(row["ci_low"], row["ci_high"])
+    shown = f"{_fmt(row['mean'], places=k)} [{_fmt(row['ci_low'], places=k)}, "
+    return f"{shown}{_fmt(row['ci_high'], places=k)}]{how}{flat}{n}"
 
 
 def _significant(row: dict[str, Any]) -> bool:
@@ -91,7 +114,11 @@ def _diff_cell(row: dict[str, Any], replications: int) -> str:
     if constant and zero_difference(d):  # plainly no difference: 0, not +0 [+0, +0]
         shown = f"{_fmt(0.0)} [{_fmt(0.0)}, {_fmt(0.0)}]"
     else:
-        shown = f"{_fmt(d, signed=True)} [{_fmt(lo, signed=True)}, {_fmt(hi, signed=True)}]"
+        k = _places(lo, hi)
+        shown = (
+            f"{_fmt(d, signed=True, places=k)} "
+            f"[{_fmt(lo, signed=True, places=k)}, {_fmt(hi, signed=True, places=k)}]"
+        )
     flat = (CONSTANT_NOTE if constant else "") + degenerate_mark(constant, row.get("p_value"))
     return f"{shown}{flat}{n}{mark}"
 

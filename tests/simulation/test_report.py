@@ -246,6 +246,26 @@ def test_a_utilisation_change_is_shown_but_not_judged() -> None:
     assert markdown_table(dearer, metrics=("cost_cents",)).splitlines()[-1].endswith(" ▼ |")
 
 
+def test_a_significant_change_of_a_small_kpi_is_not_shown_as_zero() -> None:
+    # picker utilisation 0.0102 -> 0.0105 in every replication, a significant change, read
+    # "+0.000 [+0.000, +0.000] ◆": a zero, with an interval that looked constant
+    sweep = _sweep(
+        {"base": [0.0100, 0.0102, 0.0104], "busier": [0.01034, 0.01055, 0.01075]},
+        "node_utilisation",
+    )
+    row = markdown_table(sweep, metrics=("node_utilisation",)).splitlines()[-1]
+    # the differences 0.00034, 0.00035, 0.00035: mean 0.0003467, t(0.975; 2) = 4.303,
+    # sd 5.77e-6, half-width 1.43e-5: [0.0003323, 0.0003610], two digits of its width
+    assert row.endswith("| +0.000347 [+0.000332, +0.000361] ◆ |"), row
+    page = html_report(sweep, {}, title="t")
+    assert "+0.000347 [+0.000332, +0.000361]" in page
+    # an interval 3 decimals show keeps them
+    wide = _sweep({"base": [0.40, 0.42, 0.44], "busier": [0.60, 0.63, 0.65]}, "node_utilisation")
+    assert "| busier | insertion | 0.627 [0.564, 0.689] | +0.207 [+0.192, +0.221] ◆ |" in (
+        markdown_table(wide, metrics=("node_utilisation",))
+    )
+
+
 def test_matplotlib_keeps_its_config_and_font_cache_in_pytest_temp_dir(
     matplotlib_config_dir: Path,
 ) -> None:
