@@ -846,11 +846,15 @@ def evaluate_policies(
     """
     if not seeds:
         raise InputError("seeds", "no seeds given")
+    from simulation.policies import repeated_policy
+
     # a repeated day or policy would be counted twice: the CIs would look tighter than they are
-    for name, values in (("policies", list(specs)), ("seeds", list(seeds))):
-        for i, value in enumerate(values):
-            if value in values[:i]:
-                raise InputError(f"{name}.{i}", f"{value!r} is given twice")
+    repeated = repeated_policy(specs)  # also under another spelling (insertion, insertion:8)
+    if repeated is not None:
+        raise InputError(f"policies.{repeated[0]}", repeated[1])
+    for i, value in enumerate(seeds):
+        if value in seeds[:i]:
+            raise InputError(f"seeds.{i}", f"{value!r} is given twice")
     specs = list(specs)
     if baseline not in [s.strip() for s in specs]:
         specs.insert(0, baseline)

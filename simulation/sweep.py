@@ -28,7 +28,7 @@ from simulation.evaluate import (
 )
 from simulation.executors import Executor
 from simulation.params import SimParams
-from simulation.policies import check_policy
+from simulation.policies import check_policy, repeated_policy
 from simulation.result import METRICS, RATE_TRIALS, kpi_interval
 from simulation.stats import FamilyTest, holm_family, paired_diff
 from simulation.twin import order_of_task
@@ -276,10 +276,9 @@ def run_sweep(
     """Run variants x policies x replications and collect the outcomes."""
     if not policies:
         raise InputError("policies", "give at least one policy")
-    specs = [spec.strip() for spec in policies]  # as make_policy reads them
-    for i, spec in enumerate(specs):
-        if spec in specs[:i]:  # the same runs twice: a Holm family twice the size
-            raise InputError(f"policies.{i}", f"policy {spec!r} is given twice")
+    repeated = repeated_policy(policies)  # the same runs twice: a Holm family twice the size
+    if repeated is not None:
+        raise InputError(f"policies.{repeated[0]}", repeated[1])
     has_plan = variants.plan is not None
     for spec in policies:
         check_policy(spec, "policies", has_plan=has_plan, hint=" in the variant file")

@@ -52,16 +52,15 @@ def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
     """Validate every policy spec (422 naming it); model names become file paths."""
     import rl_agents  # noqa: F401  (registers the RL policies)
     from rl_agents.evaluate import check_policy_name
-    from simulation.policies import make_policy
+    from simulation.policies import make_policy, repeated_policy
 
     out: list[str] = []
-    seen: set[str] = set()
+    repeated = repeated_policy(body.policies)  # " greedy" and "greedy", insertion:8 and insertion
+    if repeated is not None:  # (the job refused the first kind after the 202)
+        raise InputError(f"policies.{repeated[0]}", repeated[1])
     for i, raw in enumerate(body.policies):
         field = f"policies.{i}"
         spec = raw.strip()
-        if spec in seen:  # " greedy" and "greedy": the job refused it after the 202
-            raise InputError(field, f"{spec!r} is given twice")
-        seen.add(spec)
         name, _, arg = spec.partition(":")
         check_policy_name(name, field)
         if name == "hindsight":

@@ -58,10 +58,15 @@ class PolicyEvaluationCreate(NulFreeModel):
     @model_validator(mode="after")
     def _unique(self) -> Self:
         """A policy or a day given twice would be counted twice (CIs tighter than they are)."""
-        for field, values in (("policies", list(self.policies)), ("seeds", list(self.seeds))):
-            for i, value in enumerate(values):
-                if value in values[:i]:
-                    raise FieldError((field, i), f"{value!r} is given twice")
+        from simulation.policies import repeated_policy
+
+        repeated = repeated_policy(self.policies)  # also under another spelling
+        if repeated is not None:
+            raise FieldError(("policies", repeated[0]), repeated[1])
+        seeds = list(self.seeds)
+        for i, value in enumerate(seeds):
+            if value in seeds[:i]:
+                raise FieldError(("seeds", i), f"{value!r} is given twice")
         if self.hindsight_duration_iterations is not None and self.hindsight_iterations is None:
             raise FieldError(
                 ("hindsight_duration_iterations",),

@@ -69,10 +69,11 @@ class WhatIfCreate(NulFreeModel):
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
         check_unique_ids((v.name for v in self.variants), "variants", "name")
-        specs = [policy.strip() for policy in self.policies]  # as the policies read them
-        for i, spec in enumerate(specs):
-            if spec in specs[:i]:  # the same runs twice: a Holm family twice the size
-                raise FieldError(("policies", i), f"policy {spec!r} is given twice")
+        from simulation.policies import repeated_policy
+
+        repeated = repeated_policy(self.policies)  # a Holm family twice the size
+        if repeated is not None:
+            raise FieldError(("policies", repeated[0]), repeated[1])
         return self
 
 

@@ -279,6 +279,7 @@ def evaluate_cmd(
     from rl_agents.hindsight import HindsightParams, budget_settings, parse_iterations
     from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS, load_scenario_spec, parse_seeds
     from simulation.executors import make_executor
+    from simulation.policies import repeated_policy
 
     check_int_range("--workers", workers, 1, MAX_WORKERS)  # 10**20 was taken
     if hindsight_time_limit is not None:
@@ -310,10 +311,12 @@ def evaluate_cmd(
         check_policy_name(spec.partition(":")[0], "--policies")
     with as_option("seeds", "--seeds"):
         day_seeds = parse_seeds(seeds)
-    for option, values in (("--policies", specs), ("--seeds", day_seeds)):
-        for i, value in enumerate(values):  # a repeat would be counted twice in the CIs
-            if value in values[:i]:
-                raise fail(f"{option}: {value!r} is given twice")
+    repeated = repeated_policy(specs)  # a repeat would be counted twice in the CIs
+    if repeated is not None:
+        raise fail(f"--policies: {repeated[1]}")
+    for i, value in enumerate(day_seeds):
+        if value in day_seeds[:i]:
+            raise fail(f"--seeds: {value!r} is given twice")
     for path, option in ((out, "--out"), (table, "--table"), (days, "--days")):
         if path is not None:  # before the days are played, not after them
             check_output_file(path, option)

@@ -275,7 +275,7 @@ def whatif_cmd(
     """Run variants x policies x seeds and write a comparison against the base variant."""
     from scenarios.variants import read_variants
     from simulation.executors import make_executor
-    from simulation.policies import check_policy
+    from simulation.policies import check_policy, repeated_policy
     from simulation.report import markdown_table, write_report
     from simulation.sweep import check_variant_plan, run_sweep
 
@@ -283,9 +283,9 @@ def whatif_cmd(
     specs = [p.strip() for p in policies.split(",") if p.strip()]
     if not specs:
         raise fail("--policies: give at least one policy")
-    for i, spec in enumerate(specs):
-        if spec in specs[:i]:
-            raise fail(f"--policies: {spec!r} is given twice")
+    repeated = repeated_policy(specs)
+    if repeated is not None:
+        raise fail(f"--policies: {repeated[1]}")
     for spec in specs:
         check_policy(spec, "--policies", has_plan=True)  # the variant file's plan: checked later
     check_output_folder(out)  # before the runs, not after them

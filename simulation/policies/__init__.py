@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from scenarios.errors import InputError
 from scenarios.geo import MAX_INT
@@ -197,6 +197,45 @@ def _reopt(arg: str | None) -> Policy:
     )
 
 
+def canonical_spec(spec: str) -> str:
+    """One spelling per policy: ``insertion`` is ``insertion:8``, ``reopt:5:greedy`` is ``reopt:5``.
+
+    A spec this module cannot read comes back stripped (its own check names what is wrong).
+    """
+    text = spec.strip()
+    name, _, arg = text.partition(":")
+    try:
+        if name == "insertion":
+            k = _insertion(arg or None).num_candidates
+            return f"insertion:{'all' if k is None else k}"
+        if name == "reopt":
+            return _reopt(arg or None).name
+    except InputError:
+        pass
+    return text
+
+
+def repeated_policy(specs: Sequence[str]) -> tuple[int, str] | None:
+    """The first spec that runs a policy an earlier one runs, and why (None: all differ).
+
+    Such a pair would play the same days twice: duplicate rows in the tables and a Holm
+    family counted twice the size.
+    """
+    seen: dict[str, str] = {}
+    for i, spec in enumerate(specs):
+        key = canonical_spec(spec)
+        if key in seen:
+            first = seen[key]
+            if first == spec.strip():
+                return i, f"{first!r} is given twice"
+            return (
+                i,
+                f"{spec.strip()!r} is given twice: it runs the same policy as {first!r} ({key})",
+            )
+        seen[key] = spec.strip()
+    return None
+
+
 register_policy("plan", _plan)
 register_policy("nearest", _nearest)
 register_policy("insertion", _insertion)
@@ -213,9 +252,11 @@ __all__ = [
     "Policy",
     "PolicyFactory",
     "available_policies",
+    "canonical_spec",
     "empty_argument",
     "make_policy",
     "minutes_arg",
     "no_argument",
     "register_policy",
+    "repeated_policy",
 ]

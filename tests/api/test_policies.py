@@ -66,6 +66,7 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
         # counted twice, its days narrowed the CIs
         (["insertion", "greedy", "insertion"], "policies.2", "'insertion' is given twice"),
         (["insertion", " insertion "], "policies.1", "'insertion' is given twice"),
+        (["insertion:8", "insertion"], "policies.1", "the same policy as 'insertion:8'"),
     ],
 )
 def test_bad_policy_specs_are_422_naming_the_policy(

@@ -186,6 +186,9 @@ def test_studies_take_the_option_to_send_idle_couriers_home(
         # the same policy with spaces around it ran twice (two identical rows, a Holm family
         # of twice the size: the adjusted p-values doubled), as /v1/policies/evaluate refuses
         ("/v1/whatif", lambda b: b.update(policies=["insertion", " insertion "]), "policies.1"),
+        # ... and so did the same policy under another spelling (insertion is insertion:8)
+        ("/v1/whatif", lambda b: b.update(policies=["insertion", "insertion:8"]), "policies.1"),
+        ("/v1/whatif", lambda b: b.update(policies=["reopt:5", "reopt:5:greedy"]), "policies.1"),
         ("/v1/whatif", lambda b: b.update(policies=["plan"]), "policies.0"),
         (
             "/v1/whatif",

@@ -244,6 +244,16 @@ def test_empty_policy_list_is_rejected(
     assert err.strip() == "error: --policies: give at least one policy"
 
 
+def test_a_policy_under_two_spellings_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    """``reopt`` and ``reopt:5:greedy`` are one policy: its days were played twice."""
+    code, _, err = _run(capsys, "whatif", "v.yaml", "--policies", "reopt,nearest,reopt:5:greedy")
+    assert code == 2
+    assert err.strip() == (
+        "error: --policies: 'reopt:5:greedy' is given twice: it runs the same policy as "
+        "'reopt' (reopt:5)"
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [

@@ -27,10 +27,47 @@ from simulation.policies import (
     NearestIdlePolicy,
     PeriodicReoptPolicy,
     available_policies,
+    canonical_spec,
     make_policy,
     register_policy,
+    repeated_policy,
 )
 from solvers.routing import SolveStats
+
+
+@pytest.mark.parametrize(
+    ("specs", "same"),
+    [
+        (["insertion", "insertion:8", " insertion:8 "], True),
+        (["insertion:all", "insertion:8"], False),
+        (["reopt", "reopt:5", "reopt:5:greedy"], True),
+        (["reopt:0.5", "reopt:0.50"], True),
+        ([f"reopt:5:pyvrp:{REOPT_ITERATIONS}", "reopt:5:pyvrp"], True),
+        (["reopt:5:pyvrp", "reopt:5:pyvrp:1s", "reopt:5:ortools", "reopt:5"], False),
+        (["reopt:5", "reopt:6"], False),
+        (["nearest", " nearest"], True),
+        (["reopt:x", "reopt:y"], False),  # unreadable: left to the specs' own checks
+    ],
+)
+def test_canonical_spec_names_one_policy_one_way(specs: list[str], same: bool) -> None:
+    keys = {canonical_spec(s) for s in specs}
+    assert (len(keys) == 1) == same and (same or len(keys) == len(specs))
+    repeated = repeated_policy(specs)
+    if same:
+        assert repeated is not None and repeated[0] == 1 and "given twice" in repeated[1]
+    else:
+        assert repeated is None
+
+
+def test_a_policy_under_another_spelling_runs_the_same_days() -> None:
+    """What the canonical form claims: the two spellings build the same policy."""
+    a, b = make_policy("reopt:5:pyvrp:" + str(REOPT_ITERATIONS)), make_policy("reopt:5:pyvrp")
+    assert isinstance(a, PeriodicReoptPolicy) and isinstance(b, PeriodicReoptPolicy)
+    fields = ("every_s", "engine", "max_iterations", "max_solutions", "time_limit_s", "name")
+    assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
+    c, d = make_policy("insertion"), make_policy("insertion:8")
+    assert isinstance(c, CheapestInsertionPolicy) and isinstance(d, CheapestInsertionPolicy)
+    assert c.num_candidates == d.num_candidates == 8
 
 
 @pytest.mark.parametrize("spec", ["nearest", "insertion", "insertion:all", "reopt:30"])
