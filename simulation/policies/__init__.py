@@ -121,7 +121,7 @@ def _nearest(arg: str | None) -> Policy:
     return NearestIdlePolicy()
 
 
-def _insertion(arg: str | None) -> Policy:
+def _insertion(arg: str | None) -> CheapestInsertionPolicy:
     if arg is None:
         return CheapestInsertionPolicy(num_candidates=8)
     if arg == "all":
@@ -139,7 +139,7 @@ def _insertion(arg: str | None) -> Policy:
 REOPT_MAX_S = 86_400.0
 
 
-def _reopt(arg: str | None) -> Policy:
+def _reopt(arg: str | None) -> PeriodicReoptPolicy:
     spec = f"reopt:{arg}"
     minutes_s, _, rest = (arg or "5").partition(":")
     every_s = minutes_arg(spec, minutes_s, "period")
