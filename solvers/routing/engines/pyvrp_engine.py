@@ -137,10 +137,19 @@ MIN_PENALTY_SHARE = 0.1
 
 def _wanted_penalty(problem: RoutingProblem, prizes: list[int] | None) -> float:
     """The penalty bound PyVRP's search wants: 100,000 times the dearest distance price (its
-    default for a price of 1), or ten times the largest prize."""
+    default for a price of 1), ten times the largest prize, or ten times the dearest fixed
+    and time cost of a route serving one order alone (:func:`_dedicated_route_costs` without
+    its distance, which the first term prices as PyVRP's default does).
+
+    A unit of excess load or time warp must cost more than the vehicle that would remove it:
+    bounded by the distance price alone, a fleet with fixed costs (30,000 cents a vehicle at
+    30 cents per km) or a time price (5,000 cents an hour, no distance price) found an
+    overloaded route cheaper than one more vehicle, and PyVRP returned no feasible plan for
+    60 mandatory orders that needed 6 of 10 vehicles (the greedy plan was the answer)."""
     price = max((v.unit_distance_cost for v in problem.vehicles), default=1)
     top = max([o.penalty or 0 for o in problem.orders] + (prizes or []) + [0])
-    return max(100_000.0 * max(1, price), 10.0 * top)
+    vehicle = float(_dedicated_route_costs(problem, distance=False).max(initial=0.0))
+    return max(100_000.0 * max(1, price), 10.0 * top, 10.0 * vehicle)
 
 
 def _worst_prizes(problem: RoutingProblem) -> list[int] | None:
@@ -1073,6 +1082,33 @@ def safe_penalty(problem: RoutingProblem, prizes: list[int] | None) -> float:
     return max(0.0, room) / max(1.0, violation)
 
 
+def _dedicated_route_costs(
+    problem: RoutingProblem, *, distance: bool = True
+) -> NDArray[np.float64]:
+    """Per order, the dearest route (of any vehicle type) serving it alone: fixed cost plus
+    the priced distance (unless ``distance`` is false) and duration from the start to its
+    first task, to its last and to the end, in objective units and floats (costs near
+    ENGINE_INT_LIMIT, which the problem is checked against, times 10 would wrap around in
+    int64)."""
+    ta = problem.arrays
+    first = np.array([info.tasks[0] for info in problem.orders], dtype=np.int64)
+    last = np.array([info.tasks[-1] for info in problem.orders], dtype=np.int64)
+    a, b = ta.node[first], ta.node[last]
+    inner_d = problem.distance[a, b]
+    inner_t = problem.duration[a, b]
+    worst = np.zeros(len(problem.orders), dtype=np.float64)
+    for v in {veh.type_key: veh for veh in problem.vehicles}.values():
+        dist = problem.distance[v.start_node, a] + inner_d + problem.distance[b, v.end_node]
+        dur = problem.duration[v.start_node, a] + inner_t + problem.duration[b, v.end_node]
+        worst = np.maximum(
+            worst,
+            float(v.fixed_cost)
+            + float(v.unit_distance_cost if distance else 0) * dist.astype(np.float64)
+            + float(v.unit_duration_cost) * dur.astype(np.float64),
+        )
+    return worst
+
+
 def _prizes(problem: RoutingProblem) -> list[int]:
     """Per order, the largest of the orders' prizes well above what serving them can cost
     (a dedicated vehicle) plus the penalties of all optional orders, times the order's
@@ -1084,24 +1120,7 @@ def _prizes(problem: RoutingProblem) -> list[int]:
     Not astronomically large: PyVRP's penalties for excess load and time warp are bounded,
     and a prize above them would make an infeasible plan look cheaper than dropping an order.
     """
-    ta = problem.arrays
-    first = np.array([info.tasks[0] for info in problem.orders], dtype=np.int64)
-    last = np.array([info.tasks[-1] for info in problem.orders], dtype=np.int64)
-    a, b = ta.node[first], ta.node[last]
-    inner_d = problem.distance[a, b]
-    inner_t = problem.duration[a, b]
-    # in floats: costs near ENGINE_INT_LIMIT (which the problem is checked against) times 10
-    # would wrap around in int64
-    worst = np.zeros(len(problem.orders), dtype=np.float64)
-    for v in {veh.type_key: veh for veh in problem.vehicles}.values():
-        dist = problem.distance[v.start_node, a] + inner_d + problem.distance[b, v.end_node]
-        dur = problem.duration[v.start_node, a] + inner_t + problem.duration[b, v.end_node]
-        worst = np.maximum(
-            worst,
-            float(v.fixed_cost)
-            + float(v.unit_distance_cost) * dist.astype(np.float64)
-            + float(v.unit_duration_cost) * dur.astype(np.float64),
-        )
+    worst = _dedicated_route_costs(problem)
     # every prize left uncollected is summed into PyVRP's int64 objective, on top of the
     # routes' costs (at most ENGINE_INT_LIMIT): together they stay below 2**63
     cap = _PRIZE_TOTAL // max(1, sum(info.drop_weight for info in problem.orders))

@@ -55,7 +55,7 @@ from solvers.routing.engines.pyvrp_engine import (
 )
 from solvers.routing.problem import RoutingProblem
 from solvers.validate import validate_plan
-from tests.solvers.routing.conftest import UNHURRIED_S, make_city
+from tests.solvers.routing.conftest import SEARCH_ITERATIONS, UNHURRIED_S, make_city
 
 
 def _skilled_city(penalty_cents: int | None = None) -> Scenario:
@@ -197,6 +197,68 @@ def test_penalties_times_the_largest_violation_stay_in_int64(price: int) -> None
 def test_normal_prices_keep_the_penalty_bound() -> None:
     p = build_problem(_priced_windows(100))
     assert _max_penalty(p, None) == 100_000.0 * 100
+
+
+def _priced_fleet(
+    fixed_cost_cents: int, cost_per_km_cents: int, cost_per_hour_cents: int
+) -> Scenario:
+    """60 mandatory one-unit orders at seeded random places; 10 vehicles of capacity 10 at
+    the given prices, so at least 6 vehicles are needed."""
+    rng = random.Random(1)
+    orders = [
+        Order(
+            id=f"o{i}",
+            location=Location(x=rng.uniform(0, 10_000), y=rng.uniform(0, 10_000)),
+            demand=[1],
+            service_s=120,
+        )
+        for i in range(60)
+    ]
+    fleet = [
+        Vehicle(
+            id=f"v{k}",
+            start_location=Location(x=5000, y=5000),
+            capacity=[10],
+            shift=TimeWindow(start_s=0, end_s=36_000),
+            fixed_cost_cents=fixed_cost_cents,
+            cost_per_km_cents=cost_per_km_cents,
+            cost_per_hour_cents=cost_per_hour_cents,
+        )
+        for k in range(10)
+    ]
+    return make_city(1).model_copy(
+        update={"orders": orders, "vehicles": fleet, "travel": EuclideanTravel(speed_m_per_s=8.0)}
+    )
+
+
+@pytest.mark.parametrize(
+    ("fixed", "per_km", "per_hour"), [(30_000, 30, 0), (0, 0, 5_000)], ids=["fixed", "hourly"]
+)
+def test_fixed_and_time_prices_raise_the_penalty_bound(
+    fixed: int, per_km: int, per_hour: int
+) -> None:
+    """A unit of excess load must cost more than the vehicle that would remove it: bounded by
+    the distance price alone (3,000,000 for 30 cents per km), an overloaded route was
+    cheaper than a seventh vehicle at 30,000 cents, and PyVRP found no feasible plan (the
+    greedy plan answered, ``pyvrp found no feasible solution``)."""
+    scenario = _priced_fleet(fixed, per_km, per_hour)
+    p = build_problem(scenario)
+    vehicle = max(
+        v.fixed_cost + v.unit_duration_cost * int(p.duration[v.start_node].max())
+        for v in p.vehicles
+    )
+    assert (_max_penalty(p, None) or 100_000.0) >= 10 * vehicle
+    plan, stats = solve_routes_with_stats(
+        scenario,
+        RoutingParams(
+            engine="pyvrp", time_limit_s=UNHURRIED_S, max_iterations=SEARCH_ITERATIONS, seed=1
+        ),
+    )
+    assert stats.fallback is None
+    assert plan.engine == "pyvrp"
+    assert plan.status.value == "feasible" and not plan.unassigned
+    assert plan.num_vehicles == 6
+    assert validate_plan(scenario, plan).ok
 
 
 _HANG = """
