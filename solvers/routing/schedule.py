@@ -512,6 +512,14 @@ def to_route(problem: RoutingProblem, sched: RouteSchedule, pinned: set[int]) ->
     breaks = sorted(sched.breaks, key=lambda b: b.start_s)
     number = break_order(veh.vehicle.breaks)  # index in veh.breaks -> in the Vehicle's
     bi = 0
+    # the load leaving the start (what it delivers from there): a break taken before the
+    # first stop carries it (its load_after was [], no load per dimension)
+    start_load = [0] * problem.dims
+    for st in sched.stops:
+        info = problem.orders[problem.tasks[st.task].order]
+        if info.from_depot and problem.tasks[st.task].kind is StopKind.DELIVERY:
+            for d, q in enumerate(info.demand):
+                start_load[d] += q
 
     def flush(after: int) -> None:
         nonlocal bi
@@ -524,7 +532,7 @@ def to_route(problem: RoutingProblem, sched: RouteSchedule, pinned: set[int]) ->
                     arrival_s=b.start_s,
                     start_s=b.start_s,
                     departure_s=b.start_s + b.duration_s,
-                    load_after=list(stops[-1].load_after) if stops else [],
+                    load_after=list(stops[-1].load_after) if stops else list(start_load),
                     break_index=number[b.index],
                 )
             )

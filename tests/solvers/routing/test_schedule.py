@@ -154,3 +154,39 @@ def test_a_latest_start_is_honoured_by_every_engine(monkeypatch: pytest.MonkeyPa
         (route,) = plan.routes
         assert route.start_s == 0 and route.duration_s == 5360, engine
         assert plan.cost_cents == 5360, engine  # a cent a second, no distance price
+
+
+def test_a_break_before_the_first_stop_carries_the_start_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A break taken at the start location, before the first stop, leaves with what the
+    vehicle delivers from its start (its ``load_after`` was ``[]``, no load per dimension)."""
+    from scenarios import PickupSpec
+    from solvers.routing import RoutingParams, solve_routes
+    from tests.solvers.routing.conftest import unhurried
+
+    brk = Break(window=TimeWindow(start_s=0, end_s=100), duration_s=600)
+    fleet = [
+        Vehicle(id="v", start_location=Location(x=5000, y=5000), capacity=[9, 20], breaks=[brk])
+    ]
+    city = make_city(4, vehicles=fleet, capacity_dims=["units", "kg"])
+    orders = [o.model_copy(update={"demand": [1, 2 + i]}) for i, o in enumerate(city.orders)]
+    # the last order's goods are picked up on the way: not on board at the start
+    orders[-1] = orders[-1].model_copy(
+        update={"pickup": PickupSpec(location=Location(x=6000, y=5000))}
+    )
+    scenario = city.model_copy(update={"orders": orders})
+    budget = unhurried(monkeypatch)
+    for engine in ("greedy", "pyvrp", "ortools"):
+        plan = solve_routes(scenario, RoutingParams(engine=engine, **budget))
+        (route,) = plan.routes
+        first = route.stops[0]
+        assert first.kind.value == "break" and first.start_s <= 100, engine
+        assert not plan.unassigned, engine
+        assert first.load_after == [3, 2 + 3 + 4], engine  # o0, o1, o2 from the depot
+        nxt = route.stops[1]
+        if nxt.kind.value == "delivery":  # the first visit unloads from that load
+            delivered = scenario.order(nxt.order_id or "").demand
+            assert nxt.load_after == [
+                a - q for a, q in zip(first.load_after, delivered, strict=True)
+            ]
