@@ -463,6 +463,45 @@ def _remaining_inventory(scenario: Scenario, lines: list[AllocationLine]) -> Sce
     return scenario.model_copy(update={"nodes": nodes})
 
 
+def _delivered_before(
+    old: Plan, scenario: Scenario, completed: Collection[str], cancelled: set[str], now_s: int
+) -> dict[str, str]:
+    """The ``cancelled`` orders every courier job of which was delivered before ``now_s`` in
+    ``old`` (or completed by an earlier re-plan), each with its diagnosis line: too late to
+    cancel."""
+    from solvers.routing.from_allocation import job_order_resolver
+
+    order_of = job_order_resolver(scenario)
+    jobs: dict[str, set[str]] = {}
+    delivered: dict[str, int] = {}
+    for route in old.routes:
+        for stop in route.stops:
+            job = stop.order_id
+            if job is None or stop.kind == StopKind.BREAK:
+                continue
+            order = order_of(job) or job
+            if order not in cancelled:
+                continue
+            jobs.setdefault(order, set()).add(job)
+            if stop.kind == StopKind.DELIVERY and stop.start_s < now_s:
+                delivered[job] = stop.start_s
+    for left in old.unassigned:
+        order = order_of(left.order_id) or left.order_id
+        if order in cancelled:
+            jobs.setdefault(order, set()).add(left.order_id)
+    out: dict[str, str] = {}
+    for order in sorted(jobs):
+        if not all(job in delivered or job in completed for job in jobs[order]):
+            continue
+        times = [delivered[job] for job in jobs[order] if job in delivered]
+        when = f"delivered at {max(times)} s" if times else "delivered"
+        out[order] = (
+            f"{order}: not cancelled: {when}, before now_s {now_s} s (too late to cancel; "
+            "kept in the plan as completed)"
+        )
+    return out
+
+
 def reoptimise(
     scenario: Scenario,
     old: Plan,
@@ -497,6 +536,12 @@ def reoptimise(
                     picked_by[stop.order_id] = route.vehicle_id
                 if stop.location is not None:
                     last_stop[route.vehicle_id] = (stop.location, stop.departure_s)
+
+    # an order delivered before now_s (every job of it) is no longer cancelled: it stays,
+    # completed, and the diagnosis says so (it left the allocation without a word, listed
+    # neither among the completed orders nor among the changes' removed ones)
+    too_late = _delivered_before(old, scenario, completed, cancelled, now)
+    cancelled -= set(too_late)
 
     positions = {p.vehicle_id: (p.location, p.available_s) for p in req.courier_positions}
     vehicles = []
@@ -641,6 +686,7 @@ def reoptimise(
         changes=plan_changes(previous, plan),
         completed_order_ids=sorted(finished),
         diagnosis=[
+            *too_late.values(),
             *unfilled,
             *route_diagnosis(plan),
             *stats.pin_notes,

@@ -201,6 +201,37 @@ def test_reoptimise_keeps_done_stops_adds_new_orders_and_reports_changes(
     assert set(result["completed_order_ids"]) <= set(again.json()["completed_order_ids"])
 
 
+def test_an_order_delivered_before_now_is_not_cancelled_and_says_so(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """Cancelling an order its courier delivered before ``now_s`` is too late: it stays in the
+    plan as completed (its allocation kept) and the diagnosis says so. It was dropped from
+    the allocation without a word, listed neither as completed nor as removed."""
+    old = Plan.model_validate(made["plan"])
+    first = min(
+        (s for r in old.routes for s in r.stops if s.kind is StopKind.DELIVERY),
+        key=lambda s: s.start_s,
+    )
+    order = first.order_id
+    assert order is not None
+    body = {
+        "now_s": first.start_s + 1,
+        "cancelled_order_ids": [order],
+        "routing": {"time_limit_s": 0.3},
+    }
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert order in result["completed_order_ids"]
+    kept = [line for line in made["plan"]["allocation"] if line["order_id"] == order]
+    assert kept and all(line in result["plan"]["allocation"] for line in kept)
+    assert order not in result["changes"]["removed"]
+    assert (
+        f"{order}: not cancelled: delivered at {first.start_s} s, before now_s "
+        f"{first.start_s + 1} s (too late to cancel; kept in the plan as completed)"
+    ) in _diagnosis(result)
+
+
 def test_pinned_stops_stay_on_their_courier_in_order(
     client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
 ) -> None:
