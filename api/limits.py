@@ -119,6 +119,21 @@ def check_initial_plan(params: RoutingParams, scenario: Scenario, *, field: str)
         check_route_breaks(params.initial_plan, scenario)
 
 
+def check_engine(params: RoutingParams, scenario: Scenario, *, field: str) -> None:
+    """422 for an engine asked for by name that cannot model the scenario's orders (PyVRP:
+    several time windows for one stop), in the router's words, before anything is queued:
+    an async request was accepted (202) and its job then failed on it."""
+    if params.engine != "pyvrp":
+        return
+    for order in scenario.orders:
+        pickup = order.pickup.time_windows if order.pickup is not None else []
+        if len(order.time_windows) > 1 or len(pickup) > 1:
+            raise InputError(
+                f"{field}.engine",
+                "pyvrp cannot model several time windows per stop; use engine 'ortools' or 'auto'",
+            )
+
+
 def wants_sync(
     settings: Settings, mode: str, *, time_limit_s: float, num_orders: int, field: str
 ) -> bool:

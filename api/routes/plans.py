@@ -14,6 +14,7 @@ from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, Principal, SessionDep
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from api.limits import (
     check_arrivals,
+    check_engine,
     check_initial_plan,
     check_order_count,
     check_orders,
@@ -140,6 +141,7 @@ def create_plan(
     if clash is not None:  # two courier tasks of one id: the routes failed validation, empty
         raise InputError(f"scenario.orders.{clash[0]}.{clash[1]}", clash[2])
     check_initial_plan(body.routing, body.scenario, field="routing")
+    check_engine(body.routing, body.scenario, field="routing")
     try:  # values the allocation cannot take, before anything is queued
         nodes_from_scenario(body.scenario)
         # an order without lines got no route and no word, the plan feasible

@@ -12,6 +12,7 @@ from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, SessionDep
 from api.examples import ROUTES_EXAMPLE
 from api.limits import (
+    check_engine,
     check_initial_plan,
     check_orders,
     check_scenario,
@@ -57,6 +58,7 @@ def create_routes(
     check_time_limit(settings, limit_s, field="params.time_limit_s")
     check_scenario(body.scenario, field="scenario")
     check_initial_plan(body.params, body.scenario, field="params")
+    check_engine(body.params, body.scenario, field="params")
     sync = wants_sync(
         settings,
         body.mode,

@@ -232,6 +232,30 @@ def test_an_order_delivered_before_now_is_not_cancelled_and_says_so(
     ) in _diagnosis(result)
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_plan_asking_pyvrp_for_orders_of_several_windows_is_422_before_it_is_queued(
+    client: TestClient, keys: dict[str, dict[str, str]], mode: str
+) -> None:
+    """It was a 202 whose job failed (``bad input: routing.engine: ...``)."""
+    body = _plan_body()
+    body["mode"] = mode
+    body["routing"] = {"engine": "pyvrp", "time_limit_s": 0.3}
+    body["scenario"]["orders"][0]["time_windows"] = [
+        {"start_s": 0, "end_s": 1000},
+        {"start_s": 2000, "end_s": 6000},
+    ]
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "routing.engine",
+            "reason": "pyvrp cannot model several time windows per stop; use engine 'ortools' "
+            "or 'auto'",
+        }
+    ]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+
+
 def test_pinned_stops_stay_on_their_courier_in_order(
     client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
 ) -> None:

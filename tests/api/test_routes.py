@@ -250,6 +250,33 @@ def test_a_warm_start_break_stop_naming_no_break_is_422(
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
 
 
+PYVRP_WINDOWS = "pyvrp cannot model several time windows per stop; use engine 'ortools' or 'auto'"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("where", ["delivery", "pickup"])
+def test_an_engine_that_cannot_model_the_orders_is_422_before_anything_is_queued(
+    client: TestClient, keys: dict[str, dict[str, str]], mode: str, where: str
+) -> None:
+    """PyVRP asked for by name with an order of several windows: a 422 naming
+    ``params.engine``, in the router's words, sync or async (an async request was accepted,
+    202, and its job then failed on it as bad input)."""
+    body = _body(engine="pyvrp")
+    body["mode"] = mode
+    windows = [{"start_s": 0, "end_s": 600}, {"start_s": 1200, "end_s": 30_000}]
+    order = body["scenario"]["orders"][0]
+    if where == "pickup":
+        order["pickup"] = {"location": {"x": 100, "y": 100}, "time_windows": windows}
+    else:
+        order["time_windows"] = windows
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": "params.engine", "reason": PYVRP_WINDOWS}]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+    body["params"]["engine"] = "auto"  # OR-Tools models them
+    assert client.post("/v1/routes", json=body, headers=keys["oms"]).status_code in (200, 202)
+
+
 def test_roles_of_the_routes_endpoint(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
     assert client.post("/v1/routes", json=_body()).status_code == 401
     assert client.post("/v1/routes", json=_body(), headers=keys["planner"]).status_code == 403
