@@ -119,6 +119,24 @@ def check_initial_plan(params: RoutingParams, scenario: Scenario, *, field: str)
         check_route_breaks(params.initial_plan, scenario)
 
 
+def check_initial_stops(params: RoutingParams, scenario: Scenario, *, field: str) -> None:
+    """422 for a warm start's stop naming an order the scenario lacks, a pickup of an order
+    without one, or a task an earlier stop visits, with its path from the root: the router's
+    own checks, before anything is queued (an async request was accepted, 202, and its job
+    then failed on them). For ``/v1/routes``, whose scenario's orders are the courier jobs;
+    a plan's warm start names jobs made by its allocation."""
+    from scenarios.plan import StopKind
+    from solvers.routing.solve import _check_known_stops, _check_unique_visits
+
+    if params.initial_plan is None:
+        return
+    tasks: set[tuple[str | None, StopKind]] = {(o.id, StopKind.DELIVERY) for o in scenario.orders}
+    tasks.update((o.id, StopKind.PICKUP) for o in scenario.orders if o.pickup is not None)
+    with fields_under(field):
+        _check_known_stops(params.initial_plan, scenario)
+        _check_unique_visits(params.initial_plan, tasks)
+
+
 def check_engine(params: RoutingParams, scenario: Scenario, *, field: str) -> None:
     """422 for an engine asked for by name that cannot model the scenario's orders (PyVRP:
     several time windows for one stop), in the router's words, before anything is queued:

@@ -14,6 +14,7 @@ from api.examples import ROUTES_EXAMPLE
 from api.limits import (
     check_engine,
     check_initial_plan,
+    check_initial_stops,
     check_orders,
     check_scenario,
     check_time_limit,
@@ -59,6 +60,7 @@ def create_routes(
     check_scenario(body.scenario, field="scenario")
     check_initial_plan(body.params, body.scenario, field="params")
     check_engine(body.params, body.scenario, field="params")
+    check_initial_stops(body.params, body.scenario, field="params")
     sync = wants_sync(
         settings,
         body.mode,

@@ -250,6 +250,39 @@ def test_a_warm_start_break_stop_naming_no_break_is_422(
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("stops", "field", "reason"),
+    [
+        ([{"order_id": "nope"}], "params.initial_plan.routes.0.stops.0.order_id",
+         "unknown order 'nope'"),
+        ([{"order_id": "o1", "kind": "pickup"}], "params.initial_plan.routes.0.stops.0.kind",
+         "order 'o1' has no pickup, only a delivery"),
+        ([{"order_id": "o1"}, {"order_id": "o1"}], "params.initial_plan.routes.0.stops.1",
+         "the delivery of order 'o1' is already stop 0 of route 0"),
+    ],
+)  # fmt: skip
+def test_a_warm_start_stop_the_router_refuses_is_422_before_anything_is_queued(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    mode: str,
+    stops: list[dict[str, Any]],
+    field: str,
+    reason: str,
+) -> None:
+    """An unknown order, a pickup of an order without one, a task visited twice: the router's
+    422, sync or async (an async request was accepted, 202, and its job then failed)."""
+    body = _body()
+    body["mode"] = mode
+    times = {"arrival_s": 0, "start_s": 0, "departure_s": 60}
+    route = {"vehicle_id": "courier-1", "stops": [stop | times for stop in stops]}
+    body["params"]["initial_plan"] = {"routes": [route]}
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": field, "reason": reason}]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+
+
 PYVRP_WINDOWS = "pyvrp cannot model several time windows per stop; use engine 'ortools' or 'auto'"
 
 
