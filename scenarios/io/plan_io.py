@@ -96,13 +96,16 @@ class RouteOutput(StrictModel):
                     end = st.end if st.end is not None else st.departure
                     if end is None:
                         raise InputError(f"{where}.end", "Field required")
+                    # as written (since session 61), else the load of the stop before (a
+                    # break before the first stop: the start load, not known here)
+                    load = st.load_after or (list(stops[-1]["load_after"]) if stops else [])
                     stops.append(
                         {
                             "kind": StopKind.BREAK,
                             "arrival_s": secs(st.start),
                             "start_s": secs(st.start),
                             "departure_s": secs(end),
-                            "load_after": list(stops[-1]["load_after"]) if stops else [],
+                            "load_after": list(load),
                             "break_index": st.break_index,
                         }
                     )

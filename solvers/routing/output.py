@@ -38,6 +38,7 @@ def plan_to_dict(scenario: Scenario, plan: Plan) -> dict[str, Any]:
                         "start": _units(st.start_s, tdiv),
                         "end": _units(st.departure_s, tdiv),
                         **({"break_index": st.break_index} if st.break_index is not None else {}),
+                        "load_after": st.load_after,
                     }
                 )
                 continue
