@@ -460,21 +460,24 @@ def test_an_initial_plan_visiting_a_stop_twice_is_422_naming_it(
 def test_a_job_failing_on_its_initial_plan_names_the_field_from_the_request_root(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
-    # a stop visited twice: only the solver finds it (an unknown vehicle, or a vehicle with two
-    # routes, is refused before)
+    """A stop visited twice: refused before anything is queued (since session 61; the job
+    failed on it), and the task itself, which a job runs, names the field from the root."""
+    from api.tasks import routes as routes_task
+    from scenarios.errors import InputError
+
     routes = [
         {"vehicle_id": "courier-1", "stops": [_stop("o1")]},
         {"vehicle_id": "courier-2", "stops": [_stop("o2"), _stop("o1")]},
     ]
     body = {**_body(initial_plan={"routes": routes}), "mode": "async"}
     answer = client.post("/v1/routes", json=body, headers=keys["oms"])
-    assert answer.status_code == 202, answer.text
-    job = wait_for(
-        lambda: client.get(answer.headers["location"], headers=keys["oms"]).json(),
-        lambda j: j["status"] in {"done", "failed"},
-    )
-    assert job["status"] == "failed"
-    assert "bad input: params.initial_plan.routes.1.stops.1: the delivery of order 'o1'" in str(job)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["field"] == "params.initial_plan.routes.1.stops.1"
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+    with pytest.raises(InputError) as err:
+        routes_task.run(body)
+    assert err.value.field == "params.initial_plan.routes.1.stops.1"
+    assert "the delivery of order 'o1' is already stop 0 of route 0" in err.value.reason
 
 
 def test_an_answer_past_its_time_limit_says_so_in_the_diagnosis(
