@@ -151,8 +151,9 @@ def _md(text: str) -> str:
 def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) -> str:
     """One row per (variant, policy): each KPI's mean [95% CI] and Δ vs base [95% CI]."""
     rows = {(r["variant"], r["policy"], r["kpi"]): r for r in result.rows(metrics)}
+    n = len(result.seeds)
     lines = [
-        f"# What-if comparison ({len(result.seeds)} replications, seed {result.seed})",
+        f"# What-if comparison ({n} replication{'' if n == 1 else 's'}, seed {result.seed})",
         "",
         "Each cell: mean [95% CI] over replications (Student t). Δ: paired difference, variant "
         f"minus the `{result.base}` variant, under the same policy and seeds (common random "

@@ -194,6 +194,9 @@ def read_bytes(path: str | Path) -> bytes:
     try:
         return read_limited(p).removeprefix(codecs.BOM_UTF8)  # as editors on Windows save it
     except FileNotFoundError:
+        if str(path) == "-":  # the commands that read standard input do so before this
+            reason = "standard input is not read here: give the file's path"
+            raise InputError("path", reason, source="-") from None
         raise InputError("path", "file not found", source=str(p)) from None
     except IsADirectoryError:
         raise InputError("path", "is a directory, expected a file", source=str(p)) from None

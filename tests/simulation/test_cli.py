@@ -600,3 +600,14 @@ def test_simulate_names_an_exact_on_time_interval(tmp_path: Path) -> None:
     assert "(Clopper-Pearson, orders)" in row
     cost = next(line for line in result.stdout.splitlines() if "cost_cents" in line)
     assert "Clopper" not in cost
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["whatif", "-", "--policies", "insertion"], ["simulate", "CITY", "--plan", "-"]],
+)
+def test_standard_input_where_it_is_not_read_says_so(city_file: Path, args: list[str]) -> None:
+    """A variant file names its base relative to its folder, so it is not read from stdin; the
+    error said "-: path: file not found", as if a file named "-" were missing."""
+    result = runner.invoke(app, [str(city_file) if a == "CITY" else a for a in args])
+    _one_line_error(result, "-: path: standard input is not read here: give the file's path")

@@ -57,6 +57,8 @@ def test_a_difference_is_marked_only_when_its_interval_excludes_zero() -> None:
     table = markdown_table(one, metrics=("cost_cents",))
     assert "-10.0 [no CI: n=1]" in table  # shown, but one replication has no interval or test
     assert "▲" not in table.split("|---|")[-1] and "▼" not in table.split("|---|")[-1]
+    assert table.startswith("# What-if comparison (1 replication, seed 0)")  # not "replications"
+    assert markdown_table(three).startswith("# What-if comparison (3 replications, seed 0)")
 
 
 def test_differences_are_in_fixed_notation_like_the_means() -> None:
