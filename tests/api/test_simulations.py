@@ -539,6 +539,19 @@ def test_arrivals_past_max_orders_are_413_naming_them(
 _NOWHERE = [{"node_id": "nowhere", "window": {"start_s": 0, "end_s": 600}}]
 
 
+def _twin_body(path: str) -> dict[str, Any]:
+    """A small valid body of each endpoint that plays the twin (its scenario at ``scenario``)."""
+    body = _example(WHATIF_EXAMPLE if path == "/v1/whatif" else SIMULATION_EXAMPLE)
+    if path == "/v1/simulations/compare":
+        candidates = [{"name": "a", "policy": "insertion"}, {"name": "b", "policy": "nearest"}]
+        return {"scenario": body["scenario"], "candidates": candidates, "replications": 2}
+    if path == "/v1/plans":
+        return {"scenario": copy.deepcopy(PLAN_SCENARIO), "mode": "async"}
+    if path == "/v1/policies/evaluate":
+        return {"scenario": body["scenario"], "policies": ["greedy"], "seeds": [1]}
+    return body
+
+
 @pytest.mark.parametrize(
     ("path", "field"),
     [
@@ -556,20 +569,7 @@ def test_a_node_outage_at_an_unknown_node_is_422_before_anything_is_queued(
     """The twin refused it when the job compiled the day: a 202, then a failed job (``bad
     input: stochastic.node_outages.0.node_id``, a variant's outage named as the base's)."""
     client = make_client(Settings(**{**settings.model_dump(), "auth_enabled": False}))
-    body = _example(WHATIF_EXAMPLE if path == "/v1/whatif" else SIMULATION_EXAMPLE)
-    if path == "/v1/simulations/compare":
-        body = {
-            "scenario": body["scenario"],
-            "candidates": [
-                {"name": "a", "policy": "insertion"},
-                {"name": "b", "policy": "nearest"},
-            ],
-            "replications": 2,
-        }
-    if path == "/v1/plans":
-        body = {"scenario": copy.deepcopy(PLAN_SCENARIO), "mode": "async"}
-    if path == "/v1/policies/evaluate":
-        body = {"scenario": body["scenario"], "policies": ["greedy"], "seeds": [1]}
+    body = _twin_body(path)
     if field.startswith("variants"):
         body["variants"][1]["modifiers"].append(
             {"kind": "stochastic", "values": {"node_outages": copy.deepcopy(_NOWHERE)}}
@@ -598,20 +598,7 @@ def test_arrivals_with_no_order_to_draw_from_are_422_before_anything_is_queued(
     """No order listed and no ``arrivals.templates``: the twin refused the day in the job (a
     202, then ``bad input: arrivals: ...``); ``dispatchlab simulate`` said so at once."""
     client = make_client(Settings(**{**settings.model_dump(), "auth_enabled": False}))
-    body = _example(WHATIF_EXAMPLE if path == "/v1/whatif" else SIMULATION_EXAMPLE)
-    if path == "/v1/simulations/compare":
-        body = {
-            "scenario": body["scenario"],
-            "candidates": [
-                {"name": "a", "policy": "insertion"},
-                {"name": "b", "policy": "nearest"},
-            ],
-            "replications": 2,
-        }
-    if path == "/v1/plans":
-        body = {"scenario": copy.deepcopy(PLAN_SCENARIO), "mode": "async"}
-    if path == "/v1/policies/evaluate":
-        body = {"scenario": body["scenario"], "policies": ["greedy"], "seeds": [1]}
+    body = _twin_body(path)
     body["scenario"]["orders"] = []
     body["scenario"]["arrivals"] = {"hourly_rate": [2.0] * 24}
     answer = client.post(path, json=body)
