@@ -146,6 +146,14 @@ def list_jobs(
             f"query.{unknown[0]}",
             f"unknown parameter; one of {', '.join(sorted(_LIST_PARAMS))}",
         )
+    for name in sorted(_LIST_PARAMS):  # the last value was taken without a word:
+        given = request.query_params.getlist(name)  # status=queued&status=running listed
+        if len(set(given)) > 1:  # the running jobs alone, as if none were queued
+            shown = ", ".join(repr(v if len(v) <= 40 else v[:40] + "...") for v in given)
+            raise InputError(
+                f"query.{name}",
+                f"given more than once, with different values ({shown}); give it once",
+            )
     if kind is not None and kind not in ctx.registry:  # a typo listed nothing, as if no jobs
         known = ", ".join(sorted(ctx.registry.specs))
         raise InputError("query.kind", f"unknown job kind {kind!r}; one of {known}")

@@ -325,6 +325,41 @@ def test_listing_with_an_unknown_parameter_is_a_422_naming_it(
     }
 
 
+@pytest.mark.parametrize(
+    ("query", "field", "shown"),
+    [
+        ("status=queued&status=running", "query.status", "'queued', 'running'"),
+        ("kind=routes&kind=test_sleep", "query.kind", "'routes', 'test_sleep'"),
+        ("limit=1&limit=2", "query.limit", "'1', '2'"),
+        ("offset=0&status=done&offset=5", "query.offset", "'0', '5'"),
+    ],
+)
+def test_listing_with_a_parameter_given_twice_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], query: str, field: str, shown: str
+) -> None:
+    """The last value was taken without a word: ``status=queued&status=running`` listed the
+    running jobs alone, as if none were queued (an integrator's "active jobs" query)."""
+    answer = client.get(f"/v1/jobs?{query}", headers=keys["admin"])
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem == {
+        "field": field,
+        "reason": f"given more than once, with different values ({shown}); give it once",
+    }
+
+
+def test_listing_with_a_parameter_given_twice_alike_lists_as_once(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The same value twice is one filter, as a header given twice alike is one value."""
+    job_id = _submit(client, "test_sleep", {"seconds": 0})
+    once = client.get("/v1/jobs?kind=test_sleep", headers=keys["admin"])
+    twice = client.get("/v1/jobs?kind=test_sleep&kind=test_sleep", headers=keys["admin"])
+    assert twice.status_code == 200, twice.text
+    assert [j["id"] for j in twice.json()["data"]] == [j["id"] for j in once.json()["data"]]
+    assert [j["id"] for j in once.json()["data"]] == [job_id]
+
+
 #: ids of jobs created in one instant, inserted in an order that is neither theirs nor its reverse
 _SAME_INSTANT_IDS = [f"tie{i:02d}" for i in (3, 0, 6, 1, 5, 2, 4)]
 
