@@ -10,7 +10,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import defer
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import String
 
 from api.context import ServiceContext
 from api.core.errors import ERROR_RESPONSES
@@ -82,6 +86,32 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     return created_at, job_id
 
 
+class plan_id_of(FunctionElement[str]):  # noqa: N801 (an SQL function's name)
+    """The ``plan_id`` of a job's stored result, as text (NULL when it has none)."""
+
+    type = String()
+    inherit_cache = True
+    name = "plan_id_of"
+
+
+@compiles(plan_id_of)
+def _plan_id_of(element: plan_id_of, compiler: SQLCompiler, **kw: object) -> str:
+    """The plan id read by the dialect's JSON operator (PostgreSQL: ``->>``)."""
+    (result,) = element.clauses
+    return compiler.process(result["plan_id"].as_string(), **kw)
+
+
+@compiles(plan_id_of, "sqlite")
+def _plan_id_of_sqlite(element: plan_id_of, compiler: SQLCompiler, **kw: object) -> str:
+    """SQLite keeps NaN and infinities in a result (``api.db.session.json_dumps``), which its
+    JSON functions (before 3.42) refuse as malformed: one such row made every listing that
+    reached it a 500. Such a result gives no plan id (the link is left out)."""
+    (result,) = element.clauses
+    extract = compiler.process(result["plan_id"].as_string(), **kw)
+    valid = compiler.process(func.json_valid(result), **kw)
+    return f"CASE WHEN {valid} THEN {extract} END"
+
+
 def page_query(
     where: Sequence[ColumnElement[bool]],
     *,
@@ -106,7 +136,7 @@ def page_query(
             ),
         ]
     return (
-        select(Job, Job.result["plan_id"].as_string())
+        select(Job, plan_id_of(Job.result))
         .options(defer(Job.payload), defer(Job.result))
         .where(*where)
         .order_by(Job.created_at.desc(), Job.id.desc())

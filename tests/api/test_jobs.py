@@ -360,6 +360,26 @@ def test_listing_with_a_parameter_given_twice_alike_lists_as_once(
     assert [j["id"] for j in once.json()["data"]] == [job_id]
 
 
+def test_a_result_holding_nan_or_infinity_is_listed(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """SQLite keeps NaN and infinities in a stored result, which its JSON functions (before
+    3.42) refuse: reading the plan id of such a row for its link made every listing that
+    reached it a 500 (``malformed JSON``), while the job itself could be fetched."""
+    import math
+
+    job_id = _submit(client, "test_sleep", {"seconds": 0, "value": [math.nan, math.inf]})
+    job = wait_for(
+        lambda: client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json(),
+        lambda j: j["status"] in ("done", "failed"),
+    )
+    assert job["status"] == "done" and job["result"]["value"] == [None, None]
+    listing = client.get("/v1/jobs", headers=keys["admin"])
+    assert listing.status_code == 200, listing.text
+    assert [j["id"] for j in listing.json()["data"]] == [job_id]
+    assert listing.json()["data"][0]["links"] == {"self": f"/v1/jobs/{job_id}"}
+
+
 #: ids of jobs created in one instant, inserted in an order that is neither theirs nor its reverse
 _SAME_INSTANT_IDS = [f"tie{i:02d}" for i in (3, 0, 6, 1, 5, 2, 4)]
 
