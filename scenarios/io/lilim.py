@@ -12,7 +12,14 @@ from pathlib import Path
 
 from scenarios.errors import InputError
 from scenarios.geo import Location, TimeWindow
-from scenarios.io.solomon import _read_text, at_line, finite_row, fleet_scenario, whole_number
+from scenarios.io.solomon import (
+    _read_text,
+    at_line,
+    finite_row,
+    fleet_scenario,
+    whole_number,
+    whole_value,
+)
 from scenarios.model import Order, PickupSpec, Scenario, SourceInfo
 from scenarios.travel import EuclideanTravel
 
@@ -49,7 +56,10 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
             raise InputError(
                 f"line {lineno}", f"expected 9 columns, found {len(row)}", source=source
             )
-        task_id = whole_number(f"{row[0]:g}", f"line {lineno}", "the task id", source)
+        field = f"line {lineno}"
+        task_id = whole_number(repr(row[0]), field, "the task id", source)
+        for k, what in ((3, "the demand"), (7, "the pickup number"), (8, "the delivery number")):
+            whole_value(row[k], field, what, source)
         if task_id in tasks:
             raise InputError(
                 f"line {lineno}",
@@ -64,11 +74,19 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
         depot_loc = Location(x=depot[1], y=depot[2])
         horizon = TimeWindow(start_s=_t(depot[4]), end_s=_t(depot[5]))
     orders = []
+    paired: set[int] = set()
     for task_id, (lineno, row) in sorted(tasks.items()):
         if task_id == 0:
             continue
         pickup_ref, delivery_ref = int(row[7]), int(row[8])
         if delivery_ref > 0:
+            if pickup_ref > 0:
+                raise InputError(
+                    f"line {lineno}",
+                    f"task {task_id} names both a pickup ({pickup_ref}) and a delivery "
+                    f"({delivery_ref})",
+                    source=source,
+                )
             continue  # a pickup: read together with its delivery
         if pickup_ref <= 0:
             raise InputError(
@@ -89,6 +107,14 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
                 f"pickup {pickup_ref} names delivery {int(p_row[8])}, not {task_id}",
                 source=source,
             )
+        if row[3] != -p_row[3]:
+            raise InputError(
+                f"line {lineno}",
+                f"delivery {task_id} has demand {row[3]:g}, but its pickup {pickup_ref} picks "
+                f"up {p_row[3]:g} (a delivery's demand is minus its pickup's)",
+                source=source,
+            )
+        paired.add(pickup_ref)
         with at_line(f"line {p_line}", source):
             pickup = PickupSpec(
                 id=str(pickup_ref),
@@ -106,6 +132,15 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
                 pickup=pickup,
             )
         orders.append(order)
+    for task_id, (lineno, row) in sorted(tasks.items()):
+        delivery_ref = int(row[8])
+        if task_id != 0 and delivery_ref > 0 and task_id not in paired:
+            known = "is not in the file" if delivery_ref not in tasks else "is not a delivery of it"
+            raise InputError(
+                f"line {lineno}",
+                f"pickup {task_id} names delivery {delivery_ref}, which {known}",
+                source=source,
+            )
 
     def make_travel() -> EuclideanTravel:
         with at_line(f"line {head_line}", source):  # the header gives the speed

@@ -23,6 +23,10 @@ from scenarios.model import Order, Scenario, SourceInfo, Vehicle
 from scenarios.travel import EuclideanTravel, TravelModel
 
 SCALE = 10
+#: the most vehicles a benchmark file's fleet line may declare: each is built, and a typo such
+#: as 10^8 took gigabytes (ten times the generator's courier cap; the largest public sets
+#: have a few hundred, an unlimited VRPLIB fleet one per customer)
+MAX_FLEET = 100_000
 
 
 def read_solomon(path: str | Path) -> Scenario:
@@ -77,6 +81,7 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
                 f"customer {parts[0]} is given twice (also line {seen[row[0]] + 1})",
                 source=source,
             )
+        whole_value(row[0], f"line {lineno + 1}", "the customer number", source)
         seen[row[0]] = lineno
         rows.append((lineno, row))
     if len(rows) < 2:
@@ -94,12 +99,13 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
             )
         if demand < 0:
             raise InputError(f"line {lineno + 1}", f"negative demand {demand}", source=source)
+        units = whole_value(demand, f"line {lineno + 1}", "the demand", source)
         with at_line(f"line {lineno + 1}", source):
             orders.append(
                 Order(
                     id=str(int(cust)),
                     location=Location(x=x, y=y),
-                    demand=[int(demand)],
+                    demand=[units],
                     time_windows=[TimeWindow(start_s=_t(ready), end_s=_t(due))],
                     service_s=_t(service),
                 )
@@ -159,7 +165,14 @@ def fleet_scenario(
     ``capacity`` of the one capacity dimension ``demand``; a value the model rejects for them
     is reported under ``fleet_field`` (where the file gives the fleet) of file ``source``.
     ``make_travel`` is called after the vehicles are made, so a bad fleet is reported first.
+    A fleet of more than :data:`MAX_FLEET` vehicles is refused before any is made.
     """
+    if num_vehicles > MAX_FLEET:
+        raise InputError(
+            fleet_field,
+            f"{num_vehicles:,} vehicles, more than the {MAX_FLEET:,} a benchmark file may have",
+            source=source,
+        )
     with at_line(fleet_field, source):
         vehicles = [
             Vehicle(id=str(k + 1), start_location=depot, shift=horizon, capacity=[capacity])
@@ -208,6 +221,13 @@ def whole_number(token: str, field: str, what: str, source: str) -> int:
         value = math.nan
     if not (math.isfinite(value) and value >= 0 and value == int(value)):
         raise InputError(field, f"{what} must be a whole number >= 0, got {token!r}", source=source)
+    return int(value)
+
+
+def whole_value(value: float, field: str, what: str, source: str) -> int:
+    """A finite number read from a row that must be whole (an id, a demand), else InputError."""
+    if value != int(value):
+        raise InputError(field, f"{what} must be a whole number, got {value:g}", source=source)
     return int(value)
 
 

@@ -12,12 +12,13 @@ file node ``k`` (1-based, depot first) becomes order id ``str(k - 1)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from pathlib import Path
 from typing import NamedTuple
 
 from scenarios.errors import InputError
 from scenarios.geo import Location, TimeWindow
-from scenarios.io.solomon import _read_text, at_line, fleet_scenario
+from scenarios.io.solomon import MAX_FLEET, _read_text, at_line, fleet_scenario
 from scenarios.model import Order, Scenario, SourceInfo
 from scenarios.travel import EuclideanTravel, MatrixTravel
 
@@ -72,17 +73,17 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
     weight_type = header.get("EDGE_WEIGHT_TYPE", "EUC_2D").upper()
     depot = _depot(sections, n, source)
 
-    coords: dict[int, tuple[float, float]] = {}
-    for row in sections.get("NODE_COORD_SECTION", []):
-        node = _node(row, "NODE_COORD_SECTION", n, source, columns=3)
-        coords[node] = (
+    coords = {
+        node: (
             _number(row, 1, "NODE_COORD_SECTION", source),
             _number(row, 2, "NODE_COORD_SECTION", source),
         )
+        for node, row in _rows_by_node(sections, "NODE_COORD_SECTION", n, source, columns=3).items()
+    }
     notes: str | None = None
     if weight_type == "EXPLICIT":
         cells = [
-            (int(_number(row, k, "EDGE_WEIGHT_SECTION", source)), row)
+            (_whole(row, k, "EDGE_WEIGHT_SECTION", source), row)
             for row in sections.get("EDGE_WEIGHT_SECTION", [])
             for k in range(len(row.tokens))
         ]
@@ -128,15 +129,16 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
             source=source,
         )
 
-    demand = _per_node(sections, "DEMAND_SECTION", n, source, default=0)
-    service = _per_node(sections, "SERVICE_TIME_SECTION", n, source, default=0)
+    demand = _per_node(sections, "DEMAND_SECTION", n, source)
+    service = _per_node(sections, "SERVICE_TIME_SECTION", n, source)
     windows = {
-        _node(r, "TIME_WINDOW_SECTION", n, source, columns=3): (
-            int(_number(r, 1, "TIME_WINDOW_SECTION", source)),
-            int(_number(r, 2, "TIME_WINDOW_SECTION", source)),
+        node: (
+            _whole(r, 1, "TIME_WINDOW_SECTION", source),
+            _whole(r, 2, "TIME_WINDOW_SECTION", source),
         )
-        for r in sections.get("TIME_WINDOW_SECTION", [])
+        for node, r in _rows_by_node(sections, "TIME_WINDOW_SECTION", n, source, columns=3).items()
     }
+    _complete(sections, "TIME_WINDOW_SECTION", windows, n, source)
     depot_tw = windows.get(depot, (0, _LONG_HORIZON_S))
     horizon = TimeWindow(start_s=depot_tw[0], end_s=depot_tw[1])
     depot_loc = loc(depot)
@@ -149,21 +151,32 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
             raise InputError(
                 "TIME_WINDOW_SECTION", f"node {k}: window ends before it starts", source=source
             )
-        if demand[k] < 0:
-            raise InputError(
-                "DEMAND_SECTION", f"node {k}: negative demand {demand[k]}", source=source
-            )
+        units = demand.get(k, 0)
+        if units < 0:
+            raise InputError("DEMAND_SECTION", f"node {k}: negative demand {units}", source=source)
         with at_line(f"node {k}", source):
             orders.append(
                 Order(
                     id=str(k - 1),
                     location=loc(k),
-                    demand=[demand[k]],
+                    demand=[units],
                     time_windows=[TimeWindow(start_s=tw[0], end_s=tw[1])] if tw is not None else [],
-                    service_s=service[k],
+                    service_s=service.get(k, 0),
                 )
             )
-    num_vehicles = _header_int(header, "VEHICLES", max(1, len(orders)), source)
+    if "CAPACITY" not in header and any(order.demand[0] for order in orders):
+        raise InputError(
+            "CAPACITY",
+            "missing, yet DEMAND_SECTION gives customers a demand (every vehicle would carry 0)",
+            source=source,
+        )
+    num_vehicles = _header_int(header, "VEHICLES", min(MAX_FLEET, max(1, len(orders))), source)
+    if num_vehicles > MAX_FLEET:
+        raise InputError(
+            "VEHICLES",
+            f"{num_vehicles:,} vehicles, more than the {MAX_FLEET:,} a benchmark file may have",
+            source=source,
+        )
     return fleet_scenario(
         name=name,
         horizon=horizon,
@@ -247,11 +260,54 @@ def _depot(sections: dict[str, list[Row]], n: int, source: str) -> int:
     return 1
 
 
-def _per_node(
-    sections: dict[str, list[Row]], key: str, n: int, source: str, *, default: int
-) -> list[int]:
-    values = [default] * (n + 1)
+def _whole(row: Row, k: int, section: str, source: str) -> int:
+    """Token ``k`` of a section row as a whole number, else InputError naming the line."""
+    value = _number(row, k, section, source)
+    if value != int(value):
+        raise InputError(
+            section,
+            f"line {row.lineno}: expected a whole number, found {row.tokens[k]!r}",
+            source=source,
+        )
+    return int(value)
+
+
+def _rows_by_node(
+    sections: dict[str, list[Row]], key: str, n: int, source: str, *, columns: int
+) -> dict[int, Row]:
+    """The rows of section ``key`` by node number; a node given twice is an InputError."""
+    rows: dict[int, Row] = {}
     for row in sections.get(key, []):
-        node = _node(row, key, n, source, columns=2)
-        values[node] = int(_number(row, 1, key, source))
+        node = _node(row, key, n, source, columns=columns)
+        if node in rows:
+            raise InputError(
+                key,
+                f"line {row.lineno}: node {node} is given twice (also line {rows[node].lineno})",
+                source=source,
+            )
+        rows[node] = row
+    return rows
+
+
+def _complete(
+    sections: dict[str, list[Row]], key: str, given: Collection[int], n: int, source: str
+) -> None:
+    """A section present must list every node 1..n (a truncated file lists fewer)."""
+    if key not in sections or len(given) == n:
+        return
+    missing = next(k for k in range(1, n + 1) if k not in given)  # at most len(given) + 1 steps
+    raise InputError(
+        key,
+        f"node {missing} is missing (the section lists {len(given):,} of the {n:,} nodes)",
+        source=source,
+    )
+
+
+def _per_node(sections: dict[str, list[Row]], key: str, n: int, source: str) -> dict[int, int]:
+    """The whole number each row of section ``key`` gives its node; every node, if present."""
+    values = {
+        node: _whole(row, 1, key, source)
+        for node, row in _rows_by_node(sections, key, n, source, columns=2).items()
+    }
+    _complete(sections, key, values, n, source)
     return values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -280,7 +281,7 @@ def test_homberger_and_lilim_sizes(instances_dir: Path) -> None:
         (
             "vrplib",
             "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n"
-            "SERVICE_TIME_SECTION\n2 1e30\n",
+            "SERVICE_TIME_SECTION\n1 0\n2 1e30\n",
             "node 2",
             "service_s: Input should be less than or equal to",
         ),
@@ -404,3 +405,160 @@ def test_a_json_file_with_a_utf8_bom_reads(tmp_path: Path, fmt: str) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(data).encode())
     assert detect_format(path) == fmt
     assert [o.id for o in load_scenario(path).orders] == (["a"] if fmt == "json" else ["1"])
+
+
+_SOL_HEAD = "X\nVEHICLE\nNUMBER CAPACITY\n 2 10\nCUSTOMER\n 0 0 0 0 0 99 0\n"
+_LL_DEPOT = "2 10 1\n0 0 0 0 0 99 0 0 0\n"
+_VRP_HEAD = "NAME : x\nDIMENSION : 3\nCAPACITY : 10\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n3 2 2\n"
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "field", "reason"),
+    [
+        # session 61: each of these was read without a word, changing the instance
+        # a fractional demand was truncated (3.7 -> 3)
+        ("solomon", _SOL_HEAD + " 1 1 1 3.7 0 9 0\n", "line 7", "demand must be a whole"),
+        # a fractional customer number became another (1.5 -> '1')
+        ("solomon", _SOL_HEAD + " 1 1 1 3 0 9 0\n 1.5 1 1 1 0 9 0\n", "line 8", "customer"),
+        ("lilim", _LL_DEPOT + "1 1 1 1.5 0 9 0 0 2\n2 1 1 -1.5 0 9 0 1 0\n", "line 3", "demand"),
+        # a fractional pickup or delivery number named another task (2.5 -> 2)
+        ("lilim", _LL_DEPOT + "1 1 1 1 0 9 0 0 2.5\n2 1 1 -1 0 9 0 1 0\n", "line 3", "delivery"),
+        # a pickup whose delivery is missing (a truncated file) or does not name it back
+        # was dropped
+        (
+            "lilim",
+            _LL_DEPOT + "1 1 1 1 0 9 0 0 2\n2 1 1 -1 0 9 0 1 0\n3 2 2 4 0 9 0 0 99\n",
+            "line 5",
+            "pickup 3 names delivery 99, which is not in the file",
+        ),
+        (
+            "lilim",
+            _LL_DEPOT + "1 1 1 1 0 9 0 0 2\n2 1 1 -1 0 9 0 1 0\n3 2 2 4 0 9 0 0 1\n",
+            "line 5",
+            "pickup 3 names delivery 1, which is not a delivery of it",
+        ),
+        # a pair whose demands do not cancel: the delivery's was ignored
+        (
+            "lilim",
+            _LL_DEPOT + "1 1 1 4 0 9 0 0 2\n2 1 1 -3 0 9 0 1 0\n",
+            "line 4",
+            "delivery 2 has demand -3, but its pickup 1 picks up 4",
+        ),
+        # a node given twice in a section: the last one was kept
+        (
+            "vrplib",
+            _VRP_HEAD + "DEMAND_SECTION\n1 0\n2 3\n2 4\n3 1\n",
+            "DEMAND_SECTION",
+            "line 11: node 2 is given twice (also line 10)",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n2 5 5\n",
+            "NODE_COORD_SECTION",
+            "line 6: node 2 is given twice (also line 5)",
+        ),
+        (
+            "vrplib",
+            _VRP_HEAD + "TIME_WINDOW_SECTION\n1 0 99\n2 0 9\n2 5 9\n3 0 9\n",
+            "TIME_WINDOW_SECTION",
+            "line 11: node 2 is given twice (also line 10)",
+        ),
+        # a section missing nodes (a truncated file): their demand was 0, window none
+        (
+            "vrplib",
+            _VRP_HEAD + "DEMAND_SECTION\n1 0\n2 3\n",
+            "DEMAND_SECTION",
+            "node 3 is missing (the section lists 2 of the 3 nodes)",
+        ),
+        (
+            "vrplib",
+            _VRP_HEAD + "TIME_WINDOW_SECTION\n1 0 99\n3 0 9\n",
+            "TIME_WINDOW_SECTION",
+            "node 2 is missing",
+        ),
+        # a fractional demand, window, service time or matrix entry was truncated
+        (
+            "vrplib",
+            _VRP_HEAD + "DEMAND_SECTION\n1 0\n2 3.7\n3 1\n",
+            "DEMAND_SECTION",
+            "line 10: expected a whole number, found '3.7'",
+        ),
+        (
+            "vrplib",
+            _VRP_HEAD + "SERVICE_TIME_SECTION\n1 0\n2 0.5\n3 1\n",
+            "SERVICE_TIME_SECTION",
+            "line 10: expected a whole number, found '0.5'",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nCAPACITY : 5\nEDGE_WEIGHT_TYPE : EXPLICIT\n"
+            "EDGE_WEIGHT_SECTION\n0 1.5\n1 0\n",
+            "EDGE_WEIGHT_SECTION",
+            "line 6: expected a whole number, found '1.5'",
+        ),
+        # no CAPACITY for customers with demand: every vehicle carried 0, nothing fitted
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1 1\nDEMAND_SECTION\n1 0\n2 3\n",
+            "CAPACITY",
+            "missing",
+        ),
+    ],
+)
+def test_reader_refuses_what_it_read_silently_before(
+    tmp_path: Path, reader: str, text: str, field: str, reason: str
+) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_scenario(path, reader)
+    assert (info.value.field, info.value.source) == (field, str(path))
+    assert reason in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "field"),
+    [
+        # 10^9 nodes declared, two given: lists of 10^9 entries were made (MemoryError, or
+        # the OOM killer without a memory limit)
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 1000000000\nCAPACITY : 10\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n",
+            "NODE_COORD_SECTION",
+        ),
+        # a fleet of 10^8 vehicles was built one by one (1.8 GB, then MemoryError)
+        (
+            "solomon",
+            "X\nVEHICLE\n 100000000 10\nCUSTOMER\n 0 0 0 0 0 99 0\n 1 1 1 1 0 9 0\n",
+            "line 3",
+        ),
+        (
+            "lilim",
+            "100000000 10 1\n0 0 0 0 0 99 0 0 0\n1 1 1 1 0 9 0 0 2\n2 1 1 -1 0 9 0 1 0\n",
+            "line 1",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nVEHICLES : 100000000\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n",
+            "VEHICLES",
+        ),
+    ],
+)
+def test_a_huge_count_is_an_error_at_once(
+    tmp_path: Path, reader: str, text: str, field: str
+) -> None:
+    path = tmp_path / "huge.txt"
+    path.write_text(text)
+    started = time.process_time()
+    with pytest.raises(InputError) as info:
+        load_scenario(path, reader)
+    assert info.value.field == field
+    assert time.process_time() - started < 5.0
+
+
+def test_lilim_reads_a_large_task_number_exactly(tmp_path: Path) -> None:
+    """It went through '%g' (1234567 -> 1234570): 'delivery 2 names unknown pickup 1234567'."""
+    path = tmp_path / "big.txt"
+    path.write_text(_LL_DEPOT + "1234567 1 1 1 0 9 0 0 2\n2 1 1 -1 0 9 0 1234567 0\n")
+    (order,) = load_scenario(path, "lilim").orders
+    assert (order.id, order.pickup_id) == ("2", "1234567")
