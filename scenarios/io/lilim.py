@@ -74,6 +74,7 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
         depot_loc = Location(x=depot[1], y=depot[2])
         horizon = TimeWindow(start_s=_t(depot[4]), end_s=_t(depot[5]))
     orders = []
+    order_lines: list[tuple[int, int]] = []  # (delivery line, pickup line) of each order
     paired: set[int] = set()
     for task_id, (lineno, row) in sorted(tasks.items()):
         if task_id == 0:
@@ -132,6 +133,7 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
                 pickup=pickup,
             )
         orders.append(order)
+        order_lines.append((lineno, p_line))
     for task_id, (lineno, row) in sorted(tasks.items()):
         delivery_ref = int(row[8])
         if task_id != 0 and delivery_ref > 0 and task_id not in paired:
@@ -164,6 +166,7 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
         ),
         fleet_field=f"line {head_line}",
         source=source,
+        order_field=lambda i, path: f"line {order_lines[i][path.startswith('pickup')]}",
     )
 
 

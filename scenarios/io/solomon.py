@@ -91,6 +91,7 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
         depot_loc = Location(x=depot[1], y=depot[2])
         horizon = TimeWindow(start_s=_t(depot[4]), end_s=_t(depot[5]))
     orders = []
+    order_lines: list[str] = []
     for lineno, row in rows[1:]:
         cust, x, y, demand, ready, due, service = row
         if due < ready:
@@ -100,6 +101,7 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
         if demand < 0:
             raise InputError(f"line {lineno + 1}", f"negative demand {demand}", source=source)
         units = whole_value(demand, f"line {lineno + 1}", "the demand", source)
+        order_lines.append(f"line {lineno + 1}")
         with at_line(f"line {lineno + 1}", source):
             orders.append(
                 Order(
@@ -130,6 +132,7 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
         ),
         fleet_field=f"line {fleet_at + 1}",
         source=source,
+        order_field=lambda i, _path: order_lines[i],
     )
 
 
@@ -158,6 +161,7 @@ def fleet_scenario(
     info: SourceInfo,
     fleet_field: str,
     source: str,
+    order_field: Callable[[int, str], str] | None = None,
 ) -> Scenario:
     """A benchmark file's scenario: ``num_vehicles`` alike vehicles at the depot, one dimension.
 
@@ -165,7 +169,9 @@ def fleet_scenario(
     ``capacity`` of the one capacity dimension ``demand``; a value the model rejects for them
     is reported under ``fleet_field`` (where the file gives the fleet) of file ``source``.
     ``make_travel`` is called after the vehicles are made, so a bad fleet is reported first.
-    A fleet of more than :data:`MAX_FLEET` vehicles is refused before any is made.
+    A fleet of more than :data:`MAX_FLEET` vehicles is refused before any is made. A rule the
+    scenario checks across fields (a window outside the horizon) is reported under
+    ``order_field(i, path)``, the place in the file of field ``path`` of ``orders[i]``.
     """
     if num_vehicles > MAX_FLEET:
         raise InputError(
@@ -178,15 +184,26 @@ def fleet_scenario(
             Vehicle(id=str(k + 1), start_location=depot, shift=horizon, capacity=[capacity])
             for k in range(num_vehicles)
         ]
-    return Scenario(
-        name=name,
-        horizon=horizon,
-        travel=make_travel(),
-        capacity_dims=["demand"],
-        orders=orders,
-        vehicles=vehicles,
-        source=info,
-    )
+    travel = make_travel()
+    try:
+        return Scenario(
+            name=name,
+            horizon=horizon,
+            travel=travel,
+            capacity_dims=["demand"],
+            orders=orders,
+            vehicles=vehicles,
+            source=info,
+        )
+    except ValidationError as err:
+        error = input_error_from_validation(err, source=source)
+        parts = error.field.split(".", 2)
+        if order_field is None or len(parts) < 2 or parts[0] != "orders" or not parts[1].isdigit():
+            raise error from None
+        index = int(parts[1])
+        path = parts[2] if len(parts) > 2 else ""
+        reason = f"{path}: {error.reason}" if path else error.reason
+        raise InputError(order_field(index, path), reason, source=source) from None
 
 
 @contextmanager

@@ -105,7 +105,8 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
             notes = "EDGE_WEIGHT_SECTION diagonal set to zero"
         for i in range(n):
             matrix[i][i] = 0
-        travel: MatrixTravel | EuclideanTravel = MatrixTravel(duration_s=matrix)
+        with at_line("EDGE_WEIGHT_SECTION", source):
+            travel: MatrixTravel | EuclideanTravel = MatrixTravel(duration_s=matrix)
 
         def loc(k: int) -> Location:
             xy = coords.get(k)
@@ -140,9 +141,11 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
     }
     _complete(sections, "TIME_WINDOW_SECTION", windows, n, source)
     depot_tw = windows.get(depot, (0, _LONG_HORIZON_S))
-    horizon = TimeWindow(start_s=depot_tw[0], end_s=depot_tw[1])
-    depot_loc = loc(depot)
+    with at_line(f"node {depot}", source):  # the depot's window and place
+        horizon = TimeWindow(start_s=depot_tw[0], end_s=depot_tw[1])
+        depot_loc = loc(depot)
     orders = []
+    nodes: list[int] = []  # the file node of each order
     for k in range(1, n + 1):
         if k == depot:
             continue
@@ -164,6 +167,7 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
                     service_s=service.get(k, 0),
                 )
             )
+        nodes.append(k)
     if "CAPACITY" not in header and any(order.demand[0] for order in orders):
         raise InputError(
             "CAPACITY",
@@ -188,6 +192,7 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
         info=SourceInfo(format="vrplib", name=name, path=source, notes=notes),
         fleet_field="CAPACITY",
         source=source,
+        order_field=lambda i, _path: f"node {nodes[i]}",
     )
 
 

@@ -562,3 +562,64 @@ def test_lilim_reads_a_large_task_number_exactly(tmp_path: Path) -> None:
     path.write_text(_LL_DEPOT + "1234567 1 1 1 0 9 0 0 2\n2 1 1 -1 0 9 0 1234567 0\n")
     (order,) = load_scenario(path, "lilim").orders
     assert (order.id, order.pickup_id) == ("2", "1234567")
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "field", "reason"),
+    [
+        # session 61: these named a model field only ('x', 'duration_s.0.1', 'end_s',
+        # 'orders.0.time_windows.0'), not where in the file it is
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nCAPACITY : 10\nNODE_COORD_SECTION\n1 1e12 0\n2 1 1\n",
+            "node 1",
+            "x: Input should be less than or equal to",
+        ),
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nCAPACITY : 10\nEDGE_WEIGHT_TYPE : EXPLICIT\n"
+            "EDGE_WEIGHT_SECTION\n0 1e15\n1 0\n",
+            "EDGE_WEIGHT_SECTION",
+            "duration_s.0.1: Input should be less than or equal to",
+        ),
+        (
+            "vrplib",
+            _VRP_HEAD + "TIME_WINDOW_SECTION\n1 0 1e15\n2 0 9\n3 0 9\n",
+            "node 1",
+            "end_s: Input should be less than or equal to",
+        ),
+        (
+            "vrplib",
+            _VRP_HEAD + "TIME_WINDOW_SECTION\n1 0 100\n2 0 9\n3 200 300\n",
+            "node 3",
+            "time_windows.0: the window [200, 300] s lies entirely outside the horizon",
+        ),
+        (
+            "solomon",
+            _SOL_HEAD + " 1 1 1 3 0 9 0\n 2 1 1 3 200 300 0\n",
+            "line 8",
+            "time_windows.0: the window [2000, 3000] s lies entirely outside the horizon",
+        ),
+        (
+            "lilim",
+            _LL_DEPOT + "1 1 1 1 200 300 0 0 2\n2 1 1 -1 0 9 0 1 0\n",
+            "line 3",
+            "pickup.time_windows.0: the window [200000, 300000] s lies entirely outside",
+        ),
+        (
+            "lilim",
+            _LL_DEPOT + "1 1 1 1 0 9 0 0 2\n2 1 1 -1 200 300 0 1 0\n",
+            "line 4",
+            "time_windows.0: the window [200000, 300000] s lies entirely outside",
+        ),
+    ],
+)
+def test_a_value_the_scenario_rejects_names_its_place_in_the_file(
+    tmp_path: Path, reader: str, text: str, field: str, reason: str
+) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_scenario(path, reader)
+    assert (info.value.field, info.value.source) == (field, str(path))
+    assert info.value.reason.startswith(reason)
