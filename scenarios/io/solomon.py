@@ -87,6 +87,12 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
     if len(rows) < 2:
         raise InputError("CUSTOMER", "needs a depot row and at least one customer", source=source)
     depot_at, depot = rows[0]
+    if depot[0] != 0:  # a file missing its depot row: customer 1 was taken for it and dropped
+        raise InputError(
+            f"line {depot_at + 1}",
+            f"the first CUSTOMER row must be the depot, customer 0, not customer {depot[0]:g}",
+            source=source,
+        )
     with at_line(f"line {depot_at + 1}", source):
         depot_loc = Location(x=depot[1], y=depot[2])
         horizon = TimeWindow(start_s=_t(depot[4]), end_s=_t(depot[5]))

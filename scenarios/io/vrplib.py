@@ -81,6 +81,13 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
         for node, row in _rows_by_node(sections, "NODE_COORD_SECTION", n, source, columns=3).items()
     }
     notes: str | None = None
+    weight_format = header.get("EDGE_WEIGHT_FORMAT", "FULL_MATRIX").upper()
+    if weight_type == "EXPLICIT" and weight_format != "FULL_MATRIX":
+        raise InputError(
+            "EDGE_WEIGHT_FORMAT",
+            f"{weight_format} is not supported (FULL_MATRIX: n rows of n values)",
+            source=source,
+        )
     if weight_type == "EXPLICIT":
         cells = [
             (_whole(row, k, "EDGE_WEIGHT_SECTION", source), row)

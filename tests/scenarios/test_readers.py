@@ -623,3 +623,35 @@ def test_a_value_the_scenario_rejects_names_its_place_in_the_file(
         load_scenario(path, reader)
     assert (info.value.field, info.value.source) == (field, str(path))
     assert info.value.reason.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "field", "reason"),
+    [
+        # session 61: a Solomon file without its depot row took customer 1 for the depot
+        # (and dropped it as a customer) without a word
+        (
+            "solomon",
+            "X\nVEHICLE\n 2 10\nCUSTOMER\n 1 1 1 3 0 99 0\n 2 2 2 3 0 9 0\n 3 3 3 3 0 9 0\n",
+            "line 5",
+            "the first CUSTOMER row must be the depot, customer 0, not customer 1",
+        ),
+        # a lower-triangular matrix was 'has 1 values, expected 2 x 2', not the format
+        (
+            "vrplib",
+            "NAME : x\nDIMENSION : 2\nCAPACITY : 5\nEDGE_WEIGHT_TYPE : EXPLICIT\n"
+            "EDGE_WEIGHT_FORMAT : LOWER_ROW\nEDGE_WEIGHT_SECTION\n4\n",
+            "EDGE_WEIGHT_FORMAT",
+            "LOWER_ROW is not supported",
+        ),
+    ],
+)
+def test_a_file_the_reader_cannot_take_as_given_is_named(
+    tmp_path: Path, reader: str, text: str, field: str, reason: str
+) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_scenario(path, reader)
+    assert (info.value.field, info.value.source) == (field, str(path))
+    assert reason in info.value.reason
