@@ -168,6 +168,15 @@ def test_homberger_and_lilim_sizes(instances_dir: Path) -> None:
     assert m.distance_m[0, 1] == round(1000 * (dx * dx + dy * dy) ** 0.5)
 
 
+def _refused(tmp_path: Path, reader: str, text: str) -> InputError:
+    """The error reading ``text`` as a file ``bad.txt`` with ``reader``."""
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_scenario(path, reader)
+    return info.value
+
+
 @pytest.mark.parametrize(
     ("reader", "text", "field", "reason"),
     [
@@ -381,13 +390,9 @@ def test_homberger_and_lilim_sizes(instances_dir: Path) -> None:
 def test_reader_errors_name_the_place(
     tmp_path: Path, reader: str, text: str, field: str, reason: str
 ) -> None:
-    path = tmp_path / "bad.txt"
-    path.write_text(text)
-    with pytest.raises(InputError) as info:
-        load_scenario(path, reader)
-    assert info.value.field == field
-    assert reason in info.value.reason
-    assert info.value.source == str(path)
+    err = _refused(tmp_path, reader, text)
+    assert (err.field, err.source) == (field, str(tmp_path / "bad.txt"))
+    assert reason in err.reason
 
 
 @pytest.mark.parametrize("fmt", ["json", "vroom"])
@@ -508,12 +513,9 @@ _VRP_HEAD = "NAME : x\nDIMENSION : 3\nCAPACITY : 10\nNODE_COORD_SECTION\n1 0 0\n
 def test_reader_refuses_what_it_read_silently_before(
     tmp_path: Path, reader: str, text: str, field: str, reason: str
 ) -> None:
-    path = tmp_path / "bad.txt"
-    path.write_text(text)
-    with pytest.raises(InputError) as info:
-        load_scenario(path, reader)
-    assert (info.value.field, info.value.source) == (field, str(path))
-    assert reason in info.value.reason
+    err = _refused(tmp_path, reader, text)
+    assert (err.field, err.source) == (field, str(tmp_path / "bad.txt"))
+    assert reason in err.reason
 
 
 @pytest.mark.parametrize(
@@ -617,12 +619,9 @@ def test_lilim_reads_a_large_task_number_exactly(tmp_path: Path) -> None:
 def test_a_value_the_scenario_rejects_names_its_place_in_the_file(
     tmp_path: Path, reader: str, text: str, field: str, reason: str
 ) -> None:
-    path = tmp_path / "bad.txt"
-    path.write_text(text)
-    with pytest.raises(InputError) as info:
-        load_scenario(path, reader)
-    assert (info.value.field, info.value.source) == (field, str(path))
-    assert info.value.reason.startswith(reason)
+    err = _refused(tmp_path, reader, text)
+    assert (err.field, err.source) == (field, str(tmp_path / "bad.txt"))
+    assert err.reason.startswith(reason)
 
 
 @pytest.mark.parametrize(
@@ -649,9 +648,6 @@ def test_a_value_the_scenario_rejects_names_its_place_in_the_file(
 def test_a_file_the_reader_cannot_take_as_given_is_named(
     tmp_path: Path, reader: str, text: str, field: str, reason: str
 ) -> None:
-    path = tmp_path / "bad.txt"
-    path.write_text(text)
-    with pytest.raises(InputError) as info:
-        load_scenario(path, reader)
-    assert (info.value.field, info.value.source) == (field, str(path))
-    assert reason in info.value.reason
+    err = _refused(tmp_path, reader, text)
+    assert (err.field, err.source) == (field, str(tmp_path / "bad.txt"))
+    assert reason in err.reason
