@@ -470,10 +470,11 @@ def _apply(
     nodes = data["nodes"]
     node_ids = {n["id"] for n in nodes}
 
-    def check_nodes(ids: list[str]) -> None:
+    def check_nodes(ids: list[str], field: str = "node_ids", suffix: str = "") -> None:
         for i, nid in enumerate(ids):
             if nid not in node_ids:
-                raise InputError(f"{where}.node_ids.{i}", f"unknown node {nid!r}", source=source)
+                at = f"{where}.{field}.{i}{suffix}"
+                raise InputError(at, f"unknown node {nid!r}", source=source)
 
     window = getattr(mod, "window", None)
     h_lo, h_hi = data["horizon"]["start_s"], data["horizon"]["end_s"]
@@ -628,10 +629,5 @@ def _apply(
             raise InputError(f"{where}.values.{e.field}", e.reason, source=source) from None
         given = mod.values.get("node_outages")
         if isinstance(given, list):  # the twin refused it in the job, naming the base's field
-            for j, outage in enumerate(data["stochastic"]["node_outages"][: len(given)]):
-                if outage["node_id"] not in node_ids:
-                    raise InputError(
-                        f"{where}.values.node_outages.{j}.node_id",
-                        f"unknown node {outage['node_id']!r}",
-                        source=source,
-                    )
+            outages = data["stochastic"]["node_outages"][: len(given)]  # the modifier's first
+            check_nodes([o["node_id"] for o in outages], "values.node_outages", ".node_id")

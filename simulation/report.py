@@ -72,6 +72,15 @@ def _places(low: float, high: float) -> int:
     return min(MAX_PLACES, 1 - math.floor(math.log10(width)))
 
 
+def _with_interval(x: float | None, low: float, high: float, *, signed: bool = False) -> str:
+    """``x [low, high]``, all three to the decimals the interval's width needs."""
+    k = _places(low, high)
+    return (
+        f"{_fmt(x, signed=signed, places=k)} "
+        f"[{_fmt(low, signed=signed, places=k)}, {_fmt(high, signed=signed, places=k)}]"
+    )
+
+
 def _cell(row: dict[str, Any], replications: int) -> str:
     """Mean [95% CI]; with ``(n=k)`` when only k of the replications define the KPI."""
     if row["mean"] is None:  # undefined in every replication (on-time rate: no order due)
@@ -81,9 +90,7 @@ def _cell(row: dict[str, Any], replications: int) -> str:
     n = fewer_note(row["n"], replications)
     how = method_note(row.get("ci_method"))
     flat = CONSTANT_NOTE if row.get("constant") else ""
-    k = _places(row["ci_low"], row["ci_high"])
-    shown = f"{_fmt(row['mean'], places=k)} [{_fmt(row['ci_low'], places=k)}, "
-    return f"{shown}{_fmt(row['ci_high'], places=k)}]{how}{flat}{n}"
+    return f"{_with_interval(row['mean'], row['ci_low'], row['ci_high'])}{how}{flat}{n}"
 
 
 def _significant(row: dict[str, Any]) -> bool:
@@ -114,11 +121,7 @@ def _diff_cell(row: dict[str, Any], replications: int) -> str:
     if constant and zero_difference(d):  # plainly no difference: 0, not +0 [+0, +0]
         shown = f"{_fmt(0.0)} [{_fmt(0.0)}, {_fmt(0.0)}]"
     else:
-        k = _places(lo, hi)
-        shown = (
-            f"{_fmt(d, signed=True, places=k)} "
-            f"[{_fmt(lo, signed=True, places=k)}, {_fmt(hi, signed=True, places=k)}]"
-        )
+        shown = _with_interval(d, lo, hi, signed=True)
     flat = (CONSTANT_NOTE if constant else "") + degenerate_mark(constant, row.get("p_value"))
     return f"{shown}{flat}{n}{mark}"
 

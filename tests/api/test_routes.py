@@ -219,6 +219,21 @@ def test_a_warm_start_naming_an_unknown_vehicle_is_422_from_the_request_root(
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
 
 
+def _warm_start_detail(
+    client: TestClient, keys: dict[str, dict[str, str]], mode: str, stops: list[dict[str, Any]]
+) -> Any:
+    """The 422's detail for a warm start of ``stops`` on courier-1 (and no job queued)."""
+    body = _body()
+    body["mode"] = mode
+    times = {"arrival_s": 0, "start_s": 0, "departure_s": 60}
+    route = {"vehicle_id": "courier-1", "stops": [stop | times for stop in stops]}
+    body["params"]["initial_plan"] = {"routes": [route]}
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+    return answer.json()["detail"]
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize(
     ("stop", "field", "reason"),
@@ -239,15 +254,7 @@ def test_a_warm_start_break_stop_naming_no_break_is_422(
     reason: str,
 ) -> None:
     """A stop's ``break_index`` names a break of its route's vehicle, on a break stop only."""
-    body = _body()
-    body["mode"] = mode
-    stop |= {"arrival_s": 0, "start_s": 0, "departure_s": 60}
-    route = {"vehicle_id": "courier-1", "stops": [stop]}
-    body["params"]["initial_plan"] = {"routes": [route]}
-    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
-    assert answer.status_code == 422, answer.text
-    assert answer.json()["detail"] == [{"field": field, "reason": reason}]
-    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+    assert _warm_start_detail(client, keys, mode, [stop]) == [{"field": field, "reason": reason}]
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -272,15 +279,7 @@ def test_a_warm_start_stop_the_router_refuses_is_422_before_anything_is_queued(
 ) -> None:
     """An unknown order, a pickup of an order without one, a task visited twice: the router's
     422, sync or async (an async request was accepted, 202, and its job then failed)."""
-    body = _body()
-    body["mode"] = mode
-    times = {"arrival_s": 0, "start_s": 0, "departure_s": 60}
-    route = {"vehicle_id": "courier-1", "stops": [stop | times for stop in stops]}
-    body["params"]["initial_plan"] = {"routes": [route]}
-    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
-    assert answer.status_code == 422, answer.text
-    assert answer.json()["detail"] == [{"field": field, "reason": reason}]
-    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+    assert _warm_start_detail(client, keys, mode, stops) == [{"field": field, "reason": reason}]
 
 
 PYVRP_WINDOWS = "pyvrp cannot model several time windows per stop; use engine 'ortools' or 'auto'"
