@@ -1793,11 +1793,14 @@ def _order_explanation(
     if slack is not None:
         free_cost, free_nodes = slack
         why = f"the {baseline} baseline does not optimise" if baseline is not None else WITHIN_GAP
+        # a rule baseline ships units dearer to ship than to leave unfilled: its cheapest
+        # way may be to ship nothing (it read "could ship from nowhere")
+        way = f"ship from {_names(prob, free_nodes)}" if free_nodes else "leave its units unfilled"
         reasons.append(
             _reason(
                 kind=ReasonKind.CHEAPEST,
-                message=f"{why}: on what the other orders leave this order could ship from "
-                f"{_names(prob, free_nodes)} for {_money(cost - free_cost)} less",
+                message=f"{why}: on what the other orders leave this order could {way} "
+                f"for {_money(cost - free_cost)} less",
             )
         )
     if capped is not None:
@@ -1851,7 +1854,11 @@ def _order_explanation(
         reasons.append(
             _reason(kind=ReasonKind.UNFILLED, message=unfilled_message(short, unfilled or []))
         )
-    slack_said = None if slack is None else (_names(prob, slack[1]), cost - slack[0])
+    slack_said = (
+        None
+        if slack is None
+        else (_names(prob, slack[1]) if slack[1] else "shipping nothing", cost - slack[0])
+    )
     extra = None if alternative is None else alt_cost - cost
     summary = _summary(
         prob,

@@ -299,7 +299,10 @@ def _allocate(
     request: AllocationRequest, params: AllocationParams, start: float
 ) -> AllocationResult:
     """:func:`allocate` with its HiGHS thread count in place."""
-    prob = compile_request(request)
+    # the rule baselines follow their rules, not the cost: the candidates that can never pay
+    # off, pruned for the optimisers (exactly), are theirs to take (nearest and rule_chain
+    # shipped nothing, or from a farther node, where their rule ships from the nearest one)
+    prob = compile_request(request, prune=params.baseline not in RULE_BASELINES)
     stats = SolveStats(
         num_orders=prob.num_orders,
         num_nodes=prob.num_nodes,
@@ -578,6 +581,11 @@ def run_baseline(
     if name == "myopic":
         return sequential(prob, real_costs(prob), deadline=deadline, give_up=give_up)
     raise InputError("params.baseline", f"unknown baseline {name!r}")
+
+
+#: the baselines that follow a rule rather than the cost function: they run on every
+#: candidate, the ones the optimisers prune (which can never pay off) included
+RULE_BASELINES = ("nearest", "rule_chain")
 
 
 #: the answers tried, in turn, when a solver's breaks a limit (the last resort ships nothing)

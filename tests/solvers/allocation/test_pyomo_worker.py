@@ -550,9 +550,9 @@ def test_a_solve_begun_before_end_workers_starts_no_worker_after_it(
     stand_in("sleepy_main")  # a worker's solve would never answer: only the kill ends it
     compile_request = solve_module.compile_request
 
-    def stopped_meanwhile(request: AllocationRequest) -> Any:
+    def stopped_meanwhile(request: AllocationRequest, **kw: Any) -> Any:
         pyomo_worker.end_workers()  # the service stops while the solve compiles its request
-        return compile_request(request)
+        return compile_request(request, **kw)
 
     monkeypatch.setattr(solve_module, "compile_request", stopped_meanwhile)
     request = generate_literature(seed=0, num_orders=8, num_nodes=3)

@@ -88,9 +88,9 @@ def test_a_compilation_that_eats_the_limit_sends_the_call_down_the_fast_path(
     monkeypatch.setattr(solve_mod, "time", SimpleNamespace(perf_counter=clock.perf_counter))
     compile_request_ = solve_mod.compile_request
 
-    def slow_compile(request: AllocationRequest) -> Any:
+    def slow_compile(request: AllocationRequest, **kw: Any) -> Any:
         clock.now += 0.045
-        return compile_request_(request)
+        return compile_request_(request, **kw)
 
     monkeypatch.setattr(solve_mod, "compile_request", slow_compile)
     monkeypatch.setattr(solve_mod, "solve_batch", refuse)

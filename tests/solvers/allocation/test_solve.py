@@ -72,6 +72,43 @@ def test_batch_beats_the_baselines_and_they_are_feasible() -> None:
         assert prob.evaluate(x).total == base.cost.total_micros
 
 
+def test_rule_baselines_ship_where_the_optimiser_prunes() -> None:
+    """nearest and rule_chain follow their rules, not the optimiser's exact pruning of the
+    ways that cannot pay off: they ship a unit dearer to ship than to backorder, and from a
+    late nearest node, where the myopic baseline (an optimiser) does not."""
+    # one unit: shipping it costs 9.2, backordering it 5.0 (both pruned it: 'cost' unfilled)
+    dear = AllocationRequest(
+        nodes=[
+            node("near", 52.50, 13.40, inventory={"tea": 5}),
+            node("far", 52.60, 13.60, inventory={"tea": 5}),
+        ],
+        orders=[order("o1", 52.51, 13.41, {"tea": 1})],
+        costs=AllocationCosts(unfilled_unit=5.0),
+    )
+    # the near node's parcel is 10 h late at 100 a parcel (both shipped from far)
+    late = AllocationRequest(
+        nodes=[
+            node("near", 52.50, 13.40, inventory={"tea": 5}, lead_time_s=36_000),
+            node("far", 52.60, 13.60, inventory={"tea": 5}),
+        ],
+        orders=[order("o1", 52.51, 13.41, {"tea": 1}, promise_by_s=3_600)],
+        costs=AllocationCosts(late_shipment=100.0),
+    )
+    for req in (dear, late):
+        for name in ("nearest", "rule_chain"):
+            result = allocate(req, AllocationParams(baseline=name))
+            assert [(a.node_id, a.quantity) for a in result.assignments] == [("near", 1)]
+            assert not result.unfilled
+            assert result.explanations[0].nodes == ["near"]
+        # what the baseline leaves on the table: shipping nothing, where that is cheaper
+        summary = allocate(dear, AllocationParams(baseline=name)).explanations[0].summary
+        assert "not the cheapest option: shipping nothing costs 4.182438 less" in summary
+    myopic = allocate(dear, AllocationParams(baseline="myopic"))
+    assert not myopic.assignments and myopic.unfilled[0].reason == UnfilledReason.COST
+    myopic = allocate(late, AllocationParams(baseline="myopic"))
+    assert [a.node_id for a in myopic.assignments] == ["far"]
+
+
 def _x_of(prob: Problem, assignments: Sequence[Assignment]) -> np.ndarray:
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     index: dict[tuple[str, str, str], int] = {}
