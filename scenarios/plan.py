@@ -135,6 +135,10 @@ class UnassignedReason(StrEnum):
     BREAK_UNPLACEABLE = "break_unplaceable"
     #: the pickup is at a fulfilment node that is closed whenever the parcel could be picked up
     NODE_CLOSED = "node_closed"
+    #: the order is created (``created_s``) too late for any vehicle: after every latest
+    #: departure from the start where it is loaded, after its pickup windows close, or so
+    #: late that even a direct trip leaving then misses its windows, shift or limits
+    RELEASED_TOO_LATE = "released_too_late"
     DROPPED_FOR_COST = "dropped_for_cost"
     OUT_OF_STOCK = "out_of_stock"
     RULE = "rule"

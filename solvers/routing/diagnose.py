@@ -1,5 +1,5 @@
 """Why an order cannot be served at all, before any search: a closed node, skills, capacity,
-windows, route limits, shifts and breaks."""
+windows, route limits, shifts, breaks and release times (an order created too late)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from scenarios.geo import Location
 from scenarios.model import FulfilmentNode
 from scenarios.plan import UnassignedReason
-from solvers.routing.problem import RoutingProblem
+from solvers.routing.problem import RoutingProblem, _build
 from solvers.routing.schedule import schedule_route, violation_reason
 from solvers.routing.timing import insert_one, insert_pair_same_gap, route_timing, visits
 
@@ -24,6 +24,8 @@ def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason
     relaxation (several windows, several breaks), and once to name the violated constraint.
     """
     out: dict[int, tuple[UnassignedReason, str]] = _closed_nodes(problem)
+    for closed, why_closed in _pickups_closed_before_creation(problem).items():
+        out.setdefault(closed, why_closed)
     n = len(problem.orders)
     if not problem.vehicles:
         for i in range(n):
@@ -89,9 +91,21 @@ def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason
         why = f"vehicle {problem.vehicles[first].vehicle.id}: {violation}"
         if violation is not None:
             reason = violation_reason(violation)
-            if reason in _BREAK_SENSITIVE and _fits_without_breaks(problem, first, info.tasks):
+            if (
+                reason in _RELEASE_SENSITIVE
+                and info.order.created_s > 0
+                and _fits_unreleased(problem, first, int(oi))
+            ):
+                reason = UnassignedReason.RELEASED_TOO_LATE
+                why += (
+                    f"; it is created at {info.order.created_s} s and would fit were it "
+                    "created earlier"
+                )
+            elif reason in _BREAK_SENSITIVE and _fits_without_breaks(problem, first, info.tasks):
                 reason = UnassignedReason.BREAK_UNPLACEABLE
                 why += "; it would fit without the driver's breaks"
+            if reason is not UnassignedReason.RELEASED_TOO_LATE:
+                why += _release_note(problem, first, int(oi))
             out[int(oi)] = (
                 reason,
                 f"even a direct trip fails with every capable vehicle (e.g. {why})",
@@ -109,6 +123,32 @@ _BREAK_SENSITIVE = frozenset(
 )
 
 
+#: Violations an order's release time can cause: the route leaves the start later (the order
+#: is loaded there), or the pickup's windows are cut to open at the order's creation.
+_RELEASE_SENSITIVE = _BREAK_SENSITIVE | {
+    UnassignedReason.OVER_MAX_DISTANCE,
+    UnassignedReason.BREAK_UNPLACEABLE,
+}
+
+
+def _release_note(problem: RoutingProblem, vehicle: int, order: int) -> str:
+    """What the release time of an order loaded at the start adds to its failed direct trip
+    on ``vehicle``, when it binds there (created after the shift starts); else ''. (A
+    pickup's windows, cut at the order's creation, say it themselves.)"""
+    info = problem.orders[order]
+    created = info.order.created_s
+    if not info.from_depot or created <= problem.vehicles[vehicle].shift[0]:
+        return ""
+    return f"; the order is created at {created} s: the trip leaves the start no earlier"
+
+
+def _fits_unreleased(problem: RoutingProblem, vehicle: int, order: int) -> bool:
+    """Whether the direct trip of order ``order`` fits ``vehicle`` were it created at 0 s."""
+    info = problem.orders[order]
+    bare = _build(problem.scenario, [info.order.model_copy(update={"created_s": 0})], problem)
+    return schedule_route(bare, vehicle, list(bare.orders[0].tasks)).violation is None
+
+
 def _fits_without_breaks(problem: RoutingProblem, vehicle: int, tasks: tuple[int, ...]) -> bool:
     """Whether the direct trip fits ``vehicle`` once its breaks are taken away."""
     veh = problem.vehicles[vehicle]
@@ -118,6 +158,27 @@ def _fits_without_breaks(problem: RoutingProblem, vehicle: int, tasks: tuple[int
     fleet[vehicle] = replace(veh, breaks=())
     bare = replace(problem, vehicles=tuple(fleet), _index={})
     return schedule_route(bare, vehicle, list(tasks)).violation is None
+
+
+def _pickups_closed_before_creation(
+    problem: RoutingProblem,
+) -> dict[int, tuple[UnassignedReason, str]]:
+    """Orders whose pickup windows all close before the order is created (``created_s``):
+    nothing can pick them up (their pickup task holds an empty window)."""
+    out: dict[int, tuple[UnassignedReason, str]] = {}
+    for oi, info in enumerate(problem.orders):
+        pickup = info.order.pickup
+        created = info.order.created_s
+        if pickup is None or not pickup.time_windows or created <= 0:
+            continue
+        last = max(w.end_s for w in pickup.time_windows)
+        if last < created:
+            out[oi] = (
+                UnassignedReason.RELEASED_TOO_LATE,
+                f"the order is created at {created} s, after its pickup windows close (the "
+                f"last at {last} s)",
+            )
+    return out
 
 
 def _closed_nodes(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason, str]]:
@@ -189,7 +250,8 @@ def _direct_trips(
                 p = visits(problem, pick[r], column=True)
                 ins = insert_pair_same_gap(tm, problem, gaps, p, d)
             else:
-                ins = insert_one(tm, problem, gaps, *d)
+                release = problem.arrays.release[deliv[r]][:, None]
+                ins = insert_one(tm, problem, gaps, *d, release=release)
             fit = ins.ok
             if veh.max_duration_s is not None:
                 fit = fit & (ins.duration <= veh.max_duration_s)

@@ -219,7 +219,10 @@ class GreedyBuilder:
             o = rows[single]
             _, de, dl, ds = visits(self.p, self.deliv[o])
             gaps, valid = _window(*tm.gap_range(de, dl, ds))
-            ins = insert_one(tm, self.p, gaps, *visits(self.p, self.deliv[o], column=True))
+            release = self.p.arrays.release[self.deliv[o]][:, None]
+            ins = insert_one(
+                tm, self.p, gaps, *visits(self.p, self.deliv[o], column=True), release=release
+            )
             peak = np.maximum.accumulate(tm.load, axis=0)[gaps]  # load carried up to the gap
             ok = valid & ins.ok & np.all(peak + self.demand[o][:, None, :] <= cap, axis=2)
             c = price(ins.duration, ins.added_distance, ok)

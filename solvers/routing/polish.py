@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from solvers.cancel import cancelled
-from solvers.routing.problem import RoutingProblem, left_out
+from solvers.routing.problem import RoutingProblem, left_out, route_release
 from solvers.routing.schedule import disruption, route_value, schedule_route
 
 #: Routes of at most this many stops are reordered exactly (every order of their visits):
@@ -149,10 +149,10 @@ class _Polisher:
         veh = p.vehicles[v]
         node = veh.start_node
         metres = busy = 0
-        clock = veh.shift[0]
+        clock = max(veh.shift[0], route_release(p, seq))  # leaves once its loads exist
         # the latest opening and the earliest closing of the stops' windows (a stop's windows
         # taken as one), counted back to the departure of a route that never waits
-        opens, closes = veh.shift[0], veh.shift[1]
+        opens, closes = clock, veh.shift[1]
         for t in seq:
             task = p.tasks[t]
             leg = int(p.duration[node, task.node])
@@ -370,7 +370,8 @@ class _Polisher:
                 )
                 prefix.pop()
 
-        return extend([], list(seq), veh.shift[0], veh.start_node)
+        depart = max(veh.shift[0], route_release(p, seq))  # once its loads exist
+        return extend([], list(seq), depart, veh.start_node)
 
     @staticmethod
     def _local(seq: Sequence[int]) -> Iterable[list[int]]:

@@ -15,6 +15,15 @@ Indices
 - *tasks* are visits: an order without pickup has one task (its delivery); an order with a
   pickup has two, pickup then delivery.
 
+Release times
+-------------
+An order exists from its ``created_s``. An order without a pickup of its own is loaded at
+its vehicle's start: its delivery task carries :attr:`Task.release` = ``created_s``, and a
+route leaves its start no earlier than the largest release of the deliveries it carries
+(:func:`route_release`; the routes have one trip each, no reloads). An order with a pickup
+has its pickup windows cut to start at ``created_s`` (:func:`released_windows`), so every
+engine sees that in the windows. ``created_s`` = 0 (the default) changes nothing.
+
 Objective units
 ---------------
 Every engine minimises the same integer objective, in milli-cents: a vehicle's fixed cost,
@@ -67,6 +76,9 @@ class Task:
     service_s: int
     load_change: tuple[int, ...]
     task_id: str
+    #: a delivery loaded at the start: its route leaves the start no earlier (the order's
+    #: ``created_s``; 0 for pickups, whose windows start at it instead, and for their deliveries)
+    release: int = 0
 
     @property
     def earliest(self) -> int:
@@ -218,6 +230,11 @@ class RoutingProblem:
         return any(o.priority_rank for o in self.orders)
 
     @property
+    def has_releases(self) -> bool:
+        """Some delivery loaded at the start has a release time (``created_s`` > 0)."""
+        return any(t.release for t in self.tasks)
+
+    @property
     def has_pickups(self) -> bool:
         """Some order is a pickup-and-delivery pair."""
         return any(not o.from_depot for o in self.orders)
@@ -268,6 +285,7 @@ class TaskArrays:
     late: NDArray[np.int64]
     service: NDArray[np.int64]
     load_change: NDArray[np.int64]
+    release: NDArray[np.int64]
 
     @staticmethod
     def of(problem: RoutingProblem) -> TaskArrays:
@@ -281,7 +299,30 @@ class TaskArrays:
             load_change=np.array([t.load_change for t in ts], dtype=np.int64).reshape(
                 len(ts), problem.dims
             ),
+            release=np.array([t.release for t in ts], dtype=np.int64).reshape(len(ts)),
         )
+
+
+def route_release(problem: RoutingProblem, seq: Sequence[int]) -> int:
+    """The earliest a route visiting ``seq`` (task indices) may leave its start: the largest
+    release of the deliveries it loads there (0 without any)."""
+    release = problem.arrays.release
+    return max((int(release[t]) for t in seq), default=0)
+
+
+def released_windows(
+    windows: tuple[tuple[int, int], ...], created_s: int, far_s: int
+) -> tuple[tuple[int, int], ...]:
+    """A pickup's ``windows`` cut to start no earlier than ``created_s`` (the order does not
+    exist before); no windows = ``(created_s, far_s)``. Every window closed before
+    ``created_s``: the single empty window ``(created_s, created_s - 1)``, which nothing meets
+    (the diagnosis leaves such an order out as ``released_too_late``)."""
+    if created_s <= 0:
+        return windows
+    if not windows:
+        return ((created_s, max(created_s, far_s)),)
+    cut = tuple((max(lo, created_s), hi) for lo, hi in windows if hi >= created_s)
+    return cut or ((created_s, created_s - 1),)
 
 
 def build_problem(scenario: Scenario) -> RoutingProblem:
@@ -451,6 +492,8 @@ def _build(
 
     tasks: list[Task] = []
     infos: list[OrderInfo] = []
+    # the latest any vehicle works: the end of a pickup window a release time opens
+    far = max([scenario.horizon.end_s, *(shift[1] for *_, shift in vehicle_stubs)])
     levels = sorted({o.priority for o in orders if o.penalty_cents is None})
     rank_of = {level: k for k, level in enumerate(levels)}
     for oi, order in enumerate(orders):
@@ -464,7 +507,11 @@ def _build(
                     order=oi,
                     kind=StopKind.PICKUP,
                     node=place(order.pickup.location, skills),
-                    windows=tuple((w.start_s, w.end_s) for w in order.pickup.time_windows),
+                    windows=released_windows(
+                        tuple((w.start_s, w.end_s) for w in order.pickup.time_windows),
+                        order.created_s,
+                        far,
+                    ),
                     service_s=order.pickup.service_s,
                     load_change=demand,
                     task_id=order.pickup_id,
@@ -480,6 +527,7 @@ def _build(
                 service_s=order.service_s,
                 load_change=tuple(-d for d in demand),
                 task_id=order.id,
+                release=order.created_s if order.pickup is None else 0,
             )
         )
         infos.append(

@@ -1,7 +1,9 @@
 """Planned times, loads and costs of a task sequence, and the Plan built from sequences.
 
 Engines only decide *which vehicle visits which tasks in which order*; the times are computed
-here, the same way for every engine: leave the start location at the shift start, start each
+here, the same way for every engine: leave the start location at the shift start (or, later,
+once every delivery loaded there exists: the route's release, the largest ``created_s`` of
+those orders, see :func:`~solvers.routing.problem.route_release`), start each
 service as early as its windows allow, then delay the departure from the start as much as the
 route allows without making it longer (so ``duration_s`` is the shortest for that sequence),
 but not past the vehicle's latest start (``latest_start_s``: a route that must leave by then
@@ -30,7 +32,7 @@ from scenarios.errors import ScenarioInputError
 from scenarios.geo import MAX_INT
 from scenarios.model import Vehicle
 from scenarios.plan import PlannedStop, Route, StopKind, UnassignedReason
-from solvers.routing.problem import UNLIMITED, RoutingProblem, Task, break_order
+from solvers.routing.problem import UNLIMITED, RoutingProblem, Task, break_order, route_release
 from solvers.routing.timing import Timing, place_break, place_breaks
 
 
@@ -80,7 +82,7 @@ def _window_start(task: Task, arrival: int) -> tuple[int, int] | None:
     if not task.windows:
         return arrival, UNLIMITED
     for lo, hi in task.windows:
-        if arrival <= hi:
+        if arrival <= hi and lo <= hi:  # (an empty window: a pickup closed before creation)
             return max(arrival, lo), hi
     return None
 
@@ -232,7 +234,15 @@ def greedy_schedule(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -
     """:func:`schedule_route` with the breaks taken greedily before the next stop (the
     fallback for stops with several windows and routes with too many break layouts)."""
     veh = problem.vehicles[vehicle]
-    first = _forward(problem, vehicle, seq, veh.shift[0])
+    release = route_release(problem, seq)
+    if release > veh.start_late:
+        return RouteSchedule(
+            vehicle=vehicle,
+            start_s=release,
+            end_s=release,
+            violation=_late_release(problem, vehicle, seq),
+        )
+    first = _forward(problem, vehicle, seq, max(veh.shift[0], release))
     if first.violation is None and (seq or veh.breaks):
         first = _delayed(problem, vehicle, seq, first)
         # a stop with several windows may be served in a later one from a later departure,
@@ -251,6 +261,22 @@ def greedy_schedule(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -
         sched.violation = _route_limits(problem, vehicle, sched)
     sched.cost = route_cost(problem, vehicle, sched) if seq else 0
     return sched
+
+
+#: How the violation of a route whose release comes after its latest departure begins.
+RELEASE_VIOLATION = "released at "
+
+
+def _late_release(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -> str:
+    """Why ``seq`` cannot leave ``vehicle``'s start in time: the order loaded there that is
+    created last, after the vehicle's latest departure."""
+    veh = problem.vehicles[vehicle]
+    t = max(seq, key=lambda task: problem.tasks[task].release)
+    order = problem.order_ids[problem.tasks[t].order]
+    return (
+        f"{RELEASE_VIOLATION}{problem.tasks[t].release} s: order {order} is created then, after "
+        f"the latest departure from the start ({veh.start_late} s), and is loaded there"
+    )
 
 
 def _rank(problem: RoutingProblem, sched: RouteSchedule) -> tuple[bool, int]:
@@ -409,6 +435,7 @@ def _from_timing(problem: RoutingProblem, vehicle: int, tm: Timing) -> RouteSche
 #: How each violation :func:`schedule_route` reports begins, and the reason an order that
 #: fails it even on a direct trip is left out with (the rest: its windows).
 VIOLATION_REASONS: tuple[tuple[str, UnassignedReason], ...] = (
+    (RELEASE_VIOLATION, UnassignedReason.RELEASED_TOO_LATE),
     ("returns at ", UnassignedReason.OUTSIDE_SHIFT),
     ("route lasts ", UnassignedReason.OVER_MAX_DURATION),
     ("route is ", UnassignedReason.OVER_MAX_DISTANCE),

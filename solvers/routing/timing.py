@@ -17,6 +17,11 @@ is the forward/backward time-slack technique in the form of Vidal et al.'s time-
 segments (without time warp). It is exact for single-window tasks; for several windows the
 first opening and last closing are used (a relaxation: callers confirm with the scheduler).
 
+The start item opens at the vehicle's shift start or, later, at the route's release (the
+largest ``created_s`` of the deliveries it loads at the start, see
+:func:`~solvers.routing.problem.route_release`): inserting such a delivery raises the start's
+``beta`` to its release, which the evaluators chain in first (``release``).
+
 A break is an item with the break's start window and its duration as service, placed at the
 location of the item before it (no travel into it), so travel resumes after the break. Every
 array here is int64; the vectorised evaluators take numpy index arrays of any shape.
@@ -187,6 +192,8 @@ def build_timing(
     early[body] = ta.early[seq_a]
     late[body] = ta.late[seq_a]
     early[0] = early[-1] = veh.shift[0]
+    if n:  # the route leaves once every delivery it loads at the start exists
+        early[0] = max(veh.shift[0], int(ta.release[seq_a].max()))
     late[0], late[-1] = veh.start_late, veh.shift[1]
     change[body] = ta.load_change[seq_a]
     travel = problem.duration[node[:-1], node[1:]]
@@ -386,6 +393,17 @@ def _item_group(
     )
 
 
+def _prefix(tm: Timing, gap: I64, ok: Mask, release: I64 | None) -> tuple[Mask, I64, I64]:
+    """The items up to gap ``gap`` as one group, the start opening no earlier than ``release``
+    (the release of a delivery inserted that is loaded at the start; None: none)."""
+    rm, amin = tm.pmax_b[gap], tm.pmin_a[gap]
+    if release is None:
+        return ok, rm, amin
+    # the start's beta is its opening (tau = 0): raised to the release, every item (these
+    # and, chained after, the later ones) must still be reachable from it
+    return ok & (release <= amin), np.maximum(rm, release), amin
+
+
 def insert_one(
     tm: Timing,
     problem: RoutingProblem,
@@ -394,8 +412,10 @@ def insert_one(
     early: I64,
     late: I64,
     service: I64,
+    release: I64 | None = None,
 ) -> Insertion:
-    """Insert one visit (arrays broadcast together) into gap ``gap``."""
+    """Insert one visit (arrays broadcast together) into gap ``gap``; ``release``: the
+    visit's :attr:`~solvers.routing.problem.Task.release` (a delivery loaded at the start)."""
     dur_m, dist_m = problem.duration, problem.distance
     ng = tm.node[gap]
     c = tm.nxt[gap]
@@ -404,8 +424,8 @@ def insert_one(
     tout = dur_m[node, nc]
     tau_u = tm.tau[gap] + tm.service[gap] + tin
     delta = tin + service + tout - tm.leg_t[gap]
-    ok = early <= late
-    ok, rm, amin = _item_group(ok, tm.pmax_b[gap], tm.pmin_a[gap], early - tau_u, late - tau_u)
+    ok, rm, amin = _prefix(tm, gap, early <= late, release)
+    ok, rm, amin = _item_group(ok, rm, amin, early - tau_u, late - tau_u)
     hb = tm.hb[gap]
     if hb.any():
         d1 = tin + service
