@@ -10,6 +10,8 @@ priority, so the lowest priorities are dropped first), so a solution always exis
 orders that cannot be fitted come back as dropped (reported as unassigned, never silently).
 The courier jobs of an order split over several nodes are one disjunction, its penalty
 charged once, their visits active together (all or nothing).
+A delivery loaded at the start with a release time (its order's ``created_s``) holds its
+route's departure back to it, through a dimension that is constant along a route.
 A vehicle whose empty route is already infeasible (it cannot drive from its start to its end
 within its shift, duration or distance limit) is left out of the model, which it would make
 infeasible for the whole fleet; it stays unused.
@@ -37,6 +39,7 @@ from solvers.routing.problem import (
     MILLI,
     UNLIMITED,
     RoutingProblem,
+    VehicleInfo,
     objective_bound,
 )
 
@@ -60,6 +63,38 @@ def usable_vehicles(problem: RoutingProblem) -> list[int]:
             continue
         out.append(vi)
     return out
+
+
+def _add_releases(
+    routing: pywrapcp.RoutingModel,
+    manager: pywrapcp.RoutingIndexManager,
+    tdim: pywrapcp.RoutingDimension,
+    problem: RoutingProblem,
+    vehicles: list[VehicleInfo],
+    nd: int,
+    horizon: int,
+) -> None:
+    """A route leaves its start no earlier than the release of every delivery it loads there.
+
+    A ``release`` dimension with no transit and no slack holds one value along a route; each
+    such delivery's value is at least its release, and the route's departure (its start's
+    time cumul) at least that value.
+    """
+    zero = routing.RegisterUnaryTransitVector([0] * manager.GetNumberOfNodes())
+    routing.AddDimension(zero, 0, horizon, False, "release")
+    rdim = routing.GetDimensionOrDie("release")
+    for ti, t in enumerate(problem.tasks):
+        if t.release:
+            # a release past every vehicle's shift end: the order is never served (the
+            # diagnosis leaves such an order out before any engine runs)
+            idx = manager.NodeToIndex(nd + ti)
+            if t.release > horizon:
+                routing.VehicleVar(idx).SetValues([-1])
+            else:
+                rdim.CumulVar(idx).SetMin(t.release)
+    solver = routing.solver()
+    for k in range(len(vehicles)):
+        solver.Add(rdim.CumulVar(routing.Start(k)) <= tdim.CumulVar(routing.Start(k)))
 
 
 @contextmanager
@@ -195,6 +230,8 @@ class ORToolsEngine:
                 tdim.SetSpanCostCoefficientForVehicle(veh.unit_duration_cost, k)
             routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(routing.End(k)))
             routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(routing.Start(k)))
+        if p.has_releases:
+            _add_releases(routing, manager, tdim, p, vehicles, nd, horizon)
         if p.has_breaks:
             visit = [0] * routing.Size()
             for index in range(routing.Size()):

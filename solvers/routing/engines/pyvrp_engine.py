@@ -1030,9 +1030,9 @@ def max_violation(problem: RoutingProblem) -> float:
 
     Following a route's clock from its vehicle's shift start ``c0``: each leg adds its travel
     and service (``D`` in all), each wait raises the clock to a window's opening (at most
-    ``E``, the latest opening of any window or shift) and each time warp lowers it, never
-    below 0; so a route's time warp is at most ``c0 + D + waits``, with at most one wait per
-    visit and two per route. Time past a route's maximum duration counts as time warp too,
+    ``E``, the latest opening of any window, shift or release time) and each time warp lowers
+    it, never below 0; so a route's time warp is at most ``c0 + D + waits``, with at most one
+    wait per visit and two per route. Time past a route's maximum duration counts as time warp too,
     and is at most the same. The arcs: the longest out of each start and visit, and an arc
     into each task of an order that needs a skill may be :func:`_missing_arc` long instead.
     Excess load is at most all the demand; excess distance, all the distance.
@@ -1048,7 +1048,10 @@ def max_violation(problem: RoutingProblem) -> float:
     travel_m = float(longest_d[nodes].sum() + longest_d[starts].sum()) + missing
     opening = float(
         max(
-            [t.earliest for t in p.tasks] + [v.shift[0] for v in p.vehicles] + [0],
+            [t.earliest for t in p.tasks]
+            + [t.release for t in p.tasks]
+            + [v.shift[0] for v in p.vehicles]
+            + [0],
         )
     )
     waits = (n_tasks + 2 * n_vehicles) * opening
@@ -1306,6 +1309,8 @@ def build_data(
                     service_duration=t.service_s,
                     tw_early=lo,
                     tw_late=hi,
+                    # the trip leaves the depot no earlier: the order exists from then
+                    release_time=t.release,
                     prize=prize,
                     required=required,
                     name=p.order_ids[t.order],
@@ -1520,8 +1525,9 @@ _Segment = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArra
 
 
 def _merge(a: _Segment, b: _Segment) -> _Segment:
-    """PyVRP's concatenation of two duration segments (``DurationSegment.merge``, one trip, no
-    release times), element-wise; the travel between them is counted in ``a``'s duration."""
+    """PyVRP's concatenation of two duration segments (``DurationSegment.merge``, one trip,
+    release times added by the caller), element-wise; the travel between them is counted in
+    ``a``'s duration."""
     dur_a, warp_a, early_a, late_a = a
     dur_b, warp_b, early_b, late_b = b
     at = dur_a - warp_a  # when b starts, counted from a's start
@@ -1620,8 +1626,22 @@ def removal_violations(
         *middle[1:],
     )
     after = _range_segments(levels, last + 1, np.full_like(last, items))
-    duration, warp, _, _ = _merge(_merge(before, middle), after)
+    duration, warp, _, late_start = _merge(_merge(before, middle), after)
     out = warp.copy()
+    if p.has_releases:
+        # the trip leaves once the clients it keeps are released (PyVRP's release times):
+        # a release after the latest start that keeps the rest on time is time warp
+        by_order = np.zeros(len(p.orders), dtype=np.int64)
+        for t in seq:
+            o = p.tasks[t].order
+            by_order[o] = max(int(by_order[o]), int(p.tasks[t].release))
+        kept = by_order[sorted({p.tasks[t].order for t in seq})]
+        top = np.sort(kept)[::-1]
+        first_r = int(top[0]) if len(top) else 0
+        second_r = int(top[1]) if len(top) > 1 else 0
+        mine = by_order[np.asarray(orders, dtype=np.int64)]
+        release = np.where(mine == first_r, second_r, first_r)
+        out += np.maximum(0, release - late_start)
     if veh.max_duration_s is not None:
         # PyVRP counts the time warp once: the duration past the maximum is net of it
         out += np.maximum(0, duration - warp - max(0, veh.max_duration_s - rest))
