@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from scenarios.model import Scenario
-from scenarios.plan import Plan, StopKind
+from scenarios.plan import Plan, Route, StopKind
 
 
 class RouteExplanation(BaseModel):
@@ -65,6 +65,7 @@ def explain_routes(scenario: Scenario, plan: Plan) -> PlanExplanation:
             f"vehicle {r.vehicle_id}: {visits} stops, peak load {peak:.0f}% of capacity, "
             f"{r.duration_s / 3600:.1f} h ({used:.0f}% of its shift)"
             + (f", {waiting / 60:.0f} min waiting for windows" if waiting else "")
+            + _release_wait(scenario, r, shift.start_s)
         )
         routes.append(
             RouteExplanation(
@@ -89,3 +90,17 @@ def explain_routes(scenario: Scenario, plan: Plan) -> PlanExplanation:
         f" ({plan.status.value}, engine {plan.engine})"
     )
     return PlanExplanation(summary=summary, routes=routes, unassigned=unassigned)
+
+
+def _release_wait(scenario: Scenario, route: Route, shift_start_s: int) -> str:
+    """ ", leaves the start at T s, once order X is created" when the route leaves after its
+    shift starts because an order it loads there is created only then; else ''."""
+    loaded = [
+        scenario.order(st.order_id)
+        for st in route.stops
+        if st.kind is StopKind.DELIVERY and st.order_id is not None
+    ]
+    last = max((o for o in loaded if o.pickup is None), key=lambda o: o.created_s, default=None)
+    if last is None or last.created_s <= shift_start_s or route.start_s != last.created_s:
+        return ""
+    return f", leaves the start at {route.start_s} s, once order {last.id} is created"

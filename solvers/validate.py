@@ -1,4 +1,5 @@
-"""An independent checker for route plans: coverage, capacity, windows, pairing, skills, shifts.
+"""An independent checker for route plans: coverage, capacity, windows, pairing, skills, shifts,
+release times (no order is loaded at the start or picked up before its ``created_s``).
 
 It shares no code with the routing engines or their schedule builder: it reads the
 :class:`~scenarios.model.Scenario` and the :class:`~scenarios.plan.Plan` only, asks the
@@ -181,6 +182,14 @@ class _Checker:
             if order.pickup is None:
                 for d, q in enumerate(order.demand_vector(self.s.capacity_dims)):
                     load[d] += q
+                if route.start_s < order.created_s:  # loaded at the start before it exists
+                    self.bad(
+                        "release",
+                        f"leaves the start at {route.start_s} s carrying the order, created at "
+                        f"{order.created_s} s",
+                        vid,
+                        order.id,
+                    )
         self._capacity(veh, load, vid, None, "at the start")
 
         # the vehicle's breaks not taken yet (by index in ``veh.breaks``), by window start
@@ -294,6 +303,14 @@ class _Checker:
                 )
             if not _in_windows(windows, st.start_s):
                 self.bad("time_window", f"service starts at {st.start_s} s, outside", vid, oid)
+            if st.kind is StopKind.PICKUP and st.start_s < order.created_s:
+                self.bad(
+                    "release",
+                    f"picked up at {st.start_s} s, before the order is created at "
+                    f"{order.created_s} s",
+                    vid,
+                    oid,
+                )
             if st.departure_s < st.start_s + service:
                 self.bad("service_time", "leaves before the service is done", vid, oid)
             free = st.departure_s
