@@ -498,3 +498,30 @@ def test_an_answer_past_its_time_limit_says_so_in_the_diagnosis(
     [line] = [d for d in result["diagnosis"] if "after the time limit" in d]
     assert line.startswith("answered ") and "of 0.2 s (build 0.5" in line
     assert result["solver"]["runtime_s"] > 0.2
+
+
+def test_a_route_leaves_no_earlier_than_the_orders_it_carries_exist(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """``created_s`` of an order routed directly: before session 62 the couriers left at 0 s
+    with o3 (created at 3,000 s); an order created after every courier's latest departure is
+    left out as ``released_too_late`` and makes the plan infeasible, saying why."""
+    body = _body(engine="greedy", time_limit_s=5)
+    body["scenario"]["orders"][2]["created_s"] = 3000
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    plan = Plan.model_validate(answer.json()["plan"])
+    scenario = Scenario.model_validate(body["scenario"])
+    assert validate_plan(scenario, plan).ok
+    (carrier,) = [r for r in plan.routes if any(st.order_id == "o3" for st in r.stops)]
+    assert carrier.start_s >= 3000
+    for vehicle in body["scenario"]["vehicles"]:
+        vehicle["latest_start_s"] = 1000
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    got = answer.json()
+    assert got["status"] == "infeasible"
+    [left] = got["plan"]["unassigned"]
+    assert left["order_id"] == "o3" and left["reason"] == "released_too_late"
+    assert "after the latest departure from the start (1000 s)" in left["detail"]
+    assert any("released too late" in line for line in got["explanation"]["unassigned"])

@@ -141,6 +141,42 @@ def test_hand_made_plan_passes(tiny: Scenario) -> None:
     assert check.distance_m == 1000
 
 
+def test_no_order_is_loaded_or_picked_up_before_it_exists(tiny: Scenario) -> None:
+    """``created_s`` (session 62): the hand-made plan leaves at 0 s with ``a`` and ``b`` on
+    board and picks ``c`` up at 100 s; created later, each is named under ``release``."""
+    good = _good(tiny)
+
+    def created(**at: int) -> Scenario:
+        orders = [o.model_copy(update={"created_s": at.get(o.id, 0)}) for o in tiny.orders]
+        return tiny.model_copy(update={"orders": orders})
+
+    assert validate_plan(created(a=0, b=0, c=100), good).ok  # on time: exactly then
+    check = validate_plan(created(b=1, c=101), good)
+    assert {(v.constraint, v.vehicle_id, v.order_id, v.detail) for v in check.violations} == {
+        ("release", "v2", "b", "leaves the start at 0 s carrying the order, created at 1 s"),
+        ("release", "v1", "c", "picked up at 100 s, before the order is created at 101 s"),
+    }
+    # the same route leaving later (its stops after it) carries b once b exists
+    later = good.model_copy(deep=True)
+    later.routes[1] = later.routes[1].model_copy(
+        update={
+            "start_s": 1,
+            "end_s": 411,
+            "stops": [
+                st.model_copy(
+                    update={
+                        "arrival_s": st.arrival_s + 1,
+                        "start_s": st.start_s + 1,
+                        "departure_s": st.departure_s + 1,
+                    }
+                )
+                for st in later.routes[1].stops
+            ],
+        }
+    )
+    assert validate_plan(created(b=1), later).ok
+
+
 def _broken(plan: Plan, route: int, stop: int, **update: object) -> Plan:
     routes = [r.model_copy(deep=True) for r in plan.routes]
     stops = list(routes[route].stops)
