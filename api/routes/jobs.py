@@ -6,7 +6,7 @@ import base64
 import binascii
 import datetime as dt
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
@@ -147,6 +147,33 @@ def page_query(
 
 #: the query parameters of ``GET /v1/jobs``
 _LIST_PARAMS = frozenset({"status", "kind", "limit", "offset", "cursor"})
+#: the query parameters that may be given more than once (their values are or-ed)
+_REPEATABLE_PARAMS = frozenset({"status"})
+#: the job statuses, in their order of a job's life
+_STATUSES: tuple[str, ...] = get_args(JobStatus)
+#: the most values one ``status`` filter may have (each a status, so more repeat one)
+_MAX_STATUS_VALUES = 20
+
+
+def parse_statuses(given: Sequence[str]) -> list[str]:
+    """The statuses a ``status`` filter names, each value one status or a comma-separated list.
+
+    Raises InputError on ``query.status`` for an unknown or empty one; repeats count once.
+    """
+    if len(given) > _MAX_STATUS_VALUES:
+        raise InputError("query.status", f"given {len(given)} times; at most {_MAX_STATUS_VALUES}")
+    wanted: list[str] = []
+    for value in given:
+        for name in value.split(","):
+            status = name.strip()
+            if status not in _STATUSES:
+                shown = repr(status if len(status) <= 40 else status[:40] + "...")
+                raise InputError(
+                    "query.status", f"unknown status {shown}; one of {', '.join(_STATUSES)}"
+                )
+            if status not in wanted:
+                wanted.append(status)
+    return wanted
 
 
 @router.get("", response_model=JobsPublic, summary="List jobs, newest first")
@@ -155,7 +182,14 @@ def list_jobs(
     session: SessionDep,
     principal: PrincipalDep,
     ctx: CtxDep,
-    status: JobStatus | None = None,
+    status: Annotated[
+        list[str] | None,
+        Query(
+            description="only jobs in one of these statuses (queued, running, done, failed, "
+            "cancelled): repeat it (`status=queued&status=running`) or list them "
+            "comma-separated (`status=queued,running`)",
+        ),
+    ] = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -166,6 +200,8 @@ def list_jobs(
     ``offset`` pages shift as jobs are added (a job is listed again on the next page); the
     ``next_cursor`` of a page, passed as ``cursor``, gives the jobs listed after its last
     one, however many were added since (``count`` is of every job the filters match).
+    ``status`` may name several statuses (repeated, or comma-separated): a job in any of them
+    is listed.
 
     Neither the count nor the page reads a job's request or result (a one-order allocation's
     row keeps its ~38 KB request): only the plan id, for the link.
@@ -176,14 +212,17 @@ def list_jobs(
             f"query.{unknown[0]}",
             f"unknown parameter; one of {', '.join(sorted(_LIST_PARAMS))}",
         )
-    for name in sorted(_LIST_PARAMS):  # the last value was taken without a word:
-        given = request.query_params.getlist(name)  # status=queued&status=running listed
-        if len(set(given)) > 1:  # the running jobs alone, as if none were queued
+    # the last value was taken without a word (kind=routes&kind=plans listed the plans
+    # alone); status alone is repeatable: its values are or-ed
+    for name in sorted(_LIST_PARAMS - _REPEATABLE_PARAMS):
+        given = request.query_params.getlist(name)
+        if len(set(given)) > 1:
             shown = ", ".join(repr(v if len(v) <= 40 else v[:40] + "...") for v in given)
             raise InputError(
                 f"query.{name}",
                 f"given more than once, with different values ({shown}); give it once",
             )
+    statuses = parse_statuses(status) if status is not None else []
     if kind is not None and kind not in ctx.registry:  # a typo listed nothing, as if no jobs
         known = ", ".join(sorted(ctx.registry.specs))
         raise InputError("query.kind", f"unknown job kind {kind!r}; one of {known}")
@@ -192,8 +231,10 @@ def list_jobs(
     where: list[ColumnElement[bool]] = []
     if principal.key_id is not None and principal.role != "admin":
         where.append(Job.key_id == principal.key_id)
-    if status is not None:
-        where.append(Job.status == status)
+    if len(statuses) == 1:  # read in the order of the status index
+        where.append(Job.status == statuses[0])
+    elif statuses:
+        where.append(Job.status.in_(statuses))
     if kind is not None:
         where.append(Job.kind == kind)
     count = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0

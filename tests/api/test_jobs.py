@@ -328,7 +328,6 @@ def test_listing_with_an_unknown_parameter_is_a_422_naming_it(
 @pytest.mark.parametrize(
     ("query", "field", "shown"),
     [
-        ("status=queued&status=running", "query.status", "'queued', 'running'"),
         ("kind=routes&kind=test_sleep", "query.kind", "'routes', 'test_sleep'"),
         ("limit=1&limit=2", "query.limit", "'1', '2'"),
         ("offset=0&status=done&offset=5", "query.offset", "'0', '5'"),
@@ -337,8 +336,8 @@ def test_listing_with_an_unknown_parameter_is_a_422_naming_it(
 def test_listing_with_a_parameter_given_twice_is_a_422_naming_it(
     client: TestClient, keys: dict[str, dict[str, str]], query: str, field: str, shown: str
 ) -> None:
-    """The last value was taken without a word: ``status=queued&status=running`` listed the
-    running jobs alone, as if none were queued (an integrator's "active jobs" query)."""
+    """The last value was taken without a word: ``kind=routes&kind=test_sleep`` listed the
+    test jobs alone, as if there were no routing jobs (``status`` is or-ed instead)."""
     answer = client.get(f"/v1/jobs?{query}", headers=keys["admin"])
     assert answer.status_code == 422, answer.text
     [problem] = answer.json()["detail"]
@@ -346,6 +345,61 @@ def test_listing_with_a_parameter_given_twice_is_a_422_naming_it(
         "field": field,
         "reason": f"given more than once, with different values ({shown}); give it once",
     }
+
+
+def _job_in(job_id: str, status: str, created_at: dt.datetime) -> Job:
+    """A test job of no key in ``status`` created at ``created_at`` (for listings)."""
+    return Job(id=job_id, kind="test_sleep", status=status, payload={}, created_at=created_at)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=failed&status=cancelled",
+        "status=failed,cancelled",
+        "status=cancelled,%20failed&status=failed",
+        "status=failed&status=cancelled&limit=1",
+    ],
+)
+def test_listing_by_several_statuses_lists_a_job_in_any_of_them(
+    client: TestClient, keys: dict[str, dict[str, str]], query: str
+) -> None:
+    """``status=queued&status=running`` (an OMS's "active jobs") was a 422: one status only."""
+    ctx = _ctx(client)
+    assert ctx.sessions is not None
+    now = utcnow()
+    statuses = {"j-done": "done", "j-failed": "failed", "j-cancelled": "cancelled"}
+    with ctx.sessions.begin() as session:
+        for i, (job_id, status) in enumerate(statuses.items()):
+            session.add(_job_in(job_id, status, now - dt.timedelta(seconds=i)))
+    answer = client.get(f"/v1/jobs?{query}", headers=keys["admin"])
+    assert answer.status_code == 200, answer.text
+    listed = answer.json()
+    assert listed["count"] == 2
+    expected = ["j-failed", "j-cancelled"][: 1 if "limit=1" in query else 2]
+    assert [job["id"] for job in listed["data"]] == expected
+    active = client.get("/v1/jobs?status=queued,running", headers=keys["admin"])
+    assert active.status_code == 200, active.text
+    assert active.json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("status=done,bogus", "unknown status 'bogus'; one of queued, running, done, failed"),
+        ("status=done&status=", "unknown status ''; one of queued"),
+        ("status=done,", "unknown status ''; one of queued"),
+        ("&".join(["status=done"] * 21), "given 21 times; at most 20"),
+    ],
+)
+def test_listing_by_an_unknown_status_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], query: str, reason: str
+) -> None:
+    answer = client.get(f"/v1/jobs?{query}", headers=keys["admin"])
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["field"] == "query.status"
+    assert problem["reason"].startswith(reason)
 
 
 def test_listing_with_a_parameter_given_twice_alike_lists_as_once(
