@@ -419,7 +419,8 @@ class Comparison:
                     if name == self.baseline
                     else "n/a"
                     if d.n == 0
-                    else f"{fmt_num(d.mean, '+.4g')} {NO_INTERVAL}"
+                    else f"{fmt_num(d.mean, '.4g' if zero_difference(d.mean) else '+.4g')} "
+                    f"{NO_INTERVAL}"
                     if d.method == "none"
                     else _diff_text(d)
                     + f"{self._flat(name, m)}{fewer_note(d.n, reps)}{self._mark(name, m)}"

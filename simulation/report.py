@@ -114,8 +114,8 @@ def _diff_cell(row: dict[str, Any], replications: int) -> str:
     mark = ""
     if sig:
         mark = " " + MARKS[_direction(row["kpi"], d)]
-    if lo is None or hi is None:  # one pair: no interval, no test
-        return f"{_fmt(d, signed=True)} {NO_INTERVAL}"
+    if lo is None or hi is None:  # one pair: no interval, no test; no difference unsigned
+        return f"{_fmt(d, signed=not zero_difference(d))} {NO_INTERVAL}"
     n = fewer_note(row.get("diff_n", replications), replications)
     constant = bool(row.get("degenerate"))  # every pair the same difference: zero width
     if constant and zero_difference(d):  # plainly no difference: 0, not +0 [+0, +0]

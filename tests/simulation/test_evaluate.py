@@ -154,6 +154,16 @@ def test_one_replication_is_never_significant(c101_plans: tuple[Scenario, Plan, 
     assert not any("excluded" in r for r in guard.reasons)
 
 
+def test_no_difference_over_one_replication_is_written_unsigned(
+    c101_plans: tuple[Scenario, Plan, Plan],
+) -> None:
+    """The plan comparison wrote ``+0 [no CI: n=1]`` for a plan compared with itself."""
+    scenario, good, _ = c101_plans
+    table = compare(scenario, {"a": good, "b": good}, replications=1, seed=3).markdown()
+    row = next(line for line in table.splitlines() if line.startswith("| b "))
+    assert "| 0 [no CI: n=1] |" in row and "+0" not in row
+
+
 def test_the_on_time_guard_excludes_a_cheaper_but_later_plan(
     c101_plans: tuple[Scenario, Plan, Plan],
 ) -> None:

@@ -50,6 +50,18 @@ def _sweep(costs: dict[str, list[float]], metric: str = "cost_cents") -> SweepRe
     )
 
 
+def test_no_difference_over_one_replication_is_written_unsigned() -> None:
+    """It read ``+0.000 [no CI: n=1]``: a signed zero, as if the variant cost more."""
+    one = _sweep({"base": [100.0], "same": [100.0], "dearer": [102.5]})
+    table = markdown_table(one, metrics=("cost_cents",))
+    same = next(line for line in table.splitlines() if line.startswith("| same "))
+    assert "| 0.000 [no CI: n=1] |" in same and "+0" not in same
+    dearer = next(line for line in table.splitlines() if line.startswith("| dearer "))
+    assert "| +2.500 [no CI: n=1] |" in dearer
+    page = html_report(one, {}, title="t")
+    assert "Δ 0.000 [no CI: n=1]" in page and "+0.000" not in page
+
+
 def test_a_difference_is_marked_only_when_its_interval_excludes_zero() -> None:
     three = _sweep({"base": [100.0, 110.0, 120.0], "cheap": [90.0, 99.0, 111.0]})
     assert "▲" in markdown_table(three, metrics=("cost_cents",))
