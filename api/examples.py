@@ -121,15 +121,19 @@ PLAN_EXAMPLE: dict[str, Any] = {
     }
 }
 
+#: The re-plan of the example plan at 8 min: ``o3`` needs cups, which only ``dc-1`` holds,
+#: and ``dc-1`` takes 600 s to pick, so no plan of :data:`PLAN_EXAMPLE` has started o3 by
+#: then and its cancellation takes it off the plan (at 20 min the plan had delivered o3, so
+#: the example showed "o3: not cancelled" instead).
 REOPTIMISE_EXAMPLE: dict[str, Any] = {
     "late-order": {
-        "summary": "at 20 min: a new order, one cancellation, a courier position",
+        "summary": "at 8 min: a new order, one cancellation, a courier position",
         "value": {
-            "now_s": 1200,
+            "now_s": 480,
             "new_orders": [
                 {
                     "id": "o4",
-                    "created_s": 1200,
+                    "created_s": 480,
                     "location": {"x": 800, "y": -400},
                     "lines": [{"sku": "tea", "quantity": 1}],
                     "service_s": 120,
@@ -137,7 +141,7 @@ REOPTIMISE_EXAMPLE: dict[str, Any] = {
             ],
             "cancelled_order_ids": ["o3"],
             "courier_positions": [
-                {"vehicle_id": "courier-2", "location": {"x": 2100, "y": 1100}, "available_s": 1200}
+                {"vehicle_id": "courier-2", "location": {"x": 2100, "y": 1100}, "available_s": 480}
             ],
             "routing": {"time_limit_s": 1, "seed": 1},
         },

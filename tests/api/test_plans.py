@@ -183,13 +183,16 @@ def test_reoptimise_keeps_done_stops_adds_new_orders_and_reports_changes(
     assert not any(o == "o3" for o, _ in new_stops)  # the cancelled one is gone
     assert not (done & new_stops)  # done stops are not planned again
     assert all(s.start_s >= body["now_s"] for r in new.routes for s in r.stops)
-    # courier-2 runs late: its route, where the plan uses it (under load the greedy plan of
-    # the 0.3 s limit did not), starts at 1,200 s or later
-    assert all(r.start_s >= 1200 for r in new.routes if r.vehicle_id == "courier-2")
+    # courier-2 reported its position: its route, where the plan uses it (under load the
+    # greedy plan of the 0.3 s limit did not), starts at now_s or later
+    assert all(r.start_s >= body["now_s"] for r in new.routes if r.vehicle_id == "courier-2")
     changes = result["changes"]
     assert "o4" in changes["added"]
-    if ("o3", StopKind.DELIVERY) not in done:  # cancelled before it was delivered
-        assert "o3" in changes["removed"]
+    # o3 (cups, only at dc-1, 600 s to pick) is not delivered by now_s in any plan: the
+    # example's cancellation takes it off (at 1,200 s it was "not cancelled: delivered")
+    assert ("o3", StopKind.DELIVERY) not in done
+    assert "o3" in changes["removed"] and "o3" not in result["completed_order_ids"]
+    assert not [d for d in _diagnosis(result) if "not cancelled" in d]
     assert result["parent_id"] == made["plan_id"] and result["plan_id"] != made["plan_id"]
     assert any(line["order_id"] == "o4" for line in result["plan"]["allocation"])
     again = client.post(
@@ -199,6 +202,25 @@ def test_reoptimise_keeps_done_stops_adds_new_orders_and_reports_changes(
     )
     assert again.status_code == 200  # a re-optimised plan can be re-optimised again
     assert set(result["completed_order_ids"]) <= set(again.json()["completed_order_ids"])
+
+
+@pytest.mark.parametrize("engine", ["auto", "greedy"])
+def test_the_reoptimise_example_cancels_an_order_not_yet_delivered(
+    client: TestClient, keys: dict[str, dict[str, str]], engine: str
+) -> None:
+    """The example cancelled o3 at 1,200 s, which the example plan had delivered at 851 s
+    (the greedy plan at 743 s): the docs' example answered "o3: not cancelled"."""
+    body = _plan_body(replications=0)
+    body["routing"]["engine"] = engine
+    made = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert made.status_code == 200, made.text
+    plan_id = made.json()["plan_id"]
+    answer = client.post(f"/v1/plans/{plan_id}/reoptimise", json=_reopt_body(), headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["changes"]["removed"] == ["o3", "o3 (pickup)"]
+    assert "o3" not in result["completed_order_ids"]
+    assert not [d for d in _diagnosis(result) if "not cancelled" in d]
 
 
 def test_an_order_delivered_before_now_is_not_cancelled_and_says_so(
@@ -731,7 +753,8 @@ def test_a_routing_range_error_on_a_new_order_names_it_in_new_orders(
 
 
 # greedy: the plan a loaded machine gets from the default engine at the 0.3 s limit (its
-# fallback), which delivered o2 at 1079 s: o2 was done at 1200 s, nothing to refuse, a 200
+# fallback), which delivered o2 at 1079 s: o2 was done at a now_s of 1200 s (the example's
+# until session 62), nothing to refuse, a 200
 @pytest.mark.parametrize("engine", ["auto", "greedy"])
 def test_a_routing_range_error_on_a_stored_order_names_the_stored_plan(
     client: TestClient,
@@ -745,7 +768,7 @@ def test_a_routing_range_error_on_a_stored_order_names_the_stored_plan(
     body["routing"]["engine"] = engine
     o2 = body["scenario"]["orders"][1]
     o2["penalty_cents"] = 10**9
-    o2["time_windows"] = [{"start_s": 1300, "end_s": 28_800}]  # still to deliver at 1200 s
+    o2["time_windows"] = [{"start_s": 1300, "end_s": 28_800}]  # still to deliver at now_s
     made = client.post("/v1/plans", json=body, headers=keys["oms"])
     assert made.status_code == 200, made.text
     monkeypatch.setattr("solvers.routing.problem.ENGINE_INT_LIMIT", 10**11)
@@ -1194,7 +1217,8 @@ def test_reoptimise_allocates_new_orders_as_of_its_now(
     body["rules"] = {"promise": "forbid"}
     made = client.post("/v1/plans", json=body, headers=keys["oms"])
     assert made.status_code == 200, made.text
-    reopt = _reopt_body()  # now_s 1200; from then the DC delivers at ~1,900 s, the store ~1,730 s
+    reopt = _reopt_body()
+    reopt["now_s"] = 1200  # from then the DC delivers at ~1,900 s, the store ~1,730 s
     reopt["new_orders"][0]["time_windows"] = [{"start_s": 0, "end_s": 1500}]
     answer = client.post(
         f"/v1/plans/{made.json()['plan_id']}/reoptimise", json=reopt, headers=keys["oms"]
