@@ -313,11 +313,23 @@ def read_input(path: Path | str) -> bytes:
 def load_scenario_input(path: Path | str, fmt: str = "auto") -> Scenario:
     """Read a scenario file argument in any supported format, ``-`` being standard input
     (its format told from its first characters, or ``fmt``)."""
-    from scenarios.io import load_scenario, scenario_from_bytes
+    return load_scenario_input_as(path, fmt)[0]
+
+
+def load_scenario_input_as(path: Path | str, fmt: str = "auto") -> tuple[Scenario, str]:
+    """:func:`load_scenario_input` and the format the input was read as (``fmt``, or the one
+    detected): a JSON scenario's ``source.format`` is the format it was first read from."""
+    from scenarios.io import detect_format, detect_text_format, load_scenario, scenario_from_bytes
 
     if is_stdin(path):
-        return scenario_from_bytes(read_input(path), fmt, source=STDIN_NAME)
-    return load_scenario(path, fmt)
+        data = read_input(path)
+        chosen = fmt
+        if fmt == "auto":
+            head = data[:4096].decode("utf-8-sig", errors="replace")
+            chosen = detect_text_format(head, source=STDIN_NAME)
+        return scenario_from_bytes(data, chosen, source=STDIN_NAME), chosen
+    chosen = detect_format(path) if fmt == "auto" else fmt
+    return load_scenario(path, chosen), chosen
 
 
 def is_stdout(out: Path | None) -> bool:

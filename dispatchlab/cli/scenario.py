@@ -21,6 +21,7 @@ from dispatchlab.cli._common import (
     input_name,
     is_stdout,
     load_scenario_input,
+    load_scenario_input_as,
     note_input,
     option_names,
     seed_option,
@@ -212,12 +213,23 @@ def convert(
     out = None if is_stdout(out) else out  # no --out (or '-'): stdout
     if out is not None:
         check_output_file(out)
-    scenario = load_scenario_input(file, format)
+    scenario, read_as = load_scenario_input_as(file, format)
     note_input(input_name(file), type(scenario).model_fields)
     write_text(to_json(scenario) + "\n", out)
     if out is not None:
+        # a JSON scenario keeps the source it was first converted from (its format and
+        # divisors): "solomon -> json" was printed for a JSON file converted again
+        origin = scenario.source
+        first = ""
+        if read_as == "json" and origin.format != "json":
+            made = (
+                "generated" if origin.format == "generated" else f"converted from {origin.format}"
+            )
+            first = f"; the scenario was first {made}" + (
+                f" ({origin.path})" if origin.path else ""
+            )
         err_console.print(
-            f"wrote {out} ({scenario.source.format} -> json)",
+            f"wrote {out} ({read_as} -> json{first})",
             highlight=False,
             soft_wrap=True,
             markup=False,

@@ -182,6 +182,37 @@ def test_convert_round_trips(tmp_path: Path, instances_dir: Path) -> None:
     assert stdout.stdout == out.read_text()
 
 
+def test_convert_names_the_format_it_read(tmp_path: Path, instances_dir: Path) -> None:
+    """A JSON file converted again was "solomon -> json": its source's format, not the one
+    read; the JSON keeps that source (the original's format, path and divisors)."""
+    src = instances_dir / "solomon" / "C101.txt"
+    first, again = tmp_path / "c101.json", tmp_path / "again.json"
+    result = runner.invoke(app, ["scenario", "convert", str(src), "--out", str(first)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == f"wrote {first} (solomon -> json)"
+    result = runner.invoke(app, ["scenario", "convert", str(first), "--out", str(again)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (
+        f"wrote {again} (json -> json; the scenario was first converted from solomon ({src}))"
+    )
+    assert read_json(Scenario, again).source == read_json(Scenario, first).source
+    piped = tmp_path / "piped.json"
+    result = runner.invoke(
+        app, ["scenario", "convert", "-", "--out", str(piped)], input=first.read_text()
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"wrote {piped} (json -> json; the scenario was first ")
+    city = tmp_path / "city.json"
+    sizes = ["--orders", "5", "--nodes", "2", "--couriers", "2"]
+    made = runner.invoke(app, ["scenario", "generate", "--seed", "1", *sizes, "--out", str(city)])
+    assert made.exit_code == 0, made.output
+    result = runner.invoke(app, ["scenario", "convert", str(city), "--out", str(again)])
+    assert result.exit_code == 0, result.output
+    assert (
+        result.stderr.strip() == f"wrote {again} (json -> json; the scenario was first generated)"
+    )
+
+
 def test_convert_rejects_unknown_target(instances_dir: Path) -> None:
     src = instances_dir / "solomon" / "C101.txt"
     _one_line_error(
