@@ -3,7 +3,8 @@
 Each pickup/delivery pair becomes one Order: the order's own fields are the delivery task (its
 id is the delivery task number) and ``pickup`` is the pickup task (its id the pickup task number).
 Distances are Euclidean in double precision in the literature; inside they are integer
-thousandths (``metres_per_unit=1000``, rounded), reported back through ``distance_divisor``.
+thousandths (``metres_per_unit=1000``, rounded), reported back through ``distance_divisor``,
+and so are times. Errors speak the file's units, naming the column and the value as written.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from scenarios.geo import Location, TimeWindow
 from scenarios.io.solomon import (
     _read_text,
     at_line,
+    check_inside,
+    file_time,
+    file_window,
     finite_row,
     fleet_scenario,
     whole_number,
@@ -35,11 +39,13 @@ def read_lilim(path: str | Path) -> Scenario:
 def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Scenario:
     """Parse Li & Lim text; errors name the line and the reason."""
     rows: list[tuple[int, list[float]]] = []
+    tokens_at: dict[int, list[str]] = {}  # the tokens of each line, as written
     for lineno, line in enumerate(text.splitlines()):
         parts = line.split()
         if not parts:
             continue
         rows.append((lineno + 1, finite_row(parts, f"line {lineno + 1}", source)))
+        tokens_at[lineno + 1] = parts
     if len(rows) < 3 or len(rows[0][1]) < 2:
         raise InputError(
             "file", "not a Li & Lim file: expected 'K Q S' then task rows", source=source
@@ -70,9 +76,35 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
     if 0 not in tasks:
         raise InputError("task 0", "missing depot row (task 0)", source=source)
     depot_at, depot = tasks[0]
-    with at_line(f"line {depot_at}", source):
+    depot_window = file_window(
+        depot, tokens_at[depot_at], _COLUMNS, (4, 5), f"line {depot_at}", source, SCALE
+    )
+    with at_line(f"line {depot_at}", source, SCALE):
         depot_loc = Location(x=depot[1], y=depot[2])
-        horizon = TimeWindow(start_s=_t(depot[4]), end_s=_t(depot[5]))
+        horizon = TimeWindow(start_s=depot_window[0], end_s=depot_window[1])
+
+    def window(row: list[float], lineno: int, what: str) -> TimeWindow:
+        """The task's window, checked against the depot's in the file's units."""
+        field = f"line {lineno}"
+        start, end = file_window(row, tokens_at[lineno], _COLUMNS, (4, 5), field, source, SCALE)
+        tokens, depot_tokens = tokens_at[lineno], tokens_at[depot_at]
+        check_inside(
+            (start, end),
+            depot_window,
+            (tokens[4], tokens[5]),
+            (depot_tokens[4], depot_tokens[5]),
+            (_COLUMNS[4], _COLUMNS[5]),
+            f"the depot's, line {depot_at}",
+            field,
+            source,
+            what,
+        )
+        return TimeWindow(start_s=start, end_s=end)
+
+    def service_s(row: list[float], lineno: int) -> int:
+        token = tokens_at[lineno][6]
+        return file_time(row[6], token, _COLUMNS[6], f"line {lineno}", source, SCALE)
+
     orders = []
     order_lines: list[tuple[int, int]] = []  # (delivery line, pickup line) of each order
     paired: set[int] = set()
@@ -111,25 +143,28 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
         if row[3] != -p_row[3]:
             raise InputError(
                 f"line {lineno}",
-                f"delivery {task_id} has demand {row[3]:g}, but its pickup {pickup_ref} picks "
-                f"up {p_row[3]:g} (a delivery's demand is minus its pickup's)",
+                f"delivery {task_id} has demand {tokens_at[lineno][3]}, but its pickup "
+                f"{pickup_ref} picks up {tokens_at[p_line][3]} (a delivery's demand is minus "
+                "its pickup's)",
                 source=source,
             )
         paired.add(pickup_ref)
-        with at_line(f"line {p_line}", source):
+        p_window, p_service = window(p_row, p_line, "pickup"), service_s(p_row, p_line)
+        with at_line(f"line {p_line}", source, SCALE):
             pickup = PickupSpec(
                 id=str(pickup_ref),
                 location=Location(x=p_row[1], y=p_row[2]),
-                time_windows=[_window(p_row, p_line, source)],
-                service_s=_t(p_row[6]),
+                time_windows=[p_window],
+                service_s=p_service,
             )
-        with at_line(f"line {lineno}", source):
+        d_window, d_service = window(row, lineno, "delivery"), service_s(row, lineno)
+        with at_line(f"line {lineno}", source, SCALE):
             order = Order(
                 id=str(task_id),
                 location=Location(x=row[1], y=row[2]),
                 demand=[int(p_row[3])],
-                time_windows=[_window(row, lineno, source)],
-                service_s=_t(row[6]),
+                time_windows=[d_window],
+                service_s=d_service,
                 pickup=pickup,
             )
         orders.append(order)
@@ -167,16 +202,19 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
         fleet_field=f"line {head_line}",
         source=source,
         order_field=lambda i, path: f"line {order_lines[i][path.startswith('pickup')]}",
+        time_scale=SCALE,
     )
 
 
-def _t(value: float) -> int:
-    return round(value * SCALE)
-
-
-def _window(row: list[float], lineno: int, source: str) -> TimeWindow:
-    if row[5] < row[4]:
-        raise InputError(
-            f"line {lineno}", f"late time {row[5]} is before early time {row[4]}", source=source
-        )
-    return TimeWindow(start_s=_t(row[4]), end_s=_t(row[5]))
+#: the columns of a Li & Lim task row, as errors name them
+_COLUMNS = (
+    "task number",
+    "x",
+    "y",
+    "demand",
+    "early time",
+    "late time",
+    "service time",
+    "pickup number",
+    "delivery number",
+)

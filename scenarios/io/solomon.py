@@ -4,7 +4,9 @@ Distances and travel times follow the DIMACS VRPTW convention: each arc is trunc
 decimal. Inside the model that is exact integer arithmetic in tenths (``metres_per_unit=10``,
 ``rounding="floor"``, speed 1), and ``source.distance_divisor = 10`` converts back, so a
 reported distance compares directly with ``dimacs_distance`` in the benchmark tables.
-Times (ready, due, service) are scaled by 10 the same way.
+Times (ready, due, service) are scaled by 10 the same way. Errors speak the file's units: a
+time the model would refuse once scaled (negative, past :data:`~scenarios.geo.MAX_INT`, a window
+outside the depot's) is refused here, naming the column and the value as written.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pydantic import ValidationError
 
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.files import read_limited
-from scenarios.geo import Location, TimeWindow
+from scenarios.geo import MAX_INT, Location, TimeWindow
 from scenarios.model import Order, Scenario, SourceInfo, Vehicle
 from scenarios.travel import EuclideanTravel, TravelModel
 
@@ -64,7 +66,7 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
         whole_number(token, f"line {fleet_at + 1}", what, source)
         for token, what in zip(fleet_row[:2], ("NUMBER", "CAPACITY"), strict=True)
     )
-    rows: list[tuple[int, list[float]]] = []
+    rows: list[tuple[int, list[float], list[str]]] = []
     seen: dict[float, int] = {}
     for lineno in range(c_at + 1, len(lines)):
         parts = lines[lineno].split()
@@ -83,39 +85,50 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
             )
         whole_value(row[0], f"line {lineno + 1}", "the customer number", source)
         seen[row[0]] = lineno
-        rows.append((lineno, row))
+        rows.append((lineno, row, parts[:7]))
     if len(rows) < 2:
         raise InputError("CUSTOMER", "needs a depot row and at least one customer", source=source)
-    depot_at, depot = rows[0]
+    depot_at, depot, depot_tokens = rows[0]
     if depot[0] != 0:  # a file missing its depot row: customer 1 was taken for it and dropped
         raise InputError(
             f"line {depot_at + 1}",
-            f"the first CUSTOMER row must be the depot, customer 0, not customer {depot[0]:g}",
+            f"the first CUSTOMER row must be the depot, customer 0, not customer {depot_tokens[0]}",
             source=source,
         )
-    with at_line(f"line {depot_at + 1}", source):
+    depot_field = f"line {depot_at + 1}"
+    horizon_window = file_window(depot, depot_tokens, _COLUMNS, (4, 5), depot_field, source, SCALE)
+    with at_line(depot_field, source, SCALE):
         depot_loc = Location(x=depot[1], y=depot[2])
-        horizon = TimeWindow(start_s=_t(depot[4]), end_s=_t(depot[5]))
+        horizon = TimeWindow(start_s=horizon_window[0], end_s=horizon_window[1])
     orders = []
     order_lines: list[str] = []
-    for lineno, row in rows[1:]:
-        cust, x, y, demand, ready, due, service = row
-        if due < ready:
-            raise InputError(
-                f"line {lineno + 1}", f"due date {due} is before ready time {ready}", source=source
-            )
+    for lineno, row, tokens in rows[1:]:
+        cust, x, y, demand, _, _, service = row
+        field = f"line {lineno + 1}"
         if demand < 0:
-            raise InputError(f"line {lineno + 1}", f"negative demand {demand}", source=source)
-        units = whole_value(demand, f"line {lineno + 1}", "the demand", source)
-        order_lines.append(f"line {lineno + 1}")
-        with at_line(f"line {lineno + 1}", source):
+            raise InputError(field, f"negative demand {tokens[3]}", source=source)
+        units = whole_value(demand, field, "the demand", source)
+        window = file_window(row, tokens, _COLUMNS, (4, 5), field, source, SCALE)
+        check_inside(
+            window,
+            horizon_window,
+            (tokens[4], tokens[5]),
+            (depot_tokens[4], depot_tokens[5]),
+            (_COLUMNS[4], _COLUMNS[5]),
+            f"the depot's, line {depot_at + 1}",
+            field,
+            source,
+        )
+        service_s = file_time(service, tokens[6], _COLUMNS[6], field, source, SCALE)
+        order_lines.append(field)
+        with at_line(field, source, SCALE):
             orders.append(
                 Order(
                     id=str(int(cust)),
                     location=Location(x=x, y=y),
                     demand=[units],
-                    time_windows=[TimeWindow(start_s=_t(ready), end_s=_t(due))],
-                    service_s=_t(service),
+                    time_windows=[TimeWindow(start_s=window[0], end_s=window[1])],
+                    service_s=service_s,
                 )
             )
     return fleet_scenario(
@@ -139,12 +152,99 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
         fleet_field=f"line {fleet_at + 1}",
         source=source,
         order_field=lambda i, _path: order_lines[i],
+        time_scale=SCALE,
     )
 
 
-def _t(value: float) -> int:
-    """Scale a Solomon time or distance to integer tenths."""
-    return round(value * SCALE)
+#: the columns of a Solomon CUSTOMER row, as errors name them
+_COLUMNS = (
+    "customer number",
+    "x",
+    "y",
+    "demand",
+    "ready time",
+    "due date",
+    "service time",
+)
+
+
+def file_time(value: float, token: str, column: str, field: str, source: str, scale: int) -> int:
+    """A time of a benchmark file row in the model's units (``value`` x ``scale``, rounded).
+
+    InputError under ``field`` naming ``column`` and the value as written (``token``) when it
+    is negative or the scaled value passes :data:`~scenarios.geo.MAX_INT`: the model's
+    refusal named the scaled value (ten or a thousand times the file's).
+    """
+    if value < 0:
+        raise InputError(field, f"{column} {token} is negative; a time must be >= 0", source=source)
+    scaled = round(value * scale)
+    if scaled > MAX_INT:
+        raise InputError(
+            field,
+            f"{column} {token} is larger than the largest time, {file_units(MAX_INT, scale)}",
+            source=source,
+        )
+    return scaled
+
+
+def file_window(
+    row: list[float],
+    tokens: list[str],
+    columns: tuple[str, ...],
+    at: tuple[int, int],
+    field: str,
+    source: str,
+    scale: int,
+) -> tuple[int, int]:
+    """The window of columns ``at`` (start, end) of a row in the model's units; InputError in
+    the file's units, naming the columns and values as written, when it ends before it starts
+    or a time is one :func:`file_time` refuses."""
+    lo, hi = at
+    if row[hi] < row[lo]:
+        raise InputError(
+            field,
+            f"{columns[hi]} {tokens[hi]} is before {columns[lo]} {tokens[lo]}",
+            source=source,
+        )
+    return (
+        file_time(row[lo], tokens[lo], columns[lo], field, source, scale),
+        file_time(row[hi], tokens[hi], columns[hi], field, source, scale),
+    )
+
+
+def check_inside(
+    window: tuple[int, int],
+    horizon: tuple[int, int],
+    shown: tuple[str, str],
+    horizon_shown: tuple[str, str],
+    columns: tuple[str, str],
+    whose: str,
+    field: str,
+    source: str,
+    what: str = "delivery",
+) -> None:
+    """InputError under ``field`` when ``window`` lies entirely outside ``horizon`` (both in
+    the model's units, as the model decides), written as the file writes them (``shown``,
+    ``horizon_shown``: the tokens of ``columns``; ``whose``: where the horizon is given): the
+    model's refusal named both scaled."""
+    if window[1] < horizon[0] or window[0] > horizon[1]:
+        raise InputError(
+            field,
+            f"the window [{shown[0]}, {shown[1]}] ({columns[0]}, {columns[1]}) lies entirely "
+            f"outside the horizon [{horizon_shown[0]}, {horizon_shown[1]}] ({whose}): the "
+            f"{what} could never be made in it",
+            source=source,
+        )
+
+
+def file_units(value: int, scale: int) -> str:
+    """A value in the model's units (``scale`` per file unit) as the file writes it (no
+    trailing zeros: 912, 91.2, 0.005)."""
+    whole, part = divmod(value, scale)
+    if not part:
+        return str(whole)
+    places = len(str(scale)) - 1
+    return f"{whole}.{part:0{places}d}".rstrip("0")
 
 
 def _is_number(token: str) -> bool:
@@ -168,6 +268,7 @@ def fleet_scenario(
     fleet_field: str,
     source: str,
     order_field: Callable[[int, str], str] | None = None,
+    time_scale: int = 1,
 ) -> Scenario:
     """A benchmark file's scenario: ``num_vehicles`` alike vehicles at the depot, one dimension.
 
@@ -178,6 +279,8 @@ def fleet_scenario(
     A fleet of more than :data:`MAX_FLEET` vehicles is refused before any is made. A rule the
     scenario checks across fields (a window outside the horizon) is reported under
     ``order_field(i, path)``, the place in the file of field ``path`` of ``orders[i]``.
+    ``time_scale``: the model's time units per file unit; a refusal the reader did not make
+    in the file's units says the scale (:func:`scale_note`).
     """
     if num_vehicles > MAX_FLEET:
         raise InputError(
@@ -185,7 +288,7 @@ def fleet_scenario(
             f"{num_vehicles:,} vehicles, more than the {MAX_FLEET:,} a benchmark file may have",
             source=source,
         )
-    with at_line(fleet_field, source):
+    with at_line(fleet_field, source, time_scale):
         vehicles = [
             Vehicle(id=str(k + 1), start_location=depot, shift=horizon, capacity=[capacity])
             for k in range(num_vehicles)
@@ -205,21 +308,40 @@ def fleet_scenario(
         error = input_error_from_validation(err, source=source)
         parts = error.field.split(".", 2)
         if order_field is None or len(parts) < 2 or parts[0] != "orders" or not parts[1].isdigit():
-            raise error from None
+            reason = error.reason + scale_note(time_scale, error.field)
+            raise InputError(error.field, reason, source=source) from None
         index = int(parts[1])
         path = parts[2] if len(parts) > 2 else ""
-        reason = f"{path}: {error.reason}" if path else error.reason
+        reason = (f"{path}: {error.reason}" if path else error.reason) + scale_note(
+            time_scale, error.field
+        )
         raise InputError(order_field(index, path), reason, source=source) from None
 
 
+#: the model fields (path parts) that hold times, or windows of them
+_TIME_PARTS = frozenset({"time_windows", "shift", "horizon", "window", "breaks"})
+
+
+def scale_note(scale: int, field: str) -> str:
+    """What a refusal of the model's field ``field`` (a dotted path) says after its reason when
+    the reader scaled the file's times (``scale`` model units per file unit) and the field is
+    a time: its times are not the file's."""
+    parts = field.split(".")
+    if scale == 1 or not any(p.endswith("_s") or p in _TIME_PARTS for p in parts):
+        return ""
+    return f" (times in the model's units: the file's x {scale})"
+
+
 @contextmanager
-def at_line(field: str, source: str) -> Iterator[None]:
-    """Report a value the model rejects under ``field`` (the file's line) and its path."""
+def at_line(field: str, source: str, time_scale: int = 1) -> Iterator[None]:
+    """Report a value the model rejects under ``field`` (the file's line) and its path
+    (``time_scale``: see :func:`scale_note`)."""
     try:
         yield
     except ValidationError as err:
         error = input_error_from_validation(err)
-        raise InputError(field, f"{error.field}: {error.reason}", source=source) from None
+        reason = f"{error.field}: {error.reason}{scale_note(time_scale, error.field)}"
+        raise InputError(field, reason, source=source) from None
 
 
 def finite_row(parts: list[str], field: str, source: str) -> list[float]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from scenarios.errors import InputError
-from scenarios.geo import Location, TimeWindow
+from scenarios.geo import MAX_COORDINATE, MAX_INT, Location, TimeWindow
 from scenarios.io.solomon import MAX_FLEET, _read_text, at_line, fleet_scenario
 from scenarios.model import Order, Scenario, SourceInfo
 from scenarios.travel import EuclideanTravel, MatrixTravel
@@ -75,8 +75,8 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
 
     coords = {
         node: (
-            _number(row, 1, "NODE_COORD_SECTION", source),
-            _number(row, 2, "NODE_COORD_SECTION", source),
+            _coordinate(row, 1, source),
+            _coordinate(row, 2, source),
         )
         for node, row in _rows_by_node(sections, "NODE_COORD_SECTION", n, source, columns=3).items()
     }
@@ -138,11 +138,11 @@ def parse_vrplib(text: str, *, source: str = "<text>") -> Scenario:
         )
 
     demand = _per_node(sections, "DEMAND_SECTION", n, source)
-    service = _per_node(sections, "SERVICE_TIME_SECTION", n, source)
+    service = _per_node(sections, "SERVICE_TIME_SECTION", n, source, time=True)
     windows = {
         node: (
-            _whole(r, 1, "TIME_WINDOW_SECTION", source),
-            _whole(r, 2, "TIME_WINDOW_SECTION", source),
+            _whole(r, 1, "TIME_WINDOW_SECTION", source, time=True),
+            _whole(r, 2, "TIME_WINDOW_SECTION", source, time=True),
         )
         for node, r in _rows_by_node(sections, "TIME_WINDOW_SECTION", n, source, columns=3).items()
     }
@@ -272,13 +272,39 @@ def _depot(sections: dict[str, list[Row]], n: int, source: str) -> int:
     return 1
 
 
-def _whole(row: Row, k: int, section: str, source: str) -> int:
-    """Token ``k`` of a section row as a whole number, else InputError naming the line."""
+def _coordinate(row: Row, k: int, source: str) -> float:
+    """Token ``k`` of a ``NODE_COORD_SECTION`` row, else InputError naming the line and the
+    value as written (the model's refusal of a coordinate past its bound named neither)."""
+    value = _number(row, k, "NODE_COORD_SECTION", source)
+    if abs(value) > MAX_COORDINATE:
+        raise InputError(
+            "NODE_COORD_SECTION",
+            f"line {row.lineno}: coordinate {row.tokens[k]!r} is beyond "
+            f"+-{MAX_COORDINATE:,.0f}, the largest the model takes",
+            source=source,
+        )
+    return value
+
+
+def _whole(row: Row, k: int, section: str, source: str, *, time: bool = False) -> int:
+    """Token ``k`` of a section row as a whole number of at most :data:`MAX_INT` (>= 0 for a
+    ``time``), else InputError naming the line and the value as written."""
     value = _number(row, k, section, source)
     if value != int(value):
         raise InputError(
             section,
             f"line {row.lineno}: expected a whole number, found {row.tokens[k]!r}",
+            source=source,
+        )
+    if time and value < 0:
+        raise InputError(
+            section, f"line {row.lineno}: negative time {row.tokens[k]!r}", source=source
+        )
+    if value > MAX_INT:
+        raise InputError(
+            section,
+            f"line {row.lineno}: {row.tokens[k]!r} is larger than {MAX_INT:,}, the largest "
+            "number the model takes",
             source=source,
         )
     return int(value)
@@ -315,10 +341,13 @@ def _complete(
     )
 
 
-def _per_node(sections: dict[str, list[Row]], key: str, n: int, source: str) -> dict[int, int]:
-    """The whole number each row of section ``key`` gives its node; every node, if present."""
+def _per_node(
+    sections: dict[str, list[Row]], key: str, n: int, source: str, *, time: bool = False
+) -> dict[int, int]:
+    """The whole number each row of section ``key`` gives its node (a ``time``: >= 0); every
+    node, if present."""
     values = {
-        node: _whole(row, 1, key, source)
+        node: _whole(row, 1, key, source, time=time)
         for node, row in _rows_by_node(sections, key, n, source, columns=2).items()
     }
     _complete(sections, key, values, n, source)

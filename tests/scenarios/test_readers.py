@@ -80,7 +80,7 @@ def test_solomon_bad_row_names_line(tmp_path: Path) -> None:
         "BAD\n\nVEHICLE\nNUMBER CAPACITY\n 2 10\n\nCUSTOMER\nhdr\n"
         " 0 0 0 0 0 100 0\n 1 1 1 1 50 10 5\n"
     )
-    with pytest.raises(InputError, match=r"line 10: due date 10\.0 is before ready time 50\.0"):
+    with pytest.raises(InputError, match=r"line 10: due date 10 is before ready time 50"):
         load_scenario(p)
 
 
@@ -267,19 +267,19 @@ def _refused(tmp_path: Path, reader: str, text: str) -> InputError:
             "solomon",
             "X\nVEHICLE\n 2 10\nCUSTOMER\n 0 0 0 0 0 9 0\n 1 1 1 1 0 9 -5\n",
             "line 6",
-            "service_s: Input should be greater than or equal to 0",
+            "service time -5 is negative; a time must be >= 0",
         ),
         (
             "solomon",
             "X\nVEHICLE\n 2 10\nCUSTOMER\n 0 0 0 0 9 0 0\n 1 1 1 1 0 9 0\n",
             "line 5",
-            "end_s: ",
+            "due date 0 is before ready time 9",  # 'end_s: ends at 0 s, before ... 90 s',
         ),
         (
             "lilim",
             "2 10 1\n0 0 0 0 0 9 0 0 0\n1 1 1 1 0 9 -2 0 2\n2 1 1 -1 0 9 0 1 0\n",
             "line 3",
-            "service_s: Input should be greater than or equal to 0",
+            "service time -2 is negative; a time must be >= 0",
         ),
         (
             "solomon",
@@ -291,8 +291,8 @@ def _refused(tmp_path: Path, reader: str, text: str) -> InputError:
             "vrplib",
             "NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n"
             "SERVICE_TIME_SECTION\n1 0\n2 1e30\n",
-            "node 2",
-            "service_s: Input should be less than or equal to",
+            "SERVICE_TIME_SECTION",
+            "line 8: '1e30' is larger than 1,000,000,000,000, the largest number the model takes",
         ),
         ("lilim", "2.5 10 1\n0 0 0 0 0 9 0 0 0\n1 1 1 1 0 9 0 0 2\n", "line 1", "K (vehicles)"),
         (
@@ -570,25 +570,27 @@ def test_lilim_reads_a_large_task_number_exactly(tmp_path: Path) -> None:
     ("reader", "text", "field", "reason"),
     [
         # session 61: these named a model field only ('x', 'duration_s.0.1', 'end_s',
-        # 'orders.0.time_windows.0'), not where in the file it is
+        # 'orders.0.time_windows.0'), not where in the file it is; session 62: the values
+        # as written, in the file's units (Solomon's window was [2000, 3000] s, in tenths,
+        # Li & Lim's [200000, 300000] s, in thousandths; VRPLIB's named no value)
         (
             "vrplib",
             "NAME : x\nDIMENSION : 2\nCAPACITY : 10\nNODE_COORD_SECTION\n1 1e12 0\n2 1 1\n",
-            "node 1",
-            "x: Input should be less than or equal to",
+            "NODE_COORD_SECTION",
+            "line 5: coordinate '1e12' is beyond +-1,000,000,000, the largest the model takes",
         ),
         (
             "vrplib",
             "NAME : x\nDIMENSION : 2\nCAPACITY : 10\nEDGE_WEIGHT_TYPE : EXPLICIT\n"
             "EDGE_WEIGHT_SECTION\n0 1e15\n1 0\n",
             "EDGE_WEIGHT_SECTION",
-            "duration_s.0.1: Input should be less than or equal to",
+            "line 6: '1e15' is larger than 1,000,000,000,000",
         ),
         (
             "vrplib",
             _VRP_HEAD + "TIME_WINDOW_SECTION\n1 0 1e15\n2 0 9\n3 0 9\n",
-            "node 1",
-            "end_s: Input should be less than or equal to",
+            "TIME_WINDOW_SECTION",
+            "line 9: '1e15' is larger than 1,000,000,000,000",
         ),
         (
             "vrplib",
@@ -600,19 +602,22 @@ def test_lilim_reads_a_large_task_number_exactly(tmp_path: Path) -> None:
             "solomon",
             _SOL_HEAD + " 1 1 1 3 0 9 0\n 2 1 1 3 200 300 0\n",
             "line 8",
-            "time_windows.0: the window [2000, 3000] s lies entirely outside the horizon",
+            "the window [200, 300] (ready time, due date) lies entirely outside the horizon "
+            "[0, 99] (the depot's, line 6): the delivery could never be made in it",
         ),
         (
             "lilim",
             _LL_DEPOT + "1 1 1 1 200 300 0 0 2\n2 1 1 -1 0 9 0 1 0\n",
             "line 3",
-            "pickup.time_windows.0: the window [200000, 300000] s lies entirely outside",
+            "the window [200, 300] (early time, late time) lies entirely outside the horizon "
+            "[0, 99] (the depot's, line 2): the pickup could never be made in it",
         ),
         (
             "lilim",
             _LL_DEPOT + "1 1 1 1 0 9 0 0 2\n2 1 1 -1 200 300 0 1 0\n",
             "line 4",
-            "time_windows.0: the window [200000, 300000] s lies entirely outside",
+            "the window [200, 300] (early time, late time) lies entirely outside the horizon "
+            "[0, 99] (the depot's, line 2): the delivery could never be made in it",
         ),
     ],
 )
@@ -622,6 +627,61 @@ def test_a_value_the_scenario_rejects_names_its_place_in_the_file(
     err = _refused(tmp_path, reader, text)
     assert (err.field, err.source) == (field, str(tmp_path / "bad.txt"))
     assert err.reason.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "field", "reason"),
+    [
+        # the model's refusals of the scaled times: "end_s: Input should be less than or
+        # equal to 1000000000000" (the file's due date x 10), "ends at 0 s, before it starts
+        # at 9000 s" (x 1000), "[2000, 3000] s" for a window written "200.0 300.0"
+        (
+            "solomon",
+            _SOL_HEAD + " 1 1 1 3 0 1e15 0\n",
+            "line 7",
+            "due date 1e15 is larger than the largest time, 100000000000",
+        ),
+        ("solomon", _SOL_HEAD + " 1 1 1 3 -3 9 0\n", "line 7", "ready time -3 is negative"),
+        (
+            "solomon",
+            _SOL_HEAD + " 1 1 1 3 200.0 300.0 0\n",
+            "line 7",
+            "the window [200.0, 300.0] (ready time, due date) lies entirely outside the horizon "
+            "[0, 99] (the depot's, line 6)",
+        ),
+        (
+            "lilim",
+            "2 10 1\n0 0 0 0 9 0 0 0 0\n1 1 1 1 0 9 0 0 2\n2 1 1 -1 0 9 0 1 0\n",
+            "line 2",
+            "late time 0 is before early time 9",
+        ),
+        (
+            "lilim",
+            _LL_DEPOT + "1 1 1 1 0 9 1e10 0 2\n2 1 1 -1 0 9 0 1 0\n",
+            "line 3",
+            "service time 1e10 is larger than the largest time, 1000000000",
+        ),
+        (
+            "lilim",
+            _LL_DEPOT + "1 1 1 1 0 9 0 0 2\n2 1 1 -1 5 2.50 0 1 0\n",
+            "line 4",
+            "late time 2.50 is before early time 5",
+        ),
+        (
+            "vrplib",
+            _VRP_HEAD + "TIME_WINDOW_SECTION\n1 0 100\n2 -5 9\n3 0 9\n",
+            "TIME_WINDOW_SECTION",
+            "line 10: negative time '-5'",
+        ),
+    ],
+)
+def test_reader_errors_speak_the_files_units(
+    tmp_path: Path, reader: str, text: str, field: str, reason: str
+) -> None:
+    err = _refused(tmp_path, reader, text)
+    assert (err.field, err.source) == (field, str(tmp_path / "bad.txt"))
+    assert err.reason.startswith(reason), err.reason
+    assert "_s" not in err.reason  # no model field: the file's columns
 
 
 @pytest.mark.parametrize(
@@ -651,3 +711,16 @@ def test_a_file_the_reader_cannot_take_as_given_is_named(
     err = _refused(tmp_path, reader, text)
     assert (err.field, err.source) == (field, str(tmp_path / "bad.txt"))
     assert reason in err.reason
+
+
+def test_a_refusal_left_to_the_model_says_its_times_are_scaled() -> None:
+    """The readers refuse the times they scale in the file's units; should the model still
+    refuse one, its reason says the times are not the file's (a capacity is not scaled)."""
+    from scenarios.io.solomon import scale_note
+
+    assert (
+        scale_note(10, "time_windows.0.end_s") == " (times in the model's units: the file's x 10)"
+    )
+    assert scale_note(1000, "pickup.service_s").endswith("the file's x 1000)")
+    assert scale_note(10, "capacity.0") == ""
+    assert scale_note(1, "time_windows.0.end_s") == ""
