@@ -172,6 +172,8 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     events: Mapped[list[Any]] = mapped_column(JSON, default=list)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    #: what a running job last said it was doing with its progress (migration 0007)
+    progress_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=2)
     timeout_s: Mapped[float] = mapped_column(Float, default=3600.0)

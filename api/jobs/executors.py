@@ -76,6 +76,10 @@ class Execution(Protocol):
         """Latest reported progress in [0, 1], if any."""
         ...
 
+    def progress_detail(self) -> JsonDict | None:
+        """What the job said it was doing with its latest progress, if anything."""
+        ...
+
     def kill(self) -> None:
         """Stop the job now."""
         ...
@@ -141,11 +145,11 @@ def _child_main(target: str, payload: JsonDict, conn: Connection, server_pid: in
 
     last = [0.0]
 
-    def progress(fraction: float) -> None:
+    def progress(fraction: float, detail: JsonDict | None = None) -> None:
         now = time.monotonic()
         if now - last[0] >= 0.5 or fraction >= 1.0:
             last[0] = now
-            conn.send(("progress", float(fraction)))
+            conn.send(("progress", (float(fraction), detail)))
 
     try:
         fn = import_target(target)
@@ -199,6 +203,7 @@ class _ProcessExecution:
         self._process = process
         self._conn = conn
         self._progress: float | None = None
+        self._detail: JsonDict | None = None
         self._outcome: Outcome | None = None
         self._notes: list[str] = []
 
@@ -209,7 +214,7 @@ class _ProcessExecution:
             while self._conn.poll():
                 tag, value = self._conn.recv()
                 if tag == "progress":
-                    self._progress = value
+                    self._progress, self._detail = value
                 elif tag == "note":
                     self._notes.append(value)
                 elif tag == "done":
@@ -232,6 +237,9 @@ class _ProcessExecution:
 
     def progress(self) -> float | None:
         return self._progress
+
+    def progress_detail(self) -> JsonDict | None:
+        return self._detail
 
     def kill(self) -> None:
         if self._process.is_alive():
@@ -582,6 +590,9 @@ class _RayExecution:
         return self._outcome
 
     def progress(self) -> float | None:
+        return None
+
+    def progress_detail(self) -> JsonDict | None:
         return None
 
     def kill(self) -> None:

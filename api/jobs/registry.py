@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 JsonDict = dict[str, Any]
-ProgressFn = Callable[[float], None]
+
+
+class ProgressFn(Protocol):
+    """A job's progress callback: the fraction done (0..1) and, optionally, what the job is
+    doing (a small JSON object, the job's ``progress_detail``: see ``JobProgress``)."""
+
+    def __call__(self, fraction: float, detail: JsonDict | None = None, /) -> None:
+        """Report progress."""
+        ...
 
 
 class TaskFn(Protocol):

@@ -234,6 +234,7 @@ class _Running:
     timeout_s: float
     payload: JsonDict
     last_progress: float | None = None
+    last_detail: JsonDict | None = None
     #: (status, reason) of a run stopped by a limit (cancel, time limit), once killed
     killed: tuple[str, str] | None = None
     #: which run of the job this is (counted runs: a re-queue at a graceful stop is not
@@ -259,6 +260,10 @@ class _Ended:
 
     def progress(self) -> float | None:
         """No progress was made."""
+        return None
+
+    def progress_detail(self) -> JsonDict | None:
+        """Nothing was done."""
         return None
 
     def kill(self) -> None:
@@ -439,6 +444,7 @@ class JobService:
                             "owner": None,
                             "started_at": None,
                             "progress": 0.0,
+                            "progress_detail": None,
                             "attempts": Job.attempts - 1,
                         }
                         _transition(session, job_id, mine, requeue, REQUEUED_AT_STOP)
@@ -797,6 +803,7 @@ class JobService:
         job.error = outcome.error
         job.fallback = outcome.fallback
         job.progress = 1.0
+        job.progress_detail = None
         job.finished_at = utcnow()
         job.events = [*job.events, outcome.event()]
         session.commit()
@@ -1001,6 +1008,7 @@ class JobService:
                 "owner": None,
                 "started_at": None,
                 "progress": 0.0,
+                "progress_detail": None,
                 "attempts": Job.attempts - 1,
             }
             action = "requeued"
@@ -1013,7 +1021,13 @@ class JobService:
                 f"re-queued: the server running it stopped unexpectedly "
                 f"(attempt {job.attempts} of {job.max_attempts})"
             )
-            values = {"status": QUEUED, "owner": None, "started_at": None, "progress": 0.0}
+            values = {
+                "status": QUEUED,
+                "owner": None,
+                "started_at": None,
+                "progress": 0.0,
+                "progress_detail": None,
+            }
             action = "requeued"
         else:
             reason = (
@@ -1260,8 +1274,11 @@ class JobService:
                 outcome = run.execution.poll()
                 if outcome is None:
                     progress = run.execution.progress()
-                    if progress is not None and progress != run.last_progress:
-                        self._write_progress(run, progress)
+                    detail = run.execution.progress_detail()
+                    if progress is not None and (
+                        progress != run.last_progress or detail != run.last_detail
+                    ):
+                        self._write_progress(run, progress, detail)
                     continue
                 if _DYING.is_set():  # after the poll: a death the clean-up caused
                     return
@@ -1270,7 +1287,7 @@ class JobService:
             self._forget(run)
             self.metrics.job_duration.labels(run.kind).observe(time.monotonic() - run.started)
 
-    def _write_progress(self, run: _Running, progress: float) -> None:
+    def _write_progress(self, run: _Running, progress: float, detail: JsonDict | None) -> None:
         """Write a run's progress into its row, while the row is this replica's to write.
 
         A job taken over (recovered by another replica while this one was silent past its
@@ -1286,12 +1303,13 @@ class JobService:
                         Job.owner == self.instance_id,
                         Job.status == RUNNING,
                     )
-                    .values(progress=progress)
+                    .values(progress=progress, progress_detail=detail)
                 )
         except Exception:
             log.exception("the progress of job %s could not be written", run.job_id)
             return
         run.last_progress = progress
+        run.last_detail = detail
 
     def _forget(self, run: _Running) -> None:
         with self._lock:
@@ -1448,6 +1466,7 @@ class JobService:
             job.error = error
             job.fallback = end.fallback
             job.progress = 1.0 if status == DONE else job.progress
+            job.progress_detail = None  # what it was doing: it has ended
             job.finished_at = utcnow()
             job.events = [
                 *job.events,

@@ -36,6 +36,8 @@ def job_public(job: Job, *, with_result: bool = True, plan_id: str | None = None
     ``plan_id`` is the plan a job made, for its link, when the result is not read.
     """
     fields = {name: getattr(job, name) for name in _VIEW_COLUMNS}
+    if job.status != "running":  # what it was doing: it has ended, or not started
+        fields["progress_detail"] = None
     if with_result:
         fields["result"] = job.result
         plan_id = (job.result or {}).get("plan_id") if job.result else None

@@ -35,6 +35,19 @@ class JobEvent(BaseModel):
     message: str
 
 
+class JobProgress(BaseModel):
+    """What a running job last said it was doing (routing jobs: see docs/api.md)."""
+
+    phase: str = Field(
+        description="`solving` (the routing solve: diagnosis, construction and search, "
+        "within the time limit) or `explaining` (the answer's explanation, after it)"
+    )
+    elapsed_s: float = Field(description="seconds since the job's solve started")
+    time_limit_s: float | None = Field(
+        default=None, description="the solve's time limit, in seconds (the job's `params`)"
+    )
+
+
 class JobPublic(BaseModel):
     """A job as clients see it; ``result`` is filled once it is done."""
 
@@ -45,6 +58,11 @@ class JobPublic(BaseModel):
     mode: Literal["sync", "async"]
     status: JobStatus
     progress: float = Field(description="0..1, as reported by the solver")
+    progress_detail: JobProgress | None = Field(
+        default=None,
+        description="while a job runs, what it last reported doing with its progress (routing "
+        "jobs: phase, elapsed seconds and time limit); null otherwise",
+    )
     attempts: int
     fallback: bool = Field(description="true when the result comes from the greedy fallback")
     cancel_requested: bool

@@ -60,6 +60,10 @@ class FakeRun:
         """The progress the test set."""
         return self.reported
 
+    def progress_detail(self) -> dict[str, Any] | None:
+        """No detail."""
+        return None
+
     def kill(self) -> None:
         """Note the kill."""
         self.killed = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -98,6 +99,77 @@ def test_async_route_is_a_job_that_ends_with_the_plan(
     assert job["status"] == "done", job
     assert job["result"]["status"] == "feasible"
     assert len(job["result"]["plan"]["routes"]) >= 1
+
+
+def _spread_orders(n: int) -> list[dict[str, Any]]:
+    """``n`` orders on a spiral around the couriers' start (a search that takes its time)."""
+    return [
+        {
+            "id": f"s{i}",
+            "location": {"x": (i % 7 - 3) * 450 + i * 13, "y": (i // 7 - 3) * 380 - i * 11},
+            "demand": [1],
+            "service_s": 60,
+        }
+        for i in range(n)
+    ]
+
+
+def test_a_running_routing_job_reports_its_progress(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """It reported none until done: 0 while it ran for its whole time limit, then 1. It
+    reports the share of its time limit used, and what it is doing (phase, elapsed, limit)."""
+    body = _body(time_limit_s=3.0, engine="pyvrp")
+    body["scenario"]["orders"] += _spread_orders(36)
+    for vehicle in body["scenario"]["vehicles"]:
+        vehicle["capacity"] = [40]
+    answer = client.post("/v1/routes", json={**body, "mode": "async"}, headers=keys["oms"])
+    assert answer.status_code == 202, answer.text
+    link = answer.json()["links"]["self"]
+    seen: list[dict[str, Any]] = []
+
+    def fetch() -> dict[str, Any]:
+        job: dict[str, Any] = client.get(link, headers=keys["oms"]).json()
+        if job["status"] == "running":
+            seen.append(job)
+        return job
+
+    job = wait_for(fetch, lambda j: j["status"] in {"done", "failed"}, timeout_s=60)
+    assert job["status"] == "done", job
+    assert job["progress"] == 1.0 and job["progress_detail"] is None
+    moving = [j for j in seen if j["progress"] > 0]
+    assert moving, [j["progress"] for j in seen]
+    detail = moving[-1]["progress_detail"]
+    assert detail["phase"] in {"solving", "explaining"} and detail["time_limit_s"] == 3.0
+    assert detail["elapsed_s"] > 0 and 0 < moving[-1]["progress"] <= 0.95
+    shares = [j["progress"] for j in seen]
+    assert shares == sorted(shares)  # it never goes back
+
+
+def test_timed_progress_reports_the_share_of_the_time_limit_and_the_phase() -> None:
+    from api.tasks.routes import PROGRESS_CAP, timed_progress
+
+    reports: list[tuple[float, dict[str, Any] | None]] = []
+
+    def progress(fraction: float, detail: dict[str, Any] | None = None, /) -> None:
+        reports.append((fraction, detail))
+
+    before = threading.active_count()
+    with timed_progress(progress, 0.8) as phase:
+        time.sleep(1.3)  # past the limit: the share stops at the cap
+        phase("explaining")
+    assert threading.active_count() == before  # the reporting thread has ended
+    fractions = [f for f, _ in reports]
+    details = [d for _, d in reports if d is not None]
+    assert len(details) == len(reports) >= 3 and fractions == sorted(fractions)
+    assert fractions[0] < 0.1 and fractions[-1] == PROGRESS_CAP
+    assert 0 < fractions[1] < PROGRESS_CAP  # a report in between, from the thread
+    assert [d["phase"] for d in details[:-1]] == ["solving"] * (len(details) - 1)
+    assert details[-1]["phase"] == "explaining" and details[-1]["elapsed_s"] >= 1.3
+    assert {d["time_limit_s"] for d in details} == {0.8}
+    with timed_progress(None, 0.8) as phase:  # a synchronous solve: no thread, no report
+        assert threading.active_count() == before
+        phase("explaining")
 
 
 def test_long_time_limit_becomes_a_job(

@@ -393,7 +393,8 @@ def test_a_plans_twin_evaluation_ends_soon_once_the_service_stops(where: str) ->
         set_at.append(time.monotonic())
         stopping.set()
 
-    def progress(share: float) -> None:  # the first replication is over: stop now, or soon
+    def progress(share: float, detail: dict[str, Any] | None = None, /) -> None:
+        # the first replication is over: stop now, or soon
         if share > 0.5 and not set_at and not stopping.is_set():
             if where == "between_replications":
                 stop()
