@@ -37,8 +37,8 @@ class AllocationParams(StrictModel):
     baseline: Baseline | None = Field(
         default=None,
         description="instead of optimising, run a baseline policy (same cost function): "
-        "nearest = nearest node with full stock; rule_chain = fewest shipments, then nearest; "
-        "myopic = each order's own optimum, in arrival order",
+        "nearest = nearest node with full stock; rule_chain = fewest unfilled units, then "
+        "fewest shipments, then nearest; myopic = each order's own optimum, in arrival order",
     )
     time_limit_s: Annotated[float, Field(gt=0.0, le=86_400.0), NotBool] = Field(
         default=60.0,
