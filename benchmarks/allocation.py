@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -51,7 +52,14 @@ RESULTS_DIR = REPO / "benchmarks" / "results"
 QUICK_DIR = RESULTS_DIR / "quick"  # smoke runs (--quick), not committed
 sys.path.insert(0, str(REPO))
 
-from benchmarks.measures import cpu_times, stolen_share  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    count_arg,
+    count_list_arg,
+    cpu_times,
+    provenance,
+    seconds_arg,
+    stolen_share,
+)
 from scenarios.generate import generate_city  # noqa: E402
 from simulation.stats import (  # noqa: E402
     CONSTANT_NOTE,
@@ -141,6 +149,12 @@ def kept_text(path: Path) -> str:
     return "" if at < 0 else text[at:].rstrip("\n")
 
 
+#: what :func:`main` ran and where (the command, then :func:`benchmarks.measures.provenance`
+#: as the run started), under the notes of each table it writes; empty when the tables are
+#: written by another script, which says that itself
+RUN_LINES: list[str] = []
+
+
 def write_table(
     out_dir: Path, name: str, title: str, header: list[str], rows: list[list[Any]], notes: str
 ) -> None:
@@ -150,7 +164,9 @@ def write_table(
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
-    lines = [f"# {title}", "", notes.strip(), "", "| " + " | ".join(header) + " |"]
+    lines = [f"# {title}", "", notes.strip(), ""]
+    lines += [part for line in RUN_LINES for part in (line, "")]
+    lines += ["| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     kept = kept_text(out_dir / f"{name}.md")
@@ -1141,7 +1157,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few seeds, small sizes")
-    ap.add_argument("--seeds", type=int, default=30)
+    ap.add_argument("--seeds", type=count_arg, default=30)
     ap.add_argument(
         "--only",
         default=",".join(DEFAULT_TABLES),
@@ -1163,10 +1179,13 @@ def main(argv: list[str] | None = None) -> int:
         f"benchmarks/results/{KNOWN_FILE}); the literature table judges its answers against "
         "them and writes them, with its own, to the output directory",
     )
-    ap.add_argument("--time-limit", type=float, default=9.5, help="batch budget per instance")
-    ap.add_argument("--scale-limit", type=float, default=60.0, help="batch budget, scaling")
+    ap.add_argument("--time-limit", type=seconds_arg, default=9.5, help="batch budget per instance")
+    ap.add_argument("--scale-limit", type=seconds_arg, default=60.0, help="batch budget, scaling")
     ap.add_argument(
-        "--scale-sizes", default="", help="comma-separated order counts for scaling (default all)"
+        "--scale-sizes",
+        type=count_list_arg,
+        default=None,
+        help="comma-separated order counts for scaling (default all)",
     )
     ap.add_argument(
         "--scale-families", default="literature,city", help="scaling families (literature,city)"
@@ -1178,14 +1197,14 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated seeds (default the first 5)",
     )
     ap.add_argument(
-        "--reference-long-s", type=float, default=None, help="long batch run, s (default 60)"
+        "--reference-long-s", type=seconds_arg, default=None, help="long batch run, s (default 60)"
     )
     ap.add_argument(
-        "--reference-plain-s", type=float, default=None, help="plain MIP run, s (default 60)"
+        "--reference-plain-s", type=seconds_arg, default=None, help="plain MIP run, s (default 60)"
     )
     ap.add_argument(
         "--reference-threads",
-        type=int,
+        type=count_arg,
         default=None,
         help="HiGHS threads of the long batch run (default HiGHS' own)",
     )
@@ -1196,7 +1215,7 @@ def main(argv: list[str] | None = None) -> int:
         help="seeds of --only city-seeds (comma-separated, default 0-4)",
     )
     ap.add_argument(
-        "--city-seeds-orders", type=int, default=10_000, help="orders of --only city-seeds"
+        "--city-seeds-orders", type=count_arg, default=10_000, help="orders of --only city-seeds"
     )
     ap.add_argument(
         "--fast-runs",
@@ -1218,6 +1237,9 @@ def main(argv: list[str] | None = None) -> int:
         what = f"unknown table(s): {', '.join(unknown)}" if unknown else "give at least one table"
         ap.error(f"argument --only: {what}; one of {', '.join(TABLES)}")
     seeds = list(range(3 if args.quick else args.seeds))
+    given = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "benchmarks/allocation.py", *given])
+    RUN_LINES[:] = [f"Command: `{command}`", provenance()]
     ref_seeds = args.reference_seeds or seeds[: 2 if args.quick else 5]
     if "reference" in only and args.fast_runs is not None:
         recorded_answers(ap, args.fast_runs, ref_seeds)  # checked before any long run
@@ -1267,7 +1289,7 @@ def main(argv: list[str] | None = None) -> int:
                 [100, 300, 1000] if args.quick else [100, 300, 1000, 3000, 10_000, 30_000, 50_000]
             )
             if args.scale_sizes:
-                sizes = [int(n) for n in args.scale_sizes.split(",")]
+                sizes = args.scale_sizes
             families = tuple(f for f in args.scale_families.split(",") if f)
             scaling(args.out_dir, sizes, args.scale_limit, pyomo_max=3_000, families=families)
         if "city-seeds" in only:

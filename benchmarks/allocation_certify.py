@@ -51,6 +51,7 @@ from benchmarks.allocation import (  # noqa: E402
     seed_list,
     write_known,
 )
+from benchmarks.measures import seconds_arg  # noqa: E402
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
 from solvers.allocation.enumerate import near_columns  # noqa: E402
 from solvers.allocation.highs_model import reduced_costs, run_highs  # noqa: E402
@@ -186,17 +187,6 @@ def long_solve(seed: int, recorded: float, seconds: float) -> Finding:
         res.bound,
         cost,
     )
-
-
-def seconds_arg(text: str) -> float:
-    """A positive, finite number of seconds (argparse type: else a usage error, exit 2)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (0.0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,7 +69,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.allocation import progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
-from benchmarks.measures import count_arg  # noqa: E402
+from benchmarks.measures import count_arg, count_at_most  # noqa: E402
 
 HEADER = [
     "code",
@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--short-limit", type=seconds_arg, default=1.0, help="the third job's (s)")
     ap.add_argument("--settle", type=seconds_arg, default=5.0, help="wait after /healthz (s)")
     ap.add_argument("--ready-jobs", type=count_arg, default=5, help="job processes per --code")
-    ap.add_argument("--port", type=int, default=18141, help="the service's port")
+    ap.add_argument("--port", type=count_at_most(65535), default=18141, help="the service's port")
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="pyomo-jobs-code-") as folder:

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results"
 
+from benchmarks.measures import count_arg, provenance  # noqa: E402
 from scenarios.generate import generate_city  # noqa: E402
 from scenarios.io import to_json  # noqa: E402
 
@@ -72,8 +73,10 @@ def run(repeats: int, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
-def write(rows: list[dict[str, Any]], prefix: str, args: argparse.Namespace) -> None:
-    """Write the CSV and the markdown table."""
+def write(
+    rows: list[dict[str, Any]], prefix: str, args: argparse.Namespace, made: str = ""
+) -> None:
+    """Write the CSV and the markdown table (``made``: the run's :func:`provenance`)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     with (RESULTS / f"{prefix}.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -84,6 +87,8 @@ def write(rows: list[dict[str, Any]], prefix: str, args: argparse.Namespace) -> 
         "",
         "Reproduce: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python "
         f"benchmarks/generate_city.py --repeats {args.repeats} --seed {args.seed}`",
+        "",
+        made or provenance(),
         "",
         f"Machine: {platform.machine()}, Python {platform.python_version()}. Median of "
         f"{args.repeats} runs; `generate_s` includes pydantic validation of the Scenario; "
@@ -103,11 +108,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=count_arg, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out-prefix", default="generate-city")
     args = parser.parse_args()
-    write(run(args.repeats, args.seed), args.out_prefix, args)
+    made = provenance()
+    write(run(args.repeats, args.seed), args.out_prefix, args, made)
 
 
 if __name__ == "__main__":

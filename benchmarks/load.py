@@ -53,7 +53,15 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks.measures import count_arg, count_at_most, provenance, seconds_arg  # noqa: E402
+
+#: ``--clients``: each is a connection of its own (and a task): 100,000 of them filled 1.4 GB
+#: and ignored Ctrl-C; ``--workers``: ``dispatchlab serve``'s own limit
+MAX_CLIENTS = 256
+MAX_WORKERS = 64
 RESULTS = REPO / "benchmarks" / "results"
+SOLOMON = REPO / "data" / "instances" / "solomon"
 CLI = [sys.executable, "-c", "from dispatchlab.cli import main; main()"]
 
 
@@ -101,6 +109,25 @@ def check_loopback(url: str) -> None:
     except ValueError:
         pass
     raise SystemExit(f"refusing to load {url}: only loopback targets are allowed")
+
+
+def rate_arg(text: str) -> float:
+    """``--alloc-rate``: requests/s per client, a finite number, 0 or more (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (0.0 <= value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive rate, not {text}")
+    return value
+
+
+def route_instance_arg(text: str) -> str:
+    """``--route-instance``: ``city`` or a bundled Solomon instance's name (argparse type)."""
+    if text == "city" or (SOLOMON / f"{text}.txt").is_file():
+        return text
+    bundled = ", ".join(sorted(p.stem for p in SOLOMON.glob("*.txt")))
+    raise argparse.ArgumentTypeError(f"{text!r} is not 'city' nor a bundled instance ({bundled})")
 
 
 def free_port() -> int:
@@ -459,7 +486,7 @@ def route_body(instance: str, *, seed: int, time_limit_s: float) -> dict[str, An
     else:
         from scenarios.io import load_scenario
 
-        scenario = load_scenario(REPO / "data" / "instances" / "solomon" / f"{instance}.txt")
+        scenario = load_scenario(SOLOMON / f"{instance}.txt")
     return {
         "scenario": scenario.model_dump(mode="json", exclude_defaults=True),
         "params": {"engine": "auto", "time_limit_s": time_limit_s, "seed": seed},
@@ -540,20 +567,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", help="target a running service (loopback only)")
     parser.add_argument("--key", help="oms key for --url")
     parser.add_argument(
-        "--workers", type=int, default=1, help="API processes (dispatchlab serve --workers)"
+        "--workers",
+        type=count_at_most(MAX_WORKERS),
+        default=1,
+        help=f"API processes (dispatchlab serve --workers), 1 to {MAX_WORKERS}",
     )
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--alloc-requests", type=int, default=2000, help="per allocation phase")
+    parser.add_argument(
+        "--clients",
+        type=count_at_most(MAX_CLIENTS),
+        default=20,
+        help=f"concurrent clients (connections), 1 to {MAX_CLIENTS}",
+    )
+    parser.add_argument(
+        "--alloc-requests", type=count_arg, default=2000, help="per allocation phase"
+    )
     parser.add_argument(
         "--alloc-rate",
-        type=float,
+        type=rate_arg,
         default=2.0,
         help="requests/s per client in the paced allocation phases (0: no paced phases)",
     )
-    parser.add_argument("--route-requests", type=int, default=10)
-    parser.add_argument("--route-time-limit", type=float, default=1.0)
+    parser.add_argument("--route-requests", type=count_arg, default=10)
+    parser.add_argument("--route-time-limit", type=seconds_arg, default=1.0)
     parser.add_argument(
-        "--route-instance", default="R101", help="bundled Solomon instance, or 'city'"
+        "--route-instance",
+        type=route_instance_arg,
+        default="R101",
+        help="bundled Solomon instance, or 'city'",
     )
     parser.add_argument(
         "--phases", default=",".join(PHASES), help=f"comma list of {', '.join(PHASES)}"
@@ -581,11 +621,17 @@ def main(argv: list[str] | None = None) -> None:
         what = f"unknown {', '.join(unknown)}" if unknown else "give at least one"
         parser.error(f"argument --phases: {what}; one of {', '.join(PHASES)}")
 
+    if args.url:
+        try:
+            check_loopback(args.url)
+        except SystemExit as refused:
+            parser.error(f"argument --url: {refused}")
+        if not args.key:
+            parser.error("argument --key: needed with --url")
+    made = provenance()  # when, which code, which machine: as the run starts
+
     server = None
     if args.url:
-        check_loopback(args.url)
-        if not args.key:
-            raise SystemExit("--key is needed with --url")
         url, key = args.url, args.key
     else:
         server = LocalServer(args.workers, keep=args.keep_data, cpu_affinity=args.cpu_affinity)
@@ -654,6 +700,7 @@ def main(argv: list[str] | None = None) -> None:
             server.stop()
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "run": made,
         "machine": f"{os.cpu_count()} cores; client and server on the same machine (loopback)",
         "server": f"dispatchlab serve --workers {args.workers}"
         + (" --cpu-affinity" if args.cpu_affinity else "")
@@ -661,8 +708,8 @@ def main(argv: list[str] | None = None) -> None:
         "clients": "closed loop = each client sends its next request when the last one is "
         f"answered (saturation); paced = each client sends {args.alloc_rate:g} requests/s on a "
         f"fixed schedule; measured after {WARMUP_PER_CLIENT} unmeasured requests per client "
-        "(2 when paced) on the same connections, except the cold-start phases (20 new "
-        "connections at once, no warm-up)",
+        "(2 when paced) on the same connections, except the cold-start phases "
+        f"({args.clients} new connections at once, no warm-up)",
         "client": {
             "raw": "raw (minimal asyncio HTTP/1.1 client, keep-alive, TCP_NODELAY)",
             "httpx": "httpx.AsyncClient (TCP_NODELAY)",

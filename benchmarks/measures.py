@@ -18,8 +18,10 @@ import csv
 import math
 import os
 import platform
+import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, TypedDict
 
@@ -133,6 +135,79 @@ def count_arg(text: str) -> int:
 repeats_arg = count_arg
 
 
+def count_at_most(maximum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to ``maximum`` (a usage error otherwise)."""
+
+    def parse(text: str) -> int:
+        value = count_arg(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"at most {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+def count_list_arg(text: str) -> list[int]:
+    """A comma list of whole numbers, each at least 1 (argparse type: else a usage error)."""
+    values = [count_arg(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one whole number")
+    return values
+
+
+def seconds_arg(text: str) -> float:
+    """A positive, finite number of seconds (argparse type: else a usage error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (0.0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _git(*args: str) -> str | None:
+    """The output of ``git -C REPO args`` (stripped), or None where git cannot answer."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor's model name (``platform.processor()`` where /proc has none)."""
+    try:
+        for line in cpuinfo.read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance() -> str:
+    """One markdown line saying when, from which code and on which machine a run is made
+    (called as the run starts: the load average is the machine's before the run adds to it)."""
+    commit = _git("rev-parse", "--short", "HEAD")
+    if commit is None:
+        code = "code: not a git checkout"
+    else:
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        code = f"code: commit {commit}" + (" + uncommitted changes" if dirty else "")
+    try:
+        load = f", 1-min load average {os.getloadavg()[0]:.2f} at the start"
+    except OSError:
+        load = ""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return (
+        f"Made {when}; {code}; machine: {os.cpu_count()} cores ({_cpu_model()}){load}; "
+        f"Python {platform.python_version()}."
+    )
+
+
 def add_repeats_option(ap: argparse.ArgumentParser) -> None:
     """Give ``ap`` the ``--repeats N`` option of the scripts with timing targets."""
     ap.add_argument(
@@ -148,8 +223,9 @@ class Measures:
     """Measurements recorded in order, echoed as they come, written as one table."""
 
     def __init__(self) -> None:
-        """An empty table."""
+        """An empty table (made as the run starts: :func:`provenance` is taken then)."""
         self.rows: list[Row] = []
+        self.made = provenance()
 
     def record(
         self, measure: str, value: float, unit: str, target: str = "", status: str = ""
@@ -195,7 +271,8 @@ class Measures:
         return status
 
     def write(self, out: Path, name: str, title: str, preamble: str) -> None:
-        """``out/name.csv`` and ``out/name.md`` (title, preamble, machine line, the table)."""
+        """``out/name.csv`` and ``out/name.md`` (title, preamble, machine line, when and from
+        which code the run was made, the table)."""
         out.mkdir(parents=True, exist_ok=True)
         with (out / f"{name}.csv").open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
@@ -222,6 +299,8 @@ class Measures:
             f"{preamble} {machine}"
             + (f" {DECISION_NOTE}" if repeated else "")
             + (f" {CONSTANT_RUNS}" if constant else ""),
+            "",
+            self.made,
             "",
             "| measure | value | 95% CI | unit | target | status |",
             "|---|---|---|---|---|---|",

@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import rl_agents  # noqa: E402
-from benchmarks.measures import Measures, add_repeats_option  # noqa: E402
+from benchmarks.measures import Measures, add_repeats_option, count_arg  # noqa: E402
 from rl_agents.env import DynamicDispatchEnv  # noqa: E402
 from rl_agents.scenario import standard_scenario  # noqa: E402
 from simulation import simulate  # noqa: E402
@@ -119,14 +119,24 @@ def latencies(world: Any, spec: str, days: list[int]) -> np.ndarray:
     return np.asarray(out)
 
 
+def model_arg(text: str) -> str:
+    """``--model``: ``standard`` or an existing file (argparse type: else a usage error; the
+    file's contents are checked when it is loaded, as the CLI does)."""
+    if text != "standard" and not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"no such model file: {text}")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run every measurement and write the result files."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--days", type=int, default=20, help="days for the environment speed")
-    ap.add_argument("--latency-days", type=int, default=20)
-    ap.add_argument("--model", default="standard", help="model file (default: the shipped one)")
+    ap.add_argument("--days", type=count_arg, default=20, help="days for the environment speed")
+    ap.add_argument("--latency-days", type=count_arg, default=20)
+    ap.add_argument(
+        "--model", type=model_arg, default="standard", help="model file (default: the shipped one)"
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--name", default="rl-speed")
     ap.add_argument(

@@ -54,7 +54,14 @@ from rich.progress import (  # noqa: E402
     TimeElapsedColumn,
 )
 
-from scenarios.generate import CityParams, generate_city  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    count_arg,
+    count_at_most,
+    count_list_arg,
+    provenance,
+    seconds_arg,
+)
+from scenarios.generate import MAX_ORDERS, CityParams, generate_city  # noqa: E402
 from scenarios.io import load_scenario  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from scenarios.plan import AllocationLine  # noqa: E402
@@ -334,6 +341,21 @@ def run_ours(scenario: Scenario, args: argparse.Namespace) -> tuple[Row, SolveSt
 
 ANCHORS = ("pyvrp", "ortools", "vroom")
 CITY_JOBS = ("delivery", "pickup")
+#: ``--workers``: at most RoutingParams' limit of parallel searches
+MAX_WORKERS = 64
+
+
+def limit_arg(text: str) -> int:
+    """``--limit``: 0 (every instance) or a whole number of instances (argparse type)."""
+    return 0 if text.strip() == "0" else count_arg(text)
+
+
+def city_orders_arg(text: str) -> str:
+    """``--city-orders``: a comma list of order counts generate_city takes (argparse type)."""
+    for n in count_list_arg(text):
+        if n > MAX_ORDERS:
+            raise argparse.ArgumentTypeError(f"at most {MAX_ORDERS} orders, got {n}")
+    return text
 
 
 def check_names(
@@ -357,23 +379,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--engine", default="auto", choices=["auto", "pyvrp", "ortools", "greedy", "none"]
     )
-    ap.add_argument("--time-limit", type=float, default=5.0)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--time-limit", type=seconds_arg, default=5.0)
+    ap.add_argument(
+        "--workers", type=count_at_most(MAX_WORKERS), default=1, help=f"1 to {MAX_WORKERS}"
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--anchors", default="", help="comma list of pyvrp,ortools,vroom")
-    ap.add_argument("--vroom-level", type=int, default=5)
+    ap.add_argument("--vroom-level", type=int, default=5, choices=range(6), metavar="0..5")
     ap.add_argument("--bench-dir", default=str(REPO.parent / "shared" / "benchmarks"))
     ap.add_argument("--instances", default="", help="comma list of instance names (default all)")
-    ap.add_argument("--limit", type=int, default=0, help="only the first N instances")
+    ap.add_argument(
+        "--limit", type=limit_arg, default=0, help="only the first N instances (0: all)"
+    )
     ap.add_argument("--out-prefix", default="")
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     ap.add_argument(
-        "--city-orders", default="1000,10000", help="city set: comma list of order counts"
+        "--city-orders",
+        type=city_orders_arg,
+        default="1000,10000",
+        help="city set: comma list of order counts",
     )
     ap.add_argument(
         "--city-jobs", default="delivery", help="city set: comma list of delivery,pickup"
     )
     args = ap.parse_args(argv)
+    args.made = provenance()  # when, which code, which machine: as the run starts
     anchors = check_names(ap, "--anchors", args.anchors, ANCHORS, empty_ok=True)
     check_names(ap, "--city-jobs", args.city_jobs, CITY_JOBS, empty_ok=args.set != "city")
     if args.set == "city":
@@ -504,6 +534,8 @@ def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col
         + (f" --limit {args.limit}" if args.limit else "")
         + (f" --out-prefix {args.out_prefix}" if args.out_prefix else "")
         + "`",
+        "",
+        getattr(args, "made", None) or provenance(),
         "",
         f"{n_inst} instances; gap = distance vs `{ref_col}` in bks.csv; `ours:<engine>xN` = "
         "solve_routes with N parallel searches; `raw:*` = the engine alone on the same data, "
@@ -684,6 +716,8 @@ def run_city(args: argparse.Namespace) -> int:
         f"--workers {args.workers} --seed {args.seed}"
         + (f" --out-prefix {args.out_prefix}" if args.out_prefix else "")
         + "`",
+        "",
+        getattr(args, "made", None) or provenance(),
         "",
         "One cold `solve_routes_with_stats` per row (fresh travel model). `build_s` = matrices "
         "+ diagnosis + engine choice, of which `matrix_s` = the travel model's matrix alone "

@@ -41,7 +41,7 @@ from rich.progress import (  # noqa: E402
     TimeElapsedColumn,
 )
 
-from benchmarks.measures import count_arg  # noqa: E402
+from benchmarks.measures import count_arg, provenance  # noqa: E402
 from scenarios import (  # noqa: E402
     Break,
     EuclideanTravel,
@@ -287,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     ap.add_argument("--out-prefix", default="routing-breaks-fuzz")
     args = ap.parse_args(argv)
+    made = provenance()  # when, which code, which machine: as the run starts
     console = Console(stderr=True)
     rows: list[Row] = []
     infeasible = 0
@@ -320,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         f"--seed {args.seed} --engines {engines} --pyvrp-iterations {args.pyvrp_iterations} "
         f"--ortools-time {args.ortools_time:g} --out-prefix {args.out_prefix}`",
         "",
+        made,
+        "",
         f"{args.cases} seeded cases, {args.cases - infeasible} where some plan serves every "
         "order (the others are left out). Optimum: every assignment and visit order, each "
         "scheduled by the exact break scheduler and priced by the plan objective. Ratios are "
@@ -339,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in worst
         ]
     base.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    console.print("\n".join(lines[6:]))
+    console.print("\n".join(lines[8:]))
     console.print(f"wrote {base}.csv and .md")
     return 0
 

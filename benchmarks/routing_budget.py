@@ -32,6 +32,7 @@ from typing import TypeVar
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.measures import provenance  # noqa: E402
 from scenarios.generate import CityParams, generate_city  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from solvers.routing import RoutingParams, solve_routes_with_stats  # noqa: E402
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     ap.add_argument("--out-prefix", default="routing-budget")
     args = ap.parse_args(argv)
+    made = provenance()  # when, which code, which machine: as the run starts
     rows: list[dict[str, str]] = []
     for n in args.orders:
         for seed in args.seed:
@@ -187,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `python benchmarks/routing_budget.py --orders {','.join(map(str, args.orders))} "
         f"--budgets {','.join(f'{b:g}' for b in args.budgets)} --engines {','.join(args.engines)} "
         f"--seed {','.join(map(str, args.seed))} --out-prefix {args.out_prefix}`",
+        "",
+        made,
         "",
         "One cold `solve_routes_with_stats` per row (fresh travel model), seeded city day; "
         "`cpu_s` is this process's CPU time over the call.",

@@ -46,8 +46,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.measures import Measures, add_repeats_option  # noqa: E402
-from scenarios.generate import CityParams, generate_city  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    Measures,
+    add_repeats_option,
+    count_arg,
+    count_at_most,
+)
+from scenarios.generate import MAX_ORDERS, CityParams, generate_city  # noqa: E402
 from scenarios.io import read_json  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from scenarios.plan import Plan  # noqa: E402
@@ -115,19 +120,37 @@ def local_ray(num_cpus: int) -> Iterator[float]:
             ray.shutdown()
 
 
+#: ``--workers``: the local pool starts up to this many processes (one per task), Ray as many
+#: CPUs; it had no bound at all
+MAX_WORKERS = 64
+
+
+def plan_arg(text: str) -> Path:
+    """``--plan``: an existing plan JSON file (argparse type: else a usage error)."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run every measurement and write the result files."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--orders", type=int, default=5000)
-    ap.add_argument("--nodes", type=int, default=20)
-    ap.add_argument("--couriers", type=int, default=100)
+    ap.add_argument("--orders", type=count_at_most(MAX_ORDERS), default=5000)
+    ap.add_argument("--nodes", type=count_arg, default=20)
+    ap.add_argument("--couriers", type=count_arg, default=100)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--replications", type=int, default=30)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--short-runs", type=int, default=100)
-    ap.add_argument("--plan", type=Path, default=None, help="plan JSON to replay instead")
+    ap.add_argument("--replications", type=count_arg, default=30)
+    ap.add_argument(
+        "--workers",
+        type=count_at_most(MAX_WORKERS),
+        default=2,
+        help=f"processes of the local pool and CPUs of Ray, 1 to {MAX_WORKERS}",
+    )
+    ap.add_argument("--short-runs", type=count_arg, default=100)
+    ap.add_argument("--plan", type=plan_arg, default=None, help="plan JSON to replay instead")
     ap.add_argument("--skip-ray", action="store_true")
     add_repeats_option(ap)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")

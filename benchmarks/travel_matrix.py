@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results"
 
+from benchmarks.measures import count_arg, provenance  # noqa: E402
 from scenarios.geo import Location  # noqa: E402
 from scenarios.roads import RoadGraph  # noqa: E402
 from scenarios.travel import GridSpec  # noqa: E402
@@ -116,8 +117,10 @@ def run(repeats: int, grids: tuple[int, ...], sizes: tuple[int, ...]) -> list[di
     return rows
 
 
-def write(rows: list[dict[str, Any]], prefix: str, args: argparse.Namespace) -> None:
-    """Write the CSV and the markdown table."""
+def write(
+    rows: list[dict[str, Any]], prefix: str, args: argparse.Namespace, made: str = ""
+) -> None:
+    """Write the CSV and the markdown table (``made``: the run's :func:`provenance`)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     csv_path = RESULTS / f"{prefix}.csv"
     with csv_path.open("w", newline="") as fh:
@@ -132,6 +135,8 @@ def write(rows: list[dict[str, Any]], prefix: str, args: argparse.Namespace) -> 
         "Reproduce: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python "
         f"benchmarks/travel_matrix.py --repeats {args.repeats} --grids "
         f"{' '.join(map(str, args.grids))} --sizes {' '.join(map(str, args.sizes))}`",
+        "",
+        made or provenance(),
         "",
         f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python "
         f"{platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}. "
@@ -158,13 +163,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--grids", type=int, nargs="+", default=list(GRIDS))
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--repeats", type=count_arg, default=3)
+    parser.add_argument("--grids", type=count_arg, nargs="+", default=list(GRIDS))
+    parser.add_argument("--sizes", type=count_arg, nargs="+", default=list(SIZES))
     parser.add_argument("--out-prefix", default="travel-matrix")
     args = parser.parse_args()
+    made = provenance()
     rows = run(args.repeats, tuple(args.grids), tuple(args.sizes))
-    write(rows, args.out_prefix, args)
+    write(rows, args.out_prefix, args, made)
 
 
 if __name__ == "__main__":

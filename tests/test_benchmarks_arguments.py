@@ -1,0 +1,224 @@
+"""Bad benchmark arguments are usage errors naming the option (exit 2), before anything runs,
+and every table says when, from which code and on which machine it was made."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+
+from tests.conftest import REPO, benchmark_script
+
+
+class _Accepted(Exception):
+    """The parser took the arguments (raised instead of running the benchmark)."""
+
+
+_PARSE_ARGS = argparse.ArgumentParser.parse_args
+
+
+def _parse_and_stop(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+    _PARSE_ARGS(self, *args, **kwargs)
+    raise _Accepted
+
+
+_LOADED: dict[str, ModuleType] = {}
+_KEEP = contextlib.ExitStack()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _scripts_loaded() -> Iterator[None]:
+    """The scripts :func:`_refusal` imports stay imported until this module's tests end."""
+    with _KEEP:
+        yield
+    _LOADED.clear()
+
+
+def _refusal(script: str, args: list[str]) -> str:
+    """What ``benchmarks/<script>.py``'s parser says refusing ``args`` (its ``main()`` is
+    stopped once they are parsed: AssertionError if it takes them)."""
+    if script not in _LOADED:
+        _LOADED[script] = _KEEP.enter_context(benchmark_script(f"{script}.py", f"args_{script}"))
+    err = io.StringIO()
+    with (
+        patch.object(argparse.ArgumentParser, "parse_args", _parse_and_stop),
+        patch.object(sys, "argv", [f"{script}.py", *args]),
+        contextlib.redirect_stderr(err),
+    ):
+        try:
+            _LOADED[script].main()
+        except _Accepted:
+            raise AssertionError(f"{script}.py {' '.join(args)}: accepted") from None
+        except SystemExit as stop:
+            assert stop.code == 2, (stop.code, err.getvalue())
+    return err.getvalue()
+
+
+#: (script, arguments, the option the error names): each ran into a traceback, ran with the
+#: value silently changed, or (load --clients, simulation --workers) started without bound
+BAD = [
+    ("generate_city", ["--repeats", "0"], "--repeats"),  # StatisticsError: no median
+    ("travel_matrix", ["--repeats", "0"], "--repeats"),
+    ("travel_matrix", ["--sizes", "0"], "--sizes"),  # an empty 0-location row
+    ("load", ["--clients", "100000"], "--clients"),  # 1.4 GB, Ctrl-C ignored
+    ("load", ["--clients", "0"], "--clients"),
+    ("load", ["--alloc-requests", "0"], "--alloc-requests"),  # ZeroDivisionError
+    ("load", ["--route-instance", "nope"], "--route-instance"),  # InputError traceback
+    ("load", ["--alloc-rate", "-1"], "--alloc-rate"),
+    ("load", ["--route-time-limit", "0"], "--route-time-limit"),
+    ("load", ["--workers", "0"], "--workers"),  # the started server's error, exit 1
+    ("rl_speed", ["--days", "0"], "--days"),  # IndexError
+    ("rl_speed", ["--latency-days", "-1"], "--latency-days"),  # IndexError
+    ("rl_speed", ["--model", "/no/such/model.zip"], "--model"),  # InputError traceback
+    ("routing", ["--set", "solomon", "--time-limit", "-1"], "--time-limit"),  # pydantic
+    ("routing", ["--set", "solomon", "--workers", "0"], "--workers"),
+    ("routing", ["--set", "solomon", "--workers", "100000"], "--workers"),
+    ("routing", ["--set", "solomon", "--limit", "-1"], "--limit"),  # left the last one out
+    ("routing", ["--set", "city", "--city-orders", "x"], "--city-orders"),  # ValueError
+    ("routing", ["--set", "city", "--city-orders", "0"], "--city-orders"),  # InputError
+    ("routing", ["--set", "city", "--city-orders", "300000"], "--city-orders"),
+    ("routing", ["--set", "solomon", "--vroom-level", "99"], "--vroom-level"),  # taken as is
+    ("simulation", ["--workers", "100000"], "--workers"),  # a pool and Ray that size
+    ("simulation", ["--workers", "0"], "--workers"),
+    ("simulation", ["--orders", "0"], "--orders"),  # InputError traceback
+    ("simulation", ["--replications", "0"], "--replications"),
+    ("simulation", ["--plan", "/no/such/plan.json"], "--plan"),
+    ("allocation", ["--time-limit", "-5"], "--time-limit"),  # pydantic traceback
+    ("allocation", ["--time-limit", "nan"], "--time-limit"),
+    ("allocation", ["--scale-sizes", "0"], "--scale-sizes"),  # ZeroDivisionError
+    ("allocation", ["--reference-threads", "0"], "--reference-threads"),
+    ("allocation", ["--seeds", "0"], "--seeds"),  # no seed: empty tables over the old ones
+    ("allocation_pyomo_jobs", ["--port", "70000"], "--port"),  # "the service exited (2)"
+]
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "option"), BAD, ids=[f"{s}:{' '.join(a)}" for s, a, _ in BAD]
+)
+def test_a_bad_argument_is_a_usage_error_naming_its_option(
+    script: str, args: list[str], option: str
+) -> None:
+    said = _refusal(script, args)
+    assert f"argument {option}" in said and "Traceback" not in said, said
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--url", "http://example.com"], "--url"),
+        (["--url", "http://127.0.0.1:9"], "--key"),
+    ],
+)
+def test_load_refuses_a_bad_target_as_a_usage_error(args: list[str], option: str) -> None:
+    """A non-loopback ``--url`` and a ``--url`` without ``--key``: exit 2 naming the option
+    (they exited 1); nothing is started for a ``--url``."""
+    with benchmark_script("load.py", "args_load_target") as load:
+        err = io.StringIO()
+        with (
+            patch.object(sys, "argv", ["load.py", *args]),
+            contextlib.redirect_stderr(err),
+            pytest.raises(SystemExit) as stop,
+        ):
+            load.main()
+    assert stop.value.code == 2 and f"argument {option}" in err.getvalue(), err.getvalue()
+
+
+def test_the_limits_keep_the_committed_commands_working() -> None:
+    """The values the committed tables were made with are still taken (a limit too tight
+    would refuse them)."""
+    for script, args in [
+        ("load", ["--workers", "2", "--clients", "20", "--route-instance", "city"]),
+        ("routing", ["--set", "city", "--city-orders", "1000,10000", "--limit", "0"]),
+        ("simulation", ["--workers", "2", "--orders", "5000", "--replications", "30"]),
+        ("travel_matrix", ["--grids", "50", "100", "--sizes", "100", "1000", "5000"]),
+    ]:
+        with pytest.raises(AssertionError, match="accepted"):
+            _refusal(script, args)
+
+
+# ------------------------------------------------------------------------------ provenance
+@pytest.fixture
+def measures() -> Iterator[ModuleType]:
+    """``benchmarks/measures.py`` imported as a module."""
+    with benchmark_script("measures.py", "args_measures") as module:
+        yield module
+
+
+def _head() -> str:
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, "the tests run in a git checkout of the repository"
+    return done.stdout.strip()
+
+
+#: the provenance line: date, code, machine
+MADE = re.compile(
+    r"^Made \d{4}-\d\d-\d\d \d\d:\d\d UTC; code: commit (?P<commit>[0-9a-f]+)"
+    r"(?: \+ uncommitted changes)?; machine: (?P<cores>\d+) cores \(.+\)"
+    r"(?:, 1-min load average \d+\.\d\d at the start)?; Python \d+\.\d+\.\d+\.$",
+    re.MULTILINE,
+)
+
+
+def test_provenance_says_when_which_code_and_which_machine(measures: ModuleType) -> None:
+    line = measures.provenance()
+    found = MADE.search(line)
+    assert found is not None, line
+    assert _head().startswith(found["commit"]) or found["commit"].startswith(_head())
+
+
+def test_a_measures_table_says_where_it_was_made(measures: ModuleType, tmp_path: Path) -> None:
+    """simulation-twin.md and rl-speed.md gave a machine but neither date nor code."""
+    table = measures.Measures()
+    table.record("x", 1.0, "s")
+    table.write(tmp_path, "t", "Title", "Preamble.")
+    assert MADE.search((tmp_path / "t.md").read_text(encoding="utf-8"))
+
+
+def test_a_routing_table_says_where_it_was_made(tmp_path: Path) -> None:
+    """The routing tables gave their command only: no date, code or machine."""
+    with benchmark_script("routing.py", "args_routing_made") as routing:
+        row = routing.Row("C101", "ours:pyvrp", True, 828.9, 10, 1.0, 827.3, 10)
+        args = argparse.Namespace(
+            set="solomon",
+            engine="auto",
+            time_limit=1.0,
+            workers=1,
+            seed=1,
+            anchors="",
+            instances="",
+            limit=0,
+            out_prefix="",
+            made="Made here.",
+        )
+        routing.write_outputs([row], tmp_path / "r", args, "dimacs_distance")
+        del args.made  # written by a caller that took none: made as it is written
+        routing.write_outputs([row], tmp_path / "s", args, "dimacs_distance")
+    assert "\nMade here.\n" in (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert MADE.search((tmp_path / "s.md").read_text(encoding="utf-8"))
+
+
+def test_an_allocation_table_says_what_made_it(tmp_path: Path) -> None:
+    """allocation-literature.md and allocation-city.md said neither command, date, code nor
+    machine: the tables :func:`main` writes carry its command and provenance."""
+    with benchmark_script("allocation.py", "args_allocation_made") as allocation:
+        allocation.RUN_LINES[:] = ["Command: `python benchmarks/allocation.py --x`", "Made."]
+        try:
+            allocation.write_table(tmp_path, "a", "Title", ["h"], [[1]], "Notes.")
+        finally:
+            allocation.RUN_LINES.clear()
+        allocation.write_table(tmp_path, "b", "Title", ["h"], [[1]], "Notes.")
+    made = (tmp_path / "a.md").read_text(encoding="utf-8")
+    assert "Notes.\n\nCommand: `python benchmarks/allocation.py --x`\n\nMade.\n\n| h |" in made
+    assert "Notes.\n\n| h |" in (tmp_path / "b.md").read_text(encoding="utf-8")
