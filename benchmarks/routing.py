@@ -17,6 +17,17 @@ layer: PyVRP ``solve`` with default parameters; OR-Tools with its default first 
 (PATH_CHEAPEST_ARC) and guided local search; VROOM (pyvroom) at exploration level 5
 (``--vroom-level``), no time limit (VROOM has none; its runtime is reported).
 
+The searches stop on the clock (``--time-limit``), so two runs with the same seed can give
+other distances (fewer iterations on a busy machine). ``--max-iterations N`` (PyVRP, ours and
+the raw anchor) and ``--max-solutions N`` (OR-Tools, both) also stop them on their work: the
+distances then depend on the seed only, with ``--workers 1`` (more workers run as many
+searches as there are idle cores) and while the time limit, still the cap, is not reached::
+
+    flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/routing.py \\
+        --set solomon --instances C101,RC201 --engine auto --time-limit 60 --workers 1 \\
+        --seed 1 --max-iterations 300 --max-solutions 300 --anchors pyvrp,ortools \\
+        --out-dir /tmp/routing-check
+
 ``--set city`` measures scale instead of quality: seeded ``generate_city`` days
 (``--city-orders 1000,10000``; nodes and couriers as in ``benchmarks/generate_city.py``), routed
 as generated (each courier delivers from its start node: ``--city-jobs delivery``) and/or as
@@ -143,25 +154,30 @@ def _distance_of(problem: RoutingProblem, routes: dict[int, list[int]]) -> tuple
 
 # ----------------------------------------------------------------------------- anchors
 def anchor_pyvrp(
-    problem: RoutingProblem, limit: float, seed: int
+    problem: RoutingProblem, limit: float, seed: int, max_iterations: int | None = None
 ) -> tuple[dict[int, list[int]], str]:
-    """Raw PyVRP on the same data (default parameters, one thread)."""
+    """Raw PyVRP on the same data (default parameters, one thread), stopped by ``limit`` s or
+    (when given) ``max_iterations``, whichever comes first."""
     import pyvrp
-    from pyvrp.stop import MaxRuntime
+    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
     from solvers.routing.engines.pyvrp_engine import build_data
 
     data, _, decode = build_data(problem)
-    res = pyvrp.solve(data, stop=MaxRuntime(limit), seed=seed, collect_stats=False)
+    stop: MaxRuntime | MultipleCriteria = MaxRuntime(limit)
+    if max_iterations is not None:
+        stop = MultipleCriteria([MaxIterations(max_iterations), stop])
+    res = pyvrp.solve(data, stop=stop, seed=seed, collect_stats=False)
     if not res.best.is_feasible():
         return {}, "infeasible"
     return decode(res.best), ""
 
 
 def anchor_ortools(
-    problem: RoutingProblem, limit: float, seed: int
+    problem: RoutingProblem, limit: float, seed: int, max_solutions: int | None = None
 ) -> tuple[dict[int, list[int]], str]:
-    """Raw OR-Tools: PATH_CHEAPEST_ARC + guided local search, no seed solution, no drops."""
+    """Raw OR-Tools: PATH_CHEAPEST_ARC + guided local search, no seed solution, no drops;
+    stopped by ``limit`` s or (when given) after ``max_solutions`` solutions."""
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
     p = problem
@@ -215,6 +231,8 @@ def anchor_ortools(
         routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     )
     params.time_limit.FromMilliseconds(int(limit * 1000))
+    if max_solutions is not None:
+        params.solution_limit = max_solutions
     sol = routing.SolveWithParameters(params)
     if sol is None:
         return {}, "no solution"
@@ -303,7 +321,12 @@ def run_ours(scenario: Scenario, args: argparse.Namespace) -> tuple[Row, SolveSt
     (matrices, diagnosis), decode, validation and the plan's JSON.
     """
     params = RoutingParams(
-        engine=args.engine, time_limit_s=args.time_limit, seed=args.seed, num_workers=args.workers
+        engine=args.engine,
+        time_limit_s=args.time_limit,
+        seed=args.seed,
+        num_workers=args.workers,
+        max_iterations=getattr(args, "max_iterations", None),
+        max_solutions=getattr(args, "max_solutions", None),
     )
     t = time.perf_counter()
     plan, stats = solve_routes_with_stats(scenario, params)
@@ -384,6 +407,19 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=count_at_most(MAX_WORKERS), default=1, help=f"1 to {MAX_WORKERS}"
     )
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--max-iterations",
+        type=count_arg,
+        default=None,
+        help="also stop PyVRP (ours and the raw anchor) after N iterations: its plans depend "
+        "on the seed only (--time-limit stays the cap)",
+    )
+    ap.add_argument(
+        "--max-solutions",
+        type=count_arg,
+        default=None,
+        help="also stop OR-Tools (ours and the raw anchor) after N solutions (reproducible)",
+    )
     ap.add_argument("--anchors", default="", help="comma list of pyvrp,ortools,vroom")
     ap.add_argument("--vroom-level", type=int, default=5, choices=range(6), metavar="0..5")
     ap.add_argument("--bench-dir", default=str(REPO.parent / "shared" / "benchmarks"))
@@ -452,9 +488,13 @@ def main(argv: list[str] | None = None) -> int:
                         assert problem is not None
                         t = time.perf_counter()
                         if solver == "pyvrp":
-                            routes, note = anchor_pyvrp(problem, args.time_limit, args.seed)
+                            routes, note = anchor_pyvrp(
+                                problem, args.time_limit, args.seed, args.max_iterations
+                            )
                         elif solver == "ortools":
-                            routes, note = anchor_ortools(problem, args.time_limit, args.seed)
+                            routes, note = anchor_ortools(
+                                problem, args.time_limit, args.seed, args.max_solutions
+                            )
                         elif solver == "vroom":
                             routes, note = anchor_vroom(problem, args.vroom_level)
                         else:
@@ -481,6 +521,16 @@ def main(argv: list[str] | None = None) -> int:
     write_outputs(rows, out_dir / prefix, args, ref_col)
     console.print(f"wrote {out_dir / prefix}.csv and .md")
     return 0
+
+
+def _budget_options(args: argparse.Namespace) -> str:
+    """The ``--max-iterations`` / ``--max-solutions`` of a run, as its Command line gives them."""
+    text = ""
+    for option in ("max_iterations", "max_solutions"):
+        value = getattr(args, option, None)
+        if value is not None:
+            text += f" --{option.replace('_', '-')} {value}"
+    return text
 
 
 def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col: str) -> None:
@@ -529,6 +579,7 @@ def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col
         "",
         f"Command: `python benchmarks/routing.py --set {args.set} --engine {args.engine} "
         f"--time-limit {args.time_limit:g} --workers {args.workers} --seed {args.seed}"
+        + _budget_options(args)
         + (f" --anchors {args.anchors}" if args.anchors else "")
         + (f" --instances {args.instances}" if args.instances else "")
         + (f" --limit {args.limit}" if args.limit else "")
@@ -714,6 +765,7 @@ def run_city(args: argparse.Namespace) -> int:
         f"Command: `python benchmarks/routing.py --set city --city-orders {args.city_orders} "
         f"--city-jobs {args.city_jobs} --engine {args.engine} --time-limit {args.time_limit:g} "
         f"--workers {args.workers} --seed {args.seed}"
+        + _budget_options(args)
         + (f" --out-prefix {args.out_prefix}" if args.out_prefix else "")
         + "`",
         "",
