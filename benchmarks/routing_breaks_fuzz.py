@@ -14,7 +14,8 @@ sequences rescheduled) and compared::
 writes ``benchmarks/results/<out-prefix>.csv`` (one row per case and engine) and ``.md`` (per
 engine: cases over 1.05x the optimum, the largest ratio, cases with an order left out that
 brute force serves). PyVRP runs ``--pyvrp-iterations`` iterations (the plan is a function of
-the seed), OR-Tools ``--ortools-time`` seconds (its search stops on the clock).
+the seed), OR-Tools ``--ortools-time`` seconds (its search stops on the clock). Ctrl-C writes
+the cases every engine has run (exit status 130).
 """
 
 from __future__ import annotations
@@ -291,19 +292,28 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True)
     rows: list[Row] = []
     infeasible = 0
+    done = 0  # cases run with every engine (Ctrl-C keeps those, the engines paired)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("cases", total=args.cases * len(args.engines))
-        for index in range(args.cases):
-            scenario = make_case(args.seed, index)
-            for engine in args.engines:
-                row = run_case(scenario, index, engine, args)
-                if row is None:
-                    infeasible += 1
-                    bar.advance(task, len(args.engines))
-                    break
-                rows.append(row)
-                bar.advance(task)
+        try:
+            for index in range(args.cases):
+                scenario = make_case(args.seed, index)
+                case: list[Row] = []
+                for engine in args.engines:
+                    row = run_case(scenario, index, engine, args)
+                    if row is None:
+                        infeasible += 1
+                        bar.advance(task, len(args.engines))
+                        break
+                    case.append(row)
+                    bar.advance(task)
+                rows += case
+                done += 1
+        except KeyboardInterrupt:
+            console.print(f"[yellow]interrupted: writing the {done} cases done[/]")
+    if done == 0:  # interrupted in the first case: no table (the last one stays)
+        return 130
     base = Path(args.out_dir) / args.out_prefix
     base.parent.mkdir(parents=True, exist_ok=True)
     if rows:
@@ -323,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         made,
         "",
-        f"{args.cases} seeded cases, {args.cases - infeasible} where some plan serves every "
+        f"{done} seeded cases"
+        + (f" (interrupted: {done} of {args.cases})" if done < args.cases else "")
+        + f", {done - infeasible} where some plan serves every "
         "order (the others are left out). Optimum: every assignment and visit order, each "
         "scheduled by the exact break scheduler and priced by the plan objective. Ratios are "
         f"over the plans that serve every order; `over_{THRESHOLD:g}x` counts those above "
@@ -344,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     base.with_suffix(".md").write_text("\n".join(lines) + "\n")
     console.print("\n".join(lines[8:]))
     console.print(f"wrote {base}.csv and .md")
-    return 0
+    return 0 if done == args.cases else 130
 
 
 if __name__ == "__main__":

@@ -61,3 +61,30 @@ def test_a_tiny_run_writes_its_tables(script: ModuleType, tmp_path: Path) -> Non
     assert "--out-prefix f`" in table and "| greedy |" in table
     rows = (tmp_path / "f.csv").read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("case,engine,") and len(rows) > 1
+
+
+def test_ctrl_c_keeps_the_cases_done(
+    script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C ended the run with a traceback and no table; now the cases every engine ran
+    are written (the engines stay paired: the interrupted case is left out), exit 130."""
+    real = script.run_case
+    calls = 0
+
+    def interrupted_in_the_second_case(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # case 0: greedy, greedy again; case 1: its first engine
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(script, "run_case", interrupted_in_the_second_case)
+    argv = ["--cases", "4", "--engines", "greedy,greedy", "--out-dir", str(tmp_path)]
+    assert script.main([*argv, "--out-prefix", "f"]) == 130
+    table = (tmp_path / "f.md").read_text(encoding="utf-8")
+    assert "1 seeded cases (interrupted: 1 of 4)" in table
+    rows = (tmp_path / "f.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["0", "0"]
+    calls = 2  # the next call is the third: the first case is interrupted, nothing written
+    assert script.main([*argv, "--out-prefix", "g"]) == 130
+    assert not (tmp_path / "g.md").exists()
