@@ -17,7 +17,8 @@ targets ``--url``, which must be a loopback address), makes an ``oms`` key, and 
   one at a time, ``--route-requests`` times; target p50 <= 1.15 s.
 
 Writes ``benchmarks/results/<out-prefix>.md`` and ``.csv`` (one row per phase: requests,
-errors, throughput, latency percentiles, target and whether it is met).
+errors, throughput, latency percentiles, target and whether it is met). Ctrl-C or a kill
+(SIGTERM) stops the started server, deletes its data and writes no table (exit status 130).
 
 The client shares the machine's cores with the server. ``--client raw`` (default) is a
 minimal HTTP/1.1 client on asyncio streams: one keep-alive connection per concurrent
@@ -37,6 +38,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -559,7 +561,7 @@ def write_results(
 PHASES = ("allocations", "routes")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     """Run the phases and write the tables."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -630,14 +632,16 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("argument --key: needed with --url")
     made = provenance()  # when, which code, which machine: as the run starts
 
+    # a kill (SIGTERM) as Ctrl-C: the started server is stopped too (it was left running)
+    before = signal.signal(signal.SIGTERM, signal.default_int_handler)
     server = None
-    if args.url:
-        url, key = args.url, args.key
-    else:
-        server = LocalServer(args.workers, keep=args.keep_data, cpu_affinity=args.cpu_affinity)
-        url, key = server.url, server.key
     phases: list[Phase] = []
     try:  # the started server is stopped and its data deleted however this ends (Ctrl-C too)
+        if args.url:
+            url, key = args.url, args.key
+        else:
+            server = LocalServer(args.workers, keep=args.keep_data, cpu_affinity=args.cpu_affinity)
+            url, key = server.url, server.key
         check_loopback(url)
         if "allocations" in wanted:
             runs: list[tuple[bool, float | None, bool]] = []  # explain, rate, cold
@@ -695,9 +699,17 @@ def main(argv: list[str] | None = None) -> None:
             phase.met = phase.pct(50) <= 1.15 and phase.num_errors == 0 and not phase.fallbacks
             phases.append(phase)
             print(f"routes: p50 {phase.pct(50) * 1000:.1f} ms, errors {phase.errors}")
+    except KeyboardInterrupt:
+        interrupted = True
+    else:
+        interrupted = False
     finally:
         if server is not None:
             server.stop()
+        signal.signal(signal.SIGTERM, before)
+    if interrupted:  # a table of some phases would stand for the whole run: none
+        print("interrupted: no table written (the started server is stopped)", file=sys.stderr)
+        return 130
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "run": made,
@@ -718,7 +730,8 @@ def main(argv: list[str] | None = None) -> None:
     command = " ".join(["benchmarks/load.py", *sys.argv[1:]])
     write_results(phases, args.out_prefix, meta, command)
     print(f"wrote {RESULTS / args.out_prefix}.md")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import io
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -278,3 +279,43 @@ def test_routing_stops_on_iterations_for_a_seeded_answer(
         "--workers 1 --seed 3 --max-iterations 40 --max-solutions 20 --anchors pyvrp "
         "--instances C101`"
     ) in (tmp_path / "r.md").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- load Ctrl-C
+class _FakeServer:
+    """Stands for ``dispatchlab serve``: an address, a key, and whether it was stopped."""
+
+    stopped = 0
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.url, self.key = "http://127.0.0.1:9", "key"
+
+    def stop(self) -> None:
+        type(self).stopped += 1
+
+
+def test_load_ctrl_c_stops_the_server_and_writes_no_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C in a phase ended in a KeyboardInterrupt traceback, and a kill (SIGTERM) left
+    the started server and its job processes running (one ran on for 19 minutes): now both
+    stop the server, write no table and exit 130; the SIGTERM handler is put back."""
+    with benchmark_script("load.py", "args_load_interrupt") as load:
+        seen: list[object] = []
+
+        def interrupted(*args: object, **kwargs: object) -> object:
+            seen.append(signal.getsignal(signal.SIGTERM))
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(load, "LocalServer", _FakeServer)
+        monkeypatch.setattr(load, "allocation_bodies", interrupted)
+        monkeypatch.setattr(load, "write_results", lambda *a, **k: pytest.fail("a table"))
+        before = signal.getsignal(signal.SIGTERM)
+        try:
+            code = load.main(["--phases", "allocations"])
+        except KeyboardInterrupt:
+            pytest.fail("Ctrl-C escaped load.main")
+    assert code == 130 and _FakeServer.stopped == 1
+    assert seen == [signal.default_int_handler]
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert "interrupted: no table written" in capsys.readouterr().err
