@@ -18,7 +18,9 @@ Every step holds the exclusive CPU lock ``/tmp/dispatchlab-cpu.lock`` (``flock``
 runs, so timings are not disturbed by other benchmarks on the same machine. The routing steps
 read the public instances from ``../shared/benchmarks`` (``--bench-dir`` to change it); the
 EURO-NeurIPS set is never copied into the repository (non-commercial licence) and is skipped
-unless its folder exists. Ctrl-C stops after the running step (whose tables are kept).
+unless its folder exists. Ctrl-C (or SIGTERM) passes SIGINT to the running step and gives it up to
+``STOP_GRACE_S`` (120 s) to write what it has and stop what it started; the tables of finished
+steps are kept.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -181,14 +184,34 @@ EXTRAS: tuple[Step, ...] = (
 )
 
 
+#: seconds a step has, after Ctrl-C, to write what it has and stop what it started
+STOP_GRACE_S = 120.0
+
+
 def _run(step: Step, bench_dir: Path) -> int:
-    """Run one step under the exclusive CPU lock; its exit code."""
+    """Run one step under the exclusive CPU lock; its exit code.
+
+    On Ctrl-C (or SIGTERM) the step gets SIGINT, as from a terminal, and up to
+    :data:`STOP_GRACE_S` to end (its own Ctrl-C handling: write the rows done, stop a server
+    it started) before it is killed; then KeyboardInterrupt goes on. ``subprocess.call``
+    killed it 0.25 s after the interrupt, its tables unwritten and its server left running.
+    """
     cmd = step.command(bench_dir)
     console.print(f"[bold]{step.name}[/bold]: {shlex.join(cmd)}")
     with LOCK.open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            return subprocess.call(cmd, cwd=REPO)
+            with subprocess.Popen(cmd, cwd=REPO) as child:
+                try:
+                    return child.wait()
+                except KeyboardInterrupt:
+                    child.send_signal(signal.SIGINT)
+                    try:
+                        child.wait(timeout=STOP_GRACE_S)
+                    except subprocess.TimeoutExpired:
+                        child.kill()
+                        child.wait()
+                    raise
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -220,6 +243,7 @@ def main() -> int:
         for s in steps:
             print(f"{s.name}: {shlex.join(s.command(args.bench_dir))}")
         return 0
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill: as Ctrl-C
     failed: list[str] = []
     t0 = time.perf_counter()
     columns = (

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -74,3 +79,44 @@ def test_a_plain_run_leaves_the_variant_steps_out(
     assert plain == [s.name for s in run_all.STEPS]
     assert listed("--extras") == plain + [s.name for s in run_all.EXTRAS]
     assert listed("--only", "rl-speed-latency,simulation") == ["simulation", "rl-speed-latency"]
+
+
+def test_ctrl_c_lets_the_running_step_finish_its_own_stop(
+    run_all: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a step runs: the step gets SIGINT and time to write its rows and stop
+    what it started (``subprocess.call`` killed it 0.25 s later: routing.py's rows done and
+    load.py's server stop never happened), then the interrupt goes on."""
+    done = tmp_path / "written"
+    step_script = tmp_path / "step.py"
+    step_script.write_text(
+        "import pathlib, signal, sys, time\n"
+        "def stop(*_):\n"
+        "    time.sleep(1.0)  # writing its table, stopping its server\n"
+        f"    pathlib.Path({str(done)!r}).write_text('rows')\n"
+        "    sys.exit(130)\n"
+        "signal.signal(signal.SIGINT, stop)\n"
+        f"pathlib.Path({str(tmp_path / 'started')!r}).write_text('')\n"
+        "time.sleep(60)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(run_all, "LOCK", tmp_path / "lock")  # not the machine's CPU lock
+    command = [sys.executable, str(step_script)]
+    monkeypatch.setattr(run_all.Step, "command", lambda self, _: command)
+    ended = threading.Event()
+
+    def interrupt_once_started() -> None:
+        while not (tmp_path / "started").exists():
+            if ended.wait(0.05):
+                return
+        os.kill(os.getpid(), signal.SIGINT)  # to this process only, as `kill -INT` would
+
+    timer = threading.Thread(target=interrupt_once_started)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_all._run(run_all.Step("fake", "fake.py"), tmp_path)
+    finally:
+        ended.set()
+        timer.join()
+    assert done.read_text() == "rows"
