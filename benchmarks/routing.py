@@ -592,7 +592,13 @@ def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col
         "solve_routes with N parallel searches; `raw:*` = the engine alone on the same data, "
         "one thread. Mean gap over feasible instances. Overhead = build (matrices, diagnosis) "
         "+ decode + validation + JSON; the greedy construction (fallback plan, search start) "
-        "is counted apart.",
+        "is counted apart."
+        + (
+            ""
+            if ref_col == "distance"
+            else " `ref veh` = `vehicles` in bks.csv, the vehicles of the vehicles-first BKS, "
+            f"not of the `{ref_col}` solution (which may use more)."
+        ),
         "",
         "| solver | feasible | mean gap % | max gap % | mean vehicles | mean runtime s | "
         "max overhead s | max greedy s |",

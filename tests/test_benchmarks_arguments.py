@@ -208,7 +208,10 @@ def test_a_routing_table_says_where_it_was_made(tmp_path: Path) -> None:
         routing.write_outputs([row], tmp_path / "r", args, "dimacs_distance")
         del args.made  # written by a caller that took none: made as it is written
         routing.write_outputs([row], tmp_path / "s", args, "dimacs_distance")
-    assert "\nMade here.\n" in (tmp_path / "r.md").read_text(encoding="utf-8")
+    table = (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert "\nMade here.\n" in table
+    # RC201's ref 1261.8 (distance only) stood beside 4 vehicles (the vehicles-first BKS's)
+    assert "`ref veh` = `vehicles` in bks.csv" in table
     assert MADE.search((tmp_path / "s.md").read_text(encoding="utf-8"))
 
 
