@@ -1153,6 +1153,15 @@ TABLES = (
 DEFAULT_TABLES = tuple(t for t in TABLES if t not in ("city-seeds", "time-limits"))
 
 
+def existing_file(text: str) -> Path:
+    """A file given on the command line: it must exist (argparse type: else a usage error; a
+    misspelt ``--known`` judged the literature answers against no known bound at all)."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -1173,7 +1182,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--known",
-        type=Path,
+        type=existing_file,
         default=RESULTS_DIR / KNOWN_FILE,
         help="the literature seeds' known bounds on the optimum (default "
         f"benchmarks/results/{KNOWN_FILE}); the literature table judges its answers against "
@@ -1219,7 +1228,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--fast-runs",
-        type=Path,
+        type=existing_file,
         default=None,
         help="take each seed's 10 s answer from this literature runs CSV (no 10 s solve)",
     )
@@ -1241,6 +1250,8 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "benchmarks/allocation.py", *given])
     RUN_LINES[:] = [f"Command: `{command}`", provenance()]
     ref_seeds = args.reference_seeds or seeds[: 2 if args.quick else 5]
+    if args.fast_runs is not None and "reference" not in only:  # it was ignored
+        ap.error("argument --fast-runs: only with the reference table (--only reference)")
     if "reference" in only and args.fast_runs is not None:
         recorded_answers(ap, args.fast_runs, ref_seeds)  # checked before any long run
     params = AllocationParams(time_limit_s=args.time_limit, mip_rel_gap=1e-3)

@@ -101,6 +101,7 @@ BAD = [
     ("allocation", ["--scale-sizes", "0"], "--scale-sizes"),  # ZeroDivisionError
     ("allocation", ["--reference-threads", "0"], "--reference-threads"),
     ("allocation", ["--seeds", "0"], "--seeds"),  # no seed: empty tables over the old ones
+    ("allocation", ["--known", "/no/such/known.csv"], "--known"),  # judged against nothing
     ("allocation_pyomo_jobs", ["--port", "70000"], "--port"),  # "the service exited (2)"
 ]
 
@@ -322,3 +323,17 @@ def test_load_ctrl_c_stops_the_server_and_writes_no_table(
     assert seen == [signal.default_int_handler]
     assert signal.getsignal(signal.SIGTERM) == before
     assert "interrupted: no table written" in capsys.readouterr().err
+
+
+def test_allocation_fast_runs_without_the_reference_table_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--fast-runs`` only feeds the reference table: with ``--only literature`` it was
+    ignored without a word, and the 10 s solves it was meant to spare ran."""
+    runs = REPO / "benchmarks" / "results" / "allocation-literature-runs.csv"
+    with benchmark_script("allocation.py", "args_allocation_fast_runs") as allocation:
+        monkeypatch.setattr(allocation, "compare", lambda *a, **k: pytest.fail("it ran"))
+        with pytest.raises(SystemExit) as stop:
+            allocation.main(["--only", "literature", "--fast-runs", str(runs)])
+    assert stop.value.code == 2
+    assert "argument --fast-runs: only with the reference table" in capsys.readouterr().err
