@@ -67,9 +67,9 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.allocation import progress, write_table  # noqa: E402
+from benchmarks.allocation import RUN_LINES, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
-from benchmarks.measures import count_arg, count_at_most  # noqa: E402
+from benchmarks.measures import count_arg, count_at_most, provenance  # noqa: E402
 
 HEADER = [
     "code",
@@ -470,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=count_at_most(65535), default=18141, help="the service's port")
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
+    RUN_LINES[:] = [provenance()]  # when, which code, which machine: as the run starts
     with tempfile.TemporaryDirectory(prefix="pyomo-jobs-code-") as folder:
         codes = [checked_out(c, Path(folder)) for c in args.code or [Code("this", REPO)]]
         return _measure_all(codes, args)

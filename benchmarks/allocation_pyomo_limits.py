@@ -33,8 +33,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.allocation import int_list, progress, write_table  # noqa: E402
+from benchmarks.allocation import RUN_LINES, int_list, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
+from benchmarks.measures import provenance  # noqa: E402
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
 from solvers.allocation.heuristics import nearest  # noqa: E402
 from solvers.allocation.literature import generate_literature  # noqa: E402
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
+    RUN_LINES[:] = [provenance()]  # when, which code, which machine: as the run starts
     rows = []
     with progress() as bar:
         task = bar.add_task("Allocation: pyomo backend against its limit", total=len(args.sizes))

@@ -32,8 +32,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.allocation import fmt_ci, int_list, progress, write_table  # noqa: E402
+from benchmarks.allocation import RUN_LINES, fmt_ci, int_list, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
+from benchmarks.measures import provenance  # noqa: E402
 from simulation.stats import paired_diff  # noqa: E402
 from solvers.allocation import AllocationParams, allocate, batch  # noqa: E402
 from solvers.allocation.literature import generate_literature  # noqa: E402
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=seconds_arg, default=10.0, help="time limit of each call (s)")
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
+    RUN_LINES[:] = [provenance()]  # when, which code, which machine: as the run starts
     rows: list[list[object]] = []
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with progress() as bar:
