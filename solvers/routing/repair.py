@@ -45,6 +45,9 @@ class Repaired:
     lost: int = 0  # of those, left out (no other place found)
     added: int = 0  # of the ``extra`` orders, inserted
     lost_orders: frozenset[int] = frozenset()
+    #: orders (taken off a route, or of ``extra``) left out because the construction's
+    #: deadline came before it was done with them: the clock's doing, not the problem's
+    cut: frozenset[int] = frozenset()
 
 
 def repair_routes(
@@ -78,9 +81,11 @@ def repair_routes(
     kept = {v: s for v, s in out.items() if s}
     moved = set(removed)
     todo = sorted(moved | set(extra))
-    fixed, left = GreedyBuilder(problem, orders=todo, initial=kept, deadline=deadline).build()
+    builder = GreedyBuilder(problem, orders=todo, initial=kept, deadline=deadline)
+    fixed, left = builder.build()
     lost = frozenset(moved & set(left))
-    return Repaired(fixed, len(moved), len(lost), len(set(extra) - set(left)), lost)
+    cut = frozenset(left) if builder.timed_out else frozenset()
+    return Repaired(fixed, len(moved), len(lost), len(set(extra) - set(left)), lost, cut)
 
 
 class _Check:

@@ -363,19 +363,18 @@ def solve_routes_with_stats(
     t_repair = time.perf_counter()
     if routes is not None and not from_seed:
         known_notes = len(stats.notes)
-        routes, bumped = _repair(problem, routes, engine.name, settings, repair_end, stats)
-        why = dict.fromkeys(bumped, BUMPED)
+        routes, why = _repair(problem, routes, engine.name, settings, repair_end, stats)
         if engine.name == "ortools" and problem.groups:
             routes = _reinsert_groups(problem, routes, settings, repair_end, stats)
         if start_routes is not None and time.perf_counter() < repair_end:
             # the search may end dearer than the start it was given once both are repaired
             # (its own objective prices the orders taken out of that start by their prizes)
             alt = SolveStats()
-            start_fixed, start_bumped = _repair(
+            start_fixed, start_why = _repair(
                 problem, start_routes, engine.name, settings, repair_end, alt
             )
             if _value(problem, settings, start_fixed) < _value(problem, settings, routes):
-                routes, why = start_fixed, dict.fromkeys(start_bumped, BUMPED)
+                routes, why = start_fixed, start_why
                 del stats.notes[known_notes:]
                 stats.notes.extend(alt.notes)
                 stats.notes.append(
@@ -790,12 +789,14 @@ def _repair(
     settings: EngineSettings,
     deadline: float,
     stats: SolveStats,
-) -> tuple[dict[int, list[int]], frozenset[int]]:
+) -> tuple[dict[int, list[int]], dict[int, str]]:
     """Routes that break a constraint once scheduled (PyVRP does not model breaks) lose
     the fewest orders needed to fit, which are then re-inserted where they fit, together with
     the mandatory orders the engine left out (and, when PyVRP planned with shifts shortened
-    by the breaks, the optional ones). Returns the routes and the orders taken off a route
-    that found no other place."""
+    by the breaks, the optional ones). Returns the routes and why orders are left out where
+    the usual reason does not say it: :data:`BUMPED` for those taken off a route that found
+    no other place, :data:`LATE` for those the re-insertion's deadline came before (a
+    mandatory order cut off there said "no feasible position", the plan ``infeasible``)."""
     from solvers.routing.repair import repair_routes
 
     served = {problem.tasks[t].order for seq in routes.values() for t in seq}
@@ -814,7 +815,14 @@ def _repair(
         )
     if fixed.added:
         stats.notes.append(f"{fixed.added} orders {engine} left out inserted afterwards")
-    return fixed.routes, fixed.lost_orders
+    why = dict.fromkeys(fixed.lost_orders, BUMPED)
+    why.update(dict.fromkeys(fixed.cut, LATE))
+    if fixed.cut:
+        stats.notes.append(
+            f"time limit reached while re-inserting orders after the {engine} search: "
+            f"{len(fixed.cut)} orders not placed"
+        )
+    return fixed.routes, why
 
 
 def _settings(

@@ -103,3 +103,45 @@ def test_a_starved_greedy_plan_is_the_unhurried_one(s: Scenario) -> None:
         (u.order_id, u.reason) for u in calm.unassigned
     ]
     assert starved.status is calm.status and starved.cost_cents == calm.cost_cents
+
+
+def _part_of_one_order(
+    self: object, problem: RoutingProblem, settings: EngineSettings
+) -> EngineResult:
+    """A search whose plan serves one shipment of split order S0 (its ``west`` job) alone,
+    as PyVRP may (a split order's jobs share its prize)."""
+    west = list(problem.orders[problem.order_ids.index("S0@west")].tasks)
+    return EngineResult(routes={0: west}, detail="stand-in")
+
+
+def _nothing(self: object, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
+    """A search whose plan serves no order."""
+    return EngineResult(routes={}, detail="stand-in")
+
+
+@pytest.mark.parametrize("search", [_part_of_one_order, _nothing])
+@pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
+def test_mandatory_orders_the_clock_cut_after_a_search_say_so(
+    engine: str, search: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the always-complete size, the constructions after a search (the repair's
+    insertion of the mandatory orders the search left out, ``whole_orders``) stop at their
+    deadline. The split orders they did not reach were reported "no feasible position in
+    any route", the plan ``infeasible``: the repair's construction said nothing of its
+    deadline. Every such order now says the time limit cut it off, the plan ``no_solution``
+    (a longer limit may place them)."""
+    from solvers.routing.solve import LATE
+    from tests.solvers.routing.test_split_orders import _shops
+
+    s = _shops(40)  # 40 mandatory orders, each shipped from two nodes: 160 visits, 1 courier
+    assert not always_completes(build_problem(s))
+    starve_clocks(monkeypatch)
+    monkeypatch.setattr(solve_module, "time", time)  # the solve's own clock: on time
+    monkeypatch.setattr(PyVRPEngine, "solve", search)
+    monkeypatch.setattr(ORToolsEngine, "solve", search)
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine=engine, time_limit_s=30))
+    assert validate_plan(s, plan).ok
+    assert len(plan.unassigned) == 80 and not plan.routes
+    assert {u.detail.split(" (its order")[0] for u in plan.unassigned} == {LATE}
+    assert plan.status is PlanStatus.NO_SOLUTION
+    assert any("time limit reached" in note for note in stats.notes), stats.notes
