@@ -154,6 +154,16 @@ class Unassigned(StrictModel):
     penalty_cents: NonNegInt = 0
 
 
+#: What ``Plan.time_limited`` (and the ``time_limited`` of the service's routing answers) says.
+TIME_LIMITED_DESCRIPTION = (
+    "true when the time limit cut the plan's construction off before it had tried every "
+    "order: those orders are unassigned 'not placed: the time limit was reached while "
+    "building the plan' (reason no_solution). The plan is valid and its status says as much "
+    "as is known (feasible when they are all optional, no_solution when a mandatory one is "
+    "among them), but it is incomplete: a longer time_limit_s may serve them"
+)
+
+
 class Plan(StrictModel):
     """A dispatch plan: which node ships each line, which vehicle serves each order and when."""
 
@@ -166,6 +176,7 @@ class Plan(StrictModel):
     engine: str | None = None
     runtime_s: Annotated[float, Field(ge=0.0), NotBool] = 0.0
     seed: Annotated[int, NotBool] | None = None
+    time_limited: bool = Field(default=False, description=TIME_LIMITED_DESCRIPTION)
 
     @property
     def num_vehicles(self) -> int:

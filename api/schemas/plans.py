@@ -11,7 +11,7 @@ from api.schemas.common import service_defaults
 from api.schemas.routes import MODE_DESCRIPTION, SolveMode, SolverInfo
 from scenarios.geo import Id, Location, NonNegInt, NotBool, NulFreeModel, Seed
 from scenarios.model import Order, Scenario
-from scenarios.plan import Kpis, Plan, PlanStatus
+from scenarios.plan import TIME_LIMITED_DESCRIPTION, Kpis, Plan, PlanStatus
 from simulation.params import SimParams
 from solvers.allocation.params import AllocationParams
 from solvers.allocation.request import AllocationCosts, AllocationRules
@@ -80,6 +80,7 @@ class PlanResult(BaseModel):
         description="routing status ('infeasible' = mandatory orders out; 'no_solution' = "
         "the only ones out are those the routing's time limit cut off)"
     )
+    time_limited: bool = Field(default=False, description=TIME_LIMITED_DESCRIPTION)
     plan: Plan = Field(description="allocation lines + routes (pickup at node, delivery)")
     allocation: AllocationSummary
     kpis: Kpis | None = Field(default=None, description="twin estimates with 95% CIs")
@@ -137,6 +138,7 @@ class ReoptimiseResult(BaseModel):
     """The new plan and what changed against the previous one."""
 
     status: PlanStatus
+    time_limited: bool = Field(default=False, description=TIME_LIMITED_DESCRIPTION)
     plan: Plan
     changes: PlanChanges
     completed_order_ids: list[str] = Field(

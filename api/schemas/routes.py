@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scenarios.geo import NulFreeModel
 from scenarios.model import Scenario
-from scenarios.plan import Plan, PlanStatus
+from scenarios.plan import TIME_LIMITED_DESCRIPTION, Plan, PlanStatus
 from solvers.explain import PlanExplanation
 from solvers.routing.params import RoutingParams
 
@@ -47,6 +47,7 @@ class RoutesResult(BaseModel):
         description="'infeasible' when mandatory orders are unserved; 'no_solution' when the "
         "only ones unserved are those the time limit cut off (a longer limit may place them)"
     )
+    time_limited: bool = Field(default=False, description=TIME_LIMITED_DESCRIPTION)
     plan: Plan
     diagnosis: list[str] = Field(
         default_factory=list, description="one line per unserved order: why"

@@ -394,6 +394,7 @@ def make_plan(
             not_evaluated = [EVALUATION_CANCELLED]
     return PlanResult(
         status=plan.status,
+        time_limited=plan.time_limited,
         plan=plan,
         allocation=AllocationSummary(
             status=alloc.status,
@@ -682,6 +683,7 @@ def reoptimise(
     plan = routed.model_copy(update={"allocation": lines})
     answer = ReoptimiseResult(
         status=plan.status,
+        time_limited=plan.time_limited,
         plan=plan,
         changes=plan_changes(previous, plan),
         completed_order_ids=sorted(finished),

@@ -34,6 +34,7 @@ def routes_result(
     """The answer for one routing plan, with its explanation (``notes``: more diagnosis)."""
     return RoutesResult(
         status=plan.status,
+        time_limited=plan.time_limited,
         plan=plan,
         diagnosis=[*diagnosis(plan), *notes],
         explanation=explain_routes(scenario, plan),

@@ -72,6 +72,7 @@ def route_cmd(
 
     from solvers.routing import RoutingParams, solve_routes
     from solvers.routing.output import plan_to_dict
+    from solvers.routing.solve import LATE
 
     if engine not in ENGINES:
         raise fail(f"--engine: unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
@@ -107,6 +108,14 @@ def route_cmd(
     if out is not None:
         table.add_row("plan", escape(str(out)))
     console.print(table)
+    if plan.time_limited:  # an incomplete plan: the caller may retry with more time
+        cut = sum(u.detail.startswith(LATE) for u in plan.unassigned)
+        console.print(
+            f"  time limited: {cut} orders not tried before the time limit; a longer "
+            "--time-limit may serve them",
+            highlight=False,
+            markup=False,
+        )
     for u in plan.unassigned[:10]:
         console.print(
             f"  unassigned {u.order_id}: {u.reason.value} ({u.detail})",

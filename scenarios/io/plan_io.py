@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.geo import Id, NonNegInt, PosInt, StrictModel
 from scenarios.io.json_io import from_json, loads, read_bytes
-from scenarios.plan import Plan, PlanStatus, StopKind, Unassigned
+from scenarios.plan import TIME_LIMITED_DESCRIPTION, Plan, PlanStatus, StopKind, Unassigned
 
 #: A distance or time in the source's units (an integer, or a decimal when the divisor is > 1).
 SourceValue = Annotated[float, Field(ge=0.0)]
@@ -65,6 +65,7 @@ class RouteOutput(StrictModel):
 
     instance: str | None = None
     status: PlanStatus = PlanStatus.FEASIBLE
+    time_limited: bool = Field(default=False, description=TIME_LIMITED_DESCRIPTION)
     engine: str | None = None
     seed: int | None = None
     runtime_s: SourceValue = 0.0
@@ -148,6 +149,7 @@ class RouteOutput(StrictModel):
         return Plan.model_validate(
             {
                 "status": self.status,
+                "time_limited": self.time_limited,
                 "routes": routes,
                 "unassigned": self.unassigned,
                 "distance_m": round(self.distance * ddiv),

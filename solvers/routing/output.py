@@ -67,6 +67,7 @@ def plan_to_dict(scenario: Scenario, plan: Plan) -> dict[str, Any]:
     return {
         "instance": scenario.name,
         "status": plan.status.value,
+        "time_limited": plan.time_limited,
         "engine": plan.engine,
         "seed": plan.seed,
         "runtime_s": plan.runtime_s,

@@ -1196,6 +1196,7 @@ def _assemble(
         cost_cents=sum(r.cost_cents for r in routes) + sum(u.penalty_cents for u in unassigned),
         engine=engine,
         seed=seed,
+        time_limited=bool(cut),
     )
 
 

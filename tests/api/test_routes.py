@@ -597,3 +597,20 @@ def test_a_route_leaves_no_earlier_than_the_orders_it_carries_exist(
     assert left["order_id"] == "o3" and left["reason"] == "released_too_late"
     assert "after the latest departure from the start (1000 s)" in left["detail"]
     assert any("released too late" in line for line in got["explanation"]["unassigned"])
+
+
+def test_a_route_answer_the_time_limit_cut_off_says_time_limited(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Optional orders the time limit cut off leave the plan ``feasible``: the answer now
+    says ``time_limited`` (and its plan), so an OMS can retry with more time."""
+    from tests.solvers.routing.test_starved_clock import optional_city
+
+    scenario = optional_city().model_dump(mode="json")
+    body = {"scenario": scenario, "params": {"time_limit_s": 0.3, "engine": "greedy"}}
+    starve_clocks(monkeypatch)
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["status"] == "feasible" and result["time_limited"] is True
+    assert result["plan"]["time_limited"] is True and result["plan"]["unassigned"]

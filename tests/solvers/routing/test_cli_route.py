@@ -123,3 +123,30 @@ def test_route_answers_a_small_scenario_whole_when_every_clock_says_time_is_up(
     assert plan["engine"] == "greedy (no time left for pyvrp)"
     served = {st["order"] for r in plan["routes"] for st in r["stops"] if st["kind"] == "delivery"}
     assert served == {o.id for o in s.orders}
+
+
+def test_route_marks_a_plan_the_time_limit_cut_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Optional orders the time limit cut off leave the plan ``feasible``: the plan JSON now
+    says ``time_limited`` (read back by ``read_plan``), and the summary says a longer
+    ``--time-limit`` may serve them."""
+    from scenarios.io import read_plan
+    from scenarios.io.json_io import write_json
+    from tests.solvers.routing.conftest import starve_clocks
+    from tests.solvers.routing.test_starved_clock import optional_city
+
+    scenario = tmp_path / "city.json"
+    write_json(optional_city(), scenario)
+    calm = tmp_path / "calm.json"
+    res = runner.invoke(app, ["route", str(scenario), "--engine", "greedy", "--out", str(calm)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(calm.read_text())["time_limited"] is False
+    starve_clocks(monkeypatch)
+    out = tmp_path / "plan.json"
+    res = runner.invoke(app, ["route", str(scenario), "--time-limit", "0.3", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    plan = json.loads(out.read_text())
+    assert plan["status"] == "feasible" and plan["time_limited"] is True
+    assert "a longer --time-limit may serve them" in " ".join(res.output.split())
+    assert read_plan(out).time_limited

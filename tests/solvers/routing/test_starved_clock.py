@@ -8,7 +8,7 @@ import time
 import pytest
 from hypothesis import given, settings
 
-from scenarios import Plan, Scenario
+from scenarios import Location, Plan, Scenario, Vehicle
 from scenarios.plan import PlanStatus
 from solvers.routing import RoutingParams, solve_routes_with_stats
 from solvers.routing import solve as solve_module
@@ -143,5 +143,35 @@ def test_mandatory_orders_the_clock_cut_after_a_search_say_so(
     assert validate_plan(s, plan).ok
     assert len(plan.unassigned) == 80 and not plan.routes
     assert {u.detail.split(" (its order")[0] for u in plan.unassigned} == {LATE}
-    assert plan.status is PlanStatus.NO_SOLUTION
+    assert plan.status is PlanStatus.NO_SOLUTION and plan.time_limited
     assert any("time limit reached" in note for note in stats.notes), stats.notes
+
+
+def optional_city(num_orders: int = 130) -> Scenario:
+    """``num_orders`` optional orders (1,000 EUR penalty each) and three vans that can carry
+    them all: above the always-complete size, so constructions stop at their deadline."""
+    depot = Location(x=5000, y=5000)
+    vans = [Vehicle(id=f"v{k}", start_location=depot, capacity=[200]) for k in range(3)]
+    return make_city(num_orders, vehicles=vans, penalty_cents=100_000)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_optional_orders_the_clock_cut_leave_a_feasible_plan_marked_time_limited(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Optional orders the time limit cut off leave the plan ``feasible`` (nothing mandatory
+    is out), each unassigned "not placed: the time limit was reached"; nothing but that
+    detail said the plan was incomplete. ``Plan.time_limited`` now says so (a caller can
+    retry with more time); an unhurried plan of the same day is not."""
+    from solvers.routing.solve import LATE
+
+    s = optional_city()
+    assert not always_completes(build_problem(s))
+    calm, _ = solve_routes_with_stats(s, RoutingParams(engine="greedy", time_limit_s=60))
+    assert calm.status is PlanStatus.FEASIBLE and not calm.time_limited
+    assert not calm.unassigned
+    starve_clocks(monkeypatch)
+    plan, _ = solve_routes_with_stats(s, RoutingParams(engine=engine, time_limit_s=0.3))
+    assert validate_plan(s, plan).ok
+    assert plan.status is PlanStatus.FEASIBLE and plan.time_limited
+    assert plan.unassigned and {u.detail for u in plan.unassigned} == {LATE}
