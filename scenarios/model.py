@@ -495,8 +495,9 @@ def horizon_problems(
 
     A vehicle's shift must lie inside the horizon (the twin ends every shift at the horizon
     end, and an omitted shift is the horizon), and a break window must meet the vehicle's
-    hours (its shift, else the horizon): a break that cannot start inside them leaves the
-    vehicle unusable. An order created after the horizon ends is never released by the twin.
+    hours (its shift, else the horizon), and end inside them: a break that cannot start inside
+    them, or cannot end inside them when started at its earliest, leaves the vehicle unusable
+    (so do breaks whose lengths add up to more than those hours). An order created after the horizon ends is never released by the twin.
     An order's or pickup's window, a node outage's, a travel slowdown's or a demand surge's
     lying entirely outside the horizon can never be used (or has no effect); one only partly
     outside is accepted (the vehicles' shifts, inside the horizon, bound when it can be
@@ -552,6 +553,31 @@ def horizon_problems(
                         "not be used",
                     )
                 )
+                continue
+            # a used vehicle takes every break inside its route, so inside its hours: one
+            # that cannot end there leaves it unusable (its orders were each reported
+            # 'break_unplaceable', where the vehicle's input is what is wrong)
+            earliest = max(w.start_s, hours[0])
+            if earliest + brk.duration_s > hours[1]:
+                out.append(
+                    (
+                        ("vehicles", i, "breaks", j),
+                        f"the break of {brk.duration_s} s starts at {earliest} s at the "
+                        f"earliest (its window [{w.start_s}, {w.end_s}] s) and would end at "
+                        f"{earliest + brk.duration_s} s, after {hours[2]} ends: a break must "
+                        "end inside the vehicle's hours, and the vehicle could not be used",
+                    )
+                )
+        total = sum(brk.duration_s for brk in v.breaks)
+        if len(v.breaks) > 1 and total > hours[1] - hours[0]:
+            out.append(
+                (
+                    ("vehicles", i, "breaks"),
+                    f"the breaks take {total} s together, more than the {hours[1] - hours[0]} s "
+                    f"of {hours[2]}: they could never all be taken, and the vehicle could not "
+                    "be used",
+                )
+            )
 
     def windows(tws: Sequence[TimeWindow], at: tuple[str | int, ...], what: str) -> None:
         for j, w in enumerate(tws):

@@ -247,6 +247,15 @@ def _far_and_dear(body: dict[str, Any]) -> None:
         ),
         # a route past the 10**12 cents a plan holds was a 422 on cost_cents, no request field
         (_far_and_dear, "scenario.vehicles.0.cost_per_km_cents"),
+        # a break that starts in its window but cannot end inside the shift: a 200 with every
+        # order break_unplaceable (the vehicle unusable), before session 62
+        (
+            lambda b: b["scenario"]["vehicles"][0].update(
+                shift={"start_s": 0, "end_s": 3600},
+                breaks=[{"window": {"start_s": 3000, "end_s": 3600}, "duration_s": 1200}],
+            ),
+            "scenario.vehicles.0.breaks.0",
+        ),
     ],
 )
 def test_bad_input_is_422_naming_the_field(

@@ -28,13 +28,15 @@ BASE: dict[str, Any] = {
         {
             "id": "v1",
             "start_location": {"x": 0, "y": 0},  # no shift: the horizon
-            "breaks": [{"window": {"start_s": 7000, "end_s": 9000}, "duration_s": 600}],
+            # partly outside the horizon, and ends with it when taken at its earliest
+            "breaks": [{"window": {"start_s": 6600, "end_s": 9000}, "duration_s": 600}],
         },
         {
             "id": "v2",
             "start_location": {"x": 0, "y": 0},
             "shift": {"start_s": 4000, "end_s": 6000},
-            "breaks": [{"window": {"start_s": 6000, "end_s": 6500}, "duration_s": 600}],
+            # ends with the shift when taken at its earliest
+            "breaks": [{"window": {"start_s": 5400, "end_s": 6500}, "duration_s": 600}],
         },
     ],
     "stochastic": {
@@ -101,6 +103,29 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
         {"vehicles.0.latest_start_s": 3599},
         "vehicles.0.latest_start_s",
         "lies outside the horizon [3600, 7200] s (the vehicle has no shift)",
+    ),  # a break that starts inside its window and the shift but cannot end inside the shift:
+    # each order of the vehicle was reported break_unplaceable (session 62)
+    (
+        {"vehicles.1.breaks.0.window": {"start_s": 6000, "end_s": 6500}},
+        "vehicles.1.breaks.0",
+        "the break of 600 s starts at 6000 s at the earliest (its window [6000, 6500] s) and "
+        "would end at 6600 s, after the shift [4000, 6000] s ends: a break must end inside "
+        "the vehicle's hours",
+    ),
+    (
+        {"vehicles.0.breaks.0.window": {"start_s": 6601, "end_s": 9000}},
+        "vehicles.0.breaks.0",
+        "would end at 7201 s, after the horizon [3600, 7200] s (the vehicle has no shift) ends",
+    ),
+    (
+        {
+            "vehicles.1.breaks": [
+                {"window": {"start_s": 4000, "end_s": 6000}, "duration_s": 1200},
+                {"window": {"start_s": 4000, "end_s": 6000}, "duration_s": 900},
+            ]
+        },
+        "vehicles.1.breaks",
+        "the breaks take 2100 s together, more than the 2000 s of the shift [4000, 6000] s",
     ),
 ]
 
@@ -152,6 +177,23 @@ def test_the_cli_refuses_a_break_outside_the_shift_with_exit_2(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.startswith(f"error: {path}: vehicles.1.breaks.0.window: the break window")
+
+
+def test_the_cli_refuses_a_break_that_cannot_end_inside_the_shift_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A break that starts inside its window and the shift but would end after the shift:
+    routing left every order of the vehicle unassigned (break_unplaceable, exit 0)."""
+    path = tmp_path / "s.json"
+    data = _with({"vehicles.1.breaks.0.window": {"start_s": 6000, "end_s": 6500}})
+    del data["arrivals"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(SystemExit) as info:
+        main(["route", str(path), "--engine", "greedy", "--time-limit", "1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith(f"error: {path}: vehicles.1.breaks.0: the break of 600 s starts at")
 
 
 def _scenario() -> Scenario:

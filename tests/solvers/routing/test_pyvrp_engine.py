@@ -687,7 +687,8 @@ def _out_of_order_route(
     """One courier (a break, often a maximum duration and distance) visiting deliveries and
     pickup-and-delivery pairs in windows in a random order (pickups first): many visits come
     after their windows close. None if PyVRP rejects the data (a pair whose delivery window
-    closes before its pickup's opens)."""
+    closes before its pickup's opens), or the scenario refuses the courier (a break that cannot end
+    inside its shift: ValidationError is a ValueError)."""
     rng = random.Random(seed)
 
     def place() -> Location:
@@ -740,16 +741,17 @@ def _out_of_order_route(
         max_duration_s=rng.choice([None, rng.randint(3000, 12_000)]),
         max_distance_m=rng.choice([None, rng.randint(10_000, 60_000)]),
     )
-    problem = build_problem(
-        Scenario(
-            horizon=TimeWindow(start_s=0, end_s=40_000),
-            travel=EuclideanTravel(speed_m_per_s=rng.choice([3.0, 8.0])),
-            capacity_dims=["units"],
-            orders=orders,
-            vehicles=[courier],
-        )
-    )
+    speed = rng.choice([3.0, 8.0])
     with contextlib.suppress(ValueError):
+        problem = build_problem(
+            Scenario(
+                horizon=TimeWindow(start_s=0, end_s=40_000),
+                travel=EuclideanTravel(speed_m_per_s=speed),
+                capacity_dims=["units"],
+                orders=orders,
+                vehicles=[courier],
+            )
+        )
         build_data(problem)
         seq = list(range(len(problem.tasks)))
         rng.shuffle(seq)
