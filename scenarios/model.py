@@ -497,12 +497,12 @@ def horizon_problems(
     end, and an omitted shift is the horizon), and a break window must meet the vehicle's
     hours (its shift, else the horizon), and end inside them: a break that cannot start inside
     them, or cannot end inside them when started at its earliest, leaves the vehicle unusable
-    (so do breaks whose lengths add up to more than those hours). An order created after the horizon ends is never released by the twin.
-    An order's or pickup's window, a node outage's, a travel slowdown's or a demand surge's
-    lying entirely outside the horizon can never be used (or has no effect); one only partly
-    outside is accepted (the vehicles' shifts, inside the horizon, bound when it can be
-    served). Nodes' opening hours are not checked: hours outside the horizon only say the
-    node is closed then.
+    (so do breaks whose lengths add up to more than those hours). An order created after the
+    horizon ends is never released by the twin. An order's or pickup's window, a node
+    outage's, a travel slowdown's or a demand surge's lying entirely outside the horizon can
+    never be used (or has no effect); one only partly outside is accepted (the vehicles'
+    shifts, inside the horizon, bound when it can be served). Nodes' opening hours are not
+    checked: hours outside the horizon only say the node is closed then.
     """
     lo, hi = horizon.start_s, horizon.end_s
     span = f"the horizon [{lo}, {hi}] s"
