@@ -138,11 +138,18 @@ def check_initial_stops(params: RoutingParams, scenario: Scenario, *, field: str
 
 
 def check_engine(params: RoutingParams, scenario: Scenario, *, field: str) -> None:
-    """422 for an engine asked for by name that cannot model the scenario's orders (PyVRP:
-    several time windows for one stop), in the router's words, before anything is queued:
-    an async request was accepted (202) and its job then failed on it."""
+    """422 for an engine asked for by name that cannot model the scenario's orders or the
+    warm start (PyVRP: several time windows for one stop; pinned stops, or a disruption cost
+    with a warm start, :func:`~solvers.routing.solve.pyvrp_warm_start_refusal`), in the
+    router's words, before anything is queued: an async request was accepted (202) and its
+    job then failed on it."""
+    from solvers.routing.solve import pyvrp_warm_start_refusal
+
     if params.engine != "pyvrp":
         return
+    refused = pyvrp_warm_start_refusal(params)
+    if refused is not None:
+        raise InputError(f"{field}.engine", refused)
     for order in scenario.orders:
         pickup = order.pickup.time_windows if order.pickup is not None else []
         if len(order.time_windows) > 1 or len(pickup) > 1:
@@ -150,6 +157,22 @@ def check_engine(params: RoutingParams, scenario: Scenario, *, field: str) -> No
                 f"{field}.engine",
                 "pyvrp cannot model several time windows per stop; use engine 'ortools' or 'auto'",
             )
+
+
+def check_routing_range(scenario: Scenario, *, field: str) -> None:
+    """422 for a scenario some plan of which could cost more than the routing engines count
+    in 64-bit integers (:func:`~solvers.routing.problem.check_int_range`, the router's check
+    and words), before anything is queued: an async request was accepted (202) and its job
+    then failed on it. The exact check needs the travel matrix: it runs only when a bound
+    read from the scenario alone (:func:`~solvers.routing.problem.quick_objective_bound`)
+    passes the limit; not for a road network (no such bound)."""
+    from solvers.routing.problem import ENGINE_INT_LIMIT, build_problem, quick_objective_bound
+
+    bound = quick_objective_bound(scenario)
+    if bound is None or bound <= ENGINE_INT_LIMIT:
+        return
+    with fields_under(field):
+        build_problem(scenario)
 
 
 def wants_sync(

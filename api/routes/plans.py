@@ -39,6 +39,7 @@ from api.solve import (
     solve_or_queue_response,
 )
 from api.tasks.plans import (
+    check_replan_engine,
     check_stored_visits,
     log_read_notes,
     reoptimised_params,
@@ -354,6 +355,7 @@ def _check_stored_plan(record: PlanRecord, body: ReoptimiseCreate) -> None:
     with warm_start_fields(plan, [[] for _ in plan.routes]):
         check_route_vehicles(plan, vehicles)
     check_stored_visits(plan, record.scenario, body, record.params.get("completed", []))
+    check_replan_engine(plan, record.scenario, body, record.params.get("completed", []))
     # the allocation prices and rules its new orders are allocated under (a restricted_skus
     # key of 0 characters, taken before session 51: a 422 on "restricted_skus.", no field of
     # the request, or with mode async a 202 and a crashed job)

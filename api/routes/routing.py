@@ -16,6 +16,7 @@ from api.limits import (
     check_initial_plan,
     check_initial_stops,
     check_orders,
+    check_routing_range,
     check_scenario,
     check_time_limit,
     wants_sync,
@@ -61,6 +62,7 @@ def create_routes(
     check_initial_plan(body.params, body.scenario, field="params")
     check_engine(body.params, body.scenario, field="params")
     check_initial_stops(body.params, body.scenario, field="params")
+    check_routing_range(body.scenario, field="scenario")
     sync = wants_sync(
         settings,
         body.mode,

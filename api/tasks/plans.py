@@ -36,7 +36,7 @@ from scenarios.errors import (
 )
 from scenarios.geo import TimeWindow
 from scenarios.model import Scenario
-from scenarios.plan import AllocationLine, Plan, Route, StopKind
+from scenarios.plan import AllocationLine, Plan, PlannedStop, Route, StopKind
 from scenarios.saved import (
     CONTROL_CHARACTERS_RULE,
     NewerRule,
@@ -231,8 +231,31 @@ def check_stored_visits(
     it); checked before the re-plan is queued, without the travel matrix: a duplicate of an
     order the router's diagnosis would leave out (it ignores such stops) is refused too, as
     no plan the service stored visits a task twice. Named as the job named it."""
-    from scenarios.plan import shipment_order
     from solvers.routing.solve import visited_twice_reason
+
+    first: dict[tuple[str, StopKind], tuple[int, int]] = {}
+    for ri, si, stop in _warm_start_stops(old, scenario, req, completed)[0]:
+        job = stop.order_id
+        assert job is not None
+        key = (job, stop.kind)
+        if key in first:
+            r0, s0 = first[key]
+            raise stored_plan_error(
+                f"the route of vehicle {old.routes[ri].vehicle_id!r} (route {ri})",
+                f"routes.{ri}.stops.{si}",
+                visited_twice_reason(stop.kind, job, r0, s0),
+                part="plan",
+            )
+        first[key] = (ri, si)
+
+
+def _warm_start_stops(
+    old: Plan, scenario: JsonDict, req: ReoptimiseCreate, completed: Collection[str]
+) -> tuple[list[tuple[int, int, PlannedStop]], set[tuple[str, StopKind]]]:
+    """The stops of the stored plan ``old`` the re-plan ``req`` keeps as its warm start
+    (route, stop, the stop), as :func:`check_stored_visits` counts them: neither started
+    before ``now_s``, nor of an order cancelled or ``completed``; and the tasks done."""
+    from scenarios.plan import shipment_order
 
     order_ids = {o.get("id") for o in scenario.get("orders", [])}
     node_ids = {n.get("id") for n in scenario.get("nodes", [])}
@@ -244,24 +267,48 @@ def check_stored_visits(
         if stop.order_id is not None and stop.kind != StopKind.BREAK
     ]
     done = {(stop.order_id, stop.kind) for _, _, stop in stops if stop.start_s < req.now_s}
-    first: dict[tuple[str, StopKind], tuple[int, int]] = {}
+    kept = []
     for ri, si, stop in stops:
         job = stop.order_id
         assert job is not None
-        key = (job, stop.kind)
-        if key in done or (job, StopKind.DELIVERY) in done or job in completed:
+        if (job, stop.kind) in done or (job, StopKind.DELIVERY) in done or job in completed:
             continue  # done, or its parcel delivered: not in the warm start
         if job in gone or shipment_order(job, order_ids, node_ids) in gone:
             continue
-        if key in first:
-            r0, s0 = first[key]
-            raise stored_plan_error(
-                f"the route of vehicle {old.routes[ri].vehicle_id!r} (route {ri})",
-                f"routes.{ri}.stops.{si}",
-                visited_twice_reason(stop.kind, job, r0, s0),
-                part="plan",
-            )
-        first[key] = (ri, si)
+        kept.append((ri, si, stop))
+    return kept, {(str(job), kind) for job, kind in done}
+
+
+def check_replan_engine(
+    old: Plan, scenario: JsonDict, req: ReoptimiseCreate, completed: Collection[str]
+) -> None:
+    """422 on ``routing.engine`` for a re-plan asking for PyVRP whose warm start (the stored
+    plan's stops still to do, :func:`_warm_start_stops`) the router refuses for it
+    (:func:`~solvers.routing.solve.pyvrp_warm_start_refusal`): a pinned stop (pinned in the
+    stored plan, by ``pinned_order_ids``, or a parcel on board), or the disruption cost (500
+    cents by default) with any stop kept. A queued re-plan was accepted (202) and its job
+    then failed on it; checked without the travel matrix."""
+    from scenarios.plan import shipment_order
+
+    if req.routing.engine != "pyvrp":
+        return
+    kept, done = _warm_start_stops(old, scenario, req, completed)
+    order_ids = {o.get("id") for o in scenario.get("orders", [])}
+    node_ids = {n.get("id") for n in scenario.get("nodes", [])}
+    asked = set(req.pinned_order_ids)
+    pinned = any(
+        stop.pinned
+        or (stop.order_id, StopKind.PICKUP) in done  # its parcel on board
+        or stop.order_id in asked
+        or shipment_order(str(stop.order_id), order_ids, node_ids) in asked
+        for _, _, stop in kept
+    )
+    disruption = bool(req.routing.disruption_cost_cents) and bool(kept)
+    if pinned or disruption:
+        what = "pinned stops" if pinned else "a disruption cost"
+        raise InputError(
+            "routing.engine", f"pyvrp cannot model {what}; use engine 'ortools' or 'auto'"
+        )
 
 
 def unfilled_diagnosis(unfilled: list[Unfilled], lines: list[AllocationLine]) -> list[str]:

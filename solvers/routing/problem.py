@@ -408,6 +408,69 @@ def objective_bound(
     return parts
 
 
+def quick_objective_bound(scenario: Scenario) -> float | None:
+    """An upper bound of :func:`objective_bound` (milli-cents) read from the scenario alone,
+    without its travel matrix: every arc taken as long as the longest any can be (the
+    diagonal of the box around its places, times ``metres_per_unit``, for euclidean travel;
+    half the Earth's circumference times the detour factor for haversine; the largest entry
+    of an explicit matrix), its travel time at the model's speed and slowest profile period.
+    None for a road network (no such bound without its shortest paths).
+
+    A service checks the range with it before it queues a routing (a 202 whose job then
+    failed on :func:`check_int_range`), building the problem (the exact check) only when this
+    bound passes :data:`ENGINE_INT_LIMIT`.
+    """
+    from scenarios.travel import EuclideanTravel, HaversineTravel, MatrixTravel
+
+    travel = scenario.travel
+    slowest = max([1.0, *(p.duration_factor for p in travel.profile)])
+    if isinstance(travel, MatrixTravel):
+        dur, dist = travel.arrays()
+        longest_m = float(dist.max(initial=0))
+        longest_s = float(dur.max(initial=0)) * slowest + 1.0
+    elif isinstance(travel, EuclideanTravel | HaversineTravel):
+        if isinstance(travel, EuclideanTravel):
+            places = [
+                *(o.location for o in scenario.orders),
+                *(o.pickup.location for o in scenario.orders if o.pickup is not None),
+                *(v.start_location for v in scenario.vehicles),
+                *(v.end for v in scenario.vehicles),
+                *(n.location for n in scenario.nodes),
+            ]
+            xs = [p.x or 0.0 for p in places] or [0.0]
+            ys = [p.y or 0.0 for p in places] or [0.0]
+            span = float(np.hypot(max(xs) - min(xs), max(ys) - min(ys)))
+            longest_m = span * travel.metres_per_unit + 1.0
+        else:
+            longest_m = np.pi * 6_371_000.0 * travel.detour_factor * 1.001 + 1.0
+        longest_s = (longest_m / travel.speed_m_per_s + 1.0) * slowest + 1.0
+    else:
+        return None
+    priced = any(v.cost_per_km_cents or v.cost_per_hour_cents for v in scenario.vehicles)
+    horizon = scenario.horizon
+
+    def km(v: Vehicle) -> float:
+        return float(v.cost_per_km_cents if priced else 1)
+
+    def per_s(v: Vehicle) -> float:
+        return v.cost_per_hour_cents * MILLI / 3600 + 1.0
+
+    total = 0.0
+    for v in scenario.vehicles:
+        shift = v.shift if v.shift is not None else horizon
+        total += v.fixed_cost_cents * MILLI + longest_m * km(v)
+        total += (shift.end_s - shift.start_s + longest_s) * per_s(v)
+    if scenario.vehicles:
+        visits = len(scenario.orders) + sum(o.pickup is not None for o in scenario.orders)
+        service = sum(
+            o.service_s + (o.pickup.service_s if o.pickup else 0) for o in scenario.orders
+        )
+        total += visits * longest_m * max(km(v) for v in scenario.vehicles)
+        total += (visits * longest_s + service) * max(per_s(v) for v in scenario.vehicles)
+    total += sum((o.penalty_cents or 0) * MILLI for o in scenario.orders)
+    return total * 1.001
+
+
 def _km_price(problem: RoutingProblem, vi: int) -> int:
     return problem.vehicles[vi].unit_distance_cost
 

@@ -167,6 +167,27 @@ def choose_engine(problem: RoutingProblem, settings: EngineSettings, requested: 
     return engine
 
 
+def pyvrp_warm_start_refusal(params: RoutingParams) -> str | None:
+    """Why PyVRP, asked for by name, is refused for the warm start of ``params`` (None when it
+    is not): a pinned stop, or a disruption cost with a warm start that has stops.
+
+    Read from the request alone (no travel matrix, no diagnosis), so the service refuses it
+    before it queues a solve (a 202 whose job then failed on it); the router refuses the same
+    requests, even when the pins would have been released (a pin whose partner is missing, or
+    that no longer fits its vehicle): until session 62 it refused only the pins still in force
+    once the warm start was mapped to the problem.
+    """
+    plan = params.initial_plan
+    if plan is None:
+        return None
+    stops = [st for r in plan.routes for st in r.stops if st.kind is not StopKind.BREAK]
+    if any(st.pinned for st in stops):
+        return "pyvrp cannot model pinned stops; use engine 'ortools' or 'auto'"
+    if params.disruption_cost_cents and stops:
+        return "pyvrp cannot model a disruption cost; use engine 'ortools' or 'auto'"
+    return None
+
+
 def solve_routes(scenario: Scenario, params: RoutingParams | None = None) -> Plan:
     """Route the scenario's orders with its fleet; the plan has passed the validator."""
     return solve_routes_with_stats(scenario, params)[0]
@@ -245,6 +266,10 @@ def solve_routes_with_stats(
     if settings.disruption_cost:
         check_int_range(problem, settings.disruption_cost, len(settings.original_vehicle))
     stats.notes.extend(stats.pin_notes)
+    if params.engine == "pyvrp":
+        refused = pyvrp_warm_start_refusal(params)
+        if refused is not None:
+            raise InputError("engine", refused)
     engine = choose_engine(problem, settings, params.engine)
     stats.engine = engine.name
     n = len(problem.orders)

@@ -1755,3 +1755,36 @@ def test_a_synchronous_plan_is_audited_with_its_status_and_solver(
     assert row.result == ("fallback:" if made["fallback"] else "") + made["status"], row.result
     engine = made["solver"]["engine"]
     assert engine and row.solver is not None and row.solver.startswith(f"{engine} ("), row.solver
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("changes", "what"),
+    [
+        ({}, "a disruption cost"),  # the re-plan's default disruption cost, 500 cents
+        ({"pinned_order_ids": ["o1"], "routing": {"disruption_cost_cents": 0}}, "pinned stops"),
+    ],
+)
+def test_a_replan_asking_pyvrp_for_a_warm_start_it_cannot_model_is_422_before_queueing(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    made: dict[str, Any],
+    mode: str,
+    changes: dict[str, Any],
+    what: str,
+) -> None:
+    """A re-plan's warm start is the stored plan's stops still to do, with a disruption cost
+    (500 cents by default) and pins: PyVRP asked for by name cannot model them, and an async
+    re-plan was a 202 whose job failed ("bad input: routing.engine: pyvrp cannot model a
+    disruption cost; ..."). Now a 422 naming ``routing.engine`` before anything is queued."""
+    routing = {"engine": "pyvrp", "time_limit_s": 0.3, **changes.get("routing", {})}
+    body = {"now_s": 0, "mode": mode, **changes, "routing": routing}
+    jobs = client.get("/v1/jobs", headers=keys["oms"]).json()["count"]
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    reason = f"pyvrp cannot model {what}; use engine 'ortools' or 'auto'"
+    assert answer.json()["detail"] == [{"field": "routing.engine", "reason": reason}]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == jobs
+    body["routing"]["engine"] = "ortools"
+    again = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert again.status_code in (200, 202), again.text

@@ -623,3 +623,55 @@ def test_a_route_answer_the_time_limit_cut_off_says_time_limited(
     result = answer.json()
     assert result["status"] == "feasible" and result["time_limited"] is True
     assert result["plan"]["time_limited"] is True and result["plan"]["unassigned"]
+
+
+PINNED_O1 = {"order_id": "o1", "arrival_s": 0, "start_s": 150, "departure_s": 270}
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("stop", "disruption", "what"),
+    [
+        ({**PINNED_O1, "pinned": True}, 0, "pinned stops"),
+        (PINNED_O1, 500, "a disruption cost"),
+    ],
+)
+def test_pyvrp_with_a_warm_start_it_cannot_model_is_422_before_anything_is_queued(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    mode: str,
+    stop: dict[str, Any],
+    disruption: int,
+    what: str,
+) -> None:
+    """PyVRP asked for by name with a pinned stop, or a disruption cost with a warm start:
+    the router refuses it; an async request was a 202 and a failed job ("bad input:
+    params.engine: pyvrp cannot model pinned stops; ..."). Now a 422 before queueing."""
+    body = _body(engine="pyvrp", disruption_cost_cents=disruption)
+    body["mode"] = mode
+    body["params"]["initial_plan"] = {"routes": [{"vehicle_id": "courier-1", "stops": [stop]}]}
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    reason = f"pyvrp cannot model {what}; use engine 'ortools' or 'auto'"
+    assert answer.json()["detail"] == [{"field": "params.engine", "reason": reason}]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+    body["params"]["engine"] = "auto"  # OR-Tools models them
+    assert client.post("/v1/routes", json=body, headers=keys["oms"]).status_code in (200, 202)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_scenario_past_the_engines_integer_range_is_422_before_anything_is_queued(
+    client: TestClient, keys: dict[str, dict[str, str]], mode: str
+) -> None:
+    """Prices and distances whose plans could pass the engines' int64 objective (10**12
+    cents per km over 2.8e9 m): an async request was a 202 and a failed job. Now the 422 of
+    the router (its words, the field from the request root) before queueing."""
+    body = _body()
+    _far_and_dear(body)
+    body["mode"] = mode
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"] == "scenario.vehicles.0.cost_per_km_cents"
+    assert "count in 64-bit integers without overflow" in detail["reason"]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0

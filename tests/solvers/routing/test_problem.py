@@ -21,6 +21,7 @@ from tests.solvers.routing.conftest import (
     unhurried,
     with_pickups,
 )
+from tests.solvers.routing.test_properties import scenarios
 
 DOORSTEP = Location(x=8000, y=7000)
 
@@ -288,3 +289,41 @@ def test_the_bound_names_an_order_by_its_place_in_the_scenario() -> None:
     orders = [o.model_copy(update={"penalty_cents": 100 * (i + 1)}) for i, o in enumerate(s.orders)]
     p = build_problem(s.model_copy(update={"orders": orders})).restrict([2])
     assert [f for f in objective_bound(p) if f.startswith("orders.")] == ["orders.2.penalty_cents"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    s=scenarios(),
+    price=st.sampled_from([0, 1, 100, 10**9]),
+    hourly=st.sampled_from([0, 3_600, 10**9]),
+    fixed=st.sampled_from([0, 5_000]),
+    metres=st.sampled_from([1.0, 10.0, 1000.0]),
+)
+def test_the_quick_objective_bound_is_above_the_exact_one(
+    s: Scenario, price: int, hourly: int, fixed: int, metres: float
+) -> None:
+    """Property: the bound read from the scenario alone (no travel matrix), which a service
+    checks before it queues a routing, is never below :func:`objective_bound`: a scenario it
+    passes is in range (the exact check is skipped for it)."""
+    from solvers.routing.problem import quick_objective_bound
+
+    fleet = [
+        v.model_copy(
+            update={
+                "cost_per_km_cents": price,
+                "cost_per_hour_cents": hourly,
+                "fixed_cost_cents": fixed,
+            }
+        )
+        for v in s.vehicles
+    ]
+    travel = EuclideanTravel(speed_m_per_s=5.0, metres_per_unit=metres)
+    s = s.model_copy(update={"vehicles": fleet, "travel": travel})
+    quick = quick_objective_bound(s)
+    assert quick is not None
+    try:
+        exact = sum(objective_bound(build_problem(s)).values())
+    except ScenarioInputError:  # out of range: the exact bound is past the limit
+        assert quick > ENGINE_INT_LIMIT
+        return
+    assert quick >= exact
