@@ -68,12 +68,13 @@ def routed(draw: st.DrawFn, pickups: bool = True, brk: bool = False) -> tuple[Sc
         )
     shift_end = draw(st.integers(3000, 12_000))
     breaks = []
-    if brk:  # a break window meets the shift (one entirely outside it is refused)
-        lo = draw(st.integers(0, min(6000, shift_end)))
+    if brk:  # a break window meets the shift and the break, taken at its earliest, ends
+        # inside it (any other is refused)
+        lo = draw(st.integers(0, min(6000, shift_end - 1)))
         breaks = [
             Break(
                 window=TimeWindow(start_s=lo, end_s=lo + draw(st.integers(0, 3000))),
-                duration_s=draw(st.integers(1, 4000)),
+                duration_s=draw(st.integers(1, min(4000, shift_end - lo))),
             )
         ]
     vehicle = Vehicle(
