@@ -146,3 +146,57 @@ def test_a_dispatchlab_line_of_a_code_block_parses(page: Path, number: int, line
         command.make_context(" ".join(path), list(words))
     except ClickException as err:
         pytest.fail(f"{page.name}:{number}: {line!r}: {err.format_message()}")
+
+
+#: the page that describes each command of the CLI (its options are named there)
+COMMAND_PAGES = {
+    "scenario": "docs/scenarios.md",
+    "allocate": "docs/allocation.md",
+    "allocate-literature": "docs/allocation.md",
+    "route": "docs/routing.md",
+    "simulate": "docs/simulation.md",
+    "whatif": "docs/simulation.md",
+    "train": "docs/rl.md",
+    "evaluate": "docs/rl.md",
+    "serve": "docs/api.md",
+    "demo": "docs/api.md",
+    "keys": "docs/api.md",
+    "version": "README.md",
+}
+
+
+def _leaf_commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(path, command) of every command of the tree that runs something (no group)."""
+    if not hasattr(command, "commands"):
+        return [(path, command)]
+    return [
+        leaf
+        for name, sub in sorted(command.commands.items())
+        for leaf in _leaf_commands(sub, (*path, name))
+    ]
+
+
+LEAVES = _leaf_commands(CLI)
+
+
+def test_every_command_has_a_page() -> None:
+    assert {path[0] for path, _ in LEAVES} == set(COMMAND_PAGES)
+
+
+@pytest.mark.parametrize(("path", "command"), LEAVES, ids=[" ".join(p) for p, _ in LEAVES])
+def test_every_option_of_a_command_is_named_on_its_page(
+    path: tuple[str, ...], command: Any
+) -> None:
+    """What ``dispatchlab <command> --help`` lists is documented where the docs describe that
+    command (a flag pair ``--x/--no-x`` by either spelling), and the command itself is named."""
+    text = (REPO / COMMAND_PAGES[path[0]]).read_text(encoding="utf-8")
+    assert f"dispatchlab {' '.join(path)}" in text or f"`{path[-1]}`" in text
+    named = set(OPTION.findall(text))
+    missing = [
+        param.opts[0]
+        for param in command.params
+        if (spellings := {o for o in (*param.opts, *param.secondary_opts) if o.startswith("--")})
+        and "--help" not in spellings
+        and not spellings & named
+    ]
+    assert not missing, f"{COMMAND_PAGES[path[0]]} does not name {missing} of {' '.join(path)}"

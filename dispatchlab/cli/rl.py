@@ -65,7 +65,8 @@ def train_cmd(
         typer.Option(
             help="environment steps (decisions) to train; (Maskable)PPO trains whole rollouts "
             "of 1024 steps per environment, so a budget above 1024 x envs is rounded up to a "
-            "multiple of it (a smaller one is one rollout of that size)"
+            "multiple of it (a smaller one is one rollout of that size, at least 8 steps per "
+            "environment)"
         ),
     ] = 300_000,
     seed: Annotated[int, seed_option("seed of the run (weights, days drawn)")] = 0,

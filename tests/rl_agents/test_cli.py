@@ -468,3 +468,15 @@ def test_evaluate_refuses_a_hindsight_time_limit_out_of_range_naming_the_option(
     assert result.exit_code == 2, result.output
     assert "--policies: hindsight:nan" in result.output
     assert "time_limit_s" not in result.output
+
+
+def test_train_timesteps_help_states_the_smallest_rollout() -> None:
+    """A budget below one rollout trains at least ``MIN_N_STEPS`` steps per environment, as
+    ``fit_rollout`` makes it (the help said "one rollout of that size": 10 steps trained 16)."""
+    import typer.main
+
+    from rl_agents.train import MIN_N_STEPS
+
+    commands = getattr(typer.main.get_command(app), "commands")  # noqa: B009 (a typer group)
+    (timesteps,) = [p for p in commands["train"].params if "--timesteps" in p.opts]
+    assert f"at least {MIN_N_STEPS} steps per environment" in " ".join(str(timesteps.help).split())
