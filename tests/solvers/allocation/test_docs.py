@@ -49,6 +49,8 @@ def test_request_example_allocates() -> None:
     assert result.status.value == "optimal"
     assert {a.order_id for a in result.assignments} == {"o-1"}
     assert result.explanations[0].summary
+    # its rules name a SKU and a region it has: no note calls them misspelt (they did)
+    assert result.stats.notes == []
 
 
 def test_python_example_runs_as_written(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
