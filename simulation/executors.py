@@ -79,7 +79,21 @@ class SerialExecutor:
         return out
 
 
+#: Seconds between a pool worker's looks at whether the process that started it still runs.
+PARENT_POLL_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once ``parent`` is gone (killed or terminated without a clean-up)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
+
+
 def _pool_init(key: str, blob: bytes, plugins: Sequence[str]) -> None:
+    # a parent ended by SIGTERM or SIGKILL runs no clean-up: its workers would play on,
+    # orphaned, to the end of their replications (minutes for a re-optimising policy)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _import_plugins(plugins)
     _SHARED.clear()
     _SHARED[key] = pickle.loads(blob)

@@ -135,3 +135,62 @@ def test_ray_address_check_names_what_is_wrong(address: str, reason: str) -> Non
         check_ray_address(address)
     assert err.value.field == "--address" and reason in err.value.reason
     check_ray_address("auto")  # Ray finds the cluster itself: nothing to check
+
+
+_ORPHAN_SCRIPT = """
+import sys, time
+from simulation.executors import LocalExecutor
+
+def task(shared, key, path):
+    import os
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    LocalExecutor(workers=2).run(task, None, "k", [sys.argv[1], sys.argv[2]])
+"""
+
+
+def _alive(pid: int) -> bool:
+    """The process runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_pool_workers_end_when_their_parent_is_terminated(tmp_path: Path) -> None:
+    # before: SIGTERM to `dispatchlab whatif` left its two pool workers playing on, orphaned
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    marks = [tmp_path / "a", tmp_path / "b"]
+    script = tmp_path / "orphans.py"
+    script.write_text(_ORPHAN_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    parent = subprocess.Popen([sys.executable, str(script), *map(str, marks)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not all(m.exists() and m.read_text() for m in marks):
+            assert time.monotonic() < deadline, "the workers never started their tasks"
+            assert parent.poll() is None, "the pool's parent ended early"
+            time.sleep(0.1)
+        workers = [int(m.read_text()) for m in marks]
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers), "a worker outlived its parent by 30 s"
+    finally:
+        parent.kill()
+        for m in marks:
+            if m.exists() and m.read_text():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(m.read_text()), signal.SIGKILL)
