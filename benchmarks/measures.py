@@ -188,6 +188,10 @@ def _cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or platform.machine()
 
 
+#: The result tables, which the provenance's "uncommitted changes" leaves out.
+RESULTS_PATHSPEC = ":(exclude)benchmarks/results"
+
+
 def provenance() -> str:
     """One markdown line saying when, from which code and on which machine a run is made
     (called as the run starts: the load average is the machine's before the run adds to it)."""
@@ -195,7 +199,9 @@ def provenance() -> str:
     if commit is None:
         code = "code: not a git checkout"
     else:
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        # the result tables are what runs write: a run after another of the same session
+        # is not made from other code
+        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", RESULTS_PATHSPEC)
         code = f"code: commit {commit}" + (" + uncommitted changes" if dirty else "")
     try:
         load = f", 1-min load average {os.getloadavg()[0]:.2f} at the start"

@@ -337,3 +337,26 @@ def test_allocation_fast_runs_without_the_reference_table_is_refused(
             allocation.main(["--only", "literature", "--fast-runs", str(runs)])
     assert stop.value.code == 2
     assert "argument --fast-runs: only with the reference table" in capsys.readouterr().err
+
+
+def test_provenance_leaves_the_result_tables_out_of_uncommitted_changes(
+    measures: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run after another of the same session said '+ uncommitted changes': the first run's
+    tables, not code."""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    table, code = tmp_path / "benchmarks" / "results" / "t.md", tmp_path / "solver.py"
+    table.write_text("old\n", encoding="utf-8")
+    code.write_text("x = 1\n", encoding="utf-8")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    monkeypatch.setattr(measures, "REPO", tmp_path)
+    table.write_text("new\n", encoding="utf-8")
+    assert "uncommitted" not in measures.provenance()
+    code.write_text("x = 2\n", encoding="utf-8")
+    assert "+ uncommitted changes" in measures.provenance()
