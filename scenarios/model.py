@@ -159,7 +159,11 @@ class Order(TimeWindowed, StrictModel):
     region: str | None = None
     lines: list[OrderLine] = Field(default_factory=list)
     tier: Tier = Tier.STANDARD
-    created_s: NonNegInt = 0
+    created_s: NonNegInt = Field(
+        default=0,
+        description="when the order exists: the twin releases it then, and routing loads it "
+        "at a vehicle's start or picks it up no earlier",
+    )
     time_windows: list[TimeWindow] = Field(
         default_factory=list,
         description="promised delivery windows, sorted and disjoint; empty = any time",
