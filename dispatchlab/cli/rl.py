@@ -104,7 +104,7 @@ def train_cmd(
     logdir: Annotated[
         Path | None, typer.Option(help="TensorBoard logs and checkpoints (default: next to --out)")
     ] = None,
-    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Train a dispatch agent (MaskablePPO, PPO or DQN) on the twin; writes MODEL.zip."""
     if algo not in ALGOS:
@@ -265,7 +265,7 @@ def evaluate_cmd(
             "on the clock)"
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Compare dispatch policies on held-out days: cost, on-time, paired differences, gap closed."""
     from pydantic import ValidationError

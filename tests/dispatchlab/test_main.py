@@ -352,3 +352,27 @@ def test_a_scenario_name_with_braces_shows_its_progress_bar(
     assert code == 0, err
     assert "Traceback" not in err and "KeyError" not in err
     assert "depot {north}" in out
+
+
+def _all_commands(group: object, path: str = "") -> dict[str, object]:
+    """Every leaf command of a click group, by its space-joined name."""
+    commands = getattr(group, "commands", None)
+    if commands is None:
+        return {path.strip(): group}
+    found: dict[str, object] = {}
+    for name, command in commands.items():
+        found |= _all_commands(command, f"{path} {name}")
+    return found
+
+
+def test_every_quiet_option_has_the_short_q() -> None:
+    """A command that takes ``--quiet`` takes ``-q`` too (evaluate and train took only --quiet)."""
+    from dispatchlab.cli import app
+
+    quiet: dict[str, set[str]] = {}
+    for name, command in _all_commands(typer.main.get_command(app)).items():
+        for param in getattr(command, "params", []):
+            if "--quiet" in param.opts:
+                quiet[name] = set(param.opts)
+    assert {"evaluate", "train", "simulate", "route"} <= set(quiet)
+    assert {name for name, opts in quiet.items() if "-q" not in opts} == set()

@@ -175,3 +175,9 @@ def test_the_remaining_gap_bullet_splits_the_stored_tables_costs() -> None:
         ("unserved_cost_cents", "unserved"),
     ):
         assert f"{words} {gap('model-plain:standard', part)}" in plain, (part, plain)
+
+
+def test_quiet_is_named_with_its_short_form() -> None:
+    """``--quiet`` is written ``--quiet`` / ``-q`` as on the other commands' pages."""
+    assert TEXT.count("`--quiet`") == TEXT.count("`--quiet` / `-q`") >= 2
+    assert {"--quiet", "-q"} <= _cli_options("evaluate") & _cli_options("train")
