@@ -621,9 +621,11 @@ def diff_text(
     value: float, pair: tuple[float, float] | None, spec: str, n: int, constant: bool
 ) -> str:
     """A paired difference and its interval (:func:`_interval`); one that is 0 on every day
-    is plainly none, written unsigned: ``0 [0, 0] (constant)``, not ``+0 [+0, +0]``."""
-    if constant and pair is not None and zero_difference(value):
-        spec, value, pair = spec.replace("+", ""), 0.0, (0.0, 0.0)
+    is plainly none, written unsigned: ``0 [0, 0] (constant)``, not ``+0 [+0, +0]``; so is a
+    0 without an interval (one day: ``0.000 [no CI: n=1]``, as the twin's what-if table)."""
+    if zero_difference(value) and (pair is None or constant):
+        spec, value = spec.replace("+", ""), 0.0
+        pair = None if pair is None else (0.0, 0.0)
     return _interval(_fmt(value, spec), pair, spec, n, constant)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from rl_agents.evaluate import (
     DayOutcome,
+    diff_text,
     evaluate_policies,
     report_json,
     run_days,
@@ -774,3 +775,17 @@ def test_a_model_of_another_twin_is_named_before_the_days(
     assert "draws_version" not in notes[0]
     unrecorded = _with_twin(tiny_model, tmp_path / "none.zip", None)
     assert model_twin_notes(tiny, [f"model:{unrecorded}", "model:standard"]) == []
+
+
+def test_one_day_zero_differences_are_unsigned_in_the_table() -> None:
+    """Greedy against itself over one day: ``0.000 [no CI: n=1]`` for the on-time difference as
+    for the cost (it read ``+0.000``), as the twin's what-if table writes it; a non-zero
+    difference keeps its sign."""
+    outcomes = [day(p, 1, 1_000.0 * (1 + (p == "agent"))) for p in ("greedy", "agent")]
+    md = table_markdown(summarise(outcomes))
+    greedy = next(line for line in md.splitlines() if line.startswith("| greedy |"))
+    cells = [c.strip() for c in greedy.split("|")]
+    assert "0 [no CI: n=1]" in cells and "0.000 [no CI: n=1]" in cells
+    assert "+0.000" not in greedy and "-0.000" not in greedy
+    assert diff_text(0.25, None, "+.3f", 1, False) == "+0.250 [no CI: n=1]"
+    assert diff_text(-1e-15, None, "+.3f", 1, False) == "0.000 [no CI: n=1]"
