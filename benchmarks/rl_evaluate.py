@@ -19,7 +19,8 @@ are then only a safety cap), so it is the same on a busy machine as on an idle o
 goes back to wall-clock budgets.
 
 Writes ``benchmarks/results/rl-evaluation.md``, ``.csv`` (one row per policy and day) and
-``.json`` (policy -> summary), with the issue's targets checked for the model.
+``.json`` (policy -> summary), with the issue's targets checked for the model; the page
+says where it was made (``benchmarks.measures.provenance()``, taken as the run starts).
 
 Re-render a stored table with the current statistics, without re-running its days (seconds)::
 
@@ -27,7 +28,8 @@ Re-render a stored table with the current statistics, without re-running its day
 
 rebuilds the days from ``rl-evaluation.csv`` (decision latencies and exact wall times from the
 ``.json`` of the same run) and rewrites the ``.md`` and ``.json``, saying that they were
-re-rendered, when, from the runs of which date, and what the stored files could not give.
+re-rendered, when, from the runs of which date, and what the stored files could not give
+(the run's description, its provenance line included, is kept; the re-render adds none).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ sys.path.insert(0, str(REPO))
 
 from pydantic import ValidationError  # noqa: E402
 
-from benchmarks.measures import count_arg  # noqa: E402
+from benchmarks.measures import count_arg, provenance  # noqa: E402
 from dispatchlab.cli._common import MAX_WORKERS  # noqa: E402
 from rl_agents.evaluate import (  # noqa: E402
     CAP_COLUMNS,
@@ -758,6 +760,7 @@ def main() -> None:
             done[0] = d
             print(f"{d}/{total} policy-days", flush=True)
 
+    made = provenance()  # when, which code, which machine: as the run starts
     t0 = time.perf_counter()
     try:
         outcomes = run_days(
@@ -794,7 +797,9 @@ def main() -> None:
         f"Run on {_today()} (UTC), wall time {wall / 60:.0f} min, Python "
         f"{platform.python_version()}. Command: "
         "`flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_evaluate.py "
-        f"{' '.join(sys.argv[1:])}`."
+        f"{' '.join(sys.argv[1:])}`.",
+        "",
+        made,  # a re-render keeps it with the description: where the days were played
     ]
     print(write_report(args.out, out_name, preamble, summaries))
 

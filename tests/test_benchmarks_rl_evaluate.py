@@ -482,3 +482,23 @@ def test_a_run_without_the_reference_does_not_describe_it(
     assert "| greedy | 4 |" in md and "Hindsight = " not in md and "PyVRP" not in md
     _live_run(bench, tmp_path, four_days, monkeypatch)  # with it, it is described
     assert "Hindsight = per day" in (tmp_path / "rl-evaluation.md").read_text()
+
+
+def test_a_run_says_where_it_was_made_and_a_rerender_keeps_that(
+    bench: ModuleType, four_days: list[DayOutcome], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page of a run gave neither its code nor its machine (every other benchmark table
+    carries ``measures.provenance()``); a re-render keeps the run's line as part of its
+    description and adds none (the same day's re-render still writes the same bytes)."""
+    from tests.test_benchmarks_arguments import MADE
+
+    _live_run(bench, tmp_path, four_days, monkeypatch)
+    live = (tmp_path / "rl-evaluation.md").read_text()
+    made = MADE.search(live)
+    assert made is not None, live
+    assert live.index(made.group(0)) < live.index("| policy |")
+    _rerender(bench, monkeypatch, "rl-evaluation", "--out", str(tmp_path))
+    first = (tmp_path / "rl-evaluation.md").read_text()
+    assert [m.group(0) for m in MADE.finditer(first)] == [made.group(0)]
+    _rerender(bench, monkeypatch, "rl-evaluation", "--out", str(tmp_path))
+    assert (tmp_path / "rl-evaluation.md").read_text() == first
