@@ -26,8 +26,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results"
+DEFAULT_PREFIX = "generate-city"
 
-from benchmarks.measures import count_arg, provenance  # noqa: E402
+from benchmarks.measures import count_arg, output_options, provenance  # noqa: E402
 from scenarios.generate import generate_city  # noqa: E402
 from scenarios.io import to_json  # noqa: E402
 
@@ -77,8 +78,9 @@ def write(
     rows: list[dict[str, Any]], prefix: str, args: argparse.Namespace, made: str = ""
 ) -> None:
     """Write the CSV and the markdown table (``made``: the run's :func:`provenance`)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with (RESULTS / f"{prefix}.csv").open("w", newline="") as fh:
+    out_dir = Path(getattr(args, "out_dir", RESULTS))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / f"{prefix}.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -86,7 +88,8 @@ def write(
         "# City generator: speed, size, determinism",
         "",
         "Reproduce: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python "
-        f"benchmarks/generate_city.py --repeats {args.repeats} --seed {args.seed}`",
+        f"benchmarks/generate_city.py --repeats {args.repeats} --seed {args.seed}"
+        f"{output_options(prefix, DEFAULT_PREFIX, out_dir, RESULTS)}`",
         "",
         made or provenance(),
         "",
@@ -99,8 +102,8 @@ def write(
     cols = list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    (RESULTS / f"{prefix}.md").write_text("\n".join(head + lines) + "\n")
-    print(f"wrote {RESULTS / prefix}.md and .csv")
+    (out_dir / f"{prefix}.md").write_text("\n".join(head + lines) + "\n")
+    print(f"wrote {out_dir / prefix}.md and .csv")
 
 
 def main() -> None:
@@ -110,7 +113,10 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=count_arg, default=3)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out-prefix", default="generate-city")
+    parser.add_argument("--out-prefix", default=DEFAULT_PREFIX)
+    parser.add_argument(
+        "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"
+    )
     args = parser.parse_args()
     made = provenance()
     write(run(args.repeats, args.seed), args.out_prefix, args, made)

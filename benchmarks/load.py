@@ -497,10 +497,14 @@ def route_body(instance: str, *, seed: int, time_limit_s: float) -> dict[str, An
 
 
 def write_results(
-    phases: list[Phase], prefix: str, meta: dict[str, str], command: str = "benchmarks/load.py"
+    phases: list[Phase],
+    prefix: str,
+    meta: dict[str, str],
+    command: str = "benchmarks/load.py",
+    out_dir: Path = RESULTS,
 ) -> None:
-    """Write the CSV and the markdown table."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    """Write the CSV and the markdown table (into ``out_dir``)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     header = [
         "phase",
         "clients",
@@ -536,7 +540,7 @@ def write_results(
                 {None: "n/a", True: "yes", False: "NO"}[p.met],
             ]
         )
-    with (RESULTS / f"{prefix}.csv").open("w", newline="") as fh:
+    with (out_dir / f"{prefix}.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         writer.writerows(rows)
@@ -555,7 +559,7 @@ def write_results(
     for p in phases:
         if p.errors or p.notes:
             lines.append(f"- {p.name}: errors {p.errors or 'none'}. {p.notes}".rstrip())
-    (RESULTS / f"{prefix}.md").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{prefix}.md").write_text("\n".join(lines) + "\n")
 
 
 PHASES = ("allocations", "routes")
@@ -616,6 +620,9 @@ def main(argv: list[str] | None = None) -> int:
         help="start the server with --cpu-affinity (each API process on a CPU of its own)",
     )
     parser.add_argument("--out-prefix", default="load-latency")
+    parser.add_argument(
+        "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"
+    )
     args = parser.parse_args(argv)
     wanted = {p.strip() for p in args.phases.split(",") if p.strip()}
     unknown = sorted(wanted - set(PHASES))
@@ -728,8 +735,8 @@ def main(argv: list[str] | None = None) -> int:
         }[args.client],
     }
     command = " ".join(["benchmarks/load.py", *sys.argv[1:]])
-    write_results(phases, args.out_prefix, meta, command)
-    print(f"wrote {RESULTS / args.out_prefix}.md")
+    write_results(phases, args.out_prefix, meta, command, args.out_dir)
+    print(f"wrote {args.out_dir / args.out_prefix}.md")
     return 0
 
 

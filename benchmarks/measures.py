@@ -18,6 +18,7 @@ import csv
 import math
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -212,6 +213,16 @@ def provenance() -> str:
         f"Made {when}; {code}; machine: {os.cpu_count()} cores ({_cpu_model()}){load}; "
         f"Python {platform.python_version()}."
     )
+
+
+def output_options(prefix: str, default_prefix: str, out_dir: Path, default_dir: Path) -> str:
+    """`` --out-prefix P --out-dir D`` for a command line, each only when not its default."""
+    words: list[str] = []
+    if prefix != default_prefix:
+        words += ["--out-prefix", prefix]
+    if Path(out_dir).resolve() != Path(default_dir).resolve():
+        words += ["--out-dir", str(out_dir)]
+    return "".join(f" {shlex.quote(word)}" for word in words)
 
 
 def add_repeats_option(ap: argparse.ArgumentParser) -> None:

@@ -38,8 +38,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results"
+DEFAULT_PREFIX = "travel-matrix"
 
-from benchmarks.measures import count_arg, provenance  # noqa: E402
+from benchmarks.measures import count_arg, output_options, provenance  # noqa: E402
 from scenarios.geo import Location  # noqa: E402
 from scenarios.roads import RoadGraph  # noqa: E402
 from scenarios.travel import GridSpec  # noqa: E402
@@ -121,8 +122,9 @@ def write(
     rows: list[dict[str, Any]], prefix: str, args: argparse.Namespace, made: str = ""
 ) -> None:
     """Write the CSV and the markdown table (``made``: the run's :func:`provenance`)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    csv_path = RESULTS / f"{prefix}.csv"
+    out_dir = Path(getattr(args, "out_dir", RESULTS))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / f"{prefix}.csv"
     with csv_path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -134,7 +136,8 @@ def write(
         "",
         "Reproduce: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python "
         f"benchmarks/travel_matrix.py --repeats {args.repeats} --grids "
-        f"{' '.join(map(str, args.grids))} --sizes {' '.join(map(str, args.sizes))}`",
+        f"{' '.join(map(str, args.grids))} --sizes {' '.join(map(str, args.sizes))}"
+        f"{output_options(prefix, DEFAULT_PREFIX, out_dir, RESULTS)}`",
         "",
         made or provenance(),
         "",
@@ -154,7 +157,7 @@ def write(
     cols = list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    (RESULTS / f"{prefix}.md").write_text("\n".join(head + lines) + "\n")
+    (out_dir / f"{prefix}.md").write_text("\n".join(head + lines) + "\n")
     print(f"wrote {csv_path} and {prefix}.md")
 
 
@@ -166,7 +169,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=count_arg, default=3)
     parser.add_argument("--grids", type=count_arg, nargs="+", default=list(GRIDS))
     parser.add_argument("--sizes", type=count_arg, nargs="+", default=list(SIZES))
-    parser.add_argument("--out-prefix", default="travel-matrix")
+    parser.add_argument("--out-prefix", default=DEFAULT_PREFIX)
+    parser.add_argument(
+        "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"
+    )
     args = parser.parse_args()
     made = provenance()
     rows = run(args.repeats, tuple(args.grids), tuple(args.sizes))

@@ -360,3 +360,35 @@ def test_provenance_leaves_the_result_tables_out_of_uncommitted_changes(
     assert "uncommitted" not in measures.provenance()
     code.write_text("x = 2\n", encoding="utf-8")
     assert "+ uncommitted changes" in measures.provenance()
+
+
+# ------------------------------------------------------------------ where a table goes
+@pytest.mark.parametrize(
+    ("script", "options", "rows"),
+    [
+        ("travel_matrix.py", {"repeats": 1, "grids": [50], "sizes": [100]}, [{"n": 100}]),
+        ("generate_city.py", {"repeats": 1, "seed": 3}, [{"orders": 10}]),
+    ],
+)
+def test_the_reproduce_line_names_the_prefix_and_folder_it_was_given(
+    script: str, options: dict[str, Any], rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """``--out-prefix`` (and ``--out-dir``) are in the table's Reproduce line when given: the
+    travel-matrix line left the prefix out, so it re-made the default table, not this one."""
+    with benchmark_script(script, f"args_out_{script[:-3]}") as bench:
+        args = argparse.Namespace(**options, out_dir=tmp_path / "o", out_prefix="mine")
+        bench.write(rows, "mine", args, "Made here.")
+        defaults = (bench.DEFAULT_PREFIX, bench.DEFAULT_PREFIX, bench.RESULTS, bench.RESULTS)
+        assert bench.output_options(*defaults) == ""  # the committed tables' lines stay as they are
+    md = (tmp_path / "o" / "mine.md").read_text(encoding="utf-8")
+    assert (tmp_path / "o" / "mine.csv").is_file()
+    reproduce = next(x for x in md.splitlines() if x.startswith("Reproduce:"))
+    assert reproduce.endswith(f" --out-prefix mine --out-dir {tmp_path / 'o'}`"), reproduce
+
+
+def test_load_writes_into_its_out_dir(tmp_path: Path) -> None:
+    """``benchmarks/load.py --out-dir`` (run_all's ``--out-dir`` passes it) takes the table."""
+    with benchmark_script("load.py", "args_load_out_dir") as load:
+        load.write_results([], "mine", {"run": "Made here."}, "benchmarks/load.py --x", tmp_path)
+    assert "--x" in (tmp_path / "mine.md").read_text(encoding="utf-8")
+    assert (tmp_path / "mine.csv").is_file()
