@@ -8,6 +8,7 @@ run takes several hours on 2 cores (the routing sets and the RL evaluation domin
     .venv/bin/python benchmarks/run_all.py --only routing-solomon,simulation
     .venv/bin/python benchmarks/run_all.py                   # everything
     .venv/bin/python benchmarks/run_all.py --extras          # and the variant tables
+    .venv/bin/python benchmarks/run_all.py --out-dir /tmp/bench --list   # a run elsewhere
 
 The variant tables (:data:`EXTRAS`: the 10,000-order city over several seeds, the allocation
 time limits, the RL evaluation's search / warm-solve / re-optimisation variants, the RL
@@ -18,9 +19,14 @@ Every step holds the exclusive CPU lock ``/tmp/dispatchlab-cpu.lock`` (``flock``
 runs, so timings are not disturbed by other benchmarks on the same machine. The routing steps
 read the public instances from ``../shared/benchmarks`` (``--bench-dir`` to change it); the
 EURO-NeurIPS set is never copied into the repository (non-commercial licence) and is skipped
-unless its folder exists. Ctrl-C (or SIGTERM) passes SIGINT to the running step and gives it up to
-``STOP_GRACE_S`` (120 s) to write what it has and stop what it started; the tables of finished
-steps are kept.
+unless its folder exists. ``--out-dir DIR`` writes every table into ``DIR`` instead of
+``benchmarks/results`` (the committed tables are left alone): each step gets its script's
+output-folder option (:data:`OUT_OPTION`), a step whose script has none is refused before
+anything runs, and the RL evaluation's hindsight cache is copied there first so its days are
+reused as in a plain run; ``--list`` with it prints the commands such a run would run.
+
+Ctrl-C (or SIGTERM) passes SIGINT to the running step and gives it up to ``STOP_GRACE_S``
+(120 s) to write what it has and stop what it started; the tables of finished steps are kept.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,10 +59,42 @@ class Step:
     args: tuple[str, ...] = ()
     needs: str | None = None  # a folder under --bench-dir that must exist
 
-    def command(self, bench_dir: Path) -> list[str]:
-        """The command line of this step."""
-        extra = ("--bench-dir", str(bench_dir)) if self.script == "routing.py" else ()
+    def command(self, bench_dir: Path, out_dir: Path | None = None) -> list[str]:
+        """The command line of this step (writing into ``out_dir`` when given)."""
+        extra = ["--bench-dir", str(bench_dir)] if self.script == "routing.py" else []
+        if out_dir is not None:
+            extra += [OUT_OPTION[self.script], str(out_dir)]  # KeyError: see out_dir_refusals
         return [sys.executable, str(REPO / "benchmarks" / self.script), *self.args, *extra]
+
+
+#: each script's option naming the folder its tables go to (default benchmarks/results)
+OUT_OPTION: dict[str, str] = {
+    "travel_matrix.py": "--out-dir",
+    "generate_city.py": "--out-dir",
+    "routing.py": "--out-dir",
+    "routing_budget.py": "--out-dir",
+    "routing_breaks_fuzz.py": "--out-dir",
+    "allocation.py": "--out-dir",
+    "allocation_pyomo_limits.py": "--out-dir",
+    "allocation_small.py": "--out-dir",
+    "simulation.py": "--out",
+    "rl_speed.py": "--out",
+    "rl_evaluate.py": "--out",
+    "load.py": "--out-dir",
+}
+
+#: the RL evaluation's cache of hindsight days (re-used by a run, see rl_evaluate.py)
+HINDSIGHT_CACHE = "rl-hindsight-days.jsonl"
+
+
+def out_dir_refusals(steps: list[Step]) -> list[str]:
+    """One line per step that cannot write into ``--out-dir`` (its script takes no folder)."""
+    return [
+        f"{s.name}: {s.script} has no output-folder option, so --out-dir cannot keep it off "
+        f"benchmarks/results; leave it out (--skip {s.name})"
+        for s in steps
+        if s.script not in OUT_OPTION
+    ]
 
 
 def _routing(name: str, budget: str, *anchors: str, needs: str | None = None) -> Step:
@@ -188,7 +227,7 @@ EXTRAS: tuple[Step, ...] = (
 STOP_GRACE_S = 120.0
 
 
-def _run(step: Step, bench_dir: Path) -> int:
+def _run(step: Step, bench_dir: Path, out_dir: Path | None = None) -> int:
     """Run one step under the exclusive CPU lock; its exit code.
 
     On Ctrl-C (or SIGTERM) the step gets SIGINT, as from a terminal, and up to
@@ -196,7 +235,7 @@ def _run(step: Step, bench_dir: Path) -> int:
     it started) before it is killed; then KeyboardInterrupt goes on. ``subprocess.call``
     killed it 0.25 s after the interrupt, its tables unwritten and its server left running.
     """
-    cmd = step.command(bench_dir)
+    cmd = step.command(bench_dir, out_dir)
     console.print(f"[bold]{step.name}[/bold]: {shlex.join(cmd)}")
     with LOCK.open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -228,6 +267,13 @@ def main() -> int:
         "--extras", action="store_true", help="also the variant tables (EXTRAS; hours more)"
     )
     ap.add_argument("--bench-dir", type=Path, default=REPO.parent / "shared" / "benchmarks")
+    ap.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="write every table into this folder, not benchmarks/results (with --list: the "
+        "commands such a run runs)",
+    )
     args = ap.parse_args()
     every = STEPS + EXTRAS
     names = [s.name for s in every]
@@ -239,10 +285,26 @@ def main() -> int:
         return 2
     pool = every if (only or args.extras) else STEPS
     steps = [s for s in pool if (not only or s.name in only) and s.name not in skip]
+    out_dir = None if args.out_dir is None else args.out_dir.resolve()
+    if out_dir is not None:
+        refused = out_dir_refusals(steps)
+        if refused:
+            console.print("\n".join(refused), markup=False, highlight=False)
+            return 2
+        if out_dir.exists() and not out_dir.is_dir():
+            console.print(f"--out-dir: {out_dir} is not a folder", markup=False)
+            return 2
     if args.list:
         for s in steps:
-            print(f"{s.name}: {shlex.join(s.command(args.bench_dir))}")
+            print(f"{s.name}: {shlex.join(s.command(args.bench_dir, out_dir))}")
         return 0
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        cache = REPO / "benchmarks" / "results" / HINDSIGHT_CACHE
+        uses_cache = any(s.script == "rl_evaluate.py" for s in steps)
+        if uses_cache and cache.is_file() and not (out_dir / HINDSIGHT_CACHE).exists():
+            shutil.copy2(cache, out_dir / HINDSIGHT_CACHE)
+            console.print(f"copied {HINDSIGHT_CACHE} into {out_dir} (its days are re-used)")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill: as Ctrl-C
     failed: list[str] = []
     t0 = time.perf_counter()
@@ -258,7 +320,7 @@ def main() -> int:
             for s in steps:
                 if s.needs is not None and not (args.bench_dir / s.needs).is_dir():
                     console.print(f"{s.name}: skipped ({args.bench_dir / s.needs} not found)")
-                elif _run(s, args.bench_dir) != 0:
+                elif _run(s, args.bench_dir, out_dir) != 0:
                     failed.append(s.name)
                 bar.advance(task)
         except KeyboardInterrupt:

@@ -102,7 +102,7 @@ def test_ctrl_c_lets_the_running_step_finish_its_own_stop(
     )
     monkeypatch.setattr(run_all, "LOCK", tmp_path / "lock")  # not the machine's CPU lock
     command = [sys.executable, str(step_script)]
-    monkeypatch.setattr(run_all.Step, "command", lambda self, _: command)
+    monkeypatch.setattr(run_all.Step, "command", lambda self, *_: command)
     ended = threading.Event()
 
     def interrupt_once_started() -> None:
@@ -120,3 +120,73 @@ def test_ctrl_c_lets_the_running_step_finish_its_own_stop(
         ended.set()
         timer.join()
     assert done.read_text() == "rows"
+
+
+def test_every_step_can_write_into_out_dir(run_all: ModuleType) -> None:
+    """Each step's script takes the output-folder option ``--out-dir`` gives it."""
+    import re
+
+    for step in run_all.STEPS + run_all.EXTRAS:
+        option = run_all.OUT_OPTION.get(step.script)
+        assert option is not None, step.name
+        source = (REPO / "benchmarks" / step.script).read_text(encoding="utf-8")
+        assert re.search(rf'add_argument\(\s*"{option}"', source), (step.script, option)
+
+
+def test_out_dir_leaves_the_committed_tables_alone(
+    run_all: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """``--list --out-dir DIR``: every command writes into DIR and nowhere else (run_all had no
+    way to run without overwriting benchmarks/results); without it, the commands as before."""
+    out = tmp_path / "tables"
+    monkeypatch.setattr("sys.argv", ["run_all.py", "--list", "--extras", "--out-dir", str(out)])
+    assert run_all.main() == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(run_all.STEPS + run_all.EXTRAS)
+    for line, step in zip(lines, run_all.STEPS + run_all.EXTRAS, strict=True):
+        words = line.split(": ", 1)[1].split()
+        assert words[-2:] == [run_all.OUT_OPTION[step.script], str(out)], line
+        assert not {"--out", "--out-dir"} & set(words[:-2]), line
+        assert "benchmarks/results" not in line
+    assert not out.exists()  # a listing makes nothing
+    monkeypatch.setattr("sys.argv", ["run_all.py", "--list", "--extras"])
+    assert run_all.main() == 0
+    plain = capsys.readouterr().out
+    assert "--out " not in plain and "--out-dir" not in plain
+
+
+def test_out_dir_refuses_a_step_that_cannot_take_it(
+    run_all: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A step whose script has no output folder would still write benchmarks/results: with
+    ``--out-dir`` it is refused, naming it, before anything runs (exit 2)."""
+    monkeypatch.setattr(run_all, "STEPS", (*run_all.STEPS, run_all.Step("fixed", "fixed.py")))
+    monkeypatch.setattr(run_all, "_run", lambda *a: pytest.fail("a step ran"))
+    monkeypatch.setattr("sys.argv", ["run_all.py", "--out-dir", str(tmp_path / "t")])
+    assert run_all.main() == 2
+    err = capsys.readouterr().err
+    assert "fixed: fixed.py has no output-folder option" in err and "--skip fixed" in err
+    assert not (tmp_path / "t").exists()
+
+
+def test_out_dir_run_passes_the_folder_and_reuses_the_hindsight_days(
+    run_all: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each step runs with the folder; the RL evaluation finds the hindsight cache there."""
+    ran: list[tuple[str, Path | None]] = []
+    monkeypatch.setattr(signal, "signal", lambda *_: None)  # main's SIGTERM handler: not here
+    monkeypatch.setattr(run_all, "_run", lambda s, _, out=None: ran.append((s.name, out)) or 0)
+    out = tmp_path / "t"
+    argv = ["run_all.py", "--only", "simulation,rl-evaluate", "--out-dir", str(out)]
+    monkeypatch.setattr("sys.argv", argv)
+    assert run_all.main() == 0
+    assert ran == [("simulation", out.resolve()), ("rl-evaluate", out.resolve())]
+    cache = run_all.HINDSIGHT_CACHE
+    stored = REPO / "benchmarks" / "results" / cache
+    assert (out / cache).read_bytes() == stored.read_bytes()
