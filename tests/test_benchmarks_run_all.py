@@ -181,7 +181,12 @@ def test_out_dir_run_passes_the_folder_and_reuses_the_hindsight_days(
     """Each step runs with the folder; the RL evaluation finds the hindsight cache there."""
     ran: list[tuple[str, Path | None]] = []
     monkeypatch.setattr(signal, "signal", lambda *_: None)  # main's SIGTERM handler: not here
-    monkeypatch.setattr(run_all, "_run", lambda s, _, out=None: ran.append((s.name, out)) or 0)
+
+    def run(step: object, _bench: Path, out: Path | None = None) -> int:
+        ran.append((getattr(step, "name"), out))  # noqa: B009 (the module's Step)
+        return 0
+
+    monkeypatch.setattr(run_all, "_run", run)
     out = tmp_path / "t"
     argv = ["run_all.py", "--only", "simulation,rl-evaluate", "--out-dir", str(out)]
     monkeypatch.setattr("sys.argv", argv)
