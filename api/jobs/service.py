@@ -177,6 +177,17 @@ def event(message: str) -> dict[str, str]:
     return {"at": utcnow().isoformat(), "message": message}
 
 
+def _requeued() -> dict[str, Any]:
+    """The columns of a job put back in the queue: no owner, no start, no progress."""
+    return {
+        "status": QUEUED,
+        "owner": None,
+        "started_at": None,
+        "progress": 0.0,
+        "progress_detail": None,
+    }
+
+
 def pid_alive(pid: int) -> bool:
     """True when a process with this pid exists on this host and is not a zombie."""
     try:
@@ -1003,14 +1014,7 @@ class JobService:
             action = "cancelled"
         elif graceful and job.mode == "async":  # as its stop re-queues: the run not counted
             message = REQUEUED_AT_STOP
-            values = {
-                "status": QUEUED,
-                "owner": None,
-                "started_at": None,
-                "progress": 0.0,
-                "progress_detail": None,
-                "attempts": Job.attempts - 1,
-            }
+            values = {**_requeued(), "attempts": Job.attempts - 1}
             action = "requeued"
         elif graceful:  # a synchronous solve, as its stop fails it
             values = {"status": FAILED, "error": SYNC_AT_STOP, "finished_at": utcnow()}
@@ -1021,13 +1025,7 @@ class JobService:
                 f"re-queued: the server running it stopped unexpectedly "
                 f"(attempt {job.attempts} of {job.max_attempts})"
             )
-            values = {
-                "status": QUEUED,
-                "owner": None,
-                "started_at": None,
-                "progress": 0.0,
-                "progress_detail": None,
-            }
+            values = _requeued()
             action = "requeued"
         else:
             reason = (
