@@ -36,15 +36,26 @@ class JobEvent(BaseModel):
 
 
 class JobProgress(BaseModel):
-    """What a running job last said it was doing (routing jobs: see docs/api.md)."""
+    """What a running job last said it was doing (routing, allocation and plan jobs: see
+    docs/api.md)."""
 
     phase: str = Field(
-        description="`solving` (the routing solve: diagnosis, construction and search, "
-        "within the time limit) or `explaining` (the answer's explanation, after it)"
+        description="routing: `solving` (diagnosis, construction and search, within the time "
+        "limit) or `explaining` (the answer's explanation, after it); allocation: `solving` "
+        "(before the solver names a phase, and for a solve without phases), `warm start`, "
+        "`column generation`, `integer phase` or `explaining`"
     )
     elapsed_s: float = Field(description="seconds since the job's solve started")
     time_limit_s: float | None = Field(
         default=None, description="the solve's time limit, in seconds (the job's `params`)"
+    )
+    gap: float | None = Field(
+        default=None,
+        description="allocation: the certified relative gap (cost - bound) / cost when the "
+        "phase began (column generation: after its last round); absent until known",
+    )
+    stage: str | None = Field(
+        default=None, description="plan jobs: the stage solving, `allocation` or `routing`"
     )
 
 
@@ -60,8 +71,8 @@ class JobPublic(BaseModel):
     progress: float = Field(description="0..1, as reported by the solver")
     progress_detail: JobProgress | None = Field(
         default=None,
-        description="while a job runs, what it last reported doing with its progress (routing "
-        "jobs: phase, elapsed seconds and time limit); null otherwise",
+        description="while a job runs, what it last reported doing with its progress (routing, "
+        "allocation and plan jobs: phase, elapsed seconds and time limit); null otherwise",
     )
     attempts: int
     fallback: bool = Field(description="true when the result comes from the greedy fallback")

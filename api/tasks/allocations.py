@@ -7,14 +7,18 @@ from pydantic import ValidationError
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.allocations import AllocationCreate
 from api.schemas.routes import SolverInfo
+from api.tasks.progress import timed_progress
 from api.tasks.stored import read_payload
 from api.versions import solver_versions
 from scenarios.errors import InputError
 from solvers.allocation.highs_model import usable_cpus
 
 
-def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
+def _answer(
+    body: AllocationCreate, *, baseline: bool, progress: ProgressFn | None = None
+) -> JsonDict:
     from solvers.allocation import allocate
+    from solvers.allocation.progress import phase_hook
 
     params = body.params
     capped_from: int | None = None
@@ -31,7 +35,11 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
             update={"baseline": "nearest", "explain": False, "shadow_prices": False}
         )
     try:
-        result = allocate(body.request, params)
+        with (
+            timed_progress(progress, params.time_limit_s, name="allocation-progress") as phase,
+            phase_hook(phase if progress is not None else None),
+        ):
+            result = allocate(body.request, params)
     except InputError as err:
         if err.field.partition(".")[0] == "params":
             raise
@@ -63,8 +71,11 @@ def _answer(body: AllocationCreate, *, baseline: bool) -> JsonDict:
 
 
 def run(payload: JsonDict | AllocationCreate, *, progress: ProgressFn | None = None) -> JsonDict:
-    """Allocate an :class:`AllocationCreate` payload (or the already validated body)."""
-    return _answer(read_payload(AllocationCreate, payload), baseline=False)
+    """Allocate an :class:`AllocationCreate` payload (or the already validated body).
+
+    A job's progress: :func:`~api.tasks.progress.timed_progress`, with the solver's phases.
+    """
+    return _answer(read_payload(AllocationCreate, payload), baseline=False, progress=progress)
 
 
 def fallback(payload: JsonDict | AllocationCreate, *, reason: str) -> JsonDict:

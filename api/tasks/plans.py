@@ -24,6 +24,7 @@ from api.schemas.plans import (
 )
 from api.schemas.routes import SolverInfo
 from api.tasks.changes import plan_changes
+from api.tasks.progress import timed_progress
 from api.tasks.routes import diagnosis as route_diagnosis
 from api.tasks.stored import read_payload
 from api.versions import solver_versions
@@ -381,6 +382,7 @@ def make_plan(
     from simulation.evaluate import evaluate
     from simulation.executors import SerialExecutor
     from solvers.allocation import allocate
+    from solvers.allocation.progress import phase_hook
     from solvers.allocation.request import AllocationRequest
     from solvers.cancel import SolveCancelled
     from solvers.explain import explain_routes
@@ -401,7 +403,19 @@ def make_plan(
     to_allocate = scenario if scenario.nodes else scenario.model_copy(update={"orders": []})
     with _plan_allocation_fields(to_allocate):
         request = AllocationRequest.from_scenario(to_allocate, body.costs, body.rules)
-        alloc = allocate(request, aparams)
+        # the allocation stage ticks up to 0.2 of the job (its time limit's share), with
+        # the solver's phases; the routing stage then up to 0.5
+        with (
+            timed_progress(
+                progress,
+                aparams.time_limit_s,
+                span=(0.0, 0.2),
+                stage="allocation",
+                name="allocation-progress",
+            ) as phase,
+            phase_hook(phase if progress is not None else None),
+        ):
+            alloc = allocate(request, aparams)
     lines = alloc.to_lines()
     if progress is not None:
         progress(0.2)
@@ -412,7 +426,17 @@ def make_plan(
         line.order_id for line in lines
     }
     # the solver names fields of its params, and of the jobs' scenario
-    with fields_under("routing"), _orders_of_jobs(scenario, jobs):
+    with (
+        fields_under("routing"),
+        _orders_of_jobs(scenario, jobs),
+        timed_progress(
+            progress,
+            rparams.time_limit_s,
+            span=(0.2, 0.5),
+            stage="routing",
+            name="routing-progress",
+        ),
+    ):
         routed, stats = solve_routes_with_stats(jobs, rparams, absent_orders=unshipped)
     plan = routed.model_copy(update={"allocation": lines})
     if progress is not None:

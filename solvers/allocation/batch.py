@@ -84,6 +84,13 @@ from solvers.allocation.master import (
 )
 from solvers.allocation.params import AllocationParams
 from solvers.allocation.problem import F64, I64, MICRO, Problem
+from solvers.allocation.progress import (
+    COLUMN_GENERATION,
+    INTEGER_PHASE,
+    WARM_START,
+    relative_gap,
+    report_phase,
+)
 from solvers.allocation.reassign import reassign_lines
 from solvers.allocation.repair import Repair
 
@@ -643,6 +650,7 @@ def _solve(
     # deadline, which is the integer phase's time (orders over many capped nodes can take
     # seconds each)
     keep_s = SMALL_PRICE_KEEP * params.time_limit_s
+    report_phase(WARM_START)
     x_best = _warm_start(prob, myopic=not large, deadline=warm_end) if x_start is None else x_start
     best_cost = prob.evaluate(x_best).total
     warm = best_cost
@@ -668,6 +676,7 @@ def _solve(
     if classes is not None:
         notes.append(f"{classes.num_classes} classes of identical orders in the master LP")
     zero = Duals.zeros(prob)
+    report_phase(COLUMN_GENERATION)
     t_price = time.perf_counter()
     # at scale an exact pricing round can take seconds: this one must end within the warm-up
     try:
@@ -957,6 +966,7 @@ def _solve(
             if sub.best > best_lb:
                 best_lb, center = sub.best, sub.duals
             sub.add_near()
+        report_phase(COLUMN_GENERATION, relative_gap(best_cost / MICRO, best_lb))
         log.debug(
             "round %d lp %.2f lb %.2f best %.2f alpha %.2f t %.1f (LP %.1f s, pricing %.1f s)",
             rounds,
@@ -1036,6 +1046,7 @@ def _solve(
             known = len(master.pool)
             master.add(master.orders, last.arcs, last.qty)
             z_last = np.concatenate([z_last, np.zeros(len(master.pool) - known)])
+    report_phase(INTEGER_PHASE, relative_gap(best_cost / MICRO, best_lb))
     # a loose solve of the master LP as it now is (the last round's columns included) and a
     # pricing at its multipliers, in the pricing helper on the second core while the
     # integer phase searches on one thread: a bound for the certified gap (BOUND_JOB_ROOM)

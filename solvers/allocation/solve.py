@@ -41,6 +41,7 @@ from solvers.allocation.problem import (
     compile_request,
     from_micro,
 )
+from solvers.allocation.progress import EXPLAINING, relative_gap, report_phase
 from solvers.allocation.request import AllocationRequest
 from solvers.allocation.result import (
     AllocationResult,
@@ -453,6 +454,10 @@ def _allocate(
         # order's own optimum; a fast-path or cut-short one is searched as in a batch
         proven = method == "online" and not fast and bound == math.inf
         lone = lone_order_optimum(prob, x) if proven else None
+        gap = None
+        if bound is not None and math.isfinite(bound):  # the certified gap, if any
+            gap = relative_gap(ev.total / MICRO, bound)
+        report_phase(EXPLAINING, gap)
         explain_notes: list[str] = []
         try:
             explanations, unfilled = explain(

@@ -536,3 +536,38 @@ def test_a_fallback_answer_is_audited_as_a_fallback_with_its_solver(
     assert row.result == f"fallback:{answer.json()['status']}", row.result
     engine = answer.json()["solver"]["engine"]
     assert row.solver is not None and row.solver.startswith(f"{engine} ("), row.solver
+
+
+def test_an_allocation_job_reports_its_share_of_the_time_limit_and_the_solver_phase() -> None:
+    """It reported none until done (its progress callback was ignored): now the share of its
+    time limit used, below 1, with the solver's phase and, once known, the certified gap."""
+    import threading
+
+    from api.tasks.allocations import run
+    from api.tasks.progress import PROGRESS_CAP
+    from solvers.allocation import generate_literature
+
+    reports: list[tuple[float, dict[str, Any]]] = []
+
+    def progress(fraction: float, detail: dict[str, Any] | None = None, /) -> None:
+        assert detail is not None
+        reports.append((fraction, detail))
+
+    request = generate_literature(seed=7, num_orders=150, num_nodes=10)
+    body = {
+        "request": request.model_dump(mode="json"),
+        "params": {"mode": "batch", "time_limit_s": 1.5, "seed": 3},
+    }
+    before = threading.active_count()
+    out = run(body, progress=progress)
+    assert out["status"] in {"optimal", "feasible"}
+    assert threading.active_count() == before  # the reporting thread has ended
+    fractions = [f for f, _ in reports]
+    assert fractions == sorted(fractions) and all(0 <= f <= PROGRESS_CAP for f in fractions)
+    assert any(0 < f < 1 for f in fractions), fractions
+    phases = {d["phase"] for _, d in reports}
+    assert {"warm start", "column generation", "integer phase", "explaining"} <= phases
+    assert {d["time_limit_s"] for _, d in reports} == {1.5}
+    gaps = [d["gap"] for _, d in reports if "gap" in d]
+    assert gaps and all(0 <= g <= 1 for g in gaps)
+    assert "stage" not in reports[-1][1]

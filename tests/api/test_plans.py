@@ -1788,3 +1788,31 @@ def test_a_replan_asking_pyvrp_for_a_warm_start_it_cannot_model_is_422_before_qu
     body["routing"]["engine"] = "ortools"
     again = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
     assert again.status_code in (200, 202), again.text
+
+
+def test_a_plan_job_ticks_through_its_allocation_and_routing_stages() -> None:
+    """Its progress said 0 until the allocation and the routing were both done (0.2, then
+    0.5): each stage now reports its share of its time limit within its part of the job,
+    with the stage and, for the allocation, the solver's phase."""
+    from api.schemas.plans import PlanCreate
+    from api.tasks.plans import make_plan
+
+    reports: list[tuple[float, dict[str, Any] | None]] = []
+
+    def progress(fraction: float, detail: dict[str, Any] | None = None, /) -> None:
+        reports.append((fraction, detail))
+
+    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+    body["evaluation"] = {"replications": 1, "seed": 1}
+    make_plan(PlanCreate.model_validate(body), progress=progress)
+    fractions = [f for f, _ in reports]
+    assert fractions == sorted(fractions)
+    staged = [(f, d) for f, d in reports if d is not None]
+    allocation = [(f, d) for f, d in staged if d["stage"] == "allocation"]
+    routing = [(f, d) for f, d in staged if d["stage"] == "routing"]
+    assert allocation and all(0 <= f < 0.2 for f, _ in allocation)
+    assert routing and all(0.2 <= f < 0.5 for f, _ in routing)
+    assert {d["time_limit_s"] for _, d in allocation} == {body["allocation"]["time_limit_s"]}
+    phases = [d["phase"] for _, d in allocation]
+    assert phases[0] == "solving" and {"warm start", "explaining"} <= set(phases)
+    assert {d["phase"] for _, d in routing} == {"solving"}

@@ -147,7 +147,7 @@ def test_a_running_routing_job_reports_its_progress(
 
 
 def test_timed_progress_reports_the_share_of_the_time_limit_and_the_phase() -> None:
-    from api.tasks.routes import PROGRESS_CAP, timed_progress
+    from api.tasks.progress import PROGRESS_CAP, timed_progress
 
     reports: list[tuple[float, dict[str, Any] | None]] = []
 
