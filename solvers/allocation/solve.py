@@ -41,7 +41,7 @@ from solvers.allocation.problem import (
     compile_request,
     from_micro,
 )
-from solvers.allocation.progress import EXPLAINING, relative_gap, report_phase
+from solvers.allocation.progress import EXPLAINING, report_phase
 from solvers.allocation.request import AllocationRequest
 from solvers.allocation.result import (
     AllocationResult,
@@ -90,6 +90,18 @@ def grid_bound(bound: float) -> float:
     if not math.isfinite(b):
         return b
     return float(math.ceil(b - _GRID_TOL - _GRID_TOL_REL * abs(b)))
+
+
+def _reported_bound(total_micros: int, bound: float) -> tuple[float, float]:
+    """The bound of an allocation costing ``total_micros`` as reported, and its gap.
+
+    The bound is rounded up to whole micro-units, as the optimum is (an optimal answer
+    proven to within float error reads gap 0); the gap is that bound's, as a client
+    recomputes it.
+    """
+    total = total_micros / MICRO
+    reported = min(grid_bound(bound), total_micros) / MICRO
+    return reported, ((total - reported) / total if total > 0 else 0.0)
 
 
 def whole_micros_proved(total_micros: int, bound: float) -> bool:
@@ -455,8 +467,8 @@ def _allocate(
         proven = method == "online" and not fast and bound == math.inf
         lone = lone_order_optimum(prob, x) if proven else None
         gap = None
-        if bound is not None and math.isfinite(bound):  # the certified gap, if any
-            gap = relative_gap(ev.total / MICRO, bound)
+        if bound is not None and bound > -math.inf:  # the certified gap, as it will read
+            gap = _reported_bound(ev.total, bound)[1]
         report_phase(EXPLAINING, gap)
         explain_notes: list[str] = []
         try:
@@ -482,14 +494,9 @@ def _allocate(
     stats.explain_s = round(time.perf_counter() - t_explain, 6)
     if cancelled():
         stats.notes.append(CANCELLED_NOTE)
-    total = ev.total / MICRO
     gap = None
     if bound is not None:
-        # the bound as reported (rounded up to whole micro-units, as the optimum is: an
-        # optimal answer proven to within float error reads gap 0), and the gap of that
-        # bound, as a client recomputes it
-        bound = min(grid_bound(bound), ev.total) / MICRO
-        gap = (total - bound) / total if total > 0 else 0.0
+        bound, gap = _reported_bound(ev.total, bound)
     status = AllocationStatus.FEASIBLE
     if gap is not None and gap <= params.mip_rel_gap + _GAP_SLACK:
         status = AllocationStatus.OPTIMAL
