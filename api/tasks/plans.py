@@ -290,6 +290,7 @@ def check_replan_engine(
     cents by default) with any stop kept. A queued re-plan was accepted (202) and its job
     then failed on it; checked without the travel matrix."""
     from scenarios.plan import shipment_order
+    from solvers.routing.solve import pyvrp_pin_refusal
 
     if req.routing.engine != "pyvrp":
         return
@@ -304,12 +305,10 @@ def check_replan_engine(
         or shipment_order(str(stop.order_id), order_ids, node_ids) in asked
         for _, _, stop in kept
     )
-    disruption = bool(req.routing.disruption_cost_cents) and bool(kept)
-    if pinned or disruption:
-        what = "pinned stops" if pinned else "a disruption cost"
-        raise InputError(
-            "routing.engine", f"pyvrp cannot model {what}; use engine 'ortools' or 'auto'"
-        )
+    disrupted = bool(req.routing.disruption_cost_cents) and bool(kept)
+    refused = pyvrp_pin_refusal(pinned=pinned, disrupted=disrupted)
+    if refused is not None:
+        raise InputError("routing.engine", refused)
 
 
 def unfilled_diagnosis(unfilled: list[Unfilled], lines: list[AllocationLine]) -> list[str]:

@@ -181,9 +181,18 @@ def pyvrp_warm_start_refusal(params: RoutingParams) -> str | None:
     if plan is None:
         return None
     stops = [st for r in plan.routes for st in r.stops if st.kind is not StopKind.BREAK]
-    if any(st.pinned for st in stops):
+    return pyvrp_pin_refusal(
+        pinned=any(st.pinned for st in stops),
+        disrupted=bool(params.disruption_cost_cents) and bool(stops),
+    )
+
+
+def pyvrp_pin_refusal(*, pinned: bool, disrupted: bool) -> str | None:
+    """Why PyVRP is refused for a warm start with a pinned stop, or priced by a disruption
+    cost (None when it has neither)."""
+    if pinned:
         return "pyvrp cannot model pinned stops; use engine 'ortools' or 'auto'"
-    if params.disruption_cost_cents and stops:
+    if disrupted:
         return "pyvrp cannot model a disruption cost; use engine 'ortools' or 'auto'"
     return None
 
