@@ -16,13 +16,13 @@ from scenarios.geo import Location, TimeWindow
 from scenarios.io.solomon import (
     _read_text,
     at_line,
-    check_inside,
     file_time,
     file_window,
     finite_row,
     fleet_scenario,
     whole_number,
     whole_value,
+    window_inside,
 )
 from scenarios.model import Order, PickupSpec, Scenario, SourceInfo
 from scenarios.travel import EuclideanTravel
@@ -85,18 +85,16 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
 
     def window(row: list[float], lineno: int, what: str) -> TimeWindow:
         """The task's window, checked against the depot's in the file's units."""
-        field = f"line {lineno}"
-        start, end = file_window(row, tokens_at[lineno], _COLUMNS, (4, 5), field, source, SCALE)
-        tokens, depot_tokens = tokens_at[lineno], tokens_at[depot_at]
-        check_inside(
-            (start, end),
+        start, end = window_inside(
+            row,
+            tokens_at[lineno],
             depot_window,
-            (tokens[4], tokens[5]),
-            (depot_tokens[4], depot_tokens[5]),
-            (_COLUMNS[4], _COLUMNS[5]),
+            tokens_at[depot_at],
+            _COLUMNS,
             f"the depot's, line {depot_at}",
-            field,
+            f"line {lineno}",
             source,
+            SCALE,
             what,
         )
         return TimeWindow(start_s=start, end_s=end)

@@ -108,16 +108,16 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
         if demand < 0:
             raise InputError(field, f"negative demand {tokens[3]}", source=source)
         units = whole_value(demand, field, "the demand", source)
-        window = file_window(row, tokens, _COLUMNS, (4, 5), field, source, SCALE)
-        check_inside(
-            window,
+        window = window_inside(
+            row,
+            tokens,
             horizon_window,
-            (tokens[4], tokens[5]),
-            (depot_tokens[4], depot_tokens[5]),
-            (_COLUMNS[4], _COLUMNS[5]),
+            depot_tokens,
+            _COLUMNS,
             f"the depot's, line {depot_at + 1}",
             field,
             source,
+            SCALE,
         )
         service_s = file_time(service, tokens[6], _COLUMNS[6], field, source, SCALE)
         order_lines.append(field)
@@ -212,29 +212,33 @@ def file_window(
     )
 
 
-def check_inside(
-    window: tuple[int, int],
+def window_inside(
+    row: list[float],
+    tokens: list[str],
     horizon: tuple[int, int],
-    shown: tuple[str, str],
-    horizon_shown: tuple[str, str],
-    columns: tuple[str, str],
+    horizon_tokens: list[str],
+    columns: tuple[str, ...],
     whose: str,
     field: str,
     source: str,
+    scale: int,
     what: str = "delivery",
-) -> None:
-    """InputError under ``field`` when ``window`` lies entirely outside ``horizon`` (both in
-    the model's units, as the model decides), written as the file writes them (``shown``,
-    ``horizon_shown``: the tokens of ``columns``; ``whose``: where the horizon is given): the
-    model's refusal named both scaled."""
+) -> tuple[int, int]:
+    """The window (columns 4 and 5: ready time, due date) of a row in the model's units, as
+    :func:`file_window` reads it; InputError under ``field`` when it lies entirely outside
+    ``horizon`` (in the model's units, as the model decides; read from ``horizon_tokens``,
+    the row ``whose`` names), written as the file writes both: the model's refusal named
+    both scaled."""
+    window = file_window(row, tokens, columns, (4, 5), field, source, scale)
     if window[1] < horizon[0] or window[0] > horizon[1]:
         raise InputError(
             field,
-            f"the window [{shown[0]}, {shown[1]}] ({columns[0]}, {columns[1]}) lies entirely "
-            f"outside the horizon [{horizon_shown[0]}, {horizon_shown[1]}] ({whose}): the "
+            f"the window [{tokens[4]}, {tokens[5]}] ({columns[4]}, {columns[5]}) lies entirely "
+            f"outside the horizon [{horizon_tokens[4]}, {horizon_tokens[5]}] ({whose}): the "
             f"{what} could never be made in it",
             source=source,
         )
+    return window
 
 
 def file_units(value: int, scale: int) -> str:
