@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
+import io
 import os
 import secrets
 import shutil
@@ -14,6 +16,8 @@ import threading
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -46,6 +50,58 @@ def benchmark_script(file: str, name: str) -> Iterator[ModuleType]:
         yield module
     finally:
         del sys.modules[name]
+
+
+class _Parsed(Exception):
+    """What a script's parser made of its arguments (raised instead of running it)."""
+
+    def __init__(self, namespace: argparse.Namespace) -> None:
+        super().__init__()
+        self.namespace = namespace
+
+
+_PARSE_ARGS = argparse.ArgumentParser.parse_args
+
+
+def _parse_and_stop(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+    raise _Parsed(_PARSE_ARGS(self, *args, **kwargs))
+
+
+class ScriptArgs:
+    """Benchmark scripts, each imported once (as ``<prefix>_<name>``) until :meth:`close`,
+    whose own parsers read given arguments without running the benchmark."""
+
+    def __init__(self, prefix: str) -> None:
+        """No script imported yet."""
+        self.prefix = prefix
+        self._loaded: dict[str, ModuleType] = {}
+        self._keep = contextlib.ExitStack()
+
+    def parse(self, name: str, args: list[str]) -> tuple[argparse.Namespace | None, Any, str]:
+        """``benchmarks/<name>.py``'s parser on ``args`` (its ``main()`` stopped once they are
+        parsed): (the namespace, None, "") when it takes them, (None, the exit code, what it
+        wrote on stderr) when it refuses them."""
+        if name not in self._loaded:
+            module = benchmark_script(f"{name}.py", f"{self.prefix}_{name}")
+            self._loaded[name] = self._keep.enter_context(module)
+        err = io.StringIO()
+        with (
+            patch.object(argparse.ArgumentParser, "parse_args", _parse_and_stop),
+            patch.object(sys, "argv", [f"{name}.py", *args]),
+            contextlib.redirect_stderr(err),
+        ):
+            try:
+                self._loaded[name].main()
+            except _Parsed as parsed:
+                return parsed.namespace, None, ""
+            except SystemExit as stop:
+                return None, stop.code, err.getvalue()
+        raise AssertionError(f"{name}.py: main() returned without parsing its arguments")
+
+    def close(self) -> None:
+        """Forget every script imported."""
+        self._keep.close()
+        self._loaded.clear()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,51 +18,28 @@ from unittest.mock import patch
 
 import pytest
 
-from tests.conftest import REPO, benchmark_script
+from tests.conftest import REPO, ScriptArgs, benchmark_script
 
-
-class _Accepted(Exception):
-    """The parser took the arguments (raised instead of running the benchmark)."""
-
-
-_PARSE_ARGS = argparse.ArgumentParser.parse_args
-
-
-def _parse_and_stop(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
-    _PARSE_ARGS(self, *args, **kwargs)
-    raise _Accepted
-
-
-_LOADED: dict[str, ModuleType] = {}
-_KEEP = contextlib.ExitStack()
+#: the benchmark scripts :func:`_refusal` reads arguments with (``args_<name>``), imported
+#: while the tests of this module run (:func:`_scripts_loaded`)
+_ARGS = ScriptArgs("args")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _scripts_loaded() -> Iterator[None]:
     """The scripts :func:`_refusal` imports stay imported until this module's tests end."""
-    with _KEEP:
-        yield
-    _LOADED.clear()
+    yield
+    _ARGS.close()
 
 
 def _refusal(script: str, args: list[str]) -> str:
     """What ``benchmarks/<script>.py``'s parser says refusing ``args`` (its ``main()`` is
     stopped once they are parsed: AssertionError if it takes them)."""
-    if script not in _LOADED:
-        _LOADED[script] = _KEEP.enter_context(benchmark_script(f"{script}.py", f"args_{script}"))
-    err = io.StringIO()
-    with (
-        patch.object(argparse.ArgumentParser, "parse_args", _parse_and_stop),
-        patch.object(sys, "argv", [f"{script}.py", *args]),
-        contextlib.redirect_stderr(err),
-    ):
-        try:
-            _LOADED[script].main()
-        except _Accepted:
-            raise AssertionError(f"{script}.py {' '.join(args)}: accepted") from None
-        except SystemExit as stop:
-            assert stop.code == 2, (stop.code, err.getvalue())
-    return err.getvalue()
+    namespace, code, err = _ARGS.parse(script, args)
+    if namespace is not None:
+        raise AssertionError(f"{script}.py {' '.join(args)}: accepted")
+    assert code == 2, (code, err)
+    return err
 
 
 #: (script, arguments, the option the error names): each ran into a traceback, ran with the

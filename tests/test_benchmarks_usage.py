@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
-import io
 import re
 import shlex
 import subprocess
@@ -13,11 +11,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 
-from tests.conftest import REPO, benchmark_script
+from tests.conftest import REPO, ScriptArgs, benchmark_script
 
 SCRIPTS = sorted((REPO / "benchmarks").glob("*.py"))
 COMMAND = re.compile(r"^\s*(?:flock \S+ \S+ )?(?:\.venv/bin/)?python \S*benchmarks/(\w+)\.py\b")
@@ -114,53 +111,25 @@ def test_measures_run_as_a_script_says_it_is_a_module() -> None:
     assert "not a benchmark" in done.stderr and "benchmarks/run_all.py --list" in done.stderr
 
 
-class _Parsed(Exception):
-    """What a script's parser made of its arguments (raised instead of running it)."""
-
-    def __init__(self, namespace: argparse.Namespace) -> None:
-        super().__init__()
-        self.namespace = namespace
-
-
-_PARSE_ARGS = argparse.ArgumentParser.parse_args
-
-
-def _parse_and_stop(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
-    raise _Parsed(_PARSE_ARGS(self, *args, **kwargs))
-
-
-#: the benchmark scripts imported so far by :func:`_parsed` (``usage_<name>``), while the
-#: tests of this module run (:func:`_scripts_loaded`)
-_LOADED: dict[str, Any] = {}
-_KEEP = contextlib.ExitStack()
+#: the benchmark scripts :func:`_parsed` reads arguments with (``usage_<name>``), imported
+#: while the tests of this module run (:func:`_scripts_loaded`)
+_ARGS = ScriptArgs("usage")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _scripts_loaded() -> Iterator[None]:
     """The scripts :func:`_parsed` imports stay imported until this module's tests end."""
-    with _KEEP:
-        yield
-    _LOADED.clear()
+    yield
+    _ARGS.close()
 
 
 def _parsed(name: str, args: list[str]) -> dict[str, Any]:
     """``args`` as ``benchmarks/<name>.py``'s own parser reads them (its ``main()`` stopped
     once they are parsed); AssertionError with argparse's message if it refuses them."""
-    if name not in _LOADED:
-        _LOADED[name] = _KEEP.enter_context(benchmark_script(f"{name}.py", f"usage_{name}"))
-    err = io.StringIO()
-    with (
-        patch.object(argparse.ArgumentParser, "parse_args", _parse_and_stop),
-        patch.object(sys, "argv", [f"{name}.py", *args]),
-        contextlib.redirect_stderr(err),
-    ):
-        try:
-            _LOADED[name].main()
-        except _Parsed as parsed:
-            return vars(parsed.namespace)
-        except SystemExit:
-            raise AssertionError(f"{name}.py {shlex.join(args)}: {err.getvalue()}") from None
-    raise AssertionError(f"{name}.py: main() returned without parsing its arguments")
+    namespace, _, err = _ARGS.parse(name, args)
+    if namespace is None:
+        raise AssertionError(f"{name}.py {shlex.join(args)}: {err}")
+    return vars(namespace)
 
 
 #: a value that stands for one the reader fills in (not parsed)
