@@ -319,14 +319,11 @@ def load_scenario_input(path: Path | str, fmt: str = "auto") -> Scenario:
 def load_scenario_input_as(path: Path | str, fmt: str = "auto") -> tuple[Scenario, str]:
     """:func:`load_scenario_input` and the format the input was read as (``fmt``, or the one
     detected): a JSON scenario's ``source.format`` is the format it was first read from."""
-    from scenarios.io import detect_format, detect_text_format, load_scenario, scenario_from_bytes
+    from scenarios.io import detect_bytes_format, detect_format, load_scenario, scenario_from_bytes
 
     if is_stdin(path):
         data = read_input(path)
-        chosen = fmt
-        if fmt == "auto":
-            head = data[:4096].decode("utf-8-sig", errors="replace")
-            chosen = detect_text_format(head, source=STDIN_NAME)
+        chosen = detect_bytes_format(data, source=STDIN_NAME) if fmt == "auto" else fmt
         return scenario_from_bytes(data, chosen, source=STDIN_NAME), chosen
     chosen = detect_format(path) if fmt == "auto" else fmt
     return load_scenario(path, chosen), chosen

@@ -73,17 +73,19 @@ def detect_text_format(head: str, *, suffix: str = "", source: str) -> str:
     raise InputError("format", "cannot tell the file format; pass --format", source=source)
 
 
+def detect_bytes_format(data: bytes, *, source: str) -> str:
+    """The format of a scenario given as bytes (standard input), told from its first
+    characters as :func:`detect_text_format` tells them; errors name ``source``."""
+    return detect_text_format(data[:4096].decode("utf-8-sig", errors="replace"), source=source)
+
+
 def scenario_from_bytes(
     data: bytes, fmt: str = "auto", *, source: str, name: str = "stdin"
 ) -> Scenario:
     """Parse a scenario given as bytes (standard input) in any supported format, as
     :func:`load_scenario` reads a file (``fmt="auto"`` detects it from the first characters);
     errors name ``source``."""
-    if fmt == "auto":
-        head = data[:4096].decode("utf-8-sig", errors="replace")
-        chosen = detect_text_format(head, source=source)
-    else:
-        chosen = fmt
+    chosen = detect_bytes_format(data, source=source) if fmt == "auto" else fmt
     try:
         if chosen == "json":
             return from_json(Scenario, data, source=source, saved=True)
@@ -122,6 +124,7 @@ def load_scenario(path: str | Path, fmt: str = "auto") -> Scenario:
 __all__ = [
     "FORMATS",
     "READERS",
+    "detect_bytes_format",
     "detect_format",
     "detect_text_format",
     "from_json",
