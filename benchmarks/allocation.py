@@ -158,7 +158,11 @@ RUN_LINES: list[str] = []
 def write_table(
     out_dir: Path, name: str, title: str, header: list[str], rows: list[list[Any]], notes: str
 ) -> None:
-    """Write ``<name>.md`` (keeping its hand-written end, :data:`KEPT_BELOW`) and ``.csv``."""
+    """Write ``<name>.md`` (keeping its hand-written end, :data:`KEPT_BELOW`) and ``.csv``.
+
+    The end is the one the file being overwritten has, else that of the stored table of the
+    same name in benchmarks/results.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / f"{name}.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -169,7 +173,9 @@ def write_table(
     lines += ["| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    kept = kept_text(out_dir / f"{name}.md")
+    # a table written elsewhere (--out-dir, --quick) with no hand-written end of its own
+    # carries the stored table's, so that copying it over benchmarks/results loses nothing
+    kept = kept_text(out_dir / f"{name}.md") or kept_text(RESULTS_DIR / f"{name}.md")
     if kept:
         lines += ["", kept]
     (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

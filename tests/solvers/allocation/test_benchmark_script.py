@@ -389,6 +389,19 @@ def test_a_rewritten_table_keeps_its_hand_written_end(bench: ModuleType, tmp_pat
     assert "| 3 |" not in (tmp_path / "u.md").read_text(encoding="utf-8")
 
 
+def test_a_table_written_elsewhere_carries_the_stored_tables_hand_written_end(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    """A table written into a fresh ``--out-dir`` ends with the stored table's notes."""
+    bench.write_table(tmp_path, "allocation-online", "T", ["a"], [[1]], "notes")
+    text = (tmp_path / "allocation-online.md").read_text(encoding="utf-8")
+    stored = bench.kept_text(RESULTS / "allocation-online.md")
+    assert stored and text.endswith(stored + "\n")
+    # a table the results folder has no notes for is written whole
+    bench.write_table(tmp_path, "no-such-table", "T", ["a"], [[1]], "notes")
+    assert bench.KEPT_BELOW not in (tmp_path / "no-such-table.md").read_text(encoding="utf-8")
+
+
 def test_the_stored_tables_with_hand_written_notes_carry_the_marker(bench: ModuleType) -> None:
     """The tables whose earlier runs are noted by hand keep them through a re-run."""
     for name, earlier in (
