@@ -9,9 +9,11 @@ first (for example one that registers extra policies).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pickle
+import signal
 import socket
 import threading
 import time
@@ -91,6 +93,11 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _pool_init(key: str, blob: bytes, plugins: Sequence[str]) -> None:
+    # Ctrl-C is the parent's to handle (it ends its workers): a worker's KeyboardInterrupt
+    # only failed its task, and the worker then played the next one queued for it; first,
+    # before the imports unpickling ``blob`` makes (a worker interrupted there printed a
+    # traceback)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # a parent ended by SIGTERM or SIGKILL runs no clean-up: its workers would play on,
     # orphaned, to the end of their replications (minutes for a re-optimising policy)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
@@ -101,6 +108,29 @@ def _pool_init(key: str, blob: bytes, plugins: Sequence[str]) -> None:
 
 def _pool_call(fn: TaskFn, key: str, task: Any) -> Any:
     return fn(_SHARED[key], key, task)
+
+
+#: Seconds a pool worker gets to end after SIGTERM (when the parent stops early) before SIGKILL.
+WORKER_STOP_S = 5.0
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now: a task a worker has begun, or
+    taken from the pool's queue, would otherwise run to its end, and the interpreter's exit
+    waits for it (a Ctrl-C'd ``whatif`` hung for minutes, re-optimising days)."""
+    # ProcessPoolExecutor ends running workers only from Python 3.14 (terminate_workers)
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    deadline = time.monotonic() + WORKER_STOP_S
+    for process in workers:
+        with contextlib.suppress(Exception):
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(1.0)
 
 
 class LocalExecutor:
@@ -121,7 +151,8 @@ class LocalExecutor:
         on_result: OnResult | None = None,
         plugins: Sequence[str] = (),
     ) -> list[Any]:
-        """Results in task order; Ctrl-C cancels what has not started and re-raises."""
+        """Results in task order; Ctrl-C (or an error) cancels what has not started, ends the
+        workers and re-raises."""
         if self.workers <= 1 or len(tasks) <= 1:
             return SerialExecutor().run(
                 fn, shared, key, tasks, on_result=on_result, plugins=plugins
@@ -147,7 +178,7 @@ class LocalExecutor:
                     if on_result is not None:
                         on_result(i, results[i])
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_pool(pool)
             raise
         pool.shutdown(wait=True)
         return results

@@ -194,3 +194,71 @@ def test_pool_workers_end_when_their_parent_is_terminated(tmp_path: Path) -> Non
             if m.exists() and m.read_text():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(m.read_text()), signal.SIGKILL)
+
+
+_CTRL_C_SCRIPT = """
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal, not ignored
+from simulation.executors import LocalExecutor
+
+def task(shared, key, path):
+    import os
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    try:
+        LocalExecutor(workers=2).run(task, None, "k", sys.argv[1:])
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(130)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_ends_the_pool_and_its_workers_at_once(tmp_path: Path) -> None:
+    # before: Ctrl-C at the terminal (SIGINT to the whole process group) failed each worker's
+    # task with KeyboardInterrupt, the workers took the tasks queued for them and played
+    # those to their end, and the parent's exit waited for them: `whatif` hung for minutes
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    marks = [tmp_path / name for name in "abcd"]
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(_CTRL_C_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    parent = subprocess.Popen(
+        [sys.executable, str(script), *map(str, marks)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not all(m.exists() and m.read_text() for m in marks[:2]):
+            assert time.monotonic() < deadline, "the workers never started their tasks"
+            assert parent.poll() is None, "the pool's parent ended early"
+            time.sleep(0.1)
+        workers = [int(m.read_text()) for m in marks[:2]]
+        os.killpg(parent.pid, signal.SIGINT)  # Ctrl-C
+        out, err = parent.communicate(timeout=30)  # the old code waited 120 s more
+        assert parent.returncode == 130 and "interrupted" in out
+        assert "SpawnProcess" not in err  # no worker's traceback
+        deadline = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers), "a worker outlived the Ctrl-C by 10 s"
+        assert not any(m.exists() for m in marks[2:]), "a queued task started after Ctrl-C"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)
+        for m in marks:
+            if m.exists() and m.read_text():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(m.read_text()), signal.SIGKILL)
