@@ -288,6 +288,8 @@ def whatif_cmd(
         raise fail(f"--policies: {repeated[1]}")
     for spec in specs:
         check_policy(spec, "--policies", has_plan=True)  # the variant file's plan: checked later
+    if is_stdout(out):  # every other --out takes '-' for standard output: it made ./-
+        raise fail("--out: '-' (standard output) cannot take the report's files; name a folder")
     check_output_folder(out)  # before the runs, not after them
     loaded = read_variants(variants_path)
     note_input(variants_path, type(loaded.spec).model_fields)

@@ -304,6 +304,18 @@ def test_whatif_names_a_repeated_variant_name_at_its_field(tmp_path: Path, city_
     assert result.stderr.strip() == f"error: {again}: variants.2.name: duplicate name 'rush'"
 
 
+def test_whatif_refuses_standard_output_for_its_report_folder(
+    tmp_path: Path, city_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out -`` is standard output for every other command: here it made a folder named
+    ``-`` after the whole study had run."""
+    monkeypatch.chdir(tmp_path)
+    variants = _variants(tmp_path, city_file, "")
+    result = runner.invoke(app, ["whatif", str(variants), "--executor", "serial", "--out", "-"])
+    _one_line_error(result, "--out: '-' (standard output)", "name a folder")
+    assert not (tmp_path / "-").exists()
+
+
 def test_whatif_names_the_bad_field(tmp_path: Path, city_file: Path) -> None:
     bad_node = _variants(
         tmp_path,
