@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from simulation.result import MARKS, METRICS, direction
+from simulation.result import MARKS, METRICS, direction, kpi_bounds
 from simulation.stats import (
     CONSTANT_EXPLAINED,
     CONSTANT_NOTE,
@@ -321,6 +321,9 @@ def figures(result: SweepResult) -> dict[str, Any]:
             for x, y in flat:
                 any_flat = True
                 ax.text(x, y, "constant", ha="center", va="bottom", fontsize=7, rotation=90)
+        low, high = ax.get_ylim()
+        if low < 0.0 <= kpi_bounds(metric)[0]:  # all bars 0: matplotlib drew -0.05 to 0.05
+            ax.set_ylim(0.0, max(high, 1.0))
         if any_flat:  # room above the highest bar for its label (it ran into the title)
             low, high = ax.get_ylim()
             ax.set_ylim(low, high + FLAT_HEADROOM * (high - low))

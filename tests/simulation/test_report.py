@@ -691,3 +691,17 @@ def test_constant_labels_stay_inside_their_kpi_plot() -> None:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_a_kpi_that_cannot_be_negative_has_no_negative_axis() -> None:
+    """Orders unserved 0 in every replication drew its panel from -0.04 to 0.08 orders."""
+    sweep = _sweep({"base": [0.0, 0.0, 0.0], "rain": [0.0, 0.0, 0.0]}, metric="orders_unserved")
+    fig = figures(sweep)["kpis.png"]
+    try:
+        for ax in fig.axes:
+            low, high = ax.get_ylim()
+            assert low == 0.0 and high > 0.0, (ax.get_title(), low, high)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
