@@ -101,7 +101,7 @@ PAGES_KEPT = 8
     "/{job_id}/report",
     response_class=HTMLResponse,
     summary="A what-if study's report page (plots and table)",
-    responses={409: {"description": "the study is not done, or its result has no samples"}},
+    responses={409: {"description": "the study is not done (or never will be), or has no samples"}},
 )
 def whatif_report(job_id: str, session: SessionDep, principal: PrincipalDep, ctx: CtxDep) -> str:
     """The study's page: KPI plots with CIs, paired differences, the whole table (HTML)."""
@@ -109,9 +109,10 @@ def whatif_report(job_id: str, session: SessionDep, principal: PrincipalDep, ctx
     if job.kind != "whatif":
         raise HTTPException(404, f"job {job_id!r} is a {job.kind} job, not a what-if study")
     if job.status != "done" or not job.result:
-        raise HTTPException(
-            409, f"job {job_id} is {job.status}: its report exists once the study is done"
-        )
+        # a failed or cancelled study never gets one: "once the study is done" had a planner wait
+        later = job.status in ("queued", "running")
+        reason = "its report exists once the study is done" if later else "run the study again"
+        raise HTTPException(409, f"job {job_id} is {job.status}: {reason}")
     with _DRAWING:  # a page drawn before: the result is read and the plots drawn once
         page = _PAGES.get(job_id)
         if page is None:

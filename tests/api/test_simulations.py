@@ -117,6 +117,20 @@ def test_a_whatif_report_is_409_until_done_and_for_results_stored_without_sample
         session.commit()
     running = client.get(f"/v1/whatif/{job_id}/report", headers=planner)
     assert running.status_code == 409 and "is running" in running.json()["message"]
+    assert "once the study is done" in running.json()["message"]
+    for status in ("cancelled", "failed"):  # never done: it said "exists once ... done"
+        with app_of(client).state.ctx.sessions() as session:
+            row = session.get(Job, job_id)
+            assert row is not None
+            row.status = status
+            session.commit()
+        ended = client.get(f"/v1/whatif/{job_id}/report", headers=planner).json()["message"]
+        assert ended == f"job {job_id} is {status}: run the study again"
+    with app_of(client).state.ctx.sessions() as session:
+        row = session.get(Job, job_id)
+        assert row is not None
+        row.status = "running"
+        session.commit()
     assert "report" not in client.get(f"/v1/jobs/{job_id}", headers=planner).json()["links"]
 
 
