@@ -1046,7 +1046,12 @@ def _solve(
             known = len(master.pool)
             master.add(master.orders, last.arcs, last.qty)
             z_last = np.concatenate([z_last, np.zeros(len(master.pool) - known)])
-    report_phase(INTEGER_PHASE, relative_gap(best_cost / MICRO, best_lb))
+
+    def tell_gap() -> None:
+        """The integer phase's certified gap, as the incumbent or the bound improves."""
+        report_phase(INTEGER_PHASE, relative_gap(best_cost / MICRO, best_lb))
+
+    tell_gap()
     # a loose solve of the master LP as it now is (the last round's columns included) and a
     # pricing at its multipliers, in the pricing helper on the second core while the
     # integer phase searches on one thread: a bound for the certified gap (BOUND_JOB_ROOM)
@@ -1114,6 +1119,7 @@ def _solve(
                 f"(was {best_lb:.2f})"
             )
             best_lb = lb
+            tell_gap()
 
     def workers() -> int:
         """Threads for the search and repairs: one while the bound job has the other core."""
@@ -1128,6 +1134,7 @@ def _solve(
         cost = prob.evaluate(x).total
         if cost < best_cost:
             x_best, best_cost = x, cost
+            tell_gap()
 
     def time_left() -> float:
         return hard - time.perf_counter()
@@ -1185,6 +1192,7 @@ def _solve(
         improve(phase.x)
         if phase.bound > best_lb:
             best_lb = phase.bound
+            tell_gap()
         notes.extend(phase.notes)
         searched_whole = phase.whole
     if (
@@ -1218,6 +1226,7 @@ def _solve(
                     improve(proof.x)
                     if proof.bound > best_lb:
                         best_lb = proof.bound
+                        tell_gap()
                     notes.append(
                         f"reduced-cost certificate: bound {proof.bound:.4f} "
                         f"({proof.columns} patterns)"
@@ -1253,6 +1262,7 @@ def _solve(
         stats.nodes += comp.nodes
         if comp.x is not None:
             best_lb = max(best_lb, min(comp.bound, best_cost / MICRO))
+            tell_gap()
         notes.append(f"compact MIP: {comp.status}, bound {comp.bound:.4f}")
         log.debug(
             "compact %s bound %.4f ub %.4f t %.1f",
@@ -1434,6 +1444,7 @@ def _search(
     target = params.mip_rel_gap
     x = x_best
     cost = prob.evaluate(x).total
+    known_lb = [lb]  # the best bound so far, for the gap reported as the incumbent improves
 
     def consider(cand: I64 | None) -> None:
         nonlocal x, cost
@@ -1442,6 +1453,7 @@ def _search(
         c = prob.evaluate(cand).total
         if c < cost:
             x, cost = cand, c
+            report_phase(INTEGER_PHASE, relative_gap(cost / MICRO, known_lb[0]))
 
     def met(bound: float) -> bool:
         ub = cost / MICRO
@@ -1480,6 +1492,7 @@ def _search(
     # where every pattern can be listed: every line a single unit
     certifiable = near is not None and enumerable(prob)
     bound = max(lb, near.bound) if near is not None and certifiable else lb
+    known_lb[0] = bound
     nodes = 0
 
     def good_enough() -> int:
@@ -1537,8 +1550,10 @@ def _search(
             time.perf_counter() - t0,
         )
         if proof is not None:
-            consider(proof.x)
             bound = max(bound, proof.bound)
+            known_lb[0] = bound
+            consider(proof.x)
+            report_phase(INTEGER_PHASE, relative_gap(cost / MICRO, bound))
             notes.append(
                 f"reduced-cost certificate: bound {proof.bound:.4f} ({proof.columns} patterns)"
             )
@@ -1997,6 +2012,7 @@ def _lns(
         theirs = None if partner is None else partner.take(pool.total(current))
         if theirs is not None:
             current = theirs
+            report_phase(INTEGER_PHASE, relative_gap(pool.total(current) / MICRO, lb))
             continue
         load = row_cols @ np.bincount(current, minlength=n_cols)
         binding = np.nonzero(load >= rhs - 1e-9)[0]
@@ -2025,6 +2041,8 @@ def _lns(
         if cand is not None and pool.total(cand) < pool.total(current):
             current = cand
             stall = 0
+            # the certified gap as the incumbent improves (a search of one long slice)
+            report_phase(INTEGER_PHASE, relative_gap(pool.total(current) / MICRO, lb))
         else:
             stall += 1
             if stall >= 3:

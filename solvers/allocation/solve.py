@@ -41,7 +41,7 @@ from solvers.allocation.problem import (
     compile_request,
     from_micro,
 )
-from solvers.allocation.progress import EXPLAINING, report_phase
+from solvers.allocation.progress import EXPLAINING, INTEGER_PHASE, WARM_START, report_phase
 from solvers.allocation.request import AllocationRequest
 from solvers.allocation.result import (
     AllocationResult,
@@ -872,6 +872,8 @@ def _solve_in_worker(
     kill_at, end_at = pyomo_deadlines(solve_s, prob.num_orders, start)
     fallback = _Fallback(prob)
     answer: WorkerAnswer | None = None
+    # the worker builds the Pyomo model and HiGHS solves the one MIP over every pair there
+    report_phase(INTEGER_PHASE)
     try:
         answer = worker.solve(
             prob,
@@ -966,6 +968,7 @@ def _online(
         return x, prob.constant / MICRO
     solve_end = start + _online_share(params, prob.num_orders) * params.time_limit_s
     if prob.num_orders == 1:
+        report_phase(INTEGER_PHASE)  # the exact one-order search
         arcs, qty, lower = solve_residual(
             prob, 0, Residual(prob), *real_costs(prob), deadline=solve_end
         )
@@ -979,6 +982,7 @@ def _online(
         return x, prob.evaluate(np.zeros_like(x)).total / MICRO + lower
     t0 = time.perf_counter()
     # the warm start (one order at a time) may take half of what is left, the MIP the rest
+    report_phase(WARM_START)
     x_start = sequential(prob, real_costs(prob), deadline=t0 + 0.5 * (solve_end - t0))
     model = AllocationModel(
         prob, np.arange(prob.num_pairs), integer=True, threads=params.threads, seed=params.seed
@@ -987,6 +991,7 @@ def _online(
     if prob.num_orders <= ONLINE_LEAN_ORDERS:
         model.set_options(**SMALL_MIP_OPTIONS)
     model.set_start(x_start)
+    report_phase(INTEGER_PHASE)  # the joint compact MIP from the warm start
     model.run(max(solve_end - time.perf_counter(), 0.01))
     stats.mip_pairs = prob.num_pairs
     stats.mip_nodes = model.mip_nodes()

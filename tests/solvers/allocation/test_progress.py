@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from solvers.allocation import AllocationParams, allocate, generate_literature
+from solvers.allocation import AllocationParams, AllocationRequest, allocate, generate_literature
 from solvers.allocation.progress import (
     COLUMN_GENERATION,
     EXPLAINING,
@@ -34,6 +34,56 @@ def test_a_batch_solve_names_its_phases_in_order_with_the_gap_so_far() -> None:
     integer = next(g for p, g in heard if p == INTEGER_PHASE)
     explaining = next(g for p, g in heard if p == EXPLAINING)
     assert integer is not None and explaining is not None and explaining <= integer
+
+
+def _phases(request: AllocationRequest, params: AllocationParams) -> list[str]:
+    """The phases an allocation solve named, each once where it repeats."""
+    heard: list[str] = []
+    with phase_hook(lambda phase, gap: heard.append(phase)):
+        allocate(request, params)
+    return [p for i, p in enumerate(heard) if i == 0 or heard[i - 1] != p]
+
+
+@pytest.mark.parametrize(
+    ("orders", "phases"),
+    [(1, [INTEGER_PHASE, EXPLAINING]), (3, [WARM_START, INTEGER_PHASE, EXPLAINING])],
+)
+def test_an_online_solve_names_its_phases(
+    two_dcs: AllocationRequest, orders: int, phases: list[str]
+) -> None:
+    """It named only ``explaining``: one order's exact search and a few orders' warm start
+    and joint MIP were a nameless ``solving`` in a job's progress."""
+    request = two_dcs.model_copy(update={"orders": two_dcs.orders[:orders]})
+    params = AllocationParams(mode="online", time_limit_s=5.0, threads=1)
+    assert _phases(request, params) == phases
+
+
+def test_a_pyomo_solve_names_its_integer_phase(two_dcs: AllocationRequest) -> None:
+    """The worker's MIP is the integer phase (it named only ``explaining``)."""
+    from solvers.allocation import pyomo_worker
+
+    pyomo_worker.warm_worker()
+    params = AllocationParams(backend="pyomo", time_limit_s=30.0)
+    assert _phases(two_dcs, params) == [INTEGER_PHASE, EXPLAINING]
+
+
+@pytest.mark.parametrize("orders", [150, 400])
+def test_the_integer_phase_reports_the_gap_as_the_incumbent_improves(orders: int) -> None:
+    """The gap heard in the integer phase was the one it began with, until ``explaining``:
+    now each improvement of the incumbent or the bound is heard, never a larger gap, and
+    the last one heard there is the gap the answer reports (or a smaller one's bound
+    rounding: at most the answer's)."""
+    heard: list[tuple[str, float | None]] = []
+    request = generate_literature(seed=7, num_orders=orders, num_nodes=10)
+    params = AllocationParams(mode="batch", time_limit_s=3.0, threads=1, seed=3, explain=False)
+    with phase_hook(lambda phase, gap: heard.append((phase, gap))):
+        result = allocate(request, params)
+    integer = [g for p, g in heard if p == INTEGER_PHASE and g is not None]
+    assert len(integer) == sum(p == INTEGER_PHASE for p, _ in heard)  # each with its gap
+    assert all(0.0 <= g <= 1.0 for g in integer), integer
+    assert len(set(integer)) >= 2, integer  # it moved within the phase
+    assert integer == sorted(integer, reverse=True), integer
+    assert result.gap is not None and integer[-1] == pytest.approx(result.gap, abs=1e-6)
 
 
 def test_without_a_hook_a_phase_goes_nowhere_and_a_hook_ends_with_its_block() -> None:
