@@ -351,8 +351,17 @@ def _bar_text(label: str) -> str:
     return label.replace("{", "{{").replace("}", "}}")
 
 
-def with_elapsed_bar(label: str, total_s: float, quiet: bool, work: Callable[[], R]) -> R:
-    """Run ``work`` under a transient elapsed-time bar on stderr (no bar when ``quiet``)."""
+def with_elapsed_bar(
+    label: str,
+    total_s: float,
+    quiet: bool,
+    work: Callable[[], R],
+    *,
+    status: Callable[[], str] | None = None,
+) -> R:
+    """Run ``work`` under a transient elapsed-time bar on stderr (no bar when ``quiet``);
+    ``status``, if given, is read every tick and shown after the bar (plain text: what the
+    work is doing)."""
     import threading
     import time
 
@@ -361,19 +370,17 @@ def with_elapsed_bar(label: str, total_s: float, quiet: bool, work: Callable[[],
     if quiet:
         return work()
     done = threading.Event()
-    with Progress(
-        TextColumn(_bar_text(label)),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("solve", total=total_s)
+    columns = [TextColumn(_bar_text(label)), BarColumn(), TimeElapsedColumn()]
+    if status is not None:
+        columns.append(TextColumn("{task.fields[status]}", markup=False))
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("solve", total=total_s, status="")
 
         def tick() -> None:
             t0 = time.perf_counter()
             while not done.wait(0.1):
-                progress.update(task, completed=min(total_s, time.perf_counter() - t0))
+                now = "" if status is None else status()
+                progress.update(task, completed=min(total_s, time.perf_counter() - t0), status=now)
 
         ticker = threading.Thread(target=tick, daemon=True)
         ticker.start()

@@ -93,8 +93,9 @@ def allocate_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or table")] = False,
 ) -> None:
     """Allocate order lines to fulfilment nodes and print (or write) the result."""
-    from solvers.allocation import AllocationParams, AllocationRequest, allocate
+    from solvers.allocation import AllocationParams, AllocationRequest, AllocationResult, allocate
     from solvers.allocation.params import MAX_THREADS
+    from solvers.allocation.progress import phase_hook
 
     if mode not in MODES:
         raise fail(f"--mode: unknown mode {mode!r}; choose batch or online")
@@ -138,11 +139,34 @@ def allocate_cmd(
     if params.backend == "pyomo" and params.baseline is None:
         _load_pyomo()
     label = f"allocating {len(req.orders)} orders over {len(req.nodes)} nodes ({mode})"
-    result = with_elapsed_bar(label, time_limit, quiet or to_stdout, lambda: allocate(req, params))
+    heard = SolvePhase()
+
+    def work() -> AllocationResult:
+        with phase_hook(heard):  # in the solve's thread: the hook is this thread's
+            return allocate(req, params)
+
+    result = with_elapsed_bar(label, time_limit, quiet or to_stdout, work, status=heard.text)
     write_out(result.model_dump_json(indent=1) + "\n", out)
     if quiet or to_stdout:
         return
     _print_summary(result, out)
+
+
+class SolvePhase:
+    """The phase an allocation solve last named, and its certified gap (a phase hook)."""
+
+    def __init__(self) -> None:
+        #: (phase, gap), replaced whole: the bar's thread reads it while the solve writes it
+        self.heard: tuple[str, float | None] = ("solving", None)
+
+    def __call__(self, phase: str, gap: float | None) -> None:
+        """Hear the solve's phase (see :func:`solvers.allocation.progress.phase_hook`)."""
+        self.heard = (phase, gap)
+
+    def text(self) -> str:
+        """The phase as the progress bar shows it: ``integer phase, gap 0.31 %``."""
+        phase, gap = self.heard
+        return phase if gap is None else f"{phase}, gap {100 * gap:.2f} %"
 
 
 def _load_pyomo() -> None:

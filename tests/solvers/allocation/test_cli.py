@@ -6,6 +6,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -464,3 +465,47 @@ def test_stdin_past_the_input_cap_exits_2_naming_it(
     result = runner.invoke(app, ["allocate", "-", "-q"], input=two_dcs.model_dump_json())
     assert result.exit_code == 2, result.output
     assert "<stdin>: path: file is larger than the 100 bytes" in " ".join(result.output.split())
+
+
+def test_the_progress_bar_shows_the_solve_phase_and_its_gap(
+    tmp_path: Path, two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bar showed the elapsed time only; it shows the phase the solve is in now, with
+    the certified gap once known (read by the bar's thread while the solve runs)."""
+    from dispatchlab.cli import _common
+
+    shown: list[str] = []
+    draw = _common.with_elapsed_bar
+
+    def watched(label: str, total_s: float, quiet: bool, work: Any, **kw: Any) -> Any:
+        status = kw["status"]
+        shown.append(status())
+
+        def work_and_look() -> Any:
+            from solvers.allocation.progress import report_phase
+
+            result = work()
+            report_phase("after")  # outside the solve's hook block: not heard
+            shown.append(status())
+            return result
+
+        return draw(label, total_s, quiet, work_and_look, **kw)
+
+    monkeypatch.setattr("dispatchlab.cli.allocate.with_elapsed_bar", watched)
+    path = tmp_path / "req.json"
+    path.write_text(two_dcs.model_dump_json())
+    result = runner.invoke(app, ["allocate", str(path), "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert shown[0] == "solving"
+    assert shown[-1].startswith("explaining, gap ") and shown[-1].endswith(" %"), shown
+
+
+def test_the_phase_text_names_the_phase_and_the_gap_in_percent() -> None:
+    from dispatchlab.cli.allocate import SolvePhase
+
+    heard = SolvePhase()
+    assert heard.text() == "solving"
+    heard("integer phase", 0.0031)
+    assert heard.text() == "integer phase, gap 0.31 %"
+    heard("warm start", None)
+    assert heard.text() == "warm start"
