@@ -1451,6 +1451,7 @@ class JobService:
             job = session.get(Job, job_id, populate_existing=True)
             assert job is not None
             job.fallback = end.fallback
+            job.error = error  # a fallback's reason, for the hook's result
             hook = self.on_finished.get(kind)
             if status == DONE and result is not None and hook is not None:
                 try:

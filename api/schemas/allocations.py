@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field
 
 from api.schemas.common import service_defaults
-from api.schemas.routes import SolverInfo
+from api.schemas.routes import MODE_DESCRIPTION, SolveMode, SolverInfo
 from scenarios.geo import NulFreeModel
 from solvers.allocation import AllocationParams, AllocationRequest, AllocationResult
 
@@ -20,7 +20,8 @@ def _default_params() -> AllocationParams:
 
 
 class AllocationCreate(NulFreeModel):
-    """Decide which node ships each order line (``mode``: batch or online; or a baseline)."""
+    """Decide which node ships each order line (``params.mode``: batch or online; or a
+    baseline), answered now or as a job (``mode``)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -32,6 +33,7 @@ class AllocationCreate(NulFreeModel):
         default_factory=_default_params,
         description="fields left out take the service's defaults (time_limit_s 10)",
     )
+    mode: SolveMode = Field(default="auto", description=MODE_DESCRIPTION)
 
 
 class AllocationsPublic(AllocationResult):

@@ -42,8 +42,9 @@ class JobProgress(BaseModel):
     phase: str = Field(
         description="routing: `solving` (diagnosis, construction and search, within the time "
         "limit) or `explaining` (the answer's explanation, after it); allocation: `solving` "
-        "(before the solver names a phase, and for a solve without phases), `warm start`, "
-        "`column generation`, `integer phase` or `explaining`"
+        "(before the solver names a phase, and for a baseline), `warm start` (batch; online "
+        "of a few orders), `column generation` (batch), `integer phase` (batch; online: the "
+        "exact search or the joint MIP; pyomo: the MIP in its worker) or `explaining`"
     )
     elapsed_s: float = Field(description="seconds since the job's solve started")
     time_limit_s: float | None = Field(
@@ -51,8 +52,9 @@ class JobProgress(BaseModel):
     )
     gap: float | None = Field(
         default=None,
-        description="allocation: the certified relative gap (cost - bound) / cost when the "
-        "phase began (column generation: after its last round); absent until known",
+        description="allocation: the certified relative gap (cost - bound) / cost so far: "
+        "when the phase began, after each column generation round, and in the integer "
+        "phase each time the answer or the bound improves; absent until known",
     )
     stage: str | None = Field(
         default=None, description="plan jobs: the stage solving, `allocation` or `routing`"

@@ -53,6 +53,7 @@ def default_registry() -> TaskRegistry:
 
 def result_hooks() -> dict[str, Callable[[Session, Job, JsonDict], JsonDict]]:
     """Per kind, what to store when an asynchronous job is done (e.g. the plan it made)."""
+    from api.tasks.allocations import on_done
     from api.tasks.plans import HOOKS
 
-    return dict(HOOKS)
+    return {**HOOKS, "allocations": on_done}

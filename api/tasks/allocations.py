@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
+from api.db.models import Job
 from api.jobs.registry import JsonDict, ProgressFn
 from api.schemas.allocations import AllocationCreate
 from api.schemas.routes import SolverInfo
@@ -81,3 +83,16 @@ def run(payload: JsonDict | AllocationCreate, *, progress: ProgressFn | None = N
 def fallback(payload: JsonDict | AllocationCreate, *, reason: str) -> JsonDict:
     """The nearest-node baseline, when the optimiser crashed or overran."""
     return _answer(read_payload(AllocationCreate, payload), baseline=True)
+
+
+def on_done(session: Session, job: Job, result: JsonDict) -> JsonDict:
+    """An asynchronous allocation job's result as the synchronous answer gives it
+    (:class:`~api.schemas.allocations.AllocationsPublic`: with its job id and fallback)."""
+    from api.schemas.allocations import AllocationsPublic
+
+    del session
+    reason = job.error if job.fallback else None
+    public = AllocationsPublic.model_validate(
+        {**result, "job_id": job.id, "fallback": job.fallback, "fallback_reason": reason}
+    )
+    return public.model_dump(mode="json")

@@ -1,4 +1,4 @@
-"""POST /v1/allocations: synchronous allocation, limits, bad input, fallback."""
+"""POST /v1/allocations: allocation answered now or as a job, limits, bad input, fallback."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from api.examples import ALLOCATION_EXAMPLE, ALLOCATION_REQUEST, PLAN_EXAMPLE
 from api.jobs import TaskSpec
 from api.schemas.allocations import AllocationCreate
 from tests.api import helpers
-from tests.api.conftest import app_of, registry_with_test_kinds
+from tests.api.conftest import app_of, registry_with_test_kinds, wait_for
 from tests.api.helpers import HELD_ENDED, HELD_STARTED, solver_held
 
 
@@ -90,7 +90,13 @@ def test_shortage_is_reported_as_unfilled_with_the_reason(
             lambda b: b["request"].update(costs={"per_shipment": True}),
             "request.costs.per_shipment",
         ),
-        (lambda b: b["params"].update(time_limit_s=45), "params.time_limit_s"),
+        # above max_sync_time_limit_s when the answer must come now (else a job)
+        (
+            lambda b: b.update(mode="sync", params={**b["params"], "time_limit_s": 45}),
+            "params.time_limit_s",
+        ),
+        (lambda b: b["params"].update(time_limit_s=601), "params.time_limit_s"),
+        (lambda b: b.update(mode="later"), "mode"),
         # a baseline runs no solver: the backend was ignored without a word
         (lambda b: b["params"].update(baseline="nearest", backend="pyomo"), "params.backend"),
         # past the solver's integer range: it was a 200 with a total cost of -9.2e12
@@ -215,7 +221,7 @@ def test_orders_per_synchronous_request_are_capped(
     tight = Settings(**{**settings.model_dump(), "max_orders_sync": 1, "auth_enabled": False})
     body = _body()
     body["request"]["orders"].append({**body["request"]["orders"][0], "id": "o2"})
-    answer = make_client(tight).post("/v1/allocations", json=body)
+    answer = make_client(tight).post("/v1/allocations", json={**body, "mode": "sync"})
     assert answer.status_code == 413
     assert answer.json()["message"].startswith("request.orders: 2 orders; at most 1")
 
@@ -571,3 +577,205 @@ def test_an_allocation_job_reports_its_share_of_the_time_limit_and_the_solver_ph
     gaps = [d["gap"] for _, d in reports if "gap" in d]
     assert gaps and all(0 <= g <= 1 for g in gaps)
     assert "stage" not in reports[-1][1]
+
+
+#: fields of an allocation answer that tell the time it took, not what it decided
+TIMED = ("solve_time_s", "build_s", "lp_s", "mip_s", "explain_s")
+
+
+def _decided(answer: dict[str, Any]) -> dict[str, Any]:
+    """An allocation answer without its job id and the seconds it took."""
+    out = {k: v for k, v in answer.items() if k not in ("job_id", *TIMED)}
+    out["stats"] = {k: v for k, v in answer["stats"].items() if k not in TIMED}
+    out["solver"] = {k: v for k, v in answer["solver"].items() if k != "runtime_s"}
+    return out
+
+
+def _finished(client: TestClient, link: str, headers: dict[str, str]) -> dict[str, Any]:
+    job: dict[str, Any] = wait_for(
+        lambda: client.get(link, headers=headers).json(),
+        lambda j: j["status"] in {"done", "failed", "cancelled"},
+        timeout_s=120,
+    )
+    return job
+
+
+def test_a_slow_or_large_allocation_becomes_a_job_unless_it_must_be_answered_now(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    """They were refused (422 above max_sync_time_limit_s, 413 above max_orders_sync): now
+    ``mode`` ``auto`` (the default) queues them (202), ``sync`` refuses them as before, and a
+    body answered now before is answered now (200), as the OMS's usual call is."""
+    tight = Settings(
+        **{
+            **settings.model_dump(),
+            "max_sync_time_limit_s": 5.0,
+            "max_orders_sync": 1,
+            "max_orders": 3,
+            "auth_enabled": False,
+        }
+    )
+    client = make_client(tight)
+    assert client.post("/v1/allocations", json=_body()).status_code == 200
+    slow = _body(time_limit_s=6)
+    queued = client.post("/v1/allocations", json=slow)
+    assert queued.status_code == 202, queued.text
+    assert queued.headers["location"] == queued.json()["links"]["self"]
+    assert queued.json()["status"] == "queued"
+    refused = client.post("/v1/allocations", json={**slow, "mode": "sync"})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["field"] == "params.time_limit_s"
+    two = _body()
+    two["request"]["orders"].append({**two["request"]["orders"][0], "id": "o2"})
+    assert client.post("/v1/allocations", json=two).status_code == 202
+    assert client.post("/v1/allocations", json={**two, "mode": "sync"}).status_code == 413
+    four = _body()
+    four["request"]["orders"] += [
+        {**four["request"]["orders"][0], "id": f"o{i}"} for i in range(2, 5)
+    ]
+    too_many = client.post("/v1/allocations", json={**four, "mode": "async"})
+    assert too_many.status_code == 413
+    assert too_many.json()["message"] == "request.orders: 4 orders; at most 3 per request"
+
+
+@pytest.mark.parametrize("params", [{"mode": "online"}, {"mode": "batch", "seed": 5}])
+def test_an_allocation_job_ends_with_the_synchronous_answer(
+    client: TestClient, keys: dict[str, dict[str, str]], params: dict[str, Any]
+) -> None:
+    """The job's result is the answer the same request gets now (an
+    :class:`AllocationsPublic`, its job id that job's), on a seed and a request the solver
+    proves optimal well within its time limit (so its budget does not decide the answer)."""
+    from api.schemas.allocations import AllocationsPublic
+
+    body = _body(**params)
+    now = client.post("/v1/allocations", json=body, headers=keys["oms"])
+    assert now.status_code == 200, now.text
+    queued = client.post("/v1/allocations", json={**body, "mode": "async"}, headers=keys["oms"])
+    assert queued.status_code == 202, queued.text
+    job = _finished(client, queued.json()["links"]["self"], keys["oms"])
+    assert (job["status"], job["kind"], job["mode"]) == ("done", "allocations", "async"), job
+    assert job["progress"] == 1.0 and job["progress_detail"] is None
+    result = AllocationsPublic.model_validate(job["result"])
+    assert result.job_id == job["id"] == queued.json()["job_id"] and not result.fallback
+    assert now.json()["status"] == "optimal"
+    assert _decided(job["result"]) == _decided(now.json())
+
+
+def test_an_allocation_job_answered_by_the_baseline_says_so_in_its_result(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    client = _with_optimiser(make_client, settings, "tests.api.helpers:crash_task")
+    queued = client.post("/v1/allocations", json={**_body(), "mode": "async"})
+    assert queued.status_code == 202, queued.text
+    job = _finished(client, queued.json()["links"]["self"], {})
+    assert job["status"] == "done" and job["fallback"] is True, job
+    result = job["result"]
+    assert result["fallback"] is True and result["method"] == "nearest"
+    assert "solver exploded" in result["fallback_reason"]
+    assert result["fallback_reason"] == job["error"]
+
+
+def _batch(num_orders: int, time_limit_s: float) -> dict[str, Any]:
+    """An async batch of literature orders that takes its time limit (a gap of zero)."""
+    from solvers.allocation import generate_literature
+
+    request = generate_literature(seed=7, num_orders=num_orders, num_nodes=10)
+    params = {"mode": "batch", "time_limit_s": time_limit_s, "seed": 3, "mip_rel_gap": 0.0}
+    return {"request": request.model_dump(mode="json"), "params": params, "mode": "async"}
+
+
+def test_a_running_allocation_job_reports_its_phase_and_certified_gap(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """What it is doing while it runs: the solver's phase, the time used of its limit and,
+    once known, the certified gap (seen until now only in plan jobs)."""
+    queued = client.post("/v1/allocations", json=_batch(1000, 6.0), headers=keys["oms"])
+    assert queued.status_code == 202, queued.text
+    link = queued.json()["links"]["self"]
+    seen: list[dict[str, Any]] = []
+
+    def fetch() -> dict[str, Any]:
+        job: dict[str, Any] = client.get(link, headers=keys["oms"]).json()
+        if job["status"] == "running" and job["progress_detail"] is not None:
+            seen.append(job)
+        return job
+
+    job = wait_for(fetch, lambda j: j["status"] in {"done", "failed"}, timeout_s=120)
+    assert job["status"] == "done" and not job["fallback"], job
+    phases = {j["progress_detail"]["phase"] for j in seen}
+    assert phases & {"warm start", "column generation", "integer phase"}, phases
+    assert {j["progress_detail"]["time_limit_s"] for j in seen} == {6.0}
+    gaps = [j["progress_detail"]["gap"] for j in seen if j["progress_detail"]["gap"] is not None]
+    assert gaps and all(0.0 <= g <= 1.0 for g in gaps), seen
+    shares = [j["progress"] for j in seen]
+    assert shares == sorted(shares) and all(0.0 <= p <= 0.95 for p in shares)
+
+
+def test_cancelling_a_running_allocation_job_stops_its_solve(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A job of 60 s cancelled in its solve ends cancelled in seconds, without a result;
+    its worker process and the solve's helper processes are gone."""
+    import time
+
+    queued = client.post("/v1/allocations", json=_batch(1000, 60.0), headers=keys["oms"])
+    assert queued.status_code == 202, queued.text
+    link = queued.json()["links"]["self"]
+    wait_for(
+        lambda: client.get(link, headers=keys["oms"]).json(),
+        lambda j: j["status"] == "running" and j["progress_detail"] is not None,
+        timeout_s=60,
+    )
+    asked = time.monotonic()
+    cancel = client.delete(link, headers=keys["oms"])
+    assert cancel.status_code in (200, 202), cancel.text
+    job = _finished(client, link, keys["oms"])
+    assert job["status"] == "cancelled" and job["result"] is None, job
+    assert job["error"] == "cancelled by the client while running"
+    assert time.monotonic() - asked < 20  # not the 60 s of its time limit
+
+
+def test_an_async_allocation_is_queued_once_per_idempotency_key(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    headers = {**keys["oms"], "Idempotency-Key": "batch-17"}
+    a = client.post("/v1/allocations", json={**_body(), "mode": "async"}, headers=headers)
+    b = client.post("/v1/allocations", json={**_body(), "mode": "async"}, headers=headers)
+    assert a.status_code == b.status_code == 202
+    assert a.json()["job_id"] == b.json()["job_id"]
+    assert b.headers["idempotent-replayed"] == "true"
+    jobs = client.get("/v1/jobs", headers=keys["oms"], params={"kind": "allocations"}).json()
+    assert jobs["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (
+            lambda b: b["request"].update(
+                travel_s=[[10**12], [10**12]], costs={"late_per_hour": 1e7}
+            ),
+            "request.costs.late_per_hour",
+        ),
+        (
+            lambda b: b["request"]["orders"][0].update(
+                lines=[{"sku": f"s{i}", "quantity": 10**12} for i in range(100)]
+            ),
+            "request.orders",
+        ),
+        (lambda b: b["request"]["orders"][0].update(lines=[]), "request.orders.0.lines"),
+    ],
+)
+def test_an_async_allocation_the_solver_refuses_is_422_before_anything_is_queued(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    mutate: Callable[[dict[str, Any]], None],
+    field: str,
+) -> None:
+    """As when answered now, not a 202 and then a job failed on bad input."""
+    body = {**_body(), "mode": "async"}
+    mutate(body)
+    answer = client.post("/v1/allocations", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert field in [d["field"] for d in answer.json()["detail"]]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
