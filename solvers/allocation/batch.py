@@ -688,6 +688,9 @@ def _solve(
     price_s = time.perf_counter() - t_price  # a pricing round takes about this long
     master.add(master.orders, first.arcs, first.qty)
     best_lb = master.total(first.value)
+    # a bound already (every order's own optimum, the shared rows ignored): at 10,000
+    # orders on a busy machine no LP round ended within 60 s, and the gap was unknown
+    report_phase(COLUMN_GENERATION, relative_gap(best_cost / MICRO, best_lb))
     center = zero
     # multipliers for the integer phase where no master LP gets solved (the warm-up's)
     warm_duals: Duals | None = None
@@ -749,6 +752,7 @@ def _solve(
             x_best, best_cost = priced, prob.evaluate(priced).total
             master.add_solution(x_best)
         notes.append(f"Lagrangian warm-up: {sub.steps} subgradient steps")
+        report_phase(COLUMN_GENERATION, relative_gap(best_cost / MICRO, best_lb))
         log.debug(
             "warm-up %d steps bound %.2f pool %d t %.1f",
             sub.steps,

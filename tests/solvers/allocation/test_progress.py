@@ -86,6 +86,23 @@ def test_the_integer_phase_reports_the_gap_as_the_incumbent_improves(orders: int
     assert result.gap is not None and integer[-1] == pytest.approx(result.gap, abs=1e-6)
 
 
+@pytest.mark.parametrize(("orders", "limit_s"), [(150, 1.5), (2500, 4.0)])
+def test_column_generation_reports_a_gap_from_its_first_bound_on(
+    orders: int, limit_s: float
+) -> None:
+    """The gap was heard after each LP round only: a 10,000-order batch whose first round
+    did not end within its 60 s (a busy machine) said none until its integer phase. The
+    first pricing's bound gives one at once (and the Lagrangian warm-up's, at scale)."""
+    heard: list[tuple[str, float | None]] = []
+    request = generate_literature(seed=7, num_orders=orders, num_nodes=10)
+    params = AllocationParams(mode="batch", time_limit_s=limit_s, threads=1, seed=3, explain=False)
+    with phase_hook(lambda phase, gap: heard.append((phase, gap))):
+        result = allocate(request, params)
+    gaps = [g for p, g in heard if p == COLUMN_GENERATION and g is not None]
+    assert len(gaps) >= result.stats.lp_rounds + 1, (gaps, result.stats.lp_rounds)
+    assert all(0.0 <= g <= 1.0 for g in gaps)
+
+
 def test_without_a_hook_a_phase_goes_nowhere_and_a_hook_ends_with_its_block() -> None:
     heard: list[str] = []
     report_phase(WARM_START)  # no hook: nothing to call, no error
