@@ -202,8 +202,8 @@ async def _queue(
     """Queue the allocation as a job (once per ``Idempotency-Key``): 202 with its Location.
 
     The job keeps the body as sent (:func:`~api.solve.body_as_sent`); its result is the
-    answer's :class:`AllocationsPublic` fields but ``job_id`` and ``fallback``, which the job
-    itself carries.
+    :class:`AllocationsPublic` answer (:func:`api.tasks.allocations.on_done`). A request the
+    solver refuses is a 422 first (:func:`check_request`).
     """
     stored = await body_as_sent(request)
     payload = cast(JsonDict, stored) if stored is not None else body.model_dump(mode="json")
