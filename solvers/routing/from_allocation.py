@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from fractions import Fraction
 
 from scenarios.errors import InputError, ScenarioInputError
-from scenarios.geo import TimeWindow
+from scenarios.geo import MAX_INT, TimeWindow
 from scenarios.model import Order, PickupSpec, Scenario
 from scenarios.plan import AllocationLine, shipment_order
 
@@ -76,7 +76,10 @@ def routing_scenario_from_allocation(
         for nid in nodes_per_order.get(order.id, []):
             node = scenario.node(nid)
             units = shipped[(order.id, nid)]
-            ready = order.created_s + node.processing_s
+            # ready past MAX_INT (created at the end of a horizon that long): read as ready
+            # at MAX_INT, at or after the horizon's end, a valid time (it was a validation
+            # error naming `start_s`, no field of the caller's)
+            ready = min(order.created_s + node.processing_s, MAX_INT)
             windows = _open_after(node.opening_hours, ready, scenario.horizon.end_s)
             if order.demand:
                 demand = split[(order.id, nid)]

@@ -70,6 +70,25 @@ def test_a_node_stock_of_a_sku_outside_the_catalogue_is_422_naming_it(
     ]
 
 
+def test_an_order_created_at_the_end_of_the_longest_horizon_is_a_diagnosis(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """Created at 10^12 - 1 s, an order shipped from a node with a processing time is ready
+    past the largest time: a 422 on ``start_s``, no field of the request, until session 63;
+    now a plan that leaves it out with its reason."""
+    body = _plan_body(replications=0)
+    body["scenario"]["horizon"] = {"start_s": 0, "end_s": 10**12}
+    body["scenario"]["orders"][1]["created_s"] = 10**12 - 1
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["status"] == "infeasible"
+    [left] = result["plan"]["unassigned"]
+    assert left["order_id"] == "o2" and left["reason"] == "outside_shift"
+    served = {st["order_id"] for r in result["plan"]["routes"] for st in r["stops"]}
+    assert served == {"o1", "o3"}
+
+
 @pytest.fixture
 def made(client: TestClient, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
     """A plan made (and stored) by POST /v1/plans.

@@ -22,7 +22,7 @@ from scenarios import (
     Vehicle,
 )
 from scenarios.errors import ScenarioInputError
-from scenarios.geo import MAX_ID_LENGTH
+from scenarios.geo import MAX_ID_LENGTH, MAX_INT
 from simulation.twin import order_of_task
 from solvers.routing import RoutingParams, routing_scenario_from_allocation, solve_routes
 from solvers.routing.from_allocation import (
@@ -565,3 +565,32 @@ def test_an_own_task_id_that_is_an_allocated_orders_task_id_is_found(
     else:
         assert clash is not None and clash[0] == place
         assert clash[1].startswith(f"id {own[place]!r} is the id of ")
+
+
+@pytest.mark.parametrize("node", ["dc", "store"])
+def test_a_parcel_ready_after_the_largest_time_is_a_job_left_out(shop: Scenario, node: str) -> None:
+    """An order created at the end of a horizon of MAX_INT seconds, at a node with a
+    processing time, is ready past MAX_INT: its job was a validation error naming
+    ``start_s`` (a 422 on no field of the request in ``POST /v1/plans``)."""
+    horizon = TimeWindow(start_s=0, end_s=MAX_INT)
+    late = shop.model_copy(
+        update={
+            "horizon": horizon,
+            "nodes": [n.model_copy(update={"processing_s": 600}) for n in shop.nodes],
+            "orders": [
+                shop.orders[0].model_copy(update={"created_s": MAX_INT - 1, "time_windows": []}),
+                shop.orders[1],
+            ],
+        }
+    )
+    jobs = routing_scenario_from_allocation(
+        late, [AllocationLine(order_id="A", sku="s1", node_id=node, quantity=2)]
+    )
+    [job] = jobs.orders
+    assert job.pickup is not None
+    assert job.pickup.time_windows == [TimeWindow(start_s=MAX_INT, end_s=MAX_INT)]
+    plan = solve_routes(jobs, RoutingParams(engine="greedy", seed=1))
+    assert validate_plan(jobs, plan).ok
+    assert not plan.routes or not any(r.stops for r in plan.routes)
+    [left] = plan.unassigned
+    assert left.order_id == "A"
