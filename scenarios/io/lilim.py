@@ -52,8 +52,10 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
         )
     head_line, header = rows[0]
     num_vehicles, capacity = (
-        whole_number(str(value), f"line {head_line}", what, source)
-        for value, what in zip(header[:2], ("K (vehicles)", "Q (capacity)"), strict=True)
+        whole_number(token, f"line {head_line}", what, source)
+        for token, what in zip(
+            tokens_at[head_line][:2], ("K (vehicles)", "Q (capacity)"), strict=True
+        )
     )
     speed = header[2] if len(header) > 2 and header[2] > 0 else 1.0
     tasks: dict[int, tuple[int, list[float]]] = {}
@@ -63,9 +65,9 @@ def parse_lilim(text: str, *, source: str = "<text>", name: str = "lilim") -> Sc
                 f"line {lineno}", f"expected 9 columns, found {len(row)}", source=source
             )
         field = f"line {lineno}"
-        task_id = whole_number(repr(row[0]), field, "the task id", source)
+        task_id = whole_number(tokens_at[lineno][0], field, "the task id", source)
         for k, what in ((3, "the demand"), (7, "the pickup number"), (8, "the delivery number")):
-            whole_value(row[k], field, what, source)
+            whole_value(row[k], tokens_at[lineno][k], field, what, source)
         if task_id in tasks:
             raise InputError(
                 f"line {lineno}",

@@ -83,7 +83,7 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
                 f"customer {parts[0]} is given twice (also line {seen[row[0]] + 1})",
                 source=source,
             )
-        whole_value(row[0], f"line {lineno + 1}", "the customer number", source)
+        whole_value(row[0], parts[0], f"line {lineno + 1}", "the customer number", source)
         seen[row[0]] = lineno
         rows.append((lineno, row, parts[:7]))
     if len(rows) < 2:
@@ -107,7 +107,7 @@ def parse_solomon(text: str, *, source: str = "<text>") -> Scenario:
         field = f"line {lineno + 1}"
         if demand < 0:
             raise InputError(field, f"negative demand {tokens[3]}", source=source)
-        units = whole_value(demand, field, "the demand", source)
+        units = whole_value(demand, tokens[3], field, "the demand", source)
         window = window_inside(
             row,
             tokens,
@@ -373,10 +373,11 @@ def whole_number(token: str, field: str, what: str, source: str) -> int:
     return int(value)
 
 
-def whole_value(value: float, field: str, what: str, source: str) -> int:
-    """A finite number read from a row that must be whole (an id, a demand), else InputError."""
+def whole_value(value: float, token: str, field: str, what: str, source: str) -> int:
+    """A finite number read from a row that must be whole (an id, a demand), else InputError
+    quoting ``token``, the value as the file writes it (``3.50``, not the parsed 3.5)."""
     if value != int(value):
-        raise InputError(field, f"{what} must be a whole number, got {value:g}", source=source)
+        raise InputError(field, f"{what} must be a whole number, got {token!r}", source=source)
     return int(value)
 
 

@@ -519,6 +519,57 @@ def test_reader_refuses_what_it_read_silently_before(
 
 
 @pytest.mark.parametrize(
+    ("reader", "text", "field", "reason"),
+    [
+        # session 63: the whole-number errors printed the parsed value (3.5, 100.0), not
+        # the file's text; every other reader error quotes the file since session 62
+        (
+            "solomon",
+            _SOL_HEAD + " 1 1 1 3.50 0 9 0\n",
+            "line 7",
+            "the demand must be a whole number, got '3.50'",
+        ),
+        (
+            "solomon",
+            _SOL_HEAD + " 1.50 1 1 3 0 9 0\n",
+            "line 7",
+            "the customer number must be a whole number, got '1.50'",
+        ),
+        (
+            "lilim",
+            _LL_DEPOT + "1 1 1 2.50 0 9 0 0 2\n2 1 1 -2 0 9 0 1 0\n",
+            "line 3",
+            "the demand must be a whole number, got '2.50'",
+        ),
+        (
+            "lilim",
+            _LL_DEPOT + "1 1 1 2 0 9 0 0 2.50\n2 1 1 -2 0 9 0 1 0\n",
+            "line 3",
+            "the delivery number must be a whole number, got '2.50'",
+        ),
+        (
+            "lilim",
+            _LL_DEPOT + "1.50 1 1 2 0 9 0 0 2\n",
+            "line 3",
+            "the task id must be a whole number >= 0, got '1.50'",
+        ),
+        (
+            "lilim",
+            "2.50 10 1\n0 0 0 0 0 99 0 0 0\n1 1 1 2 0 9 0 0 2\n",
+            "line 1",
+            "K (vehicles) must be a whole number >= 0, got '2.50'",
+        ),
+    ],
+)
+def test_reader_whole_number_errors_quote_the_file_s_text(
+    tmp_path: Path, reader: str, text: str, field: str, reason: str
+) -> None:
+    err = _refused(tmp_path, reader, text)
+    assert (err.field, err.source) == (field, str(tmp_path / "bad.txt"))
+    assert reason in err.reason
+
+
+@pytest.mark.parametrize(
     ("reader", "text", "field"),
     [
         # 10^9 nodes declared, two given: lists of 10^9 entries were made (MemoryError, or
