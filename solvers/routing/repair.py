@@ -178,7 +178,11 @@ class Whole:
     """Routes serving every order split over nodes whole or not at all, and what changed."""
 
     routes: dict[int, list[int]]
-    #: orders taken off their route with the rest of their group, and why
+    #: orders taken off their route with the rest of their group because a shipment of the
+    #: same order found no place (a mandatory or pinned group) or the deadline came first,
+    #: and why: the reason a plan gives them (:func:`~solvers.routing.solve._whole`). An
+    #: optional group taken off otherwise is not here: its cost (no place cheaper than its
+    #: penalty), the usual reason of an optional order left out, says it
     dropped: dict[int, str]
     completed: int = 0  # groups served in part whose missing jobs were inserted
     removed: int = 0  # groups taken off (served in part, or dearer than their penalty)
@@ -264,10 +268,10 @@ def whole_orders(
         }
         now, after = total(out, affected), total(without, affected)
         saving = now - after if now is not None and after is not None else None
+        why: str | None = None  # None: taken off for its cost (the usual reason says it)
         if not missing:
             if penalty is None or saving is None or saving <= penalty:
                 continue
-            why = f"serving all {len(group)} shipments of its order costs more than its penalty"
         else:
             # a pinned job's group is completed whatever the cost, even past the deadline
             # (on the call's grace): the other way loses the pinned stop; a mandatory one
@@ -303,7 +307,10 @@ def whole_orders(
                         done.completed += 1
                         continue
             names = ", ".join(problem.order_ids[o] for o in missing)
-            why = f"left out with {names}, a shipment of the same order that found no place"
+            if penalty is None or held:
+                # the construction left a mandatory or pinned group's job out for want of a
+                # place (an optional one's also when each place costs more than its penalty)
+                why = f"left out with {names}, a shipment of the same order that found no place"
             if clock_cut:
                 why = f"left out with {names}: the deadline came before the order was completed"
                 done.cut.update(o for o in group if o not in held)
@@ -333,7 +340,8 @@ def whole_orders(
             if o in held:
                 continue
             del where[o]
-            done.dropped[o] = why
+            if why is not None:
+                done.dropped[o] = why
         if held:
             done.held += 1
         else:

@@ -312,10 +312,11 @@ def solve_routes_with_stats(
     t1 = time.perf_counter()
     seed_routes: dict[int, list[int]] | None = None
     seed_left: list[int] = []
-    late: frozenset[int] = frozenset()
+    #: why the greedy plan left orders out, where the usual reason does not say it
+    seed_why: dict[int, str] = {}
     seed_value: tuple[int, int] | None = None  # _value of seed_routes, once priced
     if engine.name != "pyvrp" or params.max_iterations is not None or _pyvrp_needs_greedy(problem):
-        seed_routes, seed_left, late = _greedy(problem, settings, construction_end, stats)
+        seed_routes, seed_left, seed_why = _greedy(problem, settings, construction_end, stats)
         if engine.name != "greedy" and problem.orders:
             # the phases after the search price and schedule the plan a few times: how long
             # one pricing takes here, now, sizes their reserve (the price is needed later)
@@ -354,7 +355,9 @@ def solve_routes_with_stats(
         start_only = left_s < need_s and start_s is not None and left_s >= start_s
         if left_s < need_s and not start_only:
             if seed_routes is None:
-                seed_routes, seed_left, late = _greedy(problem, settings, construction_end, stats)
+                seed_routes, seed_left, seed_why = _greedy(
+                    problem, settings, construction_end, stats
+                )
             routes = seed_routes
             name = f"greedy (no time left for {engine.name})"
             stats.clock_cut = True
@@ -391,7 +394,7 @@ def solve_routes_with_stats(
     stats.engine_s = time.perf_counter() - t2
 
     # why some orders are left out, when it is not the usual (no place, or not worth it)
-    why: dict[int, str] = dict.fromkeys(late, LATE) if from_seed else {}
+    why: dict[int, str] = dict(seed_why) if from_seed else {}
     origin = "greedy plan it started from"
     compare_after = False  # the greedy plan compared with the search's once polished
     t_repair = time.perf_counter()
@@ -432,7 +435,7 @@ def solve_routes_with_stats(
             # mandatory orders left out by a search that did not start from the greedy plan
             # (PyVRP with breaks plans shortened shifts): the greedy plan may place them (on a
             # small problem even past the deadline: its construction is bounded by its size)
-            seed_routes, seed_left, late = _greedy(problem, settings, repair_end, stats)
+            seed_routes, seed_left, seed_why = _greedy(problem, settings, repair_end, stats)
             seed_value = None
             origin = "greedy plan built after it"
             built_before = False
@@ -447,7 +450,7 @@ def solve_routes_with_stats(
             # load the greedy plan, say): the greedy plan it was given is the answer
             stats.fallback = _worse_than_greedy(engine.name, start_only, origin)
             routes, name = seed_routes, f"greedy (better than {engine.name})"
-            why = dict.fromkeys(late, LATE)
+            why = dict(seed_why)
     stats.repair_s = time.perf_counter() - t_repair
 
     if routes is not None and not from_seed:  # the greedy plan is whole already
@@ -475,7 +478,7 @@ def solve_routes_with_stats(
         if routes is not unpolished:
             routes = _whole(problem, routes, settings, repair_end, stats, why)
         rival = rival_unpolished = seed_routes
-        rival_why = dict.fromkeys(late, LATE)
+        rival_why = dict(seed_why)
         alt = SolveStats()
         if both and rival and time.perf_counter() < repair_end:
             rival = _polish(problem, rival, settings, repair_end, alt, work)
@@ -501,7 +504,7 @@ def solve_routes_with_stats(
     ):  # no time left for either pass
         stats.fallback = _worse_than_greedy(engine.name, start_only, origin)
         routes = unpolished = seed_routes
-        name, why = f"greedy (better than {engine.name})", dict.fromkeys(late, LATE)
+        name, why = f"greedy (better than {engine.name})", dict(seed_why)
     stats.polish_s = time.perf_counter() - t_polish
 
     t3 = time.perf_counter()
@@ -538,8 +541,8 @@ def solve_routes_with_stats(
     if plan is None:
         log.warning("routing fallback to greedy: %s", stats.fallback)
         if seed_routes is None:  # not built before the search: what is left of the budget
-            seed_routes, seed_left, late = _greedy(problem, settings, deadline - reserve, stats)
-        why = dict.fromkeys(late, LATE)
+            seed_routes, seed_left, seed_why = _greedy(problem, settings, deadline - reserve, stats)
+        why = dict(seed_why)
         plan = _fallback(scenario, problem, seed_routes, reasons, settings, params.seed, name, why)
     stats.validate_s = time.perf_counter() - t4
     stats.total_s = time.perf_counter() - t0
@@ -648,9 +651,10 @@ def _pyvrp_needs_greedy(problem: RoutingProblem) -> bool:
 
 def _greedy(
     problem: RoutingProblem, settings: EngineSettings, deadline: float, stats: SolveStats
-) -> tuple[dict[int, list[int]], list[int], frozenset[int]]:
-    """The greedy plan by ``deadline``: routes, orders left out, and those of them left out
-    because the deadline came first.
+) -> tuple[dict[int, list[int]], list[int], dict[int, str]]:
+    """The greedy plan by ``deadline``: routes, orders left out, and why some of them are left
+    out where the usual reason does not say it (:data:`LATE`: the deadline came first; a
+    shipment of a split order taken off with the rest of its order, :func:`_whole`).
 
     With a warm start (``settings.initial``) it is the cheaper by the objective (mandatory
     orders first, :func:`_value`) of two constructions: the warm start's routes with the other
@@ -659,23 +663,25 @@ def _greedy(
     start is where the plan starts, not a cap on how far it may move from it.
     """
     if not problem.orders:
-        return {}, [], frozenset()
-    routes, left, late = _construct(problem, settings, settings.initial, deadline, stats)
+        return {}, [], {}
+    routes, left, why = _construct(problem, settings, settings.initial, deadline, stats)
     pins = {
         vi: kept
         for vi, seq in settings.initial.items()
         if (kept := [t for t in seq if t in settings.pinned])
     }
-    if late or pins == settings.initial or time.perf_counter() >= deadline:
-        return routes, left, late
+    if LATE in why.values() or pins == settings.initial or time.perf_counter() >= deadline:
+        return routes, left, why
     afresh = _construct(problem, settings, pins, deadline, SolveStats())
-    if not afresh[2] and _value(problem, settings, afresh[0]) < _value(problem, settings, routes):
+    if LATE not in afresh[2].values() and _value(problem, settings, afresh[0]) < _value(
+        problem, settings, routes
+    ):
         stats.notes.append(
             "the greedy plan made afresh (pinned stops kept) is cheaper than the warm start's "
             "routes with the other orders inserted: it is the greedy plan"
         )
         return afresh
-    return routes, left, late
+    return routes, left, why
 
 
 def _construct(
@@ -684,24 +690,25 @@ def _construct(
     initial: dict[int, list[int]],
     deadline: float,
     stats: SolveStats,
-) -> tuple[dict[int, list[int]], list[int], frozenset[int]]:
+) -> tuple[dict[int, list[int]], list[int], dict[int, str]]:
     """Cheapest insertion of every order into the ``initial`` routes by ``deadline``, split
-    orders made whole: routes, orders left out, those left out for the deadline."""
+    orders made whole: routes, orders left out, and why some of them are (:func:`_greedy`)."""
     from solvers.routing.greedy import GreedyBuilder
 
     builder = GreedyBuilder(problem, initial=initial or None, deadline=deadline)
     routes, left = builder.build()
     late = frozenset(left) if builder.timed_out else frozenset()
     if late:
-        why = "the solve was cancelled" if cancelled() else "time limit reached"
-        stats.notes.append(f"{why} while building the greedy plan: {len(left)} orders not placed")
+        stop = "the solve was cancelled" if cancelled() else "time limit reached"
+        stats.notes.append(f"{stop} while building the greedy plan: {len(left)} orders not placed")
     # each job was inserted on its own: orders split over nodes served whole or not at all
-    cut: dict[int, str] = {}
-    whole = _whole(problem, routes, settings, deadline, stats, cut)
+    why: dict[int, str] = {}
+    whole = _whole(problem, routes, settings, deadline, stats, why)
     if whole is not routes:
         served = {problem.tasks[t].order for seq in whole.values() for t in seq}
         left = sorted(set(range(len(problem.orders))) - served)
-    return whole, left, late | frozenset(o for o in cut if o in left)
+    why.update(dict.fromkeys(late, LATE))
+    return whole, left, {o: reason for o, reason in why.items() if o in left}
 
 
 def _whole(
@@ -714,8 +721,9 @@ def _whole(
 ) -> dict[int, list[int]]:
     """The routes with every order split over nodes served whole or not at all
     (:func:`~solvers.routing.repair.whole_orders`); a note says what changed. The same
-    routes when there is nothing to change. The jobs taken off because the deadline came
-    before their order's completion are marked :data:`LATE` in ``why``, if given."""
+    routes when there is nothing to change. Why jobs were taken off goes in ``why``, if
+    given (:attr:`~solvers.routing.repair.Whole.dropped`: a shipment of the same order found
+    no place; :data:`LATE`: the deadline came before their order's completion)."""
     if not problem.groups:
         return routes
     from solvers.routing.repair import whole_orders
@@ -729,6 +737,7 @@ def _whole(
         deadline=deadline,
     )
     if why is not None:
+        why.update(done.dropped)
         why.update(dict.fromkeys(done.cut, LATE))
     if not (done.completed or done.removed or done.held):
         return routes

@@ -843,3 +843,45 @@ def test_a_pinned_job_whose_pin_is_released_goes_with_its_order(
     assert left["S@west"].reason is UnassignedReason.OVER_CAPACITY
     assert "S@east" in left["S@west"].detail
     assert any("pins released" in note and "S@west" in note for note in stats.notes), stats.notes
+
+
+def _short_range(penalty: int | None) -> Scenario:
+    """S's shipments fit the courier's 15 km range one at a time (10.5 km each), not both
+    (20.5 km): a route serving the west one has no place for the east one."""
+    shop = _shop(penalty)
+    courier = shop.vehicles[0].model_copy(update={"max_distance_m": 15_000})
+    return _jobs(shop.model_copy(update={"vehicles": [courier]}))
+
+
+def test_a_job_taken_off_with_a_shipment_that_found_no_place_says_so() -> None:
+    """Whole.dropped held why whole_orders took the west job off, and nothing read it: the
+    plan said ``no feasible position in any route`` of a job that had one (its order's other
+    shipment had none). The reason now reaches the plan through ``why``."""
+    from solvers.routing.solve import SolveStats, _whole
+
+    problem = build_problem(_short_range(None))
+    west = list(problem.orders[0].tasks)
+    why: dict[int, str] = {}
+    routes = _whole(
+        problem,
+        {0: west},
+        EngineSettings(time_limit_s=UNHURRIED_S),
+        time.perf_counter() + UNHURRIED_S,
+        SolveStats(),
+        why,
+    )
+    assert routes == {}
+    assert why == {0: "left out with S@east, a shipment of the same order that found no place"}
+
+
+def test_a_group_whose_completion_costs_more_than_its_penalty_is_not_said_to_find_no_place() -> (
+    None
+):
+    """S costs 5,052 cents whole against its 3,000 penalty: the east job found a place, and
+    taking the west one off was cheaper. Whole.dropped said ``a shipment of the same order
+    that found no place``; it is the usual reason of an optional order (its cost)."""
+    problem = build_problem(_jobs(_shop(3000, far=20_000)))
+    west = list(problem.orders[0].tasks)
+    done = whole_orders(problem, {0: west})
+    assert done.routes == {} and done.removed == 1
+    assert done.dropped == {}
