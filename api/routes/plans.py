@@ -307,7 +307,11 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
     problems = horizon_problems(replanned.horizon, [], body.new_orders, orders_field="new_orders")
     if problems:
         raise InputError(field_path(problems[0][0]), problems[0][1])
-    _check_stored_plan(record, body)
+    # the stored scenario as read (the new orders are the last ones of the merged one)
+    stored = replanned.model_copy(
+        update={"orders": replanned.orders[: len(scenario.get("orders", []))]}
+    )
+    _check_stored_plan(record, body, stored)
     for i, position in enumerate(body.courier_positions):
         # else the re-planned scenario fails on vehicles.{k}.start_location, not in the body
         problem = travel.check_location(position.location)
@@ -328,7 +332,7 @@ def _stored_item(scenario: dict[str, Any], loc: tuple[int | str, ...]) -> str | 
     return f"{names[str(loc[0])]} {item['id']!r}"
 
 
-def _check_stored_plan(record: PlanRecord, body: ReoptimiseCreate) -> None:
+def _check_stored_plan(record: PlanRecord, body: ReoptimiseCreate, stored: Scenario) -> None:
     """422 on the stored plan when its plan (routes, stops, allocation lines) no longer reads
     as a plan: an id holding a control character, taken before ids refused them, or a
     corrupted row; or when the router would refuse its routes as the re-plan's warm start: a
@@ -336,7 +340,7 @@ def _check_stored_plan(record: PlanRecord, body: ReoptimiseCreate) -> None:
     twice by the stops still to do (:func:`check_stored_visits`: no travel matrix needed); or
     when its allocation prices or rules no longer read as such (:func:`stored_allocation_terms`).
     A queued re-plan (``mode: async``) was accepted, then its job failed on it; the message
-    is the job's."""
+    is the job's. ``stored``: the stored scenario, read."""
     from pydantic import ValidationError
 
     from scenarios.errors import error_location, field_path
@@ -355,7 +359,7 @@ def _check_stored_plan(record: PlanRecord, body: ReoptimiseCreate) -> None:
     with warm_start_fields(plan, [[] for _ in plan.routes]):
         check_route_vehicles(plan, vehicles)
     check_stored_visits(plan, record.scenario, body, record.params.get("completed", []))
-    check_replan_engine(plan, record.scenario, body, record.params.get("completed", []))
+    check_replan_engine(plan, stored, body, record.params.get("completed", []))
     # the allocation prices and rules its new orders are allocated under (a restricted_skus
     # key of 0 characters, taken before session 51: a 422 on "restricted_skus.", no field of
     # the request, or with mode async a 202 and a crashed job)

@@ -36,7 +36,7 @@ from scenarios.errors import (
     input_error_from_validation,
 )
 from scenarios.geo import TimeWindow
-from scenarios.model import Scenario
+from scenarios.model import Scenario, Vehicle
 from scenarios.plan import AllocationLine, Plan, PlannedStop, Route, StopKind
 from scenarios.saved import (
     CONTROL_CHARACTERS_RULE,
@@ -280,33 +280,161 @@ def _warm_start_stops(
     return kept, {(str(job), kind) for job, kind in done}
 
 
+def _stops_done(
+    old: Plan, now_s: int
+) -> tuple[set[tuple[str, StopKind]], dict[str, str], dict[str, tuple[Any, int]]]:
+    """The tasks of the stored plan ``old`` done by ``now_s`` (their stop started before
+    it), the courier that picked up each parcel on board, and each courier's last stop
+    started (its place and departure)."""
+    done: set[tuple[str, StopKind]] = set()
+    picked_by: dict[str, str] = {}  # job -> the courier that picked it up
+    last_stop: dict[str, tuple[Any, int]] = {}
+    for route in old.routes:
+        for stop in route.stops:
+            if stop.start_s < now_s and stop.order_id is not None and stop.kind != StopKind.BREAK:
+                done.add((stop.order_id, stop.kind))
+                if stop.kind == StopKind.PICKUP:
+                    picked_by[stop.order_id] = route.vehicle_id
+                if stop.location is not None:
+                    last_stop[route.vehicle_id] = (stop.location, stop.departure_s)
+    return done, picked_by, last_stop
+
+
+def _cancelled(
+    old: Plan, scenario: Scenario, completed: Collection[str], req: ReoptimiseCreate
+) -> tuple[set[str], dict[str, str]]:
+    """The orders the re-plan ``req`` cancels, and those it cannot, with their diagnosis
+    line: an order delivered before ``now_s`` (every job of it) is no longer cancelled: it
+    stays, completed, and the diagnosis says so (it left the allocation without a word,
+    listed neither among the completed orders nor among the changes' removed ones)."""
+    cancelled = set(req.cancelled_order_ids)
+    too_late = _delivered_before(old, scenario, completed, cancelled, req.now_s)
+    return cancelled - set(too_late), too_late
+
+
+def _kept_scenario(
+    scenario: Scenario,
+    cancelled: set[str],
+    req: ReoptimiseCreate,
+    vehicles: list[Vehicle] | None = None,
+) -> Scenario:
+    """The stored ``scenario`` without the ``cancelled`` orders, with the new ones (and the
+    couriers' ``vehicles`` where they are now, if given), read as stored data: times outside
+    the horizon stay as stored."""
+    orders = [o for o in scenario.orders if o.id not in cancelled] + list(req.new_orders)
+    update: dict[str, Any] = {"orders": orders}
+    if vehicles is not None:
+        update["vehicles"] = vehicles
+    return Scenario.model_validate(
+        scenario.model_copy(update=update).model_dump(), context=saved_context(stored=True)
+    )
+
+
+def _kept_lines(old: Plan, updated: Scenario, cancelled: set[str]) -> list[AllocationLine]:
+    """The stored plan's allocation lines the re-plan keeps: not of a cancelled order, nor
+    of one with a pickup of its own (not allocated; a plan stored before may hold lines)."""
+    own_pickup = {o.id for o in updated.orders if o.pickup is not None}
+    return [
+        line
+        for line in old.allocation
+        if line.order_id not in cancelled and line.order_id not in own_pickup
+    ]
+
+
+def replan_jobs(
+    updated: Scenario,
+    lines: list[AllocationLine],
+    old: Plan,
+    completed: Collection[str],
+    done: set[tuple[str, StopKind]],
+    picked_by: dict[str, str],
+    req: ReoptimiseCreate,
+) -> tuple[Scenario, set[str], Plan, list[list[int]]]:
+    """The courier jobs a re-plan routes (a parcel on board only its courier may deliver),
+    the jobs finished, the warm start (the stored plan's stops still to do, pinned where the
+    stored plan pins them, by ``pinned_order_ids`` or for a parcel on board) and, per route,
+    the stored place of each of its stops. Shared by the re-plan's task and its check before
+    queueing (:func:`check_replan_engine`), so both see one warm start."""
+    from solvers.routing.from_allocation import job_order_resolver
+
+    finished = set(completed)
+    on_board: set[str] = set()
+    holders: set[str] = set()
+    jobs = []
+    routing = _routing_scenario(updated, lines)
+    for job in routing.orders:
+        if job.id in finished or (job.id, StopKind.DELIVERY) in done:
+            finished.add(job.id)
+            continue
+        if job.pickup is not None and (job.id, StopKind.PICKUP) in done:
+            # the parcel is on board: only its courier can deliver it (a skill of its own)
+            holder = picked_by[job.id]
+            skills = [*job.required_skills, _on_board_skill(holder)]
+            job = job.model_copy(update={"pickup": None, "required_skills": skills})
+            on_board.add(job.id)
+            holders.add(holder)
+        jobs.append(job)
+    fleet = [
+        v.model_copy(update={"skills": [*v.skills, _on_board_skill(v.id)]})
+        if v.id in holders
+        else v
+        for v in routing.vehicles
+    ]
+    routing = routing.model_copy(update={"orders": jobs, "vehicles": fleet})
+    present = {j.id: j for j in jobs}
+
+    pinned_orders = set(req.pinned_order_ids)
+    base_order = job_order_resolver(updated)  # a node id may hold '@': 'o@st@1' is o's
+    initial_routes = []
+    stored_stops: list[list[int]] = []  # per route, the stored place of each warm-start stop
+    for route in old.routes:
+        stops = []
+        places: list[int] = []
+        for place, stop in enumerate(route.stops):
+            if stop.order_id is None or stop.kind == StopKind.BREAK:
+                continue
+            kept_job = present.get(stop.order_id)
+            if kept_job is None or (stop.order_id, stop.kind) in done:
+                continue
+            if stop.kind == StopKind.PICKUP and kept_job.pickup is None:
+                continue
+            keep = (
+                stop.pinned
+                or stop.order_id in on_board
+                or base_order(stop.order_id) in pinned_orders
+            )
+            stops.append(stop.model_copy(update={"pinned": keep}))
+            places.append(place)
+        initial_routes.append(Route(vehicle_id=route.vehicle_id, stops=stops))
+        stored_stops.append(places)
+    return routing, finished, Plan(routes=initial_routes), stored_stops
+
+
 def check_replan_engine(
-    old: Plan, scenario: JsonDict, req: ReoptimiseCreate, completed: Collection[str]
+    old: Plan, scenario: Scenario, req: ReoptimiseCreate, completed: Collection[str]
 ) -> None:
-    """422 on ``routing.engine`` for a re-plan asking for PyVRP whose warm start (the stored
-    plan's stops still to do, :func:`_warm_start_stops`) the router refuses for it
-    (:func:`~solvers.routing.solve.pyvrp_warm_start_refusal`): a pinned stop (pinned in the
-    stored plan, by ``pinned_order_ids``, or a parcel on board), or the disruption cost (500
-    cents by default) with any stop kept. A queued re-plan was accepted (202) and its job
-    then failed on it; checked without the travel matrix."""
-    from scenarios.plan import shipment_order
-    from solvers.routing.solve import pyvrp_pin_refusal
+    """422 on ``routing.engine`` for a re-plan asking for PyVRP whose warm start the router
+    refuses for it (:func:`~solvers.routing.solve.pyvrp_warm_start_refusal`): a pinned stop
+    (pinned in the stored plan, by ``pinned_order_ids``, or a parcel on board), or the
+    disruption cost (500 cents by default) with any stop kept. A queued re-plan was accepted
+    (202) and its job then failed on it. The warm start is the task's own
+    (:func:`replan_jobs`, from the stored ``scenario``, read, and its kept allocation lines;
+    the new orders' lines make jobs of new orders only, never a stop of the stored plan):
+    until session 63 an approximation of it, which refused a stop the task leaves out (a job
+    the re-plan no longer has). Checked without the travel matrix."""
+    from solvers.routing.solve import pyvrp_warm_start_refusal
 
     if req.routing.engine != "pyvrp":
         return
-    kept, done = _warm_start_stops(old, scenario, req, completed)
-    order_ids = {o.get("id") for o in scenario.get("orders", [])}
-    node_ids = {n.get("id") for n in scenario.get("nodes", [])}
-    asked = set(req.pinned_order_ids)
-    pinned = any(
-        stop.pinned
-        or (stop.order_id, StopKind.PICKUP) in done  # its parcel on board
-        or stop.order_id in asked
-        or shipment_order(str(stop.order_id), order_ids, node_ids) in asked
-        for _, _, stop in kept
-    )
-    disrupted = bool(req.routing.disruption_cost_cents) and bool(kept)
-    refused = pyvrp_pin_refusal(pinned=pinned, disrupted=disrupted)
+    done, picked_by, _ = _stops_done(old, req.now_s)
+    cancelled, _ = _cancelled(old, scenario, completed, req)
+    updated = _kept_scenario(scenario, cancelled, req)
+    lines = _kept_lines(old, updated, cancelled)
+    try:
+        _, _, initial, _ = replan_jobs(updated, lines, old, completed, done, picked_by, req)
+    except InputError:
+        return  # the job's own error, named by the task (its fields)
+    refused = pyvrp_warm_start_refusal(req.routing.model_copy(update={"initial_plan": initial}))
     if refused is not None:
         raise InputError("routing.engine", refused)
 
@@ -595,24 +723,8 @@ def reoptimise(
 
     t0 = time.perf_counter()
     now = req.now_s
-    cancelled = set(req.cancelled_order_ids)
-    done: set[tuple[str, StopKind]] = set()
-    picked_by: dict[str, str] = {}  # job -> the courier that picked it up
-    last_stop: dict[str, tuple[Any, int]] = {}
-    for route in old.routes:
-        for stop in route.stops:
-            if stop.start_s < now and stop.order_id is not None and stop.kind != StopKind.BREAK:
-                done.add((stop.order_id, stop.kind))
-                if stop.kind == StopKind.PICKUP:
-                    picked_by[stop.order_id] = route.vehicle_id
-                if stop.location is not None:
-                    last_stop[route.vehicle_id] = (stop.location, stop.departure_s)
-
-    # an order delivered before now_s (every job of it) is no longer cancelled: it stays,
-    # completed, and the diagnosis says so (it left the allocation without a word, listed
-    # neither among the completed orders nor among the changes' removed ones)
-    too_late = _delivered_before(old, scenario, completed, cancelled, now)
-    cancelled -= set(too_late)
+    done, picked_by, last_stop = _stops_done(old, now)
+    cancelled, too_late = _cancelled(old, scenario, completed, req)
 
     positions = {p.vehicle_id: (p.location, p.available_s) for p in req.courier_positions}
     vehicles = []
@@ -627,19 +739,8 @@ def reoptimise(
             start_s = max(start_s, where[1])
         update["shift"] = TimeWindow(start_s=min(start_s, shift.end_s), end_s=shift.end_s)
         vehicles.append(vehicle.model_copy(update=update))
-    orders = [o for o in scenario.orders if o.id not in cancelled] + list(req.new_orders)
-    updated = Scenario.model_validate(  # stored: times outside the horizon stay as stored
-        scenario.model_copy(update={"orders": orders, "vehicles": vehicles}).model_dump(),
-        context=saved_context(stored=True),
-    )
-
-    # an order with a pickup of its own is not allocated (a plan stored before may hold lines)
-    own_pickup = {o.id for o in updated.orders if o.pickup is not None}
-    lines = [
-        line
-        for line in old.allocation
-        if line.order_id not in cancelled and line.order_id not in own_pickup
-    ]
+    updated = _kept_scenario(scenario, cancelled, req, vehicles)
+    lines = _kept_lines(old, updated, cancelled)
     method = "kept"
     unfilled: list[str] = []
     if req.new_orders and updated.nodes:
@@ -668,59 +769,11 @@ def reoptimise(
             if not o.lines and o.pickup is None
         ]
 
-    finished = set(completed)
-    on_board: set[str] = set()
-    holders: set[str] = set()
-    jobs = []
     # an order whose task ids are too long as allocated: a new order, or one of the stored plan
     with _reoptimise_fields([o.id for o in updated.orders], req, scenario):
-        routing = _routing_scenario(updated, lines)
-    for job in routing.orders:
-        if job.id in finished or (job.id, StopKind.DELIVERY) in done:
-            finished.add(job.id)
-            continue
-        if job.pickup is not None and (job.id, StopKind.PICKUP) in done:
-            # the parcel is on board: only its courier can deliver it (a skill of its own)
-            holder = picked_by[job.id]
-            skills = [*job.required_skills, _on_board_skill(holder)]
-            job = job.model_copy(update={"pickup": None, "required_skills": skills})
-            on_board.add(job.id)
-            holders.add(holder)
-        jobs.append(job)
-    fleet = [
-        v.model_copy(update={"skills": [*v.skills, _on_board_skill(v.id)]})
-        if v.id in holders
-        else v
-        for v in routing.vehicles
-    ]
-    routing = routing.model_copy(update={"orders": jobs, "vehicles": fleet})
-    present = {j.id: j for j in jobs}
-
-    pinned_orders = set(req.pinned_order_ids)
-    base_order = job_order_resolver(updated)  # a node id may hold '@': 'o@st@1' is o's
-    initial_routes = []
-    stored_stops: list[list[int]] = []  # per route, the stored place of each warm-start stop
-    for route in old.routes:
-        stops = []
-        places: list[int] = []
-        for place, stop in enumerate(route.stops):
-            if stop.order_id is None or stop.kind == StopKind.BREAK:
-                continue
-            kept_job = present.get(stop.order_id)
-            if kept_job is None or (stop.order_id, stop.kind) in done:
-                continue
-            if stop.kind == StopKind.PICKUP and kept_job.pickup is None:
-                continue
-            keep = (
-                stop.pinned
-                or stop.order_id in on_board
-                or base_order(stop.order_id) in pinned_orders
-            )
-            stops.append(stop.model_copy(update={"pinned": keep}))
-            places.append(place)
-        initial_routes.append(Route(vehicle_id=route.vehicle_id, stops=stops))
-        stored_stops.append(places)
-    initial = Plan(routes=initial_routes)
+        routing, finished, initial, stored_stops = replan_jobs(
+            updated, lines, old, completed, done, picked_by, req
+        )
     previous = Plan(
         routes=[
             route.model_copy(
@@ -743,6 +796,7 @@ def reoptimise(
         rparams = rparams.model_copy(update={"engine": "greedy"})
     # the solver names fields of its params, and of the courier jobs: each job's order is a
     # new order of the request, or one of the stored plan
+    base_order = job_order_resolver(updated)  # a node id may hold '@': 'o@st@1' is o's
     job_orders = [base_order(job.id) or job.id for job in routing.orders]
     with (
         fields_under("routing"),

@@ -17,6 +17,7 @@ from api.context import ServiceContext
 from api.core.config import Settings
 from api.db.models import PlanRecord
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
+from api.schemas.plans import ReoptimiseCreate
 from api.tasks.plans import run_reoptimise
 from scenarios import Plan, Route, Scenario, StopKind
 from scenarios.errors import InputError
@@ -1807,6 +1808,55 @@ def test_a_replan_asking_pyvrp_for_a_warm_start_it_cannot_model_is_422_before_qu
     body["routing"]["engine"] = "ortools"
     again = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
     assert again.status_code in (200, 202), again.text
+
+
+def _a_pinned_stop_of_a_job_gone(record: PlanRecord) -> None:
+    """Route 0 of the stored plan ends with a pinned stop of a courier job the re-plan does
+    not make (a plan stored by an older version named its jobs otherwise)."""
+    routes = [dict(r) for r in record.plan["routes"]]
+    route = next(r for r in routes if r["stops"])
+    ghost = {**route["stops"][-1], "order_id": "ghost", "task_id": "ghost", "pinned": True}
+    route["stops"] = [*route["stops"], {**ghost, "kind": "delivery"}]
+    record.plan = {**record.plan, "routes": routes}
+
+
+def test_a_replan_s_pyvrp_check_sees_the_warm_start_its_task_routes(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """The check before queueing approximated the task's warm start: it counted a pinned
+    stop of a job the re-plan does not have (the task leaves it out of its warm start) and
+    refused PyVRP for it ("pyvrp cannot model pinned stops"), a re-plan PyVRP routes. It now
+    builds the task's warm start (:func:`api.tasks.plans.replan_jobs`): refused iff the
+    task would refuse it."""
+    _stored_differently(client, made["plan_id"], _a_pinned_stop_of_a_job_gone)
+    routing = {"engine": "pyvrp", "time_limit_s": 0.3, "disruption_cost_cents": 0}
+    body = {"now_s": 0, "mode": "sync", "routing": routing}
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    assert "pyvrp" in answer.json()["solver"]["engine"]
+    # and the task's warm start holds no pin: nothing for the router to refuse
+    from api.tasks.plans import _stops_done, replan_jobs
+
+    with app_of(client).state.ctx.sessions() as session:
+        record = session.get(PlanRecord, made["plan_id"])
+        assert record is not None
+        old = Plan.model_validate(record.plan)
+        scenario = Scenario.model_validate(record.scenario)
+    req = ReoptimiseCreate.model_validate(body)
+    first_order = scenario.orders[0].id
+    done, picked_by, _ = _stops_done(old, 0)
+    *_, initial, _ = replan_jobs(scenario, list(old.allocation), old, [], done, picked_by, req)
+    assert not any(st.pinned for r in initial.routes for st in r.stops)
+    # a pin the task keeps is still refused before queueing
+    body["pinned_order_ids"] = [first_order]
+    again = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert again.status_code == 422, again.text
+    assert again.json()["detail"] == [
+        {
+            "field": "routing.engine",
+            "reason": "pyvrp cannot model pinned stops; use engine 'ortools' or 'auto'",
+        }
+    ]
 
 
 def test_a_plan_job_ticks_through_its_allocation_and_routing_stages() -> None:
