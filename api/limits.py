@@ -165,11 +165,11 @@ def check_routing_range(scenario: Scenario, *, field: str) -> None:
     and words), before anything is queued: an async request was accepted (202) and its job
     then failed on it. The exact check needs the travel matrix: it runs only when a bound
     read from the scenario alone (:func:`~solvers.routing.problem.quick_objective_bound`)
-    passes the limit; not for a road network (no such bound)."""
+    passes the limit; since session 63 for a road network too (its graph bounds every
+    fastest path: it was not checked)."""
     from solvers.routing.problem import ENGINE_INT_LIMIT, build_problem, quick_objective_bound
 
-    bound = quick_objective_bound(scenario)
-    if bound is None or bound <= ENGINE_INT_LIMIT:
+    if quick_objective_bound(scenario) <= ENGINE_INT_LIMIT:
         return
     with fields_under(field):
         build_problem(scenario)

@@ -145,6 +145,10 @@ class RoadGraph:
         bwd = dijkstra(fast.T.tocsr(), indices=probe)[self._component]
         max_path_s = float(np.max(fwd) + np.max(bwd)) if len(self._component) > 1 else 0.0
         max_speed = float(np.max(length / duration))
+        #: no fastest path between two nodes of the component takes longer (s; through the
+        #: probe node, before the per-edge rounding), nor is longer than it at this speed (m/s)
+        self.max_path_s = max_path_s
+        self.max_speed_m_per_s = max_speed
         self.ticks_per_s, self.units_per_m, self._base = _packing_scale(
             max_path_s, max_path_s * max_speed, n
         )

@@ -39,7 +39,9 @@ from api.solve import (
     solve_or_queue_response,
 )
 from api.tasks.plans import (
+    check_plan_range,
     check_replan_engine,
+    check_replan_range,
     check_stored_visits,
     log_read_notes,
     reoptimised_params,
@@ -164,6 +166,7 @@ def create_plan(
     if body.evaluation.replications:  # the twin plays the day's arrivals too
         check_arrivals(settings, body.scenario, field="scenario")
         check_twin_input(body.scenario, field="scenario")  # what the twin refuses
+    check_plan_range(body.scenario)  # what the router refuses, whatever the allocation
     payload = body.model_dump(mode="json")
 
     def answer(outcome: SolveOutcome) -> BaseModel:
@@ -360,6 +363,7 @@ def _check_stored_plan(record: PlanRecord, body: ReoptimiseCreate, stored: Scena
         check_route_vehicles(plan, vehicles)
     check_stored_visits(plan, record.scenario, body, record.params.get("completed", []))
     check_replan_engine(plan, stored, body, record.params.get("completed", []))
+    check_replan_range(plan, stored, body, record.params.get("completed", []))
     # the allocation prices and rules its new orders are allocated under (a restricted_skus
     # key of 0 characters, taken before session 51: a 422 on "restricted_skus.", no field of
     # the request, or with mode async a 202 and a crashed job)

@@ -312,21 +312,38 @@ def _cancelled(
     return cancelled - set(too_late), too_late
 
 
+def _replan_vehicles(
+    scenario: Scenario, req: ReoptimiseCreate, last_stop: dict[str, tuple[Any, int]]
+) -> list[Vehicle]:
+    """The couriers of a re-plan: each starts where it is (its ``courier_positions`` entry,
+    else its last stop started, :func:`_stops_done`), its shift from ``now_s`` at the
+    earliest."""
+    positions = {p.vehicle_id: (p.location, p.available_s) for p in req.courier_positions}
+    vehicles = []
+    for vehicle in scenario.vehicles:
+        shift = vehicle.shift or scenario.horizon
+        where = positions.get(vehicle.id) or last_stop.get(vehicle.id)
+        update: dict[str, Any] = {}
+        start_s = max(shift.start_s, req.now_s)
+        if where is not None:
+            update["start_location"] = where[0]
+            update["end_location"] = vehicle.end
+            start_s = max(start_s, where[1])
+        update["shift"] = TimeWindow(start_s=min(start_s, shift.end_s), end_s=shift.end_s)
+        vehicles.append(vehicle.model_copy(update=update))
+    return vehicles
+
+
 def _kept_scenario(
-    scenario: Scenario,
-    cancelled: set[str],
-    req: ReoptimiseCreate,
-    vehicles: list[Vehicle] | None = None,
+    scenario: Scenario, cancelled: set[str], req: ReoptimiseCreate, vehicles: list[Vehicle]
 ) -> Scenario:
-    """The stored ``scenario`` without the ``cancelled`` orders, with the new ones (and the
-    couriers' ``vehicles`` where they are now, if given), read as stored data: times outside
-    the horizon stay as stored."""
+    """The stored ``scenario`` without the ``cancelled`` orders, with the new ones and the
+    couriers' ``vehicles`` (:func:`_replan_vehicles`), read as stored data: times outside the
+    horizon stay as stored."""
     orders = [o for o in scenario.orders if o.id not in cancelled] + list(req.new_orders)
-    update: dict[str, Any] = {"orders": orders}
-    if vehicles is not None:
-        update["vehicles"] = vehicles
     return Scenario.model_validate(
-        scenario.model_copy(update=update).model_dump(), context=saved_context(stored=True)
+        scenario.model_copy(update={"orders": orders, "vehicles": vehicles}).model_dump(),
+        context=saved_context(stored=True),
     )
 
 
@@ -410,6 +427,30 @@ def replan_jobs(
     return routing, finished, Plan(routes=initial_routes), stored_stops
 
 
+def _replan_preview(
+    old: Plan, scenario: Scenario, req: ReoptimiseCreate, completed: Collection[str]
+) -> tuple[Scenario, Scenario, Plan, list[list[int]]] | None:
+    """What the re-plan's task routes before its new orders are allocated, built by the
+    task's own functions (:func:`replan_jobs`): its scenario (the couriers where they are
+    now), the courier jobs of the stored plan's kept lines and of the orders with a pickup of
+    their own (the new orders' lines make jobs of new orders only, never a stop of the stored
+    plan), the warm start and its stored places.
+    None when the task would fail on its own input first (its error, named by the task)."""
+    done, picked_by, last_stop = _stops_done(old, req.now_s)
+    cancelled, _ = _cancelled(old, scenario, completed, req)
+    try:
+        updated = _kept_scenario(
+            scenario, cancelled, req, _replan_vehicles(scenario, req, last_stop)
+        )
+        lines = _kept_lines(old, updated, cancelled)
+        routing, _, initial, stored_stops = replan_jobs(
+            updated, lines, old, completed, done, picked_by, req
+        )
+    except (InputError, ValueError):
+        return None
+    return updated, routing, initial, stored_stops
+
+
 def check_replan_engine(
     old: Plan, scenario: Scenario, req: ReoptimiseCreate, completed: Collection[str]
 ) -> None:
@@ -418,25 +459,80 @@ def check_replan_engine(
     (pinned in the stored plan, by ``pinned_order_ids``, or a parcel on board), or the
     disruption cost (500 cents by default) with any stop kept. A queued re-plan was accepted
     (202) and its job then failed on it. The warm start is the task's own
-    (:func:`replan_jobs`, from the stored ``scenario``, read, and its kept allocation lines;
-    the new orders' lines make jobs of new orders only, never a stop of the stored plan):
-    until session 63 an approximation of it, which refused a stop the task leaves out (a job
-    the re-plan no longer has). Checked without the travel matrix."""
+    (:func:`_replan_preview`, from the stored ``scenario``, read): until session 63 an
+    approximation of it, which refused a stop the task leaves out (a job the re-plan no
+    longer has). Checked without the travel matrix."""
     from solvers.routing.solve import pyvrp_warm_start_refusal
 
     if req.routing.engine != "pyvrp":
         return
-    done, picked_by, _ = _stops_done(old, req.now_s)
-    cancelled, _ = _cancelled(old, scenario, completed, req)
-    updated = _kept_scenario(scenario, cancelled, req)
-    lines = _kept_lines(old, updated, cancelled)
-    try:
-        _, _, initial, _ = replan_jobs(updated, lines, old, completed, done, picked_by, req)
-    except InputError:
-        return  # the job's own error, named by the task (its fields)
+    preview = _replan_preview(old, scenario, req, completed)
+    if preview is None:
+        return
+    initial = preview[2]
     refused = pyvrp_warm_start_refusal(req.routing.model_copy(update={"initial_plan": initial}))
     if refused is not None:
         raise InputError("routing.engine", refused)
+
+
+def check_plan_range(scenario: Scenario) -> None:
+    """422 for a plan some routing of which the router refuses whatever its allocation ships:
+    a plan of its courier jobs could cost more than the routing engines count in 64-bit
+    integers (:func:`~solvers.routing.problem.check_int_range`, its words, on the field the
+    plan's job names), before anything is queued (a 202 whose job then failed on it).
+
+    :func:`~solvers.routing.problem.quick_objective_bound` with every order shipped from
+    every node bounds every routing its allocation can make: below the limit nothing is
+    refused. Past it, the exact check runs on the jobs every allocation routes (the orders
+    with a pickup of their own, never allocated) and the fleet: the router's bound only
+    grows with more jobs (longer longest arcs, more visits and penalties), so what it
+    refuses there it refuses for any allocation, and nothing the router would route is
+    refused. A plan whose range depends on what its allocation ships is left to its job (a
+    422 when answered now, a failed job after a 202). A scenario without nodes is routed as
+    it is: the exact check of ``POST /v1/routes``."""
+    from solvers.routing.problem import ENGINE_INT_LIMIT, build_problem, quick_objective_bound
+
+    shipments = len(scenario.nodes) if scenario.nodes else None
+    if quick_objective_bound(scenario, shipments=shipments) <= ENGINE_INT_LIMIT:
+        return
+    jobs = scenario  # without nodes the orders are the jobs
+    if scenario.nodes:
+        own = [o for o in scenario.orders if o.pickup is not None]
+        jobs = _routing_scenario(scenario.model_copy(update={"orders": own}), [])
+    with fields_under("routing"), _orders_of_jobs(scenario, jobs):
+        build_problem(jobs)
+
+
+def check_replan_range(
+    old: Plan, scenario: Scenario, req: ReoptimiseCreate, completed: Collection[str]
+) -> None:
+    """422 for a re-plan every routing of which the router refuses for its range, whatever
+    its new orders' allocation ships (see :func:`check_plan_range`), on the field its job
+    names: the upper bound counts the jobs the task keeps (:func:`_replan_preview`, its
+    couriers where they are now) and every new order shipped from every node; past the
+    limit, the exact check runs on the kept jobs alone. The disruption cost's share is the
+    router's to check once it has mapped the warm start (it prices the visits that move)."""
+    from solvers.routing.from_allocation import job_order_resolver
+    from solvers.routing.problem import ENGINE_INT_LIMIT, build_problem, quick_objective_bound
+
+    preview = _replan_preview(old, scenario, req, completed)
+    if preview is None:
+        return
+    updated, routing, _, stored_stops = preview
+    kept = {o.id for o in routing.orders}
+    fresh = [o for o in req.new_orders if o.id not in kept]
+    everything = routing.model_copy(update={"orders": [*routing.orders, *fresh]})
+    shipments = len(scenario.nodes) if scenario.nodes else None
+    if quick_objective_bound(everything, shipments=shipments) <= ENGINE_INT_LIMIT:
+        return
+    base_order = job_order_resolver(updated)
+    job_orders = [base_order(job.id) or job.id for job in routing.orders]
+    with (
+        fields_under("routing"),
+        _reoptimise_fields(job_orders, req, scenario),
+        warm_start_fields(old, stored_stops),
+    ):
+        build_problem(routing)
 
 
 def unfilled_diagnosis(unfilled: list[Unfilled], lines: list[AllocationLine]) -> list[str]:
@@ -726,20 +822,7 @@ def reoptimise(
     done, picked_by, last_stop = _stops_done(old, now)
     cancelled, too_late = _cancelled(old, scenario, completed, req)
 
-    positions = {p.vehicle_id: (p.location, p.available_s) for p in req.courier_positions}
-    vehicles = []
-    for vehicle in scenario.vehicles:
-        shift = vehicle.shift or scenario.horizon
-        where = positions.get(vehicle.id) or last_stop.get(vehicle.id)
-        update: dict[str, Any] = {}
-        start_s = max(shift.start_s, now)
-        if where is not None:
-            update["start_location"] = where[0]
-            update["end_location"] = vehicle.end
-            start_s = max(start_s, where[1])
-        update["shift"] = TimeWindow(start_s=min(start_s, shift.end_s), end_s=shift.end_s)
-        vehicles.append(vehicle.model_copy(update=update))
-    updated = _kept_scenario(scenario, cancelled, req, vehicles)
+    updated = _kept_scenario(scenario, cancelled, req, _replan_vehicles(scenario, req, last_stop))
     lines = _kept_lines(old, updated, cancelled)
     method = "kept"
     unfilled: list[str] = []

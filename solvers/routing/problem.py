@@ -56,6 +56,7 @@ from scenarios.errors import InputError, ScenarioInputError
 from scenarios.geo import Location
 from scenarios.model import Break, Order, Scenario, Vehicle
 from scenarios.plan import StopKind
+from scenarios.travel import RoadNetworkTravel
 
 MILLI = 1000
 #: Capacity used for a dimension a vehicle does not limit.
@@ -408,13 +409,50 @@ def objective_bound(
     return parts
 
 
-def quick_objective_bound(scenario: Scenario) -> float | None:
+def _places(scenario: Scenario) -> list[Location]:
+    """Every place a routing of ``scenario`` may visit: its orders' (and pickups'), its
+    vehicles' starts and ends, its nodes' (a plan's jobs are picked up there)."""
+    return [
+        *(o.location for o in scenario.orders),
+        *(o.pickup.location for o in scenario.orders if o.pickup is not None),
+        *(v.start_location for v in scenario.vehicles),
+        *(v.end for v in scenario.vehicles),
+        *(n.location for n in scenario.nodes),
+    ]
+
+
+def _road_longest(travel: RoadNetworkTravel, places: Sequence[Location]) -> tuple[float, float]:
+    """Bounds of the longest arc (m) and travel time (s) a road network's matrix can hold
+    between ``places``, without a shortest path: no fastest path between two nodes takes
+    longer than the graph's :attr:`~scenarios.roads.RoadGraph.max_path_s` (through its probe
+    node), plus a second per edge for the rounding of each edge's ticks (a path has fewer
+    edges than the graph has nodes, and a tick is at most 0.1 s), nor is it longer than that
+    time at the graph's fastest speed (plus a metre per edge of rounding); each end adds its
+    access leg to its snapped node (at the access speed), and two places on one node are
+    joined by a straight line no longer than their two access legs."""
+    graph = travel.road_graph()
+    _, access = graph.snap_xy(graph.project(list(places)))
+    legs = 2.0 * float(access.max(initial=0.0))
+    edges = float(graph.num_nodes)
+    path_s = graph.max_path_s + 2.0 * edges
+    longest_m = graph.max_speed_m_per_s * path_s + edges + legs + 1.0
+    longest_s = path_s + legs / graph.access_speed_m_per_s + 1.0
+    return longest_m, longest_s
+
+
+def quick_objective_bound(scenario: Scenario, *, shipments: int | None = None) -> float:
     """An upper bound of :func:`objective_bound` (milli-cents) read from the scenario alone,
     without its travel matrix: every arc taken as long as the longest any can be (the
     diagonal of the box around its places, times ``metres_per_unit``, for euclidean travel;
     half the Earth's circumference times the detour factor for haversine; the largest entry
-    of an explicit matrix), its travel time at the model's speed and slowest profile period.
-    None for a road network (no such bound without its shortest paths).
+    of an explicit matrix; for a road network, the longest a fastest path of its graph can
+    be, with its access legs, :func:`_road_longest`, which loads the graph but finds no
+    path), its travel time at the model's speed and slowest profile period.
+
+    ``shipments``: for a plan, the courier jobs each order without a pickup of its own may
+    become (its allocation ships an order from up to as many nodes as the scenario has, each
+    job a pickup at the node and a delivery, with the order's service and penalty); None
+    for the orders routed as they are.
 
     A service checks the range with it before it queues a routing (a 202 whose job then
     failed on :func:`check_int_range`), building the problem (the exact check) only when this
@@ -428,24 +466,19 @@ def quick_objective_bound(scenario: Scenario) -> float | None:
         dur, dist = travel.arrays()
         longest_m = float(dist.max(initial=0))
         longest_s = float(dur.max(initial=0)) * slowest + 1.0
-    elif isinstance(travel, EuclideanTravel | HaversineTravel):
-        if isinstance(travel, EuclideanTravel):
-            places = [
-                *(o.location for o in scenario.orders),
-                *(o.pickup.location for o in scenario.orders if o.pickup is not None),
-                *(v.start_location for v in scenario.vehicles),
-                *(v.end for v in scenario.vehicles),
-                *(n.location for n in scenario.nodes),
-            ]
-            xs = [p.x or 0.0 for p in places] or [0.0]
-            ys = [p.y or 0.0 for p in places] or [0.0]
-            span = float(np.hypot(max(xs) - min(xs), max(ys) - min(ys)))
-            longest_m = span * travel.metres_per_unit + 1.0
-        else:
-            longest_m = np.pi * 6_371_000.0 * travel.detour_factor * 1.001 + 1.0
+    elif isinstance(travel, EuclideanTravel):
+        places = _places(scenario)
+        xs = [p.x or 0.0 for p in places] or [0.0]
+        ys = [p.y or 0.0 for p in places] or [0.0]
+        span = float(np.hypot(max(xs) - min(xs), max(ys) - min(ys)))
+        longest_m = span * travel.metres_per_unit + 1.0
+        longest_s = (longest_m / travel.speed_m_per_s + 1.0) * slowest + 1.0
+    elif isinstance(travel, HaversineTravel):
+        longest_m = np.pi * 6_371_000.0 * travel.detour_factor * 1.001 + 1.0
         longest_s = (longest_m / travel.speed_m_per_s + 1.0) * slowest + 1.0
     else:
-        return None
+        longest_m, road_s = _road_longest(travel, _places(scenario))
+        longest_s = road_s * slowest + 1.0
     priced = any(v.cost_per_km_cents or v.cost_per_hour_cents for v in scenario.vehicles)
     horizon = scenario.horizon
 
@@ -455,19 +488,23 @@ def quick_objective_bound(scenario: Scenario) -> float | None:
     def per_s(v: Vehicle) -> float:
         return v.cost_per_hour_cents * MILLI / 3600 + 1.0
 
+    def jobs(o: Order) -> int:
+        return 1 if o.pickup is not None or shipments is None else max(1, shipments)
+
     total = 0.0
     for v in scenario.vehicles:
         shift = v.shift if v.shift is not None else horizon
         total += v.fixed_cost_cents * MILLI + longest_m * km(v)
         total += (shift.end_s - shift.start_s + longest_s) * per_s(v)
     if scenario.vehicles:
-        visits = len(scenario.orders) + sum(o.pickup is not None for o in scenario.orders)
+        picked = [o.pickup is not None or shipments is not None for o in scenario.orders]
+        visits = sum(jobs(o) * (1 + p) for o, p in zip(scenario.orders, picked, strict=True))
         service = sum(
-            o.service_s + (o.pickup.service_s if o.pickup else 0) for o in scenario.orders
+            jobs(o) * o.service_s + (o.pickup.service_s if o.pickup else 0) for o in scenario.orders
         )
         total += visits * longest_m * max(km(v) for v in scenario.vehicles)
         total += (visits * longest_s + service) * max(per_s(v) for v in scenario.vehicles)
-    total += sum((o.penalty_cents or 0) * MILLI for o in scenario.orders)
+    total += sum(jobs(o) * (o.penalty_cents or 0) * MILLI for o in scenario.orders)
     return total * 1.001
 
 

@@ -772,6 +772,60 @@ def test_a_routing_range_error_on_a_new_order_names_it_in_new_orders(
     assert "order 'o4'" in error["reason"]
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_plan_every_routing_of_which_is_out_of_range_is_422_before_queueing(
+    client: TestClient, keys: dict[str, dict[str, str]], mode: str
+) -> None:
+    """A 10**8 s day at 10**12 cents an hour: whatever the allocation ships, a plan of its
+    jobs could cost 5.56e19 milli-cents (the couriers' shifts alone), past the engines' int64.
+    Only the routing found it: an async plan was a 202 and a failed job. Now the router's
+    422 (its words, its field) before anything is queued."""
+    body = _plan_body(replications=0)
+    body["mode"] = mode
+    scenario = body["scenario"]
+    scenario["horizon"] = {"start_s": 0, "end_s": 10**8}
+    for vehicle in scenario["vehicles"]:
+        vehicle["cost_per_hour_cents"] = 10**12
+    jobs = client.get("/v1/jobs", headers=keys["oms"]).json()["count"]
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"] == "scenario.vehicles.0.cost_per_hour_cents"
+    assert detail["reason"].startswith(
+        "a plan of this scenario can cost up to 5.56e+19 milli-cents"
+    )
+    assert "count in 64-bit integers without overflow" in detail["reason"]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == jobs
+
+
+def _a_day_of_10_8_s_at_10_12_cents_an_hour(record: PlanRecord) -> None:
+    vehicles = [{**v, "cost_per_hour_cents": 10**12} for v in record.scenario["vehicles"]]
+    horizon = {"start_s": 0, "end_s": 10**8}
+    record.scenario = {**record.scenario, "vehicles": vehicles, "horizon": horizon}
+
+
+def test_a_replan_every_routing_of_which_is_out_of_range_is_422_before_queueing(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """The stored couriers (as an older version stored them) price a day of 10**8 s at
+    10**12 cents an hour: every re-plan's routing is refused by the router, whatever its new
+    orders ship. An async re-plan was a 202 and a failed job; now the 422 its job gave."""
+    _stored_differently(client, made["plan_id"], _a_day_of_10_8_s_at_10_12_cents_an_hour)
+    body = {**_reopt_body(), "mode": "async"}
+    jobs = client.get("/v1/jobs", headers=keys["oms"]).json()["count"]
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"] == "path.plan_id"
+    assert "count in 64-bit integers without overflow" in detail["reason"]
+    assert "cost_per_hour_cents" in detail["reason"]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == jobs
+    body["mode"] = "sync"  # the job's own answer: the same 422
+    again = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert again.status_code == 422, again.text
+    assert again.json()["detail"] == [detail]
+
+
 # greedy: the plan a loaded machine gets from the default engine at the 0.3 s limit (its
 # fallback), which delivered o2 at 1079 s: o2 was done at a now_s of 1200 s (the example's
 # until session 62), nothing to refuse, a 200

@@ -675,3 +675,37 @@ def test_a_scenario_past_the_engines_integer_range_is_422_before_anything_is_que
     assert detail["field"] == "scenario.vehicles.0.cost_per_km_cents"
     assert "count in 64-bit integers without overflow" in detail["reason"]
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+
+
+def _road_grid_and_dear(body: dict[str, Any]) -> None:
+    """A road grid around the small scenario's places, a 10**8 s day at 10**12 cents an hour:
+    any plan could cost 5.56e19 milli-cents (the two couriers' shifts alone)."""
+    scenario = body["scenario"]
+    scenario["horizon"] = {"start_s": 0, "end_s": 10**8}
+    scenario["travel"] = {
+        "kind": "road_network",
+        "grid": {"rows": 10, "cols": 10, "spacing_m": 500, "origin_x": -2000, "origin_y": -2000},
+    }
+    for vehicle in scenario["vehicles"]:
+        vehicle["cost_per_hour_cents"] = 10**12
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_road_network_scenario_past_the_engines_integer_range_is_422_before_queueing(
+    client: TestClient, keys: dict[str, dict[str, str]], mode: str
+) -> None:
+    """A road network had no bound read without its shortest paths, so its range was not
+    checked before queueing: an async request was a 202 and a failed job. Its graph bounds
+    every fastest path now (``quick_objective_bound``): the router's 422, before queueing."""
+    body = _body()
+    _road_grid_and_dear(body)
+    body["mode"] = mode
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    [detail] = answer.json()["detail"]
+    assert detail["field"] == "scenario.vehicles.0.cost_per_hour_cents"
+    assert detail["reason"].startswith(
+        "a plan of this scenario can cost up to 5.56e+19 milli-cents"
+    )
+    assert "count in 64-bit integers without overflow" in detail["reason"]
+    assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0

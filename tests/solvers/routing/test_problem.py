@@ -11,6 +11,7 @@ from scenarios import EuclideanTravel, Location, Scenario, TimeWindow, Vehicle
 from scenarios.errors import InputError, ScenarioInputError
 from scenarios.geo import MAX_INT
 from scenarios.plan import Plan, PlannedStop, Route, StopKind
+from scenarios.travel import GridSpec, RoadNetworkTravel
 from solvers.routing import RoutingParams, build_problem, solve_routes
 from solvers.routing.engines.ortools_engine import ORToolsEngine
 from solvers.routing.engines.pyvrp_engine import PyVRPEngine
@@ -324,6 +325,78 @@ def test_the_quick_objective_bound_is_above_the_exact_one(
     try:
         exact = sum(objective_bound(build_problem(s)).values())
     except ScenarioInputError:  # out of range: the exact bound is past the limit
+        assert quick > ENGINE_INT_LIMIT
+        return
+    assert quick >= exact
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    s=scenarios(),
+    price=st.sampled_from([0, 1, 100, 10**9]),
+    hourly=st.sampled_from([0, 3_600, 10**9]),
+    grid=st.sampled_from(
+        [
+            GridSpec(rows=2, cols=2, spacing_m=50.0, origin_x=-30.0, origin_y=-30.0),
+            GridSpec(rows=3, cols=5, spacing_m=7.0, arterial_every=2),
+            GridSpec(rows=6, cols=4, spacing_m=30.0, street_speed_m_per_s=2.0, origin_x=20.0),
+        ]
+    ),
+)
+def test_the_quick_objective_bound_of_a_road_network_is_above_the_exact_one(
+    s: Scenario, price: int, hourly: int, grid: GridSpec
+) -> None:
+    """Property: a road network's bound (its graph's longest fastest path, the access legs
+    of the places, no shortest path found) is never below :func:`objective_bound`, which
+    reads the matrix of fastest paths: the service's check before queueing (which returned
+    no bound for a road network until session 63) skips only scenarios in range."""
+    from solvers.routing.problem import quick_objective_bound
+
+    fleet = [
+        v.model_copy(update={"cost_per_km_cents": price, "cost_per_hour_cents": hourly})
+        for v in s.vehicles
+    ]
+    s = s.model_copy(update={"vehicles": fleet, "travel": RoadNetworkTravel(grid=grid)})
+    quick = quick_objective_bound(s)
+    try:
+        exact = sum(objective_bound(build_problem(s)).values())
+    except ScenarioInputError:
+        assert quick > ENGINE_INT_LIMIT
+        return
+    assert quick >= exact
+
+
+@settings(max_examples=25, deadline=None)
+@given(s=scenarios(), hourly=st.sampled_from([0, 3_600, 10**9]), data=st.data())
+def test_a_plan_s_quick_objective_bound_is_above_that_of_any_allocation_s_jobs(
+    s: Scenario, hourly: int, data: st.DataObject
+) -> None:
+    """Property: with ``shipments`` (every order shipped from up to that many nodes, a
+    pickup at the node and a delivery each), the bound read from a plan's scenario is never
+    below the exact bound of the courier jobs of an allocation of it: a plan the service's
+    check before queueing lets through (below the limit) no allocation takes out of range."""
+    from scenarios import AllocationLine, FulfilmentNode
+    from solvers.routing import routing_scenario_from_allocation
+    from solvers.routing.problem import quick_objective_bound
+
+    nodes = [
+        FulfilmentNode(id=f"n{k}", location=Location(x=float(40 * k - 60), y=float(90 - 70 * k)))
+        for k in range(3)
+    ]
+    fleet = [v.model_copy(update={"cost_per_hour_cents": hourly}) for v in s.vehicles]
+    orders = [o for o in s.orders if o.pickup is None]
+    plan = s.model_copy(update={"vehicles": fleet, "nodes": nodes, "orders": orders})
+    lines = [
+        AllocationLine(order_id=o.id, sku="a", node_id=node.id, quantity=1)
+        for o in orders
+        for node in nodes
+        if data.draw(st.booleans())
+    ]
+    jobs = routing_scenario_from_allocation(plan, lines)
+    quick = quick_objective_bound(plan, shipments=len(nodes))
+    try:
+        exact = sum(objective_bound(build_problem(jobs)).values())
+    except ScenarioInputError:
         assert quick > ENGINE_INT_LIMIT
         return
     assert quick >= exact
