@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError
+from pydantic_core import CoreSchema, PydanticCustomError, PydanticKnownError
 from pydantic_core import core_schema as cs
 
 from scenarios.errors import CONTROL, FieldError, escaped
@@ -202,18 +202,80 @@ def _nul_free(schema: Any) -> Any:
     }
 
 
+def _int_input(value: object) -> object:
+    """``value`` for an integer's own validation, unless it is a bool (:data:`NOT_BOOL_REASON`)
+    or a string (pydantic's ``int_type``: ``Input should be a valid integer``)."""
+    if isinstance(value, bool):
+        raise ValueError(NOT_BOOL_REASON)
+    if isinstance(value, str | bytes | bytearray):
+        raise PydanticKnownError("int_type")
+    return value
+
+
+def _float_input(value: object) -> object:
+    """``value`` for a float's own validation (an int is one), unless it is a bool
+    (:data:`NOT_BOOL_REASON`) or a string (``float_type``: ``Input should be a valid
+    number``)."""
+    if isinstance(value, bool):
+        raise ValueError(NOT_BOOL_REASON)
+    if isinstance(value, str | bytes | bytearray):
+        raise PydanticKnownError("float_type")
+    return value
+
+
+#: The check run before each kind of number of a model (:func:`_numbers_strict`).
+_NUMBER_INPUT = {"int": _int_input, "float": _float_input}
+
+
+def _numbers_strict(schema: Any, *, key: bool = False) -> Any:
+    """``schema`` with every int and float in it refusing a string (``"3"``, which pydantic's
+    lax mode reads as 3: a client's serialisation bug went unseen) and a bool, in pydantic's
+    words for a wrong type; the rest of lax mode stays (``3.0`` for an int, an int for a float,
+    a numpy integer). A mapping's keys are left as they are (JSON writes every key as a
+    string). The :data:`NotBool` before a number becomes the number's own check (no second
+    Python call); a number already checked (a nested model's) is left as it is, and so is
+    every part of ``schema`` holding no number to change (the same object, not a copy)."""
+    if isinstance(schema, list):
+        items = [_numbers_strict(item) for item in schema]
+        return schema if all(a is b for a, b in zip(items, schema, strict=True)) else items
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type")
+    if kind in _NUMBER_INPUT and not key:
+        return cs.no_info_before_validator_function(_NUMBER_INPUT[kind], schema)
+    if kind == "function-before":
+        function = schema["function"]["function"]
+        inner = schema["schema"]
+        if function in _NUMBER_INPUT.values():
+            return schema  # a nested model's number, checked already
+        if function is not_bool and inner.get("type") in _NUMBER_INPUT:
+            return {
+                **schema,
+                "function": {**schema["function"], "function": _NUMBER_INPUT[inner["type"]]},
+            }
+    changed = {
+        name: _numbers_strict(value, key=name == "keys_schema")
+        for name, value in schema.items()
+        if name not in _NOT_SCHEMAS
+    }
+    if all(changed[name] is schema[name] for name in changed):
+        return schema  # unchanged: the same object (the NUL check knows its own by identity)
+    return {**schema, **changed}
+
+
 class NulFreeModel(BaseModel):
     """A model refusing a NUL in any string (values and keys, those in ``Any``-typed values
     too), naming the field with :data:`NUL_REASON`: PostgreSQL stores none, and over HTTP
-    the middleware refuses it first. Base of :class:`StrictModel`, and of the API's request
+    the middleware refuses it first; and refusing a number given as a string (``"3"``) or a
+    bool (:func:`_numbers_strict`). Base of :class:`StrictModel`, and of the API's request
     bodies and params that are not domain models (their own config)."""
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         """The model's schema, its strings refusing a NUL (checked in pydantic-core, about
         0.1 us a string: a Python walk of every model's fields cost some 0.2 s on a
-        10,000-order scenario, more than half its validation)."""
-        return _nul_free(handler(source))
+        10,000-order scenario, more than half its validation) and its numbers a string."""
+        return _numbers_strict(_nul_free(handler(source)))
 
 
 class StrictModel(NulFreeModel):
@@ -227,7 +289,7 @@ class StrictModel(NulFreeModel):
 PlanarCoordinate = Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE), NotBool]
 
 
-class Location(BaseModel):
+class Location(NulFreeModel):
     """A point: geographic (``lat``/``lon``), planar (``x``/``y``), and/or a matrix ``index``.
 
     ``index`` is the row/column of this point in an explicit travel matrix; it is required

@@ -27,7 +27,7 @@ from api.schemas.plans import PlanCreate, ReoptimiseCreate
 from api.schemas.policies import PolicyEvaluationCreate
 from api.schemas.routes import RoutesCreate
 from api.schemas.simulations import SimulationCreate, WhatIfCreate
-from scenarios.geo import not_bool
+from scenarios.geo import _float_input, _int_input, not_bool
 from scenarios.model import Scenario
 from scenarios.variants import VariantFile
 from solvers.allocation import AllocationRequest
@@ -117,6 +117,122 @@ def test_every_number_of_an_input_model_refuses_true_and_false(model: type[BaseM
     of 1 degree) unless the field has NotBool, as most had (``must be a number, not true or
     false``); a coordinate, a simulation or allocation parameter, a stochastic rate had not."""
     assert _numbers_taking_bools(model) == []
+
+
+def _lax_numbers(schema: Any, checked: bool = False, key: bool = False) -> int:
+    """How many int and float schemas in the core ``schema`` (a mapping's keys aside) no
+    check refusing a string runs before (:func:`scenarios.geo._numbers_strict`)."""
+    if isinstance(schema, list):
+        return sum(_lax_numbers(item) for item in schema)
+    if not isinstance(schema, dict):
+        return 0
+    kind = schema.get("type")
+    if kind in ("int", "float"):
+        return 0 if checked or key else 1
+    found = 0
+    for name, value in schema.items():
+        if name in ("metadata", "serialization", "default"):
+            continue
+        inner_checked = (
+            kind == "function-before"
+            and name == "schema"
+            and schema["function"]["function"] in (_int_input, _float_input)
+        )
+        found += _lax_numbers(value, inner_checked, key=name == "keys_schema")
+    return found
+
+
+@pytest.mark.parametrize("model", INPUT_MODELS, ids=lambda m: m.__name__)
+def test_every_number_of_an_input_model_refuses_a_string(model: type[BaseModel]) -> None:
+    """pydantic's lax mode read ``"3"`` as 3 (a count, a time, a price, a coordinate):
+    an integration's serialisation bug went unseen. Every number is checked for one."""
+    assert _lax_numbers(model.__pydantic_core_schema__) == 0
+
+
+INT_REASON = "Input should be a valid integer"
+FLOAT_REASON = "Input should be a valid number"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "value", "reason"),
+    [
+        ("/v1/routes", ROUTES_EXAMPLE["small"], "scenario.orders.0.service_s", "60", INT_REASON),
+        ("/v1/routes", ROUTES_EXAMPLE["small"], "scenario.orders.0.demand.0", "3", INT_REASON),
+        (
+            "/v1/routes",
+            ROUTES_EXAMPLE["small"],
+            "scenario.orders.0.location.x",
+            "1.5",
+            FLOAT_REASON,
+        ),
+        ("/v1/routes", ROUTES_EXAMPLE["small"], "params.time_limit_s", "2", FLOAT_REASON),
+        # a Location is shared by several models: every place of it is checked
+        (
+            "/v1/routes",
+            ROUTES_EXAMPLE["small"],
+            "scenario.vehicles.0.start_location.x",
+            "0",
+            FLOAT_REASON,
+        ),
+        ("/v1/routes", ROUTES_EXAMPLE["small"], "params.seed", "7", INT_REASON),
+        (
+            "/v1/allocations",
+            ALLOCATION_EXAMPLE["online"],
+            "request.orders.0.lines.0.quantity",
+            "3",
+            INT_REASON,
+        ),
+        ("/v1/plans", PLAN_EXAMPLE["small"], "evaluation.replications", "20", INT_REASON),
+        ("/v1/plans", PLAN_EXAMPLE["small"], "scenario.horizon.end_s", "28800", INT_REASON),
+        (
+            "/v1/simulations",
+            SIMULATION_EXAMPLE["small"],
+            "scenario.stochastic.travel_time_cv",
+            "0.2",
+            FLOAT_REASON,
+        ),
+        ("/v1/whatif", WHATIF_EXAMPLE["small"], "variants.1.modifiers.0.factor", "2", FLOAT_REASON),
+    ],
+)
+def test_a_number_given_as_a_string_is_422_naming_its_field(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    path: str,
+    body: dict[str, Any],
+    field: str,
+    value: Any,
+    reason: str,
+) -> None:
+    """``"quantity": "3"`` was read as 3 without a word: a demanding OMS integration wants
+    its serialisation bugs to surface. A number given as a string is a 422 naming the field,
+    in pydantic's words for a wrong type; an int is still a float (``"time_limit_s": 2``)."""
+    answer = client.post(path, json=_set(body["value"], field, value), headers=keys["admin"])
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem == {"field": field, "reason": reason}
+
+
+def test_numbers_keep_the_rest_of_lax_mode() -> None:
+    """Only strings (and bools) are refused: ``3.0`` is still an int, ``2`` a float, and a
+    numpy integer (made in process) an int."""
+    import numpy as np
+
+    from scenarios.geo import Location, TimeWindow
+
+    window = TimeWindow.model_validate({"start_s": 3.0, "end_s": np.int64(60)})
+    assert (window.start_s, window.end_s) == (3, 60)
+    assert (
+        Scenario.model_validate(
+            {
+                "vehicles": [{"id": "v", "start_location": {"x": 2, "y": 0}}],
+                "orders": [{"id": "o", "location": {"x": 1, "y": 1}, "service_s": 60.0}],
+            }
+        )
+        .orders[0]
+        .service_s
+        == 60
+    )
+    assert Location.model_validate({"x": 2, "y": 3}).x == 2.0
 
 
 def _set(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:

@@ -305,3 +305,33 @@ def test_a_malformed_instance_is_one_line_naming_file_and_line(tmp_path: Path) -
     bad.write_text("NAME : x\nDIMENSION : 2\nNODE_COORD_SECTION\n1 0 0\n2 1\nEOF\n")
     result = runner.invoke(app, ["scenario", "show", str(bad)])
     _one_line_error(result, f"{bad}: NODE_COORD_SECTION: line 5: expected 3 values")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reason"),
+    [
+        (("orders", 0, "service_s"), "60", "Input should be a valid integer"),
+        (("vehicles", 0, "start_location", "x"), "0", "Input should be a valid number"),
+        (("vehicles", 0, "capacity", 0), "10", "Input should be a valid integer"),
+    ],
+)
+def test_a_scenario_file_giving_a_number_as_a_string_is_a_one_line_error(
+    tmp_path: Path, path: tuple[str | int, ...], value: str, reason: str
+) -> None:
+    """A JSON scenario file's ``"service_s": "60"`` was read as 60 without a word (pydantic's
+    lax mode): an error naming the field now, as over HTTP."""
+    data = json.loads(_small_json())
+    inner = data
+    for part in path[:-1]:
+        inner = inner[part]
+    inner[path[-1]] = value
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    field = ".".join(str(p) for p in path)
+    _one_line_error(runner.invoke(app, ["scenario", "show", str(bad)]), f"{field}: {reason}")
+
+
+def _small_json() -> str:
+    from api.examples import SMALL_SCENARIO
+
+    return json.dumps(SMALL_SCENARIO)
