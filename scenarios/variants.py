@@ -68,6 +68,7 @@ from __future__ import annotations
 import copy as copy_module
 import hashlib
 import math
+import re
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -294,6 +295,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+# A number with an exponent and no dot or sign in it (``1e3``, ``1.5e3``) is a string to
+# YAML 1.1, which PyYAML follows, and a float to YAML 1.2 and JSON: read as a float, since
+# a number given as a string is refused (it was read as the number by pydantic's lax mode).
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def yaml_error_line(err: yaml.YAMLError) -> str:

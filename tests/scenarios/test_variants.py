@@ -834,3 +834,31 @@ def test_copies_of_long_ids_get_a_hashed_id_within_the_limit() -> None:
     assert a != b and len(a) == len(b) == MAX_ID_LENGTH and a.endswith("~3")
     assert a == copy_id(long_a, 3)  # deterministic
     assert _apply(base, {"kind": "demand", "factor": 4.0}) == variant
+
+
+def test_a_variant_file_s_numbers_are_numbers_and_its_strings_are_not(
+    tmp_path: Path, city: Scenario
+) -> None:
+    """A number given as a string is refused since session 63 (pydantic's lax mode read
+    ``factor: "2"`` as 2). YAML 1.1, which PyYAML follows, reads ``1.2e0`` as a string: such
+    a number (a float in JSON and YAML 1.2) is read as one, not refused as a string."""
+    write_json(city, tmp_path / "city.json")
+    path = tmp_path / "v.yaml"
+    path.write_text(
+        "base: city.json\nvariants:\n  - name: slow\n    modifiers:\n"
+        "      - {kind: travel_slowdown, factor: 12e-1}\n",
+        encoding="utf-8",
+    )
+    slow = read_variants(path).scenarios(seed=0)["slow"]
+    assert slow.stochastic.travel_slowdowns[0].factor == 1.2
+    path.write_text(
+        "base: city.json\nvariants:\n  - name: slow\n    modifiers:\n"
+        "      - {kind: travel_slowdown, factor: '1.2'}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as info:
+        read_variants(path)
+    assert (info.value.field, info.value.reason) == (
+        "variants.0.modifiers.0.factor",
+        "Input should be a valid number",
+    )
