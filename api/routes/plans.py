@@ -45,6 +45,7 @@ from api.tasks.plans import (
     check_stored_visits,
     log_read_notes,
     reoptimised_params,
+    replan_preview,
     store_plan,
     stored_allocation_terms,
     stored_plan_error,
@@ -362,8 +363,10 @@ def _check_stored_plan(record: PlanRecord, body: ReoptimiseCreate, stored: Scena
     with warm_start_fields(plan, [[] for _ in plan.routes]):
         check_route_vehicles(plan, vehicles)
     check_stored_visits(plan, record.scenario, body, record.params.get("completed", []))
-    check_replan_engine(plan, stored, body, record.params.get("completed", []))
-    check_replan_range(plan, stored, body, record.params.get("completed", []))
+    # what the task routes before it allocates the new orders, built once for both checks
+    preview = replan_preview(plan, stored, body, record.params.get("completed", []))
+    check_replan_engine(body, preview)
+    check_replan_range(plan, stored, body, preview)
     # the allocation prices and rules its new orders are allocated under (a restricted_skus
     # key of 0 characters, taken before session 51: a 422 on "restricted_skus.", no field of
     # the request, or with mode async a 202 and a crashed job)

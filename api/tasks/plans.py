@@ -427,9 +427,13 @@ def replan_jobs(
     return routing, finished, Plan(routes=initial_routes), stored_stops
 
 
-def _replan_preview(
+#: What a re-plan's task routes before its new orders are allocated (:func:`replan_preview`).
+ReplanPreview = tuple[Scenario, Scenario, Plan, list[list[int]]]
+
+
+def replan_preview(
     old: Plan, scenario: Scenario, req: ReoptimiseCreate, completed: Collection[str]
-) -> tuple[Scenario, Scenario, Plan, list[list[int]]] | None:
+) -> ReplanPreview | None:
     """What the re-plan's task routes before its new orders are allocated, built by the
     task's own functions (:func:`replan_jobs`): its scenario (the couriers where they are
     now), the courier jobs of the stored plan's kept lines and of the orders with a pickup of
@@ -451,23 +455,18 @@ def _replan_preview(
     return updated, routing, initial, stored_stops
 
 
-def check_replan_engine(
-    old: Plan, scenario: Scenario, req: ReoptimiseCreate, completed: Collection[str]
-) -> None:
+def check_replan_engine(req: ReoptimiseCreate, preview: ReplanPreview | None) -> None:
     """422 on ``routing.engine`` for a re-plan asking for PyVRP whose warm start the router
     refuses for it (:func:`~solvers.routing.solve.pyvrp_warm_start_refusal`): a pinned stop
     (pinned in the stored plan, by ``pinned_order_ids``, or a parcel on board), or the
     disruption cost (500 cents by default) with any stop kept. A queued re-plan was accepted
-    (202) and its job then failed on it. The warm start is the task's own
-    (:func:`_replan_preview`, from the stored ``scenario``, read): until session 63 an
-    approximation of it, which refused a stop the task leaves out (a job the re-plan no
+    (202) and its job then failed on it. The warm start is the task's own (``preview``,
+    :func:`replan_preview`; None: the task fails on its own input first): until session 63
+    an approximation of it, which refused a stop the task leaves out (a job the re-plan no
     longer has). Checked without the travel matrix."""
     from solvers.routing.solve import pyvrp_warm_start_refusal
 
-    if req.routing.engine != "pyvrp":
-        return
-    preview = _replan_preview(old, scenario, req, completed)
-    if preview is None:
+    if req.routing.engine != "pyvrp" or preview is None:
         return
     initial = preview[2]
     refused = pyvrp_warm_start_refusal(req.routing.model_copy(update={"initial_plan": initial}))
@@ -504,18 +503,18 @@ def check_plan_range(scenario: Scenario) -> None:
 
 
 def check_replan_range(
-    old: Plan, scenario: Scenario, req: ReoptimiseCreate, completed: Collection[str]
+    old: Plan, scenario: Scenario, req: ReoptimiseCreate, preview: ReplanPreview | None
 ) -> None:
     """422 for a re-plan every routing of which the router refuses for its range, whatever
     its new orders' allocation ships (see :func:`check_plan_range`), on the field its job
-    names: the upper bound counts the jobs the task keeps (:func:`_replan_preview`, its
-    couriers where they are now) and every new order shipped from every node; past the
-    limit, the exact check runs on the kept jobs alone. The disruption cost's share is the
-    router's to check once it has mapped the warm start (it prices the visits that move)."""
+    names: the upper bound counts the jobs the task keeps (``preview``,
+    :func:`replan_preview`, its couriers where they are now) and every new order shipped
+    from every node; past the limit, the exact check runs on the kept jobs alone. The
+    disruption cost's share is the router's to check once it has mapped the warm start (it
+    prices the visits that move)."""
     from solvers.routing.from_allocation import job_order_resolver
     from solvers.routing.problem import ENGINE_INT_LIMIT, build_problem, quick_objective_bound
 
-    preview = _replan_preview(old, scenario, req, completed)
     if preview is None:
         return
     updated, routing, _, stored_stops = preview
