@@ -7,7 +7,9 @@ scenario's travel model for the matrix, re-derives every constraint from the dom
 recomputes distance and cost; a route's duration and cost, and each stop's location and task
 id, are checked when the plan gives them. The courier jobs of an order shipped from several
 nodes (the orders of one ``split_of``) are served all or nothing (a job with a pinned stop
-excepted), their penalty counted once. Every plan leaving
+excepted), their penalty counted once. A driver break is taken at a stop, or at the start:
+after the route's ``start_s`` (its departure), or before it, waiting there (inside the shift,
+and over by the departure; not part of the route's duration). Every plan leaving
 :func:`solvers.routing.solve_routes` passes it.
 """
 
@@ -200,6 +202,10 @@ class _Checker:
         # breaks a stop names (``break_index``): no other stop takes them
         named = {st.break_index for st in break_stops if st.break_index is not None}
         free = route.start_s  # when the vehicle is free to move (after service/breaks)
+        # breaks taken at the start before the departure (waiting there, e.g. for an order
+        # created later) come first, inside the shift, one after another, over by the departure
+        waiting = True
+        waited_until = shift.start_s
         k = 0  # index into locs of the current position
         route_dist = 0
         on_board: set[str] = set()
@@ -250,7 +256,30 @@ class _Checker:
                 pending_breaks.remove(bi)
                 b = veh.breaks[bi]
                 lo, hi = b.window.start_s, b.window.end_s
-                if st.start_s < free:
+                waiting = waiting and st.start_s < route.start_s
+                if waiting:  # at the start before the departure
+                    if st.start_s < waited_until:
+                        self.bad(
+                            "break",
+                            f"starts at {st.start_s} s, before "
+                            + (
+                                f"the shift starts at {waited_until} s"
+                                if waited_until == shift.start_s
+                                else f"{waited_until} s"
+                            ),
+                            vid,
+                            None,
+                        )
+                    if st.departure_s > route.start_s:
+                        self.bad(
+                            "break",
+                            f"break {bi} at the start ends at {st.departure_s} s, after the "
+                            f"route leaves at {route.start_s} s",
+                            vid,
+                            None,
+                        )
+                    waited_until = max(waited_until, st.departure_s)
+                elif st.start_s < free:
                     self.bad("break", f"starts at {st.start_s} s, before {free} s", vid, None)
                 if not b.window.contains(st.start_s):
                     self.bad(
@@ -267,8 +296,10 @@ class _Checker:
                         vid,
                         None,
                     )
-                free = max(free, st.departure_s)
+                if not waiting:
+                    free = max(free, st.departure_s)
                 continue
+            waiting = False
             oid = st.order_id or ""
             order = self.orders[oid]
             travel = int(dur[k, k + 1])

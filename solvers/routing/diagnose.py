@@ -12,7 +12,15 @@ from scenarios.model import FulfilmentNode
 from scenarios.plan import UnassignedReason
 from solvers.routing.problem import RoutingProblem, _build
 from solvers.routing.schedule import schedule_route, violation_reason
-from solvers.routing.timing import insert_one, insert_pair_same_gap, route_timing, visits
+from solvers.routing.timing import (
+    Insertion,
+    break_release,
+    build_timing,
+    insert_one,
+    insert_pair_same_gap,
+    route_timing,
+    visits,
+)
 
 
 def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason, str]]:
@@ -218,6 +226,18 @@ def _closed_nodes(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason, 
     return out
 
 
+def _fits(
+    max_duration: int | None, max_distance: int | None, distance: int, ins: Insertion
+) -> np.ndarray:
+    """Where an insertion is feasible within a vehicle's maximum duration and distance."""
+    fit = ins.ok
+    if max_duration is not None:
+        fit = fit & (ins.duration <= max_duration)
+    if max_distance is not None:
+        fit = fit & (distance + ins.added_distance <= max_distance)
+    return fit
+
+
 def _direct_trips(
     problem: RoutingProblem, kinds: list[int], big: np.ndarray, simple: np.ndarray
 ) -> np.ndarray:
@@ -241,6 +261,7 @@ def _direct_trips(
             continue
         gaps = np.arange(tm.num_gaps, dtype=np.int64)[None, :]
         ok = np.zeros(len(rows), dtype=bool)
+        fit: np.ndarray
         for mask, pair in ((~pd[rows], False), (pd[rows], True)):
             r = rows[mask]
             if not len(r):
@@ -252,11 +273,15 @@ def _direct_trips(
             else:
                 release = problem.arrays.release[deliv[r]][:, None]
                 ins = insert_one(tm, problem, gaps, *d, release=release)
-            fit = ins.ok
-            if veh.max_duration_s is not None:
-                fit = fit & (ins.duration <= veh.max_duration_s)
-            if veh.max_distance_m is not None:
-                fit = fit & (tm.distance + ins.added_distance <= veh.max_distance_m)
+            fit = _fits(veh.max_duration_s, veh.max_distance_m, tm.distance, ins)
+            if not pair:
+                # the break taken at the start while the trip waits for the order's release
+                early = break_release(problem, v, [], problem.arrays.release[deliv[r]])
+                if early is not None and early[0].any():
+                    bare = build_timing(problem, v, [])
+                    pre = insert_one(bare, problem, gaps[:, :1], *d, release=early[1][:, None])
+                    pre_fit = _fits(veh.max_duration_s, veh.max_distance_m, bare.distance, pre)
+                    fit = fit | (pre_fit & early[0][:, None])
             ok[mask] = fit.any(axis=1)
         reached[rows[ok]] = True
     return reached

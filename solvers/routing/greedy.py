@@ -57,6 +57,8 @@ from solvers.routing.schedule import schedule_route
 from solvers.routing.timing import (
     Timing,
     Visit,
+    break_release,
+    build_timing,
     insert_one,
     insert_pair,
     insert_pair_same_gap,
@@ -110,6 +112,9 @@ class _Col:
     tm: Timing
     confirm: bool
     version: int = 0
+    #: the timing without breaks (a one-break vehicle's break on the road in ``tm``), made on
+    #: first use: an insertion whose release lets the break be taken before departure
+    bare: Timing | None = None
 
     @property
     def empty(self) -> bool:
@@ -230,11 +235,61 @@ class GreedyBuilder:
             at = np.arange(len(o))
             cost[single] = c[at, best]
             g1[single] = gaps[at, best]
+            if not tm.pre:
+                self._eval_break_first(col, o, single, cost, g1, cap, price)
         if len(pairs):
             o = rows[pairs]
             pc, b1, b2 = self._eval_pairs(tm, o, cap, price)
             cost[pairs], g1[pairs], g2[pairs] = pc, b1, b2
         return cost, g1, g2
+
+    def _eval_break_first(
+        self,
+        col: _Col,
+        o: I64,
+        rows: I64,
+        cost: F64,
+        g1: I64,
+        cap: I64,
+        price: Pricer,
+    ) -> None:
+        """Where cheaper, an insertion of orders ``o`` (at ``rows`` of ``cost``/``g1``) whose
+        release lets the one-break vehicle's break, on the road in ``col.tm``, be taken at the
+        start before departure: priced on the route without breaks (in place)."""
+        release = self.p.arrays.release[self.deliv[o]]
+        early = break_release(self.p, col.vehicle, col.seq, release)
+        if early is None or not early[0].any():
+            return
+        can, opening = early
+        if col.bare is None:
+            col.bare = build_timing(self.p, col.vehicle, col.seq)
+        bare = col.bare
+        if not bare.feasible:
+            return
+        o, rows, opening = o[can], rows[can], opening[can]
+        _, de, dl, ds = visits(self.p, self.deliv[o])
+        gaps, valid = _window(*bare.gap_range(de, dl, ds))
+        ins = insert_one(
+            bare,
+            self.p,
+            gaps,
+            *visits(self.p, self.deliv[o], column=True),
+            release=opening[:, None],
+        )
+        peak = np.maximum.accumulate(bare.load, axis=0)[gaps]
+        ok = valid & ins.ok & np.all(peak + self.demand[o][:, None, :] <= cap, axis=2)
+        c = price(ins.duration, ins.added_distance, ok)
+        best = np.argmin(c, axis=1)
+        at = np.arange(len(o))
+        better = c[at, best] < cost[rows]
+        if not better.any():
+            return
+        # the bare route's gap g has g visits before it: the first gap of the column's route
+        # with as many (its break is re-placed with the order inserted)
+        cut = col.tm.task_position()
+        gap = np.searchsorted(cut, gaps[at, best], side="left")
+        cost[rows[better]] = c[at, best][better]
+        g1[rows[better]] = gap[better]
 
     def _eval_pairs(
         self,

@@ -149,7 +149,8 @@ class _Polisher:
         veh = p.vehicles[v]
         node = veh.start_node
         metres = busy = 0
-        clock = max(veh.shift[0], route_release(p, seq))  # leaves once its loads exist
+        release = route_release(p, seq)
+        clock = max(veh.shift[0], release)  # leaves once its loads exist
         # the latest opening and the earliest closing of the stops' windows (a stop's windows
         # taken as one), counted back to the departure of a route that never waits
         opens, closes = clock, veh.shift[1]
@@ -174,13 +175,18 @@ class _Polisher:
         metres += int(p.distance[node, veh.end_node])
         busy += leg
         # leaving at the latest by the earliest closing (counted without waiting) and by the
-        # latest start of each break, the route ends at the earliest after the busy time from
-        # the latest opening and after the end of each break at its earliest
-        depart = min(
-            [closes, veh.start_late, veh.shift[1] - busy, *(hi for _, hi, _ in veh.breaks)]
-        )
+        # latest start of each break on the road, the route ends at the earliest after the
+        # busy time from the latest opening and after the end of each break at its earliest;
+        # a break that may be taken at the start while the route waits for its release is not
+        # in the duration, nor bounds the departure
+        road = [
+            (lo, hi, length)
+            for lo, hi, length in veh.breaks
+            if not max(veh.shift[0], lo) < release or max(veh.shift[0], lo) > hi
+        ]
+        depart = min([closes, veh.start_late, veh.shift[1] - busy, *(hi for _, hi, _ in road)])
         end = max([opens + busy, *(lo + length for lo, _, length in veh.breaks)])
-        duration = max(end - depart, busy + sum(length for _, _, length in veh.breaks))
+        duration = max(end - depart, busy + sum(length for _, _, length in road))
         cost = veh.fixed_cost + veh.unit_distance_cost * metres + veh.unit_duration_cost * duration
         return cost + disruption(seq, v, self.original, self.disruption)
 

@@ -20,7 +20,9 @@ Release times
 An order exists from its ``created_s``. An order without a pickup of its own is loaded at
 its vehicle's start: its delivery task carries :attr:`Task.release` = ``created_s``, and a
 route leaves its start no earlier than the largest release of the deliveries it carries
-(:func:`route_release`; the routes have one trip each, no reloads). An order with a pickup
+(:func:`route_release`; the routes have one trip each, no reloads); a driver break whose
+window opens before that release may be taken at the start while the route waits for it
+(:func:`pre_departure_breaks`). An order with a pickup
 has its pickup windows cut to start at ``created_s`` (:func:`released_windows`), so every
 engine sees that in the windows. ``created_s`` = 0 (the default) changes nothing.
 
@@ -309,6 +311,25 @@ def route_release(problem: RoutingProblem, seq: Sequence[int]) -> int:
     release of the deliveries it loads there (0 without any)."""
     release = problem.arrays.release
     return max((int(release[t]) for t in seq), default=0)
+
+
+def pre_departure_breaks(
+    vehicle: VehicleInfo, release: int, order: Sequence[int]
+) -> list[tuple[int, int]] | None:
+    """(break index, start) of the breaks ``order`` (indices in :attr:`VehicleInfo.breaks`)
+    taken one after another at the start before departure, each as early as its window and the
+    shift allow; None when one of them cannot start while the route waits there for its
+    ``release`` (:func:`route_release`), inside its window."""
+    clock = vehicle.shift[0]
+    out: list[tuple[int, int]] = []
+    for k in order:
+        lo, hi, length = vehicle.breaks[k]
+        start = max(clock, lo)
+        if start >= release or start > hi:
+            return None
+        out.append((k, start))
+        clock = start + length
+    return out
 
 
 def released_windows(

@@ -32,7 +32,14 @@ from scenarios.errors import ScenarioInputError
 from scenarios.geo import MAX_INT
 from scenarios.model import Vehicle
 from scenarios.plan import PlannedStop, Route, StopKind, UnassignedReason
-from solvers.routing.problem import UNLIMITED, RoutingProblem, Task, break_order, route_release
+from solvers.routing.problem import (
+    UNLIMITED,
+    RoutingProblem,
+    Task,
+    break_order,
+    pre_departure_breaks,
+    route_release,
+)
 from solvers.routing.timing import Timing, place_break, place_breaks
 
 
@@ -50,12 +57,14 @@ class StopTime:
 @dataclass
 class BreakTime:
     """Break ``index`` of the vehicle (in its sorted ``VehicleInfo.breaks``) taken after stop
-    ``after`` (-1 = at the start location)."""
+    ``after`` (-1 = at the start location; ``before_departure``: there before the route's
+    departure, while it waits for its release)."""
 
     after: int
     start_s: int
     duration_s: int
     index: int
+    before_departure: bool = False
 
 
 @dataclass
@@ -88,13 +97,18 @@ def _window_start(task: Task, arrival: int) -> tuple[int, int] | None:
 
 
 def _forward(
-    problem: RoutingProblem, vehicle: int, seq: Sequence[int], depart_s: int
+    problem: RoutingProblem,
+    vehicle: int,
+    seq: Sequence[int],
+    depart_s: int,
+    pre: Sequence[BreakTime] = (),
 ) -> RouteSchedule:
-    """Earliest-start forward pass from a given departure time."""
+    """Earliest-start forward pass from a given departure time, the breaks ``pre`` (the
+    first of the vehicle's sorted breaks) taken at the start before it."""
     veh = problem.vehicles[vehicle]
     dur = problem.duration
     tasks = problem.tasks
-    out = RouteSchedule(vehicle=vehicle, start_s=depart_s)
+    out = RouteSchedule(vehicle=vehicle, start_s=depart_s, breaks=list(pre))
     load = [0] * problem.dims
     seen_pickups: set[int] = set()
     for t in seq:
@@ -108,7 +122,7 @@ def _forward(
                 f"capacity dimension {d} exceeded at the start ({q} > {veh.capacity[d]})"
             )
             return out
-    pending = list(enumerate(veh.breaks))
+    pending = list(enumerate(veh.breaks))[len(pre) :]
     prev_node = veh.start_node
     t_free = depart_s
     for pos, t in enumerate(seq):
@@ -242,7 +256,25 @@ def greedy_schedule(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -
             end_s=release,
             violation=_late_release(problem, vehicle, seq),
         )
+    # the first breaks (by window) taken at the start while the route waits for its release,
+    # as many as the route stays feasible with (each one off the road is never longer)
     first = _forward(problem, vehicle, seq, max(veh.shift[0], release))
+    for j in range(len(veh.breaks), 0, -1):
+        pre = pre_departure_breaks(veh, release, range(j))
+        if pre is None:
+            continue
+        taken = [
+            BreakTime(-1, start, veh.breaks[k][2], k, before_departure=True) for k, start in pre
+        ]
+        depart = max(veh.shift[0], release, taken[-1].start_s + taken[-1].duration_s)
+        if depart > veh.start_late:
+            continue
+        alt = _forward(problem, vehicle, seq, depart, taken)
+        if alt.violation is None:
+            alt = _delayed(problem, vehicle, seq, alt)
+            if _route_limits(problem, vehicle, alt) is None:
+                first = alt
+                break
     if first.violation is None and (seq or veh.breaks):
         first = _delayed(problem, vehicle, seq, first)
         # a stop with several windows may be served in a later one from a later departure,
@@ -251,7 +283,7 @@ def greedy_schedule(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -
         for depart in _window_jumps(problem, first) if several else ():
             if depart > veh.start_late:
                 break  # sorted: the later ones leave after the latest start too
-            alt = _forward(problem, vehicle, seq, depart)
+            alt = _forward(problem, vehicle, seq, depart, _taken_before(first))
             if alt.violation is None:
                 alt = _delayed(problem, vehicle, seq, alt)
                 if _rank(problem, alt) < _rank(problem, first):
@@ -279,6 +311,11 @@ def _late_release(problem: RoutingProblem, vehicle: int, seq: Sequence[int]) -> 
     )
 
 
+def _taken_before(sched: RouteSchedule) -> list[BreakTime]:
+    """The breaks of a schedule taken at the start before its departure."""
+    return [b for b in sched.breaks if b.before_departure]
+
+
 def _rank(problem: RoutingProblem, sched: RouteSchedule) -> tuple[bool, int]:
     """(breaks a route limit, duration) of a forward schedule: the smaller, the better."""
     return _route_limits(problem, sched.vehicle, sched) is not None, sched.duration_s
@@ -294,7 +331,7 @@ def _delayed(
         # removing waiting only: the same route ends no later, and is shorter
         push = _departure_slack(problem, first)
         if push > 0:
-            later = _forward(problem, vehicle, seq, first.start_s + push)
+            later = _forward(problem, vehicle, seq, first.start_s + push, _taken_before(first))
             if later.violation is None and later.end_s <= first.end_s:
                 return later
         return first
@@ -302,7 +339,7 @@ def _delayed(
         push = _departure_slack(problem, first)
         if push <= 0:
             break
-        later = _forward(problem, vehicle, seq, first.start_s + push)
+        later = _forward(problem, vehicle, seq, first.start_s + push, _taken_before(first))
         if later.violation is not None or _rank(problem, later) >= _rank(problem, first):
             break
         first = later
@@ -320,7 +357,7 @@ def _window_jumps(problem: RoutingProblem, sched: RouteSchedule) -> list[int]:
     out: set[int] = set()
     waited = 0
     free = sched.start_s
-    breaks = iter(sched.breaks)
+    breaks = iter([b for b in sched.breaks if not b.before_departure])
     pending = next(breaks, None)
     for pos, st in enumerate(sched.stops):
         while pending is not None and pending.after == pos - 1:
@@ -352,9 +389,10 @@ def _departure_slack(problem: RoutingProblem, sched: RouteSchedule) -> int:
     # never past the vehicle's latest start
     push = problem.vehicles[sched.vehicle].start_late - sched.start_s
     free = sched.start_s
-    # the forward pass takes the breaks in the order of the vehicle's (sorted) break list
+    # the forward pass takes the breaks in the order of the vehicle's (sorted) break list,
+    # the first ones before the departure (which a later departure keeps)
     closes = [hi for _, hi, _ in problem.vehicles[sched.vehicle].breaks]
-    bi = 0
+    bi = len(_taken_before(sched))
 
     def take_breaks(after: int) -> None:
         nonlocal bi, waited, push, free
@@ -417,6 +455,9 @@ def _from_timing(problem: RoutingProblem, vehicle: int, tm: Timing) -> RouteSche
     load = tm.load.tolist()
     dur = problem.duration
     out = RouteSchedule(vehicle=vehicle, start_s=tm.depart, distance_m=tm.distance)
+    veh = problem.vehicles[vehicle]
+    for k, start in tm.pre:
+        out.breaks.append(BreakTime(-1, start, veh.breaks[k][2], k, before_departure=True))
     free = tm.depart
     visits = 0
     for k in range(1, len(task) - 1):

@@ -25,6 +25,16 @@ largest ``created_s`` of the deliveries it loads at the start, see
 A break is an item with the break's start window and its duration as service, placed at the
 location of the item before it (no travel into it), so travel resumes after the break. Every
 array here is int64; the vectorised evaluators take numpy index arrays of any shape.
+
+A break may also be taken at the start *before departure*, while the route waits there for its
+release (:func:`~solvers.routing.problem.pre_departure_breaks`: from the shift start, as early
+as its window allows, starting before the release): it is then no item, it raises the start's
+opening to its end (the departure is the release, the shift start or the break's end, whichever
+is latest) and is not part of the route's duration, which runs from the departure. Such a
+timing lists it in :attr:`Timing.pre`. Being no item, it costs no time: where it is possible
+and the route stays feasible it is never longer than any placement on the road, so
+:func:`place_break` and :func:`place_breaks` take it (ties included); a route without a
+release (or whose breaks open after it) keeps its breaks on the road, as before.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from solvers.routing.problem import UNLIMITED, RoutingProblem
+from solvers.routing.problem import UNLIMITED, RoutingProblem, pre_departure_breaks, route_release
 
 I64 = NDArray[np.int64]
 Mask = NDArray[np.bool_]
@@ -45,6 +55,9 @@ Mask = NDArray[np.bool_]
 Visit = tuple[I64, I64, I64, I64]
 _NEG = -(2**52)
 _POS = 2**52
+#: A placement's position for a break taken at the start before departure (see the module
+#: docstring).
+BEFORE_DEPARTURE = -1
 
 
 def _sparse(values: I64, op: np.ufunc) -> I64:
@@ -102,6 +115,8 @@ class Timing:
     feasible: bool
     duration: int
     distance: int
+    #: (break index, start) of the breaks taken at the start before departure, in order
+    pre: tuple[tuple[int, int], ...] = ()
     _tables: tuple[I64, I64, I64] | None = None
 
     @property
@@ -157,13 +172,21 @@ def build_timing(
     """Timing of ``seq`` (task indices) on ``vehicle``, with its single break after visit
     ``break_after`` (``0`` = at the start, ``len(seq)`` = after the last visit) if given, or
     with ``placements``: (position as ``break_after``, index of the vehicle's break) in route
-    order (breaks at the same position are taken in the order listed)."""
+    order (breaks at the same position are taken in the order listed); position ``-1``: at the
+    start before departure (:data:`BEFORE_DEPARTURE`; infeasible when the break cannot start
+    there while the route waits for its release)."""
     veh = problem.vehicles[vehicle]
     ta = problem.arrays
     seq_a = np.asarray(seq, dtype=np.int64)
     n = seq_a.shape[0]
     if break_after is not None:
         placements = [(break_after, 0)]
+    pre_order = [which for pos, which in placements if pos == BEFORE_DEPARTURE]
+    placements = [(pos, which) for pos, which in placements if pos != BEFORE_DEPARTURE]
+    pre: list[tuple[int, int]] | None = []
+    if pre_order:
+        release = int(ta.release[seq_a].max()) if n else 0
+        pre = pre_departure_breaks(veh, release, pre_order)
     m = n + 2 + len(placements)
     task = np.full(m, -1, dtype=np.int64)
     break_of = np.full(m, -1, dtype=np.int64)
@@ -194,6 +217,9 @@ def build_timing(
     early[0] = early[-1] = veh.shift[0]
     if n:  # the route leaves once every delivery it loads at the start exists
         early[0] = max(veh.shift[0], int(ta.release[seq_a].max()))
+    if pre:  # and once the breaks it takes there before leaving are over
+        k, start = pre[-1]
+        early[0] = max(int(early[0]), start + veh.breaks[k][2])
     late[0], late[-1] = veh.start_late, veh.shift[1]
     change[body] = ta.load_change[seq_a]
     travel = problem.duration[node[:-1], node[1:]]
@@ -219,7 +245,7 @@ def build_timing(
     nxt = np.minimum(nxt, m - 1)
     leg_t = problem.duration[node[gaps], node[nxt]]
     leg_d = problem.distance[node[gaps], node[nxt]]
-    feasible = bool(np.all(pmax_b <= alpha))
+    feasible = pre is not None and bool(np.all(pmax_b <= alpha))
     cap = np.asarray(veh.capacity, dtype=np.int64)
     feasible = feasible and bool(np.all(load <= cap[None, :]))
     duration = int(tau[-1] + max(0, int(pmax_b[-1]) - int(pmin_a[-1])))
@@ -247,6 +273,7 @@ def build_timing(
         feasible=feasible,
         duration=duration,
         distance=distance,
+        pre=tuple(pre or ()),
     )
 
 
@@ -296,19 +323,43 @@ def _break_in_each_gap(
 def place_break(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) -> Timing:
     """Timing of ``seq`` with the vehicle's single break where the route is shortest.
 
-    Every gap is tried at once (closed form); ties go to the earliest gap. If no gap works the
+    Every gap is tried at once (closed form); ties go to the earliest gap. A break that can
+    be taken at the start before departure (while the route waits for its release) is taken
+    there when the route stays feasible (it is then never longer). If nothing works the
     returned timing has ``feasible=False``.
     """
     base = build_timing(problem, vehicle, seq)
     if not base.feasible:
         return base
     veh = problem.vehicles[vehicle]
+    early = _before_departure(problem, vehicle, seq, [(BEFORE_DEPARTURE, 0)])
+    if early is not None:
+        return early
     ok, dur = _break_in_each_gap(base, veh.breaks[0], veh.max_duration_s)
     if not ok.any():
         base.feasible = False
         return base
     best = int(np.argmin(np.where(ok, dur, _POS)))
     return build_timing(problem, vehicle, seq, break_after=best)
+
+
+def _before_departure(
+    problem: RoutingProblem,
+    vehicle: int,
+    seq: list[int] | I64,
+    placements: Sequence[tuple[int, int]],
+) -> Timing | None:
+    """The timing with ``placements`` (some at :data:`BEFORE_DEPARTURE`, listed first) when
+    those breaks can be taken at the start before departure and the route is feasible within
+    the vehicle's maximum duration; None otherwise (without building it when they cannot)."""
+    veh = problem.vehicles[vehicle]
+    order = [which for pos, which in placements if pos == BEFORE_DEPARTURE]
+    if pre_departure_breaks(veh, route_release(problem, list(seq)), order) is None:
+        return None
+    tm = build_timing(problem, vehicle, seq, placements=placements)
+    if not tm.feasible or (veh.max_duration_s is not None and tm.duration > veh.max_duration_s):
+        return None
+    return tm
 
 
 #: Most timings :func:`place_breaks` builds for one route (break orders times positions of
@@ -321,9 +372,11 @@ def place_breaks(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) ->
     """Timing of ``seq`` with all the vehicle's breaks where the route is shortest (exact).
 
     Every order of the breaks and every position of all but the last are tried, the last one
-    in every gap at once (closed form, as :func:`place_break`). A timing with
-    ``feasible=False`` when no layout works; None when there are more than
-    :data:`MAX_BREAK_LAYOUTS` layouts to try (the caller falls back to a heuristic).
+    in every gap at once (closed form, as :func:`place_break`). The first breaks of an order
+    may also be taken at the start before departure, while the route waits for its release
+    (those layouts first: equally short, they win). A timing with ``feasible=False`` when no
+    layout works; None when there are more than :data:`MAX_BREAK_LAYOUTS` layouts to try (the
+    caller falls back to a heuristic).
     """
     veh = problem.vehicles[vehicle]
     nb = len(veh.breaks)
@@ -335,29 +388,58 @@ def place_breaks(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) ->
     if not base.feasible or nb == 0:
         return base
     best: tuple[int, list[tuple[int, int]]] | None = None
-    max_dur = veh.max_duration_s
+    release = route_release(problem, list(seq))
     for order in itertools.permutations(range(nb)):
-        last = order[-1]
-        for pos in itertools.combinations_with_replacement(range(n + 1), nb - 1):
-            fixed = list(zip(pos, order[:-1], strict=True))
-            tm = build_timing(problem, vehicle, seq, placements=fixed)
-            if not tm.feasible:
+        # every break of the order before departure: the route without breaks, if feasible
+        for j in range(nb, 0, -1):
+            if pre_departure_breaks(veh, release, order[:j]) is None:
                 continue
-            ok, dur = _break_in_each_gap(tm, veh.breaks[last], max_dur)
-            if not ok.any():
+            pre = [(BEFORE_DEPARTURE, k) for k in order[:j]]
+            if j == nb:
+                tm = _before_departure(problem, vehicle, seq, pre)
+                if tm is not None and (best is None or tm.duration < best[0]):
+                    best = (tm.duration, pre)
                 continue
-            k = int(np.argmin(np.where(ok, dur, _POS)))
-            if best is not None and int(dur[k]) >= best[0]:
-                continue
-            # gap k lies after item k: the new break follows the fixed breaks among items 1..k
-            at = int(tm.task_position()[k])
-            before = int((tm.task[1 : k + 1] == -2).sum())
-            layout = [*fixed[:before], (at, last), *fixed[before:]]
-            best = (int(dur[k]), layout)
+            best = _best_layout(problem, vehicle, seq, pre, order[j:], best)
+    for order in itertools.permutations(range(nb)):
+        best = _best_layout(problem, vehicle, seq, [], order, best)
     if best is None:
         base.feasible = False
         return base
     return build_timing(problem, vehicle, seq, placements=best[1])
+
+
+def _best_layout(
+    problem: RoutingProblem,
+    vehicle: int,
+    seq: list[int] | I64,
+    pre: list[tuple[int, int]],
+    order: Sequence[int],
+    best: tuple[int, list[tuple[int, int]]] | None,
+) -> tuple[int, list[tuple[int, int]]] | None:
+    """``best`` (duration, placements), or a strictly shorter layout taking the breaks
+    ``pre`` (placed before departure) and then the breaks ``order`` on the road in that order,
+    every position of all but the last tried, the last in closed form."""
+    n = len(seq)
+    veh = problem.vehicles[vehicle]
+    max_dur = veh.max_duration_s
+    last = order[-1]
+    for pos in itertools.combinations_with_replacement(range(n + 1), len(order) - 1):
+        fixed = list(zip(pos, order[:-1], strict=True))
+        tm = build_timing(problem, vehicle, seq, placements=[*pre, *fixed])
+        if not tm.feasible:
+            continue
+        ok, dur = _break_in_each_gap(tm, veh.breaks[last], max_dur)
+        if not ok.any():
+            continue
+        k = int(np.argmin(np.where(ok, dur, _POS)))
+        if best is not None and int(dur[k]) >= best[0]:
+            continue
+        # gap k lies after item k: the new break follows the fixed breaks among items 1..k
+        at = int(tm.task_position()[k])
+        before = int((tm.task[1 : k + 1] == -2).sum())
+        best = (int(dur[k]), [*pre, *fixed[:before], (at, last), *fixed[before:]])
+    return best
 
 
 def route_timing(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) -> Timing:
@@ -434,6 +516,26 @@ def insert_one(
     duration = tm.tau[-1] + delta + np.maximum(0, rm - amin)
     added = dist_m[ng, node] + dist_m[node, nc] - tm.leg_d[gap]
     return Insertion(ok, duration, added)
+
+
+def break_release(
+    problem: RoutingProblem, vehicle: int, seq: list[int] | I64, release: I64
+) -> tuple[Mask, I64] | None:
+    """For a one-break vehicle, inserting into ``seq`` deliveries with these ``release``
+    times: where the break can then be taken at the start before departure, and the opening of
+    the start it gives (the release, or the break's end if later) for :func:`insert_one` on the
+    timing of ``seq`` without breaks. None when the vehicle has not exactly one break or it can
+    never be taken so."""
+    veh = problem.vehicles[vehicle]
+    if len(veh.breaks) != 1:
+        return None
+    lo, hi, length = veh.breaks[0]
+    start = max(veh.shift[0], lo)
+    if start > hi:
+        return None
+    seq_a = np.asarray(seq, dtype=np.int64)
+    loaded = int(problem.arrays.release[seq_a].max()) if seq_a.size else 0
+    return np.maximum(release, loaded) > start, np.maximum(release, start + length)
 
 
 def insert_pair_same_gap(
@@ -543,10 +645,12 @@ def load_ok_range(tm: Timing, lo: I64, hi: I64, demand: I64, capacity: I64) -> M
 
 
 __all__ = [
+    "BEFORE_DEPARTURE",
     "UNLIMITED",
     "Insertion",
     "Timing",
     "Visit",
+    "break_release",
     "build_timing",
     "insert_one",
     "insert_pair",

@@ -320,7 +320,8 @@ def test_breaks_with_overlapping_windows_may_come_in_any_order() -> None:
 def test_a_break_outside_its_route_is_refused() -> None:
     """OR-Tools' model lets a break lie before a route's start or after its end; a plan may
     not: every break of a used vehicle lies between the route's start and its end (a break
-    after the last stop comes before the travel to the end)."""
+    after the last stop comes before the travel to the end), or at the start before the
+    departure, over by then (since session 63: taken while waiting, e.g. for an order)."""
     courier = Vehicle(
         id="v",
         start_location=Location(x=0, y=0),
@@ -334,8 +335,12 @@ def test_a_break_outside_its_route_is_refused() -> None:
         return Plan(routes=[route], distance_m=200)
 
     assert validate_plan(s, plan(visit, _brk(1100, 600), end_s=1800)).ok
-    assert [str(v) for v in validate_plan(s, plan(_brk(200, 600), visit)).violations] == [
-        "break (vehicle v): starts at 200 s, before 1000 s"
+    assert validate_plan(s, plan(_brk(200, 600), visit)).ok  # at the start, before leaving
+    assert [str(v) for v in validate_plan(s, plan(_brk(700, 600), visit)).violations] == [
+        "break (vehicle v): break 0 at the start ends at 1300 s, after the route leaves at 1000 s"
+    ]
+    assert [str(v) for v in validate_plan(s, plan(visit, _brk(200, 600))).violations] == [
+        "break (vehicle v): starts at 200 s, before 1100 s"
     ]
     assert [str(v) for v in validate_plan(s, plan(visit, _brk(1200, 600))).violations] == [
         "travel_time (vehicle v): ends at 1200 s, earliest 1900 s"
