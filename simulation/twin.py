@@ -2346,6 +2346,29 @@ class DispatchSimulator:
         self._breakdown_ptr[c] = ptr
         return duration
 
+    def _load_preload(self, c: int, preload: Sequence[int]) -> SimGen:
+        """Courier ``c`` waits at its start for each order of ``preload`` (its plan's orders
+        loaded there) to be released and its parcels ready, and boards those still on its
+        route."""
+        env = self.env
+        real_nodes = self.world.has_real_nodes
+        for o in preload:
+            if self.status[o] == S_UNKNOWN and (real_nodes or self.orders.created_s[o] > env.now):
+                # Not released yet: its parcels do not exist before its release (at a
+                # node they are picked after it; at a virtual depot ready at it, so one
+                # released at this instant is loaded now, as at its release).
+                ev = self._release_ev.get(o)
+                if ev is None:
+                    ev = self._release_ev[o] = env.event()
+                yield ev
+            for n in self._wait_parcels(o):
+                ev = self._wait_ready(o, n)
+                if ev is not None:
+                    yield ev
+            # Not if it was lost or unfilled meanwhile, or a policy took it off the route.
+            if self.status[o] in (S_UNKNOWN, S_ASSIGNED) and self._on_route(o, c):
+                self._board(c, o, all_parcels=True)
+
     def _courier(self, c: int) -> SimGen:
         env = self.env
         w = self.world
@@ -2360,39 +2383,30 @@ class DispatchSimulator:
         # Before its first departure a courier waits for this (a planned route's start, when
         # it opens with a break the plan has before that start: see below).
         hold = -INF
+        # The plan's orders loaded at the start, not yet waited for and boarded (see below).
+        preload: list[int] = []
         if plan is not None and c in plan.stops:
             depart = plan.start_s[c]
-            real_nodes = w.has_real_nodes
-            for o in plan.preload.get(c, []):
-                if self.status[o] == S_UNKNOWN and (real_nodes or orders.created_s[o] > env.now):
-                    # Not released yet: its parcels do not exist before its release (at a
-                    # node they are picked after it; at a virtual depot ready at it, so one
-                    # released at this instant is loaded now, as at its release).
-                    ev = self._release_ev.get(o)
-                    if ev is None:
-                        ev = self._release_ev[o] = env.event()
-                    yield ev
-                for n in self._wait_parcels(o):
-                    ev = self._wait_ready(o, n)
-                    if ev is not None:
-                        yield ev
-                # Not if it was lost or unfilled meanwhile, or a policy took it off the route.
-                if self.status[o] in (S_UNKNOWN, S_ASSIGNED) and self._on_route(o, c):
-                    self._board(c, o, all_parcels=True)
+            preload = list(plan.preload.get(c, []))
             first = self._route[c][0] if self._route[c] else None
             if (
                 first is not None
                 and first.kind == BREAK
                 and plan.planned_start.get(_planned_key(c, first), INF) < depart
             ):
-                # A break before the route's start (an executed day written as a plan: a
-                # courier that took its break where it stood before it first left): taken
-                # there from the shift start, the first departure held to the route's start.
+                # A break before the route's start (the routing layer's break taken while the
+                # courier waits for the orders it loads there to be created; or an executed
+                # day written as a plan: a courier that took its break where it stood before
+                # it first left): taken there from the shift start, the orders waited for and
+                # loaded after it, the first departure held to the route's start.
                 hold = depart
                 if shift_start > env.now:
                     yield env.timeout(shift_start - env.now)
-            elif depart > env.now:
-                yield env.timeout(depart - env.now)
+            else:
+                yield from self._load_preload(c, preload)
+                preload = []
+                if depart > env.now:
+                    yield env.timeout(depart - env.now)
         elif shift_start > env.now:
             yield env.timeout(shift_start - env.now)
         per_km = w.cost_per_km_cents[c]
@@ -2451,6 +2465,11 @@ class DispatchSimulator:
                     self._standing[c] = False
                     self._wake[c] = None
                     continue
+            if preload and stop.kind != BREAK:
+                # Its breaks before the start taken: the orders it loads there, then leave.
+                yield from self._load_preload(c, preload)
+                preload = []
+                continue
             if hold > env.now and stop.kind != BREAK:
                 # Not before the route's start (until a route change wakes it).
                 ev = self._wake[c] = env.event()
@@ -2511,9 +2530,9 @@ class DispatchSimulator:
             b_latest = INF
             if stop.kind == PICKUP:
                 if stop.node >= 0:
-                    ev = self._wait_ready(o, stop.node)
-                    if ev is not None:
-                        yield ev
+                    ready = self._wait_ready(o, stop.node)
+                    if ready is not None:
+                        yield ready
                     t = w.nodes[stop.node].available_from(env.now)
                     unfilled = self.status[o] == S_UNFILLED
                     if t == INF or (o, stop.node) in self._lost or unfilled:

@@ -22,7 +22,10 @@ from simulation.evaluate import simulate
 from simulation.params import SimParams
 from simulation.result import SimulationResult
 from simulation.twin import DispatchSimulator
+from solvers.routing import RoutingParams, solve_routes
 from tests.simulation.conftest import line_scenario
+from tests.solvers.routing.test_break_before_departure import LATE_S as BREAK_LATE_S
+from tests.solvers.routing.test_break_before_departure import break_closes_before_release
 
 EPS = 1e-6
 
@@ -318,3 +321,17 @@ def test_a_very_late_break_exported_keeps_its_identity(take: bool) -> None:
     assert _taken(again, 0) == [(520.0, 620.0), (620.0, 720.0)]
     assert again.break_violations == [(0, 0, 520.0, 200.0)]
     assert replay.metrics == day.metrics
+
+
+def test_the_twin_courier_takes_its_break_at_the_depot_before_leaving() -> None:
+    """Before: the twin's courier waited for ``late`` to be created, then took its break from
+    5,000 s, 3,200 s after its window closed (``breaks_late`` 1), and left at 5,900 s."""
+    s = break_closes_before_release()
+    plan = solve_routes(s, RoutingParams(engine="greedy"))
+    assert plan.routes[0].stops[0].start_s < plan.routes[0].start_s  # the plan has it so
+    sim = DispatchSimulator(s, plan=plan, params=SimParams(record_routes=True))
+    result = simulate(s, plan, seed=1, simulator=sim)
+    assert _taken(sim, 0) == [(600.0, 1500.0)]  # from its window's opening, at the start
+    assert sim.break_violations == [] and result.metrics["breaks_late"] == 0.0
+    assert sim.first_departure_s[0] == float(BREAK_LATE_S)  # it left once the order existed
+    assert len([k for k, *_ in sim.executed[0] if k != StopType.BREAK]) == 2  # both orders
