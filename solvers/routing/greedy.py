@@ -256,6 +256,8 @@ class GreedyBuilder:
         """Where cheaper, an insertion of orders ``o`` (at ``rows`` of ``cost``/``g1``) whose
         release lets the one-break vehicle's break, on the road in ``col.tm``, be taken at the
         start before departure: priced on the route without breaks (in place)."""
+        if len(self.p.vehicles[col.vehicle].breaks) != 1:
+            return  # (break_release would say so: without the arrays)
         release = self.p.arrays.release[self.deliv[o]]
         early = break_release(self.p, col.vehicle, col.seq, release)
         if early is None or not early[0].any():
