@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -385,7 +386,12 @@ def save_model(
     info: dict[str, Any] | None = None,
     drop_optimizer_state: bool = True,
 ) -> Path:
-    """Write the SB3 zip plus the numpy actor and metadata (see the module docstring)."""
+    """Write the SB3 zip plus the numpy actor and metadata (see the module docstring).
+
+    The file appears whole or not at all: it is written next to ``path`` under a temporary
+    name and moved over ``path`` once complete, so a Ctrl-C (or any error) while writing
+    leaves the file that was there before (e.g. the best model so far) as it was.
+    """
     from scenarios.files import check_output_file_folder
 
     out = Path(path)
@@ -398,38 +404,45 @@ def save_model(
         policy.optimizer = policy.optimizer_class(
             policy.parameters(), lr=saved_optimizer.param_groups[0]["lr"], **policy.optimizer_kwargs
         )
+    # (ends in .zip: SB3 adds the suffix to a name without one; hidden, in out's folder, so
+    # the final move is a rename on the same file system)
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial.zip")
     try:
-        model.save(out)
-    finally:
-        if saved_optimizer is not None:
-            policy.optimizer = saved_optimizer
-    arrays: dict[str, Any] = {}
-    if type(getattr(policy, "mlp_extractor", None)).__name__ == "SlotNet":
-        from rl_agents.slot_policy import export_slot_net
+        try:
+            model.save(partial)
+        finally:
+            if saved_optimizer is not None:
+                policy.optimizer = saved_optimizer
+        arrays: dict[str, Any] = {}
+        if type(getattr(policy, "mlp_extractor", None)).__name__ == "SlotNet":
+            from rl_agents.slot_policy import export_slot_net
 
-        arrays, activation = export_slot_net(policy)
-        arch = "slots"
-    else:
-        layers, activation = actor_layers(model)
-        for i, (w, b) in enumerate(layers):
-            arrays[f"w{i}"] = w
-            arrays[f"b{i}"] = b
-        arch = "mlp"
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "arch": arch,
-        "algo": algo,
-        "env_params": env_params.model_dump(),
-        "obs_keys": list(model.observation_space.spaces),
-        "features_version": FEATURES_VERSION,
-        "activation": activation,
-        "info": info or {},
-    }
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(META, json.dumps(meta, indent=2))
-        zf.writestr(WEIGHTS, buf.getvalue())
+            arrays, activation = export_slot_net(policy)
+            arch = "slots"
+        else:
+            layers, activation = actor_layers(model)
+            for i, (w, b) in enumerate(layers):
+                arrays[f"w{i}"] = w
+                arrays[f"b{i}"] = b
+            arch = "mlp"
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "arch": arch,
+            "algo": algo,
+            "env_params": env_params.model_dump(),
+            "obs_keys": list(model.observation_space.spaces),
+            "features_version": FEATURES_VERSION,
+            "activation": activation,
+            "info": info or {},
+        }
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        with zipfile.ZipFile(partial, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(META, json.dumps(meta, indent=2))
+            zf.writestr(WEIGHTS, buf.getvalue())
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)  # (gone once moved)
     return out
 
 
