@@ -88,7 +88,19 @@ def load_scenario_spec(spec: str) -> Scenario:
         raise InputError("scenario", f"{spec!r} is neither 'standard' nor an existing file")
     from scenarios.io import load_scenario
 
-    return load_scenario(path)
+    try:
+        return load_scenario(path)
+    except InputError as err:
+        # the file itself, not a field inside it: the reader's advice to pass --format names
+        # an option that train and evaluate do not have (the format is always told from it)
+        if err.field == "format":
+            told = err.reason.removesuffix("; pass --format")
+            reason = f"{told} (a scenario file: JSON, Solomon, Li & Lim, VRPLIB or VROOM)"
+        elif err.field == "path":
+            reason = f"{err.reason} (a scenario file)"
+        else:
+            raise
+        raise InputError("scenario", reason, source=err.source) from None
 
 
 def parse_seeds(spec: str) -> list[int]:

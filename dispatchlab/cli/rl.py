@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,6 +26,9 @@ from dispatchlab.cli._common import (
     progress_bar,
     seed_option,
 )
+
+if TYPE_CHECKING:
+    from scenarios.model import Scenario
 
 ALGOS = ("maskable-ppo", "ppo", "dqn")
 DEFAULT_POLICIES = "greedy,insertion,slots,reopt:5,model:standard"
@@ -139,7 +142,6 @@ def train_cmd(
     check_output_folder(log, "--logdir")
     if demos is not None and (demos.is_dir() or not demos.exists()):
         check_output_file(demos, "--demos")  # read if it exists, else written
-    from rl_agents.scenario import load_scenario_spec
     from rl_agents.train import TrainParams, train
 
     with option_names(_TRAIN_OPTIONS):  # before the scenario is loaded
@@ -158,8 +160,7 @@ def train_cmd(
             eval_days=eval_days,
             scenario_name=scenario,
         )
-    with as_option("scenario", "--scenario"):
-        scen = load_scenario_spec(scenario)
+    scen = _load_scenario(scenario)
     if scenario.strip() != "standard":
         note_input(scenario, type(scen).model_fields)
     import shlex
@@ -189,6 +190,20 @@ def train_cmd(
     )
     if result.best_validation_cost is not None:
         console.print(f"best validation mean cost: {result.best_validation_cost:,.0f} cents")
+
+
+def _load_scenario(spec: str) -> Scenario:
+    """The scenario ``--scenario`` names; an error about the file itself names the option."""
+    from rl_agents.scenario import load_scenario_spec
+    from scenarios.errors import InputError
+
+    with as_option("scenario", "--scenario"):
+        try:
+            return load_scenario_spec(spec)
+        except InputError as err:
+            if err.field != "scenario" or err.source is None:
+                raise
+            raise InputError("--scenario", err.reason, source=err.source) from None
 
 
 def _refuse_warm_start_options(ctx: typer.Context, given: dict[str, object]) -> None:
@@ -278,7 +293,7 @@ def evaluate_cmd(
         table_markdown,
     )
     from rl_agents.hindsight import HindsightParams, budget_settings, parse_iterations
-    from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS, load_scenario_spec, parse_seeds
+    from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS, parse_seeds
     from simulation.executors import make_executor
     from simulation.policies import repeated_policy
 
@@ -353,8 +368,7 @@ def evaluate_cmd(
     except ValidationError as exc:
         message = exc.errors()[0]["msg"].removeprefix("Value error, ")  # pydantic's prefix
         raise fail(f"--hindsight-warm-start: {message}") from None
-    with as_option("scenario", "--scenario"):
-        scen = load_scenario_spec(scenario)
+    scen = _load_scenario(scenario)
     if not standard:
         note_input(scenario, type(scen).model_fields)
     with as_option("model", "--policies"):

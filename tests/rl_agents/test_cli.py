@@ -480,3 +480,29 @@ def test_train_timesteps_help_states_the_smallest_rollout() -> None:
     commands = getattr(typer.main.get_command(app), "commands")  # noqa: B009 (a typer group)
     (timesteps,) = [p for p in commands["train"].params if "--timesteps" in p.opts]
     assert f"at least {MIN_N_STEPS} steps per environment" in " ".join(str(timesteps.help).split())
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("text", "cannot tell the file format (a scenario file: JSON, Solomon"),
+        ("folder", "is a directory, expected a file"),
+    ],
+)
+def test_a_scenario_file_of_no_known_format_names_the_option(
+    tmp_path: Path, command: str, kind: str, reason: str
+) -> None:
+    # the reader's own advice, "pass --format", named an option neither command has, and its
+    # field (``format: ...``, ``path: ...``) was not the option
+    scenario = tmp_path / "day.txt"
+    if kind == "text":
+        scenario.write_text("hello\n")
+    else:
+        scenario.mkdir()
+    args = [command, "--scenario", str(scenario), "--quiet"]
+    args += ["--out", str(tmp_path / "m.zip")] if command == "train" else ["--seeds", "1"]
+    result = runner.invoke(app, args)
+    one_line_error(result, f"error: {scenario}: --scenario: {reason}")
+    assert "--format" not in result.output
+    assert not (tmp_path / "m.zip").exists()
