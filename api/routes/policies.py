@@ -52,7 +52,7 @@ def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
     """Validate every policy spec (422 naming it); model names become file paths."""
     import rl_agents  # noqa: F401  (registers the RL policies)
     from rl_agents.evaluate import check_policy_name
-    from simulation.policies import make_policy, repeated_policy
+    from simulation.policies import empty_argument, make_policy, repeated_policy
 
     out: list[str] = []
     repeated = repeated_policy(body.policies)  # " greedy" and "greedy", insertion:8 and insertion
@@ -61,8 +61,10 @@ def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
     for i, raw in enumerate(body.policies):
         field = f"policies.{i}"
         spec = raw.strip()
-        name, _, arg = spec.partition(":")
+        name, sep, arg = spec.partition(":")
         check_policy_name(name, field)
+        if sep and not arg:  # 'model:' played the shipped model, 'hindsight:' its default
+            raise InputError(field, empty_argument(spec))  # (the command line refuses them)
         if name == "hindsight":
             try:
                 seconds = float(arg) if arg else _hindsight_default_s()

@@ -54,6 +54,10 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
         (["model-plain:nosuchmodel"], "policies.0", "no model named"),
         (["model:nosuchmodel"], "policies.0", "no model named"),
         (["hindsight:soon"], "policies.0", "hindsight:SECONDS"),
+        # nothing after ':' ran the shipped model / the default budget (the CLI refuses them)
+        (["model:"], "policies.0", "model:: nothing after ':'"),
+        (["greedy", "model-plain:"], "policies.1", "model-plain:: nothing after ':'"),
+        (["hindsight:"], "policies.0", "hindsight:: nothing after ':'"),
         (["hindsight:100000"], "policies.0", "at most"),
         (["hindsight:nan"], "policies.0", "positive number"),
         (["hindsight:-inf"], "policies.0", "positive number"),
