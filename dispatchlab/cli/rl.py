@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -206,6 +208,21 @@ def _load_scenario(spec: str) -> Scenario:
             raise InputError("--scenario", err.reason, source=err.source) from None
 
 
+@contextmanager
+def _model_option() -> Iterator[None]:
+    """Errors about a ``model:PATH`` policy's file name ``--policies``, the option that gave it
+    (``FILE: --policies: reason``, as ``--demos`` for ``train``)."""
+    from scenarios.errors import InputError
+
+    with as_option("model", "--policies"):
+        try:
+            yield
+        except InputError as err:
+            if err.field != "model" or err.source is None:
+                raise
+            raise InputError("--policies", err.reason, source=err.source) from None
+
+
 def _refuse_warm_start_options(ctx: typer.Context, given: dict[str, object]) -> None:
     """DQN has no imitation warm start: its options, given with a value that asks for one
     (``--imitation-days 0`` does not), are errors."""
@@ -371,13 +388,13 @@ def evaluate_cmd(
     scen = _load_scenario(scenario)
     if not standard:
         note_input(scenario, type(scen).model_fields)
-    with as_option("model", "--policies"):
+    with _model_option():
         for note in model_twin_notes(scen, specs):  # a model of another twin, before the days
             print_warning(note)
     executor = make_executor("local" if workers > 1 else "serial", workers=workers)
     with (
         as_option("policies", "--policies"),
-        as_option("model", "--policies"),
+        _model_option(),
         progress_bar("evaluating", quiet) as progress,
     ):
         summaries = evaluate_policies(

@@ -359,7 +359,7 @@ def test_evaluate_names_a_model_file_past_the_cap(
     monkeypatch.setenv(MAX_INPUT_ENV, "4096")
     args = ["evaluate", "--policies", f"greedy,model:{model}", "--seeds", "1", "--workers", "1"]
     result = runner.invoke(app, [*args, "--quiet"])
-    one_line_error(result, f"error: {model}: model: file is larger than the 4,096 bytes")
+    one_line_error(result, f"error: {model}: --policies: file is larger than the 4,096 bytes")
 
 
 def test_train_recomputes_stale_demos_with_a_warning(tiny_file: Path, tmp_path: Path) -> None:
@@ -506,3 +506,15 @@ def test_a_scenario_file_of_no_known_format_names_the_option(
     one_line_error(result, f"error: {scenario}: --scenario: {reason}")
     assert "--format" not in result.output
     assert not (tmp_path / "m.zip").exists()
+
+
+@pytest.mark.parametrize("content", [b"hello", b""])
+def test_evaluate_names_the_option_of_a_model_file_that_is_not_a_zip(
+    tmp_path: Path, content: bytes
+) -> None:
+    # it was ``FILE: model: is not a zip file``: the library's argument, not the option
+    model = tmp_path / "m.zip"
+    model.write_bytes(content)
+    args = ["evaluate", "--policies", f"greedy,model:{model}", "--seeds", "1", "--workers", "1"]
+    result = runner.invoke(app, [*args, "--quiet"])
+    one_line_error(result, f"error: {model}: --policies: is not a zip file")
