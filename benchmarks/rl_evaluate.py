@@ -773,6 +773,8 @@ def main() -> None:
             progress=progress,
         )
     except InputError as err:  # an unknown policy, settings that leave nothing to solve
+        if err.field in ("policies", "model"):  # the library's arguments: the option gave them
+            err = InputError("--policies", err.reason, source=err.source)
         ap.error(err.one_line())  # exit 2
     wall = time.perf_counter() - t0
     summaries = summarise(outcomes)

@@ -502,3 +502,33 @@ def test_a_run_says_where_it_was_made_and_a_rerender_keeps_that(
     assert [m.group(0) for m in MADE.finditer(first)] == [made.group(0)]
     _rerender(bench, monkeypatch, "rl-evaluation", "--out", str(tmp_path))
     assert (tmp_path / "rl-evaluation.md").read_text() == first
+
+
+@pytest.mark.parametrize(
+    ("policy", "says"),
+    [
+        ("telepathy", "error: --policies: unknown policy 'telepathy'"),
+        ("model:", "error: --policies: model:: nothing after ':'"),
+        ("model:{bad}", "error: {bad}: --policies: is not a zip file"),
+    ],
+)
+def test_a_bad_policy_exits_2_naming_the_option(
+    rl_bench: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    policy: str,
+    says: str,
+) -> None:
+    """It named the library's arguments (``policies: ...``, ``FILE: model: ...``)."""
+    bad = tmp_path / "m.zip"
+    bad.write_text("hello")
+    spec = policy.format(bad=bad)
+    argv = ["rl_evaluate.py", "--policies", spec, "--seeds", "1", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as end:
+        rl_bench.main()
+    assert end.value.code == 2
+    err = capsys.readouterr().err
+    assert says.format(bad=bad) in err and "Traceback" not in err, err
