@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Body, Request
@@ -10,9 +11,18 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.context import ServiceContext
 from api.core.errors import ERROR_RESPONSES
 from api.core.security import Role
-from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, authorise, get_ctx, open_session
+from api.deps import (
+    CtxDep,
+    IdempotencyKeyHeader,
+    OmsDep,
+    Principal,
+    authorise,
+    get_ctx,
+    open_session,
+)
 from api.examples import ALLOCATION_EXAMPLE
 from api.fastpath import fast_route, is_plain_json
 from api.jobs.registry import JsonDict
@@ -179,17 +189,28 @@ async def create_allocation(
 
     def answer() -> Response:
         # one worker thread for the idempotency record, the job row and the wait on the solver
-        with open_session(ctx) as session:
-            return respond(
-                ctx,
-                session,
-                request,
-                principal=principal,
-                idem_key=idempotency_key,
-                compute=lambda: compute(session),
-            )
+        return _respond(ctx, request, principal, idempotency_key, compute)
 
     return await run_in_lane(ctx, lane, answer)
+
+
+def _respond(
+    ctx: ServiceContext,
+    request: Request,
+    principal: Principal,
+    idempotency_key: str | None,
+    compute: Callable[[Session], tuple[int, BaseModel, str | None]],
+) -> Response:
+    """The answer of ``compute`` in a fresh session, once per ``Idempotency-Key``."""
+    with open_session(ctx) as session:
+        return respond(
+            ctx,
+            session,
+            request,
+            principal=principal,
+            idem_key=idempotency_key,
+            compute=lambda: compute(session),
+        )
 
 
 async def _queue(
@@ -224,15 +245,7 @@ async def _queue(
 
     def answer() -> Response:
         check_request(body)
-        with open_session(ctx) as session:
-            return respond(
-                ctx,
-                session,
-                request,
-                principal=principal,
-                idem_key=idempotency_key,
-                compute=lambda: compute(session),
-            )
+        return _respond(ctx, request, principal, idempotency_key, compute)
 
     return await run_in_threadpool(answer)
 
