@@ -93,13 +93,12 @@ def load_scenario_spec(spec: str) -> Scenario:
     except InputError as err:
         # the file itself, not a field inside it: the reader's advice to pass --format names
         # an option that train and evaluate do not have (the format is always told from it)
-        if err.field == "format":
-            told = err.reason.removesuffix("; pass --format")
-            reason = f"{told} (a scenario file: JSON, Solomon, Li & Lim, VRPLIB or VROOM)"
-        elif err.field == "path":
-            reason = f"{err.reason} (a scenario file)"
-        else:
+        # (errors about the path itself, a folder or a file past the size cap, stay ``path:``
+        # as every command says them)
+        if err.field != "format":
             raise
+        told = err.reason.removesuffix("; pass --format")
+        reason = f"{told} (a scenario file: JSON, Solomon, Li & Lim, VRPLIB or VROOM)"
         raise InputError("scenario", reason, source=err.source) from None
 
 

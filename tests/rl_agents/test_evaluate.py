@@ -291,7 +291,7 @@ def test_cache_key_is_stable_when_settings_are_added(monkeypatch: pytest.MonkeyP
     ("args", "named"),
     [
         (["--seeds", "x"], "--seeds"),
-        (["--policies", "nosuch"], "policies"),
+        (["--policies", "nosuch"], "--policies"),
         (["--hindsight-search-s", "-1"], "--hindsight-search-s"),
         (["--hindsight-time-limit", "0"], "--hindsight-time-limit"),
         (["--hindsight-iterations", "0"], "--hindsight-iterations"),

@@ -145,7 +145,8 @@ def test_a_restricted_sku_key_is_an_order_line_sku(
     [
         ({"a": 1, "b": -1}, "safety_stock.b", _AT_LEAST_0),
         ({"a": True}, "safety_stock.a", NOT_BOOL_REASON),
-        ({"a": "x"}, "safety_stock.a", "Input should be a valid integer, unable to parse string"),
+        ({"a": "x"}, "safety_stock.a", "Input should be a valid integer"),
+        ({"a": "3"}, "safety_stock.a", "Input should be a valid integer"),  # no numeric strings
         (-1, "safety_stock", _AT_LEAST_0),
         (True, "safety_stock", NOT_BOOL_REASON),
         ([1], "safety_stock", SAFETY_STOCK_REASON),
