@@ -784,6 +784,18 @@ class DispatchSimulator:
         ``apply(Postpone(o, until_s=t))`` would). Raises :class:`~solvers.cancel.SolveCancelled`
         once this thread's solve is cancelled (:func:`solvers.cancel.cancel_with`).
         """
+        point = self._next_point(screen)
+        if point is None:
+            return None
+        order, courier, kind = point
+        return self.state(focus_order=order, focus_courier=courier, kind=DecisionKind(kind))
+
+    def _next_point(
+        self, screen: Callable[[int], float | None] | None, *, blind: bool = False
+    ) -> tuple[int, int, int] | None:
+        """Run until the next decision point: its (focus order, focus courier, kind), None
+        when the day is over. ``blind``: nobody decides (:meth:`run`): one point per tick
+        or free courier, not one per waiting order (each would be passed over)."""
         if self._seed is None:
             raise RuntimeError("call reset(seed=...) first")
         decisions = self._decisions
@@ -800,14 +812,14 @@ class DispatchSimulator:
                             self._snooze[o] = until
                             self._maybe_close()
                             continue
-                    return self.state(focus_order=o, focus_courier=c, kind=DecisionKind(kind))
+                    return o, c, kind
                 if kind == DecisionKind.COURIER_FREE:
                     if self._pending and (
                         (self._idle[c] and not self._route[c]) or self._standing_at_break(c)
                     ):
-                        return self.state(focus_order=-1, focus_courier=c, kind=DecisionKind(kind))
+                        return -1, c, kind
                     continue
-                if self._pending:
+                if self._pending and not blind:
                     # One decision per waiting order, oldest first, each on a fresh state
                     # (orders a policy snoozed past now are left out).
                     now = self.now
@@ -818,7 +830,7 @@ class DispatchSimulator:
                         continue
                 if screen is not None and screen(-1) is not None:
                     continue
-                return self.state(focus_order=-1, focus_courier=c, kind=DecisionKind(kind))
+                return -1, c, kind
             if self._finished:
                 return None
             if env.peek() > self._stop_at:
@@ -831,7 +843,9 @@ class DispatchSimulator:
 
     def run(self) -> SimulationResult:
         """Run to the end without taking decisions (unplanned orders stay pending)."""
-        while self.next_decision() is not None:
+        # no DecisionState is built: nobody reads it (one per waiting order and tick cost
+        # most of a day's play with a tick_s and orders the plan leaves out)
+        while self._next_point(None, blind=True) is not None:
             pass
         return self.result()
 

@@ -362,13 +362,16 @@ def test_a_route_plan_in_the_solver_pool_ends_soon_once_the_service_stops(engine
 
 
 @pytest.mark.parametrize("where", ["between_replications", "inside_a_replication"])
-def test_a_plans_twin_evaluation_ends_soon_once_the_service_stops(where: str) -> None:
+def test_a_plans_twin_evaluation_ends_soon_once_the_service_stops(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # the twin evaluation of a synchronous plan did not look at the cancellation: 200
-    # replications (or a few of 10 s each, with a 1 s tick) ran on after the stop, and the
+    # replications (or a few long ones, with a 1 s tick) ran on after the stop, and the
     # process's exit joined the plan's pool thread for as long
     import threading
     import time
 
+    import simulation.twin as twin
     from api.schemas.plans import PlanCreate
     from api.tasks.plans import EVALUATION_CANCELLED, make_plan
     from scenarios.generate import generate_city
@@ -376,7 +379,7 @@ def test_a_plans_twin_evaluation_ends_soon_once_the_service_stops(where: str) ->
 
     scenario = generate_city(seed=1, num_orders=300, num_nodes=4, num_couriers=15)
     evaluation: dict[str, object] = {"replications": 200}
-    if where == "inside_a_replication":  # a 1 s tick: ~90,000 SimPy steps, ~10 s a day
+    if where == "inside_a_replication":  # a 1 s tick: ~90,000 SimPy steps a day
         evaluation = {"replications": 3, "params": {"tick_s": 1, "max_overtime_s": 604800}}
     body = PlanCreate.model_validate(
         {
@@ -388,20 +391,35 @@ def test_a_plans_twin_evaluation_ends_soon_once_the_service_stops(where: str) ->
     )
     stopping = threading.Event()
     set_at: list[float] = []
+    first_over = threading.Event()
 
     def stop() -> None:
         set_at.append(time.monotonic())
         stopping.set()
 
     def progress(share: float, detail: dict[str, Any] | None = None, /) -> None:
-        # the first replication is over: stop now, or soon
-        if share > 0.5 and not set_at and not stopping.is_set():
+        # the first replication is over: stop now, or inside the next one
+        if share > 0.5 and not first_over.is_set():
+            first_over.set()
             if where == "between_replications":
                 stop()
-            else:
-                set_at.append(0.0)
-                threading.Timer(1.0, stop).start()
 
+    looks_after_stop: list[bool] = []
+    looks = twin.cancelled
+
+    def looking() -> bool:
+        # the twin's look at the cancellation every CHECK_EVERY_STEPS steps of a day: the
+        # stop comes right after one inside the second replication (no wall clock: a day
+        # at a 1 s tick takes 1-2 s), the twin must see it at its next look
+        if where == "inside_a_replication" and first_over.is_set() and not stopping.is_set():
+            stop()
+            return False
+        seen = looks()
+        if stopping.is_set():
+            looks_after_stop.append(seen)
+        return seen
+
+    monkeypatch.setattr(twin, "cancelled", looking)
     cancel_with(stopping)
     try:
         result = make_plan(body, progress=progress)
@@ -409,6 +427,8 @@ def test_a_plans_twin_evaluation_ends_soon_once_the_service_stops(where: str) ->
         cancel_with(None)
     assert stopping.is_set()
     assert time.monotonic() - set_at[-1] < 5.0
+    if where == "inside_a_replication":
+        assert looks_after_stop == [True]  # cut at its next look, inside the day
     assert result.kpis is None  # a part of the replications is no estimate
     assert EVALUATION_CANCELLED in result.diagnosis
     assert result.plan.routes  # the plan all the same (nobody waits for it)
@@ -427,6 +447,7 @@ def test_a_plans_fallback_in_the_request_thread_ends_soon_once_the_service_stops
     from fastapi import HTTPException
 
     import api.tasks.plans as plans
+    import simulation.twin as twin
     from api.core.config import Settings
     from api.jobs.registry import TaskRegistry, TaskSpec
     from api.jobs.service import SYNC_AT_STOP
@@ -466,9 +487,20 @@ def test_a_plans_fallback_in_the_request_thread_ends_soon_once_the_service_stops
         record=lambda status, result, **kw: recorded.append((status, kw.get("error"))),
         request=None,
     )
-    threading.Timer(3.0, stopping.set).start()  # the fallback's evaluation is running
+    looks = twin.cancelled
+
+    def looking() -> bool:
+        # the stop comes while the fallback's evaluation is running: at the twin's first
+        # look at the cancellation in its first day (a day at a 1 s tick takes 1-2 s: a
+        # timer could come after the evaluation's end); it must see it at its next look
+        if not stopping.is_set():
+            stopping.set()
+            return False
+        return looks()
+
+    monkeypatch.setattr(twin, "cancelled", looking)
     # the evaluation runs in this thread: its CPU time, not the wall clock, tells a cut
-    # evaluation (~3 s) from a whole one (~20 s) on a loaded machine too
+    # evaluation from a whole one on a loaded machine too
     t0 = time.thread_time()
     with pytest.raises(HTTPException) as cut:  # the stop's answer, its cut plan not kept
         _fallback(cast(Any, attempt), "timeout", "no answer within 30 s + 5 s")

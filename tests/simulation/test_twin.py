@@ -112,6 +112,34 @@ def test_a_day_runs_to_the_end_and_orders_are_delivered(line: Scenario) -> None:
         sim.apply(Postpone(0))
 
 
+def test_a_day_run_without_decisions_builds_no_state_and_plays_as_stepped(
+    line: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run() stepped next_decision() and dropped its states: one per waiting order at every
+    # tick, most of a day's play (a plan evaluation with a 1 s tick and the orders a plan
+    # left out: 190 s of CPU a day for 300 orders, now under 1 s)
+    stop = PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110)
+    plan = Plan(routes=[Route(vehicle_id="v1", stops=[stop])])
+    params = SimParams(tick_s=10)
+    stepped = DispatchSimulator(line, plan=plan, params=params)
+    stepped.reset(seed=3)
+    states = 0
+    while stepped.next_decision() is not None:
+        states += 1
+    assert states > 2 * 5000 // 10  # b and c wait all day: a decision each per tick
+
+    def no_state(*args: Any, **kwargs: Any) -> DecisionState:
+        raise AssertionError("nobody reads a state in run()")
+
+    sim = DispatchSimulator(line, plan=plan, params=params)
+    sim.reset(seed=3)
+    monkeypatch.setattr(sim, "state", no_state)
+    result = sim.run()
+    assert result.metrics == stepped.result().metrics
+    assert result.metrics["orders_delivered"] == 1 and result.metrics["orders_unserved"] == 2
+    assert (result.status == stepped.result().status).all()
+
+
 def test_replace_routes_moves_an_order_and_rejects_bad_routes(line: Scenario) -> None:
     sim = DispatchSimulator(line)
     sim.reset(seed=1)
