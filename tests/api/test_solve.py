@@ -1873,11 +1873,14 @@ def test_an_async_submit_once_its_process_dies_queues_no_job_and_frees_its_key(
 
 
 def test_a_death_decided_while_a_confirmation_commits_waits_for_the_commit(
-    settings: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch
+    settings: Any, monkeypatch: pytest.MonkeyPatch, make_client: Any
 ) -> None:
     # the signal's handler (another thread) decided the death while a confirmation was
     # committing: the job was let go once the death was decided. Now the decision waits for
-    # the commit (at most service.DEATH_WAIT_S): the job was let go before the death
+    # the commit (at most service.DEATH_WAIT_S): the job was let go before the death.
+    # (monkeypatch before make_client: the service stops while this test's death is still
+    # decided, as a dying process's would; undone first, its dispatcher claimed the job let
+    # go and the stop waited ~10 s for its process's start through a fork server importing)
     from sqlalchemy import event
 
     from api.jobs import service
