@@ -17,7 +17,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any, Protocol, TypeVar
@@ -98,12 +98,35 @@ def _pool_init(key: str, blob: bytes, plugins: Sequence[str]) -> None:
     # before the imports unpickling ``blob`` makes (a worker interrupted there printed a
     # traceback)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # held by the parent while it started us: a
+        # Ctrl-C pending since then is dropped now (ignored), not raised in Python's start-up
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # a parent ended by SIGTERM or SIGKILL runs no clean-up: its workers would play on,
     # orphaned, to the end of their replications (minutes for a re-optimising policy)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _import_plugins(plugins)
     _SHARED.clear()
     _SHARED[key] = pickle.loads(blob)
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT held (blocked) in this thread while pool workers start, then let through.
+
+    A worker starts with its parent's signal mask: holding SIGINT, it cannot be interrupted
+    in Python's start-up or the spawn bootstrap, before :func:`_pool_init` ignores Ctrl-C
+    (a Ctrl-C just after ``whatif`` started its workers printed a worker's traceback under
+    ``error: interrupted``). The parent gets a Ctrl-C pressed meanwhile as the mask is
+    restored. The standard library starts its resource tracker the same way.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _pool_call(fn: TaskFn, key: str, task: Any) -> Any:
@@ -166,9 +189,10 @@ class LocalExecutor:
             initargs=(key, blob, tuple(plugins)),
         )
         try:
-            futures: dict[Future[Any], int] = {
-                pool.submit(_pool_call, fn, key, task): i for i, task in enumerate(tasks)
-            }
+            with _sigint_held():  # the pool starts its workers as tasks are submitted
+                futures: dict[Future[Any], int] = {
+                    pool.submit(_pool_call, fn, key, task): i for i, task in enumerate(tasks)
+                }
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)

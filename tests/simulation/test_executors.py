@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 from pathlib import Path
@@ -262,3 +263,45 @@ def test_ctrl_c_ends_the_pool_and_its_workers_at_once(tmp_path: Path) -> None:
             if m.exists() and m.read_text():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(m.read_text()), signal.SIGKILL)
+
+
+_START_UP_CTRL_C_SCRIPT = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal, not ignored
+if __name__ == "__mp_main__":  # a pool worker importing its parent's main module at start-up
+    os.kill(os.getpid(), signal.SIGINT)  # the Ctrl-C that reached it there
+    time.sleep(0.2)
+from simulation.executors import LocalExecutor
+
+def task(shared, key, value):
+    return value * 2
+
+if __name__ == "__main__":
+    print(LocalExecutor(workers=2).run(task, None, "k", [1, 2, 3, 4]), flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signal masks (POSIX)")
+def test_a_ctrl_c_while_a_worker_starts_up_prints_no_traceback(tmp_path: Path) -> None:
+    # before: a Ctrl-C reaching a pool worker still starting (Python's start-up, the spawn
+    # bootstrap importing the parent's main module), before its initializer ignored SIGINT,
+    # raised KeyboardInterrupt there: a traceback under `error: interrupted`, the pool broken.
+    # Now the parent holds SIGINT while it starts its workers, which inherit the mask and
+    # drop the pending Ctrl-C once they ignore it (the parent gets its own Ctrl-C).
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "start_up.py"
+    script.write_text(_START_UP_CTRL_C_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
+    assert done.returncode == 0 and done.stdout.strip() == "[2, 4, 6, 8]", done
