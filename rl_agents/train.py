@@ -419,6 +419,19 @@ def fit_rollout(params: TrainParams) -> TrainParams:
     return params.model_copy(update={"n_steps": n_steps, "batch_size": batch})
 
 
+#: DQN collects this many steps per environment between updates (SB3's ``train_freq``)
+DQN_TRAIN_FREQ = 4
+
+
+def planned_timesteps(params: TrainParams) -> int:
+    """The environment steps a run of ``params`` (after :func:`fit_rollout`) takes: its budget
+    rounded up to whole collections, PPO's rollouts of ``n_steps x num_envs`` steps, DQN's
+    ``train_freq x num_envs``; SB3 stops only once a collection reaching the budget ends."""
+    per_env = DQN_TRAIN_FREQ if params.algo == "dqn" else params.n_steps
+    block = per_env * params.num_envs
+    return -(-params.timesteps // block) * block
+
+
 def _build_model(params: TrainParams, vec: Any, logdir: Path) -> Any:
     import torch
 
@@ -440,7 +453,7 @@ def _build_model(params: TrainParams, vec: Any, logdir: Path) -> Any:
             buffer_size=100_000,
             learning_starts=min(5_000, params.timesteps // 10 + 1),
             batch_size=params.batch_size,
-            train_freq=4,
+            train_freq=DQN_TRAIN_FREQ,
             target_update_interval=2_000,
             exploration_fraction=0.2,
             exploration_final_eps=0.02,
@@ -671,7 +684,9 @@ def train(
     rewritten, with a :class:`StaleDemonstrationsWarning`.
 
     The folders of ``out`` and of a ``demos_path`` to write must exist (an InputError on
-    ``out`` / ``demos`` before any work); ``logdir``, the run's own folder, is made if missing.
+    ``out`` / ``demos`` before any work); ``logdir``, the run's own folder, is made if missing,
+    and removed again (with the parents made for it) when the run is refused or interrupted
+    before anything is written there (a refused ``demos`` file left it empty).
     """
     from scenarios.files import check_output_file_folder
 
@@ -683,7 +698,55 @@ def train(
     check_output_file_folder(out_path, "out")
     if demos_path is not None and not Path(demos_path).exists():
         check_output_file_folder(demos_path, "demos")
-    log_path.mkdir(parents=True, exist_ok=True)
+    made = _make_folder(log_path)
+    try:
+        return _run(
+            scenario,
+            p,
+            out_path,
+            log_path,
+            progress=progress,
+            command=command,
+            expert_progress=expert_progress,
+            demos_path=demos_path,
+        )
+    except BaseException:  # refused or interrupted before anything was logged: no empty folder
+        _remove_empty(made)
+        raise
+
+
+def _make_folder(path: Path) -> list[Path]:
+    """Make folder ``path`` with its missing parents; the folders made, deepest first."""
+    made: list[Path] = []
+    at = path.absolute()
+    while not at.exists() and at != at.parent:
+        made.append(at)
+        at = at.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) while they are empty: one holding logs is kept."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (logs, a checkpoint), or already gone
+            return
+
+
+def _run(
+    scenario: Scenario,
+    p: TrainParams,
+    out_path: Path,
+    log_path: Path,
+    *,
+    progress: bool,
+    command: str | None,
+    expert_progress: Any,
+    demos_path: str | Path | None,
+) -> TrainResult:
+    """The run of :func:`train` once its parameters are set and its logs folder is made."""
     t0 = time.perf_counter()
     # Training days: the warm start's first, then each DAgger round's, all distinct.
     rng = np.random.default_rng(p.seed)
@@ -741,8 +804,8 @@ def train(
     callbacks = _callbacks(p, val_env, log_path, out_path, state)
     interrupted = False
     try:
-        model.learn(
-            total_timesteps=p.timesteps,
+        model.learn(  # the steps it will take: the progress bar's total (it said 16/1)
+            total_timesteps=planned_timesteps(p),
             callback=callbacks,
             progress_bar=progress,
             tb_log_name=p.algo,
@@ -781,6 +844,7 @@ __all__ = [
     "fit_rollout",
     "imitate",
     "make_vec_env",
+    "planned_timesteps",
     "returns_to_go",
     "soft_targets",
     "train",

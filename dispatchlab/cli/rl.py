@@ -22,6 +22,7 @@ from dispatchlab.cli._common import (
     cli_errors,
     console,
     fail,
+    is_stdout,
     note_input,
     option_names,
     print_warning,
@@ -71,7 +72,8 @@ def train_cmd(
             help="environment steps (decisions) to train; (Maskable)PPO trains whole rollouts "
             "of 1024 steps per environment, so a budget above 1024 x envs is rounded up to a "
             "multiple of it (a smaller one is one rollout of that size, at least 8 steps per "
-            "environment)"
+            "environment), DQN to a multiple of 4 x envs; the progress bar counts the steps "
+            "that will run"
         ),
     ] = 300_000,
     seed: Annotated[int, seed_option("seed of the run (weights, days drawn)")] = 0,
@@ -140,6 +142,11 @@ def train_cmd(
         raise fail(f"--out: the model file must end in .zip, got {str(out)!r}")
     # before the training, not after it (the folder of a file written must exist)
     check_output_file(out)
+    if logdir is not None and is_stdout(logdir):  # as whatif --out: it made a folder named -
+        raise fail(
+            "--logdir: '-' (standard output) cannot take the TensorBoard logs and checkpoints; "
+            "name a folder"
+        )
     log = logdir if logdir is not None else out.with_suffix("").with_name(out.stem + "-logs")
     check_output_folder(log, "--logdir")
     if demos is not None and (demos.is_dir() or not demos.exists()):

@@ -253,6 +253,18 @@ def test_train_reports_the_requested_timesteps(tiny_file: Path, tmp_path: Path) 
     assert "after 64 steps" in " ".join(result.output.split())
 
 
+def test_train_refuses_logdir_dash(
+    tiny_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before: '--logdir -' trained and wrote the logs to a folder named '-' (as whatif --out -
+    # made ./-, now refused)
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--scenario", str(tiny_file), "--timesteps", "1", "--imitation-days", "0"]
+    args += ["--eval-every", "0", "--quiet", "--logdir", "-"]
+    one_line_error(runner.invoke(app, args), "error: --logdir: ", "standard output")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("option", "value"),
     [

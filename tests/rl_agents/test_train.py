@@ -28,6 +28,7 @@ from rl_agents.train import (
     demonstrations,
     demonstrations_meta,
     fit_rollout,
+    planned_timesteps,
     train,
     validate,
 )
@@ -84,6 +85,72 @@ def test_fit_rollout_caps_n_steps_to_the_budget(
     assert (n_steps * envs) % batch == 0
     dqn = TrainParams(algo="dqn", timesteps=timesteps, num_envs=envs)
     assert fit_rollout(dqn) == dqn
+
+
+@pytest.mark.parametrize(
+    ("algo", "timesteps", "envs", "planned"),
+    [
+        ("ppo", 1, 2, 16),  # one rollout of at least MIN_N_STEPS per environment
+        ("maskable-ppo", 64, 2, 64),
+        ("ppo", 3000, 2, 4096),  # whole rollouts of 1024 x 2
+        ("ppo", 300_000, 2, 301_056),
+        ("dqn", 1, 2, 8),  # train_freq 4 x 2 environments
+        ("dqn", 10, 2, 16),
+        ("dqn", 300_000, 2, 300_000),
+    ],
+)
+def test_planned_timesteps_round_the_budget_up_to_whole_collections(
+    algo: str, timesteps: int, envs: int, planned: int
+) -> None:
+    params = fit_rollout(TrainParams(algo=algo, timesteps=timesteps, num_envs=envs))
+    assert planned_timesteps(params) == planned
+
+
+def _recording_bar(seen: list[tuple[float | None, float]]) -> type:
+    """SB3's progress bar, appending its total and its count at the end of a run to ``seen``."""
+    from stable_baselines3.common.callbacks import ProgressBarCallback
+
+    class Recording(ProgressBarCallback):
+        def _on_training_end(self) -> None:
+            seen.append((self.pbar.total, self.pbar.n))
+            super()._on_training_end()
+
+    return Recording
+
+
+@pytest.mark.parametrize(("algo", "planned"), [("ppo", 16), ("dqn", 8)])
+def test_the_progress_bar_counts_the_steps_that_will_run(
+    tiny: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, algo: str, planned: int
+) -> None:
+    # before: --timesteps 1 with 2 environments showed "16/1" (the total was the budget, the
+    # run PPO's smallest rollout, 8 steps per environment; DQN's 4 per environment "8/1")
+    import stable_baselines3.common.base_class as base_class
+
+    seen: list[tuple[float | None, float]] = []
+    monkeypatch.setattr(base_class, "ProgressBarCallback", _recording_bar(seen))
+    params = TrainParams(algo=algo, timesteps=1, num_envs=2, imitation_days=0, eval_every=0)
+    result = train(tiny, params, out=tmp_path / "m.zip", logdir=tmp_path / "logs")
+    assert result.timesteps == planned
+    assert seen == [(planned, planned)]
+
+
+def test_a_run_refused_after_it_started_leaves_no_logs_folder(
+    tiny: Scenario, tmp_path: Path
+) -> None:
+    # before: the logs folder (and its parents) was made first, and stayed, empty, when the
+    # demonstrations file was refused
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros(3))
+    params = TrainParams(algo="ppo", timesteps=1, imitation_days=1, imitation_epochs=1)
+    with pytest.raises(InputError) as info:
+        train(tiny, params, out=tmp_path / "m.zip", logdir=tmp_path / "a" / "logs", demos_path=bad)
+    assert info.value.field == "demos"
+    assert not (tmp_path / "a").exists()
+    kept = tmp_path / "kept"  # a folder that was there before is left alone
+    kept.mkdir()
+    with pytest.raises(InputError):
+        train(tiny, params, out=tmp_path / "m.zip", logdir=kept, demos_path=bad)
+    assert kept.is_dir()
 
 
 @pytest.mark.parametrize(("algo", "timesteps"), [("ppo", 64), ("maskable-ppo", 512)])
