@@ -848,7 +848,10 @@ def evaluate_policies(
     """
     if not seeds:
         raise InputError("seeds", "no seeds given")
+    from rl_agents.scenario import check_dispatch_scenario
     from simulation.policies import repeated_policy
+
+    check_dispatch_scenario(scenario)  # no order or no courier: nothing to compare
 
     # a repeated day or policy would be counted twice: the CIs would look tighter than they are
     repeated = repeated_policy(specs)  # also under another spelling (insertion, insertion:8)

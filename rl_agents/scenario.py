@@ -102,6 +102,33 @@ def load_scenario_spec(spec: str) -> Scenario:
         raise InputError("scenario", reason, source=err.source) from None
 
 
+def check_dispatch_scenario(scenario: Scenario) -> None:
+    """Refuse a scenario whose days hold no dispatch decision to compare or learn from: no
+    orders and no arrivals expected (field ``orders``), or no couriers (``vehicles``).
+
+    Every policy played such a day the same way (cost 0, or every order unserved at the same
+    cost): ``evaluate`` printed a table of identical rows, and the service queued the job.
+    """
+    arrivals = scenario.arrivals
+    expected = (
+        arrivals.expected_arrivals(scenario.horizon.start_s, scenario.horizon.end_s)
+        if arrivals is not None
+        else 0.0
+    )
+    if not scenario.orders and not expected > 0:
+        raise InputError(
+            "orders",
+            "no orders and no arrivals expected over the horizon: the day has nothing to "
+            "dispatch (every policy would cost 0); give orders, or arrivals with an hourly_rate",
+        )
+    if not scenario.vehicles:
+        raise InputError(
+            "vehicles",
+            "no couriers: every policy would leave every order unserved at the same cost; "
+            "give at least one vehicle",
+        )
+
+
 def parse_seeds(spec: str) -> list[int]:
     """Seeds from ``A..B`` (inclusive), ``A,B,C`` or a single number.
 
@@ -142,6 +169,7 @@ __all__ = [
     "STANDARD",
     "TRAIN_SEEDS",
     "VALIDATION_SEEDS",
+    "check_dispatch_scenario",
     "dispatch_variant",
     "load_scenario_spec",
     "parse_seeds",

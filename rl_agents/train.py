@@ -688,8 +688,10 @@ def train(
     and removed again (with the parents made for it) when the run is refused or interrupted
     before anything is written there (a refused ``demos`` file left it empty).
     """
+    from rl_agents.scenario import check_dispatch_scenario
     from scenarios.files import check_output_file_folder
 
+    check_dispatch_scenario(scenario)  # no order or no courier: no decision to learn from
     p = fit_rollout(params if params is not None else TrainParams())
     p = p.model_copy(update={"env": p.env.model_copy(update={"reward_scale": p.reward_scale})})
     out_path, log_path = Path(out), Path(logdir)

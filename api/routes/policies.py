@@ -100,7 +100,13 @@ def evaluate_policies(
     cost / hindsight and gap closed, per policy, on the same day seeds."""
     settings = ctx.settings
     if body.scenario is not None:
+        from rl_agents.scenario import check_dispatch_scenario
+
         check_played_scenario(settings, body.scenario, field="scenario")
+        try:  # a day without orders or couriers: the job played identical rows
+            check_dispatch_scenario(body.scenario)
+        except InputError as err:
+            raise InputError(f"scenario.{err.field}", err.reason) from None
     from rl_agents.evaluate import BASELINE
 
     specs = check_specs(body, settings)

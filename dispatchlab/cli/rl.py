@@ -151,6 +151,7 @@ def train_cmd(
     check_output_folder(log, "--logdir")
     if demos is not None and (demos.is_dir() or not demos.exists()):
         check_output_file(demos, "--demos")  # read if it exists, else written
+    from rl_agents.scenario import check_dispatch_scenario
     from rl_agents.train import TrainParams, train
 
     with option_names(_TRAIN_OPTIONS):  # before the scenario is loaded
@@ -172,6 +173,7 @@ def train_cmd(
     scen = _load_scenario(scenario)
     if scenario.strip() != "standard":
         note_input(scenario, type(scen).model_fields)
+    check_dispatch_scenario(scen)  # no order or no courier: nothing to learn
     import shlex
     import sys
 
@@ -317,7 +319,12 @@ def evaluate_cmd(
         table_markdown,
     )
     from rl_agents.hindsight import HindsightParams, budget_settings, parse_iterations
-    from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS, parse_seeds
+    from rl_agents.scenario import (
+        TRAIN_SEEDS,
+        VALIDATION_SEEDS,
+        check_dispatch_scenario,
+        parse_seeds,
+    )
     from simulation.executors import make_executor
     from simulation.policies import repeated_policy
 
@@ -395,6 +402,7 @@ def evaluate_cmd(
     scen = _load_scenario(scenario)
     if not standard:
         note_input(scenario, type(scen).model_fields)
+    check_dispatch_scenario(scen)  # no order or no courier: identical rows, before the days
     with _model_option():
         for note in model_twin_notes(scen, specs):  # a model of another twin, before the days
             print_warning(note)

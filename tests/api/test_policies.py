@@ -88,6 +88,27 @@ def test_bad_policy_specs_are_422_naming_the_policy(
     assert detail["field"] == field and reason in detail["reason"]
 
 
+@pytest.mark.parametrize(
+    ("emptied", "field", "reason"),
+    [
+        ("orders", "scenario.orders", "no orders and no arrivals expected"),
+        ("vehicles", "scenario.vehicles", "no couriers"),
+    ],
+)
+def test_a_day_without_orders_or_couriers_is_422_naming_the_field(
+    client: TestClient, keys: dict[str, dict[str, str]], emptied: str, field: str, reason: str
+) -> None:
+    """Every policy played such a day alike (cost 0, or every order unserved): the job was
+    queued and its table compared identical rows."""
+    body = _body()
+    body["scenario"][emptied] = []
+    body["scenario"]["arrivals"] = None
+    answer = client.post("/v1/policies/evaluate", json=body, headers=keys["researcher"])
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"][0]
+    assert detail["field"] == field and reason in detail["reason"], detail
+
+
 def test_a_seed_given_twice_is_422_naming_it(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:

@@ -253,6 +253,31 @@ def test_train_reports_the_requested_timesteps(tiny_file: Path, tmp_path: Path) 
     assert "after 64 steps" in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize("command", ["evaluate", "train"])
+@pytest.mark.parametrize(
+    ("emptied", "needle"),
+    [
+        ("orders", "orders: no orders and no arrivals expected"),
+        ("vehicles", "vehicles: no couriers"),
+    ],
+)
+def test_a_day_without_orders_or_couriers_is_refused_naming_the_field(
+    tiny_file: Path, tmp_path: Path, command: str, emptied: str, needle: str
+) -> None:
+    # before: evaluate played the days and printed identical rows (cost 0 every day, or every
+    # order unserved), train trained on days without a decision
+    data = json.loads(tiny_file.read_text())
+    data[emptied] = []
+    data["arrivals"] = None
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps(data))
+    args = [command, "--scenario", str(path), "--quiet"]
+    args += ["--seeds", "1", "--workers", "1"] if command == "evaluate" else ["--timesteps", "1"]
+    args += ["--out", str(tmp_path / ("r.json" if command == "evaluate" else "m.zip"))]
+    one_line_error(runner.invoke(app, args), f"{path}: {needle}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.json"]
+
+
 def test_train_refuses_logdir_dash(
     tiny_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
