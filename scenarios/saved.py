@@ -141,8 +141,15 @@ SAFETY_STOCK_SKU_RULE = NewerRule(
     "whose per-SKU safety stocks name SKUs of the catalogue",
 )
 
+#: a what-if variant could not be named ``base`` (session 64)
+BASE_VARIANT_RULE = NewerRule(
+    "variants refused the name 'base'",
+    "with that variant renamed (its modifiers apply to the base)",
+)
+
 _SKU_KEY = re.compile(r"(?:^|\.)(?:inventory|safety_stock|restricted_skus)\.")
 _SAFETY_STOCK_KEY = re.compile(r"(?:^|\.)nodes\.\d+\.safety_stock\.")
+_VARIANT_NAME = re.compile(r"(?:^|\.)variants\.\d+\.name$")
 
 
 def newer_rule(field: str, reason: str) -> NewerRule | None:
@@ -154,4 +161,8 @@ def newer_rule(field: str, reason: str) -> NewerRule | None:
         return SKU_KEY_LENGTH_RULE
     if _SAFETY_STOCK_KEY.search(field) and reason.startswith("unknown SKU "):
         return SAFETY_STOCK_SKU_RULE
+    from scenarios.variants import BASE_NAME_REASON  # it imports this module
+
+    if _VARIANT_NAME.search(field) and reason == BASE_NAME_REASON:
+        return BASE_VARIANT_RULE
     return None

@@ -21,8 +21,10 @@ A variant file::
         modifiers:
           - {kind: stock_shock, factor: 0.5, node_ids: [dc-01]}
 
-The base scenario is always compared as variant ``base`` (unless a variant has that name).
-Variant names are unique (``variants.1.name: duplicate name 'rush'``).
+The base scenario is always compared as variant ``base``, first; no variant may take that name
+(``variants.0.name: 'base' is the name of the baseline, ...``: until session 64 such a variant
+replaced the baseline while the other variants stayed the unmodified base plus their own
+modifiers). Variant names are unique (``variants.1.name: duplicate name 'rush'``).
 
 Modifiers:
 
@@ -75,7 +77,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from scenarios.errors import (
     FieldError,
@@ -197,11 +199,31 @@ Modifier = Annotated[
 register_tagged_union("modifiers", Modifier)
 
 
+#: the name of the baseline every variant is compared with: the unmodified base scenario
+BASE = "base"
+#: why a variant may not be named :data:`BASE` (the start is matched by
+#: :func:`scenarios.saved.newer_rule`: jobs queued before session 64 could name one so)
+BASE_NAME_REASON = (
+    "'base' is the name of the baseline, the unmodified base scenario every variant is "
+    "compared with; give this variant another name (for another baseline, change the base "
+    "scenario file or request)"
+)
+
+
 class Variant(StrictModel):
     """A named list of modifiers applied to the base scenario."""
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     modifiers: list[Modifier] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _not_base(cls, name: str) -> str:
+        # a variant named base replaced the baseline, while every other variant was still
+        # the unmodified base plus its own modifiers: its differences measured two changes
+        if name == BASE:
+            raise ValueError(BASE_NAME_REASON)
+        return name
 
 
 class VariantFile(StrictModel):
@@ -241,32 +263,25 @@ class LoadedVariants:
 
     @property
     def names(self) -> list[str]:
-        """Variant names, ``base`` first."""
-        names = [v.name for v in self.spec.variants]
-        return ["base", *(n for n in names if n != "base")]  # a redefined base, first too
+        """Variant names, ``base`` (the unmodified base scenario) first."""
+        return [BASE, *(v.name for v in self.spec.variants)]
 
     def scenarios(self, *, seed: int, max_orders: int | None = None) -> dict[str, Scenario]:
-        """Every variant's scenario (``base`` = the unmodified base unless redefined).
+        """Every variant's scenario, ``base`` being the unmodified base.
 
         ``max_orders``: a demand modifier that would give a variant more orders is an
         InputError, raised before its copies are made (see :func:`apply_variant`).
         """
-        out: dict[str, Scenario] = {}
-        by_name = {v.name: (i, v) for i, v in enumerate(self.spec.variants)}
-        for name in self.names:
-            found = by_name.get(name)
-            if found is None:
-                out[name] = self.base
-            else:
-                index, variant = found
-                out[name] = apply_variant(
-                    self.base,
-                    variant,
-                    seed=seed,
-                    index=index,
-                    source=self.source,
-                    max_orders=max_orders,
-                )
+        out: dict[str, Scenario] = {BASE: self.base}
+        for index, variant in enumerate(self.spec.variants):
+            out[variant.name] = apply_variant(
+                self.base,
+                variant,
+                seed=seed,
+                index=index,
+                source=self.source,
+                max_orders=max_orders,
+            )
         return out
 
 

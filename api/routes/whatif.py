@@ -61,8 +61,7 @@ def create_whatif(
     check_replications(ctx.settings, body.replications, field="replications")
     for i, policy in enumerate(body.policies):
         check_policy(policy, f"policies.{i}", has_plan=body.plan is not None)
-    # the base is played first; a variant named base redefines it and is not played twice
-    played = len({v.name for v in body.variants} | {"base"})
+    played = len(body.variants) + 1  # the base is played first (no variant may be named base)
     runs = played * len(body.policies) * body.replications
     check_simulated_days(
         ctx.settings,

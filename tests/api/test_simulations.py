@@ -445,24 +445,37 @@ def test_a_study_with_an_idempotency_key_is_queued_once(
     assert jobs["count"] == 1  # queued once
 
 
-def test_the_day_cap_counts_a_redefined_base_once(settings: Settings, make_client: Any) -> None:
-    """A variant named base is the baseline: 2 variants x 1 policy x 5 were refused as 15 days."""
+def test_a_variant_named_base_is_422_naming_it(settings: Settings, make_client: Any) -> None:
+    """A variant named base replaced the baseline, while every other variant stayed the
+    unmodified base plus its own modifiers (its differences measured two changes): 202."""
+    client = make_client(Settings(**{**settings.model_dump(), "auth_enabled": False}))
+    body = _example(WHATIF_EXAMPLE)
+    body["variants"][1]["name"] = "base"
+    answer = client.post("/v1/whatif", json=body)
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"][0]
+    assert detail["field"] == "variants.1.name", detail
+    assert detail["reason"].startswith("'base' is the name of the baseline"), detail
+
+
+def test_the_day_cap_counts_the_base_and_every_variant(
+    settings: Settings, make_client: Any
+) -> None:
     capped = Settings(**{**settings.model_dump(), "max_whatif_runs": 10, "auth_enabled": False})
     client = make_client(capped)
     body = _example(WHATIF_EXAMPLE)
-    body["variants"][0]["name"] = "base"
     body.update(policies=body["policies"][:1], replications=5)
     assert len(body["variants"]) == 2
-    answer = client.post("/v1/whatif", json=body)
-    assert answer.status_code == 202, answer.text
-    body["variants"][0]["name"] = "other"  # the base is added: 15 days
-    refused = client.post("/v1/whatif", json=body)
+    refused = client.post("/v1/whatif", json=body)  # the base is added: 15 days
     assert refused.status_code == 422, refused.text
     detail = refused.json()["detail"][0]
     assert detail["field"] == "replications", detail
     assert detail["reason"] == (
         "15 simulated days (3 variants with the base x policies x replications); at most 10"
     )
+    body["variants"] = body["variants"][:1]
+    answer = client.post("/v1/whatif", json=body)
+    assert answer.status_code == 202, answer.text
 
 
 def test_a_whatif_rows_interval_method_is_one_the_project_names() -> None:

@@ -36,6 +36,10 @@ SAFETY_STOCK_JOB = (
     "(the job was queued before a per-SKU safety stock had to name a SKU of the catalogue: "
     "send the request again whose per-SKU safety stocks name SKUs of the catalogue)"
 )
+BASE_VARIANT_JOB = (
+    "(the job was queued before variants refused the name 'base': send the request again "
+    "with that variant renamed (its modifiers apply to the base))"
+)
 #: the end of the reason of a re-plan of a plan stored before each rule
 SKU_KEYS_PLAN = (
     "(the plan was stored before SKU keys had to be 1 to 200 characters: it can be read "
@@ -99,6 +103,13 @@ def _whatif() -> dict[str, Any]:
     return {**body, "scenario": _safety_stock_typo(_scenario()), "replications": 2}
 
 
+def _whatif_named_base() -> dict[str, Any]:
+    """A variant named base: until session 64 it replaced the baseline."""
+    body = copy.deepcopy(WHATIF_EXAMPLE["small"]["value"])
+    body["variants"][0]["name"] = "base"
+    return {**body, "replications": 2}
+
+
 def _policies() -> dict[str, Any]:
     return {"scenario": _empty_key(_scenario()), "policies": ["insertion"], "seeds": [1]}
 
@@ -153,6 +164,7 @@ def _finished(client: TestClient, keys: dict[str, dict[str, str]], job_id: str) 
         ("allocations", "/v1/allocations", lambda: _allocations("rules"), SKU_KEYS_JOB),
         ("simulations", "/v1/simulations", _simulations, SKU_KEYS_JOB),
         ("whatif", "/v1/whatif", _whatif, SAFETY_STOCK_JOB),
+        ("whatif", "/v1/whatif", _whatif_named_base, BASE_VARIANT_JOB),
         ("policies", "/v1/policies/evaluate", _policies, SKU_KEYS_JOB),
     ],
 )

@@ -213,8 +213,9 @@ def test_a_variant_file_giving_a_key_twice_is_one_line_naming_it(
     assert [m.factor for m in modifiers] == [1.2, 1.5]  # type: ignore[union-attr]
 
 
-def test_a_redefined_base_is_still_the_first_variant(tmp_path: Path, city: Scenario) -> None:
-    # a variant named base (the baseline with modifiers) sat wherever it was in the file
+def test_a_variant_named_base_is_refused_naming_it(tmp_path: Path, city: Scenario) -> None:
+    # before: a variant named base replaced the baseline (its modifiers applied to it), while
+    # 'slow' stayed the unmodified base plus 1.2: compared with base, it measured two changes
     write_json(city, tmp_path / "city.json")
     spec = tmp_path / "v.yaml"
     spec.write_text(
@@ -223,11 +224,21 @@ def test_a_redefined_base_is_still_the_first_variant(tmp_path: Path, city: Scena
         "  - {name: base, modifiers: [{kind: travel_slowdown, factor: 1.1}]}\n",
         encoding="utf-8",
     )
+    with pytest.raises(InputError) as info:
+        read_variants(spec)
+    assert info.value.field == "variants.1.name"
+    assert info.value.reason.startswith("'base' is the name of the baseline")
+    spec.write_text(
+        "base: city.json\nvariants:\n"
+        "  - {name: slow, modifiers: [{kind: travel_slowdown, factor: 1.2}]}\n"
+        "  - {name: Base, modifiers: []}\n",  # names are case-sensitive: another name
+        encoding="utf-8",
+    )
     loaded = read_variants(spec)
-    assert loaded.names == ["base", "slow"]
+    assert loaded.names == ["base", "slow", "Base"]
     scenarios = loaded.scenarios(seed=0)
-    assert list(scenarios) == ["base", "slow"]
-    assert scenarios["base"].stochastic.travel_slowdowns[0].factor == 1.1
+    assert scenarios["base"] is loaded.base
+    assert scenarios["slow"].stochastic.travel_slowdowns[0].factor == 1.2
 
 
 @settings(max_examples=40, deadline=None)

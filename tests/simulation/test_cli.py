@@ -294,6 +294,18 @@ def test_whatif_writes_tables_plots_and_html(tmp_path: Path, city_file: Path) ->
     assert printed and all(row.endswith("|") for row in printed), result.stdout  # not wrapped
 
 
+def test_whatif_refuses_a_variant_named_base(tmp_path: Path, city_file: Path) -> None:
+    """It replaced the baseline, the other variants staying the unmodified base plus their
+    own modifiers; ``POST /v1/whatif`` refuses it alike (422 ``variants.2.name``)."""
+    named = _variants(tmp_path, city_file, "  - name: base\n")
+    result = runner.invoke(app, ["whatif", str(named), "--out", str(tmp_path / "r")])
+    _one_line_error(result)
+    assert result.stderr.startswith(
+        f"error: {named}: variants.2.name: 'base' is the name of the baseline"
+    )
+    assert not (tmp_path / "r").exists()
+
+
 def test_whatif_names_a_repeated_variant_name_at_its_field(tmp_path: Path, city_file: Path) -> None:
     """It was ``(root): variants.2.name: duplicate variant name 'rush'`` (a plain ValueError),
     where ``POST /v1/whatif`` said ``variants.2.name: duplicate variant 'rush'``: one check,
