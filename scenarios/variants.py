@@ -17,6 +17,9 @@ A variant file::
         modifiers:
           - {kind: fleet, remove: 5}
           - {kind: pick_time, factor: 1.5}
+      - name: two-more-couriers
+        modifiers:
+          - {kind: fleet, add: 2}             # copies of the most common kind of courier
       - name: stock-shock
         modifiers:
           - {kind: stock_shock, factor: 0.5, node_ids: [dc-01]}
@@ -45,7 +48,12 @@ Modifiers:
   its ``templates`` when it has none). Random choices use the ``seed`` given to
   :func:`apply_variant`.
 - ``node_closed``: an outage of node ``node_id`` during ``window``.
-- ``fleet``: ``remove`` couriers (the listed ``vehicle_ids``, each once, else the last ones).
+- ``fleet``: ``remove`` couriers (the listed ``vehicle_ids``, each once, else the last ones),
+  or ``add`` couriers (at most :data:`MAX_ADDED_COURIERS` per variant), each a copy of
+  ``copy_of`` (a courier of the variant's fleet) or, without it, of the first courier of the
+  fleet's most common kind (same capacity, skills and costs: :func:`template_courier`), with
+  its base, shift, breaks and limits, under a new id ``<id>~<k>`` (k = 1, 2, ..., skipping ids
+  the fleet has). ``add`` goes in a fleet modifier of its own (modifiers apply in order).
 - ``travel_slowdown``: travel takes ``factor`` x longer during ``window`` (all day if omitted).
 - ``pick_time``: pick and pack times x ``factor`` at ``node_ids`` (all nodes if omitted).
 - ``stock_shock``: inventory x ``factor`` (exactly as written, rounded down) at ``node_ids``
@@ -133,15 +141,31 @@ class NodeClosedModifier(StrictModel):
     window: TimeWindow
 
 
+#: Most couriers the ``fleet`` modifiers of one variant may add to the base's fleet (each
+#: a copy: a few bytes of ``add`` must not make millions of vehicles)
+MAX_ADDED_COURIERS = 1_000
+
+
 class FleetModifier(StrictModel):
-    """``remove`` fewer couriers: the listed ``vehicle_ids``, else the last ones."""
+    """``remove`` fewer couriers (the listed ``vehicle_ids``, else the last ones), or ``add``
+    more: copies of ``copy_of``, else of the first courier of the fleet's most common kind."""
 
     kind: Literal["fleet"] = "fleet"
     remove: NonNegInt = 0
     vehicle_ids: list[Id] = Field(default_factory=list)
+    add: Annotated[int, Field(ge=0, le=MAX_ADDED_COURIERS), NotBool] = 0
+    copy_of: Id | None = None
 
     @model_validator(mode="after")
     def _ids_match(self) -> FleetModifier:
+        if self.add and (self.remove or self.vehicle_ids):
+            raise FieldError(
+                ("add",),
+                "add couriers in a fleet modifier of its own, not with remove or vehicle_ids "
+                "(give two fleet modifiers: they apply in order)",
+            )
+        if self.copy_of is not None and not self.add:
+            raise FieldError(("copy_of",), "only with add (how many copies of it to add)")
         if self.vehicle_ids and self.remove and self.remove != len(self.vehicle_ids):
             raise ValueError("remove must equal the number of vehicle_ids (or be omitted)")
         first: dict[str, int] = {}
@@ -379,9 +403,10 @@ def apply_variant(
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(99,)))
     data = scenario.model_dump(mode="python")
     added: dict[str, list[dict[str, Any]]] = {"node_outages": [], "travel_slowdowns": []}
+    fleet_cap = len(scenario.vehicles) + MAX_ADDED_COURIERS
     for k, mod in enumerate(variant.modifiers):
         where = f"variants.{index}.modifiers.{k}"
-        _apply(data, mod, rng, where, source, max_orders, added)
+        _apply(data, mod, rng, where, source, max_orders, added, fleet_cap)
     # A base read as stored data may keep times outside its horizon (scenarios.saved): the
     # variant keeps those it inherits, as stored, and is refused for any it brings itself.
     problems = scenario.times_outside_horizon()
@@ -478,6 +503,75 @@ def _copy_task_ids(order: dict[str, Any], n: int | None) -> set[str]:
     return {oid, f"{oid}:pickup"} if order.get("pickup") is not None else {oid}
 
 
+def courier_kind(vehicle: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two couriers the same kind: what they carry (``capacity``), can do
+    (``skills``, in any order) and cost (fixed, per km, per hour); not where or when they
+    work."""
+    return (
+        tuple(vehicle.get("capacity") or ()),
+        tuple(sorted(vehicle.get("skills") or ())),
+        vehicle.get("fixed_cost_cents", 0),
+        vehicle.get("cost_per_km_cents", 0),
+        vehicle.get("cost_per_hour_cents", 0),
+    )
+
+
+def template_courier(vehicles: list[dict[str, Any]]) -> dict[str, Any]:
+    """The courier a ``fleet`` modifier's ``add`` copies without ``copy_of``: the first
+    courier of the most common kind (:func:`courier_kind`; a tie goes to the kind listed
+    first)."""
+    counts: dict[tuple[Any, ...], int] = {}
+    for vehicle in vehicles:
+        kind = courier_kind(vehicle)
+        counts[kind] = counts.get(kind, 0) + 1
+    most = max(counts.values())
+    return next(v for v in vehicles if counts[courier_kind(v)] == most)
+
+
+def _new_couriers(
+    vehicles: list[dict[str, Any]],
+    mod: FleetModifier,
+    where: str,
+    source: str | None,
+    fleet_cap: int,
+) -> list[dict[str, Any]]:
+    """``mod.add`` copies of the courier to copy, with new ids ``<id>~<k>`` (k = 1, 2, ...,
+    skipping ids the fleet has; :func:`copy_id` for a long id)."""
+    if mod.copy_of is not None:
+        found = [v for v in vehicles if v["id"] == mod.copy_of]
+        if not found:
+            reason = f"unknown vehicle {mod.copy_of!r} (not in the variant's fleet)"
+            raise InputError(f"{where}.copy_of", reason, source=source)
+        template = found[0]
+    elif vehicles:
+        template = template_courier(vehicles)
+    else:
+        raise InputError(
+            f"{where}.add",
+            "the fleet has no courier to copy; give the base scenario one",
+            source=source,
+        )
+    if len(vehicles) + mod.add > fleet_cap:
+        raise InputError(
+            f"{where}.add",
+            f"makes {len(vehicles) + mod.add} couriers ({len(vehicles)} + {mod.add}); a "
+            f"variant may add at most {MAX_ADDED_COURIERS} to the base's "
+            f"{fleet_cap - MAX_ADDED_COURIERS}",
+            source=source,
+        )
+    taken = {v["id"] for v in vehicles}
+    out: list[dict[str, Any]] = []
+    n = 0
+    while len(out) < mod.add:
+        n += 1
+        new_id = copy_id(template["id"], n)
+        if new_id in taken:
+            continue
+        taken.add(new_id)
+        out.append({**copy_module.deepcopy(template), "id": new_id})
+    return out
+
+
 def _in_window(t: int, window: TimeWindow | None) -> bool:
     return window is None or window.start_s <= t <= window.end_s
 
@@ -490,9 +584,11 @@ def _apply(
     source: str | None,
     max_orders: int | None,
     added: dict[str, list[dict[str, Any]]],
+    fleet_cap: int,
 ) -> None:
     """Apply one modifier to ``data`` in place. ``added``: the outages and slowdowns earlier
-    modifiers of the variant added, which a ``stochastic`` modifier's values keep."""
+    modifiers of the variant added, which a ``stochastic`` modifier's values keep;
+    ``fleet_cap``: the most couriers the variant may have (the base's + MAX_ADDED_COURIERS)."""
     nodes = data["nodes"]
     node_ids = {n["id"] for n in nodes}
 
@@ -616,6 +712,8 @@ def _apply(
                     source=source,
                 )
             data["vehicles"] = vehicles[: len(vehicles) - mod.remove]
+        elif mod.add:
+            data["vehicles"] = [*vehicles, *_new_couriers(vehicles, mod, where, source, fleet_cap)]
     elif isinstance(mod, TravelSlowdownModifier):
         slowdown = Slowdown(factor=mod.factor, window=mod.window).model_dump()
         data["stochastic"].setdefault("travel_slowdowns", []).append(slowdown)

@@ -56,8 +56,9 @@ class WhatIfCreate(NulFreeModel):
     variants: list[Variant] = Field(
         default_factory=list,
         max_length=50,
-        description="as in a variant YAML file: name + modifiers (demand, node_closed, fleet, "
-        "travel_slowdown, pick_time, stock_shock, stochastic)",
+        description="as in a variant YAML file: name (not 'base', the baseline's) + modifiers "
+        "(demand, node_closed, fleet: remove or add couriers, travel_slowdown, pick_time, "
+        "stock_shock, stochastic)",
     )
     policies: list[Annotated[str, Field(max_length=100)]] = Field(
         default_factory=lambda: ["insertion"], min_length=1, max_length=10

@@ -44,6 +44,18 @@ BREAKS_HELP = (
 )
 
 
+#: ``whatif VARIANTS.yaml``: the variant file and its modifiers (docs/simulation.md has it all).
+VARIANTS_HELP = (
+    "variant file (YAML): base (a scenario file), optional plan, and variants, each a name "
+    "(not 'base', the baseline's) and modifiers: demand, node_closed, travel_slowdown, "
+    "pick_time, stock_shock, stochastic, and fleet: {kind: fleet, remove: N} (the last N "
+    "couriers) or vehicle_ids: [...], or {kind: fleet, add: N} for N more couriers (at most "
+    "1000 per variant), copies of copy_of: ID or, without it, of the first courier of the "
+    "fleet's most common kind (same capacity, skills and costs), with its base, shift and "
+    "breaks, named <id>~1, <id>~2, ...; see docs/simulation.md"
+)
+
+
 def _sim_params(idle_couriers_go_home: bool, take_vehicle_breaks: bool) -> SimParams | None:
     """The twin's parameters the options ask for (None: the defaults, as before the options)."""
     from simulation.params import SimParams
@@ -248,7 +260,7 @@ def _compare(
 
 @cli_errors
 def whatif_cmd(
-    variants_path: Annotated[Path, typer.Argument(metavar="VARIANTS.yaml", help="variant file")],
+    variants_path: Annotated[Path, typer.Argument(metavar="VARIANTS.yaml", help=VARIANTS_HELP)],
     policies: Annotated[
         str, typer.Option(help="comma-separated policies, e.g. plan,insertion,reopt:5")
     ] = "insertion",

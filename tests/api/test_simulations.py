@@ -71,6 +71,29 @@ def test_whatif_job_compares_variants_with_the_base(
     assert len(result["samples"]) == 3 * len(result["policies"]) * result["replications"]
 
 
+def test_a_whatif_variant_can_hire_couriers(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A planner's first question, "what if I hire two more?": a fleet modifier could only
+    remove couriers (``add`` was a 422, an unknown field)."""
+    body = _example(WHATIF_EXAMPLE)
+    body["variants"] = [
+        {"name": "hire-two", "modifiers": [{"kind": "fleet", "add": 2}]},
+        {
+            "name": "hire-one-like",
+            "modifiers": [{"kind": "fleet", "add": 1, "copy_of": "courier-2"}],
+        },
+    ]
+    result = _result(
+        client, client.post("/v1/whatif", json=body, headers=keys["planner"]), keys["planner"]
+    )
+    assert result["variants"] == ["base", "hire-two", "hire-one-like"]
+    rows = {(r["variant"], r["kpi"]): r for r in result["rows"]}
+    for name in ("hire-two", "hire-one-like"):  # the twin plays the new couriers: on this
+        # small day they wait, idle, so the mean utilisation over the couriers falls
+        assert rows[(name, "courier_utilisation")]["diff"] < 0, rows[(name, "courier_utilisation")]
+
+
 def test_a_done_whatif_study_has_a_report_page_with_plots_and_the_table(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -326,6 +349,11 @@ def test_a_repeated_variant_name_is_422_as_in_a_variant_file(
          "valid number"),
         ({"kind": "stock_shock", "factor": 0.5, "skus": ["tea", "caviar"]}, "skus.1",
          "unknown SKU 'caviar'"),
+        ({"kind": "fleet", "add": 1, "copy_of": "nope"}, "copy_of",
+         "unknown vehicle 'nope' (not in the variant's fleet)"),
+        ({"kind": "fleet", "add": 1, "remove": 1}, "add", "a fleet modifier of its own"),
+        ({"kind": "fleet", "copy_of": "courier-1"}, "copy_of", "only with add"),
+        ({"kind": "fleet", "add": 1001}, "add", "less than or equal to 1000"),
     ],
 )  # fmt: skip
 def test_whatif_modifier_not_fitting_the_scenario_is_422_before_queueing(

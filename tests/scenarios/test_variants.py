@@ -28,6 +28,10 @@ def city() -> Scenario:
     )
 
 
+#: a small city for the property tests (a module fixture cannot serve hypothesis examples)
+_FLEET_CITY = generate_city(seed=5, num_orders=5, num_nodes=2, num_couriers=6)
+
+
 def _apply(city: Scenario, *mods: dict[str, object], seed: int = 1) -> Scenario:
     return apply_variant(
         city, Variant.model_validate({"name": "v", "modifiers": list(mods)}), seed=seed
@@ -104,6 +108,123 @@ def test_modifier_errors_name_the_field(
     with pytest.raises(InputError) as info:
         _apply(city, mod)
     assert info.value.field == field and reason in info.value.reason
+
+
+def test_a_fleet_modifier_adds_copies_of_the_most_common_kind_of_courier(city: Scenario) -> None:
+    # before: a fleet modifier could only remove couriers ('add' was an unknown field)
+    from scenarios.variants import courier_kind
+
+    kinds = [courier_kind(v.model_dump()) for v in city.vehicles]
+    most = max(kinds.count(k) for k in kinds)
+    first = next(v for v, k in zip(city.vehicles, kinds, strict=True) if kinds.count(k) == most)
+    more = _apply(city, {"kind": "fleet", "add": 2})
+    assert more.vehicles[: len(city.vehicles)] == city.vehicles
+    added = more.vehicles[len(city.vehicles) :]
+    assert [v.id for v in added] == [f"{first.id}~1", f"{first.id}~2"]
+    assert all(v.model_copy(update={"id": first.id}) == first for v in added)
+    van = city.vehicles[0].id
+    vans = _apply(city, {"kind": "fleet", "add": 1, "copy_of": van})
+    assert vans.vehicles[-1].model_copy(update={"id": van}) == city.vehicles[0]
+    # ids the fleet has are skipped; a copy of a copy made earlier in the variant is allowed
+    again = _apply(
+        city,
+        {"kind": "fleet", "add": 1, "copy_of": van},
+        {"kind": "fleet", "add": 2, "copy_of": van},
+        {"kind": "fleet", "add": 1, "copy_of": f"{van}~1"},
+    )
+    assert [v.id for v in again.vehicles[len(city.vehicles) :]] == [
+        f"{van}~1",
+        f"{van}~2",
+        f"{van}~3",
+        f"{van}~1~1",
+    ]
+    # removed first, then added: modifiers apply in order
+    swapped = _apply(city, {"kind": "fleet", "remove": 1}, {"kind": "fleet", "add": 1})
+    assert len(swapped.vehicles) == len(city.vehicles)
+
+
+def test_a_tie_between_kinds_of_courier_goes_to_the_kind_listed_first() -> None:
+    from scenarios.variants import template_courier
+
+    bike = {"id": "b1", "capacity": [10], "skills": ["x", "y"], "cost_per_km_cents": 4}
+    van = {"id": "v1", "capacity": [100], "skills": [], "cost_per_km_cents": 30}
+    fleet = [van, bike, {**bike, "id": "b2", "skills": ["y", "x"]}, {**van, "id": "v2"}]
+    assert template_courier(fleet)["id"] == "v1"  # two of each: the vans come first
+    assert template_courier([*fleet, {**bike, "id": "b3"}])["id"] == "b1"
+
+
+@pytest.mark.parametrize(
+    ("mod", "field", "reason"),
+    [
+        ({"kind": "fleet", "add": 1, "remove": 1}, "variants.0.modifiers.0.add",
+         "a fleet modifier of its own"),
+        ({"kind": "fleet", "add": 1, "vehicle_ids": ["v"]}, "variants.0.modifiers.0.add",
+         "a fleet modifier of its own"),
+        ({"kind": "fleet", "copy_of": "v"}, "variants.0.modifiers.0.copy_of", "only with add"),
+        ({"kind": "fleet", "add": 1001}, "variants.0.modifiers.0.add",
+         "less than or equal to 1000"),
+        ({"kind": "fleet", "add": -1}, "variants.0.modifiers.0.add", "greater than or equal to 0"),
+        ({"kind": "fleet", "add": True}, "variants.0.modifiers.0.add", "not true or false"),
+    ],
+)  # fmt: skip
+def test_fleet_add_errors_name_the_field(
+    tmp_path: Path, city: Scenario, mod: dict[str, object], field: str, reason: str
+) -> None:
+    write_json(city, tmp_path / "city.json")
+    path = tmp_path / "v.yaml"
+    spec = {"base": "city.json", "variants": [{"name": "more", "modifiers": [mod]}]}
+    path.write_text(json.dumps(spec), encoding="utf-8")  # JSON is YAML
+    with pytest.raises(InputError) as info:
+        read_variants(path)
+    assert info.value.field == field and reason in info.value.reason, info.value
+
+
+@pytest.mark.parametrize(
+    ("mods", "field", "reason"),
+    [
+        ([{"kind": "fleet", "add": 1, "copy_of": "nope"}], "variants.0.modifiers.0.copy_of",
+         "unknown vehicle 'nope' (not in the variant's fleet)"),
+        ([{"kind": "fleet", "vehicle_ids": ["*first*"]},
+          {"kind": "fleet", "add": 1, "copy_of": "*first*"}],
+         "variants.0.modifiers.1.copy_of", "unknown vehicle"),  # removed by the first
+        ([{"kind": "fleet", "add": 1000}, {"kind": "fleet", "add": 1}],
+         "variants.0.modifiers.1.add", "a variant may add at most 1000 to the base's 6"),
+    ],
+)  # fmt: skip
+def test_fleet_add_errors_against_the_fleet_name_the_modifier(
+    city: Scenario, mods: list[dict[str, object]], field: str, reason: str
+) -> None:
+    first = city.vehicles[0].id
+    mods = [
+        {k: ([first] if v == ["*first*"] else first if v == "*first*" else v) for k, v in m.items()}
+        for m in mods
+    ]
+    with pytest.raises(InputError) as info:
+        _apply(city, *mods)
+    assert info.value.field == field and reason in info.value.reason, info.value
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    add=st.integers(min_value=0, max_value=12),
+    pick=st.integers(min_value=0, max_value=5),
+    named=st.booleans(),
+)
+def test_added_couriers_are_copies_with_new_ids(add: int, pick: int, named: bool) -> None:
+    fleet = _FLEET_CITY.vehicles
+    template = fleet[pick % len(fleet)]
+    mod: dict[str, object] = {"kind": "fleet", "add": add}
+    if named and add:  # copy_of comes only with add
+        mod["copy_of"] = template.id
+    more = _apply(_FLEET_CITY, mod)
+    ids = [v.id for v in more.vehicles]
+    assert len(ids) == len(fleet) + add and len(set(ids)) == len(ids)
+    assert more.vehicles[: len(fleet)] == fleet
+    copied = [v.model_copy(update={"id": "x"}) for v in more.vehicles[len(fleet) :]]
+    assert all(c == copied[0] for c in copied)  # every new courier is one courier's copy
+    assert all(c in [v.model_copy(update={"id": "x"}) for v in fleet] for c in copied[:1])
+    if named and add:
+        assert copied[0] == template.model_copy(update={"id": "x"})
 
 
 def test_repeated_demand_modifiers_give_copies_unique_ids(city: Scenario) -> None:

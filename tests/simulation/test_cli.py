@@ -294,6 +294,27 @@ def test_whatif_writes_tables_plots_and_html(tmp_path: Path, city_file: Path) ->
     assert printed and all(row.endswith("|") for row in printed), result.stdout  # not wrapped
 
 
+def test_whatif_hires_couriers_and_names_a_bad_fleet_add(tmp_path: Path, city_file: Path) -> None:
+    """``{kind: fleet, add: N}``: N more couriers (a fleet modifier could only remove them)."""
+    hire = _variants(
+        tmp_path, city_file, "  - name: hire\n    modifiers: [{kind: fleet, add: 2}]\n"
+    )
+    out = tmp_path / "r"
+    args = ["whatif", str(hire), "--replications", "2", "--executor", "serial", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "| hire | insertion |" in (out / "comparison.md").read_text()
+    bad = _variants(
+        tmp_path, city_file, "  - name: hire\n    modifiers: [{kind: fleet, add: 2, copy_of: x}]\n"
+    )
+    result = runner.invoke(app, ["whatif", str(bad), "--out", str(tmp_path / "r2")])
+    _one_line_error(result)
+    assert result.stderr.strip() == (
+        f"error: {bad}: variants.2.modifiers.0.copy_of: unknown vehicle 'x' (not in the "
+        "variant's fleet)"
+    )
+
+
 def test_whatif_refuses_a_variant_named_base(tmp_path: Path, city_file: Path) -> None:
     """It replaced the baseline, the other variants staying the unmodified base plus their
     own modifiers; ``POST /v1/whatif`` refuses it alike (422 ``variants.2.name``)."""
