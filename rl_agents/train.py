@@ -138,6 +138,16 @@ def _env_factory(
     return Monitor(env)
 
 
+def _subproc_env_factory(
+    scenario_json: str, env_params: dict[str, Any], day_seeds: Sequence[int] | range, cycle: bool
+) -> Any:
+    """:func:`_env_factory` in a ``SubprocVecEnv`` worker, which leaves Ctrl-C to the trainer."""
+    from simulation.executors import ignore_sigint
+
+    ignore_sigint()  # a worker's KeyboardInterrupt printed its traceback and broke the pipe
+    return _env_factory(scenario_json, env_params, day_seeds, cycle)
+
+
 def make_vec_env(
     scenario: Scenario,
     env_params: EnvParams,
@@ -147,14 +157,32 @@ def make_vec_env(
     subproc: bool = False,
     day_seeds: Sequence[int] | range = TRAIN_SEEDS,
 ) -> Any:
-    """``num_envs`` training environments (in this process, or in subprocesses)."""
+    """``num_envs`` training environments (in this process, or in subprocesses).
+
+    Subprocesses ignore Ctrl-C, started with SIGINT held (:func:`simulation.executors.
+    sigint_held`, as the local pool's workers): the trainer gets it, closes them and keeps
+    its model (a worker's KeyboardInterrupt printed a traceback each and broke the pipes, so
+    ``train --subproc`` stopped by Ctrl-C wrote no model).
+    """
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    fn = functools.partial(
-        _env_factory, scenario.model_dump_json(), env_params.model_dump(), day_seeds, False
-    )
-    fns: list[Callable[[], Any]] = [fn] * num_envs
-    vec = SubprocVecEnv(fns, start_method="spawn") if subproc and num_envs > 1 else DummyVecEnv(fns)
+    args = (scenario.model_dump_json(), env_params.model_dump(), day_seeds, False)
+    if subproc and num_envs > 1:
+        from simulation.executors import sigint_held
+
+        worker = functools.partial(_subproc_env_factory, *args)
+        made: list[Any] = []
+        try:
+            with sigint_held():  # a Ctrl-C held meanwhile is raised as the block ends
+                made.append(SubprocVecEnv([worker] * num_envs, start_method="spawn"))
+            made[0].seed(seed)
+        except BaseException:
+            for each in made:  # its workers, left behind, printed a traceback as we ended
+                each.close()
+            raise
+        return made[0]
+    fns: list[Callable[[], Any]] = [functools.partial(_env_factory, *args)] * num_envs
+    vec = DummyVecEnv(fns)
     vec.seed(seed)
     return vec
 
@@ -783,37 +811,40 @@ def _run(
 
     torch.set_num_threads(1)
     vec = make_vec_env(scenario, p.env, num_envs=p.num_envs, seed=p.seed, subproc=p.subproc)
-    model = _build_model(p, vec, log_path)
-    state: dict[str, Any] = {
-        "best": None,
-        "validation": [],
-        "command": command,
-        "twin": twin_record(scenario),
-    }
-    accuracy = None
-    masked = p.algo == "maskable-ppo"
-    if demos is not None:
-        accuracy = _warm_start(
-            model, scenario, p, demos, all_days, log_path, state, expert_progress
-        )
-    val_env = DynamicDispatchEnv(scenario, p.env.model_copy(update={"reward_scale": 1.0}))
-    val_days = list(VALIDATION_SEEDS)[: p.eval_days]
-    if p.eval_every > 0:
-        cost = validate(model, val_env, val_days, masked=masked)
-        state["best"] = cost
-        state["validation"].append((0, cost))
-        _save(model, out_path, p, state, note="warm start" if accuracy is not None else "step 0")
-    callbacks = _callbacks(p, val_env, log_path, out_path, state)
-    interrupted = False
-    try:
-        model.learn(  # the steps it will take: the progress bar's total (it said 16/1)
-            total_timesteps=planned_timesteps(p),
-            callback=callbacks,
-            progress_bar=progress,
-            tb_log_name=p.algo,
-        )
-    except KeyboardInterrupt:
-        interrupted = True
+    try:  # closed however the run ends (a Ctrl-C in the warm start left workers behind)
+        model = _build_model(p, vec, log_path)
+        state: dict[str, Any] = {
+            "best": None,
+            "validation": [],
+            "command": command,
+            "twin": twin_record(scenario),
+        }
+        accuracy = None
+        masked = p.algo == "maskable-ppo"
+        if demos is not None:
+            accuracy = _warm_start(
+                model, scenario, p, demos, all_days, log_path, state, expert_progress
+            )
+        val_env = DynamicDispatchEnv(scenario, p.env.model_copy(update={"reward_scale": 1.0}))
+        val_days = list(VALIDATION_SEEDS)[: p.eval_days]
+        if p.eval_every > 0:
+            cost = validate(model, val_env, val_days, masked=masked)
+            state["best"] = cost
+            state["validation"].append((0, cost))
+            _save(
+                model, out_path, p, state, note="warm start" if accuracy is not None else "step 0"
+            )
+        callbacks = _callbacks(p, val_env, log_path, out_path, state)
+        interrupted = False
+        try:
+            model.learn(  # the steps it will take: the progress bar's total (it said 16/1)
+                total_timesteps=planned_timesteps(p),
+                callback=callbacks,
+                progress_bar=progress,
+                tb_log_name=p.algo,
+            )
+        except KeyboardInterrupt:
+            interrupted = True
     finally:
         vec.close()
     if p.eval_every > 0 and not interrupted:

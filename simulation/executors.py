@@ -97,10 +97,7 @@ def _pool_init(key: str, blob: bytes, plugins: Sequence[str]) -> None:
     # only failed its task, and the worker then played the next one queued for it; first,
     # before the imports unpickling ``blob`` makes (a worker interrupted there printed a
     # traceback)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # held by the parent while it started us: a
-        # Ctrl-C pending since then is dropped now (ignored), not raised in Python's start-up
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    ignore_sigint()
     # a parent ended by SIGTERM or SIGKILL runs no clean-up: its workers would play on,
     # orphaned, to the end of their replications (minutes for a re-optimising policy)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
@@ -109,24 +106,45 @@ def _pool_init(key: str, blob: bytes, plugins: Sequence[str]) -> None:
     _SHARED[key] = pickle.loads(blob)
 
 
-@contextlib.contextmanager
-def _sigint_held() -> Iterator[None]:
-    """SIGINT held (blocked) in this thread while pool workers start, then let through.
+def ignore_sigint() -> None:
+    """Ignore Ctrl-C in this worker process (its parent handles it and ends its workers), and
+    drop one pending since the parent started it under :func:`sigint_held`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # dropped now (ignored), not raised in start-up
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
-    A worker starts with its parent's signal mask: holding SIGINT, it cannot be interrupted
-    in Python's start-up or the spawn bootstrap, before :func:`_pool_init` ignores Ctrl-C
-    (a Ctrl-C just after ``whatif`` started its workers printed a worker's traceback under
-    ``error: interrupted``). The parent gets a Ctrl-C pressed meanwhile as the mask is
-    restored. The standard library starts its resource tracker the same way.
+
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """Ctrl-C held while worker processes start, then raised (as it would have been).
+
+    A worker starts with its parent's signal mask: SIGINT blocked in this thread, it cannot
+    be interrupted in Python's start-up or the spawn bootstrap, before it ignores Ctrl-C
+    (:func:`ignore_sigint`; a Ctrl-C just after ``whatif`` started its workers printed a
+    worker's traceback under ``error: interrupted``). A Ctrl-C that reaches another thread
+    meanwhile is recorded (in the main thread) instead of raised half-way, and raised once
+    the block ends, the workers started: the caller can end them. The standard library
+    starts its resource tracker under such a block too, and unblocks SIGINT when it has: it
+    is started first (a spawn starts it the first time, and the first worker ran unblocked).
     """
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
         yield
         return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    pressed: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(1)) if main else None
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if main:  # None: a handler set outside Python, taken as the default
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # one held since: raised now
+        if pressed:  # as the handler before would have taken it (KeyboardInterrupt)
+            signal.raise_signal(signal.SIGINT)
 
 
 def _pool_call(fn: TaskFn, key: str, task: Any) -> Any:
@@ -189,7 +207,7 @@ class LocalExecutor:
             initargs=(key, blob, tuple(plugins)),
         )
         try:
-            with _sigint_held():  # the pool starts its workers as tasks are submitted
+            with sigint_held():  # the pool starts its workers as tasks are submitted
                 futures: dict[Future[Any], int] = {
                     pool.submit(_pool_call, fn, key, task): i for i, task in enumerate(tasks)
                 }

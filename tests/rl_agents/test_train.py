@@ -411,3 +411,46 @@ def test_torch_keeps_its_cache_dir_in_pytest_temp_dir(torch_cache_dir: Path) -> 
 
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # as every SB3 model does
     assert Path(cache_dir()) == torch_cache_dir
+
+
+_SUBPROC_CTRL_C_SCRIPT = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal, not ignored
+if __name__ == "__mp_main__":  # an environment worker importing its parent's main module
+    os.kill(os.getpid(), signal.SIGINT)  # the Ctrl-C that reached it there
+    time.sleep(0.2)
+from rl_agents.env import EnvParams
+from rl_agents.train import make_vec_env
+from scenarios.generate import generate_city
+
+if __name__ == "__main__":
+    city = generate_city(seed=3, num_orders=10, num_nodes=2, num_couriers=3)
+    vec = make_vec_env(city, EnvParams(), num_envs=2, seed=0, subproc=True)
+    vec.reset()
+    vec.close()
+    print("ok", flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "pthread_sigmask"), reason="POSIX")
+def test_subprocess_environments_leave_ctrl_c_to_the_trainer(tmp_path: Path) -> None:
+    # before: `train --subproc` stopped by Ctrl-C printed a traceback per environment worker
+    # (KeyboardInterrupt, then ConnectionResetError) and wrote no model; a worker still
+    # starting broke the trainer's pipe. Now the workers ignore it (started with SIGINT held)
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "subproc.py"
+    script.write_text(_SUBPROC_CTRL_C_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,
+    )
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done
