@@ -118,6 +118,7 @@ def _recording_bar(seen: list[tuple[float | None, float]]) -> type:
     return Recording
 
 
+@pytest.mark.filterwarnings("ignore:rich is experimental")  # tqdm's, for SB3's bar
 @pytest.mark.parametrize(("algo", "planned"), [("ppo", 16), ("dqn", 8)])
 def test_the_progress_bar_counts_the_steps_that_will_run(
     tiny: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, algo: str, planned: int
