@@ -160,7 +160,12 @@ TIME_LIMITED_DESCRIPTION = (
     "order: those orders are unassigned 'not placed: the time limit was reached while "
     "building the plan' (reason no_solution). The plan is valid and its status says as much "
     "as is known (feasible when they are all optional, no_solution when a mandatory one is "
-    "among them), but it is incomplete: a longer time_limit_s may serve them"
+    "among them), but it is incomplete: a longer time_limit_s may serve them. Also true when "
+    "a run given a work budget (max_iterations with PyVRP, max_solutions with OR-Tools), "
+    "whose plan is otherwise the same for the same seed on any machine, was cut by the "
+    "clock in its search, its repair or its break-aware post-optimisation (a diagnosis line "
+    "'time limit reached in ...' names the phase): the same request may then give another "
+    "plan, and a longer time_limit_s lets the budget end it"
 )
 
 

@@ -703,6 +703,7 @@ def make_plan(
         diagnosis=[
             *unfilled_diagnosis(alloc.unfilled, lines),
             *route_diagnosis(plan),
+            *stats.clock_notes,  # what the clock cut of a work-budgeted routing
             *([stats.late] if stats.late else []),  # routing past its time limit says so
             *not_evaluated,
         ],
@@ -898,6 +899,7 @@ def reoptimise(
             *unfilled,
             *route_diagnosis(plan),
             *stats.pin_notes,
+            *stats.clock_notes,  # what the clock cut of a work-budgeted routing
             *([stats.late] if stats.late else []),  # routing past its time limit says so
         ],
         explanations=Explanations(routes=explain_routes(routing, plan)),

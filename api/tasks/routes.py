@@ -60,7 +60,7 @@ def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
             plan,
             body.params,
             fallback_reason=stats.fallback,
-            notes=[*stats.pin_notes, *late],
+            notes=[*stats.pin_notes, *stats.clock_notes, *late],
         )
     return result.model_dump(mode="json")
 

@@ -70,7 +70,7 @@ def route_cmd(
     from rich.markup import escape
     from rich.table import Table
 
-    from solvers.routing import RoutingParams, solve_routes
+    from solvers.routing import RoutingParams, solve_routes_with_stats
     from solvers.routing.output import plan_to_dict
     from solvers.routing.solve import LATE
 
@@ -92,8 +92,8 @@ def route_cmd(
         )
     to_stdout = is_stdout(out)
     label = f"routing {escape(scenario.name)} ({len(scenario.orders)} orders)"
-    plan = with_elapsed_bar(
-        label, time_limit, quiet or to_stdout, lambda: solve_routes(scenario, params)
+    plan, stats = with_elapsed_bar(
+        label, time_limit, quiet or to_stdout, lambda: solve_routes_with_stats(scenario, params)
     )
     data = plan_to_dict(scenario, plan)
     write_out(json.dumps(data, indent=1) + "\n", out)
@@ -108,14 +108,16 @@ def route_cmd(
     if out is not None:
         table.add_row("plan", escape(str(out)))
     console.print(table)
-    if plan.time_limited:  # an incomplete plan: the caller may retry with more time
-        cut = sum(u.detail.startswith(LATE) for u in plan.unassigned)
+    cut = sum(u.detail.startswith(LATE) for u in plan.unassigned)
+    if cut:  # an incomplete plan: the caller may retry with more time
         console.print(
             f"  time limited: {cut} orders not tried before the time limit; a longer "
             "--time-limit may serve them",
             highlight=False,
             markup=False,
         )
+    for note in stats.clock_notes:  # --max-iterations cut by the clock: not reproducible
+        console.print(f"  time limited: {note}", highlight=False, markup=False)
     for u in plan.unassigned[:10]:
         console.print(
             f"  unassigned {u.order_id}: {u.reason.value} ({u.detail})",

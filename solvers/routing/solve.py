@@ -108,6 +108,14 @@ class SolveStats:
     #: the clock, not a work budget, ended the search (:attr:`EngineResult.clock_cut`), or
     #: left no time to start it: the plan then depends on the machine's speed
     clock_cut: bool = False
+    #: in a run given a work budget (:func:`work_budget`), one note per phase the clock cut
+    #: before its work was done (the search, the repair, the break-aware post-optimisation;
+    #: also in ``notes``): the plan then depends on the machine's speed and is
+    #: ``time_limited``
+    clock_notes: list[str] = field(default_factory=list)
+    #: the break-aware post-optimisation stopped at its deadline, not by itself or after its
+    #: work budget (its note says so too)
+    polish_timed_out: bool = False
 
     @property
     def overhead_s(self) -> float:
@@ -165,6 +173,17 @@ def choose_engine(problem: RoutingProblem, settings: EngineSettings, requested: 
             "engine", f"{requested} cannot model {why}; use engine 'ortools' or 'auto'"
         )
     return engine
+
+
+def work_budget(engine: str, params: RoutingParams) -> tuple[int, str] | None:
+    """The work budget that makes ``engine``'s search a function of the seed, and its unit:
+    PyVRP's ``max_iterations``, OR-Tools' ``max_solutions``; None when its search runs on the
+    clock alone (no budget given, or the greedy engine, whose construction has none)."""
+    if engine == "pyvrp" and params.max_iterations is not None:
+        return params.max_iterations, "iterations"
+    if engine == "ortools" and params.max_solutions is not None:
+        return params.max_solutions, "solutions"
+    return None
 
 
 def pyvrp_warm_start_refusal(params: RoutingParams) -> str | None:
@@ -281,6 +300,15 @@ def solve_routes_with_stats(
             raise InputError("engine", refused)
     engine = choose_engine(problem, settings, params.engine)
     stats.engine = engine.name
+    budget = work_budget(engine.name, params)
+
+    def clock_cut(note: str) -> None:
+        """Say that the clock cut a phase of a run given a work budget (its plan is then
+        ``time_limited``); nothing for a run on the clock alone, which stops there by design."""
+        if budget is not None and note not in stats.clock_notes:
+            stats.clock_notes.append(note)
+            stats.notes.append(note)
+
     n = len(problem.orders)
     reserve = RESERVE_BASE_S + RESERVE_PER_ORDER_S * n + RESERVE_PER_ORDER_SQ_S * n * n
     # after the search: the repairs (with their graces) end by repair_end, then the checks,
@@ -392,6 +420,14 @@ def solve_routes_with_stats(
                 when = " before its time limit" if result.out_of_time else ""
                 stats.fallback = f"{engine.name} found no feasible solution{when} ({result.detail})"
     stats.engine_s = time.perf_counter() - t2
+    if stats.clock_cut and budget is not None:
+        searched = not (from_seed or start_only)
+        clock_cut(
+            f"time limit reached in the search: the {engine.name} search "
+            + ("stopped on the clock" if searched else "had no time to run")
+            + f" before its budget of {budget[0]} {budget[1]} (the plan depends on the "
+            "machine's speed; a longer time_limit_s lets the budget end it)"
+        )
 
     # why some orders are left out, when it is not the usual (no place, or not worth it)
     why: dict[int, str] = dict(seed_why) if from_seed else {}
@@ -455,6 +491,11 @@ def solve_routes_with_stats(
 
     if routes is not None and not from_seed:  # the greedy plan is whole already
         routes = _whole(problem, routes, settings, repair_end, stats, why)
+        if time.perf_counter() > repair_end:
+            clock_cut(
+                "time limit reached in the repair after the search: it ended past its "
+                "deadline, and what it did may depend on the machine's speed"
+            )
 
     t_polish = time.perf_counter()
     unpolished = routes
@@ -471,6 +512,12 @@ def solve_routes_with_stats(
     # the greedy plan what the first leaves): compared unpolished, it lost to a plan that
     # only the pass made cheaper, and won with less time left for its own pass
     both = compare_after and seed_routes is not None and seed_value is not None
+    polish_cut = (
+        "time limit reached in the break-aware post-optimisation: the clock stopped it before "
+        "its work budget (the plan depends on the machine's speed)"
+    )
+    if routes and polish and t_polish >= repair_end:
+        clock_cut(polish_cut)
     if routes and polish and t_polish < repair_end:
         first_end = t_polish + (repair_end - t_polish) / 2 if both else repair_end
         known_notes = len(stats.notes)
@@ -484,6 +531,8 @@ def solve_routes_with_stats(
             rival = _polish(problem, rival, settings, repair_end, alt, work)
             if rival is not rival_unpolished:
                 rival = _whole(problem, rival, settings, repair_end, alt, rival_why)
+        elif both and rival:
+            alt.polish_timed_out = True  # no time left for the greedy plan's pass
         if (
             both
             and routes is not None
@@ -495,6 +544,8 @@ def solve_routes_with_stats(
             stats.notes.extend(alt.notes)
             routes, unpolished = rival, rival_unpolished
             name, why = f"greedy (better than {engine.name})", rival_why
+        if stats.polish_timed_out or alt.polish_timed_out:  # the comparison took both
+            clock_cut(polish_cut)
     elif (
         both
         and routes is not None
@@ -545,6 +596,8 @@ def solve_routes_with_stats(
         why = dict(seed_why)
         plan = _fallback(scenario, problem, seed_routes, reasons, settings, params.seed, name, why)
     stats.validate_s = time.perf_counter() - t4
+    if stats.clock_notes:  # a run given a work budget that the clock cut: not reproducible
+        plan.time_limited = True
     stats.total_s = time.perf_counter() - t0
     if stats.total_s > params.time_limit_s + TIME_LIMIT_MARGIN_S:
         stats.late = _late_note(stats, params.time_limit_s)
@@ -789,7 +842,8 @@ def _polish(
 ) -> dict[int, list[int]]:
     """The routes after the break-aware post-optimisation (:mod:`solvers.routing.polish`),
     by ``deadline`` (and within ``max_work`` units of work, if given); a note says what it
-    saved, or that its deadline or work budget came before any move."""
+    saved, or that its deadline or work budget came before any move, and
+    ``stats.polish_timed_out`` whether its deadline stopped it."""
     from solvers.routing.polish import polish_routes
 
     done = polish_routes(
@@ -801,6 +855,7 @@ def _polish(
         disruption_cost=settings.disruption_cost,
         max_work=max_work,
     )
+    stats.polish_timed_out = stats.polish_timed_out or done.timed_out
     stop = (
         " (stopped at its deadline)"
         if done.timed_out

@@ -625,6 +625,30 @@ def test_a_route_answer_the_time_limit_cut_off_says_time_limited(
     assert result["plan"]["time_limited"] is True and result["plan"]["unassigned"]
 
 
+def test_a_budgeted_route_answer_the_clock_cut_says_time_limited_and_where(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An iteration-budgeted request whose break-aware pass the clock stopped (a slow
+    machine): two such calls could answer different plans with ``time_limited`` false. The
+    answer now says ``time_limited`` and a diagnosis line names the phase."""
+    from tests.solvers.routing.test_clock_cut import (
+        BUDGETED,
+        POLISH_NOTE,
+        city_with_breaks,
+        slow_polish_clock,
+    )
+
+    params = {**BUDGETED, "time_limit_s": 5.0}  # answered now (its one iteration: ms)
+    body = {"scenario": city_with_breaks().model_dump(mode="json"), "params": params}
+    slow_polish_clock(monkeypatch)
+    answer = client.post("/v1/routes", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["status"] == "feasible" and result["time_limited"] is True
+    assert result["plan"]["time_limited"] is True
+    assert any(line.startswith(POLISH_NOTE) for line in result["diagnosis"])
+
+
 PINNED_O1 = {"order_id": "o1", "arrival_s": 0, "start_s": 150, "departure_s": 270}
 
 
