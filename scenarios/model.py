@@ -15,6 +15,7 @@ from pydantic import Discriminator, Field, PrivateAttr, Tag, ValidationInfo, mod
 from scenarios.errors import FieldError, register_union_tags
 from scenarios.geo import (
     MAX_ID_LENGTH,
+    MAX_INT,
     Id,
     IdKey,
     Location,
@@ -169,10 +170,11 @@ class Order(TimeWindowed, StrictModel):
         description="promised delivery windows, sorted and disjoint; empty = any time",
     )
     service_s: NonNegInt = 0
-    priority: Annotated[int, NotBool] = Field(
+    priority: Annotated[int, Field(ge=-MAX_INT, le=MAX_INT), NotBool] = Field(
         default=0,
         description="higher = more important: when the fleet cannot serve every mandatory "
-        "order, routing leaves out the lowest priorities first",
+        "order, routing leaves out the lowest priorities first (only their order counts, "
+        "not their size); at most 10**12 either side of 0, as every integer of a scenario",
     )
     demand: list[NonNegInt] = Field(
         default_factory=list,

@@ -233,6 +233,11 @@ def _far_and_dear(body: dict[str, Any]) -> None:
             lambda b: b["scenario"]["orders"][0].update(service_s=2**63),
             "scenario.orders.0.service_s",
         ),
+        # unbounded until session 64 (only its order counts: 10**12 either side of 0 now)
+        (
+            lambda b: b["scenario"]["orders"][0].update(priority=10**30),
+            "scenario.orders.0.priority",
+        ),
         (
             lambda b: b["scenario"].update(
                 travel={"kind": "road_network", "graphml_path": "/etc/passwd"}
