@@ -24,7 +24,8 @@ class RoutingParams(NulFreeModel):
     or ``max_solutions`` (OR-Tools; both for ``auto``) for a plan that depends on the seed
     only (with driver breaks, the break-aware
     post-optimisation after the search then stops after a set amount of work: the plan
-    depends on the seed only unless its deadline comes first). ``initial_plan`` is a warm
+    depends on the seed only unless the clock cuts it first, and the plan then says
+    ``time_limited``). ``initial_plan`` is a warm
     start: its stops with ``pinned=True`` stay on their vehicle in their order;
     ``disruption_cost_cents`` is charged (OR-Tools) for each stop of the initial plan that
     moves to another vehicle.

@@ -63,6 +63,12 @@ POLISH_SHARE = 0.1
 #: seeded 200-order city day with breaks, loaded), so it ends the same on a machine twice
 #: as slow, and on one slower still while the time the search left it lasts.
 POLISH_WORK_PER_S = 40_000
+#: ... but at most this many units per visit of the problem, and :data:`POLISH_WORK_MIN`
+#: (:func:`polish_work`): the work the pass needs grows with the instance, not with the
+#: time limit, which made a pass with a limit of hours run for hours (86,400 s: 345.6
+#: million units) where it had long stopped finding anything worth it.
+POLISH_WORK_PER_VISIT = 2_500
+POLISH_WORK_MIN = 1_000_000
 #: Constructions after the search that may each run :data:`~solvers.routing.greedy.GRACE_S`
 #: of CPU time past their deadline (the repairs of the search's routes and of its start, or
 #: the greedy plan built after it): their grace is kept back from the search too, where one
@@ -184,6 +190,15 @@ def work_budget(engine: str, params: RoutingParams) -> tuple[int, str] | None:
     if engine == "ortools" and params.max_solutions is not None:
         return params.max_solutions, "solutions"
     return None
+
+
+def polish_work(problem: RoutingProblem, time_limit_s: float) -> int:
+    """The work budget of the break-aware post-optimisation of a run given a work budget:
+    its share of the time limit at :data:`POLISH_WORK_PER_S`, at most what the instance
+    warrants (:data:`POLISH_WORK_PER_VISIT` per visit, at least :data:`POLISH_WORK_MIN`)."""
+    by_time = int(POLISH_SHARE * time_limit_s * POLISH_WORK_PER_S)
+    by_size = max(POLISH_WORK_MIN, POLISH_WORK_PER_VISIT * len(problem.tasks))
+    return min(by_time, by_size)
 
 
 def pyvrp_warm_start_refusal(params: RoutingParams) -> str | None:
@@ -503,7 +518,7 @@ def solve_routes_with_stats(
     # pass on its work, as the search stops on its iterations: the same plan on a slow
     # machine as on a fast one
     work = (
-        int(POLISH_SHARE * params.time_limit_s * POLISH_WORK_PER_S)
+        polish_work(problem, params.time_limit_s)
         if params.max_iterations is not None or params.max_solutions is not None
         else None
     )

@@ -124,3 +124,34 @@ def test_the_route_cli_says_what_the_clock_cut(
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["time_limited"] is True
     assert f"time limited: {POLISH_NOTE}" in " ".join(res.output.split())
+
+
+def test_the_pass_s_work_budget_grows_with_the_instance_not_past_it_with_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pass of a budgeted run had 10 % of the limit at 40,000 units a second: 345.6
+    million units at the largest limit (86,400 s), hours of a pass long past finding anything
+    worth it. Its budget is now the smaller of that and what the instance warrants; at the
+    tests' 60 s limit it is the same as before."""
+    import solvers.routing.polish as polish_module
+    from solvers.routing import build_problem
+    from solvers.routing import solve as solve_module
+
+    city = city_with_breaks()
+    problem = build_problem(city)
+    visits = len(problem.tasks)
+    assert solve_module.polish_work(problem, UNHURRIED_S) == 240_000
+    floor = solve_module.POLISH_WORK_MIN
+    assert solve_module.polish_work(problem, 86_400) == max(floor, 2_500 * visits) == floor
+    budgets: list[int | None] = []
+    polish_routes = polish_module.polish_routes
+
+    def spy(*args: object, max_work: int | None = None, **kwargs: object) -> object:
+        budgets.append(max_work)
+        return polish_routes(*args, max_work=max_work, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(polish_module, "polish_routes", spy)
+    params = RoutingParams(**{**BUDGETED, "time_limit_s": 86_400.0})
+    plan, _ = solve_routes_with_stats(city, params)
+    assert budgets and set(budgets) == {floor}
+    assert not plan.time_limited and validate_plan(city, plan).ok

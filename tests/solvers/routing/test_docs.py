@@ -45,5 +45,7 @@ def test_thresholds_in_the_text_are_the_code_s() -> None:
     assert SWAP_NEIGHBOURS == 8 and "(each with its 8 nearest orders)" in text
     assert (BOUND_WORK, VALUE_WORK) == (1, 10) and "(1 per bound, 10 per schedule:" in text
     assert solve_module.POLISH_WORK_PER_S == 40_000 and "`POLISH_WORK_PER_S` (40,000:" in text
+    assert solve_module.POLISH_WORK_PER_VISIT == 2_500 and "`POLISH_WORK_PER_VISIT` (2,500)" in text
+    assert solve_module.POLISH_WORK_MIN == 10**6 and "`POLISH_WORK_MIN` (1,000,000)" in text
     quoted = "taken off its route to make room for a driver break"
     assert solve_module.BUMPED.startswith(quoted) and f'"{quoted}"' in text
