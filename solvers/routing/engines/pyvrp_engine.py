@@ -9,9 +9,11 @@ solutions and is killed if it is still in an iteration at the deadline (PyVRP lo
 clock only between iterations, and one can take seconds): see :func:`collect_searches`.
 
 Driver breaks are not modelled by PyVRP: it plans with each vehicle's shift (and maximum
-duration) shortened by the length of its breaks, the scheduler then places each route's break
-where the route is shortest, and :mod:`solvers.routing.repair` moves the few orders of routes
-that still cannot take it (a break that must start inside a busy stretch).
+duration) shortened by the length of its breaks (but those every route of the vehicle takes at
+its start while it waits for its loads, :func:`shortened_by_s`), the scheduler then places
+each route's break where the route is shortest, and :mod:`solvers.routing.repair` moves the
+few orders of routes that still cannot take it (a break that must start inside a busy
+stretch).
 
 Large problems start from the greedy plan (PyVRP's own start, a random solution improved by an
 exhaustive local search, does not watch the clock and takes minutes at 10,000 stops). Arcs a
@@ -49,7 +51,12 @@ from scenarios.errors import ScenarioInputError
 from solvers.cancel import cancelled
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
-from solvers.routing.problem import UNLIMITED, RoutingProblem, objective_bound
+from solvers.routing.problem import (
+    UNLIMITED,
+    RoutingProblem,
+    objective_bound,
+    pre_departure_breaks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -1362,7 +1369,7 @@ def build_data(
         cap = [min(c, UNLIMITED) for c in veh.capacity]
         # breaks are not modelled: the shift is shortened by their length instead, so routes
         # leave room for them (the scheduler then places them, see the module docstring)
-        rest = sum(length for _, _, length in veh.breaks)
+        rest = shortened_by_s(p, members[0])
         duration = veh.max_duration_s if veh.max_duration_s is not None else _BIG_TW
         vtypes.append(
             pyvrp.VehicleType(
@@ -1567,6 +1574,32 @@ def _range_segments(
     return acc
 
 
+def shortened_by_s(problem: RoutingProblem, vehicle: int) -> int:
+    """Seconds PyVRP's shift (and maximum duration) of ``vehicle`` is shortened by for its
+    breaks: their length, less that of the first breaks every route of the vehicle takes at
+    its start while it waits for its loads (they fit, one after another from the shift's
+    start, before the earliest release of any delivery it may load: a route leaves no
+    earlier than the releases of the deliveries it loads,
+    :func:`~solvers.routing.problem.pre_departure_breaks`)."""
+    veh = problem.vehicles[vehicle]
+    rest = sum(length for _, _, length in veh.breaks)
+    if not veh.breaks or not problem.has_releases:
+        return rest
+    release = problem.arrays.release
+    earliest = min(
+        (
+            int(release[t])
+            for t, task in enumerate(problem.tasks)
+            if veh.can_serve(problem.orders[task.order])
+        ),
+        default=0,
+    )
+    for k in range(len(veh.breaks), 0, -1):
+        if pre_departure_breaks(veh, earliest, range(k)) is not None:
+            return rest - sum(length for _, _, length in veh.breaks[:k])
+    return rest
+
+
 def removal_violations(
     problem: RoutingProblem, vehicle: int, seq: Sequence[int], orders: Sequence[int]
 ) -> NDArray[np.int64]:
@@ -1582,7 +1615,7 @@ def removal_violations(
     """
     p = problem
     veh = p.vehicles[vehicle]
-    rest = sum(length for _, _, length in veh.breaks)
+    rest = shortened_by_s(p, vehicle)
     end_late = max(veh.shift[0], veh.shift[1] - rest)  # PyVRP's tw_late (and start_late)
     seq_a = np.asarray(seq, dtype=np.int64)
     n = seq_a.shape[0]

@@ -378,3 +378,61 @@ def test_the_exact_schedule_fits_whenever_the_greedy_one_does(
     if exact.violation is None:
         route = np.array([b.start_s for b in exact.breaks if b.before_departure])
         assert (route < max(problem.arrays.release[seq])).all()
+
+
+def waits_past_its_break() -> Scenario:
+    """One courier (shift 0-10,000 s, a 3,000 s break to start in 600-1,800 s) and three
+    orders on a 1,000 m square at 1 m/s, all created at 5,000 s: the route leaves at 5,000 s,
+    takes the break at its start while it waits, and needs 4,000 s of the 5,000 left."""
+    return Scenario(
+        name="waits-past-its-break",
+        horizon=TimeWindow(start_s=0, end_s=36_000),
+        travel=EuclideanTravel(speed_m_per_s=1.0),
+        vehicles=[
+            Vehicle(
+                id="v0",
+                start_location=DEPOT,
+                shift=TimeWindow(start_s=0, end_s=10_000),
+                cost_per_km_cents=100,
+                breaks=[Break(window=TimeWindow(start_s=600, end_s=1800), duration_s=3000)],
+            )
+        ],
+        orders=[
+            Order(id=f"o{i}", location=Location(x=x, y=y), created_s=5000, penalty_cents=10**6)
+            for i, (x, y) in enumerate([(1000, 0), (1000, 1000), (0, 1000)])
+        ],
+    )
+
+
+def test_pyvrp_plans_the_full_shift_of_a_vehicle_whose_every_route_breaks_before_leaving() -> None:
+    """PyVRP plans with shifts shortened by the breaks' length, also for a break every route
+    of the vehicle takes at its start while it waits for its loads: here 7,000 s, of which
+    the route, leaving at 5,000 s, had 2,000, one order's round trip. PyVRP served one order
+    of three (the repair then inserted the others). Its shift is now not shortened by such
+    breaks (the first ones, when they fit before the earliest release of any delivery the
+    vehicle may load: :func:`~solvers.routing.engines.pyvrp_engine.shortened_by_s`)."""
+    from solvers.routing.engines.base import EngineSettings
+    from solvers.routing.engines.pyvrp_engine import PyVRPEngine, shortened_by_s
+
+    scenario = waits_past_its_break()
+    problem = build_problem(scenario)
+    assert shortened_by_s(problem, 0) == 0
+    result = PyVRPEngine().solve(
+        problem, EngineSettings(time_limit_s=60.0, seed=1, max_iterations=50)
+    )
+    assert result.feasible and sum(len(seq) for seq in result.routes.values()) == 3
+    plan = solve_routes(scenario, RoutingParams(engine="pyvrp", seed=1, max_iterations=50))
+    assert validate_plan(scenario, plan).ok and not plan.unassigned
+    [route] = plan.routes
+    assert route.stops[0].kind is StopKind.BREAK and route.stops[0].departure_s <= 5000
+
+
+def test_a_break_some_route_may_take_on_the_road_still_shortens_pyvrp_s_shift() -> None:
+    """An order created at 0 s: a route with it alone leaves at once and takes its break on
+    the road, so the shift stays shortened by the break (3,000 s)."""
+    scenario = waits_past_its_break()
+    orders = [*scenario.orders, Order(id="now", location=Location(x=10, y=0))]
+    problem = build_problem(scenario.model_copy(update={"orders": orders}))
+    from solvers.routing.engines.pyvrp_engine import shortened_by_s
+
+    assert shortened_by_s(problem, 0) == 3000
