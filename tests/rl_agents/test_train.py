@@ -438,20 +438,7 @@ def test_subprocess_environments_leave_ctrl_c_to_the_trainer(tmp_path: Path) -> 
     # before: `train --subproc` stopped by Ctrl-C printed a traceback per environment worker
     # (KeyboardInterrupt, then ConnectionResetError) and wrote no model; a worker still
     # starting broke the trainer's pipe. Now the workers ignore it (started with SIGINT held)
-    import os
-    import subprocess
-    import sys
+    from tests.scripts import assert_no_traceback, run_script
 
-    script = tmp_path / "subproc.py"
-    script.write_text(_SUBPROC_CTRL_C_SCRIPT, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        start_new_session=True,
-    )
-    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done
+    done = run_script(tmp_path / "subproc.py", _SUBPROC_CTRL_C_SCRIPT, timeout=300)
+    assert_no_traceback(done, "ok")

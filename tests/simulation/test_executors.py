@@ -288,23 +288,10 @@ def test_a_ctrl_c_while_a_worker_starts_up_prints_no_traceback(tmp_path: Path) -
     # raised KeyboardInterrupt there: a traceback under `error: interrupted`, the pool broken.
     # Now the parent holds SIGINT while it starts its workers, which inherit the mask and
     # drop the pending Ctrl-C once they ignore it (the parent gets its own Ctrl-C).
-    import os
-    import subprocess
-    import sys
+    from tests.scripts import assert_no_traceback, run_script
 
-    script = tmp_path / "start_up.py"
-    script.write_text(_START_UP_CTRL_C_SCRIPT, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        start_new_session=True,
-    )
-    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
-    assert done.returncode == 0 and done.stdout.strip() == "[2, 4, 6, 8]", done
+    done = run_script(tmp_path / "start_up.py", _START_UP_CTRL_C_SCRIPT, timeout=120)
+    assert_no_traceback(done, "[2, 4, 6, 8]")
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signal masks (POSIX)")

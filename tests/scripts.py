@@ -1,0 +1,30 @@
+"""Run a test's script in a fresh Python process of its own session (its own Ctrl-C)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_script(path: Path, text: str, *, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Write ``text`` to ``path`` and run it with this interpreter and the repo importable."""
+    path.write_text(text, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+    )
+
+
+def assert_no_traceback(done: subprocess.CompletedProcess[str], stdout: str) -> None:
+    """The script ended 0, printed ``stdout`` and no traceback or KeyboardInterrupt."""
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
+    assert done.returncode == 0 and done.stdout.strip() == stdout, done
