@@ -249,11 +249,12 @@ def warm_start(current: dict[int, Visits]) -> Plan | None:
 def stopped_by_clock(
     stats: SolveStats, max_iterations: int | None, max_solutions: int | None = None
 ) -> bool:
-    """Whether a search given a work budget (PyVRP ``max_iterations``, OR-Tools
-    ``max_solutions``) was stopped by the clock first (or had no time to start): its plan
-    then depends on the machine's speed. False for a search on the clock (no budget)."""
+    """Whether a solve given a work budget (PyVRP ``max_iterations``, OR-Tools
+    ``max_solutions``) was stopped by the clock first in its search (or had no time to start
+    it), its repair or its break-aware pass: its plan then depends on the machine's speed.
+    False for a search on the clock (no budget)."""
     budget = {"pyvrp": max_iterations, "ortools": max_solutions}.get(stats.engine)
-    return budget is not None and stats.clock_cut
+    return budget is not None and (stats.clock_cut or bool(stats.clock_notes))
 
 
 @dataclass(frozen=True)

@@ -1143,6 +1143,9 @@ def test_stopped_by_clock_reads_the_solve_s_clock_cut() -> None:
     capped = SolveStats(engine="ortools", clock_cut=True)
     assert not stopped_by_clock(ended, None, 100) and stopped_by_clock(capped, None, 100)
     assert not stopped_by_clock(capped, 1000, None)  # OR-Tools on the clock
+    # session 64: the search ended on its budget, the break-aware pass on the clock
+    polished_late = SolveStats(engine="pyvrp", clock_notes=["time limit reached in the break"])
+    assert stopped_by_clock(polished_late, 1000) and not stopped_by_clock(polished_late, None)
 
 
 @pytest.mark.parametrize(
