@@ -858,12 +858,20 @@ def queue_job(
     kind: str,
     payload: JsonDict,
     seed: int | None,
+    timeout_s: float | None = None,
 ) -> Response:
     """Queue job ``kind`` once per ``Idempotency-Key`` and answer 202 with its Location."""
 
     def compute() -> tuple[int, BaseModel, str | None]:
         job = submit_job(
-            ctx, session, request, kind=kind, payload=payload, principal=principal, seed=seed
+            ctx,
+            session,
+            request,
+            kind=kind,
+            payload=payload,
+            principal=principal,
+            seed=seed,
+            timeout_s=timeout_s,
         )
         return accepted(job)
 

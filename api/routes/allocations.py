@@ -32,15 +32,14 @@ from api.schemas.allocations import AllocationCreate, AllocationsPublic
 from api.schemas.common import JobAccepted
 from api.solve import (
     SolveOutcome,
-    accepted,
     admitted,
     body_as_sent,
     json_response,
+    queue_job,
     respond,
     run_in_lane,
     solve_fast,
     solve_sync,
-    submit_job,
 )
 from scenarios.errors import fields_under
 from scenarios.model import Tier
@@ -230,22 +229,20 @@ async def _queue(
     payload = cast(JsonDict, stored) if stored is not None else body.model_dump(mode="json")
     timeout_s = body.params.time_limit_s * 2 + JOB_GRACE_S
 
-    def compute(session: Session) -> tuple[int, BaseModel, str | None]:
-        job = submit_job(
-            ctx,
-            session,
-            request,
-            kind="allocations",
-            payload=payload,
-            principal=principal,
-            seed=body.params.seed,
-            timeout_s=timeout_s,
-        )
-        return accepted(job)
-
     def answer() -> Response:
         check_request(body)
-        return _respond(ctx, request, principal, idempotency_key, compute)
+        with open_session(ctx) as session:
+            return queue_job(
+                ctx,
+                session,
+                request,
+                principal=principal,
+                idem_key=idempotency_key,
+                kind="allocations",
+                payload=payload,
+                seed=body.params.seed,
+                timeout_s=timeout_s,
+            )
 
     return await run_in_threadpool(answer)
 
