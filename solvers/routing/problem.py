@@ -237,6 +237,23 @@ class RoutingProblem:
         """Some delivery loaded at the start has a release time (``created_s`` > 0)."""
         return any(t.release for t in self.tasks)
 
+    @cached_property
+    def earliest_release_s(self) -> tuple[int, ...]:
+        """Per vehicle, the earliest release of any task it may serve (0 when none)."""
+        release = self.arrays.release
+        by_skills: dict[frozenset[str], int] = {}
+        for veh in self.vehicles:
+            if veh.skills not in by_skills:
+                by_skills[veh.skills] = min(
+                    (
+                        int(release[t])
+                        for t, task in enumerate(self.tasks)
+                        if veh.can_serve(self.orders[task.order])
+                    ),
+                    default=0,
+                )
+        return tuple(by_skills[veh.skills] for veh in self.vehicles)
+
     @property
     def has_pickups(self) -> bool:
         """Some order is a pickup-and-delivery pair."""

@@ -1585,15 +1585,7 @@ def shortened_by_s(problem: RoutingProblem, vehicle: int) -> int:
     rest = sum(length for _, _, length in veh.breaks)
     if not veh.breaks or not problem.has_releases:
         return rest
-    release = problem.arrays.release
-    earliest = min(
-        (
-            int(release[t])
-            for t, task in enumerate(problem.tasks)
-            if veh.can_serve(problem.orders[task.order])
-        ),
-        default=0,
-    )
+    earliest = problem.earliest_release_s[vehicle]
     for k in range(len(veh.breaks), 0, -1):
         if pre_departure_breaks(veh, earliest, range(k)) is not None:
             return rest - sum(length for _, _, length in veh.breaks[:k])
