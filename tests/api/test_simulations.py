@@ -690,24 +690,45 @@ def test_an_arrivals_only_day_simulates_and_its_templates_are_capped(
     assert client.get("/v1/jobs").json()["count"] == 1
 
 
-def _comparison(client: TestClient, admin: dict[str, str]) -> dict[str, Any]:
-    """A comparison body: the plan ``POST /v1/plans`` makes of the plan example, against no
-    plan (insertion dispatch)."""
+def _plan_example() -> dict[str, Any]:
+    """The plan example's body, with 2 replications of its twin evaluation."""
     from api.examples import PLAN_EXAMPLE
 
     body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
     body["evaluation"]["replications"] = 2
-    made = client.post("/v1/plans", json=body, headers=admin)
-    assert made.status_code == 200, made.text
+    return body
+
+
+def _comparison_of(scenario: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    """A comparison body: ``plan`` against no plan (insertion dispatch) on ``scenario``."""
     return {
-        "scenario": body["scenario"],
+        "scenario": copy.deepcopy(scenario),
         "candidates": [
-            {"name": "optimised", "plan": made.json()["plan"]},
+            {"name": "optimised", "plan": copy.deepcopy(plan)},
             {"name": "insertion"},
         ],
         "replications": 4,
         "seed": 3,
     }
+
+
+def _comparison(client: TestClient, admin: dict[str, str]) -> dict[str, Any]:
+    """A comparison body: the plan ``POST /v1/plans`` makes of the plan example, against no
+    plan (insertion dispatch)."""
+    body = _plan_example()
+    made = client.post("/v1/plans", json=body, headers=admin)
+    assert made.status_code == 200, made.text
+    return _comparison_of(body["scenario"], made.json()["plan"])
+
+
+@pytest.fixture(scope="module")
+def example_plan() -> dict[str, Any]:
+    """The plan the service's plan task makes of the plan example, made once for the module's
+    tests that only need a valid plan to send (each of them waited for its own solve)."""
+    from api.tasks.plans import run_plan
+
+    plan: dict[str, Any] = run_plan(_plan_example())["plan"]
+    return plan
 
 
 def test_plans_are_compared_on_the_same_seeds_as_the_cli_compares_them(
@@ -762,11 +783,12 @@ def test_plans_are_compared_on_the_same_seeds_as_the_cli_compares_them(
 def test_a_bad_comparison_is_422_naming_the_field_before_queueing(
     client: TestClient,
     keys: dict[str, dict[str, str]],
+    example_plan: dict[str, Any],
     change: Any,
     field: str,
     reason: str,
 ) -> None:
-    body = _comparison(client, keys["admin"])
+    body = _comparison_of(_plan_example()["scenario"], example_plan)
     change(body)
     answer = client.post("/v1/simulations/compare", json=body, headers=keys["planner"])
     assert answer.status_code == 422, answer.text
