@@ -272,6 +272,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     One transaction on every backend: a migration that fails leaves the schema and the
     recorded revision as they were.
     """
+    if revision == "head" and current_revision(engine) == head_revision():
+        return  # already there: no lock, no Alembic environment (~0.1 s of every start-up)
     from alembic import command
     from alembic.config import Config
 
