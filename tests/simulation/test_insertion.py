@@ -461,10 +461,12 @@ def test_a_delivery_right_before_a_break_is_priced_with_the_break_at_its_door() 
 
 _PRUNING_CASES = st.one_of(tight_cases(), cases(max_stops=25), cases(max_stops=25, never=True))
 
+# The brute-force comparisons below run on a sample of drawn cases in the default run and
+# on the full sweep (the counts they ran on before session 65) under ``-m slow``: each is a
+# ``_check_...`` function and two tests drawing for it, the second named ``..._over_N_cases``.
 
-@settings(max_examples=600, deadline=None)
-@given(st.one_of(_PRUNING_CASES.map(lambda c: (c, None)), break_cases(_PRUNING_CASES)))
-def test_pruned_quotes_match_the_unpruned_reference_bit_for_bit(
+
+def _check_pruned_quotes(
     data: tuple[Case, list[bool] | None],
 ) -> None:
     """Skipping positions a bound proves infeasible or too dear changes no answer (breaks too)."""
@@ -485,6 +487,25 @@ def test_pruned_quotes_match_the_unpruned_reference_bit_for_bit(
                 got = _quote_loops(cache, job, rates=rates, rows=listed, shortcut_s=0, **kw)
                 want = quote_loops_reference(cache, job, rates=rates, rows=listed, **kw)
                 assert repr(got) == repr(want)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(_PRUNING_CASES.map(lambda c: (c, None)), break_cases(_PRUNING_CASES)))
+def test_pruned_quotes_match_the_unpruned_reference_bit_for_bit(
+    data: tuple[Case, list[bool] | None],
+) -> None:
+    """:func:`_check_pruned_quotes` on 150 drawn cases (the slow run: 600)."""
+    _check_pruned_quotes(data)
+
+
+@pytest.mark.slow
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_PRUNING_CASES.map(lambda c: (c, None)), break_cases(_PRUNING_CASES)))
+def test_pruned_quotes_match_the_unpruned_reference_bit_for_bit_over_600_cases(
+    data: tuple[Case, list[bool] | None],
+) -> None:
+    """:func:`_check_pruned_quotes` on 600 drawn cases (the default run: 150)."""
+    _check_pruned_quotes(data)
 
 
 def test_matrix_rows_of_a_large_matrix_are_views_indexed_like_nested_lists(
@@ -592,10 +613,7 @@ _SKIPPED_BREAK = (
 _SKIPPED_BREAK[0].distance = _SKIPPED_BREAK[0].duration
 
 
-@settings(max_examples=1500, deadline=None)
-@given(break_cases(_PRUNING_CASES))
-@example(_SKIPPED_BREAK)
-def test_no_delivery_before_a_break_is_cheaper_than_the_quote(
+def _check_no_cheaper_delivery_before_a_break(
     data: tuple[Case, list[bool]],
 ) -> None:
     """The quote's distance bounds skip no delivery right before a break that is cheaper.
@@ -630,6 +648,28 @@ def test_no_delivery_before_a_break_is_cheaper_than_the_quote(
                 found = exact.evaluate(i, j)
                 if found is not None and fits[i]:  # (a NaN cost is never taken)
                     assert not found[0] < best - 1e-6, (i, j, found, q)
+
+
+@settings(max_examples=250, deadline=None)
+@given(break_cases(_PRUNING_CASES))
+@example(_SKIPPED_BREAK)
+def test_no_delivery_before_a_break_is_cheaper_than_the_quote(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """:func:`_check_no_cheaper_delivery_before_a_break` on session 54's case and 250 drawn
+    ones (the slow run: 1500)."""
+    _check_no_cheaper_delivery_before_a_break(data)
+
+
+@pytest.mark.slow
+@settings(max_examples=1500, deadline=None)
+@given(break_cases(_PRUNING_CASES))
+def test_no_delivery_before_a_break_is_cheaper_than_the_quote_over_1500_cases(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """:func:`_check_no_cheaper_delivery_before_a_break` on 1500 drawn cases (the default
+    run: 250)."""
+    _check_no_cheaper_delivery_before_a_break(data)
 
 
 def test_no_slack_exit_does_not_assume_the_triangle_inequality() -> None:
@@ -732,11 +772,7 @@ def test_quotes_on_tables_breaking_the_triangle_inequality_match_every_position(
 _BREAK_TABLES = st.one_of(_PRUNING_CASES, shortcut_cases())
 
 
-@settings(max_examples=400, deadline=None)
-@given(break_cases(_BREAK_TABLES), st.randoms(use_true_random=False))
-def test_resumed_plays_price_as_the_brute_force_play_bit_for_bit(
-    data: tuple[Case, list[bool]], rnd: Any
-) -> None:
+def _check_resumed_plays(data: tuple[Case, list[bool]], rnd: Any) -> None:
     """A play kept per pickup position, and read from the cache once it is back on the old
     route, prices every position as session 55's play from node i did, in any order asked."""
     drawn = _drawn_break_route(data)
@@ -759,6 +795,25 @@ def test_resumed_plays_price_as_the_brute_force_play_bit_for_bit(
             with np.errstate(invalid="ignore"):
                 for i in range(m + 1):
                     assert repr(list(got.evaluations(i, m))) == repr(list(want.evaluations(i, m)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(break_cases(_BREAK_TABLES), st.randoms(use_true_random=False))
+def test_resumed_plays_price_as_the_brute_force_play_bit_for_bit(
+    data: tuple[Case, list[bool]], rnd: Any
+) -> None:
+    """:func:`_check_resumed_plays` on 50 drawn cases (the slow run: 400)."""
+    _check_resumed_plays(data, rnd)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None)
+@given(break_cases(_BREAK_TABLES), st.randoms(use_true_random=False))
+def test_resumed_plays_price_as_the_brute_force_play_bit_for_bit_over_400_cases(
+    data: tuple[Case, list[bool]], rnd: Any
+) -> None:
+    """:func:`_check_resumed_plays` on 400 drawn cases (the default run: 50)."""
+    _check_resumed_plays(data, rnd)
 
 
 def _quote_candidates(case: Case, cache: RouteCache, job: JobSpec) -> list[bool] | None:
@@ -788,9 +843,7 @@ def _quote_candidates(case: Case, cache: RouteCache, job: JobSpec) -> list[bool]
     return out
 
 
-@settings(max_examples=400, deadline=None)
-@given(break_cases(_BREAK_TABLES))
-def test_plays_skip_only_deliveries_the_brute_force_play_refuses(
+def _check_skipped_deliveries(
     data: tuple[Case, list[bool]],
 ) -> None:
     """evaluations_after answers None without pricing, or stops, only where the brute-force
@@ -818,9 +871,26 @@ def test_plays_skip_only_deliveries_the_brute_force_play_refuses(
                     assert all(price is None for _, price in expected[len(found) :]), i
 
 
+@settings(max_examples=100, deadline=None)
+@given(break_cases(_BREAK_TABLES))
+def test_plays_skip_only_deliveries_the_brute_force_play_refuses(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """:func:`_check_skipped_deliveries` on 100 drawn cases (the slow run: 400)."""
+    _check_skipped_deliveries(data)
+
+
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(break_cases(_BREAK_TABLES))
-def test_the_bound_of_a_position_before_a_break_is_never_above_its_price(
+def test_plays_skip_only_deliveries_the_brute_force_play_refuses_over_400_cases(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """:func:`_check_skipped_deliveries` on 400 drawn cases (the default run: 100)."""
+    _check_skipped_deliveries(data)
+
+
+def _check_bound_before_a_break(
     data: tuple[Case, list[bool]],
 ) -> None:
     """_ExactInsertion.bound is a lower bound of the played price (metric tables or not, any
@@ -850,9 +920,26 @@ def test_the_bound_of_a_position_before_a_break_is_never_above_its_price(
                             assert lb <= found[0], (i, j, lb, found)
 
 
+@settings(max_examples=100, deadline=None)
+@given(break_cases(_BREAK_TABLES))
+def test_the_bound_of_a_position_before_a_break_is_never_above_its_price(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """:func:`_check_bound_before_a_break` on 100 drawn cases (the slow run: 400)."""
+    _check_bound_before_a_break(data)
+
+
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
-@given(break_cases(shortcut_cases()))
-def test_pruned_quotes_on_non_metric_tables_with_breaks_match_the_reference_bit_for_bit(
+@given(break_cases(_BREAK_TABLES))
+def test_the_bound_of_a_position_before_a_break_is_never_above_its_price_over_400_cases(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """:func:`_check_bound_before_a_break` on 400 drawn cases (the default run: 100)."""
+    _check_bound_before_a_break(data)
+
+
+def _check_pruned_quotes_on_non_metric_tables(
     data: tuple[Case, list[bool]],
 ) -> None:
     """On tables breaking the triangle inequality, told the table's largest detour gain or not,
@@ -877,6 +964,26 @@ def test_pruned_quotes_on_non_metric_tables_with_breaks_match_the_reference_bit_
                             cache, job, rates=rates, rows=listed, shortcut_s=known, **kw
                         )
                     assert repr(got) == repr(want)
+
+
+@settings(max_examples=100, deadline=None)
+@given(break_cases(shortcut_cases()))
+def test_pruned_quotes_on_non_metric_tables_with_breaks_match_the_reference_bit_for_bit(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """:func:`_check_pruned_quotes_on_non_metric_tables` on 100 drawn cases (the slow run: 400)."""
+    _check_pruned_quotes_on_non_metric_tables(data)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None)
+@given(break_cases(shortcut_cases()))
+def test_pruned_non_metric_quotes_with_breaks_match_the_reference_bit_for_bit_over_400_cases(
+    data: tuple[Case, list[bool]],
+) -> None:
+    """:func:`_check_pruned_quotes_on_non_metric_tables` on 400 drawn cases (the default
+    run: 100)."""
+    _check_pruned_quotes_on_non_metric_tables(data)
 
 
 def test_evaluate_prices_only_the_position_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
