@@ -154,9 +154,7 @@ def _outcome(check: Any, scenario: Scenario, plan: Plan) -> tuple[str, str, str 
     return None
 
 
-@settings(max_examples=300, deadline=None)
-@given(scenario_data=_scenario(), data=st.data())
-def test_check_plan_ids_refuses_as_it_did_and_its_set_look_ups_agree_with_the_twin(
+def _check_plan_ids_against_the_old_check_and_the_twin(
     scenario_data: dict[str, Any], data: st.DataObject
 ) -> None:
     """The same error (field, reason, source) or none as the check that compiled the world
@@ -184,6 +182,27 @@ def test_check_plan_ids_refuses_as_it_did_and_its_set_look_ups_agree_with_the_tw
     else:
         event("taken")
         assert plan_ids_known(scenario, plan)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scenario_data=_scenario(), data=st.data())
+def test_check_plan_ids_refuses_as_it_did_and_its_set_look_ups_agree_with_the_twin(
+    scenario_data: dict[str, Any], data: st.DataObject
+) -> None:
+    """:func:`_check_plan_ids_against_the_old_check_and_the_twin` on 100 drawn scenarios and
+    plans (the slow run: 300)."""
+    _check_plan_ids_against_the_old_check_and_the_twin(scenario_data, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None)
+@given(scenario_data=_scenario(), data=st.data())
+def test_check_plan_ids_refuses_as_it_did_and_its_set_look_ups_agree_with_the_twin_over_300(
+    scenario_data: dict[str, Any], data: st.DataObject
+) -> None:
+    """:func:`_check_plan_ids_against_the_old_check_and_the_twin` on 300 drawn scenarios and
+    plans (the default run: 100)."""
+    _check_plan_ids_against_the_old_check_and_the_twin(scenario_data, data)
 
 
 def _two_nodes() -> dict[str, Any]:

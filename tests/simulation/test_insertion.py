@@ -523,9 +523,7 @@ def test_matrix_rows_of_a_large_matrix_are_views_indexed_like_nested_lists(
     assert all(type(x) is int for row in got for x in row)  # Python ints, as tolist() gives
 
 
-@settings(max_examples=300, deadline=None)
-@given(_PRUNING_CASES)
-def test_quotes_from_memoryview_rows_match_nested_lists_bit_for_bit(case: Case) -> None:
+def _check_memoryview_quotes(case: Case) -> None:
     """The rows a day with more than ROWS_MAX_LOCATIONS locations is quoted with change no bit
     (the route's remembered rows are reused by the next quote), nor does reading a symmetric
     table's columns from its rows."""
@@ -557,6 +555,23 @@ def test_quotes_from_memoryview_rows_match_nested_lists_bit_for_bit(case: Case) 
                     cache, job, rates=case.rates, rows=views, symmetric=symmetric, **kw
                 )
                 assert repr(got) == repr(want)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_PRUNING_CASES)
+def test_quotes_from_memoryview_rows_match_nested_lists_bit_for_bit(case: Case) -> None:
+    """:func:`_check_memoryview_quotes` on 100 drawn cases (the slow run: 300)."""
+    _check_memoryview_quotes(case)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None)
+@given(_PRUNING_CASES)
+def test_quotes_from_memoryview_rows_match_nested_lists_bit_for_bit_over_300_cases(
+    case: Case,
+) -> None:
+    """:func:`_check_memoryview_quotes` on 300 drawn cases (the default run: 100)."""
+    _check_memoryview_quotes(case)
 
 
 def _fits_all(cache: RouteCache, job: JobSpec, capacity: np.ndarray) -> list[bool]:
@@ -747,9 +762,7 @@ def shortcut_cases(draw: st.DrawFn) -> Case:
     return dataclasses_replace(case, duration=d)
 
 
-@settings(max_examples=300, deadline=None)
-@given(shortcut_cases())
-def test_quotes_on_tables_breaking_the_triangle_inequality_match_every_position(
+def _check_quotes_on_non_metric_tables(
     case: Case,
 ) -> None:
     """On any table (one-way slow legs: detours quicker) the loops with their early exits
@@ -766,6 +779,25 @@ def test_quotes_on_tables_breaking_the_triangle_inequality_match_every_position(
                     assert math.isclose(
                         a.cost_delta_cents, b.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-9
                     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(shortcut_cases())
+def test_quotes_on_tables_breaking_the_triangle_inequality_match_every_position(
+    case: Case,
+) -> None:
+    """:func:`_check_quotes_on_non_metric_tables` on 100 drawn cases (the slow run: 300)."""
+    _check_quotes_on_non_metric_tables(case)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None)
+@given(shortcut_cases())
+def test_quotes_on_tables_breaking_the_triangle_inequality_match_every_position_over_300_cases(
+    case: Case,
+) -> None:
+    """:func:`_check_quotes_on_non_metric_tables` on 300 drawn cases (the default run: 100)."""
+    _check_quotes_on_non_metric_tables(case)
 
 
 #: Break routes on metric tables, tight ones and tables with slow one-way legs (detours quicker).
