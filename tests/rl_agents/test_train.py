@@ -6,6 +6,7 @@ import dataclasses
 import warnings
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -434,10 +435,48 @@ if __name__ == "__main__":
 
 
 @pytest.mark.skipif(not hasattr(__import__("signal"), "pthread_sigmask"), reason="POSIX")
+def test_subprocess_environments_start_with_ctrl_c_held_and_ignore_it(
+    tiny: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers of ``make_vec_env(subproc=True)`` are started with SIGINT held and ignore
+    it before they build their environment (what the slow test below checks end to end in
+    real processes; the local pool's start-up is checked so in tests/simulation/
+    test_executors.py): no worker's traceback on Ctrl-C, the trainer keeps its model."""
+    import signal
+
+    import stable_baselines3.common.vec_env as sb3_vec_env
+
+    import simulation.executors as executors
+
+    seen: dict[str, Any] = {}
+
+    class Started:  # SB3's SubprocVecEnv, not starting its workers
+        def __init__(self, env_fns: list[Any], start_method: str | None = None) -> None:
+            seen["held"] = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+            seen["fns"], seen["start_method"] = env_fns, start_method
+
+        def seed(self, seed: int) -> None:
+            seen["seed"] = seed
+
+    monkeypatch.setattr(sb3_vec_env, "SubprocVecEnv", Started)
+    vec = train_module.make_vec_env(tiny, EnvParams(), num_envs=2, seed=5, subproc=True)
+    assert isinstance(vec, Started) and seen["seed"] == 5 and len(seen["fns"]) == 2
+    assert seen["held"]  # held while the workers start (they inherit the mask) ...
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())  # ... then not
+    calls: list[str] = []
+    monkeypatch.setattr(executors, "ignore_sigint", lambda: calls.append("ignored"))
+    monkeypatch.setattr(train_module, "_env_factory", lambda *a: calls.append("built"))
+    seen["fns"][0]()  # what a worker runs first
+    assert calls == ["ignored", "built"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(__import__("signal"), "pthread_sigmask"), reason="POSIX")
 def test_subprocess_environments_leave_ctrl_c_to_the_trainer(tmp_path: Path) -> None:
     # before: `train --subproc` stopped by Ctrl-C printed a traceback per environment worker
     # (KeyboardInterrupt, then ConnectionResetError) and wrote no model; a worker still
     # starting broke the trainer's pipe. Now the workers ignore it (started with SIGINT held)
+    # (slow: real worker processes importing SB3; the test above checks the same in-process)
     from tests.scripts import assert_no_traceback, run_script
 
     done = run_script(tmp_path / "subproc.py", _SUBPROC_CTRL_C_SCRIPT, timeout=300)
