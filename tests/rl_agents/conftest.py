@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -43,10 +46,32 @@ def tiny_file(tmp_path_factory: pytest.TempPathFactory, tiny: Scenario) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny: Scenario) -> Path:
-    """A MaskablePPO model trained for a few hundred steps on the tiny city."""
+    """A MaskablePPO model trained for a few hundred steps on the tiny city.
+
+    Trained once per test run (~5 s): the first xdist worker that needs it trains it into a
+    folder the workers of this run share, the others wait for it and read it (tests only
+    read the model and its logs).
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return _train_tiny_model(tmp_path_factory.mktemp("model"), tiny)
+    root = tmp_path_factory.getbasetemp().parent  # shared by the workers of this run
+    with (root / "tiny_model.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        folder, done = root / "tiny_model", root / "tiny_model.done"
+        if done.is_file():
+            return folder / "tiny.zip"
+        shutil.rmtree(folder, ignore_errors=True)  # a worker's training that failed
+        folder.mkdir()
+        out = _train_tiny_model(folder, tiny)
+        done.touch()
+        return out
+
+
+def _train_tiny_model(folder: Path, tiny: Scenario) -> Path:
+    """The tiny model trained into ``folder`` (logs in ``folder / "logs"``)."""
     from rl_agents.train import TrainParams, train
 
-    folder = tmp_path_factory.mktemp("model")
     out = folder / "tiny.zip"
     params = TrainParams(
         timesteps=256,
