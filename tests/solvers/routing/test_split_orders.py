@@ -51,6 +51,14 @@ from tests.solvers.routing.conftest import (
 )
 
 ENGINES = ["greedy", "ortools", "pyvrp"]
+#: Solutions OR-Tools' search finds on the two-job shops of :func:`_shop` before it has no
+#: move left: 2 where the order is not worth serving (its first solution, then the order
+#: left out), 29 from the greedy plan of an order worth serving whole. The same counts at
+#: 1 s, 3 s and the 10 s of ``ORTOOLS_CAP_S``: asked for the 50 of ``ORTOOLS_SOLUTIONS``,
+#: each of these tests waited out that cap (10 s); stopped at these counts, the search ends
+#: on the same last solution at once.
+SHOP_SOLUTIONS = 2
+SHOP_SOLUTIONS_SERVED_WHOLE = 29
 
 
 def _shop(
@@ -184,7 +192,8 @@ def test_a_split_order_whose_shipments_together_cost_more_than_its_penalty_is_dr
     """Each shipment alone costs 1,052 cents, both 2,052, the penalty is 1,500: the order is
     worth dropping. Priced per shipment (1,500 each) both were served, at 2,052 cents."""
     jobs = _jobs(_shop(1500))
-    plan, _ = solve(jobs, RoutingParams(engine=engine, seed=1, **unhurried(monkeypatch)))
+    budget = unhurried(monkeypatch, SHOP_SOLUTIONS)
+    plan, _ = solve(jobs, RoutingParams(engine=engine, seed=1, **budget))
     assert validate_plan(jobs, plan).ok
     assert plan.routes == [] or _served(plan) == set()
     assert {u.order_id for u in plan.unassigned} == {"S@west", "S@east"}
@@ -198,7 +207,8 @@ def test_a_split_order_worth_its_penalty_is_served_whole(
     engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     jobs = _jobs(_shop(2500))
-    plan, _ = solve(jobs, RoutingParams(engine=engine, seed=1, **unhurried(monkeypatch)))
+    budget = unhurried(monkeypatch, SHOP_SOLUTIONS_SERVED_WHOLE)
+    plan, _ = solve(jobs, RoutingParams(engine=engine, seed=1, **budget))
     assert validate_plan(jobs, plan).ok
     assert _served(plan) == {"S@west", "S@east"} and not plan.unassigned
 
@@ -213,7 +223,8 @@ def test_a_split_order_is_not_served_in_part(
     never delivers (its penalty and the route both paid). Whole, it costs 5,052: dropped.
     With a break the break-aware pass follows the search."""
     jobs = _jobs(_shop(3000, far=20_000, rest=rest))
-    plan, _ = solve(jobs, RoutingParams(engine=engine, seed=1, **unhurried(monkeypatch)))
+    budget = unhurried(monkeypatch, SHOP_SOLUTIONS)
+    plan, _ = solve(jobs, RoutingParams(engine=engine, seed=1, **budget))
     assert validate_plan(jobs, plan).ok
     assert _served(plan) == set()
     assert plan.cost_cents == 3000
@@ -242,7 +253,8 @@ def test_ortools_ties_the_shipments_of_a_split_order(monkeypatch: pytest.MonkeyP
     problem = build_problem(_jobs(_shop(3000, far=20_000)))
     seq = [problem.orders[o].tasks for o in (0, 1)]
     seed = {0: [seq[0][0], seq[1][0], seq[0][1], seq[1][1]]}
-    limit = unhurried(monkeypatch)["time_limit_s"]  # stopped after 50 solutions, not the clock
+    # stopped on its solutions (the seed's and one more), not the clock
+    limit = unhurried(monkeypatch, SHOP_SOLUTIONS)["time_limit_s"]
     settings = EngineSettings(
         time_limit_s=limit, deadline=time.perf_counter() + limit, seed_routes=seed
     )
