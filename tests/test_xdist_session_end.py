@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from tests import conftest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,6 +36,39 @@ def pytest_unconfigure(config):
 """
 
 
+@pytest.fixture
+def dispositions() -> Iterator[None]:
+    """SIGINT's and SIGQUIT's handlers restored after the test."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGQUIT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _session_finished(config: Any) -> None:
+    """The suite's ``pytest_sessionfinish`` wrapper run around a session of ``config``."""
+    wrapper = conftest.pytest_sessionfinish(cast(pytest.Session, SimpleNamespace(config=config)))
+    next(wrapper)
+    with pytest.raises(StopIteration):
+        next(wrapper)
+
+
+@pytest.mark.usefixtures("dispositions")
+def test_a_worker_ignores_sigint_once_its_session_has_finished() -> None:
+    """What the slow pytest run inside this one checks, in this process: a worker's end of
+    session ignores SIGINT from then on; the controller's changes nothing."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _session_finished(SimpleNamespace())  # the controller (no workerinput): no change
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    _session_finished(SimpleNamespace(workerinput={"workerid": "gw0"}))
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+# ~19 s (a pytest run with two workers, one of whose ends takes 7 s): the suite's hook that
+# stops it is checked by test_a_worker_ignores_sigint_once_its_session_has_finished
+@pytest.mark.slow
 def test_a_worker_slow_to_end_is_not_interrupted(tmp_path: Path) -> None:
     """A passing ``pytest -n 2`` ended with ``PytestUnraisableExceptionWarning``: a
     KeyboardInterrupt in hypothesis's gc callback in a worker. No test sent it: execnet
@@ -62,6 +103,19 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGQUIT, signal.SIG_IGN)
 
 
+@pytest.mark.usefixtures("dispositions")
+def test_the_suite_restores_interrupts_a_run_started_with_them_ignored() -> None:
+    """What the slow pytest runs inside this one check, in this process: the suite's
+    configuration gives SIGINT and SIGQUIT back their usual effect."""
+    _ignore_interrupts()
+    conftest.pytest_configure(cast(pytest.Config, SimpleNamespace()))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGQUIT) is signal.SIG_DFL
+
+
+# ~14 s (two pytest runs, one with two workers): the suite's hook that restores them is
+# checked by test_the_suite_restores_interrupts_a_run_started_with_them_ignored
+@pytest.mark.slow
 def test_a_run_started_with_interrupts_ignored_gives_the_tests_their_usual_signals(
     tmp_path: Path,
 ) -> None:
