@@ -79,6 +79,11 @@ def test_jobs_run_on_ray_when_configured(
     assert not home.exists()
 
 
+# ~11 s (a second local Ray instance's start): by default the service's warm-up on Ray is
+# waited for, and its pyomo job finds Pyomo loaded, in test_jobs_run_on_ray_when_configured
+# (and a Ray task's preload without Ray in tests/api/test_infra.py's
+# test_a_ray_task_has_pyomo_before_its_job_runs)
+@pytest.mark.slow
 def test_the_ray_workers_import_the_preload_modules_as_the_service_starts(
     ray_temp_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
