@@ -329,8 +329,11 @@ def test_the_access_log_goes_to_stderr_not_stdout(tmp_path: Path, workers: int) 
 @pytest.mark.parametrize(
     ("workers", "setup"),
     # the workers' variants (~14 s each) run the same exit path in each worker process
+    # (one_process too, ~14 s: by default the pymp-* folder a SIGTERM leaves behind is
+    # checked by test_the_job_fork_server_starts_with_the_service_and_sigterm_leaves_no_process,
+    # whose fork server, started with the service, has made it before any job)
     [
-        (1, ""),
+        pytest.param(1, "", marks=pytest.mark.slow),
         pytest.param(2, "", marks=pytest.mark.slow),
         pytest.param(2, SHARED_SOCKET, marks=pytest.mark.slow),
     ],
@@ -379,6 +382,9 @@ def test_the_job_fork_server_starts_with_the_service_and_sigterm_leaves_no_proce
         while not _fork_servers(started := alive(descendants(server.process.pid))):
             assert time.monotonic() < deadline, "no fork server after start-up"
             time.sleep(0.1)
+        # the fork server's socket folder (pymp-*), which a SIGTERM left behind when Python's
+        # exit never ran (see test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir)
+        assert list(server.tmp_dir.glob("pymp-*/listener-*")), server.log_tail()
         assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
         code = server.terminate()
     finally:
@@ -589,6 +595,11 @@ def solving_job_process(server: Server, timeout_s: float = 60.0) -> int:
         time.sleep(0.05)
 
 
+# ~12 s, as the SIGTERM one: the job process and the fork server ignoring SIGINT (as every
+# stop signal) is checked by tests/api/test_fork_server_stop.py's
+# test_sigterm_while_the_fork_server_imports_does_not_end_it, the group's stop re-queuing the
+# running job by test_sigterm_to_the_whole_process_group_re_queues_the_running_job
+@pytest.mark.slow
 def test_ctrl_c_to_the_whole_process_group_re_queues_the_running_job(
     settings: Settings,
 ) -> None:
@@ -1301,8 +1312,13 @@ def signal_death_of_the_group_during_a_job(
 
 @pytest.mark.parametrize(
     "signum",
-    # one signal is enough by default: both take the same path (~20 s each)
-    [*DEATH_SIGNALS[:1], *(pytest.param(sig, marks=pytest.mark.slow) for sig in DEATH_SIGNALS[1:])],
+    # ~12-20 s each: the job process, the fork server and the helpers leaving SIGHUP and
+    # SIGQUIT to their server is checked by tests/api/test_fork_server_stop.py's
+    # test_sigterm_while_the_fork_server_imports_does_not_end_it and
+    # tests/solvers/allocation/test_helper_process_signals.py, a job left running by an API
+    # process's death by tests/api/test_jobs.py's
+    # test_a_process_dying_by_a_signal_writes_no_end_of_the_runs_it_kills
+    [pytest.param(sig, marks=pytest.mark.slow) for sig in DEATH_SIGNALS],
     ids=lambda sig: sig.name,
 )
 def test_sighup_or_sigquit_to_the_whole_group_leaves_the_running_job_to_recovery(
