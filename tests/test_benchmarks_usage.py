@@ -90,23 +90,83 @@ def test_a_usage_line_names_only_options_its_script_has(script: Path) -> None:
         assert not unknown, f"{script.name}: {command}: {sorted(unknown)}"
 
 
+#: run in one fresh interpreter (``python -c``): the benchmark scripts of ``argv[2]`` (a JSON
+#: list of [script, arguments]) one after another, each as ``python <script> <arguments>``
+#: runs it (its folder first on ``sys.path``, ``__main__``, ``sys.argv``) after every module
+#: of the repository ``argv[1]`` was forgotten (each imports them afresh, its folder's
+#: ``simulation.py`` shadowing the package as in a run of its own; the third-party ones, the
+#: seconds of a fresh interpreter's start, stay imported); prints each one's exit status,
+#: stdout and stderr (JSON)
+_RUN_SCRIPTS = """
+import contextlib, io, json, os, runpy, sys, traceback
+
+repo, runs = os.path.realpath(sys.argv[1]), json.loads(sys.argv[2])
+path, out = sys.path[1:], []  # as a script's run has it, but for its folder (not '')
+for script, args in runs:
+    for name, module in list(sys.modules.items()):
+        if os.path.realpath(getattr(module, "__file__", None) or "").startswith(repo + os.sep):
+            del sys.modules[name]
+    sys.path[:] = [os.path.dirname(os.path.abspath(script)), *path]
+    sys.argv = [script, *args]
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (stop.code is not None) * 1
+            if not isinstance(stop.code, (int, type(None))):
+                print(stop.code, file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+    out.append([code, stdout.getvalue(), stderr.getvalue()])
+print(json.dumps(out))
+"""
+
+#: the runs of :data:`_RUN_SCRIPTS`: each script's ``--help``, then ``measures.py`` alone
+_RUNS: list[tuple[str, list[str]]] = [(str(script), ["--help"]) for script in SCRIPTS]
+_RUNS.append(("benchmarks/measures.py", []))
+
+
+@pytest.fixture(scope="module")
+def script_runs() -> dict[str, subprocess.CompletedProcess[str]]:
+    """What each run of :data:`_RUNS` gave (by script name; ``measures.py`` alone as
+    ``measures``): one interpreter for all, not ~2 s of imports each."""
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_SCRIPTS, str(REPO), json.dumps(_RUNS)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(done.stdout.splitlines()[-1])
+    names = [Path(script).name for script, _ in _RUNS[:-1]] + ["measures"]
+    return {
+        name: subprocess.CompletedProcess(args, code, stdout, stderr)
+        for name, (script, args), (code, stdout, stderr) in zip(names, _RUNS, runs, strict=True)
+    }
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
-def test_help_prints_the_docstring(script: Path) -> None:
+def test_help_prints_the_docstring(
+    script: Path, script_runs: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
     """``--help`` shows the whole docstring, its command lines with it: most scripts printed
     only its first line, and ``measures.py`` (a module, ``simulation`` shadowed by its
     folder's ``simulation.py``) a traceback."""
-    done = subprocess.run(
-        [sys.executable, str(script), "--help"], capture_output=True, text=True, cwd=REPO
-    )
+    done = script_runs[script.name]
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"usage: {script.name}")
     assert " ".join(_docstring(script).split()) in " ".join(done.stdout.split())
 
 
-def test_measures_run_as_a_script_says_it_is_a_module() -> None:
-    done = subprocess.run(
-        [sys.executable, "benchmarks/measures.py"], capture_output=True, text=True, cwd=REPO
-    )
+def test_measures_run_as_a_script_says_it_is_a_module(
+    script_runs: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    done = script_runs["measures"]
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "not a benchmark" in done.stderr and "benchmarks/run_all.py --list" in done.stderr
 
