@@ -329,9 +329,10 @@ def test_the_access_log_goes_to_stderr_not_stdout(tmp_path: Path, workers: int) 
 @pytest.mark.parametrize(
     ("workers", "setup"),
     # the workers' variants (~14 s each) run the same exit path in each worker process
-    # (one_process too, ~14 s: by default the pymp-* folder a SIGTERM leaves behind is
-    # checked by test_the_job_fork_server_starts_with_the_service_and_sigterm_leaves_no_process,
-    # whose fork server, started with the service, has made it before any job)
+    # (one_process too, ~14 s: by default a pymp-* folder left by a SIGTERM is looked for by
+    # test_the_job_fork_server_starts_with_the_service_and_sigterm_leaves_no_process, whose
+    # fork server, started with the service, has made it before any job, and by
+    # test_sigterm_to_the_whole_process_group_re_queues_the_running_job, during a job)
     [
         pytest.param(1, "", marks=pytest.mark.slow),
         pytest.param(2, "", marks=pytest.mark.slow),
@@ -480,8 +481,8 @@ def test_a_sync_solve_cut_by_sigterm_is_answered_503_and_the_exit_does_not_wait_
 
 
 # the guard that cleans up on SIGHUP: test_a_signal_inside_the_guard_cleans_up_and_ends_the_process
-# [SIGHUP-*] (a process with a fork server); a real server's stop after a job:
-# test_a_server_stopped_by_sigterm_after_a_job_leaves_no_pymp_dir[one_process] (~9-14 s each)
+# [SIGHUP-*] (a process with a fork server); a real server's stop during a job:
+# test_sigterm_to_the_whole_process_group_re_queues_the_running_job (~9-14 s each)
 @pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP here")
 @pytest.mark.parametrize("workers", [1, 2])
@@ -644,6 +645,7 @@ def signal_the_group_during_a_job(settings: Settings, signum: signal.Signals, sy
     finally:
         for pid in alive(tree):
             os.kill(pid, signal.SIGKILL)
+    assert not list(server.tmp_dir.glob("pymp-*")), log  # Python's exit ran
     status, events = job_row(server, job)
     assert status == "queued" and "re-queued: server shut down" in events, (status, events)
     assert symptom not in events, events
