@@ -1123,11 +1123,14 @@ def test_the_ray_workers_preload_pyomo(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert _ray_preload_of(other, monkeypatch, tmp_path) == []
 
 
-#: a fresh interpreter: the body of a Ray task imports its preload modules before its job
+#: a fresh interpreter: the body of a Ray task imports its preload modules before its job;
+#: a task with none first (nothing imported yet), then one with ``argv[1:]`` (a Ray worker's
+#: next task, in the same process)
 _RAY_TASK = """
 import json, sys
 from api.jobs.executors import _ray_run
-print(json.dumps(_ray_run("tests.api.helpers:pyomo_loaded_task", {}, tuple(sys.argv[1:]))))
+task = "tests.api.helpers:pyomo_loaded_task"
+print(json.dumps([_ray_run(task, {}, ()), _ray_run(task, {}, tuple(sys.argv[1:]))]))
 """
 
 
@@ -1140,21 +1143,18 @@ def test_a_ray_task_has_pyomo_before_its_job_runs() -> None:
 
     repo = Path(__file__).resolve().parents[2]
 
-    def run(*preload: str) -> Any:
-        out = subprocess.run(
-            [sys.executable, "-c", _RAY_TASK, *preload],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-            cwd=repo,
-        )
-        return json.loads(out.stdout.splitlines()[-1])
-
-    status, [loaded, _] = run(PYOMO_PRELOAD)
+    out = subprocess.run(
+        [sys.executable, "-c", _RAY_TASK, PYOMO_PRELOAD],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=repo,
+    )
+    without, (status, [loaded, _]) = json.loads(out.stdout.splitlines()[-1])
+    assert without == ["done", [{"pyomo": False, "preload": None}, []]]
     assert status == "done" and loaded["pyomo"] is True, loaded  # else what its preload said
     assert isinstance(loaded["preload"], float), loaded  # seconds of its Pyomo import
-    assert run() == ["done", [{"pyomo": False, "preload": None}, []]]
 
 
 def test_importing_the_preload_module_starts_the_pyomo_worker_and_never_raises(
