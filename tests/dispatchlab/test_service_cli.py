@@ -99,6 +99,13 @@ def test_a_data_dir_whose_parent_is_missing_is_one_line_and_makes_no_folder(
     assert code == 2
     _one_line(err, f"--data-dir: the folder {target.parent} does not exist")
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_data_dir_setting_whose_parent_is_missing_is_one_line_and_makes_no_folder(
+    tmp_path: Path,
+) -> None:
+    # (the same check of DISPATCHLAB_DATA_DIR, once: it ran in each command's case above)
+    target = tmp_path / "typo" / "deeper" / "data"
     code, err = _run("keys", "list", env={"DISPATCHLAB_DATA_DIR": str(target)})
     assert code == 2
     _one_line(err, f"DISPATCHLAB_DATA_DIR: the folder {target.parent} does not exist")
