@@ -154,7 +154,11 @@ class Server:
                 env=full_env,
                 start_new_session=True,
             )
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:  # not ready in time: nothing of it may outlive the test
+            self.kill_group()
+            raise
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         """Block until ``/readyz`` answers 200."""
@@ -174,6 +178,15 @@ class Server:
         """SIGKILL the server (no shutdown hooks run)."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    def kill_group(self) -> None:
+        """SIGKILL the server's whole process group (its job processes and fork server,
+        which ignore the stop signals, included): a server that never got ready, whose test
+        fails before it can stop it, left them running (found 45 minutes later)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
 
     def terminate(self, timeout_s: float = 30.0) -> int:
         """SIGTERM the server and wait for its exit status (fails after ``timeout_s``)."""
