@@ -93,7 +93,8 @@ def test_a_usage_line_names_only_options_its_script_has(script: Path) -> None:
 #: run in one fresh interpreter (``python -c``): the benchmark scripts of ``argv[2]`` (a JSON
 #: list of [script, arguments]) one after another, each as ``python <script> <arguments>``
 #: runs it (its folder first on ``sys.path``, ``__main__``, ``sys.argv``) after every module
-#: of the repository ``argv[1]`` was forgotten (each imports them afresh, its folder's
+#: of the repository ``argv[1]`` was forgotten (but those of a virtual environment inside it,
+#: as make's ``.venv``: numpy cannot be imported twice; each imports them afresh, its folder's
 #: ``simulation.py`` shadowing the package as in a run of its own; the third-party ones, the
 #: seconds of a fresh interpreter's start, stay imported); prints each one's exit status,
 #: stdout and stderr (JSON)
@@ -101,10 +102,12 @@ _RUN_SCRIPTS = """
 import contextlib, io, json, os, runpy, sys, traceback
 
 repo, runs = os.path.realpath(sys.argv[1]), json.loads(sys.argv[2])
+venv = os.path.realpath(sys.prefix) + os.sep  # inside the repository (make's .venv): kept
 path, out = sys.path[1:], []  # as a script's run has it, but for its folder (not '')
 for script, args in runs:
     for name, module in list(sys.modules.items()):
-        if os.path.realpath(getattr(module, "__file__", None) or "").startswith(repo + os.sep):
+        where = os.path.realpath(getattr(module, "__file__", None) or "")
+        if where.startswith(repo + os.sep) and not where.startswith(venv):
             del sys.modules[name]
     sys.path[:] = [os.path.dirname(os.path.abspath(script)), *path]
     sys.argv = [script, *args]

@@ -1195,16 +1195,26 @@ def test_pyvrp_with_breaks_leaving_a_mandatory_order_out_is_checked_against_gree
     # session 53 an iteration cap has the greedy plan built before the search)
     s = Scenario.model_validate(PYVRP_DROPS_O4)
     real = solve_module._settings
+    real_misprices = solve_module._pyvrp_misprices_breaks
 
     def capped(*args: Any, **kwargs: Any) -> EngineSettings:
         return replace(real(*args, **kwargs), max_iterations=300)
 
     monkeypatch.setattr(solve_module, "_settings", capped)
+    # as on a day too large for the greedy plan to be built before the search anyway (since
+    # session 65 a small day with breaks has it built before, see the test below)
+    monkeypatch.setattr(solve_module, "_pyvrp_misprices_breaks", lambda problem: False)
     plan, stats = solve_routes_with_stats(s, RoutingParams(engine="pyvrp", time_limit_s=5, seed=7))
     assert validate_plan(s, plan).ok
     assert [u.order_id for u in plan.unassigned] == ["o0"]
     assert plan.status is PlanStatus.FEASIBLE
     assert stats.fallback is not None and "greedy plan built after it" in stats.fallback
+    # on this small day the greedy plan is built before the search, and the plan is as good
+    monkeypatch.setattr(solve_module, "_pyvrp_misprices_breaks", real_misprices)
+    small, _ = solve_routes_with_stats(s, RoutingParams(engine="pyvrp", time_limit_s=5, seed=7))
+    assert validate_plan(s, small).ok
+    assert [u.order_id for u in small.unassigned] == ["o0"]
+    assert small.status is PlanStatus.FEASIBLE
     # with the cap in the params the greedy plan is built before the search and compared
     # with its plan once post-optimised (here the break-aware pass places o4)
     monkeypatch.undo()
