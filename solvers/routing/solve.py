@@ -573,23 +573,17 @@ def solve_routes_with_stats(
             name, why = f"greedy (better than {engine.name})", rival_why
         if stats.polish_timed_out or alt.polish_timed_out:  # the comparison took both
             clock_cut(polish_cut)
-    elif (
-        both
-        and routes is not None
-        and seed_routes is not None
-        and seed_value is not None
-        and seed_value < _value(problem, settings, routes)
-    ):  # no time left for either pass
+    elif both and _greedy_beats(problem, settings, routes, seed_routes, seed_value):
+        # no time left for either pass
         stats.fallback = _worse_than_greedy(engine.name, start_only, origin)
         routes = unpolished = seed_routes
         name, why = f"greedy (better than {engine.name})", dict(seed_why)
     if (
         compare_late
-        and routes is not None
         and seed_routes is not None
-        and seed_value is not None
-        and seed_value < _value(problem, settings, routes)
-    ):  # the greedy plan as built beats the search's plan after its pass
+        and _greedy_beats(problem, settings, routes, seed_routes, seed_value)
+    ):
+        # the greedy plan as built beats the search's plan after its pass
         stats.fallback = _worse_than_greedy(engine.name, start_only, origin, polished=polish)
         del stats.notes[notes_at_polish:]  # the pass over the search's plan, not returned
         routes = unpolished = seed_routes
@@ -649,6 +643,22 @@ def solve_routes_with_stats(
         log.warning("routing: %s", stats.late)
     plan.runtime_s = round(stats.total_s, 4)
     return plan, stats
+
+
+def _greedy_beats(
+    problem: RoutingProblem,
+    settings: EngineSettings,
+    routes: dict[int, list[int]] | None,
+    seed_routes: dict[int, list[int]] | None,
+    seed_value: tuple[int, int] | None,
+) -> bool:
+    """Whether the greedy plan (``seed_routes``, priced ``seed_value``) beats ``routes``."""
+    return (
+        routes is not None
+        and seed_routes is not None
+        and seed_value is not None
+        and seed_value < _value(problem, settings, routes)
+    )
 
 
 def _worse_than_greedy(engine: str, start_only: bool, origin: str, polished: bool = False) -> str:
