@@ -273,7 +273,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     recorded revision as they were.
     """
     if revision == "head" and current_revision(engine) == head_revision():
-        return  # already there: no lock, no Alembic environment (~0.1 s of every start-up)
+        return  # already there: no lock, no Alembic environment (tens of ms of each start-up)
     from alembic import command
     from alembic.config import Config
 

@@ -504,8 +504,9 @@ def solve_routes_with_stats(
         # Without a cap (a small problem with breaks) the search's plan gets the whole pass
         # and is compared with the greedy plan as it is (the pass split between the two cost
         # the plans of 40-order days up to 4 % more); the greedy plan gets what time is left
-        compare_after = built_before and problem.has_breaks and params.max_iterations is not None
-        compare_late = built_before and problem.has_breaks and params.max_iterations is None
+        compared = built_before and problem.has_breaks
+        compare_after = compared and params.max_iterations is not None
+        compare_late = compared and params.max_iterations is None
         better = seed_value is not None and seed_value < _value(problem, settings, routes)
         if better and seed_routes is not None and not (compare_after or compare_late):
             # the search ended worse than where it started (its clock ran out before it could
@@ -547,17 +548,14 @@ def solve_routes_with_stats(
         clock_cut(polish_cut)
     if routes and polish and t_polish < repair_end:
         first_end = t_polish + (repair_end - t_polish) / 2 if both else repair_end
-        known_notes = len(stats.notes)
-        routes = _polish(problem, routes, settings, first_end, stats, work)
-        if routes is not unpolished:
-            routes = _whole(problem, routes, settings, repair_end, stats, why)
+        routes = _polish_whole(problem, routes, settings, first_end, repair_end, stats, work, why)
         rival = rival_unpolished = seed_routes
         rival_why = dict(seed_why)
         alt = SolveStats()
         if both and rival and time.perf_counter() < repair_end:
-            rival = _polish(problem, rival, settings, repair_end, alt, work)
-            if rival is not rival_unpolished:
-                rival = _whole(problem, rival, settings, repair_end, alt, rival_why)
+            rival = _polish_whole(
+                problem, rival, settings, repair_end, repair_end, alt, work, rival_why
+            )
         elif both and rival:
             alt.polish_timed_out = True  # no time left for the greedy plan's pass
         if (
@@ -567,7 +565,7 @@ def solve_routes_with_stats(
             and _value(problem, settings, rival) < _value(problem, settings, routes)
         ):
             stats.fallback = _worse_than_greedy(engine.name, start_only, origin, polished=True)
-            del stats.notes[known_notes:]  # the pass over the search's plan, not returned
+            del stats.notes[notes_at_polish:]  # the pass over the search's plan, not returned
             stats.notes.extend(alt.notes)
             routes, unpolished = rival, rival_unpolished
             name, why = f"greedy (better than {engine.name})", rival_why
@@ -590,9 +588,9 @@ def solve_routes_with_stats(
         name, why = f"greedy (better than {engine.name})", dict(seed_why)
         if polish and time.perf_counter() < repair_end:
             alt = SolveStats()
-            routes = _polish(problem, routes, settings, repair_end, alt, work)
-            if routes is not unpolished:
-                routes = _whole(problem, routes, settings, repair_end, alt, why)
+            routes = _polish_whole(
+                problem, routes, settings, repair_end, repair_end, alt, work, why
+            )
             stats.notes.extend(alt.notes)
     stats.polish_s = time.perf_counter() - t_polish
 
@@ -892,6 +890,24 @@ def _reinsert_groups(
         f"afterwards (objective {now[1]} -> {after[1]} milli-cents)"
     )
     return fixed
+
+
+def _polish_whole(
+    problem: RoutingProblem,
+    routes: dict[int, list[int]],
+    settings: EngineSettings,
+    deadline: float,
+    whole_deadline: float,
+    stats: SolveStats,
+    max_work: int | None,
+    why: dict[int, str],
+) -> dict[int, list[int]]:
+    """``routes`` after the break-aware post-optimisation (:func:`_polish`, by ``deadline``),
+    split orders made whole again (:func:`_whole`, by ``whole_deadline``) if it moved any."""
+    polished = _polish(problem, routes, settings, deadline, stats, max_work)
+    if polished is routes:
+        return routes
+    return _whole(problem, polished, settings, whole_deadline, stats, why)
 
 
 def _polish(
