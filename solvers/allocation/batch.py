@@ -1193,9 +1193,12 @@ def _solve(
         phase = _search(
             prob, master, params, x_best, z_last, lp_duals, best_lb, hard, stats, race, until
         )
+        # the search's bound first: it heard its incumbents against that bound, and the same
+        # incumbent heard here against the older one would sound like a larger gap
+        raised, before = phase.bound > best_lb, best_cost
+        best_lb = max(best_lb, phase.bound)
         improve(phase.x)
-        if phase.bound > best_lb:
-            best_lb = phase.bound
+        if raised and best_cost == before:
             tell_gap()
         notes.extend(phase.notes)
         searched_whole = phase.whole
