@@ -44,6 +44,7 @@ from solvers.routing.engines import pyvrp_engine
 from solvers.routing.engines.pyvrp_engine import (
     Deadline,
     PyVRPEngine,
+    Stall,
     _initial_solution,
     _max_penalty,
     _missing_arc,
@@ -53,6 +54,7 @@ from solvers.routing.engines.pyvrp_engine import (
     max_violation,
     num_profiles,
     safe_penalty,
+    stall_iterations,
 )
 from solvers.routing.problem import RoutingProblem
 from solvers.validate import validate_plan
@@ -1201,7 +1203,7 @@ def test_a_search_in_its_own_process_answers_as_in_this_one(c101_25: Scenario) -
     problem = build_problem(c101_25)
     data, _, decode = build_data(problem)
     far = time.perf_counter() + 300
-    feasible, cost, sol, iterations = pyvrp_engine._run(data, far, 60, 5, None)
+    feasible, cost, sol, iterations, _ = pyvrp_engine._run(data, far, 60, 5, None)
     run = pyvrp_engine.SearchRun(data, decode, far, 60, 5, None)
     [outcome] = pyvrp_engine.collect_searches([run], far)
     assert (outcome.feasible, outcome.cost, outcome.iterations) == (feasible, cost, iterations)
@@ -1571,7 +1573,7 @@ def test_a_search_forked_while_another_thread_holds_the_log_lock_answers(
     problem = build_problem(c101_25)
     data, _, decode = build_data(problem)
     far = time.perf_counter() + 300
-    feasible, cost, sol, iterations = pyvrp_engine._run(data, far, 20, 5, None)
+    feasible, cost, sol, iterations, _ = pyvrp_engine._run(data, far, 20, 5, None)
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -1654,7 +1656,7 @@ def test_a_search_forked_while_another_thread_imports_answers(
     [outcome] = pyvrp_engine.collect_searches([run], end)
     importer.join(10)
     sys.modules.pop("slow_import_h6", None)
-    feasible, cost, sol, iterations = pyvrp_engine._run(data, far, 20, 5, None)
+    feasible, cost, sol, iterations, _ = pyvrp_engine._run(data, far, 20, 5, None)
     assert not outcome.killed
     assert (outcome.feasible, outcome.cost, outcome.iterations) == (feasible, cost, iterations)
     assert outcome.routes == decode(sol)
@@ -1935,10 +1937,51 @@ def test_an_interrupt_taken_during_the_fork_is_not_lost(monkeypatch: pytest.Monk
 
 
 def test_a_pyvrp_iteration_budget_the_clock_cuts_short_sets_clock_cut(
-    c101_25: Scenario,
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every search of the solve is looked at (the detail's first count was, before)."""
+    monkeypatch.setattr(pyvrp_engine, "STALL_STOP", False)  # a long budget, cut by the clock
     cut = RoutingParams(engine="pyvrp", time_limit_s=0.5, max_iterations=10**9, num_workers=2)
     assert solve_routes_with_stats(c101_25, cut)[1].clock_cut
     whole = RoutingParams(engine="pyvrp", time_limit_s=60, max_iterations=20, num_workers=2)
     assert not solve_routes_with_stats(c101_25, whole)[1].clock_cut
+
+
+def test_the_stall_count_fires_after_that_many_calls_without_a_better_cost() -> None:
+    stall = Stall(3)
+    assert [stall(c) for c in (10, 10, 9, 9, 9)] == [False, False, False, False, False]
+    assert stall(9) and stall.fired  # three calls in a row since 9 was first seen
+    assert not Stall(3)(5) and Stall(0)(5)
+    late = Stall(2)  # its last improvement at the fourth call: it waits three more
+    assert [late(c) for c in (10, 9, 8, 7, 7, 7)] == [False] * 6
+    assert late(7)
+
+
+def test_a_search_that_stalls_stops_early_with_the_plan_of_a_long_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A day of one or two orders took the whole time limit (8.6 s of the default 10 s) for
+    the plan its first iteration had found: the search now stops once it has stalled."""
+    day = make_city(2)
+    quick = RoutingParams(engine="pyvrp", time_limit_s=UNHURRIED_S, seed=1, num_workers=1)
+    plan, stats = solve_routes_with_stats(day, quick)
+    stall = stall_iterations(build_problem(day))
+    assert stall is not None
+    assert f"stopped after {stall} iterations without a new best solution" in stats.detail
+    assert not stats.clock_cut and not plan.time_limited
+    monkeypatch.setattr(pyvrp_engine, "STALL_STOP", False)
+    assert stall_iterations(build_problem(day)) is None
+    long = quick.model_copy(update={"max_iterations": 10 * stall})
+    long_plan, long_stats = solve_routes_with_stats(day, long)
+    assert f"iterations {10 * stall}" in long_stats.detail and "stalled" not in long_stats.detail
+    assert plan.cost_cents == long_plan.cost_cents
+
+
+def test_a_budgeted_search_that_stalls_is_not_cut_by_the_clock() -> None:
+    """Its iterations fall short of the budget, but not for lack of time."""
+    params = RoutingParams(
+        engine="pyvrp", time_limit_s=UNHURRIED_S, max_iterations=10**6, num_workers=1
+    )
+    plan, stats = solve_routes_with_stats(make_city(2), params)
+    assert "stalled" in stats.detail
+    assert not stats.clock_cut and not plan.time_limited
