@@ -16,13 +16,24 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import stats as sps
 
 from scenarios.plan import Estimate, IntervalMethod
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
 LEVEL = 0.95
+
+
+def _scipy_stats() -> ModuleType:
+    """``scipy.stats``, imported when a first interval needs it (it takes ~2 s, which every
+    ``dispatchlab`` command and benchmark script importing :mod:`simulation` paid at start)."""
+    from scipy import stats
+
+    return stats
 
 
 #: A spread this small relative to the values' magnitude is rounding, not variation.
@@ -91,7 +102,7 @@ class Interval:
             same = abs(self.mean - x) <= _REL_TOL * max(1.0, abs(x), abs(self.mean))
             return 1.0 if same else sign_test_p(self.n)
         t = (self.mean - x) / (self.std / math.sqrt(self.n))
-        return float(min(1.0, 2.0 * sps.t.sf(abs(t), self.n - 1)))
+        return float(min(1.0, 2.0 * _scipy_stats().t.sf(abs(t), self.n - 1)))
 
     @property
     def excludes_zero(self) -> bool:
@@ -157,7 +168,7 @@ def mean_ci(
         # every value the same: the t-interval has zero width and says nothing (degenerate)
         return Interval(mean, mean, mean, n, 0.0, degenerate=True, level=level)
     std = float(x.std(ddof=1))
-    half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * std / math.sqrt(n)
+    half = float(_scipy_stats().t.ppf(0.5 + level / 2.0, n - 1)) * std / math.sqrt(n)
     lo, hi = bounds
     return Interval(mean, max(lo, mean - half), min(hi, mean + half), n, std, level=level)
 
@@ -237,8 +248,9 @@ def clopper_pearson(successes: int, n: int, level: float = LEVEL) -> tuple[float
     if n <= 0:
         return (math.nan, math.nan)
     a = (1.0 - level) / 2.0
-    low = 0.0 if successes == 0 else float(sps.beta.ppf(a, successes, n - successes + 1))
-    high = 1.0 if successes == n else float(sps.beta.ppf(1.0 - a, successes + 1, n - successes))
+    beta = _scipy_stats().beta
+    low = 0.0 if successes == 0 else float(beta.ppf(a, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(beta.ppf(1.0 - a, successes + 1, n - successes))
     return (low, high)
 
 
@@ -368,7 +380,7 @@ def ratio_ci(
     s_bb = float(np.var(y, ddof=1))
     s_ee = 0.0 if degenerate else float(np.var(e, ddof=1))
     s_eb = 0.0 if degenerate else float(np.cov(e, y, ddof=1)[0, 1])
-    q = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) ** 2 / n
+    q = float(_scipy_stats().t.ppf(0.5 + level / 2.0, n - 1)) ** 2 / n
     lead = mean_b * mean_b - q * s_bb
     if lead <= 0.0:
         return RatioInterval(ratio, -math.inf, math.inf, n, degenerate, level)
@@ -382,7 +394,7 @@ def proportion_ci(successes: int, n: int, level: float = LEVEL) -> tuple[float, 
     """Wilson score interval of a proportion."""
     if n == 0:
         return (math.nan, math.nan)
-    z = float(sps.norm.ppf(0.5 + level / 2.0))
+    z = float(_scipy_stats().norm.ppf(0.5 + level / 2.0))
     p = successes / n
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
