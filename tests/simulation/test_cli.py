@@ -27,6 +27,16 @@ def _one_line_error(result: object, *needles: str) -> None:
 
 
 @pytest.fixture
+def no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``whatif`` writes its tables and report without the PNG plots (most of a small
+    report's time: a test of what the tables say; the plots are
+    :func:`test_whatif_writes_tables_plots_and_html`'s and ``test_report.py``'s)."""
+    import simulation.report
+
+    monkeypatch.setattr(simulation.report, "plots", lambda result: {})
+
+
+@pytest.fixture
 def city_file(tmp_path: Path, small_city: Scenario) -> Path:
     path = tmp_path / "city.json"
     write_json(small_city, path)
@@ -92,6 +102,7 @@ def test_simulate_flags_a_kpi_constant_over_the_replications(tmp_path: Path) -> 
     assert "(constant): every replication gave this same value" in " ".join(result.stdout.split())
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_idle_couriers_go_home_is_an_option_of_simulate_and_whatif(tmp_path: Path) -> None:
     """``--idle-couriers-go-home`` sets SimParams.idle_couriers_go_home (off by default). On
     the line day (no noise) insertion gives a, b and c to v1 at 0 s (busy 635 s, home at 830
@@ -145,6 +156,7 @@ def test_idle_couriers_go_home_is_an_option_of_simulate_and_whatif(tmp_path: Pat
     assert utilisation["--idle-couriers-go-home"] == pytest.approx(go_home)
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_take_vehicle_breaks_is_an_option_of_simulate_and_whatif(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -294,6 +306,7 @@ def test_whatif_writes_tables_plots_and_html(tmp_path: Path, city_file: Path) ->
     assert printed and all(row.endswith("|") for row in printed), result.stdout  # not wrapped
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_whatif_hires_couriers_and_names_a_bad_fleet_add(tmp_path: Path, city_file: Path) -> None:
     """``{kind: fleet, add: N}``: N more couriers (a fleet modifier could only remove them)."""
     hire = _variants(
@@ -446,6 +459,7 @@ def test_route_out_then_simulate_plan(
     assert kpis["plan"] == kpis["solved"]
 
 
+@pytest.mark.usefixtures("no_plots")
 def test_whatif_plays_the_plan_route_out_wrote(tmp_path: Path, city_file: Path) -> None:
     plan_path = tmp_path / "plan.json"
     routed = runner.invoke(
