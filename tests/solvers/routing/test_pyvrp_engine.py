@@ -1641,8 +1641,11 @@ def test_a_search_forked_while_another_thread_imports_answers(
     import sys
     import threading
 
+    # the import ends when this test lets it (a byte on the pipe), after the search: it
+    # slept 2 s, which a slow fork and search could outlast
+    release_read, release = os.pipe()
     (tmp_path / "slow_import_h6.py").write_text(
-        "import time\nSTARTED = True\ntime.sleep(2.0)\n", encoding="ascii"
+        f"import os\nSTARTED = True\nos.read({release_read}, 1)\n", encoding="ascii"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     problem = build_problem(c101_25)
@@ -1650,13 +1653,19 @@ def test_a_search_forked_while_another_thread_imports_answers(
     far = time.perf_counter() + 300
     importer = threading.Thread(target=lambda: __import__("slow_import_h6"), daemon=True)
     importer.start()
-    limit = time.monotonic() + 10
-    while "slow_import_h6" not in sys.modules and time.monotonic() < limit:
-        time.sleep(0.01)
-    end = time.perf_counter() + 20
-    run = pyvrp_engine.SearchRun(data, decode, end, 20, 5, None)
-    [outcome] = pyvrp_engine.collect_searches([run], end)
-    importer.join(10)
+    try:
+        limit = time.monotonic() + 10
+        while "slow_import_h6" not in sys.modules and time.monotonic() < limit:
+            time.sleep(0.01)
+        end = time.perf_counter() + 20
+        run = pyvrp_engine.SearchRun(data, decode, end, 20, 5, None)
+        [outcome] = pyvrp_engine.collect_searches([run], end)
+        assert importer.is_alive()  # the import lock was held all along
+    finally:
+        os.write(release, b"x")
+        importer.join(10)
+        os.close(release)
+        os.close(release_read)
     sys.modules.pop("slow_import_h6", None)
     feasible, cost, sol, iterations, _ = pyvrp_engine._run(data, far, 20, 5, None)
     assert not outcome.killed
