@@ -22,20 +22,26 @@ from solvers.allocation.progress import (
 
 def test_a_batch_solve_names_its_phases_in_order_with_the_gap_so_far() -> None:
     """The hook hears warm start, column generation, integer phase, explaining: in order,
-    each gap a share in [0, 1] and never larger from the integer phase on."""
+    each gap a share in [0, 1] and never larger from the integer phase on. (On a machine too
+    busy to leave the explanations their least time within the limit, the answer has none and
+    says so: then no explaining is heard.)"""
     heard: list[tuple[str, float | None]] = []
     request = generate_literature(seed=7, num_orders=150, num_nodes=10)
     params = AllocationParams(mode="batch", time_limit_s=1.5, threads=1, seed=3)
     with phase_hook(lambda phase, gap: heard.append((phase, gap))):
         result = allocate(request, params)
     assert result.method == "batch"
+    explained = not any(n.startswith("no explanations:") for n in result.stats.notes)
+    assert explained == bool(result.explanations)
     phases = [p for i, (p, _) in enumerate(heard) if i == 0 or heard[i - 1][0] != p]
-    assert phases == [WARM_START, COLUMN_GENERATION, INTEGER_PHASE, EXPLAINING]
+    assert phases == [WARM_START, COLUMN_GENERATION, INTEGER_PHASE] + [EXPLAINING] * explained
     gaps = [g for _, g in heard if g is not None]
     assert gaps and all(0.0 <= g <= 1.0 for g in gaps)
     integer = next(g for p, g in heard if p == INTEGER_PHASE)
-    explaining = next(g for p, g in heard if p == EXPLAINING)
-    assert integer is not None and explaining is not None and explaining <= integer
+    assert integer is not None
+    if explained:
+        explaining = next(g for p, g in heard if p == EXPLAINING)
+        assert explaining is not None and explaining <= integer
 
 
 def _phases(request: AllocationRequest, params: AllocationParams) -> list[str]:
