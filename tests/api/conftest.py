@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import multiprocessing
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -104,8 +108,13 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         if not POSTGRES_URL:
             pytest.skip("set DISPATCHLAB_TEST_DATABASE_URL to test on PostgreSQL")
         database_url = _fresh_postgres(POSTGRES_URL)
+    return service_settings(tmp_path, database_url)
+
+
+def service_settings(data_dir: Path, database_url: str | None = None) -> Settings:
+    """The tests' settings of a service keeping its data in ``data_dir``: fast polling."""
     return Settings(
-        data_dir=tmp_path,
+        data_dir=data_dir,
         database_url=database_url,
         job_poll_s=0.1,
         heartbeat_s=0.5,
@@ -181,9 +190,53 @@ def make_client(migrated_sqlite: Path) -> Iterator[Callable[..., TestClient]]:
         client.__exit__(None, None, None)
 
 
+@dataclass(frozen=True)
+class MadeOnce:
+    """What a module's tests share instead of each making it (a module's ``made_once``
+    fixture): the database of the stopped service that made it, the keys stored in it (the
+    owner's among them), and the answer."""
+
+    database: Path
+    keys: dict[str, dict[str, str]]
+    answer: dict[str, Any]
+
+
+def make_once(
+    data_dir: Path,
+    migrated: Path,
+    make: Callable[[TestClient, dict[str, dict[str, str]]], dict[str, Any]],
+) -> MadeOnce:
+    """Start a service on SQLite in ``data_dir``, store a key of every role and what ``make``
+    makes with them, and stop it."""
+    settings = service_settings(data_dir)
+    start_on_migrated_copy(settings, migrated)
+    with TestClient(create_app(settings, registry=registry_with_test_kinds())) as client:
+        keys = make_keys(client)
+        answer = make(client, keys)
+    return MadeOnce(settings.data_dir / "dispatchlab.sqlite3", keys, answer)
+
+
+def uses_made_once(request: pytest.FixtureRequest, settings: Settings) -> bool:
+    """Whether this test's service starts on a copy of its module's ``made_once`` database:
+    a test that uses it, on SQLite (on PostgreSQL each test makes its own)."""
+    return "made_once" in request.fixturenames and not settings.database_url
+
+
 @pytest.fixture
-def client(settings: Settings, make_client: Callable[..., TestClient]) -> TestClient:
-    """A started client of a fresh service."""
+def client(
+    request: pytest.FixtureRequest, settings: Settings, make_client: Callable[..., TestClient]
+) -> TestClient:
+    """A started client of a fresh service; for a test of its module's ``made_once``
+    (:func:`uses_made_once`), started on a copy of that database."""
+    if uses_made_once(request, settings):
+        made: MadeOnce = request.getfixturevalue("made_once")
+        target = settings.data_dir / "dispatchlab.sqlite3"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            contextlib.closing(sqlite3.connect(made.database)) as source_db,
+            contextlib.closing(sqlite3.connect(target)) as target_db,
+        ):
+            source_db.backup(target_db)
     return make_client(settings)
 
 
@@ -194,8 +247,19 @@ def app_of(client: TestClient) -> FastAPI:
 
 
 @pytest.fixture
-def keys(client: TestClient) -> dict[str, dict[str, str]]:
-    """Headers carrying a fresh key of every role: ``keys["oms"]``."""
+def keys(
+    request: pytest.FixtureRequest, settings: Settings, client: TestClient
+) -> dict[str, dict[str, str]]:
+    """Headers carrying a fresh key of every role: ``keys["oms"]``; for a test of its
+    module's ``made_once`` (:func:`uses_made_once`), the keys stored with it."""
+    if uses_made_once(request, settings):
+        made: MadeOnce = request.getfixturevalue("made_once")
+        return copy.deepcopy(made.keys)
+    return make_keys(client)
+
+
+def make_keys(client: TestClient) -> dict[str, dict[str, str]]:
+    """Headers carrying a new key of every role, stored in ``client``'s service."""
     ctx = app_of(client).state.ctx
     out: dict[str, dict[str, str]] = {}
     with ctx.sessions() as session:
