@@ -1,13 +1,16 @@
 """OR-Tools adapter: the routing library with guided local search, integer matrices only.
 
-Every transit is a registered integer matrix or vector (no Python callback runs inside the
-search); OR-Tools needs one node per visit, so the problem's shared nodes are expanded (one row
-per task). The search starts from the greedy construction (or the warm start): OR-Tools' own
+Every transit is a registered integer matrix or vector (no Python transit callback runs inside
+the search; Python is called back only at each solution and failed move, :class:`_Stall`);
+OR-Tools needs one node per visit, so the problem's shared nodes are expanded (one row per
+task). The search starts from the greedy construction (or the warm start): OR-Tools' own
 first-solution strategies can find nothing on tight windows (Solomon R101 in 5 s), and a
-complete seed lets guided local search spend the whole budget improving. Mandatory orders are
-disjunctions with a penalty larger than any complete plan (times 1 + the rank of the order's
-priority, so the lowest priorities are dropped first), so a solution always exists and
-orders that cannot be fitted come back as dropped (reported as unassigned, never silently).
+complete seed lets guided local search spend the budget improving. The search stops at its
+time limit, at ``max_solutions``, or once it has stalled (:data:`STALL_SOLUTIONS_BASE`).
+Mandatory orders are disjunctions with a penalty larger than any complete plan (times 1 + the
+rank of the order's priority, so the lowest priorities are dropped first), so a solution
+always exists and orders that cannot be fitted come back as dropped (reported as unassigned,
+never silently).
 The courier jobs of an order split over several nodes are one disjunction, its penalty
 charged once, their visits active together (all or nothing).
 A delivery loaded at the start with a release time (its order's ``created_s``) holds its
@@ -122,6 +125,80 @@ def _ctrl_c_sets(flag: threading.Event) -> Iterator[bool]:
 #: (see :func:`completion_s`).
 COMPLETION_S_PER_TASK_SQ = 2.5e-7
 
+#: The search stops once this many solutions in a row (the moves guided local search accepts),
+#: plus :data:`STALL_SOLUTIONS_PER_TASK` per visit, have not lowered the best cost found
+#: (OR-Tools' objective, without the search's penalties): guided local search never ends by
+#: itself, and a day of one or two orders took its whole time limit (8.5 s of the default 10).
+#: Chosen from improvement traces (session 66: the solution number of each new best;
+#: ``engine="ortools"``, ``time_limit_s=10``, one worker, each run twice): generated city days
+#: of 1-80 orders (seeds 0-4), their pickup-and-delivery jobs (2-40 orders, seeds 0-2) and the
+#: first 5-50 orders of Solomon C101, R101, RC101, R201, C201 and RC201, the 25 and 50 also at
+#: 30 s. The longest run of solutions between two new bests was 331 on 50 visits (R201 at
+#: 30 s), then 179 (R101, 50 visits), 97 (R201, 25) and 21 (a 5-order city day): 30 + 10 per
+#: visit (530 at 50 visits) stopped none of the 190 traced runs before its last new best, and
+#: 93 of them before their clock; 30 + 5 per visit would have stopped R201's 50 after 363
+#: solutions, 1.0 % dearer than its best at 30 s (8,064 against 7,986).
+STALL_SOLUTIONS_BASE = 30
+#: Solutions without a new best allowed per visit (see :data:`STALL_SOLUTIONS_BASE`).
+STALL_SOLUTIONS_PER_TASK = 10
+#: The search also stops after this many failed moves since its last solution: with no move
+#: to make (one vehicle, one visit) guided local search accepts no solution after its seed and
+#: loops on to the clock (36,000 failures in 3 s on a one-order day), so no solution is
+#: counted. Between two solutions of the traced runs (see :data:`STALL_SOLUTIONS_BASE`) the
+#: solver failed at most 55 times, and at most 19 times on a 300- and a 600-order city day,
+#: Homberger C1_4_1 and Li & Lim lr101 (10 s each).
+STALL_FAILURES = 1_000
+#: Off, the search runs to its time limit or ``max_solutions`` as before session 66 (the stall
+#: stop's benchmark, ``benchmarks/routing_small.py``, compares the two).
+STALL_STOP = True
+
+
+def stall_solutions(problem: RoutingProblem) -> int:
+    """Solutions in a row without a new best cost after which the search stops."""
+    return STALL_SOLUTIONS_BASE + STALL_SOLUTIONS_PER_TASK * len(problem.tasks)
+
+
+class _Stall(pywrapcp.SearchMonitor):
+    """Watches a search: its solutions, those in a row that did not lower its best cost, and
+    its failed moves since the last solution; cancels the search once either count reaches
+    its limit (``limits``: solutions, failures; None watches without cancelling)."""
+
+    def __init__(self, routing: pywrapcp.RoutingModel, limits: tuple[int, int] | None) -> None:
+        super().__init__(routing.solver())
+        self.routing = routing
+        self.cost = routing.CostVar()
+        self.limits = limits
+        self.solutions = 0
+        self.best: int | None = None
+        self.since_best = 0
+        #: the solver's failure count at the last solution
+        self.failed_at = 0
+        #: why the stall stopped the search (None: it did not)
+        self.stopped: str | None = None
+
+    def solution(self) -> None:
+        """Count a solution (called by the model's solution callback)."""
+        self.solutions += 1
+        self.failed_at = self.routing.solver().Failures()
+        value = int(self.cost.Value())
+        if self.best is None or value < self.best:
+            self.best, self.since_best = value, 0
+        else:
+            self.since_best += 1
+        if self.limits is not None and self.stopped is None and self.since_best >= self.limits[0]:
+            self.stopped = f"stopped after {self.since_best} solutions without improvement"
+            self.routing.CancelSearch()
+
+    def BeginFail(self) -> None:  # noqa: N802 (OR-Tools' name)
+        """Cancel once too many moves failed since the last solution (counted from the first:
+        finding that one is the seed's completion or the first-solution heuristic)."""
+        if self.limits is None or self.stopped is not None or not self.solutions:
+            return
+        failures = self.routing.solver().Failures() - self.failed_at
+        if failures >= self.limits[1]:
+            self.stopped = f"stopped after {failures} failed moves without a solution"
+            self.routing.CancelSearch()
+
 
 class ORToolsEngine:
     """Solve with OR-Tools routing (guided local search from a greedy seed)."""
@@ -145,7 +222,8 @@ class ORToolsEngine:
         return None
 
     def solve(self, problem: RoutingProblem, settings: EngineSettings) -> EngineResult:
-        """Build the model, seed it, run guided local search until the time limit."""
+        """Build the model, seed it, run guided local search until its time limit, solution
+        budget or stall."""
         end = settings.end()
         t_build = time.perf_counter()
         p = problem
@@ -365,11 +443,12 @@ class ORToolsEngine:
         # the caller's cancellation (solvers.cancel: a service stopping) stops it there too,
         # with its best so far
         cancel = current_cancel()
-        # with a solution budget: its solutions counted, and whether the clock came first
-        solutions = [0]
+        # its solutions counted (a solution budget: whether the clock came first), and the
+        # search stopped once it has stalled (STALL_SOLUTIONS_BASE, STALL_FAILURES)
+        stall = _Stall(routing, (stall_solutions(p), STALL_FAILURES) if STALL_STOP else None)
+        routing.AddAtSolutionCallback(stall.solution)
+        routing.AddSearchMonitor(stall)
         clock_s: list[float] = []  # the search's time limit (s) and when it started
-        if settings.max_solutions is not None:
-            routing.AddAtSolutionCallback(lambda: solutions.__setitem__(0, solutions[0] + 1))
         with _ctrl_c_sets(interrupted) as watched:
             if watched or cancel is not None:
                 routing.AddAtSolutionCallback(
@@ -425,13 +504,17 @@ class ORToolsEngine:
         budget = ""
         clock_cut = False
         if settings.max_solutions is not None:
-            budget = f"; solutions {solutions[0]} of {settings.max_solutions}"
+            budget = f"; solutions {stall.solutions} of {settings.max_solutions}"
             limit_s, started = clock_s or [0.0, time.perf_counter()]
-            clock_cut = solutions[0] < settings.max_solutions and (
-                time.perf_counter() - started >= 0.99 * limit_s
+            clock_cut = (
+                stall.stopped is None
+                and stall.solutions < settings.max_solutions
+                and time.perf_counter() - started >= 0.99 * limit_s
             )
             if clock_cut:
                 budget += f"; {STOPPED_BY_CLOCK}"
+        if stall.stopped is not None:
+            budget += f"; {stall.stopped}"
         return EngineResult(
             routes=out,
             objective=int(assignment.ObjectiveValue()),

@@ -475,3 +475,95 @@ def test_a_solution_budget_the_clock_cuts_short_says_so(c101_25: Scenario) -> No
     _, stats = solve_routes_with_stats(c101_25, params)
     assert stats.engine == "ortools" and STOPPED_BY_CLOCK in (stats.detail or "")
     assert stats.clock_cut
+
+
+def _tiny_day(orders: int, vehicles: int, scattered: bool = False) -> Scenario:
+    """A few orders on a line east of the vehicles' start (or scattered over a square), no
+    windows, no breaks."""
+
+    def place(i: int) -> Location:
+        return Location(x=37 * i % 100, y=59 * i % 100) if scattered else Location(x=10 * i, y=5)
+
+    return Scenario(
+        travel=EuclideanTravel(),
+        orders=[Order(id=f"o{i}", location=place(i), demand=[1]) for i in range(1, orders + 1)],
+        vehicles=[
+            Vehicle(id=f"v{k}", start_location=Location(x=0, y=0), cost_per_km_cents=100)
+            for k in range(vehicles)
+        ],
+    )
+
+
+def _costs_seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The cost (OR-Tools' objective) of each solution of the searches from now on."""
+    costs: list[int] = []
+    close = pywrapcp.RoutingModel.CloseModelWithParameters
+
+    def close_and_watch(model: pywrapcp.RoutingModel, params: object) -> None:
+        close(model, params)
+        cost = model.CostVar()
+        model.AddAtSolutionCallback(lambda: costs.append(cost.Value()))
+
+    monkeypatch.setattr(pywrapcp.RoutingModel, "CloseModelWithParameters", close_and_watch)
+    return costs
+
+
+def test_a_tiny_day_stops_once_its_search_has_stalled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guided local search never ends by itself: a day of two orders took the whole time limit
+    (8.5 s of the default 10 on a generated city day). It stops after ``stall_solutions``
+    solutions without a new best, with the plan of a search run on to 2,000 solutions."""
+    s = _tiny_day(2, 2)
+    limit = ortools_engine.stall_solutions(build_problem(s))
+    assert (
+        limit == ortools_engine.STALL_SOLUTIONS_BASE + 2 * ortools_engine.STALL_SOLUTIONS_PER_TASK
+    )
+    costs = _costs_seen(monkeypatch)
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine="ortools", time_limit_s=10))
+    assert plan.engine == "ortools" and not plan.unassigned and not plan.time_limited
+    assert f"stopped after {limit} solutions without improvement" in (stats.detail or "")
+    assert not stats.clock_cut
+    # the first solution is the best: the stop came right after the limit's solutions
+    assert len(costs) == limit + 1 and min(costs) == costs[0]
+    monkeypatch.setattr(ortools_engine, "STALL_STOP", False)
+    params = RoutingParams(engine="ortools", time_limit_s=UNHURRIED_S, max_solutions=2000)
+    long, long_stats = solve_routes_with_stats(s, params)
+    assert "solutions 2000 of 2000" in (long_stats.detail or "")
+    assert long.model_copy(update={"runtime_s": 0.0}) == plan.model_copy(update={"runtime_s": 0.0})
+
+
+def test_the_stalled_search_returns_its_best_solution_not_its_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cancelled at a solution dearer than its best, the search returns its best."""
+    costs = _costs_seen(monkeypatch)
+    p = build_problem(_tiny_day(4, 2, scattered=True))
+    result = ORToolsEngine().solve(p, EngineSettings(time_limit_s=UNHURRIED_S))
+    assert "solutions without improvement" in result.detail
+    assert costs[-1] > min(costs)  # the last solution is not the best
+    assert result.objective == min(costs)
+
+
+def test_a_search_with_no_move_left_stops_on_its_failures() -> None:
+    """One vehicle, one order: guided local search accepts no solution after its seed and
+    loops on to the clock, where no solution count grows; its failed moves stop it."""
+    s = _tiny_day(1, 1)
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine="ortools", time_limit_s=10))
+    assert plan.engine == "ortools" and not plan.unassigned
+    detail = stats.detail or ""
+    assert f"stopped after {ortools_engine.STALL_FAILURES} failed moves without a solution" in (
+        detail
+    )
+    assert not stats.clock_cut and not plan.time_limited
+
+
+def test_a_solution_budget_the_stall_stop_ends_first_is_not_clock_cut() -> None:
+    """With ``max_solutions`` the stall stop still ends the search (it counts solutions: the
+    plan depends on the seed only); that is not the clock cutting the budget short."""
+    s = _tiny_day(2, 2)
+    params = RoutingParams(engine="ortools", time_limit_s=UNHURRIED_S, max_solutions=10**6)
+    plan, stats = solve_routes_with_stats(s, params)
+    limit = ortools_engine.stall_solutions(build_problem(s))
+    detail = stats.detail or ""
+    assert f"solutions {limit + 1} of {10**6}; stopped after {limit} solutions" in detail
+    assert STOPPED_BY_CLOCK not in detail
+    assert not stats.clock_cut and not plan.time_limited and not stats.clock_notes
