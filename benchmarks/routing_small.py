@@ -1,13 +1,14 @@
 """Small routing days: wall time and plan cost of ``solve_routes`` with the stall stop and without.
 
-An OMS asks for routes of one or two orders too, and wants them fast. Guided local search
-(OR-Tools) never ends by itself: before session 66 a day of one order took its whole time
-limit. The engine now stops its search once it has stalled (``ortools_engine.STALL_STOP``:
-solutions in a row without a new best, see ``docs/routing.md``). For each seeded day this
-solves the same request twice in one process, with the stop and with it switched off (the
-switch is a module constant the script sets for the run, not a request parameter), at the
-same time limit and one worker, and reports per order count the wall times (median, most)
-and how often the plan with the stop cost more, less or the same::
+An OMS asks for routes of one or two orders too, and wants them fast. Neither guided local
+search (OR-Tools) nor PyVRP's iterated local search ends by itself: before session 66 a day
+of one order took its whole time limit. The engines now stop their search once it has
+stalled (``ortools_engine.STALL_STOP``: solutions in a row without a new best;
+``pyvrp_engine.STALL_STOP``: iterations in a row without one; see ``docs/routing.md``).
+For each seeded day this solves the same request twice in one process, with the stop and
+with it switched off (the switch is a module constant the script sets for the run, not a
+request parameter), at the same time limit and one worker, and reports per order count the
+wall times (median, most) and how often the plan with the stop cost more, less or the same::
 
     flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/routing_small.py \\
         --engine ortools --orders 1,2,3,5,8,12,20 --seeds 0..4 --time-limit 10 \\
@@ -17,10 +18,9 @@ writes ``benchmarks/results/<out-prefix>.csv`` (one row per day and variant) and
 days are ``generate_city`` days (``num_nodes=2``, ``num_couriers=max(2, orders // 5)``;
 couriers with breaks, skills, three capacity dimensions) routed as generated, or with
 ``--jobs pickup`` as pickup-and-delivery jobs from each order's nearest node
-(``benchmarks/routing.py``'s ``nearest_node_jobs``, ``num_nodes=3``). ``--engine pyvrp``
-compares PyVRP's stop the same way once its engine module has a ``STALL_STOP`` switch. The
-wall times are worth quoting only under the exclusive lock (``flock -x``); the costs do not
-depend on the machine where both searches stop before the clock.
+(``benchmarks/routing.py``'s ``nearest_node_jobs``, ``num_nodes=3``). The wall times are
+worth quoting only under the exclusive lock (``flock -x``); the costs do not depend on the
+machine where both searches stop before the clock.
 """
 
 from __future__ import annotations
@@ -112,6 +112,10 @@ def day(orders: int, seed: int, jobs: str) -> Scenario:
     )
 
 
+#: what each engine's ``stats.detail`` says when the stall stop ended its search
+STALL_WORDS = ("without improvement", "without a solution", "(stalled)")
+
+
 def measure(scenario: Scenario, engine: str, limit_s: float, stop: bool) -> dict[str, str]:
     """One solve with the engine's stall stop on or off: wall time, cost, why it stopped."""
     module = importlib.import_module(ENGINE_MODULES[engine])
@@ -132,7 +136,7 @@ def measure(scenario: Scenario, engine: str, limit_s: float, stop: bool) -> dict
         "distance_m": str(plan.distance_m),
         "unassigned": str(len(plan.unassigned)),
         "plan_engine": str(plan.engine),
-        "stalled": str("without improvement" in detail or "without a solution" in detail),
+        "stalled": str(any(why in detail for why in STALL_WORDS)),
         "detail": detail,
     }
 
