@@ -73,6 +73,7 @@ OUT_OPTION: dict[str, str] = {
     "generate_city.py": "--out-dir",
     "routing.py": "--out-dir",
     "routing_budget.py": "--out-dir",
+    "routing_small.py": "--out-dir",
     "routing_breaks_fuzz.py": "--out-dir",
     "allocation.py": "--out-dir",
     "allocation_pyomo_limits.py": "--out-dir",
@@ -155,8 +156,19 @@ STEPS: tuple[Step, ...] = (
     Step("load", "load.py"),
 )
 
+
+def _routing_small(engine: str, jobs: str, orders: str) -> Step:
+    """A step re-making a ``routing_small.py`` table (the stall stops on small days)."""
+    name = f"routing-small-{engine}" + ("-pickup" if jobs == "pickup" else "")
+    args = ("--engine", engine, "--orders", orders, "--seeds", "0,1,2,3,4", "--jobs", jobs)
+    return Step(name, "routing_small.py", (*args, "--time-limit", "10", "--out-prefix", name))
+
+
 #: variant tables, each re-made by the command its ``Command:`` line gives (not in a plain run)
 EXTRAS: tuple[Step, ...] = (
+    _routing_small("ortools", "delivery", "1,2,3,5,8,12,20"),
+    _routing_small("pyvrp", "delivery", "1,2,3,5,8,12,20"),
+    _routing_small("pyvrp", "pickup", "2,5,10,20"),
     Step("allocation-city-seeds", "allocation.py", ("--only", "city-seeds")),
     Step("allocation-time-limits", "allocation.py", ("--only", "time-limits")),
     Step(

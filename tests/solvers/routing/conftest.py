@@ -40,7 +40,9 @@ UNHURRIED_S = 60.0
 ORTOOLS_SOLUTIONS = 50
 #: Seconds an OR-Tools search capped by :func:`cap_ortools` runs at most: its guided local
 #: search never reaches a second solution when no move is left (every stop pinned), and
-#: searched to the :data:`UNHURRIED_S` limit there (such a test asks for 1 solution).
+#: searched to the :data:`UNHURRIED_S` limit there until the engine's stall stop (session
+#: 66: :data:`~solvers.routing.engines.ortools_engine.STALL_FAILURES` failed moves without a
+#: solution) came to end such searches; the cap stays as a guard.
 ORTOOLS_CAP_S = 10.0
 
 
