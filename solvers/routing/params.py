@@ -19,11 +19,11 @@ class RoutingParams(NulFreeModel):
     included: they are scheduled after the search), else OR-Tools, and the greedy plan for
     problems too large for either to build. ``time_limit_s`` covers the whole call (matrices,
     construction, search, repair, validation; a PyVRP search still in an iteration at its end
-    is stopped there). A search (PyVRP or OR-Tools) that has stalled stops before
-    it (a day of one or two orders answers in a fraction of a second). With a time limit the search stops on the
-    clock, so two runs with the same seed may differ slightly; set ``max_iterations`` (PyVRP)
-    or ``max_solutions`` (OR-Tools; both for ``auto``) for a plan that depends on the seed
-    only (with driver breaks, the break-aware
+    is stopped there). A search (PyVRP or OR-Tools) that has stalled stops before it (a day
+    of one or two orders answers in a fraction of a second). With a time limit the search
+    stops on the clock, so two runs with the same seed may differ slightly; set
+    ``max_iterations`` (PyVRP) or ``max_solutions`` (OR-Tools; both for ``auto``) for a plan
+    that depends on the seed only (with driver breaks, the break-aware
     post-optimisation after the search then stops after a set amount of work: the plan
     depends on the seed only unless the clock cuts it first, and the plan then says
     ``time_limited``). ``initial_plan`` is a warm

@@ -102,7 +102,7 @@ def test_a_bound_the_search_raised_is_not_lowered_when_its_answer_comes_back(
     bound. A raised bound stands in for the certificate here (a run-dependent event)."""
     from solvers.allocation import batch
 
-    real = batch._search
+    real: Any = batch._search
 
     def search(*args: Any) -> Any:
         prob, x_best, lb = args[0], args[3], args[6]
