@@ -198,11 +198,13 @@ def test_workers_crashing_at_start_up_stop_the_service_with_exit_3(tmp_path: Pat
     assert "died before it started serving" in text, text[-2000:]
 
 
-def submit_a_job(server: Server, time_limit_s: float, until: str) -> str:
-    """Submit a routing job to ``server``; its id once its status is ``until`` (it then has
-    a fork server)."""
+def submit_a_job(
+    server: Server, time_limit_s: float, until: str, scenario: dict[str, object] | None = None
+) -> str:
+    """Submit a routing job to ``server`` (``scenario``, else the small example); its id once
+    its status is ``until`` (it then has a fork server)."""
     body = {
-        "scenario": copy.deepcopy(SMALL_SCENARIO),
+        "scenario": copy.deepcopy(SMALL_SCENARIO) if scenario is None else scenario,
         "params": {"time_limit_s": time_limit_s, "seed": 1},
         "mode": "async",
     }
@@ -517,8 +519,14 @@ def test_an_api_process_killed_by_sighup_after_a_job_leaves_no_pymp_dir(
 
 
 def start_a_long_job(server: Server) -> str:
-    """Submit a routing job of seconds to ``server``; its id once it runs (with a fork server)."""
-    return submit_a_job(server, 20, "running")
+    """Submit a routing job of seconds to ``server``; its id once it runs (with a fork server).
+
+    A 100-order day: the small example's four orders stalled the search within moments
+    (session 66's stall stop), and the job was done before the signal came."""
+    from scenarios.generate import generate_city
+
+    day = generate_city(seed=1, num_orders=100, num_nodes=4, num_couriers=8)
+    return submit_a_job(server, 20, "running", day.model_dump(mode="json"))
 
 
 def job_row(server: Server, job_id: str) -> tuple[str, str]:
