@@ -56,6 +56,7 @@ from benchmarks.measures import (  # noqa: E402
     count_arg,
     count_list_arg,
     cpu_times,
+    int_list,
     provenance,
     seconds_arg,
     stolen_share,
@@ -524,18 +525,6 @@ class FastAnswer:
 def _opt_float(text: str) -> float | None:
     """A CSV cell as a float; empty (or ``None``) as None."""
     return None if text in ("", "None") else float(text)
-
-
-def int_list(text: str, *, least: int, what: str) -> list[int]:
-    """Comma-separated integers of at least ``least`` (argparse type: else a usage error
-    saying they should be ``what``)."""
-    try:
-        values = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
-    if not values or min(values) < least:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
-    return values
 
 
 def seed_list(text: str) -> list[int]:

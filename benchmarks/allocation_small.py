@@ -32,9 +32,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.allocation import RUN_LINES, fmt_ci, int_list, progress, write_table  # noqa: E402
+from benchmarks.allocation import RUN_LINES, fmt_ci, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
-from benchmarks.measures import provenance  # noqa: E402
+from benchmarks.measures import int_list, provenance, seeds_arg  # noqa: E402
 from simulation.stats import paired_diff  # noqa: E402
 from solvers.allocation import AllocationParams, allocate, batch  # noqa: E402
 from solvers.allocation.literature import generate_literature  # noqa: E402
@@ -72,17 +72,6 @@ def sizes_arg(text: str) -> list[int]:
             f"sizes must be below {batch.LNS_MIN_ORDERS} orders (the small-batch path)"
         )
     return sizes
-
-
-def seeds_arg(text: str) -> list[int]:
-    """``--seeds``: ``A..B`` (inclusive) or comma-separated seeds (else exit 2)."""
-    if ".." in text:
-        lo, _, hi = text.partition("..")
-        ends = int_list(f"{lo},{hi}", least=0, what="non-negative seeds")
-        if ends[1] < ends[0]:
-            raise argparse.ArgumentTypeError(f"{text!r}: the range ends before it starts")
-        return list(range(ends[0], ends[1] + 1))
-    return int_list(text, least=0, what="non-negative seeds")
 
 
 def measure(num_orders: int, seed: int, limit_s: float, certificate: bool) -> SmallRun:

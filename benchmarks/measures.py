@@ -156,6 +156,29 @@ def count_list_arg(text: str) -> list[int]:
     return values
 
 
+def int_list(text: str, *, least: int, what: str) -> list[int]:
+    """Comma-separated integers of at least ``least`` (argparse type: else a usage error
+    saying they should be ``what``)."""
+    try:
+        values = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
+    if not values or min(values) < least:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
+    return values
+
+
+def seeds_arg(text: str) -> list[int]:
+    """``--seeds``: ``A..B`` (inclusive) or comma-separated seeds (else exit 2)."""
+    if ".." in text:
+        lo, _, hi = text.partition("..")
+        ends = int_list(f"{lo},{hi}", least=0, what="non-negative seeds")
+        if ends[1] < ends[0]:
+            raise argparse.ArgumentTypeError(f"{text!r}: the range ends before it starts")
+        return list(range(ends[0], ends[1] + 1))
+    return int_list(text, least=0, what="non-negative seeds")
+
+
 def seconds_arg(text: str) -> float:
     """A positive, finite number of seconds (argparse type: else a usage error, exit 2)."""
     try:

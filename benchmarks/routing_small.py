@@ -45,7 +45,7 @@ from rich.progress import (  # noqa: E402
     TimeElapsedColumn,
 )
 
-from benchmarks.measures import count_list_arg, provenance, seconds_arg  # noqa: E402
+from benchmarks.measures import count_list_arg, provenance, seconds_arg, seeds_arg  # noqa: E402
 from scenarios.generate import generate_city  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from solvers.routing import RoutingParams, solve_routes_with_stats  # noqa: E402
@@ -72,30 +72,6 @@ COLUMNS = [
     "detail",
 ]
 console = Console(stderr=True)
-
-
-def seeds_arg(text: str) -> list[int]:
-    """``--seeds``: ``A..B`` (inclusive) or comma-separated non-negative seeds (else exit 2)."""
-    try:
-        if ".." in text:
-            lo, _, hi = text.partition("..")
-            first, last = int(lo), int(hi)
-            if first < 0 or last < first:
-                raise ValueError(text)
-            return list(range(first, last + 1))
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected A..B or a comma list") from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected non-negative seeds")
-    return seeds
-
-
-def jobs_arg(text: str) -> str:
-    """``--jobs``: ``delivery`` or ``pickup`` (else exit 2)."""
-    if text not in JOBS:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected one of {', '.join(JOBS)}")
-    return text
 
 
 def day(orders: int, seed: int, jobs: str) -> Scenario:
@@ -180,14 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         "--orders", type=count_list_arg, default=[1, 2, 3, 5, 8, 12, 20], help="comma list"
     )
     ap.add_argument("--seeds", type=seeds_arg, default=list(range(5)), help="A..B or A,B,C")
-    ap.add_argument("--jobs", type=jobs_arg, default="delivery", help="delivery or pickup")
+    ap.add_argument("--jobs", choices=JOBS, default="delivery")
     ap.add_argument("--time-limit", type=seconds_arg, default=10.0, help="of each solve (s)")
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--out-prefix", default="routing-small")
     args = ap.parse_args(argv)
-    module = importlib.import_module(ENGINE_MODULES[args.engine])
-    if not hasattr(module, "STALL_STOP"):
-        ap.error(f"--engine {args.engine}: {module.__name__} has no STALL_STOP switch")
     made = provenance()  # when, which code, which machine: as the run starts
     rows: list[dict[str, str]] = []
     total = len(args.orders) * len(args.seeds) * len(VARIANTS)

@@ -80,6 +80,12 @@ BAD = [
     ("allocation", ["--seeds", "0"], "--seeds"),  # no seed: empty tables over the old ones
     ("allocation", ["--known", "/no/such/known.csv"], "--known"),  # judged against nothing
     ("allocation_pyomo_jobs", ["--port", "70000"], "--port"),  # "the service exited (2)"
+    ("routing_small", ["--seeds", "5..1"], "--seeds"),
+    ("routing_small", ["--seeds", "-1"], "--seeds"),
+    ("routing_small", ["--orders", "0"], "--orders"),
+    ("routing_small", ["--jobs", "both"], "--jobs"),
+    ("routing_small", ["--time-limit", "0"], "--time-limit"),
+    ("allocation_small", ["--seeds", "x..3"], "--seeds"),
 ]
 
 

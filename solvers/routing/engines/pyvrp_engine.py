@@ -311,7 +311,7 @@ class PyVRPEngine:
         feasible, cost, routes = won.feasible, won.cost, won.routes
         iters = ", ".join(str(o.iterations) for o in outcomes)
         killed = sum(o.killed for o in outcomes)
-        stalled = sum(o.stalled for o in outcomes)
+        stalled = [str(o.stalled) for o in outcomes if o.stalled is not None]
         ended = [f"seed {s}: {o.ended}" for s, o in zip(seeds, outcomes, strict=True) if o.ended]
         start_routes = None
         if trimmed and start:
@@ -326,7 +326,7 @@ class PyVRPEngine:
             start_routes=start_routes,
             out_of_time=not feasible and all(o.killed for o in outcomes),
             clock_cut=settings.max_iterations is not None
-            and any(o.iterations < settings.max_iterations and not o.stalled for o in outcomes),
+            and any(o.iterations < settings.max_iterations and o.stalled is None for o in outcomes),
             detail=f"{workers} search(es), best seed {seeds[best]}, iterations {iters}"
             + (
                 f"; {killed} search(es) stopped mid-iteration at the time limit (their best "
@@ -335,7 +335,7 @@ class PyVRPEngine:
                 else ""
             )
             + (
-                f"; {stalled} search(es) stopped after {stall_iterations(problem)} iterations "
+                f"; {len(stalled)} search(es) stopped after {', '.join(stalled)} iterations "
                 "without a new best solution (stalled)"
                 if stalled
                 else ""
@@ -483,8 +483,8 @@ class SearchOutcome:
     """What one search gave: feasible, cost, decoded routes, iterations, whether it was
     killed at the hard deadline (its best reported solution so far kept), how its process
     ended when it died before sending its outcome (``ended``, e.g. "killed by SIGSEGV"; its
-    best reported solution so far kept), and whether it stopped because it had stalled
-    (:class:`Stall`)."""
+    best reported solution so far kept), and the iterations without a new best after which it
+    stopped because it had stalled (:class:`Stall`; None: it did not)."""
 
     feasible: bool
     cost: int
@@ -492,18 +492,18 @@ class SearchOutcome:
     iterations: int
     killed: bool = False
     ended: str | None = None
-    stalled: bool = False
+    stalled: int | None = None
 
 
 class RunResult(NamedTuple):
-    """One search's end: feasible, cost, best solution, iterations, and whether it stopped
-    because it had stalled."""
+    """One search's end: feasible, cost, best solution, iterations, and the iterations
+    without a new best after which it stopped because it had stalled (None: it did not)."""
 
     feasible: bool
     cost: int
     solution: pyvrp.Solution
     iterations: int
-    stalled: bool
+    stalled: int | None
 
 
 #: The cost of a search that has no feasible solution (sorts after every feasible one).
@@ -893,7 +893,7 @@ def _run(
         cost,
         sol,
         res.num_iterations,
-        stalled is not None and stalled.fired,
+        stalled.since if stalled is not None and stalled.fired else None,
     )
 
 
@@ -914,6 +914,8 @@ class Stall:
     def __init__(self, iterations: int) -> None:
         self.iterations = iterations
         self.fired = False
+        #: calls in a row so far without a better best cost
+        self.since = 0
         self._best: float | None = None
         self._calls = 0
         self._last = 0  # the call that saw the best cost first
@@ -924,8 +926,8 @@ class Stall:
         if self._best is None or best_cost < self._best:
             self._best = best_cost
             self._last = self._calls
-        since = self._calls - self._last
-        self.fired = since >= max(self.iterations, self._last - 1)
+        self.since = self._calls - self._last
+        self.fired = self.since >= max(self.iterations, self._last - 1)
         return self.fired
 
 

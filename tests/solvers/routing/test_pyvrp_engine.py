@@ -1965,7 +1965,7 @@ def test_the_stall_count_fires_after_that_many_calls_without_a_better_cost() -> 
     assert not Stall(3)(5) and Stall(0)(5)
     late = Stall(2)  # its last improvement at the fourth call: it waits three more
     assert [late(c) for c in (10, 9, 8, 7, 7, 7)] == [False] * 6
-    assert late(7)
+    assert late(7) and late.since == 3  # what the detail says: 3 without a new best, not 2
 
 
 def test_a_search_that_stalls_stops_early_with_the_plan_of_a_long_run(
