@@ -59,11 +59,18 @@ def check_arrivals(settings: Settings, scenario: Scenario, *, field: str) -> Non
 
 def check_played_scenario(settings: Settings, scenario: Scenario, *, field: str) -> None:
     """422/413 for a scenario the twin plays in a job: fields a remote caller may not use,
-    more orders than a job may hold, or more arrivals (see :func:`check_arrivals`)."""
+    more orders than a job may hold, or more arrivals (see :func:`check_arrivals`), or no
+    orders and no arrivals at all."""
     check_scenario(scenario, field=field)
     check_orders(settings, scenario, field=f"{field}.orders", sync=False)
     check_arrivals(settings, scenario, field=field)
     check_twin_input(scenario, field=field)
+    from simulation import world
+
+    try:  # a day without orders: the job played days of zeros
+        world.check_has_demand(scenario, why=world.NOTHING_TO_PLAY)
+    except InputError as err:
+        raise InputError(f"{field}.{err.field}", err.reason) from None
 
 
 def check_twin_input(scenario: Scenario, *, field: str) -> None:

@@ -109,18 +109,9 @@ def check_dispatch_scenario(scenario: Scenario) -> None:
     Every policy played such a day the same way (cost 0, or every order unserved at the same
     cost): ``evaluate`` printed a table of identical rows, and the service queued the job.
     """
-    arrivals = scenario.arrivals
-    expected = (
-        arrivals.expected_arrivals(scenario.horizon.start_s, scenario.horizon.end_s)
-        if arrivals is not None
-        else 0.0
-    )
-    if not scenario.orders and not expected > 0:
-        raise InputError(
-            "orders",
-            "no orders and no arrivals expected over the horizon: the day has nothing to "
-            "dispatch (every policy would cost 0); give orders, or arrivals with an hourly_rate",
-        )
+    from simulation.world import check_has_demand
+
+    check_has_demand(scenario, why="the day has nothing to dispatch (every policy would cost 0)")
     if not scenario.vehicles:
         raise InputError(
             "vehicles",

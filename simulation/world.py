@@ -419,6 +419,27 @@ def check_twin_input(scenario: Scenario) -> None:
     check_outage_nodes(scenario)
 
 
+#: why :func:`check_has_demand` refuses a day to ``simulate``, ``whatif`` and their endpoints
+NOTHING_TO_PLAY = "the day has nothing to play (every KPI would be 0)"
+
+
+def check_has_demand(scenario: Scenario, *, why: str) -> None:
+    """InputError (field ``orders``) for a day with no orders and no arrivals expected over
+    its horizon; ``why`` says what the caller would have made of it."""
+    arrivals = scenario.arrivals
+    expected = (
+        arrivals.expected_arrivals(scenario.horizon.start_s, scenario.horizon.end_s)
+        if arrivals is not None
+        else 0.0
+    )
+    if not scenario.orders and not expected > 0:
+        raise InputError(
+            "orders",
+            f"no orders and no arrivals expected over the horizon: {why}; give orders, or "
+            "arrivals with an hourly_rate",
+        )
+
+
 def check_outage_nodes(scenario: Scenario) -> None:
     """InputError for a node outage at a node the scenario does not have."""
     node_ids = {n.id for n in scenario.nodes}

@@ -140,6 +140,7 @@ def simulate_cmd(
     from simulation.policies import check_policy
     from simulation.stats import CONSTANT_EXPLAINED, fewer_note, fmt_num, interval_text
     from simulation.twin import check_plan_ids
+    from simulation.world import NOTHING_TO_PLAY, check_has_demand
 
     _check_common(replications, executor, workers, address)
     if policy is not None:
@@ -157,6 +158,7 @@ def simulate_cmd(
     # file (with several plans, an error from the twin could not say whose it was)
     for path, each in zip(paths, plans, strict=True):
         check_plan_ids(scenario, each, source=str(path))
+    check_has_demand(scenario, why=NOTHING_TO_PLAY)  # not days of zeros
     plan = plans[0] if plans else None
     spec = policy if policy is not None else ("plan" if plan is not None else "insertion")
     ex = make_executor(executor, workers=workers, address=address)
@@ -290,6 +292,7 @@ def whatif_cmd(
     from simulation.policies import check_policy, repeated_policy
     from simulation.report import markdown_table, write_report
     from simulation.sweep import check_variant_plan, run_sweep
+    from simulation.world import NOTHING_TO_PLAY, check_has_demand
 
     _check_common(replications, executor, workers, address)
     specs = [p.strip() for p in policies.split(",") if p.strip()]
@@ -310,6 +313,7 @@ def whatif_cmd(
     note_input((folder / loaded.spec.base).resolve(), type(loaded.base).model_fields)
     if loaded.plan is not None:  # the twin names its fields plan.routes...: the plan's file
         note_input(loaded.plan_source, type(loaded.plan).model_fields, under="plan")
+    check_has_demand(loaded.base, why=NOTHING_TO_PLAY)  # the base: every variant's reference
     check_variant_plan(loaded)  # before the executor starts (run_sweep checks it too)
     for spec in specs:  # now that the variant file is read: 'plan' needs its plan
         check_policy(
