@@ -69,11 +69,23 @@ def test_simulate_writes_kpis_with_confidence_intervals(
     assert json.loads(again.read_text()) == json.loads(out.read_text())
 
 
+def _quiet_day() -> Scenario:
+    """The line day without its orders, and arrivals expected but too rare to come (1e-6 an
+    hour): no order is due on any replication."""
+    from scenarios.stochastic import ArrivalProcess
+
+    from .conftest import line_scenario
+
+    line = line_scenario()
+    arrivals = ArrivalProcess(hourly_rate=[1e-6] * 24, templates=line.orders[:1])
+    return line.model_copy(update={"orders": [], "arrivals": arrivals})
+
+
 def test_simulate_shows_an_undefined_on_time_rate_as_n_a(tmp_path: Path) -> None:
-    # A day without orders: no order is due, so there is no on-time rate (not 1.0).
-    path = tmp_path / "empty.json"
-    vehicle = {"id": "v", "start_location": {"x": 0, "y": 0}}
-    write_json(Scenario.model_validate({"vehicles": [vehicle]}), path)
+    # A quiet day (arrivals so rare that none comes): no order is due, so there is no on-time
+    # rate (not 1.0). A day with no orders and no arrivals at all is refused since session 67.
+    path = tmp_path / "quiet.json"
+    write_json(_quiet_day(), path)
     out = tmp_path / "kpis.json"
     args = ["simulate", str(path), "--replications", "2", "--executor", "serial"]
     result = runner.invoke(app, [*args, "--out", str(out)])
@@ -593,10 +605,8 @@ def test_compared_plans_write_strict_json_when_a_kpi_is_undefined(tmp_path: Path
     """No order due on any day: the on-time difference is null with n = 0, never a bare NaN."""
     from scenarios.plan import Plan
 
-    from .conftest import line_scenario
-
-    scenario = tmp_path / "no-orders.json"
-    scenario.write_text(line_scenario().model_copy(update={"orders": []}).model_dump_json())
+    scenario = tmp_path / "quiet.json"
+    scenario.write_text(_quiet_day().model_dump_json())
     write_json(Plan(), tmp_path / "a.json")
     write_json(Plan(), tmp_path / "b.json")
     out = tmp_path / "cmp.json"
