@@ -75,7 +75,12 @@ def test_a_pyomo_solve_names_its_integer_phase(two_dcs: AllocationRequest) -> No
     assert _phases(two_dcs, params) == [INTEGER_PHASE, EXPLAINING]
 
 
-@pytest.mark.parametrize("orders", [150, 400])
+@pytest.mark.parametrize(
+    "orders",
+    # 400 orders take the same path (the neighbourhood search of a stock-only batch) with
+    # more to improve: run with -m slow
+    [150, pytest.param(400, marks=pytest.mark.slow)],
+)
 def test_the_integer_phase_reports_the_gap_as_the_incumbent_improves(orders: int) -> None:
     """The gap heard in the integer phase was the one it began with, until ``explaining``:
     now each improvement of the incumbent or the bound is heard, never a larger gap, and
@@ -120,18 +125,34 @@ def test_a_bound_the_search_raised_is_not_lowered_when_its_answer_comes_back(
     assert integer == sorted(integer, reverse=True), integer
 
 
-@pytest.mark.parametrize(("orders", "limit_s"), [(150, 1.5), (2500, 4.0)])
+@pytest.mark.parametrize(
+    ("orders", "limit_s", "warmup_orders"),
+    [
+        (150, 1.5, None),
+        # the path of batches of WARMUP_ORDERS and more (classes, the Lagrangian warm-up) on
+        # 150 orders; the 2,500-order batch takes it at its real size: run with -m slow
+        (150, 1.5, 100),
+        pytest.param(2500, 4.0, None, marks=pytest.mark.slow),
+    ],
+    ids=["150", "150-as-large", "2500"],
+)
 def test_column_generation_reports_a_gap_from_its_first_bound_on(
-    orders: int, limit_s: float
+    orders: int, limit_s: float, warmup_orders: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The gap was heard after each LP round only: a 10,000-order batch whose first round
     did not end within its 60 s (a busy machine) said none until its integer phase. The
     first pricing's bound gives one at once (and the Lagrangian warm-up's, at scale)."""
+    from solvers.allocation import batch
+
+    if warmup_orders is not None:
+        monkeypatch.setattr(batch, "WARMUP_ORDERS", warmup_orders)
     heard: list[tuple[str, float | None]] = []
     request = generate_literature(seed=7, num_orders=orders, num_nodes=10)
     params = AllocationParams(mode="batch", time_limit_s=limit_s, threads=1, seed=3, explain=False)
     with phase_hook(lambda phase, gap: heard.append((phase, gap))):
         result = allocate(request, params)
+    large = orders >= batch.WARMUP_ORDERS
+    assert large == any(n.startswith("Lagrangian warm-up") for n in result.stats.notes)
     gaps = [g for p, g in heard if p == COLUMN_GENERATION and g is not None]
     assert len(gaps) >= result.stats.lp_rounds + 1, (gaps, result.stats.lp_rounds)
     assert all(0.0 <= g <= 1.0 for g in gaps)
