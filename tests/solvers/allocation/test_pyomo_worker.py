@@ -173,13 +173,21 @@ def test_a_crashed_worker_gives_the_fallback_answer_and_is_replaced(
     assert pyomo_worker.worker_ready()
 
 
-def test_a_killed_worker_is_replaced_on_the_next_call(two_dcs: AllocationRequest) -> None:
+def test_a_killed_worker_is_replaced_on_the_next_call(
+    two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A worker killed from outside (OOM killer, kill -9) is not handed a solve: the next
-    call starts another (the time limit leaves room for its start) and solves there."""
-    pyomo_worker.end_workers()
+    call starts another (the time limit leaves room for its start) and solves there. The
+    killed one is a stand-in (a real one's Pyomo import is seconds of no use here; a
+    stand-in handed the solve would never answer); its successor is a real worker, kept
+    for later solves (the tests after this one use it)."""
+    _settle()
+    stand_in = "from tests.solvers.allocation.pyomo_stubs import sleepy_main; sleepy_main()"
+    monkeypatch.setattr(pyomo_worker, "WORKER_ENTRY", stand_in)
     pyomo_worker.warm_worker()
     with pyomo_worker._lock:
         [worker] = pyomo_worker._pool()
+    monkeypatch.undo()  # the real worker's entry from now on
     os.kill(worker.pid, signal.SIGKILL)
     worker.helper.proc.wait(10)  # dead (reaped here: the pool only sees that it ended)
     result = allocate(two_dcs, AllocationParams(backend="pyomo", time_limit_s=60.0))
