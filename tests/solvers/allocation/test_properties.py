@@ -335,12 +335,8 @@ def test_batch_is_never_worse_than_nearest_node(req: AllocationRequest) -> None:
     assert res.cost.total <= near.cost.total + 1e-6
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(requests())
-def test_lagrangian_warm_up_bound_is_valid_and_batch_exact(
-    req: AllocationRequest,
-) -> None:
-    """The subgradient warm-up (large batches) never bounds above the optimum."""
+def _check_lagrangian_warm_up(req: AllocationRequest) -> None:
+    """The warm-up's bound of ``req`` is at most the brute-force optimum, the batch exact."""
     prob = compile_request(req)
     assume(np.prod([int(u) + 1 for u in prob.arc_ub], dtype=float) <= 5_000)
     opt, _ = brute_force(prob)
@@ -358,11 +354,27 @@ def test_lagrangian_warm_up_bound_is_valid_and_batch_exact(
     assert res.bound is None or res.bound <= res.cost.total + 1e-6
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(requests(max_orders=3))
-def test_cheapest_claims_hold_against_each_orders_own_optimum(req: AllocationRequest) -> None:
-    """'Cheapest even with all stock and capacity to itself' is true by enumeration (the
-    order alone, every node's whole unit and parcel capacity and VIP share its own)."""
+# 10 requests in the default run (each a brute force, up to 600 subgradient steps and an
+# exact batch); the 25 of the fuller audit run with -m slow
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_lagrangian_warm_up_bound_is_valid_and_batch_exact(req: AllocationRequest) -> None:
+    """The subgradient warm-up (large batches) never bounds above the optimum."""
+    _check_lagrangian_warm_up(req)
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_lagrangian_warm_up_bound_is_valid_and_batch_exact_over_25_requests(
+    req: AllocationRequest,
+) -> None:
+    """The default run's property over 25 drawn requests."""
+    _check_lagrangian_warm_up(req)
+
+
+def _check_cheapest_claims(req: AllocationRequest) -> None:
+    """Each 'cheapest ... to itself' claim of ``req``'s explanations, against enumeration."""
     from solvers.allocation.explain import explain
     from solvers.allocation.heuristics import sequential
     from solvers.allocation.result import ReasonKind
@@ -379,6 +391,25 @@ def test_cheapest_claims_hold_against_each_orders_own_optimum(req: AllocationReq
             continue
         own_best, _ = brute_force(sub)
         assert round(ex.cost * MICRO) <= own_best + 1
+
+
+# 50 requests in the default run; the 150 of the fuller audit run with -m slow
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(max_orders=3))
+def test_cheapest_claims_hold_against_each_orders_own_optimum(req: AllocationRequest) -> None:
+    """'Cheapest even with all stock and capacity to itself' is true by enumeration (the
+    order alone, every node's whole unit and parcel capacity and VIP share its own)."""
+    _check_cheapest_claims(req)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(max_orders=3))
+def test_cheapest_claims_hold_against_each_orders_own_optimum_over_150_requests(
+    req: AllocationRequest,
+) -> None:
+    """The default run's property over 150 drawn requests."""
+    _check_cheapest_claims(req)
 
 
 @FAST
