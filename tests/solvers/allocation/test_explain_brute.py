@@ -984,10 +984,25 @@ BRUTE = settings(
 )
 
 
-@BRUTE
+#: the default run's brute-force audits: 40 requests each (the 100 of BRUTE run with -m slow)
+BRUTE_DEFAULT = settings(BRUTE, max_examples=40)
+
+
+@BRUTE_DEFAULT
 @given(tiny_requests())
 def test_batch_explanations_hold_against_brute_force(req: AllocationRequest) -> None:
     """Alternatives, extra costs and named limits of the batch answer are all true."""
+    note(req.model_dump_json())
+    check_explanations(req, allocate(req, EXACT))
+
+
+@pytest.mark.slow
+@BRUTE
+@given(tiny_requests())
+def test_batch_explanations_hold_against_brute_force_over_100_requests(
+    req: AllocationRequest,
+) -> None:
+    """The default run's audit over 100 drawn requests."""
     note(req.model_dump_json())
     check_explanations(req, allocate(req, EXACT))
 
@@ -1016,17 +1031,24 @@ def test_online_explanations_agree_with_batch_on_one_order(req: AllocationReques
     assert _facts(b) == _facts(o), (b, o)
 
 
-@settings(
-    max_examples=100,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@BRUTE_DEFAULT
 @given(tiny_requests(), st.sampled_from(["nearest", "rule_chain", "myopic"]))
 def test_baseline_explanations_hold_against_brute_force(
     req: AllocationRequest, baseline: str
 ) -> None:
     """A baseline's answer is explained as truly: its cheaper alternatives are not hidden."""
+    note(req.model_dump_json())
+    params = EXACT.model_copy(update={"baseline": baseline})
+    check_explanations(req, allocate(req, params))
+
+
+@pytest.mark.slow
+@BRUTE
+@given(tiny_requests(), st.sampled_from(["nearest", "rule_chain", "myopic"]))
+def test_baseline_explanations_hold_against_brute_force_over_100_requests(
+    req: AllocationRequest, baseline: str
+) -> None:
+    """The default run's audit over 100 drawn requests and baselines."""
     note(req.model_dump_json())
     params = EXACT.model_copy(update={"baseline": baseline})
     check_explanations(req, allocate(req, params))
