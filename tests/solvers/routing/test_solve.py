@@ -1346,7 +1346,9 @@ def test_an_iteration_capped_pyvrp_search_is_compared_with_the_greedy_plan() -> 
     (the greedy plan is deterministic), never dearer than the greedy engine's plan."""
     from scenarios.generate import generate_city
 
-    for seed in (1, 2, 3):
+    # seed 1's day, plans and comparison are those of the next test, which asserts more of
+    # them (the greedy plan wins there, cheaper than the greedy engine's raw plan)
+    for seed in (2, 3):
         # created at 0 s, the days whose plans are recorded here
         city = created_at_start(
             generate_city(seed=seed, num_orders=20, num_nodes=3, num_couriers=4)
