@@ -1,6 +1,10 @@
 """``dispatchlab serve | demo | keys``: bad storage and server options are one line, exit 2.
 
-Run as subprocesses: the commands hand their options to the service through the environment.
+The commands hand their options to the service through the environment: each command runs
+as a subprocess here (a data dir that is a file; ``serve`` on a bad ``DATABASE_URL``), the
+other cases in this process (the ``run_here`` fixture of this folder's conftest: the
+environment is the subprocess' own, put back afterwards, and a server that would start fails
+the test), which skips the CLI's imports (~1.7 s of CPU per subprocess).
 """
 
 from __future__ import annotations
@@ -9,12 +13,14 @@ import os
 import socket
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from dispatchlab.cli import app
+from tests.dispatchlab.conftest import RunHere
 
 CLI = [sys.executable, "-c", "from dispatchlab.cli import main; main()"]
 
@@ -48,16 +54,18 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_bad_database_url_is_one_line_before_anything_starts() -> None:
+def test_bad_database_url_is_one_line_before_anything_starts(run_here: RunHere) -> None:
     port = _closed_port()
-    code, err = _run("keys", "list", "--database-url", f"postgresql://u:secret@127.0.0.1:{port}/db")
+    code, err = run_here(
+        "keys", "list", "--database-url", f"postgresql://u:secret@127.0.0.1:{port}/db"
+    )
     assert code == 2
     line = _one_line(err, "--database-url: cannot connect to", "Connection refused")
     assert "secret" not in line  # the password is not printed
-    code, err = _run("keys", "list", "--database-url", "foo://x")
+    code, err = run_here("keys", "list", "--database-url", "foo://x")
     assert code == 2
     _one_line(err, "--database-url: unknown database kind 'foo'")
-    code, err = _run("keys", "create", "--role", "oms", "--database-url", "not a url")
+    code, err = run_here("keys", "create", "--role", "oms", "--database-url", "not a url")
     assert code == 2
     _one_line(err, "--database-url: not a database URL")
     # the service checked nothing: 4 workers printed a traceback each and the command exited 0
@@ -68,11 +76,11 @@ def test_bad_database_url_is_one_line_before_anything_starts() -> None:
 
 
 def test_a_sqlite_file_in_a_missing_folder_is_one_line_and_makes_no_folder(
-    tmp_path: Path,
+    tmp_path: Path, run_here: RunHere
 ) -> None:
     # the folders were made: a typo's '/nonexistent/x.db' left /nonexistent behind
     target = tmp_path / "missing" / "x.db"
-    code, err = _run("keys", "list", "--database-url", f"sqlite:///{target}")
+    code, err = run_here("keys", "list", "--database-url", f"sqlite:///{target}")
     assert code == 2
     _one_line(err, f"--database-url: folder {target.parent} does not exist")
     assert not target.parent.exists()
@@ -80,6 +88,7 @@ def test_a_sqlite_file_in_a_missing_folder_is_one_line_and_makes_no_folder(
 
 @pytest.mark.parametrize("command", [["serve"], ["demo"], ["keys", "list"]])
 def test_data_dir_that_is_a_file_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    # each command as a subprocess, as it is run (the other cases: in this process)
     a_file = tmp_path / "a.txt"
     a_file.write_text("x")
     code, err = _run(*command, "--data-dir", str(a_file))
@@ -89,32 +98,32 @@ def test_data_dir_that_is_a_file_is_one_line(tmp_path: Path, command: list[str])
 
 @pytest.mark.parametrize("command", [["serve"], ["demo"], ["keys", "list"]])
 def test_a_data_dir_whose_parent_is_missing_is_one_line_and_makes_no_folder(
-    tmp_path: Path, command: list[str]
+    tmp_path: Path, command: list[str], run_here: RunHere
 ) -> None:
     # the missing parents were made: a typo's '--data-dir /srv/dispatchlb/data' built the
     # tree and served from an empty database
     target = tmp_path / "typo" / "deeper" / "data"
     port = ["--port", str(_closed_port())] if command[0] != "keys" else []
-    code, err = _run(*command, *port, "--data-dir", str(target))
+    code, err = run_here(*command, *port, "--data-dir", str(target))
     assert code == 2
     _one_line(err, f"--data-dir: the folder {target.parent} does not exist")
     assert not (tmp_path / "typo").exists()
 
 
 def test_a_data_dir_setting_whose_parent_is_missing_is_one_line_and_makes_no_folder(
-    tmp_path: Path,
+    tmp_path: Path, run_here: RunHere
 ) -> None:
     # (the same check of DISPATCHLAB_DATA_DIR, once: it ran in each command's case above)
     target = tmp_path / "typo" / "deeper" / "data"
-    code, err = _run("keys", "list", env={"DISPATCHLAB_DATA_DIR": str(target)})
+    code, err = run_here("keys", "list", env={"DISPATCHLAB_DATA_DIR": str(target)})
     assert code == 2
     _one_line(err, f"DISPATCHLAB_DATA_DIR: the folder {target.parent} does not exist")
     assert not (tmp_path / "typo").exists()
 
 
-def test_a_missing_data_dir_whose_parent_exists_is_made(tmp_path: Path) -> None:
+def test_a_missing_data_dir_whose_parent_exists_is_made(tmp_path: Path, run_here: RunHere) -> None:
     target = tmp_path / "data"
-    code, err = _run("keys", "list", "--data-dir", str(target))
+    code, err = run_here("keys", "list", "--data-dir", str(target))
     assert code == 0, err
     assert (target / "dispatchlab.sqlite3").is_file()
 
@@ -139,13 +148,13 @@ def test_serve_job_workers_is_bounded_before_anything_starts(
     _one_line(capsys.readouterr().err, "'--job-workers'", bound)
 
 
-def test_the_job_workers_setting_has_the_options_bound(tmp_path: Path) -> None:
+def test_the_job_workers_setting_has_the_options_bound(tmp_path: Path, run_here: RunHere) -> None:
     # DISPATCHLAB_JOB_WORKERS=10**12 was taken as the option was
     from api.core.config import MAX_JOB_WORKERS
     from dispatchlab.cli.api import MAX_JOB_WORKERS as OPTION_MAX
 
     assert MAX_JOB_WORKERS == OPTION_MAX
-    code, err = _run(
+    code, err = run_here(
         "keys",
         "list",
         "--data-dir",
@@ -213,17 +222,19 @@ def test_a_settings_alias_is_named_as_given() -> None:
 
 @pytest.mark.parametrize("command", [["serve"], ["demo"], ["keys", "list"]])
 def test_a_bad_environment_setting_is_one_line_naming_the_variable(
-    tmp_path: Path, command: list[str]
+    tmp_path: Path, command: list[str], run_here: RunHere
 ) -> None:
     port = ["--port", str(_closed_port())] if command[0] != "keys" else []
-    code, err = _run(
+    code, err = run_here(
         *command, *port, "--data-dir", str(tmp_path), env={"DISPATCHLAB_JOB_WORKERS": "abc"}
     )
     assert code == 2
     line = _one_line(err, "DISPATCHLAB_JOB_WORKERS: Input should be a valid integer")
     assert "job_workers:" not in line
     # lower case is read too (pydantic-settings ignores the case): named as documented
-    code, err = _run(*command, *port, "--data-dir", str(tmp_path), env={"dispatchlab_demo": "x"})
+    code, err = run_here(
+        *command, *port, "--data-dir", str(tmp_path), env={"dispatchlab_demo": "x"}
+    )
     assert code == 2
     _one_line(err, "DISPATCHLAB_DEMO: Input should be a valid boolean")
 
@@ -261,12 +272,13 @@ def test_the_storage_check_leaves_the_settings_to_be_read_later(tmp_path: Path) 
     assert get_settings.cache_info().currsize == 0
 
 
-def test_serve_on_ray_checks_the_ray_address_first(tmp_path: Path) -> None:
+def test_serve_on_ray_checks_the_ray_address_first(tmp_path: Path, run_here: RunHere) -> None:
     """serve hung in ray.init (minutes of retries) on an address nobody answers at."""
-    pytest.importorskip("ray")
+    if find_spec("ray") is None:  # (not imported: the check needs only its presence)
+        pytest.skip("ray is not installed")
     port = _closed_port()
     env = {"DISPATCHLAB_JOB_EXECUTOR": "ray", "DISPATCHLAB_RAY_ADDRESS": f"127.0.0.1:{port}"}
-    code, err = _run("serve", "--data-dir", str(tmp_path), "--port", str(port), env=env)
+    code, err = run_here("serve", "--data-dir", str(tmp_path), "--port", str(port), env=env)
     assert code == 2
     _one_line(err, f"DISPATCHLAB_RAY_ADDRESS: no Ray cluster answers at 127.0.0.1:{port}")
 
