@@ -26,7 +26,17 @@ def test_the_session_s_full_collections_and_earlier_threads_are_not_counted() ->
     """A full collection of a large heap and a thread begun before the block (an earlier
     test's) spend CPU in the window: not counted. Counted with ``time.process_time``, they
     made a solve's 0.02 s of work after a cancellation look like seconds."""
-    heap = [[k] for k in range(1_000_000)]  # the heap an xdist worker's earlier tests built
+    # the heap an xdist worker's earlier tests built; built with the collector off: the full
+    # collections its million lists set off (8 in a fresh interpreter) each went through the
+    # whole heap the worker's earlier tests had left (on a heap of 3 million objects, the
+    # build took 0.99 s of CPU, 0.12 s with the collector off)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        heap = [[k] for k in range(1_000_000)]
+    finally:
+        if enabled:
+            gc.enable()
     begun, go, done, end = (threading.Event() for _ in range(4))
 
     def earlier() -> None:  # still running at the end, as a server's thread
