@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from scenarios import InputError, Scenario
 from scenarios.generate import CityParams, generate_city
 from scenarios.geo import MAX_INT
+from scenarios.plan import Plan
 from simulation import insertion, twin
 from simulation.decisions import Action, DecisionState
 from simulation.evaluate import simulate
@@ -208,24 +209,33 @@ def test_cheapest_quote_is_the_first_of_the_cheapest_feasible_insertions() -> No
     assert cheapest_quote(cast(DispatchView, view), 7, []) is None
 
 
-def test_reopt_puts_breaks_where_the_solver_takes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module")
+def demo_v1_day() -> tuple[Scenario, Plan]:
+    """The demo day as generated until session 53 (generator version 1: its fleet) and its
+    greedy plan (the tests take deep copies)."""
+    from api.schemas.plans import PlanCreate
+    from api.tasks.plans import make_plan
+
+    v1 = CityParams(generator_version=1)
+    scen = generate_city(seed=7, num_orders=40, num_nodes=4, num_couriers=6, params=v1)
+    body = {"scenario": scen.model_dump(mode="json"), "routing": {"engine": "greedy"}}
+    plan = make_plan(PlanCreate.model_validate(body | {"evaluation": {"replications": 0}})).plan
+    return scen, plan
+
+
+def test_reopt_puts_breaks_where_the_solver_takes_them(
+    monkeypatch: pytest.MonkeyPatch, demo_v1_day: tuple[Scenario, Plan]
+) -> None:
     # reopt gave the solver no breaks and put every courier's breaks at the head of the route
     # it sent back: on the demo city's planned day (seed 7) bike-001 stopped at 34,014 s with
     # 8 stops to go and sat there until its break's window opened at 43,200 s. The solver
     # now gets the breaks and each goes where its plan takes it (after the same orders).
     import solvers.routing
-    from api.schemas.plans import PlanCreate
-    from api.tasks.plans import make_plan
-    from scenarios.generate import CityParams, generate_city
-    from scenarios.plan import Plan, StopKind
+    from scenarios.plan import StopKind
     from simulation.decisions import ReplaceRoutes, StopType
     from simulation.twin import DispatchSimulator
 
-    # the demo day as generated until session 53 (generator version 1: its fleet)
-    v1 = CityParams(generator_version=1)
-    scen = generate_city(seed=7, num_orders=40, num_nodes=4, num_couriers=6, params=v1)
-    body = {"scenario": scen.model_dump(mode="json"), "routing": {"engine": "greedy"}}
-    plan = make_plan(PlanCreate.model_validate(body | {"evaluation": {"replications": 0}})).plan
+    scen, plan = (demo_v1_day[0].model_copy(deep=True), demo_v1_day[1].model_copy(deep=True))
     solved: list[Plan] = []
     solve = solvers.routing.solve_routes_with_stats
 
@@ -272,25 +282,20 @@ def test_reopt_puts_breaks_where_the_solver_takes_them(monkeypatch: pytest.Monke
     assert checked > 0 and result.metrics["orders_delivered"] == 28
 
 
-def test_reopt_serves_orders_before_a_break_whose_window_opens_later() -> None:
+def test_reopt_serves_orders_before_a_break_whose_window_opens_later(
+    demo_v1_day: tuple[Scenario, Plan],
+) -> None:
     # A courier whose next stop was a break committed to it and stood there until its window
     # opened, with nothing to be put before it: on the demo city's planned day (seed 7)
     # under reopt:5, bike-001 stood from 33,929 s to 43,200 s (2.6 h). A break is committed
     # once its window opens, so the re-plans put orders before it meanwhile (those projected
     # cheaper than the routes it has: it stands 1,072 s, against 8,196 s under cheapest
     # insertion).
-    from api.schemas.plans import PlanCreate
-    from api.tasks.plans import make_plan
-    from scenarios.generate import CityParams, generate_city
     from simulation.decisions import StopType
     from simulation.params import SimParams
     from simulation.twin import DispatchSimulator
 
-    # the demo day as generated until session 53 (generator version 1: its fleet)
-    v1 = CityParams(generator_version=1)
-    scen = generate_city(seed=7, num_orders=40, num_nodes=4, num_couriers=6, params=v1)
-    body = {"scenario": scen.model_dump(mode="json"), "routing": {"engine": "greedy"}}
-    plan = make_plan(PlanCreate.model_validate(body | {"evaluation": {"replications": 0}})).plan
+    scen, plan = (demo_v1_day[0].model_copy(deep=True), demo_v1_day[1].model_copy(deep=True))
     sim = DispatchSimulator(scen, plan=plan, params=SimParams(record_routes=True))
     result = simulate(scen, plan, "reopt:5", seed=1, simulator=sim)
     assert sim.executed is not None
@@ -400,9 +405,23 @@ PINNED_INSERTION_DAYS: dict[tuple[int | None, int], tuple[int, str, str, float, 
 }
 
 
-@pytest.mark.parametrize("generator_version", [1, 2])
-@pytest.mark.parametrize("num_candidates", [8, None])
-@pytest.mark.parametrize("matrices", ["lists", "views", "arrays"])
+def _pinned_day_cases() -> list[Any]:
+    """(matrices, num_candidates, generator_version) of every pinned day on every matrix
+    path. In the default run each (matrices, num_candidates) pair (the code paths) on one
+    generator version, taken by turns so that each of the four pinned days is played (on
+    two or one of the matrix paths); the same pair on the other version (another fleet, the
+    same path) with ``-m slow``."""
+    cases = []
+    for m, matrices in enumerate(("lists", "views", "arrays")):
+        for k, num_candidates in enumerate((8, None)):
+            for version in (1, 2):
+                slow = version != 1 + (m + k) % 2
+                marks = [pytest.mark.slow] if slow else []
+                cases.append(pytest.param(matrices, num_candidates, version, marks=marks))
+    return cases
+
+
+@pytest.mark.parametrize(("matrices", "num_candidates", "generator_version"), _pinned_day_cases())
 def test_cheapest_insertion_decides_a_seeded_day_as_pinned(
     num_candidates: int | None,
     generator_version: Literal[1, 2],
