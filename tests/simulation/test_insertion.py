@@ -278,9 +278,7 @@ def test_a_pickup_after_its_node_closes_is_infeasible() -> None:
             assert q.feasible is ok
 
 
-@settings(max_examples=300, deadline=None)
-@given(cases())
-def test_list_paths_match_the_numpy_reference_bit_for_bit(case: Case) -> None:
+def _check_list_paths(case: Case) -> None:
     """Caches built with Python lists and quotes from nested-list matrices change no bit."""
     from simulation.insertion import _build_arrays
 
@@ -325,6 +323,21 @@ def test_list_paths_match_the_numpy_reference_bit_for_bit(case: Case) -> None:
     assert route_cost_cents(fast, distance=case.distance, rates=case.rates) == route_cost_cents(
         fast, distance=case.distance, rates=case.rates, distance_rows=rows[1]
     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases())
+def test_list_paths_match_the_numpy_reference_bit_for_bit(case: Case) -> None:
+    """:func:`_check_list_paths` on 100 drawn cases (the slow run: 300)."""
+    _check_list_paths(case)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None)
+@given(cases())
+def test_list_paths_match_the_numpy_reference_bit_for_bit_over_300_cases(case: Case) -> None:
+    """:func:`_check_list_paths` on 300 drawn cases (the default run: 100)."""
+    _check_list_paths(case)
 
 
 def astuple_delivery(job: JobSpec) -> tuple[int, float, float, float, tuple[float, ...]]:
