@@ -189,6 +189,31 @@ def ray_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def cli_commands_built_once() -> Iterator[None]:
+    """typer builds the click command of a Typer app once per test process, not per
+    invocation (``main()``, ``CliRunner.invoke``): each build evaluates every option's
+    annotation again, ~0.1 s of CPU for ``dispatchlab``'s app, and the tests invoke it
+    hundreds of times. A build is reused while the app has the same commands and groups."""
+    import typer.main
+    import typer.testing
+
+    build = typer.main.get_command
+    built: dict[int, tuple[typer.Typer, tuple[int, int], Any]] = {}
+
+    def get_command(app: typer.Typer) -> Any:
+        shape = (len(app.registered_commands), len(app.registered_groups))
+        hit = built.get(id(app))
+        if hit is None or hit[0] is not app or hit[1] != shape:
+            hit = built[id(app)] = (app, shape, build(app))
+        return hit[2]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(typer.main, "get_command", get_command)
+        patch.setattr(typer.testing, "_get_command", get_command)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def torch_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Where torch keeps its compile cache during the tests (not /tmp/torchinductor_<user>).
 
