@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,140 @@ from fastapi.testclient import TestClient
 
 from api.core.config import Settings
 from api.jobs import TaskSpec
+from api.main import create_app
 from scenarios.errors import InputError
-from tests.api.conftest import app_of, registry_with_test_kinds, wait_for
+from tests.api.conftest import (
+    app_of,
+    registry_with_test_kinds,
+    start_on_migrated_copy,
+    wait_for,
+)
 
 
+class FakeRay:
+    """The ``ray`` calls of :class:`~api.jobs.executors.RayExecutor`, in this process: a
+    task runs in a thread; the modules it was asked to preload are recorded, not imported
+    (the pyomo one would start a pyomo worker process here)."""
+
+    def __init__(self) -> None:
+        self.initialized = False
+        self.pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="fake-ray")
+        #: (task function's name, its preload modules) of each task submitted
+        self.tasks: list[tuple[str, tuple[str, ...]]] = []
+
+    def is_initialized(self) -> bool:
+        """Whether :meth:`init` was called and :meth:`shutdown` not since."""
+        return self.initialized
+
+    def init(self, **_options: object) -> None:
+        """Start the (fake) local instance."""
+        self.initialized = True
+
+    def shutdown(self) -> None:
+        """Stop it."""
+        self.initialized = False
+
+    def remote(self, **_options: object) -> Callable[[Callable[..., Any]], Any]:
+        """A decorator making ``fn.remote(*args, preload)`` run ``fn`` in a thread."""
+
+        def wrap(fn: Callable[..., Any]) -> Any:
+            fake = self
+
+            class Remote:
+                @staticmethod
+                def remote(*args: Any) -> concurrent.futures.Future[Any]:
+                    *rest, preload = args
+                    fake.tasks.append((fn.__name__, tuple(preload)))
+                    return fake.pool.submit(fn, *rest, ())
+
+            return Remote
+
+        return wrap
+
+    def wait(
+        self,
+        refs: list[concurrent.futures.Future[Any]],
+        num_returns: int = 1,
+        timeout: float | None = None,
+    ) -> tuple[list[Any], list[Any]]:
+        """Ray's ``wait``: (at most ``num_returns`` ended tasks, the others)."""
+        concurrent.futures.wait(refs, timeout=timeout)
+        ready = [ref for ref in refs if ref.done()][:num_returns]
+        return ready, [ref for ref in refs if ref not in ready]
+
+    def get(self, ref: concurrent.futures.Future[Any]) -> Any:
+        """A task's value."""
+        return ref.result()
+
+    def cancel(self, ref: concurrent.futures.Future[Any], force: bool = False) -> None:
+        """Cancel a task not yet started."""
+        ref.cancel()
+
+
+@pytest.fixture
+def fake_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRay]:
+    """``ray``'s calls replaced by a :class:`FakeRay`'s for the test."""
+    ray = pytest.importorskip("ray")
+    fake = FakeRay()
+    for name in ("is_initialized", "init", "shutdown", "remote", "wait", "get", "cancel"):
+        monkeypatch.setattr(ray, name, getattr(fake, name))
+    yield fake
+    fake.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_jobs_run_as_ray_tasks_when_configured(
+    settings: Settings, migrated_sqlite: Path, fake_ray: FakeRay
+) -> None:
+    """The service on ``job_executor="ray"`` (Ray's calls faked, in this process): its
+    warm-up and every job are Ray tasks given the Ray preload modules, a job's value and a
+    job's error come back to its row, and the service's stop shuts the instance it started
+    down. (With a real local Ray instance: test_jobs_run_on_ray_when_configured, slow.)"""
+    from api.jobs.executors import RayExecutor
+    from api.main import PYOMO_PRELOAD, ROUTING_PRELOAD
+
+    on_ray = Settings(**{**settings.model_dump(), "job_executor": "ray", "auth_enabled": False})
+    start_on_migrated_copy(on_ray, migrated_sqlite)
+    with TestClient(create_app(on_ray, registry=registry_with_test_kinds())) as client:
+        ctx = app_of(client).state.ctx
+        assert isinstance(ctx.jobs.executor, RayExecutor) and fake_ray.initialized
+        assert ctx.jobs.executor.warmed(60), "the Ray warm-up did not end"
+        ids = []
+        for kind, payload in (("test_sleep", {"seconds": 0.1, "value": 7}), ("test_crash", {})):
+            with ctx.sessions() as session:
+                ids.append(
+                    ctx.jobs.submit(
+                        session,
+                        kind=kind,
+                        payload=payload,
+                        key_id=None,
+                        seed=None,
+                        input_hash="",
+                        timeout_s=120,
+                    ).id
+                )
+
+        def ended(job_id: str) -> dict[str, Any]:
+            job: dict[str, Any] = wait_for(
+                lambda: client.get(f"/v1/jobs/{job_id}").json(),
+                lambda j: j["status"] in {"done", "failed"},
+            )
+            return job
+
+        done, failed = (ended(job_id) for job_id in ids)
+    assert done["status"] == "done" and done["result"]["value"] == 7, done
+    assert failed["status"] == "failed" and "solver exploded" in failed["error"], failed
+    preload = (PYOMO_PRELOAD, *ROUTING_PRELOAD)
+    warm = [("_ray_warm", preload)] * on_ray.job_workers
+    assert fake_ray.tasks == [*warm, ("_ray_run", preload), ("_ray_run", preload)]
+    assert not fake_ray.initialized  # the service's stop shut it down
+
+
+# ~27 s (a local Ray instance's start and its workers' imports): by default the service's
+# jobs as Ray tasks (the warm-up waited for, values and errors, the preload modules given)
+# are checked on a stand-in of Ray's calls by test_jobs_run_as_ray_tasks_when_configured,
+# a Ray task's body finding Pyomo preloaded by tests/api/test_infra.py's
+# test_a_ray_task_has_pyomo_before_its_job_runs
+@pytest.mark.slow
 def test_jobs_run_on_ray_when_configured(
     settings: Settings,
     make_client: Callable[..., TestClient],
