@@ -1135,16 +1135,22 @@ from fastapi.testclient import TestClient
 
 from api.core.config import Settings
 from api.db.models import Job
+from api.jobs import TaskRegistry
 from api.jobs.executors import fork_server_pid
 from api.main import create_app
-from tests.api.conftest import registry_with_test_kinds
+from tests.api.conftest import TEST_SPECS
 from tests.api.server import alive, descendants
 
 if __name__ == "__main__":
     settings = Settings(data_dir=Path(sys.argv[1]), job_poll_s=0.05)
+    # the test kinds only: the fork server preloads their module, not the solvers and Pyomo
+    # (seconds of CPU, and the start-up's warm-up allocation and pyomo worker besides)
+    registry = TaskRegistry()
+    for spec in TEST_SPECS:
+        registry.add(spec)
     before = descendants(os.getpid())
     out = {}
-    with TestClient(create_app(settings, registry=registry_with_test_kinds())) as client:
+    with TestClient(create_app(settings, registry=registry)) as client:
         ctx = client.app.state.ctx
         out["at_start"] = fork_server_pid()
         out["a_child"] = out["at_start"] in alive(descendants(os.getpid()) - before)
@@ -1175,7 +1181,9 @@ if __name__ == "__main__":
 def test_the_job_fork_server_starts_with_the_service_and_stops_with_it(tmp_path: Path) -> None:
     """The job processes' fork server (which imports the solvers and Pyomo, seconds) was
     started by the first job, which waited for it. It now starts with the service (the first
-    job uses it), and stopping the service stops it: no process of it is left."""
+    job uses it), and stopping the service stops it: no process of it is left. (A service of
+    the test kinds: its fork server preloads only their module; the modules a service of
+    the real kinds preloads are tested in tests/api/test_infra.py.)"""
     import json
 
     run = run_fork_server_script(tmp_path, _FORK_SERVER_LIFE, str(tmp_path), timeout_s=300)
