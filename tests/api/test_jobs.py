@@ -685,6 +685,67 @@ def test_a_cancel_that_arrives_as_the_server_stops_is_kept(settings: Settings) -
         engine.dispose()
 
 
+def _threads_of(pid: int) -> int:
+    """The number of threads of process ``pid`` (0 once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return int(status.split("Threads:")[1].split()[0])
+
+
+def test_sigterm_to_a_job_process_and_its_fork_server_leaves_the_job_to_the_stop(
+    settings: Settings,
+) -> None:
+    """SIGTERM to the whole process group or cgroup (systemd's KillMode=control-group, ``kill
+    -TERM -PGID``) reached the job's process too, which died at once ('worker process died
+    (exit code -15)', written before the server's graceful stop came to re-queue the job),
+    and its fork server, whose end made multiprocessing report the job's process dead (exit
+    code 255). Both now leave SIGTERM to their server: the job runs on, and the service's
+    stop re-queues it. (The signal sent to those two processes of this test's service; to
+    a real server's whole group by tests/api/test_serve.py's
+    test_sigterm_to_the_whole_process_group_re_queues_the_running_job, slow.)"""
+    import os
+    import signal
+
+    from api.db.session import make_engine, make_sessionmaker
+    from api.jobs.executors import fork_server_pid
+    from api.main import create_app
+    from tests.api.conftest import registry_with_test_kinds
+
+    with TestClient(create_app(settings, registry=registry_with_test_kinds())) as client:
+        ctx = _ctx(client)
+        jobs, sessions = ctx.jobs, ctx.sessions
+        assert jobs is not None and sessions is not None
+        job_id = _submit(client, "test_sleep", {"seconds": 30})
+        [run] = wait_for(lambda: list(jobs._running.values()), bool)
+        pid = run.execution._process.pid
+        server = fork_server_pid()
+        assert pid is not None and server is not None
+        # the job's body runs (the job process's watcher thread has started)
+        wait_for(lambda: _threads_of(pid), lambda n: n >= 2)
+        for target in (pid, server):
+            os.kill(target, signal.SIGTERM)
+        for _ in range(10):  # ten of the dispatcher's ticks (0.05 s while it runs a job)
+            jobs.wake()
+            time.sleep(0.1)
+        assert run.execution.poll() is None  # alive, no answer
+        assert _threads_of(pid) and _threads_of(server), "a process died of SIGTERM"
+        with sessions() as session:
+            job = session.get(Job, job_id)
+            assert job is not None and (job.status, job.error) == ("running", None)
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        with make_sessionmaker(engine)() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            messages = [event["message"] for event in job.events]
+    finally:
+        engine.dispose()
+    assert job.status == "queued" and "re-queued: server shut down" in messages, messages
+    assert not any("worker process died" in message for message in messages), messages
+
+
 def test_a_job_that_ended_just_before_the_server_stops_keeps_its_answer(
     settings: Settings,
 ) -> None:

@@ -606,8 +606,9 @@ def solving_job_process(server: Server, timeout_s: float = 60.0) -> int:
 
 # ~12 s, as the SIGTERM one: the job process and the fork server ignoring SIGINT (as every
 # stop signal) is checked by tests/api/test_fork_server_stop.py's
-# test_sigterm_while_the_fork_server_imports_does_not_end_it, the group's stop re-queuing the
-# running job by test_sigterm_to_the_whole_process_group_re_queues_the_running_job
+# test_sigterm_while_the_fork_server_imports_does_not_end_it, the service's stop re-queuing a
+# job whose processes got the signal by tests/api/test_jobs.py's
+# test_sigterm_to_a_job_process_and_its_fork_server_leaves_the_job_to_the_stop
 @pytest.mark.slow
 def test_ctrl_c_to_the_whole_process_group_re_queues_the_running_job(
     settings: Settings,
@@ -621,6 +622,13 @@ def test_ctrl_c_to_the_whole_process_group_re_queues_the_running_job(
     signal_the_group_during_a_job(settings, signal.SIGINT, "KeyboardInterrupt")
 
 
+# ~15 s (a real server, its fork server's imports, a routing job of seconds): by default
+# SIGTERM to the job's process and its fork server, the job left running and re-queued by the
+# service's stop, is checked in-process by tests/api/test_jobs.py's
+# test_sigterm_to_a_job_process_and_its_fork_server_leaves_the_job_to_the_stop, a real
+# server's graceful stop on SIGTERM by
+# test_the_job_fork_server_starts_with_the_service_and_sigterm_leaves_no_process
+@pytest.mark.slow
 def test_sigterm_to_the_whole_process_group_re_queues_the_running_job(
     settings: Settings,
 ) -> None:

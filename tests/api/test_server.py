@@ -52,9 +52,9 @@ def test_real_server_answers_over_http(server: Server, settings: Settings) -> No
 
 
 # ~27 s (two servers, four 2 s jobs): the recovery of a job left running is checked in-process
-# by tests/api/test_jobs.py (ctx.jobs.recover(), "re-queued"); a real server's job processes
+# by tests/api/test_jobs.py (ctx.jobs.recover(), "re-queued"); a real server's processes
 # ending with it by tests/api/test_serve.py's
-# test_sigterm_to_the_whole_process_group_re_queues_the_running_job
+# test_the_job_fork_server_starts_with_the_service_and_sigterm_leaves_no_process
 @pytest.mark.slow
 def test_jobs_survive_a_kill_9_of_the_server(settings: Settings) -> None:
     tmp_path, database_url = settings.data_dir, settings.database_url
