@@ -1013,13 +1013,17 @@ def test_sqlite_keeps_job_payloads_compressed_and_reads_old_rows(tmp_path: Path)
 
 
 #: a fresh interpreter: whether a pyomo worker (with Pyomo imported) is ready and PyVRP and
-#: OR-Tools are imported before the service starts and after
+#: OR-Tools are imported before the service starts and after (the job fork server not
+#: started: its imports, seconds of CPU, are no part of this; its start with the service is
+#: tests/api/test_jobs.py's test_the_job_fork_server_starts_with_the_service_and_stops_with_it)
 _START_UP = """
 import json, sys
 from fastapi.testclient import TestClient
 from api.core.config import Settings
+from api.jobs.executors import LocalExecutor
 from api.main import create_app
 from solvers.allocation.pyomo_worker import warm_worker, worker_started
+LocalExecutor.warm_up = lambda self: None
 app = create_app(Settings(data_dir=sys.argv[1]))
 names = ["pyvrp", "ortools.constraint_solver.pywrapcp"]
 before = [worker_started(), *(name in sys.modules for name in names)]
