@@ -971,7 +971,9 @@ def test_demo_has_a_body_for_every_solve_endpoint_and_they_work(
     plan = client.post("/v1/plans", json=small)
     assert plan.status_code == 200, plan.text
     path = f"/v1/plans/{plan.json()['plan_id']}/reoptimise"
-    reopt = client.post(path, json=requests["POST /v1/plans/{plan_id}/reoptimise"])
+    # the demo's changes, under a routing limit of 1 s as the plan's (5 s by default)
+    changes = {**requests["POST /v1/plans/{plan_id}/reoptimise"], "routing": small["routing"]}
+    reopt = client.post(path, json=changes)
     assert reopt.status_code == 200, reopt.text
     assert reopt.json()["parent_id"] == plan.json()["plan_id"]
     evaluate = client.post("/v1/policies/evaluate", json=requests["POST /v1/policies/evaluate"])
