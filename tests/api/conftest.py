@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import multiprocessing
 import os
 import shutil
@@ -172,15 +173,44 @@ def start_on_migrated_copy(settings: Settings, migrated: Path) -> None:
     shutil.copyfile(migrated, target)
 
 
+#: the OpenAPI document of the apps :func:`make_client` built in this test process, by what
+#: each was built from (:func:`share_openapi`)
+_OPENAPI: dict[str, dict[str, Any]] = {}
+
+
+def share_openapi(app: FastAPI, settings: Settings, registry: TaskRegistry) -> None:
+    """Have ``app`` serve (``/openapi.json``, ``app.openapi()``) a copy of the OpenAPI document
+    generated for an app built earlier in this process from the same settings (its data dir
+    and database aside) and kinds, else generate it and keep it for the next such app: its
+    generation took about 2 s of CPU in each test that read the document or /docs."""
+    specs = sorted((kind, repr(spec)) for kind, spec in registry.specs.items())
+    made_of = settings.model_dump(mode="json", exclude={"data_dir", "database_url"})
+    key = json.dumps([made_of, specs], sort_keys=True)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None and key in _OPENAPI:
+            app.openapi_schema = copy.deepcopy(_OPENAPI[key])
+        if app.openapi_schema is None:
+            _OPENAPI[key] = copy.deepcopy(generate())
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 @pytest.fixture
 def make_client(migrated_sqlite: Path) -> Iterator[Callable[..., TestClient]]:
     """Build started TestClients (closed at teardown): ``make_client(settings, registry=...)``;
-    a new SQLite database starts as a copy of :func:`migrated_sqlite`."""
+    a new SQLite database starts as a copy of :func:`migrated_sqlite`; apps built from the
+    same settings and kinds share their OpenAPI document (:func:`share_openapi`)."""
     opened: list[TestClient] = []
 
     def build(settings: Settings, registry: TaskRegistry | None = None) -> TestClient:
         start_on_migrated_copy(settings, migrated_sqlite)
-        client = TestClient(create_app(settings, registry=registry or registry_with_test_kinds()))
+        registry = registry or registry_with_test_kinds()
+        app = create_app(settings, registry=registry)
+        share_openapi(app, settings, registry)
+        client = TestClient(app)
         client.__enter__()
         opened.append(client)
         return client
