@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import sys
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,16 @@ from simulation.report import (
 )
 from simulation.result import METRICS
 from simulation.sweep import SweepResult
+
+
+@pytest.fixture(autouse=True)
+def _no_figure_left_open() -> Iterator[None]:
+    """Every pyplot figure a test made is closed after it: ``figures`` makes both plots, and
+    a test looking at one of them left the other open for the rest of the worker's run."""
+    yield
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")
 
 
 def _sweep(costs: dict[str, list[float]], metric: str = "cost_cents") -> SweepResult:
