@@ -1,44 +1,114 @@
-"""The shared domain model of dispatchlab, its file formats, generators and what-if variants."""
+"""The shared domain model of dispatchlab, its file formats, generators and what-if variants.
 
-from scenarios.errors import DispatchlabError, FieldError, InputError
-from scenarios.geo import Location, TimeWindow
-from scenarios.model import (
-    Break,
-    CostParams,
-    FulfilmentNode,
-    NodeKind,
-    Order,
-    OrderLine,
-    PickupSpec,
-    Scenario,
-    Sku,
-    SourceInfo,
-    Tier,
-    Vehicle,
-)
-from scenarios.plan import (
-    AllocationLine,
-    Estimate,
-    Kpis,
-    Plan,
-    PlannedStop,
-    PlanStatus,
-    Route,
-    StopKind,
-    Unassigned,
-    UnassignedReason,
-)
-from scenarios.stochastic import ArrivalProcess, NodeOutage, StochasticParams
-from scenarios.travel import (
-    EuclideanTravel,
-    GridSpec,
-    HaversineTravel,
-    MatrixTravel,
-    RoadNetworkTravel,
-    SpeedPeriod,
-    TravelMatrix,
-    TravelModel,
-)
+Its names are imported on first use (PEP 562), so that importing one light module of the
+package (``scenarios.errors``, which every CLI command's error handling needs) does not
+import the models, numpy and the travel models: ``dispatchlab --help`` took ~1.0 s, most
+of it in this package's imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scenarios.errors import DispatchlabError, FieldError, InputError
+    from scenarios.geo import Location, TimeWindow
+    from scenarios.model import (
+        Break,
+        CostParams,
+        FulfilmentNode,
+        NodeKind,
+        Order,
+        OrderLine,
+        PickupSpec,
+        Scenario,
+        Sku,
+        SourceInfo,
+        Tier,
+        Vehicle,
+    )
+    from scenarios.plan import (
+        AllocationLine,
+        Estimate,
+        Kpis,
+        Plan,
+        PlannedStop,
+        PlanStatus,
+        Route,
+        StopKind,
+        Unassigned,
+        UnassignedReason,
+    )
+    from scenarios.stochastic import ArrivalProcess, NodeOutage, StochasticParams
+    from scenarios.travel import (
+        EuclideanTravel,
+        GridSpec,
+        HaversineTravel,
+        MatrixTravel,
+        RoadNetworkTravel,
+        SpeedPeriod,
+        TravelMatrix,
+        TravelModel,
+    )
+
+#: each public name -> the module that defines it
+_EXPORTS = {
+    "AllocationLine": "scenarios.plan",
+    "ArrivalProcess": "scenarios.stochastic",
+    "Break": "scenarios.model",
+    "CostParams": "scenarios.model",
+    "DispatchlabError": "scenarios.errors",
+    "Estimate": "scenarios.plan",
+    "EuclideanTravel": "scenarios.travel",
+    "FieldError": "scenarios.errors",
+    "FulfilmentNode": "scenarios.model",
+    "GridSpec": "scenarios.travel",
+    "HaversineTravel": "scenarios.travel",
+    "InputError": "scenarios.errors",
+    "Kpis": "scenarios.plan",
+    "Location": "scenarios.geo",
+    "MatrixTravel": "scenarios.travel",
+    "NodeKind": "scenarios.model",
+    "NodeOutage": "scenarios.stochastic",
+    "Order": "scenarios.model",
+    "OrderLine": "scenarios.model",
+    "PickupSpec": "scenarios.model",
+    "Plan": "scenarios.plan",
+    "PlanStatus": "scenarios.plan",
+    "PlannedStop": "scenarios.plan",
+    "RoadNetworkTravel": "scenarios.travel",
+    "Route": "scenarios.plan",
+    "Scenario": "scenarios.model",
+    "Sku": "scenarios.model",
+    "SourceInfo": "scenarios.model",
+    "SpeedPeriod": "scenarios.travel",
+    "StochasticParams": "scenarios.stochastic",
+    "StopKind": "scenarios.plan",
+    "Tier": "scenarios.model",
+    "TimeWindow": "scenarios.geo",
+    "TravelMatrix": "scenarios.travel",
+    "TravelModel": "scenarios.travel",
+    "Unassigned": "scenarios.plan",
+    "UnassignedReason": "scenarios.plan",
+    "Vehicle": "scenarios.model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The public name ``name``, imported from its module on first use."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'scenarios' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The package's public names (imported or not yet)."""
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "AllocationLine",
