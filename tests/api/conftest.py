@@ -189,11 +189,13 @@ def share_openapi(app: FastAPI, settings: Settings, registry: TaskRegistry) -> N
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None and key in _OPENAPI:
-            app.openapi_schema = copy.deepcopy(_OPENAPI[key])
         if app.openapi_schema is None:
-            _OPENAPI[key] = copy.deepcopy(generate())
-        return app.openapi_schema or generate()
+            if key in _OPENAPI:
+                app.openapi_schema = copy.deepcopy(_OPENAPI[key])
+            else:
+                _OPENAPI[key] = copy.deepcopy(generate())  # generate() keeps its own
+        assert app.openapi_schema is not None
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 

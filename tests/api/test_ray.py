@@ -84,6 +84,31 @@ class FakeRay:
         ref.cancel()
 
 
+def _submit(ctx: Any, kind: str, payload: dict[str, object]) -> str:
+    """Queue a job of ``kind`` (a 120 s limit) on the service of ``ctx``; its id."""
+    with ctx.sessions() as session:
+        job_id: str = ctx.jobs.submit(
+            session,
+            kind=kind,
+            payload=payload,
+            key_id=None,
+            seed=None,
+            input_hash="",
+            timeout_s=120,
+        ).id
+    return job_id
+
+
+def _ended(client: TestClient, job_id: str, *, timeout_s: float = 60.0) -> dict[str, Any]:
+    """The job, once done or failed."""
+    job: dict[str, Any] = wait_for(
+        lambda: client.get(f"/v1/jobs/{job_id}").json(),
+        lambda j: j["status"] in {"done", "failed"},
+        timeout_s=timeout_s,
+    )
+    return job
+
+
 @pytest.fixture
 def fake_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRay]:
     """``ray``'s calls replaced by a :class:`FakeRay`'s for the test."""
@@ -111,29 +136,9 @@ def test_jobs_run_as_ray_tasks_when_configured(
         ctx = app_of(client).state.ctx
         assert isinstance(ctx.jobs.executor, RayExecutor) and fake_ray.initialized
         assert ctx.jobs.executor.warmed(60), "the Ray warm-up did not end"
-        ids = []
-        for kind, payload in (("test_sleep", {"seconds": 0.1, "value": 7}), ("test_crash", {})):
-            with ctx.sessions() as session:
-                ids.append(
-                    ctx.jobs.submit(
-                        session,
-                        kind=kind,
-                        payload=payload,
-                        key_id=None,
-                        seed=None,
-                        input_hash="",
-                        timeout_s=120,
-                    ).id
-                )
-
-        def ended(job_id: str) -> dict[str, Any]:
-            job: dict[str, Any] = wait_for(
-                lambda: client.get(f"/v1/jobs/{job_id}").json(),
-                lambda j: j["status"] in {"done", "failed"},
-            )
-            return job
-
-        done, failed = (ended(job_id) for job_id in ids)
+        ok = _submit(ctx, "test_sleep", {"seconds": 0.1, "value": 7})
+        bad = _submit(ctx, "test_crash", {})
+        done, failed = _ended(client, ok), _ended(client, bad)
     assert done["status"] == "done" and done["result"]["value"] == 7, done
     assert failed["status"] == "failed" and "solver exploded" in failed["error"], failed
     preload = (PYOMO_PRELOAD, *ROUTING_PRELOAD)
@@ -170,36 +175,15 @@ def test_jobs_run_on_ray_when_configured(
     # test's 120 s waits, which a loaded machine's warm-up could use up (it failed once so)
     assert ctx.jobs.executor.warmed(600), "the Ray warm-up did not end"
 
-    def submit(kind: str, payload: dict[str, object]) -> str:
-        with ctx.sessions() as session:
-            job_id: str = ctx.jobs.submit(
-                session,
-                kind=kind,
-                payload=payload,
-                key_id=None,
-                seed=None,
-                input_hash="",
-                timeout_s=120,
-            ).id
-        return job_id
-
-    def ended(job_id: str) -> dict[str, Any]:
-        job: dict[str, Any] = wait_for(
-            lambda: client.get(f"/v1/jobs/{job_id}").json(),
-            lambda j: j["status"] in {"done", "failed"},
-            timeout_s=120,
-        )
-        return job
-
-    ok = submit("test_sleep", {"seconds": 0.1, "value": 7})
-    bad = submit("test_crash", {})
-    done = ended(ok)
+    ok = _submit(ctx, "test_sleep", {"seconds": 0.1, "value": 7})
+    bad = _submit(ctx, "test_crash", {})
+    done = _ended(client, ok, timeout_s=120)
     assert done["status"] == "done" and done["result"]["value"] == 7
-    failed = ended(bad)
+    failed = _ended(client, bad, timeout_s=120)
     assert failed["status"] == "failed" and "solver exploded" in failed["error"]
     # a Ray worker imported Pyomo in its first pyomo job's time limit (about 1.5 s, or the
     # highspy backend under a shorter one): it now imports it before the job runs
-    loaded = ended(submit("test_pyomo", {}))
+    loaded = _ended(client, _submit(ctx, "test_pyomo", {}), timeout_s=120)
     assert loaded["status"] == "done", loaded
     # else the preload's wait for the worker's ready message ended without it (its
     # WorkerStartError's message, in "preload")

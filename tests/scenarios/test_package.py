@@ -15,6 +15,7 @@ def test_every_public_name_is_the_one_its_module_defines() -> None:
     for name in scenarios.__all__:
         module = importlib.import_module(scenarios._EXPORTS[name])
         assert getattr(scenarios, name) is getattr(module, name), name
+    assert sorted(scenarios._EXPORTS) == sorted(scenarios.__all__)  # no name left out
     assert set(scenarios.__all__) <= set(dir(scenarios))
 
 
