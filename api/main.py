@@ -118,15 +118,24 @@ ROUTING_PRELOAD = (
 )
 
 
-def routing_modules(registry: TaskRegistry) -> list[str]:
-    """:data:`ROUTING_PRELOAD` if the registry has a routing kind, else none."""
-    return list(ROUTING_PRELOAD) if ROUTING_KINDS & set(registry.specs) else []
+#: the modules an allocation solve imports on its first call (the solve, its batch path,
+#: SciPy): ``solvers.allocation`` imports its names on first use, so a task module importing
+#: ``allocate`` inside its function no longer imports them with the package
+ALLOCATION_PRELOAD = ("solvers.allocation.progress", "solvers.allocation.solve")
+
+
+def first_call_modules(registry: TaskRegistry) -> list[str]:
+    """The modules the registry's solves import on their first call: :data:`ALLOCATION_PRELOAD`
+    for a kind that allocates, :data:`ROUTING_PRELOAD` for one that routes."""
+    kinds = set(registry.specs)
+    allocating = list(ALLOCATION_PRELOAD) if PYOMO_KINDS & kinds else []
+    return allocating + (list(ROUTING_PRELOAD) if ROUTING_KINDS & kinds else [])
 
 
 def solve_modules(registry: TaskRegistry) -> list[str]:
-    """The modules the registry's jobs import: their task modules, and the routing ones."""
+    """The modules the registry's jobs import: their task modules and :func:`first_call_modules`."""
     tasks = {spec.target.split(":")[0] for spec in registry.specs.values()}
-    return sorted(tasks.union(routing_modules(registry)))
+    return sorted(tasks.union(first_call_modules(registry)))
 
 
 def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
@@ -136,7 +145,7 @@ def _make_executor(settings: Settings, registry: TaskRegistry) -> Executor:
         # a Ray worker runs job after job: the first job on each started the pyomo worker
         # process in its own solve's time limit (or got the highspy backend for want of time)
         ray_preload = [PYOMO_PRELOAD] if PYOMO_KINDS & set(registry.specs) else []
-        ray_preload += routing_modules(registry)
+        ray_preload += first_call_modules(registry)
         return RayExecutor(settings.job_workers, address=settings.ray_address, preload=ray_preload)
     # not PYOMO_PRELOAD: a pyomo solve runs in a worker process of the job process's own
     # (its pipes cannot be shared by the processes forked from the fork server), which the

@@ -8,8 +8,9 @@ of it in this package's imports.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from scenarios.lazy import LazyExports
 
 if TYPE_CHECKING:
     from scenarios.errors import DispatchlabError, FieldError, InputError
@@ -94,24 +95,9 @@ _MODULES = {
         "TravelModel",
     ),
 }
-#: each public name -> the module that defines it
-_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    """The public name ``name``, imported from its module on first use."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'scenarios' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The package's public names (imported or not yet)."""
-    return sorted(set(globals()) | set(__all__))
-
+#: the package's public names, imported on first use
+_LAZY = LazyExports(__name__, _MODULES)
+__getattr__, __dir__ = _LAZY.hooks()
 
 __all__ = [
     "AllocationLine",

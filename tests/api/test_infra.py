@@ -1081,13 +1081,16 @@ def test_the_job_workers_fork_server_preloads_the_routing_engines_and_pyomo_not_
     the twin once (each plan job imported them itself); a service without such kinds does
     not. It does not start the pyomo worker: a worker's pipes cannot be shared by the job
     processes forked from it. It imports Pyomo (session 44), so that a job process forks its
-    own worker with it imported (it spawned one, which took ~2.7 s to import it)."""
+    own worker with it imported (it spawned one, which took ~2.7 s to import it). And the
+    allocation solve (session 68: ``solvers.allocation`` no longer imports it with the package,
+    and the task modules import ``allocate`` inside their functions)."""
     from api.jobs import TaskRegistry, TaskSpec
-    from api.main import PYOMO_IMPORT, PYOMO_PRELOAD, ROUTING_PRELOAD
+    from api.main import ALLOCATION_PRELOAD, PYOMO_IMPORT, PYOMO_PRELOAD, ROUTING_PRELOAD
     from api.tasks import default_registry
 
     preload = _preload_of(default_registry(), monkeypatch, tmp_path)
     assert PYOMO_PRELOAD not in preload and set(ROUTING_PRELOAD) <= set(preload)
+    assert set(ALLOCATION_PRELOAD) <= set(preload)
     assert PYOMO_IMPORT in preload
     other = TaskRegistry()
     other.add(TaskSpec("test_sleep", "tests.api.helpers:sleep_task", solver="test"))
@@ -1119,11 +1122,11 @@ def test_the_ray_workers_preload_pyomo(monkeypatch: pytest.MonkeyPatch, tmp_path
     engines'); it now starts the pyomo worker process before the first job (a Ray worker
     runs job after job: the pyomo worker is kept); a service without such kinds does not."""
     from api.jobs import TaskRegistry, TaskSpec
-    from api.main import PYOMO_PRELOAD, ROUTING_PRELOAD
+    from api.main import ALLOCATION_PRELOAD, PYOMO_PRELOAD, ROUTING_PRELOAD
     from api.tasks import default_registry
 
     preload = _ray_preload_of(default_registry(), monkeypatch, tmp_path)
-    assert preload == [PYOMO_PRELOAD, *ROUTING_PRELOAD]
+    assert preload == [PYOMO_PRELOAD, *ALLOCATION_PRELOAD, *ROUTING_PRELOAD]
     other = TaskRegistry()
     other.add(TaskSpec("test_sleep", "tests.api.helpers:sleep_task", solver="test"))
     assert _ray_preload_of(other, monkeypatch, tmp_path) == []

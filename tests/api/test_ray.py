@@ -128,7 +128,7 @@ def test_jobs_run_as_ray_tasks_when_configured(
     job's error come back to its row, and the service's stop shuts the instance it started
     down. (With a real local Ray instance: test_jobs_run_on_ray_when_configured, slow.)"""
     from api.jobs.executors import RayExecutor
-    from api.main import PYOMO_PRELOAD, ROUTING_PRELOAD
+    from api.main import ALLOCATION_PRELOAD, PYOMO_PRELOAD, ROUTING_PRELOAD
 
     on_ray = Settings(**{**settings.model_dump(), "job_executor": "ray", "auth_enabled": False})
     start_on_migrated_copy(on_ray, migrated_sqlite)
@@ -141,7 +141,7 @@ def test_jobs_run_as_ray_tasks_when_configured(
         done, failed = _ended(client, ok), _ended(client, bad)
     assert done["status"] == "done" and done["result"]["value"] == 7, done
     assert failed["status"] == "failed" and "solver exploded" in failed["error"], failed
-    preload = (PYOMO_PRELOAD, *ROUTING_PRELOAD)
+    preload = (PYOMO_PRELOAD, *ALLOCATION_PRELOAD, *ROUTING_PRELOAD)
     warm = [("_ray_warm", preload)] * on_ray.job_workers
     assert fake_ray.tasks == [*warm, ("_ray_run", preload), ("_ray_run", preload)]
     assert not fake_ray.initialized  # the service's stop shut it down

@@ -13,9 +13,9 @@ import scenarios
 
 def test_every_public_name_is_the_one_its_module_defines() -> None:
     for name in scenarios.__all__:
-        module = importlib.import_module(scenarios._EXPORTS[name])
+        module = importlib.import_module(scenarios._LAZY.exports[name])
         assert getattr(scenarios, name) is getattr(module, name), name
-    assert sorted(scenarios._EXPORTS) == sorted(scenarios.__all__)  # no name left out
+    assert sorted(scenarios._LAZY.exports) == sorted(scenarios.__all__)  # no name left out
     assert set(scenarios.__all__) <= set(dir(scenarios))
 
 
