@@ -75,17 +75,19 @@ def unhurried(
     return {"time_limit_s": UNHURRIED_S, "max_iterations": SEARCH_ITERATIONS}
 
 
-def solve_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def solve_clock(monkeypatch: pytest.MonkeyPatch, skew_s: list[float] | None = None) -> list[float]:
     """The readings of :mod:`solvers.routing.solve`'s clock from now on, in order: the first
     is a solve's start, from which its time limit counts. (A test's own reading before the
     call is no stand-in: a loaded machine can deschedule the thread for milliseconds between
-    the two.)"""
+    the two.) The clock runs ``sum(skew_s)`` seconds ahead of the real one: a test appends
+    to ``skew_s`` to make a phase take that long for the solve, without waiting."""
     from solvers.routing import solve as solve_module
 
     readings: list[float] = []
+    skew = skew_s if skew_s is not None else []
 
     def perf_counter() -> float:
-        readings.append(time.perf_counter())
+        readings.append(time.perf_counter() + sum(skew))
         return readings[-1]
 
     monkeypatch.setattr(solve_module, "time", SimpleNamespace(perf_counter=perf_counter))
