@@ -96,8 +96,21 @@ NO_BREAK_DAY = {
 _KEYS = ("cost_cents", "on_time_rate", "courier_hours", "distance_m", "orders_delivered")
 
 
-@pytest.mark.parametrize("policy", sorted(NO_BREAK_DAY))
-@pytest.mark.parametrize("take", [True, False])
+@pytest.mark.parametrize(
+    ("take", "policy"),
+    [
+        # the flag is read once, at the start of the day, whatever the policy (it adds the
+        # vehicles' breaks, none here): re-plans without it (~2 s) are -m slow
+        pytest.param(
+            take,
+            policy,
+            id=f"{take}-{policy}",
+            marks=[pytest.mark.slow] if (take, policy) == (False, "reopt:10") else [],
+        )
+        for take in (True, False)
+        for policy in sorted(NO_BREAK_DAY)
+    ],
+)
 def test_a_day_without_breaks_plays_as_before(policy: str, take: bool) -> None:
     day = _without_breaks(_seed7_city())
     result = simulate(day, None, policy, seed=3, params=SimParams(take_vehicle_breaks=take))
