@@ -146,7 +146,7 @@ LAM, MU, C = 1 / 30, 1 / 36, 2
 
 
 def test_mmc_node_matches_erlang_c_within_its_confidence_interval() -> None:
-    """Short run: 12 independent 2-day replications (~69,000 orders; ~10 s).
+    """Short run: 12 independent 2-day replications (~69,000 orders).
 
     The tolerance comes from the sample: Erlang C must lie inside the 99.9% t-interval of the
     replication means (11 degrees of freedom: +-4.44 standard errors, +-15.7% of the mean wait
