@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import os
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,30 @@ from solvers.allocation import (
 from solvers.allocation.highs_model import Duals
 from solvers.allocation.problem import Problem, compile_request
 from solvers.allocation.result import AllocationResult
+
+#: seconds :func:`one_thread` waits for threads of earlier tests to end by themselves
+THREADS_END_S = 10.0
+
+
+@pytest.fixture
+def one_thread() -> None:
+    """This test process with no thread but the main one, as a job process has at its start,
+    so that :meth:`HelperProcess.fork <solvers.allocation.helper_process.HelperProcess.fork>`
+    forks: threads of earlier tests still ending (a killed pyomo worker's reaper, a started
+    worker's starter) are waited for, up to :data:`THREADS_END_S`; any other thread still
+    running fails the test, named. The forked helper tests skipped when an earlier test in
+    the same process had left one (HelperProcess.fork gives None then), checking nothing."""
+    if not hasattr(os, "fork"):
+        pytest.skip("this platform cannot fork")
+    end = time.monotonic() + THREADS_END_S
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            thread.join(max(0.0, end - time.monotonic()))
+    left = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    assert threading.current_thread() is threading.main_thread() and not left, (
+        "threads left running by earlier tests: "
+        f"{[f'{t.name} ({type(t).__module__}.{type(t).__qualname__})' for t in left]}"
+    )
 
 
 def node(node_id: str, lat: float, lon: float, **kw: Any) -> AllocationNode:

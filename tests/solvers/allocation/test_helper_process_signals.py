@@ -29,9 +29,14 @@ _ENTRY = (
 
 
 @pytest.mark.parametrize("fork", [False, True], ids=["spawned", "forked"])
-def test_a_helper_outlives_sigterm_and_its_parent_still_ends_it(fork: bool) -> None:
+def test_a_helper_outlives_sigterm_and_its_parent_still_ends_it(
+    fork: bool, request: pytest.FixtureRequest
+) -> None:
+    if fork:
+        request.getfixturevalue("one_thread")  # else it is not forked (fails, not skips)
     helper = (HelperProcess.fork if fork else HelperProcess.spawn)(_ENTRY)
     if helper is None:
+        assert not fork, "no helper process forked"
         pytest.skip("no helper process could be started here")
     try:
         assert helper.readable(30)

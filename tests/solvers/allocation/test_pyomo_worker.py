@@ -731,13 +731,15 @@ def test_a_pyomo_solve_with_explanations_keeps_their_share_of_the_limit(
 
 @pytest.mark.parametrize("fork", [False, True], ids=["spawned", "forked"])
 def test_a_helper_knows_its_parent_from_before_it_started(
-    fork: bool, monkeypatch: pytest.MonkeyPatch
+    fork: bool, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """A worker read its parent's pid (``os.getppid()``) only after its imports: a parent
     dead by then was already another process, whose death its watch would have waited for.
     The pid is noted by the parent as it starts the helper."""
     from solvers.allocation.helper_process import PARENT_ENV, HelperProcess
 
+    if fork:
+        request.getfixturevalue("one_thread")  # else it is not forked (fails, not skips)
     monkeypatch.setenv(PARENT_ENV, "1")  # a grandparent's note is not taken over
     entry = (
         "from solvers.allocation.helper_process import Channel, parent_pid\n"
@@ -747,6 +749,7 @@ def test_a_helper_knows_its_parent_from_before_it_started(
     )
     helper = (HelperProcess.fork if fork else HelperProcess.spawn)(entry)
     if helper is None:
+        assert not fork, "no helper process forked"
         pytest.skip("no helper process could be started here")
     try:
         assert helper.readable(30)
