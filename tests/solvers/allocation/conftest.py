@@ -6,6 +6,7 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,20 @@ from solvers.allocation import (
 from solvers.allocation.highs_model import Duals
 from solvers.allocation.problem import Problem, compile_request
 from solvers.allocation.result import AllocationResult
+
+
+@pytest.fixture(scope="session")
+def pyomo_ready() -> Iterator[None]:
+    """A real pyomo worker started for the tests of this process that solve in one, shared
+    by them (its start imports Pyomo: ~3 s, each test's ``warm_worker()`` finds it idle, or
+    starts a successor where one was killed); ended after the last test. The tests of stand-in
+    workers set it aside meanwhile (``test_pyomo_worker.stand_in``)."""
+    from solvers.allocation import pyomo_worker
+
+    pyomo_worker.warm_worker(60)
+    yield
+    pyomo_worker.end_workers()
+
 
 #: seconds :func:`one_thread` waits for threads of earlier tests to end by themselves
 THREADS_END_S = 10.0

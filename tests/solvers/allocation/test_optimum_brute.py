@@ -36,7 +36,6 @@ from solvers.allocation import (
     AllocationRequest,
     AllocationRules,
     allocate,
-    pyomo_worker,
 )
 from solvers.allocation import batch as batch_mod
 from solvers.allocation import explain as explain_mod
@@ -568,14 +567,6 @@ def test_the_small_batch_certificate_agrees_with_the_joint_brute_force(
     certified = any(n.startswith("reduced-cost certificate") for n in result.stats.notes)
     event("certificate" if certified else "no certificate (within the target, or caps)")
     check_answer(req, result, params, brute)
-
-
-@pytest.fixture(scope="module")
-def pyomo_ready() -> Iterator[None]:
-    """A pyomo worker started before the examples (its start is slow), ended after them."""
-    pyomo_worker.warm_worker(60)
-    yield
-    pyomo_worker.end_workers()
 
 
 @settings(

@@ -66,7 +66,9 @@ def test_an_online_solve_names_its_phases(
     assert _phases(request, params) == phases
 
 
-def test_a_pyomo_solve_names_its_integer_phase(two_dcs: AllocationRequest) -> None:
+def test_a_pyomo_solve_names_its_integer_phase(
+    two_dcs: AllocationRequest, pyomo_ready: None
+) -> None:
     """The worker's MIP is the integer phase (it named only ``explaining``)."""
     from solvers.allocation import pyomo_worker
 

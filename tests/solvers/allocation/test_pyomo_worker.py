@@ -69,7 +69,17 @@ def _settle() -> None:
 
 @pytest.fixture
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    """Use a stand-in worker entry of :mod:`.pyomo_stubs` (by name) from now on."""
+    """Use a stand-in worker entry of :mod:`.pyomo_stubs` (by name) from now on.
+
+    The real workers idle before the test (:func:`~.conftest.pyomo_ready`'s) are set aside
+    meanwhile, not ended: they are put back once the stand-ins are ended (a real worker's
+    start imports Pyomo, seconds)."""
+    for thread in threading.enumerate():
+        if thread.name == "pyomo-worker-start":
+            thread.join(30)
+    with pyomo_worker._lock:
+        real = list(pyomo_worker._pool())
+        pyomo_worker._idle.clear()
 
     def use(name: str) -> None:
         _settle()
@@ -78,6 +88,8 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]
 
     yield use
     _settle()
+    with pyomo_worker._lock:
+        pyomo_worker._idle[:] = [w for w in real if w.alive()]
 
 
 def _check_fallback(request: AllocationRequest, params: AllocationParams) -> list[str]:
@@ -199,7 +211,9 @@ def test_a_killed_worker_is_replaced_on_the_next_call(
     assert successor.pid != worker.pid and successor.alive()
 
 
-def test_a_solve_in_the_worker_answers_as_in_this_thread(two_dcs: AllocationRequest) -> None:
+def test_a_solve_in_the_worker_answers_as_in_this_thread(
+    two_dcs: AllocationRequest, pyomo_ready: None
+) -> None:
     """The worker's answer is the reference model's, with the same bound, status and stats."""
     pyomo_worker.warm_worker()
     params = AllocationParams(backend="pyomo", time_limit_s=30.0, explain=False)
@@ -273,9 +287,13 @@ def test_a_worker_without_pyomo_says_why_and_the_solve_uses_highspy(
     assert any("solved with the highspy backend" in n for n in result.stats.notes)
 
 
-def test_a_forked_child_does_not_use_its_parents_workers() -> None:
+def test_a_forked_child_does_not_use_its_parents_workers(
+    stand_in: Callable[[str], None],
+) -> None:
     """Their pipes are the parent's: a job process forked from a process with a worker
-    would share it with every other one."""
+    would share it with every other one. (A stand-in worker: the pool's bookkeeping is the
+    same for a real one, whose start imports Pyomo, seconds.)"""
+    stand_in("sleepy_main")
     pyomo_worker.warm_worker()
     read, write = os.pipe()
     pid = os.fork()

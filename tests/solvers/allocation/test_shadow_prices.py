@@ -396,7 +396,7 @@ def test_batch_prices_are_not_a_restricted_master_lps_duals(
 
 
 def test_prices_name_their_lp_and_are_left_out_for_baselines(
-    four_orders_two_units: AllocationRequest,
+    four_orders_two_units: AllocationRequest, pyomo_ready: None
 ) -> None:
     """Each path says which LP its prices are of; a baseline computes none."""
     online = allocate(four_orders_two_units, AllocationParams(mode="online", explain=False))

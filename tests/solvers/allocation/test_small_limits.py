@@ -395,7 +395,7 @@ def test_large_batches_run_with_full_collections_held_back(
 
 
 def test_a_pyomo_solve_stopped_before_its_root_lp_reports_no_bound(
-    two_dcs: AllocationRequest,
+    two_dcs: AllocationRequest, pyomo_ready: None
 ) -> None:
     # HiGHS stopped by the limit before its root LP reports a bound of -inf: it was handed
     # out as the result's bound (gap inf), which the result refused (a ValidationError
