@@ -409,10 +409,11 @@ def test_a_pyomo_solve_stopped_before_its_root_lp_reports_no_bound(
     assert not prob.violations(allocation_vector(prob, result))
 
 
-#: a fresh interpreter's allocation of 50 literature orders at 0.2 s: which path, whether it
-#: imported Pyomo itself (never: the worker process does), whether a pyomo worker was ready
+#: a fresh interpreter's allocations of 50 literature orders at 0.2 s, one per parameter set
+#: of the JSON list argv[1], in turn: of each, which path, whether the process had imported
+#: Pyomo itself after it (never: the worker process does), whether a pyomo worker was ready
 #: after it, its notes and how long ``allocate`` took (the import, 1.4-1.8 s, overran the
-#: limit); argv[2], when given, is the worker start time the solve assumes
+#: limit); argv[2], when given, is the worker start time the solves assume
 _FRESH = """
 import json, sys, time
 from solvers.allocation import AllocationParams, allocate, generate_literature
@@ -420,28 +421,42 @@ from solvers.allocation import pyomo_worker
 if len(sys.argv) > 2:
     pyomo_worker.WORKER_START_S = float(sys.argv[2])
 req = generate_literature(seed=1, num_orders=50, num_nodes=5)
-params = AllocationParams(**{"time_limit_s": 0.2, **json.loads(sys.argv[1])})
-t0 = time.perf_counter()
-result = allocate(req, params)
-wall = time.perf_counter() - t0
-ready = pyomo_worker.worker_ready()
-print(json.dumps([result.method, "pyomo.environ" in sys.modules, ready, result.stats.notes, wall]))
+out = []
+for given in json.loads(sys.argv[1]):
+    params = AllocationParams(**{"time_limit_s": 0.2, **given})
+    t0 = time.perf_counter()
+    result = allocate(req, params)
+    wall = time.perf_counter() - t0
+    ready = pyomo_worker.worker_ready()
+    loaded = "pyomo.environ" in sys.modules
+    out.append([result.method, loaded, ready, result.stats.notes, wall])
+print(json.dumps(out))
 """
 
+#: what :data:`_FRESH` says of one allocation: (method, Pyomo imported, a worker ready, notes,
+#: seconds)
+Fresh = tuple[str, bool, bool, list[str], float]
 
-def _fresh_timed(
-    start_s: float | None = None, **params: Any
-) -> tuple[str, bool, bool, list[str], float]:
+
+def _fresh_runs(runs: list[dict[str, Any]], start_s: float | None = None) -> list[Fresh]:
+    """:data:`_FRESH`'s allocations with the parameters of ``runs``, in one fresh process."""
     import json
     import subprocess
     import sys
 
-    args = [sys.executable, "-c", _FRESH, json.dumps(params)]
+    args = [sys.executable, "-c", _FRESH, json.dumps(runs)]
     if start_s is not None:
         args.append(str(start_s))
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120)
-    method, loaded, ready, notes, wall = json.loads(out.stdout.splitlines()[-1])
-    return method, loaded, ready, notes, wall
+    return [
+        (method, loaded, ready, notes, wall)
+        for method, loaded, ready, notes, wall in json.loads(out.stdout.splitlines()[-1])
+    ]
+
+
+def _fresh_timed(start_s: float | None = None, **params: Any) -> Fresh:
+    [fresh] = _fresh_runs([params], start_s)
+    return fresh
 
 
 def _fresh_allocation(**params: Any) -> tuple[str, bool, bool, list[str]]:
@@ -449,9 +464,18 @@ def _fresh_allocation(**params: Any) -> tuple[str, bool, bool, list[str]]:
     return method, loaded, ready, notes
 
 
-def test_the_highspy_path_does_not_import_pyomo() -> None:
+@pytest.fixture(scope="module")
+def fresh_default_then_pyomo() -> list[Fresh]:
+    """A fresh process's allocation with the default backend, then its first pyomo one (no
+    worker started, Pyomo not imported: the default backend's solve did neither, as
+    :func:`test_the_highspy_path_does_not_import_pyomo` checks): one interpreter's start and
+    imports for both tests."""
+    return _fresh_runs([{}, {"backend": "pyomo", "mode": "batch"}])
+
+
+def test_the_highspy_path_does_not_import_pyomo(fresh_default_then_pyomo: list[Fresh]) -> None:
     """The default backend never pays Pyomo's import (about 1 s on first use)."""
-    method, loaded, ready, _ = _fresh_allocation()
+    method, loaded, ready, _, _ = fresh_default_then_pyomo[0]
     assert method == "batch" and not loaded and not ready
 
 
@@ -461,11 +485,17 @@ _WALL_MARGIN_S = 1.0
 
 
 @pytest.mark.parametrize("mode", ["batch", "online"])
-def test_a_pyomo_solve_too_short_for_its_worker_start_solves_with_highspy(mode: str) -> None:
+def test_a_pyomo_solve_too_short_for_its_worker_start_solves_with_highspy(
+    mode: str, request: pytest.FixtureRequest
+) -> None:
     """The first pyomo solve of a process took 1.0-1.5 s at a 0.2 s limit (Pyomo's import):
     without a pyomo worker ready, it is solved by the highspy backend instead, within its
-    limit, with a note saying why and how to avoid it."""
-    method, loaded, _, notes, wall = _fresh_timed(backend="pyomo", mode=mode)
+    limit, with a note saying why and how to avoid it. (Batch: the process's first pyomo
+    solve, after a default-backend one, :func:`fresh_default_then_pyomo`.)"""
+    if mode == "batch":
+        method, loaded, _, notes, wall = request.getfixturevalue("fresh_default_then_pyomo")[1]
+    else:
+        method, loaded, _, notes, wall = _fresh_timed(backend="pyomo", mode=mode)
     # its 50 orders are more than online mode's joint MIP is for: online, a batch solves them
     assert ONLINE_MAX_ORDERS < 50
     assert method == "batch" and not loaded
