@@ -10,6 +10,7 @@ the validation days (the warm start included), in the format of :mod:`rl_agents.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
@@ -845,6 +846,11 @@ def _run(
             )
         except KeyboardInterrupt:
             interrupted = True
+        finally:
+            # its logs end with it: SB3 leaves the tensorboard writer open after learn (a
+            # thread, an open event file), one more per run in a process that trains again
+            with contextlib.suppress(AttributeError):  # no logger: learn stopped before it
+                model.logger.close()
     finally:
         vec.close()
     if p.eval_every > 0 and not interrupted:
