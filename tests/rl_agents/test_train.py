@@ -127,9 +127,13 @@ def test_the_progress_bar_counts_the_steps_that_will_run(
     # before: --timesteps 1 with 2 environments showed "16/1" (the total was the budget, the
     # run PPO's smallest rollout, 8 steps per environment; DQN's 4 per environment "8/1")
     import stable_baselines3.common.base_class as base_class
+    import tqdm
 
     seen: list[tuple[float | None, float]] = []
     monkeypatch.setattr(base_class, "ProgressBarCallback", _recording_bar(seen))
+    # no tqdm monitor thread: closing the bar leaves it running for the rest of the process,
+    # where it turned the forked-helper tests of the same test worker red (session 68)
+    monkeypatch.setattr(tqdm.tqdm, "monitor_interval", 0)
     params = TrainParams(algo=algo, timesteps=1, num_envs=2, imitation_days=0, eval_every=0)
     result = train(tiny, params, out=tmp_path / "m.zip", logdir=tmp_path / "logs")
     assert result.timesteps == planned
