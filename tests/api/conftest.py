@@ -254,22 +254,88 @@ def uses_made_once(request: pytest.FixtureRequest, settings: Settings) -> bool:
     return "made_once" in request.fixturenames and not settings.database_url
 
 
+#: a test marked so (``@pytest.mark.shares_service``) gets its module's one service on SQLite
+#: (:func:`shared_service`) as ``client`` and ``keys`` instead of a fresh one: for tests that
+#: write nothing another test of the mark reads (422s before anything is queued, reads)
+SHARES_SERVICE = "shares_service"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the :data:`SHARES_SERVICE` mark."""
+    config.addinivalue_line(
+        "markers",
+        f"{SHARES_SERVICE}: the test's client and keys are its module's one service on SQLite "
+        "(it writes nothing the others read)",
+    )
+
+
+@dataclass(frozen=True)
+class SharedService:
+    """A module's one started service (:func:`shared_service`) and a key of every role."""
+
+    client: TestClient
+    keys: dict[str, dict[str, str]]
+
+
+def serve_shared(
+    data_dir: Path, migrated: Path, made: MadeOnce | None = None
+) -> Iterator[SharedService]:
+    """Start a service on SQLite in ``data_dir`` (on a copy of ``made``'s database, with its
+    keys, if given; else on a copy of ``migrated``, with new keys) and yield it; stop it."""
+    settings = service_settings(data_dir)
+    if made is None:
+        start_on_migrated_copy(settings, migrated)
+    else:
+        copy_database(made.database, settings)
+    registry = registry_with_test_kinds()
+    app = create_app(settings, registry=registry)
+    share_openapi(app, settings, registry)
+    with TestClient(app) as client:
+        yield SharedService(client, made.keys if made else make_keys(client))
+
+
+@pytest.fixture(scope="module")
+def shared_service(
+    tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path
+) -> Iterator[SharedService]:
+    """One service on SQLite for the module's tests marked :data:`SHARES_SERVICE` (a module
+    of a ``made_once`` overrides it with :func:`serve_shared` on that database): a new app's
+    first request builds its routes (FastAPI's dependants and pydantic adapters of every
+    body, about 0.2 s of CPU), which was most of a 422 test's time."""
+    yield from serve_shared(tmp_path_factory.mktemp("shared"), migrated_sqlite)
+
+
+def shares_service(request: pytest.FixtureRequest, settings: Settings) -> bool:
+    """Whether this test uses its module's :func:`shared_service`: a test marked
+    :data:`SHARES_SERVICE`, on SQLite (on PostgreSQL each test makes its own)."""
+    return request.node.get_closest_marker(SHARES_SERVICE) is not None and not settings.database_url
+
+
 @pytest.fixture
 def client(
     request: pytest.FixtureRequest, settings: Settings, make_client: Callable[..., TestClient]
 ) -> TestClient:
     """A started client of a fresh service; for a test of its module's ``made_once``
-    (:func:`uses_made_once`), started on a copy of that database."""
+    (:func:`uses_made_once`), started on a copy of that database; for a test marked
+    :data:`SHARES_SERVICE` (:func:`shares_service`), its module's shared service."""
+    if shares_service(request, settings):
+        shared: SharedService = request.getfixturevalue("shared_service")
+        return shared.client
     if uses_made_once(request, settings):
         made: MadeOnce = request.getfixturevalue("made_once")
-        target = settings.data_dir / "dispatchlab.sqlite3"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with (
-            contextlib.closing(sqlite3.connect(made.database)) as source_db,
-            contextlib.closing(sqlite3.connect(target)) as target_db,
-        ):
-            source_db.backup(target_db)
+        copy_database(made.database, settings)
     return make_client(settings)
+
+
+def copy_database(database: Path, settings: Settings) -> None:
+    """Put a copy of the SQLite ``database`` where ``settings``' service keeps its own."""
+    target = settings.data_dir / "dispatchlab.sqlite3"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        contextlib.closing(sqlite3.connect(database)) as source_db,
+        contextlib.closing(sqlite3.connect(target)) as target_db,
+    ):
+        source_db.backup(target_db)
 
 
 def app_of(client: TestClient) -> FastAPI:
@@ -283,7 +349,11 @@ def keys(
     request: pytest.FixtureRequest, settings: Settings, client: TestClient
 ) -> dict[str, dict[str, str]]:
     """Headers carrying a fresh key of every role: ``keys["oms"]``; for a test of its
-    module's ``made_once`` (:func:`uses_made_once`), the keys stored with it."""
+    module's ``made_once`` (:func:`uses_made_once`), the keys stored with it; for a test
+    marked :data:`SHARES_SERVICE`, its module's shared service's."""
+    if shares_service(request, settings):
+        shared: SharedService = request.getfixturevalue("shared_service")
+        return copy.deepcopy(shared.keys)
     if uses_made_once(request, settings):
         made: MadeOnce = request.getfixturevalue("made_once")
         return copy.deepcopy(made.keys)

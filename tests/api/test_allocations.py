@@ -68,6 +68,7 @@ def test_shortage_is_reported_as_unfilled_with_the_reason(
     assert unfilled and unfilled[0]["sku"] == "cups"
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [
@@ -132,6 +133,7 @@ def test_bad_allocation_input_is_422_naming_the_field(
     assert field in [d["field"] for d in answer.json()["detail"]]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("node", "field", "reason"),
     [
@@ -370,6 +372,7 @@ def test_overrunning_optimiser_gets_the_baseline_and_the_job_says_why(
     assert job["error"] == body["fallback_reason"]
 
 
+@pytest.mark.shares_service
 def test_malformed_json_is_422_naming_the_body_and_the_position(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -456,6 +459,7 @@ def _update(kind: str, index: int, **values: Any) -> Callable[[dict[str, Any]], 
     return mutate
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("bad", ["\x00", "\t"])
 @pytest.mark.parametrize(
     ("mutate", "field"),

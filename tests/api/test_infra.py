@@ -60,6 +60,7 @@ def _same_but_bodiless(head: Any, get: Any, *, same_length: bool = True) -> None
         assert head.headers["content-length"] == str(len(get.content))
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
 def test_head_answers_like_get_on_the_open_endpoints(client: TestClient, path: str) -> None:
     """Load balancers and uptime checks send HEAD: it was a 405 on every GET endpoint."""
@@ -113,6 +114,7 @@ def test_metrics_count_requests_by_route_template(
     assert "dispatchlab_jobs_queued" in text
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("headers", "status"),
     [
@@ -159,6 +161,7 @@ def test_keys_are_stored_hashed_and_revocation_takes_effect(
     assert client.delete("/v1/keys/nope", headers=keys["admin"]).status_code == 404
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("name", "reason"),
     # PostgreSQL refuses NUL in text: it was a 500 there (SQLite stored it)
@@ -173,6 +176,7 @@ def test_a_key_name_the_database_cannot_keep_is_422(
     assert problem["field"] == "name" and reason in problem["reason"]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -193,6 +197,7 @@ def test_a_nul_in_the_path_is_404(
     assert answer.json()["message"] == "not found: the path holds a NUL character"
 
 
+@pytest.mark.shares_service
 def test_a_nul_in_a_body_string_is_422_naming_it_and_the_jobs_still_list(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -216,6 +221,7 @@ def test_a_nul_in_a_body_string_is_422_naming_it_and_the_jobs_still_list(
     assert client.get("/v1/jobs", headers=keys["admin"]).status_code == 200
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -236,6 +242,7 @@ def test_an_empty_idempotency_key_is_a_422_naming_it(
     assert client.get("/v1/jobs", headers=keys["admin"]).json()["count"] == 0
 
 
+@pytest.mark.shares_service
 def test_a_nul_is_refused_in_the_same_words_over_http_and_in_process(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -310,6 +317,7 @@ def _request_model(name: str) -> type[BaseModel]:
     return model
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(("model", "path", "body", "field"), NUL_BODIES)
 def test_a_nul_in_a_request_body_string_is_refused_in_process_and_over_http(
     client: TestClient,
@@ -353,6 +361,7 @@ def test_a_nul_in_routing_params_is_refused_in_process() -> None:
     )
 
 
+@pytest.mark.shares_service
 def test_every_model_of_a_request_body_refuses_a_nul(client: TestClient) -> None:
     """Every model a request body holds (read from the OpenAPI document, so a new endpoint
     or field is covered) refuses a NUL itself: a NulFreeModel (a StrictModel is one), or a
@@ -431,6 +440,7 @@ def test_the_nul_finder_names_a_string_holding_one(value: Any) -> None:
         assert _NUL_ESCAPE in raw
 
 
+@pytest.mark.shares_service
 def test_bad_key_body_is_422_with_the_field(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -445,6 +455,7 @@ def test_bad_key_body_is_422_with_the_field(
     assert garbled.status_code == 422
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("path", ["/v1/keys", "/v1/allocations", "/v1/routes"])
 @pytest.mark.parametrize(
     ("raw", "reason"),
@@ -1257,6 +1268,7 @@ def test_a_ctrl_c_while_the_job_fork_server_imports_does_not_interrupt_it(
     ]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("path", ["/v1/allocations", "/v1/routes", "/v1/plans", "/v1/keys"])
 @pytest.mark.parametrize("content_type", ["application/json", None])
 def test_an_empty_body_is_422_saying_so(
@@ -1272,6 +1284,7 @@ def test_an_empty_body_is_422_saying_so(
     assert answer.json()["message"] == "(body): the request body is empty: send a JSON object"
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("path", ["/v1/allocations", "/v1/routes", "/v1/keys"])
 @pytest.mark.parametrize(
     ("raw", "got"), [(b"null", "null"), (b"[]", "an array"), (b"3", "a number")]

@@ -297,6 +297,7 @@ def test_jobs_are_private_to_their_key(client: TestClient, keys: dict[str, dict[
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
 
 
+@pytest.mark.shares_service
 def test_listing_by_an_unknown_kind_is_a_422_naming_it(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -310,6 +311,7 @@ def test_listing_by_an_unknown_kind_is_a_422_naming_it(
     )
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("query", [{"staus": "failed"}, {"kind": "routes", "limt": "5"}])
 def test_listing_with_an_unknown_parameter_is_a_422_naming_it(
     client: TestClient, keys: dict[str, dict[str, str]], query: dict[str, str]
@@ -325,6 +327,7 @@ def test_listing_with_an_unknown_parameter_is_a_422_naming_it(
     }
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("query", "field", "shown"),
     [
@@ -383,6 +386,7 @@ def test_listing_by_several_statuses_lists_a_job_in_any_of_them(
     assert active.json()["count"] == 0
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("query", "reason"),
     [

@@ -6,7 +6,7 @@ import copy
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,14 @@ from solvers.routing import routing_scenario_from_allocation
 from solvers.routing.engines import pyvrp_engine
 from solvers.routing.from_allocation import order_of_job
 from solvers.validate import validate_plan
-from tests.api.conftest import MadeOnce, app_of, make_once, wait_for
+from tests.api.conftest import (
+    MadeOnce,
+    SharedService,
+    app_of,
+    make_once,
+    serve_shared,
+    wait_for,
+)
 from tests.solvers.routing.conftest import starve_clocks
 
 
@@ -112,6 +119,15 @@ def made_once(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -
     """The plan of ``made`` for this module's SQLite tests, made once (per test it was a third
     of this module's time: 0.3-0.5 s of each of 60-odd set-ups)."""
     return make_once(tmp_path_factory.mktemp("made"), migrated_sqlite, _make)
+
+
+@pytest.fixture(scope="module")
+def shared_service(
+    tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path, made_once: MadeOnce
+) -> Iterator[SharedService]:
+    """The module's tests marked ``shares_service`` share one service on a copy of the
+    database of ``made_once`` (its plan and keys): they only read that plan."""
+    yield from serve_shared(tmp_path_factory.mktemp("shared"), migrated_sqlite, made_once)
 
 
 @pytest.fixture
@@ -465,6 +481,7 @@ def test_reoptimise_diagnoses_new_orders_left_unfilled(
     assert re.match(r"o4: (partly|not) allocated: cups x \d+ \w+", line), line
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [
@@ -497,6 +514,7 @@ def test_bad_changes_are_422_naming_the_field(
     assert field in [d["field"] for d in answer.json()["detail"]]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("mutate", "field", "reason"),
     [

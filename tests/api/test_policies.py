@@ -42,6 +42,7 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
     assert "| insertion |" in result["table_markdown"]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("policies", "field", "reason"),
     [
@@ -88,6 +89,7 @@ def test_bad_policy_specs_are_422_naming_the_policy(
     assert detail["field"] == field and reason in detail["reason"]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("emptied", "field", "reason"),
     [
@@ -109,6 +111,7 @@ def test_a_day_without_orders_or_couriers_is_422_naming_the_field(
     assert detail["field"] == field and reason in detail["reason"], detail
 
 
+@pytest.mark.shares_service
 def test_a_seed_given_twice_is_422_naming_it(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -120,6 +123,7 @@ def test_a_seed_given_twice_is_422_naming_it(
     assert answer.json()["detail"][0] == {"field": "seeds.2", "reason": "1 is given twice"}
 
 
+@pytest.mark.shares_service
 def test_policy_evaluation_needs_a_researcher_key(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -206,6 +210,7 @@ def test_a_model_of_another_input_size_is_a_422_naming_both_sizes(
     assert "the observation gives 52" in reason and str(models) not in reason
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("extra", "field", "reason"),
     [

@@ -211,6 +211,7 @@ def _far_and_dear(body: dict[str, Any]) -> None:
     body["params"]["engine"] = "greedy"
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [
@@ -279,6 +280,7 @@ def test_bad_input_is_422_naming_the_field(
     assert field in fields
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize(
     ("vehicles", "field", "reason"),
@@ -322,6 +324,7 @@ def _warm_start_detail(
     return answer.json()["detail"]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize(
     ("stop", "field", "reason"),
@@ -345,6 +348,7 @@ def test_a_warm_start_break_stop_naming_no_break_is_422(
     assert _warm_start_detail(client, keys, mode, [stop]) == [{"field": field, "reason": reason}]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize(
     ("stops", "field", "reason"),
@@ -526,6 +530,7 @@ def test_pins_released_are_in_the_diagnosis(
     assert "order o1 on vehicle courier-1 (order o1: arrives at" in line
 
 
+@pytest.mark.shares_service
 def test_an_initial_plan_visiting_a_stop_twice_is_422_naming_it(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -690,6 +695,7 @@ def test_pyvrp_with_a_warm_start_it_cannot_model_is_422_before_anything_is_queue
     assert client.post("/v1/routes", json=body, headers=keys["oms"]).status_code in (200, 202)
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_a_scenario_past_the_engines_integer_range_is_422_before_anything_is_queued(
     client: TestClient, keys: dict[str, dict[str, str]], mode: str
@@ -721,6 +727,7 @@ def _road_grid_and_dear(body: dict[str, Any]) -> None:
         vehicle["cost_per_hour_cents"] = 10**12
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_a_road_network_scenario_past_the_engines_integer_range_is_422_before_queueing(
     client: TestClient, keys: dict[str, dict[str, str]], mode: str

@@ -202,6 +202,7 @@ def test_studies_take_the_option_to_send_idle_couriers_home(
     assert base["mean"] == pytest.approx(utilisation[True])
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("path", "mutate", "field"),
     [
@@ -248,6 +249,7 @@ def test_bad_study_input_is_422_naming_the_field(
     assert any(d["field"].startswith(field) for d in answer.json()["detail"]), answer.json()
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("path", "mutate", "field"),
     [
@@ -286,6 +288,7 @@ def test_union_tags_are_not_in_the_field_path(
     assert [d["field"] for d in answer.json()["detail"]] == [field]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("policy", "reason"),
     [
@@ -317,6 +320,7 @@ def test_bad_simulation_policy_is_422_naming_policy_before_queueing(
     assert client.get("/v1/jobs", headers=keys["planner"]).json()["count"] == 0
 
 
+@pytest.mark.shares_service
 def test_a_repeated_variant_name_is_422_as_in_a_variant_file(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -331,6 +335,7 @@ def test_a_repeated_variant_name_is_422_as_in_a_variant_file(
     assert answer.json()["detail"] == [{"field": field, "reason": f"duplicate name {name!r}"}]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("modifier", "field", "reason"),
     [
@@ -374,6 +379,7 @@ def test_whatif_modifier_not_fitting_the_scenario_is_422_before_queueing(
     assert client.get("/v1/jobs", headers=keys["planner"]).json()["count"] == 0
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("path", ["/v1/simulations", "/v1/whatif"])
 @pytest.mark.parametrize(
     ("plan", "field", "reason"),
@@ -444,6 +450,7 @@ def test_a_plan_the_service_made_passes_the_check_and_replays(
     assert _result(client, answer, keys["planner"])["policy"] == "plan"
 
 
+@pytest.mark.shares_service
 def test_studies_need_a_planner_key(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
     body = _example(SIMULATION_EXAMPLE)
     assert client.post("/v1/simulations", json=body, headers=keys["oms"]).status_code == 403
@@ -607,6 +614,7 @@ def _twin_body(path: str) -> dict[str, Any]:
     return body
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("path", "field"),
     [
@@ -619,11 +627,11 @@ def _twin_body(path: str) -> dict[str, Any]:
     ],
 )
 def test_a_node_outage_at_an_unknown_node_is_422_before_anything_is_queued(
-    settings: Settings, make_client: Any, path: str, field: str
+    client: TestClient, keys: dict[str, dict[str, str]], path: str, field: str
 ) -> None:
     """The twin refused it when the job compiled the day: a 202, then a failed job (``bad
     input: stochastic.node_outages.0.node_id``, a variant's outage named as the base's)."""
-    client = make_client(Settings(**{**settings.model_dump(), "auth_enabled": False}))
+    admin = keys["admin"]
     body = _twin_body(path)
     if field.startswith("variants"):
         body["variants"][1]["modifiers"].append(
@@ -631,12 +639,13 @@ def test_a_node_outage_at_an_unknown_node_is_422_before_anything_is_queued(
         )
     else:
         body["scenario"]["stochastic"] = {"node_outages": copy.deepcopy(_NOWHERE)}
-    answer = client.post(path, json=body)
+    answer = client.post(path, json=body, headers=admin)
     assert answer.status_code == 422, answer.text
     assert answer.json()["detail"] == [{"field": field, "reason": "unknown node 'nowhere'"}]
-    assert client.get("/v1/jobs").json()["count"] == 0
+    assert client.get("/v1/jobs", headers=admin).json()["count"] == 0
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     "path",
     [
@@ -648,20 +657,20 @@ def test_a_node_outage_at_an_unknown_node_is_422_before_anything_is_queued(
     ],
 )
 def test_arrivals_with_no_order_to_draw_from_are_422_before_anything_is_queued(
-    settings: Settings, make_client: Any, path: str
+    client: TestClient, keys: dict[str, dict[str, str]], path: str
 ) -> None:
     """No order listed and no ``arrivals.templates``: the twin refused the day in the job (a
     202, then ``bad input: arrivals: ...``); ``dispatchlab simulate`` said so at once."""
-    client = make_client(Settings(**{**settings.model_dump(), "auth_enabled": False}))
+    admin = keys["admin"]
     body = _twin_body(path)
     body["scenario"]["orders"] = []
     body["scenario"]["arrivals"] = {"hourly_rate": [2.0] * 24}
-    answer = client.post(path, json=body)
+    answer = client.post(path, json=body, headers=admin)
     assert answer.status_code == 422, answer.text
     [detail] = answer.json()["detail"]
     assert detail["field"] == "scenario.arrivals", detail
     assert detail["reason"].startswith("new orders are drawn like existing ones"), detail
-    assert client.get("/v1/jobs").json()["count"] == 0
+    assert client.get("/v1/jobs", headers=admin).json()["count"] == 0
 
 
 def test_an_arrivals_only_day_simulates_and_its_templates_are_capped(
@@ -766,6 +775,7 @@ def test_plans_are_compared_on_the_same_seeds_as_the_cli_compares_them(
     }
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("change", "field", "reason"),
     [
