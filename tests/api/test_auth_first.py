@@ -46,6 +46,7 @@ REFUSED_EARLY: list[tuple[str, str, bytes, str]] = [
 ]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("name", "path", "body", "idem"), REFUSED_EARLY, ids=[case[0] for case in REFUSED_EARLY]
 )
@@ -88,11 +89,13 @@ def test_a_retry_of_an_answered_request_without_a_valid_key_is_401(
             assert "idempotent-replayed" not in retry.headers
 
 
+@pytest.mark.shares_service
 def test_open_endpoints_still_answer_without_a_key(client: TestClient) -> None:
     """The checks made before the routes ask for a key only where the endpoint does."""
     assert client.post("/nowhere", content=_repeated_key(), headers=JSON).status_code == 422
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("method", "path", "key_role"),
     [

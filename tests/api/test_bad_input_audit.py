@@ -50,6 +50,7 @@ DEEP_WITH_NUL = [
 ]
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("body", DEEP_WITH_NUL, ids=["nul-inside", "nul-beside"])
 @pytest.mark.parametrize("path", POSTS)
 def test_a_body_nested_too_deeply_with_a_nul_is_422_on_the_body(
@@ -153,6 +154,7 @@ INT_REASON = "Input should be a valid integer"
 FLOAT_REASON = "Input should be a valid number"
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("path", "body", "field", "value", "reason"),
     [
@@ -251,6 +253,7 @@ def _set(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 BOOL_REASON = "must be a number, not true or false"
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("path", "body", "field", "value", "reason"),
     [
