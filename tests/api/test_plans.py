@@ -64,6 +64,7 @@ def _diagnosis(result: dict[str, Any]) -> list[str]:
 LATE = re.compile(r"answered \d+\.\d+ s after the time limit of ")
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("field", ["inventory", "safety_stock"])
 def test_a_node_stock_of_a_sku_outside_the_catalogue_is_422_naming_it(
     client: TestClient, keys: dict[str, dict[str, str]], field: str
@@ -444,6 +445,7 @@ def _distance_price_too_large(body: dict[str, Any]) -> None:
     body["scenario"]["travel"]["metres_per_unit"] = 1e6
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("mutate", "field", "said"),
     [
@@ -630,6 +632,7 @@ def test_a_synchronous_plan_and_re_plan_job_stores_the_answer_it_gave(
         ]
 
 
+@pytest.mark.shares_service
 def test_a_plan_warm_start_naming_an_unknown_vehicle_is_422_from_the_request_root(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -670,6 +673,7 @@ def test_a_parcel_on_board_never_moves_to_another_courier(
     assert f"vehicle {route.vehicle_id}: order o1: arrives at" in line
 
 
+@pytest.mark.shares_service
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_an_initial_plan_the_router_refuses_is_422_from_the_request_root(
     client: TestClient, keys: dict[str, dict[str, str]], mode: str
@@ -896,6 +900,7 @@ def test_a_routing_range_error_on_a_stored_order_names_the_stored_plan(
     )
 
 
+@pytest.mark.shares_service
 def test_new_orders_whose_lines_cannot_be_added_up_are_422_on_new_orders(
     client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
 ) -> None:
@@ -999,6 +1004,7 @@ def test_an_order_id_that_is_the_id_of_another_orders_courier_job_is_422(
     assert answer.status_code == 200, answer.text
 
 
+@pytest.mark.shares_service
 def test_an_order_id_that_is_the_id_of_another_orders_pickup_task_is_422(
     client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
 ) -> None:
@@ -1459,6 +1465,7 @@ def test_an_order_id_too_long_only_when_split_is_planned_from_one_node(
     assert long_id in answer.json()["changes"]["added"]
 
 
+@pytest.mark.shares_service
 def test_an_order_id_too_long_from_any_node_is_422_before_solving(
     client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
 ) -> None:
