@@ -14,15 +14,17 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.core.config import Settings
 from api.db.models import Job, PlanRecord
 from api.examples import ALLOCATION_EXAMPLE, PLAN_EXAMPLE, REOPTIMISE_EXAMPLE, WHATIF_EXAMPLE
 from api.jobs.service import event, new_id
-from tests.api.conftest import app_of, wait_for
+from tests.api.conftest import MadeOnce, app_of, make_once, wait_for
 
 FINISHED = {"done", "failed", "cancelled"}
 LONG_SKU = "s" * 201
@@ -225,13 +227,33 @@ def test_a_job_done_before_a_rule_reads_back_as_stored(
 # ------------------------------------------------------------------ stored plans
 
 
-@pytest.fixture
-def made(client: TestClient, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+def _make(client: TestClient, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
     """A plan made (and stored) by POST /v1/plans."""
     answer = client.post("/v1/plans", json=_plan_body(), headers=keys["oms"])
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
+
+
+@pytest.fixture(scope="module")
+def made_once(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> MadeOnce:
+    """The plan of ``made`` for this module's SQLite tests, made once (per test it was most
+    of each set-up: 0.5-0.7 s); each test's service starts on a copy of its database."""
+    return make_once(tmp_path_factory.mktemp("made"), migrated_sqlite, _make)
+
+
+@pytest.fixture
+def made(
+    made_once: MadeOnce,
+    settings: Settings,
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+) -> dict[str, Any]:
+    """A plan made (and stored) by POST /v1/plans (:func:`_make`) in ``client``'s service: on
+    SQLite, the one of ``made_once``, in the copy of its database the service started on."""
+    if not settings.database_url:
+        return copy.deepcopy(made_once.answer)
+    return _make(client, keys)
 
 
 def _stored_differently(
