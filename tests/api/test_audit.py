@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,11 +16,14 @@ from api.core.audit import AuditWriter
 from api.core.config import Settings
 from api.db.models import AuditEntry
 from api.db.session import make_engine, make_sessionmaker, migrate
+from tests.api.conftest import start_on_migrated_copy
 
 
 @pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    """Sessions on a fresh, migrated database: SQLite, and PostgreSQL when configured."""
+def sessions(settings: Settings, migrated_sqlite: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh, migrated database: SQLite (a copy of one migrated once per test
+    process, as a service's in the ``client`` fixture), and PostgreSQL when configured."""
+    start_on_migrated_copy(settings, migrated_sqlite)
     engine = make_engine(settings.resolved_database_url())
     migrate(engine)
     yield make_sessionmaker(engine)

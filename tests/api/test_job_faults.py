@@ -38,6 +38,7 @@ from api.jobs.service import (
     JobService,
     SyncOutcome,
 )
+from tests.api.conftest import start_on_migrated_copy
 
 
 def _locked(*_args: Any, **_kwargs: Any) -> Any:
@@ -94,8 +95,10 @@ class FakeExecutor:
 
 
 @pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    """Sessions on a fresh, migrated database: SQLite, and PostgreSQL when configured."""
+def sessions(settings: Settings, migrated_sqlite: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh, migrated database: SQLite (a copy of one migrated once per test
+    process, as a service's in the ``client`` fixture), and PostgreSQL when configured."""
+    start_on_migrated_copy(settings, migrated_sqlite)
     engine = make_engine(settings.resolved_database_url())
     migrate(engine)
     yield make_sessionmaker(engine)
