@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+import schemathesis.python.asgi as schemathesis_asgi
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
@@ -42,17 +43,23 @@ _ADMIN: dict[str, str] = {}
 def started_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Run the app's lifespan (database, jobs) around the module, with an admin key.
 
-    Its files go to pytest's temp dir: schemathesis keeps its own lifespan of the app until
-    the interpreter exits, so they cannot be removed when the module ends.
+    Its files go to pytest's temp dir. Schemathesis starts its own lifespan of the app, on an
+    event loop thread of its own, and keeps both until the interpreter exits; they are ended
+    with the module (its own exit hook's work, a private function), so that no thread of
+    theirs is left in the test worker (a fork is refused while one runs: the forked-helper
+    tests of the same worker failed).
     """
     ctx = APP.state.ctx
     data_dir = tmp_path_factory.mktemp("schemathesis")
     ctx.settings = ctx.settings.model_copy(update={"data_dir": data_dir})
-    with TestClient(APP):
-        with APP.state.ctx.sessions() as session:
-            key, _ = create_key(session, role=Role.ADMIN, name="schemathesis")
-        _ADMIN["X-API-Key"] = key
-        yield
+    try:
+        with TestClient(APP):
+            with APP.state.ctx.sessions() as session:
+                key, _ = create_key(session, role=Role.ADMIN, name="schemathesis")
+            _ADMIN["X-API-Key"] = key
+            yield
+    finally:
+        schemathesis_asgi._shutdown()
 
 
 @schema.parametrize()
