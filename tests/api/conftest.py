@@ -231,6 +231,8 @@ class MadeOnce:
     database: Path
     keys: dict[str, dict[str, str]]
     answer: dict[str, Any]
+    #: what made ``answer`` (a test on PostgreSQL makes its own with it)
+    make: Callable[[TestClient, dict[str, dict[str, str]]], dict[str, Any]]
 
 
 def make_once(
@@ -245,7 +247,21 @@ def make_once(
     with TestClient(create_app(settings, registry=registry_with_test_kinds())) as client:
         keys = make_keys(client)
         answer = make(client, keys)
-    return MadeOnce(settings.data_dir / "dispatchlab.sqlite3", keys, answer)
+    return MadeOnce(settings.data_dir / "dispatchlab.sqlite3", keys, answer, make)
+
+
+@pytest.fixture
+def made(
+    made_once: MadeOnce,
+    settings: Settings,
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+) -> dict[str, Any]:
+    """What the module's ``made_once`` made, in ``client``'s service: on SQLite its answer (the
+    service started on a copy of its database), on PostgreSQL made anew there."""
+    if not settings.database_url:
+        return copy.deepcopy(made_once.answer)
+    return made_once.make(client, keys)
 
 
 def uses_made_once(request: pytest.FixtureRequest, settings: Settings) -> bool:

@@ -131,20 +131,6 @@ def shared_service(
     yield from serve_shared(tmp_path_factory.mktemp("shared"), migrated_sqlite, made_once)
 
 
-@pytest.fixture
-def made(
-    made_once: MadeOnce,
-    settings: Settings,
-    client: TestClient,
-    keys: dict[str, dict[str, str]],
-) -> dict[str, Any]:
-    """A plan made (and stored) by POST /v1/plans (:func:`_make`) in ``client``'s service: on
-    SQLite, the one of ``made_once``, in the copy of its database the service started on."""
-    if not settings.database_url:
-        return copy.deepcopy(made_once.answer)
-    return _make(client, keys)
-
-
 def _out_of_time(reason: str) -> bool:
     """Whether a fallback reason says the routing ran out of time: at the tests' 0.3 s limit a
     loaded machine may leave the engine no time to start, or stop its search before its first

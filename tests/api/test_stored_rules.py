@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.core.config import Settings
 from api.db.models import Job, PlanRecord
 from api.examples import ALLOCATION_EXAMPLE, PLAN_EXAMPLE, REOPTIMISE_EXAMPLE, WHATIF_EXAMPLE
 from api.jobs.service import event, new_id
@@ -240,20 +239,6 @@ def made_once(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -
     """The plan of ``made`` for this module's SQLite tests, made once (per test it was most
     of each set-up: 0.5-0.7 s); each test's service starts on a copy of its database."""
     return make_once(tmp_path_factory.mktemp("made"), migrated_sqlite, _make)
-
-
-@pytest.fixture
-def made(
-    made_once: MadeOnce,
-    settings: Settings,
-    client: TestClient,
-    keys: dict[str, dict[str, str]],
-) -> dict[str, Any]:
-    """A plan made (and stored) by POST /v1/plans (:func:`_make`) in ``client``'s service: on
-    SQLite, the one of ``made_once``, in the copy of its database the service started on."""
-    if not settings.database_url:
-        return copy.deepcopy(made_once.answer)
-    return _make(client, keys)
 
 
 def _stored_differently(

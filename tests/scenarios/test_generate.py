@@ -151,18 +151,17 @@ def test_invariants(seed: int, num_orders: int, num_nodes: int, num_couriers: in
         assert any(n.location == v.start_location for n in s.nodes)
 
 
-def test_two_thousand_orders_get_a_road_grid_of_over_a_thousand_nodes() -> None:
-    """The default run's size check (~0.7 s; 10,000 orders, ~4 s, and 50,000: -m slow)."""
-    s = generate_city(seed=3, num_orders=2_000, num_nodes=10, num_couriers=60)
-    assert len(s.orders) == 2_000
-    assert isinstance(s.travel, RoadNetworkTravel) and s.travel.grid is not None
-    assert s.travel.grid.num_nodes > 1_000
-
-
-@pytest.mark.slow
-def test_scales_to_ten_thousand_orders() -> None:
-    s = generate_city(seed=3, num_orders=10_000, num_nodes=25, num_couriers=300)
-    assert len(s.orders) == 10_000
+@pytest.mark.parametrize(
+    ("orders", "nodes", "couriers"),
+    [(2_000, 10, 60), pytest.param(10_000, 25, 300, marks=pytest.mark.slow)],
+)
+def test_a_large_city_gets_a_road_grid_of_over_a_thousand_nodes(
+    orders: int, nodes: int, couriers: int
+) -> None:
+    """The default run's size check is 2,000 orders (~0.7 s; 10,000 orders ~4 s and 50,000
+    below: -m slow)."""
+    s = generate_city(seed=3, num_orders=orders, num_nodes=nodes, num_couriers=couriers)
+    assert len(s.orders) == orders
     assert isinstance(s.travel, RoadNetworkTravel) and s.travel.grid is not None
     assert s.travel.grid.num_nodes > 1_000
 

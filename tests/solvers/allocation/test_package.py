@@ -2,27 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
-
-import pytest
-
-import solvers.allocation
-
-
-def test_every_public_name_is_the_one_its_module_defines() -> None:
-    package = solvers.allocation
-    for name in package.__all__:
-        module = importlib.import_module(package._LAZY.exports[name])
-        assert getattr(package, name) is getattr(module, name), name
-    assert sorted(package._LAZY.exports) == sorted(package.__all__)  # no name left out
-    assert set(package.__all__) <= set(dir(package))
-
-
-def test_an_unknown_name_is_an_attribute_error() -> None:
-    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
-        _ = solvers.allocation.Nope
 
 
 def test_a_helper_process_s_first_import_leaves_the_solve_and_scipy_alone() -> None:
