@@ -276,15 +276,6 @@ def uses_made_once(request: pytest.FixtureRequest, settings: Settings) -> bool:
 SHARES_SERVICE = "shares_service"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the :data:`SHARES_SERVICE` mark."""
-    config.addinivalue_line(
-        "markers",
-        f"{SHARES_SERVICE}: the test's client and keys are its module's one service on SQLite "
-        "(it writes nothing the others read)",
-    )
-
-
 @dataclass(frozen=True)
 class SharedService:
     """A module's one started service (:func:`shared_service`) and a key of every role."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import warnings
 import zipfile
 from pathlib import Path
@@ -169,6 +170,9 @@ def test_ppo_trains_the_requested_timesteps(
     out = tmp_path / "m.zip"
     result = train(tiny, params, out=out, logdir=tmp_path / "logs", progress=False)
     assert result.timesteps == timesteps
+    # its logs were closed: SB3 left TensorBoard's writer thread running after learn (session 68)
+    writers = [t for t in threading.enumerate() if "event_file_writer" in type(t).__module__]
+    assert not writers, writers
     saved = load_model(out).meta["info"]["train_params"]
     assert saved["n_steps"] * 2 == timesteps  # the model records the rollout it trained with
 

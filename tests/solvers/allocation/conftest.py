@@ -214,10 +214,13 @@ def brute_force(prob: Problem) -> tuple[int, np.ndarray]:
     """
     shape = tuple(int(u) + 1 for u in prob.arc_ub)
     assert np.prod(shape, dtype=float) <= 200_000, "too big to enumerate"
-    # every allocation, one a row, the last arc's quantity changing fastest
-    combos = np.indices(shape, dtype=np.int64).reshape(len(shape), -1).T if shape else None
-    if combos is None:  # no arc: the one allocation ships nothing
-        combos = np.zeros((1, 0), dtype=np.int64)
+    # every allocation, one a row, the last arc's quantity changing fastest (no arc: the one
+    # allocation ships nothing)
+    combos = (
+        np.indices(shape, dtype=np.int64).reshape(len(shape), -1).T
+        if shape
+        else np.zeros((1, 0), dtype=np.int64)
+    )
     line_of = np.zeros((prob.num_arcs, prob.num_lines), dtype=np.int64)
     line_of[np.arange(prob.num_arcs), prob.arc_line] = 1
     stock_of = np.zeros((prob.num_arcs, prob.avail.size), dtype=np.int64)
