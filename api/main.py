@@ -110,11 +110,16 @@ ROUTING_KINDS = frozenset({"routes", "plans", "reoptimise"})
 #: KPIs): 0.3-0.6 s, which the first plan of a process paid within its time limit (under
 #: load a 0.3 s plan spent it all on them and returned orders unplaced)
 ROUTING_PRELOAD = (
+    # the road graphs' shortest paths (SciPy's csgraph and KD-tree): 0.26-0.33 s that the
+    # first solve on a road network (the generated city's, the demo's) paid within its limit
+    "scenarios.roads",
     "simulation.evaluate",
     "solvers.explain",
     "solvers.routing.engines.ortools_engine",
     "solvers.routing.engines.pyvrp_engine",
     "solvers.routing.greedy",
+    # the break-aware post-optimisation of an engine's plan (~0.03 s)
+    "solvers.routing.polish",
     "solvers.routing.repair",
 )
 
