@@ -1,0 +1,174 @@
+"""The value checks of scenarios/geo.py: their fast paths decide as the full checks do."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from pydantic_core import PydanticKnownError
+
+from scenarios.errors import CONTROL, FieldError, escaped
+from scenarios.geo import (
+    CONTROL_CHARACTERS_REASON,
+    NOT_BOOL_REASON,
+    Location,
+    _float_input,
+    _int_input,
+    _no_control_characters,
+    check_id_keys,
+)
+
+
+def _int_input_reference(value: object) -> object:
+    """:func:`_int_input` as it was before its fast path (session 68)."""
+    if isinstance(value, bool):
+        raise ValueError(NOT_BOOL_REASON)
+    if isinstance(value, str | bytes | bytearray):
+        raise PydanticKnownError("int_type")
+    return value
+
+
+def _float_input_reference(value: object) -> object:
+    """:func:`_float_input` as it was before its fast path (session 68)."""
+    if isinstance(value, bool):
+        raise ValueError(NOT_BOOL_REASON)
+    if isinstance(value, str | bytes | bytearray):
+        raise PydanticKnownError("float_type")
+    return value
+
+
+class _IntSubclass(int):
+    """An int that is no ``int`` by ``type``: the fast path must not be the only way in."""
+
+
+class _StrSubclass(str):
+    """A string that is no ``str`` by ``type``."""
+
+
+#: Any value a number field may be given, JSON's and Python's.
+NUMBER_INPUTS = st.one_of(
+    st.integers(),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.binary(max_size=5),
+    st.binary(max_size=5).map(bytearray),
+    st.none(),
+    st.integers(-(2**63), 2**63 - 1).map(np.int64),
+    st.integers().map(_IntSubclass),
+    st.text(max_size=5).map(_StrSubclass),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+def _outcome(check: Any, value: object) -> tuple[str, object]:
+    """What ``check`` does with ``value``: returns it (the same object) or raises (what)."""
+    try:
+        out = check(value)
+    except PydanticKnownError as err:
+        return "known", err.type
+    except ValueError as err:
+        return "value", str(err)
+    assert out is value
+    return "pass", None
+
+
+@given(NUMBER_INPUTS)
+def test_int_input_decides_as_before(value: object) -> None:
+    """The ``type(value) is int`` fast path passes what the checks passed, refuses the rest
+    as they did (a bool, a string, an int or str subclass included)."""
+    assert _outcome(_int_input, value) == _outcome(_int_input_reference, value)
+
+
+@given(NUMBER_INPUTS)
+def test_float_input_decides_as_before(value: object) -> None:
+    """As :func:`test_int_input_decides_as_before`, for a float (an int is one)."""
+    assert _outcome(_float_input, value) == _outcome(_float_input_reference, value)
+
+
+@pytest.mark.parametrize("check", [_int_input, _float_input])
+def test_number_inputs_refuse_a_bool_and_text(check: Any) -> None:
+    """``True`` and ``"3"`` are refused by both; a plain int is passed on."""
+    with pytest.raises(ValueError, match=NOT_BOOL_REASON):
+        check(True)
+    for text in ("3", b"3", bytearray(b"3")):
+        with pytest.raises(PydanticKnownError):
+            check(text)
+    assert check(3) == 3
+
+
+#: Text with the characters that matter: control (C0, DEL, C1), printable ASCII, others.
+IDS = st.text(
+    alphabet=st.sampled_from(
+        [
+            *("a", "Z", "0", " ", "-", ":"),
+            *("\x00", "\t", "\n", "\x1f", "\x7f", "\x80", "\x9f"),
+            *("\xa0", "é", "\u2028", "\u200b", "日", "\U0001f600"),
+        ]
+    ),
+    max_size=8,
+)
+
+
+@given(IDS)
+def test_no_control_characters_refuses_exactly_the_control_ones(value: str) -> None:
+    """The printable-ASCII fast path and the search agree: refused iff a control character
+    (category Cc) is in it; other unprintable characters (U+2028) are accepted, as before."""
+    has_control = CONTROL.search(value) is not None
+    if has_control:
+        with pytest.raises(ValueError, match=re.escape(CONTROL_CHARACTERS_REASON)):
+            _no_control_characters(value)
+    else:
+        assert _no_control_characters(value) is value
+
+
+@given(st.lists(IDS, max_size=6, unique=True))
+def test_check_id_keys_names_the_first_bad_key(keys: list[str]) -> None:
+    """The joined check passes the keys iff none holds a control character; otherwise the
+    error names the first such key (escaped), as the key-by-key walk did."""
+    mapping = dict.fromkeys(keys, 1)
+    bad = [key for key in keys if CONTROL.search(key) is not None]
+    if not bad:
+        check_id_keys(mapping, "inventory")
+        return
+    with pytest.raises(FieldError) as caught:
+        check_id_keys(mapping, "inventory")
+    assert caught.value.path == ("inventory", escaped(bad[0]))
+    assert caught.value.reason == CONTROL_CHARACTERS_REASON
+
+
+def test_check_id_keys_of_a_large_inventory() -> None:
+    """A key near the end of thousands is found (the joined string holds it)."""
+    mapping = {f"sku-{k:05d}": 1 for k in range(5_000)} | {"sku\x00x": 1}
+    with pytest.raises(FieldError, match=r"inventory\.sku\\x00x"):
+        check_id_keys(mapping, "inventory")
+
+
+COORDINATE = st.one_of(st.none(), st.floats(-90, 90))
+
+
+@given(COORDINATE, COORDINATE, COORDINATE, COORDINATE, st.one_of(st.none(), st.integers(0, 9)))
+def test_location_takes_one_coordinate_system(
+    lat: float | None, lon: float | None, x: float | None, y: float | None, index: int | None
+) -> None:
+    """A location is valid iff lat/lon come together, x/y together, not both systems, and
+    it has a system or an index (the planar fast path of its check included)."""
+    geo = lat is not None, lon is not None
+    planar = x is not None, y is not None
+    valid = (
+        all(geo) == any(geo)
+        and all(planar) == any(planar)
+        and not (all(geo) and all(planar))
+        and (any(geo) or any(planar) or index is not None)
+    )
+    data = {"lat": lat, "lon": lon, "x": x, "y": y, "index": index}
+    if valid:
+        assert Location.model_validate(data).model_dump() == data
+    else:
+        with pytest.raises(ValidationError):
+            Location.model_validate(data)
