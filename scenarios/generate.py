@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field, ValidationError, model_validator
 
+from scenarios.bulk import collector_paused
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.geo import StrictModel
 from scenarios.model import Scenario
@@ -151,6 +152,19 @@ def generate_city(
         raise InputError("seed", f"must be a non-negative integer, got {seed!r}")
     p = params if params is not None else CityParams()
     say = progress if progress is not None else (lambda _stage: None)
+    with collector_paused():  # a large city is millions of objects (see scenarios.bulk)
+        return _generate(seed, num_orders, num_nodes, num_couriers, p, say)
+
+
+def _generate(
+    seed: int,
+    num_orders: int,
+    num_nodes: int,
+    num_couriers: int,
+    p: CityParams,
+    say: Callable[[str], None],
+) -> Scenario:
+    """The city of :func:`generate_city`, its arguments checked."""
     rng = np.random.default_rng(seed)
 
     say("city")

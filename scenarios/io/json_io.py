@@ -12,6 +12,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from scenarios.bulk import collector_paused
 from scenarios.errors import InputError, escaped, field_path, input_error_from_validation
 from scenarios.files import read_limited
 from scenarios.saved import saved_context, warn_corrections
@@ -135,12 +136,13 @@ def from_json(
     ``saved``: the text was saved earlier (a file), so what older versions accepted and the
     model now rejects is corrected with a note and a warning (:mod:`scenarios.saved`).
     """
-    check_unique_keys(text, source=source)  # the parser would keep the last value silently
     context = saved_context() if saved else None
-    try:
-        model = cls.model_validate_json(text, context=context)
-    except ValidationError as err:
-        raise input_error_from_validation(err, source=source) from None
+    with collector_paused():  # a large scenario is millions of objects (scenarios.bulk)
+        check_unique_keys(text, source=source)  # the parser would keep the last value silently
+        try:
+            model = cls.model_validate_json(text, context=context)
+        except ValidationError as err:
+            raise input_error_from_validation(err, source=source) from None
     if context is not None:
         warn_corrections(context, source)
     return model
