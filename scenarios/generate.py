@@ -415,7 +415,8 @@ def _nodes(
         # A held SKU keeps a presentation minimum: 2 units at a DC, the safety stock elsewhere.
         qty = rng.poisson(expected * cover * skew) + (2 if kind == "dc" else safety)
         qty = np.where(held, qty, 0)
-        inventory = {sku_ids[k]: int(qty[k]) for k in np.flatnonzero(qty > 0).tolist()}
+        qty_k = qty.tolist()  # Python ints (as int(qty[k])), read without a conversion each
+        inventory = {sku_ids[k]: qty_k[k] for k in np.flatnonzero(qty > 0).tolist()}
         per_order_s = pick * (1.0 + p.mean_extra_lines)
         pickers = max(min_pickers, math.ceil(cap_orders * per_order_s / open_s))
         stations = max(1, math.ceil(cap_orders * pack / open_s))
@@ -490,20 +491,28 @@ def _orders(
     ids = [s["id"] for s in skus]
     width = max(5, len(str(n)))
 
+    # The loop below reads Python numbers (``tolist``: the same values as ``int(a[i])`` and
+    # ``float(a[i])``), not numpy scalars, which cost a conversion per element read.
+    at = offsets.tolist()
+    line_sku_k, line_qty_k = line_sku.tolist(), line_qty.tolist()
+    weight_k, volume_k = sku_weight.tolist(), sku_volume.tolist()
+    created_i, level_i, vip_i = created.tolist(), level.tolist(), vip.tolist()
+    channel_i, region_i, jitter_i = channel.tolist(), region.tolist(), service_jitter.tolist()
+    xy_i = xy.tolist()
     orders = []
     for i in range(n):
         merged: dict[int, int] = {}
-        for j in range(int(offsets[i]), int(offsets[i + 1])):
-            k = int(line_sku[j])
-            merged[k] = merged.get(k, 0) + int(line_qty[j])
+        for j in range(at[i], at[i + 1]):
+            k = line_sku_k[j]
+            merged[k] = merged.get(k, 0) + line_qty_k[j]
         lines = [{"sku": ids[k], "quantity": q} for k, q in sorted(merged.items())]
         units = sum(merged.values())
-        grams = sum(int(sku_weight[k]) * q for k, q in merged.items())
-        cm3 = sum(int(sku_volume[k]) * q for k, q in merged.items())
-        t = int(created[i])
-        if level[i] < p.express_share:
+        grams = sum(weight_k[k] * q for k, q in merged.items())
+        cm3 = sum(volume_k[k] * q for k, q in merged.items())
+        t = created_i[i]
+        if level_i[i] < p.express_share:
             start, width_s, priority = t + 30 * 60, 90 * 60, 1
-        elif level[i] > 1.0 - p.scheduled_share:
+        elif level_i[i] > 1.0 - p.scheduled_share:
             start, width_s, priority = _next_hour(t + 4 * HOUR_S), HOUR_S, 0
         else:
             start, width_s, priority = _next_hour(t + 2 * HOUR_S), 2 * HOUR_S, 0
@@ -515,22 +524,24 @@ def _orders(
         skills = []
         if grams > 12_000 or cm3 > 40_000:
             skills.append("bulky")
-        if any(k in restricted for k in merged):
+        if not restricted.keys().isdisjoint(merged):
             skills.append("age_check")
-        tier = "vip" if vip[i] else "standard"
+        is_vip = vip_i[i]
+        tier = "vip" if is_vip else "standard"
         penalty = 3_000 + 400 * units
+        x, y = xy_i[i]
         order: dict[str, Any] = {
             "id": f"o{i + 1:0{width}d}",
-            "channel": channels[int(channel[i])],
-            "location": {"x": float(xy[i, 0]), "y": float(xy[i, 1])},
-            "region": REGIONS[int(region[i])],
+            "channel": channels[channel_i[i]],
+            "location": {"x": x, "y": y},
+            "region": REGIONS[region_i[i]],
             "lines": lines,
             "created_s": t,
             "time_windows": [{"start_s": start, "end_s": end}],
-            "service_s": 60 + 20 * len(lines) + int(service_jitter[i]) + (60 if vip[i] else 0),
-            "priority": priority + (2 if vip[i] else 0),
+            "service_s": 60 + 20 * len(lines) + jitter_i[i] + (60 if is_vip else 0),
+            "priority": priority + (2 if is_vip else 0),
             "demand": [units, grams, cm3],
-            "penalty_cents": penalty * (3 if vip[i] else 1),
+            "penalty_cents": penalty * (3 if is_vip else 1),
         }
         if tier != "standard":
             order["tier"] = tier
