@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import Counter
@@ -32,6 +33,31 @@ def test_same_seed_gives_a_byte_identical_file(tmp_path: Path) -> None:
     assert a.read_bytes() == b.read_bytes()
     other = to_json(generate_city(seed=6, num_orders=300, num_nodes=6, num_couriers=12))
     assert other.encode() + b"\n" != a.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("version", "orders", "nodes", "couriers", "sha256_prefix"),
+    [
+        (2, 10, 3, 2, "53c871acbe0c"),
+        (2, 1_000, 10, 40, "4aeaf4c43862"),
+        (1, 10, 3, 2, "4b38a80b1a66"),
+        (1, 1_000, 10, 40, "cf7390da3e43"),
+    ],
+)
+def test_the_benchmark_cities_keep_their_bytes(
+    version: Literal[1, 2], orders: int, nodes: int, couriers: int, sha256_prefix: str
+) -> None:
+    """Seed 1 at the benchmark's two small sizes gives the JSON it gave before (the sha256
+    column of benchmarks/results/generate-city.md, version 2): a change made for speed (the
+    generator's loops, the model's checks, session 69) must not change one byte."""
+    city = generate_city(
+        seed=1,
+        num_orders=orders,
+        num_nodes=nodes,
+        num_couriers=couriers,
+        params=CityParams(generator_version=version),
+    )
+    assert hashlib.sha256(to_json(city).encode()).hexdigest()[:12] == sha256_prefix
 
 
 def test_json_round_trip_is_lossless(city: Scenario, tmp_path: Path) -> None:
