@@ -495,7 +495,12 @@ def _orders(
     # ``float(a[i])``), not numpy scalars, which cost a conversion per element read.
     at = offsets.tolist()
     line_sku_k, line_qty_k = line_sku.tolist(), line_qty.tolist()
-    weight_k, volume_k = sku_weight.tolist(), sku_volume.tolist()
+    # an order's units, grams and cm3 summed over its lines at once (every order has a line:
+    # no empty segment; a SKU drawn twice adds up as its merged line does, in exact integers)
+    starts = offsets[:-1]
+    units_i = np.add.reduceat(line_qty, starts).tolist()
+    grams_i = np.add.reduceat(sku_weight[line_sku] * line_qty, starts).tolist()
+    cm3_i = np.add.reduceat(sku_volume[line_sku] * line_qty, starts).tolist()
     created_i, level_i, vip_i = created.tolist(), level.tolist(), vip.tolist()
     channel_i, region_i, jitter_i = channel.tolist(), region.tolist(), service_jitter.tolist()
     xy_i = xy.tolist()
@@ -506,9 +511,7 @@ def _orders(
             k = line_sku_k[j]
             merged[k] = merged.get(k, 0) + line_qty_k[j]
         lines = [{"sku": ids[k], "quantity": q} for k, q in sorted(merged.items())]
-        units = sum(merged.values())
-        grams = sum(weight_k[k] * q for k, q in merged.items())
-        cm3 = sum(volume_k[k] * q for k, q in merged.items())
+        units, grams, cm3 = units_i[i], grams_i[i], cm3_i[i]
         t = created_i[i]
         if level_i[i] < p.express_share:
             start, width_s, priority = t + 30 * 60, 90 * 60, 1
