@@ -588,6 +588,11 @@ def horizon_problems(
             )
 
     def windows(tws: Sequence[TimeWindow], at: tuple[str | int, ...], what: str) -> None:
+        for w in tws:  # a first pass, inline: nearly every window fits (one per order)
+            if w.end_s < lo or w.start_s > hi:
+                break
+        else:
+            return
         for j, w in enumerate(tws):
             if outside(w):
                 out.append(
@@ -667,10 +672,15 @@ def _check_pickup_ids(orders: Sequence[Order]) -> None:
     (its place would be the place in a list the caller may not have sent, e.g. the stored
     scenario of a re-plan).
     """
-    first: dict[str, str] = {}  # task id -> what used it first
+    # task id -> the order that used it first, and whether as its pickup's (the error's
+    # words are made only for an error: an f-string per order was most of this check's time)
+    first: dict[str, tuple[str, bool]] = {}
     for i, order in enumerate(orders):
-        tasks: list[tuple[str, tuple[str | int, ...], str]] = [
-            (order.id, ("orders", i, "id"), f"order {order.id!r}")
+        if order.pickup is None and order.id not in first:
+            first[order.id] = (order.id, False)  # the common case, as the loop below does it
+            continue
+        tasks: list[tuple[str, tuple[str | int, ...], bool]] = [
+            (order.id, ("orders", i, "id"), False)
         ]
         if order.pickup is not None:
             own = order.pickup.id is not None
@@ -685,11 +695,13 @@ def _check_pickup_ids(orders: Sequence[Order]) -> None:
                     f"{len(order.pickup_id)} characters (at most {MAX_ID_LENGTH}): give the "
                     "pickup an id or shorten the order id",
                 )
-            tasks.append((order.pickup_id, at, f"the pickup of order {order.id!r}"))
-        for task_id, where, what in tasks:
+            tasks.append((order.pickup_id, at, True))
+        for task_id, where, as_pickup in tasks:
             if task_id in first:
-                raise FieldError(where, f"id {task_id!r} is already the id of {first[task_id]}")
-            first[task_id] = what
+                owner, its_pickup = first[task_id]
+                what = f"the pickup of order {owner!r}" if its_pickup else f"order {owner!r}"
+                raise FieldError(where, f"id {task_id!r} is already the id of {what}")
+            first[task_id] = (order.id, as_pickup)
 
 
 def _check_arrival_ids(orders: Sequence[Order]) -> None:

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios import InputError, MatrixTravel, Scenario
-from scenarios.geo import CONTROL_CHARACTERS_REASON
+from scenarios import FieldError, InputError, Location, MatrixTravel, Order, Scenario, TimeWindow
+from scenarios.geo import CONTROL_CHARACTERS_REASON, MAX_ID_LENGTH
 from scenarios.io import from_json, to_json
+from scenarios.model import _check_pickup_ids, horizon_problems
 from scenarios.stochastic import ArrivalProcess
 
 
@@ -825,3 +826,95 @@ def test_a_nul_in_a_plan_or_an_allocation_request_string_is_refused() -> None:
     assert problem(AllocationRequest, {"rules": rules}) == (
         f"rules.restricted_skus.s\\x00: {CONTROL_CHARACTERS_REASON}"
     )
+
+
+def _pickup_ids_reference(orders: list[Order]) -> tuple[tuple[str | int, ...], str] | None:
+    """The first (path, reason) of ``_check_pickup_ids`` as it was before session 69 (its
+    words made for every order), None when the ids are fine."""
+    first: dict[str, str] = {}
+    for i, order in enumerate(orders):
+        tasks: list[tuple[str, tuple[str | int, ...], str]] = [
+            (order.id, ("orders", i, "id"), f"order {order.id!r}")
+        ]
+        if order.pickup is not None:
+            own = order.pickup.id is not None
+            at: tuple[str | int, ...] = (
+                ("orders", i, "pickup", "id") if own else ("orders", i, "id")
+            )
+            if not own and len(order.pickup_id) > MAX_ID_LENGTH:
+                return ("orders", i, "pickup", "id"), "too long"
+            tasks.append((order.pickup_id, at, f"the pickup of order {order.id!r}"))
+        for task_id, where, what in tasks:
+            if task_id in first:
+                return where, f"id {task_id!r} is already the id of {first[task_id]}"
+            first[task_id] = what
+    return None
+
+
+#: Short ids that collide often: an order id, a pickup id, or an order's default pickup id.
+_TASK_IDS = st.sampled_from(["a", "b", "a:pickup", "b:pickup", "x" * 195])
+
+
+@st.composite
+def _pickup_orders(draw: st.DrawFn) -> list[Order]:
+    """Orders with colliding ids, some with a pickup (its own id or the default)."""
+    orders = []
+    for _ in range(draw(st.integers(0, 4))):
+        pickup = draw(st.sampled_from(["none", "default", "own"]))
+        data: dict[str, Any] = _order(id=draw(_TASK_IDS))
+        if pickup != "none":
+            data["pickup"] = {"location": {"x": 1, "y": 1}}
+            if pickup == "own":
+                data["pickup"]["id"] = draw(_TASK_IDS)
+        orders.append(Order.model_validate(data))
+    return orders
+
+
+@given(_pickup_orders())
+def test_pickup_ids_check_decides_as_before(orders: list[Order]) -> None:
+    """The check with its fast path for an order without a pickup, its error's words made
+    only for an error, refuses what it refused, naming the same field in the same words."""
+    expected = _pickup_ids_reference(orders)
+    if expected is None:
+        _check_pickup_ids(orders)
+        return
+    with pytest.raises(FieldError) as caught:
+        _check_pickup_ids(orders)
+    path, reason = expected
+    assert caught.value.path == path
+    if reason != "too long":
+        assert caught.value.reason == reason
+
+
+@given(
+    st.lists(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300)), max_size=3), max_size=4),
+    st.tuples(st.integers(0, 200), st.integers(0, 200)),
+)
+def test_orders_windows_outside_the_horizon_are_all_named(
+    windows: list[list[tuple[int, int]]], horizon: tuple[int, int]
+) -> None:
+    """Every window of an order lying entirely outside the horizon is a problem, in order
+    (the first pass over an order's windows, session 69, skips only orders with none)."""
+    lo, hi = min(horizon), max(horizon)
+    orders = [
+        Order.model_construct(
+            id=f"o{i}",
+            location=Location(x=0, y=0),
+            created_s=0,
+            pickup=None,
+            time_windows=[TimeWindow(start_s=min(w), end_s=max(w)) for w in ws],
+        )
+        for i, ws in enumerate(windows)
+    ]
+    problems = horizon_problems(TimeWindow(start_s=lo, end_s=hi), [], orders)
+    expected = [
+        (
+            ("orders", i, "time_windows", j),
+            f"the window [{min(w)}, {max(w)}] s lies entirely outside the horizon "
+            f"[{lo}, {hi}] s: the delivery could never be made in it",
+        )
+        for i, ws in enumerate(windows)
+        for j, w in enumerate(ws)
+        if max(w) < lo or min(w) > hi
+    ]
+    assert problems == expected
