@@ -137,6 +137,9 @@ _ReadyStamp = tuple[int, tuple[tuple[tuple[int, int], float], ...]]
 _CacheEntry = tuple[int, float, RouteCache, int, _ReadyStamp]
 #: A courier's quotes on one route cache: order -> (its job spec, the rates, the quote).
 _QuoteMemo = tuple[RouteCache, dict[int, tuple[JobSpec, CostRates, Quote]]]
+# A route cache and, by split ``i``, the cache of the route after its first ``i`` breaks and
+# (None until asked for) the cost of that route (see _quote_before_leaving)
+_SplitMemo = tuple[RouteCache, dict[int, list[Any]]]
 SimGen = Generator[simpy.Event, Any, None]
 
 
@@ -632,6 +635,9 @@ class DispatchSimulator:
         # reused while the cache, the order's job spec and the rates are the same objects,
         # and dropped with the cache (at most one cache's quotes per courier are kept).
         self._quotes: dict[int, _QuoteMemo] = {}
+        # Per courier that has not left, the caches of its route after its leading breaks,
+        # for its current route cache only (a function of it, as the quotes above).
+        self._splits: dict[int, _SplitMemo] = {}
         self._jobs: dict[int, JobSpec] = {}  # dropped when the order's parcels change
         # Per courier: the stop lists of its last route cache build and what they depend on.
         self._stops_memo: dict[int, tuple[Any, ...]] = {}
@@ -1141,36 +1147,15 @@ class DispatchSimulator:
         Each split ``i`` is quoted on the route from that departure (exact where the order's
         first stop comes first, dearer elsewhere: those places are another split's), and the
         cheapest is the quote.
+
+        The split caches (and their route costs) are kept while ``cache`` is the same object
+        (see :meth:`_split_memo`).
         """
-        w = self.world
-        route = self._route[c]
-        dep = cache.dep_list
-        only_breaks = lead == len(route)
-        r = self._rates_first[c] if only_breaks else self._rates[c]
         job = self.job_spec(o)
+        splits = self._split_memo(c, cache)
         best = NO_ROUTE
         for i in range(lead + 1):
-            sub = cache if i == 0 else self._cache_after_breaks(c, cache, i)
-            if only_breaks:  # its fixed cost and the whole route from its departure
-                extra = r.fixed + route_cost_cents(
-                    sub,
-                    distance=w.travel.distance_m,
-                    rates=self._rates[c],
-                    distance_rows=self._dist_rows,
-                )
-            else:  # its hours from an earlier departure
-                extra = r.per_hour * (dep[lead] - dep[i]) / 3600.0
-            q = quote_insertion(
-                sub,
-                job,
-                capacity=self._capacity_rows[c],
-                duration=w.travel.duration_s,
-                distance=w.travel.distance_m,
-                rates=CostRates(r.per_km, r.per_hour, r.lateness_per_min, extra),
-                rows=self._rows,
-                symmetric=self._symmetric,
-                shortcut_s=self._shortcut_s,
-            )
+            q = self._quote_split(c, cache, job, splits, lead, i)
             if i == 0 or (
                 q.feasible and (not best.feasible or q.cost_delta_cents < best.cost_delta_cents)
             ):
@@ -1183,16 +1168,88 @@ class DispatchSimulator:
                 )
         return best
 
+    def _split_memo(self, c: int, cache: RouteCache) -> dict[int, list[Any]]:
+        """The split caches (and route costs) of courier ``c``'s route timed by ``cache``:
+        functions of ``cache``, as the quotes are (see :meth:`quote`), so they are kept while
+        it is the same object."""
+        memo = self._splits.get(c)
+        if memo is None or memo[0] is not cache:
+            memo = self._splits[c] = (cache, {})
+        return memo[1]
+
+    def _quote_split(
+        self,
+        c: int,
+        cache: RouteCache,
+        job: JobSpec,
+        splits: dict[int, list[Any]],
+        lead: int,
+        i: int,
+    ) -> Quote:
+        """The quote of split ``i`` of :meth:`_quote_before_leaving` (in its own positions);
+        the split's cache (and route cost) is put in ``splits``."""
+        w = self.world
+        split = splits.get(i)
+        if split is None:
+            sub = cache if i == 0 else self._cache_after_breaks(c, cache, i)
+            split = splits[i] = [sub, None]
+        if lead == len(self._route[c]):  # its fixed cost and the whole route from its departure
+            r = self._rates_first[c]
+            if split[1] is None:
+                split[1] = route_cost_cents(
+                    split[0],
+                    distance=w.travel.distance_m,
+                    rates=self._rates[c],
+                    distance_rows=self._dist_rows,
+                )
+            extra = r.fixed + split[1]
+        else:  # its hours from an earlier departure
+            r = self._rates[c]
+            dep = cache.dep_list
+            extra = r.per_hour * (dep[lead] - dep[i]) / 3600.0
+        return quote_insertion(
+            split[0],
+            job,
+            capacity=self._capacity_rows[c],
+            duration=w.travel.duration_s,
+            distance=w.travel.distance_m,
+            rates=CostRates(r.per_km, r.per_hour, r.lateness_per_min, extra),
+            rows=self._rows,
+            symmetric=self._symmetric,
+            shortcut_s=self._shortcut_s,
+        )
+
     def _cache_after_breaks(self, c: int, cache: RouteCache, i: int) -> RouteCache:
         """Courier ``c``'s route cache from its departure after the first ``i`` breaks of its
         route (taken where it stands), by ``cache``'s timing."""
-        route = self._route[c][i:]
+        whole = self._route[c]
+        route = whole[i:]
         anchor = cache.loc_list[0]
         t0 = cache.dep_list[i]
         loaded, parcels, load0 = self._after_committed(c)
-        locs, earliest, latest, service, deltas, is_break, _ = self._stop_lists(
-            route, anchor, loaded, parcels
-        )
+        memo = self._stops_memo.get(c)
+        if (
+            memo is not None
+            and memo[0] is whole
+            and memo[1] == anchor
+            and memo[2] == loaded
+            and memo[3] == parcels
+        ):
+            # The whole route's stop lists from the same place with the same parcels on board,
+            # less the first i stops: breaks, taken at the anchor, which change no load (what
+            # _stop_lists gives for the rest of the route), with the current ready estimates.
+            locs, earliest, latest, service, deltas, is_break, ready_keys = memo[4:]
+            earliest = earliest[i:]
+            ready = self._ready_est
+            for k, key in ready_keys:
+                if k >= i:
+                    earliest[k - i] = ready.get(key, 0.0)
+            locs, latest, service, deltas = locs[i:], latest[i:], service[i:], deltas[i:]
+            is_break = None if is_break is None else is_break[i:]
+        else:
+            locs, earliest, latest, service, deltas, is_break, _ = self._stop_lists(
+                route, anchor, loaded, parcels
+            )
         return self._build_cache(
             c, route, anchor, t0, (locs, earliest, latest, service, deltas, is_break), load0
         )

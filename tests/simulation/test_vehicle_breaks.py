@@ -9,6 +9,7 @@ that behaviour (old figures).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from scenarios import Plan, PlannedStop, Route, Scenario, StopKind
 from scenarios.generate import CityParams, generate_city
+from scenarios.model import Break, TimeWindow
 from simulation.decisions import Assign, Stop, StopType
 from simulation.evaluate import simulate
 from simulation.params import SimParams
@@ -348,3 +350,51 @@ def test_the_twin_courier_takes_its_break_at_the_depot_before_leaving() -> None:
     assert sim.break_violations == [] and result.metrics["breaks_late"] == 0.0
     assert sim.first_departure_s[0] == float(BREAK_LATE_S)  # it left once the order existed
     assert len([k for k, *_ in sim.executed[0] if k != StopType.BREAK]) == 2  # both orders
+
+
+def _two_breaks(scenario: Scenario) -> Scenario:
+    """``scenario`` with two short breaks for every vehicle, in its first working hours (so
+    that a courier yet to leave has one or two breaks to take first)."""
+    vehicles = []
+    for v in scenario.vehicles:
+        a = v.shift.start_s if v.shift is not None else 0
+        first = Break(window=TimeWindow(start_s=a + 1800, end_s=a + 3 * 3600), duration_s=900)
+        second = Break(window=TimeWindow(start_s=a + 3600, end_s=a + 5 * 3600), duration_s=1200)
+        vehicles.append(v.model_copy(update={"breaks": [first, second]}))
+    return scenario.model_copy(update={"vehicles": vehicles})
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["fleet-breaks", "two-breaks-each"])
+def test_kept_split_caches_quote_a_courier_yet_to_leave_as_fresh_ones(
+    monkeypatch: pytest.MonkeyPatch, two: bool
+) -> None:
+    """A courier yet to leave, its route opening with breaks, is quoted on each split (the
+    order put after its first i breaks) on caches kept while its route cache is the same
+    object, their stop lists sliced from the whole route's (session 69): the same quote, to
+    the bit, as on split caches built afresh from fresh stop lists, on every such quote of
+    two insertion days."""
+    seen: Counter[tuple[int, bool]] = Counter()
+    kept = DispatchSimulator._quote_before_leaving
+
+    def both(sim: DispatchSimulator, o: int, c: int, cache: Any, lead: int) -> Any:
+        got = kept(sim, o, c, cache, lead)
+        splits, stops = sim._splits.pop(c, None), sim._stops_memo.pop(c, None)
+        want = kept(sim, o, c, cache, lead)  # (on fresh split caches and stop lists)
+        if splits is not None:
+            sim._splits[c] = splits
+        if stops is not None:
+            sim._stops_memo[c] = stops
+        assert repr(got) == repr(want)
+        seen[(lead, lead < len(sim._route[c]))] += 1  # (else: only breaks to take)
+        return got
+
+    monkeypatch.setattr(DispatchSimulator, "_quote_before_leaving", both)
+    v1 = CityParams(generator_version=1)
+    for seed in (3, 7):
+        city = generate_city(seed=seed, num_orders=80, num_nodes=3, num_couriers=6, params=v1)
+        city = city.model_copy(update={"arrivals": None})
+        simulate(_two_breaks(city) if two else city, policy="insertion", seed=1)
+    # Routes with work after the breaks were compared (two leading breaks too).
+    assert any(n for (_, work), n in seen.items() if work)
+    if two:
+        assert any(n for (lead, _), n in seen.items() if lead == 2)
