@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from api import idempotency
 from api.context import Lane, ServiceContext
 from api.core.errors import (
+    ARRIVED_AT,
     JOB_BEING_CONFIRMED,
     JOB_BEING_QUEUED,
     JOB_BEING_STARTED,
@@ -71,6 +72,7 @@ class Busy(HTTPException):
 
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 @contextlib.asynccontextmanager
@@ -131,6 +133,49 @@ async def body_as_sent(request: Request) -> RawJson | None:
         return None
 
 
+#: seconds kept back from a synchronous solve's time limit for the work after its solver
+#: returns (the answer's explanation, its JSON, the job row's end): a fixed part and a part
+#: per order, measured on a 1,000-order routing answer (docs/api.md, "Time limits")
+ANSWER_RESERVE_S = 0.02
+ANSWER_RESERVE_PER_ORDER_S = 0.00005
+#: the least time limit a synchronous solve's solver is given, however late it starts: its
+#: own floor and fast path (the greedy plan, the nearest-node rule) answer within it
+MIN_SOLVER_TIME_LIMIT_S = 0.01
+
+#: the clock of :func:`solver_time_limit` (the middleware's, which notes a request's arrival)
+clock: Callable[[], float] = time.monotonic
+
+#: the solver's input for a synchronous solve, given the time limit it has left
+WithLimit = Callable[[float], BaseModel]
+
+
+def answer_reserve_s(num_orders: int) -> float:
+    """Seconds kept back from a synchronous solve's time limit for writing its answer."""
+    return ANSWER_RESERVE_S + ANSWER_RESERVE_PER_ORDER_S * max(num_orders, 0)
+
+
+def solver_time_limit(request: Request, time_limit_s: float, num_orders: int) -> float:
+    """The solver's time limit for a synchronous answer within ``time_limit_s`` of arrival.
+
+    What is left of ``time_limit_s`` after the time since the request arrived (its body read
+    and validated, its wait for a lane, its job row) and the answer's reserve
+    (:func:`answer_reserve_s`), and at least :data:`MIN_SOLVER_TIME_LIMIT_S`. A request the
+    middleware did not time (no arrival noted) counts from now.
+    """
+    arrived = getattr(request.state, ARRIVED_AT, None)
+    spent_s = 0.0 if arrived is None else max(clock() - float(arrived), 0.0)
+    left_s = time_limit_s - spent_s - answer_reserve_s(num_orders)
+    return max(min(left_s, time_limit_s), min(MIN_SOLVER_TIME_LIMIT_S, time_limit_s))
+
+
+def with_time_limit(body: M, time_limit_s: float) -> M:
+    """``body`` (a request with ``params.time_limit_s``) with its solver's time limit."""
+    params = cast(BaseModel, getattr(body, "params"))  # noqa: B009 (any request model)
+    return body.model_copy(
+        update={"params": params.model_copy(update={"time_limit_s": time_limit_s})}
+    )
+
+
 def note_audit(request: Request, **fields: Any) -> None:
     """Attach outcome details (result, solver, seed, job_id) to this request's audit row.
 
@@ -163,6 +208,9 @@ class _Attempt:
     job: Job | None = None
     stored: RawJson | None = None  # the job row's payload, when not ``payload`` itself
     request: Request | None = None  # its request, for the audit's note of a stop's 503
+    #: the time limit its request asked, which its answer states, when its solver was given
+    #: what was left of it (:func:`solver_time_limit`)
+    asked_limit_s: float | None = None
     #: the fast lane's end, once stored: the first one stored is the job's (its request's
     #: cut by the server, :func:`_cut`, or its fallback's thread, whichever comes first)
     ended: SyncOutcome | None = None
@@ -415,8 +463,17 @@ def _settle(
         reason = f"solver error: {type(err).__name__}: {err}"[:500]
         return _fallback(attempt, "crash", reason)
     breaker.record_success()
+    result = _stating_asked_limit(result, attempt.asked_limit_s)
     attempt.record(DONE, result)
     return SolveOutcome(result=result, job_id=attempt.job_id)
+
+
+def _stating_asked_limit(result: JsonDict, asked_limit_s: float | None) -> JsonDict:
+    """``result`` with ``solver.time_limit_s`` the limit its request asked (if given)."""
+    solver = result.get("solver")
+    if asked_limit_s is None or not isinstance(solver, dict) or "time_limit_s" not in solver:
+        return result
+    return {**result, "solver": {**solver, "time_limit_s": asked_limit_s}}
 
 
 def solve_sync(
@@ -432,12 +489,17 @@ def solve_sync(
     lane: Lane,
     solver_input: BaseModel | None = None,
     stored: RawJson | None = None,
+    with_limit: WithLimit | None = None,
+    num_orders: int = 0,
 ) -> SolveOutcome:
     """Run job ``kind`` now within ``time_limit_s`` (+ grace), falling back when it fails.
 
     The job row is stored when the solve starts, with ``stored`` (the body as sent, see
     :func:`body_as_sent`) or else ``payload`` as its payload. ``solver_input``: the validated
     body the payload was dumped from, handed to the task instead of the payload.
+    ``with_limit``: the task's input given a time limit; the solver then has what is left
+    of ``time_limit_s`` since the request arrived (:func:`solver_time_limit`, with the
+    reserve of ``num_orders``), and the answer states ``time_limit_s``.
     """
     attempt = _begin(
         ctx,
@@ -450,6 +512,9 @@ def solve_sync(
         lane=lane,
         stored=stored,
     )
+    if with_limit is not None:  # measured once the job row is written, just before the solve
+        solver_input = with_limit(solver_time_limit(request, time_limit_s, num_orders))
+        attempt.asked_limit_s = time_limit_s
     future = _submit(attempt, lane, solver_input)
     return _settle(attempt, future, time_limit_s)
 
@@ -465,6 +530,8 @@ async def solve_fast(
     time_limit_s: float,
     lane: Lane,
     inline: bool = False,
+    with_limit: WithLimit | None = None,
+    num_orders: int = 0,
 ) -> SolveOutcome:
     """:func:`solve_sync` for answers in milliseconds, awaited on the event loop.
 
@@ -473,7 +540,8 @@ async def solve_fast(
     body as sent as its payload. The fallback, when needed, runs in a worker thread.
     ``inline``: the caller knows the solve is small and bounded (a one-order online
     allocation, about a millisecond): it runs on the event loop, since handing it to a
-    pool thread and back costs more CPU than the solve under load.
+    pool thread and back costs more CPU than the solve under load. ``with_limit`` and
+    ``num_orders``: as for :func:`solve_sync`.
     """
     attempt = _begin(
         ctx,
@@ -486,7 +554,11 @@ async def solve_fast(
         lane=lane,
         stored=await body_as_sent(request),
     )
-    future = _submit(attempt, lane, body, inline=inline)
+    solver_input = body
+    if with_limit is not None:
+        solver_input = with_limit(solver_time_limit(request, time_limit_s, num_orders))
+        attempt.asked_limit_s = time_limit_s
+    future = _submit(attempt, lane, solver_input, inline=inline)
     if future is not None and not future.done():
         waiter = asyncio.wrap_future(future)
         # a solve that overruns keeps its thread; its late answer or error is dropped here
@@ -806,8 +878,14 @@ def solve_or_queue(
     time_limit_s: float,
     job_timeout_s: float,
     lane: Lane,
+    with_limit: WithLimit | None = None,
+    num_orders: int = 0,
 ) -> SolveOutcome | tuple[int, BaseModel, str | None]:
-    """Solve job ``kind`` now when ``sync`` (its outcome), else queue it (the 202 answer)."""
+    """Solve job ``kind`` now when ``sync`` (its outcome), else queue it (the 202 answer).
+
+    ``with_limit``, ``num_orders``: the solve's time limit counts from the request's arrival
+    (:func:`solve_sync`); a job keeps its limit.
+    """
     if not sync:
         job = submit_job(
             ctx,
@@ -830,6 +908,8 @@ def solve_or_queue(
         seed=seed,
         time_limit_s=time_limit_s,
         lane=lane,
+        with_limit=with_limit,
+        num_orders=num_orders,
     )
 
 
@@ -939,6 +1019,8 @@ def solve_or_queue_response(
     job_timeout_s: float,
     lane: Lane,
     answer: Callable[[SolveOutcome], BaseModel],
+    with_limit: WithLimit | None = None,
+    num_orders: int = 0,
 ) -> Response:
     """:func:`solve_or_queue` once per ``Idempotency-Key``: 200 with ``answer(outcome)``, or 202."""
 
@@ -955,6 +1037,8 @@ def solve_or_queue_response(
             time_limit_s=time_limit_s,
             job_timeout_s=job_timeout_s,
             lane=lane,
+            with_limit=with_limit,
+            num_orders=num_orders,
         )
         if isinstance(outcome, tuple):  # queued: the 202 answer
             return outcome

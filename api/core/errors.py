@@ -79,6 +79,11 @@ def error_response(
 #: the key of a request's :class:`RequestCut` in its ASGI scope's state
 REQUEST_CUT = "request_cut"
 
+#: the key of a request's arrival (a :func:`time.monotonic` reading, taken by the middleware
+#: before it reads the body) in its ASGI scope's state: a synchronous solve's time limit
+#: counts from it (:func:`api.solve.solver_time_limit`)
+ARRIVED_AT = "arrived_at_s"
+
 #: the longest the server's cut of a request waits for the decision it reaches in progress
 #: (an async submit committing its job, a synchronous solve storing its outcome), seconds.
 #: Both take milliseconds (a commit); past this the database is taken to be hung, and the

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import balance
 from api.core.errors import (
+    ARRIVED_AT,
     REQUEST_CUT,
     ErrorPublic,
     FieldProblem,
@@ -55,6 +56,7 @@ class ServiceMiddleware:
             return
         start = time.perf_counter()
         state: dict[str, Any] = scope.setdefault("state", {})
+        state[ARRIVED_AT] = time.monotonic()
         cut = state[REQUEST_CUT] = RequestCut()
         status_box = [500]
         limit = self.ctx.settings.max_body_bytes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Annotated, cast
 
@@ -40,6 +41,7 @@ from api.solve import (
     run_in_lane,
     solve_fast,
     solve_sync,
+    with_time_limit,
 )
 from scenarios.errors import fields_under
 from scenarios.model import Tier
@@ -138,7 +140,8 @@ async def create_allocation(
     ``unfilled`` with the reason; an impossible request answers ``status: "infeasible"`` with
     a diagnosis. If the optimiser crashes or overruns, the nearest-node baseline answers.
     Answered now (200) when the time limit and the number of orders allow it (``mode``
-    ``auto``, the default, or ``sync``), else 202 with a job whose result is this answer.
+    ``auto``, the default, or ``sync``), within the time limit counted from the request's
+    arrival, else 202 with a job whose result is this answer.
     """
     settings = ctx.settings
     limit_s = body.params.time_limit_s
@@ -165,6 +168,8 @@ async def create_allocation(
                 time_limit_s=limit_s,
                 lane=lane,
                 inline=_inline(body),
+                with_limit=functools.partial(with_time_limit, body),
+                num_orders=n,
             )
         return json_response(200, _public(request, outcome))
     payload = body.model_dump(mode="json")
@@ -183,6 +188,8 @@ async def create_allocation(
             lane=lane,
             solver_input=body,
             stored=stored,
+            with_limit=functools.partial(with_time_limit, body),
+            num_orders=n,
         )
         return 200, _public(request, outcome), None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
@@ -28,6 +29,7 @@ from api.solve import (
     SolveOutcome,
     engine_fallback_reason,
     solve_or_queue_response,
+    with_time_limit,
 )
 
 router = APIRouter(prefix="/v1/routes", tags=["routes"], responses=ERROR_RESPONSES)
@@ -51,9 +53,10 @@ def create_routes(
 ) -> Response:
     """Plan routes within ``params.time_limit_s``.
 
-    Answered now (200) when the time limit and the number of orders allow it, else 202 with
-    a job. Infeasible problems answer 200 with ``status: "infeasible"`` and a diagnosis; if
-    the solver crashes or overruns, the greedy plan answers with ``fallback: true``.
+    Answered now (200) when the time limit and the number of orders allow it, within the
+    time limit counted from the request's arrival, else 202 with a job. Infeasible problems
+    answer 200 with ``status: "infeasible"`` and a diagnosis; if the solver crashes or
+    overruns, the greedy plan answers with ``fallback: true``.
     """
     settings = ctx.settings
     limit_s = body.params.time_limit_s
@@ -90,4 +93,6 @@ def create_routes(
         job_timeout_s=limit_s * 2 + JOB_GRACE_S,
         lane=ctx.lanes["heavy"],
         answer=answer,
+        with_limit=functools.partial(with_time_limit, body),
+        num_orders=len(body.scenario.orders),
     )

@@ -47,8 +47,9 @@ def routes_result(
     )
 
 
-def run(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
-    """Solve a :class:`RoutesCreate` payload (progress: :func:`timed_progress`)."""
+def run(payload: JsonDict | RoutesCreate, *, progress: ProgressFn | None = None) -> JsonDict:
+    """Solve a :class:`RoutesCreate` payload, or the already validated body (progress:
+    :func:`timed_progress`)."""
     body = read_payload(RoutesCreate, payload)
     with timed_progress(progress, body.params.time_limit_s, name="routing-progress") as phase:
         with fields_under("params"):  # the solver names fields of its params
