@@ -1168,6 +1168,22 @@ class DispatchSimulator:
                 )
         return best
 
+    def _stops_memo_for(
+        self, c: int, route: Any, anchor: Any, loaded: Any, parcels: Any
+    ) -> tuple[Any, ...] | None:
+        """Courier ``c``'s kept stop lists if made for ``route`` (the same object) from
+        ``anchor`` with these parcels on board, else None."""
+        memo = self._stops_memo.get(c)
+        if (
+            memo is not None
+            and memo[0] is route
+            and memo[1] == anchor
+            and memo[2] == loaded
+            and memo[3] == parcels
+        ):
+            return memo
+        return None
+
     def _split_memo(self, c: int, cache: RouteCache) -> dict[int, list[Any]]:
         """The split caches (and route costs) of courier ``c``'s route timed by ``cache``:
         functions of ``cache``, as the quotes are (see :meth:`quote`), so they are kept while
@@ -1227,14 +1243,8 @@ class DispatchSimulator:
         anchor = cache.loc_list[0]
         t0 = cache.dep_list[i]
         loaded, parcels, load0 = self._after_committed(c)
-        memo = self._stops_memo.get(c)
-        if (
-            memo is not None
-            and memo[0] is whole
-            and memo[1] == anchor
-            and memo[2] == loaded
-            and memo[3] == parcels
-        ):
+        memo = self._stops_memo_for(c, whole, anchor, loaded, parcels)
+        if memo is not None:
             # The whole route's stop lists from the same place with the same parcels on board,
             # less the first i stops: breaks, taken at the anchor, which change no load (what
             # _stop_lists gives for the rest of the route), with the current ready estimates.
@@ -1413,14 +1423,8 @@ class DispatchSimulator:
                 return hit[2]
         route = self._route[c]
         loaded, parcels, load0 = self._after_committed(c)
-        memo = self._stops_memo.get(c)
-        if (
-            memo is not None
-            and memo[0] is route
-            and memo[1] == anchor
-            and memo[2] == loaded
-            and memo[3] == parcels
-        ):
+        memo = self._stops_memo_for(c, route, anchor, loaded, parcels)
+        if memo is not None:
             # The same stops from the same place with the same parcels on board (only the
             # time moved on): only the pickups' ready estimates may have changed.
             locs, earliest, latest, service, deltas, is_break, ready_keys = memo[4:]
