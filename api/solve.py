@@ -143,7 +143,7 @@ ANSWER_RESERVE_PER_ORDER_S = 0.00005
 MIN_SOLVER_TIME_LIMIT_S = 0.01
 
 #: the clock of :func:`solver_time_limit` (the middleware's, which notes a request's arrival)
-clock: Callable[[], float] = time.monotonic
+clock: Callable[[], float] = time.perf_counter
 
 #: the solver's input for a synchronous solve, given the time limit it has left
 WithLimit = Callable[[float], BaseModel]
@@ -476,6 +476,22 @@ def _stating_asked_limit(result: JsonDict, asked_limit_s: float | None) -> JsonD
     return {**result, "solver": {**solver, "time_limit_s": asked_limit_s}}
 
 
+def _within_limit(
+    attempt: _Attempt,
+    request: Request,
+    solver_input: BaseModel | None,
+    time_limit_s: float,
+    with_limit: WithLimit | None,
+    num_orders: int,
+) -> BaseModel | None:
+    """The solver's input: given what is left of ``time_limit_s`` since the request arrived
+    when ``with_limit`` is given (measured now, just before the solve), else as is."""
+    if with_limit is None:
+        return solver_input
+    attempt.asked_limit_s = time_limit_s
+    return with_limit(solver_time_limit(request, time_limit_s, num_orders))
+
+
 def solve_sync(
     ctx: ServiceContext,
     session: Session,
@@ -512,9 +528,9 @@ def solve_sync(
         lane=lane,
         stored=stored,
     )
-    if with_limit is not None:  # measured once the job row is written, just before the solve
-        solver_input = with_limit(solver_time_limit(request, time_limit_s, num_orders))
-        attempt.asked_limit_s = time_limit_s
+    solver_input = _within_limit(
+        attempt, request, solver_input, time_limit_s, with_limit, num_orders
+    )
     future = _submit(attempt, lane, solver_input)
     return _settle(attempt, future, time_limit_s)
 
@@ -554,10 +570,7 @@ async def solve_fast(
         lane=lane,
         stored=await body_as_sent(request),
     )
-    solver_input = body
-    if with_limit is not None:
-        solver_input = with_limit(solver_time_limit(request, time_limit_s, num_orders))
-        attempt.asked_limit_s = time_limit_s
+    solver_input = _within_limit(attempt, request, body, time_limit_s, with_limit, num_orders)
     future = _submit(attempt, lane, solver_input, inline=inline)
     if future is not None and not future.done():
         waiter = asyncio.wrap_future(future)

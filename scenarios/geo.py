@@ -63,7 +63,7 @@ def _plain_ascii(text: str) -> bool:
     """True when ``text`` is printable ASCII (so holds no control character: those are the
     unprintable ASCII and the C1 range); a string method, faster than :data:`CONTROL`'s
     search, for the ids and keys of a scenario, which nearly all are."""
-    return isinstance(text, str) and text.isascii() and text.isprintable()
+    return text.isascii() and text.isprintable()
 
 
 #: The longest id (:data:`Id`) the domain model accepts.

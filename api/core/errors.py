@@ -79,7 +79,7 @@ def error_response(
 #: the key of a request's :class:`RequestCut` in its ASGI scope's state
 REQUEST_CUT = "request_cut"
 
-#: the key of a request's arrival (a :func:`time.monotonic` reading, taken by the middleware
+#: the key of a request's arrival (a :func:`time.perf_counter` reading, taken by the middleware
 #: before it reads the body) in its ASGI scope's state: a synchronous solve's time limit
 #: counts from it (:func:`api.solve.solver_time_limit`)
 ARRIVED_AT = "arrived_at_s"

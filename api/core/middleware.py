@@ -56,7 +56,7 @@ class ServiceMiddleware:
             return
         start = time.perf_counter()
         state: dict[str, Any] = scope.setdefault("state", {})
-        state[ARRIVED_AT] = time.monotonic()
+        state[ARRIVED_AT] = start
         cut = state[REQUEST_CUT] = RequestCut()
         status_box = [500]
         limit = self.ctx.settings.max_body_bytes
