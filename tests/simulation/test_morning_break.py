@@ -1,0 +1,210 @@
+"""Why cheapest insertion delivers a morning order after the break of a courier yet to leave.
+
+Found on the 1,500-order city with breaks (``generate_city(seed=1, num_orders=1500,
+num_nodes=20, num_couriers=40)``, its own orders, policy ``insertion``; session 70): the orders
+due 07:00-09:00 are dispatched at 05:00, when no courier has left and every courier on shift
+that morning has a break three hours into its shift (bike-020: shift 07:00-15:00, break
+10:00-12:00, 30 min). Order 5 (``o00006``) is quoted on bike-020 after its break, 39,261.3 s,
+at 3,483.0 cents; before it, on time, bike-010 would cost 7,160.3 cents: it would leave at its
+shift start and, its order delivered at 25,594 s, stand on the clock until its break window
+opens at 36,000 s (a courier that has worked takes its breaks), 12,692 s of courier time at
+1,600 cents/h, where the lateness after the break costs 25 cents/min. The quotes are what the
+twin charges; these tests pin that on a one-courier day, the same pattern in small.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scenarios import Scenario
+from simulation.decisions import (
+    Action,
+    Assign,
+    DecisionState,
+    Quote,
+    ReplaceRoutes,
+    Stop,
+    StopType,
+)
+from simulation.evaluate import simulate
+from simulation.params import SimParams
+from simulation.policies import CheapestInsertionPolicy
+from simulation.result import SimulationResult
+from simulation.twin import DispatchSimulator
+from tests.simulation.conftest import line_scenario
+
+
+def _morning_day(
+    *,
+    lateness_cents_per_min: int = 25,
+    shift: tuple[int, int] = (0, 15_000),
+    break_window: tuple[int, int] = (10_000, 12_000),
+    break_s: int = 1800,
+    window: tuple[int, int] = (0, 2000),
+    created_s: int = 0,
+    x: int = 300,
+    cost_per_hour_cents: int = 1600,
+    fixed_cost_cents: int = 1500,
+) -> Scenario:
+    """One bike at the depot (x=0; the line's 1 m/s) with a break well into its shift, and
+    one order ``a`` at ``x`` due early (a city morning in small, bike prices by default)."""
+    data = line_scenario().model_dump(mode="json")
+    data["horizon"] = {"start_s": 0, "end_s": 20_000}
+    order = data["orders"][0]
+    order.update(
+        location={"x": x, "y": 0},
+        created_s=created_s,
+        time_windows=[{"start_s": window[0], "end_s": window[1]}],
+    )
+    data["orders"] = [order]
+    bike = data["vehicles"][0]
+    bike.update(
+        cost_per_km_cents=4,
+        cost_per_hour_cents=cost_per_hour_cents,
+        fixed_cost_cents=fixed_cost_cents,
+        shift={"start_s": shift[0], "end_s": shift[1]},
+        breaks=[
+            {
+                "window": {"start_s": break_window[0], "end_s": break_window[1]},
+                "duration_s": break_s,
+            }
+        ],
+    )
+    data["vehicles"] = [bike]
+    data["costs"] = {**data.get("costs", {}), "lateness_cents_per_min": lateness_cents_per_min}
+    return Scenario.model_validate(data)
+
+
+class _Quoted(CheapestInsertionPolicy):
+    """Cheapest insertion (every courier, no dispatch horizon) keeping the quote it followed."""
+
+    def __init__(self) -> None:
+        super().__init__(num_candidates=None, dispatch_horizon_s=None)
+        self.quotes: list[Quote] = []
+
+    def decide(self, state: DecisionState) -> Action | None:
+        """Decide as cheapest insertion; remember the quote of each assignment."""
+        action = super().decide(state)
+        if isinstance(action, Assign):
+            assert self._view is not None
+            self.quotes.append(self._view.quote(action.order, action.courier))
+        return action
+
+
+def _play(scenario: Scenario, **params: bool) -> tuple[DispatchSimulator, Quote, SimulationResult]:
+    """The day under cheapest insertion (noise off), with the one quote it followed."""
+    policy = _Quoted()
+    sim = DispatchSimulator(scenario, params=SimParams(record_routes=True, **params))
+    result = simulate(scenario, None, policy, seed=1, simulator=sim)
+    assert len(policy.quotes) == 1
+    return sim, policy.quotes[0], result
+
+
+def _stops(sim: DispatchSimulator) -> list[tuple[str, float]]:
+    """The executed stops of the courier: kind and service (or break) start."""
+    names = {StopType.PICKUP: "pickup", StopType.DELIVERY: "delivery", StopType.BREAK: "break"}
+    return [(names[StopType(k)], start) for k, _o, _n, _a, start, _d in sim.executed[0]]
+
+
+# The day after the break: it is taken where the bike stands, off the clock (10,000-11,800 s);
+# the bike leaves then and delivers at 12,100 s, 10,100 s late, home at 12,410 s.
+AFTER = 1500 + 4 * 600 / 1000 + 1600 * 610 / 3600 + 25 * 10_100 / 60
+# Before it: the bike leaves at 0, delivers on time at 300 s, stands on the clock until the
+# break's window opens at 10,000 s, takes it and is home at 12,100 s.
+BEFORE = 1500 + 4 * 600 / 1000 + 1600 * 12_100 / 3600
+
+
+def test_the_morning_order_goes_after_the_break_where_the_twin_charges_less() -> None:
+    # The pattern of the 1,500-order city's order 5: on time before the break, the bike is on
+    # the clock from its shift start through its standing and its break (6,880 cents); after
+    # it, the order is late but the bike's clock starts after its break (5,982 cents). The
+    # quote follows the twin: the policy's day costs what it quoted, and the on-time day,
+    # played by putting the order before the break, costs the more its planned cost says.
+    scenario = _morning_day()
+    sim, q, day = _play(scenario)
+    assert _stops(sim) == [("break", 10_000.0), ("pickup", 11_800.0), ("delivery", 12_100.0)]
+    assert q.delivery_start_s == 12_100.0 and q.lateness_s == 10_100.0
+    assert day.metrics["cost_cents"] == pytest.approx(AFTER)
+    assert q.cost_delta_cents == pytest.approx(AFTER)
+    assert day.metrics["on_time_rate"] == 0.0
+
+    on_time = DispatchSimulator(scenario, params=SimParams(record_routes=True))
+    on_time.reset(seed=1)
+    state = on_time.next_decision()
+    assert state is not None and state.focus_order == 0
+    (brk,) = state.routes[0]
+    deliver = Stop(int(StopType.DELIVERY), 0, on_time.orders.location[0])
+    before = [*on_time.pickup_stops(0), deliver, brk]
+    planned = on_time.planned_cost_cents(0, before)
+    assert on_time.apply(ReplaceRoutes({0: before})).rejected == ()
+    while on_time.next_decision() is not None:
+        on_time.apply(None)
+    played = on_time.result()
+    assert _stops(on_time) == [("pickup", 0.0), ("delivery", 300.0), ("break", 10_000.0)]
+    assert played.metrics["on_time_rate"] == 1.0
+    assert played.metrics["cost_cents"] == pytest.approx(planned) == pytest.approx(BEFORE)
+    assert BEFORE > AFTER
+
+
+def test_a_dearer_lateness_puts_the_morning_order_before_the_break() -> None:
+    # The choice is the prices': at 35 cents/min the 10,100 s of lateness (5,892 cents) cost
+    # more than the bike's 11,490 s more on the clock (5,107 cents): on time, before it.
+    sim, q, day = _play(_morning_day(lateness_cents_per_min=35))
+    assert _stops(sim) == [("pickup", 0.0), ("delivery", 300.0), ("break", 10_000.0)]
+    assert q.lateness_s == 0.0 and day.metrics["on_time_rate"] == 1.0
+    assert day.metrics["cost_cents"] == pytest.approx(BEFORE) == pytest.approx(q.cost_delta_cents)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start=st.integers(0, 3000),
+    break_at=st.integers(0, 5000),
+    break_slack=st.integers(0, 2000),
+    break_s=st.integers(60, 1800),
+    window_at=st.integers(0, 8000),
+    window_s=st.integers(0, 3000),
+    created_s=st.integers(0, 3000),
+    x=st.integers(10, 1500),
+    per_hour=st.sampled_from([0, 600, 1600, 3600]),
+    fixed=st.sampled_from([0, 1500]),
+    lateness=st.sampled_from([0, 25, 100]),
+    go_home=st.booleans(),
+)
+def test_a_courier_yet_to_leave_delivers_and_costs_what_its_quote_said(
+    start: int,
+    break_at: int,
+    break_slack: int,
+    break_s: int,
+    window_at: int,
+    window_s: int,
+    created_s: int,
+    x: int,
+    per_hour: int,
+    fixed: int,
+    lateness: int,
+    go_home: bool,
+) -> None:
+    # Noise off, one courier standing before its break, one order: whichever side of the
+    # break the order goes, the delivery starts when the quote said and the day costs what
+    # it quoted (the quote prices what the twin charges, on either side of the break).
+    opens = start + break_at
+    # (a shift long enough to deliver after the break, or once the window opens, and go home)
+    shift = (start, max(opens + break_slack + break_s, window_at) + 2 * x + 100)
+    scenario = _morning_day(
+        lateness_cents_per_min=lateness,
+        shift=shift,
+        break_window=(opens, opens + break_slack),
+        break_s=break_s,
+        window=(window_at, window_at + window_s),
+        created_s=min(created_s, window_at + window_s, opens),  # (before the break opens)
+        x=x,
+        cost_per_hour_cents=per_hour,
+        fixed_cost_cents=fixed,
+    )
+    sim, q, day = _play(scenario, idle_couriers_go_home=go_home)
+    (delivery,) = [s for s in _stops(sim) if s[0] == "delivery"]
+    assert delivery[1] == pytest.approx(q.delivery_start_s, abs=1e-6)
+    assert day.metrics["cost_cents"] == pytest.approx(q.cost_delta_cents, abs=1e-6)
+    assert day.metrics["breaks_late"] == 0.0
