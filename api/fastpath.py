@@ -6,6 +6,13 @@ first offers the request to a *fast* handler, which parses the body with pydanti
 parser and calls the endpoint itself; when it returns ``None`` (a body that does not
 validate, an unusual header or content type) FastAPI's own handler answers, so errors, the
 OpenAPI document and every other behaviour stay FastAPI's.
+
+A JSON body is parsed once: the middleware parses it to refuse a key given twice
+(:func:`scenarios.io.json_io.parse_unique`) and keeps the value (:data:`JSON_BODY`), which
+such a route hands to FastAPI as the body's JSON (an ``application/json`` body, which FastAPI
+parses with :func:`json.loads`, making the same value): it does not parse it again. The body
+models that may hold a large scenario validate it with the collector paused
+(:class:`api.schemas.common.LargeBody`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,10 @@ from starlette.responses import Response
 
 FastHandler = Callable[[Request], Awaitable[Response | None]]
 
+#: Key in the request scope's state of the JSON body the middleware parsed (refusing a key
+#: given twice), as :func:`json.loads` makes it; absent when the body is not JSON.
+JSON_BODY = "json_body"
+
 
 def is_plain_json(request: Request) -> bool:
     """True when the request says its body is ``application/json`` (parameters allowed)."""
@@ -28,8 +39,19 @@ def is_plain_json(request: Request) -> bool:
     return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
-def fast_route(fast: FastHandler) -> type[APIRoute]:
-    """An :class:`APIRoute` class whose requests ``fast`` answers unless it returns ``None``."""
+def _take_json_body(request: Request) -> tuple[bool, Any]:
+    """``(True, value)`` of the JSON body the middleware parsed (taken: the request's state
+    no longer holds it), ``(False, None)`` when it parsed none."""
+    state: dict[str, Any] = request.scope.get("state", {})
+    if JSON_BODY not in state:
+        return False, None
+    return True, state.pop(JSON_BODY)
+
+
+def fast_route(fast: FastHandler | None = None) -> type[APIRoute]:
+    """An :class:`APIRoute` class whose requests ``fast`` answers unless it returns ``None``
+    (no ``fast``: FastAPI answers), given the JSON body the middleware parsed (see the
+    module)."""
 
     class FastRoute(APIRoute):
         """A route with a short path for the common request (see :mod:`api.fastpath`)."""
@@ -39,9 +61,21 @@ def fast_route(fast: FastHandler) -> type[APIRoute]:
             standard = super().get_route_handler()
 
             async def handler(request: Request) -> Response:
-                response = await fast(request)
-                return response if response is not None else await standard(request)
+                parsed, value = _take_json_body(request)
+                if fast is not None:
+                    response = await fast(request)
+                    if response is not None:
+                        return response
+                if parsed and is_plain_json(request):
+                    # FastAPI's body: Starlette's Request.json() returns ``_json`` once set
+                    request._json = value
+                del value
+                return await standard(request)
 
             return handler
 
     return FastRoute
+
+
+#: The route class of the endpoints taking a large JSON body without a fast handler.
+BodyRoute = fast_route()

@@ -187,16 +187,51 @@ def _json_schema_of_string(schema: Any, handler: GetJsonSchemaHandler) -> JsonSc
     return handler(schema["steps"][0])
 
 
+#: The schemas of built :class:`NulFreeModel` classes (their strings refuse a NUL, their
+#: numbers a string: :func:`_nul_free` and :func:`_numbers_strict` made them), by ``id``;
+#: each is kept, so its ``id`` stays its own. A model or TypeAdapter holding one of them (a
+#: nested model) is not walked into it again: 0.07 s of the service's start-up walked the
+#: nested models of every body and answer model once for each model holding them.
+_FINISHED: dict[int, Any] = {}
+
+
+def _finished(schema: Any) -> bool:
+    """True when ``schema`` is a built :class:`NulFreeModel` class's (:data:`_FINISHED`)."""
+    return _FINISHED.get(id(schema)) is schema
+
+
+def _finish(schema: object) -> None:
+    """Note a built class's schema as made (:data:`_FINISHED`), with its parts that pydantic
+    hands out for it when the class is nested: a ``definitions`` schema's own schema and
+    its definitions (those of its nested models)."""
+    if not isinstance(schema, dict) or _finished(schema):
+        return  # no schema yet (a MockCoreSchema: the class is not built), or noted already
+    _FINISHED[id(schema)] = schema
+    if schema.get("type") == "definitions":
+        for part in [schema["schema"], *schema["definitions"]]:
+            if _is_nul_free_model(part):  # another model's, made by its class: made too
+                _FINISHED[id(part)] = part
+
+
+def _is_nul_free_model(schema: Any) -> bool:
+    """True when ``schema`` is that of a :class:`NulFreeModel` (under its model validators)."""
+    while isinstance(schema, dict) and schema.get("type", "").startswith("function-"):
+        schema = schema.get("schema")
+    if not isinstance(schema, dict) or schema.get("type") != "model":
+        return False
+    return isinstance(schema.get("cls"), type) and issubclass(schema["cls"], NulFreeModel)
+
+
 def _nul_free(schema: Any) -> Any:
     """``schema`` with every string in it (values and keys, and those in ``Any``-typed
     values) refusing a NUL, ids excepted.
 
-    A copy: the schemas of nested models, already checked by their own class, are walked
-    again but not changed twice.
+    A copy: the schemas of nested models, already checked by their own class, are not
+    walked again (:data:`_FINISHED`) nor changed twice.
     """
     if isinstance(schema, list):
         return [_nul_free(item) for item in schema]
-    if not isinstance(schema, dict):
+    if not isinstance(schema, dict) or _finished(schema):
         return schema
     kind = schema.get("type")
     if kind == "str":
@@ -267,7 +302,7 @@ def _numbers_strict(schema: Any, *, key: bool = False) -> Any:
     if isinstance(schema, list):
         items = [_numbers_strict(item) for item in schema]
         return schema if all(a is b for a, b in zip(items, schema, strict=True)) else items
-    if not isinstance(schema, dict):
+    if not isinstance(schema, dict) or _finished(schema):
         return schema
     kind = schema.get("type")
     if kind in _NUMBER_INPUT and not key:
@@ -303,8 +338,15 @@ class NulFreeModel(BaseModel):
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         """The model's schema, its strings refusing a NUL (checked in pydantic-core, about
         0.1 us a string: a Python walk of every model's fields cost some 0.2 s on a
-        10,000-order scenario, more than half its validation) and its numbers a string."""
-        return _numbers_strict(_nul_free(handler(source)))
+        10,000-order scenario, more than half its validation) and its numbers a string.
+
+        A class's own built schema (the class nested in another model or a TypeAdapter) is
+        returned as it is, made so already (:data:`_FINISHED`)."""
+        _finish(cls.__dict__.get("__pydantic_core_schema__"))
+        schema = handler(source)
+        if _finished(schema):
+            return schema
+        return _numbers_strict(_nul_free(schema))
 
 
 class StrictModel(NulFreeModel):

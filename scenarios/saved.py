@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationInfo
 
+from scenarios.bulk import collector_paused
 from scenarios.geo import CONTROL_CHARACTERS_REASON
 
 M = TypeVar("M", bound=BaseModel)
@@ -106,14 +107,16 @@ def read_saved(cls: type[M], data: Any) -> tuple[M, list[str]]:
     For callers that report the corrections themselves (a service answering a client).
     """
     context = saved_context(stored=True)
-    model = cls.model_validate(data, context=context)
+    with collector_paused():  # a stored scenario may be large (scenarios.bulk)
+        model = cls.model_validate(data, context=context)
     return model, list(context.get(_DONE) or [])
 
 
 def validate_saved(cls: type[M], data: Any, *, source: str | None = None) -> M:
     """Validate data saved earlier into ``cls``, correcting and warning as described above."""
     context = saved_context(stored=True)
-    model = cls.model_validate(data, context=context)
+    with collector_paused():  # a stored payload may hold a large scenario (scenarios.bulk)
+        model = cls.model_validate(data, context=context)
     warn_corrections(context, source)
     return model
 

@@ -79,6 +79,8 @@ import copy as copy_module
 import hashlib
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -87,6 +89,7 @@ import numpy as np
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from scenarios.bulk import collector_paused
 from scenarios.errors import (
     FieldError,
     InputError,
@@ -309,10 +312,36 @@ class LoadedVariants:
         return out
 
 
+#: Deepest nesting of sequences and mappings a variant file may have (pydantic's JSON parser
+#: takes 201 levels): a file nested deeper is refused as soon as its reading gets there.
+MAX_YAML_DEPTH = 200
+#: Why a YAML file nested past :data:`MAX_YAML_DEPTH` is refused.
+YAML_TOO_DEEP_REASON = "not valid YAML: sequences or mappings nested too deeply"
+
+
+class YamlNestingError(yaml.YAMLError):
+    """YAML whose sequences or mappings nest past :data:`MAX_YAML_DEPTH`."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader refusing a mapping that gives a key more than once (it kept the
     last value: ``{kind: demand, factor: 1.3, factor: 2}`` was a factor of 2, without a
-    word). Keys merged in by ``<<`` may be overridden, as YAML says."""
+    word). Keys merged in by ``<<`` may be overridden, as YAML says.
+
+    It refuses nesting past :data:`MAX_YAML_DEPTH` as it reads (:class:`YamlNestingError`):
+    PyYAML's scanner is quadratic in the depth of ``[`` (5,000 levels took 4.3 s, on a slow
+    machine, before its composer's recursion failed), the composer recursive.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        """The scanner's ``[`` or ``{``, unless it opens one level too many."""
+        if self.flow_level >= MAX_YAML_DEPTH:
+            raise YamlNestingError(YAML_TOO_DEEP_REASON)
+        super().fetch_flow_collection_start(token_class)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """The mapping, unless one of its own keys repeats an earlier one."""
@@ -334,6 +363,27 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+    def compose_sequence_node(self, anchor: Any) -> yaml.SequenceNode:
+        """The composer's sequence, unless it lies one level too deep."""
+        with self._one_level_deeper():
+            return super().compose_sequence_node(anchor)
+
+    def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
+        """The composer's mapping, unless it lies one level too deep."""
+        with self._one_level_deeper():
+            return super().compose_mapping_node(anchor)
+
+    @contextmanager
+    def _one_level_deeper(self) -> Iterator[None]:
+        """A collection inside the current one (block style too), if not too deep."""
+        if self._depth >= MAX_YAML_DEPTH:
+            raise YamlNestingError(YAML_TOO_DEEP_REASON)
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
 
 
 # A number with an exponent and no dot or sign in it (``1e3``, ``1.5e3``) is a string to
@@ -365,11 +415,12 @@ def read_variants(path: str | Path) -> LoadedVariants:
         data = yaml.load(read_bytes(p).decode("utf-8"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError as err:  # a ValueError: it was a traceback
         raise InputError("yaml", f"not UTF-8 text (byte {err.start})", source=str(p)) from None
+    except YamlNestingError:
+        raise InputError("yaml", YAML_TOO_DEEP_REASON, source=str(p)) from None
     except yaml.YAMLError as err:
         raise InputError("yaml", f"not valid YAML: {yaml_error_line(err)}", source=str(p)) from None
     except RecursionError:  # PyYAML parses nested flow collections recursively
-        reason = "not valid YAML: sequences or mappings nested too deeply"
-        raise InputError("yaml", reason, source=str(p)) from None
+        raise InputError("yaml", YAML_TOO_DEEP_REASON, source=str(p)) from None
     if not isinstance(data, dict):
         raise InputError("(root)", "expected a mapping with base and variants", source=str(p))
     try:
@@ -400,32 +451,33 @@ def apply_variant(
     would make more orders is an InputError on its ``factor`` (demand factors multiply: three
     x100 modifiers made a million orders of one hundred, in memory, before anything checked).
     """
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(99,)))
-    data = scenario.model_dump(mode="python")
-    added: dict[str, list[dict[str, Any]]] = {"node_outages": [], "travel_slowdowns": []}
-    fleet_cap = len(scenario.vehicles) + MAX_ADDED_COURIERS
-    for k, mod in enumerate(variant.modifiers):
-        where = f"variants.{index}.modifiers.{k}"
-        _apply(data, mod, rng, where, source, max_orders, added, fleet_cap)
-    # A base read as stored data may keep times outside its horizon (scenarios.saved): the
-    # variant keeps those it inherits, as stored, and is refused for any it brings itself.
-    problems = scenario.times_outside_horizon()
-    inherited = {_problem_key(*p) for p in problems}
-    if problems:  # noted again by the validation below, at the variant's own paths
-        data["source"]["notes"] = _without_notes(
-            data["source"].get("notes"), [stored_time_note(*p) for p in problems]
-        )
-    try:
-        result = Scenario.model_validate(
-            data, context=saved_context(stored=True) if inherited else None
-        )
-    except ValidationError as err:
-        e = input_error_from_validation(err)
-        raise InputError(
-            f"variants.{index}.modifiers",
-            f"the modified scenario is invalid: {e.field}: {e.reason}",
-            source=source,
-        ) from None
+    with collector_paused():  # a large scenario's copy is millions of objects (scenarios.bulk)
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(99,)))
+        data = scenario.model_dump(mode="python")
+        added: dict[str, list[dict[str, Any]]] = {"node_outages": [], "travel_slowdowns": []}
+        fleet_cap = len(scenario.vehicles) + MAX_ADDED_COURIERS
+        for k, mod in enumerate(variant.modifiers):
+            where = f"variants.{index}.modifiers.{k}"
+            _apply(data, mod, rng, where, source, max_orders, added, fleet_cap)
+        # A base read as stored data may keep times outside its horizon (scenarios.saved): the
+        # variant keeps those it inherits, as stored, and is refused for any it brings itself.
+        problems = scenario.times_outside_horizon()
+        inherited = {_problem_key(*p) for p in problems}
+        if problems:  # noted again by the validation below, at the variant's own paths
+            data["source"]["notes"] = _without_notes(
+                data["source"].get("notes"), [stored_time_note(*p) for p in problems]
+            )
+        try:
+            result = Scenario.model_validate(
+                data, context=saved_context(stored=True) if inherited else None
+            )
+        except ValidationError as err:
+            e = input_error_from_validation(err)
+            raise InputError(
+                f"variants.{index}.modifiers",
+                f"the modified scenario is invalid: {e.field}: {e.reason}",
+                source=source,
+            ) from None
     for path, reason in result.times_outside_horizon() if inherited else []:
         if _problem_key(path, reason) not in inherited:
             raise InputError(

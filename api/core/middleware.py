@@ -30,9 +30,11 @@ from api.core.errors import (
     job_at_stop,
     shutting_down,
 )
+from api.fastpath import JSON_BODY
+from scenarios.bulk import collector_paused
 from scenarios.errors import escaped, field_path
 from scenarios.geo import NUL_REASON
-from scenarios.io.json_io import loads, repeated_key, repeated_key_field
+from scenarios.io.json_io import loads, parse_unique, repeated_key_field
 
 if TYPE_CHECKING:
     from api.context import ServiceContext
@@ -102,7 +104,13 @@ class ServiceMiddleware:
                     )
                     await answer(scope, receive, send_wrapper)
                     return
-                at = repeated_key(body)  # FastAPI's parser (and pydantic's) keep the last
+                # FastAPI's parser (and pydantic's) keep the last value of a repeated key;
+                # the value parsed here is the route's body (api.fastpath: one parse)
+                with collector_paused():  # a large body is millions of objects
+                    checked = parse_unique(body)
+                at = checked.repeated
+                if checked.ok:
+                    state[JSON_BODY] = checked.value
                 replay = None if at is None else await self._replay(scope, state)
                 if replay is not None:  # answered before such bodies were refused
                     await replay(scope, receive, send_wrapper)

@@ -43,6 +43,7 @@ from api.solve import (
     solve_sync,
     with_time_limit,
 )
+from scenarios.bulk import collector_paused
 from scenarios.errors import fields_under
 from scenarios.model import Tier
 from solvers.allocation.problem import vip_share_of
@@ -104,8 +105,10 @@ async def _fast(request: Request) -> Response | None:
     """
     if "idempotency-key" in request.headers or not is_plain_json(request):
         return None
+    raw = await request.body()
     try:
-        body = AllocationCreate.model_validate_json(await request.body())
+        with collector_paused():  # a large request is many objects (scenarios.bulk)
+            body = AllocationCreate.model_validate_json(raw)
     except ValidationError:
         return None
     principal = await authorise(request, Role.OMS)

@@ -12,6 +12,7 @@ from api.core.errors import ERROR_RESPONSES
 from api.db.models import Job, PlanRecord
 from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, Principal, SessionDep
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
+from api.fastpath import BodyRoute
 from api.limits import (
     check_arrivals,
     check_engine,
@@ -64,7 +65,9 @@ from solvers.routing.from_allocation import (
     task_id_too_long,
 )
 
-router = APIRouter(prefix="/v1/plans", tags=["plans"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/plans", tags=["plans"], responses=ERROR_RESPONSES, route_class=BodyRoute
+)
 
 #: Budget of the twin evaluation inside a synchronous plan request (added to the wait).
 EVALUATION_BUDGET_S = 30.0

@@ -13,6 +13,7 @@ from api.core.config import Settings
 from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, ResearcherDep, SessionDep
 from api.examples import POLICY_EXAMPLE
+from api.fastpath import BodyRoute
 from api.limits import check_played_scenario, check_simulated_days, check_time_limit
 from api.schemas.common import JobAccepted
 from api.schemas.policies import PolicyEvaluationCreate
@@ -20,7 +21,9 @@ from api.solve import queue_job
 from api.tasks.policies import MODEL_POLICIES
 from scenarios.errors import InputError
 
-router = APIRouter(prefix="/v1/policies", tags=["policies"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/policies", tags=["policies"], responses=ERROR_RESPONSES, route_class=BodyRoute
+)
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, SessionDep
 from api.examples import ROUTES_EXAMPLE
+from api.fastpath import BodyRoute
 from api.limits import (
     check_engine,
     check_initial_plan,
@@ -32,7 +33,9 @@ from api.solve import (
     with_time_limit,
 )
 
-router = APIRouter(prefix="/v1/routes", tags=["routes"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/routes", tags=["routes"], responses=ERROR_RESPONSES, route_class=BodyRoute
+)
 
 JOB_GRACE_S = 120.0
 

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, PlannerDep, SessionDep
 from api.examples import SIMULATION_EXAMPLE
+from api.fastpath import BodyRoute
 from api.limits import check_played_scenario, check_replications, check_simulated_days
 from api.schemas.common import JobAccepted
 from api.schemas.simulations import ComparisonCreate, SimulationCreate
@@ -18,7 +19,9 @@ from api.solve import queue_job
 from api.tasks.simulations import candidate_policies, default_policy
 from scenarios.errors import InputError
 
-router = APIRouter(prefix="/v1/simulations", tags=["simulations"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/simulations", tags=["simulations"], responses=ERROR_RESPONSES, route_class=BodyRoute
+)
 
 
 @router.post(

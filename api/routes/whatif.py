@@ -14,6 +14,7 @@ from api.core.config import Settings
 from api.core.errors import ERROR_RESPONSES
 from api.deps import CtxDep, IdempotencyKeyHeader, PlannerDep, PrincipalDep, SessionDep
 from api.examples import WHATIF_EXAMPLE
+from api.fastpath import BodyRoute
 from api.limits import (
     check_arrivals,
     check_played_scenario,
@@ -25,7 +26,9 @@ from api.schemas.common import JobAccepted
 from api.schemas.simulations import WhatIfCreate, WhatIfResult
 from api.solve import queue_job
 
-router = APIRouter(prefix="/v1/whatif", tags=["simulations"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/whatif", tags=["simulations"], responses=ERROR_RESPONSES, route_class=BodyRoute
+)
 
 
 def check_variants(body: WhatIfCreate, *, settings: Settings) -> None:

@@ -5,9 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    model_validator,
+)
 
 from api.core.security import Role
+from scenarios.bulk import collector_paused
 from scenarios.geo import NUL_REASON, NulFreeModel
 
 
@@ -23,6 +32,23 @@ def service_defaults(**defaults: Any) -> BeforeValidator:
         return {**defaults, **value} if isinstance(value, dict) else value
 
     return BeforeValidator(fill)
+
+
+class LargeBody(NulFreeModel):
+    """A request body that may hold a large scenario (10,000 orders are over a million
+    objects): validated with the garbage collector paused
+    (:func:`scenarios.bulk.collector_paused`), wherever it is validated: by FastAPI from the
+    parsed JSON, by a job from its stored payload.
+
+    Not for a body validated from JSON text (``model_validate_json``): a model's wrap
+    validator is given the input as Python objects, which pydantic then builds from the text.
+    """
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _collector_paused(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        with collector_paused():
+            return handler(data)
 
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]

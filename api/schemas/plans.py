@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.changes import PlanChanges
-from api.schemas.common import service_defaults
+from api.schemas.common import LargeBody, service_defaults
 from api.schemas.routes import MODE_DESCRIPTION, SolveMode, SolverInfo
 from scenarios.geo import Id, Location, NonNegInt, NotBool, NulFreeModel, Seed
 from scenarios.model import Order, Scenario
@@ -39,7 +39,7 @@ class EvaluationParams(NulFreeModel):
     params: SimParams = Field(default_factory=SimParams)
 
 
-class PlanCreate(NulFreeModel):
+class PlanCreate(LargeBody):
     """Make the dispatch plan of a scenario: allocate, route, then play it in the twin."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -108,7 +108,7 @@ class CourierPosition(NulFreeModel):
     available_s: NonNegInt
 
 
-class ReoptimiseCreate(NulFreeModel):
+class ReoptimiseCreate(LargeBody):
     """Changes since the plan was made; stops already started and pinned stops stay."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

@@ -6,9 +6,10 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas.common import LargeBody
 from api.schemas.routes import SolverInfo
 from scenarios.errors import FieldError
-from scenarios.geo import NotBool, NulFreeModel, Seed
+from scenarios.geo import NotBool, Seed
 from scenarios.model import Scenario
 
 PolicySpec = Annotated[str, Field(min_length=1, max_length=200)]
@@ -16,7 +17,7 @@ PolicySpec = Annotated[str, Field(min_length=1, max_length=200)]
 Iterations = Annotated[int, Field(ge=1, le=1_000_000), NotBool]
 
 
-class PolicyEvaluationCreate(NulFreeModel):
+class PolicyEvaluationCreate(LargeBody):
     """Run each policy (and the ``greedy`` baseline) on the same day seeds and compare."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scenarios.geo import NulFreeModel
+from api.schemas.common import LargeBody
 from scenarios.model import Scenario
 from scenarios.plan import TIME_LIMITED_DESCRIPTION, Plan, PlanStatus
 from solvers.explain import PlanExplanation
@@ -30,7 +30,7 @@ class SolverInfo(BaseModel):
     runtime_s: float = 0.0
 
 
-class RoutesCreate(NulFreeModel):
+class RoutesCreate(LargeBody):
     """Route the scenario's orders with its fleet."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas.common import LargeBody
 from api.schemas.routes import SolverInfo
 from scenarios.errors import FieldError
 from scenarios.geo import NotBool, NulFreeModel, Seed
@@ -20,7 +21,7 @@ POLICY_HELP = (
 )
 
 
-class SimulationCreate(NulFreeModel):
+class SimulationCreate(LargeBody):
     """Play a scenario (and optionally a plan) forward ``replications`` times."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -46,7 +47,7 @@ class SimulationResult(BaseModel):
     solver: SolverInfo
 
 
-class WhatIfCreate(NulFreeModel):
+class WhatIfCreate(LargeBody):
     """Variants of a base scenario x policies x replications, compared with the base."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -95,7 +96,7 @@ class Candidate(NulFreeModel):
     )
 
 
-class ComparisonCreate(NulFreeModel):
+class ComparisonCreate(LargeBody):
     """Candidate plans of one scenario on the same replication seeds, and a recommendation."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -48,16 +48,27 @@ class _Repeated(dict[str, Any]):
     repeated: str
 
 
-def repeated_key(text: str | bytes) -> tuple[tuple[str | int, ...], str] | None:
-    """Where a JSON object of ``text`` gives a key more than once: the path down to that
-    object and the key (outer objects first, then in input order), None if none does.
+class CheckedJson(NamedTuple):
+    """A JSON text parsed once with its keys checked (:func:`parse_unique`)."""
 
-    :func:`json.loads` and pydantic's JSON parser keep the last value of a repeated key
-    without a word: ``{"a": 1, "a": 2}`` in a node's ``inventory`` was 2 units of ``a``.
-    Text that is not JSON gives None (its own error is reported by the caller's parser).
-    One parse with a Python hook per object, about three times :func:`json.loads` (0.13 s of
-    CPU for a 3 MB, 10,000-order scenario; 0.45 s is its validation); the walk down to the
-    object runs only when one repeats a key.
+    #: the parsed value (as :func:`json.loads` makes it) when the text is JSON and no object
+    #: repeats a key, else None
+    value: Any
+    #: True when the text is JSON and no object repeats a key (``value`` is then the value)
+    ok: bool
+    #: where a key is given twice (:func:`repeated_key`), None if nowhere
+    repeated: tuple[tuple[str | int, ...], str] | None
+
+
+def parse_unique(text: str | bytes) -> CheckedJson:
+    """Parse JSON ``text`` once, as :func:`json.loads` does, finding where an object gives a
+    key more than once (:func:`repeated_key`); text that is not JSON is not ``ok`` and has no
+    repeated key (its own error is reported by the caller's parser).
+
+    One parse with a Python hook per object, a little more than :func:`json.loads`; the
+    value it makes is :func:`json.loads`'s (the HTTP service validates the body from it, not
+    parsing it again: :mod:`api.fastpath`). The walk down to the object runs only when one
+    repeats a key.
     """
     found = False
 
@@ -79,19 +90,30 @@ def repeated_key(text: str | bytes) -> tuple[tuple[str | int, ...], str] | None:
     try:
         value = json.loads(text, object_pairs_hook=pairs_hook)
     except (ValueError, RecursionError):  # not JSON: left to the caller's parser
-        return None
+        return CheckedJson(None, False, None)
     if not found:
-        return None
+        return CheckedJson(value, True, None)
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
     while stack:  # a stack, not recursion: a deeply nested body cannot overflow it
         path, item = stack.pop()
         if isinstance(item, _Repeated):
-            return path, item.repeated
+            return CheckedJson(None, False, (path, item.repeated))
         if isinstance(item, dict):
             stack.extend(((*path, k), v) for k, v in reversed(list(item.items())))
         elif isinstance(item, list):
             stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(item))))
-    return None  # unreachable: a marked object is kept in the value (last wins)
+    return CheckedJson(None, False, None)  # unreachable: a marked object is kept (last wins)
+
+
+def repeated_key(text: str | bytes) -> tuple[tuple[str | int, ...], str] | None:
+    """Where a JSON object of ``text`` gives a key more than once: the path down to that
+    object and the key (outer objects first, then in input order), None if none does.
+
+    :func:`json.loads` and pydantic's JSON parser keep the last value of a repeated key
+    without a word: ``{"a": 1, "a": 2}`` in a node's ``inventory`` was 2 units of ``a``.
+    Text that is not JSON gives None (its own error is reported by the caller's parser).
+    """
+    return parse_unique(text).repeated
 
 
 #: Why a JSON object giving a key more than once is refused.

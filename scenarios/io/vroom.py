@@ -39,10 +39,11 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from scenarios.bulk import collector_paused
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.files import read_limited
 from scenarios.geo import MAX_INT
-from scenarios.io.json_io import check_unique_keys, json_error_where, loads
+from scenarios.io.json_io import json_error_where, loads, parse_unique, repeated_key_field
 from scenarios.model import Scenario
 from scenarios.travel import haversine_m
 
@@ -71,13 +72,18 @@ def vroom_from_bytes(raw: bytes, *, source: str, name: str = "vroom") -> Scenari
         text = raw.decode("utf-8-sig")  # a BOM, as editors on Windows save it
     except UnicodeDecodeError:
         raise InputError("file", "not UTF-8 text", source=source) from None
-    try:
-        data = loads(text)
-    except json.JSONDecodeError as err:
-        reason = f"invalid JSON: {err.msg}{json_error_where(err)}"
-        raise InputError("file", reason, source=source) from None
-    check_unique_keys(text, source=source)  # ``loads`` keeps a repeated key's last value
-    return parse_vroom(data, source=source, name=name)
+    with collector_paused():  # a large problem is many objects (scenarios.bulk)
+        # one parse refusing a repeated key (``loads`` keeps its last value)
+        checked = parse_unique(text)
+        if checked.repeated is not None:
+            field, reason = repeated_key_field(checked.repeated)
+            raise InputError(field, reason, source=source)
+        try:
+            data = checked.value if checked.ok else loads(text)  # not JSON: loads says why
+        except json.JSONDecodeError as err:
+            reason = f"invalid JSON: {err.msg}{json_error_where(err)}"
+            raise InputError("file", reason, source=source) from None
+        return parse_vroom(data, source=source, name=name)
 
 
 def parse_vroom(data: Any, *, source: str = "<json>", name: str = "vroom") -> Scenario:

@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scenarios.errors import InputError
 from scenarios.io import load_scenario
-from scenarios.io.json_io import REPEATED_KEY_REASON, from_json, repeated_key
+from scenarios.io.json_io import REPEATED_KEY_REASON, from_json, parse_unique, repeated_key
 from scenarios.model import Scenario
 from solvers.allocation import AllocationRequest
 
@@ -102,3 +104,33 @@ def test_a_vroom_file_giving_a_key_twice_is_named(tmp_path: Path) -> None:
         load_scenario(path, "vroom")
     assert (err.value.source, err.value.field) == (str(path), "vehicles.0.id")
     assert err.value.reason.startswith("duplicate key 'id': ")
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_JSON_VALUES)
+def test_parse_unique_makes_the_value_json_loads_makes(value: object) -> None:
+    """The service validates a body from this parse (it is not parsed again): the same
+    value as :func:`json.loads`, and no repeated key where none is."""
+    text = json.dumps(value)
+    assert parse_unique(text) == (json.loads(text), True, None)
+    assert parse_unique(text.encode()) == (json.loads(text), True, None)
+
+
+@given(st.dictionaries(st.text(), st.integers(), min_size=1, max_size=5), st.data())
+def test_parse_unique_finds_a_key_given_again_and_keeps_no_value(
+    obj: dict[str, int], data: st.DataObject
+) -> None:
+    key = data.draw(st.sampled_from(sorted(obj)))
+    text = json.dumps({"a": [obj]})[:-3] + f", {json.dumps(key)}: 0}}]}}"
+    assert parse_unique(text) == (None, False, (("a", 0), key))
+
+
+@pytest.mark.parametrize("text", ['{"a": 1, "a": ', "[" * 100_000, "", "nul"])
+def test_parse_unique_of_text_that_is_not_json(text: str) -> None:
+    assert parse_unique(text) == (None, False, None)

@@ -14,7 +14,14 @@ from scenarios import InputError, Scenario
 from scenarios.generate import CityParams, generate_city
 from scenarios.io import write_json
 from scenarios.saved import read_saved
-from scenarios.variants import Variant, apply_variant, read_variants, scaled_count
+from scenarios.variants import (
+    MAX_YAML_DEPTH,
+    YAML_TOO_DEEP_REASON,
+    Variant,
+    apply_variant,
+    read_variants,
+    scaled_count,
+)
 
 
 @pytest.fixture(scope="module")
@@ -993,4 +1000,36 @@ def test_a_variant_file_s_numbers_are_numbers_and_its_strings_are_not(
     assert (info.value.field, info.value.reason) == (
         "variants.0.modifiers.0.factor",
         "Input should be a valid number",
+    )
+
+
+def _nested(style: str, depth: int) -> str:
+    """A variant file whose sequences and mappings nest ``depth`` deep, its root mapping one."""
+    if style == "flow":
+        return "base: city.json\nvariants: " + "[" * (depth - 1) + "]" * (depth - 1) + "\n"
+    lines = ["base: city.json", "variants:"]  # sequences in sequences, one a line
+    lines += [" " * (2 * i) + "-" for i in range(1, depth - 1)]
+    return "\n".join([*lines, " " * (2 * (depth - 1)) + "- 1", ""])
+
+
+@pytest.mark.parametrize("style", ["flow", "block"])
+def test_a_variant_file_nested_past_the_limit_is_refused_as_it_is_read(
+    tmp_path: Path, style: str
+) -> None:
+    """PyYAML's scanner is quadratic in the depth of ``[`` and its composer recursive: a file
+    nested 5,000 deep took 4.3 s to refuse. Nesting is refused as the file is read, past
+    :data:`MAX_YAML_DEPTH` levels (pydantic's JSON parser takes 201), block style too; a
+    file nested as deep as that is read (then refused for its shape)."""
+    path = tmp_path / "v.yaml"
+    path.write_text(_nested(style, MAX_YAML_DEPTH))
+    with pytest.raises(InputError) as err:
+        read_variants(path)
+    assert err.value.field.startswith("variants"), err.value  # read: its shape is wrong
+    path.write_text(_nested(style, MAX_YAML_DEPTH + 1))
+    with pytest.raises(InputError) as err:
+        read_variants(path)
+    assert (err.value.field, err.value.reason, err.value.source) == (
+        "yaml",
+        YAML_TOO_DEEP_REASON,
+        str(path),
     )
