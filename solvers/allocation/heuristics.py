@@ -449,29 +449,90 @@ def pairs_by_distance(prob: Problem) -> I64:
 
 
 class _NearestFill:
-    """The residual state of :func:`nearest` in Python scalars (its orders have a few arcs
-    each, where numpy's per-call overhead costs more than the arithmetic)."""
+    """The state of :func:`nearest`: what is known before the first order is served is found
+    at once, in numpy over every order's candidate pairs and arcs; the orders are then served
+    in turn on Python scalars (each looks at a few stock slots, where numpy's per-call
+    overhead would cost more than the arithmetic).
+
+    Stock and capacity only fall as orders are served, so a pair that cannot ship its whole
+    order from the untouched stock and capacity never can: only the others are tried, each
+    by its order's lines (one slot of its node each). Without capacities or a node limit
+    nothing couples an order's lines once no node ships it whole: each line then takes its
+    units from its own arcs that start with stock, nearest node first. Otherwise the order's
+    pairs are tried nearest first, as :meth:`by_line` says. The same allocation as the
+    earlier code that looked at every pair and arc (property-tested).
+    """
 
     def __init__(self, prob: Problem, x: I64) -> None:
-        self.x = x
-        self.n_sku = int(prob.avail.shape[1])
-        self.avail: list[int] = prob.avail.ravel().tolist()
-        none = int(NONE)
-        self.cap_units = [none if c < 0 else int(c) for c in prob.cap_units.tolist()]
-        self.cap_orders = [none if c < 0 else int(c) for c in prob.cap_orders.tolist()]
-        self.vip_units = [none if c < 0 else int(c) for c in prob.vip_cap_units.tolist()]
-        self.vip_orders = [none if c < 0 else int(c) for c in prob.vip_cap_orders.tolist()]
-        self.slot: list[int] = (prob.arc_node * self.n_sku + prob.arc_sku).tolist()
-        self.arc_ub: list[int] = prob.arc_ub.tolist()
-        self.arc_line: list[int] = prob.arc_line.tolist()
-        self.line_qty: list[int] = prob.line_qty.tolist()
-        self.arc_start: list[int] = prob.pair_arc_start.tolist()
-        self.pair_node: list[int] = prob.pair_node.tolist()
-        self.pair_start: list[int] = prob.order_pair_start.tolist()
-        self.line_start: list[int] = prob.order_line_start.tolist()
-        self.vip: list[bool] = prob.order_vip.tolist()
+        self.prob, self.x = prob, x
+        n_sku = int(prob.avail.shape[1])
+        cap_units = np.where(prob.cap_units >= 0, prob.cap_units, NONE)
+        cap_orders = np.where(prob.cap_orders >= 0, prob.cap_orders, NONE)
+        vip_units = np.where(prob.vip_cap_units >= 0, prob.vip_cap_units, NONE)
+        vip_orders = np.where(prob.vip_cap_orders >= 0, prob.vip_cap_orders, NONE)
+        # capacities are looked at only where a node has one (a VIP one where a VIP orders)
+        self.capped = bool(
+            np.any(prob.cap_units >= 0)
+            or np.any(prob.cap_orders >= 0)
+            or (
+                np.any(prob.order_vip)
+                and (np.any(prob.vip_cap_units >= 0) or np.any(prob.vip_cap_orders >= 0))
+            )
+        )
         self.max_nodes = int(prob.max_nodes)
-        self.by_dist: list[int] = pairs_by_distance(prob).tolist()
+        arc_pair, pair_node, pair_order = prob.arc_pair, prob.pair_node, prob.pair_order
+        num_pairs, num_orders = prob.num_pairs, prob.num_orders
+        self.arc_q = arc_q = prob.line_qty[prob.arc_line]  # a whole line's units
+        self.arc_slot = arc_slot = prob.arc_node * n_sku + prob.arc_sku
+        arc_avail = prob.avail.ravel()[arc_slot]
+        arc_count = np.diff(prob.pair_arc_start)
+        lines = np.diff(prob.order_line_start)
+        # the pairs that can ship their whole order on the untouched stock and capacity
+        whole = np.bincount(
+            arc_pair, weights=(prob.arc_ub >= arc_q) & (arc_avail >= arc_q), minlength=num_pairs
+        )
+        units = np.bincount(arc_pair, weights=arc_q, minlength=num_pairs).astype(np.int64)
+        vip = prob.order_vip[pair_order]
+        full = (
+            (arc_count == lines[pair_order])
+            & (whole == arc_count)
+            & (units <= cap_units[pair_node])
+            & (cap_orders[pair_node] >= 1)
+            & (~vip | ((units <= vip_units[pair_node]) & (vip_orders[pair_node] >= 1)))
+        )
+        self.by_dist = by_dist = pairs_by_distance(prob)
+        self.full_pairs = full_pairs = by_dist[full[by_dist]]
+        self.full_start: list[int] = _starts(pair_order[full_pairs], num_orders).tolist()
+        # a whole pair's slots: its node's base plus each line's SKU
+        self.full_base: list[int] = (pair_node[full_pairs] * n_sku).tolist()
+        self.line_sku: list[int] = prob.line_sku.tolist()
+        self.line_qty: list[int] = prob.line_qty.tolist()
+        self.line_start: list[int] = prob.order_line_start.tolist()
+        self.avail: list[int] = prob.avail.ravel().tolist()
+        self.full_units: list[int] = units[full_pairs].tolist() if self.capped else []
+        self.full_node: list[int] = pair_node[full_pairs].tolist() if self.capped else []
+        self.cap_units: list[int] = cap_units.tolist()
+        self.cap_orders: list[int] = cap_orders.tolist()
+        self.vip_units: list[int] = vip_units.tolist()
+        self.vip_orders: list[int] = vip_orders.tolist()
+        self.vip: list[bool] = prob.order_vip.tolist()
+        self.shipped_full: list[int] = []  # positions in full_pairs: the whole pair ships
+        self.shipped: list[int] = []  # the rest: arcs (positions in use_arcs where apart)
+        self.shipped_qty: list[int] = []
+        self.lines_apart = not self.capped and self.max_nodes <= 0
+        self.use_arcs = np.zeros(0, dtype=np.int64)
+        if self.lines_apart:
+            # each line's arcs that start with stock, nearest node first (ties as the
+            # pairs are ranked)
+            useful = np.flatnonzero((prob.arc_ub > 0) & (arc_avail > 0))
+            self.use_arcs = useful = _by_line_then_rank(prob, by_dist, useful)
+            self.use_start: list[int] = _starts(prob.arc_line[useful], prob.num_lines).tolist()
+            self.use_slot: list[int] = arc_slot[useful].tolist()
+            # an arc's bound below its line's units matters only where there is one
+            short = bool(np.any(prob.arc_ub[useful] < arc_q[useful]))
+            self.use_ub: list[int] | None = prob.arc_ub[useful].tolist() if short else None
+        else:
+            self.pair_start: list[int] = prob.order_pair_start.tolist()
 
     def room(self, order: int, node: int, units: int) -> bool:
         """Whether ``node`` can take one more parcel of ``units`` units for ``order``."""
@@ -480,83 +541,152 @@ class _NearestFill:
         return not self.vip[order] or (units <= self.vip_units[node] and self.vip_orders[node] >= 1)
 
     def run(self, orders: list[int]) -> None:
-        """Allocate ``orders`` in turn."""
-        avail, slot, arc_ub, arc_line, line_qty = (
+        """Allocate ``orders`` in turn (into ``x``)."""
+        avail, line_sku, line_qty, line_start = (
             self.avail,
-            self.slot,
-            self.arc_ub,
-            self.arc_line,
+            self.line_sku,
             self.line_qty,
+            self.line_start,
         )
+        full_start, full_base, capped = self.full_start, self.full_base, self.capped
+        shipped_full, apart = self.shipped_full, self.lines_apart
         for o in orders:
-            p0, p1 = self.pair_start[o], self.pair_start[o + 1]
-            if p0 == p1:
-                continue
-            pairs = self.by_dist[p0:p1]
-            n_lines = self.line_start[o + 1] - self.line_start[o]
-            chosen: list[tuple[int, int]] | None = None
-            for p in pairs:
-                a0, a1 = self.arc_start[p], self.arc_start[p + 1]
-                if a1 - a0 != n_lines:
-                    continue
-                units = 0
-                for a in range(a0, a1):
-                    q = line_qty[arc_line[a]]
-                    if arc_ub[a] < q or avail[slot[a]] < q:  # stock never goes below 0
+            l0, l1 = line_start[o], line_start[o + 1]
+            for i in range(full_start[o], full_start[o + 1]):
+                base = full_base[i]
+                for line in range(l0, l1):
+                    if avail[base + line_sku[line]] < line_qty[line]:  # never below 0
                         break
-                    units += q
                 else:
-                    if self.room(o, self.pair_node[p], units):
-                        chosen = [(a, line_qty[arc_line[a]]) for a in range(a0, a1)]
-                        break
-            if chosen is None:
-                chosen = self.by_line(o, pairs)
-            self.take(o, chosen)
+                    if capped:
+                        node, units = self.full_node[i], self.full_units[i]
+                        if not self.room(o, node, units):
+                            continue
+                        self.take(o, node, units)
+                    for line in range(l0, l1):
+                        avail[base + line_sku[line]] -= line_qty[line]
+                    shipped_full.append(i)
+                    break
+            else:
+                if apart:
+                    self.lines_nearest_first(l0, l1)
+                else:
+                    self.by_line(o)
+        self._write()
 
-    def by_line(self, order: int, pairs: list[int]) -> list[tuple[int, int]]:
-        """Each line from the nearest nodes that still hold it."""
-        avail, slot, arc_ub, arc_line = self.avail, self.slot, self.arc_ub, self.arc_line
-        lines = range(self.line_start[order], self.line_start[order + 1])
-        need = {line: self.line_qty[line] for line in lines}
-        left = sum(need.values())
-        out: list[tuple[int, int]] = []
+    def _write(self) -> None:
+        """Add what was shipped to ``x``."""
+        x, prob = self.x, self.prob
+        if self.shipped_full:
+            pairs = self.full_pairs[self.shipped_full]
+            counts = np.diff(prob.pair_arc_start)[pairs]
+            arcs = _ranges(prob.pair_arc_start[pairs], counts)
+            x += np.bincount(arcs, weights=self.arc_q[arcs], minlength=x.shape[0]).astype(np.int64)
+        if self.shipped:
+            arcs = np.array(self.shipped, dtype=np.int64)
+            if self.lines_apart:
+                arcs = self.use_arcs[arcs]
+            x += np.bincount(arcs, weights=self.shipped_qty, minlength=x.shape[0]).astype(np.int64)
+
+    def lines_nearest_first(self, l0: int, l1: int) -> None:
+        """:meth:`by_line` for lines ``l0 .. l1 - 1`` where nothing couples them."""
+        avail, slots, ubs, line_qty = self.avail, self.use_slot, self.use_ub, self.line_qty
+        starts, shipped, shipped_qty = self.use_start, self.shipped, self.shipped_qty
+        for line in range(l0, l1):
+            need = line_qty[line]
+            for j in range(starts[line], starts[line + 1]):
+                slot = slots[j]
+                q = min(need, avail[slot]) if ubs is None else min(need, avail[slot], ubs[j])
+                if q > 0:
+                    avail[slot] -= q
+                    shipped.append(j)
+                    shipped_qty.append(q)
+                    need -= q
+                    if not need:
+                        break
+
+    def by_line(self, order: int) -> None:
+        """Each line from the nearest nodes that still hold it (the order's arrays as
+        scalars here: only orders no node ships whole get here)."""
+        prob, avail = self.prob, self.avail
+        p0, p1 = self.pair_start[order], self.pair_start[order + 1]
+        if p0 == p1:
+            return
+        l0 = self.line_start[order]
+        a0, a1 = int(prob.pair_arc_start[p0]), int(prob.pair_arc_start[p1])
+        arc_start = (prob.pair_arc_start[p0 : p1 + 1] - a0).tolist()
+        slots = self.arc_slot[a0:a1].tolist()
+        ubs = prob.arc_ub[a0:a1].tolist()
+        line_of = (prob.arc_line[a0:a1] - l0).tolist()
+        nodes = prob.pair_node[p0:p1].tolist()
+        need = self.line_qty[l0 : self.line_start[order + 1]]
+        left = sum(need)
         opened = 0
-        for p in pairs:
+        for p in (self.by_dist[p0:p1] - p0).tolist():
             if not left:
                 break
-            trial: list[tuple[int, int]] = []
-            units = 0
-            for a in range(self.arc_start[p], self.arc_start[p + 1]):
-                q = min(need[arc_line[a]], avail[slot[a]], arc_ub[a])
+            trial: list[int] = []  # the order's arcs, from 0
+            qty: list[int] = []
+            for a in range(arc_start[p], arc_start[p + 1]):
+                q = min(need[line_of[a]], avail[slots[a]], ubs[a])
                 if q > 0:
-                    trial.append((a, q))
-                    units += q
+                    trial.append(a)
+                    qty.append(q)
             if not trial:
                 continue
             if 0 < self.max_nodes <= opened:
                 break
-            if not self.room(order, self.pair_node[p], units):
-                continue
-            for a, q in trial:
-                need[arc_line[a]] -= q
+            units = sum(qty)
+            if self.capped:
+                if not self.room(order, nodes[p], units):
+                    continue
+                self.take(order, nodes[p], units)
+            for a, q in zip(trial, qty, strict=True):  # one line and one slot each
+                need[line_of[a]] -= q
+                avail[slots[a]] -= q
+                self.shipped.append(a0 + a)
+            self.shipped_qty += qty
             left -= units
-            out += trial
             opened += 1
-        return out
 
-    def take(self, order: int, chosen: list[tuple[int, int]]) -> None:
-        """Consume the stock and capacity of ``chosen`` (arc, units) and record them."""
-        x, avail, slot = self.x, self.avail, self.slot
-        per_node: dict[int, int] = {}
-        for a, q in chosen:  # every q > 0: whole lines, or what a node holds of one
-            x[a] += q
-            avail[slot[a]] -= q
-            node = slot[a] // self.n_sku
-            per_node[node] = per_node.get(node, 0) + q
-        vip = self.vip[order]
-        for node, units in per_node.items():
-            self.cap_units[node] -= units
-            self.cap_orders[node] -= 1
-            if vip:
-                self.vip_units[node] -= units
-                self.vip_orders[node] -= 1
+    def take(self, order: int, node: int, units: int) -> None:
+        """One parcel of ``units`` units from ``node`` for ``order``: its capacity falls."""
+        self.cap_units[node] -= units
+        self.cap_orders[node] -= 1
+        if self.vip[order]:
+            self.vip_units[node] -= units
+            self.vip_orders[node] -= 1
+
+
+def _starts(owner: I64, size: int) -> I64:
+    """CSR offsets of ``owner`` (sorted, each in ``range(size)``): where each one's run
+    starts, and the end."""
+    out = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=size), out=out[1:])
+    return out
+
+
+def _ranges(first: I64, counts: I64) -> I64:
+    """The ranges ``first[i] .. first[i] + counts[i] - 1`` one after the other."""
+    ends = np.cumsum(counts)
+    return np.repeat(first - (ends - counts), counts) + np.arange(int(ends[-1]) if ends.size else 0)
+
+
+#: most cells of the line x rank table :func:`_by_line_then_rank` fills (else it sorts)
+_RANK_TABLE_CELLS = 4_000_000
+
+
+def _by_line_then_rank(prob: Problem, by_dist: I64, arcs: I64) -> I64:
+    """``arcs`` by line, then by their pair's place in ``by_dist`` (one arc per line and
+    pair): one line x rank table where it is small, else a sort."""
+    rank = np.empty(prob.num_pairs, dtype=np.int64)
+    rank[by_dist] = np.arange(prob.num_pairs)
+    pair = prob.arc_pair[arcs]
+    local = rank[pair] - prob.order_pair_start[prob.pair_order[pair]]
+    width = int(np.diff(prob.order_pair_start).max()) if prob.num_orders else 0
+    if prob.num_lines * width > _RANK_TABLE_CELLS:
+        return arcs[np.lexsort((local, prob.arc_line[arcs]))]
+    table = np.full((prob.num_lines, width), -1, dtype=np.int64)
+    table[prob.arc_line[arcs], local] = arcs
+    flat = table.ravel()
+    return flat[flat >= 0]
