@@ -421,9 +421,17 @@ def pool_minimum(prob: Problem, master: Master, duals: Duals) -> F64:
     return out
 
 
+#: the note of a batch whose warm start (or the master's build after it) ended past the end
+#: of its HiGHS calls: no column generation, no bound
+NO_TIME_AFTER_WARM_START = (
+    "no column generation: too little of the time limit left after the warm start (its "
+    "answer, not optimised)"
+)
+
+
 def _unbounded(x: I64, cost: int, notes: list[str]) -> BatchOutcome:
-    """The answer of a solve cancelled before its first pricing round ended: the warm start
-    ``x`` (``cost`` micro), no bound and no multipliers."""
+    """The answer of a solve cancelled (or out of time) before its first pricing round ended:
+    the warm start ``x`` (``cost`` micro), no bound and no multipliers."""
     return BatchOutcome(
         x=x,
         cost=cost,
@@ -695,6 +703,14 @@ def _solve(
     target = params.mip_rel_gap
     if cancelled():  # its caller stopped it (a service stopping): the warm start, no bound
         return _unbounded(x_best, best_cost, notes)
+    # the end of the HiGHS calls (``hard`` below): a warm start that ended past it leaves no
+    # time for the master's build and the first pricing round (0.17 s and a round ~60 ms past
+    # its own deadline at 1,000 city orders on a slow machine), nor for the integer phase
+    # they serve: the warm start is the answer
+    setup_end = deadline - min(1.0, MIP_MARGIN * params.time_limit_s)
+    if time.perf_counter() >= setup_end:
+        notes.append(NO_TIME_AFTER_WARM_START)
+        return _unbounded(x_best, best_cost, notes)
 
     # large batches: one master row and one pricing per class of identical orders (exact)
     classes = order_classes(prob) if large else None
@@ -714,6 +730,9 @@ def _solve(
     if classes is not None:
         notes.append(f"{classes.num_classes} classes of identical orders in the master LP")
     zero = Duals.zeros(prob)
+    if time.perf_counter() >= setup_end:  # the build ended past it: no pricing round either
+        notes.append(NO_TIME_AFTER_WARM_START)
+        return _unbounded(x_best, best_cost, notes)
     report_phase(COLUMN_GENERATION)
     t_price = time.perf_counter()
     # at scale an exact pricing round can take seconds: this one must end within the warm-up

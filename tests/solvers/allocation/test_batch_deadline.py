@@ -98,3 +98,103 @@ def test_a_helper_at_the_time_limit_is_killed_not_waited_for(
     )
     assert out == "answer"
     assert fake.kills == [killed]
+
+
+class _Clock:
+    """A stand-in for the module ``time`` of :mod:`solvers.allocation.batch`: its
+    ``perf_counter`` reads ``now``, which the tests move."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class _Stop(Exception):
+    """Raised by a stand-in to end a solve where the test has seen what it checks."""
+
+
+@pytest.mark.parametrize("share", [0.95, 0.9])
+def test_a_warm_start_past_the_highs_calls_end_is_the_answer_without_a_master(
+    monkeypatch: pytest.MonkeyPatch, literature_30: AllocationRequest, share: float
+) -> None:
+    """The master's build and the first pricing round ran after any warm start (0.17 s and
+    a round ~60 ms past its own deadline at 1,000 city orders on a slow machine). A warm
+    start that ends past the end of the HiGHS calls (0.92 of a 1 s limit) is now the
+    answer, with a note and no bound; one that ends before it (0.9) goes on to the master."""
+    prob = compile_request(literature_30)
+    clock = _Clock()
+    start = clock.now
+    built: list[bool] = []
+
+    def late_warm_start(prob: Problem, **kwargs: Any) -> Any:
+        clock.now = start + share
+        return nearest(prob)
+
+    def master(*args: Any, **kwargs: Any) -> Any:
+        built.append(True)
+        raise _Stop
+
+    monkeypatch.setattr(batch, "time", clock)
+    monkeypatch.setattr(batch, "_warm_start", late_warm_start)
+    monkeypatch.setattr(batch, "Master", master)
+    params = AllocationParams(time_limit_s=1.0)
+    if share < 0.92:
+        with pytest.raises(_Stop):
+            batch._solve_batch(prob, params, start=start, x_start=None, race=None)
+        assert built == [True]
+        return
+    out = batch._solve_batch(prob, params, start=start, x_start=None, race=None)
+    assert built == []
+    assert out.bound is None and not out.proven
+    assert np.array_equal(out.x, nearest(prob))
+    assert out.cost == prob.evaluate(nearest(prob)).total
+    assert batch.NO_TIME_AFTER_WARM_START in out.notes
+
+
+def test_a_master_built_past_the_highs_calls_end_prices_nothing(
+    monkeypatch: pytest.MonkeyPatch, literature_30: AllocationRequest
+) -> None:
+    """A master whose build ends past the end of the HiGHS calls starts no pricing round:
+    the warm start is the answer."""
+    prob = compile_request(literature_30)
+    clock = _Clock()
+    start = clock.now
+    real_master = batch.Master
+
+    def slow_master(*args: Any, **kwargs: Any) -> Any:
+        built = real_master(*args, **kwargs)
+        clock.now = start + 0.95
+        return built
+
+    def price(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a pricing round past the end of the HiGHS calls")
+
+    monkeypatch.setattr(batch, "time", clock)
+    monkeypatch.setattr(batch, "Master", slow_master)
+    monkeypatch.setattr(batch.Pricer, "price", price)
+    x_start = nearest(prob)
+    out = batch._solve_batch(
+        prob, AllocationParams(time_limit_s=1.0), start=start, x_start=x_start, race=None
+    )
+    assert out.bound is None and np.array_equal(out.x, x_start)
+    assert batch.NO_TIME_AFTER_WARM_START in out.notes
+
+
+def test_a_polish_past_its_deadline_sets_nothing_up(
+    monkeypatch: pytest.MonkeyPatch, literature_30: AllocationRequest
+) -> None:
+    """The polish built the residual stock of every order (0.08-0.1 s at 1,000 city orders
+    on a slow machine) before it looked at its deadline; past it, it now returns at once."""
+    from solvers.allocation import heuristics
+
+    prob = compile_request(literature_30)
+    x = nearest(prob)
+
+    def no_residual(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a residual built past the deadline")
+
+    monkeypatch.setattr(heuristics, "Residual", no_residual)
+    out = heuristics.polish(prob, x, deadline=time.perf_counter() - 1.0)
+    assert np.array_equal(out, x) and out is not x
