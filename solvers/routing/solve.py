@@ -33,12 +33,14 @@ from solvers.validate import validate_plan
 log = logging.getLogger(__name__)
 
 
-#: Seconds kept back from the budget for decoding and validating the plan, and its JSON:
-#: a base, a share per order and a quadratic term (measured on generated city days, decode +
-#: validate + JSON took 0.03 s at 1,000 orders and 1.3-1.6 s at 10,000).
+#: Seconds kept back from the budget for decoding and validating the plan (:func:`reserve_s`):
+#: a base and a share per order, linear as decoding and validation are (session 70, generated
+#: city days with breaks, 100 couriers per 1,000 orders, the greedy plan decoded and
+#: validated: 0.026 s at 500 orders, 0.10-0.11 s at 1,000, 0.11-0.13 s at 2,000 and 0.19 s
+#: at 4,000, 48-108 us per order; the formula of before, 4e-5 per order and 1.5e-8 per order
+#: squared, kept 0.065 s at 1,000 orders, and the greedy plan answered 0.06-0.07 s late).
 RESERVE_BASE_S = 0.01
-RESERVE_PER_ORDER_S = 4e-5
-RESERVE_PER_ORDER_SQ_S = 1.5e-8
+RESERVE_PER_ORDER_S = 1.2e-4
 #: When the greedy plan is built before the search, the reserve is at least this many times
 #: the time its schedule took to price (:func:`_value`), measured in the call: the phases
 #: after the search schedule the plan about that many times (comparisons, decoding,
@@ -324,8 +326,7 @@ def solve_routes_with_stats(
             stats.clock_notes.append(note)
             stats.notes.append(note)
 
-    n = len(problem.orders)
-    reserve = RESERVE_BASE_S + RESERVE_PER_ORDER_S * n + RESERVE_PER_ORDER_SQ_S * n * n
+    reserve = reserve_s(len(problem.orders))
     # after the search: the repairs (with their graces) end by repair_end, then the checks,
     # decoding and validation take the reserve
     repair_share_s = (
@@ -366,7 +367,11 @@ def solve_routes_with_stats(
         or _pyvrp_misprices_breaks(problem)
     ):
         seed_routes, seed_left, seed_why = _greedy(problem, settings, construction_end, stats)
-        if engine.name != "greedy" and problem.orders:
+        if (
+            engine.name != "greedy"
+            and problem.orders
+            and _may_search(problem, engine, search_end - time.perf_counter())
+        ):
             # the phases after the search price and schedule the plan a few times: how long
             # one pricing takes here, now, sizes their reserve (the price is needed later)
             t_value = time.perf_counter()
@@ -643,6 +648,23 @@ def solve_routes_with_stats(
     return plan, stats
 
 
+def reserve_s(num_orders: int) -> float:
+    """Seconds kept back from a solve's time limit for decoding and validating its plan of
+    ``num_orders`` orders (before any measurement in the call, see :data:`RESERVE_SCHEDULES`)."""
+    return RESERVE_BASE_S + RESERVE_PER_ORDER_S * max(num_orders, 0)
+
+
+def _may_search(problem: RoutingProblem, engine: Engine, left_s: float) -> bool:
+    """Whether ``engine`` may still start on ``problem`` with ``left_s`` seconds left (its
+    search, or its own start made of the greedy plan): else the greedy plan is the answer,
+    and the pricing that sizes the reserve after a search is not spent (0.03 s at 1,000
+    orders, past the construction's deadline)."""
+    if left_s >= engine.min_time_s(problem):
+        return True
+    start_s = engine.min_start_s(problem)
+    return start_s is not None and left_s >= start_s
+
+
 def _greedy_beats(
     problem: RoutingProblem,
     settings: EngineSettings,
@@ -821,7 +843,8 @@ def _construct(
         served = {problem.tasks[t].order for seq in whole.values() for t in seq}
         left = sorted(set(range(len(problem.orders))) - served)
     why.update(dict.fromkeys(late, LATE))
-    return whole, left, {o: reason for o, reason in why.items() if o in left}
+    out = set(left)  # a list: 2,000 orders cut by the deadline took 0.016 s to look up
+    return whole, left, {o: reason for o, reason in why.items() if o in out}
 
 
 def _whole(

@@ -701,7 +701,7 @@ def test_the_search_ends_a_grace_before_the_reserve_with_mandatory_split_orders(
     [run] = calls
     n = len(scenario.orders)
     m = solve_module
-    formula = m.RESERVE_BASE_S + m.RESERVE_PER_ORDER_S * n + m.RESERVE_PER_ORDER_SQ_S * n * n
+    formula = m.reserve_s(n)
     # no breaks and every mandatory order placed by the greedy plan: no repair's grace
     assert run.deadline is not None
     assert run.deadline <= clock[0] + limit - formula - GRACE_S + 1e-9  # from the solve's start
