@@ -507,6 +507,7 @@ def solve_sync(
     stored: RawJson | None = None,
     with_limit: WithLimit | None = None,
     num_orders: int = 0,
+    solver_limit_s: float | None = None,
 ) -> SolveOutcome:
     """Run job ``kind`` now within ``time_limit_s`` (+ grace), falling back when it fails.
 
@@ -515,7 +516,10 @@ def solve_sync(
     body the payload was dumped from, handed to the task instead of the payload.
     ``with_limit``: the task's input given a time limit; the solver then has what is left
     of ``time_limit_s`` since the request arrived (:func:`solver_time_limit`, with the
-    reserve of ``num_orders``), and the answer states ``time_limit_s``.
+    reserve of ``num_orders``), and the answer states ``time_limit_s``. ``solver_limit_s``:
+    the time limit the solve asks, where it is not the wait's ``time_limit_s`` (a plan's
+    allocation + routing, waited for with its twin evaluation's budget too): what is left of
+    it is given through ``with_limit``, and the answer states it.
     """
     attempt = _begin(
         ctx,
@@ -528,9 +532,8 @@ def solve_sync(
         lane=lane,
         stored=stored,
     )
-    solver_input = _within_limit(
-        attempt, request, solver_input, time_limit_s, with_limit, num_orders
-    )
+    asked_s = time_limit_s if solver_limit_s is None else solver_limit_s
+    solver_input = _within_limit(attempt, request, solver_input, asked_s, with_limit, num_orders)
     future = _submit(attempt, lane, solver_input)
     return _settle(attempt, future, time_limit_s)
 
@@ -893,11 +896,12 @@ def solve_or_queue(
     lane: Lane,
     with_limit: WithLimit | None = None,
     num_orders: int = 0,
+    solver_limit_s: float | None = None,
 ) -> SolveOutcome | tuple[int, BaseModel, str | None]:
     """Solve job ``kind`` now when ``sync`` (its outcome), else queue it (the 202 answer).
 
-    ``with_limit``, ``num_orders``: the solve's time limit counts from the request's arrival
-    (:func:`solve_sync`); a job keeps its limit.
+    ``with_limit``, ``num_orders``, ``solver_limit_s``: the solve's time limit counts from
+    the request's arrival (:func:`solve_sync`); a job keeps its limit.
     """
     if not sync:
         job = submit_job(
@@ -923,6 +927,7 @@ def solve_or_queue(
         lane=lane,
         with_limit=with_limit,
         num_orders=num_orders,
+        solver_limit_s=solver_limit_s,
     )
 
 
@@ -1034,6 +1039,7 @@ def solve_or_queue_response(
     answer: Callable[[SolveOutcome], BaseModel],
     with_limit: WithLimit | None = None,
     num_orders: int = 0,
+    solver_limit_s: float | None = None,
 ) -> Response:
     """:func:`solve_or_queue` once per ``Idempotency-Key``: 200 with ``answer(outcome)``, or 202."""
 
@@ -1052,6 +1058,7 @@ def solve_or_queue_response(
             lane=lane,
             with_limit=with_limit,
             num_orders=num_orders,
+            solver_limit_s=solver_limit_s,
         )
         if isinstance(outcome, tuple):  # queued: the 202 answer
             return outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
@@ -200,7 +201,22 @@ def create_plan(
         job_timeout_s=limit_s * 2 + JOB_GRACE_S,
         lane=ctx.lanes["heavy"],
         answer=answer,
+        with_limit=functools.partial(with_plan_time_limit, body),
+        num_orders=len(body.scenario.orders),
+        solver_limit_s=limit_s,
     )
+
+
+def with_plan_time_limit(body: PlanCreate, time_limit_s: float) -> PlanCreate:
+    """``body`` with its allocation and routing time limits scaled to sum to ``time_limit_s``
+    (what is left of their sum since the request arrived): each stage keeps its share."""
+    asked_s = body.allocation.time_limit_s + body.routing.time_limit_s
+    share = min(time_limit_s / asked_s, 1.0) if asked_s > 0 else 1.0
+    allocation = body.allocation.model_copy(
+        update={"time_limit_s": body.allocation.time_limit_s * share}
+    )
+    routing = body.routing.model_copy(update={"time_limit_s": body.routing.time_limit_s * share})
+    return body.model_copy(update={"allocation": allocation, "routing": routing})
 
 
 @router.get("/{plan_id}", response_model=PlanRecordPublic, summary="A stored plan")

@@ -15,7 +15,7 @@ import api.tasks.routes as routes_task
 import solvers.allocation as allocation
 from api import solve
 from api.core.errors import ARRIVED_AT
-from api.examples import ALLOCATION_EXAMPLE, SMALL_SCENARIO
+from api.examples import ALLOCATION_EXAMPLE, PLAN_EXAMPLE, SMALL_SCENARIO
 from api.schemas.allocations import AllocationCreate
 from api.solve import (
     MIN_SOLVER_TIME_LIMIT_S,
@@ -128,3 +128,63 @@ def test_a_sync_allocation_gets_its_limit_less_the_time_the_request_was_held(
     assert len(given) == 1
     _assert_left(given[0], 2.0, 1)
     assert answer.json()["solver"]["time_limit_s"] == 2.0
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "plan-time-limit-1"])
+def test_a_sync_plan_gets_its_limits_less_the_time_the_request_was_held(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    idempotency_key: str | None,
+) -> None:
+    """Its allocation and routing limits count from the request's arrival, as those of
+    /v1/routes and /v1/allocations do: they counted from the solver's start (session 69)."""
+    import solvers.routing as routing
+
+    given: dict[str, float] = {}
+    real_allocate, real_route = allocation.allocate, routing.solve_routes_with_stats
+
+    def allocating(request: Any, params: Any) -> Any:
+        given["allocation"] = params.time_limit_s
+        return real_allocate(request, params)
+
+    def routing_with(scenario: Any, params: Any, **kwargs: Any) -> Any:
+        given["routing"] = params.time_limit_s
+        return real_route(scenario, params, **kwargs)
+
+    monkeypatch.setattr(allocation, "allocate", allocating)
+    monkeypatch.setattr(routing, "solve_routes_with_stats", routing_with)
+    _held(monkeypatch)
+    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+    body["evaluation"]["replications"] = 0
+    body["mode"] = "sync"
+    headers = dict(keys["oms"])
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    answer = client.post("/v1/plans", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    asked = {"allocation": 2.0, "routing": 1.0}
+    n = len(body["scenario"]["orders"])
+    # together, what is left of the 3 s: the time held and the answer's reserve taken off
+    _assert_left(given["allocation"] + given["routing"], 3.0, n)
+    # each keeps its share of it
+    assert given["allocation"] / given["routing"] == pytest.approx(2.0)
+    assert all(0.0 < given[stage] < asked[stage] for stage in asked)
+    # the answer states the limits the request asked, as the stored plan does
+    assert answer.json()["solver"]["time_limit_s"] == 3.0
+    stored = client.get(f"/v1/plans/{answer.json()['plan_id']}", headers=keys["oms"]).json()
+    assert stored["result"]["solver"]["time_limit_s"] == 3.0
+
+
+def test_a_plan_keeps_its_limits_when_nothing_is_spent() -> None:
+    from api.routes.plans import with_plan_time_limit
+    from api.schemas.plans import PlanCreate
+
+    body = PlanCreate.model_validate(PLAN_EXAMPLE["small"]["value"])
+    same = with_plan_time_limit(body, 3.0)
+    assert (same.allocation.time_limit_s, same.routing.time_limit_s) == (2.0, 1.0)
+    # never more than asked; only the limits change
+    assert with_plan_time_limit(body, 30.0).routing.time_limit_s == 1.0
+    half = with_plan_time_limit(body, 1.5)
+    assert (half.allocation.time_limit_s, half.routing.time_limit_s) == (1.0, 0.5)
+    assert half.routing.seed == body.routing.seed and half.scenario is body.scenario
