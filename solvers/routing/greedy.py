@@ -147,6 +147,7 @@ class GreedyBuilder:
         vehicles: Sequence[int] | None = None,
         grace_s: float | None = None,
         by_priority: bool = False,
+        reserve_per_order_s: float = 0.0,
     ) -> None:
         self.p = problem
         self.by_priority = by_priority
@@ -154,6 +155,10 @@ class GreedyBuilder:
         self.initial = {v: list(s) for v, s in (initial or {}).items() if s}
         self.deadline = deadline
         self.grace_s = GRACE_S if grace_s is None else grace_s
+        #: the deadline comes this much earlier per order routed: the time the plan's
+        #: decoding and validation will take after it, which grows with the orders placed
+        self.reserve_per_order_s = reserve_per_order_s
+        self.routed_orders = 0  # orders routed at the last look at the clock
         self.allowed = set(range(len(problem.vehicles)) if vehicles is None else vehicles)
         self.multi_windows = problem.has_multiple_windows
         #: a small problem is constructed whole: its deadline is not looked at
@@ -448,6 +453,7 @@ class GreedyBuilder:
             vehicles=sorted(self.allowed),
             grace_s=0.0,
             by_priority=True,
+            reserve_per_order_s=self.reserve_per_order_s,
         )
         other, other_left = ranked.build()
         if not ranked.timed_out and self._score(other, other_left) < self._score(routes, left):
@@ -456,8 +462,12 @@ class GreedyBuilder:
 
     def past_deadline(self) -> bool:
         """Whether the deadline has passed, on a problem that looks at it (not
-        :func:`always_completes`)."""
-        return self.deadline is not None and not self.whole and time.perf_counter() > self.deadline
+        :func:`always_completes`): brought forward by :attr:`reserve_per_order_s` per order
+        routed."""
+        if self.deadline is None or self.whole:
+            return False
+        end = self.deadline - self.reserve_per_order_s * self.routed_orders
+        return time.perf_counter() > end
 
     def _stopped(self, cpu_from: float) -> bool:
         """Whether a construction that has its grace once its thread's CPU clock reads
@@ -514,6 +524,7 @@ class GreedyBuilder:
             ver[rows, c] = cols[c].version
 
         todo = np.flatnonzero(~routed)
+        self.routed_orders = n - len(todo)
         for c in range(len(cols)):
             if self._stopped(cpu_from):  # the loop below stops at once: no use pricing on
                 break
@@ -588,6 +599,7 @@ class GreedyBuilder:
             spent = 0.0
 
         while True:
+            self.routed_orders = int(np.count_nonzero(routed))
             if self._stopped(cpu_from):
                 if pending:  # a group inserted in part is no plan: out with it
                     give_up()
@@ -754,6 +766,7 @@ class GreedyBuilder:
                 vehicles=sorted(self.allowed - set(dropped)),
                 grace_s=0.0,
                 by_priority=self.by_priority,
+                reserve_per_order_s=self.reserve_per_order_s,
             ).build()
         return routes, sorted(left)
 

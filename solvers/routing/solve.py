@@ -345,8 +345,10 @@ def solve_routes_with_stats(
     repair_end = deadline - reserve - graces_s - whole_s
     search_end = repair_end - repair_share_s - polish_share_s
     # the greedy plan before the search is not followed by a repair when it is the answer:
-    # its deadline keeps no grace for one (as before the graces were kept back)
-    construction_end = deadline - reserve - repair_share_s - whole_s
+    # its deadline keeps no grace for one (as before the graces were kept back); it keeps the
+    # reserve's base, and comes RESERVE_PER_ORDER_S earlier per order routed (decoding and
+    # validating the plan take that long an order: a short limit routes few orders)
+    construction_end = deadline - RESERVE_BASE_S - repair_share_s - whole_s
     stats.build_s = time.perf_counter() - t0
 
     # the greedy plan: the fallback, and where the search starts (built later, only if the
@@ -366,7 +368,9 @@ def solve_routes_with_stats(
         or _pyvrp_needs_greedy(problem)
         or _pyvrp_misprices_breaks(problem)
     ):
-        seed_routes, seed_left, seed_why = _greedy(problem, settings, construction_end, stats)
+        seed_routes, seed_left, seed_why = _greedy(
+            problem, settings, construction_end, stats, RESERVE_PER_ORDER_S
+        )
         if (
             engine.name != "greedy"
             and problem.orders
@@ -410,7 +414,7 @@ def solve_routes_with_stats(
         if left_s < need_s and not start_only:
             if seed_routes is None:
                 seed_routes, seed_left, seed_why = _greedy(
-                    problem, settings, construction_end, stats
+                    problem, settings, construction_end, stats, RESERVE_PER_ORDER_S
                 )
             routes = seed_routes
             name = f"greedy (no time left for {engine.name})"
@@ -785,11 +789,16 @@ def _pyvrp_needs_greedy(problem: RoutingProblem) -> bool:
 
 
 def _greedy(
-    problem: RoutingProblem, settings: EngineSettings, deadline: float, stats: SolveStats
+    problem: RoutingProblem,
+    settings: EngineSettings,
+    deadline: float,
+    stats: SolveStats,
+    per_order_s: float = 0.0,
 ) -> tuple[dict[int, list[int]], list[int], dict[int, str]]:
-    """The greedy plan by ``deadline``: routes, orders left out, and why some of them are left
-    out where the usual reason does not say it (:data:`LATE`: the deadline came first; a
-    shipment of a split order taken off with the rest of its order, :func:`_whole`).
+    """The greedy plan by ``deadline`` (brought forward by ``per_order_s`` per order routed):
+    routes, orders left out, and why some of them are left out where the usual reason does
+    not say it (:data:`LATE`: the deadline came first; a shipment of a split order taken off
+    with the rest of its order, :func:`_whole`).
 
     With a warm start (``settings.initial``) it is the cheaper by the objective (mandatory
     orders first, :func:`_value`) of two constructions: the warm start's routes with the other
@@ -799,7 +808,9 @@ def _greedy(
     """
     if not problem.orders:
         return {}, [], {}
-    routes, left, why = _construct(problem, settings, settings.initial, deadline, stats)
+    routes, left, why = _construct(
+        problem, settings, settings.initial, deadline, stats, per_order_s
+    )
     pins = {
         vi: kept
         for vi, seq in settings.initial.items()
@@ -807,7 +818,7 @@ def _greedy(
     }
     if LATE in why.values() or pins == settings.initial or time.perf_counter() >= deadline:
         return routes, left, why
-    afresh = _construct(problem, settings, pins, deadline, SolveStats())
+    afresh = _construct(problem, settings, pins, deadline, SolveStats(), per_order_s)
     if LATE not in afresh[2].values() and _value(problem, settings, afresh[0]) < _value(
         problem, settings, routes
     ):
@@ -825,12 +836,16 @@ def _construct(
     initial: dict[int, list[int]],
     deadline: float,
     stats: SolveStats,
+    per_order_s: float = 0.0,
 ) -> tuple[dict[int, list[int]], list[int], dict[int, str]]:
-    """Cheapest insertion of every order into the ``initial`` routes by ``deadline``, split
-    orders made whole: routes, orders left out, and why some of them are (:func:`_greedy`)."""
+    """Cheapest insertion of every order into the ``initial`` routes by ``deadline`` (brought
+    forward by ``per_order_s`` per order routed), split orders made whole: routes, orders
+    left out, and why some of them are (:func:`_greedy`)."""
     from solvers.routing.greedy import GreedyBuilder
 
-    builder = GreedyBuilder(problem, initial=initial or None, deadline=deadline)
+    builder = GreedyBuilder(
+        problem, initial=initial or None, deadline=deadline, reserve_per_order_s=per_order_s
+    )
     routes, left = builder.build()
     late = frozenset(left) if builder.timed_out else frozenset()
     if late:

@@ -140,3 +140,27 @@ def test_no_construction_starts_past_the_deadline_after_dropping_dear_routes(
     in_time = GreedyBuilder(p, deadline=time.perf_counter() + 3600.0)
     assert in_time._prune({0: [0]}, []) == ({}, [0])
     assert builds  # before the deadline the other vehicles are tried
+
+
+def test_the_deadline_comes_earlier_for_each_order_routed(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The time decoding and validating the plan take after the construction grows with the
+    orders it routed: its deadline keeps that much back per order (here 10 s an order: past
+    a deadline 100 s away once 10 orders are routed, whatever the machine's speed)."""
+    import time
+
+    from solvers.routing import greedy
+
+    monkeypatch.setattr(greedy, "ALWAYS_COMPLETE_SIZE", 0)
+    p = build_problem(c101_25)
+    builder = GreedyBuilder(
+        p, deadline=time.perf_counter() + 100.0, grace_s=0.0, reserve_per_order_s=10.0
+    )
+    routes, left = builder.build()
+    assert builder.timed_out
+    assert sum(len(seq) for seq in routes.values()) == 10
+    assert len(left) == len(p.orders) - 10
+    # without the share per order it routes them all
+    whole = GreedyBuilder(p, deadline=time.perf_counter() + 100.0, grace_s=0.0)
+    assert not whole.build()[1] and not whole.timed_out
