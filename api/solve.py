@@ -146,7 +146,7 @@ MIN_SOLVER_TIME_LIMIT_S = 0.01
 clock: Callable[[], float] = time.perf_counter
 
 #: the solver's input for a synchronous solve, given the time limit it has left
-WithLimit = Callable[[float], BaseModel]
+WithLimit = Callable[[float], BaseModel | JsonDict]
 
 
 def answer_reserve_s(num_orders: int) -> float:
@@ -394,7 +394,11 @@ def _start_record(attempt: _Attempt, session: Session) -> None:
 
 
 def _submit(
-    attempt: _Attempt, lane: Lane, solver_input: BaseModel | None, *, inline: bool = False
+    attempt: _Attempt,
+    lane: Lane,
+    solver_input: BaseModel | JsonDict | None,
+    *,
+    inline: bool = False,
 ) -> Future[JsonDict] | None:
     """Hand the solve to the solver pool, or None when the circuit breaker is open.
 
@@ -483,7 +487,7 @@ def _within_limit(
     time_limit_s: float,
     with_limit: WithLimit | None,
     num_orders: int,
-) -> BaseModel | None:
+) -> BaseModel | JsonDict | None:
     """The solver's input: given what is left of ``time_limit_s`` since the request arrived
     when ``with_limit`` is given (measured now, just before the solve), else as is."""
     if with_limit is None:
@@ -533,8 +537,8 @@ def solve_sync(
         stored=stored,
     )
     asked_s = time_limit_s if solver_limit_s is None else solver_limit_s
-    solver_input = _within_limit(attempt, request, solver_input, asked_s, with_limit, num_orders)
-    future = _submit(attempt, lane, solver_input)
+    task_input = _within_limit(attempt, request, solver_input, asked_s, with_limit, num_orders)
+    future = _submit(attempt, lane, task_input)
     return _settle(attempt, future, time_limit_s)
 
 

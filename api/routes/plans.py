@@ -14,6 +14,7 @@ from api.db.models import Job, PlanRecord
 from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, Principal, SessionDep
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from api.fastpath import BodyRoute
+from api.jobs.registry import JsonDict
 from api.limits import (
     check_arrivals,
     check_engine,
@@ -476,7 +477,23 @@ def reoptimise_plan(
         job_timeout_s=limit_s * 2 + JOB_GRACE_S,
         lane=ctx.lanes["heavy"],
         answer=answer,
+        with_limit=functools.partial(with_reoptimise_time_limit, payload),
+        num_orders=num_orders,
     )
+
+
+def with_reoptimise_time_limit(payload: JsonDict, time_limit_s: float) -> JsonDict:
+    """A re-optimisation's task ``payload`` with its allocation and routing time limits
+    scaled to sum to ``time_limit_s`` (what is left of their sum since the request arrived)."""
+    request = payload["request"]
+    stages = ("allocation", "routing")
+    asked_s = sum(request[stage]["time_limit_s"] for stage in stages)
+    share = min(time_limit_s / asked_s, 1.0) if asked_s > 0 else 1.0
+    limited = {
+        stage: {**request[stage], "time_limit_s": request[stage]["time_limit_s"] * share}
+        for stage in stages
+    }
+    return {**payload, "request": {**request, **limited}}
 
 
 #: an order's courier tasks for :func:`courier_task_clash`: its id, and with a pickup of its

@@ -907,7 +907,8 @@ def reoptimise(
             engine=f"{method} + {plan.engine}",
             versions=solver_versions(),
             seed=rparams.seed,
-            time_limit_s=rparams.time_limit_s,
+            # the allocation of the new orders and the routing: the limits the request asked
+            time_limit_s=req.allocation.time_limit_s + rparams.time_limit_s,
             runtime_s=round(time.perf_counter() - t0, 4),
         ),
         fallback_reason=stats.fallback,

@@ -15,7 +15,7 @@ import api.tasks.routes as routes_task
 import solvers.allocation as allocation
 from api import solve
 from api.core.errors import ARRIVED_AT
-from api.examples import ALLOCATION_EXAMPLE, PLAN_EXAMPLE, SMALL_SCENARIO
+from api.examples import ALLOCATION_EXAMPLE, PLAN_EXAMPLE, REOPTIMISE_EXAMPLE, SMALL_SCENARIO
 from api.schemas.allocations import AllocationCreate
 from api.solve import (
     MIN_SOLVER_TIME_LIMIT_S,
@@ -188,3 +188,63 @@ def test_a_plan_keeps_its_limits_when_nothing_is_spent() -> None:
     half = with_plan_time_limit(body, 1.5)
     assert (half.allocation.time_limit_s, half.routing.time_limit_s) == (1.0, 0.5)
     assert half.routing.seed == body.routing.seed and half.scenario is body.scenario
+
+
+def test_a_sync_reoptimisation_gets_its_limits_less_the_time_the_request_was_held(
+    client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-optimisation's allocation (of its new orders) and routing limits count from the
+    request's arrival too: they counted from the solver's start (session 70, after plans)."""
+    import solvers.routing as routing
+
+    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+    body["evaluation"]["replications"] = 0
+    body["mode"] = "sync"
+    made = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert made.status_code == 200, made.text
+    given: dict[str, float] = {}
+    real_allocate, real_route = allocation.allocate, routing.solve_routes_with_stats
+
+    def allocating(request: Any, params: Any) -> Any:
+        given["allocation"] = params.time_limit_s
+        return real_allocate(request, params)
+
+    def routing_with(scenario: Any, params: Any, **kwargs: Any) -> Any:
+        given["routing"] = params.time_limit_s
+        return real_route(scenario, params, **kwargs)
+
+    monkeypatch.setattr(allocation, "allocate", allocating)
+    monkeypatch.setattr(routing, "solve_routes_with_stats", routing_with)
+    _held(monkeypatch)
+    replan = copy.deepcopy(REOPTIMISE_EXAMPLE["late-order"]["value"])
+    replan["mode"] = "sync"
+    replan["allocation"] = {"time_limit_s": 2.0}
+    answer = client.post(
+        f"/v1/plans/{made.json()['plan_id']}/reoptimise", json=replan, headers=keys["oms"]
+    )
+    assert answer.status_code == 200, answer.text
+    asked = {"allocation": 2.0, "routing": 1.0}
+    n = len(body["scenario"]["orders"]) + len(replan["new_orders"])
+    _assert_left(given["allocation"] + given["routing"], 3.0, n)
+    assert given["allocation"] / given["routing"] == pytest.approx(2.0)
+    assert all(0.0 < given[stage] < asked[stage] for stage in asked)
+    # the answer states the limits the request asked: both stages, as a plan's does
+    assert answer.json()["solver"]["time_limit_s"] == 3.0
+
+
+def test_a_reoptimisation_keeps_its_limits_when_nothing_is_spent() -> None:
+    from api.routes.plans import with_reoptimise_time_limit
+
+    request: dict[str, dict[str, Any]] = {
+        "allocation": {"time_limit_s": 2.0, "mode": "online"},
+        "routing": {"time_limit_s": 1.0},
+    }
+    payload: dict[str, Any] = {"request": request, "parent": {"id": "p"}}
+    same = with_reoptimise_time_limit(payload, 3.0)
+    assert same == payload
+    assert with_reoptimise_time_limit(payload, 30.0) == payload  # never more than asked
+    half = with_reoptimise_time_limit(payload, 1.5)
+    assert half["request"]["allocation"] == {"time_limit_s": 1.0, "mode": "online"}
+    assert half["request"]["routing"] == {"time_limit_s": 0.5}
+    # the stored payload is not changed, only the task's copy
+    assert request["allocation"]["time_limit_s"] == 2.0 and half["parent"] is payload["parent"]
