@@ -168,6 +168,12 @@ def solver_time_limit(request: Request, time_limit_s: float, num_orders: int) ->
     return max(min(left_s, time_limit_s), min(MIN_SOLVER_TIME_LIMIT_S, time_limit_s))
 
 
+def limit_share(asked_s: float, left_s: float) -> float:
+    """The factor (at most 1) that scales stage time limits asked to sum to ``asked_s`` so
+    that they sum to ``left_s``: each stage keeps its share."""
+    return min(left_s / asked_s, 1.0) if asked_s > 0 else 1.0
+
+
 def with_time_limit(body: M, time_limit_s: float) -> M:
     """``body`` (a request with ``params.time_limit_s``) with its solver's time limit."""
     params = cast(BaseModel, getattr(body, "params"))  # noqa: B009 (any request model)

@@ -39,6 +39,7 @@ from api.schemas.plans import (
 from api.solve import (
     SolveOutcome,
     engine_fallback_reason,
+    limit_share,
     solve_or_queue_response,
 )
 from api.tasks.plans import (
@@ -211,8 +212,7 @@ def create_plan(
 def with_plan_time_limit(body: PlanCreate, time_limit_s: float) -> PlanCreate:
     """``body`` with its allocation and routing time limits scaled to sum to ``time_limit_s``
     (what is left of their sum since the request arrived): each stage keeps its share."""
-    asked_s = body.allocation.time_limit_s + body.routing.time_limit_s
-    share = min(time_limit_s / asked_s, 1.0) if asked_s > 0 else 1.0
+    share = limit_share(body.allocation.time_limit_s + body.routing.time_limit_s, time_limit_s)
     allocation = body.allocation.model_copy(
         update={"time_limit_s": body.allocation.time_limit_s * share}
     )
@@ -487,8 +487,7 @@ def with_reoptimise_time_limit(payload: JsonDict, time_limit_s: float) -> JsonDi
     scaled to sum to ``time_limit_s`` (what is left of their sum since the request arrived)."""
     request = payload["request"]
     stages = ("allocation", "routing")
-    asked_s = sum(request[stage]["time_limit_s"] for stage in stages)
-    share = min(time_limit_s / asked_s, 1.0) if asked_s > 0 else 1.0
+    share = limit_share(sum(request[stage]["time_limit_s"] for stage in stages), time_limit_s)
     limited = {
         stage: {**request[stage], "time_limit_s": request[stage]["time_limit_s"] * share}
         for stage in stages

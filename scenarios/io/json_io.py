@@ -127,13 +127,15 @@ def repeated_key_field(at: tuple[tuple[str | int, ...], str]) -> tuple[str, str]
     return field_path((*path, escaped(key))), f"duplicate key {key!r}: {REPEATED_KEY_REASON}"
 
 
-def check_unique_keys(text: str | bytes, *, source: str | None = None) -> None:
+def check_unique_keys(text: str | bytes, *, source: str | None = None) -> CheckedJson:
     """Raise InputError naming the first key a JSON object of ``text`` gives more than once
-    (``nodes.0.inventory.a: duplicate key 'a': ...``); text that is not JSON passes."""
-    at = repeated_key(text)
-    if at is not None:
-        field, reason = repeated_key_field(at)
+    (``nodes.0.inventory.a: duplicate key 'a': ...``); text that is not JSON passes. Returns
+    the parse (:func:`parse_unique`), whose value a caller may keep."""
+    checked = parse_unique(text)
+    if checked.repeated is not None:
+        field, reason = repeated_key_field(checked.repeated)
         raise InputError(field, reason, source=source)
+    return checked
 
 
 def json_error_where(err: json.JSONDecodeError, *, line: bool = True) -> str:

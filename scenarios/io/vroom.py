@@ -43,7 +43,7 @@ from scenarios.bulk import collector_paused
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.files import read_limited
 from scenarios.geo import MAX_INT
-from scenarios.io.json_io import json_error_where, loads, parse_unique, repeated_key_field
+from scenarios.io.json_io import check_unique_keys, json_error_where, loads
 from scenarios.model import Scenario
 from scenarios.travel import haversine_m
 
@@ -74,10 +74,7 @@ def vroom_from_bytes(raw: bytes, *, source: str, name: str = "vroom") -> Scenari
         raise InputError("file", "not UTF-8 text", source=source) from None
     with collector_paused():  # a large problem is many objects (scenarios.bulk)
         # one parse refusing a repeated key (``loads`` keeps its last value)
-        checked = parse_unique(text)
-        if checked.repeated is not None:
-            field, reason = repeated_key_field(checked.repeated)
-            raise InputError(field, reason, source=source)
+        checked = check_unique_keys(text, source=source)
         try:
             data = checked.value if checked.ok else loads(text)  # not JSON: loads says why
         except json.JSONDecodeError as err:

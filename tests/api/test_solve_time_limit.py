@@ -78,6 +78,44 @@ def _assert_left(given_s: float, asked_s: float, num_orders: int) -> None:
     assert 0.0 < given_s <= asked_s - HELD_S - answer_reserve_s(num_orders)
 
 
+def _sync_plan_body() -> dict[str, Any]:
+    """The small plan example, answered now, without its twin evaluation."""
+    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
+    body["evaluation"]["replications"] = 0
+    body["mode"] = "sync"
+    return body
+
+
+def _stage_limits(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """The time limits the allocation and the routing are given (filled as they run)."""
+    import solvers.routing as routing
+
+    given: dict[str, float] = {}
+    real_allocate, real_route = allocation.allocate, routing.solve_routes_with_stats
+
+    def allocating(request: Any, params: Any) -> Any:
+        given["allocation"] = params.time_limit_s
+        return real_allocate(request, params)
+
+    def routing_with(scenario: Any, params: Any, **kwargs: Any) -> Any:
+        given["routing"] = params.time_limit_s
+        return real_route(scenario, params, **kwargs)
+
+    monkeypatch.setattr(allocation, "allocate", allocating)
+    monkeypatch.setattr(routing, "solve_routes_with_stats", routing_with)
+    return given
+
+
+def _assert_stage_limits(given: dict[str, float], num_orders: int) -> None:
+    """A 2 s allocation and a 1 s routing shared what was left of their 3 s, 2 to 1."""
+    asked = {"allocation": 2.0, "routing": 1.0}
+    # together, what is left of the 3 s: the time held and the answer's reserve taken off
+    _assert_left(given["allocation"] + given["routing"], 3.0, num_orders)
+    # each keeps its share of it
+    assert given["allocation"] / given["routing"] == pytest.approx(2.0)
+    assert all(0.0 < given[stage] < asked[stage] for stage in asked)
+
+
 def test_a_sync_route_solve_gets_its_limit_less_the_time_the_request_was_held(
     client: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -139,37 +177,15 @@ def test_a_sync_plan_gets_its_limits_less_the_time_the_request_was_held(
 ) -> None:
     """Its allocation and routing limits count from the request's arrival, as those of
     /v1/routes and /v1/allocations do: they counted from the solver's start (session 69)."""
-    import solvers.routing as routing
-
-    given: dict[str, float] = {}
-    real_allocate, real_route = allocation.allocate, routing.solve_routes_with_stats
-
-    def allocating(request: Any, params: Any) -> Any:
-        given["allocation"] = params.time_limit_s
-        return real_allocate(request, params)
-
-    def routing_with(scenario: Any, params: Any, **kwargs: Any) -> Any:
-        given["routing"] = params.time_limit_s
-        return real_route(scenario, params, **kwargs)
-
-    monkeypatch.setattr(allocation, "allocate", allocating)
-    monkeypatch.setattr(routing, "solve_routes_with_stats", routing_with)
+    given = _stage_limits(monkeypatch)
     _held(monkeypatch)
-    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
-    body["evaluation"]["replications"] = 0
-    body["mode"] = "sync"
+    body = _sync_plan_body()
     headers = dict(keys["oms"])
     if idempotency_key is not None:
         headers["Idempotency-Key"] = idempotency_key
     answer = client.post("/v1/plans", json=body, headers=headers)
     assert answer.status_code == 200, answer.text
-    asked = {"allocation": 2.0, "routing": 1.0}
-    n = len(body["scenario"]["orders"])
-    # together, what is left of the 3 s: the time held and the answer's reserve taken off
-    _assert_left(given["allocation"] + given["routing"], 3.0, n)
-    # each keeps its share of it
-    assert given["allocation"] / given["routing"] == pytest.approx(2.0)
-    assert all(0.0 < given[stage] < asked[stage] for stage in asked)
+    _assert_stage_limits(given, len(body["scenario"]["orders"]))
     # the answer states the limits the request asked, as the stored plan does
     assert answer.json()["solver"]["time_limit_s"] == 3.0
     stored = client.get(f"/v1/plans/{answer.json()['plan_id']}", headers=keys["oms"]).json()
@@ -195,26 +211,10 @@ def test_a_sync_reoptimisation_gets_its_limits_less_the_time_the_request_was_hel
 ) -> None:
     """A re-optimisation's allocation (of its new orders) and routing limits count from the
     request's arrival too: they counted from the solver's start (session 70, after plans)."""
-    import solvers.routing as routing
-
-    body = copy.deepcopy(PLAN_EXAMPLE["small"]["value"])
-    body["evaluation"]["replications"] = 0
-    body["mode"] = "sync"
+    body = _sync_plan_body()
     made = client.post("/v1/plans", json=body, headers=keys["oms"])
     assert made.status_code == 200, made.text
-    given: dict[str, float] = {}
-    real_allocate, real_route = allocation.allocate, routing.solve_routes_with_stats
-
-    def allocating(request: Any, params: Any) -> Any:
-        given["allocation"] = params.time_limit_s
-        return real_allocate(request, params)
-
-    def routing_with(scenario: Any, params: Any, **kwargs: Any) -> Any:
-        given["routing"] = params.time_limit_s
-        return real_route(scenario, params, **kwargs)
-
-    monkeypatch.setattr(allocation, "allocate", allocating)
-    monkeypatch.setattr(routing, "solve_routes_with_stats", routing_with)
+    given = _stage_limits(monkeypatch)
     _held(monkeypatch)
     replan = copy.deepcopy(REOPTIMISE_EXAMPLE["late-order"]["value"])
     replan["mode"] = "sync"
@@ -223,11 +223,7 @@ def test_a_sync_reoptimisation_gets_its_limits_less_the_time_the_request_was_hel
         f"/v1/plans/{made.json()['plan_id']}/reoptimise", json=replan, headers=keys["oms"]
     )
     assert answer.status_code == 200, answer.text
-    asked = {"allocation": 2.0, "routing": 1.0}
-    n = len(body["scenario"]["orders"]) + len(replan["new_orders"])
-    _assert_left(given["allocation"] + given["routing"], 3.0, n)
-    assert given["allocation"] / given["routing"] == pytest.approx(2.0)
-    assert all(0.0 < given[stage] < asked[stage] for stage in asked)
+    _assert_stage_limits(given, len(body["scenario"]["orders"]) + len(replan["new_orders"]))
     # the answer states the limits the request asked: both stages, as a plan's does
     assert answer.json()["solver"]["time_limit_s"] == 3.0
 
