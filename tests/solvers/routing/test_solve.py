@@ -1494,3 +1494,29 @@ def test_an_iteration_capped_run_with_breaks_is_the_same_on_a_slow_machine(
     assert readings[0] > 0  # the pass ran under the slow clock
     assert validate_plan(city, slow).ok
     assert slow.model_dump(exclude={"runtime_s"}) == fast.model_dump(exclude={"runtime_s"})
+
+
+def test_large_solves_run_with_full_collections_held_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solve of ``GC_PAUSE_ORDERS`` orders or more holds back automatic full garbage
+    collections while it runs (one landing in the decoding of a 2,000-order solve made that
+    2-3 times as long), a smaller one does not; the thresholds are back after either."""
+    import gc
+
+    from solvers.gc_pause import PAUSED_THRESHOLD
+
+    seen: list[int] = []
+    real = solve_module._decode
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.get_threshold()[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "_decode", spy)
+    before = gc.get_threshold()
+    s = make_city(3)
+    monkeypatch.setattr(solve_module, "GC_PAUSE_ORDERS", 4, raising=False)
+    assert solve_routes(s, RoutingParams(engine="greedy")).routes
+    monkeypatch.setattr(solve_module, "GC_PAUSE_ORDERS", 3, raising=False)
+    assert solve_routes(s, RoutingParams(engine="greedy")).routes
+    assert seen == [before[2], PAUSED_THRESHOLD]
+    assert gc.get_threshold() == before
