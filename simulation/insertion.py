@@ -657,6 +657,7 @@ def quote_insertion(
     rows: tuple[Rows, Rows] | None = None,
     symmetric: bool = False,
     shortcut_s: int | None = None,
+    first_only: bool = False,
 ) -> Quote:
     """Best feasible (pickup, delivery) positions for ``job`` in the route, with its cost.
 
@@ -670,8 +671,22 @@ def quote_insertion(
     than the direct way (:attr:`simulation.world.TravelTable.shortcut_s`; 0: the durations obey
     the triangle inequality; None: unknown), which bounds how little the job's stops can delay
     the route: a route whose slack is below the delivery's service time less that is refused at
-    once (see :func:`_detour_free`).
+    once (see :func:`_detour_free`). ``first_only``: only the positions whose first stop (a
+    pickup, or the delivery alone) comes right after the anchor.
     """
+    if first_only:
+        return _quote_loops(
+            cache,
+            job,
+            capacity=capacity,
+            duration=duration,
+            distance=distance,
+            rates=rates,
+            rows=rows,
+            symmetric=symmetric,
+            shortcut_s=shortcut_s,
+            first_only=True,
+        )
     if len(cache.loc_list) - 2 <= SMALL_ROUTE or cache.breaks is not None:
         if (
             cache.max_slack + EPS < job.delivery_service
@@ -806,10 +821,11 @@ def _quote_loops(
     symmetric: bool = False,
     shortcut_s: int | None = None,
     slack_checked: bool = False,
+    first_only: bool = False,
 ) -> Quote:
-    """Scalar version of :func:`_quote_numpy` (fast for short routes; ``symmetric`` and
-    ``shortcut_s``: see :func:`quote_insertion`; ``slack_checked``: the caller took the
-    no-slack exit where it could, so its leg check is not read again)."""
+    """Scalar version of :func:`_quote_numpy` (fast for short routes; ``symmetric``,
+    ``shortcut_s`` and ``first_only``: see :func:`quote_insertion`; ``slack_checked``: the
+    caller took the no-slack exit where it could, so its leg check is not read again)."""
     q = job.demand
     cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
     for qk, ck in zip(q, cap, strict=True):
@@ -980,7 +996,7 @@ def _quote_loops(
         travel = (rows[0], rows[1]) if rows is not None else (duration, distance)
         exact = _ExactInsertion(cache, brk, job, travel, rates, shortcut_s)
     # Case A: delivery right after the pickup chain (or alone when the parcel is on board).
-    for i in range(first if exact is None else 0, k):
+    for i in range(first if exact is None else 0, 1 if first_only else k):
         if exact is not None and brk is not None and brk.is_break[i + 1]:
             if fits[i]:
                 found = exact.evaluate(i, i)
@@ -1135,7 +1151,7 @@ def _quote_loops(
         maybe: list[bool] | None = None
         if exact is not None and is_brk is not None and 0.0 < f < INF:
             maybe = [False, *[nc == j for j, nc in enumerate(nxt_c, 1)]]
-        for i in range(m):
+        for i in range(1 if first_only else m):
             if not fits[i] or not chain_ok[i]:
                 continue
             if exact is not None and is_brk is not None and is_brk[i + 1]:

@@ -117,13 +117,17 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #: 5: session 60: a plan's break stop naming its break (``break_index``, which the routing
 #:    engines and ``to_plan`` set) takes that break, not the one its window matches; the
 #:    re-optimisation policy's re-plans name theirs (days with breaks only)
-TWIN_VERSION = 5
+#: 6: session 71: a courier yet to leave whose route opens with breaks has its route planned
+#:    (planned and projected cost) and its quotes priced from its departure after them, at
+#:    the travel factor then, and a quote prices each place from the departure it makes
+#:    (days with breaks only; alters days whose travel factor changes over such a wait)
+TWIN_VERSION = 6
 
 
 def twin_version(scenario: Scenario) -> int:
     """The twin version (:data:`TWIN_VERSION`) that days of ``scenario`` are played under."""
-    # version 3 may change any day (version 2 changed only days with breaks); versions 4 and
-    # 5 only days whose vehicles have breaks
+    # version 3 may change any day (version 2 changed only days with breaks); versions 4 to
+    # 6 only days whose vehicles have breaks
     if any(v.breaks for v in scenario.vehicles):
         return TWIN_VERSION
     return 3
@@ -960,7 +964,12 @@ class DispatchSimulator:
         total = self.realised_cost_cents()
         for c in range(self.world.num_vehicles):
             if (self._route[c] or self._committed[c] is not None) and not self._never_leaves(c):
-                total += self._route_cost(c) - self._unpaid_start(c, self._route[c], self._cache(c))
+                cache = self._cache(c)
+                gone = self._departure_split(c, cache, self._split_memo(c, cache))
+                if gone is None:
+                    total += self._route_cost(c) - self._unpaid_start(c, self._route[c], cache)
+                else:
+                    total += self._cost_from_departure(c, cache, gone)
         total += sum(self.orders.penalty_cents[o] for o in self._pending)
         return total
 
@@ -986,30 +995,73 @@ class DispatchSimulator:
         route = self._route[c] if stops is None else tuple(stops)
         if self._never_leaves(c, route):
             return 0.0  # it takes its breaks where it stands: no departure, nothing charged
-        cache = self._cache(c) if stops is None else self._schedule(c, route)
-        cost = (
-            self._route_cost(c)
-            if stops is None
-            else route_cost_cents(
-                cache,
-                distance=self.world.travel.distance_m,
-                rates=self._rates[c],
-                distance_rows=self._dist_rows,
+        if stops is None:
+            cache = self._cache(c)
+            gone = self._departure_split(c, cache, self._split_memo(c, cache))
+        else:
+            with self._as_route(c, route):
+                cache = self._cache(c)
+                gone = self._departure_split(c, cache, {})
+        timing, skip = cache, 0  # (the route's times; the stops before the first it times)
+        if gone is not None:
+            # Timed from its departure after the breaks that open it, at that travel factor
+            # (it has not left: its fixed cost too).
+            cost = self._cost_from_departure(c, cache, gone) + self._rates_first[c].fixed
+            timing, skip = gone[1][0], gone[0]
+        else:
+            cost = (
+                self._route_cost(c)
+                if stops is None
+                else route_cost_cents(
+                    cache,
+                    distance=self.world.travel.distance_m,
+                    rates=self._rates[c],
+                    distance_rows=self._dist_rows,
+                )
             )
-        )
-        if self.first_departure_s[c] != self.first_departure_s[c] and any(
-            st.kind != BREAK for st in route
-        ):  # not used yet: its first departure costs its fixed cost (as its first quote)
-            cost += self._rates_first[c].fixed - self._unpaid_start(c, route, cache)
+            if self.first_departure_s[c] != self.first_departure_s[c] and any(
+                st.kind != BREAK for st in route
+            ):  # not used yet: its first departure costs its fixed cost (as its first quote)
+                cost += self._rates_first[c].fixed - self._unpaid_start(c, route, cache)
         lost: set[int] = set()  # expected at a node after it closed for good: parcels lost
         for k, st in enumerate(route):
             if (
                 st.kind == PICKUP
                 and st.node >= 0
-                and cache.start_list[k + 1] > self._node_final_s[st.node] + 1e-6
+                and timing.start_list[k + 1 - skip] > self._node_final_s[st.node] + 1e-6
             ):
                 lost.add(st.order)
         return cost + sum(self.orders.penalty_cents[o] for o in lost)
+
+    def _departure_split(
+        self, c: int, cache: RouteCache, splits: dict[int, list[Any]]
+    ) -> tuple[int, list[Any]] | None:
+        """How many breaks open courier ``c``'s route (timed by ``cache``) before it leaves,
+        and the split after them (see :meth:`_split`, kept in ``splits``), when the travel
+        factor at its departure after them is not ``cache``'s (None: no such breaks, or the
+        same factor, where ``cache`` times the route as the twin plays it).
+
+        A courier that has not left takes the breaks that open its route where it stands and
+        leaves after them: its route is planned from that departure, at that travel factor,
+        as the twin plays its first leg and as :meth:`quote` prices an order put after those
+        breaks (until session 71 the planned cost used the factor at ``cache``'s start).
+        """
+        lead = self._leading_breaks(c)
+        if not lead:
+            return None
+        t = cache.dep_list[lead]
+        if not math.isfinite(t) or self.travel_factor(t) == cache.factor:
+            return None
+        return lead, self._split(c, cache, splits, lead)
+
+    def _cost_from_departure(self, c: int, cache: RouteCache, gone: tuple[int, list[Any]]) -> float:
+        """The planned cost of courier ``c``'s route (timed by ``cache``) from its departure
+        after the ``gone[0]`` breaks that open it (split ``gone[1]``), plus their lateness,
+        as the route's cost counts the lateness of its breaks (no fixed cost)."""
+        lead, split = gone
+        late = math.fsum(cache.lateness_list[1 : lead + 1])
+        cost = self._split_cost(c, split)
+        return cost + self._rates[c].lateness_per_min * late / 60.0 if late else cost
 
     # ------------------------------------------------------------- quoting
     def job_spec(self, o: int) -> JobSpec:
@@ -1205,24 +1257,32 @@ class DispatchSimulator:
         """The quote of split ``i`` of :meth:`_quote_before_leaving` (in its own positions);
         the split's cache (and route cost) is put in ``splits``."""
         w = self.world
-        split = splits.get(i)
-        if split is None:
-            sub = cache if i == 0 else self._cache_after_breaks(c, cache, i)
-            split = splits[i] = [sub, None]
+        split = self._split(c, cache, splits, i)
         if lead == len(self._route[c]):  # its fixed cost and the whole route from its departure
             r = self._rates_first[c]
-            if split[1] is None:
-                split[1] = route_cost_cents(
-                    split[0],
-                    distance=w.travel.distance_m,
-                    rates=self._rates[c],
-                    distance_rows=self._dist_rows,
-                )
-            extra = r.fixed + split[1]
+            extra = r.fixed + self._split_cost(c, split)
         else:  # its hours from an earlier departure
             r = self._rates[c]
-            dep = cache.dep_list
-            extra = r.per_hour * (dep[lead] - dep[i]) / 3600.0
+            extra = r.per_hour * (cache.dep_list[lead] - cache.dep_list[i]) / 3600.0
+            if i < lead:
+                gone = self._departure_split(c, cache, splits)
+                if gone is not None and gone[1][0].factor != split[0].factor:
+                    # The route is planned from its departure after its leading breaks, at
+                    # that travel factor; the order makes it leave earlier, at another: the
+                    # difference of the two routes' costs, from their departures (the breaks
+                    # before the later one, taken where it stands, counted by their lateness
+                    # only, as the planned cost counts them: see _cost_from_departure).
+                    late = math.fsum(split[0].lateness_list[1 : lead - i + 1])
+                    extra = self._split_cost(c, split) - self._split_cost(c, gone[1])
+                    if late:
+                        extra -= r.lateness_per_min * late / 60.0
+        # The split's places after its first break are another split's (the courier leaves
+        # later): priced here from this departure, they cost more by the hours between, at
+        # the same travel factor; at another, they may cost less than they do (the quote
+        # would follow a price the twin does not charge): only its own places are quoted.
+        dep = cache.dep_list
+        f = split[0].factor
+        own = any(self.travel_factor(dep[k]) != f for k in range(i + 1, lead + 1))
         return quote_insertion(
             split[0],
             job,
@@ -1233,7 +1293,29 @@ class DispatchSimulator:
             rows=self._rows,
             symmetric=self._symmetric,
             shortcut_s=self._shortcut_s,
+            first_only=own,
         )
+
+    def _split(self, c: int, cache: RouteCache, splits: dict[int, list[Any]], i: int) -> list[Any]:
+        """Split ``i`` of courier ``c``'s route timed by ``cache``: ``[its cache from the
+        departure after its first i breaks, that route's cost or None]``, kept in ``splits``."""
+        split = splits.get(i)
+        if split is None:
+            sub = cache if i == 0 else self._cache_after_breaks(c, cache, i)
+            split = splits[i] = [sub, None]
+        return split
+
+    def _split_cost(self, c: int, split: list[Any]) -> float:
+        """The route cost of a split of courier ``c``'s route (:meth:`_split`; remembered)."""
+        if split[1] is None:
+            split[1] = route_cost_cents(
+                split[0],
+                distance=self.world.travel.distance_m,
+                rates=self._rates[c],
+                distance_rows=self._dist_rows,
+            )
+        cost: float = split[1]
+        return cost
 
     def _cache_after_breaks(self, c: int, cache: RouteCache, i: int) -> RouteCache:
         """Courier ``c``'s route cache from its departure after the first ``i`` breaks of its

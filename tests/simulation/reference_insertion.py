@@ -42,8 +42,11 @@ def quote_loops_reference(
     distance: NDArray[np.int32],
     rates: CostRates,
     rows: tuple[Rows, Rows] | None = None,
+    first_only: bool = False,
 ) -> Quote:
-    """Current main's :func:`simulation.insertion._quote_loops`, before the pruning."""
+    """Current main's :func:`simulation.insertion._quote_loops`, before the pruning
+    (``first_only``: the positions whose first stop comes right after the anchor, as session
+    71 added it)."""
     q = job.demand
     cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
     for qk, ck in zip(q, cap, strict=True):
@@ -183,7 +186,7 @@ def quote_loops_reference(
         travel = (rows[0], rows[1]) if rows is not None else (duration, distance)
         exact = ExactInsertionReference(cache, brk, job, travel, rates)
     # Case A: delivery right after the pickup chain (or alone when the parcel is on board).
-    for i in range(k):
+    for i in range(1 if first_only else k):
         if exact is not None and brk is not None and brk.is_break[i + 1]:
             if fits[i]:
                 found = exact.evaluate(i, i)
@@ -226,7 +229,7 @@ def quote_loops_reference(
             if dd_min[j + 1] < dd_min[j]:
                 dd_min[j] = dd_min[j + 1]
         km = per_km / 1000.0
-        for i in range(m):
+        for i in range(1 if first_only else m):
             if not fits[i] or not chain_ok[i]:
                 continue
             if exact is not None and brk is not None and brk.is_break[i + 1]:

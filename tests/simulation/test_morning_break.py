@@ -14,6 +14,8 @@ twin charges; these tests pin that on a one-courier day, the same pattern in sma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,11 +49,14 @@ def _morning_day(
     x: int = 300,
     cost_per_hour_cents: int = 1600,
     fixed_cost_cents: int = 1500,
+    profile: Sequence[tuple[int, float]] = (),
 ) -> Scenario:
     """One bike at the depot (x=0; the line's 1 m/s) with a break well into its shift, and
-    one order ``a`` at ``x`` due early (a city morning in small, bike prices by default)."""
+    one order ``a`` at ``x`` due early (a city morning in small, bike prices by default);
+    ``profile``: the travel time-of-day profile, (start, duration factor) pairs."""
     data = line_scenario().model_dump(mode="json")
     data["horizon"] = {"start_s": 0, "end_s": 20_000}
+    data["travel"]["profile"] = [{"start_s": t, "duration_factor": f} for t, f in profile]
     order = data["orders"][0]
     order.update(
         location={"x": x, "y": 0},
@@ -171,6 +176,8 @@ def test_a_dearer_lateness_puts_the_morning_order_before_the_break() -> None:
     fixed=st.sampled_from([0, 1500]),
     lateness=st.sampled_from([0, 25, 100]),
     go_home=st.booleans(),
+    slower_at=st.integers(1, 12_000),
+    slower=st.sampled_from([1.0, 1.5, 2.0]),
 )
 def test_a_courier_yet_to_leave_delivers_and_costs_what_its_quote_said(
     start: int,
@@ -185,13 +192,21 @@ def test_a_courier_yet_to_leave_delivers_and_costs_what_its_quote_said(
     fixed: int,
     lateness: int,
     go_home: bool,
+    slower_at: int,
+    slower: float,
 ) -> None:
     # Noise off, one courier standing before its break, one order: whichever side of the
     # break the order goes, the delivery starts when the quote said and the day costs what
-    # it quoted (the quote prices what the twin charges, on either side of the break).
+    # it quoted (the quote prices what the twin charges, on either side of the break), which
+    # is what the route with the order is planned to cost. Travel may get slower during the
+    # day (a time-of-day profile): the twin times each leg at the factor at its departure, a
+    # quote and a plan the whole route at the factor at its departure (after the breaks
+    # taken where the courier stands), so the day is checked where one factor holds
+    # from the courier's departure to its return.
     opens = start + break_at
-    # (a shift long enough to deliver after the break, or once the window opens, and go home)
-    shift = (start, max(opens + break_slack + break_s, window_at) + 2 * x + 100)
+    # (a shift long enough to deliver after the break, or once the window opens, and go home,
+    # at half the speed)
+    shift = (start, max(opens + break_slack + break_s, window_at) + 4 * x + 100)
     scenario = _morning_day(
         lateness_cents_per_min=lateness,
         shift=shift,
@@ -202,9 +217,87 @@ def test_a_courier_yet_to_leave_delivers_and_costs_what_its_quote_said(
         x=x,
         cost_per_hour_cents=per_hour,
         fixed_cost_cents=fixed,
+        profile=[(0, 1.0), (slower_at, slower)],
     )
     sim, q, day = _play(scenario, idle_couriers_go_home=go_home)
-    (delivery,) = [s for s in _stops(sim) if s[0] == "delivery"]
-    assert delivery[1] == pytest.approx(q.delivery_start_s, abs=1e-6)
-    assert day.metrics["cost_cents"] == pytest.approx(q.cost_delta_cents, abs=1e-6)
     assert day.metrics["breaks_late"] == 0.0
+    if slower == 1.0 or not sim.first_departure_s[0] < slower_at < sim.last_activity_s[0]:
+        (delivery,) = [s for s in _stops(sim) if s[0] == "delivery"]
+        assert delivery[1] == pytest.approx(q.delivery_start_s, abs=1e-6)
+        assert day.metrics["cost_cents"] == pytest.approx(q.cost_delta_cents, abs=1e-6)
+    # (the day's first decision again: the order on the break-only route where q puts it)
+    again = DispatchSimulator(scenario, params=SimParams(idle_couriers_go_home=go_home))
+    again.reset(seed=1)
+    state = again.next_decision()
+    assert state is not None and state.focus_order == 0 and again.planned_cost_cents(0) == 0.0
+    planned = again.planned_cost_cents(0, again.with_order(0, state.routes[0], q))
+    assert planned == pytest.approx(q.cost_delta_cents, abs=1e-6)
+
+
+# Slower travel from 11,000 s on (x2), after the break's window opens and before the bike's
+# departure after it (11,800 s): the bike takes the break, then drives at x2.
+SLOWER = ((0, 1.0), (11_000, 2.0))
+
+
+def _standing_with(scenario: Scenario, order: int, after_break: bool) -> DispatchSimulator:
+    """The day's first decision with ``order`` put on the bike's route (before or after its
+    break), the bike standing before its break, noise off."""
+    sim = DispatchSimulator(scenario, params=SimParams(record_routes=True))
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert state is not None
+    (brk,) = state.routes[0]
+    deliver = Stop(int(StopType.DELIVERY), order, sim.orders.location[order])
+    stops = [*sim.pickup_stops(order), deliver]
+    route = [brk, *stops] if after_break else [*stops, brk]
+    assert sim.apply(ReplaceRoutes({0: route})).rejected == ()
+    return sim
+
+
+def _rest_of_day(sim: DispatchSimulator) -> SimulationResult:
+    """The day played on with no more decisions."""
+    while sim.next_decision() is not None:
+        sim.apply(None)
+    return sim.result()
+
+
+def test_a_route_from_after_the_break_is_planned_at_the_travel_factor_of_its_departure() -> None:
+    # The bike has not left: with the order after its break it takes the break where it
+    # stands and leaves at 11,800 s, when travel is twice as slow; its planned cost priced
+    # the route at the factor at its shift start (1.0): 600 s less on the clock and 300 s
+    # less lateness than the day the twin plays (until session 71).
+    scenario = _morning_day(profile=SLOWER)
+    sim = _standing_with(scenario, 0, after_break=True)
+    planned = sim.planned_cost_cents(0)
+    projected = sim.projected_cost_cents()
+    day = _rest_of_day(sim)
+    assert _stops(sim) == [("break", 10_000.0), ("pickup", 11_800.0), ("delivery", 12_400.0)]
+    assert day.metrics["cost_cents"] == pytest.approx(planned)
+    # (the projected cost leaves out the fixed cost of a courier yet to leave: it counts
+    # what is spent, and the bike has spent nothing yet)
+    assert projected == pytest.approx(planned - 1500)
+    # 10,400 s late; there and back at 2 s/m, 10 s of service: home at 13,010 s
+    late = 25 * (12_400 - 2000) / 60
+    assert planned == pytest.approx(1500 + 4 * 600 / 1000 + 1600 * 1210 / 3600 + late)
+
+
+def test_an_order_put_before_the_break_is_quoted_what_it_adds_to_the_plan() -> None:
+    # The bike has ``a`` after its break (leaving at 11,800 s, travel x2 then); ``b`` at 100 m,
+    # due by 1,000 s, put before the break (lateness at 100 cents/min) makes it leave now, at
+    # x1. Its quote is the difference of the route's planned costs, each from its departure
+    # at that departure's travel factor (the hours between alone, as before, would price a
+    # without its slower travel). (The day played costs more than either: the route with b
+    # is timed at x1 throughout, the twin drives to a after the break at x2.)
+    data = _morning_day(profile=SLOWER, lateness_cents_per_min=100).model_dump(mode="json")
+    b = {**data["orders"][0], "id": "b", "location": {"x": 100, "y": 0}}
+    b["time_windows"] = [{"start_s": 0, "end_s": 1000}]
+    data["orders"].append(b)
+    scenario = Scenario.model_validate(data)
+    sim = _standing_with(scenario, 0, after_break=True)
+    state = sim.next_decision()
+    assert state is not None and state.focus_order == 1
+    before = sim.planned_cost_cents(0)
+    q = sim.quote(1, 0)
+    assert q.feasible and q.pickup_after == 0 and q.delivery_start_s == 100.0  # before it
+    planned = sim.planned_cost_cents(0, sim.with_order(1, state.routes[0], q))
+    assert q.cost_delta_cents == pytest.approx(planned - before)
