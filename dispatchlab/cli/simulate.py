@@ -104,7 +104,7 @@ def simulate_cmd(
     policy: Annotated[
         str | None,
         typer.Option(
-            help="dispatch policy during the day: plan, nearest, insertion, "
+            help="dispatch policy during the day: plan, nearest, insertion[:K][:ontime], "
             "reopt:MIN[:ENGINE[:BUDGET]] (default: plan with --plan, else insertion)"
         ),
     ] = None,

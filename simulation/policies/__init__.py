@@ -4,7 +4,9 @@ A policy spec is ``name`` or ``name:argument``:
 
 - ``plan``: no decisions (replay the plan; orders outside it stay unserved);
 - ``nearest``: nearest idle courier;
-- ``insertion`` / ``insertion:K``: cheapest insertion (over the K couriers nearest the pickup);
+- ``insertion`` / ``insertion:K``: cheapest insertion (over the K couriers nearest the pickup,
+  8 by default, or ``all``); ``insertion:ontime`` / ``insertion:K:ontime``: the cheapest
+  insertion that delivers the order on time, the cheapest of all only when none does;
 - ``reopt:MIN`` / ``reopt:MIN:ENGINE`` / ``reopt:MIN:ENGINE:BUDGET``: re-plan all open orders
   with the routing solver every MIN minutes (engine ``greedy`` by default: one construction,
   no search, deterministic; ``pyvrp``, ``ortools``, ``auto``). The searches stop on their
@@ -122,17 +124,40 @@ def _nearest(arg: str | None) -> Policy:
 
 
 def _insertion(arg: str | None) -> CheapestInsertionPolicy:
-    if arg is None:
-        return CheapestInsertionPolicy(num_candidates=8)
-    if arg == "all":
-        return CheapestInsertionPolicy(num_candidates=None)
+    spec = f"insertion:{arg}"
+    count, sep, choice = (arg or "").partition(":")
+    on_time = False
+    if count == ONTIME and not sep:  # insertion:ontime
+        count, on_time = "", True
+    elif sep:
+        if not choice:
+            raise InputError("policies", empty_argument(spec))
+        if count == ONTIME:
+            raise InputError(
+                "policies", f"{spec}: '{ONTIME}' comes last (insertion:{choice}:{ONTIME})"
+            )
+        if choice != ONTIME:
+            raise InputError(
+                "policies", f"{spec}: expected '{ONTIME}' after the couriers (insertion:8:{ONTIME})"
+            )
+        if not count:
+            raise InputError("policies", f"{spec}: expected a number of couriers or 'all'")
+        on_time = True
+    if not count:
+        return CheapestInsertionPolicy(num_candidates=8, on_time_first=on_time)
+    if count == "all":
+        return CheapestInsertionPolicy(num_candidates=None, on_time_first=on_time)
     try:
-        k = int(arg)
+        k = int(count)
     except ValueError:
-        raise InputError("policies", f"insertion:{arg}: expected a number of couriers") from None
+        raise InputError("policies", f"{spec}: expected a number of couriers") from None
     if k < 1:
-        raise InputError("policies", f"insertion:{arg}: needs at least one courier")
-    return CheapestInsertionPolicy(num_candidates=k)
+        raise InputError("policies", f"{spec}: needs at least one courier")
+    return CheapestInsertionPolicy(num_candidates=k, on_time_first=on_time)
+
+
+#: ``insertion:K:ontime``'s word for the cheapest on-time insertion first.
+ONTIME = "ontime"
 
 
 #: Longest wall-clock budget a ``reopt`` spec may give (RoutingParams' bound).
@@ -198,7 +223,8 @@ def _reopt(arg: str | None) -> PeriodicReoptPolicy:
 
 
 def canonical_spec(spec: str) -> str:
-    """One spelling per policy: ``insertion`` is ``insertion:8``, ``reopt:5:greedy`` is ``reopt:5``.
+    """One spelling per policy: ``insertion`` is ``insertion:8``, ``insertion:ontime`` is
+    ``insertion:8:ontime``, ``reopt:5:greedy`` is ``reopt:5``.
 
     A spec this module cannot read comes back stripped (its own check names what is wrong).
     """
@@ -206,8 +232,10 @@ def canonical_spec(spec: str) -> str:
     name, _, arg = text.partition(":")
     try:
         if name == "insertion":
-            k = _insertion(arg or None).num_candidates
-            return f"insertion:{'all' if k is None else k}"
+            policy = _insertion(arg or None)
+            k = policy.num_candidates
+            tail = f":{ONTIME}" if policy.on_time_first else ""
+            return f"insertion:{'all' if k is None else k}{tail}"
         if name == "reopt":
             return _reopt(arg or None).name
     except InputError:

@@ -8,14 +8,32 @@ from simulation.decisions import Action, Assign, DecisionState, Postpone, Quote
 from simulation.policies.base import DispatchView
 
 
-def cheapest_quote(view: DispatchView, o: int, couriers: Iterable[int]) -> tuple[int, Quote] | None:
-    """The courier of ``couriers`` whose feasible insertion of ``o`` costs least, and its quote."""
+def cheapest_quote(
+    view: DispatchView, o: int, couriers: Iterable[int], *, on_time_first: bool = False
+) -> tuple[int, Quote] | None:
+    """The courier of ``couriers`` whose feasible insertion of ``o`` costs least, and its quote
+    (``on_time_first``: the least costly of those delivering ``o`` on time, if any)."""
     best: tuple[int, Quote] | None = None
+    on_time: tuple[int, Quote] | None = None
+    latest = view.orders.tw_end[o] + ON_TIME_EPS_S if on_time_first else 0.0
     for c in couriers:
         q = view.quote(o, int(c))
-        if q.feasible and (best is None or q.cost_delta_cents < best[1].cost_delta_cents):
+        if not q.feasible:
+            continue
+        if best is None or q.cost_delta_cents < best[1].cost_delta_cents:
             best = int(c), q
-    return best
+        if (
+            on_time_first
+            and q.delivery_start_s <= latest
+            and (on_time is None or q.cost_delta_cents < on_time[1].cost_delta_cents)
+        ):
+            on_time = int(c), q
+    return on_time if on_time is not None else best
+
+
+#: A quote delivers its order on time when its delivery starts at most this long after the
+#: order's window closes (the twin's tolerance for a stop on time).
+ON_TIME_EPS_S = 1e-6
 
 
 class CheapestInsertionPolicy:
@@ -27,6 +45,12 @@ class CheapestInsertionPolicy:
     delivery window opens more than ``dispatch_horizon_s`` ahead wait too (committing them
     hours early makes long routes that are slow to search and inflexible); None = dispatch
     every order at once.
+
+    ``on_time_first``: among the couriers whose insertion delivers the order on time, the
+    cheapest; the cheapest of all only when none does (``insertion:K:ontime``). Each quote
+    prices one order alone: with driver breaks a courier that has not left is dearer before
+    its break (on the clock from its departure through its standing and its break) than a
+    late place after another's, though a day of such late places costs more.
     """
 
     name = "insertion"
@@ -39,7 +63,9 @@ class CheapestInsertionPolicy:
         resequence: bool = False,
         dispatch_horizon_s: int | None = 7200,
         max_backoff_s: int = 1800,
+        on_time_first: bool = False,
     ) -> None:
+        self.on_time_first = on_time_first
         self.max_backoff_s = max_backoff_s
         self._retry_at: dict[int, tuple[float, float]] = {}
         self.num_candidates = num_candidates
@@ -78,7 +104,7 @@ class CheapestInsertionPolicy:
         retry = self._retry_at.get(o)
         if retry is not None and state.time_s < retry[0]:
             return Postpone(o, until_s=retry[0])
-        found = cheapest_quote(view, o, self._couriers(o))
+        found = cheapest_quote(view, o, self._couriers(o), on_time_first=self.on_time_first)
         if found is None:
             wait = float(self.retry_s or 300) if retry is None else retry[1] * 2.0
             wait = min(wait, float(self.max_backoff_s))

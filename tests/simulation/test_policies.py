@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import pytest
@@ -41,6 +42,8 @@ from solvers.routing import SolveStats
     [
         (["insertion", "insertion:8", " insertion:8 "], True),
         (["insertion:all", "insertion:8"], False),
+        (["insertion:ontime", "insertion:8:ontime", " insertion:8:ontime"], True),
+        (["insertion:8", "insertion:8:ontime", "insertion:all:ontime"], False),
         (["reopt", "reopt:5", "reopt:5:greedy"], True),
         (["reopt:0.5", "reopt:0.50"], True),
         ([f"reopt:5:pyvrp:{REOPT_ITERATIONS}", "reopt:5:pyvrp"], True),
@@ -120,12 +123,27 @@ def test_make_policy_parses_specs_and_rejects_bad_ones() -> None:
     assert isinstance(make_policy("nearest"), NearestIdlePolicy)
     ins = make_policy("insertion:3")
     assert isinstance(ins, CheapestInsertionPolicy) and ins.num_candidates == 3
+    assert not ins.on_time_first
+    for spec, k in [
+        ("insertion:ontime", 8),
+        ("insertion:3:ontime", 3),
+        ("insertion:all:ontime", None),
+    ]:
+        ins = make_policy(spec)
+        assert isinstance(ins, CheapestInsertionPolicy) and ins.on_time_first
+        assert ins.num_candidates == k
     reopt = make_policy("reopt:2:pyvrp")
     assert isinstance(reopt, PeriodicReoptPolicy) and reopt.every_s == 120
     assert reopt.engine == "pyvrp"
     for bad, words in [
         ("teleport", "unknown policy"),
         ("insertion:x", "number of couriers"),
+        ("insertion:x:ontime", "number of couriers"),
+        ("insertion:0:ontime", "at least one courier"),
+        ("insertion:8:late", "expected 'ontime' after the couriers"),
+        ("insertion:ontime:8", "'ontime' comes last (insertion:8:ontime)"),
+        ("insertion::ontime", "number of couriers or 'all'"),
+        ("insertion:8:", "nothing after ':'"),
         ("reopt:0", "positive"),
         ("reopt:5:magic", "unknown engine"),
     ]:
@@ -207,6 +225,63 @@ def test_cheapest_quote_is_the_first_of_the_cheapest_feasible_insertions() -> No
     assert found[1].cost_delta_cents == 20.0
     assert cheapest_quote(cast(DispatchView, view), 7, [0]) is None
     assert cheapest_quote(cast(DispatchView, view), 7, []) is None
+
+
+def test_on_time_first_takes_the_cheapest_on_time_insertion_if_any() -> None:
+    """``insertion:K:ontime``'s choice: the cheapest of the feasible quotes that deliver the
+    order by its window's end (an infeasible one never, however early), else the cheapest;
+    without ``on_time_first`` the cheapest, late or not (the default, unchanged)."""
+    from typing import cast
+
+    from simulation.decisions import Quote
+    from simulation.policies.base import DispatchView
+    from simulation.policies.insertion import cheapest_quote
+
+    class Quotes:
+        def __init__(self, quotes: dict[int, tuple[bool, float, float]]) -> None:
+            self.quotes = quotes
+            self.orders = SimpleNamespace(tw_end={7: 1000.0})
+
+        def quote(self, o: int, c: int) -> Quote:
+            feasible, cost, start = self.quotes[c]
+            return Quote(feasible, cost, delivery_start_s=start)
+
+    # 0: infeasible, on time; 1: cheapest, late; 2, 3: on time, 3 the cheaper; 4: at the end
+    view: Any = Quotes(
+        {
+            0: (False, 1.0, 0.0),
+            1: (True, 10.0, 1000.5),
+            2: (True, 40.0, 900.0),
+            3: (True, 30.0, 1000.0),
+            4: (True, 30.0, 1000.0),
+        }
+    )
+    sim = cast(DispatchView, view)
+    found = cheapest_quote(sim, 7, [0, 1, 2, 3, 4], on_time_first=True)
+    assert found is not None and found[0] == 3  # (the first of equal costs)
+    found = cheapest_quote(sim, 7, [0, 1, 2, 3, 4])
+    assert found is not None and found[0] == 1
+    found = cheapest_quote(sim, 7, [0, 1], on_time_first=True)  # none on time: the cheapest
+    assert found is not None and found[0] == 1
+    assert cheapest_quote(sim, 7, [0], on_time_first=True) is None
+
+
+def test_on_time_first_gives_the_order_to_a_dearer_courier_on_time() -> None:
+    # The pattern of tests/simulation/test_morning_break.py: bike 0 stands before its break,
+    # where the morning order is cheaper late after the break (5,982 cents) than on time
+    # before it; bike 1, free all day, would deliver it on time but costs 10,000 cents to
+    # open. Cheapest insertion gives it to bike 0 late, ``insertion:ontime`` to bike 1.
+    from tests.simulation.test_morning_break import AFTER, _morning_day
+
+    data = _morning_day().model_dump(mode="json")
+    dear = {**data["vehicles"][0], "id": "dear", "breaks": [], "fixed_cost_cents": 10_000}
+    data["vehicles"].append(dear)
+    day = Scenario.model_validate(data)
+    cheap = simulate(day, policy="insertion", seed=1)
+    first = simulate(day, policy="insertion:ontime", seed=1)
+    assert cheap.metrics["on_time_rate"] == 0.0 and first.metrics["on_time_rate"] == 1.0
+    assert cheap.metrics["cost_cents"] == pytest.approx(AFTER)
+    assert first.metrics["cost_cents"] > cheap.metrics["cost_cents"]  # (10,000 + its trip)
 
 
 @pytest.fixture(scope="module")
