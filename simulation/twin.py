@@ -1264,25 +1264,28 @@ class DispatchSimulator:
         else:  # its hours from an earlier departure
             r = self._rates[c]
             extra = r.per_hour * (cache.dep_list[lead] - cache.dep_list[i]) / 3600.0
-            if i < lead:
-                gone = self._departure_split(c, cache, splits)
-                if gone is not None and gone[1][0].factor != split[0].factor:
-                    # The route is planned from its departure after its leading breaks, at
-                    # that travel factor; the order makes it leave earlier, at another: the
-                    # difference of the two routes' costs, from their departures (the breaks
-                    # before the later one, taken where it stands, counted by their lateness
-                    # only, as the planned cost counts them: see _cost_from_departure).
-                    late = math.fsum(split[0].lateness_list[1 : lead - i + 1])
-                    extra = self._split_cost(c, split) - self._split_cost(c, gone[1])
-                    if late:
-                        extra -= r.lateness_per_min * late / 60.0
+            t = cache.dep_list[lead]
+            if i < lead and math.isfinite(t) and self.travel_factor(t) != split[0].factor:
+                # The route is planned from its departure after its leading breaks, at that
+                # travel factor; the order makes it leave earlier, at another: the difference
+                # of the two routes' costs, from their departures (the breaks before the later
+                # one, taken where it stands, counted by their lateness only, as the planned
+                # cost counts them: see _cost_from_departure).
+                late = math.fsum(split[0].lateness_list[1 : lead - i + 1])
+                last = self._split(c, cache, splits, lead)
+                extra = self._split_cost(c, split) - self._split_cost(c, last)
+                if late:
+                    extra -= r.lateness_per_min * late / 60.0
         # The split's places after its first break are another split's (the courier leaves
         # later): priced here from this departure, they cost more by the hours between, at
         # the same travel factor; at another, they may cost less than they do (the quote
         # would follow a price the twin does not charge): only its own places are quoted.
         dep = cache.dep_list
         f = split[0].factor
-        own = any(self.travel_factor(dep[k]) != f for k in range(i + 1, lead + 1))
+        own = any(
+            math.isfinite(dep[k]) and self.travel_factor(dep[k]) != f
+            for k in range(i + 1, lead + 1)
+        )
         return quote_insertion(
             split[0],
             job,

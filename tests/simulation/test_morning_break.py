@@ -301,3 +301,104 @@ def test_an_order_put_before_the_break_is_quoted_what_it_adds_to_the_plan() -> N
     assert q.feasible and q.pickup_after == 0 and q.delivery_start_s == 100.0  # before it
     planned = sim.planned_cost_cents(0, sim.with_order(1, state.routes[0], q))
     assert q.cost_delta_cents == pytest.approx(planned - before)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    first=st.tuples(st.integers(0, 6000), st.integers(0, 1000), st.integers(60, 1800)),
+    gap=st.integers(0, 3000),
+    second=st.tuples(st.integers(0, 1000), st.integers(60, 1800)),
+    x=st.integers(10, 1500),
+    window=st.tuples(st.integers(0, 12_000), st.integers(0, 4000)),
+    profile=st.lists(
+        st.tuples(st.integers(1, 14_000), st.sampled_from([0.5, 1.0, 1.5, 2.0])),
+        max_size=3,
+        unique_by=lambda p: p[0],
+    ),
+    per_hour=st.sampled_from([0, 600, 1600]),
+    lateness=st.sampled_from([0, 25, 100]),
+)
+def test_an_order_for_a_courier_yet_to_leave_is_quoted_what_it_adds_to_the_plan(
+    first: tuple[int, int, int],
+    gap: int,
+    second: tuple[int, int],
+    x: int,
+    window: tuple[int, int],
+    profile: list[tuple[int, float]],
+    per_hour: int,
+    lateness: int,
+) -> None:
+    # The bike stands before two breaks, ``a`` (on time whenever delivered) after them; ``b``
+    # is quoted on that route, whichever split its place is in, and the travel factor may
+    # change at any time: the quote is the change of the route's planned cost it makes.
+    open_1, slack_1, dur_1 = first
+    open_2 = open_1 + dur_1 + gap
+    data = _morning_day(
+        lateness_cents_per_min=lateness,
+        shift=(0, 20_000),
+        window=(0, 20_000),
+        x=300,
+        cost_per_hour_cents=per_hour,
+        profile=[(0, 1.0), *sorted(profile)],
+    ).model_dump(mode="json")
+    data["vehicles"][0]["breaks"] = [
+        {"window": {"start_s": open_1, "end_s": open_1 + slack_1}, "duration_s": dur_1},
+        {"window": {"start_s": open_2, "end_s": open_2 + second[0]}, "duration_s": second[1]},
+    ]
+    b = {**data["orders"][0], "id": "b", "location": {"x": x, "y": 0}}
+    b["time_windows"] = [{"start_s": window[0], "end_s": window[0] + window[1]}]
+    data["orders"].append(b)
+    scenario = Scenario.model_validate(data)
+    sim = DispatchSimulator(scenario)
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert state is not None and state.focus_order == 0
+    breaks = list(state.routes[0])  # (the first committed already if its window is open)
+    assert breaks and all(st.kind == StopType.BREAK for st in breaks)
+    deliver = Stop(int(StopType.DELIVERY), 0, sim.orders.location[0])
+    assert sim.apply(ReplaceRoutes({0: [*breaks, *sim.pickup_stops(0), deliver]})).rejected == ()
+    state = sim.next_decision()
+    assert state is not None and state.focus_order == 1
+    q = sim.quote(1, 0)
+    if not q.feasible:
+        return
+    before = sim.planned_cost_cents(0)
+    planned = sim.planned_cost_cents(0, sim.with_order(1, state.routes[0], q))
+    assert q.cost_delta_cents == pytest.approx(planned - before, abs=1e-6)
+
+
+def test_an_order_between_two_breaks_is_quoted_what_it_adds_to_the_plan() -> None:
+    # The bike stands before two breaks (100-200 s and 1,000-1,100 s, taken where it stands)
+    # with ``a`` after them; travel is twice as slow from 150 s to 1,050 s, so the factor at
+    # its departure after the first break (200 s: x2) is neither the one now nor the one at
+    # its planned departure after both (1,100 s: x1, as now). ``b`` (due 200-600 s, 100 m) is
+    # quoted the planned cost it adds (at first, 267 cents off: its place after the first
+    # break was priced at x2 against the hours between alone, the factors now and after both
+    # breaks being the same).
+    data = _morning_day(
+        lateness_cents_per_min=100,
+        shift=(0, 20_000),
+        window=(0, 20_000),
+        profile=[(0, 1.0), (150, 2.0), (1050, 1.0)],
+    ).model_dump(mode="json")
+    data["vehicles"][0]["breaks"] = [
+        {"window": {"start_s": 100, "end_s": 100}, "duration_s": 100},
+        {"window": {"start_s": 1000, "end_s": 1000}, "duration_s": 100},
+    ]
+    b = {**data["orders"][0], "id": "b", "location": {"x": 100, "y": 0}}
+    b["time_windows"] = [{"start_s": 200, "end_s": 600}]
+    data["orders"].append(b)
+    sim = DispatchSimulator(Scenario.model_validate(data))
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert state is not None and len(state.routes[0]) == 2
+    deliver = Stop(int(StopType.DELIVERY), 0, sim.orders.location[0])
+    route = [*state.routes[0], *sim.pickup_stops(0), deliver]
+    assert sim.apply(ReplaceRoutes({0: route})).rejected == ()
+    state = sim.next_decision()
+    assert state is not None and state.focus_order == 1
+    before = sim.planned_cost_cents(0)
+    q = sim.quote(1, 0)
+    assert q.feasible and q.lateness_s == 0.0
+    planned = sim.planned_cost_cents(0, sim.with_order(1, state.routes[0], q))
+    assert q.cost_delta_cents == pytest.approx(planned - before)
