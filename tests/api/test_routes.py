@@ -156,11 +156,17 @@ def test_timed_progress_reports_the_share_of_the_time_limit_and_the_phase() -> N
     def progress(fraction: float, detail: dict[str, Any] | None = None, /) -> None:
         reports.append((fraction, detail))
 
-    before = threading.active_count()
-    with timed_progress(progress, 0.8) as phase:
+    name = "progress-under-test"
+
+    def tickers() -> list[threading.Thread]:
+        # by name, not by count: another test's thread may end meanwhile
+        return [t for t in threading.enumerate() if t.name == name]
+
+    with timed_progress(progress, 0.8, name=name) as phase:
+        assert len(tickers()) == 1
         time.sleep(1.3)  # past the limit: the share stops at the cap
         phase("explaining")
-    assert threading.active_count() == before  # the reporting thread has ended
+    assert not tickers()  # the reporting thread has ended
     fractions = [f for f, _ in reports]
     details = [d for _, d in reports if d is not None]
     assert len(details) == len(reports) >= 3 and fractions == sorted(fractions)
@@ -169,8 +175,8 @@ def test_timed_progress_reports_the_share_of_the_time_limit_and_the_phase() -> N
     assert [d["phase"] for d in details[:-1]] == ["solving"] * (len(details) - 1)
     assert details[-1]["phase"] == "explaining" and details[-1]["elapsed_s"] >= 1.3
     assert {d["time_limit_s"] for d in details} == {0.8}
-    with timed_progress(None, 0.8) as phase:  # a synchronous solve: no thread, no report
-        assert threading.active_count() == before
+    with timed_progress(None, 0.8, name=name) as phase:  # a synchronous solve: no thread
+        assert not tickers()
         phase("explaining")
 
 
