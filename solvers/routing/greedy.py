@@ -12,12 +12,18 @@ The cheapest insertion of every order into every open route (and into one empty 
 vehicle type) is cached. After an insertion only the changed route is re-priced, and only for
 the orders whose best insertion was in that route and the orders near the inserted one (all
 orders on small problems); any other cached price that went stale is re-priced when it becomes
-the cheapest (lazy evaluation). Mandatory orders are inserted first (those needing skills
-before the others; when they do not all fit and differ in priority, the construction is run
-again inserting the highest priority first, see :meth:`GreedyBuilder.build`); optional orders
-only while their insertion costs less than their penalty (a vehicle's fixed cost is left out
-of that test, and routes of optional orders that cost more than the penalties they save are
-dropped at the end).
+the cheapest (lazy evaluation). The empty route a vehicle opens when an interchangeable one
+(same type) takes its first order takes that route's prices from when it was empty (the same
+route), where pricing every order anew took 3.7 ms a route at 10,000 orders.
+
+Mandatory orders are inserted first (those needing skills before the others; when they do not
+all fit and differ in priority, the construction is run again inserting the highest priority
+first, see :meth:`GreedyBuilder.build`); optional orders only while their insertion costs less
+than their penalty (a vehicle's fixed cost is left out of that test, and routes of optional
+orders that cost more than the penalties they save are dropped at the end, and the
+construction is run again without their vehicles; when it then ends where it started, the runs
+that would open as many interchangeable vehicles for the same orders and drop them again are
+skipped: 16 runs at 1,000 orders, one vehicle each).
 
 The courier jobs of an order split over several nodes
 (:attr:`~solvers.routing.problem.RoutingProblem.groups`) are inserted all or nothing: once the
@@ -85,6 +91,10 @@ FULL_UPDATE = 250
 #: seconds of CPU time a construction gets whatever its deadline (its thread's CPU time: a
 #: construction starved of the CPU past the deadline still gets them)
 GRACE_S = 0.05
+#: A vehicle's empty route takes the prices of the orders on the last empty route of its
+#: interchangeable vehicles (equal :attr:`~solvers.routing.problem.VehicleInfo.type_key`)
+#: instead of pricing every order anew (off: the tests' reference)
+SHARE_EMPTY_PRICES = True
 #: Problems with at most this many visits (tasks) and vehicles together are constructed whole
 #: whatever the clock says (:func:`always_completes`): a whole construction measured 0.021 s
 #: of CPU at 100 delivery orders and 5 vehicles, 0.028 s at 50 pickup-and-delivery orders and
@@ -676,6 +686,7 @@ class GreedyBuilder:
             routed[oi] = True
             row_min[oi] = INF
             changed = [c]
+            fresh: dict[int, I64] = {}  # per new empty column, the orders to price on it
             if was_empty:
                 veh = p.vehicles[col.vehicle]
                 pool = free.get(veh.type_key, [])
@@ -688,9 +699,23 @@ class GreedyBuilder:
                         fixed = np.concatenate([fixed, np.zeros_like(fixed)])
                         is_empty = np.concatenate([is_empty, np.zeros_like(is_empty)])
                     cols.append(self._column(pool.pop(0), []))
-                    fixed[len(cols) - 1] = p.vehicles[cols[-1].vehicle].fixed_cost
-                    is_empty[len(cols) - 1] = True
-                    changed.append(len(cols) - 1)
+                    nc = len(cols) - 1
+                    fixed[nc] = p.vehicles[cols[nc].vehicle].fixed_cost
+                    is_empty[nc] = True
+                    changed.append(nc)
+                    # an interchangeable vehicle's empty route prices every order as the
+                    # route just filled did while empty: its prices of then are copied (those
+                    # made since it was last emptied, see give_up), the others made anew
+                    todo_new = np.flatnonzero(~routed & ~blocked)
+                    as_then = ver[todo_new, c] == col.version
+                    if not SHARE_EMPTY_PRICES:
+                        as_then[:] = False
+                    same = todo_new[as_then]
+                    cost[same, nc] = cost[same, c]
+                    pos1[same, nc] = pos1[same, c]
+                    pos2[same, nc] = pos2[same, c]
+                    ver[same, nc] = cols[nc].version
+                    fresh[nc] = todo_new[~as_then]
             unrouted = ~routed & ~blocked
             if full:
                 rows = np.flatnonzero(unrouted)
@@ -707,7 +732,8 @@ class GreedyBuilder:
             if len(rows):
                 price(c, rows)
             for extra in changed[1:]:
-                price(extra, np.flatnonzero(unrouted))
+                if len(fresh[extra]):
+                    price(extra, fresh[extra])
             if len(was_best):
                 reargmin(was_best)
             for cc in changed:
@@ -758,17 +784,39 @@ class GreedyBuilder:
         if dropped and left and not self.timed_out and not self.past_deadline():
             # the other routes (and vehicles) may still take some of those orders (not past
             # the deadline, where one with no grace would stop before its first insertion)
+            allowed = self.allowed - set(dropped)
+            if routes == self.initial and sorted(left) == sorted(self.todo):
+                # this construction ended where it started: the next ones would open as
+                # many interchangeable vehicles for the same orders and drop them again,
+                # until some type of them runs out; those constructions are skipped
+                allowed -= self._same_again(dropped, allowed - set(routes))
             return GreedyBuilder(
                 p,
                 orders=sorted(left),
                 initial=routes,
                 deadline=self.deadline,
-                vehicles=sorted(self.allowed - set(dropped)),
+                vehicles=sorted(allowed),
                 grace_s=0.0,
                 by_priority=self.by_priority,
                 reserve_per_order_s=self.reserve_per_order_s,
             ).build()
         return routes, sorted(left)
+
+    def _same_again(self, dropped: Sequence[int], idle: set[int]) -> set[int]:
+        """The ``idle`` vehicles that constructions repeating one that opened and dropped
+        ``dropped`` would open and drop in turn: the lowest of each dropped type, as many
+        rounds as every dropped type has vehicles for."""
+        p = self.p
+        wanted: dict[tuple[object, ...], int] = {}
+        for v in dropped:
+            wanted[p.vehicles[v].type_key] = wanted.get(p.vehicles[v].type_key, 0) + 1
+        spare: dict[tuple[object, ...], list[int]] = {key: [] for key in wanted}
+        for v in sorted(idle):
+            key = p.vehicles[v].type_key
+            if key in spare:
+                spare[key].append(v)
+        rounds = min(len(spare[key]) // count for key, count in wanted.items())
+        return {v for key, count in wanted.items() for v in spare[key][: rounds * count]}
 
 
 def greedy_routes(
