@@ -652,7 +652,10 @@ class GreedyBuilder:
             col = cols[c]
             if ver[oi, c] != col.version:
                 # stale price: re-price it with the stale rows of that route that come first
-                stale = np.flatnonzero(~routed & (row_arg == c) & (ver[:, c] != col.version))
+                # (the route's orders first, then their versions: a column of the price
+                # arrays is strided, one page per order at 10,000 orders)
+                stale = np.flatnonzero(~routed & (row_arg == c))
+                stale = stale[ver[stale, c] != col.version]
                 batch = first(stale, key, STALE_BATCH)
                 if oi not in batch:
                     batch = np.append(batch, oi)
@@ -737,7 +740,12 @@ class GreedyBuilder:
             if len(was_best):
                 reargmin(was_best)
             for cc in changed:
-                better = unrouted & ~blocked & (cost[:, cc] < row_min)
+                # on the filled route only the orders re-priced can have come cheaper than
+                # their best (every other price and best stayed); a new route is all new
+                if cc == c and not full:
+                    better = rows[cost[rows, cc] < row_min[rows]]
+                else:
+                    better = np.flatnonzero(unrouted & (cost[:, cc] < row_min))
                 row_arg[better] = cc
                 row_min[better] = cost[better, cc]
             if placed:
