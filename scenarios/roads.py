@@ -513,6 +513,10 @@ def _packing_scale(
     return ticks_per_s, units_per_m, base
 
 
+#: Entries cast at a time by :func:`_round_inplace` (16 MB of float64)
+_CAST_BLOCK = 1 << 21
+
+
 def _round_inplace(values: FloatArray, rounding: Rounding) -> IntArray:
     """Round a float array to int64 (``values`` is overwritten)."""
     if rounding == "floor":
@@ -522,7 +526,15 @@ def _round_inplace(values: FloatArray, rounding: Rounding) -> IntArray:
     else:
         values += 0.5
         np.floor(values, out=values)
-    return values.astype(np.int64)
+    if values.ndim == 0 or not values.flags.c_contiguous:
+        return values.astype(np.int64)
+    # cast in place, a block of rows at a time: a new 10,000 x 10,000 int64 array (800 MB)
+    # took 0.5-1.8 s to fault in, more than the cast itself (0.1 s)
+    out: IntArray = values.view(np.int64)
+    step = max(1, _CAST_BLOCK // max(1, values[0].size))
+    for start in range(0, len(values), step):
+        out[start : start + step] = values[start : start + step]
+    return out
 
 
 def _project(lat: FloatArray, lon: FloatArray, ref: tuple[float, float]) -> FloatArray:
