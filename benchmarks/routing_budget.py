@@ -16,6 +16,15 @@ stopped at its deadline, leaving orders not placed, or the answer came past the 
 writes ``benchmarks/results/<out-prefix>.csv`` and ``.md`` (``--seed 1,2,3``: one day per
 seed). On a shared machine the wall times are indicative: take the lock exclusively
 (``flock -x``) for wall times worth quoting.
+
+At scale, with a larger fleet (``--couriers-per-1000``), the current generator's days
+(``--generator-version 2``: shifts that cover every order) and each solve repeated
+(``--repeat``: the ``run`` column; the first solve of a day also builds the road graph's
+shortest-path rows, which later solves of the same day find cached)::
+
+    flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/routing_budget.py \\
+        --orders 1000,5000,10000 --budgets 1,2,5,10,30 --engines auto \\
+        --couriers-per-1000 100 --generator-version 2 --out-prefix routing-budget-scale
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -42,12 +51,22 @@ from solvers.routing.solve import LATE  # noqa: E402
 CITY_SIZES = {10: (3, 2), 1_000: (10, 40), 10_000: (25, 300), 50_000: (40, 800)}
 
 
-def city(orders: int, seed: int) -> Scenario:
-    """The seeded city day of ``orders`` orders (nodes and couriers grow with it)."""
+def city(
+    orders: int,
+    seed: int,
+    *,
+    couriers_per_1000: int | None = None,
+    generator_version: Literal[1, 2] = 1,
+) -> Scenario:
+    """The seeded city day of ``orders`` orders (nodes and couriers grow with it; with
+    ``couriers_per_1000``, that many couriers per 1,000 orders)."""
     nodes, couriers = CITY_SIZES.get(orders, (max(3, orders // 400), max(2, orders // 25)))
-    v1 = CityParams(generator_version=1)  # the stored results' fleets (generator version 1)
+    if couriers_per_1000 is not None:
+        couriers = max(2, orders * couriers_per_1000 // 1000)
+    # version 1 (the default): the stored tables' fleets
+    params = CityParams(generator_version=generator_version)
     return generate_city(
-        seed=seed, num_orders=orders, num_nodes=nodes, num_couriers=couriers, params=v1
+        seed=seed, num_orders=orders, num_nodes=nodes, num_couriers=couriers, params=params
     )
 
 
@@ -57,9 +76,11 @@ def fresh(scenario: Scenario) -> Scenario:
     return scenario.model_copy(update={"travel": travel})
 
 
-def measure(scenario: Scenario, engine: str, budget_s: float, seed: int) -> dict[str, str]:
-    """One cold solve: wall and CPU time against the budget, where the time went, whether the
-    budget bound."""
+def measure(
+    scenario: Scenario, engine: str, budget_s: float, seed: int, run: int = 1
+) -> dict[str, str]:
+    """One solve (fresh travel model): wall and CPU time against the budget, where the time
+    went, whether the budget bound."""
     params = RoutingParams(engine=engine, time_limit_s=budget_s, seed=seed)
     cpu = time.process_time()
     t = time.perf_counter()
@@ -72,6 +93,7 @@ def measure(scenario: Scenario, engine: str, budget_s: float, seed: int) -> dict
         "seed": str(seed),
         "engine_asked": engine,
         "budget_s": f"{budget_s:g}",
+        "run": str(run),
         "wall_s": f"{wall:.3f}",
         "cpu_s": f"{cpu:.3f}",
         "over_s": f"{wall - budget_s:+.3f}",
@@ -129,6 +151,18 @@ def _engine(text: str) -> str:
     return text
 
 
+def _extra_options(args: argparse.Namespace) -> str:
+    """The fleet, generator and repeat options of the run, where not their defaults."""
+    out = ""
+    if args.couriers_per_1000 is not None:
+        out += f" --couriers-per-1000 {args.couriers_per_1000}"
+    if args.generator_version != 1:
+        out += f" --generator-version {args.generator_version}"
+    if args.repeat != 1:
+        out += f" --repeat {args.repeat}"
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the grid and write the CSV and Markdown tables."""
     ap = argparse.ArgumentParser(
@@ -158,6 +192,25 @@ def main(argv: list[str] | None = None) -> int:
         default="1",
         help="comma list of seeds: one day (and solver seed) each",
     )
+    ap.add_argument(
+        "--couriers-per-1000",
+        type=lambda t: _comma_list(t, _order_count, "a positive courier count")[0],
+        default=None,
+        help="couriers per 1,000 orders (default: the sizes of benchmarks/routing.py)",
+    )
+    ap.add_argument(
+        "--generator-version",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="generate_city's version (1: the stored tables' fleets)",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=lambda t: _comma_list(t, _order_count, "a positive number of runs")[0],
+        default=1,
+        help="solves per order count, seed, engine and budget",
+    )
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     ap.add_argument("--out-prefix", default="routing-budget")
     args = ap.parse_args(argv)
@@ -165,17 +218,24 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, str]] = []
     for n in args.orders:
         for seed in args.seed:
-            scenario = city(n, seed)
+            scenario = city(
+                n,
+                seed,
+                couriers_per_1000=args.couriers_per_1000,
+                generator_version=args.generator_version,
+            )
             for engine in args.engines:
                 for budget in args.budgets:
-                    row = measure(scenario, engine, budget, seed)
-                    rows.append(row)
-                    print(
-                        f"{n} orders, seed {seed}, {engine} @ {budget:g} s: wall {row['wall_s']} "
-                        f"s ({row['over_s']}), CPU {row['cpu_s']} s, {row['plan_engine']}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    for run in range(1, args.repeat + 1):
+                        row = measure(scenario, engine, budget, seed, run)
+                        rows.append(row)
+                        print(
+                            f"{n} orders, seed {seed}, {engine} @ {budget:g} s (run {run}): "
+                            f"wall {row['wall_s']} s ({row['over_s']}), CPU {row['cpu_s']} s, "
+                            f"served {row['served']}, {row['plan_engine']}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
     base = Path(args.out_dir) / args.out_prefix
     base.parent.mkdir(parents=True, exist_ok=True)
     with base.with_suffix(".csv").open("w", newline="") as fh:
@@ -188,12 +248,14 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `python benchmarks/routing_budget.py --orders {','.join(map(str, args.orders))} "
         f"--budgets {','.join(f'{b:g}' for b in args.budgets)} --engines {','.join(args.engines)} "
-        f"--seed {','.join(map(str, args.seed))} --out-prefix {args.out_prefix}`",
+        f"--seed {','.join(map(str, args.seed))}{_extra_options(args)} "
+        f"--out-prefix {args.out_prefix}`",
         "",
         made,
         "",
-        "One cold `solve_routes_with_stats` per row (fresh travel model), seeded city day; "
-        "`cpu_s` is this process's CPU time over the call.",
+        "One `solve_routes_with_stats` per row (fresh travel model: the day's first solve "
+        "also computes the road graph's shortest-path rows, which later solves of the day find "
+        "cached), seeded city day; `cpu_s` is this process's CPU time over the call.",
         "",
         "| " + " | ".join(cols) + " |",
         "|" + "---|" * len(cols),
@@ -201,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
     lines += ["", "Notes:", ""]
     lines += [
-        f"- {r['orders']} seed {r['seed']} {r['engine_asked']} @ {r['budget_s']} s: {r['note']}"
+        f"- {r['orders']} seed {r['seed']} {r['engine_asked']} @ {r['budget_s']} s"
+        f"{'' if args.repeat == 1 else ' run ' + r['run']}: {r['note']}"
         for r in rows
     ]
     base.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -31,6 +31,9 @@ def script() -> Iterator[ModuleType]:
         ("--orders", ",", "give at least one value"),
         ("--engines", "foo", "'foo' is not an engine"),
         ("--seed", "1,x", "'x' is not an integer seed"),
+        ("--couriers-per-1000", "0", "'0' is not a positive courier count"),
+        ("--repeat", "x", "'x' is not a positive number of runs"),
+        ("--generator-version", "3", "invalid choice: 3"),
     ],
 )
 def test_bad_arguments_are_usage_errors(
@@ -76,3 +79,26 @@ def test_one_day_per_seed_with_its_cpu_time_and_whether_the_budget_bound(
         assert float(row["cpu_s"]) > 0.0
         assert int(row["served"]) + int(row["unassigned"]) == 30
         assert row["budget_binds"] == "False"  # 30 orders in 10 s: built long before
+
+
+def test_the_scale_options_are_in_the_tables_command_line(
+    script: ModuleType, tmp_path: Path
+) -> None:
+    """A fleet per 1,000 orders, the generator's version and repeated solves: named on the
+    ``Command:`` line (else the table could not be made again), one row per run."""
+    args = ["--orders", "10", "--budgets", "0.5", "--engines", "greedy", "--seed", "3"]
+    scale = ["--couriers-per-1000", "300", "--generator-version", "2", "--repeat", "2"]
+    out = ["--out-dir", str(tmp_path), "--out-prefix", "scale"]
+    assert script.main([*args, *scale, *out]) == 0
+    table = (tmp_path / "scale.md").read_text(encoding="utf-8")
+    command = re.search(r"^Command: `python benchmarks/routing_budget.py (.*)`$", table, re.M)
+    assert command is not None
+    assert shlex.split(command.group(1)) == [*args, *scale, *out[2:]]
+    runs = (tmp_path / "scale.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert [line.split(",")[4] for line in runs] == ["1", "2"]  # the run column
+
+
+def test_a_fleet_per_1000_orders_sizes_the_fleet(script: ModuleType) -> None:
+    day = script.city(40, 1, couriers_per_1000=100, generator_version=2)
+    assert (len(day.orders), len(day.vehicles)) == (40, 4)
+    assert len(script.city(40, 1).vehicles) == 2  # 40 // 25 by default
