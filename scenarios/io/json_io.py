@@ -151,20 +151,38 @@ def to_json(model: BaseModel) -> str:
     return model.model_dump_json(exclude_defaults=True)
 
 
+def _utf8(text: str | bytes) -> bool:
+    """True unless ``text`` is bytes :func:`json.loads` reads as another encoding than UTF-8
+    without a BOM (UTF-16, UTF-32, a UTF-8 BOM), which pydantic's JSON parser refuses."""
+    return isinstance(text, str) or json.detect_encoding(text) == "utf-8"
+
+
 def from_json(
     cls: type[M], text: str | bytes, *, source: str | None = None, saved: bool = False
 ) -> M:
     """Parse and validate JSON into ``cls``; bad input raises InputError naming the field (a
     key given twice in one object too: :func:`check_unique_keys`).
 
+    The text is parsed once: the key check's value is validated. What it is not given (text
+    that is not JSON, not UTF-8, or that does not validate) is validated from the text by
+    pydantic's JSON parser, whose words say what is wrong, as they did.
+
     ``saved``: the text was saved earlier (a file), so what older versions accepted and the
     model now rejects is corrected with a note and a warning (:mod:`scenarios.saved`).
     """
     context = saved_context() if saved else None
     with collector_paused():  # a large scenario is millions of objects (scenarios.bulk)
-        check_unique_keys(text, source=source)  # the parser would keep the last value silently
+        # pydantic's parser would keep a repeated key's last value silently
+        checked = check_unique_keys(text, source=source)
         try:
-            model = cls.model_validate_json(text, context=context)
+            model = None
+            if checked.ok and _utf8(text):
+                try:
+                    model = cls.model_validate(checked.value, context=context)
+                except ValidationError:
+                    context = saved_context() if saved else None  # its notes start again
+            if model is None:
+                model = cls.model_validate_json(text, context=context)
         except ValidationError as err:
             raise input_error_from_validation(err, source=source) from None
     if context is not None:
