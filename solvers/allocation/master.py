@@ -861,6 +861,7 @@ class Pricer:
         deadline: float | None = None,
         *,
         give_up: Callable[[], bool] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Pricing:
         """Best pattern of every priced order under ``duals`` (shared-row multipliers).
 
@@ -874,9 +875,16 @@ class Pricer:
         one-order search and while the helper process's answer is awaited: once it says
         True, :class:`~solvers.allocation.dp.GaveUp` is raised (the round has no answer)
         and the helper, if it had a share of the round, is ended (:meth:`PricingHelper.abort`).
+        ``stop`` (the caller's end, such as the last moment its answer can wait for the round)
+        is asked with ``give_up`` during the DP pass over every order, which keeps no bound
+        of an order it has not reached (before the searches, which ``deadline`` bounds): once
+        it says True, GaveUp is raised too.
         """
         prob = self.prob
         c_arc, c_pair = self._reduced_costs(duals)
+        dp_give_up = give_up
+        if stop is not None:
+            dp_give_up = stop if give_up is None else _either(give_up, stop)
         # partial stock is relaxed to whole lines: a valid bound, feasible (clipped) patterns
         ans = solve_blocks(
             prob,
@@ -885,7 +893,7 @@ class Pricer:
             c_pair,
             split=prob.split / MICRO,
             relax_partial=True,
-            give_up=give_up,
+            give_up=dp_give_up,
         )
         value = self.constant_o.copy()
         arcs: list[I64] = [np.zeros(0, dtype=np.int64)] * prob.num_orders
@@ -941,6 +949,11 @@ class Pricer:
             value = value[self.orders]
             arcs, qty = [arcs[o] for o in keep], [qty[o] for o in keep]
         return Pricing(value=value, arcs=arcs, qty=qty, exact=inexact == 0)
+
+
+def _either(a: Callable[[], bool], b: Callable[[], bool]) -> Callable[[], bool]:
+    """True once ``a`` or ``b`` says True."""
+    return lambda: a() or b()
 
 
 @dataclass

@@ -182,6 +182,54 @@ def test_a_master_built_past_the_highs_calls_end_prices_nothing(
     assert batch.NO_TIME_AFTER_WARM_START in out.notes
 
 
+@pytest.mark.parametrize("share", [0.95, 0.5])
+def test_a_first_pricing_past_the_highs_calls_end_stops_in_its_dp(
+    monkeypatch: pytest.MonkeyPatch, literature_30: AllocationRequest, share: float
+) -> None:
+    """The first pricing round's DP pass over every order had no deadline: at 1,000-2,000
+    orders it ran on past the time limit (0.07-0.12 s on an idle machine). Here the clock
+    reads ``share`` of a 1 s limit once the pass starts: past the end of the HiGHS calls
+    (0.92) it stops before its first block and the warm start is the answer, with a note and
+    no bound; before it (0.5) the round is priced in full, as it was."""
+    from solvers.allocation import master as master_module
+
+    prob = compile_request(literature_30)
+    clock = _Clock()
+    start = clock.now
+    blocks_done: list[int] = []
+    real_blocks = master_module.solve_blocks
+
+    def slow_start(prob: Problem, blocks: list[Any], *args: Any, **kwargs: Any) -> Any:
+        clock.now = start + share  # the set-up before took this long
+        answer = real_blocks(prob, blocks, *args, **kwargs)
+        blocks_done.append(len(blocks))
+        return answer
+
+    real_price = batch.Pricer.price
+    priced: list[Any] = []
+
+    def first_only(self: Any, *args: Any, **kwargs: Any) -> Any:
+        priced.append(real_price(self, *args, **kwargs))
+        raise _Stop  # what the round gives is all this test checks
+
+    monkeypatch.setattr(batch, "time", clock)
+    monkeypatch.setattr(master_module, "solve_blocks", slow_start)
+    monkeypatch.setattr(batch.Pricer, "price", first_only)
+    x_start = nearest(prob)
+    params = AllocationParams(time_limit_s=1.0)
+    if share < 0.92:
+        with pytest.raises(_Stop):
+            batch._solve_batch(prob, params, start=start, x_start=x_start, race=None)
+        assert blocks_done == [len(batch.Pricer(prob).blocks)]
+        assert len(priced) == 1 and np.all(np.isfinite(priced[0].value))
+        return
+    out = batch._solve_batch(prob, params, start=start, x_start=x_start, race=None)
+    assert blocks_done == [] and priced == []  # given up before its first block
+    assert out.bound is None and not out.proven
+    assert np.array_equal(out.x, x_start)
+    assert batch.NO_TIME_FOR_FIRST_PRICING in out.notes
+
+
 def test_a_polish_past_its_deadline_sets_nothing_up(
     monkeypatch: pytest.MonkeyPatch, literature_30: AllocationRequest
 ) -> None:
