@@ -525,15 +525,22 @@ class _Subgradient:
         self.theta, self.stall = 1.0, 0
         self.near = deque(maxlen=keep)
 
-    def step(self, target: float, near_share: float, deadline: float | None = None) -> bool:
+    def step(
+        self,
+        target: float,
+        near_share: float,
+        deadline: float | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> bool:
         """One step towards ``target``; False when the multipliers cannot move any more.
 
         Raises :class:`~solvers.allocation.dp.GaveUp` (the step not taken) once this
-        thread's solve is cancelled while it prices.
+        thread's solve is cancelled while it prices, or ``stop`` says True during its DP
+        pass (:meth:`Pricer.price`).
         """
         t0 = time.perf_counter()
         pricing = self.pricer.price(
-            self.master.to_duals(self.pi), deadline=deadline, give_up=cancelled
+            self.master.to_duals(self.pi), deadline=deadline, give_up=cancelled, stop=stop
         )
         value = self.master.total(pricing.value) + float(np.dot(self.pi, self.rhs))
         self.steps += 1
@@ -745,13 +752,15 @@ def _solve(
     t_price = time.perf_counter()
     # at scale an exact pricing round can take seconds: this one must end within the warm-up;
     # its DP pass over every order (0.07-0.12 s at 1,000-2,000 literature orders, more on a
-    # slow machine) stops at the end of the HiGHS calls, as the set-up before it did
+    # slow machine) stops at the end of the HiGHS calls, as the set-up before it did, and
+    # so does every later pass of column generation (rounds, subgradient steps)
+    past_setup = _stopper(setup_end)
     try:
         first = pricer.price(
             zero,
             deadline=warm_end if large else deadline - keep_s,
             give_up=cancelled,
-            stop=_stopper(setup_end),
+            stop=past_setup,
         )
     except GaveUp:  # cancelled, or past the HiGHS calls' end while it ran: no bound yet
         if not cancelled():
@@ -797,8 +806,8 @@ def _solve(
             and not cancelled()
         ):
             try:
-                climbing = sub.step(ub, WARMUP_NEAR, warm_end)
-            except GaveUp:  # cancelled while it priced: the steps so far stand
+                climbing = sub.step(ub, WARMUP_NEAR, warm_end, past_setup)
+            except GaveUp:  # cancelled (or past the end) while it priced: the steps so far stand
                 break
             if not climbing or ub - sub.best <= target * max(abs(ub), 1e-9):
                 break
@@ -1022,8 +1031,9 @@ def _solve(
                 pool_minimum(prob, master, sep),
                 deadline - keep if large else deadline - keep_s,
                 give_up=cancelled,
+                stop=past_setup,
             )
-        except GaveUp:  # cancelled while it priced: the round gives nothing
+        except GaveUp:  # cancelled (or past the end) while it priced: the round gives nothing
             break
         price_s = time.perf_counter() - t_price
         longest_price_s = max(longest_price_s, price_s)
@@ -1038,10 +1048,15 @@ def _solve(
             # upper bound on the Lagrangian dual): cheap bound gains between LP re-solves
             sub.restart(center, best_lb, ROUND_KEEP)
             for _ in range(ROUND_STEPS):
+                # a step prices every order (0.1 s at 2,000 literature orders): none that
+                # would end past the round's deadline (three ran 0.09-0.36 s past a 1.8 s
+                # limit's end of the HiGHS calls at 2,000 literature orders)
+                if time.perf_counter() + sub.step_s > deadline - keep:
+                    break
                 try:
-                    if not sub.step(lp_value, ROUND_NEAR, deadline - keep):
+                    if not sub.step(lp_value, ROUND_NEAR, deadline - keep, past_setup):
                         break
-                except GaveUp:  # cancelled while it priced: the steps so far stand
+                except GaveUp:  # cancelled (or past the end) while it priced: the steps stand
                     break
             keep_prices(sub.duals, sub.best)
             if sub.best > best_lb:
@@ -1108,8 +1123,9 @@ def _solve(
                 pool_minimum(prob, master, lp_duals),
                 t_price + min(LAST_PRICE_SHARE * left, 2.0 * longest_price_s + 0.05),
                 give_up=cancelled,
+                stop=past_setup,
             )
-        except GaveUp:  # cancelled while it priced: no bound from it
+        except GaveUp:  # cancelled (or past the end) while it priced: no bound from it
             last = None
     if last is not None and lp_duals is not None:
         lb = master.total(last.value) + master.shared_rhs_term(lp_duals)

@@ -230,6 +230,62 @@ def test_a_first_pricing_past_the_highs_calls_end_stops_in_its_dp(
     assert batch.NO_TIME_FOR_FIRST_PRICING in out.notes
 
 
+def test_no_subgradient_step_of_a_round_starts_that_would_end_past_its_deadline(
+    monkeypatch: pytest.MonkeyPatch, literature_30: AllocationRequest
+) -> None:
+    """After each pricing round of a large batch three subgradient steps ran, each pricing
+    every order (0.1 s at 2,000 literature orders), with no look at the clock: at a 1.8 s
+    limit they ended past the end of the HiGHS calls and the answer came 0.16 s late. Here
+    the 30 orders count as large, each step 'takes' 0.1 s of a 1 s limit on a stand-in
+    clock and nothing else takes any time: every step taken within column generation's
+    rounds ends by the deadline it is given; the first round still takes one."""
+    prob = compile_request(literature_30)
+    clock = _Clock()
+    start = clock.now
+    step_s = 0.1
+    steps: list[tuple[float, float | None, bool]] = []  # (start, deadline, in a round)
+    in_round = [False]
+    real_step = batch._Subgradient.step
+    real_price = batch.Pricer.price
+
+    def timed_step(self: Any, *args: Any, **kwargs: Any) -> Any:
+        deadline = args[2] if len(args) > 2 else kwargs.get("deadline")
+        steps.append((clock.now, deadline, in_round[0]))
+        out = real_step(self, *args, **kwargs)
+        clock.now += step_s
+        self.step_s = step_s
+        return out
+
+    def round_price(self: Any, duals: Any, pool_best: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # a round's pricing (the first and the steps' have no pool): steps after it are
+        # the rounds'
+        in_round[0] = in_round[0] or pool_best is not None
+        return real_price(self, duals, pool_best, *args, **kwargs)
+
+    def integer_phase(name: str, gap: float | None = None) -> None:
+        if name == batch.INTEGER_PHASE:
+            raise _Stop  # column generation is over: all this test checks
+
+    monkeypatch.setattr(batch, "time", clock)
+    monkeypatch.setattr(batch, "WARMUP_ORDERS", 1)
+    monkeypatch.setattr(batch, "order_classes", lambda prob: None)
+    monkeypatch.setattr(batch._Subgradient, "step", timed_step)
+    monkeypatch.setattr(batch.Pricer, "price", round_price)
+    monkeypatch.setattr(batch, "report_phase", integer_phase)
+    with pytest.raises(_Stop):
+        batch._solve_batch(
+            prob,
+            AllocationParams(time_limit_s=1.0),
+            start=start,
+            x_start=nearest(prob),
+            race=None,
+        )
+    in_rounds = [(at, deadline) for at, deadline, round_ in steps if round_]
+    assert in_rounds  # a round had time for a step
+    for at, deadline in in_rounds:
+        assert deadline is not None and at + step_s <= deadline + 1e-9, (at - start, steps)
+
+
 def test_a_polish_past_its_deadline_sets_nothing_up(
     monkeypatch: pytest.MonkeyPatch, literature_30: AllocationRequest
 ) -> None:
