@@ -404,8 +404,14 @@ def _check_prices(
 
 
 def _check_totals(line_qty: I64, line_pen: F64) -> None:
-    """Raise :class:`InputError` when quantities x penalties could overflow int64."""
-    worst = float(np.dot(line_qty.astype(np.float64), line_pen))
+    """Raise :class:`InputError` when quantities x penalties could overflow int64.
+
+    Summed by numpy, not BLAS (``np.dot`` of floats): OpenBLAS shares a dot of more than
+    10,000 entries among its threads (2,000 literature orders are 10,456 lines), which took
+    9 us on an idle 2-core machine but up to 12-16 ms when its cores were busy: compiling
+    2,000 literature orders beside two busy processes took 32-39 ms, 23-26 ms without it.
+    """
+    worst = float((line_qty * line_pen).sum())
     if worst > MAX_TOTAL_MICRO:
         raise InputError(
             "orders",

@@ -55,7 +55,6 @@ from solvers.allocation.result import (
     ShadowPriceLp,
     SolveStats,
     Unfilled,
-    construct,
 )
 from solvers.cancel import SolveCancelled
 from solvers.gc_pause import full_collections_paused
@@ -515,22 +514,45 @@ def _allocate(
             f"order {u.order_id}: {u.quantity} x {u.sku} cannot ship ({u.reason.value}: {u.detail})"
             for u in unfilled
         ]
+    assignments = _assignments(prob, x)
+    answer_kpis = kpis(prob, ev)
+    prices = shadow_prices(prob, duals, x) if (want_prices and duals) else []
+    elapsed_s = time.perf_counter() - start
+    late = overrun_note(params.time_limit_s, elapsed_s, stats.build_s)
+    if late is not None:
+        stats.notes.append(late)
     return AllocationResult(
         status=status,
         method=method,
-        assignments=_assignments(prob, x),
+        assignments=assignments,
         unfilled=unfilled,
         cost=cost_breakdown(ev),
         bound=None if bound is None else round(bound, 6),
         gap=None if gap is None else max(gap, 0.0),
-        solve_time_s=round(time.perf_counter() - start, 6),
-        kpis=kpis(prob, ev),
+        solve_time_s=round(elapsed_s, 6),
+        kpis=answer_kpis,
         explanations=explanations,
-        shadow_prices=shadow_prices(prob, duals, x) if (want_prices and duals) else [],
+        shadow_prices=prices,
         shadow_price_lp=price_lp if (want_prices and duals) else None,
         shadow_price_tolerance=_round_up(price_tol) if (want_prices and duals) else None,
         diagnosis=diagnosis,
         stats=stats,
+    )
+
+
+def overrun_note(limit_s: float, elapsed_s: float, build_s: float) -> str | None:
+    """The note of an answer ready ``elapsed_s`` after the call, past its time limit
+    (``build_s``: the request's compilation, which every answer needs first), else None.
+
+    A limit shorter than compiling the request and writing the fastest answer (the
+    nearest-node allocation) cannot be kept (0.01 s at 2,000 orders): the answer says so,
+    where only its ``solve_time_s`` told it.
+    """
+    if elapsed_s <= limit_s:
+        return None
+    return (
+        f"time limit {limit_s:g} s not kept: answered after {elapsed_s:.3g} s "
+        f"(compiling the request: {build_s:.3g} s)"
     )
 
 
@@ -1020,9 +1042,11 @@ def _lp_duals(prob: Problem, params: AllocationParams, seconds: float) -> Duals 
 def _assignments(prob: Problem, x: I64) -> list[Assignment]:
     """The shipped arcs as assignments, by line and node.
 
-    Built without re-validation (:func:`~solvers.allocation.result.construct`, as
-    ``model_construct`` builds them): the ids come from the validated request and every
-    quantity is a positive integer.
+    Built without re-validation (as :func:`~solvers.allocation.result.construct`, and so
+    ``model_construct``, builds them): the ids come from the validated request and every
+    quantity is a positive integer. The construction is written out in the loop (no call
+    per assignment): the 10,456 assignments of 2,000 literature orders took 14.5-16.3 ms,
+    12.7-14.3 ms so (medians of 40, alternating, 3 runs).
     """
     used = np.nonzero(x > 0)[0]
     used = used[np.lexsort((prob.arc_node[used], prob.arc_line[used]))]
@@ -1031,13 +1055,20 @@ def _assignments(prob: Problem, x: I64) -> list[Assignment]:
     nodes = prob.arc_node[used].tolist()
     qty = x[used].tolist()
     order_ids, sku_ids, node_ids = prob.order_ids, prob.sku_ids, prob.node_ids
-    return [
-        construct(
-            Assignment,
+    new, put, cls = Assignment.__new__, object.__setattr__, Assignment
+    out: list[Assignment] = []
+    for o, s, n, q in zip(orders, skus, nodes, qty, strict=True):
+        model = new(cls)
+        put(
+            model,
+            "__dict__",
             {"order_id": order_ids[o], "sku": sku_ids[s], "node_id": node_ids[n], "quantity": q},
         )
-        for o, s, n, q in zip(orders, skus, nodes, qty, strict=True)
-    ]
+        put(model, "__pydantic_fields_set__", {"order_id", "sku", "node_id", "quantity"})
+        put(model, "__pydantic_extra__", None)
+        put(model, "__pydantic_private__", None)
+        out.append(model)
+    return out
 
 
 def cost_breakdown(ev: Evaluation) -> CostBreakdown:

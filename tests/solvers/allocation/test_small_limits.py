@@ -98,6 +98,39 @@ def test_a_compilation_that_eats_the_limit_sends_the_call_down_the_fast_path(
     assert any("nearest-node answer" in n for n in result.stats.notes)
 
 
+@pytest.mark.parametrize(("compile_s", "kept"), [(0.06, False), (0.04, True)])
+def test_an_answer_past_its_limit_says_so(
+    two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch, compile_s: float, kept: bool
+) -> None:
+    """Fake clock: compiling 'takes' ``compile_s`` of a 50 ms limit, nothing else takes any
+    time. A limit shorter than compiling the request cannot be kept (0.01 s at 2,000
+    orders: 0.02-0.06 s); only the answer's ``solve_time_s`` told it. The answer now says so
+    in a note, naming the compilation's share; an answer within its limit has no such note."""
+    clock = FakeClock()
+    monkeypatch.setattr(solve_mod, "time", SimpleNamespace(perf_counter=clock.perf_counter))
+    compile_request_ = solve_mod.compile_request
+
+    def slow_compile(request: AllocationRequest, **kw: Any) -> Any:
+        clock.now += compile_s
+        return compile_request_(request, **kw)
+
+    monkeypatch.setattr(solve_mod, "compile_request", slow_compile)
+    monkeypatch.setattr(solve_mod, "NORMAL_PATH_S", NEVER_FITS)  # the nearest-node answer
+    monkeypatch.setattr(solve_mod, "solve_batch", refuse)
+    result = allocate(two_dcs, AllocationParams(time_limit_s=0.05, explain=False))
+    assert result.solve_time_s == pytest.approx(compile_s)
+    late = [n for n in result.stats.notes if "not kept" in n]
+    if kept:
+        assert late == []
+        return
+    assert late == [
+        f"time limit 0.05 s not kept: answered after {compile_s:.3g} s (compiling the "
+        f"request: {compile_s:.3g} s)"
+    ]
+    assert any("nearest-node answer" in n for n in result.stats.notes)
+    assert result.status == AllocationStatus.FEASIBLE and result.bound is None
+
+
 def test_explanations_that_cannot_fit_a_small_limit_are_skipped_with_a_note(
     scarce: AllocationRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
