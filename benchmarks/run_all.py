@@ -179,6 +179,8 @@ EXTRAS: tuple[Step, ...] = (
             "1,2,5,10,30",
             "--engines",
             "auto",
+            "--seed",
+            "1",
             "--couriers-per-1000",
             "100",
             "--generator-version",
