@@ -121,13 +121,16 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #:    (planned and projected cost) and its quotes priced from its departure after them, at
 #:    the travel factor then, and a quote prices each place from the departure it makes
 #:    (days with breaks only; alters days whose travel factor changes over such a wait)
-TWIN_VERSION = 6
+#: 7: session 71: ``ReplaceRoutes``' time checks time such a courier's route from its
+#:    departure after those breaks, at the travel factor then, as quotes and plans do (days
+#:    with breaks only; alters re-plans of days whose factor changes over such a wait)
+TWIN_VERSION = 7
 
 
 def twin_version(scenario: Scenario) -> int:
     """The twin version (:data:`TWIN_VERSION`) that days of ``scenario`` are played under."""
     # version 3 may change any day (version 2 changed only days with breaks); versions 4 to
-    # 6 only days whose vehicles have breaks
+    # 7 only days whose vehicles have breaks
     if any(v.breaks for v in scenario.vehicles):
         return TWIN_VERSION
     return 3
@@ -2030,16 +2033,17 @@ class DispatchSimulator:
         One the current route already breaks may stay broken (a re-plan may not always mend
         it).
         """
-        now = self._cache(c)
-        new = self._schedule(c, stops)
+        now_starts, now_end = self._expected_starts(c)
+        with self._as_route(c, stops):
+            new_starts, new_end = self._expected_starts(c, memo=False)
         eps = 1e-6
         late_now: set[tuple[int, ...]] = set()  # limits the current route breaks
         for k, st in enumerate(self._route[c]):
-            if now.start_list[k + 1] > self._hard_latest(st) + eps:
+            if now_starts[k] > self._hard_latest(st) + eps:
                 late_now.add(_stop_key_full(st))
         for k, st in enumerate(stops):
             latest = self._hard_latest(st)
-            start = new.start_list[k + 1]
+            start = new_starts[k]
             if start <= latest + eps:
                 continue
             if _stop_key_full(st) in late_now:
@@ -2055,11 +2059,32 @@ class DispatchSimulator:
                 f"good ({latest:.0f} s)"
             )
         end = self._shift_end_now[c]
-        if new.end_s > end + eps and now.end_s <= end + eps:
+        if new_end > end + eps and now_end <= end + eps:
             return -1, (
-                f"courier {c} would be home at {new.end_s:.0f} s, after its shift end {end:.0f} s"
+                f"courier {c} would be home at {new_end:.0f} s, after its shift end {end:.0f} s"
             )
         return None
+
+    def _expected_starts(self, c: int, *, memo: bool = True) -> tuple[list[float], float]:
+        """The expected start of each stop of courier ``c``'s remaining route and the time it
+        would be home, as the twin plays the route (no noise) and its planned cost times it.
+
+        A courier standing before the breaks that open its route takes them where it stands
+        and leaves after them, at the travel factor then (see :meth:`_departure_split`); its
+        route cache times the whole route at the factor at its start (until session 71,
+        ``ReplaceRoutes``' time checks used that). ``memo``: keep the split in the route's
+        split memo (False for a route tried inside :meth:`_as_route`).
+        """
+        cache = self._cache(c)
+        n = len(self._route[c])
+        gone = self._departure_split(c, cache, self._split_memo(c, cache) if memo else {})
+        if gone is None:
+            return [cache.start_list[k + 1] for k in range(n)], cache.end_s
+        lead, split = gone
+        after: RouteCache = split[0]
+        starts = [cache.start_list[k + 1] for k in range(lead)]
+        starts += [after.start_list[k + 1 - lead] for k in range(lead, n)]
+        return starts, after.end_s
 
     def _hard_latest(self, st: Stop) -> float:
         """The latest start of a stop that ``Assign`` never exceeds (INF: none, or soft)."""

@@ -402,3 +402,77 @@ def test_an_order_between_two_breaks_is_quoted_what_it_adds_to_the_plan() -> Non
     assert q.feasible and q.lateness_s == 0.0
     planned = sim.planned_cost_cents(0, sim.with_order(1, state.routes[0], q))
     assert q.cost_delta_cents == pytest.approx(planned - before)
+
+
+def _route_after_break(sim: DispatchSimulator) -> list[Stop]:
+    """The bike's break, then order ``a`` (the day's first decision, the bike standing)."""
+    state = sim.next_decision()
+    assert state is not None
+    (brk,) = state.routes[0]
+    deliver = Stop(int(StopType.DELIVERY), 0, sim.orders.location[0])
+    return [brk, *sim.pickup_stops(0), deliver]
+
+
+def _home_s(sim: DispatchSimulator) -> float:
+    """When the bike came home on the day played (from the event log)."""
+    (home,) = [t for t, kind, c, _o in sim.events if kind == "home" and c == 0]
+    return float(home)
+
+
+@pytest.mark.parametrize(
+    ("profile", "home_s", "refused"),
+    [
+        # x2 from 11,000 s: it leaves at 11,800 s at 2 s/m, home at 13,010 s (the check timed
+        # the route at x1, the factor now: home at 12,410 s, accepted until session 71)
+        (SLOWER, 13_010.0, True),
+        # x2 until 11,000 s: it leaves at 1 s/m, home at 12,410 s (the check timed the route
+        # at x2: home at 13,010 s, refused until session 71)
+        (((0, 2.0), (11_000, 1.0)), 12_410.0, False),
+    ],
+)
+def test_a_route_from_after_the_break_is_checked_at_the_travel_factor_of_its_departure(
+    profile: tuple[tuple[int, float], ...], home_s: float, refused: bool
+) -> None:
+    # ``ReplaceRoutes``' time checks time a standing bike's route from its departure after
+    # its break, at the factor then, as its quotes, its planned cost and the twin do: the
+    # way home past the shift end (12,700 s) is refused exactly when the twin would drive it.
+    sim = DispatchSimulator(
+        _morning_day(profile=profile, shift=(0, 12_700)), params=SimParams(record_events=True)
+    )
+    sim.reset(seed=1)
+    rejected = sim.apply(ReplaceRoutes({0: _route_after_break(sim)})).rejected
+    if refused:
+        why = f"courier 0 would be home at {home_s:.0f} s, after its shift end 12700 s"
+        assert rejected == ((-1, why),)
+    else:
+        assert rejected == ()
+        _rest_of_day(sim)
+        assert _home_s(sim) == home_s
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    profile=st.lists(
+        st.tuples(st.integers(1, 11_800), st.sampled_from([0.5, 1.0, 1.5, 2.0])),
+        max_size=3,
+        unique_by=lambda p: p[0],
+    ),
+    shift_end=st.integers(12_000, 14_500),
+)
+def test_a_standing_bike_is_given_a_route_exactly_when_the_twin_brings_it_home_in_its_shift(
+    profile: list[tuple[int, float]], shift_end: int
+) -> None:
+    # The factor may change at any time until the bike leaves after its break (11,800 s; not
+    # after, where the twin's legs would leave at other factors than the route's departure):
+    # the route is accepted iff the bike, given it on a longer shift, comes home by the end.
+    profile = [(0, 1.0), *sorted(profile)]
+    free = DispatchSimulator(
+        _morning_day(profile=profile, shift=(0, 20_000)), params=SimParams(record_events=True)
+    )
+    free.reset(seed=1)
+    assert free.apply(ReplaceRoutes({0: _route_after_break(free)})).rejected == ()
+    _rest_of_day(free)
+    sim = DispatchSimulator(_morning_day(profile=profile, shift=(0, shift_end)))
+    sim.reset(seed=1)
+    rejected = sim.apply(ReplaceRoutes({0: _route_after_break(sim)})).rejected
+    assert (rejected == ()) == (_home_s(free) <= shift_end)
