@@ -963,7 +963,15 @@ class DispatchSimulator:
         return cost
 
     def projected_cost_cents(self) -> float:
-        """Realised cost plus the planned cost of every remaining route and pending penalties."""
+        """Realised cost plus the planned cost of every remaining route and pending penalties.
+
+        Unlike :meth:`planned_cost_cents` (and a quote's ``cost_delta_cents``), a route's
+        planned cost here leaves out the fixed cost of a courier yet to leave: it enters the
+        realised cost when the courier leaves. Its one reader, the RL environment's potential
+        (``rl_agents.env``), adds that fixed cost itself for each such courier with work (so it
+        counts it once, from the assignment on); ``reopt``'s keep-if-cheaper check prices
+        routes by :meth:`planned_cost_cents`.
+        """
         total = self.realised_cost_cents()
         for c in range(self.world.num_vehicles):
             if (self._route[c] or self._committed[c] is not None) and not self._never_leaves(c):

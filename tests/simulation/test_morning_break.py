@@ -476,3 +476,25 @@ def test_a_standing_bike_is_given_a_route_exactly_when_the_twin_brings_it_home_i
     sim.reset(seed=1)
     rejected = sim.apply(ReplaceRoutes({0: _route_after_break(sim)})).rejected
     assert (rejected == ()) == (_home_s(free) <= shift_end)
+
+
+@pytest.mark.parametrize("lateness", [25, 1000])  # the order after the break / before it
+def test_the_projected_cost_takes_a_courier_s_fixed_cost_when_it_leaves(lateness: int) -> None:
+    # The quote, and the planned cost, count the fixed cost of the bike yet to leave from the
+    # assignment on; the projected cost (realised + remaining routes + waiting penalties)
+    # counts it once the bike leaves, in the realised cost (the RL potential adds it itself
+    # for a courier yet to leave with work). Noise off, the day then plays as planned.
+    sim = DispatchSimulator(_morning_day(lateness_cents_per_min=lateness))
+    sim.reset(seed=1)
+    assert sim.next_decision() is not None
+    q = sim.quote(0, 0)
+    assert q.feasible and q.pickup_after == (1 if lateness == 25 else 0)
+    assert sim.planned_cost_cents(0) == 0.0  # only its break: it costs nothing
+    assert sim.apply(Assign(0, 0)).ok
+    planned = sim.planned_cost_cents(0)
+    assert planned == pytest.approx(q.cost_delta_cents)
+    assert sim.projected_cost_cents() == pytest.approx(planned - 1500)  # yet to leave
+    day = _rest_of_day(sim)
+    assert sim.projected_cost_cents() == pytest.approx(day.metrics["cost_cents"])
+    assert day.metrics["cost_cents"] == pytest.approx(planned)
+    assert day.metrics["fixed_cost_cents"] == 1500
