@@ -1363,7 +1363,7 @@ def _solve(
         if comp.x is not None:
             best_lb = max(best_lb, min(comp.bound, best_cost / MICRO))
             tell_gap()
-        notes.append(f"compact MIP: {comp.status}, bound {comp.bound:.4f}")
+        notes.append(comp.note())
         log.debug(
             "compact %s bound %.4f ub %.4f t %.1f",
             comp.status,

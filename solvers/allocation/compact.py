@@ -27,6 +27,12 @@ class CompactOutcome:
     status: str
     nodes: int
 
+    def note(self) -> str:
+        """The run's note for the answer: its status and its bound, if it has one."""
+        if not np.isfinite(self.bound):
+            return f"compact MIP: {self.status}, no bound (stopped before its root LP ended)"
+        return f"compact MIP: {self.status}, bound {self.bound:.4f}"
+
 
 def solve_compact(
     prob: Problem,
