@@ -42,6 +42,14 @@ log = logging.getLogger(__name__)
 #: squared, kept 0.065 s at 1,000 orders, and the greedy plan answered 0.06-0.07 s late).
 RESERVE_BASE_S = 0.01
 RESERVE_PER_ORDER_S = 1.2e-4
+#: ... and, when the greedy plan built before the search is the answer, a share per order it
+#: leaves out (:func:`construction_reserve_s`): the construction stopping at its deadline,
+#: decoding the order as unassigned and validating that take time too (session 71, 10,000-
+#: order city day, 100 couriers per 1,000 orders, exclusive lock: 0.053-0.062 s after the
+#: construction's stop, 0.080-0.084 s decoding and 0.031-0.033 s validating with all 10,000
+#: left out, 16-18 us per order, where the reserve kept none and the answer came 0.09-0.15 s
+#: late at 2 and 5 s).
+RESERVE_PER_LEFT_S = 1.7e-5
 #: When the greedy plan is built before the search, the reserve is at least this many times
 #: the time its schedule took to price (:func:`_value`), measured in the call: the phases
 #: after the search schedule the plan about that many times (comparisons, decoding,
@@ -370,10 +378,15 @@ def _solve_routes(
     repair_end = deadline - reserve - graces_s - whole_s
     search_end = repair_end - repair_share_s - polish_share_s
     # the greedy plan before the search is not followed by a repair when it is the answer:
-    # its deadline keeps no grace for one (as before the graces were kept back); it keeps the
-    # reserve's base, and comes RESERVE_PER_ORDER_S earlier per order routed (decoding and
-    # validating the plan take that long an order: a short limit routes few orders)
-    construction_end = deadline - RESERVE_BASE_S - repair_share_s - whole_s
+    # its deadline keeps no grace for one (as before the graces were kept back); it keeps
+    # construction_reserve_s: the reserve's base, RESERVE_PER_LEFT_S per order left out and
+    # RESERVE_PER_ORDER_S per order routed (decoding and validating the plan take that long
+    # an order: a short limit routes few orders), so its deadline comes RESERVE_PER_LEFT_S
+    # earlier per order, and the rest of RESERVE_PER_ORDER_S earlier per order routed
+    construction_end = (
+        deadline - construction_reserve_s(len(problem.orders), 0) - repair_share_s - whole_s
+    )
+    per_routed_s = RESERVE_PER_ORDER_S - RESERVE_PER_LEFT_S
     stats.build_s = time.perf_counter() - t0
 
     # the greedy plan: the fallback, and where the search starts (built later, only if the
@@ -394,7 +407,7 @@ def _solve_routes(
         or _pyvrp_misprices_breaks(problem)
     ):
         seed_routes, seed_left, seed_why = _greedy(
-            problem, settings, construction_end, stats, RESERVE_PER_ORDER_S
+            problem, settings, construction_end, stats, per_routed_s
         )
         if (
             engine.name != "greedy"
@@ -439,7 +452,7 @@ def _solve_routes(
         if left_s < need_s and not start_only:
             if seed_routes is None:
                 seed_routes, seed_left, seed_why = _greedy(
-                    problem, settings, construction_end, stats, RESERVE_PER_ORDER_S
+                    problem, settings, construction_end, stats, per_routed_s
                 )
             routes = seed_routes
             name = f"greedy (no time left for {engine.name})"
@@ -683,6 +696,17 @@ def reserve_s(num_orders: int) -> float:
     return RESERVE_BASE_S + RESERVE_PER_ORDER_S * max(num_orders, 0)
 
 
+def construction_reserve_s(num_orders: int, routed: int) -> float:
+    """Seconds kept back from a solve's time limit after the greedy plan built before the
+    search, when it has routed ``routed`` of ``num_orders`` orders (the answer when no search
+    can start: decoding and validating it, the unrouted orders as unassigned)."""
+    num_orders = max(num_orders, 0)
+    routed = min(max(routed, 0), num_orders)
+    return (
+        RESERVE_BASE_S + RESERVE_PER_LEFT_S * (num_orders - routed) + RESERVE_PER_ORDER_S * routed
+    )
+
+
 def _may_search(problem: RoutingProblem, engine: Engine, left_s: float) -> bool:
     """Whether ``engine`` may still start on ``problem`` with ``left_s`` seconds left (its
     search, or its own start made of the greedy plan): else the greedy plan is the answer,
@@ -740,7 +764,13 @@ def _late_note(stats: SolveStats, limit_s: float) -> str:
         f"(build {stats.build_s:.2f} s, construction {stats.greedy_s:.2f} s, "
         f"{stats.engine or 'search'} {stats.engine_s:.2f} s, repair {stats.repair_s:.2f} s, "
         f"polish {stats.polish_s:.2f} s, "
-        f"decode {stats.decode_s:.2f} s, validation {stats.validate_s:.2f} s)"
+        f"decode {stats.decode_s:.2f} s, validation {stats.validate_s:.2f} s"
+        + (
+            "; building the problem alone, the travel matrices and the diagnosis, took longer "
+            "than the time limit)"
+            if stats.build_s > limit_s
+            else ")"
+        )
     )
 
 

@@ -1266,10 +1266,33 @@ def test_the_construction_ends_before_the_reserve_for_decoding_and_validating(
     limit = 2.0
     plan, _ = solve_routes_with_stats(c101_25, RoutingParams(engine=engine, time_limit_s=limit))
     [(deadline, per_order_s)] = deadlines
-    assert deadline <= clock[0] + limit - solve_module.RESERVE_BASE_S + 1e-9
-    assert per_order_s == solve_module.RESERVE_PER_ORDER_S > 0.0
+    n = len(c101_25.orders)
+    for routed in (0, 1, n // 2, n):
+        # the deadline the construction keeps once it has routed that many orders
+        end = deadline - per_order_s * routed
+        keeps = solve_module.construction_reserve_s(n, routed)
+        assert end <= clock[0] + limit - keeps + 1e-9
+        assert end == pytest.approx(clock[0] + limit - keeps, abs=1e-9)
     assert plan.engine == f"greedy (no time left for {engine})"
     assert validate_plan(c101_25, plan).ok
+
+
+def test_the_construction_keeps_a_reserve_for_the_orders_it_leaves_out_too() -> None:
+    """Decoding the orders a construction cut off as unassigned, and validating that, take
+    time too: a 10,000-order city day whose construction routed none at 2 s (or 1,500 at
+    5 s) answered 0.15 s (0.09 s) late, its reserve kept only for the orders routed."""
+    keep = solve_module.construction_reserve_s
+    base = solve_module.RESERVE_BASE_S
+    assert keep(0, 0) == base
+    assert keep(10_000, 0) == pytest.approx(base + 10_000 * solve_module.RESERVE_PER_LEFT_S)
+    assert keep(10_000, 0) >= base + 0.15  # 16-18 us an order left out, measured
+    # an order routed costs more to decode and validate than one left out
+    assert keep(10_000, 1_500) - keep(10_000, 0) == pytest.approx(
+        1_500 * (solve_module.RESERVE_PER_ORDER_S - solve_module.RESERVE_PER_LEFT_S)
+    )
+    assert keep(1_000, 1_000) == pytest.approx(solve_module.reserve_s(1_000))
+    assert keep(-5, 3) == keep(0, 0)
+    assert keep(10, 20) == keep(10, 10)
 
 
 def test_the_greedy_plan_no_search_follows_is_not_priced(
@@ -1401,6 +1424,10 @@ def test_an_answer_past_its_time_limit_says_so(
     assert float(late[2]) >= 0.5
     assert float(late[1]) == pytest.approx(stats.total_s - 0.2, abs=0.006)
     assert stats.late in stats.notes
+    assert stats.late.endswith(
+        "building the problem alone, the travel matrices and the diagnosis, took longer than "
+        "the time limit)"
+    )
     # a note exactly when the answer came past the limit and its margin (a loaded machine can
     # make even a 5 s greedy answer late: it must then say so)
     on_time = solve_routes_with_stats(city, RoutingParams(engine="greedy", time_limit_s=5))[1]
@@ -1410,6 +1437,29 @@ def test_an_answer_past_its_time_limit_says_so(
         assert on_time.late in on_time.notes
     else:
         assert not any("after the time limit" in note for note in on_time.notes)
+
+
+@pytest.mark.parametrize("slow", ["build_problem", "_decode"])
+def test_a_late_answer_says_when_the_build_alone_took_longer_than_the_limit(
+    city: Scenario, monkeypatch: pytest.MonkeyPatch, slow: str
+) -> None:
+    """A 10,000-order day's travel matrices alone took 1.7-3.4 s: no phase after them could
+    have kept a limit of 1 s, and the late note says so; a late decoding does not (stubbed
+    clock: the slow phase takes a second for the solve, without waiting)."""
+    skew: list[float] = []
+    solve_clock(monkeypatch, skew)
+    real = getattr(solve_module, slow)
+
+    def taking_a_second(*args: Any) -> Any:
+        skew.append(1.0)
+        return real(*args)
+
+    monkeypatch.setattr(solve_module, slow, taking_a_second)
+    plan, stats = solve_routes_with_stats(city, RoutingParams(engine="greedy", time_limit_s=0.5))
+    assert validate_plan(city, plan).ok
+    assert stats.late is not None and stats.late in stats.notes
+    said = "building the problem alone, the travel matrices and the diagnosis, took longer"
+    assert (said in stats.late) == (slow == "build_problem"), stats.late
 
 
 def test_an_iteration_capped_pyvrp_search_is_compared_with_the_greedy_plan() -> None:
