@@ -526,7 +526,7 @@ def _round_inplace(values: FloatArray, rounding: Rounding) -> IntArray:
     else:
         values += 0.5
         np.floor(values, out=values)
-    if values.ndim == 0 or not values.flags.c_contiguous:
+    if values.ndim == 0 or not values.flags.c_contiguous or values.dtype != np.float64:
         return values.astype(np.int64)
     # cast in place, a block of rows at a time: a new 10,000 x 10,000 int64 array (800 MB)
     # took 0.5-1.8 s to fault in, more than the cast itself (0.1 s)

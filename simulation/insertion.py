@@ -674,20 +674,7 @@ def quote_insertion(
     once (see :func:`_detour_free`). ``first_only``: only the positions whose first stop (a
     pickup, or the delivery alone) comes right after the anchor.
     """
-    if first_only:
-        return _quote_loops(
-            cache,
-            job,
-            capacity=capacity,
-            duration=duration,
-            distance=distance,
-            rates=rates,
-            rows=rows,
-            symmetric=symmetric,
-            shortcut_s=shortcut_s,
-            first_only=True,
-        )
-    if len(cache.loc_list) - 2 <= SMALL_ROUTE or cache.breaks is not None:
+    if first_only or len(cache.loc_list) - 2 <= SMALL_ROUTE or cache.breaks is not None:
         if (
             cache.max_slack + EPS < job.delivery_service
             and cache.breaks is None
@@ -710,6 +697,7 @@ def quote_insertion(
             symmetric=symmetric,
             shortcut_s=shortcut_s,
             slack_checked=True,
+            first_only=first_only,
         )
     return _quote_numpy(
         cache,

@@ -975,8 +975,7 @@ class DispatchSimulator:
         total = self.realised_cost_cents()
         for c in range(self.world.num_vehicles):
             if (self._route[c] or self._committed[c] is not None) and not self._never_leaves(c):
-                cache = self._cache(c)
-                gone = self._departure_split(c, cache, self._split_memo(c, cache))
+                cache, gone = self._departure_split(c)
                 if gone is None:
                     total += self._route_cost(c) - self._unpaid_start(c, self._route[c], cache)
                 else:
@@ -1007,12 +1006,10 @@ class DispatchSimulator:
         if self._never_leaves(c, route):
             return 0.0  # it takes its breaks where it stands: no departure, nothing charged
         if stops is None:
-            cache = self._cache(c)
-            gone = self._departure_split(c, cache, self._split_memo(c, cache))
+            cache, gone = self._departure_split(c)
         else:
             with self._as_route(c, route):
-                cache = self._cache(c)
-                gone = self._departure_split(c, cache, {})
+                cache, gone = self._departure_split(c, memo=False)
         timing, skip = cache, 0  # (the route's times; the stops before the first it times)
         if gone is not None:
             # Timed from its departure after the breaks that open it, at that travel factor
@@ -1045,25 +1042,28 @@ class DispatchSimulator:
         return cost + sum(self.orders.penalty_cents[o] for o in lost)
 
     def _departure_split(
-        self, c: int, cache: RouteCache, splits: dict[int, list[Any]]
-    ) -> tuple[int, list[Any]] | None:
-        """How many breaks open courier ``c``'s route (timed by ``cache``) before it leaves,
-        and the split after them (see :meth:`_split`, kept in ``splits``), when the travel
-        factor at its departure after them is not ``cache``'s (None: no such breaks, or the
-        same factor, where ``cache`` times the route as the twin plays it).
+        self, c: int, *, memo: bool = True
+    ) -> tuple[RouteCache, tuple[int, list[Any]] | None]:
+        """Courier ``c``'s route cache, and how many breaks open its route before it leaves
+        with the split after them (see :meth:`_split`), when the travel factor at its
+        departure after them is not the cache's (None: no such breaks, or the same factor,
+        where the cache times the route as the twin plays it). ``memo``: keep the split in
+        the route's split memo (False for a route tried inside :meth:`_as_route`).
 
         A courier that has not left takes the breaks that open its route where it stands and
         leaves after them: its route is planned from that departure, at that travel factor,
         as the twin plays its first leg and as :meth:`quote` prices an order put after those
         breaks (until session 71 the planned cost used the factor at ``cache``'s start).
         """
+        cache = self._cache(c)
         lead = self._leading_breaks(c)
         if not lead:
-            return None
+            return cache, None
         t = cache.dep_list[lead]
         if not math.isfinite(t) or self.travel_factor(t) == cache.factor:
-            return None
-        return lead, self._split(c, cache, splits, lead)
+            return cache, None
+        splits = self._split_memo(c, cache) if memo else {}
+        return cache, (lead, self._split(c, cache, splits, lead))
 
     def _cost_from_departure(self, c: int, cache: RouteCache, gone: tuple[int, list[Any]]) -> float:
         """The planned cost of courier ``c``'s route (timed by ``cache``) from its departure
@@ -2083,9 +2083,8 @@ class DispatchSimulator:
         ``ReplaceRoutes``' time checks used that). ``memo``: keep the split in the route's
         split memo (False for a route tried inside :meth:`_as_route`).
         """
-        cache = self._cache(c)
+        cache, gone = self._departure_split(c, memo=memo)
         n = len(self._route[c])
-        gone = self._departure_split(c, cache, self._split_memo(c, cache) if memo else {})
         if gone is None:
             return [cache.start_list[k + 1] for k in range(n)], cache.end_s
         lead, split = gone

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from simulation.decisions import Action, Assign, DecisionState, Postpone, Quote
+from simulation.insertion import EPS
 from simulation.policies.base import DispatchView
 
 
@@ -15,7 +16,8 @@ def cheapest_quote(
     (``on_time_first``: the least costly of those delivering ``o`` on time, if any)."""
     best: tuple[int, Quote] | None = None
     on_time: tuple[int, Quote] | None = None
-    latest = view.orders.tw_end[o] + ON_TIME_EPS_S if on_time_first else 0.0
+    # on time as the quotes count lateness: a start more than EPS past the window's end is late
+    latest = view.orders.tw_end[o] + EPS if on_time_first else 0.0
     for c in couriers:
         q = view.quote(o, int(c))
         if not q.feasible:
@@ -29,11 +31,6 @@ def cheapest_quote(
         ):
             on_time = int(c), q
     return on_time if on_time is not None else best
-
-
-#: A quote delivers its order on time when its delivery starts at most this long after the
-#: order's window closes (the twin's tolerance for a stop on time).
-ON_TIME_EPS_S = 1e-6
 
 
 class CheapestInsertionPolicy:

@@ -54,6 +54,7 @@ breaks the arrays are a relaxation and every insertion is confirmed by the sched
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -815,9 +816,7 @@ class GreedyBuilder:
         ``dropped`` would open and drop in turn: the lowest of each dropped type, as many
         rounds as every dropped type has vehicles for."""
         p = self.p
-        wanted: dict[tuple[object, ...], int] = {}
-        for v in dropped:
-            wanted[p.vehicles[v].type_key] = wanted.get(p.vehicles[v].type_key, 0) + 1
+        wanted = Counter(p.vehicles[v].type_key for v in dropped)
         spare: dict[tuple[object, ...], list[int]] = {key: [] for key in wanted}
         for v in sorted(idle):
             key = p.vehicles[v].type_key

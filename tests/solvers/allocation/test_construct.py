@@ -18,6 +18,7 @@ from solvers.allocation.result import (
     Reason,
     ReasonKind,
     construct,
+    construct_all,
 )
 from solvers.allocation.solve import _assignments
 
@@ -78,6 +79,20 @@ def test_construct_equals_model_construct() -> None:
         construct(OrderExplanation, dict(explanation)),
         OrderExplanation.model_construct(**explanation),
     )
+
+
+def test_construct_all_equals_model_construct_one_instance_each() -> None:
+    rows: list[dict[str, Any]] = [
+        {"order_id": f"o{i}", "sku": "a", "node_id": "n1", "quantity": i + 1} for i in range(3)
+    ]
+    built = construct_all(Assignment, [dict(r) for r in rows])
+    assert len(built) == 3
+    for new, values in zip(built, rows, strict=True):
+        assert_same_instance(new, Assignment.model_construct(**values))
+    # each has its own fields set: unsetting on one leaves the others alone
+    built[0].model_fields_set.discard("sku")
+    assert built[1].model_fields_set == set(rows[1])
+    assert construct_all(Assignment, []) == []
 
 
 def test_construct_with_defaults_equals_model_construct_of_the_given_fields() -> None:
