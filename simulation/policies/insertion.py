@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
-from simulation.decisions import Action, Assign, DecisionState, Postpone, Quote
+from simulation.decisions import Action, Assign, DecisionState, Postpone, Quote, StopType
 from simulation.insertion import EPS
 from simulation.policies.base import DispatchView
 
 
 def cheapest_quote(
-    view: DispatchView, o: int, couriers: Iterable[int], *, on_time_first: bool = False
+    view: DispatchView,
+    o: int,
+    couriers: Iterable[int],
+    *,
+    on_time_first: bool = False,
+    unused: Collection[int] = (),
 ) -> tuple[int, Quote] | None:
     """The courier of ``couriers`` whose feasible insertion of ``o`` costs least, and its quote
-    (``on_time_first``: the least costly of those delivering ``o`` on time, if any)."""
+    (``on_time_first``: the least costly of those delivering ``o`` on time, if any; but one on
+    a courier of ``unused`` while the cheapest is on a courier at work only when it costs at
+    most the lateness it avoids more, that lateness at the scenario's price)."""
     best: tuple[int, Quote] | None = None
     on_time: tuple[int, Quote] | None = None
     # on time as the quotes count lateness: a start more than EPS past the window's end is late
@@ -30,7 +37,37 @@ def cheapest_quote(
             and (on_time is None or q.cost_delta_cents < on_time[1].cost_delta_cents)
         ):
             on_time = int(c), q
-    return on_time if on_time is not None else best
+    if on_time is None or best is None or on_time[0] == best[0]:
+        return best if on_time is None else on_time
+    if on_time[0] in unused and best[0] not in unused:
+        extra = on_time[1].cost_delta_cents - best[1].cost_delta_cents
+        if extra > lateness_avoided_cents(view, best[1], on_time[1]):
+            return best  # not worth opening a courier for
+    return on_time
+
+
+def lateness_avoided_cents(view: DispatchView, late: Quote, early: Quote) -> float:
+    """The lateness quote ``late`` counts beyond quote ``early``'s, priced at the scenario's
+    ``costs.lateness_cents_per_min`` (0 when ``early`` counts as much)."""
+    per_min = float(view.world.scenario.costs.lateness_cents_per_min)
+    return per_min * max(0.0, late.lateness_s - early.lateness_s) / 60.0
+
+
+def unused_couriers(view: DispatchView, state: DecisionState, couriers: Iterable[int]) -> set[int]:
+    """The couriers of ``couriers`` not yet used: never left, with nothing but breaks to do
+    (their quotes carry their fixed cost)."""
+    out: set[int] = set()
+    for k in couriers:
+        c = int(k)
+        left = view.first_departure(c)
+        committed = state.committed[c]
+        if (
+            left != left  # NaN: never left
+            and (committed is None or committed.kind == StopType.BREAK)
+            and all(st.kind == StopType.BREAK for st in state.routes[c])
+        ):
+            out.add(c)
+    return out
 
 
 class CheapestInsertionPolicy:
@@ -47,7 +84,11 @@ class CheapestInsertionPolicy:
     cheapest; the cheapest of all only when none does (``insertion:K:ontime``). Each quote
     prices one order alone: with driver breaks a courier that has not left is dearer before
     its break (on the clock from its departure through its standing and its break) than a
-    late place after another's, though a day of such late places costs more.
+    late place after another's, though a day of such late places costs more. One exception:
+    an on-time place that would open a courier not yet used, where the cheapest place is on a
+    courier already working, is taken only when its extra cost is at most what the lateness
+    it avoids costs at the scenario's ``lateness_cents_per_min`` (a courier opened for an
+    order a few minutes late made a quiet day 16 % dearer).
     """
 
     name = "insertion"
@@ -101,7 +142,9 @@ class CheapestInsertionPolicy:
         retry = self._retry_at.get(o)
         if retry is not None and state.time_s < retry[0]:
             return Postpone(o, until_s=retry[0])
-        found = cheapest_quote(view, o, self._couriers(o), on_time_first=self.on_time_first)
+        couriers = self._couriers(o)
+        unused = unused_couriers(view, state, couriers) if self.on_time_first else ()
+        found = cheapest_quote(view, o, couriers, on_time_first=self.on_time_first, unused=unused)
         if found is None:
             wait = float(self.retry_s or 300) if retry is None else retry[1] * 2.0
             wait = min(wait, float(self.max_backoff_s))

@@ -284,6 +284,159 @@ def test_on_time_first_gives_the_order_to_a_dearer_courier_on_time() -> None:
     assert first.metrics["cost_cents"] > cheap.metrics["cost_cents"]  # (10,000 + its trip)
 
 
+def _afternoon_day(lateness_cents_per_min: int) -> Scenario:
+    """The line (1 m/s) with two bikes at the depot: bike 0 leaves at once with order ``a``
+    (x=1000, due by 1,100 s), bike 1 starts its shift at 500 s, when order ``b`` (x=300, due
+    by 800 s, collected at the depot) comes in. Bike 0 would deliver it at 2,300 s, 1,500 s
+    late (600 m and 600 s more); bike 1, yet to be used, on time for its fixed cost, 1,500
+    cents, and as much again."""
+    from tests.simulation.conftest import line_scenario
+
+    data = line_scenario().model_dump(mode="json")
+    a, b = data["orders"][0], data["orders"][1]
+    a.update(location={"x": 1000, "y": 0}, time_windows=[{"start_s": 0, "end_s": 1100}])
+    b.update(location={"x": 300, "y": 0}, time_windows=[{"start_s": 0, "end_s": 800}])
+    a["service_s"] = b["service_s"] = 0
+    b["created_s"] = 500
+    data["orders"] = [a, b]
+    for v in data["vehicles"]:
+        v.update(cost_per_km_cents=4, cost_per_hour_cents=1600, fixed_cost_cents=1500)
+    data["vehicles"][1]["shift"] = {"start_s": 500, "end_s": 5000}
+    data["costs"] = {"lateness_cents_per_min": lateness_cents_per_min}
+    return Scenario.model_validate(data)
+
+
+# b's quotes at 500 s: on bike 0, 4 x 0.6 + 1600 x 600 / 3600 cents and the lateness, 1,500 s;
+# on bike 1, on time, the same route cost and bike 1's fixed cost.
+ROUTE = 4 * 600 / 1000 + 1600 * 600 / 3600
+
+
+@pytest.mark.parametrize(
+    ("lateness_cents_per_min", "opens"),
+    [(25, False), (50, True)],
+)
+def test_on_time_first_opens_a_courier_only_for_lateness_that_costs_more(
+    lateness_cents_per_min: int, opens: bool
+) -> None:
+    # insertion:ontime's exception: bike 1's on-time place costs 1,500 - 25 x 1,500 / 60 =
+    # 875 cents more than bike 0's late one at 25 cents a minute, more than the 625 cents of
+    # lateness it avoids, so b goes to bike 0 late, as under insertion (before, bike 1 was
+    # opened for it: the quiet city day's extra courier); at 50 cents a minute it costs 250
+    # cents more and avoids 1,250: bike 1 is opened. Cheapest insertion keeps bike 0 on both.
+    from simulation.twin import DispatchSimulator
+
+    day = _afternoon_day(lateness_cents_per_min)
+    sim = DispatchSimulator(day)
+    sim.reset(seed=1)
+    policy = make_policy("insertion:ontime")
+    assert isinstance(policy, CheapestInsertionPolicy)
+    policy.reset(sim, seed=1)
+    late = lateness_cents_per_min * 1500 / 60
+    while (state := sim.next_decision()) is not None:
+        if state.focus_order == 1:
+            assert sim.quote(1, 0).cost_delta_cents == pytest.approx(ROUTE + late)
+            assert sim.quote(1, 1).cost_delta_cents == pytest.approx(ROUTE + 1500)
+        sim.apply(policy.decide(state))
+    first, cheap = sim.result(), simulate(day, policy="insertion", seed=1)
+    assert cheap.metrics["fixed_cost_cents"] == 1500 and cheap.metrics["on_time_rate"] == 0.5
+    assert first.metrics["fixed_cost_cents"] == (3000 if opens else 1500)
+    assert first.metrics["on_time_rate"] == (1.0 if opens else 0.5)
+    if not opens:
+        assert first.metrics["cost_cents"] == pytest.approx(cheap.metrics["cost_cents"])
+
+
+def test_unused_couriers_are_those_quoted_with_their_fixed_cost() -> None:
+    """``unused_couriers``: never left and nothing but breaks to do, as the twin adds the
+    fixed cost to their quotes: on the afternoon day bike 1 when b comes in, not bike 0 (out
+    with a); on the morning day the bike standing before its break, at its shift start."""
+    from simulation.policies.insertion import unused_couriers
+    from simulation.twin import DispatchSimulator
+    from tests.simulation.test_morning_break import _morning_day
+
+    for day, order, expected in ((_afternoon_day(25), 1, {1}), (_morning_day(), 0, {0})):
+        sim = DispatchSimulator(day)
+        sim.reset(seed=1)
+        policy = CheapestInsertionPolicy(num_candidates=None, dispatch_horizon_s=None)
+        policy.reset(sim, seed=1)
+        state = sim.next_decision()
+        while state is not None and state.focus_order != order:
+            sim.apply(policy.decide(state))
+            state = sim.next_decision()
+        assert state is not None
+        couriers = range(len(day.vehicles))
+        assert unused_couriers(sim, state, couriers) == expected
+        for c in expected:  # (the quote carries the fixed cost)
+            assert sim.quote(order, c).cost_delta_cents >= day.vehicles[c].fixed_cost_cents
+
+
+_QUOTES = st.lists(
+    st.tuples(
+        st.booleans(),  # feasible
+        st.integers(0, 5000),  # cost (cents)
+        st.integers(0, 3000),  # lateness (s): late when above 0
+        st.booleans(),  # unused
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(quotes=_QUOTES)
+def test_on_time_first_takes_on_time_or_the_cheapest_and_opens_only_for_its_lateness(
+    quotes: list[tuple[bool, int, int, bool]],
+) -> None:
+    """``cheapest_quote(on_time_first=True, unused=...)``: a feasible quote, on time or the
+    cheapest; with no courier unused, the cheapest on time if any (session 71's rule); an
+    on-time place on an unused courier over a cheapest one on a working courier only when its
+    extra cost is at most the lateness avoided at the scenario's price; never an on-time place
+    dearer than a cheaper on-time one."""
+    from typing import cast
+
+    from simulation.decisions import Quote
+    from simulation.policies.base import DispatchView
+    from simulation.policies.insertion import cheapest_quote
+
+    per_min = 25.0
+    view: Any = SimpleNamespace(
+        orders=SimpleNamespace(tw_end={7: 1000.0}),
+        world=SimpleNamespace(
+            scenario=SimpleNamespace(costs=SimpleNamespace(lateness_cents_per_min=per_min))
+        ),
+        quote=lambda o, c: Quote(
+            quotes[c][0],
+            float(quotes[c][1]),
+            delivery_start_s=1000.0 + quotes[c][2],
+            lateness_s=float(quotes[c][2]),
+        ),
+    )
+    sim = cast(DispatchView, view)
+    couriers = list(range(len(quotes)))
+    unused = {c for c in couriers if quotes[c][3]}
+    feasible = [c for c in couriers if quotes[c][0]]
+    on_time = [c for c in feasible if quotes[c][2] == 0]
+    found = cheapest_quote(sim, 7, couriers, on_time_first=True, unused=unused)
+    plain = cheapest_quote(sim, 7, couriers, on_time_first=True)
+    if not feasible:
+        assert found is None and plain is None
+        return
+    assert found is not None and plain is not None
+    cheapest = min(feasible, key=lambda c: quotes[c][1])
+    best_on = min(on_time, key=lambda c: quotes[c][1]) if on_time else None
+    assert plain[0] == (best_on if best_on is not None else cheapest)
+    assert found[0] in (cheapest, best_on)
+    if found[0] != cheapest:
+        assert found[0] == best_on and quotes[cheapest][2] > 0
+        if quotes[found[0]][3] and not quotes[cheapest][3]:
+            extra = quotes[found[0]][1] - quotes[cheapest][1]
+            assert extra <= per_min * quotes[cheapest][2] / 60
+    elif best_on is not None and quotes[cheapest][2] > 0:
+        # the late cheapest kept: only where the on-time place opens a courier for too little
+        assert quotes[best_on][3] and not quotes[cheapest][3]
+        extra = quotes[best_on][1] - quotes[cheapest][1]
+        assert extra > per_min * quotes[cheapest][2] / 60
+
+
 @pytest.fixture(scope="module")
 def demo_v1_day() -> tuple[Scenario, Plan]:
     """The demo day as generated until session 53 (generator version 1: its fleet) and its
