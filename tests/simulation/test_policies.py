@@ -266,22 +266,31 @@ def test_on_time_first_takes_the_cheapest_on_time_insertion_if_any() -> None:
     assert cheapest_quote(sim, 7, [0], on_time_first=True) is None
 
 
-def test_on_time_first_gives_the_order_to_a_dearer_courier_on_time() -> None:
+@pytest.mark.parametrize(("fixed_cost_cents", "opens"), [(9_000, True), (10_000, False)])
+def test_on_time_first_gives_the_order_to_a_dearer_courier_on_time(
+    fixed_cost_cents: int, opens: bool
+) -> None:
     # The pattern of tests/simulation/test_morning_break.py: bike 0 stands before its break,
-    # where the morning order is cheaper late after the break (5,982 cents) than on time
-    # before it; bike 1, free all day, would deliver it on time but costs 10,000 cents to
-    # open. Cheapest insertion gives it to bike 0 late, ``insertion:ontime`` to bike 1.
+    # where the morning order is cheaper late after the break (5,982 cents, 4,208 of them its
+    # lateness, 10,100 s at 25 cents a minute) than on time before it; bike 1, free all day,
+    # would deliver it on time at its fixed cost and a 610 s, 600 m trip (274 cents), both
+    # yet to be used. Cheapest insertion gives it to bike 0 late; ``insertion:ontime`` opens
+    # bike 1 only when that costs at most the 4,208 cents of lateness more: at 9,000 cents
+    # (3,292 more), not at 10,000 (4,292 more), which session 71's rule opened too.
     from tests.simulation.test_morning_break import AFTER, _morning_day
 
     data = _morning_day().model_dump(mode="json")
-    dear = {**data["vehicles"][0], "id": "dear", "breaks": [], "fixed_cost_cents": 10_000}
+    dear = {**data["vehicles"][0], "id": "dear", "breaks": [], "fixed_cost_cents": fixed_cost_cents}
     data["vehicles"].append(dear)
     day = Scenario.model_validate(data)
     cheap = simulate(day, policy="insertion", seed=1)
     first = simulate(day, policy="insertion:ontime", seed=1)
-    assert cheap.metrics["on_time_rate"] == 0.0 and first.metrics["on_time_rate"] == 1.0
+    assert cheap.metrics["on_time_rate"] == 0.0
     assert cheap.metrics["cost_cents"] == pytest.approx(AFTER)
-    assert first.metrics["cost_cents"] > cheap.metrics["cost_cents"]  # (10,000 + its trip)
+    assert first.metrics["on_time_rate"] == (1.0 if opens else 0.0)
+    trip = 4 * 600 / 1000 + 1600 * 610 / 3600  # (its 10 s of service)
+    expected = fixed_cost_cents + trip if opens else AFTER
+    assert first.metrics["cost_cents"] == pytest.approx(expected)
 
 
 def _afternoon_day(lateness_cents_per_min: int) -> Scenario:
@@ -320,9 +329,10 @@ def test_on_time_first_opens_a_courier_only_for_lateness_that_costs_more(
 ) -> None:
     # insertion:ontime's exception: bike 1's on-time place costs 1,500 - 25 x 1,500 / 60 =
     # 875 cents more than bike 0's late one at 25 cents a minute, more than the 625 cents of
-    # lateness it avoids, so b goes to bike 0 late, as under insertion (before, bike 1 was
-    # opened for it: the quiet city day's extra courier); at 50 cents a minute it costs 250
-    # cents more and avoids 1,250: bike 1 is opened. Cheapest insertion keeps bike 0 on both.
+    # lateness it avoids, so b goes to bike 0 late, as under insertion (session 71's rule
+    # opened bike 1 for it: the quiet city day's extra courier); at 50 cents a minute it
+    # costs 250 cents more and avoids 1,250: bike 1 is opened. Cheapest insertion keeps bike 0
+    # on both.
     from simulation.twin import DispatchSimulator
 
     day = _afternoon_day(lateness_cents_per_min)
@@ -388,9 +398,9 @@ def test_on_time_first_takes_on_time_or_the_cheapest_and_opens_only_for_its_late
 ) -> None:
     """``cheapest_quote(on_time_first=True, unused=...)``: a feasible quote, on time or the
     cheapest; with no courier unused, the cheapest on time if any (session 71's rule); an
-    on-time place on an unused courier over a cheapest one on a working courier only when its
-    extra cost is at most the lateness avoided at the scenario's price; never an on-time place
-    dearer than a cheaper on-time one."""
+    on-time place on an unused courier over the cheapest only when its extra cost is at most
+    the lateness it avoids at the scenario's price; never an on-time place dearer than a
+    cheaper on-time one."""
     from typing import cast
 
     from simulation.decisions import Quote
@@ -427,12 +437,12 @@ def test_on_time_first_takes_on_time_or_the_cheapest_and_opens_only_for_its_late
     assert found[0] in (cheapest, best_on)
     if found[0] != cheapest:
         assert found[0] == best_on and quotes[cheapest][2] > 0
-        if quotes[found[0]][3] and not quotes[cheapest][3]:
+        if quotes[found[0]][3]:
             extra = quotes[found[0]][1] - quotes[cheapest][1]
             assert extra <= per_min * quotes[cheapest][2] / 60
     elif best_on is not None and quotes[cheapest][2] > 0:
         # the late cheapest kept: only where the on-time place opens a courier for too little
-        assert quotes[best_on][3] and not quotes[cheapest][3]
+        assert quotes[best_on][3]
         extra = quotes[best_on][1] - quotes[cheapest][1]
         assert extra > per_min * quotes[cheapest][2] / 60
 
