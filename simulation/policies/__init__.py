@@ -6,7 +6,9 @@ A policy spec is ``name`` or ``name:argument``:
 - ``nearest``: nearest idle courier;
 - ``insertion`` / ``insertion:K``: cheapest insertion (over the K couriers nearest the pickup,
   8 by default, or ``all``); ``insertion:ontime`` / ``insertion:K:ontime``: the cheapest
-  insertion that delivers the order on time, the cheapest of all only when none does;
+  insertion that delivers the order on time, the cheapest of all only when none does (a
+  courier not yet used is opened for it only when the lateness it avoids costs as much as the
+  extra);
 - ``reopt:MIN`` / ``reopt:MIN:ENGINE`` / ``reopt:MIN:ENGINE:BUDGET``: re-plan all open orders
   with the routing solver every MIN minutes (engine ``greedy`` by default: one construction,
   no search, deterministic; ``pyvrp``, ``ortools``, ``auto``). The searches stop on their
