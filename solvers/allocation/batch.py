@@ -217,6 +217,15 @@ RACE_CANCEL_S = 2.0
 EXPAND_PER_CLASS = 8
 EXPAND_COLUMNS = 100_000
 EXPAND_MIN = 2
+#: the per-order master of a class master (:meth:`Master.expand`) takes about this long per
+#: order (0.10-0.16 s at 2,000 literature orders on an idle machine): it is built only when
+#: the integer phase it serves has more than INTEGER_MIN_S left after it before the end of
+#: the HiGHS calls (at a 1.8 s limit it was built in the last 0.1 s and the answer came
+#: up to 0.07 s late, every step of the integer phase skipped for want of time)
+EXPAND_S_PER_ORDER = 1e-4
+#: no step of the integer phase starts with this little time left before the end of the
+#: HiGHS calls
+INTEGER_MIN_S = 0.1
 #: up to this many orders the integer phase starts with the MIP over the whole pattern pool
 #: and then the compact MIP; above, HiGHS finds little in either within a minute (measured
 #: on the omnichannel city, 1,000 orders), and LP diving plus chunked sub-MIPs start it
@@ -1178,11 +1187,26 @@ def _solve(
         master.h.setOptionValue("solver", "choose")
     if primal:
         master.h.setOptionValue("simplex_strategy", 1)
+    # HiGHS calls end this early (they may overrun); polishing uses the full budget
+    hard = deadline - margin_s
+    # False: no step of the integer phase is started (no time for it)
+    integer = True
     if classes is not None:
-        # the integer phase works on orders: every order gets its class's columns
-        per_class = max(EXPAND_MIN, min(EXPAND_PER_CLASS, EXPAND_COLUMNS // prob.num_orders))
-        master, z_last = master.expand(z_last, lp_duals or warm_duals, per_class)
-        master.h.setOptionValue("simplex_strategy", 1)
+        # the integer phase works on orders: every order gets its class's columns, unless
+        # building them leaves it no time (then the allocation so far is polished)
+        left = hard - time.perf_counter()
+        expand_s = EXPAND_S_PER_ORDER * prob.num_orders
+        if left - expand_s <= INTEGER_MIN_S:
+            integer = False
+            notes.append(
+                f"no integer phase: {max(left, 0.0):.2g} s left before the end of the HiGHS "
+                f"calls, its per-order master takes ~{expand_s:.2g} s at {prob.num_orders} "
+                "orders"
+            )
+        else:
+            per_class = max(EXPAND_MIN, min(EXPAND_PER_CLASS, EXPAND_COLUMNS // prob.num_orders))
+            master, z_last = master.expand(z_last, lp_duals or warm_duals, per_class)
+            master.h.setOptionValue("simplex_strategy", 1)
     lp_s = time.perf_counter() - t_lp
 
     # integer phase, while the certified gap is above the target:
@@ -1191,8 +1215,6 @@ def _solve(
     # (2) the compact MIP over all pairs from the incumbent: its dual bound is certified;
     # (3) large-neighbourhood search on the pattern pool with the time left.
     t_mip = time.perf_counter()
-    # HiGHS calls end this early (they may overrun); polishing uses the full budget
-    hard = deadline - margin_s
 
     def poll_bound(wait_s: float = 0.0) -> None:
         """Take the bound job's answer if it is in (within ``wait_s``)."""
@@ -1234,7 +1256,8 @@ def _solve(
             tell_gap()
 
     def time_left() -> float:
-        return hard - time.perf_counter()
+        """Seconds left for the integer phase's steps (none when it has no time)."""
+        return hard - time.perf_counter() if integer else 0.0
 
     def polish_short() -> None:
         """Re-fill the orders left short, one at a time, within a share of the time left."""
@@ -1385,14 +1408,18 @@ def _solve(
     # (in batches of up to POOL_MIP_ORDERS the search after the MIPs is :func:`_lns`: on the
     # 300-order city the neighbourhoods of module lns did the same, 8 seeds cheaper and 7
     # dearer of 30)
-    sliced = _SlicedSearch(prob, master, lp_duals or warm_duals or zero, params) if capped else None
+    sliced = (
+        _SlicedSearch(prob, master, lp_duals or warm_duals or zero, params)
+        if capped and integer
+        else None
+    )
     if sliced is not None:
         sliced.workers = workers()
     # capped batches: search slices take turns with repairs of the orders served far
     # dearer than in the LP
     repair = (
         Repair.from_lp(prob, master, z_last, seed=params.seed)
-        if capped and z_last is not None and REPAIR_SHARE > 0
+        if capped and integer and z_last is not None and REPAIR_SHARE > 0
         else None
     )
 
@@ -1417,7 +1444,12 @@ def _solve(
 
     def search(end: float) -> None:
         """The neighbourhood search in slices until ``end`` (or the gap target)."""
-        while not gap_ok(best_lb) and end - time.perf_counter() > 0.1 and not cancelled():
+        while (
+            integer
+            and not gap_ok(best_lb)
+            and end - time.perf_counter() > INTEGER_MIN_S
+            and not cancelled()
+        ):
             until = min(end, time.perf_counter() + slice_s)
             if sliced is not None:
                 improve(sliced.run(x_best, until, best_lb))
@@ -1499,7 +1531,7 @@ def _solve(
         )
         log.debug("polish took %.1f", time.perf_counter() - t_pol)
         improve(polished)
-        if REASSIGN and time_left() > REASSIGN_S_PER_ORDER * prob.num_orders:
+        if REASSIGN and hard - time.perf_counter() > REASSIGN_S_PER_ORDER * prob.num_orders:
             improve(reassign_lines(prob, x_best))
     return outcome(lp_s, time.perf_counter() - t_mip)
 
