@@ -13,6 +13,7 @@ thread: a job process, first thing (its modules imported by the fork server it c
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import logging
 import os
@@ -188,6 +189,26 @@ def parent_pid() -> int:
 _LIVE: weakref.WeakSet[HelperProcess] = weakref.WeakSet()
 
 
+def _buffered(stream: IO[bytes]) -> bool:
+    """Whether bytes can be read from ``stream`` at once (its buffer, or its pipe)."""
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        return False
+    try:
+        fd = stream.fileno()
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    except (OSError, ValueError):
+        return False
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    try:  # a buffer that holds bytes is returned without a read; else one read that won't block
+        return bool(peek(1))
+    except (BlockingIOError, OSError, ValueError):
+        return False
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+
+
 class HelperProcess:
     """A running helper process: pickled messages in, pickled messages out."""
 
@@ -295,10 +316,14 @@ class HelperProcess:
         """Whether a message from the process can be read within ``wait_s`` seconds.
 
         Only between messages (nothing of the next one read yet), as the callers use it.
+        A message already in the reader's buffer counts: reading one message can take the
+        next one's bytes into it too, where ``select`` no longer sees them.
         """
         stdout = self.proc.stdout
         if stdout is None:
             return False
+        if _buffered(stdout):
+            return True
         try:
             ready, _, _ = select.select([stdout], [], [], wait_s)
         except (OSError, ValueError):
