@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import rl_agents
 from rl_agents.env import ENV_ID, DynamicDispatchEnv, EnvParams
 from scenarios import Scenario
+from scenarios.stochastic import StochasticParams
 from simulation import DispatchSimulator, OrderStatus, simulate
 from simulation.world import NodeInfo
 
@@ -336,3 +337,77 @@ def test_unused_couriers_with_only_their_breaks_add_nothing_to_the_potential() -
         routes = [len(r) for r in state.routes]
         assert routes == ([1] * 6 if day is city else [0] * 6)
     assert potentials[0] == potentials[1]
+
+
+def _two_trips() -> Scenario:
+    """A bike at the depot (x=0; 1 m/s, 4 cents/km, no hourly rate, fixed cost 1,500) standing
+    in its break at 50-150 s, a van far away (fixed cost 4,000), noise off; order ``a`` (300 m
+    out, due by 1,000 s) at 0 s, ``b`` (at the depot, from 1,000 s) at 100 s, ``c`` (300 m the
+    other way) at 2,000 s, each picked up at the depot."""
+
+    def order(name: str, x: int, created: int, window: tuple[int, int]) -> dict[str, object]:
+        tw = {"start_s": window[0], "end_s": window[1]}
+        return {
+            "id": name,
+            "location": {"x": x, "y": 0},
+            "created_s": created,
+            "time_windows": [tw],
+        }
+
+    def vehicle(name: str, x: int, per_km: int, fixed: int) -> dict[str, object]:
+        return {
+            "id": name,
+            "start_location": {"x": x, "y": 0},
+            "cost_per_km_cents": per_km,
+            "cost_per_hour_cents": 0,
+            "fixed_cost_cents": fixed,
+            "shift": {"start_s": 0, "end_s": 8000},
+        }
+
+    bike = vehicle("bike", 0, 4, 1500)
+    bike["breaks"] = [{"window": {"start_s": 50, "end_s": 50}, "duration_s": 100}]
+    return Scenario.model_validate(
+        {
+            "name": "two-trips",
+            "horizon": {"start_s": 0, "end_s": 10_000},
+            "orders": [
+                order("a", 300, 0, (0, 1000)),
+                order("b", 0, 100, (1000, 5000)),
+                order("c", -300, 2000, (0, 5000)),
+            ],
+            "vehicles": [bike, vehicle("van", 5000, 40, 4000)],
+            "stochastic": StochasticParams.deterministic().model_dump(),
+        }
+    )
+
+
+def test_a_courier_s_fixed_cost_is_counted_once_from_its_first_assignment() -> None:
+    # docs/rl.md: the potential counts the fixed cost of a courier yet to leave from its first
+    # assignment (sim.projected_cost_cents() leaves it to the realised cost, which takes it
+    # when the courier leaves). The bike is given ``a`` while standing, still stands at the
+    # next decision (``b``), leaves at 150 s, comes home and takes ``c`` on a second trip.
+    # Every decision is taken with the bike at home or standing (no leg under way, which the
+    # potential leaves out until its arrival) and the day plays as planned, so each reward is
+    # minus what its assignment adds to the plan, its quote: the fixed cost once, in the first;
+    # and the return is minus the day's cost, whose fixed cost is the bike's alone, once.
+    env = DynamicDispatchEnv(_two_trips())
+    env.reset(seed=1)
+    rewards, quoted, left = [], [], []
+    done, info = False, {}
+    while not done:
+        a = int(np.flatnonzero(env.action_masks())[0])
+        assert env._state is not None and env._decision is not None
+        assert env._decision.slot_courier[a] == 0  # the bike, every time
+        quoted.append(env.sim.quote(env._state.focus_order, 0).cost_delta_cents)
+        left.append(env.sim.first_departure(0))
+        _, r, term, trunc, info = env.step(a)
+        rewards.append(r)
+        done = term or trunc
+    assert math.isnan(left[0]) and math.isnan(left[1]) and left[2] == 150.0
+    # 600 m there and back for a (with the fixed cost), b on the way home, 600 m for c
+    assert quoted == pytest.approx([1500 + 4 * 0.6, 0.0, 4 * 0.6])
+    assert rewards == pytest.approx([-q for q in quoted])
+    kpis = info["kpis"]
+    assert kpis["fixed_cost_cents"] == 1500
+    assert sum(rewards) == pytest.approx(-kpis["cost_cents"])
+    assert kpis["cost_cents"] == pytest.approx(1500 + 4 * 1.2)
