@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -393,7 +394,8 @@ def test_a_courier_s_fixed_cost_is_counted_once_from_its_first_assignment() -> N
     env = DynamicDispatchEnv(_two_trips())
     env.reset(seed=1)
     rewards, quoted, left = [], [], []
-    done, info = False, {}
+    done = False
+    info: dict[str, Any] = {}
     while not done:
         a = int(np.flatnonzero(env.action_masks())[0])
         assert env._state is not None and env._decision is not None
