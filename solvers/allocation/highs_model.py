@@ -145,6 +145,32 @@ def new_highs(threads: int | None = None) -> highspy.Highs:
     return h
 
 
+def dual_bound(h: highspy.Highs) -> float:
+    """Dual bound of ``h``'s last MIP run (currency units); -inf when its root LP did not end.
+
+    HiGHS (1.16) starts its root node from the bound its columns' own bounds give
+    (every column at its cheapest bound, every row ignored, :func:`column_floor`) and reports
+    that one when stopped in the root LP: valid, but nothing the MIP learnt (on the 300-order
+    city -181,975.49 beside allocations costing about 4,000). Every reader of HiGHS' MIP
+    bound goes through here (the allocation models, the pattern MIPs of ``lns``, the Pyomo
+    reference's HiGHS).
+    """
+    bound = float(h.getInfo().mip_dual_bound)
+    if not np.isfinite(bound) or h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+        return bound
+    floor = column_floor(h)
+    return -np.inf if bound <= floor + 1e-7 * max(1.0, abs(floor)) else bound
+
+
+def column_floor(h: highspy.Highs) -> float:
+    """The objective's least value within ``h``'s columns' bounds alone (rows ignored)."""
+    lp = h.getLp()
+    cost = np.asarray(lp.col_cost_, dtype=np.float64)
+    at_lower = np.asarray(lp.col_lower_, dtype=np.float64)[cost > 0]
+    at_upper = np.asarray(lp.col_upper_, dtype=np.float64)[cost < 0]
+    return float(lp.offset_ + np.dot(cost[cost > 0], at_lower) + np.dot(cost[cost < 0], at_upper))
+
+
 def highs_used() -> bool:
     """Whether this process has made a HiGHS instance (:func:`new_highs`, which Pyomo's
     solves here call first too): its runs' thread schedulers may have worker threads then,
@@ -685,28 +711,9 @@ class AllocationModel:
         return float(self.h.getInfo().objective_function_value)
 
     def mip_bound(self) -> float:
-        """Dual bound of the last MIP run (currency units); -inf when its root LP did not end.
-
-        HiGHS (1.16) starts its root node from the bound its columns' own bounds give
-        (every column at its cheapest bound, every row ignored) and reports that one when
-        stopped in the root LP: valid, but nothing the MIP learnt (on the 300-order city
-        -181,975.49 beside allocations costing about 4,000).
-        """
-        bound = float(self.h.getInfo().mip_dual_bound)
-        if not np.isfinite(bound) or self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-            return bound
-        floor = self.column_floor()
-        return -np.inf if bound <= floor + 1e-7 * max(1.0, abs(floor)) else bound
-
-    def column_floor(self) -> float:
-        """The objective's least value within the columns' bounds alone (rows ignored)."""
-        lp = self.h.getLp()
-        cost = np.asarray(lp.col_cost_, dtype=np.float64)
-        at_lower = np.asarray(lp.col_lower_, dtype=np.float64)[cost > 0]
-        at_upper = np.asarray(lp.col_upper_, dtype=np.float64)[cost < 0]
-        return float(
-            lp.offset_ + np.dot(cost[cost > 0], at_lower) + np.dot(cost[cost < 0], at_upper)
-        )
+        """Dual bound of the last MIP run (currency units); -inf when its root LP did not end
+        (see :func:`dual_bound`)."""
+        return dual_bound(self.h)
 
     def mip_nodes(self) -> int:
         """Branch-and-bound nodes of the last MIP run."""

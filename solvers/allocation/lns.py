@@ -48,6 +48,7 @@ from solvers.allocation.highs_model import (
     Deadline,
     Duals,
     cancelled,
+    dual_bound,
     model_threads,
     new_highs,
     reduced_costs,
@@ -274,7 +275,8 @@ class SubMip:
 
         ``columns`` (mask over the pool) restricts the free orders' candidates (their
         current column stays allowed). The bound is HiGHS' dual bound on the total cost
-        with the free orders restricted so (-inf when the root was not solved, or when
+        with the free orders restricted so (-inf when its root LP did not end, see
+        :func:`~solvers.allocation.highs_model.dual_bound`, or when
         HiGHS' objective is not the cost of the solution it hands back: see
         :data:`OBJECTIVE_TOLERANCE`; +inf when an ``objective_bound`` in ``options`` left
         no solution). ``start=False``: no MIP start (``current`` only fixes the other
@@ -287,7 +289,7 @@ class SubMip:
         run_highs(h)
         info = h.getInfo()
         self.nodes += int(info.mip_node_count)
-        bound = float(info.mip_dual_bound)
+        bound = dual_bound(h)
         if h.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
             # the current columns keep it feasible, so only an objective bound (a cutoff in
             # ``options``) can leave no solution: every choice costs at least that much
@@ -493,7 +495,7 @@ def race_main() -> None:
     run_highs(h)
     info = h.getInfo()
     status = str(h.modelStatusToString(h.getModelStatus()))
-    send(("done", status, float(info.mip_dual_bound), int(info.mip_node_count)))
+    send(("done", status, dual_bound(h), int(info.mip_node_count)))
     channel.close()
 
 

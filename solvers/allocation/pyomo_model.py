@@ -205,7 +205,12 @@ def solve_pyomo(
     """
     from pyomo.contrib.solver.common.factory import SolverFactory
 
-    from solvers.allocation.highs_model import MIP_GRID_OPTIONS, new_highs, prepare_scheduler
+    from solvers.allocation.highs_model import (
+        MIP_GRID_OPTIONS,
+        dual_bound,
+        new_highs,
+        prepare_scheduler,
+    )
 
     new_highs()  # swallow the HiGHS banner before Pyomo creates its own instance
     t0 = time.perf_counter()
@@ -251,9 +256,13 @@ def solve_pyomo(
         values = [model.x[a].value for a in range(prob.num_arcs)]
         x = np.clip(np.rint(np.array(values, dtype=np.float64)), 0, prob.arc_ub).astype(np.int64)
     bound = result.objective_bound
-    # a solve stopped before its root LP reports a bound of -inf: no bound, not one to
-    # report (it made the result's bound -inf and its gap inf, which the result refused)
-    if bound is not None and not math.isfinite(bound):
+    # a solve stopped before its root LP ends reports a bound of -inf (it made the result's
+    # bound -inf and its gap inf, which the result refused), or (HiGHS 1.16) the one its
+    # columns' own bounds give, which Pyomo passes on (until session 72 the answer stated
+    # it, its gap as wide): no bound either way (dual_bound reads Pyomo's HiGHS instance)
+    if bound is not None and not (
+        math.isfinite(bound) and math.isfinite(dual_bound(solver._solver_model))
+    ):
         bound = None
     return PyomoOutcome(
         x=x,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -599,3 +600,95 @@ def test_a_tiny_batch_on_the_search_path_is_proven_not_left_to_a_bogus_budget(
     assert not any("binding-row search takes" in n for n in result.stats.notes)
     assert "neighbourhood search stalled with all 2 orders free" in " ".join(result.stats.notes)
     assert any(n.startswith("compact MIP: Optimal") for n in result.stats.notes)
+
+
+def _pattern_mip() -> tuple[Problem, SubMip, np.ndarray, np.ndarray]:
+    """The pattern MIP of :func:`_presolve_start_case` over the patterns within 100 of its
+    Lagrangian bound: its problem, SubMip, every order free, the greedy allocation's columns."""
+    prob, master, duals, x = _presolve_start_case()
+    master.add_solution(x)
+    near = near_columns(
+        prob,
+        *reduced_costs(prob, duals),
+        master.shared_rhs_term(duals),
+        100.0,
+        per_order=10**4,
+        total=10**6,
+    )
+    assert near is not None
+    master.add(near.orders, near.arcs, near.qty)
+    sub = SubMip(master, seed=0, threads=None)
+    return prob, sub, np.ones(prob.num_orders, dtype=bool), master.column_of(x)
+
+
+def _pattern_columns_floor(sub: SubMip, free: np.ndarray, current: np.ndarray) -> float:
+    """The pattern MIP's objective with each (binary) column at its cheapest bound, no row
+    heeded: the bound HiGHS 1.16 reports when stopped in its root LP (currency)."""
+    arrays = sub.build(free, current).arrays
+    return float(arrays.offset + np.minimum(arrays.cost, 0.0).sum())
+
+
+@pytest.mark.parametrize("floor_reported", [True, False])
+def test_a_pattern_mip_stopped_in_its_root_lp_reports_no_bound(
+    monkeypatch: pytest.MonkeyPatch, floor_reported: bool
+) -> None:
+    """SubMip.solve read HiGHS' dual bound unfiltered: stopped in its root LP, the columns'
+    own bound (here 0.0, beside an optimum of 9.0) was its MIP bound. A bound the MIP found
+    is kept at a time limit."""
+    from .test_compact import HighsStoppedInRootLp
+
+    _, sub, free, current = _pattern_mip()
+    floor = _pattern_columns_floor(sub, free, current)
+    assert floor < 9.0
+    load = SubMip.load
+
+    def stopped(self: SubMip, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        h, deadline = load(self, *args, **kwargs)
+        return HighsStoppedInRootLp(h, floor if floor_reported else None), deadline
+
+    monkeypatch.setattr(SubMip, "load", stopped)
+    options: dict[str, bool | str | float] = {"mip_rel_gap": 0.0}
+    choice, bound = sub.solve(free, current, 10.0, options=options, start=False)
+    assert choice is not None and sub.total(choice) == 9 * MICRO
+    assert bound == (-np.inf if floor_reported else pytest.approx(9.0, abs=1e-6))
+
+
+def test_the_pool_race_reports_no_bound_from_a_root_lp_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race's helper process (``race_main``, run here in-process on a stand-in channel)
+    reported HiGHS' dual bound unfiltered: the columns' own one when stopped in its root LP."""
+    from .test_compact import HighsStoppedInRootLp
+
+    _, sub, free, current = _pattern_mip()
+    floor = _pattern_columns_floor(sub, free, current)
+    model = sub.build(free, current)
+    sent: list[tuple[Any, ...]] = []
+
+    class Channel:
+        """The parent's end: the model once, then nothing; what the helper sends is kept."""
+
+        def receive(self) -> tuple[Any, ...] | None:
+            return ("model", model.arrays, 10.0, 0, {"mip_rel_gap": 0.0})
+
+        def send(self, message: tuple[Any, ...]) -> bool:
+            sent.append(message)
+            return True
+
+        def on_stop(self, stop: Any) -> None:
+            """No stop comes."""
+
+        def close(self) -> None:
+            """Nothing to close."""
+
+    load_mip = lns.load_mip
+
+    def stopped(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        h, deadline = load_mip(*args, **kwargs)
+        return HighsStoppedInRootLp(h, floor), deadline
+
+    monkeypatch.setattr(lns, "Channel", Channel)
+    monkeypatch.setattr(lns, "load_mip", stopped)
+    lns.race_main()
+    assert sent[-1][0] == "done"
+    assert sent[-1][2] == -np.inf  # (the columns' bound, 0.0, was sent)
