@@ -1037,6 +1037,17 @@ def time_limit_request(family: str, num_orders: int, seed: int = 0) -> Allocatio
     return city_request(seed, num_orders=num_orders, num_nodes=10)
 
 
+def table_notes(notes: Iterable[str]) -> str:
+    """An answer's notes for a table cell: each whole, joined by "; " ("-" for none).
+
+    A Markdown row cannot hold "|" or a line break (written "/" and " "). Until session 72
+    the time-limits table cut the cell at 160 characters: mid-note ("no LP duals within the
+    time", its "limit" lost), or mid-figure where a figure stood there.
+    """
+    text = "; ".join(notes)
+    return text.replace("|", "/").replace("\r", " ").replace("\n", " ") or "-"
+
+
 def time_limits(
     out_dir: Path,
     limits: Iterable[float] = TIME_LIMITS_S,
@@ -1078,7 +1089,6 @@ def time_limits(
             wall = time.perf_counter() - t0
             fixed = compile_s[key]
             over = wall - limit_s
-            notes = "; ".join(res.stats.notes)
             rows.append(
                 [
                     family,
@@ -1094,7 +1104,7 @@ def time_limits(
                     res.status.value,
                     "-" if res.gap is None else f"{100 * res.gap:.2f}",
                     f"{res.cost.total:.2f}",
-                    notes.replace("|", "/")[:160] or "-",
+                    table_notes(res.stats.notes),
                 ]
             )
             bar.advance(task)

@@ -410,3 +410,30 @@ def test_the_stored_tables_with_hand_written_notes_carry_the_marker(bench: Modul
     ):
         kept = bench.kept_text(RESULTS / f"{name}.md")
         assert kept.startswith(bench.KEPT_BELOW) and earlier in kept
+
+
+def test_the_time_limits_table_keeps_each_note_whole(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The notes cell was cut at 160 characters, mid-note and mid-figure: each note is whole
+    (a "|" written "/", as a Markdown row needs), in the CSV and the Markdown table alike."""
+    long = (
+        "time limit 0.01 s too short for the batch solve (about 0.045 s at 30 orders): "
+        "nearest-node answer, not optimised; no shadow prices: no LP duals within its 0.0123 s"
+    )
+    assert len(long) > 160
+    allocate = bench.allocate
+
+    def noted(request: Any, params: Any) -> Any:
+        res = allocate(request, params)
+        stats = res.stats.model_copy(update={"notes": [*res.stats.notes, long, "a | b"]})
+        return res.model_copy(update={"stats": stats})
+
+    monkeypatch.setattr(bench, "allocate", noted)
+    bench.time_limits(tmp_path, limits=(1.0,), sizes=(1,), name="cut")
+    with (tmp_path / "cut.csv").open(encoding="utf-8") as f:
+        cells = [row["notes"] for row in csv.DictReader(f)]
+    assert len(cells) == 8  # two families, batch and online, with and without explanations
+    assert all(cell.endswith(f"{long}; a / b") for cell in cells)
+    table = (tmp_path / "cut.md").read_text(encoding="utf-8")
+    assert table.count(f"{long}; a / b |\n") == 8
