@@ -548,9 +548,11 @@ class GreedyBuilder:
         local = np.full(n, -1, dtype=np.int64)
         local[todo] = np.arange(len(todo))
         width = _price_width(len(todo), len(cols), sum(map(len, free.values())))
+        # only the prices are written through: the gaps are read only where priced (and
+        # copied with their prices), the versions start at 0; zeros are mapped as written
         cost = np.full((len(todo), width), INF)
-        pos1 = np.full((len(todo), width), -1, dtype=np.int64)
-        pos2 = np.full((len(todo), width), -1, dtype=np.int64)
+        pos1 = np.zeros((len(todo), width), dtype=np.int64)
+        pos2 = np.zeros((len(todo), width), dtype=np.int64)
         ver = np.zeros((len(todo), width), dtype=np.int64)
         full = n <= FULL_UPDATE
 
