@@ -111,9 +111,10 @@ SHARE_EMPTY_PRICES = True
 ALWAYS_COMPLETE_SIZE = 120
 
 
-#: The price arrays of a construction (4 of 8-byte entries, a row per order to insert) are
-#: sized at once for every route it can open up to this many bytes (:func:`_price_width`);
-#: past it they start at twice the routes open and double when full
+#: The price arrays of a construction (a row per order to insert; a price of 8 bytes, two gaps
+#: and a version of 4 each: 20 bytes an entry) are sized at once for every route it can open
+#: up to this many bytes (:func:`_price_width`); past it they start at twice the routes open
+#: and double when full
 PRICE_BYTES = 2**30
 
 
@@ -122,7 +123,7 @@ def _price_width(rows: int, cols: int, spare: int) -> int:
     open at the start and ``spare`` vehicles to open more (one per order inserted, at most):
     room for all of them when it fits :data:`PRICE_BYTES`, else twice ``cols``."""
     most = cols + min(spare, rows)
-    if 32 * rows * most <= PRICE_BYTES:
+    if 20 * rows * most <= PRICE_BYTES:
         return max(1, most)
     return max(16, 2 * cols)
 
@@ -549,11 +550,12 @@ class GreedyBuilder:
         local[todo] = np.arange(len(todo))
         width = _price_width(len(todo), len(cols), sum(map(len, free.values())))
         # only the prices are written through: the gaps are read only where priced (and
-        # copied with their prices), the versions start at 0; zeros are mapped as written
+        # copied with their prices), the versions start at 0; zeros are mapped as written.
+        # Gaps and versions (a route's insertions) fit 32 bits: 20 bytes an entry, not 32
         cost = np.full((len(todo), width), INF)
-        pos1 = np.zeros((len(todo), width), dtype=np.int64)
-        pos2 = np.zeros((len(todo), width), dtype=np.int64)
-        ver = np.zeros((len(todo), width), dtype=np.int64)
+        pos1 = np.zeros((len(todo), width), dtype=np.int32)
+        pos2 = np.zeros((len(todo), width), dtype=np.int32)
+        ver = np.zeros((len(todo), width), dtype=np.int32)
         full = n <= FULL_UPDATE
 
         def price(c: int, rows: I64) -> None:

@@ -321,6 +321,6 @@ def test_price_width_is_every_route_the_construction_can_open() -> None:
     assert _price_width(rows=200, cols=3, spare=40) == 43  # a vehicle per spare one
     assert _price_width(rows=5, cols=3, spare=40) == 8  # a route per order, at most
     assert _price_width(rows=0, cols=3, spare=40) == 3
-    big = PRICE_BYTES // 32 + 1  # rows past the bytes for even one column
+    big = PRICE_BYTES // 20 + 1  # rows past the bytes for even one column
     assert _price_width(rows=big, cols=3, spare=40) == 16  # twice the routes, at least 16
     assert _price_width(rows=big, cols=30, spare=40) == 60
