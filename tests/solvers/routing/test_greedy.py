@@ -324,3 +324,47 @@ def test_price_width_is_every_route_the_construction_can_open() -> None:
     big = PRICE_BYTES // 20 + 1  # rows past the bytes for even one column
     assert _price_width(rows=big, cols=3, spare=40) == 16  # twice the routes, at least 16
     assert _price_width(rows=big, cols=30, spare=40) == 60
+
+
+def _price_widths(monkeypatch: pytest.MonkeyPatch, orders: int) -> list[int]:
+    """The widths (routes) of the price arrays the constructions allocate, as they do."""
+    import numpy as np
+
+    widths: list[int] = []
+    real = np.full
+
+    def spying(shape: object, *args: object, **kwargs: object) -> object:
+        if isinstance(shape, tuple) and len(shape) == 2 and shape[0] == orders:
+            widths.append(int(shape[1]))
+        return real(shape, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(np, "full", spying)
+    return widths
+
+
+def test_a_construction_past_its_deadline_maps_room_for_the_open_routes_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """20 vehicle types of 2 vans each: a construction in time sizes its price arrays for all
+    40 routes; one starting past its deadline (which stops after its grace, most likely before
+    opening a route) for the 20 open, and with its grace still makes the plan made in time."""
+    import time
+
+    from solvers.routing import greedy
+
+    monkeypatch.setattr(greedy, "ALWAYS_COMPLETE_SIZE", 0)  # it looks at its deadline
+    vans = [
+        Vehicle(
+            id=f"v{i}", start_location=Location(x=0, y=0), capacity=[1], fixed_cost_cents=i // 2
+        )
+        for i in range(40)
+    ]
+    s = _one_order_per_van(40).model_copy(update={"vehicles": vans})
+    p = build_problem(s)
+    widths = _price_widths(monkeypatch, 40)
+    in_time = GreedyBuilder(p, deadline=time.perf_counter() + 3600.0).build()
+    assert widths == [40]
+    widths.clear()
+    late = GreedyBuilder(p, deadline=time.perf_counter() - 1.0, grace_s=3600.0)
+    assert late.build() == in_time
+    assert widths[0] == 20
