@@ -172,21 +172,7 @@ def test_certificate_at_a_zero_target_proves_the_optimum_where_a_start_misled_hi
 
 
 def test_a_pattern_mip_bound_is_kept_only_when_highs_objective_is_its_answers_cost() -> None:
-    prob, master, duals, x = _presolve_start_case()
-    master.add_solution(x)
-    near = near_columns(
-        prob,
-        *reduced_costs(prob, duals),
-        master.shared_rhs_term(duals),
-        100.0,
-        per_order=10**4,
-        total=10**6,
-    )
-    assert near is not None
-    master.add(near.orders, near.arcs, near.qty)
-    sub = SubMip(master, seed=0, threads=None)
-    everyone = np.ones(prob.num_orders, dtype=bool)
-    current = master.column_of(x)
+    _, sub, everyone, current = _pattern_mip()
     # HiGHS' defaults (presolve on) from the greedy start: the case that misled HiGHS 1.16
     choice, bound = sub.solve(everyone, current, 10.0, options={"mip_rel_gap": 0.0})
     assert choice is not None
