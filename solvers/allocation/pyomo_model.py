@@ -259,9 +259,11 @@ def solve_pyomo(
     # a solve stopped before its root LP ends reports a bound of -inf (it made the result's
     # bound -inf and its gap inf, which the result refused), or (HiGHS 1.16) the one its
     # columns' own bounds give, which Pyomo passes on (until session 72 the answer stated
-    # it, its gap as wide): no bound either way (dual_bound reads Pyomo's HiGHS instance)
+    # it, its gap as wide): no bound either way (dual_bound reads Pyomo's HiGHS instance, a
+    # private attribute: a Pyomo without it leaves the finite bound as Pyomo reports it)
+    highs = getattr(solver, "_solver_model", None)
     if bound is not None and not (
-        math.isfinite(bound) and math.isfinite(dual_bound(solver._solver_model))
+        math.isfinite(bound) and (highs is None or math.isfinite(dual_bound(highs)))
     ):
         bound = None
     return PyomoOutcome(

@@ -54,3 +54,33 @@ def test_a_pyomo_solve_stopped_in_its_root_lp_states_no_bound(
         assert out.bound is None
     else:
         assert out.bound == pytest.approx(optimum, abs=1e-9)
+
+
+def test_a_pyomo_without_its_highs_instance_attribute_keeps_the_bound_it_reports(
+    two_dcs: AllocationRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The root-LP check reads Pyomo's HiGHS instance, a private attribute: a Pyomo without it
+    still answers, with the bound Pyomo reports."""
+    load_pyomo()
+    from pyomo.contrib.solver.common import factory
+
+    prob = compile_request(two_dcs)
+    params = AllocationParams(backend="pyomo", time_limit_s=30.0, explain=False)
+    optimum = solve_pyomo(prob, params).bound
+    assert optimum is not None
+    make = factory.SolverFactory
+
+    class WithoutInstance:
+        """Pyomo's HiGHS with no ``_solver_model`` to read."""
+
+        def __init__(self, solver: Any) -> None:
+            self._solver = solver
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "_solver_model":
+                raise AttributeError(name)
+            return getattr(self._solver, name)
+
+    monkeypatch.setattr(factory, "SolverFactory", lambda name: WithoutInstance(make(name)))
+    out = solve_pyomo(prob, params)
+    assert out.bound == pytest.approx(optimum, abs=1e-9)
