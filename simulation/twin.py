@@ -1632,6 +1632,11 @@ class DispatchSimulator:
         """When courier ``c`` first left (NaN if it has not worked yet)."""
         return self.first_departure_s[c]
 
+    def unused(self, c: int) -> bool:
+        """Whether courier ``c`` is not used yet: it has not left and has nothing but driver
+        breaks to take (its quotes carry its fixed cost)."""
+        return self._never_leaves(c)
+
     def expected_after(self, c: int, stops: Sequence[Stop]) -> tuple[int, float]:
         """Where and when courier ``c`` is expected to be after its committed stop and ``stops``."""
         saved = self._route[c]

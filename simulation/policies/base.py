@@ -61,6 +61,11 @@ class DispatchView(Protocol):
         """When courier ``c`` first left (NaN if it has not worked yet)."""
         ...
 
+    def unused(self, c: int) -> bool:
+        """Whether courier ``c`` is not used yet: it has not left and has nothing but driver
+        breaks to take (its quotes carry its fixed cost)."""
+        ...
+
     def expected_after(self, c: int, stops: Sequence[Stop]) -> tuple[int, float]:
         """Where and when courier ``c`` is expected to be after its committed stop and ``stops``."""
         ...

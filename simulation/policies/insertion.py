@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
-from simulation.decisions import Action, Assign, DecisionState, Postpone, Quote, StopType
+from simulation.decisions import Action, Assign, DecisionState, Postpone, Quote
 from simulation.insertion import EPS
 from simulation.policies.base import DispatchView
 
@@ -15,12 +15,11 @@ def cheapest_quote(
     couriers: Iterable[int],
     *,
     on_time_first: bool = False,
-    unused: Collection[int] = (),
 ) -> tuple[int, Quote] | None:
     """The courier of ``couriers`` whose feasible insertion of ``o`` costs least, and its quote
     (``on_time_first``: the least costly of those delivering ``o`` on time, if any; but one
-    opening a courier of ``unused`` only when it costs at most the lateness it avoids more
-    than the cheapest, that lateness at the scenario's price)."""
+    opening a courier not yet used (:meth:`DispatchView.unused`) only when it costs at most
+    the lateness it avoids more than the cheapest, that lateness at the scenario's price)."""
     best: tuple[int, Quote] | None = None
     on_time: tuple[int, Quote] | None = None
     # on time as the quotes count lateness: a start more than EPS past the window's end is late
@@ -39,7 +38,7 @@ def cheapest_quote(
             on_time = int(c), q
     if on_time is None or best is None or on_time[0] == best[0]:
         return best if on_time is None else on_time
-    if on_time[0] in unused:
+    if view.unused(on_time[0]):
         extra = on_time[1].cost_delta_cents - best[1].cost_delta_cents
         if extra > lateness_avoided_cents(view, best[1], on_time[1]):
             return best  # not worth opening a courier for
@@ -51,23 +50,6 @@ def lateness_avoided_cents(view: DispatchView, late: Quote, early: Quote) -> flo
     ``costs.lateness_cents_per_min`` (0 when ``early`` counts as much)."""
     per_min = float(view.world.scenario.costs.lateness_cents_per_min)
     return per_min * max(0.0, late.lateness_s - early.lateness_s) / 60.0
-
-
-def unused_couriers(view: DispatchView, state: DecisionState, couriers: Iterable[int]) -> set[int]:
-    """The couriers of ``couriers`` not yet used: never left, with nothing but breaks to do
-    (their quotes carry their fixed cost)."""
-    out: set[int] = set()
-    for k in couriers:
-        c = int(k)
-        left = view.first_departure(c)
-        committed = state.committed[c]
-        if (
-            left != left  # NaN: never left
-            and (committed is None or committed.kind == StopType.BREAK)
-            and all(st.kind == StopType.BREAK for st in state.routes[c])
-        ):
-            out.add(c)
-    return out
 
 
 class CheapestInsertionPolicy:
@@ -142,9 +124,7 @@ class CheapestInsertionPolicy:
         retry = self._retry_at.get(o)
         if retry is not None and state.time_s < retry[0]:
             return Postpone(o, until_s=retry[0])
-        couriers = self._couriers(o)
-        unused = unused_couriers(view, state, couriers) if self.on_time_first else ()
-        found = cheapest_quote(view, o, couriers, on_time_first=self.on_time_first, unused=unused)
+        found = cheapest_quote(view, o, self._couriers(o), on_time_first=self.on_time_first)
         if found is None:
             wait = float(self.retry_s or 300) if retry is None else retry[1] * 2.0
             wait = min(wait, float(self.max_backoff_s))

@@ -1302,7 +1302,7 @@ def _solve(
         and lp_duals is not None
     )
     searched_whole = False
-    if small_batch and not gap_ok(best_lb) and time_left() > 0.1 and not cancelled():
+    if small_batch and not gap_ok(best_lb) and time_left() > INTEGER_MIN_S and not cancelled():
         assert z_last is not None and lp_duals is not None
         # the pool MIP's process is killed at its end: it may run past the HiGHS margin
         until = deadline - RACE_MARGIN_S
@@ -1324,11 +1324,11 @@ def _solve(
         and z_last is not None
         and lp_duals is not None
         and not gap_ok(best_lb)
-        and time_left() > 0.1
+        and time_left() > INTEGER_MIN_S
         and not cancelled()
     ):
         round_lp(hard)
-    if not small_batch and not gap_ok(best_lb) and time_left() > 0.1 and not cancelled():
+    if not small_batch and not gap_ok(best_lb) and time_left() > INTEGER_MIN_S and not cancelled():
         if (
             prob.num_orders <= POOL_MIP_ORDERS
             and len(master.pool) + prob.num_orders <= params.max_mip_pairs
@@ -1340,7 +1340,7 @@ def _solve(
                 and params.mip_rel_gap > 0.0
                 and lp_duals is not None
                 and not gap_ok(best_lb)
-                and time_left() > 0.1
+                and time_left() > INTEGER_MIN_S
                 and not cancelled()
             ):
                 until = time.perf_counter() + SMALL_CERT_SHARE * time_left()
@@ -1367,7 +1367,7 @@ def _solve(
     if (
         (not small_batch or searched_whole)
         and not gap_ok(best_lb)
-        and time_left() > 0.1
+        and time_left() > INTEGER_MIN_S
         and prob.num_orders <= POOL_MIP_ORDERS
         and prob.num_pairs <= params.max_mip_pairs
         and not cancelled()
@@ -1456,7 +1456,7 @@ def _solve(
             else:
                 improve(_lns(prob, master, x_best, params, until, best_lb, stats))
             poll_bound()
-            if not capped or end - time.perf_counter() <= 0.1 or gap_ok(best_lb):
+            if not capped or end - time.perf_counter() <= INTEGER_MIN_S or gap_ok(best_lb):
                 break
             polish_short()
 
@@ -1481,25 +1481,38 @@ def _solve(
     else:
         # a search slice, then repairs for REPAIR_SHARE of the pair's time, in turns
         per_search_s = REPAIR_SHARE / (1.0 - REPAIR_SHARE)  # repair seconds per search second
-        if ejector is not None and EJECT_FIRST_SHARE > 0 and time_left() > 0.1 and not cancelled():
+        if (
+            ejector is not None
+            and EJECT_FIRST_SHARE > 0
+            and time_left() > INTEGER_MIN_S
+            and not cancelled()
+        ):
             eject_until(min(hard, time.perf_counter() + EJECT_FIRST_SHARE * params.time_limit_s))
         last_s = EJECT_LAST_SHARE * params.time_limit_s if ejector is not None else 0.0
         turns_end = hard - last_s
-        while not gap_ok(best_lb) and turns_end - time.perf_counter() > 0.1 and not cancelled():
+        while (
+            not gap_ok(best_lb)
+            and turns_end - time.perf_counter() > INTEGER_MIN_S
+            and not cancelled()
+        ):
             t_slice = time.perf_counter()
             search(min(turns_end, t_slice + slice_s))
             spent = time.perf_counter() - t_slice
-            if gap_ok(best_lb) or turns_end - time.perf_counter() <= 0.1 or cancelled():
+            if gap_ok(best_lb) or turns_end - time.perf_counter() <= INTEGER_MIN_S or cancelled():
                 break
             repair_until(min(turns_end, time.perf_counter() + max(spent, 0.5) * per_search_s))
-            if ejector is not None and turns_end - time.perf_counter() > 0.1 and not cancelled():
+            if (
+                ejector is not None
+                and turns_end - time.perf_counter() > INTEGER_MIN_S
+                and not cancelled()
+            ):
                 turn_s = EJECT_SHARE * max(spent, 0.5) * per_search_s
                 eject_until(min(turns_end, time.perf_counter() + turn_s))
         if (
             ejector is not None
             and last_s > 0
             and not gap_ok(best_lb)
-            and time_left() > 0.1
+            and time_left() > INTEGER_MIN_S
             and not cancelled()
         ):
             eject_until(hard)  # ends sooner when no order is left to try: search the rest

@@ -246,6 +246,9 @@ def test_on_time_first_takes_the_cheapest_on_time_insertion_if_any() -> None:
             feasible, cost, start = self.quotes[c]
             return Quote(feasible, cost, delivery_start_s=start)
 
+        def unused(self, c: int) -> bool:
+            return False  # every courier at work: on time at any extra cost
+
     # 0: infeasible, on time; 1: cheapest, late; 2, 3: on time, 3 the cheaper; 4: at the end
     view: Any = Quotes(
         {
@@ -356,10 +359,9 @@ def test_on_time_first_opens_a_courier_only_for_lateness_that_costs_more(
 
 
 def test_unused_couriers_are_those_quoted_with_their_fixed_cost() -> None:
-    """``unused_couriers``: never left and nothing but breaks to do, as the twin adds the
-    fixed cost to their quotes: on the afternoon day bike 1 when b comes in, not bike 0 (out
-    with a); on the morning day the bike standing before its break, at its shift start."""
-    from simulation.policies.insertion import unused_couriers
+    """``DispatchSimulator.unused``: never left and nothing but breaks to do, as the twin adds
+    the fixed cost to their quotes: on the afternoon day bike 1 when b comes in, not bike 0
+    (out with a); on the morning day the bike standing before its break, at its shift start."""
     from simulation.twin import DispatchSimulator
     from tests.simulation.test_morning_break import _morning_day
 
@@ -374,7 +376,7 @@ def test_unused_couriers_are_those_quoted_with_their_fixed_cost() -> None:
             state = sim.next_decision()
         assert state is not None
         couriers = range(len(day.vehicles))
-        assert unused_couriers(sim, state, couriers) == expected
+        assert {c for c in couriers if sim.unused(c)} == expected
         for c in expected:  # (the quote carries the fixed cost)
             assert sim.quote(order, c).cost_delta_cents >= day.vehicles[c].fixed_cost_cents
 
@@ -396,8 +398,8 @@ _QUOTES = st.lists(
 def test_on_time_first_takes_on_time_or_the_cheapest_and_opens_only_for_its_lateness(
     quotes: list[tuple[bool, int, int, bool]],
 ) -> None:
-    """``cheapest_quote(on_time_first=True, unused=...)``: a feasible quote, on time or the
-    cheapest; with no courier unused, the cheapest on time if any (session 71's rule); an
+    """``cheapest_quote(on_time_first=True)``: a feasible quote, on time or the cheapest; with
+    no courier unused (``view.unused``), the cheapest on time if any (session 71's rule); an
     on-time place on an unused courier over the cheapest only when its extra cost is at most
     the lateness it avoids at the scenario's price; never an on-time place dearer than a
     cheaper on-time one."""
@@ -408,25 +410,29 @@ def test_on_time_first_takes_on_time_or_the_cheapest_and_opens_only_for_its_late
     from simulation.policies.insertion import cheapest_quote
 
     per_min = 25.0
-    view: Any = SimpleNamespace(
-        orders=SimpleNamespace(tw_end={7: 1000.0}),
-        world=SimpleNamespace(
-            scenario=SimpleNamespace(costs=SimpleNamespace(lateness_cents_per_min=per_min))
-        ),
-        quote=lambda o, c: Quote(
-            quotes[c][0],
-            float(quotes[c][1]),
-            delivery_start_s=1000.0 + quotes[c][2],
-            lateness_s=float(quotes[c][2]),
-        ),
-    )
-    sim = cast(DispatchView, view)
+
+    def view(unused: bool) -> DispatchView:
+        """The quotes above, their couriers unused as drawn (``unused``) or none."""
+        ns: Any = SimpleNamespace(
+            orders=SimpleNamespace(tw_end={7: 1000.0}),
+            world=SimpleNamespace(
+                scenario=SimpleNamespace(costs=SimpleNamespace(lateness_cents_per_min=per_min))
+            ),
+            quote=lambda o, c: Quote(
+                quotes[c][0],
+                float(quotes[c][1]),
+                delivery_start_s=1000.0 + quotes[c][2],
+                lateness_s=float(quotes[c][2]),
+            ),
+            unused=lambda c: unused and quotes[c][3],
+        )
+        return cast(DispatchView, ns)
+
     couriers = list(range(len(quotes)))
-    unused = {c for c in couriers if quotes[c][3]}
     feasible = [c for c in couriers if quotes[c][0]]
     on_time = [c for c in feasible if quotes[c][2] == 0]
-    found = cheapest_quote(sim, 7, couriers, on_time_first=True, unused=unused)
-    plain = cheapest_quote(sim, 7, couriers, on_time_first=True)
+    found = cheapest_quote(view(True), 7, couriers, on_time_first=True)
+    plain = cheapest_quote(view(False), 7, couriers, on_time_first=True)
     if not feasible:
         assert found is None and plain is None
         return
