@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from solvers.allocation import AllocationParams, AllocationRequest, allocate, generate_literature
+from solvers.allocation.batch import NO_TIME_AFTER_WARM_START
 from solvers.allocation.progress import (
     COLUMN_GENERATION,
     EXPLAINING,
@@ -24,16 +25,22 @@ def test_a_batch_solve_names_its_phases_in_order_with_the_gap_so_far() -> None:
     """The hook hears warm start, column generation, integer phase, explaining: in order,
     each gap a share in [0, 1] and never larger from the integer phase on. (On a machine too
     busy to leave the explanations their least time within the limit, the answer has none and
-    says so: then no explaining is heard.)"""
+    says so: then no explaining is heard. One so busy that the warm start ends past the time
+    the column generation needs answers with the warm start and says so: then only the warm
+    start is heard; a fresh clone's suite met that once at a 1.5 s limit, session 72.)"""
     heard: list[tuple[str, float | None]] = []
     request = generate_literature(seed=7, num_orders=150, num_nodes=10)
-    params = AllocationParams(mode="batch", time_limit_s=1.5, threads=1, seed=3)
+    params = AllocationParams(mode="batch", time_limit_s=3.0, threads=1, seed=3)
     with phase_hook(lambda phase, gap: heard.append((phase, gap))):
         result = allocate(request, params)
     assert result.method == "batch"
     explained = not any(n.startswith("no explanations:") for n in result.stats.notes)
     assert explained == bool(result.explanations)
     phases = [p for i, (p, _) in enumerate(heard) if i == 0 or heard[i - 1][0] != p]
+    if NO_TIME_AFTER_WARM_START in result.stats.notes:
+        assert phases == [WARM_START] + [EXPLAINING] * explained
+        assert result.bound is None
+        return
     assert phases == [WARM_START, COLUMN_GENERATION, INTEGER_PHASE] + [EXPLAINING] * explained
     gaps = [g for _, g in heard if g is not None]
     assert gaps and all(0.0 <= g <= 1.0 for g in gaps)
