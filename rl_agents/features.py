@@ -7,10 +7,10 @@ policy (``model:PATH``) share it, so a model sees the same numbers in training a
 
 Actions: ``0..K-1`` assign the focus order to the courier in candidate slot ``k`` (inserted at
 its cheapest feasible position by the twin), ``K`` postpones it to the next tick (not allowed
-when the order must go now, see :class:`FeatureParams`). The K
-candidates are the on-shift couriers that reach the order's first pickup soonest; slots are
-ordered by their quoted insertion cost (feasible first), so slot 0 is what cheapest insertion
-would choose. Every observation value is scaled to roughly [-1, 10] and clipped to
+when the order must go now, see :class:`FeatureParams`). The K candidates are the couriers
+able to serve the order (on shift, with its skills) that reach its first pickup soonest; slots
+are ordered by their quoted insertion cost (feasible first), so slot 0 is what cheapest
+insertion would choose. Every observation value is scaled to roughly [-1, 10] and clipped to
 ``[-CLIP, CLIP]``.
 """
 
@@ -118,8 +118,9 @@ GLOBAL_FEATURES = (
 class FeatureParams:
     """Sizes of the padded arrays and how courier slots are filled.
 
-    ``num_candidates`` courier slots K: the on-shift couriers already working (used today or
-    holding stops) that reach the order's first pickup soonest, with up to ``num_new`` slots kept
+    ``num_candidates`` courier slots K: the couriers able to serve the order (on shift, with
+    its skills) already working (used today or holding stops) that reach its first pickup
+    soonest, with up to ``num_new`` slots kept
     for the nearest couriers that have not started yet (more when fewer are working);
     ``num_pending`` other waiting orders. Postponing is not allowed for an order that must go
     now: one whose earliest feasible delivery is less than ``postpone_slack_s`` before its
@@ -265,12 +266,16 @@ class Featurizer:
     def candidates(
         self, state: DecisionState, first_pick: int, first_dep: list[float]
     ) -> list[int]:
-        """The candidate couriers for a pickup at ``first_pick``: working first, then new, by ETA.
+        """The candidate couriers for the focus order, whose first pickup is at ``first_pick``:
+        those able to serve it (on shift, with its skills: ``can_serve``), working first, then
+        new, by ETA.
 
         ``first_dep[c]`` is when courier ``c`` first left (NaN if it has not worked yet).
         """
         k = self.params.num_candidates
-        on = state.courier_on_shift.tolist()
+        view = self._view
+        assert view is not None, "call reset(view) first"
+        on = view.can_serve(state.focus_order).tolist()
         if not any(on):
             return []
         # Python floats and a stable sort: the same numbers and order as numpy's stable argsort.

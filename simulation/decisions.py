@@ -102,7 +102,8 @@ class DecisionState:
 
     @property
     def candidates(self) -> IntArray:
-        """For the focus order: the on-shift couriers that reach its first pickup soonest."""
+        """For the focus order: the couriers able to serve it (on shift, with its skills) that
+        reach its first pickup soonest."""
         memo = self._candidates
         if not memo:
             memo.append(self.find_candidates())

@@ -128,15 +128,36 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #:    route's planned cost (it added the quote to the cache's route costs: another basis for
 #:    a courier standing before its breaks, and a quote is only an upper bound on a route
 #:    with late stops; any day: a policy's decisions may change)
-TWIN_VERSION = 8
+#: 9: session 73: ``nearest_couriers`` and ``DecisionState.candidates`` (so ``insertion:K``,
+#:    the RL slots) offer only couriers able to serve the order, with every skill it requires
+#:    (days with an order needing a skill some courier lacks); an unused courier is quoted its
+#:    whole route, its way home included, as its planned cost counts it (days with a vehicle
+#:    ending elsewhere than it starts)
+TWIN_VERSION = 9
 
 
 def twin_version(scenario: Scenario) -> int:
     """The twin version (:data:`TWIN_VERSION`) that days of ``scenario`` are played under."""
-    # versions 3 and 8 may change any day (versions 2 and 4 to 7 only days whose vehicles
-    # have breaks): every scenario's days are played under the current one (``scenario``
-    # stays for the next change that alters some days only)
-    return TWIN_VERSION
+    # versions 3 and 8 changed any day (versions 2 and 4 to 7 only days whose vehicles have
+    # breaks); version 9 only days with an order needing a skill some courier lacks or with a
+    # vehicle ending elsewhere than it starts
+    if _version_9_days(scenario):
+        return TWIN_VERSION
+    return 8
+
+
+def _version_9_days(scenario: Scenario) -> bool:
+    """Whether twin version 9 may play days of ``scenario`` differently from version 8."""
+    vehicles = scenario.vehicles
+    if not vehicles:
+        return False
+    if any(v.end != v.start_location for v in vehicles):
+        return True
+    templates = scenario.arrivals.templates if scenario.arrivals is not None else []
+    everyone = frozenset.intersection(*(frozenset(v.skills) for v in vehicles))
+    return any(
+        not set(order.required_skills) <= everyone for order in (*scenario.orders, *templates)
+    )
 
 
 ParcelLine = tuple[int, int, int, bool]  # (line number, sku, quantity, short at allocation)
@@ -528,6 +549,8 @@ class DispatchSimulator:
         self._shortcut_s = w.travel.shortcut_s
         self._hour_rate = np.asarray(w.cost_per_hour_cents, dtype=np.float64)
         self._num_vehicles = w.num_vehicles
+        # By a set of required skills: which couriers have them all (see _skilled).
+        self._skill_masks: dict[frozenset[str], NDArray[np.bool_]] = {}
         self._capacity_rows: list[list[float]] = w.capacity.tolist()
 
     # ------------------------------------------------------------------ reset
@@ -893,7 +916,7 @@ class DispatchSimulator:
                 self.params.num_candidates,
                 anchor,
                 avail,
-                on_shift,
+                self.can_serve(focus_order).copy(),
                 w.travel.duration_s,
             )
         return DecisionState(
@@ -918,16 +941,38 @@ class DispatchSimulator:
         )
 
     def nearest_couriers(self, o: int, k: int) -> NDArray[np.int64]:
-        """Up to ``k`` on-shift couriers that can reach order ``o``'s first pickup soonest."""
-        avail, on_shift = self._fleet_now()
+        """Up to ``k`` couriers able to serve order ``o`` (:meth:`can_serve`) that can reach
+        its first pickup soonest."""
+        avail, _ = self._fleet_now()
         return _nearest(
             self._first_pickup_loc(o),
             k,
             self._a_anchor,
             avail,
-            on_shift,
+            self.can_serve(o),
             self.world.travel.duration_s,
         )
+
+    def can_serve(self, o: int) -> NDArray[np.bool_]:
+        """Which couriers may be given order ``o`` now: on shift, with every skill it requires
+        (the couriers :meth:`quote` does not refuse outright; not to be written to)."""
+        _, on_shift = self._fleet_now()
+        skilled = self._skilled(o)
+        return on_shift if skilled is None else on_shift & skilled
+
+    def _skilled(self, o: int) -> NDArray[np.bool_] | None:
+        """Which couriers have every skill order ``o`` requires (None: it requires none); the
+        one skills rule of quotes, :meth:`can_append`, re-plans and the candidate lists."""
+        need = self.orders.skills[o]
+        if not need:
+            return None
+        mask = self._skill_masks.get(need)
+        if mask is None:
+            have = self.world.vehicle_skills
+            mask = np.fromiter((need <= h for h in have), dtype=bool, count=len(have))
+            mask.flags.writeable = False
+            self._skill_masks[need] = mask
+        return mask
 
     def _fleet_now(self) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         """When each courier is available, and who is on shift, now: remembered until the next
@@ -1122,8 +1167,8 @@ class DispatchSimulator:
             return Quote(False, INF, reason=f"no courier {c}")
         if self._home[c] or self._shift_end_now[c] <= self.env.now:
             return OFF_SHIFT
-        skills = self.orders.skills[o]
-        if skills and not skills <= self.world.vehicle_skills[c]:
+        skilled = self._skilled(o)
+        if skilled is not None and not skilled[c]:
             return NO_SKILL
         return None
 
@@ -1158,7 +1203,7 @@ class DispatchSimulator:
         if lead:
             return self._quote_before_leaving(o, c, cache, lead)
         w = self.world
-        return quote_insertion(
+        q = quote_insertion(
             cache,
             job,
             capacity=self._capacity_rows[c],
@@ -1169,6 +1214,20 @@ class DispatchSimulator:
             symmetric=self._symmetric,
             shortcut_s=self._shortcut_s,
         )
+        if q.feasible and rates is self._rates_first[c]:
+            # An unused courier (no route: it never leaves, costs nothing) is quoted its whole
+            # route, as planned_cost_cents prices it: the insertion's cost over its empty route
+            # plus that route's, its way home (nonzero when it ends elsewhere than it starts;
+            # until session 73 left out).
+            empty = route_cost_cents(
+                cache,
+                distance=w.travel.distance_m,
+                rates=self._rates[c],
+                distance_rows=self._dist_rows,
+            )
+            if empty:
+                q = dataclasses.replace(q, cost_delta_cents=q.cost_delta_cents + empty)
+        return q
 
     def _quote_rates(self, c: int) -> CostRates:
         """Courier ``c``'s prices for a quote: with its fixed cost while it is unused."""
@@ -1453,10 +1512,7 @@ class DispatchSimulator:
         considers), so it is a cheap, conservative action mask.
         """
         w = self.world
-        if self._home[c] or self._shift_end_now[c] <= self.now:
-            return False
-        skills = self.orders.skills[o]
-        if skills and not skills <= w.vehicle_skills[c]:
+        if self._unquotable(o, c) is not None:
             return False
         cache = self._cache(c)
         job = self.job_spec(o)
@@ -1849,11 +1905,11 @@ class DispatchSimulator:
                     return [(o, "parcel is on board another courier")]
                 if new_owner.setdefault(o, c) != c:
                     return [(o, "order is on two routes")]
-                if self.courier_of[o] != c:  # a new order for c: its skills, as with Assign
-                    missing = self.orders.skills[o] - w.vehicle_skills[c]
-                    if missing:
-                        need = ", ".join(sorted(missing))
-                        return [(o, f"courier {c} lacks a required skill ({need})")]
+                skilled = self._skilled(o)
+                if self.courier_of[o] != c and skilled is not None and not skilled[c]:
+                    # a new order for c: its skills, as with Assign
+                    need = ", ".join(sorted(self.orders.skills[o] - w.vehicle_skills[c]))
+                    return [(o, f"courier {c} lacks a required skill ({need})")]
                 # A stop the twin can serve: one of the order's pickups, or its delivery.
                 if st.kind == PICKUP:
                     if tuple(st) not in map(tuple, self._pickup_stops(o)):
@@ -3040,13 +3096,14 @@ def _nearest(
     k: int,
     anchor: NDArray[np.int64],
     avail: NDArray[np.float64],
-    on_shift: NDArray[np.bool_],
+    eligible: NDArray[np.bool_],
     duration: NDArray[np.int32],
 ) -> NDArray[np.int64]:
-    """Up to ``k`` on-shift couriers by expected arrival at location ``target``, soonest first."""
+    """Up to ``k`` ``eligible`` couriers by expected arrival at location ``target``, soonest
+    first."""
     v = anchor.shape[0]
     eta = avail + duration[anchor, target]
-    eta[~on_shift] = INF
+    eta[~eligible] = INF
     k = min(k, v)
     part = np.argpartition(eta, k - 1)[:k] if k < v else np.arange(v)
     best = part[np.argsort(eta[part], kind="stable")].astype(np.int64)

@@ -30,7 +30,12 @@ class DispatchView(Protocol):
         ...
 
     def nearest_couriers(self, o: int, k: int) -> NDArray[np.int64]:
-        """Up to ``k`` on-shift couriers that can reach order ``o``'s first pickup soonest."""
+        """Up to ``k`` couriers able to serve order ``o`` that can reach its first pickup
+        soonest."""
+        ...
+
+    def can_serve(self, o: int) -> NDArray[np.bool_]:
+        """Which couriers may be given order ``o`` now: on shift, with every skill it requires."""
         ...
 
     def pickup_stops(self, o: int) -> tuple[Stop, ...]:

@@ -413,3 +413,21 @@ def test_a_courier_s_fixed_cost_is_counted_once_from_its_first_assignment() -> N
     assert kpis["fixed_cost_cents"] == 1500
     assert sum(rewards) == pytest.approx(-kpis["cost_cents"])
     assert kpis["cost_cents"] == pytest.approx(1500 + 4 * 1.2)
+
+
+def test_candidate_slots_hold_only_couriers_able_to_serve_the_order() -> None:
+    # b needs a fridge only v2 has; v1 stands nearer. The one slot went to v1 (masked: its
+    # quote refuses b), so the agent could only postpone b. Now it holds v2.
+    from rl_agents.features import FeatureParams, Featurizer
+    from tests.simulation.conftest import fridge_line_scenario
+
+    sim = DispatchSimulator(fridge_line_scenario())
+    sim.reset(seed=1)
+    assert sim.next_decision() is not None
+    fz = Featurizer(FeatureParams(num_candidates=1, num_pending=0, num_new=1))
+    fz.reset(sim)
+    a, b = sim.orders.ids.index("a"), sim.orders.ids.index("b")
+    for_b = fz.decide_inputs(sim.state(focus_order=b))
+    assert for_b.slot_courier == [1]
+    assert for_b.mask[0] and for_b.quotes[0].feasible
+    assert fz.decide_inputs(sim.state(focus_order=a)).slot_courier == [0]  # no skills: nearest

@@ -47,6 +47,16 @@ def line_scenario(**stochastic: Any) -> Scenario:
     )
 
 
+def fridge_line_scenario() -> Scenario:
+    """The line day with b needing a fridge, which only v2 has, based 500 m behind the depot
+    (x=-500): v1 is always the nearer to every order."""
+    data = line_scenario().model_dump(mode="json")
+    data["orders"][1]["required_skills"] = ["fridge"]
+    data["vehicles"][1]["skills"] = ["fridge"]
+    data["vehicles"][1]["start_location"] = {"x": -500, "y": 0}
+    return Scenario.model_validate(data)
+
+
 @pytest.fixture
 def line() -> Scenario:
     """Deterministic line scenario."""

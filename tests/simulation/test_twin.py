@@ -49,7 +49,7 @@ from simulation.policies import make_policy
 from simulation.result import courier_utilisation
 from simulation.streams import DayArrivals, draw_day_arrivals, draw_noise
 from simulation.twin import DispatchSimulator, check_plan_ids
-from tests.simulation.conftest import line_scenario
+from tests.simulation.conftest import fridge_line_scenario, line_scenario
 
 
 def _plain(value: Any, depth: int = 0) -> None:
@@ -247,6 +247,33 @@ def test_replace_routes_gives_no_order_to_a_courier_without_its_skill() -> None:
         pass
     assert sim.result().status[b] == OrderStatus.DELIVERED
     assert [(kind, o) for kind, o, *_ in sim.executed[0]] == [(0, b), (1, b)]
+
+
+def test_nearest_couriers_offers_only_couriers_able_to_serve_the_order() -> None:
+    # v1 (the nearer) lacks b's fridge: it was offered as b's nearest courier and
+    # candidate, which quote and Assign then refused. Now only v2 is offered for b.
+    sim = DispatchSimulator(fridge_line_scenario())
+    sim.reset(seed=1)
+    state = sim.next_decision()
+    assert state is not None
+    a, b = sim.orders.ids.index("a"), sim.orders.ids.index("b")
+    assert sim.nearest_couriers(b, 1).tolist() == [1]
+    assert sim.nearest_couriers(b, 2).tolist() == [1]
+    assert sim.nearest_couriers(a, 2).tolist() == [0, 1]  # no skills: both, nearest first
+    assert sim.state(focus_order=b).candidates.tolist() == [1]
+    assert sim.state(focus_order=a).candidates.tolist() == [0, 1]
+    assert sim.can_serve(b).tolist() == [False, True]
+    assert sim.quote(b, 0).reason == "courier lacks a required skill"
+    assert not sim.can_append(b, 0)
+
+
+def test_insertion_with_one_candidate_serves_an_order_only_the_farther_courier_can() -> None:
+    # insertion:1 asks for b's nearest courier: v1 all day, which lacks the fridge, so b
+    # waited for ever and was unserved. Now v2 is its one candidate and delivers it.
+    result = simulate(fridge_line_scenario(), policy="insertion:1", seed=1)
+    b = result.order_ids.index("b")
+    assert result.status[b] == OrderStatus.DELIVERED
+    assert result.metrics["orders_delivered"] == 3
 
 
 def test_replace_routes_lets_a_courier_keep_an_order_it_lacks_the_skill_for() -> None:
@@ -2346,3 +2373,52 @@ def test_a_committed_couriers_departure_follows_its_parcels_ready_time() -> None
     # (ticks at the instants of events left out: either order is right)
     assert {t for t in said if 20 < t < 180} and {a for t, a in said.items() if t < 180} == {380.0}
     assert {t for t in said if 180 < t < 370} and {a for t, a in said.items() if t > 180} == {370.0}
+
+
+def test_an_unused_courier_ending_elsewhere_is_quoted_its_whole_route() -> None:
+    # v1 starts at x=0 and ends at x=1000 (1 km on, 100 cents/km, 1 cent/s, fixed 500).
+    # Unused, it costs nothing (it never leaves); given a (at x=100, 10 s of service) it
+    # drives 0 -> 100 -> 1000: 1 km and 1,010 s, so the plan costs 500 + 100 + 1,010. Its
+    # quote left out its way home (the empty route 0 -> 1000 its insertion was priced
+    # against: 100 + 1,000 cents): 510. Quote and plan cost now agree.
+    data = line_scenario().model_dump(mode="json")
+    data["vehicles"][0] |= {
+        "end_location": {"x": 1000, "y": 0},
+        "fixed_cost_cents": 500,
+        "cost_per_hour_cents": 3600,
+    }
+    sim = DispatchSimulator(Scenario.model_validate(data))
+    sim.reset(seed=1)
+    assert sim.next_decision() is not None
+    a = sim.orders.ids.index("a")
+    q = sim.quote(a, 0)
+    assert sim.planned_cost_cents(0) == 0.0
+    assert sim.planned_cost_cents(0, sim.with_order(a, (), q)) == 1610.0
+    assert q.cost_delta_cents == 1610.0
+    assert sim.quote_on(a, 0, ()).cost_delta_cents == 1610.0
+    # v2 ends where it starts: its way home was 0 either way
+    q2 = sim.quote(a, 1)
+    assert q2.cost_delta_cents == sim.planned_cost_cents(1, sim.with_order(a, (), q2)) > 0
+    assert sim.apply(Assign(a, 0)).cost_delta_cents == 1610.0
+    assert sim.planned_cost_cents(0) == 1610.0
+
+
+def test_twin_version_9_only_for_days_it_may_change() -> None:
+    # version 9 changed the candidates of orders needing a skill some courier lacks, and the
+    # quotes of unused couriers ending elsewhere than they start: other days keep version 8
+    from simulation.twin import TWIN_VERSION, twin_version
+
+    assert TWIN_VERSION == 9
+    assert twin_version(line_scenario()) == 8
+    assert twin_version(fridge_line_scenario()) == 9
+    data = line_scenario().model_dump(mode="json")
+    data["vehicles"][1]["end_location"] = {"x": 0, "y": 0}  # its start: no change
+    assert twin_version(Scenario.model_validate(data)) == 8
+    data["vehicles"][1]["end_location"] = {"x": 1, "y": 0}
+    assert twin_version(Scenario.model_validate(data)) == 9
+    data = line_scenario().model_dump(mode="json")
+    data["orders"][0]["required_skills"] = ["fridge"]
+    data["vehicles"][0]["skills"] = data["vehicles"][1]["skills"] = ["fridge", "bulky"]
+    assert twin_version(Scenario.model_validate(data)) == 8  # every courier has it
+    data["vehicles"][1]["skills"] = ["bulky"]
+    assert twin_version(Scenario.model_validate(data)) == 9
