@@ -16,9 +16,11 @@ good, whichever is first (:meth:`~rl_agents.features.Featurizer.release_s`); an 
 candidate can take is postponed.
 
 Reward: minus the change of the day's cost in the KPI's units (cents), measured on a
-potential ``Phi`` = cost incurred so far + planned cost of every remaining route (distance,
+potential ``Phi`` = cost incurred so far + planned cost of what every courier out has left
+(the leg under way and its committed stop, its remaining route and its way home: distance,
 courier time, lateness) + the shift hours each working courier is committed to (the twin
-charges a courier until it is home, and an idle courier waits until its shift ends) + the
+charges a courier until it is home, and one done waits where it is until its shift ends,
+then drives home) + the
 penalty of every order lost so far or planned to be lost (its pickup planned after its node
 closes for the day) + for each waiting order, the lateness it has already run up (capped at
 its penalty). Assigning an order therefore costs what it adds to the plan now; an order
@@ -393,7 +395,10 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
             if unused:
                 total += fixed[c]
             if math.isfinite(end):
-                total += rate[c] * max(0.0, end - max(now, sim.route_end_s(c))) / 3600.0
+                # done, it waits where it is until its shift ends, then drives home (its way
+                # home is in its route's planned cost; until session 73 the wait ran from its
+                # return home, so the way home after its shift went uncounted)
+                total += rate[c] * max(0.0, end - max(now, sim.last_departure_s(c))) / 3600.0
         if now >= self._check_losses_from:
             total += self._planned_losses(state)
         return total

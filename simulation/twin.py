@@ -1013,6 +1013,12 @@ class DispatchSimulator:
     def projected_cost_cents(self) -> float:
         """Realised cost plus the planned cost of every remaining route and pending penalties.
 
+        Every courier out is counted until it is home: what it has under way (see
+        :meth:`_under_way_cents`: the leg it drives, its hours until it leaves its committed
+        stop), then its route as :meth:`planned_cost_cents` prices it, from that stop, home
+        included; an idle courier's is its way home. Until session 73 the leg under way and
+        an idle courier's way home were left out (they entered the realised cost later).
+
         Unlike :meth:`planned_cost_cents` (and a quote's ``cost_delta_cents``), a route's
         planned cost here leaves out the fixed cost of a courier yet to leave: it enters the
         realised cost when the courier leaves. Its one reader, the RL environment's potential
@@ -1022,14 +1028,40 @@ class DispatchSimulator:
         """
         total = self.realised_cost_cents()
         for c in range(self.world.num_vehicles):
-            if (self._route[c] or self._committed[c] is not None) and not self._never_leaves(c):
-                cache, gone = self._departure_split(c)
-                if gone is None:
-                    total += self._route_cost(c) - self._unpaid_start(c, self._route[c], cache)
-                else:
-                    total += self._cost_from_departure(c, cache, gone)
+            if self._home[c] or self._never_leaves(c):
+                continue
+            total += self._under_way_cents(c)
+            if self._committed[c] is None and self._leg[c] is not None:
+                continue  # on its way home: nothing else left
+            cache, gone = self._departure_split(c)
+            if gone is None:
+                total += self._route_cost(c) - self._unpaid_start(c, self._route[c], cache)
+            else:
+                total += self._cost_from_departure(c, cache, gone)
         total += sum(self.orders.penalty_cents[o] for o in self._pending)
         return total
+
+    def _under_way_cents(self, c: int) -> float:
+        """The planned cost of what courier ``c`` has under way that neither the realised cost
+        nor its route's planned cost (which starts when it leaves its committed stop) counts
+        yet: the distance of the leg it drives (charged on arrival) and, once it has left, its
+        hours until it is expected to leave its committed stop, or to be home."""
+        w = self.world
+        leg = self._leg[c]
+        cost = 0.0
+        if leg is not None:
+            cost = w.cost_per_km_cents[c] * float(w.travel.distance_m[leg[0], leg[1]]) / 1000.0
+        if self.first_departure_s[c] == self.first_departure_s[c]:
+            if self._committed[c] is not None:
+                until = self._est_free[c]
+            elif leg is not None:  # on its way home
+                until = self._est_arrival[c]
+            else:
+                return cost
+            now = self.now
+            if until > now:
+                cost += self._rates[c].per_hour * (until - now) / 3600.0
+        return cost
 
     def _route_cost(self, c: int) -> float:
         """Planned cost of courier ``c``'s remaining route (remembered per route cache)."""
@@ -1709,6 +1741,12 @@ class DispatchSimulator:
     def route_end_s(self, c: int) -> float:
         """Expected time courier ``c`` is home after its remaining route."""
         return self._cache(c).end_s
+
+    def last_departure_s(self, c: int) -> float:
+        """Expected time courier ``c`` leaves the last stop of its remaining route (its
+        committed stop, or where it is, without one), before its way home."""
+        cache = self._cache(c)
+        return cache.dep_list[cache.num_stops]
 
     # --------------------------------------------------------------- apply
     def apply(self, action: Action | Sequence[Action] | None) -> ApplyResult:
@@ -2868,6 +2906,7 @@ class DispatchSimulator:
         if self.loc[c] != home and self.first_departure_s[c] == self.first_departure_s[c]:
             now = env.now
             base = float(dur[self.loc[c], home])
+            self._est_arrival[c] = now + base * w.travel_factor(now)  # (projected cost)
             travel = self._work_time(c, now, base * w.travel_factor(now) * noise.travel_home[c])
             self.busy_s[c] += travel
             self.busy_end_s[c] = now + travel

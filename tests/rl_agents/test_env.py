@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -387,8 +388,8 @@ def test_a_courier_s_fixed_cost_is_counted_once_from_its_first_assignment() -> N
     # assignment (sim.projected_cost_cents() leaves it to the realised cost, which takes it
     # when the courier leaves). The bike is given ``a`` while standing, still stands at the
     # next decision (``b``), leaves at 150 s, comes home and takes ``c`` on a second trip.
-    # Every decision is taken with the bike at home or standing (no leg under way, which the
-    # potential leaves out until its arrival) and the day plays as planned, so each reward is
+    # Every decision is taken with the bike at home or standing (no leg under way: see the
+    # next test for those) and the day plays as planned, so each reward is
     # minus what its assignment adds to the plan, its quote: the fixed cost once, in the first;
     # and the return is minus the day's cost, whose fixed cost is the bike's alone, once.
     env = DynamicDispatchEnv(_two_trips())
@@ -431,3 +432,76 @@ def test_candidate_slots_hold_only_couriers_able_to_serve_the_order() -> None:
     assert for_b.slot_courier == [1]
     assert for_b.mask[0] and for_b.quotes[0].feasible
     assert fz.decide_inputs(sim.state(focus_order=a)).slot_courier == [0]  # no skills: nearest
+
+
+def _legs(per_hour: int) -> Scenario:
+    """A bike at the depot (x=0; 1 m/s, 4 cents/km, ``per_hour`` cents an hour, fixed cost
+    1,500, shift 0-8,000 s), noise off; order ``a`` (300 m out) at 0 s, ``b`` (600 m out) at
+    100 s, while the bike drives to ``a``, ``c`` (300 m the other way) at 2,000 s, while it
+    waits at ``b``, each picked up at the depot and due by 5,000 s."""
+
+    def order(name: str, x: int, created: int) -> dict[str, object]:
+        tw = {"start_s": 0, "end_s": 5000}
+        return {
+            "id": name,
+            "location": {"x": x, "y": 0},
+            "created_s": created,
+            "time_windows": [tw],
+        }
+
+    bike = {
+        "id": "bike",
+        "start_location": {"x": 0, "y": 0},
+        "cost_per_km_cents": 4,
+        "cost_per_hour_cents": per_hour,
+        "fixed_cost_cents": 1500,
+        "shift": {"start_s": 0, "end_s": 8000},
+    }
+    return Scenario.model_validate(
+        {
+            "name": "legs",
+            "horizon": {"start_s": 0, "end_s": 10_000},
+            "orders": [order("a", 300, 0), order("b", 600, 100), order("c", -300, 2000)],
+            "vehicles": [bike],
+            "stochastic": StochasticParams.deterministic().model_dump(),
+        }
+    )
+
+
+def _play_first_slots(env: DynamicDispatchEnv) -> tuple[list[float], list[float], list[float]]:
+    """Play the day taking the first valid action: rewards, each assignment's quote, and the
+    potential before each step (then the day's cost)."""
+    env.reset(seed=1)
+    rewards, quoted, phi = [], [], []
+    done = False
+    info: dict[str, Any] = {}
+    while not done:
+        assert env._state is not None
+        quoted.append(env.sim.quote(env._state.focus_order, 0).cost_delta_cents)
+        phi.append(env._phi)
+        _, r, term, trunc, info = env.step(int(np.flatnonzero(env.action_masks())[0]))
+        rewards.append(r)
+        done = term or trunc
+    return rewards, quoted, [*phi, float(info["kpis"]["cost_cents"])]
+
+
+def test_rewards_telescope_with_the_leg_under_way_and_the_way_home_counted() -> None:
+    # b comes while the bike drives to a, c while it waits at b, done. The potential left out
+    # the leg under way (0 -> 300: 1.2 cents, charged on arrival) and the idle bike's way home
+    # (600 -> 0: 2.4 cents): rewards -1501.2, -3.6, -4.8, each off its assignment's quote.
+    # Now the day plays as planned and each reward is minus its quote exactly.
+    env = DynamicDispatchEnv(_legs(per_hour=0))
+    rewards, quoted, phi = _play_first_slots(env)
+    assert quoted == pytest.approx([1500 + 4 * 0.6, 4 * 0.6 * 2, 4 * 0.6])
+    assert rewards == pytest.approx([-q for q in quoted], abs=1e-9)
+    assert rewards == [-(b - a) for a, b in itertools.pairwise(phi)]  # (no exogenous terms)
+    assert phi[0] == 0.0 and sum(rewards) == pytest.approx(-phi[-1])
+    assert phi[-1] == pytest.approx(1500 + 4 * 2.4)
+    # With hourly pay the potential counts the bike's hours until it is home: to the end of
+    # its leg and its stop, its route, its wait at its last stop until its shift ends, and
+    # then its way home. At b's decision (100 s): 1,500 + 4 x 0.6 (0 -> 300 -> 0) + 1 cent
+    # a second for 8,000 s to the shift's end and 300 s home from a.
+    env = DynamicDispatchEnv(_legs(per_hour=3600))
+    rewards, _, phi = _play_first_slots(env)
+    assert phi[1] == pytest.approx(1500 + 4 * 0.6 + 8000 + 300)
+    assert sum(rewards) == pytest.approx(-phi[-1])
