@@ -309,11 +309,12 @@ LAST_PRICE_SHARE = 0.15
 EARLY_ROUNDS = 3
 #: share of the time left that re-optimising the orders left short, one at a time, may take
 POLISH_SHARE = 0.3
-#: the last polish pass may run this long past the deadline, at most this share of the
-#: solve's time limit (the same 0.2 s from an 8 s solve up, as in the 9.5 s and 60 s
-#: benchmarks; a 0.2 s limit gets 5 ms, not another 0.2 s)
-POLISH_FLOOR_S = 0.2
-POLISH_FLOOR_SHARE = 0.025
+#: the last polish pass ends this long per order before the deadline (at most the HiGHS
+#: margin, MIP_MARGIN): the answer is assembled after it (its assignments, the unfilled
+#: lines' reasons; ``solve.RESULT_S_PER_ORDER``, 60 ms at 2,000 orders). Until session 73
+#: it could run min(0.2 s, 2.5 % of the limit) past the deadline (POLISH_FLOOR_S and
+#: POLISH_FLOOR_SHARE), so an integer phase that overran its HiGHS margin answered late
+POLISH_TAIL_S_PER_ORDER = 3e-5
 #: the closing neighbourhood search runs in slices of LNS_SLICE_SHARE x the time limit (at
 #: least LNS_SLICE_MIN_S seconds), each followed by a polish of the orders left short
 LNS_SLICE_SHARE = 0.1
@@ -1531,17 +1532,12 @@ def _solve(
         notes.append(sliced.note())
     poll_bound(0.0 if cancelled() else hard - time.perf_counter())
     # orders left short may fit partial fills the pattern pool cannot express (none once
-    # its solve is cancelled)
+    # its solve is cancelled), within the deadline less the answer's assembly after it (an
+    # integer phase that overran the HiGHS margin leaves the polish nothing)
     if not cancelled():
         t_pol = time.perf_counter()
-        polished = polish(
-            prob,
-            x_best,
-            deadline=max(
-                deadline,
-                time.perf_counter() + min(POLISH_FLOOR_S, POLISH_FLOOR_SHARE * params.time_limit_s),
-            ),
-        )
+        tail_s = min(POLISH_TAIL_S_PER_ORDER * prob.num_orders, margin_s)
+        polished = polish(prob, x_best, deadline=deadline - tail_s)
         log.debug("polish took %.1f", time.perf_counter() - t_pol)
         improve(polished)
         if REASSIGN and hard - time.perf_counter() > REASSIGN_S_PER_ORDER * prob.num_orders:

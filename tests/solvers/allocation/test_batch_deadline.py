@@ -358,3 +358,53 @@ def test_no_per_order_master_is_built_without_time_for_the_integer_phase(
     assert not prob.violations(out.x)
     assert out.cost == prob.evaluate(out.x).total <= prob.evaluate(x_start).total
     assert out.bound is not None and out.bound <= out.cost / 1e6 + 1e-9
+
+
+@pytest.mark.parametrize("share", [0.85, 0.99, 1.05])
+def test_the_last_polish_ends_before_the_deadline_whatever_the_integer_phase_left(
+    monkeypatch: pytest.MonkeyPatch, twin_orders: AllocationRequest, share: float
+) -> None:
+    """The last polish pass was given until ``max(deadline, now + min(0.2 s, 2.5 % of the
+    limit))``: an integer phase that ended within 2.5 % of the limit before the deadline, or
+    past it (HiGHS overrunning its margin), let the polish run on past the deadline and the
+    answer came late. Here the clock reads ``share`` of a 1 s limit once column generation is
+    over (no step of the integer phase has time to start): the polish must end by the
+    deadline less the answer's assembly after it, and before the deadline (0.85) it still
+    gets the time up to there."""
+    prob = compile_request(twin_orders)
+    clock = _Clock()
+    start = clock.now
+    limit_s = 1.0
+    given: list[tuple[float, float]] = []  # (the clock, the polish's deadline)
+    real_polish = batch.polish
+
+    def polish(prob: Problem, x: Any, *, deadline: float, **kwargs: Any) -> Any:
+        given.append((clock.now, deadline))
+        return real_polish(prob, x, deadline=time.perf_counter() + 60.0, **kwargs)
+
+    def late(name: str, gap: float | None = None) -> None:
+        if name == batch.INTEGER_PHASE:
+            clock.now = max(clock.now, start + share)
+
+    def no_step(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a step of the integer phase without time for it")
+
+    monkeypatch.setattr(batch, "time", clock)
+    monkeypatch.setattr(batch, "WARMUP_ORDERS", 1)
+    monkeypatch.setattr(batch, "polish", polish)
+    monkeypatch.setattr(batch, "report_phase", late)
+    for step in ("lp_round", "_lp_guided", "_lns", "_SlicedSearch", "solve_compact"):
+        monkeypatch.setattr(batch, step, no_step)
+    monkeypatch.setattr(batch.Master, "expand", no_step)
+    x_start = nearest(prob)
+    params = AllocationParams(time_limit_s=limit_s, explain=False)
+    out = batch._solve_batch(prob, params, start=start, x_start=x_start, race=None)
+    tail_s = batch.POLISH_TAIL_S_PER_ORDER * prob.num_orders
+    assert 0.0 < tail_s < batch.MIP_MARGIN * limit_s
+    assert len(given) == 1, given
+    now, deadline = given[0]
+    assert deadline <= start + limit_s - tail_s + 1e-12, deadline - start
+    if share < 1.0 - tail_s:  # the time up to there
+        assert now < deadline == pytest.approx(start + limit_s - tail_s)
+    assert not prob.violations(out.x)
+    assert out.cost == prob.evaluate(out.x).total <= prob.evaluate(x_start).total
