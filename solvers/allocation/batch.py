@@ -226,6 +226,15 @@ EXPAND_S_PER_ORDER = 1e-4
 #: no step of the integer phase starts with this little time left before the end of the
 #: HiGHS calls
 INTEGER_MIN_S = 0.1
+#: the LP rounding that starts a large batch's integer phase (:func:`lns.lp_round`: a pass
+#: over every order, then every order re-optimised once) takes about this long per order:
+#: 0.41-0.48 s at 2,000 literature orders (0.08-0.13 s the pass, 0.33 s the re-optimising)
+#: with the machine shared. Column generation keeps it back for the integer phase, with
+#: the HiGHS margin, the per-order master (EXPAND_S_PER_ORDER) and a last pricing
+#: (:func:`integer_floor_s`): it kept only WARMUP_RESERVE (0.05 when the warm-up raised no
+#: bound) of the limit, and at 2,000 literature orders and 5-10 s its rounds ran into the
+#: HiGHS margin, no integer phase ran and the answer was the warm start (8-10 % gaps)
+ROUND_S_PER_ORDER = 2.5e-4
 #: up to this many orders the integer phase starts with the MIP over the whole pattern pool
 #: and then the compact MIP; above, HiGHS finds little in either within a minute (measured
 #: on the omnichannel city, 1,000 orders), and LP diving plus chunked sub-MIPs start it
@@ -477,6 +486,16 @@ def _stopper(stop_at: float | None) -> Callable[[], bool]:
     if stop_at is None:
         return cancelled
     return lambda: cancelled() or time.perf_counter() > stop_at
+
+
+def integer_floor_s(num_orders: int, limit_s: float, classes: bool) -> float:
+    """Seconds a large batch's integer phase needs after column generation at the least.
+
+    The HiGHS margin (MIP_MARGIN), the per-order master of a class master
+    (EXPAND_S_PER_ORDER), the LP rounding (ROUND_S_PER_ORDER) and INTEGER_MIN_S.
+    """
+    per_order_s = ROUND_S_PER_ORDER + (EXPAND_S_PER_ORDER if classes else 0.0)
+    return min(1.0, MIP_MARGIN * limit_s) + per_order_s * num_orders + INTEGER_MIN_S
 
 
 def _warm_start(
@@ -913,15 +932,23 @@ def _solve(
         """The time a round keeps back and a re-solve's limit, with ``left`` seconds left."""
         # a round is an LP re-solve plus a pricing: don't start one the reserve cannot fit
         share = max(reserve, CAPPED_RESERVE) if capped else reserve
+        # once a large batch has an LP solution to round, at least the integer phase's first
+        # steps and a last pricing (ROUND_S_PER_ORDER)
+        floor_s = 0.0
+        if large and rounds:
+            floor_s = integer_floor_s(prob.num_orders, params.time_limit_s, classes is not None)
+            floor_s += 2.0 * longest_price_s
         if large or capped:
-            keep = share * params.time_limit_s + price_s
+            keep = max(share * params.time_limit_s, floor_s) + price_s
         else:
             # a small batch's rounds fit its reserve unless the limit is tiny (0.2 s: 70 ms
             # of reserve, 18 ms rounds at 30 orders); then a round is kept back too
             keep = max(share, SMALL_RESERVE) * params.time_limit_s
             keep += round_s if round_s > keep else 0.0
         # the LP may run up to the integer phase's reserve (a cut-off re-solve is wasted)
-        return keep, left * 0.5 if reserve < WARMUP_RESERVE else left - keep
+        lp_limit = left * 0.5 if reserve < WARMUP_RESERVE else left - keep
+        # ... never into a large batch's floor
+        return keep, min(lp_limit, left - keep) if floor_s else lp_limit
 
     while not gap_ok(best_lb) and not cancelled():
         now = time.perf_counter()

@@ -408,3 +408,61 @@ def test_the_last_polish_ends_before_the_deadline_whatever_the_integer_phase_lef
         assert now < deadline == pytest.approx(start + limit_s - tail_s)
     assert not prob.violations(out.x)
     assert out.cost == prob.evaluate(out.x).total <= prob.evaluate(x_start).total
+
+
+@pytest.mark.parametrize("lp_s", [0.3, 0.2])
+def test_a_large_batchs_column_generation_leaves_its_integer_phase_the_rounding(
+    monkeypatch: pytest.MonkeyPatch, literature_30: AllocationRequest, lp_s: float
+) -> None:
+    """A large batch's column generation kept back only ``WARMUP_RESERVE`` of the limit
+    (0.05 when the warm-up raised no bound), less than the HiGHS margin, the per-order
+    master and the LP rounding after it: at 2,000 literature orders and 5-10 s its rounds
+    ran until no step of the integer phase could start and the answer was the warm start.
+    Here the 30 orders count as large (and their integer phase starts with the LP dive),
+    each master LP 'takes' ``lp_s`` of a 1 s limit (or its whole limit, if less) on a
+    stand-in clock and nothing else takes any time: once an LP solution is in hand, column
+    generation must leave at least :func:`batch.integer_floor_s` before the deadline, and
+    the integer phase's first step then starts."""
+    prob = compile_request(literature_30)
+    clock = _Clock()
+    start = clock.now
+    limit_s = 1.0
+    real_solve = batch.Master.solve_lp
+    lp_rounds: list[float] = []  # the clock as each LP ends
+    at_integer: list[float] = []
+    rounded: list[bool] = []  # whether the first step started before the HiGHS calls' end
+
+    def timed_solve(self: Any, seconds: float, *args: Any, **kwargs: Any) -> Any:
+        out = real_solve(self, seconds, *args, **kwargs)
+        clock.now += min(lp_s, seconds)
+        lp_rounds.append(clock.now - start)
+        return out
+
+    def integer_phase(name: str, gap: float | None = None) -> None:
+        if name == batch.INTEGER_PHASE and not at_integer:
+            at_integer.append(clock.now)
+
+    def first_step(*args: Any, **kwargs: Any) -> Any:
+        rounded.append(clock.now < start + limit_s - batch.MIP_MARGIN * limit_s)
+        raise _Stop  # the integer phase started its first step: all this test checks
+
+    monkeypatch.setattr(batch, "time", clock)
+    monkeypatch.setattr(batch, "WARMUP_ORDERS", 1)
+    monkeypatch.setattr(batch, "order_classes", lambda prob: None)
+    monkeypatch.setattr(batch.Master, "solve_lp", timed_solve)
+    monkeypatch.setattr(batch, "report_phase", integer_phase)
+    monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 1)  # the dive's path (no pool MIP)
+    monkeypatch.setattr(batch, "_lp_guided", first_step)
+    with pytest.raises(_Stop):
+        batch._solve_batch(
+            prob,
+            AllocationParams(time_limit_s=limit_s, mip_rel_gap=0.0),
+            start=start,
+            x_start=nearest(prob),
+            race=None,
+        )
+    assert len(lp_rounds) >= 3, lp_rounds  # column generation stopped on the clock
+    floor_s = batch.integer_floor_s(prob.num_orders, limit_s, classes=False)
+    assert len(at_integer) == 1
+    assert start + limit_s - at_integer[0] >= floor_s - 1e-9, (at_integer[0] - start, lp_rounds)
+    assert rounded == [True]
