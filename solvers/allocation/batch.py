@@ -226,15 +226,18 @@ EXPAND_S_PER_ORDER = 1e-4
 #: no step of the integer phase starts with this little time left before the end of the
 #: HiGHS calls
 INTEGER_MIN_S = 0.1
-#: the LP rounding that starts a large batch's integer phase (:func:`lns.lp_round`: a pass
-#: over every order, then every order re-optimised once) takes about this long per order:
-#: 0.41-0.48 s at 2,000 literature orders (0.08-0.13 s the pass, 0.33 s the re-optimising)
-#: with the machine shared. Column generation keeps it back for the integer phase, with
-#: the HiGHS margin, the per-order master (EXPAND_S_PER_ORDER) and a last pricing
-#: (:func:`integer_floor_s`): it kept only WARMUP_RESERVE (0.05 when the warm-up raised no
-#: bound) of the limit, and at 2,000 literature orders and 5-10 s its rounds ran into the
-#: HiGHS margin, no integer phase ran and the answer was the warm start (8-10 % gaps)
-ROUND_S_PER_ORDER = 2.5e-4
+#: the pass of the LP rounding that starts a large batch's integer phase
+#: (:func:`lns.lp_round`: each order its heaviest LP pattern that fits) takes about this
+#: long per order, twice the shared machine's (0.08-0.13 s at 2,000 literature orders; its
+#: re-optimising of every order after it, 0.33 s, stops at the end of the HiGHS calls).
+#: Column generation keeps it back for the integer phase, with the HiGHS margin, the
+#: per-order master (EXPAND_S_PER_ORDER) and a last pricing (:func:`integer_floor_s`): it
+#: kept only WARMUP_RESERVE (0.05 when the warm-up raised no bound) of the limit, and at
+#: 2,000 literature orders and 5-10 s its rounds ran into the HiGHS margin, no integer
+#: phase ran and the answer was the warm start (8-11 % gaps). With 2.5e-4 (the pass and
+#: the re-optimising) the second master LP of seed 2 at 5 s was cut off in 3 runs of 3
+#: (answers 45,691-45,975 against 44,842 when it ends)
+ROUND_S_PER_ORDER = 1e-4
 #: up to this many orders the integer phase starts with the MIP over the whole pattern pool
 #: and then the compact MIP; above, HiGHS finds little in either within a minute (measured
 #: on the omnichannel city, 1,000 orders), and LP diving plus chunked sub-MIPs start it
@@ -933,11 +936,11 @@ def _solve(
         # a round is an LP re-solve plus a pricing: don't start one the reserve cannot fit
         share = max(reserve, CAPPED_RESERVE) if capped else reserve
         # once a large batch has an LP solution to round, at least the integer phase's first
-        # steps and a last pricing (ROUND_S_PER_ORDER)
+        # steps (ROUND_S_PER_ORDER), and the last pricing where one may follow the next LP
         floor_s = 0.0
         if large and rounds:
             floor_s = integer_floor_s(prob.num_orders, params.time_limit_s, classes is not None)
-            floor_s += 2.0 * longest_price_s
+            floor_s += 2.0 * longest_price_s if rounds + 1 >= EARLY_ROUNDS else 0.0
         if large or capped:
             keep = max(share * params.time_limit_s, floor_s) + price_s
         else:
