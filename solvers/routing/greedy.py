@@ -100,6 +100,11 @@ GRACE_S = 0.05
 #: interchangeable vehicles (equal :attr:`~solvers.routing.problem.VehicleInfo.type_key`)
 #: instead of pricing every order anew (off: the tests' reference)
 SHARE_EMPTY_PRICES = True
+#: An order whose window leaves it no gap of a route (:meth:`~solvers.routing.timing.Timing.
+#: gap_range`: about half the orders on an empty route of a 10,000-order city day, outside the
+#: vehicle's shift) is priced out of that route without computing its insertion (off: the
+#: tests' reference)
+SKIP_NO_GAP = True
 #: Problems with at most this many visits (tasks) and vehicles together are constructed whole
 #: whatever the clock says (:func:`always_completes`): a whole construction measured 0.021 s
 #: of CPU at 100 delivery orders and 5 vehicles, 0.028 s at 50 pickup-and-delivery orders and
@@ -264,18 +269,29 @@ class GreedyBuilder:
         if len(single):
             o = rows[single]
             _, de, dl, ds = visits(self.p, self.deliv[o])
-            gaps, valid = _window(*tm.gap_range(de, dl, ds))
-            release = self.p.arrays.release[self.deliv[o]][:, None]
-            ins = insert_one(
-                tm, self.p, gaps, *visits(self.p, self.deliv[o], column=True), release=release
-            )
-            peak = np.maximum.accumulate(tm.load, axis=0)[gaps]  # load carried up to the gap
-            ok = valid & ins.ok & np.all(peak + self.demand[o][:, None, :] <= cap, axis=2)
-            c = price(ins.duration, ins.added_distance, ok)
-            best = np.argmin(c, axis=1)
-            at = np.arange(len(o))
-            cost[single] = c[at, best]
-            g1[single] = gaps[at, best]
+            lo, hi = tm.gap_range(de, dl, ds)
+            # an order whose window leaves it no gap fits nowhere on the route: it is priced
+            # out without the arrays (about half the orders on an empty route of a 10,000-
+            # order city day: their shift is not theirs), at the first gap of its range
+            fits = lo <= hi
+            if not SKIP_NO_GAP:
+                fits[:] = True
+            g1[single] = np.clip(lo, 0, int(max(0, hi.max(initial=0))))
+            live = single[fits]
+            if len(live):
+                ol = o[fits]
+                gaps, valid = _window(lo[fits], hi[fits])
+                release = self.p.arrays.release[self.deliv[ol]][:, None]
+                ins = insert_one(
+                    tm, self.p, gaps, *visits(self.p, self.deliv[ol], column=True), release=release
+                )
+                peak = np.maximum.accumulate(tm.load, axis=0)[gaps]  # load carried up to the gap
+                ok = valid & ins.ok & np.all(peak + self.demand[ol][:, None, :] <= cap, axis=2)
+                c = price(ins.duration, ins.added_distance, ok)
+                best = np.argmin(c, axis=1)
+                at = np.arange(len(ol))
+                cost[live] = c[at, best]
+                g1[live] = gaps[at, best]
             if not tm.pre:
                 self._eval_break_first(col, o, single, cost, g1, cap, price)
         if len(pairs):
@@ -311,7 +327,13 @@ class GreedyBuilder:
             return
         o, rows, opening = o[can], rows[can], opening[can]
         _, de, dl, ds = visits(self.p, self.deliv[o])
-        gaps, valid = _window(*bare.gap_range(de, dl, ds))
+        lo, hi = bare.gap_range(de, dl, ds)
+        fits = lo <= hi  # (the others fit no gap: never cheaper)
+        if SKIP_NO_GAP and not fits.all():
+            o, rows, opening, lo, hi = o[fits], rows[fits], opening[fits], lo[fits], hi[fits]
+            if not len(o):
+                return
+        gaps, valid = _window(lo, hi)
         ins = insert_one(
             bare,
             self.p,

@@ -368,3 +368,59 @@ def test_a_construction_past_its_deadline_maps_room_for_the_open_routes_only(
     late = GreedyBuilder(p, deadline=time.perf_counter() - 1.0, grace_s=3600.0)
     assert late.build() == in_time
     assert widths[0] == 20
+
+
+def test_orders_that_fit_no_gap_are_priced_out_without_their_insertion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An order whose window leaves it no gap of a route (a courier whose shift is not its
+    time) is priced out of that route without computing its insertion (about half the orders
+    on an empty route at 10,000 orders): the same prices, the same plan, fewer insertions."""
+    import numpy as np
+
+    from scenarios.generate import CityParams, generate_city
+    from solvers.routing import greedy
+    from solvers.routing.timing import visits
+
+    city = generate_city(
+        seed=2,
+        num_orders=300,
+        num_nodes=4,
+        num_couriers=30,
+        params=CityParams(generator_version=2),
+    )
+    p = build_problem(city)
+    inserted: list[int] = []
+    real_insert = greedy.insert_one
+
+    def counting(tm: object, problem: object, gap: np.ndarray, *args: object, **kw: object):  # type: ignore[no-untyped-def]
+        inserted.append(gap.shape[0])
+        return real_insert(tm, problem, gap, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(greedy, "insert_one", counting)
+    builder = GreedyBuilder(p)
+    rows = np.arange(len(p.orders))
+    node_rows = visits(p, builder.deliv)
+    skipped = 0
+    for vehicle in range(len(p.vehicles)):
+        col = builder._column(vehicle, [])
+        if not col.tm.feasible:
+            continue
+        lo, hi = col.tm.gap_range(*node_rows[1:])
+        skipped += int(np.count_nonzero((lo > hi) & builder.skill_ok[:, vehicle]))
+        fast = builder._eval(col, rows)
+        monkeypatch.setattr(greedy, "SKIP_NO_GAP", False)
+        slow = builder._eval(col, rows)
+        monkeypatch.setattr(greedy, "SKIP_NO_GAP", True)
+        assert np.array_equal(fast[0], slow[0])  # the same prices
+        finite = np.isfinite(slow[0])
+        assert np.array_equal(fast[1][finite], slow[1][finite])  # at the same gaps
+        assert np.isinf(fast[0][lo > hi]).all()
+    assert skipped > 0  # the day has orders outside some courier's shift
+    inserted.clear()
+    plan = GreedyBuilder(p).build()
+    fewer = sum(inserted)
+    monkeypatch.setattr(greedy, "SKIP_NO_GAP", False)
+    inserted.clear()
+    assert GreedyBuilder(p).build() == plan
+    assert fewer < sum(inserted)
