@@ -304,6 +304,25 @@ def test_a_polish_past_its_deadline_sets_nothing_up(
     assert np.array_equal(out, x) and out is not x
 
 
+def _no_step(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("a step of the integer phase without time for it")
+
+
+def _integer_phase_at(monkeypatch: pytest.MonkeyPatch, clock: _Clock, at: float) -> None:
+    """Batch solves on ``clock`` (warm-up from one order on), which reads at least ``at`` once
+    the integer phase is reported; none of its steps may run."""
+
+    def late(name: str, gap: float | None = None) -> None:
+        if name == batch.INTEGER_PHASE:
+            clock.now = max(clock.now, at)
+
+    monkeypatch.setattr(batch, "time", clock)
+    monkeypatch.setattr(batch, "WARMUP_ORDERS", 1)
+    monkeypatch.setattr(batch, "report_phase", late)
+    for step in ("lp_round", "_lp_guided", "_lns", "_SlicedSearch", "solve_compact"):
+        monkeypatch.setattr(batch, step, _no_step)
+
+
 @pytest.fixture
 def twin_orders() -> AllocationRequest:
     """15 literature orders, each twice: 15 classes of two identical orders."""
@@ -332,19 +351,8 @@ def test_no_per_order_master_is_built_without_time_for_the_integer_phase(
         built.append(True)
         raise _Stop  # the integer phase would follow: not what this test checks
 
-    def late(name: str, gap: float | None = None) -> None:
-        if name == batch.INTEGER_PHASE:
-            clock.now = max(clock.now, start + share)
-
-    def no_step(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a step of the integer phase without time for it")
-
-    monkeypatch.setattr(batch, "time", clock)
-    monkeypatch.setattr(batch, "WARMUP_ORDERS", 1)
+    _integer_phase_at(monkeypatch, clock, start + share)
     monkeypatch.setattr(batch.Master, "expand", expand)
-    monkeypatch.setattr(batch, "report_phase", late)
-    for step in ("lp_round", "_lp_guided", "_lns", "_SlicedSearch", "solve_compact"):
-        monkeypatch.setattr(batch, step, no_step)
     x_start = nearest(prob)
     params = AllocationParams(time_limit_s=1.0, explain=False)
     if share < 0.8:
@@ -382,20 +390,9 @@ def test_the_last_polish_ends_before_the_deadline_whatever_the_integer_phase_lef
         given.append((clock.now, deadline))
         return real_polish(prob, x, deadline=time.perf_counter() + 60.0, **kwargs)
 
-    def late(name: str, gap: float | None = None) -> None:
-        if name == batch.INTEGER_PHASE:
-            clock.now = max(clock.now, start + share)
-
-    def no_step(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a step of the integer phase without time for it")
-
-    monkeypatch.setattr(batch, "time", clock)
-    monkeypatch.setattr(batch, "WARMUP_ORDERS", 1)
+    _integer_phase_at(monkeypatch, clock, start + share)
     monkeypatch.setattr(batch, "polish", polish)
-    monkeypatch.setattr(batch, "report_phase", late)
-    for step in ("lp_round", "_lp_guided", "_lns", "_SlicedSearch", "solve_compact"):
-        monkeypatch.setattr(batch, step, no_step)
-    monkeypatch.setattr(batch.Master, "expand", no_step)
+    monkeypatch.setattr(batch.Master, "expand", _no_step)
     x_start = nearest(prob)
     params = AllocationParams(time_limit_s=limit_s, explain=False)
     out = batch._solve_batch(prob, params, start=start, x_start=x_start, race=None)
