@@ -113,7 +113,8 @@ SMOOTHING = 0.5
 #: fell to 116,808 (seed 0: 4.05 %)
 CAPPED_SMOOTHING = 0.3
 #: Seconds kept back from every HiGHS MIP call (HiGHS can overrun its interrupt callback,
-#: e.g. inside sub-MIP heuristics), as a share of the time limit, at most one second.
+#: e.g. inside sub-MIP heuristics), as a share of the time limit, at most one second
+#: (:func:`mip_margin_s`).
 MIP_MARGIN = 0.08
 #: orders from which column generation starts from a Lagrangian warm-up (below, the master
 #: LP converges quickly from zero multipliers; above, its re-solves dominate the budget)
@@ -491,6 +492,11 @@ def _stopper(stop_at: float | None) -> Callable[[], bool]:
     return lambda: cancelled() or time.perf_counter() > stop_at
 
 
+def mip_margin_s(limit_s: float) -> float:
+    """Seconds the HiGHS calls of a solve with a ``limit_s`` limit end before its deadline."""
+    return min(1.0, MIP_MARGIN * limit_s)
+
+
 def integer_floor_s(num_orders: int, limit_s: float, classes: bool) -> float:
     """Seconds a large batch's integer phase needs after column generation at the least.
 
@@ -498,7 +504,7 @@ def integer_floor_s(num_orders: int, limit_s: float, classes: bool) -> float:
     (EXPAND_S_PER_ORDER), the LP rounding (ROUND_S_PER_ORDER) and INTEGER_MIN_S.
     """
     per_order_s = ROUND_S_PER_ORDER + (EXPAND_S_PER_ORDER if classes else 0.0)
-    return min(1.0, MIP_MARGIN * limit_s) + per_order_s * num_orders + INTEGER_MIN_S
+    return mip_margin_s(limit_s) + per_order_s * num_orders + INTEGER_MIN_S
 
 
 def _warm_start(
@@ -754,7 +760,7 @@ def _solve(
     # time for the master's build and the first pricing round (0.17 s and a round ~60 ms past
     # its own deadline at 1,000 city orders on a slow machine), nor for the integer phase
     # they serve: the warm start is the answer
-    setup_end = deadline - min(1.0, MIP_MARGIN * params.time_limit_s)
+    setup_end = deadline - mip_margin_s(params.time_limit_s)
     if time.perf_counter() >= setup_end:
         notes.append(NO_TIME_AFTER_WARM_START)
         return _unbounded(x_best, best_cost, notes)
@@ -1193,7 +1199,7 @@ def _solve(
     # pricing at its multipliers, in the pricing helper on the second core while the
     # integer phase searches on one thread: a bound for the certified gap (BOUND_JOB_ROOM)
     bound_job = False
-    margin_s = min(1.0, MIP_MARGIN * params.time_limit_s)
+    margin_s = mip_margin_s(params.time_limit_s)
     if (
         helper is not None  # capped, on two cores (see _solve_batch)
         and not converged

@@ -397,7 +397,7 @@ def test_the_last_polish_ends_before_the_deadline_whatever_the_integer_phase_lef
     params = AllocationParams(time_limit_s=limit_s, explain=False)
     out = batch._solve_batch(prob, params, start=start, x_start=x_start, race=None)
     tail_s = batch.POLISH_TAIL_S_PER_ORDER * prob.num_orders
-    assert 0.0 < tail_s < batch.MIP_MARGIN * limit_s
+    assert 0.0 < tail_s < batch.mip_margin_s(limit_s)
     assert len(given) == 1, given
     now, deadline = given[0]
     assert deadline <= start + limit_s - tail_s + 1e-12, deadline - start
@@ -440,7 +440,7 @@ def test_a_large_batchs_column_generation_leaves_its_integer_phase_the_rounding(
             at_integer.append(clock.now)
 
     def first_step(*args: Any, **kwargs: Any) -> Any:
-        rounded.append(clock.now < start + limit_s - batch.MIP_MARGIN * limit_s)
+        rounded.append(clock.now < start + limit_s - batch.mip_margin_s(limit_s))
         raise _Stop  # the integer phase started its first step: all this test checks
 
     monkeypatch.setattr(batch, "time", clock)

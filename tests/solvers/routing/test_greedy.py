@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from scenarios import EuclideanTravel, Location, Order, Scenario, UnassignedReason, Vehicle
@@ -393,9 +395,9 @@ def test_orders_that_fit_no_gap_are_priced_out_without_their_insertion(
     inserted: list[int] = []
     real_insert = greedy.insert_one
 
-    def counting(tm: object, problem: object, gap: np.ndarray, *args: object, **kw: object):  # type: ignore[no-untyped-def]
+    def counting(tm: Any, problem: Any, gap: np.ndarray, *args: Any, **kw: Any) -> Any:
         inserted.append(gap.shape[0])
-        return real_insert(tm, problem, gap, *args, **kw)  # type: ignore[arg-type]
+        return real_insert(tm, problem, gap, *args, **kw)
 
     monkeypatch.setattr(greedy, "insert_one", counting)
     builder = GreedyBuilder(p)
