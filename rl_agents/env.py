@@ -19,8 +19,9 @@ Reward: minus the change of the day's cost in the KPI's units (cents), measured 
 potential ``Phi`` = cost incurred so far + planned cost of what every courier out has left
 (the leg under way and its committed stop, its remaining route and its way home: distance,
 courier time, lateness) + the shift hours each working courier is committed to (the twin
-charges a courier until it is home, and one done waits where it is until its shift ends,
-then drives home) + the
+charges a courier until it is home, and one done waits where it is until its shift ends or
+the day closes, whichever is first, then drives home; the day closes once its last order is
+released and every courier has done its route) + the
 penalty of every order lost so far or planned to be lost (its pickup planned after its node
 closes for the day) + for each waiting order, the lateness it has already run up (capped at
 its penalty). Assigning an order therefore costs what it adds to the plan now; an order
@@ -28,7 +29,10 @@ that is never delivered costs its penalty when the plan dooms it, or when it is 
 node's closing, or at the end of the day). Orders that cannot be filled at all are lost at release
 whatever the policy does; their penalty is credited back at once (zero net reward). At the end
 ``Phi`` is the day's final ``cost_cents``, so an episode's return is ``-cost_cents`` plus a
-constant of the day: maximising return minimises the KPI.
+constant of the day: maximising return minimises the KPI. On a day that plays as planned
+each reward is minus what its decision adds to ``Phi``, the last one too (until session 74
+the wait ran to the shift's end, and a day closing before it gave those hours back in one
+lump with the last reward; :data:`REWARD_VERSION`).
 """
 
 from __future__ import annotations
@@ -53,10 +57,19 @@ from simulation.twin import DispatchSimulator
 from simulation.world import World, compile_world
 
 ENV_ID = "dispatchlab/DynamicDispatch-v0"
+#: The version of the rewards (the potential they are minus the change of). Bumped whenever a
+#: day played alike gives other per-step rewards; a demonstrations file records it (its
+#: rewards train the warm start's value head), one of another version is recomputed.
+#: 1: until session 73 (files that record none); 2: session 74: a courier done waits until the
+#: day closes (every order released, every route done) when that comes before its shift ends,
+#: as the twin plays it (it waited until its shift's end: the close gave the hours back in one
+#: lump, the day's last reward)
+REWARD_VERSION = 2
 _LOST = (int(OrderStatus.UNFILLED), int(OrderStatus.UNSERVED))
 _UNKNOWN = int(OrderStatus.UNKNOWN)
 _PICKUP = int(StopType.PICKUP)
 _DELIVERY = int(StopType.DELIVERY)
+_BREAK = int(StopType.BREAK)
 _FINAL = (
     int(OrderStatus.DELIVERED),
     int(OrderStatus.FAILED),
@@ -196,9 +209,10 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         self._tw_start = np.asarray(od.tw_start, dtype=np.float64)
         self._tw_end = np.asarray(od.tw_end, dtype=np.float64)
         created = np.asarray(od.created_s, dtype=np.float64)
-        self._release_order = np.argsort(
-            np.maximum(created, self.world.horizon_start_s), kind="stable"
-        )
+        released = np.maximum(created, self.world.horizon_start_s)
+        self._release_order = np.argsort(released, kind="stable")
+        # The day's last release: the twin closes the day no earlier (see _potential).
+        self._last_release_s = float(released.max()) if released.size else -math.inf
         self._release_ptr = 0
         self._live: set[int] = set()
         self._lost_penalty = 0.0
@@ -378,6 +392,17 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         rate = self._rate_list
         fixed = self._fixed_list
         shift_end = self._shift_end_list
+        # When each courier with work leaves its last stop, and when the day closes: the twin
+        # closes it once every order of the day is released and every courier has done its
+        # route; then a courier done and waiting goes home, before its shift ends. (Until
+        # session 74 the wait ran to the shift's end, and the day's end gave back the hours
+        # of a close before it in one lump: the last step's reward.)
+        last_dep: list[float | None] = [None] * len(routes)
+        close = max(now, self._last_release_s)
+        for c, route in enumerate(routes):
+            if committed[c] is not None or any(st.kind != _BREAK for st in route):
+                dep = last_dep[c] = sim.last_departure_s(c)
+                close = max(close, dep)
         for c in range(self.world.num_vehicles):
             if not on_shift[c]:
                 continue
@@ -391,14 +416,17 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
                 and all(st.kind == StopType.BREAK for st in routes[c])
             ):
                 continue
-            end = shift_end[c]
+            end = min(shift_end[c], close)
             if unused:
                 total += fixed[c]
             if math.isfinite(end):
-                # done, it waits where it is until its shift ends, then drives home (its way
-                # home is in its route's planned cost; until session 73 the wait ran from its
-                # return home, so the way home after its shift went uncounted)
-                total += rate[c] * max(0.0, end - max(now, sim.last_departure_s(c))) / 3600.0
+                # done, it waits where it is until its shift ends or the day closes, then
+                # drives home (its way home is in its route's planned cost; until session 73
+                # the wait ran from its return home, so the way home after its shift went
+                # uncounted)
+                known = last_dep[c]
+                t = known if known is not None else sim.last_departure_s(c)
+                total += rate[c] * max(0.0, end - max(now, t)) / 3600.0
         if now >= self._check_losses_from:
             total += self._planned_losses(state)
         return total
@@ -453,4 +481,4 @@ def make_env(
     return DynamicDispatchEnv(scenario, params, day_seeds=day_seeds, cycle=cycle)
 
 
-__all__ = ["ENV_ID", "DynamicDispatchEnv", "EnvParams", "make_env"]
+__all__ = ["ENV_ID", "REWARD_VERSION", "DynamicDispatchEnv", "EnvParams", "make_env"]

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field, ValidationInfo, field_validator
 
-from rl_agents.env import DynamicDispatchEnv, EnvParams
+from rl_agents.env import REWARD_VERSION, DynamicDispatchEnv, EnvParams
 from rl_agents.expert import ExpertDemonstrations, concat, expert_demonstrations
 from rl_agents.features import FEATURES_VERSION, UNRECORDED_FEATURES_VERSION
 from rl_agents.scenario import TRAIN_SEEDS, VALIDATION_SEEDS
@@ -517,18 +517,24 @@ class StaleDemonstrationsWarning(SavedDataWarning):
     """A ``--demos`` file made by an older twin (or without a record of it) is recomputed."""
 
 
-#: What a demonstrations file records about its making; the first three tell a stale file
-#: (made by other code: recomputed), the others a file made for another run (refused).
+#: What a demonstrations file records about its making: these versions tell a stale file
+#: (made by other code: recomputed); the inputs below, a file made for another run (refused).
 _VERSIONS = {
     "draws_version": "the twin's random draws",
     "kpi_version": "the KPI definitions",
     "features_version": "the observation features",
     "twin_version": "the twin (how the twin plays the scenario's days)",
+    "reward_version": "the rewards",
 }
 #: The version a record written before it held that version is taken to have (a file that
 #: records no twin version was made before session 61, under twin version 1 or 2: the days it
 #: holds are not the ones the twin plays now, see :func:`simulation.twin.twin_version`)
-_UNRECORDED = {"features_version": UNRECORDED_FEATURES_VERSION, "twin_version": 1}
+#: (a file that records no reward version was made before session 74: version 1)
+_UNRECORDED = {
+    "features_version": UNRECORDED_FEATURES_VERSION,
+    "twin_version": 1,
+    "reward_version": 1,
+}
 _INPUTS = {
     "scenario": "scenario",
     "days": "days",
@@ -568,6 +574,7 @@ def demonstrations_meta(
         "kpi_version": KPI_VERSION,
         "features_version": FEATURES_VERSION,  # the observations recorded
         "twin_version": twin_version(scenario),  # how the twin played the days
+        "reward_version": REWARD_VERSION,  # the rewards recorded
     }
 
 

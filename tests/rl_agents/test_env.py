@@ -434,9 +434,9 @@ def test_candidate_slots_hold_only_couriers_able_to_serve_the_order() -> None:
     assert fz.decide_inputs(sim.state(focus_order=a)).slot_courier == [0]  # no skills: nearest
 
 
-def _legs(per_hour: int) -> Scenario:
+def _legs(per_hour: int, shift_end_s: int = 8000) -> Scenario:
     """A bike at the depot (x=0; 1 m/s, 4 cents/km, ``per_hour`` cents an hour, fixed cost
-    1,500, shift 0-8,000 s), noise off; order ``a`` (300 m out) at 0 s, ``b`` (600 m out) at
+    1,500, shift 0-``shift_end_s``), noise off; order ``a`` (300 m out) at 0 s, ``b`` (600 m out) at
     100 s, while the bike drives to ``a``, ``c`` (300 m the other way) at 2,000 s, while it
     waits at ``b``, each picked up at the depot and due by 5,000 s."""
 
@@ -455,7 +455,7 @@ def _legs(per_hour: int) -> Scenario:
         "cost_per_km_cents": 4,
         "cost_per_hour_cents": per_hour,
         "fixed_cost_cents": 1500,
-        "shift": {"start_s": 0, "end_s": 8000},
+        "shift": {"start_s": 0, "end_s": shift_end_s},
     }
     return Scenario.model_validate(
         {
@@ -498,10 +498,118 @@ def test_rewards_telescope_with_the_leg_under_way_and_the_way_home_counted() -> 
     assert phi[0] == 0.0 and sum(rewards) == pytest.approx(-phi[-1])
     assert phi[-1] == pytest.approx(1500 + 4 * 2.4)
     # With hourly pay the potential counts the bike's hours until it is home: to the end of
-    # its leg and its stop, its route, its wait at its last stop until its shift ends, and
-    # then its way home. At b's decision (100 s): 1,500 + 4 x 0.6 (0 -> 300 -> 0) + 1 cent
-    # a second for 8,000 s to the shift's end and 300 s home from a.
+    # its leg and its stop, its route, its wait at its last stop until the day closes (c,
+    # the day's last order, comes at 2,000 s: before its shift ends) and then its way home.
+    # At b's decision (100 s): 1,500 + 4 x 0.6 (0 -> 300 -> 0) + 1 cent a second for 2,000 s
+    # to the close and 300 s home from a.
     env = DynamicDispatchEnv(_legs(per_hour=3600))
     rewards, _, phi = _play_first_slots(env)
-    assert phi[1] == pytest.approx(1500 + 4 * 0.6 + 8000 + 300)
+    assert phi[1] == pytest.approx(1500 + 4 * 0.6 + 2000 + 300)
     assert sum(rewards) == pytest.approx(-phi[-1])
+
+
+def test_the_last_reward_is_what_the_last_decision_adds_when_the_day_closes_early() -> None:
+    # The legs day with hourly pay: c, the day's last order, is given to the bike at 2,000 s,
+    # while it waits at b; the twin then closes the day when the bike is back from c (every
+    # order released, every route done), 5,100 s before its shift ends at 8,000 s. The
+    # potential ran the bike's wait to its shift's end, so the close gave those hours back in
+    # one lump with the last reward: +5,397.6 (+5,100 cents of wait, less c's 602.4). Now it
+    # waits until the day closes: at b's decision until c's release at 2,000 s (no earlier
+    # close), and the last reward is minus what c adds, 600 s on the clock and 600 m, as its
+    # quote says (the wait until 2,000 s, already counted, is not c's).
+    env = DynamicDispatchEnv(_legs(per_hour=3600))
+    rewards, quoted, phi = _play_first_slots(env)
+    assert quoted[-1] == pytest.approx(600 + 4 * 0.6)
+    assert rewards[-1] == pytest.approx(-quoted[-1], abs=1e-9)
+    # the day's cost: the bike on the clock 0-3,200 s (home from c), 2,400 m, its fixed cost
+    assert phi[-1] == pytest.approx(1500 + 3200 + 4 * 2.4)
+    assert phi[-2] == pytest.approx(phi[-1] - quoted[-1])
+    assert rewards == pytest.approx([-(b - a) for a, b in itertools.pairwise(phi)], abs=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(per_hour=st.integers(0, 20_000), shift_end_s=st.integers(3200, 10_000))
+def test_no_lump_at_the_day_s_close_whatever_the_pay_and_the_shift(
+    per_hour: int, shift_end_s: int
+) -> None:
+    # The legs day played as planned: the bike is home from c at 3,200 s, when the day closes,
+    # whenever its shift ends after that; the last reward is minus c's quote, and every
+    # reward minus the change of the potential, which ends at the day's cost.
+    env = DynamicDispatchEnv(_legs(per_hour, shift_end_s))
+    rewards, quoted, phi = _play_first_slots(env)
+    assert rewards[-1] == pytest.approx(-quoted[-1], rel=1e-9, abs=1e-6)
+    assert rewards == pytest.approx([-(b - a) for a, b in itertools.pairwise(phi)], abs=1e-6)
+    assert phi[-1] == pytest.approx(1500 + per_hour * 3200 / 3600 + 4 * 2.4)
+
+
+def _home_leg() -> Scenario:
+    """Two bikes (4 cents/km, 1 cent a second, fixed cost 1,500), noise off: ``bike1`` at the
+    depot (x=0) on shift 0-1,000 s, ``bike2`` at x=5,000 on shift 1,000-3,000 s; order ``a``
+    (300 m out) at 0 s, ``b`` (x=4,800) at 1,100 s and ``d`` (x=4,700) at 1,200 s, each due
+    by 9,000 s. bike1 takes a, waits there until its shift ends, and drives home 1,000-1,300
+    s, while b and d are decided (bike2 takes them)."""
+
+    def order(name: str, x: int, created: int) -> dict[str, object]:
+        tw = {"start_s": 0, "end_s": 9000}
+        return {
+            "id": name,
+            "location": {"x": x, "y": 0},
+            "created_s": created,
+            "time_windows": [tw],
+        }
+
+    def bike(name: str, x: int, shift: tuple[int, int]) -> dict[str, object]:
+        return {
+            "id": name,
+            "start_location": {"x": x, "y": 0},
+            "cost_per_km_cents": 4,
+            "cost_per_hour_cents": 3600,
+            "fixed_cost_cents": 1500,
+            "shift": {"start_s": shift[0], "end_s": shift[1]},
+        }
+
+    return Scenario.model_validate(
+        {
+            "name": "home-leg",
+            "horizon": {"start_s": 0, "end_s": 10_000},
+            "orders": [order("a", 300, 0), order("b", 4800, 1100), order("d", 4700, 1200)],
+            "vehicles": [bike("bike1", 0, (0, 1000)), bike("bike2", 5000, (1000, 3000))],
+            "stochastic": StochasticParams.deterministic().model_dump(),
+        }
+    )
+
+
+def test_a_home_leg_under_way_is_priced_at_what_is_left_of_it() -> None:
+    # At b's decision (1,100 s) bike1 is 100 s into its 300 s leg home: the potential counts
+    # what is left of it (200 s on the clock; the 300 m are charged on arrival), as it counts
+    # a leg to a customer. Then the day plays as planned and bike2, the last out, decides
+    # when the day closes: each reward after the first is minus its quote (bike2's wait until
+    # its shift's end at 3,000 s, after the day's close when it is back from d, was given
+    # back at the end: the rewards were -3,601.6 and +1,097.6 against quotes of 1,901.6 and
+    # 602.4).
+    env = DynamicDispatchEnv(_home_leg())
+    rewards, quoted = [], []
+    done = False
+    info: dict[str, Any] = {}
+    env.reset(seed=1)
+    while not done:
+        sim, state, decision = env.sim, env._state, env._decision
+        assert state is not None and decision is not None
+        a = int(np.flatnonzero(env.action_masks())[0])
+        courier = decision.slot_courier[a]
+        quoted.append(sim.quote(state.focus_order, courier).cost_delta_cents)
+        if sim.now == 1100.0:
+            assert sim._leg[0] is not None and sim._committed[0] is None  # on its way home
+            waiting = float(sim.orders.penalty_cents[state.focus_order])
+            under_way = 4 * 0.3 + 200  # the 300 m leg, 200 s of it left
+            assert sim.projected_cost_cents() - waiting == pytest.approx(
+                sim.realised_cost_cents() + under_way, abs=1e-9
+            )
+            assert sim.realised_cost_cents() == pytest.approx(1500 + 4 * 0.3 + 1100)
+        _, r, term, trunc, info = env.step(a)
+        rewards.append(r)
+        done = term or trunc
+    assert len(rewards) == 3
+    assert rewards[1:] == pytest.approx([-q for q in quoted[1:]], abs=1e-9)
+    assert env.sim._a_last[0] == 1300.0  # bike1 home as priced
+    assert sum(rewards) == pytest.approx(-info["kpis"]["cost_cents"])

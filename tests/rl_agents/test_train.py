@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import rl_agents.train as train_module
-from rl_agents.env import DynamicDispatchEnv, EnvParams
+from rl_agents.env import REWARD_VERSION, DynamicDispatchEnv, EnvParams
 from rl_agents.expert import (
     ExpertDemonstrations,
     load_demonstrations,
@@ -342,6 +342,9 @@ def test_demos_file_made_for_another_run_is_refused(
         # a record written before it held the twin's version (the ones of sessions 55-60,
         # reused as if the twin still played their days): version 1
         ("twin_version:unrecorded", "how the twin plays the scenario's days\\) version 1, now"),
+        # rewards of another potential (the warm start's value head learns from them)
+        ("REWARD_VERSION", "the rewards version 1, now 2"),
+        ("reward_version:unrecorded", "the rewards version 1, now 2"),
         (None, "no record of the twin's versions"),
     ],
 )
@@ -373,6 +376,7 @@ def test_stale_demos_file_is_recomputed_with_a_warning(
     assert (fresh["draws_version"], fresh["kpi_version"]) == (DRAWS_VERSION, KPI_VERSION)
     assert fresh["features_version"] == FEATURES_VERSION
     assert fresh["twin_version"] == twin_version(tiny)
+    assert fresh["reward_version"] == REWARD_VERSION
 
 
 def test_old_demos_file_of_other_days_is_refused(
