@@ -59,7 +59,8 @@ from simulation.world import World, compile_world
 ENV_ID = "dispatchlab/DynamicDispatch-v0"
 #: The version of the rewards (the potential they are minus the change of). Bumped whenever a
 #: day played alike gives other per-step rewards; a demonstrations file records it (its
-#: rewards train the warm start's value head), one of another version is recomputed.
+#: rewards train the warm start's value head, and its ``rollout`` expert chose by the
+#: potential), one of another version is recomputed.
 #: 1: until session 73 (files that record none); 2: session 74: a courier done waits until the
 #: day closes (every order released, every route done) when that comes before its shift ends,
 #: as the twin plays it (it waited until its shift's end: the close gave the hours back in one
