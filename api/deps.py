@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 
 from api.context import ServiceContext
 from api.core.errors import error_response
@@ -121,20 +122,54 @@ def needs_key(path: str) -> bool:
 
 async def unauthenticated(request: Request, ctx: ServiceContext) -> JSONResponse | None:
     """The 401 answer of a request to an endpoint that takes an API key, when it has no valid
-    one; else None (a valid key, an open endpoint, auth disabled).
+    one, or the 403 when its key may not use that endpoint; else None (a key the endpoint
+    takes, an open endpoint, auth disabled).
 
     For the checks answered before the endpoint's own key check (the body middleware's, the
     JSON parse FastAPI makes before the dependencies): a caller without a valid key gets the
-    401, never a 422 about its body or ``Idempotency-Key``.
+    401, and one whose key has another role the 403, never a 422 about its body or
+    ``Idempotency-Key`` (a key of another role got the 422 for a body that is not JSON,
+    repeats a key or holds a NUL, and the 403 for any other body).
     """
     if not ctx.settings.auth_enabled or not needs_key(request.url.path):
         return None
     if isinstance(getattr(request.state, "principal", None), Principal):
-        return None
+        return None  # the endpoint's dependencies ran: its role was checked there
     try:
-        await get_principal(request, ctx, request.headers.get(api_key_header.model.name))
+        principal = await get_principal(
+            request, ctx, request.headers.get(api_key_header.model.name)
+        )
+        role = endpoint_role(request)
+        if role is not None:
+            check_role(principal, role)
     except HTTPException as exc:
         return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+    return None
+
+
+#: The attribute of a :func:`require` dependency that holds the role it lets through.
+REQUIRED_ROLE = "required_role"
+
+#: The app state's list of the routers it includes (:func:`endpoint_role` matches a request
+#: against their routes before the app's own routing)
+ROUTERS = "routers"
+
+
+def endpoint_role(request: Request) -> Role | None:
+    """The role the endpoint that ``request`` reaches requires (:func:`require`), or None
+    (no such endpoint, or any valid key may call it)."""
+    route = request.scope.get("route")
+    if route is None:  # before the routing (the body middleware): match the request here
+        routers: Sequence[APIRouter] = getattr(request.app.state, ROUTERS, ())
+        candidates = (candidate for router in routers for candidate in router.routes)
+        route = next((c for c in candidates if c.matches(request.scope)[0] == Match.FULL), None)
+    pending = list(getattr(getattr(route, "dependant", None), "dependencies", ()))
+    while pending:
+        dependant = pending.pop()
+        role = getattr(dependant.call, REQUIRED_ROLE, None)
+        if isinstance(role, Role):
+            return role
+        pending.extend(dependant.dependencies)
     return None
 
 
@@ -171,6 +206,7 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
         return check_role(principal, role)
 
     check.__name__ = f"require_{role.value}"
+    setattr(check, REQUIRED_ROLE, role)  # read by endpoint_role
     return check
 
 

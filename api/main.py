@@ -23,6 +23,7 @@ from api.core.errors import install_error_handlers
 from api.core.metrics import Metrics
 from api.core.middleware import ServiceMiddleware
 from api.db.session import make_engine, make_sessionmaker, migrate
+from api.deps import ROUTERS
 from api.jobs import JobService, TaskRegistry
 from api.jobs.executors import Executor, LocalExecutor
 from api.routes import health, jobs, keys
@@ -331,15 +332,14 @@ def create_app(
     app.add_exception_handler(idempotency.Replayed, _replayed)
     install_docs(app)
     # the solve endpoints first: routes are matched in order, and they carry the load
-    for router in _solve_routers(ctx.registry):
-        app.include_router(router)
-    app.include_router(health.router)
-    app.include_router(jobs.router)
-    app.include_router(keys.router)
+    routers = [*_solve_routers(ctx.registry), health.router, jobs.router, keys.router]
     if settings.demo:
         from api.routes import demo
 
-        app.include_router(demo.router)
+        routers.append(demo.router)
+    for router in routers:
+        app.include_router(router)
+    setattr(app.state, ROUTERS, routers)  # the body middleware's role check (endpoint_role)
     return app
 
 

@@ -90,6 +90,16 @@ class ServiceMiddleware:
                 )
                 return
             if scope["method"] in {"POST", "PUT", "PATCH"}:
+                encoding = content_encoding(scope)
+                if encoding is not None:
+                    # a compressed body was read as text: 422 "not valid UTF-8 at byte 1"
+                    answer = await self._unauthenticated(scope) or error_response(
+                        415,
+                        f"Content-Encoding {encoding!r} is not supported: send the body "
+                        "uncompressed, as JSON with Content-Type: application/json",
+                    )
+                    await answer(scope, receive, send_wrapper)
+                    return
                 body = await _read_body(scope, receive, limit)
                 if body is None:
                     self.ctx.metrics.rejections.labels("body_too_large").inc()
@@ -263,6 +273,19 @@ def nul_string_field(body: bytes) -> str | None:
         elif isinstance(item, list):
             stack.extend(((*path, i), inner) for i, inner in reversed(list(enumerate(item))))
     return None
+
+
+def content_encoding(scope: Scope) -> str | None:
+    """The request's ``Content-Encoding`` when it is not ``identity`` (the body is
+    compressed or otherwise encoded, which the service does not decode), else None."""
+    values = [
+        value.decode("latin-1").strip()
+        for name, value in scope.get("headers", [])
+        if name == b"content-encoding"
+    ]
+    coded = [v for part in values for v in (p.strip() for p in part.split(",")) if v]
+    unsupported = [v for v in coded if v.lower() != "identity"]
+    return ", ".join(unsupported) if unsupported else None
 
 
 def _default_result(status: int) -> str:

@@ -9,6 +9,7 @@ about the request: it gets the 401.
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
@@ -181,3 +182,72 @@ def test_a_body_not_sent_as_json_without_a_valid_key_is_401_not_415(
     assert answer.status_code == 401, answer.text
     answer = client.post("/v1/routes", content=b"hello", headers={**plain, **keys["oms"]})
     assert answer.status_code == 415, answer.text
+
+
+#: (path, a role whose keys may not use it): a key of another role gets the 403
+OTHER_ROLE = [
+    ("/v1/allocations", "planner"),
+    ("/v1/routes", "researcher"),
+    ("/v1/simulations", "oms"),
+    ("/v1/policies/evaluate", "planner"),
+    ("/v1/keys", "oms"),
+]
+
+
+#: the bodies of :data:`REFUSED_EARLY` (each refused whatever the endpoint), and one that is not
+BAD_BODIES = [(name, body) for name, _, body, idem in REFUSED_EARLY if "\x00" not in idem]
+
+
+@pytest.mark.shares_service
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [*BAD_BODIES, ("a JSON object", b"{}")],
+    ids=[name for name, _ in BAD_BODIES] + ["a JSON object"],
+)
+@pytest.mark.parametrize(("path", "role"), OTHER_ROLE, ids=[p for p, _ in OTHER_ROLE])
+def test_a_body_refused_early_from_a_key_of_another_role_is_403_not_422(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    name: str,
+    body: bytes,
+    path: str,
+    role: str,
+) -> None:
+    """A key that may not use the endpoint got the 422 about a body refused before the
+    endpoint's role check (not JSON, a repeated key, a NUL, not UTF-8) and the 403 for any
+    other body: it now gets the 403 whatever the body, as a caller without a key the 401."""
+    answer = client.post(path, content=body, headers={**JSON, **keys[role]})
+    assert answer.status_code == 403, (name, answer.text)
+    assert answer.json()["message"].startswith("this endpoint needs a key with role")
+    if name != "a JSON object":  # a key the endpoint takes still learns what is wrong
+        assert client.post(path, content=body, headers={**JSON, **keys["admin"]}).status_code == 422
+
+
+@pytest.mark.shares_service
+@pytest.mark.parametrize("encoding", ["gzip", "br", "deflate, gzip"])
+def test_a_compressed_body_is_415_naming_the_encoding(
+    client: TestClient, keys: dict[str, dict[str, str]], encoding: str
+) -> None:
+    """A body sent with a ``Content-Encoding`` (an OMS gzipping its requests) was read as
+    text: 422 "(body): not valid UTF-8 at byte 1". The service does not decode bodies: 415
+    naming the encoding; the 401 / 403 first for a key that may not call the endpoint."""
+    raw = gzip.compress(_allocation())
+    headers = {**JSON, "Content-Encoding": encoding}
+    answer = client.post("/v1/allocations", content=raw, headers={**headers, **keys["oms"]})
+    assert answer.status_code == 415, answer.text
+    assert answer.json()["message"] == (
+        f"Content-Encoding {encoding!r} is not supported: send the body uncompressed, "
+        "as JSON with Content-Type: application/json"
+    )
+    assert client.post("/v1/allocations", content=raw, headers=headers).status_code == 401
+    other = {**headers, **keys["planner"]}
+    assert client.post("/v1/allocations", content=raw, headers=other).status_code == 403
+
+
+@pytest.mark.shares_service
+def test_a_body_sent_with_content_encoding_identity_is_answered(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """``identity`` is no encoding at all: the body is read as it is."""
+    headers = {**JSON, **keys["oms"], "Content-Encoding": "identity"}
+    assert client.post("/v1/allocations", content=_allocation(), headers=headers).status_code == 200
