@@ -285,13 +285,34 @@ def _stops_done(
 ) -> tuple[set[tuple[str, StopKind]], dict[str, str], dict[str, tuple[Any, int]]]:
     """The tasks of the stored plan ``old`` done by ``now_s`` (their stop started before
     it), the courier that picked up each parcel on board, and each courier's last stop
-    started (its place and departure)."""
+    started (its place and departure).
+
+    A job delivered in ``old`` without a pickup stop anywhere in it has its parcel on board
+    of the delivering courier already: ``old`` is a re-plan made after that pickup (a
+    re-plan's routes hold only the stops still to do, its parcels on board delivery-only), so
+    the pickup is done. Re-planned again, such a parcel was taken for one still at its node:
+    its pin released ("the pickup-and-delivery partner is missing"), its courier sent back
+    to pick it up, or the order dropped for cost with the parcel in the van. A job with no
+    pickup at all (a scenario without nodes) is unaffected (:func:`replan_jobs` reads this
+    only for jobs with a pickup).
+    """
     done: set[tuple[str, StopKind]] = set()
     picked_by: dict[str, str] = {}  # job -> the courier that picked it up
     last_stop: dict[str, tuple[Any, int]] = {}
+    picked_up = {
+        stop.order_id
+        for route in old.routes
+        for stop in route.stops
+        if stop.kind == StopKind.PICKUP
+    }
     for route in old.routes:
         for stop in route.stops:
-            if stop.start_s < now_s and stop.order_id is not None and stop.kind != StopKind.BREAK:
+            if stop.order_id is None or stop.kind == StopKind.BREAK:
+                continue
+            if stop.kind == StopKind.DELIVERY and stop.order_id not in picked_up:
+                done.add((stop.order_id, StopKind.PICKUP))  # on board since an earlier plan
+                picked_by[stop.order_id] = route.vehicle_id
+            if stop.start_s < now_s:
                 done.add((stop.order_id, stop.kind))
                 if stop.kind == StopKind.PICKUP:
                     picked_by[stop.order_id] = route.vehicle_id
@@ -312,12 +333,37 @@ def _cancelled(
     return cancelled - set(too_late), too_late
 
 
+def _breaks_taken(old: Plan, scenario: Scenario, now_s: int) -> dict[str, tuple[set[int], int]]:
+    """Per courier, the indices of its vehicle breaks the stored plan ``old`` has it start
+    before ``now_s`` (taken, or under way), and when the last of them ends."""
+    from solvers.validate import match_breaks
+
+    breaks = {v.id: v.breaks for v in scenario.vehicles}
+    out: dict[str, tuple[set[int], int]] = {}
+    for route in old.routes:
+        own = breaks.get(route.vehicle_id, [])
+        matched = match_breaks(route.stops, own)
+        for stop in route.stops:
+            b = matched.get(id(stop))
+            if stop.kind != StopKind.BREAK or b is None or stop.start_s >= now_s:
+                continue
+            taken, until = out.get(route.vehicle_id, (set(), 0))
+            taken.add(next(k for k, mine in enumerate(own) if mine is b))
+            out[route.vehicle_id] = (taken, max(until, stop.departure_s))
+    return out
+
+
 def _replan_vehicles(
-    scenario: Scenario, req: ReoptimiseCreate, last_stop: dict[str, tuple[Any, int]]
+    scenario: Scenario,
+    req: ReoptimiseCreate,
+    last_stop: dict[str, tuple[Any, int]],
+    taken: dict[str, tuple[set[int], int]],
 ) -> list[Vehicle]:
     """The couriers of a re-plan: each starts where it is (its ``courier_positions`` entry,
     else its last stop started, :func:`_stops_done`), its shift from ``now_s`` at the
-    earliest."""
+    earliest, without the breaks it has taken (:func:`_breaks_taken`: a courier took again
+    a break it had started before ``now_s``) and, without a position given, no earlier than
+    the end of the break it is on."""
     positions = {p.vehicle_id: (p.location, p.available_s) for p in req.courier_positions}
     vehicles = []
     for vehicle in scenario.vehicles:
@@ -329,6 +375,11 @@ def _replan_vehicles(
             update["start_location"] = where[0]
             update["end_location"] = vehicle.end
             start_s = max(start_s, where[1])
+        done_breaks, on_break_until = taken.get(vehicle.id, (set(), 0))
+        if done_breaks:
+            update["breaks"] = [b for k, b in enumerate(vehicle.breaks) if k not in done_breaks]
+            if vehicle.id not in positions:
+                start_s = max(start_s, on_break_until)
         update["shift"] = TimeWindow(start_s=min(start_s, shift.end_s), end_s=shift.end_s)
         vehicles.append(vehicle.model_copy(update=update))
     return vehicles
@@ -442,9 +493,10 @@ def replan_preview(
     None when the task would fail on its own input first (its error, named by the task)."""
     done, picked_by, last_stop = _stops_done(old, req.now_s)
     cancelled, _ = _cancelled(old, scenario, completed, req)
+    taken = _breaks_taken(old, scenario, req.now_s)
     try:
         updated = _kept_scenario(
-            scenario, cancelled, req, _replan_vehicles(scenario, req, last_stop)
+            scenario, cancelled, req, _replan_vehicles(scenario, req, last_stop, taken)
         )
         lines = _kept_lines(old, updated, cancelled)
         routing, _, initial, stored_stops = replan_jobs(
@@ -822,7 +874,10 @@ def reoptimise(
     done, picked_by, last_stop = _stops_done(old, now)
     cancelled, too_late = _cancelled(old, scenario, completed, req)
 
-    updated = _kept_scenario(scenario, cancelled, req, _replan_vehicles(scenario, req, last_stop))
+    taken = _breaks_taken(old, scenario, now)
+    updated = _kept_scenario(
+        scenario, cancelled, req, _replan_vehicles(scenario, req, last_stop, taken)
+    )
     lines = _kept_lines(old, updated, cancelled)
     method = "kept"
     unfilled: list[str] = []

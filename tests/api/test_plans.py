@@ -659,6 +659,87 @@ def test_a_parcel_on_board_never_moves_to_another_courier(
     assert f"vehicle {route.vehicle_id}: order o1: arrives at" in line
 
 
+def _replan(
+    client: TestClient, keys: dict[str, dict[str, str]], plan_id: str, now_s: int
+) -> dict[str, Any]:
+    """The answer of re-optimising the stored plan ``plan_id`` at ``now_s``, nothing else new."""
+    answer = client.post(
+        f"/v1/plans/{plan_id}/reoptimise",
+        json={"now_s": now_s, "routing": {"time_limit_s": 0.3, "seed": 1}},
+        headers=keys["oms"],
+    )
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def _stops_of(plan: dict[str, Any]) -> dict[str, list[tuple[str | None, str]]]:
+    """Per courier, its stops' (order, kind)."""
+    return {
+        r["vehicle_id"]: [(s["order_id"], s["kind"]) for s in r["stops"]] for r in plan["routes"]
+    }
+
+
+def test_a_parcel_on_board_stays_on_board_when_the_re_plan_is_re_planned(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """A re-plan's routes hold only the stops still to do: a parcel picked up before its
+    ``now_s`` is a delivery without a pickup there. Re-planned again, that parcel was taken
+    for one still at its node: its pin released ("the pickup-and-delivery partner is
+    missing"), its courier sent back to the node to pick it up again (or the order dropped
+    for cost, the parcel in the van). Now a re-plan of the re-plan, at the same ``now_s`` and
+    later, keeps the parcel on board of its courier, delivery only."""
+    old = Plan.model_validate(made["plan"])
+    route = next(r for r in old.routes if any(s.order_id == "o1" for s in r.stops))
+    pickup = next(s for s in route.stops if s.order_id == "o1" and s.kind is StopKind.PICKUP)
+    delivery = next(s for s in route.stops if s.order_id == "o1" and s.kind is StopKind.DELIVERY)
+    now = pickup.start_s + 1  # o1 is on board
+    assert delivery.start_s >= now
+    first = _replan(client, keys, made["plan_id"], now)
+    assert _stops_of(first["plan"])[route.vehicle_id].count(("o1", "delivery")) == 1
+    plan_id = first["plan_id"]
+    for later in (now, now + 1):
+        again = _replan(client, keys, plan_id, later)
+        stops = _stops_of(again["plan"])
+        assert ("o1", "pickup") not in [st for kept in stops.values() for st in kept]
+        assert stops[route.vehicle_id].count(("o1", "delivery")) == 1
+        assert not [d for d in _diagnosis(again) if "pins released" in d or d.startswith("o1:")]
+        plan_id = again["plan_id"]
+
+
+def test_a_break_taken_before_now_is_not_taken_again_by_the_re_plan(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A re-plan kept every vehicle break: a courier that had started its break before
+    ``now_s`` was planned to take it again (in its window, after ``now_s``), its deliveries
+    later. Now that break is taken (and the courier free once it ends), in the re-plan and in
+    a re-plan of it."""
+    body = _plan_body(replications=0)
+    for vehicle in body["scenario"]["vehicles"]:
+        vehicle["breaks"] = [{"window": {"start_s": 0, "end_s": 20000}, "duration_s": 1800}]
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    made = answer.json()
+    old = Plan.model_validate(made["plan"])
+    route, rest = next(
+        (r, r.stops[k + 1 :])
+        for r in old.routes
+        for k, s in enumerate(r.stops)
+        if s.kind is StopKind.BREAK and k + 1 < len(r.stops)
+    )
+    taken = next(s for s in route.stops if s.kind is StopKind.BREAK)
+    now = taken.start_s + 1  # on its break, with stops still to do after it
+    assert any(s.order_id is not None for s in rest)
+    plan_id = made["plan_id"]
+    for later in (now, now + 1):
+        result = _replan(client, keys, plan_id, later)
+        [replanned] = [r for r in result["plan"]["routes"] if r["vehicle_id"] == route.vehicle_id]
+        assert replanned["stops"], result
+        assert [s for s in replanned["stops"] if s["kind"] == "break"] == []
+        assert replanned["stops"][0]["arrival_s"] >= taken.departure_s
+        plan_id = result["plan_id"]
+
+
 @pytest.mark.shares_service
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_an_initial_plan_the_router_refuses_is_422_from_the_request_root(
