@@ -219,12 +219,23 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
     skus.update(line.sku for order in scenario.orders for line in order.lines)
     own_pickup = {o.id: o.pickup.location for o in scenario.orders if o.pickup}
     alloc_nodes: dict[str, set[str]] = {}
+    shipped: dict[tuple[str, str], int] = {}
     for line in plan.allocation:
         if line.order_id not in order_ids or line.node_id not in node_ids or line.sku not in skus:
             return False
         if line.order_id in own_pickup:
             return False  # not allocated to nodes (see _PlanRoutes)
+        key = (line.order_id, line.sku)
+        shipped[key] = shipped.get(key, 0) + line.quantity
         alloc_nodes.setdefault(line.order_id, set()).add(line.node_id)
+    if shipped:
+        ordered: dict[tuple[str, str], int] = {}
+        for order in scenario.orders:
+            for order_line in order.lines:
+                key = (order.id, order_line.sku)
+                ordered[key] = ordered.get(key, 0) + order_line.quantity
+        if any(total > ordered.get(key, 0) for key, total in shipped.items()):
+            return False  # more than the order holds (see _PlanRoutes)
     vehicle_ids = {vehicle.id for vehicle in scenario.vehicles}
     num_breaks = {vehicle.id: len(vehicle.breaks) for vehicle in scenario.vehicles}
     routed: set[str] = set()
@@ -298,6 +309,7 @@ class _PlanRoutes:
         node_at: dict[int, int] = {}
         for n, node in enumerate(world.nodes):
             node_at.setdefault(node.location, n)
+        shipped: dict[tuple[int, int], int] = {}  # (order, SKU) -> units allocated so far
         for k, line in enumerate(plan.allocation):
             where = f"plan.allocation.{k}"
             o = world.order_index.get(line.order_id)
@@ -312,6 +324,12 @@ class _PlanRoutes:
                 raise InputError(f"{where}.sku", f"unknown SKU {line.sku!r}")
             if world.orders.pickup_location[o] >= 0:  # the twin would pick nothing there
                 raise InputError(f"{where}.order_id", own_pickup_allocated(line.order_id))
+            ordered = sum(q for s, q in world.orders.lines[o] if s == sku)
+            total = shipped.get((o, sku), 0) + line.quantity
+            problem = over_allocated(line.order_id, line.sku, ordered, total)
+            if problem is not None:
+                raise InputError(f"{where}.{problem[0]}", problem[1])
+            shipped[(o, sku)] = total
             self.alloc.setdefault(o, {}).setdefault(n, []).append((sku, line.quantity))
         orders = world.orders
         for r, route in enumerate(plan.routes):
@@ -467,6 +485,23 @@ def own_pickup_allocated(order_id: str) -> str:
         f"order {order_id!r} has a pickup of its own: it is a pickup-and-delivery job, not "
         "allocated to fulfilment nodes (nothing is picked for it at a node)"
     )
+
+
+def over_allocated(order_id: str, sku: str, ordered: int, total: int) -> tuple[str, str] | None:
+    """The field (of a plan's allocation line) and reason when the plan allocates ``total``
+    units of ``sku`` to order ``order_id``, which orders ``ordered``: more than it holds (a
+    node short of stock ships what it has, so a line of a million units emptied the node's
+    shelf for the day's other orders, without a word), or a SKU it has no line of; else None.
+    """
+    if ordered == 0:
+        return "sku", f"order {order_id!r} has no line of SKU {sku!r}"
+    if total > ordered:
+        return (
+            "quantity",
+            f"the plan allocates {total} units of {sku!r} to order {order_id!r}, which "
+            f"orders {ordered}",
+        )
+    return None
 
 
 def own_pickup_elsewhere(order_id: str) -> str:

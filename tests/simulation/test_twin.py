@@ -1619,6 +1619,23 @@ def _stop(order_id: str, kind: StopKind, x: float | None = None) -> PlannedStop:
             "plan.allocation.0.node_id",
             "unknown node 'depot:v2'",
         ),
+        (  # more than the order holds: the node shipped what it had, emptying its shelf
+            Plan(
+                allocation=[AllocationLine(order_id="a", sku="A", node_id="depot:v1", quantity=2)]
+            ),
+            "plan.allocation.0.quantity",
+            "the plan allocates 2 units of 'A' to order 'a', which orders 1",
+        ),
+        (  # counted over the order's lines of the SKU, at every node
+            Plan(
+                allocation=[
+                    AllocationLine(order_id="a", sku="A", node_id="depot:v1", quantity=1),
+                    AllocationLine(order_id="a", sku="A", node_id="depot:v1", quantity=1),
+                ]
+            ),
+            "plan.allocation.1.quantity",
+            "the plan allocates 2 units of 'A' to order 'a', which orders 1",
+        ),
         (
             Plan(routes=[Route(vehicle_id="v1", stops=[_stop("a", StopKind.PICKUP, x=7)])]),
             "plan.routes.0.stops.0.location",
