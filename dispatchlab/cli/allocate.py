@@ -114,6 +114,12 @@ def allocate_cmd(
     if scenario:
         loaded = _read_scenario(request)
         note_input(source, type(loaded).model_fields)
+        if loaded.orders and not loaded.nodes:  # a routing instance: "optimal", 0 orders
+            raise fail(
+                f"{source}: nodes: the scenario has no fulfilment nodes, so nothing to "
+                f"allocate (its {len(loaded.orders)} orders are courier jobs: plan them with "
+                "dispatchlab route)"
+            )
         req = AllocationRequest.from_scenario(loaded)
         own = [o.id for o in loaded.orders if o.pickup is not None] if loaded.nodes else []
         if own and not quiet:  # left out of the request: say so, not without a word

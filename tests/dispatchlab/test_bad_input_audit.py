@@ -90,3 +90,17 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path, run_here:
         code, err = run_here("serve", "--port", str(port), "--data-dir", str(tmp_path))
     assert code == 2
     _one_line(err, f"--port: cannot listen on 127.0.0.1:{port}", "in use")
+
+
+def test_allocating_a_scenario_without_nodes_is_one_line_and_exit_2() -> None:
+    """A routing instance (Solomon: 100 orders, no fulfilment node) given to ``allocate
+    --scenario`` was "optimal" at cost 0 with ``num_orders`` 0: every order dropped without a
+    word. Nothing can be allocated without a node: exit 2 naming the file and the field."""
+    path = Path(__file__).parents[2] / "data" / "instances" / "solomon" / "C101.txt"
+    result = runner.invoke(app, ["allocate", str(path), "--scenario", "-q", "--out", "-"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: {path}: nodes: the scenario has no fulfilment nodes, so nothing to allocate "
+        "(its 100 orders are courier jobs: plan them with dispatchlab route)\n"
+    )
+    assert result.stdout == ""
