@@ -380,7 +380,13 @@ def _replan_vehicles(
             update["breaks"] = [b for k, b in enumerate(vehicle.breaks) if k not in done_breaks]
             if vehicle.id not in positions:
                 start_s = max(start_s, on_break_until)
-        update["shift"] = TimeWindow(start_s=min(start_s, shift.end_s), end_s=shift.end_s)
+        start_s = min(start_s, shift.end_s)
+        update["shift"] = TimeWindow(start_s=start_s, end_s=shift.end_s)
+        if where is not None:
+            # on the road (or free at its position): its time runs from now, so the router
+            # may not delay its departure to shorten the route (a courier on its way to a
+            # stop due at once was planned to idle there until the window's end)
+            update["latest_start_s"] = start_s
         vehicles.append(vehicle.model_copy(update=update))
     return vehicles
 
