@@ -247,7 +247,8 @@ def job_at_stop(job_id: str | None, job_status: str | None, *, unconfirmed: bool
 
 async def _key_first(request: Request) -> JSONResponse | None:
     """The 401 of a request refused before its endpoint's key check (FastAPI parses the JSON
-    body before it resolves the dependencies) that has no valid key, else None."""
+    body before it resolves the dependencies) that has no valid key, or the 403 of one whose
+    key's role the endpoint does not take, else None."""
     from api.deps import unauthenticated
 
     ctx = getattr(request.app.state, "ctx", None)

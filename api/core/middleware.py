@@ -174,9 +174,10 @@ class ServiceMiddleware:
                 self._audit(scope, state, status, elapsed)
 
     async def _unauthenticated(self, scope: Scope) -> JSONResponse | None:
-        """The 401 of a request refused here whose endpoint takes an API key it lacks: the
-        key is checked first (a caller without one got the 422 about its body or its
-        ``Idempotency-Key``, the retry of an answered request included), else None."""
+        """The 401 of a request refused here whose endpoint takes an API key it lacks, or the
+        403 of one whose key's role the endpoint does not take: the key is checked first (a
+        caller without one got the 422 about its body or its ``Idempotency-Key``, the retry
+        of an answered request included), else None."""
         from starlette.requests import Request
 
         from api.deps import unauthenticated
