@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from solvers.allocation.highs_model import AllocationModel
+from solvers.allocation.highs_model import FAILED, AllocationModel
 from solvers.allocation.problem import I64, Problem
 
 
@@ -23,12 +23,16 @@ class CompactOutcome:
     """Answer of one compact MIP run."""
 
     x: I64 | None  # None: no feasible allocation in time (or one breaking a limit)
-    bound: float  # HiGHS dual bound (currency units); -inf when the root was not solved
+    bound: float  # HiGHS dual bound (currency units); -inf: root not solved, or HiGHS failed
     status: str
     nodes: int
+    #: HiGHS failed (an error status such as "Memory limit reached", an exception): no bound
+    failed: bool = False
 
     def note(self) -> str:
         """The run's note for the answer: its status and its bound, if it has one."""
+        if self.failed:
+            return f"compact MIP: {self.status}, no bound"
         if not np.isfinite(self.bound):
             return f"compact MIP: {self.status}, no bound (stopped before its root LP ended)"
         return f"compact MIP: {self.status}, bound {self.bound:.4f}"
@@ -61,4 +65,10 @@ def solve_compact(
     x = model.units() if model.has_solution() else None
     if x is not None and prob.violations(x):
         x = None
-    return CompactOutcome(x=x, bound=model.mip_bound(), status=status, nodes=model.mip_nodes())
+    return CompactOutcome(
+        x=x,
+        bound=model.mip_bound(),
+        status=status,
+        nodes=model.mip_nodes(),
+        failed=model.h.getModelStatus() in FAILED,
+    )

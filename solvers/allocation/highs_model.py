@@ -44,10 +44,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +64,19 @@ from solvers.cancel import cancel_with, cancelled, current_cancel  # re-exported
 #: :func:`highs_used`, which decides whether a pyomo worker may be forked from it
 _banner_done = False
 
+log = logging.getLogger(__name__)
+#: model statuses of a run that failed: it has no bound, whatever HiGHS' information holds
+FAILED = frozenset(
+    {
+        highspy.HighsModelStatus.kNotset,
+        highspy.HighsModelStatus.kLoadError,
+        highspy.HighsModelStatus.kModelError,
+        highspy.HighsModelStatus.kPresolveError,
+        highspy.HighsModelStatus.kSolveError,
+        highspy.HighsModelStatus.kPostsolveError,
+        highspy.HighsModelStatus.kMemoryLimit,
+    }
+)
 #: a unit column this close to an integer is that integer (HiGHS' MIP feasibility tolerance)
 UNIT_TOL = 1e-6
 #: time limit of the LP that turns a fractional MIP answer into integral units
@@ -146,7 +161,8 @@ def new_highs(threads: int | None = None) -> highspy.Highs:
 
 
 def dual_bound(h: highspy.Highs) -> float:
-    """Dual bound of ``h``'s last MIP run (currency units); -inf when its root LP did not end.
+    """Dual bound of ``h``'s last MIP run (currency units); -inf when its root LP did not end
+    or the run failed (a model status in :data:`FAILED`).
 
     HiGHS (1.16) starts its root node from the bound its columns' own bounds give
     (every column at its cheapest bound, every row ignored, :func:`column_floor`) and reports
@@ -155,6 +171,10 @@ def dual_bound(h: highspy.Highs) -> float:
     bound goes through here (the allocation models, the pattern MIPs of ``lns``, the Pyomo
     reference's HiGHS).
     """
+    if h.getModelStatus() in FAILED:
+        # a run that failed (HiGHS' error, an exception: see :func:`run_highs`) leaves its
+        # information unset, where the bound reads 0, which is no bound
+        return -np.inf
     bound = float(h.getInfo().mip_dual_bound)
     if not np.isfinite(bound) or h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
         return bound
@@ -216,21 +236,47 @@ def run_highs(h: highspy.Highs) -> highspy.HighsStatus:
     (an error, model status "Not Set"), which :func:`prepare_scheduler` avoids for the
     counts this module's runs set; a scheduler sized behind its back (a HiGHS call outside
     this module in the same thread) is caught by the refusal and the run retried once on a
-    fresh scheduler.
+    fresh scheduler. An exception out of the run is its error (:func:`_run_guarded`): no
+    caller sees one, and :func:`status_text` names it.
     """
     _, value = h.getOptionValue("threads")
     want = int(value)
     prepare_scheduler(want or None)
-    status = h.run()
+    status = _run_guarded(h)
     if (
         want
         and status == highspy.HighsStatus.kError
         and h.getModelStatus() == highspy.HighsModelStatus.kNotset
+        and h not in _failures
     ):
         _scheduler.size = None  # sized elsewhere: not what this module last ran
         prepare_scheduler(want)
-        status = h.run()
+        status = _run_guarded(h)
     return status
+
+
+#: the error each HiGHS instance's last run raised (absent: its last run raised none)
+_failures: weakref.WeakKeyDictionary[highspy.Highs, str] = weakref.WeakKeyDictionary()
+
+
+def _run_guarded(h: highspy.Highs) -> highspy.HighsStatus:
+    """``h.run()``; an exception it raises becomes an error status with no solution.
+
+    A C++ exception HiGHS does not catch itself reaches Python as the exception pybind11
+    maps it to (``std::bad_alloc``: MemoryError; other ``std::exception``: RuntimeError).
+    The instance's solution and information are cleared then (they could be an earlier
+    run's), its model status reads "Not Set" and :func:`status_text` names the exception:
+    every caller treats it as a run that found nothing, as it does HiGHS' own errors.
+    """
+    _failures.pop(h, None)
+    try:
+        return h.run()
+    except Exception as exc:  # any failure of the run is the run's error
+        _failures[h] = f"{type(exc).__name__}: {exc}"
+        log.warning("HiGHS run failed: %s", _failures[h])
+        with contextlib.suppress(Exception):  # an instance the error left unusable
+            h.clearSolver()
+        return highspy.HighsStatus.kError
 
 
 def run_in_threads(step: Callable[[], bool], workers: int, name: str) -> None:
@@ -307,11 +353,15 @@ class Deadline:
 
 
 def status_text(h: highspy.Highs) -> str:
-    """HiGHS' model status text, an interrupt named for its cause (the deadline or a cancel).
+    """HiGHS' model status text, an interrupt named for its cause (the deadline or a cancel),
+    a run that raised as "Solver error (<the exception>)".
 
     :class:`Deadline` stops HiGHS through its interrupt callbacks, which HiGHS reports as
     "Interrupted by user", as if someone had pressed Ctrl-C.
     """
+    failure = _failures.get(h)
+    if failure is not None:
+        return f"Solver error ({failure})"
     status = h.getModelStatus()
     if status == highspy.HighsModelStatus.kInterrupt:
         return "Cancelled" if cancelled() else "Time limit reached"

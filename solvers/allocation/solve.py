@@ -23,6 +23,7 @@ from solvers.allocation.heuristics import (
     solve_residual,
 )
 from solvers.allocation.highs_model import (
+    FAILED,
     SMALL_MIP_OPTIONS,
     AllocationModel,
     Duals,
@@ -1015,10 +1016,13 @@ def _online(
         model.set_options(**SMALL_MIP_OPTIONS)
     model.set_start(x_start)
     report_phase(INTEGER_PHASE)  # the joint compact MIP from the warm start
-    model.run(max(solve_end - time.perf_counter(), 0.01))
+    status = model.run(max(solve_end - time.perf_counter(), 0.01))
     stats.mip_pairs = prob.num_pairs
     stats.mip_nodes = model.mip_nodes()
     stats.mip_s = round(time.perf_counter() - t0, 6)
+    if not model.has_solution() and model.h.getModelStatus() in FAILED:
+        stats.notes.append(f"MIP failed ({status}): myopic answer")
+        return x_start, None
     if not model.has_solution():
         stats.notes.append("MIP found nothing in time: myopic answer")
         return x_start, None
