@@ -1,0 +1,461 @@
+"""Dispatch policies against a baseline on paired city days (docs/simulation.md's on-time tables).
+
+Each run plays one day of the twin: ``simulate(generate_city(seed=S, num_orders=N,
+num_nodes=M, num_couriers=C, params=CityParams(generator_version=G)), policy=P, seed=s,
+params=SimParams(take_vehicle_breaks=B))`` (noise on, the generated day's own orders), for
+every day, breaks on and off, policy and replication seed ``s``. Every policy plays the same
+replication seeds on a day, so the days are paired (common random numbers); the first policy
+of ``--policies`` is the baseline the others are compared with. The defaults are the runs of
+docs/simulation.md's ``insertion:ontime`` against ``insertion`` tables (the 8 days the rule
+was checked on and the 4 held-out days, seeds 0-9, breaks on and off; about 10 minutes of
+CPU)::
+
+    flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/simulation_policies.py \\
+        --workers 2
+
+A day is named ``NsS`` (N orders, generator seed S) with the docs' nodes and couriers for
+its size (100 orders: 3 nodes, 8 couriers; 500: 5, 20; 1,500: 20, 40; 5,000: 20, 100),
+``NsSnMcC`` for M nodes and C couriers, and ``v2`` at the end for generator version 2's fleet
+(``1500s1v2``); ``tuned`` and ``held-out`` stand for the docs' two sets of days. Seeds are
+``A..B`` or a comma list.
+
+Writes ``benchmarks/results/<out-prefix>.csv`` (one row per run: the day, breaks, policy,
+seed, the twin version the day is played under and its KPIs) and ``.md`` (per compared
+policy, one row per day and breaks: the means of both policies, the paired difference of the
+on-time rate and of the unserved orders with its 95% t-interval, ``simulation.stats
+.paired_diff``, and the cost ratio with Fieller's 95% interval, ``ratio_ci``). The figures
+are seeded KPIs, not timings: ``--workers N`` plays the runs on N processes with the same
+rows as one (so the shared CPU lock is enough). Ctrl-C (or SIGTERM) stops the workers and
+writes no table (exit status 130).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+# run as a script, this folder comes first on sys.path, and its simulation.py would shadow
+# the simulation package
+sys.path.insert(0, str(REPO))
+
+from rich.console import Console  # noqa: E402
+from rich.progress import (  # noqa: E402
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from benchmarks.measures import count_at_most, provenance, seeds_arg  # noqa: E402
+from scenarios.errors import InputError  # noqa: E402
+from scenarios.generate import (  # noqa: E402
+    MAX_COURIERS,
+    MAX_NODES,
+    MAX_ORDERS,
+    CityParams,
+    generate_city,
+)
+from scenarios.model import Scenario  # noqa: E402
+from simulation.evaluate import Case, ReplicationTask, run_tasks  # noqa: E402
+from simulation.executors import LocalExecutor  # noqa: E402
+from simulation.params import SimParams  # noqa: E402
+from simulation.policies import check_policy  # noqa: E402
+from simulation.stats import Interval, paired_diff, ratio_ci  # noqa: E402
+from simulation.twin import TWIN_VERSION, twin_version  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+DEFAULT_PREFIX = "simulation-policies"
+#: ``--workers``: processes of the local pool (as benchmarks/simulation.py)
+MAX_WORKERS = 64
+
+#: nodes and couriers of a day named by its orders alone (the docs' city days)
+FLEETS: dict[int, tuple[int, int]] = {100: (3, 8), 500: (5, 20), 1500: (20, 40), 5000: (20, 100)}
+
+#: the docs' sets of days: the 4 first days of the table, the 4 "more" checked on (not held
+#: out), and the 4 held out (run once the rule was fixed)
+GROUPS: dict[str, tuple[str, ...]] = {
+    "tuned": ("100s2", "500s1", "1500s1v2", "5000s1", "100s3", "100s4", "100s7v2", "500s2"),
+    "held-out": ("100s5", "100s6v2", "500s3", "1500s2v2"),
+}
+#: how the docs' tables mark a day of each set (the first four days are not marked)
+ROLES: dict[str, str] = {
+    **dict.fromkeys(GROUPS["tuned"][4:], "more"),
+    **dict.fromkeys(GROUPS["held-out"], "held out"),
+}
+
+DAY_NAME = re.compile(
+    r"^(?P<orders>\d+)s(?P<seed>\d+)(?:n(?P<nodes>\d+)c(?P<couriers>\d+))?"
+    r"(?:v(?P<generator>\d+))?$"
+)
+
+#: the KPIs a run's CSV row keeps (the table uses the first three)
+KPIS = (
+    "on_time_rate",
+    "cost_cents",
+    "orders_unserved",
+    "orders_delivered",
+    "orders_total",
+    "distance_m",
+    "courier_hours",
+    "lateness_cost_cents",
+    "fixed_cost_cents",
+)
+CSV_FIELDS = ("day", "breaks", "policy", "seed", "twin_version", *KPIS)
+
+
+@dataclass(frozen=True)
+class Day:
+    """A generated city day: ``generate_city``'s arguments."""
+
+    seed: int
+    orders: int
+    nodes: int
+    couriers: int
+    generator: int = 1
+
+    @property
+    def name(self) -> str:
+        """The day's name on the command line (``500s1``, ``1500s1v2``, ``30s1n2c3``)."""
+        fleet = (
+            ""
+            if FLEETS.get(self.orders) == (self.nodes, self.couriers)
+            else (f"n{self.nodes}c{self.couriers}")
+        )
+        return f"{self.orders}s{self.seed}{fleet}" + (
+            f"v{self.generator}" if self.generator != 1 else ""
+        )
+
+    @property
+    def label(self) -> str:
+        """The day as the docs' tables name it."""
+        role = ROLES.get(self.name)
+        fleet = ", v2 fleet" if self.generator == 2 else ""
+        text = (
+            f"{self.orders:,}-order city (seed {self.seed}, {self.nodes} nodes, "
+            f"{self.couriers} couriers{fleet})"
+        )
+        return f"{role}: {text}" if role else text
+
+    def scenario(self) -> Scenario:
+        """The generated day."""
+        return generate_city(
+            seed=self.seed,
+            num_orders=self.orders,
+            num_nodes=self.nodes,
+            num_couriers=self.couriers,
+            params=CityParams(generator_version=self.generator),
+        )
+
+
+def parse_day(text: str) -> Day:
+    """A day from its name (ValueError saying why it is not one)."""
+    found = DAY_NAME.match(text.strip())
+    if found is None:
+        raise ValueError(f"{text!r} is not a day name (NsS, NsSnMcC, with v2 for generator 2)")
+    orders, seed = int(found["orders"]), int(found["seed"])
+    if found["nodes"] is not None:
+        nodes, couriers = int(found["nodes"]), int(found["couriers"])
+    elif orders in FLEETS:
+        nodes, couriers = FLEETS[orders]
+    else:
+        sizes = ", ".join(str(n) for n in FLEETS)
+        raise ValueError(f"{text!r}: give nMcC (nodes and couriers) for days not of {sizes} orders")
+    generator = int(found["generator"] or 1)
+    if generator not in (1, 2):
+        raise ValueError(f"{text!r}: generator version {generator}: 1 or 2")
+    for what, value, most in (
+        ("orders", orders, MAX_ORDERS),
+        ("nodes", nodes, MAX_NODES),
+        ("couriers", couriers, MAX_COURIERS),
+    ):
+        if not 1 <= value <= most:
+            raise ValueError(f"{text!r}: {what} must be 1 to {most:,}, got {value}")
+    return Day(seed, orders, nodes, couriers, generator)
+
+
+def days_arg(text: str) -> list[Day]:
+    """``--days``: comma-separated day names or sets (argparse type: else a usage error)."""
+    names: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if part:
+            names += GROUPS.get(part, (part,))
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one day")
+    try:
+        days = [parse_day(name) for name in names]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    seen = [d.name for d in days]
+    twice = sorted({n for n in seen if seen.count(n) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"a day given twice: {', '.join(twice)}")
+    return days
+
+
+def policies_arg(text: str) -> list[str]:
+    """``--policies``: the baseline, then the policies compared with it (else a usage error)."""
+    specs = [p.strip() for p in text.split(",") if p.strip()]
+    if len(specs) < 2:
+        raise argparse.ArgumentTypeError("give a baseline and at least one policy to compare")
+    if len(set(specs)) < len(specs):
+        raise argparse.ArgumentTypeError("a policy given twice")
+    for spec in specs:
+        try:
+            check_policy(spec, "--policies", has_plan=False)
+        except InputError as err:
+            raise argparse.ArgumentTypeError(err.reason) from None
+    return specs
+
+
+def breaks_arg(text: str) -> list[bool]:
+    """``--breaks``: ``on``, ``off`` or ``on,off`` (drivers take their vehicles' breaks or not)."""
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    if not words or any(w not in ("on", "off") for w in words) or len(set(words)) < len(words):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected on, off or on,off")
+    return [w == "on" for w in words]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One day played by one policy with one replication seed: the CSV row."""
+
+    day: str
+    breaks: bool
+    policy: str
+    seed: int
+    twin_version: int
+    kpis: dict[str, float]
+
+    def cells(self) -> dict[str, str]:
+        """The CSV row (floats as Python writes them: read back, the same numbers)."""
+        return {
+            "day": self.day,
+            "breaks": "on" if self.breaks else "off",
+            "policy": self.policy,
+            "seed": str(self.seed),
+            "twin_version": str(self.twin_version),
+            **{k: repr(float(self.kpis[k])) for k in KPIS},
+        }
+
+    @classmethod
+    def of(cls, row: dict[str, str]) -> Run:
+        """A run from its CSV row."""
+        return cls(
+            day=row["day"],
+            breaks=row["breaks"] == "on",
+            policy=row["policy"],
+            seed=int(row["seed"]),
+            twin_version=int(row["twin_version"]),
+            kpis={k: float(row[k]) for k in KPIS},
+        )
+
+
+def write_csv(runs: Sequence[Run], path: Path) -> None:
+    """The per-run CSV."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(r.cells() for r in runs)
+
+
+def read_csv(path: Path) -> list[Run]:
+    """The runs of a per-run CSV."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [Run.of(row) for row in csv.DictReader(fh)]
+
+
+def _diff(iv: Interval, spec: str) -> str:
+    """A paired difference and its interval (``(every day)`` when every pair differs alike)."""
+    if iv.n < 2:
+        return f"{iv.mean:+{spec}} ({iv.n} day{'s' if iv.n != 1 else ''})"
+    if iv.degenerate:
+        return f"{iv.mean:+{spec}} (every day)"
+    return f"{iv.mean:+{spec}} [{iv.low:+{spec}}, {iv.high:+{spec}}]"
+
+
+def header(baseline: str, policy: str) -> list[str]:
+    """The two header lines of a comparison table."""
+    ab = f"{baseline} -> {policy}"
+    return [
+        f"| day | breaks | days | on-time: {ab} | difference [95% CI] | cost (cents): {ab} "
+        f"| cost ratio [95% CI] | unserved: {ab} | difference [95% CI] |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+
+
+def table_rows(runs: Sequence[Run], days: Sequence[Day], baseline: str, policy: str) -> list[str]:
+    """One line per day and breaks (in the runs' order): ``policy`` against ``baseline`` on
+    the seeds both played."""
+    by: dict[tuple[str, bool], dict[tuple[str, int], Run]] = {}
+    for r in runs:
+        by.setdefault((r.day, r.breaks), {})[(r.policy, r.seed)] = r
+    labels = {d.name: d.label for d in days}
+    lines = []
+    for (day, breaks), played in by.items():
+        seeds = sorted(s for p, s in played if p == baseline and (policy, s) in played)
+        if not seeds:
+            continue
+        a = [played[(baseline, s)].kpis for s in seeds]
+        b = [played[(policy, s)].kpis for s in seeds]
+
+        def col(kpis: list[dict[str, float]], k: str) -> list[float]:
+            return [x[k] for x in kpis]
+
+        def mean(kpis: list[dict[str, float]], k: str) -> float:
+            return float(np.mean(col(kpis, k)))
+
+        on_time = paired_diff(col(b, "on_time_rate"), col(a, "on_time_rate"))
+        cost = ratio_ci(col(b, "cost_cents"), col(a, "cost_cents"))
+        unserved = paired_diff(col(b, "orders_unserved"), col(a, "orders_unserved"))
+        lines.append(
+            f"| {labels.get(day, day)} | {'on' if breaks else 'off'} | {len(seeds)} | "
+            f"{mean(a, 'on_time_rate'):.3f} -> {mean(b, 'on_time_rate'):.3f} | "
+            f"{_diff(on_time, '.3f')} | "
+            f"{mean(a, 'cost_cents'):,.0f} -> {mean(b, 'cost_cents'):,.0f} | "
+            f"{cost.ratio:.3f} [{cost.low:.3f}, {cost.high:.3f}] | "
+            f"{mean(a, 'orders_unserved'):.1f} -> {mean(b, 'orders_unserved'):.1f} | "
+            f"{_diff(unserved, '.1f')} |"
+        )
+    return lines
+
+
+def markdown(
+    runs: Sequence[Run],
+    days: Sequence[Day],
+    policies: Sequence[str],
+    seeds: Sequence[int],
+    command: str,
+    made: str,
+) -> str:
+    """The summary: what was run, by which command, when, and a table per compared policy."""
+    baseline = policies[0]
+    versions = {r.day: r.twin_version for r in runs}
+    day_list = "; ".join(
+        f"`{d.name}` = `generate_city(seed={d.seed}, num_orders={d.orders}, num_nodes={d.nodes}, "
+        f"num_couriers={d.couriers}, params=CityParams(generator_version={d.generator}))`, "
+        f"twin version {versions.get(d.name, '?')}"
+        for d in days
+    )
+    lines = [
+        "# Dispatch policies against a baseline on paired city days",
+        "",
+        f"Each run is `simulate(day, policy=P, seed=s, params=SimParams(take_vehicle_breaks="
+        f"B))` (noise on, the day's own orders), replication seeds s = "
+        f"{', '.join(str(s) for s in seeds)}, the same on every day, policy and breaks: "
+        "the days are paired. The differences are the paired t-intervals of "
+        "`simulation.stats.paired_diff` (policy minus baseline; `(every day)`: the same "
+        "difference on every day), the cost ratio Fieller's interval of mean(policy) / "
+        "mean(baseline) (`ratio_ci`), both 95%. Code's twin version: "
+        f"{TWIN_VERSION} (a day is played under the version it gives: 8 where version 9 "
+        f"changes nothing). Days: {day_list}. The per-run KPIs are in the CSV of the same name.",
+        "",
+        f"Command: `{command}`.",
+        "",
+        made,
+    ]
+    for policy in policies[1:]:
+        lines += ["", f"`{policy}` against `{baseline}`:", ""]
+        lines += header(baseline, policy)
+        lines += table_rows(runs, days, baseline, policy)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Play every run and write the per-run CSV and the summary table."""
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--days",
+        type=days_arg,
+        default="tuned,held-out",
+        help="day names or sets (tuned, held-out); default tuned,held-out",
+    )
+    ap.add_argument("--seeds", type=seeds_arg, default="0..9", help="replication seeds (0..9)")
+    ap.add_argument(
+        "--policies",
+        type=policies_arg,
+        default="insertion,insertion:ontime",
+        help="the baseline first, then the policies compared with it",
+    )
+    ap.add_argument("--breaks", type=breaks_arg, default="on,off", help="on, off or on,off")
+    ap.add_argument(
+        "--workers", type=count_at_most(MAX_WORKERS), default=1, help=f"1 to {MAX_WORKERS}"
+    )
+    ap.add_argument("--out-dir", type=Path, default=RESULTS)
+    ap.add_argument("--out-prefix", default=DEFAULT_PREFIX)
+    args = ap.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    command = (
+        "flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/simulation_policies.py"
+    )
+    command += "".join(f" {shlex.quote(a)}" for a in given)
+    made = provenance()  # when, which code, which machine: as the run starts
+    days: list[Day] = args.days
+    console = Console(stderr=True)
+    before = signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill: as Ctrl-C
+    done = 0
+    total = len(days) * len(args.breaks) * len(args.policies) * len(args.seeds)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    try:
+        with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+            generated = bar.add_task("days generated", total=len(days))
+            cases: dict[str, Case] = {}
+            versions: dict[str, int] = {}
+            tasks: list[ReplicationTask] = []
+            for day in days:
+                scenario = day.scenario()
+                versions[day.name] = twin_version(scenario)
+                for breaks in args.breaks:
+                    key = f"{day.name}/{'on' if breaks else 'off'}"
+                    cases[key] = Case(scenario, params=SimParams(take_vehicle_breaks=breaks))
+                    for policy in args.policies:
+                        tasks += [
+                            ReplicationTask(key, policy, k, seed)
+                            for k, seed in enumerate(args.seeds)
+                        ]
+                bar.advance(generated)
+            played = bar.add_task("runs", total=total)
+
+            def progress(n: int, _total: int) -> None:
+                nonlocal done
+                done = n
+                bar.update(played, completed=n)
+
+            outcomes = run_tasks(
+                cases, tasks, executor=LocalExecutor(args.workers), progress=progress
+            )
+    except KeyboardInterrupt:
+        console.print(f"interrupted after {done} of {total} runs: no table written")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    runs = []
+    for o in outcomes:
+        name, _, breaks = o.case.partition("/")
+        kpis = {k: float(o.metrics[k]) for k in KPIS}
+        runs.append(Run(name, breaks == "on", o.policy, o.seed, versions[name], kpis))
+    out: Path = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    base = out / args.out_prefix
+    write_csv(runs, base.with_suffix(".csv"))
+    text = markdown(runs, days, args.policies, args.seeds, command, made)
+    base.with_suffix(".md").write_text(text, encoding="utf-8")
+    print(text, end="", flush=True)
+    console.print(f"wrote {base}.csv and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
