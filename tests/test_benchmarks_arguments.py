@@ -86,6 +86,14 @@ BAD = [
     ("routing_small", ["--jobs", "both"], "--jobs"),
     ("routing_small", ["--time-limit", "0"], "--time-limit"),
     ("allocation_small", ["--seeds", "x..3"], "--seeds"),
+    ("simulation_policies", ["--days", "7s1"], "--days"),  # no fleet for 7 orders
+    ("simulation_policies", ["--days", "100s2v3"], "--days"),  # no generator 3
+    ("simulation_policies", ["--policies", "insertion"], "--policies"),  # nothing to compare
+    ("simulation_policies", ["--policies", "insertion,nope"], "--policies"),
+    ("simulation_policies", ["--policies", "insertion,plan"], "--policies"),  # no plan
+    ("simulation_policies", ["--breaks", "yes"], "--breaks"),
+    ("simulation_policies", ["--seeds", "3..1"], "--seeds"),
+    ("simulation_policies", ["--workers", "0"], "--workers"),
 ]
 
 
