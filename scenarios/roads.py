@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 EARTH_RADIUS_M = 6_371_000.0
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 _SOURCE_CHUNK = 128
+#: Rows copied from the cache between two looks at a matrix's deadline
+#: (:func:`~scenarios.travel.matrix_deadline`)
+_LOOK_ROWS = 512
 _EXACT_LIMIT = float(2**52)
 _MPH_TO_KPH = 1.609344
 
@@ -341,19 +344,29 @@ class RoadGraph:
         *,
         rounding: Rounding = "round",
     ) -> TravelMatrix:
-        """Integer durations (s) and distances (m) along fastest paths, origins x dests."""
-        from scenarios.travel import TravelMatrix
+        """Integer durations (s) and distances (m) along fastest paths, origins x dests.
+
+        Within :func:`~scenarios.travel.matrix_deadline` it stops with
+        :class:`~scenarios.travel.MatrixDeadlineError` once the deadline has passed (looking
+        at the clock between its passes over the arrays and every :data:`_LOOK_ROWS` rows)."""
+        from scenarios.travel import TravelMatrix, check_matrix_deadline
 
         o_xy = self.project(origins)
         d_xy = o_xy if destinations is None else self.project(destinations)
         dur, dist = self.matrix_xy(o_xy, d_xy)
-        return TravelMatrix(_round_inplace(dur, rounding), _round_inplace(dist, rounding))
+        check_matrix_deadline()
+        dur_i = _round_inplace(dur, rounding)
+        check_matrix_deadline()
+        return TravelMatrix(dur_i, _round_inplace(dist, rounding))
 
     def matrix_xy(self, o_xy: FloatArray, d_xy: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Float durations (s) and distances (m) between points given in local metres."""
+        from scenarios.travel import check_matrix_deadline
+
         o_node, o_acc = self.snap_xy(o_xy)
         d_node, d_acc = self.snap_xy(d_xy)
         dur, dist = self.node_matrix(o_node, d_node)
+        check_matrix_deadline()
         speed = self.access_speed_m_per_s
         # In place: these arrays can be tens of millions of entries.
         dist += o_acc[:, None]
@@ -369,6 +382,8 @@ class RoadGraph:
 
     def node_matrix(self, o_node: IntArray, d_node: IntArray) -> tuple[FloatArray, FloatArray]:
         """Fastest-path durations (s) and their lengths (m) between graph nodes."""
+        from scenarios.travel import check_matrix_deadline
+
         o_node = np.asarray(o_node, dtype=np.int64)
         d_node = np.asarray(d_node, dtype=np.int64)
         if len(o_node) == 0 or len(d_node) == 0:
@@ -384,6 +399,8 @@ class RoadGraph:
         with self._lock:
             missing = []
             for k, src in enumerate(sources.tolist()):
+                if k % _LOOK_ROWS == 0:
+                    check_matrix_deadline()
                 row = self._rows.get(src)
                 if row is None:
                     missing.append(k)
@@ -393,6 +410,7 @@ class RoadGraph:
             self.cache_hits += len(sources) - len(missing)
             self.cache_misses += len(missing)
             for start in range(0, len(missing), _SOURCE_CHUNK):
+                check_matrix_deadline()  # the rows computed so far stay cached
                 chunk = missing[start : start + _SOURCE_CHUNK]
                 full = dijkstra(self._packed, indices=sources[chunk])
                 packed[first[chunk]] = full[:, d_node]
@@ -403,6 +421,7 @@ class RoadGraph:
             packed[repeats] = packed[first[inverse[repeats]]]
         if not np.all(np.isfinite(packed)):
             raise InputError("travel", "some snapped nodes cannot reach each other")
+        check_matrix_deadline()
         # Decode ticks * B + units in place; exact because every value is below 2**52.
         ticks = np.divide(packed, self._base)
         np.floor(ticks, out=ticks)

@@ -19,12 +19,13 @@ from scenarios.plan import (
     UnassignedReason,
     bad_break_index,
 )
+from scenarios.travel import MatrixDeadlineError, matrix_deadline
 from solvers.cancel import cancelled
 from solvers.gc_pause import full_collections_paused
 from solvers.routing.diagnose import diagnose_orders
 from solvers.routing.engines.base import Engine, EngineSettings
 from solvers.routing.from_allocation import split_order_groups
-from solvers.routing.greedy import GRACE_S, always_completes
+from solvers.routing.greedy import ALWAYS_COMPLETE_SIZE, GRACE_S, always_completes
 from solvers.routing.params import RoutingParams
 from solvers.routing.problem import RoutingProblem, build_problem, check_int_range, left_out
 from solvers.routing.repair import graced_groups
@@ -50,6 +51,13 @@ RESERVE_PER_ORDER_S = 1.2e-4
 #: left out, 16-18 us per order, where the reserve kept none and the answer came 0.09-0.15 s
 #: late at 2 and 5 s).
 RESERVE_PER_LEFT_S = 1.7e-5
+#: ... and a share per order it routes (:func:`construction_reserve_s`; before session 74
+#: :data:`RESERVE_PER_ORDER_S`): decoding and validating a routed order took 34-57 us on a
+#: 10,000-order city day (100 couriers per 1,000 orders, exclusive lock; about 0.3 ms a route
+#: of that) in session 74's runs, but 133 us in the committed run of session 73 (4,618
+#: orders routed: 0.71 s against a reserve of 0.66 s), the worst seen, kept with a margin of
+#: a fifth.
+RESERVE_PER_ROUTED_S = 1.6e-4
 #: When the greedy plan is built before the search, the reserve is at least this many times
 #: the time its schedule took to price (:func:`_value`), measured in the call: the phases
 #: after the search schedule the plan about that many times (comparisons, decoding,
@@ -298,7 +306,18 @@ def _solve_routes(
     params = params or RoutingParams()
     deadline = t0 + params.time_limit_s
     stats = SolveStats()
-    full = build_problem(scenario)
+    # the travel matrix stops where no time would be left to answer with every order left
+    # out (10,000 orders at 1 s: building it alone took 1.7-4.7 s, answered 0.8-3.9 s late);
+    # never on a small problem, which is planned whole however starved (always_completes)
+    visits = sum(1 + (o.pickup is not None) for o in scenario.orders)
+    small = visits + len(scenario.vehicles) <= ALWAYS_COMPLETE_SIZE
+    try:
+        build_end = None if small else deadline - construction_reserve_s(len(scenario.orders), 0)
+        with matrix_deadline(build_end):
+            full = build_problem(scenario)
+    except MatrixDeadlineError:
+        stats.build_s = time.perf_counter() - t0
+        return _unbuilt(scenario, params, stats, t0)
     diagnosed = diagnose_orders(full)
     # an order whose direct trip fails only for the breaks may fit in a route with other
     # orders (a break due at the shift's end taken at a stop near the end depot): it is left
@@ -380,13 +399,13 @@ def _solve_routes(
     # the greedy plan before the search is not followed by a repair when it is the answer:
     # its deadline keeps no grace for one (as before the graces were kept back); it keeps
     # construction_reserve_s: the reserve's base, RESERVE_PER_LEFT_S per order left out and
-    # RESERVE_PER_ORDER_S per order routed (decoding and validating the plan take that long
+    # RESERVE_PER_ROUTED_S per order routed (decoding and validating the plan take that long
     # an order: a short limit routes few orders), so its deadline comes RESERVE_PER_LEFT_S
-    # earlier per order, and the rest of RESERVE_PER_ORDER_S earlier per order routed
+    # earlier per order, and the rest of RESERVE_PER_ROUTED_S earlier per order routed
     construction_end = (
         deadline - construction_reserve_s(len(problem.orders), 0) - repair_share_s - whole_s
     )
-    per_routed_s = RESERVE_PER_ORDER_S - RESERVE_PER_LEFT_S
+    per_routed_s = RESERVE_PER_ROUTED_S - RESERVE_PER_LEFT_S
     stats.build_s = time.perf_counter() - t0
 
     # the greedy plan: the fallback, and where the search starts (built later, only if the
@@ -681,13 +700,47 @@ def _solve_routes(
     stats.validate_s = time.perf_counter() - t4
     if stats.clock_notes:  # a run given a work budget that the clock cut: not reproducible
         plan.time_limited = True
+    return _finish(plan, stats, t0, params.time_limit_s)
+
+
+def _finish(plan: Plan, stats: SolveStats, t0: float, limit_s: float) -> tuple[Plan, SolveStats]:
+    """The plan and stats of a solve that started at ``t0``, its total time set and, past
+    ``limit_s`` and its margin, a note of how late it came."""
     stats.total_s = time.perf_counter() - t0
-    if stats.total_s > params.time_limit_s + TIME_LIMIT_MARGIN_S:
-        stats.late = _late_note(stats, params.time_limit_s)
+    if stats.total_s > limit_s + TIME_LIMIT_MARGIN_S:
+        stats.late = _late_note(stats, limit_s)
         stats.notes.append(stats.late)
         log.warning("routing: %s", stats.late)
     plan.runtime_s = round(stats.total_s, 4)
     return plan, stats
+
+
+#: ``stats.fallback`` of a solve whose time limit came before its travel matrix was built.
+NO_MATRIX = (
+    "the time limit was reached while building the travel matrix: no order routed, "
+    "every order not placed (a longer time limit lets the matrix be built)"
+)
+
+
+def _unbuilt(
+    scenario: Scenario, params: RoutingParams, stats: SolveStats, t0: float
+) -> tuple[Plan, SolveStats]:
+    """The answer of a solve whose time limit came before its travel matrix was built: every
+    order unassigned, not placed (:data:`LATE`), the plan ``time_limited`` and validated."""
+    ids = tuple(o.id for o in scenario.orders)
+    why = dict.fromkeys(range(len(ids)), LATE)
+    t_decode = time.perf_counter()
+    plan = _assemble(scenario, ids, [], set(), {}, "none", params.seed, why)
+    stats.decode_s = time.perf_counter() - t_decode
+    stats.engine = "none"
+    stats.fallback = NO_MATRIX
+    stats.notes.append(NO_MATRIX)
+    t_check = time.perf_counter()
+    check = validate_plan(scenario, plan)
+    if not check.ok:  # no route: only a malformed scenario could fail
+        log.error("plan with no route failed validation: %s", check.summary(3))
+    stats.validate_s = time.perf_counter() - t_check
+    return _finish(plan, stats, t0, params.time_limit_s)
 
 
 def reserve_s(num_orders: int) -> float:
@@ -703,7 +756,7 @@ def construction_reserve_s(num_orders: int, routed: int) -> float:
     num_orders = max(num_orders, 0)
     routed = min(max(routed, 0), num_orders)
     return (
-        RESERVE_BASE_S + RESERVE_PER_LEFT_S * (num_orders - routed) + RESERVE_PER_ORDER_S * routed
+        RESERVE_BASE_S + RESERVE_PER_LEFT_S * (num_orders - routed) + RESERVE_PER_ROUTED_S * routed
     )
 
 
@@ -1391,11 +1444,14 @@ def _decode(
             return None
         out.append(to_route(problem, sched, set(settings.pinned)))
         served.update(problem.tasks[t].order for t in seq)
-    return _assemble(problem, out, served, reasons, engine, seed, why or {})
+    return _assemble(
+        problem.scenario, problem.order_ids, out, served, reasons, engine, seed, why or {}
+    )
 
 
 def _assemble(
-    problem: RoutingProblem,
+    scenario: Scenario,
+    order_ids: Sequence[str],
     routes: list[Route],
     served: set[int],
     reasons: dict[str, tuple[UnassignedReason, str]],
@@ -1403,10 +1459,9 @@ def _assemble(
     seed: int,
     why: Mapping[int, str] | None = None,
 ) -> Plan:
-    scenario = problem.scenario
     why = why or {}
     unassigned: list[Unassigned] = []
-    inside = {oid: i for i, oid in enumerate(problem.order_ids)}
+    inside = {oid: i for i, oid in enumerate(order_ids)}
     # the jobs of an order split over nodes: its penalty once, on the first left out
     split = split_order_groups(scenario.orders)
     group_of = {scenario.orders[i].id: [scenario.orders[k].id for k in g] for g in split for i in g}
@@ -1498,4 +1553,4 @@ def _fallback(
     if plan is not None and validate_plan(scenario, plan).ok:
         return plan
     log.error("greedy fallback failed validation; returning the empty plan")
-    return _assemble(problem, [], set(), reasons, "none", seed)
+    return _assemble(scenario, problem.order_ids, [], set(), reasons, "none", seed)
