@@ -30,6 +30,7 @@ import ast
 import math
 import re
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -373,7 +374,7 @@ class RoadGraph:
         dist += d_acc[None, :]
         dur += (o_acc / speed)[:, None]
         dur += (d_acc / speed)[None, :]
-        rows, cols = np.nonzero(o_node[:, None] == d_node[None, :])
+        rows, cols = _same_node_pairs(o_node, d_node)
         if len(rows):
             straight = np.hypot(*(o_xy[rows] - d_xy[cols]).T)
             dist[rows, cols] = straight
@@ -395,7 +396,7 @@ class RoadGraph:
         # repeated origins copy the row of the first origin on the same node afterwards.
         first = np.full(len(sources), len(o_node), dtype=np.int64)
         np.minimum.at(first, inverse, np.arange(len(o_node), dtype=np.int64))
-        packed = np.empty((len(o_node), len(d_node)), dtype=np.float64)
+        packed = _pooled_empty((len(o_node), len(d_node)))
         with self._lock:
             missing = []
             for k, src in enumerate(sources.tolist()):
@@ -419,11 +420,12 @@ class RoadGraph:
         repeats = np.flatnonzero(first[inverse] != np.arange(len(o_node)))
         if len(repeats):
             packed[repeats] = packed[first[inverse[repeats]]]
-        if not np.all(np.isfinite(packed)):
+        # a NaN or an infinity makes the extremes one (no array of flags: 100 MB at 10,000)
+        if not (math.isfinite(packed.max()) and math.isfinite(packed.min())):
             raise InputError("travel", "some snapped nodes cannot reach each other")
         check_matrix_deadline()
         # Decode ticks * B + units in place; exact because every value is below 2**52.
-        ticks = np.divide(packed, self._base)
+        ticks = np.divide(packed, self._base, out=_pooled_empty(packed.shape))
         np.floor(ticks, out=ticks)
         ticks *= self._base
         packed -= ticks  # now length units
@@ -536,6 +538,77 @@ def _packing_scale(
 _CAST_BLOCK = 1 << 21
 
 
+#: Matrices of at least this many bytes are built in buffers kept for reuse in the process
+#: (:func:`_pooled_empty`); smaller ones in new arrays
+POOL_MIN_BYTES = 64 * 2**20
+#: Most bytes of buffers kept for reuse while no matrix uses them (two 10,000 x 10,000
+#: float64 arrays: 1.6 GB); past it a buffer no longer used is freed
+POOL_MAX_BYTES = 2 * 2**30
+_POOL: list[FloatArray] = []  # buffers (1-D float64) no matrix uses, kept for reuse
+_POOL_LOCK = threading.Lock()
+
+
+class _Lease:
+    """A pooled buffer seen as an array of ``shape``: every array made from it (views,
+    casts in place) keeps the lease alive, and the buffer goes back to the pool when the
+    lease is gone (:func:`weakref.finalize`)."""
+
+    def __init__(self, buffer: FloatArray, shape: tuple[int, int]) -> None:
+        self.__array_interface__ = buffer[: shape[0] * shape[1]].reshape(shape).__array_interface__
+        self.buffer = buffer
+
+
+def _pooled_empty(shape: tuple[int, int]) -> FloatArray:
+    """An uninitialised float64 array of ``shape``: for a large one, in a buffer used before
+    in the process where one fits (up to a quarter larger), whose memory is already mapped:
+    writing a new 800 MB array first took 0.14-1.69 s on this project's virtual machine,
+    depending on how long the memory had been free (session 73)."""
+    size = shape[0] * shape[1]
+    if size * 8 < POOL_MIN_BYTES:
+        return np.empty(shape, dtype=np.float64)
+    with _POOL_LOCK:
+        fits = [k for k, b in enumerate(_POOL) if size <= b.size <= size + size // 4]
+        # (by position: a list's remove compares arrays by their values)
+        buffer = _POOL.pop(min(fits, key=lambda k: _POOL[k].size)) if fits else None
+    if buffer is None:
+        buffer = np.empty(size, dtype=np.float64)
+    lease = _Lease(buffer, shape)
+    weakref.finalize(lease, _give_back, buffer)
+    out: FloatArray = np.asarray(lease)
+    return out
+
+
+def _give_back(buffer: FloatArray) -> None:
+    """Keep a buffer no matrix uses any longer for reuse, within :data:`POOL_MAX_BYTES`."""
+    with _POOL_LOCK:
+        if sum(b.nbytes for b in _POOL) + buffer.nbytes <= POOL_MAX_BYTES:
+            _POOL.append(buffer)
+
+
+def release_matrix_buffers() -> int:
+    """Free the buffers kept for reuse (:func:`_pooled_empty`); the bytes freed."""
+    with _POOL_LOCK:
+        freed = sum(b.nbytes for b in _POOL)
+        _POOL.clear()
+    return freed
+
+
+def _same_node_pairs(o_node: IntArray, d_node: IntArray) -> tuple[IntArray, IntArray]:
+    """(rows, cols) where ``o_node[row] == d_node[col]``, as ``np.nonzero`` of their
+    comparison gives them (row-major), without the origins x destinations array of flags
+    (100 MB at 10,000 places, and a pass over it)."""
+    order = np.argsort(d_node, kind="stable")
+    ranked = d_node[order]
+    lo = np.searchsorted(ranked, o_node, side="left")
+    counts = np.searchsorted(ranked, o_node, side="right") - lo
+    total = int(counts.sum())
+    rows = np.repeat(np.arange(len(o_node), dtype=np.int64), counts)
+    # each row's matches: ranked[lo : lo + count], in destination order (a stable sort)
+    starts = np.cumsum(counts) - counts
+    at = np.arange(total, dtype=np.int64) - np.repeat(starts - lo, counts)
+    return rows, order[at].astype(np.int64)
+
+
 def _round_inplace(values: FloatArray, rounding: Rounding) -> IntArray:
     """Round a float array to int64 (``values`` is overwritten)."""
     if rounding == "floor":
@@ -627,4 +700,4 @@ def parse_maxspeed_kph(value: object) -> float | None:
     return sum(speeds) / len(speeds) if speeds else None
 
 
-__all__ = ["RoadGraph", "load_road_graph", "parse_maxspeed_kph"]
+__all__ = ["RoadGraph", "load_road_graph", "parse_maxspeed_kph", "release_matrix_buffers"]

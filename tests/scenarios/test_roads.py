@@ -361,3 +361,64 @@ def test_a_matrix_past_its_deadline_stops_and_one_before_it_is_the_same() -> Non
         assert np.array_equal(m.distance_m, plain.distance_m)
     # the block's deadline ends with it
     assert np.array_equal(RoadGraph.from_grid(CITY).matrix(places).duration_s, plain.duration_s)
+
+
+# ---------------------------------------------------------------------- buffers reused
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 6), max_size=12),
+    st.lists(st.integers(0, 6), max_size=12),
+)
+def test_same_node_pairs_are_those_of_the_full_comparison(o: list[int], d: list[int]) -> None:
+    """The pairs of places snapped to the same node (an access leg between them, not the
+    graph) are those the comparison of every origin with every destination gave, in the
+    same order, without that origins x destinations array (100 MB at 10,000 places)."""
+    from scenarios.roads import _same_node_pairs
+
+    o_node, d_node = np.array(o, dtype=np.int64), np.array(d, dtype=np.int64)
+    rows, cols = _same_node_pairs(o_node, d_node)
+    want_rows, want_cols = np.nonzero(o_node[:, None] == d_node[None, :])
+    assert rows.tolist() == want_rows.tolist()
+    assert cols.tolist() == want_cols.tolist()
+
+
+def test_a_large_matrix_reuses_the_buffers_of_one_no_longer_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large matrix is built in buffers a matrix no longer used left behind (their memory
+    mapped already), never in those of one still in use, and has the same values."""
+    import gc
+
+    from scenarios import roads
+
+    monkeypatch.setattr(roads, "POOL_MIN_BYTES", 1)
+    monkeypatch.setattr(roads, "_POOL", [])
+    places = [xy(13.0 * i, 9.0 * (i % 7)) for i in range(30)]
+    graph = RoadGraph.from_grid(CITY)
+    plain = graph.matrix(places)
+    kept = (plain.duration_s.copy(), plain.distance_m.copy())
+    busy = graph.matrix(places)  # plain still in use: other buffers
+    assert not any(
+        np.shares_memory(getattr(plain, f), getattr(busy, g))
+        for f in ("duration_s", "distance_m")
+        for g in ("duration_s", "distance_m")
+    )
+    assert np.array_equal(plain.duration_s, kept[0])
+    assert np.array_equal(plain.distance_m, kept[1])
+    assert np.array_equal(busy.duration_s, kept[0])
+    assert np.array_equal(busy.distance_m, kept[1])
+    del busy
+    gc.collect()
+    freed = list(roads._POOL)
+    assert len(freed) == 2  # both of its buffers, once nothing uses them
+    again = graph.matrix(places)
+    assert roads._POOL == []  # taken again
+    assert any(np.shares_memory(again.duration_s, b) for b in freed)
+    assert np.array_equal(again.duration_s, kept[0])
+    assert np.array_equal(again.distance_m, kept[1])
+    del again, freed
+    gc.collect()
+    assert roads.release_matrix_buffers() > 0
+    assert roads._POOL == []
