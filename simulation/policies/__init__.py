@@ -10,9 +10,9 @@ A policy spec is ``name`` or ``name:argument``:
   courier not yet used is opened for it only when the lateness it avoids costs as much as the
   extra);
 - ``reopt:MIN`` / ``reopt:MIN:ENGINE`` / ``reopt:MIN:ENGINE:BUDGET``: re-plan all open orders
-  with the routing solver every MIN minutes (engine ``greedy`` by default: one construction,
-  no search, deterministic; ``pyvrp``, ``ortools``, ``auto``). The searches stop on their
-  work, about 1 s of CPU on the RL standard scenario's larger re-plans, so the day depends
+  with the routing solver every MIN minutes (at least 1; engine ``greedy`` by default: one
+  construction, no search, deterministic; ``pyvrp``, ``ortools``, ``auto``). The searches stop
+  on their work, about 1 s of CPU on the RL standard scenario's larger re-plans, so the day depends
   on the seed only: PyVRP after 1,000 iterations, OR-Tools after 100 solutions (``auto``:
   whichever runs), 120 s of wall time only a safety cap. ``BUDGET`` ``N`` sets the iterations
   (``reopt:5:pyvrp:3000``) or solutions (``reopt:5:ortools:300``; not for ``auto``), ``Ns``
@@ -86,12 +86,12 @@ def check_policy(spec: str, field: str, *, has_plan: bool, hint: str = "") -> No
         raise InputError(field, f"policy 'plan' needs a plan{hint}")
 
 
-def minutes_arg(spec: str, text: str, what: str) -> int:
+def minutes_arg(spec: str, text: str, what: str, *, least_min: float = 0.0) -> int:
     """Seconds (at least 1) of the minutes ``text`` of ``spec``: finite, above 0, at most MAX_INT s.
 
-    ``what`` names the quantity in the errors (``period``, ``epoch``). A period that rounds to
-    0 s would make the twin decide again at the same instant for ever; NaN and infinities
-    cannot be rounded to seconds.
+    ``what`` names the quantity in the errors (``period``, ``epoch``); ``least_min``, when
+    above 0, is the fewest minutes allowed. A period that rounds to 0 s would make the twin
+    decide again at the same instant for ever; NaN and infinities cannot be rounded to seconds.
     """
     try:
         minutes = float(text)
@@ -102,6 +102,9 @@ def minutes_arg(spec: str, text: str, what: str) -> int:
         raise InputError("policies", f"{spec}: the {what} must be a finite number of minutes")
     if minutes <= 0:
         raise InputError("policies", f"{spec}: the {what} must be positive")
+    if minutes < least_min:
+        unit = "minute" if least_min == 1 else "minutes"
+        raise InputError("policies", f"{spec}: the {what} must be at least {least_min:g} {unit}")
     if minutes * 60 > MAX_INT:
         raise InputError("policies", f"{spec}: the {what} must be at most {MAX_INT / 60:.4g} min")
     return max(1, round(minutes * 60))
@@ -162,6 +165,10 @@ def _insertion(arg: str | None) -> CheapestInsertionPolicy:
 ONTIME = "ontime"
 
 
+#: Shortest ``reopt`` period in minutes: each re-plan solves the whole open day again, so a
+#: period of seconds ran a 5-order day for minutes and a larger one until the job's timeout.
+REOPT_MIN_PERIOD_MIN = 1.0
+
 #: Longest wall-clock budget a ``reopt`` spec may give (RoutingParams' bound).
 REOPT_MAX_S = 86_400.0
 
@@ -169,7 +176,7 @@ REOPT_MAX_S = 86_400.0
 def _reopt(arg: str | None) -> PeriodicReoptPolicy:
     spec = f"reopt:{arg}"
     minutes_s, _, rest = (arg or "5").partition(":")
-    every_s = minutes_arg(spec, minutes_s, "period")
+    every_s = minutes_arg(spec, minutes_s, "period", least_min=REOPT_MIN_PERIOD_MIN)
     engine, sep, budget = rest.partition(":")
     engine = engine or "greedy"
     if engine not in ("greedy", "pyvrp", "ortools", "auto"):
@@ -274,6 +281,7 @@ register_policy("reopt", _reopt)
 __all__ = [
     "REOPT_CAP_S",
     "REOPT_ITERATIONS",
+    "REOPT_MIN_PERIOD_MIN",
     "REOPT_SOLUTIONS",
     "CheapestInsertionPolicy",
     "DispatchView",

@@ -306,6 +306,8 @@ def test_union_tags_are_not_in_the_field_path(
         # NaN and infinite periods were a 500 (ValueError / OverflowError)
         ("reopt:nan", "finite number of minutes"),
         ("reopt:inf", "finite number of minutes"),
+        # a period of seconds re-planned the day until the job's 3,600 s timeout
+        ("reopt:0.0001", "reopt:0.0001: the period must be at least 1 minute"),
     ],
 )
 def test_bad_simulation_policy_is_422_naming_policy_before_queueing(

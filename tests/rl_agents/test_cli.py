@@ -146,6 +146,10 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
         (["evaluate", "--seeds", "1..100001"], ["seeds", "100001 seeds; at most 100000"]),
         (["evaluate", "--policies", "nope", "--seeds", "1"], ["error: --policies: unknown policy"]),
         (
+            ["evaluate", "--policies", "greedy,reopt:0.5", "--seeds", "1"],
+            ["error: --policies: reopt:0.5: the period must be at least 1 minute"],
+        ),
+        (
             ["evaluate", "--policies", "model:/no/such.zip", "--seeds", "1"],
             ["error: --policies: model"],
         ),

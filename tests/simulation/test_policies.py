@@ -45,7 +45,7 @@ from solvers.routing import SolveStats
         (["insertion:ontime", "insertion:8:ontime", " insertion:8:ontime"], True),
         (["insertion:8", "insertion:8:ontime", "insertion:all:ontime"], False),
         (["reopt", "reopt:5", "reopt:5:greedy"], True),
-        (["reopt:0.5", "reopt:0.50"], True),
+        (["reopt:1.5", "reopt:1.50"], True),
         ([f"reopt:5:pyvrp:{REOPT_ITERATIONS}", "reopt:5:pyvrp"], True),
         (["reopt:5:pyvrp", "reopt:5:pyvrp:1s", "reopt:5:ortools", "reopt:5"], False),
         (["reopt:5", "reopt:6"], False),
@@ -168,10 +168,20 @@ def test_reopt_periods_that_are_not_seconds_are_input_errors(spec: str, words: s
     assert info.value.field == "policies" and words in info.value.reason
 
 
-def test_a_reopt_period_below_a_second_is_one_second() -> None:
-    """reopt:1e-300 made a 0 s period: the twin re-planned at the same instant for ever."""
-    policy = make_policy("reopt:1e-300")
-    assert isinstance(policy, PeriodicReoptPolicy) and policy.every_s == 1
+@pytest.mark.parametrize("spec", ["reopt:1e-300", "reopt:0.0001", "reopt:0.1:pyvrp", "reopt:0.999"])
+def test_a_reopt_period_below_a_minute_is_an_input_error(spec: str) -> None:
+    """reopt:0.1 took 172 s on a 5-order day and reopt:0.0001 ran until the job's timeout:
+    each re-plan solves the open day again. reopt:1e-300 was once a 0 s period."""
+    with pytest.raises(InputError) as info:
+        make_policy(spec)
+    assert info.value.field == "policies"
+    assert info.value.reason == f"{spec}: the period must be at least 1 minute"
+
+
+def test_a_reopt_period_of_one_minute_is_sixty_seconds() -> None:
+    """The shortest period allowed."""
+    policy = make_policy("reopt:1")
+    assert isinstance(policy, PeriodicReoptPolicy) and policy.every_s == 60
 
 
 @settings(max_examples=200, deadline=None)
@@ -183,7 +193,7 @@ def test_a_reopt_period_below_a_second_is_one_second() -> None:
     )
 )
 def test_any_reopt_period_builds_a_ticking_policy_or_is_an_input_error(minutes: str) -> None:
-    """Whatever follows ``reopt:``, the answer is a policy with a period of 1..MAX_INT s or
+    """Whatever follows ``reopt:``, the answer is a policy with a period of 60..MAX_INT s or
     an InputError naming the policies (never another exception)."""
     try:
         policy = make_policy(f"reopt:{minutes}")
@@ -191,7 +201,7 @@ def test_any_reopt_period_builds_a_ticking_policy_or_is_an_input_error(minutes: 
         assert err.field == "policies" and err.reason
         return
     assert isinstance(policy, PeriodicReoptPolicy)
-    assert 1 <= policy.every_s <= MAX_INT and policy.tick_s == policy.every_s
+    assert 60 <= policy.every_s <= MAX_INT and policy.tick_s == policy.every_s
 
 
 def test_other_packages_can_register_policies() -> None:
