@@ -58,7 +58,8 @@ class PolicyEvaluationCreate(LargeBody):
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        """A policy or a day given twice would be counted twice (CIs tighter than they are)."""
+        """A policy or a day given twice would be counted twice (CIs tighter than they are); a
+        hindsight budget without the hindsight policy, or a duration one alone, is ignored."""
         from simulation.policies import repeated_policy
 
         repeated = repeated_policy(self.policies)  # also under another spelling
@@ -68,6 +69,14 @@ class PolicyEvaluationCreate(LargeBody):
         for i, value in enumerate(seeds):
             if value in seeds[:i]:
                 raise FieldError(("seeds", i), f"{value!r} is given twice")
+        if not any(p.strip().partition(":")[0] == "hindsight" for p in self.policies):
+            for name in ("hindsight_iterations", "hindsight_search_iterations"):
+                if getattr(self, name) is not None:  # ignored without a word: no hindsight day
+                    raise FieldError(
+                        (name,),
+                        "applies only to the hindsight policy, and policies has none "
+                        "(add hindsight or hindsight:SECONDS, or drop the field)",
+                    )
         if self.hindsight_duration_iterations is not None and self.hindsight_iterations is None:
             raise FieldError(
                 ("hindsight_duration_iterations",),

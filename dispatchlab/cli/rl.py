@@ -312,6 +312,7 @@ def evaluate_cmd(
     from pydantic import ValidationError
 
     from rl_agents.evaluate import (
+        HINDSIGHT,
         check_policy_name,
         evaluate_policies,
         model_twin_notes,
@@ -399,6 +400,22 @@ def evaluate_cmd(
     except ValidationError as exc:
         message = exc.errors()[0]["msg"].removeprefix("Value error, ")  # pydantic's prefix
         raise fail(f"--hindsight-warm-start: {message}") from None
+    if not any(spec.partition(":")[0] == HINDSIGHT for spec in specs):
+        given = {  # each was ignored without a word: no day was solved in hindsight
+            "--hindsight-time-limit": hindsight_time_limit is not None,
+            "--hindsight-cache": hindsight_cache is not None,
+            "--hindsight-warm-start": bool(hindsight_params["warm_start_policies"]),
+            "--hindsight-warm-solve": hindsight_warm_solve,
+            "--hindsight-search-s": hindsight_search_s is not None,
+            "--hindsight-iterations": hindsight_iterations is not None,
+            "--hindsight-search-iterations": hindsight_search_iterations is not None,
+        }
+        for option, was_given in given.items():
+            if was_given:
+                raise fail(
+                    f"{option}: applies only to the {HINDSIGHT} policy, and --policies has none "
+                    f"(add {HINDSIGHT} or {HINDSIGHT}:SECONDS, or drop the option)"
+                )
     scen = _load_scenario(scenario)
     if not standard:
         note_input(scenario, type(scen).model_fields)

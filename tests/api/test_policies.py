@@ -242,6 +242,31 @@ def test_bad_hindsight_iteration_budgets_are_422_naming_the_field(
     assert detail["field"] == field and reason in detail["reason"], detail
 
 
+@pytest.mark.shares_service
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"hindsight_iterations": 40}, "hindsight_iterations"),
+        ({"hindsight_search_iterations": 60}, "hindsight_search_iterations"),
+        ({"hindsight_iterations": 40, "hindsight_duration_iterations": 9}, "hindsight_iterations"),
+    ],
+)
+def test_a_hindsight_budget_without_the_hindsight_policy_is_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], extra: dict[str, int], field: str
+) -> None:
+    """The budget was accepted and ignored: no day was solved in hindsight."""
+    answer = client.post("/v1/policies/evaluate", json=_body(**extra), headers=keys["researcher"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": field,
+            "reason": "applies only to the hindsight policy, and policies has none "
+            "(add hindsight or hindsight:SECONDS, or drop the field)",
+        }
+    ]
+    assert client.get("/v1/jobs", headers=keys["researcher"]).json()["count"] == 0
+
+
 def test_hindsight_iteration_budgets_reach_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     """With iteration budgets the reference is the same on a busy machine (docs/rl.md)."""
     import rl_agents.evaluate

@@ -233,9 +233,41 @@ def test_evaluate_passes_the_hindsight_iteration_budgets(
 def test_corrupt_hindsight_cache_is_one_line_and_exit_2(tiny_file: Path, tmp_path: Path) -> None:
     cache = tmp_path / "invalid.json"
     cache.write_text("not json\n", encoding="utf-8")
-    args = ["evaluate", "--scenario", str(tiny_file), "--policies", "greedy", "--seeds", "1"]
-    result = runner.invoke(app, [*args, "--hindsight-cache", str(cache), "--quiet"])
+    args = ["evaluate", "--scenario", str(tiny_file), "--policies", "greedy,hindsight:1"]
+    result = runner.invoke(app, [*args, "--seeds", "1", "--hindsight-cache", str(cache), "-q"])
     one_line_error(result, "--hindsight-cache", "line 1: not JSON")
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--hindsight-time-limit", "5"],
+        ["--hindsight-cache", "{tmp}/h.jsonl"],
+        ["--hindsight-warm-start", "greedy"],
+        ["--hindsight-warm-solve"],
+        ["--hindsight-search-s", "0"],
+        ["--hindsight-iterations", "50"],
+        ["--hindsight-search-iterations", "50"],
+    ],
+)
+def test_a_hindsight_option_without_the_hindsight_policy_is_exit_2_naming_it(
+    tiny_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: list[str]
+) -> None:
+    """The option was accepted and ignored: no day was solved in hindsight."""
+    import rl_agents.evaluate
+
+    def no_days(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("days played")
+
+    monkeypatch.setattr(rl_agents.evaluate, "evaluate_policies", no_days)
+    given = [a.format(tmp=tmp_path) for a in option]
+    args = ["evaluate", "--scenario", str(tiny_file), "--policies", "greedy,insertion"]
+    result = runner.invoke(app, [*args, "--seeds", "1", *given, "--quiet"])
+    one_line_error(
+        result,
+        f"error: {option[0]}: applies only to the hindsight policy, and --policies has none "
+        "(add hindsight or hindsight:SECONDS, or drop the option)",
+    )
 
 
 def test_train_reports_the_requested_timesteps(tiny_file: Path, tmp_path: Path) -> None:
