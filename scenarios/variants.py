@@ -27,7 +27,8 @@ A variant file::
 The base scenario is always compared as variant ``base``, first; no variant may take that name
 (``variants.0.name: 'base' is the name of the baseline, ...``: until session 64 such a variant
 replaced the baseline while the other variants stayed the unmodified base plus their own
-modifiers). Variant names are unique (``variants.1.name: duplicate name 'rush'``).
+modifiers). Variant names are unique (``variants.1.name: duplicate name 'rush'``) and not
+blank (only whitespace).
 
 Modifiers:
 
@@ -47,7 +48,7 @@ Modifiers:
   surge with the same factor and window, and still draws from the base's orders (they become
   its ``templates`` when it has none). Random choices use the ``seed`` given to
   :func:`apply_variant`.
-- ``node_closed``: an outage of node ``node_id`` during ``window``.
+- ``node_closed``: an outage of node ``node_id`` during ``window`` (which ends after it starts).
 - ``fleet``: ``remove`` couriers (the listed ``vehicle_ids``, each once, else the last ones),
   or ``add`` couriers (at most :data:`MAX_ADDED_COURIERS` per variant), each a copy of
   ``copy_of`` (a courier of the variant's fleet) or, without it, of the first courier of the
@@ -142,6 +143,17 @@ class NodeClosedModifier(StrictModel):
     kind: Literal["node_closed"] = "node_closed"
     node_id: Id
     window: TimeWindow
+
+    @model_validator(mode="after")
+    def _some_time(self) -> NodeClosedModifier:
+        """A window of no time closed the node for no time: the variant was the base."""
+        if self.window.end_s <= self.window.start_s:
+            raise FieldError(
+                ("window", "end_s"),
+                f"ends at {self.window.end_s} s: the node's closure must end after it starts "
+                f"at {self.window.start_s} s",
+            )
+        return self
 
 
 #: Most couriers the ``fleet`` modifiers of one variant may add to the base's fleet (each
@@ -250,6 +262,8 @@ class Variant(StrictModel):
         # the unmodified base plus its own modifiers: its differences measured two changes
         if name == BASE:
             raise ValueError(BASE_NAME_REASON)
+        if not name.strip():  # a row of the report named by blanks
+            raise ValueError("a blank name: give the variant a name")
         return name
 
 

@@ -338,6 +338,22 @@ def test_a_repeated_variant_name_is_422_as_in_a_variant_file(
 
 
 @pytest.mark.shares_service
+@pytest.mark.parametrize("name", [" ", "\t \n"])
+def test_a_blank_variant_name_is_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], name: str
+) -> None:
+    """A name of only whitespace was taken: a report row named by blanks."""
+    body = _example(WHATIF_EXAMPLE)
+    body["variants"][1]["name"] = name
+    answer = client.post("/v1/whatif", json=body, headers=keys["planner"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "variants.1.name", "reason": "a blank name: give the variant a name"}
+    ]
+    assert client.get("/v1/jobs", headers=keys["planner"]).json()["count"] == 0
+
+
+@pytest.mark.shares_service
 @pytest.mark.parametrize(
     ("modifier", "field", "reason"),
     [
@@ -361,6 +377,11 @@ def test_a_repeated_variant_name_is_422_as_in_a_variant_file(
         ({"kind": "fleet", "add": 1, "remove": 1}, "add", "a fleet modifier of its own"),
         ({"kind": "fleet", "copy_of": "courier-1"}, "copy_of", "only with add"),
         ({"kind": "fleet", "add": 1001}, "add", "less than or equal to 1000"),
+        # a closure of no time was taken: the variant was the base under another name
+        ({"kind": "node_closed", "node_id": "dc-1", "window": {"start_s": 60, "end_s": 60}},
+         "window.end_s", "ends at 60 s: the node's closure must end after it starts at 60 s"),
+        ({"kind": "node_closed", "node_id": "dc-1", "window": {"start_s": 60, "end_s": 59}},
+         "window.end_s", "ends at 59 s, before it starts at 60 s"),
     ],
 )  # fmt: skip
 def test_whatif_modifier_not_fitting_the_scenario_is_422_before_queueing(

@@ -352,6 +352,29 @@ def test_whatif_refuses_a_variant_named_base(tmp_path: Path, city_file: Path) ->
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    ("variant", "said"),
+    [
+        ('  - name: "  "\n', "variants.2.name: a blank name: give the variant a name"),
+        (
+            "  - name: shut\n    modifiers:\n      - {kind: node_closed, node_id: dc-01, "
+            "window: {start_s: 600, end_s: 600}}\n",
+            "variants.2.modifiers.0.window.end_s: ends at 600 s: the node's closure must end "
+            "after it starts at 600 s",
+        ),
+    ],
+)
+def test_whatif_refuses_a_blank_name_and_a_closure_of_no_time(
+    tmp_path: Path, city_file: Path, variant: str, said: str
+) -> None:
+    """Both were taken: a report row named by blanks, a variant that was the base."""
+    bad = _variants(tmp_path, city_file, variant)
+    result = runner.invoke(app, ["whatif", str(bad), "--out", str(tmp_path / "r")])
+    _one_line_error(result)
+    assert result.stderr.strip() == f"error: {bad}: {said}"
+    assert not (tmp_path / "r").exists()
+
+
 def test_whatif_names_a_repeated_variant_name_at_its_field(tmp_path: Path, city_file: Path) -> None:
     """It was ``(root): variants.2.name: duplicate variant name 'rush'`` (a plain ValueError),
     where ``POST /v1/whatif`` said ``variants.2.name: duplicate variant 'rush'``: one check,
