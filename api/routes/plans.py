@@ -327,6 +327,11 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
             raise stored_plan_error(_stored_item(scenario, loc), field_path(loc), reason) from None
         raise
     travel = replanned.travel
+    end_s = replanned.horizon.end_s
+    if body.now_s > end_s:  # the re-plan's diagnosis named arrivals before now_s
+        raise InputError(
+            "now_s", f"{body.now_s} s is after the end of the scenario's horizon ({end_s} s)"
+        )
     # read as stored data, times outside the horizon were noted: the new orders' are refused
     problems = horizon_problems(replanned.horizon, [], body.new_orders, orders_field="new_orders")
     if problems:

@@ -541,6 +541,11 @@ def test_bad_changes_are_422_naming_the_field(
         # the 422 named vehicles.1.start_location, a field of the re-planned scenario
         (lambda b: b["courier_positions"][0].update(location={"lat": 52.1, "lon": 4.3}),
          "courier_positions.0.location", "euclidean travel needs planar x/y coordinates"),
+        # after the day: re-planned, its diagnosis naming arrivals before now_s
+        (lambda b: b.update(now_s=28_801), "now_s",
+         "28801 s is after the end of the scenario's horizon (28800 s)"),
+        (lambda b: b.update(now_s=10**9, mode="async"), "now_s",
+         "1000000000 s is after the end of the scenario's horizon (28800 s)"),
     ],
 )  # fmt: skip
 def test_duplicate_or_contradictory_changes_are_422_naming_the_field(
