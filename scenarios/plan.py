@@ -152,6 +152,11 @@ class Unassigned(StrictModel):
     reason: UnassignedReason
     detail: str = ""
     penalty_cents: NonNegInt = 0
+    on_board_vehicle_id: Id | None = Field(
+        default=None,
+        description="a re-plan's parcel already on board of this courier (picked up before "
+        "its now_s) that it could not route: it stays that courier's in later re-plans",
+    )
 
 
 #: What ``Plan.time_limited`` (and the ``time_limited`` of the service's routing answers) says.

@@ -294,7 +294,9 @@ def _stops_done(
     its pin released ("the pickup-and-delivery partner is missing"), its courier sent back
     to pick it up, or the order dropped for cost with the parcel in the van. A job with no
     pickup at all (a scenario without nodes) is unaffected (:func:`replan_jobs` reads this
-    only for jobs with a pickup).
+    only for jobs with a pickup). So is a job ``old`` left unassigned on board of a courier
+    (``on_board_vehicle_id``, :func:`mark_on_board`): without a stop at all, it was taken for
+    a parcel at its node, which any courier could pick up.
     """
     done: set[tuple[str, StopKind]] = set()
     picked_by: dict[str, str] = {}  # job -> the courier that picked it up
@@ -305,6 +307,10 @@ def _stops_done(
         for stop in route.stops
         if stop.kind == StopKind.PICKUP
     }
+    for left in old.unassigned:  # on board, but its courier could not deliver it then
+        if left.on_board_vehicle_id is not None:
+            done.add((left.order_id, StopKind.PICKUP))
+            picked_by[left.order_id] = left.on_board_vehicle_id
     for route in old.routes:
         for stop in route.stops:
             if stop.order_id is None or stop.kind == StopKind.BREAK:
@@ -793,6 +799,32 @@ def fallback_plan(payload: JsonDict, *, reason: str) -> JsonDict:
 # ------------------------------------------------------------------ re-optimisation
 
 
+def mark_on_board(plan: Plan, routing: Scenario, picked_by: dict[str, str]) -> Plan:
+    """``plan`` with each parcel on board it leaves unassigned marked with its courier.
+
+    A parcel on board is a delivery-only job only its courier can take (:func:`replan_jobs`);
+    when the router cannot fit it there (its window gone, the shift over) it has no stop at
+    all, so the next re-plan of this plan could not tell it from a parcel at its node. The
+    mark carries the on-board state forward instead (:func:`_stops_done` reads it): the
+    router cannot be made to route it always, as a pinned stop that no longer fits is
+    released and a mandatory order that fits nowhere is still left out.
+    """
+    holders = {
+        job.id: picked_by[job.id]
+        for job in routing.orders
+        if job.id in picked_by and _on_board_skill(picked_by[job.id]) in job.required_skills
+    }
+    if not any(u.order_id in holders for u in plan.unassigned):
+        return plan
+    unassigned = [
+        u.model_copy(update={"on_board_vehicle_id": holders[u.order_id]})
+        if u.order_id in holders
+        else u
+        for u in plan.unassigned
+    ]
+    return plan.model_copy(update={"unassigned": unassigned})
+
+
 def _on_board_skill(vehicle_id: str) -> str:
     """The skill only ``vehicle_id`` has: delivering the parcels already on board."""
     return f"on board {vehicle_id}"
@@ -948,7 +980,7 @@ def reoptimise(
         warm_start_fields(old, stored_stops),
     ):
         routed, stats = solve_routes_with_stats(routing, rparams)
-    plan = routed.model_copy(update={"allocation": lines})
+    plan = mark_on_board(routed, routing, picked_by).model_copy(update={"allocation": lines})
     answer = ReoptimiseResult(
         status=plan.status,
         time_limited=plan.time_limited,

@@ -664,6 +664,32 @@ def test_a_parcel_on_board_never_moves_to_another_courier(
     assert f"vehicle {route.vehicle_id}: order o1: arrives at" in line
 
 
+def test_a_parcel_on_board_left_unassigned_stays_on_board_in_the_next_re_plan(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """A re-plan that cannot route a parcel on board leaves it with no stop at all: its next
+    re-plan took it for one still at its node, which the other courier went to pick up. The
+    unassigned entry names the courier it is on board of, and the next re-plan keeps it so."""
+    old = Plan.model_validate(made["plan"])
+    route = next(r for r in old.routes if any(s.order_id == "o1" for s in r.stops))
+    pickup = next(s for s in route.stops if s.order_id == "o1" and s.kind is StopKind.PICKUP)
+    late = {"vehicle_id": route.vehicle_id, "location": {"x": 0, "y": 0}, "available_s": 7300}
+    body = {"courier_positions": [late], "routing": {"time_limit_s": 0.3, "seed": 1}}
+    plan_id, now = made["plan_id"], pickup.start_s + 1  # o1 is on board
+    for _ in range(2):  # the re-plan, then a re-plan of it
+        answer = client.post(
+            f"/v1/plans/{plan_id}/reoptimise", json={**body, "now_s": now}, headers=keys["oms"]
+        )
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        stops = _stops_of(result["plan"])
+        assert not [st for kept in stops.values() for st in kept if st[0] == "o1"], stops
+        [left] = [u for u in result["plan"]["unassigned"] if u["order_id"] == "o1"]
+        assert left["reason"] == "window_unreachable"
+        assert left["on_board_vehicle_id"] == route.vehicle_id
+        plan_id, now = result["plan_id"], now + 1
+
+
 def _replan(
     client: TestClient, keys: dict[str, dict[str, str]], plan_id: str, now_s: int
 ) -> dict[str, Any]:
