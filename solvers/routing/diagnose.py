@@ -3,6 +3,7 @@ windows, route limits, shifts, breaks and release times (an order created too la
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -23,13 +24,35 @@ from solvers.routing.timing import (
 )
 
 
-def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason, str]]:
+class DiagnosisDeadlineError(Exception):
+    """The diagnosis reached its deadline before every order was checked."""
+
+    def __init__(self, diagnosed: dict[int, tuple[UnassignedReason, str]]) -> None:
+        super().__init__("the time limit was reached in the routing diagnosis")
+        #: the reasons found before the deadline (keyed by order position); the orders not
+        #: in it were not all checked
+        self.diagnosed = diagnosed
+
+
+def _check_clock(deadline: float | None, out: dict[int, tuple[UnassignedReason, str]]) -> None:
+    """Raise :class:`DiagnosisDeadlineError` with ``out`` if ``deadline`` has passed."""
+    if deadline is not None and time.perf_counter() > deadline:
+        raise DiagnosisDeadlineError(dict(out))
+
+
+def diagnose_orders(
+    problem: RoutingProblem, deadline: float | None = None
+) -> dict[int, tuple[UnassignedReason, str]]:
     """Orders no vehicle can serve even alone, with the reason; keyed by order position.
 
     Vectorised over orders, one pass per vehicle type: a direct trip (start, the order's
     visits, end) is checked in closed form on every type at once; only the orders that pass no
     such check are scheduled one by one: on the vehicle types where the closed form is a
     relaxation (several windows, several breaks), and once to name the violated constraint.
+
+    With a ``deadline`` (a ``time.perf_counter()`` value) it looks at the clock between its
+    passes, vehicle types and orders scheduled, and raises :class:`DiagnosisDeadlineError`
+    (the reasons found so far) once the deadline has passed with orders left to check.
     """
     out: dict[int, tuple[UnassignedReason, str]] = _closed_nodes(problem)
     for closed, why_closed in _pickups_closed_before_creation(problem).items():
@@ -41,6 +64,7 @@ def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason
         return out
     if not n:
         return out
+    _check_clock(deadline, out)
     reps: dict[tuple[object, ...], int] = {}
     for vi, veh in enumerate(problem.vehicles):
         reps.setdefault(veh.type_key, vi)
@@ -60,10 +84,12 @@ def diagnose_orders(problem: RoutingProblem) -> dict[int, tuple[UnassignedReason
         [all(len(problem.tasks[t].windows) <= 1 for t in o.tasks) for o in problem.orders],
         dtype=bool,
     ).reshape(n)
-    reached = _direct_trips(problem, kinds, big, simple)
+    _check_clock(deadline, out)
+    reached = _direct_trips(problem, kinds, big, simple, deadline, out)
     for oi in np.flatnonzero(~reached):
         if int(oi) in out:
             continue
+        _check_clock(deadline, out)
         info = problem.orders[oi]
         if not skilled[oi].any():
             need = ", ".join(sorted(info.skills))
@@ -239,12 +265,19 @@ def _fits(
 
 
 def _direct_trips(
-    problem: RoutingProblem, kinds: list[int], big: np.ndarray, simple: np.ndarray
+    problem: RoutingProblem,
+    kinds: list[int],
+    big: np.ndarray,
+    simple: np.ndarray,
+    deadline: float | None = None,
+    found: dict[int, tuple[UnassignedReason, str]] | None = None,
 ) -> np.ndarray:
     """Per order: some vehicle type surely serves it alone (closed form; may miss a few).
 
     Only where the closed form is exact: orders whose visits have at most one window, vehicle
-    types with at most one break; the other orders are left to the scheduler.
+    types with at most one break; the other orders are left to the scheduler. Past
+    ``deadline`` (looked at before each vehicle type) it raises
+    :class:`DiagnosisDeadlineError` with the reasons ``found`` before it.
     """
     n = len(problem.orders)
     deliv = np.array([o.delivery for o in problem.orders], dtype=np.int64)
@@ -256,6 +289,7 @@ def _direct_trips(
         veh = problem.vehicles[v]
         if not len(rows) or len(veh.breaks) > 1:
             continue
+        _check_clock(deadline, found or {})
         tm = route_timing(problem, v, [])
         if not tm.feasible:
             continue
