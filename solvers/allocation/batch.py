@@ -60,7 +60,9 @@ from solvers.allocation.highs_model import (
     Rows,
     cancel_with,
     cancelled,
+    count_failures_in,
     coupling_rows,
+    failures_of_solve,
     highs_threads,
     reduced_costs,
     status_text,
@@ -635,10 +637,12 @@ def solve_batch(
         return _solve_batch(prob, params, start=start, x_start=x_start, race=None)
     single = params.model_copy(update={"threads": 1})
     cancel = threading.Event()
+    failures = failures_of_solve()
     box: list[BatchOutcome | BaseException] = []
 
     def work() -> None:
         cancel_with(cancel)
+        count_failures_in(failures)
         try:
             with highs_threads(1):  # helper models too (one-order MIPs of the warm start)
                 box.append(_solve_batch(prob, single, start=start, x_start=x_start, race=race))

@@ -252,6 +252,9 @@ def run_highs(h: highspy.Highs) -> highspy.HighsStatus:
         _scheduler.size = None  # sized elsewhere: not what this module last ran
         prepare_scheduler(want)
         status = _run_guarded(h)
+    failure = _failures.get(h)
+    if failure is not None or h.getModelStatus() in FAILED:
+        note_failure(status_text(h), failure.split(":", 1)[0] if failure else None)
     return status
 
 
@@ -266,34 +269,111 @@ def _run_guarded(h: highspy.Highs) -> highspy.HighsStatus:
     maps it to (``std::bad_alloc``: MemoryError; other ``std::exception``: RuntimeError).
     The instance's solution and information are cleared then (they could be an earlier
     run's), its model status reads "Not Set" and :func:`status_text` names the exception:
-    every caller treats it as a run that found nothing, as it does HiGHS' own errors.
+    every caller treats it as a run that found nothing, as it does HiGHS' own errors
+    (:func:`run_highs` logs and counts it, :func:`note_failure`).
     """
     _failures.pop(h, None)
     try:
         return h.run()
     except Exception as exc:  # any failure of the run is the run's error
         _failures[h] = f"{type(exc).__name__}: {exc}"
-        log.warning("HiGHS run failed: %s", _failures[h])
         with contextlib.suppress(Exception):  # an instance the error left unusable
             h.clearSolver()
         return highspy.HighsStatus.kError
 
 
+class RunFailures:
+    """The HiGHS runs of one solve that failed: counted, the first of each kind logged.
+
+    A run fails with an error status (:data:`FAILED`) or an exception (:func:`_run_guarded`);
+    when every run fails (a process out of memory), a solve makes hundreds of them, each a
+    warning until session 74 (1,744 in a 2 s batch of 150 literature orders). The first
+    failure of each kind (the exception's type, else HiGHS' status) is a warning, the rest
+    are debug messages, and :meth:`note` sums them up for the answer. Shared by the solve's
+    threads (:func:`failures_of_solve`).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        #: the first failure's status text (None: no run failed)
+        self.first: str | None = None
+        self._kinds: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, what: str, kind: str | None = None) -> None:
+        """Count a failed run (``what``: its status text; ``kind``: its kind, else ``what``)."""
+        kind = what if kind is None else kind
+        with self._lock:
+            self.count += 1
+            if self.first is None:
+                self.first = what
+            new = kind not in self._kinds
+            self._kinds.add(kind)
+        log.log(logging.WARNING if new else logging.DEBUG, "HiGHS run failed: %s", what)
+
+    def note(self) -> str | None:
+        """The answer's note on the failed runs (None when none failed)."""
+        if not self.count:
+            return None
+        runs = "run" if self.count == 1 else "runs"
+        return f"HiGHS failed in {self.count} {runs} (first: {self.first})"
+
+
+#: the failed runs of the solve running in this context (None: outside a solve, where
+#: each failure is a warning); a helper thread of the solve is handed them
+#: (:func:`count_failures_in`), as it is the solve's cancellation
+_run_failures: contextvars.ContextVar[RunFailures | None] = contextvars.ContextVar(
+    "highs_run_failures", default=None
+)
+
+
+def failures_of_solve() -> RunFailures | None:
+    """The failed-run tally of the solve running in this thread (to hand to a helper thread)."""
+    return _run_failures.get()
+
+
+def count_failures_in(failures: RunFailures | None) -> None:
+    """The HiGHS runs of this thread fail into ``failures`` (a helper thread of a solve)."""
+    _run_failures.set(failures)
+
+
+@contextlib.contextmanager
+def counting_failures() -> Iterator[RunFailures]:
+    """Within the block, this thread's failed HiGHS runs are counted in a new tally."""
+    failures = RunFailures()
+    token = _run_failures.set(failures)
+    try:
+        yield failures
+    finally:
+        _run_failures.reset(token)
+
+
+def note_failure(what: str, kind: str | None = None) -> None:
+    """A failed HiGHS run (``what``: its status text) of this thread's solve, logged."""
+    failures = _run_failures.get()
+    if failures is None:
+        log.warning("HiGHS run failed: %s", what)
+    else:
+        failures.add(what, kind)
+
+
 def run_in_threads(step: Callable[[], bool], workers: int, name: str) -> None:
     """Call ``step`` on ``workers`` threads (this one among them) until it returns False.
 
-    Helper threads share this thread's cancellation (:func:`cancel_with`), stop once this
-    thread leaves (Ctrl-C, an error) and end their HiGHS workers; the first error raised in
-    any thread is raised here. ``step`` does its own locking (HiGHS releases the GIL while
-    it solves: solves run side by side).
+    Helper threads share this thread's cancellation (:func:`cancel_with`) and failed-run
+    tally (:func:`count_failures_in`), stop once this thread leaves (Ctrl-C, an error) and
+    end their HiGHS workers; the first error raised in any thread is raised here. ``step``
+    does its own locking (HiGHS releases the GIL while it solves: solves run side by side).
     """
     cancel = current_cancel()
+    failures = failures_of_solve()
     errors: list[BaseException] = []
     ended = threading.Event()  # the calling thread left: helpers stop
 
     def work(helper: bool) -> None:
         if helper:
             cancel_with(cancel)
+            count_failures_in(failures)
         try:
             while not errors and not ended.is_set() and step():
                 pass

@@ -51,7 +51,10 @@ from solvers.allocation.highs_model import (
     Deadline,
     Duals,
     Rows,
+    RunFailures,
+    count_failures_in,
     coupling_rows,
+    failures_of_solve,
     model_threads,
     new_highs,
     reduced_costs,
@@ -680,11 +683,13 @@ class LooseLp:
         #: seconds the solve took (None while it runs)
         self.seconds: float | None = None
         self._cancel = current_cancel()  # the solve's cancellation stops it too
+        self._failures = failures_of_solve()  # and its failure is the solve's
         self._thread = threading.Thread(target=self._run, name="loose-master-lp", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         cancel_with(self._cancel)
+        count_failures_in(self._failures)
         t = time.perf_counter()
         try:
             run_highs(self.h)
@@ -1181,6 +1186,7 @@ COLLECT_POLL_S = 0.02
 
 def pricing_main() -> None:
     """Entry point of the process of :class:`PricingHelper` (messages on stdin/stdout)."""
+    count_failures_in(RunFailures())  # one solve's process: each kind of failure warned once
     channel = Channel()
     message = channel.receive()
     if message is None or message[0] != "problem":

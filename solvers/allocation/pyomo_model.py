@@ -45,6 +45,9 @@ class PyomoOutcome:
     status: str
     build_s: float
     solve_s: float
+    #: HiGHS failed (an exception out of its run, an error status such as "Memory limit
+    #: reached"): its status text (then no answer, no bound); "" when it did not
+    failure: str = ""
 
 
 #: Pyomo's names of HiGHS' termination (``TerminationCondition``) in plain words, for the
@@ -206,10 +209,12 @@ def solve_pyomo(
     from pyomo.contrib.solver.common.factory import SolverFactory
 
     from solvers.allocation.highs_model import (
+        FAILED,
         MIP_GRID_OPTIONS,
         dual_bound,
         new_highs,
         prepare_scheduler,
+        status_text,
     )
 
     new_highs()  # swallow the HiGHS banner before Pyomo creates its own instance
@@ -231,23 +236,31 @@ def solve_pyomo(
     updates: dict[str, Any] = {}
     t1 = time.perf_counter()
     prepare_scheduler(params.threads)  # Pyomo runs HiGHS in this thread, not via run_highs
-    if end_at is not None:
-        # the hand-over of the model to HiGHS does not watch the clock (0.8-1.2 s at 300
-        # literature orders): done first, so that HiGHS' limit is what is left of it
-        solver.set_instance(model)
-        limit_s = min(limit_s, max(end_at - time.monotonic(), MIN_HIGHS_LIMIT_S))
-        updates = {"auto_updates": _NO_UPDATES}  # the model is HiGHS' already, unchanged
-    result = solver.solve(
-        model,
-        tee=False,
-        load_solutions=False,
-        raise_exception_on_nonoptimal_result=False,
-        time_limit=limit_s,
-        rel_gap=params.mip_rel_gap,
-        threads=params.threads,
-        solver_options=options,
-        **updates,
-    )
+    try:
+        if end_at is not None:
+            # the hand-over of the model to HiGHS does not watch the clock (0.8-1.2 s at
+            # 300 literature orders): done first, so that HiGHS' limit is what is left of it
+            solver.set_instance(model)
+            limit_s = min(limit_s, max(end_at - time.monotonic(), MIN_HIGHS_LIMIT_S))
+            updates = {"auto_updates": _NO_UPDATES}  # the model is HiGHS' already, unchanged
+        result = solver.solve(
+            model,
+            tee=False,
+            load_solutions=False,
+            raise_exception_on_nonoptimal_result=False,
+            time_limit=limit_s,
+            rel_gap=params.mip_rel_gap,
+            threads=params.threads,
+            solver_options=options,
+            **updates,
+        )
+    except Exception as exc:  # HiGHS' C++ exception (MemoryError, RuntimeError): its error,
+        # as run_highs makes it on the highspy backend: no answer, no bound, the failure named
+        return _failed(prob, f"Solver error ({type(exc).__name__}: {exc})", build_s, t1)
+    highs = getattr(solver, "_solver_model", None)
+    if highs is not None and highs.getModelStatus() in FAILED:
+        # HiGHS' own error ("Memory limit reached", no solution): Pyomo reads it "unknown"
+        return _failed(prob, status_text(highs), build_s, t1)
     solve_s = time.perf_counter() - t1
     x = np.zeros(prob.num_arcs, dtype=np.int64)
     objective = result.incumbent_objective
@@ -261,7 +274,6 @@ def solve_pyomo(
     # columns' own bounds give, which Pyomo passes on (until session 72 the answer stated
     # it, its gap as wide): no bound either way (dual_bound reads Pyomo's HiGHS instance, a
     # private attribute: a Pyomo without it leaves the finite bound as Pyomo reports it)
-    highs = getattr(solver, "_solver_model", None)
     if bound is not None and not (
         math.isfinite(bound) and (highs is None or math.isfinite(dual_bound(highs)))
     ):
@@ -273,4 +285,17 @@ def solve_pyomo(
         status=str(result.termination_condition.name),
         build_s=build_s,
         solve_s=solve_s,
+    )
+
+
+def _failed(prob: Problem, failure: str, build_s: float, t1: float) -> PyomoOutcome:
+    """The outcome of a solve in which HiGHS failed (``failure``: its status text)."""
+    return PyomoOutcome(
+        x=np.zeros(prob.num_arcs, dtype=np.int64),
+        objective=None,
+        bound=None,
+        status="error",
+        build_s=build_s,
+        solve_s=time.perf_counter() - t1,
+        failure=failure,
     )

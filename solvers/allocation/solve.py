@@ -28,7 +28,9 @@ from solvers.allocation.highs_model import (
     AllocationModel,
     Duals,
     cancelled,
+    counting_failures,
     highs_threads,
+    note_failure,
     shared_rows_bind,
     usable_cpus,
 )
@@ -220,9 +222,13 @@ def allocate(
         threads = 1
     with (
         highs_threads(threads),
+        counting_failures() as failures,
         full_collections_paused(len(request.orders) >= GC_PAUSE_ORDERS),
     ):
         result = _allocate(request, params, start)
+    failed = failures.note()  # HiGHS runs that failed: the first of each kind was a warning
+    if failed is not None:
+        result.stats.notes.append(failed)
     note = oversubscribed_note(params.threads, usable_cpus())
     if note is not None:
         result.stats.notes.append(note)
@@ -428,6 +434,7 @@ def _allocate(
     want_prices = params.shadow_prices and params.baseline is None
     if want_prices and duals is None and not prob.num_pairs:
         duals = Duals.zeros(prob)  # nothing can ship: every LP prices every row at zero
+    lp_failed: str | None = None  # the shadow-price LP's status, when HiGHS failed in it
     if want_prices and duals is None and prob.num_pairs:
         # the compact LP, within what is left of the solve's share of the budget; beyond
         # max_mip_pairs (where no compact model is built) it would take longer than that
@@ -439,9 +446,11 @@ def _allocate(
         elif fast:  # no time for a solve, none for an LP over every candidate either
             pass
         elif left > 0.0 and prob.num_pairs <= params.max_mip_pairs and not cancelled():
-            duals = _lp_duals(prob, params, left)
+            duals, lp_failed = _lp_duals(prob, params, left)
         if duals is None:
             why = "the solve was cancelled" if cancelled() else "no LP duals within the time limit"
+            if lp_failed is not None:
+                why = f"the shadow-price LP failed ({lp_failed})"
             stats.notes.append(f"no shadow prices: {why}")
     t_explain = time.perf_counter()
     explanations: list[OrderExplanation] = []
@@ -882,9 +891,11 @@ def _solve_in_worker(
     rule-chain baselines (1.0-1.6 s at 2,000 orders, 17 % cheaper than the nearest-node
     answer), each stopped at the kill's time or as soon as the worker answers (a one-order
     MIP of theirs, rare, runs on until the kill's time at the most; none is started that
-    the last one's time says would end past the kill). A worker killed, crashed
-    or whose solve raised gets the cheapest complete one, with a note naming it (a crashed
-    one's fallback goes on computing until the time limit).
+    the last one's time says would end past the kill). A worker killed, crashed, whose
+    solve raised or whose HiGHS failed (:attr:`PyomoOutcome.failure
+    <solvers.allocation.pyomo_model.PyomoOutcome.failure>`) gets the cheapest complete one,
+    with a note naming it (one that ended early: its fallback goes on computing until the
+    solve's share ends).
     """
     from solvers.allocation.pyomo_model import status_words
     from solvers.allocation.pyomo_worker import give_back
@@ -919,7 +930,7 @@ def _solve_in_worker(
     finally:
         give_back(worker, replace=answer is not None)  # no successor for an interrupted call
     out = answer.outcome
-    if out is not None:
+    if out is not None and not out.failure:
         stats.mip_pairs = prob.num_pairs
         stats.build_s = round(stats.build_s + out.build_s, 6)
         stats.mip_s = round(out.solve_s, 6)
@@ -936,7 +947,13 @@ def _solve_in_worker(
             return fallback.x, out.bound, fallback.name
         return out.x, out.bound, None
     stats.mip_s = round(answer.waited_s, 6)
-    if answer.failure == "timeout":
+    if out is not None:  # HiGHS failed in the worker (an exception, an error status)
+        stats.build_s = round(stats.build_s + out.build_s, 6)
+        note_failure(out.failure)  # logged and counted as a failed HiGHS run of the solve
+        what = f"backend pyomo: HiGHS failed ({out.failure}), no answer from it"
+        # it ended early: the rest of the solve's share is the fallback's
+        fallback.improve(start + solve_s, lambda: False)
+    elif answer.failure == "timeout":
         share = (
             f", of which the solve's share {solve_s:.3g} s (the rest is the explanations')"
             if solve_s < params.time_limit_s
@@ -1034,14 +1051,18 @@ def _online(
     return x, bound_or_none
 
 
-def _lp_duals(prob: Problem, params: AllocationParams, seconds: float) -> Duals | None:
-    """Duals of the compact LP relaxation (shadow prices outside the batch path)."""
+def _lp_duals(
+    prob: Problem, params: AllocationParams, seconds: float
+) -> tuple[Duals | None, str | None]:
+    """Duals of the compact LP relaxation (shadow prices outside the batch path), and the
+    LP's status when HiGHS failed in it (an error status, an exception; else None)."""
     model = AllocationModel(
         prob, np.arange(prob.num_pairs), integer=False, threads=params.threads, seed=params.seed
     )
-    if model.run(seconds) != "Optimal":
-        return None
-    return model.duals()
+    status = model.run(seconds)
+    if status == "Optimal":
+        return model.duals(), None
+    return None, status if model.h.getModelStatus() in FAILED else None
 
 
 def _assignments(prob: Problem, x: I64) -> list[Assignment]:

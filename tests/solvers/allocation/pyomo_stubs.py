@@ -1,9 +1,10 @@
 """Stand-in entries of the pyomo worker process (``pyomo_worker.WORKER_ENTRY`` in tests).
 
-They skip Pyomo's import (ready at once) and stand for a solve that never ends in time, a
+Most skip Pyomo's import (ready at once) and stand for a solve that never ends in time, a
 worker that crashes on its solve, one that answers with a poor incumbent, one whose
 Pyomo import fails, one whose interpreter would take seconds to exit, and one that never
-reads its problem (its parent's write of it waits for ever).
+reads its problem (its parent's write of it waits for ever); two import Pyomo and solve
+with a HiGHS whose runs fail (raise MemoryError, or end in an error).
 """
 
 from __future__ import annotations
@@ -82,3 +83,33 @@ def deaf_main() -> None:
     _watch_parent(os.getppid())
     channel.send(("ready", 0.0))
     time.sleep(600)
+
+
+def _highs_fails(how: str) -> None:
+    """Every HiGHS run of this process raises MemoryError (``std::bad_alloc``) or, ``how``
+    "error", ends in an error with no solution (model status "Not Set")."""
+    import highspy
+
+    def run(h: Any) -> Any:
+        if how == "memory":
+            raise MemoryError("std::bad_alloc")
+        h.clearSolver()
+        return highspy.HighsStatus.kError
+
+    highspy.Highs.run = run  # type: ignore[method-assign,assignment]
+
+
+def highs_raising_main() -> None:
+    """A real worker (Pyomo imported) whose HiGHS runs raise MemoryError."""
+    from solvers.allocation.pyomo_model import load_pyomo, solve_pyomo
+
+    _highs_fails("memory")
+    serve(load_pyomo, solve_pyomo)
+
+
+def highs_failing_main() -> None:
+    """A real worker (Pyomo imported) whose HiGHS runs end in an error, no solution."""
+    from solvers.allocation.pyomo_model import load_pyomo, solve_pyomo
+
+    _highs_fails("error")
+    serve(load_pyomo, solve_pyomo)

@@ -9,6 +9,7 @@ replace: the ``at``-th run of a kind of call raises or ends in an error with no 
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from collections.abc import Callable
@@ -34,6 +35,12 @@ from .test_time_limits import cpu_clock
 
 #: what a failing run does: raise as HiGHS' uncaught C++ exceptions do, or end in an error
 HOW = ("memory", "runtime", "error")
+#: the status text of a run failing as each of :data:`HOW` says (``error``: HiGHS' "Not Set")
+STATUS = {
+    "memory": "Solver error (MemoryError: std::bad_alloc)",
+    "runtime": "Solver error (RuntimeError: std::exception)",
+    "error": "Not Set",
+}
 
 
 class Faults:
@@ -205,13 +212,15 @@ def test_a_stock_only_batch_answers_whichever_highs_run_fails(
 )
 def test_a_capped_large_batch_answers_when_highs_runs_fail(
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
     capped_city: AllocationRequest,
     kind: str,
     at: int,
     onwards: bool,
     how: str,
 ) -> None:
-    """Repairs (compact MIPs), sliced neighbourhood search, LP rounding, the pricing helper."""
+    """Repairs (compact MIPs), sliced neighbourhood search, LP rounding, the pricing helper;
+    the failed runs of every thread of the solve are counted in its note, warned of once."""
     monkeypatch.setattr(batch, "POOL_MIP_ORDERS", 50)  # 120 orders count as large
     monkeypatch.setattr(batch, "IPM_AFTER_S", 0.0)
     monkeypatch.setattr(batch, "usable_cpus", lambda: 2)
@@ -220,6 +229,10 @@ def test_a_capped_large_batch_answers_when_highs_runs_fail(
     res = allocate(capped_city, AllocationParams(time_limit_s=3.0, mip_rel_gap=1e-4, seed=2))
     assert faults.failed and faults.failed[0].startswith(kind)
     check_answer(capped_city, res)
+    assert len(highs_warnings(caplog)) == 1
+    [note] = [n for n in res.stats.notes if n.startswith("HiGHS failed in ")]
+    if how != "error":  # an error status is retried once on a fresh scheduler: two calls
+        assert int(note.split()[3]) == len(faults.failed)
 
 
 def test_a_killed_pricing_helper_does_not_hold_up_the_batch(
@@ -257,3 +270,86 @@ def test_an_online_solve_answers_when_every_highs_run_fails(
     assert faults.failed
     check_answer(req, res)
     assert any(n.startswith("MIP failed (") for n in res.stats.notes)
+
+
+def highs_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The warnings ``highs_model`` logged about failed runs."""
+    return [
+        r
+        for r in caplog.records
+        if r.name == highs_model.__name__
+        and r.levelno >= logging.WARNING
+        and r.getMessage().startswith("HiGHS run failed")
+    ]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_runs_that_all_fail_are_warned_of_once_and_summed_up_in_a_note(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    literature_150: AllocationRequest,
+    how: str,
+) -> None:
+    """Every HiGHS run of the solve fails: one warning per kind of failure, the rest debug
+    messages, and one note with their count (a capped batch logged ~1,300 warnings in 3 s)."""
+    caplog.set_level(logging.DEBUG, logger=highs_model.__name__)
+    faults = Faults("", 0, how, onwards=True).install(monkeypatch)
+    res = allocate(
+        literature_150, AllocationParams(time_limit_s=2.0, mip_rel_gap=1e-4, explain=False, seed=0)
+    )
+    check_answer(literature_150, res)
+    assert len(faults.failed) > 3  # enough failed runs for the old warnings to show
+    warned = highs_warnings(caplog)
+    assert len(warned) == 1, [r.getMessage() for r in warned]
+    [note] = [n for n in res.stats.notes if n.startswith("HiGHS failed in ")]
+    first = STATUS[how]
+    assert note.endswith(f" runs (first: {first})")
+    count = int(note.split()[3])
+    debug = [r for r in caplog.records if r.getMessage() == f"HiGHS run failed: {first}"]
+    assert count == len(debug) > 1  # the warning and the debug messages: each counted run
+    if how != "error":  # an error status is retried once on a fresh scheduler: two calls
+        assert count == len(faults.failed)
+
+
+def test_a_solve_without_failures_has_no_failure_note(
+    caplog: pytest.LogCaptureFixture, literature_30: AllocationRequest
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=highs_model.__name__)
+    res = allocate(literature_30, AllocationParams(time_limit_s=2.0, explain=False, seed=0))
+    assert not any(n.startswith("HiGHS failed") for n in res.stats.notes)
+    assert not [r for r in caplog.records if r.getMessage().startswith("HiGHS run failed")]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_failed_shadow_price_lp_is_named_in_the_note(
+    monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The online path's shadow-price LP fails: the note says so, not "no LP duals within
+    the time limit"."""
+    req = generate_literature(seed=0, num_orders=12, num_nodes=10, vip_share=0.1)
+    faults = Faults("solve._lp_duals", 0, how).install(monkeypatch)
+    res = allocate(req, AllocationParams(mode="online", time_limit_s=2.0, explain=False, seed=0))
+    assert faults.failed == ["solve._lp_duals"] * len(faults.failed)
+    check_answer(req, res)
+    assert res.shadow_prices == []
+    [note] = [n for n in res.stats.notes if n.startswith("no shadow prices")]
+    status = "Not Set" if how == "error" else "Solver error ("
+    assert note.startswith(f"no shadow prices: the shadow-price LP failed ({status}"), note
+    assert "HiGHS failed in 1 run (first: " in " ".join(res.stats.notes)
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_pyomo_solve_whose_highs_fails_names_the_failure(
+    monkeypatch: pytest.MonkeyPatch, literature_30: AllocationRequest, how: str
+) -> None:
+    """The reference model's HiGHS run (Pyomo's, outside ``run_highs``) raises or ends in
+    an error: no answer, no bound, the failure named; no exception."""
+    from solvers.allocation.pyomo_model import load_pyomo, solve_pyomo
+
+    load_pyomo()
+    faults = Faults("", 0, how, onwards=True).install(monkeypatch)
+    prob = compile_request(literature_30)
+    out = solve_pyomo(prob, AllocationParams(backend="pyomo", time_limit_s=5.0, seed=0))
+    assert faults.failed
+    assert out.objective is None and out.bound is None and not out.x.any()
+    assert out.failure == STATUS[how]

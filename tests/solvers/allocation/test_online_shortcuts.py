@@ -54,7 +54,7 @@ def test_no_binding_row_means_no_shadow_price(req: AllocationRequest) -> None:
     prob = compile_request(req)
     # otherwise there is nothing to price, or the LP is solved (unchanged paths)
     assume(prob.num_pairs > 0 and not coupling_rows(prob, kind="shared").num_coupling)
-    duals = _lp_duals(prob, params, 5.0)
+    duals, _ = _lp_duals(prob, params, 5.0)
     assert duals is not None
     for dual in (
         duals.stock,

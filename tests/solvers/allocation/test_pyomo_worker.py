@@ -8,6 +8,7 @@ answer within seconds is the kill's, not luck.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import signal
@@ -787,3 +788,28 @@ def test_every_pyomo_termination_has_plain_words() -> None:
     assert status_words("convergenceCriteriaSatisfied") == "optimal"
     assert status_words("maxTimeLimit") == "time limit reached"
     assert status_words("optimal") == "optimal"  # the empty model's own word, kept
+
+
+@pytest.mark.parametrize(
+    ("entry", "failure"),
+    [
+        ("highs_raising_main", "Solver error (MemoryError: std::bad_alloc)"),
+        ("highs_failing_main", "Not Set"),
+    ],
+)
+def test_a_pyomo_solve_whose_highs_fails_answers_with_the_fallback_and_names_it(
+    two_dcs: AllocationRequest,
+    stand_in: Callable[[str], None],
+    caplog: pytest.LogCaptureFixture,
+    entry: str,
+    failure: str,
+) -> None:
+    """HiGHS raises (``std::bad_alloc``) or ends in an error in the worker: the answer is
+    the best baseline, the failure named in its notes, a warning, no bound."""
+    stand_in(entry)
+    pyomo_worker.warm_worker()
+    notes = _check_fallback(two_dcs, AllocationParams(backend="pyomo", time_limit_s=2.0))
+    assert len(notes) == 1
+    assert notes[0].startswith(f"backend pyomo: HiGHS failed ({failure}), no answer from it; ")
+    result_notes = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"HiGHS run failed: {failure}" in result_notes
