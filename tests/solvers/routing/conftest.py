@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from scenarios import (
     Location,
     Order,
     PickupSpec,
+    Plan,
     Scenario,
     TimeWindow,
     Vehicle,
@@ -197,3 +199,32 @@ def depot_orders(orders: list[tuple[int, int, int, tuple[int, int] | None]]) -> 
         )
         for i, (x, y, service, w) in enumerate(orders)
     ]
+
+
+class PastClock:
+    """A stub ``time`` module for a clock past every deadline (the travel matrix's, the
+    diagnosis's)."""
+
+    @staticmethod
+    def perf_counter() -> float:
+        return math.inf
+
+
+def road_day(orders: int, couriers: int) -> Scenario:
+    """A seeded generated city day (road network travel)."""
+    from scenarios.generate import generate_city
+
+    return generate_city(seed=3, num_orders=orders, num_nodes=3, num_couriers=couriers)
+
+
+def assert_nothing_placed(scenario: Scenario, plan: Plan) -> None:
+    """The answer of a solve stopped before its construction: validated, no route, every
+    order unassigned and not placed (the time limit), the plan time-limited."""
+    from solvers.routing import solve as solve_module
+    from solvers.validate import validate_plan
+
+    assert validate_plan(scenario, plan).ok
+    assert not plan.routes
+    assert {u.order_id for u in plan.unassigned} == {o.id for o in scenario.orders}
+    assert {u.detail for u in plan.unassigned} == {solve_module.LATE}
+    assert plan.time_limited

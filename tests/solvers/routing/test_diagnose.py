@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 import pytest
@@ -17,7 +16,8 @@ from solvers.routing import solve as solve_module
 from solvers.routing.diagnose import DiagnosisDeadlineError, diagnose_orders
 from solvers.routing.problem import build_problem
 from solvers.validate import validate_plan
-from tests.solvers.routing.conftest import make_city
+from tests.solvers.routing.conftest import PastClock, assert_nothing_placed, make_city
+from tests.solvers.routing.conftest import road_day as generated_road_day
 
 
 class _LooksClock:
@@ -29,14 +29,6 @@ class _LooksClock:
     def perf_counter(self) -> float:
         self.looks += 1
         return float(self.looks)
-
-
-class _PastClock:
-    """A stub of the diagnosis's clock: every deadline has passed."""
-
-    @staticmethod
-    def perf_counter() -> float:
-        return math.inf
 
 
 def _unservable_city() -> Scenario:
@@ -96,7 +88,7 @@ def test_the_diagnosis_past_its_deadline_raises_at_its_first_look(
     """Past the deadline from the start it raises before any vehicle type is tried; with no
     deadline the clock is not read."""
     problem = build_problem(unservable_city)
-    monkeypatch.setattr(diagnose_module, "time", _PastClock)
+    monkeypatch.setattr(diagnose_module, "time", PastClock)
     with pytest.raises(DiagnosisDeadlineError) as cut:
         diagnose_orders(problem, deadline=time.perf_counter() + 3600)
     assert cut.value.diagnosed == {}
@@ -106,9 +98,7 @@ def test_the_diagnosis_past_its_deadline_raises_at_its_first_look(
 def _road_day(orders: int, couriers: int) -> Scenario:
     """A seeded generated city day (road network travel), its first order mandatory and
     needing a skill no courier has."""
-    from scenarios.generate import generate_city
-
-    s = generate_city(seed=3, num_orders=orders, num_nodes=3, num_couriers=couriers)
+    s = generated_road_day(orders, couriers)
     first = s.orders[0].model_copy(update={"required_skills": ["crane"], "penalty_cents": None})
     return s.model_copy(update={"orders": [first, *s.orders[1:]]})
 
@@ -131,14 +121,10 @@ def test_a_solve_whose_time_limit_comes_in_the_diagnosis_answers_every_order_not
     end whatever the clock: 0.13-0.23 s at 10,000 orders, then the construction's grace)."""
     from solvers.routing.greedy import GreedyBuilder
 
-    monkeypatch.setattr(diagnose_module, "time", _PastClock)
+    monkeypatch.setattr(diagnose_module, "time", PastClock)
     monkeypatch.setattr(GreedyBuilder, "build", lambda self: pytest.fail("constructed"))
     plan, stats = solve_routes_with_stats(road_day, RoutingParams(engine="greedy", time_limit_s=5))
-    assert validate_plan(road_day, plan).ok
-    assert not plan.routes
-    assert {u.order_id for u in plan.unassigned} == {o.id for o in road_day.orders}
-    assert {u.detail for u in plan.unassigned} == {solve_module.LATE}
-    assert plan.time_limited
+    assert_nothing_placed(road_day, plan)
     assert stats.fallback == solve_module.NO_DIAGNOSIS
     assert stats.engine == "none"
 
@@ -172,7 +158,7 @@ def test_a_small_problem_is_diagnosed_whatever_the_clock(
     unservable_city: Scenario, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A small problem is planned whole however starved: its diagnosis has no deadline."""
-    monkeypatch.setattr(diagnose_module, "time", _PastClock)
+    monkeypatch.setattr(diagnose_module, "time", PastClock)
     plan, stats = solve_routes_with_stats(
         unservable_city, RoutingParams(engine="greedy", time_limit_s=5)
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import time
@@ -49,8 +48,11 @@ from tests.solvers.routing.conftest import (
     ORTOOLS_SOLUTIONS,
     SEARCH_ITERATIONS,
     UNHURRIED_S,
+    PastClock,
+    assert_nothing_placed,
     created_at_start,
     make_city,
+    road_day,
     solve_clock,
     unhurried,
     with_pickups,
@@ -1577,21 +1579,6 @@ def test_large_solves_run_with_full_collections_held_back(monkeypatch: pytest.Mo
     assert gc.get_threshold() == before
 
 
-def _road_day(orders: int, couriers: int) -> Scenario:
-    """A seeded generated city day (road network travel)."""
-    from scenarios.generate import generate_city
-
-    return generate_city(seed=3, num_orders=orders, num_nodes=3, num_couriers=couriers)
-
-
-class _PastClock:
-    """A stub of the travel matrix's clock: every deadline has passed."""
-
-    @staticmethod
-    def perf_counter() -> float:
-        return math.inf
-
-
 def test_a_solve_whose_time_limit_comes_in_the_travel_matrix_answers_every_order_not_placed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -1601,16 +1588,12 @@ def test_a_solve_whose_time_limit_comes_in_the_travel_matrix_answers_every_order
     from scenarios import travel
     from solvers.routing.greedy import ALWAYS_COMPLETE_SIZE, GreedyBuilder
 
-    s = _road_day(150, 8)
+    s = road_day(150, 8)
     assert len(s.orders) + len(s.vehicles) > ALWAYS_COMPLETE_SIZE
-    monkeypatch.setattr(travel, "time", _PastClock)
+    monkeypatch.setattr(travel, "time", PastClock)
     monkeypatch.setattr(GreedyBuilder, "build", lambda self: pytest.fail("constructed"))
     plan, stats = solve_routes_with_stats(s, RoutingParams(engine="greedy", time_limit_s=5))
-    assert validate_plan(s, plan).ok
-    assert not plan.routes
-    assert {u.order_id for u in plan.unassigned} == {o.id for o in s.orders}
-    assert {u.detail for u in plan.unassigned} == {solve_module.LATE}
-    assert plan.time_limited
+    assert_nothing_placed(s, plan)
     mandatory = any(o.penalty_cents is None for o in s.orders)
     assert plan.status is (PlanStatus.NO_SOLUTION if mandatory else PlanStatus.FEASIBLE)
     assert stats.fallback == solve_module.NO_MATRIX
@@ -1624,8 +1607,8 @@ def test_a_small_problem_builds_its_matrix_whatever_the_clock(
     matrix is built past any deadline."""
     from scenarios import travel
 
-    s = _road_day(20, 3)
-    monkeypatch.setattr(travel, "time", _PastClock)
+    s = road_day(20, 3)
+    monkeypatch.setattr(travel, "time", PastClock)
     plan, stats = solve_routes_with_stats(s, RoutingParams(engine="greedy", time_limit_s=5))
     assert validate_plan(s, plan).ok
     assert plan.routes
