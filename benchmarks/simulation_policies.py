@@ -71,7 +71,7 @@ from simulation.evaluate import Case, ReplicationTask, run_tasks  # noqa: E402
 from simulation.executors import LocalExecutor  # noqa: E402
 from simulation.params import SimParams  # noqa: E402
 from simulation.policies import check_policy  # noqa: E402
-from simulation.stats import Interval, paired_diff, ratio_ci  # noqa: E402
+from simulation.stats import Interval, fmt_num, paired_diff, ratio_ci  # noqa: E402
 from simulation.twin import TWIN_VERSION, twin_version  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -276,12 +276,25 @@ def read_csv(path: Path) -> list[Run]:
 
 
 def _diff(iv: Interval, spec: str) -> str:
-    """A paired difference and its interval (``(every day)`` when every pair differs alike)."""
+    """A paired difference and its interval (``(every day)`` when every pair differs alike),
+    signed, never a negative zero (:func:`~simulation.stats.fmt_num`)."""
+    signed = f"+{spec}"
+    mean = fmt_num(iv.mean, signed)
     if iv.n < 2:
-        return f"{iv.mean:+{spec}} ({iv.n} day{'s' if iv.n != 1 else ''})"
+        return f"{mean} ({iv.n} day{'s' if iv.n != 1 else ''})"
     if iv.degenerate:
-        return f"{iv.mean:+{spec}} (every day)"
-    return f"{iv.mean:+{spec}} [{iv.low:+{spec}}, {iv.high:+{spec}}]"
+        return f"{mean} (every day)"
+    return f"{mean} [{fmt_num(iv.low, signed)}, {fmt_num(iv.high, signed)}]"
+
+
+def _column(kpis: Sequence[dict[str, float]], key: str) -> list[float]:
+    """One KPI of each run."""
+    return [x[key] for x in kpis]
+
+
+def _mean(kpis: Sequence[dict[str, float]], key: str) -> float:
+    """The mean of one KPI over the runs."""
+    return float(np.mean(_column(kpis, key)))
 
 
 def header(baseline: str, policy: str) -> list[str]:
@@ -309,22 +322,16 @@ def table_rows(runs: Sequence[Run], days: Sequence[Day], baseline: str, policy: 
         a = [played[(baseline, s)].kpis for s in seeds]
         b = [played[(policy, s)].kpis for s in seeds]
 
-        def col(kpis: list[dict[str, float]], k: str) -> list[float]:
-            return [x[k] for x in kpis]
-
-        def mean(kpis: list[dict[str, float]], k: str) -> float:
-            return float(np.mean(col(kpis, k)))
-
-        on_time = paired_diff(col(b, "on_time_rate"), col(a, "on_time_rate"))
-        cost = ratio_ci(col(b, "cost_cents"), col(a, "cost_cents"))
-        unserved = paired_diff(col(b, "orders_unserved"), col(a, "orders_unserved"))
+        on_time = paired_diff(_column(b, "on_time_rate"), _column(a, "on_time_rate"))
+        cost = ratio_ci(_column(b, "cost_cents"), _column(a, "cost_cents"))
+        unserved = paired_diff(_column(b, "orders_unserved"), _column(a, "orders_unserved"))
         lines.append(
             f"| {labels.get(day, day)} | {'on' if breaks else 'off'} | {len(seeds)} | "
-            f"{mean(a, 'on_time_rate'):.3f} -> {mean(b, 'on_time_rate'):.3f} | "
+            f"{_mean(a, 'on_time_rate'):.3f} -> {_mean(b, 'on_time_rate'):.3f} | "
             f"{_diff(on_time, '.3f')} | "
-            f"{mean(a, 'cost_cents'):,.0f} -> {mean(b, 'cost_cents'):,.0f} | "
+            f"{_mean(a, 'cost_cents'):,.0f} -> {_mean(b, 'cost_cents'):,.0f} | "
             f"{cost.ratio:.3f} [{cost.low:.3f}, {cost.high:.3f}] | "
-            f"{mean(a, 'orders_unserved'):.1f} -> {mean(b, 'orders_unserved'):.1f} | "
+            f"{_mean(a, 'orders_unserved'):.1f} -> {_mean(b, 'orders_unserved'):.1f} | "
             f"{_diff(unserved, '.1f')} |"
         )
     return lines

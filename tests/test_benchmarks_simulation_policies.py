@@ -104,3 +104,16 @@ def test_day_names_are_the_docs_days(policies: ModuleType) -> None:
     for bad in ("7s1", "100s2v3", "100", "100s2,100s2", "0s1n1c1"):
         with pytest.raises(argparse.ArgumentTypeError):
             policies.days_arg(bad)
+
+
+def test_a_difference_that_is_zero_up_to_rounding_is_written_unsigned_zero(
+    policies: ModuleType,
+) -> None:
+    """A paired difference of floating-point residue, or one rounding to zero, is written
+    ``+0.000``, never ``-0.000`` (the project's :func:`~simulation.stats.fmt_num`)."""
+    from simulation.stats import Interval
+
+    residue = Interval(mean=-1.9e-17, low=-1.9e-17, high=-1.9e-17, n=10, std=0.0, degenerate=True)
+    assert policies._diff(residue, ".3f") == "+0.000 (every day)"
+    small = Interval(mean=-0.0004, low=-0.0012, high=0.0004, n=10, std=0.001)
+    assert policies._diff(small, ".3f") == "+0.000 [-0.001, +0.000]"
