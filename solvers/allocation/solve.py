@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import highspy
 import numpy as np
 
 from scenarios.errors import InputError
@@ -434,7 +435,7 @@ def _allocate(
     want_prices = params.shadow_prices and params.baseline is None
     if want_prices and duals is None and not prob.num_pairs:
         duals = Duals.zeros(prob)  # nothing can ship: every LP prices every row at zero
-    lp_failed: str | None = None  # the shadow-price LP's status, when HiGHS failed in it
+    lp_failed: str | None = None  # why the shadow-price LP gave no duals, past time and cancels
     if want_prices and duals is None and prob.num_pairs:
         # the compact LP, within what is left of the solve's share of the budget; beyond
         # max_mip_pairs (where no compact model is built) it would take longer than that
@@ -450,7 +451,7 @@ def _allocate(
         if duals is None:
             why = "the solve was cancelled" if cancelled() else "no LP duals within the time limit"
             if lp_failed is not None:
-                why = f"the shadow-price LP failed ({lp_failed})"
+                why = lp_failed
             stats.notes.append(f"no shadow prices: {why}")
     t_explain = time.perf_counter()
     explanations: list[OrderExplanation] = []
@@ -1054,15 +1055,20 @@ def _online(
 def _lp_duals(
     prob: Problem, params: AllocationParams, seconds: float
 ) -> tuple[Duals | None, str | None]:
-    """Duals of the compact LP relaxation (shadow prices outside the batch path), and the
-    LP's status when HiGHS failed in it (an error status, an exception; else None)."""
+    """Duals of the compact LP relaxation (shadow prices outside the batch path), and why
+    there are none when neither the time limit nor a cancel stopped the LP (else None)."""
     model = AllocationModel(
         prob, np.arange(prob.num_pairs), integer=False, threads=params.threads, seed=params.seed
     )
     status = model.run(seconds)
     if status == "Optimal":
         return model.duals(), None
-    return None, status if model.h.getModelStatus() in FAILED else None
+    code = model.h.getModelStatus()
+    if code in FAILED:
+        return None, f"the shadow-price LP failed ({status})"
+    if code in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
+        return None, None  # the caller says which: the time limit or a cancelled solve
+    return None, f"the shadow-price LP ended without duals ({status})"
 
 
 def _assignments(prob: Problem, x: I64) -> list[Assignment]:

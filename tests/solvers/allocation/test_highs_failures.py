@@ -338,6 +338,33 @@ def test_a_failed_shadow_price_lp_is_named_in_the_note(
     assert "HiGHS failed in 1 run (first: " in " ".join(res.stats.notes)
 
 
+def test_a_shadow_price_lp_stopped_short_names_its_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shadow-price LP ends neither optimal, failed nor timed out (an iteration limit):
+    the note names that status, not the time limit."""
+    req = generate_literature(seed=0, num_orders=12, num_nodes=10, vip_share=0.1)
+    real = highspy.Highs.run
+
+    def run(h: highspy.Highs) -> highspy.HighsStatus:
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename == highs_model.__file__:
+            frame = frame.f_back
+        if frame is not None and caller(frame) == "solve._lp_duals":
+            h.setOptionValue("simplex_iteration_limit", 0)
+        return real(h)
+
+    monkeypatch.setattr(highspy.Highs, "run", run)
+    res = allocate(req, AllocationParams(mode="online", time_limit_s=2.0, explain=False, seed=0))
+    check_answer(req, res)
+    assert res.shadow_prices == []
+    [note] = [n for n in res.stats.notes if n.startswith("no shadow prices")]
+    assert (
+        note
+        == "no shadow prices: the shadow-price LP ended without duals (Iteration limit reached)"
+    )
+
+
 @pytest.mark.parametrize("how", HOW)
 def test_a_pyomo_solve_whose_highs_fails_names_the_failure(
     monkeypatch: pytest.MonkeyPatch, literature_30: AllocationRequest, how: str
