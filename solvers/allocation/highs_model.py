@@ -298,6 +298,7 @@ class RunFailures:
         #: the first failure's status text (None: no run failed)
         self.first: str | None = None
         self._kinds: set[str] = set()
+        self._reported = 0  # the count :meth:`unreported` last handed out
         self._lock = threading.Lock()
 
     def add(self, what: str, kind: str | None = None) -> None:
@@ -310,6 +311,31 @@ class RunFailures:
             new = kind not in self._kinds
             self._kinds.add(kind)
         log.log(logging.WARNING if new else logging.DEBUG, "HiGHS run failed: %s", what)
+
+    def add_helpers(self, count: int, first: str | None) -> None:
+        """Count ``count`` failed runs of a helper process (``first``: its first's status)."""
+        if count <= 0:
+            return
+        with self._lock:
+            self.count += count
+            if self.first is None:
+                self.first = first
+            new = "helper" not in self._kinds
+            self._kinds.add("helper")
+        log.log(
+            logging.WARNING if new else logging.DEBUG,
+            "HiGHS failed in %d run(s) of a helper process (first: %s)",
+            count,
+            first,
+        )
+
+    def unreported(self) -> tuple[int, str | None]:
+        """The runs failed since the last call, and the first failure's status (a helper
+        process hands them to its parent with each answer)."""
+        with self._lock:
+            count = self.count - self._reported
+            self._reported = self.count
+            return count, self.first
 
     def note(self) -> str | None:
         """The answer's note on the failed runs (None when none failed)."""
@@ -346,6 +372,15 @@ def counting_failures() -> Iterator[RunFailures]:
         yield failures
     finally:
         _run_failures.reset(token)
+
+
+def note_helper_failures(failures: RunFailures | None, count: int, first: str | None) -> None:
+    """``count`` failed runs of a helper process into ``failures`` (a solve's tally; None:
+    outside a solve, where they are a warning)."""
+    if failures is not None:
+        failures.add_helpers(count, first)
+    elif count > 0:
+        log.warning("HiGHS failed in %d run(s) of a helper process (first: %s)", count, first)
 
 
 def note_failure(what: str, kind: str | None = None) -> None:

@@ -47,10 +47,14 @@ from solvers.allocation.highs_model import (
     NO_PRIMAL_HEURISTICS,
     Deadline,
     Duals,
+    RunFailures,
     cancelled,
+    count_failures_in,
     dual_bound,
+    failures_of_solve,
     model_threads,
     new_highs,
+    note_helper_failures,
     reduced_costs,
     run_highs,
     run_in_threads,
@@ -382,6 +386,7 @@ class PoolRace:
         self.report: tuple[str, float, int] | None = None
         self._reader: threading.Thread | None = None
         self._stopped = False
+        self._failures = failures_of_solve()  # the process's failed HiGHS runs are the solve's
 
     @classmethod
     def spawn(cls) -> PoolRace | None:
@@ -418,7 +423,8 @@ class PoolRace:
             if message is None:
                 return
             if message[0] == "done":
-                self.report = message[1:]
+                self.report = message[1:4]
+                note_helper_failures(self._failures, *message[4:])
                 return
             z = np.zeros(model.cols.shape[0])
             z[message[1]] = 1.0
@@ -470,6 +476,8 @@ def race_main() -> None:
     if message is None or message[0] != "model":
         return
     arrays, seconds, seed, options = message[1:]
+    failures = RunFailures()
+    count_failures_in(failures)  # its answer hands the parent the runs that failed
     h, deadline = load_mip(arrays, seconds, seed, None, options)
 
     def send(msg: tuple[Any, ...]) -> None:
@@ -495,7 +503,7 @@ def race_main() -> None:
     run_highs(h)
     info = h.getInfo()
     status = str(h.modelStatusToString(h.getModelStatus()))
-    send(("done", status, dual_bound(h), int(info.mip_node_count)))
+    send(("done", status, dual_bound(h), int(info.mip_node_count), *failures.unreported()))
     channel.close()
 
 

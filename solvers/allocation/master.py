@@ -57,6 +57,7 @@ from solvers.allocation.highs_model import (
     failures_of_solve,
     model_threads,
     new_highs,
+    note_helper_failures,
     reduced_costs,
     run_highs,
     set_time_limit,
@@ -1083,6 +1084,7 @@ class PricingHelper:
         self._sender.start()
         self._failed = False
         self._bounding = False  # a bound job is out
+        self._failures = failures_of_solve()  # the process's failed HiGHS runs are the solve's
         #: orders the process priced
         self.priced = 0
 
@@ -1119,6 +1121,7 @@ class PricingHelper:
         if message is None or message[0] != "priced":
             self._failed = True
             return None
+        note_helper_failures(self._failures, *message[2:])
         answers: list[PricedOrder] = message[1]
         self.priced += len(answers)
         return answers
@@ -1153,6 +1156,7 @@ class PricingHelper:
         if message is None or message[0] != "bounded":
             self._failed = True
             return None
+        note_helper_failures(self._failures, *message[3:])
         if message[1] is None:
             log.debug("bound job: %s", message[2])
             return None
@@ -1186,7 +1190,8 @@ COLLECT_POLL_S = 0.02
 
 def pricing_main() -> None:
     """Entry point of the process of :class:`PricingHelper` (messages on stdin/stdout)."""
-    count_failures_in(RunFailures())  # one solve's process: each kind of failure warned once
+    failures = RunFailures()  # one solve's process: each kind of failure warned once, and
+    count_failures_in(failures)  # every answer hands the parent the runs failed since the last
     channel = Channel()
     message = channel.receive()
     if message is None or message[0] != "problem":
@@ -1202,13 +1207,14 @@ def pricing_main() -> None:
                 answer: tuple[Any, ...] = ("bounded", *loose_bound(prob, bound_job, pricer))
             except ValueError as exc:
                 answer = ("bounded", None, str(exc))
-            if not channel.send(answer):
+            if not channel.send((*answer, *failures.unreported())):
                 break
             continue
         job, c_arc, c_pair, left = message[1:]
         if left is not None:
             job = dataclasses.replace(job, deadline=time.perf_counter() + left)
-        if not channel.send(("priced", price_orders(prob, job, c_arc, c_pair))):
+        priced = price_orders(prob, job, c_arc, c_pair)
+        if not channel.send(("priced", priced, *failures.unreported())):
             break
     channel.close()
 

@@ -22,15 +22,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scenarios.generate import generate_city
-from solvers.allocation import AllocationParams, AllocationRequest, allocate, batch, highs_model
+from solvers.allocation import (
+    AllocationParams,
+    AllocationRequest,
+    allocate,
+    batch,
+    highs_model,
+    lns,
+)
 from solvers.allocation import master as master_mod
 from solvers.allocation.compact import solve_compact
 from solvers.allocation.heuristics import nearest
+from solvers.allocation.highs_model import counting_failures
 from solvers.allocation.literature import generate_literature
 from solvers.allocation.problem import compile_request
 from solvers.allocation.result import AllocationResult, AllocationStatus
 
 from .conftest import allocation_vector
+from .test_pricing_helper import wait_for
 from .test_time_limits import cpu_clock
 
 #: what a failing run does: raise as HiGHS' uncaught C++ exceptions do, or end in an error
@@ -380,3 +389,85 @@ def test_a_pyomo_solve_whose_highs_fails_names_the_failure(
     assert faults.failed
     assert out.objective is None and out.bound is None and not out.x.any()
     assert out.failure == STATUS[how]
+
+
+class StandIn:
+    """A helper process's channel (or the parent's end of it): scripted messages in, what
+    is sent kept."""
+
+    def __init__(self, messages: list[tuple[Any, ...]]) -> None:
+        self.messages = list(messages)
+        self.sent: list[Any] = []
+        self.proc = None
+
+    def receive(self) -> tuple[Any, ...] | None:
+        """The next scripted message (None: the other end is gone)."""
+        return self.messages.pop(0) if self.messages else None
+
+    def send(self, message: Any) -> bool:
+        """Kept."""
+        self.sent.append(message)
+        return True
+
+    def readable(self, wait_s: float) -> bool:
+        """A scripted message is waiting."""
+        return bool(self.messages)
+
+    def on_stop(self, stop: Callable[[], None]) -> None:
+        """No stop comes."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_the_pool_race_hands_its_failed_runs_to_the_solve(
+    monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The race's process (``race_main``, here in-process) whose HiGHS run fails reports it
+    with its end, and the parent counts it in the solve's note (it was the process's log
+    line only)."""
+    from .test_lns import _pattern_mip
+
+    _, sub, free, current = _pattern_mip()
+    model = sub.build(free, current)
+    child = StandIn([("model", model.arrays, 10.0, 0, {"mip_rel_gap": 0.0})])
+    monkeypatch.setattr(lns, "Channel", lambda: child)
+    faults = Faults("lns.race_main", 0, how).install(monkeypatch)
+    lns.race_main()
+    assert set(faults.failed) == {"lns.race_main"}
+    assert child.sent[-1][0] == "done" and child.sent[-1][4:] == (1, STATUS[how])
+    with counting_failures() as failures:
+        race = lns.PoolRace(StandIn(child.sent))  # type: ignore[arg-type]
+    race.model, race.sub = model, sub
+    race._read()
+    assert race.report == child.sent[-1][1:4]
+    assert failures.note() == f"HiGHS failed in 1 run (first: {STATUS[how]})"
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_the_pricing_helper_hands_its_failed_runs_to_the_solve(
+    monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The pricing process (``pricing_main``, here in-process) whose bound job's LP fails
+    answers with the failure, and the parent counts it in the solve's note."""
+    from .test_lns import _converged_master
+
+    prob, master, _ = _converged_master(seed=3)
+    job = master_mod.BoundJob.of(master, 5.0)
+    child = StandIn([("problem", prob), ("bound", job)])
+    monkeypatch.setattr(master_mod, "Channel", lambda: child)
+    faults = Faults("master.loose_bound", 0, how).install(monkeypatch)
+    master_mod.pricing_main()
+    assert set(faults.failed) == {"master.loose_bound"}  # ("error": retried once)
+    [answer] = child.sent
+    assert answer[0] == "bounded" and answer[1] is None and answer[3:] == (1, STATUS[how])
+    parent = StandIn([])
+    with counting_failures() as failures:
+        helper = master_mod.PricingHelper(parent, prob)  # type: ignore[arg-type]
+    assert wait_for(helper.ready)
+    assert helper.submit_bound(job)
+    parent.messages.append(answer)
+    assert helper.bound(1.0) is None
+    assert failures.note() == f"HiGHS failed in 1 run (first: {STATUS[how]})"
+    helper._failed = True  # nothing to end: the stand-in is no process
