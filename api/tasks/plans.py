@@ -366,7 +366,8 @@ def _replan_vehicles(
     taken: dict[str, tuple[set[int], int]],
 ) -> list[Vehicle]:
     """The couriers of a re-plan: each starts where it is (its ``courier_positions`` entry,
-    else its last stop started, :func:`_stops_done`), its shift from ``now_s`` at the
+    else its last stop started, :func:`_stops_done`, else where the stored scenario starts
+    it: a re-plan's is where its own re-plan left it), its shift from ``now_s`` at the
     earliest, without the breaks it has taken (:func:`_breaks_taken`: a courier took again
     a break it had started before ``now_s``) and, without a position given, no earlier than
     the end of the break it is on."""
@@ -388,10 +389,14 @@ def _replan_vehicles(
                 start_s = max(start_s, on_break_until)
         start_s = min(start_s, shift.end_s)
         update["shift"] = TimeWindow(start_s=start_s, end_s=shift.end_s)
-        if where is not None:
+        late = vehicle.latest_start_s
+        if where is not None or (late is not None and late < start_s):
             # on the road (or free at its position): its time runs from now, so the router
             # may not delay its departure to shorten the route (a courier on its way to a
-            # stop due at once was planned to idle there until the window's end)
+            # stop due at once was planned to idle there until the window's end). A latest
+            # start before the shift's new start (the previous re-plan's, in a re-plan of a
+            # re-plan of a courier with no stop since: it was still idle where it was) left
+            # a courier that could never leave: the greedy gave it nothing, OR-Tools failed
             update["latest_start_s"] = start_s
         vehicles.append(vehicle.model_copy(update=update))
     return vehicles

@@ -766,6 +766,52 @@ def test_a_re_plan_with_nothing_new_keeps_a_courier_on_the_road_on_time(
     assert result["changes"]["eta_shifts"] == []
 
 
+@pytest.mark.parametrize("engine", ["greedy", "ortools", "pyvrp"])
+@pytest.mark.parametrize("reported", [False, True], ids=["last-stop", "position"])
+def test_a_courier_idle_since_the_re_plan_takes_new_orders_in_a_re_plan_of_it(
+    client: TestClient, keys: dict[str, dict[str, str]], engine: str, reported: bool
+) -> None:
+    """A re-plan lets a courier with a known place (its last stop, or ``courier_positions``)
+    leave no later than it is free (its ``latest_start_s``), and stores that with the
+    re-plan's scenario. A re-plan of that re-plan, later, moved its shift's start to the new
+    ``now_s`` but kept that latest start, earlier: a courier with no stop in between (idle
+    where it was) could never leave. The greedy left a new order unassigned
+    (``released_too_late``: after the latest departure), OR-Tools failed (`CP Solver fail`,
+    the job answered with the fallback plan). It now leaves from the new ``now_s``."""
+    body = _plan_body(replications=0)
+    body["scenario"]["vehicles"] = body["scenario"]["vehicles"][:1]
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    made = answer.json()
+    [route] = made["plan"]["routes"]
+    now = max(s["departure_s"] for s in route["stops"]) + 60  # every stop done: idle
+    first: dict[str, Any] = {"now_s": now, "routing": {"time_limit_s": 0.3, "seed": 1}}
+    if reported:
+        where = {"vehicle_id": route["vehicle_id"], "location": {"x": 100, "y": 100}}
+        first["courier_positions"] = [{**where, "available_s": now}]
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=first, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    later = now + 3600
+    new = {**REOPTIMISE_EXAMPLE["late-order"]["value"]["new_orders"][0], "created_s": later}
+    second = {
+        "now_s": later,
+        "new_orders": [new],
+        "routing": {"engine": engine, "time_limit_s": 0.3, "seed": 1},
+    }
+    answer = client.post(
+        f"/v1/plans/{answer.json()['plan_id']}/reoptimise", json=second, headers=keys["oms"]
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["fallback_reason"] is None, result["fallback_reason"]
+    assert result["plan"]["unassigned"] == []
+    [again] = result["plan"]["routes"]
+    assert again["vehicle_id"] == route["vehicle_id"]
+    visits = [s for s in again["stops"] if s["order_id"] == new["id"]]
+    assert [s["kind"] for s in visits] == ["pickup", "delivery"]
+    assert visits[0]["arrival_s"] >= later
+
+
 def test_a_break_taken_before_now_is_not_taken_again_by_the_re_plan(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
