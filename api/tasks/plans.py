@@ -949,6 +949,16 @@ def reoptimise(
             for o in updated.orders
             if not o.lines and o.pickup is None
         ]
+        # a stored order its plan allocated nothing of (stock short everywhere): no job, so
+        # it was in neither the routes, nor unassigned, nor the diagnosis of the re-plan
+        allocated = {line.order_id for line in lines}
+        new_ids = {o.id for o in req.new_orders}
+        unfilled += [
+            f"{o.id}: not planned: not allocated (the stored plan shipped none of its lines; "
+            "a re-plan allocates its new orders only)"
+            for o in updated.orders
+            if o.lines and o.pickup is None and o.id not in allocated and o.id not in new_ids
+        ]
 
     # an order whose task ids are too long as allocated: a new order, or one of the stored plan
     with _reoptimise_fields([o.id for o in updated.orders], req, scenario):

@@ -29,7 +29,7 @@ from simulation.params import SimParams
 from simulation.twin import DispatchSimulator, check_plan_ids, plan_ids_known
 from solvers.routing import routing_scenario_from_allocation
 from solvers.routing.engines import pyvrp_engine
-from solvers.routing.from_allocation import order_of_job
+from solvers.routing.from_allocation import job_order_resolver, order_of_job
 from solvers.validate import validate_plan
 from tests.api.conftest import (
     MadeOnce,
@@ -1148,6 +1148,40 @@ def test_a_stored_order_without_lines_is_diagnosed_on_reoptimise(
         "o9: not planned: no lines (nothing to ship from a node; the stored plan was made "
         "before plans with nodes refused orders without lines)"
     )
+
+
+def test_an_order_the_plan_could_not_allocate_is_accounted_for_in_every_re_plan(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """An order the plan allocated nothing of (its stock short everywhere) is in the plan's
+    diagnosis (``not allocated``), but it has no courier job: its re-plans, and theirs, had
+    it in neither their routes, nor ``unassigned``, nor ``completed_order_ids``, nor
+    ``diagnosis``: the order vanished from the OMS's view without a word. Each re-plan now
+    names it; every other order is routed, unassigned or completed."""
+    body = _plan_body(replications=0)
+    body["scenario"]["skus"].append({"id": "jam"})  # in the catalogue, in no node's stock
+    jam = {"id": "o9", "location": {"x": 500, "y": 500}, "lines": [{"sku": "jam", "quantity": 1}]}
+    body["scenario"]["orders"].append(jam)
+    answer = client.post("/v1/plans", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    made = answer.json()
+    assert [d for d in made["diagnosis"] if d.startswith("o9: not allocated")], made["diagnosis"]
+    ids = {o["id"] for o in body["scenario"]["orders"]}
+    order_of = job_order_resolver(Scenario.model_validate(body["scenario"]))
+    plan_id = made["plan_id"]
+    for now in (1, 2):  # the re-plan, then a re-plan of it
+        result = _replan(client, keys, plan_id, now)
+        [note] = [d for d in result["diagnosis"] if d.startswith("o9:")]
+        assert note == (
+            "o9: not planned: not allocated (the stored plan shipped none of its lines; "
+            "a re-plan allocates its new orders only)"
+        )
+        plan = Plan.model_validate(result["plan"])
+        seen = {order_of(s.order_id) for r in plan.routes for s in r.stops if s.order_id}
+        seen |= {order_of(u.order_id) for u in plan.unassigned}
+        seen |= {order_of(o) for o in result["completed_order_ids"]}
+        assert seen == ids - {"o9"}
+        plan_id = result["plan_id"]
 
 
 def test_an_order_id_that_is_the_id_of_another_orders_courier_job_is_422(
