@@ -359,18 +359,30 @@ def _breaks_taken(old: Plan, scenario: Scenario, now_s: int) -> dict[str, tuple[
     return out
 
 
+def _departures(old: Plan, now_s: int) -> dict[str, int]:
+    """Per courier whose route of the stored plan ``old`` (with a stop of an order) left its
+    start before ``now_s``, when it left."""
+    return {
+        route.vehicle_id: route.start_s
+        for route in old.routes
+        if route.start_s < now_s and any(stop.order_id is not None for stop in route.stops)
+    }
+
+
 def _replan_vehicles(
     scenario: Scenario,
     req: ReoptimiseCreate,
     last_stop: dict[str, tuple[Any, int]],
     taken: dict[str, tuple[set[int], int]],
+    departed: dict[str, int],
 ) -> list[Vehicle]:
     """The couriers of a re-plan: each starts where it is (its ``courier_positions`` entry,
     else its last stop started, :func:`_stops_done`, else where the stored scenario starts
     it: a re-plan's is where its own re-plan left it), its shift from ``now_s`` at the
     earliest, without the breaks it has taken (:func:`_breaks_taken`: a courier took again
     a break it had started before ``now_s``) and, without a position given, no earlier than
-    the end of the break it is on."""
+    the end of the break it is on; a courier that left its start (``departed``,
+    :func:`_departures`) has what is left of its ``max_duration_s``."""
     positions = {p.vehicle_id: (p.location, p.available_s) for p in req.courier_positions}
     vehicles = []
     for vehicle in scenario.vehicles:
@@ -398,6 +410,11 @@ def _replan_vehicles(
             # re-plan of a courier with no stop since: it was still idle where it was) left
             # a courier that could never leave: the greedy gave it nothing, OR-Tools failed
             update["latest_start_s"] = start_s
+        left = departed.get(vehicle.id)
+        if vehicle.max_duration_s is not None and left is not None and left < start_s:
+            # its route's time counts from when it left (the re-plan's route counted from
+            # now: a courier of a 1 h limit re-planned after 25 min was 82 min on the road)
+            update["max_duration_s"] = max(1, vehicle.max_duration_s - (start_s - left))
         vehicles.append(vehicle.model_copy(update=update))
     return vehicles
 
@@ -513,7 +530,10 @@ def replan_preview(
     taken = _breaks_taken(old, scenario, req.now_s)
     try:
         updated = _kept_scenario(
-            scenario, cancelled, req, _replan_vehicles(scenario, req, last_stop, taken)
+            scenario,
+            cancelled,
+            req,
+            _replan_vehicles(scenario, req, last_stop, taken, _departures(old, req.now_s)),
         )
         lines = _kept_lines(old, updated, cancelled)
         routing, _, initial, stored_stops = replan_jobs(
@@ -919,7 +939,10 @@ def reoptimise(
 
     taken = _breaks_taken(old, scenario, now)
     updated = _kept_scenario(
-        scenario, cancelled, req, _replan_vehicles(scenario, req, last_stop, taken)
+        scenario,
+        cancelled,
+        req,
+        _replan_vehicles(scenario, req, last_stop, taken, _departures(old, now)),
     )
     lines = _kept_lines(old, updated, cancelled)
     method = "kept"

@@ -812,6 +812,55 @@ def test_a_courier_idle_since_the_re_plan_takes_new_orders_in_a_re_plan_of_it(
     assert visits[0]["arrival_s"] >= later
 
 
+def test_a_re_plan_keeps_a_courier_within_its_max_duration_counted_from_when_it_left(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A courier's ``max_duration_s`` bounds its route from when it leaves its start. A
+    re-plan counted it from ``now_s`` again: a courier of a 1 h limit that left at 0,
+    re-planned at 1,500 s with three new orders, was planned back at 4,900 s (82 min on the
+    road). The re-plan, and a re-plan of it, now keep the whole route within the hour,
+    leaving what does not fit unassigned."""
+    scenario = {
+        "name": "one-hour",
+        "horizon": {"start_s": 0, "end_s": 28_800},
+        "travel": {"kind": "euclidean", "speed_m_per_s": 8.0},
+        "vehicles": [
+            {
+                "id": "c1",
+                "start_location": {"x": 0, "y": 0},
+                "capacity": [10],
+                "max_duration_s": 3600,
+            }
+        ],
+        "orders": [
+            {"id": f"o{i}", "location": {"x": 800 * i, "y": 0}, "demand": [1], "service_s": 600}
+            for i in (1, 2, 3)
+        ],
+    }
+    routing = {"time_limit_s": 0.3, "seed": 1}
+    answer = client.post(
+        "/v1/plans", json={"scenario": scenario, "routing": routing}, headers=keys["oms"]
+    )
+    assert answer.status_code == 200, answer.text
+    made = answer.json()
+    [route] = made["plan"]["routes"]
+    left = route["start_s"]
+    new = [
+        {"id": f"n{i}", "location": {"x": 2400 + 800 * i, "y": 0}, "demand": [1], "service_s": 600}
+        for i in (1, 2, 3)
+    ]
+    plan_id, now = made["plan_id"], route["stops"][1]["start_s"] + 1  # o1 and o2 done
+    for orders in (new, []):  # the re-plan, then a re-plan of it
+        body = {"now_s": now, "new_orders": orders, "routing": routing}
+        answer = client.post(f"/v1/plans/{plan_id}/reoptimise", json=body, headers=keys["oms"])
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        [again] = result["plan"]["routes"]
+        assert again["end_s"] - left <= 3600, again
+        assert result["plan"]["unassigned"], result["plan"]  # three new orders do not fit
+        plan_id, now = result["plan_id"], now + 60
+
+
 def test_a_break_taken_before_now_is_not_taken_again_by_the_re_plan(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
