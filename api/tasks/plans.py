@@ -380,9 +380,10 @@ def _replan_vehicles(
     else its last stop started, :func:`_stops_done`, else where the stored scenario starts
     it: a re-plan's is where its own re-plan left it), its shift from ``now_s`` at the
     earliest, without the breaks it has taken (:func:`_breaks_taken`: a courier took again
-    a break it had started before ``now_s``) and, without a position given, no earlier than
-    the end of the break it is on; a courier that left its start (``departed``,
-    :func:`_departures`) has what is left of its ``max_duration_s``."""
+    a break it had started before ``now_s``) or can no longer start in their window and,
+    without a position given, no earlier than the end of the break it is on; a courier that
+    left its start (``departed``, :func:`_departures`) has what is left of its
+    ``max_duration_s``."""
     positions = {p.vehicle_id: (p.location, p.available_s) for p in req.courier_positions}
     vehicles = []
     for vehicle in scenario.vehicles:
@@ -395,11 +396,20 @@ def _replan_vehicles(
             update["end_location"] = vehicle.end
             start_s = max(start_s, where[1])
         done_breaks, on_break_until = taken.get(vehicle.id, (set(), 0))
-        if done_breaks:
-            update["breaks"] = [b for k, b in enumerate(vehicle.breaks) if k not in done_breaks]
-            if vehicle.id not in positions:
-                start_s = max(start_s, on_break_until)
+        if done_breaks and vehicle.id not in positions:
+            start_s = max(start_s, on_break_until)
         start_s = min(start_s, shift.end_s)
+        # the breaks still to take: not those started before now_s, nor those that must
+        # start before the courier is free (a courier idle through its break's window, with
+        # no route then, could never take it: it was left out of the re-plan, every order
+        # it alone could serve unassigned as break_unplaceable)
+        breaks = [
+            b
+            for k, b in enumerate(vehicle.breaks)
+            if k not in done_breaks and b.window.end_s >= start_s
+        ]
+        if len(breaks) != len(vehicle.breaks):
+            update["breaks"] = breaks
         update["shift"] = TimeWindow(start_s=start_s, end_s=shift.end_s)
         late = vehicle.latest_start_s
         if where is not None or (late is not None and late < start_s):

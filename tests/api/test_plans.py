@@ -861,6 +861,59 @@ def test_a_re_plan_keeps_a_courier_within_its_max_duration_counted_from_when_it_
         plan_id, now = result["plan_id"], now + 60
 
 
+@pytest.mark.parametrize("engine", ["greedy", "ortools"])
+def test_a_courier_idle_through_its_break_window_can_serve_orders_of_a_later_re_plan(
+    client: TestClient, keys: dict[str, dict[str, str]], engine: str
+) -> None:
+    """A courier with no route while its break's window passed (the plan gave it nothing)
+    kept that break in the re-plan, where it could no longer start: the courier was left
+    out, and an order only it can serve was unassigned (``break_unplaceable``). A break
+    whose window ends before the courier is free is no longer planned; one still ahead is."""
+    scenario = {
+        "name": "spare-courier",
+        "horizon": {"start_s": 0, "end_s": 28_800},
+        "travel": {"kind": "euclidean", "speed_m_per_s": 8.0},
+        "vehicles": [
+            {"id": "c1", "start_location": {"x": 0, "y": 0}, "capacity": [10]},
+            {
+                "id": "cold",
+                "start_location": {"x": 0, "y": 0},
+                "capacity": [10],
+                "skills": ["cold"],
+                "breaks": [
+                    {"window": {"start_s": 0, "end_s": 3600}, "duration_s": 600},
+                    {"window": {"start_s": 5000, "end_s": 5600}, "duration_s": 600},
+                ],
+            },
+        ],
+        "orders": [{"id": "o1", "location": {"x": 800, "y": 0}, "demand": [1], "service_s": 60}],
+    }
+    routing = {"engine": engine, "time_limit_s": 0.3, "seed": 1}
+    answer = client.post(
+        "/v1/plans", json={"scenario": scenario, "routing": routing}, headers=keys["oms"]
+    )
+    assert answer.status_code == 200, answer.text
+    made = answer.json()
+    assert [r["vehicle_id"] for r in made["plan"]["routes"] if r["stops"]] == ["c1"]
+    new = {
+        "id": "n1",
+        "location": {"x": 1600, "y": 0},
+        "demand": [1],
+        "service_s": 60,
+        "created_s": 4000,
+        "required_skills": ["cold"],
+    }
+    body = {"now_s": 4000, "new_orders": [new], "routing": routing}
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["plan"]["unassigned"] == [], result["diagnosis"]
+    [route] = [r for r in result["plan"]["routes"] if r["vehicle_id"] == "cold"]
+    assert sorted(s["kind"] for s in route["stops"]) == ["break", "delivery"], route
+    [taken] = [s for s in route["stops"] if s["kind"] == "break"]
+    assert 5000 <= taken["start_s"] <= 5600  # the break still ahead is taken
+
+
 def test_a_break_taken_before_now_is_not_taken_again_by_the_re_plan(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
