@@ -332,6 +332,14 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
         raise InputError(
             "now_s", f"{body.now_s} s is after the end of the scenario's horizon ({end_s} s)"
         )
+    request = record.params.get("request")  # a re-plan's: it took its stops up to its now_s
+    before = request.get("now_s") if isinstance(request, dict) else None
+    if isinstance(before, int) and body.now_s < before:
+        raise InputError(
+            "now_s",
+            f"{body.now_s} s is before the now_s of the plan it re-plans ({before} s): a "
+            "re-plan cannot go back in time (re-plan an earlier plan of the day instead)",
+        )
     # read as stored data, times outside the horizon were noted: the new orders' are refused
     problems = horizon_problems(replanned.horizon, [], body.new_orders, orders_field="new_orders")
     if problems:

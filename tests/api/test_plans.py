@@ -812,6 +812,34 @@ def test_a_courier_idle_since_the_re_plan_takes_new_orders_in_a_re_plan_of_it(
     assert visits[0]["arrival_s"] >= later
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_re_plan_of_a_re_plan_cannot_go_back_in_time(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any], mode: str
+) -> None:
+    """A re-plan took its stops up to its ``now_s`` as done and moved its couriers on; a
+    re-plan of it at an earlier ``now_s`` was accepted (those stops done and not done at
+    once). It is a 422 naming ``now_s``; the same time is fine."""
+    first = client.post(
+        f"/v1/plans/{made['plan_id']}/reoptimise", json=_reopt_body(), headers=keys["oms"]
+    )
+    assert first.status_code == 200, first.text
+    replan = first.json()["plan_id"]
+    at = _reopt_body()["now_s"]
+    body = {"now_s": at - 1, "routing": {"time_limit_s": 0.3}, "mode": mode}
+    answer = client.post(f"/v1/plans/{replan}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "now_s",
+            "reason": f"{at - 1} s is before the now_s of the plan it re-plans ({at} s): a "
+            "re-plan cannot go back in time (re-plan an earlier plan of the day instead)",
+        }
+    ]
+    body = {"now_s": at, "routing": {"time_limit_s": 0.3}}
+    answer = client.post(f"/v1/plans/{replan}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+
+
 def test_a_re_plan_keeps_a_courier_within_its_max_duration_counted_from_when_it_left(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
