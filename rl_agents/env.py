@@ -23,16 +23,21 @@ charges a courier until it is home, and one done waits where it is until its shi
 the day closes, whichever is first, then drives home; the day closes once its last order is
 released and every courier has done its route) + the
 penalty of every order lost so far or planned to be lost (its pickup planned after its node
-closes for the day) + for each waiting order, the lateness it has already run up (capped at
-its penalty). Assigning an order therefore costs what it adds to the plan now; an order
-that is never delivered costs its penalty when the plan dooms it, or when it is lost (at its
-node's closing, or at the end of the day). Orders that cannot be filled at all are lost at release
-whatever the policy does; their penalty is credited back at once (zero net reward). At the end
+closes for the day, or, waiting, its parcel at a node closed for good: the twin then keeps
+the day open until the horizon's end) + for each other waiting order, the lateness it has
+already run up (capped at its penalty). A courier's way home after a wait is priced at the
+travel factor when it leaves, as the twin drives it. Assigning an order therefore costs what
+it adds to the plan now; an order that is never delivered costs its penalty when the plan
+dooms it, or when it is lost (at its node's closing, or at the end of the day). Orders that
+cannot be filled at all are lost at release whatever the policy does; their penalty is
+credited back at once (zero net reward). At the end
 ``Phi`` is the day's final ``cost_cents``, so an episode's return is ``-cost_cents`` plus a
 constant of the day: maximising return minimises the KPI. On a day that plays as planned
 each reward is minus what its decision adds to ``Phi``, the last one too (until session 74
 the wait ran to the shift's end, and a day closing before it gave those hours back in one
-lump with the last reward; :data:`REWARD_VERSION`).
+lump with the last reward; until session 75 an order left waiting at the close, its parcel
+at a node closed for good, brought its penalty and the couriers' wait until the horizon's
+end with the last reward; :data:`REWARD_VERSION`).
 """
 
 from __future__ import annotations
@@ -64,8 +69,12 @@ ENV_ID = "dispatchlab/DynamicDispatch-v0"
 #: 1: until session 73 (files that record none); 2: session 74: a courier done waits until the
 #: day closes (every order released, every route done) when that comes before its shift ends,
 #: as the twin plays it (it waited until its shift's end: the close gave the hours back in one
-#: lump, the day's last reward)
-REWARD_VERSION = 2
+#: lump, the day's last reward); 3: session 75: a waiting order whose parcel waits at a node
+#: closed for good costs its penalty, and keeps the day open until the horizon's end, as the
+#: twin plays it (both came with the last reward: 3,986.8 and 2,880.1 cents on standard days
+#: 14 and 17); a courier's way home after a wait is priced at the travel factor when it leaves (it
+#: was at its route's: the difference came when it left)
+REWARD_VERSION = 3
 _LOST = (int(OrderStatus.UNFILLED), int(OrderStatus.UNSERVED))
 _UNKNOWN = int(OrderStatus.UNKNOWN)
 _PICKUP = int(StopType.PICKUP)
@@ -174,6 +183,12 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         self._node_final = [node.closes_for_good_s() for node in w.nodes]
         finite = [t for t in self._node_final if math.isfinite(t)]
         self._check_losses_from = min(finite) - 6 * 3600.0 if finite else math.inf
+        self._first_final = min(finite) if finite else math.inf
+        # When the twin closes a day with an order still waiting: at its first tick at or
+        # after the horizon's end (it keeps the day open until then for such an order).
+        w = self.world
+        ticks = math.ceil(max(0.0, w.horizon_end_s - w.horizon_start_s) / self.params.tick_s)
+        self._doomed_close = w.horizon_start_s + ticks * self.params.tick_s
         self._decision: Decision | None = None
         self._state: DecisionState | None = None
         self._done = True
@@ -381,6 +396,13 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         total = sim.projected_cost_cents() + self._lost_penalty
         now = sim.now
         pending = state.pending
+        # A waiting order whose parcel waits at a node closed for good (picked too late, or
+        # left waiting past the closing) is never collected: the twin keeps it waiting until
+        # the horizon's end, then it is unserved at its penalty (until REWARD_VERSION 3 that
+        # penalty, and the couriers' wait until then, came with the day's last reward).
+        doomed = self._doomed(pending, now) if pending.size and now >= self._first_final else []
+        if doomed:
+            pending = np.asarray([o for o in pending.tolist() if o not in doomed], dtype=np.int64)
         if pending.size:
             total -= float(self._penalty[pending].sum())
             over = now - self._tw_end[pending]
@@ -399,7 +421,7 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         # session 74 the wait ran to the shift's end, and the day's end gave back the hours
         # of a close before it in one lump: the last step's reward.)
         last_dep: list[float | None] = [None] * len(routes)
-        close = max(now, self._last_release_s)
+        close = max(now, self._last_release_s, self._doomed_close if doomed else -math.inf)
         for c, route in enumerate(routes):
             if committed[c] is not None or any(st.kind != _BREAK for st in route):
                 dep = last_dep[c] = sim.last_departure_s(c)
@@ -427,10 +449,31 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
                 # uncounted)
                 known = last_dep[c]
                 t = known if known is not None else sim.last_departure_s(c)
-                total += rate[c] * max(0.0, end - max(now, t)) / 3600.0
+                wait = end - max(now, t)
+                if wait > 0.0:
+                    total += rate[c] * (wait + self._home_after_wait_s(c, end)) / 3600.0
         if now >= self._check_losses_from:
             total += self._planned_losses(state)
         return total
+
+    def _doomed(self, pending: NDArray[np.int64], now: float) -> list[int]:
+        """The waiting orders with a parcel at a node closed for good by ``now`` (a waiting
+        order has none of its parcels collected: nobody ever will)."""
+        final = self._node_final
+        return [
+            o
+            for o in pending.tolist()
+            if any(st.node >= 0 and final[st.node] <= now for st in self.sim.pickup_stops(o))
+        ]
+
+    def _home_after_wait_s(self, c: int, leave_s: float) -> float:
+        """How much longer courier ``c``'s way home takes leaving at ``leave_s``, after a wait,
+        than its planned cost counts (s): the twin drives it at the travel factor then, the
+        route's plan at its own (until REWARD_VERSION 3 the potential kept the plan's)."""
+        a, b, counted_s = self.sim.way_home(c)
+        if a == b or not math.isfinite(counted_s):
+            return 0.0
+        return float(self._dur_rows[a][b]) * self.sim.travel_factor(leave_s) - counted_s
 
     def _planned_losses(self, state: DecisionState) -> float:
         """Penalties of assigned orders whose planned pickup comes after their node closed.

@@ -1777,6 +1777,14 @@ class DispatchSimulator:
         """Expected time courier ``c`` is home after its remaining route."""
         return self._cache(c).end_s
 
+    def way_home(self, c: int) -> tuple[int, int, float]:
+        """Courier ``c``'s way home after its remaining route as its planned cost prices it:
+        where it leaves from, where it ends, and the travel time counted for it (s)."""
+        cache, gone = self._departure_split(c)
+        timing = cache if gone is None else gone[1][0]
+        m = timing.num_stops
+        return timing.loc_list[m], timing.loc_list[m + 1], timing.end_s - timing.dep_list[m]
+
     def last_departure_s(self, c: int) -> float:
         """Expected time courier ``c`` leaves the last stop of its remaining route (its
         committed stop, or where it is, without one), before its way home."""

@@ -613,3 +613,129 @@ def test_a_home_leg_under_way_is_priced_at_what_is_left_of_it() -> None:
     assert rewards[1:] == pytest.approx([-q for q in quoted[1:]], abs=1e-9)
     assert env.sim._a_last[0] == 1300.0  # bike1 home as priced
     assert sum(rewards) == pytest.approx(-info["kpis"]["cost_cents"])
+
+
+def _late_pick() -> Scenario:
+    """A bike at the depot (x=0; 1 m/s, 4 cents/km, 1 cent a second, fixed cost 1,500, shift
+    0-9,000 s; the day's horizon 0-10,000 s), noise off, and two nodes there: ``dc``, always
+    open, and ``store``, open until 3,000 s, then closed for good (a pick takes 180 s). Orders
+    ``a`` (300 m out, from dc) at 0 s, ``late`` (from store) at 2,900 s, whose parcel is ready
+    at 3,080 s, after the store closed: nobody can collect it, and ``b`` (600 m out, from dc)
+    at 3,500 s; each due by 9,000 s."""
+
+    def order(name: str, x: int, created: int, sku: str) -> dict[str, object]:
+        return {
+            "id": name,
+            "location": {"x": x, "y": 0},
+            "created_s": created,
+            "lines": [{"sku": sku, "quantity": 1}],
+            "time_windows": [{"start_s": 0, "end_s": 9000}],
+        }
+
+    store_hours = [{"start_s": 0, "end_s": 3000}]
+    return Scenario.model_validate(
+        {
+            "name": "late-pick",
+            "horizon": {"start_s": 0, "end_s": 10_000},
+            "nodes": [
+                {"id": "dc", "location": {"x": 0, "y": 0}, "inventory": {"d": 5}},
+                {
+                    "id": "store",
+                    "location": {"x": 0, "y": 0},
+                    "inventory": {"s": 5},
+                    "opening_hours": store_hours,
+                },
+            ],
+            "orders": [
+                order("a", 300, 0, "d"),
+                order("late", -300, 2900, "s"),
+                order("b", 600, 3500, "d"),
+            ],
+            "vehicles": [
+                {
+                    "id": "bike",
+                    "start_location": {"x": 0, "y": 0},
+                    "cost_per_km_cents": 4,
+                    "cost_per_hour_cents": 3600,
+                    "fixed_cost_cents": 1500,
+                    "shift": {"start_s": 0, "end_s": 9000},
+                }
+            ],
+            "stochastic": StochasticParams.deterministic().model_dump(),
+        }
+    )
+
+
+def test_an_order_waiting_at_the_close_is_priced_once_its_node_closed_for_good() -> None:
+    # ``late`` waits all day (nobody can take it) and the twin keeps the day open for it until
+    # the horizon's end, so the bike, done with b, waits until its shift ends at 9,000 s; then
+    # late is unserved at its penalty. The potential left late's penalty out (a waiting
+    # order), and closed the day at the last release: the last reward carried the penalty and
+    # the bike's wait from b's release on (-15,804.8 against b's 1,200 m and 300 s more on the
+    # way home). Now, at b's decision (after the store closed), the potential counts late's
+    # penalty and the bike's wait until its shift's end: the last reward is what b adds.
+    env = DynamicDispatchEnv(_late_pick())
+    rewards, _, phi = _play_first_slots(env)
+    sim = env.sim
+    late = sim.orders.ids.index("late")
+    assert sim.status[late] == OrderStatus.UNSERVED
+    assert sim._a_last[0] == 9000 + 600  # home from b (600 m) after its shift
+    penalty = float(sim.orders.penalty_cents[late])
+    assert phi[-1] == pytest.approx(1500 + 9600 + 4 * 1.8 + penalty)  # the day's cost
+    # at b's decision: the bike on the clock until 9,000 s and 300 s home from a, 600 m so far
+    # and home, late's penalty
+    assert phi[-2] == pytest.approx(1500 + 9300 + 4 * 0.6 + penalty)
+    assert rewards[-1] == pytest.approx(-(4 * 1.2 + 300), abs=1e-9)
+    assert rewards == pytest.approx([-(b - a) for a, b in itertools.pairwise(phi)], abs=1e-9)
+
+
+def _rush_home() -> Scenario:
+    """A bike at the depot (x=0; 1 m/s, 4 cents/km, 1 cent a second, fixed cost 1,500, shift
+    0-9,900 s), noise off, travel twice as slow from 6,000 s on; orders ``a`` (300 m out) at 0
+    s, ``b`` (600 m out) at 3,500 s and ``c`` (300 m the other way) at 6,500 s, each picked up
+    at the depot and due by 9,500 s."""
+
+    def order(name: str, x: int, created: int) -> dict[str, object]:
+        return {
+            "id": name,
+            "location": {"x": x, "y": 0},
+            "created_s": created,
+            "time_windows": [{"start_s": 0, "end_s": 9500}],
+        }
+
+    rush = [{"start_s": 0, "duration_factor": 1.0}, {"start_s": 6000, "duration_factor": 2.0}]
+    return Scenario.model_validate(
+        {
+            "name": "rush-home",
+            "horizon": {"start_s": 0, "end_s": 10_000},
+            "travel": {"kind": "euclidean", "profile": rush},
+            "orders": [order("a", 300, 0), order("b", 600, 3500), order("c", -300, 6500)],
+            "vehicles": [
+                {
+                    "id": "bike",
+                    "start_location": {"x": 0, "y": 0},
+                    "cost_per_km_cents": 4,
+                    "cost_per_hour_cents": 3600,
+                    "fixed_cost_cents": 1500,
+                    "shift": {"start_s": 0, "end_s": 9900},
+                }
+            ],
+            "stochastic": StochasticParams.deterministic().model_dump(),
+        }
+    )
+
+
+def test_the_way_home_after_a_wait_is_priced_at_the_travel_factor_when_it_leaves() -> None:
+    # At b's decision (3,500 s) the bike, done with a, waits at x=300 until the day's last
+    # release (c, 6,500 s), then drives home: 300 m at twice the time, 600 s, as the twin
+    # drives it. The potential priced that way home at the factor of the bike's free time
+    # (300 s): b's reward carried the other 300 s (-904.8). Now each reward is what its
+    # decision adds: b 1,200 m and 600 s more on the way home (from x=600, at 2.0).
+    env = DynamicDispatchEnv(_rush_home())
+    rewards, quoted, phi = _play_first_slots(env)
+    assert phi[1] == pytest.approx(1500 + 6500 + 600 + 4 * 0.6)
+    assert rewards[1] == pytest.approx(-(4 * 1.2 + 600), abs=1e-9)
+    assert rewards[2] == pytest.approx(-quoted[2], abs=1e-9)  # c: from x=600 at 2.0, as quoted
+    assert env.sim._a_last[0] == 6500 + 1200 + 600 + 600  # home from c
+    assert phi[-1] == pytest.approx(1500 + 8900 + 4 * 2.4)
+    assert rewards == pytest.approx([-(b - a) for a, b in itertools.pairwise(phi)], abs=1e-9)

@@ -343,8 +343,8 @@ def test_demos_file_made_for_another_run_is_refused(
         # reused as if the twin still played their days): version 1
         ("twin_version:unrecorded", "how the twin plays the scenario's days\\) version 1, now"),
         # rewards of another potential (the warm start's value head learns from them)
-        ("REWARD_VERSION", "the rewards version 1, now 2"),
-        ("reward_version:unrecorded", "the rewards version 1, now 2"),
+        ("REWARD_VERSION", "the rewards version 2, now 3"),
+        ("reward_version:unrecorded", "the rewards version 1, now 3"),
         (None, "no record of the twin's versions"),
     ],
 )
