@@ -2,7 +2,8 @@
 
 - ``greedy``: nearest idle courier (the classic greedy dispatcher; same as ``nearest``);
 - ``euro-greedy[:MIN]`` / ``euro-lazy[:MIN]``: EURO Meets NeurIPS 2022-style epoch dispatch:
-  decisions only at epoch boundaries every MIN minutes (default 5); *greedy* dispatches every
+  decisions only at epoch boundaries every MIN minutes (default 5, at least 1:
+  :data:`EPOCH_MIN_MIN`); *greedy* dispatches every
   waiting order, *lazy* only the orders that must go now (waiting one more epoch would make
   them late); each dispatched order is inserted at its cheapest feasible place;
 - ``slots`` / ``slots-tc``: cheapest insertion over the agent's candidate slots (couriers
@@ -320,10 +321,18 @@ class ModelPolicy(_EnvironmentRules):
 # ---------------------------------------------------------------------- registry
 
 
+#: Shortest ``euro-greedy`` / ``euro-lazy`` epoch in minutes, as ``reopt``'s period
+#: (:data:`simulation.policies.REOPT_MIN_PERIOD_MIN`): every epoch the twin offers each waiting
+#: order again (a 1 s epoch: 86,400 rounds a day, 300 times the default 5 minutes' 288), and
+#: ``euro-lazy`` holds back what would not be late within one epoch, which below a minute is
+#: shorter than any leg or service the day is made of (it then sends nothing until it is late).
+EPOCH_MIN_MIN = 1.0
+
+
 def _minutes(name: str, arg: str | None, default: float) -> int:
     if arg is None:
         return round(default * 60)
-    return minutes_arg(f"{name}:{arg}", arg, "epoch")
+    return minutes_arg(f"{name}:{arg}", arg, "epoch", least_min=EPOCH_MIN_MIN)
 
 
 def _greedy(arg: str | None) -> Policy:
@@ -375,6 +384,7 @@ def register_policies() -> None:
 
 
 __all__ = [
+    "EPOCH_MIN_MIN",
     "NO_GUARDS",
     "DecisionGuards",
     "EpochDispatchPolicy",

@@ -67,6 +67,8 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
         (["reopt:nan"], "policies.0", "finite number of minutes"),
         # a period of seconds re-planned the days until the job's 3,600 s timeout
         (["greedy", "reopt:0.001"], "policies.1", "reopt:0.001: the period must be at least 1"),
+        # an epoch of seconds: the days' every waiting order offered again each second
+        (["euro-greedy:0.02"], "policies.0", "euro-greedy:0.02: the epoch must be at least 1"),
         # session 57: a re-plan's budget (PyVRP iterations, or seconds on the clock)
         (["greedy", "reopt:5:pyvrp:0"], "policies.1", "at least 1"),
         (["reopt:5:auto:500"], "policies.0", "name the engine"),

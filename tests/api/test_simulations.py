@@ -308,6 +308,8 @@ def test_union_tags_are_not_in_the_field_path(
         ("reopt:inf", "finite number of minutes"),
         # a period of seconds re-planned the day until the job's 3,600 s timeout
         ("reopt:0.0001", "reopt:0.0001: the period must be at least 1 minute"),
+        # an epoch of seconds offered every waiting order again each second
+        ("euro-lazy:0.5", "euro-lazy:0.5: the epoch must be at least 1 minute"),
     ],
 )
 def test_bad_simulation_policy_is_422_naming_policy_before_queueing(

@@ -150,6 +150,10 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
             ["error: --policies: reopt:0.5: the period must be at least 1 minute"],
         ),
         (
+            ["evaluate", "--policies", "euro-lazy:0.0167", "--seeds", "1"],
+            ["error: --policies: euro-lazy:0.0167: the epoch must be at least 1 minute"],
+        ),
+        (
             ["evaluate", "--policies", "model:/no/such.zip", "--seeds", "1"],
             ["error: --policies: model"],
         ),

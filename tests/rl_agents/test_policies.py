@@ -68,6 +68,18 @@ def test_bad_specs_are_input_errors(spec: str) -> None:
     assert err.value.one_line().startswith(("policies", "model"))
 
 
+@pytest.mark.parametrize("spec", ["euro-greedy:0.0167", "euro-lazy:0.5", "euro-lazy:0.999"])
+def test_an_epoch_below_a_minute_is_an_input_error(spec: str) -> None:
+    """euro-greedy:0.0167 (1 s) was taken: the twin offered every waiting order again each
+    second (86,400 rounds a day), and euro-lazy held back every order not late within it."""
+    with pytest.raises(InputError) as err:
+        make_policy(spec)
+    assert err.value.field == "policies"
+    assert err.value.reason == f"{spec}: the epoch must be at least 1 minute"
+    policy = make_policy(spec.partition(":")[0] + ":1")  # a minute is fine
+    assert isinstance(policy, EpochDispatchPolicy) and policy.tick_s == 60
+
+
 def test_a_file_that_is_not_a_model_is_an_input_error(tmp_path: Path) -> None:
     bad = tmp_path / "x.zip"
     bad.write_text("not a zip")
