@@ -532,3 +532,44 @@ def test_a_bad_policy_exits_2_naming_the_option(
     assert end.value.code == 2
     err = capsys.readouterr().err
     assert says.format(bad=bad) in err and "Traceback" not in err, err
+
+
+def test_the_reference_may_be_played_on_some_of_the_days_only(
+    bench: ModuleType, four_days: list[DayOutcome], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--hindsight-seeds``: the reference (the run's long part, ~4 min a day on a busy
+    machine) on some of the days, the online policies on all; the page says so, and its
+    ratios to the reference are over the days both played."""
+    calls: list[tuple[list[str], list[int]]] = []
+
+    def played(_scenario: object, specs: list[str], seeds: list[int], **_kw: object) -> list:
+        calls.append((list(specs), list(seeds)))
+        return [d for d in four_days if d.policy in specs and d.seed in seeds]
+
+    monkeypatch.setattr(bench, "run_days", played)
+    monkeypatch.setattr(bench, "standard_scenario", lambda: None)
+    argv = ["rl_evaluate.py", "--workers", "1", "--seeds", "1..4", "--out", str(tmp_path)]
+    policies = "greedy,insertion,model:m,hindsight"
+    monkeypatch.setattr(sys, "argv", [*argv, "--policies", policies, "--hindsight-seeds", "1,2"])
+    bench.main()
+    assert calls == [(["hindsight"], [1, 2]), (["greedy", "insertion", "model:m"], [1, 2, 3, 4])]
+    md = (tmp_path / "rl-evaluation.md").read_text()
+    assert "day seeds 1..4; the hindsight reference on day seeds 1,2 only" in md
+    assert "| hindsight | 2 |" in md and "| greedy | 4 |" in md
+    assert md.index("| greedy |") < md.index("| hindsight |")  # in the order of --policies
+    assert "| 1.114 [1.069, 1.344] (n=2) |" in md  # model:m's cost / hindsight, days 1-2
+    data = json.loads((tmp_path / "rl-evaluation.json").read_text())
+    assert data["model:m"]["cost_vs_hindsight"] == pytest.approx(
+        sum(d.metrics["cost_cents"] for d in four_days if d.policy == "model:m" and d.seed <= 2)
+        / sum(d.metrics["cost_cents"] for d in four_days if d.policy == "hindsight" and d.seed <= 2)
+    )
+    # without it: one run of every policy on every day
+    calls.clear()
+    monkeypatch.setattr(sys, "argv", [*argv, "--policies", policies])
+    bench.main()
+    assert calls == [(policies.split(","), [1, 2, 3, 4])]
+    # a reference day that the others do not play is an input error
+    monkeypatch.setattr(sys, "argv", [*argv, "--policies", policies, "--hindsight-seeds", "5"])
+    with pytest.raises(SystemExit) as end:
+        bench.main()
+    assert end.value.code == 2
