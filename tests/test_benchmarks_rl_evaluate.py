@@ -28,7 +28,7 @@ STORED = (
 )
 #: the day each stored page's per-day runs were made
 RUNS_OF = {
-    "rl-evaluation": "2026-12-05",
+    "rl-evaluation": "2026-12-07",
     "rl-evaluation-reopt": "2026-12-05",
     "rl-evaluation-search": "2026-12-05",
     "rl-evaluation-warm-solve": "2026-12-05",
