@@ -30,7 +30,7 @@ STORED = (
 RUNS_OF = {
     "rl-evaluation": "2026-12-07",
     "rl-evaluation-reopt": "2026-12-05",
-    "rl-evaluation-search": "2026-12-05",
+    "rl-evaluation-search": "2026-12-07",
     "rl-evaluation-warm-solve": "2026-12-05",
 }
 #: stored pages whose CSV has no per-day cap counts (runs from before they were recorded;
