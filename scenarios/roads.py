@@ -30,9 +30,10 @@ import ast
 import math
 import re
 import threading
+import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,12 @@ if TYPE_CHECKING:
 
 EARTH_RADIUS_M = 6_371_000.0
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
+#: Most sources of one shortest-path call (a chunk), and the fewest
 _SOURCE_CHUNK = 128
+_FIRST_CHUNK = 8
+#: Seconds a chunk of sources is sized to take (by the last chunk's time per source), a look
+#: at a matrix's deadline between chunks
+_CHUNK_S = 0.02
 #: Rows copied from the cache between two looks at a matrix's deadline
 #: (:func:`~scenarios.travel.matrix_deadline`)
 _LOOK_ROWS = 512
@@ -355,10 +361,10 @@ class RoadGraph:
         o_xy = self.project(origins)
         d_xy = o_xy if destinations is None else self.project(destinations)
         dur, dist = self.matrix_xy(o_xy, d_xy)
-        check_matrix_deadline()
-        dur_i = _round_inplace(dur, rounding)
-        check_matrix_deadline()
-        return TravelMatrix(dur_i, _round_inplace(dist, rounding))
+        # a look between blocks of rows: rounding a 10,000-place matrix took 0.16-0.31 s a
+        # pass, past the deadline with no look (session 75)
+        dur_i = _round_inplace(dur, rounding, check_matrix_deadline)
+        return TravelMatrix(dur_i, _round_inplace(dist, rounding, check_matrix_deadline))
 
     def matrix_xy(self, o_xy: FloatArray, d_xy: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Float durations (s) and distances (m) between points given in local metres."""
@@ -367,14 +373,19 @@ class RoadGraph:
         o_node, o_acc = self.snap_xy(o_xy)
         d_node, d_acc = self.snap_xy(d_xy)
         dur, dist = self.node_matrix(o_node, d_node)
-        check_matrix_deadline()
         speed = self.access_speed_m_per_s
-        # In place: these arrays can be tens of millions of entries.
-        dist += o_acc[:, None]
-        dist += d_acc[None, :]
-        check_matrix_deadline()
-        dur += (o_acc / speed)[:, None]
-        dur += (d_acc / speed)[None, :]
+        o_s, d_s = o_acc / speed, d_acc / speed
+        # In place: these arrays can be tens of millions of entries; a block of rows at a
+        # time (the same operations on each entry), a look at the deadline between blocks:
+        # the passes over whole arrays took 0.085-0.1 s each at 10,000 places (session 75)
+        step = max(1, _CAST_BLOCK // max(1, dist.shape[1]))
+        for start in range(0, len(dist), step):
+            check_matrix_deadline()
+            block = slice(start, start + step)
+            dist[block] += o_acc[block, None]
+            dist[block] += d_acc[None, :]
+            dur[block] += o_s[block, None]
+            dur[block] += d_s[None, :]
         check_matrix_deadline()
         rows, cols = _same_node_pairs(o_node, d_node)
         if len(rows):
@@ -412,13 +423,21 @@ class RoadGraph:
                 np.take(row, d_node, out=packed[first[k]])
             self.cache_hits += len(sources) - len(missing)
             self.cache_misses += len(missing)
-            for start in range(0, len(missing), _SOURCE_CHUNK):
+            # sources a chunk at a time, sized to take about _CHUNK_S by the last one's
+            # time per source: chunks of 128 took 0.2-0.47 s each in a day's first solve of
+            # 10,000 places (a look at the deadline between them; session 75)
+            start, size = 0, _FIRST_CHUNK
+            while start < len(missing):
                 check_matrix_deadline()  # the rows computed so far stay cached
-                chunk = missing[start : start + _SOURCE_CHUNK]
+                chunk = missing[start : start + size]
+                began = time.perf_counter()
                 full = dijkstra(self._packed, indices=sources[chunk])
                 packed[first[chunk]] = full[:, d_node]
                 for k, row in zip(chunk, full, strict=True):
                     self._store(int(sources[k]), row)
+                start += len(chunk)
+                per_source = (time.perf_counter() - began) / len(chunk)
+                size = max(_FIRST_CHUNK, min(_SOURCE_CHUNK, int(_CHUNK_S / max(per_source, 1e-9))))
         repeats = np.flatnonzero(first[inverse] != np.arange(len(o_node)))
         # a block of rows at a time: at 10,000 places on a 2,304-node graph 7,700 rows
         # repeat an earlier one, and copying them at once made a 600 MB temporary array
@@ -624,8 +643,32 @@ def _same_node_pairs(o_node: IntArray, d_node: IntArray) -> tuple[IntArray, IntA
     return rows, order[at].astype(np.int64)
 
 
-def _round_inplace(values: FloatArray, rounding: Rounding) -> IntArray:
-    """Round a float array to int64 (``values`` is overwritten)."""
+def _round_inplace(
+    values: FloatArray, rounding: Rounding, look: Callable[[], None] | None = None
+) -> IntArray:
+    """Round a float array to int64 (``values`` is overwritten), calling ``look`` (a look at
+    a deadline, which may raise) between blocks of rows."""
+    if values.ndim == 0 or not values.flags.c_contiguous or values.dtype != np.float64:
+        if look is not None:
+            look()
+        _round_block(values, rounding)
+        return values.astype(np.int64)
+    # rounded and cast in place, a block of rows at a time: a new 10,000 x 10,000 int64
+    # array (800 MB) took 0.5-1.8 s to fault in, more than the cast itself (0.1 s); and a
+    # pass rounding the whole array 0.16-0.31 s with no look at the deadline (session 75)
+    out: IntArray = values.view(np.int64)
+    step = max(1, _CAST_BLOCK // max(1, values[0].size))
+    for start in range(0, len(values), step):
+        if look is not None:
+            look()
+        block = values[start : start + step]
+        _round_block(block, rounding)
+        out[start : start + step] = block
+    return out
+
+
+def _round_block(values: FloatArray, rounding: Rounding) -> None:
+    """Round ``values`` to whole numbers in place by ``rounding``."""
     if rounding == "floor":
         np.floor(values, out=values)
     elif rounding == "ceil":
@@ -633,15 +676,6 @@ def _round_inplace(values: FloatArray, rounding: Rounding) -> IntArray:
     else:
         values += 0.5
         np.floor(values, out=values)
-    if values.ndim == 0 or not values.flags.c_contiguous or values.dtype != np.float64:
-        return values.astype(np.int64)
-    # cast in place, a block of rows at a time: a new 10,000 x 10,000 int64 array (800 MB)
-    # took 0.5-1.8 s to fault in, more than the cast itself (0.1 s)
-    out: IntArray = values.view(np.int64)
-    step = max(1, _CAST_BLOCK // max(1, values[0].size))
-    for start in range(0, len(values), step):
-        out[start : start + step] = values[start : start + step]
-    return out
 
 
 def _project(lat: FloatArray, lon: FloatArray, ref: tuple[float, float]) -> FloatArray:
