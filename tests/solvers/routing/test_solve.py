@@ -1600,6 +1600,37 @@ def test_a_solve_whose_time_limit_comes_in_the_travel_matrix_answers_every_order
     assert plan.cost_cents == sum(u.penalty_cents for u in plan.unassigned)
 
 
+@pytest.mark.parametrize("where", ["matrix", "diagnosis"])
+def test_a_stopped_build_lets_its_frames_go_before_the_answer_is_made(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer of a build stopped at its deadline (the travel matrix's or the diagnosis's)
+    is made once the stopped build is let go, inside the timers: no exception is still being
+    handled then (its traceback held the build's frames and arrays, freed after the answer's
+    timers: up to 0.05 s at 10,000 orders)."""
+    import sys
+
+    from scenarios import travel
+    from solvers.routing import diagnose as diagnose_module
+
+    s = road_day(150, 8)
+    monkeypatch.setattr(travel if where == "matrix" else diagnose_module, "time", PastClock)
+    in_flight: list[object] = []
+    real = solve_module._unbuilt
+
+    def unbuilt(*args: Any, **kw: Any) -> tuple[Plan, solve_module.SolveStats]:
+        in_flight.append(sys.exc_info()[1])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(solve_module, "_unbuilt", unbuilt)
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine="greedy", time_limit_s=5))
+    assert in_flight == [None]
+    assert stats.fallback == (
+        solve_module.NO_MATRIX if where == "matrix" else solve_module.NO_DIAGNOSIS
+    )
+    assert not plan.routes and validate_plan(s, plan).ok
+
+
 def test_a_small_problem_builds_its_matrix_whatever_the_clock(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
