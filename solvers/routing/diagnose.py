@@ -4,6 +4,7 @@ windows, route limits, shifts, breaks and release times (an order created too la
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -116,9 +117,7 @@ def diagnose_orders(
         unsure = [
             k for k in capable if not simple[oi] or len(problem.vehicles[kinds[k]].breaks) > 1
         ]
-        if any(
-            schedule_route(problem, kinds[k], list(info.tasks)).violation is None for k in unsure
-        ):
+        if _fits_some(problem, kinds, unsure, info.tasks, deadline, out):
             continue
         first = kinds[capable[0]]
         violation = schedule_route(problem, first, list(info.tasks)).violation
@@ -145,6 +144,30 @@ def diagnose_orders(
                 f"even a direct trip fails with every capable vehicle (e.g. {why})",
             )
     return out
+
+
+#: Direct trips scheduled for one order between two looks at the diagnosis's deadline: an
+#: order eligible on many vehicle types that the closed form cannot settle (several breaks
+#: or windows) is scheduled on each in turn
+LOOK_SCHEDULES = 16
+
+
+def _fits_some(
+    problem: RoutingProblem,
+    kinds: Sequence[int],
+    unsure: Sequence[int],
+    tasks: tuple[int, ...],
+    deadline: float | None,
+    out: dict[int, tuple[UnassignedReason, str]],
+) -> bool:
+    """Whether the direct trip of ``tasks`` fits one of the vehicle types ``unsure`` (indexes
+    into ``kinds``), looking at ``deadline`` every :data:`LOOK_SCHEDULES` schedules."""
+    for j, k in enumerate(unsure):
+        if j and j % LOOK_SCHEDULES == 0:
+            _check_clock(deadline, out)
+        if schedule_route(problem, kinds[k], list(tasks)).violation is None:
+            return True
+    return False
 
 
 #: Violations a driver break can cause by taking the time the trip needed.

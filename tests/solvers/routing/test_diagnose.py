@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -170,3 +171,48 @@ def test_a_small_problem_is_diagnosed_whatever_the_clock(
         "o3": UnassignedReason.OVER_CAPACITY,
         "o5": UnassignedReason.OUTSIDE_SHIFT,
     }
+
+
+def test_an_order_scheduled_on_many_vehicle_types_looks_at_the_deadline_between_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An order the closed form cannot settle (vehicles with two breaks) is scheduled on each
+    capable vehicle type in turn, looking at the deadline every ``LOOK_SCHEDULES`` of them,
+    not once for all (a long step with no look); the reasons are those found with no
+    deadline."""
+    from scenarios import Break, TimeWindow, Vehicle
+
+    depot = Location(x=5000, y=5000)
+    breaks = [
+        Break(window=TimeWindow(start_s=3_600, end_s=7_200), duration_s=600),
+        Break(window=TimeWindow(start_s=14_400, end_s=18_000), duration_s=600),
+    ]
+    fleet = [  # 40 vehicle types (their fixed costs differ), each with two breaks
+        Vehicle(id=f"v{k}", start_location=depot, capacity=[4], fixed_cost_cents=k, breaks=breaks)
+        for k in range(40)
+    ]
+    s = make_city(2, vehicles=fleet)
+    far = s.orders[1].model_copy(update={"location": Location(x=5000, y=4_000_000)})
+    problem = build_problem(s.model_copy(update={"orders": [s.orders[0], far]}))
+    whole = diagnose_orders(problem)
+    assert set(whole) == {1}
+    events: list[str] = []
+    real = diagnose_module.schedule_route
+
+    class Clock:
+        @staticmethod
+        def perf_counter() -> float:
+            events.append("look")
+            return 0.0
+
+    def scheduled(*args: Any, **kw: Any) -> Any:
+        events.append("schedule")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(diagnose_module, "time", Clock)
+    monkeypatch.setattr(diagnose_module, "schedule_route", scheduled)
+    assert diagnose_orders(problem, deadline=1.0) == whole
+    runs = "".join("s" if e == "schedule" else "|" for e in events).split("|")
+    assert events.count("schedule") >= 40
+    # the order's 40 types a few at a time (and the schedules naming its reason after them)
+    assert max(map(len, runs)) <= diagnose_module.LOOK_SCHEDULES + 4
