@@ -442,6 +442,31 @@ def test_shortest_paths_are_computed_in_chunks_sized_by_the_time_they_take(
     assert np.array_equal(slow.distance_m, plain.distance_m)
 
 
+def test_places_that_cannot_reach_each_other_are_an_input_error_in_any_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A path the search finds none for (an infinity), in the last block of rows as in the
+    first, is an InputError naming the travel model, with the blocks of one row each."""
+    from scenarios import roads
+
+    places = [xy(200.0 * i, 200.0 * (i % 11)) for i in range(12)]
+    graph = RoadGraph.from_grid(CITY)
+    monkeypatch.setattr(roads, "_CAST_BLOCK", len(places))  # a block is one row
+    real = roads.dijkstra
+    for row in (0, -1):
+
+        def cut(g: Any, row: int = row, **kw: Any) -> Any:
+            out = real(g, **kw)
+            out[row, :] = np.inf  # one source reaches nothing
+            return out
+
+        monkeypatch.setattr(roads, "dijkstra", cut)
+        graph.clear_cache()
+        with pytest.raises(InputError) as info:
+            graph.matrix(places)
+        assert info.value.field == "travel" and "cannot reach" in str(info.value)
+
+
 # ---------------------------------------------------------------------- buffers reused
 
 
