@@ -1171,7 +1171,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few seeds, small sizes")
-    ap.add_argument("--seeds", type=count_arg, default=30)
+    ap.add_argument(
+        "--seeds",
+        type=count_arg,
+        default=30,
+        help="literature seeds 0..N-1 of the quality tables (default 30; 3 with --quick)",
+    )
     ap.add_argument(
         "--only",
         default=",".join(DEFAULT_TABLES),

@@ -223,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         "update with what each seed's proof or solve shows, where it is better",
     )
     args = ap.parse_args(argv)
+    if not args.runs.is_file():
+        ap.error(f"argument --runs: no such file: {args.runs}")
+    if args.known is not None and not args.known.parent.is_dir():  # found after hours of proofs
+        ap.error(f"argument --known: no such folder: {args.known.parent}")
     answers = recorded_answers(ap, args.runs, args.seeds)
     for seed in args.seeds:
         if args.long_solve is not None:

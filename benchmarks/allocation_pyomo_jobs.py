@@ -468,7 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settle", type=seconds_arg, default=5.0, help="wait after /healthz (s)")
     ap.add_argument("--ready-jobs", type=count_arg, default=5, help="job processes per --code")
     ap.add_argument("--port", type=count_at_most(65535), default=18141, help="the service's port")
-    ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument(
+        "--out-dir",
+        type=Path,
+        default=REPO / "benchmarks" / "results",
+        help="where the table goes (default benchmarks/results)",
+    )
     args = ap.parse_args(argv)
     RUN_LINES[:] = [provenance()]  # when, which code, which machine: as the run starts
     with tempfile.TemporaryDirectory(prefix="pyomo-jobs-code-") as folder:

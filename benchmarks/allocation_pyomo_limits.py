@@ -103,7 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--explain", action="store_true", help="with explanations (their share kept back)"
     )
-    ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument(
+        "--out-dir",
+        type=Path,
+        default=REPO / "benchmarks" / "results",
+        help="where the table goes (default benchmarks/results)",
+    )
     args = ap.parse_args(argv)
     RUN_LINES[:] = [provenance()]  # when, which code, which machine: as the run starts
     rows = []

@@ -122,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=sizes_arg, default=[30, 50, 70, 90], help="orders per request")
     ap.add_argument("--seeds", type=seeds_arg, default=list(range(1, 31)), help="A..B or A,B,C")
     ap.add_argument("--limit", type=seconds_arg, default=10.0, help="time limit of each call (s)")
-    ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument(
+        "--out-dir",
+        type=Path,
+        default=REPO / "benchmarks" / "results",
+        help="where the table goes (default benchmarks/results)",
+    )
     args = ap.parse_args(argv)
     RUN_LINES[:] = [provenance()]  # when, which code, which machine: as the run starts
     rows: list[list[object]] = []

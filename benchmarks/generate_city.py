@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_PREFIX = "generate-city"
 
-from benchmarks.measures import count_arg, output_options, provenance  # noqa: E402
+from benchmarks.measures import count_arg, output_options, provenance, seed_arg  # noqa: E402
 from scenarios.generate import generate_city  # noqa: E402
 from scenarios.io import to_json  # noqa: E402
 
@@ -111,9 +111,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeats", type=count_arg, default=3)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out-prefix", default=DEFAULT_PREFIX)
+    parser.add_argument(
+        "--repeats",
+        type=count_arg,
+        default=3,
+        help="timed runs of each size (the median is reported)",
+    )
+    parser.add_argument("--seed", type=seed_arg, default=1, help="seed of the generated cities")
+    parser.add_argument(
+        "--out-prefix", default=DEFAULT_PREFIX, help="file name of the table, without .md/.csv"
+    )
     parser.add_argument(
         "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"
     )

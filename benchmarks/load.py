@@ -56,7 +56,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.measures import count_arg, count_at_most, provenance, seconds_arg  # noqa: E402
+from benchmarks.measures import count_arg, count_at_most, provenance, seconds_arg, seed_arg  # noqa: E402
 
 #: ``--clients``: each is a connection of its own (and a task): 100,000 of them filled 1.4 GB
 #: and ignored Ctrl-C; ``--workers``: ``dispatchlab serve``'s own limit
@@ -593,8 +593,15 @@ def main(argv: list[str] | None = None) -> int:
         default=2.0,
         help="requests/s per client in the paced allocation phases (0: no paced phases)",
     )
-    parser.add_argument("--route-requests", type=count_arg, default=10)
-    parser.add_argument("--route-time-limit", type=seconds_arg, default=1.0)
+    parser.add_argument(
+        "--route-requests", type=count_arg, default=10, help="requests of the routes phase"
+    )
+    parser.add_argument(
+        "--route-time-limit",
+        type=seconds_arg,
+        default=1.0,
+        help="time limit of each routes request (s)",
+    )
     parser.add_argument(
         "--route-instance",
         type=route_instance_arg,
@@ -610,7 +617,9 @@ def main(argv: list[str] | None = None) -> int:
         default="raw",
         help="raw = minimal asyncio HTTP/1.1 client (little CPU); httpx = httpx.AsyncClient",
     )
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--seed", type=seed_arg, default=1, help="seed of the generated request bodies"
+    )
     parser.add_argument(
         "--keep-data", action="store_true", help="keep the started server's data and log"
     )
@@ -619,7 +628,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="start the server with --cpu-affinity (each API process on a CPU of its own)",
     )
-    parser.add_argument("--out-prefix", default="load-latency")
+    parser.add_argument(
+        "--out-prefix", default="load-latency", help="file name of the table, without .md/.csv"
+    )
     parser.add_argument(
         "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"
     )

@@ -179,6 +179,17 @@ def seeds_arg(text: str) -> list[int]:
     return int_list(text, least=0, what="non-negative seeds")
 
 
+def seed_arg(text: str) -> int:
+    """``--seed``: a non-negative whole number (argparse type: else a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative seed, got {value}")
+    return value
+
+
 def seconds_arg(text: str) -> float:
     """A positive, finite number of seconds (argparse type: else a usage error, exit 2)."""
     try:

@@ -645,8 +645,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--policies", default=DEFAULT)
-    ap.add_argument("--seeds", default="1..100")
+    ap.add_argument(
+        "--policies",
+        default=DEFAULT,
+        help="comma list of policies (see above; default the table's)",
+    )
+    ap.add_argument("--seeds", default="1..100", help="days to play: A..B or A,B,C (non-negative)")
     ap.add_argument(
         "--workers",
         type=workers_arg,
@@ -696,7 +700,12 @@ def main() -> None:
         help="day seeds the hindsight reference is played on, among --seeds (default: all of "
         "them); the ratios to it and the gap closed are over those days",
     )
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "benchmarks" / "results",
+        help="folder of the result files (default benchmarks/results)",
+    )
     ap.add_argument(
         "--name",
         default=None,

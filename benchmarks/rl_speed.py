@@ -133,12 +133,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--days", type=count_arg, default=20, help="days for the environment speed")
-    ap.add_argument("--latency-days", type=count_arg, default=20)
+    ap.add_argument(
+        "--latency-days", type=count_arg, default=20, help="days for the decision latencies"
+    )
     ap.add_argument(
         "--model", type=model_arg, default="standard", help="model file (default: the shipped one)"
     )
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
-    ap.add_argument("--name", default="rl-speed")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "benchmarks" / "results",
+        help="folder of the table (default benchmarks/results)",
+    )
+    ap.add_argument("--name", default="rl-speed", help="file name of the table, without .md/.csv")
     ap.add_argument(
         "--latency-only", action="store_true", help="only the decision latencies (a short run)"
     )

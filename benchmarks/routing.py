@@ -71,6 +71,7 @@ from benchmarks.measures import (  # noqa: E402
     count_list_arg,
     provenance,
     seconds_arg,
+    seed_arg,
 )
 from scenarios.generate import MAX_ORDERS, CityParams, generate_city  # noqa: E402
 from scenarios.io import load_scenario  # noqa: E402
@@ -398,15 +399,27 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--set", required=True, choices=[*sorted(SETS), "city"])
     ap.add_argument(
-        "--engine", default="auto", choices=["auto", "pyvrp", "ortools", "greedy", "none"]
+        "--set",
+        required=True,
+        choices=[*sorted(SETS), "city"],
+        help="the instance set (city: generated days, see --city-orders)",
     )
-    ap.add_argument("--time-limit", type=seconds_arg, default=5.0)
+    ap.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "pyvrp", "ortools", "greedy", "none"],
+        help="our solver's engine (none: only the anchors)",
+    )
+    ap.add_argument(
+        "--time-limit", type=seconds_arg, default=5.0, help="time limit of each solve (s)"
+    )
     ap.add_argument(
         "--workers", type=count_at_most(MAX_WORKERS), default=1, help=f"1 to {MAX_WORKERS}"
     )
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--seed", type=seed_arg, default=1, help="seed of the solvers (and of the city days)"
+    )
     ap.add_argument(
         "--max-iterations",
         type=count_arg,
@@ -421,14 +434,33 @@ def main(argv: list[str] | None = None) -> int:
         help="also stop OR-Tools (ours and the raw anchor) after N solutions (reproducible)",
     )
     ap.add_argument("--anchors", default="", help="comma list of pyvrp,ortools,vroom")
-    ap.add_argument("--vroom-level", type=int, default=5, choices=range(6), metavar="0..5")
-    ap.add_argument("--bench-dir", default=str(REPO.parent / "shared" / "benchmarks"))
+    ap.add_argument(
+        "--vroom-level",
+        type=int,
+        default=5,
+        choices=range(6),
+        metavar="0..5",
+        help="VROOM's exploration level, when it is an anchor",
+    )
+    ap.add_argument(
+        "--bench-dir",
+        default=str(REPO.parent / "shared" / "benchmarks"),
+        help="folder holding the instance sets (default ../shared/benchmarks)",
+    )
     ap.add_argument("--instances", default="", help="comma list of instance names (default all)")
     ap.add_argument(
         "--limit", type=limit_arg, default=0, help="only the first N instances (0: all)"
     )
-    ap.add_argument("--out-prefix", default="")
-    ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
+    ap.add_argument(
+        "--out-prefix",
+        default="",
+        help="file name of the table, without .md/.csv (default from the set)",
+    )
+    ap.add_argument(
+        "--out-dir",
+        default=str(REPO / "benchmarks" / "results"),
+        help="where the table goes (default benchmarks/results)",
+    )
     ap.add_argument(
         "--city-orders",
         type=city_orders_arg,
@@ -448,14 +480,16 @@ def main(argv: list[str] | None = None) -> int:
     folder_name, pattern, ref_col = SETS[args.set]
     folder = Path(args.bench_dir) / folder_name
     files = sorted(folder.glob(pattern))
+    if not files:
+        ap.error(f"argument --bench-dir: no {args.set} instances in {folder}")
     if args.instances:
-        wanted = {n.strip().lower() for n in args.instances.split(",")}
+        wanted = {n.strip().lower() for n in args.instances.split(",") if n.strip()}
+        unknown = sorted(wanted - {f.stem.lower() for f in files})
+        if unknown:  # they were left out without a word (none at all: "no instances found")
+            ap.error(f"argument --instances: no {', '.join(unknown)} in {folder}")
         files = [f for f in files if f.stem.lower() in wanted]
     if args.limit:
         files = files[: args.limit]
-    if not files:
-        print(f"no instances found in {folder}", file=sys.stderr)
-        return 2
     bks = _read_bks(folder, ref_col)
     prefix = args.out_prefix or f"routing-{args.set}-{args.engine}-{args.time_limit:g}s"
     out_dir = Path(args.out_dir)

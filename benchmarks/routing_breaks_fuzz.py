@@ -42,7 +42,7 @@ from rich.progress import (  # noqa: E402
     TimeElapsedColumn,
 )
 
-from benchmarks.measures import count_arg, provenance  # noqa: E402
+from benchmarks.measures import count_arg, provenance, seed_arg  # noqa: E402
 from scenarios import (  # noqa: E402
     Break,
     EuclideanTravel,
@@ -280,13 +280,31 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--cases", type=count_arg, default=300)
-    ap.add_argument("--seed", type=int, default=1, help="seeds the cases and the engines")
-    ap.add_argument("--engines", type=_engines, default="pyvrp,ortools")
-    ap.add_argument("--pyvrp-iterations", type=count_arg, default=200)
+    ap.add_argument("--cases", type=count_arg, default=300, help="random cases per engine")
+    ap.add_argument("--seed", type=seed_arg, default=1, help="seeds the cases and the engines")
+    ap.add_argument(
+        "--engines",
+        type=_engines,
+        default="pyvrp,ortools",
+        help="comma list of engines (pyvrp, ortools, greedy)",
+    )
+    ap.add_argument(
+        "--pyvrp-iterations",
+        type=count_arg,
+        default=200,
+        help="PyVRP iterations per case (a seeded stop)",
+    )
     ap.add_argument("--ortools-time", type=_positive, default=2.0, help="seconds")
-    ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
-    ap.add_argument("--out-prefix", default="routing-breaks-fuzz")
+    ap.add_argument(
+        "--out-dir",
+        default=str(REPO / "benchmarks" / "results"),
+        help="where the table goes (default benchmarks/results)",
+    )
+    ap.add_argument(
+        "--out-prefix",
+        default="routing-breaks-fuzz",
+        help="file name of the table, without .md/.csv",
+    )
     args = ap.parse_args(argv)
     made = provenance()  # when, which code, which machine: as the run starts
     console = Console(stderr=True)

@@ -41,7 +41,7 @@ from typing import Literal, TypeVar
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.measures import provenance  # noqa: E402
+from benchmarks.measures import provenance, seed_arg  # noqa: E402
 from scenarios.generate import CityParams, generate_city  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from solvers.routing import RoutingParams, solve_routes_with_stats  # noqa: E402
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--seed",
-        type=lambda t: _comma_list(t, int, "an integer seed"),
+        type=lambda t: _comma_list(t, seed_arg, "a non-negative integer seed"),
         default="1",
         help="comma list of seeds: one day (and solver seed) each",
     )
@@ -211,8 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="solves per order count, seed, engine and budget",
     )
-    ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
-    ap.add_argument("--out-prefix", default="routing-budget")
+    ap.add_argument(
+        "--out-dir",
+        default=str(REPO / "benchmarks" / "results"),
+        help="where the table goes (default benchmarks/results)",
+    )
+    ap.add_argument(
+        "--out-prefix", default="routing-budget", help="file name of the table, without .md/.csv"
+    )
     args = ap.parse_args(argv)
     made = provenance()  # when, which code, which machine: as the run starts
     rows: list[dict[str, str]] = []

@@ -151,15 +151,29 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--engine", choices=sorted(ENGINE_MODULES), default="ortools")
+    ap.add_argument(
+        "--engine",
+        choices=sorted(ENGINE_MODULES),
+        default="ortools",
+        help="the engine solved with and without the stall stop",
+    )
     ap.add_argument(
         "--orders", type=count_list_arg, default=[1, 2, 3, 5, 8, 12, 20], help="comma list"
     )
     ap.add_argument("--seeds", type=seeds_arg, default=list(range(5)), help="A..B or A,B,C")
-    ap.add_argument("--jobs", choices=JOBS, default="delivery")
+    ap.add_argument(
+        "--jobs", choices=JOBS, default="delivery", help="delivery days or pickup-and-delivery days"
+    )
     ap.add_argument("--time-limit", type=seconds_arg, default=10.0, help="of each solve (s)")
-    ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
-    ap.add_argument("--out-prefix", default="routing-small")
+    ap.add_argument(
+        "--out-dir",
+        type=Path,
+        default=REPO / "benchmarks" / "results",
+        help="where the table goes (default benchmarks/results)",
+    )
+    ap.add_argument(
+        "--out-prefix", default="routing-small", help="file name of the table, without .md/.csv"
+    )
     args = ap.parse_args(argv)
     made = provenance()  # when, which code, which machine: as the run starts
     rows: list[dict[str, str]] = []

@@ -300,7 +300,12 @@ def main() -> int:
     ap.add_argument(
         "--extras", action="store_true", help="also the variant tables (EXTRAS; hours more)"
     )
-    ap.add_argument("--bench-dir", type=Path, default=REPO.parent / "shared" / "benchmarks")
+    ap.add_argument(
+        "--bench-dir",
+        type=Path,
+        default=REPO.parent / "shared" / "benchmarks",
+        help="folder of the routing instance sets (default ../shared/benchmarks)",
+    )
     ap.add_argument(
         "--out-dir",
         type=Path,
@@ -313,10 +318,12 @@ def main() -> int:
     names = [s.name for s in every]
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     skip = {x.strip() for x in args.skip.split(",") if x.strip()}
-    unknown = (only | skip) - set(names)
-    if unknown:
-        console.print(f"unknown step(s): {', '.join(sorted(unknown))}; known: {', '.join(names)}")
-        return 2
+    for option, asked in (("--only", only), ("--skip", skip)):
+        if unknown := asked - set(names):  # said on stdout, naming no option
+            ap.error(
+                f"argument {option}: unknown step(s): {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(names)}"
+            )
     pool = every if (only or args.extras) else STEPS
     steps = [s for s in pool if (not only or s.name in only) and s.name not in skip]
     out_dir = None if args.out_dir is None else args.out_dir.resolve()

@@ -51,6 +51,7 @@ from benchmarks.measures import (  # noqa: E402
     add_repeats_option,
     count_arg,
     count_at_most,
+    seed_arg,
 )
 from scenarios.generate import MAX_ORDERS, CityParams, generate_city  # noqa: E402
 from scenarios.io import read_json  # noqa: E402
@@ -138,22 +139,41 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--orders", type=count_at_most(MAX_ORDERS), default=5000)
-    ap.add_argument("--nodes", type=count_arg, default=20)
-    ap.add_argument("--couriers", type=count_arg, default=100)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--replications", type=count_arg, default=30)
+    ap.add_argument(
+        "--orders",
+        type=count_at_most(MAX_ORDERS),
+        default=5000,
+        help="orders of the simulated city day",
+    )
+    ap.add_argument("--nodes", type=count_arg, default=20, help="nodes (depots) of the city day")
+    ap.add_argument("--couriers", type=count_arg, default=100, help="couriers of the city day")
+    ap.add_argument(
+        "--seed", type=seed_arg, default=1, help="seed of the day and of the replications"
+    )
+    ap.add_argument(
+        "--replications", type=count_arg, default=30, help="replications of the timed batch"
+    )
     ap.add_argument(
         "--workers",
         type=count_at_most(MAX_WORKERS),
         default=2,
         help=f"processes of the local pool and CPUs of Ray, 1 to {MAX_WORKERS}",
     )
-    ap.add_argument("--short-runs", type=count_arg, default=100)
+    ap.add_argument(
+        "--short-runs",
+        type=count_arg,
+        default=100,
+        help="short runs timed for the per-run overhead",
+    )
     ap.add_argument("--plan", type=plan_arg, default=None, help="plan JSON to replay instead")
-    ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--skip-ray", action="store_true", help="leave out the Ray measurements")
     add_repeats_option(ap)
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "benchmarks" / "results",
+        help="folder of the table (default benchmarks/results)",
+    )
     args = ap.parse_args(argv)
     given = list(sys.argv[1:] if argv is None else argv)
 

@@ -400,8 +400,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--workers", type=count_at_most(MAX_WORKERS), default=1, help=f"1 to {MAX_WORKERS}"
     )
-    ap.add_argument("--out-dir", type=Path, default=RESULTS)
-    ap.add_argument("--out-prefix", default=DEFAULT_PREFIX)
+    ap.add_argument(
+        "--out-dir",
+        type=Path,
+        default=RESULTS,
+        help="where the table goes (default benchmarks/results)",
+    )
+    ap.add_argument(
+        "--out-prefix", default=DEFAULT_PREFIX, help="file name of the table, without .md/.csv"
+    )
     args = ap.parse_args(argv)
     given = list(sys.argv[1:] if argv is None else argv)
     command = (

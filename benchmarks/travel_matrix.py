@@ -166,10 +166,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeats", type=count_arg, default=3)
-    parser.add_argument("--grids", type=count_arg, nargs="+", default=list(GRIDS))
-    parser.add_argument("--sizes", type=count_arg, nargs="+", default=list(SIZES))
-    parser.add_argument("--out-prefix", default=DEFAULT_PREFIX)
+    parser.add_argument(
+        "--repeats",
+        type=count_arg,
+        default=3,
+        help="timed runs of each size (the median is reported)",
+    )
+    parser.add_argument(
+        "--grids",
+        type=count_arg,
+        nargs="+",
+        default=list(GRIDS),
+        help="sides of the road grids timed (intersections a side)",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=count_arg,
+        nargs="+",
+        default=list(SIZES),
+        help="matrix sizes (locations) to time",
+    )
+    parser.add_argument(
+        "--out-prefix", default=DEFAULT_PREFIX, help="file name of the table, without .md/.csv"
+    )
     parser.add_argument(
         "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"
     )

@@ -94,6 +94,13 @@ BAD = [
     ("simulation_policies", ["--breaks", "yes"], "--breaks"),
     ("simulation_policies", ["--seeds", "3..1"], "--seeds"),
     ("simulation_policies", ["--workers", "0"], "--workers"),
+    # a negative seed: the generator's InputError or pydantic's ValidationError, a traceback
+    ("generate_city", ["--seed", "-1"], "--seed"),
+    ("routing", ["--set", "solomon", "--seed", "-1"], "--seed"),
+    ("routing_budget", ["--seed", "1,-1"], "--seed"),
+    ("routing_breaks_fuzz", ["--seed", "-1"], "--seed"),
+    ("simulation", ["--seed", "-1"], "--seed"),
+    ("load", ["--seed", "-1"], "--seed"),
 ]
 
 
@@ -126,6 +133,75 @@ def test_load_refuses_a_bad_target_as_a_usage_error(args: list[str], option: str
         ):
             load.main()
     assert stop.value.code == 2 and f"argument {option}" in err.getvalue(), err.getvalue()
+
+
+def _main_refusal(script: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``benchmarks/<script>.py``'s ``main()`` says refusing ``args`` (exit 2)."""
+    with (
+        benchmark_script(f"{script}.py", f"args_main_{script}") as module,
+        patch.object(sys, "argv", [f"{script}.py", *args]),
+        pytest.raises(SystemExit) as stop,
+    ):
+        module.main(*([args] if script != "run_all" else []))
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, (stop.value.code, err)
+    return err
+
+
+@pytest.fixture
+def solomon_dir(tmp_path: Path) -> Path:
+    """A ``--bench-dir`` holding Solomon's C101 only."""
+    (tmp_path / "solomon").mkdir()
+    source = REPO / "data" / "instances" / "solomon" / "C101.txt"
+    (tmp_path / "solomon" / "C101.txt").write_bytes(source.read_bytes())
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        # C101 ran alone, the misspelt name left out without a word
+        (["--instances", "C101,C1O2"], "argument --instances: no c1o2 in "),
+        (["--instances", "C1O1"], "argument --instances: no c1o1 in "),  # "no instances found"
+        (["--bench-dir", "/no/such/folder"], "argument --bench-dir: no solomon instances in "),
+    ],
+)
+def test_routing_refuses_instances_it_does_not_have(
+    args: list[str], said: str, solomon_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = ["--engine", "none", "--out-dir", str(solomon_dir / "out")]  # no solver, no table
+    args = ["--set", "solomon", "--bench-dir", str(solomon_dir), *out, *args]
+    assert said in _main_refusal("routing", args, capsys)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        # the proof ran (minutes to hours) and its bound was lost to a FileNotFoundError
+        (["--known", "/no/such/folder/known.csv"], "argument --known: no such folder"),
+        (["--runs", "/no/such/runs.csv"], "argument --runs: no such file"),
+    ],
+)
+def test_allocation_certify_refuses_missing_paths_before_any_proof(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (
+        benchmark_script("allocation_certify.py", "args_certify_paths") as certify,
+        patch.object(certify, "certify", side_effect=AssertionError("a proof ran")),
+        pytest.raises(SystemExit) as stop,
+    ):
+        certify.main(["--seeds", "1", *args])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and said in err, err
+
+
+@pytest.mark.parametrize("option", ["--only", "--skip"])
+def test_run_all_names_the_option_of_an_unknown_step(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown step was said on standard output, naming no option."""
+    said = _main_refusal("run_all", [option, "routing-solomon,nope"], capsys)
+    assert f"argument {option}: unknown step(s): nope; known: travel-matrix," in said
 
 
 def test_the_limits_keep_the_committed_commands_working() -> None:
@@ -226,7 +302,7 @@ def test_an_allocation_table_says_what_made_it(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def routing_c101() -> Iterator[tuple[ModuleType, Any]]:
     """``benchmarks/routing.py`` and the bundled Solomon C101 as its scenario."""
-    with benchmark_script("routing.py", "args_routing_budget") as routing:
+    with benchmark_script("routing.py", "args_routing_c101") as routing:
         scenario = routing.load_scenario(REPO / "data" / "instances" / "solomon" / "C101.txt")
         yield routing, scenario.model_copy(update={"name": "C101"})
 

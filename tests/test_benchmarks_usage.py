@@ -224,6 +224,29 @@ def test_help_prints_the_docstring(
     assert " ".join(_docstring(script).split()) in " ".join(done.stdout.split())
 
 
+def _options_without_help(script: Path) -> list[str]:
+    """The options of the script's parser declared with no ``help`` text (or an empty one)."""
+    tree = ast.parse(script.read_text(encoding="utf-8"))
+    return [
+        ast.unparse(node.args[0]) if node.args else "?"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "add_argument"
+        and not any(
+            k.arg == "help" and not (isinstance(k.value, ast.Constant) and not k.value.value)
+            for k in node.keywords
+        )
+    ]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
+def test_help_describes_every_option(script: Path) -> None:
+    """``--help`` says what each option is: 52 options of 16 scripts (``--seed``, ``--out-dir``,
+    ``--out-prefix``, routing's ``--set`` and ``--engine``, ...) were listed bare."""
+    assert not _options_without_help(script), _options_without_help(script)
+
+
 def test_measures_run_as_a_script_says_it_is_a_module(
     script_runs: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
