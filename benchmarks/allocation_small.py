@@ -132,17 +132,21 @@ def main(argv: list[str] | None = None) -> int:
     RUN_LINES[:] = [provenance()]  # when, which code, which machine: as the run starts
     rows: list[list[object]] = []
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    with progress() as bar:
-        task = bar.add_task(
-            "Allocation: small batches", total=len(args.sizes) * len(args.seeds) * len(CODES)
-        )
-        for size in args.sizes:
-            runs: dict[str, list[SmallRun]] = {code: [] for code in CODES}
-            for seed in args.seeds:
-                for code, on in CODES.items():
-                    runs[code].append(measure(size, seed, args.limit, on))
-                    bar.advance(task)
-            rows += size_rows(size, runs)
+    try:
+        with progress() as bar:
+            task = bar.add_task(
+                "Allocation: small batches", total=len(args.sizes) * len(args.seeds) * len(CODES)
+            )
+            for size in args.sizes:
+                runs: dict[str, list[SmallRun]] = {code: [] for code in CODES}
+                for seed in args.seeds:
+                    for code, on in CODES.items():
+                        runs[code].append(measure(size, seed, args.limit, on))
+                        bar.advance(task)
+                rows += size_rows(size, runs)
+    except KeyboardInterrupt:  # was a traceback
+        print("interrupted: no table written", file=sys.stderr)
+        return 130
     first, last = args.seeds[0], args.seeds[-1]
     run_of_seeds = len(args.seeds) > 1 and args.seeds == list(range(first, last + 1))
     seeds = f"{first}..{last}" if run_of_seeds else ",".join(map(str, args.seeds))

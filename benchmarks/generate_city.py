@@ -106,7 +106,7 @@ def write(
     print(f"wrote {out_dir / prefix}.md and .csv")
 
 
-def main() -> None:
+def main() -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -126,8 +126,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     made = provenance()
-    write(run(args.repeats, args.seed), args.out_prefix, args, made)
+    try:
+        rows = run(args.repeats, args.seed)
+    except KeyboardInterrupt:  # was a traceback
+        print("interrupted: no table written", file=sys.stderr)
+        return 130
+    write(rows, args.out_prefix, args, made)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -779,6 +779,7 @@ def main() -> None:
         ap.error(f"{option}: {bad['msg'].removeprefix('Value error, ')}")  # exit 2
     specs = [s.strip() for s in args.policies.split(",") if s.strip()]
     scenario = standard_scenario()
+    args.out.mkdir(parents=True, exist_ok=True)  # the cache's folder: refused as --hindsight-cache
     cache = args.out / "rl-hindsight-days.jsonl"
     done = [0]
 

@@ -550,8 +550,11 @@ def main(argv: list[str] | None = None) -> int:
                     row.bks, row.bks_vehicles = ref, ref_veh
                     rows.append(row)
                     progress.advance(task)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: writing the rows done so far[/]")
+    except KeyboardInterrupt:  # wrote the rows so far over the whole set's table, exit 0
+        console.print(
+            f"interrupted after {len(rows)} of {len(files) * len(solvers)} solves: no table written"
+        )
+        return 130
     write_outputs(rows, out_dir / prefix, args, ref_col)
     console.print(f"wrote {out_dir / prefix}.csv and .md")
     return 0

@@ -178,25 +178,29 @@ def main(argv: list[str] | None = None) -> int:
     made = provenance()  # when, which code, which machine: as the run starts
     rows: list[dict[str, str]] = []
     total = len(args.orders) * len(args.seeds) * len(VARIANTS)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task(f"Small days, {args.engine}", total=total)
-        for orders in args.orders:
-            for seed in args.seeds:
-                scenario = day(orders, seed, args.jobs)
-                for variant, stop in VARIANTS.items():
-                    got = measure(scenario, args.engine, args.time_limit, stop)
-                    rows.append(
-                        {"jobs": args.jobs, "orders": str(orders), "seed": str(seed)}
-                        | {"variant": variant}
-                        | got
-                    )
-                    bar.advance(task)
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task(f"Small days, {args.engine}", total=total)
+            for orders in args.orders:
+                for seed in args.seeds:
+                    scenario = day(orders, seed, args.jobs)
+                    for variant, stop in VARIANTS.items():
+                        got = measure(scenario, args.engine, args.time_limit, stop)
+                        rows.append(
+                            {"jobs": args.jobs, "orders": str(orders), "seed": str(seed)}
+                            | {"variant": variant}
+                            | got
+                        )
+                        bar.advance(task)
+    except KeyboardInterrupt:  # was a traceback
+        console.print(f"interrupted after {len(rows)} of {total} solves: no table written")
+        return 130
     base = args.out_dir / args.out_prefix
     base.parent.mkdir(parents=True, exist_ok=True)
     with base.with_suffix(".csv").open("w", newline="", encoding="utf-8") as fh:

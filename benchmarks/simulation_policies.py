@@ -460,11 +460,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         name, _, breaks = o.case.partition("/")
         kpis = {k: float(o.metrics[k]) for k in KPIS}
         runs.append(Run(name, breaks == "on", o.policy, o.seed, versions[name], kpis))
+    try:  # before the CSV: Ctrl-C in the statistics left a new CSV beside the old table
+        text = markdown(runs, days, args.policies, args.seeds, command, made)
+    except KeyboardInterrupt:
+        console.print(f"interrupted after all {total} runs: no table written")
+        return 130
     out: Path = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
     base = out / args.out_prefix
     write_csv(runs, base.with_suffix(".csv"))
-    text = markdown(runs, days, args.policies, args.seeds, command, made)
     base.with_suffix(".md").write_text(text, encoding="utf-8")
     print(text, end="", flush=True)
     console.print(f"wrote {base}.csv and .md")

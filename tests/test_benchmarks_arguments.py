@@ -392,6 +392,65 @@ def test_load_ctrl_c_stops_the_server_and_writes_no_table(
     assert "interrupted: no table written" in capsys.readouterr().err
 
 
+def _interrupted(*_args: object, **_kwargs: object) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("script", "work", "args"),
+    [
+        ("routing_small", "measure", ["--orders", "1", "--seeds", "0"]),  # was a traceback
+        ("allocation_small", "measure", ["--sizes", "30", "--seeds", "1"]),  # a traceback
+        ("generate_city", "run", []),  # a traceback
+        ("routing", "run_ours", ["--set", "solomon"]),  # the rows so far over the table, exit 0
+    ],
+)
+def test_ctrl_c_writes_no_table(
+    script: str,
+    work: str,
+    args: list[str],
+    solomon_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C in the work: one line, exit status 130, no table (the old one stays)."""
+    out = solomon_dir / "out"
+    if script == "routing":
+        args = [*args, "--bench-dir", str(solomon_dir)]
+    args = [*args, "--out-dir", str(out)]
+    with benchmark_script(f"{script}.py", f"args_ctrl_c_{script}") as module:
+        monkeypatch.setattr(module, work, _interrupted)
+        monkeypatch.setattr(sys, "argv", [f"{script}.py", *args])
+        try:
+            code = module.main(*([args] if script != "generate_city" else []))
+        except KeyboardInterrupt:
+            pytest.fail(f"Ctrl-C escaped {script}.main")
+    assert code == 130
+    assert "no table written" in capsys.readouterr().err
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_rl_evaluate_makes_its_out_folder_before_any_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out`` a folder still to be made: refused naming ``--hindsight-cache``, an option
+    the script does not have (the other scripts make their output folder)."""
+    out = tmp_path / "new" / "folder"
+    played: list[Path] = []
+
+    def days(*_args: object, cache: Path, **_kwargs: object) -> None:
+        played.append(cache)
+        raise KeyboardInterrupt
+
+    with benchmark_script("rl_evaluate.py", "args_rl_evaluate_out") as module:
+        monkeypatch.setattr(module, "run_days", days)
+        argv = ["rl_evaluate.py", "--policies", "greedy", "--seeds", "1", "--out", str(out)]
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(KeyboardInterrupt):
+            module.main()
+    assert played == [out / "rl-hindsight-days.jsonl"] and out.is_dir()
+
+
 def test_allocation_fast_runs_without_the_reference_table_is_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -92,6 +92,23 @@ def test_ctrl_c_writes_no_table(
     assert not list(tmp_path.iterdir())
 
 
+def test_ctrl_c_in_the_statistics_writes_no_table(
+    policies: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C once the runs were done, in the table's statistics (scipy's first import):
+    a traceback, and the new CSV beside the old table."""
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(policies, "markdown", interrupted)
+    try:
+        assert policies.main([*TINY, "--out-dir", str(tmp_path)]) == 130
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped main")
+    assert not list(tmp_path.iterdir())
+
+
 def test_day_names_are_the_docs_days(policies: ModuleType) -> None:
     """A name by orders alone takes the docs' fleet for that size; a set names its days."""
     day = policies.parse_day("1500s2v2")
