@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.allocation import RUN_LINES, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
-from benchmarks.measures import int_list, provenance  # noqa: E402
+from benchmarks.measures import ctrl_c_writes_nothing, int_list, provenance  # noqa: E402
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
 from solvers.allocation.heuristics import nearest  # noqa: E402
 from solvers.allocation.literature import generate_literature  # noqa: E402
@@ -93,6 +93,7 @@ def measure(num_orders: int, limit_s: float, explain: bool = False) -> list[obje
     ]
 
 
+@ctrl_c_writes_nothing  # Ctrl-C: a KeyboardInterrupt traceback
 def main(argv: list[str] | None = None) -> int:
     """Measure every size and write the table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import math
 import os
 import platform
@@ -24,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import Literal, ParamSpec, TypedDict, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 # run as a script, this folder comes first on sys.path, and its simulation.py would shadow
@@ -177,6 +178,25 @@ def seeds_arg(text: str) -> list[int]:
             raise argparse.ArgumentTypeError(f"{text!r}: the range ends before it starts")
         return list(range(ends[0], ends[1] + 1))
     return int_list(text, least=0, what="non-negative seeds")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def ctrl_c_writes_nothing(main: Callable[P, R]) -> Callable[P, R | int]:
+    """A benchmark's ``main`` that Ctrl-C ends with one line and exit status 130, before its
+    table is written (the old one stays), not with a KeyboardInterrupt traceback."""
+
+    @functools.wraps(main)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R | int:
+        try:
+            return main(*args, **kwargs)
+        except KeyboardInterrupt:
+            print("interrupted: no table written", file=sys.stderr)
+            return 130
+
+    return run
 
 
 def seed_arg(text: str) -> int:

@@ -56,7 +56,7 @@ sys.path.insert(0, str(REPO))
 
 from pydantic import ValidationError  # noqa: E402
 
-from benchmarks.measures import count_arg, provenance  # noqa: E402
+from benchmarks.measures import count_arg, ctrl_c_writes_nothing, provenance  # noqa: E402
 from dispatchlab.cli._common import MAX_WORKERS  # noqa: E402
 from rl_agents.evaluate import (  # noqa: E402
     CAP_COLUMNS,
@@ -640,6 +640,7 @@ def rerender(folder: Path, name: str, write_as: str, command: str) -> str:
     return write_report(folder, write_as, preamble, summaries, table=table, rerendered=rerendered)
 
 
+@ctrl_c_writes_nothing  # Ctrl-C: a KeyboardInterrupt traceback
 def main() -> None:
     """Run the comparison and write the result files."""
     ap = argparse.ArgumentParser(
@@ -860,4 +861,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

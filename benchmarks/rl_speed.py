@@ -41,7 +41,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import rl_agents  # noqa: E402
-from benchmarks.measures import Measures, add_repeats_option, count_arg  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    Measures,
+    add_repeats_option,
+    count_arg,
+    ctrl_c_writes_nothing,
+)
 from rl_agents.env import DynamicDispatchEnv  # noqa: E402
 from rl_agents.scenario import standard_scenario  # noqa: E402
 from simulation import simulate  # noqa: E402
@@ -127,6 +132,7 @@ def model_arg(text: str) -> str:
     return text
 
 
+@ctrl_c_writes_nothing  # Ctrl-C: a KeyboardInterrupt traceback
 def main(argv: Sequence[str] | None = None) -> None:
     """Run every measurement and write the result files."""
     ap = argparse.ArgumentParser(
@@ -231,4 +237,4 @@ def decision_latencies(
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -41,7 +41,7 @@ from typing import Literal, TypeVar
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.measures import provenance, seed_arg  # noqa: E402
+from benchmarks.measures import ctrl_c_writes_nothing, provenance, seed_arg  # noqa: E402
 from scenarios.generate import CityParams, generate_city  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from solvers.routing import RoutingParams, solve_routes_with_stats  # noqa: E402
@@ -163,6 +163,7 @@ def _extra_options(args: argparse.Namespace) -> str:
     return out
 
 
+@ctrl_c_writes_nothing  # Ctrl-C: a KeyboardInterrupt traceback
 def main(argv: list[str] | None = None) -> int:
     """Run the grid and write the CSV and Markdown tables."""
     ap = argparse.ArgumentParser(

@@ -51,6 +51,7 @@ from benchmarks.measures import (  # noqa: E402
     add_repeats_option,
     count_arg,
     count_at_most,
+    ctrl_c_writes_nothing,
     seed_arg,
 )
 from scenarios.generate import MAX_ORDERS, CityParams, generate_city  # noqa: E402
@@ -134,6 +135,7 @@ def plan_arg(text: str) -> Path:
     return path
 
 
+@ctrl_c_writes_nothing  # Ctrl-C: a KeyboardInterrupt traceback
 def main(argv: Sequence[str] | None = None) -> None:
     """Run every measurement and write the result files."""
     ap = argparse.ArgumentParser(
@@ -318,4 +320,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

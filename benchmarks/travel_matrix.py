@@ -40,7 +40,12 @@ sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_PREFIX = "travel-matrix"
 
-from benchmarks.measures import count_arg, output_options, provenance  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    count_arg,
+    ctrl_c_writes_nothing,
+    output_options,
+    provenance,
+)
 from scenarios.geo import Location  # noqa: E402
 from scenarios.roads import RoadGraph  # noqa: E402
 from scenarios.travel import GridSpec  # noqa: E402
@@ -161,6 +166,7 @@ def write(
     print(f"wrote {csv_path} and {prefix}.md")
 
 
+@ctrl_c_writes_nothing  # Ctrl-C: a KeyboardInterrupt traceback
 def main() -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(
@@ -199,4 +205,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

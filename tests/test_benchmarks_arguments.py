@@ -430,6 +430,40 @@ def test_ctrl_c_writes_no_table(
     assert not out.exists() or not list(out.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("script", "work", "args"),
+    [  # each ended in a KeyboardInterrupt traceback (exit status -2)
+        ("routing_budget", "measure", ["--orders", "600", "--budgets", "1"]),
+        ("travel_matrix", "run", ["--grids", "50", "--sizes", "100"]),
+        ("simulation", "city", ["--orders", "100", "--skip-ray"]),
+        ("rl_speed", "decision_latencies", ["--latency-only"]),
+        ("allocation_pyomo_limits", "measure", ["--sizes", "300"]),
+        ("rl_evaluate", "run_days", ["--policies", "greedy", "--seeds", "1"]),
+    ],
+)
+def test_ctrl_c_ends_a_script_with_exit_130_and_no_table(
+    script: str,
+    work: str,
+    args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "out"
+    option = "--out" if script in ("simulation", "rl_speed", "rl_evaluate") else "--out-dir"
+    args = [*args, option, str(out)]
+    with benchmark_script(f"{script}.py", f"args_ctrl_c_{script}") as module:
+        monkeypatch.setattr(module, work, _interrupted)
+        monkeypatch.setattr(sys, "argv", [f"{script}.py", *args])
+        try:
+            code = module.main(*([args] if script not in ("travel_matrix", "rl_evaluate") else []))
+        except KeyboardInterrupt:
+            pytest.fail(f"Ctrl-C escaped {script}.main")
+    assert code == 130
+    assert "interrupted: no table written" in capsys.readouterr().err
+    assert not out.exists() or not [f for f in out.iterdir() if f.suffix in (".md", ".csv")]
+
+
 def test_rl_evaluate_makes_its_out_folder_before_any_day(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -438,15 +472,18 @@ def test_rl_evaluate_makes_its_out_folder_before_any_day(
     out = tmp_path / "new" / "folder"
     played: list[Path] = []
 
+    class Played(Exception):
+        """run_days was called: nothing more of the run is needed."""
+
     def days(*_args: object, cache: Path, **_kwargs: object) -> None:
         played.append(cache)
-        raise KeyboardInterrupt
+        raise Played
 
     with benchmark_script("rl_evaluate.py", "args_rl_evaluate_out") as module:
         monkeypatch.setattr(module, "run_days", days)
         argv = ["rl_evaluate.py", "--policies", "greedy", "--seeds", "1", "--out", str(out)]
         monkeypatch.setattr(sys, "argv", argv)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(Played):
             module.main()
     assert played == [out / "rl-hindsight-days.jsonl"] and out.is_dir()
 
