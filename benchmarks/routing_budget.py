@@ -126,7 +126,7 @@ def _comma_list(text: str, parse: Callable[[str], T], what: str) -> list[T]:
     for item in items:
         try:
             out.append(parse(item))
-        except ValueError:
+        except (ValueError, argparse.ArgumentTypeError):
             raise argparse.ArgumentTypeError(f"{item!r} is not {what}") from None
     return out
 

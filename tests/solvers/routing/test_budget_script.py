@@ -30,7 +30,8 @@ def script() -> Iterator[ModuleType]:
         ("--orders", "0", "'0' is not a positive order count"),
         ("--orders", ",", "give at least one value"),
         ("--engines", "foo", "'foo' is not an engine"),
-        ("--seed", "1,x", "'x' is not an integer seed"),
+        ("--seed", "1,x", "'x' is not a non-negative integer seed"),
+        ("--seed", "1,-1", "'-1' is not a non-negative integer seed"),  # pydantic's traceback
         ("--couriers-per-1000", "0", "'0' is not a positive courier count"),
         ("--repeat", "x", "'x' is not a positive number of runs"),
         ("--generator-version", "3", "invalid choice: 3"),
