@@ -55,6 +55,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pydantic import ValidationError  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import (  # noqa: E402
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from benchmarks.measures import count_arg, ctrl_c_writes_nothing, provenance  # noqa: E402
 from dispatchlab.cli._common import MAX_WORKERS  # noqa: E402
@@ -782,13 +790,6 @@ def main() -> None:
     scenario = standard_scenario()
     args.out.mkdir(parents=True, exist_ok=True)  # the cache's folder: refused as --hindsight-cache
     cache = args.out / "rl-hindsight-days.jsonl"
-    done = [0]
-
-    def progress(d: int, total: int) -> None:
-        if d != done[0]:
-            done[0] = d
-            print(f"{d}/{total} policy-days", flush=True)
-
     made = provenance()  # when, which code, which machine: as the run starts
     t0 = time.perf_counter()
     # the reference's days first (the longest), then the online policies' (one run when the
@@ -799,30 +800,40 @@ def main() -> None:
         if hindsight_seeds != seeds
         else [(specs, seeds)]
     )
-    try:
-        outcomes = [
-            out
-            for group, days in groups
-            if group
-            for out in run_days(
-                scenario,
-                group,
-                days,
-                executor=make_executor(
-                    "local" if args.workers > 1 else "serial", workers=args.workers
-                ),
-                hindsight_params=hindsight_params,
-                cache=cache,
-                progress=progress,
-            )
-        ]
-        if len(groups) > 1:  # the table in the order of --policies
-            rank = {spec: i for i, spec in enumerate(specs)}
-            outcomes.sort(key=lambda o: rank.get(o.policy, len(rank)))
-    except InputError as err:  # an unknown policy, settings that leave nothing to solve
-        if err.field in ("policies", "model"):  # the library's arguments: the option gave them
-            err = InputError("--policies", err.reason, source=err.source)
-        ap.error(err.one_line())  # exit 2
+    groups = [(group, days) for group, days in groups if group]
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    # a bar on stderr (it printed a line per policy-day on stdout: hours of lines)
+    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task("policy-days", total=sum(len(g) * len(d) for g, d in groups))
+        before = [0]  # the policy-days of the groups played already
+
+        def progress(d: int, _group_total: int) -> None:
+            bar.update(task, completed=before[0] + d)
+
+        try:
+            outcomes = []
+            for group, days in groups:
+                outcomes.extend(
+                    run_days(
+                        scenario,
+                        group,
+                        days,
+                        executor=make_executor(
+                            "local" if args.workers > 1 else "serial", workers=args.workers
+                        ),
+                        hindsight_params=hindsight_params,
+                        cache=cache,
+                        progress=progress,
+                    )
+                )
+                before[0] += len(group) * len(days)
+            if len(groups) > 1:  # the table in the order of --policies
+                rank = {spec: i for i, spec in enumerate(specs)}
+                outcomes.sort(key=lambda o: rank.get(o.policy, len(rank)))
+        except InputError as err:  # an unknown policy, settings that leave nothing to solve
+            if err.field in ("policies", "model"):  # the library's arguments: the option gave
+                err = InputError("--policies", err.reason, source=err.source)
+            ap.error(err.one_line())  # exit 2
     wall = time.perf_counter() - t0
     summaries = summarise(outcomes)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -486,6 +486,31 @@ def test_rl_evaluate_makes_its_out_folder_before_any_day(
         with pytest.raises(Played):
             module.main()
     assert played == [out / "rl-hindsight-days.jsonl"] and out.is_dir()
+
+
+def test_rl_evaluate_shows_a_progress_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The policy-days done show on a rich bar on stderr: they were a line each on stdout
+    (4,400 lines for the search table), and no bar."""
+
+    class Played(Exception):
+        """The days are played."""
+
+    def days(*_args: object, progress: Callable[[int, int], None], **_kwargs: object) -> None:
+        for done in (1, 2, 3):
+            progress(done, 3)
+        raise Played
+
+    argv = ["rl_evaluate.py", "--policies", "greedy", "--seeds", "1..3", "--out", str(tmp_path)]
+    with benchmark_script("rl_evaluate.py", "args_rl_evaluate_bar") as module:
+        monkeypatch.setattr(module, "run_days", days)
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(Played):
+            module.main()
+    said = capsys.readouterr()
+    assert "policy-days" not in said.out
+    assert re.search(r"policy-days .*3/3", said.err), said.err
 
 
 def test_allocation_fast_runs_without_the_reference_table_is_refused(
