@@ -154,7 +154,7 @@ STEPS: tuple[Step, ...] = (
     Step("simulation", "simulation.py"),
     Step("simulation-policies", "simulation_policies.py", ("--workers", "2")),
     Step("rl-speed", "rl_speed.py"),
-    Step("rl-evaluate", "rl_evaluate.py"),
+    Step("rl-evaluate", "rl_evaluate.py", ("--hindsight-seeds", "1..15")),  # as the table
     Step("load", "load.py"),
 )
 
@@ -212,6 +212,8 @@ EXTRAS: tuple[Step, ...] = (
             "model-plain:standard,model:standard,hindsight",
             "--seeds",
             "1..44",
+            "--hindsight-seeds",
+            "1..15",
             "--workers",
             "1",
             "--name",
