@@ -728,6 +728,8 @@ def main() -> None:
         "the stored per-day runs in NAME.csv (and NAME.json) there, without running any day",
     )
     args = ap.parse_args()
+    if args.out.exists() and not args.out.is_dir():  # (a traceback from mkdir or the reads)
+        ap.error(f"--out: {args.out} is a file, not a folder")
     if args.from_results is not None:
         defaults = vars(ap.parse_args([]))
         for dest in RUN_ONLY:

@@ -488,6 +488,27 @@ def test_rl_evaluate_makes_its_out_folder_before_any_day(
     assert played == [out / "rl-hindsight-days.jsonl"] and out.is_dir()
 
 
+@pytest.mark.parametrize("rerender", [False, True], ids=["run", "from-results"])
+def test_rl_evaluate_refuses_an_out_that_is_a_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    rerender: bool,
+) -> None:
+    """``--out`` naming a file: a usage error naming the option (it was a traceback)."""
+    out = tmp_path / "table.md"
+    out.write_text("kept\n")
+    argv = ["rl_evaluate.py", "--out", str(out)]
+    argv += ["--from-results", "rl-evaluation"] if rerender else ["--policies", "greedy"]
+    with benchmark_script("rl_evaluate.py", "args_rl_evaluate_out_file") as module:
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as stop:
+            module.main()
+    assert stop.value.code == 2
+    assert f"--out: {out} is a file, not a folder" in capsys.readouterr().err
+    assert out.read_text() == "kept\n"
+
+
 def test_rl_evaluate_shows_a_progress_bar(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
