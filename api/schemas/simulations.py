@@ -236,7 +236,11 @@ class WhatIfResult(BaseModel):
     variants: list[str]
     policies: list[str]
     replications: int
-    rows: list[WhatIfRow]
+    rows: list[WhatIfRow] = Field(
+        description="one per variant x policy x KPI, every KPI of the twin: the rows of "
+        "comparison.csv of dispatchlab whatif (same names and values for the same seed; "
+        "table_markdown and the report page show the main 11)"
+    )
     table_markdown: str
     solver: SolverInfo
     seed: int | None = Field(default=None, description="the study's seed")

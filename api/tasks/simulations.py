@@ -113,7 +113,8 @@ def run_whatif(payload: JsonDict, *, progress: ProgressFn | None = None) -> Json
     from scenarios.variants import LoadedVariants, VariantFile
     from simulation.executors import SerialExecutor
     from simulation.report import markdown_table
-    from simulation.sweep import TABLE_METRICS, run_sweep
+    from simulation.result import METRICS
+    from simulation.sweep import run_sweep
 
     body = read_payload(WhatIfCreate, payload)
     spec = VariantFile(base="(request)", variants=body.variants)
@@ -139,7 +140,8 @@ def run_whatif(payload: JsonDict, *, progress: ProgressFn | None = None) -> Json
         variants=result.variants,
         policies=result.policies,
         replications=body.replications,
-        rows=[WhatIfRow.model_validate(r) for r in result.rows(TABLE_METRICS)],
+        # every KPI, as comparison.csv of ``dispatchlab whatif`` has them (the table: 11)
+        rows=[WhatIfRow.model_validate(r) for r in result.rows(METRICS)],
         table_markdown=markdown_table(result),
         solver=solver,
         seed=body.seed,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,6 +70,56 @@ def test_whatif_job_compares_variants_with_the_base(
         (v, p) for v in result["variants"] for p in result["policies"]
     }
     assert len(result["samples"]) == 3 * len(result["policies"]) * result["replications"]
+
+
+def _csv_value(text: str) -> Any:
+    """A comparison.csv cell as the API's JSON has it: empty None, booleans, numbers."""
+    if text in ("", "True", "False"):
+        return None if text == "" else text == "True"
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text  # variant, policy, kpi, ci_method
+
+
+def test_whatif_rows_hold_every_kpi_of_the_clis_comparison_csv(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The API's rows held the table's 11 KPIs, comparison.csv all 22 (cost breakdown, orders
+    delivered, pick wait, late breaks...): the same study gives the same rows, KPI for KPI."""
+    import csv
+    import json
+
+    from typer.testing import CliRunner
+
+    import simulation.report
+    from dispatchlab.cli import app
+
+    body = _example(WHATIF_EXAMPLE) | {"replications": 3}
+    planner = keys["planner"]
+    result = _result(client, client.post("/v1/whatif", json=body, headers=planner), planner)
+    (tmp_path / "day.json").write_text(json.dumps(body["scenario"]), encoding="utf-8")
+    variants = tmp_path / "variants.yaml"  # JSON is YAML
+    variants.write_text(json.dumps({"base": "day.json", "variants": body["variants"]}))
+    monkeypatch.setattr(simulation.report, "plots", lambda sweep: {})  # tables only
+    out = tmp_path / "report"
+    args = ["whatif", str(variants), "--policies", ",".join(body["policies"]), "-q"]
+    args += ["--replications", "3", "--seed", str(body["seed"]), "--executor", "serial"]
+    ran = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert ran.exit_code == 0, ran.output
+    with (out / "comparison.csv").open(encoding="utf-8") as fh:
+        cli = [{k: _csv_value(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    key = ("variant", "policy", "kpi")
+    api = {tuple(r[k] for k in key): r for r in result["rows"]}
+    assert len(cli) == 3 * 22 and len(api) == len(result["rows"]) == len(cli)
+    for row in cli:
+        assert {k: api[tuple(row[k] for k in key)][k] for k in row} == row, row
 
 
 def test_a_whatif_variant_can_hire_couriers(
