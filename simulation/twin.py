@@ -272,6 +272,54 @@ def plan_ids_known(scenario: Scenario, plan: Plan) -> bool:
     return True
 
 
+def orders_not_in_plan(scenario: Scenario, plan: Plan) -> list[str]:
+    """The scenario's orders that ``plan`` covers nowhere, though it should: no stop and not
+    unassigned, yet allocated by the plan or needing no allocation (their own pickup, or a
+    scenario without nodes). A re-plan's plan leaves out the orders it completed before its
+    ``now_s`` so (it keeps their allocation lines); an order the plan's allocation left
+    without a line (stock short everywhere) is not one of them: no plan could route it."""
+    order_ids = {order.id for order in scenario.orders}
+    node_ids = {node.id for node in scenario.nodes}
+    covered = {u.order_id for u in plan.unassigned}
+    covered.update(stop.order_id for route in plan.routes for stop in route.stops if stop.order_id)
+    covered = {order_of_task(task, order_ids, node_ids) or task for task in covered}
+    allocated = {line.order_id for line in plan.allocation}
+    return [
+        order.id
+        for order in scenario.orders
+        if order.id not in covered
+        and (order.id in allocated or not scenario.nodes or order.pickup is not None)
+    ]
+
+
+#: Orders a note names before "and N more".
+NAMED_ORDERS = 5
+
+
+def plan_coverage_note(scenario: Scenario, plan: Plan, policy: str) -> str | None:
+    """What a whole day played from ``plan`` under ``policy`` does with the scenario's
+    orders the plan leaves out (:func:`orders_not_in_plan`, a re-plan's completed ones);
+    None when it leaves none out."""
+    missing = orders_not_in_plan(scenario, plan)
+    if not missing:
+        return None
+    named = ", ".join(missing[:NAMED_ORDERS])
+    if len(missing) > NAMED_ORDERS:
+        named += f" and {len(missing) - NAMED_ORDERS} more"
+    head = (
+        f"{len(missing)} of the scenario's {len(scenario.orders)} orders are not in the plan "
+        f"(no stop, not unassigned: {named}), as a re-plan's plan leaves out the orders it "
+        "completed before its now_s, while the twin plays the whole day from its start"
+    )
+    if policy.strip().partition(":")[0] == "plan":
+        return (
+            f"{head}: under policy plan nobody dispatches them, so the KPIs count them "
+            "unserved, with their penalties (the whole day's KPIs are those of the plan "
+            "made for the day)"
+        )
+    return f"{head}: policy {policy.strip()} dispatches them as new orders, served again"
+
+
 def _scenario_locations(scenario: Scenario) -> Iterator[Location]:
     """Every location of the scenario (those :func:`compile_world` numbers)."""
     for node in scenario.nodes:

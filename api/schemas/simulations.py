@@ -45,6 +45,13 @@ class SimulationResult(BaseModel):
     policy: str
     kpis: Kpis
     solver: SolverInfo
+    notes: list[str] = Field(
+        default_factory=list,
+        description="what the KPIs do not say at first sight: the scenario's orders the plan "
+        "leaves out (no stop, not unassigned: a re-plan's plan holds only what was left to do "
+        "at its now_s, not the orders it completed), which the whole day played counts "
+        "unserved under policy plan or serves again under the others",
+    )
 
 
 class WhatIfCreate(LargeBody):

@@ -62,7 +62,15 @@ def run_simulation(payload: JsonDict, *, progress: ProgressFn | None = None) -> 
         seed=body.seed,
         runtime_s=round(time.perf_counter() - t0, 4),
     )
-    return SimulationResult(policy=policy, kpis=kpis, solver=solver).model_dump(mode="json")
+    notes = []
+    if body.plan is not None:  # a re-plan's plan lacks the orders it completed: say so
+        from simulation.twin import plan_coverage_note
+
+        note = plan_coverage_note(body.scenario, body.plan, policy)
+        notes = [note] if note is not None else []
+    return SimulationResult(policy=policy, kpis=kpis, solver=solver, notes=notes).model_dump(
+        mode="json"
+    )
 
 
 def candidate_policies(body: ComparisonCreate) -> dict[str, str]:

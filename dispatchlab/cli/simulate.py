@@ -21,6 +21,7 @@ from dispatchlab.cli._common import (
     is_stdout,
     load_scenario_input,
     note_input,
+    print_warning,
     progress_bar,
     seed_option,
     write_out,
@@ -139,7 +140,7 @@ def simulate_cmd(
     from simulation.executors import make_executor
     from simulation.policies import check_policy
     from simulation.stats import CONSTANT_EXPLAINED, fewer_note, fmt_num, interval_text
-    from simulation.twin import check_plan_ids
+    from simulation.twin import check_plan_ids, plan_coverage_note
     from simulation.world import NOTHING_TO_PLAY, check_has_demand
 
     _check_common(replications, executor, workers, address)
@@ -166,6 +167,9 @@ def simulate_cmd(
     if len(plans) > 1:
         _compare(scenario, paths, plans, spec, replications, seed, ex, out, quiet, params)
         return
+    note = None if plan is None else plan_coverage_note(scenario, plan, spec)
+    if note is not None:  # a re-plan's plan lacks the orders it completed (as the API notes)
+        print_warning(note)
     t0 = time.perf_counter()
     with progress_bar(f"simulating {scenario.name} ({spec})", quiet, replications) as progress:
         kpis = evaluate(

@@ -526,6 +526,38 @@ def test_a_plan_the_service_made_passes_the_check_and_replays(
     assert _result(client, answer, keys["planner"])["policy"] == "plan"
 
 
+def test_simulating_a_replans_plan_notes_the_orders_it_completed(
+    client: TestClient, keys: dict[str, dict[str, str]], example_plan: dict[str, Any]
+) -> None:
+    """A re-plan's plan holds what was left to do at its now_s, not the orders it completed:
+    played over the whole day under policy plan they were unserved, with their penalties,
+    and the job's result said nothing of it."""
+    from api.schemas.plans import ReoptimiseCreate
+    from api.tasks.plans import reoptimise
+    from scenarios.model import Scenario
+    from scenarios.plan import Plan
+
+    scenario = _plan_example()["scenario"]
+    late = ReoptimiseCreate(now_s=28_000, routing={"time_limit_s": 0.3, "seed": 1})
+    replan, _, completed = reoptimise(
+        Scenario.model_validate(scenario), Plan.model_validate(example_plan), set(), late
+    )
+    assert completed == ["o1", "o2", "o3"]  # every stop started before 28,000 s
+    planner = keys["planner"]
+    notes = {}
+    for name, plan in (("day", example_plan), ("replan", replan.plan.model_dump(mode="json"))):
+        body = {"scenario": scenario, "plan": plan, "replications": 2, "seed": 1}
+        answer = client.post("/v1/simulations", json=body, headers=planner)
+        result = _result(client, answer, planner)
+        notes[name] = (result["notes"], result["kpis"]["orders_unserved"]["mean"])
+    assert notes["day"] == ([], 0.0)
+    (note,), unserved = notes["replan"]
+    assert unserved == 3.0  # what the note explains
+    assert note.startswith("3 of the scenario's 3 orders are not in the plan (no stop, not ")
+    assert "unassigned: o1, o2, o3)" in note and "completed before its now_s" in note
+    assert "under policy plan nobody dispatches them" in note
+
+
 @pytest.mark.shares_service
 def test_studies_need_a_planner_key(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
     body = _example(SIMULATION_EXAMPLE)

@@ -225,6 +225,33 @@ def test_take_vehicle_breaks_is_an_option_of_simulate_and_whatif(
         assert "'--no-take-vehicle-breaks' does not take a value" in err
 
 
+def test_simulate_warns_of_the_orders_a_replans_plan_leaves_out(tmp_path: Path) -> None:
+    """A re-plan's plan (here: a and c done before its now_s, b left) played over the whole
+    day under plan counts a and c unserved: a warning says so, as the API's result notes."""
+    from tests.simulation.conftest import line_scenario
+
+    write_json(line_scenario(), tmp_path / "line.json")
+    b = PlannedStop(order_id="b", arrival_s=600, start_s=600, departure_s=620)
+    a = PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110)
+    c = PlannedStop(order_id="c", arrival_s=250, start_s=250, departure_s=255)
+    args = ["simulate", str(tmp_path / "line.json"), "--replications", "2", "--executor", "serial"]
+    for name, stops in (("replan", [b]), ("day", [a, c, b])):
+        write_json(Plan(routes=[Route(vehicle_id="v1", stops=stops)]), tmp_path / f"{name}.json")
+        out = tmp_path / f"{name}-kpis.json"
+        result = runner.invoke(
+            app, [*args, "--plan", str(tmp_path / f"{name}.json"), "-q", "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        unserved = read_json(Kpis, out).orders_unserved
+        assert unserved is not None
+        if name == "day":
+            assert "warning" not in result.stderr and unserved.mean == 0
+            continue
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("warning: 2 of the scenario's 3 orders")
+        assert "(no stop, not unassigned: a, c)" in lines[0] and unserved.mean == 2
+
+
 def test_simulate_rejects_bad_input(tmp_path: Path, city_file: Path) -> None:
     _one_line_error(runner.invoke(app, ["simulate", str(tmp_path / "none.json")]), "file not found")
     _one_line_error(
