@@ -63,13 +63,35 @@ class SweepResult:
     #: did not make, and why); variants without such notes are left out
     notes: dict[str, list[str]] = field(default_factory=dict)
 
-    def samples(self, variant: str, policy: str, metric: str) -> np.ndarray:
-        """Per-replication values of one KPI, in replication order."""
+    def samples(
+        self,
+        variant: str,
+        policy: str,
+        metric: str,
+        *,
+        runs: Mapping[tuple[str, str], Sequence[ReplicationOutcome]] | None = None,
+    ) -> np.ndarray:
+        """Per-replication values of one KPI, in replication order (``runs``: the outcomes
+        by (variant, policy) of :meth:`_runs`, read instead of every outcome)."""
+        if runs is not None:
+            return np.asarray(
+                [o.metrics[metric] for o in runs.get((variant, policy), ())], dtype=np.float64
+            )
         rows = sorted(
             (o for o in self.outcomes if o.case == variant and o.policy == policy),
             key=lambda o: o.replication,
         )
         return np.asarray([o.metrics[metric] for o in rows], dtype=np.float64)
+
+    def _runs(self) -> dict[tuple[str, str], list[ReplicationOutcome]]:
+        """The outcomes by (variant, policy), each in replication order, as :meth:`samples`
+        reads them (a table's rows looked through every outcome for each of its values)."""
+        runs: dict[tuple[str, str], list[ReplicationOutcome]] = {}
+        for o in self.outcomes:
+            runs.setdefault((o.case, o.policy), []).append(o)
+        for group in runs.values():
+            group.sort(key=lambda o: o.replication)
+        return runs
 
     def rows(self, metrics: Sequence[str] = METRICS) -> list[dict[str, Any]]:
         """One row per (variant, policy, KPI): mean and CI, paired difference vs base and CI.
@@ -87,15 +109,18 @@ class SweepResult:
         variant and policy of this sweep; ``comparisons`` of them had a test) and
         ``significant``, the adjusted decision at 95%. The base rows have no test (None).
         """
-        tests = {metric: self.family(metric) for metric in metrics}
+        runs = self._runs()
+        tests = {metric: self.family(metric, runs=runs) for metric in metrics}
         out = []
         for variant in self.variants:
             for policy in self.policies:
                 for metric in metrics:
-                    x = self.samples(variant, policy, metric)
+                    x = self.samples(variant, policy, metric, runs=runs)
                     trials = RATE_TRIALS.get(metric)
                     ci = kpi_interval(
-                        metric, x, self.samples(variant, policy, trials) if trials else None
+                        metric,
+                        x,
+                        self.samples(variant, policy, trials, runs=runs) if trials else None,
                     )
                     row: dict[str, Any] = {
                         "variant": variant,
@@ -111,7 +136,7 @@ class SweepResult:
                         "constant": ci.degenerate,
                     }
                     if variant != self.base:
-                        d = paired_diff(x, self.samples(self.base, policy, metric))
+                        d = paired_diff(x, self.samples(self.base, policy, metric, runs=runs))
                         row.update(
                             diff=_defined(d.mean),
                             diff_low=_bound(d.bounds[0]),
@@ -134,14 +159,21 @@ class SweepResult:
                     out.append(row)
         return out
 
-    def family(self, metric: str) -> dict[tuple[str, str] | None, FamilyTest]:
+    def family(
+        self,
+        metric: str,
+        *,
+        runs: Mapping[tuple[str, str], Sequence[ReplicationOutcome]] | None = None,
+    ) -> dict[tuple[str, str] | None, FamilyTest]:
         """Holm-Bonferroni over one KPI's comparisons: every non-base variant x policy vs base.
 
         Keyed by (variant, policy); ``None`` holds a test-less entry carrying the family size.
         """
         keys = [(v, p) for v in self.variants if v != self.base for p in self.policies]
         diffs = [
-            paired_diff(self.samples(v, p, metric), self.samples(self.base, p, metric))
+            paired_diff(
+                self.samples(v, p, metric, runs=runs), self.samples(self.base, p, metric, runs=runs)
+            )
             for v, p in keys
         ]
         tests: dict[tuple[str, str] | None, FamilyTest] = dict(
