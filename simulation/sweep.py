@@ -17,7 +17,7 @@ import numpy as np
 from scenarios.errors import InputError
 from scenarios.model import Scenario
 from scenarios.plan import Plan
-from scenarios.variants import LoadedVariants, variant_notes
+from scenarios.variants import BASE, LoadedVariants, variant_notes
 from simulation.evaluate import (
     Case,
     Progress,
@@ -31,7 +31,7 @@ from simulation.params import SimParams
 from simulation.policies import check_policy, repeated_policy
 from simulation.result import METRICS, RATE_TRIALS, kpi_interval
 from simulation.stats import FamilyTest, holm_family, paired_diff
-from simulation.twin import order_of_task
+from simulation.twin import order_of_task, plan_coverage_note
 
 #: KPIs shown in the comparison table (the CSV has all of METRICS).
 TABLE_METRICS: tuple[str, ...] = (
@@ -266,6 +266,14 @@ def check_variant_plan(variants: LoadedVariants) -> None:
     check_plan_ids(variants.base, variants.plan, source=variants.plan_source)
 
 
+def plan_notes(variants: LoadedVariants, policies: Sequence[str]) -> list[str]:
+    """The what-if plan's :func:`~simulation.twin.plan_coverage_note` under each policy."""
+    if variants.plan is None:
+        return []
+    notes = (plan_coverage_note(variants.base, variants.plan, spec) for spec in policies)
+    return [f"the plan, played in every variant: {note}" for note in notes if note is not None]
+
+
 def variant_cases(
     scenarios: Mapping[str, Scenario], plan: Plan | None, params: SimParams | None = None
 ) -> dict[str, Case]:
@@ -325,6 +333,9 @@ def run_sweep(
         for k, s in enumerate(seeds)
     ]
     outcomes = run_tasks(cases, tasks, executor=executor, progress=progress, plugins=plugins)
+    notes = {name: variant_notes(scenario, variants.base) for name, scenario in scenarios.items()}
+    # the plan, when it leaves out orders (a re-plan's: those it completed), under the base
+    notes[BASE] = [*plan_notes(variants, policies), *notes[BASE]]
     return SweepResult(
         base="base",
         variants=variants.names,
@@ -332,9 +343,5 @@ def run_sweep(
         seeds=seeds,
         seed=seed,
         outcomes=outcomes,
-        notes={
-            name: lines
-            for name, scenario in scenarios.items()
-            if (lines := variant_notes(scenario, variants.base))
-        },
+        notes={name: lines for name, lines in notes.items() if lines},
     )

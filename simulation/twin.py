@@ -37,7 +37,7 @@ import contextlib
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Callable, Container, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Generator, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -318,6 +318,18 @@ def plan_coverage_note(scenario: Scenario, plan: Plan, policy: str) -> str | Non
             "made for the day)"
         )
     return f"{head}: policy {policy.strip()} dispatches them as new orders, served again"
+
+
+def candidate_coverage_notes(
+    scenario: Scenario, plans: Mapping[str, Plan | None], policies: Mapping[str, str]
+) -> list[str]:
+    """Each compared candidate's :func:`plan_coverage_note`, after ``candidate NAME: ``."""
+    notes = []
+    for name, plan in plans.items():
+        note = None if plan is None else plan_coverage_note(scenario, plan, policies[name])
+        if note is not None:
+            notes.append(f"candidate {name}: {note}")
+    return notes
 
 
 def _scenario_locations(scenario: Scenario) -> Iterator[Location]:

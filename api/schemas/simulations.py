@@ -162,6 +162,14 @@ class ComparisonResult(BaseModel):
     replications: int
     table_markdown: str
     solver: SolverInfo
+    notes: list[str] = Field(
+        default_factory=list,
+        description="what the KPIs do not say at first sight: each candidate whose plan "
+        "leaves out orders of the scenario (`candidate NAME: `, then as the notes of a "
+        "simulation: no stop, not unassigned, as a re-plan's plan holds only what was left "
+        "to do at its now_s, not the orders it completed), which the whole day played counts "
+        "unserved under policy plan or serves again under the others",
+    )
 
 
 UNDEFINED = "None when the KPI is undefined in every replication (on-time rate: no order due)"
@@ -258,6 +266,9 @@ class WhatIfResult(BaseModel):
     )
     notes: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="variant -> what its modifiers did not do as written (copies not made)",
+        description="variant -> what its modifiers did not do as written (copies not made); "
+        "base: also, one per policy, the scenario's orders the plan (played in every variant) "
+        "leaves out, as the notes of a simulation say them (`the plan, played in every "
+        "variant: ` first; a re-plan's plan holds only what was left to do at its now_s)",
     )
     extra: dict[str, Any] = Field(default_factory=dict)

@@ -85,6 +85,7 @@ def run_comparison(payload: JsonDict, *, progress: ProgressFn | None = None) -> 
     """Compare a :class:`ComparisonCreate`'s plans on the same seeds and recommend one."""
     from simulation.evaluate import RiskRule, compare
     from simulation.executors import SerialExecutor
+    from simulation.twin import candidate_coverage_notes
 
     body = read_payload(ComparisonCreate, payload)
     t0 = time.perf_counter()
@@ -112,6 +113,12 @@ def run_comparison(payload: JsonDict, *, progress: ProgressFn | None = None) -> 
             "replications": body.replications,
             "table_markdown": result.markdown(),
             "solver": solver,
+            # a re-plan's plan as a candidate lacks the orders it completed: say so
+            "notes": candidate_coverage_notes(
+                body.scenario,
+                {c.name: c.plan for c in body.candidates},
+                candidate_policies(body),
+            ),
         }
     ).model_dump(mode="json")
 

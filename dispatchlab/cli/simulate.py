@@ -235,6 +235,7 @@ def _compare(
 ) -> None:
     """Several --plan files: paired comparison and a risk-adjusted recommendation."""
     from simulation.evaluate import compare
+    from simulation.twin import candidate_coverage_notes
 
     names: list[str] = []
     for p in paths:
@@ -242,11 +243,15 @@ def _compare(
         while name in names:
             name, k = f"{p.stem}-{k}", k + 1
         names.append(name)
+    candidates = dict(zip(names, plans, strict=True))
+    # a re-plan's plan among them lacks the orders it completed (as the API's result notes)
+    for note in candidate_coverage_notes(scenario, candidates, dict.fromkeys(names, spec)):
+        print_warning(note)
     total = replications * len(plans)
     with progress_bar(f"comparing {len(plans)} plans ({spec})", quiet, total) as progress:
         cmp = compare(
             scenario,
-            dict(zip(names, plans, strict=True)),
+            candidates,
             policy=spec,
             replications=replications,
             seed=seed,
@@ -295,7 +300,7 @@ def whatif_cmd(
     from simulation.executors import make_executor
     from simulation.policies import check_policy, repeated_policy
     from simulation.report import markdown_table, write_report
-    from simulation.sweep import check_variant_plan, run_sweep
+    from simulation.sweep import check_variant_plan, plan_notes, run_sweep
     from simulation.world import NOTHING_TO_PLAY, check_has_demand
 
     _check_common(replications, executor, workers, address)
@@ -323,6 +328,8 @@ def whatif_cmd(
         check_policy(
             spec, "--policies", has_plan=loaded.plan is not None, hint=" in the variant file"
         )
+    for note in plan_notes(loaded, specs):  # a re-plan's plan lacks the orders it completed
+        print_warning(note)
     ex = make_executor(executor, workers=workers, address=address)
     total = len(loaded.names) * len(specs) * replications
     t0 = time.perf_counter()

@@ -558,6 +558,89 @@ def test_simulating_a_replans_plan_notes_the_orders_it_completed(
     assert "under policy plan nobody dispatches them" in note
 
 
+def _replans_plan(example_plan: dict[str, Any]) -> dict[str, Any]:
+    """The re-plan at 28,000 s of the plan example's plan: every order completed by then, so
+    it holds none of the scenario's orders (o1, o2, o3)."""
+    from api.schemas.plans import ReoptimiseCreate
+    from api.tasks.plans import reoptimise
+    from scenarios.model import Scenario
+    from scenarios.plan import Plan
+
+    late = ReoptimiseCreate(now_s=28_000, routing={"time_limit_s": 0.3, "seed": 1})
+    replan, _, completed = reoptimise(
+        Scenario.model_validate(_plan_example()["scenario"]),
+        Plan.model_validate(example_plan),
+        set(),
+        late,
+    )
+    assert completed == ["o1", "o2", "o3"]
+    plan: dict[str, Any] = replan.plan.model_dump(mode="json")
+    return plan
+
+
+def test_comparing_a_replans_plan_notes_the_candidate_and_the_orders_it_completed(
+    client: TestClient, keys: dict[str, dict[str, str]], example_plan: dict[str, Any]
+) -> None:
+    """A re-plan's plan as a candidate of ``/v1/simulations/compare`` was played over the whole
+    day without its completed orders (unserved under policy plan, dispatched again under the
+    others), and the result said nothing of it: its notes name the candidate, as a
+    simulation's notes do the plan."""
+    replan = _replans_plan(example_plan)
+    body = {
+        "scenario": _plan_example()["scenario"],
+        "candidates": [
+            {"name": "day", "plan": example_plan},
+            {"name": "replan", "plan": replan},
+            {"name": "replan-insertion", "plan": replan, "policy": "insertion"},
+        ],
+        "replications": 2,
+        "seed": 1,
+    }
+    planner = keys["planner"]
+    answer = client.post("/v1/simulations/compare", json=body, headers=planner)
+    result = _result(client, answer, planner)
+    assert result["kpis"]["day"]["orders_unserved"]["mean"] == 0.0
+    assert result["kpis"]["replan"]["orders_unserved"]["mean"] == 3.0  # what the note explains
+    replan_note, insertion_note = result["notes"]  # none for the day's plan
+    assert replan_note.startswith("candidate replan: 3 of the scenario's 3 orders are not in ")
+    assert "(no stop, not unassigned: o1, o2, o3)" in replan_note
+    assert "completed before its now_s" in replan_note
+    assert "under policy plan nobody dispatches them" in replan_note
+    assert insertion_note.startswith("candidate replan-insertion: 3 of the scenario's 3 orders")
+    assert insertion_note.endswith("policy insertion dispatches them as new orders, served again")
+    del body["candidates"][1:]
+    body["candidates"].append({"name": "insertion"})  # no plan: nothing left out
+    answer = client.post("/v1/simulations/compare", json=body, headers=planner)
+    assert _result(client, answer, planner)["notes"] == []
+
+
+def test_a_whatif_study_of_a_replans_plan_notes_the_orders_it_completed(
+    client: TestClient, keys: dict[str, dict[str, str]], example_plan: dict[str, Any]
+) -> None:
+    """A re-plan's plan in ``/v1/whatif`` is played in every variant over the whole day
+    without its completed orders, and the result said nothing of it: the base's notes say it,
+    one line per policy, as a simulation's notes do."""
+    body = {
+        "scenario": _plan_example()["scenario"],
+        "plan": _replans_plan(example_plan),
+        "variants": [{"name": "slow", "modifiers": [{"kind": "travel_slowdown", "factor": 1.5}]}],
+        "policies": ["plan", "insertion"],
+        "replications": 2,
+        "seed": 1,
+    }
+    planner = keys["planner"]
+    result = _result(client, client.post("/v1/whatif", json=body, headers=planner), planner)
+    rows = {(r["variant"], r["policy"], r["kpi"]): r for r in result["rows"]}
+    assert rows[("slow", "plan", "orders_unserved")]["mean"] == 3.0  # what the note explains
+    assert set(result["notes"]) == {"base"}
+    under_plan, under_insertion = result["notes"]["base"]
+    head = "the plan, played in every variant: 3 of the scenario's 3 orders are not in the plan"
+    assert under_plan.startswith(head) and under_insertion.startswith(head)
+    assert "(no stop, not unassigned: o1, o2, o3)" in under_plan
+    assert "under policy plan nobody dispatches them" in under_plan
+    assert under_insertion.endswith("policy insertion dispatches them as new orders, served again")
+
+
 @pytest.mark.shares_service
 def test_studies_need_a_planner_key(client: TestClient, keys: dict[str, dict[str, str]]) -> None:
     body = _example(SIMULATION_EXAMPLE)

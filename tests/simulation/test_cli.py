@@ -252,6 +252,63 @@ def test_simulate_warns_of_the_orders_a_replans_plan_leaves_out(tmp_path: Path) 
         assert "(no stop, not unassigned: a, c)" in lines[0] and unserved.mean == 2
 
 
+def test_comparing_plans_warns_of_the_candidate_a_replan_left_orders_out_of(
+    tmp_path: Path,
+) -> None:
+    """``simulate --plan day --plan replan``: the re-plan's plan (a and c done before its
+    now_s, b left) counts a and c unserved over the whole day, as the warning says, naming
+    the candidate (the API's comparison notes alike); the day's plan gets none."""
+    from tests.simulation.conftest import line_scenario
+
+    write_json(line_scenario(), tmp_path / "line.json")
+    b = PlannedStop(order_id="b", arrival_s=600, start_s=600, departure_s=620)
+    a = PlannedStop(order_id="a", arrival_s=100, start_s=100, departure_s=110)
+    c = PlannedStop(order_id="c", arrival_s=250, start_s=250, departure_s=255)
+    for name, stops in (("replan", [b]), ("day", [a, c, b])):
+        write_json(Plan(routes=[Route(vehicle_id="v1", stops=stops)]), tmp_path / f"{name}.json")
+    out = tmp_path / "comparison.json"
+    args = ["simulate", str(tmp_path / "line.json"), "--replications", "2", "--executor", "serial"]
+    plans = ["--plan", str(tmp_path / "day.json"), "--plan", str(tmp_path / "replan.json")]
+    result = runner.invoke(app, [*args, *plans, "-q", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["kpis"]["replan"]["orders_unserved"]["mean"] == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("warning: candidate replan: 2 of the scenario's 3 orders")
+    assert "(no stop, not unassigned: a, c)" in lines[0]
+    assert "under policy plan nobody dispatches them" in lines[0]
+
+
+def test_whatif_warns_of_the_orders_its_replans_plan_leaves_out(tmp_path: Path) -> None:
+    """A variant file's plan made by a re-plan (a and c done before its now_s, b left) is
+    played in every variant over the whole day: a warning per policy says what it did with
+    a and c, and the report's variant notes say it under the base."""
+    from tests.simulation.conftest import line_scenario
+
+    write_json(line_scenario(), tmp_path / "line.json")
+    b = PlannedStop(order_id="b", arrival_s=600, start_s=600, departure_s=620)
+    write_json(Plan(routes=[Route(vehicle_id="v1", stops=[b])]), tmp_path / "replan.json")
+    (tmp_path / "variants.yaml").write_text(
+        "base: line.json\nplan: replan.json\nvariants:\n  - name: slow\n    modifiers:\n"
+        "      - {kind: travel_slowdown, factor: 1.5}\n",
+        encoding="utf-8",
+    )
+    report = tmp_path / "report"
+    args = ["whatif", str(tmp_path / "variants.yaml"), "--policies", "plan,insertion"]
+    common = ["--replications", "2", "--executor", "serial", "-q", "--out", str(report)]
+    result = runner.invoke(app, [*args, *common])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 2, lines
+    head = "warning: the plan, played in every variant: 2 of the scenario's 3 orders are not in"
+    assert all(line.startswith(head) for line in lines)
+    assert all("(no stop, not unassigned: a, c)" in line for line in lines)
+    assert "under policy plan nobody dispatches them" in lines[0]
+    assert lines[1].endswith("policy insertion dispatches them as new orders, served again")
+    table = (report / "comparison.md").read_text()
+    assert "- `base`: the plan, played in every variant: 2 of the scenario's 3 orders" in table
+
+
 def test_simulate_rejects_bad_input(tmp_path: Path, city_file: Path) -> None:
     _one_line_error(runner.invoke(app, ["simulate", str(tmp_path / "none.json")]), "file not found")
     _one_line_error(
