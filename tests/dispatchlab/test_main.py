@@ -73,6 +73,8 @@ def test_user_text_is_printed_as_given_not_as_markup_or_emoji(
     # a period of seconds re-planned the day for minutes (reopt:0.1: 172 s for 5 orders)
     code, _, err = _run(capsys, "simulate", str(scenario), "--policy", "reopt:0.1")
     assert code == 2 and "--policy: reopt:0.1: the period must be at least 1 minute" in err
+    import rl_agents  # noqa: F401  (registers euro-greedy: else unknown in a fresh process)
+
     code, _, err = _run(capsys, "simulate", str(scenario), "--policy", "euro-greedy:0.0167")
     assert code == 2 and "--policy: euro-greedy:0.0167: the epoch must be at least 1 minute" in err
     assert len(err.strip().splitlines()) == 1
