@@ -39,13 +39,19 @@ def create_simulation(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Queue a twin study; the job's result has KPIs with 95% confidence intervals."""
-    from simulation.policies import check_policy
+    from simulation.policies import BUILTIN_POLICIES, check_policy
 
     check_played_scenario(ctx.settings, body.scenario, field="scenario")
     check_replications(ctx.settings, body.replications, field="replications")
     policy = default_policy(body)
     # 422 for an unknown policy, or plan without a plan, before queueing
-    check_policy(policy, "policy", has_plan=body.plan is not None, hint=" (give one in plan)")
+    check_policy(
+        policy,
+        "policy",
+        has_plan=body.plan is not None,
+        hint=" (give one in plan)",
+        only=BUILTIN_POLICIES,  # what its job process has, whatever this one imported
+    )
     if body.plan is not None:  # unknown vehicles, orders...: 422 now, not a failed job later
         from simulation.twin import check_plan_ids
 
@@ -80,7 +86,7 @@ def create_comparison(
     """Queue a comparison; the job's result has each plan's KPIs, paired differences against
     the first (the baseline) and the recommended plan, as ``dispatchlab simulate --plan A
     --plan B`` prints them."""
-    from simulation.policies import check_policy
+    from simulation.policies import BUILTIN_POLICIES, check_policy
     from simulation.twin import check_plan_ids
 
     check_played_scenario(ctx.settings, body.scenario, field="scenario")
@@ -92,11 +98,13 @@ def create_comparison(
         counted=f"{len(body.candidates)} candidates x replications",
     )
     if body.policy is not None:  # an unknown or malformed spec
-        check_policy(body.policy, "policy", has_plan=True)
+        check_policy(body.policy, "policy", has_plan=True, only=BUILTIN_POLICIES)
     policies = candidate_policies(body)
     for i, candidate in enumerate(body.candidates):
         if candidate.policy is not None:
-            check_policy(candidate.policy, f"candidates.{i}.policy", has_plan=True)
+            check_policy(
+                candidate.policy, f"candidates.{i}.policy", has_plan=True, only=BUILTIN_POLICIES
+            )
         if candidate.plan is None:
             if policies[candidate.name].strip().partition(":")[0] == "plan":
                 raise InputError(f"candidates.{i}.plan", "policy 'plan' needs a plan")

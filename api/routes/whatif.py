@@ -58,12 +58,12 @@ def create_whatif(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Queue a sweep; the job's result compares each variant with the base (paired CIs)."""
-    from simulation.policies import check_policy
+    from simulation.policies import BUILTIN_POLICIES, check_policy
 
     check_played_scenario(ctx.settings, body.scenario, field="scenario")
     check_replications(ctx.settings, body.replications, field="replications")
     for i, policy in enumerate(body.policies):
-        check_policy(policy, f"policies.{i}", has_plan=body.plan is not None)
+        check_policy(policy, f"policies.{i}", has_plan=body.plan is not None, only=BUILTIN_POLICIES)
     played = len(body.variants) + 1  # the base is played first (no variant may be named base)
     runs = played * len(body.policies) * body.replications
     check_simulated_days(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from scenarios.errors import InputError
 from scenarios.geo import MAX_INT
@@ -73,11 +73,22 @@ def empty_argument(spec: str) -> str:
     return f"{spec}: nothing after ':' (give an argument, or leave out the ':')"
 
 
-def check_policy(spec: str, field: str, *, has_plan: bool, hint: str = "") -> None:
+def check_policy(
+    spec: str,
+    field: str,
+    *,
+    has_plan: bool,
+    hint: str = "",
+    only: Collection[str] | None = None,
+) -> None:
     """InputError under ``field`` for an unknown or malformed spec, or ``plan`` without a plan.
 
-    ``hint`` ends the no-plan message (where to give the plan).
+    ``hint`` ends the no-plan message (where to give the plan); ``only``: the policy names
+    taken (default every registered one).
     """
+    name = spec.strip().partition(":")[0]
+    if only is not None and name not in only:
+        raise InputError(field, f"unknown policy {name!r}; choose from {', '.join(sorted(only))}")
     try:
         make_policy(spec)
     except InputError as err:
@@ -277,8 +288,12 @@ register_policy("plan", _plan)
 register_policy("nearest", _nearest)
 register_policy("insertion", _insertion)
 register_policy("reopt", _reopt)
+#: the policies this package registers itself: every process has them, whatever it imported
+#: (the service's simulation endpoints take these only, see :func:`check_policy`)
+BUILTIN_POLICIES = frozenset(_REGISTRY)
 
 __all__ = [
+    "BUILTIN_POLICIES",
     "REOPT_CAP_S",
     "REOPT_ITERATIONS",
     "REOPT_MIN_PERIOD_MIN",

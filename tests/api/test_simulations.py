@@ -359,15 +359,20 @@ def test_union_tags_are_not_in_the_field_path(
         ("reopt:inf", "finite number of minutes"),
         # a period of seconds re-planned the day until the job's 3,600 s timeout
         ("reopt:0.0001", "reopt:0.0001: the period must be at least 1 minute"),
-        # an epoch of seconds offered every waiting order again each second
-        ("euro-lazy:0.5", "euro-lazy:0.5: the epoch must be at least 1 minute"),
+        # the RL package's policies are not the simulation endpoints' (their job processes
+        # lack them), even once this process has imported it (they were taken then)
+        (
+            "euro-lazy:0.5",
+            "unknown policy 'euro-lazy'; choose from insertion, nearest, plan, reopt",
+        ),
+        ("slots", "unknown policy 'slots'; choose from insertion, nearest, plan, reopt"),
     ],
 )
 def test_bad_simulation_policy_is_422_naming_policy_before_queueing(
     client: TestClient, keys: dict[str, dict[str, str]], policy: str, reason: str
 ) -> None:
-    if policy.startswith("euro"):
-        import rl_agents  # noqa: F401  (registers the EURO policies: else unknown, as alone)
+    import rl_agents  # noqa: F401  (registers its policies in this process, as /v1/policies does)
+
     body = _example(SIMULATION_EXAMPLE)
     body["policy"] = policy
     answer = client.post("/v1/simulations", json=body, headers=keys["planner"])
@@ -1055,3 +1060,34 @@ def test_a_report_page_is_drawn_once_and_served_again_from_memory(
     assert len(drawn) == 1
     # the access check still runs first: another key gets no page from the cache
     assert client.get(f"/v1/whatif/{job_id}/report", headers=keys["researcher"]).status_code == 404
+
+
+@pytest.mark.shares_service
+def test_the_study_endpoints_take_their_own_policies_whatever_the_service_imported(
+    client: TestClient, keys: dict[str, dict[str, str]], example_plan: dict[str, Any]
+) -> None:
+    """Once the API process had imported the RL package (``/v1/policies`` does), its policies
+    (``euro-greedy``, ``slots``, ``model`` ...) passed the what-if and comparison checks, which
+    read the process's registry, though the job processes that play them do not have them;
+    in a fresh process they were unknown. Now they are unknown either way."""
+    import rl_agents  # noqa: F401  (registers its policies in this process)
+
+    planner = keys["planner"]
+    study = _example(WHATIF_EXAMPLE) | {"policies": ["insertion", "euro-greedy:5"]}
+    answer = client.post("/v1/whatif", json=study, headers=planner)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "policies.1",
+            "reason": "unknown policy 'euro-greedy'; choose from insertion, nearest, plan, reopt",
+        }
+    ]
+    body = {
+        "scenario": _plan_example()["scenario"],
+        "candidates": [{"name": "day", "plan": example_plan}, {"name": "rl", "policy": "slots"}],
+        "replications": 2,
+    }
+    answer = client.post("/v1/simulations/compare", json=body, headers=planner)
+    assert answer.status_code == 422, answer.text
+    assert [d["field"] for d in answer.json()["detail"]] == ["candidates.1.policy"]
+    assert client.get("/v1/jobs", headers=planner).json()["count"] == 0
