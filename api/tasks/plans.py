@@ -370,20 +370,18 @@ def _departures(old: Plan, now_s: int) -> dict[str, int]:
 
 
 def _replan_vehicles(
-    scenario: Scenario,
-    req: ReoptimiseCreate,
-    last_stop: dict[str, tuple[Any, int]],
-    taken: dict[str, tuple[set[int], int]],
-    departed: dict[str, int],
+    scenario: Scenario, req: ReoptimiseCreate, old: Plan, last_stop: dict[str, tuple[Any, int]]
 ) -> list[Vehicle]:
     """The couriers of a re-plan: each starts where it is (its ``courier_positions`` entry,
     else its last stop started, :func:`_stops_done`, else where the stored scenario starts
     it: a re-plan's is where its own re-plan left it), its shift from ``now_s`` at the
     earliest, without the breaks it has taken (:func:`_breaks_taken`: a courier took again
     a break it had started before ``now_s``) or can no longer start in their window and,
-    without a position given, no earlier than the end of the break it is on; a courier that
-    left its start (``departed``, :func:`_departures`) has what is left of its
-    ``max_duration_s``."""
+    without a position given, no earlier than the end of the break it is on; a courier whose
+    route of the stored plan ``old`` left its start (:func:`_departures`) has what is left of
+    its ``max_duration_s``."""
+    taken = _breaks_taken(old, scenario, req.now_s)
+    departed = _departures(old, req.now_s)
     positions = {p.vehicle_id: (p.location, p.available_s) for p in req.courier_positions}
     vehicles = []
     for vehicle in scenario.vehicles:
@@ -537,13 +535,9 @@ def replan_preview(
     None when the task would fail on its own input first (its error, named by the task)."""
     done, picked_by, last_stop = _stops_done(old, req.now_s)
     cancelled, _ = _cancelled(old, scenario, completed, req)
-    taken = _breaks_taken(old, scenario, req.now_s)
     try:
         updated = _kept_scenario(
-            scenario,
-            cancelled,
-            req,
-            _replan_vehicles(scenario, req, last_stop, taken, _departures(old, req.now_s)),
+            scenario, cancelled, req, _replan_vehicles(scenario, req, old, last_stop)
         )
         lines = _kept_lines(old, updated, cancelled)
         routing, _, initial, stored_stops = replan_jobs(
@@ -947,12 +941,8 @@ def reoptimise(
     done, picked_by, last_stop = _stops_done(old, now)
     cancelled, too_late = _cancelled(old, scenario, completed, req)
 
-    taken = _breaks_taken(old, scenario, now)
     updated = _kept_scenario(
-        scenario,
-        cancelled,
-        req,
-        _replan_vehicles(scenario, req, last_stop, taken, _departures(old, now)),
+        scenario, cancelled, req, _replan_vehicles(scenario, req, old, last_stop)
     )
     lines = _kept_lines(old, updated, cancelled)
     method = "kept"
