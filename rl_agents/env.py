@@ -182,11 +182,10 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         # When each node stops working for good (a parcel not collected by then is lost).
         self._node_final = [node.closes_for_good_s() for node in w.nodes]
         finite = [t for t in self._node_final if math.isfinite(t)]
-        self._check_losses_from = min(finite) - 6 * 3600.0 if finite else math.inf
         self._first_final = min(finite) if finite else math.inf
+        self._check_losses_from = self._first_final - 6 * 3600.0
         # When the twin closes a day with an order still waiting: at its first tick at or
         # after the horizon's end (it keeps the day open until then for such an order).
-        w = self.world
         ticks = math.ceil(max(0.0, w.horizon_end_s - w.horizon_start_s) / self.params.tick_s)
         self._doomed_close = w.horizon_start_s + ticks * self.params.tick_s
         self._decision: Decision | None = None
