@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from scenarios.errors import InputError
 from scenarios.geo import MAX_INT
@@ -55,14 +55,17 @@ def available_policies() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def unknown_policy(name: str, names: Iterable[str]) -> str:
+    """The reason a policy ``name`` outside ``names`` is refused."""
+    return f"unknown policy {name!r}; choose from {', '.join(sorted(names))}"
+
+
 def make_policy(spec: str) -> Policy | None:
     """Build the policy a spec names (None for ``plan``: no decisions)."""
     name, sep, arg = spec.strip().partition(":")
     factory = _REGISTRY.get(name)
     if factory is None:
-        raise InputError(
-            "policies", f"unknown policy {name!r}; choose from {', '.join(available_policies())}"
-        )
+        raise InputError("policies", unknown_policy(name, available_policies()))
     if sep and not arg:  # 'reopt:' ran the default period, as if the ':' were not there
         raise InputError("policies", empty_argument(spec.strip()))
     return factory(arg or None)
@@ -88,7 +91,7 @@ def check_policy(
     """
     name = spec.strip().partition(":")[0]
     if only is not None and name not in only:
-        raise InputError(field, f"unknown policy {name!r}; choose from {', '.join(sorted(only))}")
+        raise InputError(field, unknown_policy(name, only))
     try:
         make_policy(spec)
     except InputError as err:
