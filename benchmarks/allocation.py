@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
@@ -57,6 +57,7 @@ from benchmarks.measures import (  # noqa: E402
     count_list_arg,
     cpu_times,
     int_list,
+    progress_bar,
     provenance,
     seconds_arg,
     stolen_share,
@@ -223,13 +224,7 @@ def run(req: AllocationRequest, seed: int, method: str, params: AllocationParams
 
 def progress() -> Progress:
     """A rich progress bar on stderr."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
+    return progress_bar(console)
 
 
 # ------------------------------------------------------------------ quality comparison

@@ -32,6 +32,15 @@ REPO = Path(__file__).resolve().parents[1]
 # the simulation package
 sys.path.insert(0, str(REPO))
 
+from rich.console import Console  # noqa: E402
+from rich.progress import (  # noqa: E402
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
 from simulation.stats import (  # noqa: E402
     CONSTANT_NOTE,
     Interval,
@@ -245,6 +254,18 @@ def _cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 
 #: The result tables, which the provenance's "uncommitted changes" leaves out.
 RESULTS_PATHSPEC = ":(exclude)benchmarks/results"
+
+
+def progress_bar(console: Console | None = None) -> Progress:
+    """A rich progress bar of the scripts' long work: what, a bar, done of total, time spent
+    (on ``console``, else stderr)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console if console is not None else Console(stderr=True),
+    )
 
 
 def provenance() -> str:

@@ -57,16 +57,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pydantic import ValidationError  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import (  # noqa: E402
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from benchmarks.measures import count_arg, ctrl_c_writes_nothing, provenance  # noqa: E402
+from benchmarks.measures import count_arg, ctrl_c_writes_nothing, progress_bar, provenance  # noqa: E402
 from dispatchlab.cli._common import MAX_WORKERS  # noqa: E402
 from rl_agents.evaluate import (  # noqa: E402
     CAP_COLUMNS,
@@ -805,9 +797,8 @@ def main() -> None:
         else [(specs, seeds)]
     )
     groups = [(group, days) for group, days in groups if group]
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     # a bar on stderr (it printed a line per policy-day on stdout: hours of lines)
-    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("policy-days", total=sum(len(g) * len(d) for g, d in groups))
         before = [0]  # the policy-days of the groups played already
 

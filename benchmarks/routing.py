@@ -57,18 +57,12 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.progress import (  # noqa: E402
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from benchmarks.measures import (  # noqa: E402
     count_arg,
     count_at_most,
     count_list_arg,
+    progress_bar,
     provenance,
     seconds_arg,
     seed_arg,
@@ -499,13 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     solvers = ([] if args.engine == "none" else ["ours"]) + anchors
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task(args.set, total=len(files) * len(solvers))
             for path in files:
                 scenario = load_scenario(path, "lilim" if args.set == "lilim" else "auto")

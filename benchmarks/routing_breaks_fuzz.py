@@ -34,15 +34,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
-from rich.progress import (  # noqa: E402
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from benchmarks.measures import count_arg, provenance, seed_arg  # noqa: E402
+from benchmarks.measures import count_arg, progress_bar, provenance, seed_arg  # noqa: E402
 from scenarios import (  # noqa: E402
     Break,
     EuclideanTravel,
@@ -311,8 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     infeasible = 0
     done = 0  # cases run with every engine (Ctrl-C keeps those, the engines paired)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+    with progress_bar(console) as bar:
         task = bar.add_task("cases", total=args.cases * len(args.engines))
         try:
             for index in range(args.cases):

@@ -37,15 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
-from rich.progress import (  # noqa: E402
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from benchmarks.measures import count_list_arg, provenance, seconds_arg, seeds_arg  # noqa: E402
+from benchmarks.measures import count_list_arg, progress_bar, provenance, seconds_arg, seeds_arg  # noqa: E402
 from scenarios.generate import generate_city  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from solvers.routing import RoutingParams, solve_routes_with_stats  # noqa: E402
@@ -179,13 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, str]] = []
     total = len(args.orders) * len(args.seeds) * len(VARIANTS)
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
+        with progress_bar(console) as bar:
             task = bar.add_task(f"Small days, {args.engine}", total=total)
             for orders in args.orders:
                 for seed in args.seeds:

@@ -49,15 +49,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
-from rich.progress import (  # noqa: E402
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from benchmarks.measures import count_at_most, provenance, seeds_arg  # noqa: E402
+from benchmarks.measures import count_at_most, progress_bar, provenance, seeds_arg  # noqa: E402
 from scenarios.errors import InputError  # noqa: E402
 from scenarios.generate import (  # noqa: E402
     MAX_COURIERS,
@@ -421,9 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill: as Ctrl-C
     done = 0
     total = len(days) * len(args.breaks) * len(args.policies) * len(args.seeds)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     try:
-        with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        with progress_bar(console) as bar:
             generated = bar.add_task("days generated", total=len(days))
             cases: dict[str, Case] = {}
             versions: dict[str, int] = {}
