@@ -90,3 +90,16 @@ class WorkCpu:
             if now is not None:  # one that has ended is counted (its end is not known)
                 spent -= now - before
         return spent
+
+
+class LooksClock:
+    """A stub ``time`` module for deadline tests: each look at ``perf_counter`` advances it by
+    one second from 0 (``looks`` counts them)."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+
+    def perf_counter(self) -> float:
+        """One second later than the last look."""
+        self.looks += 1
+        return float(self.looks)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from scenarios import GridSpec, InputError, Location, RoadNetworkTravel, Scenario
 from scenarios.io import from_json
 from scenarios.roads import RoadGraph, load_road_graph, parse_maxspeed_kph
+from tests.cpu_time import LooksClock
 from tests.scenarios import osm_fixture as osm
 
 # A 10 x 10 grid of 100 m blocks; only row 0 and column 0 are arterials (0 % 50 == 0).
@@ -364,17 +365,6 @@ def test_a_matrix_past_its_deadline_stops_and_one_before_it_is_the_same() -> Non
     assert np.array_equal(RoadGraph.from_grid(CITY).matrix(places).duration_s, plain.duration_s)
 
 
-class _LooksClock:
-    """A stub ``time`` module for the matrix's deadline: each look advances it by one from 0."""
-
-    def __init__(self) -> None:
-        self.looks = 0
-
-    def perf_counter(self) -> float:
-        self.looks += 1
-        return float(self.looks)
-
-
 def test_every_pass_over_a_matrix_looks_at_its_deadline_a_block_of_rows_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -388,7 +378,7 @@ def test_every_pass_over_a_matrix_looks_at_its_deadline_a_block_of_rows_at_a_tim
     places = [xy(15.0 * i, 7.0 * (i % 9)) for i in range(40)]
     plain = RoadGraph.from_grid(CITY).matrix(places)
     monkeypatch.setattr(roads, "_CAST_BLOCK", len(places))  # a block is one row
-    clock = _LooksClock()
+    clock = LooksClock()
     monkeypatch.setattr(travel, "time", clock)
     with matrix_deadline(math.inf):
         whole = RoadGraph.from_grid(CITY).matrix(places)

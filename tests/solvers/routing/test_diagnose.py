@@ -17,19 +17,9 @@ from solvers.routing import solve as solve_module
 from solvers.routing.diagnose import DiagnosisDeadlineError, diagnose_orders
 from solvers.routing.problem import build_problem
 from solvers.validate import validate_plan
+from tests.cpu_time import LooksClock
 from tests.solvers.routing.conftest import PastClock, assert_nothing_placed, make_city
 from tests.solvers.routing.conftest import road_day as generated_road_day
-
-
-class _LooksClock:
-    """A stub of the diagnosis's clock: each look advances it by one second from 0."""
-
-    def __init__(self) -> None:
-        self.looks = 0
-
-    def perf_counter(self) -> float:
-        self.looks += 1
-        return float(self.looks)
 
 
 def _unservable_city() -> Scenario:
@@ -71,7 +61,7 @@ def test_the_diagnosis_stops_at_its_deadline_keeping_what_it_found(
     it gives with no deadline, or raises with a part of them (the same reasons and details)."""
     problem = build_problem(unservable_city)
     whole = diagnose_orders(problem)
-    clock = _LooksClock()
+    clock = LooksClock()
     monkeypatch.setattr(diagnose_module, "time", clock)
     try:
         found = diagnose_orders(problem, deadline=float(looks))
