@@ -38,7 +38,7 @@ import math
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -56,11 +56,13 @@ from benchmarks.measures import (  # noqa: E402
     count_arg,
     count_list_arg,
     cpu_times,
+    csv_text,
     int_list,
     progress_bar,
     provenance,
     seconds_arg,
     stolen_share,
+    write_table_files,
 )
 from scenarios.generate import generate_city  # noqa: E402
 from simulation.stats import (  # noqa: E402
@@ -158,30 +160,36 @@ RUN_LINES: list[str] = []
 
 
 def write_table(
-    out_dir: Path, name: str, title: str, header: list[str], rows: list[list[Any]], notes: str
+    out_dir: Path,
+    name: str,
+    title: str,
+    header: list[str],
+    rows: list[list[Any]],
+    notes: str,
+    also: Mapping[str, str] | None = None,
+    tail: Sequence[str] = (),
 ) -> None:
-    """Write ``<name>.md`` (keeping its hand-written end, :data:`KEPT_BELOW`) and ``.csv``.
+    """Write ``<name>.md`` (keeping its hand-written end, :data:`KEPT_BELOW`) and ``.csv``,
+    and the files of ``also`` (file name -> text), all or none (:func:`write_table_files`);
+    ``tail``: the markdown's lines after the table (another section).
 
     The end is the one the file being overwritten has, else that of the stored table of the
     same name in benchmarks/results.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / f"{name}.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
     lines = [f"# {title}", "", notes.strip(), ""]
     lines += [part for line in RUN_LINES for part in (line, "")]
     lines += ["| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += tail
     # a table written elsewhere (--out-dir, --quick) with no hand-written end of its own
     # carries the stored table's, so that copying it over benchmarks/results loses nothing
     kept = kept_text(out_dir / f"{name}.md") or kept_text(RESULTS_DIR / f"{name}.md")
     if kept:
         lines += ["", kept]
-    (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    console.print(f"wrote {out_dir / name}.md and .csv")
+    files = {f"{name}.csv": csv_text(header, rows), f"{name}.md": "\n".join(lines) + "\n"}
+    write_table_files(out_dir, {**files, **(also or {})})
+    console.print(f"wrote {out_dir / name}.md and .csv" + "".join(f", {f}" for f in also or {}))
 
 
 @dataclass
@@ -365,16 +373,22 @@ def merge_known(known: dict[int, Known], runs: list[Run], source: str) -> dict[i
     return out
 
 
+def known_text(known: dict[int, Known]) -> str:
+    """The text of a :data:`KNOWN_FILE` holding ``known``, as :func:`read_known` reads it."""
+    header = ["seed", "opt_at_least", "opt_at_most", "lower_from", "upper_from"]
+    return csv_text(
+        header,
+        (
+            [seed, f"{k.opt_at_least:.6f}", f"{k.opt_at_most:.6f}", k.lower_from, k.upper_from]
+            for seed, k in sorted(known.items())
+        ),
+    )
+
+
 def write_known(path: Path, known: dict[int, Known]) -> None:
-    """Write ``known`` as :func:`read_known` reads it."""
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["seed", "opt_at_least", "opt_at_most", "lower_from", "upper_from"])
-        for seed in sorted(known):
-            k = known[seed]
-            writer.writerow(
-                [seed, f"{k.opt_at_least:.6f}", f"{k.opt_at_most:.6f}", k.lower_from, k.upper_from]
-            )
+    """Write ``known`` as :func:`read_known` reads it (the whole file or, interrupted, the
+    old one)."""
+    write_table_files(path.parent, {path.name: known_text(known)})
 
 
 def proven(cost: float, bound: float | None, known: Known | None, gap: float) -> bool | None:
@@ -477,14 +491,11 @@ def compare(
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
         known = merge_known(read_known(known_from), runs, f"the run of {when} UTC")
     rows, notes = quality_tables(runs, seeds, params, setting, known)
-    write_table(out_dir, name, title, ["metric", *METHODS], rows, notes)
+    fields = list(Run.__dataclass_fields__)
+    also = {f"{name}-runs.csv": csv_text(fields, ([getattr(r, k) for k in fields] for r in runs))}
     if known is not None:
-        write_known(out_dir / KNOWN_FILE, known)
-    with (out_dir / f"{name}-runs.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(list(Run.__dataclass_fields__))
-        for r in runs:
-            writer.writerow([getattr(r, k) for k in Run.__dataclass_fields__])
+        also[KNOWN_FILE] = known_text(known)
+    write_table(out_dir, name, title, ["metric", *METHODS], rows, notes, also)
     return runs
 
 

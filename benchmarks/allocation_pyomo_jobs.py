@@ -526,14 +526,6 @@ def _measure_all(codes: list[Code], args: argparse.Namespace) -> int:
     ready: list[list[Any]] = []
     for code in codes:
         ready.extend(measure_ready(code, args))
-    write_table(
-        args.out_dir,
-        "allocation-pyomo-jobs",
-        "Allocation: plan jobs with the pyomo backend, end to end",
-        HEADER,
-        rows,
-        notes,
-    )
     lines = [
         "",
         "## The pyomo worker's start in job processes",
@@ -546,8 +538,15 @@ def _measure_all(codes: list[Code], args: argparse.Namespace) -> int:
         "|" + "|".join("---" for _ in READY_HEADER) + "|",
         *("| " + " | ".join(str(c) for c in row) + " |" for row in ready),
     ]
-    with (args.out_dir / "allocation-pyomo-jobs.md").open("a", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    write_table(
+        args.out_dir,
+        "allocation-pyomo-jobs",
+        "Allocation: plan jobs with the pyomo backend, end to end",
+        HEADER,
+        rows,
+        notes,
+        tail=lines,
+    )
     return 0
 
 

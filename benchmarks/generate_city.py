@@ -14,7 +14,6 @@ Target from the issue: 50,000 orders in "a few seconds". Writes
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import platform
 import statistics
@@ -28,7 +27,14 @@ sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_PREFIX = "generate-city"
 
-from benchmarks.measures import count_arg, output_options, provenance, seed_arg  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    count_arg,
+    dict_csv_text,
+    output_options,
+    provenance,
+    seed_arg,
+    write_table_files,
+)
 from scenarios.generate import generate_city  # noqa: E402
 from scenarios.io import to_json  # noqa: E402
 
@@ -79,11 +85,6 @@ def write(
 ) -> None:
     """Write the CSV and the markdown table (``made``: the run's :func:`provenance`)."""
     out_dir = Path(getattr(args, "out_dir", RESULTS))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / f"{prefix}.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     head = [
         "# City generator: speed, size, determinism",
         "",
@@ -102,7 +103,13 @@ def write(
     cols = list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    (out_dir / f"{prefix}.md").write_text("\n".join(head + lines) + "\n")
+    write_table_files(
+        out_dir,
+        {
+            f"{prefix}.csv": dict_csv_text(list(rows[0]), rows),
+            f"{prefix}.md": "\n".join(head + lines) + "\n",
+        },
+    )
     print(f"wrote {out_dir / prefix}.md and .csv")
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import ipaddress
 import json
 import os
@@ -56,7 +55,15 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.measures import count_arg, count_at_most, provenance, seconds_arg, seed_arg  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    count_arg,
+    count_at_most,
+    csv_text,
+    provenance,
+    seconds_arg,
+    seed_arg,
+    write_table_files,
+)
 
 #: ``--clients``: each is a connection of its own (and a task): 100,000 of them filled 1.4 GB
 #: and ignored Ctrl-C; ``--workers``: ``dispatchlab serve``'s own limit
@@ -503,8 +510,7 @@ def write_results(
     command: str = "benchmarks/load.py",
     out_dir: Path = RESULTS,
 ) -> None:
-    """Write the CSV and the markdown table (into ``out_dir``)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write the CSV and the markdown table (into ``out_dir``), both or neither."""
     header = [
         "phase",
         "clients",
@@ -540,10 +546,6 @@ def write_results(
                 {None: "n/a", True: "yes", False: "NO"}[p.met],
             ]
         )
-    with (out_dir / f"{prefix}.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
     lines = [
         "# Service load benchmark",
         "",
@@ -559,7 +561,10 @@ def write_results(
     for p in phases:
         if p.errors or p.notes:
             lines.append(f"- {p.name}: errors {p.errors or 'none'}. {p.notes}".rstrip())
-    (out_dir / f"{prefix}.md").write_text("\n".join(lines) + "\n")
+    write_table_files(
+        out_dir,
+        {f"{prefix}.csv": csv_text(header, rows), f"{prefix}.md": "\n".join(lines) + "\n"},
+    )
 
 
 PHASES = ("allocations", "routes")

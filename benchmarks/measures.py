@@ -16,14 +16,19 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import io
 import math
 import os
 import platform
+import secrets
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, ParamSpec, TypedDict, TypeVar
 
@@ -208,6 +213,90 @@ def ctrl_c_writes_nothing(main: Callable[P, R]) -> Callable[P, R | int]:
     return run
 
 
+#: The signals held back while a table's files are renamed into place (Ctrl-C, kill)
+HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back until the block ends, then act on them as before.
+
+    Python's own handlers are swapped (a signal mask would not do: the signal then goes to
+    another thread, such as a progress bar's, and is raised in the main one all the same);
+    only the main thread can, elsewhere nothing is held.
+    """
+    before = {sig: signal.getsignal(sig) for sig in HELD_SIGNALS}
+    if threading.current_thread() is not threading.main_thread() or None in before.values():
+        yield
+        return
+    caught: list[int] = []
+    for sig in HELD_SIGNALS:
+        signal.signal(sig, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]  # None: refused above
+        for signum in caught:
+            handler = before[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+
+def write_table_files(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
+    """Write one table's files (file name -> text) into ``out_dir``: all of them or none.
+
+    Each text goes to a temporary name in ``out_dir`` first; only when every one is complete
+    are they renamed over the old files, with Ctrl-C and SIGTERM held back meanwhile (acted
+    on once all are in place). An interruption or error before that removes the temporary
+    files and leaves the old files as they were (never a new CSV beside an old ``.md``, nor a
+    half-written file). The texts are written as given (UTF-8, line ends untranslated: a CSV
+    keeps its ``\\r\\n``).
+    """
+    for file_name in files:
+        if (out_dir / file_name).parent != out_dir:
+            raise ValueError(f"{file_name!r}: a file name in {out_dir}, not a path")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tag = f"{os.getpid()}-{secrets.token_hex(4)}"
+    pending: list[tuple[Path, Path]] = []
+    try:
+        for file_name, text in files.items():
+            final = out_dir / file_name
+            temporary = out_dir / f".{file_name}.{tag}.part"
+            pending.append((temporary, final))
+            with temporary.open("x", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        with _signals_held():
+            while pending:
+                temporary, final = pending[0]
+                os.replace(temporary, final)
+                pending.pop(0)
+    finally:
+        for temporary, _ in pending:
+            temporary.unlink(missing_ok=True)
+    return [out_dir / file_name for file_name in files]
+
+
+def csv_text(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
+    """A CSV file's text: ``header`` then ``rows`` (as ``csv.writer`` writes them)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def dict_csv_text(fields: Sequence[str], rows: Iterable[Mapping[str, object]]) -> str:
+    """A CSV file's text: a header of ``fields`` then ``rows`` (as ``csv.DictWriter``)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def seed_arg(text: str) -> int:
     """``--seed``: a non-negative whole number (argparse type: else a usage error, exit 2)."""
     try:
@@ -365,20 +454,19 @@ class Measures:
     def write(self, out: Path, name: str, title: str, preamble: str) -> None:
         """``out/name.csv`` and ``out/name.md`` (title, preamble, machine line, when and from
         which code the run was made, the table)."""
-        out.mkdir(parents=True, exist_ok=True)
-        with (out / f"{name}.csv").open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
-            writer.writeheader()
-            for row in self.rows:
-                writer.writerow(
-                    {
-                        **{k: v for k, v in row.items() if k in CSV_FIELDS},
-                        "value": fmt_num(row["value"], ".6g"),
-                        "ci_low": _csv_num(row["ci_low"]),
-                        "ci_high": _csv_num(row["ci_high"]),
-                        "runs": " ".join(fmt_num(r, ".6g") for r in row["runs"]),
-                    }
-                )
+        table = dict_csv_text(
+            CSV_FIELDS,
+            (
+                {
+                    **{k: v for k, v in row.items() if k in CSV_FIELDS},
+                    "value": fmt_num(row["value"], ".6g"),
+                    "ci_low": _csv_num(row["ci_low"]),
+                    "ci_high": _csv_num(row["ci_high"]),
+                    "runs": " ".join(fmt_num(r, ".6g") for r in row["runs"]),
+                }
+                for row in self.rows
+            ),
+        )
         machine = (
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
             f"shared, Python {platform.python_version()}."
@@ -402,7 +490,7 @@ class Measures:
                 f"| {r['measure']} | {fmt_num(r['value'], ',.4g')} | {_ci_text(r)} "
                 f"| {r['unit']} | {r['target']} | {r['status']} |"
             )
-        (out / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_table_files(out, {f"{name}.csv": table, f"{name}.md": "\n".join(lines) + "\n"})
         print(f"wrote {out / (name + '.md')} and {out / (name + '.csv')}")
 
 

@@ -58,7 +58,13 @@ sys.path.insert(0, str(REPO))
 
 from pydantic import ValidationError  # noqa: E402
 
-from benchmarks.measures import count_arg, ctrl_c_writes_nothing, progress_bar, provenance  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    count_arg,
+    ctrl_c_writes_nothing,
+    progress_bar,
+    provenance,
+    write_table_files,
+)
 from dispatchlab.cli._common import MAX_WORKERS  # noqa: E402
 from rl_agents.evaluate import (  # noqa: E402
     CAP_COLUMNS,
@@ -66,6 +72,7 @@ from rl_agents.evaluate import (  # noqa: E402
     DayOutcome,
     PolicySummary,
     cap_counts,
+    days_csv_text,
     diff_text,
     report_json,
     run_days,
@@ -483,12 +490,13 @@ def write_report(
     *,
     table: str | None = None,
     rerendered: dict[str, dict[str, Any]] | None = None,
+    days: Sequence[DayOutcome] | None = None,
 ) -> str:
-    """Write ``<name>.json`` (policy -> summary) and ``<name>.md``; return the markdown."""
+    """Write ``<name>.json`` (policy -> summary), ``<name>.md`` and, given ``days``, the
+    per-day ``<name>.csv``: all of them or none (:func:`write_table_files`); the markdown."""
     data = report_json(summaries)
     for policy, info in (rerendered or {}).items():
         data[policy]["rerendered"] = info
-    (out / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
     model = next((p for p in summaries if p.startswith("model:")), None)
     hind = next((p for p in summaries if p.startswith("hindsight")), None)
     lines = [TITLE, "", *preamble, "", table if table is not None else table_markdown(summaries)]
@@ -504,7 +512,9 @@ def write_report(
             "",
         ]
     text = "\n".join(lines)
-    (out / f"{name}.md").write_text(text)
+    files = {} if days is None else {f"{name}.csv": days_csv_text(days)}
+    files |= {f"{name}.json": json.dumps(data, indent=2) + "\n", f"{name}.md": text}
+    write_table_files(out, files)
     return text
 
 
@@ -831,8 +841,6 @@ def main() -> None:
             ap.error(err.one_line())  # exit 2
     wall = time.perf_counter() - t0
     summaries = summarise(outcomes)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_days_csv(args.out / f"{out_name}.csv", outcomes)
     # the reference's settings only where it was played (a run without it described it)
     played_hindsight = any(o.policy.partition(":")[0] == HINDSIGHT for o in outcomes)
     described = (
@@ -863,7 +871,7 @@ def main() -> None:
         "",
         made,  # a re-render keeps it with the description: where the days were played
     ]
-    print(write_report(args.out, out_name, preamble, summaries))
+    print(write_report(args.out, out_name, preamble, summaries, days=outcomes))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import signal
 import statistics
 import sys
@@ -62,10 +63,12 @@ from benchmarks.measures import (  # noqa: E402
     count_arg,
     count_at_most,
     count_list_arg,
+    dict_csv_text,
     progress_bar,
     provenance,
     seconds_arg,
     seed_arg,
+    write_table_files,
 )
 from scenarios.generate import MAX_ORDERS, CityParams, generate_city  # noqa: E402
 from scenarios.io import load_scenario  # noqa: E402
@@ -560,43 +563,42 @@ def _budget_options(args: argparse.Namespace) -> str:
 
 def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col: str) -> None:
     """Write the per-instance CSV and the markdown summary."""
-    with base.with_suffix(".csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
+    w = csv.writer(table := io.StringIO(newline=""))
+    w.writerow(
+        [
+            "instance",
+            "solver",
+            "feasible",
+            "distance",
+            "bks",
+            "gap_pct",
+            "vehicles",
+            "bks_vehicles",
+            "unassigned",
+            "runtime_s",
+            "overhead_s",
+            "greedy_s",
+            "note",
+        ]
+    )
+    for r in rows:
         w.writerow(
             [
-                "instance",
-                "solver",
-                "feasible",
-                "distance",
-                "bks",
-                "gap_pct",
-                "vehicles",
-                "bks_vehicles",
-                "unassigned",
-                "runtime_s",
-                "overhead_s",
-                "greedy_s",
-                "note",
+                r.instance,
+                r.solver,
+                int(r.feasible),
+                "" if r.distance is None else f"{r.distance:.3f}",
+                "" if r.bks is None else f"{r.bks:g}",
+                "" if r.gap_pct is None else f"{r.gap_pct:.3f}",
+                "" if r.vehicles is None else r.vehicles,
+                "" if r.bks_vehicles is None else r.bks_vehicles,
+                r.unassigned,
+                f"{r.runtime_s:.2f}",
+                "" if r.overhead_s is None else f"{r.overhead_s:.3f}",
+                r.extra.get("greedy_s", ""),
+                r.note,
             ]
         )
-        for r in rows:
-            w.writerow(
-                [
-                    r.instance,
-                    r.solver,
-                    int(r.feasible),
-                    "" if r.distance is None else f"{r.distance:.3f}",
-                    "" if r.bks is None else f"{r.bks:g}",
-                    "" if r.gap_pct is None else f"{r.gap_pct:.3f}",
-                    "" if r.vehicles is None else r.vehicles,
-                    "" if r.bks_vehicles is None else r.bks_vehicles,
-                    r.unassigned,
-                    f"{r.runtime_s:.2f}",
-                    "" if r.overhead_s is None else f"{r.overhead_s:.3f}",
-                    r.extra.get("greedy_s", ""),
-                    r.note,
-                ]
-            )
     solvers = list(dict.fromkeys(r.solver for r in rows))
     n_inst = len({r.instance for r in rows})
     lines = [
@@ -675,7 +677,15 @@ def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col
             + " | ".join(cells)
             + " |"
         )
-    base.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    _write_pair(base, table.getvalue(), "\n".join(lines) + "\n")
+
+
+def _write_pair(base: Path, csv_text: str, markdown: str) -> None:
+    """``base.csv`` and ``base.md``, both or neither (an interrupted write leaves the old)."""
+    write_table_files(
+        base.parent,
+        {base.with_suffix(".csv").name: csv_text, base.with_suffix(".md").name: markdown},
+    )
 
 
 # ----------------------------------------------------------------------------- city (scale)
@@ -764,11 +774,6 @@ def run_city(args: argparse.Namespace) -> int:
             )
     prefix = args.out_prefix or f"routing-city-{args.time_limit:g}s"
     base = Path(args.out_dir) / prefix
-    base.parent.mkdir(parents=True, exist_ok=True)
-    with base.with_suffix(".csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
     cols = [
         "instance",
         "tasks",
@@ -814,7 +819,7 @@ def run_city(args: argparse.Namespace) -> int:
     ]
     lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
     lines += ["", "Notes:", ""] + [f"- {r['instance']}: {r['note']}" for r in rows]
-    base.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    _write_pair(base, dict_csv_text(list(rows[0]), rows), "\n".join(lines) + "\n")
     console.print(f"wrote {base}.csv and .md")
     return 0
 

@@ -21,7 +21,6 @@ the cases every engine has run (exit status 130).
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import random
 import statistics
@@ -35,7 +34,14 @@ sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
 
-from benchmarks.measures import count_arg, progress_bar, provenance, seed_arg  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    count_arg,
+    dict_csv_text,
+    progress_bar,
+    provenance,
+    seed_arg,
+    write_table_files,
+)
 from scenarios import (  # noqa: E402
     Break,
     EuclideanTravel,
@@ -325,12 +331,6 @@ def main(argv: list[str] | None = None) -> int:
     if done == 0:  # interrupted in the first case: no table (the last one stays)
         return 130
     base = Path(args.out_dir) / args.out_prefix
-    base.parent.mkdir(parents=True, exist_ok=True)
-    if rows:
-        with base.with_suffix(".csv").open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0].cells()))
-            w.writeheader()
-            w.writerows(r.cells() for r in rows)
     sums = [summary(rows, e) for e in args.engines]
     cols = list(sums[0])
     engines = ",".join(args.engines)
@@ -363,7 +363,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.breaks} breaks): {r.ratio:.3f}x"
             for r in worst
         ]
-    base.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    files = {base.with_suffix(".md").name: "\n".join(lines) + "\n"}
+    if rows:
+        cells = dict_csv_text(list(rows[0].cells()), (r.cells() for r in rows))
+        files = {base.with_suffix(".csv").name: cells, **files}
+    write_table_files(base.parent, files)
     console.print("\n".join(lines[8:]))
     console.print(f"wrote {base}.csv and .md")
     return 0 if done == args.cases else 130

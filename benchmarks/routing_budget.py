@@ -30,7 +30,6 @@ shortest-path rows, which later solves of the same day find cached)::
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 import time
@@ -41,7 +40,13 @@ from typing import Literal, TypeVar
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.measures import ctrl_c_writes_nothing, provenance, seed_arg  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    ctrl_c_writes_nothing,
+    dict_csv_text,
+    provenance,
+    seed_arg,
+    write_table_files,
+)
 from scenarios.generate import CityParams, generate_city  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from solvers.routing import RoutingParams, solve_routes_with_stats  # noqa: E402
@@ -244,11 +249,6 @@ def main(argv: list[str] | None = None) -> int:
                             flush=True,
                         )
     base = Path(args.out_dir) / args.out_prefix
-    base.parent.mkdir(parents=True, exist_ok=True)
-    with base.with_suffix(".csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
     cols = [c for c in rows[0] if c != "note"]
     lines = [
         "# Routing time limits: wall time against the budget",
@@ -274,7 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{'' if args.repeat == 1 else ' run ' + r['run']}: {r['note']}"
         for r in rows
     ]
-    base.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_table_files(
+        base.parent,
+        {
+            base.with_suffix(".csv").name: dict_csv_text(list(rows[0]), rows),
+            base.with_suffix(".md").name: "\n".join(lines) + "\n",
+        },
+    )
     print(f"wrote {base}.csv and .md", file=sys.stderr)
     return 0
 

@@ -26,7 +26,6 @@ machine where both searches stop before the clock.
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib
 import statistics
 import sys
@@ -38,7 +37,15 @@ sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
 
-from benchmarks.measures import count_list_arg, progress_bar, provenance, seconds_arg, seeds_arg  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    count_list_arg,
+    dict_csv_text,
+    progress_bar,
+    provenance,
+    seconds_arg,
+    seeds_arg,
+    write_table_files,
+)
 from scenarios.generate import generate_city  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from solvers.routing import RoutingParams, solve_routes_with_stats  # noqa: E402
@@ -189,11 +196,6 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"interrupted after {len(rows)} of {total} solves: no table written")
         return 130
     base = args.out_dir / args.out_prefix
-    base.parent.mkdir(parents=True, exist_ok=True)
-    with base.with_suffix(".csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
     seeds = ",".join(map(str, args.seeds))
     lines = [
         f"# Small routing days: {args.engine} with the stall stop and without",
@@ -219,7 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["| " + " | ".join(r[c] for c in COLUMNS if c != "detail") + " |" for r in rows]
     lines += ["", "Details (`stats.detail`):", ""]
     lines += [f"- {r['orders']} seed {r['seed']} {r['variant']}: {r['detail']}" for r in rows]
-    base.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_table_files(
+        base.parent,
+        {
+            base.with_suffix(".csv").name: dict_csv_text(COLUMNS, rows),
+            base.with_suffix(".md").name: "\n".join(lines) + "\n",
+        },
+    )
     console.print(f"wrote {base}.csv and .md")
     return 0
 

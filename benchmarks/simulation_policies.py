@@ -50,7 +50,14 @@ sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
 
-from benchmarks.measures import count_at_most, progress_bar, provenance, seeds_arg  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    count_at_most,
+    dict_csv_text,
+    progress_bar,
+    provenance,
+    seeds_arg,
+    write_table_files,
+)
 from scenarios.errors import InputError  # noqa: E402
 from scenarios.generate import (  # noqa: E402
     MAX_COURIERS,
@@ -254,12 +261,14 @@ class Run:
         )
 
 
+def csv_of(runs: Sequence[Run]) -> str:
+    """The per-run CSV's text."""
+    return dict_csv_text(CSV_FIELDS, (r.cells() for r in runs))
+
+
 def write_csv(runs: Sequence[Run], path: Path) -> None:
     """The per-run CSV."""
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        writer.writerows(r.cells() for r in runs)
+    write_table_files(path.parent, {path.name: csv_of(runs)})
 
 
 def read_csv(path: Path) -> list[Run]:
@@ -457,11 +466,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print(f"interrupted after all {total} runs: no table written")
         return 130
-    out: Path = args.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    base = out / args.out_prefix
-    write_csv(runs, base.with_suffix(".csv"))
-    base.with_suffix(".md").write_text(text, encoding="utf-8")
+    base: Path = args.out_dir / args.out_prefix
+    # both or neither: Ctrl-C between the two files left a new CSV beside the old table
+    write_table_files(
+        base.parent,
+        {base.with_suffix(".csv").name: csv_of(runs), base.with_suffix(".md").name: text},
+    )
     print(text, end="", flush=True)
     console.print(f"wrote {base}.csv and .md")
     return 0

@@ -23,7 +23,6 @@ the issue beyond "fast"; the table is the record.
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 import statistics
 import sys
@@ -43,8 +42,10 @@ DEFAULT_PREFIX = "travel-matrix"
 from benchmarks.measures import (  # noqa: E402
     count_arg,
     ctrl_c_writes_nothing,
+    dict_csv_text,
     output_options,
     provenance,
+    write_table_files,
 )
 from scenarios.geo import Location  # noqa: E402
 from scenarios.roads import RoadGraph  # noqa: E402
@@ -128,12 +129,7 @@ def write(
 ) -> None:
     """Write the CSV and the markdown table (``made``: the run's :func:`provenance`)."""
     out_dir = Path(getattr(args, "out_dir", RESULTS))
-    out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / f"{prefix}.csv"
-    with csv_path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     import scipy
 
     head = [
@@ -162,7 +158,13 @@ def write(
     cols = list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    (out_dir / f"{prefix}.md").write_text("\n".join(head + lines) + "\n")
+    write_table_files(
+        out_dir,
+        {
+            f"{prefix}.csv": dict_csv_text(list(rows[0]), rows),
+            f"{prefix}.md": "\n".join(head + lines) + "\n",
+        },
+    )
     print(f"wrote {csv_path} and {prefix}.md")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import time
@@ -804,24 +805,31 @@ def cap_counts(outcomes: Sequence[DayOutcome]) -> tuple[int, int] | None:
     return sum(r for r, _ in days), sum(c for _, c in days)
 
 
+def days_csv_text(outcomes: Sequence[DayOutcome]) -> str:
+    """The text of :func:`write_days_csv`'s file."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["policy", "seed", *CSV_METRICS, "decisions", "wall_s", *CAP_COLUMNS])
+    for out in outcomes:
+        caps = day_cap_counts(out)
+        writer.writerow(
+            [
+                out.policy,
+                out.seed,
+                *(out.metrics.get(k, "") for k in CSV_METRICS),
+                out.num_decisions,
+                round(out.wall_s, 3),
+                *(caps if caps is not None else ("", "")),
+            ]
+        )
+    return buffer.getvalue()
+
+
 def write_days_csv(path: Path, outcomes: Sequence[DayOutcome]) -> None:
     """One row per policy and day: the day's KPIs, its decisions and wall time (s, 3 decimals),
     and for a hindsight day its runs and searches and how many the safety cap stopped."""
     with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["policy", "seed", *CSV_METRICS, "decisions", "wall_s", *CAP_COLUMNS])
-        for out in outcomes:
-            caps = day_cap_counts(out)
-            writer.writerow(
-                [
-                    out.policy,
-                    out.seed,
-                    *(out.metrics.get(k, "") for k in CSV_METRICS),
-                    out.num_decisions,
-                    round(out.wall_s, 3),
-                    *(caps if caps is not None else ("", "")),
-                ]
-            )
+        fh.write(days_csv_text(outcomes))
 
 
 def report_json(summaries: dict[str, PolicySummary]) -> dict[str, Any]:
@@ -887,6 +895,7 @@ __all__ = [
     "PolicySummary",
     "cap_counts",
     "day_cap_counts",
+    "days_csv_text",
     "diff_text",
     "evaluate_policies",
     "model_twin_notes",

@@ -6,13 +6,19 @@ Fake timings only: nothing here is timed.
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import benchmarks.measures as measures_module
 from benchmarks.measures import (
     CONSTANT_RUNS,
     Measures,
@@ -20,8 +26,10 @@ from benchmarks.measures import (
     decide,
     repeats_arg,
     stolen_share,
+    write_table_files,
 )
 from simulation.stats import mean_ci
+from tests.conftest import REPO
 
 
 @pytest.mark.parametrize(
@@ -150,3 +158,137 @@ def test_cpu_times_is_none_without_a_readable_cpu_line(tmp_path: Path) -> None:
     odd = tmp_path / "stat"
     odd.write_text("intr 1 2 3\n")
     assert cpu_times(odd) is None
+
+
+#: the stored pair a run is about to replace
+OLD_PAIR = {"t.csv": "measure,value\r\nold,1\r\n", "t.md": "# old table\n"}
+
+
+@pytest.fixture
+def old_pair(tmp_path: Path) -> dict[str, str]:
+    """A folder holding an earlier run's ``t.csv`` and ``t.md`` (:data:`OLD_PAIR`)."""
+    for name, text in OLD_PAIR.items():
+        (tmp_path / name).write_bytes(text.encode("utf-8"))
+    return OLD_PAIR
+
+
+def _folder(path: Path) -> dict[str, str]:
+    """Every file of ``path`` (hidden ones too) -> its text."""
+    return {p.name: p.read_bytes().decode("utf-8") for p in sorted(path.iterdir())}
+
+
+def test_ctrl_c_while_a_table_is_written_leaves_the_old_pair(
+    tmp_path: Path, old_pair: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after the CSV's rows are made but before the markdown is: the new CSV stood
+    beside the old ``.md``; now neither file changes."""
+
+    def interrupted(_row: object) -> str:
+        raise KeyboardInterrupt
+
+    table = Measures()
+    table.record_runs("one replication", [1.0, 1.1, 0.9], "s", "<=", 2.0, "<= 2 s")
+    monkeypatch.setattr(measures_module, "_ci_text", interrupted)  # the markdown's cells
+    with pytest.raises(KeyboardInterrupt):
+        table.write(tmp_path, "t", "Title", "Preamble.")
+    assert _folder(tmp_path) == old_pair
+
+
+def test_a_writer_interrupted_between_the_two_files_leaves_the_old_pair(
+    tmp_path: Path, old_pair: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the second file is written: both old files stay as they were, and no
+    temporary file is left behind."""
+    opened: list[Path] = []
+    real_open = Path.open
+
+    def open_once(self: Path, *args: Any, **kwargs: Any) -> Any:
+        opened.append(self)
+        if len(opened) == 2:
+            raise KeyboardInterrupt
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_once)
+    with pytest.raises(KeyboardInterrupt):
+        write_table_files(tmp_path, {"t.csv": "measure,value\r\nnew,2\r\n", "t.md": "# new\n"})
+    monkeypatch.undo()
+    assert len(opened) == 2 and all(p.parent == tmp_path for p in opened)
+    assert _folder(tmp_path) == old_pair
+
+
+def test_a_table_written_replaces_both_files_as_given(
+    tmp_path: Path, old_pair: dict[str, str]
+) -> None:
+    """Both files replaced, their texts byte for byte (a CSV keeps its ``\\r\\n``), nothing
+    else left in the folder; a name that is a path is refused before anything is written."""
+    new = {"t.csv": "measure,value\r\nnew,2\r\n", "t.md": "# new — table\n"}
+    paths = write_table_files(tmp_path, new)
+    assert paths == [tmp_path / "t.csv", tmp_path / "t.md"]
+    assert _folder(tmp_path) == new
+    with pytest.raises(ValueError, match="not a path"):
+        write_table_files(tmp_path, {"u.csv": "", "sub/u.md": ""})
+    assert _folder(tmp_path) == new
+    deeper = tmp_path / "new" / "folder"
+    write_table_files(deeper, {"x.md": "x\n"})  # the folder is made
+    assert _folder(deeper) == {"x.md": "x\n"}
+
+
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt in this process (as in a script run from a shell)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
+def test_ctrl_c_while_the_files_are_renamed_waits_until_both_are(
+    tmp_path: Path, old_pair: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C that comes as the first file is renamed into place is held back until the
+    second one is: the interrupt still ends the run, with the new pair in place."""
+    real_replace = os.replace
+    renamed: list[str] = []
+
+    def replace_and_interrupt(source: Path, target: Path) -> None:
+        if not renamed:
+            os.kill(os.getpid(), signal.SIGINT)
+        real_replace(source, target)
+        renamed.append(Path(target).name)
+
+    monkeypatch.setattr(measures_module.os, "replace", replace_and_interrupt)
+    new = {"t.csv": "measure,value\r\nnew,2\r\n", "t.md": "# new\n"}
+    with pytest.raises(KeyboardInterrupt):
+        write_table_files(tmp_path, new)
+    monkeypatch.undo()
+    assert renamed == ["t.csv", "t.md"]
+    assert _folder(tmp_path) == new
+
+
+#: the files the benchmark scripts open for writing that are not result tables
+NOT_TABLES = {
+    ("allocation_pyomo_jobs.py", "write_text"),  # a probe script in a temporary folder
+    ("load.py", "open"),  # the service's log file
+    ("run_all.py", "open"),  # the CPU lock file, opened to append nothing
+}
+
+
+def test_every_benchmark_writes_its_tables_through_the_shared_writer() -> None:
+    """No script writes a result file itself (``write_text``, ``open("w")``, ``"a"``): each
+    table goes through :func:`write_table_files`, all its files or none."""
+    found: set[tuple[str, str]] = set()
+    for script in sorted((REPO / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            mode = node.args[0] if node.args else None
+            writes = node.func.attr in ("write_text", "write_bytes") or (
+                node.func.attr == "open"
+                and isinstance(mode, ast.Constant)
+                and str(mode.value)[:1] in "wax"
+            )
+            if writes and script.name != "measures.py":
+                found.add((script.name, node.func.attr))
+    assert found == NOT_TABLES
