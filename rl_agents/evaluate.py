@@ -253,14 +253,17 @@ def check_policy_name(name: str, field: str, *, online: bool = False) -> None:
     ``hindsight``, the offline reference, e.g. for a hindsight warm start).
 
     ``plan`` replays a given plan; evaluated days have none, so every order went unserved.
+    An unknown name gets the twin's reason (``simulation.policies.unknown_policy``).
     """
+    from simulation.policies import unknown_policy
+
     if name == "plan":
         raise InputError(
             field, "policy 'plan' needs a plan; the evaluated days are played without one"
         )
     names = [p for p in evaluation_policies() if not (online and p == HINDSIGHT)]
     if name not in names:
-        raise InputError(field, f"unknown policy {name!r}; choose from {', '.join(names)}")
+        raise InputError(field, unknown_policy(name, names))
 
 
 def model_twin_notes(scenario: Scenario, specs: Sequence[str]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,10 @@ import pytest
 
 from rl_agents.evaluate import (
     DayOutcome,
+    check_policy_name,
     diff_text,
     evaluate_policies,
+    evaluation_policies,
     report_json,
     run_days,
     summarise,
@@ -248,6 +250,33 @@ def test_an_unknown_policy_lists_the_ones_evaluation_takes(tiny: Scenario) -> No
         run_days(tiny, ["hindsigt"], [1])
     choices = err.value.reason.partition("choose from ")[2].split(", ")
     assert "hindsight" in choices and "plan" not in choices and "slots" in choices
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_an_unknown_policy_gets_the_twins_reason_under_its_own_field(
+    online: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The RL check built its own "unknown policy" text beside the twin's
+    (``simulation.policies.unknown_policy``): one reason, still under the caller's field and
+    without ``hindsight`` where only online policies are taken."""
+    import simulation.policies
+
+    given: list[tuple[str, list[str]]] = []
+
+    def reason(name: str, names: Iterable[str]) -> str:
+        given.append((name, list(names)))
+        return "the shared reason"
+
+    monkeypatch.setattr(simulation.policies, "unknown_policy", reason)
+    with pytest.raises(InputError) as err:
+        check_policy_name("hindsigt", "warm_start_policies.0", online=online)
+    assert (err.value.field, err.value.reason) == ("warm_start_policies.0", "the shared reason")
+    [(name, names)] = given
+    takes = evaluation_policies()
+    assert name == "hindsigt" and names == [p for p in takes if not online or p != "hindsight"]
+    with pytest.raises(InputError) as err:  # its special case keeps its own reason
+        check_policy_name("plan", "policies")
+    assert "needs a plan" in err.value.reason and len(given) == 1
 
 
 def test_the_plan_policy_is_refused_not_played_with_every_order_unserved(tiny: Scenario) -> None:
