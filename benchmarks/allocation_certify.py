@@ -51,7 +51,7 @@ from benchmarks.allocation import (  # noqa: E402
     seed_list,
     write_known,
 )
-from benchmarks.measures import seconds_arg  # noqa: E402
+from benchmarks.measures import progress_bar, seconds_arg  # noqa: E402
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
 from solvers.allocation.enumerate import near_columns  # noqa: E402
 from solvers.allocation.highs_model import dual_bound, reduced_costs, run_highs  # noqa: E402
@@ -228,17 +228,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.known is not None and not args.known.parent.is_dir():  # found after hours of proofs
         ap.error(f"argument --known: no such folder: {args.known.parent}")
     answers = recorded_answers(ap, args.runs, args.seeds)
-    for seed in args.seeds:
-        if args.long_solve is not None:
-            found = long_solve(seed, answers[seed].cost, args.long_solve)
-            how = f"a {args.long_solve:g} s one-thread batch solve"
-        else:
-            found = certify(seed, answers[seed].cost, args.seconds, args.listing_seconds)
-            how = "a reduced-cost proof (allocation_certify.py)"
-        print(found.text, flush=True)
-        if args.known is not None:
-            when = time.strftime("%Y-%m-%d", time.gmtime())
-            update_known(args.known, seed, found, f"{how}, {when}")
+    # a bar on stderr naming the seed at work, drawn between the seeds (not during a solve
+    # on the clock)
+    with progress_bar(timed=True) as bar:
+        task = bar.add_task(f"seed {args.seeds[0]}", total=len(args.seeds))
+        for i, seed in enumerate(args.seeds):
+            bar.update(task, completed=i, description=f"seed {seed}", refresh=True)
+            if args.long_solve is not None:
+                found = long_solve(seed, answers[seed].cost, args.long_solve)
+                how = f"a {args.long_solve:g} s one-thread batch solve"
+            else:
+                found = certify(seed, answers[seed].cost, args.seconds, args.listing_seconds)
+                how = "a reduced-cost proof (allocation_certify.py)"
+            print(found.text, flush=True)
+            if args.known is not None:
+                when = time.strftime("%Y-%m-%d", time.gmtime())
+                update_known(args.known, seed, found, f"{how}, {when}")
+        bar.update(task, completed=len(args.seeds), description="seeds", refresh=True)
     return 0
 
 

@@ -345,15 +345,21 @@ def _cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 RESULTS_PATHSPEC = ":(exclude)benchmarks/results"
 
 
-def progress_bar(console: Console | None = None) -> Progress:
+def progress_bar(console: Console | None = None, *, timed: bool = False) -> Progress:
     """A rich progress bar of the scripts' long work: what, a bar, done of total, time spent
-    (on ``console``, else stderr)."""
+    (on ``console``, else stderr).
+
+    ``timed``: the work is a timing, so no thread redraws the bar while it runs; it is drawn
+    when told (``update(..., refresh=True)``, between measurements). Where stderr is not a
+    terminal the bar is drawn once, as it ends, whichever way.
+    """
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console if console is not None else Console(stderr=True),
+        auto_refresh=not timed,
     )
 
 

@@ -46,6 +46,7 @@ from benchmarks.measures import (  # noqa: E402
     add_repeats_option,
     count_arg,
     ctrl_c_writes_nothing,
+    progress_bar,
 )
 from rl_agents.env import DynamicDispatchEnv  # noqa: E402
 from rl_agents.scenario import standard_scenario  # noqa: E402
@@ -162,9 +163,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     scenario = standard_scenario()
     world = compile_world(scenario)
-    if not args.latency_only:
-        env_figures(world, args.days, table, args.repeats)
-    decision_latencies(world, args.model, args.latency_days, table, args.repeats)
+    # a bar on stderr over the timed runs, drawn between them (none drawn while one is timed)
+    runs = (0 if args.latency_only else args.repeats + 2) + args.repeats + 3
+    with progress_bar(timed=True) as bar:
+        task = bar.add_task("timed runs", total=runs)
+
+        def done() -> None:
+            bar.update(task, advance=1, refresh=True)
+
+        if not args.latency_only:
+            env_figures(world, args.days, table, args.repeats, done=done)
+        decision_latencies(world, args.model, args.latency_days, table, args.repeats, done=done)
     command = "flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_speed.py"
     if given:
         command += " " + " ".join(given)
@@ -178,10 +187,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     _ = rl_agents
 
 
-def env_figures(world: Any, num_days: int, table: Measures, repeats: int = 1) -> None:
+def _nothing() -> None:
+    """No progress to show."""
+
+
+def env_figures(
+    world: Any,
+    num_days: int,
+    table: Measures,
+    repeats: int = 1,
+    *,
+    done: Callable[[], None] = _nothing,
+) -> None:
     """Environment steps per second and the per-step split, into ``table``.
 
-    The random-action step rate (target >= 2,000) over ``repeats`` runs of the same days.
+    The random-action step rate (target >= 2,000) over ``repeats`` runs of the same days;
+    ``done()`` after each of the ``repeats + 2`` timed runs.
     """
     record: Callable[..., None] = table.record
     env = DynamicDispatchEnv(world)
@@ -191,6 +212,7 @@ def env_figures(world: Any, num_days: int, table: Measures, repeats: int = 1) ->
     for _ in range(repeats):
         steps, secs = env_speed(env, days, "random")
         rates.append(steps / secs)
+        done()
     table.record_runs(
         f"env steps/s, random valid actions ({num_days} days, {steps} steps)",
         rates,
@@ -200,8 +222,10 @@ def env_figures(world: Any, num_days: int, table: Measures, repeats: int = 1) ->
         ">= 2000",
     )
     steps0, secs0 = env_speed(env, days, "first")
+    done()
     record("env steps/s, cheapest slot every time", steps0 / secs0, "steps/s")
     split = step_split(env, days[: max(1, num_days // 2)])
+    done()
     labels = {
         "twin": "twin (run to the next decision)",
         "apply": "carrying out the action (insertion + re-sequencing the route)",
@@ -215,18 +239,28 @@ def env_figures(world: Any, num_days: int, table: Measures, repeats: int = 1) ->
 
 
 def decision_latencies(
-    world: Any, model: str, num_days: int, table: Measures, repeats: int = 1
+    world: Any,
+    model: str,
+    num_days: int,
+    table: Measures,
+    repeats: int = 1,
+    *,
+    done: Callable[[], None] = _nothing,
 ) -> None:
     """Decision latency p50/p99 of the model (guarded and plain) and two heuristics.
 
     The guarded model's (target <= 2 ms) over ``repeats`` runs of the same days; the others,
-    reference figures without a target, over one.
+    reference figures without a target, over one; ``done()`` after each of those
+    ``repeats + 3`` runs.
     """
     held_out = list(range(1, num_days + 1))
     latencies(world, f"model:{model}", [held_out[0]])  # warm up
     for spec in (f"model:{model}", f"model-plain:{model}", "slots", "insertion"):
         is_model = spec.startswith("model:")
-        runs = [latencies(world, spec, held_out) for _ in range(repeats if is_model else 1)]
+        runs = []
+        for _ in range(repeats if is_model else 1):
+            runs.append(latencies(world, spec, held_out))
+            done()
         for q, what in ((50, f" ({runs[-1].size} order decisions)"), (99, "")):
             ms = [float(np.percentile(lat, q)) / 1000.0 for lat in runs]
             measure = f"decision latency p{q}, {spec}{what}"

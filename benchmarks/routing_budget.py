@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.measures import (  # noqa: E402
     ctrl_c_writes_nothing,
     dict_csv_text,
+    progress_bar,
     provenance,
     seed_arg,
     write_table_files,
@@ -228,26 +229,31 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     made = provenance()  # when, which code, which machine: as the run starts
     rows: list[dict[str, str]] = []
-    for n in args.orders:
-        for seed in args.seed:
-            scenario = city(
-                n,
-                seed,
-                couriers_per_1000=args.couriers_per_1000,
-                generator_version=args.generator_version,
-            )
-            for engine in args.engines:
-                for budget in args.budgets:
-                    for run in range(1, args.repeat + 1):
-                        row = measure(scenario, engine, budget, seed, run)
-                        rows.append(row)
-                        print(
-                            f"{n} orders, seed {seed}, {engine} @ {budget:g} s (run {run}): "
-                            f"wall {row['wall_s']} s ({row['over_s']}), CPU {row['cpu_s']} s, "
-                            f"served {row['served']}, {row['plan_engine']}",
-                            file=sys.stderr,
-                            flush=True,
-                        )
+    solves = len(args.orders) * len(args.seed) * len(args.engines) * len(args.budgets)
+    # a bar on stderr, drawn between the solves (none drawn while one is timed)
+    with progress_bar(timed=True) as bar:
+        task = bar.add_task("solves", total=solves * args.repeat)
+        for n in args.orders:
+            for seed in args.seed:
+                scenario = city(
+                    n,
+                    seed,
+                    couriers_per_1000=args.couriers_per_1000,
+                    generator_version=args.generator_version,
+                )
+                for engine in args.engines:
+                    for budget in args.budgets:
+                        for run in range(1, args.repeat + 1):
+                            row = measure(scenario, engine, budget, seed, run)
+                            rows.append(row)
+                            print(
+                                f"{n} orders, seed {seed}, {engine} @ {budget:g} s (run {run}): "
+                                f"wall {row['wall_s']} s ({row['over_s']}), CPU {row['cpu_s']} s, "
+                                f"served {row['served']}, {row['plan_engine']}",
+                                file=sys.stderr,
+                                flush=True,
+                            )
+                            bar.update(task, advance=1, refresh=True)
     base = Path(args.out_dir) / args.out_prefix
     cols = [c for c in rows[0] if c != "note"]
     lines = [

@@ -37,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,6 +52,7 @@ from benchmarks.measures import (  # noqa: E402
     count_arg,
     count_at_most,
     ctrl_c_writes_nothing,
+    progress_bar,
     seed_arg,
 )
 from scenarios.generate import MAX_ORDERS, CityParams, generate_city  # noqa: E402
@@ -180,6 +181,43 @@ def main(argv: Sequence[str] | None = None) -> None:
     given = list(sys.argv[1:] if argv is None else argv)
 
     table = Measures()
+    # a bar on stderr, drawn between the measurements (none drawn while one is timed)
+    steps = [
+        "the day and its plan",
+        "one replication, plan replay",
+        "one replication, dynamic insertion",
+        f"{args.replications} replications, local pool",
+        f"policy hook, {args.orders}-order day",
+        "policy hook, 500-order day",
+        f"{args.short_runs} short runs",
+        *([] if args.skip_ray else [f"{args.short_runs} short runs, Ray"]),
+    ]
+    with progress_bar(timed=True) as bar:
+        task = bar.add_task(steps[0], total=len(steps))
+        coming = iter(steps[1:])
+
+        def next_step() -> None:
+            """The step done: the bar shows the next one."""
+            bar.update(task, advance=1, description=next(coming, "done"), refresh=True)
+
+        plan_source = measure(args, table, next_step)
+    table.write(
+        args.out,
+        "simulation-twin",
+        "Digital twin benchmark",
+        f"`generate_city(seed={args.seed}, num_orders={args.orders}, num_nodes={args.nodes}, "
+        f"num_couriers={args.couriers}, params=CityParams(generator_version=1))`, the day's "
+        "own orders (Poisson arrivals off). "
+        f"Plan replayed: {plan_source}. "
+        "Command: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/simulation.py"
+        + "".join(f" {a}" for a in given)
+        + "`.",
+    )
+
+
+def measure(args: argparse.Namespace, table: Measures, next_step: Callable[[], None]) -> str:
+    """Take every measurement into ``table`` (``next_step()`` after each step); what the
+    replayed plan is."""
     record = table.record
 
     scenario = city(args.seed, args.orders, args.nodes, args.couriers)
@@ -197,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         record("build the plan (deterministic twin day, insertion)", built, "s")
     stops = sum(len(r.stops) for r in plan.routes)
     record("plan stops", stops, "")
+    next_step()
 
     # 2. one replication of the plan (one run per replication seed)
     sim = DispatchSimulator(world, plan=plan)
@@ -210,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     record("events per replication", statistics.mean(events), "")
     record("events per second, plan replay", sum(events) / sum(walls), "events/s")
     record("on-time rate in that replication", result.metrics["on_time_rate"], "")
+    next_step()
 
     # 3. one replication with dynamic cheapest insertion (the same day every run)
     dyn = DispatchSimulator(world)
@@ -223,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "one replication, dynamic cheapest insertion", dwalls, "s", "<=", 2.0, "<= 2 s"
     )
     record("events per second, dynamic insertion", devents / sum(dwalls), "events/s")
+    next_step()
 
     # 4. 30 replications on the local pool (a new pool every run: start-up included)
     cases = {"day": Case(scenario, plan)}
@@ -247,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sum(o.num_events for o in outs) / sum(o.wall_s for o in outs),
         "events/s",
     )
+    next_step()
 
     # 5. policy hook with random valid actions (the same day every run)
     for label, scen in (
@@ -266,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             2000.0,
             ">= 2000",
         )
+        next_step()
 
     # 6. executors: 100 short runs
     small = city(args.seed + 1, 100, 3, 8)
@@ -288,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         (local_wall - work / args.workers) / args.short_runs * 1000,
         "ms/run",
     )
+    next_step()
     if not args.skip_ray:
         with local_ray(args.workers) as startup_s:
             record("Ray start-up (local instance)", startup_s, "s")
@@ -304,19 +348,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             (ray_wall - work / args.workers) / args.short_runs * 1000,
             "ms/run",
         )
+        next_step()
 
-    table.write(
-        args.out,
-        "simulation-twin",
-        "Digital twin benchmark",
-        f"`generate_city(seed={args.seed}, num_orders={args.orders}, num_nodes={args.nodes}, "
-        f"num_couriers={args.couriers}, params=CityParams(generator_version=1))`, the day's "
-        "own orders (Poisson arrivals off). "
-        f"Plan replayed: {plan_source}. "
-        "Command: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/simulation.py"
-        + "".join(f" {a}" for a in given)
-        + "`.",
-    )
+    return plan_source
 
 
 if __name__ == "__main__":
