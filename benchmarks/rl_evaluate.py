@@ -3,10 +3,12 @@
 Run (long: the re-optimising policies and the hindsight solves; under the shared lock
 ``flock -s /tmp/dispatchlab-cpu.lock``, enough because no timing is reported from it)::
 
-    .venv/bin/python benchmarks/rl_evaluate.py --hindsight-seeds 1..15
+    .venv/bin/python benchmarks/run_all.py --only rl-evaluate
 
-(the committed table's reference days; without ``--hindsight-seeds`` the reference plays every
-day, ~2.7 min a day where the cache has none: hours). Every policy runs on the same held-out
+(the committed table's run: ``run_all.py --list --only rl-evaluate`` prints its command, the
+table's policies on day seeds 1..100, the reference on days 1..15 only, one worker; without
+``--hindsight-seeds`` the reference plays every day, ~2.7 min a day where the cache has none:
+hours). Every policy runs on the same held-out
 day seeds (default 1..100; training uses seeds from
 1,000,000 up): nearest idle courier (``greedy``), cheapest insertion over the 8 nearest
 couriers (``insertion``) and over all (``insertion:12``), cheapest insertion over the agent's

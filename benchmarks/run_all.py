@@ -38,6 +38,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,72 @@ class Step:
         if out_dir is not None:
             extra += [OUT_OPTION[self.script], str(out_dir)]  # KeyError: see out_dir_refusals
         return [sys.executable, str(REPO / "benchmarks" / self.script), *self.args, *extra]
+
+    def tables(self) -> list[str]:
+        """The names of the tables this step writes (``NAME.md`` and its CSV)."""
+        args = list(self.args)
+        for option in ("--out-prefix", "--name"):
+            if option in args:
+                return [args[args.index(option) + 1]]
+        if self.script == "allocation.py":
+            parts = (
+                args[args.index("--only") + 1].split(",")
+                if "--only" in args
+                else [p for p in ALLOCATION_TABLES if p not in ALLOCATION_OPT_IN]
+            )
+            return [ALLOCATION_TABLES[p] for p in parts]
+        return [DEFAULT_TABLE[self.script]]
+
+
+#: the table a script writes when its command names none (``--out-prefix``, ``--name``)
+DEFAULT_TABLE: dict[str, str] = {
+    "travel_matrix.py": "travel-matrix",
+    "generate_city.py": "generate-city",
+    "routing_budget.py": "routing-budget",
+    "allocation_pyomo_limits.py": "allocation-pyomo-limits",
+    "allocation_small.py": "allocation-small",
+    "simulation.py": "simulation-twin",
+    "simulation_policies.py": "simulation-policies",
+    "rl_speed.py": "rl-speed",
+    "rl_evaluate.py": "rl-evaluation",
+    "load.py": "load-latency",
+}
+
+#: allocation.py's ``--only`` parts, in the order they run, and the table each writes
+ALLOCATION_TABLES: dict[str, str] = {
+    "literature": "allocation-literature",
+    "city": "allocation-city",
+    "reference": "allocation-reference",
+    "scaling": "allocation-scaling",
+    "city-seeds": "allocation-city-seeds",
+    "online": "allocation-online",
+    "crowded": "allocation-online-crowded",
+    "time-limits": "allocation-time-limits",
+}
+#: the parts a plain ``allocation.py`` leaves out (each is a variant step)
+ALLOCATION_OPT_IN = ("city-seeds", "time-limits")
+
+#: the tables under benchmarks/results that no step re-makes, kept as they were run: why
+ONE_OFF_TABLES: dict[str, str] = {
+    "allocation-certify": "proofs of a few seeds, hours each (allocation_certify.py)",
+    "allocation-http-job-2026-12-06": "a dated record of HTTP jobs",
+    "allocation-pyomo-jobs": "two checkouts of the code compared (--code NAME=PATH)",
+    "allocation-time-limits-before": "the code before a change, kept for comparison",
+    "load-latency-2workers-pinned": "a variant (--cpu-affinity) kept for comparison",
+    "load-latency-2workers-runs": "repeated runs of a variant step, kept for comparison",
+    "load-latency-httpx-client": "a variant (--client httpx) kept for comparison",
+    "rl-retrain-2026-12-06": "a dated record of a retraining",
+    "routing-breaks-fuzz-before": "the code before a change, kept for comparison",
+    "routing-breaks-fuzz-pyvrp": "a variant (one engine) kept for comparison",
+    "routing-budget-greedy-200": "a variant (greedy, 200 orders) kept for comparison",
+    "routing-cvrplib_x-10s-anchor": "an earlier run, kept for comparison",
+    "routing-cvrplib_x-10s-contended": "a run on a contended machine, kept for comparison",
+    "routing-cvrplib_x-10s-run1": "an earlier run, kept for comparison",
+    "routing-cvrplib_x-greedy": "a variant (greedy) kept for comparison",
+    "routing-homberger400-20s-run1": "an earlier run, kept for comparison",
+    "routing-solomon-5s-ortools": "a variant (OR-Tools alone) kept for comparison",
+    "routing-solomon-5s-run1": "an earlier run, kept for comparison",
+}
 
 
 #: each script's option naming the folder its tables go to (default benchmarks/results)
@@ -117,7 +184,11 @@ def _routing_city(orders: str, budget: str) -> Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("travel-matrix", "travel_matrix.py", ("--repeats", "3")),
+    Step(
+        "travel-matrix",
+        "travel_matrix.py",
+        ("--repeats", "3", "--grids", "50", "100", "--sizes", "100", "1000", "5000"),
+    ),
     Step("generate-city", "generate_city.py", ("--repeats", "3", "--seed", "1")),
     _routing("solomon", "5", "pyvrp"),
     _routing("homberger200", "10"),
@@ -130,7 +201,18 @@ STEPS: tuple[Step, ...] = (
     Step(
         "routing-budget",
         "routing_budget.py",
-        ("--orders", "600,1500,2400", "--budgets", "0.3,1,3,10", "--engines", "pyvrp,ortools"),
+        (
+            "--orders",
+            "600,1500,2400",
+            "--budgets",
+            "0.3,1,3,10",
+            "--engines",
+            "pyvrp,ortools",
+            "--seed",
+            "1",
+            "--out-prefix",
+            "routing-budget",
+        ),
     ),
     Step(
         "routing-breaks-fuzz",
@@ -154,7 +236,25 @@ STEPS: tuple[Step, ...] = (
     Step("simulation", "simulation.py"),
     Step("simulation-policies", "simulation_policies.py", ("--workers", "2")),
     Step("rl-speed", "rl_speed.py"),
-    Step("rl-evaluate", "rl_evaluate.py", ("--hindsight-seeds", "1..15")),  # as the table
+    Step(  # the table's own command (the script's defaults play other policies, 2 workers)
+        "rl-evaluate",
+        "rl_evaluate.py",
+        (
+            "--policies",
+            "greedy,insertion,insertion:12,slots,slots-tc,slots-drop,euro-greedy:5,euro-lazy:5,"
+            "model-plain:standard,model:standard,hindsight",
+            "--seeds",
+            "1..100",
+            "--hindsight-seeds",
+            "1..15",
+            "--workers",
+            "1",
+            "--hindsight-iterations",
+            "4500,900",
+            "--hindsight-search-iterations",
+            "1500",
+        ),
+    ),
     Step("load", "load.py"),
 )
 
@@ -291,10 +391,39 @@ def _run(step: Step, bench_dir: Path, out_dir: Path | None = None) -> int:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def steps_text() -> str:
+    """The steps by name (a plain run's, then the variants') and the tables no step re-makes,
+    for ``--help``."""
+
+    def names(title: str, items: list[str]) -> str:
+        listed = textwrap.fill(
+            ", ".join(items),
+            width=88,
+            initial_indent="  ",
+            subsequent_indent="  ",
+            break_on_hyphens=False,  # a step's name on one line
+        )
+        return f"{title}:\n{listed}\n"
+
+    return "\n".join(
+        [
+            names("steps of a plain run", [s.name for s in STEPS]),
+            names("variant steps (--extras, or named in --only)", [s.name for s in EXTRAS]),
+            names(
+                "tables in benchmarks/results no step re-makes (kept as they were run)",
+                sorted(ONE_OFF_TABLES),
+            ),
+            "--list shows each step's command (with --out-dir: as such a run runs it).",
+        ]
+    )
+
+
 def main() -> int:
     """Run the selected steps; exit code 1 if any failed, 2 on bad arguments."""
     ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__,
+        epilog=steps_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--only", default="", help="comma list of step names (default all)")
     ap.add_argument("--skip", default="", help="comma list of step names to leave out")

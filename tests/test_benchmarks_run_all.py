@@ -205,3 +205,75 @@ def test_out_dir_run_passes_the_folder_and_reuses_the_hindsight_days(
     cache = run_all.HINDSIGHT_CACHE
     stored = REPO / "benchmarks" / "results" / cache
     assert (out / cache).read_bytes() == stored.read_bytes()
+
+
+def _table_command(name: str) -> list[str] | None:
+    """The words of the run's command in ``NAME.md`` from ``benchmarks/...py`` on (None when
+    the table names none; a re-rendered table's note, ``> ...``, is not its run)."""
+    table = (REPO / "benchmarks" / "results" / f"{name}.md").read_text(encoding="utf-8")
+    for line in table.splitlines():
+        if not line.startswith(">") and "python benchmarks/" in line:
+            start = line.index("python benchmarks/") + len("python ")
+            return line[start : line.index("`", start)].split()
+    return None
+
+
+def test_every_table_is_remade_by_a_step_running_its_command_or_kept_as_run(
+    run_all: ModuleType,
+) -> None:
+    """Each table under benchmarks/results is either a step's, whose command is the one the
+    table gives (the travel-matrix, routing-budget and rl-evaluate steps left out options the
+    tables name: the RL step played other policies on 2 workers), or named in
+    ``ONE_OFF_TABLES`` as kept the way it was run; no name of either is stale."""
+    stored = {p.stem for p in (REPO / "benchmarks" / "results").glob("*.md")}
+    steps = run_all.STEPS + run_all.EXTRAS
+    made = [(step, name) for step in steps for name in step.tables()]
+    names = [name for _, name in made]
+    assert len(names) == len(set(names)), "two steps write one table"
+    assert set(names) | set(run_all.ONE_OFF_TABLES) == stored
+    assert not set(names) & set(run_all.ONE_OFF_TABLES)
+    for step, name in made:
+        run = _table_command(name)
+        mine = [f"benchmarks/{step.script}", *step.args]
+        if step.script != "allocation.py":
+            assert run == mine, name
+            continue
+        if run is None:  # the older allocation tables give their part in the text
+            continue
+        part = next(p for p, t in run_all.ALLOCATION_TABLES.items() if t == name)
+        at = run.index("--only")
+        assert part in run[at + 1].split(","), name
+        if "--only" in mine:
+            mine[mine.index("--only") : mine.index("--only") + 2] = []
+        assert run[:at] + run[at + 2 :] == mine, name
+
+
+def test_the_allocation_parts_are_the_scripts(run_all: ModuleType) -> None:
+    """``ALLOCATION_TABLES`` has allocation.py's ``--only`` parts in their order, and the
+    parts a plain run leaves out are the variant steps'."""
+    with benchmark_script("allocation.py", "run_all_allocation_parts") as allocation:
+        assert tuple(run_all.ALLOCATION_TABLES) == allocation.TABLES
+        left_out = set(allocation.TABLES) - set(allocation.DEFAULT_TABLES)
+    assert left_out == set(run_all.ALLOCATION_OPT_IN)
+    variants = [s.tables() for s in run_all.EXTRAS if s.script == "allocation.py"]
+    assert sorted(t for ts in variants for t in ts) == sorted(
+        run_all.ALLOCATION_TABLES[p] for p in run_all.ALLOCATION_OPT_IN
+    )
+
+
+def test_help_names_every_step_and_every_table_kept_as_run(
+    run_all: ModuleType, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--help`` named a few steps in its examples; now it lists them all, the variants
+    apart, and the tables no step re-makes."""
+    monkeypatch.setattr("sys.argv", ["run_all.py", "--help"])
+    with pytest.raises(SystemExit) as done:
+        run_all.main()
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    plain, _, rest = text.partition("steps of a plain run:")[2].partition("variant steps")
+    variants, _, kept = rest.partition("tables in benchmarks/results")
+    listed = [w.strip(", \n") for w in plain.split()]
+    assert listed == [s.name for s in run_all.STEPS]
+    assert all(s.name in variants.split(", ") or f" {s.name}" in variants for s in run_all.EXTRAS)
+    assert all(name in kept for name in run_all.ONE_OFF_TABLES)
