@@ -206,11 +206,18 @@ def ctrl_c_writes_nothing(main: Callable[P, R]) -> Callable[P, R | int]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R | int:
         try:
             return main(*args, **kwargs)
+        except WrittenThenInterrupted as done:
+            print(f"interrupted: {done}", file=sys.stderr)
+            return 130
         except KeyboardInterrupt:
             print("interrupted: no table written", file=sys.stderr)
             return 130
 
     return run
+
+
+class WrittenThenInterrupted(KeyboardInterrupt):
+    """Ctrl-C held back while a table's files were renamed into place: they are written."""
 
 
 #: The signals held back while a table's files are renamed into place (Ctrl-C, kill)
@@ -250,7 +257,8 @@ def write_table_files(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
 
     Each text goes to a temporary name in ``out_dir`` first; only when every one is complete
     are they renamed over the old files, with Ctrl-C and SIGTERM held back meanwhile (acted
-    on once all are in place). An interruption or error before that removes the temporary
+    on once all are in place; Ctrl-C then raises :class:`WrittenThenInterrupted`, which says
+    so). An interruption or error before that removes the temporary
     files and leaves the old files as they were (never a new CSV beside an old ``.md``, nor a
     half-written file). The texts are written as given (UTF-8, line ends untranslated: a CSV
     keeps its ``\\r\\n``).
@@ -268,11 +276,18 @@ def write_table_files(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
             pending.append((temporary, final))
             with temporary.open("x", encoding="utf-8", newline="") as fh:
                 fh.write(text)
-        with _signals_held():
-            while pending:
-                temporary, final = pending[0]
-                os.replace(temporary, final)
-                pending.pop(0)
+        try:
+            with _signals_held():
+                while pending:
+                    temporary, final = pending[0]
+                    os.replace(temporary, final)
+                    pending.pop(0)
+        except KeyboardInterrupt:
+            if pending:
+                raise
+            # held back until every file was in place
+            names = ", ".join(files)
+            raise WrittenThenInterrupted(f"{names} in {out_dir} written first") from None
     finally:
         for temporary, _ in pending:
             temporary.unlink(missing_ok=True)

@@ -22,7 +22,9 @@ import benchmarks.measures as measures_module
 from benchmarks.measures import (
     CONSTANT_RUNS,
     Measures,
+    WrittenThenInterrupted,
     cpu_times,
+    ctrl_c_writes_nothing,
     decide,
     repeats_arg,
     stolen_share,
@@ -245,10 +247,14 @@ def ctrl_c_raises() -> Iterator[None]:
 
 @pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_while_the_files_are_renamed_waits_until_both_are(
-    tmp_path: Path, old_pair: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    old_pair: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A Ctrl-C that comes as the first file is renamed into place is held back until the
-    second one is: the interrupt still ends the run, with the new pair in place."""
+    second one is: the interrupt still ends the run, with the new pair in place, and a
+    script's ``main`` says the table was written (not "no table written")."""
     real_replace = os.replace
     renamed: list[str] = []
 
@@ -260,11 +266,20 @@ def test_ctrl_c_while_the_files_are_renamed_waits_until_both_are(
 
     monkeypatch.setattr(measures_module.os, "replace", replace_and_interrupt)
     new = {"t.csv": "measure,value\r\nnew,2\r\n", "t.md": "# new\n"}
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(WrittenThenInterrupted, match=r"t\.csv, t\.md in .* written first"):
         write_table_files(tmp_path, new)
-    monkeypatch.undo()
     assert renamed == ["t.csv", "t.md"]
     assert _folder(tmp_path) == new
+
+    @ctrl_c_writes_nothing
+    def main() -> int:
+        write_table_files(tmp_path, {"t.csv": "", "t.md": ""})
+        return 0
+
+    renamed.clear()
+    assert main() == 130
+    assert "written first" in capsys.readouterr().err
+    assert _folder(tmp_path) == {"t.csv": "", "t.md": ""}
 
 
 #: the files the benchmark scripts open for writing that are not result tables
