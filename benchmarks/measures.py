@@ -236,20 +236,20 @@ def _signals_held() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or None in before.values():
         yield
         return
-    caught: list[int] = []
+    caught: list[signal.Signals] = []
     for sig in HELD_SIGNALS:
-        signal.signal(sig, lambda signum, _frame: caught.append(signum))
+        signal.signal(sig, lambda signum, _frame: caught.append(signal.Signals(signum)))
     try:
         yield
     finally:
         for sig, handler in before.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]  # None: refused above
-        for signum in caught:
-            handler = before[signum]
+            signal.signal(sig, handler)
+        for sig in caught:
+            handler = before[sig]
             if callable(handler):
-                handler(signum, None)
+                handler(sig, None)
             elif handler == signal.SIG_DFL:
-                signal.raise_signal(signum)
+                signal.raise_signal(sig)
 
 
 def write_table_files(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
