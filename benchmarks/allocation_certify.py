@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 import solvers.allocation.batch as batch  # noqa: E402
 from benchmarks.allocation import (  # noqa: E402
     NOTHING_KNOWN,
+    FastAnswer,
     improved,
     literature_request,
     read_known,
@@ -51,7 +52,7 @@ from benchmarks.allocation import (  # noqa: E402
     seed_list,
     write_known,
 )
-from benchmarks.measures import progress_bar, seconds_arg  # noqa: E402
+from benchmarks.measures import WrittenThenInterrupted, progress_bar, seconds_arg  # noqa: E402
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
 from solvers.allocation.enumerate import near_columns  # noqa: E402
 from solvers.allocation.highs_model import dual_bound, reduced_costs, run_highs  # noqa: E402
@@ -230,6 +231,32 @@ def main(argv: list[str] | None = None) -> int:
     answers = recorded_answers(ap, args.runs, args.seeds)
     # a bar on stderr naming the seed at work, drawn between the seeds (not during a solve
     # on the clock)
+    done: list[int] = []  # the seeds whose line is printed
+    kept: list[int] = []  # ... and whose findings the --known file holds
+    try:
+        certify_seeds(args, answers, done, kept)
+    except KeyboardInterrupt:
+        # a seed's proof can run for hours: the ones finished stand (printed, and in --known)
+        left = [s for s in args.seeds if s not in done]
+        known = f"; {args.known} updated for: {_seeds(kept)}" if args.known is not None else ""
+        print(
+            f"interrupted: seeds finished: {_seeds(done)}{known}; not finished: {_seeds(left)}",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+def _seeds(seeds: list[int]) -> str:
+    """``seeds`` comma-separated, or 'none'."""
+    return ", ".join(map(str, seeds)) or "none"
+
+
+def certify_seeds(
+    args: argparse.Namespace, answers: dict[int, FastAnswer], done: list[int], kept: list[int]
+) -> None:
+    """Prove (or long-solve) each seed of ``args`` and print its line (then in ``done``), and
+    update the ``--known`` file with it (then in ``kept``)."""
     with progress_bar(timed=True) as bar:
         task = bar.add_task(f"seed {args.seeds[0]}", total=len(args.seeds))
         for i, seed in enumerate(args.seeds):
@@ -241,11 +268,16 @@ def main(argv: list[str] | None = None) -> int:
                 found = certify(seed, answers[seed].cost, args.seconds, args.listing_seconds)
                 how = "a reduced-cost proof (allocation_certify.py)"
             print(found.text, flush=True)
+            done.append(seed)
             if args.known is not None:
                 when = time.strftime("%Y-%m-%d", time.gmtime())
-                update_known(args.known, seed, found, f"{how}, {when}")
+                try:
+                    update_known(args.known, seed, found, f"{how}, {when}")
+                except WrittenThenInterrupted:  # Ctrl-C held back until the file was in place
+                    kept.append(seed)
+                    raise
+                kept.append(seed)
         bar.update(task, completed=len(args.seeds), description="seeds", refresh=True)
-    return 0
 
 
 def update_known(path: Path, seed: int, found: Finding, source: str) -> None:

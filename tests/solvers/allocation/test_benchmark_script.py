@@ -90,6 +90,38 @@ def test_the_certify_script_improves_the_known_bounds_only_where_it_is_better(
     assert 9 not in known  # nothing shown, nothing written
 
 
+def test_a_ctrl_c_in_the_certify_script_names_the_seeds_finished_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A proof runs for hours: Ctrl-C in the second seed's proof was a traceback; now one line
+    naming the seeds finished (the first, whose bounds the --known file holds), exit 130."""
+    with benchmark_script("allocation_certify.py", "allocation_certify_script") as module:
+        runs = tmp_path / "runs.csv"
+        runs.write_text("x")
+        known = tmp_path / "known.csv"
+        answer = type("Answer", (), {"cost": 120.0})()
+        monkeypatch.setattr(
+            module, "recorded_answers", lambda ap, path, seeds: dict.fromkeys(seeds, answer)
+        )
+
+        def certify(seed: int, *args: object) -> object:
+            if seed == 5:
+                raise KeyboardInterrupt
+            return module.Finding(f"seed {seed}: proved", 110.0, 120.0)
+
+        monkeypatch.setattr(module, "certify", certify)
+        code = module.main(["--seeds", "4,5,6", "--runs", str(runs), "--known", str(known)])
+        kept = module.read_known(known)
+    assert code == 130
+    captured = capsys.readouterr()
+    assert "seed 4: proved" in captured.out and "Traceback" not in captured.err
+    assert (
+        f"interrupted: seeds finished: 4; {known} updated for: 4; not finished: 5, 6"
+        in captured.err
+    )
+    assert set(kept) == {4} and kept[4].opt_at_least == 110.0
+
+
 def test_only_names_its_tables_in_help_and_refuses_an_unknown_one(
     bench: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
