@@ -266,6 +266,27 @@ def check_policy_name(name: str, field: str, *, online: bool = False) -> None:
         raise InputError(field, unknown_policy(name, names))
 
 
+def repeated_spec(specs: Sequence[str], baseline: str = BASELINE) -> tuple[int, str] | None:
+    """The first of ``specs`` that runs a policy an earlier one runs, or the ``baseline`` an
+    evaluation adds when it is not given (``nearest`` is ``greedy``), and why (None: none).
+
+    Either would play the same days twice: a duplicate row, and a Holm family one larger.
+    """
+    from simulation.policies import canonical_spec, repeated_policy
+
+    repeated = repeated_policy(specs)
+    if repeated is not None or baseline in [s.strip() for s in specs]:
+        return repeated
+    key = canonical_spec(baseline)
+    for i, spec in enumerate(specs):
+        if canonical_spec(spec) == key:
+            return i, (
+                f"{spec.strip()!r} runs the same policy as {baseline!r}, the baseline every "
+                f"evaluation plays ({key}): drop it"
+            )
+    return None
+
+
 def model_twin_notes(scenario: Scenario, specs: Sequence[str]) -> list[str]:
     """One line per model policy in ``specs`` trained on another twin than plays ``scenario``.
 
@@ -860,12 +881,11 @@ def evaluate_policies(
     if not seeds:
         raise InputError("seeds", "no seeds given")
     from rl_agents.scenario import check_dispatch_scenario
-    from simulation.policies import repeated_policy
 
     check_dispatch_scenario(scenario)  # no order or no courier: nothing to compare
 
     # a repeated day or policy would be counted twice: the CIs would look tighter than they are
-    repeated = repeated_policy(specs)  # also under another spelling (insertion, insertion:8)
+    repeated = repeated_spec(specs, baseline)  # also under another spelling (insertion:8)
     if repeated is not None:
         raise InputError(f"policies.{repeated[0]}", repeated[1])
     for i, value in enumerate(seeds):
@@ -902,6 +922,7 @@ __all__ = [
     "diff_text",
     "evaluate_policies",
     "model_twin_notes",
+    "repeated_spec",
     "report_json",
     "run_days",
     "summarise",

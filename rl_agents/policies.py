@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -371,16 +373,41 @@ def _model_plain(arg: str | None) -> Policy:
     return ModelPolicy(arg or "standard", guards=NO_GUARDS)
 
 
+def _greedy_spelling(arg: str | None) -> str:
+    no_argument("greedy", arg)
+    return "nearest"  # the same policy: NearestIdlePolicy()
+
+
+def _epoch_spelling(name: str) -> Callable[[str | None], str]:
+    def spelling(arg: str | None) -> str:
+        return f"{name}:{_minutes(name, arg, 5) / 60:g}"  # the seconds it runs, as minutes
+
+    return spelling
+
+
+def _model_spelling(name: str) -> Callable[[str | None], str]:
+    def spelling(arg: str | None) -> str:
+        from rl_agents.model_io import shipped_model_path
+
+        # the file load_model reads ('standard', or nothing, the shipped one), named
+        # 'standard' when it is the shipped one (no install path in an error message)
+        shipped = os.path.realpath(shipped_model_path())
+        path = shipped if arg in (None, "standard") else os.path.realpath(Path(str(arg)))
+        return f"{name}:{'standard' if path == shipped else path}"
+
+    return spelling
+
+
 def register_policies() -> None:
     """Register the greedy, EURO-style, slot and model policies by name."""
-    register_policy("greedy", _greedy)
-    register_policy("euro-greedy", _euro_greedy)
-    register_policy("euro-lazy", _euro_lazy)
+    register_policy("greedy", _greedy, spelling=_greedy_spelling)
+    register_policy("euro-greedy", _euro_greedy, spelling=_epoch_spelling("euro-greedy"))
+    register_policy("euro-lazy", _euro_lazy, spelling=_epoch_spelling("euro-lazy"))
     register_policy("slots", _slots)
     register_policy("slots-tc", _slots_tc)
     register_policy("slots-drop", _slots_drop)
-    register_policy("model", _model)
-    register_policy("model-plain", _model_plain)
+    register_policy("model", _model, spelling=_model_spelling("model"))
+    register_policy("model-plain", _model_plain, spelling=_model_spelling("model-plain"))
 
 
 __all__ = [

@@ -54,13 +54,10 @@ def _hindsight_default_s() -> float:
 def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
     """Validate every policy spec (422 naming it); model names become file paths."""
     import rl_agents  # noqa: F401  (registers the RL policies)
-    from rl_agents.evaluate import check_policy_name
-    from simulation.policies import empty_argument, make_policy, repeated_policy
+    from rl_agents.evaluate import check_policy_name, repeated_spec
+    from simulation.policies import empty_argument, make_policy
 
     out: list[str] = []
-    repeated = repeated_policy(body.policies)  # " greedy" and "greedy", insertion:8 and insertion
-    if repeated is not None:  # (the job refused the first kind after the 202)
-        raise InputError(f"policies.{repeated[0]}", repeated[1])
     for i, raw in enumerate(body.policies):
         field = f"policies.{i}"
         spec = raw.strip()
@@ -85,6 +82,12 @@ def check_specs(body: PolicyEvaluationCreate, settings: Settings) -> list[str]:
                 reason = err.reason.replace(spec.partition(":")[2], arg) if arg else err.reason
                 raise InputError(field, reason) from None
         out.append(spec)
+    # " greedy" and "greedy", insertion:8 and insertion, model and model:standard (the job
+    # refused the first kind after the 202); after the specs' own checks, so that a path
+    # refused there is never resolved on the server into this check's reason
+    repeated = repeated_spec(body.policies)  # nearest: the greedy baseline
+    if repeated is not None:
+        raise InputError(f"policies.{repeated[0]}", repeated[1])
     return out
 
 

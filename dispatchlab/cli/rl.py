@@ -316,6 +316,7 @@ def evaluate_cmd(
         check_policy_name,
         evaluate_policies,
         model_twin_notes,
+        repeated_spec,
         report_json,
         table_markdown,
     )
@@ -327,7 +328,6 @@ def evaluate_cmd(
         parse_seeds,
     )
     from simulation.executors import make_executor
-    from simulation.policies import repeated_policy
 
     check_int_range("--workers", workers, 1, MAX_WORKERS)  # 10**20 was taken
     if hindsight_time_limit is not None:
@@ -359,7 +359,7 @@ def evaluate_cmd(
         check_policy_name(spec.partition(":")[0], "--policies")
     with as_option("seeds", "--seeds"):
         day_seeds = parse_seeds(seeds)
-    repeated = repeated_policy(specs)  # a repeat would be counted twice in the CIs
+    repeated = repeated_spec(specs)  # a repeat would be counted twice in the CIs
     if repeated is not None:
         raise fail(f"--policies: {repeated[1]}")
     for i, value in enumerate(day_seeds):

@@ -41,13 +41,28 @@ from simulation.policies.reopt import (
 )
 
 PolicyFactory = Callable[[str | None], Policy | None]
+#: ``spelling(argument)``: the one spelling of the policy ``name[:argument]`` runs (an
+#: InputError for a bad argument), see :func:`canonical_spec`
+PolicySpelling = Callable[[str | None], str]
 
 _REGISTRY: dict[str, PolicyFactory] = {}
+_SPELLINGS: dict[str, PolicySpelling] = {}
 
 
-def register_policy(name: str, factory: PolicyFactory) -> None:
-    """Make ``name[:argument]`` specs build policies with ``factory(argument)``."""
+def register_policy(
+    name: str, factory: PolicyFactory, *, spelling: PolicySpelling | None = None
+) -> None:
+    """Make ``name[:argument]`` specs build policies with ``factory(argument)``.
+
+    ``spelling`` gives the one spelling of the policy a spec runs, when several spellings run
+    the same one (a default argument written out, another name for it): :func:`repeated_policy`
+    then refuses the second of them.
+    """
     _REGISTRY[name] = factory
+    if spelling is not None:
+        _SPELLINGS[name] = spelling
+    else:
+        _SPELLINGS.pop(name, None)
 
 
 def available_policies() -> list[str]:
@@ -247,12 +262,14 @@ def _reopt(arg: str | None) -> PeriodicReoptPolicy:
 
 def canonical_spec(spec: str) -> str:
     """One spelling per policy: ``insertion`` is ``insertion:8``, ``insertion:ontime`` is
-    ``insertion:8:ontime``, ``reopt:5:greedy`` is ``reopt:5``.
+    ``insertion:8:ontime``, ``reopt:5:greedy`` is ``reopt:5``, and those a policy registered
+    with its ``spelling`` (the RL agents': ``euro-greedy`` is ``euro-greedy:5``, ``greedy`` is
+    ``nearest``, ``model`` is ``model:standard``, the shipped model's file).
 
     A spec this module cannot read comes back stripped (its own check names what is wrong).
     """
     text = spec.strip()
-    name, _, arg = text.partition(":")
+    name, sep, arg = text.partition(":")
     try:
         if name == "insertion":
             policy = _insertion(arg or None)
@@ -261,6 +278,9 @@ def canonical_spec(spec: str) -> str:
             return f"insertion:{'all' if k is None else k}{tail}"
         if name == "reopt":
             return _reopt(arg or None).name
+        spelling = _SPELLINGS.get(name)
+        if spelling is not None and (arg or not sep):  # 'model:' is refused, not 'model'
+            return spelling(arg or None)
     except InputError:
         pass
     return text
@@ -307,6 +327,7 @@ __all__ = [
     "PeriodicReoptPolicy",
     "Policy",
     "PolicyFactory",
+    "PolicySpelling",
     "available_policies",
     "canonical_spec",
     "empty_argument",

@@ -76,6 +76,9 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
         (["insertion", "greedy", "insertion"], "policies.2", "'insertion' is given twice"),
         (["insertion", " insertion "], "policies.1", "'insertion' is given twice"),
         (["insertion:8", "insertion"], "policies.1", "the same policy as 'insertion:8'"),
+        (["model", "model:standard"], "policies.1", "the same policy as 'model' (model:standard)"),
+        (["euro-lazy", "euro-lazy:5"], "policies.1", "the same policy as 'euro-lazy'"),
+        (["slots", "nearest"], "policies.1", "the same policy as 'greedy', the baseline"),
     ],
 )
 def test_bad_policy_specs_are_422_naming_the_policy(

@@ -264,6 +264,34 @@ def test_a_policy_under_two_spellings_is_rejected(capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
+        (
+            ["evaluate", "--seeds", "1", "--policies", "model,model:standard"],
+            "'model:standard' is given twice: it runs the same policy as 'model' (model:standard)",
+        ),
+        (
+            ["whatif", "v.yaml", "--policies", "euro-greedy,euro-greedy:5"],
+            "'euro-greedy:5' is given twice: it runs the same policy as 'euro-greedy' "
+            "(euro-greedy:5)",
+        ),
+        (
+            ["evaluate", "--seeds", "1", "--policies", "nearest,slots"],
+            "'nearest' runs the same policy as 'greedy', the baseline every evaluation plays "
+            "(nearest): drop it",
+        ),
+    ],
+)
+def test_an_rl_policy_under_another_spelling_is_rejected(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    """Each pair played its days twice: a duplicate row and a Holm family one larger."""
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert err.strip() == f"error: --policies: {expected}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
         (["whatif", "v.yaml", "--policies", "insertion,insertion"], "--policies: 'insertion'"),
         (["evaluate", "--seeds", "1", "--policies", "greedy,greedy"], "--policies: 'greedy'"),
         (["evaluate", "--seeds", "3,4,3", "--policies", "greedy"], "--seeds: 3"),

@@ -382,6 +382,25 @@ def test_a_policy_or_day_given_twice_is_refused_before_any_day_runs(
     assert err.value.field == field and "is given twice" in err.value.reason
 
 
+@pytest.mark.parametrize(
+    ("specs", "field", "reason"),
+    [
+        # one policy under two spellings: its days were played twice, the Holm family larger
+        (["slots", "euro-greedy", "euro-greedy:5"], "policies.2", "same policy as 'euro-greedy'"),
+        (["model", "model:standard"], "policies.1", "same policy as 'model'"),
+        (["greedy", "nearest"], "policies.1", "same policy as 'greedy'"),
+        # the greedy baseline is added when not given: nearest was a second greedy row
+        (["slots", "nearest"], "policies.1", "same policy as 'greedy', the baseline"),
+    ],
+)
+def test_a_policy_under_another_spelling_is_refused_before_any_day_runs(
+    tiny: Scenario, specs: list[str], field: str, reason: str
+) -> None:
+    with pytest.raises(InputError) as err:
+        evaluate_policies(tiny, specs, [1, 2])
+    assert err.value.field == field and reason in err.value.reason
+
+
 def test_policy_benchmark_intervals_are_the_textbook_paired_t_intervals() -> None:
     """Checked with scipy from the per-day costs: cost CI (t, n-1 df) and policy minus greedy."""
     import numpy as np

@@ -26,6 +26,7 @@ from simulation import (
     make_policy,
     simulate,
 )
+from simulation.policies import canonical_spec, repeated_policy
 
 
 def _built(spec: str) -> Policy:
@@ -44,6 +45,60 @@ def test_registered_names_build_policies() -> None:
     assert _built("slots-drop").name == "slots-drop"
     assert _built("model:standard").name == "model:standard"
     assert _built("model-plain:standard").name == "model-plain:standard"
+
+
+_SHIPPED = str(shipped_model_path())
+
+
+@pytest.mark.parametrize(
+    ("specs", "same"),
+    [
+        # each pair ran its days twice: a duplicate row and a Holm family one larger
+        (["euro-greedy", "euro-greedy:5", "euro-greedy:5.0"], True),
+        (["euro-lazy:10", "euro-lazy:10.000001"], True),  # the same 600 s epoch
+        (["euro-greedy", "euro-lazy"], False),
+        (["euro-greedy:5", "euro-greedy:6"], False),
+        (["greedy", "nearest"], True),  # NearestIdlePolicy() both
+        (["model", "model:standard", f"model:{_SHIPPED}"], True),
+        (["model-plain", "model-plain:standard"], True),
+        (["model:standard", "model-plain:standard"], False),  # with and without the guards
+        (["model:", "model"], False),  # 'model:' is refused on its own, not taken for 'model'
+        (["euro-greedy:x", "euro-greedy:y"], False),  # unreadable: left to their own checks
+    ],
+)
+def test_rl_policies_under_another_spelling_are_one_policy(specs: list[str], same: bool) -> None:
+    keys = {canonical_spec(s) for s in specs}
+    assert (len(keys) == 1) == same and (same or len(keys) == len(specs))
+    repeated = repeated_policy(specs)
+    if same:
+        assert repeated is not None and repeated[0] == 1 and "same policy" in repeated[1]
+    else:
+        assert repeated is None
+
+
+def test_a_model_file_under_another_path_is_the_same_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``model:m.zip`` and ``model:./sub/../m.zip`` load one file; another file differs."""
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    repeated = repeated_policy(["model:m.zip", "model:./sub/../m.zip"])
+    assert repeated is not None and repeated[0] == 1
+    assert repeated_policy(["model:m.zip", "model:n.zip"]) is None
+    # the shipped model keeps its name: no install path in an error message
+    assert canonical_spec(f"model-plain:{_SHIPPED}") == "model-plain:standard"
+
+
+def test_spellings_called_one_policy_build_the_same_policy() -> None:
+    """What the canonical spellings claim, checked on the policies they build."""
+    a, b = _built("euro-greedy"), _built("euro-greedy:5.0")
+    assert isinstance(a, EpochDispatchPolicy) and isinstance(b, EpochDispatchPolicy)
+    assert (a.epoch_s, a.lazy, a.num_candidates) == (b.epoch_s, b.lazy, b.num_candidates)
+    assert type(_built("greedy")) is type(_built("nearest"))
+    c, d = _built("model"), _built(f"model:{_SHIPPED}")
+    assert isinstance(c, ModelPolicy) and isinstance(d, ModelPolicy)
+    assert c.guards == d.guards
+    assert all(np.array_equal(c.model.arrays[k], d.model.arrays[k]) for k in c.model.arrays)
 
 
 @pytest.mark.parametrize(
