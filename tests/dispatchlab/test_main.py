@@ -411,3 +411,35 @@ def test_every_quiet_option_has_the_short_q() -> None:
                 quiet[name] = set(param.opts)
     assert {"evaluate", "train", "simulate", "route"} <= set(quiet)
     assert {name for name, opts in quiet.items() if "-q" not in opts} == set()
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "stream", "expected"),
+    [
+        (["--help"], 0, "stdout", "Usage: dispatchlab [OPTIONS] COMMAND [ARGS]..."),
+        (["evaluate", "--seeds", "x"], 2, "stderr", "error: --seeds: 'x': expected A..B"),
+    ],
+)
+def test_python_dash_m_runs_the_command(
+    argv: list[str], code: int, stream: str, expected: str
+) -> None:
+    """``python -m dispatchlab`` (an environment without the script) is the same command.
+
+    It was ``No module named dispatchlab.__main__`` (exit 1).
+    """
+    import os
+    import subprocess
+    import sys
+
+    from tests.scripts import REPO
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dispatchlab", *argv],
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr
+    assert expected in getattr(done, stream)
+    assert "Traceback" not in done.stderr
