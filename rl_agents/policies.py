@@ -389,11 +389,14 @@ def _model_spelling(name: str) -> Callable[[str | None], str]:
     def spelling(arg: str | None) -> str:
         from rl_agents.model_io import shipped_model_path
 
-        # the file load_model reads ('standard', or nothing, the shipped one), named
-        # 'standard' when it is the shipped one (no install path in an error message)
+        # the file load_model reads ('standard', or nothing, the shipped one): 'standard' when
+        # it is the shipped one, else the path as given, normalised ('./m.zip' is 'm.zip'), not
+        # resolved: an error message shows no install path or working folder (the service's)
+        if arg in (None, "standard"):
+            return f"{name}:standard"
         shipped = os.path.realpath(shipped_model_path())
-        path = shipped if arg in (None, "standard") else os.path.realpath(Path(str(arg)))
-        return f"{name}:{'standard' if path == shipped else path}"
+        same = os.path.realpath(Path(str(arg))) == shipped
+        return f"{name}:{'standard' if same else os.path.normpath(str(arg))}"
 
     return spelling
 

@@ -79,6 +79,8 @@ def test_policies_are_compared_with_greedy_on_the_same_days(
         (["model", "model:standard"], "policies.1", "the same policy as 'model' (model:standard)"),
         (["euro-lazy", "euro-lazy:5"], "policies.1", "the same policy as 'euro-lazy'"),
         (["slots", "nearest"], "policies.1", "the same policy as 'greedy', the baseline"),
+        # named as given, normalised: never by the service's working folder
+        (["model:m1", "model:./m1"], "policies.1", "the same policy as 'model:m1' (model:m1)"),
     ],
 )
 def test_bad_policy_specs_are_422_naming_the_policy(

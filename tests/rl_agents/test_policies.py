@@ -85,8 +85,10 @@ def test_a_model_file_under_another_path_is_the_same_policy(
     repeated = repeated_policy(["model:m.zip", "model:./sub/../m.zip"])
     assert repeated is not None and repeated[0] == 1
     assert repeated_policy(["model:m.zip", "model:n.zip"]) is None
-    # the shipped model keeps its name: no install path in an error message
+    # the shipped model keeps its name, another file its path as given: an error message
+    # shows no install path or working folder (the service's)
     assert canonical_spec(f"model-plain:{_SHIPPED}") == "model-plain:standard"
+    assert canonical_spec("model:./sub/../m.zip") == "model:m.zip"
 
 
 def test_spellings_called_one_policy_build_the_same_policy() -> None:
