@@ -269,7 +269,7 @@ def test_a_policy_under_two_spellings_is_rejected(capsys: pytest.CaptureFixture[
             "'model:standard' is given twice: it runs the same policy as 'model' (model:standard)",
         ),
         (
-            ["whatif", "v.yaml", "--policies", "euro-greedy,euro-greedy:5"],
+            ["evaluate", "--seeds", "1", "--policies", "euro-greedy,euro-greedy:5"],
             "'euro-greedy:5' is given twice: it runs the same policy as 'euro-greedy' "
             "(euro-greedy:5)",
         ),
