@@ -296,17 +296,19 @@ def evaluate(
     params: SimParams | None = None,
     executor: Executor | None = None,
     progress: Progress | None = None,
+    plugins: Sequence[str] = (),
 ) -> Kpis:
     """Replicate one day ``replications`` times and estimate every KPI with a 95% CI.
 
-    ``policy`` defaults to ``plan`` (pure replay) with a plan and ``insertion`` without.
+    ``policy`` defaults to ``plan`` (pure replay) with a plan and ``insertion`` without;
+    ``plugins``: modules every worker imports first (those registering ``policy``).
     """
     spec = policy if policy is not None else ("plan" if plan is not None else "insertion")
     make_policy(spec)  # fail fast on a bad spec
     cases = {"case": Case(scenario, plan, params)}
     seeds = replication_seeds(seed, replications)
     tasks = [ReplicationTask("case", spec, k, s) for k, s in enumerate(seeds)]
-    outcomes = run_tasks(cases, tasks, executor=executor, progress=progress)
+    outcomes = run_tasks(cases, tasks, executor=executor, progress=progress, plugins=plugins)
     return kpis_from(outcomes, base_order_ids=[o.id for o in scenario.orders], seed=seed)
 
 
@@ -493,13 +495,15 @@ def compare(
     rule: RiskRule | None = None,
     scenarios: Mapping[str, Scenario] | None = None,
     policies: Mapping[str, str] | None = None,
+    plugins: Sequence[str] = (),
 ) -> Comparison:
     """Simulate candidate plans on the same replication seeds and recommend one.
 
     The first candidate is the baseline. ``scenarios`` may give a candidate its own scenario
     (e.g. buffered time windows); by default every candidate uses ``scenario``. ``policies``
     may give a candidate its own dispatch policy (else ``policy``; by default ``plan`` for a
-    candidate with a plan, ``insertion`` without).
+    candidate with a plan, ``insertion`` without); ``plugins``: modules every worker imports
+    first (those registering the policies).
     """
     if not candidates:
         raise InputError("candidates", "give at least one plan to compare")
@@ -514,7 +518,7 @@ def compare(
         for n in names
     }
     tasks = [ReplicationTask(n, specs[n], k, s) for n in names for k, s in enumerate(seeds)]
-    outcomes = run_tasks(cases, tasks, executor=executor, progress=progress)
+    outcomes = run_tasks(cases, tasks, executor=executor, progress=progress, plugins=plugins)
     by_name: dict[str, list[ReplicationOutcome]] = {n: [] for n in names}
     for out in outcomes:
         by_name[out.case].append(out)

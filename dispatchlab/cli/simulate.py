@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -106,7 +107,8 @@ def simulate_cmd(
         str | None,
         typer.Option(
             help="dispatch policy during the day: plan, nearest, insertion[:K][:ontime], "
-            "reopt:MIN[:ENGINE[:BUDGET]] (default: plan with --plan, else insertion)"
+            "reopt:MIN[:ENGINE[:BUDGET]], or the RL package's (slots, model:PATH, ...: "
+            "docs/rl.md) (default: plan with --plan, else insertion)"
         ),
     ] = None,
     replications: Annotated[int, typer.Option(help="simulated days")] = 30,
@@ -144,6 +146,7 @@ def simulate_cmd(
     from simulation.world import NOTHING_TO_PLAY, check_has_demand
 
     _check_common(replications, executor, workers, address)
+    plugins = policy_plugins([policy] if policy is not None else [])
     if policy is not None:
         check_policy(policy, "--policy", has_plan=bool(plan_paths), hint=" (give one with --plan)")
     check_out_option(out)  # before the runs, not after them
@@ -165,7 +168,7 @@ def simulate_cmd(
     ex = make_executor(executor, workers=workers, address=address)
     params = _sim_params(idle_couriers_go_home, take_vehicle_breaks)
     if len(plans) > 1:
-        _compare(scenario, paths, plans, spec, replications, seed, ex, out, quiet, params)
+        _compare(scenario, paths, plans, spec, replications, seed, ex, out, quiet, params, plugins)
         return
     note = None if plan is None else plan_coverage_note(scenario, plan, spec)
     if note is not None:  # a re-plan's plan lacks the orders it completed (as the API notes)
@@ -181,6 +184,7 @@ def simulate_cmd(
             executor=ex,
             progress=progress,
             params=params,
+            plugins=plugins,
         )
     wall = time.perf_counter() - t0
     write_out(to_json(kpis) + "\n", out)
@@ -221,6 +225,31 @@ def simulate_cmd(
         console.print(f"KPIs written to {out}", markup=False)
 
 
+#: the policies the RL package registers (``rl_agents.policies.register_policies``): a spec
+#: naming one imports the package here and in every worker (the executors' ``plugins``)
+RL_POLICIES = frozenset(
+    {
+        "greedy",
+        "euro-greedy",
+        "euro-lazy",
+        "slots",
+        "slots-tc",
+        "slots-drop",
+        "model",
+        "model-plain",
+    }
+)
+
+
+def policy_plugins(specs: Iterable[str]) -> tuple[str, ...]:
+    """The modules registering the policies ``specs`` name, imported (none for built-ins)."""
+    if not any(spec.strip().partition(":")[0] in RL_POLICIES for spec in specs):
+        return ()
+    import rl_agents  # noqa: F401  (registers its policies in this process)
+
+    return ("rl_agents",)
+
+
 def _compare(
     scenario: Any,
     paths: list[Path],
@@ -232,6 +261,7 @@ def _compare(
     out: Path | None,
     quiet: bool,
     params: SimParams | None,
+    plugins: tuple[str, ...] = (),
 ) -> None:
     """Several --plan files: paired comparison and a risk-adjusted recommendation."""
     from simulation.evaluate import compare
@@ -258,6 +288,7 @@ def _compare(
             executor=executor,
             progress=progress,
             params=params,
+            plugins=plugins,
         )
     if out is not None:
         payload = cmp.as_json()
@@ -307,6 +338,7 @@ def whatif_cmd(
     specs = [p.strip() for p in policies.split(",") if p.strip()]
     if not specs:
         raise fail("--policies: give at least one policy")
+    plugins = policy_plugins(specs)
     repeated = repeated_policy(specs)
     if repeated is not None:
         raise fail(f"--policies: {repeated[1]}")
@@ -343,6 +375,7 @@ def whatif_cmd(
             executor=ex,
             progress=progress,
             params=_sim_params(idle_couriers_go_home, take_vehicle_breaks),
+            plugins=plugins,
         )
     wall = time.perf_counter() - t0
     written = write_report(result, out, title=f"What-if: {variants_path.name}")

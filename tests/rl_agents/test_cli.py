@@ -12,6 +12,7 @@ from typer.testing import CliRunner, Result
 
 from dispatchlab.cli import app
 from rl_agents.scenario import MAX_SEEDS, parse_seeds
+from scenarios import Scenario
 from scenarios.errors import InputError
 from scenarios.geo import MAX_SEED
 
@@ -596,3 +597,71 @@ def test_evaluate_names_the_option_of_a_model_file_that_is_not_a_zip(
     args = ["evaluate", "--policies", f"greedy,model:{model}", "--seeds", "1", "--workers", "1"]
     result = runner.invoke(app, [*args, "--quiet"])
     one_line_error(result, f"error: {model}: --policies: is not a zip file")
+
+
+def test_simulate_and_whatif_play_the_rl_policies_in_their_workers(
+    tiny: Scenario, tiny_file: Path, tmp_path: Path
+) -> None:
+    """``dispatchlab simulate --policy model-plain:standard`` (a fresh process, 2 workers) plays the
+    days the library plays; ``whatif`` takes them too.
+
+    Both refused them (``unknown policy 'slots'; choose from insertion, nearest, plan,
+    reopt``): the command imported no package registering policies, nor did its workers.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from simulation import simulate
+    from simulation.evaluate import replication_seeds
+    from tests.scripts import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    base = [sys.executable, "-m", "dispatchlab"]
+    kpis = tmp_path / "kpis.json"
+    days = ["--replications", "2", "--seed", "3", "--workers", "2", "-q"]
+    simulate_args = [str(tiny_file), "--policy", "model-plain:standard", "--out", str(kpis)]
+    done = subprocess.run(
+        [*base, "simulate", *simulate_args, *days],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    costs = [
+        simulate(tiny, None, "model-plain:standard", seed=s).metrics["cost_cents"]
+        for s in replication_seeds(3, 2)
+    ]
+    assert json.loads(kpis.read_text())["cost_cents"]["mean"] == pytest.approx(sum(costs) / 2)
+    (tmp_path / "v.yaml").write_text(
+        f"base: {tiny_file}\nvariants:\n  - name: slow\n    modifiers:\n"
+        "      - {kind: travel_slowdown, factor: 1.2}\n",
+        encoding="utf-8",
+    )
+    whatif_args = ["--policies", "insertion,slots", "--out", str(tmp_path / "r")]
+    done = subprocess.run(
+        [*base, "whatif", str(tmp_path / "v.yaml"), *whatif_args, *days],
+        env={**env, "MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = (tmp_path / "r" / "replications.csv").read_text().splitlines()
+    assert sum(",slots," in row for row in rows) == 4  # 2 variants x 2 replications
+
+
+def test_the_commands_know_every_policy_the_rl_package_registers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``simulate`` and ``whatif`` import ``rl_agents`` for a spec naming one of these."""
+    import rl_agents.policies
+    from dispatchlab.cli.simulate import RL_POLICIES
+
+    names: list[str] = []
+    monkeypatch.setattr(
+        rl_agents.policies, "register_policy", lambda name, *_, **__: names.append(name)
+    )
+    rl_agents.policies.register_policies()
+    assert set(names) == RL_POLICIES
