@@ -31,7 +31,7 @@ import numpy as np
 
 from scenarios.errors import InputError
 from scenarios.files import read_limited
-from scenarios.io.json_io import json_error_where, loads
+from scenarios.io.json_io import atomic_write, json_error_where, loads
 from scenarios.model import Scenario
 from scenarios.saved import saved_context
 from simulation.executors import Executor, SerialExecutor
@@ -851,9 +851,12 @@ def days_csv_text(outcomes: Sequence[DayOutcome]) -> str:
 
 def write_days_csv(path: Path, outcomes: Sequence[DayOutcome]) -> None:
     """One row per policy and day: the day's KPIs, its decisions and wall time (s, 3 decimals),
-    and for a hindsight day its runs and searches and how many the safety cap stopped."""
-    with path.open("w", newline="") as fh:
-        fh.write(days_csv_text(outcomes))
+    and for a hindsight day its runs and searches and how many the safety cap stopped.
+
+    Written whole or not at all (a Ctrl-C while the rows are written leaves the file there was).
+    """
+    with atomic_write(path) as fh:  # a torn CSV was what --from-results read back
+        fh.write(days_csv_text(outcomes).encode("utf-8"))
 
 
 def report_json(summaries: dict[str, PolicySummary]) -> dict[str, Any]:

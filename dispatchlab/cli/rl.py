@@ -28,6 +28,7 @@ from dispatchlab.cli._common import (
     print_warning,
     progress_bar,
     seed_option,
+    write_text,
 )
 
 if TYPE_CHECKING:
@@ -445,9 +446,9 @@ def evaluate_cmd(
         # policy name -> its numbers (mean_cost, on_time_rate, ...), plus what was run.
         payload: dict[str, object] = dict(report_json(summaries))
         payload["_meta"] = {"scenario": scenario, "seeds": day_seeds, "table": md}
-        out.write_text(json.dumps(payload, indent=2) + "\n")
+        write_text(json.dumps(payload, indent=2) + "\n", out)  # whole or not at all
         console.print(f"wrote {out}", markup=False)
     if table is not None:
-        table.write_text(md)
+        write_text(md, table, "--table")
     if days is not None:
         console.print(f"wrote {days}", markup=False)

@@ -21,6 +21,7 @@ from rl_agents.evaluate import (
     run_days,
     summarise,
     table_markdown,
+    write_days_csv,
 )
 from scenarios import Scenario
 from scenarios.errors import InputError
@@ -838,3 +839,30 @@ def test_one_day_zero_differences_are_unsigned_in_the_table() -> None:
     assert "+0.000" not in greedy and "-0.000" not in greedy
     assert diff_text(0.25, None, "+.3f", 1, False) == "+0.250 [no CI: n=1]"
     assert diff_text(-1e-15, None, "+.3f", 1, False) == "0.000 [no CI: n=1]"
+
+
+class _InterruptedMetrics(dict[str, float]):
+    """A day's KPIs whose reading is cut short by a Ctrl-C (as while a CSV row is written)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_days_csv_leaves_the_file_there_was(tmp_path: Path) -> None:
+    """A Ctrl-C while the rows were written left a torn CSV (the header and the rows so far)
+    in place of the last run's: what ``--from-results`` reads back."""
+    path = tmp_path / "days.csv"
+    days = [DayOutcome("greedy", s, {"cost_cents": 100.0 * s}, 3, [], 0.5) for s in (1, 2)]
+    write_days_csv(path, days)
+    before = path.read_bytes()
+    rerun = [DayOutcome("greedy", s, {"cost_cents": 99.0 * s}, 3, [], 0.5) for s in (1, 2)]
+    torn = [*rerun, DayOutcome("slots", 1, _InterruptedMetrics(), 3, [], 0.5)]
+    with pytest.raises(KeyboardInterrupt):
+        write_days_csv(path, torn)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["days.csv"]  # no temp file left either
+    rows = before.decode().splitlines()
+    assert rows[0].startswith("policy,seed,") and [r.split(",")[:2] for r in rows[1:]] == [
+        ["greedy", "1"],
+        ["greedy", "2"],
+    ]
