@@ -365,7 +365,11 @@ def ratio_ci(
     outside the interval is one that ``paired_diff(a, r * b)`` finds significant. Writing
     r = R + d with R = mean(a) / mean(b) and e = a - R b, the condition is the quadratic
     d^2 (mean(b)^2 - q s_bb) + 2 d q s_eb - q s_ee <= 0 with q = t^2 / n; when
-    mean(b)^2 <= q s_bb the set is unbounded (-inf, inf). Pairs with a NaN are left out.
+    mean(b)^2 <= q s_bb the set is unbounded (-inf, inf), except when a = R b on every pair
+    (a policy against itself): the same ratio every day, the point [R, R] marked degenerate
+    (every r then gives the same t, so the set was all or nothing by mean(b)'s own test: a
+    policy against itself came out unbounded over days of noisy costs). Pairs with a NaN are
+    left out.
     """
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
@@ -384,18 +388,19 @@ def ratio_ci(
         return RatioInterval(ratio, ratio, ratio, 1, level=level)
     e = x - ratio * y
     scale = float(max(np.max(np.abs(x)), np.max(np.abs(ratio * y))))
-    degenerate = _no_spread(e, scale)
+    if _no_spread(e, scale):  # the same ratio every day: zero width, as every constant interval
+        return RatioInterval(ratio, ratio, ratio, n, True, level)
     s_bb = float(np.var(y, ddof=1))
-    s_ee = 0.0 if degenerate else float(np.var(e, ddof=1))
-    s_eb = 0.0 if degenerate else float(np.cov(e, y, ddof=1)[0, 1])
+    s_ee = float(np.var(e, ddof=1))
+    s_eb = float(np.cov(e, y, ddof=1)[0, 1])
     q = float(_scipy_stats().t.ppf(0.5 + level / 2.0, n - 1)) ** 2 / n
     lead = mean_b * mean_b - q * s_bb
     if lead <= 0.0:
-        return RatioInterval(ratio, -math.inf, math.inf, n, degenerate, level)
+        return RatioInterval(ratio, -math.inf, math.inf, n, False, level)
     root = math.sqrt(q * q * s_eb * s_eb + lead * q * s_ee)
     low = ratio + (-q * s_eb - root) / lead
     high = ratio + (-q * s_eb + root) / lead
-    return RatioInterval(ratio, min(low, ratio), max(high, ratio), n, degenerate, level)
+    return RatioInterval(ratio, min(low, ratio), max(high, ratio), n, False, level)
 
 
 def proportion_ci(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:

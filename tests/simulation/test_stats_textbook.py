@@ -480,6 +480,13 @@ def test_ratio_ci_unbounded_degenerate_and_undefined_cases() -> None:
     # the same ratio every day (a policy against itself): a point, marked degenerate
     same = ratio_ci([200.0, 220.0, 180.0], [200.0, 220.0, 180.0])
     assert (same.ratio, same.low, same.high, same.degenerate) == (1.0, 1.0, 1.0, True)
+    # ... over days so noisy that mean(b) is not significantly above 0 (two days of 55,000
+    # and 95,000 cents: the reference against itself): it was (-inf, inf), not that point
+    noisy = ratio_ci([55_000.0, 95_000.0], [55_000.0, 95_000.0])
+    assert (noisy.ratio, noisy.low, noisy.high, noisy.degenerate) == (1.0, 1.0, 1.0, True)
+    assert noisy.pair() == (1.0, 1.0)
+    twice = ratio_ci([2.0, -3.0, 1.5], [1.0, -1.5, 0.75])  # a = 2 b every day: the point 2
+    assert (twice.low, twice.high, twice.degenerate) == (2.0, 2.0, True)
     # one pair: a value, no confidence statement; NaN pairs left out; mean(b) = 0 undefined
     one = ratio_ci([3.0, math.nan], [2.0, 5.0])
     assert (one.ratio, one.n, one.bounded) == (1.5, 1, False)
