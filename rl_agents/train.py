@@ -408,8 +408,18 @@ def _callbacks(
     return [DayCostCallback(), DispatchEvalCallback(), checkpoint]
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C: the model file ``out`` holds the model ``selected`` says."""
+
+    def __init__(self, out: Path, selected: str | None) -> None:
+        super().__init__(f"kept {out} ({selected})" if selected else f"no model in {out}")
+        self.out, self.selected = out, selected
+
+
 def _save(model: Any, out: Path, params: TrainParams, state: dict[str, Any], *, note: str) -> Path:
     from rl_agents.model_io import save_model
+
+    state["selected"] = note  # what the file holds, for an interrupted run's last words
 
     info = {
         "train_params": params.model_dump(mode="json"),
@@ -869,7 +879,7 @@ def _run(
     elif p.eval_every <= 0 or not out_path.exists():
         _save(model, out_path, p, state, note=f"step {model.num_timesteps}")
     if interrupted:
-        raise KeyboardInterrupt
+        raise TrainingInterrupted(out_path, state.get("selected"))
     best = state["best"]
     return TrainResult(
         out=out_path,
@@ -885,6 +895,7 @@ __all__ = [
     "StaleDemonstrationsWarning",
     "TrainParams",
     "TrainResult",
+    "TrainingInterrupted",
     "demonstrations",
     "demonstrations_meta",
     "fit_rollout",

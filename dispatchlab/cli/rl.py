@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dispatchlab.cli._common import (
+    EXIT_INTERRUPTED,
     MAX_TIME_LIMIT_S,
     MAX_WORKERS,
     as_option,
@@ -153,7 +154,7 @@ def train_cmd(
     if demos is not None and (demos.is_dir() or not demos.exists()):
         check_output_file(demos, "--demos")  # read if it exists, else written
     from rl_agents.scenario import check_dispatch_scenario
-    from rl_agents.train import TrainParams, train
+    from rl_agents.train import TrainingInterrupted, TrainParams, train
 
     with option_names(_TRAIN_OPTIONS):  # before the scenario is loaded
         params = TrainParams(
@@ -195,6 +196,8 @@ def train_cmd(
         if err.field == "demos":  # the file given as --demos: name the option
             raise InputError("--demos", err.reason, source=err.source) from None
         raise
+    except TrainingInterrupted as stop:  # which model the file now holds (was: "interrupted")
+        raise fail(f"interrupted: {stop}", EXIT_INTERRUPTED) from None
     console.print(
         f"wrote {out} ({out.stat().st_size / 1024:.0f} KB) after {result.timesteps:,} steps in "
         f"{result.wall_s:.0f} s; TensorBoard logs and checkpoints in {log}",

@@ -443,3 +443,20 @@ def test_python_dash_m_runs_the_command(
     assert done.returncode == code, done.stderr
     assert expected in getattr(done, stream)
     assert "Traceback" not in done.stderr
+
+
+def test_an_interrupted_training_names_the_model_kept(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train`` stopped by Ctrl-C says which model its file holds (was: "error: interrupted")."""
+    import rl_agents.train as train_module
+
+    out = tmp_path / "m.zip"
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise train_module.TrainingInterrupted(out, "validated at step 4096")
+
+    monkeypatch.setattr(train_module, "train", interrupted)
+    code, _, err = _run(capsys, "train", "--out", str(out), "--quiet")
+    assert code == 130
+    assert err.strip() == f"error: interrupted: kept {out} (validated at step 4096)"

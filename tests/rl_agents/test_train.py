@@ -67,6 +67,27 @@ def test_algorithms_train_and_save(tiny: Scenario, tmp_path: Path, algo: str) ->
     assert any((tmp_path / "logs").rglob("events.out.tfevents*"))  # TensorBoard logs
 
 
+def test_an_interrupted_training_says_which_model_its_file_holds(
+    tiny: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during learn: the file holds the model at the step reached, and the interrupt
+    says so (the CLI printed only "error: interrupted")."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class CtrlC(BaseCallback):
+        def _on_step(self) -> bool:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_callbacks", lambda *args: CtrlC())
+    params = TrainParams(algo="ppo", timesteps=64, num_envs=2, imitation_days=0, eval_every=0)
+    out = tmp_path / "m.zip"
+    with pytest.raises(train_module.TrainingInterrupted) as info:
+        train(tiny, params, out=out, logdir=tmp_path / "logs", progress=False)
+    assert info.value.out == out and info.value.selected == "step 2"  # one step of 2 envs
+    assert str(info.value) == f"kept {out} (step 2)"
+    assert load_model(out).meta["info"]["selected"] == "step 2"
+
+
 @pytest.mark.parametrize(
     ("timesteps", "envs", "n_steps", "batch"),
     [
