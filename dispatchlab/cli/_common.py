@@ -61,6 +61,17 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     return typer.Exit(code)
 
 
+def comma_items(value: str, option: str, what: str) -> list[str]:
+    """The comma-separated items of ``option``'s ``value``: none is a usage error, and so is an
+    empty one (``greedy,,slots`` ran two policies without a word)."""
+    items = [s.strip() for s in value.split(",")]
+    if not any(items):
+        raise fail(f"{option}: give at least one {what}")
+    if not all(items):
+        raise fail(f"{option}: an empty {what} in {value!r} (two commas, or one at an end)")
+    return items
+
+
 def os_error_line(err: OSError) -> str:
     """One line for an OSError: ``path: reason`` (``reason`` alone when there is no path)."""
     reason = err.strerror or str(err) or type(err).__name__

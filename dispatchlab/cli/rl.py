@@ -21,6 +21,7 @@ from dispatchlab.cli._common import (
     check_output_folder,
     check_time_limit,
     cli_errors,
+    comma_items,
     console,
     fail,
     is_stdout,
@@ -356,9 +357,7 @@ def evaluate_cmd(
             raise fail("--hindsight-search-iterations: must be 1 or more")
         if hindsight_search_s == 0:
             raise fail("--hindsight-search-iterations: the search is off (--hindsight-search-s 0)")
-    specs = [s.strip() for s in policies.split(",") if s.strip()]
-    if not specs:
-        raise fail("--policies: give at least one policy")
+    specs = comma_items(policies, "--policies", "policy")
     for spec in specs:  # before any work (an unknown one was named ``policies``, not the option)
         check_policy_name(spec.partition(":")[0], "--policies")
     with as_option("seeds", "--seeds"):

@@ -16,6 +16,7 @@ from dispatchlab.cli._common import (
     check_out_option,
     check_output_folder,
     cli_errors,
+    comma_items,
     console,
     fail,
     input_name,
@@ -335,9 +336,7 @@ def whatif_cmd(
     from simulation.world import NOTHING_TO_PLAY, check_has_demand
 
     _check_common(replications, executor, workers, address)
-    specs = [p.strip() for p in policies.split(",") if p.strip()]
-    if not specs:
-        raise fail("--policies: give at least one policy")
+    specs = comma_items(policies, "--policies", "policy")
     plugins = policy_plugins(specs)
     repeated = repeated_policy(specs)
     if repeated is not None:

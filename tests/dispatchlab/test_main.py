@@ -251,6 +251,19 @@ def test_empty_policy_list_is_rejected(
     assert err.strip() == "error: --policies: give at least one policy"
 
 
+@pytest.mark.parametrize("command", [["evaluate", "--seeds", "1"], ["whatif", "v.yaml"]])
+@pytest.mark.parametrize("policies", ["greedy,,slots", "nearest,", " ,reopt"])
+def test_an_empty_policy_between_commas_is_rejected(
+    capsys: pytest.CaptureFixture[str], command: list[str], policies: str
+) -> None:
+    # --policies greedy,,slots ran two policies and said nothing of the empty one
+    code, _, err = _run(capsys, *command, "--policies", policies)
+    assert code == 2
+    assert err.strip() == (
+        f"error: --policies: an empty policy in {policies!r} (two commas, or one at an end)"
+    )
+
+
 def test_a_policy_under_two_spellings_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     """``reopt`` and ``reopt:5:greedy`` are one policy: its days were played twice."""
     code, _, err = _run(capsys, "whatif", "v.yaml", "--policies", "reopt,nearest,reopt:5:greedy")
