@@ -133,17 +133,32 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #:    (days with an order needing a skill some courier lacks); an unused courier is quoted its
 #:    whole route, its way home included, as its planned cost counts it (days with a vehicle
 #:    ending elsewhere than it starts)
-TWIN_VERSION = 9
+#: 10: session 76: a parcel that would be ready only after its node closes for good (its pick
+#:    or packing, or a line re-sourced to it, ending after the closing) is lost at the
+#:    closing, as one whose pick would start after it: its order is unserved then and nobody
+#:    waits for it (it came out ready after the closing, and its order, never collectable,
+#:    kept the day open until the horizon's end). Days with a node that closes for good (any
+#:    node with opening hours: its last window's end), whatever the horizon
+TWIN_VERSION = 10
 
 
 def twin_version(scenario: Scenario) -> int:
     """The twin version (:data:`TWIN_VERSION`) that days of ``scenario`` are played under."""
     # versions 3 and 8 changed any day (versions 2 and 4 to 7 only days whose vehicles have
     # breaks); version 9 only days with an order needing a skill some courier lacks or with a
-    # vehicle ending elsewhere than it starts
-    if _version_9_days(scenario):
+    # vehicle ending elsewhere than it starts; version 10 only days with a node that closes
+    # for good
+    if _version_10_days(scenario):
         return TWIN_VERSION
+    if _version_9_days(scenario):
+        return 9
     return 8
+
+
+def _version_10_days(scenario: Scenario) -> bool:
+    """Whether twin version 10 may play days of ``scenario`` differently from version 9: a
+    node with opening hours closes for good when its last window ends (outages end)."""
+    return any(node.opening_hours for node in scenario.nodes)
 
 
 def _version_9_days(scenario: Scenario) -> bool:
@@ -2586,13 +2601,30 @@ class DispatchSimulator:
             if not self._picks_left[o] and not self._lines_filled[o] and self.orders.lines[o]:
                 self._unfill(o)
             started = env.now
+            final = self._node_final_s[n]
+            if started + pick >= final:
+                # Picked after the node closes for good: the parcel is lost at the closing,
+                # as one whose pick would start after it (until twin version 10 it came out
+                # ready after the closing, and its order waited until the horizon's end).
+                yield env.timeout(final - started)
+                self.picker_busy_s[n] += node.open_s(started, env.now)
+                self._lose_parcel(o, n)
+                return
             if pick > 0:
                 yield env.timeout(pick)
-            # Utilisation counts busy time in open hours (a pick may run past the closing).
+            # Utilisation counts busy time in open hours.
             self.picker_busy_s[n] += node.open_s(started, env.now)
         with self._stations[n].request() as req:
             yield req
             pack = node.pack_time_s_per_order * noise.pack[o]
+            final = self._node_final_s[n]
+            if max(env.now + pack, transfer_ready) >= final:
+                # Ready only after the node closes for good (packed, or its re-sourced lines
+                # there, too late): lost at the closing (now, if it waited past it).
+                if final > env.now:
+                    yield env.timeout(final - env.now)
+                self._lose_parcel(o, n)
+                return
             if pack > 0:
                 yield env.timeout(pack)
         if transfer_ready > env.now:

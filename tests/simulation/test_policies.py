@@ -655,10 +655,17 @@ PINNED_INSERTION_DAYS: dict[tuple[int | None, int], tuple[int, str, str, float, 
     # (8, 1) re-recorded in session 73 (twin version 9: the 8 candidates are couriers with the
     # order's skills; it was 1124, "0a5f147582c872e8", "2cc12e0e59aa1c44", 367813.55950445053,
     # 0.7325, 351.0, orders needing a skill only far couriers have waiting for ever)
-    (8, 1): (1080, "6f1c4eb381ebb3cb", "6810e0f442fb7a37", 321885.41501170926, 0.785, 358.0),
-    (None, 1): (1051, "7d3f1acf55e7d710", "de2ae4af4c9b7e13", 294779.231378361, 0.785, 364.0),
-    (8, 2): (926, "a9f01693082fdd07", "b55b16590a91034d", 203024.79592816182, 0.84, 387.0),
-    (None, 2): (929, "e4a46f44d11967f8", "fd40800087cb22f2", 216755.1812698191, 0.8325, 387.0),
+    # All four re-recorded in session 76 (twin version 10): order 388, released late, has its
+    # parcel picked at node 2 after the node closes for good (22:00); it is now lost then,
+    # not left waiting (Postponed at every tick) until the horizon's end: 5 or 6 decisions
+    # fewer (1080, 1051, 926, 929; digests "6f1c4eb381ebb3cb", "7d3f1acf55e7d710",
+    # "a9f01693082fdd07", "e4a46f44d11967f8"), the same KPIs but on (8, 2): 10.7 s fewer
+    # courier hours (the day no longer kept open for 388), 4.74 cents less (203,024.80 cents,
+    # outcomes "b55b16590a91034d").
+    (8, 1): (1075, "a2098a90d1a1f9b7", "6810e0f442fb7a37", 321885.41501170926, 0.785, 358.0),
+    (None, 1): (1046, "8b95c95e202526e3", "de2ae4af4c9b7e13", 294779.231378361, 0.785, 364.0),
+    (8, 2): (920, "78719c4e87067e6e", "54ef01f95fbc72ae", 203020.0517520333, 0.84, 387.0),
+    (None, 2): (923, "d306f1589191ec5e", "fd40800087cb22f2", 216755.1812698191, 0.8325, 387.0),
 }
 
 

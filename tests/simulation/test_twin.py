@@ -1711,6 +1711,73 @@ def test_a_wasted_trip_to_a_closed_node_is_still_charged() -> None:
     assert result.metrics["fixed_cost_cents"] >= 0 and math.isfinite(sim.realised_cost_cents())
 
 
+def _late_pick(pick_s: int, pack_s: int) -> Scenario:
+    """A bike at the store (x=0; 1 m/s, 1 cent a second, shift 0-9,000 s; horizon 0-20,000
+    s), noise off; the store is open until 3,000 s, then closed for good, and picks a line in
+    ``pick_s`` and packs an order in ``pack_s``. Orders ``a`` (300 m out) at 0 s and ``late``
+    (600 m out) at 2,900 s, whose parcel would be ready after the store closed."""
+
+    def order(name: str, x: int, created: int) -> dict[str, Any]:
+        return {
+            "id": name,
+            "location": {"x": x, "y": 0},
+            "created_s": created,
+            "lines": [{"sku": "A", "quantity": 1}],
+            "time_windows": [{"start_s": 0, "end_s": 9000}],
+            "penalty_cents": 10_000,
+        }
+
+    store = {
+        "id": "store",
+        "location": {"x": 0, "y": 0},
+        "inventory": {"A": 5},
+        "pick_time_s_per_line": pick_s,
+        "pack_time_s_per_order": pack_s,
+        "opening_hours": [{"start_s": 0, "end_s": 3000}],
+    }
+    bike = {
+        "id": "bike",
+        "start_location": {"x": 0, "y": 0},
+        "cost_per_hour_cents": 3600,
+        "shift": {"start_s": 0, "end_s": 9000},
+    }
+    return Scenario.model_validate(
+        {
+            "name": "late-pick",
+            "horizon": {"start_s": 0, "end_s": 20_000},
+            "skus": [{"id": "A"}],
+            "nodes": [store],
+            "orders": [order("a", 300, 0), order("late", 600, 2900)],
+            "vehicles": [bike],
+            "stochastic": StochasticParams.deterministic().model_dump(),
+        }
+    )
+
+
+@pytest.mark.parametrize(("pick_s", "pack_s"), [(180, 0), (60, 120)])
+def test_a_parcel_ready_after_its_node_closed_for_good_is_lost_at_the_closing(
+    pick_s: int, pack_s: int
+) -> None:
+    # late's pick starts at 2,900 s, before the store closes for good at 3,000 s, and its
+    # parcel would be ready at 3,080 s (picked, or packed, after the closing): nobody can
+    # collect it. It is lost at the closing, as a parcel whose pick would start after it, so
+    # the day closes (the bike, done with a, goes home): until twin version 10 it came out
+    # ready at 3,080 s, late waited until the horizon's end and the bike until its shift's
+    # end (home at 9,300 s, 2.58 courier hours).
+    scen = _late_pick(pick_s, pack_s)
+    result = simulate(scen, policy="insertion", seed=1, params=SimParams(record_events=True))
+    assert result.events is not None
+    late = 1  # (its index)
+    parcel = [(t, kind) for t, kind, _, o in result.events if o == late and "parcel" in kind]
+    assert parcel == [(3000.0, "parcel_lost")]
+    home = [t for t, kind, _, _ in result.events if kind == "home"]
+    assert len(home) == 1 and home[0] < 4000.0  # not kept out until its shift's end
+    assert result.metrics["orders_unserved"] == 1.0
+    # on the clock from 0 s until home (1 cent a second), and late's penalty
+    assert result.metrics["courier_hours"] == pytest.approx(home[0] / 3600.0)
+    assert result.metrics["cost_cents"] == pytest.approx(home[0] + 10_000)
+
+
 def _overtime_day(
     x: int,
     depart_s: int,
@@ -2420,12 +2487,31 @@ def test_an_unused_courier_ending_elsewhere_is_quoted_its_whole_route() -> None:
     assert sim.planned_cost_cents(0) == 1610.0
 
 
+def test_twin_version_10_only_for_days_with_a_node_closing_for_good() -> None:
+    # version 10 loses a parcel ready only after its node closed for good at the closing: a
+    # day without a node that closes for good (opening hours) keeps its version (9 or 8)
+    from simulation.twin import TWIN_VERSION, twin_version
+
+    assert TWIN_VERSION == 10
+    assert twin_version(_late_pick(180, 0)) == 10
+    data = _late_pick(180, 0).model_dump(mode="json")
+    data["nodes"][0]["opening_hours"] = []
+    assert twin_version(Scenario.model_validate(data)) == 8
+    data["stochastic"]["node_outages"] = [
+        {"node_id": "store", "window": {"start_s": 0, "end_s": 3000}}
+    ]  # an outage ends: the node reopens
+    assert twin_version(Scenario.model_validate(data)) == 8
+    data["nodes"][0]["opening_hours"] = [{"start_s": 0, "end_s": 10**9}]  # after the horizon
+    assert twin_version(Scenario.model_validate(data)) == 10
+    assert twin_version(fridge_line_scenario()) == 9  # no nodes: version 9's days keep 9
+
+
 def test_twin_version_9_only_for_days_it_may_change() -> None:
     # version 9 changed the candidates of orders needing a skill some courier lacks, and the
     # quotes of unused couriers ending elsewhere than they start: other days keep version 8
-    from simulation.twin import TWIN_VERSION, twin_version
+    # (days without a node closing for good, which version 10 may change)
+    from simulation.twin import twin_version
 
-    assert TWIN_VERSION == 9
     assert twin_version(line_scenario()) == 8
     assert twin_version(fridge_line_scenario()) == 9
     data = line_scenario().model_dump(mode="json")
