@@ -395,8 +395,9 @@ class DynamicDispatchEnv(gym.Env[dict[str, NDArray[np.float32]], np.int64]):
         total = sim.projected_cost_cents() + self._lost_penalty
         now = sim.now
         pending = state.pending
-        # A waiting order whose parcel waits at a node closed for good (picked too late, or
-        # left waiting past the closing) is never collected: the twin keeps it waiting until
+        # A waiting order whose parcel waits at a node closed for good (left waiting past the
+        # closing; one picked too late is lost at the closing since twin version 10, and its
+        # penalty is in _lost_penalty) is never collected: the twin keeps it waiting until
         # the horizon's end, then it is unserved at its penalty (until REWARD_VERSION 3 that
         # penalty, and the couriers' wait until then, came with the day's last reward).
         doomed = self._doomed(pending, now) if pending.size and now >= self._first_final else []
