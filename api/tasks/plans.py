@@ -369,6 +369,37 @@ def _departures(old: Plan, now_s: int) -> dict[str, int]:
     }
 
 
+def _driven_m(
+    scenario: Scenario, old: Plan, now_s: int, positions: dict[str, Any]
+) -> dict[str, int]:
+    """Per courier whose route of the stored plan ``old`` left its start before ``now_s``
+    (:func:`_departures`), the metres it has driven by ``now_s``: from its start through the
+    stops it started before ``now_s``, then to its ``courier_positions`` entry when one is
+    given (``positions``: vehicle id -> location); without one the re-plan starts it at its
+    last stop started, so the leg it may be on counts in the re-plan's route. A stop stored
+    without its location (a plan of an older version) adds nothing."""
+    departed = _departures(old, now_s)
+    starts = {v.id: v.start_location for v in scenario.vehicles}
+    driven: dict[str, int] = {}
+    for route in old.routes:
+        start = starts.get(route.vehicle_id)
+        if route.vehicle_id not in departed or start is None:
+            continue
+        places = [start]
+        places += [
+            stop.location
+            for stop in route.stops
+            if stop.start_s < now_s and stop.location is not None and stop.kind != StopKind.BREAK
+        ]
+        if route.vehicle_id in positions:
+            places.append(positions[route.vehicle_id])
+        if len(places) < 2:
+            continue
+        distance = scenario.travel.matrix(places).distance_m
+        driven[route.vehicle_id] = sum(int(distance[k, k + 1]) for k in range(len(places) - 1))
+    return driven
+
+
 def _replan_vehicles(
     scenario: Scenario, req: ReoptimiseCreate, old: Plan, last_stop: dict[str, tuple[Any, int]]
 ) -> list[Vehicle]:
@@ -379,10 +410,16 @@ def _replan_vehicles(
     a break it had started before ``now_s``) or can no longer start in their window and,
     without a position given, no earlier than the end of the break it is on; a courier whose
     route of the stored plan ``old`` left its start (:func:`_departures`) has what is left of
-    its ``max_duration_s``."""
+    its ``max_duration_s``, and of its ``max_distance_m`` what it has not driven yet
+    (:func:`_driven_m`)."""
     taken = _breaks_taken(old, scenario, req.now_s)
     departed = _departures(old, req.now_s)
     positions = {p.vehicle_id: (p.location, p.available_s) for p in req.courier_positions}
+    driven = (
+        _driven_m(scenario, old, req.now_s, {k: where for k, (where, _) in positions.items()})
+        if any(v.max_distance_m is not None for v in scenario.vehicles)
+        else {}
+    )
     vehicles = []
     for vehicle in scenario.vehicles:
         shift = vehicle.shift or scenario.horizon
@@ -423,6 +460,10 @@ def _replan_vehicles(
             # its route's time counts from when it left (the re-plan's route counted from
             # now: a courier of a 1 h limit re-planned after 25 min was 82 min on the road)
             update["max_duration_s"] = max(1, vehicle.max_duration_s - (start_s - left))
+        if vehicle.max_distance_m is not None and driven.get(vehicle.id):
+            # likewise its distance counts from its start (the re-plan's route counted from
+            # where it is: a courier of a 10 km limit with 6 km behind it got 10 km more)
+            update["max_distance_m"] = max(1, vehicle.max_distance_m - driven[vehicle.id])
         vehicles.append(vehicle.model_copy(update=update))
     return vehicles
 

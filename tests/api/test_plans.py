@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 import time
@@ -886,6 +887,63 @@ def test_a_re_plan_keeps_a_courier_within_its_max_duration_counted_from_when_it_
         [again] = result["plan"]["routes"]
         assert again["end_s"] - left <= 3600, again
         assert result["plan"]["unassigned"], result["plan"]  # three new orders do not fit
+        plan_id, now = result["plan_id"], now + 60
+
+
+def test_a_re_plan_keeps_a_courier_within_its_max_distance_counted_from_its_start(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A courier's ``max_distance_m`` bounds its whole route. A re-plan counted it from
+    where the courier is: one of an 8 km limit with 1.6 km behind it was given 8 km more,
+    and took the three new orders (9.6 km in all). The re-plan, and a re-plan of it, now
+    leave it only what it has not driven, and what does not fit unassigned."""
+    limit_m = 8000
+    scenario = {
+        "name": "eight-km",
+        "horizon": {"start_s": 0, "end_s": 28_800},
+        "travel": {"kind": "euclidean", "speed_m_per_s": 8.0},
+        "vehicles": [
+            {
+                "id": "c1",
+                "start_location": {"x": 0, "y": 0},
+                "capacity": [10],
+                "max_distance_m": limit_m,
+            }
+        ],
+        "orders": [
+            {"id": f"o{i}", "location": {"x": 800 * i, "y": 0}, "demand": [1], "service_s": 600}
+            for i in (1, 2, 3)
+        ],
+    }
+    routing = {"time_limit_s": 0.3, "seed": 1}
+    answer = client.post(
+        "/v1/plans", json={"scenario": scenario, "routing": routing}, headers=keys["oms"]
+    )
+    assert answer.status_code == 200, answer.text
+    made = answer.json()
+    [route] = made["plan"]["routes"]
+    now = route["stops"][1]["start_s"] + 1  # two stops done
+    places = [(0, 0)] + [
+        (s["location"]["x"], s["location"]["y"]) for s in route["stops"] if s["start_s"] < now
+    ]
+    driven_m = sum(
+        round(((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5)
+        for (x1, y1), (x2, y2) in itertools.pairwise(places)
+    )
+    assert driven_m > 0
+    new = [
+        {"id": f"n{i}", "location": {"x": 2400 + 800 * i, "y": 0}, "demand": [1], "service_s": 600}
+        for i in (1, 2, 3)
+    ]
+    plan_id = made["plan_id"]
+    for orders in (new, []):  # the re-plan, then a re-plan of it (no stop started since)
+        body = {"now_s": now, "new_orders": orders, "routing": routing}
+        answer = client.post(f"/v1/plans/{plan_id}/reoptimise", json=body, headers=keys["oms"])
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        [again] = result["plan"]["routes"]
+        assert driven_m + again["distance_m"] <= limit_m, (driven_m, again)
+        assert result["plan"]["unassigned"], result["plan"]  # not every new order fits
         plan_id, now = result["plan_id"], now + 60
 
 
