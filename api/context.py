@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,30 +22,44 @@ from api.jobs.registry import JsonDict
 from api.loop_runner import LoopRunner
 
 
+@dataclass(frozen=True)
+class CachedKey:
+    """A checked key as remembered: its id, role and account, and when it expires (a
+    rotated key's grace period ends: wall-clock time, or None)."""
+
+    key_id: str
+    role: str
+    account_id: str
+    expires_at: dt.datetime | None = None
+
+
 @dataclass
 class KeyCache:
-    """Recently checked API keys (hash -> (key id, role, expiry)), so a burst costs one lookup."""
+    """Recently checked API keys (hash -> (key, cache expiry)), so a burst costs one lookup."""
 
     ttl_s: float
-    _entries: dict[str, tuple[str, str, float]] = field(default_factory=dict)
+    _entries: dict[str, tuple[CachedKey, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def get(self, key_hash: str) -> tuple[str, str] | None:
-        """The cached (key id, role), if fresh."""
+    def get(self, key_hash: str) -> CachedKey | None:
+        """The cached key, if fresh and not past the end of its grace period."""
         with self._lock:
             entry = self._entries.get(key_hash)
-            if entry is None or entry[2] < time.monotonic():
+            if entry is None or entry[1] < time.monotonic():
                 return None
-            return entry[0], entry[1]
+        key = entry[0]
+        if key.expires_at is not None and key.expires_at <= dt.datetime.now(dt.UTC):
+            return None
+        return key
 
-    def put(self, key_hash: str, key_id: str, role: str) -> None:
+    def put(self, key_hash: str, key: CachedKey) -> None:
         """Remember a valid key."""
         if self.ttl_s <= 0:
             return
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()
-            self._entries[key_hash] = (key_id, role, time.monotonic() + self.ttl_s)
+            self._entries[key_hash] = (key, time.monotonic() + self.ttl_s)
 
     def clear(self) -> None:
         """Forget every key (after a revocation)."""

@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
-from api.context import ServiceContext
+from api.context import CachedKey, ServiceContext
 from api.core.errors import error_response
 from api.core.security import Role, allows, hash_key, key_matches, split_key
 from api.db.models import ApiKey
+from api.keys import is_live
 from scenarios.errors import InputError
 from scenarios.geo import NUL_REASON
 
@@ -54,14 +55,22 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's public id and its role."""
+    """Who is calling: the key's public id, its role and the account it acts for."""
 
     key_id: str | None
     role: Role
+    #: the key's account (``ApiKey.account_id``); None: the key's own (no key: auth off)
+    account_id: str | None = None
 
-    def owns(self, key_id: str | None) -> bool:
-        """True when this caller may see an object created with ``key_id``."""
-        return self.role == Role.ADMIN or key_id == self.key_id
+    @property
+    def account(self) -> str | None:
+        """The account that owns what this caller makes (jobs, plans, idempotency records)."""
+        return self.account_id if self.account_id is not None else self.key_id
+
+    def owns(self, account: str | None) -> bool:
+        """True when this caller may see an object owned by ``account`` (its ``key_id``
+        column): one made by any key of the caller's account (admin: any)."""
+        return self.role == Role.ADMIN or account == self.account
 
 
 api_key_header = APIKeyHeader(
@@ -96,17 +105,18 @@ async def get_principal(
         )
     key_hash = hash_key(key)
     cached = ctx.key_cache.get(key_hash)
-    if cached is not None:
-        principal = Principal(key_id=cached[0], role=Role(cached[1]))
-    else:
+    if cached is None:
         key_id = split_key(key)
         if key_id is None or ctx.sessions is None:
             raise HTTPException(401, "invalid API key", UNAUTHENTICATED)
         row = await run_in_threadpool(_lookup_key, ctx, key_id)
-        if row is None or row.revoked_at is not None or not key_matches(key, row.key_hash):
+        if row is None or not is_live(row) or not key_matches(key, row.key_hash):
             raise HTTPException(401, "invalid or revoked API key", UNAUTHENTICATED)
-        ctx.key_cache.put(key_hash, row.id, row.role)
-        principal = Principal(key_id=row.id, role=Role(row.role))
+        cached = CachedKey(row.id, row.role, row.account_id, row.expires_at)
+        ctx.key_cache.put(key_hash, cached)
+    principal = Principal(
+        key_id=cached.key_id, role=Role(cached.role), account_id=cached.account_id
+    )
     request.state.principal = principal
     return principal
 
@@ -270,7 +280,7 @@ async def stored_answer_of(
         with open_session(ctx) as session:
             return stored_answer(
                 session,
-                key_id=principal.key_id,
+                key_id=principal.account,
                 idem_key=key,
                 endpoint=f"{request.method} {request.url.path}",
                 request_hash=str(getattr(request.state, "input_hash", "")),

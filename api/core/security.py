@@ -9,6 +9,9 @@ from enum import StrEnum
 
 KEY_PREFIX = "dlk"
 
+#: The longest grace period of a rotated key (7 days): the old key of an OMS must end.
+MAX_GRACE_S = 7 * 86_400
+
 
 class Role(StrEnum):
     """What a key may do; ``admin`` may do everything."""

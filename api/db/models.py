@@ -118,7 +118,7 @@ class Base(DeclarativeBase):
 
 
 class ApiKey(Base):
-    """An API key: public id, SHA-256 of the secret, role; never the key itself."""
+    """An API key: public id, SHA-256 of the secret, role, account; never the key itself."""
 
     __tablename__ = "api_keys"
 
@@ -128,6 +128,13 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: the account the key acts for (migration 0008): the id of the account's first key, so
+    #: a key made by ``keys create`` (and every key made before 0008) is its own account,
+    #: and a key made by rotating another inherits its account. The jobs, plans and
+    #: idempotency records of an account (their ``key_id`` column) are its keys' alike.
+    account_id: Mapped[str] = mapped_column(String(32), index=True)
+    #: the end of a rotated key's grace period (migration 0008): refused from then on
+    expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class Instance(Base):
@@ -178,6 +185,8 @@ class Job(Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=2)
     timeout_s: Mapped[float] = mapped_column(Float, default=3600.0)
     owner: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    #: the account that owns the job (``ApiKey.account_id``: the id of its first key; the
+    #: audit log records which key asked)
     key_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
     seed: Mapped[int | None] = mapped_column(Integer, default=None)
     input_hash: Mapped[str] = mapped_column(String(64), default="")
@@ -198,6 +207,7 @@ class PlanRecord(Base):
         String(32), ForeignKey("plans.id"), default=None, index=True
     )
     job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    #: the account that owns the plan (``ApiKey.account_id``)
     key_id: Mapped[str | None] = mapped_column(String(32), default=None)
     status: Mapped[str] = mapped_column(String(16))
     fallback: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -215,6 +225,7 @@ class IdempotencyRecord(Base):
     __table_args__ = (UniqueConstraint("key_id", "idem_key", name="uq_idempotency_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the account whose key sent it (``ApiKey.account_id``): a rotated key's retry replays
     key_id: Mapped[str] = mapped_column(String(32))
     idem_key: Mapped[str] = mapped_column(String(255))
     endpoint: Mapped[str] = mapped_column(String(200))

@@ -231,8 +231,8 @@ def list_jobs(
     after = decode_cursor(cursor) if cursor is not None else None
     settled(ctx)
     where: list[ColumnElement[bool]] = []
-    if principal.key_id is not None and principal.role != "admin":
-        where.append(Job.key_id == principal.key_id)
+    if principal.account is not None and principal.role != "admin":
+        where.append(Job.key_id == principal.account)
     if len(statuses) == 1:  # read in the order of the status index
         where.append(Job.status == statuses[0])
     elif statuses:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException
 
 from api import keys
 from api.core.errors import ERROR_RESPONSES
 from api.deps import AdminDep, CtxDep, SessionDep
-from api.schemas.common import KeyCreate, KeyCreated, KeyPublic, KeysPublic
+from api.schemas.common import (
+    KeyCreate,
+    KeyCreated,
+    KeyPublic,
+    KeyRotate,
+    KeyRotated,
+    KeysPublic,
+)
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=ERROR_RESPONSES)
 
@@ -21,7 +30,7 @@ def create_key(body: KeyCreate, session: SessionDep, _admin: AdminDep) -> KeyCre
 
 @router.get("", response_model=KeysPublic, summary="List API keys")
 def list_keys(session: SessionDep, _admin: AdminDep) -> KeysPublic:
-    """Active keys (ids, names, roles; never secrets)."""
+    """Active keys (ids, names, roles, accounts; never secrets)."""
     rows = keys.list_keys(session)
     return KeysPublic(data=[KeyPublic.model_validate(r) for r in rows], count=len(rows))
 
@@ -34,3 +43,30 @@ def revoke_key(key_id: str, session: SessionDep, ctx: CtxDep, _admin: AdminDep) 
         raise HTTPException(404, f"no key {key_id!r}")
     ctx.key_cache.clear()
     return KeyPublic.model_validate(row)
+
+
+@router.post(
+    "/{key_id}/rotate", response_model=KeyRotated, status_code=201, summary="Rotate an API key"
+)
+def rotate_key(
+    key_id: str,
+    session: SessionDep,
+    ctx: CtxDep,
+    _admin: AdminDep,
+    body: Annotated[KeyRotate | None, Body()] = None,
+) -> KeyRotated:
+    """A new key of the same role, name and account, which keeps the old key's jobs and
+    plans; the old key ends at once, or after ``grace_s``. The new key is shown only here."""
+    try:
+        made = keys.rotate_key(session, key_id, grace_s=(body or KeyRotate()).grace_s)
+    except keys.KeyNotRotatable as err:
+        raise HTTPException(409, str(err)) from None
+    if made is None:
+        raise HTTPException(404, f"no key {key_id!r}")
+    key, row, old = made
+    ctx.key_cache.clear()
+    return KeyRotated(
+        **KeyPublic.model_validate(row).model_dump(),
+        key=key,
+        rotated=KeyPublic.model_validate(old),
+    )

@@ -101,7 +101,7 @@ def _sync_answer(
         result=outcome.result,
         scenario=scenario,
         params=params,
-        key_id=principal.key_id,
+        key_id=principal.account,
         job_id=outcome.job_id,
         fallback=bool(reason),
         parent_id=parent_id,

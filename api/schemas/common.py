@@ -15,9 +15,9 @@ from pydantic import (
     model_validator,
 )
 
-from api.core.security import Role
+from api.core.security import MAX_GRACE_S, Role
 from scenarios.bulk import collector_paused
-from scenarios.geo import NUL_REASON, NulFreeModel
+from scenarios.geo import NUL_REASON, NotBool, NulFreeModel
 
 
 def service_defaults(**defaults: Any) -> BeforeValidator:
@@ -178,12 +178,38 @@ class KeyPublic(BaseModel):
     role: Role
     created_at: dt.datetime
     revoked_at: dt.datetime | None
+    account_id: str = Field(
+        description="the account the key acts for (the id of its first key): its jobs, plans "
+        "and Idempotency-Keys are those of every key of the account"
+    )
+    expires_at: dt.datetime | None = Field(
+        default=None, description="a rotated key's end of grace: refused from then on"
+    )
 
 
 class KeyCreated(KeyPublic):
     """A new key; ``key`` is shown this once and never stored in clear."""
 
     key: str
+
+
+class KeyRotate(NulFreeModel):
+    """How a key is rotated: when the old key ends."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    grace_s: Annotated[int, NotBool] = Field(
+        default=0,
+        ge=0,
+        le=MAX_GRACE_S,
+        description="seconds the old key keeps working (0: revoked at once; at most 7 days)",
+    )
+
+
+class KeyRotated(KeyCreated):
+    """The new key of a rotation (``key`` shown this once) and the old key as it now is."""
+
+    rotated: KeyPublic = Field(description="the old key: revoked, or its expires_at set")
 
 
 class KeysPublic(BaseModel):

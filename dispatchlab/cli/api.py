@@ -1,4 +1,4 @@
-"""CLI commands of the service: ``serve`` (and ``demo``), ``keys create|list|revoke``."""
+"""CLI commands of the service: ``serve`` (and ``demo``), ``keys create|list|revoke|rotate``."""
 
 from __future__ import annotations
 
@@ -233,10 +233,13 @@ def keys_list(data_dir: DataDirOpt = None, database_url: DatabaseOpt = None) -> 
     _apply_env(data_dir, database_url)
     with _session(data_dir, database_url) as session:
         rows = list_keys(session)
-    table = Table("id", "role", "name", "created")
+    table = Table("id", "role", "name", "account", "created", "expires")
     for row in rows:
         created = row.created_at.isoformat(timespec="seconds")
-        table.add_row(escape(row.id), escape(row.role), escape(row.name), created)
+        expires = row.expires_at.isoformat(timespec="seconds") if row.expires_at else ""
+        table.add_row(
+            escape(row.id), escape(row.role), escape(row.name), row.account_id, created, expires
+        )
     console.print(table)
 
 
@@ -256,6 +259,49 @@ def keys_revoke(
     if row is None:
         raise fail(f"key_id: no key {key_id!r}")
     console.print(f"key {row.id} revoked", markup=False)
+
+
+@keys_app.command("rotate")
+@cli_errors
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="the key's id (the part after dlk_)")],
+    grace_s: Annotated[
+        int,
+        typer.Option(
+            "--grace-s",
+            help="seconds the old key keeps working (0: revoked at once; at most 604800)",
+        ),
+    ] = 0,
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Replace a key by a new one of the same role and account (its jobs and plans kept)
+    and print it (alone on the last line); the old key ends at once or after --grace-s."""
+    from api.core.security import MAX_GRACE_S
+    from api.keys import KeyNotRotatable, rotate_key
+
+    if not 0 <= grace_s <= MAX_GRACE_S:
+        raise fail(f"--grace-s: {grace_s} is not 0 to {MAX_GRACE_S} s (7 days)")
+    _apply_env(data_dir, database_url)
+    with _session(data_dir, database_url) as session:
+        try:
+            made = rotate_key(session, key_id, grace_s=grace_s)
+        except KeyNotRotatable as err:
+            raise fail(f"key_id: {err}") from None
+        if made is None:
+            raise fail(f"key_id: no key {key_id!r}")
+        key, row, old = made
+        if old.revoked_at is not None:
+            ends = "revoked now"
+        else:
+            assert old.expires_at is not None
+            ends = f"valid until {old.expires_at.isoformat(timespec='seconds')}"
+        line = (
+            f"key {row.id} ({row.role}, account {row.account_id}) replaces key {old.id} "
+            f"({ends}); it is shown only once:"
+        )
+    err_console.print(line, markup=False, soft_wrap=True)
+    typer.echo(key)
 
 
 def _check_listen(host: str, port: int) -> None:
