@@ -307,8 +307,10 @@ def _begin(
     seed: int | None,
     lane: Lane,
     stored: RawJson | None = None,
+    job_id: str | None = None,
 ) -> _Attempt:
-    """Take a solver slot of ``lane`` (429 when none is free) and start the job's record.
+    """Take a solver slot of ``lane`` (429 when none is free) and start the job's record
+    (``job_id``: its id, if chosen before; else a new one).
 
     With a ``session``, the job's first (running) row is written in
     :meth:`~api.core.errors.RequestCut.deciding`, as an outcome is stored: a request the
@@ -329,7 +331,7 @@ def _begin(
         principal,
         seed,
         input_hash(request),
-        job_id=new_id(),
+        job_id=job_id or new_id(),
         started_at=utcnow(),
         session=session,
         stored=stored,
@@ -518,6 +520,7 @@ def solve_sync(
     with_limit: WithLimit | None = None,
     num_orders: int = 0,
     solver_limit_s: float | None = None,
+    job_id: str | None = None,
 ) -> SolveOutcome:
     """Run job ``kind`` now within ``time_limit_s`` (+ grace), falling back when it fails.
 
@@ -541,6 +544,7 @@ def solve_sync(
         seed=seed,
         lane=lane,
         stored=stored,
+        job_id=job_id,
     )
     asked_s = time_limit_s if solver_limit_s is None else solver_limit_s
     task_input = _within_limit(attempt, request, solver_input, asked_s, with_limit, num_orders)
@@ -764,8 +768,10 @@ def submit_job(
     principal: Principal,
     seed: int | None,
     timeout_s: float | None = None,
+    job_id: str | None = None,
 ) -> Job:
-    """Queue job ``kind`` (429 with Retry-After when the queue is full).
+    """Queue job ``kind`` (429 with Retry-After when the queue is full); ``job_id``: its id,
+    if chosen before.
 
     Not queued once the server's stop has cut the request (its 503, sent, said to send it
     again): the cut waits for a submit in progress, whose job its 503 then names queued; up
@@ -781,7 +787,7 @@ def submit_job(
     assert ctx.jobs is not None
     found = getattr(request.state, REQUEST_CUT, None)
     cut = found if isinstance(found, RequestCut) else None  # None: no server cuts it
-    job_id = new_id()  # named by the cut's 503 should the commit not end in time
+    job_id = job_id or new_id()  # named by the cut's 503 should the commit not end in time
     job: Job | None = None
     let_go = False  # queued, for any dispatcher to claim
     with _deciding(request) as already_cut:
@@ -907,11 +913,13 @@ def solve_or_queue(
     with_limit: WithLimit | None = None,
     num_orders: int = 0,
     solver_limit_s: float | None = None,
+    job_id: str | None = None,
 ) -> SolveOutcome | tuple[int, BaseModel, str | None]:
     """Solve job ``kind`` now when ``sync`` (its outcome), else queue it (the 202 answer).
 
     ``with_limit``, ``num_orders``, ``solver_limit_s``: the solve's time limit counts from
-    the request's arrival (:func:`solve_sync`); a job keeps its limit.
+    the request's arrival (:func:`solve_sync`); a job keeps its limit. ``job_id``: the job's
+    id, if chosen before (else a new one).
     """
     if not sync:
         job = submit_job(
@@ -923,6 +931,7 @@ def solve_or_queue(
             principal=principal,
             seed=seed,
             timeout_s=job_timeout_s,
+            job_id=job_id,
         )
         return accepted(job)
     return solve_sync(
@@ -938,6 +947,7 @@ def solve_or_queue(
         with_limit=with_limit,
         num_orders=num_orders,
         solver_limit_s=solver_limit_s,
+        job_id=job_id,
     )
 
 
@@ -1050,10 +1060,26 @@ def solve_or_queue_response(
     with_limit: WithLimit | None = None,
     num_orders: int = 0,
     solver_limit_s: float | None = None,
+    job_id: str | None = None,
+    claim: Callable[[], Callable[[], None]] | None = None,
 ) -> Response:
-    """:func:`solve_or_queue` once per ``Idempotency-Key``: 200 with ``answer(outcome)``, or 202."""
+    """:func:`solve_or_queue` once per ``Idempotency-Key``: 200 with ``answer(outcome)``, or 202.
+
+    ``claim``: called once the ``Idempotency-Key`` is claimed (a retry is replayed first),
+    before the job ``job_id`` is written: it raises to refuse the request (a 409), else
+    returns what to call should the request fail before its job is written.
+    """
 
     def compute() -> tuple[int, BaseModel, str | None]:
+        release = claim() if claim is not None else None
+        try:
+            return solve()
+        except BaseException:
+            if release is not None:
+                release()
+            raise
+
+    def solve() -> tuple[int, BaseModel, str | None]:
         outcome = solve_or_queue(
             ctx,
             session,
@@ -1069,6 +1095,7 @@ def solve_or_queue_response(
             with_limit=with_limit,
             num_orders=num_orders,
             solver_limit_s=solver_limit_s,
+            job_id=job_id,
         )
         if isinstance(outcome, tuple):  # queued: the 202 answer
             return outcome

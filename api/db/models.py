@@ -216,6 +216,14 @@ class PlanRecord(Base):
     plan: Mapped[dict[str, Any]] = mapped_column(JSON)
     body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: the job of the plan's ``if_latest`` re-plan (migration 0009), set by a conditional
+    #: UPDATE so that of two such re-plans one wins; one whose job failed, was cancelled or
+    #: was never written (claimed ``LATEST_CLAIM_STALE_S`` before) is taken over
+    latest_job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    #: the id of the plan that job makes (chosen at the claim, so that a 409 names it)
+    latest_plan_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    #: when ``latest_job_id`` was claimed
+    latest_claimed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class IdempotencyRecord(Base):

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from api.core.errors import ERROR_RESPONSES
-from api.db.models import Job, PlanRecord
+from api.db.models import Job, PlanRecord, utcnow
 from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, Principal, SessionDep
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from api.fastpath import BodyRoute
 from api.jobs.registry import JsonDict
+from api.jobs.service import CANCELLED, FAILED, new_id
 from api.limits import (
     check_arrivals,
     check_engine,
@@ -43,6 +49,7 @@ from api.solve import (
     solve_or_queue_response,
 )
 from api.tasks.plans import (
+    PLAN_ID_KEY,
     check_plan_range,
     check_replan_engine,
     check_replan_range,
@@ -67,6 +74,8 @@ from solvers.routing.from_allocation import (
     own_task_clashes,
     task_id_too_long,
 )
+
+log = logging.getLogger("api.plans")
 
 router = APIRouter(
     prefix="/v1/plans", tags=["plans"], responses=ERROR_RESPONSES, route_class=BodyRoute
@@ -94,6 +103,7 @@ def _sync_answer(
     scenario: dict[str, Any],
     params: dict[str, Any],
     parent_id: str | None,
+    plan_id: str | None = None,
 ) -> dict[str, Any]:
     reason = engine_fallback_reason(ctx, outcome, "plans")
     stored = store_plan(
@@ -105,6 +115,7 @@ def _sync_answer(
         job_id=outcome.job_id,
         fallback=bool(reason),
         parent_id=parent_id,
+        plan_id=plan_id,
     )
     # the job row keeps the answer, as an asynchronous plan's does (its result hook): the
     # plan id, without the internal keys store_plan takes out (a re-plan's whole scenario)
@@ -448,7 +459,7 @@ def reoptimise_plan(
     # the stored plan's orders and the new ones: unchecked, 20,000 new orders were queued
     # (or answered in the request with mode sync)
     check_order_count(settings, num_orders, field="new_orders", sync=sync)
-    payload = {
+    payload: JsonDict = {
         "request": body.model_dump(mode="json"),
         "parent": {
             "id": record.id,
@@ -461,6 +472,13 @@ def reoptimise_plan(
             "rules": record.params.get("rules"),
         },
     }
+    job_id: str | None = None
+    child_id: str | None = None  # the new plan's id, when chosen now
+    claim: Callable[[], Callable[[], None]] | None = None
+    if body.if_latest:  # claimed once its Idempotency-Key is (a retry is replayed first)
+        job_id, child_id = new_id(), new_id()
+        payload[PLAN_ID_KEY] = child_id  # named by the 409 of a re-plan that lost the race
+        claim = functools.partial(claim_latest, session, record.id, job_id, child_id)
 
     def answer(outcome: SolveOutcome) -> BaseModel:
         log_read_notes(outcome.result, job_id=outcome.job_id)
@@ -473,6 +491,7 @@ def reoptimise_plan(
             scenario=record.scenario,
             params=reoptimised_params(payload),
             parent_id=record.id,
+            plan_id=child_id,
         )
         return ReoptimisePublic.model_validate(stored)
 
@@ -492,6 +511,8 @@ def reoptimise_plan(
         answer=answer,
         with_limit=functools.partial(with_reoptimise_time_limit, payload),
         num_orders=num_orders,
+        job_id=job_id,
+        claim=claim,
     )
 
 
@@ -567,3 +588,93 @@ def courier_task_clash(
     if long_id is not None:
         return allocated[long_id[0]], "id", long_id[1]
     return None
+
+
+#: How long the claim of an ``if_latest`` re-plan whose job row is not written holds (its
+#: request writes it milliseconds after the claim; a process that died in between left it)
+LATEST_CLAIM_STALE_S = 60.0
+
+
+def _latest_conflict(session: Session, record: PlanRecord, now: dt.datetime) -> str | None:
+    """Why ``record``'s ``if_latest`` re-plan (its claim) stands in the way of another one,
+    naming its plan and job; None when there is no claim, or its job failed, was cancelled,
+    or was never written (claimed :data:`LATEST_CLAIM_STALE_S` before)."""
+    job_id, child = record.latest_job_id, record.latest_plan_id
+    if job_id is None:
+        return None
+    head = f"plan {record.id} has an if_latest re-plan already"
+    if child is not None and session.get(PlanRecord, child) is not None:
+        return f"{head}: plan {child} (job {job_id}) is the latest; re-plan that plan instead"
+    status = session.scalar(select(Job.status).where(Job.id == job_id))
+    if status is None:  # not written yet (its request writes it next), or never
+        claimed = record.latest_claimed_at
+        if claimed is not None and (now - claimed).total_seconds() > LATEST_CLAIM_STALE_S:
+            return None
+        status = "being started"
+    elif status in (FAILED, CANCELLED):
+        return None
+    return (
+        f"{head}: plan {child} is being made by job {job_id} ({status}; follow it at "
+        f"/v1/jobs/{job_id}); re-plan that plan once it is done"
+    )
+
+
+def claim_latest(session: Session, plan_id: str, job_id: str, child_id: str) -> Callable[[], None]:
+    """Claim plan ``plan_id`` for the ``if_latest`` re-plan of job ``job_id``, which makes
+    plan ``child_id`` (commits), or raise 409 naming the re-plan that holds it (see
+    :func:`_latest_conflict`).
+
+    The claim is a conditional UPDATE of the plan's row (its ``latest_job_id`` as read), so
+    of two concurrent claims one changes the row and the other changes nothing, on SQLite
+    (one writer at a time) as on PostgreSQL (the second UPDATE waits for the first to commit,
+    then finds the row changed); the loser reads the winner's claim and names it. Returns
+    what to call should the request fail before its job is written: the claim is given back.
+    """
+    for _ in range(3):  # a claim given back meanwhile: read again
+        session.rollback()
+        record = session.get(PlanRecord, plan_id, populate_existing=True)
+        if record is None:
+            raise HTTPException(404, f"no plan {plan_id!r}")
+        now = utcnow()
+        conflict = _latest_conflict(session, record, now)
+        if conflict is not None:
+            raise HTTPException(409, conflict)
+        held = record.latest_job_id
+        changed = session.execute(
+            update(PlanRecord)
+            .where(
+                PlanRecord.id == plan_id,
+                PlanRecord.latest_job_id.is_(None)
+                if held is None
+                else PlanRecord.latest_job_id == held,
+            )
+            .values(latest_job_id=job_id, latest_plan_id=child_id, latest_claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        if changed.rowcount == 1:  # type: ignore[attr-defined]
+            return functools.partial(_give_back, session, plan_id, job_id)
+    raise HTTPException(409, f"plan {plan_id} is being re-planned by others; retry shortly")
+
+
+def _give_back(session: Session, plan_id: str, job_id: str) -> None:
+    """Clear plan ``plan_id``'s ``if_latest`` claim of job ``job_id`` if that job was not
+    written (its request failed before): the next ``if_latest`` re-plan need not wait."""
+    try:
+        session.rollback()
+        if session.get(Job, job_id) is not None:
+            return  # written: it stands (failed or cancelled, it is taken over)
+        session.execute(
+            update(PlanRecord)
+            .where(PlanRecord.id == plan_id, PlanRecord.latest_job_id == job_id)
+            .values(latest_job_id=None, latest_plan_id=None, latest_claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    except Exception:
+        log.exception(
+            "plan %s: the if_latest claim of job %s could not be given back (it lapses after %g s)",
+            plan_id,
+            job_id,
+            LATEST_CLAIM_STALE_S,
+        )

@@ -132,6 +132,12 @@ class ReoptimiseCreate(LargeBody):
         "disruption_cost_cents 500)",
     )
     mode: SolveMode = Field(default="auto", description=MODE_DESCRIPTION)
+    if_latest: bool = Field(
+        default=False,
+        description="re-plan only if no other if_latest re-plan of this plan is queued, "
+        "running or done (the plan is still the latest of its live line); else 409 naming "
+        "the re-plan that won. Off: re-plans branch freely (what-if), as before",
+    )
 
 
 class ReoptimiseResult(BaseModel):

@@ -53,6 +53,9 @@ log = logging.getLogger("api.plans")
 
 SCENARIO_KEY = "_scenario"
 COMPLETED_KEY = "_completed"
+#: A re-plan payload's key holding the id its plan will have (an ``if_latest`` re-plan's,
+#: chosen when its request claims the plan, so that a 409 can name it)
+PLAN_ID_KEY = "plan_id"
 
 
 def _routing_scenario(scenario: Scenario, lines: list[AllocationLine]) -> Scenario:
@@ -1173,15 +1176,17 @@ def store_plan(
     job_id: str | None,
     fallback: bool,
     parent_id: str | None = None,
+    plan_id: str | None = None,
 ) -> JsonDict:
-    """Store a plan answer (flushes, no commit); returns the answer with its ``plan_id``."""
+    """Store a plan answer (flushes, no commit) under ``plan_id`` (if chosen before, else a
+    new id); returns the answer with its ``plan_id``."""
     result = dict(result)
     updated = result.pop(SCENARIO_KEY, None)
     completed = result.pop(COMPLETED_KEY, None)
     if completed is not None:
         params = {**params, "completed": completed}
     record = PlanRecord(
-        id=new_id(),
+        id=plan_id or new_id(),
         parent_id=parent_id,
         job_id=job_id,
         key_id=key_id,
@@ -1242,6 +1247,7 @@ def _on_reoptimise_done(session: Session, job: Job, result: JsonDict) -> JsonDic
         job_id=job.id,
         fallback=job.fallback,
         parent_id=parent["id"],
+        plan_id=job.payload.get(PLAN_ID_KEY),
     )
 
 

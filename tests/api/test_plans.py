@@ -841,6 +841,118 @@ def test_a_re_plan_of_a_re_plan_cannot_go_back_in_time(
     assert answer.status_code == 200, answer.text
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_of_two_concurrent_if_latest_re_plans_one_wins_and_the_other_is_a_409_naming_it(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    made: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+) -> None:
+    """Two concurrent re-plans of one plan both succeeded and branched the plan tree: an OMS
+    re-planning its live plan could not tell it had raced. With ``if_latest`` the plan is
+    claimed by a conditional UPDATE: here both requests read the plan unclaimed before
+    either claims it, one wins and the other gets 409 naming the winner's plan and job.
+    The winner's plan goes on (its own if_latest re-plan is fine); a what-if re-plan
+    without ``if_latest`` still branches from the plan."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import api.routes.plans
+
+    both_read = threading.Barrier(2)
+    read = api.routes.plans._latest_conflict
+
+    def read_together(session: Any, record: PlanRecord, now: Any) -> str | None:
+        found = read(session, record, now)
+        if record.latest_job_id is None:  # unclaimed: wait for the other request's look
+            both_read.wait(timeout=30)
+        return found
+
+    monkeypatch.setattr(api.routes.plans, "_latest_conflict", read_together)
+    parent = made["plan_id"]
+    path = f"/v1/plans/{parent}/reoptimise"
+    body = {**_reopt_body(), "if_latest": True, "mode": mode}
+
+    def replan(_: int) -> Any:
+        return client.post(path, json=body, headers=keys["oms"])
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(replan, range(2)))
+    monkeypatch.setattr(api.routes.plans, "_latest_conflict", read)
+    winning = 200 if mode == "sync" else 202
+    assert sorted(a.status_code for a in answers) == [winning, 409], [a.text for a in answers]
+    won = next(a for a in answers if a.status_code == winning).json()
+    lost = next(a for a in answers if a.status_code == 409).json()["message"]
+    assert won["job_id"] in lost and lost.startswith(f"plan {parent} has an if_latest re-plan")
+    if mode == "async":
+        job = wait_for(
+            lambda: client.get(f"/v1/jobs/{won['job_id']}", headers=keys["oms"]).json(),
+            lambda job: job["status"] not in ("queued", "running"),
+        )
+        assert job["status"] == "done", job
+        child = job["result"]["plan_id"]
+    else:
+        child = won["plan_id"]
+    assert child in lost  # the plan the winner made (chosen before it was made)
+    ctx: ServiceContext = app_of(client).state.ctx
+    assert ctx.sessions is not None
+    with ctx.sessions() as session:
+        children = session.query(PlanRecord).filter(PlanRecord.parent_id == parent).all()
+    assert [c.id for c in children] == [child]  # no branch
+
+    again = client.post(path, json={**body, "mode": "sync"}, headers=keys["oms"])
+    assert again.status_code == 409, again.text
+    assert again.json()["message"] == (
+        f"plan {parent} has an if_latest re-plan already: plan {child} (job {won['job_id']}) "
+        "is the latest; re-plan that plan instead"
+    )
+    onwards = client.post(  # the new orders and cancellations are the child's already
+        f"/v1/plans/{child}/reoptimise",
+        json={"now_s": body["now_s"], "routing": body["routing"], "if_latest": True},
+        headers=keys["oms"],
+    )
+    assert onwards.status_code == 200, onwards.text
+    what_if = client.post(path, json=_reopt_body(), headers=keys["oms"])
+    assert what_if.status_code == 200, what_if.text  # branching on purpose, as before
+
+
+def test_an_if_latest_re_plan_takes_over_the_claim_of_one_cancelled_or_never_written(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    made: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The claim of an ``if_latest`` re-plan whose job was cancelled (or failed) stands in
+    nobody's way; nor does one whose request failed before its job was written (here the
+    job queue is full: 429), which is given back at once."""
+    ctx: ServiceContext = app_of(client).state.ctx
+    assert ctx.jobs is not None
+    ctx.jobs.executor.capacity = 0  # nothing gets claimed: the job stays queued
+    path = f"/v1/plans/{made['plan_id']}/reoptimise"
+    body = {**_reopt_body(), "if_latest": True, "mode": "async"}
+    first = client.post(path, json=body, headers=keys["oms"])
+    assert first.status_code == 202, first.text
+    job_id = first.json()["job_id"]
+    second = client.post(path, json=body, headers=keys["oms"])
+    assert second.status_code == 409, second.text
+    assert f"job {job_id} (queued; follow it at /v1/jobs/{job_id})" in second.json()["message"]
+    assert client.delete(f"/v1/jobs/{job_id}", headers=keys["oms"]).status_code == 200
+    monkeypatch.setattr(ctx.jobs, "max_queued", 0)  # the next submit is refused: 429
+    refused = client.post(path, json=body, headers=keys["oms"])  # took the cancelled claim
+    assert refused.status_code == 429, refused.text
+    assert ctx.sessions is not None
+    with ctx.sessions() as session:  # and gave it back, its job not written
+        record = session.get(PlanRecord, made["plan_id"])
+        assert record is not None and record.latest_job_id is None
+    monkeypatch.setattr(ctx.jobs, "max_queued", 100)
+    third = client.post(path, json=body, headers=keys["oms"])
+    assert third.status_code == 202, third.text
+    with ctx.sessions() as session:
+        record = session.get(PlanRecord, made["plan_id"])
+        assert record is not None and record.latest_job_id == third.json()["job_id"]
+
+
 def test_a_re_plan_keeps_a_courier_within_its_max_duration_counted_from_when_it_left(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
