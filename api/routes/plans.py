@@ -20,7 +20,7 @@ from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, Principal, SessionDep
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
 from api.fastpath import BodyRoute
 from api.jobs.registry import JsonDict
-from api.jobs.service import CANCELLED, FAILED, new_id
+from api.jobs.service import CANCELLED, DONE, FAILED, new_id
 from api.limits import (
     check_arrivals,
     check_engine,
@@ -598,7 +598,8 @@ LATEST_CLAIM_STALE_S = 60.0
 def _latest_conflict(session: Session, record: PlanRecord, now: dt.datetime) -> str | None:
     """Why ``record``'s ``if_latest`` re-plan (its claim) stands in the way of another one,
     naming its plan and job; None when there is no claim, or its job failed, was cancelled,
-    or was never written (claimed :data:`LATEST_CLAIM_STALE_S` before)."""
+    or was never written, or is done without its plan stored (claimed
+    :data:`LATEST_CLAIM_STALE_S` before: its server died in between)."""
     job_id, child = record.latest_job_id, record.latest_plan_id
     if job_id is None:
         return None
@@ -606,13 +607,15 @@ def _latest_conflict(session: Session, record: PlanRecord, now: dt.datetime) -> 
     if child is not None and session.get(PlanRecord, child) is not None:
         return f"{head}: plan {child} (job {job_id}) is the latest; re-plan that plan instead"
     status = session.scalar(select(Job.status).where(Job.id == job_id))
-    if status is None:  # not written yet (its request writes it next), or never
+    if status in (FAILED, CANCELLED):
+        return None
+    if status is None or status == DONE:
+        # not written yet (its request writes it next), or never (its server died); done,
+        # its plan not stored yet (a synchronous re-plan stores it next), or never
         claimed = record.latest_claimed_at
         if claimed is not None and (now - claimed).total_seconds() > LATEST_CLAIM_STALE_S:
             return None
-        status = "being started"
-    elif status in (FAILED, CANCELLED):
-        return None
+        status = status or "being started"
     return (
         f"{head}: plan {child} is being made by job {job_id} ({status}; follow it at "
         f"/v1/jobs/{job_id}); re-plan that plan once it is done"

@@ -953,6 +953,37 @@ def test_an_if_latest_re_plan_takes_over_the_claim_of_one_cancelled_or_never_wri
         assert record is not None and record.latest_job_id == third.json()["job_id"]
 
 
+@pytest.mark.parametrize("age_s", [5, 120])
+def test_an_if_latest_claim_whose_job_was_never_written_holds_for_a_minute(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any], age_s: int
+) -> None:
+    """A claim whose job row is not written is a request about to write it (a 409 names it,
+    being started), or one whose server died in between: taken over once a minute old."""
+    import datetime as dt
+
+    from api.db.models import utcnow
+
+    ctx: ServiceContext = app_of(client).state.ctx
+    assert ctx.sessions is not None
+    with ctx.sessions() as session:
+        record = session.get(PlanRecord, made["plan_id"])
+        assert record is not None
+        record.latest_job_id, record.latest_plan_id = "j" * 32, "p" * 32
+        record.latest_claimed_at = utcnow() - dt.timedelta(seconds=age_s)
+        session.commit()
+    path = f"/v1/plans/{made['plan_id']}/reoptimise"
+    answer = client.post(path, json={**_reopt_body(), "if_latest": True}, headers=keys["oms"])
+    if age_s < 60:
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["message"] == (
+            f"plan {made['plan_id']} has an if_latest re-plan already: plan {'p' * 32} is "
+            f"being made by job {'j' * 32} (being started; follow it at /v1/jobs/{'j' * 32}); "
+            "re-plan that plan once it is done"
+        )
+    else:
+        assert answer.status_code == 200, answer.text
+
+
 def test_a_re_plan_keeps_a_courier_within_its_max_duration_counted_from_when_it_left(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:

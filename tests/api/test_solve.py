@@ -12,6 +12,8 @@ import pytest
 
 from api.context import ServiceContext
 from api.core.metrics import Metrics
+from api.core.security import Role
+from api.deps import Principal
 from api.solve import SolveOutcome, engine_fallback_reason
 
 
@@ -532,7 +534,7 @@ async def _fast_solve_in_its_fallback(
             request,
             kind="test_crash_fallback",
             body=Body(),
-            principal=cast(Any, SimpleNamespace(key_id=None)),
+            principal=Principal(key_id=None, role=Role.ADMIN),
             seed=None,
             time_limit_s=5.0,
             lane=ctx.lanes["fast"],
@@ -696,7 +698,7 @@ def test_the_503_of_a_request_cut_by_the_shutdown_tells_what_became_of_its_job(
         ServiceContext,
         cast(Any, SimpleNamespace(settings=settings, metrics=Metrics(), audit=None, jobs=jobs)),
     )
-    principal = cast(Any, SimpleNamespace(key_id=None))
+    principal = Principal(key_id=None, role=Role.ADMIN)
 
     def begin(scope: Any) -> None:
         request = Request(scope)
@@ -821,7 +823,7 @@ def _queue_test_job(ctx: Any) -> Callable[[Any], Any]:
                 ctx,
                 session,
                 request,
-                principal=cast(Any, SimpleNamespace(key_id=None)),
+                principal=Principal(key_id=None, role=Role.ADMIN),
                 idem_key=None,
                 kind="test_sleep",
                 payload={"seconds": 0},
@@ -844,7 +846,7 @@ def _solve_now(ctx: Any, kind: str) -> Callable[[Any], Any]:
                 request,
                 kind=kind,
                 payload={"value": 1},
-                principal=cast(Any, SimpleNamespace(key_id=None)),
+                principal=Principal(key_id=None, role=Role.ADMIN),
                 seed=None,
                 time_limit_s=30.0,
                 lane=ctx.lanes["heavy"],
@@ -1375,7 +1377,7 @@ def test_a_cut_reaching_a_submit_that_waits_for_the_submit_lock_waits_with_it(
                     ctx,
                     session,
                     request,
-                    principal=cast(Any, SimpleNamespace(key_id=None)),
+                    principal=Principal(key_id=None, role=Role.ADMIN),
                     idem_key=None,
                     kind="test_sleep",
                     payload={"seconds": 0},
@@ -1714,7 +1716,7 @@ def test_a_synchronous_solve_ending_once_its_process_dies_stores_no_outcome(
                         ctx,
                         session,
                         request,
-                        principal=cast(Any, SimpleNamespace(key_id=None)),
+                        principal=Principal(key_id=None, role=Role.ADMIN),
                         idem_key="order-42",
                         compute=compute,
                     )
@@ -1848,7 +1850,7 @@ def test_an_async_submit_once_its_process_dies_queues_no_job_and_frees_its_key(
             ctx,
             session,
             request,
-            principal=cast(Any, SimpleNamespace(key_id=None)),
+            principal=Principal(key_id=None, role=Role.ADMIN),
             idem_key="order-43",
             kind="test_sleep",
             payload={"seconds": 0},
