@@ -1074,6 +1074,14 @@ def test_a_re_plan_keeps_a_courier_within_its_max_distance_counted_from_its_star
         for (x1, y1), (x2, y2) in itertools.pairwise(places)
     )
     assert driven_m > 0
+    # a courier position given adds the leg from its last stop started to that position
+    from api.tasks.plans import _driven_m
+    from scenarios.geo import Location
+
+    there = Location(x=places[-1][0] + 300, y=places[-1][1] + 400)
+    stored, old = Scenario.model_validate(scenario), Plan.model_validate(made["plan"])
+    assert _driven_m(stored, old, now, {}) == {"c1": driven_m}
+    assert _driven_m(stored, old, now, {"c1": there}) == {"c1": driven_m + 500}
     new = [
         {"id": f"n{i}", "location": {"x": 2400 + 800 * i, "y": 0}, "demand": [1], "service_s": 600}
         for i in (1, 2, 3)
