@@ -423,6 +423,14 @@ BB_NODE_LIMIT = 2_000
 #: node limit: a flow costs ~0.1-0.5 ms, and a one-order MIP settles such an order in
 #: ~0.4 s where the search would take ~1 s (50 capped nodes, 10 lines of partial stock)
 BB_FLOW_LIMIT = 50
+#: largest candidates x candidates x lines of an order whose dominance is computed: the
+#: comparison is that many cells in several numpy arrays (an order of 30 lines over 5,000
+#: nodes held gigabytes and minutes of CPU before its search, whose deadline it ignored);
+#: beyond it the search runs without dominance, which only prunes
+BB_DOMINANCE_CELLS = 4_000_000
+#: arcs of an order from which the search reads the clock at every node, not every 32nd:
+#: one node's fills walk every arc, so 32 of them overran a deadline by seconds
+BB_CLOCK_EVERY_NODE_ARCS = 2_000
 
 
 def solve_order_bb(
@@ -526,6 +534,16 @@ def solve_order_bb(
     # per line, (unit cost, the node's bit, units) cheapest first: the greedy fills test a
     # bit against the open nodes' mask
     by_bit = [[(c, 1 << k, u) for c, k, u, _a in entries] for entries in per_line]
+    # the clock every 32nd node, or every node where one node's fills walk many arcs
+    stride = 0 if a_hi - a_lo > BB_CLOCK_EVERY_NODE_ARCS else 31
+    if n_cand and not stride and deadline is not None and time.perf_counter() > deadline:
+        # many arcs, past the deadline already (their tables took it): no search, not even
+        # its tables (seconds over thousands of nodes); relaxation (a) at the root, the
+        # search's bound at its first node, is the bound
+        best = min(incumbent, 0.0)
+        root = _greedy(by_bit, qty, (1 << n_cand) - 1) + min(fixed)
+        none = np.zeros(0, dtype=np.int64)
+        return best, none, none, min(best, root)
 
     def spread_table(extra: float) -> list[list[tuple[float, int, int]]]:
         """Per line, its arcs at their unit cost (bit of the node) merged with the same arcs
@@ -552,7 +570,7 @@ def solve_order_bb(
         spread = [unsplit, unsplit if split == 0.0 else spread_table(split)]
     dominates = [0] * n_cand  # bit j of dominates[k]: k strictly dominates j
     dominated_by = [0] * n_cand
-    if nonneg and n_cand > 1:
+    if nonneg and n_cand > 1 and n_cand * n_cand * n_lines <= BB_DOMINANCE_CELLS:
         ub_m = np.zeros((n_cand, n_lines))
         cost_m = np.full((n_cand, n_lines), np.inf)
         for i, entries in enumerate(per_line):
@@ -598,8 +616,19 @@ def solve_order_bb(
         """Relaxation (b): open nodes at their unit cost, free nodes with the spread cost."""
         return _greedy(spread[1 if count else 0], qty, mask | (free << n_cand))
 
-    # order candidates by standalone value, most useful first
-    alone = [fixed[k] + fill(1 << k) for k in range(n_cand)]
+    # order candidates by standalone value, most useful first: fill(1 << k) summed over k's
+    # own arcs alone (one per line, the same sum in the same order), so O(arcs) in all
+    # rather than a walk over every arc per candidate
+    own: list[list[tuple[float, int]]] = [[] for _ in range(n_cand)]
+    for i, entries in enumerate(per_line):
+        for c, k, u, _a in entries:
+            own[k].append((c, min(u, qty[i])))
+    alone = []
+    for k in range(n_cand):
+        total = 0.0
+        for c, u in own[k]:
+            total += u * c
+        alone.append(fixed[k] + total)
     order_k = sorted(range(n_cand), key=lambda k: alone[k])
     # shipping nothing is always possible; a caller's pattern may be better still
     best_value, best_mask = min(incumbent, 0.0), 0
@@ -637,7 +666,7 @@ def solve_order_bb(
         nonlocal explored, best_value, best_mask, late
         explored += 1
         free = suffix[depth] & ~blocked
-        if deadline is not None and not explored & 31 and time.perf_counter() > deadline:
+        if deadline is not None and not explored & stride and time.perf_counter() > deadline:
             late = True
         if late or explored > node_limit or n_flows > BB_FLOW_LIMIT:
             pending.append(subtree_bound(depth, mask, free, fixed_sum, count))

@@ -229,6 +229,21 @@ def test_order_branch_and_bound_is_exact_and_its_bound_valid(
     assert mip_lower <= best + 1e-6
 
 
+@settings(max_examples=60, deadline=None)
+@given(one_order_under_prices())
+def test_order_branch_and_bound_without_dominance_is_exact(
+    case: tuple[Problem, F64, F64],
+) -> None:
+    """An order too wide for the dominance table (``BB_DOMINANCE_CELLS``) searches without
+    it: the same optimum, proven."""
+    prob, c_arc, c_pair = case
+    split = prob.split / MICRO
+    with patch.object(dp, "BB_DOMINANCE_CELLS", 0):
+        value, _arcs, _qty, lower = solve_order_bb(prob, 0, c_arc, c_pair, split=split)
+    assert value == pytest.approx(_enumerate_open_sets(prob, c_arc, c_pair, split), abs=1e-6)
+    assert lower == pytest.approx(value, abs=1e-6)
+
+
 def _capped_value(prob: Problem, chosen: tuple[int, ...], c_arc: F64, cap: list[int]) -> float:
     """Best fill of the order's lines from the open pairs ``chosen`` under unit capacities.
 
