@@ -2169,6 +2169,21 @@ def unfilled_lines(prob: Problem, world: _World, x: I64) -> list[Unfilled]:
     return out
 
 
+def _order_arcs(prob: Problem, o: int) -> tuple[int, int]:
+    """The arcs of order ``o``: one slice, ``lo:hi`` (its pairs' arcs follow one another)."""
+    return (
+        int(prob.pair_arc_start[prob.order_pair_start[o]]),
+        int(prob.pair_arc_start[prob.order_pair_start[o + 1]]),
+    )
+
+
+def _line_arcs(prob: Problem, o: int, ln: int) -> list[int]:
+    """The arcs of line ``ln`` of order ``o``, in arc order: one numpy pass over the order's
+    arcs (a Python loop over them per short line took seconds over thousands of nodes)."""
+    lo, hi = _order_arcs(prob, o)
+    return (lo + np.flatnonzero(prob.arc_line[lo:hi] == ln)).tolist()
+
+
 def _why_unfilled(
     prob: Problem, world: _World, x: I64, ln: int, o: int, s: int
 ) -> tuple[UnfilledReason, str]:
@@ -2197,9 +2212,7 @@ def _why_unfilled(
             "promise": UnfilledReason.PROMISE,
         }[rule]
         return reason, f"every node with {sku} is ruled out for this order ({rule})"
-    arcs = [
-        a for p in prob.order_pairs(o) for a in prob.pair_arcs(p) if int(prob.arc_line[a]) == ln
-    ]
+    arcs = _line_arcs(prob, o, ln)
     vip = bool(prob.order_vip[o])
     if not arcs:
         # a node that may ship no parcel (or no VIP parcel) at all has no arc either
@@ -2239,22 +2252,20 @@ def _why_unfilled(
     full = [n for n in open_nodes if world.orders_left[n] <= 0 or world.units_left[n] <= 0]
     if len(full) == len(open_nodes):
         return UnfilledReason.CAPACITY, "every node with stock left is at capacity"
+    full_set = set(full)  # membership tests over thousands of nodes
     if vip and all(
-        n in full or world.vip_orders_left[n] <= 0 or world.vip_units_left[n] <= 0
+        n in full_set or world.vip_orders_left[n] <= 0 or world.vip_units_left[n] <= 0
         for n in open_nodes
     ):
         return (
             UnfilledReason.CAPACITY,
             "the VIP share of the capacity of every node with stock left is used up",
         )
-    order_arcs = range(
-        int(prob.pair_arc_start[prob.order_pair_start[o]]),
-        int(prob.pair_arc_start[prob.order_pair_start[o + 1]]),
-    )
-    shipments = len({int(prob.arc_node[a]) for a in order_arcs if x[a] > 0})
+    lo, hi = _order_arcs(prob, o)
+    shipments = int(np.unique(prob.arc_node[lo:hi][x[lo:hi] > 0]).size)
     if 0 < prob.max_nodes <= shipments:
         return UnfilledReason.MAX_NODES, f"the order already ships from {shipments} node(s)"
-    usable = [n for n in open_nodes if n not in full]
+    usable = [n for n in open_nodes if n not in full_set]
     cheaper = _ships_for_less(prob, world, x, o, arcs, usable, vip)
     if cheaper is not None:
         # a baseline, or the answer of a solve cut short: backordering is not what is cheaper
@@ -2280,12 +2291,9 @@ def _also_barred(
     """
     sku = prob.sku_ids[s]
     vip = bool(prob.order_vip[o])
-    arcs = [
-        a for p in prob.order_pairs(o) for a in prob.pair_arcs(p) if int(prob.arc_line[a]) == ln
-    ]
-    own_nodes = {
-        int(prob.arc_node[a]) for p in prob.order_pairs(o) for a in prob.pair_arcs(p) if x[a] > 0
-    }
+    arcs = _line_arcs(prob, o, ln)
+    lo, hi = _order_arcs(prob, o)
+    own_nodes = set(np.unique(prob.arc_node[lo:hi][x[lo:hi] > 0]).tolist())
     out: list[tuple[UnfilledReason, str]] = []
     full: list[int] = []
     vip_full: list[int] = []
@@ -2334,10 +2342,12 @@ def _ships_for_less(
 ) -> int | None:
     """A node of ``usable`` that could ship one more unit of the line on one of its ``arcs``
     for less than backordering it, on what every order's allocation leaves; else None."""
-    used = {int(prob.arc_pair[a]) for p in prob.order_pairs(o) for a in prob.pair_arcs(p) if x[a]}
+    lo, hi = _order_arcs(prob, o)
+    used = set(np.unique(prob.arc_pair[lo:hi][x[lo:hi] != 0]).tolist())
+    usable_set = set(usable)
     for a in arcs:
         n, p = int(prob.arc_node[a]), int(prob.arc_pair[a])
-        if n not in usable or x[a] >= prob.arc_ub[a]:
+        if n not in usable_set or x[a] >= prob.arc_ub[a]:
             continue
         if vip and world.vip_units_left[n] <= 0:
             continue
