@@ -661,6 +661,18 @@ def solve_order_bb(
             return stop
         return min(stop, more_bound(depth, mask, free, fixed_sum, count))
 
+    root: list[float] = []  # the root's bound, once computed
+
+    def left_bound(depth: int, mask: int, free: int, fixed_sum: float, count: int) -> float:
+        """A bound on a subtree left unexplored: its own, or, past the deadline on an order of
+        many arcs, the root's (computed once; a relaxation of every subtree where fixed costs
+        are non-negative): unwinding a deep search computed two fills per level, seconds."""
+        if not (late and not stride and nonneg):
+            return subtree_bound(depth, mask, free, fixed_sum, count)
+        if not root:
+            root.append(subtree_bound(0, 0, suffix[0], 0.0, 0))
+        return root[0]
+
     def dfs(depth: int, mask: int, blocked: int, fixed_sum: float, count: int) -> bool:
         """Explore; ``blocked`` = undecided nodes ruled out by dominance (a dominator is out)."""
         nonlocal explored, best_value, best_mask, late
@@ -669,7 +681,7 @@ def solve_order_bb(
         if deadline is not None and not explored & stride and time.perf_counter() > deadline:
             late = True
         if late or explored > node_limit or n_flows > BB_FLOW_LIMIT:
-            pending.append(subtree_bound(depth, mask, free, fixed_sum, count))
+            pending.append(left_bound(depth, mask, free, fixed_sum, count))
             return False
         extra = split * max(count - 1, 0)
         if count:
@@ -688,7 +700,7 @@ def solve_order_bb(
             return dfs(depth + 1, mask, blocked, fixed_sum, count)
         if not dfs(depth + 1, mask | (1 << k), blocked, fixed_sum + fixed[k], count + 1):
             pending.append(
-                subtree_bound(depth + 1, mask, suffix[depth + 1] & ~blocked, fixed_sum, count)
+                left_bound(depth + 1, mask, suffix[depth + 1] & ~blocked, fixed_sum, count)
             )
             return False
         # leaving k closed: nodes it dominates may not open either (an open one forbids it)

@@ -156,30 +156,37 @@ def _wide_order(n_nodes: int, n_skus: int) -> Problem:
     return compile_request(req)
 
 
-@pytest.mark.parametrize("in_time_reads", [0, 1])
+@pytest.mark.parametrize("in_time_reads", [0, 1, 3])
 def test_a_search_past_its_deadline_stops_before_walking_its_arcs_node_by_node(
     monkeypatch: pytest.MonkeyPatch, in_time_reads: int
 ) -> None:
-    """An order of many arcs whose deadline has passed (a stubbed clock: at once, or once its
-    tables are built) costs a few greedy fills, not one per candidate node and 32 search
-    nodes: 5,000 nodes x 30 lines ran minutes past a 2 s limit."""
+    """An order of many arcs whose deadline passes (a stubbed clock: at once, once its
+    tables are built, or deep in the search) costs a few greedy fills past it, not one per
+    candidate node, 32 search nodes or two per level of the search it unwinds: 5,000 nodes
+    x 30 lines ran minutes past a 2 s limit, 200 nodes x 2,000 lines 0.5 s."""
     prob = _wide_order(60, 40)  # 2,400 arcs: past BB_CLOCK_EVERY_NODE_ARCS
     assert prob.num_arcs > dp.BB_CLOCK_EVERY_NODE_ARCS
-    fills = 0
+    reads = 0
+    late_fills = 0
     greedy: Callable[..., float] = dp._greedy
 
+    def clock() -> float:
+        nonlocal reads
+        reads += 1
+        return 0.0 if reads <= in_time_reads else 100.0
+
     def counted(*args: Any) -> float:
-        nonlocal fills
-        fills += 1
+        nonlocal late_fills
+        late_fills += reads > in_time_reads
         return greedy(*args)
 
     monkeypatch.setattr(dp, "_greedy", counted)
-    reads = iter([0.0] * in_time_reads)
-    monkeypatch.setattr(dp, "time", SimpleNamespace(perf_counter=lambda: next(reads, 100.0)))
+    monkeypatch.setattr(dp, "time", SimpleNamespace(perf_counter=clock))
     c_arc, c_pair, split = real_costs(prob)
     value, _arcs, _qty, lower = solve_order_bb(prob, 0, c_arc, c_pair, split=split, deadline=50.0)
-    assert fills <= 3  # the root's bound only (it was 60 standalone fills and 32 nodes)
-    assert lower < value <= 0.0  # stopped unproven: shipping nothing, with a bound below it
+    assert reads > in_time_reads  # it did stop at the deadline
+    assert late_fills <= 3  # the root's bound only (it was 60 standalone fills and 32 nodes)
+    assert lower <= value <= 0.0  # a bound at most its answer
     monkeypatch.setattr(dp, "_greedy", greedy)
     best, *_ = solve_order_bb(prob, 0, c_arc, c_pair, split=split)
     assert lower <= best + 1e-9
