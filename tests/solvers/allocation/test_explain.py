@@ -956,3 +956,24 @@ def test_unfilled_reasons_of_a_wide_order_walk_its_arcs_once_per_line_not_per_pa
         (s, 2, UnfilledReason.STOCK_EXHAUSTED) for s in skus
     ]
     assert all(u.detail.endswith("all shipped to this order") for u in short)
+
+
+def test_a_lone_orders_alternative_search_stops_at_the_explanations_deadline() -> None:
+    """The search for a lone order's best alternative keeps the explanations' deadline: one
+    already past leaves it unproven (None, so the caller's deadline-aware path answers),
+    where it searched its 2,000 nodes (2,000 lines over 200 nodes: seconds past the limit)."""
+    from solvers.allocation.heuristics import Residual, real_costs
+
+    skus = [f"s{k}" for k in range(40)]
+    req = AllocationRequest(
+        nodes=[node(f"n{i}", 0.0, 0.0, inventory=dict.fromkeys(skus, 1)) for i in range(60)],
+        orders=[order("o", 0.0, 0.0, dict.fromkeys(skus, 2))],
+        costs=SIMPLE_COSTS,
+        distance_km=[[float(i + 1)] for i in range(60)],
+    )
+    prob = compile_request(req)
+    c_arc, c_pair, split = real_costs(prob)
+    ub = Residual(prob).arc_limits(0)
+    lone = explain_module._lone_alternative
+    assert lone(prob, 0, ub, c_arc, c_pair, split) is not None  # in time: proven
+    assert lone(prob, 0, ub, c_arc, c_pair, split, deadline=-1.0) is None
