@@ -661,7 +661,7 @@ def solve_order_bb(
             return stop
         return min(stop, more_bound(depth, mask, free, fixed_sum, count))
 
-    root: list[float] = []  # the root's bound, once computed
+    root_bound: list[float] = []  # the root's bound, once computed
 
     def left_bound(depth: int, mask: int, free: int, fixed_sum: float, count: int) -> float:
         """A bound on a subtree left unexplored: its own, or, past the deadline on an order of
@@ -669,9 +669,9 @@ def solve_order_bb(
         are non-negative): unwinding a deep search computed two fills per level, seconds."""
         if not (late and not stride and nonneg):
             return subtree_bound(depth, mask, free, fixed_sum, count)
-        if not root:
-            root.append(subtree_bound(0, 0, suffix[0], 0.0, 0))
-        return root[0]
+        if not root_bound:
+            root_bound.append(subtree_bound(0, 0, suffix[0], 0.0, 0))
+        return root_bound[0]
 
     def dfs(depth: int, mask: int, blocked: int, fixed_sum: float, count: int) -> bool:
         """Explore; ``blocked`` = undecided nodes ruled out by dominance (a dominator is out)."""
