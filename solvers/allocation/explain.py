@@ -2304,8 +2304,9 @@ def _also_barred(
     A node whose stock of the SKU is gone would also be barred by its parcel or unit
     capacity, its VIP share or the order's ``max_nodes_per_order``; a node holding free
     stock of the SKU that the rules allow has no candidate arc when it may take no parcel
-    (no capacity, or no VIP share, in this wave). Each such cause is named, so the stock
-    taken by other orders is not read as the only one.
+    (no capacity, or no VIP share, in this wave); stock the rules keep on the shelf (safety
+    stock, the store floor) at nodes that may serve the order. Each such cause is named, so
+    the stock taken by other orders is not read as the only one.
     """
     sku = prob.sku_ids[s]
     vip = bool(prob.order_vip[o])
@@ -2334,6 +2335,26 @@ def _also_barred(
                 UnfilledReason.MAX_NODES,
                 f"the order already ships from {len(own_nodes)} node(s) "
                 f"(max_nodes_per_order), so not from {_names(prob, capped)}",
+            )
+        )
+    # units on the shelf the rules keep back at nodes that may serve the order: without them
+    # "stock went to other orders" read as if the stock were all gone
+    kept = [
+        n
+        for n in np.nonzero(prob.inventory[:, s] > prob.avail[:, s])[0].tolist()
+        if prob.node_block[n, o] == OK
+    ]
+    if kept:
+        parts = [
+            f"{prob.node_ids[n]} keeps {int(prob.inventory[n, s] - prob.avail[n, s])} "
+            f"({_holding_rule(prob, n, sku)})"
+            for n in kept[:3]
+        ]
+        more = f" and {len(kept) - 3} more node(s)" if len(kept) > 3 else ""
+        out.append(
+            (
+                UnfilledReason.SAFETY_STOCK,
+                f"{', '.join(parts)}{more} of {sku} on the shelf",
             )
         )
     holding = np.nonzero(prob.avail[:, s] > 0)[0].tolist()

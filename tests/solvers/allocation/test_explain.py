@@ -925,6 +925,27 @@ def test_stock_taken_by_others_alone_has_no_second_cause() -> None:
     assert "; also" not in result.explanations[1].summary
 
 
+def test_stock_taken_by_others_names_the_units_kept_on_the_shelf_too() -> None:
+    # n1 holds 3 of a but keeps 2 as safety stock: its one free unit goes to o0, and o1's
+    # line read "stock of a at n1 went to other orders", as if n1 had none left at all
+    req = AllocationRequest(
+        nodes=[node("n1", 0.0, 0.0, inventory={"a": 3}, safety_stock=2)],
+        orders=[order("o0", 0.0, 0.0, {"a": 1}), order("o1", 0.0, 0.0, {"a": 1})],
+        costs=SIMPLE_COSTS,
+        distance_km=[[0.0, 1.0]],
+    )
+    result = allocate(req, EXACT)
+    [short] = result.unfilled
+    assert (short.order_id, short.reason, short.also) == (
+        "o1",
+        UnfilledReason.STOCK_EXHAUSTED,
+        [UnfilledReason.SAFETY_STOCK],
+    )
+    assert short.detail == (
+        "stock of a at n1 went to other orders; also: n1 keeps 2 (safety_stock) of a on the shelf"
+    )
+
+
 def test_unfilled_reasons_of_a_wide_order_walk_its_arcs_once_per_line_not_per_pair(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
