@@ -120,6 +120,26 @@ def check_dispatch_scenario(scenario: Scenario) -> None:
         )
 
 
+def free_fleet_note(scenario: Scenario) -> str | None:
+    """A line when no vehicle of ``scenario`` costs anything to run, else None.
+
+    Benchmark instances (Solomon, Li & Lim, CVRPLIB) load with vehicle costs of 0: policies
+    then differ in cost only by lateness and unserved orders (on a CVRP day every policy cost
+    0 on every day, and ``evaluate`` printed identical rows without a word).
+    """
+    vehicles = scenario.vehicles
+    if not vehicles or any(
+        v.fixed_cost_cents or v.cost_per_km_cents or v.cost_per_hour_cents for v in vehicles
+    ):
+        return None
+    return (
+        "no vehicle costs anything to run (fixed_cost_cents, cost_per_km_cents and "
+        "cost_per_hour_cents are 0 on every one, as benchmark instances load): the policies' "
+        "costs differ only by lateness and unserved orders; give the vehicles costs to compare "
+        "their routes"
+    )
+
+
 def parse_seeds(spec: str) -> list[int]:
     """Seeds from ``A..B`` (inclusive), ``A,B,C`` or a single number.
 

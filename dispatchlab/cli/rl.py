@@ -330,6 +330,7 @@ def evaluate_cmd(
         TRAIN_SEEDS,
         VALIDATION_SEEDS,
         check_dispatch_scenario,
+        free_fleet_note,
         parse_seeds,
     )
     from simulation.executors import make_executor
@@ -423,6 +424,9 @@ def evaluate_cmd(
     if not standard:
         note_input(scenario, type(scen).model_fields)
     check_dispatch_scenario(scen)  # no order or no courier: identical rows, before the days
+    free = free_fleet_note(scen)
+    if free is not None:
+        print_warning(free)
     with _model_option():
         for note in model_twin_notes(scen, specs):  # a model of another twin, before the days
             print_warning(note)

@@ -665,3 +665,21 @@ def test_the_commands_know_every_policy_the_rl_package_registers(
     )
     rl_agents.policies.register_policies()
     assert set(names) == RL_POLICIES
+
+
+def test_evaluate_warns_when_no_vehicle_costs_anything_to_run(
+    tiny_file: Path, tmp_path: Path
+) -> None:
+    # benchmark instances load with vehicle costs of 0: on a CVRP day every policy cost 0 on
+    # every day, and evaluate printed identical rows without a word
+    data = json.loads(tiny_file.read_text())
+    for vehicle in data["vehicles"]:
+        vehicle.update(fixed_cost_cents=0, cost_per_km_cents=0, cost_per_hour_cents=0)
+    path = tmp_path / "free.json"
+    path.write_text(json.dumps(data))
+    args = ["evaluate", "--scenario", str(path), "--seeds", "1", "--workers", "1", "--quiet"]
+    result = runner.invoke(app, [*args, "--policies", "insertion"])
+    assert result.exit_code == 0, result.output
+    assert "no vehicle costs anything to run" in result.stderr
+    kept = runner.invoke(app, ["evaluate", "--scenario", str(tiny_file), *args[3:]])
+    assert kept.exit_code == 0 and "costs anything" not in kept.stderr
