@@ -2339,10 +2339,12 @@ def _also_barred(
         )
     # units on the shelf the rules keep back at nodes that may serve the order: without them
     # "stock went to other orders" read as if the stock were all gone
+    # (nodes of the line's arcs, whose free stock is gone, and nodes with none free)
+    line_nodes = {int(prob.arc_node[a]) for a in arcs}
     kept = [
         n
         for n in np.nonzero(prob.inventory[:, s] > prob.avail[:, s])[0].tolist()
-        if prob.node_block[n, o] == OK
+        if prob.node_block[n, o] == OK and (n in line_nodes or prob.avail[n, s] <= 0)
     ]
     if kept:
         parts = [

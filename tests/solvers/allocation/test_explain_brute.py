@@ -667,7 +667,19 @@ def _check_unfilled(
             # line: no node they name may ship one more unit of it
             head, _, rest = u.detail.partition("; also: ")
             assert bool(rest) == bool(u.also), u
-            assert set(u.also) <= {UnfilledReason.CAPACITY, UnfilledReason.MAX_NODES}, u
+            assert set(u.also) <= {
+                UnfilledReason.CAPACITY,
+                UnfilledReason.MAX_NODES,
+                UnfilledReason.SAFETY_STOCK,
+            }, u
+            # units kept on the shelf at nodes that may serve the order, each as many as the
+            # node holds beyond what it may ship
+            kept = re.findall(r"(n\d+) keeps (\d+) \((?:safety_stock|store_floor_units)\)", rest)
+            assert bool(kept) == (UnfilledReason.SAFETY_STOCK in u.also), u
+            for name, units in kept:
+                n = node_of[name]
+                held = req.nodes[n].inventory.get(sku, 0) - m.avail.get((n, sku), 0)
+                assert int(units) == held > 0 and m.block(n, o) is None, (u, name)
             for n in [node_of[n] for n in re.findall(r"n\d+", rest)]:
                 assert n not in plus_one, (u, n)
             if UnfilledReason.MAX_NODES in u.also:
