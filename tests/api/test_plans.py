@@ -984,6 +984,26 @@ def test_an_if_latest_claim_whose_job_was_never_written_holds_for_a_minute(
         assert answer.status_code == 200, answer.text
 
 
+def _one_courier_line(name: str, **limit: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A day of one courier with a route ``limit`` (``max_duration_s=...``) and three orders
+    800 m apart on a line, and three more orders further along it for a re-plan to add."""
+    scenario = {
+        "name": name,
+        "horizon": {"start_s": 0, "end_s": 28_800},
+        "travel": {"kind": "euclidean", "speed_m_per_s": 8.0},
+        "vehicles": [{"id": "c1", "start_location": {"x": 0, "y": 0}, "capacity": [10], **limit}],
+        "orders": [
+            {"id": f"o{i}", "location": {"x": 800 * i, "y": 0}, "demand": [1], "service_s": 600}
+            for i in (1, 2, 3)
+        ],
+    }
+    new = [
+        {"id": f"n{i}", "location": {"x": 2400 + 800 * i, "y": 0}, "demand": [1], "service_s": 600}
+        for i in (1, 2, 3)
+    ]
+    return scenario, new
+
+
 def test_a_re_plan_keeps_a_courier_within_its_max_duration_counted_from_when_it_left(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -992,23 +1012,7 @@ def test_a_re_plan_keeps_a_courier_within_its_max_duration_counted_from_when_it_
     re-planned at 1,500 s with three new orders, was planned back at 4,900 s (82 min on the
     road). The re-plan, and a re-plan of it, now keep the whole route within the hour,
     leaving what does not fit unassigned."""
-    scenario = {
-        "name": "one-hour",
-        "horizon": {"start_s": 0, "end_s": 28_800},
-        "travel": {"kind": "euclidean", "speed_m_per_s": 8.0},
-        "vehicles": [
-            {
-                "id": "c1",
-                "start_location": {"x": 0, "y": 0},
-                "capacity": [10],
-                "max_duration_s": 3600,
-            }
-        ],
-        "orders": [
-            {"id": f"o{i}", "location": {"x": 800 * i, "y": 0}, "demand": [1], "service_s": 600}
-            for i in (1, 2, 3)
-        ],
-    }
+    scenario, new = _one_courier_line("one-hour", max_duration_s=3600)
     routing = {"time_limit_s": 0.3, "seed": 1}
     answer = client.post(
         "/v1/plans", json={"scenario": scenario, "routing": routing}, headers=keys["oms"]
@@ -1017,10 +1021,6 @@ def test_a_re_plan_keeps_a_courier_within_its_max_duration_counted_from_when_it_
     made = answer.json()
     [route] = made["plan"]["routes"]
     left = route["start_s"]
-    new = [
-        {"id": f"n{i}", "location": {"x": 2400 + 800 * i, "y": 0}, "demand": [1], "service_s": 600}
-        for i in (1, 2, 3)
-    ]
     plan_id, now = made["plan_id"], route["stops"][1]["start_s"] + 1  # o1 and o2 done
     for orders in (new, []):  # the re-plan, then a re-plan of it
         body = {"now_s": now, "new_orders": orders, "routing": routing}
@@ -1041,23 +1041,7 @@ def test_a_re_plan_keeps_a_courier_within_its_max_distance_counted_from_its_star
     and took the three new orders (9.6 km in all). The re-plan, and a re-plan of it, now
     leave it only what it has not driven, and what does not fit unassigned."""
     limit_m = 8000
-    scenario = {
-        "name": "eight-km",
-        "horizon": {"start_s": 0, "end_s": 28_800},
-        "travel": {"kind": "euclidean", "speed_m_per_s": 8.0},
-        "vehicles": [
-            {
-                "id": "c1",
-                "start_location": {"x": 0, "y": 0},
-                "capacity": [10],
-                "max_distance_m": limit_m,
-            }
-        ],
-        "orders": [
-            {"id": f"o{i}", "location": {"x": 800 * i, "y": 0}, "demand": [1], "service_s": 600}
-            for i in (1, 2, 3)
-        ],
-    }
+    scenario, new = _one_courier_line("eight-km", max_distance_m=limit_m)
     routing = {"time_limit_s": 0.3, "seed": 1}
     answer = client.post(
         "/v1/plans", json={"scenario": scenario, "routing": routing}, headers=keys["oms"]
@@ -1082,10 +1066,6 @@ def test_a_re_plan_keeps_a_courier_within_its_max_distance_counted_from_its_star
     stored, old = Scenario.model_validate(scenario), Plan.model_validate(made["plan"])
     assert _driven_m(stored, old, now, {}) == {"c1": driven_m}
     assert _driven_m(stored, old, now, {"c1": there}) == {"c1": driven_m + 500}
-    new = [
-        {"id": f"n{i}", "location": {"x": 2400 + 800 * i, "y": 0}, "demand": [1], "service_s": 600}
-        for i in (1, 2, 3)
-    ]
     plan_id = made["plan_id"]
     for orders in (new, []):  # the re-plan, then a re-plan of it (no stop started since)
         body = {"now_s": now, "new_orders": orders, "routing": routing}

@@ -906,10 +906,21 @@ def test_stock_taken_by_others_names_the_cap_on_nodes_too() -> None:
     assert ex.summary.endswith(f"because {stock[0]}; also {capped[0]}"), ex.summary
 
 
-def test_stock_taken_by_others_alone_has_no_second_cause() -> None:
-    # n2 has room for every order: the stock taken at n1 is the only limit named
+@pytest.mark.parametrize(
+    ("held", "also", "said"),
+    [
+        # n1 has room for every order: the stock taken there is the only limit named
+        (0, [], ""),
+        # n1 holds 3 of a but keeps 2 as safety stock: "stock of a at n1 went to other
+        # orders" read as if n1 had none left at all
+        (2, [UnfilledReason.SAFETY_STOCK], "; also: n1 keeps 2 (safety_stock) of a on the shelf"),
+    ],
+)
+def test_stock_taken_by_others_names_the_units_kept_on_the_shelf_only(
+    held: int, also: list[UnfilledReason], said: str
+) -> None:
     req = AllocationRequest(
-        nodes=[node("n1", 0.0, 0.0, inventory={"a": 1})],
+        nodes=[node("n1", 0.0, 0.0, inventory={"a": 1 + held}, safety_stock=held)],
         orders=[order("o0", 0.0, 0.0, {"a": 1}), order("o1", 0.0, 0.0, {"a": 1})],
         costs=SIMPLE_COSTS,
         distance_km=[[0.0, 1.0]],
@@ -919,31 +930,11 @@ def test_stock_taken_by_others_alone_has_no_second_cause() -> None:
     assert (short.order_id, short.reason, short.also) == (
         "o1",
         UnfilledReason.STOCK_EXHAUSTED,
-        [],
+        also,
     )
-    assert short.detail == "stock of a at n1 went to other orders"
-    assert "; also" not in result.explanations[1].summary
-
-
-def test_stock_taken_by_others_names_the_units_kept_on_the_shelf_too() -> None:
-    # n1 holds 3 of a but keeps 2 as safety stock: its one free unit goes to o0, and o1's
-    # line read "stock of a at n1 went to other orders", as if n1 had none left at all
-    req = AllocationRequest(
-        nodes=[node("n1", 0.0, 0.0, inventory={"a": 3}, safety_stock=2)],
-        orders=[order("o0", 0.0, 0.0, {"a": 1}), order("o1", 0.0, 0.0, {"a": 1})],
-        costs=SIMPLE_COSTS,
-        distance_km=[[0.0, 1.0]],
-    )
-    result = allocate(req, EXACT)
-    [short] = result.unfilled
-    assert (short.order_id, short.reason, short.also) == (
-        "o1",
-        UnfilledReason.STOCK_EXHAUSTED,
-        [UnfilledReason.SAFETY_STOCK],
-    )
-    assert short.detail == (
-        "stock of a at n1 went to other orders; also: n1 keeps 2 (safety_stock) of a on the shelf"
-    )
+    assert short.detail == "stock of a at n1 went to other orders" + said
+    if not held:
+        assert "; also" not in result.explanations[1].summary
 
 
 def test_unfilled_reasons_of_a_wide_order_walk_its_arcs_once_per_line_not_per_pair(
