@@ -137,8 +137,11 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #:    or packing, or a line re-sourced to it, ending after the closing) is lost at the
 #:    closing, as one whose pick would start after it: its order is unserved then and nobody
 #:    waits for it (it came out ready after the closing, and its order, never collectable,
-#:    kept the day open until the horizon's end). Days with a node that closes for good (any
-#:    node with opening hours: its last window's end), whatever the horizon
+#:    kept the day open until the horizon's end); so is a parcel ready before the closing
+#:    that nobody collected by then (a courier can no longer collect it at the closed node;
+#:    its order, waiting, kept the day open until the horizon's end too), unless a courier is
+#:    at the node for it already. Days with a node that closes for good (any node with
+#:    opening hours: its last window's end), whatever the horizon
 TWIN_VERSION = 10
 
 
@@ -725,6 +728,11 @@ class DispatchSimulator:
         self._node_orders = [0] * w.num_nodes
         # When each node stops handing over parcels for good (its parcels are lost then).
         self._node_final_s = [nd.closes_for_good_s() for nd in w.nodes]
+        # Nodes whose final closing is watched (a parcel became ready there: see
+        # _parcel_ready).
+        self._closing_watched: set[int] = set()
+        # Parcels some courier took on board (delivered ones included).
+        self._collected: set[tuple[int, int]] = set()
         # Couriers.
         v = w.num_vehicles
         self.loc = list(w.vehicle_start_loc)
@@ -2652,6 +2660,15 @@ class DispatchSimulator:
     def _parcel_ready(self, o: int, n: int) -> None:
         key = (o, n)
         self._ready_at[key] = self.now
+        if n not in self._closing_watched:
+            final = self._node_final_s[n]
+            if final < self.world.horizon_end_s:
+                # Parcels still waiting at the node when it closes for good are lost then.
+                # (Not a node closing at or after the horizon's end: a waiting order keeps
+                # the day open only until then.)
+                self._closing_watched.add(n)
+                closing = self.env.timeout(final - self.now)
+                closing.callbacks.append(partial(self._node_closed, n))
         self._ready_est[key] = self.now
         self._jobs.pop(o, None)
         self._ready_version += 1
@@ -2675,7 +2692,7 @@ class DispatchSimulator:
             )
 
     def _lose_parcel(self, o: int, n: int) -> None:
-        """The node closed for good before the parcel could be picked: it never comes."""
+        """The node closed for good before the parcel was picked or collected: it never comes."""
         key = (o, n)
         self._lost.add(key)
         self._ready_est[key] = INF
@@ -2701,6 +2718,22 @@ class DispatchSimulator:
             elif c < 0:
                 self.status[o] = S_UNSERVED
         self._send_idle_home()  # it no longer waits (or is no longer to be collected)
+
+    def _node_closed(self, n: int, _event: simpy.Event) -> None:
+        """Node ``n`` closed for good: the parcels ready there that nobody collected are lost
+        (a courier can no longer collect them), but for one a courier is at the node for."""
+        collected = self._collected
+        here = {
+            (st.order, st.node)
+            for c, st in enumerate(self._committed)
+            if st is not None and st.kind == PICKUP and self._leg[c] is None
+        }
+        live = (S_PENDING, S_ASSIGNED, S_CARRIED)
+        for key in [key for key in self._ready_at if key[1] == n]:
+            if key in self._lost or key in collected or key in here:
+                continue
+            if self.status[key[0]] in live:
+                self._lose_parcel(*key)
 
     def _unfill(self, o: int) -> None:
         """No line of order ``o`` could be filled at pick (short, and no stock to re-source
@@ -3122,6 +3155,7 @@ class DispatchSimulator:
         for n in nodes:
             add = self._pickup_load(o, n, self._loaded[c], carried)
             carried.add((o, n))
+            self._collected.add((o, n))
             if add is not None:
                 self._load[c] += add
         if self.status[o] in (S_ASSIGNED, S_PENDING):

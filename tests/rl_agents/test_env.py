@@ -615,15 +615,15 @@ def test_a_home_leg_under_way_is_priced_at_what_is_left_of_it() -> None:
     assert sum(rewards) == pytest.approx(-info["kpis"]["cost_cents"])
 
 
-def _late_pick(late_s: int = 2800) -> Scenario:
+def _late_pick(late_s: int) -> Scenario:
     """A bike at the depot (x=0; 1 m/s, 4 cents/km, 1 cent a second, fixed cost 1,500, shift
     0-9,000 s; the day's horizon 0-10,000 s), noise off, and two nodes there: ``dc``, always
     open, and ``store``, open until 3,000 s, then closed for good (a pick takes 180 s). Orders
     ``a`` (300 m out, from dc) at 0 s, ``late`` (from store) at ``late_s``, and ``b`` (600 m
     out, from dc) at 3,500 s; each due by 9,000 s. At 2,800 s late's parcel is ready at 2,980
-    s, but the bike, at x=300, cannot reach the store before it closes: nobody can collect
-    it; at 2,900 s its parcel would be ready at 3,080 s, after the store closed: it is lost
-    at the closing (twin version 10)."""
+    s, but the bike, at x=300, cannot reach the store before it closes: nobody collects it;
+    at 2,900 s its parcel would be ready at 3,080 s, after the store closed. Either way it is
+    lost at the closing (twin version 10)."""
 
     def order(name: str, x: int, created: int, sku: str) -> dict[str, object]:
         return {
@@ -668,38 +668,20 @@ def _late_pick(late_s: int = 2800) -> Scenario:
     )
 
 
-def test_an_order_waiting_at_the_close_is_priced_once_its_node_closed_for_good() -> None:
-    # ``late`` waits all day (nobody can take it: its parcel is ready at the store at 2,980 s,
-    # the bike cannot be there by the closing) and the twin keeps the day open for it until
-    # the horizon's end, so the bike, done with b, waits until its shift ends at 9,000 s; then
-    # late is unserved at its penalty. The potential left late's penalty out (a waiting
-    # order), and closed the day at the last release: the last reward carried the penalty and
-    # the bike's wait from b's release on (-15,804.8 against b's 1,200 m and 300 s more on the
-    # way home). Now, at b's decision (after the store closed), the potential counts late's
-    # penalty and the bike's wait until its shift's end: the last reward is what b adds.
-    env = DynamicDispatchEnv(_late_pick())
-    rewards, _, phi = _play_first_slots(env)
-    sim = env.sim
-    late = sim.orders.ids.index("late")
-    assert sim.status[late] == OrderStatus.UNSERVED
-    assert sim._a_last[0] == 9000 + 600  # home from b (600 m) after its shift
-    penalty = float(sim.orders.penalty_cents[late])
-    assert phi[-1] == pytest.approx(1500 + 9600 + 4 * 1.8 + penalty)  # the day's cost
-    # at b's decision: the bike on the clock until 9,000 s and 300 s home from a, 600 m so far
-    # and home, late's penalty
-    assert phi[-2] == pytest.approx(1500 + 9300 + 4 * 0.6 + penalty)
-    assert rewards[-1] == pytest.approx(-(4 * 1.2 + 300), abs=1e-9)
-    assert rewards == pytest.approx([-(b - a) for a, b in itertools.pairwise(phi)], abs=1e-9)
-
-
-def test_an_order_whose_parcel_is_ready_after_the_closing_is_charged_when_lost() -> None:
-    # ``late``'s parcel would be ready at 3,080 s, after the store closed for good at 3,000 s:
-    # since twin version 10 it is lost at the closing (unserved at its penalty) and the day
-    # closes once b is home (5,000 s: b picked at 3,680 s, the bike back at the dc at 3,800
-    # s, out 600 m and home), not at the bike's shift's end (home at 9,600 s until then). The
-    # potential charges late's penalty at b's decision, its first after the loss, and the
-    # last reward is what b adds.
-    env = DynamicDispatchEnv(_late_pick(2900))
+@pytest.mark.parametrize("late_s", [2800, 2900])
+def test_an_order_whose_parcel_is_not_collected_by_the_closing_is_charged_when_lost(
+    late_s: int,
+) -> None:
+    # At 2,900 s ``late``'s parcel would be ready at 3,080 s, after the store closed for good
+    # at 3,000 s; at 2,800 s it is ready at 2,980 s, but nobody collects it by the closing
+    # (the bike cannot reach the store by then). Since twin version 10 it is lost at the
+    # closing either way (unserved at its penalty) and the day closes once b is home (5,000
+    # s: b picked at 3,680 s, the bike back at the dc at 3,800 s, out 600 m and home), not
+    # at the bike's shift's end (home at 9,600 s until then; the potential priced the wait
+    # until then, and late's penalty, once the store had closed: the RL env's ``_doomed``).
+    # The potential charges late's penalty at b's decision, its first after the loss, and
+    # the last reward is what b adds.
+    env = DynamicDispatchEnv(_late_pick(late_s))
     rewards, quoted, phi = _play_first_slots(env)
     sim = env.sim
     late = sim.orders.ids.index("late")

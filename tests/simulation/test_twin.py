@@ -1778,6 +1778,51 @@ def test_a_parcel_ready_after_its_node_closed_for_good_is_lost_at_the_closing(
     assert result.metrics["cost_cents"] == pytest.approx(home[0] + 10_000)
 
 
+def _left_at_the_closing() -> Scenario:
+    """:func:`_late_pick` (a pick takes 180 s, no packing) with ``a`` 2,000 m out and
+    ``late`` at 2,500 s: late's parcel is ready at 2,680 s, before the store closes for good
+    at 3,000 s, but the bike, out delivering a (there at 2,180 s), cannot be back by then."""
+    data = _late_pick(180, 0).model_dump(mode="json")
+    data["name"] = "left-at-the-closing"
+    data["orders"][0]["location"]["x"] = 2000
+    data["orders"][1]["created_s"] = 2500
+    return Scenario.model_validate(data)
+
+
+def test_a_parcel_nobody_collected_by_the_closing_is_lost_then() -> None:
+    # late's parcel is ready at 2,680 s and still waits at the store when it closes for good
+    # at 3,000 s: a courier can no longer collect it there (one arriving later gives it up),
+    # so it is lost at the closing and the bike, done with a, goes home then (2,000 m: home
+    # at 5,000 s). Until then (twin version 10 as first released) late waited until the
+    # horizon's end and the bike until its shift's end (home at 11,000 s, 3.06 hours).
+    scen = _left_at_the_closing()
+    result = simulate(scen, policy="insertion", seed=1, params=SimParams(record_events=True))
+    assert result.events is not None
+    late = 1  # (its index)
+    parcel = [(t, kind) for t, kind, _, o in result.events if o == late and "parcel" in kind]
+    assert parcel == [(2680.0, "parcel_ready"), (3000.0, "parcel_lost")]
+    home = [t for t, kind, _, _ in result.events if kind == "home"]
+    assert home == [5000.0]
+    assert result.metrics["orders_unserved"] == 1.0
+    assert result.metrics["orders_delivered"] == 1.0
+    assert result.metrics["cost_cents"] == pytest.approx(5000 + 10_000)
+
+
+def test_a_courier_at_the_node_at_the_closing_still_collects_its_parcel() -> None:
+    # a's parcel is ready at 180 s and the bike, waiting there for it, collects it (10 s of
+    # the node's pickup service) across the store's final closing at 185 s: a parcel a
+    # courier is at the node for is not lost at the closing.
+    data = _late_pick(180, 0).model_dump(mode="json")
+    data["nodes"][0]["opening_hours"] = [{"start_s": 0, "end_s": 185}]
+    data["orders"] = data["orders"][:1]
+    scen = Scenario.model_validate(data)
+    params = SimParams(record_events=True, node_pickup_service_s=10)
+    result = simulate(scen, policy="insertion", seed=1, params=params)
+    assert result.events is not None
+    assert not [e for e in result.events if e[1] == "parcel_lost"]
+    assert result.metrics["orders_delivered"] == 1.0
+
+
 def _overtime_day(
     x: int,
     depart_s: int,
