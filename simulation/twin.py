@@ -2734,6 +2734,8 @@ class DispatchSimulator:
                 continue
             if self.status[key[0]] in live:
                 self._lose_parcel(*key)
+                # it was ready then (what a no-decision run reads, e.g. the RL hindsight's)
+                self._ready_est[key] = self._ready_at[key]
 
     def _unfill(self, o: int) -> None:
         """No line of order ``o`` could be filled at pick (short, and no stock to re-source
