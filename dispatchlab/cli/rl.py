@@ -424,9 +424,6 @@ def evaluate_cmd(
     if not standard:
         note_input(scenario, type(scen).model_fields)
     check_dispatch_scenario(scen)  # no order or no courier: identical rows, before the days
-    free = free_fleet_note(scen)
-    if free is not None:
-        print_warning(free)
     with _model_option():
         for note in model_twin_notes(scen, specs):  # a model of another twin, before the days
             print_warning(note)
@@ -448,6 +445,9 @@ def evaluate_cmd(
         )
     md = table_markdown(summaries)
     typer.echo(md)
+    free = free_fleet_note(scen)  # beside the rows it explains (a day refused never gets it)
+    if free is not None:
+        print_warning(free)
     if out is not None:
         # policy name -> its numbers (mean_cost, on_time_rate, ...), plus what was run.
         payload: dict[str, object] = dict(report_json(summaries))
