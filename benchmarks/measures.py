@@ -135,13 +135,18 @@ def decide(ci: Interval, op: Op, limit: float) -> str:
     return "met" if met else "missed" if missed else "undecided"
 
 
+def _whole(text: str) -> int:
+    """``text`` as a whole number (an argparse usage error otherwise)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
 def count_arg(text: str) -> int:
     """A count option (``--repeats``, ``--runs``, ...): a whole number, at least 1 (argparse
     type: a usage error otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -314,10 +319,7 @@ def dict_csv_text(fields: Sequence[str], rows: Iterable[Mapping[str, object]]) -
 
 def seed_arg(text: str) -> int:
     """``--seed``: a non-negative whole number (argparse type: else a usage error, exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a non-negative seed, got {value}")
     return value
