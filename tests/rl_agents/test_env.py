@@ -434,6 +434,21 @@ def test_candidate_slots_hold_only_couriers_able_to_serve_the_order() -> None:
     assert fz.decide_inputs(sim.state(focus_order=a)).slot_courier == [0]  # no skills: nearest
 
 
+def _bike(
+    shift: tuple[int, int], *, per_hour: int = 3600, name: str = "bike", x: int = 0
+) -> dict[str, object]:
+    """A bike starting at (``x``, 0): 4 cents/km, ``per_hour`` cents an hour, fixed cost
+    1,500, on shift over ``shift`` (s)."""
+    return {
+        "id": name,
+        "start_location": {"x": x, "y": 0},
+        "cost_per_km_cents": 4,
+        "cost_per_hour_cents": per_hour,
+        "fixed_cost_cents": 1500,
+        "shift": {"start_s": shift[0], "end_s": shift[1]},
+    }
+
+
 def _legs(per_hour: int, shift_end_s: int = 8000) -> Scenario:
     """A bike at the depot (x=0; 1 m/s, 4 cents/km, ``per_hour`` cents an hour, fixed cost
     1,500, shift 0-``shift_end_s``), noise off; order ``a`` (300 m out) at 0 s, ``b`` (600 m out) at
@@ -449,14 +464,7 @@ def _legs(per_hour: int, shift_end_s: int = 8000) -> Scenario:
             "time_windows": [tw],
         }
 
-    bike = {
-        "id": "bike",
-        "start_location": {"x": 0, "y": 0},
-        "cost_per_km_cents": 4,
-        "cost_per_hour_cents": per_hour,
-        "fixed_cost_cents": 1500,
-        "shift": {"start_s": 0, "end_s": shift_end_s},
-    }
+    bike = _bike((0, shift_end_s), per_hour=per_hour)
     return Scenario.model_validate(
         {
             "name": "legs",
@@ -558,22 +566,12 @@ def _home_leg() -> Scenario:
             "time_windows": [tw],
         }
 
-    def bike(name: str, x: int, shift: tuple[int, int]) -> dict[str, object]:
-        return {
-            "id": name,
-            "start_location": {"x": x, "y": 0},
-            "cost_per_km_cents": 4,
-            "cost_per_hour_cents": 3600,
-            "fixed_cost_cents": 1500,
-            "shift": {"start_s": shift[0], "end_s": shift[1]},
-        }
-
     return Scenario.model_validate(
         {
             "name": "home-leg",
             "horizon": {"start_s": 0, "end_s": 10_000},
             "orders": [order("a", 300, 0), order("b", 4800, 1100), order("d", 4700, 1200)],
-            "vehicles": [bike("bike1", 0, (0, 1000)), bike("bike2", 5000, (1000, 3000))],
+            "vehicles": [_bike((0, 1000), name="bike1"), _bike((1000, 3000), name="bike2", x=5000)],
             "stochastic": StochasticParams.deterministic().model_dump(),
         }
     )
@@ -653,16 +651,7 @@ def _late_pick(late_s: int) -> Scenario:
                 order("late", -300, late_s, "s"),
                 order("b", 600, 3500, "d"),
             ],
-            "vehicles": [
-                {
-                    "id": "bike",
-                    "start_location": {"x": 0, "y": 0},
-                    "cost_per_km_cents": 4,
-                    "cost_per_hour_cents": 3600,
-                    "fixed_cost_cents": 1500,
-                    "shift": {"start_s": 0, "end_s": 9000},
-                }
-            ],
+            "vehicles": [_bike((0, 9000))],
             "stochastic": StochasticParams.deterministic().model_dump(),
         }
     )
@@ -714,16 +703,7 @@ def _rush_home() -> Scenario:
             "horizon": {"start_s": 0, "end_s": 10_000},
             "travel": {"kind": "euclidean", "profile": rush},
             "orders": [order("a", 300, 0), order("b", 600, 3500), order("c", -300, 6500)],
-            "vehicles": [
-                {
-                    "id": "bike",
-                    "start_location": {"x": 0, "y": 0},
-                    "cost_per_km_cents": 4,
-                    "cost_per_hour_cents": 3600,
-                    "fixed_cost_cents": 1500,
-                    "shift": {"start_s": 0, "end_s": 9900},
-                }
-            ],
+            "vehicles": [_bike((0, 9900))],
             "stochastic": StochasticParams.deterministic().model_dump(),
         }
     )
