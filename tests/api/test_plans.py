@@ -1004,6 +1004,26 @@ def _one_courier_line(name: str, **limit: int) -> tuple[dict[str, Any], list[dic
     return scenario, new
 
 
+def _replan_twice(
+    client: TestClient,
+    headers: dict[str, str],
+    plan_id: str,
+    now: int,
+    new: list[dict[str, Any]],
+    routing: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The answers of re-planning ``plan_id`` at ``now`` with the ``new`` orders, then of
+    re-planning that re-plan a minute later with none."""
+    results = []
+    for orders in (new, []):
+        body = {"now_s": now, "new_orders": orders, "routing": routing}
+        answer = client.post(f"/v1/plans/{plan_id}/reoptimise", json=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        results.append(answer.json())
+        plan_id, now = results[-1]["plan_id"], now + 60
+    return results
+
+
 def test_a_re_plan_keeps_a_courier_within_its_max_duration_counted_from_when_it_left(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
@@ -1021,16 +1041,11 @@ def test_a_re_plan_keeps_a_courier_within_its_max_duration_counted_from_when_it_
     made = answer.json()
     [route] = made["plan"]["routes"]
     left = route["start_s"]
-    plan_id, now = made["plan_id"], route["stops"][1]["start_s"] + 1  # o1 and o2 done
-    for orders in (new, []):  # the re-plan, then a re-plan of it
-        body = {"now_s": now, "new_orders": orders, "routing": routing}
-        answer = client.post(f"/v1/plans/{plan_id}/reoptimise", json=body, headers=keys["oms"])
-        assert answer.status_code == 200, answer.text
-        result = answer.json()
+    now = route["stops"][1]["start_s"] + 1  # o1 and o2 done
+    for result in _replan_twice(client, keys["oms"], made["plan_id"], now, new, routing):
         [again] = result["plan"]["routes"]
         assert again["end_s"] - left <= 3600, again
         assert result["plan"]["unassigned"], result["plan"]  # three new orders do not fit
-        plan_id, now = result["plan_id"], now + 60
 
 
 def test_a_re_plan_keeps_a_courier_within_its_max_distance_counted_from_its_start(
@@ -1066,16 +1081,11 @@ def test_a_re_plan_keeps_a_courier_within_its_max_distance_counted_from_its_star
     stored, old = Scenario.model_validate(scenario), Plan.model_validate(made["plan"])
     assert _driven_m(stored, old, now, {}) == {"c1": driven_m}
     assert _driven_m(stored, old, now, {"c1": there}) == {"c1": driven_m + 500}
-    plan_id = made["plan_id"]
-    for orders in (new, []):  # the re-plan, then a re-plan of it (no stop started since)
-        body = {"now_s": now, "new_orders": orders, "routing": routing}
-        answer = client.post(f"/v1/plans/{plan_id}/reoptimise", json=body, headers=keys["oms"])
-        assert answer.status_code == 200, answer.text
-        result = answer.json()
+    # the re-plan, then a re-plan of it (no stop started since)
+    for result in _replan_twice(client, keys["oms"], made["plan_id"], now, new, routing):
         [again] = result["plan"]["routes"]
         assert driven_m + again["distance_m"] <= limit_m, (driven_m, again)
         assert result["plan"]["unassigned"], result["plan"]  # not every new order fits
-        plan_id, now = result["plan_id"], now + 60
 
 
 @pytest.mark.parametrize("engine", ["greedy", "ortools"])
