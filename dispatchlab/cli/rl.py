@@ -396,7 +396,11 @@ def evaluate_cmd(
             search_iterations=hindsight_search_iterations,
             default_time_limit_s=30.0,
         ),
-        "warm_start_policies": [s.strip() for s in hindsight_warm_start.split(",") if s.strip()],
+        "warm_start_policies": (
+            comma_items(hindsight_warm_start, "--hindsight-warm-start", "policy")
+            if hindsight_warm_start.strip()
+            else []
+        ),
         "warm_start_solve": hindsight_warm_solve,
     }
     try:

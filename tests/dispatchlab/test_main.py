@@ -264,6 +264,21 @@ def test_an_empty_policy_between_commas_is_rejected(
     )
 
 
+def test_an_empty_warm_start_policy_between_commas_is_rejected(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # as --policies: --hindsight-warm-start slots,,greedy dropped the empty item without a word
+    code, _, err = _run(
+        capsys, "evaluate", "--seeds", "1", "--policies", "hindsight",
+        "--hindsight-warm-start", "slots,,greedy",
+    )  # fmt: skip
+    assert code == 2
+    assert err.strip() == (
+        "error: --hindsight-warm-start: an empty policy in 'slots,,greedy' (two commas, or one "
+        "at an end)"
+    )
+
+
 def test_a_policy_under_two_spellings_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     """``reopt`` and ``reopt:5:greedy`` are one policy: its days were played twice."""
     code, _, err = _run(capsys, "whatif", "v.yaml", "--policies", "reopt,nearest,reopt:5:greedy")
