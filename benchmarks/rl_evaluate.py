@@ -124,7 +124,7 @@ def ratio_target(
     days = sorted(set(mine) & set(ref))
     a = [mine[d] for d in days]
     b = [ref[d] for d in days]
-    ci = ratio_ci(a, b)
+    ci = ratio_ci(a, b, nonnegative=True)  # costs
     if ci.n == 0 or math.isnan(ci.ratio):
         return "n/a", ci
     test = paired_diff(a, [limit * x for x in b])  # mean(a) - limit x mean(b), by day

@@ -325,7 +325,7 @@ def table_rows(runs: Sequence[Run], days: Sequence[Day], baseline: str, policy: 
         b = [played[(policy, s)].kpis for s in seeds]
 
         on_time = paired_diff(_column(b, "on_time_rate"), _column(a, "on_time_rate"))
-        cost = ratio_ci(_column(b, "cost_cents"), _column(a, "cost_cents"))
+        cost = ratio_ci(_column(b, "cost_cents"), _column(a, "cost_cents"), nonnegative=True)
         unserved = paired_diff(_column(b, "orders_unserved"), _column(a, "orders_unserved"))
         lines.append(
             f"| {labels.get(day, day)} | {'on' if breaks else 'off'} | {len(seeds)} | "

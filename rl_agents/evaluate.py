@@ -505,12 +505,12 @@ def summarise(
             if policy != baseline:
                 cost_diffs[policy] = d
                 on_time_diffs[policy] = on_time_d
-            vs_greedy_ci = ratio_ci(_costs(days, common), _costs(base, common))
+            vs_greedy_ci = ratio_ci(_costs(days, common), _costs(base, common), nonnegative=True)
         if hind_name is not None:
             hind = by[hind_name]
             both = [s for s in seeds if s in hind]
             if both:
-                vs_hind_ci = ratio_ci(_costs(days, both), _costs(hind, both))
+                vs_hind_ci = ratio_ci(_costs(days, both), _costs(hind, both), nonnegative=True)
                 trio = [s for s in both if base is not None and s in base]
                 if base is not None and trio:
                     # (C_greedy - C_policy) / (C_greedy - C_hindsight), on mean costs

@@ -355,7 +355,11 @@ class RatioInterval:
 
 
 def ratio_ci(
-    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, level: float = LEVEL
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    level: float = LEVEL,
+    *,
+    nonnegative: bool = False,
 ) -> RatioInterval:
     """Fieller's interval of mean(a) / mean(b) over paired replications (same seeds).
 
@@ -369,7 +373,9 @@ def ratio_ci(
     (a policy against itself): the same ratio every day, the point [R, R] marked degenerate
     (every r then gives the same t, so the set was all or nothing by mean(b)'s own test: a
     policy against itself came out unbounded over days of noisy costs). Pairs with a NaN are
-    left out.
+    left out. ``nonnegative``: the caller knows both quantities cannot be negative (costs),
+    so neither can the ratio of their means: the interval is cut at 0 (its intersection with
+    the ratios possible keeps its coverage).
     """
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
@@ -400,6 +406,10 @@ def ratio_ci(
     root = math.sqrt(q * q * s_eb * s_eb + lead * q * s_ee)
     low = ratio + (-q * s_eb - root) / lead
     high = ratio + (-q * s_eb + root) / lead
+    if nonnegative:
+        if np.any(x < 0.0) or np.any(y < 0.0):
+            raise ValueError("nonnegative ratio of samples with a negative value")
+        low = max(low, 0.0)
     return RatioInterval(ratio, min(low, ratio), max(high, ratio), n, False, level)
 
 

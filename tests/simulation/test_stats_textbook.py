@@ -473,6 +473,20 @@ def test_ratio_ci_is_fiellers_interval_and_inverts_the_paired_t_test(
     assert not paired_diff(a, inside * b).excludes_zero  # the same test as paired_diff's
 
 
+def test_a_ratio_of_costs_has_no_negative_end() -> None:
+    """Costs of 0, 0 and 10 cents against 10 every day: Fieller's low end is below 0."""
+    costs, reference = [0.0, 0.0, 10.0], [10.0, 10.0, 10.0]
+    hand = fieller_by_hand(np.asarray(costs), np.asarray(reference))
+    assert hand is not None and hand[0] < 0.0  # the textbook interval, for any sign
+    plain = ratio_ci(costs, reference)
+    assert plain.low == pytest.approx(hand[0])
+    cost = ratio_ci(costs, reference, nonnegative=True)
+    assert (cost.ratio, cost.low) == (pytest.approx(1 / 3), 0.0)
+    assert cost.high == pytest.approx(hand[1])
+    with pytest.raises(ValueError, match="negative value"):
+        ratio_ci([-1.0, 2.0, 3.0], reference, nonnegative=True)
+
+
 def test_ratio_ci_unbounded_degenerate_and_undefined_cases() -> None:
     # a denominator whose mean is not significantly different from 0: no finite interval
     wide = ratio_ci([1.0, 2.0, 1.5], [1.0, -1.5, 0.2])
