@@ -142,7 +142,15 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #:    its order, waiting, kept the day open until the horizon's end too), unless a courier is
 #:    at the node for it already. Days with a node that closes for good (any node with
 #:    opening hours: its last window's end), whatever the horizon
-TWIN_VERSION = 10
+#: 11: session 77: the day closes as soon as nothing more can happen when an order is lost
+#:    (a parcel lost at its node's closing for good) or unfilled at pick, as when an order is
+#:    delivered (until then only the next decision, tick or free courier closed it: under a
+#:    policy without ticks, such as ``nearest``, couriers waited, paid, until their shifts'
+#:    end once the day's last order was lost). Days on which an order may be lost or
+#:    unfilled at pick: a node that closes for good (version 10's days), a stock
+#:    discrepancy, or stock modelled (a line a plan's allocation leaves short is unfilled
+#:    at pick when no other node has it)
+TWIN_VERSION = 11
 
 
 def twin_version(scenario: Scenario) -> int:
@@ -150,12 +158,25 @@ def twin_version(scenario: Scenario) -> int:
     # versions 3 and 8 changed any day (versions 2 and 4 to 7 only days whose vehicles have
     # breaks); version 9 only days with an order needing a skill some courier lacks or with a
     # vehicle ending elsewhere than it starts; version 10 only days with a node that closes
-    # for good
-    if _version_10_days(scenario):
+    # for good; version 11 only days on which an order may be lost or unfilled at pick
+    # (a superset of version 10's: none plays under version 10 now)
+    if _version_11_days(scenario):
         return TWIN_VERSION
     if _version_9_days(scenario):
         return 9
     return 8
+
+
+def _version_11_days(scenario: Scenario) -> bool:
+    """Whether twin version 11 may play days of ``scenario`` differently from version 10: an
+    order may be lost (a node closes for good) or unfilled at pick (a stock discrepancy; or
+    stock modelled, where a line a plan's allocation leaves short is re-sourced at pick, or
+    unfilled)."""
+    return (
+        _version_10_days(scenario)
+        or scenario.stochastic.stock_discrepancy_prob > 0.0
+        or any(node.inventory for node in scenario.nodes)
+    )
 
 
 def _version_10_days(scenario: Scenario) -> bool:
@@ -2717,7 +2738,11 @@ class DispatchSimulator:
                 self._drop(c, o)
             elif c < 0:
                 self.status[o] = S_UNSERVED
-        self._send_idle_home()  # it no longer waits (or is no longer to be collected)
+        # It no longer waits (or is no longer to be collected): the day may be over, as when
+        # its last order is delivered (until twin version 11 only the next decision, tick or
+        # courier free closed it: under a policy without ticks, such as ``nearest``, couriers
+        # waited until their shifts' end once the day's last order was lost).
+        self._maybe_close()
 
     def _node_closed(self, n: int, _event: simpy.Event) -> None:
         """Node ``n`` closed for good: the parcels ready there that nobody collected are lost
@@ -2756,7 +2781,7 @@ class DispatchSimulator:
             if c >= 0 and not (committed is not None and committed.order == o):
                 self._drop(c, o, S_UNFILLED)
         self.status[o] = S_UNFILLED
-        self._send_idle_home()
+        self._maybe_close()  # (as _lose_parcel: the day may be over)
 
     def _drop(self, c: int, o: int, status: int = S_UNSERVED) -> None:
         """Courier ``c`` gives up order ``o`` (its parcel cannot be collected, or is empty);

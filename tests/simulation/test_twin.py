@@ -1823,6 +1823,77 @@ def test_a_courier_at_the_node_at_the_closing_still_collects_its_parcel() -> Non
     assert result.metrics["orders_delivered"] == 1.0
 
 
+def _late_unfilled() -> Scenario:
+    """:func:`_late_pick` (a pick takes 180 s, no packing) with ``late`` ordering SKU ``B``,
+    of which the store holds one unit, every unit short at pick (stock discrepancy 1) and a
+    ``dc`` there, always open, holding ``A`` only: a's line is re-sourced from the dc, late's,
+    short at 2,900 s with no other node to take it from, is unfilled then."""
+    data = _late_pick(180, 0).model_dump(mode="json")
+    data["name"] = "late-unfilled"
+    data["skus"].append({"id": "B"})
+    data["nodes"][0]["inventory"]["B"] = 1
+    data["nodes"].append({**data["nodes"][0], "id": "dc", "inventory": {"A": 5}})
+    data["nodes"][1]["opening_hours"] = []
+    data["orders"][1]["lines"] = [{"sku": "B", "quantity": 1}]
+    data["stochastic"]["stock_discrepancy_prob"] = 1.0
+    return Scenario.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("day", "ends", "home_s"),
+    [
+        (lambda: _late_pick(180, 0), ("parcel_lost", 3000.0), 3300.0),
+        (_late_unfilled, ("unfilled", 2900.0), 3200.0),
+    ],
+    ids=["lost", "unfilled"],
+)
+def test_the_day_closes_once_its_last_order_is_lost_or_unfilled(
+    day: Any, ends: tuple[str, float], home_s: float
+) -> None:
+    # ``nearest`` (no ticks): the bike delivers a (300 m out) and waits there, idle; late,
+    # the day's last order, is lost at the store's closing for good (3,000 s), or unfilled
+    # at its pick (2,900 s). Nothing can happen any more: the day closes then and the bike
+    # drives home (300 s), as when a day's last order is delivered. Until twin version 11
+    # neither a loss nor an unfilled order closed the day, and under a policy without ticks
+    # the bike waited, paid, until its shift's end (home at 9,300 s).
+    result = simulate(day(), policy="nearest", seed=1, params=SimParams(record_events=True))
+    assert result.events is not None
+    late = 1  # (its index)
+    kind, at = ends
+    assert [t for t, k, _, o in result.events if o == late and k == kind] == [at]
+    assert [t for t, k, _, _ in result.events if k == "home"] == [home_s]
+    assert result.metrics["orders_delivered"] == 1.0
+    # on the clock from 0 s until home (1 cent a second), and late's penalty
+    assert result.metrics["cost_cents"] == pytest.approx(home_s + 10_000)
+
+
+@pytest.mark.parametrize(("pick_s", "pack_s"), [(100, 10), (10, 100)])
+def test_parcels_queued_at_the_closing_are_lost_at_the_closing(pick_s: int, pack_s: int) -> None:
+    # :func:`_late_pick` with ten orders like late (q0-q9) released at 2,500 s: the store's
+    # one picker and one packing station work through them, a parcel each 100 s (its pick,
+    # or its packing), so q0-q3 are ready by the store's closing for good at 3,000 s, q4 is
+    # being picked (or packed) then and q5-q9 queue for the picker (or the station). Each
+    # holder leaves by the closing (a pick or packing ending after it is cut there), so the
+    # queued parcels are lost at the closing, as version 10 rules, not when they reach a
+    # picker or station after it; so are q1-q3, ready but not collected (the bike took q0).
+    data = _late_pick(pick_s, pack_s).model_dump(mode="json")
+    data["nodes"][0]["inventory"]["A"] = 20
+    late = data["orders"][1]
+    data["orders"][1:] = [{**late, "id": f"q{k}", "created_s": 2500} for k in range(10)]
+    result = simulate(
+        Scenario.model_validate(data),
+        policy="nearest",
+        seed=1,
+        params=SimParams(record_events=True),
+    )
+    assert result.events is not None
+    ready = [(o, t) for t, kind, _, o in result.events if kind == "parcel_ready" and o > 0]
+    assert ready == [(1, 2610.0), (2, 2710.0), (3, 2810.0), (4, 2910.0)]
+    lost = [(o, t) for t, kind, _, o in result.events if kind == "parcel_lost"]
+    assert lost == [(o, 3000.0) for o in range(2, 11)]
+    assert result.metrics["orders_delivered"] == 2.0
+
+
 def _overtime_day(
     x: int,
     depart_s: int,
@@ -2532,29 +2603,35 @@ def test_an_unused_courier_ending_elsewhere_is_quoted_its_whole_route() -> None:
     assert sim.planned_cost_cents(0) == 1610.0
 
 
-def test_twin_version_10_only_for_days_with_a_node_closing_for_good() -> None:
-    # version 10 loses a parcel ready only after its node closed for good at the closing: a
-    # day without a node that closes for good (opening hours) keeps its version (9 or 8)
+def test_twin_version_11_only_for_days_with_an_order_that_may_be_lost_or_unfilled() -> None:
+    # version 11 closes the day when an order is lost (version 10's days: a node closing for
+    # good) or unfilled at pick (a stock discrepancy, or stock modelled: a line a plan's
+    # allocation leaves short); other days keep their version (9 or 8)
     from simulation.twin import TWIN_VERSION, twin_version
 
-    assert TWIN_VERSION == 10
-    assert twin_version(_late_pick(180, 0)) == 10
+    assert TWIN_VERSION == 11
+    assert twin_version(_late_pick(180, 0)) == 11
     data = _late_pick(180, 0).model_dump(mode="json")
     data["nodes"][0]["opening_hours"] = []
+    assert twin_version(Scenario.model_validate(data)) == 11  # its inventory
+    data["nodes"][0]["inventory"] = {}
     assert twin_version(Scenario.model_validate(data)) == 8
     data["stochastic"]["node_outages"] = [
         {"node_id": "store", "window": {"start_s": 0, "end_s": 3000}}
     ]  # an outage ends: the node reopens
     assert twin_version(Scenario.model_validate(data)) == 8
+    data["stochastic"]["stock_discrepancy_prob"] = 0.1
+    assert twin_version(Scenario.model_validate(data)) == 11
+    data["stochastic"]["stock_discrepancy_prob"] = 0.0
     data["nodes"][0]["opening_hours"] = [{"start_s": 0, "end_s": 10**9}]  # after the horizon
-    assert twin_version(Scenario.model_validate(data)) == 10
+    assert twin_version(Scenario.model_validate(data)) == 11
     assert twin_version(fridge_line_scenario()) == 9  # no nodes: version 9's days keep 9
 
 
 def test_twin_version_9_only_for_days_it_may_change() -> None:
     # version 9 changed the candidates of orders needing a skill some courier lacks, and the
     # quotes of unused couriers ending elsewhere than they start: other days keep version 8
-    # (days without a node closing for good, which version 10 may change)
+    # (days without a node closing for good or stock, which versions 10 and 11 may change)
     from simulation.twin import twin_version
 
     assert twin_version(line_scenario()) == 8
