@@ -20,15 +20,11 @@ import io
 import math
 import os
 import platform
-import secrets
 import shlex
-import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, ParamSpec, TypedDict, TypeVar
 
@@ -46,6 +42,7 @@ from rich.progress import (  # noqa: E402
     TimeElapsedColumn,
 )
 
+from scenarios.io.together import WrittenThenInterrupted, write_together  # noqa: E402
 from simulation.stats import (  # noqa: E402
     CONSTANT_NOTE,
     Interval,
@@ -221,42 +218,6 @@ def ctrl_c_writes_nothing(main: Callable[P, R]) -> Callable[P, R | int]:
     return run
 
 
-class WrittenThenInterrupted(KeyboardInterrupt):
-    """Ctrl-C held back while a table's files were renamed into place: they are written."""
-
-
-#: The signals held back while a table's files are renamed into place (Ctrl-C, kill)
-HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back until the block ends, then act on them as before.
-
-    Python's own handlers are swapped (a signal mask would not do: the signal then goes to
-    another thread, such as a progress bar's, and is raised in the main one all the same);
-    only the main thread can, elsewhere nothing is held.
-    """
-    before = {sig: signal.getsignal(sig) for sig in HELD_SIGNALS}
-    if threading.current_thread() is not threading.main_thread() or None in before.values():
-        yield
-        return
-    caught: list[signal.Signals] = []
-    for sig in HELD_SIGNALS:
-        signal.signal(sig, lambda signum, _frame: caught.append(signal.Signals(signum)))
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-        for sig in caught:
-            handler = before[sig]
-            if callable(handler):
-                handler(sig, None)
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(sig)
-
-
 def write_table_files(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
     """Write one table's files (file name -> text) into ``out_dir``: all of them or none.
 
@@ -265,37 +226,21 @@ def write_table_files(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
     on once all are in place; Ctrl-C then raises :class:`WrittenThenInterrupted`, which says
     so). An interruption or error before that removes the temporary
     files and leaves the old files as they were (never a new CSV beside an old ``.md``, nor a
-    half-written file). The texts are written as given (UTF-8, line ends untranslated: a CSV
-    keeps its ``\\r\\n``).
+    half-written file); an OS error renaming one of them puts back the files already
+    renamed (the old pair again) and is raised. The texts are written as given (UTF-8, line
+    ends untranslated: a CSV keeps its ``\\r\\n``). See :func:`scenarios.io.together
+    .write_together`.
     """
     for file_name in files:
         if (out_dir / file_name).parent != out_dir:
             raise ValueError(f"{file_name!r}: a file name in {out_dir}, not a path")
     out_dir.mkdir(parents=True, exist_ok=True)
-    tag = f"{os.getpid()}-{secrets.token_hex(4)}"
-    pending: list[tuple[Path, Path]] = []
     try:
-        for file_name, text in files.items():
-            final = out_dir / file_name
-            temporary = out_dir / f".{file_name}.{tag}.part"
-            pending.append((temporary, final))
-            with temporary.open("x", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        try:
-            with _signals_held():
-                while pending:
-                    temporary, final = pending[0]
-                    os.replace(temporary, final)
-                    pending.pop(0)
-        except KeyboardInterrupt:
-            if pending:
-                raise
-            # held back until every file was in place
-            names = ", ".join(files)
-            raise WrittenThenInterrupted(f"{names} in {out_dir} written first") from None
-    finally:
-        for temporary, _ in pending:
-            temporary.unlink(missing_ok=True)
+        write_together({out_dir / file_name: text for file_name, text in files.items()})
+    except WrittenThenInterrupted:
+        # held back until every file was in place
+        names = ", ".join(files)
+        raise WrittenThenInterrupted(f"{names} in {out_dir} written first") from None
     return [out_dir / file_name for file_name in files]
 
 

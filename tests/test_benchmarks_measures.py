@@ -235,6 +235,29 @@ def test_a_table_written_replaces_both_files_as_given(
     assert _folder(deeper) == {"x.md": "x\n"}
 
 
+def test_a_failed_second_rename_puts_the_first_file_back(
+    tmp_path: Path, old_pair: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OS error renaming the markdown into place (a full disk, a read-only file) came
+    once the CSV was replaced: a new CSV beside the old ``.md``. Now the old CSV is put back,
+    the error goes on, and nothing else is left in the folder."""
+    real_replace = os.replace
+    renames: list[str] = []
+
+    def second_fails(source: Path, target: Path) -> None:
+        renames.append(Path(target).name)
+        if len(renames) == 2:
+            raise OSError(28, "No space left on device", str(source))
+        real_replace(source, target)
+
+    monkeypatch.setattr(measures_module.os, "replace", second_fails)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_table_files(tmp_path, {"t.csv": "measure,value\r\nnew,2\r\n", "t.md": "# new\n"})
+    monkeypatch.undo()
+    assert renames[:2] == ["t.csv", "t.md"]
+    assert _folder(tmp_path) == old_pair
+
+
 @pytest.fixture
 def ctrl_c_raises() -> Iterator[None]:
     """Ctrl-C raises KeyboardInterrupt in this process (as in a script run from a shell)."""
